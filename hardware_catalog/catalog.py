@@ -675,6 +675,41 @@ def _csv_section(header: list[str]) -> str:
     return "instances" if "cloud" in header else "gpus"
 
 
+#: the columns ``planner catalog <table> --csv`` prints that are not the override file's own, by table: a column
+#: named otherwise there (the override's name), or None for one derived from the others (``key`` = cloud:name), which
+#: is checked against them and dropped. Until QA 34 the catalog's own CSV, edited and passed back with --catalog,
+#: was refused: "instances[0].key: is not a known column, got 'aws:p3.2xlarge'", "gpus[0].hbm_tbps: ..."
+#: (Not commitments: an override's commitment row adds one beside the built-in rows, so the table passed back whole
+#: would list every term twice.)
+DISPLAY_COLUMNS = {"gpus": {"hbm_tbps": "hbm_bw_tbps", "int8_tflops": "int8_tops"},
+                   "instances": {"key": None}}
+#: the derived key of a row of these tables, from its own columns
+_DERIVED_KEY = {"instances": ("cloud", "name")}
+
+
+def _from_display(section: str, rows: list[dict], origin: str) -> list[dict]:
+    """Rows of an override CSV written by ``planner catalog <table> --csv`` (``DISPLAY_COLUMNS``) in the override's
+    own columns. A ``key`` that disagrees with the row's cloud and name is refused: it would be dropped unread."""
+    names = DISPLAY_COLUMNS.get(section, {})
+    if not names or not any(c in names for c in rows[0]):
+        return rows
+    out = []
+    for i, row in enumerate(rows):
+        key = row.get("key", "").strip()
+        parts = _DERIVED_KEY.get(section)
+        if key and parts and key != ":".join(row.get(p, "").strip() for p in parts):
+            raise CatalogError(f"{section}[{i}].key", f"{key!r} is {parts[0]}:{parts[1]}, derived from those columns "
+                               f"({row.get(parts[0], '')!r}, {row.get(parts[1], '')!r}): edit them, not the key", origin)
+        new = {}
+        for c, v in row.items():
+            if c not in names:
+                new[c] = v
+            elif names[c] is not None and names[c] not in row:
+                new[names[c]] = v
+        out.append(new)
+    return out
+
+
 def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
     """An override CSV: one header row; a repeated column name is refused (DictReader would keep
     the last one silently), and so is a row with more cells than the header has columns."""
@@ -688,6 +723,14 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
         if h in seen:
             raise CatalogError(h, "column named twice in the header", origin)
         seen.add(h)
+    if _csv_section(header) == "gpus" and "name" not in header:
+        # a header that names no table was read as a GPU table: "a,b" read "gpus[0].name: is required"
+        shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
+        raise CatalogError("header", f"the columns ({shown}) are none of the catalog's tables: a GPU table has name and "
+                           "vendor, an instance table cloud and name, commitments instance and term, onprem key and "
+                           "value, a SkyPilot vms.csv InstanceType and Price (`planner catalog gpus|instances|onprem --csv` writes "
+                           "files it reads back)",
+                           origin)
     rows = []
     sky = _csv_section(header) == "skypilot"
     for i, cells in enumerate(reader):
@@ -702,7 +745,8 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
             raise CatalogError(_csv_section(header), _too_large(f"more than {MAX_OVERRIDE_ROWS:,}"), origin)
     if not rows:
         return {}
-    return {_csv_section(header): rows}
+    section = _csv_section(header)
+    return {section: _from_display(section, rows, origin)}
 
 
 def _too_large(count: str) -> str:
@@ -831,7 +875,7 @@ def _same_cell(new: Any, old: Any) -> bool:
     """Whether an override cell restates the built-in one: YAML's ``true`` is the CSV's "true" and 30.0 is "30" (both
     were noted as changes: "cluster true -> True")."""
     a, b = ("" if x is None else str(x).strip().lower() if isinstance(x, bool) else str(x).strip() for x in (new, old))
-    if a == b:
+    if a == b or (a.lower() in ("true", "false") and a.lower() == b.lower()):  # `catalog --csv` writes "False"
         return True
     try:
         return float(a) == float(b)

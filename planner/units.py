@@ -161,9 +161,16 @@ def fmt_given(x: float) -> str:
 
 def fmt_pct(x: float | None) -> str:
     """A share such as MFU in a table or a sentence: a whole percent ("53%"), one decimal below 10% ("0.4%",
-    "7.5%"), so a 0.4% MFU does not print as "0%"; "-" for none."""
+    "7.5%"), so a 0.4% MFU does not print as "0%"; under a twentieth of a percent "<0.1%" (a toy model's 0.004% MFU
+    read "0.0%" in recommend's table until QA 34); "-" for none.
+
+    >>> fmt_pct(0.53), fmt_pct(0.004), fmt_pct(4e-5), fmt_pct(0.0)
+    ('53%', '0.4%', '<0.1%', '0.0%')
+    """
     if x is None or x != x:
         return "-"
+    if 0 < x < 0.0005:
+        return "<0.1%"
     return f"{x:.1%}" if abs(x) < 0.0995 else f"{x:.0%}"
 
 

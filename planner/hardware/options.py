@@ -276,6 +276,12 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     check_profile_applies(profile, [gpu])
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     price = cluster.price_usd_hr or inst.price_ondemand
+    if cluster.price_usd_hr and inst.price_spot and inst.price_spot > cluster.price_usd_hr:
+        # the job's price replaces the on-demand rate only: the catalog's spot rate stays, and above the job's own
+        # rate it priced "spot" dearer than on-demand without a word ($556.04 spot beside $329.08 at $10/node-h)
+        notes.append(f"cluster.price_usd_hr {cluster.price_usd_hr:g} $/node-h replaces {inst.key}'s on-demand rate "
+                     f"only: its catalog spot rate, {inst.price_spot:g} $/node-h, is above it, so a spot plan here "
+                     "costs more than this price (leave constraints.spot off)")
     return HardwareOption(
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), instance=inst, price_ondemand=price,

@@ -225,6 +225,18 @@ class StackRule:
             return np.ones(n, dtype=bool)
         return ~np.broadcast_to(np.asarray(self.ok(c, model, training), dtype=bool), (n,))
 
+    @property
+    def cite(self) -> str:
+        """The source's head, for a one-line summary of many rules (``space.refusal_note``): the text before its first
+        ':' or ';' outside parentheses. Until QA 34 the summary cut at the first ':' anywhere, inside a parenthesis
+        too: rule "hf-pp" read "(accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp)", unclosed."""
+        depth = 0
+        for i, ch in enumerate(self.source):
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0 and ch in ":;":
+                return self.source[:i]
+        return self.source
+
     def message(self, c=None, model=None, training=None, stack=None) -> str:
         extra = ""
         if c is not None and self.detail_stack is not None and stack is not None:

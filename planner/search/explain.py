@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec import JobSpec
-from planner.units import device_of, fmt_count, fmt_pct, fmt_usd
+from planner.units import device_of, fmt_count, fmt_pct, fmt_share, fmt_usd
 
 LABELS = {
     "compute_gemm": "GEMM compute",
@@ -158,8 +158,9 @@ def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> lis
 def mfu_hfu(res: dict) -> str:
     """The "MFU / HFU" cell. HFU below MFU reads as a contradiction (hardware FLOPs include recompute, so
     they are usually the larger); it happens when the causal kernel skips the masked half of attention
-    that MFU counts in full (``causal_count_lines``), and the cell says so."""
-    cell = f"{res['mfu']:.1%} / {res['hfu']:.1%}"
+    that MFU counts in full (``causal_count_lines``), and the cell says so. A share under a twentieth of a percent
+    reads "<0.1%" (``units.fmt_share``): a 2-layer toy model's 0.004% printed "0.0% / 0.0%" until QA 34."""
+    cell = f"{fmt_share(res['mfu'])} / {fmt_share(res['hfu'])}"
     if res["hfu"] < res["mfu"] - 5e-4:
         cell += (" (HFU below MFU: MFU counts causal attention in full, the PaLM convention; HFU counts what the "
                  "kernels run, the masked half skipped)")

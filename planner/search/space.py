@@ -692,7 +692,7 @@ def refusal_note(stack: Stack, counts: dict[str, int], total: int, regroup: int 
     if not hit or not total:
         return None
     by_name = {r.name: r for r in stack_rules.RULES}
-    parts = "; ".join(f"{v:,} {by_name[k].what} ({by_name[k].source.split(':')[0]})"
+    parts = "; ".join(f"{v:,} {by_name[k].what} ({by_name[k].cite})"
                       + (_regroup_part(regroup) if k == "interleaved-m" else "") for k, v in hit.items())
     # a layout can break several rules (an interleaved ZeRO-3 pipeline), so the counts per rule may sum past the total
     by_rule = "by rule, a layout counted under each it breaks" if sum(hit.values()) > total else "by rule"

@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,18 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
             unit = "sequences" if m.is_transformer else "samples"
             notes.append(f"training: the last step holds the dataset's remainder, {last:,.0f} of {t.global_batch:,} "
                          f"{unit}: timed as a full step, only its real {'tokens' if m.is_transformer else 'samples'} counted")
+    if t.tokens is not None and t.steps is None:
+        # every step trains a whole global batch (cost.total_steps rounds up), so a budget that whole steps overshoot
+        # is trained and priced past what was asked: 1M tokens at the default 1,024 x 4,096 were one step of 4.19M,
+        # unsaid. Said, not refused (the epoch twin is refused, QA 28): the app's token widget reaches 1M tokens
+        unit = "tokens" if m.is_transformer else "samples"
+        per = t.global_batch * (t.seq_len if m.is_transformer else 1)
+        steps = math.ceil(t.tokens / per)
+        if steps * per >= 1.01 * t.tokens:  # more than 1% over: said (a large budget rounds up by a fraction of a step)
+            shape = (f"global_batch {t.global_batch:,}" + (f" x seq_len {t.seq_len:,}" if m.is_transformer else "")
+                     + ("" if "global_batch" in given else ", the default"))
+            notes.append(f"training.tokens {t.tokens:,.0f} is {steps:,} whole step{'s' if steps > 1 else ''} of {per:,} "
+                         f"{unit} ({shape}): {steps * per:,} {unit} trained and priced (+{steps * per / t.tokens - 1:.0%})")
     recipe = getattr(t.framework, "fp8_recipe", None)
     if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
         notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "

@@ -77,7 +77,7 @@ def _serving(job, ctx):
 
 def _simulation(job, ctx):
     from planner.hardware.data_rates import measured_lines, with_measured_data
-    from planner.workloads.simulation import Simulation, run_simulate_command
+    from planner.workloads.simulation import Simulation, run_simulate_command, unsimulated_spot
     from planner.workloads.training import estimate_job
 
     _needs_model(job, "simulate")
@@ -95,6 +95,7 @@ def _simulation(job, ctx):
                               "`planner recommend` finds a layout that fits)")
     res, ans = run_simulate_command(job, est, steps=ctx.steps, seed=ctx.seed, timeline=ctx.timeline,
                                     answers=ctx.answers, progress=ctx.progress)
+    res.notes.extend(unsimulated_spot(job, est))
     return Simulation(result=res, answers=ans, estimate=est, measured=measured_lines(job))
 
 

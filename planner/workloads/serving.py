@@ -225,6 +225,30 @@ ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces 
 KERNELS_PER_LAYER = 11
 RESERVED_BYTES = 1.0 * GiB  # CUDA context, activation workspace, CUDA graphs (vLLM profiles ~1 GiB)
 TP_DEGREES = (1, 2, 4, 8)
+#: the values of the other ``parallel`` fields a serving-only job may state, as they change nothing: a replica is
+#: ``tp`` GPUs on one node (vLLM's tensor_parallel_size); pipeline, context and expert parallel serving are not modelled
+SERVING_PARALLEL_TRIVIAL = {"pp": 1, "cp": 1, "ep": 1, "vpp": 1, "schedule": "1f1b"}
+
+
+def serving_tp_degrees(job: JobSpec) -> tuple[int, ...]:
+    """The TP degrees ``serve`` sizes: ``TP_DEGREES``, or the job's ``parallel.tp`` where a serving-only job fixes it.
+    A serving-only job's other ``parallel`` fields are refused by name (``SERVING_PARALLEL_TRIVIAL`` aside): the
+    replicas follow from the QPS, and a replica splits only over TP. On a job with a training section ``parallel`` is
+    the training's layout and serving searches every degree. Until QA 34 no serving code read the section:
+    ``parallel: {tp: 4}`` on Llama-3-70B recommended TP2, and ``pp: 2`` went unsaid."""
+    if "training" in job.model_fields_set:
+        return TP_DEGREES
+    p = job.parallel
+    for f in (f for f in type(p).model_fields if f in p.model_fields_set and f != "tp"):
+        v = getattr(p, f)
+        if v is None or SERVING_PARALLEL_TRIVIAL.get(f) == v:  # None: left open, as the app's forms write it
+            continue
+        why = ("the replicas follow from serving.qps (each option's replicas column)" if f in ("dp", "dp_shard") else
+               "serve splits a replica over tensor parallelism only (parallel.tp: its GPUs on one node, vLLM's "
+               "tensor_parallel_size); pipeline, context and expert parallel serving and training's sharding and "
+               "schedule are not modelled")
+        raise InputError(f"parallel.{f}", f"{why}: leave it out of a serving job")
+    return TP_DEGREES if p.tp is None else (p.tp,)
 
 
 def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
@@ -2313,6 +2337,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     # every option, and the (hardware, serving spec with its precision, iteration model or None) it ran on
     rows, where = [], []
     hws = _options(job, cat, profile)
+    tps = serving_tp_degrees(job)
+    if m.is_transformer and len(tps) == 1 and hws and all(tps[0] > hw.gpus_per_node for hw in hws):
+        raise InputError("parallel.tp", f"tp={tps[0]} exceeds the GPUs of every option's node (at most "
+                                        f"{max(hw.gpus_per_node for hw in hws)}): a replica is one node's GPUs at most")
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision)
     for hw in hws:
@@ -2322,7 +2350,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 if m.family == "encoder":
                     raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
                                      "describe an encoder as a generic model (params, fwd_flops_per_sample)")
-                for tp in TP_DEGREES:
+                for tp in tps:
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
                     im = option_iteration(m, sp, hw, tp)  # once per option: every timing below and its simulations
@@ -2534,7 +2562,20 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int, why_not: str = "") -> str:
     """The order of ``options`` in one line (``ServingPlan.ranking``, printed under the table): by
     cost, the simulated size's where the simulation sized an option, else the analytic one's. ``why_not``:
-    why a plan the user did not ask to leave unsimulated (--no-simulate) was not simulated."""
+    why a plan the user did not ask to leave unsimulated (--no-simulate) was not simulated. Where no option has a
+    price (a bare ``cluster.gpu``) the sort keys' costs are all unknown and the order is their next key, the GPUs
+    (with a QPS) or the TP: until QA 34 the line said "ranked by $/h for the QPS, cheapest first" beside a table
+    with no $ column."""
+    if not any(o.usd_per_hr is not None or o.usd_per_million_requests_offline is not None for o in options):
+        what = ("the GPUs the QPS needs, fewest first" if realtime and qps else "GPUs per replica, fewest first")
+        what += " (no option has a price: set cluster.price_usd_hr, per node, to rank by cost)"
+        if not simulated:
+            return f"ranked by {what} at the analytic size (not simulated{': ' + why_not if why_not else ''})"
+        if not options or options[0].simulated is None:
+            return f"ranked by {what}; no option was confirmed in simulation (sized: analytic)"
+        return (f"#1 is the option with the fewest GPUs confirmed in simulation; the rest ranked by {what}. sized: sim = "
+                "sized and confirmed in simulation; analytic = not simulated, its size a lower bound; the first analytic "
+                f"options are simulated, at most {candidates}")
     what = ("$/1M requests offline" if not realtime else "$/h for the QPS" if qps else "$/1M requests at full load")
     if not simulated:
         return f"ranked by {what} at the analytic size (not simulated{': ' + why_not if why_not else ''})"

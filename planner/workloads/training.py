@@ -68,6 +68,8 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     etp = p.etp or stack_rules.default_etp(from_training(t), tp, ep)
     if p.etp is None and m.moe is not None and etp != tp:
         notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})")
+    if cl.nodes is None:
+        _check_default_node(g, tp * pp * cp, p.dp)
     check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=p.etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
     schedule = p.schedule
     if vpp > 1 and schedule == "1f1b":
@@ -103,6 +105,23 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard, rn=rn, rg=rg,
     )
     return c, notes
+
+
+def _check_default_node(gpus_per_node: int, model_ranks: int, dp: int | None) -> None:
+    """A job that leaves cluster.nodes out is estimated on one node; where its fixed layout needs more GPUs than
+    that node holds, the refusal blames the default, not the layout. Until QA 34 the layout rule's own words were
+    said ("parallel: tp*pp*cp = 32 does not divide the 8 GPUs" for TP8 PP4 on an 8-GPU node) and never that the
+    8 GPUs were a default, though a fitting job's output says "cluster.nodes defaulted to 1"."""
+    need = model_ranks * (dp or 1)
+    if gpus_per_node % model_ranks == 0 and (dp is None or need == gpus_per_node):
+        return
+    what = f"tp*pp*cp{'*dp' if dp else ''} = {need}"
+    nodes = (need // gpus_per_node if need % gpus_per_node == 0 else None) if dp else \
+        math.lcm(model_ranks, gpus_per_node) // gpus_per_node
+    hint = f"set cluster.nodes, e.g. to {nodes} ({nodes * gpus_per_node} GPUs)" if nodes else \
+        f"no whole number of {gpus_per_node}-GPU nodes holds {what} GPUs: change parallel.dp"
+    raise InputError("cluster.nodes", f"left out: estimate takes 1 node ({gpus_per_node} GPUs), which {what} does "
+                                      f"not fit; {hint}, or leave the layout to `planner recommend`")
 
 
 def spot_model_for(job: JobSpec):
