@@ -81,7 +81,8 @@ def test_offload_layers_refusals():
     without activation offload refuses the option."""
     with pytest.raises(InputError) as e:
         estimate_job(_job({"activation_offload": True, "activation_offload_layers": 80}))
-    assert e.value.field == "training.framework.activation_offload_layers"
+    assert e.value.field == "training.framework.activation_offload_layers" and "last layer" in e.value.message
+    assert estimate_job(_job({"activation_offload": True, "activation_offload_layers": 79}))  # num_layers - 1 runs
     with pytest.raises(InputError) as e:
         from_training(_job({"activation_offload_layers": 5}).training)
     assert e.value.field == "training.framework.activation_offload_layers"
