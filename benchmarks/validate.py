@@ -1695,9 +1695,10 @@ def mbridge_all(cat) -> pd.DataFrame:
     (``inter_node_gbps``): DGX H100 / B200 8 x 400 Gb/s, DGX B300 8 x 800 Gb/s, GB200 NVL72 a 72-GPU
     NVLink domain with 400 Gb/s per GPU, GB300 NVL72 with 800 Gb/s per GPU.
 
-    Not modelled: CUDA graphs (most Blackwell recipes), the Llama 3 70B Megatron-FSDP recipes'
-    activation offload to the Grace CPU (``cpu_offloading_num_layers`` 20 on GB300, 40 on GB200: the
-    planner's ``activation_offload`` offloads all but its resident layers over PCIe), FP8 attention kernels
+    The Llama 3 70B Megatron-FSDP recipes' activation offload to the Grace CPU (``cpu_offloading_num_layers`` 20 on
+    GB300 FP8-CS, 40 on GB200 FP8-CS) is mapped since 2026-12-03 (``MBRIDGE_CPU_OFFLOAD``; over NVLink-C2C,
+    planner.model.offload ``C2C_BPS_PER_DIR``): its copies hide under the passes (0 s exposed on every row).
+    Not modelled: CUDA graphs (most Blackwell recipes), FP8 attention kernels
     (``fp8_dot_product_attention``); recipe versions older than the 2026 configs read (per release the
     dispatcher/recompute may differ).
 
@@ -2489,6 +2490,9 @@ def pr2_options(r, stack: str) -> dict:
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
         if "megatron-fsdp" in str(r.zero_or_fsdp).lower():
             opts["megatron_fsdp"] = True
+            off = mbridge_cpu_offload(r)
+            if off:  # the recipe's activation offload (MBRIDGE_CPU_OFFLOAD), with its Megatron-FSDP
+                opts.update(activation_offload=True, activation_offload_layers=off)
         # the run's launcher disabled TE's cuDNN attention (the 2024 dgxc Nemotron-4 340B configure.sh @35a9aecc
         # sets NVTE_FUSED_ATTN=0; the row's notes quote it): TE runs flash-attn 2, as nemo_longseq's 24.03 rows
         if "nvte_fused_attn=0" in notes.replace(" ", ""):
@@ -2604,6 +2608,23 @@ MBRIDGE_BF16_MTP = ("nemotron 3 super", "nemotron 3.5 lightning")
 #: (Llama 3.1 405B) and gpt_oss/gpt_oss_llm_pretrain.py: NVFP4 runs the TP collectives without TE
 #: userbuffers (Megatron-Core still overlaps the column linears' backward ones)
 MBRIDGE_NO_TP_OVERLAP = (("llama", "nvfp4"), ("gpt-oss", "nvfp4"))
+#: Megatron-Core activation offload (``cpu_offloading_num_layers``: planner.model.stacks
+#: ``Stack.activation_offload_layers``) the Megatron-Bridge Llama 3 70B performance recipes set with their
+#: Megatron-FSDP, per (GPU family, precision): scripts/performance/configs/llama/llama3_workload_base_configs.py
+#: @d063066b (radixark/Megatron-Bridge, the commit validate's Together mapping reads; V1 and V2 the same): B200 FP8-CS
+#: 5, GB200 BF16 20 / FP8-CS 40, GB300 BF16 30 / FP8-CS 20; B300 and the MXFP8 / NVFP4 configs (pipelined, no
+#: Megatron-FSDP) none. Applied to rows that ran Megatron-FSDP (``pr2_options``), at pp 1 (Megatron-Core refuses
+#: offload with a pipeline)
+MBRIDGE_CPU_OFFLOAD = {("B200", "tensorwise"): 5, ("GB200", "bf16"): 20, ("GB200", "tensorwise"): 40,
+                       ("GB300", "bf16"): 30, ("GB300", "tensorwise"): 20}
+
+
+def mbridge_cpu_offload(r) -> int | None:
+    """The layers a Megatron-Bridge Llama 3 70B Megatron-FSDP row offloads (``MBRIDGE_CPU_OFFLOAD``), or None."""
+    name = str(r.model).lower()
+    if not (mbridge_run(r) and "llama" in name and "70b" in name and _int(r.pp, 1) == 1):
+        return None
+    return MBRIDGE_CPU_OFFLOAD.get((pr2_gpu_kind(r), pr2_prec_kind(r)))
 #: The CUDA graphs the Megatron-Bridge performance recipes capture (Megatron-Core ``cuda_graph_impl`` /
 #: ``cuda_graph_scope``, planner.model.stacks ``cuda_graph_parts``), per (model, GPU[, precision]) key as
 #: ``MBRIDGE_MOE_RECIPES``, as a list of (first release, settings): the last entry at or before the row's release

@@ -68,6 +68,10 @@ Regenerated on the fsdpscale branch (2026-12-03) for ZeRO-3's compute slowdown u
 of the collectives' excess where they outlast the compute (physics.nccl_slowdown_exposed): the ZeRO-3 rows that are
 communication-bound moved, 84 of 588 arrays (every case, both instances: comm_zero3 x0.52-1.0, step time x0.77-1.0,
 mfu / hfu / tokens_per_s x1.0-1.29); no memory array.
+Regenerated on the fp8gather branch (2026-12-03) for ZeRO-3's gathers at the --fp8-param-gather width (step_time
+._dp_terms: Megatron-FSDP gathers its FP8 weight buffers): only the two fp8 megatron-core cases' ZeRO-3 rows moved,
+24 of 588 arrays (llama3-70b 12 rows, nemotron-3-nano-pretrain 17, both instances: comm_zero3 x0.15-0.95, step time
+x0.67-1.0, mfu / hfu / tokens_per_s up likewise); no memory array (none of the cases offloads activations).
 """
 from __future__ import annotations
 

@@ -63,6 +63,9 @@ CASES = [
      dict(zero=3), dict(zero=2)),
     ("fsdp2-fp16", ("megatron-core", {}), "llama3-8b", {"precision": "fp16"}, dict(zero=3), dict(zero=1)),
     ("fsdp2-optimizer-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # TransformerConfig.__post_init__: "CPU offloading can be done only for layers less than {num_layers}"
+    ("mcore-offload-layers", ("megatron-core", {"activation_offload": True, "activation_offload_layers": 32}),
+     "llama3-8b", {"recompute": "none"}, dict(), None),
     # validate_args: "Currently GroupedGEMM for MoE only supports bf16 dtype" (fp8 runs with --bf16)
     ("moe-precision", ("megatron-core", {}), "mixtral-8x7b", {"precision": "fp16"}, dict(), None),
     # Megatron-Core 0.16.1 TransformerConfig.__post_init__, overlap_moe_expert_parallel_comm

@@ -33,8 +33,20 @@ offloading", "CPU offloading does not work when activation recomputation is enab
 ``valid_mask``. GPU memory keeps ``RESIDENT_LAYERS`` layers' activations; the copies cost only
 what exceeds the forward (out) and the backward (back) they overlap.
 
+How many layers: ``Stack.activation_offload_layers`` (Megatron-Core ``--cpu-offloading-num-layers``), else every
+layer but the last (``offloaded_layers``). TE's handler spreads the N offload groups over the model's L layers
+(transformer_engine/pytorch/cpu_offload.py ``AsyncDoubleBufferGroupOffloadHandler``: ``layer_window_map``, group
+i's copy must be done by layer (i + 1) x L / N - 1, where the compute stream waits on the D2H stream and frees the
+group's GPU copies; the reload of a group is prefetched one window ahead of its backward), so N layers' copies
+overlap the whole pass: exposed = max(N x c - t_fwd, 0) + max(N x c - t_bwd, 0), c = one layer's saved bytes over
+the host link (``activation_exposed_mb``). The tensors moved are the layer's saved activations
+(``activation_layer_bytes``: TE marks what its modules save, Megatron-Core runs the whole layer's forward inside
+the offload context; the weights stay, ``cpu_offloading_weights`` False). GPU memory keeps the L - N layers not
+offloaded plus the double buffer's two groups in flight (``resident_layers``): ``RESIDENT_LAYERS`` = 3 at N = L - 1.
+
 Host link: the GPU's PCIe link from the catalog (``pcie_gbps_per_dir``, nominal per direction),
-at ``PCIE_EFF`` of nominal; each GPU is assumed to have its own x16 link to the host.
+at ``PCIE_EFF`` of nominal; each GPU is assumed to have its own x16 link to the host. A superchip with no PCIe
+host link (GH200, GB200, GB300: NVLink-C2C to the Grace CPU, catalog notes) takes ``C2C_BPS_PER_DIR``.
 """
 from __future__ import annotations
 
@@ -95,9 +107,20 @@ HOST_RAM_USABLE = 0.8
 REF_HOST_RAM_PER_GPU = 2048 * 2**30 / 8
 
 
+#: NVLink-C2C bytes/s per direction per GPU, by catalog name prefix, for the superchips whose host link is C2C,
+#: not PCIe (hardware_catalog gpus.csv notes): 900 GB/s bidirectional per Grace (NVIDIA GH200 / GB200 product
+#: pages), 450 GB/s a direction; GB200 / GB300 superchips hang two GPUs off one Grace, taken to share it (225 GB/s
+#: each, an assumption: the split is not published). Until 2026-12-03 these parts fell back to
+#: ``PCIE_FALLBACK_BPS`` (32 GB/s), 7-14x too slow for Megatron-Bridge's GB200 / GB300 offload recipes.
+C2C_BPS_PER_DIR = {"GH200": 450e9, "GB200": 225e9, "GB300": 225e9}
+
+
 def host_link_bps(hw) -> float:
-    """Achieved bytes/s per direction between one GPU and host memory."""
-    return (hw.gpu.pcie_bw or PCIE_FALLBACK_BPS) * PCIE_EFF
+    """Achieved bytes/s per direction between one GPU and host memory: the catalog's PCIe figure, else the
+    superchip's NVLink-C2C (``C2C_BPS_PER_DIR``), else ``PCIE_FALLBACK_BPS``; at ``PCIE_EFF`` of nominal."""
+    name = str(getattr(hw.gpu, "name", "")).upper()
+    c2c = next((v for k, v in C2C_BPS_PER_DIR.items() if name.startswith(k)), None)
+    return (hw.gpu.pcie_bw or c2c or PCIE_FALLBACK_BPS) * PCIE_EFF
 
 
 def cpu_adam_params_per_s(hw) -> float:
@@ -135,9 +158,24 @@ def valid_mask(stack, c) -> np.ndarray:
     return ok
 
 
+def offloaded_layers(layers, stack):
+    """Layers (of the stage's ``layers``; activation offload runs with pp = 1 only) whose activations go to the
+    host: ``Stack.activation_offload_layers`` (``--cpu-offloading-num-layers``), else all but the last; none
+    without activation offload."""
+    if not stack.activation_offload:
+        return np.zeros_like(np.asarray(layers, dtype=np.float64))
+    n = np.asarray(layers, dtype=np.float64) - 1.0
+    if stack.activation_offload_layers is not None:
+        n = np.minimum(n, float(stack.activation_offload_layers))
+    return np.maximum(n, 0.0)
+
+
 def resident_layers(layers, stack):
-    """Layers whose activations the GPU holds at the peak (all of them without offload)."""
-    return np.minimum(layers, RESIDENT_LAYERS) if stack.activation_offload else layers
+    """Layers whose activations the GPU holds at the peak (all of them without offload): the layers not offloaded
+    and the double buffer's two groups (``RESIDENT_LAYERS`` - 1), at most ``layers``."""
+    if not stack.activation_offload:
+        return layers
+    return np.minimum(layers, layers - offloaded_layers(layers, stack) + (RESIDENT_LAYERS - 1.0))
 
 
 def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float):
@@ -158,14 +196,15 @@ def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
 
 
 def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb, t_bwd_mb):
-    """Seconds per micro-batch the activation copies add: (layers - resident) layers out during
-    the forward and back during the backward, each exposed only beyond the pass it overlaps."""
+    """Seconds per micro-batch the activation copies add: ``offloaded_layers`` layers out during the forward and
+    back during the backward, each exposed only beyond the pass it overlaps (module docstring: TE spreads the
+    copies over the pass's layer windows)."""
     if not (stack.activation_offload and m.is_transformer):
         return np.zeros_like(np.asarray(t_fwd_mb, dtype=np.float64))
     keys, inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)  # a few hundred keys per search
     layer_bytes = activation_layer_bytes(m, t, SimpleNamespace(**dict(zip(("tp", "cp", "sp", "mb", "rc"), keys))),
                                          act_bytes, stack)[inv]
-    moved = np.maximum(layers - RESIDENT_LAYERS, 0.0) * layer_bytes / host_link_bps(hw)
+    moved = offloaded_layers(layers, stack) * layer_bytes / host_link_bps(hw)
     return np.maximum(moved - t_fwd_mb, 0.0) + np.maximum(moved - t_bwd_mb, 0.0)
 
 

@@ -374,6 +374,12 @@ RULES: tuple[StackRule, ...] = (
               f"{_FSDP2}: '--use-torch-fsdp2 is not supported with MCore's distributed optimizer'; "
               "'--optimizer-cpu-offload' requires --use-precision-aware-optimizer, which requires the distributed one",
               lambda st, m, t: _fsdp2(st) and bool(st.optimizer_offload), lambda c, m, t: ~_zero3(c)),
+    StackRule("mcore-offload-layers", "megatron", "training.framework.activation_offload_layers",
+              "activation offload of as many layers as the model has, or more (the last layer is never offloaded)",
+              "Megatron-Core transformer_config.py TransformerConfig.__post_init__: 'CPU offloading can be done only "
+              "for layers less than {num_layers}' (cpu_offloading_num_layers >= num_layers)",
+              lambda st, m, t: (bool(st.activation_offload) and st.activation_offload_layers is not None
+                                and st.activation_offload_layers >= m.layers)),
     StackRule("megatron-zero2", "megatron", "parallel.zero",
               "ZeRO-2 (its distributed optimizer shards the optimizer state and fp32 main weights but keeps every "
               "rank's whole gradient buffer, reduce-scattered once per step: that is ZeRO-1; sharded gradients "

@@ -571,6 +571,14 @@ class Stack:
     #: planner.model.activations.layer_saved_tensors ``probs_in_experts``)
     moe_probs_in_experts: bool = False
     activation_offload: bool = False
+    #: transformer layers whose activations ``activation_offload`` sends to the host: Megatron-Core's
+    #: ``--cpu-offloading-num-layers`` (TransformerConfig ``cpu_offloading_num_layers``, which must be below
+    #: ``num_layers``: stack_rules ``mcore-offload-layers``); None = every layer but the last (``num_layers - 1``,
+    #: what planner.present.emit launches when the search turns offload on). Megatron-Bridge's Llama 3 70B
+    #: Megatron-FSDP performance recipes set 5 (B200 FP8-CS), 20 / 40 (GB200 BF16 / FP8-CS), 30 / 20 (GB300 BF16 /
+    #: FP8-CS) (scripts/performance/configs/llama/llama3_workload_base_configs.py @d063066b). Priced by
+    #: planner.model.offload ``offloaded_layers``
+    activation_offload_layers: int | None = None
     optimizer_offload: bool = False
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
     #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
@@ -749,6 +757,11 @@ class Stack:
             # the n of torchtitan's layer SAC (selective_ac_option = "<n>"); with "op" torchtitan has no n
             raise InputError("training.framework.ac_freq", f"only with selective: layer (torchtitan layer SAC), not "
                                                            f"{self.name}'s selective {out.selective}")
+        if out.activation_offload_layers is not None and not out.activation_offload:
+            # a layer count of an offload that is off: Megatron-Core reads cpu_offloading_num_layers only under
+            # --cpu-offloading (TransformerConfig.cpu_offloading)
+            raise InputError("training.framework.activation_offload_layers",
+                             "counts the layers of activation_offload; set activation_offload: true")
         if out.lp_bf16_layers and out.fp8_recipe == "delayed":
             # Megatron-Core 0.16.1 TransformerConfig.__post_init__: "Delayed scaling does not support first / last
             # layer in BF16."
@@ -836,7 +849,8 @@ class Stack:
         if precision == "fp8":
             opts.append(f"fp8_recipe={self.fp8_recipe}")
         if self.activation_offload:
-            opts.append("activation_offload=on")
+            opts.append("activation_offload=on" + (f" layers={self.activation_offload_layers}"
+                                                    if self.activation_offload_layers is not None else ""))
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
         if self.mixed_precision is not None:
@@ -897,7 +911,8 @@ AUTOCAST_CAST_BYTES = 6.0
 LAYER_SAC_FREQ = 2
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
-           "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
+           "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
+           "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
@@ -935,6 +950,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "selective": (lambda st: bool(st.selectives), "selective recompute", lambda st: st.selectives),
     "ac_freq": (lambda st: "layer" in st.selectives, "layer SAC (selective: layer) to set every n-th layer of", None),
     "activation_offload": (lambda st: "activation" in st.offloads, "activation offload", None),
+    "activation_offload_layers": (lambda st: "activation" in st.offloads,
+                                  "activation offload (Megatron-Core's --cpu-offloading-num-layers)", None),
     "optimizer_offload": (lambda st: "optimizer" in st.offloads, "optimizer offload", None),
     "mixed_precision": (lambda st: st.mixed_precision is not None,
                         "Hugging Face model-code precision switch (mixed_precision: amp | bf16)", None),

@@ -779,11 +779,16 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     default 5e7), each paying the ring's per-step latency (n - 1) alpha: at thousands of ranks
     this latency, not the bandwidth, is what the step waits on.
 
-    ZeRO-3's gathers move 16-bit weights even where ``fp8_param_gather_on`` holds (the memory model then stores
-    FP8 weights; Megatron-FSDP allocates FP8 weight buffers under ``--fp8-param-gather``). Gathering them at the
-    recipe's width was tried (2026-12-03): Together AI's B200 Llama 3.1 70B FP8 Megatron-FSDP rows at 64 / 128 / 256
-    / 512 / 592 GPUs go -3.3 / -2.0 / -7.3 / +5.7 / +8.4% -> -7.8 / -6.2 / -9.0 / -15.3 / -11.9% (their 5-layer
-    activation offload is not priced) and mbridge_all's GB200 / GB300 70B rows 0.5-2 points faster: not taken."""
+    Every parameter all-gather -- ZeRO-1/2's of the updated parameters and ZeRO-3's per unit -- moves the width
+    ``fp8_param_gather_on`` and the recipe decide (``LowPrecisionRecipe.param_gather_bytes``, the pipeline ends at
+    16 bits: ``fp8_param_gather_bytes``), the width planner.model.memory stores the weights at
+    (``stacks.fp8_weights_as_stored``). Megatron-FSDP under ``--fp8-param-gather`` keeps FP8 weight buffers and
+    gathers them as such (megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py: the model
+    weight buffer of an FP8 parameter is uint8, ``is_float8tensor``; its all-gather runs over that buffer), as the
+    distributed optimizer does. Until 2026-12-03 (fp8gather) ZeRO-3 gathered 16-bit weights while memory held FP8
+    ones: Together AI's B200 Llama 3.1 70B FP8 Megatron-FSDP rows at 64 / 128 / 256 / 512 / 592 GPUs were -3.3 /
+    -2.0 / -7.3 / +5.7 / +8.4% then; taken together with their 5-layer activation offload (offload.py), numbers in
+    README "Scale, parallelism and long context"."""
     pp, tp, cp, dp, ep, zero = c_cols[:6]
     dp_shard = dp if len(c_cols) < 7 else c_cols[6]
     vpp = np.ones_like(pp) if len(c_cols) < 8 else c_cols[7]
@@ -816,13 +821,25 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
                 + collective_time(kind, stage_p_exp * per_param_bytes, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
 
     ag = coll("all_gather", param16)
+    # under Megatron-Core's --fp8-param-gather the FP8 parameters travel at the recipe's width (a per-tensor FP8
+    # parameter: 1 B; LowPrecisionRecipe.param_gather_bytes), the pipeline ends at 16 bits (fp8_param_gather_bytes):
+    # ZeRO-1/2's gather of the updated parameters and ZeRO-3's per-unit gathers alike
+    fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
+    if fp8_pg.any():
+        dense_b = fp8_param_gather_bytes(m, pp, f_dense, l_dense, fw.recipe.param_gather_bytes, param16) / tpf
+        ag_fp8 = (collective_time("all_gather", dense_b, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+                  + collective_time("all_gather", stage_p_exp * fw.recipe.param_gather_bytes, edps, tpe, g, intra_bw,
+                                    inter_bw, a_in, a_out))
+        ag_params = np.where(fp8_pg, ag_fp8, ag)
+    else:
+        ag_params = ag
     share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
     rs = coll("reduce_scatter", grad_bytes * share)
     ar = coll("all_reduce", grad_bytes * share)
     bucket = getattr(fw, "zero3_bucket_params", None)
     units = layers if not bucket else np.maximum(layers, np.ceil((stage_p_dense + stage_p_exp) / bucket))
     lat = collective_time("all_gather", 0.0, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-    ag3 = ag + np.maximum(units - 1, 0) * lat
+    ag3 = ag_params + np.maximum(units - 1, 0) * lat
     rs3 = rs + np.maximum(units - 1, 0) * lat
     # HSDP's replica all-reduce: each shard group's 1/dp_shard gradient shard all-reduced across the dp / dp_shard
     # replicas, a group of stride tp x cp x dp_shard (the shard group innermost in DP, so the replicas are the
@@ -846,17 +863,6 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # DeepSpeed's pipeline engine with bf16, GPT-NeoX's DeeperSpeed): the ZeRO-1 reduce is that all-reduce
     z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision) else rs
     t_dp = np.where(zero == 0, ar, np.where(zero == 1, z1_reduce, np.where(zero == 2, rs, 0.0)))
-    # under Megatron-Core's --fp8-param-gather the updated FP8 parameters travel at the recipe's width (a per-tensor
-    # FP8 parameter: 1 B; LowPrecisionRecipe.param_gather_bytes), the pipeline ends at 16 bits (fp8_param_gather_bytes)
-    fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
-    if fp8_pg.any():
-        dense_b = fp8_param_gather_bytes(m, pp, f_dense, l_dense, fw.recipe.param_gather_bytes, param16) / tpf
-        ag_fp8 = (collective_time("all_gather", dense_b, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-                  + collective_time("all_gather", stage_p_exp * fw.recipe.param_gather_bytes, edps, tpe, g, intra_bw,
-                                    inter_bw, a_in, a_out))
-        ag_params = np.where(fp8_pg, ag_fp8, ag)
-    else:
-        ag_params = ag
     param_gather = np.where((zero >= 1) & (zero <= 2), ag_params, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     opt_b = OPTIMIZER_BYTES_PER_PARAM[t.optimizer]
@@ -882,7 +888,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
 
 
 def fp8_param_gather_bytes(m, pp, first_dense, last_dense, fp8_bytes: float, bytes16: float):
-    """Bytes of the dense parameters the ZeRO-1/2 parameter all-gather moves under Megatron-Core's
+    """Bytes of the dense parameters a parameter all-gather (ZeRO-1/2's after the step, ZeRO-3's per unit) moves
+    under Megatron-Core's
     ``--fp8-param-gather``, before the TP division, on the pipeline stage that moves most (vectorised over ``pp``):
     the transformer layers' linear weights at ``fp8_bytes`` (``LowPrecisionRecipe.param_gather_bytes``), what the
     pipeline ends hold (the embedding on the first stage, the final norm and the LM head on the last:

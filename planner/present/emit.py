@@ -439,8 +439,11 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         # precision-aware optimizer, which needs the distributed one)
         a += ([] if "--use-distributed-optimizer" in a else ["--use-distributed-optimizer"])
         a += ["--use-precision-aware-optimizer", "--optimizer-cpu-offload"] + _flag("--optimizer-offload-fraction", 1.0)
-    if "activation" in offload:  # every layer but the last (TransformerConfig: fewer than num_layers)
-        a += ["--cpu-offloading"] + _flag("--cpu-offloading-num-layers", m.layers - 1)
+    if "activation" in offload:  # the job's layer count (Stack.activation_offload_layers), else every layer but the
+        # last (TransformerConfig: fewer than num_layers); Megatron-LM arguments.py --cpu-offloading,
+        # --cpu-offloading-num-layers (planner.model.offload ``offloaded_layers``, the count the plan was timed with)
+        n = st.activation_offload_layers if st.activation_offload_layers is not None else m.layers - 1
+        a += ["--cpu-offloading"] + _flag("--cpu-offloading-num-layers", n)
     a += _cuda_graph_flags(job)
     # architecture
     a += _flag("--num-layers", m.layers) + _flag("--hidden-size", m.hidden)

@@ -472,6 +472,8 @@ class FrameworkSpec(_Strict):
     #: per-op SAC re-runs every second mm of a block, so this moves its recompute (planner.model.flops)
     fused_qkv: Optional[bool] = None
     activation_offload: Optional[bool] = None
+    #: Megatron-Core --cpu-offloading-num-layers (planner.model.stacks Stack.activation_offload_layers)
+    activation_offload_layers: Optional[int] = Field(None, gt=0, le=1 << 16)
     optimizer_offload: Optional[bool] = None
     mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16
     moe_dispatcher: Optional[V.MOE_DISPATCHER.literal] = None  # alltoall | deepep | hybridep
