@@ -2594,6 +2594,18 @@ MBRIDGE_ETP = 1
 #: ``_nemotron_3_super_precision("nvfp4")`` (perf_recipes/nemotronh). The other presets the performance
 #: scripts take (scripts/performance/utils/precision.py ``get_precision_config``: ``bf16_with_nvfp4_mixed``,
 #: ``bf16_with_mxfp8_mixed``, FP8-CS with ``first_last_layers_bf16 = False``) keep none.
+#: (Keyed as the end count, ``lp_bf16_layers``: the Super preset keeps no first layers, so ``--num-layers-at-start-in-
+#: bf16 0``.) No other row sets the switch, checked 2026-12-03 when the first layers became an option
+#: (``Stack.lp_bf16_first_layers``, ``first_last_layers_bf16``): Megatron-Bridge's
+#: ``bf16_with_fp8_current_scaling_mixed`` keeps 1 + 1, ``nemotron_h_bf16_with_fp8_current_scaling_mixed`` 2 + 2 and
+#: ``NemotronHModelProvider`` sets ``first_last_layers_bf16 = True``, but the performance scripts' FP8-CS precision
+#: turns it off
+#: (scripts/performance/utils/precision.py ``get_precision_config("fp8_cs")``: "Disable BF16 Transformer layers in the
+#: performance config"; ``MixedPrecisionConfig.setup`` writes that False over the provider's True), and NeMo 2's
+#: performance helpers do the same for ``cs`` (scripts/performance/helpers.py: "disable first/last layer bf16 for
+#: benchmarking") -- the dgxc, NeMo 2 and Together Nemotron-H 56B FP8-CS rows. Were it on, Together's Nemotron-H 56B
+#: rows (64 / 256 / 512 GPUs, now +25.0 / +23.0 / +18.2%) would read 6.585 -> 6.628 s with 1 + 1 and 6.672 s with
+#: 2 + 2 (+0.7 / +1.3%), further from the measured 5.27 / 5.36 / 5.58 s.
 MBRIDGE_BF16_LAYERS = {("nemotron 3 super", "nvfp4"): 14}
 #: models whose Megatron-Bridge recipe keeps the MTP module in BF16 under any fp8/fp4 recipe
 #: (``cfg.model.keep_mtp_spec_in_bf16 = True``: recipes/nemotronh/nemotron_3_super.py, which the performance

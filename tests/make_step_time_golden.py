@@ -91,6 +91,8 @@ CASES = (
     ("mixtral-8x7b", None, None, {}),
     ("deepseek-v3-pretrain", None, None, {}),
     ("nemotron-3-nano-pretrain", None, None, {}),
+    # Megatron-Core's switch with 3 first layers (and its default 1 last): 16-bit layers on both end stages
+    ("llama3-70b", "fp8", "megatron-core", {"first_last_layers_bf16": True, "lp_bf16_first_layers": 3}),
 )
 HARDWARE = ("aws:p5.48xlarge", "aws:g6.48xlarge")
 ROWS = 64

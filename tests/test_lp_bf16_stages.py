@@ -143,3 +143,137 @@ def test_all_layers_16bit_is_the_bf16_run_also_where_the_host_bounds(catalog):
     assert fp8 > bf16  # host-bound: MXFP8 saves no GPU time that shows, and pays the block-scaled set-up
     assert all16 == pytest.approx(bf16, rel=0.01)
     assert bf16 < some16 < fp8 or fp8 < some16 < bf16
+
+
+# ---- Megatron-Core's first layers too (--num-layers-at-start-in-bf16; the switch alone: 1 first + 1 last)
+
+def megatron_lp16_layers_per_stage(layers, pp, v, first, last):
+    """``megatron_end_layers_per_stage`` with the start range: fp8_utils.py ``is_first_last_bf16_layer`` keeps
+    a layer 16-bit when ``layer_no < num_layers_at_start_in_bf16`` or ``layer_no >= num_layers -
+    num_layers_at_end_in_bf16``."""
+    per_chunk = layers // (pp * v)
+    out = [0] * pp
+    for rank in range(pp):
+        for vp_stage in range(v):
+            offset = vp_stage * (layers // v) + rank * per_chunk
+            out[rank] += sum(offset + i < first or offset + i >= layers - last for i in range(per_chunk))
+    return out
+
+
+@pytest.mark.parametrize("layers,pp,v,first,last", [
+    (32, 1, 1, 1, 1), (32, 2, 1, 2, 2), (32, 4, 1, 3, 0), (32, 2, 4, 6, 1), (48, 4, 3, 10, 5), (8, 1, 1, 6, 6),
+])
+def test_first_layers_land_where_megatron_puts_them(layers, pp, v, first, last):
+    """pipeline.lp16_layers over the planner's split, summed per rank, is Megatron-Core's layer-by-layer count
+    (a layer in both ranges once)."""
+    from planner.model.pipeline import lp16_rank_layers, pipeline_split
+
+    want = megatron_lp16_layers_per_stage(layers, pp, v, first, last)
+    counts = pipeline_split(layers, pp, v, "megatron")[1]
+    from planner.model.pipeline import lp16_layers
+    got = np.bincount(np.arange(len(counts)) % pp, lp16_layers(layers, counts, first, last), minlength=pp)
+    assert got.tolist() == want
+    r0, rl = lp16_rank_layers(layers, np.array([pp]), np.array([v]), first, last)
+    assert (r0.tolist(), rl.tolist()) == ([want[0]], [want[-1]])
+
+
+def test_switch_alone_keeps_megatrons_one_and_one():
+    """--first-last-layers-bf16 with no counts is Megatron-Core's 1 first + 1 last (TransformerConfig defaults); a
+    count left out beside the switch is 1; a count alone is that count and no other (Nemotron 3 Super's last 14)."""
+    st = resolve("megatron-core", first_last_layers_bf16=True)
+    assert (st.lp_bf16_first_layers, st.lp_bf16_layers, st.first_last_layers_bf16) == (1, 1, True)
+    st = resolve("megatron-core", first_last_layers_bf16=True, lp_bf16_first_layers=2)
+    assert (st.lp_bf16_first_layers, st.lp_bf16_layers) == (2, 1)
+    st = resolve("megatron-bridge", fp8_recipe="mxfp8", lp_bf16_layers=14)
+    assert (st.lp_bf16_first_layers, st.lp_bf16_layers, st.first_last_layers_bf16) == (0, 14, True)
+
+
+@pytest.mark.parametrize("pp,first,last,on_pacing", [(1, 1, 1, 2), (2, 6, 6, 6), (2, 6, 0, 0)])
+def test_first_layers_priced_on_the_stage_that_holds_them(catalog, pp, first, last, on_pacing):
+    """Llama-3-8B shapes, MXFP8, TP 1, 8 micro-batches of 4 x 8192 tokens: the step grows by (m + pp - 1) x (the
+    16-bit layers on the pacing stage) x (one layer's 16-bit GEMMs minus its MXFP8 ones). pp = 1: the first and
+    the last layer, both on the one stage; pp = 2 with 6 + 6: 6 on each stage, the last (with the head) paces, so
+    6, not 12; pp = 2 with the first 6 only: they sit on stage 0, which still paces below the head's stage."""
+    m_micro, mb, seq = 8, 4, 8192
+    t = TrainingSpec(seq_len=seq, global_batch=m_micro * mb, micro_batch=mb, precision="fp8")
+    hw = hw_for(catalog, "B200")
+    c = cands(tp=1, pp=pp, dp=1, mb=mb, zero=0, nodes=1)
+
+    def step(**opts):
+        st = resolve("megatron-core", fp8_recipe="mxfp8", **opts)
+        return float(step_time(LLAMA, t, c, hw, framework=st, overlap_grad_reduce=False)["step_time_s"][0])
+
+    per_layer = _gemm_pass_delta(hw, LLAMA, mb * seq, resolve("megatron-core", fp8_recipe="mxfp8"))
+    want = (m_micro + pp - 1) * on_pacing * per_layer
+    delta = step(first_last_layers_bf16=True, lp_bf16_first_layers=first, lp_bf16_layers=last) - step()
+    assert delta == pytest.approx(want, rel=1e-6, abs=1e-9)
+    if pp == 1:
+        assert step(first_last_layers_bf16=True) == step(lp_bf16_first_layers=1, lp_bf16_layers=1)
+
+
+@pytest.mark.parametrize("gpu,zero,per_param", [("B200", 1, 1.0), ("B200", 0, -1.0), ("H100", 0, -1.0)])
+def test_16bit_layers_hold_16bit_weights(catalog, gpu, zero, per_param):
+    """Memory of the most loaded rank: a 16-bit layer's weights are 2 bytes with no FP8 copy. Without
+    --fp8-param-gather (ZeRO 0) an FP8 layer holds 2 + 1 (the cached FP8 copy): one byte less per parameter
+    of the kept layers; with it (ZeRO 1, tensorwise) Blackwell stores the FP8 linears at 1 byte (no transposed
+    copy): one byte more. Llama-3-8B at TP 1 PP 1, switch alone (2 layers): 2 x 218,112,000 parameters."""
+    from planner.model.memory import memory_per_gpu
+    from planner.spec.params import count_params
+
+    t = TrainingSpec(seq_len=8192, global_batch=8, micro_batch=1, precision="fp8")
+    c = cands(tp=1, pp=1, dp=8, mb=1, zero=zero, nodes=1)
+    gpu_name = hw_for(catalog, gpu).gpu.name
+
+    def weights(**opts):
+        st = resolve("megatron-core", fp8_recipe="tensorwise", **opts)
+        return float(memory_per_gpu(LLAMA, t, c, stack=st, gpu=gpu_name)["weights"][0])
+
+    pc = count_params(LLAMA)
+    layer = pc.layers_total / LLAMA.layers
+    assert weights(first_last_layers_bf16=True) - weights() == pytest.approx(2 * layer * per_param, rel=1e-9)
+
+
+def test_refusals_name_the_option(tmp_path, cli):
+    """One line each: the switch on a 16-bit run, on a stack without Megatron-Core's option, under delayed scaling,
+    a count with the switch off."""
+    p = tmp_path / "job.yaml"
+    cases = [("bf16", "megatron-core", "first_last_layers_bf16: true", "first_last_layers_bf16", "only with precision"),
+             ("fp8", "torchtitan", "first_last_layers_bf16: true", "first_last_layers_bf16", "Megatron-Core option"),
+             ("fp8", "megatron-core", "fp8_recipe: delayed, lp_bf16_first_layers: 2", "lp_bf16_first_layers",
+              "delayed"),
+             ("fp8", "megatron-core", "first_last_layers_bf16: false, lp_bf16_first_layers: 2", "lp_bf16_first_layers",
+              "first_last_layers_bf16 false")]
+    for prec, name, opt, field, words in cases:
+        p.write_text("model: {preset: llama3-8b}\n"
+                     f"training: {{precision: {prec}, framework: {{name: {name}, {opt}}}}}\n"
+                     "cluster: {gpu: H100, nodes: 2}\n")
+        code, out, err = cli("estimate", p)
+        line = err.strip()
+        assert code == 2 and line.startswith(f"error: training.framework.{field}:") and words in line, line
+        assert "\n" not in line
+
+
+def test_first_layers_over_a_stage_are_refused(tmp_path, cli):
+    """Megatron-Core: num_layers_at_start_in_bf16 at most a pipeline stage's layers (32 layers on pp 4: 8)."""
+    p = tmp_path / "job.yaml"
+    p.write_text("model: {preset: llama3-8b}\n"
+                 "training: {precision: fp8, framework: {name: megatron-core, lp_bf16_first_layers: 9}}\n"
+                 "parallel: {tp: 2, pp: 4, dp: 2}\ncluster: {gpu: H100, gpus_per_node: 8, nodes: 2}\n")
+    code, out, err = cli("estimate", p)
+    assert code == 2 and err.strip().startswith("error: training.framework.lp_bf16_first_layers:"), err
+
+
+def test_emit_writes_both_counts():
+    """--emit writes the switch and both counts (Megatron-Core defaults each to 1, so a 0 is written out)."""
+    from planner.present.emit import emit_launch_spec
+    from tests.test_emit import _argv, _flags, _plan
+
+    for fw, want in (({"first_last_layers_bf16": True}, ("1", "1")), ({"lp_bf16_layers": 3}, ("0", "3")),
+                     ({"lp_bf16_first_layers": 2, "lp_bf16_layers": 1}, ("2", "1"))):
+        tr = {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "tokens": 1e10, "precision": "fp8",
+              "framework": {"name": "megatron-core", **fw}}
+        job, best = _plan({"tp": 2, "pp": 1, "zero": 1}, model={"preset": "llama3-8b"}, training=tr)
+        argv = _argv(emit_launch_spec(job, best, "torchrun:megatron"))
+        f = _flags(argv)
+        assert "--first-last-layers-bf16" in argv
+        assert (f["--num-layers-at-start-in-bf16"], f["--num-layers-at-end-in-bf16"]) == want

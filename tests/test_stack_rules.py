@@ -131,6 +131,10 @@ CASES = [
     ("lp-bf16-layers-per-stage", ("megatron-core", {"fp8_recipe": "tensorwise", "lp_bf16_layers": 12}), "llama3-8b",
      {"precision": "fp8", "framework": {"name": "megatron-core", "fp8_recipe": "tensorwise", "lp_bf16_layers": 12}},
      dict(pp=4, dp=8), dict(pp=2, dp=16)),
+    ("lp-bf16-first-layers-per-stage", ("megatron-core", {"fp8_recipe": "tensorwise", "lp_bf16_first_layers": 12}),
+     "llama3-8b", {"precision": "fp8", "framework": {"name": "megatron-core", "fp8_recipe": "tensorwise",
+                                                     "lp_bf16_first_layers": 12}},
+     dict(pp=4, dp=8), dict(pp=2, dp=16)),
     # hybrid (Mamba) models: Megatron-Core 0.16.1 MambaStack (no virtual pipeline), no MambaModel schedule plan
     # Megatron-Core schedules.py forward_backward_pipelining_with_interleaving (group size pp): m = 240 / 8 = 30
     ("interleaved-m", ("megatron-core", {}), "llama3-8b", {"global_batch": 240}, dict(pp=4, vpp=2, dp=8),

@@ -67,8 +67,9 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, recomputed_fraction, split_per_row,
-                                    split_runtime, stage_layer_ends, stage_layer_split, tp_dependent, uniform_groups, vpp_group_size)
+from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
+                                    split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
+                                    uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -687,6 +688,20 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     fsdp2 = bool(getattr(st, "fsdp2_dp", False))
     w16 = w_b  # the precision's weight bytes, before any FP8 storage (w_held)
+    # Megatron-Core's 16-bit first / last layers under the fp8/fp4 recipe (Stack.lp_bf16_first_layers,
+    # lp_bf16_layers) are built outside the FP8 init context (megatron/core/fp8_utils.py ``get_fp8_context(config,
+    # layer_no, is_init=True)``: a nullcontext for ``is_first_last_bf16_layer``), so they hold 16-bit weights, no FP8
+    # copy or FP8-stored parameter: w_lp16 - w_held per parameter of the mean layer, on the first / last rank's share
+    # of them (pipeline.lp16_rank_layers, the split the step time paces)
+    lp_first, lp_last = (int(getattr(st, k, 0) or 0) for k in ("lp_bf16_first_layers", "lp_bf16_layers"))
+    lp16_f = lp16_l = np.zeros(np.shape(kpp))
+    lp_layer_d = lp_layer_e = 0.0
+    if t.precision == "fp8" and m.is_transformer and not frozen and (lp_first or lp_last):
+        lp16_f, lp16_l = lp16_rank_layers(m.layers, kpp, kvpp, lp_first, lp_last, ktp, split_runtime(st, m))
+        pc16 = count_params(m)
+        lp_layer_e = pc16.n_moe_layers * m.moe.experts * pc16.expert / m.layers if m.moe is not None else 0.0
+        lp_layer_d = pc16.layers_total / m.layers - lp_layer_e
+    dw16 = (w16 - WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) - w_held
     # FSDP2 with a 16-bit MixedPrecisionPolicy over fp32 parameters (torch _fsdp_param.py: the sharded parameter
     # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
     # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
@@ -695,7 +710,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
 
-    def states(dense, expert, w_b=w_held, ends=0.0, head=0.0):
+    def states(dense, expert, w_b=w_held, ends=0.0, head=0.0, n16=0.0):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if fsdp2_master else 1.0), d + e) * w_b
@@ -719,6 +734,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         pp_held = (kz >= 2) & (((kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
         held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
         weights = np.where(held, (d + e) * w_b + ends * w_end, weights)
+        d16, e16 = n16 * lp_layer_d / ktpf, n16 * lp_layer_e / (ketp * kep)  # the rank's 16-bit layers' parameters
+        weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * dw16
         grads = np.where(pp_held, (d + e) * g_b, grads)
         if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
             w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
@@ -737,8 +754,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
-    fw, fg, fo = states(f_dense, f_exp, ends=ends_f, head=head_f)
-    lw, lg, lo = states(l_dense, l_exp, ends=ends_l, head=head_l)
+    fw, fg, fo = states(f_dense, f_exp, ends=ends_f, head=head_f, n16=lp16_f)
+    lw, lg, lo = states(l_dense, l_exp, ends=ends_l, head=head_l, n16=lp16_l)
     # FSDP2's unit holding the LM head (Stack.fsdp2_root) reduced like the blocks: what its buffers add beyond a
     # layer's, on the stage(s) holding the head; charged below against the loss transient it never coexists with
     fsdp2_head = [np.zeros(len(c))] * 2

@@ -491,6 +491,41 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
         yield (inv == i).reshape(pp.shape), (k, v, t), pipeline_split(layers, k, v, runtime_at(runtime, t))[1]
 
 
+def lp16_layers(layers: int, counts, first: int = 0, last: int = 0) -> np.ndarray:
+    """Layers of each virtual stage (``counts``, in layer order: ``pipeline_split``) that Megatron-Core keeps 16-bit
+    under the fp8/fp4 recipe: the global layers ``[0, first)`` and ``[L - last, L)``. Megatron-Core decides per
+    layer by its global number (megatron/core/fp8_utils.py ``is_first_last_bf16_layer``: ``layer_no <
+    num_bf16_layers_at_start`` or ``layer_no >= config.num_layers - num_bf16_layers_at_end``; "Since layer_no is a
+    global layer index, additional checks on whether we are in the first or last pipeline-parallel rank are not
+    needed"), so the first layers sit on the first virtual stage(s), the last on the last; a layer in both ranges
+    counts once (``Stack.lp_bf16_first_layers``, ``lp_bf16_layers``; the step time's pacing rank and the memory
+    model's first / last rank both read this).
+
+    >>> lp16_layers(8, (2, 2, 2, 2), first=1, last=3).tolist()
+    [1.0, 0.0, 1.0, 2.0]
+    """
+    ends = np.cumsum((0,) + tuple(counts)).astype(np.float64)
+    lo, hi = ends[:-1], np.minimum(ends[1:], layers)
+    cut = float(max(layers - last, 0))
+    tail = np.clip(hi - np.maximum(lo, cut), 0.0, None)
+    head = np.clip(np.minimum(hi, min(float(first), cut)) - lo, 0.0, None)
+    return head + tail
+
+
+def lp16_rank_layers(layers: int, pp, vpp=1, first: int = 0, last: int = 0, tp=1, runtime="megatron"):
+    """(first rank's, last rank's) 16-bit layers (``lp16_layers``) over the candidates' (pp, vpp) columns, the
+    virtual stages summed per rank (virtual stage s on rank s % pp), on the split ``runtime`` launches. With pp 1
+    both are the one rank's."""
+    shape = np.broadcast(np.asarray(pp), np.asarray(vpp), np.asarray(tp)).shape
+    r0, rl = np.zeros(shape), np.zeros(shape)
+    if not (first or last):
+        return r0, rl
+    for rows, (k, _, _), counts in split_per_row(layers, pp, vpp, tp, runtime):
+        per_rank = np.bincount(np.arange(len(counts)) % k, lp16_layers(layers, counts, first, last), minlength=k)
+        r0[rows], rl[rows] = per_rank[0], per_rank[-1]
+    return r0, rl
+
+
 def layout_counts(layers: int, stages: int) -> tuple[int, ...]:
     """Layers of each of ``stages`` virtual stages in ``pipeline_split``'s explicit-layout form: floor(layers /
     stages) each and one more on stages 1, 2, ... (stage 0 holds the embedding), so a rank holds at most

@@ -501,6 +501,12 @@ RULES: tuple[StackRule, ...] = (
               "0 and number of layers per pipeline stage'",
               lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision == "fp8",
               ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_layers),
+    StackRule("lp-bf16-first-layers-per-stage", "megatron", "training.framework.lp_bf16_first_layers",
+              "more 16-bit first layers (lp_bf16_first_layers) than a pipeline stage holds",
+              "Megatron-Core 0.16.1 TransformerConfig.__post_init__: 'num_layers_at_start_in_bf16 (...) must be "
+              "between 0 and number of layers per pipeline stage'",
+              lambda st, m, t: bool(getattr(st, "lp_bf16_first_layers", 0)) and t.precision == "fp8",
+              ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_first_layers),
     # ---- Megatron-Core: the interleaved schedule's micro-batch groups (--microbatch-group-size-per-virtual-
     # pipeline-stage, the stack option microbatch_group_size, default pp; --emit writes it when set)
     StackRule("interleaved-m", "megatron", "parallel.vpp",

@@ -652,6 +652,18 @@ class Stack:
     #: them at the end (``--num-layers-at-end-in-bf16``, what --emit writes): each is a whole 16-bit layer on
     #: the pipeline stage that holds it (step_time ``slowest_stage`` / ``end_layers_on_stage``)
     lp_bf16_layers: int = 0
+    #: the first layers kept 16-bit the same way (``--num-layers-at-start-in-bf16``: global layers ``< N``, on the
+    #: first stage's first chunk; pipeline ``lp16_layers``). Megatron-Bridge's ``bf16_with_fp8_current_scaling_mixed``
+    #: keeps 1 + 1, ``nemotron_h_bf16_with_fp8_current_scaling_mixed`` 2 + 2 (training/mixed_precision.py), and
+    #: ``NemotronHModelProvider`` sets ``first_last_layers_bf16 = True`` (Megatron-Core's 1 + 1); the performance
+    #: scripts turn it off for FP8-CS (scripts/performance/utils/precision.py ``get_precision_config("fp8_cs")``:
+    #: "Disable BF16 Transformer layers in the performance config"; NeMo 2's scripts/performance/helpers.py the same)
+    lp_bf16_first_layers: int = 0
+    #: Megatron-Core's switch itself (``--first-last-layers-bf16``, TransformerConfig ``first_last_layers_bf16``):
+    #: set in a job with neither count, it keeps Megatron-Core's defaults, 1 first and 1 last layer
+    #: (``num_layers_at_start_in_bf16 = 1``, ``num_layers_at_end_in_bf16 = 1``; ``with_options``); a count set
+    #: alone turns it on with the other count 0. True on a resolved stack whenever a count is
+    first_last_layers_bf16: bool = False
     #: the multi-token-prediction module's linears stay 16-bit under the fp8/fp4 recipe (Megatron-Core
     #: ``keep_mtp_spec_in_bf16``; Megatron-Bridge recipes/nemotronh/nemotron_3_super.py sets it True, every
     #: precision). The MTP projection and the MTP block (a hybrid model's "*E", a plain model's decoder layer).
@@ -762,11 +774,13 @@ class Stack:
             # --cpu-offloading (TransformerConfig.cpu_offloading)
             raise InputError("training.framework.activation_offload_layers",
                              "counts the layers of activation_offload; set activation_offload: true")
-        if out.lp_bf16_layers and out.fp8_recipe == "delayed":
+        out = _first_last_counts(out, opts)
+        if out.first_last_layers_bf16 and out.fp8_recipe == "delayed":
             # Megatron-Core 0.16.1 TransformerConfig.__post_init__: "Delayed scaling does not support first / last
             # layer in BF16."
-            raise InputError("training.framework.lp_bf16_layers", "Megatron-Core refuses 16-bit first / last layers "
-                                                                  "with delayed scaling; use fp8_recipe tensorwise or mxfp8")
+            field = next((k for k in LP16_OPTIONS if opts.get(k)), "lp_bf16_layers")
+            raise InputError(f"training.framework.{field}", "Megatron-Core refuses 16-bit first / last layers "
+                                                            "with delayed scaling; use fp8_recipe tensorwise or mxfp8")
         return out
 
     @property
@@ -872,6 +886,8 @@ class Stack:
             opts.append("moe_fused_mlp=on")
         if self.moe_shared_expert_overlap:
             opts.append("moe_shared_expert_overlap=on")
+        if self.lp_bf16_first_layers and precision == "fp8":
+            opts.append(f"lp_bf16_first_layers={self.lp_bf16_first_layers}")
         if self.lp_bf16_layers and precision == "fp8":
             opts.append(f"lp_bf16_layers={self.lp_bf16_layers}")
         if self.lp_bf16_mtp and precision == "fp8":
@@ -914,10 +930,38 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
            "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
-           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
+           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
+           "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
+
+#: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
+#: ``--first-last-layers-bf16``, ``--num-layers-at-start-in-bf16``, ``--num-layers-at-end-in-bf16``)
+LP16_OPTIONS = ("first_last_layers_bf16", "lp_bf16_first_layers", "lp_bf16_layers")
+#: Megatron-Core's counts where ``--first-last-layers-bf16`` is on and a count is not given (megatron/core/
+#: transformer/transformer_config.py ``num_layers_at_start_in_bf16: int = 1``, ``num_layers_at_end_in_bf16: int = 1``;
+#: megatron/training/arguments.py the same defaults)
+LP16_DEFAULT_COUNTS = {"lp_bf16_first_layers": 1, "lp_bf16_layers": 1}
+
+
+def _first_last_counts(st, opts: dict):
+    """``st`` with the 16-bit first / last layer counts Megatron-Core runs for the job's options (``LP16_OPTIONS``):
+    with the switch a count left out keeps its default, 1 (``LP16_DEFAULT_COUNTS``); a count alone turns the switch
+    on with the other count 0 (what ``lp_bf16_layers: 14`` always meant: Nemotron 3 Super's last 14); the switch set off
+    with a count is refused (Megatron-Core reads no count without it: fp8_utils.py ``is_first_last_bf16_layer``)."""
+    flag = opts.get("first_last_layers_bf16")
+    counts = {k: opts[k] for k in LP16_DEFAULT_COUNTS if opts.get(k) is not None}
+    if flag is False and any(counts.values()):
+        k = next(k for k, v in counts.items() if v)
+        raise InputError(f"training.framework.{k}", "a 16-bit layer count with first_last_layers_bf16 false (Megatron-"
+                                                    "Core reads the counts only with --first-last-layers-bf16)")
+    if flag is None and not any(counts.values()):
+        return st
+    # with the switch, a count left out is Megatron-Core's default; without it, a count alone means no other
+    counts = {k: counts.get(k, d if flag else 0) for k, d in LP16_DEFAULT_COUNTS.items()}
+    return replace(st, **counts, first_last_layers_bf16=bool(flag if flag is not None else any(counts.values())))
+
 
 #: the vocabulary of each option with named values (a value outside it is a typo, whatever the stack)
 OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names, "mixed_precision": MIXED_PRECISION.names,
@@ -964,6 +1008,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     **{k: (*_mcore(w), None) for k, w in (("moe_fused_mlp", "fused grouped MLP"), ("cuda_graph_impl", "CUDA graphs"),
                                           ("cuda_graph_scope", "CUDA-graph scope"),
                                           ("lp_bf16_layers", "16-bit first/last layers"),
+                                          ("lp_bf16_first_layers", "16-bit first/last layers"),
+                                          ("first_last_layers_bf16", "16-bit first/last layers"),
                                           ("lp_bf16_mtp", "16-bit MTP module"),
                                           ("microbatch_group_size", "interleaved micro-batch group size"),
                                           ("pp_layout", "explicit pipeline layout (--pipeline-model-parallel-layout)"),

@@ -90,8 +90,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
-from planner.model.pipeline import (exposed_dp_comm, fill_sends, rebuilt_layers, recomputed_fraction, split_per_row,
-                                     split_runtime, step_composition)
+from planner.model.pipeline import (exposed_dp_comm, fill_sends, lp16_layers, rebuilt_layers, recomputed_fraction,
+                                     split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -722,7 +722,8 @@ def end_layers_on_stage(layers: int, n16: int, chunks, held, after=0.0):
     return out
 
 
-def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1):
+def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1,
+                  first16: int = 0):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
     ``chunks``, the model chunks per rank of an interleaved schedule).
 
@@ -732,9 +733,11 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     (``memory.stage_layer_microbatches``) -- each rank's layers summed over its chunks (virtual stage s on rank
     s % pp), the LM head and loss on the last rank, and the ``n16`` end layers the stack keeps 16-bit under the
     fp8/fp4 recipe (``t16`` more each) on the ranks that hold them by global layer number (Megatron-Core
-    fp8_utils.py ``is_first_last_bf16_layer``; ``end_layers_on_stage``). The pace is the largest of
-    ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie). ``tp``: each row's TP
-    size, read only where the split depends on it (DeepSpeed's "parameters" partition, ``pipeline.DeepSpeedSplit``).
+    fp8_utils.py ``is_first_last_bf16_layer``; ``end_layers_on_stage``), and the ``first16`` first layers so kept
+    (``--num-layers-at-start-in-bf16``) on the first rank (pipeline ``lp16_layers``, the one definition). The pace
+    is the largest of ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
+    ``tp``: each row's TP size, read only where the split depends on it (DeepSpeed's "parameters" partition,
+    ``pipeline.DeepSpeedSplit``).
 
     Megatron-Core builds exactly those counts (megatron/core/transformer/transformer_block.py
     ``get_num_layers_to_build``, core_r0.12-r0.14): with the embedding / loss accounted, (L + 2) / pp layers a
@@ -759,10 +762,9 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     for rows, (k, _, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = np.arange(len(counts)) % k
         ranks = np.bincount(rank_of, counts, minlength=k)
-        # the 16-bit end layers by global number: layers [L - n16, L), virtual stages in layer order
-        ends = np.cumsum((0,) + tuple(counts))
-        held16 = np.clip(np.minimum(ends[1:], layers) - np.maximum(ends[:-1], layers - n16), 0, None)
-        r16 = np.bincount(rank_of, held16, minlength=k)
+        # the 16-bit first / end layers by global number: layers [0, first16) and [L - n16, L), virtual stages in
+        # layer order
+        r16 = np.bincount(rank_of, lp16_layers(layers, counts, first16, n16), minlength=k)
         last = (np.arange(k) == k - 1).astype(np.float64)
         pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None] + r16[None, :] * tb[rows][:, None]
         top = np.argmax(pace, axis=1)
@@ -1205,6 +1207,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # nodes; the layer model runs once per distinct layer key (it does not depend on the others)
         low = t.precision == "fp8"
         n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
+        first16 = min(int(fw.lp_bf16_first_layers or 0), m.layers) if low else 0  # --num-layers-at-start-in-bf16
         inter_r = c.schedule == SCHEDULE.code["interleaved"]
         (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter, srn), inv = distinct_rows(
             c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, inter_r,
@@ -1246,7 +1249,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         mtp16 = mtp_runs_16bit(fw, t.precision)
         K16 = K if mtp16 and not m.hybrid else 0.0
         # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
-        L16 = up(layer(krc, bf16_share=1.0)) if n16 or K16 else None
+        L16 = up(layer(krc, bf16_share=1.0)) if n16 or first16 or K16 else None
         L = up(L)
         L16 = L if L16 is None else L16
         # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
@@ -1276,7 +1279,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))
         # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
         nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch, split_runtime(fw, m), stp)
+                                       n16, t16, kch, split_runtime(fw, m), stp, first16)
         nb = nb + K16 * head_w
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
 

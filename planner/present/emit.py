@@ -208,7 +208,8 @@ def _precision_flags(job: JobSpec) -> list[str]:
     stack's recipe (``--fp8-recipe`` tensorwise | delayed | mxfp8, in ``FP8_FORMAT``'s format or hybrid; NVFP4 is
     TE's fp4 path instead: ``--fp4-format e2m1 --fp4-recipe nvfp4``, TransformerConfig refuses fp4 with fp8) and
     the layers the recipe leaves 16-bit
-    (``--first-last-layers-bf16``, all of them at the end: the count is what the plan was timed with)."""
+    (``--first-last-layers-bf16`` with both ``--num-layers-at-start-in-bf16`` and ``--num-layers-at-end-in-bf16``:
+    the counts the plan was timed with, a 0 written out since Megatron-Core defaults each to 1)."""
     t = job.training
     if t.precision != "fp8":
         return list(PRECISION_FLAGS[t.precision])
@@ -218,8 +219,8 @@ def _precision_flags(job: JobSpec) -> list[str]:
     else:
         a = (["--bf16"] + _flag("--fp8-format", FP8_FORMAT.get(st.fp8_recipe, "hybrid"))
              + _flag("--fp8-recipe", st.fp8_recipe))
-    if st.lp_bf16_layers:
-        a += (["--first-last-layers-bf16"] + _flag("--num-layers-at-start-in-bf16", 0)
+    if st.first_last_layers_bf16:  # both counts written: Megatron-Core defaults each to 1 (stacks.LP16_DEFAULT_COUNTS)
+        a += (["--first-last-layers-bf16"] + _flag("--num-layers-at-start-in-bf16", st.lp_bf16_first_layers)
               + _flag("--num-layers-at-end-in-bf16", st.lp_bf16_layers))
     if st.lp_bf16_mtp:  # the MTP module outside the low-precision autocast (the Super / Lightning launch scripts)
         a.append("--keep-mtp-spec-in-bf16")

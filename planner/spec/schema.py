@@ -495,6 +495,10 @@ class FrameworkSpec(_Strict):
     cuda_graph_scope: Optional[list[V.CUDA_GRAPH_SCOPE.literal]] = None
     #: fp8/fp4 training: transformer layers kept in 16 bits (Megatron --first-last-layers-bf16, the start + end counts)
     lp_bf16_layers: Optional[int] = Field(None, ge=0)
+    #: fp8/fp4 training: the first transformer layers kept in 16 bits (Megatron --num-layers-at-start-in-bf16)
+    lp_bf16_first_layers: Optional[int] = Field(None, ge=0)
+    #: fp8/fp4 training: Megatron --first-last-layers-bf16; alone, Megatron-Core's 1 first + 1 last layer
+    first_last_layers_bf16: Optional[bool] = None
     #: fp8/fp4 training: the MTP module kept in 16 bits (Megatron-Core keep_mtp_spec_in_bf16)
     lp_bf16_mtp: Optional[bool] = None
     #: generic models (CNNs): activations channels-last (NHWC, ``model.to(memory_format=torch.channels_last)``,
@@ -630,7 +634,7 @@ class TrainingSpec(_Strict):
         if self.mode == "qlora" and self.base_weights not in (None, "nf4"):
             raise ValueError("base_weights: qlora keeps the base in nf4; use mode lora for bf16/int8")
         fw = self.framework
-        for k in ("lp_bf16_layers", "lp_bf16_mtp"):
+        for k in ("lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16", "lp_bf16_mtp"):
             # which layers a low-precision recipe leaves 16-bit: nothing to leave in a 16/32-bit run (an fp4 job
             # arrives here as fp8 with the nvfp4 recipe: planner.spec.load._fp4_alias)
             if fw is not None and getattr(fw, k, None) and self.precision != "fp8":
@@ -978,8 +982,9 @@ class JobSpec(_Strict):
         fw = self.training.framework
         if fw is not None and getattr(fw, "lp_bf16_mtp", None) and not m.mtp_layers:
             raise ValueError("training.framework.lp_bf16_mtp: the model has no MTP module (model.mtp_layers)")
-        if fw is not None and getattr(fw, "lp_bf16_layers", None) and not m.is_transformer:
-            raise ValueError("training.framework.lp_bf16_layers: counts transformer layers; this model has none")
+        for k in ("lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16"):
+            if fw is not None and getattr(fw, k, None) and not m.is_transformer:
+                raise ValueError(f"training.framework.{k}: counts transformer layers; this model has none")
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
         if m.hybrid and self.training.optimizer == "muon":

@@ -312,7 +312,9 @@ RECIPE_NOTE = {
     "Nemotron-H 56B": "Megatron-Bridge scripts/performance/configs/nemotronh/nemotronh_workload_base_configs.py "
         "NEMOTRONH_56B_PRETRAIN_CONFIG_B200_FP8_CS_V1 (TP2, TE CUDA graphs of the Mamba and attention layers: "
         "validate.MBRIDGE_CUDA_GRAPHS) and nemotronh_llm_pretrain.py set_nemotronh_common_configs (bf16 gradient "
-        "reduction); the model provider's first_last_layers_bf16 (NemotronHModelProvider) is not modelled",
+        "reduction); the model provider's first_last_layers_bf16 (NemotronHModelProvider) is overridden off by the "
+        "FP8-CS precision config (scripts/performance/utils/precision.py get_precision_config: first_last_layers_bf16 "
+        "= False), so no 16-bit layers (Stack.first_last_layers_bf16 unset)",
 }
 
 #: Llama 3.1 405B NVFP4: the full recompute of N layers per virtual stage each job ran (Megatron-Bridge
