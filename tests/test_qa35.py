@@ -1,0 +1,21 @@
+"""QA pass 35: defects found in serve, report, calibrate, catalog (and its override files) and the app, each
+with the check that failed before its fix."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import one_error_line, write_job
+
+
+@pytest.mark.parametrize("count", ["0.5", "3.5"])
+def test_an_override_instance_with_a_share_of_a_gpu_is_refused(tmp_path, cli, count):
+    """An instance row of 0.5 GPUs crashed `serve` (min() of an empty sequence) and `recommend`
+    (ZeroDivisionError), one of 3.5 was planned as 3 GPUs a node at the 3.5-GPU price; plans place whole GPUs."""
+    over = tmp_path / "mine.csv"
+    over.write_text(f"cloud,name,gpu,gpu_count,price_ondemand_usd_hr,source\nonprem,part,A10G,{count},1,quote\n")
+    job = write_job(tmp_path, {"model": {"preset": "gpt2"}, "serving": {"qps": 5, "p99_latency_ms": 100},
+                               "constraints": {"clouds": ["onprem"]}})
+    code, _, err = cli("serve", job, "--no-simulate", "--catalog", over)
+    assert code == 2
+    line = one_error_line(err)
+    assert "instances[0].gpu_count" in line and "whole number" in line, line
