@@ -19,3 +19,18 @@ def test_an_override_instance_with_a_share_of_a_gpu_is_refused(tmp_path, cli, co
     assert code == 2
     line = one_error_line(err)
     assert "instances[0].gpu_count" in line and "whole number" in line, line
+
+
+def test_serve_refuses_a_profile_of_no_gpu_it_plans_on(tmp_path, cli):
+    """`recommend` refuses a profile measured on no GPU the job can use; `serve` searching instances took the same
+    profile, applied it to nothing and said nothing, as if the plan were calibrated."""
+    from conftest import ROOT
+
+    cpu_profile = ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json"
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "serving": {"qps": 10, "p99_latency_ms": 50, "ttft_ms": 1000},
+                               "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}})
+    code, _, err = cli("serve", job, "--no-simulate", "--profile", cpu_profile)
+    assert code == 2
+    line = one_error_line(err)
+    assert line.startswith("error: --profile:") and "H100-SXM-80GB" in line, line

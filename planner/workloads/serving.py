@@ -100,8 +100,8 @@ from pydantic import ValidationError
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.efficiency import gpu_family
-from planner.hardware.options import (option_from_cluster, option_from_instance, profile_matches, select_instances,
-                                      unmatched_gpus)
+from planner.hardware.options import (check_profile_applies, option_from_cluster, option_from_instance, profile_matches,
+                                      select_instances, unmatched_gpus)
 from planner.hardware.platform import device_noun
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
@@ -1233,6 +1233,8 @@ def _options(job: JobSpec, catalog, profile):
     if cl.instance or cl.gpu:
         return [option_from_cluster(cl, catalog, profile)]
     insts = select_instances(catalog, con)
+    # a profile of no GPU here is refused as recommend refuses it (serve ignored it without a word until 2026-12-03)
+    check_profile_applies(profile, [i.gpu for i in insts])
     return [option_from_instance(i, ClusterSpec(), profile if profile_matches(profile, i.gpu) else None)
             for i in insts]
 
