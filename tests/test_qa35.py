@@ -34,3 +34,21 @@ def test_serve_refuses_a_profile_of_no_gpu_it_plans_on(tmp_path, cli):
     assert code == 2
     line = one_error_line(err)
     assert line.startswith("error: --profile:") and "H100-SXM-80GB" in line, line
+
+
+def test_app_serving_view_takes_the_uploaded_profile():
+    """The app read an uploaded calibration profile only for training jobs: a serving job was planned without it, so
+    its answer differed from `planner serve --profile` on the same files (here: the CLI refuses a CPU profile for an
+    H100 job; the app planned on as if no profile were given)."""
+    from conftest import ROOT
+    from tests.test_app import _app
+
+    cpu_profile = (ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json").read_bytes()
+    job = (b"model: {preset: llama3-8b}\nserving: {qps: 10, p99_latency_ms: 50, ttft_ms: 1000}\n"
+           b"constraints: {clouds: [aws], gpus: [H100-SXM-80GB]}\n")
+    at = _app()
+    at.file_uploader(key="profile_upload").set_value(("cpu.json", cpu_profile, "application/json"))
+    at.file_uploader(key="upload").set_value(("chat.yaml", job, "application/octet-stream")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1 and "profile" in at.error[0].value and "H100-SXM-80GB" in at.error[0].value, \
+        [e.value for e in at.error]
