@@ -52,3 +52,35 @@ def test_app_serving_view_takes_the_uploaded_profile():
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.error) == 1 and "profile" in at.error[0].value and "H100-SXM-80GB" in at.error[0].value, \
         [e.value for e in at.error]
+
+
+def test_an_offline_fleet_that_leaves_a_node_part_idle_says_what_the_whole_nodes_cost():
+    """1,000 requests on one TP1 replica of an 8-GPU node were priced at one eighth of the node ($0.02) without a word,
+    where the real-time plan of the same option rents whole nodes; the plan now says what the whole node costs."""
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    plan = plan_serving(load_job_dict({"model": {"preset": "llama3-8b"},
+                                       "cluster": {"instance": "aws:p5.48xlarge"},
+                                       "serving": {"mode": "batch", "requests": 1000, "prompt_tokens": 2048,
+                                                   "output_tokens": 256, "deadline_hours": 1}}), simulate=False)
+    best = plan.best
+    used = best.offline_replicas * best.tp
+    assert used < best.gpus_per_node  # the case: part of one node
+    note = [a for a in plan.assumptions if a.startswith("offline cost:")]
+    assert len(note) == 1, plan.assumptions
+    whole = best.offline_usd * best.gpus_per_node / used
+    from planner.units import fmt_usd
+
+    assert f"costs {fmt_usd(whole)} ({best.gpus_per_node / used:.3g}x)" in note[0], note
+
+
+def test_an_offline_fleet_of_whole_nodes_has_no_whole_node_note():
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    plan = plan_serving(load_job_dict({"model": {"preset": "llama3-8b"},
+                                       "cluster": {"instance": "aws:p5.4xlarge"},
+                                       "serving": {"mode": "batch", "requests": 1000, "prompt_tokens": 2048,
+                                                   "output_tokens": 256, "deadline_hours": 1}}), simulate=False)
+    assert not [a for a in plan.assumptions if a.startswith("offline cost:")], plan.assumptions

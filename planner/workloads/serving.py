@@ -1502,6 +1502,27 @@ def _nodes_note(job: JobSpec) -> list[str]:
     return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
 
 
+def _whole_node_note(best: ServingOption, realtime: bool) -> list[str]:
+    """An offline plan's $ is r x hours x a replica's $/h, a replica's share of the node price (``_offline_plan``):
+    a replica fleet that leaves part of a node idle is priced below what renting its nodes costs, and the real-time
+    plan of the same option rents whole nodes (its nodes column). Said, with the whole nodes' figure, where the
+    shares do not fill whole nodes (1,000 requests on one TP1 replica of an 8-GPU p6-b300.48xlarge read $0.02
+    without a word; the node costs 8x that for the run)."""
+    if realtime:
+        return []
+    r, hours, usd = _offline_fleet(best)
+    r = r or 1  # no deadline and no GPU limit: one replica runs the job (``_offline_plan``)
+    used = r * best.tp
+    nodes = math.ceil(used / best.gpus_per_node)
+    if not usd or nodes * best.gpus_per_node == used:
+        return []
+    whole = usd * nodes * best.gpus_per_node / used
+    return [f"offline cost: {fmt_usd(usd)} is the {_gpus(used)} of {count_of(r, 'replica')} priced at their share of "
+            f"the {best.hardware} node price; a cloud rents whole nodes: the run on {count_of(nodes, 'node')} costs "
+            f"{fmt_usd(whole)} ({whole / usd:.3g}x), and {count_of(nodes * best.gpus_per_node // best.tp, 'replica')} "
+            f"would fill {'it' if nodes == 1 else 'them'} and finish sooner at that price"]
+
+
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
     that are not None) on top. ``plan_event_bound`` (``--plan-event-bound``) holds to the job field's bounds
@@ -2435,7 +2456,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job)
+                          + _nodes_note(job) + _whole_node_note(options[0], realtime)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
                                "replica drops its requests); spot prices only the offline $/1M req batch column"]
