@@ -493,13 +493,17 @@ def report(
 ):
     """Budget-review report: recommendation, alternatives, cost (rent/spot/buy), charts, risks, assumptions."""
     def go():
-        from planner.present.report import report_for_job, report_format, write_report
+        from planner.present.report import report_for_job, report_format, report_kind, write_report
 
         if out_path == "":  # an empty path ("", not typer's "."), refused before its suffix
             output_target(out_path, "--out")
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
         output_target(out_path, "--out", _inputs(job_path, catalog, profile), force)
         job, ctx = _context(job_path, catalog, profile, objective)
+        if objective not in (None, "cost") and report_kind(job) == "serving":  # the flag's own name, not the field's
+            from planner.workloads.serving import objective_refusal
+
+            raise InputError("--objective", objective_refusal(objective))
         rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
         files = write_report(rep, out_path, force)
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"

@@ -84,3 +84,27 @@ def test_an_offline_fleet_of_whole_nodes_has_no_whole_node_note():
                                        "serving": {"mode": "batch", "requests": 1000, "prompt_tokens": 2048,
                                                    "output_tokens": 256, "deadline_hours": 1}}), simulate=False)
     assert not [a for a in plan.assumptions if a.startswith("offline cost:")], plan.assumptions
+
+
+SERVE_JOB = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 10, "p99_latency_ms": 50, "ttft_ms": 1000},
+             "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}}
+
+
+@pytest.mark.parametrize("objective", ["time", "tokens_per_dollar"])
+def test_serve_refuses_an_objective_it_does_not_rank_by(tmp_path, cli, objective):
+    """`constraints.objective: time` on a serving job was ignored without a word: serve ranks by cost."""
+    job = write_job(tmp_path, {**SERVE_JOB, "constraints": {**SERVE_JOB["constraints"], "objective": objective}})
+    code, _, err = cli("serve", job, "--no-simulate")
+    assert code == 2
+    assert one_error_line(err).startswith(f"error: constraints.objective: {objective} ranks training plans"), err
+
+
+def test_report_refuses_an_objective_flag_on_a_serving_job(tmp_path, cli):
+    """`planner report serving.yaml --objective time` wrote a report ranked by cost, the flag unused."""
+    job = write_job(tmp_path, SERVE_JOB)
+    out = tmp_path / "r.md"
+    code, _, err = cli("report", job, "-o", out, "--no-simulate", "--objective", "time")
+    assert code == 2 and not out.exists()
+    assert one_error_line(err).startswith("error: --objective: time ranks training plans"), err
+    code, _, err = cli("report", job, "-o", out, "--no-simulate", "--objective", "cost")
+    assert code == 0 and out.exists(), err

@@ -1250,6 +1250,14 @@ def _deadline(job: JobSpec, given: Optional[float], given_field: str = "serving.
     return given if given is not None else con
 
 
+def objective_refusal(objective: str) -> str:
+    """Why a serving plan takes no objective but cost: options are ranked by what they cost (real-time: $/h for the
+    QPS; offline: $ per million requests) among those meeting the latency targets or the deadline."""
+    return (f"{objective} ranks training plans; a serving plan is the cheapest option that meets its latency targets "
+            "(real-time) or its deadline (offline): set serving.p99_latency_ms / ttft_ms or serving.deadline_hours "
+            "to ask for a faster one")
+
+
 def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> ServingLimits:
     """The :class:`ServingLimits` of a serving-only job (a job with a training section keeps its constraints for
     ``recommend``: only its serving deadline here), each refused in one line where it cannot hold: a total budget or a deadline on a real-time
@@ -1258,6 +1266,8 @@ def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> Se
     con, s = job.constraints, job.serving
     if "training" in job.model_fields_set:  # the serving deadline still holds (``serving.deadline_hours``)
         return ServingLimits(deadline_hours=sim.deadline_hours if s.mode == "batch" else None)
+    if con.objective != "cost":  # ranked by nothing else; it was ignored without a word until 2026-12-03
+        raise InputError("constraints.objective", objective_refusal(con.objective))
     if s.mode == "realtime":
         if con.budget_usd is not None:
             raise InputError("constraints.budget_usd", "a real-time service runs without an end, so a total budget "
