@@ -1517,7 +1517,7 @@ def _whole_node_note(best: ServingOption, realtime: bool) -> list[str]:
     a replica fleet that leaves part of a node idle is priced below what renting its nodes costs, and the real-time
     plan of the same option rents whole nodes (its nodes column). Said, with the whole nodes' figure, where the
     shares do not fill whole nodes (1,000 requests on one TP1 replica of an 8-GPU p6-b300.48xlarge read $0.02
-    without a word; the node costs 8x that for the run)."""
+    without a word; the node held for the run costs 8x that, unless its other GPUs run replicas too)."""
     if realtime:
         return []
     r, hours, usd = _offline_fleet(best)
@@ -1527,10 +1527,11 @@ def _whole_node_note(best: ServingOption, realtime: bool) -> list[str]:
     if not usd or nodes * best.gpus_per_node == used:
         return []
     whole = usd * nodes * best.gpus_per_node / used
-    return [f"offline cost: {fmt_usd(usd)} is the {_gpus(used)} of {count_of(r, 'replica')} priced at their share of "
-            f"the {best.hardware} node price; a cloud rents whole nodes: the run on {count_of(nodes, 'node')} costs "
-            f"{fmt_usd(whole)} ({whole / usd:.3g}x), and {count_of(nodes * best.gpus_per_node // best.tp, 'replica')} "
-            f"would fill {'it' if nodes == 1 else 'them'} and finish sooner at that price"]
+    return [f"offline cost: {fmt_usd(usd)} is the {_gpus(used)} of {count_of(r, 'replica')} priced at {'its' if used == 1 else 'their'} share of "
+            f"the {best.hardware} node price; a cloud rents whole nodes: {count_of(nodes, 'node')} held for the run "
+            f"{'costs' if nodes == 1 else 'cost'} {fmt_usd(whole)} ({whole / usd:.3g}x), unless the idle GPUs run "
+            f"replicas too ({count_of(nodes * best.gpus_per_node // best.tp, 'replica')} share the requests and "
+            "finish sooner)"]
 
 
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
