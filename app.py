@@ -100,6 +100,9 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
             qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
             st.caption(f"not simulated: {qs} QPS, past the curve's "
                        f"simulation bound ({skipped[0]['not_simulated']})")
+    with st.expander("assumptions"):  # what `planner serve` prints as "assumed:" lines (the page left them out)
+        for a in list(res.get("assumptions", ())) + list(res.get("caveats", ())):
+            st.markdown(f"- {a}")
     if view.get("bound"):  # one bound over the plan and its curve (the job's serving.plan_event_bound), always stated
         st.caption(f"simulation bound: {view['bound']} over the plan and its latency curve together "
                    f"({'serving.plan_event_bound' if view['bound_from'] != 'default' else 'the default'}; "

@@ -108,3 +108,31 @@ def test_report_refuses_an_objective_flag_on_a_serving_job(tmp_path, cli):
     assert one_error_line(err).startswith("error: --objective: time ranks training plans"), err
     code, _, err = cli("report", job, "-o", out, "--no-simulate", "--objective", "cost")
     assert code == 0 and out.exists(), err
+
+
+def test_app_serving_view_states_the_plans_assumptions():
+    """`planner serve` prints its assumptions ("assumed: serving.max_batch defaulted to 64 ..."); the app's serving
+    view showed the recommendation and the constraints, not one of them."""
+    from tests.test_app import _app
+    from planner import interactive as wi
+
+    job = (b"model: {preset: gpt2}\nserving: {mode: batch, requests: 1000, prompt_tokens: 512, output_tokens: 64}\n"
+           b"constraints: {clouds: [aws], gpus: [L4-24GB]}\n")
+    at = _app()
+    at.file_uploader(key="upload").set_value(("off.yaml", job, "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    said = wi.serving_view(wi.parse_upload("off.yaml", job))["plan"]["assumptions"]
+    assert said and any(a.startswith("serving.max_batch defaulted") for a in said), said
+    shown = [m.value for m in at.markdown]
+    assert all(f"- {a}" in shown for a in said), (said, shown)
+
+
+def test_catalog_instances_help_names_the_cpu_instances_it_lists(cli):
+    """`planner catalog instances` lists CPU-only instances (c7i, n2-highcpu: the tabular jobs' hardware) under a help
+    line that said "Cloud instances with GPUs"."""
+    import json
+
+    code, out, _ = cli("catalog", "instances", "--json")
+    assert code == 0 and any(r["gpu"] is None for r in json.loads(out))
+    code, out, _ = cli("catalog", "--help")
+    assert code == 0 and "CPU-only" in out, out
