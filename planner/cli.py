@@ -593,7 +593,7 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
                       catalog: Optional[List[Path]] = CatalogOpt,
                       as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
                       as_json: bool = CatalogJsonOpt):
-    """Cloud instances with GPUs, network and prices."""
+    """Cloud instances: GPU nodes, and the CPU-only ones tabular (GBDT) jobs are planned on, with network and prices."""
     def go():
         from hardware_catalog import format_instances_table
 
