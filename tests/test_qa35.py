@@ -136,3 +136,20 @@ def test_catalog_instances_help_names_the_cpu_instances_it_lists(cli):
     assert code == 0 and any(r["gpu"] is None for r in json.loads(out))
     code, out, _ = cli("catalog", "--help")
     assert code == 0 and "CPU-only" in out, out
+
+
+def test_offline_serving_report_summary_carries_its_headline():
+    """The report's machine-readable summary of an offline job held only the real-time keys, all null, while its
+    table said the $ per million requests, the replicas and the time they take."""
+    from planner.present.report import build_serving_report
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge"},
+                         "serving": {"mode": "batch", "requests": 1000, "prompt_tokens": 2048, "output_tokens": 256,
+                                     "deadline_hours": 1}})
+    plan = plan_serving(job, simulate=False)
+    summary = build_serving_report(job, plan).summary["best"]
+    assert summary["usd_per_million_requests_offline"] == pytest.approx(plan.best.usd_per_million_requests_offline)
+    assert summary["offline_replicas"] == plan.best.offline_replicas
+    assert summary["offline_hours"] == pytest.approx(plan.best.offline_hours)
