@@ -781,7 +781,9 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
     return out
 
 
-def _override_paths(extra_paths: Iterable[str | Path] | None) -> list[Path]:
+def override_paths(extra_paths: Iterable[str | Path] | None) -> list[Path]:
+    """The override files ``load_catalog(extra_paths)`` reads: ``extra_paths``, then ``$PLANNER_CATALOG``'s (the CLI
+    keeps every one of them from being an output: ``planner.outputs.output_target``'s ``inputs``)."""
     paths = [Path(p) for p in (extra_paths or [])]
     env = os.environ.get(ENV_VAR, "")
     paths += [Path(p) for p in env.split(os.pathsep) if p.strip()]
@@ -892,7 +894,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         raw[key] = merged
         origin_of[f"{tag}:{key}"] = (org, where)
 
-    for path in _override_paths(extra_paths):
+    for path in override_paths(extra_paths):
         doc = _read_override(path)
         org = path.name
         if doc.get("skypilot"):

@@ -265,9 +265,13 @@ def _given_inputs(job_path, catalog, profile):
 
 
 def _inputs(job_path, catalog, profile) -> list:
-    """The files a command reads, which no output option may replace (planner.outputs.output_target)."""
+    """The files a command reads, which no output option may replace (planner.outputs.output_target): the job, the
+    profile and every catalog override, ``$PLANNER_CATALOG``'s too (``report -o mine.csv --force`` replaced a
+    ``PLANNER_CATALOG=mine.csv`` override until 2026-12-03)."""
+    from hardware_catalog.catalog import override_paths
+
     job_path, catalog, profile = _given_inputs(job_path, catalog, profile)
-    return [job_path, *(catalog or ()), profile]
+    return [job_path, *override_paths(catalog), profile]
 
 
 def _check_by(by: Optional[str]) -> None:

@@ -153,3 +153,20 @@ def test_offline_serving_report_summary_carries_its_headline():
     assert summary["usd_per_million_requests_offline"] == pytest.approx(plan.best.usd_per_million_requests_offline)
     assert summary["offline_replicas"] == plan.best.offline_replicas
     assert summary["offline_hours"] == pytest.approx(plan.best.offline_hours)
+
+
+def test_an_output_may_not_replace_the_planner_catalog_override(tmp_path, cli, monkeypatch):
+    """`--catalog mine.csv` is an input no output may replace; the same file given through $PLANNER_CATALOG was not:
+    `report -o` (through a link, or any name) and `recommend --csv` with --force wrote over the user's override."""
+    over = tmp_path / "mine.csv"
+    text = "cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge,40\n"
+    over.write_text(text)
+    monkeypatch.setenv("PLANNER_CATALOG", str(over))
+    link = tmp_path / "review.md"
+    link.symlink_to(over)
+    job = write_job(tmp_path, SERVE_JOB)
+    code, _, err = cli("report", job, "-o", link, "--force", "--no-simulate")
+    assert code == 2 and over.read_text() == text
+    assert one_error_line(err).startswith("error: --out: ") and "is an input of this command" in err, err
+    code, _, err = cli("recommend", job, "--csv", over, "--force", "--no-simulate")
+    assert code == 2 and over.read_text() == text, err
