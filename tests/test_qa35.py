@@ -170,3 +170,15 @@ def test_an_output_may_not_replace_the_planner_catalog_override(tmp_path, cli, m
     assert one_error_line(err).startswith("error: --out: ") and "is an input of this command" in err, err
     code, _, err = cli("recommend", job, "--csv", over, "--force", "--no-simulate")
     assert code == 2 and over.read_text() == text, err
+
+
+@pytest.mark.parametrize("constraints, field", [({"gpus": ["A100-SXM-80GB"]}, "constraints.gpus"),
+                                                ({"clouds": ["gcp"]}, "constraints.clouds"),
+                                                ({"regions": ["eu-west-1"]}, "constraints.regions")])
+def test_serve_refuses_a_fixed_instance_its_constraints_rule_out(tmp_path, cli, constraints, field):
+    """`cluster: {instance: aws:p5.48xlarge}` beside `constraints: {gpus: [A100]}` (or another cloud, or region) is
+    refused by recommend; serve planned on the p5 without a word."""
+    job = write_job(tmp_path, {**SERVE_JOB, "cluster": {"instance": "aws:p5.48xlarge"}, "constraints": constraints})
+    code, _, err = cli("serve", job, "--no-simulate")
+    assert code == 2
+    assert one_error_line(err).startswith(f"error: {field}: "), err

@@ -100,8 +100,8 @@ from pydantic import ValidationError
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.efficiency import gpu_family
-from planner.hardware.options import (check_profile_applies, option_from_cluster, option_from_instance, profile_matches,
-                                      select_instances, unmatched_gpus)
+from planner.hardware.options import (check_fixed_cluster, check_profile_applies, option_from_cluster, option_from_instance,
+                                      profile_matches, select_instances, unmatched_gpus)
 from planner.hardware.platform import device_noun
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
@@ -1231,7 +1231,11 @@ def _options(job: JobSpec, catalog, profile):
     constraints (cheapest first)."""
     cl, con = job.cluster, job.constraints
     if cl.instance or cl.gpu:
-        return [option_from_cluster(cl, catalog, profile)]
+        hw = option_from_cluster(cl, catalog, profile)
+        # an instance or GPU the constraints rule out is refused as recommend refuses it (serve planned on it without
+        # a word until 2026-12-03); the node count is not serve's (``_nodes_note``), so not held to the GPU caps here
+        check_fixed_cluster(cl.model_copy(update={"nodes": None}), con, hw, catalog)
+        return [hw]
     insts = select_instances(catalog, con)
     # a profile of no GPU here is refused as recommend refuses it (serve ignored it without a word until 2026-12-03)
     check_profile_applies(profile, [i.gpu for i in insts])
