@@ -182,3 +182,17 @@ def test_serve_refuses_a_fixed_instance_its_constraints_rule_out(tmp_path, cli, 
     code, _, err = cli("serve", job, "--no-simulate")
     assert code == 2
     assert one_error_line(err).startswith(f"error: {field}: "), err
+
+
+def test_the_whole_node_note_does_not_offer_replicas_max_gpus_forbids():
+    """Under `constraints.max_gpus: 4` on an 8-GPU node the idle GPUs may not run replicas: the note says what the node
+    costs and offers no fleet the cap refuses."""
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    plan = plan_serving(load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge"},
+                                       "serving": {"mode": "batch", "requests": 1e4, "prompt_tokens": 1024,
+                                                   "output_tokens": 128},
+                                       "constraints": {"max_gpus": 4}}), simulate=False)
+    note = [a for a in plan.assumptions if a.startswith("offline cost:")]
+    assert len(note) == 1 and "(2x)" in note[0] and "unless" not in note[0], note

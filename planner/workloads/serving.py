@@ -1516,12 +1516,13 @@ def _nodes_note(job: JobSpec) -> list[str]:
     return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
 
 
-def _whole_node_note(best: ServingOption, realtime: bool) -> list[str]:
+def _whole_node_note(best: ServingOption, realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
     """An offline plan's $ is r x hours x a replica's $/h, a replica's share of the node price (``_offline_plan``):
     a replica fleet that leaves part of a node idle is priced below what renting its nodes costs, and the real-time
     plan of the same option rents whole nodes (its nodes column). Said, with the whole nodes' figure, where the
     shares do not fill whole nodes (1,000 requests on one TP1 replica of an 8-GPU p6-b300.48xlarge read $0.02
-    without a word; the node held for the run costs 8x that, unless its other GPUs run replicas too)."""
+    without a word; the node held for the run costs 8x that, unless its other GPUs run replicas too, which
+    ``constraints.max_gpus`` may forbid)."""
     if realtime:
         return []
     r, hours, usd = _offline_fleet(best)
@@ -1531,11 +1532,14 @@ def _whole_node_note(best: ServingOption, realtime: bool) -> list[str]:
     if not usd or nodes * best.gpus_per_node == used:
         return []
     whole = usd * nodes * best.gpus_per_node / used
-    return [f"offline cost: {fmt_usd(usd)} is the {_gpus(used)} of {count_of(r, 'replica')} priced at {'its' if used == 1 else 'their'} share of "
-            f"the {best.hardware} node price; a cloud rents whole nodes: {count_of(nodes, 'node')} held for the run "
-            f"{'costs' if nodes == 1 else 'cost'} {fmt_usd(whole)} ({whole / usd:.3g}x), unless the idle GPUs run "
-            f"replicas too ({count_of(nodes * best.gpus_per_node // best.tp, 'replica')} share the requests and "
-            "finish sooner)"]
+    fill = nodes * best.gpus_per_node // best.tp
+    line = (f"offline cost: {fmt_usd(usd)} is the {_gpus(used)} of {count_of(r, 'replica')} priced at "
+            f"{'its' if used == 1 else 'their'} share of the {best.hardware} node price; a cloud rents whole nodes: "
+            f"{count_of(nodes, 'node')} held for the run {'costs' if nodes == 1 else 'cost'} {fmt_usd(whole)} "
+            f"({whole / usd:.3g}x)")
+    if max_gpus is None or fill * best.tp <= max_gpus:
+        line += f", unless the idle GPUs run replicas too ({count_of(fill, 'replica')} share the requests and finish sooner)"
+    return [line]
 
 
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
@@ -2471,7 +2475,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job) + _whole_node_note(options[0], realtime)
+                          + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
                                "replica drops its requests); spot prices only the offline $/1M req batch column"]
