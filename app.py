@@ -71,11 +71,19 @@ else:
     base = wi.preset_base(preset)
     source_name = f"preset {preset}"
 
+# read before the serving view, which takes it as `planner serve --profile` does (it planned without it)
+profile = None
+if prof_upload is not None:
+    try:
+        profile = wi.cached_profile(prof_upload.getvalue(), prof_upload.name)
+    except InputError as e:
+        sb.error(f"profile ignored — {e.field}: {e.message}")
+
 if "serving" in base:  # a serving job: the simulated sizing and its latency against offered load
     st.title(f"planner — serving ({source_name})")
     bar = st.progress(0.0, text="simulating…")  # the serving plan simulates its sizes: 10-40 s the first time
     try:
-        view = wi.serving_view(base, catalog, progress=lambda k, n, what: bar.progress(min(k / max(n, 1), 1.0), text=what))
+        view = wi.serving_view(base, catalog, profile, progress=lambda k, n, what: bar.progress(min(k / max(n, 1), 1.0), text=what))
     except InputError as e:
         bar.empty()
         error_box(e)
@@ -100,18 +108,14 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
             qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
             st.caption(f"not simulated: {qs} QPS, past the curve's "
                        f"simulation bound ({skipped[0]['not_simulated']})")
+    with st.expander("assumptions"):  # what `planner serve` prints as "assumed:" lines (the page left them out)
+        for a in list(res.get("assumptions", ())) + list(res.get("caveats", ())):
+            st.markdown(f"- {a}")
     if view.get("bound"):  # one bound over the plan and its curve (the job's serving.plan_event_bound), always stated
         st.caption(f"simulation bound: {view['bound']} over the plan and its latency curve together "
                    f"({'serving.plan_event_bound' if view['bound_from'] != 'default' else 'the default'}; "
                    "the job's serving.plan_event_bound sets it)")
     st.stop()
-
-profile = None
-if prof_upload is not None:
-    try:
-        profile = wi.cached_profile(prof_upload.getvalue(), prof_upload.name)
-    except InputError as e:
-        sb.error(f"profile ignored — {e.field}: {e.message}")
 
 # A new source resets the inputs to its own values (the widgets read st.session_state).
 if st.session_state.get("_source") != source:

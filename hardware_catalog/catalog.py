@@ -8,7 +8,7 @@ bytes, bytes/s, FLOP/s, USD/h; the CSVs use GiB, TB/s, TFLOP/s, GB/s, Gbit/s as 
     >>> cat = load_catalog()
     >>> cat.gpu("h100").name
     'H100-SXM-80GB'
-    >>> cat.instance("aws:p5.48xlarge").gpu_count  # a float: some cloud VMs hold a fraction of a GPU
+    >>> cat.instance("aws:p5.48xlarge").gpu_count  # a whole number, kept as a float column
     8.0
     >>> cat.instance("aws:p5.48xlarge").fabric, cat.instance("aws:p5.48xlarge").cluster
     ('efa', True)
@@ -187,6 +187,16 @@ class InstanceRow(_Row):
     def _fabric_lower(cls, v: Any) -> Any:
         v = _blank_to_none(v)
         return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("gpu_count")
+    @classmethod
+    def _whole_gpus(cls, v: float) -> float:
+        # plans place whole GPUs (a rank, a replica's shard): a row of 3.5 GPUs was planned as 3 per node
+        # (``int(gpu_count)``) beside a 3.5-GPU price, and one of 0.5 as 0, which crashed serve and recommend
+        # with an internal error (ZeroDivisionError, min() of an empty sequence) until 2026-12-03
+        if not float(v).is_integer():
+            raise ValueError(f"must be a whole number of GPUs (plans place whole GPUs)")
+        return v
 
     @model_validator(mode="after")
     def _cluster_needs_fabric(self) -> "InstanceRow":
@@ -815,7 +825,9 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
     return out
 
 
-def _override_paths(extra_paths: Iterable[str | Path] | None) -> list[Path]:
+def override_paths(extra_paths: Iterable[str | Path] | None) -> list[Path]:
+    """The override files ``load_catalog(extra_paths)`` reads: ``extra_paths``, then ``$PLANNER_CATALOG``'s (the CLI
+    keeps every one of them from being an output: ``planner.outputs.output_target``'s ``inputs``)."""
     paths = [Path(p) for p in (extra_paths or [])]
     env = os.environ.get(ENV_VAR, "")
     paths += [Path(p) for p in env.split(os.pathsep) if p.strip()]
@@ -926,7 +938,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         raw[key] = merged
         origin_of[f"{tag}:{key}"] = (org, where)
 
-    for path in _override_paths(extra_paths):
+    for path in override_paths(extra_paths):
         doc = _read_override(path)
         org = path.name
         if doc.get("skypilot"):

@@ -265,9 +265,13 @@ def _given_inputs(job_path, catalog, profile):
 
 
 def _inputs(job_path, catalog, profile) -> list:
-    """The files a command reads, which no output option may replace (planner.outputs.output_target)."""
+    """The files a command reads, which no output option may replace (planner.outputs.output_target): the job, the
+    profile and every catalog override, ``$PLANNER_CATALOG``'s too (``report -o mine.csv --force`` replaced a
+    ``PLANNER_CATALOG=mine.csv`` override until 2026-12-03)."""
+    from hardware_catalog.catalog import override_paths
+
     job_path, catalog, profile = _given_inputs(job_path, catalog, profile)
-    return [job_path, *(catalog or ()), profile]
+    return [job_path, *override_paths(catalog), profile]
 
 
 def _check_by(by: Optional[str]) -> None:
@@ -493,13 +497,17 @@ def report(
 ):
     """Budget-review report: recommendation, alternatives, cost (rent/spot/buy), charts, risks, assumptions."""
     def go():
-        from planner.present.report import report_for_job, report_format, write_report
+        from planner.present.report import report_for_job, report_format, report_kind, write_report
 
         if out_path == "":  # an empty path ("", not typer's "."), refused before its suffix
             output_target(out_path, "--out")
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
         output_target(out_path, "--out", _inputs(job_path, catalog, profile), force)
         job, ctx = _context(job_path, catalog, profile, objective)
+        if objective not in (None, "cost") and report_kind(job) == "serving":  # the flag's own name, not the field's
+            from planner.workloads.serving import objective_refusal
+
+            raise InputError("--objective", objective_refusal(objective))
         rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
         files = write_report(rep, out_path, force)
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
@@ -589,7 +597,7 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
                       catalog: Optional[List[Path]] = CatalogOpt,
                       as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
                       as_json: bool = CatalogJsonOpt):
-    """Cloud instances with GPUs, network and prices."""
+    """Cloud instances: GPU nodes, and the CPU-only ones tabular (GBDT) jobs are planned on, with network and prices."""
     def go():
         from hardware_catalog import format_instances_table
 

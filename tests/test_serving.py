@@ -1004,7 +1004,8 @@ def test_search_finds_the_replicas_of_the_one_at_a_time_search(monkeypatch, more
     that passes after two misses paid the cap's run), fewer where the confirmation grows 10+ replicas or nothing passes."""
     import planner.workloads.serving as ws
     job = _job({"qps": 40, "p99_latency_ms": 100, "ttft_ms": 2000, "prompt_tokens": 256, "output_tokens": 64,
-                "max_batch": 4}, model="llama3-8b", cluster={"instance": "aws:p5.4xlarge"})  # 6 replicas: cap 24
+                "max_batch": 4}, model="llama3-8b", cluster={"instance": "aws:p5.4xlarge"},
+               constraints={"instances": ["aws:p5.4xlarge"]})  # 6 replicas: cap 24 (H100's p5.48xlarge would refuse it)
     real = ws.simulate_serving
     template, runs = {}, []
 

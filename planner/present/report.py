@@ -914,6 +914,9 @@ SERVING_ROWS = (("hardware", "hardware"), ("gpu", "GPU"), ("tp", "tensor paralle
                 ("requests_per_s_per_replica", "requests/s per replica (analytic)"),
                 ("usd_per_hr", "$ per hour"), ("usd_per_million_requests", "$ per 1M requests"),
                 ("utilisation", "utilisation (analytic)"), ("weights_gib_per_gpu", "weights GiB per GPU"))
+#: an offline (``mode: batch``) job's headline numbers in the report's summary, beside ``SERVING_ROWS``
+OFFLINE_SUMMARY = ("batch_offline", "requests_per_s_offline", "usd_per_million_requests_offline", "offline_price",
+                   "offline_usd", "offline_replicas", "offline_hours")
 #: the serving targets as a person reads them: (key, label, unit)
 SERVING_TARGETS = (("tpot_ms", "TPOT p99", "ms"), ("ttft_ms", "TTFT p99", "ms"), ("qps", "load", "requests/s"),
                    ("prompt_tokens", "prompt", "tokens (mean)"), ("output_tokens", "output", "tokens (mean)"),
@@ -1059,6 +1062,13 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                         + [f"{k}: {v}" for k, v in _pairs(res.get("definitions"))]
                                         + [f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner."]]))
     summary = {k: best.get(k) for k, _ in SERVING_ROWS}
+    if not realtime:
+        # an offline job's headline is its cost per million requests and its fleet: the summary held only the
+        # real-time keys, every one null offline, beside a table saying "$21.68 per 1M requests, 1 replica"
+        summary.update({k: best.get(k) for k in OFFLINE_SUMMARY})
+        if sim_b:
+            summary["simulated"] = {k: sim_b.get(k) for k in ("throughput_rps", "usd_per_million_requests", "usd",
+                                                              "replicas", "hours")}
     if realtime and sim and sim.get("ttft_ms"):
         summary["simulated"] = {k: sim.get(k) for k in ("ttft_ms", "tpot_ms", "e2e_ms", "goodput", "replicas", "qps",
                                                         "saturated_rps_per_replica", "utilisation", "meets_targets")}

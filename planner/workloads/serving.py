@@ -100,8 +100,8 @@ from pydantic import ValidationError
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.efficiency import gpu_family
-from planner.hardware.options import (option_from_cluster, option_from_instance, profile_matches, select_instances,
-                                      unmatched_gpus)
+from planner.hardware.options import (check_fixed_cluster, check_profile_applies, option_from_cluster, option_from_instance,
+                                      profile_matches, select_instances, unmatched_gpus)
 from planner.hardware.platform import device_noun
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
@@ -1255,8 +1255,14 @@ def _options(job: JobSpec, catalog, profile):
     constraints (cheapest first)."""
     cl, con = job.cluster, job.constraints
     if cl.instance or cl.gpu:
-        return [option_from_cluster(cl, catalog, profile)]
+        hw = option_from_cluster(cl, catalog, profile)
+        # an instance or GPU the constraints rule out is refused as recommend refuses it (serve planned on it without
+        # a word until 2026-12-03); the node count is not serve's (``_nodes_note``), so not held to the GPU caps here
+        check_fixed_cluster(cl.model_copy(update={"nodes": None}), con, hw, catalog)
+        return [hw]
     insts = select_instances(catalog, con)
+    # a profile of no GPU here is refused as recommend refuses it (serve ignored it without a word until 2026-12-03)
+    check_profile_applies(profile, [i.gpu for i in insts])
     return [option_from_instance(i, ClusterSpec(), profile if profile_matches(profile, i.gpu) else None)
             for i in insts]
 
@@ -1272,6 +1278,14 @@ def _deadline(job: JobSpec, given: Optional[float], given_field: str = "serving.
     return given if given is not None else con
 
 
+def objective_refusal(objective: str) -> str:
+    """Why a serving plan takes no objective but cost: options are ranked by what they cost (real-time: $/h for the
+    QPS; offline: $ per million requests) among those meeting the latency targets or the deadline."""
+    return (f"{objective} ranks training plans; a serving plan is the cheapest option that meets its latency targets "
+            "(real-time) or its deadline (offline): set serving.p99_latency_ms / ttft_ms or serving.deadline_hours "
+            "to ask for a faster one")
+
+
 def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> ServingLimits:
     """The :class:`ServingLimits` of a serving-only job (a job with a training section keeps its constraints for
     ``recommend``: only its serving deadline here), each refused in one line where it cannot hold: a total budget or a deadline on a real-time
@@ -1280,6 +1294,8 @@ def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> Se
     con, s = job.constraints, job.serving
     if "training" in job.model_fields_set:  # the serving deadline still holds (``serving.deadline_hours``)
         return ServingLimits(deadline_hours=sim.deadline_hours if s.mode == "batch" else None)
+    if con.objective != "cost":  # ranked by nothing else; it was ignored without a word until 2026-12-03
+        raise InputError("constraints.objective", objective_refusal(con.objective))
     if s.mode == "realtime":
         if con.budget_usd is not None:
             raise InputError("constraints.budget_usd", "a real-time service runs without an end, so a total budget "
@@ -1522,6 +1538,32 @@ def _nodes_note(job: JobSpec) -> list[str]:
              "the job's requests" + (" and its deadline" if _deadline(job, job.serving.deadline_hours) is not None else "")
              + " (each option's replicas column; constraints.max_gpus caps them)")
     return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
+
+
+def _whole_node_note(best: ServingOption, realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
+    """An offline plan's $ is r x hours x a replica's $/h, a replica's share of the node price (``_offline_plan``):
+    a replica fleet that leaves part of a node idle is priced below what renting its nodes costs, and the real-time
+    plan of the same option rents whole nodes (its nodes column). Said, with the whole nodes' figure, where the
+    shares do not fill whole nodes (1,000 requests on one TP1 replica of an 8-GPU p6-b300.48xlarge read $0.02
+    without a word; the node held for the run costs 8x that, unless its other GPUs run replicas too, which
+    ``constraints.max_gpus`` may forbid)."""
+    if realtime:
+        return []
+    r, hours, usd = _offline_fleet(best)
+    r = r or 1  # no deadline and no GPU limit: one replica runs the job (``_offline_plan``)
+    used = r * best.tp
+    nodes = math.ceil(used / best.gpus_per_node)
+    if not usd or nodes * best.gpus_per_node == used:
+        return []
+    whole = usd * nodes * best.gpus_per_node / used
+    fill = nodes * best.gpus_per_node // best.tp
+    line = (f"offline cost: {fmt_usd(usd)} is the {_gpus(used)} of {count_of(r, 'replica')} priced at "
+            f"{'its' if used == 1 else 'their'} share of the {best.hardware} node price; a cloud rents whole nodes: "
+            f"{count_of(nodes, 'node')} held for the run {'costs' if nodes == 1 else 'cost'} {fmt_usd(whole)} "
+            f"({whole / usd:.3g}x)")
+    if max_gpus is None or fill * best.tp <= max_gpus:
+        line += f", unless the idle GPUs run replicas too ({count_of(fill, 'replica')} share the requests and finish sooner)"
+    return [line]
 
 
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
@@ -2475,7 +2517,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job)
+                          + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
                                "replica drops its requests); spot prices only the offline $/1M req batch column"]
