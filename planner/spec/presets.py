@@ -204,7 +204,8 @@ ROPE_AND_EPS: dict[str, tuple[float | None, float | None, dict | None]] = {
     **dict.fromkeys(("llama3-8b", "llama3-70b"), (500000.0, 1e-5, None)),  # config (llama3-8b.json)
     **dict.fromkeys(("llama3.1-8b", "llama3.1-70b", "llama3.1-405b"), (500000.0, 1e-5, _LLAMA31_SCALING)),
     "mistral-7b": (10000.0, 1e-5, None), "mixtral-8x7b": (1e6, 1e-5, None),  # config
-    # mistral-community/Mixtral-8x22B-v0.1 config.json as recalled (no quoted copy found): Mixtral-8x7B's values
+    # Mixtral-8x22B config.json as a public serving test quotes it for "mixtral-8x22b" (hidden 6144, 56 layers,
+    # rope_theta 1000000, rms_norm_eps 1e-05; found with find_string, file id 22133831111)
     "mixtral-8x22b": (1e6, 1e-5, None),
     **dict.fromkeys(("qwen2.5-0.5b", "qwen2.5-7b"), (1e6, 1e-6, None)),  # config
     # Qwen2.5 1.5B / 14B / 32B / 72B: rope_theta 1e6 as every Qwen2.5 config; rms_norm_eps as a public C++
