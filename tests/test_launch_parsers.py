@@ -390,6 +390,12 @@ MEGATRON_FLAGS = {
     "--swiglu": ("swiglu", bool),
     "--normalization": ("normalization", str),
     "--position-embedding-type": ("position_embedding_type", str),
+    # arguments.py: --rotary-base type=int default 10000; --norm-epsilon type=float default 1e-5; --use-rope-scaling
+    # store_true ("Apply rope scaling as used in llama3.x"), --rope-scaling-factor type=float default 8.0
+    "--rotary-base": ("rotary_base", int),
+    "--norm-epsilon": ("norm_epsilon", float),
+    "--use-rope-scaling": ("use_rope_scaling", bool),
+    "--rope-scaling-factor": ("rope_scaling_factor", float),
     "--untie-embeddings-and-output-weights": ("untie_embeddings_and_output_weights", bool),
     "--disable-bias-linear": ("disable_bias_linear", bool),
     "--add-qkv-bias": ("add_qkv_bias", bool),
@@ -429,7 +435,8 @@ def _choice(value: str, choices: tuple) -> str:
 
 
 MEGATRON_DEFAULTS = {"optimizer": "adam", "data_parallel_sharding_strategy": "no_shard", "pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
-                     "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+                     "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute",
+                     "rotary_base": 10000, "norm_epsilon": 1e-5, "rope_scaling_factor": 8.0, "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "recompute_modules": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
@@ -577,6 +584,7 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
               num_layers_in_first_pipeline_stage=a["decoder_first_pipeline_num_layers"],
               num_layers_in_last_pipeline_stage=a["decoder_last_pipeline_num_layers"],
               params_dtype=dtype, pipeline_dtype=dtype, add_bias_linear=not a["disable_bias_linear"],
+              layernorm_epsilon=a["norm_epsilon"],
               attention_backend=AttnBackend[a["attention_backend"]] if a["attention_backend"] else AttnBackend.auto,
               num_query_groups=a["num_query_groups"] if a["group_query_attention"] else None)
     if a["swiglu"]:
@@ -640,9 +648,10 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
     return {"cfg": cfg, "args": a, "dp": dp, "microbatches": micro, "local_experts": local_experts}
 
 
-def megatron_model_params(cfg, a: dict, vocab: int) -> int:
+def megatron_model_params(cfg, a: dict, vocab: int, inspect=None) -> int:
     """Parameters of the model Megatron-Core builds from these flags (pretrain_gpt.py's GPTModel with
-    the decoder block spec, on the meta device, one rank: no memory is allocated)."""
+    the decoder block spec, on the meta device, one rank: no memory is allocated); ``inspect(model)`` is called on
+    it (its rotary embedding's frequencies are real: use_cpu_initialization builds them on the CPU)."""
     import torch
     from megatron.core import parallel_state as ps
     from megatron.core.models.gpt.gpt_layer_specs import get_gpt_decoder_block_spec, get_gpt_mtp_block_spec
@@ -667,7 +676,11 @@ def megatron_model_params(cfg, a: dict, vocab: int) -> int:
                 with torch.device("meta"):
                     model = GPTModel(one, spec, vocab_size=vocab, max_sequence_length=a["max_position_embeddings"],
                                      share_embeddings_and_output_weights=not a["untie_embeddings_and_output_weights"],
-                                     position_embedding_type=a["position_embedding_type"], mtp_block_spec=mtp)
+                                     position_embedding_type=a["position_embedding_type"], mtp_block_spec=mtp,
+                                     rotary_base=a["rotary_base"], rope_scaling=a["use_rope_scaling"],
+                                     rope_scaling_factor=a["rope_scaling_factor"])
+                if inspect is not None:
+                    inspect(model)
                 return sum(p.numel() for p in model.parameters())
             finally:
                 ps.destroy_model_parallel()
@@ -849,6 +862,30 @@ def test_megatron_builds_the_planned_model(preset, seq_len):
     run = torchrun_accepts(argv)
     got = megatron_accepts(run.training_script, run.training_script_args, 8, env)
     assert megatron_model_params(got["cfg"], got["args"], job.model.vocab) == pytest.approx(best.params, rel=1e-3)
+
+
+@pytest.mark.parametrize("preset,theta,eps,scaled", [("llama3-8b", 500000, 1e-5, False), ("qwen3-8b", 1e6, 1e-6, False),
+                                                     ("llama3.1-8b", 500000, 1e-5, True), ("mistral-7b", 10000, 1e-5, False)])
+def test_megatron_trains_the_models_rope_base_and_norm_epsilon(preset, theta, eps, scaled):
+    """The model Megatron-Core builds from the flags rotates at the model's RoPE base (config.json rope_theta), Llama
+    3.1's with its llama3 scaling, and normalises with its epsilon (rms_norm_eps): until 2026-12-03 the script had no
+    --rotary-base / --norm-epsilon, so a Llama 3 or Qwen3 trained at Megatron-LM's 10000 and 1e-5."""
+    import torch
+
+    job = load_job_dict({"model": {"preset": preset}, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                                   "tokens": 1e9}, "parallel": {"tp": 1, "pp": 1, "zero": 1},
+                         "cluster": {"instance": P5, "nodes": 1}})
+    env, argv = command_of(script_of("torchrun", emit_launch_spec(job, estimate_job(job), "torchrun:megatron")))
+    run = torchrun_accepts(argv)
+    got = megatron_accepts(run.training_script, run.training_script_args, 8, env)
+    assert got["cfg"].layernorm_epsilon == eps
+    seen = {}
+    megatron_model_params(got["cfg"], got["args"], job.model.vocab, inspect=lambda m: seen.update(
+        inv=m.rotary_pos_emb.inv_freq.clone(), scale=m.rotary_pos_emb._apply_scaling))
+    d = job.model.head_dim
+    plain = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
+    want = seen["scale"](plain, factor=job.model.rope_scaling.factor) if scaled else plain
+    assert torch.allclose(seen["inv"], want) and (not scaled or not torch.allclose(seen["inv"], plain))
 
 
 def test_megatron_accepts_the_planned_mla_model():

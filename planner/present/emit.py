@@ -21,7 +21,8 @@ forces one, and the plan is then checked against that launcher's rules):
   shards the optimizer state over the data-parallel ranks), ``--use-torch-fsdp2`` for ZeRO-3, or with the stack
   option ``megatron_fsdp`` ``--use-megatron-fsdp --data-parallel-sharding-strategy optim_grads|optim_grads_params``
   for ZeRO-2/3; the
-  architecture incl. MoE (per-expert width, dense-layer pattern, shared experts) and MLA.
+  architecture incl. MoE (per-expert width, dense-layer pattern, shared experts) and MLA, and the RoPE base, llama3
+  scaling and norm epsilon (``megatron_rope_flags``).
 * **fsdp** — PyTorch FSDP2 via torchtitan (``torchtitan/config/job_config.py``):
   ``--parallelism.data_parallel_shard_degree`` (FSDP), ``..._replicate_degree`` (DDP/HSDP),
   ``--parallelism.tensor_parallel_degree``, ``pipeline_parallel_degree``, ``context_parallel_degree``,
@@ -180,6 +181,62 @@ class LaunchPlan:
 # ------------------------------------------------------------------------------- program flags
 def _flag(name: str, value) -> list[str]:
     return [name, str(value)]
+
+
+#: Megatron-Core's llama3-type RoPE band, fixed in megatron/core/models/common/embeddings/rotary_pos_embedding.py
+#: ``RotaryEmbedding._apply_scaling`` (low_freq_factor 1, high_freq_factor 4, original_max_position_embeddings
+#: 8192, Llama 3.1's): Megatron-LM's ``--use-rope-scaling`` takes only the factor (``--rope-scaling-factor``)
+MEGATRON_LLAMA3_BAND = {"low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_positions": 8192}
+#: Megatron-LM arguments.py defaults of the flags ``megatron_rope_flags`` writes: what an unstated value trains at
+MEGATRON_ROPE_DEFAULTS = {"--rotary-base": 10000, "--norm-epsilon": 1e-5}
+
+
+def _scaling_str(sc) -> str:
+    return f"{sc.type} scaling, factor {sc.factor:g}"
+
+
+def megatron_rope_flags(m) -> tuple[list[str], list[str]]:
+    """(flags, notes) of the model's RoPE base, scaling and norm epsilon for Megatron-LM (arguments.py, read via the
+    search index: ``--rotary-base`` type=int default 10000, ``--norm-epsilon`` float default 1e-5,
+    ``--use-rope-scaling`` store_true "as used in llama3.x" with ``--rope-scaling-factor`` float default 8).
+    Without them a Llama 3 (rope_theta 500,000) or Qwen3 (1,000,000, eps 1e-6) trained at the defaults. What no
+    flag carries -- an unstated value, a non-integer base, a scaling other than Llama 3.1's band -- is a note."""
+    flags, notes = [], []
+    if m.norm_eps is not None:
+        flags += _flag("--norm-epsilon", m.norm_eps)
+    else:
+        notes.append(f"model.norm_eps is not stated: Megatron-LM trains at --norm-epsilon "
+                     f"{MEGATRON_ROPE_DEFAULTS['--norm-epsilon']:g}; set the model's")
+    if m.position != "rope":
+        return flags, notes
+    theta = m.rope_theta
+    if theta is None:
+        notes.append(f"model.rope_theta is not stated: Megatron-LM trains at --rotary-base "
+                     f"{MEGATRON_ROPE_DEFAULTS['--rotary-base']}; set the model's")
+    elif theta != int(theta):
+        notes.append(f"rope_theta {theta:g} is not an integer, which Megatron-LM's --rotary-base (type=int) needs: "
+                     "set the base in the model code")
+    else:
+        flags += _flag("--rotary-base", int(theta))
+    sc = m.rope_scaling
+    if sc is not None:
+        band = all(getattr(sc, k) in (None, v) for k, v in MEGATRON_LLAMA3_BAND.items())
+        if sc.type == "llama3" and band:
+            flags += ["--use-rope-scaling"] + _flag("--rope-scaling-factor", sc.factor)
+        else:
+            notes.append(f"the model's RoPE {_scaling_str(sc)}, is not carried: Megatron-LM's --use-rope-scaling is "
+                         "Llama 3.1's llama3 band only (frequency factors 1 / 4 over 8192 positions); the run trains "
+                         "unscaled RoPE unless the model code sets it")
+    return flags, notes
+
+
+def config_rope_note(m, where: str) -> str | None:
+    """The note of a launcher whose command line has no field for the RoPE base, scaling or norm epsilon (torchtitan
+    0.3: the model args of the config function; NeMo AutoModel: the recipe's model config): the values to check."""
+    vals = ([f"rope_theta {m.rope_theta:g}"] if m.position == "rope" and m.rope_theta is not None else []) \
+        + ([_scaling_str(m.rope_scaling)] if m.position == "rope" and m.rope_scaling is not None else []) \
+        + ([f"norm epsilon {m.norm_eps:g}"] if m.norm_eps is not None else [])
+    return f"the model's {', '.join(vals)} are set in {where}, not by a flag: check it uses them" if vals else None
 
 
 def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
@@ -512,6 +569,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
     a += _flag("--normalization", "RMSNorm" if m.norm == "rmsnorm" else "LayerNorm")
     if m.position in ("rope", "none"):  # Megatron-LM's default is learned_absolute
         a += _flag("--position-embedding-type", m.position)
+    a += megatron_rope_flags(m)[0]  # the notes: launch_notes
     if not m.tied_embeddings:
         a.append("--untie-embeddings-and-output-weights")
     if not m.linear_bias:
@@ -917,6 +975,12 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
     note = RECOMPUTE_NOTES.get(style, {}).get(recompute)
     if note:
         notes.append(note.format(n=st.layer_sac_every, stack=st.name))
+    if style == "megatron":
+        notes += megatron_rope_flags(job.model)[1]
+    else:  # torchtitan, AutoModel: the model's config holds them
+        note = config_rope_note(job.model, "$TITAN_CONFIG's model args" if style == "fsdp"
+                                else "the recipe's model config ($AUTOMODEL_CONFIG)")
+        notes += [note] if note else []
     if style == "fsdp":
         sharded = FSDP_RESHARD[cfg["zero"]] is not None
         if sharded and t.grad_dtype == "same" and t.precision != "fp32":

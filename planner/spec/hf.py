@@ -9,7 +9,21 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from planner import vocab as V
 from planner.errors import InputError, clip, read_json_object
+
+
+def hf_config_path(path: str | Path, field: str) -> Path:
+    """The config.json a path names: the file itself, or the ``config.json`` of a Hugging Face model folder (as
+    ``from_pretrained`` reads a local folder; only that file is read -- weights, tokenizer and generation config are
+    not opened). A folder without one is refused."""
+    p = Path(path)
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise InputError(field, f"{p} is a folder that has no config.json: give a Hugging Face model folder, "
+                                    "its config.json, or a job YAML")
+        return p / "config.json"
+    return p
 
 
 def load_hf_config(path: str | Path, field: str = "model.hf_config") -> dict:
@@ -19,7 +33,7 @@ def load_hf_config(path: str | Path, field: str = "model.hf_config") -> dict:
 
 def read_hf_config(path: str | Path, field: str = "model.hf_config") -> tuple[dict, list[str]]:
     """(ModelSpec fields, assumption lines) of a local ``config.json`` (``hf_config_notes``)."""
-    cfg = read_json_object(path, field)
+    cfg = read_json_object(hf_config_path(path, field), field)
     return hf_config_to_fields(cfg, field), hf_config_notes(cfg)
 
 
@@ -52,10 +66,72 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
     except KeyError as e:
         raise InputError(field, f"config.json lacks {e.args[0]!r} needed for model_type {clip(mtype)}") from None
     out.setdefault("name", cfg.get("_name_or_path") or mtype)
+    out.update(_rope_and_eps(cfg, out, field))
     ctx = cfg.get("max_position_embeddings") or cfg.get("n_positions")
     if ctx is not None and "context_length" not in out:
         out["context_length"] = ctx  # ModelSpec.context_length: what vLLM would serve as max_model_len
     return out
+
+
+#: the config.json keys of the norms' epsilon, by family: Llama-like ``rms_norm_eps``, BERT ``layer_norm_eps``,
+#: GPT-2 / Nemotron-H ``layer_norm_epsilon`` (the first present is taken)
+_EPS_KEYS = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
+#: the ``rope_scaling`` keys read into ModelSpec.rope_scaling (RopeScalingSpec field <- config key)
+_ROPE_SCALING_KEYS = {"low_freq_factor": "low_freq_factor", "high_freq_factor": "high_freq_factor",
+                      "original_max_positions": "original_max_position_embeddings"}
+
+
+def _rope_and_eps(cfg: dict, out: dict, field: str) -> dict:
+    """ModelSpec ``rope_theta``, ``rope_scaling`` and ``norm_eps`` of a config.json, for the launch scripts
+    (planner.present.emit ``rope_flags``): ``rope_theta`` and ``rope_scaling`` as transformers 4.x writes them, or
+    transformers 5.x's ``rope_parameters`` (``rope_theta``, ``rope_type``, ``factor``, ...; Gemma 3's per layer type,
+    of which the full-attention layers' is taken: the sliding layers' own base is not carried). ``rope_type``
+    ``default`` (or none) is no scaling; a longrope without ``factor`` takes max_position_embeddings /
+    original_max_position_embeddings, as transformers ``_compute_longrope_parameters``. Read only for a model with
+    RoPE (Nemotron-H configs carry a ``rope_theta`` their attention never applies)."""
+    fields = {}
+    eps = next((cfg[k] for k in _EPS_KEYS if cfg.get(k) is not None), None)
+    if eps is not None:
+        if not eps < 1:
+            raise InputError(f"{field}.{next(k for k in _EPS_KEYS if cfg.get(k) is not None)}",
+                             f"must be below 1, got {clip(eps)}")
+        fields["norm_eps"] = float(eps)
+    if out.get("position", "rope") != "rope":
+        return fields
+    params = cfg.get("rope_parameters")
+    if params is not None and not isinstance(params, dict):
+        raise InputError(f"{field}.rope_parameters", f"must be an object, got {clip(params)}")
+    if params and isinstance(params.get("full_attention"), dict):  # per layer type (Gemma 3)
+        params = params["full_attention"]
+    theta = cfg.get("rope_theta", (params or {}).get("rope_theta"))
+    if theta is not None:
+        if not (isinstance(theta, (int, float)) and not isinstance(theta, bool) and 1 < theta < math.inf):
+            raise InputError(f"{field}.rope_theta", f"must be a number above 1, got {clip(theta)}")
+        fields["rope_theta"] = float(theta)
+    scaling = cfg.get("rope_scaling") or params
+    if scaling is None:
+        return fields
+    key = "rope_scaling" if cfg.get("rope_scaling") else "rope_parameters"
+    if not isinstance(scaling, dict):
+        raise InputError(f"{field}.{key}", f"must be an object, got {clip(scaling)}")
+    kind = scaling.get("rope_type", scaling.get("type", "default"))
+    if kind == "default":
+        return fields
+    if kind not in V.ROPE_SCALING.code:
+        raise InputError(f"{field}.{key}.rope_type", f"{clip(kind)} is not a RoPE scaling the planner knows; one of "
+                                                     f"default, {', '.join(V.ROPE_SCALING.names)}")
+    factor = scaling.get("factor")
+    if factor is None and kind == "longrope" and scaling.get("original_max_position_embeddings") \
+            and cfg.get("max_position_embeddings"):
+        factor = cfg["max_position_embeddings"] / scaling["original_max_position_embeddings"]
+    if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor < math.inf):
+        raise InputError(f"{field}.{key}.factor", f"must be a positive number, got {clip(factor)}")
+    spec = {"type": kind, "factor": float(factor)}
+    for name, k in _ROPE_SCALING_KEYS.items():
+        if scaling.get(k) is not None:
+            spec[name] = scaling[k]
+    fields["rope_scaling"] = spec
+    return fields
 
 
 # the config.json keys the mappers read as sizes: positive integers (a 0 head count divided by
@@ -78,7 +154,7 @@ _NONNEG_INTS += ("n_shared_experts", "first_k_dense_replace", "max_window_layers
                  "sliding_window")
 _BOOLS += ("use_sliding_window", "add_cross_attention", "qkv_bias")
 _STRINGS = ("hidden_act", "hidden_activation", "scoring_func", "topk_method")
-_NUMBERS = ("swiglu_limit",)
+_NUMBERS = ("swiglu_limit", "rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
 _INDEX_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
 #: transformers ``configuration_utils.ALLOWED_LAYER_TYPES`` the mapped families use
 _LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from hardware_catalog import files as _files
 from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
-from planner.spec.hf import hf_config_notes, hf_config_to_fields, looks_like_hf_config, read_hf_config
+from planner.spec.hf import hf_config_notes, hf_config_path, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
 from planner.spec.schema import JobSpec, ModelSpec, _first_error, has_shared_experts
 
@@ -269,10 +269,15 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
 
 
 def load_job(path: str | Path) -> JobSpec:
-    """Load and validate a job file: YAML, or a Hugging Face config.json."""
-    p = Path(path)
+    """Load and validate a job file: YAML, or a Hugging Face config.json or model folder (its config.json only:
+    ``hf_config_path``)."""
+    p = hf_config_path(path, "job")
     if p.suffix == ".json":
         raw = read_json_object(p, "job")
     else:
         raw = read_yaml(p)
-    return load_job_dict(raw, base_dir=p.parent)
+    job = load_job_dict(raw, base_dir=p.parent)
+    if p != Path(path):  # a model folder: say which of its files the plan is made of
+        job.assumptions.insert(0, f"model folder {Path(path)}: only its config.json is read (no weights, tokenizer or "
+                                  "generation config)")
+    return job

@@ -187,10 +187,60 @@ CONTEXT_LENGTHS: dict[str, int] = {
     "olmo2-7b": 4096, "phi3-mini": 4096,  # config (phi3-mini-4k)
     "nemotron-3-nano-30b-a3b": 262144,  # config (hf_configs_ssm)
 }
+#: Llama 3.1's rope_scaling (its config.json: llama3 type, factor 8, low/high frequency factors 1 / 4, trained at
+#: 8192; as zyzshishui/slime scripts/models/llama3.1-8B.sh writes it for Megatron-LM: --rotary-base 500000
+#: --use-rope-scaling, factor 8)
+_LLAMA31_SCALING = dict(type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_positions=8192)
+#: Each RoPE preset's (``rope_theta``, norm epsilon, ``rope_scaling``) and each other preset's norm epsilon, as its
+#: config.json states them -- copied in tests/data/hf_configs / hf_configs_ssm where marked "config" (read back by
+#: tests/test_rope.py), else the public code named. What a launch script writes (planner.present.emit
+#: ``rope_flags``): without them Megatron-LM trains every model at --rotary-base 10000, --norm-epsilon 1e-5.
+#: Presets absent here state neither (GPT-3; the Nemotron-H / Nemotron 3 Super / 3.5 Lightning providers carry
+#: none offline): the launcher's defaults, which the script header says.
+ROPE_AND_EPS: dict[str, tuple[float | None, float | None, dict | None]] = {
+    # LlamaConfig's default base (Llama 2 configs state none) and their rms_norm_eps 1e-5 (as
+    # riccardomusmeci/mlx-llm's llama-2-7b-chat entry quotes it)
+    **dict.fromkeys(("llama2-7b", "llama2-13b", "llama2-70b"), (10000.0, 1e-5, None)),
+    **dict.fromkeys(("llama3-8b", "llama3-70b"), (500000.0, 1e-5, None)),  # config (llama3-8b.json)
+    **dict.fromkeys(("llama3.1-8b", "llama3.1-70b", "llama3.1-405b"), (500000.0, 1e-5, _LLAMA31_SCALING)),
+    "mistral-7b": (10000.0, 1e-5, None), "mixtral-8x7b": (1e6, 1e-5, None),  # config
+    # Mixtral-8x22B config.json as a public serving test quotes it for "mixtral-8x22b" (hidden 6144, 56 layers,
+    # rope_theta 1000000, rms_norm_eps 1e-05; found with find_string, file id 22133831111)
+    "mixtral-8x22b": (1e6, 1e-5, None),
+    **dict.fromkeys(("qwen2.5-0.5b", "qwen2.5-7b"), (1e6, 1e-6, None)),  # config
+    # Qwen2.5 1.5B / 14B / 32B / 72B: rope_theta 1e6 as every Qwen2.5 config; rms_norm_eps as a public C++
+    # trainer's Qwen2.5 presets quote them (create_qwen25_config: 1e-6 up to 7B, 1e-5 from 14B)
+    "qwen2.5-1.5b": (1e6, 1e-6, None),
+    **dict.fromkeys(("qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b"), (1e6, 1e-5, None)),
+    **dict.fromkeys(("qwen3-8b", "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b"), (1e6, 1e-6, None)),  # config
+    # config: YaRN factor 40 over 4096 (DeepSeek-V2-Lite, V3), 32 (Kimi-K2, gpt-oss)
+    **dict.fromkeys(("deepseek-v3", "deepseek-v2-lite"),
+                    (10000.0, 1e-6, dict(type="yarn", factor=40.0, original_max_positions=4096))),
+    "kimi-k2": (50000.0, 1e-5, dict(type="yarn", factor=32.0, original_max_positions=4096)),
+    **dict.fromkeys(("gpt-oss-20b", "gpt-oss-120b"),
+                    (150000.0, 1e-5, dict(type="yarn", factor=32.0, original_max_positions=4096))),
+    "llama4-scout": (500000.0, 1e-5, dict(type="llama3", factor=16.0, low_freq_factor=1.0, high_freq_factor=1.0,
+                                          original_max_positions=8192)),  # config
+    "gemma2-9b": (10000.0, 1e-6, None),  # config
+    # config: the global layers' base and linear scaling (the local layers' rope_local_base_freq 10000 is another)
+    "gemma3-12b": (1e6, 1e-6, dict(type="linear", factor=8.0)),
+    "olmo2-7b": (500000.0, 1e-6, None), "phi3-mini": (10000.0, 1e-5, None),  # config
+    # no RoPE: the norm epsilon only (config: gpt2.json layer_norm_epsilon, bert-base-uncased.json layer_norm_eps,
+    # nemotron-3-nano-30b-a3b.json layer_norm_epsilon)
+    **dict.fromkeys(("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"), (None, 1e-5, None)),
+    **dict.fromkeys(("bert-base", "bert-large"), (None, 1e-12, None)),
+    "nemotron-3-nano-30b-a3b": (None, 1e-5, None),
+}
 for _name, _p in PRESETS.items():
     _p.setdefault("name", _name)
     if _name in CONTEXT_LENGTHS:
         _p.setdefault("context_length", CONTEXT_LENGTHS[_name])
+    if _name in ROPE_AND_EPS:
+        _theta, _eps, _scaling = ROPE_AND_EPS[_name]
+        _p.setdefault("norm_eps", _eps)
+        if _theta is not None:
+            _p.setdefault("rope_theta", _theta)
+            _p.setdefault("rope_scaling", _scaling)
 
 
 def preset_summaries() -> list[dict]:

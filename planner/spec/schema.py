@@ -148,6 +148,20 @@ class MLASpec(_Strict):
     v_head_dim: int = Field(gt=0)
 
 
+class RopeScalingSpec(_Strict):
+    """A RoPE model's frequency scaling (HF config.json ``rope_scaling``; transformers 5.x ``rope_parameters``):
+    ``type`` and ``factor``; the llama3 type's band (``low_freq_factor``, ``high_freq_factor``) and the context it
+    was trained at (``original_max_positions``: ``original_max_position_embeddings``). Nothing here moves step time
+    or memory (a few multiplies per rotary frequency); the launch scripts carry it (planner.present.emit
+    ``rope_flags``)."""
+
+    type: V.ROPE_SCALING.literal
+    factor: float = Field(gt=0, le=1e6)
+    low_freq_factor: Optional[float] = Field(None, gt=0)
+    high_freq_factor: Optional[float] = Field(None, gt=0)
+    original_max_positions: Optional[int] = Field(None, gt=0, le=1 << 24)
+
+
 class MambaSpec(_Strict):
     """The Mamba-2 mixer of a hybrid model's "M" layers (Dao & Gu 2024, "Transformers are SSMs",
     arXiv 2405.21060; Megatron-Core megatron/core/ssm/mamba_mixer.py ``MambaMixer``; HF
@@ -214,6 +228,14 @@ class ModelSpec(_Strict):
     #: ``max_model_len`` and refuses longer requests against (vllm/config ``_get_and_verify_max_len``);
     #: learned positions: the table size. None = not stated (serving then checks nothing)
     context_length: Optional[int] = Field(None, gt=0, le=1 << 24)
+    #: RoPE base, the HF config.json ``rope_theta`` (Megatron-LM ``--rotary-base``, default 10000). None = not
+    #: stated: a launch takes its launcher's default, which its script header says
+    rope_theta: Optional[float] = Field(None, gt=1, le=1e12)
+    #: long-context RoPE scaling (HF ``rope_scaling``), None = none
+    rope_scaling: Optional[RopeScalingSpec] = None
+    #: the norms' epsilon, HF ``rms_norm_eps`` / ``layer_norm_eps`` / ``layer_norm_epsilon`` (Megatron-LM
+    #: ``--norm-epsilon``, default 1e-5). None = not stated (the launcher's default)
+    norm_eps: Optional[float] = Field(None, gt=0, lt=1)
     type_vocab: int = Field(0, ge=0, le=1024)  # BERT token-type embeddings
     mlm_head: bool = False  # BERT MLM head: dense h*h + norm + decoder bias
     moe: Optional[MoESpec] = None
@@ -286,6 +308,10 @@ class ModelSpec(_Strict):
             )
         if self.position == "learned" and self.max_positions is None:
             raise ValueError("max_positions: required when position is 'learned'")
+        if self.position != "rope" and (self.rope_theta is not None or self.rope_scaling is not None):
+            # a base for rotary embeddings the model does not apply would reach no launch line
+            raise ValueError(f"rope_theta: the model has no RoPE (position {self.position}); drop rope_theta / "
+                             "rope_scaling or set position: rope")
         if self.position == "learned":
             if self.context_length is not None and self.context_length > self.max_positions:
                 raise ValueError(f"context_length: {self.context_length} exceeds the {self.max_positions} learned "

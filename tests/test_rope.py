@@ -1,0 +1,164 @@
+"""The model the launch scripts train is the one asked for: RoPE base, RoPE scaling and norm epsilon (model spec,
+presets, HF config.json), written as Megatron-LM flags or said in the header; and Hugging Face model folders as
+input (README "Launch specs" and "Model inputs"). The Megatron-built check is in tests/test_launch_parsers.py
+(``test_megatron_trains_the_models_rope_base_and_norm_epsilon``)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from planner.errors import InputError
+from planner.present.emit import emit_launch_spec
+from planner.spec import load_job_dict
+from planner.spec.hf import hf_config_to_fields, load_hf_config
+from planner.spec.presets import PRESETS
+from planner.workloads.training import estimate_job
+
+DATA = Path(__file__).parent / "data"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+#: presets whose values presets.ROPE_AND_EPS marks "config": the copied config.json they come from
+CONFIGS = {"llama3-8b": "hf_configs/llama3-8b.json", "mistral-7b": "hf_configs/mistral-7b.json",
+           "mixtral-8x7b": "hf_configs/mixtral-8x7b.json", "qwen2.5-0.5b": "hf_configs/qwen2.5-0.5b.json",
+           "qwen2.5-7b": "hf_configs/qwen2.5-7b.json", "qwen3-8b": "hf_configs/qwen3-8b.json",
+           "qwen3-32b": "hf_configs/qwen3-32b.json", "qwen3-30b-a3b": "hf_configs/qwen3-30b-a3b.json",
+           "qwen3-235b-a22b": "hf_configs/qwen3-235b-a22b.json", "deepseek-v3": "hf_configs/deepseek-v3.json",
+           "deepseek-v2-lite": "hf_configs/deepseek-v2-lite.json", "kimi-k2": "hf_configs/kimi-k2.json",
+           "gpt-oss-20b": "hf_configs/gpt-oss-20b.json", "gpt-oss-120b": "hf_configs/gpt-oss-120b.json",
+           "llama4-scout": "hf_configs/llama4-scout-17b-16e-text.json", "gemma2-9b": "hf_configs/gemma2-9b.json",
+           "gemma3-12b": "hf_configs/gemma3-12b-text.json", "olmo2-7b": "hf_configs/olmo2-7b.json",
+           "phi3-mini": "hf_configs/phi3-mini-4k.json", "gpt2": "hf_configs/gpt2.json",
+           "bert-base": "hf_configs/bert-base-uncased.json",
+           "nemotron-3-nano-30b-a3b": "hf_configs_ssm/nemotron-3-nano-30b-a3b.json"}
+KEYS = ("rope_theta", "norm_eps", "rope_scaling")
+
+
+def _job(model: dict, style: str = "megatron", fmt: str = "torchrun", zero: int = 1) -> str:
+    job = load_job_dict({"model": model, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                      "tokens": 1e9},
+                         "parallel": {"tp": 1, "pp": 1, "zero": zero},
+                         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    return emit_launch_spec(job, estimate_job(job), f"{fmt}:{style}")
+
+
+@pytest.mark.parametrize("preset", sorted(CONFIGS))
+def test_presets_carry_their_config_rope_and_epsilon(preset):
+    """Each preset's RoPE base, scaling and norm epsilon are the ones its copied config.json maps to."""
+    got = load_hf_config(DATA / CONFIGS[preset])
+    assert {k: PRESETS[preset].get(k) for k in KEYS} == {k: got.get(k) for k in KEYS}
+
+
+def test_every_rope_preset_states_its_base():
+    missing = [n for n, p in PRESETS.items() if p.get("position", "rope") == "rope" and p.get("family") != "generic"
+               and p.get("rope_theta") is None]
+    assert missing == []
+
+
+def test_hf_config_rope_forms():
+    """transformers 4.x ``rope_theta`` / ``rope_scaling`` (``type`` or ``rope_type``), 5.x ``rope_parameters`` (Gemma 3's
+    per layer type: the full-attention layers'); ``default`` is no scaling; RoPE-less models take none."""
+    base = json.loads((DATA / "hf_configs/llama3-8b.json").read_text())
+    v5 = {k: v for k, v in base.items() if k != "rope_theta"}
+    v5["rope_parameters"] = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                             "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    f = hf_config_to_fields(v5)
+    assert f["rope_theta"] == 500000.0 and f["rope_scaling"] == dict(
+        type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_positions=8192)
+    per_type = dict(v5, rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                                         "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}})
+    f = hf_config_to_fields(per_type)
+    assert f["rope_theta"] == 1e6 and "rope_scaling" not in f
+    assert "rope_scaling" not in hf_config_to_fields(dict(base, rope_scaling={"rope_type": "default"}))
+    nano = load_hf_config(DATA / "hf_configs_ssm/nemotron-3-nano-30b-a3b.json")  # its rope_theta is never applied
+    assert "rope_theta" not in nano and nano["norm_eps"] == 1e-5
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"rope_theta": "500000"}, "model.hf_config.rope_theta"),
+    ({"rope_theta": 0.5}, "model.hf_config.rope_theta"),
+    ({"rms_norm_eps": 2}, "model.hf_config.rms_norm_eps"),
+    ({"rope_scaling": {"rope_type": "warp", "factor": 2}}, "model.hf_config.rope_scaling.rope_type"),
+    ({"rope_scaling": {"rope_type": "linear"}}, "model.hf_config.rope_scaling.factor"),
+    ({"rope_scaling": [8]}, "model.hf_config.rope_scaling"),
+])
+def test_hf_config_bad_rope_values_are_refused(change, field):
+    base = json.loads((DATA / "hf_configs/llama3-8b.json").read_text())
+    with pytest.raises(InputError) as e:
+        hf_config_to_fields(dict(base, **change))
+    assert e.value.field == field
+
+
+def test_rope_fields_on_a_model_without_rope_are_refused():
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"preset": "gpt2", "rope_theta": 10000}})
+    assert "rope_theta" in str(e.value) and "no RoPE" in str(e.value)
+
+
+def test_megatron_script_carries_base_epsilon_and_llama3_scaling():
+    """Qwen3: --rotary-base 1000000 --norm-epsilon 1e-06 (Megatron-LM's defaults are 10000 and 1e-5); Llama 3.1: its
+    llama3 scaling; a user's override reaches the line."""
+    s = _job({"preset": "qwen3-8b"})
+    assert "--rotary-base 1000000 " in s and "--norm-epsilon 1e-06 " in s and "--use-rope-scaling" not in s
+    s = _job({"preset": "llama3.1-8b"})
+    assert "--rotary-base 500000 " in s and "--use-rope-scaling \\" in s and "--rope-scaling-factor 8.0 " in s
+    assert "--rotary-base 250000 " in _job({"preset": "llama3-8b", "rope_theta": 250000})
+
+
+def test_megatron_header_says_what_no_flag_carries():
+    """A scaling other than Llama 3.1's band (Gemma 3's linear), an unstated base or epsilon, a fractional base: a
+    ``# note:`` in the header instead of a silent default."""
+    s = _job({"preset": "gemma3-12b"})
+    assert "# note: the model's RoPE linear scaling, factor 8, is not carried" in s
+    bare = dict(PRESETS["llama3-8b"], name="bare")
+    del bare["rope_theta"], bare["norm_eps"]
+    s = _job(bare)
+    assert "  --rotary-base " not in s and "model.rope_theta is not stated: Megatron-LM trains at --rotary-base 10000" in s
+    assert "model.norm_eps is not stated" in s
+    s = _job({"preset": "llama3-8b", "rope_theta": 12345.5})
+    assert "  --rotary-base " not in s and "rope_theta 12345.5 is not an integer" in s
+    s = _job({"preset": "llama3-8b", "rope_scaling": {"type": "llama3", "factor": 16, "high_freq_factor": 1}})
+    assert "  --use-rope-scaling" not in s and "llama3 scaling, factor 16, is not carried" in s
+
+
+def test_torchtitan_header_names_the_values_its_config_must_hold():
+    s = _job({"preset": "qwen3-8b"}, style="fsdp", zero=3)
+    assert "# note: the model's rope_theta 1e+06, norm epsilon 1e-06 are set in $TITAN_CONFIG's model args, not by a " \
+           "flag" in s
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    d = tmp_path / "Qwen2.5-7B"
+    d.mkdir()
+    shutil.copy(EXAMPLES / "hf" / "qwen2.5-7b-config.json", d / "config.json")
+    (d / "model.safetensors").write_bytes(b"not read")
+    return d
+
+
+def test_a_model_folder_is_read_as_its_config_json(cli, model_dir):
+    """``planner recommend MODEL_DIR`` plans the model of MODEL_DIR/config.json, as the file itself does, and says
+    only that file was read; until 2026-12-03 it was "error: job: ...: is a directory, not a file"."""
+    code, out, err = cli("recommend", model_dir, "--json", "--no-simulate", "--top", "1")
+    assert code == 0, err
+    d = json.loads(out)
+    assert any("only its config.json is read" in a for a in d["assumptions"])
+    code_f, out_f, _ = cli("recommend", model_dir / "config.json", "--json", "--no-simulate", "--top", "1")
+    assert code_f == 0 and json.loads(out_f)["best"]["config"] == d["best"]["config"]
+
+
+def test_a_job_names_a_model_folder_as_hf_config(model_dir, tmp_path):
+    job = load_job_dict({"model": {"hf_config": str(model_dir)}})
+    assert job.model.hidden == 3584 and job.model.rope_theta == 1e6
+
+
+def test_a_folder_without_config_json_is_refused(cli, tmp_path):
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    code, out, err = cli("recommend", empty, "--no-simulate")
+    assert code == 2
+    assert f"error: job: {empty} is a folder that has no config.json" in out + err
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"hf_config": str(empty)}})
+    assert e.value.field == "model.hf_config" and "has no config.json" in str(e.value)
