@@ -483,7 +483,7 @@ class ServingOption(Sparse):
     kv_mib_per_token_per_gpu: Optional[float] = None
     #: LLMs: tokens of KV the free memory holds — models with sliding-window / chunked layers: as
     #: sequences at the job's context (prompt + output), whose local layers keep only their window
-    kv_capacity_tokens: Optional[float] = None
+    kv_capacity_tokens: Optional[int] = None
     #: models with sliding-window / chunked layers, and jobs with a shared prefix, only: one sequence's KV
     #: at the job's context as the engine keeps it (global layers the whole context, local layers the
     #: window; less the shared prefix's blocks, held once per replica)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import one_error_line, write_job
+from conftest import ROOT, one_error_line, write_job
 
 
 @pytest.mark.parametrize("count", ["0.5", "3.5"])
@@ -196,3 +196,13 @@ def test_the_whole_node_note_does_not_offer_replicas_max_gpus_forbids():
                                        "constraints": {"max_gpus": 4}}), simulate=False)
     note = [a for a in plan.assumptions if a.startswith("offline cost:")]
     assert len(note) == 1 and "(2x)" in note[0] and "unless" not in note[0], note
+
+
+def test_kv_capacity_is_whole_tokens(cli):
+    """serve's KV capacity counts tokens a replica's free memory holds: whole ones (it printed 459099.94)."""
+    import json
+
+    code, out, _ = cli("serve", str(ROOT / "examples" / "serving-llama3-8b-chat.yaml"), "--json", "--no-simulate")
+    assert code == 0
+    rows = [o for o in json.loads(out)["options"] if o.get("kv_capacity_tokens") is not None]
+    assert rows and all(isinstance(o["kv_capacity_tokens"], int) for o in rows)

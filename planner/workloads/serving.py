@@ -111,7 +111,7 @@ from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, 
                                               engine_efficiency)
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import _norm, count_params
-from planner.defaults import PLAN_EVENT_BOUND
+from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
 from planner.spec.schema import MAX_REASONABLE, event_bound_value
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
@@ -224,7 +224,6 @@ ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces 
 #: SiluAndMul, down proj, all-reduce
 KERNELS_PER_LAYER = 11
 RESERVED_BYTES = 1.0 * GiB  # CUDA context, activation workspace, CUDA graphs (vLLM profiles ~1 GiB)
-TP_DEGREES = (1, 2, 4, 8)
 #: the values of the other ``parallel`` fields a serving-only job may state, as they change nothing: a replica is
 #: ``tp`` GPUs on one node (vLLM's tensor_parallel_size); pipeline, context and expert parallel serving are not modelled
 SERVING_PARALLEL_TRIVIAL = {"pp": 1, "cp": 1, "ep": 1, "vpp": 1, "schedule": "1f1b"}
@@ -1013,7 +1012,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         prefix = dict(prefix_cached_tokens=H, kv_mib_shared_prefix_per_gpu=kv_pre / 2**20)
     base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
-                kv_capacity_tokens=cap_tokens,
+                kv_capacity_tokens=math.floor(cap_tokens),  # whole tokens: a KV slot holds one token or none
                 kv_mib_per_sequence_per_gpu=None if (lay is None and not H) else kv_seq / 2**20, **prefix,
                 batch_memory_limit=min(b_mem, s.max_batch),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, precision=s.precision)
