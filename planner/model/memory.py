@@ -863,9 +863,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
         sp_div = np.where(ksp.astype(bool), ktp.astype(np.float64), 1.0)
         emb_out = (seq * kmb / kcp * m.hidden * act_b / sp_div)[inv]
-        held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
-        host_f = host_f + (layers - held) * per_layer
-        host_l = host_l + (layers - held) * per_layer
+        # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
+        # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
+        out_layers = offload.offloaded_layers(layers, st)
+        host_f = host_f + out_layers * per_layer
+        host_l = host_l + out_layers * per_layer
         a2a = bool(m.moe is not None and st.moe_a2a_overlap)
         # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
         # or rank 1
