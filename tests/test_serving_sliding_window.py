@@ -93,7 +93,7 @@ def test_models_without_local_layers_take_the_old_path():
         free = kv_free_bytes(m, s, hw, 8)
         kv_tok = kv_bytes_per_token(m, s.kv_precision, 8)
         assert free > 0 and o.batch_memory_limit == min(int(free // (kv_tok * 8192)), s.max_batch)
-        assert o.kv_capacity_tokens == free / kv_tok and o.get("kv_mib_per_sequence_per_gpu") is None
+        assert o.kv_capacity_tokens == math.floor(free / kv_tok) and o.get("kv_mib_per_sequence_per_gpu") is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def test_local_layers_raise_the_memory_limited_batch(preset, tp):
     per_seq = kv_bytes_per_sequence(job.model, "bf16", ctx, tp)
     assert a.batch_memory_limit == int(free // per_seq)
     assert a.kv_mib_per_sequence_per_gpu == pytest.approx(per_seq / 2**20)
-    assert a.kv_capacity_tokens == pytest.approx(free / per_seq * ctx)
+    assert a.kv_capacity_tokens == pytest.approx(free / per_seq * ctx, abs=1)
     assert a.kv_mib_per_token_per_gpu == b.kv_mib_per_token_per_gpu  # kept: every layer, whole context
 
 
