@@ -236,9 +236,12 @@ m[0].metric("time to train" + (" (expected)" if expected else ""), fmt_time(rank
 m[1].metric("cost " + ("(spot" if spot else "(on-demand") + (", expected)" if expected else ")"),
             fmt_usd(ranked_price(cost, spot)))
 m[2].metric("step time", fmt_time(best["step_time_s"]))
-m[3].metric("MFU", f"{best['mfu']:.1%}")
+mfu = wi.mfu_shown(job, best)  # the CLI's "MFU / HFU" and its words on what MFU counts
+m[3].metric("MFU / HFU", mfu.value)
 m[4].metric(f"memory per {device_of(hw)} (of {(mem.get('limit') or mem['capacity']) / GiB:.0f} GiB allowed)", f"{mem['total'] / GiB:.1f} GiB")
 m[5].metric(f"{device_of(hw)}s", f"{hw['gpus']:,}")  # "chips" for TPUs and Trainium, as the CLI says
+for n in mfu.notes:  # under the metrics, beside the MFU figure: long-context MFU passes what the GPU executes
+    st.caption(n)
 st.caption(f"limits: {best['bottleneck']} · {rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible "
            f"in {rec['search_seconds']:.2f} s")
 if best.get("accuracy"):  # the model's own error on published runs of this kind (planner.model.accuracy)
@@ -292,4 +295,5 @@ with st.expander("assumptions and inputs"):
     for a in list(rec["assumptions"]) + list(rec["notes"]):
         st.markdown(f"- {a}")
     for a in best.get("advice", []):
-        st.markdown(f"- advice: {a}")
+        if a not in mfu.notes:  # already said beside the MFU figure
+            st.markdown(f"- advice: {a}")

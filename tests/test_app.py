@@ -47,7 +47,7 @@ def test_runs_with_defaults(started):
     at = started
     assert not at.error, [e.value for e in at.error]
     m = _metrics(at)
-    assert {"time to train", "step time", "MFU", "GPUs"} <= set(m)
+    assert {"time to train", "step time", "MFU / HFU", "GPUs"} <= set(m)
     assert all(v and v != "-" for v in m.values()), m
     assert at.success, "no recommendation shown"
     # the recommendation the app shows is the search's: same job, same numbers
@@ -72,6 +72,28 @@ def _inputs_of(at) -> wi.WhatIf:
                      spot=s["w_spot"], max_gpus=s["w_max_gpus"], budget_usd=s["w_budget_musd"] * 1e6 or None,
                      deadline_hours=s["w_deadline_days"] * 24 or None, objective=s["w_objective"],
                      inter_node_gbps=s["w_inter_node_gbps"] or None)
+
+
+def test_long_context_mfu_says_what_it_counts_as_the_cli_does():
+    """At 131072 tokens the masked half of causal attention is most of llama3-8b's model FLOPs: the app showed
+    "MFU" alone (~60%, up to ~80% at long context). It shows MFU / HFU as ``planner estimate`` does, and under the
+    metrics the CLI's own advice line on what MFU counts (explain.causal_count_lines), said once on the page."""
+    from planner.search.explain import causal_count_lines, mfu_hfu_values
+
+    at = _app()
+    # the default 8192 tokens: the masked half is under a quarter, no advice line (the CLI's cell note at most)
+    short = [c.value for c in at.caption if "(PaLM convention); the causal kernel skips" in c.value]
+    assert not short, short
+    at.select_slider(key="w_seq_len").set_value(131072).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job = wi.build_job(wi.preset_base(wi.DEFAULT_PRESET), _inputs_of(at))
+    best = wi.search(job, wi.cached_catalog(), None, top=10)["best"]
+    assert best["hfu"] < best["mfu"]
+    assert _metrics(at)["MFU / HFU"] == mfu_hfu_values(best)
+    (line,) = causal_count_lines(job, best)
+    assert line.startswith(f"MFU {best['mfu']:.0%} counts causal attention in full (PaLM convention)")
+    assert [c.value for c in at.caption if c.value == line] == [line]
+    assert not any(line in md.value for md in at.markdown)  # not repeated as advice in the expander
 
 
 def test_changing_inputs_changes_numbers():
@@ -147,7 +169,7 @@ def test_hf_config_upload_runs_and_resets_inputs():
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("config.json" in c.value for c in at.caption)
     m = _metrics(at)
-    assert m["MFU"].endswith("%")
+    assert m["MFU / HFU"].endswith("%")
     # defaults filled in for a bare config are the loader's (Chinchilla tokens for 0.49B params)
     n = json.loads(cfg)
     assert n["model_type"] == "qwen2"

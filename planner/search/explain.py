@@ -155,16 +155,28 @@ def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> lis
     return out
 
 
-def mfu_hfu(res: dict) -> str:
-    """The "MFU / HFU" cell. HFU below MFU reads as a contradiction (hardware FLOPs include recompute, so
-    they are usually the larger); it happens when the causal kernel skips the masked half of attention
-    that MFU counts in full (``causal_count_lines``), and the cell says so. A share under a twentieth of a percent
-    reads "<0.1%" (``units.fmt_share``): a 2-layer toy model's 0.004% printed "0.0% / 0.0%" until QA 34."""
-    cell = f"{fmt_share(res['mfu'])} / {fmt_share(res['hfu'])}"
+def mfu_hfu_values(res: dict) -> str:
+    """"MFU / HFU" as two shares, the figure the CLI's cell and the app's metric show. A share under a twentieth
+    of a percent reads "<0.1%" (``units.fmt_share``): a 2-layer toy model's 0.004% printed "0.0% / 0.0%" until
+    QA 34."""
+    return f"{fmt_share(res['mfu'])} / {fmt_share(res['hfu'])}"
+
+
+def hfu_below_mfu_note(res: dict) -> str:
+    """Why HFU is below MFU, or "" where it is not. HFU below MFU reads as a contradiction (hardware FLOPs
+    include recompute, so they are usually the larger); it happens when the causal kernel skips the masked half
+    of attention that MFU counts in full (``causal_count_lines``)."""
     if res["hfu"] < res["mfu"] - 5e-4:
-        cell += (" (HFU below MFU: MFU counts causal attention in full, the PaLM convention; HFU counts what the "
-                 "kernels run, the masked half skipped)")
-    return cell
+        return ("HFU below MFU: MFU counts causal attention in full, the PaLM convention; HFU counts what the "
+                "kernels run, the masked half skipped")
+    return ""
+
+
+def mfu_hfu(res: dict) -> str:
+    """The "MFU / HFU" cell: the shares (``mfu_hfu_values``), and where HFU is below MFU, why
+    (``hfu_below_mfu_note``)."""
+    note = hfu_below_mfu_note(res)
+    return mfu_hfu_values(res) + (f" ({note})" if note else "")
 
 
 def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
