@@ -234,3 +234,22 @@ def test_a_job_that_also_trains_keeps_its_constraints_for_training(cli, tmp_path
     assert [c.split(":")[0] for c in d["constraints"]] == ["serving.deadline_hours"]  # serving's own deadline only
     assert not any(o.get("constraint_broken") for o in d["rejected"])
     assert all(o["offline_hours"] <= 24 for o in d["options"])  # the serving deadline holds
+
+
+def test_a_bare_gpu_with_clouds_is_served_on_those_clouds_priced_instances_as_recommend_searches(cli, tmp_path):
+    """``cluster: {gpu: H100}`` + ``clouds: [aws]``: recommend searches AWS's H100 instances
+    (``hardware.options.cluster_options``); serve planned the unpriced bare GPU until 2026-12-03."""
+    from hardware_catalog import load_catalog
+    from planner.hardware.options import options_for_search
+
+    job = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 5, "p99_latency_ms": 50, "ttft_ms": 1000},
+           "cluster": {"gpu": "H100"}, "constraints": {"clouds": ["aws"]}}
+    d = _plan(cli, tmp_path, job)
+    spec = load_job_dict({**job, "training": {"seq_len": 2048, "global_batch": 256, "tokens": 1e9}})
+    searched = {o.name for o in options_for_search(spec.cluster, spec.constraints, "bf16", load_catalog())}
+    assert searched and all(n.startswith("aws:") for n in searched)
+    served = {o["hardware"] for o in d["options"]}
+    assert served and served <= searched
+    assert all(o["usd_per_hr"] for o in d["options"])  # priced: an instance, not the bare GPU
+    bare = _plan(cli, tmp_path, {**job, "constraints": {}})  # no clouds: the bare GPU, as recommend plans it
+    assert {o["hardware"] for o in bare["options"]} == {"H100-SXM-80GB"}

@@ -424,18 +424,31 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
         raise InputError("constraints.gpus", f"the cluster's {hw.gpu.name} is not one of them")
 
 
+def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Catalog, profile=None,
+                    precision: str | None = None, hold_nodes: bool = True) -> list[HardwareOption]:
+    """The hardware a job's ``cluster`` and ``constraints`` name together, the one rule ``recommend`` and ``serve``
+    share: a ``cluster.instance``, or a bare ``cluster.gpu`` with neither ``constraints.clouds`` nor ``instances``,
+    is the one fixed option (held to the constraints: ``check_fixed_cluster``); otherwise the catalog instances the
+    constraints allow, of ``cluster.gpu`` where one is named (``cluster: {gpu: H100}`` + ``clouds: [aws]`` is AWS's
+    priced H100 instances, README "a bare cluster.gpu": a bare GPU has no catalog price). ``hold_nodes`` False leaves
+    ``cluster.nodes`` out of the GPU caps (serve sizes its own replicas). Serve planned the unpriced bare GPU for
+    ``gpu`` + ``clouds`` until 2026-12-03, while recommend searched the clouds' instances."""
+    if cluster.instance or (cluster.gpu and not constraints.clouds and not constraints.instances):
+        hw = option_from_cluster(cluster, cat, profile, precision)
+        check_fixed_cluster(cluster if hold_nodes else cluster.model_copy(update={"nodes": None}), constraints, hw, cat)
+        return [hw]
+    insts = select_instances(cat, constraints, [cluster.gpu] if cluster.gpu else None)
+    # a profile of no GPU here is refused, not ignored without a word
+    check_profile_applies(profile, [i.gpu for i in insts])
+    return [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps),
+                                 profile if profile_matches(profile, i.gpu) else None, precision) for i in insts]
+
+
 def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,
                        catalog: Catalog | None = None, profile=None) -> list[HardwareOption]:
     """Every hardware option ``recommend`` should consider under the constraints."""
     cat = catalog or load_catalog()
-    if cluster.instance or (cluster.gpu and not constraints.clouds and not constraints.instances):
-        opts = [option_from_cluster(cluster, cat, profile, precision)]
-        check_fixed_cluster(cluster, constraints, opts[0], cat)
-    else:
-        insts = select_instances(cat, constraints, [cluster.gpu] if cluster.gpu else None)
-        check_profile_applies(profile, [i.gpu for i in insts])
-        opts = [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps),
-                                     profile if profile_matches(profile, i.gpu) else None, precision) for i in insts]
+    opts = cluster_options(cluster, constraints, cat, profile, precision)
     out, lacking = [], []
     for o in opts:
         try:

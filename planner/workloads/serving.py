@@ -100,8 +100,7 @@ from pydantic import ValidationError
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.efficiency import gpu_family
-from planner.hardware.options import (check_fixed_cluster, check_profile_applies, option_from_cluster, option_from_instance,
-                                      profile_matches, select_instances, unmatched_gpus)
+from planner.hardware.options import cluster_options, unmatched_gpus
 from planner.hardware.platform import device_noun
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
@@ -113,7 +112,7 @@ from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSim
 from planner.spec.params import _norm, count_params
 from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
 from planner.spec.schema import MAX_REASONABLE, event_bound_value
-from planner.spec import ClusterSpec, JobSpec, ServingSpec
+from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        cut_words, load_trace, make_workload, request_tpot, simulate_serving)
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
@@ -1250,20 +1249,11 @@ def _sized(row: ServingOption, replicas: int, qps: float) -> dict:
 
 
 def _options(job: JobSpec, catalog, profile):
-    """Hardware options: the cluster named in the job, else catalog GPU instances under the
-    constraints (cheapest first)."""
-    cl, con = job.cluster, job.constraints
-    if cl.instance or cl.gpu:
-        hw = option_from_cluster(cl, catalog, profile)
-        # an instance or GPU the constraints rule out is refused as recommend refuses it (serve planned on it without
-        # a word until 2026-12-03); the node count is not serve's (``_nodes_note``), so not held to the GPU caps here
-        check_fixed_cluster(cl.model_copy(update={"nodes": None}), con, hw, catalog)
-        return [hw]
-    insts = select_instances(catalog, con)
-    # a profile of no GPU here is refused as recommend refuses it (serve ignored it without a word until 2026-12-03)
-    check_profile_applies(profile, [i.gpu for i in insts])
-    return [option_from_instance(i, ClusterSpec(), profile if profile_matches(profile, i.gpu) else None)
-            for i in insts]
+    """Hardware options: the cluster named in the job, else catalog GPU instances (of ``cluster.gpu`` where named)
+    under the constraints (cheapest first), by recommend's rule (``cluster_options``). An instance or GPU the
+    constraints rule out is refused as recommend refuses it (serve planned on it without a word until 2026-12-03);
+    the node count is not serve's (``_nodes_note``), so not held to the GPU caps here."""
+    return cluster_options(job.cluster, job.constraints, catalog, profile, hold_nodes=False)
 
 
 def _deadline(job: JobSpec, given: Optional[float], given_field: str = "serving.deadline_hours") -> Optional[float]:
