@@ -465,6 +465,14 @@ def _norm(s: str) -> str:
     return s.strip().lower()
 
 
+def instance_match_key(key: str) -> str:
+    """The one form an instance key ("cloud:name") is matched in: a job's ``cluster.instance``
+    (``Catalog.instance``) and an override row's cloud and name both go through it, so ``AWS:P5.48XLARGE`` is
+    ``aws:p5.48xlarge``. Until session 28 an override row matched by exact name: "P5.48XLARGE" was read as a new
+    instance ("source is required") while the job file's ``cluster.instance: P5.48XLARGE`` found the built-in one."""
+    return _norm(key)
+
+
 @dataclass
 class Catalog:
     gpus: dict[str, GPU]
@@ -491,8 +499,8 @@ class Catalog:
             by_key: dict[str, str] = {}
             by_name: dict[str, list[str]] = {}
             for k, i in self.instances.items():
-                by_key[k.lower()] = k
-                by_name.setdefault(i.name.lower(), []).append(k)
+                by_key[instance_match_key(k)] = k
+                by_name.setdefault(instance_match_key(i.name), []).append(k)
             self._inst_index = (len(self.instances), by_key, by_name)
         return self._inst_index[1], self._inst_index[2]
 
@@ -504,7 +512,7 @@ class Catalog:
         return self.gpus[key]
 
     def instance(self, name: str) -> Instance:
-        n = _norm(str(name))
+        n = instance_match_key(str(name))
         by_key, by_name = self._instance_index()
         if n in by_key:
             return self.instances[by_key[n]]
@@ -707,7 +715,7 @@ def _from_display(section: str, rows: list[dict], origin: str) -> list[dict]:
     for i, row in enumerate(rows):
         key = row.get("key", "").strip()
         parts = _DERIVED_KEY.get(section)
-        if key and parts and key != ":".join(row.get(p, "").strip() for p in parts):
+        if key and parts and instance_match_key(key) != instance_match_key(":".join(row.get(p, "").strip() for p in parts)):
             raise CatalogError(f"{section}[{i}].key", f"{key!r} is {parts[0]}:{parts[1]}, derived from those columns "
                                f"({row.get(parts[0], '')!r}, {row.get(parts[1], '')!r}): edit them, not the key", origin)
         new = {}
@@ -904,6 +912,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     b_gpus, b_insts, b_onprem, inter, b_commits, b_systems = _builtin_rows()
     gpu_raw: dict[str, dict] = {r["name"]: dict(r) for r in b_gpus}
     inst_raw: dict[str, dict] = {f"{r['cloud'].lower()}:{r['name']}": dict(r) for r in b_insts}
+    inst_key_of = {instance_match_key(k): k for k in inst_raw}  # match key -> inst_raw key (override rows)
     onprem_raw: dict[str, dict] = {k: dict(r) for k, r in b_onprem.items()}
     commit_raw: list[tuple[dict, str | None, str]] = [(dict(r), None, f"commitments[{i}]") for i, r in enumerate(b_commits)]
     origin_of: dict[str, tuple[str | None, str]] = {}  # key -> (file, where) for error messages
@@ -975,8 +984,11 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             cloud, name = str(row.get("cloud", "")).strip().lower(), str(row.get("name", "")).strip()
             if not cloud or not name:
                 raise CatalogError(f"{where}.{'cloud' if not cloud else 'name'}", "is required", org)
-            key = f"{cloud}:{name}"
-            dups.check([key.lower()], where, f"instance {key!r}")
+            key = inst_key_of.setdefault(instance_match_key(f"{cloud}:{name}"), f"{cloud}:{name}")
+            dups.check([instance_match_key(key)], where, f"instance {key!r}")
+            if key in inst_raw:  # the row overrides this instance under its catalog spelling
+                old_cloud, _, old_name = key.partition(":")
+                row = {**row, "cloud": old_cloud, "name": old_name}
             override(inst_raw, key, row, InstanceRow, "inst", where, org)
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("onprem", [])):

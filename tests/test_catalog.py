@@ -161,3 +161,17 @@ def test_catalog_links_command_lists_every_interconnect(cli, cat):
     assert code == 0, err
     for name in cat.interconnects:
         assert name in out
+
+
+@pytest.mark.parametrize("header,row", [("cloud,name,price_ondemand_usd_hr", "AWS,P5.48XLARGE,40"),
+                                        ("key,cloud,name,price_ondemand_usd_hr", "AWS:P5.48XLARGE,AWS,P5.48XLARGE,40")])
+def test_override_instance_name_matches_case_insensitively(tmp_path, header, row):
+    """An override row spelled in another case overrides the built-in instance (as ``cluster.instance`` finds it);
+    it was read as a new instance: "instances[0].source: is required"."""
+    p = tmp_path / "prices.csv"
+    p.write_text(f"{header}\n{row}\n")
+    cat = load_catalog([p])
+    inst = cat.instance("aws:p5.48xlarge")
+    assert (inst.key, inst.name, inst.price_ondemand) == ("aws:p5.48xlarge", "p5.48xlarge", 40)
+    assert sum(k.lower() == "aws:p5.48xlarge" for k in cat.instances) == 1
+    assert any("instance aws:p5.48xlarge: price_ondemand_usd_hr" in n for n in cat.overrides)

@@ -238,7 +238,7 @@ def test_commitment_override(tmp_path):
     ("gpus:\n  - {name: X1, vendor: v, memory_gib: 1, hbm_bw_tbps: 1, source: s}\n"
      "  - {name: x1, vendor: v, memory_gib: 2, hbm_bw_tbps: 1, source: s}\n", "gpus[1]", "duplicate row"),
     ("instances:\n  - {cloud: aws, name: p5.48xlarge, price_ondemand_usd_hr: 40}\n"
-     "  - {cloud: AWS, name: P5.48XLARGE, price_ondemand_usd_hr: 41}\n", "instances[1]", "instance 'aws:P5.48XLARGE'"),
+     "  - {cloud: AWS, name: P5.48XLARGE, price_ondemand_usd_hr: 41}\n", "instances[1]", "instance 'aws:p5.48xlarge'"),
     ("onprem:\n  - {key: pue, value: 1.2}\n  - {key: pue, value: 1.4}\n", "onprem[1]", "on-prem key 'pue'"),
     ("commitments:\n  - {cloud: aws, instance: p5.48xlarge, term: 1yr, price_usd_hr: 30, source: s}\n"
      "  - {cloud: aws, instance: p5.48xlarge, term: 1yr, price_usd_hr: 31, source: s}\n", "commitments[1]", "1yr commitment"),

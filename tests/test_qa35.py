@@ -206,3 +206,24 @@ def test_kv_capacity_is_whole_tokens(cli):
     assert code == 0
     rows = [o for o in json.loads(out)["options"] if o.get("kv_capacity_tokens") is not None]
     assert rows and all(isinstance(o["kv_capacity_tokens"], int) for o in rows)
+
+
+@pytest.mark.parametrize("serving", [{"requests": 40}, {"requests": 1000, "deadline_hours": 1},
+                                     {"requests": 200_000, "deadline_hours": 1}])
+def test_the_offline_report_risk_says_the_batch_and_replicas_the_plan_assumes(serving):
+    """The review said "the cost assumes the memory-limited batch stays full" while the plan ran each replica's share
+    (1,000 requests: batch 1,000 / r, not the memory-limited one) on r replicas: it now states those numbers."""
+    from planner.present.report import build_serving_report, render_markdown
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge"},
+                         "serving": {"mode": "batch", "prompt_tokens": 2048, "output_tokens": 256, **serving}})
+    plan = plan_serving(job, simulate=False)
+    best = plan.best
+    text = render_markdown(build_serving_report(job, plan, "b.yaml"), "files")[0]
+    assert "stays full" not in text
+    r = best.offline_replicas or 1
+    assert f"{serving['requests']:,} requests on {r} replica" in text and f"at batch {best.batch_offline} (" in text, text
+    assert ("(the largest memory and serving.max_batch allow)" if best.batch_offline == best.batch else
+            f"(each replica's share, under the {best.batch} memory and serving.max_batch allow)") in text

@@ -967,6 +967,29 @@ def _target_ms(v) -> str:
     return f"{fmt_given(v)} ms" if v is not None else "none"
 
 
+def _offline_risk(best: dict, job: JobSpec) -> str:
+    """What an offline plan's cost assumes, with its numbers. An LLM job of ``serving.requests`` is sized by
+    ``serving._offline_plan``: r replicas each run ceil(requests / r) at min(memory-limited batch, that share), refilled
+    by continuous batching at the mean lengths (``offline_run``: the longest requests' tail is left out), the fleet held
+    until its slowest replica finishes. Until session 28 this said "the memory-limited batch stays full", the rule
+    before ``offline_run``; it still is the rule without a request count (full throughput, ``_option``)."""
+    s = job.serving
+    b, mem, rps = best.get("batch_offline"), best.get("batch"), best.get("requests_per_s_offline")
+    head = "No latency target (offline batch inference): the cost assumes "
+    if not (s and s.requests and b and rps and mem is not None and b <= mem):
+        return head + f"the memory-limited batch{f' ({b})' if b else ''} stays full."
+    r = best.get("offline_replicas") or 1
+    share = -(-int(s.requests) // r)  # ceil: the slowest replica's requests
+    hours = best.get("offline_hours") or share / rps / 3600
+    why = ("the largest memory and serving.max_batch allow" if b == mem else
+           f"each replica's share, under the {mem} memory and serving.max_batch allow")
+    each = "1 replica" if r == 1 else f"{r} replicas, {share:,} each,"
+    return (head + f"{int(s.requests):,} requests on {each} at batch {b} ({why}) for {fmt_run_time(hours)}, "
+            f"continuous batching refilling each finished sequence at the mean lengths ({s.prompt_tokens:,} prompt + "
+            f"{s.output_tokens:,} output tokens; a tail of longer requests is left out)"
+            + (", the fleet held until its slowest replica finishes." if r != 1 else "."))
+
+
 def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", top: int = 10) -> Report:
     """A serving review: the replica, latency against its targets, cost per request, the options."""
     res = jsonable(res)  # read as the JSON (NaN as None); the summary embedded in the report is that JSON
@@ -1051,7 +1074,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
             f"vs target {_target_ms(tgt.get('tpot_ms'))}"]
         risks.append("Latency margin (analytic): " + ", ".join(margin) + ".")
     else:
-        risks.append("No latency target (offline batch inference): the cost assumes the memory-limited batch stays full.")
+        risks.append(_offline_risk(best, job))
     if res.get("accuracy"):  # held-out published runs of models like this one (serving.LOCAL_ATTENTION_HELD_OUT)
         risks.append("Model accuracy: " + res["accuracy"] + ".")
     util = (sim or {}).get("utilisation", best.get("utilisation"))
