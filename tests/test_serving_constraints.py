@@ -253,3 +253,21 @@ def test_a_bare_gpu_with_clouds_is_served_on_those_clouds_priced_instances_as_re
     assert all(o["usd_per_hr"] for o in d["options"])  # priced: an instance, not the bare GPU
     bare = _plan(cli, tmp_path, {**job, "constraints": {}})  # no clouds: the bare GPU, as recommend plans it
     assert {o["hardware"] for o in bare["options"]} == {"H100-SXM-80GB"}
+
+
+def test_a_bare_gpu_with_regions_alone_is_its_instances_there(cli, tmp_path):
+    """``cluster: {gpu: H100}`` + ``regions: [us-east-1]`` and no clouds: that GPU's priced instances in the region,
+    in serve and recommend alike (``hardware.options.cluster_options``); both planned the bare GPU, the regions
+    unused without a word, until 2026-12-03."""
+    from hardware_catalog import load_catalog
+    from planner.hardware.options import options_for_search
+
+    job = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 5, "p99_latency_ms": 50, "ttft_ms": 1000},
+           "cluster": {"gpu": "H100"}, "constraints": {"regions": ["us-east-1"]}}
+    cat = load_catalog()
+    spec = load_job_dict({**job, "training": {"seq_len": 2048, "global_batch": 256, "tokens": 1e9}})
+    searched = options_for_search(spec.cluster, spec.constraints, "bf16", cat)
+    assert searched and all(o.instance is not None and o.instance.region == "us-east-1" for o in searched)
+    d = _plan(cli, tmp_path, job)
+    served = {o["hardware"] for o in d["options"]}
+    assert served and served <= {o.name for o in searched} and all(o["usd_per_hr"] for o in d["options"])

@@ -427,13 +427,15 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
 def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Catalog, profile=None,
                     precision: str | None = None, hold_nodes: bool = True) -> list[HardwareOption]:
     """The hardware a job's ``cluster`` and ``constraints`` name together, the one rule ``recommend`` and ``serve``
-    share: a ``cluster.instance``, or a bare ``cluster.gpu`` with neither ``constraints.clouds`` nor ``instances``,
-    is the one fixed option (held to the constraints: ``check_fixed_cluster``); otherwise the catalog instances the
+    share: a ``cluster.instance``, or a bare ``cluster.gpu`` with none of ``constraints.clouds``, ``instances`` and
+    ``regions``, is the one fixed option (held to the constraints: ``check_fixed_cluster``); otherwise the catalog instances the
     constraints allow, of ``cluster.gpu`` where one is named (``cluster: {gpu: H100}`` + ``clouds: [aws]`` is AWS's
     priced H100 instances, README "a bare cluster.gpu": a bare GPU has no catalog price). ``hold_nodes`` False leaves
     ``cluster.nodes`` out of the GPU caps (serve sizes its own replicas). Serve planned the unpriced bare GPU for
-    ``gpu`` + ``clouds`` until 2026-12-03, while recommend searched the clouds' instances."""
-    if cluster.instance or (cluster.gpu and not constraints.clouds and not constraints.instances):
+    ``gpu`` + ``clouds`` until 2026-12-03, while recommend searched the clouds' instances; ``gpu`` + ``regions``
+    alone was the bare GPU in both, the regions unused without a word (a bare GPU has no region), until the same day."""
+    places = constraints.clouds or constraints.instances or constraints.regions
+    if cluster.instance or (cluster.gpu and not places):
         hw = option_from_cluster(cluster, cat, profile, precision)
         check_fixed_cluster(cluster if hold_nodes else cluster.model_copy(update={"nodes": None}), constraints, hw, cat)
         return [hw]
