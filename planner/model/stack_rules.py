@@ -340,6 +340,17 @@ _SHARED = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
 _DISTMUON = "torchtitan 0.3.0 torchtitan/distributed/flex_shard/dist_muon.py"
 _DISTMUON_CFG = "torchtitan 0.3.0 torchtitan/models/kimi_k2_7/config_registry.py _KimiTrainerConfig"
 
+def _lp16_per_stage_rule(name: str, option: str, which: str, mcore_field: str) -> StackRule:
+    """Megatron-Core's bound on one of its 16-bit layer counts under fp8/fp4 (``option``: the end or first layers,
+    ``--num-layers-at-{end,start}-in-bf16``): at most a pipeline stage's layers (TransformerConfig.__post_init__)."""
+    return StackRule(name, "megatron", f"training.framework.{option}",
+                     f"more 16-bit {which} layers ({option}) than a pipeline stage holds",
+                     f"Megatron-Core 0.16.1 TransformerConfig.__post_init__: '{mcore_field} (...) must be between "
+                     "0 and number of layers per pipeline stage'",
+                     lambda st, m, t: bool(getattr(st, option, 0)) and t.precision == "fp8",
+                     ok_stack=lambda c, m, t, st: m.layers // c.pp >= getattr(st, option))
+
+
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
     StackRule("mcore-pp-layout", "megatron", "training.framework.pp_layout",
@@ -495,18 +506,9 @@ RULES: tuple[StackRule, ...] = (
               "CUDA Graphs are enabled'",
               lambda st, m, t: getattr(st, "cuda_graph_impl", "none") != "none", lambda c, m, t: c.rc != _FULL),
     # ---- Megatron-Core: 16-bit first / last layers under fp8 / fp4 (--first-last-layers-bf16)
-    StackRule("lp-bf16-layers-per-stage", "megatron", "training.framework.lp_bf16_layers",
-              "more 16-bit end layers (lp_bf16_layers) than a pipeline stage holds",
-              "Megatron-Core 0.16.1 TransformerConfig.__post_init__: 'num_layers_at_end_in_bf16 (...) must be between "
-              "0 and number of layers per pipeline stage'",
-              lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision == "fp8",
-              ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_layers),
-    StackRule("lp-bf16-first-layers-per-stage", "megatron", "training.framework.lp_bf16_first_layers",
-              "more 16-bit first layers (lp_bf16_first_layers) than a pipeline stage holds",
-              "Megatron-Core 0.16.1 TransformerConfig.__post_init__: 'num_layers_at_start_in_bf16 (...) must be "
-              "between 0 and number of layers per pipeline stage'",
-              lambda st, m, t: bool(getattr(st, "lp_bf16_first_layers", 0)) and t.precision == "fp8",
-              ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_first_layers),
+    _lp16_per_stage_rule("lp-bf16-layers-per-stage", "lp_bf16_layers", "end", "num_layers_at_end_in_bf16"),
+    _lp16_per_stage_rule("lp-bf16-first-layers-per-stage", "lp_bf16_first_layers", "first",
+                         "num_layers_at_start_in_bf16"),
     # ---- Megatron-Core: the interleaved schedule's micro-batch groups (--microbatch-group-size-per-virtual-
     # pipeline-stage, the stack option microbatch_group_size, default pp; --emit writes it when set)
     StackRule("interleaved-m", "megatron", "parallel.vpp",
