@@ -5,24 +5,32 @@ import pytest
 
 from planner.model import physics
 from planner.model.stacks import resolve
-from planner.model.step_time import end_layers_on_stage, slowest_stage, step_time
+from planner.model.step_time import slowest_stage, step_time
 from planner.spec import TrainingSpec
 from planner.vocab import SCHEDULE
 from tests.test_step_time import LLAMA, cands, hw_for
 
 
-def megatron_end_layers_per_stage(layers, pp, v, n16):
+def megatron_lp16_layers_per_stage(layers, pp, v, first, last):
     """16-bit layers per pipeline rank as Megatron-Core places them, enumerated layer by layer: a layer's
     global number is transformer_layer.py ``get_transformer_layer_offset`` (``vp_stage * (L / v) + pp_rank *
     (L / pp / v)``, plus the local index), and fp8_utils.py ``is_first_last_bf16_layer`` keeps it 16-bit when
-    ``layer_no >= num_layers - num_layers_at_end_in_bf16``."""
+    ``layer_no < num_layers_at_start_in_bf16`` or ``layer_no >= num_layers - num_layers_at_end_in_bf16``."""
     per_chunk = layers // (pp * v)
     out = [0] * pp
     for rank in range(pp):
         for vp_stage in range(v):
             offset = vp_stage * (layers // v) + rank * per_chunk
-            out[rank] += sum(offset + i >= layers - n16 for i in range(per_chunk))
+            out[rank] += sum(offset + i < first or offset + i >= layers - last for i in range(per_chunk))
     return out
+
+
+def planner_lp16_layers_per_stage(layers, pp, v, first, last):
+    """pipeline.lp16_layers over the planner's Megatron split, summed per rank (virtual stage s on rank s % pp)."""
+    from planner.model.pipeline import lp16_layers, pipeline_split
+
+    counts = pipeline_split(layers, pp, v, "megatron")[1]
+    return np.bincount(np.arange(len(counts)) % pp, lp16_layers(layers, counts, first, last), minlength=pp)
 
 
 @pytest.mark.parametrize("layers,pp,v,n16", [
@@ -32,11 +40,8 @@ def megatron_end_layers_per_stage(layers, pp, v, n16):
 def test_end_layers_land_where_megatron_puts_them(layers, pp, v, n16):
     """The last stage, and (virtual pipeline) the last chunks of the stages before it, hold what Megatron-Core's
     own layer numbering keeps 16-bit."""
-    want = megatron_end_layers_per_stage(layers, pp, v, n16)
-    per_stage = layers / pp
-    assert end_layers_on_stage(layers, n16, v, per_stage) == pytest.approx(want[-1])
-    if pp > 1:
-        assert end_layers_on_stage(layers, n16, v, per_stage, after=per_stage) == pytest.approx(want[-2])
+    want = megatron_lp16_layers_per_stage(layers, pp, v, 0, n16)
+    assert planner_lp16_layers_per_stage(layers, pp, v, 0, n16).tolist() == pytest.approx(want)  # every rank
     assert sum(want) == n16
 
 
@@ -147,32 +152,16 @@ def test_all_layers_16bit_is_the_bf16_run_also_where_the_host_bounds(catalog):
 
 # ---- Megatron-Core's first layers too (--num-layers-at-start-in-bf16; the switch alone: 1 first + 1 last)
 
-def megatron_lp16_layers_per_stage(layers, pp, v, first, last):
-    """``megatron_end_layers_per_stage`` with the start range: fp8_utils.py ``is_first_last_bf16_layer`` keeps
-    a layer 16-bit when ``layer_no < num_layers_at_start_in_bf16`` or ``layer_no >= num_layers -
-    num_layers_at_end_in_bf16``."""
-    per_chunk = layers // (pp * v)
-    out = [0] * pp
-    for rank in range(pp):
-        for vp_stage in range(v):
-            offset = vp_stage * (layers // v) + rank * per_chunk
-            out[rank] += sum(offset + i < first or offset + i >= layers - last for i in range(per_chunk))
-    return out
-
-
 @pytest.mark.parametrize("layers,pp,v,first,last", [
     (32, 1, 1, 1, 1), (32, 2, 1, 2, 2), (32, 4, 1, 3, 0), (32, 2, 4, 6, 1), (48, 4, 3, 10, 5), (8, 1, 1, 6, 6),
 ])
 def test_first_layers_land_where_megatron_puts_them(layers, pp, v, first, last):
     """pipeline.lp16_layers over the planner's split, summed per rank, is Megatron-Core's layer-by-layer count
     (a layer in both ranges once)."""
-    from planner.model.pipeline import lp16_rank_layers, pipeline_split
+    from planner.model.pipeline import lp16_rank_layers
 
     want = megatron_lp16_layers_per_stage(layers, pp, v, first, last)
-    counts = pipeline_split(layers, pp, v, "megatron")[1]
-    from planner.model.pipeline import lp16_layers
-    got = np.bincount(np.arange(len(counts)) % pp, lp16_layers(layers, counts, first, last), minlength=pp)
-    assert got.tolist() == want
+    assert planner_lp16_layers_per_stage(layers, pp, v, first, last).tolist() == want
     r0, rl = lp16_rank_layers(layers, np.array([pp]), np.array([v]), first, last)
     assert (r0.tolist(), rl.tolist()) == ([want[0]], [want[-1]])
 

@@ -650,7 +650,7 @@ class Stack:
     #: (training/mixed_precision.py ``nemotron_3_super_bf16_with_nvfp4_mixed``, the paper's "final
     #: 15%"); its plain ``bf16_with_nvfp4_mixed`` and ``bf16_with_mxfp8_mixed`` keep none. The planner keeps
     #: them at the end (``--num-layers-at-end-in-bf16``, what --emit writes): each is a whole 16-bit layer on
-    #: the pipeline stage that holds it (step_time ``slowest_stage`` / ``end_layers_on_stage``)
+    #: the pipeline stage that holds it (step_time ``slowest_stage``, pipeline ``lp16_layers``)
     lp_bf16_layers: int = 0
     #: the first layers kept 16-bit the same way (``--num-layers-at-start-in-bf16``: global layers ``< N``, on the
     #: first stage's first chunk; pipeline ``lp16_layers``). Megatron-Bridge's ``bf16_with_fp8_current_scaling_mixed``

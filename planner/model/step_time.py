@@ -63,7 +63,7 @@ re-runs and the low-precision recipe; planner.model.physics holds the sourced me
 (power-limited clocks, FP8/FP4 only on the linear GEMMs plus quantisation work, attention
 efficiency by sequence length, TP overlap decomposition, CP ring exposure). Pipeline stages may be
 uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting), and the layers the stack keeps 16-bit under
-the fp8/fp4 recipe are priced on the stages that hold them (``end_layers_on_stage``).
+the fp8/fp4 recipe are priced on the stages that hold them (``pipeline.lp16_layers``).
 
 Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc, etp), of which a search has a few
 hundred distinct combinations among millions of candidates, so the layer model runs once per
@@ -699,29 +699,6 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     return tuple(sum((c[i] for c in chosen), z) for i in range(5))
 
 
-def end_layers_on_stage(layers: int, n16: int, chunks, held, after=0.0):
-    """How many of the model's last ``n16`` layers (``Stack.lp_bf16_layers``) a pipeline stage holds, vectorised.
-
-    Megatron-Core keeps a layer 16-bit by its *global* number: fp8_utils.py ``is_first_last_bf16_layer``
-    ("layer_no >= config.num_layers - num_bf16_layers_at_end"; "Since layer_no is a global layer index, additional
-    checks on whether we are in the first or last pipeline-parallel rank are not needed"), called per layer with
-    ``layer.layer_number - 1`` by TransformerBlock and MambaStack (hybrid) forward; the number is the stage's
-    offset plus the local index (transformer_layer.py ``get_transformer_layer_offset``: ``vp_stage * (L / v) +
-    pp_rank * (L / pp / v)`` with a virtual pipeline, ``pp_rank * L / pp`` without). So the last layers sit on the
-    last stage; with v model chunks per stage each round of ``L / v`` layers ends with the last stage's chunk,
-    and the end layers fill the last stage's last chunk, then the chunk before it on the stage before, and so on.
-
-    The stage holds ``held`` layers in ``chunks`` equal chunks, and ``after`` layers of the stages after it (0 for
-    the last stage) follow each of its chunks in a round: round j from the end puts the chunk at
-    ``[L - j L/v - (after + held)/v, L - j L/v - after/v)``."""
-    v = np.asarray(chunks, dtype=np.float64)
-    held, after = np.asarray(held, dtype=np.float64), np.asarray(after, dtype=np.float64)
-    out = np.zeros(np.broadcast(v, held, after).shape)
-    for j in range(int(np.max(v, initial=1))):
-        out = out + np.where(j < v, np.clip(n16 - j * layers / v - after / v, 0.0, held / v), 0.0)
-    return out
-
-
 def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1,
                   first16: int = 0):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
@@ -733,8 +710,8 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     (``memory.stage_layer_microbatches``) -- each rank's layers summed over its chunks (virtual stage s on rank
     s % pp), the LM head and loss on the last rank, and the ``n16`` end layers the stack keeps 16-bit under the
     fp8/fp4 recipe (``t16`` more each) on the ranks that hold them by global layer number (Megatron-Core
-    fp8_utils.py ``is_first_last_bf16_layer``; ``end_layers_on_stage``), and the ``first16`` first layers so kept
-    (``--num-layers-at-start-in-bf16``) on the first rank (pipeline ``lp16_layers``, the one definition). The pace
+    fp8_utils.py ``is_first_last_bf16_layer``), and the ``first16`` first layers so kept
+    (``--num-layers-at-start-in-bf16``) on the first rank: pipeline ``lp16_layers``, the one definition of both. The pace
     is the largest of ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
     ``tp``: each row's TP size, read only where the split depends on it (DeepSpeed's "parameters" partition,
     ``pipeline.DeepSpeedSplit``).
@@ -1203,7 +1180,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     if m.is_transformer:
         # per-stage terms once per distinct stage key, gathered back: the stage key is the layer key (tp, cp, ep,
         # mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline sends; with 16-bit end layers also the
-        # stages that hold them, end_layers_on_stage), whether the schedule interleaves and whether the sends cross
+        # stages that hold them, pipeline.lp16_layers), whether the schedule interleaves and whether the sends cross
         # nodes; the layer model runs once per distinct layer key (it does not depend on the others)
         low = t.precision == "fp8"
         n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
