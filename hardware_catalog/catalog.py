@@ -195,7 +195,7 @@ class InstanceRow(_Row):
         # (``int(gpu_count)``) beside a 3.5-GPU price, and one of 0.5 as 0, which crashed serve and recommend
         # with an internal error (ZeroDivisionError, min() of an empty sequence) until 2026-12-03
         if not float(v).is_integer():
-            raise ValueError(f"must be a whole number of GPUs (plans place whole GPUs)")
+            raise ValueError("must be a whole number of GPUs (plans place whole GPUs)")
         return v
 
     @model_validator(mode="after")
