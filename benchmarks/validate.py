@@ -249,7 +249,34 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     not a per-TP one. Its kernel times come from per-(h, tp, mb) traces measured on one node, the same inputs for
     the 39.1B rows at PP 8 and PP 16 whose per-tick residue differs 2.6x (TP 2 mb 3: +152 / +199 ms; TP 4 mb 6: -12 /
     +52 ms). So the repository offers no mechanism for the 39.1B TP <= 4 rows; the paper's 14.73% multi-node mean
-    error (KAIST's announcement) leaves room for them being missed there too. Nothing changed."""
+    error (KAIST's announcement) leaves room for them being missed there too. Nothing changed.
+
+    A seventh look (vtmulti, 2026-12-04), at the per-step breakdown of every row (``step_time``'s ``t_dp_comm``,
+    ``bubble``, ``num_microbatches``; residue = measured - predicted): nothing taken. Per model, the Spearman is 3.6B
+    0.960, 18.4B 0.725, 39.1B 0.656, 175B 0.906 (mean 0.812); predicting the 39.1B TP <= 4 rows exactly would give
+    0.895 (median / p90 2.7 / 8.5%), and also the 3.6B TP 8 mb 2 / 64 and TP 4 mb 2 rows 0.902 -- the target sits
+    on those 24 rows. What-ifs on all 109 rows (mean Spearman, median / p90): the DP all-reduce in fp32 (``t_dp``
+    doubled: DeepSpeed's ``fp32_allreduce`` / Megatron's fp32 main grads) 0.778, 4.8 / 13.9% (it slows the TP 8 PP 2
+    rows, which hold the most DP bytes a node and are already right: 18.4B 0.725 -> 0.611, 39.1B 0.656 -> 0.587);
+    a per-micro-batch cost of 10 ms (engine instructions, the TP-rank-0 data broadcast) 0.776, 5.8 / 16.1%; 10 ms a
+    1F1B tick (p2p rendezvous) 0.777, 5.9 / 15.9%. Why no layout-fixed mechanism fits the 39.1B rows: TP 4 PP 8 DP
+    16 mb 2 and TP 4 PP 16 DP 8 mb 2 run the same TP 4 kernels and TP all-reduces over 330 vs 333 layer-micro-batch
+    passes a GPU (6 layers x 55 ticks, 3 x 111), both with 2 DP ranks a node and a stage of 8 / 4 nodes, and measure
+    +2.3 s vs -0.1 s against predictions of 13.8 / 14.6 s; the modelled difference is the DP reduce (0.23 / 0.11 s)
+    and the bubble (1.7 / 2.0 s), so PP 8 would need its reduce ~11x slower while PP 16 allows none -- yet the same
+    TP 4 PP 16 DP 8 layout at mb 6 / 12 (fewer micro-batches, same groups and nodes) is +2.3 / +4.8 s. TP 1 (8 DP
+    ranks a node, full unpartitioned sends of 100 MB at mb 3) is +6% and TP 8 (1 rank a node) -5..+9%, so neither NIC
+    sharing nor DP ranks a node nor the send size orders TP 2 / 4 after them. Memory (planner's peak): the slow rows
+    hold 25.3-56.4 GiB, the right ones 10.8-62 GiB (TP 8 PP 2 mb 12 62 GiB, -4.6%; TP 4 PP 16 mb 2 16.5 GiB, +0.6%), no
+    threshold separates them, so mb 3 fragmentation is not it either. The 3.6B rows are per-sample impossible for
+    any layout model: TP 8 mb 2 takes 139 ms a sample a GPU-group against 105 ms for TP 16 mb 2 (whose every TP
+    all-reduce crosses two nodes) and 88 ms for TP 8 mb 4; TP 8 mb 64 (one micro-batch) 154 ms against 78 ms at mb 32.
+    The 3.6B TP 2 / TP 4 rows (pp 1: no sends) carry a near-constant +0.24..+0.42 s a step across 2-16 micro-batches,
+    1.4-2.7x their modelled DP reduce (0.17 / 0.16 s), while TP 1 / TP 8 carry +0.07 / -0.06..-0.25 s at the same
+    per-node DP bytes (4 P / pp a node whatever t); the 175B TP 2 / 4 rows at the same 512 GPUs and fabric are
+    +0..+6% (predicted over). vTrain's paper text on its cluster (NICs a node) could not be retrieved here (only
+    the abstract / intro of arXiv:2312.12391 answered), so the 800 Gb/s a node of its configs stays the fabric.
+    Nothing changed."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",
