@@ -1724,7 +1724,7 @@ def mbridge_all(cat) -> pd.DataFrame:
 
     The Llama 3 70B Megatron-FSDP recipes' activation offload to the Grace CPU (``cpu_offloading_num_layers`` 20 on
     GB300 FP8-CS, 40 on GB200 FP8-CS) is mapped since 2026-12-03 (``MBRIDGE_CPU_OFFLOAD``; over NVLink-C2C,
-    planner.model.offload ``C2C_BPS_PER_DIR``): its copies hide under the passes (0 s exposed on every row).
+    the catalog's ``host_link_gbps_per_dir``, planner.model.offload ``host_link_bps``): its copies hide under the passes (0 s exposed on every row).
     Not modelled: CUDA graphs (most Blackwell recipes), FP8 attention kernels
     (``fp8_dot_product_attention``); recipe versions older than the 2026 configs read (per release the
     dispatcher/recompute may differ).

@@ -135,6 +135,13 @@ def _pos(lo: float = 0.0, hi: float = float("inf")):
     return Field(default=None, gt=lo, le=hi)
 
 
+#: Nominal GB/s per direction of a PCIe x16 link by generation: 2.5 / 5 / 8 / 16 / 32 / 64 / 128 GT/s per lane
+#: (PCI-SIG base specifications 1.0-7.0) x 16 lanes / 8 bits, before line coding — the rounded rates the
+#: ``pcie_gbps_per_dir`` column carries (Gen4 x16: 31.5 GB/s after 128b/130b coding, quoted as 32; Gen5 64; Gen6
+#: 128). The upper bound of a row's ``pcie_gbps_per_dir`` for its ``pcie_gen`` (``GpuRow``).
+PCIE_X16_GBPS_PER_DIR = {1: 5.0, 2: 10.0, 3: 16.0, 4: 32.0, 5: 64.0, 6: 128.0, 7: 256.0}
+
+
 class GpuRow(_Row):
     name: str = Field(min_length=1)
     aliases: Optional[str] = None
@@ -152,11 +159,24 @@ class GpuRow(_Row):
     intra_node_gbps_per_dir: Optional[float] = _pos(hi=1e5)
     pcie_gen: Optional[int] = Field(default=None, ge=1, le=7)
     pcie_gbps_per_dir: Optional[float] = _pos(hi=1e4)
+    #: GB/s per direction between one GPU and host memory where that is not its PCIe link (a superchip's
+    #: NVLink-C2C to its Grace CPU, shared by the Grace's GPUs); empty = the PCIe link (``GPU.host_bw``)
+    host_link_gbps_per_dir: Optional[float] = _pos(hi=1e4)
     power_limit_w: Optional[float] = _pos(hi=1e4)
     sustained_clock_note: Optional[str] = None
     purchase_price_usd: Optional[float] = _pos(hi=1e7)
     source: str = Field(min_length=1)
     notes: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _pcie_within_its_generation(self) -> "GpuRow":
+        # a row's PCIe figure is the host link of every PCIe-attached GPU (offload copies, ``GPU.host_bw``): a Gen4
+        # part given 64 GB/s (Gen5's rate) would hide its offload copies at twice the speed its slot carries
+        top = PCIE_X16_GBPS_PER_DIR.get(self.pcie_gen) if self.pcie_gen is not None else None
+        if top is not None and self.pcie_gbps_per_dir is not None and self.pcie_gbps_per_dir > top:
+            raise ValueError(f"{self.pcie_gbps_per_dir:g} GB/s is more than a PCIe Gen{self.pcie_gen} x16 link carries "
+                             f"({top:g} GB/s a direction)")
+        return self
 
 
 #: Older override files call the power column ``tdp_w``; it is read as ``power_limit_w``.
@@ -277,7 +297,7 @@ _SCHEMA_MESSAGES = {
 
 
 #: The field a whole-row (model) validator's complaint is about.
-_MODEL_ERROR_FIELD = {InstanceRow: "cluster", OnpremRow: "value"}
+_MODEL_ERROR_FIELD = {InstanceRow: "cluster", OnpremRow: "value", GpuRow: "pcie_gbps_per_dir"}
 
 
 def _validate(model: type[_Row], raw: dict, where: str, origin: str | None) -> _Row:
@@ -322,10 +342,21 @@ class GPU:
     runs_on_host: bool = False
     #: Where the datasheet distinguishes boost from sustained clocks (or ships below its spec clock).
     sustained_clock_note: str = ""
+    #: Bytes/s per direction to host memory over a link that is not PCIe (``host_link_gbps_per_dir``: NVLink-C2C);
+    #: None = the PCIe link. Read as ``host_bw``.
+    host_link_bw: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.power_limit_w is None and self.tdp_w is not None:
             object.__setattr__(self, "power_limit_w", self.tdp_w)
+
+    @property
+    def host_bw(self) -> Optional[float]:
+        """Nominal bytes/s per direction between one GPU and host memory (activation / optimizer offload copies):
+        the catalog's non-PCIe host link where the row has one (GH200 450 GB/s, GB200 / GB300 225 GB/s: NVLink-C2C,
+        sources in their rows), else the PCIe link (``pcie_bw``, a measured pinned copy rate for a profile's
+        machine); None when the catalog has neither (TPU, Trainium2)."""
+        return self.host_link_bw or self.pcie_bw
 
     def peak(self, dtype: str) -> float:
         """Dense datasheet peak for ``dtype`` in FLOP/s (OP/s for int8)."""
@@ -349,7 +380,8 @@ class GPU:
                    intra_node_link=r.intra_node_link or "PCIe", pcie_bw=pcie, tdp_w=r.power_limit_w,
                    purchase_price_usd=r.purchase_price_usd, source=r.source, notes=r.notes or "",
                    aliases=aliases, power_limit_w=r.power_limit_w, form_factor=r.form_factor or "",
-                   sustained_clock_note=r.sustained_clock_note or "")
+                   sustained_clock_note=r.sustained_clock_note or "",
+                   host_link_bw=r.host_link_gbps_per_dir * GB if r.host_link_gbps_per_dir else None)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ The rules (each one a defect once):
 - with ``--force`` an existing *regular* file may be replaced; a directory, a device
   (``/dev/null``), a FIFO or a socket is refused either way — a rename onto ``/dev/null`` would
   replace the device with a plain file;
-- a symbolic link is written *through*: its target is updated, the link stays a link;
+- a symbolic link is the path the user named, and only it is replaced: like an existing file it
+  is refused without ``--force``, and with ``--force`` the new file is renamed onto the *link*
+  (``rename(2)`` replaces the directory entry, never what it points to), so its target — a file,
+  a folder, or nothing (a dangling link) — is left exactly as it was. Until 2026-12-04 the link was
+  written *through*: ``--csv plans.csv --force`` with ``plans.csv -> ~/.bashrc`` replaced
+  ``~/.bashrc``, and a dangling link created a file wherever it pointed. Refusing links outright was
+  the other choice; replacing the link is what ``--force`` means for every other name (the named
+  path becomes the output) and what ``mv``/``os.replace`` do, so nothing outside the named path moves;
 - every file is written to a temporary name beside its target and renamed into place only when
   all files of the output are complete, so nothing is left half-written; on any failure (disk full,
   permission, interrupted) every temporary file and every folder this call created is removed;
@@ -47,43 +54,51 @@ Data = Union[str, bytes]
 FORCE_HINT = "refusing to replace it (give --force to replace it, or another name)"
 
 
+def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:
+    """An output that is one of the command's inputs, or another name for one (a link to it, a hard link), is
+    refused even with ``--force``: replacing a link to the job would not harm the job, but naming the job as the
+    output is a mistake either way."""
+    for src in inputs:
+        try:
+            same = src is not None and os.path.samefile(p, src)
+        except OSError:  # an input that is not there is its own command's error; so is a dangling link
+            same = False
+        if same:
+            raise InputError(field, f"{p} is an input of this command ({src}); refusing to replace it")
+
+
 def output_target(path, field: str, inputs: Iterable = (), force: bool = False) -> Path:
-    """The file that writing ``path`` will really replace (a symlink resolved to its target),
-    checked before any long work starts: a new path in an existing folder or, with ``force``, a
-    regular file that is none of ``inputs`` (the files the command reads; a link or another name for
-    one counts)."""
+    """The path that writing ``path`` will replace — ``path`` itself, a symbolic link included (module
+    docstring) — checked before any long work starts: a new path in an existing folder or, with ``force``, a
+    regular file or a symbolic link that is none of ``inputs`` (the files the command reads; a link or another
+    name for one counts)."""
     if str(path) == "":
         raise InputError(field, "an empty path")
     p = Path(path)
     try:
-        st = os.stat(p)  # follows symlinks
+        st = os.lstat(p)  # the named entry itself, not what a link points to
     except FileNotFoundError:
         st = None
     except OSError as e:
         raise InputError(field, f"{p}: {os_reason(e)}") from None
     if st is None:
-        if os.path.islink(p):  # a dangling link: write where it points
-            target = Path(os.path.realpath(p))
-        else:
-            target = p
-        parent = target.parent
-        if not parent.is_dir():
-            raise InputError(field, f"directory {parent} does not exist")
-        return target
+        if not p.parent.is_dir():
+            raise InputError(field, f"directory {p.parent} does not exist")
+        return p
+    if stat.S_ISLNK(st.st_mode):
+        _refuse_inputs(p, field, inputs)
+        if not force:
+            raise InputError(field, f"{p} exists (a symbolic link to {os.readlink(p)}); refusing to replace it "
+                                    f"(give --force to replace the link itself, its target untouched, or another name)")
+        return p
     if stat.S_ISDIR(st.st_mode):
         raise InputError(field, f"{p}: is a directory; give a file name")
     if not stat.S_ISREG(st.st_mode):
         raise InputError(field, f"{p}: not a regular file (a device, FIFO or socket); refusing to replace it")
-    for src in inputs:
-        try:
-            same = src is not None and os.path.samefile(p, src)
-        except OSError:  # an input that is not there is its own command's error
-            same = False
-        if same:
-            raise InputError(field, f"{p} is an input of this command ({src}); refusing to replace it")
+    _refuse_inputs(p, field, inputs)
     if not force:
         raise InputError(field, f"{p} exists; {FORCE_HINT}")
-    return Path(os.path.realpath(p))
+    return p
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -124,8 +139,9 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
         for target, data in targets:
             current = target
             raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            try:
-                mode = stat.S_IMODE(os.stat(target).st_mode)
+            try:  # lstat: a replaced link's bits are not a file's, and its target's are not this file's business
+                st = os.lstat(target)
+                mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~_umask()
             except FileNotFoundError:
                 mode = 0o666 & ~_umask()
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

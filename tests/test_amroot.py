@@ -116,7 +116,7 @@ def test_fsdp2_copies_formula_frozen_bytes():
     from types import SimpleNamespace
 
     from planner.model import offload
-    hw = SimpleNamespace(gpu=SimpleNamespace(pcie_bw=64e9))
+    hw = SimpleNamespace(gpu=SimpleNamespace(host_bw=64e9))
     bw = 64e9 * offload.PCIE_EFF
     c, base = 1e7 * 4 / bw, 1e9 * 2 / bw
     got = float(offload.fsdp2_copies_exposed(hw, 1e7, 4.0, m_micro=2, gather_per_mb=True, gather_bwd=False,

@@ -174,7 +174,7 @@ def test_fsdp2_copies_formula():
     from types import SimpleNamespace
 
     from planner.model import offload
-    hw = SimpleNamespace(gpu=SimpleNamespace(pcie_bw=64e9))
+    hw = SimpleNamespace(gpu=SimpleNamespace(host_bw=64e9))
     bw = 64e9 * offload.PCIE_EFF
     c = 1e9 * 4 / bw  # 0.078 s
     one = lambda **kw: float(offload.fsdp2_copies_exposed(hw, 1e9, 4.0, **kw))

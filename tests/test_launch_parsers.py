@@ -396,6 +396,14 @@ MEGATRON_FLAGS = {
     "--norm-epsilon": ("norm_epsilon", float),
     "--use-rope-scaling": ("use_rope_scaling", bool),
     "--rope-scaling-factor": ("rope_scaling_factor", float),
+    # YaRN, multi-latent attention only (arguments.py @000c4ac24f61 and @007562f9413e): _add_training_args
+    # --rope-type type=str default None choices ['rope', 'yarn'] ("MLA takes yarn by default"); _add_mla_args
+    # --rotary-scaling-factor type=float default 1.0, --mscale type=float default 1.0, --mscale-all-dim type=float
+    # default 0.0. No --yarn-* / --beta-fast / --original-max-position-embeddings flag exists in either.
+    "--rope-type": ("rope_type", lambda v: _choice(v, ("rope", "yarn"))),
+    "--rotary-scaling-factor": ("rotary_scaling_factor", float),
+    "--mscale": ("mscale", float),
+    "--mscale-all-dim": ("mscale_all_dim", float),
     "--untie-embeddings-and-output-weights": ("untie_embeddings_and_output_weights", bool),
     "--disable-bias-linear": ("disable_bias_linear", bool),
     "--add-qkv-bias": ("add_qkv_bias", bool),
@@ -436,7 +444,8 @@ def _choice(value: str, choices: tuple) -> str:
 
 MEGATRON_DEFAULTS = {"optimizer": "adam", "data_parallel_sharding_strategy": "no_shard", "pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
                      "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute",
-                     "rotary_base": 10000, "norm_epsilon": 1e-5, "rope_scaling_factor": 8.0, "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+                     "rotary_base": 10000, "norm_epsilon": 1e-5, "rope_scaling_factor": 8.0,
+                     "rotary_scaling_factor": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0, "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "recompute_modules": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
@@ -478,6 +487,13 @@ def megatron_validate_args(a: dict, world: int) -> dict:
     # fake world; the data-parallel size is needed first)
     assert world % (tp * pp * cp) == 0, f"world_size ({world}) is not divisible by {tp * pp * cp}"
     dp = world // (tp * pp * cp)
+    # core_transformer_config_from_args: an unset --rope-type is popped (the config class's default: MLA's "yarn");
+    # "Common attention only support rope_type=\"rope\""
+    if a.get("rope_type") is None:
+        a.pop("rope_type", None)
+    else:
+        assert a["multi_latent_attention"] or a["rope_type"] == "rope", \
+            f'Common attention only support rope_type="rope", but got {a["rope_type"]}.'
     # the pipeline split, as validate_args checks it ("Uneven virtual pipeline parallelism" and the lines after)
     first, last = a["decoder_first_pipeline_num_layers"], a["decoder_last_pipeline_num_layers"]
     counted = a["num_layers"] + a["account_for_embedding_in_pipeline_split"] + a["account_for_loss_in_pipeline_split"]
@@ -905,6 +921,39 @@ def test_megatron_accepts_the_planned_mla_model():
     assert cfg.moe_layer_freq == [0] + [1] * (m.layers - 1) and cfg.num_moe_experts == m.moe.experts
     assert (cfg.ffn_hidden_size, cfg.moe_ffn_hidden_size, cfg.moe_shared_expert_intermediate_size) == \
         (m.dense_ffn_hidden, m.ffn_hidden, m.moe.shared_ffn_hidden)
+
+
+@pytest.mark.parametrize("preset", ["deepseek-v3", "deepseek-v2-lite", "kimi-k2"])
+def test_megatron_trains_the_mla_models_yarn(preset):
+    """An MLA model's YaRN reaches MLATransformerConfig (the fields MultiLatentAttention hands YarnRotaryEmbedding):
+    until 2026-12-04 no YaRN flag was written and arguments.py's --rotary-scaling-factor default 1.0 replaced the
+    config's 40, so DeepSeek-V3 trained YaRN at factor 1 and mscale_all_dim 0. A setting no flag reaches (Kimi-K2's
+    beta_fast 1 against Megatron-Core's fixed 32) is the header's note."""
+    job, cfg = _megatron_config_of(preset)
+    sc = job.model.rope_scaling
+    assert cfg.rope_type == "yarn" and cfg.rotary_base == job.model.rope_theta
+    assert (cfg.rotary_scaling_factor, cfg.mscale, cfg.mscale_all_dim) == (sc.factor, sc.mscale, sc.mscale_all_dim)
+    fixed = {"original_max_positions": cfg.original_max_position_embeddings, "beta_fast": cfg.beta_fast,
+             "beta_slow": cfg.beta_slow}
+    s = emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
+    for name, got in fixed.items():
+        said = f"YaRN {name} {getattr(sc, name):g} (Megatron-Core: {got:g}) is not carried"
+        assert (getattr(sc, name) == got) == (said not in s), (name, got)
+
+
+def test_megatron_refuses_yarn_on_standard_attention():
+    """Why gpt-oss's YaRN is a note, not a flag: --rope-type yarn without --multi-latent-attention is refused, and
+    Megatron-Core's GPTModel reads position_embedding_type 'yarn' from config attributes TransformerConfig lacks."""
+    need("megatron.core")
+    from megatron.core.transformer import TransformerConfig
+
+    with pytest.raises(AssertionError, match="Common attention only support"):
+        megatron_validate_args({**megatron_args(["--tensor-model-parallel-size", "1", "--pipeline-model-parallel-size",
+                                                 "1", "--num-layers", "2", "--rope-type", "yarn"]), "env": {}}, 8)
+    assert not [f.name for f in dataclasses.fields(TransformerConfig) if f.name.startswith("yarn_")]
+    job, _ = _megatron_config_of("gpt-oss-20b")
+    s = emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
+    assert "  --rope-type" not in s and "Megatron-LM has no YaRN flags for standard attention" in s
 
 
 def _megatron_config_of(preset: str):

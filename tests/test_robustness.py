@@ -1,6 +1,6 @@
 """Regression tests for hostile input and output paths (README "Limits and bad input").
 
-Output paths: never replace a device, a folder or a link; never delete what the program did not
+Output paths: never replace a device or a folder, nor what a link points to; never delete what the program did not
 create; leave nothing behind on failure. Input: bounded size, regular files only, bounded nesting
 and alias expansion, duplicate keys refused, input never echoed unbounded."""
 import errno
@@ -42,17 +42,92 @@ def search_job(tmp_path):
     return p
 
 
-def test_csv_through_a_symlink_updates_the_target_and_keeps_the_link(tmp_path, cli, search_job):
-    real = tmp_path / "real.csv"
-    real.write_text("old\n")
+def test_csv_onto_a_symlink_replaces_the_link_not_its_target(tmp_path, cli, search_job):
+    """`--csv link.csv --force` with link.csv -> a user's file (think ~/.bashrc) wrote the CSV into that file: the
+    link was written through. Now the link itself is replaced by the CSV and the file it pointed to is untouched."""
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    real = elsewhere / "bashrc"
+    real.write_text("export PATH=/usr/bin\n")
     link = tmp_path / "link.csv"
     link.symlink_to(real)
-    one_line_error(*cli("recommend", search_job, "--no-simulate", "--csv", link), "--csv", "exists")
-    assert real.read_text() == "old\n"  # its target exists: refused without --force
+    line = one_line_error(*cli("recommend", search_job, "--no-simulate", "--csv", link), "--csv", "exists",
+                          "symbolic link", "--force")
+    assert line.startswith("error: --csv: ")
+    assert link.is_symlink() and real.read_text() == "export PATH=/usr/bin\n"  # refused without --force, as before
     code, _, err = cli("recommend", search_job, "--no-simulate", "--csv", link, "--force")
     assert code == 0, err
-    assert link.is_symlink() and os.readlink(link) == str(real)
-    assert real.read_text().startswith("hardware,")
+    assert not link.is_symlink() and link.read_text().startswith("hardware,")
+    assert real.read_text() == "export PATH=/usr/bin\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_dangling_link_is_replaced_not_followed(tmp_path):
+    """A dangling link was followed: the file was created wherever the link pointed (a folder the user never
+    named). Now it is an existing name like any other: refused without force, the link replaced with it."""
+    from planner.errors import InputError
+    from planner.outputs import output_target, write_text
+
+    away = tmp_path / "away"
+    away.mkdir()
+    link = tmp_path / "plans.csv"
+    link.symlink_to(away / "created.csv")
+    with pytest.raises(InputError, match="exists"):
+        output_target(link, "--csv")
+    with pytest.raises(InputError, match="exists"):
+        write_text(link, "a,b\n", "--csv")
+    assert link.is_symlink() and not (away / "created.csv").exists()
+    assert output_target(link, "--csv", force=True) == link
+    write_text(link, "a,b\n", "--csv", force=True)
+    assert not link.is_symlink() and link.read_text() == "a,b\n"
+    assert list(away.iterdir()) == []
+
+
+def test_a_link_to_a_folder_is_replaced_and_the_folder_kept(tmp_path):
+    """A link to a folder was refused as a folder; the link is the named path, so with force it becomes the file
+    and the folder it pointed to keeps every file."""
+    from planner.errors import InputError
+    from planner.outputs import write_text
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("keep")
+    link = tmp_path / "out.csv"
+    link.symlink_to(folder, target_is_directory=True)
+    with pytest.raises(InputError, match="exists"):
+        write_text(link, "x", "--csv")
+    write_text(link, "x", "--csv", force=True)
+    assert not link.is_symlink() and link.is_file() and link.read_text() == "x"
+    assert folder.is_dir() and [f.name for f in folder.iterdir()] == ["keep.txt"]
+    assert (folder / "keep.txt").read_text() == "keep"
+
+
+def test_a_write_failing_half_way_leaves_the_old_file_and_the_link(tmp_path, monkeypatch):
+    """Half the bytes written, then the disk fills: the old file (and a link, and its target) stay as they were and
+    no temporary file is left beside either."""
+    import planner.outputs as w
+    from planner.errors import InputError
+
+    real_write_all = w._write_all
+
+    def half_then_full(fd, data):
+        real_write_all(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(w, "_write_all", half_then_full)
+    old = tmp_path / "plans.csv"
+    old.write_text("old plans\n")
+    away = tmp_path / "away"
+    away.mkdir()
+    target = away / "target.csv"
+    target.write_text("target\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    for path in (old, link):
+        with pytest.raises(InputError, match="no space left on device"):
+            w.write_text(path, "new,plans\n" * 100, "--csv", force=True)
+    assert old.read_text() == "old plans\n"
+    assert link.is_symlink() and os.readlink(link) == str(target) and target.read_text() == "target\n"
     assert leftovers(tmp_path) == []
 
 

@@ -122,6 +122,39 @@ def test_megatron_header_says_what_no_flag_carries():
     assert "  --use-rope-scaling" not in s and "llama3 scaling, factor 16, is not carried" in s
 
 
+def test_megatron_script_carries_an_mla_models_yarn():
+    """DeepSeek-V2-Lite's YaRN (config.json: factor 40, mscale / mscale_all_dim 0.707) as the flags Megatron-LM
+    declares for multi-latent attention (arguments.py @000c4ac24f61 / @007562f9413e: --rope-type, and
+    _add_mla_args' --rotary-scaling-factor, --mscale, --mscale-all-dim); until 2026-12-04 none was written and the
+    line trained YaRN at --rotary-scaling-factor's default 1.0. Unstated temperatures are said, with the default."""
+    s = _job({"preset": "deepseek-v2-lite"})
+    for flag in ("--rope-type yarn ", "--rotary-scaling-factor 40.0 ", "--mscale 0.707 ", "--mscale-all-dim 0.707 "):
+        assert f"  {flag}" in s, flag
+    assert "is not carried" not in s
+    own = dict(PRESETS["deepseek-v2-lite"], name="own", rope_scaling={"type": "yarn", "factor": 16, "beta_fast": 8})
+    s = _job(own)
+    assert "  --rotary-scaling-factor 16.0 " in s and "  --mscale " not in s
+    assert "YaRN mscale is not stated: Megatron-LM trains at --mscale 1" in s
+    assert "YaRN mscale_all_dim is not stated: Megatron-LM trains at --mscale-all-dim 0" in s
+    assert "YaRN beta_fast 8 (Megatron-Core: 32) is not carried" in s
+
+
+def test_megatron_header_says_standard_attention_yarn_has_no_flag():
+    """gpt-oss (standard attention, YaRN factor 32 over 4096): Megatron-LM has no YaRN flag for it, so no YaRN flag
+    is written and the header says so (it used to say only "yarn scaling ... is not carried")."""
+    s = _job({"preset": "gpt-oss-20b"})
+    assert "  --rope-type" not in s and "  --rotary-scaling-factor" not in s and "  --mscale" not in s
+    assert "# note: the model's RoPE yarn scaling, factor 32 over 4096 positions, is not carried: Megatron-LM has no " \
+           "YaRN flags for standard attention" in s
+
+
+@pytest.mark.parametrize("key,value", [("mscale", -1), ("beta_fast", 0), ("mscale_all_dim", "big"), ("beta_slow", 1e9)])
+def test_bad_yarn_values_are_refused(key, value):
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"preset": "deepseek-v3", "rope_scaling": {"type": "yarn", "factor": 40, key: value}}})
+    assert e.value.field == f"model.rope_scaling.{key}"
+
+
 def test_torchtitan_header_names_the_values_its_config_must_hold():
     s = _job({"preset": "qwen3-8b"}, style="fsdp", zero=3)
     assert "# note: the model's rope_theta 1e+06, norm epsilon 1e-06 are set in $TITAN_CONFIG's model args, not by a " \

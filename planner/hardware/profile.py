@@ -176,8 +176,8 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
 
 def save_profile(profile: Profile, path: str | Path, force: bool = False) -> None:
     """Write by the output rules of ``planner.outputs``: an existing file replaced only with
-    ``force``, a partial file never replaces a good one, a symlink is written through, a device or
-    folder is refused."""
+    ``force``, a partial file never replaces a good one, a symlink is replaced itself (never its
+    target), a device or folder is refused."""
     write_text(path, profile.model_dump_json(indent=1), "--out", force)
 
 

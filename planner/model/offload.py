@@ -44,9 +44,10 @@ the host link (``activation_exposed_mb``). The tensors moved are the layer's sav
 the offload context; the weights stay, ``cpu_offloading_weights`` False). GPU memory keeps the L - N layers not
 offloaded plus the double buffer's two groups in flight (``resident_layers``): ``RESIDENT_LAYERS`` = 3 at N = L - 1.
 
-Host link: the GPU's PCIe link from the catalog (``pcie_gbps_per_dir``, nominal per direction),
-at ``PCIE_EFF`` of nominal; each GPU is assumed to have its own x16 link to the host. A superchip with no PCIe
-host link (GH200, GB200, GB300: NVLink-C2C to the Grace CPU, catalog notes) takes ``C2C_BPS_PER_DIR``.
+Host link: the GPU's link to host memory from the catalog (``hardware_catalog.GPU.host_bw``: the row's
+``host_link_gbps_per_dir`` where that is not PCIe — GH200, GB200, GB300: NVLink-C2C to the Grace CPU, sourced in
+their rows — else its PCIe link, ``pcie_gbps_per_dir``, nominal per direction), at ``PCIE_EFF`` of nominal; each
+GPU is assumed to have its own x16 link to the host.
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ CPU_ADAM = CpuAdam(11.6e9 / 8.2, 96.0, "DeepSpeedCPUAdam, DeepSpeed PR #735: 11.
 #: ~25 of 32 GB/s on Gen4 and ~53-55 of 64 GB/s on Gen5 (the 20-25 GB/s Gen4 figure the data
 #: pipeline model uses, planner.simulate.config.H2D_BW)
 PCIE_EFF = 0.8
-#: a GPU without a PCIe figure in the catalog (e.g. GH200's NVLink-C2C host link): Gen4 x16 nominal
+#: a GPU with no host link in the catalog (TPU, Trainium2: neither PCIe nor NVLink-C2C figure): Gen4 x16 nominal
 PCIE_FALLBACK_BPS = 32e9
 #: bytes per parameter of the fp32 gradient copy an offloaded optimizer keeps on the host
 HOST_GRAD_BYTES = 4.0
@@ -107,20 +108,17 @@ HOST_RAM_USABLE = 0.8
 REF_HOST_RAM_PER_GPU = 2048 * 2**30 / 8
 
 
-#: NVLink-C2C bytes/s per direction per GPU, by catalog name prefix, for the superchips whose host link is C2C,
-#: not PCIe (hardware_catalog gpus.csv notes): 900 GB/s bidirectional per Grace (NVIDIA GH200 / GB200 product
-#: pages), 450 GB/s a direction; GB200 / GB300 superchips hang two GPUs off one Grace, taken to share it (225 GB/s
-#: each, an assumption: the split is not published). Until 2026-12-03 these parts fell back to
-#: ``PCIE_FALLBACK_BPS`` (32 GB/s), 7-14x too slow for Megatron-Bridge's GB200 / GB300 offload recipes.
-C2C_BPS_PER_DIR = {"GH200": 450e9, "GB200": 225e9, "GB300": 225e9}
+#: GH200 / GB200 / GB300 read their NVLink-C2C host link from the catalog (``host_link_gbps_per_dir``: 450 / 225 /
+#: 225 GB/s a direction); until 2026-12-03 they fell back to ``PCIE_FALLBACK_BPS`` (32 GB/s), 7-14x too slow for
+#: Megatron-Bridge's GB200 / GB300 offload recipes, and until 2026-12-04 the figures sat here, matched by GPU name
+#: prefix, so a catalog override row of such a part could not state its own link.
 
 
 def host_link_bps(hw) -> float:
-    """Achieved bytes/s per direction between one GPU and host memory: the catalog's PCIe figure, else the
-    superchip's NVLink-C2C (``C2C_BPS_PER_DIR``), else ``PCIE_FALLBACK_BPS``; at ``PCIE_EFF`` of nominal."""
-    name = str(getattr(hw.gpu, "name", "")).upper()
-    c2c = next((v for k, v in C2C_BPS_PER_DIR.items() if name.startswith(k)), None)
-    return (hw.gpu.pcie_bw or c2c or PCIE_FALLBACK_BPS) * PCIE_EFF
+    """Achieved bytes/s per direction between one GPU and host memory: the catalog's host link
+    (``GPU.host_bw``: NVLink-C2C on a superchip, else PCIe), else ``PCIE_FALLBACK_BPS``; at ``PCIE_EFF`` of
+    nominal."""
+    return (hw.gpu.host_bw or PCIE_FALLBACK_BPS) * PCIE_EFF
 
 
 def cpu_adam_params_per_s(hw) -> float:

@@ -188,19 +188,62 @@ def _flag(name: str, value) -> list[str]:
 #: 8192, Llama 3.1's): Megatron-LM's ``--use-rope-scaling`` takes only the factor (``--rope-scaling-factor``)
 MEGATRON_LLAMA3_BAND = {"low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_positions": 8192}
 #: Megatron-LM arguments.py defaults of the flags ``megatron_rope_flags`` writes: what an unstated value trains at
-MEGATRON_ROPE_DEFAULTS = {"--rotary-base": 10000, "--norm-epsilon": 1e-5}
+#: (``--mscale`` / ``--mscale-all-dim``: ``_add_mla_args``, float, defaults 1.0 / 0.0, copied onto
+#: MLATransformerConfig by ``core_transformer_config_from_args``)
+MEGATRON_ROPE_DEFAULTS = {"--rotary-base": 10000, "--norm-epsilon": 1e-5, "--mscale": 1.0, "--mscale-all-dim": 0.0}
+#: YaRN on multi-latent attention, the one YaRN Megatron-LM's command line reaches (NVIDIA/Megatron-LM
+#: megatron/training/arguments.py @000c4ac24f61 and @007562f9413e, read via the search index): ``--rope-type
+#: {rope,yarn}`` ("MLA takes yarn by default"; ``core_transformer_config_from_args`` asserts ``rope_type == 'rope'``
+#: for other attention) and ``_add_mla_args``' ``--rotary-scaling-factor`` (float, default 1.0 -- which overrides
+#: MLATransformerConfig's 40, so without the flag a DeepSeek-V3 line trained YaRN at factor 1), ``--mscale``,
+#: ``--mscale-all-dim``. RopeScalingSpec field -> flag.
+MEGATRON_MLA_YARN_FLAGS = {"factor": "--rotary-scaling-factor", "mscale": "--mscale", "mscale_all_dim": "--mscale-all-dim"}
+#: the YaRN settings no Megatron-LM flag sets: Megatron-Core MLATransformerConfig's defaults
+#: (megatron/core/transformer/transformer_config.py, megatron-core 0.16.1: original_max_position_embeddings 4096,
+#: beta_fast 32, beta_slow 1), what an MLA run trains at whatever the model says
+MEGATRON_MLA_YARN_FIXED = {"original_max_positions": 4096, "beta_fast": 32.0, "beta_slow": 1.0}
 
 
 def _scaling_str(sc) -> str:
     return f"{sc.type} scaling, factor {sc.factor:g}"
 
 
+def _megatron_yarn(m, sc) -> tuple[list[str], list[str]]:
+    """(flags, notes) of a YaRN scaling for Megatron-LM (``MEGATRON_MLA_YARN_FLAGS``): an MLA model's factor and
+    attention temperature as flags, a ramp bound or original context other than Megatron-Core's fixed ones
+    (``MEGATRON_MLA_YARN_FIXED``) as a note. Standard attention has no YaRN flag: Megatron-Core's GPTModel builds
+    ``position_embedding_type='yarn'`` from ``config.yarn_*`` attributes that TransformerConfig does not have
+    (megatron-core 0.16.1; Megatron-Bridge's GPTModelProvider sets them) and arguments.py declares no ``--yarn-*``
+    flag, so ``--position-embedding-type yarn`` would fail on the first attribute: a note says so."""
+    if m.mla is None:
+        return [], [f"the model's RoPE {_scaling_str(sc)} over {sc.original_max_positions or '?'} positions, is not "
+                    "carried: Megatron-LM has no YaRN flags for standard attention (--rope-type yarn is multi-latent "
+                    "attention's only; --position-embedding-type yarn reads yarn_* settings no flag sets, which "
+                    "Megatron-Bridge's GPTModelProvider holds); the run trains unscaled RoPE unless the model code "
+                    "sets it"]
+    flags, notes = _flag("--rope-type", "yarn"), []
+    for field, flag in MEGATRON_MLA_YARN_FLAGS.items():
+        value = getattr(sc, field)
+        if value is not None:
+            flags += _flag(flag, value)
+        else:
+            notes.append(f"the model's YaRN {field} is not stated: Megatron-LM trains at {flag} "
+                         f"{MEGATRON_ROPE_DEFAULTS[flag]:g}; set the model's")
+    off = [f"{k} {getattr(sc, k):g} (Megatron-Core: {v:g})" for k, v in MEGATRON_MLA_YARN_FIXED.items()
+           if getattr(sc, k) is not None and getattr(sc, k) != v]
+    if off:
+        notes.append(f"the model's YaRN {', '.join(off)} is not carried: no Megatron-LM flag sets it, "
+                     "MLATransformerConfig's value trains unless the model code sets it")
+    return flags, notes
+
+
 def megatron_rope_flags(m) -> tuple[list[str], list[str]]:
     """(flags, notes) of the model's RoPE base, scaling and norm epsilon for Megatron-LM (arguments.py, read via the
     search index: ``--rotary-base`` type=int default 10000, ``--norm-epsilon`` float default 1e-5,
-    ``--use-rope-scaling`` store_true "as used in llama3.x" with ``--rope-scaling-factor`` float default 8).
-    Without them a Llama 3 (rope_theta 500,000) or Qwen3 (1,000,000, eps 1e-6) trained at the defaults. What no
-    flag carries -- an unstated value, a non-integer base, a scaling other than Llama 3.1's band -- is a note."""
+    ``--use-rope-scaling`` store_true "as used in llama3.x" with ``--rope-scaling-factor`` float default 8; YaRN:
+    ``_megatron_yarn``). Without them a Llama 3 (rope_theta 500,000) or Qwen3 (1,000,000, eps 1e-6) trained at the
+    defaults. What no flag carries -- an unstated value, a non-integer base, a scaling other than Llama 3.1's band or
+    an MLA model's YaRN -- is a note."""
     flags, notes = [], []
     if m.norm_eps is not None:
         flags += _flag("--norm-epsilon", m.norm_eps)
@@ -223,6 +266,9 @@ def megatron_rope_flags(m) -> tuple[list[str], list[str]]:
         band = all(getattr(sc, k) in (None, v) for k, v in MEGATRON_LLAMA3_BAND.items())
         if sc.type == "llama3" and band:
             flags += ["--use-rope-scaling"] + _flag("--rope-scaling-factor", sc.factor)
+        elif sc.type == "yarn":
+            yarn_flags, yarn_notes = _megatron_yarn(m, sc)
+            flags, notes = flags + yarn_flags, notes + yarn_notes
         else:
             notes.append(f"the model's RoPE {_scaling_str(sc)}, is not carried: Megatron-LM's --use-rope-scaling is "
                          "Llama 3.1's llama3 band only (frequency factors 1 / 4 over 8192 positions); the run trains "

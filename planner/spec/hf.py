@@ -78,7 +78,9 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
 _EPS_KEYS = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
 #: the ``rope_scaling`` keys read into ModelSpec.rope_scaling (RopeScalingSpec field <- config key)
 _ROPE_SCALING_KEYS = {"low_freq_factor": "low_freq_factor", "high_freq_factor": "high_freq_factor",
-                      "original_max_positions": "original_max_position_embeddings"}
+                      "original_max_positions": "original_max_position_embeddings",
+                      "beta_fast": "beta_fast", "beta_slow": "beta_slow", "mscale": "mscale",
+                      "mscale_all_dim": "mscale_all_dim"}
 
 
 def _rope_and_eps(cfg: dict, out: dict, field: str) -> dict:

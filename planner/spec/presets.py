@@ -213,12 +213,18 @@ ROPE_AND_EPS: dict[str, tuple[float | None, float | None, dict | None]] = {
     "qwen2.5-1.5b": (1e6, 1e-6, None),
     **dict.fromkeys(("qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b"), (1e6, 1e-5, None)),
     **dict.fromkeys(("qwen3-8b", "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b"), (1e6, 1e-6, None)),  # config
-    # config: YaRN factor 40 over 4096 (DeepSeek-V2-Lite, V3), 32 (Kimi-K2, gpt-oss)
-    **dict.fromkeys(("deepseek-v3", "deepseek-v2-lite"),
-                    (10000.0, 1e-6, dict(type="yarn", factor=40.0, original_max_positions=4096))),
-    "kimi-k2": (50000.0, 1e-5, dict(type="yarn", factor=32.0, original_max_positions=4096)),
+    # config: YaRN factor 40 over 4096 (DeepSeek-V2-Lite, V3), 32 (Kimi-K2, gpt-oss); ramp bounds beta_fast / beta_slow
+    # 32 / 1 (Kimi-K2: 1 / 1); attention temperature mscale / mscale_all_dim 1 / 1 (V3, Kimi-K2), 0.707 / 0.707
+    # (V2-Lite), none in gpt-oss's config
+    "deepseek-v3": (10000.0, 1e-6, dict(type="yarn", factor=40.0, original_max_positions=4096, beta_fast=32.0,
+                                        beta_slow=1.0, mscale=1.0, mscale_all_dim=1.0)),
+    "deepseek-v2-lite": (10000.0, 1e-6, dict(type="yarn", factor=40.0, original_max_positions=4096, beta_fast=32.0,
+                                             beta_slow=1.0, mscale=0.707, mscale_all_dim=0.707)),
+    "kimi-k2": (50000.0, 1e-5, dict(type="yarn", factor=32.0, original_max_positions=4096, beta_fast=1.0, beta_slow=1.0,
+                                    mscale=1.0, mscale_all_dim=1.0)),
     **dict.fromkeys(("gpt-oss-20b", "gpt-oss-120b"),
-                    (150000.0, 1e-5, dict(type="yarn", factor=32.0, original_max_positions=4096))),
+                    (150000.0, 1e-5, dict(type="yarn", factor=32.0, original_max_positions=4096, beta_fast=32.0,
+                                          beta_slow=1.0))),
     "llama4-scout": (500000.0, 1e-5, dict(type="llama3", factor=16.0, low_freq_factor=1.0, high_freq_factor=1.0,
                                           original_max_positions=8192)),  # config
     "gemma2-9b": (10000.0, 1e-6, None),  # config

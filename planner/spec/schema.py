@@ -150,16 +150,22 @@ class MLASpec(_Strict):
 
 class RopeScalingSpec(_Strict):
     """A RoPE model's frequency scaling (HF config.json ``rope_scaling``; transformers 5.x ``rope_parameters``):
-    ``type`` and ``factor``; the llama3 type's band (``low_freq_factor``, ``high_freq_factor``) and the context it
-    was trained at (``original_max_positions``: ``original_max_position_embeddings``). Nothing here moves step time
-    or memory (a few multiplies per rotary frequency); the launch scripts carry it (planner.present.emit
-    ``rope_flags``)."""
+    ``type`` and ``factor``; the llama3 type's band (``low_freq_factor``, ``high_freq_factor``), the context it
+    was trained at (``original_max_positions``: ``original_max_position_embeddings``) and YaRN's ramp bounds
+    (``beta_fast``, ``beta_slow``) and attention temperature (``mscale``, ``mscale_all_dim``: DeepSeek-V2/V3 and
+    Kimi-K2 configs; Peng et al. 2023, "YaRN", arXiv 2309.00071, sec. 3.2-3.4). Nothing here moves step time or
+    memory (a few multiplies per rotary frequency); the launch scripts carry it (planner.present.emit
+    ``megatron_rope_flags``)."""
 
     type: V.ROPE_SCALING.literal
     factor: float = Field(gt=0, le=1e6)
     low_freq_factor: Optional[float] = Field(None, gt=0)
     high_freq_factor: Optional[float] = Field(None, gt=0)
     original_max_positions: Optional[int] = Field(None, gt=0, le=1 << 24)
+    beta_fast: Optional[float] = Field(None, gt=0, le=1e4)
+    beta_slow: Optional[float] = Field(None, gt=0, le=1e4)
+    mscale: Optional[float] = Field(None, ge=0, le=1e3)
+    mscale_all_dim: Optional[float] = Field(None, ge=0, le=1e3)
 
 
 class MambaSpec(_Strict):
