@@ -365,6 +365,21 @@ def _token_drop_rule(name: str, stack: str, why: str, source: str) -> StackRule:
                      lambda st, m, t: _moe(m) and not m.moe.dropless)
 
 
+def _zero1_rule(name: str, stack: str, dp: str, source: str) -> StackRule:
+    """A stack whose data parallelism (``dp``, ``source``) either shards parameters too or shards nothing: no
+    ZeRO-1."""
+    return StackRule(name, stack, "parallel.zero",
+                     f"ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is {dp}", source,
+                     lambda st, m, t: True, _zero_without(1))
+
+
+def _optimizer_offload_rule(name: str, stack: str, fsdp: str, source: str) -> StackRule:
+    """A stack whose optimizer offload is an option of its FSDP (``fsdp``, ``source``): ZeRO-2/3 only."""
+    return StackRule(name, stack, "training.framework.optimizer_offload",
+                     f"optimizer offload without {fsdp} (ZeRO-2/3)", source,
+                     lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2)
+
+
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
     StackRule("mcore-pp-layout", "megatron", "training.framework.pp_layout",
@@ -584,17 +599,13 @@ RULES: tuple[StackRule, ...] = (
               "NVIDIA-NeMo/Automodel nemo_automodel/components/moe/parallelizer.py parallelize_model: "
               "'Tensor parallelism not supported for custom MoE models'",
               lambda st, m, t: _moe(m), lambda c, m, t: c.tp == 1),
-    StackRule("automodel-zero1", "automodel", "parallel.zero",
-              "ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is FSDP2 (ZeRO-2/3) or "
-              "DDP (ZeRO-0)",
-              "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, megatron_fsdp, "
-              "ddp) and config.py FSDP2Config / DDPConfig",
-              lambda st, m, t: True, _zero_without(1)),
-    StackRule("automodel-optimizer-offload", "automodel", "training.framework.optimizer_offload",
-              "optimizer offload without FSDP2 (ZeRO-2/3)",
-              "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/config.py: FSDP2Config.offload_policy "
-              "(torch CPUOffloadPolicy) is an FSDP2 option; DDPConfig has none",
-              lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2),
+    _zero1_rule("automodel-zero1", "automodel", "FSDP2 (ZeRO-2/3) or DDP (ZeRO-0)",
+                "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, "
+                "megatron_fsdp, ddp) and config.py FSDP2Config / DDPConfig"),
+    _optimizer_offload_rule("automodel-optimizer-offload", "automodel", "FSDP2",
+                            "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/config.py: "
+                            "FSDP2Config.offload_policy (torch CPUOffloadPolicy) is an FSDP2 option; DDPConfig has "
+                            "none"),
     # ---- torchtitan 0.3
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",
@@ -611,16 +622,12 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: _moe(m), lambda c, m, t: c.etp == np.where(c.ep > 1, 1, c.tp),
               lambda c, m, t: f": torchtitan shards experts over TP{int(np.where(c.ep > 1, 1, c.tp)[0])} with "
                               f"EP{int(c.ep[0])}, the plan has ETP{int(c.etp[0])}"),
-    StackRule("titan-optimizer-offload", "torchtitan", "training.framework.optimizer_offload",
-              "optimizer offload without FSDP (ZeRO-2/3)",
-              "torchtitan 0.3 training.enable_cpu_offload: FSDP2's CPUOffloadPolicy, an option of fully_shard",
-              lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2),
-    StackRule("titan-zero1", "torchtitan", "parallel.zero",
-              "ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is FSDP2 (ZeRO-2/3 by "
-              "fsdp_reshard_after_forward) or replicated (ZeRO-0)",
-              "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
-              "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward",
-              lambda st, m, t: True, _zero_without(1)),
+    _optimizer_offload_rule("titan-optimizer-offload", "torchtitan", "FSDP",
+                            "torchtitan 0.3 training.enable_cpu_offload: FSDP2's CPUOffloadPolicy, an option of "
+                            "fully_shard"),
+    _zero1_rule("titan-zero1", "torchtitan", "FSDP2 (ZeRO-2/3 by fsdp_reshard_after_forward) or replicated (ZeRO-0)",
+                "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
+                "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward"),
     # ---- torchtitan 0.3: Muon is DistMuon (torchtitan/distributed/flex_shard/dist_muon.py)
     StackRule("titan-muon-fsdp", "torchtitan", "parallel.zero", "Muon without FSDP (DistMuon needs ZeRO-2/3)",
               f"{_DISTMUON} _validate_parameter_storage: 'DistMuon requires DTensor parameters'",
