@@ -3142,6 +3142,15 @@ def markdown(tab: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def report(tab: pd.DataFrame, df: pd.DataFrame, csv=None, as_markdown: bool = False) -> pd.DataFrame:
+    """The end of a validation script's ``main`` (this one's, validate_memory's): the error table printed (plain text,
+    or Markdown for the README), every row's prediction written to ``csv`` when given, the table returned."""
+    print(markdown(tab) if as_markdown else text_table(tab))
+    if csv:
+        df.to_csv(csv, index=False)
+    return tab
+
+
 def text_table(tab: pd.DataFrame) -> str:
     """An error table as plain text: the error fractions as percentages, Spearman to 3 places."""
     pd.set_option("display.width", 160)
@@ -3201,13 +3210,7 @@ def main(argv=None):
     tab = error_table(df)
     if args.loso:
         tab = tab.merge(loso(), on="source", how="left")
-    if args.markdown:
-        print(markdown(tab))
-    else:
-        print(text_table(tab))
-    if args.csv:
-        df.to_csv(args.csv, index=False)
-    return tab
+    return report(tab, df, args.csv, args.markdown)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.validate import gpt_model, pr2_case, pr2_options, row_stack, text_table  # noqa: E402
+from benchmarks.validate import gpt_model, pr2_case, pr2_options, report, row_stack  # noqa: E402
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.model import stacks  # noqa: E402
@@ -214,12 +214,8 @@ def main(argv=None):
     show = df[["source", "id", "metric", "measured_gib", "predicted_gib", "err"]].copy()
     show["err"] = (show["err"] * 100).map(lambda x: f"{x:+.1f}%")
     print(show.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
-    tab = error_table(df)
     print()
-    print(text_table(tab))
-    if args.csv:
-        df.to_csv(args.csv, index=False)
-    return tab
+    return report(error_table(df), df, args.csv)
 
 
 if __name__ == "__main__":

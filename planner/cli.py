@@ -547,11 +547,14 @@ def _frame_out(frame, as_csv: bool, as_json: bool, float_format: str | None = "%
     return as_csv or as_json
 
 
-def _listing(catalog, as_csv: bool, as_json: bool, frame, table) -> None:
-    """One ``planner catalog`` listing: the catalog (with any override files) loaded, then ``frame(cat)`` as CSV or
-    JSON for scripts (``_frame_out``) or ``table(cat)`` printed, errors as one line (``_run``)."""
+def _listing(catalog, as_csv: bool, as_json: bool, frame, table, check=None) -> None:
+    """One ``planner catalog`` listing: the catalog (with any override files) loaded, ``check(cat)`` (an option read
+    against it; raises InputError), then ``frame(cat)`` as CSV or JSON for scripts (``_frame_out``) or ``table(cat)``
+    printed, errors as one line (``_run``)."""
     def go():
         cat = _load_catalog(catalog)
+        if check is not None:
+            check(cat)
         if not _frame_out(lambda: frame(cat), as_csv, as_json):
             out.print(table(cat))
     _run(go)
@@ -598,17 +601,20 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
                       as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
                       as_json: bool = CatalogJsonOpt):
     """Cloud instances: GPU nodes, and the CPU-only ones tabular (GBDT) jobs are planned on, with network and prices."""
-    def go():
+    def check(cat):
+        clouds = {i.cloud for i in cat.instances.values()}
+        if cloud is not None and cloud.lower() not in clouds:
+            # an empty one too (`--cloud "$CLOUD"` with the variable unset listed every cloud's instances)
+            raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted(clouds))}")
+
+    def table(cat):
         from hardware_catalog import format_instances_table
 
-        cat = _load_catalog(catalog)
-        if cloud is not None and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
-            # an empty one too (`--cloud "$CLOUD"` with the variable unset listed every cloud's instances)
-            raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
-        if not _frame_out(lambda: cat.instances_df(cloud), as_csv, as_json):
-            from planner.hardware.platform import device_noun  # (not .options: it loads the specs and numpy)
-            out.print(format_instances_table(cat, cloud, width=out.width, noun=device_noun))
-    _run(go)
+        from planner.hardware.platform import device_noun  # (not .options: it loads the specs and numpy)
+
+        return format_instances_table(cat, cloud, width=out.width, noun=device_noun)
+
+    _listing(catalog, as_csv, as_json, lambda cat: cat.instances_df(cloud), table, check)
 
 
 @catalog_app.command("commitments")

@@ -47,6 +47,7 @@ from planner.errors import InputError, clip
 from planner.model.activations_hf import hf_model_type, hf_saved_parts
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
+from planner.spec.shapes import attention_weights
 
 
 @dataclass(frozen=True)
@@ -176,29 +177,24 @@ def _hf_modules(m: ModelSpec, lins: list[Linear], layout: dict | None = None) ->
     return out
 
 
+#: the HF module (transformers ``LlamaAttention`` / ``DeepseekV3Attention``) of each attention projection of
+#: planner.spec.shapes ``attention_weights``, and the input it reads ("attn_in": the block input)
+HF_ATTENTION = {"wq": ("q_proj", "attn_in"), "wk": ("k_proj", "attn_in"), "wv": ("v_proj", "attn_in"),
+                "wq_a": ("q_a_proj", "attn_in"), "wq_b": ("q_b_proj", "q_b_in"),
+                "wkv_a": ("kv_a_proj_with_mqa", "attn_in"), "wkv_b": ("kv_b_proj", "kv_b_in"), "wo": ("o_proj", "o_in")}
+#: ``Linear.tp`` of each planner.spec.shapes ``Weight.shard``
+HF_TP = {"tp": "col", "row": "row", "none": "dup"}
+
+
 def layer_linears(m: ModelSpec, moe: bool, layout: dict | None = None) -> list[Linear]:
     """The linears of one block as the HF modelling code names and fuses them (``HF_MODULES``;
     MLA: transformers ``DeepseekV3Attention``; MoE: router ``gate``, fused ``experts``,
     ``shared_experts``), or as ``layout`` fuses them (``MEGATRON_MODULES``)."""
     h, f = m.hidden, m.ffn_hidden
     out: list[Linear] = []
-    qkv = dict(reads_layer_input=True, reads="attn_in")
-    if m.mla is not None:
-        a, H = m.mla, m.heads
-        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
-        if a.q_lora_rank:
-            out += [Linear("q_a_proj", h, a.q_lora_rank, 1, **qkv, tp="dup"),
-                    Linear("q_b_proj", a.q_lora_rank, H * dqk, 1, reads="q_b_in")]
-        else:
-            out.append(Linear("q_proj", h, H * dqk, 1, **qkv))
-        out += [Linear("kv_a_proj_with_mqa", h, a.kv_lora_rank + a.qk_rope_head_dim, 1, **qkv, tp="dup"),
-                Linear("kv_b_proj", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim), 1, reads="kv_b_in"),
-                Linear("o_proj", H * a.v_head_dim, h, 1, reads="o_in", tp="row")]
-    else:
-        out += [Linear("q_proj", h, m.q_dim, 1, **qkv),
-                Linear("k_proj", h, m.kv_dim, 1, **qkv),
-                Linear("v_proj", h, m.kv_dim, 1, **qkv),
-                Linear("o_proj", m.q_dim, h, 1, reads="o_in", tp="row")]
+    for w in attention_weights(m):
+        name, reads = HF_ATTENTION[w.name]
+        out.append(Linear(name, w.k, w.n, 1, reads_layer_input=reads == "attn_in", reads=reads, tp=HF_TP[w.shard]))
 
     def mlp(prefix, width, per_token, copies=1, reads_in="mlp_in"):
         if m.gated and copies > 1:  # fused gate_up_proj (E, 2f, h) in transformers 5.x

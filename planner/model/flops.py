@@ -51,38 +51,26 @@ import numpy as np
 from planner.model import ew
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES
 from planner.spec.params import count_params
+from planner.spec.shapes import (MLA_UP_PROJ, Weight, attention_weights, latent_weights, macs, mamba_weights,
+                                 mlp_weights, shared_expert_width)
 from planner.vocab import RECOMPUTE
 from planner.spec import ModelSpec
 
 
 
 def attention_proj_macs(m: ModelSpec) -> int:
-    """Multiply-adds per token of one layer's attention projections.
-
-    Standard: h*q (Wq) + 2*h*kv (Wk, Wv) + q*h (Wo). MLA (transformers ``DeepseekV3Attention``,
-    Megatron-Core ``MLASelfAttention`` in training, no weight absorption): q_a h*r_q + q_b
-    r_q*H*(d_nope+d_rope) (or q_proj h*H*(d_nope+d_rope)), kv_a h*(r_kv+d_rope), kv_b
-    r_kv*H*(d_nope+d_v) — run on every token — and o H*d_v*h."""
-    h = m.hidden
-    if m.mla is not None:
-        a, H = m.mla, m.heads
-        down = (h * a.q_lora_rank if a.q_lora_rank else 0) + h * (a.kv_lora_rank + a.qk_rope_head_dim)
-        return down + mla_up_proj_macs(m) + H * a.v_head_dim * h
-    return h * m.q_dim + 2 * h * m.kv_dim + m.q_dim * h
+    """Multiply-adds per token of one layer's attention projections (planner.spec.shapes ``attention_weights``:
+    standard h*q + 2*h*kv + q*h; MLA's down- and up-projections, all run on every token, and o)."""
+    return macs(attention_weights(m))
 
 
 def mla_up_proj_macs(m: ModelSpec) -> int:
-    """Multiply-adds per token of MLA's up-projections: kv_b r_kv*H*(d_nope+d_v) and q_b
-    r_q*H*(d_nope+d_rope), or the whole q_proj h*H*(d_nope+d_rope) without a q LoRA rank — what
-    Megatron-Core's ``qkv_up_proj_and_rope_apply`` runs (multi_latent_attention.py: linear_q_up_proj
-    or linear_q_proj, then linear_kv_up_proj), the function the ``mla_up_proj`` recompute
-    checkpoints. 0 without MLA."""
+    """Multiply-adds per token of MLA's up-projections (planner.spec.shapes ``MLA_UP_PROJ``): kv_b
+    r_kv*H*(d_nope+d_v) and q_b r_q*H*(d_nope+d_rope), or the whole q_proj h*H*(d_nope+d_rope) without a q LoRA
+    rank, the function the ``mla_up_proj`` recompute checkpoints. 0 without MLA."""
     if m.mla is None:
         return 0
-    a, H = m.mla, m.heads
-    dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
-    q = (a.q_lora_rank or m.hidden) * H * dqk
-    return q + a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim)
+    return macs(w for w in attention_weights(m) if w.name in MLA_UP_PROJ)
 
 
 def score_dim(m: ModelSpec) -> float:
@@ -110,8 +98,9 @@ def decode_score_dim(m: ModelSpec) -> float:
 
 
 def dense_mlp_macs(m: ModelSpec) -> int:
-    """Multiply-adds per token of one dense layer's MLP: ``mlp_matrices`` (3 gated, else 2) x h x the dense width."""
-    return m.mlp_matrices * m.hidden * m.dense_width
+    """Multiply-adds per token of one dense layer's MLP: ``mlp_matrices`` (3 gated, else 2) x h x the dense width
+    (planner.spec.shapes ``mlp_weights``)."""
+    return macs(mlp_weights(m, m.dense_width))
 
 
 def moe_block_macs(m: ModelSpec) -> dict[str, float]:
@@ -119,19 +108,17 @@ def moe_block_macs(m: ModelSpec) -> dict[str, float]:
     routed experts (every expert for Llama-4's HF kernel, ``Llama4TextExperts``: a dense bmm over
     all experts), ``shared_experts`` the shared experts and their gate (Megatron-Core
     ``SharedExpertMLP.forward`` applies the gate inside the module)."""
-    e, h, f = m.moe, m.hidden, m.ffn_hidden
-    mlp_w = m.mlp_matrices * h
+    e, h = m.moe, m.hidden
     routed = e.experts if e.all_experts_compute else e.top_k
     shared = 0.0
     if e.shared_experts:
-        sw = e.shared_ffn_hidden or e.shared_experts * f
-        shared = mlp_w * sw + (h if e.shared_expert_gate else 0)
+        shared = macs(mlp_weights(m, shared_expert_width(m))) + (h if e.shared_expert_gate else 0)
     # LatentMoE: the routed experts at the latent width, and ``latent_proj`` h*l + l*h on every token
-    # (Megatron-Core moe_layer.py fc1/fc2_latent_proj; HF NemotronHMoE); the router reads the full width
-    out = {"router": h * e.experts, "experts": routed * m.mlp_matrices * m.expert_io * f,
+    # (planner.spec.shapes ``latent_weights``); the router reads the full width
+    out = {"router": h * e.experts, "experts": routed * macs(mlp_weights(m, m.ffn_hidden, io=m.expert_io)),
            "shared_experts": shared}
     if e.latent_size:
-        out["latent_proj"] = 2 * h * e.latent_size
+        out["latent_proj"] = macs(latent_weights(m))
     return out
 
 
@@ -142,12 +129,9 @@ def moe_layer_macs(m: ModelSpec) -> float:
 
 
 def mamba_proj_macs(m: ModelSpec) -> int:
-    """Multiply-adds per token of one Mamba-2 mixer's projections (Megatron-Core ``MambaMixer``:
-    in_proj h x (2 d_inner + 2 G N + H) for z, x, B, C, dt; out_proj d_inner x h). 0 without Mamba."""
-    if m.mamba is None:
-        return 0
-    a, di = m.mamba, m.mamba_inner
-    return m.hidden * (2 * di + 2 * a.groups * a.d_state + m.mamba_heads) + di * m.hidden
+    """Multiply-adds per token of one Mamba-2 mixer's projections, in_proj and out_proj (planner.spec.shapes
+    ``mamba_weights``). 0 without Mamba."""
+    return macs(mamba_weights(m))
 
 
 def mamba_conv_flops(m: ModelSpec, outputs) -> float:
@@ -246,27 +230,15 @@ def recompute_module_flops_per_token(m: ModelSpec) -> dict[str, float]:
     moe = moe_block_macs(m) if m.moe is not None else {"shared_experts": 0.0}
     n_moe = m.moe_layers + (mtp if m.moe is not None else 0)
     n_dense = m.kind_layers("-") + mtp - (mtp if m.moe is not None else 0)  # hybrid: the "-" layers
-    macs = {"mlp": n_dense * dense_mlp_macs(m), "moe": n_moe * sum(moe.values()),
-            "shared_experts": n_moe * moe["shared_experts"],
-            "mla_up_proj": (m.attention_layers + mtp) * mla_up_proj_macs(m),
-            "layernorm": 0.0, "moe_act": 0.0}
-    return {k: 2.0 * v for k, v in macs.items()}
+    per_module = {"mlp": n_dense * dense_mlp_macs(m), "moe": n_moe * sum(moe.values()),
+                  "shared_experts": n_moe * moe["shared_experts"],
+                  "mla_up_proj": (m.attention_layers + mtp) * mla_up_proj_macs(m),
+                  "layernorm": 0.0, "moe_act": 0.0}
+    return {k: 2.0 * v for k, v in per_module.items()}
 
 
-@dataclass(frozen=True)
-class BlockMM:
-    """One ``nn.Linear`` mm of a checkpointed block, per token: ``k`` input and ``n`` output elements, and how its
-    output lies over tensor parallelism (planner.model.activations ``SavedTensor.shard``): "tp" column-parallel
-    (heads or FFN columns split over the ranks), "row" row-parallel (the partial sum, the full width on every rank
-    before its reduction), "none" replicated (MLA's down-projections, LatentMoE's latent projections)."""
-    name: str
-    k: float
-    n: float
-    shard: str = "tp"
-
-    @property
-    def macs(self) -> float:
-        return self.k * self.n
+#: one ``nn.Linear`` mm of a checkpointed block (planner.spec.shapes ``Weight``: its shape and TP split)
+BlockMM = Weight
 
 
 def op_sac_block_mms(m: ModelSpec, fused_qkv: bool = False) -> dict[str, list[BlockMM]]:
@@ -278,35 +250,9 @@ def op_sac_block_mms(m: ModelSpec, fused_qkv: bool = False) -> dict[str, list[Bl
     projections and shared experts (moe.py ``MoE.forward``: the router, then the routed experts'
     ``torch._grouped_mm``, which are not mms of the count, then ``self.shared_experts(x)``); "mamba" a Mamba-2
     mixer's in_proj and out_proj."""
-    h = m.hidden
-    if m.mla is not None:
-        a, H = m.mla, m.heads
-        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
-        q = ([BlockMM("wq_a", h, a.q_lora_rank, "none"), BlockMM("wq_b", a.q_lora_rank, H * dqk)] if a.q_lora_rank
-             else [BlockMM("wq", h, H * dqk)])
-        attn = q + [BlockMM("wkv_a", h, a.kv_lora_rank + a.qk_rope_head_dim, "none"),
-                    BlockMM("wkv_b", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim)),
-                    BlockMM("wo", H * a.v_head_dim, h, "row")]
-    elif fused_qkv:
-        attn = [BlockMM("wqkv", h, m.q_dim + 2 * m.kv_dim), BlockMM("wo", m.q_dim, h, "row")]
-    else:
-        attn = [BlockMM("wq", h, m.q_dim), BlockMM("wk", h, m.kv_dim), BlockMM("wv", h, m.kv_dim),
-                BlockMM("wo", m.q_dim, h, "row")]
-
-    def mlp(pre, width):
-        up = [BlockMM(f"{pre}w1", h, width), BlockMM(f"{pre}w3", h, width)][:m.mlp_up_factor]
-        return up + [BlockMM(f"{pre}w2", width, h, "row")]
-
-    out = {"attn": attn, "mlp": mlp("", m.dense_width), "moe": [], "mamba": []}
-    if m.moe is not None:
-        e = m.moe
-        out["moe"] = ([BlockMM("latent_in", h, e.latent_size, "none"), BlockMM("latent_out", e.latent_size, h, "none")]
-                      if e.latent_size else []) + (
-            mlp("shared.", e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden) if e.shared_experts else [])
-    if m.mamba is not None:
-        di = m.mamba_inner
-        out["mamba"] = [BlockMM("in_proj", h, mamba_proj_macs(m) / h - di), BlockMM("out_proj", di, h, "row")]
-    return out
+    sw = shared_expert_width(m)
+    return {"attn": attention_weights(m, fused_qkv), "mlp": mlp_weights(m, m.dense_width),
+            "moe": latent_weights(m) + (mlp_weights(m, sw, "shared.") if sw else []), "mamba": mamba_weights(m)}
 
 
 @dataclass(frozen=True)
@@ -373,10 +319,10 @@ def op_sac_recompute_flops_per_token(m: ModelSpec, fused_qkv: bool = False) -> f
         return float(sum(x.macs for x in b.rerun)) + b.forced_macs
 
     if m.hybrid:
-        macs = sum(n * rerun(k == "E", k) for k in ("*", "-", "E", "M") if (n := m.kind_layers(k)))
+        block_macs = sum(n * rerun(k == "E", k) for k in ("*", "-", "E", "M") if (n := m.kind_layers(k)))
     else:
-        macs = (m.layers - m.moe_layers) * rerun(False) + (m.moe_layers * rerun(True) if m.moe_layers else 0.0)
-    return 2.0 * macs
+        block_macs = (m.layers - m.moe_layers) * rerun(False) + (m.moe_layers * rerun(True) if m.moe_layers else 0.0)
+    return 2.0 * block_macs
 
 
 def op_sac_recompute_share(m: ModelSpec, fused_qkv: bool = False) -> float:

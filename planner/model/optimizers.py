@@ -67,6 +67,7 @@ import numpy as np
 
 from planner.spec import ModelSpec
 from planner.spec.params import count_params
+from planner.spec.shapes import attention_weights, mlp_weights, shared_expert_width
 
 #: quintic Newton-Schulz iterations (torch ``DEFAULT_NS_STEPS``; Megatron ``muon_num_ns_steps``)
 NS_STEPS = 5
@@ -94,37 +95,43 @@ class Matrix:
         return self.rows * self.cols
 
 
-#: the (out x in) weight dimension each of BlockMM's TP splits divides: column-parallel the output rows,
-#: row-parallel the input columns, replicated none
+#: the (out x in) weight dimension each TP split of planner.spec.shapes ``Weight`` divides: column-parallel the
+#: output rows, row-parallel the input columns, replicated none
 TP_DIM = {"tp": 0, "row": 1, "none": None}
 
 
-def _mlp(h: int, f: int, gated: bool, fused_fc1: bool) -> tuple[Matrix, ...]:
-    up = ((Matrix(2 * f, h, 0),) if fused_fc1 else (Matrix(f, h, 0), Matrix(f, h, 0))) if gated else (Matrix(f, h, 0),)
-    return up + (Matrix(h, f, 1),)
+def _matrices(weights) -> tuple[Matrix, ...]:
+    """planner.spec.shapes weights as Muon's (out x in) matrices with their TP split."""
+    return tuple(Matrix(w.n, w.k, TP_DIM[w.shard]) for w in weights)
+
+
+def _mlp(m: ModelSpec, f: int, fused_fc1: bool) -> tuple[Matrix, ...]:
+    """An MLP's matrices (planner.spec.shapes ``mlp_weights``); ``fused_fc1``: a gated MLP's w1 and w3 as one
+    2f x h matrix (Megatron-Core's linear_fc1)."""
+    *up, down = _matrices(mlp_weights(m, f))
+    if fused_fc1 and len(up) > 1:
+        up = [Matrix(sum(x.rows for x in up), up[0].cols, 0)]
+    return (*up, down)
 
 
 def layer_matrices(m: ModelSpec, fused_fc1: bool = True) -> dict[str, tuple[Matrix, ...]]:
     """The Muon matrices of one layer, by class: ``attention``, ``dense_mlp`` (a dense layer's MLP),
     ``moe_other`` (an MoE layer's router, shared experts and their gate) and ``expert`` (one routed
-    expert). Shapes as planner.spec.params counts them. The attention projections are the block's mms
-    (planner.model.flops ``op_sac_block_mms``, the one place their shapes and TP splits are written), q, k, v
+    expert). Shapes and TP splits are planner.spec.shapes' (the ones planner.spec.params counts), q, k, v
     apart as Megatron's ``muon_split_qkv`` updates them; MLA's down-projections are replicated over TP
     (Megatron-Core ``linear_q_down_proj`` / ``linear_kv_down_proj``, parallel_mode "duplicated")."""
-    from planner.model.flops import op_sac_block_mms  # here: flops imports stacks, which imports this module
-
     h = m.hidden
-    attn = tuple(Matrix(mm.n, mm.k, TP_DIM[mm.shard]) for mm in op_sac_block_mms(m)["attn"])
-    out = {"attention": attn, "dense_mlp": _mlp(h, m.dense_width, m.gated, fused_fc1), "moe_other": (), "expert": ()}
+    out = {"attention": _matrices(attention_weights(m)), "dense_mlp": _mlp(m, m.dense_width, fused_fc1),
+           "moe_other": (), "expert": ()}
     if m.moe is not None:
         e = m.moe
         other = (Matrix(e.experts, h, None),)  # the router: replicated on every TP rank
         if e.shared_experts:
-            other += _mlp(h, e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden, m.gated, fused_fc1)
+            other += _mlp(m, shared_expert_width(m), fused_fc1)
             if e.shared_expert_gate:
                 other += (Matrix(1, h, None),)
         out["moe_other"] = other
-        out["expert"] = _mlp(h, m.ffn_hidden, m.gated, fused_fc1)
+        out["expert"] = _mlp(m, m.ffn_hidden, fused_fc1)
     return out
 
 

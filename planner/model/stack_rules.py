@@ -351,6 +351,35 @@ def _lp16_per_stage_rule(name: str, option: str, which: str, mcore_field: str) -
                      ok_stack=lambda c, m, t, st: m.layers // c.pp >= getattr(st, option))
 
 
+def _kv_heads_rule(name: str, stack: str, why: str, source: str) -> StackRule:
+    """A stack whose tensor parallelism column-shards the k and v projections and views each rank's share as whole
+    heads (``why``, ``source``): TP must divide the KV heads, no KV head shared between ranks."""
+    return StackRule(name, stack, "parallel.tp", f"more TP ranks than KV heads ({why})", source,
+                     lambda st, m, t: bool(m.is_transformer and m.kv_heads), lambda c, m, t: m.kv_heads % c.tp == 0)
+
+
+def _token_drop_rule(name: str, stack: str, why: str, source: str) -> StackRule:
+    """A stack whose MoE computes every routed token (``why``, ``source``): no capacity factor, so no token
+    dropping."""
+    return StackRule(name, stack, "model.moe.dropless", f"MoE token dropping (a capacity factor: {why})", source,
+                     lambda st, m, t: _moe(m) and not m.moe.dropless)
+
+
+def _zero1_rule(name: str, stack: str, dp: str, source: str) -> StackRule:
+    """A stack whose data parallelism (``dp``, ``source``) either shards parameters too or shards nothing: no
+    ZeRO-1."""
+    return StackRule(name, stack, "parallel.zero",
+                     f"ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is {dp}", source,
+                     lambda st, m, t: True, _zero_without(1))
+
+
+def _optimizer_offload_rule(name: str, stack: str, fsdp: str, source: str) -> StackRule:
+    """A stack whose optimizer offload is an option of its FSDP (``fsdp``, ``source``): ZeRO-2/3 only."""
+    return StackRule(name, stack, "training.framework.optimizer_offload",
+                     f"optimizer offload without {fsdp} (ZeRO-2/3)", source,
+                     lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2)
+
+
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
     StackRule("mcore-pp-layout", "megatron", "training.framework.pp_layout",
@@ -570,17 +599,13 @@ RULES: tuple[StackRule, ...] = (
               "NVIDIA-NeMo/Automodel nemo_automodel/components/moe/parallelizer.py parallelize_model: "
               "'Tensor parallelism not supported for custom MoE models'",
               lambda st, m, t: _moe(m), lambda c, m, t: c.tp == 1),
-    StackRule("automodel-zero1", "automodel", "parallel.zero",
-              "ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is FSDP2 (ZeRO-2/3) or "
-              "DDP (ZeRO-0)",
-              "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, megatron_fsdp, "
-              "ddp) and config.py FSDP2Config / DDPConfig",
-              lambda st, m, t: True, _zero_without(1)),
-    StackRule("automodel-optimizer-offload", "automodel", "training.framework.optimizer_offload",
-              "optimizer offload without FSDP2 (ZeRO-2/3)",
-              "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/config.py: FSDP2Config.offload_policy "
-              "(torch CPUOffloadPolicy) is an FSDP2 option; DDPConfig has none",
-              lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2),
+    _zero1_rule("automodel-zero1", "automodel", "FSDP2 (ZeRO-2/3) or DDP (ZeRO-0)",
+                "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, "
+                "megatron_fsdp, ddp) and config.py FSDP2Config / DDPConfig"),
+    _optimizer_offload_rule("automodel-optimizer-offload", "automodel", "FSDP2",
+                            "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/config.py: "
+                            "FSDP2Config.offload_policy (torch CPUOffloadPolicy) is an FSDP2 option; DDPConfig has "
+                            "none"),
     # ---- torchtitan 0.3
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",
@@ -597,16 +622,12 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: _moe(m), lambda c, m, t: c.etp == np.where(c.ep > 1, 1, c.tp),
               lambda c, m, t: f": torchtitan shards experts over TP{int(np.where(c.ep > 1, 1, c.tp)[0])} with "
                               f"EP{int(c.ep[0])}, the plan has ETP{int(c.etp[0])}"),
-    StackRule("titan-optimizer-offload", "torchtitan", "training.framework.optimizer_offload",
-              "optimizer offload without FSDP (ZeRO-2/3)",
-              "torchtitan 0.3 training.enable_cpu_offload: FSDP2's CPUOffloadPolicy, an option of fully_shard",
-              lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2),
-    StackRule("titan-zero1", "torchtitan", "parallel.zero",
-              "ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is FSDP2 (ZeRO-2/3 by "
-              "fsdp_reshard_after_forward) or replicated (ZeRO-0)",
-              "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
-              "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward",
-              lambda st, m, t: True, _zero_without(1)),
+    _optimizer_offload_rule("titan-optimizer-offload", "torchtitan", "FSDP",
+                            "torchtitan 0.3 training.enable_cpu_offload: FSDP2's CPUOffloadPolicy, an option of "
+                            "fully_shard"),
+    _zero1_rule("titan-zero1", "torchtitan", "FSDP2 (ZeRO-2/3 by fsdp_reshard_after_forward) or replicated (ZeRO-0)",
+                "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
+                "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward"),
     # ---- torchtitan 0.3: Muon is DistMuon (torchtitan/distributed/flex_shard/dist_muon.py)
     StackRule("titan-muon-fsdp", "torchtitan", "parallel.zero", "Muon without FSDP (DistMuon needs ZeRO-2/3)",
               f"{_DISTMUON} _validate_parameter_storage: 'DistMuon requires DTensor parameters'",
@@ -635,24 +656,19 @@ RULES: tuple[StackRule, ...] = (
               "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "
               "ceil(layers / pipeline_parallel_layers_per_stage) (first/last 'less layers' 0, as emitted)",
               lambda st, m, t: True, lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, c.pp * c.vpp) == c.pp * c.vpp)),
-    StackRule("titan-token-drop", "torchtitan", "model.moe.dropless",
-              "MoE token dropping (a capacity factor: its token-choice MoE computes every routed token)",
-              "torchtitan 0.3 torchtitan/models/moe/moe.py MoEArgs (no capacity field; TokenChoiceTopKRouter's "
-              "num_tokens_per_expert histogram sizes the grouped GEMM)",
-              lambda st, m, t: _moe(m) and not m.moe.dropless),
-    StackRule("titan-kv-heads", "torchtitan", "parallel.tp",
-              "more TP ranks than KV heads (its attention shards wk/wv column-wise and views each rank's share as "
-              "whole heads: no KV head is shared between ranks)",
-              "torchtitan models/llama3/model/model.py Attention.forward: xk.view(bs, seqlen, -1, head_dim) on the "
-              "ColwiseParallel wk output; its model configs' update_from_config: 'tensor_parallel_degree (...) must "
-              "divide n_kv_heads (...)'",
-              lambda st, m, t: bool(m.is_transformer and m.kv_heads), lambda c, m, t: m.kv_heads % c.tp == 0),
+    _token_drop_rule("titan-token-drop", "torchtitan", "its token-choice MoE computes every routed token",
+                     "torchtitan 0.3 torchtitan/models/moe/moe.py MoEArgs (no capacity field; TokenChoiceTopKRouter's "
+                     "num_tokens_per_expert histogram sizes the grouped GEMM)"),
+    _kv_heads_rule("titan-kv-heads", "torchtitan", "its attention shards wk/wv column-wise and views each rank's "
+                   "share as whole heads: no KV head is shared between ranks",
+                   "torchtitan models/llama3/model/model.py Attention.forward: xk.view(bs, seqlen, -1, head_dim) on the "
+                   "ColwiseParallel wk output; its model configs' update_from_config: 'tensor_parallel_degree (...) "
+                   "must divide n_kv_heads (...)'"),
     # ---- stacks that run the Hugging Face model code (HF Trainer / accelerate, DeepSpeed ZeRO on HF models)
-    StackRule("hf-kv-heads", "hf", "parallel.tp",
-              "more TP ranks than KV heads (k_proj/v_proj are column-sharded and viewed as whole heads)",
-              "transformers tp_plan 'colwise' on k_proj/v_proj (e.g. models/llama/configuration_llama.py "
-              "base_model_tp_plan) with modeling_llama.py LlamaAttention: k_proj(...).view(*input_shape, -1, head_dim)",
-              lambda st, m, t: bool(m.is_transformer and m.kv_heads), lambda c, m, t: m.kv_heads % c.tp == 0),
+    _kv_heads_rule("hf-kv-heads", "hf", "k_proj/v_proj are column-sharded and viewed as whole heads",
+                   "transformers tp_plan 'colwise' on k_proj/v_proj (e.g. models/llama/configuration_llama.py "
+                   "base_model_tp_plan) with modeling_llama.py LlamaAttention: k_proj(...).view(*input_shape, -1, "
+                   "head_dim)"),
     StackRule("hf-hsdp", "hf", "parallel.dp_shard",
               "ZeRO-1/2 over part of the data-parallel group (HSDP: dp_shard < dp; DeepSpeed shards stage 1/2 over "
               "the whole DP group, its MiCS and ZeRO++ hpZ partitions are stage-3 options; the HF Trainer's FSDP has "
@@ -660,11 +676,10 @@ RULES: tuple[StackRule, ...] = (
               "DeepSpeed docs config-json 'mics_shard_size' and ZeRO++ tutorial 'zero_hpz_partition_size' (stage 3); "
               "torch.distributed.fsdp ShardingStrategy.HYBRID_SHARD / _HYBRID_SHARD_ZERO2",
               lambda st, m, t: True, ok_stack=_hf_hsdp_ok),
-    StackRule("hf-token-drop", "hf", "model.moe.dropless",
-              "MoE token dropping (a capacity factor: its sparse MoE blocks compute every routed token)",
-              "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, DeepSeek-V3): "
-              "'for expert_idx in expert_hit' runs each expert on all its routed tokens; no capacity in their configs",
-              lambda st, m, t: _moe(m) and not m.moe.dropless),
+    _token_drop_rule("hf-token-drop", "hf", "its sparse MoE blocks compute every routed token",
+                     "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, "
+                     "DeepSeek-V3): 'for expert_idx in expert_hit' runs each expert on all its routed tokens; no "
+                     "capacity in their configs"),
     # ---- plain PyTorch data parallelism (pytorch-ddp, dle-convnets): every rank keeps the whole model
     StackRule("ddp-zero", "ddp", "parallel.zero",
               "ZeRO-2/3 (DDP keeps whole parameters and gradients on every rank; ZeroRedundancyOptimizer shards "

@@ -8,7 +8,8 @@ The count is built from the same pieces a model's ``named_parameters()`` lists, 
 check it to the last parameter (tests/test_params.py against tests/data/hf_params.json, produced by
 tests/make_hf_params.py from ``transformers`` models built on the meta device).
 
-Pieces of one transformer layer (h = hidden, q = heads*head_dim, kv = kv_heads*head_dim, f = ffn):
+Pieces of one transformer layer (h = hidden, q = heads*head_dim, kv = kv_heads*head_dim, f = ffn; the
+matrices' shapes are planner.spec.shapes', which the FLOPs and the rest read too):
 
 * attention: Wq h*q, Wk h*kv, Wv h*kv, Wo q*h; biases q+2kv (qkv_bias) and h (linear_bias);
 * dense MLP: gated (SwiGLU/GeGLU) 3*h*f, plain 2*h*f; biases f+h (linear_bias);
@@ -25,7 +26,9 @@ Outside the layers: token embedding V*h, learned positions P*h, token types T*h,
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from planner.spec.schema import ModelSpec
+from planner.spec.shapes import attention_weights, latent_weights, macs, mamba_weights, mlp_weights, shared_expert_width
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,9 @@ def _norm(m: ModelSpec) -> int:
 
 def mlp_params(m: ModelSpec, width: int, io: int | None = None) -> int:
     """An MLP h -> width -> h; ``io``: the width it reads and writes when not ``hidden`` (LatentMoE's
-    routed experts: ``ModelSpec.expert_io``)."""
+    routed experts: ``ModelSpec.expert_io``): the matrices of planner.spec.shapes ``mlp_weights`` and their biases."""
     h = io or m.hidden
-    w = m.mlp_matrices * h * width
+    w = macs(mlp_weights(m, width, io=io))
     b = (width + h) if m.linear_bias else 0
     if m.gated and m.linear_bias:
         b += width  # the second up-projection's bias
@@ -68,26 +71,21 @@ def mlp_params(m: ModelSpec, width: int, io: int | None = None) -> int:
 
 
 def attention_params(m: ModelSpec) -> int:
-    """One layer's attention, norms inside it included (q/k norms, MLA's latent norms, sinks).
+    """One layer's attention, norms inside it included (q/k norms, MLA's latent norms, sinks): the projections of
+    planner.spec.shapes ``attention_weights`` and
 
-    * standard: Wq h*q, Wk/Wv h*kv, Wo q*h, biases (qkv_bias / linear_bias);
-    * MLA (transformers ``modeling_deepseek_v3.py`` ``DeepseekV3Attention``; Megatron-Core
-      ``multi_latent_attention.py``): q_a h*r_q + norm r_q + q_b r_q*H*(d_nope+d_rope) (or q_proj
-      h*H*(d_nope+d_rope) without q_lora_rank), kv_a h*(r_kv+d_rope) + norm r_kv, kv_b
-      r_kv*H*(d_nope+d_v), o H*d_v*h;
+    * standard: biases (qkv_bias q + 2kv, linear_bias h);
+    * MLA (transformers ``modeling_deepseek_v3.py`` ``DeepseekV3Attention``): the latent norms r_q (with
+      q_lora_rank) and r_kv, linear_bias h;
     * q/k norms: Qwen3/Gemma3 ``q_norm``/``k_norm`` RMSNorm(head_dim) (2*head_dim); OLMo 2 over the
       whole projections (q + kv, ``modeling_olmo2.py``); Llama-4's L2 norm has no weight;
     * gpt-oss ``sinks``: one per head (``modeling_gpt_oss.py``).
     """
     h, q, kv = m.hidden, m.q_dim, m.kv_dim
+    w = macs(attention_weights(m))
     if m.mla is not None:
-        a, H = m.mla, m.heads
-        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
-        wq = (h * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * H * dqk) if a.q_lora_rank else h * H * dqk
-        wkv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank
-        wkv += a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim)
-        return wq + wkv + H * a.v_head_dim * h + (h if m.linear_bias else 0)
-    w = h * q + 2 * h * kv + q * h
+        a = m.mla
+        return w + (a.q_lora_rank or 0) + a.kv_lora_rank + (h if m.linear_bias else 0)
     b = (q + 2 * kv if m.qkv_bias else 0) + (h if m.linear_bias else 0)
     qk = {"none": 0, "head": 2 * m.head_dim, "full": q + kv}[m.qk_norm]
     return w + b + qk + (m.heads if m.attention_sinks else 0)
@@ -98,18 +96,17 @@ def mamba_params(m: ModelSpec) -> int:
     HF ``NemotronHMamba2Mixer`` the same): in_proj h x (2 d_inner + 2 G N + H) (z, x, B, C, dt; no
     bias), the depthwise conv1d over x, B, C ((d_inner + 2 G N) x d_conv weights and as many biases,
     ``conv_bias`` asserted on), dt_bias, A_log and D (H each; ``D_has_hdim`` False), the gated
-    RMSNorm weight (d_inner) and out_proj d_inner x h."""
-    a, h, H, di = m.mamba, m.hidden, m.mamba_heads, m.mamba_inner
-    gn = 2 * a.groups * a.d_state
-    conv = (di + gn) * (a.d_conv + 1)
-    return h * (2 * di + gn + H) + conv + 3 * H + di + di * h
+    RMSNorm weight (d_inner)."""
+    a, H, di = m.mamba, m.mamba_heads, m.mamba_inner
+    conv = (di + 2 * a.groups * a.d_state) * (a.d_conv + 1)
+    return macs(mamba_weights(m)) + conv + 3 * H + di
 
 
 def latent_proj_params(m: ModelSpec) -> int:
-    """LatentMoE's two projections around the routed experts (``MoESpec.latent_size`` l): h*l + l*h,
+    """LatentMoE's two projections around the routed experts (planner.spec.shapes ``latent_weights``),
     biases l + h with ``linear_bias`` (Megatron-Core ``bias=add_bias_linear``, HF ``mlp_bias``)."""
     h, l = m.hidden, m.moe.latent_size
-    return 2 * h * l + ((h + l) if m.linear_bias else 0)
+    return macs(latent_weights(m)) + ((h + l) if m.linear_bias else 0)
 
 
 def mtp_modules(m: ModelSpec) -> int:
@@ -155,8 +152,7 @@ def count_params(m: ModelSpec) -> ParamCount:
         expert = mlp_params(m, m.ffn_hidden, m.expert_io)
         shared = 0
         if e.shared_experts:
-            sw = e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden
-            shared = mlp_params(m, sw) + (h if e.shared_expert_gate else 0)
+            shared = mlp_params(m, shared_expert_width(m)) + (h if e.shared_expert_gate else 0)
         router = h * e.experts + (e.experts if e.router_bias else 0)
         if e.latent_size:  # fc1_latent_proj h -> l and fc2_latent_proj l -> h (moe_layer.py; HF NemotronHMoE)
             router += latent_proj_params(m)

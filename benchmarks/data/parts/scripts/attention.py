@@ -1,4 +1,4 @@
-import csv
+from parts_csv import write_csv
 D="2026-11-30"
 cols=["id","gpu","kernel","precision","direction","causal","head_dim","seq_len","batch","num_heads","tflops","source","provenance","read_date","notes"]
 rows=[]
@@ -111,6 +111,5 @@ for commit, cudnn, files, vals in (
                     source=f"{CFE} {path} (commit {commit[:8]}), backend cudnn, data_type bfloat16, attn_mask top_left, deterministic_bwd False",
                     provenance=f"https://github.com/{CFE}/blob/{commit}/{path}",read_date=D,
                     notes=f"cuDNN {cudnn}; GQA 64 query / 8 KV heads; the harness's TFLOP/s count causal as half (4*b*h*s^2*d/2 forward: 16k forward on GB300 at 4.260 ms = 2065). GB300 and GB200 runs of one day, same cuDNN."))
-with open(__import__("os").path.join(__import__("os").path.dirname(__file__),"..","attention_kernels.csv"),"w",newline="") as f:
-    w=csv.DictWriter(f,fieldnames=cols); w.writeheader(); w.writerows(rows)
+write_csv(__import__("os").path.join(__import__("os").path.dirname(__file__),"..","attention_kernels.csv"), rows, cols)
 print(len(rows))

@@ -22,8 +22,9 @@ tokens/s is checked here.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
+
+from parts_csv import write_csv
 
 READ = "2026-11-30"
 REPO = "https://github.com/NVIDIA/dgxc-benchmarking/blob/{commit}/{path}"
@@ -442,10 +443,7 @@ def together_rows():
 
 def write(name, rs, cols):
     dest = Path(__file__).resolve().parents[2] / name
-    with open(dest, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rs)
+    write_csv(dest, rs, cols)
     print(f"{len(rs)} rows -> {dest}")
 
 

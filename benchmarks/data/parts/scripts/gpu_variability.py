@@ -31,8 +31,9 @@ whole jobs; PAL (Jain et al., SC'24, arXiv:2408.11919) reuses the V100 / RTX 500
 
 Run: ``python benchmarks/data/parts/scripts/gpu_variability.py`` (rewrites the CSV).
 """
-import csv
 from pathlib import Path
+
+from parts_csv import write_csv
 
 OUT = Path(__file__).resolve().parents[1] / "gpu_variability.csv"
 READ = "2026-12-01"
@@ -89,11 +90,7 @@ ROWS = [
 
 
 def main():
-    with open(OUT, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        w.writeheader()
-        for r in ROWS:
-            w.writerow(r)
+    write_csv(OUT, ROWS, COLUMNS, lineterminator="\n")
     print(f"{len(ROWS)} rows -> {OUT}")
 
 

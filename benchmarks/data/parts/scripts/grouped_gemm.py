@@ -4,7 +4,9 @@ Every value is typed from the source named in its row; the raw tables are kept b
 (as printed) so the numbers can be checked against the text. TFLOP/s that a source does not print
 (it prints a time) are derived as 2 * rows * n * k / time and marked DERIVED in ``notes``.
 """
-import csv, os
+import os
+
+from parts_csv import new_row, write_csv
 H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
 cols = ["id", "kind", "gpu", "gpu_as_stated", "kernel", "precision", "recipe", "groups", "m_per_group", "m_total", "n", "k",
         "group_sizes", "routing", "time_ms", "tflops", "source", "provenance", "read_date", "notes"]
@@ -12,9 +14,7 @@ rows = []
 
 
 def add(**kw):
-    r = {c: "" for c in cols}
-    r.update(kw)
-    r["read_date"] = D
+    r = new_row(cols, D, **kw)
     if not r["recipe"]:  # the planner's low-precision recipe (stacks.RECIPES) that prices this scaling
         r["recipe"] = {"bf16": "none", "fp4": "nvfp4"}.get(r["precision"], "")
     assert r["recipe"], r["id"]
@@ -275,9 +275,5 @@ for pas, kind, us, printed in (("fwd", "grouped_gemm", 1838.1, "74.6% peak TFLOP
                + ("Forward (131072, 7168) @ (8, 7168, 2048)." if pas == "fwd" else
                   "Weight gradient (2048, 131072) @ (131072, 7168): per group a (2048 x 7168) output contracted over its 16,384 rows.")))
 
-with open(os.path.join(H, "..", "grouped_gemm.csv"), "w", newline="") as fh:
-    w = csv.DictWriter(fh, fieldnames=cols)
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
+write_csv(os.path.join(H, "..", "grouped_gemm.csv"), rows, cols)
 print(len(rows))

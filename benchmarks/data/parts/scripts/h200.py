@@ -15,9 +15,10 @@ performance summaries (DGX-H100/B200/B300/GB200/GB300, no H200), togethercompute
 H200 blog (charts only), the A3 Ultra MaxText recipes (JAX/XLA: no planner stack), the Megatron-Bridge / NeMo 2
 A3 Ultra recipes of 2025-26 (no printed times).
 """
-import csv
 import sys
 from pathlib import Path
+
+from parts_csv import write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "h200_runs.csv"
 REPO = "https://github.com/AI-Hypercomputer/gpu-recipes/blob/{c}/{p}"
@@ -101,10 +102,9 @@ cols = ["id", "source", "table", "model", "params_b", "layers", "hidden", "heads
         "precision", "gpu", "num_gpus", "gpus_per_node", "interconnect", "metric", "value", "notes", "tp_overlap", "inter_node_gbps",
         "container", "commit", "config_path", "config_commit", "provenance", "config_provenance", "read_date", "log_datetime",
         "log_step", "consumed_samples_printed", "tokens_per_s_per_gpu_derived", "h100_pair"]
-w = csv.DictWriter(open(sys.argv[1] if len(sys.argv) > 1 else OUT, "w", newline=""), fieldnames=cols)
-w.writeheader()
+out = []
 for r in rows:
-    w.writerow(dict(
+    out.append(dict(
         id=r["id"], source="AI-Hypercomputer/gpu-recipes (Google Cloud GPU training recipes), recipe README 'Analyze results' DLLogger example",
         table=f"{r['model']} {r['precision'].split(' ')[0]} (TP={r['tp']}, PP={r['pp']}, CP={r['cp']}, VP={r['vpp'] or 'n/a'}, MBS={r['micro_batch']}, GBS={r['global_batch_seqs']}, {r['num_gpus']} GPUs)",
         **{k: r[k] for k in ("model", "params_b", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq_len", "moe_experts",
@@ -117,3 +117,4 @@ for r in rows:
         read_date="2026-12-01", log_datetime=r["dt"], log_step=r["step"], consumed_samples_printed=r["cs"],
         tokens_per_s_per_gpu_derived=round(r["seq_len"] * r["global_batch_seqs"] / r["value"] / r["num_gpus"], 1),
         h100_pair=r["pair"]))
+write_csv(sys.argv[1] if len(sys.argv) > 1 else OUT, out, cols)

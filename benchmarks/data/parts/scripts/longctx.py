@@ -1,10 +1,12 @@
 """Builds ../long_context.csv: long-context training/attention/prefill measurements with context/sequence parallelism."""
-import csv, os
+import os
+
+from parts_csv import new_row, write_csv
 H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
 cols = ["id","workload","model","gpu","system","num_gpus","seq_len_tokens","global_batch_seqs","tp","pp","dp","cp","method","precision","metric","value","unit","baseline_value","efficiency_pct","source","provenance","read_date","notes"]
 rows = []
 def add(**k):
-    r = {c: "" for c in cols}; r.update(k); r["read_date"] = D; rows.append(r)
+    rows.append(new_row(cols, D, **k))
 NEMO_OLD = "NVIDIA/NeMo docs/source/performance/performance_long_sequence.md (commit 0aa267117ae5f1ff9f8d8308ed3d1ba1ce939f82), 'LLAMA2-7B (FP8)' table"
 NEMO_OLD_URL = "https://github.com/NVIDIA/NeMo/blob/0aa267117ae5f1ff9f8d8308ed3d1ba1ce939f82/docs/source/performance/performance_long_sequence.md"
 t = [(4,4,768,1,1,4,1,768,"1.00"),(8,8,730,1,2,4,1,730,"1.00"),(16,16,660,2,1,8,1,660,"1.00"),(32,32,595,2,1,8,2,610,"1.03"),(64,64,534,4,1,8,2,574,"1.07"),
@@ -53,6 +55,5 @@ for n,g,sysn,v,note in [("1gpu",1,"1x H100 80GB",500000,"'500K sequence length o
     add(id=f"alst_llama8b_maxseq_{n}",workload="training (max trainable sequence length)",model="Llama 8B (Meta Llama-3.x 8B)",gpu="H100-80GB",system=sysn,num_gpus=g,method="ALST: Ulysses SP + tiled compute + activation-checkpoint offload (DeepSpeed/ArcticTraining)",
         metric="max trainable sequence length",value=v,unit="tokens",source=ALST,provenance="https://arxiv.org/html/2506.13996v1",
         notes=note+". Capacity (memory) result, not throughput; the same source says a basic HF pipeline runs out of memory above 32K.")
-with open(os.path.join(H,"..","long_context.csv"),"w",newline="") as f:
-    w=csv.DictWriter(f,fieldnames=cols); w.writeheader(); w.writerows(rows)
+write_csv(os.path.join(H,"..","long_context.csv"), rows, cols)
 print(len(rows))

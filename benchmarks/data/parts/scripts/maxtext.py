@@ -59,8 +59,9 @@ Left out (listed, not scored):
   config-file commits not in the index (92e59fdf, 5e6a7caf) or give no config: skipped.
 * Every v5p / v5e README found (Llama2-7B, Mixtral-8X7B, GPT3-175B, DeepSeek3, Llama4) prints no step line.
 """
-import csv
 from pathlib import Path
+
+from parts_csv import write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "maxtext_runs.csv"
 README = "https://github.com/AI-Hypercomputer/tpu-recipes/blob/{c}/{p}"
@@ -229,10 +230,7 @@ def main():
             provenance=README.format(c=commit, p=path), config_provenance=cfg + f" ({workload}, as the README copies it)",
             tflops_attention="causal half" if tag == V015[0] else "full",
             notes=notes, read_date="2026-12-01"))
-    with OUT.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(OUT, rows, list(rows[0]))
     print(f"wrote {OUT} ({len(rows)} rows)")
 
 

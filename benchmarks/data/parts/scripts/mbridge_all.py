@@ -39,9 +39,10 @@ Left out (listed in ``LEFT_OUT`` with the reason; the builder prints the counts)
 """
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
+
+from parts_csv import write_csv
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "raw" / "mbridge"
@@ -430,10 +431,7 @@ def main():
     out, left = rows()
     LEFT_OUT[:] = left
     dest = DATA / "mbridge_all_runs.csv"
-    with open(dest, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLS)
-        w.writeheader()
-        w.writerows(out)
+    write_csv(dest, out, COLS)
     print(f"{len(out)} rows -> {dest}")
     reasons = {}
     for _, _, why in left:

@@ -31,9 +31,10 @@ stated); tprimat output/benchmark_rocm_llama.json (its tokens/s are 4x GBS x seq
 train_amd_prim_qwen.json (its run script, hence precision, not found); PEAK_THROUGHPUT_GUIDE.md there (derived
 figures); MaxText/JAX runs (no planner stack); MLPerf results (forbidden).
 """
-import csv
 import sys
 from pathlib import Path
+
+from parts_csv import write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "mi300x_runs.csv"
 HISO = "https://github.com/hisohara/ai-scripts/blob/{c}/{p}"
@@ -155,11 +156,10 @@ def url(repo, commit, path):
     return (PRIMUS if repo == "primus" else HISO).format(c=commit, p=path)
 
 
-w = csv.DictWriter(open(sys.argv[1] if len(sys.argv) > 1 else OUT, "w", newline=""), fieldnames=cols)
-w.writeheader()
+out = []
 for r in rows:
     mi300x = r["id"].startswith("mi300x")
-    w.writerow(dict(
+    out.append(dict(
         id=r["id"],
         source=("DmitriiNikolaevAtAmd/tprimat benchmark JSON (Primus on 8 x MI300X)" if mi300x else
                 "hisohara/ai-scripts AMD Accelerator Cloud AAC11 (MI325X) training logs"),
@@ -172,3 +172,4 @@ for r in rows:
         provenance=url(r.get("log_repo", "hiso"), r["log_commit"], r["log"]),
         config_provenance=url(r.get("cfg_repo", "primus"), r["cfg_commit"], r["cfg"]),
         read_date="2026-12-01", tokens_per_s_per_gpu_printed=r["tok"], tflops_per_gpu_printed=r["tf"]))
+write_csv(sys.argv[1] if len(sys.argv) > 1 else OUT, out, cols)

@@ -6,7 +6,9 @@ Every value is typed from the source named in its row; the tables are kept below
 does not print (a bandwidth from a printed time, a share from two printed throughputs) are derived in the
 comment beside them and marked DERIVED in ``notes``.
 """
-import csv, os
+import os
+
+from parts_csv import new_row, write_csv
 H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
 cols = ["id", "kind", "component", "gpu", "gpu_as_stated", "system", "stack", "precision", "dispatcher", "measurement",
         "hidden", "ffn_hidden", "experts", "top_k", "tokens_per_rank", "ep", "num_gpus", "num_sms",
@@ -15,9 +17,7 @@ rows = []
 
 
 def add(**kw):
-    r = {c: "" for c in cols}
-    r.update({k: ("" if v is None else v) for k, v in kw.items()})
-    r["read_date"] = D
+    r = new_row(cols, D, **{k: ("" if v is None else v) for k, v in kw.items()})
     assert r["id"] and r["source"] and r["provenance"] and r["value"] != "", r
     rows.append(r)
 
@@ -361,8 +361,5 @@ for part, sec, pct in (("communication", "48.090", "77.84"), ("compute", "5.329"
               "rejected NCCL all-to-all; seq 4096, global batch 1024 (68,515 tok/s x 61.2 s), TP/PP/micro-batch not "
               "read: not priced")
 
-with open(os.path.join(H, "..", "moe_profiles.csv"), "w", newline="", encoding="utf-8") as f:
-    w = csv.DictWriter(f, fieldnames=cols)
-    w.writeheader()
-    w.writerows(rows)
+write_csv(os.path.join(H, "..", "moe_profiles.csv"), rows, cols)
 print(len(rows), "rows")

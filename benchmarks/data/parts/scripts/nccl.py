@@ -1,11 +1,13 @@
 """Builds ../nccl_bandwidth.csv from values copied from the sources named in each block."""
-import csv, os
+import os
+
+from parts_csv import new_row, write_csv
 H = os.path.dirname(os.path.abspath(__file__))
 D = "2026-11-30"
 cols = ["id","collective","system","gpu","num_gpus","num_nodes","gpus_per_node","intra_node","inter_node","software","benchmark_tool","algorithm","dtype","placement","message_bytes","message_label","time_us","algbw_gbps","busbw_gbps","busbw_inplace_gbps","source","provenance","read_date","notes"]
 rows = []
 def add(**k):
-    r = {c: "" for c in cols}; r.update(k); r.setdefault("read_date", D); r["read_date"] = D; rows.append(r)
+    rows.append(new_row(cols, D, **k))
 
 # ---- Azure AI-benchmarking-guide tables (in-place busbw, single node) ----
 labels = ["1K","2K","4K","8K","16K","32K","65K","132K","256K","524K","1M","2M","4M","8M","16M","33M","67M","134M","268M","536M","1G","2G","4G","8G"]
@@ -128,6 +130,5 @@ for alg, v, note in [("Ring (NCCL default via AWS ofi tuner plugin)",364.87,"def
     add(id=f"stas_p5en_4n_ar_{alg.split()[0].lower()}_{'forced' if 'forced' in alg else 'default'}_4GiB", collective="all_reduce", system="AWS p5en.48xlarge x4", gpu="H200-SXM-141GB", num_gpus=32, num_nodes=4, gpus_per_node=8,
         intra_node="NVLink4/NVSwitch", inter_node="EFA (p5en)", software="NCCL 2.27.7, AWS NCCL_TUNER_PLUGIN=ofi", benchmark_tool="not restated (busbw as in nccl-tests)", algorithm=alg, dtype="not stated",
         placement="n/a", message_bytes=4*2**30, message_label="4GiB", busbw_gbps=v, source=NETR, provenance=NETU, notes=f"32 ranks, 4GiB all-reduce, measured 2026-08-07 per source; {note}.")
-with open(os.path.join(H, "..", "nccl_bandwidth.csv"), "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=cols); w.writeheader(); w.writerows(rows)
+write_csv(os.path.join(H, "..", "nccl_bandwidth.csv"), rows, cols)
 print(len(rows))

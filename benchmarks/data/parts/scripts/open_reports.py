@@ -2,8 +2,9 @@
 throughput are published. Every value is typed in from the source named in the row (source_loc / layout_source,
 read 2026-12-01); the only arithmetic is ``measured_step_s``, the published figure as seconds per step
 (tests/test_open_reports_data.py recomputes it). Run: python benchmarks/data/parts/scripts/open_reports.py"""
-import csv
 from pathlib import Path
+
+from parts_csv import write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "open_reports.csv"
 READ = "2026-12-01"
@@ -259,10 +260,6 @@ for r in rows:
     r.setdefault("cross_check", "")
     r.setdefault("stack_options", {"torchtitan": "tp_overlap=none"}.get(r["stack"], ""))
     r["measured_step_s"] = round(step(r), 4)
-with open(OUT, "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=cols)
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
+write_csv(OUT, rows, cols)
 for r in rows:
     print(r["id"], r["measured_step_s"])

@@ -2,8 +2,10 @@
 benchmarks/data/parts/scripts/peak_memory.py). Every measured value below is typed from the source
 named in its row (README.md of this folder, `peak_memory.csv`); the torchtitan 2024-12 rows take their
 run configuration from published_runs_2.csv (the same runs)."""
-import csv, sys
+import sys
 import pandas as pd
+
+from parts_csv import write_csv
 pr2 = pd.read_csv("benchmarks/data/published_runs_2.csv").set_index("id")
 TT_SRC = ("pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md (torch 1963fc8, torchao eab345c, "
           "torchtitan 9dec370; Dec 2024)")
@@ -160,9 +162,5 @@ def fmt(k, v):
     return v
 for d in rows:
     d["rank_logged"] = "last" if d["id"].startswith("mcoreci") else "max"
-with open("benchmarks/data/parts/peak_memory.csv", "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=COLS)
-    w.writeheader()
-    for d in rows:
-        w.writerow({k: fmt(k, v) for k, v in d.items()})
+write_csv("benchmarks/data/parts/peak_memory.csv", [{k: fmt(k, v) for k, v in d.items()} for d in rows], COLS)
 print(len(rows))

@@ -21,6 +21,8 @@ the rest). tests/test_cdna3_attention.py checks the rows against the priors they
 import csv
 from pathlib import Path
 
+from parts_csv import write_csv
+
 H = Path(__file__).resolve().parent
 PARTS = H.parent
 D = "2026-12-02"
@@ -46,10 +48,7 @@ def replace(csv_name, prefix, new_rows):
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         cols, rows = reader.fieldnames, [r for r in reader if not r["id"].startswith(prefix)]
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, lineterminator=eol)
-        w.writeheader()
-        w.writerows(rows + new_rows)
+    write_csv(path, rows + new_rows, cols, lineterminator=eol)
     return len(new_rows)
 
 

@@ -1,10 +1,12 @@
 """Builds ../serving.csv: published LLM serving measurements (no MLPerf Inference)."""
-import csv, os, re
+import os, re
+
+from parts_csv import new_row, write_csv
 H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
 cols = ["id","engine","engine_version","model","precision","gpu","num_gpus","tp","pp","ep","dp","scenario","input_len","output_len","dataset","num_requests","batch_size","metric","value","unit","source","provenance","read_date","notes"]
 rows = []
 def add(**k):
-    r = {c: "" for c in cols}; r.update(k); r["read_date"] = D; rows.append(r)
+    rows.append(new_row(cols, D, **k))
 # ---- TensorRT-LLM perf-overview (v1.0 era) ----
 TR = "NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md (commit 00f37686aa854010d68bcbd0f4ab000221541ca6), 'Throughput Measurements' tables"
 TRU = "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md"
@@ -153,7 +155,6 @@ for exp, mdl, tp, spec, data in exps:
                 scenario=f"online, request rate 16 req/s, random dataset{'; speculative decoding: ' + spec if spec else ''}",input_len=isl,output_len=osl,dataset="random (sglang.bench_serving --dataset-name random)",num_requests=200,
                 metric=met,value=v,unit=("input" if met.startswith("input") else "output")+" tokens/s (whole server)",source=SA+f", 'Experiment - {exp} | {mdl}' table",provenance=SAU,
                 notes="Commands as printed: sglang.launch_server --attention-backend "+attn+(" --tp 8" if tp==8 else "")+"; bench_serving --request-rate 16 --num-prompts 200. At 16 req/s with 200 prompts the run may be arrival-limited rather than at max throughput. FA3 rows that failed ('Client failed with code 1') are omitted.")
-with open(os.path.join(H,"..","serving.csv"),"w",newline="") as f:
-    w=csv.DictWriter(f,fieldnames=cols); w.writeheader(); w.writerows(rows)
+write_csv(os.path.join(H,"..","serving.csv"), rows, cols)
 print(len(rows))
 import collections; print(collections.Counter(r['id'] for r in rows).most_common(2))

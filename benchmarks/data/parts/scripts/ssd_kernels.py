@@ -34,8 +34,9 @@ given); causal_conv1d throughput.
 
 Run: ``python benchmarks/data/parts/scripts/ssd_kernels.py`` (rewrites the CSV).
 """
-import csv
 from pathlib import Path
+
+from parts_csv import write_csv
 
 OUT = Path(__file__).resolve().parents[1] / "ssd_kernels.csv"
 READ = "2026-12-02"
@@ -104,8 +105,5 @@ def rows():
 
 
 if __name__ == "__main__":
-    with open(OUT, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows())
+    write_csv(OUT, rows(), COLUMNS)
     print(f"wrote {OUT} ({len(rows())} rows)")

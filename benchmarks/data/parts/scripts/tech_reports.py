@@ -10,8 +10,9 @@ tests/test_tech_reports_data.py checks it and recomputes the reports' MFU from t
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
+
+from parts_csv import write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "tech_reports.csv"
 cols = ["id","source","table","model","params_b","layers","hidden","heads","kv_heads","ffn_hidden","vocab","activation",
@@ -83,9 +84,6 @@ for dp, gpus, t, mfu, gb, tok in ((16, 1536, 10.3, 42.4, 768, 200), (32, 3072, 1
                      assumptions=ASSUME340, provenance=PROV340))
 for r in rows:  # DERIVED: global batch x seq / iteration time / GPUs (the reports print no tokens/s)
     r["tokens_per_s_per_gpu_derived"] = round(r["global_batch_seqs"] * r["seq_len"] / r["value"] / r["num_gpus"], 1)
-with open(OUT, "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=cols)
-    w.writeheader()
-    for r in rows:
-        assert set(r) == set(cols), set(r) ^ set(cols)
-        w.writerow(r)
+for r in rows:
+    assert set(r) == set(cols), set(r) ^ set(cols)
+write_csv(OUT, rows, cols)

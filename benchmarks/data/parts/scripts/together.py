@@ -35,8 +35,9 @@ Grok-1; ``together`` is the Nemotron-4 15B NeMo 2 recipe on 26.02 through compat
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
+
+from parts_csv import write_csv
 
 READ = "2026-12-03"
 C = "d275be993eb252fc734b7477b19ad5b4ee49ba56"  # the tests/b200 tree the rows cite
@@ -411,10 +412,7 @@ def rows():
 def main():
     dest = Path(__file__).resolve().parents[2] / "together_b200_baselines.csv"
     rs = rows()
-    with open(dest, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLS)
-        w.writeheader()
-        w.writerows(rs)
+    write_csv(dest, rs, COLS)
     print(f"{len(rs)} rows -> {dest}")
     for what, job, why in NOT_SCORED:
         print(f"  not scored: {what} (job {job}): {why}")
