@@ -1286,8 +1286,16 @@ def dgxc(cat) -> pd.DataFrame:
       @04ecf8dd, no reason given) and Megatron-Bridge's later GB200 405B layout keeps CP at 1. Also not priced: a
       GB200 clock or power cap under TP-heavy load (no source gives one; both slow layouts and the right TP 1
       layouts run the same GEMMs), Grace / aarch64 host or CUDA-graph behaviour (the 340B runs graphs, the 405B none,
-      both slow). What would settle it: an nsys trace of a TP 8 (or TP 4 x CP 2) NVL72 step, or TE's
-      comm_gemm_overlap test on 8 GPUs over two trays against 4 in one.
+      both slow). (4) One candidate with a source but no version to apply it to: NVIDIA's GB200 NVL Multi-Node
+      Tuning Guide (docs.nvidia.com/multi-node-nvlink-systems/multi-node-tuning-guide/nccl.html, read 2026-12-04)
+      says NCCL supports GB200 MNNVL from 2.25.2 (the DGX GB200 release notes: "GB200 support is available from NCCL
+      2.27.5"); an older NCCL in the nemo:25.04 container would send every cross-tray NCCL transfer (DP, PP, the CP
+      ring; not TE's userbuffers, which register their own fabric memory) through the tray's 4 x 400 Gb/s NICs. The
+      405B rows priced so (a 4-GPU node with 1600 Gb/s): bf16 -7..-8 -> +6..+8%, fp8 -13..-14 -> -2..-3%; the 340B's
+      TP 8 cannot be priced so here (the model would send its userbuffers over the NICs too). The container's NCCL
+      version is not in the index (NeMo issue #13996: 25.04's NCCL fails multi-node InfiniBand topology detection,
+      fixed by 2.27.3), so not taken. What would settle it: an nsys trace or NCCL_DEBUG=INFO log of a TP 8 (or TP 4
+      x CP 2) NVL72 step, or TE's comm_gemm_overlap test on 8 GPUs over two trays against 4 in one.
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
