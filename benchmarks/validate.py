@@ -1287,6 +1287,42 @@ def dgxc(cat) -> pd.DataFrame:
       only at larger GEMMs; but the tables stop at 4096 on two of the three dimensions, so every training shape of
       these rows (8B / 15B TP 1, 340B TP 8, 405B TP 4 CP 2) reads the same sm_100 / sm_90 ratio, 0.79-0.80: no
       layout-dependent Blackwell rate can be read from them.
+    * NVL72 NVLink pass (gb200, 2026-12-04). Taken: the NVL72 parts' NVLink collectives at the rate measured on
+      them (efficiency.NVL72_NVLINK_BUSBW: Azure's nccl-tests ring all-reduce on the 4 GPUs of one compute tray at
+      8 GB, GB200 679.61 / GB300 680.45 GB/s = 0.755 of 900, where the B200 family prior assumed 0.80): 13.7 / 18.2
+      -> 13.5 / 17.9% (mean -14.0 -> -13.8%), mbridge_all 10.0 / 30.6 -> 9.9 / 30.4, no other source moves. Tried,
+      not taken: (1) the same tables' rate at TP-sized messages (134 MB: 574 GB/s, 0.638): 12.8 / 16.9, but
+      mbridge_all 9.9 -> 10.3% (its over-predicted NVL72 MoE rows); (2) a longer NVLink step latency on NVL72 (the
+      switch trays as extra hops; ``intra_alpha_s`` 8 -> 16 us on GB200 / GB300 only): 12.7 / 16.4, mbridge_all 9.9
+      / 30.4 -> 10.4 / 32.8 (40 us: 8.6 / 11.7, mbridge_all 15.3 / 45.1); no source gives an NVL72 hop latency
+      above HGX's (NCCL's maintainers report < 8 us all-reduces up to 1 KB on one GB200 tray, NVIDIA/nccl-tests
+      issue #333). (3) Found, not priced: the slow rows are the NVL72 rows whose TP x CP group spans more than one
+      4-GPU compute tray (an OS host: NeMo's GB200 scripts pass ``gpus_per_node`` 4, and Megatron's rank order puts
+      TP, then CP, innermost): this source's 340B TP 8 (12 rows, -12..-20%) and 405B TP 4 CP 2 (6 rows, -7..-14%),
+      and Megatron-Bridge 25.09 / 25.11's 405B TP 4 PP 8 CP 2 on GB200 / GB300 (3 rows, -24..-26%); the NVL72 dense
+      rows whose group fits one tray sit at -8..+15% (405B TP 4 PP 16 CP 1 GB200 -4..+6%, GB300 TP 4 PP 8 CP 1
+      +1..+15%, 70B TP 2 PP 4 0..-7%, TP 1 -2..-7%), and DGX B200 at the same TP 4 PP 8 CP 2 layout (its 8-GPU
+      group on one baseboard) -8 / -12%. Priced as "the TE TP overlap does not hold where TP x CP spans trays"
+      (every TP collective of those rows exposed): 13.5 / 17.9 -> 2.6 / 7.3% (mean -13.8 -> -3.0%), mbridge_all
+      9.9 / 30.4 unchanged (its three rows -19..-21%), nothing else moves; TP > 4 alone: 2.6 / 13.6%. Not taken, as
+      no published mechanism was found: TE's userbuffers register their buffers over multi-node NVLink with fabric
+      handles since TE 2.2 (PR #1470, "Support for TP across multi-node NVLINK"), and nothing published says the
+      overlap fails or slows across trays; the path is the same (every NVL72 GPU-to-GPU transfer, inside a tray or
+      not, goes through the switch trays) and measured cross-tray NCCL bandwidth is not lower. Hints only: NeMo later
+      switched TP overlap off for GB200 Llama 3.1 405B above 128 GPUs (scripts/performance/llm/pretrain_llama31_405b.py
+      @04ecf8dd, no reason given) and Megatron-Bridge's later GB200 405B layout keeps CP at 1. Also not priced: a
+      GB200 clock or power cap under TP-heavy load (no source gives one; both slow layouts and the right TP 1
+      layouts run the same GEMMs), Grace / aarch64 host or CUDA-graph behaviour (the 340B runs graphs, the 405B none,
+      both slow). (4) One candidate with a source but no version to apply it to: NVIDIA's GB200 NVL Multi-Node
+      Tuning Guide (docs.nvidia.com/multi-node-nvlink-systems/multi-node-tuning-guide/nccl.html, read 2026-12-04)
+      says NCCL supports GB200 MNNVL from 2.25.2 (the DGX GB200 release notes: "GB200 support is available from NCCL
+      2.27.5"); an older NCCL in the nemo:25.04 container would send every cross-tray NCCL transfer (DP, PP, the CP
+      ring; not TE's userbuffers, which register their own fabric memory) through the tray's 4 x 400 Gb/s NICs. The
+      405B rows priced so (a 4-GPU node with 1600 Gb/s): bf16 -7..-8 -> +6..+8%, fp8 -13..-14 -> -2..-3%; the 340B's
+      TP 8 cannot be priced so here (the model would send its userbuffers over the NICs too). The container's NCCL
+      version is not in the index (NeMo issue #13996: 25.04's NCCL fails multi-node InfiniBand topology detection,
+      fixed by 2.27.3), so not taken. What would settle it: an nsys trace or NCCL_DEBUG=INFO log of a TP 8 (or TP 4
+      x CP 2) NVL72 step, or TE's comm_gemm_overlap test on 8 GPUs over two trays against 4 in one.
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the

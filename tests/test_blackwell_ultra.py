@@ -32,7 +32,9 @@ def _hw(cat, gpu):
 def test_blackwell_ultra_is_its_own_family(cat):
     assert gpu_family("GB300-B300") == gpu_family("B300-SXM-288GB") == "B300"
     assert gpu_family("GB200-B200") == gpu_family("B200-SXM-180GB") == "B200"
-    assert prior_for("GB300-B300") is PRIORS["B300"]
+    # GB300 is the B300 prior but for its own measured NVLink rate (efficiency.NVL72_NVLINK_BUSBW)
+    assert prior_for("GB300-B300").with_(intra_bw=PRIORS["B300"].intra_bw, sources=PRIORS["B300"].sources) == PRIORS["B300"]
+    assert prior_for("B300-SXM-288GB") is PRIORS["B300"]
     assert PRIORS["B300"].sm_count == 160  # NVIDIA, "Inside NVIDIA Blackwell Ultra": 160 SMs
     # only the GEMM rate and the SM count differ from Blackwell's fractions
     assert PRIORS["B300"].with_(gemm_max=PRIORS["B200"].gemm_max, sm_count=148,

@@ -398,11 +398,48 @@ def gpu_family(gpu_name: str) -> str | None:
     return _match(gpu_name)[0]
 
 
+#: NVLink collective rate measured on the NVL72 parts themselves (catalog name prefix -> (the catalog row, NCCL
+#: all-reduce bus bandwidth in B/s, where it was measured)), which replaces their family prior's ``intra_bw`` (0.80 of
+#: the 900 GB/s per-direction NVLink 5 peak, "B200 assumed ~ H100 fractions", no Blackwell measurement). The Azure
+#: AI-benchmarking-guide's nccl-tests all_reduce_perf, ring, in place, on the 4 GPUs of one NVL72 compute tray
+#: (NCCL 2.25.1; benchmarks/data/parts/nccl_bandwidth.csv ``azure_gb200_ar_*`` / ``azure_gb300_ar_*``), at its
+#: largest message, 8 GB -- the same harness and message as the MI300X's ``CDNA3_MEASURED`` intra_bw and the
+#: harness whose H100 rows match the H100 prior: GB200 679.61 GB/s (ND GB200 v6, CUDA 12.8), GB300 680.45 (ND
+#: GB300 v6, CUDA 13.0), 0.755 / 0.756 of 900. Every NVLink transfer of an NVL72 GPU, inside its tray or not, goes
+#: through the rack's NVLink switch trays, not a baseboard NVSwitch; the same tables at TP-sized messages
+#: (134 MB: 574 / 575 GB/s, 0.64) are not taken (the model has one rate per link; 0.64 moves mbridge_all's median
+#: 10.0 -> 10.3%). Measured 2026-12-04 on the step times: dgxc GB200 13.7 / 18.2 -> 13.5 / 17.9% median / p90,
+#: mbridge_all 10.0 / 30.6 -> 9.9 / 30.4%, no other source moves. No HGX B200 ring measurement at 8 GB in the
+#: same harness is in parts/ (ml-engineering's 8 x B200, NCCL 2.30, 16 GiB: all-gather 668, reduce-scatter 693,
+#: all-reduce 840 GB/s busbw, the last NVLS-assisted), so the HGX parts keep the prior.
+NVL72_NVLINK_BUSBW = {
+    "GB200": ("GB200-B200", 679.61e9, "Azure ND GB200 v6, Azure/AI-benchmarking-guide @2a370be6"),
+    "GB300": ("GB300-B300", 680.45e9, "Azure ND GB300 v6, egmsft/AI-benchmarking-guide @18e80a21"),
+}
+
+
+def nvl72_intra_bw(gpu_name: str) -> tuple[float, str] | None:
+    """(``intra_bw``, its source line) measured for an NVL72 part (``NVL72_NVLINK_BUSBW``), None for any other part.
+
+    >>> round(nvl72_intra_bw("GB200-B200")[0], 3), nvl72_intra_bw("B200-SXM-180GB")
+    (0.755, None)
+    """
+    hit = next((v for k, v in NVL72_NVLINK_BUSBW.items() if gpu_name.upper().startswith(k)), None)
+    if hit is None:
+        return None
+    row, busbw, where = hit
+    return busbw / builtin_gpu(row).intra_node_bw, f"NVLink all-reduce busbw {busbw / 1e9:.0f} GB/s measured ({where})"
+
+
 def prior_for(gpu_name: str) -> Efficiency:
     """The prior for a catalog GPU name (its ``gpu_family``'s, else the generic prior); an export
-    SKU's sources say whose prior it is and why."""
+    SKU's sources say whose prior it is and why; an NVL72 part's NVLink rate is its own measured one
+    (``nvl72_intra_bw``)."""
     fam, why = _match(gpu_name)
     prior = PRIORS[fam or "generic"]
     if why:
         prior = prior.with_(sources={k: f"{v} ({why})" for k, v in prior.sources.items()})
+    nvl = nvl72_intra_bw(gpu_name)
+    if nvl is not None:
+        prior = prior.with_(intra_bw=nvl[0], sources={k: f"{v}; {nvl[1]}" for k, v in prior.sources.items()})
     return prior

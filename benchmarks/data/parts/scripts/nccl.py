@@ -1,4 +1,7 @@
-"""Builds ../nccl_bandwidth.csv from values copied from the sources named in each block."""
+"""Builds ../nccl_bandwidth.csv from values copied from the sources named in each block.
+
+The ``azure_mi300x_ar_*`` rows (Azure ND MI300X v5, RCCL) were appended to the CSV by hand after these rows and are
+not rebuilt here: re-running this script drops them (append them back from the committed CSV)."""
 import os
 
 from parts_csv import new_row, write_csv
@@ -28,15 +31,21 @@ az = {
    system="Azure ND GB200 v6 (one host)", gpu="GB200 (185GB)", n=4, alg="Ring (as stated)", sw="NCCL 2.25.1, CUDA 12.8, driver 570.133.20",
    src="Azure/AI-benchmarking-guide, 'Azure_Results/ND_GB200_v6_results.md' (commit 2a370be6de9586d365feed77e014a73f25198f4d as read), section NCCL Bandwidth",
    prov="https://github.com/Azure/AI-benchmarking-guide/blob/2a370be6de9586d365feed77e014a73f25198f4d/Azure_Results/ND_GB200_v6_results.md", intra="NVLink5 (NVL72 rack; only the 4 GPUs of one host used)"),
+ # the same harness on GB300, published in a fork of the guide
+ "gb300": dict(read="2026-12-04", vals=[0.10,0.19,0.38,0.77,1.52,2.91,5.92,11.28,21.72,38.14,74.79,116.31,150.21,257.00,335.19,417.65,550.71,575.25,593.70,624.45,646.58,669.40,674.40,680.45],
+   system="Azure ND GB300 v6 (one host)", gpu="GB300 (288GB)", n=4, alg="Ring (as stated)", sw="NCCL 2.25.1, CUDA 13.0, driver 580.82.07",
+   src="egmsft/AI-benchmarking-guide (fork of Azure/AI-benchmarking-guide), 'Azure_Results/ND_GB300_v6_results.md' (commit 18e80a218dc3aad43f77574107144931ada63280 as read 2026-12-04), section NCCL Bandwidth",
+   prov="https://github.com/egmsft/AI-benchmarking-guide/blob/18e80a218dc3aad43f77574107144931ada63280/Azure_Results/ND_GB300_v6_results.md", intra="NVLink5 (NVL72 rack; only the 4 GPUs of one host used)"),
 }
 for key, a in az.items():
     for i, (lab, v) in enumerate(zip(labels, a["vals"])):
         add(id=f"azure_{key}_ar_{lab}", collective="all_reduce", system=a["system"], gpu=a["gpu"], num_gpus=a["n"], num_nodes=1, gpus_per_node=a["n"],
             intra_node=a["intra"], inter_node="none", software=a["sw"], benchmark_tool="nccl-tests all_reduce_perf (Azure NCCLBandwidth.py wrapper)",
             algorithm=a["alg"], dtype="float (nccl-tests default, not stated)", placement="in-place", message_bytes=2**(10+i), message_label=lab,
-            busbw_gbps=v, source=a["src"], provenance=a["prov"],
+            busbw_gbps=v, source=a["src"], provenance=a["prov"], read_date=a.get("read", D),
             notes="Bus bandwidth, GB/s, in-place, single host. message_bytes = 2^k inferred from the printed labels (1K..8G, 24 powers of two; the source prints 65K/132K/524K for 65536/131072/524288 B). "
-                  + ("GB200 host has 4 GPUs (the source's issue #7 confirms single-host 4-GPU runs)." if key=="gb200" else ""))
+                  + ("GB200 host has 4 GPUs (the source's issue #7 confirms single-host 4-GPU runs)." if key=="gb200" else
+                     "GB300 host has 4 GPUs (compute tray of 4, as GB200's)." if key=="gb300" else ""))
 
 def parse(fname, prefix):
     out = []
