@@ -2383,6 +2383,42 @@ def automodel(cat) -> pd.DataFrame:
     * ``FakeBalancedGate`` has no router weight, so no router GEMM runs where the planner prices one: <= 0.6 point on
       any row (Super's 40 MoE layers: 42 ms of 7.3 s); not priced.
 
+    Looked at on the automodel29 pass (2026-12-04), nothing taken (signed per row as in the "After both" order; before:
+    +19.6 / +17.7 / -21.7 / -12.1 / -14.4 / -4.8 / -17.6 / -15.0 / +5.9%, median 15.0%, p90 20.0%):
+
+    * The separate q / k / v projections (the one thing the entry's docstring lists as not modelled): AutoModel's
+      gpt-oss attention builds ``q_proj``, ``k_proj``, ``v_proj`` as three ``initialize_linear_module`` linears
+      (models/gpt_oss/layers.py ``GptOssAttention``), where the planner prices one (q + 2 kv)-wide GEMM. Priced on every
+      row as three GEMMs at their own shapes (the narrow k / v ones, 512 columns on gpt-oss and Qwen3, 256 on Nemotron 3, at
+      the shape curve's lower efficiency): Nano +17.7 -> +17.9, gpt-oss-20b -17.6 -> -17.5, -120b -15.0 -> -14.9, the
+      rest unchanged to 0.05 point; and not a stack-wide behaviour -- AutoModel's own Llama runs them as one
+      (models/llama/model.py ``LlamaAttention(CombinedQKVAttentionMixin, ...)``, "combined QKV projection"), so a
+      stack field would misprice that row's family. Not taken: nothing to gain that the noise does not swamp.
+    * What the table's step time covers (recipes/llm/benchmark.py ``run_benchmark``): the timer wraps the
+      gradient-accumulation loop and ``opt.step()``; ``zero_grad`` runs before it, the label-token count and loss
+      all-reduces and their ``.item()`` after it; each micro-batch's label count is a ``.item()`` on the CPU batch (no
+      device sync). The printed time is the mean over the steps after the 10 warm-up ones -- what the planner prices
+      (forward / backward, optimizer), nothing left out or added.
+    * The gpt-oss FlexAttention path is not slower than already estimated: ``FlexAttention.flex_attn`` is
+      ``torch.compile(flex_attention, mode="max-autotune-no-cudagraphs")`` and the block masks are built once per
+      (window, S_q, S_kv) and cached in a class dict (components/attention/flex_attention.py), so no per-call mask
+      construction or eager fallback; the sink rescale (fp32 ``sigmoid(lse - w)``, the multiply and the cast back) is
+      the op the accauto pass already estimated (+0.2..0.4 s on gpt-oss-20b). FlexAttention's own backward rate on H100
+      has no measurement in parts/ (the FA3 paper's Triton bars are forward only, 389-395 TFLOP/s at 4k-16k, at or
+      above FA2's 368-370), so the kernel keeps FA2's rates. The sink rescale alone, at 38-46 B an output element
+      forward + backward (heads x head dim x tokens x layers, AC off) through the planner's HBM model: gpt-oss-20b
+      +0.17..0.21 s (+1.7..2.1 points, -17.6 -> about -15.7%), -120b +0.06..0.08 s (+1.5..1.8, -15.0 -> about
+      -13.3%); automodel median 15.0 -> about 14.4%, p90 unchanged. Left for a pass that counts those bytes on
+      real torch ops and gives the stack an ``attn: flex`` backend (an attention kernel of its own reaches
+      physics.ATTN_KERNELS' users and the emitter's backend map), not priced from this estimate.
+    * DeepEP's CPU wait per MoE forward (normal-mode ``Buffer.dispatch``) on AutoModel's eager blocks: after the wait the
+      host launches the dispatch, the permute, two ``gmm`` calls, the activation and the combine (tens of ops, < 1 ms of
+      host time) ahead of 5-7 ms of GPU work per layer and micro-batch (``t_fwd_mb`` / layers: Nano 0.275 s / 52,
+      gpt-oss-20b 0.170 s / 24), so the GPU idles only for the wake-up and the first launch, which
+      ``moe.dispatch_sync_s`` already charges this stack (``MOE_SYNC_OPS`` x 15 us a layer forward and recompute:
+      DeepSeek-V3 1024, 15 MoE layers a rank x 32 micro-batches x 2 passes x 30 us, 29 ms of 29.7 s); the host ops after
+      the wait would add <= 0.1 point on any row, so ``moe.post_sync_host_ops`` keeps 0 for this stack.
+
     What the error says (signed, predicted / measured - 1; first scored on megatron-core, held out): Super +49%, Nano
     +24%, DeepSeek-V3 +11% (1024 GPUs) / +24% (256), Kimi K2 +0.4%, Qwen3-30B-A3B +8%, gpt-oss-20b -15%, gpt-oss-120b
     +14%, Llama 3 70B +11%; since the Mamba-2 SSD kernels are priced at their measured speed
