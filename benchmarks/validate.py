@@ -2383,14 +2383,29 @@ def automodel(cat) -> pd.DataFrame:
     * ``FakeBalancedGate`` has no router weight, so no router GEMM runs where the planner prices one: <= 0.6 point on
       any row (Super's 40 MoE layers: 42 ms of 7.3 s); not priced.
 
-    Looked at on the automodel29 pass (2026-12-04), nothing taken (signed per row as in the "After both" order; before:
-    +19.6 / +17.7 / -21.7 / -12.1 / -14.4 / -4.8 / -17.6 / -15.0 / +5.9%, median 15.0%, p90 20.0%):
+    Since 2026-12-04 (the automodel29 branch), one more behaviour of AutoModel's source (signed per row as in the
+    "After both" order; before: +19.6 / +17.7 / -21.7 / -12.1 / -14.4 / -4.8 / -17.6 / -15.0 / +5.9%, median 15.0%,
+    p90 20.0%, mean -4.7%):
+
+    * gpt-oss's attention sinks as an eager rescale after FlexAttention: AutoModel's gpt-oss attention takes
+      ``attn: flex`` or ``te`` only (models/gpt_oss/layers.py ``GptOssAttention``); the two linked configs set
+      ``flex``, whose ``FlexAttention.forward`` (components/attention/flex_attention.py) runs the compiled kernel with
+      ``return_lse=True`` and then ``torch.sigmoid(lse - w)``, ``out * scale`` (an fp32 product) and ``.to(q.dtype)``
+      as eager ops -- 2 act_b + 8 B an output element forward and 3 act_b + 28 backward, plus 20 / 32 B a (token,
+      head) row (step_time.sink_rescale_bytes, counted on real torch ops; ``Stack.sink_rescale_kernels``: the
+      kernel the row maps FlexAttention to, fa2; TE's cuDNN path keeps the sinks in its softmax). No recompute on
+      these rows, so once forward and once backward: gpt-oss-20b 8.27 -> 8.48 s (-17.6 -> -15.5%), -120b 3.65 ->
+      3.73 s (-15.0 -> -13.1%); the rest unchanged. After: median 15.0 -> 14.4%, p90 20.0 -> 20.0%, mean -4.7 ->
+      -4.3%; no other source moves (the field is this stack's alone, and no other row runs a sink model on it).
+
+    Looked at on the same pass, not taken:
 
     * The separate q / k / v projections (the one thing the entry's docstring lists as not modelled): AutoModel's
       gpt-oss attention builds ``q_proj``, ``k_proj``, ``v_proj`` as three ``initialize_linear_module`` linears
       (models/gpt_oss/layers.py ``GptOssAttention``), where the planner prices one (q + 2 kv)-wide GEMM. Priced on every
       row as three GEMMs at their own shapes (the narrow k / v ones, 512 columns on gpt-oss and Qwen3, 256 on Nemotron 3, at
-      the shape curve's lower efficiency): Nano +17.7 -> +17.9, gpt-oss-20b -17.6 -> -17.5, -120b -15.0 -> -14.9, the
+      the shape curve's lower efficiency; measured before the sink rescale): Nano +17.7 -> +17.9, gpt-oss-20b -17.6 ->
+      -17.5, -120b -15.0 -> -14.9, the
       rest unchanged to 0.05 point; and not a stack-wide behaviour -- AutoModel's own Llama runs them as one
       (models/llama/model.py ``LlamaAttention(CombinedQKVAttentionMixin, ...)``, "combined QKV projection"), so a
       stack field would misprice that row's family. Not taken: nothing to gain that the noise does not swamp.
@@ -2403,14 +2418,10 @@ def automodel(cat) -> pd.DataFrame:
       ``torch.compile(flex_attention, mode="max-autotune-no-cudagraphs")`` and the block masks are built once per
       (window, S_q, S_kv) and cached in a class dict (components/attention/flex_attention.py), so no per-call mask
       construction or eager fallback; the sink rescale (fp32 ``sigmoid(lse - w)``, the multiply and the cast back) is
-      the op the accauto pass already estimated (+0.2..0.4 s on gpt-oss-20b). FlexAttention's own backward rate on H100
-      has no measurement in parts/ (the FA3 paper's Triton bars are forward only, 389-395 TFLOP/s at 4k-16k, at or
-      above FA2's 368-370), so the kernel keeps FA2's rates. The sink rescale alone, at 38-46 B an output element
-      forward + backward (heads x head dim x tokens x layers, AC off) through the planner's HBM model: gpt-oss-20b
-      +0.17..0.21 s (+1.7..2.1 points, -17.6 -> about -15.7%), -120b +0.06..0.08 s (+1.5..1.8, -15.0 -> about
-      -13.3%); automodel median 15.0 -> about 14.4%, p90 unchanged. Left for a pass that counts those bytes on
-      real torch ops and gives the stack an ``attn: flex`` backend (an attention kernel of its own reaches
-      physics.ATTN_KERNELS' users and the emitter's backend map), not priced from this estimate.
+      the op priced above. FlexAttention's own backward rate on H100 has no measurement in parts/ (the FA3 paper's
+      Triton bars are forward only, 389-395 TFLOP/s at 4k-16k, at or above FA2's 368-370), so the kernel keeps FA2's
+      rates rather than a kernel of its own (which would reach physics.ATTN_KERNELS' users and the emitter's backend
+      map for no measured number).
     * DeepEP's CPU wait per MoE forward (normal-mode ``Buffer.dispatch``) on AutoModel's eager blocks: after the wait the
       host launches the dispatch, the permute, two ``gmm`` calls, the activation and the combine (tens of ops, < 1 ms of
       host time) ahead of 5-7 ms of GPU work per layer and micro-batch (``t_fwd_mb`` / layers: Nano 0.275 s / 52,
