@@ -2446,6 +2446,53 @@ def automodel(cat) -> pd.DataFrame:
     * ``FakeBalancedGate`` has no router weight, so no router GEMM runs where the planner prices one: <= 0.6 point on
       any row (Super's 40 MoE layers: 42 ms of 7.3 s); not priced.
 
+    Since 2026-12-04 (the automodel29 branch), one more behaviour of AutoModel's source (signed per row as in the
+    "After both" order; before: +19.6 / +17.7 / -21.7 / -12.1 / -14.4 / -4.8 / -17.6 / -15.0 / +5.9%, median 15.0%,
+    p90 20.0%, mean -4.7%):
+
+    * gpt-oss's attention sinks as an eager rescale after FlexAttention: AutoModel's gpt-oss attention takes
+      ``attn: flex`` or ``te`` only (models/gpt_oss/layers.py ``GptOssAttention``); the two linked configs set
+      ``flex``, whose ``FlexAttention.forward`` (components/attention/flex_attention.py) runs the compiled kernel with
+      ``return_lse=True`` and then ``torch.sigmoid(lse - w)``, ``out * scale`` (an fp32 product) and ``.to(q.dtype)``
+      as eager ops -- 2 act_b + 8 B an output element forward and 3 act_b + 28 backward, plus 20 / 32 B a (token,
+      head) row (step_time.sink_rescale_bytes, counted on real torch ops; ``Stack.sink_rescale_kernels``: the
+      kernel the row maps FlexAttention to, fa2; TE's cuDNN path keeps the sinks in its softmax). No recompute on
+      these rows, so once forward and once backward: gpt-oss-20b 8.27 -> 8.48 s (-17.6 -> -15.5%), -120b 3.65 ->
+      3.73 s (-15.0 -> -13.1%); the rest unchanged. After: median 15.0 -> 14.4%, p90 20.0 -> 20.0%, mean -4.7 ->
+      -4.3%; no other source moves (the field is this stack's alone, and no other row runs a sink model on it).
+
+    Looked at on the same pass, not taken:
+
+    * The separate q / k / v projections (the one thing the entry's docstring lists as not modelled): AutoModel's
+      gpt-oss attention builds ``q_proj``, ``k_proj``, ``v_proj`` as three ``initialize_linear_module`` linears
+      (models/gpt_oss/layers.py ``GptOssAttention``), where the planner prices one (q + 2 kv)-wide GEMM. Priced on every
+      row as three GEMMs at their own shapes (the narrow k / v ones, 512 columns on gpt-oss and Qwen3, 256 on Nemotron 3, at
+      the shape curve's lower efficiency; measured before the sink rescale): Nano +17.7 -> +17.9, gpt-oss-20b -17.6 ->
+      -17.5, -120b -15.0 -> -14.9, the
+      rest unchanged to 0.05 point; and not a stack-wide behaviour -- AutoModel's own Llama runs them as one
+      (models/llama/model.py ``LlamaAttention(CombinedQKVAttentionMixin, ...)``, "combined QKV projection"), so a
+      stack field would misprice that row's family. Not taken: nothing to gain that the noise does not swamp.
+    * What the table's step time covers (recipes/llm/benchmark.py ``run_benchmark``): the timer wraps the
+      gradient-accumulation loop and ``opt.step()``; ``zero_grad`` runs before it, the label-token count and loss
+      all-reduces and their ``.item()`` after it; each micro-batch's label count is a ``.item()`` on the CPU batch (no
+      device sync). The printed time is the mean over the steps after the 10 warm-up ones -- what the planner prices
+      (forward / backward, optimizer), nothing left out or added.
+    * The gpt-oss FlexAttention path is not slower than already estimated: ``FlexAttention.flex_attn`` is
+      ``torch.compile(flex_attention, mode="max-autotune-no-cudagraphs")`` and the block masks are built once per
+      (window, S_q, S_kv) and cached in a class dict (components/attention/flex_attention.py), so no per-call mask
+      construction or eager fallback; the sink rescale (fp32 ``sigmoid(lse - w)``, the multiply and the cast back) is
+      the op priced above. FlexAttention's own backward rate on H100 has no measurement in parts/ (the FA3 paper's
+      Triton bars are forward only, 389-395 TFLOP/s at 4k-16k, at or above FA2's 368-370), so the kernel keeps FA2's
+      rates rather than a kernel of its own (which would reach physics.ATTN_KERNELS' users and the emitter's backend
+      map for no measured number).
+    * DeepEP's CPU wait per MoE forward (normal-mode ``Buffer.dispatch``) on AutoModel's eager blocks: after the wait the
+      host launches the dispatch, the permute, two ``gmm`` calls, the activation and the combine (tens of ops, < 1 ms of
+      host time) ahead of 5-7 ms of GPU work per layer and micro-batch (``t_fwd_mb`` / layers: Nano 0.275 s / 52,
+      gpt-oss-20b 0.170 s / 24), so the GPU idles only for the wake-up and the first launch, which
+      ``moe.dispatch_sync_s`` already charges this stack (``MOE_SYNC_OPS`` x 15 us a layer forward and recompute:
+      DeepSeek-V3 1024, 15 MoE layers a rank x 32 micro-batches x 2 passes x 30 us, 29 ms of 29.7 s); the host ops after
+      the wait would add <= 0.1 point on any row, so ``moe.post_sync_host_ops`` keeps 0 for this stack.
+
     What the error says (signed, predicted / measured - 1; first scored on megatron-core, held out): Super +49%, Nano
     +24%, DeepSeek-V3 +11% (1024 GPUs) / +24% (256), Kimi K2 +0.4%, Qwen3-30B-A3B +8%, gpt-oss-20b -15%, gpt-oss-120b
     +14%, Llama 3 70B +11%; since the Mamba-2 SSD kernels are priced at their measured speed

@@ -587,6 +587,98 @@ def test_neox_attention_priced_only_on_its_rows(catalog):
         assert b["t_bwd_mb"] - a["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * bw, hw.gpu.hbm_bw), rel=1e-9)
 
 
+def _sink_rescale_elements(act_dtype, b=2, heads=4, s=64, hd=16):
+    """Bytes per attention-output element that NeMo AutoModel's FlexAttention sink rescale moves, forward and
+    backward, counted with a TorchDispatchMode on real torch ops: every op but views, by the bytes of each tensor it
+    reads or writes. The code is ``FlexAttention.forward``'s after the kernel (nemo_automodel/components/attention/
+    flex_attention.py): ``torch.sigmoid(lse - w.view(1, -1, 1)).unsqueeze(-1)``, ``out * scale``, ``.to(q.dtype)``;
+    the kernel is a stand-in autograd function (its ops not counted), and the loss gradient is made outside the
+    count."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    aten = torch.ops.aten
+    views = {aten.view.default, aten.unsqueeze.default, aten.squeeze.dim, aten.squeeze.dims, aten.expand.default,
+             aten.detach.default, aten.alias.default, aten._unsafe_view.default}
+    counting = [False]
+    phase = ["fwd"]
+    n = {"fwd": 0, "bwd": 0}
+
+    class Kernel(torch.autograd.Function):  # flex_attention(..., return_lse=True): (out, fp32 lse)
+        @staticmethod
+        def forward(ctx, q):
+            return q.clone(), q.float().sum(-1)
+
+        @staticmethod
+        def backward(ctx, g_out, g_lse):
+            counting[0] = False
+            return g_out + g_lse.unsqueeze(-1).to(g_out.dtype)
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if counting[0] and func not in views:
+                ts = [x for x in tree_leaves((args, kwargs or {})) + tree_leaves(out) if isinstance(x, torch.Tensor)]
+                n[phase[0]] += sum(x.numel() * x.element_size() for x in ts)
+            return out
+
+    dtype = getattr(torch, act_dtype)
+    q = torch.randn(b, heads, s, hd, dtype=dtype, requires_grad=True)
+    w = torch.randn(heads, requires_grad=True)  # the fp32 sink logits (GptOssFP32Parameter)
+    with Ops():
+        out, lse = Kernel.apply(q)
+        counting[0] = True
+        scale = torch.sigmoid(lse - w.view(1, -1, 1)).unsqueeze(-1)
+        y = (out * scale).to(q.dtype)
+        counting[0] = False
+        g = torch.ones_like(y)
+        phase[0], counting[0] = "bwd", True
+        y.backward(g)
+    # the sink weights' (heads,) reads are per call, not per element: taken off (4 B each, one read forward by
+    # ``sub``, one write of the summed gradient backward)
+    return {"fwd": (n["fwd"] - 4 * heads) / q.numel(), "bwd": (n["bwd"] - 4 * heads) / q.numel()}, hd
+
+
+@pytest.mark.parametrize("act_dtype", ["bfloat16", "float16"])
+def test_sink_rescale_bytes_match_real_ops(act_dtype):
+    """step_time.sink_rescale_bytes is what the torch ops of AutoModel's FlexAttention sink rescale move per output
+    element (2 act_b + 8 + 20 / head_dim forward, 3 act_b + 28 + 32 / head_dim backward)."""
+    from planner.model.step_time import sink_rescale_bytes
+
+    real, hd = _sink_rescale_elements(act_dtype)
+    f, b = sink_rescale_bytes(2.0, hd)
+    assert (f, b) == pytest.approx((real["fwd"], real["bwd"]), rel=1e-12)
+
+
+def test_sink_rescale_priced_only_where_the_stack_runs_it(catalog):
+    """nemo-automodel's ``sink_rescale_kernels`` (its FlexAttention path at FA2 rates) adds exactly memory_time(tokens
+    x layers x q width x bytes) to each pass of a model with attention sinks (gpt-oss) and nothing under TE's kernel
+    (cudnn: the sinks inside cuDNN's softmax), with the field emptied, or on a model without sinks."""
+    from dataclasses import replace
+    from planner.model import stacks
+    from planner.model.step_time import sink_rescale_bytes
+    from planner.spec.presets import PRESETS
+
+    oss = ModelSpec(**PRESETS["gpt-oss-20b"])
+    assert oss.attention_sinks
+    hw = hw_for(catalog)
+    t = TrainingSpec(seq_len=4096, global_batch=16, micro_batch=2, precision="bf16")
+    c = cands(mb=2, dp=8, ep=8, zero=3)
+    flex = replace(stacks.resolve("nemo-automodel"), attn_kernel="fa2")  # as validate maps a FlexAttention row
+    bare = replace(flex, sink_rescale_kernels=())
+    a, b = (step_time(oss, t, c, hw, framework=s) for s in (bare, flex))
+    f, bw = sink_rescale_bytes(2.0, oss.q_dim / oss.heads)
+    el = 2 * 4096 * oss.q_dim * oss.layers
+    assert b["t_fwd_mb"][0] - a["t_fwd_mb"][0] == pytest.approx(float(hw.eff.memory_time(el * f, hw.gpu.hbm_bw)), rel=1e-9)
+    assert b["t_bwd_mb"][0] - a["t_bwd_mb"][0] == pytest.approx(float(hw.eff.memory_time(el * bw, hw.gpu.hbm_bw)), rel=1e-9)
+    te = stacks.resolve("nemo-automodel")
+    assert te.attn_kernel == "cudnn" and te.attn_kernel not in te.sink_rescale_kernels
+    no_sinks = oss.model_copy(update={"attention_sinks": False})
+    x, y = (step_time(no_sinks, t, c, hw, framework=s) for s in (bare, flex))
+    assert x["step_time_s"][0] == y["step_time_s"][0]
+
+
 def _megatron_ce_elements(tokens=6, vocab=40, act_dtype="float16"):
     """Bytes per logit that Megatron's vocab-parallel cross-entropy moves when the training script hands it an fp32
     copy of 16-bit logits (``vocab_parallel_cross_entropy(output.float(), labels)``), counted op by op with a

@@ -227,6 +227,11 @@ class Stack:
     #: backend (torchtitan 2024, HF ``attn_implementation="sdpa"``) is FlashAttention-2;
     #: "prior" = the GPU's Efficiency.attn_* (measured by a calibration profile where one exists)
     attn_kernel: str = "prior"
+    #: the ``attn_kernel`` values under which the stack's attention-sink models (gpt-oss: one learned logit per head)
+    #: run the sinks as an eager rescale of the kernel's output, ``out * sigmoid(lse - w)`` in fp32 and a cast back
+    #: (step_time.sink_rescale_bytes); () = the sinks inside the kernel's softmax (TE's ``softmax_type="learnable"``)
+    #: or no such model path. Only NeMo AutoModel's FlexAttention path sets it
+    sink_rescale_kernels: tuple = ()
     #: packed rows attend per example (flops.attention_span): the stack hands its flash kernel each
     #: example's boundaries. Megatron-Core: ``PackedSeqParams`` (cu_seqlens, ``qkv_format="thd"``)
     #: into TEDotProductAttention (megatron/core/packed_seq_params.py; NeMo's packed SFT/PEFT
@@ -1374,6 +1379,11 @@ STACKS["nemo-automodel"] = Stack(
     # attention TE DotProductAttention (cuDNN on Hopper/Blackwell; a row whose config says ``attn: sdpa|flex`` sets
     # its kernel); GQA heads passed as they are (no repeat_kv before TE / SDPA)
     te_linears=True, fused_norm_linear=False, attn_kernel="cudnn",
+    # gpt-oss attention takes ``attn: flex | te`` only (models/gpt_oss/layers.py ``GptOssAttention`` asserts it). TE
+    # folds the sinks into cuDNN's softmax (``softmax_type="learnable"``); FlexAttention (components/attention/
+    # flex_attention.py, compiled ``flex_attention`` with ``return_lse=True``, priced at FA2's rates) leaves them to
+    # eager torch ops after the kernel: ``torch.sigmoid(lse - w)``, ``out * scale`` (fp32), ``.to(q.dtype)``
+    sink_rescale_kernels=("fa2",),
     # host ops: eager module calls (no torch.compile in the benchmark configs, no Megatron fused layer); not counted
     # from AutoModel's blocks -- the registry's eager default (40 per layer, 16 kernels), which moves no
     # automodel row by more than 0.1 point against Megatron-Core's 20 / 12 (validate.automodel)
@@ -1433,7 +1443,8 @@ STACKS["nemo-automodel"] = Stack(
     sources="NVIDIA-NeMo/Automodel (nemo_automodel/components/moe/parallelizer.py apply_fsdp / apply_ac / apply_cp, "
             "moe/fsdp_mixin.py MoEFSDPSyncMixin and patched_backward_maybe_with_nosync, moe/experts.py "
             "GroupedExpertsDeepEP (grouped_gemm gmm, Megatron-Core MoEFlexTokenDispatcher + DeepEP), models/common "
-            "BackendConfig (te linear / rms_norm / attention), recipes/llm/benchmark.py; read 2026-12-02): FSDP2 per "
+            "BackendConfig (te linear / rms_norm / attention), attention/flex_attention.py FlexAttention (gpt-oss sinks, "
+            "2026-12-04), recipes/llm/benchmark.py; read 2026-12-02): FSDP2 per "
             "block with bf16 params and fp32 reduce, no reshard after forward by default, torch non-reentrant "
             "checkpoint per block, eager")
 STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)

@@ -214,6 +214,27 @@ def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
     return act_b * fwd, act_b * (7.0 * rope + (2.0 * q if flash else 0.0))
 
 
+def sink_rescale_bytes(act_b: float, head_dim: float) -> tuple[float, float]:
+    """(forward, backward) HBM bytes per attention-output element (q width) of the attention sinks applied as an eager
+    rescale after a kernel that returns the output and its log-sum-exp, as NeMo AutoModel's ``FlexAttention.forward``
+    does (nemo_automodel/components/attention/flex_attention.py: ``scale = torch.sigmoid(lse - w.view(1, -1, 1))
+    .unsqueeze(-1)``; ``out = out * scale``; ``out.to(q.dtype)``): the sink's weight w_h moves the softmax mass
+    exp(w_h) off the keys, which multiplies the output by sigmoid(lse - w_h). The lse and the scale are fp32 (4 B) per
+    (token, head) row, so the product is an fp32 copy of the ``act_b``-byte output.
+
+    * forward: ``mul`` (read act_b, write 4) and ``_to_copy`` (read 4, write act_b) per element; on the rows ``sub``
+      and ``sigmoid`` (each read 4, write 4) and the scale ``mul`` reads (4): 2 act_b + 8 per element, 20 per row;
+    * backward: the cast's gradient up to fp32 (read act_b, write 4); ``MulBackward0``'s two products, grad x scale
+      (read 4, write 4) cast back to the output's dtype by autograd (read 4, write act_b), and grad x out (read 4 +
+      act_b, write 4) summed over the head dim (read 4); on the rows the scale read and the sum's write (8),
+      ``sigmoid_backward`` (12), the ``neg`` and sum of the sink weights' gradient (12): 3 act_b + 28 per element,
+      32 per row.
+
+    A row is ``head_dim`` elements. Counted on real torch ops: tests/test_step_time.py
+    ``test_sink_rescale_bytes_match_real_ops``."""
+    return 2.0 * act_b + 8.0 + 20.0 / head_dim, 3.0 * act_b + 28.0 + 32.0 / head_dim
+
+
 def cross_entropy_bytes(act_b: float, unfused: bool) -> tuple[float, float]:
     """(forward, backward) HBM bytes per logit of the rank's vocabulary shard that the loss moves.
 
@@ -458,6 +479,12 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
         nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * nx_f, hbm), mb_bwd + eff.memory_time(T * nx_b, hbm)
+    if m.attention_sinks and t.flash_attention and fw.attn_kernel in fw.sink_rescale_kernels:
+        # the sinks as an eager rescale of the kernel's output (NeMo AutoModel's FlexAttention path), on the
+        # attention blocks' q-wide output
+        sk_f, sk_b = sink_rescale_bytes(act_b, m.q_dim / m.heads)
+        out_el = T * m.q_dim / tp * sh["*"]
+        mb_fwd, mb_bwd = mb_fwd + eff.memory_time(out_el * sk_f, hbm), mb_bwd + eff.memory_time(out_el * sk_b, hbm)
     # DeepSpeed's partitioned activation checkpoint (Stack.partition_activations, full recompute only): the input
     # slice cloned in the checkpoint call (not in its re-run, ``pa_fwd`` below), re-assembled in the backward
     pa_fwd = pa_ag = 0.0
