@@ -276,7 +276,11 @@ def split_quantize_kernels(stack, recipe: str | None) -> float:
     TE's grouped kernels (``group_quantize``: one launch for all experts): 0 there. step_time prices each kernel at
     the GPU's ``Efficiency.kernel_gap_s`` beside the cast's bytes. Why it matters: a layer forward and backward of
     Qwen3-235B at EP 8 runs 16 local experts x 4 casts = 64 quantize kernels where the planner had priced their
-    bytes as one pass each."""
+    bytes as one pass each. The generic 2 us gap is the low side of what one such launch costs: ROCm
+    TransformerEngine PR #598 measures per-expert MXFP8 quantize 4.0-4.7 us per expert slower than one grouped kernel
+    (MI355X, Qwen3 128-expert shapes), and TE's B200 casts timed alone carry 6.7-11 us past their streaming time
+    (that PR's B200 column; NVIDIA/TransformerEngine PR #3137); no NVIDIA timing of the loop inside a step was found
+    (at 4.4 us: benchmarks/validate.py ``together_baselines``, moe29)."""
     if (recipe is None or not stack.moe_grouped_gemm or not getattr(stack, "moe_megatron_layer", False)
             or getattr(stack, "moe_fused_mlp", False)):
         return 0.0
