@@ -1490,7 +1490,45 @@ def together_baselines(cat) -> pd.DataFrame:
 
     Listed, not scored (together.py ``NOT_SCORED``): DeepSeek-V3 at 512 GPUs (NCCL timeouts), Qwen3-235B BF16 PP 4 /
     NVLS / SHARP variants (their printed step and TFLOP/s disagree by 1.45x; NVLS not modelled), and the failed or
-    figure-less runs."""
+    figure-less runs.
+
+    Low precision on the experts (moe29, 2026-12-04). Taken: TE ``GroupedLinear``'s per-expert quantize launches
+    (planner.model.moe ``split_quantize_kernels``; ``mbridge_all``'s thirteenth pass): median / p90 20.15 / 53.5 ->
+    20.15 / 52.8%, the Qwen3-235B MXFP8 rows 0.5-0.8 points closer, DeepSeek-V3 MXFP8 -36.2 -> -35.6%. Read and
+    priced, none of it enough for the Qwen3-235B MXFP8 rows (-47..-69%), with numbers:
+    (1) the same configuration measured elsewhere: Together's job 80078 (TP1 PP8 EP8, no VP, micro-batch 1, GBS 8192,
+    256 B200, MXFP8, all-to-all dispatcher, no graphs, the 26.02 container) printed 50.7 s; Megatron-Bridge's own
+    26.02 DGX-B200 table prints that exact configuration at 3,805 tokens/s/GPU, 34.45 s (26.04.01: 34.7 s;
+    ``mbridge_all`` rows, -30% in the model): Together's MXFP8 runs are 1.47x NVIDIA's, and NVIDIA's MXFP8 run is
+    1.10x faster than Together's BF16 one (37.8 s, VP 4). On NVIDIA's NVL72 tables MXFP8 is faster than BF16 too, as
+    the model has it: GB200 Qwen3-235B PP 8 micro-batch 1 EP 32, 25.11 BF16 26.66 s (VP 3) / 26.02 MXFP8 24.06 s,
+    1.11x (model 1.16x, both rows within 3%); GB300 PP 4, 21.38 / 19.91 s, 1.07x (model 1.06x; VP 12 micro-batch 4
+    EP 16 against micro-batch 2 EP 32). So the 1.33x MXFP8
+    slowdown of Together's A/B is the runs', not the recipe's: no per-expert MXFP8 cost fits it and NVIDIA's rows.
+    (2) A bound: the routed experts' GEMMs under MXFP8 / NVFP4 at the 16-bit rate with no casts at all (any per-expert
+    low-precision cost short of making the experts slower than BF16): this source 20.1 / 53.5 -> 20.1 / 46.8%, its
+    Qwen3-235B MXFP8 rows only -52 -> -45% (a2a runs -69 -> -64%), while ``mbridge_all`` goes 10.0 / 30.6 -> 10.7 /
+    32.6% (the NVL72 Qwen3-235B MXFP8 rows -3..+2 -> +9..+14%, their 26.06+ full-graph rows +24..+26 -> +41..+44%,
+    DeepSeek-V3 26.06+ +0..+8 -> +17..+28%). (3) The cast kernels' own rate: TE's MXFP8 quantize moves 4.6-5.8 TB/s
+    on B200 past a ~9-11 us fixed cost per call (NVIDIA/TransformerEngine PR #3137's B200 table, cast + dbias at
+    4096 x 4096 / 14336, rowwise / columnwise / both: slope and intercept of two sizes); the planner streams casts at 0.80 x 8 TB/s =
+    6.4 TB/s, so the bytes are not what is missing, the per-call cost is -- priced now at the GPU's generic kernel
+    gap (2 us) per per-expert launch, the low side: ROCm TransformerEngine PR #598 measures per-expert quantize
+    against one grouped kernel at 4.0-4.7 us more per expert (MI355X, Qwen3 128-expert shapes) and TE's B200 cast
+    alone has a 6.7 us intercept timed in isolation (its B200 column, FP32 rowwise 8192 x 8192 / 16384 x 8192); at
+    4.4 us a launch this source would go to 20.1 / 52.0%, ``mbridge_all`` to 9.6 / 30.3% and ``mbridge`` to 8.4 /
+    42.7%, not taken without an NVIDIA measurement of the loop inside a step. (4) Llama 3.1 405B NVFP4 (PP16 -29 / -36%, PP8 -9 /
+    -16%): NVIDIA's own NVFP4 405B rows sit at -3.0% (GB200, 6 rows) and +4.6% (GB300, 6), so the recipe's price
+    (RHT fused into the columnwise cast, 7.125 B a quantised element; stochastic rounding in the cast; 2D 16 x 16
+    weight scales once per step) fits NVIDIA's runs; NVFP4 split-quantize runs grouped RHT kernels, not one per
+    expert, and these rows are dense anyway. What the rows say instead: PP16 VP8 against PP8 VP4 of the same
+    recipe measures 79.3 / 61.8 s = 1.28x at 256 GPUs and 44.8 / 34.1 s = 1.31x at 512 where the model has
+    1.005x / 1.002x; the extra pipeline traffic (2 v sends of 8192 x 16384 x 2 B / TP 4 = 67 MB per micro-batch and
+    rank: 412 against 103 GB a step at 256 GPUs, 206 against 52 GB at 512) over the extra measured time is 18 GB/s
+    and 14.5 GB/s -- Together's own P2P measurement at 32+ nodes (results.md: 14.5 GB/s): the PP sends paced
+    unhidden by the degraded fabric. Scaling every row's inter-node bandwidth to that rate (x0.29) moves the PP16 rows
+    only 2-4 points (the model hides the sends under compute) and breaks the FSDP rows (+30..+95%): not taken; a
+    per-cluster P2P rate would be a per-source parameter."""
     out = pr2_rows(cat, path=TOGETHER_BL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -2039,7 +2077,26 @@ def mbridge_all(cat) -> pd.DataFrame:
       ``Fp8Unpadding`` copies: skipped when every expert's rows are already aligned (force-balanced routing, 2048 rows
       per expert at micro-batch 1). Left: the DGX micro-batch-1 rows need the layer's host at ~3x the planner's
       (~9 ms per layer and micro-batch measured, 2.9 ms priced, 0.07 ms of it post-sync idle), and no count or time
-      of the eager MoE block's host work past the sync was found that gives it."""
+      of the eager MoE block's host work past the sync was found that gives it.
+    * Thirteenth pass (moe29, 2026-12-04): low precision on the experts. Taken: Transformer Engine's
+      ``GroupedLinear`` quantises each expert's split apart (transformer_engine/pytorch/csrc/extensions/cast.cpp
+      ``split_quantize`` -> ``multi_tensor_quantize_impl``: a fused multi-tensor kernel for delayed scaling only,
+      "Quantize kernels individually" otherwise), so an unfused TEGroupedMLP layer launches one MXFP8 quantize kernel
+      per local expert for each GEMM input (forward) and output gradient (backward), three under per-tensor current
+      scaling (amax, scale, cast: csrc/quantizer.cpp ``Float8CurrentScalingQuantizer::quantize_impl``); NVFP4 with
+      the Hadamard transform and the fused grouped MLP quantise with grouped kernels. Priced at the GPU's
+      ``Efficiency.kernel_gap_s`` each (planner.model.moe ``split_quantize_kernels``, stacks
+      ``LowPrecisionRecipe.split_kernels``): mbridge_all 9.96 / 30.6 -> 9.86 / 30.6%, Spearman 0.688 -> 0.748
+      (distinct configurations 0.970 unchanged), mean signed -9.4 -> -9.1%; mbridge 8.4 / 44.0 -> 8.4 / 43.4%. Of
+      the 127 mbridge_all rows that move, 102 come closer (64 by more than 0.5 point; the 25.09 token-drop FP8-CS rows
+      most: B200 Qwen3-30B -32.7 -> -24.6%, Qwen3-235B -21.5 -> -17.7%; H100 Qwen3-30B / Nemotron 3 Nano FP8-CS
+      +2..+4 points; the MXFP8 Qwen3 / DeepSeek-V3 / Nemotron rows +0.5..+1) and 25 already-slow ones go further by
+      at most 1 point (GB200 Qwen3-235B token-drop FP8-CS +12.0 -> +13.0%, DGX B300 Qwen3-235B micro-batch 2 -0.1 /
+      +0.7 -> +0.7 / +1.5%, B300 Qwen3-30B 26.06 +8.0 -> +8.8%, the NVL72 Kimi K2 / Nemotron 3 Super rows +0.2..+0.3). Not taken, with
+      numbers (``together_baselines``' docstring): the experts run at the 16-bit rate under MXFP8 / NVFP4 (a bound on
+      any per-expert low-precision cost) 10.0 / 30.6 -> 10.7 / 32.6%, the NVL72 Qwen3-235B rows to +9..+14%; the
+      per-expert launch at the 4.4 us ROCm TE PR #598 measures on MI355X instead of the 2 us gap: 9.6 / 30.3%
+      (mbridge 42.7%, together baselines 52.0%), no NVIDIA measurement of that loop found."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

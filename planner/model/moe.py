@@ -267,6 +267,26 @@ def fused_mlp_bytes(m, stack, recipe: str | None, rows, act_bytes: float) -> Fus
                          cast_cut=FUSED_MLP_CAST_READS[recipe])
 
 
+def split_quantize_kernels(stack, recipe: str | None) -> float:
+    """Kernels per local expert that each quantised tensor of the routed experts' grouped GEMMs launches
+    (``LowPrecisionRecipe.split_kernels``: TE ``GroupedLinear``'s ``split_quantize`` quantises expert by expert
+    under MXFP8 and per-tensor current scaling), on the stacks that run Megatron-Core's TEGroupedMLP
+    (``Stack.moe_megatron_layer`` with ``moe_grouped_gemm``) unfused; ``recipe``: the low-precision recipe's name,
+    None for 16-bit GEMMs (no casts). The fused grouped MLP (``Stack.moe_fused_mlp``) quantises its experts with
+    TE's grouped kernels (``group_quantize``: one launch for all experts): 0 there. step_time prices each kernel at
+    the GPU's ``Efficiency.kernel_gap_s`` beside the cast's bytes. Why it matters: a layer forward and backward of
+    Qwen3-235B at EP 8 runs 16 local experts x 4 casts = 64 quantize kernels where the planner had priced their
+    bytes as one pass each. The generic 2 us gap is the low side of what one such launch costs: ROCm
+    TransformerEngine PR #598 measures per-expert MXFP8 quantize 4.0-4.7 us per expert slower than one grouped kernel
+    (MI355X, Qwen3 128-expert shapes), and TE's B200 casts timed alone carry 6.7-11 us past their streaming time
+    (that PR's B200 column; NVIDIA/TransformerEngine PR #3137); no NVIDIA timing of the loop inside a step was found
+    (at 4.4 us: benchmarks/validate.py ``together_baselines``, moe29)."""
+    if (recipe is None or not stack.moe_grouped_gemm or not getattr(stack, "moe_megatron_layer", False)
+            or getattr(stack, "moe_fused_mlp", False)):
+        return 0.0
+    return stack.recipe.split_kernels  # the stack's recipe is the one named (step_time passes its name)
+
+
 def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:
     """GPU-idle seconds per MoE layer forward from the dispatcher's device-to-host sync
     (``MOE_SYNC_OPS``): Megatron-Core's MoE layer (the stacks with ``moe_grouped_gemm``) whenever the
@@ -694,6 +714,9 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     fused = fused_mlp_bytes(m, stack, recipe, T * e.top_k / tp, act_bytes)
     if fused.cast_cut:
         w_up, w_down = {**w_up, "cast_cut": (0.0, fused.cast_cut)}, {**w_down, "cast_cut": (fused.cast_cut, 0.0)}
+    split_k = split_quantize_kernels(stack, recipe)  # TE's split_quantize: one quantize kernel chain per expert
+    if split_k:
+        w_up, w_down = {**w_up, "cast_kernels": split_k}, {**w_down, "cast_kernels": split_k}
     if stack.moe_grouped_gemm:
         ex = [gemm(tok, up / wdiv, io, groups=local, **w_up), gemm(tok, io, f / wdiv, groups=local, **w_down)]
     else:  # one GEMM per expert, one after another

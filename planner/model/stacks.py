@@ -120,6 +120,16 @@ class LowPrecisionRecipe:
     !nvte_is_non_tn_fp8_gemm_supported()``, true from compute capability 10.0: Blackwell), so on those parts a TE
     stack's cast writes only the row-wise copy (``te_cast_bytes``). MXFP8 and NVFP4 keep both orientations (their
     block scales run along one dimension), torchao's casts are not TE's: 0 there.
+    ``split_kernels``: kernels Transformer Engine launches per expert for one quantised tensor of a grouped expert
+    GEMM (TE ``GroupedLinear`` quantises its input and, in backward, its output gradient with ``tex.split_quantize``
+    over the experts' ``m_splits``): transformer_engine/pytorch/csrc/extensions/cast.cpp ``split_quantize`` bulk-
+    allocates the outputs, then ``multi_tensor_quantize_impl`` runs one fused ``nvte_multi_cast_transpose`` only for
+    delayed scaling ("Currently only have fused kernel for FP8 delayed scaling") and otherwise "Quantize kernels
+    individually", one quantizer call per expert: MXFP8 one ``nvte_quantize_v2`` (both orientations), 1; per-tensor
+    current scaling ``Float8CurrentScalingQuantizer::quantize_impl`` (csrc/quantizer.cpp) ``nvte_compute_amax``, then
+    ``nvte_compute_scale_from_amax``, then ``nvte_quantize_v2``, 3. NVFP4 with the Hadamard transform takes the grouped
+    path (``split_quantize_nvfp4_impl_with_rht_helper``: one group amax and one group RHT-cast kernel for all experts),
+    delayed scaling the one fused kernel: 0 per expert. torchao's rowwise recipe is not TE's: 0.
     """
 
     name: str
@@ -130,16 +140,17 @@ class LowPrecisionRecipe:
     param_gather_bytes: float = 2.0
     saved_bytes: float = 1.0
     transpose_bytes: float = 0.0
+    split_kernels: float = 0.0
 
 
 RECIPES = {
     "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92,
-                                     param_gather_bytes=1.0, transpose_bytes=1.0),
+                                     param_gather_bytes=1.0, transpose_bytes=1.0, split_kernels=3.0),
     "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0,
                                   transpose_bytes=1.0),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
     "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8",
-                                saved_bytes=1.0 + 1.0 / 32),
+                                saved_bytes=1.0 + 1.0 / 32, split_kernels=1.0),
     "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4",
                                 saved_bytes=0.5 + 1.0 / 16),
 }

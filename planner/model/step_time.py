@@ -303,14 +303,17 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # the MTP module's eh_proj: 16-bit with Stack.lp_bf16_mtp or under an FP4 recipe (mtp_runs_16bit)
     mtp_share = 1.0 if mtp_runs_16bit(fw, t.precision) else 0.0
 
-    def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0)):
+    def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0),
+             cast_kernels=0.0):
         """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
         as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups), or of ``batch``
         as one batched kernel; ``wg`` overrides whether the weight gradient runs (frozen base:
         adapters and peft's ``ParamWrapper`` tensors, finetune.py); ``s16`` overrides the share
         of it that runs 16-bit under the recipe (``bf16_share``); ``cast_cut``: bytes per element taken
         off the input cast (forward) and the output-gradient cast (backward) where another kernel's
-        epilogue does that part (moe.fused_mlp_bytes)"""
+        epilogue does that part (moe.fused_mlp_bytes); ``cast_kernels``: kernels each of the ``groups`` launches per
+        quantised tensor where the casts run one per group (moe.split_quantize_kernels), each at the GPU's
+        ``kernel_gap_s``"""
         s16 = bf16_share if s16 is None else s16
         pk = lin_peak if pk is None else pk
         b = gemm_b if b is None else b
@@ -322,8 +325,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         bwd = g_t(M, K, N, pk, hbm, b) + (wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
         if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
-            fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm)
-            bwd = bwd + eff.memory_time(n_g * M * N * (cast_b - cast_cut[1]), hbm)
+            fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm,
+                                        kernels=n_g * cast_kernels * (1.0 + w_casts))
+            bwd = bwd + eff.memory_time(n_g * M * N * (cast_b - cast_cut[1]), hbm, kernels=n_g * cast_kernels)
             if s16:  # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
                 f16, b16 = gemm(M, N, K, pk=peak, b=float(act_b), groups=groups, wg=wg, batch=batch)
                 fwd, bwd = (1 - s16) * fwd + s16 * f16, (1 - s16) * bwd + s16 * b16
