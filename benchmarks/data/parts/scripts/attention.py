@@ -1,4 +1,6 @@
-from parts_csv import write_csv
+import os
+
+from parts_csv import replace_rows
 D="2026-11-30"
 cols=["id","gpu","kernel","precision","direction","causal","head_dim","seq_len","batch","num_heads","tflops","source","provenance","read_date","notes"]
 rows=[]
@@ -111,5 +113,14 @@ for commit, cudnn, files, vals in (
                     source=f"{CFE} {path} (commit {commit[:8]}), backend cudnn, data_type bfloat16, attn_mask top_left, deterministic_bwd False",
                     provenance=f"https://github.com/{CFE}/blob/{commit}/{path}",read_date=D,
                     notes=f"cuDNN {cudnn}; GQA 64 query / 8 KV heads; the harness's TFLOP/s count causal as half (4*b*h*s^2*d/2 forward: 16k forward on GB300 at 4.260 ms = 2065). GB300 and GB200 runs of one day, same cuDNN."))
-write_csv(__import__("os").path.join(__import__("os").path.dirname(__file__),"..","attention_kernels.csv"), rows, cols)
-print(len(rows))
+# Azure ND MI300X v5: the same Flash Attention 2.0 harness, results in a fork of the guide (read 2026-12-01; these rows
+# were first appended to the CSV by hand)
+MI3="samuel-bohman/AI-benchmarking-guide"; MI3C="3de0c294fd1059a91a2c158712c4a078619d73e8"
+for k,v in (("standard_attention_pytorch",145.9),("FlashAttention-2",328.6)):
+    rows.append(dict(id=f"azure_mi300x_{k}_hd64_s8192",gpu="MI300X (Azure ND MI300X v5)",kernel=k,precision="not stated (fp16/bf16)",direction="not stated",causal="unknown",head_dim=64,seq_len=8192,batch=2,num_heads="",tflops=v,
+        source=f"{AZ} results as forked at {MI3}, 'Azure_Results/ND_MI300X_v5_results.md' (commit {MI3C}), section 'Flash Attention 2.0'",
+        provenance=f"https://github.com/{MI3}/blob/{MI3C}/Azure_Results/ND_MI300X_v5_results.md",read_date="2026-12-01",
+        notes="Source: 'performance for a head dimension of 64, a batch size of 2, and a sequence length of 8192' (ROCm 6.8.1 as printed, HIP 6.2.41133). Number of heads, direction (fwd / fwd+bwd), causal flag and dtype not given. The same harness on H100 (hd128): FA2 327.9."))
+# every row but primus_turbo.py's (the file's last block), so the two builders may run in either order
+print(replace_rows(os.path.join(os.path.dirname(os.path.abspath(__file__)),"..","attention_kernels.csv"),
+                   lambda i: not i.startswith("primus_turbo_mi300x_"), rows, cols))

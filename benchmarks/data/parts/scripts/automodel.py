@@ -90,6 +90,10 @@ RESHARD = ("gpt-oss-120b", "nemotron-3-super-120b-a12b")  # configs that set res
 # deepseek_v3_te_deepep.yaml @037e04a6. Not: qwen3_moe_30b_te_deepep.yaml @092af93e and
 # deepseek_v3_te_deepep_1024.yaml @604375ac, which spell it ``enable_fsdp_optimization`` (the key recipes/llm/train_ft.py
 # and moe/fsdp_mixin.py read is ``enable_fsdp_optimizations``); Super, Kimi K2, gpt-oss: not set (default False)
+# AutoPipeline ``layers_per_stage`` of the PP configs (validate.automodel_virtual_stages turns it into the stages the
+# run builds: ceil(layers / layers_per_stage), rounded down to a multiple of PP); the other rows run no PP
+LAYERS_PER_STAGE = {"automodel_main_h100_deepseek-v3_bf16_1024": 4, "automodel_main_h100_deepseek-v3_bf16_256": 2,
+                    "automodel_main_h100_kimi-k2_bf16_256": 2}
 FSDP_OPT = (("08a48f76cef67ca85c9e0a2caaf85059d349e5c6", "nemotron_nano_v3_te_deepep.yaml"),
             ("037e04a6a256dff70ef1ac7ea4c73819b8aab6de", "deepseek_v3_te_deepep.yaml"))
 cols = ["id", "source", "table", "model", "model_printed", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab",
@@ -97,9 +101,10 @@ cols = ["id", "source", "table", "model", "model_printed", "layers", "hidden", "
         "zero_or_fsdp", "recompute", "precision", "gpu", "num_gpus", "gpus_per_node", "interconnect", "metric", "value",
         "notes", "tp_overlap", "inter_node_gbps", "stack_options", "kernel_optimizations", "table_release", "lbs_printed",
         "ga_printed", "ep_printed", "vp_printed", "fsdp_printed", "step_time_printed_s", "tflops_per_gpu_printed",
-        "tokens_per_s_printed", "config", "provenance", "also_at", "read_date", "scored", "not_scored_reason"]
+        "tokens_per_s_printed", "config", "provenance", "also_at", "read_date", "scored", "not_scored_reason",
+        "pp_layers_per_stage", "optimizer"]
 with open(OUT, "w", newline="") as f:
-    w = csv.writer(f)
+    w = csv.writer(f, lineterminator="\n")  # the committed file has LF line ends
     w.writerow(cols)
     for (rid, label, model, L, h, a, kv, ffn, V, E, k, gpus, gbs, mbs, lbs, ga, seq, tp, pp, cp, epp, vpp, fsdp,
          kern, step, tf, tok, rel, ep, rec, attn, cfg, prov, also, scored, why) in R:
@@ -136,4 +141,7 @@ with open(OUT, "w", newline="") as f:
                     TABLE, model, label, L, h, a, kv, ffn, V, seq, E, k, gbs, mbs, tp, pp, dp, cp, "" if vpp == "-" else vpp,
                     ep, f"FSDP2 (PyTorch fully_shard per decoder block), FSDP={fsdp}", rtxt, "bf16",
                     "H100-SXM5-80GB", gpus, 8, IC, "tokens_per_s_per_gpu", tok, notes, "none", 3200, ";".join(opts), kern,
-                    rel, lbs, ga, epp, vpp, fsdp, step, tf, tok, cfg_url, prov, also, "2026-12-01", scored, why])
+                    rel, lbs, ga, epp, vpp, fsdp, step, tf, tok, cfg_url, prov, also, "2026-12-01", scored, why,
+                    # every linked config sets ``_target_: torch.optim.Adam`` (validate: torch's foreach Adam); the
+                    # Llama 3 70B row links none and stays on validate's AdamW default
+                    LAYERS_PER_STAGE.get(rid, ""), "adam" if cfg else ""])

@@ -1,7 +1,7 @@
 """Builds ../nccl_bandwidth.csv from values copied from the sources named in each block.
 
-The ``azure_mi300x_ar_*`` rows (Azure ND MI300X v5, RCCL) were appended to the CSV by hand after these rows and are
-not rebuilt here: re-running this script drops them (append them back from the committed CSV)."""
+The ``azure_mi300x_ar_*`` rows (Azure ND MI300X v5, RCCL; read 2026-12-01) were first appended to the CSV by hand; their
+block is last here so that the script reproduces the committed CSV byte for byte (tests/test_parts_scripts.py)."""
 import os
 
 from parts_csv import new_row, write_csv
@@ -10,7 +10,7 @@ D = "2026-11-30"
 cols = ["id","collective","system","gpu","num_gpus","num_nodes","gpus_per_node","intra_node","inter_node","software","benchmark_tool","algorithm","dtype","placement","message_bytes","message_label","time_us","algbw_gbps","busbw_gbps","busbw_inplace_gbps","source","provenance","read_date","notes"]
 rows = []
 def add(**k):
-    rows.append(new_row(cols, D, **k))
+    rows.append(new_row(cols, k.pop("read_date", D), **k))
 
 # ---- Azure AI-benchmarking-guide tables (in-place busbw, single node) ----
 labels = ["1K","2K","4K","8K","16K","32K","65K","132K","256K","524K","1M","2M","4M","8M","16M","33M","67M","134M","268M","536M","1G","2G","4G","8G"]
@@ -139,5 +139,16 @@ for alg, v, note in [("Ring (NCCL default via AWS ofi tuner plugin)",364.87,"def
     add(id=f"stas_p5en_4n_ar_{alg.split()[0].lower()}_{'forced' if 'forced' in alg else 'default'}_4GiB", collective="all_reduce", system="AWS p5en.48xlarge x4", gpu="H200-SXM-141GB", num_gpus=32, num_nodes=4, gpus_per_node=8,
         intra_node="NVLink4/NVSwitch", inter_node="EFA (p5en)", software="NCCL 2.27.7, AWS NCCL_TUNER_PLUGIN=ofi", benchmark_tool="not restated (busbw as in nccl-tests)", algorithm=alg, dtype="not stated",
         placement="n/a", message_bytes=4*2**30, message_label="4GiB", busbw_gbps=v, source=NETR, provenance=NETU, notes=f"32 ranks, 4GiB all-reduce, measured 2026-08-07 per source; {note}.")
+# ---- Azure ND MI300X v5 (RCCL), the same harness in a fork of the guide; read 2026-12-01 ----
+MI300X_SRC = ("Azure/AI-benchmarking-guide results as forked at samuel-bohman/AI-benchmarking-guide, 'Azure_Results/ND_MI300X_v5_results.md' "
+              "(commit 3de0c294fd1059a91a2c158712c4a078619d73e8), section 'RCCL Bandwidth'")
+MI300X_URL = "https://github.com/samuel-bohman/AI-benchmarking-guide/blob/3de0c294fd1059a91a2c158712c4a078619d73e8/Azure_Results/ND_MI300X_v5_results.md"
+mi300x = [0.04,0.07,0.15,0.29,0.59,1.13,2.22,4.18,7.5,13.01,22.41,43.41,82.53,131.57,171.46,230.35,266.34,290.81,302.8,308.89,313.92,315.06,314.85,316.82]
+for i, (l, v) in enumerate(zip(labels, mi300x)):
+    add(id=f"azure_mi300x_ar_{l}", collective="all_reduce", system="Azure ND MI300X v5", gpu="MI300X", num_gpus=8, num_nodes=1, gpus_per_node=8,
+        intra_node="Infinity Fabric (xGMI)", inter_node="none", software="RCCL 2.22.3-develop, HIP 6.2.41133", benchmark_tool="rccl-tests all_reduce_perf (Azure wrapper)",
+        algorithm="'NVLS' as the results file states (RCCL has no NVLS; not meaningful)", dtype="not stated", placement="in-place",
+        message_bytes=2**(10+i), message_label=l, busbw_gbps=v, source=MI300X_SRC, provenance=MI300X_URL, read_date="2026-12-01",
+        notes="Bus bandwidth, GB/s, in-place, single host. message_bytes = 2^k inferred from the printed labels as for the H100 rows.")
 write_csv(os.path.join(H, "..", "nccl_bandwidth.csv"), rows, cols)
 print(len(rows))

@@ -18,3 +18,29 @@ def write_csv(path, rows, cols, **dialect) -> None:
         w = csv.DictWriter(f, fieldnames=cols, **dialect)
         w.writeheader()
         w.writerows(rows)
+
+
+def replace_rows(path, owned, new_rows, cols=None, lineterminator="\r\n") -> int:
+    """Rewrite the CSV at ``path`` with the rows whose ``id`` satisfies ``owned`` replaced by ``new_rows``, put where
+    the first of them was (at the end when there was none). Several builders share a CSV (attention_kernels.csv,
+    gemm_efficiency.csv, fp8_gemm.csv), each owning one contiguous block of ids: replacing a block in place, not
+    appending it, gives the same file whatever order they run in. The file's own columns and line ends are kept;
+    ``cols`` and ``lineterminator`` only serve a file that does not exist yet. Returns ``len(new_rows)``."""
+    kept, at = [], None
+    try:
+        with open(path, "rb") as f:
+            lineterminator = "\r\n" if b"\r\n" in f.read(4096) else "\n"  # keep the file's own line ends
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            cols = reader.fieldnames
+            for r in reader:
+                if owned(r["id"]):
+                    at = len(kept) if at is None else at
+                else:
+                    kept.append(r)
+    except FileNotFoundError:
+        if cols is None:
+            raise
+    at = len(kept) if at is None else at
+    write_csv(path, kept[:at] + list(new_rows) + kept[at:], cols, lineterminator=lineterminator)
+    return len(new_rows)

@@ -15,13 +15,13 @@
   (benchmark/ops/bench_gemm_fp8.py @04edbaad). Rows copied: the Llama-2-7B, Llama-2-70B and Llama-3.1-8B cases
   (the models of the MI300X-class validation rows); the Qwen / Mistral / 405B cases are not.
 
-Run: ``python benchmarks/data/parts/scripts/primus_turbo.py`` (replaces its own rows in the three CSVs, keeps
-the rest). tests/test_cdna3_attention.py checks the rows against the priors they set or were compared with.
+Run: ``python benchmarks/data/parts/scripts/primus_turbo.py`` (replaces its own rows in the three CSVs in place,
+keeps the rest: the other builders of those files may run before or after it). tests/test_cdna3_attention.py checks the rows against the priors they set or were compared with.
 """
 import csv
 from pathlib import Path
 
-from parts_csv import write_csv
+from parts_csv import replace_rows
 
 H = Path(__file__).resolve().parent
 PARTS = H.parent
@@ -41,15 +41,9 @@ def raw(name):
 
 
 def replace(csv_name, prefix, new_rows):
-    """Rewrite ``csv_name`` with its rows whose id starts with ``prefix`` replaced by ``new_rows`` (the other
-    builders that own a prefix of a shared CSV call it too: matmul_ceilings.py)."""
-    path = PARTS / csv_name
-    eol = "\r\n" if b"\r\n" in path.read_bytes()[:4096] else "\n"  # keep the file's own line ends
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        cols, rows = reader.fieldnames, [r for r in reader if not r["id"].startswith(prefix)]
-    write_csv(path, rows + new_rows, cols, lineterminator=eol)
-    return len(new_rows)
+    """Replace the rows of ``csv_name`` whose id starts with ``prefix`` by ``new_rows``, in place (parts_csv.replace_rows;
+    the other builders that own a prefix of a shared CSV call it too: matmul_ceilings.py)."""
+    return replace_rows(PARTS / csv_name, lambda i: i.startswith(prefix), new_rows)
 
 
 def attention_rows():
