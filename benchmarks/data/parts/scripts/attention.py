@@ -1,3 +1,6 @@
+"""Builds ../attention_kernels.csv from values copied from the sources named in each block: every row but the
+``primus_turbo_mi300x_*`` block at the end of the file, which primus_turbo.py owns (both replace only their own rows,
+in place: parts_csv.replace_rows). Run: ``python benchmarks/data/parts/scripts/attention.py``."""
 import os
 
 from parts_csv import replace_rows

@@ -1,10 +1,17 @@
-"""Builds ../fp8_gemm.csv: low-precision GEMM throughput by shape, and end-to-end / layer-level fp8-vs-bf16 speedups."""
-import csv, os
+"""Builds this script's rows of ../fp8_gemm.csv: low-precision GEMM throughput by shape, and end-to-end / layer-level
+fp8-vs-bf16 speedups (the file's first block), and Azure's ND MI300X v5 hipBLASLt FP8 table (the block after the
+``xla_*`` rows). The ``xla_*`` rows are xla_tables.py's, ``primus_turbo_mi300x_*`` primus_turbo.py's and ``maf_*``
+matmul_ceilings.py's; each builder replaces its own rows in place, so they run in any order.
+
+Run: ``python benchmarks/data/parts/scripts/fp8.py``."""
+import os
+
+from parts_csv import new_row, replace_rows
 H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
 cols = ["id","kind","gpu","system","precision","baseline_precision","batch","m","n","k","tflops","speedup_low","speedup_high","model","num_gpus","parallelism","software","source","provenance","read_date","notes"]
 rows = []
 def add(**k):
-    r = {c: "" for c in cols}; r.update(k); r["read_date"] = D; rows.append(r)
+    rows.append(new_row(cols, D, **k))
 shapes = [(1024,1024,1024),(2048,2048,2048),(4096,4096,4096),(8192,8192,8192),(16384,16384,16384),(32768,32768,32768),(1024,2145,1024),(6144,12288,12288),(802816,192,768)]
 AZ = "Azure/AI-benchmarking-guide"
 azs = [
@@ -67,9 +74,19 @@ add(id="ptblog_gb200_mxfp8_llama4_scout",kind="e2e_training_speedup",gpu="GB200"
     source="PyTorch blog 'MXFP8 Training for MoEs: 1.3x training speedup vs BF16 for Llama4 Scout on GB200 cluster using TorchAO and TorchTitan'",provenance="https://pytorch.org/?p=58489",
     notes="'+30.2% training speedup'; '~81% of the theoretical max achievable speedup ... (roofline 1.37x)'. output, router.gate, attention.wk/wv kept in bf16.")
 
-for r in csv.DictReader(open(os.path.join(H,"raw","xla_fp8_rows.csv"))):
-    add(id=r["id"],kind="gemm",gpu=r["gpu"],precision=r["precision"],batch=r["batch"],m=r["m"],n=r["n"],k=r["k"],tflops=r["tflops"],num_gpus=1,software="XLA (kernel choice not recorded)",
-        source=r["source"],provenance=r["provenance"],notes=r["notes"]+" Raw FLOP/s: "+r["flops_per_s_raw"]+".")
-with open(os.path.join(H,"..","fp8_gemm.csv"),"w",newline="") as f:
-    w=csv.DictWriter(f,fieldnames=cols); w.writeheader(); w.writerows(rows)
-print(len(rows))
+# Azure ND MI300X v5: the same GEMM harness (hipBLASLt), results in a fork of the guide (read 2026-12-01; first
+# appended to the CSV by hand); the file's block after xla_tables.py's xla_* rows
+MI3 = ("samuel-bohman/AI-benchmarking-guide", "Azure_Results/ND_MI300X_v5_results.md", "3de0c294fd1059a91a2c158712c4a078619d73e8")
+mi300x = []
+for (m,n,k),v in zip(shapes,[53.13,427.74,955.17,1159.23,1015.1,1029.14,110.96,1159.54,605.34]):
+    mi300x.append(new_row(cols, "2026-12-01", id=f"azure_mi300x_fp8_{m}x{n}x{k}",kind="gemm",gpu="MI300X",system="Azure ND MI300X v5",precision="fp8 (hipBLASLt; format not stated)",
+        m=m,n=n,k=k,tflops=v,num_gpus=1,software="HIP 6.2.41133",
+        source=f"{AZ} results as forked at {MI3[0]}, '{MI3[1]}' (commit {MI3[2]}), 'GEMM HipBLASLt' table",provenance=f"https://github.com/{MI3[0]}/blob/{MI3[2]}/{MI3[1]}",
+        notes="Random initialization, FP8, 10,000 warmup iterations (as stated). Of the catalog FP8 dense peak 2614.9: 1159.5 = 0.443."))
+
+# this script's two blocks of the file; the others are xla_tables.py's (xla_*), primus_turbo.py's and
+# matmul_ceilings.py's, each replaced in place by its own builder (parts_csv.replace_rows): any order gives one file
+OUT = os.path.join(H, "..", "fp8_gemm.csv")
+OTHERS = ("xla_", "azure_mi300x_fp8_", "primus_turbo_mi300x_", "maf_")
+print(replace_rows(OUT, lambda i: not i.startswith(OTHERS), rows, cols),
+      replace_rows(OUT, lambda i: i.startswith("azure_mi300x_fp8_"), mi300x, cols))

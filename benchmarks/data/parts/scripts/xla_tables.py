@@ -1,13 +1,23 @@
-"""Extracts OpenXLA's measured default perf tables (matmul and collectives) into CSV.
+"""Extracts OpenXLA's measured default perf tables (matmul and collectives) into the parts CSVs.
 
-Input: the two headers as shipped in the PyPI wheel tensorflow==2.21.0
+Input: the two headers as shipped in the PyPI wheel tensorflow==2.21.0 (not in this repository: ~600 MB wheel)
   tensorflow/include/xla/service/gpu/model/matmul_interpolator_data.h      sha256 44f8db14979edb2fceab1a6a874b6ee6852e9b2501e5f08950982389a8708075
   tensorflow/include/xla/service/gpu/model/collective_interpolator_data.h  sha256 40789eb4184c57674e180f7adea74b564910467293eb2468477f5e3d2ea4ce3b
-Usage: python xla_tables.py DIR_WITH_HEADERS   (appends rows to gemm_efficiency/fp8_gemm via separate files, see below)
-Writes ../xla_gemm_rows.csv (bf16/f32 -> merged into gemm_efficiency.csv by gemm.py), ../xla_fp8_rows (merged by fp8.py) and ../xla_collectives.csv.
+Usage: python xla_tables.py DIR_WITH_HEADERS
+Writes ../xla_collectives.csv and this script's ``xla_*`` blocks of ../gemm_efficiency.csv (bf16/f32 rows) and
+../fp8_gemm.csv (fp8 rows), replaced in place (parts_csv.replace_rows): the other builders of those two files
+(gemm.py, fp8.py, primus_turbo.py, matmul_ceilings.py) own the other blocks, and any order gives one file. (Until
+2026-12-04 it wrote intermediates raw/xla_gemm_rows.csv / raw/xla_fp8_rows.csv that gemm.py / fp8.py merged; those
+were git-ignored, so gemm.py and fp8.py failed on a clean checkout.)
 """
-import csv, os, re, sys, hashlib
+import os, re, sys, hashlib
+
+from parts_csv import new_row, replace_rows, write_csv
 H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
+NEEDS = "matmul_interpolator_data.h and collective_interpolator_data.h from the PyPI wheel tensorflow==2.21.0 (tensorflow/include/xla/service/gpu/model/)"
+if len(sys.argv) != 2 or not all(os.path.isfile(os.path.join(sys.argv[1], f)) for f in ("matmul_interpolator_data.h", "collective_interpolator_data.h")):
+    print(f"error: DIR_WITH_HEADERS: xla_tables.py needs a folder with {NEEDS}", file=sys.stderr)
+    sys.exit(2)
 src = sys.argv[1]
 mm = os.path.join(src, "matmul_interpolator_data.h"); co = os.path.join(src, "collective_interpolator_data.h")
 sha = {p: hashlib.sha256(open(p,'rb').read()).hexdigest() for p in (mm, co)}
@@ -35,10 +45,14 @@ for i in range(1, len(parts), 2):
                 prec = key if key.startswith("bf16") else key + " (values above the FP32 non-tensor peak imply TF32 tensor cores were used; not recorded)"
                 gemm.append(dict(base, id=f"xla_{sm}_{key.split('x')[0]}_b{b}_{m}x{n}x{k}", library="XLA-selected (not recorded)", precision=prec, source=SRC_MM, provenance=PROV_MM, notes=note))
 cols = ["id","gpu","library","precision","batch","m","n","k","tflops","flops_per_s_raw","source","provenance","read_date","notes"]
-for name, rows in (("xla_gemm_rows.csv", gemm), ("xla_fp8_rows.csv", fp8)):
-    with open(os.path.join(H, "raw", name), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols); w.writeheader()
-        for r in rows: w.writerow({c: r.get(c, "") for c in cols})
+fcols = ["id","kind","gpu","system","precision","baseline_precision","batch","m","n","k","tflops","speedup_low","speedup_high","model","num_gpus","parallelism","software","source","provenance","read_date","notes"]
+gemm = [new_row(cols, D, **{c: r.get(c, "") for c in cols if c != "read_date"}) for r in gemm]
+fp8 = [new_row(fcols, D, id=r["id"], kind="gemm", gpu=r["gpu"], precision=r["precision"], batch=r["batch"], m=r["m"], n=r["n"], k=r["k"],
+               tflops=r["tflops"], num_gpus=1, software="XLA (kernel choice not recorded)", source=r["source"], provenance=r["provenance"],
+               notes=r["notes"] + " Raw FLOP/s: " + str(r["flops_per_s_raw"]) + ".") for r in fp8]
+xla = lambda i: i.startswith("xla_")
+print(replace_rows(os.path.join(H, "..", "gemm_efficiency.csv"), xla, gemm, cols, lineterminator="\n"),
+      replace_rows(os.path.join(H, "..", "fp8_gemm.csv"), xla, fp8, fcols))
 # ---- collectives ----
 s = open(co).read(); body = s[s.index('R"pb(')+5:s.index(')pb"')]
 parts = re.split(r'\n  entries \{\n    key: "(sm_\d+)"', body)
@@ -70,6 +84,5 @@ for i in range(1, len(parts), 2):
             notes="XLA throughput = tensor_size_bytes / median runtime of 20 runs (executable compute_time). tensor_size_bytes is the larger buffer: all-reduce/all-to-all/permute = the shape; all-gather = the output (the instruction shape); reduce-scatter = the input = output shape x group size (derived here from the generator code). "
                   "This is algbw-like (NOT nccl-tests busbw; multiply all-reduce by 2(n-1)/n, all-gather/reduce-scatter/all-to-all by (n-1)/n for busbw). Groups are contiguous device ranges of one 8-GPU host (iota). "
                   "Collective-permute runs 100x in a while loop and the runtime is divided by 100 by the generator. GPU SKU, NCCL version and NVLink generation not recorded."))
-with open(os.path.join(H, "..", "xla_collectives.csv"), "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=ccols); w.writeheader(); w.writerows(crow)
-print(len(gemm), len(fp8), len(crow))
+write_csv(os.path.join(H, "..", "xla_collectives.csv"), crow, ccols)
+print(len(crow))
