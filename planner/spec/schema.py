@@ -38,6 +38,18 @@ MAX_REASONABLE = {  # bounds that catch typos ("layers: 3200000") without limiti
     "gpus": 1 << 20,
 }
 
+#: the slowest rate a job field takes. A bandwidth, request rate or vCPU share only above 0 let ``1e-300`` through:
+#: ``cluster.inter_node_gbps: 1e-300`` estimated a 7e299 s step (2.7e299 years, a 300-digit GPU-hour count and
+#: numpy's overflow warning on stderr) and ``data.storage_gbps: 1e-300`` simulated 4e299 s steps (QA 36). The floors
+#: sit far below any real link, store or host (1 Mb/s, 1 MB/s, a request per 1,000 s, a hundredth of a vCPU per
+#: GPU), where the slowest one gives finite times: `simulate` of ResNet-50 at each floor runs in seconds.
+MIN_RATE = {
+    "gbps": 1e-3,  # Gb/s (network, storage read and write): 1 Mb/s
+    "GBps": 1e-3,  # GB/s per GPU (cluster.intra_node_gbps): 1 MB/s
+    "requests_per_s": 1e-3,
+    "vcpus_per_gpu": 0.01,
+}
+
 
 def _takes(annotation, kinds) -> bool:
     if annotation in kinds:
@@ -703,8 +715,8 @@ class ClusterSpec(_Strict):
     instance: Optional[str] = None  # "aws:p5.48xlarge"
     gpus_per_node: Optional[int] = Field(None, gt=0, le=1024)
     nodes: Optional[int] = Field(None, gt=0, le=1 << 17)
-    inter_node_gbps: Optional[float] = Field(None, gt=0, le=1e6)  # per node, Gb/s (overrides)
-    intra_node_gbps: Optional[float] = Field(None, gt=0, le=1e5)  # per GPU per direction, GB/s
+    inter_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)  # per node, Gb/s (overrides)
+    intra_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["GBps"], le=1e5)  # per GPU per direction, GB/s
     price_usd_hr: Optional[float] = Field(None, gt=0, le=1e5)  # per node, overrides the catalog
 
     @model_validator(mode="after")
@@ -726,14 +738,14 @@ class DataSpec(_Strict):
     decode_cv: float = Field(0.3, ge=0, le=10)  # coefficient of variation of per-sample cost
     workers_per_gpu: Optional[int] = Field(None, ge=0, le=1024)
     prefetch_factor: int = Field(2, ge=1, le=1024)
-    vcpus_per_gpu: Optional[float] = Field(None, gt=0, le=1024)
+    vcpus_per_gpu: Optional[float] = Field(None, ge=MIN_RATE["vcpus_per_gpu"], le=1024)
     cache_fraction: float = Field(0.0, ge=0, le=1)  # share of samples served from a local cache
     read_fraction: float = Field(1.0, gt=0, le=1)  # filtering at storage: share actually read
-    storage_gbps: Optional[float] = Field(None, gt=0, le=1e6)  # aggregate read bandwidth, Gb/s
+    storage_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)  # aggregate read bandwidth, Gb/s
     # one reader's read bandwidth (each loader worker's connection), Gb/s; what `calibrate --storage` measures
-    storage_stream_gbps: Optional[float] = Field(None, gt=0, le=1e6)
+    storage_stream_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)
     request_latency_ms: Optional[float] = Field(None, ge=0, le=1e6)
-    max_requests_per_s: Optional[float] = Field(None, gt=0, le=1e9)
+    max_requests_per_s: Optional[float] = Field(None, ge=MIN_RATE["requests_per_s"], le=1e9)
     #: never read: the offline preprocessing stage is the ``campaign`` section's ``preprocess``
     #: (planner/workloads/campaign.py). Kept only to refuse it by name: it was accepted and ignored,
     #: so a job that set it was planned without its preprocessing and nothing said so
@@ -763,7 +775,7 @@ class EvaluationSpec(_Strict):
 
 class CheckpointSpec(_Strict):
     every_steps: int = Field(0, ge=0, le=MAX_STEPS)  # 0 = no checkpoints
-    write_gbps: float = Field(20.0, gt=0, le=1e6)  # aggregate storage write bandwidth, Gb/s
+    write_gbps: float = Field(20.0, ge=MIN_RATE["gbps"], le=1e6)  # aggregate storage write bandwidth, Gb/s
     asynchronous: bool = False
     mtbf_hours_per_node: Optional[float] = Field(None, gt=0, le=1e8)
     restart_minutes: float = Field(10.0, ge=0, le=1e5)

@@ -1,0 +1,37 @@
+"""QA pass 36: what a budget owner tried before signing (constrained searches, the same job through estimate, simulate
+and report, the JSON / CSV outputs, hostile values in fields no earlier pass fuzzed) -- each defect with the check
+that failed before its fix."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import refused, write_job
+
+RESNET_S3 = {"model": {"preset": "resnet50"},
+             "training": {"global_batch": 256, "epochs": 1, "dataset_samples": 100000},
+             "parallel": {"tp": 1, "pp": 1}, "cluster": {"instance": "aws:p4d.24xlarge", "nodes": 1},
+             "data": {"storage": "object_store", "format": "shards", "decode_ms_per_sample": 2}}
+
+
+@pytest.mark.parametrize("section, field, floor", [
+    ("cluster", "inter_node_gbps", 0.001), ("cluster", "intra_node_gbps", 0.001), ("data", "storage_gbps", 0.001),
+    ("data", "storage_stream_gbps", 0.001), ("data", "max_requests_per_s", 0.001), ("data", "vcpus_per_gpu", 0.01),
+    ("checkpoint", "write_gbps", 0.001)])
+def test_a_rate_next_to_nothing_is_refused(tmp_path, cli, section, field, floor):
+    """Rates only above 0 took 1e-300: `estimate` of a 2-node job at ``inter_node_gbps: 1e-300`` said a 7e299 s step,
+    2.7e299 years, a 300-digit GPU-hour count and numpy's overflow warning; `simulate` at ``storage_gbps: 1e-300`` 4e299 s
+    steps. The floor (schema.MIN_RATE) is refused in the field's words; the floor itself plans finite times."""
+    job = json.loads(json.dumps(RESNET_S3))
+    job["cluster"]["nodes"] = 2
+    job.setdefault(section, {})[field] = 1e-300
+    line = refused(cli("estimate", write_job(tmp_path, job), "--json"))
+    assert line.startswith(f"error: {section}.{field}: must be at least {floor:g}"), line
+    job[section][field] = floor
+    if section == "checkpoint":
+        job["checkpoint"]["every_steps"] = 10
+    code, out, err = cli("simulate", write_job(tmp_path, job), "--json", "--steps", "20", "--no-answers")
+    assert code == 0 and "Warning" not in err, err
+    sim = json.loads(out)
+    assert 0 < sim["step_time_s"]["mean"] < 1e6 and sim["wall_s"] < 1e8, sim["step_time_s"]
