@@ -35,3 +35,33 @@ def test_a_rate_next_to_nothing_is_refused(tmp_path, cli, section, field, floor)
     assert code == 0 and "Warning" not in err, err
     sim = json.loads(out)
     assert 0 < sim["step_time_s"]["mean"] < 1e6 and sim["wall_s"] < 1e8, sim["step_time_s"]
+
+
+SERVE = {"model": {"preset": "llama3-8b"},
+         "serving": {"qps": 1.0, "p99_latency_ms": 100.0, "prompt_tokens": 128, "output_tokens": 32},
+         "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}}
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("qps", 1e-300, "must be at least 1e-06"), ("requests", 1e-300, "must be at least 1"),
+    ("requests", 0.5, "must be at least 1")])
+def test_serving_load_next_to_nothing_is_refused(tmp_path, cli, field, value, words):
+    """``serving.qps: 1e-300`` was planned: $1.5e304 per million requests, and 4 of 5 options "do not work" (arrivals
+    1e300 s apart leave a decode step lost in the float); ``serving.requests: 1e-300`` (an offline job of a
+    1e-300th of a request) cost $5.5e302 per million requests."""
+    job = json.loads(json.dumps(SERVE))
+    if field == "requests":
+        job["serving"] = {"mode": "batch", "requests": value, "prompt_tokens": 128, "output_tokens": 32}
+    else:
+        job["serving"][field] = value
+    line = refused(cli("serve", write_job(tmp_path, job), "--no-simulate"))
+    assert line.startswith(f"error: serving.{field}: {words}"), line
+
+
+def test_the_lowest_qps_is_still_planned(tmp_path, cli):
+    job = json.loads(json.dumps(SERVE))
+    job["serving"]["qps"] = 1e-6
+    code, out, err = cli("serve", write_job(tmp_path, job), "--json", "--top", "5")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["best"]["hardware"] == "aws:p5.4xlarge" and plan["best"]["sized_by"] == "simulated", plan["best"]

@@ -48,6 +48,10 @@ MIN_RATE = {
     "GBps": 1e-3,  # GB/s per GPU (cluster.intra_node_gbps): 1 MB/s
     "requests_per_s": 1e-3,
     "vcpus_per_gpu": 0.01,
+    # serving.qps: a request every ~11.6 days; at 1e-20 the simulated arrivals sit 1e20 s out, where a 10 ms decode
+    # step is lost in the float, and every option but the largest "missed the targets" (qps 1e-300: $1.5e304 per
+    # million requests, 4 of 5 options "do not work")
+    "qps": 1e-6,
 }
 
 
@@ -886,7 +890,7 @@ class ServingSpec(_Strict):
 
     p99_latency_ms: Optional[float] = Field(None, gt=0, le=1e7)
     ttft_ms: Optional[float] = Field(None, gt=0, le=1e7)
-    qps: Optional[float] = Field(None, gt=0, le=1e9)
+    qps: Optional[float] = Field(None, ge=MIN_RATE["qps"], le=1e9)
     max_batch: int = Field(64, gt=0, le=1 << 16)
     precision: V.SERVE_PRECISION.literal = "bf16"  # weights (and GEMM inputs)
     kv_precision: V.KV_PRECISION.literal = "bf16"  # KV-cache entries
@@ -898,7 +902,8 @@ class ServingSpec(_Strict):
     # (planner/workloads/serving.py ``shared_prefix``); must be < prompt_tokens
     shared_prefix_tokens: int = Field(0, ge=0, le=1 << 24)
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
-    requests: Optional[float] = Field(None, gt=0, le=1e15)  # offline job size (requests)
+    # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36)
+    requests: Optional[float] = Field(None, ge=1, le=1e15)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
     # the simulation that confirms the size (planner/simulate/serving.py; CLI flags override these)
     arrivals: V.ARRIVALS.literal = "poisson"
