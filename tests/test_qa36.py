@@ -65,3 +65,21 @@ def test_the_lowest_qps_is_still_planned(tmp_path, cli):
     assert code == 0, err
     plan = json.loads(out)
     assert plan["best"]["hardware"] == "aws:p5.4xlarge" and plan["best"]["sized_by"] == "simulated", plan["best"]
+
+
+def test_a_tiny_or_huge_figure_reads_in_powers_of_ten(tmp_path, cli):
+    """``checkpoint.mtbf_hours_per_node: 1e-300`` (the field's floor is only "above 0": a node that always fails runs
+    never finish, and that is the answer) printed "a failure every 0.000...0002 ms" with 297 zeros in `estimate`, and
+    `simulate`'s refusal counted "33,862,442,076,...,… MTBFs" over 300 digits."""
+    from planner.units import fmt_sig
+
+    assert (fmt_sig(1.8e-297, 1), fmt_sig(6.05e301), fmt_sig(1234.5)) == ("2e-297", "6.05e+301", "1,234")
+    job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9, "global_batch": 64, "seq_len": 4096},
+           "parallel": {"tp": 1, "pp": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2},
+           "checkpoint": {"every_steps": 10, "mtbf_hours_per_node": 1e-300}}
+    path = write_job(tmp_path, job)
+    code, out, err = cli("estimate", path)
+    assert code == 0, err
+    assert "never finishes" in out and "0" * 20 not in out, out
+    line = refused(cli("simulate", path, "--steps", "20"))
+    assert line.startswith("error: checkpoint.mtbf_hours_per_node:") and "3.39e+298 MTBFs" in line and len(line) < 400, line
