@@ -83,3 +83,34 @@ def test_a_tiny_or_huge_figure_reads_in_powers_of_ten(tmp_path, cli):
     assert "never finishes" in out and "0" * 20 not in out, out
     line = refused(cli("simulate", path, "--steps", "20"))
     assert line.startswith("error: checkpoint.mtbf_hours_per_node:") and "3.39e+298 MTBFs" in line and len(line) < 400, line
+
+
+LONG = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9, "seq_len": 65536, "global_batch": 16},
+        "parallel": {"tp": 2, "cp": 4, "pp": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+
+
+@pytest.mark.parametrize("stack, field, parallel, model", [
+    ("megatron-lm", "parallel.cp", {"tp": 2, "cp": 4, "pp": 1}, "llama3-8b"),
+    ("metaseq", "parallel.cp", {"tp": 2, "cp": 4, "pp": 1}, "llama3-8b"),
+    ("megatron-lm", "parallel.ep", {"tp": 1, "ep": 8, "pp": 1}, "mixtral-8x7b")])
+def test_the_2021_22_codes_refuse_parallelisms_they_never_had(tmp_path, cli, stack, field, parallel, model):
+    """`recommend` planned Llama-3-8B at 64K tokens as TP2 CP4 on megatron-lm (Megatron-LM 2021-22, no
+    --context-parallel-size) and metaseq, and Mixtral as EP8 on megatron-lm (no --expert-model-parallel-size): layouts
+    their launchers do not take."""
+    job = json.loads(json.dumps(LONG))
+    job["model"]["preset"] = model
+    job["training"]["framework"] = stack
+    job["parallel"] = parallel
+    line = refused(cli("estimate", write_job(tmp_path, job)))
+    assert line.startswith(f"error: {field}:") and "refuses" in line and ("context" in line or "expert" in line), line
+
+
+def test_an_open_search_on_megatron_lm_leaves_context_parallelism_out(tmp_path, cli):
+    job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9, "seq_len": 65536, "global_batch": 16,
+                                                          "framework": "megatron-lm"},
+           "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 8}}
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "1")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["best"]["config"]["cp"] == 1
+    assert any("context parallelism" in a and "megatron-lm" in a for a in plan["assumptions"]), plan["assumptions"]
