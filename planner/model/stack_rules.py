@@ -721,6 +721,12 @@ RULES: tuple[StackRule, ...] = (
               "Megatron-LM 2021-22 megatron/arguments.py has no --expert-model-parallel-size: expert parallelism came "
               "with Megatron-Core's MoE (megatron/core/transformer/moe)",
               lambda st, m, t: True, lambda c, m, t: c.ep == 1),
+    StackRule("megatron-lm-zero", "megatron-lm", "parallel.zero",
+              "ZeRO-2/3 (its distributed optimizer shards the optimizer state and fp32 main weights only: ZeRO-1)",
+              "Megatron-LM 2021-22 megatron/arguments.py --use-distributed-optimizer (megatron/optimizer/"
+              "distrib_optimizer.py: grads reduce-scattered into a whole-size buffer, parameters all-gathered whole); "
+              "no sharded-parameter data parallelism: Megatron-FSDP and --use-torch-fsdp2 came with Megatron-Core",
+              lambda st, m, t: True, _zero_without(2, 3)),
     StackRule("metaseq-cp", "metaseq", "parallel.cp", "context parallelism",
               "metaseq/dataclass/configs.py DistributedTrainingConfig: model_parallel_size (Megatron tensor parallelism) "
               "and FSDP data parallelism only, no sequence split of attention",
