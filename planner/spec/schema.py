@@ -649,7 +649,7 @@ class TrainingSpec(_Strict):
     # positions first (modeling.py BertPreTrainingHeads ``sequence_output_is_dense``: index_select of
     # the labels != -1 rows; run_pretraining.py ``--no_dense_sequence_output`` defaults to off), so its
     # head sees max_predictions_per_seq positions (20 at seq 128, 80 at 512) at most
-    head_tokens_per_seq: Optional[float] = Field(None, gt=0, le=1 << 24)
+    head_tokens_per_seq: Optional[float] = Field(None, ge=1, le=1 << 24)  # whole positions: at least one
 
     def sequences_per_epoch(self, transformer: bool) -> float:
         """Sequences in one epoch of ``dataset_samples``: one per example when padded (each padded to seq_len: the
@@ -1028,6 +1028,12 @@ class JobSpec(_Strict):
         for k in ("lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16"):
             if fw is not None and getattr(fw, k, None) and not m.is_transformer:
                 raise ValueError(f"training.framework.{k}: counts transformer layers; this model has none")
+        if self.training.head_tokens_per_seq is not None and not m.mlm_head:
+            # the positions BERT's MLM head gathers (step_time T_head); a causal LM's head and loss run on every
+            # position, so on llama3-8b the field was taken and moved MFU from 54% to 58% at 2 positions (QA 36)
+            raise ValueError("training.head_tokens_per_seq: the positions an MLM head (BERT, model.mlm_head) runs on; "
+                             f"{f'model {m.name}' if m.name else 'the model'} has no MLM head: its head runs on every "
+                             "token, so leave it out")
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
         if m.hybrid and self.training.optimizer == "muon":
