@@ -135,3 +135,37 @@ def test_mlm_head_positions_are_refused_on_a_model_without_an_mlm_head(tmp_path,
     bert["training"]["head_tokens_per_seq"] = 0.5
     line = refused(cli("estimate", write_job(tmp_path, bert)))
     assert line.startswith("error: training.head_tokens_per_seq: must be at least 1"), line
+
+
+def test_a_node_price_in_a_search_is_refused_not_dropped(tmp_path, cli):
+    """``cluster.price_usd_hr: 1`` beside ``constraints.clouds: [aws]`` searched AWS's instances at their catalog rates
+    ($113.93 a node-hour for the winner) while the JSON said ``price_basis: cluster.price_usd_hr``; one node's price
+    does not price 30 instance types, so the field now needs the instance it is for."""
+    job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10},
+           "cluster": {"price_usd_hr": 1}, "constraints": {"clouds": ["aws"]}}
+    for cmd in ("recommend", "compare"):
+        line = refused(cli(cmd, write_job(tmp_path, job), "--no-simulate") if cmd == "recommend"
+                       else cli(cmd, write_job(tmp_path, job)))
+        assert line.startswith("error: cluster.price_usd_hr:") and "cluster.instance" in line, line
+    job["cluster"] = {"price_usd_hr": 1, "instance": "aws:p5.48xlarge"}
+    job.pop("constraints")
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
+    assert code == 0, err
+    best = json.loads(out)["best"]
+    assert best["hardware"]["price_ondemand_usd_hr"] == 1
+
+
+def test_an_nvlink_speed_applies_to_the_searched_instances(tmp_path, cli):
+    """``cluster.intra_node_gbps`` was applied to a fixed instance and dropped in a search (``inter_node_gbps`` was
+    kept): 1 GB/s per GPU searched over ``constraints.instances: [aws:p5.48xlarge]`` planned at the catalog's 450."""
+    job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10}, "cluster": {"intra_node_gbps": 1},
+           "constraints": {"instances": ["aws:p5.48xlarge"]}}
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
+    assert code == 0, err
+    searched = json.loads(out)["best"]
+    assert searched["hardware"]["intra_node_gbps_per_gpu"] == 1
+    job["cluster"]["instance"] = "aws:p5.48xlarge"
+    job.pop("constraints")
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
+    assert code == 0, err
+    assert json.loads(out)["best"]["step_time_s"] == pytest.approx(searched["step_time_s"])
