@@ -169,3 +169,23 @@ def test_an_nvlink_speed_applies_to_the_searched_instances(tmp_path, cli):
     code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
     assert code == 0, err
     assert json.loads(out)["best"]["step_time_s"] == pytest.approx(searched["step_time_s"])
+
+
+@pytest.mark.parametrize("table, row, field", [
+    ("instances", "cloud,name,network_gbps\naws,p5.48xlarge,1e-300\n", "instances[0].network_gbps"),
+    ("gpus", "name,hbm_tbps,bf16_tflops\nH100-SXM-80GB,1e-300,1e-300\n", "gpus[0].hbm_bw_tbps"),
+    ("gpus", "name,bf16_tflops\nH100-SXM-80GB,1e-300\n", "gpus[0].bf16_tflops")])
+def test_a_catalog_speed_next_to_nothing_is_refused(tmp_path, cli, table, row, field):
+    """A catalog override's speeds were only "above 0": ``network_gbps`` 1e-300 estimated a 7e294-year step with numpy's
+    overflow warning on stderr, ``bf16_tflops`` and ``hbm_tbps`` 1e-300 a 4.5e295-year one at "59% MFU". The floor is
+    the job fields' (hardware_catalog.bounds.RATE_FLOOR); at it the step is finite."""
+    over = tmp_path / "mine.csv"
+    over.write_text(row)
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9, "global_batch": 64},
+                               "parallel": {"tp": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}})
+    line = refused(cli("estimate", job, "--catalog", over))
+    assert line.startswith("error: catalog override mine.csv: " + field) and "0.001" in line, line
+    over.write_text(row.replace("1e-300", "0.001"))
+    code, out, err = cli("estimate", job, "--catalog", over, "--json")
+    assert code == 0 and "Warning" not in err, err
+    assert json.loads(out)["step_time_s"] < 1e12

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import from_validation
+from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
 from planner import vocab as V
 from planner.errors import InputError
@@ -43,10 +44,10 @@ MAX_REASONABLE = {  # bounds that catch typos ("layers: 3200000") without limiti
 #: numpy's overflow warning on stderr) and ``data.storage_gbps: 1e-300`` simulated 4e299 s steps (QA 36). The floors
 #: sit far below any real link, store or host (1 Mb/s, 1 MB/s, a request per 1,000 s, a hundredth of a vCPU per
 #: GPU), where the slowest one gives finite times: `simulate` of ResNet-50 at each floor runs in seconds.
-MIN_RATE = {
-    "gbps": 1e-3,  # Gb/s (network, storage read and write): 1 Mb/s
-    "GBps": 1e-3,  # GB/s per GPU (cluster.intra_node_gbps): 1 MB/s
-    "requests_per_s": 1e-3,
+MIN_RATE = {  # (the catalog's speed columns share the floor: hardware_catalog.bounds.RATE_FLOOR)
+    "gbps": RATE_FLOOR,  # Gb/s (network, storage read and write): 1 Mb/s
+    "GBps": RATE_FLOOR,  # GB/s per GPU (cluster.intra_node_gbps): 1 MB/s
+    "requests_per_s": RATE_FLOOR,
     "vcpus_per_gpu": 0.01,
     # serving.qps: a request every ~11.6 days; at 1e-20 the simulated arrivals sit 1e20 s out, where a 10 ms decode
     # step is lost in the float, and every option but the largest "missed the targets" (qps 1e-300: $1.5e304 per
