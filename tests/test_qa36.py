@@ -189,3 +189,29 @@ def test_a_catalog_speed_next_to_nothing_is_refused(tmp_path, cli, table, row, f
     code, out, err = cli("estimate", job, "--catalog", over, "--json")
     assert code == 0 and "Warning" not in err, err
     assert json.loads(out)["step_time_s"] < 1e12
+
+
+def test_a_profile_bandwidth_next_to_nothing_is_refused(tmp_path, cli):
+    """A calibration profile's bandwidths were only "above 0": ``intra_busbw: 1e-300`` (bytes/s) on an H100 TP8 job
+    overflowed the step into NaN, "error: internal error (ValueError): cannot convert float NaN to integer" after
+    numpy's overflow warnings. The floor is the rate fields' (1 MB/s); at it the plan is finite."""
+    from conftest import ROOT
+
+    prof = json.loads((ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json").read_text())
+    prof["fingerprint"].update(device="cuda", device_name="NVIDIA H100 80GB HBM3", catalog_gpu="H100-SXM-80GB")
+    fit = prof["fitted"]
+    for k in ("peak_flops", "gemm_table", "by_dtype", "primary_dtype", "sm_count", "hbm_peak_bw", "decode_s_per_sample",
+              "storage_read_bw", "gemm_k_half"):
+        fit.pop(k, None)
+    fit.update(gemm_max=0.7, hbm=0.8, hbm_bw=3e12, attn_fwd=0.5, attn_bwd=0.4, intra_busbw=1e-300, intra_alpha_s=1e-5)
+    path = tmp_path / "h100.json"
+    path.write_text(json.dumps(prof))
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9, "global_batch": 64},
+                               "parallel": {"tp": 8}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    line = refused(cli("estimate", job, "--profile", path))
+    assert line.startswith("error: --profile.fitted.intra_busbw: must be at least 1,000,000"), line
+    fit["intra_busbw"] = 1e6
+    path.write_text(json.dumps(prof))
+    code, out, err = cli("estimate", job, "--profile", path, "--json")
+    assert code == 0 and "Warning" not in err, err
+    assert 0 < json.loads(out)["step_time_s"] < 1e9
