@@ -191,27 +191,34 @@ def test_a_catalog_speed_next_to_nothing_is_refused(tmp_path, cli, table, row, f
     assert json.loads(out)["step_time_s"] < 1e12
 
 
-def test_a_profile_bandwidth_next_to_nothing_is_refused(tmp_path, cli):
-    """A calibration profile's bandwidths were only "above 0": ``intra_busbw: 1e-300`` (bytes/s) on an H100 TP8 job
-    overflowed the step into NaN, "error: internal error (ValueError): cannot convert float NaN to integer" after
-    numpy's overflow warnings. The floor is the rate fields' (1 MB/s); at it the plan is finite."""
+def _h100_profile(tmp_path, **fit):
+    """A calibration profile of an H100 (the CPU example's fits, re-fingerprinted), with ``fit`` replacing fits."""
     from conftest import ROOT
 
     prof = json.loads((ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json").read_text())
     prof["fingerprint"].update(device="cuda", device_name="NVIDIA H100 80GB HBM3", catalog_gpu="H100-SXM-80GB")
-    fit = prof["fitted"]
+    fitted = prof["fitted"]
     for k in ("peak_flops", "gemm_table", "by_dtype", "primary_dtype", "sm_count", "hbm_peak_bw", "decode_s_per_sample",
               "storage_read_bw", "gemm_k_half"):
-        fit.pop(k, None)
-    fit.update(gemm_max=0.7, hbm=0.8, hbm_bw=3e12, attn_fwd=0.5, attn_bwd=0.4, intra_busbw=1e-300, intra_alpha_s=1e-5)
+        fitted.pop(k, None)
+    fitted.update(gemm_max=0.7, hbm=0.8, hbm_bw=3e12, attn_fwd=0.5, attn_bwd=0.4, intra_busbw=3e11, intra_alpha_s=1e-5)
+    fitted.update(fit)
     path = tmp_path / "h100.json"
     path.write_text(json.dumps(prof))
+    return path
+
+
+@pytest.mark.parametrize("field, tiny, floor, words", [
+    ("intra_busbw", 1e-300, 1e6, "must be at least 1,000,000"), ("hbm", 1e-300, 1e-3, "must be at least 0.001")])
+def test_a_profile_rate_next_to_nothing_is_refused(tmp_path, cli, field, tiny, floor, words):
+    """A calibration profile's bandwidths and efficiencies were only "above 0": ``intra_busbw: 1e-300`` (bytes/s) on
+    an H100 TP8 job overflowed the step into NaN, "error: internal error (ValueError): cannot convert float NaN to
+    integer" after numpy's overflow warnings; ``hbm: 1e-300`` estimated a 2e292-year step. The floors (1 MB/s, a tenth
+    of a percent) give finite plans."""
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9, "global_batch": 64},
                                "parallel": {"tp": 8}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
-    line = refused(cli("estimate", job, "--profile", path))
-    assert line.startswith("error: --profile.fitted.intra_busbw: must be at least 1,000,000"), line
-    fit["intra_busbw"] = 1e6
-    path.write_text(json.dumps(prof))
-    code, out, err = cli("estimate", job, "--profile", path, "--json")
+    line = refused(cli("estimate", job, "--profile", _h100_profile(tmp_path, **{field: tiny})))
+    assert line.startswith(f"error: --profile.fitted.{field}: {words}"), line
+    code, out, err = cli("estimate", job, "--profile", _h100_profile(tmp_path, **{field: floor}), "--json")
     assert code == 0 and "Warning" not in err, err
     assert 0 < json.loads(out)["step_time_s"] < 1e9

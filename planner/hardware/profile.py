@@ -50,6 +50,9 @@ MAX_BW = 1e15  # bytes/s
 #: the slowest measured bandwidth taken, bytes/s: the catalog's and job's rate floor (``bounds.RATE_FLOOR`` GB/s, 1 MB/s).
 #: Only above 0 until QA 36: an intra_busbw of 1e-300 overflowed the step into NaN, an internal error
 MIN_BW = RATE_FLOOR * 1e9
+#: the lowest measured efficiency taken (a share of a peak): a tenth of a percent, below any kernel a benchmark times;
+#: only above 0 until QA 36, when ``hbm: 1e-300`` estimated a 2e292-year step with numpy's overflow warning
+MIN_EFFICIENCY = 1e-3
 MAX_FLOPS = 1e18  # FLOP/s per device (B200 dense fp8 ~ 4.5e15)
 MAX_ATTN_CPU = 10.0
 
@@ -64,7 +67,7 @@ def _check_table(v):
 
 
 # The GEMM and attention fits, declared once for a dtype's fits (``DtypeFit``) and the headline ones (``Fitted``).
-GemmEfficiency = Annotated[Optional[float], Field(gt=0, le=1.0)]
+GemmEfficiency = Annotated[Optional[float], Field(ge=MIN_EFFICIENCY, le=1.0)]
 GemmKHalf = Annotated[Optional[float], Field(ge=0, le=1e6)]
 #: (m, n, k, efficiency) rows
 GemmTable = Annotated[Optional[list[tuple[float, float, float, float]]], Field(max_length=100_000),
@@ -72,7 +75,7 @@ GemmTable = Annotated[Optional[list[tuple[float, float, float, float]]], Field(m
 # attention vs the GEMM peak: above 1 is possible where "peak" is a measured GEMM rate (CPU bf16 without native bf16
 # units: sdpa computes in fp32 and outruns the emulated bf16 GEMM); against a catalog GPU's datasheet peak it is at
 # most 1 (Profile._fractions_of_datasheet)
-AttnEfficiency = Annotated[Optional[float], Field(gt=0, le=MAX_ATTN_CPU)]
+AttnEfficiency = Annotated[Optional[float], Field(ge=MIN_EFFICIENCY, le=MAX_ATTN_CPU)]
 
 
 class DtypeFit(BaseModel):
@@ -99,7 +102,7 @@ class Fitted(BaseModel):
     attn_fwd: AttnEfficiency = None
     attn_bwd: AttnEfficiency = None
     hbm_bw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)  # achieved bytes/s (copy)
-    hbm: Optional[float] = Field(None, gt=0, le=1.0)  # memory-bound kernels / hbm_peak_bw
+    hbm: Optional[float] = Field(None, ge=MIN_EFFICIENCY, le=1.0)  # memory-bound kernels / hbm_peak_bw
     hbm_peak_bw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)  # datasheet HBM (GPU); measured copy (CPU)
     launch_s: Optional[float] = Field(None, ge=0, le=MAX_LATENCY_S)
     h2d_pinned_bw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)
