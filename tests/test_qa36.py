@@ -222,3 +222,23 @@ def test_a_profile_rate_next_to_nothing_is_refused(tmp_path, cli, field, tiny, f
     code, out, err = cli("estimate", job, "--profile", _h100_profile(tmp_path, **{field: floor}), "--json")
     assert code == 0 and "Warning" not in err, err
     assert 0 < json.loads(out)["step_time_s"] < 1e9
+
+
+def test_measured_attention_rates_the_step_does_not_use_are_said(tmp_path, cli):
+    """A profile's attn_fwd / attn_bwd were listed under "measured efficiencies" while the Megatron-Core step prices its
+    cuDNN kernel on H100 from published rates (physics.ATTN_KERNELS): 0.01 and 0.5 gave the same 4.48 s step."""
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9, "global_batch": 64},
+                               "parallel": {"tp": 8}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    steps = []
+    for rate in (0.01, 0.5):
+        code, out, err = cli("estimate", job, "--profile", _h100_profile(tmp_path, attn_fwd=rate, attn_bwd=rate), "--json")
+        assert code == 0, err
+        res = json.loads(out)
+        steps.append(res["step_time_s"])
+        inp = res["inputs"]
+        assert "attn_fwd" not in inp["efficiencies_measured"] and "gemm_max" in inp["efficiencies_measured"], inp
+        assert inp["efficiencies_measured_unused"] == ["attn_fwd", "attn_bwd"] and "ATTN_KERNELS" in \
+            inp["efficiencies_measured_unused_why"], inp
+    assert steps[0] == pytest.approx(steps[1])  # the case: the rates are not used
+    code, out, err = cli("estimate", job, "--profile", _h100_profile(tmp_path))
+    assert "measured but not used: attn_fwd, attn_bwd" in " ".join(out.split()), out
