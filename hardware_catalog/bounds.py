@@ -9,6 +9,12 @@ where the catalog's stopped at 1.
 """
 from __future__ import annotations
 
+#: the slowest rate a catalog column or a job field takes, in its own unit (Gb/s, GB/s, TB/s, TFLOP/s, requests/s): far
+#: below any real part (the catalog's slowest: 0.3 TB/s HBM, 8.1 TFLOP/s fp32, 25 Gb/s network), where the slowest one still
+#: gives finite times. Only "above 0" until QA 36: an override row's network_gbps 1e-300 estimated a 7e294-year step
+#: (numpy's overflow warning on stderr), a GPU row's bf16_tflops and hbm_bw_tbps 1e-300 a 4.5e295-year one at "59% MFU"
+RATE_FLOOR = 1e-3
+
 #: (low, high, low excluded) by catalog key, or by key prefix for the keys ending "_" (``server_price_hgx_h100_8gpu``:
 #: per 8-GPU node in the catalog, per node in a job; the bound only catches absurd values)
 ONPREM_RANGES: dict[str, tuple[float, float, bool]] = {

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from hardware_catalog import files
 from hardware_catalog import skypilot
-from hardware_catalog.bounds import ANY_MAX, range_error
+from hardware_catalog.bounds import ANY_MAX, RATE_FLOOR, range_error
 from hardware_catalog.errors import InputError, from_validation
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -142,26 +142,31 @@ def _pos(lo: float = 0.0, hi: float = float("inf")):
 PCIE_X16_GBPS_PER_DIR = {1: 5.0, 2: 10.0, 3: 16.0, 4: 32.0, 5: 64.0, 6: 128.0, 7: 256.0}
 
 
+def _rate(hi: float):
+    """An optional speed column (TFLOP/s, GB/s, Gb/s): at least ``bounds.RATE_FLOOR``."""
+    return Field(default=None, ge=RATE_FLOOR, le=hi)
+
+
 class GpuRow(_Row):
     name: str = Field(min_length=1)
     aliases: Optional[str] = None
     vendor: str = Field(min_length=1)
     form_factor: Optional[str] = None
     memory_gib: float = Field(gt=0, le=4096)
-    hbm_bw_tbps: float = Field(gt=0, le=100)
-    fp32_tflops: Optional[float] = _pos(hi=1e5)
-    tf32_tflops: Optional[float] = _pos(hi=1e5)
-    bf16_tflops: Optional[float] = _pos(hi=1e5)
-    fp16_tflops: Optional[float] = _pos(hi=1e5)
-    fp8_tflops: Optional[float] = _pos(hi=1e5)
-    int8_tops: Optional[float] = _pos(hi=1e5)
+    hbm_bw_tbps: float = Field(ge=RATE_FLOOR, le=100)
+    fp32_tflops: Optional[float] = _rate(hi=1e5)
+    tf32_tflops: Optional[float] = _rate(hi=1e5)
+    bf16_tflops: Optional[float] = _rate(hi=1e5)
+    fp16_tflops: Optional[float] = _rate(hi=1e5)
+    fp8_tflops: Optional[float] = _rate(hi=1e5)
+    int8_tops: Optional[float] = _rate(hi=1e5)
     intra_node_link: Optional[str] = None
-    intra_node_gbps_per_dir: Optional[float] = _pos(hi=1e5)
+    intra_node_gbps_per_dir: Optional[float] = _rate(hi=1e5)
     pcie_gen: Optional[int] = Field(default=None, ge=1, le=7)
-    pcie_gbps_per_dir: Optional[float] = _pos(hi=1e4)
+    pcie_gbps_per_dir: Optional[float] = _rate(hi=1e4)
     #: GB/s per direction between one GPU and host memory where that is not its PCIe link (a superchip's
     #: NVLink-C2C to its Grace CPU, shared by the Grace's GPUs); empty = the PCIe link (``GPU.host_bw``)
-    host_link_gbps_per_dir: Optional[float] = _pos(hi=1e4)
+    host_link_gbps_per_dir: Optional[float] = _rate(hi=1e4)
     power_limit_w: Optional[float] = _pos(hi=1e4)
     sustained_clock_note: Optional[str] = None
     purchase_price_usd: Optional[float] = _pos(hi=1e7)
@@ -190,7 +195,7 @@ class InstanceRow(_Row):
     gpu_count: float = Field(default=0, ge=0, le=100000)
     vcpus: Optional[float] = Field(default=None, ge=0, le=100000)
     ram_gib: Optional[float] = Field(default=None, ge=0, le=1e6)
-    network_gbps: Optional[float] = _pos(hi=1e6)
+    network_gbps: Optional[float] = _rate(hi=1e6)
     fabric: Optional[Literal["efa", "infiniband", "roce", "ethernet", "tpu-ici", "tpu-dcn", "none"]] = None
     cluster: Optional[bool] = None
     network_source: Optional[str] = None
@@ -234,7 +239,7 @@ class SystemRow(_Row):
     gpu_count: int = Field(ge=1, le=100000)
     gpus_per_host: int = Field(ge=1, le=100000)
     ram_gib: Optional[float] = Field(default=None, gt=0, le=1e7)
-    network_gbps: float = Field(gt=0, le=1e7)
+    network_gbps: float = Field(ge=RATE_FLOOR, le=1e7)
     fabric: Literal["efa", "infiniband", "roce", "ethernet", "tpu-ici"]
     #: the most chips one ICI slice holds (a TPU pod's largest single-slice job); None = no such limit
     max_chips: Optional[int] = Field(default=None, ge=1, le=1000000)

@@ -132,12 +132,24 @@ def fmt_years(y: float, unit: str = " years") -> str:
     return f"{y:g}{unit}" if unit == "-year" or y != 1 else "1 year"
 
 
+#: the magnitudes ``fmt_sig`` writes in digits; outside them, powers of ten
+SIG_PLAIN = (1e-6, 1e15)
+
+
 def fmt_sig(x: float, n: int = 3) -> str:
     """``x`` to ``n`` significant figures, trailing zeros kept so a column reads at one precision ("0.130"
     beside "0.182", "2.00" beside "1.96", "13.0 to 15.2"; Python's ``g`` format printed "0.13", "2", "13"),
-    thousands separated, whole units from ``n`` digits up ("1,234", not "1.23e+03"); 0 is "0"."""
+    thousands separated, whole units from ``n`` digits up ("1,234", not "1.23e+03"); 0 is "0". Past a quadrillion
+    and under a millionth (``SIG_PLAIN``), powers of ten: a failure every 1.8e-297 ms printed 297 zeros, and 2.7e299
+    years' GPU-hours 300 digits (QA 36).
+
+    >>> fmt_sig(1.8e-297, 1), fmt_sig(6.05e301), fmt_sig(3.2e-6), fmt_sig(999_999_999_999_999.0)
+    ('2e-297', '6.05e+301', '0.00000320', '999,999,999,999,999')
+    """
     if x == 0 or x != x or x in (float("inf"), float("-inf")):
         return "0" if x == 0 else str(x)
+    if not SIG_PLAIN[0] <= abs(x) < SIG_PLAIN[1]:
+        return f"{x:.{n - 1}e}"
     decimals = n - 1 - math.floor(math.log10(abs(x)))
     if decimals <= 0:  # n digits or more before the point: whole units, not rounded away ("1,234")
         return f"{x:,.0f}"

@@ -95,9 +95,9 @@ def test_the_zero_stage_still_picks_the_style_where_both_take_the_plan(tmp_path,
 
 # ---- 5. no plan finishes under the checkpoint pauses alone: the refusal blamed node failures the job never set ------
 # "error: checkpoint.mtbf_hours_per_node: no plan finishes: node failures come before a checkpoint interval completes"
-# for a save every step at 1e-6 Gb/s and no mtbf_hours_per_node
+# for a save every step at 1e-6 Gb/s (since QA 36 the floor, schema.MIN_RATE: 1e-3 Gb/s) and no mtbf_hours_per_node
 def test_pauses_alone_that_no_plan_outlives_are_named_as_pauses(tmp_path, cli):
-    job = {**LLM, "checkpoint": {"every_steps": 1, "write_gbps": 1e-6}}
+    job = {**LLM, "checkpoint": {"every_steps": 1, "write_gbps": 1e-3}}
     line = refused(cli("recommend", write_job(tmp_path, job), "--no-simulate"))
     assert line.startswith("error: checkpoint: no plan finishes: the checkpoint pauses make every plan's expected time "
                            "over 1,000x the uninterrupted one"), line

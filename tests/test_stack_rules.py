@@ -180,6 +180,11 @@ CASES = [
      dict(pp=4, dp=8)),
     # DeepSpeed's pipeline engine: one contiguous stage per rank, 1F1B only (no interleaving)
     ("ds-vpp", ("megatron-deepspeed", {}), "llama3-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
+    # the 2021-22 codes: no --context-parallel-size (Megatron-LM, metaseq), no --expert-model-parallel-size (QA 36)
+    ("megatron-lm-cp", ("megatron-lm", {}), "llama3-8b", {}, dict(cp=4, dp=8), dict(tp=4, dp=8)),
+    ("metaseq-cp", ("metaseq", {}), "llama3-8b", {}, dict(cp=4, dp=8), dict(tp=4, dp=8)),
+    ("megatron-lm-ep", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(ep=8), dict(tp=8, dp=4)),
+    ("megatron-lm-zero", ("megatron-lm", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
 ]
 
 
@@ -205,8 +210,11 @@ def test_titan_activation_offload_and_stacks_without_rules():
     job = _job("llama3-8b", {})
     mc = _stack("megatron-core", activation_offload=True)
     assert stack_rules.refusals(mc, job.model, job.training, _layout(), run="torchtitan")["titan-activation-offload"][0]
-    for name in ("llm-foundry", "megatron-lm"):  # no runtime; megatron-lm's rules (QLoRA only) do not apply here
-        assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
+    # no runtime; llm-foundry's rules (fp8) do not apply here, megatron-lm's (QLoRA, CP, EP, ZeRO-2/3) refuse none of
+    # this layout
+    assert stack_rules.refusals(_stack("llm-foundry"), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
+    got = stack_rules.refusals(_stack("megatron-lm"), job.model, job.training, _layout(zero=1, pp=2, dp=16))
+    assert set(got) == {"megatron-lm-cp", "megatron-lm-ep", "megatron-lm-zero"} and not any(v[0] for v in got.values())
     # Megatron-DeepSpeed: only its PipelineModule's rules (every stage holds layers here; no interleaving)
     got = stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=3, pp=2, dp=16))
     assert set(got) == {"ds-empty-stage", "ds-vpp"} and not any(v[0] for v in got.values())

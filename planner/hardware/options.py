@@ -10,6 +10,7 @@ from planner import defaults as D
 from hardware_catalog.catalog import GPU, Catalog, Instance, System, builtin_gpu
 from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family, prior_for
 from planner.errors import InputError, clip
+from planner.units import count_of
 from planner.spec import ClusterSpec, ConstraintsSpec
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
@@ -440,10 +441,22 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
         check_fixed_cluster(cluster if hold_nodes else cluster.model_copy(update={"nodes": None}), constraints, hw, cat)
         return [hw]
     insts = select_instances(cat, constraints, [cluster.gpu] if cluster.gpu else None)
+    if cluster.price_usd_hr is not None:
+        # one node's price; the searched instances differ in GPUs per node and each carries its own rate. Until QA 36
+        # the search dropped it without a word (aws at $1/node-h was priced at the catalog's $113.93 while its JSON
+        # said price_basis "cluster.price_usd_hr")
+        kinds = ", ".join(i.key for i in insts[:3]) + (f" and {len(insts) - 3:,} more" if len(insts) > 3 else "")
+        raise InputError("cluster.price_usd_hr", f"a price per node of one node type, but the search prices "
+                         f"{count_of(len(insts), 'catalog instance')} ({kinds}) at their own rates: name the one "
+                         "it is for in cluster.instance, or reprice catalog instances with a --catalog override "
+                         "(`planner catalog instances --csv` writes one to edit)")
     # a profile of no GPU here is refused, not ignored without a word
     check_profile_applies(profile, [i.gpu for i in insts])
-    return [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps),
-                                 profile if profile_matches(profile, i.gpu) else None, precision) for i in insts]
+    # the job's link speeds replace every searched instance's (intra_node_gbps was dropped here until QA 36: an
+    # NVLink at 1 GB/s per GPU searched as the catalog's 450)
+    links = ClusterSpec(inter_node_gbps=cluster.inter_node_gbps, intra_node_gbps=cluster.intra_node_gbps)
+    return [option_from_instance(i, links, profile if profile_matches(profile, i.gpu) else None, precision)
+            for i in insts]
 
 
 def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,

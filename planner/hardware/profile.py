@@ -18,6 +18,7 @@ from hardware_catalog.errors import from_validation
 from planner.errors import InputError, read_json_object
 from planner.outputs import write_text
 from hardware_catalog import load_catalog
+from hardware_catalog.bounds import RATE_FLOOR
 from hardware_catalog.catalog import GPU
 from planner.hardware.efficiency import Efficiency, prior_for
 
@@ -46,6 +47,12 @@ class Fingerprint(BaseModel):
 # into inf/NaN (a 1e300 s alpha gave NaN in --json).
 MAX_LATENCY_S = 1.0
 MAX_BW = 1e15  # bytes/s
+#: the slowest measured bandwidth taken, bytes/s: the catalog's and job's rate floor (``bounds.RATE_FLOOR`` GB/s, 1 MB/s).
+#: Only above 0 until QA 36: an intra_busbw of 1e-300 overflowed the step into NaN, an internal error
+MIN_BW = RATE_FLOOR * 1e9
+#: the lowest measured efficiency taken (a share of a peak): a tenth of a percent, below any kernel a benchmark times;
+#: only above 0 until QA 36, when ``hbm: 1e-300`` estimated a 2e292-year step with numpy's overflow warning
+MIN_EFFICIENCY = 1e-3
 MAX_FLOPS = 1e18  # FLOP/s per device (B200 dense fp8 ~ 4.5e15)
 MAX_ATTN_CPU = 10.0
 
@@ -60,7 +67,7 @@ def _check_table(v):
 
 
 # The GEMM and attention fits, declared once for a dtype's fits (``DtypeFit``) and the headline ones (``Fitted``).
-GemmEfficiency = Annotated[Optional[float], Field(gt=0, le=1.0)]
+GemmEfficiency = Annotated[Optional[float], Field(ge=MIN_EFFICIENCY, le=1.0)]
 GemmKHalf = Annotated[Optional[float], Field(ge=0, le=1e6)]
 #: (m, n, k, efficiency) rows
 GemmTable = Annotated[Optional[list[tuple[float, float, float, float]]], Field(max_length=100_000),
@@ -68,7 +75,7 @@ GemmTable = Annotated[Optional[list[tuple[float, float, float, float]]], Field(m
 # attention vs the GEMM peak: above 1 is possible where "peak" is a measured GEMM rate (CPU bf16 without native bf16
 # units: sdpa computes in fp32 and outruns the emulated bf16 GEMM); against a catalog GPU's datasheet peak it is at
 # most 1 (Profile._fractions_of_datasheet)
-AttnEfficiency = Annotated[Optional[float], Field(gt=0, le=MAX_ATTN_CPU)]
+AttnEfficiency = Annotated[Optional[float], Field(ge=MIN_EFFICIENCY, le=MAX_ATTN_CPU)]
 
 
 class DtypeFit(BaseModel):
@@ -94,18 +101,18 @@ class Fitted(BaseModel):
     gemm_table: GemmTable = None
     attn_fwd: AttnEfficiency = None
     attn_bwd: AttnEfficiency = None
-    hbm_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)  # achieved bytes/s (copy)
-    hbm: Optional[float] = Field(None, gt=0, le=1.0)  # memory-bound kernels / hbm_peak_bw
-    hbm_peak_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)  # datasheet HBM (GPU); measured copy (CPU)
+    hbm_bw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)  # achieved bytes/s (copy)
+    hbm: Optional[float] = Field(None, ge=MIN_EFFICIENCY, le=1.0)  # memory-bound kernels / hbm_peak_bw
+    hbm_peak_bw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)  # datasheet HBM (GPU); measured copy (CPU)
     launch_s: Optional[float] = Field(None, ge=0, le=MAX_LATENCY_S)
-    h2d_pinned_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)
-    h2d_pageable_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)
+    h2d_pinned_bw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)
+    h2d_pageable_bw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)
     intra_alpha_s: Optional[float] = Field(None, ge=0, le=MAX_LATENCY_S)
-    intra_busbw: Optional[float] = Field(None, gt=0, le=MAX_BW)  # bytes/s
+    intra_busbw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)  # bytes/s
     inter_alpha_s: Optional[float] = Field(None, ge=0, le=MAX_LATENCY_S)
-    inter_busbw: Optional[float] = Field(None, gt=0, le=MAX_BW)
+    inter_busbw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)
     decode_s_per_sample: Optional[float] = Field(None, gt=0, le=1e3)  # JPEG decode+augment, one core
-    storage_read_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)
+    storage_read_bw: Optional[float] = Field(None, ge=MIN_BW, le=MAX_BW)
     gbdt_rows_per_s: Optional[float] = Field(None, gt=0, le=1e12)  # xgboost hist, per core
     # per-dtype fits: dtype -> {gemm_max, gemm_k_half, gemm_table, attn_fwd, attn_bwd}; used for the
     # job's training.precision (efficiency_from_profile), the headline fits for any other dtype

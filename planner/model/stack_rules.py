@@ -724,6 +724,28 @@ RULES: tuple[StackRule, ...] = (
            lambda st, m, t: getattr(t, "mode", None) == "qlora"),
           ("bnb-base", "training.base_weights", "a bitsandbytes base (nf4 / int8 under LoRA is QLoRA's code)",
            lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)))),
+    # ---- parallelisms the 2021-22 codes never had: both planned a CP 4 long-context layout and megatron-lm an EP 8
+    # Mixtral one (QA 36), where their launchers take no such degree
+    StackRule("megatron-lm-cp", "megatron-lm", "parallel.cp", "context parallelism",
+              "Megatron-LM 2021-22 megatron/arguments.py has --tensor-model-parallel-size and "
+              "--pipeline-model-parallel-size only; --context-parallel-size came with Megatron-Core's context_parallel "
+              "package (docs/source/api-guide/context_parallel.rst: TE DotProductAttention's ring exchange), not the "
+              "legacy megatron/model/transformer.py ParallelAttention",
+              lambda st, m, t: True, lambda c, m, t: c.cp == 1),
+    StackRule("megatron-lm-ep", "megatron-lm", "parallel.ep", "expert parallelism",
+              "Megatron-LM 2021-22 megatron/arguments.py has no --expert-model-parallel-size: expert parallelism came "
+              "with Megatron-Core's MoE (megatron/core/transformer/moe)",
+              lambda st, m, t: True, lambda c, m, t: c.ep == 1),
+    StackRule("megatron-lm-zero", "megatron-lm", "parallel.zero",
+              "ZeRO-2/3 (its distributed optimizer shards the optimizer state and fp32 main weights only: ZeRO-1)",
+              "Megatron-LM 2021-22 megatron/arguments.py --use-distributed-optimizer (megatron/optimizer/"
+              "distrib_optimizer.py: grads reduce-scattered into a whole-size buffer, parameters all-gathered whole); "
+              "no sharded-parameter data parallelism: Megatron-FSDP and --use-torch-fsdp2 came with Megatron-Core",
+              lambda st, m, t: True, _zero_without(2, 3)),
+    StackRule("metaseq-cp", "metaseq", "parallel.cp", "context parallelism",
+              "metaseq/dataclass/configs.py DistributedTrainingConfig: model_parallel_size (Megatron tensor parallelism) "
+              "and FSDP data parallelism only, no sequence split of attention",
+              lambda st, m, t: True, lambda c, m, t: c.cp == 1),
     StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
               "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
               "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "

@@ -131,7 +131,10 @@ def render_estimate(con: Console, res: dict) -> None:
     inp = res.get("inputs")
     if inp:
         meas = ", ".join(inp["efficiencies_measured"]) or "none"
-        con.print(f"[dim]inputs: peaks from {esc(inp['peaks'])}; measured efficiencies: {esc(meas)}; "
+        unused = inp.get("efficiencies_measured_unused")
+        unused = (f"; measured but not used: {esc(', '.join(unused))} ({esc(inp['efficiencies_measured_unused_why'])})"
+                  if unused else "")
+        con.print(f"[dim]inputs: peaks from {esc(inp['peaks'])}; measured efficiencies: {esc(meas)}{unused}; "
                   f"others {esc(inp['efficiencies_prior'])}[/]")
 
 

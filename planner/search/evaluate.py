@@ -251,9 +251,32 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
         efficiencies_measured=measured,
         efficiencies_prior=src.get("*", "prior"),
     )
+    unused = _attention_rates_unused(hw, job, stack, measured)
+    if unused:
+        out["efficiencies_measured"] = [k for k in measured if k not in unused[0]]
+        out["efficiencies_measured_unused"] = unused[0]
+        out["efficiencies_measured_unused_why"] = unused[1]
     if job is not None:
         out["training_stack"] = stack_assumption(job, stack, searched, layout)
     return out
+
+
+def _attention_rates_unused(hw: HardwareOption, job: JobSpec | None, stack: Stack | None, measured: list[str]):
+    """(the profile's measured attention rates the step does not use, why), or None. A flash kernel with published
+    rates on this GPU family (physics.ATTN_KERNELS: cuDNN, FA3, FA2) is priced from them, whatever a profile measured
+    (``calibrate`` times torch's sdpa, not the stack's kernel): until QA 36 the inputs line listed attn_fwd and attn_bwd
+    as measured while 0.01 and 0.5 gave the same step."""
+    from planner.hardware.efficiency import gpu_family
+    from planner.model.physics import ATTN_KERNELS
+
+    names = [k for k in ("attn_fwd", "attn_bwd") if k in measured]
+    if not names or job is None or not (job.model.is_transformer and job.training.flash_attention):
+        return None
+    fw = stack or from_training(job.training)
+    if gpu_family(hw.gpu.name) not in ATTN_KERNELS.get(fw.attn_kernel, {}):
+        return None
+    return names, (f"{fw.name}'s {fw.attn_kernel} attention kernel on {gpu_family(hw.gpu.name)} is priced from its "
+                   "published rates (planner.model.physics.ATTN_KERNELS), not from the profile's sdpa measurement")
 
 
 def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = (),

@@ -36,7 +36,7 @@ import numpy as np
 import simpy
 
 from planner.errors import TooLargeError
-from planner.units import count_of
+from planner.units import count_of, fmt_sig
 from planner.simulate.config import SimConfig
 from planner.simulate.loader import Draws, Loader, lognormal_params
 from planner.simulate.resources import Storage
@@ -522,7 +522,7 @@ def check_failures(cfg: SimConfig, steps: int) -> None:
         raise TooLargeError("checkpoint.mtbf_hours_per_node", (
             f"too large: {failures_text(log10)} failures expected before {steps:,} steps complete (job MTBF "
             f"{fl.mtbf_s:.3g} s = per-node MTBF / {count_of(fl.nodes, 'node')}, {c:.3g} s of work between durable "
-            f"checkpoints, {x:,.0f} MTBFs); the simulator stops at {MAX_FAILURES:,} — raise the MTBF or "
+            f"checkpoints, {fmt_sig(x)} MTBFs); the simulator stops at {MAX_FAILURES:,} — raise the MTBF or "
             "checkpoint more often"))
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import from_validation
+from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
 from planner import vocab as V
 from planner.errors import InputError
@@ -36,6 +37,22 @@ MAX_REASONABLE = {  # bounds that catch typos ("layers: 3200000") without limiti
     "vocab": 1 << 24,
     "seq_len": 1 << 24,
     "gpus": 1 << 20,
+}
+
+#: the slowest rate a job field takes. A bandwidth, request rate or vCPU share only above 0 let ``1e-300`` through:
+#: ``cluster.inter_node_gbps: 1e-300`` estimated a 7e299 s step (2.7e299 years, a 300-digit GPU-hour count and
+#: numpy's overflow warning on stderr) and ``data.storage_gbps: 1e-300`` simulated 4e299 s steps (QA 36). The floors
+#: sit far below any real link, store or host (1 Mb/s, 1 MB/s, a request per 1,000 s, a hundredth of a vCPU per
+#: GPU), where the slowest one gives finite times: `simulate` of ResNet-50 at each floor runs in seconds.
+MIN_RATE = {  # (the catalog's speed columns share the floor: hardware_catalog.bounds.RATE_FLOOR)
+    "gbps": RATE_FLOOR,  # Gb/s (network, storage read and write): 1 Mb/s
+    "GBps": RATE_FLOOR,  # GB/s per GPU (cluster.intra_node_gbps): 1 MB/s
+    "requests_per_s": RATE_FLOOR,
+    "vcpus_per_gpu": 0.01,
+    # serving.qps: a request every ~11.6 days; at 1e-20 the simulated arrivals sit 1e20 s out, where a 10 ms decode
+    # step is lost in the float, and every option but the largest "missed the targets" (qps 1e-300: $1.5e304 per
+    # million requests, 4 of 5 options "do not work")
+    "qps": 1e-6,
 }
 
 
@@ -639,7 +656,7 @@ class TrainingSpec(_Strict):
     # positions first (modeling.py BertPreTrainingHeads ``sequence_output_is_dense``: index_select of
     # the labels != -1 rows; run_pretraining.py ``--no_dense_sequence_output`` defaults to off), so its
     # head sees max_predictions_per_seq positions (20 at seq 128, 80 at 512) at most
-    head_tokens_per_seq: Optional[float] = Field(None, gt=0, le=1 << 24)
+    head_tokens_per_seq: Optional[float] = Field(None, ge=1, le=1 << 24)  # whole positions: at least one
 
     def sequences_per_epoch(self, transformer: bool) -> float:
         """Sequences in one epoch of ``dataset_samples``: one per example when padded (each padded to seq_len: the
@@ -709,8 +726,8 @@ class ClusterSpec(_Strict):
     instance: Optional[str] = None  # "aws:p5.48xlarge"
     gpus_per_node: Optional[int] = Field(None, gt=0, le=1024)
     nodes: Optional[int] = Field(None, gt=0, le=1 << 17)
-    inter_node_gbps: Optional[float] = Field(None, gt=0, le=1e6)  # per node, Gb/s (overrides)
-    intra_node_gbps: Optional[float] = Field(None, gt=0, le=1e5)  # per GPU per direction, GB/s
+    inter_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)  # per node, Gb/s (overrides)
+    intra_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["GBps"], le=1e5)  # per GPU per direction, GB/s
     price_usd_hr: Optional[float] = Field(None, gt=0, le=1e5)  # per node, overrides the catalog
 
     @model_validator(mode="after")
@@ -732,14 +749,14 @@ class DataSpec(_Strict):
     decode_cv: float = Field(0.3, ge=0, le=10)  # coefficient of variation of per-sample cost
     workers_per_gpu: Optional[int] = Field(None, ge=0, le=1024)
     prefetch_factor: int = Field(2, ge=1, le=1024)
-    vcpus_per_gpu: Optional[float] = Field(None, gt=0, le=1024)
+    vcpus_per_gpu: Optional[float] = Field(None, ge=MIN_RATE["vcpus_per_gpu"], le=1024)
     cache_fraction: float = Field(0.0, ge=0, le=1)  # share of samples served from a local cache
     read_fraction: float = Field(1.0, gt=0, le=1)  # filtering at storage: share actually read
-    storage_gbps: Optional[float] = Field(None, gt=0, le=1e6)  # aggregate read bandwidth, Gb/s
+    storage_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)  # aggregate read bandwidth, Gb/s
     # one reader's read bandwidth (each loader worker's connection), Gb/s; what `calibrate --storage` measures
-    storage_stream_gbps: Optional[float] = Field(None, gt=0, le=1e6)
+    storage_stream_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)
     request_latency_ms: Optional[float] = Field(None, ge=0, le=1e6)
-    max_requests_per_s: Optional[float] = Field(None, gt=0, le=1e9)
+    max_requests_per_s: Optional[float] = Field(None, ge=MIN_RATE["requests_per_s"], le=1e9)
     #: never read: the offline preprocessing stage is the ``campaign`` section's ``preprocess``
     #: (planner/workloads/campaign.py). Kept only to refuse it by name: it was accepted and ignored,
     #: so a job that set it was planned without its preprocessing and nothing said so
@@ -769,7 +786,7 @@ class EvaluationSpec(_Strict):
 
 class CheckpointSpec(_Strict):
     every_steps: int = Field(0, ge=0, le=MAX_STEPS)  # 0 = no checkpoints
-    write_gbps: float = Field(20.0, gt=0, le=1e6)  # aggregate storage write bandwidth, Gb/s
+    write_gbps: float = Field(20.0, ge=MIN_RATE["gbps"], le=1e6)  # aggregate storage write bandwidth, Gb/s
     asynchronous: bool = False
     mtbf_hours_per_node: Optional[float] = Field(None, gt=0, le=1e8)
     restart_minutes: float = Field(10.0, ge=0, le=1e5)
@@ -880,7 +897,7 @@ class ServingSpec(_Strict):
 
     p99_latency_ms: Optional[float] = Field(None, gt=0, le=1e7)
     ttft_ms: Optional[float] = Field(None, gt=0, le=1e7)
-    qps: Optional[float] = Field(None, gt=0, le=1e9)
+    qps: Optional[float] = Field(None, ge=MIN_RATE["qps"], le=1e9)
     max_batch: int = Field(64, gt=0, le=1 << 16)
     precision: V.SERVE_PRECISION.literal = "bf16"  # weights (and GEMM inputs)
     kv_precision: V.KV_PRECISION.literal = "bf16"  # KV-cache entries
@@ -892,7 +909,8 @@ class ServingSpec(_Strict):
     # (planner/workloads/serving.py ``shared_prefix``); must be < prompt_tokens
     shared_prefix_tokens: int = Field(0, ge=0, le=1 << 24)
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
-    requests: Optional[float] = Field(None, gt=0, le=1e15)  # offline job size (requests)
+    # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36)
+    requests: Optional[float] = Field(None, ge=1, le=1e15)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
     # the simulation that confirms the size (planner/simulate/serving.py; CLI flags override these)
     arrivals: V.ARRIVALS.literal = "poisson"
@@ -1017,6 +1035,12 @@ class JobSpec(_Strict):
         for k in ("lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16"):
             if fw is not None and getattr(fw, k, None) and not m.is_transformer:
                 raise ValueError(f"training.framework.{k}: counts transformer layers; this model has none")
+        if self.training.head_tokens_per_seq is not None and not m.mlm_head:
+            # the positions BERT's MLM head gathers (step_time T_head); a causal LM's head and loss run on every
+            # position, so on llama3-8b the field was taken and moved MFU from 54% to 58% at 2 positions (QA 36)
+            raise ValueError("training.head_tokens_per_seq: the positions an MLM head (BERT, model.mlm_head) runs on; "
+                             f"{f'model {m.name}' if m.name else 'the model'} has no MLM head: its head runs on every "
+                             "token, so leave it out")
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
         if m.hybrid and self.training.optimizer == "muon":
