@@ -48,7 +48,7 @@ def test_an_override_row_states_its_own_host_link(tmp_path):
 
 
 @pytest.mark.parametrize("row, words", [
-    ("{name: h100, host_link_gbps_per_dir: -5}", "host_link_gbps_per_dir: must be a positive number"),
+    ("{name: h100, host_link_gbps_per_dir: -5}", "host_link_gbps_per_dir: must be >= 0.001"),
     ("{name: h100, host_link_gbps_per_dir: 1e9}", "host_link_gbps_per_dir: must be at most"),
     ("{name: h100, host_link_gbps_per_dir: fast}", "host_link_gbps_per_dir: must be a number"),
     ("{name: a100, pcie_gbps_per_dir: 64}", "pcie_gbps_per_dir: 64 GB/s is more than a PCIe Gen4 x16 link carries"),

@@ -87,7 +87,8 @@ def test_a_forced_style_that_refuses_the_plan_is_still_refused(tmp_path, cli):
 
 
 def test_the_zero_stage_still_picks_the_style_where_both_take_the_plan(tmp_path, cli):
-    job = {**LLM, "training": {**LLM["training"], "framework": "megatron-lm"}, "parallel": {**LLM["parallel"], "zero": 3}}
+    # megatron-deepspeed: a Megatron launcher by default, ZeRO-3 only through FSDP (Megatron-LM refuses ZeRO-3 since QA 36)
+    job = {**LLM, "training": {**LLM["training"], "framework": "megatron-deepspeed"}, "parallel": {**LLM["parallel"], "zero": 3}}
     code, out, err = cli("recommend", write_job(tmp_path, job), "--emit", "torchrun")
     assert code == 0, err
     assert "# launcher style: fsdp" in out
@@ -136,7 +137,7 @@ def test_an_empty_launcher_style_is_refused(fmt):
 
 # ---- 4b. both styles refuse: "the megatron style refuses it too" did not say why ------------------------------------
 def test_when_both_styles_refuse_both_reasons_are_said(tmp_path, cli):
-    job = {**LLM, "model": {"preset": "qwen2.5-1.5b"}, "training": {**LLM["training"], "framework": "megatron-lm"},
+    job = {**LLM, "model": {"preset": "qwen2.5-1.5b"}, "training": {**LLM["training"], "framework": "megatron-deepspeed"},
            "parallel": {**LLM["parallel"], "tp": 4, "dp": 2, "zero": 3}}  # 2 KV heads over TP 4; tied embeddings
     line = refused(cli("recommend", write_job(tmp_path, job), "--emit", "torchrun"))
     assert line.startswith("error: --emit: torchtitan refuses more TP ranks than KV heads")
