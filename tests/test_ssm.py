@@ -276,7 +276,6 @@ def test_bad_patterns_are_one_line_errors(tmp_path, cli, model, field, fragment)
 
 
 @pytest.mark.parametrize("training,field", [
-    ("{optimizer: muon}", "training.optimizer"),
     ("{mode: lora, tokens: 1.0e+9}", "training.mode"),
     ("{framework: torchtitan}", "training.framework"),
     ("{framework: auto}", "training.framework"),
@@ -284,7 +283,7 @@ def test_bad_patterns_are_one_line_errors(tmp_path, cli, model, field, fragment)
     ("{framework: {name: megatron-core, moe_a2a_overlap: true}}", "training.framework.moe_a2a_overlap"),
 ])
 def test_unmodelled_hybrid_combinations_are_one_line_errors(tmp_path, cli, training, field):
-    """What the hybrid model is not priced for (Muon's per-matrix table, LoRA, stacks without Mamba
+    """What the hybrid model is not priced for (LoRA, stacks without Mamba
     layers here, a stack search that would time them) is refused, not mispriced."""
     p = tmp_path / "job.yaml"
     p.write_text(f"model: {{preset: nemotron-3-nano-30b-a3b}}\ntraining: {training}\nparallel: {{ep: 8, pp: 1}}\n"

@@ -60,14 +60,14 @@ parameter all-gather with the forward; 0.16.1, which the Kimi-K2 rows ran, does 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 
 import numpy as np
 
 from planner.spec import ModelSpec
 from planner.spec.params import count_params
-from planner.spec.shapes import attention_weights, mlp_weights, shared_expert_width
+from planner.spec.shapes import attention_weights, latent_weights, mamba_weights, mlp_weights, shared_expert_width
 
 #: quintic Newton-Schulz iterations (torch ``DEFAULT_NS_STEPS``; Megatron ``muon_num_ns_steps``)
 NS_STEPS = 5
@@ -84,15 +84,18 @@ MUON_OPS_PER_MATRIX = 9
 
 @dataclass(frozen=True)
 class Matrix:
-    """A 2-D hidden weight: ``rows`` x ``cols`` (out x in) and which dimension tensor parallelism
-    splits (0: column-parallel, 1: row-parallel, None: replicated on every TP rank)."""
+    """A 2-D hidden weight: ``rows`` x ``cols`` (out x in), which dimension tensor parallelism
+    splits (0: column-parallel, 1: row-parallel, None: replicated on every TP rank) and how many of
+    it one layer of its class holds (``per_layer``: 1, or under ``hybrid_pattern`` the share of the
+    non-MoE layers whose mixer it belongs to)."""
     rows: int
     cols: int
     tp_dim: int | None
+    per_layer: float = 1.0
 
     @property
-    def numel(self) -> int:
-        return self.rows * self.cols
+    def numel(self) -> float:
+        return self.rows * self.cols * self.per_layer
 
 
 #: the (out x in) weight dimension each TP split of planner.spec.shapes ``Weight`` divides: column-parallel the
@@ -105,33 +108,57 @@ def _matrices(weights) -> tuple[Matrix, ...]:
     return tuple(Matrix(w.n, w.k, TP_DIM[w.shard]) for w in weights)
 
 
-def _mlp(m: ModelSpec, f: int, fused_fc1: bool) -> tuple[Matrix, ...]:
-    """An MLP's matrices (planner.spec.shapes ``mlp_weights``); ``fused_fc1``: a gated MLP's w1 and w3 as one
-    2f x h matrix (Megatron-Core's linear_fc1)."""
-    *up, down = _matrices(mlp_weights(m, f))
+def _mlp(m: ModelSpec, f: int, fused_fc1: bool, io: int | None = None) -> tuple[Matrix, ...]:
+    """An MLP's matrices (planner.spec.shapes ``mlp_weights``, ``io`` its width in and out); ``fused_fc1``: a
+    gated MLP's w1 and w3 as one 2f x io matrix (Megatron-Core's linear_fc1)."""
+    *up, down = _matrices(mlp_weights(m, f, io=io))
     if fused_fc1 and len(up) > 1:
         up = [Matrix(sum(x.rows for x in up), up[0].cols, 0)]
     return (*up, down)
 
 
+def _mixers(m: ModelSpec, fused_fc1: bool) -> dict[str, tuple[Matrix, ...]]:
+    """The Muon matrices of each non-MoE mixer (vocab.HYBRID_LAYER symbols): "*" attention, "-" the dense
+    MLP, "M" the Mamba-2 mixer's in_proj and out_proj (its conv1d weight is 3-D, A_log / D / dt_bias and
+    the norm 1-D: AdamW's, as ``get_megatron_muon_optimizer`` splits them)."""
+    return {"*": _matrices(attention_weights(m)), "-": _mlp(m, m.dense_width, fused_fc1),
+            "M": _matrices(mamba_weights(m))}
+
+
 def layer_matrices(m: ModelSpec, fused_fc1: bool = True) -> dict[str, tuple[Matrix, ...]]:
-    """The Muon matrices of one layer, by class: ``attention``, ``dense_mlp`` (a dense layer's MLP),
-    ``moe_other`` (an MoE layer's router, shared experts and their gate) and ``expert`` (one routed
-    expert). Shapes and TP splits are planner.spec.shapes' (the ones planner.spec.params counts), q, k, v
-    apart as Megatron's ``muon_split_qkv`` updates them; MLA's down-projections are replicated over TP
-    (Megatron-Core ``linear_q_down_proj`` / ``linear_kv_down_proj``, parallel_mode "duplicated")."""
-    h = m.hidden
-    out = {"attention": _matrices(attention_weights(m)), "dense_mlp": _mlp(m, m.dense_width, fused_fc1),
-           "moe_other": (), "expert": ()}
+    """The Muon matrices of one layer of each parameter class of planner.spec.params ``ParamCount``:
+
+    * ``dense_layer``: a non-MoE layer -- attention and the dense MLP; under ``hybrid_pattern`` the mean
+      non-MoE block (``ParamCount.dense_layer`` is that mean): each mixer's matrices weighted by the share of
+      the non-MoE blocks that are of its kind;
+    * ``moe_layer``: an MoE layer less its routed experts -- the router (E x h, replicated on every TP rank),
+      LatentMoE's latent projections (``latent_weights``, replicated), the shared experts (width ``hidden``)
+      and their gate (1 x h), and the layer's attention except under ``hybrid_pattern``, where the "E" block
+      holds no attention (its attention is a "*" block of its own, planner.spec.params ``count_params``);
+    * ``expert``: one routed expert, an MLP of width ``ffn_hidden`` reading and writing ``ModelSpec.expert_io``
+      (LatentMoE's latent width, else ``hidden``).
+
+    Shapes and TP splits are planner.spec.shapes' (the ones planner.spec.params counts), q, k, v apart as
+    Megatron's ``muon_split_qkv`` updates them; MLA's down-projections are replicated over TP (Megatron-Core
+    ``linear_q_down_proj`` / ``linear_kv_down_proj``, parallel_mode "duplicated")."""
+    mix = _mixers(m, fused_fc1)
+    n_dense = m.layers - m.moe_layers
+    if m.hybrid:
+        dense = tuple(replace(x, per_layer=m.kind_layers(k) / n_dense) for k, ms in mix.items() if m.kind_layers(k)
+                      for x in ms)
+    else:
+        dense = mix["*"] + mix["-"]
+    out = {"dense_layer": dense, "moe_layer": (), "expert": ()}
     if m.moe is not None:
         e = m.moe
-        other = (Matrix(e.experts, h, None),)  # the router: replicated on every TP rank
+        other = () if m.hybrid else mix["*"]
+        other += (Matrix(e.experts, m.hidden, None),) + _matrices(latent_weights(m))
         if e.shared_experts:
             other += _mlp(m, shared_expert_width(m), fused_fc1)
             if e.shared_expert_gate:
-                other += (Matrix(1, h, None),)
-        out["moe_other"] = other
-        out["expert"] = _mlp(m, m.ffn_hidden, fused_fc1)
+                other += (Matrix(1, m.hidden, None),)
+        out["moe_layer"] = other
+        out["expert"] = _mlp(m, m.ffn_hidden, fused_fc1, m.expert_io)
     return out
 
 
@@ -139,43 +166,60 @@ def _numel(ms) -> float:
     return float(sum(x.numel for x in ms))
 
 
-def class_shares(m: ModelSpec) -> dict[str, float]:
-    """Share of each parameter class that Muon updates (the rest: AdamW): ``dense_layer`` (a dense
-    layer: attention + MLP, less norms and biases), ``moe_layer`` (an MoE layer less its routed
-    experts), ``expert`` (a routed expert, less its biases). Embeddings and the head: 0."""
+def class_parameters(m: ModelSpec) -> dict[str, float]:
+    """Parameters of one layer of each class of ``layer_matrices``, all tensors (planner.spec.params):
+    a (mean) non-MoE layer, an MoE layer less its routed experts, one routed expert."""
     pc = count_params(m)
-    mats = layer_matrices(m)
-    att = _numel(mats["attention"])
-    out = {"dense_layer": (att + _numel(mats["dense_mlp"])) / pc.dense_layer if pc.dense_layer else 0.0,
-           "moe_layer": 0.0, "expert": 0.0}
-    if m.moe is not None:
-        out["moe_layer"] = (att + _numel(mats["moe_other"])) / (pc.moe_layer - m.moe.experts * pc.expert)
-        out["expert"] = _numel(mats["expert"]) / pc.expert
-    return out
+    experts = m.moe.experts * pc.expert if m.moe is not None else 0
+    return {"dense_layer": float(pc.dense_layer), "moe_layer": float(pc.moe_layer - experts),
+            "expert": float(pc.expert)}
+
+
+def class_shares(m: ModelSpec) -> dict[str, float]:
+    """Share of each parameter class (``layer_matrices``) that Muon updates, the rest AdamW's (norms,
+    biases, Mamba's conv1d and 1-D state parameters); 0 for a class the model lacks. Embeddings and the
+    head: 0.
+
+    Until 2026-12-04 the routed experts' matrices were read at ``hidden`` instead of LatentMoE's
+    ``expert_io``, the latent projections were missing, a hybrid's "E" block was credited with an
+    attention it does not hold and its non-MoE blocks were priced as attention + MLP whatever their kind:
+    Nemotron 3 Super got shares expert 4.0, moe_layer 1.50, dense_layer 0.59; Nemotron-H 8B dense_layer 1.61."""
+    n = class_parameters(m)
+    return {k: _numel(ms) / n[k] if n[k] else 0.0 for k, ms in layer_matrices(m).items()}
 
 
 def stage_muon_params(m: ModelSpec, layers):
     """Muon-updated (dense, expert) parameters of a pipeline stage of ``layers`` layers, in the
     mean dense/MoE mix of memory.stage_params (embeddings, head and final norm are AdamW's)."""
     pc = count_params(m)
-    sh = class_shares(m)
+    mats = layer_matrices(m)
     moe = pc.n_moe_layers / m.layers
-    dense = (1 - moe) * pc.dense_layer * sh["dense_layer"]
-    if m.moe is not None:
-        dense = dense + moe * (pc.moe_layer - m.moe.experts * pc.expert) * sh["moe_layer"]
-    expert = moe * (m.moe.experts * pc.expert * sh["expert"] if m.moe else 0.0)
+    dense = (1 - moe) * _numel(mats["dense_layer"]) + moe * _numel(mats["moe_layer"])
+    expert = moe * (m.moe.experts * _numel(mats["expert"]) if m.moe else 0.0)
     layers = np.asarray(layers, dtype=np.float64)
     return layers * dense, layers * expert
 
 
-def state_bytes(m: ModelSpec, dense, expert, layers, muon_b: float, adam_b: float):
-    """Optimizer-state bytes per parameter of a stage's (dense, expert) parameters (arrays):
-    Muon's ``muon_b`` on its matrices, AdamW's ``adam_b`` on the rest."""
-    md, me = stage_muon_params(m, layers)
+def muon_fractions(m: ModelSpec, dense, expert, layers):
+    """(dense, expert) shares of a stage's parameters that Muon updates, for ``dense`` / ``expert`` parameters
+    (arrays, memory.stage_params) of a stage of ``layers`` layers. Expert: ``class_shares``' exactly (a stage's
+    expert parameters are routed experts, its own MoE layers' and the MTP block's, whatever their number).
+    Dense: the mean-mix Muon parameters (``stage_muon_params``) over the stage's dense parameters, which also
+    hold the AdamW ends (embedding, head, final norm), capped at 1 where a stage holds lighter blocks than the
+    mean (a hybrid stage with fewer Mamba blocks; until 2026-12-04 the expert share was this ratio too and
+    reached 1.05 on a Nemotron 3 Nano PP2 stage holding more "E" blocks than the mean)."""
+    md, _ = stage_muon_params(m, layers)
     dense = np.asarray(dense, dtype=np.float64)
     expert = np.asarray(expert, dtype=np.float64)
-    fd = np.divide(md, dense, out=np.zeros_like(md + dense), where=dense > 0)
-    fe = np.divide(me, expert, out=np.zeros_like(me + expert), where=expert > 0)
+    fd = np.minimum(np.divide(md, dense, out=np.zeros_like(md + dense), where=dense > 0), 1.0)
+    fe = np.where(expert > 0, class_shares(m)["expert"], 0.0)
+    return fd, fe
+
+
+def state_bytes(m: ModelSpec, dense, expert, layers, muon_b: float, adam_b: float):
+    """Optimizer-state bytes per parameter of a stage's (dense, expert) parameters (arrays):
+    Muon's ``muon_b`` on its matrices (``muon_fractions``), AdamW's ``adam_b`` on the rest."""
+    fd, fe = muon_fractions(m, dense, expert, layers)
     return fd * muon_b + (1 - fd) * adam_b, fe * muon_b + (1 - fe) * adam_b
 
 
@@ -247,10 +291,10 @@ def stage_ns_time(m: ModelSpec, impl: MuonImpl, eff, peak, hbm_bw, layers, tp, e
 
     def total(ms, split, count):
         ts = [per_matrix(x, split) for x in ms]
-        return sum(ts, 0.0) * count, (reduce(np.maximum, ts) if ts else 0.0)
+        return sum((t * x.per_layer for t, x in zip(ts, ms)), 0.0) * count, (reduce(np.maximum, ts) if ts else 0.0)
 
-    d_dense, big_d = total(mats["attention"] + mats["dense_mlp"], tp, layers * (1 - moe))
-    d_moe, big_m = total(mats["attention"] + mats["moe_other"], tp, layers * moe)
+    d_dense, big_d = total(mats["dense_layer"], tp, layers * (1 - moe))
+    d_moe, big_m = total(mats["moe_layer"], tp, layers * moe)
     experts = (m.moe.experts / (etp * ep)) if m.moe is not None else 0.0
     e_tot, big_e = total(mats["expert"], etp, layers * moe * experts)
     split = np.asarray(zero) >= impl.ns_split_zero
@@ -313,8 +357,8 @@ def step_terms(m: ModelSpec, impl: MuonImpl, hw, layers, tp, etp, ep, dps, edps,
     from planner.model.comm import collective_time
 
     eff = hw.eff
-    md, me = stage_muon_params(m, layers)
-    md, me = md / tp, me / (etp * ep)
+    fd, fe = muon_fractions(m, stage_dense * tp, stage_expert * etp * ep, layers)
+    md, me = fd * stage_dense, fe * stage_expert
     zero = np.asarray(zero)
     shard = zero >= 1
     local_muon = np.where(shard, md / dps + me / edps, md + me)

@@ -1043,10 +1043,8 @@ class JobSpec(_Strict):
                              "token, so leave it out")
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
-        if m.hybrid and self.training.optimizer == "muon":
-            # Muon's Newton-Schulz work is priced per transformer-layer matrix (planner.model.optimizers
-            # layer_matrices); the Mamba mixer's in/out projections are not in that table
-            raise ValueError("training.optimizer: muon is not modelled for hybrid (hybrid_pattern) models")
+        # (Muon on a hybrid model: planner.model.optimizers ``layer_matrices`` holds the Mamba mixer's in/out
+        # projections and the "E" block's router, latent projections and shared experts since 2026-12-04)
         fwn = self.training.framework.name if self.training.framework is not None else None
         if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge", "nemo-automodel"):
             # the Mamba mixer is priced as Megatron-Core runs it (mamba_ssm's fused kernels, MambaMixer's
