@@ -20,7 +20,8 @@ The rules (each one a defect once):
   ``~/.bashrc``, and a dangling link created a file wherever it pointed. Refusing links outright was
   the other choice; replacing the link is what ``--force`` means for every other name (the named
   path becomes the output) and what ``mv``/``os.replace`` do, so nothing outside the named path moves;
-- every file is written to a temporary name beside its target and renamed into place only when
+- every file is written to a temporary name beside its target (``tempfile.mkstemp``: a name no
+  file has, so a leftover of a crashed run never blocks the next) and renamed into place only when
   all files of the output are complete, so nothing is left half-written; on any failure (disk full,
   permission, interrupted) every temporary file and every folder this call created is removed;
 - nothing the program did not create is deleted: a report's ``<name>_files/`` folder that already
@@ -40,7 +41,9 @@ The rules (each one a defect once):
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Union
 
@@ -114,6 +117,35 @@ def _umask() -> int:
     return mask
 
 
+def _stage_file(target: Path, raw: bytes, mode: int) -> Path:
+    """Write ``raw`` to a new temporary file beside ``target`` and return its name. ``mkstemp`` picks a name no
+    other file has (``O_EXCL`` with a random part), so a temporary file a crashed run left behind never blocks
+    this one: the names were ``.<name>.<pid>.tmp`` until 2026-12-04, and a leftover from a run with the same pid
+    made every later write fail with "file exists". The file is removed here if it cannot be completed."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        _write_all(fd, raw)
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    except BaseException:  # an interrupt too: the caller never learns the name, so this is the only cleanup
+        os.close(fd)
+        _remove(Path(tmp))
+        raise
+    os.close(fd)
+    return Path(tmp)
+
+
+def _remove(p: Path) -> None:
+    """Remove a file or a folder tree this module made; best effort (the cleanup after a failure)."""
+    try:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    except OSError:
+        pass
+
+
 def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path] = (),
                   force: bool = False) -> list[Path]:
     """Write every file of one output, all or nothing (module docstring). ``folders`` may be
@@ -144,15 +176,7 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
                 mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~_umask()
             except FileNotFoundError:
                 mode = 0o666 & ~_umask()
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            staged.append((tmp, target))
-            try:
-                _write_all(fd, raw)
-                os.fchmod(fd, mode)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            staged.append((_stage_file(target, raw, mode), target))
         for tmp, target in staged:
             current = target
             os.replace(tmp, target)
@@ -163,10 +187,7 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
     finally:  # on failure, remove only what this call made: its temporary files and its folders
         if not done:
             for tmp, _ in staged:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+                _remove(tmp)
             for d in reversed(created):
                 try:
                     for f in d.iterdir():

@@ -131,6 +131,20 @@ def test_a_write_failing_half_way_leaves_the_old_file_and_the_link(tmp_path, mon
     assert leftovers(tmp_path) == []
 
 
+def test_a_leftover_temporary_file_of_the_same_pid_does_not_block_the_write(tmp_path):
+    """Temporary files were named ``.<name>.<pid>.tmp`` and opened exclusive-create: a crashed run's leftover with
+    the same pid (pids are reused; in a container every run may be pid 1) made each later write fail with "file
+    exists". mkstemp names never collide; the leftover is not ours to delete and stays."""
+    from planner.outputs import write_text
+
+    stale = tmp_path / f".plans.csv.{os.getpid()}.tmp"
+    stale.write_text("from a crashed run")
+    write_text(tmp_path / "plans.csv", "a,b\n", "--csv")
+    assert (tmp_path / "plans.csv").read_text() == "a,b\n"
+    assert stale.read_text() == "from a crashed run"
+    assert leftovers(tmp_path) == [stale.name]
+
+
 @pytest.mark.parametrize("target", ["/dev/null", "fifo"])
 def test_devices_and_fifos_are_refused_not_replaced(tmp_path, cli, search_job, target):
     if target == "fifo":
