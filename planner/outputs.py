@@ -20,11 +20,16 @@ The rules (each one a defect once):
   ``~/.bashrc``, and a dangling link created a file wherever it pointed. Refusing links outright was
   the other choice; replacing the link is what ``--force`` means for every other name (the named
   path becomes the output) and what ``mv``/``os.replace`` do, so nothing outside the named path moves;
-- every file is written to a temporary name beside its target and renamed into place only when
+- every file is written to a temporary name beside its target (``tempfile.mkstemp``: a name no
+  file has, so a leftover of a crashed run never blocks the next) and renamed into place only when
   all files of the output are complete, so nothing is left half-written; on any failure (disk full,
   permission, interrupted) every temporary file and every folder this call created is removed;
 - nothing the program did not create is deleted: a report's ``<name>_files/`` folder that already
   exists is written into (same-named charts replaced only with ``--force``), never emptied or removed;
+  a new one is filled under a temporary name and renamed into place with the report;
+- a ``<name>_files/`` that is a symbolic link (to a folder or anywhere) is the link rule above: refused
+  without ``--force``; with it the charts go into a new folder that replaces the link once it is complete,
+  never into the link's target (until 2026-12-04 they were written there);
 - a command's own inputs (the job file, catalog overrides, the profile, a trace) are never outputs:
   ``recommend job.yaml --csv job.yaml`` replaced the job with the CSV;
 - an existing file keeps its permission bits; a new one gets the usual ``0666 & ~umask``;
@@ -40,9 +45,11 @@ The rules (each one a defect once):
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping, Union
+from typing import Iterable, Mapping, Optional, Union
 
 from hardware_catalog.files import os_reason
 from planner.errors import InputError
@@ -67,11 +74,14 @@ def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:
             raise InputError(field, f"{p} is an input of this command ({src}); refusing to replace it")
 
 
-def output_target(path, field: str, inputs: Iterable = (), force: bool = False) -> Path:
+def output_target(path, field: str, inputs: Iterable = (), force: bool = False, folder: bool = False) -> Path:
     """The path that writing ``path`` will replace — ``path`` itself, a symbolic link included (module
     docstring) — checked before any long work starts: a new path in an existing folder or, with ``force``, a
     regular file or a symbolic link that is none of ``inputs`` (the files the command reads; a link or another
-    name for one counts)."""
+    name for one counts). ``folder``: ``path`` is a folder of output files (a report's ``<name>_files/``): an
+    existing folder is accepted (written into, never emptied), a symbolic link follows the file rule above
+    (refused without ``force``, else replaced by a new folder; until 2026-12-04 the charts were written into
+    the link's target), anything else is refused."""
     if str(path) == "":
         raise InputError(field, "an empty path")
     p = Path(path)
@@ -90,6 +100,10 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False) 
         if not force:
             raise InputError(field, f"{p} exists (a symbolic link to {os.readlink(p)}); refusing to replace it "
                                     f"(give --force to replace the link itself, its target untouched, or another name)")
+        return p
+    if folder:
+        if not stat.S_ISDIR(st.st_mode):
+            raise InputError(field, f"{p}: exists and is not a folder")
         return p
     if stat.S_ISDIR(st.st_mode):
         raise InputError(field, f"{p}: is a directory; give a file name")
@@ -114,29 +128,61 @@ def _umask() -> int:
     return mask
 
 
+def _stage_file(target: Path, raw: bytes, mode: int) -> Path:
+    """Write ``raw`` to a new temporary file beside ``target`` and return its name. ``mkstemp`` picks a name no
+    other file has (``O_EXCL`` with a random part), so a temporary file a crashed run left behind never blocks
+    this one: the names were ``.<name>.<pid>.tmp`` until 2026-12-04, and a leftover from a run with the same pid
+    made every later write fail with "file exists". The file is removed here if it cannot be completed."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        _write_all(fd, raw)
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    except BaseException:  # an interrupt too: the caller never learns the name, so this is the only cleanup
+        os.close(fd)
+        _remove(Path(tmp))
+        raise
+    os.close(fd)
+    return Path(tmp)
+
+
+def _remove(p: Path) -> None:
+    """Remove a file or a folder tree this module made; best effort (the cleanup after a failure)."""
+    try:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    except OSError:
+        pass
+
+
 def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path] = (),
                   force: bool = False) -> list[Path]:
-    """Write every file of one output, all or nothing (module docstring). ``folders`` may be
-    created (a report's chart folder); an existing one is written into, never emptied. An existing
-    file among ``files`` is refused before anything is written unless ``force``.
-    Returns the paths written, in the order given."""
-    created: list[Path] = []
-    staged: list[tuple[Path, Path]] = []  # (temporary, final target)
+    """Write every file of one output, all or nothing (module docstring). ``folders`` (a report's chart folder)
+    go through ``output_target(..., folder=True)``: an existing folder is written into, never emptied; a new one,
+    or one that replaces a symbolic link (``force``), is filled under a temporary name beside it and renamed into
+    place with the rest, so a failure leaves the link and its target as they were. An existing file among
+    ``files`` is refused before anything is written unless ``force``. Returns the paths written, in the order
+    given."""
+    fresh: dict[Path, Path] = {}  # folder -> its temporary stand-in, filled and renamed into place at the end
+    staged: list[tuple[Path, Path]] = []  # (temporary file, final target) in an existing folder
+    placed: list[tuple[Path, Optional[str]]] = []  # folders renamed into place, with the link each replaced
     done = False
     current = None  # the path being worked on, for the message
     try:
         for d in folders:
-            d = current = Path(d)
-            if d.is_symlink() or d.exists():
-                if not d.is_dir():
-                    raise InputError(field, f"{d}: exists and is not a folder")
-                continue
-            if not d.parent.is_dir():
-                raise InputError(field, f"directory {d.parent} does not exist")
-            d.mkdir()
-            created.append(d)
-        targets = [(output_target(p, field, force=force), data) for p, data in files.items()]
-        for target, data in targets:
+            d = current = output_target(d, field, force=force, folder=True)
+            if not d.is_dir() or d.is_symlink():  # new, or a link to replace: never written through
+                fresh[d] = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}.", suffix=".tmp"))
+        writes = []
+        for p, data in files.items():
+            p = Path(p)
+            stand_in = fresh.get(p.parent)
+            # in a fresh folder nothing exists to check or replace; elsewhere the file rules apply
+            writes.append((stand_in / p.name, data, True) if stand_in else
+                          (output_target(p, field, force=force), data, False))
+        for target, data, in_fresh in writes:
             current = target
             raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
             try:  # lstat: a replaced link's bits are not a file's, and its target's are not this file's business
@@ -144,15 +190,24 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
                 mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~_umask()
             except FileNotFoundError:
                 mode = 0o666 & ~_umask()
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            staged.append((tmp, target))
+            tmp = _stage_file(target, raw, mode)
+            if in_fresh:  # the stand-in folder is not visible yet: its file takes its name now
+                os.replace(tmp, target)
+            else:
+                staged.append((tmp, target))
+        for d, stand_in in fresh.items():  # the folders first: a report appears only once its charts are there
+            current = d
+            os.chmod(stand_in, 0o777 & ~_umask())  # mkdtemp's 0700 is for the staging only
+            link = os.readlink(d) if d.is_symlink() else None
+            if link is not None:  # rename(2) puts a folder only onto an empty folder or nothing: the link goes first
+                os.unlink(d)
             try:
-                _write_all(fd, raw)
-                os.fchmod(fd, mode)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                os.rename(stand_in, d)
+            except OSError:
+                if link is not None:
+                    os.symlink(link, d)
+                raise
+            placed.append((d, link))
         for tmp, target in staged:
             current = target
             os.replace(tmp, target)
@@ -160,20 +215,19 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
         return [Path(p) for p in files]
     except OSError as e:
         raise InputError(field, f"{current or e.filename or 'writing'}: {os_reason(e)}") from None
-    finally:  # on failure, remove only what this call made: its temporary files and its folders
+    finally:  # on failure, remove only what this call made: its temporary files and folders; put links back
         if not done:
             for tmp, _ in staged:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-            for d in reversed(created):
-                try:
-                    for f in d.iterdir():
-                        f.unlink()
-                    d.rmdir()
-                except OSError:
-                    pass
+                _remove(tmp)
+            for stand_in in fresh.values():
+                _remove(stand_in)
+            for d, link in reversed(placed):
+                _remove(d)
+                if link is not None:
+                    try:
+                        os.symlink(link, d)
+                    except OSError:
+                        pass
 
 
 def write_text(path, text: str, field: str, force: bool = False) -> None:

@@ -6,6 +6,7 @@ and alias expansion, duplicate keys refused, input never echoed unbounded."""
 import errno
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -129,6 +130,75 @@ def test_a_write_failing_half_way_leaves_the_old_file_and_the_link(tmp_path, mon
     assert old.read_text() == "old plans\n"
     assert link.is_symlink() and os.readlink(link) == str(target) and target.read_text() == "target\n"
     assert leftovers(tmp_path) == []
+
+
+def test_a_chart_folder_that_is_a_link_is_replaced_not_written_through(tmp_path, cli, search_job):
+    """`report -o r.md` with r_files -> a folder elsewhere wrote the charts into that folder. The chart folder is an
+    output name like the report: a link there is refused without --force, and with it a new folder replaces the
+    link; the folder it pointed to keeps exactly what it had."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("precious")
+    link = tmp_path / "r_files"
+    link.symlink_to(elsewhere, target_is_directory=True)
+    one_line_error(*cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md"), "--out", "r_files",
+                   "symbolic link", "--force")
+    assert not (tmp_path / "r.md").exists() and link.is_symlink()
+    code, _, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md", "--force")
+    assert code == 0, err
+    assert not link.is_symlink() and link.is_dir() and any(link.iterdir())
+    assert [f.name for f in elsewhere.iterdir()] == ["keep.txt"] and (elsewhere / "keep.txt").read_text() == "precious"
+    assert "r_files/" in (tmp_path / "r.md").read_text()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fails_at", ["chart", "report"])
+def test_a_failed_write_leaves_the_chart_folder_link_as_it_was(tmp_path, monkeypatch, fails_at):
+    """A failure while writing a chart, or at the last rename (the report, after the new folder replaced the link),
+    puts everything back: the link to the old folder, the old folder's files, no report, no temporary files."""
+    import planner.outputs as w
+    from planner.errors import InputError
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "c.vl.json").write_text("old chart")
+    folder, report = tmp_path / "r_files", tmp_path / "r.md"
+    folder.symlink_to(old, target_is_directory=True)
+    if fails_at == "chart":
+        def fail(fd, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        monkeypatch.setattr(w, "_write_all", fail)
+    else:
+        real_replace = os.replace
+
+        def fail(src, dst):
+            if Path(dst).name == "r.md":
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            real_replace(src, dst)
+        monkeypatch.setattr(w.os, "replace", fail)
+    with pytest.raises(InputError):
+        w.write_outputs({folder / "c.vl.json": "new chart", report: "report"}, "--out", folders=[folder], force=True)
+    assert folder.is_symlink() and os.readlink(folder) == str(old)
+    assert [f.name for f in old.iterdir()] == ["c.vl.json"] and (old / "c.vl.json").read_text() == "old chart"
+    assert not report.exists() and leftovers(tmp_path) == []
+    monkeypatch.undo()
+    w.write_outputs({folder / "c.vl.json": "new chart", report: "report"}, "--out", folders=[folder], force=True)
+    assert not folder.is_symlink() and (folder / "c.vl.json").read_text() == "new chart"
+    assert (old / "c.vl.json").read_text() == "old chart" and report.read_text() == "report"
+
+
+def test_a_leftover_temporary_file_of_the_same_pid_does_not_block_the_write(tmp_path):
+    """Temporary files were named ``.<name>.<pid>.tmp`` and opened exclusive-create: a crashed run's leftover with
+    the same pid (pids are reused; in a container every run may be pid 1) made each later write fail with "file
+    exists". mkstemp names never collide; the leftover is not ours to delete and stays."""
+    from planner.outputs import write_text
+
+    stale = tmp_path / f".plans.csv.{os.getpid()}.tmp"
+    stale.write_text("from a crashed run")
+    write_text(tmp_path / "plans.csv", "a,b\n", "--csv")
+    assert (tmp_path / "plans.csv").read_text() == "a,b\n"
+    assert stale.read_text() == "from a crashed run"
+    assert leftovers(tmp_path) == [stale.name]
 
 
 @pytest.mark.parametrize("target", ["/dev/null", "fifo"])

@@ -587,13 +587,14 @@ def test_neox_attention_priced_only_on_its_rows(catalog):
         assert b["t_bwd_mb"] - a["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * bw, hw.gpu.hbm_bw), rel=1e-9)
 
 
-def _sink_rescale_elements(act_dtype, b=2, heads=4, s=64, hd=16):
-    """Bytes per attention-output element that NeMo AutoModel's FlexAttention sink rescale moves, forward and
-    backward, counted with a TorchDispatchMode on real torch ops: every op but views, by the bytes of each tensor it
-    reads or writes. The code is ``FlexAttention.forward``'s after the kernel (nemo_automodel/components/attention/
-    flex_attention.py): ``torch.sigmoid(lse - w.view(1, -1, 1)).unsqueeze(-1)``, ``out * scale``, ``.to(q.dtype)``;
-    the kernel is a stand-in autograd function (its ops not counted), and the loss gradient is made outside the
-    count."""
+def _sink_rescale_elements(act_dtype, form="fp32_product", b=2, heads=4, s=64, hd=16):
+    """Bytes per attention-output element that a FlexAttention sink rescale moves, forward and backward, counted
+    with a TorchDispatchMode on real torch ops: every op but views, by the bytes of each tensor it reads or writes.
+    ``fp32_product`` is NeMo AutoModel's ``FlexAttention.forward`` after the kernel (nemo_automodel/components/
+    attention/flex_attention.py): ``torch.sigmoid(lse - w.view(1, -1, 1)).unsqueeze(-1)``, ``out * scale``,
+    ``.to(q.dtype)``; ``scale_cast`` is torchtitan's gpt-oss ``Attention.forward`` (torchtitan/models/gpt_oss/
+    model.py): the same scale, ``output * sink_scale.to(output.dtype)``. The kernel is a stand-in autograd function
+    (its ops not counted), and the loss gradient is made outside the count."""
     torch = pytest.importorskip("torch")
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
@@ -630,7 +631,7 @@ def _sink_rescale_elements(act_dtype, b=2, heads=4, s=64, hd=16):
         out, lse = Kernel.apply(q)
         counting[0] = True
         scale = torch.sigmoid(lse - w.view(1, -1, 1)).unsqueeze(-1)
-        y = (out * scale).to(q.dtype)
+        y = (out * scale).to(q.dtype) if form == "fp32_product" else out * scale.to(out.dtype)
         counting[0] = False
         g = torch.ones_like(y)
         phase[0], counting[0] = "bwd", True
@@ -640,15 +641,43 @@ def _sink_rescale_elements(act_dtype, b=2, heads=4, s=64, hd=16):
     return {"fwd": (n["fwd"] - 4 * heads) / q.numel(), "bwd": (n["bwd"] - 4 * heads) / q.numel()}, hd
 
 
+@pytest.mark.parametrize("form", ["fp32_product", "scale_cast"])
 @pytest.mark.parametrize("act_dtype", ["bfloat16", "float16"])
-def test_sink_rescale_bytes_match_real_ops(act_dtype):
-    """step_time.sink_rescale_bytes is what the torch ops of AutoModel's FlexAttention sink rescale move per output
-    element (2 act_b + 8 + 20 / head_dim forward, 3 act_b + 28 + 32 / head_dim backward)."""
-    from planner.model.step_time import sink_rescale_bytes
+def test_sink_rescale_bytes_match_real_ops(act_dtype, form):
+    """step_time.SINK_RESCALES are what the torch ops of each FlexAttention sink rescale move per output element:
+    AutoModel's fp32 product (2 act_b + 8 + 20 / head_dim forward, 3 act_b + 28 + 32 / head_dim backward) and
+    torchtitan's scale cast first (2 act_b + (20 + 2 act_b) / head_dim, 6 act_b + (28 + 3 act_b) / head_dim)."""
+    from planner.model.step_time import SINK_RESCALES
 
-    real, hd = _sink_rescale_elements(act_dtype)
-    f, b = sink_rescale_bytes(2.0, hd)
+    real, hd = _sink_rescale_elements(act_dtype, form)
+    f, b = SINK_RESCALES[form](2.0, hd)
     assert (f, b) == pytest.approx((real["fwd"], real["bwd"]), rel=1e-12)
+
+
+def test_torchtitan_prices_its_sink_rescale_only_uncompiled(catalog):
+    """torchtitan's gpt-oss runs the sinks as an eager rescale after FlexAttention (scale cast to bf16 first):
+    with compile off it adds exactly the scale_cast bytes to each pass; with its default per-block compile (the ops
+    fused) nothing, and nothing on a model without sinks. Every registered stack names a known form."""
+    from dataclasses import replace
+    from planner.model import stacks
+    from planner.model.step_time import SINK_RESCALES, sink_rescale_cast_bytes
+    from planner.spec.presets import PRESETS
+
+    assert all(st.sink_rescale_form in SINK_RESCALES for st in stacks.STACKS.values())
+    oss = ModelSpec(**PRESETS["gpt-oss-20b"])
+    hw = hw_for(catalog)
+    t = TrainingSpec(seq_len=4096, global_batch=16, micro_batch=2, precision="bf16")
+    c = cands(mb=2, dp=8, ep=8, zero=3)
+    titan = stacks.resolve("torchtitan")
+    assert titan.compile and titan.sink_rescale_form == "scale_cast" and "fa2" in titan.sink_rescale_kernels
+    eager = replace(titan, compile=False)
+    a, b = (step_time(oss, t, c, hw, framework=s) for s in (replace(eager, sink_rescale_kernels=()), eager))
+    f, bw = sink_rescale_cast_bytes(2.0, oss.q_dim / oss.heads)
+    el = 2 * 4096 * oss.q_dim * oss.layers
+    assert b["t_fwd_mb"][0] - a["t_fwd_mb"][0] == pytest.approx(float(hw.eff.memory_time(el * f, hw.gpu.hbm_bw)), rel=1e-9)
+    assert b["t_bwd_mb"][0] - a["t_bwd_mb"][0] == pytest.approx(float(hw.eff.memory_time(el * bw, hw.gpu.hbm_bw)), rel=1e-9)
+    x, y = (step_time(oss, t, c, hw, framework=s) for s in (replace(titan, sink_rescale_kernels=()), titan))
+    assert x["step_time_s"][0] == y["step_time_s"][0]
 
 
 def test_sink_rescale_priced_only_where_the_stack_runs_it(catalog):

@@ -241,8 +241,19 @@ class Stack:
     #: the ``attn_kernel`` values under which the stack's attention-sink models (gpt-oss: one learned logit per head)
     #: run the sinks as an eager rescale of the kernel's output, ``out * sigmoid(lse - w)`` in fp32 and a cast back
     #: (step_time.sink_rescale_bytes); () = the sinks inside the kernel's softmax (TE's ``softmax_type="learnable"``)
-    #: or no such model path. Only NeMo AutoModel's FlexAttention path sets it
+    #: or no such model path. Priced only on uncompiled blocks (``compile`` off): torch.compile fuses the four
+    #: pointwise ops into one kernel (about one more read and write of the output, 2 act_b an element forward, not
+    #: priced). Set by NeMo AutoModel's and torchtitan's FlexAttention paths (their entries give file and commit).
+    #: Read and not set (2026-12-04): HF transformers' gpt-oss (models/gpt_oss/modeling_gpt_oss.py @ 00d4b3d2) has
+    #: ``_supports_sdpa = False``; its eager path concatenates the sinks to the materialized logits before the softmax
+    #: (``torch.cat([attn_weights, sinks])``, not a rescale: the whole S x S attention is eager, which no stack's
+    #: ``attn_kernel`` prices); its flex path (integrations/flex_attention.py @ 2ccc6cae) rescales after the kernel
+    #: by ``torch.exp(lse - logsumexp(cat([lse, sinks])))`` in the output's dtype -- a third op order, and hf-trainer's
+    #: ``fa2`` is flash_attention_2, which takes no sinks, so no gpt-oss row of that stack runs this path as priced
     sink_rescale_kernels: tuple = ()
+    #: the op order of that rescale (step_time.SINK_RESCALES): "fp32_product" (AutoModel: ``out * scale`` in fp32,
+    #: cast back) or "scale_cast" (torchtitan: the scale cast to the output's dtype, a 16-bit product)
+    sink_rescale_form: str = "fp32_product"
     #: packed rows attend per example (flops.attention_span): the stack hands its flash kernel each
     #: example's boundaries. Megatron-Core: ``PackedSeqParams`` (cu_seqlens, ``qkv_format="thd"``)
     #: into TEDotProductAttention (megatron/core/packed_seq_params.py; NeMo's packed SFT/PEFT
@@ -1314,6 +1325,12 @@ STACKS: dict[str, Stack] = {
     "torchtitan": Stack(
         "torchtitan", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True,
+        # gpt-oss: FlexAttention only ("gpt-oss only supports FlexAttention"), ``return_lse=True``, then the sinks as
+        # eager ``torch.sigmoid(lse - self.sinks)``, ``output * sink_scale.to(output.dtype)``
+        # (torchtitan/models/gpt_oss/model.py @ 0014ac2c; model/model.py @ 00b1b07d); FlexAttention priced at FA2's
+        # rates, like AutoModel's. Compiled per block when compile.enable (gpt_oss/parallelize.py @ 0008504f
+        # ``apply_compile``), which fuses them: priced only with compile off
+        sink_rescale_kernels=("fa2",), sink_rescale_form="scale_cast",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "

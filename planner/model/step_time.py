@@ -235,6 +235,30 @@ def sink_rescale_bytes(act_b: float, head_dim: float) -> tuple[float, float]:
     return 2.0 * act_b + 8.0 + 20.0 / head_dim, 3.0 * act_b + 28.0 + 32.0 / head_dim
 
 
+def sink_rescale_cast_bytes(act_b: float, head_dim: float) -> tuple[float, float]:
+    """(forward, backward) HBM bytes per attention-output element of the same eager rescale with the scale cast to
+    the output's dtype *before* the product, as torchtitan's gpt-oss ``Attention.forward`` does
+    (torchtitan/models/gpt_oss/model.py @ 0014ac2c, model/model.py @ 00b1b07d: ``sink_scale = torch.sigmoid(lse -
+    self.sinks.view(...)).unsqueeze(-1)``; ``output = output * sink_scale.to(output.dtype)``): the product is in the
+    output's dtype, so no fp32 copy of the output and no cast back (``sink_rescale_bytes``: 2 act_b + 8 forward).
+
+    * forward: ``mul`` (read act_b, write act_b) per element; on the rows ``sub`` and ``sigmoid`` (8 each), the
+      cast (read 4, write act_b) and the ``mul``'s read of it (act_b): 2 act_b per element, 20 + 2 act_b per row;
+    * backward: ``MulBackward0``'s grad x scale (read act_b, write act_b) and grad x out (read 2 act_b, write act_b)
+      summed over the head dim (read act_b); on the rows the scale read and the sum's write (2 act_b), the cast's
+      gradient up to fp32 (read act_b, write 4), ``sigmoid_backward`` (12), the ``neg`` and sum of the sink weights'
+      gradient (12): 6 act_b per element, 28 + 3 act_b per row.
+
+    Counted on real torch ops: tests/test_step_time.py ``test_sink_rescale_bytes_match_real_ops``."""
+    return 2.0 * act_b + (20.0 + 2.0 * act_b) / head_dim, 6.0 * act_b + (28.0 + 3.0 * act_b) / head_dim
+
+
+#: the eager attention-sink rescale after a kernel that returns (out, lse), by the op order of the stack's model
+#: code (``Stack.sink_rescale_form``): the product in fp32 and cast back (NeMo AutoModel), or the scale cast to the
+#: output's dtype first (torchtitan)
+SINK_RESCALES = {"fp32_product": sink_rescale_bytes, "scale_cast": sink_rescale_cast_bytes}
+
+
 def cross_entropy_bytes(act_b: float, unfused: bool) -> tuple[float, float]:
     """(forward, backward) HBM bytes per logit of the rank's vocabulary shard that the loss moves.
 
@@ -483,10 +507,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
         nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * nx_f, hbm), mb_bwd + eff.memory_time(T * nx_b, hbm)
-    if m.attention_sinks and t.flash_attention and fw.attn_kernel in fw.sink_rescale_kernels:
-        # the sinks as an eager rescale of the kernel's output (NeMo AutoModel's FlexAttention path), on the
-        # attention blocks' q-wide output
-        sk_f, sk_b = sink_rescale_bytes(act_b, m.q_dim / m.heads)
+    if m.attention_sinks and t.flash_attention and fw.attn_kernel in fw.sink_rescale_kernels and not fw.compile:
+        # the sinks as an eager rescale of the kernel's output (NeMo AutoModel's and torchtitan's FlexAttention
+        # paths), on the attention blocks' q-wide output; compiled blocks (torchtitan's per-block torch.compile)
+        # fuse the four ops into one pointwise kernel, left unpriced (Stack.sink_rescale_kernels)
+        sk_f, sk_b = SINK_RESCALES[fw.sink_rescale_form](act_b, m.q_dim / m.heads)
         out_el = T * m.q_dim / tp * sh["*"]
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(out_el * sk_f, hbm), mb_bwd + eff.memory_time(out_el * sk_b, hbm)
     # DeepSpeed's partitioned activation checkpoint (Stack.partition_activations, full recompute only): the input

@@ -760,7 +760,7 @@ def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Pat
     """Write the report (and, for Markdown, its chart files in ``<stem>_files/``) by the output
     rules of ``planner.outputs``: all or nothing, an existing file (the report or a chart) replaced
     only with ``force``, an existing chart folder written into and never emptied, a symlink replaced
-    itself (its target untouched), devices and folders refused."""
+    itself (its target untouched) -- the chart folder's too, by a new folder -- devices and folders refused."""
     path = Path(path)
     fmt = report_format(path)
     output_target(path, "--out", force=force)
