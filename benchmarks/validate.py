@@ -2516,7 +2516,8 @@ def automodel(cat) -> pd.DataFrame:
       kernel the row maps FlexAttention to, fa2; TE's cuDNN path keeps the sinks in its softmax). No recompute on
       these rows, so once forward and once backward: gpt-oss-20b 8.27 -> 8.48 s (-17.6 -> -15.5%), -120b 3.65 ->
       3.73 s (-15.0 -> -13.1%); the rest unchanged. After: median 15.0 -> 14.4%, p90 20.0 -> 20.0%, mean -4.7 ->
-      -4.3%; no other source moves (the field is this stack's alone, and no other row runs a sink model on it).
+      -4.3%; no other source moves (the field was this stack's alone then -- torchtitan's uncompiled gpt-oss took it
+      in small29b -- and no other row runs a sink model on it).
 
     Looked at on the same pass, not taken:
 
