@@ -142,3 +142,24 @@ def engine_events_counted(monkeypatch) -> list:
         return res
     monkeypatch.setattr(ws, "simulate_serving", run)
     return seen
+
+
+def load_parts_script(name: str):
+    """A builder script of benchmarks/data/parts/scripts/, loaded from its file as module ``parts_<name>``. The folder
+    is not put on sys.path (its ``grouped_gemm.py`` would shadow the package of that name Megatron-Core imports);
+    the one sibling the builders import by name, ``parts_csv`` (their shared CSV writer), is loaded from its file
+    under that name first."""
+    import importlib.util
+    import sys
+
+    folder = ROOT / "benchmarks" / "data" / "parts" / "scripts"
+
+    def load(module: str, filename: str):
+        spec = importlib.util.spec_from_file_location(module, folder / filename)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    if "parts_csv" not in sys.modules:
+        sys.modules["parts_csv"] = load("parts_csv", "parts_csv.py")
+    return load(f"parts_{name}", f"{name}.py")

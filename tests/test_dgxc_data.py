@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up
+from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up, load_parts_script
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -135,12 +135,8 @@ def test_rows_whose_launcher_disables_cudnn_attention_run_flash_attn2(rows):
 
 
 def _dgxc_builder():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("dgxc_builder", ROOT / "benchmarks" / "data" / "parts" / "scripts" / "dgxc.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The dgxc builder script (conftest.load_parts_script)."""
+    return load_parts_script("dgxc")
 
 
 @pytest.mark.parametrize("gpus,domain", [

@@ -8,22 +8,15 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up
+from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up, load_parts_script
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 
 def _builder():
-    """The mbridge_all builder script, loaded from its file: the scripts folder is not put on sys.path (its
-    ``grouped_gemm.py`` would shadow the package of that name Megatron-Core imports)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "parts_mbridge_all", ROOT / "benchmarks" / "data" / "parts" / "scripts" / "mbridge_all.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The mbridge_all builder script (conftest.load_parts_script)."""
+    return load_parts_script("mbridge_all")
 
 CSV = ROOT / "benchmarks" / "data" / "mbridge_all_runs.csv"
 SNAPSHOT = re.compile(r"https://github\.com/[\w.-]+/[\w.-]*[Mm]egatron-[Bb]ridge[\w.-]*/blob/[0-9a-f]{40}/"

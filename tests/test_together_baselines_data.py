@@ -2,13 +2,12 @@
 benchmarks/data/parts/scripts/together.py, source ``together B200 baselines`` in benchmarks/validate.py): the CSV is
 what the builder writes, its step times agree with the TFLOP/s the runs print, and the rows map to the layouts and
 settings their sources state."""
-import importlib.util
 import sys
 
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, assert_cites_no_held_out_source
+from tests.conftest import ROOT, assert_cites_no_held_out_source, load_parts_script
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -16,11 +15,8 @@ CSV = ROOT / "benchmarks" / "data" / "together_b200_baselines.csv"
 
 
 def _builder():
-    spec = importlib.util.spec_from_file_location("together_builder", ROOT / "benchmarks" / "data" / "parts" / "scripts"
-                                                  / "together.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The together builder script (conftest.load_parts_script)."""
+    return load_parts_script("together")
 
 
 @pytest.fixture(scope="module")
