@@ -27,3 +27,23 @@ def test_the_2021_22_megatron_refuses_moe_it_never_had(tmp_path, cli, preset):
     code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
     assert code == 0, err
 
+
+# ---- 2. the refused-layouts note counted a layout under each rule it broke ------------------------------------------
+def test_the_refused_layouts_note_counts_each_layout_once(tmp_path, cli):
+    """Mixtral on megatron-core over 64 H100s said "372 layouts it refuses are excluded ... 129 ZeRO-3 with pipeline
+    parallelism; 96 ZeRO-3 with expert parallelism; 81 ZeRO-2; 48 ZeRO-3 over part of the data-parallel group; 372 an
+    interleaved pipeline ...": every layout left out broke "interleaved-m" (the Megatron-FSDP variant runs the other
+    ZeRO-3 ones), so its count was the total and the rest summed past it. Now each layout is counted under the first
+    rule it breaks and the counts sum to the total."""
+    import re
+
+    job = {"model": {"preset": "mixtral-8x7b"}, "training": {"tokens": 1e10, "framework": "megatron-core"},
+           "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 64}}
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
+    assert code == 0, err
+    note = next(a for a in json.loads(out)["assumptions"] if "layouts it refuses are excluded" in a)
+    total = int(re.search(r"([\d,]+) layouts it refuses", note).group(1).replace(",", ""))
+    counts = [int(n.replace(",", "")) for n in re.findall(r"(?:— |; )([\d,]+) (?=[A-Za-z])", note)]
+    inter = int(re.search(r"([\d,]+) an interleaved pipeline", note).group(1).replace(",", ""))
+    assert len(counts) >= 2 and sum(counts) == total and 0 < inter < total, note
+    assert "each layout under the first it breaks" in note, note
