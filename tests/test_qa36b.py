@@ -47,3 +47,26 @@ def test_the_refused_layouts_note_counts_each_layout_once(tmp_path, cli):
     inter = int(re.search(r"([\d,]+) an interleaved pipeline", note).group(1).replace(",", ""))
     assert len(counts) >= 2 and sum(counts) == total and 0 < inter < total, note
     assert "each layout under the first it breaks" in note, note
+
+
+# ---- 4. a calibration profile's gemm_table efficiencies were only above 0 --------------------------------------------
+@pytest.mark.parametrize("eff, words", [(1e-300, "at least 0.001"), (5.0, "at most 1")])
+def test_a_gemm_table_efficiency_is_bounded_like_gemm_max(tmp_path, eff, words):
+    """``gemm_max`` and ``hbm`` took 0.001..1 since QA 36, a ``gemm_table`` row's efficiency anything above 0: 1e-300,
+    and on a profile without a catalog GPU (the CPU example) 5.0, a GEMM at five times the peak it is a share of."""
+    from conftest import ROOT
+
+    from planner.errors import InputError
+    from planner.hardware.profile import load_profile
+
+    prof = json.loads((ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json").read_text())
+    assert not prof["fingerprint"].get("catalog_gpu")
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(prof))
+    assert load_profile(path).fitted.gemm_table  # the example's own table (0.09..0.96) is taken
+    prof["fitted"]["gemm_table"][0][3] = eff
+    path.write_text(json.dumps(prof))
+    with pytest.raises(InputError) as e:
+        load_profile(path, field="--profile")
+    line = f"error: {e.value.field}: {e.value.message}"
+    assert line.startswith("error: --profile.fitted.gemm_table") and words in line and "\n" not in line, line
