@@ -70,3 +70,29 @@ def test_a_gemm_table_efficiency_is_bounded_like_gemm_max(tmp_path, eff, words):
         load_profile(path, field="--profile")
     line = f"error: {e.value.field}: {e.value.message}"
     assert line.startswith("error: --profile.fitted.gemm_table") and words in line and "\n" not in line, line
+
+
+# ---- 3. --by framework's "why not chosen" said each stack's bottleneck, not why it lost ------------------------------
+def test_why_not_chosen_says_why_the_stack_lost(tmp_path, cli):
+    """Llama-3-8B over up to 16 H100s with ``training.framework: auto``: the "why not chosen" column read "limits:
+    attention compute: 12% of the step" for torchtitan (+9% cost) -- the chosen megatron-core row had the same kind of
+    bottleneck. It now says how the stack lost in the ranking's terms (costlier by $, slower by %, refused, does not
+    fit), the bottleneck in a column of its own."""
+    from planner.search.explain import STACK_COLUMNS, stack_table_cells
+
+    job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10, "framework": "auto"},
+           "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 16}}
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
+    assert code == 0, err
+    rec = json.loads(out)
+    rows = list(rec["stacks"])
+    rows.append({"framework": "none-fits", "chosen": False, "status": "memory", "reason": "no layout fits in GPU memory",
+                 "lost": "does not fit: no layout fits in GPU memory"})
+    cols, cells = stack_table_cells(rows, rec["objective"])
+    why, limits = cols.index("why not chosen"), cols.index("limits")
+    assert STACK_COLUMNS[-1] == "limits"
+    assert cells[0][why] == "chosen" and cells[0][limits] == rows[0]["limits"]
+    for r, c in zip(rows[1:-1], cells[1:-1]):
+        assert r["status"] == "feasible" and r["vs_chosen"]["cost"] > 0.005, r
+        assert c[why].startswith("costlier by $") and "limits" not in c[why] and c[limits] == r["limits"], c
+    assert cells[-1][why].startswith("does not fit:") and cells[-1][limits] == "-"
