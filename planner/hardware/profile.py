@@ -58,11 +58,17 @@ MAX_ATTN_CPU = 10.0
 
 
 def _check_table(v):
+    """(m, n, k, efficiency) rows: positive sizes up to 2^24, the efficiency bounded like ``gemm_max`` (a share of the
+    peak, MIN_EFFICIENCY..1). Until QA 36b a row's efficiency was only above 0: 1e-300 estimated an overflowed step, and
+    on a profile without a catalog GPU 5.0 (a GEMM at five times its peak) was taken."""
     for i, row in enumerate(v or []):
         if not all(math.isfinite(x) and x > 0 for x in row):
             raise ValueError(f"row {i} must hold positive m, n, k, efficiency, got {list(row)}")
         if max(row[:3]) > 1 << 24:
             raise ValueError(f"row {i}: GEMM sizes above 2^24 were never measured, got {list(row)}")
+        if not MIN_EFFICIENCY <= row[3] <= 1.0:
+            raise ValueError(f"row {i}: efficiency must be at least {MIN_EFFICIENCY:g} and at most 1 (a share of the "
+                             f"GEMM peak, as gemm_max), got {row[3]:g}")
     return v
 
 

@@ -736,6 +736,16 @@ RULES: tuple[StackRule, ...] = (
               "Megatron-LM 2021-22 megatron/arguments.py has no --expert-model-parallel-size: expert parallelism came "
               "with Megatron-Core's MoE (megatron/core/transformer/moe)",
               lambda st, m, t: True, lambda c, m, t: c.ep == 1),
+    # megatron-lm planned Mixtral (top-2) and DeepSeek-style shared experts with EP 1 (QA 36b): its only MoE layer
+    # is the legacy top-1 SwitchMLP, every expert a whole ParallelMLP on each TP group (no expert parallelism:
+    # megatron-lm-ep); top-k routing, shared experts and EP came with Megatron-Core's MoE
+    StackRule("megatron-lm-moe", "megatron-lm", "training.framework",
+              "an MoE model with top-k > 1 or shared experts (its only MoE layer, SwitchMLP, routes each token to "
+              "one expert: use megatron-core)",
+              "Megatron-LM 2021-22 megatron/model/transformer.py SwitchMLP ('Routes input to one of N MLP experts': "
+              "torch.max over the router softmax, each expert a ParallelMLP, --num-experts); top-k routers and "
+              "shared experts came with Megatron-Core's MoE (megatron/core/transformer/moe/router.py TopKRouter)",
+              lambda st, m, t: _moe(m) and (m.moe.top_k > 1 or m.moe.shared_experts > 0)),
     StackRule("megatron-lm-zero", "megatron-lm", "parallel.zero",
               "ZeRO-2/3 (its distributed optimizer shards the optimizer state and fp32 main weights only: ZeRO-1)",
               "Megatron-LM 2021-22 megatron/arguments.py --use-distributed-optimizer (megatron/optimizer/"

@@ -267,7 +267,7 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
 
 
 #: the columns of the ``training.framework auto`` comparison (planner.search.rank.stack_comparison rows)
-STACK_COLUMNS = ("stack", "best plan", "step s", "days", "cost", "vs chosen", "why not chosen")
+STACK_COLUMNS = ("stack", "best plan", "step s", "days", "cost", "vs chosen", "why not chosen", "limits")
 
 
 def stack_table_cells(rows: list[dict], objective: str) -> tuple[tuple[str, ...], list[list[str]]]:
@@ -290,13 +290,15 @@ def stack_table_cells(rows: list[dict], objective: str) -> tuple[tuple[str, ...]
 def stack_cells(r: dict, objective: str) -> list[str]:
     """One stack's row of the comparison as plain text, for the terminal table and the report alike:
     its best plan, or '-' and the reason where it has none; the difference to the chosen plan, the
-    objective's measure first (a tie within a percent shows its tenths)."""
+    objective's measure first (a tie within a percent shows its tenths); why it was not chosen (rank.why_lost:
+    slower, costlier, refused, does not fit) and its best plan's bottleneck, each in its own column."""
+    lost = r.get("lost") or r.get("reason", "")  # a --json written before QA 36b has no "lost"
     if "step_time_s" not in r:  # no plan: refused, or nothing fits / meets the constraints
-        return [r["framework"], "-", "-", "-", "-", "-", r["reason"]]
+        return [r["framework"], "-", "-", "-", "-", "-", lost, "-"]
     vs = r["vs_chosen"]
     keys = ("time", "cost") if objective == "time" else ("cost", "time")
     delta = "-" if r["chosen"] else ", ".join(
         f"{vs[k]:+.{1 if abs(vs[k]) < 0.01 else 0}%} {k}" for k in keys if vs.get(k) is not None)
     return [r["framework"], f"{r['nodes']} x {r['hardware']}, {r['layout']}", f"{r['step_time_s']:,.2f}",
             f"{r['train_hours'] / 24:,.1f}", fmt_usd(r["cost_usd"]) if r["cost_usd"] else "-", delta,
-            "chosen" if r["chosen"] else ("a tie; " if r["tie"] else "") + "limits: " + r["limits"]]
+            "chosen" if r["chosen"] else lost, r["limits"]]

@@ -222,6 +222,33 @@ def scaling_view(table: pd.DataFrame, hardware: str, basis: str | None = None, i
     return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"), basis, includes)
 
 
+#: how a stack without a plan lost, by its comparison row's status (``stack_comparison``)
+NO_PLAN_WORDS = {"refused": "refused", "constraints": "outside the constraints", "memory": "does not fit"}
+
+
+def why_lost(hours, cost, b_hours, b_cost, objective: str) -> str:
+    """Why a stack's best plan (``hours``, ``cost``) ranked below the chosen one (``b_hours``, ``b_cost``) under
+    ``objective``, in the ranking's own terms (``rank``): costlier by $Y (cost, tokens_per_dollar: the same job's
+    tokens, so cost per token orders as cost), slower by X% (time); within the cost tie (COST_TIE) the faster plan
+    wins, so a tie lost on time. Until QA 36b the "why not chosen" column said only the stack's bottleneck ("limits:
+    compute"), which every stack, the chosen one too, has.
+
+    >>> why_lost(110, 1200, 100, 1000, "cost"), why_lost(110, 1000, 100, 1001, "cost"), why_lost(130, 9, 100, 1, "time")
+    ('costlier by $200.00 (+20%)', 'a tie on cost (within 0.5%), slower by 10%', 'slower by 30%')
+    """
+    def slower():
+        return f"slower by {hours / b_hours - 1:.{1 if hours / b_hours - 1 < 0.01 else 0}%}" if hours and b_hours else None
+
+    if objective == "time":
+        return slower() if hours and b_hours and hours > b_hours else "a tie on time"
+    if cost is None or b_cost is None:
+        return slower() or "ranked below on cost"
+    if abs(cost / b_cost - 1) < COST_TIE:
+        return f"a tie on cost (within {COST_TIE:.1%})" + (f", {slower()}" if hours and b_hours and hours > b_hours
+                                                         else "")
+    return f"costlier by {fmt_usd(cost - b_cost)} ({cost / b_cost - 1:+.0%})"
+
+
 def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting: set, closest: dict,
                      refused: dict) -> tuple[dict, ...]:
     """``training.framework: auto``: one row per stack searched (planner.search.space.stack_groups),
@@ -242,6 +269,7 @@ def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting:
     rows = []
     for g, plan in best_per.items():
         cost, hours = cost_of(plan, spot), hours_of(plan, spot)
+        lost = None if plan is best else why_lost(hours, cost, b_hours, b_cost, objective)
         chosen = plan is best
         d_cost, d_time = rel(cost, b_cost), rel(hours, b_hours)
         # within the ranking's own tie (COST_TIE) on the objective's measure: the order is the faster one's, or noise
@@ -259,7 +287,8 @@ def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting:
                          hardware=plan.hardware.name, nodes=plan.hardware.nodes, gpus=plan.hardware.gpus,
                          layout=config_str(plan.config), step_time_s=plan.step_time_s, mfu=plan.mfu,
                          train_hours=hours, cost_usd=cost,
-                         vs_chosen=dict(time=d_time, cost=d_cost), tie=tie, limits=plan.bottleneck, reason=reason))
+                         vs_chosen=dict(time=d_time, cost=d_cost), tie=tie, limits=plan.bottleneck, reason=reason,
+                         lost=lost))
     rows.sort(key=lambda r: not r["chosen"])  # the chosen stack first, the rest as ranked
     for g, grp in enumerate(groups):
         if g in best_per:
@@ -275,7 +304,8 @@ def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting:
             e = refusal_error(grp.variants[0].stack, refused.get(g, {}))
             status, reason = "refused", (f"{e.field}: {e.message}" if e is not None
                                          else "no layout on the searched hardware")
-        rows.append(dict(framework=grp.name, chosen=False, status=status, reason=reason))
+        rows.append(dict(framework=grp.name, chosen=False, status=status, reason=reason,
+                         lost=f"{NO_PLAN_WORDS[status]}: {reason}"))
     return tuple(rows)
 
 

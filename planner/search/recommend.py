@@ -309,6 +309,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
     refused_rows = {g: 0 for g, _ in live}
     regroup = {g: 0 for g, _ in live}  # interleaved layouts refused at the group size that another one runs
+    first_refused = {g: {} for g, _ in live}  # the same, each layout under the first rule it breaks (the note's counts)
+    first_regroup = {g: 0 for g, _ in live}
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
     closest = {}  # the same per stack group (framework auto's comparison)
     too_big = []  # options whose single node already exceeds constraints.max_gpus
@@ -369,8 +371,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                 for name, mask in base_refused.items():
                     mask = mask & ~runs
                     refused[g][name] = refused[g].get(name, 0) + int(mask.sum())
+                    # the note counts a layout once, under the first rule it breaks: counted under each, an interleaved
+                    # rule that every refused layout broke read as large as the total (QA 36b)
+                    first = mask & ~any_refused
+                    first_refused[g][name] = first_refused[g].get(name, 0) + int(first.sum())
                     if name == "interleaved-m":  # Megatron runs them at another micro-batch group size
-                        regroup[g] += int((mask & stack_rules.regroup_runs(c, job.training)).sum())
+                        runs_regrouped = stack_rules.regroup_runs(c, job.training)
+                        regroup[g] += int((mask & runs_regrouped).sum())
+                        first_regroup[g] += int((first & runs_regrouped).sum())
                     any_refused |= mask
                 refused_rows[g] += int(any_refused.sum())
                 for v, var in enumerate(variants):
@@ -457,8 +465,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         df = df.drop(columns="dp_shard")
     n_fit = len(df)
     objective = con.objective
-    assumptions = _search_assumptions(job, cat, opts, live, searched, off_platform, left_out, lists, refused,
-                                      refused_rows, regroup)
+    assumptions = _search_assumptions(job, cat, opts, live, searched, off_platform, left_out, lists, first_refused,
+                                      refused_rows, first_regroup)
     hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
     if df["cost"].isna().all() and objective != "time":
         objective = "time"
@@ -600,7 +608,8 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
                         refused: dict, refused_rows: dict, regroup: dict) -> list[str]:
     """The assumption lines of a search that ranked plans: the job's own, the hardware left out (not in the catalog,
     no stack runs on it, no low-precision peak), the stack an open framework was timed on, the recompute lists
-    searched and the layouts each stack refuses (recommend's counts), and the memory headroom over the ``searched``
+    searched and the layouts each stack refuses (recommend's counts, each layout under the first rule it breaks), and
+    the memory headroom over the ``searched``
     GPUs."""
     con = job.constraints
     assumptions = list(job.assumptions)

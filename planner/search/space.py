@@ -685,17 +685,20 @@ def _regroup_part(regroup: int) -> str:
 
 def refusal_note(stack: Stack, counts: dict[str, int], total: int, regroup: int = 0) -> str | None:
     """The layouts the search left out because the stack refuses them (``counts``: rows per rule
-    name, ``total``: rows refused by any, of the job's own stack variant), as one line for the
-    output's assumptions; ``regroup``: the interleaved layouts among them a Megatron micro-batch group size
-    (``microbatch_group_size``) would run."""
+    name, each row under the first rule it breaks, so they sum to ``total``: rows refused by any, of the job's own
+    stack variant), as one line for the output's assumptions; ``regroup``: the interleaved layouts among those
+    counted under "interleaved-m" that a Megatron micro-batch group size (``microbatch_group_size``) would run.
+    Until QA 36b a layout was counted under every rule it broke: on a Megatron-Core search whose Megatron-FSDP
+    variant ran the ZeRO-3 layouts, every one left out broke "interleaved-m", whose count equalled the total, while
+    the ZeRO rules counted only layouts that broke it too."""
     hit = {k: v for k, v in counts.items() if v}
     if not hit or not total:
         return None
     by_name = {r.name: r for r in stack_rules.RULES}
     parts = "; ".join(f"{v:,} {by_name[k].what} ({by_name[k].cite})"
                       + (_regroup_part(regroup) if k == "interleaved-m" else "") for k, v in hit.items())
-    # a layout can break several rules (an interleaved ZeRO-3 pipeline), so the counts per rule may sum past the total
-    by_rule = "by rule, a layout counted under each it breaks" if sum(hit.values()) > total else "by rule"
+    # a layout can break several rules (an interleaved ZeRO-3 pipeline): said where more than one rule is counted
+    by_rule = "by rule, each layout under the first it breaks" if len(hit) > 1 else "by rule"
     return (f"training stack {stack.name}: {total:,} layouts it refuses are excluded (planner.model.stack_rules; "
             f"{by_rule}) — {parts}")
 

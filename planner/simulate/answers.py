@@ -134,7 +134,15 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     can reach the target and the CPU binds: the answer is None / "cpu" (what the scan returns), and
     only the configured count and the grid's largest are simulated, for the table. A decode-bound
     job needing 2,252 workers per replica ran 19 simulations here (the largest 2,000 steps, 256
-    batches each), about 160 of its 185 s."""
+    batches each), about 160 of its 185 s.
+
+    Dead end (QA 36b): stopping each grid row once two windows after the warm-up agree within 1% (not three within
+    0.2%, the engine's check) took the ResNet-50 S3-files example's answer from 4.3 s to 2.7 s (its 64-worker run 1,024
+    -> 768 steps, each row within 0.4%), but moved other answers: the 50 ms-GET files loader of
+    tests/test_qa26.py needed 96 workers instead of 64 (its 64-worker rate fell under the 95% target) and the 1 GB
+    shards job's rate read 2,479 samples/s instead of 2,384 (+4%); at 0.5% the same. The shortened windows leave part
+    of the loaders' drain in the mean; half-length windows after the warm-up were worse (64 workers 0.221 of the
+    GPU-bound rate, not 0.148). Not adopted; benchmarks/bench_workers_answer.py times the answer."""
     cfg = _data_only(cfg)
     if cfg.loader is None:
         return {"workers_needed": 0, "vcpus_per_gpu": None, "bound": "gpu", "rows": [],
