@@ -158,6 +158,21 @@ def test_gemm_fit_recovers_parameters():
     assert abs(fit["gemm_max"] - 0.8) < 0.02 and abs(fit["gemm_k_half"] - 100) < 10
 
 
+def test_a_tiny_gemm_measured_far_below_the_headline_floor_still_makes_a_profile(tmp_path):
+    """The CI runner measured its 64^3 GEMM at 6.4e-4 of the CPU's peak: the profile refused it against the 1e-3 floor
+    of gemm_max and the whole calibration failed. A table row is one measurement, kept as measured down to
+    MIN_TABLE_EFFICIENCY (1e-7) and held there below it; above the peak it is held at 1."""
+    from calibration.bench import fit_gemm
+    from planner.hardware.profile import MIN_TABLE_EFFICIENCY, Fitted
+
+    table = [(64, 64, 64, 6.4e-4), (128, 128, 128, 1e-12), (1024, 1024, 1024, 0.5), (4096, 4096, 4096, 1.3)]
+    fit = fit_gemm(table, sm_count=4)
+    assert [row[3] for row in fit["gemm_table"]] == [6.4e-4, MIN_TABLE_EFFICIENCY, 0.5, 1.0]
+    fitted = Fitted(peak_flops={"fp32": 1e11}, primary_dtype="fp32", gemm_max=fit["gemm_max"],
+                    gemm_k_half=fit["gemm_k_half"], gemm_table=fit["gemm_table"])
+    assert fitted.gemm_table[0][3] == 6.4e-4 and 1e-3 <= fitted.gemm_max <= 1
+
+
 # ------------------------------------------------------------------------------ real runs (CPU)
 @pytest.fixture(scope="module")
 def quick_profile(tmp_path_factory):

@@ -71,8 +71,9 @@ def test_the_work_bound_does_not_refuse_a_finished_run(tmp_path, cli, monkeypatc
 # it does not offer ...; change the plan, or use the megatron style (--emit FORMAT:megatron)", which emitted it. fp8 on
 # Megatron-LM is refused at input since (it has no fp8 path); the same holds for any rule only torchtitan has: here
 # TP 8 over Qwen3-30B-A3B's 4 KV heads (torchtitan shards whole KV heads; Megatron replicates them), EP 1, ZeRO-3
+# (megatron-core since the MoE rules: Megatron-LM 2021-22 refuses an MoE model routing to more than one expert)
 QWEN_Z3 = {**LLM, "model": {"preset": "qwen3-30b-a3b"},
-           "training": {**LLM["training"], "framework": "megatron-lm"},
+           "training": {**LLM["training"], "framework": "megatron-core"},
            "parallel": {**LLM["parallel"], "tp": 8, "dp": 1, "ep": 1, "zero": 3}}
 
 
