@@ -320,6 +320,7 @@ class LayerContext:
     wgrad: float
     bf16_share: float
     mtp_share: float
+    moe_share: float  # the share of the model's layers that are MoE layers
     T: np.ndarray
 
     @property
@@ -397,7 +398,8 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
     return LayerContext(eff=eff, fw=fw, low=low, recipe=recipe, cast_b=cast_b, peak=peak, lin_peak=lin_peak, hbm=hbm,
                         act_b=act_b, gemm_b=gemm_b, g=g, intra_bw=intra_bw, inter_bw=inter_bw, a_in=a_in, a_out=a_out,
                         tp=tp, cp=cp, ep=ep, mb=mb, etp=etp, sp=sp, seq=seq, combine=combine, sp_div=sp_div,
-                        wgrad=wgrad, bf16_share=bf16_share, mtp_share=mtp_share, T=T)
+                        wgrad=wgrad, bf16_share=bf16_share, mtp_share=mtp_share,
+                        moe_share=m.moe_layers / m.layers, T=T)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -410,8 +412,11 @@ class PassTimes:
 @dataclasses.dataclass(frozen=True)
 class AttentionProjections:
     """The attention block's linears: ``gemms`` the [column group, row-parallel output projection] (forward,
-    backward) pairs; ``mla_up_fwd`` the forward of what MLA's ``mla_up_proj`` recompute re-runs (0 without MLA)."""
+    backward) pairs, ``fwd``/``bwd`` their sums; ``mla_up_fwd`` the forward of what MLA's ``mla_up_proj`` recompute
+    re-runs (0 without MLA)."""
     gemms: list
+    fwd: object
+    bwd: object
     mla_up_fwd: object
 
 
@@ -437,7 +442,7 @@ def attention_projections(c: LayerContext, m: ModelSpec) -> AttentionProjections
         mla_up_fwd = col[1][0] + col[-1][0]
     else:
         mla_up_fwd = 0.0
-    return AttentionProjections(attn_proj, mla_up_fwd)
+    return AttentionProjections(attn_proj, sum(p[0] for p in attn_proj), sum(p[1] for p in attn_proj), mla_up_fwd)
 
 
 def dense_mlp_gemms(c: LayerContext, m: ModelSpec) -> list:
@@ -445,6 +450,17 @@ def dense_mlp_gemms(c: LayerContext, m: ModelSpec) -> list:
     Qwen3-MoE, Llama 4) are wider (``ModelSpec.dense_width``)."""
     fd = m.dense_width
     return [c.gemm(c.T, m.mlp_up_factor * fd / c.tp, m.hidden), c.gemm(c.T, m.hidden, fd / c.tp)]
+
+
+def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework):
+    """A hybrid model's Mamba layer (ssm.mamba_layer: its projections, conv1d + SSD scan, CP all-to-alls), None
+    without Mamba layers."""
+    if m.mamba is None:
+        return None
+    eff = c.eff
+    return ssm.mamba_layer(m, c.T, c.seq, c.tp, c.cp, c.gemm, eff, c.hbm, c.peak,
+                           (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel), c.act_b, (c.g, *c.links),
+                           fw.mamba_call, ssm.ssd_roofline_factor(hw.gpu.name))
 
 
 def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework,
@@ -562,11 +578,12 @@ class MoeBlock:
     layer: object
 
 
-def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, fwd_g_attn, bwd_g_attn, fwd_attn,
-              bwd_attn) -> MoeBlock:
+def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, proj: AttentionProjections,
+              attn: PassTimes) -> MoeBlock:
     """MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
     (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)."""
     eff, hbm, low, recipe, bf16_share = c.eff, c.hbm, c.low, c.recipe, c.bf16_share
+    fwd_g_attn, bwd_g_attn, fwd_attn, bwd_attn = proj.fwd, proj.bwd, attn.fwd, attn.bwd
     if m.moe is not None:
         ml = moe_mech.moe_layer(m, c.T, c.tp, c.etp, c.ep, c.g, c.act_b, c.gemm, fw, c.links,
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
@@ -615,15 +632,14 @@ class LayerGemms:
     parts: object
 
 
-def layer_gemms(c: LayerContext, m: ModelSpec, t: TrainingSpec, attn_proj: list, dense_mlp: list, mam, moe: MoeBlock,
-                sh: dict) -> LayerGemms:
+def layer_gemms(c: LayerContext, m: ModelSpec, t: TrainingSpec, proj: AttentionProjections, dense_mlp: list, mam,
+                moe: MoeBlock, sh: dict) -> LayerGemms:
     """The mean layer's GEMMs: dense and MoE layers weighted by their shares (hybrid: each layer one block of one
     kind, ssm.layer_shares), plus a frozen base's adapters (lora/qlora: peft's per-call deltas, finetune.py)."""
-    moe_share = m.moe_layers / m.layers
-    fwd_g_attn = sum(p[0] for p in attn_proj)
-    bwd_g_attn = sum(p[1] for p in attn_proj)
-    fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
-    bwd_g_dense = bwd_g_attn + sum(p[1] for p in dense_mlp)
+    moe_share = c.moe_share
+    attn_proj = proj.gemms
+    fwd_g_dense = proj.fwd + sum(p[0] for p in dense_mlp)
+    bwd_g_dense = proj.bwd + sum(p[1] for p in dense_mlp)
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * moe.fwd
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * moe.bwd
     parts = None
@@ -661,7 +677,7 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, 
     quantised base's dequantisation."""
     eff, hbm, act_b, T, tp, sp_div = c.eff, c.hbm, c.act_b, c.T, c.tp, c.sp_div
     h, g = m.hidden, c.g
-    moe_share = m.moe_layers / m.layers
+    moe_share = c.moe_share
     mb_fwd = ew.fwd + moe_share * moe.mb_extra
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * (moe.eager_b + moe.bwd_extra)
     mb_fwd = mb_fwd + moe_share * moe.eager_f
@@ -801,6 +817,30 @@ def cp_comm(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, sh: d
     return CpComm(cp_fwd, cp_bwd, cp_mb_f, cp_mb_b)
 
 
+@dataclasses.dataclass(frozen=True)
+class SyncIdle:
+    """GPU idle seconds at host syncs in one layer's forward: ``moe`` the MoE dispatcher's (per MoE layer), ``fwd``
+    the mean layer's, with the layer-boundary syncs."""
+    moe: object
+    fwd: object
+
+
+def sync_idle(c: LayerContext, m: ModelSpec, fw: Framework, graphs, moe: MoeBlock, rc) -> SyncIdle:
+    """GPU idle at the MoE dispatcher's device-to-host sync (moe.MOE_SYNC_OPS) and at a layer-boundary sync
+    (``Stack.sync_each_layer``, full recompute). A full-iteration CUDA graph needs the sync-free MoE, and a captured
+    MoE block is drop-and-pad: neither has the dispatcher's sync."""
+    moe_share = c.moe_share
+    moe_sync = 0.0 if graphs & {"full_iteration", "moe"} else moe.sync
+    # Stack.sync_each_layer: each checkpointed layer's forward call, and its backward call (which re-runs that
+    # forward), starts from a queue the previous call's closing torch.cuda.synchronize() drained: the GPU idles for
+    # the wake and the next launch, priced as the dispatcher's sync (moe.MOE_SYNC_OPS). Within the call the host
+    # runs ahead of the GPU again (CUDA launches stay asynchronous), so the layer is still max(host, GPU) plus
+    # this gap -- not host + GPU. The two sync calls meeting at each boundary count as one gap; the
+    # checkpoint wrapper's own Python between them is not counted (no sourced figure).
+    layer_sync = np.where(rc == 2, moe_mech.MOE_SYNC_OPS * c.eff.launch_s, 0.0) if fw.sync_each_layer else 0.0
+    return SyncIdle(moe_sync, moe_share * moe_sync + layer_sync)
+
+
 def host_dispatch(c: LayerContext, m: ModelSpec, fw: Framework, graphs, blocks: float, sh: dict, mam,
                   moe_host_ops):
     """Host seconds dispatching one layer's forward: the ops of the layer's attention and MLP halves, one TP
@@ -808,7 +848,7 @@ def host_dispatch(c: LayerContext, m: ModelSpec, fw: Framework, graphs, blocks: 
     block's apart (moe.MOE_GRAPH_OPS), at ``Efficiency.launch_s`` each; a CUDA-graph-captured part costs one graph
     launch (stacks.cuda_graph_host_ops)."""
     tp, cp = c.tp, c.cp
-    moe_share = m.moe_layers / m.layers
+    moe_share = c.moe_share
     # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with
     # half a layer's ops); the MoE block's apart (moe.MOE_GRAPH_OPS)
     layer_ops, tp_ops = fw.layer_ops * fw.host_ops_scale * blocks, np.where(tp > 1, fw.tp_ops * blocks, 0.0)
@@ -826,7 +866,7 @@ def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Framework, sh: dict, dens
     down projection saves its inputs before its GEMM runs, so that GEMM, the layer's last, is not re-run (MoE
     layers: the combine saves the experts' outputs, nothing is skipped). An eager FP8 linear is an autograd
     Function that saves after its GEMM: skipped only when compiled."""
-    moe_share = m.moe_layers / m.layers
+    moe_share = c.moe_share
     return ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
             if fw.recompute_early_stop and (fw.compile or not c.low) else 0.0)
 
@@ -846,8 +886,8 @@ class SelectiveRecompute:
 
 
 def selective_recompute(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, sel_share, *, fwd_gemm,
-                        fwd_attn, mb_fwd, kern_s, tp_fwd, dense_mlp: list, fwd_g_attn, moe: MoeBlock, moe_sync,
-                        mla_up_fwd, ew: Elementwise) -> SelectiveRecompute:
+                        fwd_attn, mb_fwd, kern_s, tp_fwd, dense_mlp: list, proj: AttentionProjections,
+                        moe: MoeBlock, moe_sync, ew: Elementwise) -> SelectiveRecompute:
     """What "selective" re-runs is the stack's (Stack.selective): the attention core (Megatron), the GEMM share
     per-op SAC re-runs plus the elementwise ops (torchtitan saves the output of every second mm and of attention:
     flops.op_sac_recompute_share, the count HFU adds; until 2026-12-03 half of the GEMM time; without flash the
@@ -868,7 +908,7 @@ def selective_recompute(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Fram
         mods = recompute_modules(t, fw, m)
         sel_g, sel_a, sel_m, sel_c, sel_ep = _module_recompute(
             mods, m, fwd_attn=fwd_attn, dense_mlp=sum(p[0] for p in dense_mlp),
-            moe=moe.fwd - fwd_g_attn, shared=moe.shared, mla_up=mla_up_fwd, moe_mb=moe.mb_extra + moe.eager_f + moe_sync,
+            moe=moe.fwd - proj.fwd, shared=moe.shared, mla_up=proj.mla_up_fwd, moe_mb=moe.mb_extra + moe.eager_f + moe_sync,
             moe_act_extra=moe.act_eager,
             a2a=moe.ep_comm / 2, tp_fwd=tp_fwd, mem=lambda b: eff.memory_time(T * b, hbm),
             norm_b=ew.norm_b * h / sp_div, act_b=ew.act_fn_b * f / tp, dense_act_b=ew.act_fn_b * fd / tp,
@@ -929,16 +969,12 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     dense_mlp = dense_mlp_gemms(c, m)
     # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
     sh = ssm.layer_shares(m)
-    mam = (ssm.mamba_layer(m, T, c.seq, tp, cp, c.gemm, eff, c.hbm, c.peak,
-                           (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel), c.act_b, (c.g, *c.links),
-                           fw.mamba_call, ssm.ssd_roofline_factor(hw.gpu.name)) if m.mamba is not None else None)
-    fwd_g_attn = sum(p[0] for p in attn_proj)
-    bwd_g_attn = sum(p[1] for p in attn_proj)
+    mam = mamba_block(c, m, hw, fw)
     attn = attention_core(c, m, t, hw, fw, causal_kernels, sh)
     ew = elementwise(c, m, t, fw, sh)
-    moe = moe_block(c, m, t, fw, fwd_g_attn, bwd_g_attn, attn.fwd, attn.bwd)
-    moe_share = m.moe_layers / m.layers
-    lg = layer_gemms(c, m, t, attn_proj, dense_mlp, mam, moe, sh)
+    moe = moe_block(c, m, t, fw, proj, attn)
+    moe_share = c.moe_share
+    lg = layer_gemms(c, m, t, proj, dense_mlp, mam, moe, sh)
     ep_layer = moe_share * moe.ep_comm
     ep_fwd, ep_bwd = ep_layer / 2 - moe_share * moe.shared_hide_f, ep_layer / 2 - moe_share * moe.shared_hide_b  # exposed
     mem = memory_bound(c, m, t, fw, ew, moe, sh, rc)
@@ -955,21 +991,13 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # the Mamba layers' conv1d + SSD scan + norm kernels (a sequence mixer like the attention core, but
     # not what selective "core_attn" recompute re-runs; full recompute re-runs it with the layer)
     scan_f, scan_b = (sh["M"] * mam["scan_fwd"], sh["M"] * mam["scan_bwd"]) if mam else (0.0, 0.0)
-    # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
-    # CUDA graphs (stacks.cuda_graph_parts): a captured part's ops cost one graph launch; a full-iteration graph
-    # needs the sync-free MoE, and a captured MoE block is drop-and-pad: neither has the dispatcher's sync
+    # CUDA graphs (stacks.cuda_graph_parts): a captured part's ops cost one graph launch
     # (``graph_parts``: a block priced apart, the MTP block, takes the decoder's parts -- Megatron-Core checks the scope
     # against the whole model -- less those of kinds the block does not hold)
     graphs = cuda_graph_parts(fw, m) if graph_parts is None else graph_parts
-    moe_sync = 0.0 if graphs & {"full_iteration", "moe"} else moe.sync
-    # Stack.sync_each_layer: each checkpointed layer's forward call, and its backward call (which re-runs that
-    # forward), starts from a queue the previous call's closing torch.cuda.synchronize() drained: the GPU idles for
-    # the wake and the next launch, priced as the dispatcher's sync (moe.MOE_SYNC_OPS). Within the call the host
-    # runs ahead of the GPU again (CUDA launches stay asynchronous), so the layer is still max(host, GPU) plus
-    # this gap -- not host + GPU. The two sync calls meeting at each boundary count as one gap; the
-    # checkpoint wrapper's own Python between them is not counted (no sourced figure).
-    layer_sync = np.where(rc == 2, moe_mech.MOE_SYNC_OPS * eff.launch_s, 0.0) if fw.sync_each_layer else 0.0
-    sync_fwd = moe_share * moe_sync + layer_sync  # GPU idle at the dispatcher's sync and at a layer-boundary sync
+    sync = sync_idle(c, m, fw, graphs, moe, rc)
+    sync_fwd = sync.fwd
+    # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_fwd + cp_fwd + sync_fwd + scan_f + pa_fwd
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_bwd + cp_bwd + scan_b
     host_fwd = host_dispatch(c, m, fw, graphs, blocks, sh, mam, moe.host_ops)
@@ -982,8 +1010,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     re_skip = early_stop_skip(c, m, fw, sh, dense_mlp)
     re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd  # the re-run clones no partition
     sr = selective_recompute(c, m, t, fw, sel_share, fwd_gemm=fwd_gemm, fwd_attn=fwd_attn, mb_fwd=mb_fwd,
-                             kern_s=kern_s, tp_fwd=tp_fwd, dense_mlp=dense_mlp, fwd_g_attn=fwd_g_attn, moe=moe,
-                             moe_sync=moe_sync, mla_up_fwd=proj.mla_up_fwd, ew=ew)
+                             kern_s=kern_s, tp_fwd=tp_fwd, dense_mlp=dense_mlp, proj=proj, moe=moe,
+                             moe_sync=sync.moe, ew=ew)
     sel_whole = sr.whole
     # (re-running the attention core re-runs its CP ring: Megatron-Core checkpoints the whole
     # TEDotProductAttention call, exchange included)
