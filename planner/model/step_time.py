@@ -38,6 +38,12 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
   micro-batch, prefetched one layer ahead under compute: exposed only where longer than the
   compute they overlap, plus the first layer's gather which nothing hides.
 
+In code each op group is a function of its own over one ``LayerContext`` (the rates, byte widths, degrees and the
+``gemm`` pricer every op reads), returning a typed result: ``attention_projections``, ``dense_mlp_gemms``,
+``mamba_block``, ``attention_core``, ``elementwise``, ``moe_block``, ``layer_gemms``, ``memory_bound``, ``tp_comm``,
+``cp_comm``, ``sync_idle``, ``host_dispatch``, ``early_stop_skip`` / ``selective_recompute``, ``lm_head``,
+``mtp_projection``; ``_layer_terms`` composes them in the layer's order into the per-micro-batch terms.
+
 The DP gradient reduce happens once per step for ZeRO 0/1 (all-reduce; reduce-scatter for ZeRO-1);
 with ``overlap_grad_reduce`` it runs in buckets under the last micro-batch's backward and only the
 excess plus the last bucket are exposed. ZeRO-1/2 then all-gather the updated parameters: under
@@ -143,7 +149,7 @@ OPTIMIZER_BYTES_FOREACH = {"adam": 72.0, "adamw": 80.0}
 
 def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True):
     """(forward, backward) HBM bytes per token of one layer that the Hugging Face model code run eagerly pays
-    beyond the elementwise count in ``_layer_terms`` (the ``unfused`` path: a stack with eager fp32 ops and no
+    beyond the elementwise count in ``elementwise`` (the ``unfused`` path: a stack with eager fp32 ops and no
     compile -- hf-trainer, deepspeed, and torchtitan run with ``compile=False``):
 
     * each residual branch's ``nn.Dropout`` is a kernel of its own (HF BertSelfOutput / BertOutput: dense ->
@@ -180,7 +186,7 @@ def partitioned_checkpoint_bytes(h: float, act_b: float, tp, precision: str):
     ``narrow``-ed and ``clone``d, one read and one write of h / tp elements. Backward (``get_full_inputs``): a
     ``torch.zeros`` buffer of the full input written (h), the saved slice copied into it (read + write of h / tp),
     and for a bf16 input (``fp32_comm``) every partition cast to fp32 and back (h elements at 2 + 4 bytes each way).
-    The all-gather itself is a TP collective (``_layer_terms``); at TP 1 torch's one-rank NCCL all-gather is not
+    The all-gather itself is a TP collective (``memory_bound``, exposed in ``tp_comm``); at TP 1 torch's one-rank NCCL all-gather is not
     counted (what it copies was not established)."""
     tp = np.asarray(tp, dtype=np.float64)
     fwd = 2.0 * act_b * h / tp
@@ -192,7 +198,7 @@ def partitioned_checkpoint_bytes(h: float, act_b: float, tp, precision: str):
 
 def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
     """(forward, backward) HBM bytes per token of one layer that GPT-NeoX's attention code moves beyond the
-    elementwise count in ``_layer_terms`` (``Stack.neox_attention``; EleutherAI/gpt-neox megatron/model/transformer.py
+    elementwise count in ``elementwise`` (``Stack.neox_attention``; EleutherAI/gpt-neox megatron/model/transformer.py
     ``ParallelSelfAttention.forward`` / ``flash_attention`` as the Pythia and NeoX-20B runs used it):
 
     * partial rotary (``rotary_pct`` < 1, every GPT-NeoX config): q and k are cut into a rotated and a passed
@@ -206,7 +212,7 @@ def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
       arrives through ``permute`` and ``transpose`` views and the ``view`` back to ``[b * s, np, hn]`` copies it (one
       read + one write of q's width); the packed input gradient is narrowed and viewed back, no copy.
 
-    The output's ``permute(2, 0, 1, 3).contiguous()`` is the layout copy ``_layer_terms`` already counts.
+    The output's ``permute(2, 0, 1, 3).contiguous()`` is the layout copy ``elementwise`` already counts.
     Counted op by op on real torch ops: tests/test_step_time.py ``test_neox_attention_bytes_match_real_ops``."""
     q, kv = m.q_dim / tp, m.kv_dim / tp
     rope = (q + kv) if m.position == "rope" else 0.0
@@ -288,7 +294,7 @@ def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     return precision == "fp8" and (bool(fw.lp_bf16_mtp) or fw.recipe.peak == "fp4")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class LayerContext:
     """What every op of one layer reads (``_layer_terms`` builds it once per call): the job's rates and byte widths
     on this part, and the layer keys' degrees and tokens as float arrays over the distinct keys. ``gemm`` prices one
@@ -402,14 +408,14 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
                         moe_share=m.moe_layers / m.layers, T=T)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class PassTimes:
     """Seconds of one op group in one micro-batch's forward and backward pass on one rank (arrays over the keys)."""
     fwd: object
     bwd: object
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class AttentionProjections:
     """The attention block's linears: ``gemms`` the [column group, row-parallel output projection] (forward,
     backward) pairs, ``fwd``/``bwd`` their sums; ``mla_up_fwd`` the forward of what MLA's ``mla_up_proj`` recompute
@@ -510,7 +516,7 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
     return PassTimes(fwd_attn, bwd_attn)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Elementwise:
     """The layer's elementwise forward seconds (``fwd``), and the bytes per token module recompute re-prices:
     ``norm_b`` per element of one norm, ``act_fn_b`` per element of the MLP activation; ``unfused``: the stack runs
@@ -553,7 +559,7 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, s
     return Elementwise(eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm), norm_b, act_fn_b, unfused)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class MoeBlock:
     """A MoE layer's terms (all 0 on a dense model): ``fwd``/``bwd`` the attention projections plus the MoE MLP's
     GEMMs; ``ep_comm`` the layer's all-to-alls (dispatch + combine, forward and backward); ``hide`` what combined-1F1B
@@ -623,7 +629,7 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, pro
                     shared_hide_b=shared_hide_b, layer=ml)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class LayerGemms:
     """The mean layer's GEMM seconds, forward and backward; ``parts`` (hybrid models only, else None) the
     (share, [(forward, backward) ...]) blocks the TP overlap splits into column and row GEMMs."""
@@ -658,7 +664,7 @@ def layer_gemms(c: LayerContext, m: ModelSpec, t: TrainingSpec, proj: AttentionP
     return LayerGemms(fwd_gemm, bwd_gemm, parts)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class MemoryBound:
     """The layer's memory-bound seconds, forward (``fwd``) and backward (``bwd``), and DeepSpeed's partitioned
     checkpoint's: ``pa_fwd`` the input slice's clone (not in the re-run), ``pa_ag`` its all-gather (a TP
@@ -710,7 +716,7 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, 
     return MemoryBound(mb_fwd, mb_bwd, pa_fwd, pa_ag)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class TpComm:
     """Exposed TP collective seconds of a forward (``fwd``) and backward (``bwd``) pass, and the GEMM slowdown of the
     collectives hidden under them (``slow_f``, ``slow_b``: NCCL's SMs, physics.tp_exposed)."""
@@ -772,7 +778,7 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp
     return TpComm(tp_fwd, tp_bwd, slow_f, slow_b)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class CpComm:
     """Exposed CP exchange seconds (``fwd``, ``bwd``) and the ring steps' merge of partial outputs / gradients
     (``merge_f``, ``merge_b``: memory-bound, counted with the attention core)."""
@@ -817,7 +823,7 @@ def cp_comm(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, sh: d
     return CpComm(cp_fwd, cp_bwd, cp_mb_f, cp_mb_b)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class SyncIdle:
     """GPU idle seconds at host syncs in one layer's forward: ``moe`` the MoE dispatcher's (per MoE layer), ``fwd``
     the mean layer's, with the layer-boundary syncs."""
@@ -871,7 +877,7 @@ def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Framework, sh: dict, dens
             if fw.recompute_early_stop and (fw.compile or not c.low) else 0.0)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class SelectiveRecompute:
     """Seconds one layer's backward spends re-running forward work under selective recompute (rc 1), by kind
     (``gemm``, ``attn``, ``membound``, ``tp``, ``ep``); ``cp_share`` the share of the CP exchange re-run with the
@@ -917,7 +923,7 @@ def selective_recompute(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Fram
     return SelectiveRecompute(sel_g, sel_a, sel_m, sel_c, sel_ep, sel_cp, sel_whole)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Head:
     """The last stage's logits and loss, per micro-batch: ``fwd``/``bwd`` passes (host or GPU bound), ``gemm`` the
     logits GEMM's seconds in both."""
@@ -1339,7 +1345,7 @@ def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
 #: NVIDIA Ampere GPU architecture and is enabled by default").
 CONV_MATH = {"fp32": "tf32"}
 #: math that runs on tensor cores: fp32 convolutions without TF32 (Volta / Turing) and fp32 matmuls (PyTorch leaves
-#: TF32 off for them) run on the CUDA cores at Efficiency.simt_max (``_layer_terms``, the generic path)
+#: TF32 off for them) run on the CUDA cores at Efficiency.simt_max (``layer_context``, the generic path)
 TENSOR_CORE_MATH = ("tf32", "bf16", "fp16")
 
 
