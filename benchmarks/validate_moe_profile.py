@@ -85,7 +85,7 @@ def moe_block(cat, r) -> dict:
         st._layer_terms(m, t, hw, fw, 1, 1, r["ep"], 1, False, 0, 0.0, True, etp=1)
     ml, eff, hbm = seen["ml"], hw.eff, hw.gpu.hbm_bw
     T = float(r["tokens_per_rank"])
-    # the routed SwiGLU: ``_layer_terms`` counts one copy per token in the layer's elementwise bytes and the other
+    # the routed SwiGLU: ``step_time.elementwise`` counts one copy per token in the layer's elementwise bytes and the other
     # top_k - 1 in ``membound_bytes``; read 2f, write f
     act = T * 3 * st.ACT_BYTES[r["precision"]] * m.ffn_hidden
     mem_f = _f(eff.memory_time(ml.membound_bytes + act, hbm))

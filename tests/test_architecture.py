@@ -46,3 +46,18 @@ def test_no_module_level_import_cycles_in_planner():
         for b in pkgs:
             if a < b and g.chain_exists(a, b, as_packages=True) and g.chain_exists(b, a, as_packages=True):
                 pytest.fail(f"cycle between {a} and {b}")
+
+
+def test_layer_model_is_composed_of_op_functions():
+    """step_time._layer_terms composes one function per op group (Calculon's per-layer ops, each owning its time,
+    without its 2,400-line class): the composer and each op function stay short enough to read whole (the
+    composer was one 425-line function until 2026-12-04)."""
+    tree = ast.parse((ROOT / "planner" / "model" / "step_time.py").read_text())
+    lines = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert lines["_layer_terms"] <= 120, f"_layer_terms is {lines['_layer_terms']} lines"
+    ops = ("layer_context", "attention_projections", "dense_mlp_gemms", "mamba_block", "attention_core", "elementwise",
+           "moe_block", "layer_gemms", "memory_bound", "tp_comm", "cp_comm", "sync_idle", "host_dispatch",
+           "early_stop_skip", "selective_recompute", "lm_head", "mtp_projection")
+    for name in ops:
+        assert name in lines, f"step_time.{name} is gone: the README's code walk names it"
+        assert lines[name] <= 60, f"step_time.{name} is {lines[name]} lines"

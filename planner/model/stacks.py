@@ -290,7 +290,7 @@ class Stack:
     #: passes it, megatron/initialize.py ``deepspeed.checkpointing.configure(synchronize=...)``, and its
     #: PipelineModule checkpoints every ``checkpoint-num-layers`` = 1 layer with DeepSpeed's checkpoint). Only
     #: with full recompute. Off everywhere in the registry; validate's open_reports rows set it where the
-    #: run's config does (validate.ROW_STACK_FIELDS; step_time._layer_terms prices it)
+    #: run's config does (validate.ROW_STACK_FIELDS; step_time.sync_idle prices it)
     sync_each_layer: bool = False
     #: DeepSpeed's activation checkpoint stores each checkpointed call's input partitioned over the TP group and
     #: re-gathers it in the backward (``PARTITION_ACTIVATIONS``: deepspeed/runtime/activation_checkpointing/
@@ -299,7 +299,7 @@ class Stack:
     #: the slice in and ``dist.all_gather``s the rest over the model-parallel group, in fp32 when the saved tensor is
     #: bf16, ``fp32_comm``), EleutherAI/DeeperSpeed @1622ff0f; GPT-NeoX's ``partition-activations`` passes it
     #: (``deepspeed.checkpointing.configure(partition_activations=...)``). Only with full recompute. Priced by
-    #: step_time.partitioned_checkpoint_bytes and the TP all-gather in ``_layer_terms``. Off everywhere in the
+    #: step_time.partitioned_checkpoint_bytes and the TP all-gather in ``step_time.memory_bound``. Off everywhere in the
     #: registry; validate's open_reports Pythia rows set it (every Pythia config: ``"partition-activations": true``)
     partition_activations: bool = False
     #: GPT-NeoX's own attention code (megatron/model/transformer.py ``ParallelSelfAttention`` of the 2022-23 Pythia /

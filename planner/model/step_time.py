@@ -38,6 +38,12 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
   micro-batch, prefetched one layer ahead under compute: exposed only where longer than the
   compute they overlap, plus the first layer's gather which nothing hides.
 
+In code each op group is a function of its own over one ``LayerContext`` (the rates, byte widths, degrees and the
+``gemm`` pricer every op reads), returning a typed result: ``attention_projections``, ``dense_mlp_gemms``,
+``mamba_block``, ``attention_core``, ``elementwise``, ``moe_block``, ``layer_gemms``, ``memory_bound``, ``tp_comm``,
+``cp_comm``, ``sync_idle``, ``host_dispatch``, ``early_stop_skip`` / ``selective_recompute``, ``lm_head``,
+``mtp_projection``; ``_layer_terms`` composes them in the layer's order into the per-micro-batch terms.
+
 The DP gradient reduce happens once per step for ZeRO 0/1 (all-reduce; reduce-scatter for ZeRO-1);
 with ``overlap_grad_reduce`` it runs in buckets under the last micro-batch's backward and only the
 excess plus the last bucket are exposed. ZeRO-1/2 then all-gather the updated parameters: under
@@ -143,7 +149,7 @@ OPTIMIZER_BYTES_FOREACH = {"adam": 72.0, "adamw": 80.0}
 
 def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True):
     """(forward, backward) HBM bytes per token of one layer that the Hugging Face model code run eagerly pays
-    beyond the elementwise count in ``_layer_terms`` (the ``unfused`` path: a stack with eager fp32 ops and no
+    beyond the elementwise count in ``elementwise`` (the ``unfused`` path: a stack with eager fp32 ops and no
     compile -- hf-trainer, deepspeed, and torchtitan run with ``compile=False``):
 
     * each residual branch's ``nn.Dropout`` is a kernel of its own (HF BertSelfOutput / BertOutput: dense ->
@@ -180,7 +186,7 @@ def partitioned_checkpoint_bytes(h: float, act_b: float, tp, precision: str):
     ``narrow``-ed and ``clone``d, one read and one write of h / tp elements. Backward (``get_full_inputs``): a
     ``torch.zeros`` buffer of the full input written (h), the saved slice copied into it (read + write of h / tp),
     and for a bf16 input (``fp32_comm``) every partition cast to fp32 and back (h elements at 2 + 4 bytes each way).
-    The all-gather itself is a TP collective (``_layer_terms``); at TP 1 torch's one-rank NCCL all-gather is not
+    The all-gather itself is a TP collective (``memory_bound``, exposed in ``tp_comm``); at TP 1 torch's one-rank NCCL all-gather is not
     counted (what it copies was not established)."""
     tp = np.asarray(tp, dtype=np.float64)
     fwd = 2.0 * act_b * h / tp
@@ -192,7 +198,7 @@ def partitioned_checkpoint_bytes(h: float, act_b: float, tp, precision: str):
 
 def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
     """(forward, backward) HBM bytes per token of one layer that GPT-NeoX's attention code moves beyond the
-    elementwise count in ``_layer_terms`` (``Stack.neox_attention``; EleutherAI/gpt-neox megatron/model/transformer.py
+    elementwise count in ``elementwise`` (``Stack.neox_attention``; EleutherAI/gpt-neox megatron/model/transformer.py
     ``ParallelSelfAttention.forward`` / ``flash_attention`` as the Pythia and NeoX-20B runs used it):
 
     * partial rotary (``rotary_pct`` < 1, every GPT-NeoX config): q and k are cut into a rotated and a passed
@@ -206,7 +212,7 @@ def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
       arrives through ``permute`` and ``transpose`` views and the ``view`` back to ``[b * s, np, hn]`` copies it (one
       read + one write of q's width); the packed input gradient is narrowed and viewed back, no copy.
 
-    The output's ``permute(2, 0, 1, 3).contiguous()`` is the layout copy ``_layer_terms`` already counts.
+    The output's ``permute(2, 0, 1, 3).contiguous()`` is the layout copy ``elementwise`` already counts.
     Counted op by op on real torch ops: tests/test_step_time.py ``test_neox_attention_bytes_match_real_ops``."""
     q, kv = m.q_dim / tp, m.kv_dim / tp
     rope = (q + kv) if m.position == "rope" else 0.0
@@ -288,15 +294,83 @@ def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     return precision == "fp8" and (bool(fw.lp_bf16_mtp) or fw.recipe.peak == "fp4")
 
 
-def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
-                 tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
-                 sel_share=0.0) -> dict:
-    """Per-micro-batch times of one layer (and of the head) for each distinct layer key.
-    ``sel_share``: under torchtitan layer SAC (``Stack.selective`` "layer"), the share of layers it re-runs whole
-    at each key (pipeline.recomputed_fraction with the stack's ``ac_freq``): the mean layer re-runs that share.
-    ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe: 0 (default) a
-    layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
-    puts those on the stages that hold them, ``slowest_stage``)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class LayerContext:
+    """What every op of one layer reads (``_layer_terms`` builds it once per call): the job's rates and byte widths
+    on this part, and the layer keys' degrees and tokens as float arrays over the distinct keys. ``gemm`` prices one
+    linear (forward, backward) with the recipe's quantisation; the op functions below take it from here."""
+    eff: object
+    fw: Framework
+    low: bool  # the fp8/fp4 recipe runs the linears
+    recipe: object
+    cast_b: float
+    peak: object  # attention, norms and the LM head: the 16-bit rate (the job's own outside low precision)
+    lin_peak: object  # the linears: the recipe's rate (``peak`` itself outside low precision)
+    hbm: float
+    act_b: float
+    gemm_b: float
+    g: float
+    intra_bw: float
+    inter_bw: float
+    a_in: float
+    a_out: float
+    tp: np.ndarray
+    cp: np.ndarray
+    ep: np.ndarray
+    mb: np.ndarray
+    etp: np.ndarray
+    sp: object
+    seq: float
+    combine: object
+    sp_div: np.ndarray
+    wgrad: float
+    bf16_share: float
+    mtp_share: float
+    moe_share: float  # the share of the model's layers that are MoE layers
+    T: np.ndarray
+
+    @property
+    def links(self):
+        """(intra_bw, inter_bw, a_in, a_out): the link arguments of planner.model.comm's collectives."""
+        return self.intra_bw, self.inter_bw, self.a_in, self.a_out
+
+    def gemm(self, M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0),
+             cast_kernels=0.0):
+        """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
+        as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups), or of ``batch``
+        as one batched kernel; ``wg`` overrides whether the weight gradient runs (frozen base:
+        adapters and peft's ``ParamWrapper`` tensors, finetune.py); ``s16`` overrides the share
+        of it that runs 16-bit under the recipe (``bf16_share``); ``cast_cut``: bytes per element taken
+        off the input cast (forward) and the output-gradient cast (backward) where another kernel's
+        epilogue does that part (moe.fused_mlp_bytes); ``cast_kernels``: kernels each of the ``groups`` launches per
+        quantised tensor where the casts run one per group (moe.split_quantize_kernels), each at the GPU's
+        ``kernel_gap_s``"""
+        eff, hbm, recipe, cast_b, lin_peak = self.eff, self.hbm, self.recipe, self.cast_b, self.lin_peak
+        s16 = self.bf16_share if s16 is None else s16
+        pk = lin_peak if pk is None else pk
+        b = self.gemm_b if b is None else b
+        if groups is None:
+            g_t, n_g = (lambda m_, n_, k_, *a: eff.gemm_time(m_, n_, k_, *a, batch=batch)), batch
+        else:
+            g_t, n_g = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a)), groups
+        fwd = g_t(M, N, K, pk, hbm, b)
+        bwd = g_t(M, K, N, pk, hbm, b) + (self.wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
+        if self.low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
+            w_casts = 1.0 if recipe.weight_casts == "microbatch" and not self.fw.caches_fp8_weights else 0.0
+            fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm,
+                                        kernels=n_g * cast_kernels * (1.0 + w_casts))
+            bwd = bwd + eff.memory_time(n_g * M * N * (cast_b - cast_cut[1]), hbm, kernels=n_g * cast_kernels)
+            if s16:  # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
+                f16, b16 = self.gemm(M, N, K, pk=self.peak, b=float(self.act_b), groups=groups, wg=wg, batch=batch)
+                fwd, bwd = (1 - s16) * fwd + s16 * f16, (1 - s16) * bwd + s16 * b16
+        return fwd, bwd
+
+
+def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, etp,
+                  bf16_share) -> LayerContext:
+    """The ``LayerContext`` of one ``_layer_terms`` call: the peaks (the recipe's FP8/FP4 GEMM fraction on the
+    linears only; fp32 matmuls on the CUDA cores), the activation and GEMM byte widths, the links, and the keys'
+    degrees as float arrays with the tokens per micro-batch per rank."""
     eff = hw.eff
     low = t.precision == "fp8"
     if not low and t.precision not in TENSOR_CORE_MATH:
@@ -326,39 +400,37 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     bf16_share = (bf16_share or 0.0) if low else 0.0
     # the MTP module's eh_proj: 16-bit with Stack.lp_bf16_mtp or under an FP4 recipe (mtp_runs_16bit)
     mtp_share = 1.0 if mtp_runs_16bit(fw, t.precision) else 0.0
-
-    def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0),
-             cast_kernels=0.0):
-        """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
-        as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups), or of ``batch``
-        as one batched kernel; ``wg`` overrides whether the weight gradient runs (frozen base:
-        adapters and peft's ``ParamWrapper`` tensors, finetune.py); ``s16`` overrides the share
-        of it that runs 16-bit under the recipe (``bf16_share``); ``cast_cut``: bytes per element taken
-        off the input cast (forward) and the output-gradient cast (backward) where another kernel's
-        epilogue does that part (moe.fused_mlp_bytes); ``cast_kernels``: kernels each of the ``groups`` launches per
-        quantised tensor where the casts run one per group (moe.split_quantize_kernels), each at the GPU's
-        ``kernel_gap_s``"""
-        s16 = bf16_share if s16 is None else s16
-        pk = lin_peak if pk is None else pk
-        b = gemm_b if b is None else b
-        if groups is None:
-            g_t, n_g = (lambda m_, n_, k_, *a: eff.gemm_time(m_, n_, k_, *a, batch=batch)), batch
-        else:
-            g_t, n_g = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a)), groups
-        fwd = g_t(M, N, K, pk, hbm, b)
-        bwd = g_t(M, K, N, pk, hbm, b) + (wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
-        if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
-            w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
-            fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm,
-                                        kernels=n_g * cast_kernels * (1.0 + w_casts))
-            bwd = bwd + eff.memory_time(n_g * M * N * (cast_b - cast_cut[1]), hbm, kernels=n_g * cast_kernels)
-            if s16:  # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
-                f16, b16 = gemm(M, N, K, pk=peak, b=float(act_b), groups=groups, wg=wg, batch=batch)
-                fwd, bwd = (1 - s16) * fwd + s16 * f16, (1 - s16) * bwd + s16 * b16
-        return fwd, bwd
-
     T = mb * seq / cp  # tokens per micro-batch per rank
-    h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
+    return LayerContext(eff=eff, fw=fw, low=low, recipe=recipe, cast_b=cast_b, peak=peak, lin_peak=lin_peak, hbm=hbm,
+                        act_b=act_b, gemm_b=gemm_b, g=g, intra_bw=intra_bw, inter_bw=inter_bw, a_in=a_in, a_out=a_out,
+                        tp=tp, cp=cp, ep=ep, mb=mb, etp=etp, sp=sp, seq=seq, combine=combine, sp_div=sp_div,
+                        wgrad=wgrad, bf16_share=bf16_share, mtp_share=mtp_share,
+                        moe_share=m.moe_layers / m.layers, T=T)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PassTimes:
+    """Seconds of one op group in one micro-batch's forward and backward pass on one rank (arrays over the keys)."""
+    fwd: object
+    bwd: object
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttentionProjections:
+    """The attention block's linears: ``gemms`` the [column group, row-parallel output projection] (forward,
+    backward) pairs, ``fwd``/``bwd`` their sums; ``mla_up_fwd`` the forward of what MLA's ``mla_up_proj`` recompute
+    re-runs (0 without MLA)."""
+    gemms: list
+    fwd: object
+    bwd: object
+    mla_up_fwd: object
+
+
+def attention_projections(c: LayerContext, m: ModelSpec) -> AttentionProjections:
+    """QKV (column-parallel) and output (row-parallel) projections of one attention layer; MLA's down/up projections
+    as Megatron-Core's MLASelfAttention splits them."""
+    gemm, T, tp = c.gemm, c.T, c.tp
+    h, q, kv = m.hidden, m.q_dim, m.kv_dim
     attn_proj = [gemm(T, (q + 2 * kv) / tp, h), gemm(T, h, q / tp)]
     if m.mla is not None:
         # MLA (Megatron-Core MLASelfAttention): the down-projections are replicated on every TP
@@ -376,17 +448,34 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         mla_up_fwd = col[1][0] + col[-1][0]
     else:
         mla_up_fwd = 0.0
-    fd = m.dense_width  # dense layers of MoE models (DeepSeek, Qwen3-MoE, Llama 4) are wider
-    dense_mlp = [gemm(T, m.mlp_up_factor * fd / tp, h), gemm(T, h, fd / tp)]
-    # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
-    sh = ssm.layer_shares(m)
-    mam = (ssm.mamba_layer(m, T, seq, tp, cp, gemm, eff, hbm, peak, (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel),
-                           act_b, (g, intra_bw, inter_bw, a_in, a_out), fw.mamba_call,
-                           ssm.ssd_roofline_factor(hw.gpu.name)) if m.mamba is not None else None)
-    fwd_g_attn = sum(p[0] for p in attn_proj)
-    bwd_g_attn = sum(p[1] for p in attn_proj)
-    fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
-    bwd_g_dense = bwd_g_attn + sum(p[1] for p in dense_mlp)
+    return AttentionProjections(attn_proj, sum(p[0] for p in attn_proj), sum(p[1] for p in attn_proj), mla_up_fwd)
+
+
+def dense_mlp_gemms(c: LayerContext, m: ModelSpec) -> list:
+    """[up (gated: gate + up), down] (forward, backward) of the dense MLP; dense layers of MoE models (DeepSeek,
+    Qwen3-MoE, Llama 4) are wider (``ModelSpec.dense_width``)."""
+    fd = m.dense_width
+    return [c.gemm(c.T, m.mlp_up_factor * fd / c.tp, m.hidden), c.gemm(c.T, m.hidden, fd / c.tp)]
+
+
+def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework):
+    """A hybrid model's Mamba layer (ssm.mamba_layer: its projections, conv1d + SSD scan, CP all-to-alls), None
+    without Mamba layers."""
+    if m.mamba is None:
+        return None
+    eff = c.eff
+    return ssm.mamba_layer(m, c.T, c.seq, c.tp, c.cp, c.gemm, eff, c.hbm, c.peak,
+                           (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel), c.act_b, (c.g, *c.links),
+                           fw.mamba_call, ssm.ssd_roofline_factor(hw.gpu.name))
+
+
+def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework,
+                   causal_kernels: bool, sh: dict) -> PassTimes:
+    """The attention core (per layer, per rank): flash attention at the stack's kernel efficiency for the keys one
+    call sees (causal kernels skip the masked half; backward 2.5x the forward's matmuls, Dao 2023 §3), or Megatron's
+    explicit CoreAttention (batched QK^T and AV GEMMs plus the s x s scores at HBM bandwidth, ``SCORE_BYTES_*``)."""
+    eff, hbm, peak, act_b, gemm_b = c.eff, c.hbm, c.peak, c.act_b, c.gemm_b
+    T, tp, cp, mb, seq = c.T, c.tp, c.cp, c.mb, c.seq
     # attention core (per layer, per rank): queries T, keys over the sequence, or over each packed
     # example where the stack's kernels attend per example (flops.attention_span)
     heads = m.heads / tp
@@ -424,6 +513,25 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         # backward: dS@K, dS^T@Q (qk shapes) and dP = dO V^T, dV = P^T dO (av shapes)
         bwd_attn = 2 * (qk + av) + eff.memory_time(scores * SCORE_BYTES_BWD[drop] * act_b / 2, hbm)
         fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
+    return PassTimes(fwd_attn, bwd_attn)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Elementwise:
+    """The layer's elementwise forward seconds (``fwd``), and the bytes per token module recompute re-prices:
+    ``norm_b`` per element of one norm, ``act_fn_b`` per element of the MLP activation; ``unfused``: the stack runs
+    the HF / torchtitan code's eager fp32 ops uncompiled."""
+    fwd: object
+    norm_b: float
+    act_fn_b: float
+    unfused: bool
+
+
+def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, sh: dict) -> Elementwise:
+    """Forward HBM time of the layer's norms, residual adds, dropout masks, activation function, RoPE and
+    attention-output layout copy (Korthikanti et al. 2022 §3 counts the same tensors)."""
+    eff, hbm, act_b, T, tp, sp_div = c.eff, c.hbm, c.act_b, c.T, c.tp, c.sp_div
+    h, q, kv, f, fd = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden, m.dense_width
     # elementwise traffic per token (bytes): two norms (read h, write h), two residual adds
     # (read 2h, write h), dropout masks (1 byte per element, two per layer) on the full hidden;
     # the activation function (gated: read 2f, write f; else read f, write f), RoPE on q and k,
@@ -448,11 +556,42 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         full_b = full_b / 2
         shard_b = (sh["*"] * (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q))
                    + act_fn_b * (sh["-"] * fd + sh["E"] * f))
-    mb_fwd = eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm)
-    # MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
-    # (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)
+    return Elementwise(eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm), norm_b, act_fn_b, unfused)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MoeBlock:
+    """A MoE layer's terms (all 0 on a dense model): ``fwd``/``bwd`` the attention projections plus the MoE MLP's
+    GEMMs; ``ep_comm`` the layer's all-to-alls (dispatch + combine, forward and backward); ``hide`` what combined-1F1B
+    hides of them; ``mb_extra``/``bwd_extra`` the dispatch's memory-bound seconds; ``eager_f``/``eager_b``/
+    ``act_eager`` TEGroupedMLP's eager ops; ``host_ops`` its host ops; ``sync`` the dispatcher's sync idle;
+    ``shared`` the shared experts' forward; ``shared_hide_f``/``_b`` what a shared-expert stream hides;
+    ``layer`` planner.model.moe.moe_layer's result (None on a dense model)."""
+    fwd: object
+    bwd: object
+    ep_comm: object
+    hide: object
+    mb_extra: object
+    bwd_extra: object
+    eager_f: object
+    eager_b: object
+    act_eager: object
+    host_ops: object
+    sync: object
+    shared: object
+    shared_hide_f: object
+    shared_hide_b: object
+    layer: object
+
+
+def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, proj: AttentionProjections,
+              attn: PassTimes) -> MoeBlock:
+    """MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
+    (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)."""
+    eff, hbm, low, recipe, bf16_share = c.eff, c.hbm, c.low, c.recipe, c.bf16_share
+    fwd_g_attn, bwd_g_attn, fwd_attn, bwd_attn = proj.fwd, proj.bwd, attn.fwd, attn.bwd
     if m.moe is not None:
-        ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out),
+        ml = moe_mech.moe_layer(m, c.T, c.tp, c.etp, c.ep, c.g, c.act_b, c.gemm, fw, c.links,
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
                                 recipe=recipe.name if low and not bf16_share else None)  # a 16-bit layer: bf16 set-up
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
@@ -483,26 +622,73 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = moe_shared = 0.0
         shared_hide_f = shared_hide_b = 0.0
         moe_eager_f = moe_eager_b = moe_act_eager = moe_bwd_extra = 0.0
-    moe_share = m.moe_layers / m.layers
-    fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
-    bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
+        ml = None
+    return MoeBlock(fwd=fwd_moe, bwd=bwd_moe, ep_comm=ep_comm_layer, hide=moe_hide, mb_extra=mb_moe_extra,
+                    bwd_extra=moe_bwd_extra, eager_f=moe_eager_f, eager_b=moe_eager_b, act_eager=moe_act_eager,
+                    host_ops=moe_host, sync=moe_sync, shared=moe_shared, shared_hide_f=shared_hide_f,
+                    shared_hide_b=shared_hide_b, layer=ml)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LayerGemms:
+    """The mean layer's GEMM seconds, forward and backward; ``parts`` (hybrid models only, else None) the
+    (share, [(forward, backward) ...]) blocks the TP overlap splits into column and row GEMMs."""
+    fwd: object
+    bwd: object
+    parts: object
+
+
+def layer_gemms(c: LayerContext, m: ModelSpec, t: TrainingSpec, proj: AttentionProjections, dense_mlp: list, mam,
+                moe: MoeBlock, sh: dict) -> LayerGemms:
+    """The mean layer's GEMMs: dense and MoE layers weighted by their shares (hybrid: each layer one block of one
+    kind, ssm.layer_shares), plus a frozen base's adapters (lora/qlora: peft's per-call deltas, finetune.py)."""
+    moe_share = c.moe_share
+    attn_proj = proj.gemms
+    fwd_g_dense = proj.fwd + sum(p[0] for p in dense_mlp)
+    bwd_g_dense = proj.bwd + sum(p[1] for p in dense_mlp)
+    fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * moe.fwd
+    bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * moe.bwd
+    parts = None
     if m.hybrid:  # each layer one block: attention projections, dense MLP, MoE block or Mamba projections
+        ml = moe.layer
         parts = [(sh["*"], attn_proj), (sh["-"], dense_mlp)] + ([(sh["M"], mam["proj"])] if mam else [])
         fwd_gemm, bwd_gemm = [sum(w * sum(p[i] for p in ps) for w, ps in parts)
                               + (moe_share * (ml.fwd_mlp, ml.bwd_mlp)[i] if m.moe is not None else 0.0) for i in (0, 1)]
     if frozen_base(m, t):  # lora/qlora: the adapters' GEMMs, peft's per-call deltas (finetune.py)
+        gemm, peak, act_b, T = c.gemm, c.peak, c.act_b, c.T
         # adapters are plain 16-bit linears whatever the base's recipe (finetune.frozen_layer_gemms)
         a16 = lambda M, N, K, **kw: gemm(M, N, K, pk=peak, b=float(act_b), **kw)  # noqa: E731
-        (fa_d, ba_d), (fa_m, ba_m) = (frozen_layer_gemms(m, t, k, T, tp, ep, etp, gemm, a16) for k in (False, True))
+        (fa_d, ba_d), (fa_m, ba_m) = (frozen_layer_gemms(m, t, k, T, c.tp, c.ep, c.etp, gemm, a16) for k in (False, True))
         fwd_gemm = fwd_gemm + (1 - moe_share) * fa_d + moe_share * fa_m
         bwd_gemm = bwd_gemm + (1 - moe_share) * ba_d + moe_share * ba_m
-    ep_layer = moe_share * ep_comm_layer
-    ep_fwd, ep_bwd = ep_layer / 2 - moe_share * shared_hide_f, ep_layer / 2 - moe_share * shared_hide_b  # exposed
-    mb_fwd = mb_fwd + moe_share * mb_moe_extra
-    mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * (moe_eager_b + moe_bwd_extra)
-    mb_fwd = mb_fwd + moe_share * moe_eager_f
-    if unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
-        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(wgrad))
+    return LayerGemms(fwd_gemm, bwd_gemm, parts)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemoryBound:
+    """The layer's memory-bound seconds, forward (``fwd``) and backward (``bwd``), and DeepSpeed's partitioned
+    checkpoint's: ``pa_fwd`` the input slice's clone (not in the re-run), ``pa_ag`` its all-gather (a TP
+    collective, exposed)."""
+    fwd: object
+    bwd: object
+    pa_fwd: object
+    pa_ag: object
+
+
+def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, ew: Elementwise, moe: MoeBlock,
+                 sh: dict, rc) -> MemoryBound:
+    """The layer's memory-bound work: the elementwise ops (``elementwise``) and the MoE dispatch's, backward
+    ``BWD_MEMBOUND_FACTOR`` times the forward's; the stacks' own kernels (eager HF dropout and bias-gradient sums,
+    GPT-NeoX's attention copies, the eager attention-sink rescale, DeepSpeed's partitioned checkpoint); a
+    quantised base's dequantisation."""
+    eff, hbm, act_b, T, tp, sp_div = c.eff, c.hbm, c.act_b, c.T, c.tp, c.sp_div
+    h, g = m.hidden, c.g
+    moe_share = c.moe_share
+    mb_fwd = ew.fwd + moe_share * moe.mb_extra
+    mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * (moe.eager_b + moe.bwd_extra)
+    mb_fwd = mb_fwd + moe_share * moe.eager_f
+    if ew.unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
+        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(c.wgrad))
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * hf_f, hbm), mb_bwd + eff.memory_time(T * hf_b, hbm)
     if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
         nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
@@ -523,23 +709,37 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         pa_fwd = np.where(full, eff.memory_time(T * pa_f, hbm), 0.0)
         mb_bwd = mb_bwd + np.where(full, eff.memory_time(T * pa_b, hbm), 0.0)
         comm_b = FP32_COMM_BYTES if t.precision == "bf16" else act_b
-        pa_ag = np.where(full & (tp > 1), collective_time("all_gather", T * h * comm_b, tp, 1, g, intra_bw, inter_bw,
-                                                          a_in, a_out), 0.0)
+        pa_ag = np.where(full & (tp > 1), collective_time("all_gather", T * h * comm_b, tp, 1, g, *c.links), 0.0)
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
-    # a hybrid layer is one block (half a transformer layer's ops, kernels and TP collectives)
-    blocks = 0.5 if m.hybrid else 1.0
-    kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0) * blocks
-    # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
-    # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed); without,
-    # Megatron-Core's column linears still hide their backward collectives (physics.tp_exposed_async_bwd)
+    return MemoryBound(mb_fwd, mb_bwd, pa_fwd, pa_ag)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TpComm:
+    """Exposed TP collective seconds of a forward (``fwd``) and backward (``bwd``) pass, and the GEMM slowdown of the
+    collectives hidden under them (``slow_f``, ``slow_b``: NCCL's SMs, physics.tp_exposed)."""
+    fwd: object
+    bwd: object
+    slow_f: object
+    slow_b: object
+
+
+def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp_comm_overlap: float,
+            attn_proj: list, dense_mlp: list, parts, sh: dict, blocks: float, pa_ag) -> TpComm:
+    """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
+    with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed); without,
+    Megatron-Core's column linears still hide their backward collectives (physics.tp_exposed_async_bwd)."""
+    eff, act_b, T, tp, sp, g, wgrad = c.eff, c.act_b, c.T, c.tp, c.sp, c.g, c.wgrad
+    intra_bw, inter_bw, a_in, a_out = c.links
+    h, q, kv = m.hidden, m.q_dim, m.kv_dim
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     half = tp_ar * (1 - tp_comm_overlap) * blocks  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
     col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
-    if m.hybrid:  # the mean layer's column / row GEMMs (``parts`` above; the MoE block's hide nothing here)
+    if m.hybrid:  # the mean layer's column / row GEMMs (``LayerGemms.parts``; the MoE block's hide nothing here)
         (col_f, col_b), (row_f, row_b) = [[sum(w * ps[j][i] for w, ps in parts) for i in (0, 1)] for j in (0, 1)]
     # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
     # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods). Under SP TE also re-gathers each
@@ -575,7 +775,27 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
             "all_gather", T * (q + 2 * kv) * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out), 0.0)
         tp_fwd, tp_bwd = tp_fwd + qkv_ag, tp_bwd + qkv_ag
     tp_bwd = tp_bwd + pa_ag  # the partitioned checkpoint's all-gather, a plain NCCL call before the re-run (exposed)
-    fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
+    return TpComm(tp_fwd, tp_bwd, slow_f, slow_b)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CpComm:
+    """Exposed CP exchange seconds (``fwd``, ``bwd``) and the ring steps' merge of partial outputs / gradients
+    (``merge_f``, ``merge_b``: memory-bound, counted with the attention core)."""
+    fwd: object
+    bwd: object
+    merge_f: object
+    merge_b: object
+
+
+def cp_comm(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, sh: dict, mam) -> CpComm:
+    """CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV), hidden under the
+    attention core where it fits (physics.cp_exposed), or PyTorch's all-gather ring (comm.torch_ring_calls);
+    hybrid models: on the attention layers, plus the Mamba layers' all-to-alls (ssm.mamba_layer)."""
+    eff, hbm, act_b, T, tp, cp, g = c.eff, c.hbm, c.act_b, c.T, c.tp, c.cp, c.g
+    intra_bw, inter_bw, a_in, a_out = c.links
+    q, kv = m.q_dim, m.kv_dim
+    fwd_attn, bwd_attn = attn.fwd, attn.bwd
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
     kv_width = 2 * (q if fw.repeats_kv_heads else kv) / tp
@@ -600,56 +820,88 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         cp_fwd, cp_bwd, cp_mb_f, cp_mb_b = (sh["*"] * x for x in (cp_fwd, cp_bwd, cp_mb_f, cp_mb_b))
         if mam:
             cp_fwd, cp_bwd = cp_fwd + sh["M"] * mam["cp_fwd"], cp_bwd + sh["M"] * mam["cp_bwd"]
-    fwd_attn, bwd_attn = fwd_attn + cp_mb_f, bwd_attn + cp_mb_b
-    # the Mamba layers' conv1d + SSD scan + norm kernels (a sequence mixer like the attention core, but
-    # not what selective "core_attn" recompute re-runs; full recompute re-runs it with the layer)
-    scan_f, scan_b = (sh["M"] * mam["scan_fwd"], sh["M"] * mam["scan_bwd"]) if mam else (0.0, 0.0)
-    # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
-    # CUDA graphs (stacks.cuda_graph_parts): a captured part's ops cost one graph launch; a full-iteration graph
-    # needs the sync-free MoE, and a captured MoE block is drop-and-pad: neither has the dispatcher's sync
-    # (``graph_parts``: a block priced apart, the MTP block, takes the decoder's parts -- Megatron-Core checks the scope
-    # against the whole model -- less those of kinds the block does not hold)
-    graphs = cuda_graph_parts(fw, m) if graph_parts is None else graph_parts
-    if graphs & {"full_iteration", "moe"}:
-        moe_sync = 0.0
+    return CpComm(cp_fwd, cp_bwd, cp_mb_f, cp_mb_b)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SyncIdle:
+    """GPU idle seconds at host syncs in one layer's forward: ``moe`` the MoE dispatcher's (per MoE layer), ``fwd``
+    the mean layer's, with the layer-boundary syncs."""
+    moe: object
+    fwd: object
+
+
+def sync_idle(c: LayerContext, m: ModelSpec, fw: Framework, graphs, moe: MoeBlock, rc) -> SyncIdle:
+    """GPU idle at the MoE dispatcher's device-to-host sync (moe.MOE_SYNC_OPS) and at a layer-boundary sync
+    (``Stack.sync_each_layer``, full recompute). A full-iteration CUDA graph needs the sync-free MoE, and a captured
+    MoE block is drop-and-pad: neither has the dispatcher's sync."""
+    moe_share = c.moe_share
+    moe_sync = 0.0 if graphs & {"full_iteration", "moe"} else moe.sync
     # Stack.sync_each_layer: each checkpointed layer's forward call, and its backward call (which re-runs that
     # forward), starts from a queue the previous call's closing torch.cuda.synchronize() drained: the GPU idles for
     # the wake and the next launch, priced as the dispatcher's sync (moe.MOE_SYNC_OPS). Within the call the host
     # runs ahead of the GPU again (CUDA launches stay asynchronous), so the layer is still max(host, GPU) plus
     # this gap -- not host + GPU. The two sync calls meeting at each boundary count as one gap; the
     # checkpoint wrapper's own Python between them is not counted (no sourced figure).
-    layer_sync = np.where(rc == 2, moe_mech.MOE_SYNC_OPS * eff.launch_s, 0.0) if fw.sync_each_layer else 0.0
-    sync_fwd = moe_share * moe_sync + layer_sync  # GPU idle at the dispatcher's sync and at a layer-boundary sync
-    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_fwd + cp_fwd + sync_fwd + scan_f + pa_fwd
-    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_bwd + cp_bwd + scan_b
+    layer_sync = np.where(rc == 2, moe_mech.MOE_SYNC_OPS * c.eff.launch_s, 0.0) if fw.sync_each_layer else 0.0
+    return SyncIdle(moe_sync, moe_share * moe_sync + layer_sync)
+
+
+def host_dispatch(c: LayerContext, m: ModelSpec, fw: Framework, graphs, blocks: float, sh: dict, mam,
+                  moe_host_ops):
+    """Host seconds dispatching one layer's forward: the ops of the layer's attention and MLP halves, one TP
+    collective's each (a hybrid layer is one block with half a layer's ops), the CP ring's per-step ops, the MoE
+    block's apart (moe.MOE_GRAPH_OPS), at ``Efficiency.launch_s`` each; a CUDA-graph-captured part costs one graph
+    launch (stacks.cuda_graph_host_ops)."""
+    tp, cp = c.tp, c.cp
+    moe_share = c.moe_share
     # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with
     # half a layer's ops); the MoE block's apart (moe.MOE_GRAPH_OPS)
     layer_ops, tp_ops = fw.layer_ops * fw.host_ops_scale * blocks, np.where(tp > 1, fw.tp_ops * blocks, 0.0)
     moe_r, moe_p = (moe_mech.MOE_GRAPH_OPS[k] if m.moe is not None else 0.0 for k in ("moe_router", "moe_preprocess"))
-    host_fwd = cuda_graph_host_ops(
+    return cuda_graph_host_ops(
         graphs, attn=layer_ops * ATTN_OPS_SHARE + tp_ops + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0),
         mlp=layer_ops * (1 - ATTN_OPS_SHARE) + tp_ops, moe_router=moe_r, moe_preprocess=moe_p,
-        moe_rest=moe_host - moe_r - moe_p, moe_share=moe_share, hybrid=sh if m.hybrid else None,
-        mamba=ssm.MAMBA_HOST_OPS * fw.host_ops_scale + 2 * tp_ops if mam else None) * eff.launch_s
-    host_bwd = BWD_HOST_FACTOR * host_fwd
-    # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
-    # selective re-runs the attention core (its few ops: no host floor of its own).
-    # A GPU runs asynchronously to its host (a pass costs the larger of the two); a CPU device
-    # executes each op in the dispatching thread (the two add).
-    fwd_pass = combine(gpu_fwd, host_fwd)
-    # a whole-layer recompute under PyTorch's non-reentrant checkpoint stops as soon as the last
-    # tensor the backward reads is saved again (Stack.recompute_early_stop): the dense MLP's down
-    # projection saves its inputs before its GEMM runs, so that GEMM, the layer's last, is not
-    # re-run (MoE layers: the combine saves the experts' outputs, nothing is skipped). An eager
-    # FP8 linear is an autograd Function that saves after its GEMM: skipped only when compiled.
-    re_skip = ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
-               if fw.recompute_early_stop and (fw.compile or not low) else 0.0)
-    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd  # the re-run clones no partition
-    # what "selective" re-runs is the stack's (Stack.selective): the attention core (Megatron), the GEMM share
-    # per-op SAC re-runs plus the elementwise ops (torchtitan saves the output of every second mm and of attention:
-    # flops.op_sac_recompute_share, the count HFU adds; until 2026-12-03 half of the GEMM time; without flash the
-    # math path's attention core too, flops.OpSacBlock.core_rerun, until 2026-12-03 left out), or each ac_freq-th
-    # layer whole (torchtitan layer SAC: ``sel_share``)
+        moe_rest=moe_host_ops - moe_r - moe_p, moe_share=moe_share, hybrid=sh if m.hybrid else None,
+        mamba=ssm.MAMBA_HOST_OPS * fw.host_ops_scale + 2 * tp_ops if mam else None) * c.eff.launch_s
+
+
+def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Framework, sh: dict, dense_mlp: list):
+    """Forward GEMM seconds a whole-layer recompute does not re-run: under PyTorch's non-reentrant checkpoint it
+    stops as soon as the last tensor the backward reads is saved again (Stack.recompute_early_stop): the dense MLP's
+    down projection saves its inputs before its GEMM runs, so that GEMM, the layer's last, is not re-run (MoE
+    layers: the combine saves the experts' outputs, nothing is skipped). An eager FP8 linear is an autograd
+    Function that saves after its GEMM: skipped only when compiled."""
+    moe_share = c.moe_share
+    return ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
+            if fw.recompute_early_stop and (fw.compile or not c.low) else 0.0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SelectiveRecompute:
+    """Seconds one layer's backward spends re-running forward work under selective recompute (rc 1), by kind
+    (``gemm``, ``attn``, ``membound``, ``tp``, ``ep``); ``cp_share`` the share of the CP exchange re-run with the
+    attention core; ``whole`` the share of layers re-run whole (torchtitan layer SAC: the full re-run's terms)."""
+    gemm: object
+    attn: object
+    membound: object
+    tp: object
+    ep: object
+    cp_share: float
+    whole: float
+
+
+def selective_recompute(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, sel_share, *, fwd_gemm,
+                        fwd_attn, mb_fwd, kern_s, tp_fwd, dense_mlp: list, proj: AttentionProjections,
+                        moe: MoeBlock, moe_sync, ew: Elementwise) -> SelectiveRecompute:
+    """What "selective" re-runs is the stack's (Stack.selective): the attention core (Megatron), the GEMM share
+    per-op SAC re-runs plus the elementwise ops (torchtitan saves the output of every second mm and of attention:
+    flops.op_sac_recompute_share, the count HFU adds; until 2026-12-03 half of the GEMM time; without flash the
+    math path's attention core too, flops.OpSacBlock.core_rerun, until 2026-12-03 left out), or each ac_freq-th
+    layer whole (torchtitan layer SAC: ``sel_share``); Megatron-Core's ``recompute_modules`` each module's forward
+    once more (``_module_recompute``)."""
+    eff, hbm, T, tp, sp_div = c.eff, c.hbm, c.T, c.tp, c.sp_div
+    h, f, fd = m.hidden, m.ffn_hidden, m.dense_width
     op_core = float(op_sac_block(m, fused_qkv=fw.fused_qkv, flash=bool(t.flash_attention)).core_rerun)
     sel_gemm, sel_attn, sel_mb, sel_whole = {
         "attention_core": lambda: (0.0, 1.0, 0.0, 0.0),
@@ -662,53 +914,138 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         mods = recompute_modules(t, fw, m)
         sel_g, sel_a, sel_m, sel_c, sel_ep = _module_recompute(
             mods, m, fwd_attn=fwd_attn, dense_mlp=sum(p[0] for p in dense_mlp),
-            moe=fwd_moe - fwd_g_attn, shared=moe_shared, mla_up=mla_up_fwd, moe_mb=mb_moe_extra + moe_eager_f + moe_sync,
-            moe_act_extra=moe_act_eager,
-            a2a=ep_comm_layer / 2, tp_fwd=tp_fwd, mem=lambda b: eff.memory_time(T * b, hbm),
-            norm_b=norm_b * h / sp_div, act_b=act_fn_b * f / tp, dense_act_b=act_fn_b * fd / tp,
+            moe=moe.fwd - proj.fwd, shared=moe.shared, mla_up=proj.mla_up_fwd, moe_mb=moe.mb_extra + moe.eager_f + moe_sync,
+            moe_act_extra=moe.act_eager,
+            a2a=moe.ep_comm / 2, tp_fwd=tp_fwd, mem=lambda b: eff.memory_time(T * b, hbm),
+            norm_b=ew.norm_b * h / sp_div, act_b=ew.act_fn_b * f / tp, dense_act_b=ew.act_fn_b * fd / tp,
             fused_norm=fw.te_linears)
         sel_cp = 1.0 if "core_attn" in mods else 0.0
+    return SelectiveRecompute(sel_g, sel_a, sel_m, sel_c, sel_ep, sel_cp, sel_whole)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Head:
+    """The last stage's logits and loss, per micro-batch: ``fwd``/``bwd`` passes (host or GPU bound), ``gemm`` the
+    logits GEMM's seconds in both."""
+    fwd: object
+    bwd: object
+    gemm: object
+
+
+def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graphs) -> Head:
+    """The last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math, cross_entropy_bytes),
+    on the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)."""
+    eff, hbm, peak, act_b, T, tp, combine = c.eff, c.hbm, c.peak, c.act_b, c.T, c.tp, c.combine
+    # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math), on
+    # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
+    T_head = T if t.head_tokens_per_seq is None else np.minimum(T, c.mb * t.head_tokens_per_seq / c.cp)
+    lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
+    ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm) for b in cross_entropy_bytes(act_b, fw.ce_unfused))
+    head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
+    head_fwd = combine(lg_f + ce_f, head_host)
+    head_bwd = combine(lg_b + ce_b, BWD_HOST_FACTOR * head_host)
+    return Head(head_fwd, head_bwd, lg_f + lg_b)
+
+
+def mtp_projection(c: LayerContext, m: ModelSpec) -> PassTimes:
+    """Multi-token prediction (DeepSeek-V3 §2.2; Megatron-Core multi_token_prediction.py, placed
+    with the loss on the last stage, pp_layout "...mL"): per module the eh_proj GEMM
+    (column-parallel), one transformer block (the model's layer), its own logits and loss
+    through the shared output head — ``step_time`` counts the block as a layer and the head as
+    a head of the last stage; here the projection (16-bit where ``mtp_runs_16bit``)."""
+    pm, pn, pk = moe_mech.mtp_gemm_shapes(c.T, m.hidden)
+    return PassTimes(*c.gemm(pm, pn / c.tp, pk, s16=c.mtp_share))
+
+
+def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
+                 tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
+                 sel_share=0.0) -> dict:
+    """Per-micro-batch times of one layer (and of the head) for each distinct layer key, composed from the op
+    functions above in the layer's order (attention projections and core, MLP or MoE block, elementwise, TP / CP /
+    EP communication, host dispatch, recompute, head, MTP projection).
+    ``sel_share``: under torchtitan layer SAC (``Stack.selective`` "layer"), the share of layers it re-runs whole
+    at each key (pipeline.recomputed_fraction with the stack's ``ac_freq``): the mean layer re-runs that share.
+    ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe: 0 (default) a
+    layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
+    puts those on the stages that hold them, ``slowest_stage``)."""
+    c = layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share)
+    eff, T, tp, cp, combine = c.eff, c.T, c.tp, c.cp, c.combine
+    proj = attention_projections(c, m)
+    attn_proj = proj.gemms
+    dense_mlp = dense_mlp_gemms(c, m)
+    # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
+    sh = ssm.layer_shares(m)
+    mam = mamba_block(c, m, hw, fw)
+    attn = attention_core(c, m, t, hw, fw, causal_kernels, sh)
+    ew = elementwise(c, m, t, fw, sh)
+    moe = moe_block(c, m, t, fw, proj, attn)
+    moe_share = c.moe_share
+    lg = layer_gemms(c, m, t, proj, dense_mlp, mam, moe, sh)
+    ep_layer = moe_share * moe.ep_comm
+    ep_fwd, ep_bwd = ep_layer / 2 - moe_share * moe.shared_hide_f, ep_layer / 2 - moe_share * moe.shared_hide_b  # exposed
+    mem = memory_bound(c, m, t, fw, ew, moe, sh, rc)
+    mb_fwd, mb_bwd, pa_fwd = mem.fwd, mem.bwd, mem.pa_fwd
+    # a hybrid layer is one block (half a transformer layer's ops, kernels and TP collectives)
+    blocks = 0.5 if m.hybrid else 1.0
+    kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0) * blocks
+    tpc = tp_comm(c, m, hw, fw, tp_comm_overlap, attn_proj, dense_mlp, lg.parts, sh, blocks, mem.pa_ag)
+    tp_fwd, tp_bwd = tpc.fwd, tpc.bwd
+    fwd_gemm, bwd_gemm = lg.fwd + tpc.slow_f, lg.bwd + tpc.slow_b
+    cpc = cp_comm(c, m, fw, attn, sh, mam)
+    cp_fwd, cp_bwd = cpc.fwd, cpc.bwd
+    fwd_attn, bwd_attn = attn.fwd + cpc.merge_f, attn.bwd + cpc.merge_b
+    # the Mamba layers' conv1d + SSD scan + norm kernels (a sequence mixer like the attention core, but
+    # not what selective "core_attn" recompute re-runs; full recompute re-runs it with the layer)
+    scan_f, scan_b = (sh["M"] * mam["scan_fwd"], sh["M"] * mam["scan_bwd"]) if mam else (0.0, 0.0)
+    # CUDA graphs (stacks.cuda_graph_parts): a captured part's ops cost one graph launch
+    # (``graph_parts``: a block priced apart, the MTP block, takes the decoder's parts -- Megatron-Core checks the scope
+    # against the whole model -- less those of kinds the block does not hold)
+    graphs = cuda_graph_parts(fw, m) if graph_parts is None else graph_parts
+    sync = sync_idle(c, m, fw, graphs, moe, rc)
+    sync_fwd = sync.fwd
+    # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
+    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_fwd + cp_fwd + sync_fwd + scan_f + pa_fwd
+    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_bwd + cp_bwd + scan_b
+    host_fwd = host_dispatch(c, m, fw, graphs, blocks, sh, mam, moe.host_ops)
+    host_bwd = BWD_HOST_FACTOR * host_fwd
+    # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
+    # selective re-runs the attention core (its few ops: no host floor of its own).
+    # A GPU runs asynchronously to its host (a pass costs the larger of the two); a CPU device
+    # executes each op in the dispatching thread (the two add).
+    fwd_pass = combine(gpu_fwd, host_fwd)
+    re_skip = early_stop_skip(c, m, fw, sh, dense_mlp)
+    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd  # the re-run clones no partition
+    sr = selective_recompute(c, m, t, fw, sel_share, fwd_gemm=fwd_gemm, fwd_attn=fwd_attn, mb_fwd=mb_fwd,
+                             kern_s=kern_s, tp_fwd=tp_fwd, dense_mlp=dense_mlp, proj=proj, moe=moe,
+                             moe_sync=sync.moe, ew=ew)
+    sel_whole = sr.whole
     # (re-running the attention core re-runs its CP ring: Megatron-Core checkpoints the whole
     # TEDotProductAttention call, exchange included)
-    sel_gpu = sel_g + sel_a + sel_cp * cp_fwd + sel_m + sel_c + sel_ep + sel_whole * re_fwd
+    sel_gpu = sr.gemm + sr.attn + sr.cp_share * cp_fwd + sr.membound + sr.tp + sr.ep + sel_whole * re_fwd
     re_pass = np.where(rc == 2, combine(re_fwd, host_fwd), np.where(rc == 1, sel_gpu, 0.0))
     bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, np.where(rc == 1, sel_whole * host_fwd, 0.0)))
     # GPU idle while the host dispatches (host-bound passes), kept for the breakdown
     re_gpu = np.where(rc == 2, re_fwd, np.where(rc == 1, sel_gpu, 0.0))
     host_idle = fwd_pass + bwd_pass - (gpu_fwd + gpu_bwd + re_gpu)
-    # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math), on
-    # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
-    T_head = T if t.head_tokens_per_seq is None else np.minimum(T, mb * t.head_tokens_per_seq / cp)
-    lg_f, lg_b = gemm(T_head, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
-    ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm) for b in cross_entropy_bytes(act_b, fw.ce_unfused))
-    head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
-    head_fwd = combine(lg_f + ce_f, head_host)
-    head_bwd = combine(lg_b + ce_b, BWD_HOST_FACTOR * head_host)
-    head_gemm = lg_f + lg_b
-    # multi-token prediction (DeepSeek-V3 §2.2; Megatron-Core multi_token_prediction.py, placed
-    # with the loss on the last stage, pp_layout "...mL"): per module the eh_proj GEMM
-    # (column-parallel), one transformer block (the model's layer), its own logits and loss
-    # through the shared output head — ``step_time`` counts the block as a layer and the head as
-    # a head of the last stage; here the projection
-    pm, pn, pk = moe_mech.mtp_gemm_shapes(T, h)
-    mtp_f, mtp_b = gemm(pm, pn / tp, pk, s16=mtp_share)
+    head = lm_head(c, m, t, fw, graphs)
+    mtp = mtp_projection(c, m)
     # combined-1F1B EP overlap: what another micro-batch's compute hides of a layer's all-to-all
     # (moe.a2a_paired_share gives the share of micro-batches paired; not with full recompute,
     # which the schedule does not support)
-    ep_hide = np.where(rc == 2, 0.0, moe_share * moe_hide)
+    ep_hide = np.where(rc == 2, 0.0, moe_share * moe.hide)
     sel = rc == 1
-    rc_gemm = np.where(rc == 2, re_gemm, np.where(sel, sel_g + sel_whole * re_gemm, 0.0))
-    rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, sel_a + sel_whole * fwd_attn, 0.0))
-    rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, sel_m + sel_whole * (mb_fwd + kern_s), 0.0))
-    rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sel_c + sel_whole * tp_fwd, 0.0))
+    rc_gemm = np.where(rc == 2, re_gemm, np.where(sel, sr.gemm + sel_whole * re_gemm, 0.0))
+    rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, sr.attn + sel_whole * fwd_attn, 0.0))
+    rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, sr.membound + sel_whole * (mb_fwd + kern_s), 0.0))
+    rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sr.tp + sel_whole * tp_fwd, 0.0))
     return dict(
-        fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd, mtp_fwd=mtp_f, mtp_bwd=mtp_b,
-        gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head_gemm,
+        fwd=fwd_pass, bwd=bwd_pass, head_fwd=head.fwd, head_bwd=head.bwd, mtp_fwd=mtp.fwd, mtp_bwd=mtp.bwd,
+        gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head.gemm,
         attn=fwd_attn + bwd_attn + rc_attn + scan_f + scan_b + np.where(rc == 2, scan_f, 0.0),
         membound=mb_fwd + mb_bwd + pa_fwd + 3 * kern_s + rc_mb + host_idle
-        + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head_fwd + head_bwd - head_gemm,
-        tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sel_cp + sel_whole, 0.0)) * cp_fwd,
-        ep=ep_fwd * np.where(rc == 2, 2.0, 1.0) + ep_bwd + np.where(sel, sel_ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
+        + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head.fwd + head.bwd - head.gemm,
+        tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sr.cp_share + sel_whole, 0.0)) * cp_fwd,
+        ep=ep_fwd * np.where(rc == 2, 2.0, 1.0) + ep_bwd + np.where(sel, sr.ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
 
@@ -1008,7 +1345,7 @@ def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
 #: NVIDIA Ampere GPU architecture and is enabled by default").
 CONV_MATH = {"fp32": "tf32"}
 #: math that runs on tensor cores: fp32 convolutions without TF32 (Volta / Turing) and fp32 matmuls (PyTorch leaves
-#: TF32 off for them) run on the CUDA cores at Efficiency.simt_max (``_layer_terms``, the generic path)
+#: TF32 off for them) run on the CUDA cores at Efficiency.simt_max (``layer_context``, the generic path)
 TENSOR_CORE_MATH = ("tf32", "bf16", "fp16")
 
 
