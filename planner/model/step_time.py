@@ -89,7 +89,8 @@ from planner.model.flops import (attention_core_flops, attention_keys, attention
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
-from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
+from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
+                                   pipeline_end_params, stage_params)
 from planner.model.pipeline import (exposed_dp_comm, fill_sends, lp16_layers, rebuilt_layers, recomputed_fraction,
                                      split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
@@ -286,6 +287,16 @@ def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     MTP layers because we need more numerical validation"), and an NVFP4 run sets ``config.fp4``, not ``fp8``; the
     fp8 recipes quantise the MTP modules, which ``--first-last-layers-bf16`` never exempts."""
     return precision == "fp8" and (bool(fw.lp_bf16_mtp) or fw.recipe.peak == "fp4")
+
+
+def lp16_counts(fw: Framework, m: ModelSpec, precision: str) -> tuple[int, int]:
+    """(first, last) layers the stack keeps 16-bit under the fp8/fp4 recipe (``Stack.lp_bf16_first_layers``,
+    ``lp_bf16_layers``: Megatron-Core ``--num-layers-at-start-in-bf16`` / ``--num-layers-at-end-in-bf16``), at most the
+    model's layers; none in a 16-bit job. The step time's pacing stage, its kept layers' kinds and the parameter
+    all-gather's widths read them."""
+    if precision != "fp8":
+        return 0, 0
+    return tuple(min(int(getattr(fw, k, 0) or 0), m.layers) for k in ("lp_bf16_first_layers", "lp_bf16_layers"))
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
@@ -861,10 +872,11 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # ZeRO-1/2's gather of the updated parameters and ZeRO-3's per-unit gathers alike
     fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
     if fp8_pg.any():
-        dense_b = fp8_param_gather_bytes(m, pp, f_dense, l_dense, fw.recipe.param_gather_bytes, param16) / tpf
-        ag_fp8 = (collective_time("all_gather", dense_b, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-                  + collective_time("all_gather", stage_p_exp * fw.recipe.param_gather_bytes, edps, tpe, g, intra_bw,
-                                    inter_bw, a_in, a_out))
+        kept = lp16_rank_params(m, pp, vpp, *lp16_counts(fw, m, t.precision), tp, split_runtime(fw, m))
+        dense_b, exp_b = fp8_param_gather_bytes(m, pp, (f_dense, f_exp, l_dense, l_exp), fw.recipe.param_gather_bytes,
+                                                param16, kept)
+        ag_fp8 = (collective_time("all_gather", dense_b / tpf, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+                  + collective_time("all_gather", exp_b / tpe, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
         ag_params = np.where(fp8_pg, ag_fp8, ag)
     else:
         ag_params = ag
@@ -922,36 +934,51 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
-def fp8_param_gather_bytes(m, pp, first_dense, last_dense, fp8_bytes: float, bytes16: float):
-    """Bytes of the dense parameters a parameter all-gather (ZeRO-1/2's after the step, ZeRO-3's per unit) moves
-    under Megatron-Core's
-    ``--fp8-param-gather``, before the TP division, on the pipeline stage that moves most (vectorised over ``pp``):
-    the transformer layers' linear weights at ``fp8_bytes`` (``LowPrecisionRecipe.param_gather_bytes``), what the
-    pipeline ends hold (the embedding on the first stage, the final norm and the LM head on the last:
-    planner.model.memory ``pipeline_end_params``) at ``bytes16``.
+def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=None) -> tuple:
+    """(dense, expert) bytes of the parameters a parameter all-gather (ZeRO-1/2's after the step, ZeRO-3's per unit)
+    moves under Megatron-Core's ``--fp8-param-gather``, before the TP / expert-grid division, on the pipeline stage
+    that moves most (vectorised over ``pp``; ``stage``: memory ``stage_params``' first dense, first expert, last
+    dense, last expert): the transformer layers' linear weights at ``fp8_bytes``
+    (``LowPrecisionRecipe.param_gather_bytes``), what the pipeline ends hold (the embedding on the first stage, the
+    final norm and the LM head on the last: planner.model.memory ``pipeline_end_params``) and the layers the stack
+    keeps 16-bit (``kept``: memory ``lp16_rank_params``' first / last rank's dense and expert parameters of them) at
+    ``bytes16``.
 
     Only TE modules built under TE's ``fp8_model_init`` hold FP8 parameters: Megatron-Core builds each transformer
     layer inside ``get_fp8_context(config, layer_no, is_init=True)`` (megatron/core/transformer/transformer_block.py
     ``_build_layers``, Megatron-LM core_r0.12-r0.14), while the word embedding (``VocabParallelEmbedding``) and the
     output layer (``tensor_parallel.ColumnParallelLinear``, megatron/core/models/gpt/gpt_model.py) are built outside
-    it and stay 16-bit. The distributed optimizer keeps the two kinds in separate buffers of one bucket group
+    it and stay 16-bit, and so are the first / last layers ``--first-last-layers-bf16`` keeps (fp8_utils.py
+    ``get_fp8_context``: a ``nullcontext`` at init for ``is_first_last_bf16_layer``). The distributed optimizer keeps
+    the two kinds in separate buffers of one bucket group
     (megatron/core/distributed/distributed_data_parallel.py ``_allocate_buffers_for_parameters``: ``param_dtype =
     torch.uint8`` where ``is_float8tensor(param)``, the parameter's own dtype otherwise; Megatron-LM main @0011998),
-    so the gather moves 1 B per FP8 element and 2 B per embedding / head element. The norms and biases inside the
-    layers stay 16-bit too; at under 0.1% of a layer's parameters they are left at ``fp8_bytes``.
+    so the gather moves 1 B per FP8 element and 2 B per embedding / head / kept-layer element. The norms and biases
+    inside the layers stay 16-bit too; at under 0.1% of a layer's parameters they are left at ``fp8_bytes``. Until
+    2026-12-04 (fp8keep30) the kept layers moved at ``fp8_bytes`` and the experts of a kept MoE layer too.
 
     >>> from planner.spec import ModelSpec
     >>> from planner.spec.presets import PRESETS
     >>> m = ModelSpec(**PRESETS["llama3-8b"])
     >>> pc = count_params(m)
-    >>> round(float(fp8_param_gather_bytes(m, 1, pc.total, pc.total, 1.0, 2.0) / pc.total), 3)  # 1.05B of 8.03B 16-bit
-    1.131
+    >>> d, e = fp8_param_gather_bytes(m, 1, (pc.total, 0.0, pc.total, 0.0), 1.0, 2.0)
+    >>> round(float(d / pc.total), 3), float(e)  # 1.05B of 8.03B 16-bit
+    (1.131, 0.0)
+    >>> round(float(fp8_param_gather_bytes(m, 1, (pc.total, 0.0, pc.total, 0.0), 1.0, 2.0,
+    ...                                     (pc.dense_layer, 0.0, pc.dense_layer, 0.0))[0] / pc.total), 3)  # + 1 layer
+    1.158
     """
+    f_dense, f_exp, l_dense, l_exp = stage
     if not m.is_transformer:
-        return np.maximum(first_dense, last_dense) * fp8_bytes
+        return np.maximum(f_dense, l_dense) * fp8_bytes, np.maximum(f_exp, l_exp) * fp8_bytes
+    kf_d, kf_e, kl_d, kl_e = (0.0,) * 4 if kept is None else kept
     ends_f, ends_l = pipeline_end_params(m, count_params(m), pp)
-    return np.maximum((first_dense - ends_f) * fp8_bytes + ends_f * bytes16,
-                      (last_dense - ends_l) * fp8_bytes + ends_l * bytes16)
+
+    def width(total, b16):
+        """bytes of ``total`` parameters, ``b16`` of them 16-bit"""
+        return (total - b16) * fp8_bytes + b16 * bytes16
+    return (np.maximum(width(f_dense, ends_f + kf_d), width(l_dense, ends_l + kl_d)),
+            np.maximum(width(f_exp, kf_e), width(l_exp, kl_e)))
 
 
 def grad_accum_bytes(accumulator: float, new: float = 2.0) -> float:
@@ -1238,9 +1265,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline sends; with 16-bit end layers also the
         # stages that hold them, pipeline.lp16_layers), whether the schedule interleaves and whether the sends cross
         # nodes; the layer model runs once per distinct layer key (it does not depend on the others)
-        low = t.precision == "fp8"
-        n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
-        first16 = min(int(fw.lp_bf16_first_layers or 0), m.layers) if low else 0  # --num-layers-at-start-in-bf16
+        first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
         inter_r = c.schedule == SCHEDULE.code["interleaved"]
         (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter, srn), inv = distinct_rows(
             c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, inter_r,
