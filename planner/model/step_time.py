@@ -766,8 +766,61 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     return tuple(sum((c[i] for c in chosen), z) for i in range(5))
 
 
+@dataclasses.dataclass(frozen=True)
+class KeptKind:
+    """One kind of the layers a stack keeps 16-bit under the fp8/fp4 recipe (``kept_layer_kinds``): ``layers``, 1 at
+    the global layers of the kind (None: every layer, the model's mean layer), and ``block``, the layer model's
+    block that prices one of them (``step_time``'s ``layer``: (model, CUDA graph parts, memo name); None: the
+    model's mean layer)."""
+    layers: np.ndarray | None
+    block: tuple | None
+
+
+def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_parts: frozenset) -> dict:
+    """The kinds of the layers the stack keeps 16-bit, {kind: ``KeptKind``}: Megatron-Core keeps the global layers
+    ``[0, first16)`` and ``[L - n16, L)`` (fp8_utils.py ``is_first_last_bf16_layer``: pipeline ``lp16_layers``). A
+    plain model's layers are alike: one kind, its mean layer (None), also for its ``mtp16`` 16-bit MTP layers
+    (``mtp_runs_16bit``). A hybrid model's kept layers are blocks of the kinds its pattern gives at those positions
+    (Megatron-Core's MambaStack numbers its layers as the pattern: mamba_block.py builds layer i from symbol i under
+    ``get_fp8_context(config, i, ...)``): each kind its own block (ssm ``kind_block_model``), so a kept Mamba block
+    prices its in/out projections at 16 bits and a kept MoE block its experts, not the mean layer's mixture. Until
+    2026-12-04 (fp8keep30) a hybrid's kept layers were its mean layer: Nemotron 3 Super's last 14 of 88 (6 Mamba,
+    7 MoE, 1 attention block) as 14 mean layers (40 Mamba, 40 MoE, 8 attention blocks of 88). Per micro-batch the 14
+    add 39.3 ms on GB300 (mean layers: 38.1), 22.6 on GB200 (21.7), 23.9 on B200 (23.0) and 23.4 on B300 (39.6: there
+    the MoE block is host-bound as a block, 10.26 ms under NVFP4 and 11.36 in 16 bits, so most of its 16-bit GEMMs
+    hide under the host's time, which the 40 / 40 / 8 mixture's GPU time covered). validate.py's Super NVFP4 rows
+    move +0.14 / +0.18 / +0.14% (GB300 / GB200 / B200, toward the measured steps) and -2.1% on B300 (-34.8 -> -36.2%,
+    away; mbridge_all p90 30.2 -> 30.3%). Each block is its own host / GPU bound, as each layer is; no host lead
+    carried across blocks is modelled.
+
+    >>> from planner.spec import ModelSpec
+    >>> from planner.spec.presets import PRESETS
+    >>> sorted(kept_layer_kinds(ModelSpec(**PRESETS["nemotron-h-8b"]), 1, 2, 0.0, frozenset()))  # M ... -M | M-
+    ['-', 'M']
+    """
+    if not (first16 or n16 or mtp16):
+        return {}
+    if not m.hybrid:
+        return {None: KeptKind(None, None)}
+    pat = m.hybrid_pattern
+    at = np.arange(m.layers)
+    kept_at = (at < first16) | (at >= m.layers - n16)
+    symbols = np.array(list(pat))
+    return {k: KeptKind((symbols == k).astype(np.float64), (ssm.kind_block_model(m, k), graph_parts, "kept " + k))
+            for k in sorted(set(symbols[kept_at].tolist()))}
+
+
+def kept_layer_terms(terms, recipe: dict, block) -> dict:
+    """Each layer term of one kept 16-bit layer beyond the recipe's (``terms(bf16_share, block)``: the layer model's
+    terms at the stage keys): the mean layer's against ``recipe`` (the model's terms), a block's against the same
+    block under the recipe (``KeptKind.block``)."""
+    on = terms(1.0, block)
+    off = recipe if block is None else terms(0.0, block)
+    return {k: v - off[k] for k, v in on.items()}
+
+
 def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1,
-                  first16: int = 0):
+                  first16: int = 0, kinds: dict | None = None):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
     ``chunks``, the model chunks per rank of an interleaved schedule).
 
@@ -781,7 +834,9 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     (``--num-layers-at-start-in-bf16``) on the first rank: pipeline ``lp16_layers``, the one definition of both. The pace
     is the largest of ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
     ``tp``: each row's TP size, read only where the split depends on it (DeepSpeed's "parameters" partition,
-    ``pipeline.DeepSpeedSplit``).
+    ``pipeline.DeepSpeedSplit``). ``kinds``: the kept layers by kind (``kept_layer_kinds``' ``KeptKind.layers``, 1 at
+    each global layer of the kind, None every layer), ``t16`` then {kind: time} and the 16-bit layers returned
+    {kind: count}.
 
     Megatron-Core builds exactly those counts (megatron/core/transformer/transformer_block.py
     ``get_num_layers_to_build``, core_r0.12-r0.14): with the embedding / loss accounted, (L + 2) / pp layers a
@@ -797,23 +852,33 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     >>> [x.tolist() for x in slowest_stage(32, np.array([6.0]), 1.0, 2.5)]  # 4, 6, 6, 6, 6, 4
     [[4.0], [1.0], [0.0]]
     """
+    by_kind = kinds is not None
+    kinds, t16 = (kinds, t16) if by_kind else ({None: None}, {None: t16})
     pp = np.asarray(pp, dtype=np.float64)
-    shape = np.broadcast(pp, np.asarray(chunks), np.asarray(t_layer), np.asarray(t_head), np.asarray(t16)).shape
+    shape = np.broadcast(pp, np.asarray(chunks), np.asarray(t_layer), np.asarray(t_head),
+                         *(np.asarray(x) for x in t16.values())).shape
     ppi = np.broadcast_to(pp, shape).astype(np.int64)
     vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
-    tl, th, tb = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head, t16))
-    n, head, b16 = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    tl, th = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head))
+    tb = {j: np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for j, x in t16.items()}
+    n, head = np.zeros(shape), np.zeros(shape)
+    b16 = {j: np.zeros(shape) for j in kinds}
     for rows, (k, _, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = np.arange(len(counts)) % k
         ranks = np.bincount(rank_of, counts, minlength=k)
         # the 16-bit first / end layers by global number: layers [0, first16) and [L - n16, L), virtual stages in
-        # layer order
-        r16 = np.bincount(rank_of, lp16_layers(layers, counts, first16, n16), minlength=k)
+        # layer order, each kind's apart
+        r16 = {j: np.bincount(rank_of, lp16_layers(layers, counts, first16, n16, w), minlength=k)
+               for j, w in kinds.items()}
         last = (np.arange(k) == k - 1).astype(np.float64)
-        pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None] + r16[None, :] * tb[rows][:, None]
+        pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None]
+        for j, r in r16.items():
+            pace = pace + r[None, :] * tb[j][rows][:, None]
         top = np.argmax(pace, axis=1)
-        n[rows], head[rows], b16[rows] = ranks[top], last[top], r16[top]
-    return n, head, b16
+        n[rows], head[rows] = ranks[top], last[top]
+        for j, r in r16.items():
+            b16[j][rows] = r[top]
+    return n, head, (b16 if by_kind else b16[None])
 
 
 def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
@@ -1288,9 +1353,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                    tp_comm_overlap, causal_kernels) if memo is not None else None
 
         def layer(rc, bf16_share=None, block=None):
-            """``_layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: the
-            hybrid model's MTP block), through the search's memo where there is one"""
-            mdl, parts = (m, None) if block is None else block
+            """``_layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: a
+            block priced apart, (model, CUDA graph parts, its name in the memo) -- the hybrid model's MTP block, a
+            kept 16-bit block of one kind), through the search's memo where there is one"""
+            mdl, parts, name = (m, None, None) if block is None else block
 
             def run(r=slice(None)):
                 return _layer_terms(mdl, t, hw, fw, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
@@ -1298,7 +1364,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                                     sel_share=ksh[r])
             if memo is None:
                 return run()
-            return memo.rows(setting + (block is not None, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+            return memo.rows(setting + (name, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
 
         L = layer(krc)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
@@ -1306,44 +1372,47 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # a plain model's MTP layers are decoder layers, 16-bit with the MTP module (mtp_runs_16bit)
         mtp16 = mtp_runs_16bit(fw, t.precision)
         K16 = K if mtp16 and not m.hybrid else 0.0
-        # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
-        L16 = up(layer(krc, bf16_share=1.0)) if n16 or first16 or K16 else None
-        L = up(L)
-        L16 = L if L16 is None else L16
         # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
         # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
         frac = recomputed_fraction(src, srn, m.layers, kpp, kch)
         part = (src == 2) & (frac < 1.0)
-        if part.any():
-            krc0 = np.where(krc == 2, 0, krc)
+        krc0 = np.where(krc == 2, 0, krc)
 
-            def blend(full, bf16_share=None):
-                """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
-                none = up(layer(krc0, bf16_share=bf16_share))
-                return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
+        def blend(full, bf16_share=None, block=None):
+            """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
+            if not part.any():
+                return full
+            none = up(layer(krc0, bf16_share=bf16_share, block=block))
+            return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
-            shared = L16 is L  # no 16-bit end layers: one set of terms serves both
-            L = blend(L)
-            L16 = L if shared else blend(L16, 1.0)
-        t16 = (L16["fwd"] + L16["bwd"]) - (L["fwd"] + L["bwd"])
+        L = blend(up(L))
+        # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
+        # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
+        kept = kept_layer_kinds(m, first16, n16, K16, cuda_graph_parts(fw, m))
+        D = {kind: kept_layer_terms(lambda s, b: blend(up(layer(krc, bf16_share=s, block=b)), s, b), L, k.block)
+             for kind, k in kept.items()}
+        t16 = {kind: d["fwd"] + d["bwd"] for kind, d in D.items()}
         if K and m.hybrid:
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
             # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
             mtp = ssm.mtp_block_model(m)
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
-            blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(mtp, cuda_graph_parts(fw, m) & held)))
+            blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(mtp, cuda_graph_parts(fw, m) & held, "mtp")))
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
-        t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16
+        t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))
         # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
         nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch, split_runtime(fw, m), stp, first16)
-        nb = nb + K16 * head_w
+                                       n16, t16, kch, split_runtime(fw, m), stp, first16,
+                                       kinds={kind: k.layers for kind, k in kept.items()})
+        if K16:  # a plain model's 16-bit MTP layers, on the stage with the head
+            nb[None] = nb[None] + K16 * head_w
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
 
         def stage_layers(k):
-            """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb`` of them 16-bit"""
-            return nle * L[k] + nb * (L16[k] - L[k])
+            """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
+            16-bit layer"""
+            return nle * L[k] + sum((nb[kind] * d[k] for kind, d in D.items()), 0.0)
 
         # pipeline sends: one activation tensor per micro-batch each way between stages
         # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
