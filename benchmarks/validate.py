@@ -2772,8 +2772,9 @@ MBRIDGE_ETP = 1
 #: performance config"; ``MixedPrecisionConfig.setup`` writes that False over the provider's True), and NeMo 2's
 #: performance helpers do the same for ``cs`` (scripts/performance/helpers.py: "disable first/last layer bf16 for
 #: benchmarking") -- the dgxc, NeMo 2 and Together Nemotron-H 56B FP8-CS rows. Were it on, Together's Nemotron-H 56B
-#: rows (64 / 256 / 512 GPUs, now +25.0 / +23.0 / +18.2%) would read 6.585 -> 6.628 s with 1 + 1 and 6.672 s with
-#: 2 + 2 (+0.7 / +1.3%), further from the measured 5.27 / 5.36 / 5.58 s.
+#: rows (64 / 256 / 512 GPUs, now +25.0 / +23.0 / +18.2%) would read 6.585 -> 6.632 s with 1 + 1 and 6.679 s with
+#: 2 + 2 (+0.7 / +1.4%; the kept blocks priced as their kinds, step_time.kept_layer_kinds, since 2026-12-04: as mean
+#: layers 6.628 / 6.672 s), further from the measured 5.27 / 5.36 / 5.58 s.
 MBRIDGE_BF16_LAYERS = {("nemotron 3 super", "nvfp4"): 14}
 #: models whose Megatron-Bridge recipe keeps the MTP module in BF16 under any fp8/fp4 recipe
 #: (``cfg.model.keep_mtp_spec_in_bf16 = True``: recipes/nemotronh/nemotron_3_super.py, which the performance

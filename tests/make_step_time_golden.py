@@ -72,6 +72,10 @@ Regenerated on the fp8gather branch (2026-12-03) for ZeRO-3's gathers at the --f
 ._dp_terms: Megatron-FSDP gathers its FP8 weight buffers): only the two fp8 megatron-core cases' ZeRO-3 rows moved,
 24 of 588 arrays (llama3-70b 12 rows, nemotron-3-nano-pretrain 17, both instances: comm_zero3 x0.15-0.95, step time
 x0.67-1.0, mfu / hfu / tokens_per_s up likewise); no memory array (none of the cases offloads activations).
+Regenerated on the fp8keep30 branch (2026-12-04) for the --fp8-param-gather all-gather moving the layers kept 16-bit
+at 2 bytes (step_time.fp8_param_gather_bytes): only the two llama3-70b fp8 megatron-core cases with kept layers moved
+(cases 1 and 7), 36 of 588 arrays on both instances: comm_zero3 x1.0-1.36, t_param_gather_exposed x1.02-2.37,
+comm_dp / t_dp_tail x1.0-1.10, step time x1.0-1.077, mfu / hfu / tokens_per_s down likewise; no memory array.
 """
 from __future__ import annotations
 

@@ -459,10 +459,7 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     one whose states are largest; the activations are the peak rank's, ``stage_layer_microbatches``), "last" the last
     stage's. With interleaving
     each rank holds every pp-th of pp x vpp such runs."""
-    e_exp = m.moe.experts * pc.expert if m.moe is not None else 0.0
-    moe_ids = set(m.moe_layer_ids) if m.moe is not None else set()
-    dense_of = np.array([pc.moe_layer - e_exp if i in moe_ids else pc.dense_layer for i in range(m.layers)])
-    exp_of = np.array([e_exp if i in moe_ids else 0.0 for i in range(m.layers)])
+    dense_of, exp_of = layer_params(m, pc)
     dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(x)]) for x in (dense_of, exp_of))  # a run's sum, empty runs 0
     n = len(c)
     fd, fe, ld, le, fullest = (np.zeros(n) for _ in range(5))
@@ -485,6 +482,39 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
         ld[rows], le[rows] = dense[-1] - (pc.embedding if k == 1 else 0.0), exp[-1]
         fullest[rows] = np.bincount(np.arange(k * v) % k, counts, minlength=k).max()
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (fullest,)
+
+
+def layer_params(m: ModelSpec, pc=None) -> tuple[np.ndarray, np.ndarray]:
+    """(dense, expert) parameters of each global layer, in layer order: a plain model's dense layer or MoE layer
+    (its routed experts apart) by ``moe_layer_ids`` (Megatron-Core's MoE pattern per global layer index), a hybrid
+    model's block of its pattern's kind (``hybrid_block_params``; the "E" block's routed experts apart). The
+    stages' counts (``_split_stage_params``, ``_hybrid_stage_params``) and the layers kept 16-bit under the fp8/fp4
+    recipe (``lp16_rank_params``) read it."""
+    pc = count_params(m) if pc is None else pc
+    e_exp = m.moe.experts * pc.expert if m.moe is not None else 0
+    if m.hybrid:
+        dense_of = {**hybrid_block_params(m), "E": pc.moe_layer - e_exp}
+        return (np.array([dense_of[b] for b in m.hybrid_pattern], dtype=np.float64),
+                np.array([e_exp if b == "E" else 0 for b in m.hybrid_pattern], dtype=np.float64))
+    moe_ids = set(m.moe_layer_ids) if m.moe is not None else set()
+    return (np.array([pc.moe_layer - e_exp if i in moe_ids else pc.dense_layer for i in range(m.layers)],
+                     dtype=np.float64),
+            np.array([e_exp if i in moe_ids else 0.0 for i in range(m.layers)], dtype=np.float64))
+
+
+def lp16_rank_params(m: ModelSpec, pp, vpp=1, first: int = 0, last: int = 0, tp=1, runtime="megatron"):
+    """(first rank's dense, its expert, last rank's dense, its expert) parameters of the layers Megatron-Core keeps
+    16-bit under the fp8/fp4 recipe (global layers ``[0, first)`` and ``[L - last, L)``: pipeline ``lp16_layers``),
+    each layer its own (``layer_params``: a hybrid model's kept Mamba block its Mamba mixer, not the mean layer), on
+    the split ``runtime`` launches, before any TP / EP / ZeRO division. With pp 1 both ranks are the one rank."""
+    shape = np.broadcast(np.asarray(pp), np.asarray(vpp), np.asarray(tp)).shape
+    if not (first or last) or not m.is_transformer:
+        z = np.zeros(shape)
+        return z, z, z, z
+    dense, expert = layer_params(m)
+    fd, ld = lp16_rank_layers(m.layers, pp, vpp, first, last, tp, runtime, weights=dense)
+    fe, le = lp16_rank_layers(m.layers, pp, vpp, first, last, tp, runtime, weights=expert)
+    return fd, fe, ld, le
 
 
 def pipeline_end_params(m: ModelSpec, pc, pp):
@@ -533,20 +563,16 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     stage before the last (an upper bound on the first stage's, which also holds the embedding; the
     activations are the peak rank's, ``stage_layer_microbatches``), "last" the last stage's; ``largest`` the largest
     block (ZeRO-3's gather buffer, a rank's share: ``largest_unit_params``)."""
-    blocks = hybrid_block_params(m)
-    e_exp = m.moe.experts * pc.expert if m.moe is not None else 0
-    dense_of = {**blocks, "E": pc.moe_layer - e_exp}
-    exp_of = {"E": e_exp}
+    dense_of, exp_of = layer_params(m, pc)
     n = len(c)
     fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
     for rows, (k, _, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
         edges = np.cumsum((0,) + tuple(counts))
-        chunks = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])]
         dense, exp, sizes = ([0.0] * max(k, 1) for _ in range(3))
-        for j, ch in enumerate(chunks):  # chunk j on rank j % k (interleaved)
-            dense[j % k] += sum(dense_of[b] for b in ch)
-            exp[j % k] += sum(exp_of.get(b, 0) for b in ch)
-            sizes[j % k] += len(ch)
+        for j, (a, b) in enumerate(zip(edges[:-1], edges[1:])):  # chunk j on rank j % k (interleaved)
+            dense[j % k] += sum(dense_of[a:b].tolist())
+            exp[j % k] += sum(exp_of[a:b].tolist())
+            sizes[j % k] += b - a
         first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
         fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], max(sizes)
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep))
@@ -691,16 +717,15 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # Megatron-Core's 16-bit first / last layers under the fp8/fp4 recipe (Stack.lp_bf16_first_layers,
     # lp_bf16_layers) are built outside the FP8 init context (megatron/core/fp8_utils.py ``get_fp8_context(config,
     # layer_no, is_init=True)``: a nullcontext for ``is_first_last_bf16_layer``), so they hold 16-bit weights, no FP8
-    # copy or FP8-stored parameter: w_lp16 - w_held per parameter of the mean layer, on the first / last rank's share
-    # of them (pipeline.lp16_rank_layers, the split the step time paces)
+    # copy or FP8-stored parameter: w_lp16 - w_held per parameter of the first / last rank's kept layers, each its
+    # own (lp16_rank_params: the split the step time paces; a hybrid's kept Mamba block its mixer's parameters).
+    # Until 2026-12-04 (fp8keep30) each kept layer held the mean layer's parameters: Nemotron 3 Super's last 14
+    # (6 Mamba, 7 MoE and 1 attention block by its pattern) as 14 mean layers
     lp_first, lp_last = (int(getattr(st, k, 0) or 0) for k in ("lp_bf16_first_layers", "lp_bf16_layers"))
-    lp16_f = lp16_l = np.zeros(np.shape(kpp))
-    lp_layer_d = lp_layer_e = 0.0
+    lp16_f = lp16_l = (np.zeros(np.shape(kpp)),) * 2
     if t.precision == "fp8" and m.is_transformer and not frozen and (lp_first or lp_last):
-        lp16_f, lp16_l = lp16_rank_layers(m.layers, kpp, kvpp, lp_first, lp_last, ktp, split_runtime(st, m))
-        pc16 = count_params(m)
-        lp_layer_e = pc16.n_moe_layers * m.moe.experts * pc16.expert / m.layers if m.moe is not None else 0.0
-        lp_layer_d = pc16.layers_total / m.layers - lp_layer_e
+        fd16, fe16, ld16, le16 = lp16_rank_params(m, kpp, kvpp, lp_first, lp_last, ktp, split_runtime(st, m))
+        lp16_f, lp16_l = (fd16, fe16), (ld16, le16)
     dw16 = (w16 - WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) - w_held
     # FSDP2 with a 16-bit MixedPrecisionPolicy over fp32 parameters (torch _fsdp_param.py: the sharded parameter
     # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
@@ -710,7 +735,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
 
-    def states(dense, expert, w_b=w_held, ends=0.0, head=0.0, n16=0.0):
+    def states(dense, expert, w_b=w_held, ends=0.0, head=0.0, p16=(0.0, 0.0)):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if fsdp2_master else 1.0), d + e) * w_b
@@ -734,7 +759,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         pp_held = (kz >= 2) & (((kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
         held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
         weights = np.where(held, (d + e) * w_b + ends * w_end, weights)
-        d16, e16 = n16 * lp_layer_d / ktpf, n16 * lp_layer_e / (ketp * kep)  # the rank's 16-bit layers' parameters
+        d16, e16 = p16[0] / ktpf, p16[1] / (ketp * kep)  # the rank's 16-bit layers' parameters
         weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * dw16
         grads = np.where(pp_held, (d + e) * g_b, grads)
         if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
@@ -754,8 +779,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
-    fw, fg, fo = states(f_dense, f_exp, ends=ends_f, head=head_f, n16=lp16_f)
-    lw, lg, lo = states(l_dense, l_exp, ends=ends_l, head=head_l, n16=lp16_l)
+    fw, fg, fo = states(f_dense, f_exp, ends=ends_f, head=head_f, p16=lp16_f)
+    lw, lg, lo = states(l_dense, l_exp, ends=ends_l, head=head_l, p16=lp16_l)
     # FSDP2's unit holding the LM head (Stack.fsdp2_root) reduced like the blocks: what its buffers add beyond a
     # layer's, on the stage(s) holding the head; charged below against the loss transient it never coexists with
     fsdp2_head = [np.zeros(len(c))] * 2

@@ -491,7 +491,7 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
         yield (inv == i).reshape(pp.shape), (k, v, t), pipeline_split(layers, k, v, runtime_at(runtime, t))[1]
 
 
-def lp16_layers(layers: int, counts, first: int = 0, last: int = 0) -> np.ndarray:
+def lp16_layers(layers: int, counts, first: int = 0, last: int = 0, weights=None) -> np.ndarray:
     """Layers of each virtual stage (``counts``, in layer order: ``pipeline_split``) that Megatron-Core keeps 16-bit
     under the fp8/fp4 recipe: the global layers ``[0, first)`` and ``[L - last, L)``. Megatron-Core decides per
     layer by its global number (megatron/core/fp8_utils.py ``is_first_last_bf16_layer``: ``layer_no <
@@ -501,27 +501,38 @@ def lp16_layers(layers: int, counts, first: int = 0, last: int = 0) -> np.ndarra
     counts once (``Stack.lp_bf16_first_layers``, ``lp_bf16_layers``; the step time's pacing rank and the memory
     model's first / last rank both read this).
 
+    ``weights``: one number per global layer (a hybrid model's 0/1 of one block kind, a layer's parameters): each
+    stage's kept layers' sum of them, not their count (None: 1 each).
+
     >>> lp16_layers(8, (2, 2, 2, 2), first=1, last=3).tolist()
     [1.0, 0.0, 1.0, 2.0]
+    >>> lp16_layers(8, (4, 4), first=1, last=3, weights=np.arange(8.0)).tolist()  # layers 0 | 5, 6, 7
+    [0.0, 18.0]
     """
     ends = np.cumsum((0,) + tuple(counts)).astype(np.float64)
     lo, hi = ends[:-1], np.minimum(ends[1:], layers)
+    if weights is not None:  # the kept layers' weights summed over each stage's run of layers
+        at = np.arange(layers)
+        kept = np.where((at < first) | (at >= layers - last), np.asarray(weights, dtype=np.float64), 0.0)
+        cs = np.concatenate(([0.0], np.cumsum(kept)))
+        return cs[hi.astype(np.intp)] - cs[np.minimum(lo, hi).astype(np.intp)]
     cut = float(max(layers - last, 0))
     tail = np.clip(hi - np.maximum(lo, cut), 0.0, None)
     head = np.clip(np.minimum(hi, min(float(first), cut)) - lo, 0.0, None)
     return head + tail
 
 
-def lp16_rank_layers(layers: int, pp, vpp=1, first: int = 0, last: int = 0, tp=1, runtime="megatron"):
-    """(first rank's, last rank's) 16-bit layers (``lp16_layers``) over the candidates' (pp, vpp) columns, the
-    virtual stages summed per rank (virtual stage s on rank s % pp), on the split ``runtime`` launches. With pp 1
-    both are the one rank's."""
+def lp16_rank_layers(layers: int, pp, vpp=1, first: int = 0, last: int = 0, tp=1, runtime="megatron", weights=None):
+    """(first rank's, last rank's) 16-bit layers (``lp16_layers``; with ``weights`` their sum of those) over the
+    candidates' (pp, vpp) columns, the virtual stages summed per rank (virtual stage s on rank s % pp), on the split
+    ``runtime`` launches. With pp 1 both are the one rank's."""
     shape = np.broadcast(np.asarray(pp), np.asarray(vpp), np.asarray(tp)).shape
     r0, rl = np.zeros(shape), np.zeros(shape)
     if not (first or last):
         return r0, rl
     for rows, (k, _, _), counts in split_per_row(layers, pp, vpp, tp, runtime):
-        per_rank = np.bincount(np.arange(len(counts)) % k, lp16_layers(layers, counts, first, last), minlength=k)
+        per_rank = np.bincount(np.arange(len(counts)) % k, lp16_layers(layers, counts, first, last, weights),
+                               minlength=k)
         r0[rows], rl[rows] = per_rank[0], per_rank[-1]
     return r0, rl
 

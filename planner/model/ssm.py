@@ -249,6 +249,14 @@ def mtp_block_model(m: ModelSpec) -> ModelSpec:
     return m.model_copy(update={"hybrid_pattern": "*E", "layers": 2, "mamba": None, "mtp_layers": 0})
 
 
+def kind_block_model(m: ModelSpec, kind: str) -> ModelSpec:
+    """One block of the hybrid model's ``kind`` (vocab.HYBRID_LAYER) as a one-layer hybrid model, so the step-time
+    model prices that block alone (the layers a stack keeps 16-bit under the fp8/fp4 recipe are blocks of known
+    kinds: step_time ``kept_layer_kinds``); the model's Mamba and MoE sections stay (unused where the kind has
+    none)."""
+    return m.model_copy(update={"hybrid_pattern": kind, "layers": 1, "mtp_layers": 0})
+
+
 def layer_shares(m: ModelSpec) -> dict[str, float]:
     """Per layer, the mean count of each block kind (vocab.HYBRID_LAYER): a hybrid layer is one of
     them (shares summing to 1), a plain transformer layer holds an attention block ("*": 1) and an

@@ -677,7 +677,8 @@ class Stack:
     #: (training/mixed_precision.py ``nemotron_3_super_bf16_with_nvfp4_mixed``, the paper's "final
     #: 15%"); its plain ``bf16_with_nvfp4_mixed`` and ``bf16_with_mxfp8_mixed`` keep none. The planner keeps
     #: them at the end (``--num-layers-at-end-in-bf16``, what --emit writes): each is a whole 16-bit layer on
-    #: the pipeline stage that holds it (step_time ``slowest_stage``, pipeline ``lp16_layers``)
+    #: the pipeline stage that holds it (step_time ``slowest_stage``, pipeline ``lp16_layers``); a hybrid model's kept
+    #: layers are the blocks its pattern puts there (step_time ``kept_layer_kinds``)
     lp_bf16_layers: int = 0
     #: the first layers kept 16-bit the same way (``--num-layers-at-start-in-bf16``: global layers ``< N``, on the
     #: first stage's first chunk; pipeline ``lp16_layers``). Megatron-Bridge's ``bf16_with_fp8_current_scaling_mixed``

@@ -95,7 +95,8 @@ from planner.model.flops import (attention_core_flops, attention_keys, attention
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
-from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
+from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
+                                   pipeline_end_params, stage_params)
 from planner.model.pipeline import (exposed_dp_comm, fill_sends, lp16_layers, rebuilt_layers, recomputed_fraction,
                                      split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
@@ -292,6 +293,16 @@ def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     MTP layers because we need more numerical validation"), and an NVFP4 run sets ``config.fp4``, not ``fp8``; the
     fp8 recipes quantise the MTP modules, which ``--first-last-layers-bf16`` never exempts."""
     return precision == "fp8" and (bool(fw.lp_bf16_mtp) or fw.recipe.peak == "fp4")
+
+
+def lp16_counts(fw: Framework, m: ModelSpec, precision: str) -> tuple[int, int]:
+    """(first, last) layers the stack keeps 16-bit under the fp8/fp4 recipe (``Stack.lp_bf16_first_layers``,
+    ``lp_bf16_layers``: Megatron-Core ``--num-layers-at-start-in-bf16`` / ``--num-layers-at-end-in-bf16``), at most the
+    model's layers; none in a 16-bit job. The step time's pacing stage, its kept layers' kinds and the parameter
+    all-gather's widths read them."""
+    if precision != "fp8":
+        return 0, 0
+    return tuple(min(int(getattr(fw, k, 0) or 0), m.layers) for k in ("lp_bf16_first_layers", "lp_bf16_layers"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1092,8 +1103,61 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     return tuple(sum((c[i] for c in chosen), z) for i in range(5))
 
 
+@dataclasses.dataclass(frozen=True)
+class KeptKind:
+    """One kind of the layers a stack keeps 16-bit under the fp8/fp4 recipe (``kept_layer_kinds``): ``layers``, 1 at
+    the global layers of the kind (None: every layer, the model's mean layer), and ``block``, the layer model's
+    block that prices one of them (``step_time``'s ``layer``: (model, CUDA graph parts, memo name); None: the
+    model's mean layer)."""
+    layers: np.ndarray | None
+    block: tuple | None
+
+
+def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_parts: frozenset) -> dict:
+    """The kinds of the layers the stack keeps 16-bit, {kind: ``KeptKind``}: Megatron-Core keeps the global layers
+    ``[0, first16)`` and ``[L - n16, L)`` (fp8_utils.py ``is_first_last_bf16_layer``: pipeline ``lp16_layers``). A
+    plain model's layers are alike: one kind, its mean layer (None), also for its ``mtp16`` 16-bit MTP layers
+    (``mtp_runs_16bit``). A hybrid model's kept layers are blocks of the kinds its pattern gives at those positions
+    (Megatron-Core's MambaStack numbers its layers as the pattern: mamba_block.py builds layer i from symbol i under
+    ``get_fp8_context(config, i, ...)``): each kind its own block (ssm ``kind_block_model``), so a kept Mamba block
+    prices its in/out projections at 16 bits and a kept MoE block its experts, not the mean layer's mixture. Until
+    2026-12-04 (fp8keep30) a hybrid's kept layers were its mean layer: Nemotron 3 Super's last 14 of 88 (6 Mamba,
+    7 MoE, 1 attention block) as 14 mean layers (40 Mamba, 40 MoE, 8 attention blocks of 88). Per micro-batch the 14
+    add 39.3 ms on GB300 (mean layers: 38.1), 22.6 on GB200 (21.7), 23.9 on B200 (23.0) and 23.4 on B300 (39.6: there
+    the MoE block is host-bound as a block, 10.26 ms under NVFP4 and 11.36 in 16 bits, so most of its 16-bit GEMMs
+    hide under the host's time, which the 40 / 40 / 8 mixture's GPU time covered). validate.py's Super NVFP4 rows
+    move +0.14 / +0.18 / +0.14% (GB300 / GB200 / B200, toward the measured steps) and -2.1% on B300 (-34.8 -> -36.2%,
+    away; mbridge_all p90 30.2 -> 30.3%). Each block is its own host / GPU bound, as each layer is; no host lead
+    carried across blocks is modelled.
+
+    >>> from planner.spec import ModelSpec
+    >>> from planner.spec.presets import PRESETS
+    >>> sorted(kept_layer_kinds(ModelSpec(**PRESETS["nemotron-h-8b"]), 1, 2, 0.0, frozenset()))  # M ... -M | M-
+    ['-', 'M']
+    """
+    if not (first16 or n16 or mtp16):
+        return {}
+    if not m.hybrid:
+        return {None: KeptKind(None, None)}
+    pat = m.hybrid_pattern
+    at = np.arange(m.layers)
+    kept_at = (at < first16) | (at >= m.layers - n16)
+    symbols = np.array(list(pat))
+    return {k: KeptKind((symbols == k).astype(np.float64), (ssm.kind_block_model(m, k), graph_parts, "kept " + k))
+            for k in sorted(set(symbols[kept_at].tolist()))}
+
+
+def kept_layer_terms(terms, recipe: dict, block) -> dict:
+    """Each layer term of one kept 16-bit layer beyond the recipe's (``terms(bf16_share, block)``: the layer model's
+    terms at the stage keys): the mean layer's against ``recipe`` (the model's terms), a block's against the same
+    block under the recipe (``KeptKind.block``)."""
+    on = terms(1.0, block)
+    off = recipe if block is None else terms(0.0, block)
+    return {k: v - off[k] for k, v in on.items()}
+
+
 def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1,
-                  first16: int = 0):
+                  first16: int = 0, kinds: dict | None = None):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
     ``chunks``, the model chunks per rank of an interleaved schedule).
 
@@ -1107,7 +1171,9 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     (``--num-layers-at-start-in-bf16``) on the first rank: pipeline ``lp16_layers``, the one definition of both. The pace
     is the largest of ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
     ``tp``: each row's TP size, read only where the split depends on it (DeepSpeed's "parameters" partition,
-    ``pipeline.DeepSpeedSplit``).
+    ``pipeline.DeepSpeedSplit``). ``kinds``: the kept layers by kind (``kept_layer_kinds``' ``KeptKind.layers``, 1 at
+    each global layer of the kind, None every layer), ``t16`` then {kind: time} and the 16-bit layers returned
+    {kind: count}.
 
     Megatron-Core builds exactly those counts (megatron/core/transformer/transformer_block.py
     ``get_num_layers_to_build``, core_r0.12-r0.14): with the embedding / loss accounted, (L + 2) / pp layers a
@@ -1123,23 +1189,33 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     >>> [x.tolist() for x in slowest_stage(32, np.array([6.0]), 1.0, 2.5)]  # 4, 6, 6, 6, 6, 4
     [[4.0], [1.0], [0.0]]
     """
+    by_kind = kinds is not None
+    kinds, t16 = (kinds, t16) if by_kind else ({None: None}, {None: t16})
     pp = np.asarray(pp, dtype=np.float64)
-    shape = np.broadcast(pp, np.asarray(chunks), np.asarray(t_layer), np.asarray(t_head), np.asarray(t16)).shape
+    shape = np.broadcast(pp, np.asarray(chunks), np.asarray(t_layer), np.asarray(t_head),
+                         *(np.asarray(x) for x in t16.values())).shape
     ppi = np.broadcast_to(pp, shape).astype(np.int64)
     vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
-    tl, th, tb = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head, t16))
-    n, head, b16 = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    tl, th = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head))
+    tb = {j: np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for j, x in t16.items()}
+    n, head = np.zeros(shape), np.zeros(shape)
+    b16 = {j: np.zeros(shape) for j in kinds}
     for rows, (k, _, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = np.arange(len(counts)) % k
         ranks = np.bincount(rank_of, counts, minlength=k)
         # the 16-bit first / end layers by global number: layers [0, first16) and [L - n16, L), virtual stages in
-        # layer order
-        r16 = np.bincount(rank_of, lp16_layers(layers, counts, first16, n16), minlength=k)
+        # layer order, each kind's apart
+        r16 = {j: np.bincount(rank_of, lp16_layers(layers, counts, first16, n16, w), minlength=k)
+               for j, w in kinds.items()}
         last = (np.arange(k) == k - 1).astype(np.float64)
-        pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None] + r16[None, :] * tb[rows][:, None]
+        pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None]
+        for j, r in r16.items():
+            pace = pace + r[None, :] * tb[j][rows][:, None]
         top = np.argmax(pace, axis=1)
-        n[rows], head[rows], b16[rows] = ranks[top], last[top], r16[top]
-    return n, head, b16
+        n[rows], head[rows] = ranks[top], last[top]
+        for j, r in r16.items():
+            b16[j][rows] = r[top]
+    return n, head, (b16 if by_kind else b16[None])
 
 
 def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
@@ -1198,10 +1274,11 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # ZeRO-1/2's gather of the updated parameters and ZeRO-3's per-unit gathers alike
     fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
     if fp8_pg.any():
-        dense_b = fp8_param_gather_bytes(m, pp, f_dense, l_dense, fw.recipe.param_gather_bytes, param16) / tpf
-        ag_fp8 = (collective_time("all_gather", dense_b, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-                  + collective_time("all_gather", stage_p_exp * fw.recipe.param_gather_bytes, edps, tpe, g, intra_bw,
-                                    inter_bw, a_in, a_out))
+        kept = lp16_rank_params(m, pp, vpp, *lp16_counts(fw, m, t.precision), tp, split_runtime(fw, m))
+        dense_b, exp_b = fp8_param_gather_bytes(m, pp, (f_dense, f_exp, l_dense, l_exp), fw.recipe.param_gather_bytes,
+                                                param16, kept)
+        ag_fp8 = (collective_time("all_gather", dense_b / tpf, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+                  + collective_time("all_gather", exp_b / tpe, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
         ag_params = np.where(fp8_pg, ag_fp8, ag)
     else:
         ag_params = ag
@@ -1259,36 +1336,51 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
-def fp8_param_gather_bytes(m, pp, first_dense, last_dense, fp8_bytes: float, bytes16: float):
-    """Bytes of the dense parameters a parameter all-gather (ZeRO-1/2's after the step, ZeRO-3's per unit) moves
-    under Megatron-Core's
-    ``--fp8-param-gather``, before the TP division, on the pipeline stage that moves most (vectorised over ``pp``):
-    the transformer layers' linear weights at ``fp8_bytes`` (``LowPrecisionRecipe.param_gather_bytes``), what the
-    pipeline ends hold (the embedding on the first stage, the final norm and the LM head on the last:
-    planner.model.memory ``pipeline_end_params``) at ``bytes16``.
+def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=None) -> tuple:
+    """(dense, expert) bytes of the parameters a parameter all-gather (ZeRO-1/2's after the step, ZeRO-3's per unit)
+    moves under Megatron-Core's ``--fp8-param-gather``, before the TP / expert-grid division, on the pipeline stage
+    that moves most (vectorised over ``pp``; ``stage``: memory ``stage_params``' first dense, first expert, last
+    dense, last expert): the transformer layers' linear weights at ``fp8_bytes``
+    (``LowPrecisionRecipe.param_gather_bytes``), what the pipeline ends hold (the embedding on the first stage, the
+    final norm and the LM head on the last: planner.model.memory ``pipeline_end_params``) and the layers the stack
+    keeps 16-bit (``kept``: memory ``lp16_rank_params``' first / last rank's dense and expert parameters of them) at
+    ``bytes16``.
 
     Only TE modules built under TE's ``fp8_model_init`` hold FP8 parameters: Megatron-Core builds each transformer
     layer inside ``get_fp8_context(config, layer_no, is_init=True)`` (megatron/core/transformer/transformer_block.py
     ``_build_layers``, Megatron-LM core_r0.12-r0.14), while the word embedding (``VocabParallelEmbedding``) and the
     output layer (``tensor_parallel.ColumnParallelLinear``, megatron/core/models/gpt/gpt_model.py) are built outside
-    it and stay 16-bit. The distributed optimizer keeps the two kinds in separate buffers of one bucket group
+    it and stay 16-bit, and so are the first / last layers ``--first-last-layers-bf16`` keeps (fp8_utils.py
+    ``get_fp8_context``: a ``nullcontext`` at init for ``is_first_last_bf16_layer``). The distributed optimizer keeps
+    the two kinds in separate buffers of one bucket group
     (megatron/core/distributed/distributed_data_parallel.py ``_allocate_buffers_for_parameters``: ``param_dtype =
     torch.uint8`` where ``is_float8tensor(param)``, the parameter's own dtype otherwise; Megatron-LM main @0011998),
-    so the gather moves 1 B per FP8 element and 2 B per embedding / head element. The norms and biases inside the
-    layers stay 16-bit too; at under 0.1% of a layer's parameters they are left at ``fp8_bytes``.
+    so the gather moves 1 B per FP8 element and 2 B per embedding / head / kept-layer element. The norms and biases
+    inside the layers stay 16-bit too; at under 0.1% of a layer's parameters they are left at ``fp8_bytes``. Until
+    2026-12-04 (fp8keep30) the kept layers moved at ``fp8_bytes`` and the experts of a kept MoE layer too.
 
     >>> from planner.spec import ModelSpec
     >>> from planner.spec.presets import PRESETS
     >>> m = ModelSpec(**PRESETS["llama3-8b"])
     >>> pc = count_params(m)
-    >>> round(float(fp8_param_gather_bytes(m, 1, pc.total, pc.total, 1.0, 2.0) / pc.total), 3)  # 1.05B of 8.03B 16-bit
-    1.131
+    >>> d, e = fp8_param_gather_bytes(m, 1, (pc.total, 0.0, pc.total, 0.0), 1.0, 2.0)
+    >>> round(float(d / pc.total), 3), float(e)  # 1.05B of 8.03B 16-bit
+    (1.131, 0.0)
+    >>> round(float(fp8_param_gather_bytes(m, 1, (pc.total, 0.0, pc.total, 0.0), 1.0, 2.0,
+    ...                                     (pc.dense_layer, 0.0, pc.dense_layer, 0.0))[0] / pc.total), 3)  # + 1 layer
+    1.158
     """
+    f_dense, f_exp, l_dense, l_exp = stage
     if not m.is_transformer:
-        return np.maximum(first_dense, last_dense) * fp8_bytes
+        return np.maximum(f_dense, l_dense) * fp8_bytes, np.maximum(f_exp, l_exp) * fp8_bytes
+    kf_d, kf_e, kl_d, kl_e = (0.0,) * 4 if kept is None else kept
     ends_f, ends_l = pipeline_end_params(m, count_params(m), pp)
-    return np.maximum((first_dense - ends_f) * fp8_bytes + ends_f * bytes16,
-                      (last_dense - ends_l) * fp8_bytes + ends_l * bytes16)
+
+    def width(total, b16):
+        """bytes of ``total`` parameters, ``b16`` of them 16-bit"""
+        return (total - b16) * fp8_bytes + b16 * bytes16
+    return (np.maximum(width(f_dense, ends_f + kf_d), width(l_dense, ends_l + kl_d)),
+            np.maximum(width(f_exp, kf_e), width(l_exp, kl_e)))
 
 
 def grad_accum_bytes(accumulator: float, new: float = 2.0) -> float:
@@ -1575,9 +1667,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline sends; with 16-bit end layers also the
         # stages that hold them, pipeline.lp16_layers), whether the schedule interleaves and whether the sends cross
         # nodes; the layer model runs once per distinct layer key (it does not depend on the others)
-        low = t.precision == "fp8"
-        n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
-        first16 = min(int(fw.lp_bf16_first_layers or 0), m.layers) if low else 0  # --num-layers-at-start-in-bf16
+        first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
         inter_r = c.schedule == SCHEDULE.code["interleaved"]
         (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter, srn), inv = distinct_rows(
             c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, inter_r,
@@ -1600,9 +1690,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                    tp_comm_overlap, causal_kernels) if memo is not None else None
 
         def layer(rc, bf16_share=None, block=None):
-            """``_layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: the
-            hybrid model's MTP block), through the search's memo where there is one"""
-            mdl, parts = (m, None) if block is None else block
+            """``_layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: a
+            block priced apart, (model, CUDA graph parts, its name in the memo) -- the hybrid model's MTP block, a
+            kept 16-bit block of one kind), through the search's memo where there is one"""
+            mdl, parts, name = (m, None, None) if block is None else block
 
             def run(r=slice(None)):
                 return _layer_terms(mdl, t, hw, fw, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
@@ -1610,7 +1701,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                                     sel_share=ksh[r])
             if memo is None:
                 return run()
-            return memo.rows(setting + (block is not None, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+            return memo.rows(setting + (name, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
 
         L = layer(krc)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
@@ -1618,44 +1709,47 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # a plain model's MTP layers are decoder layers, 16-bit with the MTP module (mtp_runs_16bit)
         mtp16 = mtp_runs_16bit(fw, t.precision)
         K16 = K if mtp16 and not m.hybrid else 0.0
-        # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
-        L16 = up(layer(krc, bf16_share=1.0)) if n16 or first16 or K16 else None
-        L = up(L)
-        L16 = L if L16 is None else L16
         # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
         # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
         frac = recomputed_fraction(src, srn, m.layers, kpp, kch)
         part = (src == 2) & (frac < 1.0)
-        if part.any():
-            krc0 = np.where(krc == 2, 0, krc)
+        krc0 = np.where(krc == 2, 0, krc)
 
-            def blend(full, bf16_share=None):
-                """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
-                none = up(layer(krc0, bf16_share=bf16_share))
-                return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
+        def blend(full, bf16_share=None, block=None):
+            """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
+            if not part.any():
+                return full
+            none = up(layer(krc0, bf16_share=bf16_share, block=block))
+            return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
-            shared = L16 is L  # no 16-bit end layers: one set of terms serves both
-            L = blend(L)
-            L16 = L if shared else blend(L16, 1.0)
-        t16 = (L16["fwd"] + L16["bwd"]) - (L["fwd"] + L["bwd"])
+        L = blend(up(L))
+        # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
+        # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
+        kept = kept_layer_kinds(m, first16, n16, K16, cuda_graph_parts(fw, m))
+        D = {kind: kept_layer_terms(lambda s, b: blend(up(layer(krc, bf16_share=s, block=b)), s, b), L, k.block)
+             for kind, k in kept.items()}
+        t16 = {kind: d["fwd"] + d["bwd"] for kind, d in D.items()}
         if K and m.hybrid:
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
             # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
             mtp = ssm.mtp_block_model(m)
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
-            blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(mtp, cuda_graph_parts(fw, m) & held)))
+            blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(mtp, cuda_graph_parts(fw, m) & held, "mtp")))
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
-        t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16
+        t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))
         # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
         nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch, split_runtime(fw, m), stp, first16)
-        nb = nb + K16 * head_w
+                                       n16, t16, kch, split_runtime(fw, m), stp, first16,
+                                       kinds={kind: k.layers for kind, k in kept.items()})
+        if K16:  # a plain model's 16-bit MTP layers, on the stage with the head
+            nb[None] = nb[None] + K16 * head_w
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
 
         def stage_layers(k):
-            """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb`` of them 16-bit"""
-            return nle * L[k] + nb * (L16[k] - L[k])
+            """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
+            16-bit layer"""
+            return nle * L[k] + sum((nb[kind] * d[k] for kind, d in D.items()), 0.0)
 
         # pipeline sends: one activation tensor per micro-batch each way between stages
         # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
