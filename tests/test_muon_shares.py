@@ -190,3 +190,23 @@ def test_mtp_newton_schulz_is_a_moe_block_plus_eh_proj():
         eh = max(float(optimizers.ns_time(eff, m.hidden / 2, 2 * m.hidden, 989e12, 3.35e12)), launches)
         assert ns({"mtp": 1.0}) == pytest.approx(ns(block) + eh, rel=1e-12)
         assert ns({"mtp": 1.0}) > ns({k: 0.0 for k in block})
+
+
+def test_layer_wise_split_floored_only_by_matrices_the_stage_holds():
+    """Megatron's layer-wise Muon (ZeRO-1) deals whole matrices to the data-parallel ranks, so the busiest rank's
+    Newton-Schulz is at least its largest matrix -- one the stage holds: DeepSeek-V3's last PP16 stage (3 MoE
+    layers + MTP) has no dense layer, so the dense MLP's fused 36864 x 7168 fc1 does not bound it (until
+    2026-12-04 it did: 0.187 s of optimizer step at EP64 where its own matrices give 0.156 s); stage 0 holds two.
+    EP256: one expert of each MoE block per rank, so the experts' own Newton-Schulz stays below the fc1's."""
+    from planner.hardware.efficiency import PRIORS
+
+    m, eff = MODELS["deepseek-v3"], PRIORS["H100"]
+    impl = optimizers.IMPLEMENTATIONS["megatron"]
+    one = np.array([1.0])
+    fc1 = float(optimizers.ns_time(eff, 2 * m.dense_width, m.hidden, 989e12, 3.35e12))
+
+    def ns(blocks):
+        return float(optimizers.stage_ns_time(m, impl, eff, 989e12, 3.35e12, blocks, one, one, np.array([256.0]),
+                                              np.array([64.0]), one, np.array([1]), 15e-6)[0])
+
+    assert ns({"dense": 0.0, "moe": 3.0, "mtp": 1.0}) < fc1 <= ns({"dense": 2.0, "moe": 0.0, "mtp": 0.0})
