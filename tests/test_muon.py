@@ -18,6 +18,7 @@ DENSE = dict(family="decoder", layers=2, hidden=64, heads=4, kv_heads=2, ffn_hid
              norm="rmsnorm", tied_embeddings=False, position="rope")
 MOE = dict(DENSE, family="moe", ffn_hidden=32, dense_ffn_hidden=96,
            moe=dict(experts=4, top_k=2, shared_experts=1, shared_ffn_hidden=48, first_dense=1))
+MTP = dict(MOE, mtp_layers=1)  # DeepSeek-V3's multi-token prediction, one module
 
 
 class _MLP(torch.nn.Module):
@@ -61,6 +62,21 @@ class _Block(torch.nn.Module):
         return x + self.shared(b) + sum(w[..., i:i + 1] * e(b) for i, e in enumerate(self.experts))
 
 
+class _MTP(torch.nn.Module):
+    """One DeepSeek-V3 MTP module as Megatron-Core's MultiTokenPredictionLayer holds it: enorm, hnorm, eh_proj
+    (2h -> h), one (MoE) transformer block and its final norm; the embedding and head are the model's."""
+
+    def __init__(self, s):
+        super().__init__()
+        h = s["hidden"]
+        self.enorm, self.hnorm, self.norm = (torch.nn.Parameter(torch.ones(h)) for _ in range(3))
+        self.eh_proj = torch.nn.Linear(2 * h, h, bias=False)
+        self.block = _Block(s, "moe" in s)
+
+    def forward(self, x, e):
+        return self.block(self.eh_proj(torch.cat([x * self.hnorm, e * self.enorm], -1))) * self.norm
+
+
 class _Tiny(torch.nn.Module):
     def __init__(self, s):
         super().__init__()
@@ -69,12 +85,17 @@ class _Tiny(torch.nn.Module):
         self.blocks = torch.nn.ModuleList(_Block(s, i >= first) for i in range(s["layers"]))
         self.norm = torch.nn.Parameter(torch.ones(s["hidden"]))
         self.head = torch.nn.Linear(s["hidden"], s["vocab"], bias=False)
+        self.mtp = torch.nn.ModuleList(_MTP(s) for _ in range(s.get("mtp_layers", 0)))
 
     def forward(self, ids):
         x = self.emb(ids)
         for b in self.blocks:
             x = b(x)
-        return self.head(x * self.norm)
+        out = self.head(x * self.norm)
+        for k, mod in enumerate(self.mtp, 1):  # depth k: the hidden state with the embedding of token t + k
+            x = mod(x, self.emb(ids.roll(-k, 1)))
+            out = out + self.head(x)
+        return out
 
 
 def _torch_state_bytes(spec) -> int:
@@ -93,10 +114,12 @@ def _torch_state_bytes(spec) -> int:
                for k, v in st.items() if k != "step" and torch.is_tensor(v))
 
 
-@pytest.mark.parametrize("spec", [DENSE, MOE], ids=["dense", "moe"])
+@pytest.mark.parametrize("spec", [DENSE, MOE, MTP], ids=["dense", "moe", "mtp"])
 def test_state_bytes_match_torch_muon_with_adamw(spec):
     """The optimizer term of memory_per_gpu (fp32: no master copy; one rank) is the bytes torch's Muon
-    and AdamW hold: one momentum per hidden matrix, two moments per other parameter."""
+    and AdamW hold: one momentum per hidden matrix, two moments per other parameter. With an MTP module its
+    eh_proj and block are hidden matrices (Muon's), its three norms AdamW's: until 2026-12-04 the module's dense
+    weights were AdamW's, 8 B a parameter instead of 4: 753,664 B here against torch's 633,856."""
     m = ModelSpec(**spec)
     t = TrainingSpec(seq_len=8, global_batch=2, precision="fp32", optimizer="muon")
     c = Candidates(tp=np.array([1]), pp=1, dp=1, cp=1, ep=1, vpp=1, zero=0, mb=1, rc=0, sp=False, schedule=0,
@@ -193,7 +216,8 @@ def test_layer_wise_newton_schulz_splits_over_data_parallel_ranks():
     for name in ("llama3-8b", "qwen3-30b-a3b"):
         m = ModelSpec(**PRESETS[name])
         impl = optimizers.IMPLEMENTATIONS["megatron"]
-        args = (m, impl, PRIORS["H100"], 989e12, 3.35e12, np.array([m.layers] * 2, dtype=float), np.array([1.0, 1.0]),
+        blocks = {k: np.array([n, n]) for k, n in optimizers.whole_model_blocks(m).items()}
+        args = (m, impl, PRIORS["H100"], 989e12, 3.35e12, blocks, np.array([1.0, 1.0]),
                 np.array([1.0, 1.0]), np.array([1.0, 1.0]), np.array([8.0, 8.0]), np.array([8.0, 8.0]))
         z0, z1 = optimizers.stage_ns_time(*args, np.array([0, 1]), 15e-6)
         assert 6.0 < z0 / z1 <= 8.0

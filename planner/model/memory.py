@@ -54,6 +54,7 @@ named for their runtimes in plan text: ``OTHER_WORDS``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -62,7 +63,7 @@ from planner.model.activations import (logits_bytes, loss_transient_bytes, mean_
                                  megatron_softmax_is_fp32, recompute_working_set, stack_table_kw)
 from planner.layout import Candidates, distinct_rows
 from planner.npfast import select, where0
-from planner.spec.params import count_params, hybrid_block_params, mtp_modules
+from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
@@ -406,11 +407,52 @@ def fsdp2_root_gather_params(kind: str, ends, head, largest, moe: bool = False):
     return np.zeros(ends.shape)
 
 
+@dataclass(frozen=True)
+class StageSplit:
+    """The two pipeline stages the model states are priced on (``stage_split``), arrays over the candidates:
+    "first" the heaviest stage before the last (the first where pp is 1), "last" the last. Parameters before any
+    TP/EP/ZeRO division, dense and expert apart; ``layers`` the fullest rank's layers, ``largest`` the largest unit
+    per rank (``largest_unit_params``); ``first_blocks`` / ``last_blocks`` the blocks each of the two holds, by
+    kind (planner.spec.params ``layer_kinds``; "mtp" its MTP modules): what Muon's matrices are read from
+    (planner.model.optimizers ``stage_muon_params``); None unless asked for (``stage_split(blocks=True)``: counting
+    them about doubled the split's cost, ~1.5 to ~3 ms a call over 3,000 DeepSeek-V3 layouts, whatever the
+    optimizer)."""
+    first_dense: np.ndarray
+    first_expert: np.ndarray
+    last_dense: np.ndarray
+    last_expert: np.ndarray
+    layers: np.ndarray
+    largest: np.ndarray
+    first_blocks: dict | None
+    last_blocks: dict | None
+
+    def params(self) -> tuple:
+        """(first_dense, first_expert, last_dense, last_expert, layers, largest): ``stage_params``' tuple."""
+        return (self.first_dense, self.first_expert, self.last_dense, self.last_expert, self.layers, self.largest)
+
+
 def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
+    """``stage_split``'s parameters as a tuple (first_dense, first_expert, last_dense, last_expert, layers_on_stage,
+    largest_unit)."""
+    return stage_split(m, c, runtime).params()
+
+
+def _with_mtp_blocks(m: ModelSpec, pp, blocks) -> tuple[dict | None, dict | None]:
+    """The stages' (first, last) ``blocks`` with the MTP modules (``mtp_modules``) on the last stage (on the only one
+    with ``pp`` 1), where ``mtp_stage_params`` puts their parameters; (None, None) where not counted."""
+    if blocks is None:
+        return None, None
+    first, last = blocks
+    n = float(mtp_modules(m)) if m.mtp_layers else 0.0
+    if not n:
+        return first, last
+    return {**first, "mtp": np.where(np.asarray(pp) == 1, n, 0.0)}, {**last, "mtp": np.full(np.shape(pp), n)}
+
+
+def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: bool = False) -> StageSplit:
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
-    ``pipeline_split``). Returns (first_dense, first_expert, last_dense, last_expert, layers_on_stage,
-    largest_unit): the last is per rank, ``largest_unit_params`` at the candidate's TP and EP.
+    ``pipeline_split``), and with ``blocks`` the blocks those two stages hold (``StageSplit``).
 
     Megatron's and torchtitan's splits put at most ceil(L / pp) layers on a rank, and both ends are priced at that
     (an upper bound where the ends hold fewer). DeepSpeed's ``PipelineModule`` partitions (``pipeline.is_deepspeed``:
@@ -424,28 +466,33 @@ def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     if not m.is_transformer:
         total = np.full(len(c), float(pc.total))
         z = np.zeros(len(c))
-        return total, z, total, z, np.ones(len(c)), total
+        return StageSplit(total, z, total, z, np.ones(len(c)), total, *(({}, {}) if blocks else (None, None)))
     L = m.layers
     if m.hybrid:
-        return _hybrid_stage_params(m, c, pc, runtime)
+        *states, held = _hybrid_stage_params(m, c, pc, runtime, blocks)
+        return StageSplit(*states, *_with_mtp_blocks(m, pp, held))
     layers = np.ceil(L / pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)
     if is_deepspeed(runtime) or isinstance(runtime, ExplicitLayout):  # a rank may hold more than ceil(L / pp)
-        *states, fullest = _split_stage_params(m, c, pc, runtime)
-        return (*states, fullest, largest)
+        *states, fullest, held = _split_stage_params(m, c, pc, runtime, blocks)
+        return StageSplit(*states, fullest, largest, *_with_mtp_blocks(m, pp, held))
     if m.moe is not None and pc.n_moe_layers < L:
-        return _split_stage_params(m, c, pc, runtime)[:4] + (layers, largest)
+        *states, _, held = _split_stage_params(m, c, pc, runtime, blocks)
+        return StageSplit(*states, layers, largest, *_with_mtp_blocks(m, pp, held))
     moe_share = pc.n_moe_layers / L
     dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
     expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
     body_dense = layers * dense_per_layer
     body_expert = layers * expert_per_layer
-    return _with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert) + (layers, largest)
+    body = {layer_kinds(m)[0]: layers}  # every layer of one kind here (all dense, or all MoE)
+    return StageSplit(*_with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert), layers,
+                      largest, *_with_mtp_blocks(m, pp, (body, body) if blocks else None))
 
 
-def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron"):
-    """(first dense, first expert, last dense, last expert, fullest rank's layers) with each stage counted from the
-    split ``runtime`` launches (``pipeline_split``): any layered model on a DeepSpeed partition (``stage_params``),
+def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron", blocks: bool = False):
+    """(first dense, first expert, last dense, last expert, fullest rank's layers, (first blocks, last blocks) or
+    None without ``blocks``) with
+    each stage counted from the split ``runtime`` launches (``pipeline_split``): any layered model on a DeepSpeed partition (``stage_params``),
     and an MoE model with dense layers among its MoE ones
     (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
     in order, stage k holding its contiguous run (TransformerBlock ``get_transformer_layer_offset``; the MoE
@@ -461,8 +508,14 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     each rank holds every pp-th of pp x vpp such runs."""
     dense_of, exp_of = layer_params(m, pc)
     dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(x)]) for x in (dense_of, exp_of))  # a run's sum, empty runs 0
+    kinds = layer_kinds(m)
+    names = sorted(set(kinds))
+    # a run's blocks of each kind (rows: ``names``), as dense_cs
+    kind_cs = np.concatenate([np.zeros((len(names), 1)),
+                              np.cumsum([[x == k for x in kinds] for k in names], axis=1)], axis=1)
     n = len(c)
     fd, fe, ld, le, fullest = (np.zeros(n) for _ in range(5))
+    fb, lb = np.zeros((len(names), n)), np.zeros((len(names), n))
     # one split per distinct (pp, vpp[, tp]): the virtual stages in layer order (tp where the split reads it,
     # DeepSpeed's "parameters" partition weighing a rank's own parameters)
     for rows, (k, v, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
@@ -481,7 +534,12 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
         fd[rows], fe[rows] = dense[first] - pc.embedding, exp[first]
         ld[rows], le[rows] = dense[-1] - (pc.embedding if k == 1 else 0.0), exp[-1]
         fullest[rows] = np.bincount(np.arange(k * v) % k, counts, minlength=k).max()
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (fullest,)
+        if blocks:  # the blocks of each kind on the same two stages (kinds x ranks: chunk j's runs on rank j % k)
+            runs = kind_cs[:, edges[1:]] - kind_cs[:, edges[:-1]]
+            per_rank = np.stack([np.bincount(np.arange(k * v) % k, r, minlength=k) for r in runs])
+            fb[:, rows], lb[:, rows] = per_rank[:, first], per_rank[:, -1:]
+    held = (dict(zip(names, fb)), dict(zip(names, lb))) if blocks else None
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (fullest, held)
 
 
 def layer_params(m: ModelSpec, pc=None) -> tuple[np.ndarray, np.ndarray]:
@@ -551,7 +609,7 @@ def mtp_stage_params(m: ModelSpec, pc) -> tuple[float, float]:
     return float(pc.mtp - expert), float(expert)
 
 
-def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron"):
+def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron", blocks: bool = False):
     """``stage_params`` of a hybrid model: its blocks differ (an MoE "E" block holds the experts, a Mamba
     block ~3x an attention block's weights), so each stage counts the blocks it holds. The pattern is cut in
     order into the pp x vpp virtual stages ``pipeline.pipeline_split`` launches for ``runtime``, virtual stage j
@@ -562,10 +620,12 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     it refuses VPP, stack_rules "hybrid-vpp"; NeMo AutoModel interleaves). "First" is the heaviest
     stage before the last (an upper bound on the first stage's, which also holds the embedding; the
     activations are the peak rank's, ``stage_layer_microbatches``), "last" the last stage's; ``largest`` the largest
-    block (ZeRO-3's gather buffer, a rank's share: ``largest_unit_params``)."""
+    block (ZeRO-3's gather buffer, a rank's share: ``largest_unit_params``); then with ``blocks`` the (first, last)
+    stage's blocks by pattern symbol (``StageSplit``), else None."""
     dense_of, exp_of = layer_params(m, pc)
     n = len(c)
     fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
+    fb, lb = ({b: np.zeros(n) for b in sorted(set(m.hybrid_pattern))} for _ in range(2))
     for rows, (k, _, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
         edges = np.cumsum((0,) + tuple(counts))
         dense, exp, sizes = ([0.0] * max(k, 1) for _ in range(3))
@@ -575,7 +635,12 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
             sizes[j % k] += b - a
         first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
         fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], max(sizes)
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep))
+        chunks = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])] if blocks else []
+        for b in fb if blocks else ():  # the blocks of each kind on the same two stages
+            fb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if j % k == first)
+            lb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if j % k == k - 1)
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep),
+                                                                (fb, lb) if blocks else None)
 
 
 def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False, rank=None,
@@ -688,8 +753,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
     # shard group's share of it (``hsdp_groups``)
     edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
-    f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc, split_runtime(st, m))
     muon = t.optimizer == "muon" and not frozen and m.is_transformer
+    split = stage_split(m, kc, split_runtime(st, m), blocks=muon)
+    f_dense, f_exp, l_dense, l_exp, k_layers, largest = split.params()
 
     # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);
     # a frozen base trains only its adapters (added below), so the paper's rows
@@ -735,14 +801,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
 
-    def states(dense, expert, w_b=w_held, ends=0.0, head=0.0, p16=(0.0, 0.0)):
+    def states(dense, expert, blocks, w_b=w_held, ends=0.0, head=0.0, p16=(0.0, 0.0)):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if fsdp2_master else 1.0), d + e) * w_b
                    + np.where(kz >= 3, ends / dps, ends) * w_end)
         grads = (d + e) * g_whole[kzi] + (d / dps + e / edps) * g_shard[kzi] + g_bucket[kzi]
         # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
-        od, oe = (optimizers.state_bytes(m, dense, expert, k_layers, master_b + opt_b,
+        od, oe = (optimizers.state_bytes(m, dense, expert, blocks, master_b + opt_b,
                                          master_b + OPTIMIZER_STATE["adamw"]) if muon else (master_b + opt_b,) * 2)
         optim = np.where(o_shard[kzi], d / dps * od + e / edps * oe, d * od + e * oe)
         # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
@@ -779,8 +845,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
-    fw, fg, fo = states(f_dense, f_exp, ends=ends_f, head=head_f, p16=lp16_f)
-    lw, lg, lo = states(l_dense, l_exp, ends=ends_l, head=head_l, p16=lp16_l)
+    fw, fg, fo = states(f_dense, f_exp, split.first_blocks, ends=ends_f, head=head_f, p16=lp16_f)
+    lw, lg, lo = states(l_dense, l_exp, split.last_blocks, ends=ends_l, head=head_l, p16=lp16_l)
     # FSDP2's unit holding the LM head (Stack.fsdp2_root) reduced like the blocks: what its buffers add beyond a
     # layer's, on the stage(s) holding the head; charged below against the loss transient it never coexists with
     fsdp2_head = [np.zeros(len(c))] * 2
@@ -801,8 +867,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     if walked is not None and hf == "amp_bf16":
         # the AMP convention's +2 bytes/param (autocast's bf16 copies) leave the weight term: the
         # walk holds the copies as autocast caches them (zero < 3) or there are none (ZeRO-3)
-        fw = np.where(walked, states(f_dense, f_exp, w_b - 2.0)[0], fw)
-        lw = np.where(walked, states(l_dense, l_exp, w_b - 2.0)[0], lw)
+        fw = np.where(walked, states(f_dense, f_exp, split.first_blocks, w_b - 2.0)[0], fw)
+        lw = np.where(walked, states(l_dense, l_exp, split.last_blocks, w_b - 2.0)[0], lw)
     if walked is not None and st.name == "hf-trainer":
         # one process, no sharding: no DistributedDataParallel wrapper (transformers Trainer
         # ``_wrap_model`` wraps in DDP only ``if self.args.local_rank != -1``; accelerate's

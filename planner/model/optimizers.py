@@ -26,7 +26,10 @@ State (``memory.OPTIMIZER_STATE``): the Muon matrices keep one fp32 momentum buf
 torch ``state["momentum_buffer"] = zeros_like(p.grad)``; Megatron ``muon_init_state_fn``
 ``zeros_like(p.data)`` of the fp32 main parameter), the others AdamW's two fp32 moments (8 bytes);
 both keep the fp32 master copy of the precision convention. ``class_shares`` gives the share of
-each parameter class (dense layer, MoE layer less its experts, routed expert) that is Muon's.
+each parameter class (dense layer, MoE layer less its experts, routed expert) that is Muon's; a pipeline
+stage's Muon matrices are those of the blocks it holds (``block_matrices``: its dense and MoE layers, hybrid
+blocks and MTP modules, counted on the split the plan launches by planner.model.memory ``stage_split``), so a
+stage with the embedding, the head, the MTP modules or DeepSeek's dense first layers has its own share.
 
 How the stacks run it (``IMPLEMENTATIONS``, keyed by the runtime of planner.model.stack_rules):
 
@@ -66,7 +69,7 @@ from functools import reduce
 import numpy as np
 
 from planner.spec import ModelSpec
-from planner.spec.params import count_params
+from planner.spec.params import count_params, layer_kinds, mtp_modules
 from planner.spec.shapes import attention_weights, latent_weights, mamba_weights, mlp_weights, shared_expert_width
 
 #: quintic Newton-Schulz iterations (torch ``DEFAULT_NS_STEPS``; Megatron ``muon_num_ns_steps``)
@@ -188,38 +191,84 @@ def class_shares(m: ModelSpec) -> dict[str, float]:
     return {k: _numel(ms) / n[k] if n[k] else 0.0 for k, ms in layer_matrices(m).items()}
 
 
-def stage_muon_params(m: ModelSpec, layers):
-    """Muon-updated (dense, expert) parameters of a pipeline stage of ``layers`` layers, in the
-    mean dense/MoE mix of memory.stage_params (embeddings, head and final norm are AdamW's)."""
-    pc = count_params(m)
-    mats = layer_matrices(m)
-    moe = pc.n_moe_layers / m.layers
-    dense = (1 - moe) * _numel(mats["dense_layer"]) + moe * _numel(mats["moe_layer"])
-    expert = moe * (m.moe.experts * _numel(mats["expert"]) if m.moe else 0.0)
-    layers = np.asarray(layers, dtype=np.float64)
-    return layers * dense, layers * expert
+def block_matrices(m: ModelSpec, fused_fc1: bool = True) -> dict[str, tuple[Matrix, ...]]:
+    """The Muon matrices of one block of each kind a pipeline stage holds (planner.model.memory ``StageSplit``):
+
+    * the layer kinds of planner.spec.params ``layer_kinds``: "dense" (attention + dense MLP) and "moe" (an MoE
+      layer less its routed experts: ``layer_matrices`` "moe_layer"), or a hybrid's "M", "*", "-" mixers
+      (``_mixers``) and its "E" block;
+    * "mtp": one multi-token-prediction module less its routed experts (planner.spec.params ``mtp_params``):
+      ``eh_proj``, h x 2h, column-parallel (Megatron-Core gpt_layer_specs.py ``get_gpt_mtp_block_spec``:
+      ``eh_proj=TEColumnParallelLinear``), and its transformer block -- an MoE layer where the model has them,
+      else the (mean) non-MoE layer; a hybrid's "*E" pair. Megatron-Core marks only the word embedding and the
+      output layer ``is_embedding_or_output_parameter`` (LanguageModule ``setup_embeddings_and_output_layer``),
+      which the MTP modules share rather than own, so every 2-D weight of a module is Muon's
+      (``get_megatron_muon_optimizer``) and only its norms (enorm, hnorm, the block's) are AdamW's. Until
+      2026-12-04 the MTP modules' dense weights counted as AdamW's (their routed experts were Muon's already):
+      DeepSeek-V3's module holds 0.336B of them (eh_proj 0.103B, its MoE layer's MLA, router and shared
+      expert), 8 B of state a parameter instead of 4;
+    * "expert": one routed expert (``layer_matrices``)."""
+    lm, mix = layer_matrices(m, fused_fc1), _mixers(m, fused_fc1)
+    out = {k: mix[k] for k in "M*-"} if m.hybrid else {"dense": mix["*"] + mix["-"]}
+    if m.moe is not None:
+        out["E" if m.hybrid else "moe"] = lm["moe_layer"]
+    if m.mtp_layers:
+        eh_proj = (Matrix(m.hidden, 2 * m.hidden, 0),)
+        block = lm["moe_layer"] if m.moe is not None else lm["dense_layer"]
+        out["mtp"] = eh_proj + (mix["*"] if m.hybrid else ()) + block
+    out["expert"] = lm["expert"]
+    return out
 
 
-def muon_fractions(m: ModelSpec, dense, expert, layers):
+def stage_expert_blocks(m: ModelSpec, blocks: dict):
+    """Blocks of a stage (``block_matrices`` kinds -> counts) that hold the model's routed experts: its MoE
+    layers and, on an MoE model, its MTP modules (each one MoE block)."""
+    if m.moe is None:
+        return 0.0
+    return blocks.get("E" if m.hybrid else "moe", 0.0) + blocks.get("mtp", 0.0)
+
+
+def stage_muon_params(m: ModelSpec, blocks: dict):
+    """Muon-updated (dense, expert) parameters of a pipeline stage holding ``blocks`` (kind -> count, arrays welcome:
+    memory ``StageSplit``; ``whole_model_blocks`` for every layer): the matrices of ``block_matrices`` per block,
+    each MoE block's routed experts (embeddings, head and final norm are AdamW's)."""
+    mats = block_matrices(m)
+    dense = sum((np.asarray(n, dtype=np.float64) * _numel(mats[k]) for k, n in blocks.items()), np.float64(0.0))
+    experts = m.moe.experts * _numel(mats["expert"]) if m.moe is not None else 0.0
+    return dense, np.asarray(stage_expert_blocks(m, blocks), dtype=np.float64) * experts
+
+
+def whole_model_blocks(m: ModelSpec) -> dict[str, float]:
+    """The blocks of the whole model (every layer, and the MTP modules), as a one-stage ``StageSplit`` holds."""
+    kinds = layer_kinds(m)
+    out = {k: float(kinds.count(k)) for k in sorted(set(kinds))}
+    if m.mtp_layers:
+        out["mtp"] = float(mtp_modules(m))
+    return out
+
+
+def muon_fractions(m: ModelSpec, dense, expert, blocks: dict):
     """(dense, expert) shares of a stage's parameters that Muon updates, for ``dense`` / ``expert`` parameters
-    (arrays, memory.stage_params) of a stage of ``layers`` layers. Expert: ``class_shares``' exactly (a stage's
-    expert parameters are routed experts, its own MoE layers' and the MTP block's, whatever their number).
-    Dense: the mean-mix Muon parameters (``stage_muon_params``) over the stage's dense parameters, which also
-    hold the AdamW ends (embedding, head, final norm), capped at 1 where a stage holds lighter blocks than the
-    mean (a hybrid stage with fewer Mamba blocks; until 2026-12-04 the expert share was this ratio too and
-    reached 1.05 on a Nemotron 3 Nano PP2 stage holding more "E" blocks than the mean)."""
-    md, _ = stage_muon_params(m, layers)
+    (arrays, memory ``StageSplit``) of a stage holding ``blocks``. Expert: ``class_shares``' exactly (a stage's
+    expert parameters are routed experts, its own MoE layers' and the MTP modules', whatever their number).
+    Dense: the stage's own blocks' Muon parameters (``stage_muon_params``) over its dense parameters, which also
+    hold the AdamW ends (embedding, head, final norm). Until 2026-12-04 the numerator was the fullest stage's layer
+    count at the model's mean mix of layer kinds, capped at 1, and left out the MTP modules: DeepSeek-V3 on PP16
+    got dense shares 0.478 on stage 0 (the embedding and two dense layers; its blocks give 0.557) and 0.510 on the
+    last (three MoE layers, the MTP module and the head; 0.528), at ZeRO-0 19.67 and 23.44 GiB of optimizer state
+    per GPU (TP1 EP64) where they hold 19.05 and 23.32."""
+    md, _ = stage_muon_params(m, blocks)
     dense = np.asarray(dense, dtype=np.float64)
     expert = np.asarray(expert, dtype=np.float64)
-    fd = np.minimum(np.divide(md, dense, out=np.zeros_like(md + dense), where=dense > 0), 1.0)
+    fd = np.divide(md, dense, out=np.zeros_like(md + dense), where=dense > 0)
     fe = np.where(expert > 0, class_shares(m)["expert"], 0.0)
     return fd, fe
 
 
-def state_bytes(m: ModelSpec, dense, expert, layers, muon_b: float, adam_b: float):
-    """Optimizer-state bytes per parameter of a stage's (dense, expert) parameters (arrays):
+def state_bytes(m: ModelSpec, dense, expert, blocks: dict, muon_b: float, adam_b: float):
+    """Optimizer-state bytes per parameter of a stage's (dense, expert) parameters (arrays) holding ``blocks``:
     Muon's ``muon_b`` on its matrices (``muon_fractions``), AdamW's ``adam_b`` on the rest."""
-    fd, fe = muon_fractions(m, dense, expert, layers)
+    fd, fe = muon_fractions(m, dense, expert, blocks)
     return fd * muon_b + (1 - fd) * adam_b, fe * muon_b + (1 - fe) * adam_b
 
 
@@ -271,17 +320,20 @@ def implementation(run: str | None) -> MuonImpl | None:
     return IMPLEMENTATIONS.get(run)
 
 
-def stage_ns_time(m: ModelSpec, impl: MuonImpl, eff, peak, hbm_bw, layers, tp, etp, ep, dps, edps, zero, launch_s):
-    """Seconds of the Newton-Schulz work of the busiest rank of a stage (vectorised over layouts).
-    Matrices are orthogonalised per TP shard (Megatron blockwise); the routed experts of the stage
+def stage_ns_time(m: ModelSpec, impl: MuonImpl, eff, peak, hbm_bw, blocks: dict, tp, etp, ep, dps, edps, zero,
+                  launch_s):
+    """Seconds of the Newton-Schulz work of the busiest rank of a stage holding ``blocks`` (memory ``StageSplit``;
+    vectorised over layouts): each block's matrices (``block_matrices``: its MTP modules' too).
+    Matrices are orthogonalised per TP shard (Megatron blockwise); the routed experts of the stage's MoE blocks
     are spread over etp x ep; with ZeRO >= ``impl.ns_split_zero`` each data-parallel rank takes an
     equal share of whole matrices (dense over dp x cp, experts over the expert-data-parallel group),
-    but no less than the largest one. Each matrix also pays its eager launches (host-bound when its
-    GPU work is shorter)."""
-    mats = layer_matrices(m, impl.fused_fc1)
-    pc = count_params(m)
-    moe = pc.n_moe_layers / m.layers
-    layers = np.asarray(layers, dtype=np.float64)
+    but no less than the largest one the stage holds. Each matrix also pays its eager launches (host-bound when
+    its GPU work is shorter). Until 2026-12-04 a stage was its layer count at the model's mean mix, without the MTP
+    module, and floored by the largest matrix of any kind: DeepSeek-V3's last PP16 stage (three MoE layers and the
+    MTP module, TP1 EP64 on H100 x 1024, ZeRO-1) paid the dense layers' fused 36864 x 7168 fc1 it does not hold,
+    a 0.187 s optimizer step where its own matrices give 0.156 s (ZeRO-0: 0.355 s, now 0.370 s with the MTP
+    module's experts and eh_proj)."""
+    mats = block_matrices(m, impl.fused_fc1)
     launches = (3 * NS_STEPS + MUON_OPS_PER_MATRIX) * launch_s
 
     def per_matrix(x: Matrix, split):
@@ -293,13 +345,14 @@ def stage_ns_time(m: ModelSpec, impl: MuonImpl, eff, peak, hbm_bw, layers, tp, e
         ts = [per_matrix(x, split) for x in ms]
         return sum((t * x.per_layer for t, x in zip(ts, ms)), 0.0) * count, (reduce(np.maximum, ts) if ts else 0.0)
 
-    d_dense, big_d = total(mats["dense_layer"], tp, layers * (1 - moe))
-    d_moe, big_m = total(mats["moe_layer"], tp, layers * moe)
+    per_kind = [total(mats[k], tp, np.asarray(n, dtype=np.float64)) for k, n in blocks.items()]
+    dense = sum((t for t, _ in per_kind), 0.0)
+    # the largest matrix of a kind the stage holds
+    big_d = reduce(np.maximum, (big * (np.asarray(n) > 0) for (_, big), n in zip(per_kind, blocks.values())), 0.0)
     experts = (m.moe.experts / (etp * ep)) if m.moe is not None else 0.0
-    e_tot, big_e = total(mats["expert"], etp, layers * moe * experts)
+    e_tot, big_e = total(mats["expert"], etp, np.asarray(stage_expert_blocks(m, blocks), dtype=np.float64) * experts)
     split = np.asarray(zero) >= impl.ns_split_zero
-    dense = d_dense + d_moe
-    dense = np.where(split, np.maximum(dense / dps, np.maximum(big_d, big_m) * (dense > 0)), dense)
+    dense = np.where(split, np.maximum(dense / dps, big_d * (dense > 0)), dense)
     expert = np.where(split, np.maximum(e_tot / edps, big_e * (e_tot > 0)), e_tot)
     return dense + expert
 
@@ -345,10 +398,10 @@ def stack_for(stack, t):
     return replace(stack, overlap_param_gather=False)
 
 
-def step_terms(m: ModelSpec, impl: MuonImpl, hw, layers, tp, etp, ep, dps, edps, zero, stage_dense, stage_expert,
+def step_terms(m: ModelSpec, impl: MuonImpl, hw, blocks: dict, tp, etp, ep, dps, edps, zero, stage_dense, stage_expert,
                adam_bytes: float):
-    """Seconds of Muon's optimizer step on the busiest rank of a stage (vectorised over the distinct
-    layouts of step_time._dp_terms): the elementwise pass over the
+    """Seconds of Muon's optimizer step on the busiest rank of a stage holding ``blocks`` (memory ``StageSplit``;
+    vectorised over the distinct layouts of step_time._dp_terms): the elementwise pass over the
     rank's parameters (Muon's matrices at ``MUON_ELEMENTWISE_BYTES``, the rest at AdamW's
     ``adam_bytes``), the Newton-Schulz GEMMs (``stage_ns_time``), and the stack's redistribution of
     the dense Muon shards to their owners and back (fp32, over the dp x cp sharding group at ZeRO-2/3).
@@ -357,14 +410,14 @@ def step_terms(m: ModelSpec, impl: MuonImpl, hw, layers, tp, etp, ep, dps, edps,
     from planner.model.comm import collective_time
 
     eff = hw.eff
-    fd, fe = muon_fractions(m, stage_dense * tp, stage_expert * etp * ep, layers)
+    fd, fe = muon_fractions(m, stage_dense * tp, stage_expert * etp * ep, blocks)
     md, me = fd * stage_dense, fe * stage_expert
     zero = np.asarray(zero)
     shard = zero >= 1
     local_muon = np.where(shard, md / dps + me / edps, md + me)
     local = np.where(shard, stage_dense / dps + stage_expert / edps, stage_dense + stage_expert)
     ew = eff.memory_time(local_muon * MUON_ELEMENTWISE_BYTES + (local - local_muon) * adam_bytes, hbm_bw=hw.gpu.hbm_bw)
-    ns = stage_ns_time(m, impl, eff, physics.reachable_peak(hw, "bf16"), hw.gpu.hbm_bw, layers, tp, etp, ep, dps,
+    ns = stage_ns_time(m, impl, eff, physics.reachable_peak(hw, "bf16"), hw.gpu.hbm_bw, blocks, tp, etp, ep, dps,
                        edps, zero, eff.launch_s)
     a2a = 0.0
     if impl.redistributions:

@@ -96,7 +96,7 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
-                                   pipeline_end_params, stage_params)
+                                   pipeline_end_params, stage_split)
 from planner.model.pipeline import (exposed_dp_comm, fill_sends, lp16_layers, rebuilt_layers, recomputed_fraction,
                                      split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
@@ -1251,7 +1251,9 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     # the stage's parameters on the split the stack launches, its virtual stages included (memory's
     # ``stage_params``: a mixed MoE model's dense layers fall on the stages that hold them)
-    f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc, split_runtime(fw, m))
+    muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
+    split = stage_split(m, cc, split_runtime(fw, m), blocks=muon is not None)  # Muon reads each stage's blocks
+    f_dense, f_exp, l_dense, l_exp, layers, _ = split.params()
     stage_p_dense = np.maximum(f_dense, l_dense) / tpf
     etpf = etp.astype(np.float64)
     stage_p_exp = np.maximum(f_exp, l_exp) / (etpf * ep)
@@ -1320,10 +1322,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     t_opt = eff.memory_time(local * share * opt_b, hbm_bw=hw.gpu.hbm_bw)
     # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's
     # small adapters keep the elementwise pass alone
-    muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
-    if muon is not None:
-        t_opt = optimizers.step_terms(m, muon, hw, layers, tpf, etpf, ep, dps, edps, zero, stage_p_dense, stage_p_exp,
-                                      OPTIMIZER_BYTES_PER_PARAM["adamw"])
+    if muon is not None:  # each of the two stages with its own blocks (an MTP or dense-layer stage differs)
+        t_opt = np.maximum(*(optimizers.step_terms(m, muon, hw, b, tpf, etpf, ep, dps, edps, zero, d / tpf, e / tpe,
+                                                   OPTIMIZER_BYTES_PER_PARAM["adamw"])
+                             for d, e, b in ((f_dense, f_exp, split.first_blocks), (l_dense, l_exp, split.last_blocks))))
         t_dp = np.where(zero <= 1, ar, t_dp) if muon.grad_all_reduce else t_dp
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s

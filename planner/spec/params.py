@@ -125,6 +125,17 @@ def mtp_params(m: ModelSpec, moe_layer: int, dense_layer: int) -> int:
     return 3 * h + 2 * h * h + hybrid_attn + (moe_layer if m.moe is not None else dense_layer)
 
 
+def layer_kinds(m: ModelSpec) -> tuple[str, ...]:
+    """The kind of each decoder layer, in order: a hybrid's pattern symbols (vocab.HYBRID_LAYER; "E" its MoE block,
+    which holds no attention), else "moe" for the MoE layers (``ModelSpec.moe_layer_ids``: DeepSeek-V3's first
+    three are "dense") and "dense" for the rest -- the blocks a pipeline stage holds (planner.model.memory
+    ``StageSplit``), whose weights differ by kind (planner.model.optimizers ``block_matrices``)."""
+    if m.hybrid:
+        return tuple(m.hybrid_pattern)
+    moe = set(m.moe_layer_ids) if m.moe is not None else set()
+    return tuple("moe" if i in moe else "dense" for i in range(m.layers))
+
+
 def hybrid_block_params(m: ModelSpec) -> dict:
     """Parameters of one non-MoE block of a hybrid model by kind (vocab.HYBRID_LAYER): its pre-norm and
     its mixer -- "*" attention, "-" the dense MLP, "M" the Mamba-2 mixer (Megatron-Core's hybrid layers
