@@ -1817,9 +1817,10 @@ def mbridge_all(cat) -> pd.DataFrame:
     Qwen3-30B -27..-37% (as its dropless rows); mbridge_all 11.0 / 35.2 -> 11.0 / 34.9.
 
     Kimi K2 (5 GB300 MXFP8 rows, 26.02.01-26.06, TP1 PP4 VP4 EP64, 256 GPUs) trains with Muon (the tables'
-    footnote; Megatron-Bridge ``dist_muon``, planner.model.optimizers): -5.4% (26.02.01), -0.6%, -0.7%,
-    -0.4%, +0.2% (26.06); Muon's Newton-Schulz, elementwise pass and its DDP all-reduce plus synchronous
-    all-gather add 0.30 s (2.4%) to the 12.2 s step over AdamW's.
+    footnote; Megatron-Bridge ``dist_muon``, planner.model.optimizers): -2.8% (26.02.01), +2.2%, +2.1%,
+    +2.4%, +3.0% (26.06) on 2026-12-04; Muon's Newton-Schulz (MTP matrices included, each stage its own blocks),
+    elementwise pass and its DDP all-reduce plus synchronous all-gather add 0.30 s (2.4%) to the 12.6 s step over
+    AdamW's.
 
     What the error says (the 235 dropless rows first added; signed error = predicted / measured step time - 1;
     nothing fitted):
