@@ -261,6 +261,14 @@ def megatron_rope_flags(m) -> tuple[list[str], list[str]]:
                      "set the base in the model code")
     else:
         flags += _flag("--rotary-base", int(theta))
+    if m.rope_local_base_freq is not None:
+        # arguments.py has one --rotary-base for every layer (no local-layer base; Megatron-Bridge's
+        # Gemma3ModelProvider holds rope_local_base_freq in model code): Gemma 3's five local layers in six trained at
+        # the global 1,000,000 without a word until small30
+        notes.append(f"the sliding-window layers' RoPE base {m.rope_local_base_freq:g} (rope_local_base_freq) is not "
+                     f"carried: Megatron-LM's --rotary-base sets one base for every layer, so they train at "
+                     f"{theta if theta is not None else MEGATRON_ROPE_DEFAULTS['--rotary-base']:g} unless the model "
+                     "code sets theirs (Megatron-Bridge's Gemma3ModelProvider does)")
     sc = m.rope_scaling
     if sc is not None:
         band = all(getattr(sc, k) in (None, v) for k, v in MEGATRON_LLAMA3_BAND.items())
@@ -280,6 +288,8 @@ def config_rope_note(m, where: str) -> str | None:
     """The note of a launcher whose command line has no field for the RoPE base, scaling or norm epsilon (torchtitan
     0.3: the model args of the config function; NeMo AutoModel: the recipe's model config): the values to check."""
     vals = ([f"rope_theta {m.rope_theta:g}"] if m.position == "rope" and m.rope_theta is not None else []) \
+        + ([f"sliding-window layers' rope_local_base_freq {m.rope_local_base_freq:g}"]
+           if m.rope_local_base_freq is not None else []) \
         + ([_scaling_str(m.rope_scaling)] if m.position == "rope" and m.rope_scaling is not None else []) \
         + ([f"norm epsilon {m.norm_eps:g}"] if m.norm_eps is not None else [])
     return f"the model's {', '.join(vals)} are set in {where}, not by a flag: check it uses them" if vals else None
