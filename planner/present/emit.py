@@ -198,6 +198,17 @@ MEGATRON_ROPE_DEFAULTS = {"--rotary-base": 10000, "--norm-epsilon": 1e-5, "--msc
 #: MLATransformerConfig's 40, so without the flag a DeepSeek-V3 line trained YaRN at factor 1), ``--mscale``,
 #: ``--mscale-all-dim``. RopeScalingSpec field -> flag.
 MEGATRON_MLA_YARN_FLAGS = {"factor": "--rotary-scaling-factor", "mscale": "--mscale", "mscale_all_dim": "--mscale-all-dim"}
+#: multi-latent attention without YaRN: plain RoPE said on the line. MLATransformerConfig's ``rope_type`` defaults to
+#: "yarn" ("Default to yarn, options are rope and yarn", megatron/core/transformer/transformer_config.py, NVIDIA/
+#: Megatron-LM via the search index and megatron-core 0.16.1), and ``core_transformer_config_from_args`` drops an
+#: unset ``--rope-type``, so an unscaled MLA model's line ran YarnRotaryEmbedding at ``--rotary-scaling-factor``'s
+#: default 1.0: the same frequencies and a 1.0 temperature (``_yarn_get_mscale`` is 1 at factor <= 1), plain RoPE
+#: by arithmetic, but resting on that flag default (MLATransformerConfig's own is 40). ``--rope-type rope`` needs
+#: ``--no-rope-fusion``: validate_args keeps ``apply_rope_fusion`` (default True) under ``--position-embedding-type
+#: rope``, and MLATransformerConfig.__post_init__ raises "apply_rope_fusion for MLA only works with YARN RoPE."
+#: The unfused rotation is a few elementwise kernels over q_pe / k_pe (qk_pos_emb_head_dim 64 a head), which the step
+#: time does not charge either way (RoPE is not a timed op in planner.model)
+MEGATRON_MLA_PLAIN_ROPE = ["--rope-type", "rope", "--no-rope-fusion"]
 #: the YaRN settings no Megatron-LM flag sets: Megatron-Core MLATransformerConfig's defaults
 #: (megatron/core/transformer/transformer_config.py, megatron-core 0.16.1: original_max_position_embeddings 4096,
 #: beta_fast 32, beta_slow 1), what an MLA run trains at whatever the model says
@@ -281,6 +292,8 @@ def megatron_rope_flags(m) -> tuple[list[str], list[str]]:
             notes.append(f"the model's RoPE {_scaling_str(sc)}, is not carried: Megatron-LM's --use-rope-scaling is "
                          "Llama 3.1's llama3 band only (frequency factors 1 / 4 over 8192 positions); the run trains "
                          "unscaled RoPE unless the model code sets it")
+    if m.mla is not None and (sc is None or sc.type != "yarn"):
+        flags += MEGATRON_MLA_PLAIN_ROPE  # MLA's default is YaRN (MEGATRON_MLA_PLAIN_ROPE)
     return flags, notes
 
 
