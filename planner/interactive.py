@@ -527,6 +527,18 @@ def _dollars(x) -> list:
     return x.round(2 if x.max(skipna=True) < 100 else 0).tolist()
 
 
+def utilisation_columns(rows) -> dict:
+    """The "MFU %" and "HFU %" columns of the app's tables from rows' (or a frame's) ``mfu`` and ``hfu``, the
+    step-time model's two shares (step_time: model FLOPs and hardware FLOPs, recompute included, over the step
+    at peak) that ``planner estimate``'s "MFU / HFU" row prints. Until small30 the tables showed MFU alone, so a
+    full-recompute plan's extra forward was visible only in the metric of the recommended plan (llama3-8b
+    on one 8 x H100 node at recompute full, Megatron-Core: MFU 47.5%, HFU 52.6%); a percent with one decimal,
+    as "MFU %" was."""
+    if isinstance(rows, pd.DataFrame):
+        return {"MFU %": (rows["mfu"] * 100).round(1), "HFU %": (rows["hfu"] * 100).round(1)}
+    return {"MFU %": [round(r["mfu"] * 100, 1) for r in rows], "HFU %": [round(r["hfu"] * 100, 1) for r in rows]}
+
+
 def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
     """The sensitivity frame in people's units."""
     dur, hours = _duration(df["hours"])
@@ -537,7 +549,7 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
         dur: hours,
         "on-demand $": _dollars(df["cost_ondemand_usd"]),
         "spot $": _dollars(df["cost_spot_usd"]),
-        "MFU %": (df["mfu"] * 100).round(1),  # was "MFU" over 54.3: a percent without its unit
+        **utilisation_columns(df),  # "MFU %": was "MFU" over 54.3, a percent without its unit
         "mem GiB": df["mem_gib"].round(1),
         "fits": df["fits"],
         "note": df["note"],
@@ -552,13 +564,14 @@ def ranked_display(rec: dict) -> pd.DataFrame:
     # "accelerators" for a mix (it read "GPUs" over TPU slices)
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}
     count_col = f"{nouns.pop()}s" if len(nouns) == 1 else ("accelerators" if nouns else "GPUs")
+    util = utilisation_columns(rec["ranked"])
     for i, (r, h) in enumerate(zip(rec["ranked"], hours), 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
         # both prices for the hours beside them (results.ranked_price, as the report's alternatives): the on-demand
         # column held the uninterrupted cost beside the days with the job's checkpoint pauses and node failures
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
                      count_col: r["hardware"]["gpus"], "layout": config_str(r["config"]),
-                     "step s": round(r["step_time_s"], 3), "MFU %": round(r["mfu"] * 100, 1),
+                     "step s": round(r["step_time_s"], 3), **{k: v[i - 1] for k, v in util.items()},
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
                      "on-demand $": ranked_price(c, False), "spot $": ranked_price(c, True)})
     df = pd.DataFrame(rows)
@@ -726,9 +739,10 @@ def scaling_display(rec) -> pd.DataFrame:
 
     rows = scaling_view(rec["table"], rec["best"]["hardware"]["name"])
     dur, hours = _duration([r["days"] * 24 for r in rows])
+    util = utilisation_columns(rows)
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
-                          "MFU %": round(r["mfu"] * 100, 1), dur: h, "cost $": round(r["cost"], 2)}
-                         for r, h in zip(rows, hours)])
+                          **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
+                         for i, (r, h) in enumerate(zip(rows, hours))])
 
 
 def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
@@ -738,7 +752,8 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
 
     rows = best_per(rec["table"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
+    util = utilisation_columns(rows)
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
                           "step s": round(r["step_time_s"], 3),  # as `planner compare` and the scaling table
-                          "MFU %": round(r["mfu"] * 100, 1), dur: h, "cost $": round(r["cost"], 2)}
-                         for r, h in zip(rows, hours)])
+                          **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
+                         for i, (r, h) in enumerate(zip(rows, hours))])

@@ -74,3 +74,22 @@ def test_controls_absent_where_the_stack_has_no_partial_recompute():
     assert not {"w_recompute_method", "w_recompute_num_layers"} & _keys(at)
     assert not wi.partial_recompute(wi.parse_upload("job.yaml", _job("torchtitan")))
     assert wi.partial_recompute(wi.parse_upload("job.yaml", _job("megatron-core")))
+
+
+def test_tables_show_hfu_beside_mfu_as_the_cli_does():
+    """The app's tables (ranked plans, scaling, comparison, sensitivity) showed "MFU %" alone; a full-recompute
+    plan's HFU, which counts the recomputed forward, was in the CLI's "MFU / HFU" row and the app's metric only.
+    Each table now has "HFU %" beside it, the step-time model's ``hfu`` the CLI prints (one formula)."""
+    at = _app("megatron-core")
+    assert not at.error, [e.value for e in at.error]
+    tables = [df.value for df in at.dataframe if "MFU %" in df.value.columns]
+    assert len(tables) >= 4, [list(t.columns) for t in at.dataframe]
+    for t in tables:
+        cols = list(t.columns)
+        assert cols[cols.index("MFU %") + 1] == "HFU %", cols
+    metric = next(m.value for m in at.metric if m.label == "MFU / HFU")  # explain.mfu_hfu_values: "41.2% / 54.9%"
+    mfu, hfu = (float(v.rstrip("%")) for v in metric.split(" / "))
+    ranked = next(t for t in tables if "#" in t.columns)
+    # recompute full: HFU counts the recomputed forward (47.5% MFU, 52.6% HFU); the first row is the metric's plan
+    assert ranked["HFU %"].iloc[0] > ranked["MFU %"].iloc[0] + 2
+    assert (ranked["MFU %"].iloc[0], ranked["HFU %"].iloc[0]) == pytest.approx((mfu, hfu), abs=0.051)

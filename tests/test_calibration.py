@@ -173,6 +173,31 @@ def test_a_tiny_gemm_measured_far_below_the_headline_floor_still_makes_a_profile
     assert fitted.gemm_table[0][3] == 6.4e-4 and 1e-3 <= fitted.gemm_max <= 1
 
 
+# ------------------------------------------------------------------------------ timing
+class _FakeClock:
+    """calibration.timing's clock, advanced by the timed function itself (no wall time, no load)."""
+    def __init__(self, first_s: float, then_s: float):
+        self.now, self.first_s, self.then_s, self.calls = 0.0, first_s, then_s, 0
+
+    def fn(self):
+        self.now += self.first_s if self.calls == 0 else self.then_s
+        self.calls += 1
+
+
+@pytest.mark.parametrize("first_s, then_s, calls, expect", [
+    (3.5, 3.1, 2, 3.1),   # a slow call: the timed warm-up and one call (three calls before small30)
+    (2.9, 3.1, 2, 2.9),   # the warm-up was the faster one: min() of the two
+    (0.5, 2 ** -12, 2 + 5 * 8, 2 ** -12),  # a slow first call of a fast kernel: batched, the warm-up in no median
+])
+def test_time_fn_calls_and_result(monkeypatch, first_s, then_s, calls, expect):
+    from calibration import timing
+
+    clock = _FakeClock(first_s, then_s)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock.now)
+    assert timing.time_fn(clock.fn, "cpu", min_s=0.01) == pytest.approx(expect)
+    assert clock.calls == calls
+
+
 # ------------------------------------------------------------------------------ real runs (CPU)
 @pytest.fixture(scope="module")
 def quick_profile(tmp_path_factory):

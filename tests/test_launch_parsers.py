@@ -401,6 +401,8 @@ MEGATRON_FLAGS = {
     # --rotary-scaling-factor type=float default 1.0, --mscale type=float default 1.0, --mscale-all-dim type=float
     # default 0.0. No --yarn-* / --beta-fast / --original-max-position-embeddings flag exists in either.
     "--rope-type": ("rope_type", lambda v: _choice(v, ("rope", "yarn"))),
+    # arguments.py: --no-rope-fusion action='store_false', dest='apply_rope_fusion' (default True)
+    "--no-rope-fusion": ("no_rope_fusion", bool),
     "--rotary-scaling-factor": ("rotary_scaling_factor", float),
     "--mscale": ("mscale", float),
     "--mscale-all-dim": ("mscale_all_dim", float),
@@ -489,6 +491,8 @@ def megatron_validate_args(a: dict, world: int) -> dict:
     dp = world // (tp * pp * cp)
     # core_transformer_config_from_args: an unset --rope-type is popped (the config class's default: MLA's "yarn");
     # "Common attention only support rope_type=\"rope\""
+    # validate_args: "if args.position_embedding_type != 'rope': args.apply_rope_fusion = False"
+    a["apply_rope_fusion"] = not a["no_rope_fusion"] and a["position_embedding_type"] == "rope"
     if a.get("rope_type") is None:
         a.pop("rope_type", None)
     else:
@@ -596,6 +600,10 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
     # megatron/training/arguments.py core_transformer_config_from_args: same-named fields copied, plus these
     config_class = MLATransformerConfig if a["multi_latent_attention"] else TransformerConfig
     kw = {f.name: a[f.name] for f in dataclasses.fields(config_class) if f.name in a}
+    if not a["multi_latent_attention"]:
+        # the fused RoPE of standard attention is Transformer Engine's, CUDA-only and absent here (its config check
+        # would refuse every RoPE line on this CPU); MLA's is checked: MLATransformerConfig refuses it off YaRN
+        kw.pop("apply_rope_fusion", None)
     kw.update(virtual_pipeline_model_parallel_size=derived["vpp"], num_moe_experts=a["num_experts"],
               num_layers_in_first_pipeline_stage=a["decoder_first_pipeline_num_layers"],
               num_layers_in_last_pipeline_stage=a["decoder_last_pipeline_num_layers"],
@@ -939,6 +947,33 @@ def test_megatron_trains_the_mla_models_yarn(preset):
     for name, got in fixed.items():
         said = f"YaRN {name} {getattr(sc, name):g} (Megatron-Core: {got:g}) is not carried"
         assert (getattr(sc, name) == got) == (said not in s), (name, got)
+
+
+def test_megatron_trains_an_unscaled_mla_model_at_plain_rope():
+    """An MLA model without RoPE scaling: MLATransformerConfig's rope_type defaults to "yarn" and an unset --rope-type
+    is dropped, so the line ran YaRN at --rotary-scaling-factor's default 1.0 (plain RoPE by arithmetic, resting on
+    that default). It now says --rope-type rope, with --no-rope-fusion, without which MLATransformerConfig refuses
+    the line ("apply_rope_fusion for MLA only works with YARN RoPE.")."""
+    from planner.spec.presets import PRESETS
+
+    def line(model: dict) -> str:
+        job = load_job_dict({"model": model, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                          "tokens": 1e9},
+                             "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": P5, "nodes": 1}})
+        return emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
+
+    s = line(dict(PRESETS["deepseek-v2-lite"], name="mla-plain", rope_scaling=None))
+    assert "  --rope-type rope " in s and "  --no-rope-fusion " in s and "--rotary-scaling-factor" not in s
+    env, argv = command_of(script_of("torchrun", s))
+    run = torchrun_accepts(argv)
+    cfg = megatron_accepts(run.training_script, run.training_script_args, 8, env)["cfg"]
+    assert cfg.multi_latent_attention and cfg.rope_type == "rope" and not cfg.apply_rope_fusion
+    fused = [x for x in run.training_script_args if x != "--no-rope-fusion"]
+    with pytest.raises(ValueError, match="apply_rope_fusion for MLA only works with YARN RoPE"):
+        megatron_accepts(run.training_script, fused, 8, env)
+    # a YaRN MLA model keeps Megatron's fused RoPE (no --no-rope-fusion on its line)
+    yarn = line({"preset": "deepseek-v2-lite"})
+    assert "  --rope-type yarn " in yarn and "--no-rope-fusion" not in yarn
 
 
 def test_megatron_refuses_yarn_on_standard_attention():

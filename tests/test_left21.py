@@ -281,6 +281,7 @@ def test_app_and_report_lines_name_chips():
     from planner.present.report import _memory_line
     row = {"hardware": {"name": "gcp:tpu-v6e-8", "nodes": 1, "gpus": 8, "device": "chip"}, "config": {"tp": 1, "pp": 1,
            "dp": 8, "cp": 1, "ep": 1, "zero": 1, "micro_batch": 1, "recompute": "none"}, "step_time_s": 1.0, "mfu": 0.4,
+           "hfu": 0.45,  # a plan carries both (Plan.hfu); the app's tables show both since small30
            "memory_per_gpu_bytes": {"total": 2 ** 34}, "cost": {"hours": 2.0, "usd_ondemand": 10.0, "usd_spot": 3.0}}
     df = wi.ranked_display({"ranked": [row], "spot": False})
     assert "chips" in df.columns and "GPUs" not in df.columns

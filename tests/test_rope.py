@@ -32,7 +32,7 @@ CONFIGS = {"llama3-8b": "hf_configs/llama3-8b.json", "mistral-7b": "hf_configs/m
            "phi3-mini": "hf_configs/phi3-mini-4k.json", "gpt2": "hf_configs/gpt2.json",
            "bert-base": "hf_configs/bert-base-uncased.json",
            "nemotron-3-nano-30b-a3b": "hf_configs_ssm/nemotron-3-nano-30b-a3b.json"}
-KEYS = ("rope_theta", "norm_eps", "rope_scaling")
+KEYS = ("rope_theta", "norm_eps", "rope_scaling", "rope_local_base_freq")
 
 
 def _job(model: dict, style: str = "megatron", fmt: str = "torchrun", zero: int = 1) -> str:
@@ -195,3 +195,36 @@ def test_a_folder_without_config_json_is_refused(cli, tmp_path):
     with pytest.raises(InputError) as e:
         load_job_dict({"model": {"hf_config": str(empty)}})
     assert e.value.field == "model.hf_config" and "has no config.json" in str(e.value)
+
+
+def test_gemma3_local_layers_rope_base_is_read_and_said():
+    """Gemma 3's sliding-window layers rotate at rope_local_base_freq 10000 (transformers Gemma3TextConfig), its
+    global ones at rope_theta 1,000,000. The importer dropped the local base and a Megatron line trained every layer
+    at --rotary-base 1000000 without a word; it is now read (4.x key, 5.x rope_parameters.sliding_attention, the
+    config class's default when absent) and said where no flag carries it."""
+    cfg = json.loads((DATA / "hf_configs/gemma3-12b-text.json").read_text())
+    assert hf_config_to_fields(cfg)["rope_local_base_freq"] == 1e4
+    absent = {k: v for k, v in cfg.items() if k != "rope_local_base_freq"}
+    assert hf_config_to_fields(absent)["rope_local_base_freq"] == 1e4  # Gemma3TextConfig's default
+    v5 = {k: v for k, v in absent.items() if k not in ("rope_theta", "rope_scaling")}
+    v5["rope_parameters"] = {"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
+                             "sliding_attention": {"rope_type": "default", "rope_theta": 5e4}}
+    f = hf_config_to_fields(v5)
+    assert (f["rope_theta"], f["rope_local_base_freq"]) == (1e6, 5e4)
+    assert "rope_local_base_freq" not in hf_config_to_fields(dict(cfg, rope_local_base_freq=1e6))  # one base
+    assert "rope_local_base_freq" not in load_hf_config(DATA / "hf_configs/gemma2-9b.json")  # one base for all
+    with pytest.raises(InputError) as e:
+        hf_config_to_fields(dict(cfg, rope_local_base_freq=0.5))
+    assert e.value.field == "model.hf_config.rope_local_base_freq"
+    s = _job({"preset": "gemma3-12b"})
+    assert "  --rotary-base 1000000 " in s
+    assert ("# note: the sliding-window layers' RoPE base 10000 (rope_local_base_freq) is not carried: Megatron-LM's "
+            "--rotary-base sets one base for every layer, so they train at 1e+06") in s
+    from planner.present.emit import config_rope_note
+
+    gemma3 = load_job_dict({"model": {"preset": "gemma3-12b"}}).model  # torchtitan / NeMo AutoModel: a config note
+    assert "sliding-window layers' rope_local_base_freq 10000" in config_rope_note(gemma3, "the config")
+    assert "rope_local_base_freq" not in _job({"preset": "gemma2-9b"})
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"preset": "llama3-8b", "rope_local_base_freq": 10000}})
+    assert "rope_local_base_freq" in str(e.value) and "no sliding-window" in str(e.value)

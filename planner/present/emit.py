@@ -198,6 +198,17 @@ MEGATRON_ROPE_DEFAULTS = {"--rotary-base": 10000, "--norm-epsilon": 1e-5, "--msc
 #: MLATransformerConfig's 40, so without the flag a DeepSeek-V3 line trained YaRN at factor 1), ``--mscale``,
 #: ``--mscale-all-dim``. RopeScalingSpec field -> flag.
 MEGATRON_MLA_YARN_FLAGS = {"factor": "--rotary-scaling-factor", "mscale": "--mscale", "mscale_all_dim": "--mscale-all-dim"}
+#: multi-latent attention without YaRN: plain RoPE said on the line. MLATransformerConfig's ``rope_type`` defaults to
+#: "yarn" ("Default to yarn, options are rope and yarn", megatron/core/transformer/transformer_config.py, NVIDIA/
+#: Megatron-LM via the search index and megatron-core 0.16.1), and ``core_transformer_config_from_args`` drops an
+#: unset ``--rope-type``, so an unscaled MLA model's line ran YarnRotaryEmbedding at ``--rotary-scaling-factor``'s
+#: default 1.0: the same frequencies and a 1.0 temperature (``_yarn_get_mscale`` is 1 at factor <= 1), plain RoPE
+#: by arithmetic, but resting on that flag default (MLATransformerConfig's own is 40). ``--rope-type rope`` needs
+#: ``--no-rope-fusion``: validate_args keeps ``apply_rope_fusion`` (default True) under ``--position-embedding-type
+#: rope``, and MLATransformerConfig.__post_init__ raises "apply_rope_fusion for MLA only works with YARN RoPE."
+#: The unfused rotation is a few elementwise kernels over q_pe / k_pe (qk_pos_emb_head_dim 64 a head), which the step
+#: time does not charge either way (RoPE is not a timed op in planner.model)
+MEGATRON_MLA_PLAIN_ROPE = ["--rope-type", "rope", "--no-rope-fusion"]
 #: the YaRN settings no Megatron-LM flag sets: Megatron-Core MLATransformerConfig's defaults
 #: (megatron/core/transformer/transformer_config.py, megatron-core 0.16.1: original_max_position_embeddings 4096,
 #: beta_fast 32, beta_slow 1), what an MLA run trains at whatever the model says
@@ -261,6 +272,14 @@ def megatron_rope_flags(m) -> tuple[list[str], list[str]]:
                      "set the base in the model code")
     else:
         flags += _flag("--rotary-base", int(theta))
+    if m.rope_local_base_freq is not None:
+        # arguments.py has one --rotary-base for every layer (no local-layer base; Megatron-Bridge's
+        # Gemma3ModelProvider holds rope_local_base_freq in model code): Gemma 3's five local layers in six trained at
+        # the global 1,000,000 without a word until small30
+        notes.append(f"the sliding-window layers' RoPE base {m.rope_local_base_freq:g} (rope_local_base_freq) is not "
+                     f"carried: Megatron-LM's --rotary-base sets one base for every layer, so they train at "
+                     f"{theta if theta is not None else MEGATRON_ROPE_DEFAULTS['--rotary-base']:g} unless the model "
+                     "code sets theirs (Megatron-Bridge's Gemma3ModelProvider does)")
     sc = m.rope_scaling
     if sc is not None:
         band = all(getattr(sc, k) in (None, v) for k, v in MEGATRON_LLAMA3_BAND.items())
@@ -273,6 +292,8 @@ def megatron_rope_flags(m) -> tuple[list[str], list[str]]:
             notes.append(f"the model's RoPE {_scaling_str(sc)}, is not carried: Megatron-LM's --use-rope-scaling is "
                          "Llama 3.1's llama3 band only (frequency factors 1 / 4 over 8192 positions); the run trains "
                          "unscaled RoPE unless the model code sets it")
+    if m.mla is not None and (sc is None or sc.type != "yarn"):
+        flags += MEGATRON_MLA_PLAIN_ROPE  # MLA's default is YaRN (MEGATRON_MLA_PLAIN_ROPE)
     return flags, notes
 
 
@@ -280,6 +301,8 @@ def config_rope_note(m, where: str) -> str | None:
     """The note of a launcher whose command line has no field for the RoPE base, scaling or norm epsilon (torchtitan
     0.3: the model args of the config function; NeMo AutoModel: the recipe's model config): the values to check."""
     vals = ([f"rope_theta {m.rope_theta:g}"] if m.position == "rope" and m.rope_theta is not None else []) \
+        + ([f"sliding-window layers' rope_local_base_freq {m.rope_local_base_freq:g}"]
+           if m.rope_local_base_freq is not None else []) \
         + ([_scaling_str(m.rope_scaling)] if m.position == "rope" and m.rope_scaling is not None else []) \
         + ([f"norm epsilon {m.norm_eps:g}"] if m.norm_eps is not None else [])
     return f"the model's {', '.join(vals)} are set in {where}, not by a flag: check it uses them" if vals else None

@@ -168,7 +168,7 @@ COMPARE_BY = {"gpu": "gpu", "cloud": "cloud", "hardware": "hardware", "framework
 #: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD); "framework"
 #: only in a ``training.framework: auto`` search's table
 VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard",
-                "micro_batch", "recompute", "recompute_modules", "recompute_method", "recompute_num_layers", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
+                "micro_batch", "recompute", "recompute_modules", "recompute_method", "recompute_num_layers", "step_time_s", "mfu", "hfu", "mem_gib", "train_hours", "cost")
 
 
 def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = None) -> list[dict]:

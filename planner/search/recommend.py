@@ -439,7 +439,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         # uniform groups of N; "" and 0: every layer on its own), where they can be set
                         **({"recompute_method": np.where(cf.rn > 0, "block", np.where(cf.rg > 0, "uniform", "")),
                             "recompute_num_layers": cf.rn + cf.rg} if partial_cols else {}),
-                        step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
+                        step_time_s=st["step_time_s"], mfu=st["mfu"],
+                        hfu=st["hfu"],  # step_time's, as estimate's "MFU / HFU": the app's tables show both
+                        tokens_per_s=st["tokens_per_s"],
                         mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                         train_hours=hours, cost=cost, usd_per_token=cost / tokens,
                         # spot: the uninterrupted hours and the cost range, after the columns every job has (they came

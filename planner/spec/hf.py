@@ -76,6 +76,10 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
 #: the config.json keys of the norms' epsilon, by family: Llama-like ``rms_norm_eps``, BERT ``layer_norm_eps``,
 #: GPT-2 / Nemotron-H ``layer_norm_epsilon`` (the first present is taken)
 _EPS_KEYS = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
+#: the local (sliding-window) layers' RoPE base a config class takes when its config.json leaves the key out:
+#: transformers Gemma3TextConfig ``rope_local_base_freq=10_000.0`` (configuration_gemma3.py); Gemma 2 and gpt-oss
+#: have one base for every layer
+ROPE_LOCAL_DEFAULTS = {"gemma3_text": 10000.0}
 #: the ``rope_scaling`` keys read into ModelSpec.rope_scaling (RopeScalingSpec field <- config key)
 _ROPE_SCALING_KEYS = {"low_freq_factor": "low_freq_factor", "high_freq_factor": "high_freq_factor",
                       "original_max_positions": "original_max_position_embeddings",
@@ -87,7 +91,11 @@ def _rope_and_eps(cfg: dict, out: dict, field: str) -> dict:
     """ModelSpec ``rope_theta``, ``rope_scaling`` and ``norm_eps`` of a config.json, for the launch scripts
     (planner.present.emit ``rope_flags``): ``rope_theta`` and ``rope_scaling`` as transformers 4.x writes them, or
     transformers 5.x's ``rope_parameters`` (``rope_theta``, ``rope_type``, ``factor``, ...; Gemma 3's per layer type,
-    of which the full-attention layers' is taken: the sliding layers' own base is not carried). ``rope_type``
+    of which the full-attention layers' is taken). Gemma 3's sliding-window layers rotate at their own base, HF
+    ``rope_local_base_freq`` (5.x: ``rope_parameters.sliding_attention.rope_theta``; absent: the config class's
+    default, ``ROPE_LOCAL_DEFAULTS``), read into ``rope_local_base_freq`` where the model has local layers and the
+    base differs from ``rope_theta``: the launch scripts say what their one ``--rotary-base`` cannot carry (until
+    small30 it was dropped, and a Megatron line trained the local layers at 1,000,000 without a word). ``rope_type``
     ``default`` (or none) is no scaling; a longrope without ``factor`` takes max_position_embeddings /
     original_max_position_embeddings, as transformers ``_compute_longrope_parameters``. Read only for a model with
     RoPE (Nemotron-H configs carry a ``rope_theta`` their attention never applies)."""
@@ -103,13 +111,24 @@ def _rope_and_eps(cfg: dict, out: dict, field: str) -> dict:
     params = cfg.get("rope_parameters")
     if params is not None and not isinstance(params, dict):
         raise InputError(f"{field}.rope_parameters", f"must be an object, got {clip(params)}")
+    sliding = None
     if params and isinstance(params.get("full_attention"), dict):  # per layer type (Gemma 3)
+        sliding = params.get("sliding_attention")
         params = params["full_attention"]
     theta = cfg.get("rope_theta", (params or {}).get("rope_theta"))
     if theta is not None:
         if not (isinstance(theta, (int, float)) and not isinstance(theta, bool) and 1 < theta < math.inf):
             raise InputError(f"{field}.rope_theta", f"must be a number above 1, got {clip(theta)}")
         fields["rope_theta"] = float(theta)
+    local = cfg.get("rope_local_base_freq", sliding.get("rope_theta") if isinstance(sliding, dict) else None)
+    if local is None:
+        local = ROPE_LOCAL_DEFAULTS.get(cfg.get("model_type"))
+    if local is not None and out.get("local_layers") and out.get("sliding_window"):
+        if not (isinstance(local, (int, float)) and not isinstance(local, bool) and 1 < local < math.inf):
+            key = "rope_local_base_freq" if "rope_local_base_freq" in cfg else "rope_parameters.sliding_attention.rope_theta"
+            raise InputError(f"{field}.{key}", f"must be a number above 1, got {clip(local)}")
+        if local != theta:
+            fields["rope_local_base_freq"] = float(local)
     scaling = cfg.get("rope_scaling") or params
     if scaling is None:
         return fields
@@ -156,7 +175,7 @@ _NONNEG_INTS += ("n_shared_experts", "first_k_dense_replace", "max_window_layers
                  "sliding_window")
 _BOOLS += ("use_sliding_window", "add_cross_attention", "qkv_bias")
 _STRINGS = ("hidden_act", "hidden_activation", "scoring_func", "topk_method")
-_NUMBERS = ("swiglu_limit", "rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
+_NUMBERS = ("swiglu_limit", "rope_theta", "rope_local_base_freq", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
 _INDEX_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
 #: transformers ``configuration_utils.ALLOWED_LAYER_TYPES`` the mapped families use
 _LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")

@@ -228,7 +228,7 @@ ROPE_AND_EPS: dict[str, tuple[float | None, float | None, dict | None]] = {
     "llama4-scout": (500000.0, 1e-5, dict(type="llama3", factor=16.0, low_freq_factor=1.0, high_freq_factor=1.0,
                                           original_max_positions=8192)),  # config
     "gemma2-9b": (10000.0, 1e-6, None),  # config
-    # config: the global layers' base and linear scaling (the local layers' rope_local_base_freq 10000 is another)
+    # config: the global layers' base and linear scaling (the local layers' rope_local_base_freq: ROPE_LOCAL)
     "gemma3-12b": (1e6, 1e-6, dict(type="linear", factor=8.0)),
     "olmo2-7b": (500000.0, 1e-6, None), "phi3-mini": (10000.0, 1e-5, None),  # config
     # no RoPE: the norm epsilon only (config: gpt2.json layer_norm_epsilon, bert-base-uncased.json layer_norm_eps,
@@ -237,8 +237,13 @@ ROPE_AND_EPS: dict[str, tuple[float | None, float | None, dict | None]] = {
     **dict.fromkeys(("bert-base", "bert-large"), (None, 1e-12, None)),
     "nemotron-3-nano-30b-a3b": (None, 1e-5, None),
 }
+#: the sliding-window layers' own RoPE base, as its config.json (tests/data/hf_configs/gemma3-12b-text.json
+#: ``rope_local_base_freq`` 10000; ModelSpec.rope_local_base_freq)
+ROPE_LOCAL = {"gemma3-12b": 10000.0}
 for _name, _p in PRESETS.items():
     _p.setdefault("name", _name)
+    if _name in ROPE_LOCAL:
+        _p.setdefault("rope_local_base_freq", ROPE_LOCAL[_name])
     if _name in CONTEXT_LENGTHS:
         _p.setdefault("context_length", CONTEXT_LENGTHS[_name])
     if _name in ROPE_AND_EPS:

@@ -254,6 +254,12 @@ class ModelSpec(_Strict):
     #: RoPE base, the HF config.json ``rope_theta`` (Megatron-LM ``--rotary-base``, default 10000). None = not
     #: stated: a launch takes its launcher's default, which its script header says
     rope_theta: Optional[float] = Field(None, gt=1, le=1e12)
+    #: the sliding-window (local) layers' own RoPE base where it is not ``rope_theta``: Gemma 3's HF
+    #: ``rope_local_base_freq`` (Gemma3TextConfig default 10000, against ``rope_theta`` 1,000,000 on the global
+    #: layers; transformers 5.x: ``rope_parameters.sliding_attention.rope_theta``). It changes no step time or
+    #: memory (the rotation costs the same at any base), only what a launch trains. None = every layer at
+    #: ``rope_theta``
+    rope_local_base_freq: Optional[float] = Field(None, gt=1, le=1e12)
     #: long-context RoPE scaling (HF ``rope_scaling``), None = none
     rope_scaling: Optional[RopeScalingSpec] = None
     #: the norms' epsilon, HF ``rms_norm_eps`` / ``layer_norm_eps`` / ``layer_norm_epsilon`` (Megatron-LM
@@ -335,6 +341,11 @@ class ModelSpec(_Strict):
             # a base for rotary embeddings the model does not apply would reach no launch line
             raise ValueError(f"rope_theta: the model has no RoPE (position {self.position}); drop rope_theta / "
                              "rope_scaling or set position: rope")
+        if self.rope_local_base_freq is not None and not (self.position == "rope" and self.local_layers
+                                                          and self.sliding_window):
+            # a local base with no local layer to apply it to would reach a launch note about nothing
+            raise ValueError("rope_local_base_freq: the model has no sliding-window RoPE layers (position: rope, "
+                             "sliding_window and local_layers set); drop it or set them")
         if self.position == "learned":
             if self.context_length is not None and self.context_length > self.max_positions:
                 raise ValueError(f"context_length: {self.context_length} exceeds the {self.max_positions} learned "

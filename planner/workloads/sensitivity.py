@@ -148,7 +148,7 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
                 # with the model's repr and a URL, which the report's and the app's tables showed
                 e = from_validation(e, SECTION_OF.get(e.title, ""), default="job")
             rec.update(step_time_s=np.nan, hours=np.nan, cost_ondemand_usd=np.nan, cost_spot_usd=np.nan,
-                       mfu=np.nan, mem_gib=np.nan, fits=False, bottleneck="", note=str(e))
+                       mfu=np.nan, hfu=np.nan, mem_gib=np.nan, fits=False, bottleneck="", note=str(e))
             rows.append(rec)
             continue
         c = r.cost
@@ -158,7 +158,7 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
         rec.update(step_time_s=r["step_time_s"], hours=c.hours_at(bool(j.constraints.spot)),
                    cost_ondemand_usd=od if od is not None else np.nan,
                    cost_spot_usd=spot if spot is not None else np.nan,
-                   mfu=r["mfu"], mem_gib=r["memory_per_gpu_bytes"]["total"] / 2**30, fits=r["fits"],
+                   mfu=r["mfu"], hfu=r["hfu"], mem_gib=r["memory_per_gpu_bytes"]["total"] / 2**30, fits=r["fits"],
                    bottleneck=r["bottleneck"], gpus=r["hardware"]["gpus"],
                    breakdown=jsonable(r["breakdown_s"]))
         rows.append(rec)
