@@ -331,6 +331,25 @@ def post_sync_exposed_s(host_post_s, gpu_post_s):
     return np.maximum(np.asarray(host_post_s, dtype=np.float64) - gpu_post_s, 0.0)
 
 
+def kind_block_model(m, kind: str):
+    """One layer of a plain (non-hybrid) MoE model whose MoE layers are placed by ``first_dense`` /
+    ``dense_layers`` / ``layer_freq`` (DeepSeek-V3's first three dense, ``first_k_dense_replace``) as a one-layer
+    model of that ``kind`` (vocab.HYBRID_LAYER): "-" its dense layer (attention + the ``dense_width`` MLP), "E" its
+    MoE layer (attention + router + experts), so the step-time model prices that layer alone (the layers a stack
+    keeps 16-bit under the fp8/fp4 recipe are layers of known kinds: step_time ``kept_layer_kinds``; a hybrid
+    model's are its pattern's blocks, ssm ``kind_block_model``)."""
+    one = m.moe.model_copy(update={"first_dense": int(kind == "-"), "dense_layers": [], "layer_freq": 1})
+    return m.model_copy(update={"layers": 1, "mtp_layers": 0, "moe": one})
+
+
+def layer_kinds(m) -> np.ndarray:
+    """The kind of each global layer of a plain MoE model (vocab.HYBRID_LAYER symbols): "E" at ``moe_layer_ids``,
+    "-" (a dense MLP) elsewhere."""
+    kinds = np.full(m.layers, "-")
+    kinds[list(m.moe_layer_ids)] = "E"
+    return kinds
+
+
 def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):
     """(local experts, tokens per local expert, weight-shard divisor) of one rank, vectorised.
 

@@ -1116,8 +1116,14 @@ class KeptKind:
 def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_parts: frozenset) -> dict:
     """The kinds of the layers the stack keeps 16-bit, {kind: ``KeptKind``}: Megatron-Core keeps the global layers
     ``[0, first16)`` and ``[L - n16, L)`` (fp8_utils.py ``is_first_last_bf16_layer``: pipeline ``lp16_layers``). A
-    plain model's layers are alike: one kind, its mean layer (None), also for its ``mtp16`` 16-bit MTP layers
-    (``mtp_runs_16bit``). A hybrid model's kept layers are blocks of the kinds its pattern gives at those positions
+    plain model whose layers are alike has one kind, its mean layer (None), also for its ``mtp16`` 16-bit MTP layers
+    (``mtp_runs_16bit``, kept mean layers on no global layer beside the kinds below). A plain MoE model with dense
+    layers (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``) keeps each layer as what it
+    is, dense ("-") or MoE ("E") by ``moe_layer_ids`` (moe ``layer_kinds`` / ``kind_block_model``; Megatron-Core
+    decides both by global layer number, transformer_block.py / fp8_utils.py): until 2026-12-04 (moe30) its kept
+    layers were the mean layer, 3 dense : 58 MoE on DeepSeek-V3, whose 1 + 1 kept (the dense first, an MoE last)
+    now add 4.46 ms per micro-batch on B200 under MXFP8 (was 4.25) and 9.09 on H100 under tensorwise FP8 (8.09;
+    TP 2, EP 8, one 4096-token sequence); no validation row keeps layers of such a model. A hybrid model's kept layers are blocks of the kinds its pattern gives at those positions
     (Megatron-Core's MambaStack numbers its layers as the pattern: mamba_block.py builds layer i from symbol i under
     ``get_fp8_context(config, i, ...)``): each kind its own block (ssm ``kind_block_model``), so a kept Mamba block
     prices its in/out projections at 16 bits and a kept MoE block its experts, not the mean layer's mixture. Until
@@ -1137,14 +1143,18 @@ def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_p
     """
     if not (first16 or n16 or mtp16):
         return {}
-    if not m.hybrid:
+    mixed = m.moe is not None and 0 < m.moe_layers < m.layers  # a plain model with dense and MoE layers
+    if not (m.hybrid or mixed):
         return {None: KeptKind(None, None)}
-    pat = m.hybrid_pattern
+    symbols, block_model = ((np.array(list(m.hybrid_pattern)), ssm.kind_block_model) if m.hybrid
+                            else (moe_mech.layer_kinds(m), moe_mech.kind_block_model))
     at = np.arange(m.layers)
     kept_at = (at < first16) | (at >= m.layers - n16)
-    symbols = np.array(list(pat))
-    return {k: KeptKind((symbols == k).astype(np.float64), (ssm.kind_block_model(m, k), graph_parts, "kept " + k))
-            for k in sorted(set(symbols[kept_at].tolist()))}
+    kinds = {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, "kept " + k))
+             for k in sorted(set(symbols[kept_at].tolist()))}
+    if mtp16 and not m.hybrid:  # the 16-bit MTP layers stay mean layers, on no global layer (step_time adds them)
+        kinds[None] = KeptKind(np.zeros(m.layers), None)
+    return kinds
 
 
 def kept_layer_terms(terms, recipe: dict, block) -> dict:
