@@ -577,7 +577,8 @@ class MoeBlock:
     hides of them; ``mb_extra``/``bwd_extra`` the dispatch's memory-bound seconds; ``eager_f``/``eager_b``/
     ``act_eager`` TEGroupedMLP's eager ops; ``host_ops`` its host ops; ``sync`` the dispatcher's sync idle;
     ``shared`` the shared experts' forward; ``shared_hide_f``/``_b`` what a shared-expert stream hides;
-    ``layer`` planner.model.moe.moe_layer's result (None on a dense model)."""
+    ``layer`` planner.model.moe.moe_layer's result (None on a dense model); ``tp_split`` the TP collective seconds
+    per pass a loop over experts adds (moe ``switch_mlp_layer``)."""
     fwd: object
     bwd: object
     ep_comm: object
@@ -593,6 +594,7 @@ class MoeBlock:
     shared_hide_f: object
     shared_hide_b: object
     layer: object
+    tp_split: object = 0.0
 
 
 def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, proj: AttentionProjections,
@@ -604,7 +606,8 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, pro
     if m.moe is not None:
         ml = moe_mech.moe_layer(m, c.T, c.tp, c.etp, c.ep, c.g, c.act_b, c.gemm, fw, c.links,
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
-                                recipe=recipe.name if low and not bf16_share else None)  # a 16-bit layer: bf16 set-up
+                                recipe=recipe.name if low and not bf16_share else None,  # a 16-bit layer: bf16 set-up
+                                bwd_factor=BWD_MEMBOUND_FACTOR)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -637,7 +640,7 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, pro
     return MoeBlock(fwd=fwd_moe, bwd=bwd_moe, ep_comm=ep_comm_layer, hide=moe_hide, mb_extra=mb_moe_extra,
                     bwd_extra=moe_bwd_extra, eager_f=moe_eager_f, eager_b=moe_eager_b, act_eager=moe_act_eager,
                     host_ops=moe_host, sync=moe_sync, shared=moe_shared, shared_hide_f=shared_hide_f,
-                    shared_hide_b=shared_hide_b, layer=ml)
+                    shared_hide_b=shared_hide_b, layer=ml, tp_split=ml.tp_split if ml is not None else 0.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1000,7 +1003,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     blocks = 0.5 if m.hybrid else 1.0
     kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0) * blocks
     tpc = tp_comm(c, m, hw, fw, tp_comm_overlap, attn_proj, dense_mlp, lg.parts, sh, blocks, mem.pa_ag)
-    tp_fwd, tp_bwd = tpc.fwd, tpc.bwd
+    # (SwitchMLP's experts each all-reduce their own rows: moe.switch_mlp_layer)
+    tp_fwd, tp_bwd = tpc.fwd + moe_share * moe.tp_split, tpc.bwd + moe_share * moe.tp_split
     fwd_gemm, bwd_gemm = lg.fwd + tpc.slow_f, lg.bwd + tpc.slow_b
     cpc = cp_comm(c, m, fw, attn, sh, mam)
     cp_fwd, cp_bwd = cpc.fwd, cpc.bwd
