@@ -185,6 +185,9 @@ CASES = [
     ("metaseq-cp", ("metaseq", {}), "llama3-8b", {}, dict(cp=4, dp=8), dict(tp=4, dp=8)),
     ("megatron-lm-ep", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(ep=8), dict(tp=8, dp=4)),
     ("megatron-lm-moe", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(), None),  # top-2: its SwitchMLP is top-1
+    # SwitchMLP's experts are ParallelMLPs on the TP group, fed each rank's own routed rows (moe30)
+    ("megatron-lm-etp", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(tp=4, etp=1, dp=8), dict(tp=4, dp=8)),
+    ("megatron-lm-moe-sp", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(tp=4, sp=True, dp=8), dict(tp=4, dp=8)),
     ("megatron-lm-zero", ("megatron-lm", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
 ]
 

@@ -331,6 +331,25 @@ def post_sync_exposed_s(host_post_s, gpu_post_s):
     return np.maximum(np.asarray(host_post_s, dtype=np.float64) - gpu_post_s, 0.0)
 
 
+def kind_block_model(m, kind: str):
+    """One layer of a plain (non-hybrid) MoE model whose MoE layers are placed by ``first_dense`` /
+    ``dense_layers`` / ``layer_freq`` (DeepSeek-V3's first three dense, ``first_k_dense_replace``) as a one-layer
+    model of that ``kind`` (vocab.HYBRID_LAYER): "-" its dense layer (attention + the ``dense_width`` MLP), "E" its
+    MoE layer (attention + router + experts), so the step-time model prices that layer alone (the layers a stack
+    keeps 16-bit under the fp8/fp4 recipe are layers of known kinds: step_time ``kept_layer_kinds``; a hybrid
+    model's are its pattern's blocks, ssm ``kind_block_model``)."""
+    one = m.moe.model_copy(update={"first_dense": int(kind == "-"), "dense_layers": [], "layer_freq": 1})
+    return m.model_copy(update={"layers": 1, "mtp_layers": 0, "moe": one})
+
+
+def layer_kinds(m) -> np.ndarray:
+    """The kind of each global layer of a plain MoE model (vocab.HYBRID_LAYER symbols): "E" at ``moe_layer_ids``,
+    "-" (a dense MLP) elsewhere."""
+    kinds = np.full(m.layers, "-")
+    kinds[list(m.moe_layer_ids)] = "E"
+    return kinds
+
+
 def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):
     """(local experts, tokens per local expert, weight-shard divisor) of one rank, vectorised.
 
@@ -683,10 +702,14 @@ class MoELayerTimes:
     bwd_shared_fc: tuple = (0.0, 0.0)
     eager: EagerExpertOps = EagerExpertOps()  # TEGroupedMLP's eager activation / bias ops (eager_expert_ops)
     bwd_membound_bytes: Any = 0.0  # backward-only HBM bytes beyond BWD_MEMBOUND_FACTOR x the forward's (fused_mlp_bytes)
+    #: TP collective seconds per pass (forward, and again backward) beyond the layer's one MLP collective: a loop
+    #: over experts runs one per expert (``switch_mlp_layer``)
+    tp_split: Any = 0.0
 
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
-              wgrad: dict | None = None, launch_s: float = 0.0, recipe: str | None = None) -> MoELayerTimes:
+              wgrad: dict | None = None, launch_s: float = 0.0, recipe: str | None = None,
+              bwd_factor: float = 0.0) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
@@ -697,7 +720,10 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     alpha, inter alpha). ``wgrad``: role (``experts_up``, ``experts_down``, ``router``) -> the
     weight-gradient multiplier handed to ``gemm`` as ``wg`` where it differs from the caller's
     default (a frozen base whose experts peft adapts through ``ParamWrapper`` keeps their weight
-    gradient: finetune.full_weight_grads)."""
+    gradient: finetune.full_weight_grads). ``bwd_factor``: the layer's backward memory-bound factor, read by the
+    ``Stack.moe_switch_mlp`` layer (``switch_mlp_layer``)."""
+    if getattr(stack, "moe_switch_mlp", False):  # Megatron-LM 2021-22's top-1 loop: no dispatcher at all
+        return switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes, gemm, links, bwd_factor, wgrad, launch_s)
     e = m.moe
     wg = {k: {"wg": v} for k, v in (wgrad or {}).items()}
     h, f = m.hidden, m.ffn_hidden
@@ -760,3 +786,75 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                          sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
                          fwd_shared=shared, bwd_shared=shared_b, eager=eager, bwd_membound_bytes=fused.bwd_epilogue,
                          fwd_shared_fc=(shared_fc[0][0], shared_fc[1][0]), bwd_shared_fc=(shared_fc[0][1], shared_fc[1][1]))
+
+
+#: Host ops of Megatron-LM 2021-22's SwitchMLP forward (megatron/model/transformer.py ``SwitchMLP.forward``), counted
+#: from the source: per layer the router linear, its softmax, ``torch.max``, two ``empty_like`` outputs and the two
+#: ``* max_prob`` products (7); per expert, in the Python loop ``for expert_num, expert in enumerate(self.experts)``,
+#: ``max_ind == expert_num``, ``.nonzero()``, the row gather ``hidden_states[local_indices, :]``, the expert
+#: ParallelMLP's fc1, bias-GeLU and fc2 and its RowParallelLinear all-reduce, ``output_bias.expand_as`` and the two
+#: index writes ``output_total[local_indices, :] = ...`` (10).
+SWITCH_HOST_OPS_LAYER = 7.0
+SWITCH_HOST_OPS_PER_EXPERT = 10.0
+
+
+def switch_index_bytes(T, hidden: int, el_bytes: float, experts: int):
+    """(forward, backward) HBM bytes of SwitchMLP's row gathers and scatters around its experts for ``T`` tokens on
+    one rank (megatron/model/transformer.py, Megatron-LM 2021-22), in units of one ``T x hidden`` tensor, by what
+    the ops and their autograd formulas move. Forward: the gather ``hidden_states[idx]`` (read + write, 2 over the
+    experts), the writes of each expert's output and expanded bias into ``output_total`` / ``output_bias_total``
+    (4), the two ``* max_prob`` products (4): 10. Backward: the two products' input and ``max_prob`` gradients (8);
+    per ``index_put_`` the value's gradient gathered (4 over the experts) and, for every write after the first into
+    a tensor that now needs a gradient, its ``self`` gradient a full clone with zeros put at the indices
+    (``grad.index_put(indices, zeros)``: 2 x 2 (E - 1)); the bias ``expand_as`` summed (1); the gather's backward a
+    zero-filled ``T x h`` per expert (``index_backward``: ``zeros_like(self).index_put_(..., accumulate=True)``,
+    E, plus its put, 2) and autograd's accumulation of the E gradients of ``hidden_states`` (read 2 + write 1 each of
+    E - 1): 8 + 4 + 4 (E - 1) + 1 + E + 2 + 3 (E - 1) = 8 E + 8. E passes over the whole micro-batch where
+    Megatron-Core's permutation makes one (``permute_bytes``)."""
+    unit = np.asarray(T, dtype=np.float64) * hidden * el_bytes
+    return 10.0 * unit, (8.0 * experts + 8.0) * unit
+
+
+def switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes: float, gemm: Callable, links, bwd_factor: float,
+                     wgrad: dict | None = None, launch_s: float = 0.0) -> MoELayerTimes:
+    """The MLP side of one Megatron-LM 2021-22 MoE layer, ``SwitchMLP`` (megatron/model/transformer.py, "Routes
+    input to one of N MLP experts"; ``--num-experts``), on one rank for ``T`` tokens: the router (a plain
+    ``torch.nn.Linear(h, E)`` on every TP rank), softmax and ``torch.max`` (top-1), then a Python loop over all E
+    experts, each a whole ``ParallelMLP`` split over the TP group like the dense MLP: for each, ``(max_ind ==
+    e).nonzero()``, the routed rows gathered by index, the expert's fc1 / fc2 as their own GEMMs (T / E rows each,
+    balanced routing; one after another, so the layer's rows sum to T whatever the imbalance), its output and bias
+    written back by index, and the outputs scaled by the routing probability. No token dispatch, no all-to-all, no
+    expert parallelism (stack rule ``megatron-lm-ep``), no capacity (every token computed).
+
+    What it costs beyond Megatron-Core's MoE layer: E separate GEMM pairs (no grouped GEMM); the index gathers and
+    scatters' bytes (``switch_index_bytes``: 10 x T x h forward, (8 E + 8) x T x h backward, against the
+    permutation's 2 (k + 1)); the host's ``SWITCH_HOST_OPS_LAYER`` + E x ``SWITCH_HOST_OPS_PER_EXPERT`` ops; a
+    device-to-host sync per expert (``nonzero`` sizes its output on the host: ``MOE_SYNC_OPS`` launches of GPU idle
+    each, and the host's ops for that expert beyond its GEMMs' time, ``post_sync_exposed_s``, since past the sync the
+    host has no lead); and each expert's TP all-reduce (its RowParallelLinear forward, its ColumnParallelLinear's
+    input gradient backward) on its T / E rows, E collectives where the dense MLP runs one: ``tp_split`` the
+    latency beyond the one the layer's TP term prices. Until 2026-12-04 (moe30) megatron-lm priced Megatron-Core's
+    dispatcher layer (permutation bytes, the ETP all-gather, 4 host ops per expert, no sync): a top-1 8-expert GPT
+    (h 2048, f 8192, 24 layers, 2048 tokens a sequence) on H100 per micro-batch is now 195.5 ms at TP 1 mb 4 (was
+    169.1), 161.0 at TP 2 (108.6) and 159.4 at TP 8 mb 1 (83.4); with 64 experts x2.4-2.9. No validation row runs it.
+    The activations its index ops save are the memory model's MoE layer's, not counted apart. ``bwd_factor``: the layer model's backward memory-bound
+    factor (step_time ``BWD_MEMBOUND_FACTOR``), which ``bwd_membound_bytes`` counts beyond."""
+    e = m.moe
+    wg = {k: {"wg": v} for k, v in (wgrad or {}).items()}
+    h, f, E = m.hidden, m.ffn_hidden, float(e.experts)
+    tok = np.asarray(T, dtype=np.float64) / E  # one expert's rows (top-1, balanced)
+    one = [gemm(tok, m.mlp_up_factor * f / tp, h, **wg.get("experts_up", {})),
+           gemm(tok, h, f / tp, **wg.get("experts_down", {}))]
+    router = gemm(T, e.experts, h, **wg.get("router", {}))
+    fwd_mlp = E * (one[0][0] + one[1][0]) + router[0]
+    bwd_mlp = E * (one[0][1] + one[1][1]) + router[1]
+    intra, inter, a_in, a_out = links
+    ar = lambda rows: collective_time("all_reduce", rows * h * act_bytes, tp, 1, gpus_per_node,  # noqa: E731
+                                      intra, inter, a_in, a_out)
+    tp_split = E * ar(tok) - ar(np.asarray(T, dtype=np.float64))
+    fwd_b, bwd_b = switch_index_bytes(T, h, act_bytes, e.experts)
+    host_e = SWITCH_HOST_OPS_PER_EXPERT * launch_s
+    sync = E * (MOE_SYNC_OPS * launch_s + post_sync_exposed_s(host_e, one[0][0] + one[1][0]))
+    return MoELayerTimes(fwd_mlp=fwd_mlp, bwd_mlp=bwd_mlp, a2a=0.0, membound_bytes=fwd_b,
+                         host_ops=SWITCH_HOST_OPS_LAYER + E * SWITCH_HOST_OPS_PER_EXPERT, sync_s=sync,
+                         bwd_membound_bytes=bwd_b - bwd_factor * fwd_b, tp_split=tp_split)

@@ -746,6 +746,23 @@ RULES: tuple[StackRule, ...] = (
               "torch.max over the router softmax, each expert a ParallelMLP, --num-experts); top-k routers and "
               "shared experts came with Megatron-Core's MoE (megatron/core/transformer/moe/router.py TopKRouter)",
               lambda st, m, t: _moe(m) and (m.moe.top_k > 1 or m.moe.shared_experts > 0)),
+    # SwitchMLP's experts are whole ParallelMLPs on the TP group, fed the rows one rank routed (moe.switch_mlp_layer)
+    StackRule("megatron-lm-etp", "megatron-lm", "parallel.etp",
+              "an expert-tensor-parallel degree other than TP (SwitchMLP's experts are ParallelMLPs split over the "
+              "TP group, as the dense MLP)",
+              "Megatron-LM 2021-22 megatron/model/transformer.py SwitchMLP: self.experts.append(ParallelMLP(...)), "
+              "its ColumnParallelLinear / RowParallelLinear on the tensor-model-parallel group; --expert-tensor-"
+              "parallel-size came with Megatron-Core's MoE",
+              lambda st, m, t: _moe(m), lambda c, m, t: c.etp == c.tp),
+    StackRule("megatron-lm-moe-sp", "megatron-lm", "parallel.sequence_parallel",
+              "sequence parallelism with an MoE model (SwitchMLP routes each TP rank's own sequence shard, so its "
+              "experts' sequence-parallel all-gathers would join row counts that differ from rank to rank; set "
+              "sequence_parallel: false, or use megatron-core)",
+              "Megatron-LM 2021-22 megatron/model/transformer.py SwitchMLP.forward: hidden_states[local_indices, :] "
+              "with local_indices = (max_ind == expert_num).nonzero() per rank, into ColumnParallelLinear, whose "
+              "sequence-parallel path all-gathers input.size(0) x world_size rows (megatron/mpu/layers.py "
+              "LinearWithGradAccumulationAndAsyncCommunication, torch.distributed._all_gather_base)",
+              lambda st, m, t: _moe(m), lambda c, m, t: ~np.asarray(c.sp, dtype=bool) | (c.tp == 1)),
     StackRule("megatron-lm-zero", "megatron-lm", "parallel.zero",
               "ZeRO-2/3 (its distributed optimizer shards the optimizer state and fp32 main weights only: ZeRO-1)",
               "Megatron-LM 2021-22 megatron/arguments.py --use-distributed-optimizer (megatron/optimizer/"

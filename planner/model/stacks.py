@@ -363,6 +363,10 @@ class Stack:
     #: host ops it dispatches past the dispatcher's device-to-host sync (planner.model.moe ``post_sync_host_ops``) are
     #: GPU idle where they outlast the GPU work past the sync (``post_sync_exposed_s``)
     moe_megatron_layer: bool = False
+    #: the MoE layer is Megatron-LM 2021-22's SwitchMLP (megatron/model/transformer.py): top-1, a Python loop over the
+    #: experts gathering and scattering their rows by index, one device-to-host sync each, no token dispatcher
+    #: (planner.model.moe ``switch_mlp_layer``)
+    moe_switch_mlp: bool = False
     #: the activation (and its gradient) sent between pipeline stages is split across the TP
     #: ranks, each sending 1/tp, and all-gathered over NVLink on the receiving stage: Megatron-LM's
     #: scatter/gather optimisation (Narayanan et al. 2021 §4.1, ``--scatter-gather-tensors-in-pipeline``,
@@ -1313,7 +1317,7 @@ STACKS: dict[str, Stack] = {
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
         "megatron-lm", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
-        partial_recompute=True,
+        partial_recompute=True, moe_switch_mlp=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(

@@ -577,7 +577,8 @@ class MoeBlock:
     hides of them; ``mb_extra``/``bwd_extra`` the dispatch's memory-bound seconds; ``eager_f``/``eager_b``/
     ``act_eager`` TEGroupedMLP's eager ops; ``host_ops`` its host ops; ``sync`` the dispatcher's sync idle;
     ``shared`` the shared experts' forward; ``shared_hide_f``/``_b`` what a shared-expert stream hides;
-    ``layer`` planner.model.moe.moe_layer's result (None on a dense model)."""
+    ``layer`` planner.model.moe.moe_layer's result (None on a dense model); ``tp_split`` the TP collective seconds
+    per pass a loop over experts adds (moe ``switch_mlp_layer``)."""
     fwd: object
     bwd: object
     ep_comm: object
@@ -593,6 +594,7 @@ class MoeBlock:
     shared_hide_f: object
     shared_hide_b: object
     layer: object
+    tp_split: object = 0.0
 
 
 def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, proj: AttentionProjections,
@@ -604,7 +606,8 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, pro
     if m.moe is not None:
         ml = moe_mech.moe_layer(m, c.T, c.tp, c.etp, c.ep, c.g, c.act_b, c.gemm, fw, c.links,
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
-                                recipe=recipe.name if low and not bf16_share else None)  # a 16-bit layer: bf16 set-up
+                                recipe=recipe.name if low and not bf16_share else None,  # a 16-bit layer: bf16 set-up
+                                bwd_factor=BWD_MEMBOUND_FACTOR)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -637,7 +640,7 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, pro
     return MoeBlock(fwd=fwd_moe, bwd=bwd_moe, ep_comm=ep_comm_layer, hide=moe_hide, mb_extra=mb_moe_extra,
                     bwd_extra=moe_bwd_extra, eager_f=moe_eager_f, eager_b=moe_eager_b, act_eager=moe_act_eager,
                     host_ops=moe_host, sync=moe_sync, shared=moe_shared, shared_hide_f=shared_hide_f,
-                    shared_hide_b=shared_hide_b, layer=ml)
+                    shared_hide_b=shared_hide_b, layer=ml, tp_split=ml.tp_split if ml is not None else 0.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1000,7 +1003,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     blocks = 0.5 if m.hybrid else 1.0
     kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0) * blocks
     tpc = tp_comm(c, m, hw, fw, tp_comm_overlap, attn_proj, dense_mlp, lg.parts, sh, blocks, mem.pa_ag)
-    tp_fwd, tp_bwd = tpc.fwd, tpc.bwd
+    # (SwitchMLP's experts each all-reduce their own rows: moe.switch_mlp_layer)
+    tp_fwd, tp_bwd = tpc.fwd + moe_share * moe.tp_split, tpc.bwd + moe_share * moe.tp_split
     fwd_gemm, bwd_gemm = lg.fwd + tpc.slow_f, lg.bwd + tpc.slow_b
     cpc = cp_comm(c, m, fw, attn, sh, mam)
     cp_fwd, cp_bwd = cpc.fwd, cpc.bwd
@@ -1116,8 +1120,14 @@ class KeptKind:
 def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_parts: frozenset) -> dict:
     """The kinds of the layers the stack keeps 16-bit, {kind: ``KeptKind``}: Megatron-Core keeps the global layers
     ``[0, first16)`` and ``[L - n16, L)`` (fp8_utils.py ``is_first_last_bf16_layer``: pipeline ``lp16_layers``). A
-    plain model's layers are alike: one kind, its mean layer (None), also for its ``mtp16`` 16-bit MTP layers
-    (``mtp_runs_16bit``). A hybrid model's kept layers are blocks of the kinds its pattern gives at those positions
+    plain model whose layers are alike has one kind, its mean layer (None), also for its ``mtp16`` 16-bit MTP layers
+    (``mtp_runs_16bit``, kept mean layers on no global layer beside the kinds below). A plain MoE model with dense
+    layers (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``) keeps each layer as what it
+    is, dense ("-") or MoE ("E") by ``moe_layer_ids`` (moe ``layer_kinds`` / ``kind_block_model``; Megatron-Core
+    decides both by global layer number, transformer_block.py / fp8_utils.py): until 2026-12-04 (moe30) its kept
+    layers were the mean layer, 3 dense : 58 MoE on DeepSeek-V3, whose 1 + 1 kept (the dense first, an MoE last)
+    now add 4.46 ms per micro-batch on B200 under MXFP8 (was 4.25) and 9.09 on H100 under tensorwise FP8 (8.09;
+    TP 2, EP 8, one 4096-token sequence); no validation row keeps layers of such a model. A hybrid model's kept layers are blocks of the kinds its pattern gives at those positions
     (Megatron-Core's MambaStack numbers its layers as the pattern: mamba_block.py builds layer i from symbol i under
     ``get_fp8_context(config, i, ...)``): each kind its own block (ssm ``kind_block_model``), so a kept Mamba block
     prices its in/out projections at 16 bits and a kept MoE block its experts, not the mean layer's mixture. Until
@@ -1137,14 +1147,18 @@ def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_p
     """
     if not (first16 or n16 or mtp16):
         return {}
-    if not m.hybrid:
+    mixed = m.moe is not None and 0 < m.moe_layers < m.layers  # a plain model with dense and MoE layers
+    if not (m.hybrid or mixed):
         return {None: KeptKind(None, None)}
-    pat = m.hybrid_pattern
+    symbols, block_model = ((np.array(list(m.hybrid_pattern)), ssm.kind_block_model) if m.hybrid
+                            else (moe_mech.layer_kinds(m), moe_mech.kind_block_model))
     at = np.arange(m.layers)
     kept_at = (at < first16) | (at >= m.layers - n16)
-    symbols = np.array(list(pat))
-    return {k: KeptKind((symbols == k).astype(np.float64), (ssm.kind_block_model(m, k), graph_parts, "kept " + k))
-            for k in sorted(set(symbols[kept_at].tolist()))}
+    kinds = {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, "kept " + k))
+             for k in sorted(set(symbols[kept_at].tolist()))}
+    if mtp16 and not m.hybrid:  # the 16-bit MTP layers stay mean layers, on no global layer (step_time adds them)
+        kinds[None] = KeptKind(np.zeros(m.layers), None)
+    return kinds
 
 
 def kept_layer_terms(terms, recipe: dict, block) -> dict:
