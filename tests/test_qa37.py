@@ -30,3 +30,15 @@ def test_a_slow_trace_above_the_floor_is_still_planned(tmp_path, cli):
     code, out, err = cli("serve", write_job(tmp_path, SERVE), "--trace", trace)
     assert code == 0, err
     assert "recommended: aws:p5.4xlarge with TP1" in out, out
+
+
+# ---- 2. a tabular job of 1.5 rows ----------------------------------------------------------------------------------
+# trees, depth, features and runs are whole numbers ("must be a whole number, got 2.5"); rows took 1.5, headed "2 rows"
+# and priced at 1.5.
+def test_tabular_rows_are_whole(tmp_path, cli):
+    job = {"tabular": {"library": "xgboost", "rows": 1.5, "features": 50, "trees": 500, "depth": 8},
+           "constraints": {"clouds": ["aws"]}}
+    assert refused(cli("recommend", write_job(tmp_path, job))) == "error: tabular.rows: must be a whole number, got 1.5"
+    job["tabular"]["rows"] = 2.0e6  # a float a YAML file writes for a whole count is still taken
+    code, out, err = cli("recommend", write_job(tmp_path, job))
+    assert code == 0 and "2,000,000 rows" in out, err
