@@ -42,3 +42,25 @@ def test_tabular_rows_are_whole(tmp_path, cli):
     job["tabular"]["rows"] = 2.0e6  # a float a YAML file writes for a whole count is still taken
     code, out, err = cli("recommend", write_job(tmp_path, job))
     assert code == 0 and "2,000,000 rows" in out, err
+
+
+# ---- 3. a Markdown report whose name has a space linked no chart ----------------------------------------------------
+# `report -o "budget review (v2).md"` wrote its charts to "budget review (v2)_files/" and linked them as
+# ![..](budget review (v2)_files/memory.svg): a link destination holds no spaces, so CommonMark (GitHub, any viewer)
+# showed the line as text and no chart.
+def test_markdown_report_links_its_charts_whatever_its_name(tmp_path, cli):
+    from urllib.parse import unquote
+
+    from markdown_it import MarkdownIt  # (rich's own Markdown parser: a core dependency)
+    pytest.importorskip("vl_convert")  # the charts are SVG files only where vl-convert renders them
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 2048, "global_batch": 64, "micro_batch": 1, "recompute": "none", "tokens": 1e9},
+           "parallel": {"tp": 1, "pp": 1, "cp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    out = tmp_path / "my dir" / "budget review (v2)#1.md"
+    out.parent.mkdir()
+    code, _, err = cli("report", write_job(tmp_path, job), "-o", out, "--no-simulate")
+    assert code == 0, err
+    tokens = MarkdownIt("commonmark").parse(out.read_text())
+    images = [c.attrs["src"] for t in tokens if t.type == "inline" for c in t.children or () if c.type == "image"]
+    assert len(images) >= 3, images
+    assert all((out.parent / unquote(src)).is_file() for src in images), images

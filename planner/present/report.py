@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import quote
 
 if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a table is built)
     import pandas as pd
@@ -678,6 +679,9 @@ def render_html(rep: Report) -> str:
                 body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in b.rows)
                 parts.append(f"<table>{cap}{head}{body}</table>")
             elif isinstance(b, Chart):
+                # the link percent-encoded: a report named "budget review (v2).md" linked its charts as
+                # (budget review (v2)_files/memory.svg), which CommonMark reads as text, not an image (a link
+                # destination holds no spaces); the files keep their names
                 svg = _svg(b.chart)
                 if svg is not None:
                     parts.append(f"<figure class='chart' id='chart-{b.name}'>{svg}<figcaption>{html.escape(b.alt)}</figcaption></figure>")
@@ -733,15 +737,18 @@ def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]
                 out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
                 out.append("")
             elif isinstance(b, Chart):
+                # the link percent-encoded: a report named "budget review (v2).md" linked its charts as
+                # (budget review (v2)_files/memory.svg), which CommonMark reads as text, not an image (a link
+                # destination holds no spaces); the files keep their names
                 svg = _svg(b.chart)
                 if svg is not None:
                     rel = f"{assets_dir}/{b.name}.svg"
                     assets[rel] = svg.encode("utf-8")
-                    out += [f"![{_md_cell(b.alt)}]({rel})", ""]
+                    out += [f"![{_md_cell(b.alt)}]({quote(rel)})", ""]
                 else:
                     rel = f"{assets_dir}/{b.name}.vl.json"
                     assets[rel] = b.chart.to_json().encode("utf-8")
-                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({rel})", ""]
+                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({quote(rel)})", ""]
     summary = json.dumps(jsonable(rep.summary)).replace("--", "-\\u002d")
     out.append(f"<!-- planner-summary: {summary} -->")
     return "\n".join(out) + "\n", assets
