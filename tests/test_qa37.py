@@ -64,3 +64,23 @@ def test_markdown_report_links_its_charts_whatever_its_name(tmp_path, cli):
     images = [c.attrs["src"] for t in tokens if t.type == "inline" for c in t.children or () if c.type == "image"]
     assert len(images) >= 3, images
     assert all((out.parent / unquote(src)).is_file() for src in images), images
+
+
+# ---- 4. two dataset sizes for one run -------------------------------------------------------------------------------
+# training.dataset_samples sets the epochs' length, data.dataset_samples (taken first) sizes the simulator's caches:
+# 1 beside ImageNet's 1,281,167 read "caching: worth it -- raw samples cached in RAM: 10.71x (0.000110 GB of host RAM
+# per node)" for a run that reads 141 GB an epoch.
+def test_data_and_training_dataset_sizes_must_agree(tmp_path, cli):
+    import yaml
+
+    from tests.conftest import EXAMPLES
+    job = yaml.safe_load((EXAMPLES / "resnet50-objectstore-files.yaml").read_text())
+    job["training"]["epochs"] = 1
+    job["data"]["dataset_samples"] = 1
+    path = write_job(tmp_path, job)
+    for cmd in ("estimate", "simulate"):
+        assert refused(cli(cmd, path)) == ("error: data.dataset_samples: 1 differs from training.dataset_samples "
+                                           "(1,281,167); both count the one dataset the run reads: give it once")
+    job["data"]["dataset_samples"] = 1281167  # the example's own: both given, equal
+    code, _, err = cli("estimate", write_job(tmp_path, job))
+    assert code == 0, err
