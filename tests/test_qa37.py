@@ -84,3 +84,22 @@ def test_data_and_training_dataset_sizes_must_agree(tmp_path, cli):
     job["data"]["dataset_samples"] = 1281167  # the example's own: both given, equal
     code, _, err = cli("estimate", write_job(tmp_path, job))
     assert code == 0, err
+
+
+# ---- 5. recommend --csv refused a tabular job --------------------------------------------------------------------------
+# "--csv: write the ranked feasible candidates as CSV" -- a GBDT job has ranked instances (the table's "top 10 of 28"),
+# yet the option answered "error: --csv: only for training plans, not tabular".
+def test_recommend_csv_writes_a_tabular_jobs_ranked_instances(tmp_path, cli):
+    import csv
+    import json
+
+    from tests.conftest import EXAMPLES
+    path = tmp_path / "ranked.csv"
+    code, _, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--csv", path)
+    assert code == 0, err
+    rows = list(csv.DictReader(path.open()))
+    code, out, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--json")
+    ranked = json.loads(out)["ranked"]
+    assert [r["instance"] for r in rows] == [r["instance"] for r in ranked] and len(rows) > 10
+    for r, j in zip(rows, ranked):
+        assert float(r["cost_usd"]) == pytest.approx(j["cost_usd"]) and r["price_basis"] == "on-demand"
