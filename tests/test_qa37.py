@@ -103,3 +103,15 @@ def test_recommend_csv_writes_a_tabular_jobs_ranked_instances(tmp_path, cli):
     assert [r["instance"] for r in rows] == [r["instance"] for r in ranked] and len(rows) > 10
     for r, j in zip(rows, ranked):
         assert float(r["cost_usd"]) == pytest.approx(j["cost_usd"]) and r["price_basis"] == "on-demand"
+
+
+# ---- 6. --profile on a tabular job was taken and changed nothing ----------------------------------------------------
+# `recommend gbdt-tabular.yaml --profile cpu.json` printed exactly what the run without it printed: a `planner
+# calibrate` profile times GPU training steps, the GBDT rates are calibration/gbdt.py's -- and nothing said so.
+def test_a_calibration_profile_on_a_tabular_job_is_refused(tmp_path, cli):
+    from tests.conftest import EXAMPLES
+    prof = EXAMPLES.parent / "planner" / "hardware" / "profiles" / "cpu-ci-example.json"  # a `calibrate` profile
+    for cmd in (("recommend",), ("report", "-o", tmp_path / "r.md")):
+        line = refused(cli(*cmd, EXAMPLES / "gbdt-tabular.yaml", "--profile", prof))
+        assert line.startswith("error: --profile: ") and "tabular.measured_rows_per_s" in line, line
+    assert not (tmp_path / "r.md").exists()
