@@ -115,3 +115,28 @@ def test_a_calibration_profile_on_a_tabular_job_is_refused(tmp_path, cli):
         line = refused(cli(*cmd, EXAMPLES / "gbdt-tabular.yaml", "--profile", prof))
         assert line.startswith("error: --profile: ") and "tabular.measured_rows_per_s" in line, line
     assert not (tmp_path / "r.md").exists()
+
+
+# ---- 7. a trace's options screened at the job's QPS --------------------------------------------------------------------
+# `serve --trace` sizes replicas and $ for the trace's rate (examples/serving-trace.csv: 2,400 requests in 304.6 s, 7.88
+# QPS), but each option's analytic screen -- its Little's-law concurrency and the TPOT / TTFT at it -- stayed at the
+# job's serving.qps (2): "meets TPOT 8.9 ms / TTFT 34 ms at concurrency 1.81 per replica" beside a utilisation and a
+# $/1M at 7.88 QPS.
+def test_a_traces_options_are_screened_at_its_own_rate(tmp_path, cli):
+    import json
+
+    from tests.conftest import EXAMPLES
+    trace = EXAMPLES / "serving-trace.csv"
+    lines = trace.read_text().splitlines()[1:]
+    rate = len(lines) / float(lines[-1].split(",")[0])
+    code, out, err = cli("serve", write_job(tmp_path, SERVE), "--trace", trace, "--json")
+    assert code == 0, err
+    replayed = {(o["hardware"], o["tp"]): o for o in json.loads(out)["options"]}
+    at_rate = dict(SERVE, serving=dict(SERVE["serving"], qps=rate))
+    code, out, err = cli("serve", write_job(tmp_path, at_rate, "rate.yaml"), "--json", "--no-simulate")
+    assert code == 0, err
+    for o in json.loads(out)["options"]:
+        r = replayed.get((o["hardware"], o["tp"]))
+        if r is not None:
+            assert r["concurrency"] == pytest.approx(o["concurrency"]) and r["tpot_ms"] == pytest.approx(o["tpot_ms"]), o
+    assert replayed[("aws:p5.4xlarge", 1)]["concurrency"] > 5  # 1.81 at the job's 2 QPS

@@ -2363,6 +2363,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
                              "at least two requests spread over time")
         qps = len(wl) / wl.span_s
+        # the screen's load too (its Little's-law concurrency and the TPOT / TTFT at it): the replicas and $ were at
+        # the trace's 7.88 QPS while each option's "at concurrency 1.81" was the job's 2 QPS (QA 37)
+        target = replace(target, qps=qps)
         if qps < MIN_RATE["qps"]:
             # serving.qps's floor, for the same reason: two requests at 0 s and 1e18 s planned TP8 at "$7.6e+21 per
             # 1M requests", every smaller option "missing" its p99s (a decode step lost in the float at 1e18 s)
