@@ -140,3 +140,21 @@ def test_a_traces_options_are_screened_at_its_own_rate(tmp_path, cli):
         if r is not None:
             assert r["concurrency"] == pytest.approx(o["concurrency"]) and r["tpot_ms"] == pytest.approx(o["tpot_ms"]), o
     assert replayed[("aws:p5.4xlarge", 1)]["concurrency"] > 5  # 1.81 at the job's 2 QPS
+
+
+# ---- 8. a serving review of a trace job said nothing of the trace's rate ------------------------------------------------
+# `report` of a job with serving.trace showed "load | 2 | requests/s" (the job's qps) and nothing of the trace's 7.88 QPS
+# the plan is sized for (serve prints "trace: ... replays 7.88 QPS ..."), and "at 7.87973 requests/s on 1 replicas".
+def test_a_serving_review_of_a_trace_says_its_rate(tmp_path, cli):
+    import shutil
+
+    from tests.conftest import EXAMPLES
+    shutil.copy(EXAMPLES / "serving-trace.csv", tmp_path / "trace.csv")
+    job = dict(SERVE, serving=dict(SERVE["serving"], trace="trace.csv"))
+    out = tmp_path / "review.md"
+    code, _, err = cli("report", write_job(tmp_path, job), "-o", out)
+    assert code == 0, err
+    text = out.read_text()
+    assert ("trace.csv replays 7.88 QPS with its own lengths: options are sized for that rate, not the job's "
+            "2 QPS.") in text and "\nTrace: " in text, text
+    assert " requests at 7.88 requests/s on 1 replica, " in text, text

@@ -41,7 +41,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import offline_usd
+from planner.present.serving import offline_usd, trace_note
 from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes, spot_range
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
@@ -949,7 +949,8 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
     where = (f"{sim.get('requests', 0):,} requests at {sl['qps']:,.6g} requests/s on {sl['replicas']} replicas (a slice "
              f"of the {sim.get('replicas'):,}-replica fleet at {sim.get('qps', 0):,.6g} requests/s, each simulated replica "
              f"standing for {sl['replicas_per_simulated']:.3g})" if sl else
-             f"{sim.get('requests', 0):,} requests at {sim.get('qps', 0):g} requests/s on {sim.get('replicas')} replicas")
+             f"{sim.get('requests', 0):,} requests at {fmt_rate(sim.get('qps', 0))} requests/s on "
+             f"{count_of(sim.get('replicas') or 0, 'replica')}")
     head = (f"{where}, {sim.get('simulated_s', 0) / 60:.1f} simulated minutes; token budget {sim.get('max_num_batched_tokens')}, "
             f"at most {sim.get('max_num_seqs')} sequences per replica"
             + (f"; sized so that each p99 sits {margin:.0%} under its target" if margin else ""))
@@ -1040,7 +1041,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         labels["tpot_ms"] = ("request latency p99", "ms")
     secs.append(Section("Latency and load targets", [Table(["target", "value", "unit"], [
         [*(labels.get(k, (k, ""))[:1]), fmt_given(v) if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
-        for k, v in tgt.items() if v is not None and (llm or k not in LLM_ONLY_TARGETS)])]))
+        for k, v in tgt.items() if v is not None and (llm or k not in LLM_ONLY_TARGETS)]),
+        *(f"Trace: {n}." for n in (trace_note(res),) if n)]))
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
     if realtime and sim and sim.get("ttft_ms"):
         secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin")))
