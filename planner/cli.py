@@ -205,24 +205,34 @@ def recommend(
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
             planned = _plan("recommend", job, ctx)
-        if planned.workload != "training" and (csv_path is not None or emit is not None):
-            raise InputError("--csv" if csv_path is not None else "--emit", f"only for training plans, not {planned.workload}")
+        if emit is not None and planned.workload != "training":
+            raise InputError("--emit", f"only for training plans, not {planned.workload}")
+        if csv_path is not None and planned.workload not in ("training", "tabular"):
+            raise InputError("--csv", f"only for training and tabular plans, not {planned.workload}")
         spec = None
         if emit is not None:  # before the CSV is written: a launcher that refuses the plan leaves nothing behind
             from planner.present.emit import emit_launch_spec
 
             spec = emit_launch_spec(job, planned.result.best, emit)
         if csv_path is not None:
-            # the price every row's cost is at (--json's price_basis), last so that no column moves: a spot job's
-            # `cost` is the expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone
-            # did not say which
-            table = planned.result.table.assign(price_basis=planned.result.price_basis)
-            write_text(csv_path, table.to_csv(index=False), "--csv", force)
+            write_text(csv_path, _ranked_csv(planned), "--csv", force)
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
         _show_with_views(planned, as_json, top, by, scaling, _noun_of(ctx.catalog))
     _run(go)
+
+
+def _ranked_csv(planned) -> str:
+    """``recommend --csv``: a training plan's feasible configurations, or a tabular job's ranked instances."""
+    if planned.workload == "tabular":  # its ranked instances, as a training plan's rows (refused until QA 37)
+        from planner.present.tabular import tabular_csv
+
+        return tabular_csv(planned.result)
+    # the price every row's cost is at (--json's price_basis), last so that no column moves: a spot job's
+    # `cost` is the expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone
+    # did not say which
+    return planned.result.table.assign(price_basis=planned.result.price_basis).to_csv(index=False)
 
 
 def _noun_of(cat):

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import quote
 
 if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a table is built)
     import pandas as pd
@@ -40,7 +41,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import offline_usd
+from planner.present.serving import offline_usd, trace_note
 from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes, spot_range
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
@@ -678,6 +679,9 @@ def render_html(rep: Report) -> str:
                 body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in b.rows)
                 parts.append(f"<table>{cap}{head}{body}</table>")
             elif isinstance(b, Chart):
+                # the link percent-encoded: a report named "budget review (v2).md" linked its charts as
+                # (budget review (v2)_files/memory.svg), which CommonMark reads as text, not an image (a link
+                # destination holds no spaces); the files keep their names
                 svg = _svg(b.chart)
                 if svg is not None:
                     parts.append(f"<figure class='chart' id='chart-{b.name}'>{svg}<figcaption>{html.escape(b.alt)}</figcaption></figure>")
@@ -733,15 +737,18 @@ def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]
                 out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
                 out.append("")
             elif isinstance(b, Chart):
+                # the link percent-encoded: a report named "budget review (v2).md" linked its charts as
+                # (budget review (v2)_files/memory.svg), which CommonMark reads as text, not an image (a link
+                # destination holds no spaces); the files keep their names
                 svg = _svg(b.chart)
                 if svg is not None:
                     rel = f"{assets_dir}/{b.name}.svg"
                     assets[rel] = svg.encode("utf-8")
-                    out += [f"![{_md_cell(b.alt)}]({rel})", ""]
+                    out += [f"![{_md_cell(b.alt)}]({quote(rel)})", ""]
                 else:
                     rel = f"{assets_dir}/{b.name}.vl.json"
                     assets[rel] = b.chart.to_json().encode("utf-8")
-                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({rel})", ""]
+                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({quote(rel)})", ""]
     summary = json.dumps(jsonable(rep.summary)).replace("--", "-\\u002d")
     out.append(f"<!-- planner-summary: {summary} -->")
     return "\n".join(out) + "\n", assets
@@ -942,7 +949,8 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
     where = (f"{sim.get('requests', 0):,} requests at {sl['qps']:,.6g} requests/s on {sl['replicas']} replicas (a slice "
              f"of the {sim.get('replicas'):,}-replica fleet at {sim.get('qps', 0):,.6g} requests/s, each simulated replica "
              f"standing for {sl['replicas_per_simulated']:.3g})" if sl else
-             f"{sim.get('requests', 0):,} requests at {sim.get('qps', 0):g} requests/s on {sim.get('replicas')} replicas")
+             f"{sim.get('requests', 0):,} requests at {fmt_rate(sim.get('qps', 0))} requests/s on "
+             f"{count_of(sim.get('replicas') or 0, 'replica')}")
     head = (f"{where}, {sim.get('simulated_s', 0) / 60:.1f} simulated minutes; token budget {sim.get('max_num_batched_tokens')}, "
             f"at most {sim.get('max_num_seqs')} sequences per replica"
             + (f"; sized so that each p99 sits {margin:.0%} under its target" if margin else ""))
@@ -1033,7 +1041,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         labels["tpot_ms"] = ("request latency p99", "ms")
     secs.append(Section("Latency and load targets", [Table(["target", "value", "unit"], [
         [*(labels.get(k, (k, ""))[:1]), fmt_given(v) if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
-        for k, v in tgt.items() if v is not None and (llm or k not in LLM_ONLY_TARGETS)])]))
+        for k, v in tgt.items() if v is not None and (llm or k not in LLM_ONLY_TARGETS)]),
+        *(f"Trace: {n}." for n in (trace_note(res),) if n)]))
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
     if realtime and sim and sim.get("ttft_ms"):
         secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin")))

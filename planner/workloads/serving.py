@@ -111,7 +111,7 @@ from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, 
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import _norm, count_params
 from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
-from planner.spec.schema import MAX_REASONABLE, event_bound_value
+from planner.spec.schema import MAX_REASONABLE, MIN_RATE, event_bound_value
 from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        cut_words, load_trace, make_workload, request_tpot, simulate_serving)
@@ -2363,6 +2363,15 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
                              "at least two requests spread over time")
         qps = len(wl) / wl.span_s
+        # the screen's load too (its Little's-law concurrency and the TPOT / TTFT at it): the replicas and $ were at
+        # the trace's 7.88 QPS while each option's "at concurrency 1.81" was the job's 2 QPS (QA 37)
+        target = replace(target, qps=qps)
+        if qps < MIN_RATE["qps"]:
+            # serving.qps's floor, for the same reason: two requests at 0 s and 1e18 s planned TP8 at "$7.6e+21 per
+            # 1M requests", every smaller option "missing" its p99s (a decode step lost in the float at 1e18 s)
+            raise InputError("trace", f"its {len(wl):,} requests over {wl.span_s:.3g} s arrive at {qps:.3g} QPS, below "
+                                      f"the {MIN_RATE['qps']:g} QPS floor serving.qps holds to (a request every "
+                                      f"~{1 / MIN_RATE['qps'] / 86400:.1f} days): replay a trace of real arrival times")
     lim = serving_limits(job, sim, qps if realtime else None)
     sim = replace(sim, deadline_hours=lim.deadline_hours)  # constraints.deadline_hours is the same deadline
     # every option, and the (hardware, serving spec with its precision, iteration model or None) it ran on

@@ -106,7 +106,7 @@ class MeasuredRates(_Strict):
 class TabularSpec(_Strict):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
     library: Literal["xgboost"] = "xgboost"
-    rows: float = Field(gt=0, le=1e12)
+    rows: int = Field(gt=0, le=10**12)  # whole rows: 1.5 was planned as "2 rows" at 1.5 rows' cost (QA 37)
     features: int = Field(gt=0, le=1_000_000)
     trees: int = Field(gt=0, le=1_000_000)
     depth: int = Field(6, gt=0, le=32)
