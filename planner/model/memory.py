@@ -716,6 +716,7 @@ class StateContext:
     fsdp2_master: bool
     ds_live: object
     ds_persist: float
+    mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
 
 
 def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: StateBytes) -> StateContext:
@@ -749,9 +750,10 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
 
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
+    mfsdp_unit = mfsdp_unit_params(m, ktpf, ketp, kep) if st.megatron_fsdp else None  # one per call, both stages'
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, muon, *zero_tables, w_held, w_end, dw16,
-                        *ends, *lp16, fsdp2, fsdp2_master, ds_live, ds_persist)
+                        *ends, *lp16, fsdp2, fsdp2_master, ds_live, ds_persist, mfsdp_unit)
 
 
 def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf):
@@ -814,8 +816,7 @@ def _fsdp_held(x: StateContext):
 
 def _mfsdp_buffers(x: StateContext, d, e):
     """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
-    return mfsdp_buffer_elems(x.kz, mfsdp_unit_params(x.m, x.ktpf, x.ketp, x.kep),
-                              np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e)
+    return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e)
 
 
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
