@@ -61,3 +61,28 @@ def test_layer_model_is_composed_of_op_functions():
     for name in ops:
         assert name in lines, f"step_time.{name} is gone: the README's code walk names it"
         assert lines[name] <= 60, f"step_time.{name} is {lines[name]} lines"
+
+
+def _function_lines(path: Path) -> dict:
+    tree = ast.parse(path.read_text())
+    return {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def test_memory_and_search_are_composed_of_stages():
+    """memory.memory_per_gpu composes one function per memory term and search.recommend.recommend one per search
+    stage (README "Where to add"), each short enough to read whole: until 2026-12-04 they were one 317-line and one
+    264-line function."""
+    mem = _function_lines(ROOT / "planner" / "model" / "memory.py")
+    assert mem["memory_per_gpu"] <= 90, f"memory_per_gpu is {mem['memory_per_gpu']} lines"
+    for name in ("state_bytes", "state_context", "weight_storage", "state_weights", "state_grads", "state_optimizer",
+                 "model_states", "autograd_grads", "adapter_states", "optimizer_offload", "comm_groups",
+                 "fsdp2_head_buffers", "layer_saves", "stage_activations", "transformer_activations",
+                 "sample_activations"):
+        assert name in mem, f"memory.{name} is gone: the README's code walk names it"
+        assert mem[name] <= 60, f"memory.{name} is {mem[name]} lines"
+    rec = _function_lines(ROOT / "planner" / "search" / "recommend.py")
+    assert rec["recommend"] <= 50, f"recommend is {rec['recommend']} lines"
+    for name in ("_search_setup", "_search_option", "_tally_refusals", "_search_chunk", "_search_variant", "_frame",
+                 "_ranked_table", "_assemble"):
+        assert name in rec, f"recommend.{name} is gone: the README's code walk names it"
+        assert rec[name] <= 60, f"recommend.{name} is {rec[name]} lines"
