@@ -475,15 +475,20 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     _, dur_name, durations = duration_column([r["days"] * 24 for r in rows] + evals)  # one unit, in the header
     eval_cells = durations[len(rows):] if len(evals) == len(rows) else None
     acc = accelerator_word([r.get("gpu") for r in rows], noun_of)
-    cols = (acc, "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", dur_name) + (
-        (f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",)
+    # a search over stacks (training.framework: auto) gives each row its stack: a column of its own, first, so
+    # `--by framework`'s rows (one per framework) are headed by what they are per; until QA 37b the stack rode in the
+    # accelerator cell, "H100-SXM-80GB (megatron-core)" under "gpu"
+    stacks = any("framework" in r for r in rows)
+    cols = (("framework",) if stacks else ()) + (acc, "hardware", "nodes", "layout", "step s", "MFU", "mem GiB",
+                                                 dur_name) + ((f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",)
     for col in cols:
-        t.add_column(col, justify="left" if col in (acc, "hardware", "layout") else "right",
+        t.add_column(col, justify="left" if col in ("framework", acc, "hardware", "layout") else "right",
                      overflow=FOLD.get("gpu" if col == acc else col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations)):
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
                                                "recompute", "recompute_modules", "offload", "megatron_fsdp") if k in r})
-        t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
+        t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"], str(r["nodes"]),
+                  layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))
     return t
 
