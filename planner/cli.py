@@ -129,7 +129,9 @@ def _say_overrides() -> None:
 def _show(planned, as_json: bool, top: int = 10) -> None:
     """JSON (strict: no NaN) or tables."""
     if as_json:
-        payload = jsonable(planned.result)
+        from planner.present.terminal import top_cut
+
+        payload = top_cut(jsonable(planned.result), planned.workload, top)  # --top cuts the JSON as the table
         if planned.campaign:
             payload["campaign"] = jsonable(planned.campaign)
         out.print_json(json.dumps(payload, allow_nan=False))
@@ -180,7 +182,9 @@ def estimate(
 @app.command()
 def recommend(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (fields of parallel/cluster left out are searched)"),
-    top: int = typer.Option(10, "--top", min=1, max=1000, help="rows to show"),
+    top: int = typer.Option(10, "--top", min=1, max=1000,
+                            help="ranked plans (a tabular job's instances) in the table and the JSON; --csv writes "
+                                 "every ranked candidate"),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, help="write the ranked feasible candidates as CSV"),
@@ -358,7 +362,8 @@ PLAN_BOUND_HELP = (f"engine events all of the plan's simulations may run togethe
 def serve(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    top: int = typer.Option(12, "--top", min=1, max=1000, help="rows to show"),
+    top: int = typer.Option(12, "--top", min=1, max=1000, help="options (per hardware, TP and precision) in the "
+                                                                "table and the JSON's options"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     # None when not given (the default is SimSettings.seed): a seed given with --no-simulate is said to be unused
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="simulation seed (same seed, same answer)"),
@@ -498,7 +503,8 @@ def report(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML, bare model YAML, or HF config.json"),
     out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty,
                                   help="report.html (self-contained) or report.md (+ report_files/)"),
-    top: int = typer.Option(10, "--top", min=1, max=100, help="alternatives to list"),
+    top: int = typer.Option(10, "--top", min=1, max=100,
+                            help="alternatives to list (ranked plans, instances or serving options)"),
     objective: Optional[str] = ObjectiveOpt,
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,

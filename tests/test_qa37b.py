@@ -21,3 +21,38 @@ def test_by_framework_heads_its_rows_framework(cli):
     assert cells[:3] == ["framework", "gpu", "hardware"], cells
     rows = [[c.strip() for c in line.strip("│ ").split("│")] for line in table.splitlines() if line.startswith("│")]
     assert {r[0] for r in rows} >= {"megatron-core", "torchtitan"} and all(r[1] == "H100-SXM-80GB" for r in rows), rows
+
+
+# ---- 1. --top cut a training plan's JSON, not a tabular job's or serve's --------------------------------------------
+# `recommend examples/gbdt-tabular.yaml --top 3 --json` gave 28 ranked instances (the table: "top 3 of 28"), and
+# `serve --top 2 --json` every option. --top now cuts the table and the JSON alike on every command; --csv is uncut.
+def test_top_cuts_a_tabular_jobs_json_and_not_its_csv(tmp_path, cli):
+    import csv
+
+    code, out, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3", "--json")
+    assert code == 0, err
+    ranked = json.loads(out)["ranked"]
+    code, table, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3")
+    assert code == 0 and "top 3 of 28 instances" in table, err
+    assert len(ranked) == 3 and all(r["instance"] in table for r in ranked), ranked
+    path = tmp_path / "all.csv"
+    code, _, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3", "--csv", path)
+    assert code == 0, err
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 28 and [r["instance"] for r in rows[:3]] == [r["instance"] for r in ranked]
+
+
+def test_top_cuts_serves_json_options(cli):
+    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json", "--top", "2")
+    assert code == 0, err
+    plan = json.loads(out)
+    code, whole, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json", "--top", "1000")
+    assert code == 0, err
+    every = json.loads(whole)["options"]
+    assert len(every) > 12 and plan["options"] == every[:2] and plan["best"] == json.loads(whole)["best"]
+
+
+def test_top_help_says_what_it_cuts(cli):
+    for cmd, words in (("recommend", "--csv writes every ranked candidate"), ("serve", "the JSON's options")):
+        code, out, _ = cli(cmd, "--help")
+        assert code == 0 and words in " ".join(out.replace("│", " ").split()), out

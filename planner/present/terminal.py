@@ -310,6 +310,22 @@ RENDERERS = {
 }
 
 
+#: the ranked list ``--top`` cuts, by workload, the same in the table and the JSON (a training plan's ``ranked`` is cut by
+#: the search itself, ``search.recommend``); ``recommend --csv`` writes every ranked candidate, uncut. Until QA 37b a
+#: tabular job's JSON held all its ranked instances (28 for examples/gbdt-tabular.yaml under ``--top 3``) and serve's
+#: every option whatever ``--top`` said
+TOP_LISTS = {"tabular": "ranked", "serving": "options"}
+
+
+def top_cut(payload: dict, workload: str, top: int) -> dict:
+    """A command's JSON (``payload``, the result made ``jsonable``) with its ranked list cut to ``top`` rows, as its
+    table shows them (``TOP_LISTS``)."""
+    key = TOP_LISTS.get(workload)
+    if key is not None and payload.get(key) is not None:
+        payload[key] = payload[key][:top]
+    return payload
+
+
 def render(con: Console, planned, top: int = 10) -> None:
     """A command's answer (``planner.workloads.Planned``) as tables, then its campaign comparison."""
     RENDERERS[planned.workload](con, planned.result, top)
