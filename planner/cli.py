@@ -44,6 +44,18 @@ def _plan(name: str, job, ctx):
     return workloads.plan(name, job, ctx)
 
 
+@contextmanager
+def _objective_flag(objective: Optional[str]):
+    """A refusal of the job's ``constraints.objective`` (one the job kind cannot rank by: ``tokens_per_dollar`` on a
+    tabular job) named after the ``--objective`` flag where the flag set it: the user never wrote the field."""
+    try:
+        yield
+    except InputError as e:
+        if objective is None or e.field != "constraints.objective":
+            raise
+        raise InputError("--objective", e.message) from None
+
+
 def jsonable(x):
     """``planner.results.jsonable``, imported on first use"""
     from planner.results import jsonable as to_json
@@ -208,7 +220,8 @@ def recommend(
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
-            planned = _plan("recommend", job, ctx)
+            with _objective_flag(objective):
+                planned = _plan("recommend", job, ctx)
         if emit is not None and planned.workload != "training":
             raise InputError("--emit", f"only for training plans, not {planned.workload}")
         if csv_path is not None and planned.workload not in ("training", "tabular"):
@@ -324,7 +337,8 @@ def compare(
         _check_by(by)
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
-            planned = _plan("compare", job, ctx)
+            with _objective_flag(objective):
+                planned = _plan("compare", job, ctx)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
         views = _views(planned.result, by, False)
@@ -524,7 +538,9 @@ def report(
             from planner.workloads.serving import objective_refusal
 
             raise InputError("--objective", objective_refusal(objective))
-        rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
+        with _objective_flag(objective):
+            rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate,
+                                    job_name=job_path.name)
         files = write_report(rep, out_path, force)
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))

@@ -56,3 +56,26 @@ def test_top_help_says_what_it_cuts(cli):
     for cmd, words in (("recommend", "--csv writes every ranked candidate"), ("serve", "the JSON's options")):
         code, out, _ = cli(cmd, "--help")
         assert code == 0 and words in " ".join(out.replace("│", " ").split()), out
+
+
+# ---- 3. a tabular job ranked by tokens per dollar ---------------------------------------------------------------------
+# `recommend gbdt-tabular.yaml --objective tokens_per_dollar` ranked by cost under the title "objective:
+# tokens_per_dollar": a GBDT run has no tokens. Refused in one line naming the objectives that apply, under the name
+# the user gave it (the flag or the job field).
+TABULAR_REFUSAL = ("tokens_per_dollar ranks training plans by their tokens, and a tabular (GBDT) job has none: use one "
+                   "of cost, time")
+
+
+def test_a_tabular_job_refuses_tokens_per_dollar(tmp_path, cli):
+    import yaml
+
+    for cmd in (("recommend",), ("report", "-o", tmp_path / "r.md")):
+        line = refused(cli(*cmd, EXAMPLES / "gbdt-tabular.yaml", "--objective", "tokens_per_dollar"))
+        assert line == f"error: --objective: {TABULAR_REFUSAL}", line
+    assert not (tmp_path / "r.md").exists()
+    job = yaml.safe_load((EXAMPLES / "gbdt-tabular.yaml").read_text())
+    job.setdefault("constraints", {})["objective"] = "tokens_per_dollar"
+    line = refused(cli("recommend", write_job(tmp_path, job)))
+    assert line == f"error: constraints.objective: {TABULAR_REFUSAL}", line
+    code, out, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--objective", "time", "--json")
+    assert code == 0 and json.loads(out)["objective"] == "time", err
