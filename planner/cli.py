@@ -37,11 +37,12 @@ def _fail(e: Exception, code: int = 2):
 
 # The planning modules (the specs' pydantic models, numpy, the model, the search) load when a command first needs
 # them, not when the CLI starts: ``planner --help`` and ``planner catalog`` never do.
-def _plan(name: str, job, ctx):
-    """``planner.workloads.plan``, imported on first use"""
+def _plan(name: str, job, ctx, objective: Optional[str] = None):
+    """``planner.workloads.plan``, imported on first use; ``objective``: the ``--objective`` given (``_objective_flag``)"""
     from planner import workloads
 
-    return workloads.plan(name, job, ctx)
+    with _objective_flag(objective):
+        return workloads.plan(name, job, ctx)
 
 
 @contextmanager
@@ -173,6 +174,8 @@ def _progress(what: str):
 CatalogOpt = typer.Option(None, "--catalog", metavar="<path>", parser=_path_or_empty,
                           help="extra catalog YAML/CSV file(s) adding or overriding rows (repeat for more)")
 ProfileOpt = typer.Option(None, "--profile", parser=_path_or_empty, help="calibration profile JSON (planner calibrate -o ...)")
+#: what ``recommend --top`` cuts (the same list in the table and the JSON: ``present.terminal.TOP_LISTS``)
+TOP_HELP = "ranked plans (a tabular job's instances) in the table and the JSON; --csv writes every ranked candidate"
 ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar")
 ForceOpt = typer.Option(False, "--force", help="replace an output file that already exists (planner.outputs)")
 
@@ -194,9 +197,7 @@ def estimate(
 @app.command()
 def recommend(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (fields of parallel/cluster left out are searched)"),
-    top: int = typer.Option(10, "--top", min=1, max=1000,
-                            help="ranked plans (a tabular job's instances) in the table and the JSON; --csv writes "
-                                 "every ranked candidate"),
+    top: int = typer.Option(10, "--top", min=1, max=1000, help=TOP_HELP),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, help="write the ranked feasible candidates as CSV"),
@@ -220,8 +221,7 @@ def recommend(
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
-            with _objective_flag(objective):
-                planned = _plan("recommend", job, ctx)
+            planned = _plan("recommend", job, ctx, objective)
         if emit is not None and planned.workload != "training":
             raise InputError("--emit", f"only for training plans, not {planned.workload}")
         if csv_path is not None and planned.workload not in ("training", "tabular"):
@@ -337,8 +337,7 @@ def compare(
         _check_by(by)
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
-            with _objective_flag(objective):
-                planned = _plan("compare", job, ctx)
+            planned = _plan("compare", job, ctx, objective)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
         views = _views(planned.result, by, False)
