@@ -79,3 +79,43 @@ def test_a_tabular_job_refuses_tokens_per_dollar(tmp_path, cli):
     assert line == f"error: constraints.objective: {TABULAR_REFUSAL}", line
     code, out, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--objective", "time", "--json")
     assert code == 0 and json.loads(out)["objective"] == "time", err
+
+
+# ---- 4. one output token: "TPOT 0.0 ms" and simulated requests of 2-4 tokens -----------------------------------------
+# with serving.output_tokens: 1 a request's one token is its first (TTFT): no decode step after it, so no TPOT -- yet
+# serve printed "meets TPOT 0.0 ms", and the simulation drew lognormal lengths around 1 (rounded to whole tokens >= 1:
+# a mean of 1.15, 14% of requests 2-4 tokens long) and reported their TPOTs.
+ONE_TOKEN = {"model": {"preset": "llama3-8b"},
+             "serving": {"qps": 2, "p99_latency_ms": 80, "prompt_tokens": 500, "output_tokens": 1},
+             "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}}
+
+
+def test_one_output_token_has_no_tpot(tmp_path, cli):
+    from tests.conftest import flat
+
+    path = write_job(tmp_path, ONE_TOKEN)
+    code, out, err = cli("serve", path, "--json", "--top", "3")
+    assert code == 0, err
+    plan = json.loads(out)
+    best = plan["best"]
+    assert "tpot_ms" in best and best["tpot_ms"] is None and all(o["tpot_ms"] is None for o in plan["options"])
+    assert best["simulated"]["tpot_requests"] == 0 and best["simulated"]["tpot_ms"]["p99"] is None
+    code, out, err = cli("serve", path, "--top", "3")
+    assert code == 0, err
+    text = flat(out)
+    assert "meets TPOT n/a (one output token) / TTFT" in text and "p99 TPOT n/a (one output token)" in text, text
+    assert "TPOT 0.0 ms" not in text and "simulated output lengths: fixed at the mean" in text
+
+
+def test_one_token_lengths_are_drawn_as_the_job_says():
+    import numpy as np
+
+    from planner.spec.schema import ServingSpec
+    from planner.simulate.serving import make_workload, ArrivalSpec
+    from planner.workloads.serving import SimSettings, length_dists
+
+    pd, od = length_dists(ServingSpec(prompt_tokens=500, output_tokens=1), SimSettings())
+    wl = make_workload(ArrivalSpec("poisson", rate=10, duration_s=200), pd, od, seed=0)
+    assert np.all(wl.output == 1) and pd.kind == "lognormal" and wl.prompt.std() > 0
+    _, od2 = length_dists(ServingSpec(prompt_tokens=500, output_tokens=2), SimSettings())
+    assert od2.kind == "lognormal"  # a mean of 2 keeps its spread (drawn mean 2.00)

@@ -46,6 +46,7 @@ from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_l
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
+from planner.workloads.serving import NO_TPOT, tpot_words
 from planner.workloads.training import recommend
 
 GiB = 2**30
@@ -941,7 +942,10 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
     """What the queueing simulation of the recommended size showed: the p50/p90/p99 latencies a
     user will see against the targets, and the load a replica really sustains (its simulated
     saturated throughput, below the analytic steady state when prefill bursts interrupt decode)."""
-    lat = [[name, *(f"{(sim.get(key) or {}).get(q, float('nan')):,.1f}" for q in ("p50", "p90", "p99")),
+    def cell(key, q):  # a TPOT of one-token requests only is none (null; NO_TPOT): "n/a", as serve prints it
+        v = (sim.get(key) or {}).get(q)
+        return "n/a" if v is None and key == "tpot_ms" and sim.get("tpot_requests") == 0 else _num(v, ",.1f")
+    lat = [[name, *(cell(key, q) for q in ("p50", "p90", "p99")),
             fmt_given(tgt[t]) if tgt.get(t) is not None else "-"]
            for key, name, t in (("ttft_ms", "TTFT ms", "ttft_ms"), ("tpot_ms", "TPOT ms", "tpot_ms"),
                                 ("e2e_ms", "end-to-end ms", None))]
@@ -1065,7 +1069,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
                                             # a generic model has no TTFT (its one latency is the TPOT column), an
                                             # unpriced option no $: "-", not "0" ms or "nan"
-                                            _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
+                                            _num(o.get("ttft_ms"), ",.0f"), ("n/a" if o.get("batch") is not None and o.get("tpot_ms") is None else _num(o.get("tpot_ms"), ",.0f")),
                                             _num((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full")) if realtime
                                                  else offline_usd(o, False), ",.2f", small=True),
                                             # offline: no latency target to meet ("yes" read as a target met)
@@ -1077,11 +1081,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         # the targets as given, with their unit: "vs target 1000.0" was printed
         risks.append(f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms vs target "
-                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {sim['tpot_ms']['p99']:,.1f} ms vs target "
+                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {tpot_words(sim['tpot_ms']['p99'])} vs target "
                      f"{_target_ms(tgt.get('tpot_ms'))}.")
     elif realtime:  # a generic model has one request latency (its tpot_ms) and no TTFT
         margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {_target_ms(tgt.get('ttft_ms'))}"] if best.get("ttft_ms") is not None else []) + [
-            f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} {best['tpot_ms']:,.0f} ms "
+            f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} "
+            f"{NO_TPOT if best['tpot_ms'] is None else format(best['tpot_ms'], ',.0f') + ' ms'} "
             f"vs target {_target_ms(tgt.get('tpot_ms'))}"]
         risks.append("Latency margin (analytic): " + ", ".join(margin) + ".")
     else:
