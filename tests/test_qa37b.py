@@ -119,3 +119,29 @@ def test_one_token_lengths_are_drawn_as_the_job_says():
     assert np.all(wl.output == 1) and pd.kind == "lognormal" and wl.prompt.std() > 0
     _, od2 = length_dists(ServingSpec(prompt_tokens=500, output_tokens=2), SimSettings())
     assert od2.kind == "lognormal"  # a mean of 2 keeps its spread (drawn mean 2.00)
+
+
+# ---- 5. "utilisation at the stated load" was at the trace's rate ------------------------------------------------------
+# a serving review of a job with serving.trace (examples/serving-trace.csv: 7.88 QPS) and serving.qps 2 printed
+# "utilisation at the stated load | 26%": 7.88 / (1 replica x 30.2 saturated requests/s), not the stated 2 QPS.
+def test_the_simulated_utilisation_names_its_rate(tmp_path, cli):
+    import shutil
+
+    from planner.units import fmt_pct
+    shutil.copy(EXAMPLES / "serving-trace.csv", tmp_path / "trace.csv")
+    lines = (tmp_path / "trace.csv").read_text().splitlines()[1:]
+    base = {"model": {"preset": "llama3-8b"},
+            "serving": {"qps": 2, "p99_latency_ms": 80, "prompt_tokens": 500, "output_tokens": 100},
+            "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}}
+    traced = dict(base, serving=dict(base["serving"], trace="trace.csv"))
+    for job, words, rate in ((traced, "| utilisation at 7.88 requests/s (the trace's rate, not serving.qps) | ",
+                              len(lines) / float(lines[-1].split(",")[0])),
+                             (base, "| utilisation at 2.00 requests/s (serving.qps) | ", 2)):
+        out = tmp_path / "review.md"
+        code, _, err = cli("report", write_job(tmp_path, job), "-o", out, "--force")
+        assert code == 0, err
+        text = out.read_text()
+        assert words in text and "stated load" not in text, text
+        row = next(line for line in text.splitlines() if line.startswith("| utilisation at "))
+        summary = json.loads(text.split("<!-- planner-summary: ")[1].split(" -->")[0])["best"]["simulated"]
+        assert row.endswith(f"| {fmt_pct(summary['utilisation'])} |") and summary["qps"] == pytest.approx(rate), row
