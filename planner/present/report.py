@@ -46,6 +46,7 @@ from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_l
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
+from planner.workloads.serving import NO_TPOT, tpot_words
 from planner.workloads.training import recommend
 
 GiB = 2**30
@@ -937,11 +938,27 @@ GENERIC_LABELS = {"tpot_ms": "p99 latency ms (analytic)"}
 LLM_ONLY_TARGETS = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens")
 
 
-def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section:
+def _load_words(qps: Optional[float], trace: bool) -> str:
+    """The load a serving figure (a utilisation) is at, named by its rate: a replayed trace's own (the plan is sized
+    for it, ``trace_note``) or serving.qps. Until QA 37b the report's "utilisation at the stated load" was at the
+    trace's rate (7.88 requests/s for examples/serving-trace.csv) beside a stated 2.
+
+    >>> _load_words(7.8797, True), _load_words(2, False), _load_words(None, False)
+    ("7.88 requests/s (the trace's rate, not serving.qps)", '2.00 requests/s (serving.qps)', 'the stated load')
+    """
+    if not qps:  # no rate to name (an offline job's backlog)
+        return "the stated load"
+    return f"{fmt_rate(qps)} requests/s " + ("(the trace's rate, not serving.qps)" if trace else "(serving.qps)")
+
+
+def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float], trace: bool = False) -> Section:
     """What the queueing simulation of the recommended size showed: the p50/p90/p99 latencies a
     user will see against the targets, and the load a replica really sustains (its simulated
     saturated throughput, below the analytic steady state when prefill bursts interrupt decode)."""
-    lat = [[name, *(f"{(sim.get(key) or {}).get(q, float('nan')):,.1f}" for q in ("p50", "p90", "p99")),
+    def cell(key, q):  # a TPOT of one-token requests only is none (null; NO_TPOT): "n/a", as serve prints it
+        v = (sim.get(key) or {}).get(q)
+        return "n/a" if v is None and key == "tpot_ms" and sim.get("tpot_requests") == 0 else _num(v, ",.1f")
+    lat = [[name, *(cell(key, q) for q in ("p50", "p90", "p99")),
             fmt_given(tgt[t]) if tgt.get(t) is not None else "-"]
            for key, name, t in (("ttft_ms", "TTFT ms", "ttft_ms"), ("tpot_ms", "TPOT ms", "tpot_ms"),
                                 ("e2e_ms", "end-to-end ms", None))]
@@ -957,7 +974,7 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
     kv = [["meets the targets", "yes" if sim.get("meets_targets") else "NO"],
           ["goodput (requests meeting both targets)", fmt_pct(sim.get("goodput"))],
           ["saturated requests/s per replica", f"{sim.get('saturated_rps_per_replica') or float('nan'):,.2f}"],
-          ["utilisation at the stated load", fmt_pct(sim.get("utilisation"))],
+          [f"utilisation at {_load_words(sim.get('qps'), trace)}", fmt_pct(sim.get("utilisation"))],
           ["KV cache used (max)", fmt_pct(sim.get("kv_used_max"))], ["queue (max requests waiting)", str(sim.get("queue_max", "-"))],
           ["preemptions", str(sim.get("preemptions", "-"))], ["unfinished requests", str(sim.get("unfinished", "-"))]]
     return Section("Simulated latency (queueing, continuous batching, KV cache)",
@@ -1044,8 +1061,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         for k, v in tgt.items() if v is not None and (llm or k not in LLM_ONLY_TARGETS)]),
         *(f"Trace: {n}." for n in (trace_note(res),) if n)]))
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
+    replayed = bool(sim and (res.get("simulation") or {}).get("trace"))  # a simulated plan is sized for its trace
     if realtime and sim and sim.get("ttft_ms"):
-        secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin")))
+        secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin"), replayed))
     elif sim and sim.get("throughput_rps"):  # offline: a simulated backlog gives the throughput, not latencies
         secs.append(Section("Simulated throughput (a backlog, continuous batching, KV cache)", [
             f"{sim.get('requests', 0):,} requests queued at once on one replica: {sim['throughput_rps']:,.3g} requests/s, "
@@ -1065,7 +1083,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
                                             # a generic model has no TTFT (its one latency is the TPOT column), an
                                             # unpriced option no $: "-", not "0" ms or "nan"
-                                            _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
+                                            _num(o.get("ttft_ms"), ",.0f"), ("n/a" if o.get("batch") is not None and o.get("tpot_ms") is None else _num(o.get("tpot_ms"), ",.0f")),
                                             _num((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full")) if realtime
                                                  else offline_usd(o, False), ",.2f", small=True),
                                             # offline: no latency target to meet ("yes" read as a target met)
@@ -1077,11 +1095,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         # the targets as given, with their unit: "vs target 1000.0" was printed
         risks.append(f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms vs target "
-                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {sim['tpot_ms']['p99']:,.1f} ms vs target "
+                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {tpot_words(sim['tpot_ms']['p99'])} vs target "
                      f"{_target_ms(tgt.get('tpot_ms'))}.")
     elif realtime:  # a generic model has one request latency (its tpot_ms) and no TTFT
         margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {_target_ms(tgt.get('ttft_ms'))}"] if best.get("ttft_ms") is not None else []) + [
-            f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} {best['tpot_ms']:,.0f} ms "
+            f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} "
+            f"{NO_TPOT if best['tpot_ms'] is None else format(best['tpot_ms'], ',.0f') + ' ms'} "
             f"vs target {_target_ms(tgt.get('tpot_ms'))}"]
         risks.append("Latency margin (analytic): " + ", ".join(margin) + ".")
     else:
@@ -1090,7 +1109,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         risks.append("Model accuracy: " + res["accuracy"] + ".")
     util = (sim or {}).get("utilisation", best.get("utilisation"))
     if util is not None and util > 0.9:
-        risks.append(f"Utilisation {util:.0%}: a burst above the stated QPS queues requests.")
+        at = _load_words((sim or {}).get("qps", tgt.get("qps")), replayed)
+        risks.append(f"Utilisation {util:.0%} at {at}: a burst above it queues requests.")
     secs.append(Section("Risks", [risks]))
     secs.append(Section("Assumptions", [["Assumed: " + a for a in res.get("assumptions") or []]
                                         + [f"{k}: {v}" for k, v in _pairs(res.get("definitions"))]

@@ -95,7 +95,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
             "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes", "$/h",
             "$/1M req", "$/1M req batch", "sized"]
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
-             str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
+             str(r["batch"] if realtime else r["batch_offline"]),
+             f"{r['tpot_ms']:.1f}" if r.get("tpot_ms") is not None else "n/a",  # one output token: no TPOT (NO_TPOT)
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
              # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``), or the simulated
              # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
