@@ -33,7 +33,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
 from planner.layout import Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import check_platform, recompute_split
-from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note,
+from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
@@ -311,6 +311,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     regroup = {g: 0 for g, _ in live}  # interleaved layouts refused at the group size that another one runs
     first_refused = {g: {} for g, _ in live}  # the same, each layout under the first rule it breaks (the note's counts)
     first_regroup = {g: 0 for g, _ in live}
+    # layouts run without sequence parallelism because the stack refuses it on them, where the job leaves it open
+    # (stack_rules.open_sp): per group, the rows and the rules
+    sp_off = {g: [0, ()] for g, _ in live}
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
     closest = {}  # the same per stack group (framework auto's comparison)
     too_big = []  # options whose single node already exceeds constraints.max_gpus
@@ -351,9 +354,16 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             continue
         price = hw.price(con.spot)
         limit, head = memory_limit(job, hw)
-        for j, c in chunks:
+        for j, chunk in chunks:
             for g, grp in runs_here:
                 variants = grp.variants
+                c = chunk
+                if job.parallel.sequence_parallel is None:  # open: off where the stack refuses it on (open_sp)
+                    osp = stack_rules.open_sp(variants[0].stack, job.model, grp.job.training, chunk)
+                    if osp.off.any():
+                        c = replace(chunk, sp=osp.sp)
+                        sp_off[g][0] += int(osp.off.sum())
+                        sp_off[g][1] = tuple(dict.fromkeys(sp_off[g][1] + osp.rules))
                 misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
                 roots = {}  # variant -> (rows it was tried on, their memory)
                 any_refused = np.zeros(len(c), dtype=bool)
@@ -468,7 +478,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = _search_assumptions(job, cat, opts, live, searched, off_platform, left_out, lists, first_refused,
-                                      refused_rows, first_regroup)
+                                      refused_rows, first_regroup, sp_off)
     hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
     if df["cost"].isna().all() and objective != "time":
         objective = "time"
@@ -607,11 +617,12 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
 
 
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
-                        refused: dict, refused_rows: dict, regroup: dict) -> list[str]:
+                        refused: dict, refused_rows: dict, regroup: dict, sp_off: dict | None = None) -> list[str]:
     """The assumption lines of a search that ranked plans: the job's own, the hardware left out (not in the catalog,
     no stack runs on it, no low-precision peak), the stack an open framework was timed on, the recompute lists
-    searched and the layouts each stack refuses (recommend's counts, each layout under the first rule it breaks), and
-    the memory headroom over the ``searched``
+    searched and the layouts each stack refuses (recommend's counts, each layout under the first rule it breaks), the
+    layouts searched without sequence parallelism because the stack refuses it on them (``sp_off``: per group, the
+    rows and the rules; ``stack_rules.open_sp``), and the memory headroom over the ``searched``
     GPUs."""
     con = job.constraints
     assumptions = list(job.assumptions)
@@ -635,6 +646,8 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
         note = refusal_note(grp.variants[0].stack, refused[g], refused_rows[g], regroup[g])
         if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
             assumptions.append(note)
+        if sp_off and sp_off[g][0]:
+            assumptions.append(sp_off_note(grp.variants[0].stack, *sp_off[g]))
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
     nouns = {device_noun(o.gpu) for o in opts if o.gpu.name in searched} or {"GPU"}  # "chip" on TPU / Trainium
     mem_noun = nouns.pop() if len(nouns) == 1 else "accelerator"

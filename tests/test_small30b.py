@@ -1,0 +1,48 @@
+"""Leftovers of small30/moe30 (small30b, 2026-12-04): each check failed on the code before."""
+from __future__ import annotations
+
+import json
+
+from conftest import refused, write_job
+
+#: a top-1 MoE (Qwen3-30B-A3B's shape routed to one expert, no shared experts: what Megatron-LM 2021-22's SwitchMLP
+#: runs) on megatron-lm, one p5 node, no pipeline parallelism: 30B parameters only fit with TP > 1
+SWITCH_JOB = {"model": {"preset": "qwen3-30b-a3b", "moe": {"top_k": 1}},
+              "training": {"tokens": 1e10, "framework": "megatron-lm"}, "parallel": {"pp": 1},
+              "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 8}}
+
+
+# ---- 1. megatron-lm + MoE: sequence parallelism left open is searched off where megatron-lm-moe-sp refuses it on ----
+def test_open_sequence_parallelism_is_searched_off_on_megatron_lm_moe(tmp_path, cli):
+    """Sequence parallelism defaulted on with TP > 1 and megatron-lm refuses it with an MoE model (rule
+    megatron-lm-moe-sp), so every TP > 1 layout was refused: this job, which fits only with TP > 1, had no plan
+    ("refuses every layout left"). Now the open field is searched off there, said in the assumptions."""
+    code, out, err = cli("recommend", write_job(tmp_path, SWITCH_JOB), "--no-simulate", "--json", "--top", "1")
+    assert code == 0, err
+    got = json.loads(out)
+    cfg = got["best"]["config"]
+    assert cfg["tp"] > 1 and cfg["sp"] is False, cfg
+    line = next(a for a in got["assumptions"] if a.startswith("parallel.sequence_parallel open"))
+    assert "megatron-lm-moe-sp" in line and "searched with it off" in line, line
+    # the rule counts no layout among those it refuses: they were searched
+    assert not any("megatron-lm-moe-sp" in a or "sequence parallelism with an MoE" in a
+                   for a in got["assumptions"] if "layouts it refuses" in a)
+
+
+def test_sequence_parallelism_set_on_is_still_refused(tmp_path, cli):
+    """A job that sets sequence_parallel: true keeps the refusal, in estimate and recommend; left open, estimate
+    runs TP 8 without it and says so."""
+    est = {"model": SWITCH_JOB["model"], "training": {**SWITCH_JOB["training"], "recompute": "full"},
+           "parallel": {"tp": 8, "pp": 1, "sequence_parallel": True},
+           "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    line = refused(cli("estimate", write_job(tmp_path, est)))
+    assert line.startswith("error: parallel.sequence_parallel:") and "SwitchMLP" in line, line
+    job = {**SWITCH_JOB, "parallel": {"pp": 1, "tp": 8, "sequence_parallel": True}}
+    line = refused(cli("recommend", write_job(tmp_path, job), "--no-simulate"))
+    assert line.startswith("error: parallel.sequence_parallel:"), line
+    est["parallel"].pop("sequence_parallel")
+    code, out, err = cli("estimate", write_job(tmp_path, est), "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert got["config"]["sp"] is False
+    assert any(a.startswith("parallel.sequence_parallel defaulted to false at TP 8") for a in got["assumptions"])
