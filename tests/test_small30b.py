@@ -46,3 +46,38 @@ def test_sequence_parallelism_set_on_is_still_refused(tmp_path, cli):
     got = json.loads(out)
     assert got["config"]["sp"] is False
     assert any(a.startswith("parallel.sequence_parallel defaulted to false at TP 8") for a in got["assumptions"])
+
+
+# ---- 2. the budget-review report's tables show HFU beside MFU, as the app's and the CLI's do -------------------------
+def test_report_tables_show_hfu_beside_mfu(tmp_path, cli):
+    """``planner report``'s alternatives, sensitivity and scaling tables had an MFU column and no HFU (the app's
+    tables show both since small30: ``explain.utilisation_columns``). Llama-3-8B at full recompute on up to 32 H100s
+    (best: MFU 54%, HFU 52%: the recomputed forward adds to HFU, the causal kernel's skipped half, which MFU counts
+    in full, takes more away): every table with MFU has HFU right after it, and the alternatives' cells are the
+    ranked plans' own shares."""
+    import html
+    import re
+
+    from planner.units import fmt_pct
+
+    job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10, "recompute": "full"},
+           "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 32}}
+    path = write_job(tmp_path, job)
+    code, out, err = cli("recommend", path, "--no-simulate", "--json")
+    assert code == 0, err
+    ranked = json.loads(out)["ranked"]
+    page = tmp_path / "review.html"
+    code, out, err = cli("report", path, "--no-simulate", "-o", str(page))
+    assert code == 0, err
+    tables = [[[html.unescape(c) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", tr)]
+               for tr in re.findall(r"<tr>(.*?)</tr>", t, re.S)]
+              for t in re.findall(r"<table>(.*?)</table>", page.read_text(encoding="utf-8"), re.S)]
+    with_mfu = [t for t in tables if "MFU" in t[0]]
+    assert len(with_mfu) >= 3, [t[0] for t in tables]  # alternatives, sensitivity sweeps, scaling
+    for t in with_mfu:
+        i = t[0].index("MFU")
+        assert t[0][i + 1] == "HFU", t[0]
+    alt = next(t for t in with_mfu if "mem/limit GiB" in t[0])
+    i = alt[0].index("HFU")
+    assert [r[i] for r in alt[1:]] == [fmt_pct(r["hfu"]) for r in ranked]
+    assert any(r[i] != r[i - 1] for r in alt[1:])  # not MFU again (here 52% HFU beside 54% MFU: see the docstring)
