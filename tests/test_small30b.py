@@ -81,3 +81,33 @@ def test_report_tables_show_hfu_beside_mfu(tmp_path, cli):
     i = alt[0].index("HFU")
     assert [r[i] for r in alt[1:]] == [fmt_pct(r["hfu"]) for r in ranked]
     assert any(r[i] != r[i - 1] for r in alt[1:])  # not MFU again (here 52% HFU beside 54% MFU: see the docstring)
+
+
+# ---- 3. MTP: the last pipeline stage keeps a copy of the word embedding ----------------------------------------------
+def test_mtp_last_stage_holds_a_copy_of_the_word_embedding():
+    """Megatron-Core builds the embedding on the stage holding the MTP modules (gpt_model.py ``if self.pre_process or
+    self.mtp_process``) and keeps it a copy of the first stage's (language_module.py
+    ``setup_embeddings_and_output_layer``). A 4-layer model (h 1024, V 32000, untied, one MTP module) at PP 2, by hand:
+    the last stage holds 2 layers, the final norm, the untied head, the MTP module and the V x h copy; before, no copy
+    (32.8M parameters short). Tied, the copy is the head the stage already holds (no second one); on one stage the
+    first stage's own."""
+    import numpy as np
+
+    from planner.model.memory import stage_split
+    from planner.spec import ModelSpec
+    from planner.spec.params import count_params
+    from planner.spec.presets import _llama
+    from tests.test_step_time import cands
+
+    V, h = 32000, 1024
+    m = ModelSpec(**_llama(4, h, 8, 8, 4096, V, mtp_layers=1))
+    pc = count_params(m)
+    s = stage_split(m, cands(pp=2, dp=1))
+    want = 2 * pc.dense_layer + h + V * h + pc.mtp + V * h  # layers, final norm, head, MTP, the copy
+    assert float(s.last_dense[0]) == want
+    assert float(s.first_dense[0]) == 2 * pc.dense_layer + V * h  # the embedding on the first
+    tied = ModelSpec(**_llama(4, h, 8, 8, 4096, V, tied=True, mtp_layers=1))
+    pt = count_params(tied)
+    assert float(stage_split(tied, cands(pp=2, dp=1)).last_dense[0]) == 2 * pt.dense_layer + h + pt.mtp + V * h
+    one = stage_split(m, cands(pp=1, dp=1))
+    assert float(one.last_dense[0]) == pc.total  # one stage: every parameter once
