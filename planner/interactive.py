@@ -533,10 +533,13 @@ def utilisation_columns(rows) -> dict:
     at peak) that ``planner estimate``'s "MFU / HFU" row prints. Until small30 the tables showed MFU alone, so a
     full-recompute plan's extra forward was visible only in the metric of the recommended plan (llama3-8b
     on one 8 x H100 node at recompute full, Megatron-Core: MFU 47.5%, HFU 52.6%); a percent with one decimal,
-    as "MFU %" was."""
-    if isinstance(rows, pd.DataFrame):
-        return {"MFU %": (rows["mfu"] * 100).round(1), "HFU %": (rows["hfu"] * 100).round(1)}
-    return {"MFU %": [round(r["mfu"] * 100, 1) for r in rows], "HFU %": [round(r["hfu"] * 100, 1) for r in rows]}
+    as "MFU %" was. The columns are ``explain.utilisation_columns``', which the report's tables show too."""
+    from planner.search.explain import utilisation_columns as columns
+
+    cols = columns(rows, lambda x: round(float(x) * 100, 1))
+    if isinstance(rows, pd.DataFrame):  # a frame's columns keep its index (the app's frames are built from Series)
+        return {f"{k} %": pd.Series(v, index=rows.index, dtype=float) for k, v in cols.items()}
+    return {f"{k} %": v for k, v in cols.items()}
 
 
 def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:

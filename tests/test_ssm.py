@@ -440,9 +440,10 @@ def test_hybrid_stages_follow_the_launched_split(layers, pp):
 def test_mtp_modules_are_in_the_last_stages_memory(preset):
     """The MTP modules (``ParamCount.mtp``: DeepSeek-V3's one depth, Super's repeated "*E" block) are weights
     like any other: on one stage every parameter the model counts, at PP 2 the last stage holds them (and the
-    experts of their MoE blocks are expert parameters)."""
+    experts of their MoE blocks are expert parameters) with the MTP modules' copy of the word embedding (untied
+    both: V x h, ``mtp_embedding_copy``, small30b)."""
     from planner.layout import Candidates
-    from planner.model.memory import mtp_stage_params, stage_params
+    from planner.model.memory import mtp_embedding_copy, mtp_stage_params, stage_params
 
     m = ModelSpec(**PRESETS[preset])
     pc = count_params(m)
@@ -453,7 +454,9 @@ def test_mtp_modules_are_in_the_last_stages_memory(preset):
     assert fd[0] + fe[0] == pytest.approx(pc.total)
     no_mtp = stage_params(m.model_copy(update={"mtp_layers": 0, "mtp_repeated": False}), c)
     d, e = mtp_stage_params(m, pc)
-    assert ld[1] - no_mtp[2][1] == pytest.approx(d) and le[1] - no_mtp[3][1] == pytest.approx(e) and e > 0
+    assert not m.tied_embeddings and mtp_embedding_copy(m) == m.vocab * m.hidden
+    assert ld[1] - no_mtp[2][1] == pytest.approx(d + m.vocab * m.hidden) and le[1] - no_mtp[3][1] == pytest.approx(e)
+    assert e > 0
     assert fd[1] == pytest.approx(no_mtp[0][1]) and fe[1] == pytest.approx(no_mtp[1][1])
 
 

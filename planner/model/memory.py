@@ -37,8 +37,8 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
 
 Pipeline stages: the model states count ceil(L/pp) layers on the most loaded stage (an upper bound where the
 first and last stages hold fewer); the first stage also holds the embeddings, the last the final norm, LM head (a
-second copy when tied and pp > 1) and the logits/loss buffers. The activations are each rank's own: rank r holds
-its layers of the split --emit launches and the step time prices (planner.model.pipeline ``pipeline_split``, per
+second copy when tied and pp > 1; with MTP, untied, a copy of the word embedding: ``mtp_embedding_copy``) and the
+logits/loss buffers. The activations are each rank's own: rank r holds its layers of the split --emit launches and the step time prices (planner.model.pipeline ``pipeline_split``, per
 rank ``stage_layer_split``: even, else the fullest share ceil(L/pp) in the middle and the first and last the rest,
 with VPP the ranks' sums of their chunks) for the micro-batches it has in flight —
 under 1F1B min(pp - r, m), interleaved Megatron-Core's warm-up count (rank 0: pp (1 + (pp-1)/(pp*v)), Narayanan
@@ -578,13 +578,36 @@ def lp16_rank_params(m: ModelSpec, pp, vpp=1, first: int = 0, last: int = 0, tp=
 
 def pipeline_end_params(m: ModelSpec, pc, pp):
     """(first, last) stage's parameters outside the transformer blocks: the embedding on the first stage; the final
-    norm and the LM head (a tied head its own copy of the table) on the last; with one stage (``pp`` 1) all of it,
-    once (arrays welcome)."""
+    norm and the LM head (a tied head its own copy of the table) on the last, and with multi-token prediction the
+    MTP modules' copy of the word embedding (``mtp_embedding_copy``); with one stage (``pp`` 1) all of it, once
+    (arrays welcome)."""
     single = np.asarray(pp) == 1
-    head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)
+    head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0) + mtp_embedding_copy(m)
     first = pc.embedding + np.where(single, pc.lm_head + pc.final_norm, 0.0)
     last = np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head)
     return first, last
+
+
+def mtp_embedding_copy(m: ModelSpec) -> float:
+    """Word-embedding parameters the last pipeline stage (pp > 1) holds for the multi-token-prediction modules beyond
+    its head: V x h with MTP and untied embeddings, else 0. The MTP modules embed the shifted tokens, so Megatron-Core
+    builds the embedding on the stage that holds them as on the first (megatron/core/models/gpt/gpt_model.py ``if
+    self.pre_process or self.mtp_process: self.embedding = LanguageModelEmbedding(...)``) and keeps it equal to the
+    first stage's (megatron/core/models/common/language_module/language_module.py
+    ``setup_embeddings_and_output_layer``: "If use Multi-Token Prediction (MTP), we also need to maintain duplicated
+    embedding weights in mtp process stage", zeroed and all-reduced over the embedding group, and its gradient
+    all-reduced with the first stage's each step, as a tied head's). A trained parameter of the stage: weights,
+    gradients and optimizer state as its other dense parameters, 16-bit under FP8 (``VocabParallelEmbedding``, built
+    outside the FP8 init context). Tied, the same table serves the head there (the output layer allocates no weight:
+    ``skip_weight_param_allocation`` for ``(pre_process or mtp_process) and share_embeddings_and_output_weights``), the
+    copy ``pipeline_end_params`` already counts; on one stage it is the first stage's own. The learned-position table
+    of ``LanguageModelEmbedding`` is left out: no MTP model here has one (DeepSeek-V3, Nemotron 3: RoPE / none).
+    Until small30b the copy was not counted: DeepSeek-V3 (V 129,280 x h 7,168: 926.7M parameters) at TP 1 PP 16 EP 64
+    ZeRO-1 on 256 p5 nodes, bf16, recompute full, priced its last stage at 25.9 GiB, now 31.2 (weights +1.73 GiB,
+    fp32 main gradients +3.45, its Adam state shard over 128 ranks +0.08); the step 68.173 -> 68.185 s (its
+    gradient in the DP reduce-scatter, its optimizer step). The embedding group's gradient all-reduce between the
+    two copies has no step-time term, as the tied head's has none."""
+    return float(m.vocab * m.hidden) if (m.mtp_layers and not m.tied_embeddings) else 0.0
 
 
 def _with_pipeline_ends(m: ModelSpec, pc, pp, first_d, first_e, last_d, last_e):

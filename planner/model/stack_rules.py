@@ -857,6 +857,42 @@ def refusals(stack, model, training, c, run: str | None = None) -> dict[str, np.
     return {r.name: r.refused(c, model, training, stack) for r in rules_for(run, stack, model, training)}
 
 
+#: the job field a rule blames when it refuses sequence parallelism on a layout (``open_sp``)
+SP_FIELD = "parallel.sequence_parallel"
+
+
+@dataclass(frozen=True)
+class OpenSp:
+    """Sequence parallelism per row for a job that leaves ``parallel.sequence_parallel`` open (``open_sp``):
+    ``sp`` the rows' setting, ``off`` the rows turned off because the stack refuses it on, ``rules`` the rules
+    that refused some row (their names, in ``RULES`` order)."""
+
+    sp: np.ndarray
+    off: np.ndarray
+    rules: tuple[str, ...] = ()
+
+
+def open_sp(stack, model, training, c) -> OpenSp:
+    """Sequence parallelism for the rows of ``c`` when the job leaves ``parallel.sequence_parallel`` open: on wherever
+    TP > 1 (``c.sp``, the default of the search and of ``estimate``: Megatron-Core's launchers turn it on with TP),
+    except on the rows a rule of the stack refuses it on (field ``SP_FIELD``: ``megatron-lm-moe-sp``, SwitchMLP's
+    per-rank routing), which run without it -- the stack's one runnable setting there, as an open stack option
+    is searched (planner.search.space ``stack_variants``). A job that sets it on keeps the refusal: this is for
+    the open field only. Until small30b every TP > 1 layout of an MoE model on megatron-lm was refused unless the
+    job set ``sequence_parallel: false``."""
+    sp = np.asarray(c.sp, dtype=bool)
+    off = np.zeros(len(sp), dtype=bool)
+    hit = []
+    for r in rules_for(rules_runtime(stack), stack, model, training):
+        if r.field != SP_FIELD:
+            continue
+        refused = r.refused(c, model, training, stack) & sp & ~off
+        if refused.any():
+            off |= refused
+            hit.append(r.name)
+    return OpenSp(sp=sp & ~off, off=off, rules=tuple(hit))
+
+
 def valid_mask(stack, model, training, c, run: str | None = None) -> np.ndarray:
     """Rows of candidates ``c`` the stack runs (every rule of ``RULES`` that concerns it obeyed)."""
     ok = np.ones(len(c.tp), dtype=bool)

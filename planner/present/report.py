@@ -35,7 +35,7 @@ from planner.hardware.options import calibrate_hint
 from planner.model.cost import BLOCK_MAX_INSTANCES
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
-from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
+from planner.search.explain import LABELS, mfu_hfu, stack_table_cells, utilisation_columns
 from planner.search.rank import cost_of, hours_of
 from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
@@ -322,16 +322,17 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: s
     # one unit a column: the step column read "54.16 s" above "895.3 ms", time to train "4.8 d" above "59.3 h"
     steps = dict(zip(df.index, fmt_time_column(df["step_time_s"])))
     hours = dict(zip(df.index, fmt_hours_column(df["hours"].where(df["step_time_s"].notna()))))
+    util = {k: dict(zip(df.index, v)) for k, v in utilisation_columns(df, fmt_pct).items()}  # MFU, HFU
     for r in df.itertuples():
         # thousands separated, as everywhere else ("12800" and, past a million, "1e+06" were :g)
         v = (f"{r.value:,.0f}" if float(r.value).is_integer() else f"{r.value:,g}") + (" (current)" if r.current else "")
         if r.step_time_s != r.step_time_s:  # NaN: the layout is impossible at this value
-            rows.append([v, "-", "-", "-", "-", "-", "-", "-", r.note])
+            rows.append([v, "-", "-", "-", "-", "-", *("-" for _ in util), "-", r.note])
             continue
         rows.append([v, f"{int(r.gpus):,}", steps[r.Index], hours[r.Index],
-                     fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), fmt_pct(r.mfu),
+                     fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), *(u[r.Index] for u in util.values()),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, f"{noun}s", "step", *_expected_headers(spot, cf), "MFU", "mem GiB", "fits"], rows)
+    return Table([label, f"{noun}s", "step", *_expected_headers(spot, cf), *util, "mem GiB", "fits"], rows)
 
 
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
@@ -412,15 +413,16 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
     cf = best["cost"].get("checkpoint_failures")
     s = Section("Top alternatives")
     rows = []
+    util = utilisation_columns(rec["ranked"], fmt_pct)  # MFU and HFU, as the app's tables
     for i, r in enumerate(rec["ranked"], 1):
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), f"{r['hardware']['gpus']:,}",
-                     config_str(r["config"]), fmt_step_s(r['step_time_s']), fmt_pct(r["mfu"]),  # as recommend's table
+                     config_str(r["config"]), fmt_step_s(r['step_time_s']), *(u[i - 1] for u in util.values()),
                      fmt_gib_pair(m["total"], m.get("limit") or m["capacity"]), fmt_time(hours_of(r, spot) * 3600),
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say
-    s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout", "step s", "MFU", "mem/limit GiB",
+    s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout", "step s", *util, "mem/limit GiB",
                            *_expected_headers(spot, bool(cf))], rows,
                           "best layout per (hardware, node count), ranked by the objective"
                           + (" (times and costs with the checkpoint pauses and node failures)" if cf else "")))
@@ -892,9 +894,10 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
     s = Section("Scaling (layout re-optimised at each node count)")
     if rec.get("views_note"):  # a data-bound job: the scaling table is compute-bound, the recommendation simulated
         s.blocks.append(rec["views_note"][0].upper() + rec["views_note"][1:] + ".")
-    s.blocks.append(Table(["nodes", "layout", "step s", "MFU", "time to train", "cost"],
-                          [[str(r["nodes"]), config_str(r), fmt_step_s(r['step_time_s']), fmt_pct(r["mfu"]), fmt_time(r["days"] * 86400),
-                            fmt_usd(r["cost"])] for r in rows],
+    util = utilisation_columns(rows, fmt_pct)  # MFU and HFU, as the app's scaling table
+    s.blocks.append(Table(["nodes", "layout", "step s", *util, "time to train", "cost"],
+                          [[str(r["nodes"]), config_str(r), fmt_step_s(r['step_time_s']), *(u[i] for u in util.values()),
+                            fmt_time(r["days"] * 86400), fmt_usd(r["cost"])] for i, r in enumerate(rows)],
                           f"best layout per node count on {rec['best']['hardware']['name']}"
                           + (" (expected spot cost)" if spot else "")
                           # the search's ranked figures: with the job's checkpoint pauses and failures, as the

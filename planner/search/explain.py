@@ -155,6 +155,25 @@ def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> lis
     return out
 
 
+#: the step-time model's two shares of peak, as table columns (header: the result's key): MFU, the model's FLOPs
+#: (PaLM convention), and HFU, the FLOPs the kernels run (recompute included) -- planner.model.step_time ``mfu``,
+#: ``hfu``, the pair ``planner estimate``'s "MFU / HFU" row prints
+UTILISATION = {"MFU": "mfu", "HFU": "hfu"}
+
+
+def utilisation_columns(rows, fmt) -> dict[str, list]:
+    """The "MFU" and "HFU" columns of a table of plans, each share through ``fmt``: ``rows`` are mappings (the
+    ranked plans, ``rank.scaling_view`` rows) or a frame (the search's table, the sensitivity sweep), read as its
+    records. One helper for every table that shows them: the app's (``interactive.utilisation_columns``, percents
+    with one decimal) and the budget-review report's (``units.fmt_pct``), which showed MFU alone until small30b.
+
+    >>> utilisation_columns([{"mfu": 0.475, "hfu": 0.526}], lambda x: round(x * 100, 1))
+    {'MFU': [47.5], 'HFU': [52.6]}
+    """
+    recs = rows.to_dict(orient="records") if hasattr(rows, "columns") else rows
+    return {k: [fmt(r[c]) for r in recs] for k, c in UTILISATION.items()}
+
+
 def mfu_hfu_values(res: dict) -> str:
     """"MFU / HFU" as two shares, the figure the CLI's cell and the app's metric show. A share under a twentieth
     of a percent reads "<0.1%" (``units.fmt_share``): a 2-layer toy model's 0.004% printed "0.0% / 0.0%" until

@@ -33,7 +33,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
 from planner.layout import Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import check_platform, recompute_split
-from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note,
+from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
@@ -293,12 +293,16 @@ class SearchTally:
     off_platform: dict  # GPU name -> why no searched stack's code runs on it (stacks.check_platform)
     evaluated: int = 0
     closest_mem: tuple | None = None  # (overflow ratio, description) of the nearest-to-fitting layout
+    # layouts run without sequence parallelism because the stack refuses it on them, where the job leaves it open
+    # (stack_rules.open_sp): per group, [rows, rules]
+    sp_off: dict | None = None
 
     @classmethod
     def start(cls, live) -> "SearchTally":
         return cls(frames=[], batches={}, refused={g: {} for g, _ in live}, refused_rows={g: 0 for g, _ in live},
                    regroup={g: 0 for g, _ in live}, first_refused={g: {} for g, _ in live},
-                   first_regroup={g: 0 for g, _ in live}, closest={}, too_big=[], left_out={}, off_platform={})
+                   first_regroup={g: 0 for g, _ in live}, closest={}, too_big=[], left_out={}, off_platform={},
+                   sp_off={g: [0, ()] for g, _ in live})
 
 
 @dataclass(frozen=True)
@@ -421,8 +425,15 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
         return
     price = hw.price(s.con.spot)
     limit, head = memory_limit(job, hw)
-    for j, c in chunks:
+    for j, chunk in chunks:
         for g, grp in runs_here:
+            c = chunk
+            if job.parallel.sequence_parallel is None:  # open: off where the stack refuses it on (open_sp)
+                osp = stack_rules.open_sp(grp.variants[0].stack, job.model, grp.job.training, chunk)
+                if osp.off.any():
+                    c = replace(chunk, sp=osp.sp)
+                    tally.sp_off[g][0] += int(osp.off.sum())
+                    tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + osp.rules))
             _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead)
 
 
@@ -581,7 +592,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     n_fit = len(df)
     objective = con.objective
     assumptions = _search_assumptions(job, cat, opts, s.live, searched, off_platform, left_out, s.lists,
-                                      tally.first_refused, tally.refused_rows, tally.first_regroup)
+                                      tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off)
     hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
     if df["cost"].isna().all() and objective != "time":
         objective = "time"
@@ -730,11 +741,12 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
 
 
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
-                        refused: dict, refused_rows: dict, regroup: dict) -> list[str]:
+                        refused: dict, refused_rows: dict, regroup: dict, sp_off: dict | None = None) -> list[str]:
     """The assumption lines of a search that ranked plans: the job's own, the hardware left out (not in the catalog,
     no stack runs on it, no low-precision peak), the stack an open framework was timed on, the recompute lists
-    searched and the layouts each stack refuses (recommend's counts, each layout under the first rule it breaks), and
-    the memory headroom over the ``searched``
+    searched and the layouts each stack refuses (recommend's counts, each layout under the first rule it breaks), the
+    layouts searched without sequence parallelism because the stack refuses it on them (``sp_off``: per group, the
+    rows and the rules; ``stack_rules.open_sp``), and the memory headroom over the ``searched``
     GPUs."""
     con = job.constraints
     assumptions = list(job.assumptions)
@@ -758,6 +770,8 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
         note = refusal_note(grp.variants[0].stack, refused[g], refused_rows[g], regroup[g])
         if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
             assumptions.append(note)
+        if sp_off and sp_off[g][0]:
+            assumptions.append(sp_off_note(grp.variants[0].stack, *sp_off[g]))
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
     nouns = {device_noun(o.gpu) for o in opts if o.gpu.name in searched} or {"GPU"}  # "chip" on TPU / Trainium
     mem_noun = nouns.pop() if len(nouns) == 1 else "accelerator"

@@ -703,6 +703,15 @@ def refusal_note(stack: Stack, counts: dict[str, int], total: int, regroup: int 
             f"{by_rule}) — {parts}")
 
 
+def sp_off_note(stack: Stack, rows: int, rules: tuple[str, ...]) -> str:
+    """The assumption line of a search that ran ``rows`` layouts without sequence parallelism, which the job left
+    open, because the stack's ``rules`` refuse it on them (``stack_rules.open_sp``)."""
+    by_name = {r.name: r for r in stack_rules.RULES}
+    why = "; ".join(f"{by_name[k].what} ({by_name[k].cite})" for k in rules)
+    return (f"parallel.sequence_parallel open: {rows:,} TP > 1 layouts searched with it off, which training stack "
+            f"{stack.name} refuses on ({', '.join(rules)}: {why})")
+
+
 def refusal_error(stack: Stack, counts: dict[str, int], model=None, training=None,
                   regroup: int = 0) -> InputError | None:
     """When the stack refused every layout: the error naming its most frequent rule (and, for the interleaved

@@ -104,6 +104,12 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule],
         gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard, rn=rn, rg=rg,
     )
+    if p.sequence_parallel is None:  # left open: off where the stack refuses it on, as recommend searches it
+        osp = stack_rules.open_sp(from_training(t), m, t, c)
+        if osp.off.any():
+            c = replace(c, sp=osp.sp)
+            notes.append(f"parallel.sequence_parallel defaulted to false at TP {tp}: training stack "
+                         f"{from_training(t).name} refuses it on ({', '.join(osp.rules)})")
     return c, notes
 
 
