@@ -43,6 +43,10 @@ In code each op group is a function of its own over one ``LayerContext`` (the ra
 ``mamba_block``, ``attention_core``, ``elementwise``, ``moe_block``, ``layer_gemms``, ``memory_bound``, ``tp_comm``,
 ``cp_comm``, ``sync_idle``, ``host_dispatch``, ``early_stop_skip`` / ``selective_recompute``, ``lm_head``,
 ``mtp_projection``; ``_layer_terms`` composes them in the layer's order into the per-micro-batch terms.
+``step_time`` composes the step the same way, one function per stage with a typed result: ``step_inputs``, the
+slowest stage per micro-batch (``transformer_stage`` over ``stage_keys``, ``layer_rows``, ``pacing_stage``,
+``pipeline_sends``; ``generic_stage``), ``dp_step_terms``, ``microbatch_extras``, ``zero_exposure``,
+``offload_step``, ``compose_step``, ``step_record``.
 
 The DP gradient reduce happens once per step for ZeRO 0/1 (all-reduce; reduce-scatter for ZeRO-1);
 with ``overlap_grad_reduce`` it runs in buckets under the last micro-batch's backward and only the
