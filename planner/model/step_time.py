@@ -98,6 +98,7 @@ from planner.model.flops import (attention_core_flops, attention_keys, attention
                                  selective_kw)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
+from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    pipeline_end_params, stage_split)
@@ -1661,7 +1662,7 @@ class StepInputs:
     (m = global_batch / (micro_batch * dp), Narayanan et al. 2021 §2.2)"""
     fw: Stack
     overlap_grad_reduce: bool
-    eff: object  # the hardware option's Efficiency
+    eff: Efficiency  # the hardware option's rates
     peak: float  # MFU's denominator (datasheet)
     act_b: float
     n: int
