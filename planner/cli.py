@@ -37,11 +37,24 @@ def _fail(e: Exception, code: int = 2):
 
 # The planning modules (the specs' pydantic models, numpy, the model, the search) load when a command first needs
 # them, not when the CLI starts: ``planner --help`` and ``planner catalog`` never do.
-def _plan(name: str, job, ctx):
-    """``planner.workloads.plan``, imported on first use"""
+def _plan(name: str, job, ctx, objective: Optional[str] = None):
+    """``planner.workloads.plan``, imported on first use; ``objective``: the ``--objective`` given (``_objective_flag``)"""
     from planner import workloads
 
-    return workloads.plan(name, job, ctx)
+    with _objective_flag(objective):
+        return workloads.plan(name, job, ctx)
+
+
+@contextmanager
+def _objective_flag(objective: Optional[str]):
+    """A refusal of the job's ``constraints.objective`` (one the job kind cannot rank by: ``tokens_per_dollar`` on a
+    tabular job) named after the ``--objective`` flag where the flag set it: the user never wrote the field."""
+    try:
+        yield
+    except InputError as e:
+        if objective is None or e.field != "constraints.objective":
+            raise
+        raise InputError("--objective", e.message) from None
 
 
 def jsonable(x):
@@ -129,7 +142,9 @@ def _say_overrides() -> None:
 def _show(planned, as_json: bool, top: int = 10) -> None:
     """JSON (strict: no NaN) or tables."""
     if as_json:
-        payload = jsonable(planned.result)
+        from planner.present.terminal import top_cut
+
+        payload = top_cut(jsonable(planned.result), planned.workload, top)  # --top cuts the JSON as the table
         if planned.campaign:
             payload["campaign"] = jsonable(planned.campaign)
         out.print_json(json.dumps(payload, allow_nan=False))
@@ -159,6 +174,8 @@ def _progress(what: str):
 CatalogOpt = typer.Option(None, "--catalog", metavar="<path>", parser=_path_or_empty,
                           help="extra catalog YAML/CSV file(s) adding or overriding rows (repeat for more)")
 ProfileOpt = typer.Option(None, "--profile", parser=_path_or_empty, help="calibration profile JSON (planner calibrate -o ...)")
+#: what ``recommend --top`` cuts (the same list in the table and the JSON: ``present.terminal.TOP_LISTS``)
+TOP_HELP = "ranked plans (a tabular job's instances) in the table and the JSON; --csv writes every ranked candidate"
 ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar")
 ForceOpt = typer.Option(False, "--force", help="replace an output file that already exists (planner.outputs)")
 
@@ -180,7 +197,7 @@ def estimate(
 @app.command()
 def recommend(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (fields of parallel/cluster left out are searched)"),
-    top: int = typer.Option(10, "--top", min=1, max=1000, help="rows to show"),
+    top: int = typer.Option(10, "--top", min=1, max=1000, help=TOP_HELP),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, help="write the ranked feasible candidates as CSV"),
@@ -204,25 +221,35 @@ def recommend(
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
-            planned = _plan("recommend", job, ctx)
-        if planned.workload != "training" and (csv_path is not None or emit is not None):
-            raise InputError("--csv" if csv_path is not None else "--emit", f"only for training plans, not {planned.workload}")
+            planned = _plan("recommend", job, ctx, objective)
+        if emit is not None and planned.workload != "training":
+            raise InputError("--emit", f"only for training plans, not {planned.workload}")
+        if csv_path is not None and planned.workload not in ("training", "tabular"):
+            raise InputError("--csv", f"only for training and tabular plans, not {planned.workload}")
         spec = None
         if emit is not None:  # before the CSV is written: a launcher that refuses the plan leaves nothing behind
             from planner.present.emit import emit_launch_spec
 
             spec = emit_launch_spec(job, planned.result.best, emit)
         if csv_path is not None:
-            # the price every row's cost is at (--json's price_basis), last so that no column moves: a spot job's
-            # `cost` is the expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone
-            # did not say which
-            table = planned.result.table.assign(price_basis=planned.result.price_basis)
-            write_text(csv_path, table.to_csv(index=False), "--csv", force)
+            write_text(csv_path, _ranked_csv(planned), "--csv", force)
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
         _show_with_views(planned, as_json, top, by, scaling, _noun_of(ctx.catalog))
     _run(go)
+
+
+def _ranked_csv(planned) -> str:
+    """``recommend --csv``: a training plan's feasible configurations, or a tabular job's ranked instances."""
+    if planned.workload == "tabular":  # its ranked instances, as a training plan's rows (refused until QA 37)
+        from planner.present.tabular import tabular_csv
+
+        return tabular_csv(planned.result)
+    # the price every row's cost is at (--json's price_basis), last so that no column moves: a spot job's
+    # `cost` is the expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone
+    # did not say which
+    return planned.result.table.assign(price_basis=planned.result.price_basis).to_csv(index=False)
 
 
 def _noun_of(cat):
@@ -310,7 +337,7 @@ def compare(
         _check_by(by)
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
-            planned = _plan("compare", job, ctx)
+            planned = _plan("compare", job, ctx, objective)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
         views = _views(planned.result, by, False)
@@ -348,7 +375,8 @@ PLAN_BOUND_HELP = (f"engine events all of the plan's simulations may run togethe
 def serve(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    top: int = typer.Option(12, "--top", min=1, max=1000, help="rows to show"),
+    top: int = typer.Option(12, "--top", min=1, max=1000, help="options (per hardware, TP and precision) in the "
+                                                                "table and the JSON's options"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     # None when not given (the default is SimSettings.seed): a seed given with --no-simulate is said to be unused
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="simulation seed (same seed, same answer)"),
@@ -488,7 +516,8 @@ def report(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML, bare model YAML, or HF config.json"),
     out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty,
                                   help="report.html (self-contained) or report.md (+ report_files/)"),
-    top: int = typer.Option(10, "--top", min=1, max=100, help="alternatives to list"),
+    top: int = typer.Option(10, "--top", min=1, max=100,
+                            help="alternatives to list (ranked plans, instances or serving options)"),
     objective: Optional[str] = ObjectiveOpt,
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
@@ -508,7 +537,9 @@ def report(
             from planner.workloads.serving import objective_refusal
 
             raise InputError("--objective", objective_refusal(objective))
-        rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
+        with _objective_flag(objective):
+            rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate,
+                                    job_name=job_path.name)
         files = write_report(rep, out_path, force)
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))

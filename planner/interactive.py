@@ -725,7 +725,10 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
     ttft, tpot = (sim.get("ttft_ms") or {}).get("p99"), (sim.get("tpot_ms") or {}).get("p99")
     if ttft is None and tpot is None:  # analytic only
         ttft, tpot = best.get("ttft_ms"), best.get("tpot_ms")
-    lat = f"{ttft:,.0f} / {tpot:,.1f} ms" if ttft is not None and tpot is not None else "-"
+    # one output token: no TPOT (workloads.serving.NO_TPOT), the TTFT still said
+    from planner.workloads.serving import NO_TPOT
+
+    lat = "-" if ttft is None else f"{ttft:,.0f} / {tpot:,.1f} ms" if tpot is not None else f"{ttft:,.0f} ms / {NO_TPOT}"
     replicas = sim.get("replicas", best.get("replicas"))  # None without serving.qps: no count to size ("None" was shown)
     return [hw, ("replicas", f"{replicas:,}" if replicas is not None else "-"), ("p99 TTFT / TPOT", lat),
             ("$ per 1M requests", fmt_usd(sim.get("usd_per_million_requests") or best.get("usd_per_million_requests")))]

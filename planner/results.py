@@ -507,7 +507,7 @@ class ServingOption(Sparse):
     #: a real-time job with a QPS: the requests in flight on a replica of the analytic size (Little's law,
     #: ``screen_concurrency``); ``tpot_ms`` is then the TPOT at that load, else at a full ``batch``
     concurrency: Optional[float] = None
-    tpot_ms: Optional[float] = None  # generic models: p99 request latency
+    tpot_ms: Optional[float] = None  # generic models: p99 request latency; None (null) at serving.output_tokens 1
     ttft_ms: Optional[float] = None  # None for generic models
     bound: Optional[str] = None  # "memory" | "compute"
     tokens_per_s_per_replica: Optional[float] = None  # LLMs
@@ -555,7 +555,7 @@ class ServingOption(Sparse):
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):
             return True
-        if name == "ttft_ms":  # None for a generic model that has a batch
+        if name in ("ttft_ms", "tpot_ms"):  # None for a generic model's TTFT, an LLM's TPOT at one output token
             return self.batch is not None
         if name in ("usd_per_hr", "usd_per_million_requests"):  # None for unpriced hardware
             return self.replicas is not None

@@ -63,13 +63,17 @@ def test_layer_model_is_composed_of_op_functions():
         assert lines[name] <= 60, f"step_time.{name} is {lines[name]} lines"
 
 
+def _function_lines(path: Path) -> dict:
+    tree = ast.parse(path.read_text())
+    return {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
 def test_step_time_is_composed_of_stages():
     """step_time.step_time composes one function per stage of the step, in the order the numbers flow (candidate
     inputs, the slowest stage's layer rows / pacing / pipeline sends, the DP terms, the per-micro-batch passes,
     ZeRO exposure, offload, the step, the record): the composer and each stage stay short enough to read whole
     (step_time was one 387-line function until 2026-12-04)."""
-    tree = ast.parse((ROOT / "planner" / "model" / "step_time.py").read_text())
-    lines = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, ast.FunctionDef)}
+    lines = _function_lines(ROOT / "planner" / "model" / "step_time.py")
     assert lines["step_time"] <= 40, f"step_time is {lines['step_time']} lines"
     stages = ("step_inputs", "stage_keys", "layer_rows", "pacing_stage", "pipeline_sends", "transformer_stage",
               "generic_stage", "dp_step_terms", "microbatch_extras", "zero_exposure", "offload_step", "compose_step",
@@ -77,3 +81,23 @@ def test_step_time_is_composed_of_stages():
     for name in stages:
         assert name in lines, f"step_time.{name} is gone: the README's code walk names it"
         assert lines[name] <= 65, f"step_time.{name} is {lines[name]} lines"
+
+
+def test_memory_and_search_are_composed_of_stages():
+    """memory.memory_per_gpu composes one function per memory term and search.recommend.recommend one per search
+    stage (README "Where to add"), each short enough to read whole: until 2026-12-04 they were one 317-line and one
+    264-line function."""
+    mem = _function_lines(ROOT / "planner" / "model" / "memory.py")
+    assert mem["memory_per_gpu"] <= 90, f"memory_per_gpu is {mem['memory_per_gpu']} lines"
+    for name in ("state_bytes", "state_context", "weight_storage", "state_weights", "state_grads", "state_optimizer",
+                 "model_states", "autograd_grads", "adapter_states", "optimizer_offload", "comm_groups",
+                 "fsdp2_head_buffers", "layer_saves", "stage_activations", "transformer_activations",
+                 "sample_activations"):
+        assert name in mem, f"memory.{name} is gone: the README's code walk names it"
+        assert mem[name] <= 60, f"memory.{name} is {mem[name]} lines"
+    rec = _function_lines(ROOT / "planner" / "search" / "recommend.py")
+    assert rec["recommend"] <= 50, f"recommend is {rec['recommend']} lines"
+    for name in ("_search_setup", "_search_option", "_tally_refusals", "_search_chunk", "_search_variant", "_frame",
+                 "_ranked_table", "_assemble"):
+        assert name in rec, f"recommend.{name} is gone: the README's code walk names it"
+        assert rec[name] <= 60, f"recommend.{name} is {rec[name]} lines"

@@ -172,7 +172,7 @@ def test_emit_for_an_auto_plan_uses_the_chosen_stack(cli):
 
 def test_by_framework_needs_auto(cli, tmp_path):
     code, out, _ = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--by", "framework")
-    assert code == 0 and "best plan per framework" in out and "(torchtitan)" in out
+    assert code == 0 and "best plan per framework" in out and "│ torchtitan " in out  # its own column (QA 37b)
     # framework left out, GPUs only: one stack (an open framework over GPUs and TPUs is a search over each
     # platform's stack: tests/test_accelerator_stacks.py)
     job = _framework_left_out(tmp_path)

@@ -54,6 +54,7 @@ named for their runtimes in plan text: ``OTHER_WORDS``).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -704,6 +705,475 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     return r0, r1, held(n_last) * last_inflight, last_inflight
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class StateBytes:
+    """Bytes per parameter of the model states (``model_state_bytes_per_param``; a frozen base's per stored
+    parameter, finetune.py) and per activation element (``ACT_BYTES``)."""
+    weights: float  # the precision's weight bytes, before any FP8 storage (``StateContext.w_held``)
+    grads: float
+    master: float
+    optimizer: float
+    state: float  # master + optimizer per trained parameter, before a frozen base zeroes them (offloaded below)
+    adapter_optimizer: float  # a frozen base's adapters: the optimizer's bytes per adapter parameter (0 otherwise)
+    frozen: bool
+    act: float
+
+
+def state_bytes(m: ModelSpec, t: TrainingSpec) -> StateBytes:
+    """Bytes per parameter the job's precision and optimizer hold (``model_state_bytes_per_param``); lora/qlora:
+    the base is stored only (finetune.py), the adapters are added by ``adapter_states``."""
+    w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
+    frozen = frozen_base(m, t)
+    state_b = master_b + opt_b  # bytes per trained parameter the optimizer holds (offloaded below)
+    adapter_opt_b = 0.0
+    if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
+        adapter_opt_b = opt_b
+        w_b, g_b, master_b, opt_b = frozen_storage_bytes(m, t) / count_params(m).total, 0.0, 0.0, 0.0
+    return StateBytes(w_b, g_b, master_b, opt_b, state_b, adapter_opt_b, bool(frozen), ACT_BYTES[t.precision])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StateContext:
+    """What the model-state terms read (``state_context`` builds it once per call): the distinct layout keys (model
+    states and group counts depend only on (pp, tp, dp, cp, ep, zero, etp, dp_shard, vpp)) with ``sinv`` gathering
+    them back to the candidates, the stages' parameters, the ZeRO tables and how the weights are stored."""
+    m: ModelSpec
+    t: TrainingSpec
+    st: object
+    b: StateBytes
+    kpp: np.ndarray
+    ktp: np.ndarray
+    kdp: np.ndarray
+    kcp: np.ndarray
+    kep: np.ndarray
+    kz: np.ndarray
+    ketp: np.ndarray
+    kdsh: np.ndarray
+    kvpp: np.ndarray
+    sinv: np.ndarray
+    ktpf: np.ndarray
+    dps: np.ndarray  # ZeRO sharding group (HSDP: dp_shard x cp, else dp x cp)
+    edps: np.ndarray  # expert data-parallel shard group
+    kzi: np.ndarray
+    f_dense: np.ndarray
+    f_exp: np.ndarray
+    l_dense: np.ndarray
+    l_exp: np.ndarray
+    k_layers: np.ndarray
+    largest: np.ndarray
+    first_blocks: dict | None  # the blocks each of the two stages holds, by kind (``StageSplit``; Muon jobs only)
+    last_blocks: dict | None
+    muon: bool
+    g_whole: object
+    g_shard: object
+    o_shard: object
+    g_bucket: object
+    g_kept: object
+    g_autograd: object
+    w_held: object
+    w_end: object
+    dw16: object
+    ends_f: np.ndarray
+    ends_l: np.ndarray
+    head_f: np.ndarray
+    head_l: np.ndarray
+    lp16_f: tuple
+    lp16_l: tuple
+    fsdp2: bool
+    fsdp2_master: bool
+    ds_live: object
+    ds_persist: float
+    mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
+
+
+def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: StateBytes) -> StateContext:
+    """The layout keys, stage parameters, ZeRO tables and weight storage the model-state terms share."""
+    frozen, w_b, g_b, master_b = b.frozen, b.weights, b.grads, b.master
+    # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
+    # distinct key and gathered back (a search has millions of rows, a few thousand keys)
+    # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_split_stage_params``)
+    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
+                                                                           c.dp_shard, np.maximum(c.vpp, 1))
+    kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz, etp=ketp)
+    kc.vpp = kvpp
+    ktpf = ktp.astype(np.float64)
+    dps = (kdsh * kcp).astype(np.float64)  # ZeRO sharding group (HSDP: dp_shard x cp, else dp x cp)
+    # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
+    # shard group's share of it (``hsdp_groups``)
+    edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
+    muon = t.optimizer == "muon" and not frozen and m.is_transformer
+    split = stage_split(m, kc, split_runtime(st, m), blocks=muon)  # Muon reads each stage's own blocks
+    f_dense, f_exp, l_dense, l_exp, k_layers, largest = split.params()
+
+    # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);
+    # a frozen base trains only its adapters (added below), so the paper's rows
+    zero_tables = zero_stage_states(st, t, g_b, min(w_b, 2.0)) if not frozen else zero_stage_states(None, t, g_b)
+    kzi = np.clip(kz, 0, 3).astype(np.intp)
+    w_held, w_end, dw16, ends, lp16 = weight_storage(m, t, st, gpu, b, kz, kpp, kvpp, ktp, ktpf)
+    fsdp2 = bool(getattr(st, "fsdp2_dp", False))
+    # FSDP2 with a 16-bit MixedPrecisionPolicy over fp32 parameters (torch _fsdp_param.py: the sharded parameter
+    # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
+    # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
+    fsdp2_master = fsdp2 and master_b > 0 and not frozen
+
+    ds_live = getattr(st, "zero3_max_live_params", None)
+    ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
+    mfsdp_unit = mfsdp_unit_params(m, ktpf, ketp, kep) if st.megatron_fsdp else None  # one per call, both stages'
+    return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
+                        f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
+                        muon, *zero_tables, w_held, w_end, dw16,
+                        *ends, *lp16, fsdp2, fsdp2_master, ds_live, ds_persist, mfsdp_unit)
+
+
+def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf):
+    """How the weights are stored at each layout key: ``(w_held, w_end, dw16, (ends_f, ends_l, head_f, head_l),
+    (lp16_f, lp16_l))`` -- bytes per linear parameter, the extra per pipeline-end parameter, the 16-bit kept layers'
+    extra per parameter, the pipeline ends' and head's parameters per TP rank, the kept layers' parameters."""
+    frozen, w_b = b.frozen, b.weights
+    # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes) where it does at this ZeRO stage
+    # (stacks.fp8_weights_as_stored: Megatron-Core's --fp8-param-gather needs sharded parameters and an FP8 recipe)
+    # on a part without the transposed FP8 copy (stacks.fp8_linear_weight_bytes) the linears hold less than the
+    # stack's figure and the pipeline ends (embedding, head, final norm: 16-bit) keep it: w_end more per end parameter
+    stored = np.zeros(np.shape(kz), dtype=bool) if frozen else fp8_weights_as_stored(st, t, kz)
+    lin_b = fp8_linear_weight_bytes(st, t, gpu)
+    w_held = np.where(stored, lin_b or w_b, w_b) if not frozen else w_b
+    w_end = np.where(stored, (st.fp8_weight_bytes or w_b) - (lin_b or w_b), 0.0)
+    if m.is_transformer:
+        ends_f, ends_l = (np.broadcast_to(x, np.shape(kpp)) / ktpf for x in pipeline_end_params(m, count_params(m), kpp))
+        pc_ = count_params(m)
+        head_l = (pc_.lm_head + pc_.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)) / ktpf
+        head_f = np.where(kpp == 1, head_l, 0.0)
+    else:
+        ends_f = ends_l = head_f = head_l = np.zeros(np.shape(kpp))
+
+    w16 = w_b  # the precision's weight bytes, before any FP8 storage (w_held)
+    # Megatron-Core's 16-bit first / last layers under the fp8/fp4 recipe (Stack.lp_bf16_first_layers,
+    # lp_bf16_layers) are built outside the FP8 init context (megatron/core/fp8_utils.py ``get_fp8_context(config,
+    # layer_no, is_init=True)``: a nullcontext for ``is_first_last_bf16_layer``), so they hold 16-bit weights, no FP8
+    # copy or FP8-stored parameter: w_lp16 - w_held per parameter of the first / last rank's kept layers, each its
+    # own (lp16_rank_params: the split the step time paces; a hybrid's kept Mamba block its mixer's parameters).
+    # Until 2026-12-04 (fp8keep30) each kept layer held the mean layer's parameters: Nemotron 3 Super's last 14
+    # (6 Mamba, 7 MoE and 1 attention block by its pattern) as 14 mean layers
+    lp_first, lp_last = (int(getattr(st, k, 0) or 0) for k in ("lp_bf16_first_layers", "lp_bf16_layers"))
+    lp16_f = lp16_l = (np.zeros(np.shape(kpp)),) * 2
+    if t.precision == "fp8" and m.is_transformer and not frozen and (lp_first or lp_last):
+        fd16, fe16, ld16, le16 = lp16_rank_params(m, kpp, kvpp, lp_first, lp_last, ktp, split_runtime(st, m))
+        lp16_f, lp16_l = (fd16, fe16), (ld16, le16)
+    dw16 = (w16 - WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) - w_held
+    return w_held, w_end, dw16, (ends_f, ends_l, head_f, head_l), (lp16_f, lp16_l)
+
+
+def _fsdp_held(x: StateContext):
+    """``(pp_held, held)``: where the ZeRO-3 / FSDP gradients (pp_held) and weights (held) stay unsharded all step.
+
+    ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
+    reshard_after_forward every layer stays gathered from its forward to its backward
+    (FSDP SHARD_GRAD_OP: ZeRO-2's weights at the end of the forward)
+    Under pipeline parallelism FSDP2 stacks that say so (``Stack.pp_fsdp_unsharded``: torchtitan's
+    ``apply_fsdp``, "For PP, do not reshard after forward to avoid per-microbatch all-gathers") keep
+    the stage gathered all step, and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``:
+    ``set_requires_gradient_sync(False)``, ``set_reshard_after_backward(False)`` until the last
+    backward) leaves each micro-batch's gradients unsharded, accumulated in the reduce dtype
+    (FSDPParam ``to_accumulated_grad_if_needed``: ``unsharded_grad.to(self.reduce_dtype)``) —
+    a whole unsharded gradient of the stage at the last backward, before its reduce-scatter
+    AutoModel's deferred sync without PP (``Stack.fsdp_defer_sync``) holds the same unsharded gradients"""
+    kz, st = x.kz, x.st
+    pp_held = (kz >= 2) & (((x.kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
+    held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
+    return pp_held, held
+
+
+def _mfsdp_buffers(x: StateContext, d, e):
+    """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
+    return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e)
+
+
+def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
+    """Weight bytes of a stage holding ``dense`` / ``expert`` parameters (per candidate, ``[sinv]``) at ``w_b``
+    bytes each (default ``w_held``): sharded at ZeRO-3 (Rajbhandari et al. 2020), whole where held (``_fsdp_held``),
+    the 16-bit kept layers' extra, and the gathered window (Megatron-FSDP's units, DeepSpeed ZeRO-3's live window,
+    FSDP's block in use and the one prefetched, FSDP2's root unit)."""
+    kz, dps, edps, m, st = x.kz, x.dps, x.edps, x.m, x.st
+    w_b = x.w_held if w_b is None else w_b
+    d = dense / x.ktpf
+    e = expert / (x.ketp * x.kep)
+    weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if x.fsdp2_master else 1.0), d + e) * w_b
+               + np.where(kz >= 3, ends / dps, ends) * x.w_end)
+    held = _fsdp_held(x)[1]
+    weights = np.where(held, (d + e) * w_b + ends * x.w_end, weights)
+    d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
+    weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
+    if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
+        return (weights + _mfsdp_buffers(x, d, e)[0] * np.minimum(w_b, 2.0))[x.sinv]
+    if x.ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
+        gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, x.ktpf), x.ds_live)
+        gathered = gathered + x.ds_persist * (1.0 - 1.0 / dps)
+    else:  # FSDP: the block in use and the one prefetched
+        gathered = 2 * x.largest
+    weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
+    if x.fsdp2 and m.is_transformer:  # the unit outside the blocks (Stack.fsdp2_root): 16-bit, never float8
+        weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
+            st.fsdp2_root, ends, head, x.largest, m.moe is not None) * np.minimum(x.b.weights, 2.0), 0.0)
+    return weights[x.sinv]
+
+
+def state_grads(x: StateContext, dense, expert):
+    """Gradient bytes of a stage (per candidate, ``[sinv]``): the ZeRO stage's whole, sharded and bucket bytes
+    (``zero_stage_states``), whole where FSDP holds them unsharded (``_fsdp_held``), Megatron-FSDP's gradient
+    buckets, FSDP2's unsharded gradient and reduce-scatter input (``fsdp2_reduce_buffer_bytes``)."""
+    kz, kzi, g_b = x.kz, x.kzi, x.b.grads
+    d = dense / x.ktpf
+    e = expert / (x.ketp * x.kep)
+    grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
+    grads = np.where(_fsdp_held(x)[0], (d + e) * g_b, grads)
+    if x.st.megatron_fsdp:
+        return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
+    if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
+        grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(x.largest, x.b.act, g_b), 0.0)
+    return grads[x.sinv]
+
+
+def state_optimizer(x: StateContext, dense, expert, blocks=None):
+    """Master + optimizer-state bytes of a stage (per candidate, ``[sinv]``), sharded where the ZeRO stage shards
+    them (``zero_stage_states``); Muon's differ between its matrices and AdamW's rest (``optimizers.state_bytes``, from
+    the ``blocks`` the stage holds)."""
+    d = dense / x.ktpf
+    e = expert / (x.ketp * x.kep)
+    b = x.b
+    # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
+    od, oe = (optimizers.state_bytes(x.m, dense, expert, blocks, b.master + b.optimizer,
+                                     b.master + OPTIMIZER_STATE["adamw"]) if x.muon else (b.master + b.optimizer,) * 2)
+    optim = np.where(x.o_shard[x.kzi], d / x.dps * od + e / x.edps * oe, d * od + e * oe)
+    return optim[x.sinv]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StageStates:
+    """The model states of the first (``f*``) and the last (``l*``) pipeline stage, bytes per GPU per candidate:
+    weights, gradients, optimizer (master + moments), and what is offloaded to host RAM."""
+    fw: object
+    lw: object
+    fg: object
+    lg: object
+    fo: object
+    lo: object
+    host_f: object = 0.0
+    host_l: object = 0.0
+
+
+def model_states(x: StateContext) -> StageStates:
+    """Weights, gradients and optimizer states of the first and the last stage (``state_weights``,
+    ``state_grads``, ``state_optimizer``): the first with the embedding's end, the last with the head's."""
+    fw = state_weights(x, x.f_dense, x.f_exp, ends=x.ends_f, head=x.head_f, p16=x.lp16_f)
+    lw = state_weights(x, x.l_dense, x.l_exp, ends=x.ends_l, head=x.head_l, p16=x.lp16_l)
+    fg, lg = state_grads(x, x.f_dense, x.f_exp), state_grads(x, x.l_dense, x.l_exp)
+    fo = state_optimizer(x, x.f_dense, x.f_exp, x.first_blocks)
+    lo = state_optimizer(x, x.l_dense, x.l_exp, x.last_blocks)
+    return StageStates(fw, lw, fg, lg, fo, lo)
+
+
+def fsdp2_head_buffers(x: StateContext, n: int) -> list:
+    """FSDP2's unit holding the LM head (Stack.fsdp2_root) reduced like the blocks: what its buffers add beyond a
+    layer's, on the stage(s) holding the head (first, last); charged in ``memory_per_gpu`` against the loss
+    transient it never coexists with."""
+    fsdp2_head = [np.zeros(n)] * 2
+    if x.fsdp2 and not x.b.frozen and x.m.is_transformer:
+        layer_buf = fsdp2_reduce_buffer_bytes(x.largest, x.b.act, x.b.grads)
+        fsdp2_head = [np.where(x.kz >= 2, fsdp2_reduce_buffer_bytes(x.largest, x.b.act, x.b.grads, h, x.st.fsdp2_root,
+                                                                    x.m.moe is not None) - layer_buf, 0.0)[x.sinv]
+                      for h in (x.head_f, x.head_l)]
+    return fsdp2_head
+
+
+def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -> StageStates:
+    """The 16-bit ``.grad`` tensors a stack's wrapper leaves whole (``zero_stage_states``; none under the paper's
+    convention, whose buffer is the gradient term): in the gradient term, except where the walk holds them; where
+    walked, the AMP copies leave the weight term and HF Trainer's single process holds no reducer buckets."""
+    fw, lw, fg, lg = s.fw, s.lw, s.fg, s.lg
+    kept_grads = [((dense / x.ktpf + expert / (x.ketp * x.kep)) * x.g_autograd[x.kzi])[x.sinv]
+                  for dense, expert in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp))]
+    fg, lg = (g + (k if walked is None else np.where(walked, 0.0, k)) for g, k in zip((fg, lg), kept_grads))
+    if walked is not None and hf == "amp_bf16":
+        # the AMP convention's +2 bytes/param (autocast's bf16 copies) leave the weight term: the
+        # walk holds the copies as autocast caches them (zero < 3) or there are none (ZeRO-3)
+        fw = np.where(walked, state_weights(x, x.f_dense, x.f_exp, x.b.weights - 2.0), fw)
+        lw = np.where(walked, state_weights(x, x.l_dense, x.l_exp, x.b.weights - 2.0), lw)
+    if walked is not None and x.st.name == "hf-trainer":
+        # one process, no sharding: no DistributedDataParallel wrapper (transformers Trainer
+        # ``_wrap_model`` wraps in DDP only ``if self.args.local_rank != -1``; accelerate's
+        # ``prepare_model`` only under a multi-process DistributedType), so no reducer buckets: the
+        # gradients are autograd's ``.grad`` tensors alone, which the walk holds (_hf_walk_arrays).
+        # DeepSpeed's engine keeps its own gradient buffers at any world size: not this rule
+        solo = walked & (c.zero == 0) & (c.dp * c.tp * c.cp == 1)
+        fg, lg = np.where(solo, 0.0, fg), np.where(solo, 0.0, lg)
+    return dataclasses.replace(s, fw=fw, lw=lw, fg=fg, lg=lg)
+
+
+def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
+    """lora/qlora: fp32 adapters, their fp32 gradients and optimizer state, split like the layers
+    (finetune.adapter_params, ``ADAPTER_BYTES``)."""
+    ad = adapter_params(x.m, x.t) * layers / x.m.layers / tp
+    return StageStates(s.fw + ad * ADAPTER_BYTES, s.lw + ad * ADAPTER_BYTES, s.fg + ad * ADAPTER_BYTES,
+                       s.lg + ad * ADAPTER_BYTES, s.fo + ad * x.b.adapter_optimizer, s.lo + ad * x.b.adapter_optimizer,
+                       s.host_f, s.host_l)
+
+
+def comm_groups(x: StateContext):
+    """Process groups of size > 1 per candidate (each with ``NCCL_BYTES_PER_GROUP``); HSDP: the replica group's
+    communicator too."""
+    groups = sum((g > 1).astype(np.float64) for g in (x.ktp, x.kpp, x.kdp, x.kcp, x.kep))
+    return (groups + (x.kdsh < x.kdp))[x.sinv]  # HSDP: the replica group's communicator too
+
+
+def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
+    """Master + moments move to host RAM (model.offload); under a frozen base, the adapters' state (fp32 adapters
+    keep no master: their optimizer state alone, added by ``adapter_states``)."""
+    st, b = x.st, x.b
+    if not (st.optimizer_offload and b.state > 0):
+        return s
+    fw, lw, fo, lo = s.fw, s.lw, s.fo, s.lo
+    host_f, host_l = (offload.host_optimizer_bytes(o, b.adapter_optimizer if b.frozen else b.state) for o in (fo, lo))
+    fo, lo = fo * 0.0, lo * 0.0
+    if b.frozen and x.fsdp2:
+        # FSDP2 CPUOffloadPolicy moves every parameter's shard to the host, the frozen base's too (torch
+        # _fsdp_param.py ``_init_sharded_param``: ``padded_sharded_param.cpu()`` under ``offload_to_cpu``,
+        # whatever ``requires_grad``): at ZeRO-3 its stored shard leaves the weight term for the host
+        base_f, base_l = (np.where(x.kz >= 3, (dd / x.ktpf / x.dps + ee / (x.ketp * x.kep) / x.edps) * b.weights,
+                                   0.0)[x.sinv] for dd, ee in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
+        fw, lw, host_f, host_l = fw - base_f, lw - base_l, host_f + base_f, host_l + base_l
+    return StageStates(fw, lw, s.fg, s.lg, fo, lo, host_f, host_l)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ActivationTerms:
+    """Activations and logits of the first and the last pipeline stage (bytes per GPU per candidate), and the
+    activations offloaded to host RAM per GPU (``host``, added to either stage's)."""
+    first_act: object
+    last_act: object
+    first_logits: object
+    last_logits: object
+    host: object = 0.0
+
+
+def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
+    """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at the activation keys ``keys``
+    (tp, cp, sp, mb, ep) and recompute codes ``krc``: the fused-kernel table (activations.mean_layer_activation_bytes,
+    recompute_working_set; Korthikanti et al. 2022), a frozen base's peft saves (finetune.py), through the search's
+    memo where there is one."""
+    ktp, kcp, ksp, kmb, kep = keys
+    frozen, moe_share = b.frozen, m.moe_layers / m.layers
+    # the table's settings, one value for every key (what the memo's setting holds)
+    tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
+               fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, b.act, seq),
+               **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
+
+    def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
+        """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
+        if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
+            return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, tp_ * cp_)
+        kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
+        per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
+        if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
+            rws = np.maximum.reduce([recompute_working_set(m, seq, mb_, recompute=rc_, moe=k == "E", kind=k, **kw)
+                                     for k in ("M", "*", "-", "E") if m.kind_layers(k)])
+        else:
+            rws = recompute_working_set(m, seq, mb_, recompute=rc_, moe=False, **kw)
+            if moe_share:
+                rws = np.maximum(rws, recompute_working_set(m, seq, mb_, recompute=rc_, moe=True, **kw))
+        return per_layer, rws
+
+    # a search's memo (step_time.LayerMemo) keeps these rows across its calls: each row depends only on its key
+    # and on the setting (the model, the held training spec, the stack's table keywords, seq), not on the
+    # other rows (elementwise), and the chunks, probes and stack variants of a search meet the same keys. The held
+    # spec enters as the caller's (the same object across a search) and the weights held_training set: its
+    # fresh copy per call (HF Trainer's autocast) added one memo entry a call, each kept alive by the memo
+    setting = (("memory.layer_saves", memo.value(m), memo.value(given), t.weights, float(seq), frozen,
+                tuple(sorted(tkw.items())))
+               if memo is not None and np.ndim(seq) == 0 else None)
+    if setting is None:
+        return saves_at(ktp, kcp, ksp, kmb, krc, kep)
+    keys = (ktp, kcp, ksp, kmb, krc, kep)
+    got = memo.rows(setting, keys, lambda i: dict(zip(("per_layer", "rws"), saves_at(*(k[i] for k in keys)))))
+    return got["per_layer"], got["rws"]
+
+
+def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out):
+    """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
+    the peak over the ranks before the last (rank 0 with the embedding's output, or rank 1), the last with the MTP
+    depths, each plus one layer's rebuild (``rws``)."""
+    a2a = bool(m.moe is not None and st.moe_a2a_overlap)
+    # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
+    # or rank 1
+    if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp) key, gathered back (a few hundred keys)
+        # (tp too where the split depends on it: DeepSpeed's "parameters" partition, per TP rank)
+        ktp_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp)
+        (kpp_, kv_, ks_, kmb_, kdp_, ktp_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_)
+        kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
+        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m)
+        lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
+    else:
+        lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m)
+    first_act = np.maximum(lm0 * per_layer + emb_out, lm1 * per_layer) + rws
+    # the MTP depths run after the decoder on the last stage and save their activations like layers: a
+    # DeepSeek-V3 depth is one transformer layer, a hybrid's "*E" block two blocks (per_layer is the mean one)
+    mtp_layers = m.mtp_layers * (2.0 if m.hybrid else 1.0)
+    last_act = (lm_last + mtp_layers * last_inflight) * per_layer + rws
+    return first_act, last_act
+
+
+def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
+                            hf, walked, layers, m_micro, g_kept) -> ActivationTerms:
+    """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
+    ``_partial_recompute_saves``, the HF table where the code is transformers'), the stages' layer-micro-batches
+    (``stage_activations``), the logits and loss transient (activations.logits_bytes, loss_transient_bytes), the
+    walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host."""
+    act_b = b.act
+    # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
+    # gathered back to every candidate (a search has millions of rows, a few hundred keys)
+    # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
+    ep_keys = c.ep if m.moe is not None and getattr(st, "selective", None) == "op" else np.ones_like(c.tp)
+    (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
+    keys = (ktp, kcp, ksp, kmb, kep)
+    per_layer, rws = (x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc))
+    every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
+    per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, lambda: [
+        x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys,
+                                    np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc))], every)
+    if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
+        hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
+        if not b.frozen:  # a frozen base keeps its own set (above)
+            per_layer, rws = hf_layer, hf_rws
+    # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
+    sp_div = np.where(ksp.astype(bool), ktp.astype(np.float64), 1.0)
+    emb_out = (seq * kmb / kcp * m.hidden * act_b / sp_div)[inv]
+    # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
+    # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
+    host = offload.offloaded_layers(layers, st) * per_layer
+    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out)
+    # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
+    last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool))
+                   + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code))[inv]
+    if hf and (walked is None or not walked.all()):
+        last_logits = hf_logits
+    first_logits = where0(c.pp == 1, last_logits)
+    if walked is not None and walked.any():
+        w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro, g_kept[np.clip(c.zero, 0, 3)])
+        first_act = np.where(walked, w_act, first_act)
+        last_act = np.where(walked, w_act, last_act)
+        first_logits = np.where(walked, w_logits, first_logits)
+        last_logits = np.where(walked, w_logits, last_logits)
+    return ActivationTerms(first_act, last_act, first_logits, last_logits, host)
+
+
+def sample_activations(m: ModelSpec, c: Candidates, act_b) -> ActivationTerms:
+    """A model measured per sample (``activation_bytes_per_sample``, in fp32; autocast keeps most activations in
+    16 bits): the same on every stage, no logits."""
+    per_sample = m.activation_bytes_per_sample or 0.0
+    scale = act_b / 4.0  # measured in fp32; autocast keeps most activations in 16 bits
+    first_act = per_sample * scale * c.mb
+    return ActivationTerms(first_act, first_act, np.zeros(len(c)), np.zeros(len(c)))
+
+
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
                    gpu: str | None = None, memo=None):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
@@ -725,275 +1195,39 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     under ZeRO-3).
 
     ``memo``: a search's ``step_time.LayerMemo``, which keeps the per-layer activation rows by layer key across
-    its calls (the same numbers, bit for bit; a call's fixed cost was mostly that table)."""
+    its calls (the same numbers, bit for bit; a call's fixed cost was mostly that table).
+
+    Composed of one function per term (until 2026-12-04 one 317-line function): peak per stage = weights + grads
+    + optimizer (``model_states``, ``autograd_grads``, ``adapter_states``, ``optimizer_offload``) + activations +
+    logits (``transformer_activations`` / ``sample_activations``) + other (the CUDA context, ``comm_groups``'
+    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``)."""
     st = from_training(t, stack)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
     hf = _hf_code(m, t, st)
     given = t  # the caller's spec: the memo's key (``held_training`` may make a new object on every call)
     t = held_training(m, t, st)
-    w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
-    frozen = frozen_base(m, t)
-    state_b = master_b + opt_b  # bytes per trained parameter the optimizer holds (offloaded below)
-    if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
-        adapter_opt_b = opt_b
-        w_b, g_b, master_b, opt_b = frozen_storage_bytes(m, t) / count_params(m).total, 0.0, 0.0, 0.0
-    act_b = ACT_BYTES[t.precision]
-    tp = c.tp.astype(np.float64)
-
-    # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
-    # distinct key and gathered back (a search has millions of rows, a few thousand keys)
-    # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_split_stage_params``)
-    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
-                                                                           c.dp_shard, np.maximum(c.vpp, 1))
-    kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz, etp=ketp)
-    kc.vpp = kvpp
-    ktpf = ktp.astype(np.float64)
-    dps = (kdsh * kcp).astype(np.float64)  # ZeRO sharding group (HSDP: dp_shard x cp, else dp x cp)
-    # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
-    # shard group's share of it (``hsdp_groups``)
-    edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
-    muon = t.optimizer == "muon" and not frozen and m.is_transformer
-    split = stage_split(m, kc, split_runtime(st, m), blocks=muon)
-    f_dense, f_exp, l_dense, l_exp, k_layers, largest = split.params()
-
-    # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);
-    # a frozen base trains only its adapters (added below), so the paper's rows
-    g_whole, g_shard, o_shard, g_bucket, g_kept, g_autograd = (
-        zero_stage_states(st, t, g_b, min(w_b, 2.0)) if not frozen else zero_stage_states(None, t, g_b))
-    kzi = np.clip(kz, 0, 3).astype(np.intp)
-    # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes) where it does at this ZeRO stage
-    # (stacks.fp8_weights_as_stored: Megatron-Core's --fp8-param-gather needs sharded parameters and an FP8 recipe)
-    # on a part without the transposed FP8 copy (stacks.fp8_linear_weight_bytes) the linears hold less than the
-    # stack's figure and the pipeline ends (embedding, head, final norm: 16-bit) keep it: w_end more per end parameter
-    stored = np.zeros(np.shape(kz), dtype=bool) if frozen else fp8_weights_as_stored(st, t, kz)
-    lin_b = fp8_linear_weight_bytes(st, t, gpu)
-    w_held = np.where(stored, lin_b or w_b, w_b) if not frozen else w_b
-    w_end = np.where(stored, (st.fp8_weight_bytes or w_b) - (lin_b or w_b), 0.0)
-    if m.is_transformer:
-        ends_f, ends_l = (np.broadcast_to(x, np.shape(kpp)) / ktpf for x in pipeline_end_params(m, count_params(m), kpp))
-        pc_ = count_params(m)
-        head_l = (pc_.lm_head + pc_.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)) / ktpf
-        head_f = np.where(kpp == 1, head_l, 0.0)
-    else:
-        ends_f = ends_l = head_f = head_l = np.zeros(np.shape(kpp))
-
-    fsdp2 = bool(getattr(st, "fsdp2_dp", False))
-    w16 = w_b  # the precision's weight bytes, before any FP8 storage (w_held)
-    # Megatron-Core's 16-bit first / last layers under the fp8/fp4 recipe (Stack.lp_bf16_first_layers,
-    # lp_bf16_layers) are built outside the FP8 init context (megatron/core/fp8_utils.py ``get_fp8_context(config,
-    # layer_no, is_init=True)``: a nullcontext for ``is_first_last_bf16_layer``), so they hold 16-bit weights, no FP8
-    # copy or FP8-stored parameter: w_lp16 - w_held per parameter of the first / last rank's kept layers, each its
-    # own (lp16_rank_params: the split the step time paces; a hybrid's kept Mamba block its mixer's parameters).
-    # Until 2026-12-04 (fp8keep30) each kept layer held the mean layer's parameters: Nemotron 3 Super's last 14
-    # (6 Mamba, 7 MoE and 1 attention block by its pattern) as 14 mean layers
-    lp_first, lp_last = (int(getattr(st, k, 0) or 0) for k in ("lp_bf16_first_layers", "lp_bf16_layers"))
-    lp16_f = lp16_l = (np.zeros(np.shape(kpp)),) * 2
-    if t.precision == "fp8" and m.is_transformer and not frozen and (lp_first or lp_last):
-        fd16, fe16, ld16, le16 = lp16_rank_params(m, kpp, kvpp, lp_first, lp_last, ktp, split_runtime(st, m))
-        lp16_f, lp16_l = (fd16, fe16), (ld16, le16)
-    dw16 = (w16 - WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) - w_held
-    # FSDP2 with a 16-bit MixedPrecisionPolicy over fp32 parameters (torch _fsdp_param.py: the sharded parameter
-    # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
-    # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
-    fsdp2_master = fsdp2 and master_b > 0 and not frozen
-
-    ds_live = getattr(st, "zero3_max_live_params", None)
-    ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
-
-    def states(dense, expert, blocks, w_b=w_held, ends=0.0, head=0.0, p16=(0.0, 0.0)):
-        d = dense / ktpf
-        e = expert / (ketp * kep)
-        weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if fsdp2_master else 1.0), d + e) * w_b
-                   + np.where(kz >= 3, ends / dps, ends) * w_end)
-        grads = (d + e) * g_whole[kzi] + (d / dps + e / edps) * g_shard[kzi] + g_bucket[kzi]
-        # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
-        od, oe = (optimizers.state_bytes(m, dense, expert, blocks, master_b + opt_b,
-                                         master_b + OPTIMIZER_STATE["adamw"]) if muon else (master_b + opt_b,) * 2)
-        optim = np.where(o_shard[kzi], d / dps * od + e / edps * oe, d * od + e * oe)
-        # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
-        # reshard_after_forward every layer stays gathered from its forward to its backward
-        # (FSDP SHARD_GRAD_OP: ZeRO-2's weights at the end of the forward)
-        # Under pipeline parallelism FSDP2 stacks that say so (``Stack.pp_fsdp_unsharded``: torchtitan's
-        # ``apply_fsdp``, "For PP, do not reshard after forward to avoid per-microbatch all-gathers") keep
-        # the stage gathered all step, and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``:
-        # ``set_requires_gradient_sync(False)``, ``set_reshard_after_backward(False)`` until the last
-        # backward) leaves each micro-batch's gradients unsharded, accumulated in the reduce dtype
-        # (FSDPParam ``to_accumulated_grad_if_needed``: ``unsharded_grad.to(self.reduce_dtype)``) —
-        # a whole unsharded gradient of the stage at the last backward, before its reduce-scatter
-        # AutoModel's deferred sync without PP (``Stack.fsdp_defer_sync``) holds the same unsharded gradients
-        pp_held = (kz >= 2) & (((kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
-        held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
-        weights = np.where(held, (d + e) * w_b + ends * w_end, weights)
-        d16, e16 = p16[0] / ktpf, p16[1] / (ketp * kep)  # the rank's 16-bit layers' parameters
-        weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * dw16
-        grads = np.where(pp_held, (d + e) * g_b, grads)
-        if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
-            w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
-                                            np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * dps), d + e)
-            return (weights + w_el * np.minimum(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
-        if ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
-            gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, ktpf), ds_live)
-            gathered = gathered + ds_persist * (1.0 - 1.0 / dps)
-        else:  # FSDP: the block in use and the one prefetched
-            gathered = 2 * largest
-        weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
-        if fsdp2 and m.is_transformer:  # the unit outside the blocks (Stack.fsdp2_root): 16-bit, never float8
-            weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
-                st.fsdp2_root, ends, head, largest, m.moe is not None) * np.minimum(w16, 2.0), 0.0)
-        if fsdp2 and not frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
-            grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b), 0.0)
-        return weights[sinv], grads[sinv], optim[sinv]
-
-    fw, fg, fo = states(f_dense, f_exp, split.first_blocks, ends=ends_f, head=head_f, p16=lp16_f)
-    lw, lg, lo = states(l_dense, l_exp, split.last_blocks, ends=ends_l, head=head_l, p16=lp16_l)
-    # FSDP2's unit holding the LM head (Stack.fsdp2_root) reduced like the blocks: what its buffers add beyond a
-    # layer's, on the stage(s) holding the head; charged below against the loss transient it never coexists with
-    fsdp2_head = [np.zeros(len(c))] * 2
-    if fsdp2 and not frozen and m.is_transformer:
-        layer_buf = fsdp2_reduce_buffer_bytes(largest, act_b, g_b)
-        fsdp2_head = [np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b, h, st.fsdp2_root,
-                                                                  m.moe is not None) - layer_buf, 0.0)[sinv]
-                      for h in (head_f, head_l)]
-    layers = k_layers[sinv]
+    b = state_bytes(m, t)
+    x = state_context(m, t, st, c, gpu, b)
+    s = model_states(x)
+    fsdp2_head = fsdp2_head_buffers(x, len(c))
+    layers = x.k_layers[x.sinv]
     # HF-code plans whose step memory is walked (``_hf_walk_arrays``): one stage, no activation
     # offload, the whole model trained (a frozen base keeps finetune.py's table)
-    walked = (c.pp == 1) & (not st.activation_offload) if (hf and not frozen and m.is_transformer) else None
-    # the 16-bit ``.grad`` tensors a stack's wrapper leaves whole (``zero_stage_states``; none under the paper's
-    # convention, whose buffer is the gradient term): in the gradient term, except where the walk holds them
-    kept_grads = [((dense / ktpf + expert / (ketp * kep)) * g_autograd[kzi])[sinv]
-                  for dense, expert in ((f_dense, f_exp), (l_dense, l_exp))]
-    fg, lg = (g + (k if walked is None else np.where(walked, 0.0, k)) for g, k in zip((fg, lg), kept_grads))
-    if walked is not None and hf == "amp_bf16":
-        # the AMP convention's +2 bytes/param (autocast's bf16 copies) leave the weight term: the
-        # walk holds the copies as autocast caches them (zero < 3) or there are none (ZeRO-3)
-        fw = np.where(walked, states(f_dense, f_exp, split.first_blocks, w_b - 2.0)[0], fw)
-        lw = np.where(walked, states(l_dense, l_exp, split.last_blocks, w_b - 2.0)[0], lw)
-    if walked is not None and st.name == "hf-trainer":
-        # one process, no sharding: no DistributedDataParallel wrapper (transformers Trainer
-        # ``_wrap_model`` wraps in DDP only ``if self.args.local_rank != -1``; accelerate's
-        # ``prepare_model`` only under a multi-process DistributedType), so no reducer buckets: the
-        # gradients are autograd's ``.grad`` tensors alone, which the walk holds (_hf_walk_arrays).
-        # DeepSpeed's engine keeps its own gradient buffers at any world size: not this rule
-        solo = walked & (c.zero == 0) & (c.dp * c.tp * c.cp == 1)
-        fg, lg = np.where(solo, 0.0, fg), np.where(solo, 0.0, lg)
-    if frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
-        ad = adapter_params(m, t) * layers / m.layers / tp
-        fw, lw = fw + ad * ADAPTER_BYTES, lw + ad * ADAPTER_BYTES
-        fg, lg = fg + ad * ADAPTER_BYTES, lg + ad * ADAPTER_BYTES
-        fo, lo = fo + ad * adapter_opt_b, lo + ad * adapter_opt_b
-    groups = sum((x > 1).astype(np.float64) for x in (ktp, kpp, kdp, kcp, kep))
-    groups = (groups + (kdsh < kdp))[sinv]  # HSDP: the replica group's communicator too
-    host_f = host_l = 0.0
-    # master + moments move to host RAM (model.offload); under a frozen base, the adapters' state
-    # (fp32 adapters keep no master: their optimizer state alone, added to fo/lo above)
-    if st.optimizer_offload and state_b > 0:
-        host_f, host_l = (offload.host_optimizer_bytes(x, adapter_opt_b if frozen else state_b) for x in (fo, lo))
-        fo, lo = fo * 0.0, lo * 0.0
-        if frozen and fsdp2:
-            # FSDP2 CPUOffloadPolicy moves every parameter's shard to the host, the frozen base's too (torch
-            # _fsdp_param.py ``_init_sharded_param``: ``padded_sharded_param.cpu()`` under ``offload_to_cpu``,
-            # whatever ``requires_grad``): at ZeRO-3 its stored shard leaves the weight term for the host
-            base_f, base_l = (np.where(kz >= 3, (dd / ktpf / dps + ee / (ketp * kep) / edps) * w_b, 0.0)[sinv]
-                              for dd, ee in ((f_dense, f_exp), (l_dense, l_exp)))
-            fw, lw, host_f, host_l = fw - base_f, lw - base_l, host_f + base_f, host_l + base_l
+    walked = (c.pp == 1) & (not st.activation_offload) if (hf and not b.frozen and m.is_transformer) else None
+    s = autograd_grads(x, s, c, walked, hf)
+    if b.frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
+        s = adapter_states(x, s, layers, c.tp.astype(np.float64))
+    groups = comm_groups(x)
+    s = optimizer_offload(x, s)
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:
-        moe_share = m.moe_layers / m.layers
-        # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
-        # gathered back to every candidate (a search has millions of rows, a few hundred keys)
-        # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-        ep_keys = c.ep if m.moe is not None and getattr(st, "selective", None) == "op" else np.ones_like(c.tp)
-        (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
-        # the table's settings, one value for every key (what the memo's setting holds)
-        tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
-                   fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq),
-                   **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
-
-        def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
-            """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
-            if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
-                return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, tp_ * cp_)
-            kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
-            per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
-            if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
-                rws = np.maximum.reduce([recompute_working_set(m, seq, mb_, recompute=rc_, moe=k == "E", kind=k, **kw)
-                                         for k in ("M", "*", "-", "E") if m.kind_layers(k)])
-            else:
-                rws = recompute_working_set(m, seq, mb_, recompute=rc_, moe=False, **kw)
-                if moe_share:
-                    rws = np.maximum(rws, recompute_working_set(m, seq, mb_, recompute=rc_, moe=True, **kw))
-            return per_layer, rws
-
-        # a search's memo (step_time.LayerMemo) keeps these rows across its calls: each row depends only on its key
-        # and on the setting (the model, the held training spec, the stack's table keywords, seq), not on the
-        # other rows (elementwise), and the chunks, probes and stack variants of a search meet the same keys. The held
-        # spec enters as the caller's (the same object across a search) and the weights held_training set: its
-        # fresh copy per call (HF Trainer's autocast) added one memo entry a call, each kept alive by the memo
-        setting = (("memory.layer_saves", memo.value(m), memo.value(given), t.weights, float(seq), frozen,
-                    tuple(sorted(tkw.items())))
-                   if memo is not None and np.ndim(seq) == 0 else None)
-
-        def layer_saves(krc):
-            """``saves_at`` at the keys, recompute ``krc`` (through the memo where there is one)"""
-            if setting is None:
-                return saves_at(ktp, kcp, ksp, kmb, krc, kep)
-            keys = (ktp, kcp, ksp, kmb, krc, kep)
-            got = memo.rows(setting, keys, lambda i: dict(zip(("per_layer", "rws"), saves_at(*(k[i] for k in keys)))))
-            return got["per_layer"], got["rws"]
-
-        per_layer, rws = (x[inv] for x in layer_saves(krc))
-        every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
-        per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, lambda: [
-            x[inv] for x in layer_saves(np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc))], every)
-        if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
-            hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
-            if not frozen:  # a frozen base keeps its own set (above)
-                per_layer, rws = hf_layer, hf_rws
-        # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
-        sp_div = np.where(ksp.astype(bool), ktp.astype(np.float64), 1.0)
-        emb_out = (seq * kmb / kcp * m.hidden * act_b / sp_div)[inv]
-        # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
-        # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
-        out_layers = offload.offloaded_layers(layers, st)
-        host_f = host_f + out_layers * per_layer
-        host_l = host_l + out_layers * per_layer
-        a2a = bool(m.moe is not None and st.moe_a2a_overlap)
-        # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
-        # or rank 1
-        if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp) key, gathered back (a few hundred keys)
-            # (tp too where the split depends on it: DeepSpeed's "parameters" partition, per TP rank)
-            ktp_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp)
-            (kpp_, kv_, ks_, kmb_, kdp_, ktp_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_)
-            kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
-            parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m)
-            lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
-        else:
-            lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m)
-        first_act = np.maximum(lm0 * per_layer + emb_out, lm1 * per_layer) + rws
-        # the MTP depths run after the decoder on the last stage and save their activations like layers: a
-        # DeepSeek-V3 depth is one transformer layer, a hybrid's "*E" block two blocks (per_layer is the mean one)
-        mtp_layers = m.mtp_layers * (2.0 if m.hybrid else 1.0)
-        last_act = (lm_last + mtp_layers * last_inflight) * per_layer + rws
-        # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
-        last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool))
-                       + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code))[inv]
-        if hf and (walked is None or not walked.all()):
-            last_logits = hf_logits
-        first_logits = where0(c.pp == 1, last_logits)
-        if walked is not None and walked.any():
-            w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro, g_kept[np.clip(c.zero, 0, 3)])
-            first_act = np.where(walked, w_act, first_act)
-            last_act = np.where(walked, w_act, last_act)
-            first_logits = np.where(walked, w_logits, first_logits)
-            last_logits = np.where(walked, w_logits, last_logits)
+        a = transformer_activations(m, t, given, st, c, seq, gb, b, memo, hf, walked, layers, m_micro, x.g_kept)
+        host_f, host_l = s.host_f + a.host, s.host_l + a.host
     else:
-        per_sample = m.activation_bytes_per_sample or 0.0
-        scale = act_b / 4.0  # measured in fp32; autocast keeps most activations in 16 bits
-        first_act = per_sample * scale * c.mb
-        last_act = first_act
-        first_logits = last_logits = np.zeros(len(c))
+        a = sample_activations(m, c, b.act)
+        host_f, host_l = s.host_f, s.host_l
 
     def other(act):
         return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + FRAGMENTATION * act
@@ -1002,17 +1236,17 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # output layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only
     # what the head's buffers exceed the logits by counts (fsdp2_reduce_buffer_bytes; 0 where a micro-batch's tokens
     # outnumber the hidden size, Llama-3-8B at 8k: logits 4.2 GB vs the head's 3.15 GB)
-    fg = fg + np.maximum(fsdp2_head[0] - first_logits, 0.0)
-    lg = lg + np.maximum(fsdp2_head[1] - last_logits, 0.0)
+    fg = s.fg + np.maximum(fsdp2_head[0] - a.first_logits, 0.0)
+    lg = s.lg + np.maximum(fsdp2_head[1] - a.last_logits, 0.0)
 
-    first_total = fw + fg + fo + first_act + first_logits + other(first_act + first_logits)
-    last_total = lw + lg + lo + last_act + last_logits + other(last_act + last_logits)
+    first_total = s.fw + fg + s.fo + a.first_act + a.first_logits + other(a.first_act + a.first_logits)
+    last_total = s.lw + lg + s.lo + a.last_act + a.last_logits + other(a.last_act + a.last_logits)
     last = last_total > first_total
-    pick = lambda a, b: select(last, b, a)  # noqa: E731 (np.where, branch-free: planner.npfast)
-    act = pick(first_act, last_act)
-    lg_ = pick(first_logits, last_logits)
+    pick = lambda f, l: select(last, l, f)  # noqa: E731 (np.where, branch-free: planner.npfast)
+    act = pick(a.first_act, a.last_act)
+    lg_ = pick(a.first_logits, a.last_logits)
     return dict(
-        weights=pick(fw, lw), grads=pick(fg, lg), optimizer=pick(fo, lo), activations=act,
+        weights=pick(s.fw, s.lw), grads=pick(fg, lg), optimizer=pick(s.fo, s.lo), activations=act,
         logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
@@ -1020,7 +1254,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         outside_allocator=(CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups) * np.ones(len(c)),
         # the last pipeline stage on its own (a stack that logs one rank's memory logs the last:
         # Megatron-LM's tensorboard writer is rank world_size - 1)
-        total_last=last_total * np.ones(len(c)), other_last=other(last_act + last_logits) * np.ones(len(c)),
+        total_last=last_total * np.ones(len(c)), other_last=other(a.last_act + a.last_logits) * np.ones(len(c)),
     )
 
 

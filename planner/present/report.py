@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import quote
 
 if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a table is built)
     import pandas as pd
@@ -40,11 +41,12 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import offline_usd
+from planner.present.serving import offline_usd, trace_note
 from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes, spot_range
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
+from planner.workloads.serving import NO_TPOT, tpot_words
 from planner.workloads.training import recommend
 
 GiB = 2**30
@@ -678,6 +680,9 @@ def render_html(rep: Report) -> str:
                 body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in b.rows)
                 parts.append(f"<table>{cap}{head}{body}</table>")
             elif isinstance(b, Chart):
+                # the link percent-encoded: a report named "budget review (v2).md" linked its charts as
+                # (budget review (v2)_files/memory.svg), which CommonMark reads as text, not an image (a link
+                # destination holds no spaces); the files keep their names
                 svg = _svg(b.chart)
                 if svg is not None:
                     parts.append(f"<figure class='chart' id='chart-{b.name}'>{svg}<figcaption>{html.escape(b.alt)}</figcaption></figure>")
@@ -733,15 +738,18 @@ def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]
                 out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
                 out.append("")
             elif isinstance(b, Chart):
+                # the link percent-encoded: a report named "budget review (v2).md" linked its charts as
+                # (budget review (v2)_files/memory.svg), which CommonMark reads as text, not an image (a link
+                # destination holds no spaces); the files keep their names
                 svg = _svg(b.chart)
                 if svg is not None:
                     rel = f"{assets_dir}/{b.name}.svg"
                     assets[rel] = svg.encode("utf-8")
-                    out += [f"![{_md_cell(b.alt)}]({rel})", ""]
+                    out += [f"![{_md_cell(b.alt)}]({quote(rel)})", ""]
                 else:
                     rel = f"{assets_dir}/{b.name}.vl.json"
                     assets[rel] = b.chart.to_json().encode("utf-8")
-                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({rel})", ""]
+                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({quote(rel)})", ""]
     summary = json.dumps(jsonable(rep.summary)).replace("--", "-\\u002d")
     out.append(f"<!-- planner-summary: {summary} -->")
     return "\n".join(out) + "\n", assets
@@ -930,11 +938,27 @@ GENERIC_LABELS = {"tpot_ms": "p99 latency ms (analytic)"}
 LLM_ONLY_TARGETS = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens")
 
 
-def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section:
+def _load_words(qps: Optional[float], trace: bool) -> str:
+    """The load a serving figure (a utilisation) is at, named by its rate: a replayed trace's own (the plan is sized
+    for it, ``trace_note``) or serving.qps. Until QA 37b the report's "utilisation at the stated load" was at the
+    trace's rate (7.88 requests/s for examples/serving-trace.csv) beside a stated 2.
+
+    >>> _load_words(7.8797, True), _load_words(2, False), _load_words(None, False)
+    ("7.88 requests/s (the trace's rate, not serving.qps)", '2.00 requests/s (serving.qps)', 'the stated load')
+    """
+    if not qps:  # no rate to name (an offline job's backlog)
+        return "the stated load"
+    return f"{fmt_rate(qps)} requests/s " + ("(the trace's rate, not serving.qps)" if trace else "(serving.qps)")
+
+
+def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float], trace: bool = False) -> Section:
     """What the queueing simulation of the recommended size showed: the p50/p90/p99 latencies a
     user will see against the targets, and the load a replica really sustains (its simulated
     saturated throughput, below the analytic steady state when prefill bursts interrupt decode)."""
-    lat = [[name, *(f"{(sim.get(key) or {}).get(q, float('nan')):,.1f}" for q in ("p50", "p90", "p99")),
+    def cell(key, q):  # a TPOT of one-token requests only is none (null; NO_TPOT): "n/a", as serve prints it
+        v = (sim.get(key) or {}).get(q)
+        return "n/a" if v is None and key == "tpot_ms" and sim.get("tpot_requests") == 0 else _num(v, ",.1f")
+    lat = [[name, *(cell(key, q) for q in ("p50", "p90", "p99")),
             fmt_given(tgt[t]) if tgt.get(t) is not None else "-"]
            for key, name, t in (("ttft_ms", "TTFT ms", "ttft_ms"), ("tpot_ms", "TPOT ms", "tpot_ms"),
                                 ("e2e_ms", "end-to-end ms", None))]
@@ -942,14 +966,15 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
     where = (f"{sim.get('requests', 0):,} requests at {sl['qps']:,.6g} requests/s on {sl['replicas']} replicas (a slice "
              f"of the {sim.get('replicas'):,}-replica fleet at {sim.get('qps', 0):,.6g} requests/s, each simulated replica "
              f"standing for {sl['replicas_per_simulated']:.3g})" if sl else
-             f"{sim.get('requests', 0):,} requests at {sim.get('qps', 0):g} requests/s on {sim.get('replicas')} replicas")
+             f"{sim.get('requests', 0):,} requests at {fmt_rate(sim.get('qps', 0))} requests/s on "
+             f"{count_of(sim.get('replicas') or 0, 'replica')}")
     head = (f"{where}, {sim.get('simulated_s', 0) / 60:.1f} simulated minutes; token budget {sim.get('max_num_batched_tokens')}, "
             f"at most {sim.get('max_num_seqs')} sequences per replica"
             + (f"; sized so that each p99 sits {margin:.0%} under its target" if margin else ""))
     kv = [["meets the targets", "yes" if sim.get("meets_targets") else "NO"],
           ["goodput (requests meeting both targets)", fmt_pct(sim.get("goodput"))],
           ["saturated requests/s per replica", f"{sim.get('saturated_rps_per_replica') or float('nan'):,.2f}"],
-          ["utilisation at the stated load", fmt_pct(sim.get("utilisation"))],
+          [f"utilisation at {_load_words(sim.get('qps'), trace)}", fmt_pct(sim.get("utilisation"))],
           ["KV cache used (max)", fmt_pct(sim.get("kv_used_max"))], ["queue (max requests waiting)", str(sim.get("queue_max", "-"))],
           ["preemptions", str(sim.get("preemptions", "-"))], ["unfinished requests", str(sim.get("unfinished", "-"))]]
     return Section("Simulated latency (queueing, continuous batching, KV cache)",
@@ -1033,10 +1058,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         labels["tpot_ms"] = ("request latency p99", "ms")
     secs.append(Section("Latency and load targets", [Table(["target", "value", "unit"], [
         [*(labels.get(k, (k, ""))[:1]), fmt_given(v) if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
-        for k, v in tgt.items() if v is not None and (llm or k not in LLM_ONLY_TARGETS)])]))
+        for k, v in tgt.items() if v is not None and (llm or k not in LLM_ONLY_TARGETS)]),
+        *(f"Trace: {n}." for n in (trace_note(res),) if n)]))
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
+    replayed = bool(sim and (res.get("simulation") or {}).get("trace"))  # a simulated plan is sized for its trace
     if realtime and sim and sim.get("ttft_ms"):
-        secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin")))
+        secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin"), replayed))
     elif sim and sim.get("throughput_rps"):  # offline: a simulated backlog gives the throughput, not latencies
         secs.append(Section("Simulated throughput (a backlog, continuous batching, KV cache)", [
             f"{sim.get('requests', 0):,} requests queued at once on one replica: {sim['throughput_rps']:,.3g} requests/s, "
@@ -1056,7 +1083,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
                                             # a generic model has no TTFT (its one latency is the TPOT column), an
                                             # unpriced option no $: "-", not "0" ms or "nan"
-                                            _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
+                                            _num(o.get("ttft_ms"), ",.0f"), ("n/a" if o.get("batch") is not None and o.get("tpot_ms") is None else _num(o.get("tpot_ms"), ",.0f")),
                                             _num((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full")) if realtime
                                                  else offline_usd(o, False), ",.2f", small=True),
                                             # offline: no latency target to meet ("yes" read as a target met)
@@ -1068,11 +1095,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         # the targets as given, with their unit: "vs target 1000.0" was printed
         risks.append(f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms vs target "
-                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {sim['tpot_ms']['p99']:,.1f} ms vs target "
+                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {tpot_words(sim['tpot_ms']['p99'])} vs target "
                      f"{_target_ms(tgt.get('tpot_ms'))}.")
     elif realtime:  # a generic model has one request latency (its tpot_ms) and no TTFT
         margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {_target_ms(tgt.get('ttft_ms'))}"] if best.get("ttft_ms") is not None else []) + [
-            f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} {best['tpot_ms']:,.0f} ms "
+            f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} "
+            f"{NO_TPOT if best['tpot_ms'] is None else format(best['tpot_ms'], ',.0f') + ' ms'} "
             f"vs target {_target_ms(tgt.get('tpot_ms'))}"]
         risks.append("Latency margin (analytic): " + ", ".join(margin) + ".")
     else:
@@ -1081,7 +1109,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         risks.append("Model accuracy: " + res["accuracy"] + ".")
     util = (sim or {}).get("utilisation", best.get("utilisation"))
     if util is not None and util > 0.9:
-        risks.append(f"Utilisation {util:.0%}: a burst above the stated QPS queues requests.")
+        at = _load_words((sim or {}).get("qps", tgt.get("qps")), replayed)
+        risks.append(f"Utilisation {util:.0%} at {at}: a burst above it queues requests.")
     secs.append(Section("Risks", [risks]))
     secs.append(Section("Assumptions", [["Assumed: " + a for a in res.get("assumptions") or []]
                                         + [f"{k}: {v}" for k, v in _pairs(res.get("definitions"))]

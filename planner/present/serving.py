@@ -87,17 +87,16 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         + (f"{fmt_given(t['prompt_tokens'])} prompt + {fmt_given(t['output_tokens'])} output tokens, " if llm else "")
         + "no latency target")
     sim = res.get("simulation") or {}
-    trace_qps = next((r["simulated"]["qps"] for r in res["options"] if (r.get("simulated") or {}).get("qps")), None)
-    if realtime and sim.get("trace") and trace_qps:
-        # a trace brings its own rate (plan_serving sizes for it) and lengths (the simulation replays them)
-        goal += (f"\n[yellow]trace:[/] {esc(str(sim['trace']))} replays {fmt_rate(trace_qps)} QPS with its own lengths: "
-                 f"options are sized for that rate, not the job's {fmt_given(t['qps'])} QPS")
+    note = trace_note(res)
+    if note:
+        goal += f"\n[yellow]trace:[/] {esc(note)}"
     con.print(f"[bold]{head}[/]\n{goal}")
     cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
             "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes", "$/h",
             "$/1M req", "$/1M req batch", "sized"]
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
-             str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
+             str(r["batch"] if realtime else r["batch_offline"]),
+             f"{r['tpot_ms']:.1f}" if r.get("tpot_ms") is not None else "n/a",  # one output token: no TPOT (NO_TPOT)
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
              # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``), or the simulated
              # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
@@ -266,3 +265,16 @@ def _table(con, title: str, cols: list[str], rows: list[list[str]], optional=("$
     for row in rows:
         tab.add_row(*(row[j] for j in keep))
     return tab, dropped
+
+
+def trace_note(res: dict) -> str | None:
+    """A real-time plan sized for a replayed trace: the trace, its rate and that the options are sized for it, not
+    for the job's serving.qps (None without a trace). ``serve`` prints it under the targets; the report beside its
+    targets table, whose "load" row is the job's (until QA 37 the report said nothing of the trace's rate)."""
+    sim = res.get("simulation") or {}
+    rate = next((r["simulated"]["qps"] for r in res["options"] if (r.get("simulated") or {}).get("qps")), None)
+    if res.get("mode") != "realtime" or not sim.get("trace") or not rate:
+        return None
+    # a trace brings its own rate (plan_serving sizes for it) and lengths (the simulation replays them)
+    return (f"{sim['trace']} replays {fmt_rate(rate)} QPS with its own lengths: options are sized for that rate, "
+            f"not the job's {fmt_given((res.get('targets') or {}).get('qps'))} QPS")

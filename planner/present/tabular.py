@@ -34,3 +34,26 @@ def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     for r in res["rejected"][:5]:
         con.print(f"[dim]does not fit: {esc(r['instance'])}: {esc(r['reason'])}[/]")
     print_marked(con, "assumed", res["assumptions"])
+
+
+def tabular_csv(res: TabularPlan) -> str:
+    """``recommend --csv`` for a GBDT job: the ranked instances (those that fit and meet the constraints, best first),
+    one row each with every field of ``TabularOption`` and the price its ``$/h`` and costs are at (``price_basis``:
+    spot or on-demand, as the table's title says). Until QA 37 a tabular job's ``--csv`` was refused ("only for
+    training plans") although the table has ranked rows, as a training plan's does.
+
+    The columns are ``TabularOption``'s fields, in order, then ``price_basis``; the header is written when nothing
+    ranked too."""
+    import csv
+    import io
+    from dataclasses import asdict, fields
+
+    from planner.results import TabularOption
+
+    cols = [f.name for f in fields(TabularOption)] + ["price_basis"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, cols, lineterminator="\n")
+    w.writeheader()
+    for o in res.ranked:
+        w.writerow({**asdict(o), "price_basis": "spot" if res.spot else "on-demand"})
+    return buf.getvalue()

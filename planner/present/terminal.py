@@ -310,6 +310,22 @@ RENDERERS = {
 }
 
 
+#: the ranked list ``--top`` cuts, by workload, the same in the table and the JSON (a training plan's ``ranked`` is cut by
+#: the search itself, ``search.recommend``); ``recommend --csv`` writes every ranked candidate, uncut. Until QA 37b a
+#: tabular job's JSON held all its ranked instances (28 for examples/gbdt-tabular.yaml under ``--top 3``) and serve's
+#: every option whatever ``--top`` said
+TOP_LISTS = {"tabular": "ranked", "serving": "options"}
+
+
+def top_cut(payload: dict, workload: str, top: int) -> dict:
+    """A command's JSON (``payload``, the result made ``jsonable``) with its ranked list cut to ``top`` rows, as its
+    table shows them (``TOP_LISTS``)."""
+    key = TOP_LISTS.get(workload)
+    if key is not None and payload.get(key) is not None:
+        payload[key] = payload[key][:top]
+    return payload
+
+
 def render(con: Console, planned, top: int = 10) -> None:
     """A command's answer (``planner.workloads.Planned``) as tables, then its campaign comparison."""
     RENDERERS[planned.workload](con, planned.result, top)
@@ -475,15 +491,20 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     _, dur_name, durations = duration_column([r["days"] * 24 for r in rows] + evals)  # one unit, in the header
     eval_cells = durations[len(rows):] if len(evals) == len(rows) else None
     acc = accelerator_word([r.get("gpu") for r in rows], noun_of)
-    cols = (acc, "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", dur_name) + (
-        (f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",)
+    # a search over stacks (training.framework: auto) gives each row its stack: a column of its own, first, so
+    # `--by framework`'s rows (one per framework) are headed by what they are per; until QA 37b the stack rode in the
+    # accelerator cell, "H100-SXM-80GB (megatron-core)" under "gpu"
+    stacks = any("framework" in r for r in rows)
+    cols = (("framework",) if stacks else ()) + (acc, "hardware", "nodes", "layout", "step s", "MFU", "mem GiB",
+                                                 dur_name) + ((f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",)
     for col in cols:
-        t.add_column(col, justify="left" if col in (acc, "hardware", "layout") else "right",
+        t.add_column(col, justify="left" if col in ("framework", acc, "hardware", "layout") else "right",
                      overflow=FOLD.get("gpu" if col == acc else col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations)):
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
                                                "recompute", "recompute_modules", "offload", "megatron_fsdp") if k in r})
-        t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
+        t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"], str(r["nodes"]),
+                  layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))
     return t
 

@@ -260,6 +260,62 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     return _with_rows(cv, mem, rows[part], "rn", hi[part], {k: v[part] for k, v in at_hi.items()})
 
 
+@dataclass(frozen=True)
+class SearchSetup:
+    """What every stage of one search reads (``_search_setup``): the catalog, the hardware options, the job's step
+    and token counts, and the stack groups searched (space.stack_groups) with their recompute lists."""
+    cat: object
+    con: object
+    opts: list
+    steps: float
+    tokens: float
+    groups: list
+    auto: bool  # each row says which stack (the search chose it, or several platforms' stacks)
+    live: list  # (group index, group) of the stacks not refused outright
+    lists: dict  # group index -> the recompute_modules lists searched (space.module_lists_note)
+    any_lists: bool
+    partial_cols: bool  # the table has recompute_method / recompute_num_layers columns
+
+
+@dataclass
+class SearchTally:
+    """What the search loop accumulates over hardware options, chunks and stack variants (``_search_option``)."""
+    frames: list
+    batches: dict  # (option index, chunk index, stack group, stack variant) -> the fitting candidates of that chunk
+    refused: dict  # layouts each stack refuses (planner.model.stack_rules), by rule
+    refused_rows: dict
+    regroup: dict  # interleaved layouts refused at the group size that another one runs
+    first_refused: dict  # the same, each layout under the first rule it breaks (the note's counts)
+    first_regroup: dict
+    closest: dict  # the nearest-to-fitting layout per stack group (framework auto's comparison)
+    too_big: list  # options whose single node already exceeds constraints.max_gpus
+    left_out: dict  # GPU name -> the low-precision peak it lacks (physics.peak_need), left out of the search
+    off_platform: dict  # GPU name -> why no searched stack's code runs on it (stacks.check_platform)
+    evaluated: int = 0
+    closest_mem: tuple | None = None  # (overflow ratio, description) of the nearest-to-fitting layout
+
+    @classmethod
+    def start(cls, live) -> "SearchTally":
+        return cls(frames=[], batches={}, refused={g: {} for g, _ in live}, refused_rows={g: 0 for g, _ in live},
+                   regroup={g: 0 for g, _ in live}, first_refused={g: {} for g, _ in live},
+                   first_regroup={g: 0 for g, _ in live}, closest={}, too_big=[], left_out={}, off_platform={})
+
+
+@dataclass(frozen=True)
+class RankedTable:
+    """The ranked table of every plan that fits and meets the constraints (``_ranked_table``), with what it was
+    ranked on."""
+    df: object
+    n_fit: int  # plans that fit memory, before the constraints
+    objective: str
+    assumptions: list
+    fitting: set  # stack groups with a plan that fits, before the constraints
+    hcol: str
+    ccol: str
+    listed_out: list
+    searched: set
+
+
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
               spot_model=None, overhead=None) -> Recommendation:
     """Search, rank, explain: the ``top`` ranked plans (best layout per hardware and node count),
@@ -282,14 +338,32 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
 
     One rule for the table (``recommend --csv``): ``train_hours``, ``cost`` and ``usd_per_token`` are
     always the figures the plan is ranked and filtered at; ``compute_hours`` (present where they differ:
-    a spot price or a checkpoint section) the uninterrupted time."""
+    a spot price or a checkpoint section) the uninterrupted time.
+
+    Stages (until 2026-12-04 one 264-line function): ``_search_setup`` (options, stack groups), per hardware
+    option ``_search_option`` (the stacks that run there, its chunks) and per chunk and stack ``_search_chunk``
+    (refusals tallied by ``_tally_refusals``, each variant's memory, fit and price in ``_search_variant``, its rows
+    in ``_frame``), then ``_ranked_table`` (constraints, rank, Pareto) and ``_assemble`` (plans, why, result)."""
     t0 = time.perf_counter()
+    s = _search_setup(job, catalog, profile)
+    tally = SearchTally.start(s.live)
+    memo = LayerMemo()  # the layer model's rows, shared by every step_time and memory_per_gpu call of this search
+    for k, hw in enumerate(s.opts):
+        _search_option(job, s, k, hw, tally, memo, progress, spot_model, overhead)
+    if progress:
+        progress(len(s.opts), len(s.opts), "done")
+    r = _ranked_table(job, s, tally, overhead)
+    return _assemble(job, s, tally, r, top, spot_model, overhead, t0)
+
+
+def _search_setup(job: JobSpec, catalog, profile) -> SearchSetup:
+    """The hardware options (hardware.options.options_for_search) and the stacks searched: the job's own, or with
+    training.framework auto each one that runs the job (space.stack_groups); each group's variants are the open
+    stack options' combinations (space.stack_variants)."""
     cat = catalog or load_catalog()
     con = job.constraints
     opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
     steps, tokens = total_steps(job), total_tokens(job)
-    frames = []
-    batches = {}  # (option index, chunk index, stack group, stack variant) -> the fitting candidates of that chunk
     # the stacks searched: the job's own, or with training.framework auto each one that runs the job
     # (space.stack_groups); each group's variants are the open stack options' combinations (space.stack_variants)
     groups = stack_groups(job, [o.gpu for o in opts])
@@ -304,160 +378,199 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     partial_cols = bool(job.training.recompute_num_layers) or any(
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
-    evaluated = 0
-    memo = LayerMemo()  # the layer model's rows, shared by every step_time and memory_per_gpu call of this search
-    refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
-    refused_rows = {g: 0 for g, _ in live}
-    regroup = {g: 0 for g, _ in live}  # interleaved layouts refused at the group size that another one runs
-    first_refused = {g: {} for g, _ in live}  # the same, each layout under the first rule it breaks (the note's counts)
-    first_regroup = {g: 0 for g, _ in live}
-    closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
-    closest = {}  # the same per stack group (framework auto's comparison)
-    too_big = []  # options whose single node already exceeds constraints.max_gpus
-    left_out = {}  # GPU name -> the low-precision peak it lacks (physics.peak_need), left out of the search
-    off_platform = {}  # GPU name -> why no searched stack's code runs on it (stacks.check_platform)
-    for k, hw in enumerate(opts):
-        if not any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
-            try:
-                check_platform(live[0][1].name, hw.gpu)
-            except InputError as e:
-                off_platform[hw.gpu.name] = e.message
-                too_big.append(e)
-            continue
-        if progress:
-            progress(k, len(opts), hw.name)
+    return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols)
+
+
+def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally, memo, progress, spot_model,
+                   overhead) -> None:
+    """One hardware option: left out where no searched stack's code runs on it, where its single node exceeds the
+    GPU limits, or where the recipe's peak is missing (tallied); else each chunk of its space under each stack that
+    runs there (``_search_chunk``)."""
+    live = s.live
+    if not any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
         try:
-            chunks = list(enumerate(space_chunks(job, hw)))
+            check_platform(live[0][1].name, hw.gpu)
         except InputError as e:
-            if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
-                raise
-            too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
-            continue
-        runs_here, no_peak = [], None
-        for g, grp in live:
-            if not stack_runs_on(grp.name, hw.gpu):  # each stack only on the accelerators its code runs on
-                continue
-            try:
-                if job.training.precision == "fp8":
-                    # the recipe's GEMM peak on this GPU: NVFP4 on a part without FP4 tensor cores is
-                    # refused here, so a search over several GPU types skips it rather than failing
-                    physics.datasheet_peak(hw.gpu, grp.variants[0].stack.recipe.peak)
-                runs_here.append((g, grp))
-            except NoPeakError as e:
-                no_peak = (e, physics.peak_need(grp.variants[0].stack.recipe.peak))
-        if not runs_here:
-            too_big.append(no_peak[0])
-            left_out[hw.gpu.name] = no_peak[1]
-            continue
-        price = hw.price(con.spot)
-        limit, head = memory_limit(job, hw)
-        for j, c in chunks:
-            for g, grp in runs_here:
-                variants = grp.variants
-                misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
-                roots = {}  # variant -> (rows it was tried on, their memory)
-                any_refused = np.zeros(len(c), dtype=bool)
-                # a layout the job's stack refuses but another searched option value runs (Megatron-FSDP's
-                # ZeRO-3 with PP, ...) is not left out
-                runs = np.zeros(len(c), dtype=bool)
-                # each variant's rows of this chunk once (the stack rules are the costly part): the base's refusals
-                # serve its rows too
-                base_refused = variants[0].refusals(c)
-                vrows = {0: variants[0].rows(c, refused=base_refused)}
-                for v, var in enumerate(variants[1:], 1):
-                    if not var.parents:
-                        vrows[v] = var.rows(c)
-                        runs |= vrows[v]
-                for name, mask in base_refused.items():
-                    mask = mask & ~runs
-                    refused[g][name] = refused[g].get(name, 0) + int(mask.sum())
-                    # the note counts a layout once, under the first rule it breaks: counted under each, an interleaved
-                    # rule that every refused layout broke read as large as the total (QA 36b)
-                    first = mask & ~any_refused
-                    first_refused[g][name] = first_refused[g].get(name, 0) + int(first.sum())
-                    if name == "interleaved-m":  # Megatron runs them at another micro-batch group size
-                        runs_regrouped = stack_rules.regroup_runs(c, job.training)
-                        regroup[g] += int((mask & runs_regrouped).sum())
-                        first_regroup[g] += int((first & runs_regrouped).sum())
-                    any_refused |= mask
-                refused_rows[g] += int(any_refused.sum())
-                for v, var in enumerate(variants):
-                    rows = vrows[v].copy() if v in vrows else var.rows(c)
-                    for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
-                        rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
-                    tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
-                    if var.root is not None and var.root in roots and rows.any():
-                        ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)
-                        chance = np.ones(len(c), dtype=bool)  # (rows the root did not evaluate: no screen)
-                        chance[ridx] = var.could_fit(rmem, limit)
-                        rows &= chance
-                    idx = np.flatnonzero(rows)
-                    if not len(idx):
-                        misfit[v] = tried
-                        continue
-                    cv = c if len(idx) == len(c) else c.take(idx)
-                    evaluated += len(cv)
-                    picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
-                    ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
-                    mem = memory_per_gpu(job.model, var.training, ext, stack=var.stack, gpu=hw.gpu.name,  # training: its recompute list
-                                         memo=memo)
-                    if picks:
-                        mem, mem1 = split_rows(mem, len(cv))
-                    fits = fits_memory(job, hw, mem, limit)
-                    if picks:
-                        cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, mem1, var.stack, hw, limit,
-                                                           memo)
-                    if picks_uniform_recompute(job, var.stack):  # full rows that do not fit: uniform groups
-                        cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit,
-                                                               memo)
-                    tried[idx[fits]] = False
-                    misfit[v] = tried
-                    roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
-                    if not fits.any():
-                        i = int(np.argmin(mem["total"]))
-                        ratio = mem["total"][i] / max(limit, 1.0)
-                        if g not in closest or ratio < closest[g][0]:
-                            closest[g] = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
-                                                 f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {device_noun(hw.gpu)} "
-                                                 f"({hw.gpu.memory_bytes / GiB:.0f} GiB {device_noun(hw.gpu)} memory, {head:.0%} headroom)")
-                            if closest_mem is None or ratio < closest_mem[0]:
-                                closest_mem = closest[g]
-                        continue
-                    cf = cv.take(np.flatnonzero(fits))
-                    st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
-                    hours, cost, extra = _priced(job, st, cf, hw, price, steps, var.stack, spot_model, overhead)
-                    frames.append((len(cf), dict(
-                        opt=k, chunk=j, group=g, variant=v, idx=np.arange(len(cf)),
-                        **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
-                        hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
-                        nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
-                        zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
-                        **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
-                        **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
-                                                 if lists[g] else ""} if any_lists else {}),  # the searched recompute list of the selective rows
-                        # Megatron's --recompute-method and --recompute-num-layers of the full rows (block N or
-                        # uniform groups of N; "" and 0: every layer on its own), where they can be set
-                        **({"recompute_method": np.where(cf.rn > 0, "block", np.where(cf.rg > 0, "uniform", "")),
-                            "recompute_num_layers": cf.rn + cf.rg} if partial_cols else {}),
-                        step_time_s=st["step_time_s"], mfu=st["mfu"],
-                        hfu=st["hfu"],  # step_time's, as estimate's "MFU / HFU": the app's tables show both
-                        tokens_per_s=st["tokens_per_s"],
-                        mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
-                        train_hours=hours, cost=cost, usd_per_token=cost / tokens,
-                        # spot: the uninterrupted hours and the cost range, after the columns every job has (they came
-                        # first, shifting every column of a spot job's --csv; and first only when the first hardware
-                        # option had a spot price)
-                        **extra,
-                    )))
-                    batches[(k, j, g, v)] = cf
+            tally.off_platform[hw.gpu.name] = e.message
+            tally.too_big.append(e)
+        return
     if progress:
-        progress(len(opts), len(opts), "done")
+        progress(k, len(s.opts), hw.name)
+    try:
+        chunks = list(enumerate(space_chunks(job, hw)))
+    except InputError as e:
+        if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
+            raise
+        tally.too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
+        return
+    runs_here, no_peak = [], None
+    for g, grp in live:
+        if not stack_runs_on(grp.name, hw.gpu):  # each stack only on the accelerators its code runs on
+            continue
+        try:
+            if job.training.precision == "fp8":
+                # the recipe's GEMM peak on this GPU: NVFP4 on a part without FP4 tensor cores is
+                # refused here, so a search over several GPU types skips it rather than failing
+                physics.datasheet_peak(hw.gpu, grp.variants[0].stack.recipe.peak)
+            runs_here.append((g, grp))
+        except NoPeakError as e:
+            no_peak = (e, physics.peak_need(grp.variants[0].stack.recipe.peak))
+    if not runs_here:
+        tally.too_big.append(no_peak[0])
+        tally.left_out[hw.gpu.name] = no_peak[1]
+        return
+    price = hw.price(s.con.spot)
+    limit, head = memory_limit(job, hw)
+    for j, c in chunks:
+        for g, grp in runs_here:
+            _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead)
+
+
+def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally) -> dict:
+    """Each variant's rows of chunk ``c`` once (the stack rules are the costly part), ``{variant: rows}`` for the
+    base and the variants without parents; the base's refusals tallied by rule (``tally.refused``), each layout also
+    under the first rule it breaks, except where another searched option value runs it."""
+    any_refused = np.zeros(len(c), dtype=bool)
+    # a layout the job's stack refuses but another searched option value runs (Megatron-FSDP's
+    # ZeRO-3 with PP, ...) is not left out
+    runs = np.zeros(len(c), dtype=bool)
+    # each variant's rows of this chunk once (the stack rules are the costly part): the base's refusals
+    # serve its rows too
+    base_refused = variants[0].refusals(c)
+    vrows = {0: variants[0].rows(c, refused=base_refused)}
+    for v, var in enumerate(variants[1:], 1):
+        if not var.parents:
+            vrows[v] = var.rows(c)
+            runs |= vrows[v]
+    refused, first_refused = tally.refused, tally.first_refused
+    for name, mask in base_refused.items():
+        mask = mask & ~runs
+        refused[g][name] = refused[g].get(name, 0) + int(mask.sum())
+        # the note counts a layout once, under the first rule it breaks: counted under each, an interleaved
+        # rule that every refused layout broke read as large as the total (QA 36b)
+        first = mask & ~any_refused
+        first_refused[g][name] = first_refused[g].get(name, 0) + int(first.sum())
+        if name == "interleaved-m":  # Megatron runs them at another micro-batch group size
+            runs_regrouped = stack_rules.regroup_runs(c, job.training)
+            tally.regroup[g] += int((mask & runs_regrouped).sum())
+            tally.first_regroup[g] += int((first & runs_regrouped).sum())
+        any_refused |= mask
+    tally.refused_rows[g] += int(any_refused.sum())
+    return vrows
+
+
+def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, grp, price, limits,
+                  tally: SearchTally, memo, spot_model, overhead) -> None:
+    """One chunk of an option's space under one stack group: each variant on the rows it stands for -- an offload
+    or a longer recompute list only where its parents do not fit, and only where it can free enough
+    (``could_fit``) -- evaluated by ``_search_variant``."""
+    variants = grp.variants
+    misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
+    roots = {}  # variant -> (rows it was tried on, their memory)
+    vrows = _tally_refusals(job, c, g, variants, tally)
+    for v, var in enumerate(variants):
+        rows = vrows[v].copy() if v in vrows else var.rows(c)
+        for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
+            rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
+        tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
+        if var.root is not None and var.root in roots and rows.any():
+            ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)
+            chance = np.ones(len(c), dtype=bool)  # (rows the root did not evaluate: no screen)
+            chance[ridx] = var.could_fit(rmem, limits[0])
+            rows &= chance
+        idx = np.flatnonzero(rows)
+        if not len(idx):
+            misfit[v] = tried
+            continue
+        cv = c if len(idx) == len(c) else c.take(idx)
+        tally.evaluated += len(cv)
+        fits, mem = _search_variant(job, s, (k, j, g, v), hw, cv, grp, var, price, limits, tally, memo, spot_model,
+                                    overhead)
+        tried[idx[fits]] = False
+        misfit[v] = tried
+        roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
+
+
+def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, limits, tally: SearchTally, memo,
+                    spot_model, overhead):
+    """One stack variant on rows ``cv``: memory (full-recompute rows at the fewest layers memory needs, block or
+    uniform), the fit, the nearest misfit tallied where nothing fits, else the step time and price of the rows that
+    fit, appended as a frame. Returns ``(fits, mem)`` over ``cv``'s rows as evaluated."""
+    k, j, g, v = key
+    limit, head = limits
+    picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
+    ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
+    mem = memory_per_gpu(job.model, var.training, ext, stack=var.stack, gpu=hw.gpu.name,  # training: its recompute list
+                         memo=memo)
+    if picks:
+        mem, mem1 = split_rows(mem, len(cv))
+    fits = fits_memory(job, hw, mem, limit)
+    if picks:
+        cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, mem1, var.stack, hw, limit,
+                                           memo)
+    if picks_uniform_recompute(job, var.stack):  # full rows that do not fit: uniform groups
+        cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit,
+                                               memo)
+    if not fits.any():
+        i = int(np.argmin(mem["total"]))
+        ratio = mem["total"][i] / max(limit, 1.0)
+        closest = tally.closest
+        if g not in closest or ratio < closest[g][0]:
+            closest[g] = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
+                                 f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {device_noun(hw.gpu)} "
+                                 f"({hw.gpu.memory_bytes / GiB:.0f} GiB {device_noun(hw.gpu)} memory, {head:.0%} headroom)")
+            if tally.closest_mem is None or ratio < tally.closest_mem[0]:
+                tally.closest_mem = closest[g]
+        return fits, mem
+    cf = cv.take(np.flatnonzero(fits))
+    st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
+    hours, cost, extra = _priced(job, st, cf, hw, price, s.steps, var.stack, spot_model, overhead)
+    tally.frames.append((len(cf), _frame(s, key, hw, cf, grp, var, st, mem, fits, limit, hours, cost, extra)))
+    tally.batches[(k, j, g, v)] = cf
+    return fits, mem
+
+
+def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, limit: float, hours, cost,
+           extra: dict) -> dict:
+    """The table columns of the fitting rows ``cf`` of one variant (``key``: option, chunk, group, variant)."""
+    k, j, g, v = key
+    return dict(
+        opt=k, chunk=j, group=g, variant=v, idx=np.arange(len(cf)),
+        **({"framework": grp.name} if s.auto else {}),  # the stack, when the search chose it
+        hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
+        nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
+        zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
+        **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
+        **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
+                                 if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
+        # Megatron's --recompute-method and --recompute-num-layers of the full rows (block N or
+        # uniform groups of N; "" and 0: every layer on its own), where they can be set
+        **({"recompute_method": np.where(cf.rn > 0, "block", np.where(cf.rg > 0, "uniform", "")),
+            "recompute_num_layers": cf.rn + cf.rg} if s.partial_cols else {}),
+        step_time_s=st["step_time_s"], mfu=st["mfu"],
+        hfu=st["hfu"],  # step_time's, as estimate's "MFU / HFU": the app's tables show both
+        tokens_per_s=st["tokens_per_s"],
+        mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
+        train_hours=hours, cost=cost, usd_per_token=cost / s.tokens,
+        # spot: the uninterrupted hours and the cost range, after the columns every job has (they came
+        # first, shifting every column of a spot job's --csv; and first only when the first hardware
+        # option had a spot price)
+        **extra,
+    )
+
+
+def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) -> RankedTable:
+    """Every fitting plan in one table (refused with the reasons where there is none), filtered by the constraints,
+    ranked on the objective (rank.rank_key, its cost buckets), the Pareto front marked."""
+    cat, opts, con = s.cat, s.opts, s.con
+    off_platform, left_out = tally.off_platform, tally.left_out
     listed_out = _listed_left_out(cat, job, opts, off_platform, left_out)
     listed = {cat.gpu(g).name for g in job.constraints.gpus or []}
     searched = {o.gpu.name for o in opts} - set(off_platform) - set(left_out)
+    frames = tally.frames
     if not frames:
-        _refuse_empty_search(job, opts, live, listed_out, listed & searched, too_big, refused, regroup, evaluated,
-                             closest_mem)
+        _refuse_empty_search(job, opts, s.live, listed_out, listed & searched, tally.too_big, tally.refused,
+                             tally.regroup, tally.evaluated, tally.closest_mem)
     # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
@@ -467,8 +580,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         df = df.drop(columns="dp_shard")
     n_fit = len(df)
     objective = con.objective
-    assumptions = _search_assumptions(job, cat, opts, live, searched, off_platform, left_out, lists, first_refused,
-                                      refused_rows, first_regroup)
+    assumptions = _search_assumptions(job, cat, opts, s.live, searched, off_platform, left_out, s.lists,
+                                      tally.first_refused, tally.refused_rows, tally.first_regroup)
     hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
     if df["cost"].isna().all() and objective != "time":
         objective = "time"
@@ -482,42 +595,52 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     df = df.sort_values(rank_key(df, objective), na_position="last", kind="stable").reset_index(drop=True)
     df = df.drop(columns=[c for c in ("cost_bucket", "usd_per_token_bucket") if c in df.columns])
     df["pareto"] = pareto_mask(df[hcol].to_numpy(), np.nan_to_num(df[ccol].to_numpy(), nan=np.inf))
+    return RankedTable(df, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched)
 
-    def plan_of(r):  # a table row as a full Plan, under its stack group's job and variant
-        grp = groups[int(r.group)]
-        var = grp.variants[int(r.variant)]
-        p = _plan(variant_job(grp.job, var), opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.group), int(r.variant))],
-                  int(r.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
+
+def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, top: int, spot_model, overhead,
+              t0: float) -> Recommendation:
+    """The result: the top ``top`` plans (best layout per hardware and node count), the alternatives ``why`` weighs,
+    the Pareto rows, notes and caveats, framework auto's stack comparison, the search's counts and speed."""
+    groups, opts, con, cat, df, objective = s.groups, s.opts, s.con, s.cat, r.df, r.objective
+    assumptions = r.assumptions
+
+    def plan_of(row):  # a table row as a full Plan, under its stack group's job and variant
+        grp = groups[int(row.group)]
+        var = grp.variants[int(row.variant)]
+        p = _plan(variant_job(grp.job, var), opts[int(row.opt)],
+                  tally.batches[(int(row.opt), int(row.chunk), int(row.group), int(row.variant))],
+                  int(row.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
         return overhead.plan(p) if overhead is not None else p
 
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     best_per_hw = df.drop_duplicates(["hardware", "nodes"])
     shown = best_per_hw.head(top)
-    ranked = tuple(plan_of(r) for r in shown.itertuples())
+    ranked = tuple(plan_of(row) for row in shown.itertuples())
     # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES)
     weighed = ranked[:D.WHY_ALTERNATIVES] + tuple(
-        plan_of(r) for r in best_per_hw.iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
+        plan_of(row) for row in best_per_hw.iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
     pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
-    shown_hw = {r.hardware.name for r in ranked}
+    shown_hw = {p.hardware.name for p in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
     caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
-        f"constraints.gpus: left out — {x}" for x in listed_out)
+        f"constraints.gpus: left out — {x}" for x in r.listed_out)
     hidden = ["opt", "chunk", "group", "variant", "idx"]
     best_group = groups[int(shown.iloc[0]["group"])]
     best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
     best_searched = searched_options(list(best_group.variants))
     stacks = ()
     if is_auto(job):  # each stack's best plan under the same objective and constraints, against the chosen one
-        per = {int(r.group): plan_of(r) for r in df.drop_duplicates("group").itertuples()}
+        per = {int(row.group): plan_of(row) for row in df.drop_duplicates("group").itertuples()}
         per[int(shown.iloc[0]["group"])] = ranked[0]
-        stacks = stack_comparison(groups, per, ranked[0], objective, con, fitting, closest, refused)
+        stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused)
         assumptions.append(stack_choice_line(stacks, objective))
     elapsed = time.perf_counter() - t0
     return Recommendation(
-        objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
-        feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
+        objective=objective, spot=con.spot, evaluated=int(tally.evaluated), fits_memory=int(r.n_fit),
+        feasible=int(len(df)), search_seconds=elapsed, configs_per_second=tally.evaluated / max(elapsed, 1e-9),
         best=ranked[0], why=why(ranked[0], list(weighed), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, best_searched,

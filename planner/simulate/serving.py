@@ -1339,13 +1339,19 @@ class ServingSimResult:
     #: workload's ``offered``, ``measured`` of them after warm-up, the ``event_bound`` and ``at_s`` (simulated time of
     #: the cut); the percentiles are those of the measured ones, the tail estimated from them
     cut: Optional[dict] = None
+    #: measured requests with a second output token, the ones a TPOT is measured on (``tpot``); 0 for a workload of
+    #: one-token requests (``serving.output_tokens: 1``), whose ``tpot`` keeps its 0s for ``meets``
+    tpot_requests: Optional[int] = None
 
     def summary(self) -> dict:
-        """JSON-ready: latency percentiles in ms and the scalar answers (no timeline)."""
+        """JSON-ready: latency percentiles in ms and the scalar answers (no timeline); TPOT ``null`` where no request
+        had a second token (its 0s read "TPOT 0.0 ms" as a measured speed until QA 37b)."""
         out = {k: v for k, v in self.__dict__.items()
                if k not in ("timeline", "preemption_events", "stopped_early", "cut") or (k == "cut" and v)}
         for k in ("ttft", "tpot", "e2e"):
             out[k + "_ms"] = out.pop(k).ms()
+        if self.tpot_requests == 0:
+            out["tpot_ms"] = dict.fromkeys(out["tpot_ms"])
         return out
 
     def meets(self, ttft_s: Optional[float], tpot_s: Optional[float], margin: float = 0.0) -> bool:
@@ -1506,7 +1512,8 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         busy_share=float(stats.busy_s / (len(engines) * max(end, 1e-9))), iterations=stats.iterations,
         engine_events=stats.engine_events, engines=len(engines), simulated_s=float(end),
         wall_s=time.perf_counter() - t0,
-        timeline=tl, preemption_events=list(stats.events), stopped_early=stats.decided, cut=cut)
+        timeline=tl, preemption_events=list(stats.events), stopped_early=stats.decided, cut=cut,
+        tpot_requests=int((outp > 1).sum()))
 
 
 def cut_words(cut: Optional[dict]) -> str:

@@ -24,7 +24,7 @@ from planner import defaults as D
 from planner import vocab as V
 from planner.errors import InputError
 from planner.layout import check_fields
-from planner.units import count_of
+from planner.units import count_of, fmt_given
 
 # --------------------------------------------------------------------------------------------
 # Registries: the vocabulary of the job file, kept as data.
@@ -1033,6 +1033,13 @@ class JobSpec(_Strict):
             # a bare GPU has no rental price in the catalog: the budget could not be checked
             raise ValueError("constraints.budget_usd: a bare cluster.gpu has no price to hold a budget to; "
                              "set cluster.price_usd_hr, or constraints.clouds/instances to price cloud instances")
+        d, t = self.data, self.training
+        if d is not None and d.dataset_samples and t.dataset_samples and d.dataset_samples != t.dataset_samples:
+            # one dataset: training.dataset_samples sets the run's epochs, data.dataset_samples (taken first) sizes the
+            # simulator's caches; 1 beside ImageNet's 1,281,167 read "caching: worth it -- 0.000110 GB of host RAM per
+            # node" for a run that reads 141 GB an epoch (QA 37)
+            raise ValueError(f"data.dataset_samples: {fmt_given(d.dataset_samples)} differs from training.dataset_samples "
+                             f"({fmt_given(t.dataset_samples)}); both count the one dataset the run reads: give it once")
         if m is None:
             if self.tabular is None:
                 raise ValueError("model: required section is missing")

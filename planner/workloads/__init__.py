@@ -65,6 +65,12 @@ def _training(job, ctx):
 def _tabular(job, ctx):
     from planner.workloads.tabular import plan_tabular
 
+    if ctx.profile is not None:
+        # a `planner calibrate` profile times a GPU's training steps; the GBDT rates come from calibration/gbdt.py's
+        # profile or the job's own measured_rows_per_s. It was taken and changed nothing, unsaid (QA 37)
+        raise InputError("--profile", "a calibration profile times GPU training steps and serving; a tabular (GBDT) "
+                                      "job's rates are calibration/gbdt.py's (set tabular.measured_rows_per_s to "
+                                      "your own): leave --profile out")
     return plan_tabular(job, ctx.catalog)
 
 

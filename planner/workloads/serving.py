@@ -111,7 +111,7 @@ from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, 
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import _norm, count_params
 from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
-from planner.spec.schema import MAX_REASONABLE, event_bound_value
+from planner.spec.schema import MAX_REASONABLE, MIN_RATE, event_bound_value
 from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        cut_words, load_trace, make_workload, request_tpot, simulate_serving)
@@ -1047,6 +1047,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         conc, b_eff = screen_concurrency(m, s, hw, tp, target.qps / math.ceil(target.qps / rps), b, im)
         load = dict(concurrency=conc, tpot_ms=float(llm_tpot(m, s, hw, tp, b_eff, im) * 1e3))
     load.setdefault("tpot_ms", float(tpot[i] * 1e3))
+    if s.output_tokens == 1:  # its one token is its first (TTFT): no decode step after it, so no TPOT (QA 37b: "0.0 ms")
+        load["tpot_ms"] = None
     return ServingOption(**base, meets_latency=True, batch=b, ttft_ms=float(ttft[i] * 1e3),
                          bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
                          tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
@@ -1265,6 +1267,16 @@ def _deadline(job: JobSpec, given: Optional[float], given_field: str = "serving.
         raise InputError("constraints.deadline_hours", f"{con:g} h differs from {given_field} ({given:g} h): they are "
                                                        "the same deadline of an offline job; give one")
     return given if given is not None else con
+
+
+#: a TPOT where a request has one output token: its one token is its first (TTFT), with no decode step after it, so
+#: there is no time per output token (``null`` in the JSON); it printed "TPOT 0.0 ms" until QA 37b
+NO_TPOT = "n/a (one output token)"
+
+
+def tpot_words(ms: Optional[float]) -> str:
+    """A TPOT in words: "8.9 ms", or ``NO_TPOT`` where there is none (``None``)."""
+    return NO_TPOT if ms is None else f"{ms:.1f} ms"
 
 
 def objective_refusal(objective: str) -> str:
@@ -1718,7 +1730,9 @@ def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -
     ``sim.length_cv`` (fixed when 0), each clipped at ``LENGTH_CLIP`` x its mean and, for a model with a
     stated context (``ModelSpec.context_length``), so that no request's prompt + output exceeds it: the
     context is split in the means' proportion (each share >= its mean, since the job's P + O fits), as a
-    client that respects vLLM's ``max_model_len`` sends.
+    client that respects vLLM's ``max_model_len`` sends. A mean of one token has one whole length: a spread drawn
+    around it and rounded to whole tokens >= 1 raised it (``serving.output_tokens: 1`` drew a mean of 1.15 output
+    tokens at cv 0.5, 14% of requests 2 to 4 tokens long, each with a TPOT the job's requests do not have; QA 37b).
 
     >>> p, o = length_dists(ServingSpec(prompt_tokens=6000, output_tokens=1000), SimSettings(), context=8192)
     >>> p.max, o.max, p.max + o.max <= 8192
@@ -1729,8 +1743,26 @@ def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -
     if context:
         p_max = min(p_max, int(context * P / (P + O)))
         o_max = min(o_max, context - p_max)
-    dist = "fixed" if sim.length_cv == 0 else "lognormal"
-    return LengthDist(dist, P, sim.length_cv, max=p_max), LengthDist(dist, O, sim.length_cv, max=o_max)
+    return (LengthDist(length_kind(P, sim.length_cv), P, sim.length_cv, max=p_max),
+            LengthDist(length_kind(O, sim.length_cv), O, sim.length_cv, max=o_max))
+
+
+def length_words(s: ServingSpec, sim: SimSettings) -> str:
+    """The simulated lengths (``length_dists``) in words, for the assumptions."""
+    kinds = {name: length_kind(mean, sim.length_cv) for name, mean in (("prompt", s.prompt_tokens),
+                                                                       ("output", s.output_tokens))}
+    if set(kinds.values()) == {"fixed"}:
+        return "simulated lengths: fixed at the means"
+    if set(kinds.values()) == {"lognormal"}:
+        return f"simulated lengths: lognormal around the means, cv {sim.length_cv}"
+    return "; ".join(f"simulated {k} lengths: " + (f"lognormal around the mean, cv {sim.length_cv}" if d == "lognormal"
+                                                  else "fixed at the mean") for k, d in kinds.items())
+
+
+def length_kind(mean: float, cv: float) -> str:
+    """The simulated lengths' distribution around ``mean`` tokens (``length_dists``): lognormal with spread ``cv``, or
+    fixed without one or at a mean of one token (its only whole length >= 1 with that mean)."""
+    return "fixed" if cv == 0 or mean <= 1 else "lognormal"
 
 
 def _draw(s: ServingSpec, arrivals: ArrivalSpec, sim: SimSettings, context: int | None, seed: int):
@@ -1741,7 +1773,8 @@ def _draw(s: ServingSpec, arrivals: ArrivalSpec, sim: SimSettings, context: int 
     ps = s.shared_prefix_tokens
     if not ps:
         return make_workload(arrivals, pd, od, seed=seed)
-    wl = make_workload(arrivals, replace(pd, mean=s.prompt_tokens - ps, max=pd.max - ps), od, seed=seed)
+    own = s.prompt_tokens - ps
+    wl = make_workload(arrivals, replace(pd, kind=length_kind(own, pd.cv), mean=own, max=pd.max - ps), od, seed=seed)
     return replace(wl, prompt=wl.prompt + ps)
 
 
@@ -2363,6 +2396,15 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
                              "at least two requests spread over time")
         qps = len(wl) / wl.span_s
+        # the screen's load too (its Little's-law concurrency and the TPOT / TTFT at it): the replicas and $ were at
+        # the trace's 7.88 QPS while each option's "at concurrency 1.81" was the job's 2 QPS (QA 37)
+        target = replace(target, qps=qps)
+        if qps < MIN_RATE["qps"]:
+            # serving.qps's floor, for the same reason: two requests at 0 s and 1e18 s planned TP8 at "$7.6e+21 per
+            # 1M requests", every smaller option "missing" its p99s (a decode step lost in the float at 1e18 s)
+            raise InputError("trace", f"its {len(wl):,} requests over {wl.span_s:.3g} s arrive at {qps:.3g} QPS, below "
+                                      f"the {MIN_RATE['qps']:g} QPS floor serving.qps holds to (a request every "
+                                      f"~{1 / MIN_RATE['qps'] / 86400:.1f} days): replay a trace of real arrival times")
     lim = serving_limits(job, sim, qps if realtime else None)
     sim = replace(sim, deadline_hours=lim.deadline_hours)  # constraints.deadline_hours is the same deadline
     # every option, and the (hardware, serving spec with its precision, iteration model or None) it ran on
@@ -2503,8 +2545,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # training defaults the loader filled in do not apply to serving
         assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
                           + [f"left out: {x}" for x in left_out]
-                          + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
-                              "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
+                          + ([length_words(s, sim)] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
@@ -2527,10 +2568,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
                           # one output token is the first token: no TPOT (request_tpot), so "meets TPOT 0.0 ms" read
                           # as a measured speed
-                          + (["serving.output_tokens 1: a request's one token is its first (TTFT), so the analytic TPOT "
-                              "is 0 and serving.p99_latency_ms holds no request of the mean length"
-                              + ("; the simulation's longer lengths still have TPOTs" if simulated and sim.length_cv
-                                 and not sim.trace else "")]
+                          + (["serving.output_tokens 1: a request's one token is its first (TTFT), so it has no TPOT "
+                              f"(TPOT {NO_TPOT}, null in the JSON) and serving.p99_latency_ms holds no request"
+                              + ("; the simulation draws every request's one token too" if simulated and not sim.trace
+                                 else "")]
                              if m.is_transformer and realtime and s.output_tokens == 1 and s.p99_latency_ms else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
         ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
@@ -2648,7 +2689,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
                     + (f" (simulated: {sim['draws']['what']})" if sim.get("draws") else "")
                     + (f" ({cut_words(sim['cut'])}; the backlog's time at that rate)" if sim.get("cut") else ""))
         return out
-    s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
+    s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {tpot_words(b.tpot_ms)}"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "")
          # the load the screen's TPOT is at (``screen_concurrency``): a full batch only where the load fills it
          + (f" at concurrency {b.concurrency:.2f} per replica (Little's law; max_num_seqs {b.batch}) (analytic)"
@@ -2656,7 +2697,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     if sim:
         s += (f"; simulated at {fmt_rate(sim['qps'])} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
-              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms"
+              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {tpot_words(sim['tpot_ms']['p99'])}"
               + (f" ({cut_words(sim['cut'])})" if sim.get("cut") else ""))
     if b.replicas:
         s += f"; {b.replicas} replica{'s' if b.replicas != 1 else ''} on {b.nodes} node{'s' if b.nodes != 1 else ''}"

@@ -106,7 +106,7 @@ class MeasuredRates(_Strict):
 class TabularSpec(_Strict):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
     library: Literal["xgboost"] = "xgboost"
-    rows: float = Field(gt=0, le=1e12)
+    rows: int = Field(gt=0, le=10**12)  # whole rows: 1.5 was planned as "2 rows" at 1.5 rows' cost (QA 37)
     features: int = Field(gt=0, le=1_000_000)
     trees: int = Field(gt=0, le=1_000_000)
     depth: int = Field(6, gt=0, le=32)
@@ -193,9 +193,25 @@ def _with_cluster_instance(job):
     return con.model_copy(update={"instances": [cl.instance]})
 
 
+#: how a GBDT run's instances are ranked, by ``constraints.objective`` (the other figure breaks ties). A GBDT run has no
+#: tokens, so ``tokens_per_dollar`` is refused (``tabular_objective``): it was taken, ranked by cost, and the table's
+#: title read "objective: tokens_per_dollar" until QA 37b
+TABULAR_RANK = {"cost": lambda r: (r.cost_usd, r.hours), "time": lambda r: (r.hours, r.cost_usd)}
+
+
+def tabular_objective(objective: str) -> str:
+    """``objective`` when a tabular job can be ranked by it (``TABULAR_RANK``), else refused in one line naming those
+    that apply."""
+    if objective not in TABULAR_RANK:
+        raise InputError("constraints.objective", f"{objective} ranks training plans by their tokens, and a tabular "
+                                                  f"(GBDT) job has none: use one of {', '.join(TABULAR_RANK)}")
+    return objective
+
+
 def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> TabularPlan:
     """Every catalog instance (CPU-only and one-GPU) with time, $ and memory fit; ranked."""
     spec = parse_tabular(job.tabular)
+    tabular_objective(job.constraints.objective)  # before the search
     cat = catalog or load_catalog()
     prof = load_gbdt_profile(profile_path)
     con = _with_cluster_instance(job)
@@ -228,8 +244,7 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
         ok = [r for r in ok if r.hours <= con.deadline_hours] or _none(ok, "constraints.deadline_hours", "hours", con.deadline_hours)
     if con.budget_usd is not None:
         ok = [r for r in ok if r.cost_usd <= con.budget_usd] or _none(ok, "constraints.budget_usd", "cost_usd", con.budget_usd)
-    key = (lambda r: (r.hours, r.cost_usd)) if con.objective == "time" else (lambda r: (r.cost_usd, r.hours))
-    ok.sort(key=key)
+    ok.sort(key=TABULAR_RANK[con.objective])
     best = ok[0]
     fastest = min(ok, key=lambda r: r.hours)
     best_other = next((r for r in ok if r.kind != best.kind), None)
