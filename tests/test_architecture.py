@@ -68,6 +68,21 @@ def _function_lines(path: Path) -> dict:
     return {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
 
 
+def test_step_time_is_composed_of_stages():
+    """step_time.step_time composes one function per stage of the step, in the order the numbers flow (candidate
+    inputs, the slowest stage's layer rows / pacing / pipeline sends, the DP terms, the per-micro-batch passes,
+    ZeRO exposure, offload, the step, the record): the composer and each stage stay short enough to read whole
+    (step_time was one 387-line function until 2026-12-04)."""
+    lines = _function_lines(ROOT / "planner" / "model" / "step_time.py")
+    assert lines["step_time"] <= 40, f"step_time is {lines['step_time']} lines"
+    stages = ("step_inputs", "stage_keys", "layer_rows", "pacing_stage", "pipeline_sends", "transformer_stage",
+              "generic_stage", "dp_step_terms", "microbatch_extras", "zero_exposure", "offload_step", "compose_step",
+              "step_record")
+    for name in stages:
+        assert name in lines, f"step_time.{name} is gone: the README's code walk names it"
+        assert lines[name] <= 65, f"step_time.{name} is {lines[name]} lines"
+
+
 def test_memory_and_search_are_composed_of_stages():
     """memory.memory_per_gpu composes one function per memory term and search.recommend.recommend one per search
     stage (README "Where to add"), each short enough to read whole: until 2026-12-04 they were one 317-line and one

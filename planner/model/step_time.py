@@ -43,6 +43,10 @@ In code each op group is a function of its own over one ``LayerContext`` (the ra
 ``mamba_block``, ``attention_core``, ``elementwise``, ``moe_block``, ``layer_gemms``, ``memory_bound``, ``tp_comm``,
 ``cp_comm``, ``sync_idle``, ``host_dispatch``, ``early_stop_skip`` / ``selective_recompute``, ``lm_head``,
 ``mtp_projection``; ``_layer_terms`` composes them in the layer's order into the per-micro-batch terms.
+``step_time`` composes the step the same way, one function per stage with a typed result: ``step_inputs``, the
+slowest stage per micro-batch (``transformer_stage`` over ``stage_keys``, ``layer_rows``, ``pacing_stage``,
+``pipeline_sends``; ``generic_stage``), ``dp_step_terms``, ``microbatch_extras``, ``zero_exposure``,
+``offload_step``, ``compose_step``, ``step_record``.
 
 The DP gradient reduce happens once per step for ZeRO 0/1 (all-reduce; reduce-scatter for ZeRO-1);
 with ``overlap_grad_reduce`` it runs in buckets under the last micro-batch's backward and only the
@@ -94,6 +98,7 @@ from planner.model.flops import (attention_core_flops, attention_keys, attention
                                  selective_kw)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
+from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    pipeline_end_params, stage_split)
@@ -1649,195 +1654,353 @@ def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb
     return model_flops, hw_flops
 
 
-def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
-              overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
-              causal_kernels: bool = True, dp_grad_bytes: float | None = None,
-              framework: str | Stack | None = None, memo: LayerMemo | None = None) -> dict:
-    """Seconds per step and its breakdown for every candidate (all on hardware option ``hw``).
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepInputs:
+    """What every stage of ``step_time`` reads beside the specs: the resolved stack (``from_training``: the call's
+    ``framework`` overrides training.framework, default defaults.FRAMEWORK) and its DP overlap, the hardware's rates,
+    the activation byte width, the candidates' degrees as floats and their micro-batches per step
+    (m = global_batch / (micro_batch * dp), Narayanan et al. 2021 §2.2)"""
+    fw: Stack
+    overlap_grad_reduce: bool
+    eff: Efficiency  # the hardware option's rates
+    peak: float  # MFU's denominator (datasheet)
+    act_b: float
+    n: int
+    pp: np.ndarray
+    dp: np.ndarray
+    mb: np.ndarray
+    g: float  # GPUs per node
+    gb: float
+    m_micro: np.ndarray
+    seq: float
+    span: object  # the attention's keys per query (flops.attention_span)
 
-    ``memo``: a search's ``LayerMemo`` (the layer model's rows, reused by the search's later calls on the same
-    model, training, hardware and ``framework`` objects); None: computed afresh.
 
-    Returns a dict of arrays: ``step_time_s``, the ``BREAKDOWN_KEYS``, ``t_fwd_mb``, ``t_bwd_mb``
-    (slowest stage, one micro-batch), ``t_dp_comm`` (whole DP reduce), ``t_optimizer``,
-    ``t_pp_p2p``, ``t_pp_hop``, ``num_microbatches``, ``model_flops``, ``hw_flops``, ``mfu``, ``hfu``.
-    """
+def step_inputs(t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad_reduce: bool | None,
+                framework) -> StepInputs:
+    """The call's ``StepInputs``: ``overlap_grad_reduce`` None takes the stack's (Stack.overlap_grad_reduce)."""
     fw = from_training(t, framework)  # ``framework`` overrides training.framework (default: defaults.FRAMEWORK)
     if overlap_grad_reduce is None:
         overlap_grad_reduce = fw.overlap_grad_reduce
-    eff = hw.eff
-    peak = physics.datasheet_peak(hw.gpu, t.precision)  # MFU's denominator (datasheet)
-    act_b = ACT_BYTES[t.precision]
-    n = len(c)
-    pp = c.pp.astype(np.float64)
-    dp = c.dp.astype(np.float64)
     mb = c.mb.astype(np.float64)
-    g = float(hw.gpus_per_node)
+    dp = c.dp.astype(np.float64)
     gb = float(t.global_batch)
-    m_micro = gb / (mb * dp)
-    seq = float(t.seq_len)
-    span = attention_span(t, fw.doc_masking)  # the attention's keys per query (packed examples)
+    return StepInputs(
+        fw=fw, overlap_grad_reduce=overlap_grad_reduce, eff=hw.eff,
+        peak=physics.datasheet_peak(hw.gpu, t.precision),  # MFU's denominator (datasheet)
+        act_b=ACT_BYTES[t.precision], n=len(c),
+        pp=c.pp.astype(np.float64), dp=dp, mb=mb, g=float(hw.gpus_per_node), gb=gb, m_micro=gb / (mb * dp),
+        seq=float(t.seq_len),
+        span=attention_span(t, fw.doc_masking))  # the attention's keys per query (packed examples)
 
-    if m.is_transformer:
-        # per-stage terms once per distinct stage key, gathered back: the stage key is the layer key (tp, cp, ep,
-        # mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline sends; with 16-bit end layers also the
-        # stages that hold them, pipeline.lp16_layers), whether the schedule interleaves and whether the sends cross
-        # nodes; the layer model runs once per distinct layer key (it does not depend on the others)
-        first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
-        inter_r = c.schedule == SCHEDULE.code["interleaved"]
-        (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter, srn), inv = distinct_rows(
-            c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, inter_r,
-            (c.tp * c.cp * c.dp) >= g, c.rn)
-        inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
-        # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
-        every = fw.layer_sac_every
-        shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
-                                else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
-        (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp,
-                                                                         np.broadcast_to(ssh.ravel(), src.shape))
-        ksh = shares[ksh]
 
-        def up(terms):
-            """layer-key terms at the stage keys"""
-            return {k: (v[linv] if np.ndim(v) else v) for k, v in terms.items()}
+@dataclasses.dataclass(frozen=True, slots=True)
+class StageTimes:
+    """The slowest stage's per-micro-batch times at the candidates (``transformer_stage``, ``generic_stage``):
+    forward and backward with the pipeline sends, the sends themselves (``t_pp``: both ways; ``hop_in`` /
+    ``hop_out``: one send on NVLink / through the NIC, for the warm-up / cool-down path), the breakdown terms per
+    micro-batch, the stage's layers and MFU's denominator (the datasheet peak of the math the step runs in)."""
+    t_fwd_mb: np.ndarray
+    t_bwd_mb: np.ndarray
+    t_pp: np.ndarray
+    hop_in: np.ndarray
+    hop_out: np.ndarray
+    per_mb: dict
+    layers_max: np.ndarray
+    peak: float
 
-        ksp = ksp.astype(bool)
-        setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
-                   tp_comm_overlap, causal_kernels) if memo is not None else None
 
-        def layer(rc, bf16_share=None, block=None):
-            """``_layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: a
-            block priced apart, (model, CUDA graph parts, its name in the memo) -- the hybrid model's MTP block, a
-            kept 16-bit block of one kind), through the search's memo where there is one"""
-            mdl, parts, name = (m, None, None) if block is None else block
+@dataclasses.dataclass(frozen=True, slots=True)
+class StageKeys:
+    """The candidates' distinct stage keys and, under them, their distinct layer keys (``stage_keys``).
 
-            def run(r=slice(None)):
-                return _layer_terms(mdl, t, hw, fw, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
-                                    causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                    sel_share=ksh[r])
-            if memo is None:
-                return run()
-            return memo.rows(setting + (name, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+    The stage key is the layer key (tp, cp, ep, mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline
+    sends; with 16-bit end layers also the stages that hold them, pipeline.lp16_layers), whether the schedule
+    interleaves and whether the sends cross nodes; the layer model runs once per distinct layer key (it does not
+    depend on the others)."""
+    first16: int  # --num-layers-at-start/end-in-bf16 (lp16_counts)
+    n16: int
+    inv: np.ndarray  # each candidate's stage key
+    stp: np.ndarray
+    scp: np.ndarray
+    smb: np.ndarray
+    ssp: np.ndarray
+    src: np.ndarray
+    kpp: np.ndarray
+    kch: np.ndarray
+    inter: np.ndarray
+    pp_inter: np.ndarray
+    srn: np.ndarray
+    linv: np.ndarray  # each stage key's layer key
+    ktp: np.ndarray
+    kcp: np.ndarray
+    kep: np.ndarray
+    kmb: np.ndarray
+    ksp: np.ndarray
+    krc: np.ndarray
+    ketp: np.ndarray
+    ksh: np.ndarray  # torchtitan layer SAC's share of the stage's layers re-run
 
-        L = layer(krc)
-        # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
-        K = KL = float(m.mtp_layers)
-        # a plain model's MTP layers are decoder layers, 16-bit with the MTP module (mtp_runs_16bit)
-        mtp16 = mtp_runs_16bit(fw, t.precision)
-        K16 = K if mtp16 and not m.hybrid else 0.0
-        # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
-        # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
-        frac = recomputed_fraction(src, srn, m.layers, kpp, kch)
-        part = (src == 2) & (frac < 1.0)
-        krc0 = np.where(krc == 2, 0, krc)
+    def up(self, terms):
+        """layer-key terms at the stage keys"""
+        return {k: (v[self.linv] if np.ndim(v) else v) for k, v in terms.items()}
 
-        def blend(full, bf16_share=None, block=None):
-            """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
-            if not part.any():
-                return full
-            none = up(layer(krc0, bf16_share=bf16_share, block=block))
-            return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
-        L = blend(up(L))
-        # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
-        # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
-        kept = kept_layer_kinds(m, first16, n16, K16, cuda_graph_parts(fw, m))
-        D = {kind: kept_layer_terms(lambda s, b: blend(up(layer(krc, bf16_share=s, block=b)), s, b), L, k.block)
-             for kind, k in kept.items()}
-        t16 = {kind: d["fwd"] + d["bwd"] for kind, d in D.items()}
-        if K and m.hybrid:
-            # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
-            # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
-            mtp = ssm.mtp_block_model(m)
-            held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
-            blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(mtp, cuda_graph_parts(fw, m) & held, "mtp")))
-            KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
-        t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
-                  + K * (L["mtp_fwd"] + L["mtp_bwd"]))
-        # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
-        nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch, split_runtime(fw, m), stp, first16,
-                                       kinds={kind: k.layers for kind, k in kept.items()})
-        if K16:  # a plain model's 16-bit MTP layers, on the stage with the head
-            nb[None] = nb[None] + K16 * head_w
-        nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
+def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float) -> StageKeys:
+    """The distinct stage and layer keys of the candidates ``c`` (``distinct_rows``): per-stage terms once per
+    distinct stage key, gathered back."""
+    first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
+    inter_r = c.schedule == SCHEDULE.code["interleaved"]
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter, srn), inv = distinct_rows(
+        c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, inter_r,
+        (c.tp * c.cp * c.dp) >= g, c.rn)
+    inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
+    # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
+    every = fw.layer_sac_every
+    shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
+                            else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
+    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp,
+                                                                     np.broadcast_to(ssh.ravel(), src.shape))
+    ksh = shares[ksh]
+    return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
+                     kch=kch, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
+                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh)
 
-        def stage_layers(k):
-            """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
-            16-bit layer"""
-            return nle * L[k] + sum((nb[kind] * d[k] for kind, d in D.items()), 0.0)
 
-        # pipeline sends: one activation tensor per micro-batch each way between stages
-        # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
-        # optimisation, which all-gathers the pieces on NVLink after receipt: Stack.pp_scatter_gather)
-        split = np.where(ssp | fw.pp_scatter_gather, stp, 1)
-        full_bytes = (smb.astype(np.float64) * (seq * m.hidden * act_b)) / scp
-        pp_bytes = full_bytes / split
-        bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
-        alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
-        regather = collective_time("all_gather", full_bytes, stp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
-                                   eff.intra_alpha_s, eff.inter_alpha_s)
-        regather = np.where(fw.pp_scatter_gather & ~ssp, regather, 0.0)
-        # each of a stage's v model chunks sends its activation on and its gradient back: the
-        # interleaved schedule multiplies the stage-to-stage traffic by v (Narayanan et al. 2021
-        # §2.2: "the amount of communication also increases by v")
-        t_pp = np.where(kpp > 1, 2 * kch * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
-        # one send on NVLink and one through the NIC, for the warm-up / cool-down path below (``pp_fill``)
-        hop_in = p2p_time(pp_bytes, hw.intra_bw_eff, eff.intra_alpha_s) + regather
-        hop_out = p2p_time(pp_bytes, hw.inter_bw_per_gpu, eff.inter_alpha_s) + regather
-        t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]
-        t_bwd_mb = stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"]
-        # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
-        # one chunk later (``overlap_p2p_comm``): only what exceeds the stage's compute is exposed
-        if fw.overlap_p2p:
-            t_pp = np.where(inter, np.maximum(t_pp - (t_fwd_mb + t_bwd_mb), 0.0), t_pp)
-        t_fwd_mb, t_bwd_mb = t_fwd_mb + 0.5 * t_pp, t_bwd_mb + 0.5 * t_pp
-        per_mb = dict(
-            compute_gemm=stage_layers("gemm") + heads * L["head_gemm"] + proj * (L["mtp_fwd"] + L["mtp_bwd"]),
-            compute_attention=stage_layers("attn"),
-            compute_memory_bound=stage_layers("membound") + heads * L["head_membound"],
-            comm_tp=stage_layers("tp"), comm_cp=stage_layers("cp"), comm_ep=stage_layers("ep"),
-        )
-        ep_hide = stage_layers("ep_hide")
-        # the stage keys' terms at the rows
-        per_mb = {k: v[inv] for k, v in per_mb.items()}
-        t_fwd_mb, t_bwd_mb, t_pp, layers_max = t_fwd_mb[inv], t_bwd_mb[inv], t_pp[inv], nl[inv]
-        hop_in, hop_out = hop_in[inv], hop_out[inv]
-        # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
-        # terms stay as they are, as subtracting zeros would leave them)
-        if np.any(ep_hide != 0):
-            ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro, getattr(fw, "microbatch_group_size", None)) \
-                * ep_hide[inv]
-            t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
-            per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
-    else:
-        # generic model (CNNs): convolutions at large-GEMM efficiency for their FLOPs, plus the
-        # activation traffic of the memory-bound layers (batch-norm, ReLU, adds, pooling), which
-        # FLOP counts leave out but which take a large share of the time (Ivanov et al. 2021,
-        # "Data movement is all you need": tensor contractions are 99.8% of BERT's FLOPs but
-        # 61% of its runtime). Each saved activation byte is written once and read about twice
-        # by those layers in forward (3x), twice that in backward.
-        fl = m.fwd_flops_per_sample * mb
-        conv_dtype = CONV_MATH.get(t.precision, t.precision)
-        if conv_dtype not in hw.gpu.peak_flops:  # a part without that math mode (V100, T4: no TF32)
-            conv_dtype = t.precision
-        peak = physics.datasheet_peak(hw.gpu, conv_dtype)  # MFU against the math the convolutions run in
-        # CUDA-core math (fp32 on Volta) at the SIMT GEMM fraction of its own peak
-        conv = fl / (physics.reachable_peak(hw, conv_dtype) * math_gemm_max(eff, conv_dtype) * eff.conv_rel)
-        act = (m.activation_bytes_per_sample or 0.0) * act_b / 4.0 * mb
-        tr_f, tr_b = nchw_transpose_bytes(m, fw, conv_dtype, act_b)
-        t_fwd_mb = conv + eff.memory_time(3 * act + tr_f * mb, hw.gpu.hbm_bw)
-        t_bwd_mb = (2 * (conv + eff.memory_time(3 * act, hw.gpu.hbm_bw)) + eff.memory_time(tr_b * mb, hw.gpu.hbm_bw)
-                    + np.where(c.rc == 2, t_fwd_mb, 0.0))
-        comp_gemm_mb = 3 * conv + np.where(c.rc == 2, conv, 0.0)
-        z = np.zeros(n)
-        t_pp = hop_in = hop_out = z
-        per_mb = dict(compute_gemm=comp_gemm_mb, compute_attention=z,
-                      compute_memory_bound=t_fwd_mb + t_bwd_mb - comp_gemm_mb, comm_tp=z, comm_cp=z, comm_ep=z)
-        layers_max = np.ones(n)
+@dataclasses.dataclass(frozen=True, slots=True)
+class LayerRows:
+    """The layer model at the stage keys (``layer_rows``): ``L`` the recipe's layer (blended with partial full
+    recompute), ``D`` each kept 16-bit kind's terms beyond it and ``t16`` their pass times, ``kept`` the kinds
+    (kept_layer_kinds), ``K`` the MTP modules, ``KL`` the mean layers their layers take as long as, ``K16`` the
+    16-bit MTP layers, ``t_head`` the last stage's head, MTP layers and projections per micro-batch."""
+    L: dict
+    D: dict
+    t16: dict
+    kept: dict
+    K: float
+    KL: float
+    K16: float
+    t_head: np.ndarray
 
-    t_stage = t_fwd_mb + t_bwd_mb
 
+def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk: StageKeys, tp_comm_overlap: float,
+               causal_kernels: bool, memo: LayerMemo | None) -> LayerRows:
+    """``_layer_terms`` at the layer keys ``sk``, through the search's ``memo`` where there is one, gathered to the
+    stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
+    (ModelSpec.mtp_layers) priced apart."""
+    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, src, kpp, kch = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp,
+                                                               sk.ksh, sk.src, sk.kpp, sk.kch)
+    up = sk.up
+    setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
+               tp_comm_overlap, causal_kernels) if memo is not None else None
+
+    def layer(rc, bf16_share=None, block=None):
+        """``_layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: a
+        block priced apart, (model, CUDA graph parts, its name in the memo) -- the hybrid model's MTP block, a
+        kept 16-bit block of one kind), through the search's memo where there is one"""
+        mdl, parts, name = (m, None, None) if block is None else block
+
+        def run(r=slice(None)):
+            return _layer_terms(mdl, t, hw, fw, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
+                                causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
+                                sel_share=ksh[r])
+        if memo is None:
+            return run()
+        return memo.rows(setting + (name, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+
+    L = layer(krc)
+    # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
+    K = KL = float(m.mtp_layers)
+    # a plain model's MTP layers are decoder layers, 16-bit with the MTP module (mtp_runs_16bit)
+    mtp16 = mtp_runs_16bit(fw, t.precision)
+    K16 = K if mtp16 and not m.hybrid else 0.0
+    # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
+    # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
+    frac = recomputed_fraction(src, sk.srn, m.layers, kpp, kch)
+    part = (src == 2) & (frac < 1.0)
+    krc0 = np.where(krc == 2, 0, krc)
+
+    def blend(full, bf16_share=None, block=None):
+        """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
+        if not part.any():
+            return full
+        none = up(layer(krc0, bf16_share=bf16_share, block=block))
+        return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
+
+    L = blend(up(L))
+    # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
+    # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
+    kept = kept_layer_kinds(m, sk.first16, sk.n16, K16, cuda_graph_parts(fw, m))
+    D = {kind: kept_layer_terms(lambda s, b: blend(up(layer(krc, bf16_share=s, block=b)), s, b), L, kk.block)
+         for kind, kk in kept.items()}
+    t16 = {kind: d["fwd"] + d["bwd"] for kind, d in D.items()}
+    if K and m.hybrid:
+        # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
+        # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
+        mtp = ssm.mtp_block_model(m)
+        held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
+        blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(mtp, cuda_graph_parts(fw, m) & held, "mtp")))
+        KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
+    t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
+              + K * (L["mtp_fwd"] + L["mtp_bwd"]))
+    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PacingStage:
+    """The pipeline stage that paces the step, at the stage keys (``pacing_stage``): ``nl`` its layers, ``nle``
+    them with the MTP layers as mean layers, ``heads`` / ``proj`` its LM heads and MTP projections, ``nb`` how many
+    of its layers are 16-bit, by kind; ``lr`` the layer rows they count."""
+    nl: np.ndarray
+    nle: np.ndarray
+    heads: np.ndarray
+    proj: np.ndarray
+    nb: dict
+    lr: LayerRows
+
+    def layers(self, k):
+        """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
+        16-bit layer"""
+        return self.nle * self.lr.L[k] + sum((self.nb[kind] * d[k] for kind, d in self.lr.D.items()), 0.0)
+
+
+def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> PacingStage:
+    """The pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
+    (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers)."""
+    L = lr.L
+    nl, head_w, nb = slowest_stage(m.layers, sk.kpp.astype(np.float64), L["fwd"] + L["bwd"], lr.t_head,
+                                   sk.n16, lr.t16, sk.kch, split_runtime(fw, m), sk.stp, sk.first16,
+                                   kinds={kind: kk.layers for kind, kk in lr.kept.items()})
+    if lr.K16:  # a plain model's 16-bit MTP layers, on the stage with the head
+        nb[None] = nb[None] + lr.K16 * head_w
+    nle, heads, proj = nl + lr.KL * head_w, (1 + lr.K) * head_w, lr.K * head_w  # layer / head / projection counts
+    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr)
+
+
+def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKeys):
+    """(t_pp, hop_in, hop_out) at the stage keys: the pipeline sends of one micro-batch both ways, one send on
+    NVLink and one through the NIC. One activation tensor per micro-batch each way between stages (Narayanan et al.
+    2021 §2.2), split across the TP ranks under sequence parallelism or by the stack's scatter/gather
+    (Stack.pp_scatter_gather)."""
+    fw, eff, g, stp, ssp, pp_inter = s.fw, s.eff, s.g, sk.stp, sk.ssp, sk.pp_inter
+    # pipeline sends: one activation tensor per micro-batch each way between stages
+    # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
+    # optimisation, which all-gathers the pieces on NVLink after receipt: Stack.pp_scatter_gather)
+    split = np.where(ssp | fw.pp_scatter_gather, stp, 1)
+    full_bytes = (sk.smb.astype(np.float64) * (s.seq * m.hidden * s.act_b)) / sk.scp
+    pp_bytes = full_bytes / split
+    bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
+    alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
+    regather = collective_time("all_gather", full_bytes, stp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
+                               eff.intra_alpha_s, eff.inter_alpha_s)
+    regather = np.where(fw.pp_scatter_gather & ~ssp, regather, 0.0)
+    # each of a stage's v model chunks sends its activation on and its gradient back: the
+    # interleaved schedule multiplies the stage-to-stage traffic by v (Narayanan et al. 2021
+    # §2.2: "the amount of communication also increases by v")
+    t_pp = np.where(sk.kpp > 1, 2 * sk.kch * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
+    # one send on NVLink and one through the NIC, for the warm-up / cool-down path below (``pp_fill``)
+    hop_in = p2p_time(pp_bytes, hw.intra_bw_eff, eff.intra_alpha_s) + regather
+    hop_out = p2p_time(pp_bytes, hw.inter_bw_per_gpu, eff.inter_alpha_s) + regather
+    return t_pp, hop_in, hop_out
+
+
+def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
+                      tp_comm_overlap: float, causal_kernels: bool, memo: LayerMemo | None) -> StageTimes:
+    """A transformer's slowest stage per micro-batch: the layer model at the distinct layer keys (``layer_rows``),
+    the pacing stage's layers and head (``pacing_stage``) and the pipeline sends (``pipeline_sends``) at the
+    distinct stage keys, gathered to the candidates; Megatron-Core's overlapped interleaved sends and the
+    combined-1F1B schedule's hidden EP all-to-all (moe.a2a_paired_share) taken off."""
+    fw = s.fw
+    sk = stage_keys(m, t, c, fw, s.g)
+    st = pacing_stage(m, fw, sk, layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo))
+    L, heads, proj, stage_layers = st.lr.L, st.heads, st.proj, st.layers
+    t_pp, hop_in, hop_out = pipeline_sends(m, hw, s, sk)
+    t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]
+    t_bwd_mb = stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"]
+    # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
+    # one chunk later (``overlap_p2p_comm``): only what exceeds the stage's compute is exposed
+    if fw.overlap_p2p:
+        t_pp = np.where(sk.inter, np.maximum(t_pp - (t_fwd_mb + t_bwd_mb), 0.0), t_pp)
+    t_fwd_mb, t_bwd_mb = t_fwd_mb + 0.5 * t_pp, t_bwd_mb + 0.5 * t_pp
+    per_mb = dict(
+        compute_gemm=stage_layers("gemm") + heads * L["head_gemm"] + proj * (L["mtp_fwd"] + L["mtp_bwd"]),
+        compute_attention=stage_layers("attn"),
+        compute_memory_bound=stage_layers("membound") + heads * L["head_membound"],
+        comm_tp=stage_layers("tp"), comm_cp=stage_layers("cp"), comm_ep=stage_layers("ep"),
+    )
+    ep_hide = stage_layers("ep_hide")
+    # the stage keys' terms at the rows
+    inv = sk.inv
+    per_mb = {k: v[inv] for k, v in per_mb.items()}
+    t_fwd_mb, t_bwd_mb, t_pp, layers_max = t_fwd_mb[inv], t_bwd_mb[inv], t_pp[inv], st.nl[inv]
+    hop_in, hop_out = hop_in[inv], hop_out[inv]
+    # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
+    # terms stay as they are, as subtracting zeros would leave them)
+    if np.any(ep_hide != 0):
+        ep_hidden = moe_mech.a2a_paired_share(s.pp, c.vpp, s.m_micro, getattr(fw, "microbatch_group_size", None)) \
+            * ep_hide[inv]
+        t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
+        per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
+    return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=t_pp, hop_in=hop_in, hop_out=hop_out,
+                      per_mb=per_mb, layers_max=layers_max, peak=s.peak)
+
+
+def generic_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs) -> StageTimes:
+    """A generic model's (CNN) step per micro-batch, on one stage: convolutions at large-GEMM efficiency for their
+    FLOPs, plus the activation traffic of the memory-bound layers (Ivanov et al. 2021)."""
+    eff, mb, n = s.eff, s.mb, s.n
+    # generic model (CNNs): convolutions at large-GEMM efficiency for their FLOPs, plus the
+    # activation traffic of the memory-bound layers (batch-norm, ReLU, adds, pooling), which
+    # FLOP counts leave out but which take a large share of the time (Ivanov et al. 2021,
+    # "Data movement is all you need": tensor contractions are 99.8% of BERT's FLOPs but
+    # 61% of its runtime). Each saved activation byte is written once and read about twice
+    # by those layers in forward (3x), twice that in backward.
+    fl = m.fwd_flops_per_sample * mb
+    conv_dtype = CONV_MATH.get(t.precision, t.precision)
+    if conv_dtype not in hw.gpu.peak_flops:  # a part without that math mode (V100, T4: no TF32)
+        conv_dtype = t.precision
+    peak = physics.datasheet_peak(hw.gpu, conv_dtype)  # MFU against the math the convolutions run in
+    # CUDA-core math (fp32 on Volta) at the SIMT GEMM fraction of its own peak
+    conv = fl / (physics.reachable_peak(hw, conv_dtype) * math_gemm_max(eff, conv_dtype) * eff.conv_rel)
+    act = (m.activation_bytes_per_sample or 0.0) * s.act_b / 4.0 * mb
+    tr_f, tr_b = nchw_transpose_bytes(m, s.fw, conv_dtype, s.act_b)
+    t_fwd_mb = conv + eff.memory_time(3 * act + tr_f * mb, hw.gpu.hbm_bw)
+    t_bwd_mb = (2 * (conv + eff.memory_time(3 * act, hw.gpu.hbm_bw)) + eff.memory_time(tr_b * mb, hw.gpu.hbm_bw)
+                + np.where(c.rc == 2, t_fwd_mb, 0.0))
+    comp_gemm_mb = 3 * conv + np.where(c.rc == 2, conv, 0.0)
+    z = np.zeros(n)
+    per_mb = dict(compute_gemm=comp_gemm_mb, compute_attention=z,
+                  compute_memory_bound=t_fwd_mb + t_bwd_mb - comp_gemm_mb, comm_tp=z, comm_cp=z, comm_ep=z)
+    return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=z, hop_in=z, hop_out=z, per_mb=per_mb,
+                      layers_max=np.ones(n), peak=peak)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DpStep:
+    """The DP / ZeRO terms at the distinct DP keys (``dp_step_terms``): ``D`` the ``_dp_terms`` columns and ``dinv``
+    each candidate's key; per key ``dz`` the ZeRO stage timed (FSDP2's ZeRO-2 as ZeRO-3), ``raf`` reshard after
+    forward, ``held`` a stage gathered once per step, ``defer_rs`` a reduce-scatter deferred to the step, ``rep_mb``
+    HSDP's replica all-reduce per micro-batch, ``defer`` the stack's deferred FSDP sync; at the candidates the
+    optimizer step ``t_opt``, the DP reduce ``t_dp`` and NCCL's SMs ``nccl_sms``."""
+    D: dict
+    dinv: np.ndarray
+    dz: np.ndarray
+    raf: np.ndarray
+    held: np.ndarray
+    defer: bool
+    defer_rs: np.ndarray
+    rep_mb: np.ndarray
+    t_opt: np.ndarray
+    t_dp: np.ndarray
+    nccl_sms: np.ndarray
+
+
+def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
+                  dp_grad_bytes: float | None, memo: LayerMemo | None) -> DpStep:
+    """``_dp_terms`` once per distinct (pp, tp, cp, dp, ep, zero, etp, dp_shard, vpp), through the search's memo,
+    and when the stack syncs FSDP (torchtitan's apply_fsdp, torch.distributed.pipelining, AutoModel's deferred sync,
+    HSDP's replica all-reduce)."""
+    fw = s.fw
     (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh, dvpp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero,
                                                                           c.etp, c.dp_shard, np.maximum(c.vpp, 1))
     # a stack whose ZeRO-2 is FSDP2 without reshard after forward (Stack.fsdp2_dp: torchtitan, AutoModel) runs
@@ -1855,7 +2018,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     D = dp_run() if memo is None else memo.rows(
         ("step_time._dp_terms", memo.value(m), memo.value(t), memo.value(hw), memo.value(fw), dp_grad_bytes), dkeys,
         dp_run)
-    t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, eff))[dinv]
+    t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, s.eff))[dinv]
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
     # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for
     # PP", and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``) turns off reshard after
@@ -1873,13 +2036,23 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     rep_mb = (dz >= 3) & ~held & fw.hsdp_all_reduce_per_microbatch
     t_dp = (np.where(held | defer_rs, D["rs3"], D["t_dp"]) + np.where((dz >= 1) & ~rep_mb, D["ar_rep"], 0.0))[dinv]
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
+    return DpStep(D=D, dinv=dinv, dz=dz, raf=raf, held=held, defer=defer, defer_rs=defer_rs, rep_mb=rep_mb,
+                  t_opt=t_opt, t_dp=t_dp, nccl_sms=nccl_sms)
+
+
+def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
+                      st: StageTimes, dpt: DpStep) -> StageTimes:
+    """``st`` with the per-micro-batch passes over the rank's parameters: unfused gradient accumulation
+    (Stack.grad_accum_pass, ``grad_accum_pass``) and AMP's weight casts (``autocast_cast_bytes``)."""
+    fw, eff, D, dinv = s.fw, s.eff, dpt.D, dpt.dinv
+    t_fwd_mb, t_bwd_mb, per_mb = st.t_fwd_mb, st.t_bwd_mb, dict(st.per_mb)
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
     # (not modelled)
     if fw.grad_accum_pass:
         z = np.clip(c.zero, 0, 3)
         per_b, stolen = grad_accum_pass(fw, t, m.hidden or 4096)
-        per_b = per_b[z] * np.where(stolen[z], (m_micro - 1.0) / m_micro, 1.0)
+        per_b = per_b[z] * np.where(stolen[z], (s.m_micro - 1.0) / s.m_micro, 1.0)
         accum_mb = eff.memory_time(D["stage_p"][dinv] * per_b, hw.gpu.hbm_bw)
         t_bwd_mb = t_bwd_mb + accum_mb
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + accum_mb
@@ -1892,18 +2065,43 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                           for x in autocast_cast_bytes(m, c.rc))
         t_fwd_mb, t_bwd_mb = t_fwd_mb + cast_f, t_bwd_mb + cast_b
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + cast_f + cast_b
+    return dataclasses.replace(st, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, per_mb=per_mb)
 
+
+def _hidden_cost(s: StepInputs, comm, exposed, nccl_sms):
+    """The compute an overlapped DP collective's hidden part (``comm - exposed``) slows while
+    NCCL holds its SMs (physics.nccl_overlap_slowdown)."""
+    return physics.nccl_overlap_slowdown(np.maximum(comm - exposed, 0.0), s.eff.sm_count, nccl_sms)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ZeroExposure:
+    """ZeRO-3/FSDP's and ZeRO-2's exposed collectives per micro-batch at the candidates (``zero_exposure``), the
+    ZeRO-3 rows per DP key (``z3``) and the DP buckets (``per_layer``: one per layer of the stage)."""
+    z3: np.ndarray
+    z3_exposed_mb: np.ndarray
+    z2_exposed_mb: np.ndarray
+    per_layer: np.ndarray
+
+
+def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, t_stage) -> ZeroExposure:
+    """ZeRO-3/FSDP's per-micro-batch gathers and reduce-scatters and ZeRO-2's per-micro-batch reduce-scatters,
+    exposed beyond the compute they hide under, with NCCL's SM share (physics.nccl_overlap_slowdown,
+    physics.nccl_slowdown_exposed; DeepSpeed #2252, PR #8203). ``t_stage``: the compute ZeRO-3's collectives hide
+    under, the stage's forward and backward before ``microbatch_extras``."""
+    eff, D, dinv, nccl_sms, m_micro = s.eff, dpt.D, dpt.dinv, dpt.nccl_sms, s.m_micro
+    raf, defer_rs, rep_mb = dpt.raf, dpt.defer_rs, dpt.rep_mb
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
     # first layer's gather (nothing to hide it under), plus the compute NCCL's SMs slow where that
     # outlasts the collectives
-    z3 = (dz >= 3) & ~held
+    z3 = (dpt.dz >= 3) & ~dpt.held
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
     z3_mb = (np.where(defer_rs, 1.0, np.where(raf, 2.0, 1.0)) * D["ag3"]
              + np.where(defer_rs, 0.0, D["rs3"]) + np.where(rep_mb, D["ar_rep"], 0.0))
-    per_layer = np.maximum(layers_max, 1)
+    per_layer = np.maximum(st.layers_max, 1)
 
     def z3_exposed(rows):
         """exposed per micro-batch on ``rows``; the hidden part still costs compute: NCCL's kernels hold SMs"""
@@ -1921,40 +2119,71 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # stage 2 "must reduce/partition gradients on every backward() to preserve its memory
     # characteristics"). The first m - 1 are bucketed under their own backward like the last one
     # (which ``t_dp`` holds), with the same exposure and the same NCCL SM share.
-    def hidden_cost(comm, exposed):
-        """The compute an overlapped DP collective's hidden part (``comm - exposed``) slows while
-        NCCL holds its SMs (physics.nccl_overlap_slowdown)."""
-        return physics.nccl_overlap_slowdown(np.maximum(comm - exposed, 0.0), eff.sm_count, nccl_sms)
-
     def z2_exposed(rows):
         """ZeRO-2's exposed per-micro-batch reduce-scatters on ``rows``"""
         rs_mb, mm = D["rs"][dinv[rows]], m_micro[rows]
-        z2_exp = exposed_dp_comm(rs_mb, t_bwd_mb[rows], per_layer[rows], overlap_grad_reduce)
+        z2_exp = exposed_dp_comm(rs_mb, st.t_bwd_mb[rows], per_layer[rows], s.overlap_grad_reduce)
         hidden = physics.nccl_overlap_slowdown(np.maximum(rs_mb - z2_exp, 0.0), eff.sm_count, nccl_sms[rows])
         return (mm - 1.0) / mm * (z2_exp + hidden)
 
-    z2_exposed_mb = _on_rows((dz == 2)[dinv], z2_exposed)
+    z2_exposed_mb = _on_rows((dpt.dz == 2)[dinv], z2_exposed)
+    return ZeroExposure(z3=z3, z3_exposed_mb=z3_exposed_mb, z2_exposed_mb=z2_exposed_mb, per_layer=per_layer)
+
+
+def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs, st: StageTimes,
+                 dpt: DpStep, zx: ZeroExposure):
+    """(t_opt, off_step, off_mb): the optimizer step with offload to host memory (planner.model.offload), the
+    offload's exposed time per step (the CPU optimizer's copies; FSDP2 CPUOffloadPolicy's per collective) and per
+    micro-batch (activation copies)."""
+    fw, D, dinv, m_micro = s.fw, dpt.D, dpt.dinv, s.m_micro
+    raf, defer_rs = dpt.raf, dpt.defer_rs
     # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
     # optimizer step and its gradient/parameter copies per step
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
-    t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], t_opt, t_bwd_mb, g_b, min(w_b, 2.0))
-    off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, act_b, layers_max, t_fwd_mb, t_bwd_mb)
+    t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], dpt.t_opt, st.t_bwd_mb, g_b, min(w_b, 2.0))
+    off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, s.act_b, st.layers_max, st.t_fwd_mb, st.t_bwd_mb)
     if fw.optimizer_offload and getattr(fw, "fsdp2_dp", False):  # FSDP2 CPUOffloadPolicy: copies per collective
         master_b = model_state_bytes_per_param(t, m.hidden or 4096)[2]
-        z3_row = z3[dinv]
+        z3_row = zx.z3[dinv]
         # lora/qlora: the frozen base is offloaded and copied in with every gather too, in its stored dtype
         # (offload.fsdp2_copies_exposed ``frozen_bytes``); its gradients are not (``local`` is the trainable share)
         frozen_b = (D["local_all"][dinv] * frozen_storage_bytes(m, t) / count_params(m).total
                     if frozen_base(m, t) else 0.0)
         off_step = off_step + offload.fsdp2_copies_exposed(
             hw, D["local"][dinv], master_b if master_b > 0 else min(w_b, 2.0), m_micro, z3_row,
-            z3_row & (raf & ~defer_rs)[dinv], (z3_row & ~defer_rs[dinv]) | (c.zero == 2), t_fwd_mb, t_bwd_mb,
+            z3_row & (raf & ~defer_rs)[dinv], (z3_row & ~defer_rs[dinv]) | (c.zero == 2), st.t_fwd_mb, st.t_bwd_mb,
             frozen_bytes=frozen_b)
+    return t_opt, off_step, off_mb
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepParts:
+    """The step composed (``compose_step``): ``step`` seconds, its exposed DP time (``exposed_dp``: the bucketed
+    reduce's tail, its hidden cost, the exposed parameter gather), the ``bubble``, the reduce's hidden cost
+    (``dp_slow``), the exposed parameter gather (``pg_exposed``), the interleaved schedule's fill sends
+    (``pp_fill``) and their mean (``pp_hop``)."""
+    step: np.ndarray
+    exposed_dp: np.ndarray
+    bubble: np.ndarray
+    dp_slow: np.ndarray
+    pg_exposed: np.ndarray
+    pp_fill: np.ndarray
+    pp_hop: np.ndarray
+
+
+def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: ZeroExposure, t_opt, off_step,
+                 off_mb) -> StepParts:
+    """One optimizer step from its parts (pipeline.step_composition: Narayanan et al. 2021 §2.2's m micro-batches,
+    bubble and DP reduce), with the overlapped interleaved schedule's fill sends (pipeline.fill_sends), the DP
+    reduce's NCCL SM cost, the ZeRO-1/2 parameter all-gather (Megatron-Core ``--overlap-param-gather``) and
+    torch.distributed.pipelining's per-run FSDP sync."""
+    fw, n, pp, m_micro, g = s.fw, s.n, s.pp, s.m_micro, s.g
+    t_fwd_mb, t_bwd_mb, t_dp, held, per_layer = st.t_fwd_mb, st.t_bwd_mb, dpt.t_dp, dpt.held, zx.per_layer
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term), once per run of the schedule
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
-                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb,
+                            t_dp, per_layer, s.overlap_grad_reduce, t_opt + off_step,
+                            zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
                             getattr(fw, "pp_pass_microbatches", None))
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     # the sends the overlapped interleaved schedule cannot hide: in its forward-only warm-up and backward-only
@@ -1970,11 +2199,11 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         keys, kinv = distinct_rows(c.pp[r], np.maximum(np.rint(m_micro[r]), 1).astype(np.int64), c.chunks[r],
                                    (c.tp * c.cp * c.dp)[r])
         sends, cross = (x[kinv] for x in fill_sends(*keys, g, getattr(fw, "microbatch_group_size", None)))
-        pp_fill[r] = cross * hop_out[r] + (sends - cross) * hop_in[r]
+        pp_fill[r] = cross * st.hop_out[r] + (sends - cross) * st.hop_in[r]
         pp_hop[r] = pp_fill[r] / np.maximum(sends, 1.0)  # the mean send: the simulator's link delay
     step = step + pp_fill
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
-    dp_slow = hidden_cost(t_dp, exposed_dp)
+    dp_slow = _hidden_cost(s, t_dp, exposed_dp, dpt.nccl_sms)
     exposed_dp, step = exposed_dp + dp_slow, step + dp_slow
     # ZeRO-1/2 all-gather the updated parameters once per step. Megatron-Core's
     # ``--overlap-param-gather`` (``Stack.overlap_param_gather``) runs it bucket by bucket in the
@@ -1986,11 +2215,11 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # all-gather runs synchronously after the optimizer step (Megatron ``start_param_sync`` with
     # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
     # all exposed.
-    pg = np.where(held, D["ag3"], D["param_gather"])[dinv]
+    pg = np.where(held, dpt.D["ag3"], dpt.D["param_gather"])[dpt.dinv]
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
     # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
-    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dinv] | bool(fw.overlap_param_gather))
-    pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
+    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dpt.dinv] | bool(fw.overlap_param_gather))
+    pg_exposed = pg_exposed + _hidden_cost(s, pg, pg_exposed, dpt.nccl_sms)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
     # a schedule run per gradient-accumulation step (Stack.pp_pass_microbatches) syncs a held FSDP stage at the end of
     # every run where torch.distributed.pipelining's own ``backward_maybe_with_nosync`` decides (its last backward
@@ -1998,41 +2227,84 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # one holds it to the optimizer step (``fsdp_defer_sync``, its ``enable_fsdp_optimizations``): the exposed
     # reduce and gather once per run
     pass_m = getattr(fw, "pp_pass_microbatches", None)
-    if pass_m is not None and fw.pp_fsdp_unsharded and not defer:
+    if pass_m is not None and fw.pp_fsdp_unsharded and not dpt.defer:
         runs = m_micro / np.minimum(m_micro, float(pass_m))
-        extra = np.where(held[dinv], (runs - 1.0) * exposed_dp, 0.0)  # (exposed_dp holds the gather by now)
+        extra = np.where(held[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)  # (exposed_dp holds the gather by now)
         exposed_dp, step = exposed_dp + extra, step + extra
+    return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
+                     pp_fill=pp_fill, pp_hop=pp_hop)
 
-    out = {k: m_micro * v for k, v in per_mb.items()}
+
+def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep,
+                zx: ZeroExposure, t_opt, off_step, off_mb, sp: StepParts, causal_kernels: bool) -> dict:
+    """``step_time``'s dict of arrays: the breakdown (``BREAKDOWN_KEYS``: per-micro-batch terms times m, the step's
+    once-per-step terms), the stage and DP times the simulator composes the same step from
+    (simulate.config.SimConfig.from_detail), FLOPs (``_candidate_flops``), MFU / HFU against the datasheet peak and
+    tokens per second."""
+    m_micro, n, step, z2_exposed_mb = s.m_micro, s.n, sp.step, zx.z2_exposed_mb
+    out = {k: m_micro * v for k, v in st.per_mb.items()}
     out.update({
-        "comm_pp": m_micro * t_pp + pp_fill,
-        "comm_zero3": m_micro * z3_exposed_mb,
-        "comm_dp": exposed_dp + m_micro * z2_exposed_mb,
-        "bubble": bubble,
+        "comm_pp": m_micro * st.t_pp + sp.pp_fill,
+        "comm_zero3": m_micro * zx.z3_exposed_mb,
+        "comm_dp": sp.exposed_dp + m_micro * z2_exposed_mb,
+        "bubble": sp.bubble,
         "optimizer": t_opt,
         "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
-    model_flops, hw_flops = _candidate_flops(m, t, fw, c, mb, span, causal_kernels)
+    model_flops, hw_flops = _candidate_flops(m, t, s.fw, c, s.mb, s.span, causal_kernels)
     gpus = c.gpus.astype(np.float64)
     out.update(
-        step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,
-        t_param_gather_exposed=pg_exposed,
+        step_time_s=step, t_fwd_mb=st.t_fwd_mb, t_bwd_mb=st.t_bwd_mb, t_dp_comm=dpt.t_dp, t_optimizer=t_opt,
+        t_param_gather_exposed=sp.pg_exposed,
         # the DP time of the step beyond the bucketed reduce's exposed tail (``comm_dp`` less it): the
         # reduce's hidden cost on the compute, the exposed ZeRO-1/2 parameter all-gather and ZeRO-2's
         # per-micro-batch reduce-scatters; with ``dp_buckets`` and ``overlap_grad_reduce`` what the
         # simulator needs to compose the same step (simulate.config.SimConfig.from_detail)
-        t_dp_tail=dp_slow + pg_exposed + m_micro * z2_exposed_mb, dp_buckets=per_layer + 0.0 * step,
-        overlap_grad_reduce=np.broadcast_to(bool(overlap_grad_reduce), (n,)),
-        t_pp_p2p=t_pp / 2, num_microbatches=m_micro,
+        t_dp_tail=sp.dp_slow + sp.pg_exposed + m_micro * z2_exposed_mb, dp_buckets=zx.per_layer + 0.0 * step,
+        overlap_grad_reduce=np.broadcast_to(bool(s.overlap_grad_reduce), (n,)),
+        t_pp_p2p=st.t_pp / 2, num_microbatches=m_micro,
         # the mean of the warm-up / cool-down sends (``pp_fill``; 0 where the sends are in the stage times): the
         # simulator's link delay, whose list schedule then pays the same
-        t_pp_hop=pp_hop, model_flops=model_flops, hw_flops=hw_flops,
+        t_pp_hop=sp.pp_hop, model_flops=model_flops, hw_flops=hw_flops,
     )
-    inv_step = 1.0 / (step * gpus * peak)
+    inv_step = 1.0 / (step * gpus * st.peak)
     out["mfu"] = out["model_flops"] * inv_step
     out["hfu"] = out["hw_flops"] * inv_step
-    tokens = gb * (seq if m.is_transformer else 1.0)
+    tokens = s.gb * (s.seq if m.is_transformer else 1.0)
     out["tokens_per_s"] = tokens / step
     out["tokens_per_s_per_gpu"] = out["tokens_per_s"] / gpus
     return out
+
+
+def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
+              overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
+              causal_kernels: bool = True, dp_grad_bytes: float | None = None,
+              framework: str | Stack | None = None, memo: LayerMemo | None = None) -> dict:
+    """Seconds per step and its breakdown for every candidate (all on hardware option ``hw``).
+
+    ``memo``: a search's ``LayerMemo`` (the layer model's rows, reused by the search's later calls on the same
+    model, training, hardware and ``framework`` objects); None: computed afresh.
+
+    Returns a dict of arrays: ``step_time_s``, the ``BREAKDOWN_KEYS``, ``t_fwd_mb``, ``t_bwd_mb``
+    (slowest stage, one micro-batch), ``t_dp_comm`` (whole DP reduce), ``t_optimizer``,
+    ``t_pp_p2p``, ``t_pp_hop``, ``num_microbatches``, ``model_flops``, ``hw_flops``, ``mfu``, ``hfu``.
+
+    The stages, in the order the numbers flow: ``step_inputs``; the slowest stage per micro-batch
+    (``transformer_stage``: ``stage_keys``, ``layer_rows``, ``pacing_stage``, ``pipeline_sends``; or
+    ``generic_stage``); the DP / ZeRO terms (``dp_step_terms``); the per-micro-batch passes over the parameters
+    (``microbatch_extras``); ZeRO-3 / ZeRO-2 exposure (``zero_exposure``); offload (``offload_step``); the step
+    (``compose_step``); the record (``step_record``).
+    """
+    s = step_inputs(t, c, hw, overlap_grad_reduce, framework)
+    if m.is_transformer:
+        st = transformer_stage(m, t, c, hw, s, tp_comm_overlap, causal_kernels, memo)
+    else:
+        st = generic_stage(m, t, c, hw, s)
+    t_stage = st.t_fwd_mb + st.t_bwd_mb
+    dpt = dp_step_terms(m, t, c, hw, s, dp_grad_bytes, memo)
+    st = microbatch_extras(m, t, c, hw, s, st, dpt)
+    zx = zero_exposure(s, st, dpt, t_stage)
+    t_opt, off_step, off_mb = offload_step(m, t, c, hw, s, st, dpt, zx)
+    sp = compose_step(c, s, st, dpt, zx, t_opt, off_step, off_mb)
+    return step_record(m, t, c, s, st, dpt, zx, t_opt, off_step, off_mb, sp, causal_kernels)
