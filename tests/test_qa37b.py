@@ -168,3 +168,20 @@ def test_the_analytic_utilisation_names_its_rate(tmp_path, cli):
         row = next((line for line in text.splitlines() if line.startswith("| utilisation (analytic)")), "")
         best = json.loads(text.split("<!-- planner-summary: ")[1].split(" -->")[0])["best"]
         assert row.startswith(words) and row.endswith(f"| {fmt_pct(best['utilisation'])} |"), row
+
+
+# ---- ttft30 (3): the latency-vs-QPS chart plotted a 0 ms TPOT for one-token jobs ---------------------------------------
+# latency_vs_qps took the simulation's TPOT percentiles as measured (0s: no request has a second token) where serve
+# prints "n/a (one output token)"; the points carry null and the chart leaves the TPOT panel out, saying why.
+def test_the_latency_curve_has_no_tpot_for_one_token():
+    from planner.present.charts import latency_qps_chart
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import NO_TPOT, latency_vs_qps, plan_serving
+
+    job = load_job_dict(dict(ONE_TOKEN, constraints=dict(ONE_TOKEN["constraints"], instances=["p5.4xlarge"])))
+    best = plan_serving(job).best
+    pts = [p.model_dump() if hasattr(p, "model_dump") else dict(p) for p in latency_vs_qps(job, best, [1.0, 4.0])]
+    assert all(p["tpot_ms"]["p50"] is None and p["tpot_ms"]["p99"] is None for p in pts), pts
+    assert all(p["ttft_ms"]["p50"] > 0 for p in pts)
+    spec = latency_qps_chart(pts, None, 80, 2).to_dict()
+    assert len(spec["vconcat"]) == 1 and NO_TPOT in spec["title"], spec["title"]

@@ -2152,8 +2152,9 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
             out.append(LatencyPoint(qps=float(q), ttft_ms=none, tpot_ms=dict(none), e2e_ms=dict(none), goodput=None,
                                     unfinished=None, utilisation=util, not_simulated=runs.words()))
             continue
-        out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
-                                                e2e_ms=res.e2e.ms(), goodput=res.goodput, unfinished=res.unfinished,
+        lat = res.summary()  # its TPOT null where no request had a second token (one output token: NO_TPOT)
+        out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=lat["ttft_ms"], tpot_ms=lat["tpot_ms"],
+                                                e2e_ms=lat["e2e_ms"], goodput=res.goodput, unfinished=res.unfinished,
                                                 utilisation=util))))
     return out
 
