@@ -177,7 +177,9 @@ def test_fuzz_serving_fields(tmp_path_factory, case):
         assert 1 <= o["batch"] <= s["max_batch"], o
         if s.get("mode") != "batch":
             assert o["replicas"] * o["requests_per_s_per_replica"] >= s["qps"] * (1 - 1e-9), o
-            assert o["tpot_ms"] <= s["p99_latency_ms"] * (1 + 1e-9), o
+            # one output token has no TPOT (null since QA 37b): the fuzz drew output_tokens 1 and compared None
+            assert (o["tpot_ms"] is None if s["output_tokens"] == 1
+                    else o["tpot_ms"] <= s["p99_latency_ms"] * (1 + 1e-9)), o
             if s.get("ttft_ms"):
                 assert o["ttft_ms"] <= s["ttft_ms"] * (1 + 1e-9), o
         # the batch's KV at full context fits the cache the option reports

@@ -145,3 +145,43 @@ def test_the_simulated_utilisation_names_its_rate(tmp_path, cli):
         row = next(line for line in text.splitlines() if line.startswith("| utilisation at "))
         summary = json.loads(text.split("<!-- planner-summary: ")[1].split(" -->")[0])["best"]["simulated"]
         assert row.endswith(f"| {fmt_pct(summary['utilisation'])} |") and summary["qps"] == pytest.approx(rate), row
+
+
+# ---- ttft30 (2): the analytic utilisation row was at the trace's rate too, and unlabelled --------------------------
+# "utilisation (analytic) | 20%" sat beside a stated 2 QPS while it is QPS / (replicas x requests/s per replica) at the
+# trace's 7.88 requests/s; it names its rate as the simulated row does.
+def test_the_analytic_utilisation_names_its_rate(tmp_path, cli):
+    import shutil
+
+    from planner.units import fmt_pct
+    shutil.copy(EXAMPLES / "serving-trace.csv", tmp_path / "trace.csv")
+    base = {"model": {"preset": "llama3-8b"},
+            "serving": {"qps": 2, "p99_latency_ms": 80, "prompt_tokens": 500, "output_tokens": 100},
+            "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}}
+    traced = dict(base, serving=dict(base["serving"], trace="trace.csv"))
+    for job, words in ((traced, "| utilisation (analytic) at 7.88 requests/s (the trace's rate, not serving.qps) | "),
+                       (base, "| utilisation (analytic) at 2.00 requests/s (serving.qps) | ")):
+        out = tmp_path / "review.md"
+        code, _, err = cli("report", write_job(tmp_path, job), "-o", out, "--force")
+        assert code == 0, err
+        text = out.read_text()
+        row = next((line for line in text.splitlines() if line.startswith("| utilisation (analytic)")), "")
+        best = json.loads(text.split("<!-- planner-summary: ")[1].split(" -->")[0])["best"]
+        assert row.startswith(words) and row.endswith(f"| {fmt_pct(best['utilisation'])} |"), row
+
+
+# ---- ttft30 (3): the latency-vs-QPS chart plotted a 0 ms TPOT for one-token jobs ---------------------------------------
+# latency_vs_qps took the simulation's TPOT percentiles as measured (0s: no request has a second token) where serve
+# prints "n/a (one output token)"; the points carry null and the chart leaves the TPOT panel out, saying why.
+def test_the_latency_curve_has_no_tpot_for_one_token():
+    from planner.present.charts import latency_qps_chart
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import NO_TPOT, latency_vs_qps, plan_serving
+
+    job = load_job_dict(dict(ONE_TOKEN, constraints=dict(ONE_TOKEN["constraints"], instances=["p5.4xlarge"])))
+    best = plan_serving(job).best
+    pts = [p.model_dump() if hasattr(p, "model_dump") else dict(p) for p in latency_vs_qps(job, best, [1.0, 4.0])]
+    assert all(p["tpot_ms"]["p50"] is None and p["tpot_ms"]["p99"] is None for p in pts), pts
+    assert all(p["ttft_ms"]["p50"] > 0 for p in pts)
+    spec = latency_qps_chart(pts, None, 80, 2).to_dict()
+    assert len(spec["vconcat"]) == 1 and NO_TPOT in spec["title"], spec["title"]

@@ -216,7 +216,7 @@ def test_serving_review_shows_the_simulated_latencies():
     assert f"{sim['saturated_rps_per_replica']:,.2f}" in section
     summary = _summary_md(md)
     assert summary["best"]["simulated"]["ttft_ms"]["p99"] == pytest.approx(sim["ttft_ms"]["p99"])
-    assert "| True |" not in md and "0.5" not in md.split("| utilisation (analytic) |")[1].split("\n")[0]
+    assert "| True |" not in md and "0.5" not in md.split("| utilisation (analytic) at ")[1].split("\n")[0].split("| ")[1]
 
 
 def test_tabular_review_shows_cents_and_minutes():

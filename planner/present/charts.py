@@ -19,6 +19,7 @@ import pandas as pd
 from planner.search.explain import LABELS
 from planner.search.rank import cost_of, hours_of
 from planner.units import config_str
+from planner.workloads.serving import NO_TPOT
 
 GiB = 2**30
 MEMORY_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other")
@@ -184,7 +185,7 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False) -> alt.V
 def latency_qps_chart(points: list[dict], ttft_target_ms=None, tpot_target_ms=None, qps=None) -> alt.VConcatChart:
     """Simulated p50 and p99 time to first token and time per output token against offered QPS,
     the targets as dashed rules and the job's QPS as a vertical rule (``points`` from
-    ``planner.workloads.serving.latency_vs_qps``)."""
+    ``planner.workloads.serving.latency_vs_qps``). No TPOT panel where no point has one (one output token)."""
     rows = []
     for p in points:
         for metric, key in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms")):
@@ -207,5 +208,8 @@ def latency_qps_chart(points: list[dict], ttft_target_ms=None, tpot_target_ms=No
             layers.append(alt.Chart(pd.DataFrame([dict(qps=qps)])).mark_rule(color="#999").encode(x="qps:Q"))
         return alt.layer(*layers).properties(width=WIDTH, height=160, title=f"{metric}: p50 and p99 (target dashed)")
 
-    return alt.vconcat(panel("TTFT", ttft_target_ms), panel("TPOT", tpot_target_ms)).properties(
-        title="simulated latency against offered load (grey: the job's QPS)")
+    # one output token: no point has a TPOT (null, NO_TPOT), so no TPOT panel -- it plotted 0 ms as if measured
+    panels = [panel("TTFT", ttft_target_ms)] + ([panel("TPOT", tpot_target_ms)] if (df["metric"] == "TPOT").any() else [])
+    return alt.vconcat(*panels).properties(
+        title="simulated latency against offered load (grey: the job's QPS)"
+        + ("" if len(panels) == 2 else f"; TPOT {NO_TPOT}"))
