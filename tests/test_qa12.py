@@ -124,7 +124,7 @@ def test_report_sensitivity_columns_have_one_unit():
     df = pd.DataFrame({"value": [32.0, 64.0, 128.0], "current": [True, False, False], "gpus": [256, 512, 0],
                        "step_time_s": [1.74, 0.8953, float("nan")], "hours": [115.2, 59.3, float("nan")],
                        "cost_ondemand_usd": [2.0e5, 2.1e5, float("nan")], "cost_spot_usd": [6e4, 6.4e4, float("nan")],
-                       "mfu": [0.55, 0.54, float("nan")], "mem_gib": [66.1, 66.0, float("nan")],
+                       "mfu": [0.55, 0.54, float("nan")], "hfu": [0.58, 0.57, float("nan")], "mem_gib": [66.1, 66.0, float("nan")],
                        "fits": [True, True, False], "note": ["", "", "global batch"]})
     rows = _sensitivity_table(df, "nodes").rows
     assert [r[2] for r in rows] == ["1.74 s", "0.90 s", "-"], rows

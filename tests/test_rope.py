@@ -228,3 +228,16 @@ def test_gemma3_local_layers_rope_base_is_read_and_said():
     with pytest.raises(InputError) as e:
         load_job_dict({"model": {"preset": "llama3-8b", "rope_local_base_freq": 10000}})
     assert "rope_local_base_freq" in str(e.value) and "no sliding-window" in str(e.value)
+
+
+def test_a_preset_override_without_local_layers_drops_the_presets_local_base():
+    """``{preset: gemma3-12b, local_layers: 0}`` (full attention everywhere) was refused: the preset's local RoPE
+    base (10,000) had no sliding-window layer left to apply to. The base's value goes with its layers; one the job
+    sets itself with no local layer is still refused."""
+    def job(model):
+        return load_job_dict({"model": model, "training": {"tokens": 1e9}, "cluster": {"gpu": "H100-SXM-80GB"}})
+
+    assert job({"preset": "gemma3-12b"}).model.rope_local_base_freq == 10_000
+    assert job({"preset": "gemma3-12b", "local_layers": 0}).model.rope_local_base_freq is None
+    with pytest.raises(InputError, match="rope_local_base_freq"):
+        job({"preset": "gemma3-12b", "local_layers": 0, "rope_local_base_freq": 10_000})

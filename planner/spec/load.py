@@ -46,7 +46,19 @@ def override_fields(base: dict, raw: dict) -> dict:
     out = dict(base)
     for k, v in raw.items():
         out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    for k, applies in BASE_ONLY_FIELDS.items():
+        # a base value the job's own fields leave nothing to apply to goes with them (``{preset: gemma3-12b,
+        # local_layers: 0}`` was refused for the preset's local RoPE base); one the job sets itself is checked
+        if k in out and k not in raw and not applies(out):
+            del out[k]
     return out
+
+
+#: fields of a preset / HF config that only mean something while other fields hold: name -> whether they do
+BASE_ONLY_FIELDS = {
+    "rope_local_base_freq": lambda f: (f.get("position", "rope") == "rope" and bool(f.get("local_layers"))
+                                       and bool(f.get("sliding_window"))),
+}
 
 
 def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
