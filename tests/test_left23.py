@@ -48,9 +48,11 @@ def test_dp_terms_use_the_launched_split(fw, pp, vpp, nodes, zero):
 def test_vpp_moves_the_dp_reduce_of_a_mixed_moe_model():
     r1, r2 = (estimate_job(_ds_job(vpp=v))["breakdown_s"].comm_dp for v in (1, 2))
     # 21.3 ms until left6; 20.2 since the pace is the launched split's (2, 7 x 8, 3 layers: a middle rank paces,
-    # step_time.slowest_stage), under whose backward a little more of the reduce hides
-    assert r1 == pytest.approx(0.0202, abs=5e-4)
-    assert r2 == pytest.approx(0.0361, abs=5e-4)  # was r1's: the PP-only split
+    # step_time.slowest_stage), under whose backward a little more of the reduce hides; 29.3 ms since small30b: the
+    # last stage holds the MTP module's copy of the word embedding (0.93B parameters, untied), reduced with its other
+    # gradients (memory.pipeline_end_params), which makes it the stage whose reduce is exposed
+    assert r1 == pytest.approx(0.0293, abs=5e-4)
+    assert r2 == pytest.approx(0.0383, abs=5e-4)  # was r1's: the PP-only split (36.1 ms before the embedding copy)
 
 
 # ---- 2. a hybrid model's stages on the launched split, VPP included ---------------------------------------------
