@@ -925,13 +925,15 @@ def check(stack, model, training, c, run: str | None = None, field: str | None =
 
 
 def layout_of(cfg: dict) -> SimpleNamespace:
-    """A plan's ``config`` (results.Layout: tp, pp, dp, cp, ep, etp, vpp, zero, recompute) as
-    one-row candidate columns for the rules."""
+    """A plan's ``config`` (results.Layout: tp, pp, dp, cp, ep, etp, vpp, zero, recompute, sp) as
+    one-row candidate columns for the rules. ``sp`` is carried because a rule reads it (``megatron-lm-moe-sp``);
+    until small30c it was not, and that rule raised AttributeError on a plan's columns instead of refusing."""
     tp = int(cfg["tp"])
     etp = cfg.get("etp")
     dp_shard = cfg.get("dp_shard")
     return SimpleNamespace(**{k: np.array([int(cfg.get(k, 1) or 1)]) for k in ("tp", "pp", "dp", "cp", "ep", "vpp")},
                            zero=np.array([int(cfg["zero"])]), rc=np.array([RECOMPUTE.code[cfg["recompute"]]]),
+                           sp=np.array([bool(cfg["sp"])]),
                            **({"mb": np.array([int(cfg["micro_batch"])])} if cfg.get("micro_batch") else {}),
                            etp=np.array([tp if etp is None else int(etp)]),
                            dp_shard=np.array([int(cfg.get("dp", 1) or 1) if dp_shard is None else int(dp_shard)]))
