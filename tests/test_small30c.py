@@ -30,3 +30,28 @@ def test_layout_of_a_plan_with_sp_on_is_refused_by_the_moe_sp_rule(tmp_path, cli
     hit = stack_rules.first_refusal(st, job.model, job.training, stack_rules.layout_of({**cfg, "sp": True}))
     assert hit is not None and hit[0].name == "megatron-lm-moe-sp" and "SwitchMLP" in hit[1], hit
 
+
+# ---- 2. an MLA model with llama3 RoPE scaling: Megatron's plain-RoPE MLA path ignores --use-rope-scaling -------------
+def test_mla_llama3_scaling_is_said_not_carried_on_the_megatron_launch():
+    """DeepSeek-V2-Lite with Llama 3.1's llama3 band instead of its YaRN: the launch wrote --use-rope-scaling
+    --rope-scaling-factor 8.0 beside --rope-type rope, which Megatron-Core's MLA RotaryEmbedding never reads (GPTModel
+    passes rope_scaling only to a non-MLA model's); now no such flag, and a ``# note:`` says it trains unscaled.
+    The same scaling on a standard-attention model keeps its flags."""
+    from planner.present.emit import emit_launch_spec
+    from planner.workloads.training import estimate_job
+
+    def launch(model):
+        job = load_job_dict({"model": model, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                          "tokens": 1e9},
+                             "parallel": {"tp": 1, "pp": 1, "zero": 1},
+                             "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+        return emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
+
+    band = {"type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4, "original_max_positions": 8192}
+    s = launch({"preset": "deepseek-v2-lite", "rope_scaling": band})
+    assert "  --rope-type rope " in s and "  --use-rope-scaling" not in s and "--rope-scaling-factor" not in s
+    assert "# note: the model's RoPE llama3 scaling, factor 8" in s
+    assert "is not carried: Megatron-Core's plain-RoPE path for multi-latent attention (--rope-type rope) ignores " \
+           "--use-rope-scaling" in s
+    s = launch({"preset": "llama3-8b", "rope_scaling": band})
+    assert "  --use-rope-scaling \\" in s and "--rope-scaling-factor 8.0 " in s and "multi-latent" not in s

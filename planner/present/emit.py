@@ -283,8 +283,16 @@ def megatron_rope_flags(m) -> tuple[list[str], list[str]]:
     sc = m.rope_scaling
     if sc is not None:
         band = all(getattr(sc, k) in (None, v) for k, v in MEGATRON_LLAMA3_BAND.items())
-        if sc.type == "llama3" and band:
+        if sc.type == "llama3" and band and m.mla is None:
             flags += ["--use-rope-scaling"] + _flag("--rope-scaling-factor", sc.factor)
+        elif sc.type == "llama3" and band:
+            # multi-latent attention builds its own RotaryEmbedding (megatron-core 0.16.1 multi_latent_attention.py,
+            # rope_type "rope": qk_pos_emb_head_dim, rotary_percent, rotary_base -- no rope_scaling), and GPTModel
+            # passes rope_scaling only to the one it builds "and not self.config.multi_latent_attention": the flag
+            # would be read and ignored (until small30c it was written without a word)
+            notes.append(f"the model's RoPE {_scaling_str(sc)}, is not carried: Megatron-Core's plain-RoPE path for "
+                         "multi-latent attention (--rope-type rope) ignores --use-rope-scaling; the run trains "
+                         "unscaled RoPE unless the model code sets it")
         elif sc.type == "yarn":
             yarn_flags, yarn_notes = _megatron_yarn(m, sc)
             flags, notes = flags + yarn_flags, notes + yarn_notes
