@@ -9,7 +9,7 @@ from planner.model.stacks import resolve
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import _llama, _moe
-from tests.test_fp8keep30 import _gemm_delta
+from tests.test_fp8keep30 import _gemm_delta, _kept_first_layer_delta
 from tests.test_step_time import cands, hw_for
 
 #: a small DeepSeek-like model: 4 layers, the first dense (first_k_dense_replace 1, an 11008-wide dense MLP), the
@@ -37,20 +37,12 @@ def test_plain_moe_kept_dense_first_layer_priced_as_dense(catalog):
     the kept layer was the mean layer (1 dense : 3 MoE), which prices 3/4 of an MoE layer's expert GEMMs instead."""
     m = SMALL_DS
     mb, seq = 2, 8192
-    t = TrainingSpec(seq_len=seq, global_batch=mb, micro_batch=mb, precision="fp8")
     hw = hw_for(catalog, "B200")
-    c = cands(tp=1, pp=1, dp=1, mb=mb, zero=0, nodes=1)
-
-    def per_mb(**opts):
-        st = resolve("megatron-core", fp8_recipe="mxfp8", **opts)
-        out = step_time(m, t, c, hw, framework=st, overlap_grad_reduce=False)
-        return float(out["t_fwd_mb"][0] + out["t_bwd_mb"][0])
-
     T, h, dh = mb * seq, m.hidden, m.hidden // m.heads
     shapes = [(T, (m.heads + 2 * m.kv_heads) * dh, h), (T, h, m.heads * dh),
               (T, m.mlp_up_factor * m.dense_width, h), (T, h, m.dense_width)]
     want = _gemm_delta(hw, resolve("megatron-core", fp8_recipe="mxfp8"), shapes)
-    got = per_mb(first_last_layers_bf16=True, lp_bf16_first_layers=1, lp_bf16_layers=0) - per_mb()
+    got = _kept_first_layer_delta(catalog, m, mb, seq)
     assert got == pytest.approx(want, rel=1e-6)
 
 
