@@ -21,7 +21,7 @@ from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
 from planner.spec.hf import hf_config_notes, hf_config_path, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
-from planner.spec.schema import JobSpec, ModelSpec, _first_error, has_shared_experts
+from planner.spec.schema import JobSpec, ModelSpec, _first_error, has_local_rope, has_shared_experts
 
 
 def read_yaml(path: str | Path, field: str = "job") -> Any:
@@ -56,8 +56,8 @@ def override_fields(base: dict, raw: dict) -> dict:
 
 #: fields of a preset / HF config that only mean something while other fields hold: name -> whether they do
 BASE_ONLY_FIELDS = {
-    "rope_local_base_freq": lambda f: (f.get("position", "rope") == "rope" and bool(f.get("local_layers"))
-                                       and bool(f.get("sliding_window"))),
+    "rope_local_base_freq": lambda f: has_local_rope(f.get("position", ModelSpec.model_fields["position"].default),
+                                                     f.get("local_layers"), f.get("sliding_window")),
 }
 
 

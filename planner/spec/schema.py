@@ -217,6 +217,12 @@ def _pattern_moe_ids(pattern: str) -> tuple[int, ...]:
     return tuple(i for i, c in enumerate(pattern) if c == "E")
 
 
+def has_local_rope(position, local_layers, sliding_window) -> bool:
+    """Whether a model has sliding-window RoPE layers, the only layers ``rope_local_base_freq`` applies to (Gemma 3's
+    local layers): the model's check of that field and the job loader's dropping of a preset's value read it."""
+    return position == "rope" and bool(local_layers) and bool(sliding_window)
+
+
 def has_shared_experts(model) -> bool:
     """Whether ``model`` has MoE shared experts (what ``training.framework.moe_shared_expert_overlap`` overlaps)."""
     moe = getattr(model, "moe", None)
@@ -341,8 +347,8 @@ class ModelSpec(_Strict):
             # a base for rotary embeddings the model does not apply would reach no launch line
             raise ValueError(f"rope_theta: the model has no RoPE (position {self.position}); drop rope_theta / "
                              "rope_scaling or set position: rope")
-        if self.rope_local_base_freq is not None and not (self.position == "rope" and self.local_layers
-                                                          and self.sliding_window):
+        if self.rope_local_base_freq is not None and not has_local_rope(self.position, self.local_layers,
+                                                                        self.sliding_window):
             # a local base with no local layer to apply it to would reach a launch note about nothing
             raise ValueError("rope_local_base_freq: the model has no sliding-window RoPE layers (position: rope, "
                              "sliding_window and local_layers set); drop it or set them")
