@@ -1528,7 +1528,36 @@ def together_baselines(cat) -> pd.DataFrame:
     and 14.5 GB/s -- Together's own P2P measurement at 32+ nodes (results.md: 14.5 GB/s): the PP sends paced
     unhidden by the degraded fabric. Scaling every row's inter-node bandwidth to that rate (x0.29) moves the PP16 rows
     only 2-4 points (the model hides the sends under compute) and breaks the FSDP rows (+30..+95%): not taken; a
-    per-cluster P2P rate would be a per-source parameter."""
+    per-cluster P2P rate would be a per-source parameter.
+
+    One layer per virtual stage (pp31, 2026-12-04; nothing changed, every row of every source identical). What
+    Megatron-Core does per virtual stage and micro-batch, against the PP16 VP8 rows' extra time: (79.3 - 61.8) s over
+    the 384 x 8 - 192 x 4 = 2,304 extra chunk ticks (one chunk forward + one chunk backward) = 7.6 ms a tick at 256
+    GPUs, 10.7 s / 1,152 = 9.3 ms at 512. (1) Per-chunk host / launch work, schedule bookkeeping, the bubble ((pp -
+    1) / (v m) = 0.5%), the split (126 layers + embedding + loss over 128 virtual stages, the first and last holding
+    no layer) are stack costs, and NVIDIA's own run of the identical layout has none of that size: ``mbridge_all``'s
+    GB200 Llama 3.1 405B NVFP4 rows (TP4 PP16 VP8 DP4, GBS 1536, no graphs, no TP overlap, 26.02 .. 26.06, the
+    model's chunk forward 5.0 ms as here 5.1 ms) sit at -7.8..+1.4%; 7.6 ms a tick would be 23 s of their 41.5-45.7 s.
+    Together's own A/B on one fabric says the same: PP8 VP8 against VP4 (configs F / D, worklog 2026-04-10, older
+    Megatron-Bridge) 66.88 / 66.41 s, 768 extra ticks at 0.6 ms each, with the same 67 MB sends and every PP link
+    through the NIC -- only the one-layer chunks (forward 5.1 ms against 10.2 ms) pay. (2) The sends.
+    Megatron-Bridge turns ``overlap_p2p_comm`` on whenever VP > 1 (training/comm_overlap.py
+    ``_get_model_comm_overlap_cfgs``), as ``Stack.overlap_p2p`` has it; in 26.02 the steady state waits a forward's
+    recv before the next forward and a backward's before the next backward, the warm-up's sends block
+    (``overlap_p2p_comm_warmup_flush`` off: ``pp_fill``, 2 (pp v - 1) = 254 sends, 0.40 s). The list schedule
+    (``pipeline_timing`` at this stage's 40.8 / 104.8 ms, m 384) pays a send only past the chunk forward: +0.5 / +1.0
+    s at 2 / 4 ms sends, +3.8 / +9.5 / +15.5 / +28.3 s at 6 / 8 / 10 / 14 ms (PP8 VP4: +0.1..+0.9 s); the 67 MB send
+    is 1.6 ms at the catalogued NIC and 4.6 ms at Together's measured all-pairs 14.5 GB/s, both under the 5.1 ms
+    chunk; the rows need ~12.5 ms, 5.4 GB/s, a third of the cluster's own measurement. Tried as code: the overlapped
+    exposure as the list schedule's knee (``t_pp / 2 - min(t_fwd, t_bwd)`` per micro-batch, in place of ``t_pp -
+    (t_fwd + t_bwd)``; nearer the list schedule past the knee, 1.12-1.51x it against the current 0.60-1.86x): no row
+    of any source moves, no send in the tables reaches its chunk forward. (3) The wait on each forward's isend before
+    its output is freed (``deallocate_pipeline_outputs``: Megatron-LM commit 260cba71, PR #4047, 2026-04-16), which
+    would expose one send a tick (4.9 s at 1.6 ms), postdates 26.02 and these runs (2026-04-09..11). (4) Recompute
+    granularity: one-layer chunks recompute every layer at ``recompute_num_layers`` 1 or 8 alike, yet the same PP16
+    job printed 91.8 s on the older Megatron-Bridge and 79.3 s on the newer: the spread of this layout on that
+    cluster. The Nemotron-4 340B VP12 (+26 / +6%) and 405B FP8 CP2 (-10.8%) rows send 0.46 / 0.80 ms against 5.9-8.1
+    / 7.0 ms chunk forwards: nothing here moves them."""
     out = pr2_rows(cat, path=TOGETHER_BL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
