@@ -2126,7 +2126,48 @@ def mbridge_all(cat) -> pd.DataFrame:
       numbers (``together_baselines``' docstring): the experts run at the 16-bit rate under MXFP8 / NVFP4 (a bound on
       any per-expert low-precision cost) 10.0 / 30.6 -> 10.7 / 32.6%, the NVL72 Qwen3-235B rows to +9..+14%; the
       per-expert launch at the 4.4 us ROCm TE PR #598 measures on MI355X instead of the 2 us gap: 9.6 / 30.3%
-      (mbridge 42.7%, together baselines 52.0%), no NVIDIA measurement of that loop found."""
+      (mbridge 42.7%, together baselines 52.0%), no NVIDIA measurement of that loop found.
+    * Fourteenth pass (moefp8, 2026-12-04): the DeepSeek-V3 / Qwen3-235B MXFP8 rows on Blackwell that the planner runs
+      too fast (DGX B200 / B300 -16..-32%, NVL72 without full-iteration graphs -11..-25%, where the BF16 rows are
+      -4.7..+3.1%). Nothing in planner/ changed. Read against the recipe first: (1) Together's "MXFP8 slower than
+      BF16" A/B is not a recipe signal: its DeepSeek-V3 MXFP8 command re-run printed 30.94 s for the row's 42.01
+      (``together_baselines``), i.e. 1.10x faster than its BF16 34.06 s where the planner has 1.20x, and its
+      Qwen3-235B MXFP8 runs are 1.47x NVIDIA's own print of the same configuration (moe29 above). (2) The dense
+      MXFP8 price holds against Transformer Engine's own B300 table (NVIDIA/TransformerEngine
+      docs/features/low_precision_training/gemm_profiling/gemm_profiling.rst @33294178, read 2026-12-04; autocast,
+      i.e. quantisation included, 15,872 tokens, hidden 4096 / FFN 16384: fprop 4.056 ms BF16 vs 2.692 ms MXFP8,
+      per layer 1.44x; pre-quantised 1.75x): the planner gives the same four fprop GEMMs 1.45x with its casts and
+      1.84x without on B300 (1.49x / 1.84x on B200). (3) The grouped price holds against torchao's B200 DeepSeek-V3
+      grouped GEMMs (parts/grouped_gemm.csv ``aoreadme_*``: MXFP8 with its quantisation over BF16, forward +
+      backward, 1.19 / 1.32 / 1.60 / 1.44x at 1 / 2 / 4 / 8 groups): the planner 1.50x at those shapes and
+      1.36-1.61x at the rows' own (32 experts x 1,024 rows, 16 x 2,048, 4 x 8,192). So neither the GEMM rate nor
+      the casts' bytes under-price MXFP8; the per-expert host and launch costs were priced and bounded by moe29 and
+      the hostbound pass. What the rows share instead, median signed: DeepSeek-V3 MXFP8 on NVL72 without
+      full-iteration graphs runs Megatron-Core's combined-1F1B all-to-all overlap (``moe_a2a_overlap``) with
+      HybridEP in every dropless such row (GB200 -16.4%, GB300 -18.0%; the one without it, the 25.09 GB200 token-drop
+      PP 8 VPP 2 row, -20.8%, is the PP 8 VPP 2 layout case of the eleventh pass, its FP8-CS sibling at PP 4 VPP 4
+      -8.6%), where Kimi K2 on GB300 (same MLA / 7168-wide / 61-layer
+      family, MXFP8, HybridEP, no overlap, no graphs) is -2.8..+3.0% and the DeepSeek-V3 BF16 rows without the overlap
+      +0.2 / +3.1%; the same overlap under full-iteration graphs (26.06+) is +0.3..+8.0%. The planner hides 15-20% of
+      those steps under the overlap (``a2a_overlap_hidden``); with it hiding nothing the eager NVL72 rows go to
+      GB300 -6.7..+2.8%, GB200 -4.3..+9.8%, but the full-graph rows to +24.6..+33.9% and H100 Qwen3-235B FP8-CS (the
+      all-to-all dispatcher, overlap, eager) -1.9..-6.8 -> +20.5..+26.8%. What-ifs on the whole table, none kept: the
+      overlap hides nothing with HybridEP outside full-iteration graphs: mbridge_all 9.7 / 30.3 -> 8.6 / 30.3%, mean
+      signed -8.7 -> -8.0%, Spearman unchanged, together baselines unchanged (20.1 / 52.8%: none of its rows runs
+      HybridEP with the overlap), every other source unchanged; half of it hidden outside full-iteration graphs, any
+      dispatcher: mbridge_all 9.3 / 30.0%, Spearman 0.748 -> 0.725 (distinct configurations 0.970 -> 0.939). Not
+      taken: no source says why the overlap should fail eagerly with HybridEP and hold with the all-to-all dispatcher.
+      Read for it, Megatron-LM megatron/core/models/common/model_chunk_schedule_plan.py
+      ``TransformerLayerSchedulePlan.run`` (@01cf4fb5): the host issues combine_bwd, attn_fwd, mlp_bwd,
+      dispatch_fwd, mlp_bwd_dw + dispatch_bwd, mlp_fwd, combine_fwd, attn_bwd, so HybridEP's device-to-host sync in
+      dispatch_fwd (fused_a2a.py, see ``post_sync_host_ops``) blocks the host with mlp_bwd already queued, and
+      TEGroupedMLP's ``m_splits`` sync before mlp_fwd finds dispatch_bwd already queued: by launch order both syncs
+      leave their pairs overlapped, so the order alone does not explain the gap. A profile of one eager GB200
+      DeepSeek-V3 layer pair (the comm and compute streams' busy time per phase) would settle it. The DGX rows are
+      not the recipe either: the 25.09 B200 DeepSeek-V3 token-drop pair, same layout, measures FP8-CS 14.47 s /
+      MXFP8 15.18 s (-25.8 / -29.4%), the DGX group (b) above; Qwen3-235B MXFP8 is within 3% on NVL72 with partial
+      graphs, and its DGX rows are the micro-batch-1 ones of group (b) (-29..-55%; DGX B300 at micro-batch 2
+      -17.4..+1.5%)."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

@@ -623,7 +623,9 @@ def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float, extra
     (``dispatch_extra_time``) is placed in the forward-dispatch phase: HybridEP's routing-map gather runs there,
     on the communication stream inside ``hybrid_ep_dispatch`` (the flex dispatcher's ``token_dispatch`` is the
     schedule's dispatch node); its probability rows, on the forward dispatch and the backward combine, are
-    put there too (one phase instead of two: a simplification)."""
+    put there too (one phase instead of two: a simplification). Eager (no full-iteration graph) HybridEP rows with the
+    overlap run 11-25% slower than this hides (DeepSeek-V3 MXFP8 on NVL72), full-graph ones as priced: benchmarks/
+    validate.py ``mbridge_all``, fourteenth pass (what-ifs with numbers; no source for the mechanism yet)."""
     a2a = np.asarray(a2a, dtype=np.float64)
     overlapped = sum(np.minimum(a2a + x_, c) for x_, c in ((0.0, f_attn), (extra, b_mlp), (0.0, f_mlp), (0.0, b_attn)))
     slow = A2A_COMM_SMS / max(sm_count - A2A_COMM_SMS, 1.0)
