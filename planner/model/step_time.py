@@ -2332,7 +2332,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     The stages, in the order the numbers flow: ``step_inputs``; the slowest stage per micro-batch
     (``transformer_stage``: ``stage_keys``, ``layer_rows``, ``pacing_stage``, ``pipeline_sends``; or
     ``generic_stage``); the DP / ZeRO terms (``dp_step_terms``); the per-micro-batch passes over the parameters
-    (``microbatch_extras``); ZeRO-3 / ZeRO-2 exposure (``zero_exposure``); offload (``offload_step``); the step
+    (``microbatch_extras``); ZeRO-3 / ZeRO-2 exposure (``zero_exposure``, the ZeRO-3 collectives slowed by
+    activation offload's copies on the PCIe link: ``offload_contention``); offload (``offload_step``); the step
     (``compose_step``); the record (``step_record``).
     """
     s = step_inputs(t, c, hw, overlap_grad_reduce, framework)
