@@ -484,6 +484,7 @@ def test_megatron_fsdp_pure_dp_scaling_like_together_b200():
         pred[int(r.num_gpus)] = (float(st["step_time_s"][0]), float(r.value))
     assert set(pred) >= {64, 592}
     assert pred[592][0] / pred[64][0] < 1.40  # measured 5.59 / 4.66 = 1.20
-    # within 15%: -11.9% since the FP8-width gathers and the runs' 5-layer offload were priced as the stack runs them
-    # (fp8gather; +8.4% before, +21.6% before fsdpscale)
+    # within 15%: -7.9% since the offload copies share the PCIe link with the NIC (offload31), -11.9% since the
+    # FP8-width gathers and the runs' 5-layer offload were priced as the stack runs them (fp8gather; +8.4% before,
+    # +21.6% before fsdpscale)
     assert pred[592][0] == pytest.approx(pred[592][1], rel=0.15)

@@ -22,10 +22,11 @@ def cat():
 
 @pytest.mark.parametrize("gpu, want", [("GH200-96GB", 450e9), ("GH200-144GB", 450e9), ("GB200-B200", 225e9),
                                        ("GB300-B300", 225e9), ("H100-SXM-80GB", 64e9), ("A100-SXM-80GB", 32e9),
-                                       ("B200-SXM-180GB", 128e9), ("TPU-v5p", None), ("Trainium2", None)])
+                                       ("B200-SXM-180GB", 64e9), ("TPU-v5p", None), ("Trainium2", None)])
 def test_host_link_is_read_from_the_catalog(cat, gpu, want):
     """The numbers of the name-prefix table (C2C: GH200 450, GB200 / GB300 225 GB/s a direction) and the PCIe
-    rates, unchanged; a part with neither takes the Gen4 fallback in the offload model."""
+    rates (B200: Gen5 since 2026-12-04, the HGX B200 host side); a part with neither takes the Gen4 fallback in the
+    offload model."""
     g = cat.gpu(gpu)
     assert g.host_bw == want
     hw = SimpleNamespace(gpu=g)

@@ -85,6 +85,18 @@ def collective_time(kind, nbytes, n, stride, gpus_per_node, intra_bw, inter_bw_p
     return np.where(k > 1, intra + inter + flat, intra)
 
 
+def nic_bytes(kind, nbytes, n, stride, gpus_per_node):
+    """Bytes one GPU's NIC carries in each direction during ``collective_time``'s inter-node phase of a ring
+    all-gather / reduce-scatter (the ring across the k = n/g nodes on 1/g of the buffer per GPU:
+    f (k - 1)/k N/g); none for a group inside one node. The traffic planner.model.offload
+    ``pcie_contention_mb`` puts on the GPU's PCIe link beside its host copies (GPUDirect RDMA)."""
+    n = np.asarray(n, dtype=np.float64)
+    g = members_per_node(n, stride, gpus_per_node)
+    k = np.maximum(n / g, 1.0)
+    b = KIND_FACTOR[kind] * (k - 1) / k * np.asarray(nbytes, dtype=np.float64) / g
+    return np.where(k > 1, b, 0.0)
+
+
 def a2a_time(nvlink_bytes, nic_bytes, n, per_node, intra_bw, inter_bw_per_gpu, intra_alpha, inter_alpha):
     """One rank's all-to-all given what it sends over NVLink and over its NIC
     (planner.model.moe.dispatch_bytes): the two links run concurrently (NCCL issues every

@@ -47,7 +47,26 @@ offloaded plus the double buffer's two groups in flight (``resident_layers``): `
 Host link: the GPU's link to host memory from the catalog (``hardware_catalog.GPU.host_bw``: the row's
 ``host_link_gbps_per_dir`` where that is not PCIe — GH200, GB200, GB300: NVLink-C2C to the Grace CPU, sourced in
 their rows — else its PCIe link, ``pcie_gbps_per_dir``, nominal per direction), at ``PCIE_EFF`` of nominal; each
-GPU is assumed to have its own x16 link to the host.
+GPU is assumed to have its own x16 link to the host. HGX / DGX B200 runs it at Gen5 (the catalog row: Gen5 host
+board and CPUs behind the B200's Gen6-capable part; until 2026-12-04 the row said Gen6, 128 GB/s).
+
+PCIe contention (``pcie_contention_mb``): on an HGX board each GPU sits behind a host-board PCIe switch with its
+ConnectX NICs (``nvidia-smi topo -m`` of a B200 node: GPU0 / GPU1 ``PIX`` to NIC0 / NIC1), so
+its one x16 link carries both the offload copies and the NIC's GPUDirect RDMA reads and writes of GPU memory --
+the inter-node share of the ZeRO-3 / FSDP gathers and reduce-scatters (comm.nic_bytes). TE launches a layer's copy
+at a layer boundary (``OffloadSynchronizer.fwd_step``, transformer_engine/pytorch/cpu_offload.py, the reloads by
+its ``start_reload_map`` in the backward; the older ``AsyncDoubleBufferGroupOffloadHandler`` at its group commits),
+where FSDP's pre-forward / pre-backward hooks also issue the next unit's gather, so the two meet on the link.
+While they do, the NIC's traffic moves at ``PCIE_SHARE`` of the link (an assumption: an even split); the copies
+last ``copy / (link x t_pass - nic)`` of the pass. Gen5 x16 at ``PCIE_EFF`` is 51 GB/s, so a 400 Gb/s
+NIC (42.5 GB/s achieved) drops to 26 GB/s while a copy runs; a Gen6 link's half (51 GB/s) would outrun it (no
+contention) and NVLink-C2C (GH200 / GB200 / GB300) keeps the copies off PCIe. The extra time joins the collectives
+(step_time ``offload_contention``), so it shows only where they outlast the compute, plus NCCL's SM share while
+they run. Together AI's Llama 3.1 70B FP8 Megatron-FSDP runs on DGX B200 (5 layers offloaded, micro-batch 1,
+together_b200_baselines.csv) at 64 / 128 / 256 / 512 / 592 GPUs: -7.8 / -6.2 / -9.0 / -15.3 / -11.9% before,
+-6.7 / -5.0 / -7.7 / -10.7 / -7.9% with it; no other validation row moves. The rest of their drift with DP
+(measured +20% from 64 to 592 GPUs, predicted +15% before, +18% now) is not this mechanism's: the copies and the
+NIC bytes per GPU do not grow with DP; the collectives' ring latency does (planner.model.comm).
 """
 from __future__ import annotations
 
@@ -89,6 +108,10 @@ CPU_ADAM = CpuAdam(11.6e9 / 8.2, 96.0, "DeepSpeedCPUAdam, DeepSpeed PR #735: 11.
 #: ~25 of 32 GB/s on Gen4 and ~53-55 of 64 GB/s on Gen5 (the 20-25 GB/s Gen4 figure the data
 #: pipeline model uses, planner.simulate.config.H2D_BW)
 PCIE_EFF = 0.8
+#: share of the GPU's PCIe link the NIC's GPUDirect RDMA traffic keeps while an offload copy runs on the same link
+#: in the same direction: two streams, one link, an even split -- an assumption (the arbitration between the copy
+#: engine's writes and the NIC's reads of GPU memory is not published); ``pcie_contention_mb``
+PCIE_SHARE = 0.5
 #: a GPU with no host link in the catalog (TPU, Trainium2: neither PCIe nor NVLink-C2C figure): Gen4 x16 nominal
 PCIE_FALLBACK_BPS = 32e9
 #: bytes per parameter of the fp32 gradient copy an offloaded optimizer keeps on the host
@@ -193,17 +216,52 @@ def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
         **stack_table_kw(stack, t.precision, recompute_modules(t, stack, m)))
 
 
+def activation_moved_bytes(stack, m, t, c, act_bytes: float, layers):
+    """Bytes per micro-batch the activation offload copies out in the forward (and back in the backward):
+    ``offloaded_layers`` layers' saved activations (``activation_layer_bytes``); 0 without it."""
+    if not (stack.activation_offload and m.is_transformer):
+        return np.zeros(len(c), dtype=np.float64)
+    keys, inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)  # a few hundred keys per search
+    layer_bytes = activation_layer_bytes(m, t, SimpleNamespace(**dict(zip(("tp", "cp", "sp", "mb", "rc"), keys))),
+                                         act_bytes, stack)[inv]
+    return offloaded_layers(layers, stack) * layer_bytes
+
+
 def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb, t_bwd_mb):
     """Seconds per micro-batch the activation copies add: ``offloaded_layers`` layers out during the forward and
     back during the backward, each exposed only beyond the pass it overlaps (module docstring: TE spreads the
     copies over the pass's layer windows)."""
     if not (stack.activation_offload and m.is_transformer):
         return np.zeros_like(np.asarray(t_fwd_mb, dtype=np.float64))
-    keys, inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)  # a few hundred keys per search
-    layer_bytes = activation_layer_bytes(m, t, SimpleNamespace(**dict(zip(("tp", "cp", "sp", "mb", "rc"), keys))),
-                                         act_bytes, stack)[inv]
-    moved = offloaded_layers(layers, stack) * layer_bytes / host_link_bps(hw)
+    moved = activation_moved_bytes(stack, m, t, c, act_bytes, layers) / host_link_bps(hw)
     return np.maximum(moved - t_fwd_mb, 0.0) + np.maximum(moved - t_bwd_mb, 0.0)
+
+
+def pcie_contention_mb(hw, copy_bytes, nic_fwd, nic_bwd, t_fwd_pass, t_bwd_pass):
+    """Seconds per micro-batch the ZeRO-3 / FSDP collectives gain from sharing the GPU's PCIe link with the
+    activation offload's copies (module docstring, "PCIe contention"): in each pass the collectives' NIC bytes
+    (``nic_fwd``: the forward's gathers; ``nic_bwd``: the backward's gathers and reduce-scatters, per GPU and
+    direction, comm.nic_bytes) that meet a copy (``copy_bytes`` out in the forward, back in the backward) move at
+    ``PCIE_SHARE`` of the link instead of the NIC's rate. A copy meets the share of the pass it lasts, at what the
+    collectives leave of the link over the pass (``t_fwd_pass`` / ``t_bwd_pass``: the pass as the step waits for
+    it, the longer of its compute and its collectives):
+
+        extra = nic x min(1, copy / (link x t_pass - nic)) x max(1 / (PCIE_SHARE x link) - 1 / nic_bw, 0)
+
+    Zero where the host link is not PCIe (NVLink-C2C: GH200 / GB200 / GB300, ``GPU.host_link_bw``), without
+    inter-node collectives, or where the link's share still outruns the NIC."""
+    copy_bytes = np.asarray(copy_bytes, dtype=np.float64)
+    if hw.gpu.host_link_bw is not None or not np.any(copy_bytes > 0):
+        return np.zeros_like(copy_bytes)
+    link = host_link_bps(hw)
+    per_byte = max(1.0 / (PCIE_SHARE * link) - 1.0 / hw.inter_bw_per_gpu, 0.0)
+
+    def one_pass(nic, t_pass):
+        nic = np.asarray(nic, dtype=np.float64)
+        spare = np.maximum(link * np.asarray(t_pass, dtype=np.float64) - nic, 1.0)
+        return nic * np.minimum(1.0, copy_bytes / spare) * per_byte
+
+    return one_pass(nic_fwd, t_fwd_pass) + one_pass(nic_bwd, t_bwd_pass)
 
 
 def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: float, param_bytes: float):

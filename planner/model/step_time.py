@@ -92,7 +92,7 @@ import dataclasses
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
-from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
+from planner.model.comm import collective_time, members_per_node, nic_bytes, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
                                  selective_kw)
@@ -1289,7 +1289,12 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
         return (collective_time(kind, stage_p_dense * per_param_bytes, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
                 + collective_time(kind, stage_p_exp * per_param_bytes, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
 
+    def nic(kind, dense_bytes, exp_bytes):
+        """bytes per GPU and direction the collective moves through the NIC (comm.nic_bytes)"""
+        return (nic_bytes(kind, dense_bytes, dps, tpf, g) + nic_bytes(kind, exp_bytes, edps, tpe, g))
+
     ag = coll("all_gather", param16)
+    ag_nic = nic("all_gather", stage_p_dense * param16, stage_p_exp * param16)
     # under Megatron-Core's --fp8-param-gather the FP8 parameters travel at the recipe's width (a per-tensor FP8
     # parameter: 1 B; LowPrecisionRecipe.param_gather_bytes), the pipeline ends at 16 bits (fp8_param_gather_bytes):
     # ZeRO-1/2's gather of the updated parameters and ZeRO-3's per-unit gathers alike
@@ -1301,10 +1306,12 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
         ag_fp8 = (collective_time("all_gather", dense_b / tpf, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
                   + collective_time("all_gather", exp_b / tpe, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
         ag_params = np.where(fp8_pg, ag_fp8, ag)
+        ag_nic = np.where(fp8_pg, nic("all_gather", dense_b / tpf, exp_b / tpe), ag_nic)
     else:
         ag_params = ag
     share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
     rs = coll("reduce_scatter", grad_bytes * share)
+    rs_nic = nic("reduce_scatter", stage_p_dense * grad_bytes * share, stage_p_exp * grad_bytes * share)
     ar = coll("all_reduce", grad_bytes * share)
     bucket = getattr(fw, "zero3_bucket_params", None)
     units = layers if not bucket else np.maximum(layers, np.ceil((stage_p_dense + stage_p_exp) / bucket))
@@ -1353,7 +1360,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
     # through the NIC when the group has one member per node (physics.nccl_comm_sms)
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share, local_all=local,
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ag3_nic=ag_nic, rs3_nic=rs_nic, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share, local_all=local,
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
@@ -2084,7 +2091,29 @@ class ZeroExposure:
     per_layer: np.ndarray
 
 
-def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep) -> ZeroExposure:
+def offload_contention(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
+                       st: StageTimes, dpt: DpStep) -> np.ndarray:
+    """Seconds per micro-batch the ZeRO-3 / FSDP collectives gain per candidate from sharing the GPU's PCIe link
+    with activation offload's copies (planner.model.offload ``pcie_contention_mb``): the forward's gathers, the
+    backward's gathers (reshard after forward) and reduce-scatters as ``zero_exposure`` counts them, each pass as
+    long as the longer of its compute and its collectives. Zero on other rows."""
+    fw = s.fw
+    if not fw.activation_offload:
+        return np.zeros(len(c), dtype=np.float64)
+    D, dinv = dpt.D, dpt.dinv
+    z3 = ((dpt.dz >= 3) & ~dpt.held)[dinv]
+    bwd_ag = (dpt.raf & ~dpt.defer_rs)[dinv]
+    rs_mb = ~dpt.defer_rs[dinv]
+    ag, rs, ag_nic, rs_nic = (D[k][dinv] for k in ("ag3", "rs3", "ag3_nic", "rs3_nic"))
+    nic_bwd = np.where(bwd_ag, ag_nic, 0.0) + np.where(rs_mb, rs_nic, 0.0)
+    t_bwd_coll = np.where(bwd_ag, ag, 0.0) + np.where(rs_mb, rs, 0.0)
+    copy = offload.activation_moved_bytes(fw, m, t, c, s.act_b, st.layers_max)
+    out = offload.pcie_contention_mb(hw, copy, ag_nic, nic_bwd, np.maximum(st.t_fwd_mb, ag),
+                                     np.maximum(st.t_bwd_mb, t_bwd_coll))
+    return np.where(z3, out, 0.0)
+
+
+def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -> ZeroExposure:
     """ZeRO-3/FSDP's per-micro-batch gathers and reduce-scatters and ZeRO-2's per-micro-batch reduce-scatters,
     exposed beyond the compute they hide under, with NCCL's SM share (physics.nccl_overlap_slowdown,
     physics.nccl_slowdown_exposed; DeepSpeed #2252, PR #8203). ZeRO-3's collectives hide under the stage's forward
@@ -2114,6 +2143,8 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep) -> ZeroExposure:
     def z3_exposed(rows):
         """exposed per micro-batch on ``rows``; the hidden part still costs compute: NCCL's kernels hold SMs"""
         zk, ts, ag = z3_mb[dinv[rows]], t_stage[rows], D["ag3"][dinv[rows]]
+        if contention is not None:  # activation offload's copies on the GPU's PCIe link (offload_contention)
+            zk = zk + contention[rows]
         z3_slow = physics.nccl_overlap_slowdown(np.minimum(zk, ts), eff.sm_count, nccl_sms[rows])
         # where the collectives outlast the compute, the slowed compute ends under them (physics.nccl_slowdown_exposed)
         beyond = np.maximum(0.0, zk - ts)
@@ -2301,7 +2332,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     The stages, in the order the numbers flow: ``step_inputs``; the slowest stage per micro-batch
     (``transformer_stage``: ``stage_keys``, ``layer_rows``, ``pacing_stage``, ``pipeline_sends``; or
     ``generic_stage``); the DP / ZeRO terms (``dp_step_terms``); the per-micro-batch passes over the parameters
-    (``microbatch_extras``); ZeRO-3 / ZeRO-2 exposure (``zero_exposure``); offload (``offload_step``); the step
+    (``microbatch_extras``); ZeRO-3 / ZeRO-2 exposure (``zero_exposure``, the ZeRO-3 collectives slowed by
+    activation offload's copies on the PCIe link: ``offload_contention``); offload (``offload_step``); the step
     (``compose_step``); the record (``step_record``).
     """
     s = step_inputs(t, c, hw, overlap_grad_reduce, framework)
@@ -2311,7 +2343,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         st = generic_stage(m, t, c, hw, s)
     dpt = dp_step_terms(m, t, c, hw, s, dp_grad_bytes, memo)
     st = microbatch_extras(m, t, c, hw, s, st, dpt)
-    zx = zero_exposure(s, st, dpt)
+    zx = zero_exposure(s, st, dpt, offload_contention(m, t, c, hw, s, st, dpt))
     t_opt, off_step, off_mb = offload_step(m, t, c, hw, s, st, dpt, zx)
     sp = compose_step(c, s, st, dpt, zx, t_opt, off_step, off_mb)
     return step_record(m, t, c, s, st, dpt, zx, t_opt, off_step, off_mb, sp, causal_kernels)
