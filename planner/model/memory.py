@@ -804,6 +804,7 @@ class StateContext:
     lp16_l: tuple
     fsdp2: bool
     fsdp2_master: bool
+    fsdp2_amp_copy: float  # AMP's 16-bit copy bytes the weight term holds on an FSDP2 stack, else 0 (state_weights)
     ds_live: object
     ds_persist: float
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
@@ -838,6 +839,10 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
     # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
     fsdp2_master = fsdp2 and master_b > 0 and not frozen
+    # FSDP2 under AMP (``weights: amp``): the weight term's autocast copy is FSDP2's 16-bit unsharded parameter
+    # at ZeRO-2/3 (Stack.autocast_finds_fp32), its fp32 part the shard (state_weights)
+    fsdp2_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
+        fsdp2 and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
 
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
@@ -845,7 +850,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         muon, *zero_tables, w_held, w_end, dw16,
-                        *ends, *lp16, fsdp2, fsdp2_master, ds_live, ds_persist, mfsdp_unit)
+                        *ends, *lp16, fsdp2, fsdp2_master, fsdp2_amp_copy, ds_live, ds_persist, mfsdp_unit)
 
 
 def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf):
@@ -924,6 +929,16 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
                + np.where(kz >= 3, ends / dps, ends) * x.w_end)
     held = _fsdp_held(x)[1]
     weights = np.where(held, (d + e) * w_b + ends * x.w_end, weights)
+    if x.fsdp2_amp_copy:
+        # FSDP2 at ZeRO-2/3 under AMP: the fp32 parameters are the sharded ones (torch _fsdp_param.py: the sharded
+        # parameter is the original's dim-0 shard in its own dtype) and autocast makes no copy
+        # (Stack.autocast_finds_fp32); the 16-bit unsharded parameters (the all-gather outputs, ``param_dtype``)
+        # are whole where the stage stays gathered (ZeRO-2: no reshard after forward; ``_fsdp_held``), else the
+        # gathered window below. Llama-3-8B, torchtitan, dp 64, ZeRO-2: 4/64 + 2 B a parameter, 15.4 GiB (was
+        # 6 B whole, 44.9 GiB: DDP's fp32 weights and autocast's copy)
+        c = x.fsdp2_amp_copy
+        fsdp = (d / dps + e / edps) * (w_b - c) + np.where((kz == 2) | held, (d + e) * c, 0.0)
+        weights = np.where(kz >= 2, fsdp, weights)
     d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight

@@ -2057,11 +2057,12 @@ def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
         t_bwd_mb = t_bwd_mb + accum_mb
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + accum_mb
 
-    # AMP's weight casts (autocast_cast_bytes) on the rank's share of the model; ZeRO-3/FSDP hands
-    # the forward 16-bit parameters, so there is nothing to cast (stacks.AUTOCAST_CAST_BYTES)
+    # AMP's weight casts (autocast_cast_bytes) on the rank's share of the model; FSDP (ZeRO-3, an FSDP2
+    # stack's ZeRO-2) hands the forward 16-bit parameters, so there is nothing to cast (Stack.autocast_finds_fp32)
     if m.is_transformer and fw.autocasts(t) and not frozen_base(m, t):
         share_rank = D["stage_p"][dinv] / count_params(m).total
-        cast_f, cast_b = (np.where(c.zero < 3, eff.memory_time(share_rank * x, hw.gpu.hbm_bw), 0.0)
+        casts = fw.autocast_finds_fp32(c.zero)
+        cast_f, cast_b = (np.where(casts, eff.memory_time(share_rank * x, hw.gpu.hbm_bw), 0.0)
                           for x in autocast_cast_bytes(m, c.rc))
         t_fwd_mb, t_bwd_mb = t_fwd_mb + cast_f, t_bwd_mb + cast_b
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + cast_f + cast_b
