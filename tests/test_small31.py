@@ -36,3 +36,33 @@ def test_fsdp2_zero2_amp_has_no_autocast_casts_or_copies(tmp_path, cli):
     # ZeRO-0 (DDP under torch.autocast): the casts stay
     amp0, meg0 = _estimate(tmp_path, cli, "amp", 0), _estimate(tmp_path, cli, "megatron", 0)
     assert amp0["breakdown_s"]["compute_memory_bound"] > meg0["breakdown_s"]["compute_memory_bound"] + 0.05
+
+
+# ---- 2. a job's rope_scaling of another type replaces a preset's whole: no YaRN settings under a llama3 band ----------
+def _launch(model):
+    from planner.present.emit import emit_launch_spec
+    from planner.spec import load_job_dict
+    from planner.workloads.training import estimate_job
+
+    job = load_job_dict({"model": model, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                      "tokens": 1e9},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 1},
+                         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    return job, emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
+
+
+def test_a_llama3_band_over_a_yarn_preset_drops_the_yarn_fields():
+    """gpt-oss-20b (YaRN factor 32 over 4096, betas 32 / 1) with ``rope_scaling: {type: llama3, factor: 8}``: the
+    merge kept the YaRN's original_max_positions 4096 and betas, so the band was not Llama 3.1's (8192) and the launch
+    said the generic "is Llama 3.1's llama3 band only" note; now the section is the job's own and Megatron-LM's
+    ``--use-rope-scaling`` carries it. On an MLA preset (DeepSeek-V2-Lite) the note is the multi-latent one. A YaRN
+    override over a YaRN preset still merges field by field."""
+    job, s = _launch({"preset": "gpt-oss-20b", "rope_scaling": {"type": "llama3", "factor": 8}})
+    sc = job.model.rope_scaling
+    assert sc.type == "llama3" and sc.original_max_positions is None and sc.beta_fast is None and sc.mscale is None
+    assert "  --use-rope-scaling \\" in s and "--rope-scaling-factor 8.0 " in s and "llama3 band only" not in s
+    job, s = _launch({"preset": "deepseek-v2-lite", "rope_scaling": {"type": "llama3", "factor": 8}})
+    assert "Megatron-Core's plain-RoPE path for multi-latent attention" in s and "llama3 band only" not in s
+    job, _ = _launch({"preset": "deepseek-v2-lite", "rope_scaling": {"type": "yarn", "factor": 16}})
+    sc = job.model.rope_scaling
+    assert (sc.factor, sc.original_max_positions, sc.beta_fast, sc.mscale_all_dim) == (16.0, 4096, 32.0, 0.707)
