@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import write_job
+
+from planner.spec import TrainingSpec
 
 #: Llama-3-8B on torchtitan (FSDP2), 8 p4d nodes, micro-batch 1
 TITAN = {"model": {"preset": "llama3-8b"},
@@ -66,3 +70,36 @@ def test_a_llama3_band_over_a_yarn_preset_drops_the_yarn_fields():
     job, _ = _launch({"preset": "deepseek-v2-lite", "rope_scaling": {"type": "yarn", "factor": 16}})
     sc = job.model.rope_scaling
     assert (sc.factor, sc.original_max_positions, sc.beta_fast, sc.mscale_all_dim) == (16.0, 4096, 32.0, 0.707)
+
+
+# ---- 3. SwitchMLP's own saves: its index tensors, bf16 probabilities, full-width expert rows and bias outputs --------
+def test_switch_mlp_keeps_what_its_autograd_saves():
+    """megatron-lm's MoE layer (Megatron-LM 2021-22 SwitchMLP) keeps, per token, beyond its experts' MLP rows: the
+    16-bit router softmax (E), torch.max's int64 argmax and each expert's int64 ``local_indices`` (2 x 8 B over the
+    experts), ``max_prob`` (1), and three full-width rows on every TP rank: the gathered expert inputs, the outputs
+    and the expanded fc2 biases (``output_bias_total * max_prob`` keeps it). Before, Megatron-Core's rows: fp32 probs,
+    3 int64 and 3 fp32 routing weights, two rows split over TP, no bias row. By hand against the table's difference
+    with the switch rows off, and carried into memory_per_gpu for the megatron-lm stack only."""
+    import dataclasses
+
+    from planner.model.activations import layer_activation_bytes, stack_table_kw
+    from planner.model.memory import memory_per_gpu
+    from planner.model.stacks import resolve
+    from tests.test_moe30 import SWITCH
+    from tests.test_step_time import cands
+
+    seq, mb, tp, E, h = 2048.0, 4.0, 2.0, 8, SWITCH.hidden
+    st = resolve("megatron-lm")
+    kw = stack_table_kw(st, "bf16")
+    assert kw["switch_mlp"] is True and stack_table_kw(resolve("megatron-core"), "bf16")["switch_mlp"] is False
+    one = {s: float(layer_activation_bytes(SWITCH, seq, mb, tp=tp, moe=True, act_bytes=2,
+                                           **{**kw, "switch_mlp": s})) for s in (True, False)}
+    switch_tok = E * 2 + 2 * 8 + 1 * 2 + 3 * h * 2
+    core_tok = E * 4 + 3 * 8 + 3 * 4 + 2 * h * 2 / tp
+    assert one[True] - one[False] == pytest.approx(seq * mb * (switch_tok - core_tok), rel=1e-12)
+
+    t = TrainingSpec(seq_len=int(seq), global_batch=64, micro_batch=int(mb), precision="bf16", recompute="none")
+    c = cands(tp=int(tp), pp=1, dp=4, mb=int(mb), zero=1, nodes=1, sp=False)
+    act = {s: float(memory_per_gpu(SWITCH, t, c, stack=dataclasses.replace(st, moe_switch_mlp=s))["activations"][0])
+           for s in (True, False)}
+    assert act[True] - act[False] == pytest.approx(SWITCH.layers * (one[True] - one[False]), rel=1e-6)
