@@ -103,3 +103,65 @@ def test_switch_mlp_keeps_what_its_autograd_saves():
     act = {s: float(memory_per_gpu(SWITCH, t, c, stack=dataclasses.replace(st, moe_switch_mlp=s))["activations"][0])
            for s in (True, False)}
     assert act[True] - act[False] == pytest.approx(SWITCH.layers * (one[True] - one[False]), rel=1e-6)
+
+
+# ---- 4. Muon: the optimizer step is paced by the stage with the most Newton-Schulz work, a middle one too ------------
+def test_muon_step_paced_by_a_middle_stage_with_more_newton_schulz(catalog):
+    """DeepSeek-V3 on Megatron-Core, TP1 PP16 EP64 DP64, ZeRO-0, H100: Megatron's split puts 2 dense layers and the
+    embedding on stage 0 (the heaviest before the last by parameters: "first"), 1 dense + 3 MoE layers on stage 1,
+    4 MoE layers on each middle stage and 3 + the MTP module on the last. Stage 1 holds the most Newton-Schulz work
+    (the dense MLP's 36864 x 7168 fc1 beside three MLA blocks and twelve local experts), so it paces the step; by
+    hand from the formula (``optimizers.ns_time`` per matrix, floored by its launches; the elementwise pass over the
+    stage's Muon matrices and its AdamW rest). Before, only the first and last stage were priced: 0.381 s where
+    stage 1 takes 0.406 s."""
+    import numpy as np
+
+    from planner.model import optimizers, physics
+    from planner.model.memory import layer_params, stage_split
+    from planner.model.pipeline import pipeline_split
+    from planner.model.stacks import resolve
+    from planner.model.step_time import OPTIMIZER_BYTES_PER_PARAM, step_time
+    from planner.spec import ModelSpec
+    from planner.spec.presets import PRESETS
+    from tests.test_step_time import cands, hw_for
+
+    m, hw = ModelSpec(**PRESETS["deepseek-v3"]), hw_for(catalog)
+    ep = 64
+    assert pipeline_split(m.layers, 16)[1][:3] == (2, 4, 4) and m.moe.first_dense == 3
+    t = TrainingSpec(seq_len=4096, global_batch=1024, micro_batch=1, precision="bf16", optimizer="muon")
+    c = cands(tp=1, pp=16, dp=64, ep=ep, mb=1, zero=0, nodes=128)
+    got = float(step_time(m, t, c, hw, framework=resolve("megatron-core"))["optimizer"][0])
+
+    eff = hw.eff
+    peak, launch = physics.reachable_peak(hw, "bf16"), eff.launch_s
+    floor = (3 * optimizers.NS_STEPS + optimizers.MUON_OPS_PER_MATRIX) * launch
+
+    def ns(shapes):
+        return sum(max(float(optimizers.ns_time(eff, r, k, peak, hw.gpu.hbm_bw)), floor) for r, k in shapes)
+
+    mla = [(1536, 7168), (24576, 1536), (576, 7168), (32768, 512), (7168, 16384)]
+    dense_mlp = [(36864, 7168), (7168, 18432)]
+    moe_own = [(256, 7168), (4096, 7168), (7168, 2048)]  # router, shared expert fc1 (gate + up), fc2
+    expert = [(4096, 7168), (7168, 2048)]
+    local_experts = 3 * m.moe.experts // ep  # three MoE layers, 4 experts of each on the rank
+    t_ns = ns(mla) * 4 + ns(dense_mlp) + ns(moe_own) * 3 + ns(expert) * local_experts
+    # elementwise: Muon's bytes on its matrices, AdamW's on the stage's other parameters (norms)
+    dense_of, exp_of = layer_params(m)
+    stage_dense = float(dense_of[2:6].sum())
+    muon_dense = sum(r * k for r, k in mla) * 4 + sum(r * k for r, k in dense_mlp) + sum(r * k for r, k in moe_own) * 3
+    muon_exp = sum(r * k for r, k in expert) * local_experts
+    assert float(exp_of[2:6].sum()) / ep == muon_exp
+    ew = float(eff.memory_time(np.array([(muon_dense + muon_exp) * optimizers.MUON_ELEMENTWISE_BYTES
+                                         + (stage_dense - muon_dense) * OPTIMIZER_BYTES_PER_PARAM["adamw"]]),
+                               hbm_bw=hw.gpu.hbm_bw)[0])
+    want = ew + t_ns + 8 * launch
+    assert got == pytest.approx(want, rel=1e-9), (got, want)
+    # the ends alone (what was priced before) take less
+    sp = stage_split(m, c, blocks=True)
+    one = np.array([1.0])
+    ends = max(float(optimizers.step_terms(m, optimizers.IMPLEMENTATIONS["megatron"], hw, b, one, one, np.array([64.0]),
+                                           np.array([64.0]), one, np.array([0]), d, e / ep,
+                                           OPTIMIZER_BYTES_PER_PARAM["adamw"])[0])
+               for d, e, b in ((sp.first_dense, sp.first_expert, sp.first_blocks),
+                               (sp.last_dense, sp.last_expert, sp.last_blocks)))
+    assert got > ends * 1.05, (got, ends)
