@@ -71,8 +71,15 @@ def test_fsdp_gathers_hide_under_the_amp_casts(tmp_path, cli, monkeypatch):
     gather-bound row they add little to the step: ``zero_exposure`` read the stage time from before
     ``microbatch_extras``, so the casts were charged in full on top of the gathers (1.295 s a step, comm_zero3
     0.769 s; now 1.227 s and 0.701 s). Priced against the same job with the casts taken out: the step grows by
-    under a third of the casts' own time (before: all of it)."""
+    under a third of the casts' own time (before: all of it). Since small31 an FSDP2 stack's ZeRO-2 makes no casts
+    (``Stack.autocast_finds_fp32``: FSDP2 gathers bf16 parameters) and no stack has gathers and casts on one row, so
+    the casts are put back on this row to keep the ordering checked."""
+    import numpy as np
+
     import planner.model.step_time as step_time
+    from planner.model.stacks import Stack
+
+    monkeypatch.setattr(Stack, "autocast_finds_fp32", lambda self, zero: np.ones(np.shape(zero), dtype=bool))
 
     def run():
         code, out, err = cli("estimate", write_job(tmp_path, GATHER_BOUND), "--json")

@@ -106,7 +106,7 @@ def megatron_softmax_is_fp32(flash: bool, act_bytes: float, seq: float) -> bool:
 
 def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False,
                         fp32_softmax: bool = False, te_fp8: bool = False, fused_glu: bool = False,
-                        fused_norm: bool = False, probs_in_experts: bool = False):
+                        fused_norm: bool = False, probs_in_experts: bool = False, switch_mlp: bool = False):
     """The saved-tensor table of one transformer layer (see module docstring).
 
     ``te_fp8``: the linears are Transformer Engine modules running FP8 (Megatron-Core's TE layer
@@ -218,7 +218,9 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     # pass through the experts and are saved like real ones)
     kr = k * padded_rows(m.moe) if moe else 1
     mlp("mlp", f * kr, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else ())
-    if moe:
+    if moe and switch_mlp:
+        T += switch_mlp_saved_tensors(m)
+    elif moe:
         e = m.moe
         add("moe.router_probs", e.experts, 4, "sp", True, modules=("moe",))  # fp32 softmax output
         # top-k expert ids + the dispatch and combine permutations (int64, k per token each)
@@ -241,6 +243,38 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     if dropout:
         add("mlp.dropout_mask", h, 1, "sp", True)
     return T
+
+
+def switch_mlp_saved_tensors(m: ModelSpec):
+    """What Megatron-LM 2021-22's top-1 ``SwitchMLP`` (megatron/model/transformer.py, ``Stack.moe_switch_mlp``)
+    keeps for backward beyond its experts' own MLP rows, per token, by the autograd formulas of the ops its forward
+    runs (torch tools/autograd/derivatives.yaml):
+
+    * the router (a ``torch.nn.Linear`` in the module's 16-bit dtype) keeps its input (``mlp.input``) and its
+      ``softmax`` the 16-bit probabilities over the E experts (SoftmaxBackward0 saves its result);
+    * the index tensors: ``torch.max(route, dim=2)`` keeps its int64 argmax (MaxBackward0 saves ``indices``), and
+      each expert's ``local_indices = (max_ind == e).nonzero()`` (int64, one per routed token) is kept by the row
+      gather ``hidden_states[local_indices, :]`` (IndexBackward0) and the two index writes
+      ``output_total[local_indices, :] = ...`` (IndexPutBackward0; one tensor, kept once): over the E experts one per
+      token at top-1. 2 int64 a token, where Megatron-Core's dispatcher keeps 3 k (top-k ids, the two permutations);
+    * each expert's ``ParallelMLP`` input, the gathered rows (its ColumnParallelLinear's saved input): the full
+      hidden width on every TP rank, as all of SwitchMLP's per-token tensors (it routes the whole sequence on each
+      rank: no sequence parallelism, stack rule ``megatron-lm-moe-sp``), T rows over the experts;
+    * ``output_total * max_prob`` and ``output_bias_total * max_prob`` keep both factors (MulBackward0, both
+      requiring grad): the experts' outputs and their expanded fc2 biases, written by index (full width, after each
+      expert's RowParallelLinear all-reduce), and the routing probability ``max_prob``. The bias tensor is
+      SwitchMLP's own: Megatron-Core's experts add their bias inside (a second h-wide tensor a token).
+
+    Until 2026-12-04 (small31) the stack took Megatron-Core's rows: fp32 probabilities, 3 int64 and 3 fp32 routing
+    weights a token, the dispatched input and expert outputs split over TP and no bias tensor -- a top-1 8-expert
+    model (h 2048) kept 2 x 2048 x 2 / tp + 68 bytes a token in these rows where SwitchMLP keeps 3 x 2048 x 2 + 34."""
+    h = m.hidden  # top-1, no capacity: each token is one expert's row (moe.switch_mlp_layer)
+    return [SavedTensor("moe.router_probs", m.moe.experts, None, "none", True, modules=("moe",)),
+            SavedTensor("moe.routing_indices", 2, 8, "none", True, modules=("moe",)),
+            SavedTensor("moe.routing_weights", 1, None, "none", True, modules=("moe",)),
+            SavedTensor("moe.dispatched_input", h, None, "none", True, True, modules=("moe",)),
+            SavedTensor("moe.expert_out", h, None, "none", True, modules=("moe",)),
+            SavedTensor("moe.expert_bias_out", h, None, "none", True, modules=("moe",))]
 
 
 def mamba_saved_tensors(m: ModelSpec):
@@ -336,7 +370,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
-                           fused_qkv=False, ep=1):
+                           fused_qkv=False, ep=1, switch_mlp=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -382,7 +416,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         return (np.ones_like(tokens) if t.per_layer else tokens) * per_tok * b * share
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
-                                 probs_in_experts):
+                                 probs_in_experts, switch_mlp):
         v = row_bytes(t)
         if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
             v = np.where(np.asarray(act_bytes) == 4, 0.0, v)
@@ -414,7 +448,8 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
                 fused_glu=bool(getattr(stack, "fused_glu", False)),
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
-                fused_qkv=bool(getattr(stack, "fused_qkv", False)))
+                fused_qkv=bool(getattr(stack, "fused_qkv", False)),
+                switch_mlp=bool(getattr(stack, "moe_switch_mlp", False)))
 
 
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
@@ -432,16 +467,19 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
-                          fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1):
+                          fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
+                          switch_mlp=False):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective. ``kind``:
     one block of a hybrid model (``block_saved_tensors``; each block is its own checkpointed layer)."""
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
-                                 fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes)
+                                 fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes,
+                                 switch_mlp=switch_mlp)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
-                                 probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep)
+                                 probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep,
+                                 switch_mlp=switch_mlp)
     rc = np.asarray(recompute)
     if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute
         return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0)

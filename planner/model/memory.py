@@ -417,7 +417,11 @@ class StageSplit:
     kind (planner.spec.params ``layer_kinds``; "mtp" its MTP modules): what Muon's matrices are read from
     (planner.model.optimizers ``stage_muon_params``); None unless asked for (``stage_split(blocks=True)``: counting
     them about doubled the split's cost, ~1.5 to ~3 ms a call over 3,000 DeepSeek-V3 layouts, whatever the
-    optimizer)."""
+    optimizer). ``before_last``: with ``blocks``, where the split is counted stage by stage (``_split_stage_params``,
+    ``_hybrid_stage_params``), every rank before the last as (dense, expert, blocks) -- its own parameters (stage 0's
+    embedding included), 0 where a candidate has fewer stages: Muon's step is paced by the stage with the most
+    Newton-Schulz work, which need not be the heaviest by parameters (planner.model.step_time ``_dp_terms``); ()
+    elsewhere (every stage priced at the ends' ceil(L / pp) layers)."""
     first_dense: np.ndarray
     first_expert: np.ndarray
     last_dense: np.ndarray
@@ -426,6 +430,7 @@ class StageSplit:
     largest: np.ndarray
     first_blocks: dict | None
     last_blocks: dict | None
+    before_last: tuple = ()
 
     def params(self) -> tuple:
         """(first_dense, first_expert, last_dense, last_expert, layers, largest): ``stage_params``' tuple."""
@@ -470,16 +475,16 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
         return StageSplit(total, z, total, z, np.ones(len(c)), total, *(({}, {}) if blocks else (None, None)))
     L = m.layers
     if m.hybrid:
-        *states, held = _hybrid_stage_params(m, c, pc, runtime, blocks)
-        return StageSplit(*states, *_with_mtp_blocks(m, pp, held))
+        *states, held, before = _hybrid_stage_params(m, c, pc, runtime, blocks)
+        return StageSplit(*states, *_with_mtp_blocks(m, pp, held), before)
     layers = np.ceil(L / pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)
     if is_deepspeed(runtime) or isinstance(runtime, ExplicitLayout):  # a rank may hold more than ceil(L / pp)
-        *states, fullest, held = _split_stage_params(m, c, pc, runtime, blocks)
-        return StageSplit(*states, fullest, largest, *_with_mtp_blocks(m, pp, held))
+        *states, fullest, held, before = _split_stage_params(m, c, pc, runtime, blocks)
+        return StageSplit(*states, fullest, largest, *_with_mtp_blocks(m, pp, held), before)
     if m.moe is not None and pc.n_moe_layers < L:
-        *states, _, held = _split_stage_params(m, c, pc, runtime, blocks)
-        return StageSplit(*states, layers, largest, *_with_mtp_blocks(m, pp, held))
+        *states, _, held, before = _split_stage_params(m, c, pc, runtime, blocks)
+        return StageSplit(*states, layers, largest, *_with_mtp_blocks(m, pp, held), before)
     moe_share = pc.n_moe_layers / L
     dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
     expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
@@ -492,7 +497,7 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
 
 def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron", blocks: bool = False):
     """(first dense, first expert, last dense, last expert, fullest rank's layers, (first blocks, last blocks) or
-    None without ``blocks``) with
+    None without ``blocks``, ``StageSplit.before_last`` (() without ``blocks``)) with
     each stage counted from the split ``runtime`` launches (``pipeline_split``): any layered model on a DeepSpeed partition (``stage_params``),
     and an MoE model with dense layers among its MoE ones
     (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
@@ -517,6 +522,8 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     n = len(c)
     fd, fe, ld, le, fullest = (np.zeros(n) for _ in range(5))
     fb, lb = np.zeros((len(names), n)), np.zeros((len(names), n))
+    before = max(int(np.max(c.pp)) - 1, 0) if blocks and n else 0  # ranks before the last (StageSplit.before_last)
+    bd, be, bb = np.zeros((before, n)), np.zeros((before, n)), np.zeros((len(names), before, n))
     # one split per distinct (pp, vpp[, tp]): the virtual stages in layer order (tp where the split reads it,
     # DeepSpeed's "parameters" partition weighing a rank's own parameters)
     for rows, (k, v, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
@@ -539,8 +546,11 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
             runs = kind_cs[:, edges[1:]] - kind_cs[:, edges[:-1]]
             per_rank = np.stack([np.bincount(np.arange(k * v) % k, r, minlength=k) for r in runs])
             fb[:, rows], lb[:, rows] = per_rank[:, first], per_rank[:, -1:]
+            bd[:k - 1, rows], be[:k - 1, rows], bb[:, :k - 1, rows] = (dense[:k - 1, None], exp[:k - 1, None],
+                                                                       per_rank[:, :k - 1, None])
     held = (dict(zip(names, fb)), dict(zip(names, lb))) if blocks else None
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (fullest, held)
+    before_last = tuple((bd[j], be[j], dict(zip(names, bb[:, j]))) for j in range(before))
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (fullest, held, before_last)
 
 
 def layer_params(m: ModelSpec, pc=None) -> tuple[np.ndarray, np.ndarray]:
@@ -650,6 +660,9 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     n = len(c)
     fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
     fb, lb = ({b: np.zeros(n) for b in sorted(set(m.hybrid_pattern))} for _ in range(2))
+    before = max(int(np.max(c.pp)) - 1, 0) if blocks and n else 0  # ranks before the last (StageSplit.before_last)
+    bd, be = np.zeros((before, n)), np.zeros((before, n))
+    bb = [{b: np.zeros(n) for b in fb} for _ in range(before)]
     for rows, (k, _, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
         edges = np.cumsum((0,) + tuple(counts))
         dense, exp, sizes = ([0.0] * max(k, 1) for _ in range(3))
@@ -663,8 +676,16 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
         for b in fb if blocks else ():  # the blocks of each kind on the same two stages
             fb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if j % k == first)
             lb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if j % k == k - 1)
+            for r in range(k - 1):  # and on every rank before the last (StageSplit.before_last)
+                bb[r][b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if j % k == r)
+        if blocks:
+            bd[:k - 1, rows], be[:k - 1, rows] = np.asarray(dense[:k - 1])[:, None], np.asarray(exp[:k - 1])[:, None]
+    # each rank's own parameters: the embedding on rank 0 (what ``_with_pipeline_ends`` adds to "first")
+    if before:
+        bd[0] += np.where(np.asarray(c.pp) > 1, pc.embedding, 0.0)
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep),
-                                                                (fb, lb) if blocks else None)
+                                                                (fb, lb) if blocks else None,
+                                                                tuple((bd[r], be[r], bb[r]) for r in range(before)))
 
 
 def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False, rank=None,
@@ -804,6 +825,7 @@ class StateContext:
     lp16_l: tuple
     fsdp2: bool
     fsdp2_master: bool
+    fsdp2_amp_copy: float  # AMP's 16-bit copy bytes the weight term holds on an FSDP2 stack, else 0 (state_weights)
     ds_live: object
     ds_persist: float
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
@@ -838,6 +860,10 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
     # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
     fsdp2_master = fsdp2 and master_b > 0 and not frozen
+    # FSDP2 under AMP (``weights: amp``): the weight term's autocast copy is FSDP2's 16-bit unsharded parameter
+    # at ZeRO-2/3 (Stack.autocast_finds_fp32), its fp32 part the shard (state_weights)
+    fsdp2_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
+        fsdp2 and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
 
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
@@ -845,7 +871,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         muon, *zero_tables, w_held, w_end, dw16,
-                        *ends, *lp16, fsdp2, fsdp2_master, ds_live, ds_persist, mfsdp_unit)
+                        *ends, *lp16, fsdp2, fsdp2_master, fsdp2_amp_copy, ds_live, ds_persist, mfsdp_unit)
 
 
 def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf):
@@ -924,6 +950,16 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
                + np.where(kz >= 3, ends / dps, ends) * x.w_end)
     held = _fsdp_held(x)[1]
     weights = np.where(held, (d + e) * w_b + ends * x.w_end, weights)
+    if x.fsdp2_amp_copy:
+        # FSDP2 at ZeRO-2/3 under AMP: the fp32 parameters are the sharded ones (torch _fsdp_param.py: the sharded
+        # parameter is the original's dim-0 shard in its own dtype) and autocast makes no copy
+        # (Stack.autocast_finds_fp32); the 16-bit unsharded parameters (the all-gather outputs, ``param_dtype``)
+        # are whole where the stage stays gathered (ZeRO-2: no reshard after forward; ``_fsdp_held``), else the
+        # gathered window below. Llama-3-8B, torchtitan, dp 64, ZeRO-2: 4/64 + 2 B a parameter, 15.4 GiB (was
+        # 6 B whole, 44.9 GiB: DDP's fp32 weights and autocast's copy)
+        c = x.fsdp2_amp_copy
+        fsdp = (d / dps + e / edps) * (w_b - c) + np.where((kz == 2) | held, (d + e) * c, 0.0)
+        weights = np.where(kz >= 2, fsdp, weights)
     d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight

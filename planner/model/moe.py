@@ -839,7 +839,7 @@ def switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes: float, gemm: Callable, 
     dispatcher layer (permutation bytes, the ETP all-gather, 4 host ops per expert, no sync): a top-1 8-expert GPT
     (h 2048, f 8192, 24 layers, 2048 tokens a sequence) on H100 per micro-batch is now 195.5 ms at TP 1 mb 4 (was
     169.1), 161.0 at TP 2 (108.6) and 159.4 at TP 8 mb 1 (83.4); with 64 experts x2.4-2.9. No validation row runs it.
-    The activations its index ops save are the memory model's MoE layer's, not counted apart. ``bwd_factor``: the layer model's backward memory-bound
+    The activations it saves are its own (activations ``switch_mlp_saved_tensors``). ``bwd_factor``: the layer model's backward memory-bound
     factor (step_time ``BWD_MEMBOUND_FACTOR``), which ``bwd_membound_bytes`` counts beyond."""
     e = m.moe
     wg = {k: {"wg": v} for k, v in (wgrad or {}).items()}

@@ -853,6 +853,21 @@ class Stack:
         amp = self.mixed_precision == "amp" or (self.mixed_precision is None and t.weights == "amp")
         return amp and t.precision in ("bf16", "fp16")
 
+    def autocast_finds_fp32(self, zero):
+        """Per ZeRO stage ``zero`` (array), whether the forward under ``autocasts`` holds fp32 weights for autocast to
+        cast (``AUTOCAST_CAST_BYTES``, ``memory.WEIGHT_COPY_BYTES``): below ZeRO-3, where the wrapper replicates
+        the fp32 parameters (DDP, ZeRO-1/2 optimizer sharding). FSDP hands the forward 16-bit parameters, and an
+        FSDP2 stack's ZeRO-2 is FSDP2 too (``fsdp2_dp``: ``fully_shard`` without reshard after forward): torch
+        ``_fsdp_param.py`` ``FSDPParam.all_gather_inputs`` casts the fp32 shard to ``mp_policy.param_dtype`` for
+        the all-gather whether it gathers from the full shard or, after a post-forward reshard, from the smaller
+        one, and the unsharded parameter is the all-gather output itself (``init_unsharded_param``), so at any
+        ``reshard_after_forward`` the forward and backward see bf16 parameters and autograd no fp32 leaf to cast
+        back to (torchtitan's ``maybe_enable_amp`` turns autocast off under FSDP for the same reason). Until
+        2026-12-04 an FSDP2 stack's ZeRO-2 paid the casts (Llama-3-8B, torchtitan, 8 p4d nodes, mb 1: 68 ms of
+        ``compute_memory_bound`` per step) and held the 16-bit copy beside fp32 weights whole (44.9 GiB of weights
+        a GPU where FSDP2 holds 15.4)."""
+        return np.asarray(zero) < (2 if self.fsdp2_dp else 3)
+
     def options(self, model=None, training=None) -> dict:
         """The option values of this stack, for outputs: each option (``OPTIONS``) the stack has (``holds``) and, given
         the job's ``model`` and ``training``, that the job uses (``OPTION_USES``), so that a plan's stack record reads
@@ -951,7 +966,7 @@ EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
 #: forward gets 16-bit parameters (FSDP ``MixedPrecision(param_dtype=bf16)``: accelerate's
 #: ``FullyShardedDataParallelPlugin.set_mixed_precision``; Composer ``mixed_precision: DEFAULT``
 #: and ``PURE`` since composer PR #2047, 2023-03, ``param_dtype = autocast precision``), so
-#: autocast finds nothing to cast.
+#: autocast finds nothing to cast; nor at an FSDP2 stack's ZeRO-2 (``Stack.autocast_finds_fp32``).
 AUTOCAST_CAST_BYTES = 6.0
 
 #: torchtitan layer SAC's n where the job leaves ``ac_freq`` out: torchtitan's own default (config/job_config.py

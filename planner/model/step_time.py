@@ -1348,10 +1348,13 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     t_opt = eff.memory_time(local * share * opt_b, hbm_bw=hw.gpu.hbm_bw)
     # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's
     # small adapters keep the elementwise pass alone
-    if muon is not None:  # each of the two stages with its own blocks (an MTP or dense-layer stage differs)
-        t_opt = np.maximum(*(optimizers.step_terms(m, muon, hw, b, tpf, etpf, ep, dps, edps, zero, d / tpf, e / tpe,
-                                                   OPTIMIZER_BYTES_PER_PARAM["adamw"])
-                             for d, e, b in ((f_dense, f_exp, split.first_blocks), (l_dense, l_exp, split.last_blocks))))
+    if muon is not None:  # each stage with its own blocks (an MTP or dense-layer stage differs): the busiest paces
+        # the step; the ends and, where the split is counted stage by stage, every rank before the last
+        # (StageSplit.before_last: a middle stage can hold more Newton-Schulz work than the heaviest by parameters)
+        stages = ((f_dense, f_exp, split.first_blocks), (l_dense, l_exp, split.last_blocks), *split.before_last)
+        t_opt = np.maximum.reduce([optimizers.step_terms(m, muon, hw, b, tpf, etpf, ep, dps, edps, zero, d / tpf,
+                                                         e / tpe, OPTIMIZER_BYTES_PER_PARAM["adamw"])
+                                   for d, e, b in stages])
         t_dp = np.where(zero <= 1, ar, t_dp) if muon.grad_all_reduce else t_dp
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
@@ -2064,11 +2067,12 @@ def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
         t_bwd_mb = t_bwd_mb + accum_mb
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + accum_mb
 
-    # AMP's weight casts (autocast_cast_bytes) on the rank's share of the model; ZeRO-3/FSDP hands
-    # the forward 16-bit parameters, so there is nothing to cast (stacks.AUTOCAST_CAST_BYTES)
+    # AMP's weight casts (autocast_cast_bytes) on the rank's share of the model; FSDP (ZeRO-3, an FSDP2
+    # stack's ZeRO-2) hands the forward 16-bit parameters, so there is nothing to cast (Stack.autocast_finds_fp32)
     if m.is_transformer and fw.autocasts(t) and not frozen_base(m, t):
         share_rank = D["stage_p"][dinv] / count_params(m).total
-        cast_f, cast_b = (np.where(c.zero < 3, eff.memory_time(share_rank * x, hw.gpu.hbm_bw), 0.0)
+        casts = fw.autocast_finds_fp32(c.zero)
+        cast_f, cast_b = (np.where(casts, eff.memory_time(share_rank * x, hw.gpu.hbm_bw), 0.0)
                           for x in autocast_cast_bytes(m, c.rc))
         t_fwd_mb, t_bwd_mb = t_fwd_mb + cast_f, t_bwd_mb + cast_b
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + cast_f + cast_b

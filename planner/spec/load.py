@@ -42,10 +42,13 @@ def override_fields(base: dict, raw: dict) -> dict:
     experts with token dropping, as the job file's MoE line reads (README "The job file"). Replacing the
     section whole refused that job (``model.moe.experts: Field required``) and, where the job restated only
     ``experts`` and ``top_k``, planned another model without a word: DeepSeek-V3 without its shared expert,
-    group-limited routing and sigmoid scores. A non-mapping value (``moe: null``) still replaces."""
+    group-limited routing and sigmoid scores. A non-mapping value (``moe: null``) still replaces, and so does a
+    mapping of another kind (``SECTION_KINDS``)."""
     out = dict(base)
     for k, v in raw.items():
-        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        kind = SECTION_KINDS.get(k)
+        same_kind = kind is None or not isinstance(v, dict) or kind not in v or v[kind] == (out.get(k) or {}).get(kind)
+        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) and same_kind else v
     for k, applies in BASE_ONLY_FIELDS.items():
         # a base value the job's own fields leave nothing to apply to goes with them (``{preset: gemma3-12b,
         # local_layers: 0}`` was refused for the preset's local RoPE base); one the job sets itself is checked
@@ -53,6 +56,15 @@ def override_fields(base: dict, raw: dict) -> dict:
             del out[k]
     return out
 
+
+#: sections whose fields belong to the kind one field names: section -> that field. A job's section of another kind
+#: replaces the base's whole instead of merging over it: ``rope_scaling``'s fields are its type's (YaRN's ramp bounds
+#: ``beta_fast`` / ``beta_slow``, temperature ``mscale`` / ``mscale_all_dim`` and the context it extended,
+#: ``original_max_positions``; the llama3 band's ``low_freq_factor`` / ``high_freq_factor`` and its own context;
+#: RopeScalingSpec). Until small31 ``{preset: deepseek-v2-lite, rope_scaling: {type: llama3, factor: 8}}`` kept the
+#: YaRN's 4096 positions, betas and temperatures, so its llama3 band read as another band (the generic "not
+#: carried" launch note instead of the llama3 one) and the plan showed a llama3 scaling with YaRN settings
+SECTION_KINDS = {"rope_scaling": "type"}
 
 #: fields of a preset / HF config that only mean something while other fields hold: name -> whether they do
 BASE_ONLY_FIELDS = {
