@@ -30,13 +30,21 @@ FORBIDDEN = [
 ]
 
 
-def write_job(tmp_path, job: dict, name: str = "job.yaml") -> Path:
-    """A job dict written as YAML under ``tmp_path`` (the QA passes' by-hand jobs)."""
+def write_job(tmp_path, job: dict | str, name: str = "job.yaml") -> Path:
+    """A job written under ``tmp_path``: a dict as YAML (the QA passes' by-hand jobs), YAML text as it is."""
     import yaml
 
     p = tmp_path / name
-    p.write_text(yaml.safe_dump(job))
+    p.write_text(job if isinstance(job, str) else yaml.safe_dump(job))
     return p
+
+
+def cluster_option(catalog, gpu: str, gpus_per_node: int, **cluster):
+    """The hardware option of a bare-GPU cluster of ``gpu`` (planner.hardware.options ``option_from_cluster``)."""
+    from planner.hardware.options import option_from_cluster
+    from planner.spec import ClusterSpec
+
+    return option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=gpus_per_node, **cluster), catalog)
 
 
 def one_error_line(err: str) -> str:

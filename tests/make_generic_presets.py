@@ -1,7 +1,7 @@
 """Measure the generic vision presets (ResNet-50, ViT-B/16 at 224x224) with torchvision's models:
 parameters, forward FLOPs per sample (``FlopCounterMode``: 2 per multiply-add) and the bytes
 autograd saves per sample for the backward, in fp32 and under bf16 autocast. Writes
-tests/data/generic_presets.json; the fp32 activation bytes go into planner/presets.py by hand.
+tests/data/generic_presets.json; the fp32 activation bytes go into planner/spec/presets.py by hand.
 
 Run by hand (needs torchvision; the tests only read the JSON)::
 

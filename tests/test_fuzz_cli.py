@@ -92,6 +92,14 @@ def stray(folder, allowed=()):
                   if p.name not in allowed and not any(p.is_relative_to(folder / a) for a in allowed))
 
 
+def job_file(tmp_path_factory, folder: str, job, fmt: str = "yaml"):
+    """A drawn job written as ``job.<fmt>`` into a fresh folder of its own (``stray`` checks what else a command
+    leaves there): the file's path."""
+    p = tmp_path_factory.mktemp(folder) / f"job.{fmt}"
+    p.write_text(dump(job, fmt))
+    return p
+
+
 # ---------------------------------------------------------------------------- values and jobs
 NASTY_TEXT = st.lists(st.sampled_from(list("ab1 [/]<>&*_`|\\:\"'-.") + ["\x1b", "\x07", "\n", "\t", "\u202e",
                                                                        "é", "\x00", "[bold]", "[/bold]", "\x1b]0;t\x07"]),
@@ -206,12 +214,10 @@ CASES = st.sampled_from(["fixed", "fixed", "fixed", "search", "search", "serve",
 @given(case=CASES, fmt=st.sampled_from(["yaml", "json"]))
 def test_fuzz_job_sections(tmp_path_factory, case, fmt):
     job, cmd = case
-    d = tmp_path_factory.mktemp("job")
-    p = d / f"job.{fmt}"
-    p.write_text(dump(job, fmt))
+    p = job_file(tmp_path_factory, "job", job, fmt)
     code, out, err = run_cli(*(a.format(job=p) for a in COMMANDS[cmd]))
     check_outcome(code, out, err)
-    assert stray(d, {p.name}) == []
+    assert stray(p.parent, {p.name}) == []
 
 
 # ---------------------------------------------------------------------------- training stacks and their options
@@ -304,6 +310,11 @@ def assert_sane(plan):
             assert math.isfinite(v) and v >= 0, (k, v)
 
 
+def answer_plans(res: dict) -> list:
+    """The plans of a ``--json`` answer: ``estimate``'s one plan, ``recommend``'s best and ranked ones."""
+    return [res["best"], *res["ranked"]] if "ranked" in res else [res]
+
+
 STACK_COMMANDS = {"estimate --json": ("estimate", "{job}", "--json"), "estimate": ("estimate", "{job}"),
                   "recommend": ("recommend", "{job}", "--json", "--no-simulate", "--top", "3")}
 
@@ -311,18 +322,13 @@ STACK_COMMANDS = {"estimate --json": ("estimate", "{job}", "--json"), "estimate"
 @fuzz_settings(200)
 @given(job=stack_jobs(), cmd=st.sampled_from(sorted(STACK_COMMANDS)))
 def test_fuzz_training_stack_options(tmp_path_factory, job, cmd):
-    d = tmp_path_factory.mktemp("stack")
-    p = d / "job.yaml"
-    p.write_text(dump(job, "yaml"))
+    p = job_file(tmp_path_factory, "stack", job)
     code, out, err = run_cli(*(a.format(job=p) for a in STACK_COMMANDS[cmd]))
     check_outcome(code, out, err, json_out=cmd != "estimate")
-    if code == 0 and cmd == "estimate --json":
-        assert_sane(json.loads(out))
-    elif code == 0 and cmd == "recommend":
-        rec = json.loads(out)
-        for plan in [rec["best"], *rec["ranked"]]:
+    if code == 0 and cmd != "estimate":
+        for plan in answer_plans(json.loads(out)):
             assert_sane(plan)
-    assert stray(d, {p.name}) == []
+    assert stray(p.parent, {p.name}) == []
 
 
 # ---------------------------------------------------------------------------- catalog rows

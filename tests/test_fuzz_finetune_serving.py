@@ -22,7 +22,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from test_fuzz_cli import assert_sane, check_outcome, dump, fuzz_settings, run_cli, stray  # noqa: E402
+from test_fuzz_cli import answer_plans, assert_sane, check_outcome, fuzz_settings, job_file, run_cli, stray  # noqa: E402
 
 FAMILIES = ["llama3-8b", "mistral-7b", "qwen2.5-7b", "qwen2.5-0.5b", "mixtral-8x7b", "gemma2-9b", "phi3-mini",
             "olmo2-7b", "llama2-70b"]
@@ -109,18 +109,15 @@ FT_COMMANDS = {"estimate": ("estimate", "{job}", "--json"),
 @given(case=finetune_jobs())
 def test_fuzz_finetune_fields(tmp_path_factory, case):
     job, cmd = case
-    d = tmp_path_factory.mktemp("ft")
-    p = d / "job.yaml"
-    p.write_text(dump(job, "yaml"))
+    p = job_file(tmp_path_factory, "ft", job)
     code, out, err = run_cli(*(a.format(job=p) for a in FT_COMMANDS[cmd]))
     check_outcome(code, out, err)
     if code == 0:
-        res = json.loads(out)
-        for plan in ([res] if cmd == "estimate" else [res["best"], *res["ranked"]]):
+        for plan in answer_plans(json.loads(out)):
             assert_sane(plan)
             if cmd == "recommend":  # a recommended plan fits and its micro-batch is a real one
                 assert plan["fits"] and plan["config"]["micro_batch"] >= 1
-    assert stray(d, {p.name}) == []
+    assert stray(p.parent, {p.name}) == []
 
 
 @st.composite
@@ -163,12 +160,10 @@ def serving_jobs(draw):
 @given(case=serving_jobs())
 def test_fuzz_serving_fields(tmp_path_factory, case):
     job, simulate = case
-    d = tmp_path_factory.mktemp("serve")
-    p = d / "job.yaml"
-    p.write_text(dump(job, "yaml"))
+    p = job_file(tmp_path_factory, "serve", job)
     code, out, err = run_cli("serve", p, "--json", "--top", "3", *(() if simulate else ("--no-simulate",)))
     check_outcome(code, out, err)
-    assert stray(d, {p.name}) == []
+    assert stray(p.parent, {p.name}) == []
     if code != 0:
         return
     res = json.loads(out)

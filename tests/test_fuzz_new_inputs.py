@@ -19,7 +19,8 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from test_fuzz_cli import ERROR_LINE, _mostly, assert_sane, check_outcome, dump, fuzz_settings, run_cli, stray  # noqa: E402
+from test_fuzz_cli import (ERROR_LINE, _mostly, answer_plans, assert_sane, check_outcome, dump, fuzz_settings,  # noqa: E402
+                           job_file, run_cli, stray)
 
 H100 = {"gpu": "H100", "gpus_per_node": 8, "nodes": 1}
 SEARCH = {"clouds": ["aws"], "gpus": ["H100"], "max_gpus": 8}
@@ -246,23 +247,18 @@ NEW_COMMANDS = {
 @fuzz_settings(250)
 @given(job=new_input_jobs(), cmd=st.sampled_from(["estimate", "estimate", "recommend", "emit", "simulate"]))
 def test_fuzz_new_inputs(tmp_path_factory, job, cmd):
-    d = tmp_path_factory.mktemp("new")
-    p = d / "job.yaml"
-    p.write_text(dump(job, "yaml"))
+    p = job_file(tmp_path_factory, "new", job)
     if "parallel" not in job and cmd in ("estimate", "simulate"):
         cmd = "recommend"  # no cluster: the search's
     code, out, err = run_cli(*(a.format(job=p) for a in NEW_COMMANDS[cmd]))
     check_outcome(code, out, err, json_out=cmd != "emit")
-    if code == 0 and cmd == "estimate":
-        assert_sane(json.loads(out))
-    elif code == 0 and cmd == "recommend":
-        rec = json.loads(out)
-        for plan in [rec["best"], *rec["ranked"]]:
+    if code == 0 and cmd in ("estimate", "recommend"):
+        for plan in answer_plans(json.loads(out)):
             assert_sane(plan)
     elif code == 0 and cmd == "simulate":
         r = json.loads(out)
         assert all(v >= 0 for v in r["time_by_cause_s"].values()), r["time_by_cause_s"]
-    assert stray(d, {p.name}) == []
+    assert stray(p.parent, {p.name}) == []
 
 
 def _emitted(tmp_path, model, **training):

@@ -15,13 +15,6 @@ CSV = ROOT / "benchmarks" / "data" / "mbridge_all_runs.csv"
 
 
 @pytest.fixture(scope="module")
-def cat():
-    from hardware_catalog import load_catalog
-
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
 def rows():
     return pd.read_csv(CSV)
 
@@ -30,11 +23,11 @@ def _row(rows, rid):
     return next(rows[rows["id"] == rid].itertuples())
 
 
-def _time(cat, r, **opts):
+def _time(catalog, r, **opts):
     import validate
     from planner.model.step_time import step_time
 
-    case = validate.pr2_case(cat, r)
+    case = validate.pr2_case(catalog, r)
     kw = validate.pr2_time_kw(case.stack, {**case.options, **opts})
     return float(step_time(case.model, case.training, case.candidates, case.hw, **kw)["step_time_s"][0])
 
@@ -53,16 +46,16 @@ def test_nemotron_3_super_keeps_the_final_15_percent_in_bf16(rows):
     assert "lp_bf16_layers" not in validate.pr2_options(mx, "megatron-core")
 
 
-def test_bf16_layers_interpolate_between_the_recipe_and_16_bit_linears(rows, cat):
+def test_bf16_layers_interpolate_between_the_recipe_and_16_bit_linears(rows, catalog):
     """Every layer kept 16-bit leaves nothing for the recipe to do: the NVFP4 and MXFP8 step times
     meet (their only difference is the linears' rate and quantisation); none kept is the plain
     recipe; half is in between."""
     r = _row(rows, "mbridgeall_2604_gb300_llama3-70b_nvfp4_64")
     layers = 80
-    t0, th, tall = (_time(cat, r, lp_bf16_layers=n) for n in (0, layers // 2, layers))
+    t0, th, tall = (_time(catalog, r, lp_bf16_layers=n) for n in (0, layers // 2, layers))
     assert t0 < th < tall
-    assert tall == pytest.approx(_time(cat, r, fp8_recipe="mxfp8", lp_bf16_layers=layers), rel=1e-9)
-    assert _time(cat, r, fp8_recipe="mxfp8") < tall  # MXFP8 linears beat 16-bit ones
+    assert tall == pytest.approx(_time(catalog, r, fp8_recipe="mxfp8", lp_bf16_layers=layers), rel=1e-9)
+    assert _time(catalog, r, fp8_recipe="mxfp8") < tall  # MXFP8 linears beat 16-bit ones
 
 
 def test_nvfp4_rows_run_without_te_tp_overlap(rows):
@@ -77,7 +70,7 @@ def test_nvfp4_rows_run_without_te_tp_overlap(rows):
     assert validate.pr2_options(mx, "megatron-core").get("tp_overlap", STACKS["megatron-core"].tp_overlap) == "te"
 
 
-def test_mtp_kept_in_bf16(rows, cat):
+def test_mtp_kept_in_bf16(rows, catalog):
     """Nemotron 3 Super's recipe keeps its MTP module 16-bit in every precision (keep_mtp_spec_in_bf16). Under
     MXFP8 that slows the step, even when every decoder layer is 16-bit too: Megatron-Core runs the MTP layers
     under the global fp8 context (multi_token_prediction.py ``_proj_and_transformer_layer``, "currently MTP only
@@ -91,10 +84,10 @@ def test_mtp_kept_in_bf16(rows, cat):
         assert validate.pr2_options(_row(rows, rid), "megatron-core")["lp_bf16_mtp"] is True
     mx = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_mxfp8_64")
     for n16 in (0, 88):
-        assert _time(cat, mx, lp_bf16_layers=n16, lp_bf16_mtp=False) < _time(cat, mx, lp_bf16_layers=n16, lp_bf16_mtp=True)
+        assert _time(catalog, mx, lp_bf16_layers=n16, lp_bf16_mtp=False) < _time(catalog, mx, lp_bf16_layers=n16, lp_bf16_mtp=True)
     fp4 = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64")
     for n16 in (0, 88):
-        assert _time(cat, fp4, lp_bf16_layers=n16, lp_bf16_mtp=False) == _time(cat, fp4, lp_bf16_layers=n16, lp_bf16_mtp=True)
+        assert _time(catalog, fp4, lp_bf16_layers=n16, lp_bf16_mtp=False) == _time(catalog, fp4, lp_bf16_layers=n16, lp_bf16_mtp=True)
 
 
 def test_bf16_layer_options_are_megatron_cores_and_refuse_delayed_scaling():

@@ -6,9 +6,8 @@ Megatron-Bridge's tables print for the same dense configuration on both parts se
 import pytest
 
 from planner.hardware.efficiency import gpu_family
-from planner.hardware.options import option_from_cluster
 from planner.model import physics
-from planner.spec import ClusterSpec
+from tests.conftest import cluster_option
 
 #: ml-engineering MAMF v2 table ("Maximum Achievable Matmul FLOPS comparison table", stas00/ml-engineering
 #: compute/accelerator/README.md, as mirrored at Mu-L/ml-engineering @330ebdd93ba8b41b6c8e11b6acd46d03d53ea1ec):
@@ -18,16 +17,12 @@ MAMF = {"bf16": {"B200-SXM-180GB": 1745.0, "GB200-B200": 1822.0},
         "fp8": {"B200-SXM-180GB": 3432.5, "GB200-B200": 3615.6}}
 
 
-def _hw(catalog, gpu, gpus_per_node):
-    return option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=gpus_per_node), catalog)
-
-
 @pytest.mark.parametrize("dtype", ["bf16", "fp8"])
 def test_gb200_over_b200_matmul_rate_is_the_measured_one(catalog, dtype):
     """Same die and same GEMM fractions (family B200): the modelled large-GEMM rate ratio is the
     sustained peaks' ratio, the measured BF16 one (1.044x; FP8 measures 1.053x). The datasheets' 1.111x
     is not within the tolerance: the check tells the two apart."""
-    gb200, b200 = _hw(catalog, "GB200-B200", 72), _hw(catalog, "B200-SXM-180GB", 8)
+    gb200, b200 = cluster_option(catalog, "GB200-B200", 72), cluster_option(catalog, "B200-SXM-180GB", 8)
     assert gpu_family(gb200.gpu.name) == gpu_family(b200.gpu.name) == "B200"
     m = n = k = 8192.0
     rate = {h.gpu.name: 2 * m * n * k / float(h.eff.gemm_time(m, n, k, physics.reachable_peak(h, dtype),
@@ -45,7 +40,7 @@ def test_gb200_at_the_hgx_power_is_the_hgx_part(catalog):
     HGX B200's 1000 W it is the HGX B200 (the law from the reference die), and between the two limits never
     above its own sustained clock; the HGX parts keep their quoted clocks."""
     gb200, b200 = catalog.gpu("GB200-B200"), catalog.gpu("B200-SXM-180GB")
-    hw = _hw(catalog, "GB200-B200", 72)
+    hw = cluster_option(catalog, "GB200-B200", 72)
     own = physics.reachable_peak(hw, "bf16")
     assert own == pytest.approx(b200.peak("bf16") * MAMF["bf16"]["GB200-B200"] / MAMF["bf16"]["B200-SXM-180GB"])
     assert own < b200.peak("bf16") * (gb200.power_limit_w / b200.power_limit_w) ** (1 / 3)

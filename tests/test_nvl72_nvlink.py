@@ -7,15 +7,10 @@ import pytest
 
 from benchmarks.parts_data import load
 from planner.hardware.efficiency import PRIORS, gpu_family, prior_for
-from planner.hardware.options import option_from_cluster
 from planner.model.comm import collective_time
-from planner.spec import ClusterSpec
+from tests.conftest import cluster_option
 
 AZURE_8G = {"GB200-B200": "azure_gb200_ar_8G", "GB300-B300": "azure_gb300_ar_8G"}
-
-
-def _hw(catalog, gpu, gpus_per_node):
-    return option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=gpus_per_node), catalog)
 
 
 @pytest.mark.parametrize("gpu", sorted(AZURE_8G))
@@ -24,7 +19,7 @@ def test_nvl72_nvlink_rate_is_the_parts_table_measurement(catalog, gpu):
     the option's achieved rate is that bandwidth (679.61 / 680.45 GB/s), under the family's assumed 720."""
     (row,) = [r for r in load("nccl_bandwidth") if r["id"] == AZURE_8G[gpu]]
     assert row["num_gpus"] == 4 and row["message_bytes"] == 8 * 2 ** 30 and row["algorithm"].startswith("Ring")
-    hw = _hw(catalog, gpu, 72)
+    hw = cluster_option(catalog, gpu, 72)
     assert prior_for(gpu).intra_bw == pytest.approx(row["busbw_gbps"] * 1e9 / hw.gpu.intra_node_bw, rel=1e-9)
     assert hw.intra_bw_eff == pytest.approx(row["busbw_gbps"] * 1e9, rel=1e-9)
     assert hw.intra_bw_eff < PRIORS[gpu_family(gpu)].intra_bw * hw.gpu.intra_node_bw
@@ -41,7 +36,7 @@ def test_tp_collective_on_gb200_takes_the_measured_rate(catalog):
     """A small case: a TP-4 all-gather of 64 MB inside one NVLink domain costs the bytes at each part's achieved
     rate plus the same ring latency; the GB200's is longer than the HGX B200's by 0.80 / 0.755 on the bytes (both
     catalog NVLink 5 at 900 GB/s a direction), where the old shared prior priced the two alike."""
-    gb200, b200 = _hw(catalog, "GB200-B200", 72), _hw(catalog, "B200-SXM-180GB", 8)
+    gb200, b200 = cluster_option(catalog, "GB200-B200", 72), cluster_option(catalog, "B200-SXM-180GB", 8)
     assert gb200.gpu.intra_node_bw == b200.gpu.intra_node_bw == 900e9
     nbytes, tp = 64e6, 4
     t = {h.gpu.name: float(collective_time("all_gather", nbytes, tp, 1, h.gpus_per_node, h.intra_bw_eff,

@@ -7,17 +7,13 @@ import io
 import pytest
 from rich.console import Console
 
+from tests.conftest import write_job
+
 
 def _text(fn, *args, width: int = 200, **kw) -> str:
     con = Console(file=io.StringIO(), width=width, color_system=None)
     fn(con, *args, **kw)
     return con.file.getvalue()
-
-
-def _write(tmp_path, text: str, name: str = "job.yaml"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 BUDGET_PAST_HORIZON = """
@@ -31,7 +27,7 @@ def test_budget_error_does_not_quote_a_plan_under_budget(cli, tmp_path):
     """A $100k budget: "cheapest fitting plan costs $94.5k (... 447.5 d) vs budget $100.0k": a plan under
     the budget as the reason none meets it. It was dropped by the one-year cap without a deadline
     (defaults.HORIZON_HOURS), which the error did not say."""
-    code, out, err = cli("recommend", _write(tmp_path, BUDGET_PAST_HORIZON), "--no-simulate")
+    code, out, err = cli("recommend", write_job(tmp_path, BUDGET_PAST_HORIZON), "--no-simulate")
     assert code == 2, out
     line = err.strip()
     assert line.startswith("error: constraints.budget_usd:") and "\n" not in line, err
@@ -87,7 +83,7 @@ checkpoint: {every_steps: 200, write_gbps: 10, mtbf_hours_per_node: 500, restart
 
 def test_simulate_small_share_is_not_zero(cli, tmp_path):
     """`planner simulate`: "optimizer  3.060 s  0.0%" (recommend's step table prints such a share "<0.1%")."""
-    code, out, err = cli("simulate", _write(tmp_path, LLM_CHECKPOINTED), "--steps", "200")
+    code, out, err = cli("simulate", write_job(tmp_path, LLM_CHECKPOINTED), "--steps", "200")
     assert code == 0, err
     row = next(line for line in out.splitlines() if "optimizer" in line and "│" in line)
     assert "<0.1%" in row and "0.0%" not in row, row
@@ -133,7 +129,7 @@ def test_tabular_seconds_long_runs_read_in_seconds():
 def test_tabular_and_model_sections_together_are_refused(cli, tmp_path):
     """A job with both a tabular and a model section: recommend planned the GBDT part and estimate the model,
     each ignoring the other without a word."""
-    job = _write(tmp_path, "tabular: {library: xgboost, rows: 1e6, features: 5, trees: 10, depth: 4}\n"
+    job = write_job(tmp_path, "tabular: {library: xgboost, rows: 1e6, features: 5, trees: 10, depth: 4}\n"
                            "model: {preset: llama3-8b}\ntraining: {tokens: 1e9}\n")
     for cmd in ("recommend", "estimate"):
         code, out, err = cli(cmd, job)
@@ -163,7 +159,7 @@ def _header(out: str, word: str) -> str:
 def test_duration_column_is_in_the_unit_of_its_longest_plan(cli, tmp_path):
     """An 11-hour TPU plan under a 100-hour deadline: the fixed "days" column read "0.47", "0.24", "0.078"
     (and `compare` of a LoRA run "0.0043" for six minutes). The header now names the unit."""
-    code, out, err = cli("recommend", _write(tmp_path, TPU_DEADLINE), "--no-simulate", "--top", "3", "--by", "gpu")
+    code, out, err = cli("recommend", write_job(tmp_path, TPU_DEADLINE), "--no-simulate", "--top", "3", "--by", "gpu")
     assert code == 0, err
     head = _header(out, "hardware")
     assert "hours" in head and "days" not in head, head
@@ -195,7 +191,7 @@ constraints: {instances: ["runpod:2x_A100-80GB-SXM_SECURE"], objective: cost}
 def test_view_tables_keep_the_offload_of_the_layout(cli, tmp_path):
     """The same plan read "TP1 PP1 DP2 z1 mb1 off:optimizer" in the ranked table and "TP1 PP1 DP2 z1 mb1" in the
     --by gpu and --scaling tables (and the app's): the view rows dropped what the layout offloads."""
-    code, out, err = cli("recommend", _write(tmp_path, A100_OFFLOAD), "--no-simulate", "--top", "1", "--by", "gpu",
+    code, out, err = cli("recommend", write_job(tmp_path, A100_OFFLOAD), "--no-simulate", "--top", "1", "--by", "gpu",
                          "--scaling", "--json")
     assert code == 0, err
     import json
@@ -204,7 +200,7 @@ def test_view_tables_keep_the_offload_of_the_layout(cli, tmp_path):
     assert d["best"]["config"]["offload"] == "optimizer"
     for view in ("by", "scaling"):
         assert d[view][0]["offload"] == "optimizer", d[view][0]
-    code, out, err = cli("recommend", _write(tmp_path, A100_OFFLOAD), "--no-simulate", "--top", "1", "--by", "gpu",
+    code, out, err = cli("recommend", write_job(tmp_path, A100_OFFLOAD), "--no-simulate", "--top", "1", "--by", "gpu",
                          "--scaling")
     rows = [line for line in out.splitlines() if line.startswith("│") and "DP2 z1 mb1" in line]
     assert len(rows) == 3 and all("off:optimizer" in line for line in rows), out
@@ -226,7 +222,7 @@ def test_app_refuses_a_tabular_upload_in_one_message(example):
 def test_named_instance_that_fails_a_constraint_says_which(cli, tmp_path):
     """constraints.instances [lambda:gpu_8x_h100_sxm5] with spot: true: "none of 'lambda:gpu_8x_h100_sxm5'
     matches the other constraints" — which one (it has no spot price) was left to guess."""
-    job = _write(tmp_path, "model: {preset: llama3-8b}\ntraining: {tokens: 1e10}\n"
+    job = write_job(tmp_path, "model: {preset: llama3-8b}\ntraining: {tokens: 1e10}\n"
                            "constraints: {instances: [\"lambda:gpu_8x_h100_sxm5\"], spot: true}\n")
     code, out, err = cli("recommend", job)
     assert code == 2 and err.startswith("error: constraints.instances:") and err.count("\n") == 1, err
@@ -286,7 +282,7 @@ def test_storage_reads_in_sequence_queue_once():
 def test_step_breakdown_of_a_tiny_model_has_no_long_decimals(cli, tmp_path):
     """estimate of a one-layer, 64-wide model (a 1.9 ms step): "where the step goes" printed the attention as
     "0.000000008573" and the GEMMs as "0.000002628" seconds. The column is in the step's unit now."""
-    job = _write(tmp_path, "model: {layers: 1, hidden: 64, heads: 1, vocab: 100}\n"
+    job = write_job(tmp_path, "model: {layers: 1, hidden: 64, heads: 1, vocab: 100}\n"
                            "training: {seq_len: 16, global_batch: 1, tokens: 16}\n"
                            "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 1, nodes: 1, price_usd_hr: 2}\n"
                            "parallel: {tp: 1, pp: 1, zero: 0}\n")
@@ -326,7 +322,7 @@ def test_spot_launch_header_quotes_the_spot_plan(cli):
 
 def test_simulate_of_a_tpu_plan_says_chip(cli, tmp_path):
     """`planner simulate` of a TPU v5p plan printed "GPU busy 93.5%" (recommend and estimate say "chip")."""
-    job = _write(tmp_path, "model: {preset: llama3-8b}\n"
+    job = write_job(tmp_path, "model: {preset: llama3-8b}\n"
                            "training: {seq_len: 8192, global_batch: 512, tokens: 1.0e11, micro_batch: 2}\n"
                            "parallel: {tp: 2, pp: 1, zero: 1}\ncluster: {instance: \"gcp:tpu-v5p-1024\", nodes: 1}\n")
     code, out, err = cli("simulate", job, "--steps", "20", "--no-answers")
@@ -353,7 +349,7 @@ def test_spot_line_of_a_short_run_is_not_zero_days():
 def test_tabular_nothing_meets_in_words(cli, tmp_path, constraint, words):
     """A GBDT job no instance finishes in time: "no instance meets 0.0001; nearest: lambda:gpu_1x_b200_sxm6 with
     hours=0.000411" (a bare number, a field name for a unit)."""
-    job = _write(tmp_path, "tabular: {library: xgboost, rows: 1e6, features: 50, trees: 500, depth: 8}\n"
+    job = write_job(tmp_path, "tabular: {library: xgboost, rows: 1e6, features: 50, trees: 500, depth: 8}\n"
                            f"constraints: {{{constraint}}}\n" if "deadline" in constraint else
                  "tabular: {library: xgboost, rows: 1e6, features: 5, trees: 10, depth: 4}\n"
                  f"constraints: {{{constraint}}}\n")

@@ -8,13 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-
-
-def _write(tmp_path, text: str, name: str = "job.yaml"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
+from tests.conftest import ROOT, write_job
 
 
 def test_a_plans_config_fed_back_as_parallel_runs_the_same_layout(cli, tmp_path):
@@ -25,19 +19,19 @@ def test_a_plans_config_fed_back_as_parallel_runs_the_same_layout(cli, tmp_path)
            "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "recompute": "selective", "tokens": 1e9},
            "parallel": {"tp": 2, "pp": 1, "zero": 1, "sequence_parallel": True},
            "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
-    code, out, err = cli("estimate", _write(tmp_path, yaml.safe_dump(job)), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, yaml.safe_dump(job)), "--json")
     assert code == 0, err
     first = json.loads(out)
     cfg = first["config"]
     assert cfg["etp"] == 2
     job["parallel"].update({k: cfg[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero")})
-    code, out, err = cli("estimate", _write(tmp_path, yaml.safe_dump(job), "again.yaml"), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, yaml.safe_dump(job), "again.yaml"), "--json")
     assert code == 0, err
     again = json.loads(out)
     assert again["step_time_s"] == first["step_time_s"] and again["config"] == cfg
     # an ETP other than 1 or TP still means experts the model lacks
     job["parallel"]["etp"] = 4
-    code, out, err = cli("estimate", _write(tmp_path, yaml.safe_dump(job), "etp4.yaml"))
+    code, out, err = cli("estimate", write_job(tmp_path, yaml.safe_dump(job), "etp4.yaml"))
     assert code == 2 and err.startswith("error: parallel.etp: etp=4: the model has no experts"), err
 
 
@@ -53,7 +47,7 @@ SERVE = "model: {preset: llama3-8b}\nserving: {qps: 10000, p99_latency_ms: 100, 
 def test_serve_refuses_constraints_a_real_time_job_cannot_hold(cli, tmp_path, constraint, field, start):
     """``constraints.max_gpus: 1`` at 10,000 QPS recommended 606 replicas on 76 nodes; budget and deadline
     were ignored the same way. A real-time service has no end for a total budget or a deadline to hold to."""
-    code, out, err = cli("serve", _write(tmp_path, SERVE + f"constraints: {{{constraint}}}\n"), "--no-simulate")
+    code, out, err = cli("serve", write_job(tmp_path, SERVE + f"constraints: {{{constraint}}}\n"), "--no-simulate")
     assert code == 2, out
     assert err.startswith(f"error: {field}: {start}") and err.count("\n") == 1, err
 
@@ -62,11 +56,11 @@ def test_serve_says_it_does_not_apply_a_node_count(cli, tmp_path):
     """``cluster: {instance: aws:p5.48xlarge, nodes: 4}`` was served on 1 node without a word; the instance alone is
     the hardware serve plans on, and the plan says the node count is not applied (refusing it broke the common
     ``{gpu: H100, nodes: 1}``)."""
-    code, out, err = cli("serve", _write(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge, nodes: 4}\n"),
+    code, out, err = cli("serve", write_job(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge, nodes: 4}\n"),
                          "--no-simulate", "--json")
     assert code == 0, err
     assert any(a.startswith("cluster.nodes (4) not applied") for a in json.loads(out)["assumptions"]), out
-    code, out, err = cli("serve", _write(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge}\n", "one.yaml"),
+    code, out, err = cli("serve", write_job(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge}\n", "one.yaml"),
                          "--no-simulate", "--json")
     assert code == 0, err
     assert {o["hardware"] for o in json.loads(out)["options"]} == {"aws:p5.48xlarge"}
@@ -75,7 +69,7 @@ def test_serve_says_it_does_not_apply_a_node_count(cli, tmp_path):
 def test_serve_keeps_training_constraints_of_a_job_that_also_trains(cli, tmp_path):
     """A job with a training section keeps its constraints for recommend; serve plans its serving part."""
     text = SERVE + "training: {tokens: 1.0e9}\nconstraints: {max_gpus: 64}\n"
-    code, out, err = cli("serve", _write(tmp_path, text), "--no-simulate")
+    code, out, err = cli("serve", write_job(tmp_path, text), "--no-simulate")
     assert code == 0, err
 
 
@@ -91,7 +85,7 @@ TAB = "tabular: {library: xgboost, rows: 1.0e7, features: 100, trees: 500, depth
 
 def test_tabular_plans_on_the_named_cluster_instance(cli, tmp_path):
     """``cluster: {instance: aws:g5.xlarge}`` was ignored: the tabular plan recommended lambda:gpu_1x_gh200."""
-    code, out, err = cli("recommend", _write(tmp_path, TAB + "cluster: {instance: 'aws:g5.xlarge'}\n"), "--json")
+    code, out, err = cli("recommend", write_job(tmp_path, TAB + "cluster: {instance: 'aws:g5.xlarge'}\n"), "--json")
     assert code == 0, err
     res = json.loads(out)
     assert {r["instance"] for r in res["ranked"]} == {"aws:g5.xlarge"}
@@ -103,13 +97,13 @@ def test_tabular_plans_on_the_named_cluster_instance(cli, tmp_path):
     ("{instance: 'aws:g5.xlarge', nodes: 2}", "cluster.nodes"),
 ])
 def test_tabular_refuses_training_cluster_fields(cli, tmp_path, cluster, field):
-    code, out, err = cli("recommend", _write(tmp_path, TAB + f"cluster: {cluster}\n"))
+    code, out, err = cli("recommend", write_job(tmp_path, TAB + f"cluster: {cluster}\n"))
     assert code == 2 and err.startswith(f"error: {field}: a tabular (GBDT) job runs on one catalog instance"), err
 
 
 def test_tabular_cluster_instance_and_constraints_instances_together_are_refused(cli, tmp_path):
     text = TAB + "cluster: {instance: 'aws:g5.xlarge'}\nconstraints: {instances: ['aws:g6.xlarge']}\n"
-    code, out, err = cli("recommend", _write(tmp_path, text))
+    code, out, err = cli("recommend", write_job(tmp_path, text))
     assert code == 2 and err.startswith("error: cluster.instance: give cluster.instance or constraints.instances"), err
 
 
@@ -118,10 +112,10 @@ def test_memory_refusal_does_not_suggest_the_recompute_it_searched(cli, tmp_path
     (training.recompute: full)" (its nearest plan already ran rc:full on a large model)."""
     base = ("model: {preset: llama3-70b}\ntraining: {seq_len: 4096, global_batch: 64, tokens: 1.0e9%s}\n"
             "constraints: {max_gpus: 1, gpus: [H100-SXM-80GB]}\n")
-    code, out, err = cli("recommend", _write(tmp_path, base % ""), "--no-simulate")
+    code, out, err = cli("recommend", write_job(tmp_path, base % ""), "--no-simulate")
     assert code == 2 and err.startswith("error: memory: no configuration fits"), err
     assert "training.recompute: full" not in err, err
-    code, out, err = cli("recommend", _write(tmp_path, base % ", recompute: selective", "sel.yaml"), "--no-simulate")
+    code, out, err = cli("recommend", write_job(tmp_path, base % ", recompute: selective", "sel.yaml"), "--no-simulate")
     assert code == 2 and "recompute (training.recompute: full)" in err, err
 
 
@@ -160,7 +154,7 @@ def test_report_sensitivity_notes_are_one_sentence_not_pydantic_text(cli, tmp_pa
     """A micro-batch past the global batch in the report's sensitivity table read "1 validation error for
     TrainingSpec Value error, ... [type=value_error, input_value=TrainingSpec(seq_len=1, ...)] For further
     information visit https://errors.pydantic.dev/..." (the shipped qlora-llama3.1-70b example too)."""
-    job = _write(tmp_path, "model: {family: decoder, layers: 1, hidden: 8, heads: 1, ffn_hidden: 16, vocab: 10}\n"
+    job = write_job(tmp_path, "model: {family: decoder, layers: 1, hidden: 8, heads: 1, ffn_hidden: 16, vocab: 10}\n"
                            "training: {seq_len: 1, global_batch: 1, tokens: 100}\n"
                            "cluster: {gpu: H100, gpus_per_node: 1, nodes: 1}\n")
     out = tmp_path / "r.md"
@@ -176,7 +170,7 @@ def test_estimate_names_the_budget_and_deadline_its_configuration_breaks(cli, tm
     and 78 days without a word about the constraints."""
     text = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + \
         "constraints: {budget_usd: 1000, deadline_hours: 1}\n"
-    code, out, err = cli("estimate", _write(tmp_path, text), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, text), "--json")
     assert code == 0, err
     advice = [a for a in json.loads(out)["advice"] if a.startswith("constraints.")]
     assert [a.split(":")[0] for a in advice] == ["constraints.budget_usd", "constraints.deadline_hours"], advice
@@ -186,7 +180,7 @@ def test_estimate_names_the_budget_and_deadline_its_configuration_breaks(cli, tm
     # constraints the configuration meets add nothing
     ok = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + \
         "constraints: {budget_usd: 1.0e7, deadline_hours: 1.0e5, clouds: [aws], min_gpus: 8, max_gpus: 16}\n"
-    code, out, err = cli("estimate", _write(tmp_path, ok, "ok.yaml"), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, ok, "ok.yaml"), "--json")
     assert code == 0 and not [a for a in json.loads(out)["advice"] if a.startswith("constraints.")], out
 
 
@@ -202,7 +196,7 @@ def test_estimate_names_the_budget_and_deadline_its_configuration_breaks(cli, tm
 ])
 def test_a_fixed_cluster_that_contradicts_a_constraint_is_refused(cli, tmp_path, cmd, constraint, line):
     text = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + f"constraints: {{{constraint}}}\n"
-    code, out, err = cli(cmd, _write(tmp_path, text), *(["--no-simulate"] if cmd == "recommend" else []))
+    code, out, err = cli(cmd, write_job(tmp_path, text), *(["--no-simulate"] if cmd == "recommend" else []))
     assert code == 2, out[-500:]
     assert err.strip() == f"error: {line}", err
 
@@ -236,7 +230,7 @@ def test_catalog_instances_refuses_an_empty_cloud(cli):
 def test_incomplete_hf_config_says_what_it_lacks(cli, tmp_path):
     """A config.json with model_type but no vocab_size/architectures read "error: hidden_size: unknown section
     (expected model, training, ...)"."""
-    p = _write(tmp_path, '{"model_type": "llama", "hidden_size": 4096}', "config.json")
+    p = write_job(tmp_path, '{"model_type": "llama", "hidden_size": 4096}', "config.json")
     code, out, err = cli("recommend", p, "--no-simulate")
     assert code == 2 and err.startswith("error: vocab_size: a Hugging Face config.json needs vocab_size"), err
 

@@ -7,12 +7,7 @@ from hypothesis import strategies as st
 
 from planner.errors import InputError
 from planner.spec import load_job_dict
-
-
-def write(tmp_path, text, name="job.yaml"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
+from tests.conftest import write_job
 
 
 BAD = [
@@ -41,7 +36,7 @@ BAD = [
 
 @pytest.mark.parametrize("text,field,fragment", BAD)
 def test_bad_job_one_line_exit_2(tmp_path, cli, text, field, fragment):
-    code, out, err = cli("estimate", write(tmp_path, text))
+    code, out, err = cli("estimate", write_job(tmp_path, text))
     assert code == 2, (out, err)
     line = err.strip()
     assert "\n" not in line, line
@@ -83,7 +78,7 @@ STACK_BAD = [
 
 @pytest.mark.parametrize("extra,gpu,field,fragment", STACK_BAD)
 def test_stack_option_defects_are_one_line(tmp_path, cli, extra, gpu, field, fragment):
-    code, out, err = cli("estimate", write(tmp_path, STACK_JOB % (extra, gpu)), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, STACK_JOB % (extra, gpu)), "--json")
     assert code == 2, (out[-300:], err)
     line = err.strip()
     assert "\n" not in line and "Traceback" not in out + err
@@ -93,14 +88,14 @@ def test_stack_option_defects_are_one_line(tmp_path, cli, extra, gpu, field, fra
 @pytest.mark.parametrize("gpu,precision", [("A800", "fp8"), ("A100", "fp8"), ("A800", "fp4")])
 def test_recommend_on_a_gpu_without_the_precision_names_the_precision(tmp_path, cli, gpu, precision):
     """recommend said "constraints: no hardware in the catalog matches" for a job whose cluster.gpu is fixed."""
-    job = write(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, precision: %s}\n"
+    job = write_job(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, precision: %s}\n"
                           "cluster: {gpu: %s, gpus_per_node: 8, nodes: 1}\n" % (precision, gpu))
     code, out, err = cli("recommend", job, "--no-simulate", "--json")
     assert code == 2 and err.strip().startswith("error: training.precision: fp8: no fp8 peak on A"), err
 
 
 def test_recommend_refuses_lora_targets_that_adapt_nothing(tmp_path, cli):
-    job = write(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, tokens: 1e9, mode: lora, "
+    job = write_job(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, tokens: 1e9, mode: lora, "
                           "lora: {targets: [nope]}}\ncluster: {gpu: H100, gpus_per_node: 8, nodes: 1}\n")
     code, out, err = cli("recommend", job, "--no-simulate", "--json")
     assert code == 2 and err.strip().startswith("error: training.lora.targets: ['nope'] adapt no linear"), err
@@ -114,7 +109,7 @@ def test_stack_options_still_accepted_where_they_exist(tmp_path, cli):
            "cluster: {gpu: H800, gpus_per_node: 8, nodes: 2}\nparallel: {tp: 1, pp: 1, dp: 16, ep: 8}\n")
     for text in (moe, STACK_JOB % (", mode: lora, lora: {targets: [linear_qkv, attention_dense]}", "H100"),
                  STACK_JOB % (", precision: fp4", "Blackwell-Ultra")):
-        code, out, err = cli("estimate", write(tmp_path, text), "--json")
+        code, out, err = cli("estimate", write_job(tmp_path, text), "--json")
         assert code == 0, err
         res = json.loads(out)
         assert 0 < res["mfu"] <= 1 and res["step_time_s"] > 0
@@ -131,16 +126,16 @@ def test_lora_targets_match_like_peft(tmp_path):
 
 
 def test_unreadable_hf_config(tmp_path, cli):
-    cfg = write(tmp_path, "{not json", "config.json")
-    code, out, err = cli("estimate", write(tmp_path, f"model: {{hf_config: {cfg}}}\n"))
+    cfg = write_job(tmp_path, "{not json", "config.json")
+    code, out, err = cli("estimate", write_job(tmp_path, f"model: {{hf_config: {cfg}}}\n"))
     assert code == 2 and "model.hf_config" in err and "not valid JSON" in err
-    missing = write(tmp_path, f"model: {{hf_config: {tmp_path / 'absent.json'}}}\n", "j2.yaml")
+    missing = write_job(tmp_path, f"model: {{hf_config: {tmp_path / 'absent.json'}}}\n", "j2.yaml")
     code, _, err = cli("estimate", missing)
     assert code == 2 and "file not found" in err
 
 
 def test_unsupported_hf_model_type(tmp_path, cli):
-    cfg = write(tmp_path, json.dumps({"model_type": "t5", "vocab_size": 10}), "config.json")
+    cfg = write_job(tmp_path, json.dumps({"model_type": "t5", "vocab_size": 10}), "config.json")
     code, _, err = cli("estimate", cfg)
     assert code == 2 and "unsupported model_type" in err
 
@@ -153,7 +148,7 @@ def test_missing_file(cli, tmp_path):
 def test_nothing_written_on_error(cli, tmp_path):
     out = tmp_path / "ranked.csv"
     # one GPU type: the search still runs to its end and fails there (the whole catalog: ~10x the time)
-    code, _, _ = cli("recommend", write(tmp_path, "model: {preset: llama3-8b}\nconstraints: {budget_usd: 1, gpus: [H100]}\n"),
+    code, _, _ = cli("recommend", write_job(tmp_path, "model: {preset: llama3-8b}\nconstraints: {budget_usd: 1, gpus: [H100]}\n"),
                      "--csv", out)
     assert code == 2
     assert not out.exists() and not (tmp_path / "ranked.csv.tmp").exists()

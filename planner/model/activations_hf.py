@@ -8,7 +8,7 @@ modelling code (``models/<family>/modeling_<family>.py``); checked against every
 tests/test_families.py. Three precisions (``PRECISIONS``): fp32; pure bf16 (``model.to(bf16)``);
 ``amp_bf16`` = ``torch.autocast(bf16)`` over fp32 weights, where the residual stream, the norms'
 outputs, the RoPE tables and the 4-D masks stay fp32 and *every* linear/matmul saves its own bf16
-copy of an fp32 input (autocast caches only the casts of leaf weights: ``param_cast_bytes``).
+copy of an fp32 input (autocast caches only the casts of leaf weights: ``hf_param_cast_bytes``).
 Per token, with ``a`` = matmul-output bytes and ``r`` = residual-stream bytes:
 
 * RMSNorm (``LlamaRMSNorm``): its input as fp32 (4w), the fp32 rstd (4), the normalised copy in

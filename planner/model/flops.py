@@ -98,8 +98,8 @@ def decode_score_dim(m: ModelSpec) -> float:
 
 
 def dense_mlp_macs(m: ModelSpec) -> int:
-    """Multiply-adds per token of one dense layer's MLP: ``mlp_matrices`` (3 gated, else 2) x h x the dense width
-    (planner.spec.shapes ``mlp_weights``)."""
+    """Multiply-adds per token of one dense layer's MLP: its matrices (3 gated: gate, up, down; else 2) x h x the dense
+    width (planner.spec.shapes ``mlp_weights``)."""
     return macs(mlp_weights(m, m.dense_width))
 
 

@@ -44,6 +44,7 @@ import numpy as np
 
 from planner.errors import InputError
 from planner.layout import micro_batches_per_replica
+from planner.spec.schema import has_shared_experts
 from planner.vocab import RECOMPUTE
 
 #: the code a training stack runs, whose rules apply to it
@@ -251,12 +252,6 @@ class StackRule:
 
 def _moe(m) -> bool:
     return m is not None and getattr(m, "moe", None) is not None
-
-
-def has_shared_experts(m) -> bool:
-    from planner.model.stacks import has_shared_experts as shared  # (stacks imports this module)
-
-    return shared(m)
 
 
 def _zero3(c):

@@ -1639,7 +1639,7 @@ def _frozen(x, free: tuple[str, ...] = ()):
 
 def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb, span,
                      causal_kernels: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(model, hardware) FLOPs of one step of each candidate, the MFU and HFU numerators (flops.training_step_flops):
+    """(model, hardware) FLOPs of one step of each candidate, the MFU and HFU numerators (finetune.training_step_flops):
     the hardware count with what the candidate's recompute re-runs. ``mb``: the micro-batches as floats, ``span``: the
     attention's keys per query (flops.attention_span)."""
     seq, gb, n = float(t.seq_len), float(t.global_batch), len(c)

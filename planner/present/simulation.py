@@ -4,11 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 from planner.model.offload import HOST_RAM_USABLE
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
-from planner.outputs import write_text
 from planner.units import count_of, fmt_given, fmt_goodput, fmt_sig, fmt_step_share, fmt_time, ordinal
 
 #: an idle cause under this share of the wall is floating-point residue of the critical-path sums, not time
@@ -26,13 +24,6 @@ def timeline_text(result: SimResult, fmt: str = "csv") -> str:
     w.writerow(TIMELINE_FIELDS)
     w.writerows(rows)
     return buf.getvalue()
-
-
-def write_timeline(result: SimResult, path: str | Path) -> int:
-    """Write the timeline as CSV, or JSON if path ends .json. Returns the number of events."""
-    p = Path(path)
-    write_text(p, timeline_text(result, "json" if p.suffix.lower() == ".json" else "csv"), "--timeline")
-    return len(result.timeline or [])
 
 
 #: causes that are neither training nor an idle GPU: an evaluation pass runs forward passes, which the "GPU busy" share

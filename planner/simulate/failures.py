@@ -78,7 +78,7 @@ def goodput_array(interval_s, block_s, mtbf_s, restart_s, persist_s=0.0) -> np.n
     """``expected_goodput`` over arrays (the search's candidates), with ``mtbf_s = inf`` meaning no
     failures (goodput ``tau / (tau + delta)``): the same renewal formula
     ``tau / (expm1((tau + delta) / M) (M + R)) x exp(-persist / M)`` and the same cut (0 beyond 700 MTBFs
-    per cycle). ``tests/test_failures_vector.py`` holds it to ``expected_goodput`` within 1e-12."""
+    per cycle). ``tests/test_recommend_checkpoint.py`` holds it to ``expected_goodput`` within 1e-12."""
     interval_s, block_s, mtbf_s, restart_s, persist_s = np.broadcast_arrays(
         *(np.asarray(x, dtype=np.float64) for x in (interval_s, block_s, mtbf_s, restart_s, persist_s)))
     c = interval_s + block_s

@@ -100,7 +100,7 @@ import math
 import time
 from collections import deque
 from itertools import accumulate
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -1531,8 +1531,3 @@ def cut_words(cut: Optional[dict]) -> str:
     if cut.get("stopped"):
         s += " (stopped before they all finished: the unfinished count as misses)"
     return s
-
-
-def with_replicas(cfg: ServingSimConfig, replicas: int) -> ServingSimConfig:
-    """The same service with another replica count."""
-    return replace(cfg, replicas=replicas)

@@ -89,7 +89,7 @@ _ROPE_SCALING_KEYS = {"low_freq_factor": "low_freq_factor", "high_freq_factor": 
 
 def _rope_and_eps(cfg: dict, out: dict, field: str) -> dict:
     """ModelSpec ``rope_theta``, ``rope_scaling`` and ``norm_eps`` of a config.json, for the launch scripts
-    (planner.present.emit ``rope_flags``): ``rope_theta`` and ``rope_scaling`` as transformers 4.x writes them, or
+    (planner.present.emit ``megatron_rope_flags``): ``rope_theta`` and ``rope_scaling`` as transformers 4.x writes them, or
     transformers 5.x's ``rope_parameters`` (``rope_theta``, ``rope_type``, ``factor``, ...; Gemma 3's per layer type,
     of which the full-attention layers' is taken). Gemma 3's sliding-window layers rotate at their own base, HF
     ``rope_local_base_freq`` (5.x: ``rope_parameters.sliding_attention.rope_theta``; absent: the config class's

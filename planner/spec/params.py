@@ -50,10 +50,6 @@ class ParamCount:
     def layers_total(self) -> int:
         return self.dense_layer * self.n_dense_layers + self.moe_layer * self.n_moe_layers
 
-    @property
-    def non_embedding(self) -> int:
-        return self.total - self.embedding
-
 
 def _norm(m: ModelSpec) -> int:
     return m.hidden if m.norm == "rmsnorm" else 2 * m.hidden

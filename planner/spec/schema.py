@@ -486,11 +486,6 @@ class ModelSpec(_Strict):
         return 2 if self.gated else 1
 
     @property
-    def mlp_matrices(self) -> int:
-        """Weight matrices of one MLP: fc1's ``mlp_up_factor`` (gate and up, or up) and the down projection."""
-        return self.mlp_up_factor + 1
-
-    @property
     def mlp_act_factor(self) -> int:
         """Elements the MLP's activation pass moves per unit of MLP width f when it runs as its own
         kernel: a gated MLP reads gate and up and writes their product (3), else read and write (2)."""
