@@ -809,19 +809,20 @@ def test_a2a_overlap_hides_hybridep_extras_in_the_forward_dispatch_phase():
 
 
 # ------------------------------------------------------------------------------- fused grouped MLP
-def test_fused_mlp_bytes_are_the_activation_pass_and_two_cast_reads():
+def test_fused_mlp_bytes_are_the_activation_pass_and_the_cast_read():
     """TE's fused grouped MLP (moe.fused_mlp_bytes) under MXFP8 removes the routed experts' activation pass
     (read fc1's 2f outputs, write f: 3f 16-bit elements per routed row), adds back the dgrad epilogue's read of
-    the saved fc1 output (2f), and cuts the 16-bit reads (2 x 2 B per element) of fc2's input cast and of fc1's
-    output-gradient cast. Only with ``moe_fused_mlp`` on a grouped-GEMM stack, under a recipe the fuser takes
-    (MXFP8; bf16 and the other fp8 recipes run the ops unfused; NVFP4 not modelled)."""
+    the saved fc1 output (2f), and cuts the 16-bit read (2 B per element: TE's MXFP8 quantize kernel reads its
+    input once for both orientations) of fc2's input cast and of fc1's output-gradient cast. Only with
+    ``moe_fused_mlp`` on a grouped-GEMM stack, under a recipe the fuser takes (MXFP8; bf16 and the other fp8
+    recipes run the ops unfused; NVFP4 not modelled)."""
     q = ModelSpec(**PRESETS["qwen3-30b-a3b"])
     f = q.ffn_hidden
     fused = resolve("megatron-core", moe_fused_mlp=True)
     b = moe.fused_mlp_bytes(q, fused, "mxfp8", 1000.0, 2.0)
     assert float(b.act_fwd) == pytest.approx(1000 * 3 * f * 2)
     assert float(b.bwd_epilogue) == pytest.approx(1000 * 2 * f * 2)
-    assert b.cast_cut == 4.0
+    assert b.cast_cut == 2.0
     for st, rec in ((resolve("megatron-core"), "mxfp8"), (fused, None), (fused, "tensorwise"), (fused, "nvfp4"),
                     (resolve("hf-trainer"), "mxfp8")):
         z = moe.fused_mlp_bytes(q, st, rec, 1000.0, 2.0)
@@ -831,8 +832,8 @@ def test_fused_mlp_bytes_are_the_activation_pass_and_two_cast_reads():
 def test_fused_mlp_step_saves_exactly_the_named_passes(catalog):
     """On B200 under MXFP8, Qwen3-30B-A3B with the fused grouped MLP runs faster than without by exactly the HBM
     time of the passes ``fused_mlp_bytes`` names: forward, the activation over T k routed rows and the 16-bit
-    reads of fc2's input cast over the busiest expert's rows; backward, twice the activation
-    (step_time.BWD_MEMBOUND_FACTOR) less the epilogue's read of fc1's saved output, plus the 16-bit reads of
+    read of fc2's input cast over the busiest expert's rows; backward, twice the activation
+    (step_time.BWD_MEMBOUND_FACTOR) less the epilogue's read of fc1's saved output, plus the 16-bit read of
     fc1's output-gradient cast (2f wide); and the unfused path's per-expert quantize launches
     (``moe.split_quantize_kernels``: one kernel per local expert for each GEMM's input forward and output gradient
     backward, at ``kernel_gap_s``), which the fused path's grouped quantize does not pay. Under bf16 the option changes
@@ -851,8 +852,9 @@ def test_fused_mlp_step_saves_exactly_the_named_passes(catalog):
     busy = local * tok  # the rows the grouped GEMMs (and their casts) see
     act = seq * k * 3 * f * 2.0
     split = 2 * local * hw.eff.kernel_gap_s  # fc1 and fc2 quantise expert by expert when unfused
-    want_f = mem(act) + mem(busy * f * 4.0) + split
-    want_b = BWD_MEMBOUND_FACTOR * mem(act) - mem(seq * k * 2 * f * 2.0) + mem(busy * 2 * f * 4.0) + split
+    reads = moe.FUSED_MLP_CAST_READS["mxfp8"]  # the cast's one 16-bit read: 2 B per element
+    want_f = mem(act) + mem(busy * f * reads) + split
+    want_b = BWD_MEMBOUND_FACTOR * mem(act) - mem(seq * k * 2 * f * 2.0) + mem(busy * 2 * f * reads) + split
     n = q.moe_layers
     assert off["t_fwd_mb"][0] - on["t_fwd_mb"][0] == pytest.approx(n * want_f, rel=1e-6)
     assert off["t_bwd_mb"][0] - on["t_bwd_mb"][0] == pytest.approx(n * want_b, rel=1e-6)

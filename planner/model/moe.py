@@ -223,24 +223,25 @@ def eager_expert_ops(m, stack, rows, f_rank, local) -> EagerExpertOps:
 #:   (``grouped_gemm_swiglu_wrapper_sm100``: ``c_tensor`` = fc1's 16-bit output, still written and saved
 #:   for the backward; ``d_tensor`` / ``d_col_tensor`` + ``sfd_row`` / ``sfd_col`` = fc2's input, already
 #:   MXFP8 in both orientations). Gone: the activation kernel (read 2f, write f: ``act`` bytes, what the
-#:   layer charges for it) and the two 16-bit reads of fc2's input cast (``cast_reads``); the cast's fp8
+#:   layer charges for it) and the 16-bit read of fc2's input cast (``cast_reads``); the cast's fp8
 #:   writes stay (the epilogue writes them).
 #: * backward: fc2's dgrad GEMM runs the GLU backward, the probability gradient (``dprob``) and the MXFP8
 #:   quantisation of fc1's output gradient in its epilogue (``grouped_gemm_dglu_wrapper_sm100`` with
 #:   ``c_tensor`` = the saved fc1 output, ``d_row`` / ``d_col`` fp8 outputs). Gone: the activation
-#:   backward (charged as ``step_time.BWD_MEMBOUND_FACTOR`` x the forward's) and the two 16-bit reads of
+#:   backward (charged as ``step_time.BWD_MEMBOUND_FACTOR`` x the forward's) and the 16-bit read of
 #:   fc1's output-gradient cast; the epilogue still reads the saved fc1 output (``up`` 16-bit elements per
 #:   row), which is added back. fc2's output-gradient and fc1's input casts are unchanged (separate
 #:   ``group_quantize`` / ``split_quantize`` calls in the same files).
 #:
-#: ``cast_reads``: of MXFP8's ``cast_bytes`` (planner.model.stacks.RECIPES: 2 x (2 read + 1 written)), the
-#: 4 B per element that read the 16-bit tensor. NVFP4 is not modelled: there the backward still quantises
+#: ``cast_reads``: of MXFP8's ``cast_bytes`` (planner.model.stacks.RECIPES: one read of the 16-bit tensor for
+#: both orientations, 2 + 1 + 1 + scales), the 2 B per element that read the 16-bit tensor (4 B while the cast
+#: was priced as two passes, until 2026-12-04). NVFP4 is not modelled: there the backward still quantises
 #: fc1's output gradient in a separate pass (grouped_mlp.py ``_group_quantize_for_grouped_mlp(fc1_dy_bf16, ...)``)
 #: and the forward's amax / Hadamard path differs; it keeps the unfused bytes (conservative).
 #: NVIDIA's blog "Boosting MoE Training Throughput with Advanced Fusion Kernels" (2026-06-15) names the same
 #: three passes (GLU activation in the GEMM epilogue "avoiding memory round-trips", quantisation "removing a
 #: separate, memory-intensive pass", the dActivation + quantize/transpose backward).
-FUSED_MLP_CAST_READS = {"mxfp8": 4.0}
+FUSED_MLP_CAST_READS = {"mxfp8": 2.0}
 
 
 @dataclass(frozen=True)

@@ -75,13 +75,18 @@ class LowPrecisionRecipe:
     history, so the amax is computed inside the cast kernel: 2 + 1 + 1 = 4 B (TE
     ``cast_transpose`` kernels). Rowwise (torchao ``Float8LinearRecipeName.ROWWISE``) scales along
     both dimensions separately, two amax+cast passes: 2 x (2 + 2 + 1) = 10 B. MXFP8 (1x32 block
-    scales, OCP MX spec; torchao/TE on Blackwell) computes the block amax in the cast kernel, two
-    orientations: 2 x (2 + 1) + scales = 6 B. NVFP4 (TE 2.x ``NVFP4BlockScaling``,
-    transformer_engine/pytorch/csrc/quantizer.cpp ``NVFP4Quantizer::quantize_impl``): a separate amax
-    pass (reads 2 B), the rowwise cast (reads 2, writes 0.5 + 1/16 B of E4M3 block scales per 16
-    elements) and the columnwise cast with the random Hadamard transform fused into it (2 + 0.5 + 1/16 B;
-    fused whenever rows are a multiple of 64 and columns of 128, and NVFP4 pads MoE experts' rows to
-    128): 7.125 B (the unfused RHT fallback would be 11.125).
+    scales, OCP MX spec; torchao/TE on Blackwell) computes the block amax in the cast kernel and writes both
+    orientations from one read of the 16-bit tile (TransformerEngine transformer_engine/common/cast/mxfp8/
+    quantize_mxfp8.cuh ``quantize_mxfp8_kernel``: one input tensor map, ``tensor_map_output_rowwise`` and
+    ``tensor_map_output_colwise``, ``ROWWISE_SCALING`` / ``COLWISE_SCALING`` in the same launch; formerly
+    util/cast_kernels.cuh ``cast_mxfp8_2D_kernel``): 2 + 1 + 1 + 2 x 1/32 E8M0 scales = 4.0625 B (was priced as
+    two passes, 6 B, until 2026-12-04: about twice the cast time TE's B300 table below measures; torchao's MX
+    casts, a dim-0 and a dim-1 kernel, take the same bytes here: no torchao measurement separates them). NVFP4
+    (TE 2.x ``NVFP4BlockScaling``, transformer_engine/pytorch/csrc/quantizer.cpp
+    ``NVFP4Quantizer::quantize_impl``): a separate amax pass (reads 2 B), the rowwise cast (reads 2, writes
+    0.5 + 1/16 B of E4M3 block scales per 16 elements) and the columnwise cast with the random Hadamard
+    transform fused into it (2 + 0.5 + 1/16 B; fused whenever rows are a multiple of 64 and columns of 128,
+    and NVFP4 pads MoE experts' rows to 128): 7.125 B (the unfused RHT fallback would be 11.125).
     ``weight_casts``: ``"microbatch"`` when the weights are re-quantised every forward (torchao
     dynamic; FSDP2 float8 all-gather casts before each gather), ``"step"`` when the recipe's
     scale is fixed for the step (delayed scaling, NVFP4's per-step weight quantisation). A stack
@@ -93,7 +98,18 @@ class LowPrecisionRecipe:
     for bf16 (efficiency.PRIORS sources): 0.92. Rowwise-scaled GEMMs apply the scales in the
     epilogue with a slower kernel (torchao README: rowwise "slightly slower" than tensorwise):
     0.85 (assumed). FP4 on GB200: 7,488-7,628 of 10,000 (0.75) vs FP8 0.58 of 5,000: the FP4
-    path is at least as efficient as FP8: 1.0 relative to the bf16 fraction (same rows).
+    path is at least as efficient as FP8: 1.0 relative to the bf16 fraction (same rows). MXFP8's block-scaled
+    GEMM kernel is slower than that: Transformer Engine's own GEMM profiling guide (NVIDIA/TransformerEngine
+    docs/features/low_precision_training/gemm_profiling/gemm_profiling.rst @33294178, read 2026-12-04; B300, the
+    12 GEMMs of a hidden-4096 / FFN-16384 layer at 15,872 tokens) times them pre-quantised at 7.324 ms per layer
+    against BF16's 12.835 (1.752x; its FP8 block-scaled kernels 6.830 ms, 1.879x), where 0.92 gives the same
+    shapes 1.840x on B300: 0.92 x 1.752 / 1.840 = 0.876. With its casts (4.0625 B above) the planner then gives
+    TE's autocast table back: per layer 1.446x (TE 1.437x; each of TE's 12 autocast GEMMs quantises both
+    operands, te.Linear forward per shape: benchmarks/gemm/benchmark_gemm.py), fprop 1.500x (1.507x); before,
+    1.385x / 1.460x / 1.840x pre-quantised (tests/test_mxfp8_te_table.py).
+    The per-tensor recipes keep 0.92 on Blackwell: no same-harness per-tensor / MXFP8 pair was found (OpenXLA's
+    sm_100 table, benchmarks/data/parts, has per-tensor E4M3 at 1.96x its BF16 at 4096^3, median 1.98x over the
+    15 largest shapes, i.e. faster than MXFP8's 1.75x, but another library and GPU SKU).
     ``peak``: the catalog peak the GEMMs run at (``mxfp8``: the FP8 peak, on parts with MX block-scaled
     tensor cores only, physics.MX_CAPABLE; ``fp4`` = 2x the FP8 peak on Blackwell, NVIDIA
     B200 datasheet: 9 PFLOPS dense FP4 vs 4.5 FP8). NVFP4 runs all three GEMMs of every linear at it:
@@ -149,7 +165,7 @@ RECIPES = {
     "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0,
                                   transpose_bytes=1.0),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
-    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8",
+    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=4.0625, weight_casts="microbatch", gemm_rel=0.876, peak="mxfp8",
                                 saved_bytes=1.0 + 1.0 / 32, split_kernels=1.0),
     "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4",
                                 saved_bytes=0.5 + 1.0 / 16),
