@@ -53,3 +53,33 @@ def test_ttft_rises_with_load_and_reaches_a_loaded_iteration():
     assert full > 1.2 * alone  # a loaded iteration to wait for, and 63 decodes beside its prefill
     plans = [plan_serving(_job(q, 128), simulate=False).best for q in (0.5, 20)]
     assert plans[0].concurrency < plans[1].concurrency and plans[0].ttft_ms < plans[1].ttft_ms
+
+
+def _long_job(prompt, output, qps=1.0):
+    return load_job_dict({"model": {"preset": "llama3.1-8b"},
+                          "serving": {"qps": qps, "prompt_tokens": prompt, "output_tokens": output},
+                          "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"], "instances": ["p5.4xlarge"]}})
+
+
+def test_long_prompt_counts_its_chunk_steps():
+    """An 8,000-token prompt under a 2,048-token budget (max_num_batched_tokens) is prefilled in 4 engine steps
+    (2,048 x 3 + 1,856), under 512 in 16: the analytic TTFT of a lone request is those steps, as the simulation
+    runs them (fixed lengths, one request), where it had been one 8,000-token step whatever the budget."""
+    from planner.simulate.serving import ArrivalSpec, LengthDist, make_workload, simulate_serving
+    from planner.workloads.serving import ServeTarget, _sim_config
+    job = _long_job(8000, 1)
+    m, s = served_model(job.model), job.serving
+    hw = next(h for h in _options(job, load_catalog(), None) if h.name == "aws:p5.4xlarge")
+    im = option_iteration(m, s, hw, 1)
+    wl = make_workload(ArrivalSpec("burst", count=1), LengthDist("fixed", 8000, 0.0), LengthDist("fixed", 1, 0.0))
+    sim = replace(settings_for(job), length_cv=0.0)
+    got = {}
+    for budget in (512, 2048, 8192):
+        got[budget] = float(llm_ttft(im, s, 0.0, 64, budget=budget))
+        cfg = _sim_config(m, s, hw, 1, 64, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
+        assert got[budget] == pytest.approx(simulate_serving(cfg, wl, monitor=False).ttft.p50, rel=1e-3)
+    one_step = float(im.time(prefill_tokens=8000, prefill_ctx=8000 ** 2 / 2))
+    assert got[8192] == pytest.approx(one_step)
+    by_hand = 3 * float(im.time(prefill_tokens=2048, prefill_ctx=2048 * (2048 + 2048 / 2), prefill_prior=2048)) \
+        + float(im.time(prefill_tokens=1856, prefill_ctx=1856 * (6144 + 1856 / 2), prefill_prior=6144))
+    assert got[2048] == pytest.approx(by_hand) and got[512] > got[2048] > got[8192]

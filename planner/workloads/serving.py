@@ -905,27 +905,40 @@ def prefill_time(m, s: ServingSpec, hw, tp: int, im: Optional[IterationModel] = 
     return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
 
 
-def llm_ttft(im: IterationModel, s: ServingSpec, L, batch) -> np.ndarray:
-    """TTFT of a request arriving at a replica with ``L`` requests in flight (mean; vectorised) and at most
+#: the token budget (vLLM ``max_num_batched_tokens``, Sarathi-Serve's chunk size) a real-time replica is screened at:
+#: the first the simulation tries (``SimSettings.token_budgets``) and vLLM V1's online-serving default (2048)
+REALTIME_TOKEN_BUDGET = 2048
+
+
+def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, budget: int = REALTIME_TOKEN_BUDGET) -> np.ndarray:
+    """TTFT of a request arriving at a replica with ``L`` requests in its batch (mean; vectorised) and at most
     ``batch`` sequences running, under continuous batching with chunked prefill as vLLM V1's scheduler runs it
     (Orca, Yu et al. OSDI 2022; Sarathi-Serve, Agrawal et al. OSDI 2024; the simulation's ``policy="chunked"``):
-    the request waits for the iteration in progress, then its prompt is prefilled in the next one beside the
-    decodes of the others running (its first token comes out of that step):
+    the request waits for the iteration in progress, then its prompt is prefilled in chunks of the token budget
+    left beside the decodes of the others running (its first token comes out of the last chunk's step):
 
         TTFT = (1 - e^-L) x step_ss(n_busy)      the iteration running when it arrives, if any
-             + step(n others decoding + its N new prompt tokens)
+             + k steps(n others decoding + a chunk of its N new prompt tokens)
 
     n = min(L, batch - 1): the others a Poisson arrival finds (arrivals see time averages, Wolff 1982); the
-    number in flight is Poisson(L) below the batch cap (an M/G/inf system: each request's time hardly depends
+    number in the batch is Poisson(L) below the cap (an M/G/inf system: each request's time hardly depends
     on the others), so the server is busy with probability 1 - e^-L and then runs n_busy = L / (1 - e^-L) of
     them (the mean of a Poisson given >= 1), capped at batch - 1; step_ss is ``_steady_iteration`` (their
     decodes and prefill share). The whole running iteration is counted, not its mean residual (half of it):
-    a bound for the tail the way the TPOT is stated as the p99. At full load (L = batch) this is the previous
-    rule "one prompt's prefill + one loaded iteration" give or take one decode step; at low load it is about
-    one prefill. It had priced a loaded batch-64 iteration at any load (QA: Llama-3-8B, 1 output token, 2 QPS
-    on p5.4xlarge, concurrency 0.08: 1,173 ms analytic vs a simulated p50 of 19 ms). Not modelled: a prompt
-    longer than the token budget chunked over several steps, and the queue for a slot once ``batch`` run
-    (the simulation's). Mean lengths: the simulation's lognormal prompts put its median a little under this."""
+    a bound for the tail the way the TPOT is stated as the p99. k = ceil(N / (T - n)) steps: vLLM V1 schedules the
+    running decodes first (one token each) and fills the rest of the budget T = max(``budget``, batch)
+    (``max_num_batched_tokens``, ``REALTIME_TOKEN_BUDGET``) with prompt chunks, so a prompt longer than that is
+    prefilled over k steps, each also carrying the n decodes (its chunks' pairs and re-read prior tokens summed
+    over the k steps, the chunks cut as the scheduler cuts them: k - 1 that fill the room, then the rest). n counts
+    only the others decoding: a request spends ~N / T steps prefilling and O - 1 decoding (one output token: none
+    decode), and the running iteration holds at most the budget of prompt tokens. A lone 8,000-token prompt (llama3.1-8b,
+    one H100) takes 4 steps, 332.4 ms, at a 2,048-token budget and 16, 344.7 ms, at 512, as the simulation runs them
+    (332.4 / 344.7), where it was one 8,000-token step (329.3 ms) whatever the budget. Not modelled: the queue for a
+    slot once ``batch`` run (the simulation's). Mean lengths: the simulation's lognormal prompts put its median a
+    little under this.
+
+    History: until ttft30 it priced a loaded batch-64 iteration at any load (QA: Llama-3-8B, 1 output token,
+    2 QPS on p5.4xlarge, concurrency 0.08: 1,173 ms analytic vs a simulated p50 of 19 ms)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
@@ -934,10 +947,27 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch) -> np.ndarray:
     others = np.minimum(L, cap)
     busy = -np.expm1(-L)  # 1 - e^-L, exact near 0
     n_busy = np.minimum(L / np.where(busy > 0, busy, 1.0), cap)  # L = 0: busy 0, n_busy 0
-    running = _steady_iteration(im, s, n_busy)["step"]
-    local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
-    own = im.time(decode_seqs=others, decode_ctx=others * (P + O / 2.0), prefill_tokens=N,
-                  prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local)
+    T = np.maximum(float(budget), np.asarray(batch, dtype=np.float64))  # the engine's budget is >= its batch
+    # of the others, those decoding: a request spends ~N / T steps prefilling and O - 1 decoding (one output token:
+    # none decode)
+    dec = others * (O - 1.0) / (O - 1.0 + np.maximum(N / T, 1.0))
+    # the running iteration's prompt tokens, at most the budget its decodes leave
+    running = _steady_iteration(im, s, n_busy, prefilling=np.minimum(n_busy, np.maximum(T - n_busy, 0.0) * O / N))["step"]
+    room = np.maximum(T - dec, 1.0)  # the budget left for prompt chunks once the running decodes have theirs
+    k = np.maximum(np.ceil(N / room), 1.0)
+    # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p computed
+    # ones attends to c x (p + c/2) pairs and re-reads the p (MLA); the full chunks timed at their mean p
+    full = np.minimum(room, N) * (k > 1)
+    done = (k - 1.0) * full  # tokens in the full chunks
+    r = N - done
+    p_full = H + (k - 2.0) * full / 2.0  # the mean of H, H + room, ..., H + (k - 2) room
+    decodes = dict(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0))
+    lf, lr = ({}, {}) if not im.window else (
+        dict(prefill_local_ctx=im.local_pairs(float(H), done) / np.maximum(k - 1.0, 1.0)),
+        dict(prefill_local_ctx=im.local_pairs(H + done, r)))
+    own = ((k - 1.0) * im.time(prefill_tokens=full, prefill_ctx=full * (p_full + full / 2.0), prefill_prior=p_full,
+                               **decodes, **lf)
+           + im.time(prefill_tokens=r, prefill_ctx=r * (H + done + r / 2.0), prefill_prior=H + done, **decodes, **lr))
     return busy * running + own
 
 
@@ -1739,7 +1769,7 @@ class SimSettings:
     #: a run lasts long enough for this many requests on average, however low the QPS (a p99 of
     #: the handful of requests 180 s hold at 0.01 QPS means nothing, and at 0.001 QPS there were none)
     min_requests: int = 200
-    token_budgets: tuple = (2048, 512, 8192)
+    token_budgets: tuple = (REALTIME_TOKEN_BUDGET, 512, 8192)
     candidates: int = 4
     max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
     #: with no TTFT target, p99 TTFT must still stay under this: a queue that grows without bound
