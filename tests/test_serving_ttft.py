@@ -83,3 +83,47 @@ def test_long_prompt_counts_its_chunk_steps():
     by_hand = 3 * float(im.time(prefill_tokens=2048, prefill_ctx=2048 * (2048 + 2048 / 2), prefill_prior=2048)) \
         + float(im.time(prefill_tokens=1856, prefill_ctx=1856 * (6144 + 1856 / 2), prefill_prior=6144))
     assert got[2048] == pytest.approx(by_hand) and got[512] > got[2048] > got[8192]
+
+
+@pytest.mark.parametrize("prompt,output,util", [(2000, 128, 0.9), (8000, 128, 0.8), (8000, 1, 0.9)])
+def test_ttft_near_saturation_within_25pct_of_simulated_median(prompt, output, util):
+    """Near capacity a request queues for a batch slot and for the prefill budget (``queue_wait``): the analytic
+    TTFT at ``util`` of the simulated saturated throughput is within 25% of the simulated median (fixed seed, 1,500
+    Poisson arrivals). Without the queues it stated one prefill: 2,000 / 128 at 90% 87 ms vs a median of 179."""
+    from benchmarks.ttft_grid import point
+    (*_, an, p50, p90), = point("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1, prompt, output, [util], 1500)
+    assert an == pytest.approx(p50, rel=0.25) and an < p90
+
+
+def test_ttft_rises_monotonically_with_rate_and_is_unstable_past_capacity():
+    """With the replica's arrival rate, the TTFT grows with it (the queues' waits rise toward capacity) and is
+    inf at or past capacity (the prefill budget: 2,000-token prompts, one output token)."""
+    from planner.workloads.serving import screen_concurrency
+    job = _long_job(2000, 1)
+    m, s = served_model(job.model), job.serving
+    hw = next(h for h in _options(job, load_catalog(), None) if h.name == "aws:p5.4xlarge")
+    im = option_iteration(m, s, hw, 1)
+    prompt_s = 2000 * float(im.time(prefill_tokens=2048, prefill_ctx=2048 * 1000)) / 2048  # budget time per prompt
+    rates = np.linspace(0.02, 0.99, 25) / prompt_s
+    t = [float(llm_ttft(im, s, screen_concurrency(m, s, hw, 1, q, 64, im)[0], 64, rate=q)) for q in rates]
+    assert np.all(np.isfinite(t)) and np.all(np.diff(t) > 0)
+    assert t[-1] > 10 * t[0]  # the queue near capacity, not one prefill
+    over = 1.05 / prompt_s
+    assert float(llm_ttft(im, s, screen_concurrency(m, s, hw, 1, over, 64, im)[0], 64, rate=over)) == np.inf
+
+
+def test_plan_at_capacity_states_no_ttft():
+    """A replica offered its analytic throughput (one 128-token-prompt, one-token request per 4.6 ms on one H100) is
+    past the prefill budget's capacity (16 prompts per 2,048-token step): the queue grows, so the plan states no
+    TTFT and says why, where it stated a finite one (one loaded iteration). Half that load states a finite one."""
+    def job(q):
+        return load_job_dict({"model": {"preset": "llama3.1-8b"},
+                              "serving": {"qps": q, "p99_latency_ms": 500, "prompt_tokens": 128, "output_tokens": 1},
+                              "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"],
+                                              "instances": ["p5.4xlarge"]}})
+    rps = plan_serving(job(1.0), simulate=False).best.requests_per_s_per_replica
+    full = plan_serving(job(rps), simulate=False)
+    assert full.best.replicas == 1 and full.best.ttft_ms is None
+    assert "TTFT unbounded (the analytic size is at its capacity: the queue grows)" in full.why
+    half = plan_serving(job(rps / 2), simulate=False).best
+    assert half.ttft_ms is not None and 0 < half.ttft_ms < 500
