@@ -1215,7 +1215,10 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         per_replica = target.qps / math.ceil(target.qps / rps)
         conc, b_eff = screen_concurrency(m, s, hw, tp, per_replica, b, im)
         # the TTFT with the queues for a slot and for the prefill budget at that rate (``llm_ttft``); none where
-        # the analytic size (~100% utilisation) is at or past a capacity: its queue grows without bound
+        # the analytic size (~100% utilisation) is at or past a capacity: its queue grows without bound. Not used to
+        # size: giving a replica only the rate whose queued TTFT meets the target planned BATCH1 at 2 QPS (1 s
+        # TTFT, tests/test_serving.py) with 12 analytic replicas where the simulated p99 needs 10 -- the queue is a
+        # mean with the whole running iteration in it, not a p99 -- so the simulation still sizes the replicas
         waited = float(llm_ttft(im, s, conc, b, rate=per_replica))
         load = dict(concurrency=conc, tpot_ms=float(llm_tpot(m, s, hw, tp, b_eff, im) * 1e3),
                     ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
@@ -2748,7 +2751,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               + ("; the simulation draws every request's one token too" if simulated and not sim.trace
                                  else "")]
                              if m.is_transformer and realtime and s.output_tokens == 1 and s.p99_latency_ms else [])),
-        why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
+        why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer, s.ttft_ms),
         ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
                          why_not=("" if simulated or not simulate else
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
@@ -2839,10 +2842,12 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
             + (", stopping once the next cannot beat the best simulated cost" if realtime else ""))
 
 
-def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True) -> str:
+def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True,
+         ttft_target_ms: Optional[float] = None) -> str:
     """The recommendation in one line: the best option, its simulated check, and why a smaller
     TP on the same GPU does not work. A generic model (a CNN) has one request latency, not a time per
-    output token: its line says "p99 latency", as its table column does."""
+    output token: its line says "p99 latency", as its table column does. A TTFT stated over ``ttft_target_ms``
+    (the queue at the analytic size, ``llm_ttft``: the batch is sized without it) says so."""
     sim = b.simulated
     if not realtime:
         # a bare GPU has no price: "$nan per million requests" was printed; a spot job's figures are spot prices
@@ -2869,6 +2874,9 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
             # ``llm_option`` states none where the analytic size is at a capacity (``llm_ttft``'s queues)
             " / TTFT unbounded (the analytic size is at its capacity: the queue grows)"
             if llm and b.concurrency is not None else "")
+         + (f" (over the {ttft_target_ms:,.0f} ms target: the queue of a replica {b.utilisation:.0%} busy at the "
+            "analytic size; the simulation sizes the replicas)"
+            if b.ttft_ms and ttft_target_ms and b.utilisation is not None and b.ttft_ms > ttft_target_ms else "")
          # the load the screen's TPOT is at (``screen_concurrency``): a full batch only where the load fills it
          + (f" at concurrency {b.concurrency:.2f} per replica (Little's law; max_num_seqs {b.batch}) (analytic)"
             if b.concurrency is not None else f" at batch {b.batch} (analytic)"))
