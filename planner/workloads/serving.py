@@ -47,7 +47,9 @@ target; with a QPS the TPOT the plan states is at the load a replica of the anal
 (``screen_concurrency``: Little's law, B = 1 + the requests in flight, capped at the batch), a full batch only at
 full load. Offline jobs are sized by the time their requests take (``offline_run``). TTFT := at the load a replica sees (``llm_ttft``): the
 iteration running when the request arrives, if the replica is busy (probability 1 - e^-L, L in flight), then its
-prompt's prefill beside the others' decodes (chunked prefill, vLLM V1): about one prefill at low load. The batch
+prompt's prefill beside the others' decodes (chunked prefill, vLLM V1; over several steps when it is longer than the
+token budget): about one prefill at low load; with the queues for a batch slot and for the prefill budget at the
+replica's rate (Erlang C / Allen-Cunneen, ``queue_wait``), none stated at or past a capacity. The batch
 is sized with the TTFT of a full batch (L = B). Memory: the KV cache of B sequences at
 full context (prompt + output) must fit in ``gpu_memory_utilization`` x HBM - weights.
 
@@ -905,27 +907,122 @@ def prefill_time(m, s: ServingSpec, hw, tp: int, im: Optional[IterationModel] = 
     return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
 
 
-def llm_ttft(im: IterationModel, s: ServingSpec, L, batch) -> np.ndarray:
-    """TTFT of a request arriving at a replica with ``L`` requests in flight (mean; vectorised) and at most
+#: the token budget (vLLM ``max_num_batched_tokens``, Sarathi-Serve's chunk size) a real-time replica is screened at:
+#: the first the simulation tries (``SimSettings.token_budgets``) and vLLM V1's online-serving default (2048)
+REALTIME_TOKEN_BUDGET = 2048
+#: the spread of lengths (coefficient of variation) the analytic queueing waits assume: the simulation's default
+#: (``serving.length_cv``, a simulation-only input the analytic screen does not read)
+ANALYTIC_LENGTH_CV = 0.5
+
+
+def erlang_c(c, a) -> np.ndarray:
+    """Probability that an arrival waits in an M/M/c queue with ``c`` servers at offered load ``a`` Erlangs
+    (Erlang C; Kleinrock, Queueing Systems Vol. 1, 1975, eq. 3.42), through the Erlang-B recursion
+    B(0) = 1, B(k) = a B(k-1) / (k + a B(k-1)), C = c B / (c - a (1 - B)), stable for any c. 1 where a >= c.
+    Vectorised over ``a`` (``c`` one integer).
+
+    >>> round(float(erlang_c(1, 0.9)), 3), round(float(erlang_c(64, 57.6)), 3)  # M/M/1: rho; 64 servers at 90%
+    (0.9, 0.311)
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.ones_like(a)
+    for k in range(1, int(c) + 1):
+        b = a * b / (k + a * b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = c * b / (c - a * (1.0 - b))
+    return np.where(a >= c, 1.0, out)
+
+
+def queue_wait(servers, load, service_s, cv) -> np.ndarray:
+    """Mean wait for a server in an M/G/c queue, the Allen-Cunneen approximation (Allen, Probability, Statistics and
+    Queueing Theory, 2nd ed. 1990, §6; Kingman's heavy-traffic formula at c = 1, exact for M/G/1: Pollaczek-Khinchine):
+
+        Wq = C(c, a) x S / (c - a) x (Ca^2 + Cs^2) / 2,   Ca^2 = 1 (Poisson arrivals), Cs = ``cv``
+
+    with ``load`` a = lambda x S Erlangs on ``servers`` c, ``service_s`` S the mean service time. inf where a >= c
+    (an unstable queue: it grows without bound). Vectorised over ``load`` / ``service_s``.
+
+    >>> round(float(queue_wait(1, 0.5, 1.0, 1.0)), 3)  # M/M/1 at 50%: rho / (1 - rho) x S
+    1.0
+    """
+    a = np.asarray(load, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = erlang_c(servers, a) * np.asarray(service_s, dtype=np.float64) / (servers - a) * (1.0 + cv * cv) / 2.0
+    return np.where(a >= servers, np.inf, np.where(a > 0, w, 0.0))
+
+
+def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float] = None,
+             budget: int = REALTIME_TOKEN_BUDGET) -> np.ndarray:
+    """TTFT of a request arriving at a replica with ``L`` requests in its batch (mean; vectorised) and at most
     ``batch`` sequences running, under continuous batching with chunked prefill as vLLM V1's scheduler runs it
     (Orca, Yu et al. OSDI 2022; Sarathi-Serve, Agrawal et al. OSDI 2024; the simulation's ``policy="chunked"``):
-    the request waits for the iteration in progress, then its prompt is prefilled in the next one beside the
-    decodes of the others running (its first token comes out of that step):
+    the request waits for the iteration in progress, then its prompt is prefilled in chunks of the token budget
+    left beside the decodes of the others running (its first token comes out of the last chunk's step):
 
-        TTFT = (1 - e^-L) x step_ss(n_busy)      the iteration running when it arrives, if any
-             + step(n others decoding + its N new prompt tokens)
+        TTFT = Wq                                queueing (with ``rate``), below
+             + (1 - e^-L) x step_ss(n_busy)      the iteration running when it arrives, if any
+             + k steps(n others decoding + a chunk of its N new prompt tokens)
 
     n = min(L, batch - 1): the others a Poisson arrival finds (arrivals see time averages, Wolff 1982); the
-    number in flight is Poisson(L) below the batch cap (an M/G/inf system: each request's time hardly depends
+    number in the batch is Poisson(L) below the cap (an M/G/inf system: each request's time hardly depends
     on the others), so the server is busy with probability 1 - e^-L and then runs n_busy = L / (1 - e^-L) of
     them (the mean of a Poisson given >= 1), capped at batch - 1; step_ss is ``_steady_iteration`` (their
     decodes and prefill share). The whole running iteration is counted, not its mean residual (half of it):
-    a bound for the tail the way the TPOT is stated as the p99. At full load (L = batch) this is the previous
-    rule "one prompt's prefill + one loaded iteration" give or take one decode step; at low load it is about
-    one prefill. It had priced a loaded batch-64 iteration at any load (QA: Llama-3-8B, 1 output token, 2 QPS
-    on p5.4xlarge, concurrency 0.08: 1,173 ms analytic vs a simulated p50 of 19 ms). Not modelled: a prompt
-    longer than the token budget chunked over several steps, and the queue for a slot once ``batch`` run
-    (the simulation's). Mean lengths: the simulation's lognormal prompts put its median a little under this."""
+    a bound for the tail the way the TPOT is stated as the p99. k = ceil(N / (T - n)) steps: vLLM V1 schedules the
+    running decodes first (one token each) and fills the rest of the budget T = max(``budget``, batch)
+    (``max_num_batched_tokens``, ``REALTIME_TOKEN_BUDGET``) with prompt chunks, so a prompt longer than that is
+    prefilled over k steps, each also carrying the n decodes (its chunks' pairs and re-read prior tokens summed
+    over the k steps, the chunks cut as the scheduler cuts them: k - 1 that fill the room, then the rest). n counts
+    only the others decoding: a request spends ~N / T steps prefilling and O - 1 decoding (one output token: none
+    decode), and the running iteration holds at most the budget of prompt tokens. A lone 8,000-token prompt (llama3.1-8b,
+    one H100) takes 4 steps, 332.4 ms, at a 2,048-token budget and 16, 344.7 ms, at 512, as the simulation runs them
+    (332.4 / 344.7), where it was one 8,000-token step (329.3 ms) whatever the budget.
+
+    Without ``rate`` this is the time in service (``screen_concurrency``'s W, and the batch sizing at L = batch);
+    with the replica's ``rate`` (requests/s) it adds the two queues a request meets (``queue_wait``, Allen-Cunneen
+    M/G/c; lengths at ``ANALYTIC_LENGTH_CV``):
+
+    * a free batch slot: c = batch servers (``max_num_seqs``), offered load a = L, each request holding its slot
+      for S = L / rate (Little's law: its prefill steps and O - 1 decodes);
+    * the prefill budget, one server: a prompt takes S_p = N x step_p / (T - n) of it (step_p: a step full of
+      prompt chunks beside the n decodes), load rho_p = rate x S_p. Of its Pollaczek-Khinchine wait Wq = R + rho_p x
+      Wq (R: the residual of the prompt work in service) only the work queued ahead, rho_p x Wq, is added: the work
+      in service is the running iteration above. With long prompts or one output token this queue binds (one
+      8,000-token prompt fills four 2,048-token steps); with short prompts and long outputs, the slots'.
+
+    The two add (a tandem of the queues; each is ~0 where the other binds). At or past either capacity the queue
+    grows without bound: inf (``llm_option`` then states no TTFT). Mean lengths: the simulation's lognormal
+    prompts put its median a little under this.
+
+    History: until ttft30 it priced a loaded batch-64 iteration at any load (QA: Llama-3-8B, 1 output token,
+    2 QPS on p5.4xlarge, concurrency 0.08: 1,173 ms analytic vs a simulated p50 of 19 ms); until ttft31 it had no
+    queue and one step for any prompt (llama3-8b, 500 / 128 tokens at 90% of the simulated capacity: 31.6 ms, now
+    40.4; simulated p50 36.4, mean 46).
+    Grid (benchmarks/ttft_grid.py: one replica, max_num_seqs min(64, memory), budget 2,048, lognormal lengths cv 0.5,
+    Poisson, seed 0, 3,000 requests; utilisation of the simulated saturated throughput), analytic / simulated
+    p50 / p90 ms:
+
+    | model        | prompt | out | 10%             | 50%               | 80%               | 90%                | 95%                 |
+    |--------------|-------:|----:|-----------------|-------------------|-------------------|--------------------|---------------------|
+    | llama3.1-8b  |    128 |   1 | 11 / 9 / 15     | 21 / 15 / 30      | 61 / 31 / 81      | 109 / 57 / 140     | 149 / 106 / 189     |
+    | llama3.1-8b  |    128 | 128 | 18 / 14 / 17    | 18 / 14 / 19      | 19 / 16 / 21      | 19 / 16 / 23       | 20 / 16 / 25        |
+    | llama3.1-8b  |  2,000 |   1 | 86 / 72 / 153   | 142 / 115 / 286   | 288 / 239 / 743   | 531 / 430 / 1,537  | 1,043 / 881 / 2,350 |
+    | llama3.1-8b  |  2,000 | 128 | 84 / 74 / 151   | 98 / 102 / 241    | 137 / 160 / 422   | 167 / 221 / 862    | 190 / 301 / 1,635   |
+    | llama3.1-8b  |  8,000 |   1 | 343 / 315 / 666 | 466 / 463 / 1,214 | 964 / 926 / 3,186 | 1,716 / 1,701 / 6,786 | 2,874 / 3,365 / 10,042 |
+    | llama3.1-8b  |  8,000 | 128 | 340 / 317 / 666 | 431 / 454 / 1,179 | 828 / 870 / 2,922 | 1,351 / 1,431 / 5,517 | 2,031 / 2,322 / 8,274 |
+    | llama3.1-70b |    128 |   1 | 28 / 23 / 39    | 64 / 42 / 82      | 167 / 88 / 218    | 289 / 157 / 370    | 396 / 282 / 511     |
+    | llama3.1-70b |    128 | 128 | 44 / 35 / 43    | 45 / 37 / 49      | 47 / 40 / 56      | 48 / 41 / 61       | 49 / 42 / 70        |
+    | llama3.1-70b |  2,000 |   1 | 222 / 187 / 393 | 370 / 298 / 724   | 758 / 606 / 1,772 | 1,435 / 1,050 / 3,858 | 2,948 / 2,049 / 5,828 |
+    | llama3.1-70b |  2,000 | 128 | 215 / 193 / 388 | 259 / 271 / 626   | 396 / 424 / 1,166 | 515 / 618 / 2,306  | 626 / 840 / 3,902   |
+    | llama3.1-70b |  8,000 |   1 | 846 / 785 / 1,586 | 1,168 / 1,132 / 2,837 | 2,590 / 2,281 / 7,456 | 5,132 / 4,240 / 16,706 | 10,307 / 9,384 / 25,566 |
+    | llama3.1-70b |  8,000 | 128 | 838 / 787 / 1,577 | 1,085 / 1,117 / 2,796 | 2,312 / 2,151 / 7,076 | 4,290 / 3,797 / 15,568 | 7,918 / 7,052 / 23,114 |
+
+    44 of the 60 within 25% of the simulated median (before: 22), 16 of the 24 at 90-95% (before: 6; the median
+    |ratio| 1.21, was 1.70), 58 under the p90. Left: one-output-token 128-token prompts read 1.4-2.0x the median
+    at 50-95% (the whole running iteration, a full budget of prompts, is counted: at the p90 there), and 2,000 / 128
+    falls to 0.63-0.75 at 95% (the analytic capacity, 12.1 req/s for llama3.1-8b, is over the simulated 10.4: its
+    queue comes later). Before (no queues, one step): 2,000 / 128 stated 87 ms at every load from 80% (simulated
+    p50 160-301), 8,000 / 128 354 ms at 90% (1,431)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
@@ -934,11 +1031,43 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch) -> np.ndarray:
     others = np.minimum(L, cap)
     busy = -np.expm1(-L)  # 1 - e^-L, exact near 0
     n_busy = np.minimum(L / np.where(busy > 0, busy, 1.0), cap)  # L = 0: busy 0, n_busy 0
-    running = _steady_iteration(im, s, n_busy)["step"]
-    local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
-    own = im.time(decode_seqs=others, decode_ctx=others * (P + O / 2.0), prefill_tokens=N,
-                  prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local)
-    return busy * running + own
+    T = np.maximum(float(budget), np.asarray(batch, dtype=np.float64))  # the engine's budget is >= its batch
+    # of the others, those decoding: a request spends ~N / T steps prefilling and O - 1 decoding (one output token:
+    # none decode; the others' prompts are the prefill budget's queue, below)
+    dec = others * (O - 1.0) / (O - 1.0 + np.maximum(N / T, 1.0))
+    # the running iteration's prompt tokens, at most the budget its decodes leave
+    running = _steady_iteration(im, s, n_busy, prefilling=np.minimum(n_busy, np.maximum(T - n_busy, 0.0) * O / N))["step"]
+    room = np.maximum(T - dec, 1.0)  # the budget left for prompt chunks once the running decodes have theirs
+    k = np.maximum(np.ceil(N / room), 1.0)
+    # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p computed
+    # ones attends to c x (p + c/2) pairs and re-reads the p (MLA); the full chunks timed at their mean p
+    full = np.minimum(room, N) * (k > 1)
+    done = (k - 1.0) * full  # tokens in the full chunks
+    r = N - done
+    p_full = H + (k - 2.0) * full / 2.0  # the mean of H, H + room, ..., H + (k - 2) room
+    decodes = dict(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0))
+    lf, lr = ({}, {}) if not im.window else (
+        dict(prefill_local_ctx=im.local_pairs(float(H), done) / np.maximum(k - 1.0, 1.0)),
+        dict(prefill_local_ctx=im.local_pairs(H + done, r)))
+    own = ((k - 1.0) * im.time(prefill_tokens=full, prefill_ctx=full * (p_full + full / 2.0), prefill_prior=p_full,
+                               **decodes, **lf)
+           + im.time(prefill_tokens=r, prefill_ctx=r * (H + done + r / 2.0), prefill_prior=H + done, **decodes, **lr))
+    ttft = busy * running + own
+    if rate is None:
+        return ttft
+    cv = ANALYTIC_LENGTH_CV
+    slot = queue_wait(int(np.max(batch)), L, L / rate if rate > 0 else 0.0, cv)
+    # a step whose budget is full of prompt tokens (several short prompts, or a chunk of a long one): each token
+    # attends to H + N/2 keys on average, and a prompt holds N / room of such a step
+    local_p = dict(prefill_local_ctx=im.local_pairs(float(H), N) * room / N) if im.window else {}
+    step_p = im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0), prefill_tokens=room,
+                     prefill_ctx=room * (H + N / 2.0), prefill_prior=room / N * H, **local_p)
+    s_p = N * step_p / room
+    # Pollaczek-Khinchine's wait is the residual of the prompt work in service plus the work queued ahead,
+    # Wq = R + rho x Wq; the work in service is the running iteration counted above, so only rho x Wq is added
+    rho_p = rate * s_p
+    budget_wait = rho_p * queue_wait(1, rho_p, s_p, cv)
+    return ttft + slot + budget_wait
 
 
 #: the token budget (vLLM ``max_num_batched_tokens``) an offline backlog runs at: the analytic fill (``offline_run``)
@@ -1083,9 +1212,16 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     rps_offline = B[j] / (s.output_tokens * step[j])
     load = {}
     if target.qps:  # the TPOT the screen states: at the load a replica of the analytic size sees, not a full batch
-        conc, b_eff = screen_concurrency(m, s, hw, tp, target.qps / math.ceil(target.qps / rps), b, im)
+        per_replica = target.qps / math.ceil(target.qps / rps)
+        conc, b_eff = screen_concurrency(m, s, hw, tp, per_replica, b, im)
+        # the TTFT with the queues for a slot and for the prefill budget at that rate (``llm_ttft``); none where
+        # the analytic size (~100% utilisation) is at or past a capacity: its queue grows without bound. Not used to
+        # size: giving a replica only the rate whose queued TTFT meets the target planned BATCH1 at 2 QPS (1 s
+        # TTFT, tests/test_serving.py) with 12 analytic replicas where the simulated p99 needs 10 -- the queue is a
+        # mean with the whole running iteration in it, not a p99 -- so the simulation still sizes the replicas
+        waited = float(llm_ttft(im, s, conc, b, rate=per_replica))
         load = dict(concurrency=conc, tpot_ms=float(llm_tpot(m, s, hw, tp, b_eff, im) * 1e3),
-                    ttft_ms=float(llm_ttft(im, s, conc, b) * 1e3))
+                    ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
     load.setdefault("tpot_ms", float(tpot[i] * 1e3))
     load.setdefault("ttft_ms", float(ttft[i] * 1e3))
     if s.output_tokens == 1:  # its one token is its first (TTFT): no decode step after it, so no TPOT (QA 37b: "0.0 ms")
@@ -1739,7 +1875,7 @@ class SimSettings:
     #: a run lasts long enough for this many requests on average, however low the QPS (a p99 of
     #: the handful of requests 180 s hold at 0.01 QPS means nothing, and at 0.001 QPS there were none)
     min_requests: int = 200
-    token_budgets: tuple = (2048, 512, 8192)
+    token_budgets: tuple = (REALTIME_TOKEN_BUDGET, 512, 8192)
     candidates: int = 4
     max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
     #: with no TTFT target, p99 TTFT must still stay under this: a queue that grows without bound
@@ -2615,7 +2751,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               + ("; the simulation draws every request's one token too" if simulated and not sim.trace
                                  else "")]
                              if m.is_transformer and realtime and s.output_tokens == 1 and s.p99_latency_ms else [])),
-        why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
+        why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer, s.ttft_ms),
         ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
                          why_not=("" if simulated or not simulate else
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
@@ -2706,10 +2842,12 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
             + (", stopping once the next cannot beat the best simulated cost" if realtime else ""))
 
 
-def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True) -> str:
+def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True,
+         ttft_target_ms: Optional[float] = None) -> str:
     """The recommendation in one line: the best option, its simulated check, and why a smaller
     TP on the same GPU does not work. A generic model (a CNN) has one request latency, not a time per
-    output token: its line says "p99 latency", as its table column does."""
+    output token: its line says "p99 latency", as its table column does. A TTFT stated over ``ttft_target_ms``
+    (the queue at the analytic size, ``llm_ttft``: the batch is sized without it) says so."""
     sim = b.simulated
     if not realtime:
         # a bare GPU has no price: "$nan per million requests" was printed; a spot job's figures are spot prices
@@ -2732,7 +2870,13 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
                     + (f" ({cut_words(sim['cut'])}; the backlog's time at that rate)" if sim.get("cut") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {tpot_words(b.tpot_ms)}"
-         + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "")
+         + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else
+            # ``llm_option`` states none where the analytic size is at a capacity (``llm_ttft``'s queues)
+            " / TTFT unbounded (the analytic size is at its capacity: the queue grows)"
+            if llm and b.concurrency is not None else "")
+         + (f" (over the {ttft_target_ms:,.0f} ms target: the queue of a replica {b.utilisation:.0%} busy at the "
+            "analytic size; the simulation sizes the replicas)"
+            if b.ttft_ms and ttft_target_ms and b.utilisation is not None and b.ttft_ms > ttft_target_ms else "")
          # the load the screen's TPOT is at (``screen_concurrency``): a full batch only where the load fills it
          + (f" at concurrency {b.concurrency:.2f} per replica (Little's law; max_num_seqs {b.batch}) (analytic)"
             if b.concurrency is not None else f" at batch {b.batch} (analytic)"))

@@ -1,0 +1,72 @@
+"""The analytic TTFT (``llm_ttft`` at the load ``screen_concurrency`` finds) against the SimPy serving simulation
+over a grid: two models (llama3.1-8b on one H100, p5.4xlarge TP1; llama3.1-70b on p5.48xlarge TP4; 128k context, so
+the simulated 8,000-token prompts are not clipped to the context as llama3-8b's 8,192 would clip them), prompts of 128 /
+2,000 / 8,000 tokens, 1 / 128 output tokens, and utilisation 10 / 50 / 80 / 90 / 95% of the replica's simulated
+saturated throughput (``_capacity``: a backlog at the same batch and token budget). One replica, max_num_seqs =
+min(64, the memory-limited batch), max_num_batched_tokens = ``REALTIME_TOKEN_BUDGET``, lognormal lengths (cv 0.5),
+Poisson arrivals, seed 0. Prints one row per point: analytic, simulated median and p90 (ms), analytic / median.
+
+    PYTHONPATH=$PWD python benchmarks/ttft_grid.py [--requests 3000] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+from hardware_catalog import load_catalog
+from planner.spec import load_job_dict
+from planner.workloads.serving import (REALTIME_TOKEN_BUDGET, ServeTarget, _capacity, _options, _sim_config,
+                                       _workload, llm_option, llm_ttft, option_iteration, screen_concurrency,
+                                       served_model, settings_for)
+from planner.simulate.serving import simulate_serving
+
+MODELS = (("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1), ("llama3.1-70b", "H100-SXM-80GB", "p5.48xlarge", 4))
+PROMPTS = (128, 2000, 8000)
+OUTPUTS = (1, 128)
+UTILISATIONS = (0.10, 0.50, 0.80, 0.90, 0.95)
+
+
+def point(model, gpu, instance, tp, prompt, output, utils, requests):
+    job = load_job_dict({"model": {"preset": model},
+                         "serving": {"qps": 1.0, "prompt_tokens": prompt, "output_tokens": output},
+                         "constraints": {"gpus": [gpu], "clouds": ["aws"], "instances": [instance]}})
+    m, s = served_model(job.model), job.serving
+    hw = next(h for h in _options(job, load_catalog(), None) if h.name == f"aws:{instance}")
+    im = option_iteration(m, s, hw, tp)
+    row = llm_option(m, s, hw, tp, ServeTarget(None, None, None), im)
+    batch = min(64, row.batch_memory_limit)
+    sim = settings_for(job)
+    mu = _capacity(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, sim, im)
+    out = []
+    for u in utils:
+        qps = u * mu
+        L, _ = screen_concurrency(m, s, hw, tp, qps, batch, im)
+        an = float(llm_ttft(im, s, L, batch, rate=qps)) * 1e3
+        seconds = requests / qps
+        wl = _workload(s, qps, seconds, requests, replace(sim, min_requests=requests), 0, m)
+        cfg = _sim_config(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim,
+                          min(60.0, wl.span_s / 6), im)
+        res = simulate_serving(cfg, wl, monitor=False)
+        out.append((model, prompt, output, batch, u, qps, an, res.ttft.p50 * 1e3, res.ttft.p90 * 1e3))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--quick", action="store_true", help="llama3.1-8b only")
+    a = ap.parse_args(argv)
+    print("| model | prompt | output | batch | util | QPS | analytic ms | sim p50 | sim p90 | analytic/p50 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for model, gpu, inst, tp in MODELS[:1] if a.quick else MODELS:
+        for p in PROMPTS:
+            for o in OUTPUTS:
+                for r in point(model, gpu, inst, tp, p, o, UTILISATIONS, a.requests):
+                    mdl, p_, o_, b, u, q, an, p50, p90 = r
+                    print(f"| {mdl} | {p_:,} | {o_} | {b} | {u:.0%} | {q:.2f} | {an:,.1f} | {p50:,.1f} | "
+                          f"{p90:,.1f} | {an / p50:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
