@@ -420,6 +420,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
     if whole is not None:
         raise InputError(whole.field, whole.message(stack=base))
+    _check_fixed_offloads(base, p, t)
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
@@ -453,6 +454,26 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
                           2 * (values.get("megatron_fsdp", base.megatron_fsdp) != base.megatron_fsdp)])))
     return _with_module_lists(out, recompute_module_lists(job))
+
+
+def _check_fixed_offloads(stack: Stack, p, t) -> None:
+    """Refuse an offload the job switches on (``training.framework``) that its own fixed fields rule out
+    (planner.model.offload ``RULES``: activation offload at pp > 1 or with recompute, optimizer offload at ZeRO-0
+    over several replicas), in ``estimate``'s words. Each field the job leaves open takes the value that runs it
+    (pp 1, recompute none, the highest ZeRO, one replica). Before QA 38 these layouts were dropped without a tally:
+    ``activation_offload: true`` beside ``parallel.pp: 2`` was refused as "Megatron refuses ZeRO-3 with pipeline
+    parallelism", the only stack rule counted, which the job never asked for."""
+    from planner.model.activations import FULL, NONE
+
+    rc = {None: NONE, "none": NONE, "selective": SELECTIVE, "full": FULL}[t.recompute]
+    one = SimpleNamespace(pp=np.array([p.pp or 1]), rc=np.array([rc]), zero=np.array([3 if p.zero is None else p.zero]),
+                          dp=np.array([p.dp or 1]), cp=np.array([p.cp or 1]))
+    for option, ok in offload.valid_masks(stack, one).items():
+        if not ok.all():
+            fixed = ", ".join(f"{k}: {v}" for k, v in (("parallel.pp", p.pp), ("training.recompute", t.recompute),
+                                                        ("parallel.zero", p.zero), ("parallel.dp", p.dp),
+                                                        ("parallel.cp", p.cp)) if v is not None)
+            raise InputError(f"training.framework.{option}", f"{offload.RULES[option]}; the job fixes {fixed}")
 
 
 @dataclass(frozen=True)
