@@ -46,3 +46,23 @@ def test_a_fixed_optimizer_offload_at_zero_0_over_replicas_is_refused_for_that(t
     del job["parallel"]["dp"]
     code, out, err = cli("recommend", write_job(tmp_path, job, "open.yaml"), "--no-simulate", "--json")
     assert code == 0, err
+
+
+@pytest.mark.parametrize("parallel,cluster,constraints,words", [
+    ({"tp": 8, "pp": 16}, {}, {"gpus": ["H100"], "max_gpus": 64},
+     "error: parallel: parallel.tp: 8, parallel.pp: 16 need a multiple of 128 GPUs (tp*pp*cp*dp), and no cluster "
+     "searched has that: 1 to 64 GPUs (constraints.max_gpus: 64)"),
+    ({"dp": 16}, {"nodes": 1}, {"gpus": ["H100"]},
+     "error: parallel.dp: parallel.dp: 16 needs a multiple of 16 GPUs (tp*pp*cp*dp), and no cluster searched has "
+     "that: 1, 8 GPUs (cluster.nodes: 1)"),
+    ({"tp": 1, "pp": 1, "cp": 1, "dp": 4}, {}, {"gpus": ["H100"], "min_gpus": 64},
+     "error: parallel.dp: parallel.tp: 1, parallel.pp: 1, parallel.cp: 1, parallel.dp: 4 need 4 GPUs (tp*pp*cp*dp), and no cluster searched has that: 64 to "),
+])
+def test_fixed_degrees_no_cluster_size_holds_name_the_limit(tmp_path, cli, parallel, cluster, constraints, words):
+    """Fixed degrees that no searched cluster size could hold were blamed on one witness layout's size: TP 8 x PP 16
+    under max_gpus 64 read "tp*pp*cp = 128 does not divide the 1 GPUs", dp 16 on one node "tp*pp*cp*dp = 16 but the
+    cluster has 1 GPUs" (a one-GPU instance's first layout): neither said which limit the job set stood in the way."""
+    job = {"model": {"preset": "llama3-70b" if "tp" in parallel and parallel["tp"] == 8 else "llama3-8b"},
+           "training": _train(), "parallel": parallel, "cluster": cluster, "constraints": constraints}
+    line = refused(cli("recommend", write_job(tmp_path, job), "--no-simulate"))
+    assert line.startswith(words), line

@@ -202,6 +202,7 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
     always: set[int] | None = None  # the rules every layout so far breaks
     witness: dict[int, SimpleNamespace] = {}
     seen = set()
+    counts: set[int] = set()  # the cluster sizes searched (GPUs), over every option
     for hw in opts:
         try:
             axes, tp_of, etp_of = _grid(job, hw)
@@ -221,6 +222,7 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
         nodes, pr, pp_, cp_, ep_, vpp_, zero_, mb_ = cols
         tp = tp_of[pr]
         gpus = nodes * hw.gpus_per_node
+        counts.update(int(x) for x in np.unique(gpus))
         dp = np.full_like(tp, p.dp) if p.dp else np.maximum(gpus // (tp * pp_ * cp_), 1)
         v = SimpleNamespace(tp=tp, pp=pp_, dp=dp, cp=cp_, ep=ep_, vpp=vpp_, mb=mb_, gpus=gpus, zero=zero_,
                             dp_shard=np.full_like(tp, p.dp_shard) if p.dp_shard else None,
@@ -240,7 +242,29 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
         return None
     r = RULES[min(always)]
     w = witness[min(always)]
+    if "gpus" in r.needs:  # a GPU-count rule: the witness's one cluster size is not why (see _sizes_refusal)
+        return _sizes_refusal(job, r.field, counts)
     return InputError(r.field, r.message(w, m, t))
+
+
+def _sizes_refusal(job: JobSpec, field: str, counts: set[int]) -> InputError:
+    """The GPU-count rules (tp*pp*cp divides the GPUs, tp*pp*cp*dp is the GPUs: planner.layout.RULES) broken by every
+    layout on every option, as the fixed degrees against the cluster sizes searched (``counts``) and the job's limits
+    that set them. The witness layout's own size was no answer: ``parallel: {tp: 8, pp: 16}`` under ``max_gpus: 64``
+    read "tp*pp*cp = 128 does not divide the 1 GPUs", and ``parallel.dp: 16`` on ``cluster.nodes: 1`` "the cluster has
+    1 GPUs" (both a one-GPU instance's first layout), naming neither max_gpus nor the one node."""
+    p, con, cl = job.parallel, job.constraints, job.cluster
+    fixed = [f"parallel.{k}: {v}" for k in ("tp", "pp", "cp", "dp") if (v := getattr(p, k)) is not None]
+    product = math.prod(getattr(p, k) or 1 for k in ("tp", "pp", "cp", "dp"))
+    need = (f"{product:,} GPUs" if all(getattr(p, k) for k in ("tp", "pp", "cp", "dp"))
+            else f"a multiple of {product:,} GPUs")
+    sizes = sorted(counts)
+    shown = ", ".join(f"{n:,}" for n in sizes) if len(sizes) <= 6 else f"{sizes[0]:,} to {sizes[-1]:,}"
+    limits = [f"{k}: {v:,}" for k, v in (("cluster.nodes", cl.nodes), ("constraints.min_gpus", con.min_gpus),
+                                          ("constraints.max_gpus", con.max_gpus)) if v is not None]
+    why = "; ".join(limits) if limits else f"the search's default limit, defaults.MAX_GPUS {D.MAX_GPUS:,}"
+    return InputError(field, f"{', '.join(fixed) or 'the parallel degrees'} need{'s' if len(fixed) == 1 else ''} {need} (tp*pp*cp*dp), and no cluster "
+                             f"searched has that: {shown} GPUs ({why})")
 
 
 def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS) -> Iterator[Candidates]:
