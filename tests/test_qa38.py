@@ -236,3 +236,19 @@ def test_simulate_of_a_constrained_jobs_chosen_plan_runs_its_step(tmp_path, cli)
     assert sim["config"]["tp"] == 4 and sim["config"]["pp"] == 2
     assert sim["analytic_step_time_s"] == pytest.approx(best["step_time_s"], rel=1e-9)
     assert sim["step_time_s"]["mean"] == pytest.approx(best["step_time_s"], rel=1e-6)
+
+
+def test_spot_on_a_fixed_instance_without_a_spot_rate_is_refused_as_in_a_search(tmp_path, cli):
+    """``cluster.instance: lambda:gpu_8x_h100_sxm5`` with ``constraints.spot: true`` was planned unpriced and ranked
+    by time under "assumed: no price known for any option" (its on-demand rate, $31.92/node-h, is known), where the
+    same instance in ``constraints.instances`` is refused for having no spot rate."""
+    job = {"model": L8, "training": _train(), "cluster": {"instance": "lambda:gpu_8x_h100_sxm5"},
+           "constraints": {"spot": True}}
+    for command in ("recommend", "compare"):
+        line = refused(cli(command, write_job(tmp_path, job), "--no-simulate") if command == "recommend"
+                       else cli(command, write_job(tmp_path, job)))
+        assert line.startswith("error: constraints.spot: lambda:gpu_8x_h100_sxm5 has no spot price in the catalog "
+                               "(on-demand 31.92 $/node-h)"), line
+    searched = {"model": L8, "training": _train(), "constraints": {"spot": True, "instances": ["lambda:gpu_8x_h100_sxm5"]}}
+    line = refused(cli("recommend", write_job(tmp_path, searched, "searched.yaml"), "--no-simulate"))
+    assert "lambda:gpu_8x_h100_sxm5 has no spot price in the catalog (constraints.spot)" in line, line
