@@ -252,3 +252,30 @@ def test_spot_on_a_fixed_instance_without_a_spot_rate_is_refused_as_in_a_search(
     searched = {"model": L8, "training": _train(), "constraints": {"spot": True, "instances": ["lambda:gpu_8x_h100_sxm5"]}}
     line = refused(cli("recommend", write_job(tmp_path, searched, "searched.yaml"), "--no-simulate"))
     assert "lambda:gpu_8x_h100_sxm5 has no spot price in the catalog (constraints.spot)" in line, line
+
+
+def test_recommend_holds_the_schedule_the_job_fixes(tmp_path, cli):
+    """``parallel.schedule: gpipe`` was searched as interleaved wherever vpp > 1 (every ranked plan of Llama-3-8B over
+    32 H100s was "interleaved", vpp 4), and ``schedule: interleaved`` with vpp open ranked pp 1 / vpp 1 plans, which
+    interleave nothing."""
+    import json
+
+    for schedule, vpp_ok in (("gpipe", lambda v: v == 1), ("interleaved", lambda v: v > 1)):
+        job = {"model": L8, "training": _train(), "parallel": {"schedule": schedule}, "constraints": _h100()}
+        code, out, err = cli("recommend", write_job(tmp_path, job, f"{schedule}.yaml"), "--json", "--no-simulate")
+        assert code == 0, err
+        for r in json.loads(out)["ranked"]:
+            assert r["config"]["schedule"] == schedule and vpp_ok(r["config"]["vpp"]), r["config"]
+
+
+@pytest.mark.parametrize("parallel,words", [
+    ({"schedule": "gpipe", "pp": 2, "vpp": 2}, "error: parallel.vpp: vpp=2 needs the interleaved schedule"),
+    ({"schedule": "interleaved", "pp": 2, "vpp": 1}, "error: parallel.vpp: the interleaved schedule needs vpp > 1"),
+    ({"schedule": "interleaved", "pp": 2}, "error: parallel.vpp: the interleaved schedule needs vpp > 1"),
+])
+def test_estimate_refuses_a_schedule_its_vpp_contradicts(tmp_path, cli, parallel, words):
+    """``estimate`` of GPipe at vpp 2 ran GPipe with the vpp unused (the same step time as vpp 1), and the
+    interleaved schedule at vpp 1 (or left out) ran 1F1B under the name "interleaved"."""
+    job = {"model": L8, "training": _train(micro_batch=1, recompute="none"), "parallel": parallel,
+           "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    assert refused(cli("estimate", write_job(tmp_path, job))).startswith(words)

@@ -86,6 +86,11 @@ def _node_counts(p, g: int, max_gpus: int) -> list[int]:
     return sorted({-(-n // step) * step for n in D.node_counts(most) if -(-n // step) * step <= most})
 
 
+#: the vpp values each ``parallel.schedule`` runs (the rest is the 1f1b default: vpp > 1 turns it interleaved, as
+#: Megatron's --num-layers-per-virtual-pipeline-stage does)
+SCHEDULE_VPP = {"1f1b": lambda v: True, "gpipe": lambda v: v == 1, "interleaved": lambda v: v > 1}
+
+
 def _grid(job: JobSpec, hw: HardwareOption):
     """The axes of ``hw``'s layout product (nodes, (tp, etp) pair, pp, cp, ep, vpp, zero, micro-batch,
     recompute) with the (tp, etp) pairs, from the job's fixed fields and the search defaults."""
@@ -137,7 +142,9 @@ def _grid(job: JobSpec, hw: HardwareOption):
         # ETP: the job's, else for MoE both TP (Megatron's default) and 1; None here means "= TP"
         etps = [p.etp] if p.etp else ([None, 1] if m.moe else [None])
         eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
-        vpps = [p.vpp] if p.vpp else list(D.VPP)
+        # the job's schedule holds: GPipe has no virtual stages, the interleaved schedule has them (vpp > 1): until
+        # QA 38 `schedule: gpipe` was searched as interleaved wherever vpp > 1, and `interleaved` at vpp 1 (no pipeline)
+        vpps = [p.vpp] if p.vpp else [v for v in D.VPP if SCHEDULE_VPP[p.schedule](v)]
         lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
         if lay is not None:  # a fixed layout: only the pp that divide its stages, vpp the rest (Megatron's rule)
             pps = [k for k in ([p.pp] if p.pp else range(1, len(lay.stages) + 1)) if lay.vpp(k)]

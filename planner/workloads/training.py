@@ -72,6 +72,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         _check_default_node(g, tp * pp * cp, p.dp)
     check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=p.etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
     schedule = p.schedule
+    if schedule == "interleaved" and vpp == 1:  # (vpp 1 given: the job validator's; left out: here)
+        raise InputError("parallel.vpp", "the interleaved schedule needs vpp > 1 (virtual pipeline stages per rank); "
+                                         "set parallel.vpp")
     if vpp > 1 and schedule == "1f1b":
         schedule = "interleaved"
     zero = p.zero if p.zero is not None else stack_rules.default_zero(from_training(t), dp, cp, pp)
