@@ -279,3 +279,21 @@ def test_estimate_refuses_a_schedule_its_vpp_contradicts(tmp_path, cli, parallel
     job = {"model": L8, "training": _train(micro_batch=1, recompute="none"), "parallel": parallel,
            "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
     assert refused(cli("estimate", write_job(tmp_path, job))).startswith(words)
+
+
+def test_a_fixed_megatron_fsdp_is_planned_at_zero_2_or_3_only(tmp_path, cli):
+    """``training.framework.megatron_fsdp: true`` ranked ZeRO-0/1 plans (every one of Llama-3-8B over 32 H100s was
+    z1), each refused by ``estimate`` of the same plan ("at parallel.zero 1 it changes nothing"); beside a fixed
+    ``parallel.zero: 1`` the search ran without a word."""
+    import json
+
+    job = {"model": L8, "training": _train(framework={"name": "megatron-core", "megatron_fsdp": True}),
+           "constraints": _h100()}
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate")
+    assert code == 0, err
+    for r in json.loads(out)["ranked"]:
+        assert r["stack"]["megatron_fsdp"] and r["config"]["zero"] >= 2, r["config"]
+    job["parallel"] = {"zero": 1}
+    line = refused(cli("recommend", write_job(tmp_path, job, "z1.yaml"), "--no-simulate"))
+    assert line.startswith("error: training.framework.megatron_fsdp: Megatron-FSDP shards gradients (ZeRO-2) or "
+                           "gradients and parameters (ZeRO-3); at parallel.zero 1 it changes nothing"), line

@@ -36,7 +36,7 @@ from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, st
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
-                                   open_options, recompute_modules)
+                                   megatron_fsdp_low_zero, open_options, recompute_modules)
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 
@@ -452,6 +452,8 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     if whole is not None:
         raise InputError(whole.field, whole.message(stack=base))
     _check_fixed_offloads(base, p, t)
+    if base.megatron_fsdp and p.zero is not None and p.zero < 2:  # estimate's words (workloads.training)
+        raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(p.zero))
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
@@ -482,8 +484,10 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         out.append(StackVariant(
             stack=base.with_options(**values) if values else base, values=values, parents=parents,
             root=root if parents else None, model=m, training=t,
+            # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
+            # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
-                          2 * (values.get("megatron_fsdp", base.megatron_fsdp) != base.megatron_fsdp)])))
+                          2 * bool(values.get("megatron_fsdp", base.megatron_fsdp))])))
     return _with_module_lists(out, recompute_module_lists(job))
 
 
