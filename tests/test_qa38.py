@@ -6,6 +6,9 @@ one cheap grid that holds every answer to its invariants (one-line refusals nami
 job; ``estimate`` of the winner says what ``recommend`` said; rows add up; the ranking follows its objective)."""
 from __future__ import annotations
 
+import copy
+import json
+
 import pytest
 
 from conftest import refused, write_job
@@ -156,8 +159,6 @@ def _honoured(job: dict, r: dict) -> list[str]:
 
 def _as_fixed_job(job: dict, best: dict) -> dict:
     """``job`` with ``best``'s layout, stack record (it reads back as training.framework) and cluster fixed."""
-    import copy
-
     c = best["config"]
     out = copy.deepcopy(job)
     out["parallel"] = {**{k: c[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard") if k in c},
@@ -173,8 +174,6 @@ def _as_fixed_job(job: dict, best: dict) -> dict:
 
 @pytest.mark.parametrize("name", list(GRID))
 def test_every_plan_honours_the_job_and_estimate_agrees(tmp_path, cli, name):
-    import json
-
     job = GRID[name]
     code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "3")
     assert code == 0, err
@@ -223,8 +222,6 @@ def test_an_infeasible_constraint_is_one_line_naming_it(tmp_path, cli, job, fiel
 def test_simulate_of_a_constrained_jobs_chosen_plan_runs_its_step(tmp_path, cli):
     """`simulate` of the winner of a constrained search (fixed TP 4 x PP 2), fixed back into the job, simulates the
     step time `recommend` printed."""
-    import json
-
     job = GRID["fixed tp and pp"]
     code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "1")
     assert code == 0, err
@@ -258,8 +255,6 @@ def test_recommend_holds_the_schedule_the_job_fixes(tmp_path, cli):
     """``parallel.schedule: gpipe`` was searched as interleaved wherever vpp > 1 (every ranked plan of Llama-3-8B over
     32 H100s was "interleaved", vpp 4), and ``schedule: interleaved`` with vpp open ranked pp 1 / vpp 1 plans, which
     interleave nothing."""
-    import json
-
     for schedule, vpp_ok in (("gpipe", lambda v: v == 1), ("interleaved", lambda v: v > 1)):
         job = {"model": L8, "training": _train(), "parallel": {"schedule": schedule}, "constraints": _h100()}
         code, out, err = cli("recommend", write_job(tmp_path, job, f"{schedule}.yaml"), "--json", "--no-simulate")
@@ -285,8 +280,6 @@ def test_a_fixed_megatron_fsdp_is_planned_at_zero_2_or_3_only(tmp_path, cli):
     """``training.framework.megatron_fsdp: true`` ranked ZeRO-0/1 plans (every one of Llama-3-8B over 32 H100s was
     z1), each refused by ``estimate`` of the same plan ("at parallel.zero 1 it changes nothing"); beside a fixed
     ``parallel.zero: 1`` the search ran without a word."""
-    import json
-
     job = {"model": L8, "training": _train(framework={"name": "megatron-core", "megatron_fsdp": True}),
            "constraints": _h100()}
     code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate")
