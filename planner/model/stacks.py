@@ -1701,6 +1701,13 @@ def recompute_split(t, stack: Stack, model=None) -> tuple[str | None, int | None
 #: recipe is a numerics choice the planner cannot judge (delayed scaling is fastest but not the
 #: recipes' recommended default); the selective-recompute variant is fixed by the stack's code
 #: and the activation model does not tell the variants' memory apart.
+def megatron_fsdp_low_zero(zero: int) -> str:
+    """Why ``megatron_fsdp: true`` at ZeRO below 2 is refused (``estimate`` and ``recommend`` alike): Megatron-FSDP's
+    strategies are optim_grads (ZeRO-2) and optim_grads_params (ZeRO-3); below them it changes nothing."""
+    return (f"Megatron-FSDP shards gradients (ZeRO-2) or gradients and parameters (ZeRO-3); at parallel.zero {zero} it "
+            "changes nothing: set parallel.zero to 2 or 3, or leave it out")
+
+
 SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward", "megatron_fsdp")
 
 

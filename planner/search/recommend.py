@@ -367,6 +367,7 @@ def _search_setup(job: JobSpec, catalog, profile) -> SearchSetup:
     cat = catalog or load_catalog()
     con = job.constraints
     opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
+    _check_fixed_spot_price(job, opts)
     steps, tokens = total_steps(job), total_tokens(job)
     # the stacks searched: the job's own, or with training.framework auto each one that runs the job
     # (space.stack_groups); each group's variants are the open stack options' combinations (space.stack_variants)
@@ -383,6 +384,20 @@ def _search_setup(job: JobSpec, catalog, profile) -> SearchSetup:
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
     return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols)
+
+
+def _check_fixed_spot_price(job: JobSpec, opts) -> None:
+    """``constraints.spot`` on a fixed ``cluster.instance`` the catalog gives an on-demand rate and no spot rate is
+    refused, as the same instance named in ``constraints.instances`` is (hardware.options ``_instance_unmatched``).
+    Until QA 38 the plan was ranked by time with "no price known for any option" and no cost, the instance's
+    on-demand rate unused and the spot request unmet without a word of why."""
+    hw = opts[0]
+    if (job.constraints.spot and job.cluster.instance and job.cluster.price_usd_hr is None and hw.price_spot is None
+            and hw.price_ondemand is not None):  # (with the job's own price: ranking_caveats says it is on-demand)
+        raise InputError("constraints.spot", f"{hw.name} has no spot price in the catalog (on-demand "
+                                             f"{hw.price_ondemand:g} $/node-h): leave constraints.spot out, or give its "
+                                             "spot rate in a --catalog override (`planner catalog instances --csv` "
+                                             "writes one to edit)")
 
 
 def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally, memo, progress, spot_model,

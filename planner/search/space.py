@@ -36,7 +36,7 @@ from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, st
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
-                                   open_options, recompute_modules)
+                                   megatron_fsdp_low_zero, open_options, recompute_modules)
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 
@@ -84,6 +84,11 @@ def _node_counts(p, g: int, max_gpus: int) -> list[int]:
     step = fixed // math.gcd(fixed, g)
     most = max_gpus // g
     return sorted({-(-n // step) * step for n in D.node_counts(most) if -(-n // step) * step <= most})
+
+
+#: the vpp values each ``parallel.schedule`` runs (the rest is the 1f1b default: vpp > 1 turns it interleaved, as
+#: Megatron's --num-layers-per-virtual-pipeline-stage does)
+SCHEDULE_VPP = {"1f1b": lambda v: True, "gpipe": lambda v: v == 1, "interleaved": lambda v: v > 1}
 
 
 def _grid(job: JobSpec, hw: HardwareOption):
@@ -137,7 +142,9 @@ def _grid(job: JobSpec, hw: HardwareOption):
         # ETP: the job's, else for MoE both TP (Megatron's default) and 1; None here means "= TP"
         etps = [p.etp] if p.etp else ([None, 1] if m.moe else [None])
         eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
-        vpps = [p.vpp] if p.vpp else list(D.VPP)
+        # the job's schedule holds: GPipe has no virtual stages, the interleaved schedule has them (vpp > 1): until
+        # QA 38 `schedule: gpipe` was searched as interleaved wherever vpp > 1, and `interleaved` at vpp 1 (no pipeline)
+        vpps = [p.vpp] if p.vpp else [v for v in D.VPP if SCHEDULE_VPP[p.schedule](v)]
         lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
         if lay is not None:  # a fixed layout: only the pp that divide its stages, vpp the rest (Megatron's rule)
             pps = [k for k in ([p.pp] if p.pp else range(1, len(lay.stages) + 1)) if lay.vpp(k)]
@@ -202,6 +209,7 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
     always: set[int] | None = None  # the rules every layout so far breaks
     witness: dict[int, SimpleNamespace] = {}
     seen = set()
+    counts: set[int] = set()  # the cluster sizes searched (GPUs), over every option
     for hw in opts:
         try:
             axes, tp_of, etp_of = _grid(job, hw)
@@ -221,6 +229,7 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
         nodes, pr, pp_, cp_, ep_, vpp_, zero_, mb_ = cols
         tp = tp_of[pr]
         gpus = nodes * hw.gpus_per_node
+        counts.update(int(x) for x in np.unique(gpus))
         dp = np.full_like(tp, p.dp) if p.dp else np.maximum(gpus // (tp * pp_ * cp_), 1)
         v = SimpleNamespace(tp=tp, pp=pp_, dp=dp, cp=cp_, ep=ep_, vpp=vpp_, mb=mb_, gpus=gpus, zero=zero_,
                             dp_shard=np.full_like(tp, p.dp_shard) if p.dp_shard else None,
@@ -240,7 +249,29 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
         return None
     r = RULES[min(always)]
     w = witness[min(always)]
+    if "gpus" in r.needs:  # a GPU-count rule: the witness's one cluster size is not why (see _sizes_refusal)
+        return _sizes_refusal(job, r.field, counts)
     return InputError(r.field, r.message(w, m, t))
+
+
+def _sizes_refusal(job: JobSpec, field: str, counts: set[int]) -> InputError:
+    """The GPU-count rules (tp*pp*cp divides the GPUs, tp*pp*cp*dp is the GPUs: planner.layout.RULES) broken by every
+    layout on every option, as the fixed degrees against the cluster sizes searched (``counts``) and the job's limits
+    that set them. The witness layout's own size was no answer: ``parallel: {tp: 8, pp: 16}`` under ``max_gpus: 64``
+    read "tp*pp*cp = 128 does not divide the 1 GPUs", and ``parallel.dp: 16`` on ``cluster.nodes: 1`` "the cluster has
+    1 GPUs" (both a one-GPU instance's first layout), naming neither max_gpus nor the one node."""
+    p, con, cl = job.parallel, job.constraints, job.cluster
+    fixed = [f"parallel.{k}: {v}" for k in ("tp", "pp", "cp", "dp") if (v := getattr(p, k)) is not None]
+    product = math.prod(getattr(p, k) or 1 for k in ("tp", "pp", "cp", "dp"))
+    need = (f"{product:,} GPUs" if all(getattr(p, k) for k in ("tp", "pp", "cp", "dp"))
+            else f"a multiple of {product:,} GPUs")
+    sizes = sorted(counts)
+    shown = ", ".join(f"{n:,}" for n in sizes) if len(sizes) <= 6 else f"{sizes[0]:,} to {sizes[-1]:,}"
+    limits = [f"{k}: {v:,}" for k, v in (("cluster.nodes", cl.nodes), ("constraints.min_gpus", con.min_gpus),
+                                          ("constraints.max_gpus", con.max_gpus)) if v is not None]
+    why = "; ".join(limits) if limits else f"the search's default limit, defaults.MAX_GPUS {D.MAX_GPUS:,}"
+    return InputError(field, f"{', '.join(fixed) or 'the parallel degrees'} need{'s' if len(fixed) == 1 else ''} {need} (tp*pp*cp*dp), and no cluster "
+                             f"searched has that: {shown} GPUs ({why})")
 
 
 def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS) -> Iterator[Candidates]:
@@ -420,6 +451,9 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
     if whole is not None:
         raise InputError(whole.field, whole.message(stack=base))
+    _check_fixed_offloads(base, p, t)
+    if base.megatron_fsdp and p.zero is not None and p.zero < 2:  # estimate's words (workloads.training)
+        raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(p.zero))
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
@@ -450,9 +484,31 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         out.append(StackVariant(
             stack=base.with_options(**values) if values else base, values=values, parents=parents,
             root=root if parents else None, model=m, training=t,
+            # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
+            # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
-                          2 * (values.get("megatron_fsdp", base.megatron_fsdp) != base.megatron_fsdp)])))
+                          2 * bool(values.get("megatron_fsdp", base.megatron_fsdp))])))
     return _with_module_lists(out, recompute_module_lists(job))
+
+
+def _check_fixed_offloads(stack: Stack, p, t) -> None:
+    """Refuse an offload the job switches on (``training.framework``) that its own fixed fields rule out
+    (planner.model.offload ``RULES``: activation offload at pp > 1 or with recompute, optimizer offload at ZeRO-0
+    over several replicas), in ``estimate``'s words. Each field the job leaves open takes the value that runs it
+    (pp 1, recompute none, the highest ZeRO, one replica). Before QA 38 these layouts were dropped without a tally:
+    ``activation_offload: true`` beside ``parallel.pp: 2`` was refused as "Megatron refuses ZeRO-3 with pipeline
+    parallelism", the only stack rule counted, which the job never asked for."""
+    from planner.model.activations import FULL, NONE
+
+    rc = {None: NONE, "none": NONE, "selective": SELECTIVE, "full": FULL}[t.recompute]
+    one = SimpleNamespace(pp=np.array([p.pp or 1]), rc=np.array([rc]), zero=np.array([3 if p.zero is None else p.zero]),
+                          dp=np.array([p.dp or 1]), cp=np.array([p.cp or 1]))
+    for option, ok in offload.valid_masks(stack, one).items():
+        if not ok.all():
+            fixed = ", ".join(f"{k}: {v}" for k, v in (("parallel.pp", p.pp), ("training.recompute", t.recompute),
+                                                        ("parallel.zero", p.zero), ("parallel.dp", p.dp),
+                                                        ("parallel.cp", p.cp)) if v is not None)
+            raise InputError(f"training.framework.{option}", f"{offload.RULES[option]}; the job fixes {fixed}")
 
 
 @dataclass(frozen=True)

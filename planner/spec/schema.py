@@ -732,6 +732,21 @@ class ParallelSpec(_Strict):
     sequence_parallel: Optional[bool] = None
     schedule: V.SCHEDULE.literal = "1f1b"
 
+    @model_validator(mode="after")
+    def _schedule_and_vpp(self):
+        """Virtual stages (vpp > 1) are the interleaved schedule's (Narayanan et al. 2021 section 2.2.2; Megatron's
+        ``--num-layers-per-virtual-pipeline-stage``); GPipe has none. Until QA 38 ``schedule: gpipe`` beside ``vpp: 2``
+        was estimated as GPipe with vpp unused, and ``recommend`` of ``schedule: gpipe`` ranked interleaved plans;
+        ``schedule: interleaved`` beside ``vpp: 1`` was a plan that interleaves nothing. (``interleaved`` with vpp
+        left out: ``recommend`` searches vpp > 1, ``estimate`` refuses it: planner.workloads.training.)"""
+        if self.schedule == "gpipe" and (self.vpp or 1) > 1:
+            raise ValueError(f"vpp: vpp={self.vpp} needs the interleaved schedule (virtual pipeline stages); "
+                             "parallel.schedule is gpipe, which has none")
+        if self.schedule == "interleaved" and self.vpp == 1:
+            raise ValueError("vpp: the interleaved schedule needs vpp > 1 (virtual pipeline stages per rank); "
+                             "vpp=1 is the 1f1b schedule")
+        return self
+
 
 class ClusterSpec(_Strict):
     gpu: Optional[str] = None

@@ -23,7 +23,7 @@ from planner.model import accuracy, offload, physics, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.pipeline import chunk_layers, stack_layout
-from planner.model.stacks import from_training, recompute_split
+from planner.model.stacks import from_training, megatron_fsdp_low_zero, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto
@@ -72,6 +72,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         _check_default_node(g, tp * pp * cp, p.dp)
     check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=p.etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
     schedule = p.schedule
+    if schedule == "interleaved" and vpp == 1:  # (vpp 1 given: the job validator's; left out: here)
+        raise InputError("parallel.vpp", "the interleaved schedule needs vpp > 1 (virtual pipeline stages per rank); "
+                                         "set parallel.vpp")
     if vpp > 1 and schedule == "1f1b":
         schedule = "interleaved"
     zero = p.zero if p.zero is not None else stack_rules.default_zero(from_training(t), dp, cp, pp)
@@ -309,9 +312,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
             raise InputError(f"training.framework.{option}", offload.RULES[option])
     stack_rules.check(stack, job.model, job.training, c)  # what the stack refuses to run (its rules)
     if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
-        raise InputError("training.framework.megatron_fsdp",
-                         f"Megatron-FSDP shards gradients (ZeRO-2) or gradients and parameters (ZeRO-3); at "
-                         f"parallel.zero {int(c.zero[0])} it changes nothing: set parallel.zero to 2 or 3, or leave it out")
+        raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
     spot_model = spot_model_for(job)
