@@ -806,10 +806,53 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> Pi
     return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
 
 
-def _fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group=None):
-    """``fill_sends``' rows (1-d float arrays): pp, v, the group size, the last group's size, the passes of pp sends
-    the first and last groups add (the list schedule's own count where the last group is under pp: ``odd``), and how
-    many of a pass's pp - 1 links (``lin``) and its wrap from the last stage to the first (``wrap``) leave a node."""
+@dataclass(frozen=True)
+class FillGeometry:
+    """The warm-up / cool-down path of the interleaved schedule, one row per pipeline (``fill_geometry``; 1-d float
+    arrays): pp, v, micro-batches ``m``, the group size, the last group's size, the passes of pp sends the first and
+    last groups add at vanishing sends (the list schedule's own count where the last group is under pp: ``odd``), and
+    how many of a pass's pp - 1 links (``lin``) and its wrap from the last stage to the first (``wrap``) leave a node.
+    ``sends`` counts them (``fill_sends``), ``exposure`` prices them at finite sends (``fill_exposure``)."""
+    pp: np.ndarray
+    v: np.ndarray
+    m: np.ndarray
+    group: np.ndarray
+    last: np.ndarray
+    passes: np.ndarray
+    odd: np.ndarray
+    lin: np.ndarray
+    wrap: np.ndarray
+
+    def take(self, idx) -> "FillGeometry":
+        """The rows at ``idx`` (a search computes the geometry once per distinct pipeline and gathers it)."""
+        return FillGeometry(*(getattr(self, k)[idx] for k in self.__dataclass_fields__))
+
+    def sends(self):
+        """(sends, crossing): ``fill_sends``."""
+        pp, v, lin, wrap = self.pp, self.v, self.lin, self.wrap
+        extra = (v - 1) * self.passes
+        sends = np.where(pp > 1, (2 + extra) * (pp - 1) + extra, 0.0)
+        crossing = np.where(pp > 1, (2 + extra) * lin + extra * wrap, 0.0)
+        return sends, crossing
+
+    def exposure(self, t_f, t_b, hop_in, hop_out, t_send, exposed=None):
+        """``fill_exposure`` on these rows; ``exposed``: ``overlapped_sends_exposed`` at them where the caller has it."""
+        pp, v, gs, last, lin, wrap = self.pp, self.v, self.group, self.last, self.lin, self.wrap
+        f, b = np.asarray(t_f, dtype=np.float64) / v, np.asarray(t_b, dtype=np.float64) / v
+        path = lin * hop_out + (pp - 1 - lin) * hop_in
+        pass_ = path + wrap * hop_out + (1 - wrap) * hop_in
+        if exposed is None:
+            exposed = overlapped_sends_exposed(pp, v, t_f, t_b, t_send)
+        fill = (2 * path + (v - 1) * (np.maximum(pass_ - (gs - pp) * f, 0.0) + np.maximum(pass_ - (last - pp) * b, 0.0))
+                - gs * (v - 1) * np.maximum(t_send - np.minimum(f, b), 0.0)
+                - bubble_time(pp, self.m, v, exposed + 0.0 * pp, True))
+        if self.odd.any():  # fill_sends' count where the last group is under pp
+            fill = np.where(self.odd, 2 * path + (v - 1) * self.passes * pass_, fill)
+        return np.where(pp > 1, fill, 0.0)
+
+
+def fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group=None) -> FillGeometry:
+    """The rows of ``fill_sends`` / ``fill_exposure`` (vectorised; see ``fill_sends`` for the passes and links)."""
     pp, v, mm, s = np.broadcast_arrays(np.atleast_1d(np.asarray(pp, dtype=np.float64)),
                                        np.maximum(np.asarray(vpp, dtype=np.float64), 1.0),
                                        np.maximum(np.rint(np.asarray(m, dtype=np.float64)), 1.0),
@@ -827,7 +870,7 @@ def _fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group=None):
     nodes = np.ceil(pp * s / g)
     lin = np.where(s >= g, pp - 1, np.maximum(nodes - 1, 0.0))
     wrap = (nodes > 1).astype(np.float64)
-    return pp, v, gs, last, passes, odd, lin, wrap
+    return FillGeometry(pp, v, mm, gs, last, passes, odd, lin, wrap)
 
 
 def fill_sends(pp, m, vpp, stage_gpus, gpus_per_node, group=None):
@@ -852,11 +895,7 @@ def fill_sends(pp, m, vpp, stage_gpus, gpus_per_node, group=None):
     [s S, (s + 1) S), S = ``stage_gpus``): with S >= ``gpus_per_node`` every link does; otherwise the
     pipeline spans ``k = ceil(pp S / g)`` nodes, k - 1 of the pp - 1 links cross a node boundary and the wrap
     does when k > 1. ``crossing`` counts those sends among ``sends``, pass by pass."""
-    pp, v, _, _, passes, _, lin, wrap = _fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group)
-    extra = (v - 1) * passes
-    sends = np.where(pp > 1, (2 + extra) * (pp - 1) + extra, 0.0)
-    crossing = np.where(pp > 1, (2 + extra) * lin + extra * wrap, 0.0)
-    return sends, crossing
+    return fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group).sends()
 
 
 def overlapped_sends_exposed(pp, vpp, t_f, t_b, t_send):
@@ -918,19 +957,10 @@ def fill_exposure(pp, m, vpp, t_f, t_b, hop_in, hop_out, t_send, stage_gpus, gpu
     holds only for sends far under a chunk: pp 8, v 4, m 9 at p = f / 4 pays 26 sends, not 14). ``t_send``: the
     steady state's send (``overlapped_sends_exposed``); ``hop_in`` / ``hop_out``: one send on NVLink / through the
     NIC (``fill_sends``' link split). A last group under pp (torch's rounds) keeps ``fill_sends``' count."""
-    pp_, v, gs, last, passes, odd, lin, wrap = _fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group)
-    t_f, t_b, hop_in, hop_out, t_send = (np.broadcast_to(np.asarray(x, dtype=np.float64), pp_.shape)
+    geo = fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group)
+    t_f, t_b, hop_in, hop_out, t_send = (np.broadcast_to(np.asarray(x, dtype=np.float64), geo.pp.shape)
                                          for x in (t_f, t_b, hop_in, hop_out, t_send))
-    f, b = t_f / v, t_b / v
-    path = lin * hop_out + (pp_ - 1 - lin) * hop_in
-    pass_ = path + wrap * hop_out + (1 - wrap) * hop_in
-    x_mb = overlapped_sends_exposed(pp_, v, t_f, t_b, t_send)
-    fill = (2 * path + (v - 1) * (np.maximum(pass_ - (gs - pp_) * f, 0.0) + np.maximum(pass_ - (last - pp_) * b, 0.0))
-            - gs * (v - 1) * np.maximum(t_send - np.minimum(f, b), 0.0) - bubble_time(pp_, np.rint(m) + 0 * pp_, v, x_mb, True))
-    if odd.any():  # fill_sends' count where the last group is under pp
-        extra = (v - 1) * passes
-        fill = np.where(odd, 2 * path + extra * pass_, fill)
-    return np.where(pp_ > 1, fill, 0.0)
+    return geo.exposure(t_f, t_b, hop_in, hop_out, t_send)
 
 
 @lru_cache(maxsize=4096)

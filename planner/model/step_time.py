@@ -103,7 +103,7 @@ from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    pipeline_end_params, stage_split)
-from planner.model.pipeline import (exposed_dp_comm, fill_exposure, fill_sends, lp16_layers,
+from planner.model.pipeline import (exposed_dp_comm, fill_geometry, lp16_layers,
                                      overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
                                      split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
@@ -2203,14 +2203,13 @@ def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes):
         # once per distinct (pp, m, chunks, stage GPUs): a search has few
         keys, kinv = distinct_rows(c.pp[r], np.maximum(np.rint(m_micro[r]), 1).astype(np.int64), c.chunks[r],
                                    (c.tp * c.cp * c.dp)[r])
-        group = getattr(fw, "microbatch_group_size", None)
-        sends, cross = (x[kinv] for x in fill_sends(*keys, g, group))
+        geo = fill_geometry(*keys, g, getattr(fw, "microbatch_group_size", None)).take(kinv)
+        sends, cross = geo.sends()
         # the mean send: the simulator's link delay
         pp_hop[r] = (cross * st.hop_out[r] + (sends - cross) * st.hop_in[r]) / np.maximum(sends, 1.0)
-        half = st.t_pp[r] / 2  # the stage times without the steady state's exposed sends
-        pp_fill[r] = fill_exposure(c.pp[r], np.maximum(np.rint(m_micro[r]), 1), c.chunks[r], t_fwd_mb[r] - half,
-                                   t_bwd_mb[r] - half, st.hop_in[r], st.hop_out[r], st.t_send[r],
-                                   (c.tp * c.cp * c.dp)[r], g, group)
+        half = st.t_pp[r] / 2  # the stage times without the steady state's exposed sends (which it is)
+        pp_fill[r] = geo.exposure(t_fwd_mb[r] - half, t_bwd_mb[r] - half, st.hop_in[r], st.hop_out[r], st.t_send[r],
+                                  exposed=st.t_pp[r])
     return pp_fill, pp_hop
 
 
