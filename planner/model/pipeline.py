@@ -836,7 +836,8 @@ class FillGeometry:
         return sends, crossing
 
     def exposure(self, t_f, t_b, hop_in, hop_out, t_send, exposed=None):
-        """``fill_exposure`` on these rows; ``exposed``: ``overlapped_sends_exposed`` at them where the caller has it."""
+        """``fill_exposure`` on these rows; ``exposed``: ``overlapped_sends_exposed`` at them, where the caller has
+        it."""
         pp, v, gs, last, lin, wrap = self.pp, self.v, self.group, self.last, self.lin, self.wrap
         f, b = np.asarray(t_f, dtype=np.float64) / v, np.asarray(t_b, dtype=np.float64) / v
         path = lin * hop_out + (pp - 1 - lin) * hop_in
@@ -910,9 +911,10 @@ def overlapped_sends_exposed(pp, vpp, t_f, t_b, t_send):
     / ``recv_next_wait_handles``, first in first out) just before the chunk that consumes that tensor; each send is
     waited on one chunk later (``send_next_wait_handle`` after the next chunk's send is posted). The recv waits are
     exactly the data edges of ``pipeline_timing``'s list schedule with ``t_p2p`` = p (a chunk starts at its input's
-    producer's end + p); the send waits have a forward and a backward more of slack and bind nothing the recv waits
-    leave free. (Not modelled: a send cannot start before its peer posts the recv -- NCCL's rendezvous -- which the
-    steady state's posting order, a recv one chunk before the matching send, keeps off the critical path.)
+    producer's end + p); the send waits, a backward and a forward after their post, are not modelled, nor that a send
+    cannot start before its peer posts the recv (NCCL's rendezvous; in the steady state the recv is posted a chunk
+    before the matching send), nor the wait on every send before its output is freed that newer Megatron-Core adds
+    under ``deallocate_pipeline_outputs`` (Megatron-LM PR #4047, after 26.02).
 
     The two terms are the mean chunk tick of the list schedule's two critical cycles past ``p = f`` (read off its
     slopes, 8..16 pp micro-batches, then checked as below): a micro-batch's backward passing the v chunks of its
@@ -920,9 +922,9 @@ def overlapped_sends_exposed(pp, vpp, t_f, t_b, t_send):
     Megatron's default group of pp micro-batches), and, with longer sends, a cycle of 2 pp v ticks weighing
     ``(pp + 1) f + (2 pp v - pp + 1) b + (2 pp v - 2) p``. Up to ``p = f`` each send hides under the chunk between its
     post and its wait, and nothing is exposed. A backward shorter than its forward (a frozen base) mirrors it: f and b
-    trade places (checked at b = 0.5 f and 0.8 f, exactly). Together with ``fill_exposure`` this is ``pipeline_timing``'s
-    makespan exactly (1e-9) for pp 2..16, v 2..8, m >= 2 pp at Megatron's default group and b >= 2 f
-    (tests/test_p2p_rule.py); otherwise within 10% up to p = 3 f (one group larger than pp, or m = pp: it
+    trade places (checked at b = 0.5 f and 0.8 f, exactly). Together with ``fill_exposure`` this is
+    ``pipeline_timing``'s makespan exactly (1e-9) for pp 2..16, v 2..8, m >= 2 pp at Megatron's default group and b >= 2 f
+    (tests/test_p2p_rule.py); otherwise within 10% up to p = 3 f (one group larger than pp, or m = pp: up to +10%, it
     overestimates; b < 2 f with m >= 8 pp: it underestimates, by up to 4.4% at b = f, where the list schedule keeps
     slowing over hundreds of micro-batches). The rule it replaced, ``max(0, 2 v p - (t_f + t_b))`` per micro-batch,
     exposed nothing until p = (f + b) / 2 and then 2 v per unit of p: over pp 2..16, v 2..8, m 4..256 (the groups
