@@ -1551,7 +1551,9 @@ def together_baselines(cat) -> pd.DataFrame:
     chunk; the rows need ~12.5 ms, 5.4 GB/s, a third of the cluster's own measurement. Tried as code: the overlapped
     exposure as the list schedule's knee (``t_pp / 2 - min(t_fwd, t_bwd)`` per micro-batch, in place of ``t_pp -
     (t_fwd + t_bwd)``; nearer the list schedule past the knee, 1.12-1.51x it against the current 0.60-1.86x): no row
-    of any source moves, no send in the tables reaches its chunk forward. (3) The wait on each forward's isend before
+    of any source moves, no send in the tables reaches its chunk forward. (p2prule, 2026-12-04: the analytic rule is
+    now the list schedule in closed form, ``pipeline.overlapped_sends_exposed`` / ``fill_exposure``, 1.000-1.067x it
+    over that grid; these rows and every other source unchanged.) (3) The wait on each forward's isend before
     its output is freed (``deallocate_pipeline_outputs``: Megatron-LM commit 260cba71, PR #4047, 2026-04-16), which
     would expose one send a tick (4.9 s at 1.6 ms), postdates 26.02 and these runs (2026-04-09..11). (4) Recompute
     granularity: one-layer chunks recompute every layer at ``recompute_num_layers`` 1 or 8 alike, yet the same PP16

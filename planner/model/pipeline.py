@@ -806,6 +806,74 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> Pi
     return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
 
 
+@dataclass(frozen=True)
+class FillGeometry:
+    """The warm-up / cool-down path of the interleaved schedule, one row per pipeline (``fill_geometry``; 1-d float
+    arrays): pp, v, micro-batches ``m``, the group size, the last group's size, the passes of pp sends the first and
+    last groups add at vanishing sends (the list schedule's own count where the last group is under pp: ``odd``), and
+    how many of a pass's pp - 1 links (``lin``) and its wrap from the last stage to the first (``wrap``) leave a node.
+    ``sends`` counts them (``fill_sends``), ``exposure`` prices them at finite sends (``fill_exposure``)."""
+    pp: np.ndarray
+    v: np.ndarray
+    m: np.ndarray
+    group: np.ndarray
+    last: np.ndarray
+    passes: np.ndarray
+    odd: np.ndarray
+    lin: np.ndarray
+    wrap: np.ndarray
+
+    def take(self, idx) -> "FillGeometry":
+        """The rows at ``idx`` (a search computes the geometry once per distinct pipeline and gathers it)."""
+        return FillGeometry(*(getattr(self, k)[idx] for k in self.__dataclass_fields__))
+
+    def sends(self):
+        """(sends, crossing): ``fill_sends``."""
+        pp, v, lin, wrap = self.pp, self.v, self.lin, self.wrap
+        extra = (v - 1) * self.passes
+        sends = np.where(pp > 1, (2 + extra) * (pp - 1) + extra, 0.0)
+        crossing = np.where(pp > 1, (2 + extra) * lin + extra * wrap, 0.0)
+        return sends, crossing
+
+    def exposure(self, t_f, t_b, hop_in, hop_out, t_send, exposed=None):
+        """``fill_exposure`` on these rows; ``exposed``: ``overlapped_sends_exposed`` at them, where the caller has
+        it."""
+        pp, v, gs, last, lin, wrap = self.pp, self.v, self.group, self.last, self.lin, self.wrap
+        f, b = np.asarray(t_f, dtype=np.float64) / v, np.asarray(t_b, dtype=np.float64) / v
+        path = lin * hop_out + (pp - 1 - lin) * hop_in
+        pass_ = path + wrap * hop_out + (1 - wrap) * hop_in
+        if exposed is None:
+            exposed = overlapped_sends_exposed(pp, v, t_f, t_b, t_send)
+        fill = (2 * path + (v - 1) * (np.maximum(pass_ - (gs - pp) * f, 0.0) + np.maximum(pass_ - (last - pp) * b, 0.0))
+                - gs * (v - 1) * np.maximum(t_send - np.minimum(f, b), 0.0)
+                - bubble_time(pp, self.m, v, exposed + 0.0 * pp, True))
+        if self.odd.any():  # fill_sends' count where the last group is under pp
+            fill = np.where(self.odd, 2 * path + (v - 1) * self.passes * pass_, fill)
+        return np.where(pp > 1, fill, 0.0)
+
+
+def fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group=None) -> FillGeometry:
+    """The rows of ``fill_sends`` / ``fill_exposure`` (vectorised; see ``fill_sends`` for the passes and links)."""
+    pp, v, mm, s = np.broadcast_arrays(np.atleast_1d(np.asarray(pp, dtype=np.float64)),
+                                       np.maximum(np.asarray(vpp, dtype=np.float64), 1.0),
+                                       np.maximum(np.rint(np.asarray(m, dtype=np.float64)), 1.0),
+                                       np.asarray(stage_gpus, dtype=np.float64))
+    gs = np.minimum(vpp_group_size(mm, pp, group).astype(np.float64), mm)
+    last = np.where(np.mod(mm, gs) > 0, np.mod(mm, gs), gs)
+    passes = (gs <= pp).astype(np.float64) + (last <= pp)
+    odd = last < pp
+    if odd.any():  # the list schedule's own count, in passes (once per distinct schedule)
+        po, mo, vo = pp[odd].astype(np.int64), mm[odd].astype(np.int64), v[odd].astype(np.int64)
+        keys, inv = distinct_rows(po, mo, vo)
+        n = np.array([_schedule_sends(a, b, c, group) for a, b, c in zip(*(k.tolist() for k in keys))])[inv]
+        passes[odd] = (n - 2 * (po - 1)) / np.maximum(po * (vo - 1), 1.0)
+    g = float(gpus_per_node)
+    nodes = np.ceil(pp * s / g)
+    lin = np.where(s >= g, pp - 1, np.maximum(nodes - 1, 0.0))
+    wrap = (nodes > 1).astype(np.float64)
+    return FillGeometry(pp, v, mm, gs, last, passes, odd, lin, wrap)
+
+
 def fill_sends(pp, m, vpp, stage_gpus, gpus_per_node, group=None):
     """Sends the interleaved schedule cannot hide when they overlap the compute (Megatron-Core
     ``overlap_p2p_comm``), and how many of them leave a node (vectorised over rows; 1-d arrays out):
@@ -828,27 +896,73 @@ def fill_sends(pp, m, vpp, stage_gpus, gpus_per_node, group=None):
     [s S, (s + 1) S), S = ``stage_gpus``): with S >= ``gpus_per_node`` every link does; otherwise the
     pipeline spans ``k = ceil(pp S / g)`` nodes, k - 1 of the pp - 1 links cross a node boundary and the wrap
     does when k > 1. ``crossing`` counts those sends among ``sends``, pass by pass."""
-    pp, v, mm, s = np.broadcast_arrays(np.atleast_1d(np.asarray(pp, dtype=np.float64)),
-                                       np.maximum(np.asarray(vpp, dtype=np.float64), 1.0),
-                                       np.maximum(np.rint(np.asarray(m, dtype=np.float64)), 1.0),
-                                       np.asarray(stage_gpus, dtype=np.float64))
-    gs = np.minimum(vpp_group_size(mm, pp, group).astype(np.float64), mm)
-    last = np.where(np.mod(mm, gs) > 0, np.mod(mm, gs), gs)
-    passes = (gs <= pp).astype(np.float64) + (last <= pp)
-    odd = last < pp
-    if odd.any():  # the list schedule's own count, in passes (once per distinct schedule)
-        po, mo, vo = pp[odd].astype(np.int64), mm[odd].astype(np.int64), v[odd].astype(np.int64)
-        keys, inv = distinct_rows(po, mo, vo)
-        n = np.array([_schedule_sends(a, b, c, group) for a, b, c in zip(*(k.tolist() for k in keys))])[inv]
-        passes[odd] = (n - 2 * (po - 1)) / np.maximum(po * (vo - 1), 1.0)
-    g = float(gpus_per_node)
-    nodes = np.ceil(pp * s / g)
-    lin = np.where(s >= g, pp - 1, np.maximum(nodes - 1, 0.0))
-    wrap = (nodes > 1).astype(np.float64)
-    extra = (v - 1) * passes
-    sends = np.where(pp > 1, (2 + extra) * (pp - 1) + extra, 0.0)
-    crossing = np.where(pp > 1, (2 + extra) * lin + extra * wrap, 0.0)
-    return sends, crossing
+    return fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group).sends()
+
+
+def overlapped_sends_exposed(pp, vpp, t_f, t_b, t_send):
+    """Per micro-batch, what the overlapped interleaved schedule's steady state exposes of its sends (vectorised):
+    ``v x`` with ``x`` the growth of one chunk tick (a chunk forward and a chunk backward, ``f = t_f / v``,
+    ``b = t_b / v``) under sends of ``p`` = ``t_send`` each:
+
+        x = max(0,  (p - f)(v - 1) / v,  (p - f) - ((b - f) / 2 + (p - (f + b) / 2) / pp) / v)
+
+    Megatron-Core ``forward_backward_pipelining_with_interleaving`` with ``overlap_p2p_comm`` posts each recv right
+    after the chunk it follows and waits on it (``pp_pre_forward`` / ``pp_pre_backward``: ``recv_prev_wait_handles``
+    / ``recv_next_wait_handles``, first in first out) just before the chunk that consumes that tensor; each send is
+    waited on one chunk later (``send_next_wait_handle`` after the next chunk's send is posted). The recv waits are
+    exactly the data edges of ``pipeline_timing``'s list schedule with ``t_p2p`` = p (a chunk starts at its input's
+    producer's end + p); the send waits, a backward and a forward after their post, are not modelled, nor that a send
+    cannot start before its peer posts the recv (NCCL's rendezvous; in the steady state the recv is posted a chunk
+    before the matching send), nor the wait on every send before its output is freed that newer Megatron-Core adds
+    under ``deallocate_pipeline_outputs`` (Megatron-LM PR #4047, after 26.02).
+
+    The two terms are the mean chunk tick of the list schedule's two critical cycles past ``p = f`` (read off its
+    slopes, 8..16 pp micro-batches, then checked as below): a micro-batch's backward passing the v chunks of its
+    group, ``f + v b + (v - 1) p`` over v ticks (the wraps from stage 0 back to the last stage leave no slot under
+    Megatron's default group of pp micro-batches), and, with longer sends, a cycle of 2 pp v ticks weighing
+    ``(pp + 1) f + (2 pp v - pp + 1) b + (2 pp v - 2) p``. Up to ``p = f`` each send hides under the chunk between its
+    post and its wait, and nothing is exposed. A backward shorter than its forward (a frozen base) mirrors it: f and b
+    trade places (checked at b = 0.5 f and 0.8 f, exactly). Together with ``fill_exposure`` this is
+    ``pipeline_timing``'s makespan exactly (1e-9) for pp 2..16, v 2..8, m >= 2 pp at Megatron's default group and b >= 2 f
+    (tests/test_p2p_rule.py); otherwise within 10% up to p = 3 f (one group larger than pp, or m = pp: up to +10%, it
+    overestimates; b < 2 f with m >= 8 pp: it underestimates, by up to 4.4% at b = f, where the list schedule keeps
+    slowing over hundreds of micro-batches). The rule it replaced, ``max(0, 2 v p - (t_f + t_b))`` per micro-batch,
+    exposed nothing until p = (f + b) / 2 and then 2 v per unit of p: over pp 2..16, v 2..8, m 4..256 (the groups
+    Megatron accepts), p / f 0.05..3, b = 2 f (2,200 points) it was 0.72..1.39x the list schedule's step (median
+    error past p = f 10.4%), this one is 1.000..1.067x (2,128 within 2%; the rest one group larger than pp, or m =
+    pp, with p > f)."""
+    v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
+    pp = np.asarray(pp, dtype=np.float64)
+    f, b, p = np.asarray(t_f) / v, np.asarray(t_b) / v, np.asarray(t_send, dtype=np.float64)
+    f, b = np.minimum(f, b), np.maximum(f, b)  # the schedule is its own mirror: the shorter chunk sets the knee
+    back = (p - f) * (v - 1) / v
+    long = (p - f) - ((b - f) / 2 + (p - (f + b) / 2) / np.maximum(pp, 1.0)) / v
+    # nothing past a chunk's worth of send (both terms are <= 0 there; the test keeps rounding from leaving 1e-16)
+    return np.where(p > f, v * np.maximum(np.maximum(back, long), 0.0), 0.0)
+
+
+def fill_exposure(pp, m, vpp, t_f, t_b, hop_in, hop_out, t_send, stage_gpus, gpus_per_node, group=None):
+    """What the overlapped interleaved schedule's warm-up and cool-down add to ``m`` steady micro-batches (with
+    ``overlapped_sends_exposed`` in their stage times) and the bubble of the stage times without it (vectorised over
+    rows): the first micro-batch's forward path and the last one's backward path, each pp - 1 sends (``path``),
+    and, in the first and the last group of micro-batches, (v - 1) passes of pp sends (``path`` and the wrap,
+    ``pass_``) less the slots the group has to spare -- G - pp chunk forwards in the first group of G, L - pp chunk
+    backwards in the last of L:
+
+        fill = 2 path + (v - 1) (max(0, pass_ - (G - pp) f) + max(0, pass_ - (L - pp) b))
+               - G (v - 1) max(0, p - f) - bubble(overlapped_sends_exposed)
+
+    the last two terms the steady exposure the warm-up / cool-down passes already hold (one pass of G sends per chunk
+    wrap paid past ``p = min(f, b)``; the bubble of ``bubble_time`` has none of it). Where every send is shorter than a
+    chunk forward and the groups hold pp micro-batches this is ``fill_sends``' 2 (pp v - 1) sends, each on its link;
+    a group larger than pp hides a pass only as far as its spare slots last (``fill_sends`` counts none there, which
+    holds only for sends far under a chunk: pp 8, v 4, m 9 at p = f / 4 pays 26 sends, not 14). ``t_send``: the
+    steady state's send (``overlapped_sends_exposed``); ``hop_in`` / ``hop_out``: one send on NVLink / through the
+    NIC (``fill_sends``' link split). A last group under pp (torch's rounds) keeps ``fill_sends``' count."""
+    geo = fill_geometry(pp, m, vpp, stage_gpus, gpus_per_node, group)
+    t_f, t_b, hop_in, hop_out, t_send = (np.broadcast_to(np.asarray(x, dtype=np.float64), geo.pp.shape)
+                                         for x in (t_f, t_b, hop_in, hop_out, t_send))
+    return geo.exposure(t_f, t_b, hop_in, hop_out, t_send)
 
 
 @lru_cache(maxsize=4096)

@@ -393,8 +393,9 @@ class Stack:
     #: the interleaved schedule's stage-to-stage sends run asynchronously under the next chunk's
     #: compute (Megatron-Core ``ModelParallelConfig.overlap_p2p_comm``: "some of the peer to peer
     #: communication for pipeline parallelism will overlap with computation"; Megatron-LM turns
-    #: it on with a virtual pipeline, ``--no-overlap-p2p-communication`` to disable); the forward-only
-    #: warm-up and backward-only cool-down still wait for theirs (pipeline.fill_sends, step_time ``pp_fill``)
+    #: it on with a virtual pipeline, ``--no-overlap-p2p-communication`` to disable): exposed in the steady state
+    #: only past a chunk's forward (pipeline.overlapped_sends_exposed); the forward-only warm-up and backward-only
+    #: cool-down still wait for theirs (pipeline.fill_exposure, step_time ``pp_fill``)
     overlap_p2p: bool = False
     #: grouped-query K/V heads are expanded to the query heads before the attention call, so
     #: context parallelism exchanges the expanded K/V (torchtitan 2024 ``Attention.forward``:

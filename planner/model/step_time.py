@@ -63,9 +63,10 @@ Pipeline sends: one activation (forward) and one gradient (backward) per micro-b
 chunk, i.e. v of each under the interleaved schedule (Narayanan et al. 2021 §2.2), split across
 the TP ranks and re-gathered on NVLink where the stack does so (``Stack.pp_scatter_gather``) or
 under sequence parallelism; Megatron-Core hides the interleaved sends under the next chunk
-(``Stack.overlap_p2p``) except in the schedule's warm-up and cool-down, which wait for theirs: 2 (pp v - 1) sends at
-the default group (``pipeline.fill_sends``), each on its link -- through the NIC where the pipeline's stages sit on
-different nodes, which more data parallelism brings about when a stage holds fewer GPUs than a node.
+(``Stack.overlap_p2p``) as far as a send lasts no longer than a chunk's forward (``pipeline.overlapped_sends_exposed``)
+except in the schedule's warm-up and cool-down, which wait for theirs: 2 (pp v - 1) sends at the default group
+(``pipeline.fill_exposure``), each on its link -- through the NIC where the pipeline's stages sit on different nodes,
+which more data parallelism brings about when a stage holds fewer GPUs than a node.
 
 The training stack (``training.framework``, planner.model.stacks) sets the op counts, which
 elementwise chains are fused, the attention kernel, TP/CP/DP overlap, what selective recompute
@@ -102,8 +103,9 @@ from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    pipeline_end_params, stage_split)
-from planner.model.pipeline import (exposed_dp_comm, fill_sends, lp16_layers, rebuilt_layers, recomputed_fraction,
-                                     split_per_row, split_runtime, step_composition)
+from planner.model.pipeline import (exposed_dp_comm, fill_geometry, lp16_layers,
+                                     overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
+                                     split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -1707,14 +1709,16 @@ def step_inputs(t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad
 @dataclasses.dataclass(frozen=True, slots=True)
 class StageTimes:
     """The slowest stage's per-micro-batch times at the candidates (``transformer_stage``, ``generic_stage``):
-    forward and backward with the pipeline sends, the sends themselves (``t_pp``: both ways; ``hop_in`` /
-    ``hop_out``: one send on NVLink / through the NIC, for the warm-up / cool-down path), the breakdown terms per
+    forward and backward with the pipeline sends, the sends themselves (``t_pp``: both ways, what the stage times
+    hold of them; ``t_send``: one send on the pipeline's link; ``hop_in`` / ``hop_out``: one send on NVLink / through
+    the NIC, for the warm-up / cool-down path), the breakdown terms per
     micro-batch, the stage's layers and MFU's denominator (the datasheet peak of the math the step runs in)."""
     t_fwd_mb: np.ndarray
     t_bwd_mb: np.ndarray
     t_pp: np.ndarray
     hop_in: np.ndarray
     hop_out: np.ndarray
+    t_send: np.ndarray
     per_mb: dict
     layers_max: np.ndarray
     peak: float
@@ -1927,10 +1931,12 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     t_pp, hop_in, hop_out = pipeline_sends(m, hw, s, sk)
     t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]
     t_bwd_mb = stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"]
-    # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
-    # one chunk later (``overlap_p2p_comm``): only what exceeds the stage's compute is exposed
+    # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for each recv just before
+    # the chunk that consumes it (``overlap_p2p_comm``): the steady state exposes a send only past a chunk's forward
+    # (pipeline.overlapped_sends_exposed: pipeline_timing's list schedule in closed form)
+    t_send = t_pp / np.maximum(2 * sk.kch, 1)  # one send on the pipeline's link
     if fw.overlap_p2p:
-        t_pp = np.where(sk.inter, np.maximum(t_pp - (t_fwd_mb + t_bwd_mb), 0.0), t_pp)
+        t_pp = np.where(sk.inter, overlapped_sends_exposed(sk.kpp, sk.kch, t_fwd_mb, t_bwd_mb, t_send), t_pp)
     t_fwd_mb, t_bwd_mb = t_fwd_mb + 0.5 * t_pp, t_bwd_mb + 0.5 * t_pp
     per_mb = dict(
         compute_gemm=stage_layers("gemm") + heads * L["head_gemm"] + proj * (L["mtp_fwd"] + L["mtp_bwd"]),
@@ -1943,7 +1949,7 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     inv = sk.inv
     per_mb = {k: v[inv] for k, v in per_mb.items()}
     t_fwd_mb, t_bwd_mb, t_pp, layers_max = t_fwd_mb[inv], t_bwd_mb[inv], t_pp[inv], st.nl[inv]
-    hop_in, hop_out = hop_in[inv], hop_out[inv]
+    hop_in, hop_out, t_send = hop_in[inv], hop_out[inv], t_send[inv]
     # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
     # terms stay as they are, as subtracting zeros would leave them)
     if np.any(ep_hide != 0):
@@ -1951,7 +1957,7 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
             * ep_hide[inv]
         t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
         per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
-    return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=t_pp, hop_in=hop_in, hop_out=hop_out,
+    return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=t_pp, hop_in=hop_in, hop_out=hop_out, t_send=t_send,
                       per_mb=per_mb, layers_max=layers_max, peak=s.peak)
 
 
@@ -1981,7 +1987,7 @@ def generic_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     z = np.zeros(n)
     per_mb = dict(compute_gemm=comp_gemm_mb, compute_attention=z,
                   compute_memory_bound=t_fwd_mb + t_bwd_mb - comp_gemm_mb, comm_tp=z, comm_cp=z, comm_ep=z)
-    return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=z, hop_in=z, hop_out=z, per_mb=per_mb,
+    return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=z, hop_in=z, hop_out=z, t_send=z, per_mb=per_mb,
                       layers_max=np.ones(n), peak=peak)
 
 
@@ -2214,13 +2220,41 @@ class StepParts:
     pp_hop: np.ndarray
 
 
+def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes):
+    """(pp_fill, pp_hop): the sends the overlapped interleaved schedule cannot hide (``pipeline.fill_exposure``) and
+    the mean send of its warm-up / cool-down path (the simulator's link delay); zeros where no row overlaps them."""
+    fw, n, pp, m_micro, g = s.fw, s.n, s.pp, s.m_micro, s.g
+    t_fwd_mb, t_bwd_mb = st.t_fwd_mb, st.t_bwd_mb
+    # the sends the overlapped interleaved schedule cannot hide: in its forward-only warm-up and backward-only
+    # cool-down each chunk waits for its input (Megatron-Core forward_backward_pipelining_with_interleaving with
+    # ``overlap_p2p_comm``: the recv posted after one forward is waited on before the next), 2 (pp vpp - 1) sends at
+    # Megatron's default group and sends under a chunk (pipeline.fill_exposure: what pipeline_timing's list
+    # schedule pays, with longer sends and larger groups too), each at its link: the ones that leave a node through
+    # the NIC
+    fill_rows = (c.schedule == SCHEDULE.code["interleaved"]) & (pp > 1) if fw.overlap_p2p else np.zeros(n, bool)
+    pp_fill, pp_hop = np.zeros(n), np.zeros(n)
+    if fill_rows.any():
+        r = fill_rows
+        # once per distinct (pp, m, chunks, stage GPUs): a search has few
+        keys, kinv = distinct_rows(c.pp[r], np.maximum(np.rint(m_micro[r]), 1).astype(np.int64), c.chunks[r],
+                                   (c.tp * c.cp * c.dp)[r])
+        geo = fill_geometry(*keys, g, getattr(fw, "microbatch_group_size", None)).take(kinv)
+        sends, cross = geo.sends()
+        # the mean send: the simulator's link delay
+        pp_hop[r] = (cross * st.hop_out[r] + (sends - cross) * st.hop_in[r]) / np.maximum(sends, 1.0)
+        half = st.t_pp[r] / 2  # the stage times without the steady state's exposed sends (which it is)
+        pp_fill[r] = geo.exposure(t_fwd_mb[r] - half, t_bwd_mb[r] - half, st.hop_in[r], st.hop_out[r], st.t_send[r],
+                                  exposed=st.t_pp[r])
+    return pp_fill, pp_hop
+
+
 def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: ZeroExposure, t_opt, off_step,
                  off_mb) -> StepParts:
     """One optimizer step from its parts (pipeline.step_composition: Narayanan et al. 2021 §2.2's m micro-batches,
-    bubble and DP reduce), with the overlapped interleaved schedule's fill sends (pipeline.fill_sends), the DP
+    bubble and DP reduce), with the overlapped interleaved schedule's fill sends (pipeline.fill_exposure), the DP
     reduce's NCCL SM cost, the ZeRO-1/2 parameter all-gather (Megatron-Core ``--overlap-param-gather``) and
     torch.distributed.pipelining's per-run FSDP sync."""
-    fw, n, pp, m_micro, g = s.fw, s.n, s.pp, s.m_micro, s.g
+    fw, pp, m_micro = s.fw, s.pp, s.m_micro
     t_fwd_mb, t_bwd_mb, t_dp, held, per_layer = st.t_fwd_mb, st.t_bwd_mb, dpt.t_dp, dpt.held, zx.per_layer
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term), once per run of the schedule
@@ -2229,21 +2263,7 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
                             zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
                             getattr(fw, "pp_pass_microbatches", None))
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
-    # the sends the overlapped interleaved schedule cannot hide: in its forward-only warm-up and backward-only
-    # cool-down each chunk waits for its input (Megatron-Core forward_backward_pipelining_with_interleaving with
-    # ``overlap_p2p_comm``: the recv posted after one forward is waited on before the next), 2 (pp vpp - 1) sends at
-    # Megatron's default group (pipeline.fill_sends: what pipeline_timing's list schedule pays), each at its link:
-    # the ones that leave a node through the NIC
-    fill_rows = (c.schedule == SCHEDULE.code["interleaved"]) & (pp > 1) if fw.overlap_p2p else np.zeros(n, bool)
-    pp_fill, pp_hop = np.zeros(n), np.zeros(n)
-    if fill_rows.any():
-        r = fill_rows
-        # once per distinct (pp, m, chunks, stage GPUs): a search has few
-        keys, kinv = distinct_rows(c.pp[r], np.maximum(np.rint(m_micro[r]), 1).astype(np.int64), c.chunks[r],
-                                   (c.tp * c.cp * c.dp)[r])
-        sends, cross = (x[kinv] for x in fill_sends(*keys, g, getattr(fw, "microbatch_group_size", None)))
-        pp_fill[r] = cross * st.hop_out[r] + (sends - cross) * st.hop_in[r]
-        pp_hop[r] = pp_fill[r] / np.maximum(sends, 1.0)  # the mean send: the simulator's link delay
+    pp_fill, pp_hop = pipeline_fill(c, s, st)
     step = step + pp_fill
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = _hidden_cost(s, t_dp, exposed_dp, dpt.nccl_sms)

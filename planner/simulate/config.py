@@ -24,7 +24,7 @@ import numpy as np
 from planner import defaults as D
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.evaluation import eval_pass_s, eval_run, loader_workers, spread_zero3
-from planner.model.pipeline import fill_sends, step_composition
+from planner.model.pipeline import fill_exposure, step_composition
 from planner.model.memory import held_training, model_state_bytes_per_param, stored_weight_bytes
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec.params import count_params
@@ -88,11 +88,14 @@ class PipelineConfig:
     def analytic_step_time(self) -> float:
         """The analytic model's step for the same inputs (``planner.model.pipeline.step_composition``,
         which ``planner.model.step_time`` uses too), no data; the link p2p only as the interleaved schedule's
-        warm-up / cool-down pays it (``pipeline.fill_sends``, step_time's ``pp_fill``)."""
+        warm-up / cool-down pays it (``pipeline.fill_exposure``, step_time's ``pp_fill``)."""
         inter = self.schedule == "interleaved"
         fill = 0.0
         if inter and self.pp > 1 and self.t_pp_p2p > 0:
-            fill = float(fill_sends(self.pp, self.m, self.vpp, 1, 1, self.vpp_group)[0][0]) * self.t_pp_p2p
+            # the stage times hold the steady state's exposed sends already (t_send 0): only the warm-up / cool-down
+            # path, at the link delay the list schedule pays
+            fill = float(fill_exposure(self.pp, self.m, self.vpp, self.t_fwd_mb, self.t_bwd_mb, self.t_pp_p2p,
+                                       self.t_pp_p2p, 0.0, 1, 1, self.vpp_group)[0])
         return float(step_composition(self.m, self.pp, self.vpp, inter, self.t_fwd_mb,
                                       self.t_bwd_mb, self.t_dp_comm, self.dp_buckets, self.overlap_grad_reduce,
                                       self.t_optimizer)["step"] + self.t_dp_tail + fill)
@@ -331,7 +334,7 @@ class SimConfig:
             t_fwd_mb=t_f, t_bwd_mb=t_b, pp=pp,
             vpp=int(d.get("vpp", 1) or 1), m=m, dp=dp, schedule=str(d.get("schedule", "1f1b")),
             # the sends the stage times leave out (the overlapped interleaved schedule's warm-up / cool-down path,
-            # step_time's ``t_pp_hop``) as the link delay: the list schedule pays pipeline.fill_sends of them
+            # step_time's ``t_pp_hop``) as the link delay: the list schedule pays pipeline.fill_exposure's path
             t_pp_p2p=float(d.get("t_pp_hop", 0.0)), comm_in_stage=2 * float(d.get("t_pp_p2p", 0.0)) + z3,
             t_dp_comm=float(d.get("t_dp_comm", 0.0)), t_dp_tail=float(d.get("t_dp_tail", 0.0)),
             t_optimizer=float(d.get("t_optimizer", 0.0)), dp_buckets=buckets,
