@@ -1,0 +1,47 @@
+"""QA 38 leftovers: what the stacks really run of ``parallel.schedule``, ``sequence_parallel`` at TP 1, and MoE-only
+stack options on a dense model. Each check fails on the code before its fix."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import refused, write_job
+
+L8 = {"preset": "llama3-8b"}
+H100 = {"gpus": ["H100"], "clouds": ["aws"], "max_gpus": 32}
+
+
+def _train(**kw) -> dict:
+    return {"seq_len": 4096, "global_batch": 256, "tokens": 1e10, **kw}
+
+
+@pytest.mark.parametrize("framework", ["megatron-core", "nemo", "megatron-bridge", "megatron-deepspeed", "hf-trainer"])
+def test_gpipe_is_refused_on_stacks_without_it(tmp_path, cli, framework):
+    """Megatron-Core's get_forward_backward_func has no GPipe (no pipelining, 1F1B, interleaved), DeepSpeed's
+    pipeline engine runs its 1F1B TrainSchedule, the HF code no pipeline at all: ``schedule: gpipe`` was estimated
+    on all of them."""
+    job = {"model": L8, "training": _train(micro_batch=1, recompute="none", framework=framework),
+           "parallel": {"schedule": "gpipe", "pp": 1 if framework == "hf-trainer" else 2},
+           "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    line = refused(cli("estimate", write_job(tmp_path, job)))
+    assert line.startswith("error: parallel.schedule: "), line
+    assert "GPipe" in line
+
+
+def test_gpipe_is_estimated_on_torchtitan_and_searched_only_there(tmp_path, cli):
+    """torchtitan runs torch's ScheduleGPipe; ``recommend`` with the stack open plans GPipe only there (it ranked
+    deepspeed and megatron-core GPipe plans)."""
+    job = {"model": L8, "training": _train(micro_batch=1, recompute="none", framework="torchtitan"),
+           "parallel": {"schedule": "gpipe", "pp": 2}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert code == 0, err
+    assert json.loads(out)["config"]["schedule"] == "gpipe"
+    job = {"model": L8, "training": _train(framework="auto"), "parallel": {"schedule": "gpipe"}, "constraints": H100}
+    code, out, err = cli("recommend", write_job(tmp_path, job, "open.yaml"), "--json", "--no-simulate")
+    assert code == 0, err
+    ranked = json.loads(out)["ranked"]
+    assert ranked and {r["stack"]["name"] for r in ranked} == {"torchtitan"}, [r["stack"]["name"] for r in ranked]
+    job["training"]["framework"] = "megatron-core"
+    line = refused(cli("recommend", write_job(tmp_path, job, "mcore.yaml"), "--no-simulate"))
+    assert line.startswith("error: parallel.schedule: "), line
