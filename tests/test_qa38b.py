@@ -45,3 +45,22 @@ def test_gpipe_is_estimated_on_torchtitan_and_searched_only_there(tmp_path, cli)
     job["training"]["framework"] = "megatron-core"
     line = refused(cli("recommend", write_job(tmp_path, job, "mcore.yaml"), "--no-simulate"))
     assert line.startswith("error: parallel.schedule: "), line
+
+
+def test_sequence_parallel_at_tp_1_is_off_and_said(tmp_path, cli):
+    """``sequence_parallel: true`` at TP 1 was planned and printed as ``sp: true``; sequence parallelism has no TP group
+    to shard over there, and Megatron-LM's validate_args turns it off ("if args.tensor_model_parallel_size == 1:
+    args.sequence_parallel = False"). ``estimate`` and ``recommend`` both run it off and say so."""
+    job = {"model": L8, "training": _train(micro_batch=1, recompute="none"),
+           "parallel": {"tp": 1, "sequence_parallel": True}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert code == 0, err
+    est = json.loads(out)
+    assert est["config"]["sp"] is False
+    assert any(a.startswith("parallel.sequence_parallel: true taken as false at TP 1") for a in est["assumptions"])
+    job = {"model": L8, "training": _train(), "parallel": {"tp": 1, "sequence_parallel": True}, "constraints": H100}
+    code, out, err = cli("recommend", write_job(tmp_path, job, "rec.yaml"), "--json", "--no-simulate")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["ranked"] and all(r["config"]["sp"] is False for r in rec["ranked"])
+    assert any(a.startswith("parallel.sequence_parallel: true taken as false at TP 1") for a in rec["assumptions"])

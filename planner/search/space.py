@@ -29,7 +29,7 @@ from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption, device_count
 from planner.hardware.platform import PLATFORMS, platform_of
-from planner.layout import Candidates, check_layout, valid_mask
+from planner.layout import Candidates, check_layout, sequence_parallel, valid_mask
 from planner.model import offload, stack_rules
 from planner.model.pipeline import stack_layout
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
@@ -349,7 +349,7 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
             cols = [np.concatenate([x, x[extra]]) for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp)]
             dp_shard = np.concatenate([dp, (g // (tp * cp))[extra]])
             n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = cols
-    sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
+    sp = sequence_parallel(p.sequence_parallel, tp)
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     # the job's block recompute of N layers per stage, or uniform groups of N, on its full-recompute rows (left
     # open, recommend picks them: planner.search.recommend.smallest_block_recompute / smallest_uniform_group)
