@@ -64,3 +64,17 @@ def test_sequence_parallel_at_tp_1_is_off_and_said(tmp_path, cli):
     rec = json.loads(out)
     assert rec["ranked"] and all(r["config"]["sp"] is False for r in rec["ranked"])
     assert any(a.startswith("parallel.sequence_parallel: true taken as false at TP 1") for a in rec["assumptions"])
+
+
+@pytest.mark.parametrize("option,value", [("moe_dispatcher", "deepep"), ("moe_a2a_overlap", True),
+                                          ("moe_fused_mlp", True)])
+def test_an_moe_only_option_on_a_dense_model_is_said_to_change_nothing(tmp_path, cli, option, value):
+    """``moe_dispatcher: deepep`` (or the all-to-all overlap, the fused expert MLP) on Llama-3-8B was accepted without a
+    word; like ``fp8_recipe`` under bf16 and ``moe_shared_expert_overlap`` without shared experts, it is said."""
+    job = {"model": L8, "training": _train(micro_batch=1, recompute="none",
+                                           framework={"name": "megatron-core", option: value}),
+           "parallel": {"tp": 2}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert code == 0, err
+    said = [a for a in json.loads(out)["assumptions"] if a.startswith(f"training.framework.{option} ")]
+    assert said and "changes nothing: llama3-8b has no MoE layers" in said[0], said
