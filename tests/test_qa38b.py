@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import refused, write_job
@@ -91,3 +92,35 @@ def test_the_progress_bar_says_the_ranking():
                          "parallel": {"tp": 8, "pp": 1}, "constraints": {**H100, "max_gpus": 16}})
     rec = recommend(job, progress=lambda done, total, desc: seen.append(desc))
     assert seen[-1] == f"ranking {rec.fits_memory:,} plans", seen[-3:]
+
+
+def test_space_chunks_expands_only_whole_dp_heads(monkeypatch):
+    """``space_chunks`` enumerated the whole product (69.3M rows for a 65K-token Nemotron-3-Nano over every instance,
+    41.9M with a whole DP) and let ``_layouts`` drop the rows whose tp*pp*cp does not divide the GPUs; now those heads
+    are never expanded, and the layouts out are the same, in the same order."""
+    from planner.hardware.options import option_from_cluster
+    from hardware_catalog.catalog import load_catalog
+    from planner.search import space
+    from planner.spec.load import load_job_dict
+
+    job = load_job_dict({"model": L8, "training": _train(seq_len=32768, global_batch=96),
+                         "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 3}})
+    hw = option_from_cluster(job.cluster, load_catalog(), None, "bf16")
+    grids, real = [], space._layouts
+    monkeypatch.setattr(space, "_layouts", lambda job, hw, grid: grids.append(grid) or real(job, hw, grid))
+    rows = space.Candidates.concat(list(space.space_chunks(job, hw)))
+    n_, tp, _etp, pp, cp = (np.concatenate([g[i] for g in grids]) for i in range(5))
+    assert ((n_ * hw.gpus_per_node) % (tp * pp * cp) == 0).all()
+    monkeypatch.setattr(space, "_layouts", real)
+    whole = space._layouts(job, hw, _product(job, hw))
+    for k in ("tp", "pp", "cp", "dp", "ep", "vpp", "zero", "mb", "rc", "nodes"):
+        assert np.array_equal(getattr(rows, k), getattr(whole, k)), k
+
+
+def _product(job, hw):
+    """Every row of ``hw``'s layout product, as ``_layouts`` takes a chunk of it (the (tp, etp) pair axis split)."""
+    from planner.search import space
+    axes, tp_of, etp_of = space._grid(job, hw)
+    idx = np.unravel_index(np.arange(int(np.prod([len(a) for a in axes]))), tuple(len(a) for a in axes))
+    n_, pair, *rest = (a[i] for a, i in zip(axes, idx))
+    return [n_, tp_of[pair], etp_of[pair], *rest]
