@@ -230,6 +230,21 @@ def _etp_ok(v, m):
     return m.ffn_hidden % e == 0
 
 
+#: what a job's ``parallel.sequence_parallel: true`` becomes on a TP 1 layout (estimate's notes, recommend's
+#: assumptions): sequence parallelism shards along the sequence the activations that TP replicates (Korthikanti et
+#: al. 2022), so at TP 1 there is no group to shard over; Megatron-LM megatron/training/arguments.py validate_args:
+#: "if args.tensor_model_parallel_size == 1: args.sequence_parallel = False". Until QA 38b the plan said ``sp: true``.
+SP_WITHOUT_TP = ("parallel.sequence_parallel: true taken as false at TP 1 (nothing to shard without tensor "
+                 "parallelism; Megatron-LM validate_args turns it off at tensor_model_parallel_size 1)")
+
+
+def sequence_parallel(given: bool | None, tp):
+    """Sequence parallelism per layout: the job's ``parallel.sequence_parallel`` where it gives one, else on with TP
+    (Megatron-Core's launchers turn it on with TP); off at TP 1 either way (``SP_WITHOUT_TP``)."""
+    tp = np.asarray(tp)
+    return (tp > 1) & (True if given is None else bool(given))
+
+
 def micro_batches_per_replica(v, t):
     """Micro-batches per replica per step, ``global_batch / (micro_batch * dp)`` (an integer where the
     global-batch rule holds), vectorised over the layouts ``v``."""

@@ -58,7 +58,8 @@ def _unordered(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(sorted(df.columns), kind="stable").reset_index(drop=True)
 
 
-@pytest.mark.parametrize("rows", [400, 800])  # not multiples of the three recompute settings
+@pytest.mark.parametrize("rows", [200, 400])  # not multiples of the three recompute settings (fewer than
+# before QA 38b: only the whole-DP heads of the product are expanded, so 800 rows was one chunk)
 def test_chunk_size_moves_nothing(catalog, monkeypatch, reference, rows):
     job = load_job_dict(JOB)
     assert len(list(_chunks(job, option_from_cluster(job.cluster, catalog, None, "bf16"), rows))) > 1  # chunked

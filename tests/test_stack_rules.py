@@ -15,7 +15,7 @@ from planner.model.stacks import holds, resolve
 from planner.present.emit import emit_launch_spec, launch_plan
 from planner.search.recommend import recommend
 from planner.spec import load_job_dict
-from planner.vocab import RECOMPUTE
+from planner.vocab import RECOMPUTE, SCHEDULE
 from planner.workloads.training import estimate_job
 
 P5 = {"instance": "aws:p5.48xlarge", "nodes": 4}
@@ -189,6 +189,11 @@ CASES = [
     ("megatron-lm-etp", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(tp=4, etp=1, dp=8), dict(tp=4, dp=8)),
     ("megatron-lm-moe-sp", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(tp=4, sp=True, dp=8), dict(tp=4, dp=8)),
     ("megatron-lm-zero", ("megatron-lm", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # GPipe: get_forward_backward_func (Megatron-Core, the 2021-22 Megatron-LM), DeepSpeed's TrainSchedule, the HF code
+    ("mcore-gpipe", ("nemo", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
+    ("megatron-lm-gpipe", ("megatron-lm", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
+    ("ds-gpipe", ("megatron-deepspeed", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
+    ("hf-gpipe", ("deepspeed", {}), "llama3-8b", {}, dict(schedule=2), dict()),
 ]
 
 
@@ -218,10 +223,10 @@ def test_titan_activation_offload_and_stacks_without_rules():
     # this layout
     assert stack_rules.refusals(_stack("llm-foundry"), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
     got = stack_rules.refusals(_stack("megatron-lm"), job.model, job.training, _layout(zero=1, pp=2, dp=16))
-    assert set(got) == {"megatron-lm-cp", "megatron-lm-ep", "megatron-lm-zero"} and not any(v[0] for v in got.values())
+    assert set(got) == {"megatron-lm-cp", "megatron-lm-ep", "megatron-lm-zero", "megatron-lm-gpipe"} and not any(v[0] for v in got.values())
     # Megatron-DeepSpeed: only its PipelineModule's rules (every stage holds layers here; no interleaving)
     got = stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=3, pp=2, dp=16))
-    assert set(got) == {"ds-empty-stage", "ds-vpp"} and not any(v[0] for v in got.values())
+    assert set(got) == {"ds-empty-stage", "ds-vpp", "ds-gpipe"} and not any(v[0] for v in got.values())
     for name in ("deepspeed", "hf-trainer"):  # the HF model code: no pipeline stages, the rest allowed
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16))["hf-pp"][0]
         assert not stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, tp=2, dp=16))["hf-pp"][0]
@@ -342,6 +347,8 @@ def test_no_ranked_row_breaks_a_rule_and_the_winner_emits(name, searches):
     etp = job.parallel.etp
     c = SimpleNamespace(**{k: tab[k].to_numpy() for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero")},
                         rc=np.array([RECOMPUTE.code[r] for r in tab["recompute"]]),
+                        schedule=np.where(tab["vpp"].to_numpy() > 1, SCHEDULE.code["interleaved"],
+                                          SCHEDULE.code[job.parallel.schedule]),
                         etp=tab["tp"].to_numpy() if etp is None else np.full(n, etp))
     base = resolve(*(job.training.framework.name,) if job.training.framework else ("megatron-core",))
     searched = ["optimizer_offload", "activation_offload", "megatron_fsdp"]

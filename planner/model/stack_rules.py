@@ -45,7 +45,7 @@ import numpy as np
 from planner.errors import InputError
 from planner.layout import micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
-from planner.vocab import RECOMPUTE
+from planner.vocab import RECOMPUTE, SCHEDULE
 
 #: the code a training stack runs, whose rules apply to it
 RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "torchtitan": "torchtitan",
@@ -351,6 +351,20 @@ def _kv_heads_rule(name: str, stack: str, why: str, source: str) -> StackRule:
     heads (``why``, ``source``): TP must divide the KV heads, no KV head shared between ranks."""
     return StackRule(name, stack, "parallel.tp", f"more TP ranks than KV heads ({why})", source,
                      lambda st, m, t: bool(m.is_transformer and m.kv_heads), lambda c, m, t: m.kv_heads % c.tp == 0)
+
+
+def _no_gpipe_rule(name: str, runtime: str, code: str, source: str) -> StackRule:
+    """A runtime whose pipeline schedules (``code``, ``source``) include no GPipe (all forwards, then all backwards):
+    ``parallel.schedule: gpipe`` is refused at every pp. At pp 1 too: the planner prices GPipe as holding all m
+    micro-batches' activations (planner.model.memory), where these codes run one micro-batch's forward and backward
+    at a time (no pipelining)."""
+    return StackRule(name, runtime, "parallel.schedule", f"the GPipe schedule ({code}: use 1f1b or interleaved)",
+                     source, lambda st, m, t: True, lambda c, m, t: np.asarray(c.schedule) != _GPIPE)
+
+
+_GPIPE = SCHEDULE.code["gpipe"]
+_MCORE_SCHEDULES = ("Megatron-Core pipeline_parallel/schedules.py get_forward_backward_func: no pipelining, 1F1B or "
+                    "interleaved 1F1B")
 
 
 def _token_drop_rule(name: str, stack: str, why: str, source: str) -> StackRule:
@@ -768,6 +782,19 @@ RULES: tuple[StackRule, ...] = (
               "metaseq/dataclass/configs.py DistributedTrainingConfig: model_parallel_size (Megatron tensor parallelism) "
               "and FSDP data parallelism only, no sequence split of attention",
               lambda st, m, t: True, lambda c, m, t: c.cp == 1),
+    # ---- pipeline schedules: GPipe runs on torchtitan (torch.distributed.pipelining ScheduleGPipe, its
+    # pipeline_parallel_schedule "GPipe") only; the Megatron codes and DeepSpeed's pipeline engine have none
+    _no_gpipe_rule("mcore-gpipe", "megatron", "it has none", _MCORE_SCHEDULES),
+    _no_gpipe_rule("megatron-lm-gpipe", "megatron-lm", "it has none",
+                   "Megatron-LM 2021-22 megatron/schedules.py get_forward_backward_func: no pipelining, 1F1B or "
+                   "interleaved 1F1B"),
+    _no_gpipe_rule("ds-gpipe", "megatron-deepspeed", "DeepSpeed's pipeline engine runs its 1F1B TrainSchedule",
+                   "DeepSpeed deepspeed/runtime/pipe/engine.py PipelineEngine.train_batch: schedule.TrainSchedule "
+                   "(deepspeed/runtime/pipe/schedule.py: 'A schedule for training a batch using hybrid parallelism', "
+                   "2 (micro_batches + stages - 1) steps of forwards and backwards alternating); no GPipe option"),
+    _no_gpipe_rule("hf-gpipe", "hf", "it has no pipeline parallelism (rule hf-pp)",
+                   "transformers Trainer: gradient accumulation runs each micro-batch's forward and backward in turn "
+                   "(training_step per micro-batch), never all forwards first"),
     StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
               "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
               "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "
@@ -929,6 +956,8 @@ def layout_of(cfg: dict) -> SimpleNamespace:
     return SimpleNamespace(**{k: np.array([int(cfg.get(k, 1) or 1)]) for k in ("tp", "pp", "dp", "cp", "ep", "vpp")},
                            zero=np.array([int(cfg["zero"])]), rc=np.array([RECOMPUTE.code[cfg["recompute"]]]),
                            sp=np.array([bool(cfg["sp"])]),
+                           # (the schedule: a torchtitan GPipe plan forced into megatron style is refused, rule mcore-gpipe)
+                           schedule=np.array([SCHEDULE.code[cfg.get("schedule") or "1f1b"]]),
                            **({"mb": np.array([int(cfg["micro_batch"])])} if cfg.get("micro_batch") else {}),
                            etp=np.array([tp if etp is None else int(etp)]),
                            dp_shard=np.array([int(cfg.get("dp", 1) or 1) if dp_shard is None else int(dp_shard)]))

@@ -30,7 +30,7 @@ from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inp
                                      row_result, stack_assumption)
 from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
                                  stack_comparison, why)
-from planner.layout import Candidates, distinct_rows
+from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import check_platform, recompute_split
 from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note, sp_off_note,
@@ -354,8 +354,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     memo = LayerMemo()  # the layer model's rows, shared by every step_time and memory_per_gpu call of this search
     for k, hw in enumerate(s.opts):
         _search_option(job, s, k, hw, tally, memo, progress, spot_model, overhead)
-    if progress:
-        progress(len(s.opts), len(s.opts), "done")
+    if progress:  # the ranking is no option of the bar's but can take a while: 2.7M fitting plans of a 65K-token
+        # hybrid MoE over every instance took ~37 s to filter, sort and mark (the bar sat at "done" meanwhile)
+        progress(len(s.opts), len(s.opts), f"ranking {sum(n for n, _ in tally.frames):,} plans")
     r = _ranked_table(job, s, tally, overhead)
     return _assemble(job, s, tally, r, top, spot_model, overhead, t0)
 
@@ -663,6 +664,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         per[int(shown.iloc[0]["group"])] = ranked[0]
         stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused)
         assumptions.append(stack_choice_line(stacks, objective))
+    if job.parallel.sequence_parallel and ranked[0].config.tp == 1:  # the job's SP on, the plan has no TP to shard
+        assumptions.append(SP_WITHOUT_TP)
     elapsed = time.perf_counter() - t0
     return Recommendation(
         objective=objective, spot=con.spot, evaluated=int(tally.evaluated), fits_memory=int(r.n_fit),

@@ -29,7 +29,7 @@ from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption, device_count
 from planner.hardware.platform import PLATFORMS, platform_of
-from planner.layout import Candidates, check_layout, valid_mask
+from planner.layout import Candidates, check_layout, sequence_parallel, valid_mask
 from planner.model import offload, stack_rules
 from planner.model.pipeline import stack_layout
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
@@ -295,8 +295,17 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
     if total > MAX_SPACE_ROWS:
         raise TooLargeError("constraints", f"{total:,} layouts on {hw.name} (limit {MAX_SPACE_ROWS:,}); fix some "
                                            "parallel fields or set constraints.max_gpus")
-    for start in range(0, total, chunk_rows):
-        idx = np.unravel_index(np.arange(start, min(start + chunk_rows, total)), shape)
+    # Only the (nodes, tp, pp, cp) heads whose tp*pp*cp divides the GPUs (``_layouts`` drops the rest: DP would not be
+    # whole) are expanded over the other axes, in the product's own order, so the rows and their order are those of the
+    # whole product. A 65K-token Nemotron-3-Nano over every instance under max_gpus 1,024: 69.3M product rows, 41.9M
+    # of them whole-DP, 8.1M valid
+    n_ax, pair_ax, pp_ax, cp_ax = axes[:4]
+    heads = np.meshgrid(n_ax * hw.gpus_per_node, tp_of[pair_ax], pp_ax, cp_ax, indexing="ij")
+    kept = np.flatnonzero((heads[0] % (heads[1] * heads[2] * heads[3]) == 0).ravel())
+    tail = int(np.prod(shape[4:], dtype=np.int64))
+    for start in range(0, len(kept) * tail, chunk_rows):
+        v = np.arange(start, min(start + chunk_rows, len(kept) * tail))
+        idx = np.unravel_index(kept[v // tail] * tail + v % tail, shape)
         n_, pair, *rest = (a[i] for a, i in zip(axes, idx))
         c = _layouts(job, hw, [n_, tp_of[pair], etp_of[pair], *rest])
         if len(c):
@@ -349,7 +358,7 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
             cols = [np.concatenate([x, x[extra]]) for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp)]
             dp_shard = np.concatenate([dp, (g // (tp * cp))[extra]])
             n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = cols
-    sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
+    sp = sequence_parallel(p.sequence_parallel, tp)
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     # the job's block recompute of N layers per stage, or uniform groups of N, on its full-recompute rows (left
     # open, recommend picks them: planner.search.recommend.smallest_block_recompute / smallest_uniform_group)

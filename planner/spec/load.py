@@ -99,6 +99,16 @@ def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
     return raw, notes
 
 
+#: the stack options that act on MoE layers only (planner.spec.schema ``FrameworkSpec``), and what each acts on: a dense
+#: model takes them and nothing changes (Megatron-Core builds no MoELayer, so no token dispatcher, no expert MLP, no
+#: expert all-to-all to overlap), with the value that is the default anyway (not said: a plan's stack record written
+#: back as a job carries ``moe_dispatcher: alltoall``). Until QA 38b ``moe_dispatcher: deepep`` on Llama-3-8B was
+#: accepted without a word
+MOE_ONLY_OPTIONS = {"moe_dispatcher": ("alltoall", "the token dispatcher of the expert layers"),
+                    "moe_a2a_overlap": (False, "the overlap of the expert all-to-all"),
+                    "moe_fused_mlp": (False, "the experts' grouped MLP")}
+
+
 def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
     """Validate a parsed job document. Accepts a full job, a bare model, or an HF config dict."""
     base_dir = Path(base_dir)
@@ -286,6 +296,11 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
     if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
         notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "
                      "(set precision fp8 to use it)")
+    for option, (default, what) in MOE_ONLY_OPTIONS.items():
+        value = getattr(t.framework, option, None)
+        if value not in (None, default) and m.moe is None:  # said, not refused: as the two notes here and below
+            notes.append(f"training.framework.{option} {str(value).lower()} changes nothing: {m.name} has no MoE "
+                         f"layers ({what})")
     if getattr(t.framework, "moe_shared_expert_overlap", None) and not has_shared_experts(m):
         # Megatron-Core takes the flag and overlaps nothing (moe_layer.py hands the dispatcher shared experts only
         # where the model has them): said, not refused

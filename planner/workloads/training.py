@@ -18,7 +18,7 @@ import numpy as np
 from planner.errors import InputError, NoPeakError
 from planner.hardware.data_rates import with_measured_data
 from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster
-from planner.layout import Candidates, check_layout
+from planner.layout import SP_WITHOUT_TP, Candidates, check_layout, sequence_parallel
 from planner.model import accuracy, offload, physics, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
@@ -86,7 +86,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     rc = t.recompute or "none"
     if t.recompute is None:
         notes.append("training.recompute defaulted to none")
-    sp = p.sequence_parallel if p.sequence_parallel is not None else tp > 1
+    sp = bool(sequence_parallel(p.sequence_parallel, tp))
+    if p.sequence_parallel and not sp:
+        notes.append(SP_WITHOUT_TP)
     rn = rg = 0
     method, n_rc = recompute_split(t, from_training(t), m)
     if method is not None:
