@@ -103,9 +103,10 @@ def test_validator_error_summary_stays_as_reported(compared):
     assert s[("deepgemm", "grouped_gemm")][0] == 10 and s[("deepgemm", "grouped_gemm")][2] <= 0.09
     assert s[("tileops1567", "grouped_gemm")][2] <= 0.11
     assert s[("deepgemm", "dense_gemm")][2] <= 0.19
-    # B200 MXFP8 grouped GEMM kernels alone (torchao breakdown, DeepSeek-V3 shapes): 14-19% slower than modelled
-    assert -0.20 <= s[("aoreadme", "grouped_gemm")][1] <= -0.10
-    assert -0.22 <= s[("aoreadme", "grouped_gemm_wgrad")][1] <= -0.15
+    # B200 MXFP8 grouped GEMM kernels alone (torchao breakdown, DeepSeek-V3 shapes): 9-15% slower than modelled
+    # (14-19% before mxfp8dense set MXFP8's GEMM fraction 0.92 -> 0.876 from Transformer Engine's B300 table)
+    assert -0.12 <= s[("aoreadme", "grouped_gemm")][1] <= -0.06
+    assert -0.18 <= s[("aoreadme", "grouped_gemm_wgrad")][1] <= -0.12
     # the slow outliers are non-TE kernels at 512 rows per expert / with the permutation, and a 1k-row NVFP4 launch
     assert s[("gg37", "grouped_gemm")][1] < -0.45 and s[("te3134", "grouped_gemm")][1] < -0.9
 

@@ -299,7 +299,8 @@ RECIPE_NOTE = {
                      "llama3.1-70b/*/train.sh; llama3_workload_base_configs.py @d063066b): no CUDA graphs outside BF16 "
                      "(validate.MBRIDGE_CUDA_GRAPHS), NVFP4 without TE's TP comm overlap (validate.MBRIDGE_NO_TP_OVERLAP); "
                      "the FP8-CS config's Megatron-FSDP comes with cpu_offloading_num_layers=5 (activation offload of 5 "
-                     "layers: not modelled, as mbridge_all's GB200 / GB300 70B offload)",
+                     "layers: modelled since 2026-12 as the stack option activation_offload_layers=5, PCIe contention with the "
+                     "NICs included)",
     "Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)": "Megatron-Bridge qwen3_workload_base_configs.py B200: "
         "all-to-all dispatcher, no all-to-all overlap, no CUDA graphs (validate.MBRIDGE_MOE_RECIPES / MBRIDGE_CUDA_GRAPHS); "
         "a Together experiment's own changes (graphs, dispatcher, overlap) replace these",
