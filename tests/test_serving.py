@@ -526,6 +526,19 @@ def test_bounded_search_picks_the_unbounded_answer(monkeypatch):
         assert fast["simulated"][k]["p99"] == pytest.approx(step["simulated"][k]["p99"], rel=1e-9)
 
 
+def test_simulation_searches_down_from_the_analytic_size():
+    """BATCH1 at 2 QPS with a 1 s TTFT target: the analytic size holds the queued TTFT (12 replicas; 5 by throughput
+    alone) and the simulation needs 10. The search starts at the analytic 12, passes, and bisects down to 10 (7 runs);
+    it grew from the stable count, 5, before (9 runs) -- the same 10 either way (more replicas never raise a p99)."""
+    job = _job({**BATCH1, "qps": 2, "ttft_ms": 1000}, model="llama3-8b")
+    calls = []
+    b = plan_serving(job, sim=FAST, progress=lambda done, total, desc: calls.append(desc))["best"]
+    runs = [d for d in calls if "replicas (run" in d]
+    assert b["analytic_replicas"] == 12 and b["replicas"] == 10 and b["simulated"]["meets_targets"]
+    assert "trying 12 replicas (run 1," in runs[0], runs[0]
+    assert b["simulated"]["trials"] <= 7
+
+
 def test_gpus_asked_for_without_an_instance_are_named():
     """constraints.gpus [H100, MI300X] on aws: no priced aws instance carries MI300X (its one priced row is on
     RunPod), and the plan used to drop it silently."""

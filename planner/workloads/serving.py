@@ -1248,7 +1248,7 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
 
     Why: sized by throughput alone a replica runs ~99% busy and its queue is the TTFT
     (examples/serving-llama3-8b-chat.yaml, g2-standard-96 TP4: 5 replicas, 9,187 ms against a 1,000 ms target,
-    listed as meeting it); sized by this, 6 replicas at 82%, 284 ms. The simulation confirms the count, searching
+    listed as meeting it); sized by this, 6 replicas at 82%, 161 ms. The simulation confirms the count, searching
     down from it as well as up (``_refine_realtime``): the TTFT here is a mean with the whole running iteration
     counted, not a p99."""
     im = im or option_iteration(m, s, hw, tp)
@@ -2214,7 +2214,10 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
 
     def smallest(k, hi=None):
         r0 = stable(k)
-        lo, r = r0 - 1, r0  # lo: known to fail (or 0)
+        # lo: known to fail (or 0). The first try is the analytic size where it is over the stable count (it meets
+        # the TTFT with its queue, ``queue_replicas``): a pass there bisects down to the stable count, a miss grows
+        # from it, so the search goes down as well as up from the analytic count
+        lo, r = r0 - 1, min(cap, max(r0, r_sl))
         fails = 0
         if hi is None and missed_cap and r0 < cap and not ok(cap, k)[0]:
             # another setting of this option missed at the cap already: this one is likely hopeless too, and
