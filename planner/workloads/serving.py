@@ -2151,8 +2151,8 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
     simulated p99 TTFT/TPOT meet the targets with ``sim.margin`` at utilisation <=
-    ``sim.max_utilisation``. The first setting grows from the stable count until it passes and
-    bisects back; each other setting is tried only where it saves a replica. After
+    ``sim.max_utilisation``. The first setting starts at the analytic size (or the stable count where that is
+    higher): a pass bisects down to the stable count, a miss grows until it passes and bisects back; each other setting is tried only where it saves a replica. After
     ``FAIL_FAST_AFTER`` misses one run at the replica cap decides whether a setting can pass at all,
     and once one setting missed there the next ones try the cap first. The winner is confirmed on a
     new seed over a longer run (growing by 1, 1, 2, 4, ... replicas if the confirmation fails, then
@@ -2686,8 +2686,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         n_cand = min(sim.candidates, len(ok))
         runs = budget_for(sim, runs)  # the whole plan's simulations, bounded together
         for n_sim, i in enumerate(ok):
-            # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
-            # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
+            # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the size whose queued
+            # TTFT meets the target, usually at or below the simulated one: ``EXAMPLES_SIM_KEPT``) cannot beat the best simulated
             if n_sim >= sim.candidates or (best_key is not None and realtime and key(rows[i]) >= best_key):
                 break
             hw, sp, im = where[i]
