@@ -2152,7 +2152,8 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
     simulated p99 TTFT/TPOT meet the targets with ``sim.margin`` at utilisation <=
     ``sim.max_utilisation``. The first setting starts at the analytic size (or the stable count where that is
-    higher): a pass bisects down to the stable count, a miss grows until it passes and bisects back; each other setting is tried only where it saves a replica. After
+    higher): a pass bisects down to the stable count, a miss grows until it passes and bisects back; each other
+    setting is tried only where it saves a replica. After
     ``FAIL_FAST_AFTER`` misses one run at the replica cap decides whether a setting can pass at all,
     and once one setting missed there the next ones try the cap first. The winner is confirmed on a
     new seed over a longer run (growing by 1, 1, 2, 4, ... replicas if the confirmation fails, then
@@ -2687,7 +2688,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         runs = budget_for(sim, runs)  # the whole plan's simulations, bounded together
         for n_sim, i in enumerate(ok):
             # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the size whose queued
-            # TTFT meets the target, usually at or below the simulated one: ``EXAMPLES_SIM_KEPT``) cannot beat the best simulated
+            # TTFT meets the target, usually at or below the simulated one: ``EXAMPLES_SIM_KEPT``) cannot beat the
+            # best simulated
             if n_sim >= sim.candidates or (best_key is not None and realtime and key(rows[i]) >= best_key):
                 break
             hw, sp, im = where[i]
@@ -2886,8 +2888,8 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
         if not options or options[0].simulated is None:
             return f"ranked by {what}; no option was confirmed in simulation (sized: analytic)"
         return (f"#1 is the option with the fewest GPUs confirmed in simulation; the rest ranked by {what}. sized: sim = "
-                "sized and confirmed in simulation; analytic = not simulated, its size usually a lower bound; the first analytic "
-                f"options are simulated, at most {candidates}")
+                "sized and confirmed in simulation; analytic = not simulated, its size usually a lower bound; the first "
+                f"analytic options are simulated, at most {candidates}")
     what = ("$/1M requests offline" if not realtime else "$/h for the QPS" if qps else "$/1M requests at full load")
     if not simulated:
         return f"ranked by {what} at the analytic size (not simulated{': ' + why_not if why_not else ''})"
