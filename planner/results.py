@@ -515,6 +515,9 @@ class ServingOption(Sparse):
     batch_offline: Optional[int] = None  # the memory-limited batch, no latency target
     requests_per_s_offline: Optional[float] = None
     tokens_per_s_offline: Optional[float] = None  # LLMs
+    #: a real-time LLM job with a QPS: the fewest replicas whose queued TTFT meets the target (``queue_replicas``),
+    #: the analytic size before the ``min_gpus`` floor: not in the JSON (``replicas`` / ``analytic_replicas`` are)
+    queue_replicas: Optional[int] = None
     # -- sized for the QPS (simulated size where simulated)
     replicas: Optional[int] = None
     nodes: Optional[int] = None
@@ -550,7 +553,7 @@ class ServingOption(Sparse):
     #: reason says them): not in the JSON
     offline_hours_at_cap: Optional[float] = None
 
-    _not_json = ("generic", "refined", "offline_hours_at_cap")
+    _not_json = ("generic", "refined", "offline_hours_at_cap", "queue_replicas")
 
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):

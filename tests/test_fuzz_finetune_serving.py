@@ -175,9 +175,13 @@ def test_fuzz_serving_fields(tmp_path_factory, case):
             # one output token has no TPOT (null since QA 37b): the fuzz drew output_tokens 1 and compared None
             assert (o["tpot_ms"] is None if s["output_tokens"] == 1
                     else o["tpot_ms"] <= s["p99_latency_ms"] * (1 + 1e-9)), o
-            # the stated TTFT includes the queue at the analytic size (~100% busy: ``llm_ttft``), which the batch is not
-            # sized against (the simulation sizes the replicas): over the target or none there, never negative
-            assert o["ttft_ms"] is None or o["ttft_ms"] > 0, o
+            # an option listed as meeting the targets states a TTFT (with its queue, ``llm_ttft``) under the target:
+            # its replicas are sized for it (``queue_replicas``); ttft31 listed 9,187 ms against a 1,000 ms target.
+            # With no TTFT target none is stated at a capacity (the queue grows), never a negative one
+            if s.get("ttft_ms"):
+                assert o["ttft_ms"] is not None and 0 < o["ttft_ms"] <= s["ttft_ms"] * (1 + 1e-9), o
+            else:
+                assert o["ttft_ms"] is None or o["ttft_ms"] > 0, o
         # the batch's KV at full context fits the cache the option reports
         assert o["batch"] * (s["prompt_tokens"] + s["output_tokens"]) <= o["kv_capacity_tokens"] * (1 + 1e-9), o
         sim = o.get("simulated") or {}

@@ -287,24 +287,26 @@ def test_recommended_size_meets_targets_in_simulation_with_margin_and_is_minimal
 
 
 def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_adds_replicas():
-    """The issue's complaint: the analytic size runs replicas at ~100% busy, where the queue grows
-    without bound; the simulation catches it."""
+    """The issue's complaint: a size from the throughput alone runs replicas at ~100% busy, where the queue grows
+    without bound. The simulation caught it (3 replicas at 99.5%: it grew to 4); the analytic size now holds the
+    queue too (``queue_replicas``: 4 replicas at 75%, TTFT 42 ms), and the simulation confirms the 4."""
     base = _plan(_job({**CHAT8B, "qps": 10}, model="llama3-8b"))["best"]
-    qps = 3 * base["requests_per_s_per_replica"] * 0.995  # analytic: 3 replicas, 99.5% busy
+    qps = 3 * base["requests_per_s_per_replica"] * 0.995  # by throughput: 3 replicas, 99.5% busy
     job = _job({**CHAT8B, "qps": qps}, model="llama3-8b")
     analytic = _plan(job)["best"]
-    assert analytic["replicas"] == 3 and analytic["utilisation"] > 0.99
+    assert math.ceil(qps / analytic["requests_per_s_per_replica"]) == 3
+    assert analytic["replicas"] == 4 and analytic["utilisation"] < 0.8 and analytic["ttft_ms"] <= CHAT8B["ttft_ms"]
     calls = []
     res = plan_serving(job, sim=FAST, progress=lambda done, total, desc: calls.append((done, total, desc)))
     b = res["best"]
-    assert b["analytic_replicas"] == 3 and b["replicas"] > 3
+    assert b["analytic_replicas"] == 4 and b["replicas"] == 4
     # `planner serve` shows a progress bar over these simulations (10-40 s): it only moves forward, names
     # the option and each run, and ends full
     assert calls[-1] == (1, 1, "simulations done") and [c[0] for c in calls] == sorted(c[0] for c in calls)
     runs = [d for _, _, d in calls if "replicas (run" in d]
     assert len(runs) == b["simulated"]["trials"] and all(f"{b['hardware']} TP{b['tp']}" in d for d in runs)
     assert ", trying " in runs[0] and "confirming" in runs[-1]
-    # at the analytic size the simulated p99 TTFT misses the target by far
+    # at the throughput's size the simulated p99 TTFT misses the target by far
     row = {**b, "simulated": {**b["simulated"], "replicas": 3}}
     at3, target = _resimulate(job, row, seed=1, seconds=240)
     assert at3.ttft.p99 > target.ttft_s
@@ -503,7 +505,8 @@ def test_batch1_job_simulates_in_bounded_events(monkeypatch):
 def test_bounded_search_picks_the_unbounded_answer(monkeypatch):
     """A small batch-1 job planned with fast-forwarded spans and step by step (every iteration an
     event, the old simulation): the same option, replicas, token budget, $/h and simulated p99s. The
-    1 s TTFT target makes the search grow from the analytic 5 replicas and bisect (9 trials)."""
+    1 s TTFT target sizes 12 analytic replicas (its queued TTFT: at the 5 the throughput needs a replica is 99% busy)
+    and the search bisects down from them to the 10 the simulation confirms (it grew from 5 to the same 10 before)."""
     import functools
     import planner.workloads.serving as ws
     job = _job({**BATCH1, "qps": 2, "ttft_ms": 1000}, model="llama3-8b")
@@ -516,11 +519,24 @@ def test_bounded_search_picks_the_unbounded_answer(monkeypatch):
     assert seen["events"] == seen["iterations"] > 20 * fast_events
     for k in ("hardware", "tp", "replicas", "analytic_replicas", "usd_per_hr"):
         assert fast[k] == step[k], k
-    assert fast["replicas"] > fast["analytic_replicas"] and fast["simulated"]["trials"] > 3
+    assert fast["replicas"] == 10 < fast["analytic_replicas"] == 12 and fast["simulated"]["trials"] > 3
     for k in ("replicas", "max_num_batched_tokens", "meets_targets", "trials"):
         assert fast["simulated"][k] == step["simulated"][k], k
     for k in ("ttft_ms", "tpot_ms"):
         assert fast["simulated"][k]["p99"] == pytest.approx(step["simulated"][k]["p99"], rel=1e-9)
+
+
+def test_simulation_searches_down_from_the_analytic_size():
+    """BATCH1 at 2 QPS with a 1 s TTFT target: the analytic size holds the queued TTFT (12 replicas; 5 by throughput
+    alone) and the simulation needs 10. The search starts at the analytic 12, passes, and bisects down to 10 (7 runs);
+    it grew from the stable count, 5, before (9 runs) -- the same 10 either way (more replicas never raise a p99)."""
+    job = _job({**BATCH1, "qps": 2, "ttft_ms": 1000}, model="llama3-8b")
+    calls = []
+    b = plan_serving(job, sim=FAST, progress=lambda done, total, desc: calls.append(desc))["best"]
+    runs = [d for d in calls if "replicas (run" in d]
+    assert b["analytic_replicas"] == 12 and b["replicas"] == 10 and b["simulated"]["meets_targets"]
+    assert "trying 12 replicas (run 1," in runs[0], runs[0]
+    assert b["simulated"]["trials"] <= 7
 
 
 def test_gpus_asked_for_without_an_instance_are_named():
