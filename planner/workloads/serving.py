@@ -2688,8 +2688,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         runs = budget_for(sim, runs)  # the whole plan's simulations, bounded together
         for n_sim, i in enumerate(ok):
             # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the size whose queued
-            # TTFT meets the target, usually at or below the simulated one: ``EXAMPLES_SIM_KEPT``) cannot beat the
-            # best simulated
+            # TTFT meets the target, usually at or below the simulated one: the measurement above ``_ranking``)
+            # cannot beat the best simulated
             if n_sim >= sim.candidates or (best_key is not None and realtime and key(rows[i]) >= best_key):
                 break
             hw, sp, im = where[i]
@@ -2864,13 +2864,12 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
             "run more sequences at once"]
 
 
-#: how the simulation moved the analytic replicas (``queue_replicas``) of examples/serving-llama3-8b-chat.yaml's and
-#: serving-llama3-70b.yaml's options, every one simulated at the job's settings (64; 3 missed at any count): kept
-#: 39, added replicas to 22 (g6e.xlarge 5 -> 7, g5.48xlarge TP8 14 -> 28), removed from none. It can remove: a
-#: batch-1 llama3-8b job at 2 QPS, 1 s TTFT (tests/test_serving.py), 12 analytic -> 10 simulated. Before the
-#: analytic size held the queue (ttft31) the same 22 / 39 / 0: the simulation's sizes did not move, only the
-#: analytic ones (g2-standard-96 TP4 5 -> 6, simulated 7). Said under the plan's table (``_ranking``)
-EXAMPLES_SIM_SIZED, EXAMPLES_SIM_KEPT, EXAMPLES_SIM_ADDED = 61, 39, 22
+# How the simulation moved the analytic replicas (``queue_replicas``), measured once (2026-12-04, ttft31b) over
+# examples/serving-llama3-8b-chat.yaml's and serving-llama3-70b.yaml's options, every one simulated at the job's
+# settings (64; 3 missed at any count): kept 39, added replicas to 22 (g6e.xlarge 5 -> 7, g5.48xlarge TP8 14 -> 28),
+# removed from none. It can remove: a batch-1 llama3-8b job at 2 QPS, 1 s TTFT (tests/test_serving.py), 12 analytic
+# -> 10 simulated. The line under the plan's table (``_ranking``) says this in words, not these counts: they belong
+# to those two jobs, not to the plan being printed (README serving section has them).
 
 
 def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int, why_not: str = "") -> str:
@@ -2901,8 +2900,7 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
     return (f"#1 is the cheapest option confirmed in simulation; the rest ranked by {what}"
             + (" (the simulated backlog's where simulated)" if not realtime else "") + ", cheapest first. "
             "sized: sim = sized and confirmed in simulation; analytic = not simulated, its cost usually a lower bound ("
-            + (f"on the examples' options the simulation kept the analytic replicas for {EXAMPLES_SIM_KEPT} of "
-               f"{EXAMPLES_SIM_SIZED} and added some for {EXAMPLES_SIM_ADDED}; it may remove some"
+            + ("the simulation more often adds replicas than removes them"
                if realtime else "the simulated backlog usually runs slower")
             + f"); the cheapest analytic options are simulated, at most {candidates}"
             + (", stopping once the next cannot beat the best simulated cost" if realtime else ""))
