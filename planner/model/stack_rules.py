@@ -408,8 +408,14 @@ _NO_PIPELINE_WHY = {"hf": "a transformers model is one nn.Module: no stage split
                     "composer": "FSDP only"}
 
 
+def _schedule(c) -> np.ndarray:
+    """The rows' schedule codes; columns without one (a hand-built layout of the rules' callers' tests: plain DDP's rules
+    concern every model, a CNN's layouts carry no schedule) are the 1f1b default, as ``layout_of`` reads a plan's."""
+    return np.asarray(getattr(c, "schedule", SCHEDULE.code["1f1b"]))
+
+
 def _schedule_name(c) -> str:
-    return _SCHEDULE_WORDS[SCHEDULE.names[int(np.ravel(c.schedule)[0])]]
+    return _SCHEDULE_WORDS[SCHEDULE.names[int(np.ravel(_schedule(c))[0])]]
 
 
 def schedule_rules(run: str, runs: tuple[str, ...], source: str) -> tuple[StackRule, ...]:
@@ -425,7 +431,7 @@ def schedule_rules(run: str, runs: tuple[str, ...], source: str) -> tuple[StackR
                           lambda st, m, t: True, lambda c, m, t: c.pp == 1),
                 StackRule(f"{prefix}-schedule", run, "parallel.schedule", "a pipeline schedule (it has no pipeline)",
                           source, lambda st, m, t: True,
-                          lambda c, m, t: (np.asarray(c.schedule) == SCHEDULE.code["1f1b"]) | (np.asarray(c.pp) > 1),
+                          lambda c, m, t: (_schedule(c) == SCHEDULE.code["1f1b"]) | (np.asarray(c.pp) > 1),
                           detail=lambda c, m, t: f": {_schedule_name(c)} (leave parallel.schedule out)"),)
     if set(runs) == set(SCHEDULE.names):
         return ()
@@ -433,8 +439,8 @@ def schedule_rules(run: str, runs: tuple[str, ...], source: str) -> tuple[StackR
     use = " or ".join(runs)
     return (StackRule(f"{prefix}-schedule", run, "parallel.schedule", f"a pipeline schedule other than {words}", source,
                       lambda st, m, t: True,
-                      lambda c, m, t: np.isin(np.asarray(c.schedule), codes)
-                      | ((np.asarray(c.pp) == 1) & (np.asarray(c.schedule) == SCHEDULE.code["1f1b"])),
+                      lambda c, m, t: np.isin(_schedule(c), codes)
+                      | ((np.asarray(c.pp) == 1) & (_schedule(c) == SCHEDULE.code["1f1b"])),
                       detail=lambda c, m, t: f": {_schedule_name(c)} (use parallel.schedule {use})"),)
 
 
