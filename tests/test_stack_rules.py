@@ -189,11 +189,22 @@ CASES = [
     ("megatron-lm-etp", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(tp=4, etp=1, dp=8), dict(tp=4, dp=8)),
     ("megatron-lm-moe-sp", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(tp=4, sp=True, dp=8), dict(tp=4, dp=8)),
     ("megatron-lm-zero", ("megatron-lm", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
-    # GPipe: get_forward_backward_func (Megatron-Core, the 2021-22 Megatron-LM), DeepSpeed's TrainSchedule, the HF code
-    ("mcore-gpipe", ("nemo", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
-    ("megatron-lm-gpipe", ("megatron-lm", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
-    ("ds-gpipe", ("megatron-deepspeed", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
-    ("hf-gpipe", ("deepspeed", {}), "llama3-8b", {}, dict(schedule=2), dict()),
+    # pipeline schedules (stack_rules.PIPELINE_SCHEDULES): GPipe on get_forward_backward_func (Megatron-Core, the 2021-22
+    # Megatron-LM), DeepSpeed's TrainSchedule, NxD's 1F1B / interleaved schedulers; 1F1B on MaxText's scanned GPipe
+    ("mcore-schedule", ("nemo", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
+    ("megatron-lm-schedule", ("megatron-lm", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
+    ("ds-schedule", ("megatron-deepspeed", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),
+    ("nxd-schedule", ("neuronx-distributed", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2),
+     dict(pp=2, vpp=2, dp=16, schedule=1)),
+    ("maxtext-schedule", ("maxtext", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict(pp=2, dp=16, schedule=2)),
+    # no pipeline: pp 1, and no GPipe (all m micro-batches held) at pp 1
+    ("hf-schedule", ("deepspeed", {}), "llama3-8b", {}, dict(schedule=2), dict()),
+    ("ddp-pp", ("pytorch-ddp", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict()),
+    ("ddp-schedule", ("dle-convnets", {}), "llama3-8b", {}, dict(schedule=2), dict()),
+    ("metaseq-pp", ("metaseq", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict()),
+    ("metaseq-schedule", ("metaseq", {}), "llama3-8b", {}, dict(schedule=2), dict()),
+    ("composer-pp", ("llm-foundry", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict()),
+    ("composer-schedule", ("llm-foundry", {}), "llama3-8b", {}, dict(schedule=2), dict()),
 ]
 
 
@@ -219,14 +230,15 @@ def test_titan_activation_offload_and_stacks_without_rules():
     job = _job("llama3-8b", {})
     mc = _stack("megatron-core", activation_offload=True)
     assert stack_rules.refusals(mc, job.model, job.training, _layout(), run="torchtitan")["titan-activation-offload"][0]
-    # no runtime; llm-foundry's rules (fp8) do not apply here, megatron-lm's (QLoRA, CP, EP, ZeRO-2/3) refuse none of
-    # this layout
-    assert stack_rules.refusals(_stack("llm-foundry"), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
+    # no runtime; llm-foundry's fp8 rule does not apply here, its no-pipeline rules (QA 38c) refuse pp 2 only;
+    # megatron-lm's (QLoRA, CP, EP, ZeRO-2/3) refuse none of this layout
+    got = stack_rules.refusals(_stack("llm-foundry"), job.model, job.training, _layout(zero=3, pp=2, dp=16))
+    assert {k for k, v in got.items() if v[0]} == {"composer-pp"}
     got = stack_rules.refusals(_stack("megatron-lm"), job.model, job.training, _layout(zero=1, pp=2, dp=16))
-    assert set(got) == {"megatron-lm-cp", "megatron-lm-ep", "megatron-lm-zero", "megatron-lm-gpipe"} and not any(v[0] for v in got.values())
+    assert set(got) == {"megatron-lm-cp", "megatron-lm-ep", "megatron-lm-zero", "megatron-lm-schedule"} and not any(v[0] for v in got.values())
     # Megatron-DeepSpeed: only its PipelineModule's rules (every stage holds layers here; no interleaving)
     got = stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=3, pp=2, dp=16))
-    assert set(got) == {"ds-empty-stage", "ds-vpp", "ds-gpipe"} and not any(v[0] for v in got.values())
+    assert set(got) == {"ds-empty-stage", "ds-vpp", "ds-schedule"} and not any(v[0] for v in got.values())
     for name in ("deepspeed", "hf-trainer"):  # the HF model code: no pipeline stages, the rest allowed
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16))["hf-pp"][0]
         assert not stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, tp=2, dp=16))["hf-pp"][0]

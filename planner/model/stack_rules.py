@@ -353,18 +353,95 @@ def _kv_heads_rule(name: str, stack: str, why: str, source: str) -> StackRule:
                      lambda st, m, t: bool(m.is_transformer and m.kv_heads), lambda c, m, t: m.kv_heads % c.tp == 0)
 
 
-def _no_gpipe_rule(name: str, runtime: str, code: str, source: str) -> StackRule:
-    """A runtime whose pipeline schedules (``code``, ``source``) include no GPipe (all forwards, then all backwards):
-    ``parallel.schedule: gpipe`` is refused at every pp. At pp 1 too: the planner prices GPipe as holding all m
-    micro-batches' activations (planner.model.memory), where these codes run one micro-batch's forward and backward
-    at a time (no pipelining)."""
-    return StackRule(name, runtime, "parallel.schedule", f"the GPipe schedule ({code}: use 1f1b or interleaved)",
-                     source, lambda st, m, t: True, lambda c, m, t: np.asarray(c.schedule) != _GPIPE)
+#: The pipeline schedules each runtime's code runs (planner.vocab ``SCHEDULE`` names: "1f1b", "interleaved" = interleaved
+#: 1F1B over virtual stages, "gpipe" = all forwards, then all backwards), with the source; ``()``: no pipeline at all
+#: (pp must be 1). ``schedule_rules`` turns each row into its rules, so ``estimate`` refuses a schedule the code does not
+#: run (``error: parallel.schedule: ...``), a pipeline where it has none (``error: parallel.pp: ...``), and ``recommend``
+#: never searches either. Schedules the planner has no name for (ZeroBubble, looped BFS, DualPipeV, MaxText's circular
+#: GPipe) are not plannable anywhere. Until QA 38c maxtext, neuronx-distributed, metaseq, llm-foundry and plain DDP
+#: planned every schedule (metaseq and llm-foundry at any pp, with no pipeline code), QA 38b having checked GPipe on the
+#: Megatron codes, Megatron-DeepSpeed and the HF code only.
+PIPELINE_SCHEDULES: dict[str, tuple[tuple[str, ...], str]] = {
+    "megatron": (("1f1b", "interleaved"), "Megatron-Core pipeline_parallel/schedules.py get_forward_backward_func: "
+                                          "no pipelining, 1F1B or interleaved 1F1B"),
+    "megatron-lm": (("1f1b", "interleaved"), "Megatron-LM 2021-22 megatron/schedules.py get_forward_backward_func: no "
+                                             "pipelining, 1F1B or interleaved 1F1B"),
+    "megatron-deepspeed": (("1f1b",), "DeepSpeed deepspeed/runtime/pipe/engine.py PipelineEngine.train_batch: "
+                                      "schedule.TrainSchedule (deepspeed/runtime/pipe/schedule.py: 'A schedule for "
+                                      "training a batch using hybrid parallelism', 2 (micro_batches + stages - 1) steps "
+                                      "of forwards and backwards alternating); no GPipe or interleaved option"),
+    "torchtitan": (("1f1b", "interleaved", "gpipe"), "torchtitan distributed/pipeline_parallel.py "
+                                                      "build_pipeline_schedule: torch.distributed.pipelining "
+                                                      "get_schedule_class(pipeline_parallel_schedule): 1F1B, "
+                                                      "Interleaved1F1B, GPipe, LoopedBFS, InterleavedZeroBubble, "
+                                                      "ZBVZeroBubble, DualPipeV"),
+    "automodel": (("1f1b", "interleaved", "gpipe"), "NeMo AutoModel components/distributed/pipelining/functional.py "
+                                                     "build_pipeline_schedule: torch.distributed.pipelining "
+                                                     "get_schedule_class(pp_schedule), any of torch's schedules "
+                                                     "(1F1B, Interleaved1F1B, GPipe, ...)"),
+    "nxd": (("1f1b", "interleaved"), "neuronx-distributed src/neuronx_distributed/pipeline/scheduler.py: "
+                                     "Train1F1BSchedule and TrainInterleavedSchedule ('adopted from Megatron/Apex'), "
+                                     "InferenceSchedule; no GPipe"),
+    "maxtext": (("gpipe",), "MaxText src/maxtext/layers/pipeline.py Pipeline: a forward scan of num_pipeline_microbatches "
+                            "x num_pipeline_repeats + stages - 1 iterations whose backward is JAX's transpose of the "
+                            "scan, every forward before any backward (GPipe); num_pipeline_repeats > 1 is the same "
+                            "over circular stages; no 1F1B"),
+    "hf": ((), "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
+               "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "
+               "which the HF Trainer integration does not do"),
+    "ddp": ((), "torch.nn.parallel.DistributedDataParallel: one whole model replica per rank, no stage split"),
+    "metaseq": ((), "metaseq/dataclass/configs.py DistributedTrainingConfig: ddp_backend (pytorch_ddp, fully_sharded), "
+                    "zero_sharding, model_parallel_size (Megatron tensor parallelism); no pipeline option (fairseq's "
+                    "pipeline_model_parallel was not carried over)"),
+    "composer": ((), "Composer Trainer parallelism_config: fsdp and tp only (llm-foundry scripts/train/train.py builds "
+                     "no pipeline)"),
+}
+assert all(set(s) <= set(SCHEDULE.names) for s, _ in PIPELINE_SCHEDULES.values())
+assert set(PIPELINE_SCHEDULES) == set(RUNTIMES.values()) | set(RULE_ONLY_RUNTIMES.values())  # every runtime has its row
+#: a runtime's prefix in rule names
+_RULE_PREFIX = {"megatron": "mcore", "megatron-deepspeed": "ds", "torchtitan": "titan"}
+#: the schedules in words
+_SCHEDULE_WORDS = {"1f1b": "1F1B", "interleaved": "interleaved 1F1B", "gpipe": "GPipe"}
+#: why a runtime has no pipeline, in the refusal's words (the source says where)
+_NO_PIPELINE_WHY = {"hf": "a transformers model is one nn.Module: no stage split",
+                    "ddp": "every rank holds the whole model", "metaseq": "FSDP and Megatron TP only",
+                    "composer": "FSDP only"}
 
 
-_GPIPE = SCHEDULE.code["gpipe"]
-_MCORE_SCHEDULES = ("Megatron-Core pipeline_parallel/schedules.py get_forward_backward_func: no pipelining, 1F1B or "
-                    "interleaved 1F1B")
+def _schedule(c) -> np.ndarray:
+    """The rows' schedule codes; columns without one (a hand-built layout of the rules' callers' tests: plain DDP's rules
+    concern every model, a CNN's layouts carry no schedule) are the 1f1b default, as ``layout_of`` reads a plan's."""
+    return np.asarray(getattr(c, "schedule", SCHEDULE.code["1f1b"]))
+
+
+def _schedule_name(c) -> str:
+    return _SCHEDULE_WORDS[SCHEDULE.names[int(np.ravel(_schedule(c))[0])]]
+
+
+def schedule_rules(run: str, runs: tuple[str, ...], source: str) -> tuple[StackRule, ...]:
+    """The rules of one ``PIPELINE_SCHEDULES`` row. A runtime without a pipeline (``runs`` empty): pp 1 (rule
+    ``<prefix>-pp``) and, at pp 1, no GPipe, which the planner prices as holding all m micro-batches' activations
+    (planner.model.memory) where these codes run one micro-batch's forward and backward at a time. One with a pipeline:
+    the schedules it runs; at pp 1 the default ``1f1b`` is no pipelining, which every runtime runs. A runtime running
+    every schedule has no rule."""
+    prefix = _RULE_PREFIX.get(run, run)
+    codes = np.array([SCHEDULE.code[s] for s in runs], dtype=np.int64)
+    if not runs:
+        return (StackRule(f"{prefix}-pp", run, "parallel.pp", f"pipeline parallelism ({_NO_PIPELINE_WHY[run]})", source,
+                          lambda st, m, t: True, lambda c, m, t: c.pp == 1),
+                StackRule(f"{prefix}-schedule", run, "parallel.schedule", "a pipeline schedule (it has no pipeline)",
+                          source, lambda st, m, t: True,
+                          lambda c, m, t: (_schedule(c) == SCHEDULE.code["1f1b"]) | (np.asarray(c.pp) > 1),
+                          detail=lambda c, m, t: f": {_schedule_name(c)} (leave parallel.schedule out)"),)
+    if set(runs) == set(SCHEDULE.names):
+        return ()
+    words = " and ".join(_SCHEDULE_WORDS[s] for s in runs)
+    use = " or ".join(runs)
+    return (StackRule(f"{prefix}-schedule", run, "parallel.schedule", f"a pipeline schedule other than {words}", source,
+                      lambda st, m, t: True,
+                      lambda c, m, t: np.isin(_schedule(c), codes)
+                      | ((np.asarray(c.pp) == 1) & (_schedule(c) == SCHEDULE.code["1f1b"])),
+                      detail=lambda c, m, t: f": {_schedule_name(c)} (use parallel.schedule {use})"),)
 
 
 def _token_drop_rule(name: str, stack: str, why: str, source: str) -> StackRule:
@@ -782,24 +859,8 @@ RULES: tuple[StackRule, ...] = (
               "metaseq/dataclass/configs.py DistributedTrainingConfig: model_parallel_size (Megatron tensor parallelism) "
               "and FSDP data parallelism only, no sequence split of attention",
               lambda st, m, t: True, lambda c, m, t: c.cp == 1),
-    # ---- pipeline schedules: GPipe runs on torchtitan (torch.distributed.pipelining ScheduleGPipe, its
-    # pipeline_parallel_schedule "GPipe") only; the Megatron codes and DeepSpeed's pipeline engine have none
-    _no_gpipe_rule("mcore-gpipe", "megatron", "it has none", _MCORE_SCHEDULES),
-    _no_gpipe_rule("megatron-lm-gpipe", "megatron-lm", "it has none",
-                   "Megatron-LM 2021-22 megatron/schedules.py get_forward_backward_func: no pipelining, 1F1B or "
-                   "interleaved 1F1B"),
-    _no_gpipe_rule("ds-gpipe", "megatron-deepspeed", "DeepSpeed's pipeline engine runs its 1F1B TrainSchedule",
-                   "DeepSpeed deepspeed/runtime/pipe/engine.py PipelineEngine.train_batch: schedule.TrainSchedule "
-                   "(deepspeed/runtime/pipe/schedule.py: 'A schedule for training a batch using hybrid parallelism', "
-                   "2 (micro_batches + stages - 1) steps of forwards and backwards alternating); no GPipe option"),
-    _no_gpipe_rule("hf-gpipe", "hf", "it has no pipeline parallelism (rule hf-pp)",
-                   "transformers Trainer: gradient accumulation runs each micro-batch's forward and backward in turn "
-                   "(training_step per micro-batch), never all forwards first"),
-    StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
-              "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
-              "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "
-              "which the HF Trainer integration does not do",
-              lambda st, m, t: True, lambda c, m, t: c.pp == 1),
+    # ---- pipeline schedules and pipelines: PIPELINE_SCHEDULES, a row's rules by schedule_rules
+    *(r for run, (runs, source) in PIPELINE_SCHEDULES.items() for r in schedule_rules(run, runs, source)),
 )
 assert len({r.name for r in RULES}) == len(RULES)
 
@@ -956,7 +1017,7 @@ def layout_of(cfg: dict) -> SimpleNamespace:
     return SimpleNamespace(**{k: np.array([int(cfg.get(k, 1) or 1)]) for k in ("tp", "pp", "dp", "cp", "ep", "vpp")},
                            zero=np.array([int(cfg["zero"])]), rc=np.array([RECOMPUTE.code[cfg["recompute"]]]),
                            sp=np.array([bool(cfg["sp"])]),
-                           # (the schedule: a torchtitan GPipe plan forced into megatron style is refused, rule mcore-gpipe)
+                           # (the schedule: a torchtitan GPipe plan forced into megatron style is refused, rule mcore-schedule)
                            schedule=np.array([SCHEDULE.code[cfg.get("schedule") or "1f1b"]]),
                            **({"mb": np.array([int(cfg["micro_batch"])])} if cfg.get("micro_batch") else {}),
                            etp=np.array([tp if etp is None else int(etp)]),
