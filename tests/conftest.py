@@ -1,5 +1,6 @@
 import contextlib
 import io
+import json
 import os
 import re
 import sys
@@ -60,6 +61,14 @@ def refused(result: tuple) -> str:
     code, out, err = result
     assert code == 2, out
     return one_error_line(err)
+
+
+def answered(result: tuple):
+    """A CLI run ``(exit code, stdout, stderr)`` (the ``cli`` / ``main_cli`` fixtures) that must answer: exit 0 (stderr
+    shown otherwise) and stdout one JSON document (``--json``), returned parsed. The answer-side twin of ``refused``."""
+    code, out, err = result
+    assert code == 0, err
+    return json.loads(out)
 
 
 def assert_cites_no_held_out_source(rows) -> None:

@@ -17,6 +17,7 @@ from planner.simulate.failures import expected_goodput
 from planner.simulate.interruptions import SpotRate, rate_for, spot_expectation
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job, recommend
+from conftest import answered
 
 BUDGET_13B = {"model": {"preset": "llama2-13b"},
               "training": {"seq_len": 4096, "global_batch": 1024, "tokens": 1e12},
@@ -156,9 +157,7 @@ def budget_yaml(tmp_path_factory):
 
 
 def test_cli_compare_json_rows_carry_the_price_basis(cli, budget_yaml):
-    code, out, err = cli("compare", budget_yaml, "--by", "gpu", "--json")
-    assert code == 0, err
-    rows = json.loads(out)
+    rows = answered(cli("compare", budget_yaml, "--by", "gpu", "--json"))
     assert rows and {r["price_basis"] for r in rows} == {"on-demand"}
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import EXAMPLES, refused, write_job
+from tests.conftest import EXAMPLES, answered, refused, write_job
 
 
 # ---- 2. `recommend --by framework` headed its rows "gpu" --------------------------------------------------------------
@@ -94,9 +94,7 @@ def test_one_output_token_has_no_tpot(tmp_path, cli):
     from tests.conftest import flat
 
     path = write_job(tmp_path, ONE_TOKEN)
-    code, out, err = cli("serve", path, "--json", "--top", "3")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", path, "--json", "--top", "3"))
     best = plan["best"]
     assert "tpot_ms" in best and best["tpot_ms"] is None and all(o["tpot_ms"] is None for o in plan["options"])
     assert best["simulated"]["tpot_requests"] == 0 and best["simulated"]["tpot_ms"]["p99"] is None
