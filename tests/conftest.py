@@ -90,6 +90,14 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
+@pytest.fixture(scope="module")
+def rows(request):
+    """The benchmarks/data CSV a data-test module names as its ``CSV`` (a DataFrame, read once per module)."""
+    import pandas as pd
+
+    return pd.read_csv(request.module.CSV)
+
+
 @pytest.fixture(scope="session")
 def catalog():
     from hardware_catalog import load_catalog
