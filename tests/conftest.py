@@ -40,8 +40,9 @@ def write_job(tmp_path, job: dict | str, name: str = "job.yaml") -> Path:
     return p
 
 
-def cluster_option(catalog, gpu: str, gpus_per_node: int, **cluster):
-    """The hardware option of a bare-GPU cluster of ``gpu`` (planner.hardware.options ``option_from_cluster``)."""
+def cluster_option(catalog, gpu: str, gpus_per_node: int | None = None, **cluster):
+    """The hardware option of a bare-GPU cluster of ``gpu`` (planner.hardware.options ``option_from_cluster``);
+    ``gpus_per_node`` None is a job that does not say (the reference system's node, else 8)."""
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
 
