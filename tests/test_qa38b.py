@@ -73,6 +73,22 @@ def test_an_moe_only_option_on_a_dense_model_is_said_to_change_nothing(tmp_path,
     assert said and "changes nothing: llama3-8b has no MoE layers" in said[0], said
 
 
+@pytest.mark.parametrize("option,value", [("moe_dispatcher", "deepep"), ("moe_a2a_overlap", True),
+                                          ("moe_fused_mlp", True)])
+def test_an_moe_only_option_is_not_in_a_dense_models_stack_line(tmp_path, cli, option, value):
+    """The same jobs' "training stack:" line (``Stack.describe``) still read "moe_dispatcher=deepep,
+    moe_a2a_overlap=off" (or "moe_fused_mlp=on") beside the note that the option changes nothing; on an MoE model
+    the option is listed."""
+    framework = {"name": "megatron-core", option: value}
+    job = {"model": L8, "training": _train(micro_batch=1, recompute="none", framework=framework),
+           "parallel": {"tp": 2}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    line = answered(cli("estimate", write_job(tmp_path, job), "--json"))["inputs"]["training_stack"]
+    assert line.startswith("training stack: megatron-core (") and "moe_" not in line, line
+    moe_job = {**job, "model": {"preset": "mixtral-8x7b"}, "parallel": {"tp": 2, "ep": 2}}  # a2a overlap needs EP
+    moe = answered(cli("estimate", write_job(tmp_path, moe_job, "moe.yaml"), "--json"))
+    assert option in moe["inputs"]["training_stack"], moe["inputs"]["training_stack"]
+
+
 def test_the_progress_bar_says_the_ranking():
     """The ranking after the last hardware option (37 s of the 173 s search of a 65K-token Nemotron-3-Nano over
     every instance) ran under a bar that said "done"; it says how many plans it ranks."""

@@ -295,8 +295,8 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
-    return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp) + given + chosen
-            + packed_attention_note(job.training, fw))
+    return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None)
+            + given + chosen + packed_attention_note(job.training, fw))
 
 
 def packed_attention_note(t, fw: Stack) -> str:
