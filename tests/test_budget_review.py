@@ -688,9 +688,7 @@ def test_per_million_is_at_the_ranked_price_in_table_and_report(cli, tmp_path):
     ck.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, micro_batch: 1, tokens: 1.0e12}\n"
                   "parallel: {tp: 2, pp: 1, zero: 1}\ncluster: {instance: aws:p5.48xlarge, nodes: 2}\n"
                   "checkpoint: {every_steps: 100, write_gbps: 2, mtbf_hours_per_node: 50, restart_minutes: 20}\n")
-    code, out, err = cli("estimate", ck, "--json")
-    assert code == 0, err
-    c = json.loads(out)["cost"]
+    c = answered(cli("estimate", ck, "--json"))["cost"]
     want = c["checkpoint_failures"]["expected_cost_ondemand_usd"] / c["tokens"] * 1e6
     md = tmp_path / "ck.md"
     code, _, err = cli("report", ck, "-o", md, "--no-simulate")

@@ -29,9 +29,7 @@ def test_by_framework_heads_its_rows_framework(cli):
 def test_top_cuts_a_tabular_jobs_json_and_not_its_csv(tmp_path, cli):
     import csv
 
-    code, out, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3", "--json")
-    assert code == 0, err
-    ranked = json.loads(out)["ranked"]
+    ranked = answered(cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3", "--json"))["ranked"]
     code, table, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3")
     assert code == 0 and "top 3 of 28 instances" in table, err
     assert len(ranked) == 3 and all(r["instance"] in table for r in ranked), ranked
@@ -43,9 +41,7 @@ def test_top_cuts_a_tabular_jobs_json_and_not_its_csv(tmp_path, cli):
 
 
 def test_top_cuts_serves_json_options(cli):
-    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json", "--top", "2")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json", "--top", "2"))
     code, whole, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json", "--top", "1000")
     assert code == 0, err
     every = json.loads(whole)["options"]
