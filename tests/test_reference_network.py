@@ -4,7 +4,7 @@ import pytest
 
 from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS
 from planner.hardware.options import reference_network
-from tests.conftest import cluster_option
+from tests.conftest import answered, cluster_option
 
 
 @pytest.mark.parametrize("gpu, per_gpu", [("A100-SXM-80GB", 200.0), ("H100-SXM-80GB", 400.0),
@@ -210,15 +210,11 @@ def test_mi325x_without_a_sourced_fabric_says_the_network_is_assumed_in_the_limi
     job = tmp_path / "job.yaml"
     job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 64, tokens: 1.0e10}\n"
                    "parallel: {tp: 1, pp: 1}\ncluster: {gpu: MI325X, nodes: 2}\n")
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    import json
-    res = json.loads(out)
+    res = answered(cli("estimate", job, "--json"))
     assert "ASSUMED 100 Gb/s per-node network" in res["bottleneck"] and "cluster.inter_node_gbps" in res["bottleneck"]
     stated = tmp_path / "stated.yaml"
     stated.write_text(job.read_text().replace("nodes: 2}", "nodes: 2, inter_node_gbps: 3200}"))
-    code, out, err = cli("estimate", stated, "--json")
-    assert code == 0 and "ASSUMED" not in json.loads(out)["bottleneck"]
+    assert "ASSUMED" not in answered(cli("estimate", stated, "--json"))["bottleneck"]
 
 
 def _job(text):
@@ -247,8 +243,6 @@ def test_estimate_on_two_v6e_slices_prices_the_dcn(cli, tmp_path):
     """`cluster: {instance: gcp:tpu-v6e-256, nodes: 2}`: 512 chips in two ICI slices joined over DCN at 100 Gb/s per
     chip (25,600 Gb/s per slice); the output says so. The same job with ICI's rate between the slices (as if one
     512-chip slice) is faster: the DCN is what the second slice costs."""
-    import json
-
     base = ("model: {preset: llama3.1-70b}\ntraining: {tokens: 1e11, global_batch: 1024, seq_len: 8192, "
             "micro_batch: 2, recompute: full}\nparallel: {tp: 1, pp: 1, zero: 3}\n")
     out = {}
@@ -256,9 +250,7 @@ def test_estimate_on_two_v6e_slices_prices_the_dcn(cli, tmp_path):
                      ("ici", "{instance: gcp:tpu-v6e-256, nodes: 2, inter_node_gbps: 819200}")):
         p = tmp_path / f"{name}.yaml"
         p.write_text(base + f"cluster: {cl}\n")
-        code, o, err = cli("estimate", str(p), "--json")
-        assert code == 0, err
-        out[name] = json.loads(o)
+        out[name] = answered(cli("estimate", str(p), "--json"))
     hw = out["dcn"]["hardware"]
     assert (hw["gpus_per_node"], hw["nodes"], hw["gpus"], hw["inter_node_gbps"]) == (256, 2, 512, 25600.0)
     assert hw["multi_node"] and not hw["network_assumed"]
