@@ -4,7 +4,7 @@ layout must obey.
 Every formula in ``planner.model`` takes these arrays and returns arrays, so one call evaluates
 one configuration (``planner estimate``) or a million (``planner recommend``) alike.
 
-The rules (``RULES``) are written once and used three ways: the job file's validator checks the
+The rules (``LAYOUT_RULES``) are written once and used three ways: the job file's validator checks the
 ones whose fields the job fixes (``check_fields``), ``estimate`` checks them all on its one
 configuration (``check_layout``), and the search keeps the rows that pass them all
 (``valid_mask``). They follow Megatron-LM's argument checks (``megatron/training/arguments.py``:
@@ -160,7 +160,7 @@ def _cp_mamba(v, m, t):
     return ((m.mamba_heads // v.tp) % v.cp == 0) & ((g % v.cp == 0) | (v.cp % np.maximum(g, 1) == 0))
 
 
-RULES = (
+LAYOUT_RULES = (
     Rule("parallel.tp", ("tp",), _tp_mamba,
          lambda v, m, t: f"tp={v.tp} must divide the Mamba heads ({m.mamba_heads}) and groups ({m.mamba.groups})"),
     Rule("parallel.tp", ("tp",), _tp_heads,
@@ -283,7 +283,7 @@ def valid_mask(v, model, training) -> np.ndarray:
     """Rows of ``v`` (any object with the layout columns as attributes) that obey every rule; a rule
     reading a column ``v`` lacks (``dp_shard``, ``zero`` in the search's first pass) is skipped."""
     ok = np.ones(len(v.tp), dtype=bool)
-    for r in RULES:
+    for r in LAYOUT_RULES:
         if any(getattr(v, k, None) is None for k in r.needs if k in ("dp_shard", "zero")):
             continue
         ok &= np.asarray(r.ok(v, model, training), dtype=bool)
@@ -294,7 +294,7 @@ def check_layout(model, training, **layout) -> None:
     """Raise the first broken rule (as ``InputError`` naming its field) for one layout whose
     ``layout`` values are given; rules needing a value not given are skipped."""
     v = SimpleNamespace(**layout)
-    for r in RULES:
+    for r in LAYOUT_RULES:
         if all(getattr(v, k, None) is not None for k in r.needs) and not bool(np.all(r.ok(v, model, training))):
             raise InputError(r.field, r.message(v, model, training))
 

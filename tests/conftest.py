@@ -1,5 +1,6 @@
 import contextlib
 import io
+import json
 import os
 import re
 import sys
@@ -39,8 +40,9 @@ def write_job(tmp_path, job: dict | str, name: str = "job.yaml") -> Path:
     return p
 
 
-def cluster_option(catalog, gpu: str, gpus_per_node: int, **cluster):
-    """The hardware option of a bare-GPU cluster of ``gpu`` (planner.hardware.options ``option_from_cluster``)."""
+def cluster_option(catalog, gpu: str, gpus_per_node: int | None = None, **cluster):
+    """The hardware option of a bare-GPU cluster of ``gpu`` (planner.hardware.options ``option_from_cluster``);
+    ``gpus_per_node`` None is a job that does not say (the reference system's node, else 8)."""
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
 
@@ -62,6 +64,14 @@ def refused(result: tuple) -> str:
     return one_error_line(err)
 
 
+def answered(result: tuple):
+    """A CLI run ``(exit code, stdout, stderr)`` (the ``cli`` / ``main_cli`` fixtures) that must answer: exit 0 (stderr
+    shown otherwise) and stdout one JSON document (``--json``), returned parsed. The answer-side twin of ``refused``."""
+    code, out, err = result
+    assert code == 0, err
+    return json.loads(out)
+
+
 def assert_cites_no_held_out_source(rows) -> None:
     """No row of a benchmarks/data CSV (a DataFrame), its cells read as one line, cites a source in ``FORBIDDEN``."""
     text = [" ".join(map(str, r)) for r in rows.itertuples(index=False)]
@@ -79,6 +89,14 @@ def assert_layout_adds_up(rows) -> None:
 def flat(text: str) -> str:
     """CLI output with its line wrapping undone, for phrases a narrow terminal splits."""
     return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def rows(request):
+    """The benchmarks/data CSV a data-test module names as its ``CSV`` (a DataFrame, read once per module)."""
+    import pandas as pd
+
+    return pd.read_csv(request.module.CSV)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 
 from planner.model import accuracy
 from planner.model.accuracy import Band, _wquantile, apply_band, band_for, bands_table, run_kind
-from tests.conftest import ROOT
+from tests.conftest import ROOT, answered
 
 
 def band(arch, fam, rows, q10=-0.2, q50=-0.05, q90=0.1):
@@ -88,9 +88,7 @@ def test_shipped_bands_have_provenance_and_every_level():
 
 
 def test_estimate_prints_and_returns_the_range(cli):
-    code, out, _ = cli("estimate", ROOT / "examples" / "llama3-8b-estimate.yaml", "--json")
-    assert code == 0
-    plan = json.loads(out)
+    plan = answered(cli("estimate", ROOT / "examples" / "llama3-8b-estimate.yaml", "--json"))
     a = plan["accuracy"]
     b = band_for(NS(family="decoder", moe=None, hybrid_pattern=None), plan["hardware"]["gpu"])
     assert a["rows"] == b.rows and a["p10_signed_err"] == b.q10
@@ -127,9 +125,7 @@ def test_estimate_range_names_the_checkpointed_time_it_brackets(cli, tmp_path):
     table's 78 days that did not contain them)."""
     job = tmp_path / "ck.yaml"
     job.write_text(CKPT_JOB.replace("EVERY", "100").replace("MTBF", "50"))
-    code, out, _ = cli("estimate", job, "--json")
-    assert code == 0
-    plan = json.loads(out)
+    plan = answered(cli("estimate", job, "--json"))
     a, cf = plan["accuracy"], plan["cost"]["checkpoint_failures"]
     assert a["hours"] == pytest.approx(cf["expected_hours"]) and a["hours"] > plan["cost"]["hours"] * 1.1
     assert a["cost_usd"] == pytest.approx(cf["expected_cost_ondemand_usd"])

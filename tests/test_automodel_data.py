@@ -6,7 +6,6 @@ the copied cells and of the models the rows are mapped to."""
 import re
 import sys
 
-import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up
@@ -18,11 +17,6 @@ PAGE = re.compile(r"https://(docs\.nvidia\.com/nemo/automodel/[\w./-]*performanc
                   r"|github\.com/NVIDIA-NeMo/Automodel/blob/[0-9a-f]{40}/docs/performance-summary\.md"
                   r"|stig\.sh/NVIDIA-NeMo/Automodel/blob/HEAD/docs/performance-summary\.md)$")
 CONFIG = re.compile(r"https://github\.com/NVIDIA-NeMo/Automodel/blob/[0-9a-f]{40}/examples/benchmark/configs/\w+\.yaml$")
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
 
 
 def test_provenance_filled(rows):

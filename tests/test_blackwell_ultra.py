@@ -12,10 +12,8 @@ import pytest
 from benchmarks.parts_data import load
 from hardware_catalog import load_catalog
 from planner.hardware.efficiency import PRIORS, gpu_family, prior_for
-from planner.hardware.options import option_from_cluster
 from planner.model import physics
-from planner.spec import ClusterSpec
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cluster_option
 
 NVL72 = ("GB300-B300", "GB200-B200")
 
@@ -26,7 +24,7 @@ def cat():
 
 
 def _hw(cat, gpu):
-    return option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=72), cat)
+    return cluster_option(cat, gpu, gpus_per_node=72)
 
 
 def test_blackwell_ultra_is_its_own_family(cat):

@@ -17,6 +17,7 @@ from planner.simulate.failures import expected_goodput
 from planner.simulate.interruptions import SpotRate, rate_for, spot_expectation
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job, recommend
+from conftest import answered
 
 BUDGET_13B = {"model": {"preset": "llama2-13b"},
               "training": {"seq_len": 4096, "global_batch": 1024, "tokens": 1e12},
@@ -156,9 +157,7 @@ def budget_yaml(tmp_path_factory):
 
 
 def test_cli_compare_json_rows_carry_the_price_basis(cli, budget_yaml):
-    code, out, err = cli("compare", budget_yaml, "--by", "gpu", "--json")
-    assert code == 0, err
-    rows = json.loads(out)
+    rows = answered(cli("compare", budget_yaml, "--by", "gpu", "--json"))
     assert rows and {r["price_basis"] for r in rows} == {"on-demand"}
 
 
@@ -689,9 +688,7 @@ def test_per_million_is_at_the_ranked_price_in_table_and_report(cli, tmp_path):
     ck.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, micro_batch: 1, tokens: 1.0e12}\n"
                   "parallel: {tp: 2, pp: 1, zero: 1}\ncluster: {instance: aws:p5.48xlarge, nodes: 2}\n"
                   "checkpoint: {every_steps: 100, write_gbps: 2, mtbf_hours_per_node: 50, restart_minutes: 20}\n")
-    code, out, err = cli("estimate", ck, "--json")
-    assert code == 0, err
-    c = json.loads(out)["cost"]
+    c = answered(cli("estimate", ck, "--json"))["cost"]
     want = c["checkpoint_failures"]["expected_cost_ondemand_usd"] / c["tokens"] * 1e6
     md = tmp_path / "ck.md"
     code, _, err = cli("report", ck, "-o", md, "--no-simulate")

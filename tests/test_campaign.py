@@ -1,11 +1,11 @@
 """Preprocessing tax (planner/workloads/campaign.py): caching the artifact vs re-running preprocessing."""
-import json
 
 import pytest
 
 from planner.workloads.campaign import S3_STANDARD_USD_PER_GB_MONTH, plan_campaign
 from planner.errors import InputError
 from planner.spec import load_job_dict
+from conftest import answered
 
 TRAIN = {"hours": 2.0, "usd": 50.0}
 
@@ -54,9 +54,7 @@ def test_fetch_time_from_instance_network_and_errors():
 
 
 def test_cli_recommend_shows_campaign(cli):
-    code, out, err = cli("recommend", "examples/preprocess-campaign.yaml", "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("recommend", "examples/preprocess-campaign.yaml", "--json"))
     assert d["campaign"]["cache_wins_from_experiment"] == 2
     assert d["campaign"]["train_hours"] == pytest.approx(d["best"]["hours"])
     code, out, err = cli("recommend", "examples/preprocess-campaign.yaml")

@@ -7,16 +7,14 @@ import re
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, answered
 
 CONTRACT = ("params", "params_active", "flops_per_step", "hw_flops_per_step", "step_time_s", "tokens_per_s",
             "tokens_per_s_per_gpu", "mfu", "hfu", "fits", "memory_per_gpu_bytes", "breakdown_s")
 
 
 def test_estimate_json_contract(cli):
-    code, out, err = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json"))
     for k in CONTRACT:
         assert k in d, k
     for k in ("total", "weights", "grads", "optimizer", "activations", "other"):
@@ -36,9 +34,7 @@ def test_estimate_table_mentions_limits_and_inputs(cli):
 
 
 def test_bare_model_and_hf_config_recommend(cli):
-    code, out, _ = cli("recommend", EXAMPLES / "bare-model.yaml", "--json", "--no-simulate", "--top", "3")
-    assert code == 0
-    d = json.loads(out)
+    d = answered(cli("recommend", EXAMPLES / "bare-model.yaml", "--json", "--no-simulate", "--top", "3"))
     assert any("bare model" in a for a in d["assumptions"])
     assert d["best"]["fits"]
     code, out, _ = cli("estimate", EXAMPLES / "hf" / "qwen2.5-7b-config.json", "--json")
@@ -224,9 +220,7 @@ def test_vocab_padding_advice_only_where_the_stack_does_not_pad(cli, tmp_path, f
                    "vocab: 50257}\n"
                    f"training: {{seq_len: 2048, global_batch: 8, precision: bf16, tokens: 1.0e9, framework: {framework}}}\n"
                    "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    vocab_advice = [a for a in json.loads(out)["advice"] if "vocab" in a]
+    vocab_advice = [a for a in answered(cli("estimate", job, "--json"))["advice"] if "vocab" in a]
     assert bool(vocab_advice) == advised, vocab_advice
 
 
@@ -237,9 +231,7 @@ def test_does_not_fit_names_the_limit_it_was_judged_against(cli, tmp_path):
     job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 64, micro_batch: 1, "
                    "precision: bf16, recompute: none, tokens: 1.0e10}\nparallel: {tp: 1, pp: 1, zero: 1}\n"
                    "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    res = json.loads(out)
+    res = answered(cli("estimate", job, "--json"))
     mem = res["memory_per_gpu_bytes"]
     assert not res["fits"] and mem["limit"] < mem["total"] < mem["capacity"]
     line = next(a for a in res["advice"] if a.startswith("does not fit"))
@@ -316,9 +308,7 @@ def test_long_context_mfu_says_what_the_causal_kernel_executes(cli, tmp_path):
                    "precision: bf16, recompute: none, tokens: 1.0e10, framework: {name: megatron-core, "
                    "activation_offload: true}}\nparallel: {tp: 4, pp: 1, cp: 8, zero: 1}\n"
                    "cluster: {instance: aws:p5.48xlarge, nodes: 32}\n")
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    res = json.loads(out)
+    res = answered(cli("estimate", job, "--json"))
     line = next(a for a in res["advice"] if "counts causal attention in full" in a)
     lin, attn = 2 * (8.030e9 - 128256 * 4096), 4 * 32 * 4096 * 1048576
     kept = (lin + attn / 2) / (lin + attn)

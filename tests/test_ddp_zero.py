@@ -3,12 +3,11 @@ torch.nn.parallel.DistributedDataParallel is), a layout the stack cannot run. st
 for every model (the rules of other runtimes concern transformers only)."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 from types import SimpleNamespace
 
-from conftest import one_error_line, write_job
+from conftest import answered, one_error_line, write_job
 
 from planner.model import stack_rules
 from planner.spec.presets import PRESETS
@@ -38,9 +37,7 @@ def test_recommend_ranks_no_zero2_or_3_plan_on_ddp(cli, tmp_path):
     job = {**CNN, "training": {**CNN["training"], "framework": "pytorch-ddp"}}
     job.pop("cluster")
     job["constraints"] = {"max_gpus": 16, "gpus": ["H100-SXM-80GB"]}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    ranked = json.loads(out)["ranked"]
+    ranked = answered(cli("recommend", write_job(tmp_path, job), "--json"))["ranked"]
     assert ranked and {p["config"]["zero"] for p in ranked} <= {0, 1}
 
 

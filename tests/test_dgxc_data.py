@@ -12,11 +12,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 CSV = ROOT / "benchmarks" / "data" / "dgxc_runs.csv"
 
 
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
-
-
 def test_layout_and_provenance(rows):
     assert rows["id"].is_unique
     assert_layout_adds_up(rows)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 
 
 def _job(tmp_path, framework, **parallel):
@@ -20,9 +20,7 @@ def _job(tmp_path, framework, **parallel):
 
 @pytest.mark.parametrize("framework, etp", [("torchtitan", 1), ("megatron-core", 2)])
 def test_etp_left_out_takes_the_stacks_default(cli, tmp_path, framework, etp):
-    code, out, err = cli("estimate", _job(tmp_path, framework), "--json")
-    assert code == 0, err
-    assert json.loads(out)["config"]["etp"] == etp
+    assert answered(cli("estimate", _job(tmp_path, framework), "--json"))["config"]["etp"] == etp
 
 
 def test_the_default_is_said(cli, tmp_path):

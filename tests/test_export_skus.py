@@ -9,12 +9,12 @@ import pytest
 
 from hardware_catalog import load_catalog
 from planner.hardware.efficiency import PRIORS, gpu_family, prior_for
-from planner.hardware.options import option_from_cluster
 from planner.layout import Candidates
 from planner.model import physics, stacks
 from planner.model.comm import collective_time
 from planner.model.step_time import step_time
-from planner.spec import ClusterSpec, ModelSpec, TrainingSpec
+from planner.spec import ModelSpec, TrainingSpec
+from tests.conftest import cluster_option
 
 #: (export SKU, its full-NVLink sibling, datasheet NVLink GB/s total bidirectional: export, sibling)
 PAIRS = [("H800-SXM-80GB", "H100-SXM-80GB", 400, 900), ("A800-SXM-80GB", "A100-SXM-80GB", 400, 600)]
@@ -30,7 +30,7 @@ def cat():
 
 
 def _hw(cat, gpu, **eff):
-    hw = option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=8), cat)
+    hw = cluster_option(cat, gpu, gpus_per_node=8)
     if eff:
         hw.eff = hw.eff.with_(**eff)
     return hw
@@ -106,7 +106,7 @@ def test_h800_achieved_nvlink_matches_deepseek(cat):
     hw = _hw(cat, "H800")
     assert hw.intra_bw_eff == pytest.approx(160e9, rel=0.05)
     # and the IB side of the same node: 8 x 400 Gb/s CX7 per node = 50 GB/s per GPU at line rate
-    node = option_from_cluster(ClusterSpec(gpu="H800", gpus_per_node=8, inter_node_gbps=8 * 400), cat)
+    node = cluster_option(cat, "H800", gpus_per_node=8, inter_node_gbps=8 * 400)
     assert node.inter_node_bw / 8 == pytest.approx(50e9)
 
 

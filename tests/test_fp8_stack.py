@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 
 from planner.model.stacks import resolve
 from planner.spec import load_job_dict
@@ -76,9 +76,7 @@ def test_stacks_with_te_or_torchao_linears_keep_fp8(tmp_path, cli, stack):
     job = _job(LLM, stack)
     if stack in ("torchtitan", "nemo-automodel"):  # FSDP2 data parallelism: no ZeRO-1 (their rules)
         job["parallel"] = {**job["parallel"], "zero": 3}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    got = json.loads(out)
+    got = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     assert got["stack"]["name"] == stack and got["stack"]["fp8_recipe"]
 
 
@@ -97,9 +95,7 @@ def test_recommend_never_proposes_fp8_on_a_stack_without_it(tmp_path, cli):
     """framework auto with fp8: every ranked plan is on a stack with an fp8 recipe, none on a no-fp8 stack."""
     job = _job(LLM, "auto")
     job.pop("parallel")
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--top", "50")
-    assert code == 0, err
-    got = json.loads(out)
+    got = answered(cli("recommend", write_job(tmp_path, job), "--json", "--top", "50"))
     plans = [got["best"], *got.get("plans", [])]
     names = {p["stack"]["name"] for p in plans}
     assert names and not names & set(NO_PATH)

@@ -16,7 +16,7 @@ from planner.search.rank import rank_key
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job, recommend
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, answered
 
 
 def _job(framework="auto", parallel=None, constraints=None, preset="llama3-8b", **training):
@@ -131,9 +131,7 @@ def _framework_left_out(tmp_path, extra=""):
 
 
 def test_recommend_json_has_stacks_only_for_auto(cli, tmp_path):
-    code, out, _ = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--json")
-    assert code == 0
-    res = json.loads(out)
+    res = answered(cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--json"))
     rows = res["stacks"]
     assert [r["framework"] for r in rows if r["status"] != "refused"][0] == res["best"]["stack"]["name"]
     assert {r["framework"] for r in rows} == set(D.AUTO_FRAMEWORKS)
@@ -160,9 +158,7 @@ def test_emit_for_an_auto_plan_uses_the_chosen_stack(cli):
     from planner.model.stack_rules import RUNTIMES
     from planner.present.emit import RUNTIME_STYLE
 
-    code, out, err = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--json")
-    assert code == 0, err
-    best = json.loads(out)["best"]
+    best = answered(cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--json"))["best"]
     code, out, err = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--emit", "torchrun")
     assert code == 0, err
     assert f"# launcher style: {RUNTIME_STYLE[RUNTIMES[best['stack']['name']]]}" in out

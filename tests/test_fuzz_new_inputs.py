@@ -18,7 +18,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, answered  # noqa: E402
 from test_fuzz_cli import (ERROR_LINE, _mostly, answer_plans, assert_sane, check_outcome, dump, fuzz_settings,  # noqa: E402
                            job_file, run_cli, stray)
 
@@ -120,9 +120,7 @@ def test_mamba_heads_given_need_no_divisibility(tmp_path):
     expand x hidden rule does not apply (the Nemotron 3 Nano config: 64 x 64 != 2 x 2688)."""
     p = tmp_path / "job.yaml"
     p.write_text(dump(_job(_hyb("M*M-", mamba={"head_dim": 48, "heads": 16, "groups": 1})), "yaml"))
-    code, out, err = run_cli("estimate", p, "--json")
-    assert code == 0, err
-    assert_sane(json.loads(out))
+    assert_sane(answered(run_cli("estimate", p, "--json")))
     code, out, err = run_cli("estimate", _write(tmp_path, _nemotron_hf(tmp_path)), "--json")
     assert code == 0, err
 
@@ -153,10 +151,8 @@ def test_token_dropping_kept_on_megatron_and_by_auto(tmp_path):
 def test_simulate_times_never_negative(tmp_path):
     """The simulator's causes are differences of makespans and the step's residual: rounding once
     left the data wait at -1.8e-16 s and the bubble of a PP-1 plan at -8e-17 s (negative times in --json)."""
-    code, out, err = run_cli("simulate", _write(tmp_path, _job(DENSE, parallel={"tp": 1, "dp": 8})), "--json",
-                             "--steps", "12", "--no-answers")
-    assert code == 0, err
-    r = json.loads(out)
+    r = answered(run_cli("simulate", _write(tmp_path, _job(DENSE, parallel={"tp": 1, "dp": 8})), "--json",
+                         "--steps", "12", "--no-answers"))
     assert r["data"]["data_wait_share"] >= 0
     assert all(v >= 0 for v in r["time_by_cause_s"].values()), r["time_by_cause_s"]
     assert all(v >= 0 for v in r["idle_share_by_cause"].values()), r["idle_share_by_cause"]

@@ -4,7 +4,6 @@ and the row maps to what the config sets."""
 import math
 import sys
 
-import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up
@@ -13,11 +12,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CSV = ROOT / "benchmarks" / "data" / "h200_runs.csv"
 GPT2_VOCAB = 50257  # the GPT-2 BPE tokenizer every config names (gpt2-vocab.json)
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
 
 
 def test_layout_and_provenance(rows):

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, answered
 from test_robustness import ESTIMATE_JOB, SEARCH_JOB, one_line_error
 
 CPU_PROFILE = json.loads((ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json").read_text())
@@ -121,9 +121,7 @@ def test_loader_credits_never_exceed_what_the_run_consumes():
 
 def test_huge_loader_job_simulates_in_bounded_work(tmp_path, cli):
     job = write(tmp_path, "j.yaml", ESTIMATE_JOB + "data: {workers_per_gpu: 1024, prefetch_factor: 1024, decode_ms_per_sample: 1}\n")
-    code, out, err = cli("simulate", job, "--steps", "20", "--no-answers", "--json")
-    assert code == 0, err
-    assert json.loads(out)["events"] < 200_000
+    assert answered(cli("simulate", job, "--steps", "20", "--no-answers", "--json"))["events"] < 200_000
 
 
 def test_steady_state_window_is_capped():
@@ -307,9 +305,7 @@ def test_by_dtype_fits_are_used_for_the_jobs_precision(tmp_path, cli):
         prof = gpu_profile(tmp_path, f"p{gemm_bf16}.json", gemm_table=None,
                            by_dtype={"bf16": {"gemm_max": gemm_bf16}, "fp32": {"gemm_max": 0.9}})
         job = write(tmp_path, "j.yaml", ESTIMATE_JOB.replace("tokens: 1e9", f"tokens: 1e9, precision: {precision}"))
-        code, out, err = cli("estimate", job, "--json", "--profile", prof)
-        assert code == 0, err
-        return json.loads(out)["step_time_s"]
+        return answered(cli("estimate", job, "--json", "--profile", prof))["step_time_s"]
     assert step(0.2) > step(0.8)  # the bf16 fit moves a bf16 job (this small job is mostly host-bound)
     assert step(0.2, "fp32") == pytest.approx(step(0.8, "fp32"))  # ... and not an fp32 one
     from hardware_catalog import load_catalog

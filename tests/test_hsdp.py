@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 from hardware_catalog import load_catalog
 from planner.hardware.options import option_from_cluster
 from planner.layout import Candidates
@@ -159,8 +159,5 @@ def test_limits_line_names_hsdp_links(cli, tmp_path):
     job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1.0e+10, "
                    "framework: torchtitan}\nparallel: {tp: 1, pp: 1, zero: 3, dp_shard: 8}\n"
                    "cluster: {instance: aws:p5.48xlarge, nodes: 4}\n")
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    import json
-    line = json.loads(out)["bottleneck"]
+    line = answered(cli("estimate", job, "--json"))["bottleneck"]
     assert "HSDP: shard groups of 8 ranks over NVLink4, gradient all-reduce across 4 replicas on the 3200 Gb/s network" in line

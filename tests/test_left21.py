@@ -9,6 +9,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.vocab import SCHEDULE
+from conftest import answered
 
 
 # ---- 1. --emit with VPP launched a layer split other than the one the memory model priced ---------------------------
@@ -198,9 +199,7 @@ def test_catalog_commitments_lists_every_term(cli, tmp_path, monkeypatch):
 
     from hardware_catalog.catalog import DATA_DIR
     shipped = list(csv.DictReader(open(DATA_DIR / "commitments.csv", encoding="utf-8")))
-    code, out, err = cli("catalog", "commitments", "--json")
-    assert code == 0, err
-    rows = json.loads(out)
+    rows = answered(cli("catalog", "commitments", "--json"))
     assert len(rows) == len(shipped)
     assert {(r["cloud"], r["instance"], r["term"], r["price_usd_hr"]) for r in rows} == \
         {(r["cloud"], r["instance"], r["term"], float(r["price_usd_hr"])) for r in shipped}
@@ -224,9 +223,7 @@ def test_catalog_onprem_lists_the_tco_inputs(cli, tmp_path, monkeypatch):
 
     from hardware_catalog.catalog import DATA_DIR
     shipped = {r["key"]: r for r in csv.DictReader(open(DATA_DIR / "onprem.csv", encoding="utf-8"))}
-    code, out, err = cli("catalog", "onprem", "--json")
-    assert code == 0, err
-    rows = {r["key"]: r for r in json.loads(out)}
+    rows = {r["key"]: r for r in answered(cli("catalog", "onprem", "--json"))}
     assert set(rows) == set(shipped)
     assert rows["pue"]["value"] == float(shipped["pue"]["value"]) and rows["pue"]["basis"] == "sourced"
     over = tmp_path / "o.yaml"

@@ -6,7 +6,6 @@ model, vocabulary, batch and sequence are the run's), and the row maps to FSDP o
 import re
 import sys
 
-import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, assert_cites_no_held_out_source
@@ -14,11 +13,6 @@ from tests.conftest import ROOT, assert_cites_no_held_out_source
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CSV = ROOT / "benchmarks" / "data" / "maxtext_runs.csv"
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
 
 
 def test_layout_and_provenance(rows):

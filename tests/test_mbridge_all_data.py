@@ -5,7 +5,6 @@ planner's model FLOP count."""
 import re
 import sys
 
-import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up, load_parts_script
@@ -21,11 +20,6 @@ def _builder():
 CSV = ROOT / "benchmarks" / "data" / "mbridge_all_runs.csv"
 SNAPSHOT = re.compile(r"https://github\.com/[\w.-]+/[\w.-]*[Mm]egatron-[Bb]ridge[\w.-]*/blob/[0-9a-f]{40}/"
                       r"docs/performance-summary(-archive)?\.md$")
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
 
 
 def test_layout_and_provenance(rows):

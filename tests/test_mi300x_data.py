@@ -4,7 +4,6 @@ the row maps to what its command line and config set."""
 import re
 import sys
 
-import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up
@@ -12,11 +11,6 @@ from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CSV = ROOT / "benchmarks" / "data" / "mi300x_runs.csv"
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
 
 
 def test_layout_and_provenance(rows):

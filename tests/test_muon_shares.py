@@ -15,6 +15,7 @@ from planner.spec.params import count_params
 from planner.spec.presets import PRESETS
 from planner.spec.shapes import (attention_weights, latent_weights, macs, mamba_weights, mlp_weights,
                                  shared_expert_width)
+from conftest import answered
 
 DATA = Path(__file__).parent / "data"
 HF = json.loads((DATA / "hf_params.json").read_text())["models"]
@@ -101,9 +102,7 @@ def test_nemotron_3_super_muon_memory(tmp_path, cli):
                      "tokens: 1.0e12, framework: megatron-core}\n"
                      "parallel: {tp: 2, pp: 4, cp: 1, ep: 8, zero: 1, sequence_parallel: true}\n"
                      "cluster: {instance: aws:p5.48xlarge, nodes: 16}\n")
-        code, out, err = cli("estimate", p, "--json")
-        assert code == 0, err
-        return json.loads(out)
+        return answered(cli("estimate", p, "--json"))
 
     mu, ad = run("muon"), run("adamw")
     ratio = mu["memory_per_gpu_bytes"]["optimizer"] / ad["memory_per_gpu_bytes"]["optimizer"]

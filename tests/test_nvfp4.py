@@ -4,7 +4,6 @@
 import math
 import sys
 
-import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
@@ -12,11 +11,6 @@ from tests.conftest import ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CSV = ROOT / "benchmarks" / "data" / "mbridge_all_runs.csv"
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
 
 
 def _row(rows, rid):

@@ -3,7 +3,6 @@ its derived step time is the published figure's (recomputed here from the row's 
 validate.OPEN_REPORTS_STEP), and the architecture columns reproduce the published parameter counts."""
 import sys
 
-import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, assert_cites_no_held_out_source
@@ -12,11 +11,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CSV = ROOT / "benchmarks" / "data" / "open_reports.csv"
 PROVENANCE = ("source_url", "source_loc", "layout_source", "read_date", "notes", "stack", "stack_as_run", "interconnect")
-
-
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
 
 
 def test_provenance_filled(rows):

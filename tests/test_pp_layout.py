@@ -12,7 +12,7 @@ import pytest
 from planner.model.pipeline import ExplicitLayout, parse_pp_layout, pipeline_split, stage_layer_split
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
-from tests.conftest import one_error_line, write_job
+from tests.conftest import answered, one_error_line, write_job
 
 
 # ---- the parser ------------------------------------------------------------------------------------------------------
@@ -101,9 +101,7 @@ def test_layout_prices_the_slowest_stage(catalog):
 
 
 def test_vpp_implied_and_json(cli, tmp_path):
-    code, out, err = cli("estimate", write_job(tmp_path, _job("Et*4|(t*4|)*6t*4L", pp=4)), "--json")
-    assert code == 0, err
-    res = json.loads(out)
+    res = answered(cli("estimate", write_job(tmp_path, _job("Et*4|(t*4|)*6t*4L", pp=4)), "--json"))
     assert res["config"]["vpp"] == 2 and res["config"]["schedule"] == "interleaved"
     assert res["config"]["pp_layout"] == "Et*4|(t*4|)*6t*4L" and res["config"]["rank_layers"] == [8, 8, 8, 8]
     assert res["stack"]["pp_layout"] == "Et*4|(t*4|)*6t*4L"

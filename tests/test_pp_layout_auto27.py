@@ -1,9 +1,8 @@
 """``training.framework.pp_layout`` (a Megatron-Core option) with ``framework: auto``: recommend searches only the
 stacks that hold the option, the others shown as refused with the option's own reason, the chosen plan runs the
 layout; where no stack that holds it can run the job, one line says why each was refused."""
-import json
 
-from tests.conftest import write_job
+from tests.conftest import answered, write_job
 
 LAYOUT = "Et*8|t*8|t*8|t*8L"  # Llama-3-8B's 32 layers on 4 virtual stages
 
@@ -16,9 +15,7 @@ def _job(gpus, cloud="aws"):
 
 
 def test_auto_searches_only_the_stacks_that_hold_the_layout(tmp_path, cli):
-    code, out, err = cli("recommend", write_job(tmp_path, _job(["H100-SXM-80GB"])), "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("recommend", write_job(tmp_path, _job(["H100-SXM-80GB"])), "--json"))
     by = {s["framework"]: s for s in d["stacks"]}
     assert by["megatron-core"]["status"] == "chosen"
     others = [s for n, s in by.items() if n != "megatron-core"]

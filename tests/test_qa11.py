@@ -283,25 +283,19 @@ def test_views_of_a_data_bound_job_say_they_are_compute_bound(cli):
     """ResNet-50 reading JPEGs from S3: recommend ranks 1 x p5 at 10.0 h / $552.63 (simulated input pipeline);
     compare, --by and --scaling (and the app's and the report's views: rows of the analytic table) quoted the same
     plan at 44.4 min / $40.68 without a word."""
-    import json
-
-    from tests.conftest import EXAMPLES
+    from tests.conftest import EXAMPLES, answered
 
     job = EXAMPLES / "resnet50-objectstore-files.yaml"
     code, so, se = cli("compare", job)
     assert code == 0, se
     assert "note: compute-bound figures: the job's data section (input pipeline) is not simulated here" in " ".join(so.split())
-    code, so, se = cli("recommend", job, "--scaling", "--json")
-    assert code == 0, se
-    d = json.loads(so)
+    d = answered(cli("recommend", job, "--scaling", "--json"))
     assert "the input pipeline is not simulated in this view" in d["views_note"]
     assert d["scaling"] and all(r["note"] == d["views_note"] for r in d["scaling"])
     b = d["best"]["simulated"]
     assert f"{b['step_time_s'] / b['analytic_step_time_s']:.1f}x the analytic one" in d["views_note"]
     # a job without a data section: nothing to say, and no key
-    code, so, se = cli("recommend", EXAMPLES / "llama3-8b-estimate.yaml", "--by", "gpu", "--json")
-    assert code == 0, se
-    d = json.loads(so)
+    d = answered(cli("recommend", EXAMPLES / "llama3-8b-estimate.yaml", "--by", "gpu", "--json"))
     assert "views_note" not in d and all("note" not in r for r in d["by"])
 
 

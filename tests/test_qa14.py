@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import ROOT, write_job
+from tests.conftest import ROOT, answered, write_job
 
 
 def test_a_plans_config_fed_back_as_parallel_runs_the_same_layout(cli, tmp_path):
@@ -19,15 +19,11 @@ def test_a_plans_config_fed_back_as_parallel_runs_the_same_layout(cli, tmp_path)
            "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "recompute": "selective", "tokens": 1e9},
            "parallel": {"tp": 2, "pp": 1, "zero": 1, "sequence_parallel": True},
            "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
-    code, out, err = cli("estimate", write_job(tmp_path, yaml.safe_dump(job)), "--json")
-    assert code == 0, err
-    first = json.loads(out)
+    first = answered(cli("estimate", write_job(tmp_path, yaml.safe_dump(job)), "--json"))
     cfg = first["config"]
     assert cfg["etp"] == 2
     job["parallel"].update({k: cfg[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero")})
-    code, out, err = cli("estimate", write_job(tmp_path, yaml.safe_dump(job), "again.yaml"), "--json")
-    assert code == 0, err
-    again = json.loads(out)
+    again = answered(cli("estimate", write_job(tmp_path, yaml.safe_dump(job), "again.yaml"), "--json"))
     assert again["step_time_s"] == first["step_time_s"] and again["config"] == cfg
     # an ETP other than 1 or TP still means experts the model lacks
     job["parallel"]["etp"] = 4
@@ -85,9 +81,7 @@ TAB = "tabular: {library: xgboost, rows: 1.0e7, features: 100, trees: 500, depth
 
 def test_tabular_plans_on_the_named_cluster_instance(cli, tmp_path):
     """``cluster: {instance: aws:g5.xlarge}`` was ignored: the tabular plan recommended lambda:gpu_1x_gh200."""
-    code, out, err = cli("recommend", write_job(tmp_path, TAB + "cluster: {instance: 'aws:g5.xlarge'}\n"), "--json")
-    assert code == 0, err
-    res = json.loads(out)
+    res = answered(cli("recommend", write_job(tmp_path, TAB + "cluster: {instance: 'aws:g5.xlarge'}\n"), "--json"))
     assert {r["instance"] for r in res["ranked"]} == {"aws:g5.xlarge"}
     assert res["best"]["instance"] == "aws:g5.xlarge"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import flat as _flat
-from tests.conftest import write_job
+from tests.conftest import answered, write_job
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,9 +37,7 @@ def test_checkpoint_cadence_longer_than_the_run_restarts_the_run(cli, tmp_path):
     56,840 s, M = 10 h / 2 nodes = 18,000 s, R = 600 s: goodput = tau / (expm1(tau / M) (M + R)) = 13.6%,
     15.8 h -> 4.8 d, $1.74k -> $12.8k; 116 h / 5 h = 23 expected failures."""
     job = _with(_CKPT, "checkpoint", every_steps=10_000)
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     o = d["cost"]["checkpoint_failures"]
     tau, M, R = d["cost"]["hours"] * 3600, 18_000.0, 600.0
     g = tau / (math.expm1(tau / M) * (M + R))
@@ -68,9 +66,7 @@ def test_spot_checkpoint_cadence_longer_than_the_run(cli, tmp_path):
     job = _with(_CKPT, "checkpoint", every_steps=10_000, mtbf_hours_per_node=None)
     job["checkpoint"].pop("mtbf_hours_per_node")
     job["constraints"] = {"spot": True, "spot_interruptions_per_node_day": 3}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     risk = d["cost"]["spot_risk"]
     tau, M, R = d["cost"]["hours"] * 3600, 3600.0 / (3 / 24 * 2), 600.0 + risk["capacity_wait_minutes"] * 60
     g = tau / (math.expm1(tau / M) * (M + R))
@@ -97,15 +93,11 @@ def test_frozen_base_flops_are_set_beside_training_every_weight_on_the_same_step
     6 x 7.505B matmul weights + 51.5G = 96.6 GFLOPs a token, 12.0 per parameter; the LoRA step 4 x 7.505B
     + 51.5G + adapters = 81.6G, 10.2 (84%). The full figure is `estimate`'s own for the job with mode
     full_finetune."""
-    code, out, err = cli("estimate", write_job(tmp_path, _LORA_LONG), "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", write_job(tmp_path, _LORA_LONG), "--json"))
     full_job = json.loads(json.dumps(_LORA_LONG))
     full_job["training"]["mode"] = "full_finetune"
     full_job["training"].pop("lora")
-    code, out, err = cli("estimate", write_job(tmp_path, full_job, "full.yaml"), "--json")
-    assert code == 0, err
-    f = json.loads(out)
+    f = answered(cli("estimate", write_job(tmp_path, full_job, "full.yaml"), "--json"))
     tokens = 8 * 32768
     mine, full = d["flops_per_step"] / tokens / d["params"], f["flops_per_step"] / tokens / f["params"]
     assert 10.1 < mine < 10.3 and 11.9 < full < 12.1
@@ -122,13 +114,9 @@ def test_simulate_checkpoint_answer_is_the_goodput_estimate_prices(cli, tmp_path
     delta = 14 B x 8.03B / 2.5 GB/s = 45.0 s, M = 18,000 s, R = 600 s: tau / (expm1((tau + delta) / M)
     (M + R)) = 87.8%; at Young's 90 steps (sqrt(2 x 45 x 18,000) = 1,273 s) 90.1%."""
     job = write_job(tmp_path, _CKPT)
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", job, "--json"))
     o, step = d["cost"]["checkpoint_failures"], d["step_time_s"]
-    code, out, err = cli("simulate", job, "--json", "--steps", "300")
-    assert code == 0, err
-    k = json.loads(out)["answers"]["checkpoint"]
+    k = answered(cli("simulate", job, "--json", "--steps", "300"))["answers"]["checkpoint"]
     assert k["goodput_at_current"] == pytest.approx(o["goodput"], rel=1e-9)
     M, R, delta = 18_000.0, 600.0, o["checkpoint_block_s"]
     tau = k["young_daly_interval_steps"] * k["step_s"]
@@ -141,10 +129,8 @@ def test_simulated_evaluation_is_not_called_idle_while_it_counts_as_busy(cli):
     """Llama-3-8B evaluating 8,192 sequences every 250 steps: the headline said "GPU busy 99.8%" while the
     table split compute 95.8% and "eval (idle)" 3.9%; the busy share counts the evaluation's forward passes
     (99.8% = compute + optimizer + eval), so the row is GPU work that is not training, not idle time."""
-    code, out, err = cli("simulate", ROOT / "examples" / "llama3-8b-eval.yaml", "--steps", "500", "--no-answers",
-                         "--json")
-    assert code == 0, err
-    r = json.loads(out)
+    r = answered(cli("simulate", ROOT / "examples" / "llama3-8b-eval.yaml", "--steps", "500", "--no-answers",
+                     "--json"))
     t = r["time_by_cause_s"]
     assert r["gpu_busy_share"] == pytest.approx((t["compute"] + t["optimizer"] + t["eval"]) / r["wall_s"], rel=1e-6)
     code, out, err = cli("simulate", ROOT / "examples" / "llama3-8b-eval.yaml", "--steps", "500", "--no-answers")
@@ -209,9 +195,7 @@ def test_adapter_checkpoint_is_the_state_memory_holds(cli, tmp_path):
            "parallel": {"tp": 1, "pp": 1, "zero": 0},
            "cluster": {"instance": "lambda:gpu_1x_h100_sxm5", "nodes": 1},
            "checkpoint": {"every_steps": 100, "write_gbps": 10}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     n = 207_093_760  # 80 x 16 x (2 x (8,192 + 8,192) + 2 x (8,192 + 1,024) + 3 x (8,192 + 28,672))
     assert f"{n / 1e6:.2f}M adapter parameters" in " ".join(d["advice"])
     mem = d["memory_per_gpu_bytes"]
@@ -229,9 +213,7 @@ def test_tiny_checkpoint_overhead_is_not_zero(cli, tmp_path):
            "parallel": {"tp": 1, "pp": 1, "zero": 0},
            "cluster": {"instance": "aws:g5.xlarge", "nodes": 1},
            "checkpoint": {"every_steps": 50, "mtbf_hours_per_node": 5000}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    o = json.loads(out)["cost"]["checkpoint_failures"]
+    o = answered(cli("estimate", write_job(tmp_path, job), "--json"))["cost"]["checkpoint_failures"]
     assert 0 < o["overhead"] < 5e-4 and o["goodput"] < 1
     code, out, err = cli("estimate", write_job(tmp_path, job))
     flat = _flat(out)
@@ -246,9 +228,7 @@ def test_peaks_source_names_where_the_peaks_come_from(cli, tmp_path):
            "training": {"seq_len": 1024, "global_batch": 8, "micro_batch": 8, "precision": "bf16", "tokens": 1e7},
            "parallel": {"tp": 1, "pp": 1, "zero": 0},
            "cluster": {"instance": "aws:g5.xlarge", "nodes": 1}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    peaks = json.loads(out)["inputs"]["peaks"]
+    peaks = answered(cli("estimate", write_job(tmp_path, job), "--json"))["inputs"]["peaks"]
     assert "(memory:)" not in peaks
     assert peaks.startswith("datasheet: A10G-24GB (https://www.nvidia.com/en-us/data-center/products/a10-gpu/)"), peaks
 
@@ -275,12 +255,8 @@ def test_asynchronous_save_is_durable_only_after_its_write():
 
 def test_async_checkpoint_goodput_is_one_figure(cli, tmp_path):
     job = write_job(tmp_path, _with(_CKPT, "checkpoint", asynchronous=True))
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    o = json.loads(out)["cost"]["checkpoint_failures"]
-    code, out, err = cli("simulate", job, "--json", "--steps", "300")
-    assert code == 0, err
-    k = json.loads(out)["answers"]["checkpoint"]
+    o = answered(cli("estimate", job, "--json"))["cost"]["checkpoint_failures"]
+    k = answered(cli("simulate", job, "--json", "--steps", "300"))["answers"]["checkpoint"]
     assert k["goodput_at_current"] == pytest.approx(o["goodput"], rel=1e-9)
     # the 45 s write is durable 45 s after the 0.35 s snapshot: goodput below the snapshot-only figure
     tau, M, R = 200 * k["step_s"], 18_000.0, 600.0
@@ -295,9 +271,7 @@ def test_spot_async_checkpoint_pays_its_durability_lag(cli, tmp_path):
     job = _with(_CKPT, "checkpoint", asynchronous=True)
     job["checkpoint"].pop("mtbf_hours_per_node")
     job["constraints"] = {"spot": True, "spot_interruptions_per_node_day": 3}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     risk, hours, step = d["cost"]["spot_risk"], d["cost"]["hours"], d["step_time_s"]
     from planner import defaults as D
 

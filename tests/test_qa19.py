@@ -10,7 +10,7 @@ import pytest
 from planner.model.cost import ONPREM_INPUTS, committed_costs, owned_node_hour_cost
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
-from tests.conftest import flat, write_job
+from tests.conftest import answered, flat, write_job
 
 P5 = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
       "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}}
@@ -139,9 +139,7 @@ def test_catalog_json_keeps_text_columns_text(cli, tmp_path):
     over = tmp_path / "n.yaml"
     over.write_text('instances:\n  - {cloud: onprem, name: "8", gpu: H100, gpu_count: 8, price_ondemand_usd_hr: 30, '
                     'region: "2024", price_date: "2025", source: "123"}\n')
-    code, out, err = cli("catalog", "instances", "--cloud", "onprem", "--json", "--catalog", over)
-    assert code == 0, err
-    (row,) = json.loads(out)
+    (row,) = answered(cli("catalog", "instances", "--cloud", "onprem", "--json", "--catalog", over))
     assert (row["name"], row["region"], row["price_date"], row["source"]) == ("8", "2024", "2025", "123")
     assert row["price_ondemand_usd_hr"] == 30 and row["gpu_count"] == 8 and row["notes"] is None
     links = json.loads(cli("catalog", "links", "--json")[1])

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import flat, write_job
+from conftest import answered, flat, write_job
 from planner.spec import load_job_dict
 
 LLAMA8 = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11}}
@@ -69,9 +69,7 @@ CAMPAIGN = {"model": {"preset": "gpt2"}, "training": {"tokens": 1e9},
 
 def test_campaign_with_an_unpriced_training_plan_says_so(cli, tmp_path, catalog):
     job = write_job(tmp_path, CAMPAIGN)
-    code, out, err = cli("estimate", str(job), "--json")
-    assert code == 0, err
-    camp = json.loads(out)["campaign"]
+    camp = answered(cli("estimate", str(job), "--json"))["campaign"]
     assert camp["train_usd"] is None and camp["train_priced"] is False
     assert camp["no_cache"]["train_usd"] is None and camp["cache"]["train_usd"] is None
     # the savings do not depend on the training price: both strategies train every experiment
@@ -100,9 +98,7 @@ def test_campaign_with_an_unpriced_training_plan_says_so(cli, tmp_path, catalog)
 def test_estimate_buy_row_names_utilisation_and_rate(cli, tmp_path):
     onprem = {"utilisation": 0.5, "horizon_years": 2.5}
     job = write_job(tmp_path, {**LLAMA8, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}, "onprem": onprem})
-    code, out, err = cli("estimate", str(job), "--json")
-    assert code == 0, err
-    buy = json.loads(out)["cost"]["buy"]
+    buy = answered(cli("estimate", str(job), "--json"))["cost"]["buy"]
     assert buy["utilisation"] == 0.5
     code, out, err = cli("estimate", str(job))
     assert code == 0, err

@@ -9,6 +9,7 @@ import pytest
 from planner.simulate.config import LoaderConfig, PipelineConfig, SimConfig
 from planner.simulate.engine import simulate
 from planner.simulate.resources import STORAGE_PROFILES
+from conftest import answered
 
 
 # ---- 1. storage_read_Bps left out read_fraction -------------------------------------------------------------------
@@ -51,15 +52,12 @@ def test_tabular_max_bin_prices_the_split_search(cli, tmp_path):
     """``tabular.max_bin`` passed the schema and every job was priced at the profile's 256 bins: the per-tree
     model's split-search term (features x bins x 2^depth) is per bin, so 100k rows x 200 features at depth 10 and 32
     bins took 4x the time it models. The CPU time now follows the bins, and the header says the job's count."""
-    import json
 
     def best_cpu_s(bins):
         f = tmp_path / f"t{bins}.yaml"
         f.write_text(f"tabular: {{rows: 1.0e5, features: 200, trees: 100, depth: 10, max_bin: {bins}}}\n"
                      "constraints: {instances: [aws:c7i.12xlarge]}\n")
-        code, out, err = cli("recommend", str(f), "--json")
-        assert code == 0, err
-        plan = json.loads(out)
+        plan = answered(cli("recommend", str(f), "--json"))
         assert plan["max_bin"] == bins
         return plan["best"]["seconds_per_run"]
 

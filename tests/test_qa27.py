@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import flat, refused, write_job
+from conftest import answered, flat, refused, write_job
 
 RESNET = {"model": {"preset": "resnet50"}, "training": {"global_batch": 256, "epochs": 1, "dataset_samples": 1281167}}
 
@@ -30,9 +30,7 @@ def test_generic_model_keeps_its_data_parallel_fields(tmp_path, cli):
     """``tp: 1`` and a DP degree are what a generic model runs: still planned."""
     job = write_job(tmp_path, {**RESNET, "parallel": {"tp": 1, "dp": 8},
                                "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    assert json.loads(out)["config"]["dp"] == 8
+    assert answered(cli("estimate", job, "--json"))["config"]["dp"] == 8
 
 
 # ---- 2. a generic model's global batch below 8 samples per GPU had no plan ----------------------------------------
@@ -41,9 +39,7 @@ def test_generic_model_keeps_its_data_parallel_fields(tmp_path, cli):
 # min_gpus=64") while ``estimate`` planned 8 x p5.48xlarge at micro-batch 4 for $2.35.
 def test_generic_small_share_of_the_global_batch_is_searched(tmp_path, cli):
     job = write_job(tmp_path, {**RESNET, "constraints": {"gpus": ["H100"], "min_gpus": 64, "max_gpus": 64}})
-    code, out, err = cli("recommend", job, "--json", "--no-simulate")
-    assert code == 0, err
-    best = json.loads(out)["ranked"][0]
+    best = answered(cli("recommend", job, "--json", "--no-simulate"))["ranked"][0]
     assert best["hardware"]["gpus"] == 64
     assert best["config"]["micro_batch"] * best["config"]["dp"] == 256  # one micro-batch of the replica's share
     # the same layout through estimate: the same step
@@ -51,9 +47,7 @@ def test_generic_small_share_of_the_global_batch_is_searched(tmp_path, cli):
                                  "parallel": {"zero": best["config"]["zero"]},
                                  "cluster": {"instance": best["hardware"]["name"], "nodes": best["hardware"]["nodes"]}},
                       "fixed.yaml")
-    code, out, err = cli("estimate", fixed, "--json")
-    assert code == 0, err
-    assert json.loads(out)["step_time_s"] == pytest.approx(best["step_time_s"], rel=1e-9)
+    assert answered(cli("estimate", fixed, "--json"))["step_time_s"] == pytest.approx(best["step_time_s"], rel=1e-9)
 
 
 def test_generic_small_micro_batches_never_accumulate(tmp_path, cli):
@@ -61,9 +55,7 @@ def test_generic_small_micro_batches_never_accumulate(tmp_path, cli):
     micro-batches of 8 or more, not 1,024 accumulations of one image (the model times them alike)."""
     job = write_job(tmp_path, {**RESNET, "training": {**RESNET["training"], "global_batch": 1024},
                                "constraints": {"gpus": ["H100"], "max_gpus": 64}})
-    code, out, err = cli("recommend", job, "--json", "--no-simulate", "--top", "20")
-    assert code == 0, err
-    for p in json.loads(out)["ranked"]:
+    for p in answered(cli("recommend", job, "--json", "--no-simulate", "--top", "20"))["ranked"]:
         c = p["config"]
         assert c["micro_batch"] >= 8 or c["micro_batch"] * c["dp"] == 1024, c
 
@@ -110,9 +102,7 @@ def test_unreplayed_trace_is_said(tmp_path, cli):
     assert code == 0, err
     notes = [a for a in json.loads(out)["assumptions"] if "not replayed" in a]
     assert len(notes) == 1 and "'t.csv'" in notes[0] and "serving.qps" in notes[0]
-    code, out, err = cli("serve", job, "--no-simulate", "--json")
-    assert code == 0, err
-    assert not any("replayed" in a for a in json.loads(out)["assumptions"])
+    assert not any("replayed" in a for a in answered(cli("serve", job, "--no-simulate", "--json"))["assumptions"])
 
 
 # ---- 5. the recommendation's "why" changed with --top -------------------------------------------------------------
@@ -123,9 +113,7 @@ def test_why_weighs_the_same_alternatives_whatever_top_shows(tmp_path, cli):
                                "constraints": {"clouds": ["aws"], "gpus": ["H100", "B200"], "max_gpus": 16}})
     whys = []
     for top in (1, 2, 10):
-        code, out, err = cli("recommend", job, "--json", "--top", top)
-        assert code == 0, err
-        d = json.loads(out)
+        d = answered(cli("recommend", job, "--json", "--top", top))
         assert len(d["ranked"]) == min(top, len(d["ranked"])) and len(d["ranked"]) <= top
         whys.append(d["why"])
     assert len(set(whys)) == 1, whys

@@ -3,11 +3,10 @@
 failed before its fix."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from conftest import flat, one_error_line, refused, write_job
+from conftest import answered, flat, one_error_line, refused, write_job
 
 
 # ---- 1. serve: the analytic batch-1 TPOT held the next request's prefill ------------------------------------------
@@ -20,9 +19,7 @@ LONG_PROMPT = {"model": {"preset": "llama3-8b"},
 
 def test_batch1_tpot_is_the_requests_own_decode(tmp_path, cli):
     job = write_job(tmp_path, {**LONG_PROMPT, "constraints": {"gpus": ["L40S-48GB"]}})
-    code, out, err = cli("serve", job, "--json")
-    assert code == 0, err
-    best = json.loads(out)["best"]
+    best = answered(cli("serve", job, "--json"))["best"]
     assert best["gpu"] == "L40S-48GB" and best["batch"] == 1
     # the analytic TPOT is the number the simulation measures for the same option (one definition)
     assert best["tpot_batch1_ms"] == pytest.approx(best["simulated"]["tpot_ms"]["p50"], rel=0.05)
@@ -66,9 +63,7 @@ def test_serving_past_the_deployment_limit_has_no_plan(tmp_path, cli, serving, f
 def test_serving_options_past_the_deployment_limit_are_listed_not_recommended(tmp_path, cli):
     """At 2e7 QPS some options fit within 2^20 GPUs and others do not: the recommended one fits, the rest are named."""
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": {"qps": 2e7, "p99_latency_ms": 50}})
-    code, out, err = cli("serve", job, "--no-simulate", "--json")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", job, "--no-simulate", "--json"))
     assert all(o["gpus"] <= 1 << 20 for o in plan["options"])
     over = [r for r in plan["rejected"] if r.get("constraint_broken") == "serving.qps"]
     assert over and all(r["gpus"] > 1 << 20 for r in over)
@@ -94,9 +89,7 @@ def test_partial_last_step_counts_the_real_tokens(tmp_path, cli):
     """100 examples at a global batch of 64: two steps (the second partial), 100 x 4,096 tokens trained."""
     job = write_job(tmp_path, {**SMALL, "training": {"seq_len": 4096, "global_batch": 64, "epochs": 1,
                                                      "dataset_samples": 100, "micro_batch": 1}})
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", job, "--json"))
     assert d["cost"]["steps"] == 2 and d["cost"]["tokens"] == 100 * 4096
     assert any("36 of 64 sequences" in a for a in d["assumptions"])
 
@@ -128,9 +121,7 @@ RC_JOB = {"model": {"preset": "llama3-8b"},
 
 def test_unused_recompute_num_layers_is_said(tmp_path, cli):
     job = write_job(tmp_path, RC_JOB)
-    code, out, err = cli("recommend", job, "--json", "--no-simulate", "--top", "1")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("recommend", job, "--json", "--no-simulate", "--top", "1"))
     rc = d["best"]["config"]["recompute"]
     said = [a for a in d["assumptions"] if "recompute_num_layers 2 not used" in a]
     assert rc != "full" and said and f"runs recompute {rc}" in said[0]
@@ -139,9 +130,7 @@ def test_unused_recompute_num_layers_is_said(tmp_path, cli):
 def test_used_recompute_num_layers_is_not_called_unused(tmp_path, cli):
     """With recompute: full the field is used: no such line (the check reads the plan, not the field alone)."""
     job = write_job(tmp_path, {**RC_JOB, "training": {**RC_JOB["training"], "recompute": "full"}})
-    code, out, err = cli("recommend", job, "--json", "--no-simulate", "--top", "1")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("recommend", job, "--json", "--no-simulate", "--top", "1"))
     assert d["best"]["config"]["recompute"] == "full"
     assert not [a for a in d["assumptions"] if "not used" in a and "recompute" in a]
 
@@ -164,9 +153,7 @@ def test_one_output_token_says_there_is_no_tpot(tmp_path, cli):
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "constraints": {"gpus": ["H100-SXM-80GB"]},
                                "serving": {"qps": 5, "prompt_tokens": 2000, "output_tokens": 1,
                                            "p99_latency_ms": 20, "ttft_ms": 2000}})
-    code, out, err = cli("serve", job, "--json", "--no-simulate")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", job, "--json", "--no-simulate"))
     assert "tpot_ms" in d["best"] and d["best"]["tpot_ms"] is None  # none, not 0 (null since QA 37b)
     assert any(a.startswith("serving.output_tokens 1: ") for a in d["assumptions"])
 
@@ -183,9 +170,7 @@ def test_offline_deadline_below_one_request_has_no_plan(tmp_path, cli):
 def test_offline_deadline_a_request_fits_is_planned(tmp_path, cli):
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
                                "serving": {"mode": "batch", "requests": 100, "deadline_hours": 0.01}})
-    code, out, err = cli("serve", job, "--no-simulate", "--json")
-    assert code == 0, err
-    assert json.loads(out)["best"]["offline_hours"] <= 0.01
+    assert answered(cli("serve", job, "--no-simulate", "--json"))["best"]["offline_hours"] <= 0.01
 
 
 # ---- 8. serve --deadline-hours inf / 1e300 were planned ---------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import flat, refused, write_job
+from conftest import answered, flat, refused, write_job
 
 REALTIME = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 1, "p99_latency_ms": 50}}
 
@@ -94,9 +94,7 @@ def test_generic_model_refuses_unmodelled_precisions(tmp_path, cli, serving, arg
 def test_generic_model_int8_still_plans(tmp_path, cli):
     job = write_job(tmp_path, {"model": {"preset": "resnet50"},
                                "serving": {"qps": 100, "p99_latency_ms": 50, "precision": "int8"}})
-    code, out, err = cli("serve", job, "--no-simulate", "--json")
-    assert code == 0, err
-    assert json.loads(out)["best"]["precision"] == "int8"
+    assert answered(cli("serve", job, "--no-simulate", "--json"))["best"]["precision"] == "int8"
 
 
 # ---- hostile inputs on serve and report --------------------------------------------------------------------------

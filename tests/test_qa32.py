@@ -3,11 +3,10 @@ DDP, any fp8 recipe anywhere), a precision list without fp4, and two tables for 
 the check that failed before its fix."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 
 from planner.errors import InputError
 from planner.model.stacks import OPTIONS, STACKS, holds, record_options, resolve
@@ -40,14 +39,10 @@ def _fixed(job: dict, plan: dict) -> dict:
 def test_a_plans_stack_record_is_a_framework_the_job_takes(tmp_path, cli, job, stack, precision):
     job = {**job, "training": {**job["training"], "framework": stack, "precision": precision},
            "parallel": {**job.get("parallel", {}), "tp": 1, "pp": 1, "cp": 1, "dp": job["cluster"]["nodes"] * 8}}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    plan = json.loads(out)["best"]
+    plan = answered(cli("recommend", write_job(tmp_path, job), "--json"))["best"]
     record = plan["stack"]
     assert record["name"] == stack and "searched" in record
-    code, out, err = cli("estimate", write_job(tmp_path, _fixed(job, plan), "fixed.yaml"), "--json")
-    assert code == 0, err
-    got = json.loads(out)
+    got = answered(cli("estimate", write_job(tmp_path, _fixed(job, plan), "fixed.yaml"), "--json"))
     assert got["step_time_s"] == pytest.approx(plan["step_time_s"], rel=1e-9)
     assert got["stack"] == record | {"searched": []}  # the same stack; nothing searched this time
 
@@ -190,8 +185,6 @@ def test_an_automodel_job_that_leaves_zero_out_is_estimated(tmp_path, cli):
     # refuses ZeRO-1" for a job that never set parallel.zero
     job = {"model": {"preset": "llama3-8b"}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2},
            "training": {"seq_len": 2048, "global_batch": 64, "tokens": 1e9, "framework": "nemo-automodel"}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    got = json.loads(out)
+    got = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     assert got["config"]["zero"] == 3 and got["config"]["dp"] == 16  # FSDP2, its default strategy
     assert "parallel.zero defaulted to 3" in got["assumptions"]

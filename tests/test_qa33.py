@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 
 LLM = {"model": {"preset": "llama3-8b"},
        "training": {"seq_len": 2048, "global_batch": 64, "micro_batch": 1, "recompute": "selective", "tokens": 1e9},
@@ -46,9 +46,7 @@ def test_simulate_refuses_a_configuration_that_does_not_fit(tmp_path, cli):
 
 
 def test_simulate_still_runs_a_configuration_that_fits(tmp_path, cli):
-    code, out, err = cli("simulate", write_job(tmp_path, LLM), "--steps", "2", "--no-answers", "--json")
-    assert code == 0, err
-    assert json.loads(out)["steps"] == 2
+    assert answered(cli("simulate", write_job(tmp_path, LLM), "--steps", "2", "--no-answers", "--json"))["steps"] == 2
 
 
 # ---- 3. the work bound stopped a simulation whose last step was done -------------------------------------------------
@@ -59,9 +57,7 @@ def test_the_work_bound_does_not_refuse_a_finished_run(tmp_path, cli, monkeypatc
     # 8 replicas x 8 micro-batches a step, plus the 8 replica processes started: 8 + 64 x 2 = 136 units in 2 steps
     monkeypatch.setattr(engine, "MAX_SIM_WORK", 135)
     path = write_job(tmp_path, LLM)
-    code, out, err = cli("simulate", path, "--steps", "2", "--no-answers", "--json")
-    assert code == 0, err
-    assert json.loads(out)["steps"] == 2
+    assert answered(cli("simulate", path, "--steps", "2", "--no-answers", "--json"))["steps"] == 2
     assert refused(cli("simulate", path, "--steps", "3", "--no-answers")).startswith("error: --steps: too large: simulating this job passed 135 replica "
                                           "micro-batches (2 of 3 steps done")
 
@@ -152,8 +148,6 @@ def test_a_fixed_pipeline_of_5_is_searched_on_multiples_of_5_nodes(tmp_path, cli
     job = {"model": {"preset": "llama2-13b"},
            "training": {"seq_len": 4096, "global_batch": 1024, "precision": "bf16", "tokens": 1e10},
            "parallel": {"pp": 5}, "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"], "max_gpus": 128}}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json")
-    assert code == 0, err
-    ranked = json.loads(out)["ranked"]
+    ranked = answered(cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json"))["ranked"]
     assert ranked and all(r["config"]["pp"] == 5 and r["config"]["nodes"] % 5 == 0 for r in ranked)
     assert {r["config"]["nodes"] for r in ranked} >= {5, 10}

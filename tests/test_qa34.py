@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import one_error_line, write_job
+from conftest import answered, one_error_line, write_job
 
 LLM = {"model": {"preset": "llama3-8b"},
        "training": {"seq_len": 2048, "global_batch": 64, "micro_batch": 1, "tokens": 1e9},
@@ -72,9 +72,7 @@ SERVE = {"model": {"preset": "llama3-70b"},
 def test_serve_holds_a_fixed_tp(tmp_path, cli):
     import json
 
-    code, out, err = cli("serve", write_job(tmp_path, {**SERVE, "parallel": {"tp": 4}}), "--no-simulate", "--json")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", write_job(tmp_path, {**SERVE, "parallel": {"tp": 4}}), "--no-simulate", "--json"))
     assert {o["tp"] for o in plan["options"]} == {4}, [o["tp"] for o in plan["options"]]  # it recommended TP2
 
 
@@ -98,12 +96,8 @@ def test_simulate_of_a_spot_job_says_interruptions_are_not_simulated(tmp_path, c
     job = {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}, "parallel": {"tp": 1, "pp": 1, "zero": 1},
            "training": {**LLM["training"], "tokens": 1e11}, "constraints": {"spot": True}}
     path = write_job(tmp_path, job)
-    code, out, err = cli("estimate", path, "--json")
-    assert code == 0, err
-    risk = json.loads(out)["cost"]["spot_risk"]
-    code, out, err = cli("simulate", path, "--steps", "5", "--no-answers", "--json")
-    assert code == 0, err
-    res = json.loads(out)
+    risk = answered(cli("estimate", path, "--json"))["cost"]["spot_risk"]
+    res = answered(cli("simulate", path, "--steps", "5", "--no-answers", "--json"))
     assert res["goodput"] == 1.0  # the simulated run is uninterrupted ...
     spot = [n for n in res["notes"] if n.startswith("constraints.spot: spot interruptions are not simulated")]
     assert spot and f"expected {risk['interruptions']:.1f} interruptions" in spot[0], res["notes"]  # ... and says so
@@ -120,9 +114,7 @@ def test_tokens_rounded_up_to_whole_steps_are_said(tmp_path, cli):
 
     job = {**LLM, "training": {"seq_len": 4096, "global_batch": 1024, "tokens": 1e6},
            "parallel": {"tp": 1, "pp": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     assert d["cost"]["steps"] == 1 and d["cost"]["tokens"] == 4096 * 1024
     assert ("training.tokens 1,000,000 is 1 whole step of 4,194,304 tokens (global_batch 1,024 x seq_len 4,096): "
             "4,194,304 tokens trained and priced (+319%)") in d["assumptions"], d["assumptions"]
@@ -142,9 +134,7 @@ def test_serve_of_unpriced_options_says_what_it_ranks_by(tmp_path, cli):
 
     job = {"model": {"preset": "llama3-8b"}, "cluster": {"gpu": "H200-SXM-141GB"},
            "serving": {"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 20, "prompt_tokens": 800, "output_tokens": 200}}
-    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", write_job(tmp_path, job), "--no-simulate", "--json"))
     assert all(o["usd_per_hr"] is None for o in plan["options"])
     assert plan["ranking"].startswith("ranked by the GPUs the QPS needs, fewest first (no option has a price"), plan["ranking"]
     assert "$" not in plan["ranking"] and "cheapest" not in plan["ranking"]
@@ -233,9 +223,7 @@ def test_a_job_price_below_the_spot_rate_is_said(tmp_path, cli):
 
     job = {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1, "price_usd_hr": 10},
            "parallel": {"tp": 1, "pp": 1}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     assert d["cost"]["cost_spot_usd"] > d["cost"]["cost_ondemand_usd"]
     assert any(a.startswith("cluster.price_usd_hr 10 $/node-h replaces aws:p5.48xlarge's on-demand rate only: its "
                             "catalog spot rate, 16.9508 $/node-h, is above it") for a in d["assumptions"]), d["assumptions"]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 
 RESNET_S3 = {"model": {"preset": "resnet50"},
              "training": {"global_batch": 256, "epochs": 1, "dataset_samples": 100000},
@@ -61,9 +61,7 @@ def test_serving_load_next_to_nothing_is_refused(tmp_path, cli, field, value, wo
 def test_the_lowest_qps_is_still_planned(tmp_path, cli):
     job = json.loads(json.dumps(SERVE))
     job["serving"]["qps"] = 1e-6
-    code, out, err = cli("serve", write_job(tmp_path, job), "--json", "--top", "5")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", write_job(tmp_path, job), "--json", "--top", "5"))
     assert plan["best"]["hardware"] == "aws:p5.4xlarge" and plan["best"]["sized_by"] == "simulated", plan["best"]
 
 
@@ -112,9 +110,7 @@ def test_an_open_search_on_megatron_lm_leaves_context_parallelism_out(tmp_path, 
     job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9, "seq_len": 65536, "global_batch": 16,
                                                           "framework": "megatron-lm"},
            "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 8}}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "1")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "1"))
     assert plan["best"]["config"]["cp"] == 1
     assert any("context parallelism" in a and "megatron-lm" in a for a in plan["assumptions"]), plan["assumptions"]
 
@@ -149,9 +145,7 @@ def test_a_node_price_in_a_search_is_refused_not_dropped(tmp_path, cli):
         assert line.startswith("error: cluster.price_usd_hr:") and "cluster.instance" in line, line
     job["cluster"] = {"price_usd_hr": 1, "instance": "aws:p5.48xlarge"}
     job.pop("constraints")
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
-    assert code == 0, err
-    best = json.loads(out)["best"]
+    best = answered(cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1"))["best"]
     assert best["hardware"]["price_ondemand_usd_hr"] == 1
 
 
@@ -160,9 +154,7 @@ def test_an_nvlink_speed_applies_to_the_searched_instances(tmp_path, cli):
     kept): 1 GB/s per GPU searched over ``constraints.instances: [aws:p5.48xlarge]`` planned at the catalog's 450."""
     job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10}, "cluster": {"intra_node_gbps": 1},
            "constraints": {"instances": ["aws:p5.48xlarge"]}}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
-    assert code == 0, err
-    searched = json.loads(out)["best"]
+    searched = answered(cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1"))["best"]
     assert searched["hardware"]["intra_node_gbps_per_gpu"] == 1
     job["cluster"]["instance"] = "aws:p5.48xlarge"
     job.pop("constraints")

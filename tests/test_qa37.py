@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import refused, write_job
+from tests.conftest import answered, refused, write_job
 
 SERVE = {"model": {"preset": "llama3-8b"},
          "serving": {"qps": 2, "p99_latency_ms": 80, "prompt_tokens": 500, "output_tokens": 100},
@@ -134,9 +134,7 @@ def test_a_traces_options_are_screened_at_its_own_rate(tmp_path, cli):
     assert code == 0, err
     replayed = {(o["hardware"], o["tp"]): o for o in json.loads(out)["options"]}
     at_rate = dict(SERVE, serving=dict(SERVE["serving"], qps=rate))
-    code, out, err = cli("serve", write_job(tmp_path, at_rate, "rate.yaml"), "--json", "--no-simulate")
-    assert code == 0, err
-    for o in json.loads(out)["options"]:
+    for o in answered(cli("serve", write_job(tmp_path, at_rate, "rate.yaml"), "--json", "--no-simulate"))["options"]:
         r = replayed.get((o["hardware"], o["tp"]))
         if r is not None:
             assert r["concurrency"] == pytest.approx(o["concurrency"]) and r["tpot_ms"] == pytest.approx(o["tpot_ms"]), o

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import EXAMPLES, refused, write_job
+from tests.conftest import EXAMPLES, answered, refused, write_job
 
 
 # ---- 2. `recommend --by framework` headed its rows "gpu" --------------------------------------------------------------
@@ -29,9 +29,7 @@ def test_by_framework_heads_its_rows_framework(cli):
 def test_top_cuts_a_tabular_jobs_json_and_not_its_csv(tmp_path, cli):
     import csv
 
-    code, out, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3", "--json")
-    assert code == 0, err
-    ranked = json.loads(out)["ranked"]
+    ranked = answered(cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3", "--json"))["ranked"]
     code, table, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--top", "3")
     assert code == 0 and "top 3 of 28 instances" in table, err
     assert len(ranked) == 3 and all(r["instance"] in table for r in ranked), ranked
@@ -43,9 +41,7 @@ def test_top_cuts_a_tabular_jobs_json_and_not_its_csv(tmp_path, cli):
 
 
 def test_top_cuts_serves_json_options(cli):
-    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json", "--top", "2")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json", "--top", "2"))
     code, whole, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json", "--top", "1000")
     assert code == 0, err
     every = json.loads(whole)["options"]
@@ -94,9 +90,7 @@ def test_one_output_token_has_no_tpot(tmp_path, cli):
     from tests.conftest import flat
 
     path = write_job(tmp_path, ONE_TOKEN)
-    code, out, err = cli("serve", path, "--json", "--top", "3")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", path, "--json", "--top", "3"))
     best = plan["best"]
     assert "tpot_ms" in best and best["tpot_ms"] is None and all(o["tpot_ms"] is None for o in plan["options"])
     assert best["simulated"]["tpot_requests"] == 0 and best["simulated"]["tpot_ms"]["p99"] is None

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 
 L8 = {"preset": "llama3-8b"}
 H100 = {"gpus": ["H100"], "clouds": ["aws"], "max_gpus": 64}
@@ -175,18 +175,14 @@ def _as_fixed_job(job: dict, best: dict) -> dict:
 @pytest.mark.parametrize("name", list(GRID))
 def test_every_plan_honours_the_job_and_estimate_agrees(tmp_path, cli, name):
     job = GRID[name]
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "3")
-    assert code == 0, err
-    res = json.loads(out)
+    res = answered(cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "3"))
     for r in res["ranked"]:
         assert not _honoured(job, r), (r["hardware"]["name"], r["config"], _honoured(job, r))
     key = {"cost": "cost_usd", "time": "hours", "tokens_per_dollar": "usd_per_million_tokens"}[res["objective"]]
     vals = [r["cost"]["ranked"][key] for r in res["ranked"]]
     assert all(b >= a * (1 - 0.005) for a, b in zip(vals, vals[1:])), vals  # (ties within 0.5%: the faster first)
     best = res["best"]
-    code, out, err = cli("estimate", write_job(tmp_path, _as_fixed_job(job, best), "fixed.yaml"), "--json")
-    assert code == 0, err
-    est = json.loads(out)
+    est = answered(cli("estimate", write_job(tmp_path, _as_fixed_job(job, best), "fixed.yaml"), "--json"))
     assert est["config"] == best["config"]
     assert est["step_time_s"] == pytest.approx(best["step_time_s"], rel=1e-9)
     assert est["memory_per_gpu_bytes"]["total"] == pytest.approx(best["memory_per_gpu_bytes"]["total"], rel=1e-9)
@@ -223,13 +219,9 @@ def test_simulate_of_a_constrained_jobs_chosen_plan_runs_its_step(tmp_path, cli)
     """`simulate` of the winner of a constrained search (fixed TP 4 x PP 2), fixed back into the job, simulates the
     step time `recommend` printed."""
     job = GRID["fixed tp and pp"]
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "1")
-    assert code == 0, err
-    best = json.loads(out)["best"]
-    code, out, err = cli("simulate", write_job(tmp_path, _as_fixed_job(job, best), "fixed.yaml"), "--json",
-                         "--steps", "3")
-    assert code == 0, err
-    sim = json.loads(out)
+    best = answered(cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "1"))["best"]
+    sim = answered(cli("simulate", write_job(tmp_path, _as_fixed_job(job, best), "fixed.yaml"), "--json",
+                       "--steps", "3"))
     assert sim["config"]["tp"] == 4 and sim["config"]["pp"] == 2
     assert sim["analytic_step_time_s"] == pytest.approx(best["step_time_s"], rel=1e-9)
     assert sim["step_time_s"]["mean"] == pytest.approx(best["step_time_s"], rel=1e-6)
@@ -284,9 +276,7 @@ def test_a_fixed_megatron_fsdp_is_planned_at_zero_2_or_3_only(tmp_path, cli):
     ``parallel.zero: 1`` the search ran without a word."""
     job = {"model": L8, "training": _train(framework={"name": "megatron-core", "megatron_fsdp": True}),
            "constraints": _h100()}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate")
-    assert code == 0, err
-    for r in json.loads(out)["ranked"]:
+    for r in answered(cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate"))["ranked"]:
         assert r["stack"]["megatron_fsdp"] and r["config"]["zero"] >= 2, r["config"]
     job["parallel"] = {"zero": 1}
     line = refused(cli("recommend", write_job(tmp_path, job, "z1.yaml"), "--no-simulate"))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 
 L8 = {"preset": "llama3-8b"}
 H100 = {"gpus": ["H100"], "clouds": ["aws"], "max_gpus": 32}
@@ -35,13 +35,9 @@ def test_gpipe_is_estimated_on_torchtitan_and_searched_only_there(tmp_path, cli)
     deepspeed and megatron-core GPipe plans)."""
     job = {"model": L8, "training": _train(micro_batch=1, recompute="none", framework="torchtitan"),
            "parallel": {"schedule": "gpipe", "pp": 2}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    assert json.loads(out)["config"]["schedule"] == "gpipe"
+    assert answered(cli("estimate", write_job(tmp_path, job), "--json"))["config"]["schedule"] == "gpipe"
     job = {"model": L8, "training": _train(framework="auto"), "parallel": {"schedule": "gpipe"}, "constraints": H100}
-    code, out, err = cli("recommend", write_job(tmp_path, job, "open.yaml"), "--json", "--no-simulate")
-    assert code == 0, err
-    ranked = json.loads(out)["ranked"]
+    ranked = answered(cli("recommend", write_job(tmp_path, job, "open.yaml"), "--json", "--no-simulate"))["ranked"]
     assert ranked and {r["stack"]["name"] for r in ranked} == {"torchtitan"}, [r["stack"]["name"] for r in ranked]
     job["training"]["framework"] = "megatron-core"
     line = refused(cli("recommend", write_job(tmp_path, job, "mcore.yaml"), "--no-simulate"))
@@ -54,15 +50,11 @@ def test_sequence_parallel_at_tp_1_is_off_and_said(tmp_path, cli):
     args.sequence_parallel = False"). ``estimate`` and ``recommend`` both run it off and say so."""
     job = {"model": L8, "training": _train(micro_batch=1, recompute="none"),
            "parallel": {"tp": 1, "sequence_parallel": True}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    est = json.loads(out)
+    est = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     assert est["config"]["sp"] is False
     assert any(a.startswith("parallel.sequence_parallel: true taken as false at TP 1") for a in est["assumptions"])
     job = {"model": L8, "training": _train(), "parallel": {"tp": 1, "sequence_parallel": True}, "constraints": H100}
-    code, out, err = cli("recommend", write_job(tmp_path, job, "rec.yaml"), "--json", "--no-simulate")
-    assert code == 0, err
-    rec = json.loads(out)
+    rec = answered(cli("recommend", write_job(tmp_path, job, "rec.yaml"), "--json", "--no-simulate"))
     assert rec["ranked"] and all(r["config"]["sp"] is False for r in rec["ranked"])
     assert any(a.startswith("parallel.sequence_parallel: true taken as false at TP 1") for a in rec["assumptions"])
 
@@ -79,6 +71,22 @@ def test_an_moe_only_option_on_a_dense_model_is_said_to_change_nothing(tmp_path,
     assert code == 0, err
     said = [a for a in json.loads(out)["assumptions"] if a.startswith(f"training.framework.{option} ")]
     assert said and "changes nothing: llama3-8b has no MoE layers" in said[0], said
+
+
+@pytest.mark.parametrize("option,value", [("moe_dispatcher", "deepep"), ("moe_a2a_overlap", True),
+                                          ("moe_fused_mlp", True)])
+def test_an_moe_only_option_is_not_in_a_dense_models_stack_line(tmp_path, cli, option, value):
+    """The same jobs' "training stack:" line (``Stack.describe``) still read "moe_dispatcher=deepep,
+    moe_a2a_overlap=off" (or "moe_fused_mlp=on") beside the note that the option changes nothing; on an MoE model
+    the option is listed."""
+    framework = {"name": "megatron-core", option: value}
+    job = {"model": L8, "training": _train(micro_batch=1, recompute="none", framework=framework),
+           "parallel": {"tp": 2}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    line = answered(cli("estimate", write_job(tmp_path, job), "--json"))["inputs"]["training_stack"]
+    assert line.startswith("training stack: megatron-core (") and "moe_" not in line, line
+    moe_job = {**job, "model": {"preset": "mixtral-8x7b"}, "parallel": {"tp": 2, "ep": 2}}  # a2a overlap needs EP
+    moe = answered(cli("estimate", write_job(tmp_path, moe_job, "moe.yaml"), "--json"))
+    assert option in moe["inputs"]["training_stack"], moe["inputs"]["training_stack"]
 
 
 def test_the_progress_bar_says_the_ranking():

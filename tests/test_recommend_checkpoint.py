@@ -14,6 +14,7 @@ from planner.simulate.interruptions import SpotRate, spot_expectation
 from planner.spec import load_job_dict
 from planner.units import fmt_time
 from planner.workloads.training import recommend
+from conftest import answered
 
 # Llama-3-8B on p5.48xlarge, fastest plan wanted, up to 64 nodes: without failures 64 nodes wins (11 h).
 # A slow checkpoint store (1 Gb/s: a 112 GB save blocks 15 min, the same on every node count) every 300
@@ -149,9 +150,7 @@ def test_without_the_section_nothing_changes(catalog, cli, tmp_path):
         f = tmp_path / f"{name}.json"
         f.write_text(json.dumps({**d, **extra}))
         csv = tmp_path / f"{name}.csv"
-        code, out, err = cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "3")
-        assert code == 0, err
-        j = json.loads(out)
+        j = answered(cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "3"))
         j.pop("search_seconds"), j.pop("configs_per_second")
         outs.append((csv.read_text(), json.dumps(j, sort_keys=True)))
     assert outs[0] == outs[1]
@@ -248,9 +247,7 @@ def test_csv_and_json_figures_are_the_ranked_ones_on_one_rule(catalog, cli, tmp_
     r = best["cost"]["ranked"]
     assert r["hours"] == pytest.approx(cf["expected_hours"]) and r["cost_usd"] == pytest.approx(t.iloc[0]["cost"])
     assert r["includes"] == "checkpoint pauses and node failures" == j["figures_include"]
-    code, out, err = cli("compare", f, "--json")
-    assert code == 0, err
-    rows = json.loads(out)
+    rows = answered(cli("compare", f, "--json"))
     assert rows and all(x["figures_include"] == "checkpoint pauses and node failures" for x in rows)
 
 

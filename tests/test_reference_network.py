@@ -3,8 +3,8 @@ reference_network): the best-networked clustered instance of that GPU whose netw
 import pytest
 
 from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS
-from planner.hardware.options import option_from_cluster, reference_network
-from planner.spec import ClusterSpec
+from planner.hardware.options import reference_network
+from tests.conftest import answered, cluster_option
 
 
 @pytest.mark.parametrize("gpu, per_gpu", [("A100-SXM-80GB", 200.0), ("H100-SXM-80GB", 400.0),
@@ -18,18 +18,18 @@ def test_reference_fabric_is_the_training_systems_nic_per_gpu(catalog, gpu, per_
 
 
 def test_bare_cluster_uses_it_scaled_by_gpus_per_node_and_says_so(catalog):
-    o8 = option_from_cluster(ClusterSpec(gpu="H100", nodes=4), catalog)
-    o4 = option_from_cluster(ClusterSpec(gpu="H100", nodes=4, gpus_per_node=4), catalog)
+    o8 = cluster_option(catalog, "H100", nodes=4)
+    o4 = cluster_option(catalog, "H100", nodes=4, gpus_per_node=4)
     assert o8.inter_node_bw * 8 / 1e9 == pytest.approx(3200.0)
     assert o4.inter_node_bw * 8 / 1e9 == pytest.approx(1600.0)
     assert o8.network_assumed and "400 Gb/s per GPU" in o8.network_note and o8.network_note in o8.notes
 
 
 def test_stated_network_wins_and_a_gpu_without_reference_keeps_the_default(catalog):
-    o = option_from_cluster(ClusterSpec(gpu="H100", nodes=4, inter_node_gbps=800), catalog)
+    o = cluster_option(catalog, "H100", nodes=4, inter_node_gbps=800)
     assert o.inter_node_bw * 8 / 1e9 == pytest.approx(800.0) and not o.network_assumed and o.network_note == ""
     assert reference_network(catalog, catalog.gpu("MI325X")) is None
-    m = option_from_cluster(ClusterSpec(gpu="MI325X", nodes=4), catalog)
+    m = cluster_option(catalog, "MI325X", nodes=4)
     assert m.inter_node_bw * 8 / 1e9 == pytest.approx(DEFAULT_NETWORK_GBPS)
     assert m.network_assumed and f"{DEFAULT_NETWORK_GBPS:g} Gb/s per node" in m.network_note
 
@@ -39,7 +39,7 @@ def test_report_names_the_basis_not_the_number(catalog):
     fabric in the report's network line, not the default for an unknown fabric."""
     from planner.present.report import _network_risk
 
-    o = option_from_cluster(ClusterSpec(gpu="A10G", nodes=2), catalog)
+    o = cluster_option(catalog, "A10G", nodes=2)
     assert o.inter_node_bw * 8 / 1e9 == pytest.approx(DEFAULT_NETWORK_GBPS) and o.network_reference
     hw = {"inter_node_gbps": 100.0, "network_assumed": True, "network_reference": True, "multi_node": True, "nodes": 1}
     assert "best-networked training instance" in _network_risk({"hardware": hw}, {}, None)
@@ -57,9 +57,9 @@ def test_bare_cluster_host_ram_is_its_reference_systems(catalog):
     from planner.model import offload
 
     gib = 2 ** 30
-    a100 = option_from_cluster(ClusterSpec(gpu="A100-80GB", nodes=2), catalog)
-    h100 = option_from_cluster(ClusterSpec(gpu="H100", nodes=2), catalog)
-    mi = option_from_cluster(ClusterSpec(gpu="MI325X", nodes=2), catalog)
+    a100 = cluster_option(catalog, "A100-80GB", nodes=2)
+    h100 = cluster_option(catalog, "H100", nodes=2)
+    mi = cluster_option(catalog, "MI325X", nodes=2)
     ram_a100, ram_h100 = (o.reference.ram_bytes / o.reference.gpu_count for o in (a100, h100))
     assert ram_h100 == 2048 * gib / 8 and ram_a100 < ram_h100
     for o, ram in ((a100, ram_a100), (h100, ram_h100)):  # the boundary sits at the reference's usable RAM per GPU
@@ -86,13 +86,13 @@ def test_a_gpu_without_instance_rows_takes_its_reference_system(catalog, gpu, sy
     bw, ref = reference_network(catalog, g)
     assert ref.key == system and bw * 8 / 1e9 == pytest.approx(per_gpu_gbps)
     assert ref.ram_bytes / 2 ** 30 == pytest.approx(ram_gib, rel=1e-4) and ref.source.startswith(("NVIDIA", "Microsoft"))
-    o = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2), catalog)
+    o = cluster_option(catalog, gpu, nodes=2)
     assert o.gpus_per_node == per_node and o.reference is ref and o.network_reference
     assert o.gpus_per_host == (ref.gpus_per_host if per_node != 8 else None)  # launch specs count a rack's trays
     assert o.inter_node_bw * 8 / 1e9 == pytest.approx(per_gpu_gbps * per_node)
     assert system in o.network_note and "planner catalog systems" in o.network_note
     assert any(f"{per_node} GPUs" in n for n in o.notes) == (per_node != 8)
-    stated = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2, gpus_per_node=4), catalog)  # a tray, as the job says
+    stated = cluster_option(catalog, gpu, nodes=2, gpus_per_node=4)  # a tray, as the job says
     assert stated.gpus_per_node == 4 and stated.inter_node_bw * 8 / 1e9 == pytest.approx(per_gpu_gbps * 4)
     assert not any("a node is taken as" in n for n in stated.notes)
 
@@ -101,7 +101,7 @@ def test_an_instance_reference_lends_its_fabric_not_its_node_size(catalog):
     """A10G's best-networked row (g5.24xlarge) has 4 GPUs; a bare A10G cluster keeps 8 per node at its rate."""
     bw, ref = reference_network(catalog, catalog.gpu("A10G"))
     assert ref.gpu_count == 4
-    assert option_from_cluster(ClusterSpec(gpu="A10G", nodes=2), catalog).gpus_per_node == 8
+    assert cluster_option(catalog, "A10G", nodes=2).gpus_per_node == 8
 
 
 def test_catalog_systems_prints_them():
@@ -143,7 +143,7 @@ def test_bare_tpu_cluster_is_hosts_of_one_ici_slice(catalog, gpu, host, per_chip
     slice, per-chip ICI): host-to-host traffic at the chips' ICI rate, the rate a catalog slice row gets inside
     its slice, not the 100 Gb/s default for an unknown NIC (a llama3-8b ZeRO-3 plan on 2 x v5p hosts spent
     58% of its step in exposed parameter gathers on it)."""
-    o = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2), catalog)
+    o = cluster_option(catalog, gpu, nodes=2)
     chip = catalog.gpu(gpu)
     assert o.gpus_per_node == host and o.gpus_per_host is None
     assert o.inter_node_bw * 8 / 1e9 == pytest.approx(per_chip_gbps * host)
@@ -151,10 +151,10 @@ def test_bare_tpu_cluster_is_hosts_of_one_ici_slice(catalog, gpu, host, per_chip
     assert o.network_assumed and "ICI slice" in o.network_note and f"{max_chips:,} chips" in o.network_note
     assert not any("one NVLink domain" in n for n in o.notes)
     with pytest.raises(Exception) as e:
-        option_from_cluster(ClusterSpec(gpu=gpu, nodes=max_chips // host + 1), catalog)
+        cluster_option(catalog, gpu, nodes=max_chips // host + 1)
     assert getattr(e.value, "field", "") == "cluster.nodes" and "multislice" in str(e.value)
     # a stated fabric and node size win
-    o2 = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2, gpus_per_node=host, inter_node_gbps=200), catalog)
+    o2 = cluster_option(catalog, gpu, nodes=2, gpus_per_node=host, inter_node_gbps=200)
     assert o2.inter_node_bw * 8 / 1e9 == pytest.approx(200.0) and not o2.network_assumed
 
 
@@ -198,7 +198,7 @@ def test_bare_h800_cluster_takes_deepseeks_h800_node(catalog):
     bw, ref = reference_network(catalog, catalog.gpu("H800"))
     assert ref.key == "deepseek:H800-node" and bw * 8 / 1e9 == pytest.approx(400.0)
     assert "deepseek-ai/DeepEP" in ref.source and "read 2026-12-01" in ref.source and "400 Gb/s" in ref.source
-    o = option_from_cluster(ClusterSpec(gpu="H800", nodes=2), catalog)
+    o = cluster_option(catalog, "H800", nodes=2)
     assert o.gpus_per_node == 8 and o.inter_node_bw * 8 / 1e9 == pytest.approx(3200.0) and o.network_reference
     assert "deepseek:H800-node" in o.network_note and o.reference.ram_bytes is None  # RAM not stated: the prior
 
@@ -210,15 +210,11 @@ def test_mi325x_without_a_sourced_fabric_says_the_network_is_assumed_in_the_limi
     job = tmp_path / "job.yaml"
     job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 64, tokens: 1.0e10}\n"
                    "parallel: {tp: 1, pp: 1}\ncluster: {gpu: MI325X, nodes: 2}\n")
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    import json
-    res = json.loads(out)
+    res = answered(cli("estimate", job, "--json"))
     assert "ASSUMED 100 Gb/s per-node network" in res["bottleneck"] and "cluster.inter_node_gbps" in res["bottleneck"]
     stated = tmp_path / "stated.yaml"
     stated.write_text(job.read_text().replace("nodes: 2}", "nodes: 2, inter_node_gbps: 3200}"))
-    code, out, err = cli("estimate", stated, "--json")
-    assert code == 0 and "ASSUMED" not in json.loads(out)["bottleneck"]
+    assert "ASSUMED" not in answered(cli("estimate", stated, "--json"))["bottleneck"]
 
 
 def _job(text):
@@ -247,8 +243,6 @@ def test_estimate_on_two_v6e_slices_prices_the_dcn(cli, tmp_path):
     """`cluster: {instance: gcp:tpu-v6e-256, nodes: 2}`: 512 chips in two ICI slices joined over DCN at 100 Gb/s per
     chip (25,600 Gb/s per slice); the output says so. The same job with ICI's rate between the slices (as if one
     512-chip slice) is faster: the DCN is what the second slice costs."""
-    import json
-
     base = ("model: {preset: llama3.1-70b}\ntraining: {tokens: 1e11, global_batch: 1024, seq_len: 8192, "
             "micro_batch: 2, recompute: full}\nparallel: {tp: 1, pp: 1, zero: 3}\n")
     out = {}
@@ -256,9 +250,7 @@ def test_estimate_on_two_v6e_slices_prices_the_dcn(cli, tmp_path):
                      ("ici", "{instance: gcp:tpu-v6e-256, nodes: 2, inter_node_gbps: 819200}")):
         p = tmp_path / f"{name}.yaml"
         p.write_text(base + f"cluster: {cl}\n")
-        code, o, err = cli("estimate", str(p), "--json")
-        assert code == 0, err
-        out[name] = json.loads(o)
+        out[name] = answered(cli("estimate", str(p), "--json"))
     hw = out["dcn"]["hardware"]
     assert (hw["gpus_per_node"], hw["nodes"], hw["gpus"], hw["inter_node_gbps"]) == (256, 2, 512, 25600.0)
     assert hw["multi_node"] and not hw["network_assumed"]
@@ -271,16 +263,16 @@ def test_bare_tpu_past_one_slice_names_the_multislice_rows(catalog):
     """A bare v6e cluster stays hosts of one ICI slice (the tpu-dcn slice rows are not its reference network); past
     256 chips the refusal names the slice rows that do multislice (v5p: its 512-chip row; v5e: its 8 / 64 / 256-chip
     rows since 2026-12-01)."""
-    o = option_from_cluster(ClusterSpec(gpu="TPU-v6e", nodes=2), catalog)
+    o = cluster_option(catalog, "TPU-v6e", nodes=2)
     assert o.gpus_per_node == 8 and o.reference.key == "google:tpu-v6e-host"
     with pytest.raises(Exception) as e:
-        option_from_cluster(ClusterSpec(gpu="TPU-v6e", nodes=33), catalog)
+        cluster_option(catalog, "TPU-v6e", nodes=33)
     assert "gcp:tpu-v6e-256" in str(e.value) and "multislice" in str(e.value)
     with pytest.raises(Exception) as e:
-        option_from_cluster(ClusterSpec(gpu="TPU-v5p", nodes=2000), catalog)
+        cluster_option(catalog, "TPU-v5p", nodes=2000)
     assert "gcp:tpu-v5p-1024" in str(e.value) and "multislice" in str(e.value)
     with pytest.raises(Exception) as e:  # v5e: its 8 / 64 / 256-chip slice rows (2026-12-01)
-        option_from_cluster(ClusterSpec(gpu="TPU-v5e", nodes=2000), catalog)
+        cluster_option(catalog, "TPU-v5e", nodes=2000)
     assert "gcp:tpu-v5litepod-256" in str(e.value) and "multislice" in str(e.value)
 
 

@@ -16,6 +16,7 @@ from planner.spec import load_job_dict
 from planner.spec.hf import hf_config_to_fields, load_hf_config
 from planner.spec.presets import PRESETS
 from planner.workloads.training import estimate_job
+from conftest import answered
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -173,9 +174,7 @@ def model_dir(tmp_path):
 def test_a_model_folder_is_read_as_its_config_json(cli, model_dir):
     """``planner recommend MODEL_DIR`` plans the model of MODEL_DIR/config.json, as the file itself does, and says
     only that file was read; until 2026-12-03 it was "error: job: ...: is a directory, not a file"."""
-    code, out, err = cli("recommend", model_dir, "--json", "--no-simulate", "--top", "1")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("recommend", model_dir, "--json", "--no-simulate", "--top", "1"))
     assert any("only its config.json is read" in a for a in d["assumptions"])
     code_f, out_f, _ = cli("recommend", model_dir / "config.json", "--json", "--no-simulate", "--top", "1")
     assert code_f == 0 and json.loads(out_f)["best"]["config"] == d["best"]["config"]

@@ -8,7 +8,6 @@ objective; the ranked rows, the table (what ``--csv`` writes) and the emitted la
 the same plans."""
 import csv
 import io
-import json
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from planner.errors import InputError
 from planner.search.rank import COST_TIE
 from planner.workloads.training import recommend
 from planner.spec import load_job_dict
+from conftest import answered
 
 LAYOUT = ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero")
 
@@ -158,9 +158,7 @@ def test_cli_table_json_csv_and_emit_describe_the_same_plans(cli, tmp_path):
     job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 512}\n"
                    "constraints: {clouds: [gcp], gpus: [B200, A100, L4], max_gpus: 16}\n")
     out_csv = tmp_path / "plans.csv"
-    code, out, err = cli("recommend", job, "--no-simulate", "--json", "--top", "5", "--csv", out_csv)
-    assert code == 0, err
-    res = json.loads(out)
+    res = answered(cli("recommend", job, "--no-simulate", "--json", "--top", "5", "--csv", out_csv))
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     first = rows[0]
     best = res["best"]

@@ -2,7 +2,6 @@
 ``planner serve --plan-event-bound`` over it (checked in one place, stated beside the answer in text and JSON), one
 ``SimBudget`` default (``budget_for``), the app's plan and latency curve under that one bound, and what an offline
 fleet's few share draws make its time (``_offline_draws_effect``)."""
-import json
 
 import pytest
 import yaml
@@ -11,7 +10,7 @@ import planner.simulate.serving as ss
 import planner.workloads.serving as ws
 from planner import interactive as wi
 from planner.spec import load_job_dict
-from tests.conftest import engine_events_counted, flat, refused, write_job
+from tests.conftest import answered, engine_events_counted, flat, refused, write_job
 
 H100 = {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}
 CHAT = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128, "qps": 40}
@@ -64,9 +63,7 @@ def test_the_flag_overrides_the_field_and_both_say_where_the_bound_came_from(mon
     seen = engine_events_counted(monkeypatch)
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "constraints": H100,
                              "serving": {**CHAT, "plan_event_bound": 50_000}})
-    code, out, err = cli("serve", p, "--json", "--plan-event-bound", "2e3")
-    assert code == 0, err
-    sim = json.loads(out)["simulation"]
+    sim = answered(cli("serve", p, "--json", "--plan-event-bound", "2e3"))["simulation"]
     assert (sim["plan_event_bound"], sim["plan_event_bound_from"]) == (2_000, "--plan-event-bound")
     assert sim["plan_events"] == sum(seen) <= 2_000 + ss.DRAIN_EVENTS and sim["plan_bound_reached"]
     seen.clear()

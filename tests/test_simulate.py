@@ -19,7 +19,7 @@ from planner.simulate.failures import expected_goodput, simulate_goodput, young_
 from planner.simulate.resources import STORAGE_PROFILES
 from planner.spec import load_job, load_job_dict
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, answered
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,9 +390,7 @@ def test_goodput_of_a_cycle_far_longer_than_the_mtbf_is_zero_not_an_overflow(cli
     job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 131072, global_batch: 8192, tokens: 1.0e6}\n"
                    # one GPU type: its multi-node plans are the hours-long steps (all of AWS: ~10x the search)
                    "cluster: {inter_node_gbps: 0.001}\nconstraints: {spot: true, clouds: [aws], gpus: [H100]}\n")
-    code, so, se = cli("recommend", job, "--json")
-    assert code == 0, se
-    assert json.loads(so)["best"]["cost"]["spot_risk"]["expected_cost_usd"] > 0
+    assert answered(cli("recommend", job, "--json"))["best"]["cost"]["spot_risk"]["expected_cost_usd"] > 0
 
 
 @pytest.mark.parametrize("steps, wall", [("1", " s"), ("100000000", " d")])

@@ -1,9 +1,8 @@
 """Leftovers of small30/moe30 (small30b, 2026-12-04): each check failed on the code before."""
 from __future__ import annotations
 
-import json
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 
 #: a top-1 MoE (Qwen3-30B-A3B's shape routed to one expert, no shared experts: what Megatron-LM 2021-22's SwitchMLP
 #: runs) on megatron-lm, one p5 node, no pipeline parallelism: 30B parameters only fit with TP > 1
@@ -17,9 +16,7 @@ def test_open_sequence_parallelism_is_searched_off_on_megatron_lm_moe(tmp_path, 
     """Sequence parallelism defaulted on with TP > 1 and megatron-lm refuses it with an MoE model (rule
     megatron-lm-moe-sp), so every TP > 1 layout was refused: this job, which fits only with TP > 1, had no plan
     ("refuses every layout left"). Now the open field is searched off there, said in the assumptions."""
-    code, out, err = cli("recommend", write_job(tmp_path, SWITCH_JOB), "--no-simulate", "--json", "--top", "1")
-    assert code == 0, err
-    got = json.loads(out)
+    got = answered(cli("recommend", write_job(tmp_path, SWITCH_JOB), "--no-simulate", "--json", "--top", "1"))
     cfg = got["best"]["config"]
     assert cfg["tp"] > 1 and cfg["sp"] is False, cfg
     line = next(a for a in got["assumptions"] if a.startswith("parallel.sequence_parallel open"))
@@ -41,9 +38,7 @@ def test_sequence_parallelism_set_on_is_still_refused(tmp_path, cli):
     line = refused(cli("recommend", write_job(tmp_path, job), "--no-simulate"))
     assert line.startswith("error: parallel.sequence_parallel:"), line
     est["parallel"].pop("sequence_parallel")
-    code, out, err = cli("estimate", write_job(tmp_path, est), "--json")
-    assert code == 0, err
-    got = json.loads(out)
+    got = answered(cli("estimate", write_job(tmp_path, est), "--json"))
     assert got["config"]["sp"] is False
     assert any(a.startswith("parallel.sequence_parallel defaulted to false at TP 8") for a in got["assumptions"])
 
@@ -63,9 +58,7 @@ def test_report_tables_show_hfu_beside_mfu(tmp_path, cli):
     job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10, "recompute": "full"},
            "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 32}}
     path = write_job(tmp_path, job)
-    code, out, err = cli("recommend", path, "--no-simulate", "--json")
-    assert code == 0, err
-    ranked = json.loads(out)["ranked"]
+    ranked = answered(cli("recommend", path, "--no-simulate", "--json"))["ranked"]
     page = tmp_path / "review.html"
     code, out, err = cli("report", path, "--no-simulate", "-o", str(page))
     assert code == 0, err

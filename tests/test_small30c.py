@@ -1,9 +1,8 @@
 """Leftovers of small30b (small30c, 2026-12-04): each check failed on the code before."""
 from __future__ import annotations
 
-import json
 
-from conftest import write_job
+from conftest import answered, write_job
 
 from planner.model import stack_rules
 from planner.present.emit import plan_stack
@@ -20,9 +19,7 @@ def test_layout_of_a_plan_with_sp_on_is_refused_by_the_moe_sp_rule(tmp_path, cli
     """``layout_of`` built the rules' columns without ``sp``, so ``megatron-lm-moe-sp`` (which reads ``c.sp``) raised
     AttributeError on a plan's columns. The estimated plan (sp searched off) passes the rules; the same plan with sp on
     is refused by that rule, whose message names SwitchMLP."""
-    code, out, err = cli("estimate", write_job(tmp_path, SWITCH_EST), "--json")
-    assert code == 0, err
-    cfg = json.loads(out)["config"]
+    cfg = answered(cli("estimate", write_job(tmp_path, SWITCH_EST), "--json"))["config"]
     assert cfg["tp"] == 8 and cfg["sp"] is False
     job = load_job_dict(SWITCH_EST)
     st = plan_stack(job, cfg)
@@ -82,9 +79,7 @@ def test_fsdp_gathers_hide_under_the_amp_casts(tmp_path, cli, monkeypatch):
     monkeypatch.setattr(Stack, "autocast_finds_fp32", lambda self, zero: np.ones(np.shape(zero), dtype=bool))
 
     def run():
-        code, out, err = cli("estimate", write_job(tmp_path, GATHER_BOUND), "--json")
-        assert code == 0, err
-        got = json.loads(out)
+        got = answered(cli("estimate", write_job(tmp_path, GATHER_BOUND), "--json"))
         return got["step_time_s"], got["breakdown_s"]
 
     step, bd = run()

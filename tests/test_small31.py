@@ -1,11 +1,10 @@
 """Leftovers of small31 (2026-12-04): each check failed on the code before."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from conftest import write_job
+from conftest import answered, write_job
 
 from planner.spec import TrainingSpec
 
@@ -18,9 +17,7 @@ TITAN = {"model": {"preset": "llama3-8b"},
 def _estimate(tmp_path, cli, weights, zero):
     job = {**TITAN, "training": {**TITAN["training"], "weights": weights},
            "parallel": {**TITAN["parallel"], "zero": zero}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert code == 0, err
-    return json.loads(out)
+    return answered(cli("estimate", write_job(tmp_path, job), "--json"))
 
 
 # ---- 1. FSDP2's ZeRO-2 under AMP: bf16 parameters from the all-gather, no autocast casts or copies --------------------

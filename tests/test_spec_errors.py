@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from planner.errors import InputError
 from planner.spec import load_job_dict
-from tests.conftest import write_job
+from tests.conftest import answered, write_job
 
 
 BAD = [
@@ -109,9 +109,7 @@ def test_stack_options_still_accepted_where_they_exist(tmp_path, cli):
            "cluster: {gpu: H800, gpus_per_node: 8, nodes: 2}\nparallel: {tp: 1, pp: 1, dp: 16, ep: 8}\n")
     for text in (moe, STACK_JOB % (", mode: lora, lora: {targets: [linear_qkv, attention_dense]}", "H100"),
                  STACK_JOB % (", precision: fp4", "Blackwell-Ultra")):
-        code, out, err = cli("estimate", write_job(tmp_path, text), "--json")
-        assert code == 0, err
-        res = json.loads(out)
+        res = answered(cli("estimate", write_job(tmp_path, text), "--json"))
         assert 0 < res["mfu"] <= 1 and res["step_time_s"] > 0
 
 

@@ -17,7 +17,7 @@ from planner.spec import ModelSpec, load_hf_config
 from planner.spec.hf import hf_config_to_fields
 from planner.spec.params import count_params, mamba_params
 from planner.spec.presets import PRESETS
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, answered
 
 from pathlib import Path
 
@@ -246,9 +246,7 @@ def test_layout_copies_are_no_ops_for_one_sequence():
 
 
 def test_nemotron_job_estimates_end_to_end(cli):
-    code, out, err = cli("estimate", EXAMPLES / "nemotron-3-nano-pretrain.yaml", "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", EXAMPLES / "nemotron-3-nano-pretrain.yaml", "--json"))
     assert d["params"] == 31_577_937_344
     assert 0 < d["mfu"] < 0.6 and d["step_time_s"] > 0
     assert d["fits"]  # the recipe's layout runs on 80 GB H100s (bf16 gradients, its recompute modules)
@@ -306,9 +304,7 @@ def test_hybrid_has_no_virtual_pipeline(tmp_path, cli):
     assert code == 2 and err.strip().startswith("error: parallel.vpp:") and "Mamba" in err, (out, err)
     p.write_text("model: {preset: nemotron-h-8b}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1.0e10}\n"
                  "parallel: {pp: 4}\ncluster: {gpu: H100, nodes: 2}\n")
-    code, out, err = cli("recommend", p, "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("recommend", p, "--json"))
     assert d["best"]["config"]["vpp"] == 1 and all(r["config"]["vpp"] == 1 for r in d["ranked"])
     assert d["pareto"] and all(r["vpp"] == 1 for r in d["pareto"])
     p.write_text(p.read_text().replace("nemotron-h-8b", "llama3-8b"))

@@ -8,7 +8,7 @@ import json
 import math
 import sys
 
-from conftest import ROOT, write_job
+from conftest import ROOT, answered, write_job
 
 BARE_GPU = {"model": {"preset": "gpt2"}, "training": {"seq_len": 1024, "global_batch": 64, "steps": 100},
             "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8}}
@@ -28,9 +28,7 @@ def test_recommend_json_views_of_an_unpriced_cluster_are_json(cli, tmp_path):
     error (ValueError): Out of range float values are not JSON compliant", exit 1 (examples/nemotron-3-nano-pretrain.yaml
     did); ``compare --json`` of the same job printed ``"cost": null``. The rows' cost is now null there too."""
     job = write_job(tmp_path, BARE_GPU)
-    code, out, err = cli("recommend", job, "--json", "--no-simulate", "--by", "gpu", "--scaling")
-    assert code == 0, err
-    js = json.loads(out)
+    js = answered(cli("recommend", job, "--json", "--no-simulate", "--by", "gpu", "--scaling"))
     assert js["by"][0]["cost"] is None and js["scaling"][0]["cost"] is None
     assert js["by"][0]["days"] > 0 and _finite(js)
 

@@ -1,5 +1,4 @@
 """Tabular / GBDT planning (planner/workloads/tabular.py, calibration/gbdt.py) against real xgboost runs."""
-import json
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ from calibration.gbdt import predict_tree_s, synthetic, time_training
 from planner.errors import InputError
 from planner.spec import load_job_dict
 from planner.workloads.tabular import expected_trees, load_gbdt_profile, parse_tabular, plan_tabular
+from conftest import answered
 
 xgb = pytest.importorskip("xgboost")
 
@@ -103,9 +103,7 @@ def test_errors_and_cli(cli, tmp_path):
         plan_tabular(_job({"rows": -1, "features": 2, "trees": 2}))
     p = tmp_path / "t.yaml"
     p.write_text("tabular: {rows: 1.0e5, features: 20, trees: 100}\n")
-    code, out, err = cli("recommend", p, "--json")
-    assert code == 0, err
-    assert json.loads(out)["best"]["kind"] == "cpu"
+    assert answered(cli("recommend", p, "--json"))["best"]["kind"] == "cpu"
     p.write_text("tabular: {rows: 1.0e5, features: 20, trees: 100, depht: 3}\n")
     code, out, err = cli("recommend", p)
     assert code == 2 and "tabular.depht" in err

@@ -18,11 +18,6 @@ LAYOUT = ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "activ
           "inter_node_gbps", "value", "mfu_pct_reported", "peak_tflops_stated")
 
 
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
-
-
 def test_provenance_filled(rows):
     assert rows["id"].is_unique and rows["id"].str.startswith("techrep_").all()
     for col in PROVENANCE + LAYOUT:

@@ -19,11 +19,6 @@ def _builder():
     return load_parts_script("together")
 
 
-@pytest.fixture(scope="module")
-def rows():
-    return pd.read_csv(CSV)
-
-
 def test_csv_is_what_the_builder_writes(rows):
     built = pd.DataFrame(_builder().rows())
     assert list(built["id"]) == list(rows["id"]) and rows["id"].is_unique

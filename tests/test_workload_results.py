@@ -16,7 +16,7 @@ from planner.results import (CampaignCurve, CampaignPlan, CampaignScenario, Late
                              ServingPlan, ServingSimulation, ServingTargets, TabularOption, TabularPlan)
 from planner.spec import load_job_dict
 from planner.workloads.serving import SimSettings, plan_serving
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, answered
 
 SERVING_PLAN = ["model", "params", "mode", "precision", "precisions", "kv_precision", "weights_gib",
                 "kv_bytes_per_token", "targets", "best", "options", "rejected", "simulated", "simulation",
@@ -112,9 +112,7 @@ def _layout(row: dict) -> str:
     ("serving-resnet50", {"generic sized for the QPS"}),
 ])
 def test_serving_json_keeps_its_keys_order_and_types(cli, example, layouts):
-    code, out, err = cli("serve", EXAMPLES / f"{example}.yaml", "--json", "--no-simulate")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", EXAMPLES / f"{example}.yaml", "--json", "--no-simulate"))
     assert list(d) == SERVING_PLAN
     # an offline job's size closes its targets (``ServingTargets.requests``; absent where the job has none)
     assert list(d["targets"]) == ["tpot_ms", "ttft_ms", "qps", "prompt_tokens", "output_tokens"] + (
@@ -140,9 +138,7 @@ def test_a_constrained_serving_json_adds_its_limits_last(cli, tmp_path, example,
     job["constraints"] = {**job.get("constraints", {}), **constraints}
     p = tmp_path / "job.yaml"
     p.write_text(yaml.safe_dump(job))
-    code, out, err = cli("serve", p, "--json", "--no-simulate")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", p, "--json", "--no-simulate"))
     assert list(d) == SERVING_PLAN + ["constraints"] and len(d["constraints"]) == len(constraints)
     _types_ok(d, ServingPlan)
     assert layouts <= {_layout(row) for row in d["options"] + d["rejected"]}
@@ -170,9 +166,7 @@ def test_simulated_options_keep_their_layout():
 
 
 def test_tabular_and_campaign_json_keep_their_keys_and_types(cli):
-    code, out, err = cli("recommend", EXAMPLES / "preprocess-campaign.yaml", "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("recommend", EXAMPLES / "preprocess-campaign.yaml", "--json"))
     assert list(d) == TABULAR_PLAN + ["campaign"]
     _types_ok({k: v for k, v in d.items() if k != "campaign"}, TabularPlan)
     for r in d["ranked"] + d["rejected"]:
@@ -191,9 +185,7 @@ def test_campaign_on_a_training_estimate(cli, tmp_path):
     job = tmp_path / "job.yaml"
     job.write_text((EXAMPLES / "llama3-8b-estimate.yaml").read_text()
                    + "campaign: {experiments_per_week: 3, weeks: 2, preprocess: {hours: 2, usd_per_hour: 5}}\n")
-    code, out, err = cli("estimate", job, "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("estimate", job, "--json"))
     assert list(d)[-1] == "campaign" and list(d["campaign"]) == CAMPAIGN
     assert d["campaign"]["train_hours"] == pytest.approx(d["cost"]["hours"])
 
@@ -205,17 +197,13 @@ EVALUATION = ["every_steps", "samples", "passes", "mean_s", "seconds", "holdout_
 
 
 def test_a_training_cost_holds_its_evaluation_last_and_only_with_the_section(cli):
-    code, out, err = cli("estimate", EXAMPLES / "llama3-8b-eval.yaml", "--json")
-    assert code == 0, err
-    cost = json.loads(out)["cost"]
+    cost = answered(cli("estimate", EXAMPLES / "llama3-8b-eval.yaml", "--json"))["cost"]
     assert list(cost)[-1] == "evaluation" and list(cost["evaluation"]) == EVALUATION
     ev = cost["evaluation"]
     assert all(isinstance(ev[k], int) for k in ("every_steps", "passes", "full_every"))
     assert all(isinstance(ev[k], float) for k in EVALUATION if k not in ("every_steps", "passes", "full_every"))
     assert cost["hours"] == pytest.approx(ev["hours"] / ev["share"])
-    code, out, err = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json")
-    assert code == 0, err
-    assert "evaluation" not in json.loads(out)["cost"]
+    assert "evaluation" not in answered(cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json"))["cost"]
 
 
 def _option(**kw) -> ServingOption:

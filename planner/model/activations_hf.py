@@ -53,7 +53,6 @@ PRECISIONS = {
     "bf16": HFPrecision(2, 2, False),       # model.to(torch.bfloat16): pure bf16
     "amp_bf16": HFPrecision(2, 4, True),    # torch.autocast(bf16) over fp32 master weights
 }
-ACT_BYTES = {k: p.act for k, p in PRECISIONS.items()}
 
 #: how a family's RMSNorm multiplies its weight (module docstring): "cast" = weight * x.to(dtype)
 #: (Llama, Qwen, Mistral, Phi-3, DeepSeek, Llama 4); "fp32" = in fp32, then cast (OLMo 2, Gemma,

@@ -152,7 +152,7 @@ def cpu_adam_params_per_s(hw) -> float:
 
 
 #: why a layout cannot run an offload option, by option (``valid_mask``)
-RULES = {
+WHY_REFUSED = {
     "activation_offload": "Megatron-Core's activation offload (--cpu-offloading) runs with pp = 1 and recompute none "
                           "only (transformer_config.py)",
     "optimizer_offload": "an offloaded optimizer is a sharded one (Megatron --optimizer-cpu-offload needs "
@@ -172,7 +172,7 @@ def valid_masks(stack, c) -> dict:
 
 
 def valid_mask(stack, c) -> np.ndarray:
-    """Rows of candidates ``c`` the stack can run with its offload options (``RULES``)."""
+    """Rows of candidates ``c`` the stack can run with its offload options (``WHY_REFUSED``)."""
     ok = np.ones(len(c), dtype=bool)
     for m in valid_masks(stack, c).values():
         ok &= m

@@ -28,7 +28,7 @@ docs/training/megatron-fsdp.md: "intended to work with tensor / pipeline / conte
 parallelism, BF16 or FP16"), so the FSDP2 rules below do not apply to it; its own rows are
 ``mfsdp-*``.
 
-These sit beside planner.layout ``RULES`` (the checks every stack makes: world size, heads, experts,
+These sit beside planner.layout ``LAYOUT_RULES`` (the checks every stack makes: world size, heads, experts,
 batch divisibility), one layer up because they depend on the stack (planner.model.stacks). Every rule
 quotes its source. Masks are vectorised over ``planner.layout.Candidates`` columns
 (tp, pp, dp, cp, ep, etp, vpp, zero, rc); a rule's ``applies`` says whether it concerns the job at

@@ -55,6 +55,7 @@ from planner.errors import InputError
 from planner.vocab import (CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
                            SELECTIVE_AC, TP_OVERLAP)
 from planner.model.optimizers import stack_for
+from planner.spec.load import MOE_ONLY_OPTIONS
 from planner.spec.schema import has_shared_experts
 
 
@@ -908,12 +909,15 @@ class Stack:
         return None
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
-                 pp: int | None = None) -> str:
+                 pp: int | None = None, moe: bool = True) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
         ``pp``: the plan's, which say whether it reshards at all (``reshard_label``: a torchtitan ZeRO-2 plan read
-        "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never)."""
+        "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never). ``moe`` False (a dense
+        model) leaves out the options that act on expert layers only (planner.spec.load ``MOE_ONLY_OPTIONS``):
+        Llama-3-8B with ``moe_dispatcher: deepep`` read "moe_dispatcher=deepep, moe_a2a_overlap=off" in its
+        stack line while the load note said the option changes nothing."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
@@ -962,6 +966,8 @@ class Stack:
             opts.append(f"pp_pass_microbatches={self.pp_pass_microbatches}")
         if self.cuda_graph_impl != "none":
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
+        if not moe:  # each entry starts with its option's name
+            opts = [o for o in opts if o.split("=")[0] not in MOE_ONLY_OPTIONS]
         return f"training stack: {self.name} ({', '.join(opts)})"
 
 

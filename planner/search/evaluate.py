@@ -156,13 +156,13 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
                  step: float) -> tuple[dict, ...]:
     """Row ``i`` again with one setting changed -- each recompute setting lighter than its own (full ->
     selective -> none), and twice the micro-batch -- kept where the layout rules on the changed field
-    (``layout.RULES`` that read it: the global batch must divide into micro-batches x DP) and
-    the stack (``stack_rules``, ``offload.RULES``) accept it and it fits (``fits_memory``):
+    (``layout.LAYOUT_RULES`` that read it: the global batch must divide into micro-batches x DP) and
+    the stack (``stack_rules``, ``offload.WHY_REFUSED``) accept it and it fits (``fits_memory``):
     ``{"field", "value", "total", "limit", "step_time_s"}`` each, the step scaled to the plan's own (same
     model and inputs, one setting changed). What ``explain.advice`` offers in place of rules of thumb on free
     memory: a plan half empty at full recompute may need 30x its memory without it (GPT-3 175B, ZeRO-3)."""
     from planner.errors import InputError
-    from planner.layout import RULES
+    from planner.layout import LAYOUT_RULES
     from planner.model import stack_rules
 
     row = c.take([i])
@@ -177,7 +177,7 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
             stack_rules.check(stack, job.model, job.training, alt)
         except InputError:
             continue
-        layout_ok = all(np.all(r.ok(alt, job.model, job.training)) for r in RULES if set(r.needs) & set(cols))
+        layout_ok = all(np.all(r.ok(alt, job.model, job.training)) for r in LAYOUT_RULES if set(r.needs) & set(cols))
         if layout_ok and all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values()):
             kept.append((field, value, alt))
     if not kept:
@@ -295,8 +295,8 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
-    return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp) + given + chosen
-            + packed_attention_note(job.training, fw))
+    return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None)
+            + given + chosen + packed_attention_note(job.training, fw))
 
 
 def packed_attention_note(t, fw: Stack) -> str:

@@ -3,7 +3,7 @@
 Per hardware option (instance type or GPU): nodes x (TP, ETP) x PP x CP x EP x vpp x ZeRO x
 micro-batch x recompute (and, on the Megatron-Core stacks, the selective-recompute module lists:
 ``stack_variants``) — a Cartesian product of the values each open field may take (``planner.defaults``),
-cut by the layout rules (``planner.layout.RULES``), enumerated in bounded chunks.
+cut by the layout rules (``planner.layout.LAYOUT_RULES``), enumerated in bounded chunks.
 
 Which values are tried (Megatron-LM conventions): TP within a node and dividing the heads (and the
 KV heads, or a multiple of them); PP dividing the layers; CP only for long sequences and dividing
@@ -169,7 +169,7 @@ def _grid(job: JobSpec, hw: HardwareOption):
 
 
 def empty_reason(job: JobSpec, hw: HardwareOption):
-    """Why ``space_chunks`` leaves nothing on ``hw``: the first layout rule (planner.layout.RULES, the
+    """Why ``space_chunks`` leaves nothing on ``hw``: the first layout rule (planner.layout.LAYOUT_RULES, the
     ones ``estimate`` applies) that the product's first layout breaks, as an ``InputError`` naming its field;
     None when that layout breaks none (it was pruned, not invalid). Only asked when every layout failed, so
     the first one is as good a witness as any: a search over a fixed TP 16 on one 8-GPU node said "no
@@ -196,14 +196,14 @@ def empty_reason(job: JobSpec, hw: HardwareOption):
 
 
 def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
-    """The layout rule (planner.layout.RULES) that every layout the job's fixed fields allow breaks, on every
+    """The layout rule (planner.layout.LAYOUT_RULES) that every layout the job's fixed fields allow breaks, on every
     hardware option within the GPU limits, as an ``InputError`` naming its field (a witness layout's message);
     None when no one rule does (each layout breaks another, or one was pruned, not invalid). Asked before
     ``empty_reason``'s witness, which is the first layout of one option and so named what that layout happened to
     break: ``parallel.dp: 3`` at a global batch of 512 was "tp*pp*cp*dp = 3 but the cluster has 1 GPUs (on
     aws:g6.xlarge ...)" where no option's layouts could take 512 in 3 replicas. The recompute axis is left out
     (no rule reads it) and ZeRO is kept only where the job fixes ``dp_shard`` (the only rules that read it)."""
-    from planner.layout import RULES
+    from planner.layout import LAYOUT_RULES
 
     m, t, p = job.model, job.training, job.parallel
     always: set[int] | None = None  # the rules every layout so far breaks
@@ -235,7 +235,7 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
                             dp_shard=np.full_like(tp, p.dp_shard) if p.dp_shard else None,
                             etp=etp_of[pr] if (p.etp or m.moe is not None) else None)
         broken = set()
-        for i, r in enumerate(RULES):
+        for i, r in enumerate(LAYOUT_RULES):
             if any(getattr(v, k, None) is None for k in r.needs):
                 continue
             ok = np.broadcast_to(np.asarray(r.ok(v, m, t), dtype=bool), tp.shape)
@@ -247,7 +247,7 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
             return None
     if not always:
         return None
-    r = RULES[min(always)]
+    r = LAYOUT_RULES[min(always)]
     w = witness[min(always)]
     if "gpus" in r.needs:  # a GPU-count rule: the witness's one cluster size is not why (see _sizes_refusal)
         return _sizes_refusal(job, r.field, counts)
@@ -255,8 +255,8 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
 
 
 def _sizes_refusal(job: JobSpec, field: str, counts: set[int]) -> InputError:
-    """The GPU-count rules (tp*pp*cp divides the GPUs, tp*pp*cp*dp is the GPUs: planner.layout.RULES) broken by every
-    layout on every option, as the fixed degrees against the cluster sizes searched (``counts``) and the job's limits
+    """The GPU-count rules (tp*pp*cp divides the GPUs, tp*pp*cp*dp is the GPUs: planner.layout.LAYOUT_RULES) broken
+    by every layout on every option, as the fixed degrees against the cluster sizes searched (``counts``) and the job's limits
     that set them. The witness layout's own size was no answer: ``parallel: {tp: 8, pp: 16}`` under ``max_gpus: 64``
     read "tp*pp*cp = 128 does not divide the 1 GPUs", and ``parallel.dp: 16`` on ``cluster.nodes: 1`` "the cluster has
     1 GPUs" (both a one-GPU instance's first layout), naming neither max_gpus nor the one node."""
@@ -502,7 +502,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
 
 def _check_fixed_offloads(stack: Stack, p, t) -> None:
     """Refuse an offload the job switches on (``training.framework``) that its own fixed fields rule out
-    (planner.model.offload ``RULES``: activation offload at pp > 1 or with recompute, optimizer offload at ZeRO-0
+    (planner.model.offload ``WHY_REFUSED``: activation offload at pp > 1 or with recompute, optimizer offload at ZeRO-0
     over several replicas), in ``estimate``'s words. Each field the job leaves open takes the value that runs it
     (pp 1, recompute none, the highest ZeRO, one replica). Before QA 38 these layouts were dropped without a tally:
     ``activation_offload: true`` beside ``parallel.pp: 2`` was refused as "Megatron refuses ZeRO-3 with pipeline
@@ -517,7 +517,7 @@ def _check_fixed_offloads(stack: Stack, p, t) -> None:
             fixed = ", ".join(f"{k}: {v}" for k, v in (("parallel.pp", p.pp), ("training.recompute", t.recompute),
                                                         ("parallel.zero", p.zero), ("parallel.dp", p.dp),
                                                         ("parallel.cp", p.cp)) if v is not None)
-            raise InputError(f"training.framework.{option}", f"{offload.RULES[option]}; the job fixes {fixed}")
+            raise InputError(f"training.framework.{option}", f"{offload.WHY_REFUSED[option]}; the job fixes {fixed}")
 
 
 @dataclass(frozen=True)

@@ -311,7 +311,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     check_targets(job.model, job.training, stack_rules.RUNTIMES.get(stack.name))  # LoRA targets that adapt nothing
     for option, ok in offload.valid_masks(stack, c).items():
         if not ok.all():
-            raise InputError(f"training.framework.{option}", offload.RULES[option])
+            raise InputError(f"training.framework.{option}", offload.WHY_REFUSED[option])
     stack_rules.check(stack, job.model, job.training, c)  # what the stack refuses to run (its rules)
     if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
