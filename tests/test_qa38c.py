@@ -31,7 +31,8 @@ def test_every_registered_stack_has_its_schedules_with_a_source():
 
 @pytest.mark.parametrize("framework,parallel,field,words", [
     # MaxText's pipeline is a scanned forward whose JAX transpose runs every backward after every forward (GPipe)
-    ("maxtext", {"pp": 2}, "parallel.schedule", "1F1B (use parallel.schedule gpipe)"),
+    # (named: an open schedule on MaxText is its own GPipe since sched31, tests/test_sched31.py)
+    ("maxtext", {"pp": 2, "schedule": "1f1b"}, "parallel.schedule", "1F1B (use parallel.schedule gpipe)"),
     ("maxtext", {"pp": 2, "vpp": 2, "schedule": "interleaved"}, "parallel.schedule", "interleaved 1F1B"),
     # NxD's schedulers: Train1F1BSchedule, TrainInterleavedSchedule
     ("neuronx-distributed", {"pp": 2, "schedule": "gpipe"}, "parallel.schedule", "GPipe (use parallel.schedule 1f1b or"),

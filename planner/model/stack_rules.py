@@ -408,6 +408,45 @@ _NO_PIPELINE_WHY = {"hf": "a transformers model is one nn.Module: no stage split
                     "composer": "FSDP only"}
 
 
+def stack_schedule(stack) -> str:
+    """The pipeline schedule a stack runs where the job leaves ``parallel.schedule`` open: the first of its runtime's
+    ``PIPELINE_SCHEDULES`` row (1f1b where the code runs it, GPipe on MaxText, whose pipeline runs nothing else),
+    1f1b for a runtime without a pipeline or without rules. Until sched31 an open schedule was 1f1b on every stack,
+    so a MaxText job with pp > 1 that named none was refused, and ``recommend`` on TPUs planned MaxText at pp 1 only."""
+    runs = PIPELINE_SCHEDULES.get(rules_runtime(stack), ((), ""))[0]
+    return runs[0] if runs else "1f1b"
+
+
+def schedule_codes(stack, parallel, pp, vpp) -> np.ndarray:
+    """The schedule codes of rows ``pp`` x ``vpp`` for a job's ``parallel`` on ``stack``, the one place ``estimate``
+    and ``recommend`` resolve it. The job's own (a field it wrote, pydantic ``model_fields_set``): kept, 1f1b with
+    virtual stages being the interleaved schedule (Megatron's --num-layers-per-virtual-pipeline-stage). Left open:
+    virtual stages are the interleaved schedule, a pipeline (pp > 1) runs the stack's own (``stack_schedule``), and
+    pp 1 is no pipelining (1f1b: every runtime runs it, and the memory model prices GPipe as holding all
+    micro-batches' activations, which a pp-1 MaxText run with gradient accumulation does not)."""
+    pp, vpp = np.asarray(pp), np.asarray(vpp)
+    inter = SCHEDULE.code["interleaved"]
+    if "schedule" in parallel.model_fields_set:
+        given = SCHEDULE.code[parallel.schedule]
+        return np.where((vpp > 1) & (given == SCHEDULE.code["1f1b"]), inter, given)
+    own = SCHEDULE.code[stack_schedule(stack)]
+    return np.where(vpp > 1, inter, np.where(pp > 1, own, SCHEDULE.code["1f1b"]))
+
+
+#: how ``open_schedule_note``'s line starts (``planner simulate`` repeats the estimate's among its notes)
+OPEN_SCHEDULE = "parallel.schedule open: "
+
+
+def open_schedule_note(stack, parallel) -> str | None:
+    """The ``assumed:`` line of an open ``parallel.schedule`` on a stack whose own schedule is not 1f1b."""
+    own = stack_schedule(stack)
+    if "schedule" in parallel.model_fields_set or own == "1f1b":
+        return None
+    run = rules_runtime(stack)
+    return (f"{OPEN_SCHEDULE}{_SCHEDULE_WORDS[own]} at pp > 1, the pipeline schedule "
+            f"{RUNTIME_NAMES[run]} runs ({PIPELINE_SCHEDULES[run][1].split(':')[0]}); pp 1 runs no pipeline")
+
+
 def _schedule(c) -> np.ndarray:
     """The rows' schedule codes; columns without one (a hand-built layout of the rules' callers' tests: plain DDP's rules
     concern every model, a CNN's layouts carry no schedule) are the 1f1b default, as ``layout_of`` reads a plan's."""

@@ -730,6 +730,8 @@ class ParallelSpec(_Strict):
     # data_parallel_replicate_degree x data_parallel_shard_degree, DeepSpeed MiCS, FSDP1 HYBRID_SHARD)
     dp_shard: Optional[int] = Field(None, gt=0, le=1 << 20)
     sequence_parallel: Optional[bool] = None
+    # left out (not in model_fields_set): the stack's own, resolved where the stack is known
+    # (planner.model.stack_rules.schedule_codes: GPipe on MaxText at pp > 1)
     schedule: V.SCHEDULE.literal = "1f1b"
 
     @model_validator(mode="after")

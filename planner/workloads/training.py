@@ -32,7 +32,7 @@ from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
 from planner.spec import JobSpec
 from planner.spec.load import wrote_fp4
-from planner.vocab import RECOMPUTE, SCHEDULE
+from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 from planner.simulate import SimConfig, simulate
 from planner.simulate.failures import overhead_arrays, run_overhead
@@ -71,12 +71,14 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     if cl.nodes is None:
         _check_default_node(g, tp * pp * cp, p.dp)
     check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=p.etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
-    schedule = p.schedule
-    if schedule == "interleaved" and vpp == 1:  # (vpp 1 given: the job validator's; left out: here)
+    if p.schedule == "interleaved" and vpp == 1:  # (vpp 1 given: the job validator's; left out: here)
         raise InputError("parallel.vpp", "the interleaved schedule needs vpp > 1 (virtual pipeline stages per rank); "
                                          "set parallel.vpp")
-    if vpp > 1 and schedule == "1f1b":
-        schedule = "interleaved"
+    # the job's schedule, else the stack's own (stack_rules.schedule_codes: GPipe on MaxText at pp > 1)
+    schedule = int(stack_rules.schedule_codes(from_training(t), p, pp, vpp))
+    note = stack_rules.open_schedule_note(from_training(t), p)
+    if note and pp > 1:
+        notes.append(note)
     zero = p.zero if p.zero is not None else stack_rules.default_zero(from_training(t), dp, cp, pp)
     if p.zero is None:
         notes.append(f"parallel.zero defaulted to {zero}")
@@ -106,7 +108,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         rn, rg = (n_rc, 0) if method == "block" else (0, n_rc)
     c = Candidates(
         tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb,
-        rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule],
+        rc=RECOMPUTE.code[rc], sp=sp, schedule=schedule,
         gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard, rn=rn, rg=rg,
     )
     if p.sequence_parallel is None:  # left open: off where the stack refuses it on, as recommend searches it
