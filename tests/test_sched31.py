@@ -58,6 +58,28 @@ def test_maxtext_at_pp_1_runs_no_pipeline(tmp_path, cli):
     assert not [a for a in d["assumptions"] if a.startswith(stack_rules.OPEN_SCHEDULE)]
 
 
+def test_recommend_on_maxtext_searches_pp_above_1(tmp_path, cli):
+    job = {"model": L8, "training": {"seq_len": 8192, "global_batch": 256, "precision": "bf16", "tokens": 1.0e11,
+                                     "framework": "maxtext"},
+           "parallel": {"pp": 2}, "cluster": {"instance": "gcp:tpu-v6e-8"}}
+    d = answered(cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "3"))
+    assert d["ranked"] and all(r["config"]["pp"] == 2 and r["config"]["schedule"] == "gpipe" for r in d["ranked"])
+    assert any(a.startswith(stack_rules.OPEN_SCHEDULE) for a in d["assumptions"])
+
+
+def test_framework_auto_resolves_each_stacks_own(tmp_path, cli):
+    """auto over H100s and v6e: one chunk of layouts, each stack group's schedule its own."""
+    job = {"model": L8, "training": {"seq_len": 8192, "global_batch": 256, "precision": "bf16", "tokens": 1.0e11,
+                                     "framework": "auto"},
+           "parallel": {"pp": 2}, "constraints": {"gpus": ["H100", "TPU-v6e"], "max_gpus": 64}}
+    d = answered(cli("recommend", write_job(tmp_path, job), "--json", "--no-simulate", "--top", "1000"))
+    by_stack = {}
+    for r in d["ranked"]:
+        by_stack.setdefault(r["stack"]["name"], set()).add(r["config"]["schedule"])
+    assert by_stack["maxtext"] == {"gpipe"}, by_stack
+    assert by_stack["megatron-core"] <= {"1f1b", "interleaved"} and by_stack["megatron-core"], by_stack
+
+
 def test_megatron_core_job_without_a_schedule_is_unchanged(tmp_path, cli):
     """Megatron's own schedule is 1f1b: the open field estimates exactly as before (as the job naming 1f1b, and
     interleaved at vpp 2), with no schedule line."""

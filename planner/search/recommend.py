@@ -444,6 +444,8 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     for j, chunk in chunks:
         for g, grp in runs_here:
             c = chunk
+            if "schedule" not in job.parallel.model_fields_set:  # open: the group's stack's own (schedule_codes)
+                c = replace(c, schedule=stack_rules.schedule_codes(grp.variants[0].stack, job.parallel, c.pp, c.vpp))
             if job.parallel.sequence_parallel is None:  # open: off where the stack refuses it on (open_sp)
                 osp = stack_rules.open_sp(grp.variants[0].stack, job.model, grp.job.training, chunk)
                 if osp.off.any():
@@ -788,6 +790,9 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
         note = refusal_note(grp.variants[0].stack, refused[g], refused_rows[g], regroup[g])
         if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
             assumptions.append(note)
+        sched = stack_rules.open_schedule_note(grp.variants[0].stack, job.parallel)
+        if sched and job.parallel.pp != 1:  # a pipeline searched on a stack whose own schedule is not 1f1b
+            assumptions.append(sched)
         if sp_off and sp_off[g][0]:
             assumptions.append(sp_off_note(grp.variants[0].stack, *sp_off[g]))
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom

@@ -38,7 +38,7 @@ from planner.model.memory import ACT_BYTES, FRAGMENTATION
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
                                    megatron_fsdp_low_zero, open_options, recompute_modules)
 from planner.spec import JobSpec
-from planner.vocab import RECOMPUTE, SCHEDULE
+from planner.vocab import RECOMPUTE
 
 #: rows of the Cartesian product built at once (10 int64 columns: ~84 MB a chunk)
 CHUNK_ROWS = 1 << 20
@@ -359,7 +359,8 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
             dp_shard = np.concatenate([dp, (g // (tp * cp))[extra]])
             n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = cols
     sp = sequence_parallel(p.sequence_parallel, tp)
-    sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
+    # the job's schedule, else its stack's own (framework auto: recommend re-resolves each stack group's)
+    sched = stack_rules.schedule_codes(None if is_auto(job) else from_training(t), p, pp, vpp)
     # the job's block recompute of N layers per stage, or uniform groups of N, on its full-recompute rows (left
     # open, recommend picks them: planner.search.recommend.smallest_block_recompute / smallest_uniform_group)
     full_n = np.where(rc == RECOMPUTE.code["full"], t.recompute_num_layers or 0, 0)
