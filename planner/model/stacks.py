@@ -909,7 +909,7 @@ class Stack:
         return None
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
-                 pp: int | None = None, moe: bool = True) -> str:
+                 pp: int | None = None, moe: bool = True, shared_experts: bool = True) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
@@ -917,7 +917,10 @@ class Stack:
         "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never). ``moe`` False (a dense
         model) leaves out the options that act on expert layers only (planner.spec.load ``MOE_ONLY_OPTIONS``):
         Llama-3-8B with ``moe_dispatcher: deepep`` read "moe_dispatcher=deepep, moe_a2a_overlap=off" in its
-        stack line while the load note said the option changes nothing."""
+        stack line while the load note said the option changes nothing. ``shared_experts`` False (a dense model, or
+        an MoE model without shared experts: ``spec.schema.has_shared_experts``) leaves out
+        ``moe_shared_expert_overlap``, which overlaps nothing there (the load note says so): Mixtral-8x7B with it
+        read "moe_shared_expert_overlap=on" until small31b."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
@@ -952,7 +955,7 @@ class Stack:
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
         if self.moe_fused_mlp:
             opts.append("moe_fused_mlp=on")
-        if self.moe_shared_expert_overlap:
+        if self.moe_shared_expert_overlap and moe and shared_experts:  # only shared experts are overlapped
             opts.append("moe_shared_expert_overlap=on")
         if self.lp_bf16_first_layers and precision == "fp8":
             opts.append(f"lp_bf16_first_layers={self.lp_bf16_first_layers}")

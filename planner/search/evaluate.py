@@ -22,6 +22,7 @@ from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
 from planner.spec import JobSpec
 from planner.spec.params import count_params
+from planner.spec.schema import has_shared_experts
 from planner.vocab import RECOMPUTE
 
 MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
@@ -295,7 +296,8 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
-    return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None)
+    return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
+                        has_shared_experts(job.model))
             + given + chosen + packed_attention_note(job.training, fw))
 
 
