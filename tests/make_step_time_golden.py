@@ -76,6 +76,11 @@ Regenerated on the fp8keep30 branch (2026-12-04) for the --fp8-param-gather all-
 at 2 bytes (step_time.fp8_param_gather_bytes): only the two llama3-70b fp8 megatron-core cases with kept layers moved
 (cases 1 and 7), 36 of 588 arrays on both instances: comm_zero3 x1.0-1.36, t_param_gather_exposed x1.02-2.37,
 comm_dp / t_dp_tail x1.0-1.10, step time x1.0-1.077, mfu / hfu / tokens_per_s down likewise; no memory array.
+Regenerated on the small31b branch (2026-12-04) for FSDP1 SHARD_GRAD_OP with a bf16 param_dtype handing autocast no
+fp32 weights (Stack.fsdp_zero2_param_dtype): only llama3-70b/hf-trainer's ZeRO-2 rows moved, 15 of 64 rows, 21 of 672
+arrays (both instances): compute_memory_bound x0.72-0.97, step time x0.94-0.99, t_fwd_mb / t_bwd_mb / bubble down,
+mfu / hfu / tokens_per_s x1.006-1.068; on g6 3 rows' comm_dp / t_dp_tail x1.02-1.07 and t_param_gather_exposed
+x1.06-1.28 (a shorter backward hides less); no memory array.
 """
 from __future__ import annotations
 

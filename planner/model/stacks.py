@@ -489,6 +489,16 @@ class Stack:
     #:   the units in backward hold their bf16 unsharded gradient and a reduce-scatter input in the reduce dtype
     #:   (planner.model.memory ``fsdp2_reduce_buffer_bytes``)
     fsdp2_dp: bool = False
+    #: its ZeRO-2 is FSDP1 ``SHARD_GRAD_OP`` under a ``MixedPrecision`` policy whose ``param_dtype`` is the run's
+    #: 16-bit type, so the forward gets 16-bit parameters as at ZeRO-3 (``autocast_finds_fp32``): Composer /
+    #: llm-foundry (composer/distributed/mosaic_parallelism.py ``get_mixed_precision``: the ``DEFAULT`` and ``PURE``
+    #: presets set ``param_dtype`` to the precision, ``FULL`` leaves it None, fp32; llm-foundry's yamls and the
+    #: validated MPT tables run PURE / DEFAULT: FULL is not modelled), HF Trainer (accelerate
+    #: ``FullyShardedDataParallelPlugin.set_mixed_precision``: ``param_dtype`` bf16; its DeepSpeed ZeRO-2 runs the
+    #: bf16 engine's 16-bit module, no fp32 weights either) and the pre-registry ``fsdp`` (PyTorch FSDP). FSDP1's
+    #: flat parameter casts its fp32 shard to ``param_dtype`` (``_use_low_precision_shard``) and all-gathers that
+    #: into the unsharded 16-bit parameter, kept from forward to backward under SHARD_GRAD_OP
+    fsdp_zero2_param_dtype: bool = False
     #: what an FSDP2 stack (``fsdp2_dp``) leaves outside its per-block units, gathered in 16 bits beyond the two
     #: blocks in flight at ZeRO-3 (planner.model.memory ``fsdp2_root_gather_params``); FSDP2 never reshards the root
     #: after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward"):
@@ -883,8 +893,9 @@ class Stack:
         back to (torchtitan's ``maybe_enable_amp`` turns autocast off under FSDP for the same reason). Until
         2026-12-04 an FSDP2 stack's ZeRO-2 paid the casts (Llama-3-8B, torchtitan, 8 p4d nodes, mb 1: 68 ms of
         ``compute_memory_bound`` per step) and held the 16-bit copy beside fp32 weights whole (44.9 GiB of weights
-        a GPU where FSDP2 holds 15.4)."""
-        return np.asarray(zero) < (2 if self.fsdp2_dp else 3)
+        a GPU where FSDP2 holds 15.4). An FSDP1 stack's ZeRO-2 (``fsdp_zero2_param_dtype``: SHARD_GRAD_OP with a
+        16-bit ``param_dtype``) likewise: until small31b Llama-3-8B under llm-foundry at ZeRO-2 paid the casts."""
+        return np.asarray(zero) < (2 if self.fsdp2_dp or self.fsdp_zero2_param_dtype else 3)
 
     def options(self, model=None, training=None) -> dict:
         """The option values of this stack, for outputs: each option (``OPTIONS``) the stack has (``holds``) and, given
@@ -992,7 +1003,8 @@ EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
 #: forward gets 16-bit parameters (FSDP ``MixedPrecision(param_dtype=bf16)``: accelerate's
 #: ``FullyShardedDataParallelPlugin.set_mixed_precision``; Composer ``mixed_precision: DEFAULT``
 #: and ``PURE`` since composer PR #2047, 2023-03, ``param_dtype = autocast precision``), so
-#: autocast finds nothing to cast; nor at an FSDP2 stack's ZeRO-2 (``Stack.autocast_finds_fp32``).
+#: autocast finds nothing to cast; nor at an FSDP2 stack's ZeRO-2, nor at an FSDP1 SHARD_GRAD_OP one with a 16-bit
+#: ``param_dtype`` (``Stack.autocast_finds_fp32``).
 AUTOCAST_CAST_BYTES = 6.0
 
 #: torchtitan layer SAC's n where the job leaves ``ac_freq`` out: torchtitan's own default (config/job_config.py
@@ -1393,6 +1405,7 @@ STACKS: dict[str, Stack] = {
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
         "hf-trainer", torch_checkpoint=True, layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        fsdp_zero2_param_dtype=True,  # accelerate FSDP MixedPrecision(param_dtype=bf16) at SHARD_GRAD_OP
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
@@ -1408,6 +1421,7 @@ STACKS: dict[str, Stack] = {
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
         "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
+        fsdp_zero2_param_dtype=True,  # Composer get_mixed_precision: DEFAULT / PURE set param_dtype to the precision
         # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
         # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
         fp8_recipe="delayed",
@@ -1424,7 +1438,8 @@ STACKS: dict[str, Stack] = {
     # the pre-registry names, kept so existing callers keep their numbers
     "megatron": Stack("megatron", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
-    "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
+    "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, fsdp_zero2_param_dtype=True,
+                  sources="PyTorch FSDP, eager (pre-registry name)"),
 }
 assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_COMM_DTYPE
            for st in STACKS.values() if st is not None)
