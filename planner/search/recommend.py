@@ -444,12 +444,14 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     for j, chunk in chunks:
         for g, grp in runs_here:
             c = chunk
-            if "schedule" not in job.parallel.model_fields_set:  # open: the group's stack's own (schedule_codes)
+            # an open schedule is the group's stack's own (schedule_codes); space._layouts resolved it already for
+            # a search of the job's one stack, so only a search over several stacks re-resolves it per group
+            if s.auto and "schedule" not in job.parallel.model_fields_set:
                 c = replace(c, schedule=stack_rules.schedule_codes(grp.variants[0].stack, job.parallel, c.pp, c.vpp))
             if job.parallel.sequence_parallel is None:  # open: off where the stack refuses it on (open_sp)
                 osp = stack_rules.open_sp(grp.variants[0].stack, job.model, grp.job.training, chunk)
                 if osp.off.any():
-                    c = replace(chunk, sp=osp.sp)
+                    c = replace(c, sp=osp.sp)  # (c: keeps the group's schedule above)
                     tally.sp_off[g][0] += int(osp.off.sum())
                     tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + osp.rules))
             _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead)

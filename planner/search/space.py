@@ -508,10 +508,7 @@ def _check_fixed_offloads(stack: Stack, p, t) -> None:
     (pp 1, recompute none, the highest ZeRO, one replica). Before QA 38 these layouts were dropped without a tally:
     ``activation_offload: true`` beside ``parallel.pp: 2`` was refused as "Megatron refuses ZeRO-3 with pipeline
     parallelism", the only stack rule counted, which the job never asked for."""
-    from planner.model.activations import FULL, NONE
-
-    rc = {None: NONE, "none": NONE, "selective": SELECTIVE, "full": FULL}[t.recompute]
-    one = SimpleNamespace(pp=np.array([p.pp or 1]), rc=np.array([rc]), zero=np.array([3 if p.zero is None else p.zero]),
+    one = SimpleNamespace(pp=np.array([p.pp or 1]), rc=np.array([RECOMPUTE.code[t.recompute or "none"]]), zero=np.array([3 if p.zero is None else p.zero]),
                           dp=np.array([p.dp or 1]), cp=np.array([p.cp or 1]))
     for option, ok in offload.valid_masks(stack, one).items():
         if not ok.all():

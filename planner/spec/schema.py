@@ -714,6 +714,11 @@ class TrainingSpec(_Strict):
         return self
 
 
+#: why ``parallel.schedule: interleaved`` needs virtual stages (the job validator at ``vpp: 1``, estimate with vpp left
+#: out: planner.workloads.training)
+INTERLEAVED_NEEDS_VPP = "the interleaved schedule needs vpp > 1 (virtual pipeline stages per rank)"
+
+
 class ParallelSpec(_Strict):
     """Parallel degrees. Any field left out (None) is searched by ``planner recommend``."""
 
@@ -745,8 +750,7 @@ class ParallelSpec(_Strict):
             raise ValueError(f"vpp: vpp={self.vpp} needs the interleaved schedule (virtual pipeline stages); "
                              "parallel.schedule is gpipe, which has none")
         if self.schedule == "interleaved" and self.vpp == 1:
-            raise ValueError("vpp: the interleaved schedule needs vpp > 1 (virtual pipeline stages per rank); "
-                             "vpp=1 is the 1f1b schedule")
+            raise ValueError(f"vpp: {INTERLEAVED_NEEDS_VPP}; vpp=1 is the 1f1b schedule")
         return self
 
 

@@ -32,6 +32,7 @@ from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
 from planner.spec import JobSpec
 from planner.spec.load import wrote_fp4
+from planner.spec.schema import INTERLEAVED_NEEDS_VPP
 from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 from planner.simulate import SimConfig, simulate
@@ -43,6 +44,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     """The one configuration a job names, with defaults for what it leaves out (noted)."""
     p, t, cl, m = job.parallel, job.training, job.cluster, job.model
     notes = []
+    stack = from_training(t)  # the job's stack: its defaults and rules below
     g = hw.gpus_per_node
     nodes = cl.nodes or 1
     if nodes > 1 and not hw.multi_node:
@@ -65,21 +67,20 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     mb = t.micro_batch or 1
     if t.micro_batch is None:
         notes.append("training.micro_batch defaulted to 1")
-    etp = p.etp or stack_rules.default_etp(from_training(t), tp, ep)
+    etp = p.etp or stack_rules.default_etp(stack, tp, ep)
     if p.etp is None and m.moe is not None and etp != tp:
         notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})")
     if cl.nodes is None:
         _check_default_node(g, tp * pp * cp, p.dp)
     check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=p.etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
     if p.schedule == "interleaved" and vpp == 1:  # (vpp 1 given: the job validator's; left out: here)
-        raise InputError("parallel.vpp", "the interleaved schedule needs vpp > 1 (virtual pipeline stages per rank); "
-                                         "set parallel.vpp")
+        raise InputError("parallel.vpp", f"{INTERLEAVED_NEEDS_VPP}; set parallel.vpp")
     # the job's schedule, else the stack's own (stack_rules.schedule_codes: GPipe on MaxText at pp > 1)
-    schedule = int(stack_rules.schedule_codes(from_training(t), p, pp, vpp))
-    note = stack_rules.open_schedule_note(from_training(t), p)
+    schedule = int(stack_rules.schedule_codes(stack, p, pp, vpp))
+    note = stack_rules.open_schedule_note(stack, p)
     if note and pp > 1:
         notes.append(note)
-    zero = p.zero if p.zero is not None else stack_rules.default_zero(from_training(t), dp, cp, pp)
+    zero = p.zero if p.zero is not None else stack_rules.default_zero(stack, dp, cp, pp)
     if p.zero is None:
         notes.append(f"parallel.zero defaulted to {zero}")
     dp_shard = p.dp_shard or dp  # HSDP: the ZeRO shard group's DP degree; left out, the whole DP group
@@ -92,7 +93,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     if p.sequence_parallel and not sp:
         notes.append(SP_WITHOUT_TP)
     rn = rg = 0
-    method, n_rc = recompute_split(t, from_training(t), m)
+    method, n_rc = recompute_split(t, stack, m)
     if method is not None:
         if rc != "full":
             raise InputError("training.recompute_num_layers" if t.recompute_num_layers else "training.recompute_method",
@@ -112,11 +113,11 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard, rn=rn, rg=rg,
     )
     if p.sequence_parallel is None:  # left open: off where the stack refuses it on, as recommend searches it
-        osp = stack_rules.open_sp(from_training(t), m, t, c)
+        osp = stack_rules.open_sp(stack, m, t, c)
         if osp.off.any():
             c = replace(c, sp=osp.sp)
             notes.append(f"parallel.sequence_parallel defaulted to false at TP {tp}: training stack "
-                         f"{from_training(t).name} refuses it on ({', '.join(osp.rules)})")
+                         f"{stack.name} refuses it on ({', '.join(osp.rules)})")
     return c, notes
 
 
