@@ -16,6 +16,7 @@ from planner.workloads.serving import (WEIGHT_BYTES, IterationModel, ServeTarget
                                        plan_serving, quantised_params, quantised_weight_bytes, weight_bytes)
 from planner.spec import ClusterSpec, load_job_dict
 from planner.spec.schema import ServingSpec
+from tests.conftest import answered
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
 
@@ -237,9 +238,7 @@ def test_generic_model_and_errors(cli, tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 50, qps: 10}\n"
                  "constraints: {instances: [aws:p5.48xlarge]}\n")
-    code, out, err = cli("serve", p, "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", p, "--json"))
     assert d["best"]["tpot_ms"] <= 50
     assert d["simulated"] and d["best"]["simulated"]["tpot_ms"]["p99"] <= 50  # simulated percentiles in the JSON
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: -5}\n")
@@ -331,17 +330,13 @@ def test_precision_search_and_cli_flags(cli, tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 40, ttft_ms: 800, qps: 20, prompt_tokens: 512,"
                  " output_tokens: 128}\nconstraints: {instances: [aws:p5.48xlarge]}\n")
-    code, out, err = cli("serve", p, "--json", "--no-simulate")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", p, "--json", "--no-simulate"))
     assert d["simulated"] is False and "simulated" not in d["best"]
     code, out, err = cli("serve", p, "--arrivals", "weibull")
     assert code == 2 and "--arrivals" in err
     tr = tmp_path / "t.csv"
     tr.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(f"{i * 0.05},512,128\n" for i in range(400)))
-    code, out, err = cli("serve", p, "--json", "--trace", tr)
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", p, "--json", "--trace", tr))
     assert d["simulation"]["arrivals"] == "trace" and d["best"]["simulated"]["requests"] > 0
     tr.write_text("arrival_s,prompt_tokens\n0,1\n")
     code, out, err = cli("serve", p, "--trace", tr)
@@ -737,7 +732,7 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path, monkey
     monkeypatch.setattr(ws, "plan_serving", kept)
     job = tmp_path / "serve.yaml"
     job.write_text(json.dumps({"model": {"preset": "llama3-70b"}, "serving": serving, "constraints": constraints}))
-    code, out, _ = cli("serve", job, "--json")
+    d = answered(cli("serve", job, "--json"))
     [res] = planned
     costs = [o.usd_per_hr for o in res.options]
     assert res.options[0].simulated and costs[1:] == sorted(costs[1:]), [
@@ -750,8 +745,7 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path, monkey
     assert any(o.sized_by == "analytic" and o.usd_per_hr < res.options[p4de].usd_per_hr for o in res.options[:p4de])
     assert res.best.sized_by == "simulated" and res.ranking.startswith("#1 is the cheapest option confirmed")
     assert "ranked by $/h" in res.ranking
-    d = json.loads(out)
-    assert code == 0 and d["ranking"] == res.ranking
+    assert d["ranking"] == res.ranking
     assert [o["sized_by"] for o in d["options"]] == [o.sized_by for o in res.options]
     from rich.console import Console
     from planner.present.serving import render_serving

@@ -2,7 +2,6 @@
 (planner/workloads/serving.py ``KVLayout``), the batch memory allows, the decode step's KV read and
 attention FLOPs, the simulation's block accounting (planner/simulate/serving.py ``BlockCost``) and
 the serve output's assumption line."""
-import json
 import math
 
 import numpy as np
@@ -18,6 +17,7 @@ from planner.spec import ClusterSpec, load_job_dict
 from planner.workloads.serving import (IterationModel, ServeTarget, _vllm_group_slots, kv_bytes_per_sequence,
                                        kv_bytes_per_token, kv_free_bytes, kv_layout, llm_option, plan_serving,
                                        replica_spec)
+from tests.conftest import answered, invoke_app
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
 H200 = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
@@ -286,9 +286,7 @@ def test_serve_states_the_kv_rule_for_local_models_only(tmp_path):
         p = tmp_path / f"{preset}.yaml"
         p.write_text(f"model: {{preset: {preset}}}\nserving: {{p99_latency_ms: 100, qps: 2, prompt_tokens: 6144, "
                      "output_tokens: 2048, max_batch: 512}\nconstraints: {clouds: [aws], gpus: [H100-SXM-80GB]}\n")
-        js = runner.invoke(app, ["serve", str(p), "--json", "--no-simulate"])
-        assert js.exit_code == 0, js.output
-        out[preset] = json.loads(js.output)
+        out[preset] = answered(invoke_app("serve", p, "--json", "--no-simulate"))
         term = runner.invoke(app, ["serve", str(p), "--no-simulate"], env={"COLUMNS": "400"})
         assert term.exit_code == 0
         assert ("KV cache: 40 of 48 layers sliding-window (1,024 tokens)" in term.output) == (preset == "gemma3-12b")
