@@ -417,6 +417,17 @@ def stack_schedule(stack) -> str:
     return runs[0] if runs else "1f1b"
 
 
+def interleaves(stack) -> bool:
+    """Whether ``stack`` may run virtual pipeline stages under an open ``parallel.schedule``: vpp > 1 turns the open
+    schedule interleaved (``schedule_codes``), which only a runtime whose ``PIPELINE_SCHEDULES`` row holds it runs.
+    False for MaxText (GPipe only), Megatron-DeepSpeed (1F1B only) and the runtimes without a pipeline, so the search
+    does not enumerate layouts their schedule rule then refuses (until small32 ``recommend`` of Llama-3-8B on v6e
+    under MaxText built 9,870 vpp > 1 layouts only to refuse them); True for a stack without rules or none named
+    (framework auto: each stack group's rules refuse its own)."""
+    run = rules_runtime(stack)
+    return run not in PIPELINE_SCHEDULES or "interleaved" in PIPELINE_SCHEDULES[run][0]
+
+
 def schedule_codes(stack, parallel, pp, vpp) -> np.ndarray:
     """The schedule codes of rows ``pp`` x ``vpp`` for a job's ``parallel`` on ``stack``, the one place ``estimate``
     and ``recommend`` resolve it. The job's own (a field it wrote, pydantic ``model_fields_set``): kept, 1f1b with
