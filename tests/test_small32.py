@@ -4,6 +4,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from conftest import answered, refused, write_job
 from planner.model import stack_rules
 
@@ -57,3 +60,38 @@ def test_a_named_vpp_on_maxtext_is_still_the_jobs_own(tmp_path, cli):
            "parallel": {"pp": 2, "vpp": 2}, "cluster": {"instance": "gcp:tpu-v6e-8", "nodes": 4}}
     line = refused(cli("recommend", write_job(tmp_path, job), "--no-simulate"))
     assert line.startswith("error: parallel.schedule: ") and "other than GPipe" in line, line
+
+
+# ---- 3. Muon: the stage before the last whose states are largest, its own optimizer bytes ---------------------------
+def test_muon_charges_the_stage_whose_states_are_largest(tmp_path):
+    """DeepSeek-V3 (no MTP) on PP16 at TP1 EP32 under Muon: stages 1-14 hold 2.34B parameters a GPU, all Muon
+    matrices (18.7 GB of master + momentum), stage 0 2.09B with the embedding under AdamW (20.5 GB). The heaviest by
+    parameters was priced and stage 0's larger state went uncharged; AdamW keeps the heaviest by parameters."""
+    from planner.layout import Candidates
+    from planner.model import memory
+    from planner.model.stacks import from_training
+    from planner.spec.load import load_job
+
+    def first_stage(optimizer):
+        job = {"model": {"preset": "deepseek-v3", "mtp_layers": 0},
+               "training": {"seq_len": 4096, "global_batch": 4096, "micro_batch": 1, "optimizer": optimizer,
+                            "recompute": "full", "tokens": 1e12, "framework": "megatron-core"},
+               "parallel": {"tp": 1, "pp": 16, "ep": 32, "zero": 0}, "cluster": {"instance": "aws:p5.48xlarge",
+                                                                                   "nodes": 64}}
+        spec = load_job(write_job(tmp_path, job, f"{optimizer}.yaml"))
+        m, st = spec.model, from_training(spec.training)
+        t = memory.held_training(m, spec.training, st)
+        c = Candidates.layouts(*(np.array([v]) for v in (1, 16, 32, 1, 32, 0)), etp=np.array([1]))
+        c.vpp = np.array([1])
+        x = memory.state_context(m, t, st, c, "H100", memory.state_bytes(m, t))
+        return x, memory.model_states(memory.muon_heaviest_stage(x))
+
+    x, s = first_stage("muon")
+    per_stage = [memory.state_weights(x, d, e, ends=x.ends_f, head=x.head_f, p16=x.lp16_f)
+                 + memory.state_grads(x, d, e) + memory.state_optimizer(x, d, e, b) for d, e, b in x.before_last]
+    assert (s.fw + s.fg + s.fo)[0] >= max(v[0] for v in per_stage) - 1.0
+    stage0_opt = memory.state_optimizer(x, *x.before_last[0])[0]
+    assert s.fo[0] == pytest.approx(stage0_opt) and stage0_opt > 1.05 * memory.model_states(x).fo[0]
+    assert 20.0e9 < s.fo[0] < 21.0e9
+    xa, sa = first_stage("adamw")  # every parameter the same bytes: the heaviest by parameters, as before
+    assert sa.fo[0] == memory.model_states(xa).fo[0]
