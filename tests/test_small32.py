@@ -95,3 +95,22 @@ def test_muon_charges_the_stage_whose_states_are_largest(tmp_path):
     assert 20.0e9 < s.fo[0] < 21.0e9
     xa, sa = first_stage("adamw")  # every parameter the same bytes: the heaviest by parameters, as before
     assert sa.fo[0] == memory.model_states(xa).fo[0]
+
+
+# ---- 4. weights: amp on the 2021-22 Megatron-LM: a mode its code has no path for --------------------------------------
+def test_megatron_lm_refuses_weights_amp_and_megatron_core_keeps_it(tmp_path, cli):
+    """Megatron-LM 2021-22 casts the model under --bf16 (Float16Module) and its schedule runs no torch.autocast, so
+    fp32 weights under autocast (``weights: amp``) is no run it launches: it was priced with the casts (Llama-2-7B
+    TP2 on 2 p4d: 15.75 s a step, 0.96 s of them). Megatron-Core has the path (ModelParallelConfig enable_autocast)."""
+    def job(framework, weights):
+        return {"model": {"preset": "llama2-7b"},
+                "training": {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "precision": "bf16",
+                             "weights": weights, "recompute": "none", "tokens": 1e10, "framework": framework},
+                "parallel": {"tp": 2, "pp": 1}, "cluster": {"instance": "aws:p4d.24xlarge", "nodes": 2}}
+    line = refused(cli("estimate", write_job(tmp_path, job("megatron-lm", "amp"), "a.yaml")))
+    assert line.startswith("error: training.weights: Megatron-LM (2021-22) refuses fp32 weights under torch "
+                           "autocast"), line
+    answered(cli("estimate", write_job(tmp_path, job("megatron-lm", "megatron"), "b.yaml"), "--json"))
+    amp = answered(cli("estimate", write_job(tmp_path, job("megatron-core", "amp"), "c.yaml"), "--json"))
+    meg = answered(cli("estimate", write_job(tmp_path, job("megatron-core", "megatron"), "d.yaml"), "--json"))
+    assert amp["breakdown_s"]["compute_memory_bound"] > meg["breakdown_s"]["compute_memory_bound"]  # the casts

@@ -905,6 +905,18 @@ RULES: tuple[StackRule, ...] = (
               "distrib_optimizer.py: grads reduce-scattered into a whole-size buffer, parameters all-gathered whole); "
               "no sharded-parameter data parallelism: Megatron-FSDP and --use-torch-fsdp2 came with Megatron-Core",
               lambda st, m, t: True, _zero_without(2, 3)),
+    # weights: amp is fp32 weights under torch.autocast (Stack.autocasts): Megatron-Core runs it (ModelParallelConfig
+    # enable_autocast, pipeline_parallel/schedules.py forward_step wraps the forward in torch.autocast(autocast_dtype);
+    # Megatron-Bridge MixedPrecisionConfig autocast_enabled with bf16 off, so no Float16Module), the 2021-22 code has
+    # no such path: until small32 megatron-lm under weights amp was priced with the casts of a run it cannot launch
+    StackRule("megatron-lm-amp", "megatron-lm", "training.weights",
+              "fp32 weights under torch autocast (weights amp: its 16-bit training casts the model itself, weights "
+              "megatron; use megatron-core for an autocast run)",
+              "Megatron-LM 2021-22 megatron/training.py get_model wraps the model in megatron/model/module.py "
+              "Float16Module (module.half() / module.bfloat16()) under --fp16 / --bf16 and trains in fp32 without; "
+              "megatron/schedules.py forward_step calls forward_step_func with no autocast context (Megatron-Core's "
+              "pipeline_parallel/schedules.py added the config.enable_autocast one)",
+              lambda st, m, t: t.weights == "amp" and t.precision in ("bf16", "fp16")),
     StackRule("metaseq-cp", "metaseq", "parallel.cp", "context parallelism",
               "metaseq/dataclass/configs.py DistributedTrainingConfig: model_parallel_size (Megatron tensor parallelism) "
               "and FSDP data parallelism only, no sequence split of attention",
