@@ -876,7 +876,12 @@ class Stack:
         code with ``mixed_precision: amp`` (HF Trainer ``bf16=True``), or a job whose
         ``training.weights`` is ``amp`` (Composer ``precision: amp_bf16``, plain PyTorch AMP) on a
         stack that does not put the module in bf16 itself (DeepSpeed's bf16 engine). 16-bit
-        precisions only: fp32 runs no autocast, fp8 is the low-precision recipe's."""
+        precisions only: fp32 runs no autocast, fp8 is the low-precision recipe's. On the Megatron-Core stacks
+        ``weights: amp`` is Megatron-Core's own autocast mode (ModelParallelConfig ``enable_autocast``:
+        pipeline_parallel/schedules.py ``forward_step`` runs the forward under ``torch.autocast(autocast_dtype)``;
+        Megatron-Bridge ``MixedPrecisionConfig.autocast_enabled`` with ``bf16`` off, so no ``Float16Module``, which
+        under ``--bf16`` casts the model itself: ``weights: megatron``); the 2021-22 Megatron-LM has no such path and
+        refuses it (stack_rules ``megatron-lm-amp``, small32)."""
         amp = self.mixed_precision == "amp" or (self.mixed_precision is None and t.weights == "amp")
         return amp and t.precision in ("bf16", "fp16")
 
