@@ -1339,8 +1339,9 @@ def dgxc(cat) -> pd.DataFrame:
       (20.1 / 53.0%, 0.606), mean -18.5 -> -18.2%; no other row moves (DeepSeek-V3 / Kimi K2, MLA 192 / 128, keep
       cuDNN). If flash-attn were absent from the container TE would run its unfused attention, slower still: the
       price is a lower bound. Left after it: a per-layer gap that fp8 does not shrink -- measured minus predicted
-      per layer and micro-batch is 1.2 / 1.15 ms (340B bf16 / fp8, 128 GPUs, before this pass) and 1.28 / 1.61 ms
-      (405B), equal or larger in fp8 where the GEMMs are 1.7x faster, so it is not the GEMM rate (a slower
+      per layer and micro-batch on each GPU's stage is 1.23 / 1.14 ms (340B strong-scaling rows at 128 GPUs, bf16 /
+      fp8, before this pass; 0.71 / 0.62 ms after it) and 1.30 / 1.64 ms (405B, 128 GPUs, 15.75 layers a stage),
+      equal or larger in fp8 where the GEMMs are 1.7x faster, so it is not the GEMM rate (a slower
       Blackwell FP8 GEMM, tried in accbw, would scale with the GEMMs): it is time the model prices as hidden or
       absent at both precisions (TP collectives: all exposed gives 2.6 / 7.3%, gb200 pass above). Checked and not
       it: NeMo's ``PerfEnvPlugin`` sets ``CUDA_DEVICE_MAX_CONNECTIONS=32`` on SM100 with TP > 1 (1 on Hopper; NeMo
