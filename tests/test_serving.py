@@ -11,9 +11,10 @@ from planner.model.serving_efficiency import ENGINES
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
-from planner.workloads.serving import (WEIGHT_BYTES, IterationModel, ServeTarget, SimSettings, _llm_iteration,
-                                       _sim_config, _workload, kv_bytes_per_token, latency_vs_qps, llm_option,
-                                       plan_serving, quantised_params, quantised_weight_bytes, weight_bytes)
+from planner.workloads.serving import (IterationModel, ServeTarget, SimSettings, _llm_iteration, _sim_config, _workload,
+                                       latency_vs_qps, llm_option, plan_serving)
+from planner.workloads.serving_memory import (WEIGHT_BYTES, kv_bytes_per_token, quantised_params,
+                                              quantised_weight_bytes, weight_bytes)
 from planner.spec import ClusterSpec, load_job_dict
 from planner.spec.schema import ServingSpec
 
@@ -137,7 +138,7 @@ def test_int4_quantises_block_linears_only():
     hw = option_from_cluster(ClusterSpec(instance="aws:p4de.24xlarge"))
     im = IterationModel.build(moe, hw, 2, "int4", "bf16")
     all_experts = im.dense_bytes + im.moe_layers * im.experts * im.expert_bytes
-    # (the router every TP rank holds whole: serving.tp_replicated_params, 32 x 4096 x 8 bf16 on each of the 2)
+    # (the router every TP rank holds whole: serving_memory.tp_replicated_params, 32 x 4096 x 8 bf16 on each of the 2)
     assert all_experts == pytest.approx(weight_bytes(moe, "int4") / 2 + 32 * 4096 * 8 * 2.0 / 2)
     assert im.expert_bytes == pytest.approx(pm.expert * WEIGHT_BYTES["int4"] / 2)
 

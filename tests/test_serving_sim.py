@@ -410,7 +410,7 @@ def test_roofline_on_plain_floats_is_the_array_answer(preset, tp):
     """IterationModel.parts keeps plain numbers plain (planner.model.ew: the simulator calls it per step) and
     arrays arrays: one formula, the same float64 bits either way (MoE, local layers and TP all-reduce included)."""
     job = load_job_dict({"model": {"preset": preset}, "serving": {"p99_latency_ms": 100}})
-    from planner.workloads.serving import served_model
+    from planner.workloads.serving_memory import served_model
     im = IterationModel.build(served_model(job.model), H100, tp, "bf16", "bf16")
     rng = np.random.default_rng(0)
     n = rng.integers(0, 200, 64)

@@ -156,7 +156,7 @@ class ServingEfficiency:
     #: model's head dim relative to head dim 128 scales the attention core (:data:`ATTN_KERNEL_SOURCES`)
     attn_kernel: str = "fa3"
     #: MXFP4 MoE experts run through Marlin (padded dims) on NVIDIA GPUs below compute capability 9
-    #: (planner.workloads.serving.mxfp4_expert_pad): vLLM's ``get_mxfp4_backend``; not known for the others
+    #: (planner.workloads.serving_memory.mxfp4_expert_pad): vLLM's ``get_mxfp4_backend``; not known for the others
     mxfp4_marlin: bool = False
 
     def with_(self, **kw) -> "ServingEfficiency":

@@ -396,7 +396,7 @@ class BlockCost:
 class ReplicaSpec:
     """One replica: its iteration-time model (TP inside), KV blocks per replica, PP stages and the
     latency of one stage-to-stage send; a model with local layers: what a sequence's blocks cost
-    (``blocks``, in units of ``unit_bytes`` per token per GPU; planner.workloads.serving.KVLayout)."""
+    (``blocks``, in units of ``unit_bytes`` per token per GPU; planner.workloads.serving_memory.KVLayout)."""
 
     iteration: object  # planner.workloads.serving.IterationModel
     num_blocks: int
