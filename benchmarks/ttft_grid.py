@@ -17,7 +17,8 @@ from dataclasses import replace
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
 from planner.workloads.serving import (REALTIME_TOKEN_BUDGET, ServeTarget, _capacity, _options, _sim_config, _workload,
-                                       llm_option, llm_ttft, option_iteration, screen_concurrency, settings_for)
+                                       llm_option, llm_ttft, screen_concurrency, settings_for)
+from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.simulate.serving import simulate_serving
 

@@ -38,7 +38,7 @@ def test_deepseek_v3_served_without_mtp():
 def test_mla_decode_pairs_at_the_absorbed_width():
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
-    from planner.workloads.serving import IterationModel
+    from planner.workloads.serving_iteration import IterationModel
     from planner.workloads.serving_memory import served_model
 
     hw = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
@@ -69,7 +69,7 @@ def test_mla_and_router_weights_replicated_on_every_tp_rank():
 
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
-    from planner.workloads.serving import IterationModel
+    from planner.workloads.serving_iteration import IterationModel
     from planner.workloads.serving_memory import served_model
 
     hw = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
@@ -113,7 +113,7 @@ def test_dense_gqa_weights_per_gpu_unchanged():
 def test_mla_prefill_reprojects_the_cached_context():
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
-    from planner.workloads.serving import IterationModel
+    from planner.workloads.serving_iteration import IterationModel
     from planner.workloads.serving_memory import served_model
 
     hw = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
@@ -129,7 +129,7 @@ def test_mla_prefill_reprojects_the_cached_context():
 
 def test_mla_context_upproj_flops_by_hand():
     """DeepSeek-V2-Lite re-projects 27 x 2 x 512 x 16 x 256 = 113 MFLOP a cached token; a GQA model nothing."""
-    from planner.workloads.serving import mla_context_upproj_flops
+    from planner.workloads.serving_iteration import mla_context_upproj_flops
 
     lite = load_job_dict({"model": {"preset": "deepseek-v2-lite"}}).model
     assert mla_context_upproj_flops(lite) == 27 * 2 * 512 * 16 * 256

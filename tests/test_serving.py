@@ -11,8 +11,9 @@ from planner.model.serving_efficiency import ENGINES
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
-from planner.workloads.serving import (IterationModel, ServeTarget, SimSettings, _llm_iteration, _sim_config, _workload,
-                                       latency_vs_qps, llm_option, plan_serving)
+from planner.workloads.serving import (ServeTarget, SimSettings, _sim_config, _workload, latency_vs_qps, llm_option,
+                                       plan_serving)
+from planner.workloads.serving_iteration import IterationModel, _llm_iteration
 from planner.workloads.serving_memory import (WEIGHT_BYTES, kv_bytes_per_token, quantised_params,
                                               quantised_weight_bytes, weight_bytes)
 from planner.spec import ClusterSpec, load_job_dict
@@ -365,7 +366,7 @@ def test_latency_vs_qps_for_the_app_chart():
 # ---- per-engine iteration efficiency (planner/model/serving_efficiency.py) -----------------------
 
 def _im(engine="vllm", precision="bf16", eff=None, gpu="H100-SXM-80GB"):
-    from planner.workloads.serving import IterationModel
+    from planner.workloads.serving_iteration import IterationModel
     m = _job({"p99_latency_ms": 200}, model="llama3.1-8b").model
     hw = option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=8))
     return IterationModel.build(m, hw, 1, precision, "bf16", engine, eff), hw

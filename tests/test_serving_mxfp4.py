@@ -5,7 +5,8 @@ import pytest
 from planner.errors import InputError
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
-from planner.workloads.serving import IterationModel, plan_serving
+from planner.workloads.serving import plan_serving
+from planner.workloads.serving_iteration import IterationModel
 from planner.workloads.serving_memory import (MX_BLOCK, WEIGHT_FORMATS, expert_params, quantised_weight_bytes,
                                               weight_bytes)
 

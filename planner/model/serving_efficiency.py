@@ -1,7 +1,7 @@
 """Per-engine efficiency of one LLM serving iteration: what fraction of the GPU's peaks an engine's
 decode/prefill step reaches, and what it adds per step on the host.
 
-The roofline of planner/workloads/serving.py (``IterationModel``) reads these numbers; this module
+The roofline of planner/workloads/serving_iteration.py (``IterationModel``) reads these numbers; this module
 holds only the parameters, one :class:`ServingEfficiency` per engine in :data:`ENGINES`, each with
 what it is and where its value comes from. The GPU's own sustained fractions (large-GEMM
 efficiency ``gemm_max``, the attention kernel's ``attn_fwd``) stay in planner.hardware.efficiency's
