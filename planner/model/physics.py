@@ -312,7 +312,7 @@ def attention_head_dim_rel(kernel: str, gpu_name: str, head_dim: float = 128.0) 
     """(fwd, bwd) rate of ``kernel`` on ``gpu_name`` at head dim ``head_dim`` relative to its head-dim-128
     rate (``ATTN_HEAD_DIM_REL``: linear in d between the measured dims and 128, 1 at and above 128 and
     for a kernel or GPU family not measured). Training's ``attention_efficiency`` and serving's
-    ``IterationModel.build`` (planner/workloads/serving.py) both read it.
+    ``IterationModel.build`` (planner/workloads/serving_iteration.py) both read it.
 
     >>> attention_head_dim_rel("fa3", "H100-SXM-80GB", 64), attention_head_dim_rel("fa3", "A100-SXM-80GB", 64)
     ((0.77, 0.845), (1.0, 1.0))
