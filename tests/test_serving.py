@@ -11,9 +11,11 @@ from planner.model.serving_efficiency import ENGINES
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
-from planner.workloads.serving import (WEIGHT_BYTES, IterationModel, ServeTarget, SimSettings, _llm_iteration,
-                                       _sim_config, _workload, kv_bytes_per_token, latency_vs_qps, llm_option,
-                                       plan_serving, quantised_params, quantised_weight_bytes, weight_bytes)
+from planner.workloads.serving import (ServeTarget, SimSettings, _sim_config, _workload, latency_vs_qps, llm_option,
+                                       plan_serving)
+from planner.workloads.serving_iteration import IterationModel, _llm_iteration
+from planner.workloads.serving_memory import (WEIGHT_BYTES, kv_bytes_per_token, quantised_params,
+                                              quantised_weight_bytes, weight_bytes)
 from planner.spec import ClusterSpec, load_job_dict
 from planner.spec.schema import ServingSpec
 from tests.conftest import answered
@@ -138,7 +140,7 @@ def test_int4_quantises_block_linears_only():
     hw = option_from_cluster(ClusterSpec(instance="aws:p4de.24xlarge"))
     im = IterationModel.build(moe, hw, 2, "int4", "bf16")
     all_experts = im.dense_bytes + im.moe_layers * im.experts * im.expert_bytes
-    # (the router every TP rank holds whole: serving.tp_replicated_params, 32 x 4096 x 8 bf16 on each of the 2)
+    # (the router every TP rank holds whole: serving_memory.tp_replicated_params, 32 x 4096 x 8 bf16 on each of the 2)
     assert all_experts == pytest.approx(weight_bytes(moe, "int4") / 2 + 32 * 4096 * 8 * 2.0 / 2)
     assert im.expert_bytes == pytest.approx(pm.expert * WEIGHT_BYTES["int4"] / 2)
 
@@ -359,7 +361,7 @@ def test_latency_vs_qps_for_the_app_chart():
 # ---- per-engine iteration efficiency (planner/model/serving_efficiency.py) -----------------------
 
 def _im(engine="vllm", precision="bf16", eff=None, gpu="H100-SXM-80GB"):
-    from planner.workloads.serving import IterationModel
+    from planner.workloads.serving_iteration import IterationModel
     m = _job({"p99_latency_ms": 200}, model="llama3.1-8b").model
     hw = option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=8))
     return IterationModel.build(m, hw, 1, precision, "bf16", engine, eff), hw

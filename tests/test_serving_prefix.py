@@ -2,7 +2,7 @@
 examples) under the engine's prefix cache (vLLM automatic prefix caching, SGLang RadixAttention,
 TensorRT-LLM KV cache reuse): the prefill computes only the new tokens, the prefix's whole blocks are
 held once per replica (analytic memory and the simulation's block accounting), decode still reads
-every sequence's whole KV. planner/workloads/serving.py ``shared_prefix``; planner/simulate/serving.py
+every sequence's whole KV. planner/workloads/serving_memory.py ``shared_prefix``; planner/simulate/serving.py
 ``Engine._share`` / ``_hit``."""
 import json
 import math
@@ -15,9 +15,9 @@ from planner.hardware.options import option_from_cluster
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import (IterationModel, ServeTarget, kv_bytes_per_sequence, kv_free_bytes,
-                                       kv_prefix_bytes, llm_option, plan_serving, prefill_time, replica_spec,
-                                       shared_prefix)
+from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
+from planner.workloads.serving_iteration import IterationModel, prefill_time
+from planner.workloads.serving_memory import kv_bytes_per_sequence, kv_prefix_bytes, shared_prefix
 from tests.conftest import answered, invoke_app
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))

@@ -1,5 +1,5 @@
 """Serving models with sliding-window / chunked local attention layers: the KV a sequence keeps
-(planner/workloads/serving.py ``KVLayout``), the batch memory allows, the decode step's KV read and
+(planner/workloads/serving_memory.py ``KVLayout``), the batch memory allows, the decode step's KV read and
 attention FLOPs, the simulation's block accounting (planner/simulate/serving.py ``BlockCost``) and
 the serve output's assumption line."""
 import math
@@ -14,9 +14,9 @@ from planner.model.serving_efficiency import ENGINES
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import (IterationModel, ServeTarget, _vllm_group_slots, kv_bytes_per_sequence,
-                                       kv_bytes_per_token, kv_free_bytes, kv_layout, llm_option, plan_serving,
-                                       replica_spec)
+from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
+from planner.workloads.serving_iteration import IterationModel
+from planner.workloads.serving_memory import _vllm_group_slots, kv_bytes_per_sequence, kv_bytes_per_token, kv_layout
 from tests.conftest import answered, invoke_app
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))

@@ -53,9 +53,8 @@ import numpy as np
 from planner import defaults as D
 from planner.errors import InputError
 from planner.vocab import (CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
-                           SELECTIVE_AC, TP_OVERLAP)
+                           MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP)
 from planner.model.optimizers import stack_for
-from planner.spec.load import MOE_ONLY_OPTIONS
 from planner.spec.schema import has_shared_experts
 
 
@@ -877,7 +876,12 @@ class Stack:
         code with ``mixed_precision: amp`` (HF Trainer ``bf16=True``), or a job whose
         ``training.weights`` is ``amp`` (Composer ``precision: amp_bf16``, plain PyTorch AMP) on a
         stack that does not put the module in bf16 itself (DeepSpeed's bf16 engine). 16-bit
-        precisions only: fp32 runs no autocast, fp8 is the low-precision recipe's."""
+        precisions only: fp32 runs no autocast, fp8 is the low-precision recipe's. On the Megatron-Core stacks
+        ``weights: amp`` is Megatron-Core's own autocast mode (ModelParallelConfig ``enable_autocast``:
+        pipeline_parallel/schedules.py ``forward_step`` runs the forward under ``torch.autocast(autocast_dtype)``;
+        Megatron-Bridge ``MixedPrecisionConfig.autocast_enabled`` with ``bf16`` off, so no ``Float16Module``, which
+        under ``--bf16`` casts the model itself: ``weights: megatron``); the 2021-22 Megatron-LM has no such path and
+        refuses it (stack_rules ``megatron-lm-amp``, small32)."""
         amp = self.mixed_precision == "amp" or (self.mixed_precision is None and t.weights == "amp")
         return amp and t.precision in ("bf16", "fp16")
 
@@ -926,7 +930,7 @@ class Stack:
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
         ``pp``: the plan's, which say whether it reshards at all (``reshard_label``: a torchtitan ZeRO-2 plan read
         "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never). ``moe`` False (a dense
-        model) leaves out the options that act on expert layers only (planner.spec.load ``MOE_ONLY_OPTIONS``):
+        model) leaves out the options that act on expert layers only (planner.vocab ``MOE_ONLY_OPTIONS``):
         Llama-3-8B with ``moe_dispatcher: deepep`` read "moe_dispatcher=deepep, moe_a2a_overlap=off" in its
         stack line while the load note said the option changes nothing. ``shared_experts`` False (a dense model, or
         an MoE model without shared experts: ``spec.schema.has_shared_experts``) leaves out

@@ -511,7 +511,11 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
         call_keys = span / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0)
-        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd,
+        # the backend TE actually trains with at these head dims (cuDNN's Blackwell backward stops at 128)
+        d_qk, d_v = ((float(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim), float(m.mla.v_head_dim))
+                     if m.mla is not None else (float(m.head_dim), float(m.head_dim)))
+        kernel = physics.te_training_attention_kernel(fw.attn_kernel, hw.gpu.name, d_qk, d_v)
+        a_f, a_b = physics.attention_efficiency(kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd,
                                                 head_dim=score_dim(m) / m.heads)
         fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
         bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
