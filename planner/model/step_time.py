@@ -1287,7 +1287,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     dps, edps = hsdp_groups(tpf, dp, cp, ep, etpf, dp_shard)
     # the gradient buffer's dtype, or the stack's own communication dtype (stacks.grad_reduce_bytes: DeepSpeed's
     # ``communication_data_type``, 16-bit by default whatever it accumulates in)
-    grad_bytes = grad_reduce_bytes(fw, t.precision, g_b) if dp_grad_bytes is None else dp_grad_bytes
+    fp32_module = fw is not None and fw.autocasts(t)  # fp32 weights under autocast: DeepSpeed reduces in fp32
+    grad_bytes = grad_reduce_bytes(fw, t.precision, g_b, fp32_module) if dp_grad_bytes is None else dp_grad_bytes
     param16 = min(w_b, 2.0)
     tpe = etpf * ep
 
@@ -1344,7 +1345,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # forward), step_time below
     # a stack whose engine all-reduces every gradient whatever the optimizer shards (stacks.all_reduces_grads:
     # DeepSpeed's pipeline engine with bf16, GPT-NeoX's DeeperSpeed): the ZeRO-1 reduce is that all-reduce
-    z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision) else rs
+    z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision, fp32_module) else rs
     t_dp = np.where(zero == 0, ar, np.where(zero == 1, z1_reduce, np.where(zero == 2, rs, 0.0)))
     param_gather = np.where((zero >= 1) & (zero <= 2), ag_params, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
