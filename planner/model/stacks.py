@@ -260,12 +260,8 @@ class Stack:
     #: or no such model path. Priced only on uncompiled blocks (``compile`` off): torch.compile fuses the four
     #: pointwise ops into one kernel (about one more read and write of the output, 2 act_b an element forward, not
     #: priced). Set by NeMo AutoModel's and torchtitan's FlexAttention paths (their entries give file and commit).
-    #: Read and not set (2026-12-04): HF transformers' gpt-oss (models/gpt_oss/modeling_gpt_oss.py @ 00d4b3d2) has
-    #: ``_supports_sdpa = False``; its eager path concatenates the sinks to the materialized logits before the softmax
-    #: (``torch.cat([attn_weights, sinks])``, not a rescale: the whole S x S attention is eager, which no stack's
-    #: ``attn_kernel`` prices); its flex path (integrations/flex_attention.py @ 2ccc6cae) rescales after the kernel
-    #: by ``torch.exp(lse - logsumexp(cat([lse, sinks])))`` in the output's dtype -- a third op order, and hf-trainer's
-    #: ``fa2`` is flash_attention_2, which takes no sinks, so no gpt-oss row of that stack runs this path as priced
+    #: Not set on the stacks that run HF transformers' model code: their gpt-oss attention is eager
+    #: (``eager_sink_attention``, small32b)
     sink_rescale_kernels: tuple = ()
     #: the op order of that rescale (step_time.SINK_RESCALES): "fp32_product" (AutoModel: ``out * scale`` in fp32,
     #: cast back) or "scale_cast" (torchtitan: the scale cast to the output's dtype, a 16-bit product)
@@ -1236,6 +1232,27 @@ def all_reduces_grads(fw, precision: str, fp32_module: bool = False) -> bool:
     if mode not in GRAD_ALL_REDUCE:
         raise ValueError(f"Stack.grad_all_reduce: {mode!r} is not one of {GRAD_ALL_REDUCE}")
     return mode == "always" or (mode == "bf16" and precision == "bf16" and not fp32_module)
+
+
+def eager_sink_attention(fw, m) -> bool:
+    """Whether a model with attention sinks (gpt-oss) runs its attention as HF transformers' eager code on stack ``fw``
+    whatever ``training.flash_attention`` says: the stacks that run transformers' model code (``mixed_precision`` set:
+    hf-trainer, deepspeed; planner.model.memory ``_hf_code``). transformers' gpt-oss (models/gpt_oss/
+    modeling_gpt_oss.py @ 00d4b3d2) sets ``_supports_sdpa = False`` (sdpa refused at load); ``_supports_flash_attn``
+    lets flash_attention_2 load, but modeling_flash_attention_utils.py ``_process_flash_attention_kwargs`` passes
+    ``s_aux`` (the sinks) only to a kernel whose signature takes it ("Only within kernel implementation atm": the
+    kernels-community/vllm-flash-attn3 hub kernel, an inference fork), so flash_attn 2 drops the sinks -- another
+    model; the flex path rescales after the kernel in a third op order (integrations/flex_attention.py @ 2ccc6cae).
+    The run that trains gpt-oss is ``eager_attention_forward``: the full s x s scores, the sink column concatenated,
+    max-subtracted, softmaxed and dropped (step_time ``hf_sink_score_bytes``; its saves: activations_hf, the sink
+    column). Until small32b the time priced FA2 (causal, no sinks) and the memory sdpa's saves for it."""
+    return bool(m.attention_sinks) and getattr(fw, "mixed_precision", None) is not None
+
+
+def fused_attention(fw, m, t) -> bool:
+    """Whether the attention core runs the stack's fused kernel: ``training.flash_attention``, except where the stack's
+    code runs the model's attention eagerly (``eager_sink_attention``)."""
+    return bool(t.flash_attention) and not eager_sink_attention(fw, m)
 
 
 @dataclass(frozen=True)
