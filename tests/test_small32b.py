@@ -50,6 +50,7 @@ def test_hf_trainer_prices_gpt_oss_eager_attention(tmp_path, cli):
     off = answered(cli("estimate", write_job(tmp_path, _oss_job(False), "b.yaml"), "--json"))
     assert on["step_time_s"] == off["step_time_s"]
     assert on["memory_per_gpu_bytes"]["activations"] == off["memory_per_gpu_bytes"]["activations"]
+    assert on["hw_flops_per_step"] == off["hw_flops_per_step"]  # the plan's count: the full s x s eager scores
     assert on["breakdown_s"]["compute_attention"] > 4 * on["breakdown_s"]["compute_gemm"]  # the eager score passes
     assert 15.0 < on["step_time_s"] < 18.0, on["step_time_s"]
 
