@@ -1408,9 +1408,9 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     recompute: "selective" plans keep everything, "full" is gradient checkpointing per block.
     The model code has no tensor/context parallelism of its own: a tp/cp split (rare on these
     stacks) divides the tokens' bytes evenly (first order)."""
-    from planner.model.activations_hf import hf_activations
+    from planner.model.activations_hf import hf_activations, hf_attn_impl
 
-    impl = "sdpa" if t.flash_attention else "eager"
+    impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
     (kmb, krc, ktp, kcp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp)
     rows = []
     for mb, rc, tp, cp in zip(kmb, krc, ktp, kcp):
@@ -1457,9 +1457,9 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     None: the paper convention's rows. The HF code has no tensor/context parallelism: a tp/cp split (rare
     on these stacks) divides the walk evenly (first order, as ``_hf_activation_arrays``). Computed once
     per distinct (micro-batch, recompute, tp, cp): the walk is O(layers)."""
-    from planner.model.activations_hf import hf_model_type
+    from planner.model.activations_hf import hf_attn_impl, hf_model_type
 
-    impl = "sdpa" if t.flash_attention else "eager"
+    impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
     mt = hf_model_type(m)
     spec = m.model_dump_json()
     zero = np.asarray(c.zero)
