@@ -957,8 +957,8 @@ def _columns(parts: list[tuple[int, dict]]) -> dict:
 def _table_of(cols: dict, rows: np.ndarray | None = None) -> pd.DataFrame:
     """The DataFrame of ``_columns``' columns, of the rows ``rows`` in that order (all, in batch order, without):
     the ranked table is built once, in its final order, so no column is taken twice (the filter and the sort of
-    the built table moved every column, string columns through pyarrow: 28 of the ranking's 51 s on the 2.7M-row
-    table of QA 38b's search, wall time under profile). A string column's codes are taken, then its strings."""
+    the built table moved every column, string columns through pyarrow: 28 of the ranking's 51 s on the 2.86M-row
+    table of a search like QA 38b's, wall time under profile). A string column's codes are taken, then its strings."""
     import pandas as pd
 
     take = (lambda a: a) if rows is None else (lambda a: a[rows])
