@@ -249,7 +249,10 @@ def _ranked_csv(planned) -> str:
     # the price every row's cost is at (--json's price_basis), last so that no column moves: a spot job's
     # `cost` is the expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone
     # did not say which
-    return planned.result.table.assign(price_basis=planned.result.price_basis).to_csv(index=False)
+    # (to_csv's text, each column's distinct values formatted once: planner.present.frame_csv)
+    from planner.present.frame_csv import frame_csv
+
+    return frame_csv(planned.result.table.assign(price_basis=planned.result.price_basis))
 
 
 def _noun_of(cat):

@@ -64,6 +64,16 @@ def rank_key(df: pd.DataFrame, objective: str):
     return ["cost_bucket", hours]
 
 
+def rank_order(keys) -> np.ndarray:
+    """The row order ``DataFrame.sort_values(columns, na_position="last", kind="stable")`` gives (``rank_key``'s
+    columns as arrays, most significant first): ascending on each key in turn, NaN after every number, ties in
+    their order (pandas' multi-key sort is ``np.lexsort`` over each key's sorted codes, NaN coded last; numpy's
+    sort puts NaN last and takes -0.0 for 0.0 as pandas' codes do). Why not pandas': sorting the search table
+    moved every column into the order; this orders the key columns alone, and the table is built once, in
+    that order (``recommend._table``). ``tests/test_rank_order.py`` holds it to ``sort_values``."""
+    return np.lexsort(tuple(np.asarray(k, dtype=np.float64) for k in reversed(keys)))
+
+
 #: what a comparison row's ``cost`` (and the search table's) is priced at: the catalog's on-demand
 #: rate; its spot rate (``constraints.spot``: the expected cost with interruptions where they are
 #: modelled); or the job's own ``cluster.price_usd_hr`` (which replaces the on-demand rate). Reserved /

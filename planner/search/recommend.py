@@ -28,8 +28,8 @@ from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
-from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
-                                 stack_comparison, why)
+from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, rank_order, ranked_columns,
+                                 stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import check_platform, recompute_split
@@ -606,25 +606,25 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
     frames.sort(key=lambda f: (f[1]["opt"], f[1]["group"], f[1]["variant"], f[1]["chunk"]))
-    df = _table(frames)
-    if (df["dp_shard"] == df["dp"]).all():  # no HSDP row: the table (and --csv) as without the option
-        df = df.drop(columns="dp_shard")
-    n_fit = len(df)
+    cols = _columns(frames)  # the table is built once, in its ranked order, from these (rank.rank_order)
+    if np.array_equal(cols["dp_shard"], cols["dp"]):  # no HSDP row: the table (and --csv) as without the option
+        del cols["dp_shard"]
+    n_fit = len(cols["opt"])
     objective = con.objective
     assumptions = _search_assumptions(job, cat, opts, s.live, searched, off_platform, left_out, s.lists,
                                       tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off)
-    hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
-    if df["cost"].isna().all() and objective != "time":
+    hcol, ccol, ucol = ranked_columns(cols)  # with the checkpoint pauses and node failures where the job sets them
+    if np.isnan(cols["cost"]).all() and objective != "time":
         objective = "time"
         assumptions.append("no price known for any option: ranked by time")
-    keep = _within_constraints(job, df, hcol, ccol, overhead, assumptions)
-    fitting = set(df["group"])  # stack groups with a plan that fits, before the constraints
-    df = df[keep]
+    keep = _within_constraints(job, cols, hcol, ccol, overhead, assumptions, lambda: _table_of(cols))
+    fitting = set(np.unique(cols["group"]).tolist())  # stack groups with a plan that fits, before the constraints
+    kept = np.flatnonzero(keep)
     # the tie groups of the objective's own measure only (cost_bucket sorts: ~0.5 s a call on 2M rows)
-    df = df.assign(**({"usd_per_token_bucket": cost_bucket(df[ucol] * 1e12)} if objective == "tokens_per_dollar"
-                      else {"cost_bucket": cost_bucket(df[ccol])} if objective != "time" else {}))
-    df = df.sort_values(rank_key(df, objective), na_position="last", kind="stable").reset_index(drop=True)
-    df = df.drop(columns=[c for c in ("cost_bucket", "usd_per_token_bucket") if c in df.columns])
+    keys = dict(usd_per_token_bucket=cost_bucket(cols[ucol][kept] * 1e12) if objective == "tokens_per_dollar" else None,
+                cost_bucket=cost_bucket(cols[ccol][kept]) if objective not in ("time", "tokens_per_dollar") else None)
+    order = rank_order([keys[k] if keys.get(k) is not None else cols[k][kept] for k in rank_key(cols, objective)])
+    df = _table_of(cols, kept[order])
     df["pareto"] = pareto_mask(df[hcol].to_numpy(), np.nan_to_num(df[ccol].to_numpy(), nan=np.inf))
     return RankedTable(df, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched)
 
@@ -807,15 +807,18 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     return assumptions
 
 
-def _within_constraints(job: JobSpec, df, hcol: str, ccol: str, overhead, assumptions: list) -> np.ndarray:
+def _within_constraints(job: JobSpec, cols: dict, hcol: str, ccol: str, overhead, assumptions: list,
+                        table) -> np.ndarray:
     """The rows of the search table the job's constraints keep, on the hours and cost columns it is ranked at
-    (``hcol``, ``ccol``): plans that never finish (spot interruptions, node failures) out, the horizon when no
-    deadline is given, the budget and the deadline; what it excludes is said in ``assumptions`` (appended). Raises
-    when no plan finishes or none meets them."""
+    (``hcol``, ``ccol`` of the table's columns ``cols``): plans that never finish (spot interruptions, node
+    failures) out, the horizon when no deadline is given, the budget and the deadline; what it excludes is said
+    in ``assumptions`` (appended). Raises when no plan finishes or none meets them (on the whole table:
+    ``table()``)."""
     con = job.constraints
-    keep = np.ones(len(df), dtype=bool)
+    hours, cost = np.asarray(cols[hcol], dtype=np.float64), np.asarray(cols[ccol], dtype=np.float64)
+    keep = np.ones(len(hours), dtype=bool)
     if con.spot or overhead is not None:  # expected goodput 0 (failures outpace every checkpoint cycle): never finishes
-        never = ~np.isfinite(df[hcol].to_numpy(dtype=np.float64))
+        never = ~np.isfinite(hours)
         if never.all():
             raise InfeasibleError(*(_spot_never_finishes(con) if con.spot else _never_finishes(job)))
         if never.any():
@@ -831,7 +834,7 @@ def _within_constraints(job: JobSpec, df, hcol: str, ccol: str, overhead, assump
     if con.deadline_hours is None:
         # without a deadline "cheapest" drifts to tiny clusters running for years (a budget alone
         # does not stop it); say so and cap
-        within = (df[hcol] <= D.HORIZON_HOURS).to_numpy()
+        within = hours <= D.HORIZON_HOURS
         if within.any():
             keep &= within
             horizon = within
@@ -843,11 +846,11 @@ def _within_constraints(job: JobSpec, df, hcol: str, ccol: str, overhead, assump
             assumptions.append(f"no deadline given and every plan runs longer than {D.HORIZON_HOURS / 24:.0f} days: "
                                "shown anyway (set constraints.deadline_hours)")
     if con.budget_usd is not None:
-        keep &= ~(df[ccol] > con.budget_usd).to_numpy()
+        keep &= ~(cost > con.budget_usd)
     if con.deadline_hours is not None:
-        keep &= (df[hcol] <= con.deadline_hours).to_numpy()
+        keep &= hours <= con.deadline_hours
     if not keep.any():
-        raise _nothing_meets(df, con, horizon)
+        raise _nothing_meets(table(), con, horizon)
     return keep
 
 
@@ -895,9 +898,17 @@ class Labels:
     names: tuple
 
 
-def _strings(parts: list) -> object:
-    """One table column from per-batch strings (``str``: the whole batch, or ``Labels``), exactly the column pandas
-    builds from the decoded strings (its inferred string dtype), through a take over the distinct strings."""
+@dataclass(frozen=True)
+class _Coded:
+    """A string column of the table as codes into its distinct strings (``_coded``)."""
+
+    codes: np.ndarray
+    names: np.ndarray
+
+
+def _coded(parts: list) -> _Coded:
+    """One table column from per-batch strings (``str``: the whole batch, or ``Labels``) as codes into its
+    distinct strings, in first-seen order."""
     index = {}  # string -> its code in the column
     codes = []
     for n, v in parts:
@@ -906,22 +917,27 @@ def _strings(parts: list) -> object:
         else:
             remap = np.array([index.setdefault(s, len(index)) for s in v.names], dtype=np.intp)
             codes.append(remap[np.asarray(v.codes, dtype=np.intp)])
-    import pandas as pd  # (here, in _table and _nothing_meets: ``planner estimate`` imports this module, builds no table)
+    return _Coded(np.concatenate(codes), np.array(list(index)))
 
-    names = np.array(list(index))
+
+def _strings(col: _Coded, code: np.ndarray) -> object:
+    """The column of strings ``col.names[code]``, exactly the column pandas builds from the decoded strings (its
+    inferred string dtype), through a take over the distinct strings."""
+    import pandas as pd  # (here, in _table_of and _nothing_meets: ``planner estimate`` imports this module, builds no table)
+
+    names = col.names
     inferred = pd.Series(names[:1]).dtype  # the dtype pandas gives a column of numpy strings
-    code = np.concatenate(codes)
     if isinstance(inferred, pd.StringDtype):
         return pd.array(names, dtype=inferred).take(code)
     return names.astype(inferred)[code]
 
 
-def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
-    """One DataFrame from the per-batch columns (arrays, or scalars meaning the whole batch),
-    built once: a search has tens of batches per hardware option and stack variant, and a
-    DataFrame per batch costs more than the batch's time model. A column a batch lacks (spot
-    columns of an option without a spot price) is NaN there, as ``pd.concat`` would make it.
-    A column of strings and ``Labels`` in every batch is built from codes (``_strings``)."""
+def _columns(parts: list[tuple[int, dict]]) -> dict:
+    """The table's columns from the per-batch columns (arrays, or scalars meaning the whole batch), in batch
+    order: a search has tens of batches per hardware option and stack variant, and a DataFrame per batch costs
+    more than the batch's time model. A column a batch lacks (spot columns of an option without a spot price)
+    is NaN there, as ``pd.concat`` would make it. A column of strings and ``Labels`` in every batch is kept as
+    codes (``_Coded``) until the table is built (``_table_of``)."""
     names = list(dict.fromkeys(k for _, cols in parts for k in cols))
     def col(n, cols, k):
         v = cols.get(k, np.nan)
@@ -932,12 +948,26 @@ def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
     for k in names:
         vals = [(n, cols.get(k)) for n, cols in parts]
         if all(isinstance(v, (str, Labels)) for _, v in vals):
-            out[k] = _strings(vals)
+            out[k] = _coded(vals)
         else:
             out[k] = np.concatenate([col(n, cols, k) for n, cols in parts])
+    return out
+
+
+def _table_of(cols: dict, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """The DataFrame of ``_columns``' columns, of the rows ``rows`` in that order (all, in batch order, without):
+    the ranked table is built once, in its final order, so no column is taken twice (the filter and the sort of
+    the built table moved every column, string columns through pyarrow: 28 of the ranking's 51 s on the 2.86M-row
+    table of a search like QA 38b's, wall time under profile). A string column's codes are taken, then its strings."""
     import pandas as pd
 
-    return pd.DataFrame(out)
+    take = (lambda a: a) if rows is None else (lambda a: a[rows])
+    return pd.DataFrame({k: _strings(v, take(v.codes)) if isinstance(v, _Coded) else take(v) for k, v in cols.items()})
+
+
+def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
+    """One DataFrame from the per-batch columns, every row in batch order (``_columns``, ``_table_of``)."""
+    return _table_of(_columns(parts))
 
 
 def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=()):
