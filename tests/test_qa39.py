@@ -55,3 +55,18 @@ def test_the_tables_that_are_read_back_still_are(tmp_path, cli, table):
     mine.write_text(out)
     code, out, err = cli("catalog", table, "--catalog", mine)
     assert code == 0, err
+
+
+# ---- 3. an output length past the context blamed serving.prompt_tokens ----------------------------------------------
+# `output_tokens: 1000000` beside 800 prompt tokens read "error: serving.prompt_tokens: 800 prompt + 1,000,000 output
+# tokens exceed llama3-8b's 8,192-token context": the field to change is the one that takes the context
+@pytest.mark.parametrize("prompt, output, field", [(800, 1_000_000, "output_tokens"), (8000, 500, "prompt_tokens")])
+def test_a_request_past_the_context_blames_its_larger_part(tmp_path, cli, prompt, output, field):
+    from conftest import write_job
+
+    job = {"model": {"preset": "llama3-8b"},
+           "serving": {"p99_latency_ms": 50, "qps": 4, "prompt_tokens": prompt, "output_tokens": output}}
+    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate")
+    assert code == 2, out
+    line = one_error_line(err)
+    assert line.startswith(f"error: serving.{field}: {prompt:,} prompt + {output:,} output tokens exceed"), line

@@ -1102,8 +1102,11 @@ class JobSpec(_Strict):
         if (s is not None and m.context_length and m.family != "encoder"
                 and s.prompt_tokens + s.output_tokens > m.context_length):
             # vLLM refuses a request whose prompt + max_tokens exceeds max_model_len ("This model's maximum
-            # context length is ... tokens"); a plan for it would size replicas for requests no engine serves
-            raise ValueError(f"serving.prompt_tokens: {s.prompt_tokens:,} prompt + {s.output_tokens:,} output tokens "
+            # context length is ... tokens"); a plan for it would size replicas for requests no engine serves.
+            # The larger of the two is blamed: `output_tokens: 1000000` beside 800 prompt tokens named
+            # serving.prompt_tokens until QA 39
+            field = "output_tokens" if s.output_tokens > s.prompt_tokens else "prompt_tokens"
+            raise ValueError(f"serving.{field}: {s.prompt_tokens:,} prompt + {s.output_tokens:,} output tokens "
                              f"exceed {m.name}'s {m.context_length:,}-token context (model.context_length)")
         if m.is_transformer:
             check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break
