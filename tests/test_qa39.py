@@ -70,3 +70,29 @@ def test_a_request_past_the_context_blames_its_larger_part(tmp_path, cli, prompt
     assert code == 2, out
     line = one_error_line(err)
     assert line.startswith(f"error: serving.{field}: {prompt:,} prompt + {output:,} output tokens exceed"), line
+
+
+# ---- 4. a deadline past what one plan deploys was blamed on serving.deadline_hours, whoever set it -------------------
+# `serve batch.yaml --deadline-hours 0.0001` read "error: serving.deadline_hours: no plan: ...", a field the job never
+# set (so did constraints.deadline_hours); the refusal names the deadline as the user gave it
+BATCH = {"model": {"preset": "llama3-8b"},
+         "serving": {"mode": "batch", "requests": 5e6, "prompt_tokens": 2048, "output_tokens": 256, "precision": "fp8"},
+         "constraints": {"clouds": ["aws"], "gpus": ["L4-24GB"]}}
+
+
+@pytest.mark.parametrize("where, flag, field", [
+    ("serving", False, "serving.deadline_hours"),
+    ("constraints", False, "constraints.deadline_hours"),
+    (None, True, "--deadline-hours"),
+])
+def test_a_deadline_no_plan_meets_is_named_as_the_user_gave_it(tmp_path, cli, where, flag, field):
+    from conftest import write_job
+
+    job = {k: dict(v) for k, v in BATCH.items()}
+    if where:
+        job[where]["deadline_hours"] = 0.0001
+    args = ["--deadline-hours", "0.0001"] if flag else []
+    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", *args)
+    assert code == 2, out
+    line = one_error_line(err)
+    assert line.startswith(f"error: {field}: no plan: even the option needing the fewest GPUs"), line
