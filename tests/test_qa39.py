@@ -96,3 +96,23 @@ def test_a_deadline_no_plan_meets_is_named_as_the_user_gave_it(tmp_path, cli, wh
     assert code == 2, out
     line = one_error_line(err)
     assert line.startswith(f"error: {field}: no plan: even the option needing the fewest GPUs"), line
+
+
+# ---- 5. a serving trace: an infinite arrival read "need arrival_s >= 0", a shifted row was read askew ---------------
+# `inf,100,10` is >= 0, yet read "need arrival_s >= 0 and token counts >= 1"; a row with a fourth cell under a
+# three-column header had its extra cell dropped unread; a bad row after blank lines was given the wrong line number
+@pytest.mark.parametrize("rows, words", [
+    ("0.1,100,10\ninf,100,10\n", "line 3: arrival_s must be a finite number of seconds, got inf"),
+    ("0.1,100,10\nnan,100,10\n", "line 3: arrival_s must be a finite number of seconds, got nan"),
+    ("0.1,100,10\n0.2,100,10,7\n", "line 3: 4 cells but the header has 3 columns"),
+    ("0.1,100,10\n\n\n0.2,x,10\n", "line 5: arrival_s must be a number and token counts integers"),
+])
+def test_a_trace_row_is_refused_for_what_is_wrong_with_it_at_its_line(tmp_path, rows, words):
+    from planner.errors import InputError
+    from planner.simulate.serving import load_trace
+
+    p = tmp_path / "t.csv"
+    p.write_text("arrival_s,prompt_tokens,output_tokens\n" + rows)
+    with pytest.raises(InputError) as e:
+        load_trace(p)
+    assert words in str(e.value), str(e.value)
