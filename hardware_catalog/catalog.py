@@ -1015,6 +1015,12 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     for path in override_paths(extra_paths):
         doc = _read_override(path)
         org = path.name
+        if not any(doc.values()):
+            # an empty file, a CSV header alone or empty sections: it was read as no change without a word (QA 39),
+            # so an override whose rows were lost (a failed `> mine.csv`) planned at the built-in rows unsaid
+            raise CatalogError("file", f"adds or changes no row (empty, or a header or sections without rows); give "
+                                       f"it rows (`planner catalog gpus|instances|onprem --csv` writes a table it "
+                                       f"reads back), or leave it out", org or str(path))
         if doc.get("skypilot"):
             repriced, said = skypilot.price_overrides(doc["skypilot"], inst_raw, lambda n: alias.get(_norm(n)), org,
                                                       lambda f, m: CatalogError(f, m, org))

@@ -116,3 +116,15 @@ def test_a_trace_row_is_refused_for_what_is_wrong_with_it_at_its_line(tmp_path, 
     with pytest.raises(InputError) as e:
         load_trace(p)
     assert words in str(e.value), str(e.value)
+
+
+# ---- 6. an empty --catalog file was taken as no change, without a word ---------------------------------------------
+# `--catalog mine.csv` where mine.csv is empty (a failed `> mine.csv`) or a header alone planned at the built-in rows
+# and said nothing: every other empty input (job, trace, upload) is refused
+@pytest.mark.parametrize("name, text", [("mine.csv", ""), ("mine.yaml", ""), ("mine.csv", "cloud,name,gpu\n"),
+                                        ("mine.yaml", "gpus: []\n")])
+def test_an_override_with_no_rows_is_refused(tmp_path, cli, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    line = one_error_line(cli("catalog", "instances", "--catalog", p)[2])
+    assert line.startswith(f"error: catalog override {name}: file: adds or changes no row"), line
