@@ -128,3 +128,19 @@ def test_an_override_with_no_rows_is_refused(tmp_path, cli, name, text):
     p.write_text(text)
     line = one_error_line(cli("catalog", "instances", "--catalog", p)[2])
     assert line.startswith(f"error: catalog override {name}: file: adds or changes no row"), line
+
+
+# ---- 7. a tiny serving.gpu_memory_utilization was blamed on the model ------------------------------------------------
+# `gpu_memory_utilization: 0.001` read "error: serving: the model does not fit any option: ... exceed 0 GiB usable ...
+# quantise (serving.precision), or allow larger GPUs": the job's own memory share is what leaves no room
+def test_a_memory_share_too_small_for_the_model_is_named(tmp_path, cli):
+    from conftest import write_job
+
+    job = {"model": {"preset": "llama3-8b"},
+           "serving": {"p99_latency_ms": 50, "qps": 4, "gpu_memory_utilization": 0.001},
+           "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}}
+    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate")
+    assert code == 2, out
+    line = one_error_line(err)
+    assert line.startswith("error: serving.gpu_memory_utilization: 0.001 of GPU memory leaves no option room"), line
+    assert "vLLM's default 0.9 would hold its weights there" in line

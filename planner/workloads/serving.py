@@ -2577,6 +2577,15 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
         near = rows[min(range(len(rows)), key=lambda i: (
             rows[i].weights_gib_per_gpu * GiB / (where[i][0].gpu.memory_bytes * where[i][1].gpu_memory_utilization),
             rows[i].tp))]
+        spec = where[rows.index(near)][1]
+        default = type(spec).model_fields["gpu_memory_utilization"].default  # vLLM's
+        if (spec.gpu_memory_utilization < default and near.weights_gib_per_gpu * GiB
+                < where[rows.index(near)][0].gpu.memory_bytes * default):
+            # the job's own memory share is what leaves no room (0.001 read "quantise, or allow larger GPUs": QA 39)
+            return InfeasibleError("serving.gpu_memory_utilization", (
+                f"{spec.gpu_memory_utilization:g} of GPU memory leaves no option room for the model: {near.reason} "
+                f"(best: {near.hardware} TP{near.tp}); vLLM's default {default:g} would"
+                " hold its weights there"))
         return InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
                                f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision), or allow larger GPUs or "
                                "nodes (constraints.gpus): a replica is one node's GPUs at most")
