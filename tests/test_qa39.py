@@ -144,3 +144,17 @@ def test_a_memory_share_too_small_for_the_model_is_named(tmp_path, cli):
     line = one_error_line(err)
     assert line.startswith("error: serving.gpu_memory_utilization: 0.001 of GPU memory leaves no option room"), line
     assert "vLLM's default 0.9 would hold its weights there" in line
+
+
+# ---- 8. a real-time job's serving.requests and serving.deadline_hours were dropped without a word --------------------
+# `serve --deadline-hours 5` on a real-time job is refused; the same deadline (or a request count) in its serving
+# section was planned around unsaid
+@pytest.mark.parametrize("field, value", [("requests", 100), ("deadline_hours", 5)])
+def test_offline_fields_on_a_realtime_job_are_refused(tmp_path, cli, field, value):
+    from conftest import write_job
+
+    job = {"model": {"preset": "llama3-8b"}, "serving": {"p99_latency_ms": 50, "qps": 4, field: value}}
+    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate")
+    assert code == 2, out
+    assert one_error_line(err) == (f"error: serving.{field}: applies to offline jobs (serving.mode: batch); this job is "
+                                   "realtime, sized for serving.qps")

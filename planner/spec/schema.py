@@ -969,6 +969,10 @@ class ServingSpec(_Strict):
         return self
 
 
+#: the serving fields of an offline (``mode: batch``) job only: a real-time service has no end (QA 39)
+OFFLINE_ONLY_SERVING = ("requests", "deadline_hours")
+
+
 #: the parallel degrees that split a transformer (its layers, heads, sequence, experts): a generic model (CNNs and
 #: other non-transformers, given by params and FLOPs per sample) takes none of them, only data parallelism
 GENERIC_MODEL_SPLITS = ("tp", "pp", "cp", "ep", "etp", "vpp")
@@ -1098,6 +1102,12 @@ class JobSpec(_Strict):
             raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
                              "in the Mamba layers, their state instead)")
         s = self.serving
+        # a real-time job's requests and deadline were dropped without a word, where `serve --deadline-hours` on it is
+        # refused (QA 39): the same words here (the job, not ServingSpec alone: a field's bounds are checked without a mode)
+        for f in OFFLINE_ONLY_SERVING if s is not None and s.mode == "realtime" else ():
+            if f in s.model_fields_set and getattr(s, f) is not None:
+                raise ValueError(f"serving.{f}: applies to offline jobs (serving.mode: batch); this job is realtime, "
+                                 "sized for serving.qps")
         # (an encoder is refused for serving with its own message: planner.workloads.serving)
         if (s is not None and m.context_length and m.family != "encoder"
                 and s.prompt_tokens + s.output_tokens > m.context_length):
