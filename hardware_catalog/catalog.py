@@ -742,6 +742,33 @@ DISPLAY_COLUMNS = {"gpus": {"hbm_tbps": "hbm_bw_tbps", "int8_tflops": "int8_tops
 _DERIVED_KEY = {"instances": ("cloud", "name")}
 
 
+#: tables ``planner catalog <table> --csv`` prints that ``--catalog`` does not read back, by columns only that table's
+#: CSV has together, and why. Until QA 39 they were read as other tables: the links CSV as a GPU table ("gpus[0].vendor: is
+#: required"), the commitments CSV refused for its derived column ("commitments[0].key: is not a known column"), the
+#: systems CSV as "none of the catalog's tables"
+NOT_READ_BACK = {
+    "links": (("kind", "gbps_per_dir"),
+              "the interconnects are built in (hardware_catalog/data/interconnects.csv) and an override cannot change "
+              "them; a GPU's intra_node_link / intra_node_gbps_per_dir (a gpus table) or an instance's fabric / "
+              "network_gbps (an instances table) can"),
+    "systems": (("gpus_per_host", "max_chips"),
+                "the reference systems are built in (hardware_catalog/data/systems.csv) and an override cannot change "
+                "them; an instances table can add a priced node of that GPU"),
+    "commitments": (("term", "price_ondemand_usd_hr"),
+                    "an override's commitment row adds a term beside the built-in ones, so the whole table passed back "
+                    "would list every term twice: keep only the rows to add, without the key, price_ondemand_usd_hr and "
+                    "ondemand_region columns"),
+}
+
+
+def _refuse_unread_table(header: list[str], origin: str) -> None:
+    """A CSV whose header is one of ``NOT_READ_BACK``'s tables is refused with why (one line)."""
+    for table, (columns, why) in NOT_READ_BACK.items():
+        if all(c in header for c in columns):
+            raise CatalogError("header", f"this is `planner catalog {table} --csv`'s table, which --catalog does not "
+                               f"read back: {why}", origin)
+
+
 def _from_display(section: str, rows: list[dict], origin: str) -> list[dict]:
     """Rows of an override CSV written by ``planner catalog <table> --csv`` (``DISPLAY_COLUMNS``) in the override's
     own columns. A ``key`` that disagrees with the row's cloud and name is refused: it would be dropped unread."""
@@ -778,6 +805,7 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
         if h in seen:
             raise CatalogError(h, "column named twice in the header", origin)
         seen.add(h)
+    _refuse_unread_table(header, origin)
     if _csv_section(header) == "gpus" and "name" not in header:
         # a header that names no table was read as a GPU table: "a,b" read "gpus[0].name: is required"
         shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
@@ -987,6 +1015,12 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     for path in override_paths(extra_paths):
         doc = _read_override(path)
         org = path.name
+        if not any(doc.values()):
+            # an empty file, a CSV header alone or empty sections: it was read as no change without a word (QA 39),
+            # so an override whose rows were lost (a failed `> mine.csv`) planned at the built-in rows unsaid
+            raise CatalogError("file", f"adds or changes no row (empty, or a header or sections without rows); give "
+                                       f"it rows (`planner catalog gpus|instances|onprem --csv` writes a table it "
+                                       f"reads back), or leave it out", org or str(path))
         if doc.get("skypilot"):
             repriced, said = skypilot.price_overrides(doc["skypilot"], inst_raw, lambda n: alias.get(_norm(n)), org,
                                                       lambda f, m: CatalogError(f, m, org))

@@ -30,6 +30,8 @@ The rules (each one a defect once):
 - a ``<name>_files/`` that is a symbolic link (to a folder or anywhere) is the link rule above: refused
   without ``--force``; with it the charts go into a new folder that replaces the link once it is complete,
   never into the link's target (until 2026-12-04 they were written there);
+- ``-`` is refused as an output name: the Unix convention reads it as standard output, and ``calibrate -o -``
+  (or ``recommend --csv -``) wrote a file named ``-`` (QA 39); ``./-`` still names that file;
 - a command's own inputs (the job file, catalog overrides, the profile, a trace) are never outputs:
   ``recommend job.yaml --csv job.yaml`` replaced the job with the CSV;
 - an existing file keeps its permission bits; a new one gets the usual ``0666 & ~umask``;
@@ -59,6 +61,8 @@ Data = Union[str, bytes]
 
 #: what the one-line refusal of an existing file tells the user to do
 FORCE_HINT = "refusing to replace it (give --force to replace it, or another name)"
+#: the path the Unix convention reads as standard output: refused as an output file name (``output_target``)
+STDOUT_DASH = "-"
 
 
 def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:
@@ -84,6 +88,11 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
     the link's target), anything else is refused."""
     if str(path) == "":
         raise InputError(field, "an empty path")
+    if str(path) == STDOUT_DASH:
+        # the Unix convention reads "-" as standard output; every option here writes a file, and "-" was written as
+        # a file named "-" in the working directory (QA 39: `calibrate -o -` "wrote -"); ./- still names that file
+        raise InputError(field, "- (standard output) is not taken: this option writes a file; give a file name "
+                                "(./- for a file named -)")
     p = Path(path)
     try:
         st = os.lstat(p)  # the named entry itself, not what a link points to

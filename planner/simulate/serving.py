@@ -270,7 +270,9 @@ def make_workload(arrivals: ArrivalSpec, prompt: LengthDist, output: LengthDist,
 
 def load_trace(path) -> Workload:
     """A CSV trace with a header and columns ``arrival_s,prompt_tokens,output_tokens`` (any order;
-    other columns ignored). Rows may be unsorted; they are sorted by arrival.
+    other columns ignored; a row with more cells than the header has columns is refused, as a catalog override's is:
+    its cells are shifted, and until QA 39 the extra ones were dropped unread). Rows may be unsorted; they are sorted
+    by arrival.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
@@ -289,12 +291,18 @@ def load_trace(path) -> Workload:
         missing = [c for c in cols if c not in (reader.fieldnames or [])]
         if missing:
             raise InputError("trace", f"missing column(s) {', '.join(missing)}; need {', '.join(cols)}")
-        for i, r in enumerate(reader, 2):
+        for r in reader:
+            i = reader.line_num  # the file's line (DictReader skips blank lines, which a count of rows would not)
+            if r.get(None):  # cells past the header's columns (DictReader's restkey): a shifted row, read askew
+                raise InputError("trace", f"line {i}: {len(reader.fieldnames) + len(r[None])} cells but the header "
+                                          f"has {len(reader.fieldnames)} columns")
             try:
                 a, pr, out = float(r["arrival_s"]), int(r["prompt_tokens"]), int(r["output_tokens"])
             except (TypeError, ValueError):
                 raise InputError("trace", f"line {i}: arrival_s must be a number and token counts integers") from None
-            if not (math.isfinite(a) and a >= 0 and pr >= 1 and out >= 1):
+            if not math.isfinite(a):  # "need arrival_s >= 0" for inf, which is >= 0, until QA 39
+                raise InputError("trace", f"line {i}: arrival_s must be a finite number of seconds, got {a}")
+            if not (a >= 0 and pr >= 1 and out >= 1):
                 raise InputError("trace", f"line {i}: need arrival_s >= 0 and token counts >= 1")
             rows.append((a, pr, out))
             _check_size(len(rows), "trace")

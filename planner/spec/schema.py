@@ -969,6 +969,10 @@ class ServingSpec(_Strict):
         return self
 
 
+#: the serving fields of an offline (``mode: batch``) job only: a real-time service has no end (QA 39)
+OFFLINE_ONLY_SERVING = ("requests", "deadline_hours")
+
+
 #: the parallel degrees that split a transformer (its layers, heads, sequence, experts): a generic model (CNNs and
 #: other non-transformers, given by params and FLOPs per sample) takes none of them, only data parallelism
 GENERIC_MODEL_SPLITS = ("tp", "pp", "cp", "ep", "etp", "vpp")
@@ -1098,12 +1102,21 @@ class JobSpec(_Strict):
             raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
                              "in the Mamba layers, their state instead)")
         s = self.serving
+        # a real-time job's requests and deadline were dropped without a word, where `serve --deadline-hours` on it is
+        # refused (QA 39): the same words here (the job, not ServingSpec alone: a field's bounds are checked without a mode)
+        for f in OFFLINE_ONLY_SERVING if s is not None and s.mode == "realtime" else ():
+            if f in s.model_fields_set and getattr(s, f) is not None:
+                raise ValueError(f"serving.{f}: applies to offline jobs (serving.mode: batch); this job is realtime, "
+                                 "sized for serving.qps")
         # (an encoder is refused for serving with its own message: planner.workloads.serving)
         if (s is not None and m.context_length and m.family != "encoder"
                 and s.prompt_tokens + s.output_tokens > m.context_length):
             # vLLM refuses a request whose prompt + max_tokens exceeds max_model_len ("This model's maximum
-            # context length is ... tokens"); a plan for it would size replicas for requests no engine serves
-            raise ValueError(f"serving.prompt_tokens: {s.prompt_tokens:,} prompt + {s.output_tokens:,} output tokens "
+            # context length is ... tokens"); a plan for it would size replicas for requests no engine serves.
+            # The larger of the two is blamed: `output_tokens: 1000000` beside 800 prompt tokens named
+            # serving.prompt_tokens until QA 39
+            field = "output_tokens" if s.output_tokens > s.prompt_tokens else "prompt_tokens"
+            raise ValueError(f"serving.{field}: {s.prompt_tokens:,} prompt + {s.output_tokens:,} output tokens "
                              f"exceed {m.name}'s {m.context_length:,}-token context (model.context_length)")
         if m.is_transformer:
             check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break

@@ -628,6 +628,9 @@ class ServingLimits:
     min_gpus: Optional[int] = None
     budget_usd: Optional[float] = None
     deadline_hours: Optional[float] = None
+    #: where ``deadline_hours`` came from, the name a refusal over it gives (``deadline_field``); until QA 39 a
+    #: deadline set by ``--deadline-hours`` or ``constraints.deadline_hours`` was refused as serving.deadline_hours
+    deadline_field: str = "serving.deadline_hours"
 
     def cap(self, tp: int) -> Optional[int]:
         """The most TP``tp`` replicas ``max_gpus`` allows (0 when one replica is over it); None: no cap."""
@@ -788,6 +791,16 @@ def objective_refusal(objective: str) -> str:
             "to ask for a faster one")
 
 
+def deadline_field(job: JobSpec, sim: "SimSettings") -> str:
+    """The name of an offline job's deadline as the user gave it: ``constraints.deadline_hours`` where the job sets it
+    (``_deadline``: the flag or serving field then equals it), else ``--deadline-hours`` where the flag overrode the
+    job's ``serving.deadline_hours``, else that field."""
+    s = job.serving
+    if _deadline(job, None) is not None:
+        return "constraints.deadline_hours"
+    return "serving.deadline_hours" if sim.deadline_hours == s.deadline_hours else "--deadline-hours"
+
+
 def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> ServingLimits:
     """The :class:`ServingLimits` of a serving-only job (a job with a training section keeps its constraints for
     ``recommend``: only its serving deadline here), each refused in one line where it cannot hold: a total budget or a deadline on a real-time
@@ -795,7 +808,8 @@ def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> Se
     deadline on an offline job that does not say how many requests it has."""
     con, s = job.constraints, job.serving
     if "training" in job.model_fields_set:  # the serving deadline still holds (``serving.deadline_hours``)
-        return ServingLimits(deadline_hours=sim.deadline_hours if s.mode == "batch" else None)
+        return ServingLimits(deadline_hours=sim.deadline_hours if s.mode == "batch" else None,
+                             deadline_field=deadline_field(job, sim))
     if con.objective != "cost":  # ranked by nothing else; it was ignored without a word until 2026-12-03
         raise InputError("constraints.objective", objective_refusal(con.objective))
     if s.mode == "realtime":
@@ -818,7 +832,7 @@ def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> Se
                 raise InputError(field, "holds an offline job of a known size to it; set serving.requests (how many "
                                         "requests the job has)")
     return ServingLimits(max_gpus=con.max_gpus, min_gpus=con.min_gpus, budget_usd=con.budget_usd,
-                         deadline_hours=deadline)
+                         deadline_hours=deadline, deadline_field=deadline_field(job, sim))
 
 
 def _load_replicas(row: ServingOption, qps: float) -> int:
@@ -961,11 +975,13 @@ def _nothing_within(rows, lim: ServingLimits) -> InfeasibleError:
         return max(_offline_fleet(r)[0] or 1, 1) * r.tp / cap
 
     near = min((r for r in rows if r.constraint_broken), key=over)
+    # the deadline under the name the user gave it (``ServingLimits.deadline_field``)
+    field = lim.deadline_field if near.constraint_broken == "serving.deadline_hours" else near.constraint_broken
     if near.constraint_broken in PAST_DEPLOYMENT and "one plan deploys" in near.reason:  # past the deployment limit
-        return InfeasibleError(near.constraint_broken, f"no plan: even the option needing the fewest GPUs, "
+        return InfeasibleError(field, f"no plan: even the option needing the fewest GPUs, "
                                f"{near.hardware} TP{near.tp} ({near.precision}), {near.reason}; "
                                + PAST_DEPLOYMENT[near.constraint_broken])
-    return InfeasibleError(near.constraint_broken, f"no option meets the constraints; nearest: {near.hardware} "
+    return InfeasibleError(field, f"no option meets the constraints; nearest: {near.hardware} "
                                                    f"TP{near.tp} ({near.precision}): {near.reason}")
 
 
@@ -1023,9 +1039,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
                      f"{fmt_usd(lim.budget_usd)}; " + counted(over("constraints.budget_usd"), "cost", "more")
                      + (f"; the recommended one costs {fmt_usd(usd)}" if usd is not None else ""))
     if lim.deadline_hours and not realtime:
-        field = ("constraints.deadline_hours" if _deadline(job, None) is not None
-                 else "serving.deadline_hours" if sim.deadline_hours == s.deadline_hours else "--deadline-hours")
-        lines.append(f"{field}: the job's {fmt_given(s.requests)} requests within {fmt_run_time(lim.deadline_hours)}"
+        lines.append(f"{lim.deadline_field}: the job's {fmt_given(s.requests)} requests within {fmt_run_time(lim.deadline_hours)}"
                      + (f"; the recommended one: {fleet}" if fleet else ""))
     return tuple(lines), notes
 
@@ -1839,6 +1853,15 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
         near = rows[min(range(len(rows)), key=lambda i: (
             rows[i].weights_gib_per_gpu * GiB / (where[i][0].gpu.memory_bytes * where[i][1].gpu_memory_utilization),
             rows[i].tp))]
+        spec = where[rows.index(near)][1]
+        default = type(spec).model_fields["gpu_memory_utilization"].default  # vLLM's
+        if (spec.gpu_memory_utilization < default and near.weights_gib_per_gpu * GiB
+                < where[rows.index(near)][0].gpu.memory_bytes * default):
+            # the job's own memory share is what leaves no room (0.001 read "quantise, or allow larger GPUs": QA 39)
+            return InfeasibleError("serving.gpu_memory_utilization", (
+                f"{spec.gpu_memory_utilization:g} of GPU memory leaves no option room for the model: {near.reason} "
+                f"(best: {near.hardware} TP{near.tp}); vLLM's default {default:g} would"
+                " hold its weights there"))
         return InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
                                f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision), or allow larger GPUs or "
                                "nodes (constraints.gpus): a replica is one node's GPUs at most")
