@@ -911,9 +911,6 @@ def prefill_time(m, s: ServingSpec, hw, tp: int, im: Optional[IterationModel] = 
 #: the token budget (vLLM ``max_num_batched_tokens``, Sarathi-Serve's chunk size) a real-time replica is screened at:
 #: the first the simulation tries (``SimSettings.token_budgets``) and vLLM V1's online-serving default (2048)
 REALTIME_TOKEN_BUDGET = 2048
-#: the spread of lengths (coefficient of variation) the analytic queueing waits assume: the simulation's default
-#: (``serving.length_cv``, a simulation-only input the analytic screen does not read)
-ANALYTIC_LENGTH_CV = 0.5
 
 
 def erlang_c(c, a) -> np.ndarray:
@@ -952,8 +949,89 @@ def queue_wait(servers, load, service_s, cv) -> np.ndarray:
     return np.where(a >= servers, np.inf, np.where(a > 0, w, 0.0))
 
 
+#: the TTFT percentile the screen judges against ``serving.ttft_ms`` (a p99 target, README job-field table):
+#: ``queue_replicas`` sizes by it and ``llm_option`` sizes the batch by it (``llm_ttft(..., q=)``)
+TTFT_QUANTILE = 0.99
+#: the prompt lengths a TTFT percentile integrates over (``prompt_grid``): bins equal in the lognormal's standard
+#: normal z over [-4, 4.5] (the tails beyond folded into the end bins), 33 of the 128 in its top 1%
+PROMPT_Z_EDGES = np.linspace(-4.0, 4.5, 129)
+PROMPT_Z_WEIGHTS = np.diff([0.0, *(NormalDist().cdf(z) for z in PROMPT_Z_EDGES[1:-1]), 1.0])
+
+
+def prompt_grid(P: float, cv: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths, weights): the prompt lengths the simulation draws (``length_dists``: lognormal with mean ``P`` and
+    coefficient of variation ``cv``, sigma^2 = ln(1 + cv^2), mu = ln P - sigma^2 / 2, whole tokens, clipped at
+    ``LENGTH_CLIP`` x P; the model's context clip is not applied here), one length per bin of ``PROMPT_Z_EDGES`` at
+    its midpoint, weighted by the bin's probability. cv 0: P alone.
+
+    >>> x, w = prompt_grid(2000, 0.5); round(float(w.sum()), 6), round(float((x * w).sum() / 2000), 2)
+    (1.0, 1.0)
+    """
+    if cv <= 0:
+        return np.array([float(P)]), np.array([1.0])
+    sigma = math.sqrt(math.log1p(cv * cv))
+    z = (PROMPT_Z_EDGES[:-1] + PROMPT_Z_EDGES[1:]) / 2.0
+    x = np.exp(math.log(P) - sigma * sigma / 2.0 + sigma * z)
+    return np.maximum(np.rint(np.minimum(x, LENGTH_CLIP * P)), 1.0), PROMPT_Z_WEIGHTS
+
+
+#: bisection steps of ``ttft_quantile`` (its bracket shrinks 2^-48: far under a microsecond)
+QUANTILE_BISECTIONS = 48
+
+
+def ttft_quantile(q: float, own, weights, run_steps, run_probs, waits) -> float:
+    """The ``q``-quantile of TTFT = D + X: X the request's own prefill, ``own[i]`` at the prompt length of weight
+    ``weights[i]`` (``prompt_grid``), and D the delay before it, independent of X, whose tail is approximated by the
+    sum of its parts' tails (each ~0 where another binds: the running iteration at low load, the queues near
+    capacity), capped at 1:
+
+        P(TTFT > t) = sum_i w_i G(t - X_i),  G(u) = 1 (u < 0),
+        G(u) = min(1, sum_k pi_k [u < step_k] + sum_j p_j exp(-u p_j / W_j))  (u >= 0)
+
+    * the iteration running when the request arrives, ``run_steps[k]`` with probability ``run_probs[k]`` (the others
+      in flight, ``llm_ttft``), counted whole as the mean counts it (a request waits for its end, then its own step
+      carries the prompts that arrived meanwhile: the residual and that share, about one such step);
+    * each queue j in ``waits`` as (p_j, W_j): probability of waiting and mean wait, the wait given a wait taken
+      exponential with mean W_j / p_j -- exact for M/M/c (P(W > t) = C(c, a) e^-(c mu - lambda) t, Erlang C:
+      Kleinrock 1975 §3.5) and the standard GI/G/c approximation otherwise (Whitt, "Approximations for the GI/G/m
+      queue", Production and Operations Management 2(2), 1993: P(W > t) ~ P(W > 0) exp(-t P(W > 0) / E W); at
+      c = 1 Kingman's heavy-traffic exponential wait, 1962), W_j from ``queue_wait`` (Allen-Cunneen).
+
+    Found by bisection on t; inf where a W_j is (an unstable queue).
+
+    >>> round(ttft_quantile(0.99, [0.1], [1.0], [], [], [(0.5, 0.5)]), 4)  # 0.1 + ln(50) at p = 0.5, W = 0.5
+    4.012
+    """
+    own = np.asarray(own, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    steps = np.asarray(run_steps, dtype=np.float64)
+    probs = np.asarray(run_probs, dtype=np.float64)
+    terms = []
+    for p, mean in waits:
+        p, mean = float(p), float(mean)
+        if not math.isfinite(mean):
+            return math.inf
+        if p > 0 and mean > 0:
+            terms.append((p, mean / p))  # theta: the mean wait of those who wait
+
+    def over(t: float) -> bool:
+        u = t - own
+        g = (probs * (u[:, None] < steps)).sum(axis=-1)
+        for p, theta in terms:
+            g = g + p * np.exp(-np.maximum(u, 0.0) / theta)
+        return float((np.where(u < 0, 1.0, np.minimum(g, 1.0)) * w).sum()) > 1.0 - q
+
+    # the bracket: past max X + the longest step + max theta x ln(3 / (1 - q)) each part's tail is under (1 - q) / 3
+    lo = 0.0
+    hi = float(own.max()) + float(steps.max(initial=0.0)) + max([th for _, th in terms] + [0.0]) * math.log(3.0 / (1.0 - q))
+    for _ in range(QUANTILE_BISECTIONS):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if over(mid) else (lo, mid)
+    return hi
+
+
 def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float] = None,
-             budget: int = REALTIME_TOKEN_BUDGET) -> np.ndarray:
+             budget: int = REALTIME_TOKEN_BUDGET, q: Optional[float] = None) -> np.ndarray:
     """TTFT of a request arriving at a replica with ``L`` requests in its batch (mean; vectorised) and at most
     ``batch`` sequences running, under continuous batching with chunked prefill as vLLM V1's scheduler runs it
     (Orca, Yu et al. OSDI 2022; Sarathi-Serve, Agrawal et al. OSDI 2024; the simulation's ``policy="chunked"``):
@@ -981,7 +1059,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
 
     Without ``rate`` this is the time in service (``screen_concurrency``'s W, and the batch sizing at L = batch);
     with the replica's ``rate`` (requests/s) it adds the two queues a request meets (``queue_wait``, Allen-Cunneen
-    M/G/c; lengths at ``ANALYTIC_LENGTH_CV``):
+    M/G/c; the lengths' spread ``serving.length_cv``, as the simulation draws them):
 
     * a free batch slot: c = batch servers (``max_num_seqs``), offered load a = L, each request holding its slot
       for S = L / rate (Little's law: its prefill steps and O - 1 decodes);
@@ -1039,36 +1117,75 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     # the running iteration's prompt tokens, at most the budget its decodes leave
     running = _steady_iteration(im, s, n_busy, prefilling=np.minimum(n_busy, np.maximum(T - n_busy, 0.0) * O / N))["step"]
     room = np.maximum(T - dec, 1.0)  # the budget left for prompt chunks once the running decodes have theirs
-    k = np.maximum(np.ceil(N / room), 1.0)
-    # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p computed
-    # ones attends to c x (p + c/2) pairs and re-reads the p (MLA); the full chunks timed at their mean p
-    full = np.minimum(room, N) * (k > 1)
-    done = (k - 1.0) * full  # tokens in the full chunks
-    r = N - done
-    p_full = H + (k - 2.0) * full / 2.0  # the mean of H, H + room, ..., H + (k - 2) room
-    decodes = dict(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0))
-    lf, lr = ({}, {}) if not im.window else (
-        dict(prefill_local_ctx=im.local_pairs(float(H), done) / np.maximum(k - 1.0, 1.0)),
-        dict(prefill_local_ctx=im.local_pairs(H + done, r)))
-    own = ((k - 1.0) * im.time(prefill_tokens=full, prefill_ctx=full * (p_full + full / 2.0), prefill_prior=p_full,
-                               **decodes, **lf)
-           + im.time(prefill_tokens=r, prefill_ctx=r * (H + done + r / 2.0), prefill_prior=H + done, **decodes, **lr))
-    ttft = busy * running + own
-    if rate is None:
-        return ttft
-    cv = ANALYTIC_LENGTH_CV
-    slot = queue_wait(int(np.max(batch)), L, L / rate if rate > 0 else 0.0, cv)
-    # a step whose budget is full of prompt tokens (several short prompts, or a chunk of a long one): each token
-    # attends to H + N/2 keys on average, and a prompt holds N / room of such a step
-    local_p = dict(prefill_local_ctx=im.local_pairs(float(H), N) * room / N) if im.window else {}
-    step_p = im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0), prefill_tokens=room,
-                     prefill_ctx=room * (H + N / 2.0), prefill_prior=room / N * H, **local_p)
-    s_p = N * step_p / room
-    # Pollaczek-Khinchine's wait is the residual of the prompt work in service plus the work queued ahead,
-    # Wq = R + rho x Wq; the work in service is the running iteration counted above, so only rho x Wq is added
-    rho_p = rate * s_p
-    budget_wait = rho_p * queue_wait(1, rho_p, s_p, cv)
-    return ttft + slot + budget_wait
+
+    def own(n, dec, room):
+        """k steps prefilling n new tokens beside ``dec`` decodes, ``room`` prompt tokens a step."""
+        k = np.maximum(np.ceil(n / room), 1.0)
+        # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p
+        # computed ones attends to c x (p + c/2) pairs and re-reads the p (MLA); the full chunks timed at their mean p
+        full = np.minimum(room, n) * (k > 1)
+        done = (k - 1.0) * full  # tokens in the full chunks
+        r = n - done
+        p_full = H + (k - 2.0) * full / 2.0  # the mean of H, H + room, ..., H + (k - 2) room
+        decodes = dict(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0))
+        lf, lr = ({}, {}) if not im.window else (
+            dict(prefill_local_ctx=im.local_pairs(float(H), done) / np.maximum(k - 1.0, 1.0)),
+            dict(prefill_local_ctx=im.local_pairs(H + done, r)))
+        return ((k - 1.0) * im.time(prefill_tokens=full, prefill_ctx=full * (p_full + full / 2.0),
+                                    prefill_prior=p_full, **decodes, **lf)
+                + im.time(prefill_tokens=r, prefill_ctx=r * (H + done + r / 2.0), prefill_prior=H + done, **decodes,
+                          **lr))
+
+    def budget_share(n, dec, room):
+        """The prefill budget's time one prompt of n new tokens holds: n / room of a step full of prompt tokens
+        (several short prompts, or a chunk of a long one), each attending to H + n/2 keys on average."""
+        local_p = dict(prefill_local_ctx=im.local_pairs(float(H), n) * room / n) if im.window else {}
+        return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0), prefill_tokens=room,
+                           prefill_ctx=room * (H + n / 2.0), prefill_prior=room / n * H, **local_p) / room
+
+    cv = s.length_cv
+    if q is not None:  # a percentile: prompts drawn as the simulation draws them (new tokens: those past the prefix)
+        lengths, weights = prompt_grid(P, cv)
+        n_q = np.maximum(lengths - H, 1.0)
+    waits = []  # (probability of waiting, mean wait) per queue
+    if rate is not None:
+        c = int(np.max(batch))
+        waits.append((np.where(L > 0, erlang_c(c, L), 0.0), queue_wait(c, L, L / rate if rate > 0 else 0.0, cv)))
+        if q is None:
+            # Pollaczek-Khinchine's wait is the residual of the prompt work in service plus the work queued ahead,
+            # Wq = R + rho x Wq; the work in service is the running iteration counted above, so only rho x Wq is
+            # added (a mean with the whole running iteration in it)
+            s_p = budget_share(N, dec, room)
+            rho_p = rate * s_p
+            waits.append((rho_p, rho_p * queue_wait(1, rho_p, s_p, cv)))
+        else:
+            # the tail: the whole M/G/1 wait (FCFS: an arrival waits for the rest of the prompt in service too), its
+            # service moments over the prompt lengths (a long prompt's share grows faster than its length: its
+            # attention), P(wait) = rho (Pollaczek-Khinchine; Whitt 1993's exponential tail in ``ttft_quantile``)
+            share = budget_share(n_q, dec[..., None], room[..., None])
+            m1 = (share * weights).sum(axis=-1)
+            cs = np.sqrt(np.maximum((share * share * weights).sum(axis=-1) / (m1 * m1) - 1.0, 0.0))
+            rho_p = rate * m1
+            waits.append((np.minimum(rho_p, 1.0), queue_wait(1, rho_p, m1, cs)))
+    if q is None:
+        return busy * running + own(N, dec, room) + sum(wq for _, wq in waits)
+    x = own(n_q, dec[..., None], room[..., None])
+    # the others in flight when it arrives: Poisson(L) (M/G/inf, as for n_busy above), capped at batch - 1; the
+    # iteration running with k of them (k >= 1), as ``running`` is timed at their mean
+    out = np.empty(np.broadcast(L, cap).shape)
+    for idx in np.ndindex(out.shape):
+        l, c = float(np.broadcast_to(L, out.shape)[idx]), float(np.broadcast_to(cap, out.shape)[idx])
+        kmax = int(min(c, math.ceil(l + 8.0 * math.sqrt(l) + 8.0)))
+        k = np.arange(1, kmax + 1, dtype=np.float64)
+        pk = np.exp(k * math.log(l) - l - np.array([math.lgamma(j + 1.0) for j in k])) if l > 0 else 0.0 * k
+        if kmax >= 1:
+            pk[-1] += max(-math.expm1(-l) - float(pk.sum()), 0.0)  # the mass past the cap runs a capped batch
+        Tk = max(float(budget), float(c) + 1.0)
+        run_k = _steady_iteration(im, s, k, prefilling=np.minimum(k, np.maximum(Tk - k, 0.0) * O / N))["step"]
+        xi = np.broadcast_to(x, out.shape + x.shape[-1:])[idx]
+        wi = [(np.broadcast_to(p, out.shape)[idx], np.broadcast_to(wq, out.shape)[idx]) for p, wq in waits]
+        out[idx] = ttft_quantile(q, xi, weights, run_k, pk, wi)
+    return out if out.shape else out[()]
 
 
 #: the token budget (vLLM ``max_num_batched_tokens``) an offline backlog runs at: the analytic fill (``offline_run``)
@@ -1194,18 +1311,28 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     it = _steady_iteration(im, s, B)
     step = it["step"]
     tpot = llm_tpot(m, s, hw, tp, B, im)
-    # the batch is sized at full load (B in flight): the TTFT target must hold then; the TTFT stated is at the load
+    # the batch is sized at full load (B in flight): the TTFT target, a p99, must hold then at its percentile
+    # (``TTFT_QUANTILE``); the TTFT stated is that percentile at the load. ``ttft_batch1_ms`` is one request alone at
+    # the mean prompt (``one_request_s``: the least time a request takes)
     ttft = llm_ttft(im, s, B, B)
+
+    def ttft_q(i: int) -> float:
+        return float(llm_ttft(im, s, B[i], B[i], q=TTFT_QUANTILE))
+
     ok = np.ones(len(B), dtype=bool)
     if target.tpot_s is not None:
         ok &= tpot <= target.tpot_s
     if target.ttft_s is not None:
-        ok &= ttft <= target.ttft_s
+        lo, hi = 0, len(B)  # the percentile grows with B: B[:lo] meet the target, B[hi:] miss it
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if ttft_q(mid) <= target.ttft_s else (lo, mid)
+        ok[lo:] = False
     base.update(fits=True, tpot_batch1_ms=float(tpot[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
                 compute_dtype=it["dtype"])
     if not ok.any():
         return ServingOption(**base, meets_latency=False, reason=f"TPOT {tpot[0] * 1e3:.1f} ms / TTFT "
-                             f"{ttft[0] * 1e3:.0f} ms even at batch 1")
+                             f"{ttft_q(0) * 1e3:.0f} ms (p{TTFT_QUANTILE * 100:g}) even at batch 1")
     i = int(np.flatnonzero(ok)[-1])  # both grow with B: the largest batch meeting the targets
     b = int(B[i])
     rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
@@ -1222,7 +1349,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         load = dict(queue_replicas=reps, concurrency=conc, tpot_ms=float(llm_tpot(m, s, hw, tp, b_eff, im) * 1e3),
                     ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
     load.setdefault("tpot_ms", float(tpot[i] * 1e3))
-    load.setdefault("ttft_ms", float(ttft[i] * 1e3))
+    load.setdefault("ttft_ms", ttft_q(i) * 1e3)
     if s.output_tokens == 1:  # its one token is its first (TTFT): no decode step after it, so no TPOT (QA 37b: "0.0 ms")
         load["tpot_ms"] = None
     return ServingOption(**base, meets_latency=True, batch=b,
@@ -1256,7 +1383,7 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     def at(r: int) -> tuple[float, float, float]:
         rate = target.qps / r
         conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im)
-        return conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate))
+        return conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE))
 
     first = at(r0)
     if target.ttft_s is None or first[2] <= target.ttft_s:
