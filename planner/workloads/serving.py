@@ -923,9 +923,15 @@ def erlang_c(c, a) -> np.ndarray:
     (0.9, 0.311)
     """
     a = np.asarray(a, dtype=np.float64)
-    b = np.ones_like(a)
-    for k in range(1, int(c) + 1):
-        b = a * b / (k + a * b)
+    if a.ndim == 0:  # one load: the recursion in plain floats (a pooled fleet's c runs to tens of thousands)
+        x, y = float(a), 1.0
+        for k in range(1, int(c) + 1):
+            y = x * y / (k + x * y)
+        b = np.float64(y)
+    else:
+        b = np.ones_like(a)
+        for k in range(1, int(c) + 1):
+            b = a * b / (k + a * b)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = c * b / (c - a * (1.0 - b))
     return np.where(a >= c, 1.0, out)
@@ -1031,7 +1037,7 @@ def ttft_quantile(q: float, own, weights, run_steps, run_probs, waits) -> float:
 
 
 def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float] = None,
-             budget: int = REALTIME_TOKEN_BUDGET, q: Optional[float] = None) -> np.ndarray:
+             budget: int = REALTIME_TOKEN_BUDGET, q: Optional[float] = None, replicas: int = 1) -> np.ndarray:
     """TTFT of a request arriving at a replica with ``L`` requests in its batch (mean; vectorised) and at most
     ``batch`` sequences running, under continuous batching with chunked prefill as vLLM V1's scheduler runs it
     (Orca, Yu et al. OSDI 2022; Sarathi-Serve, Agrawal et al. OSDI 2024; the simulation's ``policy="chunked"``):
@@ -1149,15 +1155,20 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         n_q = np.maximum(lengths - H, 1.0)
     waits = []  # (probability of waiting, mean wait) per queue
     if rate is not None:
-        c = int(np.max(batch))
-        waits.append((np.where(L > 0, erlang_c(c, L), 0.0), queue_wait(c, L, L / rate if rate > 0 else 0.0, cv)))
+        # the fleet's queues are pooled: the simulation routes each request to the replica with the fewest
+        # outstanding (``least_outstanding``), join-the-shortest-queue, which waits as one queue of all their servers
+        # does (Foschini & Salz, IEEE Trans. Commun. 1978); ``rate`` and L stay per replica
+        R = max(int(replicas), 1)
+        c = int(np.max(batch)) * R
+        waits.append((np.where(L > 0, erlang_c(c, L * R), 0.0),
+                      queue_wait(c, L * R, L / rate if rate > 0 else 0.0, cv)))
         if q is None:
             # Pollaczek-Khinchine's wait is the residual of the prompt work in service plus the work queued ahead,
             # Wq = R + rho x Wq; the work in service is the running iteration counted above, so only rho x Wq is
             # added (a mean with the whole running iteration in it)
             s_p = budget_share(N, dec, room)
             rho_p = rate * s_p
-            waits.append((rho_p, rho_p * queue_wait(1, rho_p, s_p, cv)))
+            waits.append((rho_p, rho_p * queue_wait(R, R * rho_p, s_p, cv)))
         else:
             # the tail: the whole M/G/1 wait (FCFS: an arrival waits for the rest of the prompt in service too), its
             # service moments over the prompt lengths (a long prompt's share grows faster than its length: its
@@ -1166,7 +1177,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
             m1 = (share * weights).sum(axis=-1)
             cs = np.sqrt(np.maximum((share * share * weights).sum(axis=-1) / (m1 * m1) - 1.0, 0.0))
             rho_p = rate * m1
-            waits.append((np.minimum(rho_p, 1.0), queue_wait(1, rho_p, m1, cs)))
+            waits.append((erlang_c(R, R * rho_p), queue_wait(R, R * rho_p, m1, cs)))
     if q is None:
         return busy * running + own(N, dec, room) + sum(wq for _, wq in waits)
     x = own(n_q, dec[..., None], room[..., None])
@@ -1383,7 +1394,7 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     def at(r: int) -> tuple[float, float, float]:
         rate = target.qps / r
         conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im)
-        return conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE))
+        return conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r))
 
     first = at(r0)
     if target.ttft_s is None or first[2] <= target.ttft_s:
