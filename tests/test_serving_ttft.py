@@ -174,7 +174,8 @@ def test_an_option_no_replica_count_brings_under_its_ttft_target_is_refused(monk
 
 def test_the_ranking_line_says_how_the_simulation_moves_the_analytic_size():
     """The line under the table said an analytic option's cost is "a lower bound (the simulation usually adds
-    replicas)"; with the queue in the analytic size the simulation may also remove some (a batch-1 job: 12 -> 10), so
+    replicas)"; with the queue in the analytic size the simulation may also remove some (a batch-1 job sized by its
+    mean TTFT: 12 -> 10), so
     it says so in words (the counts measured on the examples' options are in the README, not on every plan)."""
     from types import SimpleNamespace
 
