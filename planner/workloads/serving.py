@@ -1402,7 +1402,7 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
 
     Why: sized by throughput alone a replica runs ~99% busy and its queue is the TTFT
     (examples/serving-llama3-8b-chat.yaml, g2-standard-96 TP4: 5 replicas, 9,187 ms against a 1,000 ms target,
-    listed as meeting it); sized by this, 6 replicas at 82%, a p99 of 535 ms (the mean, which sized it until ttft32:
+    listed as meeting it); sized by this, 6 replicas at 82%, a p99 of 286 ms (the mean, which sized it until ttft32:
     161 ms). The simulation confirms the count, searching down from it as well as up (``_refine_realtime``).
     Sized by the mean, llama3.1-8b on one H100 at 10.7 QPS of 2,000-token prompts and one output token got 1
     replica (mean 287 ms) whose simulated p99 (~1.3 s) missed a 1 s target; by the p99, 2
