@@ -16,9 +16,10 @@ from dataclasses import replace
 
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
-from planner.workloads.serving import (REALTIME_TOKEN_BUDGET, TTFT_QUANTILE, ServeTarget, _capacity, _options, _sim_config,
-                                       _workload, llm_option, llm_ttft, option_iteration, screen_concurrency,
-                                       served_model, settings_for)
+from planner.workloads.serving import (REALTIME_TOKEN_BUDGET, TTFT_QUANTILE, ServeTarget, _capacity, _options,
+                                       _sim_config, _workload, llm_option, llm_ttft, screen_concurrency, settings_for)
+from planner.workloads.serving_iteration import option_iteration
+from planner.workloads.serving_memory import served_model
 from planner.simulate.serving import simulate_serving
 
 MODELS = (("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1), ("llama3.1-70b", "H100-SXM-80GB", "p5.48xlarge", 4))

@@ -1130,13 +1130,14 @@ def dgxc(cat) -> pd.DataFrame:
       between the 405B rows' and the TP1-4 rows' median errors at 6.2-6.5 points (6.4 now): the
       wgrad GEMMs' k is the 4096 tokens in every model and the level moves with the refit. No
       H100 bf16 measurement at these shapes is in parts/ (XLA's table stops at 4096).
-    * GB200 rows run 7-20% slower than predicted at every scale (9-21% before GB200 ran at its measured matmul
+    * GB200 rows run 7-13% slower than predicted at every scale (7-20% before the 340B's head-dim-192 attention ran
+      flash-attn 2, attention backend pass below; 9-21% before GB200 ran at its measured matmul
       rate over the HGX B200, physics.MEASURED_CLOCK_GAIN, 0.940 of its datasheet peaks, where the clock law gave
       0.956; 9-23% before the interleaved schedule's warm-up / cool-down sends, below; 13-25% at the datasheet
       peaks): the measured GB200/H100 speed-up
       at equal work per GPU in the same release is 2.10x for the 340B (0.25 sequences per GPU:
-      4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.53x
-      and 2.44x (2.55x and 2.48x at the clock law's 0.956, 2.71x and 2.60x at the datasheet peaks); the catalog peaks' ratio is 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency
+      4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.39x (2.53x
+      before the 340B's GB200 attention ran flash-attn 2) and 2.44x (2.55x and 2.48x at the clock law's 0.956, 2.71x and 2.60x at the datasheet peaks); the catalog peaks' ratio is 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency
       for both; OpenXLA's
       measured bf16 GEMM table (parts/gemm_efficiency.csv) tops out at 1670 TFLOP/s on sm_100 vs
       805 on sm_90, 2.08x. The B200-family efficiency (the H100 in-step GEMM fit) may not carry to
@@ -1323,6 +1324,32 @@ def dgxc(cat) -> pd.DataFrame:
       version is not in the index (NeMo issue #13996: 25.04's NCCL fails multi-node InfiniBand topology detection,
       fixed by 2.27.3), so not taken. What would settle it: an nsys trace or NCCL_DEBUG=INFO log of a TP 8 (or TP 4
       x CP 2) NVL72 step, or TE's comm_gemm_overlap test on 8 GPUs over two trays against 4 in one.
+    * Attention backend pass (gb200_32, 2026-12-04). Taken: the Nemotron-4 340B rows' attention (head dim 192) runs
+      flash-attn 2, not cuDNN. TE's cuDNN backend trains head dims above 128 only on Hopper (SM90, cuDNN >= 9.5);
+      on SM100 only MLA's 192 / 128 (cuDNN >= 9.11) -- transformer_engine/common/fused_attn/fused_attn.cpp
+      ``nvte_get_fused_attn_backend``, every stored version -- so TE falls back to flash-attn 2, which NeMo's
+      performance executor leaves on (scripts/performance/executors.py ``NVTE_FLASH_ATTN=1``, ``NVTE_FUSED_ATTN=1``)
+      and which takes head dim 192 on SM100 (``get_attention_backend``). A general rule, not a row mapping
+      (physics.te_training_attention_kernel); FA2 on Blackwell at Azure's one-harness GB200 / H100 ratio, 373.9 /
+      327.9 TFLOP/s (physics.FA2_BLACKWELL: 0.163 / 0.158 of GB200's sustained peak, 3.1x slower than the cuDNN
+      rate). The 340B's attention 0.052 -> 0.151 s of a 1.90 s step (bf16, 128 GPUs). Moves: this source 13.5 /
+      17.9 -> 8.8 / 13.6% (mean -13.8 -> -9.9%): 340B bf16 -12..-13 -> -7..-9%, fp8 -16..-20 -> -9..-13%, the
+      405B rows (head dim 128) unmoved at -7..-14%; together B200 baselines' two DGX B200 340B rows (the same TE
+      rule) +26.4 -> +30.5% (BF16) and +6.0 -> +10.9% (FP8-CS), that source's median / p90 / Spearman unchanged
+      (20.1 / 53.0%, 0.606), mean -18.5 -> -18.2%; no other row moves (DeepSeek-V3 / Kimi K2, MLA 192 / 128, keep
+      cuDNN). If flash-attn were absent from the container TE would run its unfused attention, slower still: the
+      price is a lower bound. Left after it: a per-layer gap that fp8 does not shrink -- measured minus predicted
+      per layer and micro-batch on each GPU's stage is 1.23 / 1.14 ms (340B strong-scaling rows at 128 GPUs, bf16 /
+      fp8, before this pass; 0.71 / 0.62 ms after it) and 1.30 / 1.64 ms (405B, 128 GPUs, 15.75 layers a stage),
+      equal or larger in fp8 where the GEMMs are 1.7x faster, so it is not the GEMM rate (a slower
+      Blackwell FP8 GEMM, tried in accbw, would scale with the GEMMs): it is time the model prices as hidden or
+      absent at both precisions (TP collectives: all exposed gives 2.6 / 7.3%, gb200 pass above). Checked and not
+      it: NeMo's ``PerfEnvPlugin`` sets ``CUDA_DEVICE_MAX_CONNECTIONS=32`` on SM100 with TP > 1 (1 on Hopper; NeMo
+      PR #11763, Launcher PR #451, January 2025) -- a launch-ordering setting with no published cost; the 340B
+      script's ``enable_vboost=True`` steers power to the tensor cores (would make GB200 faster, not slower); TE
+      delayed scaling's amax all-reduce over TP x DP (one per fp8_autocast exit, 2 per chunk and micro-batch: 192 a
+      step at 128 GPUs, ~20 us each, < 0.5%); NeMo PR #14474 (TP overlap off for GB200 405B at 512 GPUs) says
+      "to fix functionality issue", not speed.
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
@@ -1467,7 +1494,9 @@ def together_baselines(cat) -> pd.DataFrame:
     As first added, nothing in planner/ changed: median 29.0%, p90 57.3%, mean signed -24.0%. Signed: Llama 3.1 70B
     MXFP8 FSDP 64 GPUs -0.0%, FP8 TP1 64 / 128 / 256 / 512 / 592 GPUs -3.3 / +0.1 / +7.4 / +19.3 / +21.6%, NVFP4 512
     -16.5%; 405B FP8 -10.8%, NVFP4 -32..-53% (PP16 -45 / -50%, on the older Megatron-Bridge -53%; PP8 -32 / -37%;
-    config B -38%); Nemotron-4 340B BF16 +26.4%, FP8 +6.0%; Grok-1 BF16 +13.0%, FP8 -2.3%; DeepSeek-V3 BF16 -5.9%,
+    config B -38%); Nemotron-4 340B BF16 +26.4%, FP8 +6.0% (+30.5 / +10.9% since its head-dim-192 attention runs
+    flash-attn 2, as TE's cuDNN backend trains no head dim above 128 on SM100: physics.te_training_attention_kernel,
+    ``dgxc`` attention backend pass); Grok-1 BF16 +13.0%, FP8 -2.3%; DeepSeek-V3 BF16 -5.9%,
     MXFP8 -36.7%; Qwen3-235B BF16 -25.4%, MXFP8 -47..-69%; Qwen3-30B BF16 -66.0%. Read against the sources, not
     fitted: the 405B NVFP4 runs are on a fabric Together measured degraded (results.md: P2P 42 GB/s at 2-4 nodes,
     14.5 GB/s at 32+; "bubble 43%" at PP16) and Megatron-Bridge's own NVFP4 rows are too fast in the model as well

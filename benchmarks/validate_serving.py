@@ -32,7 +32,7 @@ arriving together.
 
 Held out, not fitted (``--swa``; also printed after the main tables): models with sliding-window or
 chunked local attention layers, whose KV cache vLLM V1 / TensorRT-LLM keep only for the window
-(planner.workloads.serving.KVLayout) — :func:`swa_rows`:
+(planner.workloads.serving_memory.KVLayout) — :func:`swa_rows`:
 
 * trtllm-v1.0-scout — the TensorRT-LLM v1.0 perf-overview's Llama 4 Scout FP8 rows (H100 / H200,
   TP4; 36 of 48 layers chunked local attention, 8192-token chunks), from
@@ -112,7 +112,9 @@ sys.path.insert(0, str(ROOT))
 from planner.hardware.options import option_from_cluster  # noqa: E402
 from planner.simulate.serving import EngineConfig, ServingSimConfig, Workload, simulate_serving  # noqa: E402
 from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
-from planner.workloads.serving import IterationModel, replica_spec, served_model  # noqa: E402
+from planner.workloads.serving import replica_spec  # noqa: E402
+from planner.workloads.serving_iteration import IterationModel  # noqa: E402
+from planner.workloads.serving_memory import served_model  # noqa: E402
 from planner.model.serving_efficiency import ENGINES as EFF, ServingEfficiency  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "serving_published.csv"

@@ -138,6 +138,14 @@ TP_OVERLAP = Vocab("none", "te", "async_tp")
 #: MoE token dispatcher (planner.model.moe.DISPATCHERS): Megatron-Core all-to-all, or the flex
 #: dispatcher's DeepEP / HybridEP backends (one copy per destination node across the network)
 MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")
+#: the stack options that act on MoE layers only (planner.spec.schema ``FrameworkSpec``), and what each acts on: a dense
+#: model takes them and nothing changes (Megatron-Core builds no MoELayer, so no token dispatcher, no expert MLP, no
+#: expert all-to-all to overlap), with the value that is the default anyway (not said: a plan's stack record written
+#: back as a job carries ``moe_dispatcher: alltoall``). Until QA 38b ``moe_dispatcher: deepep`` on Llama-3-8B was
+#: accepted without a word
+MOE_ONLY_OPTIONS = {"moe_dispatcher": ("alltoall", "the token dispatcher of the expert layers"),
+                    "moe_a2a_overlap": (False, "the overlap of the expert all-to-all"),
+                    "moe_fused_mlp": (False, "the experts' grouped MLP")}
 #: Megatron-Core ``--cuda-graph-impl`` and ``--cuda-graph-scope`` (planner.model.stacks ``cuda_graph_parts``)
 CUDA_GRAPH_IMPL = Vocab("none", "transformer_engine", "local")
 CUDA_GRAPH_SCOPE = Vocab("attn", "mlp", "moe", "moe_router", "moe_preprocess", "mamba", "full_iteration")

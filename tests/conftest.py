@@ -106,20 +106,24 @@ def catalog():
     return load_catalog()
 
 
-@pytest.fixture
-def cli():
-    """Run the CLI in-process; returns (exit_code, stdout, stderr)."""
+def invoke_app(*args, env=None):
+    """``planner <args>`` in-process through the typer app (typer's CliRunner; usage errors take click's path, not
+    main's one line): (exit code, stdout, stderr), stderr kept apart so a warning never lands in the JSON parsed.
+    What the ``cli`` fixture runs; a module-scoped fixture, which cannot take that function-scoped one, or a helper
+    without it calls ``answered(invoke_app(...))``."""
     from typer.testing import CliRunner
 
     from planner.cli import app
 
-    runner = CliRunner()
+    r = CliRunner().invoke(app, [str(a) for a in args], env=env)
+    return r.exit_code, r.stdout, r.stderr
 
-    def run(*args):
-        r = runner.invoke(app, [str(a) for a in args])
-        return r.exit_code, r.stdout, r.stderr
 
-    return run
+@pytest.fixture
+def cli():
+    """Run the CLI in-process (``invoke_app``); returns (exit_code, stdout, stderr). A run that must answer with JSON
+    is ``answered(cli(...))``, one that must be refused ``refused(cli(...))``."""
+    return invoke_app
 
 
 def invoke_main(*args, cwd=None):

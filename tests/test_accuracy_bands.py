@@ -1,7 +1,6 @@
 """The step-time model's error on published runs of a plan's kind (planner.model.accuracy): how a plan is
 classified, which cut of the validation table it takes, and the range it turns into. That the shipped table is
 the current validation table: tests/test_validation.py::test_shipped_accuracy_bands_are_the_validation_table."""
-import json
 from types import SimpleNamespace as NS
 
 import numpy as np
@@ -144,8 +143,7 @@ def test_estimate_of_a_run_that_never_finishes_prints_no_inf(cli, tmp_path):
     text = " ".join(text.split())
     assert "inf" not in text.replace("info", "")
     assert "the run never finishes" in text and "a failure every 30.0 min" in text
-    code, out, _ = cli("estimate", job, "--json")
-    assert json.loads(out)["accuracy"]["hours_range"] == [None, None]
+    assert answered(cli("estimate", job, "--json"))["accuracy"]["hours_range"] == [None, None]
 
 
 def test_a_band_from_other_generations_says_none_were_this_chip():
@@ -176,9 +174,8 @@ def test_one_source_is_singular():
 def test_generic_band_does_not_call_a_vit_a_non_transformer(cli):
     """vit-b16 is a generic model (params and FLOPs given); its band was labelled "non-transformer runs"."""
     assert band("generic", "*", 12).label == "generic-model (params and FLOPs given) runs"
-    code, out, _ = cli("estimate", ROOT / "examples" / "vit-b16-objectstore-shards.yaml", "--json")
-    assert code == 0
-    assert "non-transformer" not in json.loads(out)["accuracy"]["runs"]
+    vit = answered(cli("estimate", ROOT / "examples" / "vit-b16-objectstore-shards.yaml", "--json"))
+    assert "non-transformer" not in vit["accuracy"]["runs"]
 
 
 def test_quoted_figures_name_only_the_overheads_the_job_sets(cli, tmp_path):
@@ -191,8 +188,7 @@ def test_quoted_figures_name_only_the_overheads_the_job_sets(cli, tmp_path):
     assert checkpoint_words({"checkpoint_every_steps": 100, "job_mtbf_hours": 25.0}) == "checkpoint pauses and node failures"
     job = tmp_path / "async.yaml"
     job.write_text(CKPT_JOB.replace("EVERY", "100").replace(", mtbf_hours_per_node: MTBF", ""))
-    code, out, _ = cli("estimate", job, "--json")
-    assert code == 0 and json.loads(out)["accuracy"]["quoted"] == "on-demand, with checkpoint pauses"
+    assert answered(cli("estimate", job, "--json"))["accuracy"]["quoted"] == "on-demand, with checkpoint pauses"
     md = tmp_path / "r.md"
     code, _, err = cli("report", job, "-o", md, "--no-simulate")
     assert code == 0, err
@@ -237,8 +233,7 @@ def test_checkpoint_pauses_keep_their_seconds_across_the_range(cli, tmp_path):
     from planner.workloads.training import estimate_job
     job = tmp_path / "ck.yaml"
     job.write_text(CKPT_JOB.replace("EVERY", "20").replace("MTBF", "200"))
-    code, out, _ = cli("estimate", job, "--json")
-    plan = json.loads(out)
+    plan = answered(cli("estimate", job, "--json"))
     a, st = plan["accuracy"], plan["step_time_s"]
     lo, hi = (x / st for x in a["step_time_s_range"])
     assert lo < 1 < hi

@@ -114,3 +114,16 @@ def test_memory_and_search_are_composed_of_stages():
                  "_ranked_table", "_assemble"):
         assert name in rec, f"recommend.{name} is gone: the README's code walk names it"
         assert rec[name] <= 60, f"recommend.{name} is {rec[name]} lines"
+
+
+def test_every_serving_module_is_in_the_serving_layers():
+    """planner/workloads/serving.py was one 2,954-line module until 2026-12-04; its parts (serving_*.py) sit in the
+    serving layers contract (pyproject.toml), so none imports the planner above it and the split cannot fold back."""
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c["layers"] for c in cfg if c["type"] == "layers" and c.get("containers") == ["planner.workloads"])
+    named = {m.strip() for layer in layers for m in layer.replace("|", ":").split(":")}
+    found = {p.stem for p in (ROOT / "planner" / "workloads").glob("serving*.py")}
+    assert found == named, (sorted(found - named), sorted(named - found))
+    assert len(found) >= 2, sorted(found)

@@ -2,7 +2,6 @@
 (``stack_rules.default_etp``): torchtitan never splits experts over TP with EP on, Megatron-Core takes
 ETP = TP. Before, every stack took ETP = TP, so a torchtitan MoE job with TP 2 and EP 8 was refused by
 torchtitan's own ``titan-etp`` rule although torchtitan runs exactly that layout."""
-import json
 
 import pytest
 
@@ -34,6 +33,6 @@ def test_an_explicit_etp_torchtitan_cannot_run_is_still_refused(cli, tmp_path):
 
 
 def test_the_default_runs_the_layout_of_the_explicit_etp_1(cli, tmp_path):
-    a = json.loads(cli("estimate", _job(tmp_path, "torchtitan"), "--json")[1])
-    b = json.loads(cli("estimate", _job(tmp_path, "torchtitan", etp=1), "--json")[1])
+    a = answered(cli("estimate", _job(tmp_path, "torchtitan"), "--json"))
+    b = answered(cli("estimate", _job(tmp_path, "torchtitan", etp=1), "--json"))
     assert a["step_time_s"] == b["step_time_s"] and a["memory_per_gpu_bytes"] == b["memory_per_gpu_bytes"]

@@ -5,7 +5,6 @@ The checks do not compare the search with itself: the pooled winner is checked a
 searches, one per named stack; which stacks are refused follows from what each launcher runs (QLoRA's
 bitsandbytes base is Hugging Face model code; NVFP4 is Transformer Engine's recipe; the HF model
 code has no pipeline stages), each sourced in planner.model.stack_rules."""
-import json
 
 import pytest
 
@@ -139,9 +138,8 @@ def test_recommend_json_has_stacks_only_for_auto(cli, tmp_path):
         assert {"framework", "chosen", "status", "reason"} <= set(r)
         if r["status"] in ("chosen", "feasible"):
             assert {"hardware", "nodes", "layout", "step_time_s", "cost_usd", "train_hours", "vs_chosen"} <= set(r)
-    code, out, _ = cli("recommend", _framework_left_out(tmp_path), "--json")
-    res = json.loads(out)
-    assert code == 0 and "stacks" not in res and res["best"]["stack"]["name"] == D.FRAMEWORK
+    res = answered(cli("recommend", _framework_left_out(tmp_path), "--json"))
+    assert "stacks" not in res and res["best"]["stack"]["name"] == D.FRAMEWORK
 
 
 def test_recommend_text_prints_the_stack_table(cli):
@@ -153,7 +151,6 @@ def test_recommend_text_prints_the_stack_table(cli):
 
 def test_emit_for_an_auto_plan_uses_the_chosen_stack(cli):
     """--emit launches the stack the search picked (its runtime's launcher style), with that stack's plan."""
-    import json
 
     from planner.model.stack_rules import RUNTIMES
     from planner.present.emit import RUNTIME_STYLE

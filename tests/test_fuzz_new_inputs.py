@@ -140,9 +140,8 @@ def test_token_dropping_kept_on_megatron_and_by_auto(tmp_path):
     job = _job(_moe(**CF), {"framework": "auto"})
     job.pop("cluster")
     job["constraints"] = dict(SEARCH)
-    code, out, err = run_cli("recommend", _write(tmp_path, job), "--json", "--no-simulate", "--top", "2")
-    assert code == 0, err
-    stacks = {s["framework"]: s for s in json.loads(out)["stacks"]}
+    plan = answered(run_cli("recommend", _write(tmp_path, job), "--json", "--no-simulate", "--top", "2"))
+    stacks = {s["framework"]: s for s in plan["stacks"]}
     assert stacks["megatron-core"]["status"] == "chosen"
     for fw in ("torchtitan", "hf-trainer", "deepspeed"):
         assert stacks[fw]["status"] == "refused" and stacks[fw]["reason"].startswith("model.moe.dropless: "), stacks[fw]

@@ -16,6 +16,7 @@ from planner.hardware.profile import PROFILES_DIR, load_profile
 from planner.simulate.resources import STORAGE_PROFILES
 from planner.spec import load_job_dict
 from planner.workloads import Context, plan
+from tests.conftest import answered
 
 H100 = "H100-SXM-80GB"
 GLOBAL, GPUS, SAMPLE_BYTES = 8192, 8, 110_000
@@ -174,18 +175,15 @@ def test_every_answer_prints_the_measured_value_with_its_source(tmp_path, cli):
         exclude_none=True, exclude={"assumptions"}, exclude_unset=True)))
     prof = _profile(tmp_path, decode_s=_example_decode_s())
     want = f"decode {_example_decode_s() * 1e3:.3g} ms/sample/core from calibration profile {prof}"
-    code, out, err = cli("simulate", job_path, "--profile", prof, "--steps", "50", "--no-answers", "--json")
-    assert code == 0, err
-    assert any(want in m for m in json.loads(out)["measured"])
+    sim = answered(cli("simulate", job_path, "--profile", prof, "--steps", "50", "--no-answers", "--json"))
+    assert any(want in m for m in sim["measured"])
     code, out, err = cli("simulate", job_path, "--profile", prof, "--steps", "50", "--no-answers")
     assert code == 0, err
     assert want in " ".join(out.split())
     for cmd in ("estimate", "recommend"):
-        code, out, err = cli(cmd, job_path, "--profile", prof, "--json", *(("--top", "1") if cmd == "recommend" else ()))
-        assert code == 0, err
-        assert any(want in a for a in json.loads(out)["assumptions"]), cmd
-    code, out, err = cli("simulate", job_path, "--steps", "50", "--no-answers", "--json")
-    assert code == 0 and "measured" not in json.loads(out)
+        res = answered(cli(cmd, job_path, "--profile", prof, "--json", *(("--top", "1") if cmd == "recommend" else ())))
+        assert any(want in a for a in res["assumptions"]), cmd
+    assert "measured" not in answered(cli("simulate", job_path, "--steps", "50", "--no-answers", "--json"))
 
 
 def test_estimates_evaluation_passes_read_the_measured_decode(tmp_path, catalog):

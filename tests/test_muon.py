@@ -9,6 +9,7 @@ from planner.layout import Candidates
 from planner.model import optimizers
 from planner.model.memory import memory_per_gpu
 from planner.spec import ModelSpec, TrainingSpec
+from tests.conftest import answered, invoke_app, write_job
 
 torch = pytest.importorskip("torch")
 if not hasattr(torch.optim, "Muon"):
@@ -153,21 +154,13 @@ def test_newton_schulz_flops_match_flopcounter(shape):
 def test_cli_estimate_with_muon(tmp_path):
     """`planner estimate` accepts training.optimizer: muon: less optimizer memory than AdamW, a longer
     optimizer step (Newton-Schulz) and, on Megatron, the all-reduce and synchronous all-gather."""
-    from typer.testing import CliRunner
-
-    from planner.cli import app
-
     def run(opt):
-        job = tmp_path / f"{opt}.yaml"
-        job.write_text("model: {preset: llama3-8b}\n"
-                       f"training: {{seq_len: 8192, global_batch: 256, precision: bf16, optimizer: {opt}, "
-                       "recompute: selective, tokens: 1.0e12}\n"
-                       "parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}\n"
-                       "cluster: {instance: aws:p5.48xlarge, nodes: 2}\n")
-        r = CliRunner().invoke(app, ["estimate", str(job), "--json"])
-        assert r.exit_code == 0, r.output
-        import json
-        return json.loads(r.output)
+        job = write_job(tmp_path, "model: {preset: llama3-8b}\n"
+                        f"training: {{seq_len: 8192, global_batch: 256, precision: bf16, optimizer: {opt}, "
+                        "recompute: selective, tokens: 1.0e12}\n"
+                        "parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}\n"
+                        "cluster: {instance: aws:p5.48xlarge, nodes: 2}\n", f"{opt}.yaml")
+        return answered(invoke_app("estimate", job, "--json"))
 
     mu, ad = run("muon"), run("adamw")
     assert mu["memory_per_gpu_bytes"]["optimizer"] < ad["memory_per_gpu_bytes"]["optimizer"]

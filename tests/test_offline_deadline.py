@@ -3,7 +3,6 @@ replica, up to the whole fleet, while its share of the plan bound allows (``offl
 bound allows fewer, the fleet's time and its deadline are the expected slowest of all its replicas
 (``expected_slowest``), said in text and JSON (``simulated.draws.fleet_time``). And ``--plan-event-bound`` with
 ``--no-simulate`` says it is unused, as a trace left unreplayed does."""
-import json
 from dataclasses import replace
 
 import pytest
@@ -75,10 +74,9 @@ def test_under_a_bound_too_small_for_the_fleet_the_deadline_is_judged_on_the_exp
 
 def test_the_estimate_said_in_text_and_json(tmp_path, cli):
     p = write_job(tmp_path, _job(deadline_hours=DEADLINE_S / 3600, plan_event_bound=3000))
-    code, out, err = cli("serve", p, "--json")
-    assert code == 0, err
-    dr = json.loads(out)["best"]["simulated"]["draws"]
-    assert dr["fleet_time"] in ws.FLEET_TIME and dr["count"] < json.loads(out)["best"]["simulated"]["replicas"]
+    sim = answered(cli("serve", p, "--json"))["best"]["simulated"]
+    dr = sim["draws"]
+    assert dr["fleet_time"] in ws.FLEET_TIME and dr["count"] < sim["replicas"]
     code, out, err = cli("serve", p)
     assert code == 0, err
     assert "the fleet's time and its deadline are judged on the expected slowest of all" in flat(out)
@@ -99,6 +97,6 @@ def test_a_bound_with_no_simulation_is_said_to_be_unused(tmp_path, cli, where):
     code, out, err = cli("serve", p, "--no-simulate", *args)
     assert code == 0 and f"{name} 5,000 not used" in flat(out)
     # the default bound, never asked for, is not mentioned
-    code, out, err = cli("serve", write_job(tmp_path, {**job, "serving": chat}, "plain.yaml"),
-                         "--no-simulate", "--json")
-    assert code == 0 and not [a for a in json.loads(out)["assumptions"] if "not used" in a]
+    plain = answered(cli("serve", write_job(tmp_path, {**job, "serving": chat}, "plain.yaml"),
+                         "--no-simulate", "--json"))
+    assert not [a for a in plain["assumptions"] if "not used" in a]

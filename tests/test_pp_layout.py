@@ -4,7 +4,6 @@ pipeline_parallel_layer_layout.py ``parse_str_to_list`` @00caa53a, its docstring
 errors, the per-stage pricing, the JSON, and the --emit round trip."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -105,8 +104,7 @@ def test_vpp_implied_and_json(cli, tmp_path):
     assert res["config"]["vpp"] == 2 and res["config"]["schedule"] == "interleaved"
     assert res["config"]["pp_layout"] == "Et*4|(t*4|)*6t*4L" and res["config"]["rank_layers"] == [8, 8, 8, 8]
     assert res["stack"]["pp_layout"] == "Et*4|(t*4|)*6t*4L"
-    code, out, err = cli("estimate", write_job(tmp_path, _job(None)), "--json")
-    assert "pp_layout" not in json.loads(out)["config"]
+    assert "pp_layout" not in answered(cli("estimate", write_job(tmp_path, _job(None)), "--json"))["config"]
 
 
 def test_emit_round_trip(cli, tmp_path):
@@ -121,7 +119,6 @@ def test_emit_round_trip(cli, tmp_path):
     pp = int(re.search(r"--pipeline-model-parallel-size\s+(\d+)", out).group(1))
     assert parse_pp_layout(emitted) == parse_pp_layout(layout) and 16 % pp == 0
     assert not re.search(r"--num-(layers-per-virtual|virtual-stages)", out)
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--json")
-    res = json.loads(out)
+    res = answered(cli("recommend", write_job(tmp_path, job), "--json"))
     for plan in [res["best"]] + list(res["ranked"]):
         assert plan["config"]["pp"] * plan["config"]["vpp"] == 16 and plan["config"]["pp_layout"] == layout

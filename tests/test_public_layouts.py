@@ -19,6 +19,8 @@ import math
 import pytest
 import yaml
 
+from tests.conftest import answered
+
 #: the inter-node network of each GPU's usual training node, per node (Gb/s), so that a case does not
 #: fall back to the catalog's 100 Gb/s "network not sourced" default: 8 x 400 Gb/s for HGX H100/H200/B200
 #: and MI300X platforms (AWS p5/p5en/p6-b200, Azure ND H100 v5, ND MI300X v5: 3,200 Gb/s), 8 x 200 Gb/s
@@ -333,9 +335,7 @@ RECOMMENDS = [
 
 @pytest.mark.parametrize("job,big", RECOMMENDS)
 def test_public_layout_recommend(tmp_path, cli, job, big):
-    code, out, err = cli("recommend", _write(tmp_path, job), "--json", "--no-simulate", "--top", "3")
-    assert code == 0, (out[-400:], err[-800:])
-    rec = json.loads(out)
+    rec = answered(cli("recommend", _write(tmp_path, job), "--json", "--no-simulate", "--top", "3"))
     best = rec["best"]
     assert best is not None and best["fits"], rec.get("notes")
     for plan in [best, *rec["ranked"]]:
@@ -351,9 +351,7 @@ def test_public_layout_recommend(tmp_path, cli, job, big):
 
 
 def _estimate(tmp_path, cli, job):
-    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
-    assert code == 0, err[-800:]
-    return json.loads(out)
+    return answered(cli("estimate", _write(tmp_path, job), "--json"))
 
 
 def test_te_tp_overlap_needs_sequence_parallel(tmp_path, cli):

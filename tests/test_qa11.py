@@ -235,19 +235,15 @@ def test_emit_refusal_hint_is_true_and_survives_the_message_cap():
 
 def test_simulate_says_where_it_wrote_the_timeline(cli, tmp_path):
     """--timeline wrote the file without a word (report and calibrate say 'wrote ...'); --json stays pure JSON."""
-    import json
-
-    from tests.conftest import EXAMPLES
+    from tests.conftest import EXAMPLES, answered
 
     tl = tmp_path / "tl.csv"
     code, so, se = cli("simulate", EXAMPLES / "llama3-8b-estimate.yaml", "--steps", "5", "--timeline", tl, "--no-answers")
     assert code == 0, se
     rows = len(tl.read_text().splitlines()) - 1
     assert f"wrote {tl} ({rows:,} timeline rows)" in " ".join(so.split())
-    code, so, se = cli("simulate", EXAMPLES / "llama3-8b-estimate.yaml", "--steps", "5", "--timeline", tmp_path / "t.json",
-                       "--no-answers", "--json")
-    assert code == 0, se
-    json.loads(so)
+    answered(cli("simulate", EXAMPLES / "llama3-8b-estimate.yaml", "--steps", "5", "--timeline", tmp_path / "t.json",
+                 "--no-answers", "--json"))
 
 
 def test_one_step_lora_estimate_reads_right(cli, tmp_path):
@@ -410,16 +406,13 @@ def test_command_help_has_no_hard_line_breaks():
 def test_simulate_names_the_plan_it_simulated(cli):
     """Neither the text nor the JSON said which hardware and layout were simulated (the ResNet example leaves
     cluster.nodes out: simulate takes one node)."""
-    import json
-
-    from tests.conftest import EXAMPLES
+    from tests.conftest import EXAMPLES, answered
 
     job = EXAMPLES / "llama3-8b-estimate.yaml"
     code, so, se = cli("simulate", job, "--steps", "5", "--no-answers")
     assert code == 0, se
     assert so.lstrip().startswith("simulated plan: 2 x aws:p5.48xlarge (16 x H100-SXM-80GB), TP2 PP1 DP8 z1 mb1 rc:sel"), so[:200]
-    code, so, se = cli("simulate", job, "--steps", "5", "--no-answers", "--json")
-    d = json.loads(so)
+    d = answered(cli("simulate", job, "--steps", "5", "--no-answers", "--json"))
     assert d["hardware"]["name"] == "aws:p5.48xlarge" and d["hardware"]["nodes"] == 2 and d["config"]["tp"] == 2
 
 

@@ -288,7 +288,7 @@ def test_mla_kv_cache_is_the_latent():
     """`planner serve` of deepseek-v3 printed "KV 2928 KiB/token in fp8": 128 heads of full K and V. MLA caches
     the latent (kv_lora_rank 512 + rope 64 per layer, 61 layers): 34 KiB in fp8 (DeepSeek-V2 §2.1.3)."""
     from planner.spec import load_job_dict
-    from planner.workloads.serving import kv_bytes_per_token
+    from planner.workloads.serving_memory import kv_bytes_per_token
 
     m = load_job_dict({"model": {"preset": "deepseek-v3"}}).model
     assert kv_bytes_per_token(m, "fp8") == 61 * (512 + 64) == kv_bytes_per_token(m, "fp8", tp=8)

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from tests.conftest import write_job
+from tests.conftest import answered, write_job
 
 
 def _text(fn, *args, width: int = 200, **kw) -> str:
@@ -191,12 +191,8 @@ constraints: {instances: ["runpod:2x_A100-80GB-SXM_SECURE"], objective: cost}
 def test_view_tables_keep_the_offload_of_the_layout(cli, tmp_path):
     """The same plan read "TP1 PP1 DP2 z1 mb1 off:optimizer" in the ranked table and "TP1 PP1 DP2 z1 mb1" in the
     --by gpu and --scaling tables (and the app's): the view rows dropped what the layout offloads."""
-    code, out, err = cli("recommend", write_job(tmp_path, A100_OFFLOAD), "--no-simulate", "--top", "1", "--by", "gpu",
-                         "--scaling", "--json")
-    assert code == 0, err
-    import json
-
-    d = json.loads(out)
+    d = answered(cli("recommend", write_job(tmp_path, A100_OFFLOAD), "--no-simulate", "--top", "1", "--by", "gpu",
+                     "--scaling", "--json"))
     assert d["best"]["config"]["offload"] == "optimizer"
     for view in ("by", "scaling"):
         assert d[view][0]["offload"] == "optimizer", d[view][0]

@@ -3,8 +3,6 @@ recommend, constraints in every row), and the what-if app on odd uploads — eac
 that failed before its fix."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
@@ -52,14 +50,12 @@ def test_serve_says_it_does_not_apply_a_node_count(cli, tmp_path):
     """``cluster: {instance: aws:p5.48xlarge, nodes: 4}`` was served on 1 node without a word; the instance alone is
     the hardware serve plans on, and the plan says the node count is not applied (refusing it broke the common
     ``{gpu: H100, nodes: 1}``)."""
-    code, out, err = cli("serve", write_job(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge, nodes: 4}\n"),
-                         "--no-simulate", "--json")
-    assert code == 0, err
-    assert any(a.startswith("cluster.nodes (4) not applied") for a in json.loads(out)["assumptions"]), out
-    code, out, err = cli("serve", write_job(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge}\n", "one.yaml"),
-                         "--no-simulate", "--json")
-    assert code == 0, err
-    assert {o["hardware"] for o in json.loads(out)["options"]} == {"aws:p5.48xlarge"}
+    plan = answered(cli("serve", write_job(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge, nodes: 4}\n"),
+                        "--no-simulate", "--json"))
+    assert any(a.startswith("cluster.nodes (4) not applied") for a in plan["assumptions"]), plan["assumptions"]
+    plan = answered(cli("serve", write_job(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge}\n", "one.yaml"),
+                        "--no-simulate", "--json"))
+    assert {o["hardware"] for o in plan["options"]} == {"aws:p5.48xlarge"}
 
 
 def test_serve_keeps_training_constraints_of_a_job_that_also_trains(cli, tmp_path):
@@ -164,9 +160,8 @@ def test_estimate_names_the_budget_and_deadline_its_configuration_breaks(cli, tm
     and 78 days without a word about the constraints."""
     text = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + \
         "constraints: {budget_usd: 1000, deadline_hours: 1}\n"
-    code, out, err = cli("estimate", write_job(tmp_path, text), "--json")
-    assert code == 0, err
-    advice = [a for a in json.loads(out)["advice"] if a.startswith("constraints.")]
+    advice = [a for a in answered(cli("estimate", write_job(tmp_path, text), "--json"))["advice"]
+              if a.startswith("constraints.")]
     assert [a.split(":")[0] for a in advice] == ["constraints.budget_usd", "constraints.deadline_hours"], advice
     assert advice[0] == "constraints.budget_usd: this plan costs $207.2k, over the $1.00k budget"
     assert advice[-1].startswith("constraints.deadline_hours: this plan takes 78.4 d, past the 60.0 min deadline")
@@ -174,8 +169,8 @@ def test_estimate_names_the_budget_and_deadline_its_configuration_breaks(cli, tm
     # constraints the configuration meets add nothing
     ok = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + \
         "constraints: {budget_usd: 1.0e7, deadline_hours: 1.0e5, clouds: [aws], min_gpus: 8, max_gpus: 16}\n"
-    code, out, err = cli("estimate", write_job(tmp_path, ok, "ok.yaml"), "--json")
-    assert code == 0 and not [a for a in json.loads(out)["advice"] if a.startswith("constraints.")], out
+    met = answered(cli("estimate", write_job(tmp_path, ok, "ok.yaml"), "--json"))["advice"]
+    assert not [a for a in met if a.startswith("constraints.")], met
 
 
 @pytest.mark.parametrize("cmd", ["estimate", "recommend"])

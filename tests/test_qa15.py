@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 
-from tests.conftest import write_job
+from tests.conftest import answered, write_job
 
 
 _SMALL_BACKLOG = {"model": {"preset": "llama3-8b"},
@@ -37,15 +37,12 @@ def test_spot_on_a_realtime_job_says_its_costs_are_on_demand(cli, tmp_path):
     job = {"model": {"preset": "llama3-8b"},
            "serving": {"p99_latency_ms": 50, "qps": 10, "prompt_tokens": 1000, "output_tokens": 200, "max_batch": 256},
            "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"], "spot": True}}
-    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
-    assert code == 0, err
-    import json
-    d = json.loads(out)
+    d = answered(cli("serve", write_job(tmp_path, job), "--no-simulate", "--json"))
     assert d["best"]["usd_per_hr"] == d["best"]["price_usd_hr"] * d["best"]["nodes"]  # on-demand, as stated
     assert any(a.startswith("constraints.spot:") and "on-demand" in a for a in d["assumptions"]), d["assumptions"]
     job["constraints"]["spot"] = False
-    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
-    assert not any(a.startswith("constraints.spot:") for a in json.loads(out)["assumptions"])
+    on_demand = answered(cli("serve", write_job(tmp_path, job), "--no-simulate", "--json"))
+    assert not any(a.startswith("constraints.spot:") for a in on_demand["assumptions"])
 
 
 def test_trace_on_an_offline_job_is_refused(cli, tmp_path):
@@ -74,18 +71,15 @@ def test_offline_job_states_its_request_count(cli, tmp_path):
     """The offline report's "Latency and load targets" listed the prompt and output tokens but not the job's
     requests, on which its "$ for the job's requests" and replica-hours rest; the JSON and the terminal had no
     count either. A real-time job has none (not in its JSON)."""
-    import json
-
     from tests.conftest import EXAMPLES
 
-    code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--no-simulate", "--json")
-    assert code == 0, err
-    assert json.loads(out)["targets"]["requests"] == 5e6
+    offline = answered(cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--no-simulate", "--json"))
+    assert offline["targets"]["requests"] == 5e6
     code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--no-simulate")
     assert code == 0 and "offline batch inference: 5,000,000 requests of 2,048 prompt" in out, out
     report = tmp_path / "r.md"
     code, out, err = cli("report", EXAMPLES / "serving-batch-llama3-8b.yaml", "-o", report, "--no-simulate")
     assert code == 0, err
     assert "| requests | 5,000,000 | in the job |" in report.read_text()
-    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json")
-    assert code == 0 and "requests" not in json.loads(out)["targets"], out
+    realtime = answered(cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json"))
+    assert "requests" not in realtime["targets"]

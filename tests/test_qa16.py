@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.conftest import flat as _flat
-from tests.conftest import write_job
+from tests.conftest import answered, write_job
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,7 +184,6 @@ def test_mfu_peak_is_printed_and_recomputes_mfu(cli, tmp_path):
     """MFU could not be recomputed from what was printed: the inputs line named the datasheet ("peaks from
     datasheet: H100-SXM-80GB (url)") but not the peak MFU divides by, and an fp8 job's MFU is against the FP8
     peak (1,978.9 TFLOP/s), not the bf16 one. The line now gives it, and it recomputes the printed MFU."""
-    import json
     for precision, peak in (("bf16", 989.4), ("fp8", 1978.9)):
         job = {**_FIXED, "training": {**_FIXED["training"], "precision": precision}}
         path = write_job(tmp_path, job, f"{precision}.yaml")
@@ -193,8 +192,7 @@ def test_mfu_peak_is_printed_and_recomputes_mfu(cli, tmp_path):
         flat = _flat(out)
         m = re.search(r"MFU and HFU against its (\w+) peak, ([\d,.]+) TFLOP/s per GPU", flat)
         assert m and m.group(1) == precision and float(m.group(2).replace(",", "")) == peak, flat
-        code, out, err = cli("estimate", path, "--json")
-        d = json.loads(out)
+        d = answered(cli("estimate", path, "--json"))
         mfu = d["flops_per_step"] / (d["step_time_s"] * d["hardware"]["gpus"] * peak * 1e12)
         assert abs(mfu - d["mfu"]) < 1e-9 and f"{peak:,.1f} TFLOP/s" in d["inputs"]["peaks"]
 

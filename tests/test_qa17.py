@@ -51,9 +51,8 @@ def test_checkpoint_cadence_longer_than_the_run_restarts_the_run(cli, tmp_path):
     assert "longer than the run: none is taken, so a failure restarts the run" in flat, flat
     assert "pause every 10,000 steps" not in flat and "goodput 13.6%" in flat and "4.8 d" in flat
     # a cadence inside the run is unchanged: the segment of every_steps x step_s with its pause
-    code, out, err = cli("estimate", write_job(tmp_path, _CKPT), "--json")
-    o = json.loads(out)["cost"]["checkpoint_failures"]
-    step = json.loads(out)["step_time_s"]
+    inside = answered(cli("estimate", write_job(tmp_path, _CKPT), "--json"))
+    o, step = inside["cost"]["checkpoint_failures"], inside["step_time_s"]
     tau, delta = 200 * step, o["checkpoint_block_s"]
     assert delta > 40 and o["checkpoint_beyond_run"] is False
     assert o["goodput"] == pytest.approx(tau / (math.expm1((tau + delta) / M) * (M + R)), rel=1e-9)

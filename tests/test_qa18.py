@@ -14,6 +14,7 @@ from planner.present.emit import emit_launch_spec
 from planner.spec import load_job_dict
 from planner.spec.presets import PRESETS
 from planner.workloads.training import estimate_job
+from tests.conftest import answered
 
 P5 = {"instance": "aws:p5.48xlarge", "nodes": 4}
 
@@ -122,11 +123,7 @@ def test_limits_line_names_the_link_a_cp_group_crosses(cli, tmp_path):
            "parallel": {"tp": 1, "pp": 1, "cp": 16, "zero": 3}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}}
     p = tmp_path / "job.yaml"
     p.write_text(yaml.safe_dump(job))
-    code, out, err = cli("estimate", p, "--json")
-    assert code == 0, err
-    import json
-
-    limits = json.loads(out)["bottleneck"]
+    limits = answered(cli("estimate", p, "--json"))["bottleneck"]
     assert limits.startswith("exposed context-parallel K/V exchange on 3200 Gb/s network:"), limits
     # inside a node (TP 2 x CP 4 = 8 ranks) it stays NVLink
     from types import SimpleNamespace
@@ -154,11 +151,7 @@ def test_memory_table_shows_what_offload_puts_on_the_host(cli, tmp_path):
            "parallel": {"tp": 2, "pp": 1, "cp": 2, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 8}}
     p = tmp_path / "job.yaml"
     p.write_text(yaml.safe_dump(job))
-    code, out, err = cli("estimate", p, "--json")
-    assert code == 0, err
-    import json
-
-    host = json.loads(out)["memory_per_gpu_bytes"]["host"] / 2**30
+    host = answered(cli("estimate", p, "--json"))["memory_per_gpu_bytes"]["host"] / 2**30
     assert 100 < host < 150
     code, out, err = cli("estimate", p)
     assert code == 0, err
@@ -181,10 +174,7 @@ def test_model_line_says_how_much_of_the_total_is_mtp(cli, tmp_path):
     code, out, err = cli("estimate", p)
     assert code == 0, err
     assert "682.64B params (38.24B active), 11.61B of them multi-token prediction (MTP)" in " ".join(out.split())
-    import json
-
-    code, out, err = cli("estimate", p, "--json")
-    d = json.loads(out)
+    d = answered(cli("estimate", p, "--json"))
     assert d["params"] - d["params_mtp"] == pytest.approx(671.03e9, rel=1e-4)
     mx = load_job_dict({"model": {"preset": "mixtral-8x7b"}, "training": {"seq_len": 4096, "global_batch": 1024,
                         "micro_batch": 1, "tokens": 1e12, "recompute": "none"},

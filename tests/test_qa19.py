@@ -3,8 +3,6 @@ on-prem "buy" TCO, `planner catalog` and user override files — recomputed by h
 procurement lead would, each defect with the check that failed before its fix."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from planner.model.cost import ONPREM_INPUTS, committed_costs, owned_node_hour_cost
@@ -142,7 +140,7 @@ def test_catalog_json_keeps_text_columns_text(cli, tmp_path):
     (row,) = answered(cli("catalog", "instances", "--cloud", "onprem", "--json", "--catalog", over))
     assert (row["name"], row["region"], row["price_date"], row["source"]) == ("8", "2024", "2025", "123")
     assert row["price_ondemand_usd_hr"] == 30 and row["gpu_count"] == 8 and row["notes"] is None
-    links = json.loads(cli("catalog", "links", "--json")[1])
+    links = answered(cli("catalog", "links", "--json"))
     assert links[0]["gbps_per_dir"] == 2400 and links[0]["gbytes_per_dir"] == 300
 
 

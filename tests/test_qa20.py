@@ -11,7 +11,7 @@ import pytest
 from planner.errors import InputError
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
-from planner.workloads.serving import kv_bytes_per_sequence
+from planner.workloads.serving_memory import kv_bytes_per_sequence
 
 LLAMA = {"model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "num_attention_heads": 4,
          "num_key_value_heads": 4, "num_hidden_layers": 4, "intermediate_size": 128}

@@ -3,11 +3,9 @@
 Each test fails on the code before the pass (2026-12-02, 26f585f)."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from conftest import flat, write_job
+from conftest import answered, flat, write_job
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
 
@@ -111,8 +109,7 @@ def test_host_ram_misfit_is_named_not_blamed_on_the_gpu(tmp_path, cli):
     assert "host memory: 131.4 GiB per GPU offloaded, 115.2 GiB allowed" in text
     assert "does not fit host memory: 131.4 GiB per GPU offloaded, 115.2 GiB allowed (80% of the node's 1,152 GiB RAM" in text
     assert "does not fit: needs" not in text  # the GPU is not the cause
-    code, out, _ = cli("estimate", path, "--json")
-    mem = json.loads(out)["memory_per_gpu_bytes"]
+    mem = answered(cli("estimate", path, "--json"))["memory_per_gpu_bytes"]
     assert mem["host"] > mem["host_limit"] == pytest.approx(1152 * 2**30 * 0.8 / 8)
 
 
@@ -126,10 +123,8 @@ def test_simulate_counts_fsdp_gathers_as_comm(tmp_path, cli):
            "parallel": {"tp": 1, "pp": 1, "zero": 3},
            "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}}
     path = write_job(tmp_path, job)
-    code, out, _ = cli("estimate", path, "--json")
-    est = json.loads(out)
-    code, out, _ = cli("simulate", path, "--json")
-    sim = json.loads(out)
+    est = answered(cli("estimate", path, "--json"))
+    sim = answered(cli("simulate", path, "--json"))
     steps = sim["steps"]
     bd = est["breakdown_s"]
     assert bd["comm_zero3"] > 0.04 * est["step_time_s"]

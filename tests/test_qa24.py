@@ -38,7 +38,8 @@ def test_deepseek_v3_served_without_mtp():
 def test_mla_decode_pairs_at_the_absorbed_width():
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
-    from planner.workloads.serving import IterationModel, served_model
+    from planner.workloads.serving_iteration import IterationModel
+    from planner.workloads.serving_memory import served_model
 
     hw = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
     m = served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model)
@@ -68,7 +69,8 @@ def test_mla_and_router_weights_replicated_on_every_tp_rank():
 
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
-    from planner.workloads.serving import IterationModel, served_model
+    from planner.workloads.serving_iteration import IterationModel
+    from planner.workloads.serving_memory import served_model
 
     hw = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
     m = served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model)
@@ -82,7 +84,7 @@ def test_mla_and_router_weights_replicated_on_every_tp_rank():
 # makes a new activation-dtype tensor when kv_b_proj is quantised; W_UK_T / W_UV are views of it; kv_b_proj stays for
 # the prefill). DeepSeek-V3: 61 x 512 x 128 heads x (128 + 128) = 1.02B parameters, 2.05 GB in bf16, /8 at TP8.
 def test_mla_keeps_16_bit_absorbed_copies_beside_a_quantised_kv_b_proj():
-    from planner.workloads.serving import mla_absorbed_bytes, served_model, weight_bytes, weight_bytes_per_gpu
+    from planner.workloads.serving_memory import mla_absorbed_bytes, served_model, weight_bytes, weight_bytes_per_gpu
     m = served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model)
     kv_b = 61 * 512 * 128 * (128 + 128)
     assert mla_absorbed_bytes(m, "fp8") == kv_b * 2.0 and mla_absorbed_bytes(m, "int4") == kv_b * 2.0
@@ -111,7 +113,8 @@ def test_dense_gqa_weights_per_gpu_unchanged():
 def test_mla_prefill_reprojects_the_cached_context():
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
-    from planner.workloads.serving import IterationModel, served_model
+    from planner.workloads.serving_iteration import IterationModel
+    from planner.workloads.serving_memory import served_model
 
     hw = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
     m = served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model)
@@ -126,7 +129,7 @@ def test_mla_prefill_reprojects_the_cached_context():
 
 def test_mla_context_upproj_flops_by_hand():
     """DeepSeek-V2-Lite re-projects 27 x 2 x 512 x 16 x 256 = 113 MFLOP a cached token; a GQA model nothing."""
-    from planner.workloads.serving import mla_context_upproj_flops
+    from planner.workloads.serving_iteration import mla_context_upproj_flops
 
     lite = load_job_dict({"model": {"preset": "deepseek-v2-lite"}}).model
     assert mla_context_upproj_flops(lite) == 27 * 2 * 512 * 16 * 256

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import pytest
 
@@ -84,8 +83,7 @@ def test_campaign_with_an_unpriced_training_plan_says_so(cli, tmp_path, catalog)
     assert "training unpriced" in md
     # a priced plan keeps its dollars
     priced = dict(CAMPAIGN, cluster={"gpu": "H100-SXM-80GB", "nodes": 1, "price_usd_hr": 20})
-    code, out, _ = cli("estimate", str(write_job(tmp_path, priced, "p.yaml")), "--json")
-    camp = json.loads(out)["campaign"]
+    camp = answered(cli("estimate", str(write_job(tmp_path, priced, "p.yaml")), "--json"))["campaign"]
     assert camp["train_priced"] is True and camp["train_usd"] > 0
     assert camp["no_cache"]["cost_usd"] == pytest.approx(camp["no_cache"]["preprocess_usd"] + camp["no_cache"]["train_usd"])
 
@@ -142,9 +140,8 @@ def test_report_states_budget_and_deadline_beside_the_plan(catalog):
 def test_spot_range_of_one_rate_is_not_a_range(cli, tmp_path, catalog):
     base = {**LLAMA8, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}, "checkpoint": {"every_steps": 500}}
     job = write_job(tmp_path, {**base, "constraints": {"spot": True, "spot_interruptions_per_node_day": 0.2}})
-    code, out, err = cli("estimate", str(job), "--json")
-    risk = json.loads(out)["cost"]["spot_risk"]
-    assert code == 0 and risk["cost_low_usd"] == risk["cost_high_usd"]
+    risk = answered(cli("estimate", str(job), "--json"))["cost"]["spot_risk"]
+    assert risk["cost_low_usd"] == risk["cost_high_usd"]
     code, out, err = cli("estimate", str(job))
     text = flat(out)
     assert code == 0 and "no range: one interruption rate" in text
@@ -152,8 +149,7 @@ def test_spot_range_of_one_rate_is_not_a_range(cli, tmp_path, catalog):
     md = _report_md({**base, "constraints": {"spot": True, "spot_interruptions_per_node_day": 0.2}}, catalog)
     assert "; range $" not in md and "no range: one interruption rate" in md
     job = write_job(tmp_path, {**base, "constraints": {"spot": True}}, "c.yaml")
-    code, out, err = cli("estimate", str(job), "--json")
-    risk = json.loads(out)["cost"]["spot_risk"]
+    risk = answered(cli("estimate", str(job), "--json"))["cost"]["spot_risk"]
     assert risk["cost_high_usd"] > risk["cost_low_usd"]
     code, out, err = cli("estimate", str(job))
     from planner.units import fmt_usd
@@ -188,9 +184,8 @@ def test_committed_line_one_day_block_and_tiny_share(catalog):
 def test_recommend_csv_names_its_price_basis(cli, tmp_path, constraints, cluster, basis):
     job = write_job(tmp_path, {**LLAMA8, "cluster": cluster, "constraints": constraints})
     out_csv = tmp_path / "plans.csv"
-    code, out, err = cli("recommend", str(job), "--no-simulate", "--json", "--csv", str(out_csv), "--top", "2")
-    assert code == 0, err
-    assert json.loads(out)["price_basis"] == basis
+    plan = answered(cli("recommend", str(job), "--no-simulate", "--json", "--csv", str(out_csv), "--top", "2"))
+    assert plan["price_basis"] == basis
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert rows and list(rows[0])[-2:] == ["pareto", "price_basis"]
     assert {r["price_basis"] for r in rows} == {basis}
@@ -258,11 +253,9 @@ def test_spot_line_of_a_bare_gpu_cluster(catalog):
 # for the run, a $4.26M term) and 1-year rate were only in the JSON.
 def test_estimate_prints_the_committed_prices(cli, tmp_path):
     job = write_job(tmp_path, {**LLAMA8, "cluster": {"instance": "gcp:a3-megagpu-8g", "nodes": 4}})
-    code, out, err = cli("estimate", str(job), "--json")
-    assert code == 0, err
     from planner.units import fmt_usd
 
-    committed = json.loads(out)["cost"]["committed"]
+    committed = answered(cli("estimate", str(job), "--json"))["cost"]["committed"]
     assert {c["term"] for c in committed} == {"1yr", "3yr"}
     code, out, err = cli("estimate", str(job))
     text = flat(out.replace("│", " "))  # a row the panel wraps: its lines joined

@@ -3,8 +3,6 @@
 its fix."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from conftest import answered, flat, refused, write_job
@@ -98,9 +96,8 @@ def test_unreplayed_trace_is_said(tmp_path, cli):
     trace.write_text("arrival_s,prompt_tokens,output_tokens\n1,100,10\n5,100,10\n")
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
                                "serving": {"qps": 5, "p99_latency_ms": 50}, "constraints": {"gpus": ["H100"]}})
-    code, out, err = cli("serve", job, "--trace", trace, "--no-simulate", "--json")
-    assert code == 0, err
-    notes = [a for a in json.loads(out)["assumptions"] if "not replayed" in a]
+    plan = answered(cli("serve", job, "--trace", trace, "--no-simulate", "--json"))
+    notes = [a for a in plan["assumptions"] if "not replayed" in a]
     assert len(notes) == 1 and "'t.csv'" in notes[0] and "serving.qps" in notes[0]
     assert not any("replayed" in a for a in answered(cli("serve", job, "--no-simulate", "--json"))["assumptions"])
 

@@ -33,7 +33,7 @@ def test_tpot_carries_the_other_slots_prefill_only():
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
     from planner.spec.load import load_job_dict
-    from planner.workloads.serving import IterationModel, _llm_iteration, llm_tpot
+    from planner.workloads.serving_iteration import IterationModel, _llm_iteration, llm_tpot
 
     hw = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
     short, long = ({**LONG_PROMPT, "serving": {**LONG_PROMPT["serving"], "prompt_tokens": p}} for p in (100, 8000))

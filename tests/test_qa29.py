@@ -2,8 +2,6 @@
 at int4 — each defect with the check that failed before its fix."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from conftest import answered, flat, refused, write_job
@@ -41,9 +39,8 @@ def test_deadline_flag_takes_the_job_fields_bounds(tmp_path, cli):
     tiny = 0.0005  # above the field's bound (> 0), below the old flag minimum
     ServingSpec.model_validate({"deadline_hours": tiny})  # the job field takes it
     job = write_job(tmp_path, OFFLINE)
-    code, out, err = cli("serve", job, "--no-simulate", "--json", "--deadline-hours", tiny)
-    assert code == 0, err
-    assert json.loads(out)["best"]["offline_hours"] <= tiny
+    plan = answered(cli("serve", job, "--no-simulate", "--json", "--deadline-hours", tiny))
+    assert plan["best"]["offline_hours"] <= tiny
     for bad in (0, -1):  # and refuses what the field refuses, in the field's words (QA 30: the project's words)
         assert refused(cli("serve", job, "--no-simulate", "--deadline-hours", bad)).startswith("error: --deadline-hours: must be more than 0")
 
@@ -55,9 +52,7 @@ def test_offline_replicas_never_exceed_the_requests(tmp_path, cli):
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
                                "serving": {"mode": "batch", "requests": 5, "output_tokens": 64},
                                "constraints": {"max_gpus": 512}})
-    code, out, err = cli("serve", job, "--no-simulate", "--json")
-    assert code == 0, err
-    plan = json.loads(out)
+    plan = answered(cli("serve", job, "--no-simulate", "--json"))
     assert plan["options"]
     for o in plan["options"]:
         assert o["offline_replicas"] <= 5, o

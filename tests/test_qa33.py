@@ -3,8 +3,6 @@ a finished simulation refused as too large, and a launch style picked that refus
 defect with the check that failed before its fix."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from conftest import answered, refused, write_job
@@ -34,10 +32,9 @@ HUGE = {**LLM, "model": {"layers": 200, "hidden": 16384, "heads": 128, "vocab": 
 
 
 def test_simulate_refuses_a_configuration_that_does_not_fit(tmp_path, cli):
-    code, out, err = cli("estimate", write_job(tmp_path, HUGE), "--json")
-    assert code == 0, err
-    need = json.loads(out)["memory_per_gpu_bytes"]["total"] / 2**30  # estimate shows it, with fits: false
-    assert not json.loads(out)["fits"]
+    est = answered(cli("estimate", write_job(tmp_path, HUGE), "--json"))
+    need = est["memory_per_gpu_bytes"]["total"] / 2**30  # estimate shows it, with fits: false
+    assert not est["fits"]
     timeline = tmp_path / "t.csv"
     line = refused(cli("simulate", write_job(tmp_path, HUGE), "--steps", "2", "--timeline", timeline))
     assert line.startswith(f"error: memory: does not fit: needs {need:.1f} GiB, 76.0 GiB allowed"), line

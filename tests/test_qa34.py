@@ -50,11 +50,8 @@ def test_the_refusal_note_cites_whole_parentheses(tmp_path, cli):
         assert r.source.startswith(r.cite)
     job = {**LLM, "training": {**LLM["training"], "framework": "auto"}, "parallel": {},
            "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8}, "constraints": {"max_gpus": 16}}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json")
-    assert code == 0, err
-    import json
-
-    notes = [a for a in json.loads(out)["assumptions"] if "layouts it refuses are excluded" in a]
+    plan = answered(cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json"))
+    notes = [a for a in plan["assumptions"] if "layouts it refuses are excluded" in a]
     hf = [a for a in notes if "one nn.Module" in a]
     assert hf, notes
     assert "(accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis))" in hf[0], hf[0]
@@ -70,8 +67,6 @@ SERVE = {"model": {"preset": "llama3-70b"},
 
 
 def test_serve_holds_a_fixed_tp(tmp_path, cli):
-    import json
-
     plan = answered(cli("serve", write_job(tmp_path, {**SERVE, "parallel": {"tp": 4}}), "--no-simulate", "--json"))
     assert {o["tp"] for o in plan["options"]} == {4}, [o["tp"] for o in plan["options"]]  # it recommended TP2
 
@@ -91,8 +86,6 @@ def test_serve_takes_parallel_values_that_change_nothing(tmp_path, cli):
 
 # ---- 4. simulate of a spot job said nothing of spot: "goodput 100.0%" beside estimate's interruptions -----------------
 def test_simulate_of_a_spot_job_says_interruptions_are_not_simulated(tmp_path, cli):
-    import json
-
     job = {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}, "parallel": {"tp": 1, "pp": 1, "zero": 1},
            "training": {**LLM["training"], "tokens": 1e11}, "constraints": {"spot": True}}
     path = write_job(tmp_path, job)
@@ -101,17 +94,14 @@ def test_simulate_of_a_spot_job_says_interruptions_are_not_simulated(tmp_path, c
     assert res["goodput"] == 1.0  # the simulated run is uninterrupted ...
     spot = [n for n in res["notes"] if n.startswith("constraints.spot: spot interruptions are not simulated")]
     assert spot and f"expected {risk['interruptions']:.1f} interruptions" in spot[0], res["notes"]  # ... and says so
-    code, out, err = cli("simulate", write_job(tmp_path, {**job, "constraints": {}}, "od.yaml"), "--steps", "5",
-                         "--no-answers", "--json")
-    assert code == 0, err
-    assert not any("spot" in n for n in json.loads(out)["notes"])
+    on_demand = answered(cli("simulate", write_job(tmp_path, {**job, "constraints": {}}, "od.yaml"), "--steps", "5",
+                             "--no-answers", "--json"))
+    assert not any("spot" in n for n in on_demand["notes"])
 
 
 # ---- 5. a token budget that whole steps overshoot was trained and priced past it, unsaid ------------------------------
 # tokens: 1e6 at 1,024 x 4,096: "1 step, 4.19M tokens", $0.76, and no word of the 4.2x
 def test_tokens_rounded_up_to_whole_steps_are_said(tmp_path, cli):
-    import json
-
     job = {**LLM, "training": {"seq_len": 4096, "global_batch": 1024, "tokens": 1e6},
            "parallel": {"tp": 1, "pp": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
     d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
@@ -119,19 +109,16 @@ def test_tokens_rounded_up_to_whole_steps_are_said(tmp_path, cli):
     assert ("training.tokens 1,000,000 is 1 whole step of 4,194,304 tokens (global_batch 1,024 x seq_len 4,096): "
             "4,194,304 tokens trained and priced (+319%)") in d["assumptions"], d["assumptions"]
     job["training"]["tokens"] = 6e6
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    d = json.loads(out)
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     assert d["cost"]["steps"] == 2 and any(a.startswith("training.tokens 6,000,000 is 2 whole steps") and "(+40%)" in a
                                            for a in d["assumptions"]), d["assumptions"]
     job["training"]["tokens"] = 1e9  # 239 steps, 0.2% over: not worth a line
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert not any(a.startswith("training.tokens") for a in json.loads(out)["assumptions"])
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
+    assert not any(a.startswith("training.tokens") for a in d["assumptions"])
 
 
 # ---- 6. serve on a bare GPU said "ranked by $/h for the QPS, cheapest first" beside a table with no $ column ----------
 def test_serve_of_unpriced_options_says_what_it_ranks_by(tmp_path, cli):
-    import json
-
     job = {"model": {"preset": "llama3-8b"}, "cluster": {"gpu": "H200-SXM-141GB"},
            "serving": {"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 20, "prompt_tokens": 800, "output_tokens": 200}}
     plan = answered(cli("serve", write_job(tmp_path, job), "--no-simulate", "--json"))
@@ -141,8 +128,8 @@ def test_serve_of_unpriced_options_says_what_it_ranks_by(tmp_path, cli):
     gpus = [o["gpus"] for o in plan["options"]]
     assert gpus == sorted(gpus)  # the order the line states
     job["cluster"]["price_usd_hr"] = 30.0  # priced: the cost order, as before
-    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
-    assert json.loads(out)["ranking"].startswith("ranked by $/h for the QPS")
+    assert answered(cli("serve", write_job(tmp_path, job), "--no-simulate", "--json"))["ranking"].startswith(
+        "ranked by $/h for the QPS")
 
 
 # ---- 7. a toy model's MFU printed "0.0% / 0.0%": a share that is not zero read as none ----------------------------------
@@ -180,8 +167,6 @@ def test_the_catalogs_own_csv_reads_back_as_an_override(tmp_path, cli, table):
 def test_an_edited_instance_price_from_the_catalog_csv_applies(tmp_path, cli):
     import csv
     import io
-    import json
-
     code, out, err = cli("catalog", "instances", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     row = next(r for r in rows if r["key"] == "aws:p5.48xlarge")
@@ -193,9 +178,8 @@ def test_an_edited_instance_price_from_the_catalog_csv_applies(tmp_path, cli):
     path = tmp_path / "mine.csv"
     path.write_text(buf.getvalue())
     job = {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}, "parallel": {"tp": 1, "pp": 1}}
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json", "--catalog", path)
-    assert code == 0, err
-    assert json.loads(out)["hardware"]["price_ondemand_usd_hr"] == 40.0
+    assert answered(cli("estimate", write_job(tmp_path, job), "--json", "--catalog", path))["hardware"][
+        "price_ondemand_usd_hr"] == 40.0
     row["key"] = "aws:p5x"  # a key that is not its cloud:name is refused, not dropped unread
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -219,8 +203,6 @@ def test_a_csv_naming_no_table_says_so(tmp_path, cli):
 # cluster: {instance: aws:p5.48xlarge, price_usd_hr: 10}: "$329.08 on-demand, $556.04 spot" and a spot job ranked at
 # the $16.95 spot rate, above the job's own price, without a word
 def test_a_job_price_below_the_spot_rate_is_said(tmp_path, cli):
-    import json
-
     job = {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1, "price_usd_hr": 10},
            "parallel": {"tp": 1, "pp": 1}}
     d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
@@ -228,5 +210,5 @@ def test_a_job_price_below_the_spot_rate_is_said(tmp_path, cli):
     assert any(a.startswith("cluster.price_usd_hr 10 $/node-h replaces aws:p5.48xlarge's on-demand rate only: its "
                             "catalog spot rate, 16.9508 $/node-h, is above it") for a in d["assumptions"]), d["assumptions"]
     job["cluster"]["price_usd_hr"] = 40  # above the spot rate: nothing to say
-    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
-    assert not any(a.startswith("cluster.price_usd_hr") for a in json.loads(out)["assumptions"])
+    above = answered(cli("estimate", write_job(tmp_path, job), "--json"))
+    assert not any(a.startswith("cluster.price_usd_hr") for a in above["assumptions"])

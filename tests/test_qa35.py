@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, one_error_line, write_job
+from conftest import ROOT, answered, one_error_line, write_job
 
 
 @pytest.mark.parametrize("count", ["0.5", "3.5"])
@@ -130,10 +130,7 @@ def test_app_serving_view_states_the_plans_assumptions():
 def test_catalog_instances_help_names_the_cpu_instances_it_lists(cli):
     """`planner catalog instances` lists CPU-only instances (c7i, n2-highcpu: the tabular jobs' hardware) under a help
     line that said "Cloud instances with GPUs"."""
-    import json
-
-    code, out, _ = cli("catalog", "instances", "--json")
-    assert code == 0 and any(r["gpu"] is None for r in json.loads(out))
+    assert any(r["gpu"] is None for r in answered(cli("catalog", "instances", "--json")))
     code, out, _ = cli("catalog", "--help")
     assert code == 0 and "CPU-only" in out, out
 
@@ -200,11 +197,8 @@ def test_the_whole_node_note_does_not_offer_replicas_max_gpus_forbids():
 
 def test_kv_capacity_is_whole_tokens(cli):
     """serve's KV capacity counts tokens a replica's free memory holds: whole ones (it printed 459099.94)."""
-    import json
-
-    code, out, _ = cli("serve", str(ROOT / "examples" / "serving-llama3-8b-chat.yaml"), "--json", "--no-simulate")
-    assert code == 0
-    rows = [o for o in json.loads(out)["options"] if o.get("kv_capacity_tokens") is not None]
+    plan = answered(cli("serve", str(ROOT / "examples" / "serving-llama3-8b-chat.yaml"), "--json", "--no-simulate"))
+    rows = [o for o in plan["options"] if o.get("kv_capacity_tokens") is not None]
     assert rows and all(isinstance(o["kv_capacity_tokens"], int) for o in rows)
 
 

@@ -158,9 +158,8 @@ def test_an_nvlink_speed_applies_to_the_searched_instances(tmp_path, cli):
     assert searched["hardware"]["intra_node_gbps_per_gpu"] == 1
     job["cluster"]["instance"] = "aws:p5.48xlarge"
     job.pop("constraints")
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1")
-    assert code == 0, err
-    assert json.loads(out)["best"]["step_time_s"] == pytest.approx(searched["step_time_s"])
+    fixed = answered(cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json", "--top", "1"))["best"]
+    assert fixed["step_time_s"] == pytest.approx(searched["step_time_s"])
 
 
 @pytest.mark.parametrize("table, row, field", [
@@ -223,9 +222,8 @@ def test_measured_attention_rates_the_step_does_not_use_are_said(tmp_path, cli):
                                "parallel": {"tp": 8}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
     steps = []
     for rate in (0.01, 0.5):
-        code, out, err = cli("estimate", job, "--profile", _h100_profile(tmp_path, attn_fwd=rate, attn_bwd=rate), "--json")
-        assert code == 0, err
-        res = json.loads(out)
+        prof = _h100_profile(tmp_path, attn_fwd=rate, attn_bwd=rate)
+        res = answered(cli("estimate", job, "--profile", prof, "--json"))
         steps.append(res["step_time_s"])
         inp = res["inputs"]
         assert "attn_fwd" not in inp["efficiencies_measured"] and "gemm_max" in inp["efficiencies_measured"], inp

@@ -91,7 +91,6 @@ def test_data_and_training_dataset_sizes_must_agree(tmp_path, cli):
 # yet the option answered "error: --csv: only for training plans, not tabular".
 def test_recommend_csv_writes_a_tabular_jobs_ranked_instances(tmp_path, cli):
     import csv
-    import json
 
     from tests.conftest import EXAMPLES
     path = tmp_path / "ranked.csv"
@@ -99,8 +98,7 @@ def test_recommend_csv_writes_a_tabular_jobs_ranked_instances(tmp_path, cli):
     assert code == 0, err
     rows = list(csv.DictReader(path.open()))
     # --top cuts the JSON as the table (QA 37b): the CSV holds every ranked instance, the JSON as many under --top 1000
-    code, out, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--json", "--top", "1000")
-    ranked = json.loads(out)["ranked"]
+    ranked = answered(cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--json", "--top", "1000"))["ranked"]
     assert [r["instance"] for r in rows] == [r["instance"] for r in ranked] and len(rows) > 10
     for r, j in zip(rows, ranked):
         assert float(r["cost_usd"]) == pytest.approx(j["cost_usd"]) and r["price_basis"] == "on-demand"
@@ -124,15 +122,13 @@ def test_a_calibration_profile_on_a_tabular_job_is_refused(tmp_path, cli):
 # job's serving.qps (2): "meets TPOT 8.9 ms / TTFT 34 ms at concurrency 1.81 per replica" beside a utilisation and a
 # $/1M at 7.88 QPS.
 def test_a_traces_options_are_screened_at_its_own_rate(tmp_path, cli):
-    import json
 
     from tests.conftest import EXAMPLES
     trace = EXAMPLES / "serving-trace.csv"
     lines = trace.read_text().splitlines()[1:]
     rate = len(lines) / float(lines[-1].split(",")[0])
-    code, out, err = cli("serve", write_job(tmp_path, SERVE), "--trace", trace, "--json")
-    assert code == 0, err
-    replayed = {(o["hardware"], o["tp"]): o for o in json.loads(out)["options"]}
+    replayed = {(o["hardware"], o["tp"]): o
+                for o in answered(cli("serve", write_job(tmp_path, SERVE), "--trace", trace, "--json"))["options"]}
     at_rate = dict(SERVE, serving=dict(SERVE["serving"], qps=rate))
     for o in answered(cli("serve", write_job(tmp_path, at_rate, "rate.yaml"), "--json", "--no-simulate"))["options"]:
         r = replayed.get((o["hardware"], o["tp"]))

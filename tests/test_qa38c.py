@@ -4,11 +4,9 @@ from its code: a schedule it does not run is ``error: parallel.schedule: ...``, 
 planned every schedule on maxtext, neuronx-distributed and the no-pipeline stacks (metaseq, llm-foundry at any pp)."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from conftest import refused, write_job
+from conftest import answered, refused, write_job
 from planner.model import stack_rules
 from planner.vocab import FRAMEWORK, SCHEDULE
 
@@ -57,9 +55,8 @@ def test_estimate_refuses_a_schedule_or_pipeline_the_stack_lacks(tmp_path, cli, 
     ("metaseq", {}),
 ])
 def test_estimate_plans_what_the_stack_runs(tmp_path, cli, framework, parallel):
-    code, out, err = cli("estimate", write_job(tmp_path, _job(framework, **parallel)), "--json")
-    assert code == 0, err
-    assert json.loads(out)["config"]["pp"] == parallel.get("pp", 1)
+    est = answered(cli("estimate", write_job(tmp_path, _job(framework, **parallel)), "--json"))
+    assert est["config"]["pp"] == parallel.get("pp", 1)
 
 
 def test_recommend_searches_no_pipeline_on_a_stack_without_one(tmp_path, cli):

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, answered
 
 
 def _console(width):
@@ -121,10 +121,7 @@ def test_report_alternatives_quote_the_step_as_recommend_does(tmp_path, cli):
     path = tmp_path / "r.md"
     code, out, err = cli("report", EXAMPLES / "llama3-8b-estimate.yaml", "-o", path, "--no-simulate")
     assert code == 0, err
-    code, js, err = cli("recommend", EXAMPLES / "llama3-8b-estimate.yaml", "--json")
-    import json
-
-    step = json.loads(js)["best"]["step_time_s"]
+    step = answered(cli("recommend", EXAMPLES / "llama3-8b-estimate.yaml", "--json"))["best"]["step_time_s"]
     assert step >= 10
     md = path.read_text()
     alt = md.split("## Top alternatives")[1].split("\n\n## ")[0]

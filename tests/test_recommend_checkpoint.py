@@ -233,11 +233,9 @@ def test_csv_and_json_figures_are_the_ranked_ones_on_one_rule(catalog, cli, tmp_
     f = tmp_path / "job.json"
     f.write_text(json.dumps({**d, "checkpoint": CKPT}))
     csv = tmp_path / "out.csv"
-    code, out, err = cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "3")
-    assert code == 0, err
+    j = answered(cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "3"))
     t = pd.read_csv(csv)
     assert not any(c.startswith("expected_") for c in t.columns)
-    j = json.loads(out)
     best = j["ranked"][0]
     cf = best["cost"]["checkpoint_failures"]
     assert t.iloc[0]["train_hours"] == pytest.approx(cf["expected_hours"], rel=1e-9)
@@ -262,10 +260,9 @@ def test_goodput_has_one_definition_on_a_spot_job(cli, tmp_path):
     f = tmp_path / "job.json"
     f.write_text(json.dumps({**d, "checkpoint": {**CKPT, "mtbf_hours_per_node": 2000, "write_gbps": 50}}))
     csv = tmp_path / "out.csv"
-    code, out, err = cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "1")
-    assert code == 0, err
+    cf = answered(cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "1"))["ranked"][0]["cost"][
+        "checkpoint_failures"]
     t = pd.read_csv(csv)
-    cf = json.loads(out)["ranked"][0]["cost"]["checkpoint_failures"]
     row = t.iloc[0]
     assert row["goodput"] == pytest.approx(cf["goodput"], rel=1e-9)
     assert row["compute_hours"] / row["train_hours"] < row["goodput"] - 1e-4  # the interruptions are not in it

@@ -4,7 +4,7 @@ import pytest
 
 from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS
 from planner.hardware.options import reference_network
-from tests.conftest import answered, cluster_option
+from tests.conftest import answered, cluster_option, invoke_app
 
 
 @pytest.mark.parametrize("gpu, per_gpu", [("A100-SXM-80GB", 200.0), ("H100-SXM-80GB", 400.0),
@@ -119,20 +119,14 @@ def test_catalog_systems_prints_them():
 
 
 def test_json_names_the_reference_system(tmp_path):
-    import json
-    from typer.testing import CliRunner
-    from planner.cli import app
-
     job = tmp_path / "gb.yaml"
     job.write_text("model: {preset: llama3-8b}\ntraining: {tokens: 1.0e9, seq_len: 4096, global_batch: 144}\n"
                    "cluster: {gpu: GB200, nodes: 2}\n")
-    r = CliRunner().invoke(app, ["estimate", str(job), "--json"])
-    hw = json.loads(r.output)["hardware"]
-    assert r.exit_code == 0 and hw["reference_system"] == "nvidia:DGX-GB200-NVL72" and hw["gpus"] == 144
+    hw = answered(invoke_app("estimate", job, "--json"))["hardware"]
+    assert hw["reference_system"] == "nvidia:DGX-GB200-NVL72" and hw["gpus"] == 144
     job.write_text("model: {preset: llama3-8b}\ntraining: {tokens: 1.0e9, seq_len: 4096, global_batch: 128}\n"
                    "cluster: {instance: aws:p5.48xlarge, nodes: 2}\n")
-    r = CliRunner().invoke(app, ["estimate", str(job), "--json"])
-    assert json.loads(r.output)["hardware"]["reference_system"] is None
+    assert answered(invoke_app("estimate", job, "--json"))["hardware"]["reference_system"] is None
 
 
 @pytest.mark.parametrize("gpu, host, per_chip_gbps, max_chips", [("TPU-v5p", 4, 4800.0, 6144),

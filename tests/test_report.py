@@ -8,7 +8,7 @@ import re
 import pytest
 
 from planner.units import config_str, fmt_run_time, fmt_time, fmt_usd
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, answered, invoke_app
 
 JOB = EXAMPLES / "llama3-70b.yaml"
 SECTIONS = ("Recommendation", "Top alternatives", "Cost: on-demand, spot, or buy", "Memory per GPU",
@@ -18,13 +18,7 @@ SECTIONS = ("Recommendation", "Top alternatives", "Cost: on-demand, spot, or buy
 
 @pytest.fixture(scope="module")
 def recommended():
-    from typer.testing import CliRunner
-
-    from planner.cli import app
-
-    r = CliRunner().invoke(app, ["recommend", str(JOB), "--json"])
-    assert r.exit_code == 0, r.stderr
-    return json.loads(r.stdout)
+    return answered(invoke_app("recommend", JOB, "--json"))
 
 
 @pytest.fixture(scope="module")

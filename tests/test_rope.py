@@ -176,8 +176,8 @@ def test_a_model_folder_is_read_as_its_config_json(cli, model_dir):
     only that file was read; until 2026-12-03 it was "error: job: ...: is a directory, not a file"."""
     d = answered(cli("recommend", model_dir, "--json", "--no-simulate", "--top", "1"))
     assert any("only its config.json is read" in a for a in d["assumptions"])
-    code_f, out_f, _ = cli("recommend", model_dir / "config.json", "--json", "--no-simulate", "--top", "1")
-    assert code_f == 0 and json.loads(out_f)["best"]["config"] == d["best"]["config"]
+    of_file = answered(cli("recommend", model_dir / "config.json", "--json", "--no-simulate", "--top", "1"))
+    assert of_file["best"]["config"] == d["best"]["config"]
 
 
 def test_a_job_names_a_model_folder_as_hf_config(model_dir, tmp_path):

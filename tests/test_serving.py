@@ -11,11 +11,14 @@ from planner.model.serving_efficiency import ENGINES
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
-from planner.workloads.serving import (WEIGHT_BYTES, IterationModel, ServeTarget, SimSettings, _llm_iteration,
-                                       _sim_config, _workload, kv_bytes_per_token, latency_vs_qps, llm_option,
-                                       plan_serving, quantised_params, quantised_weight_bytes, weight_bytes)
+from planner.workloads.serving import (ServeTarget, SimSettings, _sim_config, _workload, latency_vs_qps, llm_option,
+                                       plan_serving)
+from planner.workloads.serving_iteration import IterationModel, _llm_iteration
+from planner.workloads.serving_memory import (WEIGHT_BYTES, kv_bytes_per_token, quantised_params,
+                                              quantised_weight_bytes, weight_bytes)
 from planner.spec import ClusterSpec, load_job_dict
 from planner.spec.schema import ServingSpec
+from tests.conftest import answered
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
 
@@ -137,7 +140,7 @@ def test_int4_quantises_block_linears_only():
     hw = option_from_cluster(ClusterSpec(instance="aws:p4de.24xlarge"))
     im = IterationModel.build(moe, hw, 2, "int4", "bf16")
     all_experts = im.dense_bytes + im.moe_layers * im.experts * im.expert_bytes
-    # (the router every TP rank holds whole: serving.tp_replicated_params, 32 x 4096 x 8 bf16 on each of the 2)
+    # (the router every TP rank holds whole: serving_memory.tp_replicated_params, 32 x 4096 x 8 bf16 on each of the 2)
     assert all_experts == pytest.approx(weight_bytes(moe, "int4") / 2 + 32 * 4096 * 8 * 2.0 / 2)
     assert im.expert_bytes == pytest.approx(pm.expert * WEIGHT_BYTES["int4"] / 2)
 
@@ -237,9 +240,7 @@ def test_generic_model_and_errors(cli, tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 50, qps: 10}\n"
                  "constraints: {instances: [aws:p5.48xlarge]}\n")
-    code, out, err = cli("serve", p, "--json")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", p, "--json"))
     assert d["best"]["tpot_ms"] <= 50
     assert d["simulated"] and d["best"]["simulated"]["tpot_ms"]["p99"] <= 50  # simulated percentiles in the JSON
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: -5}\n")
@@ -331,17 +332,13 @@ def test_precision_search_and_cli_flags(cli, tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 40, ttft_ms: 800, qps: 20, prompt_tokens: 512,"
                  " output_tokens: 128}\nconstraints: {instances: [aws:p5.48xlarge]}\n")
-    code, out, err = cli("serve", p, "--json", "--no-simulate")
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", p, "--json", "--no-simulate"))
     assert d["simulated"] is False and "simulated" not in d["best"]
     code, out, err = cli("serve", p, "--arrivals", "weibull")
     assert code == 2 and "--arrivals" in err
     tr = tmp_path / "t.csv"
     tr.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(f"{i * 0.05},512,128\n" for i in range(400)))
-    code, out, err = cli("serve", p, "--json", "--trace", tr)
-    assert code == 0, err
-    d = json.loads(out)
+    d = answered(cli("serve", p, "--json", "--trace", tr))
     assert d["simulation"]["arrivals"] == "trace" and d["best"]["simulated"]["requests"] > 0
     tr.write_text("arrival_s,prompt_tokens\n0,1\n")
     code, out, err = cli("serve", p, "--trace", tr)
@@ -364,7 +361,7 @@ def test_latency_vs_qps_for_the_app_chart():
 # ---- per-engine iteration efficiency (planner/model/serving_efficiency.py) -----------------------
 
 def _im(engine="vllm", precision="bf16", eff=None, gpu="H100-SXM-80GB"):
-    from planner.workloads.serving import IterationModel
+    from planner.workloads.serving_iteration import IterationModel
     m = _job({"p99_latency_ms": 200}, model="llama3.1-8b").model
     hw = option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=8))
     return IterationModel.build(m, hw, 1, precision, "bf16", engine, eff), hw
@@ -739,7 +736,7 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path, monkey
     monkeypatch.setattr(ws, "plan_serving", kept)
     job = tmp_path / "serve.yaml"
     job.write_text(json.dumps({"model": {"preset": "llama3-70b"}, "serving": serving, "constraints": constraints}))
-    code, out, _ = cli("serve", job, "--json")
+    d = answered(cli("serve", job, "--json"))
     [res] = planned
     costs = [o.usd_per_hr for o in res.options]
     assert res.options[0].simulated and costs[1:] == sorted(costs[1:]), [
@@ -752,8 +749,7 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path, monkey
     assert any(o.sized_by == "analytic" and o.usd_per_hr < res.options[p4de].usd_per_hr for o in res.options[:p4de])
     assert res.best.sized_by == "simulated" and res.ranking.startswith("#1 is the cheapest option confirmed")
     assert "ranked by $/h" in res.ranking
-    d = json.loads(out)
-    assert code == 0 and d["ranking"] == res.ranking
+    assert d["ranking"] == res.ranking
     assert [o["sized_by"] for o in d["options"]] == [o.sized_by for o in res.options]
     from rich.console import Console
     from planner.present.serving import render_serving

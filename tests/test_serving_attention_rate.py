@@ -8,7 +8,7 @@ from planner.hardware.options import option_from_cluster
 from planner.model.physics import ATTN_HEAD_DIM_REL, attention_efficiency, attention_head_dim_rel
 from planner.model.serving_efficiency import ATTN_KERNEL_SOURCES, ENGINES
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import IterationModel, prefill_time
+from planner.workloads.serving_iteration import IterationModel, prefill_time
 
 
 def _job(preset, precision="bf16", engine="vllm", P=32000):

@@ -1,7 +1,6 @@
 """What one serving plan costs: one iteration model per option, a stated bound on every simulation's work
 (``planner.simulate.serving.EVENT_BOUND``), and an unstable queue said at once instead of simulated."""
 import collections
-import json
 
 import pytest
 
@@ -10,8 +9,9 @@ import planner.workloads.serving as ws
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       make_workload, simulate_serving)
 from planner.spec import load_job_dict
-from planner.workloads.serving import IterationModel, SimSettings, latency_vs_qps, plan_serving
-from tests.conftest import flat, write_job
+from planner.workloads.serving import SimSettings, latency_vs_qps, plan_serving
+from planner.workloads.serving_iteration import IterationModel
+from tests.conftest import answered, flat, write_job
 
 FAST = SimSettings(search_s=60, search_requests=3000, confirm_s=120, confirm_requests=6000, candidates=1)
 H100 = {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}
@@ -85,9 +85,7 @@ def test_a_cut_plan_says_so_beside_its_numbers(monkeypatch, tmp_path, cli):
     many requests they come, and the JSON carries the cut and the bound."""
     monkeypatch.setattr(ss, "EVENT_BOUND", 3_000)
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": CHAT, "constraints": H100})
-    code, out, err = cli("serve", p, "--json")
-    assert code == 0, err
-    res = json.loads(out)
+    res = answered(cli("serve", p, "--json"))
     assert res["simulation"]["event_bound"] == 3_000
     d = res["best"]["simulated"]
     assert d["cut"]["event_bound"] == 3_000 and d["cut"]["measured"] == d["requests"] < d["cut"]["offered"]
@@ -135,9 +133,7 @@ def test_offline_fleet_time_states_what_it_simulated(tmp_path, cli):
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1},
                              "serving": {"mode": "batch", "requests": 512, "prompt_tokens": 512, "output_tokens": 256,
                                          "deadline_hours": 3 / 3600, "max_batch": 256}})
-    code, out, err = cli("serve", p, "--json")
-    assert code == 0, err
-    reps = json.loads(out)["best"]["simulated"]["replicas"]
+    reps = answered(cli("serve", p, "--json"))["best"]["simulated"]["replicas"]
     assert reps > 1
     code, out, err = cli("serve", p)
     assert code == 0, err

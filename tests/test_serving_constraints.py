@@ -5,7 +5,6 @@ refused ("not applied by `planner serve`"). Each figure below is taken from the 
 so a cap that is not applied, or applied to the wrong count, fails."""
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -14,6 +13,7 @@ import yaml
 from planner.spec import load_job_dict
 from planner.units import fmt_rate
 from planner.workloads.serving import SimSettings, plan_serving
+from tests.conftest import answered
 
 REALTIME = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 200, "p99_latency_ms": 50, "ttft_ms": 1000},
             "constraints": {"instances": ["aws:p5.48xlarge"]}}
@@ -36,9 +36,7 @@ def _serve(cli, tmp_path, job: dict, *args, name: str = "job.yaml"):
 
 def _plan(cli, tmp_path, job: dict, *args) -> dict:
     # every option: --top cuts serve's JSON as its table since QA 37b, and these tests compare whole option lists
-    code, out, err = _serve(cli, tmp_path, job, "--json", "--top", "1000", *args)
-    assert code == 0, err
-    return json.loads(out)
+    return answered(_serve(cli, tmp_path, job, "--json", "--top", "1000", *args))
 
 
 def _key(o: dict) -> tuple:

@@ -12,8 +12,9 @@ import pytest
 from hardware_catalog import load_catalog
 from planner.hardware.options import option_from_cluster
 from planner.spec import load_job_dict
-from planner.workloads.serving import (SimSettings, llm_tpot, plan_serving, screen_concurrency, served_model,
-                                       settings_for)
+from planner.workloads.serving import SimSettings, plan_serving, screen_concurrency, settings_for
+from planner.workloads.serving_iteration import llm_tpot
+from planner.workloads.serving_memory import served_model
 
 H100 = {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "price_usd_hr": 8.0}
 

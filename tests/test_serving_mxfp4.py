@@ -1,12 +1,14 @@
 """serving.precision mxfp4: gpt-oss's released format -- MoE experts in MXFP4 (4-bit E2M1 + one E8M0 scale per
-32, OCP Microscaling v1.0), everything else bf16, weight-only GEMMs (planner/workloads/serving.py WEIGHT_FORMATS)."""
+32, OCP Microscaling v1.0), everything else bf16, weight-only GEMMs (planner/workloads/serving_memory.py WEIGHT_FORMATS)."""
 import pytest
 
 from planner.errors import InputError
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
-from planner.workloads.serving import (MX_BLOCK, WEIGHT_FORMATS, IterationModel, expert_params, plan_serving,
-                                       quantised_weight_bytes, weight_bytes)
+from planner.workloads.serving import plan_serving
+from planner.workloads.serving_iteration import IterationModel
+from planner.workloads.serving_memory import (MX_BLOCK, WEIGHT_FORMATS, expert_params, quantised_weight_bytes,
+                                              weight_bytes)
 
 
 def _model(preset):
@@ -72,7 +74,7 @@ def test_vllm_marlin_pads_mxfp4_experts_below_hopper():
     intermediate to 128 (mxfp4.py create_weights); Hopper's Triton path and other engines keep the
     checkpoint's dims."""
     from planner.model.serving_efficiency import ENGINES
-    from planner.workloads.serving import mxfp4_expert_pad
+    from planner.workloads.serving_memory import mxfp4_expert_pad
 
     m = _model("gpt-oss-120b")
     a100, h100 = _hw("A100-SXM-80GB").gpu, _hw("H100-SXM-80GB").gpu

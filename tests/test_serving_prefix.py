@@ -2,7 +2,7 @@
 examples) under the engine's prefix cache (vLLM automatic prefix caching, SGLang RadixAttention,
 TensorRT-LLM KV cache reuse): the prefill computes only the new tokens, the prefix's whole blocks are
 held once per replica (analytic memory and the simulation's block accounting), decode still reads
-every sequence's whole KV. planner/workloads/serving.py ``shared_prefix``; planner/simulate/serving.py
+every sequence's whole KV. planner/workloads/serving_memory.py ``shared_prefix``; planner/simulate/serving.py
 ``Engine._share`` / ``_hit``."""
 import json
 import math
@@ -15,9 +15,10 @@ from planner.hardware.options import option_from_cluster
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import (IterationModel, ServeTarget, kv_bytes_per_sequence, kv_free_bytes,
-                                       kv_prefix_bytes, llm_option, plan_serving, prefill_time, replica_spec,
-                                       shared_prefix)
+from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
+from planner.workloads.serving_iteration import IterationModel, prefill_time
+from planner.workloads.serving_memory import kv_bytes_per_sequence, kv_prefix_bytes, shared_prefix
+from tests.conftest import answered, invoke_app
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
 NO_TARGET = ServeTarget(None, None, None)
@@ -235,9 +236,7 @@ def test_prefix_not_shorter_than_the_prompt_is_refused(tmp_path, prefix):
 def test_serve_states_the_prefix_and_its_numbers(tmp_path):
     from typer.testing import CliRunner
     runner = CliRunner()
-    js = runner.invoke(app, ["serve", str(_write(tmp_path, shared_prefix_tokens=2048)), "--json", "--no-simulate"])
-    assert js.exit_code == 0, js.output
-    out = json.loads(js.output)
+    out = answered(invoke_app("serve", _write(tmp_path, shared_prefix_tokens=2048), "--json", "--no-simulate"))
     line = [a for a in out["assumptions"] if a.startswith("prefix caching:")]
     assert len(line) == 1
     assert ("2,048 of 2,560 prompt tokens shared by every request (vLLM automatic prefix caching): prefilled once, "
@@ -249,13 +248,12 @@ def test_serve_states_the_prefix_and_its_numbers(tmp_path):
                          env={"COLUMNS": "400"})
     assert term.exit_code == 0 and "prefix caching: 2,048 of 2,560 prompt tokens" in term.output
     # without the field: no line, no new JSON keys
-    js0 = json.loads(runner.invoke(app, ["serve", str(_write(tmp_path)), "--json", "--no-simulate"]).output)
+    js0 = answered(invoke_app("serve", _write(tmp_path), "--json", "--no-simulate"))
     assert not any(a.startswith("prefix caching") for a in js0["assumptions"])
     assert "shared_prefix_tokens" not in js0["targets"]
     assert all("prefix_cached_tokens" not in o for o in js0["options"])
     # a prefix shorter than one block: said, nothing reused
-    js1 = json.loads(runner.invoke(app, ["serve", str(_write(tmp_path, shared_prefix_tokens=10)), "--json",
-                                         "--no-simulate"]).output)
+    js1 = answered(invoke_app("serve", _write(tmp_path, shared_prefix_tokens=10), "--json", "--no-simulate"))
     assert any("less than one 16-token block" in a for a in js1["assumptions"])
 
 

@@ -1,9 +1,8 @@
 """An offline plan's options table and its assumptions say what the plan priced (session 25)."""
-import json
 
 import yaml
 
-from tests.conftest import write_job
+from tests.conftest import answered, write_job
 
 OFFLINE_70B = """model: {preset: llama3-70b}
 serving: {mode: batch, requests: 20000, prompt_tokens: 2048, output_tokens: 256, deadline_hours: 1}
@@ -16,9 +15,7 @@ def test_options_table_shows_the_replicas_its_cost_prices(cli, tmp_path):
     backlog needed while its replicas column read the analytic 4. Every row's replicas cell is now the fleet its $
     pays for, and at least one row here is re-sized by the simulation (else the check would be empty)."""
     path = write_job(tmp_path, yaml.safe_load(OFFLINE_70B))
-    code, out, err = cli("serve", path, "--json")
-    assert code == 0, err
-    res = json.loads(out)
+    res = answered(cli("serve", path, "--json"))
     resized = [o for o in res["options"] if o.get("sized_by") == "simulated"
                and o["simulated"]["replicas"] != o["offline_replicas"]]
     assert resized, [(o["tp"], o.get("offline_replicas"), (o.get("simulated") or {}).get("replicas")) for o in res["options"]]
@@ -36,7 +33,6 @@ def test_options_table_shows_the_replicas_its_cost_prices(cli, tmp_path):
 def test_offline_node_note_names_what_sizes_an_offline_fleet(cli, tmp_path):
     """``cluster.nodes`` on an offline job said the nodes follow from replicas "sized for serving.qps", a field an
     offline job does not have; it now names the requests and the deadline, and the cap that does apply."""
-    code, out, err = cli("serve", write_job(tmp_path, yaml.safe_load(OFFLINE_70B)), "--json", "--no-simulate")
-    assert code == 0, err
-    note = next(a for a in json.loads(out)["assumptions"] if a.startswith("cluster.nodes (1) not applied"))
+    plan = answered(cli("serve", write_job(tmp_path, yaml.safe_load(OFFLINE_70B)), "--json", "--no-simulate"))
+    note = next(a for a in plan["assumptions"] if a.startswith("cluster.nodes (1) not applied"))
     assert "serving.qps" not in note and "requests and its deadline" in note and "constraints.max_gpus" in note, note

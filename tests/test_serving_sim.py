@@ -11,7 +11,8 @@ from planner.hardware.options import option_from_cluster
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, load_trace, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import IterationModel, _llm_iteration, replica_spec
+from planner.workloads.serving import replica_spec
+from planner.workloads.serving_iteration import IterationModel, _llm_iteration
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
 
@@ -410,7 +411,7 @@ def test_roofline_on_plain_floats_is_the_array_answer(preset, tp):
     """IterationModel.parts keeps plain numbers plain (planner.model.ew: the simulator calls it per step) and
     arrays arrays: one formula, the same float64 bits either way (MoE, local layers and TP all-reduce included)."""
     job = load_job_dict({"model": {"preset": preset}, "serving": {"p99_latency_ms": 100}})
-    from planner.workloads.serving import served_model
+    from planner.workloads.serving_memory import served_model
     im = IterationModel.build(served_model(job.model), H100, tp, "bf16", "bf16")
     rng = np.random.default_rng(0)
     n = rng.integers(0, 200, 64)

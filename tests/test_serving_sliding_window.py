@@ -1,8 +1,7 @@
 """Serving models with sliding-window / chunked local attention layers: the KV a sequence keeps
-(planner/workloads/serving.py ``KVLayout``), the batch memory allows, the decode step's KV read and
+(planner/workloads/serving_memory.py ``KVLayout``), the batch memory allows, the decode step's KV read and
 attention FLOPs, the simulation's block accounting (planner/simulate/serving.py ``BlockCost``) and
 the serve output's assumption line."""
-import json
 import math
 
 import numpy as np
@@ -15,9 +14,10 @@ from planner.model.serving_efficiency import ENGINES
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import (IterationModel, ServeTarget, _vllm_group_slots, kv_bytes_per_sequence,
-                                       kv_bytes_per_token, kv_free_bytes, kv_layout, llm_option, plan_serving,
-                                       replica_spec)
+from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
+from planner.workloads.serving_iteration import IterationModel
+from planner.workloads.serving_memory import _vllm_group_slots, kv_bytes_per_sequence, kv_bytes_per_token, kv_layout
+from tests.conftest import answered, invoke_app
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
 H200 = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
@@ -290,9 +290,7 @@ def test_serve_states_the_kv_rule_for_local_models_only(tmp_path):
         p = tmp_path / f"{preset}.yaml"
         p.write_text(f"model: {{preset: {preset}}}\nserving: {{p99_latency_ms: 100, qps: 2, prompt_tokens: 6144, "
                      "output_tokens: 2048, max_batch: 512}\nconstraints: {clouds: [aws], gpus: [H100-SXM-80GB]}\n")
-        js = runner.invoke(app, ["serve", str(p), "--json", "--no-simulate"])
-        assert js.exit_code == 0, js.output
-        out[preset] = json.loads(js.output)
+        out[preset] = answered(invoke_app("serve", p, "--json", "--no-simulate"))
         term = runner.invoke(app, ["serve", str(p), "--no-simulate"], env={"COLUMNS": "400"})
         assert term.exit_code == 0
         assert ("KV cache: 40 of 48 layers sliding-window (1,024 tokens)" in term.output) == (preset == "gemma3-12b")

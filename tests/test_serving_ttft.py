@@ -14,8 +14,9 @@ from hardware_catalog import load_catalog
 from planner.model.serving_efficiency import engine_efficiency
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
-from planner.workloads.serving import (_options, llm_ttft, option_iteration, plan_serving, served_model,
-                                       settings_for)
+from planner.workloads.serving import _options, llm_ttft, plan_serving, settings_for
+from planner.workloads.serving_iteration import option_iteration
+from planner.workloads.serving_memory import served_model
 
 
 def _job(qps, output_tokens):

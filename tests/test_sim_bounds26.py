@@ -1,7 +1,6 @@
 """Bounds and honesty of the simulations: a whole serving plan's simulations bounded together (``SimBudget``,
 ``PLAN_EVENT_BOUND``), an offline share drawn several times (``OFFLINE_DRAWS``), and the simulated training
 questions saying what they ran (``answers._ran``; the checkpoint sweep's closed form)."""
-import json
 
 import pytest
 
@@ -11,7 +10,7 @@ from planner.simulate import answers as A
 from planner.simulate.config import CheckpointConfig, FailureConfig, LoaderConfig, PipelineConfig, SimConfig
 from planner.spec import load_job_dict
 from planner.workloads.serving import SimBudget, SimSettings, latency_vs_qps, plan_serving
-from tests.conftest import engine_events_counted, flat, write_job
+from tests.conftest import answered, engine_events_counted, flat, write_job
 
 FAST = SimSettings(search_s=60, search_requests=3000, confirm_s=120, confirm_requests=6000, candidates=1)
 H100 = {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}
@@ -26,14 +25,13 @@ def test_a_plan_past_its_bound_stops_simulating_and_says_so(monkeypatch, tmp_pat
     seen = engine_events_counted(monkeypatch)
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": {**CHAT, "plan_event_bound": 2_000},
                              "constraints": H100})
-    code, out, err = cli("serve", p, "--json")
-    assert code == 0, err
-    sim = json.loads(out)["simulation"]
+    res = answered(cli("serve", p, "--json"))
+    sim = res["simulation"]
     assert sim["plan_event_bound"] == 2_000
     assert sim["plan_events"] == sum(seen) and sim["plan_runs"] == len(seen) >= 1
     assert 2_000 <= sum(seen) <= 2_000 + ss.DRAIN_EVENTS  # it ran the bound, and no run started past it
     assert "2,000-engine-event bound" in sim["plan_bound_reached"] and "analytic size" in sim["plan_bound_reached"]
-    assert json.loads(out)["best"]["sized_by"] == "analytic"
+    assert res["best"]["sized_by"] == "analytic"
     seen.clear()
     code, out, err = cli("serve", p)
     assert code == 0, err
@@ -77,9 +75,8 @@ def test_offline_fleet_draws_several_shares_and_takes_the_slowest(tmp_path, cli)
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1},
                              "serving": {"mode": "batch", "requests": 512, "prompt_tokens": 512, "output_tokens": 256,
                                          "deadline_hours": 3 / 3600, "max_batch": 256}})
-    code, out, err = cli("serve", p, "--json")
-    assert code == 0, err
-    d = json.loads(out)["best"]["simulated"]
+    res = answered(cli("serve", p, "--json"))
+    d = res["best"]["simulated"]
     reps, dr = d["replicas"], d["draws"]
     assert reps > 1 and dr["whole_share"] and reps <= ws.OFFLINE_FLEET_RUNS
     assert dr["count"] == max(reps, ws.OFFLINE_DRAWS) and dr["fleet_draws"] == reps  # the whole fleet
@@ -89,7 +86,7 @@ def test_offline_fleet_draws_several_shares_and_takes_the_slowest(tmp_path, cli)
     # the stated rate is the slowest fleet draw's, below the first draw's where that one was faster
     assert d["requests_per_s_per_replica"] == pytest.approx(min(rates[:dr["fleet_draws"]]))
     assert d["hours"] * 3600 == pytest.approx(-(-512 // reps) / min(rates[:dr["fleet_draws"]]))
-    rec = json.loads(out)["why"]  # the recommendation line the text prints
+    rec = res["why"]  # the recommendation line the text prints
     assert f"{reps} replicas finish in" in rec
     assert "(simulated: every replica's share simulated" in rec and "the slowest holding the fleet" in rec
 

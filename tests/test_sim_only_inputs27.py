@@ -1,12 +1,11 @@
 """Inputs only the serving simulation reads (``SIM_ONLY_INPUTS``: --seed, --arrivals / serving.arrivals,
 --plan-event-bound / serving.plan_event_bound) given to an analytic plan (--no-simulate) are said to be unused, in
 text and JSON, and only when given: the defaults, never asked for, are not mentioned."""
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import flat, write_job
+from tests.conftest import answered, flat, write_job
 
 CHAT = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128, "qps": 40}
 
@@ -16,8 +15,9 @@ def _job(tmp_path, **serving):
                                 "serving": {**CHAT, **serving}})
 
 
-def _unused(out: str) -> list[str]:
-    return [a for a in json.loads(out)["assumptions"] if "not used" in a]
+def _unused(result: tuple) -> list[str]:
+    """The "not used" assumptions of a ``cli`` run that must answer with JSON."""
+    return [a for a in answered(result)["assumptions"] if "not used" in a]
 
 
 @pytest.mark.parametrize("args, field, said", [
@@ -27,9 +27,7 @@ def _unused(out: str) -> list[str]:
 ])
 def test_a_simulation_only_input_with_no_simulation_is_said_to_be_unused(tmp_path, cli, args, field, said):
     p = _job(tmp_path, **field)
-    code, out, err = cli("serve", p, "--no-simulate", "--json", *args)
-    assert code == 0, err
-    notes = _unused(out)
+    notes = _unused(cli("serve", p, "--no-simulate", "--json", *args))
     assert len(notes) == 1 and notes[0].startswith(said), notes
     code, out, err = cli("serve", p, "--no-simulate", *args)
     assert code == 0 and said.split(" not used")[0] + " not used" in flat(out)
@@ -37,17 +35,14 @@ def test_a_simulation_only_input_with_no_simulation_is_said_to_be_unused(tmp_pat
 
 def test_the_flag_over_the_field_and_several_at_once(tmp_path, cli):
     p = _job(tmp_path, arrivals="poisson")
-    code, out, err = cli("serve", p, "--no-simulate", "--json", "--seed", "0", "--arrivals", "mmpp",
-                         "--plan-event-bound", "5000")
-    assert code == 0, err
+    notes = _unused(cli("serve", p, "--no-simulate", "--json", "--seed", "0", "--arrivals", "mmpp",
+                        "--plan-event-bound", "5000"))
     # --seed 0 is the default's value, but it was given; the flag's name is said, not the job field it overrode
-    assert [n.split(" not used")[0] for n in _unused(out)] == ["--plan-event-bound 5,000", "--seed 0",
-                                                               "--arrivals mmpp"]
+    assert [n.split(" not used")[0] for n in notes] == ["--plan-event-bound 5,000", "--seed 0", "--arrivals mmpp"]
 
 
 def test_defaults_never_given_are_not_mentioned(tmp_path, cli):
-    code, out, err = cli("serve", _job(tmp_path), "--no-simulate", "--json")
-    assert code == 0 and _unused(out) == []
+    assert _unused(cli("serve", _job(tmp_path), "--no-simulate", "--json")) == []
 
 
 def test_a_negative_seed_is_still_refused(tmp_path, cli):
@@ -59,9 +54,8 @@ def test_a_negative_seed_is_still_refused(tmp_path, cli):
 def test_an_arrival_process_on_an_offline_job_is_said_unused(cli, simulate):
     """An offline (batch) backlog queues every request at the start: --arrivals changed nothing, simulated or not,
     and was ignored unsaid when simulated; now one line says so (and only one: not also the analytic-plan note)."""
-    code, out, err = cli("serve", Path(__file__).parents[1] / "examples/serving-batch-llama3-8b.yaml", "--arrivals", "mmpp", "--json",
-                         *(() if simulate else ("--no-simulate",)))
-    assert code == 0, err
-    notes = [a for a in json.loads(out)["assumptions"] if "--arrivals mmpp" in a]
+    plan = answered(cli("serve", Path(__file__).parents[1] / "examples/serving-batch-llama3-8b.yaml",
+                        "--arrivals", "mmpp", "--json", *(() if simulate else ("--no-simulate",))))
+    notes = [a for a in plan["assumptions"] if "--arrivals mmpp" in a]
     assert notes == ["--arrivals mmpp not used: an offline backlog queues every request at the start, so no arrival "
                      "process applies"]

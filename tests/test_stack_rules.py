@@ -189,6 +189,8 @@ CASES = [
     ("megatron-lm-etp", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(tp=4, etp=1, dp=8), dict(tp=4, dp=8)),
     ("megatron-lm-moe-sp", ("megatron-lm", {}), "mixtral-8x7b", {}, dict(tp=4, sp=True, dp=8), dict(tp=4, dp=8)),
     ("megatron-lm-zero", ("megatron-lm", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # no fp32-weights-under-autocast path in the 2021-22 code (Float16Module under --bf16; small32)
+    ("megatron-lm-amp", ("megatron-lm", {}), "llama3-8b", {"weights": "amp"}, dict(), None),
     # pipeline schedules (stack_rules.PIPELINE_SCHEDULES): GPipe on get_forward_backward_func (Megatron-Core, the 2021-22
     # Megatron-LM), DeepSpeed's TrainSchedule, NxD's 1F1B / interleaved schedulers; 1F1B on MaxText's scanned GPipe
     ("mcore-schedule", ("nemo", {}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=2), dict(pp=2, dp=16)),

@@ -4,7 +4,6 @@ plan invariants checked on each — the defects it found, each with the check th
 small slice of the sweep itself."""
 from __future__ import annotations
 
-import json
 import math
 import sys
 
@@ -83,7 +82,6 @@ def test_spot_table_overhead_column_holds_checkpoint_pauses_without_a_spot_price
     assert code == 0, err
     rows = [line for line in out.splitlines() if line.startswith("│ ") and line.split("│")[1].strip().isdigit()]
     assert len(rows) == 3
-    code, js, err = cli("recommend", job, "--no-simulate", "--top", "3", "--json")
-    for row, plan in zip(rows, json.loads(js)["ranked"]):
+    for row, plan in zip(rows, answered(cli("recommend", job, "--no-simulate", "--top", "3", "--json"))["ranked"]):
         cf = plan["cost"]["checkpoint_failures"]
         assert row.split("│")[-2].strip() == f"+{cf['overhead']:.1%}"

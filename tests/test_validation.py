@@ -67,7 +67,9 @@ REACHED = {
     # clock its datasheet peaks are quoted at)
     # 0.150 / 0.194 / 1.000 -> 0.137 / 0.182 with GB200 at its measured matmul rate over the HGX B200 (physics.
     # MEASURED_CLOCK_GAIN: ml-engineering MAMF v2 BF16 1822 / 1745 = 1.044x, for the clock law's 1.063x)
-    "dgxc GB200": (0.137, 0.182, 1.000),
+    # 0.135 / 0.179 -> 0.088 / 0.136 with the head-dim-192 Nemotron-4 340B on flash-attn 2 (TE's cuDNN attention
+    # trains only head dims <= 128 on SM100: physics.te_training_attention_kernel, FA2_BLACKWELL)
+    "dgxc GB200": (0.088, 0.136, 1.000),
     # Together AI's B200 runs of the dgxc Nemotron-4 15B recipe (benchmarks/data/together_b200_runs.csv)
     # 0.240 before the ZeRO-1 parameter gather split; 0.153 / 0.325 before the fp8 rows reduced bf16 gradients
     # (NeMo scripts/performance helpers.py set_precision_configs; the 256-GPU fp8 run's 77.0 GB peak allocated)

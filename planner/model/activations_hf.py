@@ -1027,6 +1027,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
 
 
 #: families this table knows (the keys of transformers' ``model_type`` it was measured on)
+def hf_attn_impl(m: ModelSpec, flash: bool) -> str:
+    """The transformers attention implementation the HF code trains ``m`` with: sdpa where ``training.flash_attention``
+    asks for a fused kernel, else eager; a model with attention sinks (gpt-oss) always eager (``_supports_sdpa =
+    False``; flash_attention_2 drops the sinks: planner.model.stacks ``eager_sink_attention``, the time's rule)."""
+    return "sdpa" if flash and not m.attention_sinks else "eager"
+
+
 HF_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "mixtral", "deepseek_v3", "deepseek_v2",
                "llama4_text", "gemma2", "gemma3_text", "gpt_oss", "olmo2", "phi3", "gpt2", "bert")
 

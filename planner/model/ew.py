@@ -1,5 +1,5 @@
 """Elementwise helpers that take plain Python numbers and numpy arrays alike, so one formula serves
-both: the analytic planner evaluates the serving roofline (planner/workloads/serving.py
+both: the analytic planner evaluates the serving roofline (planner/workloads/serving_iteration.py
 ``IterationModel``) over arrays of batch sizes, the serving simulation once per engine step on plain
 numbers. numpy's per-call overhead on a scalar (~1 us per ufunc, ~20 us per roofline call) was most of
 that step's cost; on plain numbers these use the builtins, whose IEEE double results are the same

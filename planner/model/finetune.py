@@ -44,7 +44,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError, clip
-from planner.model.activations_hf import hf_model_type, hf_saved_parts
+from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_saved_parts
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
 from planner.spec.shapes import attention_weights
@@ -600,7 +600,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     fam = hf_model_type(m)
     prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
     a, w = SAVED_BYTES[prec], 4.0 if t.mode == "qlora" else PARAM_BYTES[prec]
-    impl = "sdpa" if t.flash_attention else "eager"
+    impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
     mb, rc = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
 

@@ -359,7 +359,7 @@ def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool =
 def local_keys(seq, window, kind: str = "sliding", causal_half: bool = False):
     """Mean keys per query of ONE local layer (window ``w`` tokens) over a sequence of ``s`` tokens —
     the rule ``attention_keys`` applies to its ``local_layers`` and the serving roofline
-    (planner/workloads/serving.py ``IterationModel``) to a decode step or a prefill chunk:
+    (planner/workloads/serving_iteration.py ``IterationModel``) to a decode step or a prefill chunk:
 
     * full count (``causal_half`` False; a decode query at context s): min(s, w) — a sliding-window
       query sees the last w tokens; a chunked one (Llama 4's ``attention_chunk_size``) sees its own

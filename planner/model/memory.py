@@ -829,6 +829,7 @@ class StateContext:
     ds_live: object
     ds_persist: float
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
+    before_last: tuple = ()  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
 
 
 def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: StateBytes) -> StateContext:
@@ -871,7 +872,8 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         muon, *zero_tables, w_held, w_end, dw16,
-                        *ends, *lp16, fsdp2, fsdp2_master, fsdp2_amp_copy, ds_live, ds_persist, mfsdp_unit)
+                        *ends, *lp16, fsdp2, fsdp2_master, fsdp2_amp_copy, ds_live, ds_persist, mfsdp_unit,
+                        split.before_last)
 
 
 def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf):
@@ -1018,6 +1020,30 @@ class StageStates:
     lo: object
     host_f: object = 0.0
     host_l: object = 0.0
+
+
+def muon_heaviest_stage(x: StateContext) -> StateContext:
+    """Under Muon, "first" (the stage before the last whose states are priced) is the one whose weights, gradients
+    and optimizer state are largest per GPU, its optimizer bytes from its own blocks. ``stage_split`` picks the
+    heaviest by parameters, which is the heaviest by bytes where every parameter costs the same (AdamW), but Muon's
+    matrices keep one fp32 momentum where AdamW's rest (the embedding, norms) keep two (``optimizers.state_bytes``):
+    DeepSeek-V3 on PP16 at TP1 EP32 has 2.34B parameters a GPU on stages 1-14 (18.7 GB of Muon state) and 2.09B on
+    stage 0, the embedding's 0.93B under AdamW (20.5 GB); until small32 stage 0's optimizer went uncharged. Each
+    stage's extra terms (the pipeline ends, the kept 16-bit layers) are the old "first"'s, whichever is picked; ties
+    keep it. Where the split is not counted stage by stage (``before_last`` empty: every stage priced at the ends'
+    ceil(L / pp) layers), nothing changes."""
+    if not x.muon or not x.before_last:
+        return x
+    xk = dataclasses.replace(x, sinv=np.arange(len(x.kpp)))  # the terms per key, not per candidate
+    stages = ((x.f_dense, x.f_exp, x.first_blocks), *x.before_last)  # the old "first" wins ties (argmax: the lowest)
+    totals = [state_weights(xk, d, e, ends=x.ends_f, head=x.head_f, p16=x.lp16_f) + state_grads(xk, d, e)
+              + state_optimizer(xk, d, e, blocks) for d, e, blocks in stages]
+    j = np.argmax(np.stack(totals), axis=0)
+    pick = lambda arrays: np.take_along_axis(np.stack(np.broadcast_arrays(*arrays, j)[:-1]), j[None], 0)[0]  # noqa: E731
+    kinds = set().union(*(blocks for _, _, blocks in stages))
+    blocks = {k: pick([b.get(k, 0.0) for _, _, b in stages]) for k in kinds}
+    return dataclasses.replace(x, f_dense=pick([d for d, _, _ in stages]), f_exp=pick([e for _, e, _ in stages]),
+                               first_blocks=blocks)
 
 
 def model_states(x: StateContext) -> StageStates:
@@ -1267,7 +1293,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     given = t  # the caller's spec: the memo's key (``held_training`` may make a new object on every call)
     t = held_training(m, t, st)
     b = state_bytes(m, t)
-    x = state_context(m, t, st, c, gpu, b)
+    x = muon_heaviest_stage(state_context(m, t, st, c, gpu, b))
     s = model_states(x)
     fsdp2_head = fsdp2_head_buffers(x, len(c))
     layers = x.k_layers[x.sinv]
@@ -1382,9 +1408,9 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     recompute: "selective" plans keep everything, "full" is gradient checkpointing per block.
     The model code has no tensor/context parallelism of its own: a tp/cp split (rare on these
     stacks) divides the tokens' bytes evenly (first order)."""
-    from planner.model.activations_hf import hf_activations
+    from planner.model.activations_hf import hf_activations, hf_attn_impl
 
-    impl = "sdpa" if t.flash_attention else "eager"
+    impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
     (kmb, krc, ktp, kcp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp)
     rows = []
     for mb, rc, tp, cp in zip(kmb, krc, ktp, kcp):
@@ -1431,9 +1457,9 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     None: the paper convention's rows. The HF code has no tensor/context parallelism: a tp/cp split (rare
     on these stacks) divides the walk evenly (first order, as ``_hf_activation_arrays``). Computed once
     per distinct (micro-batch, recompute, tp, cp): the walk is O(layers)."""
-    from planner.model.activations_hf import hf_model_type
+    from planner.model.activations_hf import hf_attn_impl, hf_model_type
 
-    impl = "sdpa" if t.flash_attention else "eager"
+    impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
     mt = hf_model_type(m)
     spec = m.model_dump_json()
     zero = np.asarray(c.zero)

@@ -230,12 +230,46 @@ def reachable_peak(hw, dtype: str) -> float:
 #: (efficiency.BLACKWELL_ULTRA_GEMM_GAIN, 1.138x); the forward more. Same harness, cuDNN 9.22
 #: (2026-04-24): 1.121x / 1.135x at 16k.
 BLACKWELL_ULTRA_CUDNN_GAIN = (2065.0 / 1728.0, 1516.0 / 1327.0)
+#: FlashAttention-2 on Blackwell (its SM80 warp-level MMA kernels; no tcgen05 path): the Azure AI-benchmarking-guide's
+#: one harness (benchmarks/data/parts/attention_kernels.csv ``azure_*_FlashAttention-2_hd128_s8192``: head dim 128,
+#: batch 2, 8k) measures 373.9 TFLOP/s on GB200 (ND GB200 v6) against 327.9 on H100 (ND H100 v5), 1.140x, where
+#: the cuDNN kernel gains ~2.3x (cudnn-frontend's GB200 rows above). Taken as the H100 ``fa2`` rate times that
+#: ratio, over GB200's sustained 16-bit peak (2250 x MEASURED_CLOCK_GAIN = 2349 TFLOP/s): (0.163, 0.158); B300
+#: parts the same fraction (no FA2 measurement on Blackwell Ultra; its doubled exponential rate is not FA2's bound).
+_FA2_GB200_OVER_H100 = 373.9 / 327.9
+_GB200_SUSTAINED_BF16 = 2250.0 * 1822.0 / 1745.0
+FA2_BLACKWELL = (0.34 * 989.0 * _FA2_GB200_OVER_H100 / _GB200_SUSTAINED_BF16,
+                 0.33 * 989.0 * _FA2_GB200_OVER_H100 / _GB200_SUSTAINED_BF16)
 ATTN_KERNELS = {
     "cudnn": {"H100": (0.545, 0.52), "H200": (0.545, 0.52), "B200": (0.50, 0.45),
               "B300": (0.50 * BLACKWELL_ULTRA_CUDNN_GAIN[0], 0.45 * BLACKWELL_ULTRA_CUDNN_GAIN[1])},
     "fa3": {"H100": (0.62, 0.57), "H200": (0.62, 0.57)},
-    "fa2": {"H100": (0.34, 0.33), "H200": (0.34, 0.33), "A100": (0.60, 0.45)},
+    "fa2": {"H100": (0.34, 0.33), "H200": (0.34, 0.33), "A100": (0.60, 0.45), "B200": FA2_BLACKWELL,
+            "B300": FA2_BLACKWELL},
 }
+
+
+#: GPU name prefixes of compute capability 10.x (SM100 / SM103), where Transformer Engine's cuDNN attention
+#: trains only head dims <= 128 (``te_training_attention_kernel``)
+TE_SM100 = NON_TN_FP8
+
+
+def te_training_attention_kernel(kernel: str, gpu_name: str, head_dim_qk: float, head_dim_v: float) -> str:
+    """The attention backend Transformer Engine runs in training for a stack whose kernel is ``kernel``: its cuDNN
+    (F16 arbitrary-seqlen) backend trains head dims above 128 only on Hopper (SM90, cuDNN >= 9.5) and, on SM100+,
+    only MLA's d_qk 192 / d_v 128 (cuDNN >= 9.11); every other head dim above 128 on Blackwell has no cuDNN
+    backward, so TE falls back to flash-attn 2 (TE's default ``NVTE_FLASH_ATTN=1``; NeMo's performance scripts set
+    it too, scripts/performance/executors.py ``PERF_ENV_VARS``). Source: TransformerEngine
+    transformer_engine/common/fused_attn/fused_attn.cpp ``nvte_get_fused_attn_backend`` "head dimension" clause
+    (``head_dim_qk <= 128 && head_dim_v <= 128``, or ``<= 256`` with ``sm_arch_ == 90``, or ``!is_training &&
+    sm_arch_ >= 100`` from cuDNN 9.9, or 192 / 128 with ``is_training && sm_arch_ >= 100`` from 9.11), the same
+    in every stored version; flash-attn 2 takes head dims up to 256 on SM100 (dot_product_attention/utils.py
+    ``get_attention_backend``: "> 192 requires sm80/90/100+"). Nemotron-4 340B (head dim 192) on GB200 is the
+    case in the validation set (benchmarks/validate.py ``dgxc``)."""
+    if (kernel == "cudnn" and str(gpu_name).upper().startswith(TE_SM100) and max(head_dim_qk, head_dim_v) > 128
+            and not (head_dim_qk == 192 and head_dim_v == 128)):
+        return "fa2"
+    return kernel
 #: keys per kernel call at which a flash kernel reaches half its long-sequence rate: FA3 causal
 #: forward on H100 rises 292 -> 423 -> 521 -> 579 -> 602 -> 616 TFLOP/s from 512 to 16k keys
 #: (same figure), i.e. e(s) = e_max * s / (s + 500).
@@ -278,7 +312,7 @@ def attention_head_dim_rel(kernel: str, gpu_name: str, head_dim: float = 128.0) 
     """(fwd, bwd) rate of ``kernel`` on ``gpu_name`` at head dim ``head_dim`` relative to its head-dim-128
     rate (``ATTN_HEAD_DIM_REL``: linear in d between the measured dims and 128, 1 at and above 128 and
     for a kernel or GPU family not measured). Training's ``attention_efficiency`` and serving's
-    ``IterationModel.build`` (planner/workloads/serving.py) both read it.
+    ``IterationModel.build`` (planner/workloads/serving_iteration.py) both read it.
 
     >>> attention_head_dim_rel("fa3", "H100-SXM-80GB", 64), attention_head_dim_rel("fa3", "A100-SXM-80GB", 64)
     ((0.77, 0.845), (1.0, 1.0))

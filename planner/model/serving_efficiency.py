@@ -1,7 +1,7 @@
 """Per-engine efficiency of one LLM serving iteration: what fraction of the GPU's peaks an engine's
 decode/prefill step reaches, and what it adds per step on the host.
 
-The roofline of planner/workloads/serving.py (``IterationModel``) reads these numbers; this module
+The roofline of planner/workloads/serving_iteration.py (``IterationModel``) reads these numbers; this module
 holds only the parameters, one :class:`ServingEfficiency` per engine in :data:`ENGINES`, each with
 what it is and where its value comes from. The GPU's own sustained fractions (large-GEMM
 efficiency ``gemm_max``, the attention kernel's ``attn_fwd``) stay in planner.hardware.efficiency's
@@ -156,7 +156,7 @@ class ServingEfficiency:
     #: model's head dim relative to head dim 128 scales the attention core (:data:`ATTN_KERNEL_SOURCES`)
     attn_kernel: str = "fa3"
     #: MXFP4 MoE experts run through Marlin (padded dims) on NVIDIA GPUs below compute capability 9
-    #: (planner.workloads.serving.mxfp4_expert_pad): vLLM's ``get_mxfp4_backend``; not known for the others
+    #: (planner.workloads.serving_memory.mxfp4_expert_pad): vLLM's ``get_mxfp4_backend``; not known for the others
     mxfp4_marlin: bool = False
 
     def with_(self, **kw) -> "ServingEfficiency":

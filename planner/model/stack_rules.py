@@ -417,6 +417,17 @@ def stack_schedule(stack) -> str:
     return runs[0] if runs else "1f1b"
 
 
+def interleaves(stack) -> bool:
+    """Whether ``stack`` may run virtual pipeline stages under an open ``parallel.schedule``: vpp > 1 turns the open
+    schedule interleaved (``schedule_codes``), which only a runtime whose ``PIPELINE_SCHEDULES`` row holds it runs.
+    False for MaxText (GPipe only), Megatron-DeepSpeed (1F1B only) and the runtimes without a pipeline, so the search
+    does not enumerate layouts their schedule rule then refuses (until small32 ``recommend`` of Llama-3-8B on v6e
+    under MaxText built 9,870 vpp > 1 layouts only to refuse them); True for a stack without rules or none named
+    (framework auto: each stack group's rules refuse its own)."""
+    run = rules_runtime(stack)
+    return run not in PIPELINE_SCHEDULES or "interleaved" in PIPELINE_SCHEDULES[run][0]
+
+
 def schedule_codes(stack, parallel, pp, vpp) -> np.ndarray:
     """The schedule codes of rows ``pp`` x ``vpp`` for a job's ``parallel`` on ``stack``, the one place ``estimate``
     and ``recommend`` resolve it. The job's own (a field it wrote, pydantic ``model_fields_set``): kept, 1f1b with
@@ -894,6 +905,18 @@ RULES: tuple[StackRule, ...] = (
               "distrib_optimizer.py: grads reduce-scattered into a whole-size buffer, parameters all-gathered whole); "
               "no sharded-parameter data parallelism: Megatron-FSDP and --use-torch-fsdp2 came with Megatron-Core",
               lambda st, m, t: True, _zero_without(2, 3)),
+    # weights: amp is fp32 weights under torch.autocast (Stack.autocasts): Megatron-Core runs it (ModelParallelConfig
+    # enable_autocast, pipeline_parallel/schedules.py forward_step wraps the forward in torch.autocast(autocast_dtype);
+    # Megatron-Bridge MixedPrecisionConfig autocast_enabled with bf16 off, so no Float16Module), the 2021-22 code has
+    # no such path: until small32 megatron-lm under weights amp was priced with the casts of a run it cannot launch
+    StackRule("megatron-lm-amp", "megatron-lm", "training.weights",
+              "fp32 weights under torch autocast (weights amp: its 16-bit training casts the model itself, weights "
+              "megatron; use megatron-core for an autocast run)",
+              "Megatron-LM 2021-22 megatron/training.py get_model wraps the model in megatron/model/module.py "
+              "Float16Module (module.half() / module.bfloat16()) under --fp16 / --bf16 and trains in fp32 without; "
+              "megatron/schedules.py forward_step calls forward_step_func with no autocast context (Megatron-Core's "
+              "pipeline_parallel/schedules.py added the config.enable_autocast one)",
+              lambda st, m, t: t.weights == "amp" and t.precision in ("bf16", "fp16")),
     StackRule("metaseq-cp", "metaseq", "parallel.cp", "context parallelism",
               "metaseq/dataclass/configs.py DistributedTrainingConfig: model_parallel_size (Megatron tensor parallelism) "
               "and FSDP data parallelism only, no sequence split of attention",

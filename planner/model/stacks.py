@@ -53,9 +53,8 @@ import numpy as np
 from planner import defaults as D
 from planner.errors import InputError
 from planner.vocab import (CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
-                           SELECTIVE_AC, TP_OVERLAP)
+                           MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP)
 from planner.model.optimizers import stack_for
-from planner.spec.load import MOE_ONLY_OPTIONS
 from planner.spec.schema import has_shared_experts
 
 
@@ -261,12 +260,8 @@ class Stack:
     #: or no such model path. Priced only on uncompiled blocks (``compile`` off): torch.compile fuses the four
     #: pointwise ops into one kernel (about one more read and write of the output, 2 act_b an element forward, not
     #: priced). Set by NeMo AutoModel's and torchtitan's FlexAttention paths (their entries give file and commit).
-    #: Read and not set (2026-12-04): HF transformers' gpt-oss (models/gpt_oss/modeling_gpt_oss.py @ 00d4b3d2) has
-    #: ``_supports_sdpa = False``; its eager path concatenates the sinks to the materialized logits before the softmax
-    #: (``torch.cat([attn_weights, sinks])``, not a rescale: the whole S x S attention is eager, which no stack's
-    #: ``attn_kernel`` prices); its flex path (integrations/flex_attention.py @ 2ccc6cae) rescales after the kernel
-    #: by ``torch.exp(lse - logsumexp(cat([lse, sinks])))`` in the output's dtype -- a third op order, and hf-trainer's
-    #: ``fa2`` is flash_attention_2, which takes no sinks, so no gpt-oss row of that stack runs this path as priced
+    #: Not set on the stacks that run HF transformers' model code: their gpt-oss attention is eager
+    #: (``eager_sink_attention``, small32b)
     sink_rescale_kernels: tuple = ()
     #: the op order of that rescale (step_time.SINK_RESCALES): "fp32_product" (AutoModel: ``out * scale`` in fp32,
     #: cast back) or "scale_cast" (torchtitan: the scale cast to the output's dtype, a 16-bit product)
@@ -877,7 +872,13 @@ class Stack:
         code with ``mixed_precision: amp`` (HF Trainer ``bf16=True``), or a job whose
         ``training.weights`` is ``amp`` (Composer ``precision: amp_bf16``, plain PyTorch AMP) on a
         stack that does not put the module in bf16 itself (DeepSpeed's bf16 engine). 16-bit
-        precisions only: fp32 runs no autocast, fp8 is the low-precision recipe's."""
+        precisions only: fp32 runs no autocast, fp8 is the low-precision recipe's. On the Megatron-Core stacks
+        ``weights: amp`` is Megatron-Core's own autocast mode (ModelParallelConfig ``enable_autocast``:
+        pipeline_parallel/schedules.py ``forward_step`` runs the forward under ``torch.autocast(autocast_dtype)``;
+        Megatron-Bridge ``MixedPrecisionConfig.autocast_enabled`` with ``bf16`` off, so no ``Float16Module``, which
+        under ``--bf16`` casts the model itself: ``weights: megatron``); the 2021-22 Megatron-LM has no such path and
+        refuses it (stack_rules ``megatron-lm-amp``, small32). On megatron-deepspeed it is DeepSpeed's
+        ``torch_autocast`` config section (the stack's comment in ``STACKS``, small32b)."""
         amp = self.mixed_precision == "amp" or (self.mixed_precision is None and t.weights == "amp")
         return amp and t.precision in ("bf16", "fp16")
 
@@ -926,7 +927,7 @@ class Stack:
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
         ``pp``: the plan's, which say whether it reshards at all (``reshard_label``: a torchtitan ZeRO-2 plan read
         "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never). ``moe`` False (a dense
-        model) leaves out the options that act on expert layers only (planner.spec.load ``MOE_ONLY_OPTIONS``):
+        model) leaves out the options that act on expert layers only (planner.vocab ``MOE_ONLY_OPTIONS``):
         Llama-3-8B with ``moe_dispatcher: deepep`` read "moe_dispatcher=deepep, moe_a2a_overlap=off" in its
         stack line while the load note said the option changes nothing. ``shared_experts`` False (a dense model, or
         an MoE model without shared experts: ``spec.schema.has_shared_experts``) leaves out
@@ -1199,31 +1200,59 @@ COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
 OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
 
 
-def grad_reduce_bytes(fw, precision: str, buffer_bytes: float) -> float:
+def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False) -> float:
     """Bytes per gradient element the data-parallel reduce moves on stack ``fw`` (``Stack.grad_comm_dtype``): the
     gradient buffer's ``buffer_bytes`` (planner.model.memory ``model_state_bytes_per_param``), or DeepSpeed's
     ``communication_data_type``: the job's setting (``Stack.communication_data_type``), else the engine's module
     dtype -- 16-bit under fp16 / bf16 and under fp8 (Transformer Engine's FP8 linears inside the bf16 engine), fp32
-    only for an fp32 run.
+    for an fp32 run and for an fp32 module under autocast (``fp32_module``: ``Stack.autocasts``, Megatron-DeepSpeed's
+    ``weights: amp``, DeepSpeed's ``torch_autocast`` section with neither ``bf16`` nor ``fp16`` enabled: engine.py's
+    ``communication_data_type`` property falls through both to ``torch.float32``, deepspeedai/DeepSpeed 0.17+).
 
     >>> grad_reduce_bytes(STACKS["deepspeed"], "bf16", 4.0), grad_reduce_bytes(STACKS["megatron-core"], "bf16", 4.0)
     (2.0, 4.0)
+    >>> grad_reduce_bytes(STACKS["megatron-deepspeed"], "bf16", 4.0, fp32_module=True)
+    4.0
     """
     mode = getattr(fw, "grad_comm_dtype", None)
     if mode is None:
         return buffer_bytes
     if getattr(fw, "communication_data_type", None) is not None:
         return COMM_DATA_TYPE_BYTES[fw.communication_data_type]
-    return 4.0 if mode == "fp32" or precision == "fp32" else 2.0
+    return 4.0 if mode == "fp32" or precision == "fp32" or fp32_module else 2.0
 
 
-def all_reduces_grads(fw, precision: str) -> bool:
+def all_reduces_grads(fw, precision: str, fp32_module: bool = False) -> bool:
     """Whether ``fw`` reduces a ZeRO-0/1 job's gradients by an all-reduce of all of them at ``precision``
-    (``Stack.grad_all_reduce``)."""
+    (``Stack.grad_all_reduce``). "bf16" is DeepSpeed's BF16_Optimizer path, which only the engine's ``bf16`` section
+    builds: an fp32 module under autocast (``fp32_module``, DeepSpeed's ``torch_autocast`` section) has none, and its
+    pipeline engine's ZeRO-1 reduces through the ZeRO optimizer (pipe/engine.py ``_exec_reduce_grads`` ->
+    engine.py ``allreduce_gradients`` -> ``optimizer.reduce_gradients``)."""
     mode = getattr(fw, "grad_all_reduce", "never")
     if mode not in GRAD_ALL_REDUCE:
         raise ValueError(f"Stack.grad_all_reduce: {mode!r} is not one of {GRAD_ALL_REDUCE}")
-    return mode == "always" or (mode == "bf16" and precision == "bf16")
+    return mode == "always" or (mode == "bf16" and precision == "bf16" and not fp32_module)
+
+
+def eager_sink_attention(fw, m) -> bool:
+    """Whether a model with attention sinks (gpt-oss) runs its attention as HF transformers' eager code on stack ``fw``
+    whatever ``training.flash_attention`` says: the stacks that run transformers' model code (``mixed_precision`` set:
+    hf-trainer, deepspeed; planner.model.memory ``_hf_code``). transformers' gpt-oss (models/gpt_oss/
+    modeling_gpt_oss.py @ 00d4b3d2) sets ``_supports_sdpa = False`` (sdpa refused at load); ``_supports_flash_attn``
+    lets flash_attention_2 load, but modeling_flash_attention_utils.py ``_process_flash_attention_kwargs`` passes
+    ``s_aux`` (the sinks) only to a kernel whose signature takes it ("Only within kernel implementation atm": the
+    kernels-community/vllm-flash-attn3 hub kernel, an inference fork), so flash_attn 2 drops the sinks -- another
+    model; the flex path rescales after the kernel in a third op order (integrations/flex_attention.py @ 2ccc6cae).
+    The run that trains gpt-oss is ``eager_attention_forward``: the full s x s scores, the sink column concatenated,
+    max-subtracted, softmaxed and dropped (step_time ``hf_sink_score_bytes``; its saves: activations_hf, the sink
+    column). Until small32b the time priced FA2 (causal, no sinks) and the memory sdpa's saves for it."""
+    return bool(m.attention_sinks) and getattr(fw, "mixed_precision", None) is not None
+
+
+def fused_attention(fw, m, t) -> bool:
+    """Whether the attention core runs the stack's fused kernel: ``training.flash_attention``, except where the stack's
+    code runs the model's attention eagerly (``eager_sink_attention``)."""
+    return bool(t.flash_attention) and not eager_sink_attention(fw, m)
 
 
 @dataclass(frozen=True)
@@ -1373,13 +1402,23 @@ STACKS: dict[str, Stack] = {
         partial_recompute=True, moe_switch_mlp=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
+    # weights: amp here is DeepSpeed's torch_autocast config section (deepspeedai/DeepSpeed 0.17+: "torch_autocast":
+    # {"enabled": true, "dtype": "bfloat16"}, bf16 / fp16 sections off, Megatron-DeepSpeed launched without --bf16):
+    # megatron/training.py get_model returns the model before its Float16Module wrap when args.deepspeed, engine.py
+    # _configure_distributed_model casts the module only under fp16 / bf16, and DeepSpeedEngine.forward, which the
+    # pipeline engine's _exec_forward_pass calls, runs under runtime/torch_autocast.py autocast_if_enabled: fp32
+    # weights under torch.autocast, the casts Stack.autocasts charges. Not the "amp" section (apex amp.initialize): fp16
+    # only, "Amp and ZeRO are not currently compatible", and the pipeline engine's non-last stages backward outside
+    # amp.scale_loss. Under it the module is fp32: fp32 gradient collectives (grad_reduce_bytes) and no BF16_Optimizer
+    # all-reduce (all_reduces_grads), small32b
     "megatron-deepspeed": Stack(
         "megatron-deepspeed", has_compile=False, has_reshard=False, has_param_gather=False, loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
-                "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type)"),
+                "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type; "
+                "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
         "torchtitan", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True,

@@ -107,8 +107,8 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, lp16_layers,
                                      overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
                                      split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
-                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
-                                   grad_reduce_bytes,
+                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
+                                   fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recompute_modules, SEARCHED, te_cast_bytes)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
@@ -265,6 +265,26 @@ def sink_rescale_cast_bytes(act_b: float, head_dim: float) -> tuple[float, float
 
     Counted on real torch ops: tests/test_step_time.py ``test_sink_rescale_bytes_match_real_ops``."""
     return 2.0 * act_b + (20.0 + 2.0 * act_b) / head_dim, 6.0 * act_b + (28.0 + 3.0 * act_b) / head_dim
+
+
+#: per attention score, the (forward, backward) HBM bytes of HF transformers' gpt-oss ``eager_attention_forward``
+#: around its two GEMMs, each as (c0, c1): c0 + c1 (s + 1) / s bytes a score, the c1 ops running over the s + 1 columns
+#: of the sink concatenation. Keyed by whether the forward autocasts over fp32 weights (``Stack.autocasts``: HF
+#: Trainer's bf16=True; the fp32 causal mask promotes the scores to fp32) or runs a 16-bit model. Forward: ``* scaling``,
+#: ``+ causal_mask``, ``torch.cat([scores, sinks])``, ``max``, the subtraction, ``softmax`` (autocast also casts the
+#: sliced probabilities to bf16 for the matmul with v); backward: that cast's, ``slice_backward`` (a zero-padded s + 1
+#: gradient), ``_softmax_backward_data``, the max's ``neg`` / ``sum`` / ``new_zeros`` / ``scatter`` and the add of the
+#: two gradient paths, the mask-promotion cast, the scaling's ``mul``. autocast 20 + 24 r forward, 20 + 52 r backward;
+#: bf16 10 + 12 r, 6 + 26 r. Counted on real torch ops: tests/test_small32b.py ``test_hf_sink_score_bytes_match_real_ops``
+HF_SINK_SCORE_BYTES = {True: ((20.0, 24.0), (20.0, 52.0)), False: ((10.0, 12.0), (6.0, 26.0))}
+
+
+def hf_sink_score_bytes(autocast: bool, seq) -> tuple[float, float]:
+    """(forward, backward) HBM bytes per attention score of transformers' eager gpt-oss attention at sequence length
+    ``seq`` (``HF_SINK_SCORE_BYTES``)."""
+    r = (seq + 1.0) / seq
+    (f0, f1), (b0, b1) = HF_SINK_SCORE_BYTES[bool(autocast)]
+    return f0 + f1 * r, b0 + b1 * r
 
 
 #: the eager attention-sink rescale after a kernel that returns (out, lse), by the op order of the stack's model
@@ -502,7 +522,7 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
     mk = m.model_copy(update={"mtp_layers": 0}) if m.hybrid else m  # hybrid: its MTP block is priced apart
     attn_flops = attention_core_flops(T, attention_keys(mk, span) / (mk.layers + mk.mtp_layers), score_dim(m) / tp)
     causal = causal_kernels and m.causal
-    if t.flash_attention:
+    if fused_attention(fw, m, t):
         kernel_flops = attn_flops / 2 if causal else attn_flops
         # a kernel built for fixed head dims computes the padded one (Stack.attn_hdim_tiles: FlashAttention-1)
         hd = score_dim(m) / m.heads
@@ -511,7 +531,11 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
         call_keys = span / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0)
-        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd,
+        # the backend TE actually trains with at these head dims (cuDNN's Blackwell backward stops at 128)
+        d_qk, d_v = ((float(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim), float(m.mla.v_head_dim))
+                     if m.mla is not None else (float(m.head_dim), float(m.head_dim)))
+        kernel = physics.te_training_attention_kernel(fw.attn_kernel, hw.gpu.name, d_qk, d_v)
+        a_f, a_b = physics.attention_efficiency(kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd,
                                                 head_dim=score_dim(m) / m.heads)
         fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
         bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
@@ -527,9 +551,16 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         av = eff.gemm_time(Sq, d_v, seq, peak, hbm, gemm_b, batch=bt)
         scores = bt * Sq * seq
         drop = bool(t.dropout)
-        fwd_attn = qk + av + eff.memory_time(scores * SCORE_BYTES_FWD[drop] * act_b / 2, hbm)
+        sc_f, sc_b = SCORE_BYTES_FWD[drop] * act_b / 2, SCORE_BYTES_BWD[drop] * act_b / 2
+        if eager_sink_attention(fw, m):
+            # transformers' gpt-oss eager attention: the sink column's ops around the GEMMs, plus the dropout mask
+            # bytes where the job prices dropout (hf_sink_score_bytes)
+            sk_f, sk_b = hf_sink_score_bytes(fw.autocasts(t), seq)
+            sc_f = sk_f + (SCORE_BYTES_FWD[drop] - SCORE_BYTES_FWD[False]) * act_b / 2
+            sc_b = sk_b + (SCORE_BYTES_BWD[drop] - SCORE_BYTES_BWD[False]) * act_b / 2
+        fwd_attn = qk + av + eff.memory_time(scores * sc_f, hbm)
         # backward: dS@K, dS^T@Q (qk shapes) and dP = dO V^T, dV = P^T dO (av shapes)
-        bwd_attn = 2 * (qk + av) + eff.memory_time(scores * SCORE_BYTES_BWD[drop] * act_b / 2, hbm)
+        bwd_attn = 2 * (qk + av) + eff.memory_time(scores * sc_b, hbm)
         fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
     return PassTimes(fwd_attn, bwd_attn)
 
@@ -1283,7 +1314,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     dps, edps = hsdp_groups(tpf, dp, cp, ep, etpf, dp_shard)
     # the gradient buffer's dtype, or the stack's own communication dtype (stacks.grad_reduce_bytes: DeepSpeed's
     # ``communication_data_type``, 16-bit by default whatever it accumulates in)
-    grad_bytes = grad_reduce_bytes(fw, t.precision, g_b) if dp_grad_bytes is None else dp_grad_bytes
+    fp32_module = fw is not None and fw.autocasts(t)  # fp32 weights under autocast: DeepSpeed reduces in fp32
+    grad_bytes = grad_reduce_bytes(fw, t.precision, g_b, fp32_module) if dp_grad_bytes is None else dp_grad_bytes
     param16 = min(w_b, 2.0)
     tpe = etpf * ep
 
@@ -1340,7 +1372,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # forward), step_time below
     # a stack whose engine all-reduces every gradient whatever the optimizer shards (stacks.all_reduces_grads:
     # DeepSpeed's pipeline engine with bf16, GPT-NeoX's DeeperSpeed): the ZeRO-1 reduce is that all-reduce
-    z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision) else rs
+    z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision, fp32_module) else rs
     t_dp = np.where(zero == 0, ar, np.where(zero == 1, z1_reduce, np.where(zero == 2, rs, 0.0)))
     param_gather = np.where((zero >= 1) & (zero <= 2), ag_params, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
@@ -1654,10 +1686,10 @@ def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb
     # layers were left out of HFU (counted as the attention-core recompute)
     rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, **kw,
+        fl = training_step_flops(m, t, seq, gb, rc_hw, fused_attention(fw, m, t), micro_batch=mb, attn_span=span, **kw,
                                  causal_kernel=causal_kernels, full_fraction=f_rc)
         return tuple(np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
-    fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
+    fl = training_step_flops(m, t, seq, gb, np.arange(3), fused_attention(fw, m, t), attn_span=span,
                              causal_kernel=causal_kernels, **kw)  # per recompute code
     model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[rc_hw] for k in ("model", "hardware"))
     if np.any(f_rc[rc_hw == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction

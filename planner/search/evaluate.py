@@ -16,7 +16,7 @@ from planner.model.flops import attention_span, selective_kw
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
 from planner.model.pipeline import rebuilt_layers, split_runtime, stage_layer_split
-from planner.model.stacks import Stack, default_stack_mode, from_training
+from planner.model.stacks import Stack, default_stack_mode, from_training, fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
@@ -83,7 +83,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     rc_hw, f_rc = rebuilt_layers(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
                                  c.vpp[i] if cfg["schedule"] == "interleaved" else 1,
                                  stack.layer_sac_every if m.is_transformer else 0)
-    fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(rc_hw), t.flash_attention,
+    fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(rc_hw), fused_attention(stack, m, t),
                              micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
                              attn_span=attention_span(t, stack.doc_masking),
                              full_fraction=float(f_rc), **selective_kw(stack, t, m))

@@ -145,6 +145,9 @@ def _grid(job: JobSpec, hw: HardwareOption):
         # the job's schedule holds: GPipe has no virtual stages, the interleaved schedule has them (vpp > 1): until
         # QA 38 `schedule: gpipe` was searched as interleaved wherever vpp > 1, and `interleaved` at vpp 1 (no pipeline)
         vpps = [p.vpp] if p.vpp else [v for v in D.VPP if SCHEDULE_VPP[p.schedule](v)]
+        if not p.vpp and "schedule" not in p.model_fields_set and not stack_rules.interleaves(
+                None if is_auto(job) else from_training(t)):  # an open schedule the stack never interleaves
+            vpps = [1]
         lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
         if lay is not None:  # a fixed layout: only the pp that divide its stages, vpp the rest (Megatron's rule)
             pps = [k for k in ([p.pp] if p.pp else range(1, len(lay.stages) + 1)) if lay.vpp(k)]

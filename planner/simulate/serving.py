@@ -14,7 +14,7 @@ Processes and resources, one concept each:
   ``block_size`` tokens (vLLM's PagedAttention, Kwon et al. SOSP 2023; block size 16 is vLLM's
   default, vllm/config CacheConfig);
 * :class:`Engine` (process): one model replica's scheduler + executor. Every iteration it builds a
-  batch, asks the roofline :class:`~planner.workloads.serving.IterationModel` (the same function
+  batch, asks the roofline :class:`~planner.workloads.serving_iteration.IterationModel` (the same function
   the analytic planner uses) how long that batch composition takes, and advances time by it;
 * ``monitor`` (process): samples queue length, running sequences and KV occupancy over time.
 
@@ -81,7 +81,7 @@ asks pass/fail (a plan's search runs) passes ``miss``: the run stops once a p99 
 Example — an M/D/1 queue (batch 1, every request 10 iterations of 10 ms, Poisson at 5 req/s,
 so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.15 s):
 
->>> from planner.workloads.serving import IterationModel
+>>> from planner.workloads.serving_iteration import IterationModel
 >>> cfg = ServingSimConfig(replica=ReplicaSpec(IterationModel.constant(0.01), num_blocks=1000),
 ...                        engine=EngineConfig(max_num_seqs=1, max_num_batched_tokens=1))
 >>> wl = make_workload(ArrivalSpec("poisson", rate=5.0, duration_s=2000.0),
@@ -396,9 +396,9 @@ class BlockCost:
 class ReplicaSpec:
     """One replica: its iteration-time model (TP inside), KV blocks per replica, PP stages and the
     latency of one stage-to-stage send; a model with local layers: what a sequence's blocks cost
-    (``blocks``, in units of ``unit_bytes`` per token per GPU; planner.workloads.serving.KVLayout)."""
+    (``blocks``, in units of ``unit_bytes`` per token per GPU; planner.workloads.serving_memory.KVLayout)."""
 
-    iteration: object  # planner.workloads.serving.IterationModel
+    iteration: object  # planner.workloads.serving_iteration.IterationModel
     num_blocks: int
     pp: int = 1
     p2p_s: float = 0.0

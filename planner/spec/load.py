@@ -22,6 +22,7 @@ from planner.spec.params import count_params
 from planner.spec.hf import hf_config_notes, hf_config_path, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
 from planner.spec.schema import JobSpec, ModelSpec, _first_error, has_local_rope, has_shared_experts
+from planner.vocab import MOE_ONLY_OPTIONS
 
 
 def read_yaml(path: str | Path, field: str = "job") -> Any:
@@ -97,16 +98,6 @@ def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
             hf_notes = [n for n in hf_notes if "mtp_layers" not in n]
         return override_fields(fields, raw), notes + hf_notes
     return raw, notes
-
-
-#: the stack options that act on MoE layers only (planner.spec.schema ``FrameworkSpec``), and what each acts on: a dense
-#: model takes them and nothing changes (Megatron-Core builds no MoELayer, so no token dispatcher, no expert MLP, no
-#: expert all-to-all to overlap), with the value that is the default anyway (not said: a plan's stack record written
-#: back as a job carries ``moe_dispatcher: alltoall``). Until QA 38b ``moe_dispatcher: deepep`` on Llama-3-8B was
-#: accepted without a word
-MOE_ONLY_OPTIONS = {"moe_dispatcher": ("alltoall", "the token dispatcher of the expert layers"),
-                    "moe_a2a_overlap": (False, "the overlap of the expert all-to-all"),
-                    "moe_fused_mlp": (False, "the experts' grouped MLP")}
 
 
 def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:

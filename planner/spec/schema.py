@@ -939,7 +939,7 @@ class ServingSpec(_Strict):
     output_tokens: int = Field(256, gt=0, le=1 << 24)
     # tokens at the start of every prompt that every request shares (a system prompt, few-shot examples):
     # the engine's prefix cache prefills them once and keeps their whole KV blocks once per replica
-    # (planner/workloads/serving.py ``shared_prefix``); must be < prompt_tokens
+    # (planner/workloads/serving_memory.py ``shared_prefix``); must be < prompt_tokens
     shared_prefix_tokens: int = Field(0, ge=0, le=1 << 24)
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
     # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36)

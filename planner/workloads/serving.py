@@ -92,13 +92,18 @@ replicas x GPUs per replica, ``min_gpus`` raises the replicas to a floor, and an
 **Generic models** (``fwd_flops_per_sample``): dynamic batching on one GPU; a batch of B takes
 ``max(B x fwd_flops / (peak x eff), (weights + B x input) / HBM)``; a request waits for the running
 batch then runs in the next: p99 latency := 2 x batch time.
+
+**Where each part lives.** This module plans: options, batch and replica sizing, the queueing waits, the limits, the
+simulations' settings and refinement. The time of one engine step is planner/workloads/serving_iteration.py
+(``IterationModel``, ``llm_tpot``, ``prefill_time``); the bytes of the weights and the KV cache are
+planner/workloads/serving_memory.py (``weight_bytes_per_gpu``, ``kv_bytes_per_token``, ``KVLayout``,
+``shared_prefix``). Each imports nothing above it (pyproject.toml's serving layers contract).
 """
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from statistics import NormalDist
 from typing import Callable, Optional
 
@@ -106,28 +111,30 @@ import numpy as np
 from pydantic import ValidationError
 
 from planner.errors import InfeasibleError, InputError, clip
-from planner.hardware.efficiency import gpu_family
 from planner.hardware.options import cluster_options, unmatched_gpus
 from planner.hardware.platform import device_noun
-from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
-                                 score_dim)
-from planner.model import ew
-from planner.model.physics import attention_head_dim_rel
-from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, LocalKV, ServingEfficiency,
-                                              engine_efficiency)
+from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
-from planner.spec.params import _norm, count_params
+from planner.spec.params import count_params
 from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
 from planner.spec.schema import MAX_REASONABLE, MIN_RATE, event_bound_value
 from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
-                                       cut_words, load_trace, make_workload, request_tpot, simulate_serving)
+                                       cut_words, load_trace, make_workload, simulate_serving)
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
 from hardware_catalog import load_catalog
 from hardware_catalog.errors import from_validation
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
+from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB, KVLayout, expert_params,
+                                              kv_bytes_per_sequence, kv_bytes_per_token, kv_layout, kv_prefix_bytes,
+                                              mxfp4_expert_pad, served_model, shared_prefix, weight_bytes,
+                                              weight_bytes_per_gpu)
+from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
+                                                 option_iteration)
+# (under its old private name here until llm_ttft and llm_option, which call it and which another branch is editing,
+# are merged: then renamed in place)
+from planner.workloads.serving_iteration import steady_iteration as _steady_iteration
 
-GiB = 2**30
 #: the most GPUs one serving plan deploys (replicas x GPUs per replica) when ``constraints.max_gpus`` is open: the
 #: largest ``max_gpus`` a job may set (2^20). ``qps: 1e9`` sized 60 million replicas; an option past this is shown,
 #: not recommended, and a job that needs more from every option has no plan (``_hold``, ``_nothing_within``)
@@ -135,84 +142,6 @@ DEPLOYMENT_GPUS = MAX_REASONABLE["gpus"]
 #: the field a job past ``DEPLOYMENT_GPUS`` changes, and what to do instead
 PAST_DEPLOYMENT = {"serving.qps": "split the load into several services and plan each",
                    "serving.deadline_hours": "allow more time, or split the requests into several jobs"}
-#: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
-#: of AutoAWQ (``q_group_size=128``) and GPTQModel / AutoGPTQ (``group_size=128``)
-INT4_GROUP = 128
-#: MX block size: one E8M0 scale per 32 elements (OCP Microscaling Formats v1.0, Table 1: k = 32 for MXFP4)
-MX_BLOCK = 32
-#: GPU families (planner.hardware.efficiency.gpu_family) of compute capability 9 and 10 (Hopper, Blackwell),
-#: where vLLM runs MXFP4 MoE through triton_kernels / FlashInfer; every other NVIDIA GPU gets Marlin
-#: (``mxfp4_expert_pad``)
-TRITON_MXFP4_FAMILIES = ("H100", "H200", "B200", "B300")
-#: bytes of a parameter a quantised checkpoint keeps unquantised (bf16 / fp16): the embedding table,
-#: the LM head, the norms and the MoE router (``quantised_params``)
-BYTES_16BIT = 2.0
-
-
-@dataclass(frozen=True)
-class WeightFormat:
-    """How a serving precision stores one quantised linear weight: ``data`` bytes per weight, plus
-    ``scale`` bytes (scale and zero point) per group of ``group`` inputs of each output row; ``group``
-    0 = one group per output row (per-channel scales)."""
-    data: float
-    scale: float = 0.0
-    group: int = 0
-    #: which weights the checkpoint stores in the format: "linear" = every linear of the transformer blocks
-    #: (``quantised_params``), "experts" = the MoE routed experts only, every other linear in 16 bits
-    scope: str = "linear"
-
-
-#: the stored formats, as vLLM creates the parameters of a quantised ``LinearBase``:
-#:
-#: * bf16 / fp16: the weight alone (no scales).
-#: * fp8 (W8A8 FP8; vllm/model_executor/layers/quantization/fp8.py ``Fp8LinearMethod.create_weights``):
-#:   an ``float8_e4m3fn`` weight (1 B) and a per-tensor fp32 ``weight_scale`` per logical shard (q, k,
-#:   v; gate, up) — a few numbers per layer, not counted; DeepSeek-style 128 x 128 block scales would
-#:   add 4/16384 B per weight, not counted either. The same for ModelOpt / TensorRT-LLM FP8
-#:   (``FP8_DEFAULT_CFG``: ``"axis": None``, per tensor).
-#: * int8 (W8A8 INT8, SmoothQuant; vLLM compressed-tensors ``CompressedTensorsW8A8Int8.create_weights``):
-#:   an int8 weight (1 B) and, with the channel strategy, one fp32 ``weight_scale`` per output row
-#:   (``ChannelQuantScaleParameter`` of shape (rows, 1)); ModelOpt ``INT8_SMOOTHQUANT_CFG`` quantises
-#:   weights per output channel too (``"axis": 0``). 4 B per row of ``row_inputs`` weights
-#:   (``quantised_weight_bytes``).
-#: * int4 (W4A16, AWQ layout as vLLM loads it, vllm/model_executor/layers/quantization/awq.py
-#:   ``AWQLinearMethod.create_weights``): ``qweight`` 8 weights per int32 (0.5 B), ``scales`` one
-#:   fp16 per (group of 128 inputs, output) (2/128 B) and ``qzeros`` one 4-bit zero per (group,
-#:   output) packed 8 per int32 (0.5/128 B): 0.5195 B. GPTQ with symmetric quantisation under
-#:   Marlin keeps no zeros (0.5156 B, 0.8% less).
-#: * mxfp4 (OCP Microscaling Formats v1.0: FP4 E2M1 elements, one shared E8M0 scale per block of 32): 0.5 B
-#:   + 1/32 B = 0.53125 B, on the MoE experts only -- gpt-oss's released checkpoints and vLLM's ``Mxfp4Config``
-#:   (vllm/model_executor/layers/quantization/mxfp4.py: ``Mxfp4MoEMethod`` for ``FusedMoE``, the unquantised
-#:   method for every ``LinearBase``, so attention projections stay bf16). Weight-only on the GEMM side
-#:   (``COMPUTE_DTYPE``: bf16 math, as vLLM's Hopper / Ampere MXFP4 MoE kernels run it); Blackwell's native
-#:   FP4 tensor-core path is not modelled (its GEMMs would be faster).
-#: Every one applies to the transformer blocks' linear weights only (``quantised_params``).
-WEIGHT_FORMATS = {"bf16": WeightFormat(2.0), "fp16": WeightFormat(2.0), "fp8": WeightFormat(1.0),
-                  "int8": WeightFormat(1.0, scale=4.0), "int4": WeightFormat(0.5, scale=2.0 + 0.5, group=INT4_GROUP),
-                  "mxfp4": WeightFormat(0.5, scale=1.0, group=MX_BLOCK, scope="experts")}
-
-
-def quantised_weight_bytes(precision: str, row_inputs: float | None = None) -> float:
-    """Bytes one quantised linear weight occupies with its share of the scales: ``data`` +
-    ``scale / group`` (per-channel formats: ``scale / row_inputs``, the inputs one output row
-    holds; not counted when ``row_inputs`` is None).
-
-    >>> quantised_weight_bytes("int4"), quantised_weight_bytes("fp8")
-    (0.51953125, 1.0)
-    >>> quantised_weight_bytes("int8", 4096) * 4096  # 4096 int8 weights + one fp32 scale
-    4100.0
-    """
-    f = WEIGHT_FORMATS[precision]
-    group = f.group or row_inputs
-    return f.data + (f.scale / group if f.scale and group else 0.0)
-
-
-#: bytes per parameter by precision where the model's shapes are unknown (generic models): the
-#: weight + its group scales (per-channel scales not counted)
-WEIGHT_BYTES = {p: quantised_weight_bytes(p) for p in WEIGHT_FORMATS}
-KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
-#: the catalog peak the GEMMs run at; int4 is weight-only (bf16 math)
-COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16", "mxfp4": "bf16"}
 #: the weight precisions ``generic_option`` models for a generic model (a CNN, given by params and FLOPs): the math
 #: runs at that dtype's catalog peak (TensorRT's fp16 / int8 / fp8 engines quantise convolutions and GEMMs alike).
 #: The rest are refused, each with why: ``int4: precision`` on resnet50 planned 0.5-byte weights at bf16 speed.
@@ -224,12 +153,6 @@ GENERIC_UNMODELLED = {
 #: the serving fields only an LLM's model reads (tokens, KV cache, the LLM engine's efficiency): a generic model
 #: given one is refused by name, not planned around unsaid
 LLM_ONLY_SERVING = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens", "kv_precision", "engine")
-ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces (bf16)
-#: kernels per decoder layer in a decode iteration, counted from vLLM's LlamaDecoderLayer:
-#: input norm, qkv proj, rotary, attention, o proj, all-reduce, post-attn norm, gate_up proj,
-#: SiluAndMul, down proj, all-reduce
-KERNELS_PER_LAYER = 11
-RESERVED_BYTES = 1.0 * GiB  # CUDA context, activation workspace, CUDA graphs (vLLM profiles ~1 GiB)
 #: the values of the other ``parallel`` fields a serving-only job may state, as they change nothing: a replica is
 #: ``tp`` GPUs on one node (vLLM's tensor_parallel_size); pipeline, context and expert parallel serving are not modelled
 SERVING_PARALLEL_TRIVIAL = {"pp": 1, "cp": 1, "ep": 1, "vpp": 1, "schedule": "1f1b"}
@@ -256,658 +179,11 @@ def serving_tp_degrees(job: JobSpec) -> tuple[int, ...]:
     return TP_DEGREES if p.tp is None else (p.tp,)
 
 
-def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
-    """Inference TP all-reduce inside one node, as vLLM's custom all-reduce runs it
-    (csrc/custom_all_reduce.cuh): one-stage (each rank reads its tp-1 peers' buffers: one
-    latency, (tp-1) x N bytes) for small buffers, two-stage (reduce-scatter + all-gather:
-    2 latencies, 2 (tp-1)/tp x N) for large ones — whichever is faster. Decode messages are a
-    few KB, so latency, not NCCL's 2 (tp-1)-step ring, sets the cost."""
-    nbytes = ew.f64(nbytes)
-    if tp <= 1:
-        return 0.0 if ew.plain(nbytes) else np.zeros_like(nbytes)
-    one = (tp - 1) * nbytes / bw + alpha
-    two = 2 * (tp - 1) / tp * nbytes / bw + 2 * alpha
-    return ew.minimum(one, two)
-
-
 @dataclass
 class ServeTarget:
     tpot_s: float | None
     ttft_s: float | None
     qps: float | None
-
-
-def _compute_peak(gpu, precision: str) -> tuple[float, str]:
-    """(peak FLOP/s, dtype) the GEMMs run at; falls back to bf16/fp16 math (weight-only quant)."""
-    want = COMPUTE_DTYPE[precision]
-    for d in (want, "bf16", "fp16"):
-        if d in gpu.peak_flops:
-            return gpu.peak_flops[d], d
-    raise InputError("serving.precision", f"{gpu.name} has no {want}, bf16 or fp16 peak in the catalog")
-
-
-def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
-    """KV-cache bytes one token occupies on one GPU of a TP group: 2 x L x kv_heads/tp x d x bytes
-    (at least one KV head per GPU: vLLM replicates KV heads when tp > kv_heads).
-
-    Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2: ``model.mla``) caches the compressed latent
-    c_kv and the shared RoPE key, not per-head K and V: L x (kv_lora_rank + qk_rope_head_dim) x bytes
-    (DeepSeek-V2, arXiv 2405.04434 §2.1.3 and Table 1: "(d_c + d_h^R) l" elements per token; vLLM's MLA
-    backends cache that one latent per layer, whole on every TP rank). Counting 128 heads of full K and V
-    made DeepSeek-V3's cache 2,928 KiB a token instead of 34 KiB (fp8), ~85x."""
-    if getattr(m, "mla", None) is not None:
-        return float(m.layers * (m.mla.kv_lora_rank + m.mla.qk_rope_head_dim) * KV_BYTES[kv_precision])
-    heads_per_gpu = max(m.kv_heads / tp, 1.0)
-    return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision]
-
-
-@dataclass(frozen=True)
-class KVLayout:
-    """One sequence's KV cache on one GPU of a TP group for a model with local (sliding-window or
-    chunked) attention layers, as an engine keeps it (``ServingEfficiency.local_kv``,
-    planner/model/serving_efficiency.py :class:`LocalKV`). ``layer_bytes``: one layer's KV of one
-    token (``kv_bytes_per_token`` / layers); ``global_slots`` / ``local_slots``: the layers that keep
-    the whole context / only the window — vLLM pads each kind to whole KV-cache groups, so these
-    may exceed the layer counts; ``window``: the local layers' window (or chunk) in tokens."""
-    layer_bytes: float
-    global_layers: int
-    local_layers: int
-    global_slots: int
-    local_slots: int
-    window: int
-    kind: str  # "sliding" | "chunked"
-    rule: LocalKV
-
-    def local_tokens(self, ctx):
-        """Tokens a local layer keeps at context ``ctx``: min(ctx, w). Sliding: the last w (vLLM
-        frees whole blocks before ``computed - w + 1``, so up to one more block is held: counted
-        by the simulation's blocks, not here). Chunked: the current chunk's ``ctx mod w`` tokens,
-        taken at its peak, min(ctx, w) — exact for ctx <= w, otherwise an upper bound (w/2 on
-        average over a sequence's positions): the batch must fit at every point of a sequence."""
-        return np.minimum(np.asarray(ctx, dtype=np.float64), float(self.window))
-
-    def seq_bytes(self, ctx, shared: int = 0):
-        """KV bytes of one sequence at context ``ctx`` on one GPU:
-
-        * ``window``: layer_bytes x (global_slots x ctx + local_slots x min(ctx, w));
-        * ``pool_ratio`` (two fixed pools, local = ratio r x full tokens): the share of the memory a
-          sequence uses up, layer_bytes x (G + r S) x max(ctx, min(ctx, w) / r) — the full pool
-          runs out first when ctx > min(ctx, w) / r, else the local one (G, S: the layer counts);
-        * ``full``: every layer keeps the whole context, layer_bytes x layers x ctx.
-
-        ``shared``: tokens of a prompt prefix every sequence shares (``shared_prefix``): the layers
-        that keep the whole context hold its KV once per replica (:meth:`prefix_bytes`), so a sequence
-        holds ctx - shared of them. The local layers keep their window per sequence, the prefix's part
-        of it included: a sliding layer's prefix blocks are shared only while the prefix is still in the
-        window (context < shared + w), not counted — an upper bound, exact past that point."""
-        c = np.asarray(ctx, dtype=np.float64)
-        g = c - shared  # the whole-context layers' tokens of this sequence's own
-        r = self.rule
-        if r.rule == "pool_ratio":
-            return (self.layer_bytes * (self.global_layers + r.ratio * self.local_layers)
-                    * np.maximum(g, self.local_tokens(c) / r.ratio))
-        if r.rule == "full":
-            return self.layer_bytes * (self.global_layers + self.local_layers) * g
-        return self.layer_bytes * (self.global_slots * g + self.local_slots * self.local_tokens(c))
-
-    def prefix_bytes(self, shared: int) -> float:
-        """KV bytes on one GPU of a ``shared``-token prefix held once per replica (:meth:`seq_bytes`):
-        the whole-context layers' (``window``: the global slots; ``full``: every layer;
-        ``pool_ratio``: its tokens of the full pool, as the share of memory they use up)."""
-        r = self.rule
-        if r.rule == "pool_ratio":
-            return self.layer_bytes * (self.global_layers + r.ratio * self.local_layers) * shared
-        if r.rule == "full":
-            return self.layer_bytes * (self.global_layers + self.local_layers) * shared
-        return self.layer_bytes * self.global_slots * shared
-
-    def block_cost(self, pp: int = 1) -> tuple[BlockCost, float]:
-        """The simulation's view (planner.simulate.serving.BlockCost) and the bytes of one unit
-        of its pool (per token of a block, per GPU of a ``pp``-stage replica). ``window``: one
-        unit = one layer's block, ``global_slots`` units per new block of context and
-        ``local_slots`` more while the window still grows (vLLM's exact rule); ``full``: one unit =
-        every layer's block; ``pool_ratio``: one unit = 1/q of a layer's block (r = p/q) and
-        q G + p S units per new block — the full pool taken as the one that runs out (contexts
-        over w / r), the local pool's limit at shorter contexts not simulated."""
-        if self.rule.rule == "full":
-            return BlockCost(), self.layer_bytes * (self.global_layers + self.local_layers) / pp
-        if self.rule.rule == "pool_ratio":
-            fr = Fraction(self.rule.ratio).limit_denominator(64)
-            return (BlockCost(self.global_layers * fr.denominator + self.local_layers * fr.numerator),
-                    self.layer_bytes / fr.denominator / pp)
-        return BlockCost(self.global_slots, self.local_slots, self.window), self.layer_bytes / pp
-
-    def describe(self, ctx: int) -> str:
-        """The serve output's assumption line."""
-        w = f"{self.window:,}"
-        if self.kind == "chunked":
-            what = f"chunked local attention ({w}-token chunks): they keep the current chunk (at most {w} tokens)"
-        else:
-            what = f"sliding-window ({w} tokens): they keep the last {w} tokens"
-        if self.rule.rule == "full":
-            what += " in attention, but the engine's KV cache keeps the whole context"
-        elif self.rule.rule == "pool_ratio":
-            what += (f", in a separate pool of {self.rule.ratio:g} x the full layers' tokens (memory split at start-up: "
-                     "the pool that fills first sets the batch)")
-        pad = (f"; padded to {self.global_slots} + {self.local_slots} layers of equal KV-cache groups"
-               if (self.global_slots, self.local_slots) != (self.global_layers, self.local_layers)
-               and self.rule.rule == "window" else "")
-        full = self.layer_bytes * (self.global_layers + self.local_layers) * ctx
-        kept = float(self.seq_bytes(ctx))
-        return (f"KV cache: {self.local_layers} of {self.global_layers + self.local_layers} layers {what} "
-                f"({self.rule.what}){pad}; one sequence at {ctx:,} tokens keeps "
-                + (f"{kept / 2**20:,.0f} MiB of KV per GPU at TP1 instead of {full / 2**20:,.0f} MiB" if kept < full else
-                   f"{kept / 2**20:,.0f} MiB of KV per GPU at TP1, no less than with full attention at this context"))
-
-
-def _vllm_group_slots(n_global: int, n_local: int) -> tuple[int, int]:
-    """Layer slots per kind after vLLM's KV-cache grouping (vllm/v1/core/kv_cache_utils.py
-    ``_get_kv_cache_groups_uniform_page_size``): group size = the fewer layers of the two kinds (the
-    more when more < 1.5 x fewer); each kind padded to whole groups.
-
-    >>> _vllm_group_slots(10, 52), _vllm_group_slots(12, 12), _vllm_group_slots(0, 32)
-    ((10, 60), (12, 12), (0, 32))
-    """
-    if not n_global or not n_local:
-        return n_global, n_local
-    lo, hi = min(n_global, n_local), max(n_global, n_local)
-    g = hi if hi < 1.5 * lo else lo
-    return -(-n_global // g) * g, -(-n_local // g) * g
-
-
-def kv_layout(m, kv_precision: str, tp: int = 1, local_kv: Optional[LocalKV] = None) -> Optional[KVLayout]:
-    """The :class:`KVLayout` of a model with sliding-window / chunked layers (``local_layers`` with a
-    ``sliding_window``), kept as ``local_kv`` says (default: vLLM's); None for a model without them and
-    for MLA models (their one latent per layer is kept whole: unchanged)."""
-    n_local = m.local_layers if getattr(m, "sliding_window", None) else 0
-    if not n_local or getattr(m, "mla", None) is not None:
-        return None
-    rule = local_kv or engine_efficiency("vllm").local_kv
-    n_global = m.layers - n_local
-    gs, ls = _vllm_group_slots(n_global, n_local) if rule.pad_groups else (n_global, n_local)
-    return KVLayout(layer_bytes=kv_bytes_per_token(m, kv_precision, tp) / m.layers, global_layers=n_global,
-                    local_layers=n_local, global_slots=gs, local_slots=ls, window=int(m.sliding_window),
-                    kind=m.local_attention, rule=rule)
-
-
-def kv_bytes_per_sequence(m, kv_precision: str, ctx, tp: int = 1, local_kv: Optional[LocalKV] = None,
-                          shared: int = 0):
-    """KV bytes one sequence at context ``ctx`` keeps on one GPU of a TP group: ``kv_bytes_per_token``
-    x ctx (every layer keeps the whole context), or for a model with local layers the global layers'
-    ctx tokens and the local layers' window (:meth:`KVLayout.seq_bytes`). ``shared``: tokens of a
-    prefix held once per replica (``shared_prefix``, :func:`kv_prefix_bytes`), not by the sequence."""
-    lay = kv_layout(m, kv_precision, tp, local_kv)
-    if lay is None:
-        return kv_bytes_per_token(m, kv_precision, tp) * (ctx - shared)
-    return float(lay.seq_bytes(ctx, shared))
-
-
-def kv_prefix_bytes(m, kv_precision: str, shared: int, tp: int = 1, local_kv: Optional[LocalKV] = None) -> float:
-    """KV bytes on one GPU of a TP group of a ``shared``-token prefix every sequence reuses, held once
-    per replica: ``kv_bytes_per_token`` x shared, or the whole-context layers' share for a model with
-    local layers (:meth:`KVLayout.prefix_bytes`)."""
-    lay = kv_layout(m, kv_precision, tp, local_kv)
-    if lay is None:
-        return kv_bytes_per_token(m, kv_precision, tp) * shared
-    return float(lay.prefix_bytes(shared))
-
-
-def shared_prefix(s: ServingSpec, eff: Optional[ServingEfficiency] = None) -> int:
-    """Tokens of every prompt the engine's prefix cache serves: the whole blocks of
-    ``serving.shared_prefix_tokens`` (``ServingEfficiency.prefix``: vLLM hashes full 16-token blocks,
-    TensorRT-LLM reuses 32-token blocks, SGLang's radix tree matches any token). They are prefilled
-    once per replica and their KV held once per replica; the prefix's partial last block is
-    recomputed and held by every sequence (planner.model.serving_efficiency.PrefixCache).
-
-    >>> shared_prefix(ServingSpec(prompt_tokens=2560, shared_prefix_tokens=2050))
-    2048
-    """
-    blk = (eff or engine_efficiency(s.engine)).prefix.block
-    return s.shared_prefix_tokens // blk * blk
-
-
-def served_model(m):
-    """The model an engine serves: ``m`` without its multi-token-prediction modules (``mtp_layers``:
-    DeepSeek-V3's one MTP depth). vLLM loads them only as a speculative-decoding
-    draft (``--speculative-config``), never in the main model: ``DeepseekV2ForCausalLM.load_weights``
-    (vllm/model_executor/models/deepseek_v2.py) skips every checkpoint tensor of an MTP layer
-    ("skip spec decode layers for main model", ``get_spec_layer_idx_from_weight_name``), so they take no
-    HBM and no step reads or multiplies them. DeepSeek-V3: 682.6B -> 671.0B parameters served, fp8
-    weights 637.6 -> 626.8 GiB (79.7 -> 78.4 GiB per GPU at TP8). A model without MTP is returned as is.
-
-    >>> from planner.spec import load_job_dict
-    >>> served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model).mtp_layers
-    0
-    """
-    if m is None or not getattr(m, "mtp_layers", 0):
-        return m
-    return m.model_copy(update={"mtp_layers": 0, "mtp_repeated": False})
-
-
-def quantised_params(m) -> tuple[float, float]:
-    """(parameters a quantised checkpoint — int4 AWQ / GPTQ, int8 W8A8, fp8 — stores in its
-    quantised format, parameters it keeps in 16 bits).
-
-    Quantised: the linear layers of the transformer blocks (attention projections, MLPs, MoE
-    experts). Kept in 16 bits: the token embedding table, the LM head (none of its own when tied
-    to the embedding: counted once), the final and per-layer norms, and the MoE router.
-    Sources, vLLM: every quantisation config's ``get_quant_method`` returns a quantised method
-    for ``LinearBase`` and ``FusedMoE`` layers only — ``Fp8Config`` (quantization/fp8.py:
-    ``Fp8LinearMethod`` / ``Fp8MoEMethod``, ``ignored_layers`` unquantised), ``AWQConfig`` /
-    ``AWQMarlinConfig`` (awq.py), GPTQ (utils/gptq_utils.py ``get_linear_quant_method``, the LM
-    head only with ``lm_head: true`` in the checkpoint's quantize_config) and
-    ``CompressedTensorsConfig`` (compressed_tensors/compressed_tensors.py: W8A8 int8 / fp8
-    schemes for ``LinearBase``; an embedding only with its own explicit scheme,
-    compressed_tensors_embedding.py). ``VocabParallelEmbedding`` and ``ParallelLMHead`` (its
-    subclass) are not ``LinearBase``: ``get_quant_method`` returns None for them and they load
-    with ``UnquantizedEmbeddingMethod`` (vocab_parallel_embedding.py); vLLM's Mixtral builds its
-    router with ``quant_config=None``. Quantisers: NVIDIA ModelOpt (TensorRT-LLM's FP8 / INT8
-    SmoothQuant / INT4 AWQ checkpoints) inserts quantisers into linear layers and disables
-    ``*lm_head*``, ``*router*``, ``*block_sparse_moe.gate*`` and ``*mlp.gate.*`` in every default
-    config (modelopt/torch/quantization/config.py ``_default_disabled_quantizer_cfg``);
-    AutoAWQ quantises the named linears of each decoder block (``get_named_linears`` over
-    ``get_model_layers``; ``modules_to_not_convert`` leaves Mixtral's ``gate`` router) and
-    GPTQModel the modules of its ``layers_node`` blocks, the LM head only on request. Biases
-    and q/k norms (< 0.01% of a layer) are counted with the quantised part.
-
-    >>> from planner.spec import load_job_dict
-    >>> q, keep = quantised_params(load_job_dict({"model": {"preset": "llama3-70b"}}).model)
-    >>> round(keep / 1e9, 2)  # 2 x 128,256 x 8,192 (embedding + untied head) + norms
-    2.1
-    """
-    pc = count_params(m)
-    norms = m.layers * max(m.layer_norms, 1) * _norm(m)
-    router = pc.n_moe_layers * m.hidden * m.moe.experts if m.moe is not None else 0
-    keep = pc.embedding + pc.lm_head + pc.final_norm + norms + router
-    return float(pc.total - keep), float(keep)
-
-
-def weight_bytes(m, precision: str, expert_pad: float = 1.0) -> float:
-    """Bytes of the model's weights in ``precision``, the one formula for every precision:
-    quantised parameters (``quantised_params``) x ``quantised_weight_bytes`` (per-channel scales
-    over rows of ``hidden`` inputs: the width the q/k/v, gate/up and — when q_dim = hidden —
-    o_proj rows have; down_proj's rows are ffn wide, so this over-counts its scales, on a term of
-    ~0.1%) + the 16-bit rest x 2 B. Generic (non-transformer) models: params x ``WEIGHT_BYTES``.
-    ``expert_pad``: the engine's kernel stores the experts-only format's experts padded to this many
-    times their parameters (``mxfp4_expert_pad``); 1 = as the checkpoint stores them."""
-    if not m.is_transformer:
-        return count_params(m).total * WEIGHT_BYTES[precision]
-    if WEIGHT_FORMATS[precision].scope == "linear":
-        q, keep = quantised_params(m)
-    else:
-        q, keep = expert_params(m)
-        q *= expert_pad
-    return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
-
-
-def mla_kv_b_params(m) -> float:
-    """Parameters of multi-head latent attention's kv_b_proj, whole model: kv_lora_rank x heads x
-    (qk_nope_head_dim + v_head_dim) per attention layer (W_UK and W_UV side by side, DeepSeek-V2 §2.1.2;
-    vllm/v1/attention/backends/mla/common.py: ``kv_b_proj`` is [W_UK; W_UV] per head) — DeepSeek-V3 1.02B.
-    0 without MLA."""
-    if getattr(m, "mla", None) is None:
-        return 0.0
-    a = m.mla
-    return float(m.attention_layers * a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim))
-
-
-def mla_absorbed_bytes(m, precision: str) -> float:
-    """Bytes of the 16-bit W_UK / W_UV copies vLLM's MLA backends keep beside a quantised kv_b_proj, whole model
-    (split over TP by heads, as kv_b_proj is). The absorbed decode multiplies by W_UK_T and W_UV in batched
-    matmuls that have no quantised kernel, so ``process_weights_after_loading`` dequantises kv_b_proj to the
-    activation dtype and keeps W_UK_T / W_UV as views of that new tensor ("we just store fp16/bf16 copies and
-    perform the bmm's in 16-bit", vllm/v1/attention/backends/mla/common.py ``get_and_maybe_dequant_weights``);
-    kv_b_proj itself stays, quantised, for the prefill. An unquantised kv_b_proj (bf16 / fp16, or MXFP4, whose
-    checkpoints quantise the experts only) is returned as is: the views cost nothing. DeepSeek-V3 fp8: 2.05 GB,
-    0.24 GiB a GPU at TP8."""
-    f = WEIGHT_FORMATS[precision]
-    return mla_kv_b_params(m) * BYTES_16BIT if (f.scope == "linear" and f.data < BYTES_16BIT) else 0.0
-
-
-def mla_context_upproj_flops(m) -> float:
-    """FLOPs per cached context token of a prefill chunk that comes after computed tokens (an earlier chunk of
-    the prompt, or a prefix-cache hit), whole model: multi-head latent attention prefills "compute friendly",
-    an MHA over K and V up-projected from the cached latent, so vLLM re-projects every cached token through
-    kv_b_proj for every chunk that attends to it (vllm/v1/attention/backends/mla/common.py
-    ``_compute_prefill_context``: ``kv_b_proj`` of each workspace chunk of ``cache_kv_c``): 2 x kv_lora_rank x
-    heads x (qk_nope_head_dim + v_head_dim) per attention layer — DeepSeek-V3 2.05 GFLOP a cached token, a 32K
-    prompt in 2,048-token chunks re-projects 245,760 of them (~+10% of its prefill). 0 without MLA (K and V are
-    cached as such)."""
-    return 2.0 * mla_kv_b_params(m)
-
-
-def tp_replicated_params(m) -> tuple[float, float]:
-    """(quantised, 16-bit) parameters a serving engine keeps whole on every TP rank instead of 1/tp of them
-    (vLLM ``ReplicatedLinear``, vllm/model_executor/models/deepseek_v2.py): multi-head latent attention's
-    down-projections q_a_proj (h x q_lora_rank) and kv_a_proj_with_mqa (h x (kv_lora_rank + qk_rope_head_dim))
-    — quantised linears — on every attention layer, and the MoE router (h x experts, ``DeepseekV2MoE.gate`` /
-    ``MixtralMoE.gate`` / ``Qwen3MoeSparseMoeBlock.gate``: ``ReplicatedLinear`` with ``quant_config=None``,
-    16-bit) on every MoE layer. Each rank stores them, reads them every step and multiplies every token through
-    them: DeepSeek-V3 923.6M + 106.4M parameters, ~0.93 GiB more per GPU at TP8 in fp8 than an even 1/8 share.
-    Other replications (KV heads when tp > kv_heads, norms) are < 0.1% of a GPU's weights: not counted."""
-    if not m.is_transformer:
-        return 0.0, 0.0
-    q = 0.0
-    if m.mla is not None:
-        a = m.mla
-        q = float(m.attention_layers * m.hidden * ((a.q_lora_rank or 0) + a.kv_lora_rank + a.qk_rope_head_dim))
-    router = float(count_params(m).n_moe_layers * m.hidden * m.moe.experts) if m.moe is not None else 0.0
-    return q, router
-
-
-def weight_bytes_per_gpu(m, precision: str, tp: int, pp: int = 1, expert_pad: float = 1.0) -> float:
-    """Weight bytes on one GPU of a tp x pp replica: ``weight_bytes`` / (tp x pp), plus (1 - 1/tp) of the
-    parameters every TP rank keeps whole (``tp_replicated_params``; quantised ones in ``precision`` when it
-    quantises every linear, else 16-bit, as ``weight_bytes`` stores them) over the pp stages, plus an MLA
-    model's 16-bit W_UK / W_UV copies beside a quantised kv_b_proj (``mla_absorbed_bytes``) / (tp x pp).
-    What a GPU holds; the iteration model reads it all every step (a decode step reads the copies, not
-    kv_b_proj, and a prefill the reverse: over by kv_b_proj's quantised bytes, 0.13 GB of DeepSeek-V3's
-    79 GB a GPU at TP8 in fp8)."""
-    q, keep = tp_replicated_params(m)
-    qb = quantised_weight_bytes(precision, m.hidden) if WEIGHT_FORMATS[precision].scope == "linear" else BYTES_16BIT
-    return ((weight_bytes(m, precision, expert_pad) + mla_absorbed_bytes(m, precision)) / tp
-            + (1.0 - 1.0 / tp) * (q * qb + keep * BYTES_16BIT)) / pp
-
-
-def _round_up(x: float, k: int) -> float:
-    return float(-(-int(math.ceil(x)) // k) * k)
-
-
-def mxfp4_expert_pad(m, precision: str, se: ServingEfficiency, gpu, tp: int = 1) -> float:
-    """How many times its parameters an MXFP4 MoE expert takes in the engine's kernel on ``gpu`` (one TP
-    rank's shard: ``ffn_hidden / tp`` wide): vLLM (``ServingEfficiency.mxfp4_marlin``) runs MXFP4 experts
-    through Marlin on an NVIDIA GPU below compute capability 9 — every family but Hopper and Blackwell
-    (:data:`TRITON_MXFP4_FAMILIES`) — and Marlin's MoE kernel needs n % 256 and k % 128 of each linear, so
-    ``Mxfp4MoEMethod.create_weights`` pads the hidden dim to a multiple of 256 and the per-rank intermediate
-    dim to a multiple of 128 (vllm/model_executor/layers/quantization/mxfp4.py, MARLIN branch;
-    ``get_mxfp4_backend``: Marlin when ``get_device_capability()[0] < 9``): ratio = round_up(h, 256) / h x
-    round_up(f / tp, 128) / (f / tp) (h: the experts' input width ``expert_io``). The padded weights are stored, read in decode and multiplied (zeros
-    included). gpt-oss-120b on one GPU: 2880 -> 3072 and 2880 -> 2944, 1.090x the experts, 65.9 GiB of
-    weights instead of 60.7 — vLLM logs "Model loading took 65.9651 GiB" for it on the Marlin path
-    (vllm-project/vllm issue #23278). 1 for every other engine, precision and GPU (Hopper's Triton path
-    rounds the intermediate dim to 64 only, which gpt-oss's 2880 already is).
-
-    >>> from planner.spec import load_job_dict
-    >>> from planner.model.serving_efficiency import ENGINES
-    >>> from hardware_catalog import load_catalog
-    >>> m = load_job_dict({"model": {"preset": "gpt-oss-120b"}}).model
-    >>> gpus = load_catalog()
-    >>> round(mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], gpus.gpu("A100-SXM-80GB")), 4)
-    1.0904
-    >>> mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], gpus.gpu("H100-SXM-80GB"))
-    1.0
-    """
-    if (precision != "mxfp4" or not se.mxfp4_marlin or m.moe is None or gpu.vendor != "NVIDIA"
-            or gpu_family(gpu.name) in TRITON_MXFP4_FAMILIES):
-        return 1.0
-    h, f = m.expert_io, m.ffn_hidden / tp  # an expert's input/output width (hidden, or a latent MoE's latent)
-    return _round_up(h, 256) / h * _round_up(f, 128) / f
-
-
-def routed_expert_params(m, pc=None) -> float:
-    """Parameters of the MoE routed experts (every expert of every MoE layer); 0 for a dense model."""
-    pc = pc or count_params(m)
-    return float(pc.n_moe_layers * pc.expert * m.moe.experts) if m.moe is not None else 0.0
-
-
-def expert_params(m, field: str = "serving.precision") -> tuple[float, float]:
-    """(the MoE routed experts' parameters, the rest): what an experts-only format (mxfp4) quantises. A model
-    without routed experts has nothing such a checkpoint quantises: refused, not served as bf16 unsaid (``field``:
-    where the precision was asked for)."""
-    pc = count_params(m)
-    experts = routed_expert_params(m, pc)
-    if not experts:
-        raise InputError(field, f"mxfp4 quantises the MoE experts only (gpt-oss's checkpoints, vLLM "
-                                              f"Mxfp4Config); {m.name} has no routed experts: use int4, fp8 or bf16")
-    return experts, float(pc.total - experts)
-
-
-@dataclass(frozen=True)
-class IterationModel:
-    """THE iteration-time model of one LLM engine step on a TP group, as a function of the batch
-    composition. The analytic planner (``_llm_iteration``, ``prefill_time``) and the serving
-    simulation (planner/simulate/serving.py) both call :meth:`time`; there is no second copy.
-
-    A step runs ``prefill_tokens`` prompt tokens (chunks of one or more prompts) and one new token
-    for each of ``decode_seqs`` running sequences. Roofline (Williams et al. 2009; Yuan et al. 2024
-    §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` + 2 TP all-reduces per layer
-    (``tp_allreduce_time``) + a GPU-side gap per kernel (``KERNELS_PER_LAYER`` per layer):
-
-    * FLOPs = lin x (decode_seqs + prefill_tokens) + attn_dec x decode_ctx + attn x prefill_ctx, all / tp,
-      where lin = 2 x weights each token multiplies (``linear_flops_per_token``) and attn =
-      4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``); attn_dec
-      the same at ``decode_score_dim`` (= attn but for MLA, which decodes absorbed over its latent); the
-      linears every rank holds whole (``tp_replicated_params``: MLA down-projections, MoE routers) run on
-      every rank, lin_rep x (tp - 1) more;
-      ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
-      prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
-      c x (p + c/2); a whole prompt of P: P^2/2, the causal half);
-    * bytes = the weights once per step (MoE: only the experts some token routes to,
-      E x (1 - (1 - k/E)^tokens) per MoE layer) + kv x (decode_ctx + prefill_tokens) — the decode
-      sequences' KV read and the new prefill KV written.
-
-    Local (sliding-window / chunked) layers (``window`` set; ``attn_local`` of the attention FLOPs
-    and ``kv_local`` of the KV bytes per token are theirs): a query there attends to at most w
-    keys (``planner.model.flops.local_keys``, the rule training's ``attention_keys`` uses), so
-    their share of the decode pairs and of the decode KV read is B x min(ctx, w) at the decode
-    sequences' mean context (exact when every sequence is on the same side of w, an upper bound
-    otherwise: min is concave), and their share of the prefill pairs is ``prefill_local_ctx``
-    (the causal pairs inside the window; default min(prefill_ctx, prefill_tokens x w)).
-
-    >>> im = IterationModel(lin_flops=2e9, attn_flops=1e5, dense_bytes=2e9, expert_bytes=0.0,
-    ...                     moe_layers=0, experts=1, top_k=1, kv_bytes=1e5, flops_rate=5e14,
-    ...                     bytes_rate=2e12, act_bytes=8e3, layers=32, tp=1, ar_bw=1e11,
-    ...                     ar_alpha=8e-6, kernel_s=0.0)
-    >>> round(float(im.time(decode_seqs=1, decode_ctx=1000)) * 1e3, 3)  # memory-bound decode (ms)
-    1.05
-    >>> round(float(im.time(prefill_tokens=4096, prefill_ctx=4096**2 / 2)) * 1e3, 2)  # compute-bound prefill
-    18.06
-    """
-
-    lin_flops: float  # FLOPs per token through the weights, whole model (not / tp)
-    attn_flops: float  # FLOPs per (query, context) token pair, whole model (not / tp)
-    dense_bytes: float  # bytes of weights every step reads, per GPU (MoE: all but the experts)
-    expert_bytes: float  # bytes of one expert of one MoE layer, per GPU
-    moe_layers: int
-    experts: int
-    top_k: int
-    kv_bytes: float  # KV-cache bytes per token per GPU
-    flops_rate: float  # achieved FLOP/s per GPU (peak x gemm_max)
-    bytes_rate: float  # achieved HBM bytes/s per GPU (bandwidth x hbm)
-    act_bytes: float  # all-reduced activation bytes per token (hidden x ACTIVATION_BYTES_BF16)
-    layers: int
-    tp: int
-    ar_bw: float
-    ar_alpha: float
-    kernel_s: float  # kernel gaps per step: KERNELS_PER_LAYER x layers x gap
-    dtype: str = "bf16"
-    attn_rate: Optional[float] = None  # achieved attention-core FLOP/s per GPU (None: flops_rate)
-    tile_rows: int = 1  # GEMM rows are padded to whole tiles of this many (serving_efficiency.TILE_ROWS)
-    host_s: float = 0.0  # host/scheduler seconds per step (ServingEfficiency.host_s)
-    window: Optional[float] = None  # the local layers' window / chunk (tokens); None: no local layers
-    local_kind: str = "sliding"  # "sliding" | "chunked"
-    attn_local: float = 0.0  # share of ``attn_flops`` (per pair at full context) in the local layers
-    kv_local: float = 0.0  # share of ``kv_bytes`` in the local layers
-    prior_flops: float = 0.0  # FLOPs per cached context token a prefill chunk up-projects (MLA), not / tp
-    lin_flops_replicated: float = 0.0  # of lin_flops, through weights every TP rank holds whole (tp_replicated_params)
-    attn_flops_decode: Optional[float] = None  # FLOPs per decode (query, context) pair (MLA: absorbed); None: attn_flops
-
-    @classmethod
-    def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
-              eff: Optional[ServingEfficiency] = None) -> "IterationModel":
-        """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
-        served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
-        ``eff`` when given): GEMMs at the bf16 peak x the engine's reachable FP8 speed-up (fp8 on a
-        GPU with fp8 units) x the GPU's ``gemm_max``; attention at the bf16 peak x ``attn_fwd`` x the
-        engine kernel's rate at the model's head dim relative to 128 (``ServingEfficiency.attn_kernel``,
-        planner.model.physics.attention_head_dim_rel: 0.77 for FA3 at head dim 64 on H100/H200, 1 elsewhere);
-        HBM at the engine's achieved fraction."""
-        se = eff or engine_efficiency(engine)
-        pc = count_params(m)
-        wb = quantised_weight_bytes(precision, m.hidden)  # the experts are quantised linears
-        # an MXFP4 expert as the engine's kernel stores and multiplies it (Marlin's padded dims; 1 elsewhere)
-        pad = mxfp4_expert_pad(m, precision, se, hw.gpu, tp)
-        peak, dtype = _compute_peak(hw.gpu, precision)
-        bf16 = _compute_peak(hw.gpu, "bf16")[0]
-        if dtype in ("fp8", "int8"):  # the engine's reachable speed-up, not the catalog's 2x
-            peak = bf16 * min(se.fp8, peak / bf16)
-        e = m.moe
-        expert_total = routed_expert_params(m, pc)
-        # weight-only kernels (int4; fp8 with no fp8 units) pad the batch to Marlin's 16-row tiles
-        weight_only = precision not in ("bf16", "fp16") and dtype in ("bf16", "fp16")
-        # attention at the engine kernel's rate for the model's head dim (physics.attention_head_dim_rel:
-        # at head dim 64 an H100's exponentials bind as much as its matmuls; 1 at >= 128 and off Hopper)
-        hd_rel = attention_head_dim_rel(se.attn_kernel, hw.gpu.name, score_dim(m) / m.heads)[0]
-        n_local = m.local_layers if (m.sliding_window and m.mla is None) else 0
-        local = dict(window=float(m.sliding_window), local_kind=m.local_attention,
-                     attn_local=n_local / (m.attention_layers + m.mtp_layers),
-                     kv_local=n_local / m.layers) if n_local else {}
-        routed_flops = 2.0 * pc.n_moe_layers * e.top_k * pc.expert if e is not None else 0.0
-        return cls(lin_flops=float(sum(linear_flops_per_token(m).values())) + routed_flops * (pad - 1.0),
-                   attn_flops=float(attention_flops_per_token(m, 1.0)),
-                   # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
-                   attn_flops_decode=float(attention_flops_per_token(m, 1.0)) * decode_score_dim(m) / score_dim(m),
-                   dense_bytes=weight_bytes_per_gpu(m, precision, tp) - expert_total * wb / tp,
-                   lin_flops_replicated=2.0 * sum(tp_replicated_params(m)),
-                   prior_flops=mla_context_upproj_flops(m),
-                   expert_bytes=(pc.expert * wb * pad / tp) if e is not None else 0.0,
-                   moe_layers=int(pc.n_moe_layers) if e is not None else 0,
-                   experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
-                   kv_bytes=kv_bytes_per_token(m, kv_precision, tp), flops_rate=peak * hw.eff.gemm_max * se.compute,
-                   bytes_rate=hw.gpu.hbm_bw * se.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
-                   layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
-                   kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
-                   dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute * hd_rel,
-                   tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s, **local)
-
-    @classmethod
-    def constant(cls, seconds: float) -> "IterationModel":
-        """Every step takes ``seconds`` whatever the batch (for queueing-theory checks).
-
-        >>> float(IterationModel.constant(0.02).time(decode_seqs=64, decode_ctx=1e5))
-        0.02
-        """
-        return cls(lin_flops=0.0, attn_flops=0.0, dense_bytes=0.0, expert_bytes=0.0, moe_layers=0,
-                   experts=1, top_k=1, kv_bytes=0.0, flops_rate=1.0, bytes_rate=1.0, act_bytes=0.0,
-                   layers=1, tp=1, ar_bw=1.0, ar_alpha=0.0, kernel_s=float(seconds))
-
-    def local_pairs(self, computed, tokens):
-        """(query, key) pairs one local layer computes prefilling ``tokens`` tokens after ``computed``
-        ones (causal, inside the window): F(computed + tokens) - F(computed), F(s) = s x
-        ``local_keys(s, causal)`` (s^2/2 up to w, s w - w^2/2 past it; chunked s min(s, w)/2)."""
-        def f(x):
-            x = ew.f64(x)
-            safe = ew.maximum(x, 1.0)
-            return ew.where(x > 0, x * local_keys(safe, self.window, self.local_kind, causal_half=True), 0.0)
-        return f(ew.f64(computed) + tokens) - f(computed)
-
-    def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0,
-              prefill_local_ctx=None, prefill_prior=0.0) -> dict:
-        """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome.
-        ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
-        local layers only). ``prefill_prior``: the computed tokens before each prefill chunk, summed over
-        the chunks (MLA re-projects them: ``mla_context_upproj_flops``)."""
-        # (the simulator calls this once per engine step or decode span: numpy's overhead on scalars was most of
-        # the call, so plain numbers stay plain floats through planner.model.ew -- the same formula, the same values)
-        tokens = ew.f64(decode_seqs) + ew.f64(prefill_tokens)
-        dec_pairs, pf_pairs = decode_ctx, prefill_ctx
-        kv_ctx = decode_ctx
-        if self.window:
-            n = ew.f64(decode_seqs)
-            mean = ew.div0(decode_ctx, n)
-            dec_local = n * local_keys(mean, self.window, self.local_kind)
-            pf_local = (ew.minimum(prefill_ctx, ew.f64(prefill_tokens) * self.window)
-                        if prefill_local_ctx is None else prefill_local_ctx)
-            dec_pairs = (1.0 - self.attn_local) * dec_pairs + self.attn_local * dec_local
-            pf_pairs = (1.0 - self.attn_local) * pf_pairs + self.attn_local * pf_local
-            kv_ctx = (1.0 - self.kv_local) * kv_ctx + self.kv_local * dec_local
-        # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing
-        rows = ew.ceil(tokens / self.tile_rows) * self.tile_rows
-        dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
-        attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
-        lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
-        prior = self.prior_flops * prefill_prior if self.prior_flops else 0.0  # MLA: the cached context re-projected
-        flops = (lin * tokens + prior + attn) / self.tp
-        t_compute = ((lin * rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
-        weights = self.dense_bytes
-        if self.moe_layers:
-            touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
-            weights = weights + self.moe_layers * self.expert_bytes * touched
-        nbytes = weights + self.kv_bytes * (kv_ctx + prefill_tokens)
-        t_memory = nbytes / self.bytes_rate
-        if self.tp > 1:
-            t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
-            step = ew.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
-        else:  # no all-reduce: the same sum without its zero term
-            t_comm = tokens * 0.0
-            step = ew.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
-        return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
-                    host=self.host_s, flops=flops, dtype=self.dtype)
-
-    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None,
-             prefill_prior=0.0):
-        """Seconds of one step with this batch composition (see the class docstring)."""
-        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)["step"]
-
-
-def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
-    """The iteration model of one serving option: model ``m`` on ``hw`` with ``tp`` GPUs per replica at
-    ``s``'s precision, KV precision and engine. ``plan_serving`` builds it once per (hardware, TP, precision)
-    and passes it to everything that times that option (``llm_option``, ``screen_concurrency``, ``offline_run``,
-    the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
-    below still build it themselves when called without it (tests, the app)."""
-    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
-
-
-def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None,
-                   im: Optional[IterationModel] = None) -> dict:
-    """Steady-state iteration at batch B (vectorised over B): every slot decoding at the mean context
-    ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x N/O`` prompt tokens
-    are prefilled in each (P prompt, O output tokens; N = P - H new tokens after the H tokens the
-    prefix cache serves, ``shared_prefix``; causal: each new token attends to H + N/2 keys on
-    average). Decode reads each sequence's whole KV, the shared prefix's included. ``prefilling``: the
-    slots whose next prompts share the iteration (default all B; ``llm_tpot``: the B - 1 others). ``im``: the
-    option's iteration model where the caller has it (``option_iteration``)."""
-    return _steady_iteration(im or option_iteration(m, s, hw, tp), s, B, prefilling)
-
-
-def _steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None) -> dict:
-    """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one)."""
-    P, O = s.prompt_tokens, s.output_tokens
-    H = shared_prefix(s)
-    N = P - H
-    B = np.asarray(B, dtype=np.float64)
-    prefill_tokens = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) * N / O
-    local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
-    return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
-                    prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
-                    **local)
-
-
-def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray, im: Optional[IterationModel] = None) -> np.ndarray:
-    """TPOT at batch B as the simulation measures one request (``request_tpot``: (finish - first token) /
-    (O - 1), ``vllm bench serve``'s definition): its O - 1 decode iterations, each with the B slots decoding
-    and the prompts of the *other* B - 1 slots' next requests prefilled in it ((B - 1) x N/O tokens). The
-    request's own prefill comes before its first token (TTFT), so at batch 1 nothing is prefilled while it
-    decodes and TPOT is the bare decode step; a one-token request has no TPOT (0, as the simulation counts it).
-    ``im``: the option's iteration model, where the caller has it built (``screen_concurrency``)."""
-    B = np.asarray(B, dtype=np.float64)
-    O = s.output_tokens
-    it = _llm_iteration(m, s, hw, tp, B, prefilling=B - 1, im=im)
-    return request_tpot(0.0, (O - 1) * it["step"], O)
-
-
-def prefill_time(m, s: ServingSpec, hw, tp: int, im: Optional[IterationModel] = None) -> float:
-    """One prompt prefilled alone (no decodes in the step): its N = P - H new tokens (H: the tokens the
-    prefix cache serves, ``shared_prefix``), each attending to the H cached keys and, causally, the new
-    ones before it: N x H + N^2/2 (query, key) pairs. Reading the cached prefix's KV is not counted (a
-    prefill is compute-bound). ``im``: the option's iteration model where the caller has it."""
-    P = s.prompt_tokens
-    H = shared_prefix(s)
-    N = P - H
-    im = im or option_iteration(m, s, hw, tp)
-    local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
-    return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
 
 
 #: the token budget (vLLM ``max_num_batched_tokens``, Sarathi-Serve's chunk size) a real-time replica is screened at:
@@ -1472,7 +748,7 @@ def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int,
 
 def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
     """A generic model (CNN, ...) on one GPU with dynamic batching."""
-    peak, dtype = _compute_peak(hw.gpu, s.precision)
+    peak, dtype = compute_peak(hw.gpu, s.precision)
     w = m.params * WEIGHT_BYTES[s.precision]
     act = m.activation_bytes_per_sample or 0.0  # training's saved bytes: an upper bound at inference
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization - w - RESERVED_BYTES

@@ -1,0 +1,324 @@
+"""The serving iteration model: the time of one LLM engine step on a TP group as a function of the
+batch composition (``IterationModel``: a roofline of FLOPs and HBM bytes, two TP all-reduces per
+layer as vLLM's custom all-reduce runs them, a GPU-side gap per kernel and the engine's host time),
+and its analytic uses: the steady-state iteration at batch B (``steady_iteration``, ``_llm_iteration``),
+TPOT as the simulation measures one request (``llm_tpot``) and one prompt prefilled alone
+(``prefill_time``). Sources are in each docstring and in planner/workloads/serving.py's module
+docstring. The serving planner (planner/workloads/serving.py) and the serving simulation
+(planner/simulate/serving.py, through ``ReplicaSpec.iteration``) both time steps with
+:meth:`IterationModel.time`; there is no second copy.
+
+Reads the weight and KV bytes from planner/workloads/serving_memory.py; imports nothing from
+planner/workloads/serving.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from planner.errors import InputError
+from planner.model import ew
+from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
+                                 score_dim)
+from planner.model.physics import attention_head_dim_rel
+from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, ServingEfficiency,
+                                              engine_efficiency)
+from planner.simulate.serving import request_tpot
+from planner.spec import ServingSpec
+from planner.spec.params import count_params
+from planner.workloads.serving_memory import (kv_bytes_per_token, mla_kv_b_params, mxfp4_expert_pad,
+                                              quantised_weight_bytes, routed_expert_params, shared_prefix,
+                                              tp_replicated_params, weight_bytes_per_gpu)
+
+#: the catalog peak the GEMMs run at; int4 is weight-only (bf16 math)
+COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16", "mxfp4": "bf16"}
+ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces (bf16)
+#: kernels per decoder layer in a decode iteration, counted from vLLM's LlamaDecoderLayer:
+#: input norm, qkv proj, rotary, attention, o proj, all-reduce, post-attn norm, gate_up proj,
+#: SiluAndMul, down proj, all-reduce
+KERNELS_PER_LAYER = 11
+
+
+def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
+    """Inference TP all-reduce inside one node, as vLLM's custom all-reduce runs it
+    (csrc/custom_all_reduce.cuh): one-stage (each rank reads its tp-1 peers' buffers: one
+    latency, (tp-1) x N bytes) for small buffers, two-stage (reduce-scatter + all-gather:
+    2 latencies, 2 (tp-1)/tp x N) for large ones — whichever is faster. Decode messages are a
+    few KB, so latency, not NCCL's 2 (tp-1)-step ring, sets the cost."""
+    nbytes = ew.f64(nbytes)
+    if tp <= 1:
+        return 0.0 if ew.plain(nbytes) else np.zeros_like(nbytes)
+    one = (tp - 1) * nbytes / bw + alpha
+    two = 2 * (tp - 1) / tp * nbytes / bw + 2 * alpha
+    return ew.minimum(one, two)
+
+
+def compute_peak(gpu, precision: str) -> tuple[float, str]:
+    """(peak FLOP/s, dtype) the GEMMs run at; falls back to bf16/fp16 math (weight-only quant)."""
+    want = COMPUTE_DTYPE[precision]
+    for d in (want, "bf16", "fp16"):
+        if d in gpu.peak_flops:
+            return gpu.peak_flops[d], d
+    raise InputError("serving.precision", f"{gpu.name} has no {want}, bf16 or fp16 peak in the catalog")
+
+
+def mla_context_upproj_flops(m) -> float:
+    """FLOPs per cached context token of a prefill chunk that comes after computed tokens (an earlier chunk of
+    the prompt, or a prefix-cache hit), whole model: multi-head latent attention prefills "compute friendly",
+    an MHA over K and V up-projected from the cached latent, so vLLM re-projects every cached token through
+    kv_b_proj for every chunk that attends to it (vllm/v1/attention/backends/mla/common.py
+    ``_compute_prefill_context``: ``kv_b_proj`` of each workspace chunk of ``cache_kv_c``): 2 x kv_lora_rank x
+    heads x (qk_nope_head_dim + v_head_dim) per attention layer — DeepSeek-V3 2.05 GFLOP a cached token, a 32K
+    prompt in 2,048-token chunks re-projects 245,760 of them (~+10% of its prefill). 0 without MLA (K and V are
+    cached as such)."""
+    return 2.0 * mla_kv_b_params(m)
+
+
+@dataclass(frozen=True)
+class IterationModel:
+    """THE iteration-time model of one LLM engine step on a TP group, as a function of the batch
+    composition. The analytic planner (``_llm_iteration``, ``prefill_time``) and the serving
+    simulation (planner/simulate/serving.py) both call :meth:`time`; there is no second copy.
+
+    A step runs ``prefill_tokens`` prompt tokens (chunks of one or more prompts) and one new token
+    for each of ``decode_seqs`` running sequences. Roofline (Williams et al. 2009; Yuan et al. 2024
+    §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` + 2 TP all-reduces per layer
+    (``tp_allreduce_time``) + a GPU-side gap per kernel (``KERNELS_PER_LAYER`` per layer):
+
+    * FLOPs = lin x (decode_seqs + prefill_tokens) + attn_dec x decode_ctx + attn x prefill_ctx, all / tp,
+      where lin = 2 x weights each token multiplies (``linear_flops_per_token``) and attn =
+      4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``); attn_dec
+      the same at ``decode_score_dim`` (= attn but for MLA, which decodes absorbed over its latent); the
+      linears every rank holds whole (``tp_replicated_params``: MLA down-projections, MoE routers) run on
+      every rank, lin_rep x (tp - 1) more;
+      ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
+      prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
+      c x (p + c/2); a whole prompt of P: P^2/2, the causal half);
+    * bytes = the weights once per step (MoE: only the experts some token routes to,
+      E x (1 - (1 - k/E)^tokens) per MoE layer) + kv x (decode_ctx + prefill_tokens) — the decode
+      sequences' KV read and the new prefill KV written.
+
+    Local (sliding-window / chunked) layers (``window`` set; ``attn_local`` of the attention FLOPs
+    and ``kv_local`` of the KV bytes per token are theirs): a query there attends to at most w
+    keys (``planner.model.flops.local_keys``, the rule training's ``attention_keys`` uses), so
+    their share of the decode pairs and of the decode KV read is B x min(ctx, w) at the decode
+    sequences' mean context (exact when every sequence is on the same side of w, an upper bound
+    otherwise: min is concave), and their share of the prefill pairs is ``prefill_local_ctx``
+    (the causal pairs inside the window; default min(prefill_ctx, prefill_tokens x w)).
+
+    >>> im = IterationModel(lin_flops=2e9, attn_flops=1e5, dense_bytes=2e9, expert_bytes=0.0,
+    ...                     moe_layers=0, experts=1, top_k=1, kv_bytes=1e5, flops_rate=5e14,
+    ...                     bytes_rate=2e12, act_bytes=8e3, layers=32, tp=1, ar_bw=1e11,
+    ...                     ar_alpha=8e-6, kernel_s=0.0)
+    >>> round(float(im.time(decode_seqs=1, decode_ctx=1000)) * 1e3, 3)  # memory-bound decode (ms)
+    1.05
+    >>> round(float(im.time(prefill_tokens=4096, prefill_ctx=4096**2 / 2)) * 1e3, 2)  # compute-bound prefill
+    18.06
+    """
+
+    lin_flops: float  # FLOPs per token through the weights, whole model (not / tp)
+    attn_flops: float  # FLOPs per (query, context) token pair, whole model (not / tp)
+    dense_bytes: float  # bytes of weights every step reads, per GPU (MoE: all but the experts)
+    expert_bytes: float  # bytes of one expert of one MoE layer, per GPU
+    moe_layers: int
+    experts: int
+    top_k: int
+    kv_bytes: float  # KV-cache bytes per token per GPU
+    flops_rate: float  # achieved FLOP/s per GPU (peak x gemm_max)
+    bytes_rate: float  # achieved HBM bytes/s per GPU (bandwidth x hbm)
+    act_bytes: float  # all-reduced activation bytes per token (hidden x ACTIVATION_BYTES_BF16)
+    layers: int
+    tp: int
+    ar_bw: float
+    ar_alpha: float
+    kernel_s: float  # kernel gaps per step: KERNELS_PER_LAYER x layers x gap
+    dtype: str = "bf16"
+    attn_rate: Optional[float] = None  # achieved attention-core FLOP/s per GPU (None: flops_rate)
+    tile_rows: int = 1  # GEMM rows are padded to whole tiles of this many (serving_efficiency.TILE_ROWS)
+    host_s: float = 0.0  # host/scheduler seconds per step (ServingEfficiency.host_s)
+    window: Optional[float] = None  # the local layers' window / chunk (tokens); None: no local layers
+    local_kind: str = "sliding"  # "sliding" | "chunked"
+    attn_local: float = 0.0  # share of ``attn_flops`` (per pair at full context) in the local layers
+    kv_local: float = 0.0  # share of ``kv_bytes`` in the local layers
+    prior_flops: float = 0.0  # FLOPs per cached context token a prefill chunk up-projects (MLA), not / tp
+    lin_flops_replicated: float = 0.0  # of lin_flops, through weights every TP rank holds whole (tp_replicated_params)
+    attn_flops_decode: Optional[float] = None  # FLOPs per decode (query, context) pair (MLA: absorbed); None: attn_flops
+
+    @classmethod
+    def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
+              eff: Optional[ServingEfficiency] = None) -> "IterationModel":
+        """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
+        served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
+        ``eff`` when given): GEMMs at the bf16 peak x the engine's reachable FP8 speed-up (fp8 on a
+        GPU with fp8 units) x the GPU's ``gemm_max``; attention at the bf16 peak x ``attn_fwd`` x the
+        engine kernel's rate at the model's head dim relative to 128 (``ServingEfficiency.attn_kernel``,
+        planner.model.physics.attention_head_dim_rel: 0.77 for FA3 at head dim 64 on H100/H200, 1 elsewhere);
+        HBM at the engine's achieved fraction."""
+        se = eff or engine_efficiency(engine)
+        pc = count_params(m)
+        wb = quantised_weight_bytes(precision, m.hidden)  # the experts are quantised linears
+        # an MXFP4 expert as the engine's kernel stores and multiplies it (Marlin's padded dims; 1 elsewhere)
+        pad = mxfp4_expert_pad(m, precision, se, hw.gpu, tp)
+        peak, dtype = compute_peak(hw.gpu, precision)
+        bf16 = compute_peak(hw.gpu, "bf16")[0]
+        if dtype in ("fp8", "int8"):  # the engine's reachable speed-up, not the catalog's 2x
+            peak = bf16 * min(se.fp8, peak / bf16)
+        e = m.moe
+        expert_total = routed_expert_params(m, pc)
+        # weight-only kernels (int4; fp8 with no fp8 units) pad the batch to Marlin's 16-row tiles
+        weight_only = precision not in ("bf16", "fp16") and dtype in ("bf16", "fp16")
+        # attention at the engine kernel's rate for the model's head dim (physics.attention_head_dim_rel:
+        # at head dim 64 an H100's exponentials bind as much as its matmuls; 1 at >= 128 and off Hopper)
+        hd_rel = attention_head_dim_rel(se.attn_kernel, hw.gpu.name, score_dim(m) / m.heads)[0]
+        n_local = m.local_layers if (m.sliding_window and m.mla is None) else 0
+        local = dict(window=float(m.sliding_window), local_kind=m.local_attention,
+                     attn_local=n_local / (m.attention_layers + m.mtp_layers),
+                     kv_local=n_local / m.layers) if n_local else {}
+        routed_flops = 2.0 * pc.n_moe_layers * e.top_k * pc.expert if e is not None else 0.0
+        return cls(lin_flops=float(sum(linear_flops_per_token(m).values())) + routed_flops * (pad - 1.0),
+                   attn_flops=float(attention_flops_per_token(m, 1.0)),
+                   # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
+                   attn_flops_decode=float(attention_flops_per_token(m, 1.0)) * decode_score_dim(m) / score_dim(m),
+                   dense_bytes=weight_bytes_per_gpu(m, precision, tp) - expert_total * wb / tp,
+                   lin_flops_replicated=2.0 * sum(tp_replicated_params(m)),
+                   prior_flops=mla_context_upproj_flops(m),
+                   expert_bytes=(pc.expert * wb * pad / tp) if e is not None else 0.0,
+                   moe_layers=int(pc.n_moe_layers) if e is not None else 0,
+                   experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
+                   kv_bytes=kv_bytes_per_token(m, kv_precision, tp), flops_rate=peak * hw.eff.gemm_max * se.compute,
+                   bytes_rate=hw.gpu.hbm_bw * se.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
+                   layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
+                   kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
+                   dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute * hd_rel,
+                   tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s, **local)
+
+    @classmethod
+    def constant(cls, seconds: float) -> "IterationModel":
+        """Every step takes ``seconds`` whatever the batch (for queueing-theory checks).
+
+        >>> float(IterationModel.constant(0.02).time(decode_seqs=64, decode_ctx=1e5))
+        0.02
+        """
+        return cls(lin_flops=0.0, attn_flops=0.0, dense_bytes=0.0, expert_bytes=0.0, moe_layers=0,
+                   experts=1, top_k=1, kv_bytes=0.0, flops_rate=1.0, bytes_rate=1.0, act_bytes=0.0,
+                   layers=1, tp=1, ar_bw=1.0, ar_alpha=0.0, kernel_s=float(seconds))
+
+    def local_pairs(self, computed, tokens):
+        """(query, key) pairs one local layer computes prefilling ``tokens`` tokens after ``computed``
+        ones (causal, inside the window): F(computed + tokens) - F(computed), F(s) = s x
+        ``local_keys(s, causal)`` (s^2/2 up to w, s w - w^2/2 past it; chunked s min(s, w)/2)."""
+        def f(x):
+            x = ew.f64(x)
+            safe = ew.maximum(x, 1.0)
+            return ew.where(x > 0, x * local_keys(safe, self.window, self.local_kind, causal_half=True), 0.0)
+        return f(ew.f64(computed) + tokens) - f(computed)
+
+    def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0,
+              prefill_local_ctx=None, prefill_prior=0.0) -> dict:
+        """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome.
+        ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
+        local layers only). ``prefill_prior``: the computed tokens before each prefill chunk, summed over
+        the chunks (MLA re-projects them: ``mla_context_upproj_flops``)."""
+        # (the simulator calls this once per engine step or decode span: numpy's overhead on scalars was most of
+        # the call, so plain numbers stay plain floats through planner.model.ew -- the same formula, the same values)
+        tokens = ew.f64(decode_seqs) + ew.f64(prefill_tokens)
+        dec_pairs, pf_pairs = decode_ctx, prefill_ctx
+        kv_ctx = decode_ctx
+        if self.window:
+            n = ew.f64(decode_seqs)
+            mean = ew.div0(decode_ctx, n)
+            dec_local = n * local_keys(mean, self.window, self.local_kind)
+            pf_local = (ew.minimum(prefill_ctx, ew.f64(prefill_tokens) * self.window)
+                        if prefill_local_ctx is None else prefill_local_ctx)
+            dec_pairs = (1.0 - self.attn_local) * dec_pairs + self.attn_local * dec_local
+            pf_pairs = (1.0 - self.attn_local) * pf_pairs + self.attn_local * pf_local
+            kv_ctx = (1.0 - self.kv_local) * kv_ctx + self.kv_local * dec_local
+        # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing
+        rows = ew.ceil(tokens / self.tile_rows) * self.tile_rows
+        dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
+        attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
+        lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
+        prior = self.prior_flops * prefill_prior if self.prior_flops else 0.0  # MLA: the cached context re-projected
+        flops = (lin * tokens + prior + attn) / self.tp
+        t_compute = ((lin * rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
+        weights = self.dense_bytes
+        if self.moe_layers:
+            touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
+            weights = weights + self.moe_layers * self.expert_bytes * touched
+        nbytes = weights + self.kv_bytes * (kv_ctx + prefill_tokens)
+        t_memory = nbytes / self.bytes_rate
+        if self.tp > 1:
+            t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
+            step = ew.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
+        else:  # no all-reduce: the same sum without its zero term
+            t_comm = tokens * 0.0
+            step = ew.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
+        return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
+                    host=self.host_s, flops=flops, dtype=self.dtype)
+
+    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None,
+             prefill_prior=0.0):
+        """Seconds of one step with this batch composition (see the class docstring)."""
+        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)["step"]
+
+
+def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
+    """The iteration model of one serving option: model ``m`` on ``hw`` with ``tp`` GPUs per replica at
+    ``s``'s precision, KV precision and engine. ``plan_serving`` builds it once per (hardware, TP, precision)
+    and passes it to everything that times that option (``llm_option``, ``screen_concurrency``, ``offline_run``,
+    the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
+    below still build it themselves when called without it (tests, the app)."""
+    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
+
+
+def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None,
+                   im: Optional[IterationModel] = None) -> dict:
+    """Steady-state iteration at batch B (vectorised over B): every slot decoding at the mean context
+    ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x N/O`` prompt tokens
+    are prefilled in each (P prompt, O output tokens; N = P - H new tokens after the H tokens the
+    prefix cache serves, ``shared_prefix``; causal: each new token attends to H + N/2 keys on
+    average). Decode reads each sequence's whole KV, the shared prefix's included. ``prefilling``: the
+    slots whose next prompts share the iteration (default all B; ``llm_tpot``: the B - 1 others). ``im``: the
+    option's iteration model where the caller has it (``option_iteration``)."""
+    return steady_iteration(im or option_iteration(m, s, hw, tp), s, B, prefilling)
+
+
+def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None) -> dict:
+    """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one)."""
+    P, O = s.prompt_tokens, s.output_tokens
+    H = shared_prefix(s)
+    N = P - H
+    B = np.asarray(B, dtype=np.float64)
+    prefill_tokens = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) * N / O
+    local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
+    return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
+                    prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
+                    **local)
+
+
+def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray, im: Optional[IterationModel] = None) -> np.ndarray:
+    """TPOT at batch B as the simulation measures one request (``request_tpot``: (finish - first token) /
+    (O - 1), ``vllm bench serve``'s definition): its O - 1 decode iterations, each with the B slots decoding
+    and the prompts of the *other* B - 1 slots' next requests prefilled in it ((B - 1) x N/O tokens). The
+    request's own prefill comes before its first token (TTFT), so at batch 1 nothing is prefilled while it
+    decodes and TPOT is the bare decode step; a one-token request has no TPOT (0, as the simulation counts it).
+    ``im``: the option's iteration model, where the caller has it built (``screen_concurrency``)."""
+    B = np.asarray(B, dtype=np.float64)
+    O = s.output_tokens
+    it = _llm_iteration(m, s, hw, tp, B, prefilling=B - 1, im=im)
+    return request_tpot(0.0, (O - 1) * it["step"], O)
+
+
+def prefill_time(m, s: ServingSpec, hw, tp: int, im: Optional[IterationModel] = None) -> float:
+    """One prompt prefilled alone (no decodes in the step): its N = P - H new tokens (H: the tokens the
+    prefix cache serves, ``shared_prefix``), each attending to the H cached keys and, causally, the new
+    ones before it: N x H + N^2/2 (query, key) pairs. Reading the cached prefix's KV is not counted (a
+    prefill is compute-bound). ``im``: the option's iteration model where the caller has it."""
+    P = s.prompt_tokens
+    H = shared_prefix(s)
+    N = P - H
+    im = im or option_iteration(m, s, hw, tp)
+    local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
+    return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
