@@ -16,8 +16,8 @@ from dataclasses import replace
 
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
-from planner.workloads.serving import (REALTIME_TOKEN_BUDGET, ServeTarget, _capacity, _options, _sim_config, _workload,
-                                       llm_option, llm_ttft, screen_concurrency, settings_for)
+from planner.workloads.serving import (REALTIME_TOKEN_BUDGET, TTFT_QUANTILE, ServeTarget, _capacity, _options,
+                                       _sim_config, _workload, llm_option, llm_ttft, screen_concurrency, settings_for)
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.simulate.serving import simulate_serving
@@ -44,12 +44,14 @@ def point(model, gpu, instance, tp, prompt, output, utils, requests):
         qps = u * mu
         L, _ = screen_concurrency(m, s, hw, tp, qps, batch, im)
         an = float(llm_ttft(im, s, L, batch, rate=qps)) * 1e3
+        an99 = float(llm_ttft(im, s, L, batch, rate=qps, q=TTFT_QUANTILE)) * 1e3
         seconds = requests / qps
         wl = _workload(s, qps, seconds, requests, replace(sim, min_requests=requests), 0, m)
         cfg = _sim_config(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim,
                           min(60.0, wl.span_s / 6), im)
         res = simulate_serving(cfg, wl, monitor=False)
-        out.append((model, prompt, output, batch, u, qps, an, res.ttft.p50 * 1e3, res.ttft.p90 * 1e3))
+        out.append((model, prompt, output, batch, u, qps, an, res.ttft.p50 * 1e3, res.ttft.p90 * 1e3, an99,
+                    res.ttft.p99 * 1e3))
     return out
 
 
@@ -58,15 +60,21 @@ def main(argv=None):
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--quick", action="store_true", help="llama3.1-8b only")
     a = ap.parse_args(argv)
-    print("| model | prompt | output | batch | util | QPS | analytic ms | sim p50 | sim p90 | analytic/p50 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | prompt | output | batch | util | QPS | analytic mean ms | sim p50 | sim p90 | mean/p50 | "
+          "analytic p99 ms | sim p99 | p99/p99 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ratios = []
     for model, gpu, inst, tp in MODELS[:1] if a.quick else MODELS:
         for p in PROMPTS:
             for o in OUTPUTS:
                 for r in point(model, gpu, inst, tp, p, o, UTILISATIONS, a.requests):
-                    mdl, p_, o_, b, u, q, an, p50, p90 = r
+                    mdl, p_, o_, b, u, q, an, p50, p90, an99, p99 = r
+                    ratios.append(an99 / p99)
                     print(f"| {mdl} | {p_:,} | {o_} | {b} | {u:.0%} | {q:.2f} | {an:,.1f} | {p50:,.1f} | "
-                          f"{p90:,.1f} | {an / p50:.2f} |", flush=True)
+                          f"{p90:,.1f} | {an / p50:.2f} | {an99:,.1f} | {p99:,.1f} | {an99 / p99:.2f} |", flush=True)
+    within = sum(abs(x - 1) <= 0.25 for x in ratios)
+    print(f"p99: {within} of {len(ratios)} within 25% of the simulated p99, {sum(x < 1 for x in ratios)} under it, "
+          f"{sum(x < 0.75 for x in ratios)} more than 25% under; median ratio {sorted(ratios)[len(ratios) // 2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -121,13 +121,17 @@ def test_local_layers_raise_the_memory_limited_batch(preset, tp):
 
 def test_a_window_past_the_context_changes_nothing():
     """Gemma 3's 1,024-token window with 512 + 256-token requests: every layer keeps the whole
-    context; the batch and the step times equal the full-attention model's."""
+    context; the batch and the step times equal the full-attention model's. The TTFT stated is a p99 (ttft32), over
+    the lognormal prompts the simulation draws: the p99 prompt (1,372 tokens at cv 0.5) passes the window, so the
+    windowed model's is a little under (0.09%); the mean request's (``ttft_batch1_ms``) is the same."""
     job = _job({"preset": "gemma3-12b"}, prompt_tokens=512, output_tokens=256)
     full = _job({"preset": "gemma3-12b", "local_layers": 0}, prompt_tokens=512, output_tokens=256)
     t = ServeTarget(0.05, 1.0, None)
     a, b = llm_option(job.model, job.serving, H100, 1, t), llm_option(full.model, full.serving, H100, 1, t)
     assert a.batch_memory_limit == b.batch_memory_limit
-    assert a.tpot_ms == pytest.approx(b.tpot_ms, rel=1e-12) and a.ttft_ms == pytest.approx(b.ttft_ms, rel=1e-12)
+    assert a.tpot_ms == pytest.approx(b.tpot_ms, rel=1e-12)
+    assert a.ttft_batch1_ms == pytest.approx(b.ttft_batch1_ms, rel=1e-12)
+    assert b.ttft_ms * 0.99 < a.ttft_ms < b.ttft_ms
 
 
 def test_decode_reads_and_attends_to_the_window_only():

@@ -5,6 +5,7 @@ p5.4xlarge (concurrency 0.08) stated 1,173 ms while the simulated p50 was 19 ms 
 held 64 whole prompts' prefill (one token: each slot's prompt every step)."""
 import math
 from dataclasses import replace
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -27,8 +28,11 @@ def _job(qps, output_tokens):
 
 @pytest.mark.parametrize("output_tokens", [1, 128])
 def test_low_load_ttft_is_one_prefill(output_tokens):
-    """At concurrency < 1 nearly every request finds the server idle: TTFT ~ one prefill of its prompt (by hand:
-    2 x params x 500 FLOPs at the engine's GEMM rate), and the simulated median agrees within 20%."""
+    """At concurrency < 1 nearly every request finds the server idle: the mean TTFT ~ one prefill of its prompt (by
+    hand: 2 x params x 500 FLOPs at the engine's GEMM rate; the simulated median within 20%), and the TTFT the plan
+    states, the p99 (``TTFT_QUANTILE``: the target's percentile), ~ the prefill of the p99 prompt (lognormal, cv 0.5:
+    2.68 x 500 tokens), within 25% of the simulated p99 (1-token outputs at 2 QPS: 57 ms, simulated 50; it stated the
+    mean, 19 ms, before ttft32)."""
     job = _job(0.1 if output_tokens > 1 else 2, output_tokens)
     plan = plan_serving(job, sim=replace(settings_for(job), candidates=1))
     b = plan.best
@@ -37,9 +41,15 @@ def test_low_load_ttft_is_one_prefill(output_tokens):
     rate = hw.gpu.peak_flops["bf16"] * hw.eff.gemm_max * engine_efficiency("vllm").compute
     pc = count_params(job.model)
     by_hand = 2 * (pc.total - pc.embedding) * 500 / rate * 1e3  # the GEMMs' FLOPs, the bulk of it (no attention)
-    assert b.ttft_ms == pytest.approx(by_hand, rel=0.2)
-    assert b.ttft_ms == pytest.approx(b.simulated["ttft_ms"]["p50"], rel=0.2)
-    assert b.ttft_ms < b.simulated["ttft_ms"]["p99"]
+    m, s = served_model(job.model), job.serving
+    mean = float(llm_ttft(option_iteration(m, s, hw, b.tp), s, b.concurrency, b.batch,
+                          rate=job.serving.qps / b.queue_replicas)) * 1e3
+    assert mean == pytest.approx(by_hand, rel=0.2)
+    assert mean == pytest.approx(b.simulated["ttft_ms"]["p50"], rel=0.2)
+    sigma = math.sqrt(math.log1p(0.25))
+    p99_prompt = 500 * math.exp(NormalDist().inv_cdf(0.99) * sigma - sigma ** 2 / 2)  # 1,340 tokens
+    assert b.ttft_ms == pytest.approx(by_hand * p99_prompt / 500, rel=0.25)
+    assert b.ttft_ms == pytest.approx(b.simulated["ttft_ms"]["p99"], rel=0.25) and b.ttft_ms > mean
 
 
 def test_ttft_rises_with_load_and_reaches_a_loaded_iteration():
@@ -93,7 +103,7 @@ def test_ttft_near_saturation_within_25pct_of_simulated_median(prompt, output, u
     TTFT at ``util`` of the simulated saturated throughput is within 25% of the simulated median (fixed seed, 1,500
     Poisson arrivals). Without the queues it stated one prefill: 2,000 / 128 at 90% 87 ms vs a median of 179."""
     from benchmarks.ttft_grid import point
-    (*_, an, p50, p90), = point("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1, prompt, output, [util], 1500)
+    (*_, an, p50, p90, _, _), = point("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1, prompt, output, [util], 1500)
     assert an == pytest.approx(p50, rel=0.25) and an < p90
 
 
@@ -135,16 +145,17 @@ def test_replicas_are_sized_so_the_queued_ttft_meets_its_target():
     """examples/serving-llama3-8b-chat.yaml's job on g2-standard-96 (4 x L4; 40 QPS, TTFT p99 <= 1,000 ms): TP4 at the
     5 replicas its throughput needs runs 99% busy, where the queue for a slot makes the TTFT 9.2 s; it was listed as
     meeting the target with that TTFT (ttft31). Sized by the queued TTFT (``queue_replicas``) it gets 6 replicas at 82%,
-    161 ms; TP8 at 75% needed no more (122 ms)."""
+    a p99 of 286 ms (the fleet's queues pooled; the mean: 161 ms, what it stated until ttft32); TP8 at 75% needed no
+    more (p99 205 ms)."""
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800,
                                      "output_tokens": 200, "max_batch": 256},
                          "constraints": {"clouds": ["gcp"], "gpus": ["L4-24GB"], "instances": ["g2-standard-96"]}})
     plan = plan_serving(job, simulate=False)
     tp4, tp8 = (next(o for o in plan.options if o.tp == t) for t in (4, 8))
-    assert tp4.replicas == 6 and 0.8 < tp4.utilisation < 0.85 and 100 < tp4.ttft_ms < 200
+    assert tp4.replicas == 6 and 0.8 < tp4.utilisation < 0.85 and 200 < tp4.ttft_ms < 400
     assert math.ceil(40 / tp4.requests_per_s_per_replica) == 5  # the throughput alone: 99% busy
-    assert 100 < tp8.ttft_ms < 200 and tp8.replicas == math.ceil(40 / tp8.requests_per_s_per_replica)
+    assert 150 < tp8.ttft_ms < 300 and tp8.replicas == math.ceil(40 / tp8.requests_per_s_per_replica)
     assert "over the" not in plan.why
 
 
@@ -165,7 +176,8 @@ def test_an_option_no_replica_count_brings_under_its_ttft_target_is_refused(monk
 
 def test_the_ranking_line_says_how_the_simulation_moves_the_analytic_size():
     """The line under the table said an analytic option's cost is "a lower bound (the simulation usually adds
-    replicas)"; with the queue in the analytic size the simulation may also remove some (a batch-1 job: 12 -> 10), so
+    replicas)"; with the queue in the analytic size the simulation may also remove some (a batch-1 job sized by its
+    mean TTFT: 12 -> 10), so
     it says so in words (the counts measured on the examples' options are in the README, not on every plan)."""
     from types import SimpleNamespace
 
@@ -174,3 +186,58 @@ def test_the_ranking_line_says_how_the_simulation_moves_the_analytic_size():
     line = _ranking([best], realtime=True, qps=True, simulated=True, candidates=4)
     assert "usually adds replicas" not in line
     assert ("its cost usually a lower bound (the simulation more often adds replicas than removes them)") in line
+
+
+def _one_replica_sim_p99(job, hw, tp, batch, rate, requests=1500):
+    """The simulated TTFT p99 (s) of one replica offered ``rate`` Poisson requests/s (lognormal lengths, seed 0)."""
+    from planner.simulate.serving import simulate_serving
+    from planner.workloads.serving import REALTIME_TOKEN_BUDGET, ServeTarget, _sim_config, _workload
+    m, s = served_model(job.model), job.serving
+    sim = settings_for(job)
+    wl = _workload(s, rate, requests / rate, requests, replace(sim, min_requests=requests), 0, m)
+    cfg = _sim_config(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim,
+                      min(60.0, wl.span_s / 6), option_iteration(m, s, hw, tp))
+    return simulate_serving(cfg, wl, monitor=False).ttft.p99
+
+
+def test_replicas_are_sized_by_the_ttft_percentile_the_target_names():
+    """``serving.ttft_ms`` is a p99: llama3.1-8b on one H100, 2,000-token prompts, one output token, 10.7 QPS, TTFT
+    <= 1,000 ms. One replica (~80% busy) has a mean TTFT of 287 ms, which the screen judged until ttft32 (1 replica),
+    but its simulated p99 misses the target (~1.3 s); the analytic p99 (``TTFT_QUANTILE``) says so (~1.2 s), so the
+    screen sizes 2 replicas, whose simulated p99 meets it."""
+    from planner.workloads.serving import TTFT_QUANTILE, screen_concurrency
+    job = load_job_dict({"model": {"preset": "llama3.1-8b"},
+                         "serving": {"qps": 10.7, "ttft_ms": 1000, "prompt_tokens": 2000, "output_tokens": 1},
+                         "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"], "instances": ["p5.4xlarge"]}})
+    b = plan_serving(job, simulate=False).best
+    assert b.batch == 64 and b.replicas == 2 and b.ttft_ms < 1000
+    m, s = served_model(job.model), job.serving
+    hw = next(h for h in _options(job, load_catalog(), None) if h.name == "aws:p5.4xlarge")
+    im = option_iteration(m, s, hw, 1)
+    L1 = screen_concurrency(m, s, hw, 1, 10.7, 64, im)[0]
+    assert float(llm_ttft(im, s, L1, 64, rate=10.7)) < 0.5  # the mean: one replica passed
+    assert float(llm_ttft(im, s, L1, 64, rate=10.7, q=TTFT_QUANTILE)) > 1.0  # the p99: it misses
+    assert _one_replica_sim_p99(job, hw, 1, 64, 10.7) > 1.0
+    assert _one_replica_sim_p99(job, hw, 1, 64, 10.7 / 2) < 1.0
+
+
+def test_ttft_percentile_rises_with_load_from_the_no_queue_value():
+    """The p99 TTFT with the replica's queues grows with its arrival rate, sits over the mean, and at a vanishing
+    rate equals the p99 without queues at the same load (``llm_ttft(..., q=)`` without ``rate``): the p99 prompt's
+    prefill (and the running iteration a busy replica finishes first), nothing queued."""
+    from planner.workloads.serving import TTFT_QUANTILE, ServeTarget, llm_option, screen_concurrency
+    for prompt, output in ((2000, 1), (2000, 128), (128, 128)):
+        job = _long_job(prompt, output)
+        m, s = served_model(job.model), job.serving
+        hw = next(h for h in _options(job, load_catalog(), None) if h.name == "aws:p5.4xlarge")
+        im = option_iteration(m, s, hw, 1)
+        rps = llm_option(m, s, hw, 1, ServeTarget(None, None, None), im).requests_per_s_per_replica
+        rates = np.linspace(0.05, 0.9, 12) * rps
+        loads = [screen_concurrency(m, s, hw, 1, q, 64, im)[0] for q in rates]
+        p99 = [float(llm_ttft(im, s, L, 64, rate=q, q=TTFT_QUANTILE)) for L, q in zip(loads, rates)]
+        mean = [float(llm_ttft(im, s, L, 64, rate=q)) for L, q in zip(loads, rates)]
+        assert np.all(np.diff(p99) > 0) and all(a > b for a, b in zip(p99, mean)), (prompt, output, p99)
+        tiny = 1e-6 * rps
+        L0 = screen_concurrency(m, s, hw, 1, tiny, 64, im)[0]
+        assert float(llm_ttft(im, s, L0, 64, rate=tiny, q=TTFT_QUANTILE)) == pytest.approx(
+            float(llm_ttft(im, s, L0, 64, q=TTFT_QUANTILE)), rel=1e-6)
