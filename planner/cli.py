@@ -101,6 +101,7 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
     job_path, catalog, profile = _given_inputs(job_path, catalog, profile)
     job = load_job(job_path)
     if objective is not None:
+        objective = OBJECTIVE.canonical(objective)  # any case, as constraints.objective takes it
         if objective not in OBJECTIVE:
             # the job fields' words (constraints.objective: "must be one of cost, ..., got 'x'"); it read "must be cost,
             # time, tokens_per_dollar (got 'x')"
@@ -354,18 +355,20 @@ def compare(
     _run(go)
 
 
-def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> Optional[list[str]]:
+def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> tuple[Optional[str], Optional[list[str]]]:
     """``serve``'s --arrivals checked against the vocabulary and --precisions split into the list searched
-    (None: the job's serving.precision)."""
-    from planner.vocab import ARRIVALS
+    (None: the job's serving.precision), each spelled as the vocabulary spells it (any case is taken, as in the job
+    file: ``Vocab.canonical``)."""
+    from planner.vocab import ARRIVALS, SERVE_PRECISION
 
+    arrivals = ARRIVALS.canonical(arrivals)
     if arrivals is not None and arrivals not in ARRIVALS:
         raise InputError("--arrivals", f"one of {', '.join(ARRIVALS)} (or give --trace), got {clip(arrivals)}")
     wanted = precisions.replace(" ", "").strip(",").split(",") if precisions is not None else None
     if wanted == [""]:  # `--precisions ""` (an unset shell variable) planned the job's precision unsaid
         raise InputError("--precisions", "empty: give one or more weight precisions, e.g. bf16,fp8 "
                                          "(or leave --precisions out for serving.precision)")
-    return wanted
+    return arrivals, None if wanted is None else [SERVE_PRECISION.canonical(p) for p in wanted]
 
 
 #: ``serve --plan-event-bound``: taken as text and checked by ``settings_for`` against serving.plan_event_bound's bounds
@@ -403,10 +406,10 @@ def serve(
     def go():
         from planner.workloads.serving import settings_for
 
-        wanted = _serve_flags(arrivals, precisions)
+        arriving, wanted = _serve_flags(arrivals, precisions)
         trace_path = given_path(trace, "--trace")
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
-        sim = settings_for(job, arrivals=arrivals, trace=str(trace_path) if trace_path else None, seed=seed,
+        sim = settings_for(job, arrivals=arriving, trace=str(trace_path) if trace_path else None, seed=seed,
                            deadline_hours=deadline_hours, plan_event_bound=plan_event_bound)
         try:
             with _progress("simulating") as progress:

@@ -1,0 +1,52 @@
+"""QA pass 39b: what QA 39 saw and left -- each with the check that failed before its fix."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import one_error_line, write_job
+
+
+# ---- 1. enumerated values were case-sensitive where the catalog's names are not -----------------------------------
+# `--arrivals MMPP` and `serving.precision: BF16` were refused while `constraints.clouds: [AWS]` was taken; every
+# enumerated value now folds as the catalog's names do (vocab.Vocab.canonical) and becomes the canonical spelling
+def test_enumerated_job_fields_take_any_case_and_keep_the_canonical_spelling(tmp_path):
+    from planner.errors import InputError
+    from planner.spec import load_job
+
+    job = load_job(write_job(tmp_path, {
+        "model": {"preset": "llama3-8b"},
+        "training": {"precision": "BF16", "recompute": "Full", "optimizer": "AdamW",
+                     "framework": {"name": "TorchTitan", "cuda_graph_scope": ["Attn"]}},
+        "parallel": {"schedule": "1F1B"},
+        "constraints": {"objective": " Cost", "clouds": ["AWS"]}}))
+    assert (job.training.precision, job.training.recompute, job.training.optimizer, job.training.framework.name,
+            job.training.framework.cuda_graph_scope, job.parallel.schedule, job.constraints.objective) == \
+        ("bf16", "full", "adamw", "torchtitan", ["attn"], "1f1b", "cost")
+    serving = load_job(write_job(tmp_path, {
+        "model": {"preset": "llama3-8b"},
+        "serving": {"p99_latency_ms": 50, "qps": 4, "precision": "BF16", "arrivals": "MMPP", "engine": "vLLM",
+                    "kv_precision": "FP8"}})).serving
+    assert (serving.precision, serving.arrivals, serving.engine, serving.kv_precision) == ("bf16", "mmpp", "vllm", "fp8")
+    # a value that is none of the names is refused with the names as the vocabulary spells them
+    with pytest.raises(InputError) as e:
+        load_job(write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                                      "serving": {"p99_latency_ms": 50, "qps": 4, "arrivals": "Bursty"}}))
+    assert str(e.value) == "serving.arrivals: must be one of poisson, mmpp, got 'Bursty'", str(e.value)
+
+
+def test_fp4_in_capitals_is_still_the_nvfp4_alias(tmp_path):
+    from planner.spec import load_job
+
+    job = load_job(write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"precision": "FP4"}}))
+    assert (job.training.precision, job.training.framework.fp8_recipe) == ("fp8", "nvfp4")
+
+
+def test_the_cli_options_over_a_vocabulary_fold_as_the_job_fields_do(tmp_path, cli):
+    from planner.cli import _serve_flags
+
+    assert _serve_flags("MMPP", "BF16, Fp8") == ("mmpp", ["bf16", "fp8"])
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": {"p99_latency_ms": 50, "qps": 4}})
+    code, out, err = cli("serve", job, "--no-simulate", "--precisions", "FP8", "--json")
+    assert code == 0, err
+    line = one_error_line(cli("serve", job, "--arrivals", "Bursty")[2])
+    assert line == "error: --arrivals: one of poisson, mmpp (or give --trace), got 'Bursty'", line
