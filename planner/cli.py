@@ -18,7 +18,7 @@ import typer
 from hardware_catalog.errors import reword
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
 from planner.errors import InputError, clip
-from planner.outputs import output_target, write_text
+from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -443,16 +443,14 @@ def simulate(
         from planner.present.simulation import timeline_text
 
         if timeline is not None:
-            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force)
-            if timeline.suffix.lower() not in (".csv", ".json"):
-                raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
+            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force, kind=TIMELINE)
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
             planned = _plan("simulate", job, ctx)
         if timeline is not None:
-            write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline",
-                       force)
+            write_text(timeline, timeline_text(planned.result.result, TIMELINE.format_of(timeline, "--timeline")),
+                       "--timeline", force)
         _show(planned, as_json)
         if timeline is not None and not as_json:  # it wrote the file without a word (report and calibrate say so)
             out.print(f"[green]wrote[/] {esc(timeline)} ({len(planned.result.result.timeline or []):,} timeline rows)")
@@ -500,7 +498,7 @@ def calibrate(
             from calibration.bench import resolve_device, run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
-        output_target(out_path, "--out", [storage], force)  # before minutes of measuring, not after
+        output_target(out_path, "--out", [storage], force, kind=PROFILE)  # before minutes of measuring, not after
         if storage is not None:  # what storage_rows can read, checked before the minute of measuring (not after it)
             storage_target(storage)
         dev = resolve_device(device)
@@ -532,12 +530,10 @@ def report(
 ):
     """Budget-review report: recommendation, alternatives, cost (rent/spot/buy), charts, risks, assumptions."""
     def go():
-        from planner.present.report import report_for_job, report_format, report_kind, write_report
+        from planner.present.report import report_for_job, report_kind, write_report
 
-        if out_path == "":  # an empty path ("", not typer's "."), refused before its suffix
-            output_target(out_path, "--out")
-        report_format(out_path)  # a wrong suffix or folder fails before the search runs
-        output_target(out_path, "--out", _inputs(job_path, catalog, profile), force)
+        # a wrong suffix or a folder fails before the search runs (an empty path too, as itself, not typer's ".")
+        output_target(out_path, "--out", _inputs(job_path, catalog, profile), force, kind=REPORT)
         job, ctx = _context(job_path, catalog, profile, objective)
         if objective not in (None, "cost") and report_kind(job) == "serving":  # the flag's own name, not the field's
             from planner.workloads.serving import objective_refusal

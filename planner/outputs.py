@@ -30,6 +30,10 @@ The rules (each one a defect once):
 - a ``<name>_files/`` that is a symbolic link (to a folder or anywhere) is the link rule above: refused
   without ``--force``; with it the charts go into a new folder that replaces the link once it is complete,
   never into the link's target (until 2026-12-04 they were written there);
+- a file of a known kind (``FileKind``: the report, a simulated timeline, a calibration profile) must carry one of the
+  suffixes its readers go by, checked before any work: ``calibrate -o profile`` wrote a profile that ``--profile``
+  found by no name a user would give it (QA 39b); an existing folder given for such a file is named as a folder with a
+  file name offered in it (``report -o /tmp`` read "tmp: the report is .html or .md (got 'no suffix')", QA 39b);
 - ``-`` is refused as an output name: the Unix convention reads it as standard output, and ``calibrate -o -``
   (or ``recommend --csv -``) wrote a file named ``-`` (QA 39); ``./-`` still names that file;
 - a command's own inputs (the job file, catalog overrides, the profile, a trace) are never outputs:
@@ -51,6 +55,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Union
 
 from hardware_catalog.files import os_reason
@@ -63,6 +68,37 @@ Data = Union[str, bytes]
 FORCE_HINT = "refusing to replace it (give --force to replace it, or another name)"
 #: the path the Unix convention reads as standard output: refused as an output file name (``output_target``)
 STDOUT_DASH = "-"
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """An output file its readers know by its suffix: ``what`` it is (for the message), the ``formats`` its suffixes
+    stand for (any case), the suffixes a message names (``said``) and an ``example`` name offered when a folder is
+    given."""
+    what: str
+    formats: Mapping[str, str]
+    said: str
+    example: str
+
+    def suffix_error(self, p: Path) -> Optional[str]:
+        """Why ``p``'s name does not fit this kind, or None."""
+        if p.suffix.lower() in self.formats:
+            return None
+        return f"{p.name}: {self.what} is {self.said} (got {p.suffix.lower() or 'no suffix'!r})"
+
+    def format_of(self, p: Path, field: str) -> str:
+        """The format ``p``'s suffix stands for; a name that fits none is refused naming ``field``."""
+        if why := self.suffix_error(p):
+            raise InputError(field, why)
+        return self.formats[p.suffix.lower()]
+
+
+#: the report (``report -o``: HTML self-contained, Markdown with its ``<name>_files/``), a simulated timeline
+#: (``simulate --timeline``), a calibration profile (``calibrate -o``: JSON, read back by ``--profile``)
+REPORT = FileKind("the report", {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}, ".html or .md",
+                  "report.md")
+TIMELINE = FileKind("the timeline", {".csv": "csv", ".json": "json"}, ".csv or .json", "timeline.csv")
+PROFILE = FileKind("the calibration profile", {".json": "json"}, ".json", "profile.json")
 
 
 def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:
@@ -78,14 +114,16 @@ def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:
             raise InputError(field, f"{p} is an input of this command ({src}); refusing to replace it")
 
 
-def output_target(path, field: str, inputs: Iterable = (), force: bool = False, folder: bool = False) -> Path:
+def output_target(path, field: str, inputs: Iterable = (), force: bool = False, folder: bool = False,
+                  kind: Optional[FileKind] = None) -> Path:
     """The path that writing ``path`` will replace — ``path`` itself, a symbolic link included (module
     docstring) — checked before any long work starts: a new path in an existing folder or, with ``force``, a
     regular file or a symbolic link that is none of ``inputs`` (the files the command reads; a link or another
     name for one counts). ``folder``: ``path`` is a folder of output files (a report's ``<name>_files/``): an
     existing folder is accepted (written into, never emptied), a symbolic link follows the file rule above
     (refused without ``force``, else replaced by a new folder; until 2026-12-04 the charts were written into
-    the link's target), anything else is refused."""
+    the link's target), anything else is refused. ``kind``: the file must carry one of its suffixes, and a folder
+    given for it is answered with a file name in that folder."""
     if str(path) == "":
         raise InputError(field, "an empty path")
     if str(path) == STDOUT_DASH:
@@ -103,7 +141,11 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
     if st is None:
         if not p.parent.is_dir():
             raise InputError(field, f"directory {p.parent} does not exist")
+        if kind is not None and (why := kind.suffix_error(p)):
+            raise InputError(field, why)
         return p
+    if kind is not None and not stat.S_ISDIR(st.st_mode) and (why := kind.suffix_error(p)):
+        raise InputError(field, why)  # a wrong name is the first thing to say, before link or --force rules
     if stat.S_ISLNK(st.st_mode):
         _refuse_inputs(p, field, inputs)
         if not force:
@@ -115,13 +157,18 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
             raise InputError(field, f"{p}: exists and is not a folder")
         return p
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(field, f"{p}: is a directory; give a file name")
+        raise InputError(field, _folder_given(p, kind))
     if not stat.S_ISREG(st.st_mode):
         raise InputError(field, f"{p}: not a regular file (a device, FIFO or socket); refusing to replace it")
     _refuse_inputs(p, field, inputs)
     if not force:
         raise InputError(field, f"{p} exists; {FORCE_HINT}")
     return p
+
+
+def _folder_given(p: Path, kind: Optional[FileKind]) -> str:
+    """The refusal of a folder given where a file is written, with a file name in it where the kind has one."""
+    return f"{p} is a folder; give a file name" + (f" such as {p / kind.example}" if kind is not None else "")
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -50,3 +50,26 @@ def test_the_cli_options_over_a_vocabulary_fold_as_the_job_fields_do(tmp_path, c
     assert code == 0, err
     line = one_error_line(cli("serve", job, "--arrivals", "Bursty")[2])
     assert line == "error: --arrivals: one of poisson, mmpp (or give --trace), got 'Bursty'", line
+
+
+# ---- 2. a folder given for the report was refused for its suffix -------------------------------------------------
+# `report -o /tmp` read "tmp: the report is .html or .md (got 'no suffix')"; a folder is named as one, with a file name
+def test_a_folder_given_for_the_report_is_named_as_a_folder(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    line = one_error_line(cli("report", job, "--no-simulate", "-o", tmp_path)[2])
+    assert line == f"error: --out: {tmp_path} is a folder; give a file name such as {tmp_path / 'report.md'}", line
+
+
+# ---- 4. a calibration profile without .json was written ------------------------------------------------------------
+# `calibrate -o profile` measured and wrote a profile named "profile"; the suffix is checked as the report's is, before
+# measuring (outputs.PROFILE), and `python -m calibration -o` keeps the same rule
+def test_a_profile_without_json_is_refused_before_measuring(tmp_path, monkeypatch, cli):
+    import calibration.bench as bench
+    from planner.outputs import PROFILE, output_target
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "run_calibration", lambda **kw: pytest.fail("measured before checking -o"))
+    line = one_error_line(cli("calibrate", "-o", "profile", "--device", "cpu", "--quick")[2])
+    assert line == "error: --out: profile: the calibration profile is .json (got 'no suffix')", line
+    assert output_target(tmp_path / "p.JSON", "--out", kind=PROFILE).name == "p.JSON"  # any case, as the report's
+    assert list(tmp_path.iterdir()) == []

@@ -218,7 +218,7 @@ def test_a_folder_or_empty_path_as_target_is_one_line(tmp_path, cli, search_job,
     cmd = ("recommend", search_job, "--no-simulate", "--csv") if flag == "--csv" else ("report", search_job, "--no-simulate", "-o")
     d = tmp_path / "adir.md"
     d.mkdir()
-    one_line_error(*cli(*cmd, d), "is a directory")
+    one_line_error(*cli(*cmd, d), "is a folder; give a file name")
     if flag == "--csv":
         one_line_error(*cli(*cmd, ""), "--csv")
 
@@ -269,7 +269,7 @@ def test_calibrate_checks_its_output_before_measuring(tmp_path, cli, monkeypatch
     import calibration.bench as bench
 
     monkeypatch.setattr(bench, "run_calibration", lambda **kw: pytest.fail("measured before checking -o"))
-    one_line_error(*cli("calibrate", "--quick", "-o", tmp_path), "--out", "is a directory")
+    one_line_error(*cli("calibrate", "--quick", "-o", tmp_path), "--out", "is a folder; give a file name such as")
 
 
 def test_timeline_to_a_device_is_refused(tmp_path, cli):
