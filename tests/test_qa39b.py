@@ -73,3 +73,17 @@ def test_a_profile_without_json_is_refused_before_measuring(tmp_path, monkeypatc
     assert line == "error: --out: profile: the calibration profile is .json (got 'no suffix')", line
     assert output_target(tmp_path / "p.JSON", "--out", kind=PROFILE).name == "p.JSON"  # any case, as the report's
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- 5. simulate printed "0 tokens/s" beside "1.447e-11 samples/s" ------------------------------------------------------
+# the token rate was a whole number (",.0f") beside the sample rate's significant figures; both are fmt_sig now, as are
+# the loader answers' rates
+def test_a_tiny_token_rate_is_printed_in_significant_figures(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "training": {"seq_len": 8192, "global_batch": 2, "micro_batch": 1, "tokens": 1e9},
+                               "parallel": {"tp": 8, "pp": 1, "dp": 2},
+                               "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2, "inter_node_gbps": 0.001}})
+    code, out, err = cli("simulate", job, "--steps", "2", "--no-answers")
+    assert code == 0, err
+    line = next(l for l in out.splitlines() if "samples/s" in l)
+    assert "0.000008821 samples/s   0.07226 tokens/s" in line, line
