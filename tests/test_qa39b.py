@@ -87,3 +87,28 @@ def test_a_tiny_token_rate_is_printed_in_significant_figures(tmp_path, cli):
     assert code == 0, err
     line = next(l for l in out.splitlines() if "samples/s" in l)
     assert "0.000008821 samples/s   0.07226 tokens/s" in line, line
+
+
+# ---- 6. explain's causal-count line read training.flash_attention, not the stack's kernel ----------------------------
+# since small32b gpt-oss on the Hugging Face stacks runs eager sink attention whatever flash_attention says
+# (stacks.eager_sink_attention): the full matrix runs (HFU 1.3% above MFU 1.0%), yet the advice said "the causal kernel
+# skips its masked half"; explain now asks stacks.fused_attention, as the step time does
+@pytest.mark.parametrize("framework, said", [("hf-trainer", False), ("torchtitan", True)])
+def test_the_causal_count_line_follows_the_stacks_attention_kernel(tmp_path, cli, framework, said):
+    import json
+
+    from planner.search.explain import causal_count_lines
+    from planner.spec import load_job
+
+    path = write_job(tmp_path, {"model": {"preset": "gpt-oss-20b"},
+                                "training": {"seq_len": 65536, "global_batch": 8, "micro_batch": 1, "tokens": 1e9,
+                                             "framework": framework, "recompute": "full"},
+                                "parallel": {"tp": 1, "pp": 1, "cp": 1, "ep": 1, "zero": 3},
+                                "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    code, out, err = cli("estimate", path, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    res = res.get("result", res)
+    lines = [a for a in res["advice"] if "counts causal attention in full" in a]
+    assert bool(lines) == said, res["advice"]
+    assert bool(causal_count_lines(load_job(path), res)) == said  # the app's path (interactive.mfu_shown): no stack given
