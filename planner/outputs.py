@@ -27,6 +27,11 @@ The rules (each one a defect once):
 - nothing the program did not create is deleted: a report's ``<name>_files/`` folder that already
   exists is written into (same-named charts replaced only with ``--force``), never emptied or removed;
   a new one is filled under a temporary name and renamed into place with the report;
+- a folder of output files holds a list of what the write put there, each file with its SHA-256
+  (``FOLDER_MANIFEST``); a later write with ``--force`` removes the files the earlier one listed and this one does
+  not write, each only while it is still a regular file with exactly the bytes listed -- so a chart the user edited,
+  replaced by a link, or any file the list does not name stays. ``report --force`` over an earlier report kept that
+  run's extra charts in ``<name>_files/`` until QA 39b (a folder written before the list existed keeps them still);
 - a ``<name>_files/`` that is a symbolic link (to a folder or anywhere) is the link rule above: refused
   without ``--force``; with it the charts go into a new folder that replaces the link once it is complete,
   never into the link's target (until 2026-12-04 they were written there);
@@ -50,12 +55,14 @@ The rules (each one a defect once):
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import stat
 import tempfile
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Mapping, Optional, Union
 
 from hardware_catalog.files import os_reason
@@ -213,14 +220,79 @@ def _remove(p: Path) -> None:
         pass
 
 
+#: the list a folder of output files holds of what its last write put there (module docstring): JSON
+#: ``{"written_by": "planner", "files": {name: sha256 hex}}``, hidden so a listing of the charts shows the charts
+FOLDER_MANIFEST = ".planner-files.json"
+#: the largest manifest read back, and the largest file hashed to tell whether it is still the one listed
+MANIFEST_MAX_BYTES = 1 << 20
+LISTED_FILE_MAX_BYTES = 64 << 20
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _listed(folder: Path) -> dict[str, str]:
+    """The files an earlier write listed in ``folder`` (name -> SHA-256); {} where there is no readable list (none, a
+    folder from before lists, a link or anything but a small regular file, text that is not such a list)."""
+    m = folder / FOLDER_MANIFEST
+    try:
+        st = os.lstat(m)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MANIFEST_MAX_BYTES:
+            return {}
+        raw = json.loads(m.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    listed = raw.get("files") if isinstance(raw, dict) else None
+    if not isinstance(listed, dict):
+        return {}
+    # a plain name in this folder only: no path, no "..", not the list itself
+    return {n: h for n, h in listed.items() if isinstance(n, str) and isinstance(h, str)
+            and n not in ("", ".", "..", FOLDER_MANIFEST) and Path(n).name == n and "/" not in n and "\\" not in n}
+
+
+def _remove_unwritten(folder: Path, listed: Mapping[str, str], written: set[str]) -> None:
+    """Remove the files an earlier write listed in ``folder`` that this write did not write, each only while it is a
+    regular file whose bytes still hash to the listed SHA-256 (the file that write put there, untouched since); best
+    effort: a file that cannot be checked or removed stays."""
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return
+    except OSError:
+        return
+    for name, digest in listed.items():
+        if name in written:
+            continue
+        p = folder / name
+        try:
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode) and st.st_size <= LISTED_FILE_MAX_BYTES and _sha256(p.read_bytes()) == digest:
+                os.unlink(p)
+        except OSError:
+            pass
+
+
 def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path] = (),
                   force: bool = False) -> list[Path]:
     """Write every file of one output, all or nothing (module docstring). ``folders`` (a report's chart folder)
     go through ``output_target(..., folder=True)``: an existing folder is written into, never emptied; a new one,
     or one that replaces a symbolic link (``force``), is filled under a temporary name beside it and renamed into
-    place with the rest, so a failure leaves the link and its target as they were. An existing file among
-    ``files`` is refused before anything is written unless ``force``. Returns the paths written, in the order
-    given."""
+    place with the rest, so a failure leaves the link and its target as they were. Each folder gets its list of the
+    files written there (``FOLDER_MANIFEST``); with ``force`` the files an earlier write listed and this one does not
+    write are removed once everything is in place (``_remove_unwritten``). An existing file among ``files`` is
+    refused before anything is written unless ``force``. Returns the paths written, in the order given (the lists
+    left out)."""
+    given = [Path(p) for p in files]
+    folders = [Path(d) for d in folders]
+    # an earlier write's list, read before this write replaces it (a folder that is a link gets a new folder: none)
+    earlier = {d: _listed(d) for d in folders if force and d.is_dir() and not d.is_symlink()}
+    in_folder = {d: {Path(p).name: (data.encode("utf-8") if isinstance(data, str) else bytes(data))
+                     for p, data in files.items() if Path(p).parent == d} for d in folders}
+    lists = {d / FOLDER_MANIFEST: json.dumps({"written_by": "planner", "files": {n: _sha256(b) for n, b in named.items()}},
+                                             indent=1, sort_keys=True) + "\n" for d, named in in_folder.items()}
+    # the lists after their folders' files, before any other file (the report last: it appears once all is there)
+    files = {**{p: v for p, v in files.items() if Path(p).parent in in_folder}, **lists,
+             **{p: v for p, v in files.items() if Path(p).parent not in in_folder}}
     fresh: dict[Path, Path] = {}  # folder -> its temporary stand-in, filled and renamed into place at the end
     staged: list[tuple[Path, Path]] = []  # (temporary file, final target) in an existing folder
     placed: list[tuple[Path, Optional[str]]] = []  # folders renamed into place, with the link each replaced
@@ -268,7 +340,9 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
             current = target
             os.replace(tmp, target)
         done = True
-        return [Path(p) for p in files]
+        for d, listed in earlier.items():  # only now: a failure above leaves the earlier write's files as they were
+            _remove_unwritten(d, listed, set(in_folder[d]))
+        return given
     except OSError as e:
         raise InputError(field, f"{current or e.filename or 'writing'}: {os_reason(e)}") from None
     finally:  # on failure, remove only what this call made: its temporary files and folders; put links back

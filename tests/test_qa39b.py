@@ -112,3 +112,46 @@ def test_the_causal_count_line_follows_the_stacks_attention_kernel(tmp_path, cli
     lines = [a for a in res["advice"] if "counts causal attention in full" in a]
     assert bool(lines) == said, res["advice"]
     assert bool(causal_count_lines(load_job(path), res)) == said  # the app's path (interactive.mfu_shown): no stack given
+
+
+# ---- 3. report --force kept the earlier report's extra charts --------------------------------------------------------
+# a Markdown report over an earlier one of the same name left that run's charts the new one does not write in
+# <name>_files/; the folder lists what each write put there (outputs.FOLDER_MANIFEST, with SHA-256s) and --force removes
+# only the listed files this run does not write that still hold the listed bytes -- nothing of the user's
+def test_a_forced_write_removes_only_the_earlier_writes_unchanged_files(tmp_path):
+    from planner.outputs import FOLDER_MANIFEST, write_outputs
+
+    d = tmp_path / "r_files"
+    write_outputs({d / "a.svg": "a", d / "b.svg": "b", d / "c.svg": "c", tmp_path / "r.md": "one"}, "--out", [d])
+    (d / "c.svg").write_text("edited by hand")
+    (d / "mine.txt").write_text("the user's")
+    with pytest.raises(Exception):  # without --force nothing is replaced, nothing removed
+        write_outputs({d / "a.svg": "a2", tmp_path / "r.md": "two"}, "--out", [d])
+    assert sorted(p.name for p in d.iterdir()) == [FOLDER_MANIFEST, "a.svg", "b.svg", "c.svg", "mine.txt"]
+    assert write_outputs({d / "a.svg": "a2", tmp_path / "r.md": "two"}, "--out", [d], force=True) == \
+        [d / "a.svg", tmp_path / "r.md"]
+    assert sorted(p.name for p in d.iterdir()) == [FOLDER_MANIFEST, "a.svg", "c.svg", "mine.txt"]
+    assert (d / "c.svg").read_text() == "edited by hand" and (d / "mine.txt").read_text() == "the user's"
+    # a list that names files outside the folder, or itself, removes nothing there
+    (d / FOLDER_MANIFEST).write_text('{"files": {"../r.md": "x", "/etc/passwd": "x", ".planner-files.json": "x"}}')
+    write_outputs({d / "a.svg": "a3", tmp_path / "r.md": "three"}, "--out", [d], force=True)
+    assert (tmp_path / "r.md").read_text() == "three" and (d / "a.svg").read_text() == "a3"
+
+
+def test_report_force_leaves_only_this_runs_charts(tmp_path, cli):
+    from planner.outputs import FOLDER_MANIFEST
+
+    training = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                                    "training": {"seq_len": 8192, "global_batch": 256, "tokens": 1e12},
+                                    "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}}, "t.yaml")
+    serving = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": {"p99_latency_ms": 50, "qps": 4},
+                                   "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}}, "s.yaml")
+    code, out, err = cli("report", training, "--no-simulate", "-o", tmp_path / "r.md")
+    assert code == 0, err
+    charts = sorted(p.name for p in (tmp_path / "r_files").iterdir() if p.name != FOLDER_MANIFEST)
+    assert charts
+    (tmp_path / "r_files" / charts[0]).write_text("edited by hand")
+    code, out, err = cli("report", serving, "--no-simulate", "-o", tmp_path / "r.md", "--force")
+    assert code == 0, err
+    assert "r_files" not in (tmp_path / "r.md").read_text()  # this run writes no chart
+    assert sorted(p.name for p in (tmp_path / "r_files").iterdir()) == [FOLDER_MANIFEST, charts[0]]

@@ -413,14 +413,16 @@ def test_a_report_chart_that_exists_is_not_replaced_without_force(tmp_path, cli,
     --force; the refusal comes before anything is written (no report, no new chart)."""
     code, _, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md")
     assert code == 0, err
-    charts = sorted((tmp_path / "r_files").iterdir())
+    from planner.outputs import FOLDER_MANIFEST
+
+    charts = sorted(p for p in (tmp_path / "r_files").iterdir() if p.name != FOLDER_MANIFEST)  # (the list: QA 39b)
     assert charts
     (tmp_path / "r.md").unlink()
     charts[0].write_text("edited by hand")
     before = {p.name: p.read_bytes() for p in charts}
     one_line_error(*cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md"), "--out", "exists")
     assert not (tmp_path / "r.md").exists()
-    assert {p.name: p.read_bytes() for p in (tmp_path / "r_files").iterdir()} == before
+    assert {p.name: p.read_bytes() for p in (tmp_path / "r_files").iterdir() if p.name != FOLDER_MANIFEST} == before
     code, _, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md", "--force")
     assert code == 0, err
     assert charts[0].read_text() != "edited by hand"

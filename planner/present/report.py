@@ -777,7 +777,10 @@ def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Pat
     folder = path.parent / f"{path.stem}_files"
     files = {folder / Path(rel).name: data for rel, data in assets.items()}
     files[path] = text  # last: the report appears only once its charts are in place
-    written = write_outputs(files, "--out", folders=[folder] if assets else [], force=force)
+    # the folder of an earlier Markdown report of this name is this report's too: with --force its earlier charts this
+    # run does not write go (outputs.FOLDER_MANIFEST: only those listed, unchanged), even when this run writes none
+    ours = assets or (fmt == "md" and force and folder.is_dir() and not folder.is_symlink())
+    written = write_outputs(files, "--out", folders=[folder] if ours else [], force=force)
     return [path] + [p for p in written if p != path]
 
 
