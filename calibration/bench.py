@@ -471,11 +471,11 @@ def run_calibration(device: str = "auto", quick: bool = False, out_path=None, st
     ``force``: replace an existing ``out_path`` (planner.outputs).
     """
     from calibration import collectives, datapipe
-    from planner.outputs import output_target
+    from planner.outputs import PROFILE, output_target
 
     device = resolve_device(device)
     if out_path is not None:  # refused before minutes of measuring (``python -m calibration`` measured, then refused)
-        output_target(out_path, "--out", [storage_path] if storage_path else [], force)
+        output_target(out_path, "--out", [storage_path] if storage_path else [], force, kind=PROFILE)
     t_start = time.perf_counter()
     p = plan(device, quick)
     fp = fingerprint(device)

@@ -498,7 +498,9 @@ class Commitment:
 # --------------------------------------------------------------------------- catalog
 
 
-def _norm(s: str) -> str:
+def fold_name(s: str) -> str:
+    """A name as the catalog matches it, whatever its case and surrounding blanks (``constraints.clouds: [AWS]``,
+    ``gpus: [h100]``); the job file's enumerated fields fold their values the same way (``planner.vocab.Vocab``)."""
     return s.strip().lower()
 
 
@@ -507,7 +509,7 @@ def instance_match_key(key: str) -> str:
     (``Catalog.instance``) and an override row's cloud and name both go through it, so ``AWS:P5.48XLARGE`` is
     ``aws:p5.48xlarge``. Until session 28 an override row matched by exact name: "P5.48XLARGE" was read as a new
     instance ("source is required") while the job file's ``cluster.instance: P5.48XLARGE`` found the built-in one."""
-    return _norm(key)
+    return fold_name(key)
 
 
 @dataclass
@@ -543,7 +545,7 @@ class Catalog:
 
     # lookups -------------------------------------------------------------------------------
     def gpu(self, name: str) -> GPU:
-        key = self._alias.get(_norm(str(name)))
+        key = self._alias.get(fold_name(str(name)))
         if key is None:
             raise CatalogError("cluster.gpu", f"unknown GPU {name!r}" + _suggest(name, self._alias))
         return self.gpus[key]
@@ -566,7 +568,7 @@ class Catalog:
     def instances_for(self, clouds: Iterable[str] | None = None, gpu_names: Iterable[str] | None = None,
                       spot: bool = False, gpu_only: bool = True) -> list[Instance]:
         """Instances filtered by cloud, GPU (names or aliases) and price availability, cheapest first."""
-        cl = {_norm(c) for c in clouds} if clouds else None
+        cl = {fold_name(c) for c in clouds} if clouds else None
         gp = {self.gpu(g).name for g in gpu_names} if gpu_names else None
         out = []
         for inst in self.instances.values():
@@ -661,7 +663,7 @@ class Catalog:
         import pandas as pd
         rows = []
         for i in self.instances.values():
-            if cloud and i.cloud != _norm(cloud):
+            if cloud and i.cloud != fold_name(cloud):
                 continue
             rows.append({"key": i.key, "cloud": i.cloud, "name": i.name,
                          "gpu": i.gpu.name if i.gpu else None, "gpu_count": i.gpu_count,
@@ -694,14 +696,14 @@ def _alias_index(gpus: Iterable[GPU]) -> dict[str, str]:
     gpus = list(gpus)
     for g in gpus:  # aliases first so canonical names always win a clash
         for a in g.aliases:
-            idx.setdefault(_norm(a), g.name)
+            idx.setdefault(fold_name(a), g.name)
     for g in gpus:
-        idx[_norm(g.name)] = g.name
+        idx[fold_name(g.name)] = g.name
     return idx
 
 
 def _suggest(name: str, choices: dict[str, str]) -> str:
-    close = difflib.get_close_matches(_norm(str(name)), list(choices), n=3, cutoff=0.4)
+    close = difflib.get_close_matches(fold_name(str(name)), list(choices), n=3, cutoff=0.4)
     shown = list(dict.fromkeys(choices[c] for c in close))[:3]
     return f"; did you mean: {', '.join(shown)}?" if shown else ""
 
@@ -852,10 +854,10 @@ def builtin_gpu(name: str) -> GPU:
     """A GPU of the shipped ``gpus.csv`` by name or alias, without user overrides: for figures measured
     against the shipped datasheet peaks (``planner.hardware.efficiency`` turns measured TFLOP/s and GB/s into
     fractions of them), so a user's catalog override cannot change what a measurement meant."""
-    key = _norm(name)
+    key = fold_name(name)
     for r in _builtin_rows()[0]:
         names = [r["name"], *str(r.get("aliases") or "").split(";")]
-        if key in {_norm(n) for n in names if n}:
+        if key in {fold_name(n) for n in names if n}:
             return GPU.from_row(_validate(GpuRow, dict(r), f"gpus.csv {r['name']}", None))
     raise KeyError(name)
 
@@ -917,9 +919,9 @@ def _raw_alias_index(rows: Iterable[dict]) -> dict[str, str]:
     idx: dict[str, str] = {}
     for r in rows:
         for a in _split_aliases(r.get("aliases")):
-            idx.setdefault(_norm(a), r["name"])
+            idx.setdefault(fold_name(a), r["name"])
     for r in rows:
-        idx[_norm(r["name"])] = r["name"]
+        idx[fold_name(r["name"])] = r["name"]
     return idx
 
 
@@ -985,7 +987,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     alias = _raw_alias_index(gpu_raw.values())
     aliases_of: dict[str, set[str]] = {}  # canonical name -> its alias keys in `alias` (for restated aliases)
     for a, n in alias.items():
-        if a != _norm(n):
+        if a != fold_name(n):
             aliases_of.setdefault(n, set()).add(a)
 
     notes: list[str] = []
@@ -1022,7 +1024,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                                        f"it rows (`planner catalog gpus|instances|onprem --csv` writes a table it "
                                        f"reads back), or leave it out", org or str(path))
         if doc.get("skypilot"):
-            repriced, said = skypilot.price_overrides(doc["skypilot"], inst_raw, lambda n: alias.get(_norm(n)), org,
+            repriced, said = skypilot.price_overrides(doc["skypilot"], inst_raw, lambda n: alias.get(fold_name(n)), org,
                                                       lambda f, m: CatalogError(f, m, org))
             notes.extend(said)
             for key, row in repriced:
@@ -1034,21 +1036,21 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             name = str(row.get("name", "")).strip()
             if not name:
                 raise CatalogError(f"{where}.name", "is required", org)
-            target = alias.get(_norm(name))
+            target = alias.get(fold_name(name))
             new_aliases = _split_aliases(row.get("aliases")) if "aliases" in row else None
-            dups.check([_norm(target or name), *(_norm(a) for a in new_aliases or [])], where,
+            dups.check([fold_name(target or name), *(fold_name(a) for a in new_aliases or [])], where,
                        f"GPU {target or name!r}")
             key = target or name
             override(gpu_raw, key, {**row, "name": target} if target else row, GpuRow, "gpu", where, org)
             if target is None:
-                alias[_norm(key)] = key
+                alias[fold_name(key)] = key
             if new_aliases is not None:  # the row (re)states this GPU's aliases: O(its aliases)
                 for a in aliases_of.pop(key, ()):
                     if alias.get(a) == key:
                         del alias[a]
                 for a in new_aliases:
-                    if alias.setdefault(_norm(a), key) == key and _norm(a) != _norm(key):
-                        aliases_of.setdefault(key, set()).add(_norm(a))
+                    if alias.setdefault(fold_name(a), key) == key and fold_name(a) != fold_name(key):
+                        aliases_of.setdefault(key, set()).add(fold_name(a))
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("instances", [])):
             where = f"instances[{i}]"
@@ -1102,7 +1104,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             r = r.model_copy(update={"price_spot_usd_hr": None})
         gpu = None
         if r.gpu:
-            target = alias.get(_norm(r.gpu))
+            target = alias.get(fold_name(r.gpu))
             if target is None:
                 raise CatalogError(f"{where}.gpu", f"unknown GPU {r.gpu!r}" + _suggest(r.gpu, alias), org)
             if r.gpu_count <= 0:
@@ -1152,7 +1154,7 @@ def _systems(rows, gpus: dict[str, GPU], alias: dict[str, str]) -> dict[str, Sys
     for raw in rows:
         where = f"systems.{raw.get('key', '')}"
         r = _validate(SystemRow, raw, where, None)
-        target = alias.get(_norm(r.gpu))
+        target = alias.get(fold_name(r.gpu))
         if target is None:
             raise CatalogError(f"{where}.gpu", f"unknown GPU {r.gpu!r}" + _suggest(r.gpu, alias))
         if r.gpu_count % r.gpus_per_host:

@@ -18,7 +18,7 @@ import typer
 from hardware_catalog.errors import reword
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
 from planner.errors import InputError, clip
-from planner.outputs import output_target, write_text
+from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -101,6 +101,7 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
     job_path, catalog, profile = _given_inputs(job_path, catalog, profile)
     job = load_job(job_path)
     if objective is not None:
+        objective = OBJECTIVE.canonical(objective)  # any case, as constraints.objective takes it
         if objective not in OBJECTIVE:
             # the job fields' words (constraints.objective: "must be one of cost, ..., got 'x'"); it read "must be cost,
             # time, tokens_per_dollar (got 'x')"
@@ -354,18 +355,20 @@ def compare(
     _run(go)
 
 
-def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> Optional[list[str]]:
+def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> tuple[Optional[str], Optional[list[str]]]:
     """``serve``'s --arrivals checked against the vocabulary and --precisions split into the list searched
-    (None: the job's serving.precision)."""
-    from planner.vocab import ARRIVALS
+    (None: the job's serving.precision), each spelled as the vocabulary spells it (any case is taken, as in the job
+    file: ``Vocab.canonical``)."""
+    from planner.vocab import ARRIVALS, SERVE_PRECISION
 
+    arrivals = ARRIVALS.canonical(arrivals)
     if arrivals is not None and arrivals not in ARRIVALS:
         raise InputError("--arrivals", f"one of {', '.join(ARRIVALS)} (or give --trace), got {clip(arrivals)}")
     wanted = precisions.replace(" ", "").strip(",").split(",") if precisions is not None else None
     if wanted == [""]:  # `--precisions ""` (an unset shell variable) planned the job's precision unsaid
         raise InputError("--precisions", "empty: give one or more weight precisions, e.g. bf16,fp8 "
                                          "(or leave --precisions out for serving.precision)")
-    return wanted
+    return arrivals, None if wanted is None else [SERVE_PRECISION.canonical(p) for p in wanted]
 
 
 #: ``serve --plan-event-bound``: taken as text and checked by ``settings_for`` against serving.plan_event_bound's bounds
@@ -403,10 +406,10 @@ def serve(
     def go():
         from planner.workloads.serving import settings_for
 
-        wanted = _serve_flags(arrivals, precisions)
+        arriving, wanted = _serve_flags(arrivals, precisions)
         trace_path = given_path(trace, "--trace")
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
-        sim = settings_for(job, arrivals=arrivals, trace=str(trace_path) if trace_path else None, seed=seed,
+        sim = settings_for(job, arrivals=arriving, trace=str(trace_path) if trace_path else None, seed=seed,
                            deadline_hours=deadline_hours, plan_event_bound=plan_event_bound)
         try:
             with _progress("simulating") as progress:
@@ -440,16 +443,14 @@ def simulate(
         from planner.present.simulation import timeline_text
 
         if timeline is not None:
-            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force)
-            if timeline.suffix.lower() not in (".csv", ".json"):
-                raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
+            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force, kind=TIMELINE)
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
             planned = _plan("simulate", job, ctx)
         if timeline is not None:
-            write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline",
-                       force)
+            write_text(timeline, timeline_text(planned.result.result, TIMELINE.format_of(timeline, "--timeline")),
+                       "--timeline", force)
         _show(planned, as_json)
         if timeline is not None and not as_json:  # it wrote the file without a word (report and calibrate say so)
             out.print(f"[green]wrote[/] {esc(timeline)} ({len(planned.result.result.timeline or []):,} timeline rows)")
@@ -497,7 +498,7 @@ def calibrate(
             from calibration.bench import resolve_device, run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
-        output_target(out_path, "--out", [storage], force)  # before minutes of measuring, not after
+        output_target(out_path, "--out", [storage], force, kind=PROFILE)  # before minutes of measuring, not after
         if storage is not None:  # what storage_rows can read, checked before the minute of measuring (not after it)
             storage_target(storage)
         dev = resolve_device(device)
@@ -529,12 +530,10 @@ def report(
 ):
     """Budget-review report: recommendation, alternatives, cost (rent/spot/buy), charts, risks, assumptions."""
     def go():
-        from planner.present.report import report_for_job, report_format, report_kind, write_report
+        from planner.present.report import report_for_job, report_kind, write_report
 
-        if out_path == "":  # an empty path ("", not typer's "."), refused before its suffix
-            output_target(out_path, "--out")
-        report_format(out_path)  # a wrong suffix or folder fails before the search runs
-        output_target(out_path, "--out", _inputs(job_path, catalog, profile), force)
+        # a wrong suffix or a folder fails before the search runs (an empty path too, as itself, not typer's ".")
+        output_target(out_path, "--out", _inputs(job_path, catalog, profile), force, kind=REPORT)
         job, ctx = _context(job_path, catalog, profile, objective)
         if objective not in (None, "cost") and report_kind(job) == "serving":  # the flag's own name, not the field's
             from planner.workloads.serving import objective_refusal

@@ -27,9 +27,18 @@ The rules (each one a defect once):
 - nothing the program did not create is deleted: a report's ``<name>_files/`` folder that already
   exists is written into (same-named charts replaced only with ``--force``), never emptied or removed;
   a new one is filled under a temporary name and renamed into place with the report;
+- a folder of output files holds a list of what the write put there, each file with its SHA-256
+  (``FOLDER_MANIFEST``); a later write with ``--force`` removes the files the earlier one listed and this one does
+  not write, each only while it is still a regular file with exactly the bytes listed -- so a chart the user edited,
+  replaced by a link, or any file the list does not name stays. ``report --force`` over an earlier report kept that
+  run's extra charts in ``<name>_files/`` until QA 39b (a folder written before the list existed keeps them still);
 - a ``<name>_files/`` that is a symbolic link (to a folder or anywhere) is the link rule above: refused
   without ``--force``; with it the charts go into a new folder that replaces the link once it is complete,
   never into the link's target (until 2026-12-04 they were written there);
+- a file of a known kind (``FileKind``: the report, a simulated timeline, a calibration profile) must carry one of the
+  suffixes its readers go by, checked before any work: ``calibrate -o profile`` wrote a profile that ``--profile``
+  found by no name a user would give it (QA 39b); an existing folder given for such a file is named as a folder with a
+  file name offered in it (``report -o /tmp`` read "tmp: the report is .html or .md (got 'no suffix')", QA 39b);
 - ``-`` is refused as an output name: the Unix convention reads it as standard output, and ``calibrate -o -``
   (or ``recommend --csv -``) wrote a file named ``-`` (QA 39); ``./-`` still names that file;
 - a command's own inputs (the job file, catalog overrides, the profile, a trace) are never outputs:
@@ -46,10 +55,13 @@ The rules (each one a defect once):
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Union
 
@@ -65,6 +77,37 @@ FORCE_HINT = "refusing to replace it (give --force to replace it, or another nam
 STDOUT_DASH = "-"
 
 
+@dataclass(frozen=True)
+class FileKind:
+    """An output file its readers know by its suffix: ``what`` it is (for the message), the ``formats`` its suffixes
+    stand for (any case), the suffixes a message names (``said``) and an ``example`` name offered when a folder is
+    given."""
+    what: str
+    formats: Mapping[str, str]
+    said: str
+    example: str
+
+    def suffix_error(self, p: Path) -> Optional[str]:
+        """Why ``p``'s name does not fit this kind, or None."""
+        if p.suffix.lower() in self.formats:
+            return None
+        return f"{p.name}: {self.what} is {self.said} (got {p.suffix.lower() or 'no suffix'!r})"
+
+    def format_of(self, p: Path, field: str) -> str:
+        """The format ``p``'s suffix stands for; a name that fits none is refused naming ``field``."""
+        if why := self.suffix_error(p):
+            raise InputError(field, why)
+        return self.formats[p.suffix.lower()]
+
+
+#: the report (``report -o``: HTML self-contained, Markdown with its ``<name>_files/``), a simulated timeline
+#: (``simulate --timeline``), a calibration profile (``calibrate -o``: JSON, read back by ``--profile``)
+REPORT = FileKind("the report", {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}, ".html or .md",
+                  "report.md")
+TIMELINE = FileKind("the timeline", {".csv": "csv", ".json": "json"}, ".csv or .json", "timeline.csv")
+PROFILE = FileKind("the calibration profile", {".json": "json"}, ".json", "profile.json")
+
+
 def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:
     """An output that is one of the command's inputs, or another name for one (a link to it, a hard link), is
     refused even with ``--force``: replacing a link to the job would not harm the job, but naming the job as the
@@ -78,14 +121,16 @@ def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:
             raise InputError(field, f"{p} is an input of this command ({src}); refusing to replace it")
 
 
-def output_target(path, field: str, inputs: Iterable = (), force: bool = False, folder: bool = False) -> Path:
+def output_target(path, field: str, inputs: Iterable = (), force: bool = False, folder: bool = False,
+                  kind: Optional[FileKind] = None) -> Path:
     """The path that writing ``path`` will replace — ``path`` itself, a symbolic link included (module
     docstring) — checked before any long work starts: a new path in an existing folder or, with ``force``, a
     regular file or a symbolic link that is none of ``inputs`` (the files the command reads; a link or another
     name for one counts). ``folder``: ``path`` is a folder of output files (a report's ``<name>_files/``): an
     existing folder is accepted (written into, never emptied), a symbolic link follows the file rule above
     (refused without ``force``, else replaced by a new folder; until 2026-12-04 the charts were written into
-    the link's target), anything else is refused."""
+    the link's target), anything else is refused. ``kind``: the file must carry one of its suffixes, and a folder
+    given for it is answered with a file name in that folder."""
     if str(path) == "":
         raise InputError(field, "an empty path")
     if str(path) == STDOUT_DASH:
@@ -103,7 +148,11 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
     if st is None:
         if not p.parent.is_dir():
             raise InputError(field, f"directory {p.parent} does not exist")
+        if kind is not None and (why := kind.suffix_error(p)):
+            raise InputError(field, why)
         return p
+    if kind is not None and not stat.S_ISDIR(st.st_mode) and (why := kind.suffix_error(p)):
+        raise InputError(field, why)  # a wrong name is the first thing to say, before link or --force rules
     if stat.S_ISLNK(st.st_mode):
         _refuse_inputs(p, field, inputs)
         if not force:
@@ -115,13 +164,18 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
             raise InputError(field, f"{p}: exists and is not a folder")
         return p
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(field, f"{p}: is a directory; give a file name")
+        raise InputError(field, _folder_given(p, kind))
     if not stat.S_ISREG(st.st_mode):
         raise InputError(field, f"{p}: not a regular file (a device, FIFO or socket); refusing to replace it")
     _refuse_inputs(p, field, inputs)
     if not force:
         raise InputError(field, f"{p} exists; {FORCE_HINT}")
     return p
+
+
+def _folder_given(p: Path, kind: Optional[FileKind]) -> str:
+    """The refusal of a folder given where a file is written, with a file name in it where the kind has one."""
+    return f"{p} is a folder; give a file name" + (f" such as {p / kind.example}" if kind is not None else "")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -166,14 +220,79 @@ def _remove(p: Path) -> None:
         pass
 
 
+#: the list a folder of output files holds of what its last write put there (module docstring): JSON
+#: ``{"written_by": "planner", "files": {name: sha256 hex}}``, hidden so a listing of the charts shows the charts
+FOLDER_MANIFEST = ".planner-files.json"
+#: the largest manifest read back, and the largest file hashed to tell whether it is still the one listed
+MANIFEST_MAX_BYTES = 1 << 20
+LISTED_FILE_MAX_BYTES = 64 << 20
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _listed(folder: Path) -> dict[str, str]:
+    """The files an earlier write listed in ``folder`` (name -> SHA-256); {} where there is no readable list (none, a
+    folder from before lists, a link or anything but a small regular file, text that is not such a list)."""
+    m = folder / FOLDER_MANIFEST
+    try:
+        st = os.lstat(m)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MANIFEST_MAX_BYTES:
+            return {}
+        raw = json.loads(m.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    listed = raw.get("files") if isinstance(raw, dict) else None
+    if not isinstance(listed, dict):
+        return {}
+    # a plain name in this folder only: no path, no "..", not the list itself
+    return {n: h for n, h in listed.items() if isinstance(n, str) and isinstance(h, str)
+            and n not in ("", ".", "..", FOLDER_MANIFEST) and Path(n).name == n and "/" not in n and "\\" not in n}
+
+
+def _remove_unwritten(folder: Path, listed: Mapping[str, str], written: set[str]) -> None:
+    """Remove the files an earlier write listed in ``folder`` that this write did not write, each only while it is a
+    regular file whose bytes still hash to the listed SHA-256 (the file that write put there, untouched since); best
+    effort: a file that cannot be checked or removed stays."""
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return
+    except OSError:
+        return
+    for name, digest in listed.items():
+        if name in written:
+            continue
+        p = folder / name
+        try:
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode) and st.st_size <= LISTED_FILE_MAX_BYTES and _sha256(p.read_bytes()) == digest:
+                os.unlink(p)
+        except OSError:
+            pass
+
+
 def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path] = (),
                   force: bool = False) -> list[Path]:
     """Write every file of one output, all or nothing (module docstring). ``folders`` (a report's chart folder)
     go through ``output_target(..., folder=True)``: an existing folder is written into, never emptied; a new one,
     or one that replaces a symbolic link (``force``), is filled under a temporary name beside it and renamed into
-    place with the rest, so a failure leaves the link and its target as they were. An existing file among
-    ``files`` is refused before anything is written unless ``force``. Returns the paths written, in the order
-    given."""
+    place with the rest, so a failure leaves the link and its target as they were. Each folder gets its list of the
+    files written there (``FOLDER_MANIFEST``); with ``force`` the files an earlier write listed and this one does not
+    write are removed once everything is in place (``_remove_unwritten``). An existing file among ``files`` is
+    refused before anything is written unless ``force``. Returns the paths written, in the order given (the lists
+    left out)."""
+    given = [Path(p) for p in files]
+    folders = [Path(d) for d in folders]
+    # an earlier write's list, read before this write replaces it (a folder that is a link gets a new folder: none)
+    earlier = {d: _listed(d) for d in folders if force and d.is_dir() and not d.is_symlink()}
+    in_folder = {d: {Path(p).name: (data.encode("utf-8") if isinstance(data, str) else bytes(data))
+                     for p, data in files.items() if Path(p).parent == d} for d in folders}
+    lists = {d / FOLDER_MANIFEST: json.dumps({"written_by": "planner", "files": {n: _sha256(b) for n, b in named.items()}},
+                                             indent=1, sort_keys=True) + "\n" for d, named in in_folder.items()}
+    # the lists after their folders' files, before any other file (the report last: it appears once all is there)
+    files = {**{p: v for p, v in files.items() if Path(p).parent in in_folder}, **lists,
+             **{p: v for p, v in files.items() if Path(p).parent not in in_folder}}
     fresh: dict[Path, Path] = {}  # folder -> its temporary stand-in, filled and renamed into place at the end
     staged: list[tuple[Path, Path]] = []  # (temporary file, final target) in an existing folder
     placed: list[tuple[Path, Optional[str]]] = []  # folders renamed into place, with the link each replaced
@@ -221,7 +340,9 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
             current = target
             os.replace(tmp, target)
         done = True
-        return [Path(p) for p in files]
+        for d, listed in earlier.items():  # only now: a failure above leaves the earlier write's files as they were
+            _remove_unwritten(d, listed, set(in_folder[d]))
+        return given
     except OSError as e:
         raise InputError(field, f"{current or e.filename or 'writing'}: {os_reason(e)}") from None
     finally:  # on failure, remove only what this call made: its temporary files and folders; put links back

@@ -9,22 +9,41 @@ values and the set the formulas understand cannot drift apart.
 (1, 'full')
 >>> RECOMPUTE.decode([0, 2]).tolist()
 ['none', 'full']
+>>> SERVE_PRECISION.canonical(" BF16"), ARRIVALS.canonical("MMPP"), ARRIVALS.canonical("bursty")
+('bf16', 'mmpp', 'bursty')
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import BeforeValidator
+
+from hardware_catalog.catalog import fold_name
 
 
 class Vocab:
-    """Names in a fixed order; ``code`` maps a name to its index, ``literal`` is the pydantic type."""
+    """Names in a fixed order; ``code`` maps a name to its index, ``literal`` is the pydantic type.
+
+    A value is taken in any case and with blanks around it, and becomes the name as spelled here (``canonical``):
+    the job file's enumerated fields (through ``literal``) and the CLI's options over a vocabulary fold as the
+    catalog's names do (``hardware_catalog.catalog.fold_name``: ``constraints.clouds: [AWS]``). Until QA 39b
+    ``--arrivals MMPP`` and ``serving.precision: BF16`` were refused beside an accepted ``clouds: [AWS]``; a value
+    that is none of the names is still refused with the names as spelled here."""
 
     def __init__(self, *names: str):
         self.names = tuple(names)
         self.code = {n: i for i, n in enumerate(names)}
-        self.literal = Literal[self.names]  # type: ignore[valid-type]
+        # (a folded spelling two names share would be ambiguous and is left to fail; none does)
+        folded = [fold_name(n) for n in self.names]
+        self._folded = {f: n for f, n in zip(folded, self.names) if folded.count(f) == 1}
+        self.literal = Annotated[Literal[self.names], BeforeValidator(self.canonical)]  # type: ignore[valid-type]
         self._array = np.array(self.names)
+
+    def canonical(self, value):
+        """``value`` spelled as the vocabulary spells it where it folds to one of its names; anything else unchanged
+        (for the caller to refuse)."""
+        return self._folded.get(fold_name(value), value) if isinstance(value, str) else value
 
     def __iter__(self):
         return iter(self.names)

@@ -44,7 +44,7 @@ from planner.present import charts
 from planner.present.serving import offline_usd, trace_note
 from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes, spot_range
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
-from planner.outputs import output_target, write_outputs
+from planner.outputs import REPORT, output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
 from planner.workloads.serving import NO_TPOT, tpot_words
 from planner.workloads.training import recommend
@@ -758,12 +758,8 @@ def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]
 
 
 def report_format(path: Path) -> str:
-    suf = path.suffix.lower()
-    if suf in (".html", ".htm"):
-        return "html"
-    if suf in (".md", ".markdown"):
-        return "md"
-    raise InputError("--out", f"{path.name}: the report is .html or .md (got {suf or 'no suffix'!r})")
+    """``html`` or ``md`` by the report file's suffix (``outputs.REPORT``); any other name refused."""
+    return REPORT.format_of(Path(path), "--out")
 
 
 def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Path]:
@@ -772,8 +768,8 @@ def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Pat
     only with ``force``, an existing chart folder written into and never emptied, a symlink replaced
     itself (its target untouched) -- the chart folder's too, by a new folder -- devices and folders refused."""
     path = Path(path)
+    output_target(path, "--out", force=force, kind=REPORT)
     fmt = report_format(path)
-    output_target(path, "--out", force=force)
     if fmt == "html":
         text, assets = render_html(rep), {}
     else:
@@ -781,7 +777,10 @@ def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Pat
     folder = path.parent / f"{path.stem}_files"
     files = {folder / Path(rel).name: data for rel, data in assets.items()}
     files[path] = text  # last: the report appears only once its charts are in place
-    written = write_outputs(files, "--out", folders=[folder] if assets else [], force=force)
+    # the folder of an earlier Markdown report of this name is this report's too: with --force its earlier charts this
+    # run does not write go (outputs.FOLDER_MANIFEST: only those listed, unchanged), even when this run writes none
+    ours = assets or (fmt == "md" and force and folder.is_dir() and not folder.is_symlink())
+    written = write_outputs(files, "--out", folders=[folder] if ours else [], force=force)
     return [path] + [p for p in written if p != path]
 
 

@@ -49,9 +49,10 @@ def format_result(result: SimResult, device: str = "GPU"):
                  + (f"   steady state {fmt_sig(result.steady_step_time_s, 4)} s" if result.steady_step_time_s else ""))
     if result.analytic_step_time_s:
         head.add_row("analytic step", f"{fmt_sig(result.analytic_step_time_s, 4)} s")
-    tok = (f"   {result.tokens_per_s:,.0f} tokens/s"
+    # four significant figures, as the step times, for both rates: one decimal printed a QLoRA run's 0.488 samples/s as
+    # "0.5", and a whole number "0 tokens/s" beside "1.447e-11 samples/s" (QA 39b)
+    tok = (f"   {fmt_sig(result.tokens_per_s, 4)} tokens/s"
            if result.tokens_per_s is not None and result.tokens_per_s != result.samples_per_s else "")
-    # four significant figures, as the step times: one decimal printed a QLoRA run's 0.488 samples/s as "0.5"
     head.add_row("throughput", f"{fmt_sig(result.samples_per_s, 4)} samples/s{tok}")
     head.add_row(f"{device} busy", f"{result.gpu_busy_share:.1%}")
     head.add_row("goodput", fmt_goodput(result.goodput) + (f"  ({count_of(result.failures, 'failure')}, "
@@ -100,7 +101,7 @@ def format_answers(ans: dict):
         if w["workers_needed"] is not None:
             line = (f"loader workers: {w['workers_needed']} per data-parallel replica "
                     f"({w['vcpus_per_gpu']:g} vCPUs per GPU incl. the training process) let the GPU bind "
-                    f"({w['gpu_bound_samples_per_s']:,.0f} samples/s); configured: {w['current_workers']}; "
+                    f"({fmt_sig(w['gpu_bound_samples_per_s'])} samples/s); configured: {w['current_workers']}; "
                     f"first-order estimate (batch build time, storage reads + decode, / GPU time per batch): {w['first_order_workers']}")
             have = w.get("current_vcpus_per_gpu")
             if have and w["vcpus_per_gpu"] > have:
@@ -120,13 +121,13 @@ def format_answers(ans: dict):
             top = max(w["rows"], key=lambda r: r["samples_per_s"])
             line = (f"loader workers: more workers stop helping beyond {w['workers_reading']} per replica — the shard "
                     f"count binds: {w['shards_total']:,} shards over {w['dp']} data-parallel replicas give each replica's "
-                    f"loader {w['workers_reading']} workers with a shard to read ({top['samples_per_s']:,.0f} samples/s, "
+                    f"loader {w['workers_reading']} workers with a shard to read ({fmt_sig(top['samples_per_s'])} samples/s, "
                     f"{top['share_of_gpu_bound']:.0%} of what the GPUs take); smaller shards let more workers read")
         else:
             top = max((r["samples_per_s"] for r in w["rows"]), default=0.0)
             last = next((r for r in w["rows"] if r["samples_per_s"] >= 0.99 * top), {})
             line = (f"loader workers: more workers stop helping beyond {last.get('workers')} per replica — "
-                    f"the {w['bound']} binds at {last.get('samples_per_s', 0):,.0f} samples/s "
+                    f"the {w['bound']} binds at {fmt_sig(last.get('samples_per_s', 0))} samples/s "
                     f"({last.get('share_of_gpu_bound', 0):.0%} of what the GPUs take); fix the data path "
                     f"(shards, cache, filtering) — more GPUs add cost, not throughput")
         parts.append(Text(line))
@@ -135,8 +136,8 @@ def format_answers(ans: dict):
             t.add_column(c, justify="right")
         for r in w["rows"]:
             mark = " (configured)" if r["workers"] == w.get("current_workers") else ""
-            t.add_row(f"{r['workers']}{mark}", f"{r['samples_per_s']:,.0f}", f"{r['share_of_gpu_bound']:.0%}",
-                      f"{r['data_wait_share']:.0%}", f"{r['requests_per_s']:,.0f}")
+            t.add_row(f"{r['workers']}{mark}", f"{fmt_sig(r['samples_per_s'])}", f"{r['share_of_gpu_bound']:.0%}",
+                      f"{r['data_wait_share']:.0%}", f"{fmt_sig(r['requests_per_s'])}")
         parts.append(t)
     c = ans.get("cache")
     if c and c.get("rows"):
@@ -160,8 +161,8 @@ def format_answers(ans: dict):
             t.add_column(col, justify="right")
         for r in sh["rows"]:
             mark = " (configured)" if "configured_shard_mb" in sh and r["shard_mb"] == sh["configured_shard_mb"] else ""
-            t.add_row(r["variant"] + mark, f"{r['samples_per_s']:,.0f}", f"{r['data_wait_share']:.0%}",
-                      f"{r['requests_per_s']:,.0f}")
+            t.add_row(r["variant"] + mark, f"{fmt_sig(r['samples_per_s'])}", f"{r['data_wait_share']:.0%}",
+                      f"{fmt_sig(r['requests_per_s'])}")
         parts.append(t)
         tol = sh.get("tolerance", 0.02)
         if sh["best_shard_mb"] is None:  # individual files within tolerance of the fastest format

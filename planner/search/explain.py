@@ -125,7 +125,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
     if not res["fits"]:
         out += misfit_lines(res)
     bd = res["breakdown_s"]
-    out += causal_count_lines(job, res)
+    out += causal_count_lines(job, res, stack)
     out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw)
     if bd["bubble"] / res["step_time_s"] > 0.15:
         # only the changes this plan can make: no smaller micro-batch than 1, no "interleaving" for a plan that
@@ -198,20 +198,32 @@ def mfu_hfu(res: dict) -> str:
     return mfu_hfu_values(res) + (f" ({note})" if note else "")
 
 
-def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
+def causal_count_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     """MFU counts a causal model's attention in full (PaLM App. B; planner.model.flops), while its causal
     kernel skips the masked half: at long sequences that half is most of the step, and MFU passes what the
     GPU executes (Llama-3-8B at 1M tokens, CP 8: MFU 90%). HFU counts what the kernels execute (flops.
     step_flops' ``hardware``). Said, with the executed share of the model FLOPs (the same step_flops with
-    ``causal_half``), where the masked half is a quarter or more of the model FLOPs (8B from ~32K tokens)."""
+    ``causal_half``), where the masked half is a quarter or more of the model FLOPs (8B from ~32K tokens).
+
+    Only where the plan's stack runs a fused kernel (``stacks.fused_attention``, the rule the step time and HFU use):
+    without one the full score matrix runs, masked half included, and nothing is skipped. Until QA 39b this read
+    ``training.flash_attention`` alone, so gpt-oss on the Hugging Face stacks, which run its sink attention eagerly
+    whatever that flag says (``stacks.eager_sink_attention``), was told its causal kernel skipped half. ``stack``:
+    the plan's (``advice``'s); else the one the plan's stack record names, else the job's."""
     m, t = job.model, job.training
     if not (m.is_transformer and m.causal):
         return []
     from planner.model.flops import step_flops
+    from planner.model.stacks import from_training, fused_attention
 
-    rc, flash = res["config"]["recompute"], t.flash_attention
-    full = step_flops(m, t.seq_len, t.global_batch, rc, flash)
-    half = step_flops(m, t.seq_len, t.global_batch, rc, flash, causal_half=True)
+    if stack is None:
+        named = (res.get("stack") or {}).get("name")
+        stack = from_training(t, named) if named else from_training(t)
+    if not fused_attention(stack, m, t):
+        return []
+    rc = res["config"]["recompute"]
+    full = step_flops(m, t.seq_len, t.global_batch, rc, True)
+    half = step_flops(m, t.seq_len, t.global_batch, rc, True, causal_half=True)
     model = float(half["model"]) / float(full["model"])
     if model > 0.75:
         return []

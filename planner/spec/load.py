@@ -17,12 +17,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from hardware_catalog import files as _files
+from hardware_catalog.catalog import fold_name
 from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
 from planner.spec.hf import hf_config_notes, hf_config_path, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
 from planner.spec.schema import JobSpec, ModelSpec, _first_error, has_local_rope, has_shared_experts
-from planner.vocab import MOE_ONLY_OPTIONS
+from planner.vocab import FP8_RECIPE, MOE_ONLY_OPTIONS
 
 
 def read_yaml(path: str | Path, field: str = "job") -> Any:
@@ -175,14 +176,15 @@ def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
     the FP4 peak, its quantisation bytes), so the job is rewritten to that and says so; a
     framework that names another low-precision recipe contradicts it."""
     t = raw.get("training")
-    if not isinstance(t, dict) or t.get("precision") != "fp4":
+    # folded as the schema folds its enumerated values (vocab.Vocab.canonical): FP4 is fp4
+    if not isinstance(t, dict) or not isinstance(t.get("precision"), str) or fold_name(t["precision"]) != "fp4":
         return
     fw = t.get("framework")
     if fw is not None and not isinstance(fw, (str, dict)):
         raw["training"] = {**t, "precision": "fp8"}  # so that the schema names the bad framework
         return
     fw = {"name": fw} if isinstance(fw, str) else dict(fw or {})
-    if fw.get("fp8_recipe") not in (None, "nvfp4"):
+    if FP8_RECIPE.canonical(fw.get("fp8_recipe")) not in (None, "nvfp4"):
         raise InputError("training.framework.fp8_recipe",
                          f"{fw['fp8_recipe']!r} contradicts training.precision fp4 (use nvfp4 or precision fp8)")
     fw["fp8_recipe"] = "nvfp4"

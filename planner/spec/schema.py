@@ -620,7 +620,9 @@ class TrainingSpec(_Strict):
     @field_validator("precision", mode="before")
     @classmethod
     def _precision_choices(cls, v):
-        # the choices a job may write: the precisions and the loader's aliases (fp4), which pydantic's list left out
+        # the choices a job may write: the precisions and the loader's aliases (fp4), which pydantic's list left out;
+        # this runs before the type's own folding (vocab.Vocab.canonical), so it folds first (BF16 is bf16)
+        v = V.PRECISION.canonical(v)
         if isinstance(v, str) and v in V.PRECISION_ALIASES:  # a TrainingSpec built past the loader: the alias untaken
             raise ValueError(f"{v} is {V.PRECISION_ALIASES[v]}: write it in a job file (planner.spec.load), or give "
                              "precision fp8 with that recipe")
