@@ -14,9 +14,10 @@ from hardware_catalog import load_catalog
 from planner.model.serving_efficiency import engine_efficiency
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
-from planner.workloads.serving import _options, llm_ttft, plan_serving, settings_for
+from planner.workloads.serving import _options, llm_ttft, plan_serving
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
+from planner.workloads.serving_settings import settings_for
 
 
 def _job(qps, output_tokens):
@@ -191,10 +192,11 @@ def test_the_ranking_line_says_how_the_simulation_moves_the_analytic_size():
 def _one_replica_sim_p99(job, hw, tp, batch, rate, requests=1500):
     """The simulated TTFT p99 (s) of one replica offered ``rate`` Poisson requests/s (lognormal lengths, seed 0)."""
     from planner.simulate.serving import simulate_serving
-    from planner.workloads.serving import REALTIME_TOKEN_BUDGET, ServeTarget, _sim_config, _workload
+    from planner.workloads.serving import ServeTarget, _sim_config
+    from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, sim_workload
     m, s = served_model(job.model), job.serving
     sim = settings_for(job)
-    wl = _workload(s, rate, requests / rate, requests, replace(sim, min_requests=requests), 0, m)
+    wl = sim_workload(s, rate, requests / rate, requests, replace(sim, min_requests=requests), 0, m)
     cfg = _sim_config(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim,
                       min(60.0, wl.span_s / 6), option_iteration(m, s, hw, tp))
     return simulate_serving(cfg, wl, monitor=False).ttft.p99
