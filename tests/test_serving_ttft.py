@@ -177,16 +177,18 @@ def test_an_option_no_replica_count_brings_under_its_ttft_target_is_refused(monk
 
 def test_the_ranking_line_says_how_the_simulation_moves_the_analytic_size():
     """The line under the table said an analytic option's cost is "a lower bound (the simulation usually adds
-    replicas)"; with the queue in the analytic size the simulation may also remove some (a batch-1 job sized by its
-    mean TTFT: 12 -> 10), so
-    it says so in words (the counts measured on the examples' options are in the README, not on every plan)."""
+    replicas)"; with the queue in the analytic size the simulation could also remove some (a batch-1 job sized by its
+    mean TTFT: 12 -> 10), so it said "more often adds replicas than removes them". Re-measured with the p99 pooled
+    count (serve32, benchmarks/sim_vs_analytic_replicas.py: 39 kept, 22 added, none removed; the batch-1 job 9 -> 10)
+    it says the simulation keeps or adds, seldom removes (the counts are in the README, not on every plan)."""
     from types import SimpleNamespace
 
     from planner.workloads.serving import _ranking
     best = SimpleNamespace(usd_per_hr=10.0, usd_per_million_requests_offline=None, simulated={"replicas": 2})
     line = _ranking([best], realtime=True, qps=True, simulated=True, candidates=4)
-    assert "usually adds replicas" not in line
-    assert ("its cost usually a lower bound (the simulation more often adds replicas than removes them)") in line
+    assert "usually adds replicas" not in line and "more often adds" not in line
+    assert ("its cost usually a lower bound (the simulation keeps the analytic replicas or adds some, seldom removes "
+            "any)") in line
 
 
 def _one_replica_sim_p99(job, hw, tp, batch, rate, requests=1500):

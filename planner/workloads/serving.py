@@ -356,6 +356,10 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     grows without bound: inf (``llm_option`` then states no TTFT). Mean lengths: the simulation's lognormal
     prompts put its median a little under this. ``replicas``: the fleet's queues pooled (``least_outstanding``
     routing is join-the-shortest-queue): c x replicas slots and a replicas-server prefill queue at the fleet's load.
+    Measured and not taken: a queue per replica (one replica at QPS / replicas) sizes the chat example's
+    (examples/serving-llama3-8b-chat.yaml) g6e.xlarge / g2-standard-96 TP2 / TP4 at 6 / 65 / 6 replicas where pooled
+    gives 5 / 36 / 6 (simulated: 7 / a miss at any count / 7); the simulated fleet p99 TTFT at TP2 is 3.2 s with 36
+    replicas and 0.41 s with 43, so per-replica queues overshoot 43 by half where pooling undershoots it.
 
     With ``q`` (``TTFT_QUANTILE``, 0.99: ``serving.ttft_ms`` is a p99) it is that percentile, not the mean
     (``ttft_quantile``): the request's own prefill over the prompt lengths the simulation draws (``prompt_grid``:
@@ -2078,13 +2082,16 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
             "run more sequences at once"]
 
 
-# How the simulation moved the analytic replicas (``queue_replicas``), measured once (2026-12-04, ttft31b) over
-# examples/serving-llama3-8b-chat.yaml's and serving-llama3-70b.yaml's options, every one simulated at the job's
-# settings (64; 3 missed at any count): kept 39, added replicas to 22 (g6e.xlarge 5 -> 7, g5.48xlarge TP8 14 -> 28),
-# removed from none. It could remove: a batch-1 llama3-8b job at 2 QPS, 1 s TTFT (tests/test_serving.py), 12 analytic
-# -> 10 simulated. Those counts are of the mean-sized count; since ttft32 the count holds the p99 TTFT (the batch-1
-# job: 9 analytic -> 10 simulated), not yet re-measured over the examples. The line under the plan's table (``_ranking``) says this in words, not these counts: they belong
-# to those two jobs, not to the plan being printed (README serving section has them).
+# How the simulation moved the analytic replicas (``queue_replicas``), measured 2026-12-04 (serve32; the p99 TTFT with
+# the fleet's queues pooled, ttft32) by benchmarks/sim_vs_analytic_replicas.py over examples/serving-llama3-8b-chat.yaml's
+# and serving-llama3-70b.yaml's options, every one simulated at the job's settings (64): kept 39, added replicas to 22
+# (g6e.xlarge 5 -> 7, g2-standard-96 TP4 6 -> 7, p4de.24xlarge TP2 15 -> 21, g5.48xlarge TP8 14 -> 28), removed from
+# none; the three L4 TP2 options (36 analytic) miss at any count up to the 144 cap. The same counts, and the same 267
+# search runs over the 61 sized, as ttft31b's measurement of the mean-sized count. The batch-1 llama3-8b job at 2 QPS,
+# 1 s TTFT (tests/test_serving.py), where the simulation used to remove replicas (12 analytic by the mean -> 10), is now
+# 9 analytic -> 10 simulated: no measured job has it remove any, though it can (its search bisects down from an
+# analytic size that passes). The line under the plan's table (``_ranking``) says this in words, not these counts: they
+# belong to those two jobs, not to the plan being printed (README serving section has them).
 
 
 def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int, why_not: str = "") -> str:
@@ -2115,7 +2122,7 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
     return (f"#1 is the cheapest option confirmed in simulation; the rest ranked by {what}"
             + (" (the simulated backlog's where simulated)" if not realtime else "") + ", cheapest first. "
             "sized: sim = sized and confirmed in simulation; analytic = not simulated, its cost usually a lower bound ("
-            + ("the simulation more often adds replicas than removes them"
+            + ("the simulation keeps the analytic replicas or adds some, seldom removes any"
                if realtime else "the simulated backlog usually runs slower")
             + f"); the cheapest analytic options are simulated, at most {candidates}"
             + (", stopping once the next cannot beat the best simulated cost" if realtime else ""))
