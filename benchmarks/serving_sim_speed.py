@@ -44,6 +44,7 @@ from planner.simulate.serving import ArrivalSpec, Workload, simulate_serving  # 
 from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
 from planner.workloads import serving as ws  # noqa: E402
 from planner.workloads.serving_memory import served_model  # noqa: E402
+from planner.workloads.serving_settings import draw_workload, settings_for  # noqa: E402
 
 JOB = {"model": {"preset": "llama3-8b"},
        "serving": {"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 40, "prompt_tokens": 800, "output_tokens": 200,
@@ -53,9 +54,9 @@ JOB = {"model": {"preset": "llama3-8b"},
 
 def one(label: str, seconds: float, replicas: int = 28, tokens: float | None = None):
     job = load_job_dict(JOB)
-    s, m, sim = job.serving, served_model(job.model), ws.settings_for(job)
+    s, m, sim = job.serving, served_model(job.model), settings_for(job)
     hw = option_from_cluster(ClusterSpec(instance="aws:g5.12xlarge"))
-    wl = ws._draw(s, ArrivalSpec("mmpp", rate=40.0, duration_s=seconds), sim, m.context_length, 0)
+    wl = draw_workload(s, ArrivalSpec("mmpp", rate=40.0, duration_s=seconds), sim, m.context_length, 0)
     if tokens:  # the first requests that hold about this many prompt + output tokens
         n = int(np.searchsorted(np.cumsum(wl.prompt + wl.output), tokens)) + 1
         wl = Workload(wl.arrival_s[:n], wl.prompt[:n], wl.output[:n])

@@ -16,10 +16,11 @@ from dataclasses import replace
 
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
-from planner.workloads.serving import (REALTIME_TOKEN_BUDGET, TTFT_QUANTILE, ServeTarget, _capacity, _options,
-                                       _sim_config, _workload, llm_option, llm_ttft, screen_concurrency, settings_for)
+from planner.workloads.serving import (TTFT_QUANTILE, ServeTarget, _capacity, _options, _sim_config, llm_option, llm_ttft,
+                                       screen_concurrency)
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
+from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, settings_for, sim_workload
 from planner.simulate.serving import simulate_serving
 
 MODELS = (("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1), ("llama3.1-70b", "H100-SXM-80GB", "p5.48xlarge", 4))
@@ -46,7 +47,7 @@ def point(model, gpu, instance, tp, prompt, output, utils, requests):
         an = float(llm_ttft(im, s, L, batch, rate=qps)) * 1e3
         an99 = float(llm_ttft(im, s, L, batch, rate=qps, q=TTFT_QUANTILE)) * 1e3
         seconds = requests / qps
-        wl = _workload(s, qps, seconds, requests, replace(sim, min_requests=requests), 0, m)
+        wl = sim_workload(s, qps, seconds, requests, replace(sim, min_requests=requests), 0, m)
         cfg = _sim_config(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim,
                           min(60.0, wl.span_s / 6), im)
         res = simulate_serving(cfg, wl, monitor=False)

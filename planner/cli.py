@@ -404,7 +404,7 @@ def serve(
     # one line: a newline in the docstring broke the help mid-sentence ("... $ per million requests" / "(analytic ...")
     """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests (analytic first guess, confirmed and refined in a discrete-event simulation)."""
     def go():
-        from planner.workloads.serving import settings_for
+        from planner.workloads.serving_settings import settings_for
 
         arriving, wanted = _serve_flags(arrivals, precisions)
         trace_path = given_path(trace, "--trace")

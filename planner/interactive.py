@@ -689,7 +689,8 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,
     under one simulation bound, the job's ``serving.plan_event_bound`` (``budget_for``): the curve gets what the plan
     left (each had a bound of its own, so the app ran up to twice what the job allowed); ``bound`` says where it
     stands after both (``SimBudget.words``)."""
-    from planner.workloads.serving import budget_for, latency_vs_qps, plan_serving, settings_for
+    from planner.workloads.serving import budget_for, latency_vs_qps, plan_serving
+    from planner.workloads.serving_settings import settings_for
 
     job = _load(copy.deepcopy(base))
     cat = catalog or cached_catalog()

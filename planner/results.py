@@ -600,7 +600,7 @@ class ServingTargets(Record):
 
 @dataclass(frozen=True)
 class ServingSimulation(Record):
-    """The simulation settings a serving plan was confirmed with (planner.workloads.serving.SimSettings)."""
+    """The simulation settings a serving plan was confirmed with (planner.workloads.serving_settings.SimSettings)."""
 
     arrivals: str  # "poisson" | "mmpp" | "trace"
     trace: Optional[str]

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 import planner.workloads.serving as ws
+from planner.workloads.serving_settings import settings_for
 from planner.spec import load_job_dict
 from tests.conftest import answered, flat, write_job
 
@@ -27,7 +28,7 @@ def _job(min_gpus: int = 24, **serving) -> dict:
 def _plan(job: dict):
     """The plan with one option simulated (the cheapest analytic one, TP1), to keep the test short."""
     j = load_job_dict(job)
-    return ws.plan_serving(j, sim=replace(ws.settings_for(j), candidates=1))
+    return ws.plan_serving(j, sim=replace(settings_for(j), candidates=1))
 
 
 def test_a_deadline_the_first_draws_meet_and_the_whole_fleet_misses_grows_the_fleet():

@@ -105,7 +105,7 @@ def test_one_token_lengths_are_drawn_as_the_job_says():
 
     from planner.spec.schema import ServingSpec
     from planner.simulate.serving import make_workload, ArrivalSpec
-    from planner.workloads.serving import SimSettings, length_dists
+    from planner.workloads.serving_settings import SimSettings, length_dists
 
     pd, od = length_dists(ServingSpec(prompt_tokens=500, output_tokens=1), SimSettings())
     wl = make_workload(ArrivalSpec("poisson", rate=10, duration_s=200), pd, od, seed=0)

@@ -11,11 +11,11 @@ from planner.model.serving_efficiency import ENGINES
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
-from planner.workloads.serving import (ServeTarget, SimSettings, _sim_config, _workload, latency_vs_qps, llm_option,
-                                       plan_serving)
+from planner.workloads.serving import ServeTarget, _sim_config, latency_vs_qps, llm_option, plan_serving
 from planner.workloads.serving_iteration import IterationModel, _llm_iteration
 from planner.workloads.serving_memory import (WEIGHT_BYTES, kv_bytes_per_token, quantised_params,
                                               quantised_weight_bytes, weight_bytes)
+from planner.workloads.serving_settings import SimSettings, settings_for, sim_workload
 from planner.spec import ClusterSpec, load_job_dict
 from planner.spec.schema import ServingSpec
 from tests.conftest import answered
@@ -262,7 +262,7 @@ def _resimulate(job, row, seed, seconds=120.0, replicas=None):
     sim = SimSettings(seed=seed)
     s = job.serving
     target = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
-    wl = _workload(s, s.qps, seconds, 10**6, sim, seed)
+    wl = sim_workload(s, s.qps, seconds, 10**6, sim, seed)
     d = row["simulated"]
     cfg = _sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
                       replicas or d["replicas"], target, sim, 20.0)
@@ -634,11 +634,10 @@ def test_a_low_qps_is_simulated_over_enough_requests():
     """At 0.001 QPS the 180 s search run held no request and `planner serve` stopped with "arrivals: the
     workload has no requests"; a run now lasts long enough for ``min_requests`` on average, and the
     simulated percentiles are ordered."""
-    from planner.workloads.serving import _workload
 
     job = _job({"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 0.001}, model="llama3-8b")
     sim = SimSettings()
-    wl = _workload(job.serving, 0.001, sim.search_s, sim.search_requests, sim, sim.seed)
+    wl = sim_workload(job.serving, 0.001, sim.search_s, sim.search_requests, sim, sim.seed)
     assert len(wl) > sim.min_requests / 2
     res = plan_serving(job, sim=FAST)
     b = res["best"]["simulated"]
@@ -729,7 +728,7 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path, monkey
     planned, real = [], ws.plan_serving
 
     def kept(job, *a, **kw):
-        assert job == _job(serving, constraints=constraints) and kw["simulate"] and kw["sim"] == ws.settings_for(job)
+        assert job == _job(serving, constraints=constraints) and kw["simulate"] and kw["sim"] == settings_for(job)
         planned.append(real(job, *a, **kw))
         return planned[-1]
 
@@ -932,7 +931,7 @@ def test_simulated_lengths_stay_within_the_context():
     """The simulated lengths are lognormal clipped at 4x their means; near the context the clip is the context
     split in the means' proportion, so no simulated request is one vLLM would reject."""
     from planner.simulate.serving import ArrivalSpec, make_workload
-    from planner.workloads.serving import SimSettings, length_dists
+    from planner.workloads.serving_settings import length_dists
     s = ServingSpec(prompt_tokens=6000, output_tokens=1000)
     wl = make_workload(ArrivalSpec("burst", count=3000), *length_dists(s, SimSettings(length_cv=1.0), 8192), seed=1)
     assert (wl.prompt + wl.output).max() <= 8192 and wl.prompt.max() > 6000 and wl.output.max() > 1000

@@ -9,7 +9,8 @@ import planner.workloads.serving as ws
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       make_workload, simulate_serving)
 from planner.spec import load_job_dict
-from planner.workloads.serving import SimSettings, latency_vs_qps, plan_serving
+from planner.workloads.serving import latency_vs_qps, plan_serving
+from planner.workloads.serving_settings import SimSettings
 from planner.workloads.serving_iteration import IterationModel
 from tests.conftest import answered, flat, write_job
 

@@ -8,6 +8,7 @@ import yaml
 
 import planner.simulate.serving as ss
 import planner.workloads.serving as ws
+import planner.workloads.serving_settings as wss
 from planner import interactive as wi
 from planner.spec import load_job_dict
 from tests.conftest import answered, engine_events_counted, flat, refused, write_job
@@ -38,7 +39,7 @@ def test_the_flag_is_held_to_the_fields_bounds_under_its_own_name(tmp_path, cli,
 def test_the_field_takes_a_count_written_as_people_write_it(value, want):
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "serving": {**CHAT, "plan_event_bound": value}})
     assert job.serving.plan_event_bound == want
-    assert ws.settings_for(job).plan_event_bound == want
+    assert wss.settings_for(job).plan_event_bound == want
 
 
 def test_a_smaller_bound_simulates_fewer_events_and_says_what_it_left(monkeypatch):
@@ -75,15 +76,15 @@ def test_the_flag_overrides_the_field_and_both_say_where_the_bound_came_from(mon
 
 def test_one_place_defaults_the_budget():
     """``budget_for``: a budget the caller shares is the one used; else a fresh one of the settings' bound."""
-    sim = ws.SimSettings(plan_event_bound=7_000)
+    sim = wss.SimSettings(plan_event_bound=7_000)
     shared = ws.SimBudget(3_000)
     assert ws.budget_for(sim, shared) is shared
     fresh = ws.budget_for(sim)
     assert fresh.bound == 7_000 and fresh.used == 0 and fresh is not ws.budget_for(sim)
     # a job that leaves the field out and settings made by hand (the tests' FAST) have the same bound
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "serving": CHAT})
-    assert ws.SimSettings().plan_event_bound == ws.settings_for(job).plan_event_bound == job.serving.plan_event_bound
-    assert ws.settings_for(job).plan_event_bound_from == "default"
+    assert wss.SimSettings().plan_event_bound == wss.settings_for(job).plan_event_bound == job.serving.plan_event_bound
+    assert wss.settings_for(job).plan_event_bound_from == "default"
 
 
 def test_the_apps_plan_and_curve_run_under_the_jobs_one_bound(monkeypatch):

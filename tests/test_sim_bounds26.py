@@ -9,7 +9,8 @@ import planner.workloads.serving as ws
 from planner.simulate import answers as A
 from planner.simulate.config import CheckpointConfig, FailureConfig, LoaderConfig, PipelineConfig, SimConfig
 from planner.spec import load_job_dict
-from planner.workloads.serving import SimBudget, SimSettings, latency_vs_qps, plan_serving
+from planner.workloads.serving import SimBudget, latency_vs_qps, plan_serving
+from planner.workloads.serving_settings import SimSettings
 from tests.conftest import answered, engine_events_counted, flat, write_job
 
 FAST = SimSettings(search_s=60, search_requests=3000, confirm_s=120, confirm_requests=6000, candidates=1)

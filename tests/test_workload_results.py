@@ -15,7 +15,8 @@ import pytest
 from planner.results import (CampaignCurve, CampaignPlan, CampaignScenario, LatencyPoint, Record, ServingOption,
                              ServingPlan, ServingSimulation, ServingTargets, TabularOption, TabularPlan)
 from planner.spec import load_job_dict
-from planner.workloads.serving import SimSettings, plan_serving
+from planner.workloads.serving import plan_serving
+from planner.workloads.serving_settings import SimSettings
 from tests.conftest import EXAMPLES, answered
 
 SERVING_PLAN = ["model", "params", "mode", "precision", "precisions", "kv_precision", "weights_gib",

@@ -829,7 +829,8 @@ class CheckpointSpec(_Strict):
 
 #: the longest deadline each deadline field takes, in hours (the shortest is anything above 0): a training run past
 #: ~1,100 years or an offline batch past ~11 years is a typo. The one statement of the bounds: the job fields and
-#: ``serve --deadline-hours`` (``planner.workloads.serving.settings_for``) both check them with ``deadline_error``.
+#: ``serve --deadline-hours`` (``planner.workloads.serving_settings.settings_for``) both check them with
+#: ``deadline_error``.
 DEADLINE_HOURS_MAX = {"constraints.deadline_hours": 1e7, "serving.deadline_hours": 1e5}
 _HOURS_PER_YEAR = 8766.0  # 365.25 days
 

@@ -94,10 +94,12 @@ replicas x GPUs per replica, ``min_gpus`` raises the replicas to a floor, and an
 batch then runs in the next: p99 latency := 2 x batch time.
 
 **Where each part lives.** This module plans: options, batch and replica sizing, the queueing waits, the limits, the
-simulations' settings and refinement. The time of one engine step is planner/workloads/serving_iteration.py
-(``IterationModel``, ``llm_tpot``, ``prefill_time``); the bytes of the weights and the KV cache are
-planner/workloads/serving_memory.py (``weight_bytes_per_gpu``, ``kv_bytes_per_token``, ``KVLayout``,
-``shared_prefix``). Each imports nothing above it (pyproject.toml's serving layers contract).
+simulations' refinement of the analytic size. The simulation settings and the workloads they draw are
+planner/workloads/serving_settings.py (``SimSettings``, ``settings_for``, ``length_dists``, ``sim_workload``); the time
+of one engine step is planner/workloads/serving_iteration.py (``IterationModel``, ``llm_tpot``, ``prefill_time``); the
+bytes of the weights and the KV cache are planner/workloads/serving_memory.py (``weight_bytes_per_gpu``,
+``kv_bytes_per_token``, ``KVLayout``, ``shared_prefix``). Each imports nothing above it (pyproject.toml's serving
+layers contract).
 """
 from __future__ import annotations
 
@@ -108,7 +110,6 @@ from statistics import NormalDist
 from typing import Callable, Optional
 
 import numpy as np
-from pydantic import ValidationError
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.options import cluster_options, unmatched_gpus
@@ -117,23 +118,22 @@ from planner.model.serving_efficiency import ServingEfficiency, engine_efficienc
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
 from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
-from planner.spec.schema import MAX_REASONABLE, MIN_RATE, event_bound_value
+from planner.spec.schema import MAX_REASONABLE, MIN_RATE
 from planner.spec import JobSpec, ServingSpec
-from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
-                                       cut_words, load_trace, make_workload, simulate_serving)
+from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, ReplicaSpec, ServingSimConfig, cut_words,
+                                       simulate_serving)
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
 from hardware_catalog import load_catalog
-from hardware_catalog.errors import from_validation
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB, KVLayout, expert_params,
                                               kv_bytes_per_sequence, kv_bytes_per_token, kv_layout, kv_prefix_bytes,
                                               mxfp4_expert_pad, served_model, shared_prefix, weight_bytes,
                                               weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
-                                                 option_iteration)
-# (under its old private name here until llm_ttft and llm_option, which call it and which another branch is editing,
-# are merged: then renamed in place)
-from planner.workloads.serving_iteration import steady_iteration as _steady_iteration
+                                                 option_iteration, steady_iteration)
+from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings, backlog_arrivals,
+                                                draw_workload, length_words, offline_deadline, settings_for,
+                                                sim_workload, unused_sim_inputs)
 
 #: the most GPUs one serving plan deploys (replicas x GPUs per replica) when ``constraints.max_gpus`` is open: the
 #: largest ``max_gpus`` a job may set (2^20). ``qps: 1e9`` sized 60 million replicas; an option past this is shown,
@@ -184,11 +184,6 @@ class ServeTarget:
     tpot_s: float | None
     ttft_s: float | None
     qps: float | None
-
-
-#: the token budget (vLLM ``max_num_batched_tokens``, Sarathi-Serve's chunk size) a real-time replica is screened at:
-#: the first the simulation tries (``SimSettings.token_budgets``) and vLLM V1's online-serving default (2048)
-REALTIME_TOKEN_BUDGET = 2048
 
 
 def erlang_c(c, a) -> np.ndarray:
@@ -333,7 +328,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     n = min(L, batch - 1): the others a Poisson arrival finds (arrivals see time averages, Wolff 1982); the
     number in the batch is Poisson(L) below the cap (an M/G/inf system: each request's time hardly depends
     on the others), so the server is busy with probability 1 - e^-L and then runs n_busy = L / (1 - e^-L) of
-    them (the mean of a Poisson given >= 1), capped at batch - 1; step_ss is ``_steady_iteration`` (their
+    them (the mean of a Poisson given >= 1), capped at batch - 1; step_ss is ``steady_iteration`` (their
     decodes and prefill share). The whole running iteration is counted, not its mean residual (half of it):
     a bound for the tail the way the TPOT is stated as the p99. k = ceil(N / (T - n)) steps: vLLM V1 schedules the
     running decodes first (one token each) and fills the rest of the budget T = max(``budget``, batch)
@@ -361,6 +356,10 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     grows without bound: inf (``llm_option`` then states no TTFT). Mean lengths: the simulation's lognormal
     prompts put its median a little under this. ``replicas``: the fleet's queues pooled (``least_outstanding``
     routing is join-the-shortest-queue): c x replicas slots and a replicas-server prefill queue at the fleet's load.
+    Measured and not taken: a queue per replica (one replica at QPS / replicas) sizes the chat example's
+    (examples/serving-llama3-8b-chat.yaml) g6e.xlarge / g2-standard-96 TP2 / TP4 at 6 / 65 / 6 replicas where pooled
+    gives 5 / 36 / 6 (simulated: 7 / a miss at any count / 7); the simulated fleet p99 TTFT at TP2 is 3.2 s with 36
+    replicas and 0.41 s with 43, so per-replica queues overshoot 43 by half where pooling undershoots it.
 
     With ``q`` (``TTFT_QUANTILE``, 0.99: ``serving.ttft_ms`` is a p99) it is that percentile, not the mean
     (``ttft_quantile``): the request's own prefill over the prompt lengths the simulation draws (``prompt_grid``:
@@ -415,7 +414,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     # none decode; the others' prompts are the prefill budget's queue, below)
     dec = others * (O - 1.0) / (O - 1.0 + np.maximum(N / T, 1.0))
     # the running iteration's prompt tokens, at most the budget its decodes leave
-    running = _steady_iteration(im, s, n_busy, prefilling=np.minimum(n_busy, np.maximum(T - n_busy, 0.0) * O / N))["step"]
+    running = steady_iteration(im, s, n_busy, prefilling=np.minimum(n_busy, np.maximum(T - n_busy, 0.0) * O / N))["step"]
     room = np.maximum(T - dec, 1.0)  # the budget left for prompt chunks once the running decodes have theirs
 
     def own(n, dec, room):
@@ -486,7 +485,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         if kmax >= 1:
             pk[-1] += max(-math.expm1(-l) - float(pk.sum()), 0.0)  # the mass past the cap runs a capped batch
         Tk = max(float(budget), float(c) + 1.0)
-        run_k = _steady_iteration(im, s, k, prefilling=np.minimum(k, np.maximum(Tk - k, 0.0) * O / N))["step"]
+        run_k = steady_iteration(im, s, k, prefilling=np.minimum(k, np.maximum(Tk - k, 0.0) * O / N))["step"]
         xi = np.broadcast_to(x, out.shape + x.shape[-1:])[idx]
         wi = [(np.broadcast_to(p, out.shape)[idx], np.broadcast_to(wq, out.shape)[idx]) for p, wq in waits]
         out[idx] = ttft_quantile(q, xi, weights, run_k, pk, wi)
@@ -515,7 +514,7 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
         T = k x step(b x N / k prompt tokens)          the first b prompts, chunked prefill (Sarathi-Serve) in
                                                        k = ceil(b x N / OFFLINE_TOKEN_BUDGET) steps, nothing to overlap
           + (O - 1) x step(b decoding)                 their decode (the first token comes with the prefill)
-          + (w - 1) x O x step_ss(b)                   the rest in steady state (``_steady_iteration``: b decoding
+          + (w - 1) x O x step_ss(b)                   the rest in steady state (``steady_iteration``: b decoding
                                                        and b x N / O next prompt tokens a step, Little's law)
 
     (N = P - H new prompt tokens, H the prefix cache's, ``shared_prefix``.) So a job smaller than a batch runs at
@@ -531,8 +530,8 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
     c = b * N / k  # prompt tokens a fill step (whole prompts' worth on average)
     local = dict(prefill_local_ctx=b * float(im.local_pairs(float(H), N)) / k) if im.window else {}
     fill = k * float(im.time(prefill_tokens=c, prefill_ctx=c * (H + N / 2.0), prefill_prior=b * H / k, **local))
-    decode = (O - 1) * float(_steady_iteration(im, s, b, prefilling=0.0)["step"])
-    rest = (n / b - 1.0) * O * float(_steady_iteration(im, s, b)["step"])
+    decode = (O - 1) * float(steady_iteration(im, s, b, prefilling=0.0)["step"])
+    rest = (n / b - 1.0) * O * float(steady_iteration(im, s, b)["step"])
     return OfflineRun(requests=n, batch=b, seconds=fill + decode + rest)
 
 
@@ -613,7 +612,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     # throughput and the iteration a new prompt waits for: every slot's prefill share (all B); TPOT: one
     # request's decode iterations, which carry the other slots' prefills only (llm_tpot)
     im = im or option_iteration(m, s, hw, tp)
-    it = _steady_iteration(im, s, B)
+    it = steady_iteration(im, s, B)
     step = it["step"]
     tpot = llm_tpot(m, s, hw, tp, B, im)
     # the batch is sized at full load (B in flight): the TTFT target, a p99, must hold then at its percentile
@@ -923,17 +922,6 @@ def _options(job: JobSpec, catalog, profile):
     return cluster_options(job.cluster, job.constraints, catalog, profile, hold_nodes=False)
 
 
-def _deadline(job: JobSpec, given: Optional[float], given_field: str = "serving.deadline_hours") -> Optional[float]:
-    """An offline job's one deadline: ``given`` (``serving.deadline_hours``, or the --deadline-hours flag that
-    overrides it) or ``constraints.deadline_hours``, the same thing in the training section's words; both set and
-    different is refused, naming both (which one would a plan keep?)."""
-    con = job.constraints.deadline_hours if "training" not in job.model_fields_set else None  # else training's
-    if con is not None and given is not None and con != given:
-        raise InputError("constraints.deadline_hours", f"{con:g} h differs from {given_field} ({given:g} h): they are "
-                                                       "the same deadline of an offline job; give one")
-    return given if given is not None else con
-
-
 #: a TPOT where a request has one output token: its one token is its first (TTFT), with no decode step after it, so
 #: there is no time per output token (``null`` in the JSON); it printed "TPOT 0.0 ms" until QA 37b
 NO_TPOT = "n/a (one output token)"
@@ -954,10 +942,10 @@ def objective_refusal(objective: str) -> str:
 
 def deadline_field(job: JobSpec, sim: "SimSettings") -> str:
     """The name of an offline job's deadline as the user gave it: ``constraints.deadline_hours`` where the job sets it
-    (``_deadline``: the flag or serving field then equals it), else ``--deadline-hours`` where the flag overrode the
-    job's ``serving.deadline_hours``, else that field."""
+    (``offline_deadline``: the flag or serving field then equals it), else ``--deadline-hours`` where the flag
+    overrode the job's ``serving.deadline_hours``, else that field."""
     s = job.serving
-    if _deadline(job, None) is not None:
+    if offline_deadline(job, None) is not None:
         return "constraints.deadline_hours"
     return "serving.deadline_hours" if sim.deadline_hours == s.deadline_hours else "--deadline-hours"
 
@@ -985,7 +973,7 @@ def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> Se
             raise InputError("constraints.min_gpus", "a floor on the replicas sized for serving.qps; this job gives "
                              "no serving.qps to size them for")
         return ServingLimits(max_gpus=con.max_gpus, min_gpus=con.min_gpus)
-    deadline = sim.deadline_hours if sim.deadline_hours is not None else _deadline(job, None)
+    deadline = sim.deadline_hours if sim.deadline_hours is not None else offline_deadline(job, None)
     if not s.requests:
         for field, v in (("constraints.budget_usd", con.budget_usd), ("constraints.min_gpus", con.min_gpus),
                          ("constraints.deadline_hours" if con.deadline_hours else "serving.deadline_hours", deadline)):
@@ -1213,7 +1201,8 @@ def _nodes_note(job: JobSpec) -> list[str]:
         return []
     # an offline job's replicas follow its requests and deadline, not a QPS it does not have
     sized = ("serving.qps (each option's nodes column)" if job.serving.mode != "batch" else
-             "the job's requests" + (" and its deadline" if _deadline(job, job.serving.deadline_hours) is not None else "")
+             "the job's requests"
+             + (" and its deadline" if offline_deadline(job, job.serving.deadline_hours) is not None else "")
              + " (each option's replicas column; constraints.max_gpus caps them)")
     return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
 
@@ -1242,239 +1231,6 @@ def _whole_node_note(best: ServingOption, realtime: bool, max_gpus: Optional[int
     if max_gpus is None or fill * best.tp <= max_gpus:
         line += f", unless the idle GPUs run replicas too ({count_of(fill, 'replica')} share the requests and finish sooner)"
     return [line]
-
-
-def settings_for(job: JobSpec, **overrides) -> "SimSettings":
-    """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
-    that are not None) on top. ``plan_event_bound`` (``--plan-event-bound``) holds to the job field's bounds
-    (``event_bound_value``) and the settings say where the bound came from (``plan_event_bound_from``)."""
-    s = job.serving
-    flag_bound = overrides.get("plan_event_bound")
-    if flag_bound is not None:
-        try:  # the field's own check, refused under the flag's name
-            overrides = {**overrides, "plan_event_bound": event_bound_value(flag_bound)}
-        except ValueError as e:
-            try:  # quoted back as the number typed, not as text ("got '12.5'"), as --deadline-hours is
-                flag_bound = float(flag_bound)
-            except (TypeError, ValueError):
-                pass
-            raise InputError("--plan-event-bound", f"{e}, got {clip(flag_bound)}") from None
-    flag_h = overrides.get("deadline_hours")
-    if flag_h is not None:
-        # the flag holds to serving.deadline_hours' own bounds (the schema's): ``--deadline-hours inf`` or 1e300 was
-        # planned as a deadline ("1 replica finishes in ...") where the same value in the job file is refused
-        # (the flag arrives as the text typed, so "abc" is refused in the same words as in the file)
-        try:
-            flag_h = float(flag_h)  # quoted back as the number typed, not as text ("got '-1'")
-        except ValueError:
-            pass
-        try:
-            flag_h = ServingSpec.model_validate({"deadline_hours": flag_h}).deadline_hours
-        except ValidationError as e:
-            raise InputError("--deadline-hours", from_validation(e).message) from None
-        overrides = {**overrides, "deadline_hours": flag_h}
-    if flag_h is not None and s is not None and s.mode != "batch":
-        # a real-time job is sized for its QPS; the flag was silently ignored
-        raise InputError("--deadline-hours", f"applies to offline jobs (serving.mode: batch); this job is {s.mode}, "
-                                             "sized for serving.qps")
-    trace = overrides.get("trace") or (s.trace if s is not None else None)
-    if trace and s is not None and s.mode == "batch":
-        # an offline backlog queues every request at once at the job's lengths: the trace was silently ignored
-        raise InputError("--trace" if overrides.get("trace") else "serving.trace",
-                         "applies to real-time jobs (serving.mode: realtime); an offline backlog queues its requests "
-                         "at once, at serving.prompt_tokens + output_tokens")
-    base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
-                deadline_hours=s.deadline_hours, plan_event_bound=s.plan_event_bound) if s is not None else {}
-    base.update({k: v for k, v in overrides.items() if v is not None})
-    # where each simulation-only input came from, when it was given at all (the flag over the job field)
-    given = tuple((u.field, u.flag if overrides.get(u.field) is not None else u.job_field) for u in SIM_ONLY_INPUTS
-                  if overrides.get(u.field) is not None
-                  or (u.job_field and s is not None and u.field in s.model_fields_set))
-    base.update(given=given, plan_event_bound_from=dict(given).get("plan_event_bound", "default"))
-    if s is not None and s.mode == "batch":  # constraints.deadline_hours is the same deadline (``_deadline``)
-        flag = overrides.get("deadline_hours") is not None
-        base["deadline_hours"] = _deadline(job, base.get("deadline_hours"),
-                                           "--deadline-hours" if flag else "serving.deadline_hours")
-    return SimSettings(**base)
-
-
-@dataclass(frozen=True)
-class SimOnlyInput:
-    """An input only the serving simulation reads: its ``SimSettings`` field, the ``serve`` flag and the job field
-    (None: flag only) that set it, and what did not happen when the plan was analytic (``unused_sim_inputs``)."""
-    field: str
-    flag: str
-    job_field: Optional[str]
-    unused: str
-    fmt: str = ""  # the value's format spec in the note (a bound's thousands separators)
-
-
-#: inputs that change only a simulated plan: given (``SimSettings.given``) to a plan that is analytic (--no-simulate,
-#: or a plan the simulation does not model) they were silently ignored, so the plan says so (``unused_sim_inputs``)
-SIM_ONLY_INPUTS = (
-    SimOnlyInput("plan_event_bound", "--plan-event-bound", "serving.plan_event_bound",
-                 "no engine events ran; simulate (drop --no-simulate) to run under it", ","),
-    SimOnlyInput("seed", "--seed", None, "nothing random was drawn; simulate (drop --no-simulate) to use it"),
-    SimOnlyInput("arrivals", "--arrivals", "serving.arrivals",
-                 "no arrivals were simulated; simulate (drop --no-simulate) to use them"),
-)
-
-
-def unused_sim_inputs(sim: "SimSettings", skip: tuple[str, ...] = ()) -> list[str]:
-    """One note per simulation-only input given (``SimSettings.given``, ``SIM_ONLY_INPUTS``' order; not those in
-    ``skip``, said another way by the caller) that an analytic plan did not use.
-
-    >>> unused_sim_inputs(SimSettings(seed=7, given=(("seed", "--seed"),)))
-    ['--seed 7 not used: the plan is analytic (not simulated), so nothing random was drawn; simulate (drop --no-simulate) to use it']
-    """
-    src = dict(sim.given)
-    return [f"{src[u.field]} {getattr(sim, u.field):{u.fmt}} not used: the plan is analytic (not simulated), so "
-            f"{u.unused}" for u in SIM_ONLY_INPUTS if u.field in src and u.field not in skip]
-
-
-def backlog_arrivals(sim: "SimSettings") -> list[str]:
-    """The note for an arrival process given to an offline (batch) job, simulated or not: its backlog queues every
-    request at the start (``ArrivalSpec("burst")``), so no arrival process applies -- it was ignored unsaid.
-
-    >>> backlog_arrivals(SimSettings(arrivals="mmpp", given=(("arrivals", "--arrivals"),)))
-    ['--arrivals mmpp not used: an offline backlog queues every request at the start, so no arrival process applies']
-    """
-    src = dict(sim.given)
-    return ([f"{src['arrivals']} {sim.arrivals} not used: an offline backlog queues every request at the start, so no "
-             "arrival process applies"] if "arrivals" in src else [])
-
-
-# engine events all of one plan's simulations run together: ``planner.defaults.PLAN_EVENT_BOUND`` (its reason
-# there), the job's ``serving.plan_event_bound`` or ``serve --plan-event-bound`` (``settings_for``), counted by
-# ``SimBudget`` (one made per plan by ``budget_for``)
-
-
-@dataclass(frozen=True)
-class SimSettings:
-    """How ``plan_serving`` confirms and refines the analytic size in simulation
-    (planner/simulate/serving.py).
-
-    Lengths are lognormal around the job's prompt/output means with coefficient of variation
-    ``length_cv`` (``length_dists``: clipped at 4x the mean and to the model's context) unless ``trace`` gives the requests. ``margin``: the
-    simulated p99s must sit this far under the targets (0.1 = 10% headroom). The search simulates
-    ``search_s`` seconds (at most ``search_requests`` requests) per trial; the chosen size is then
-    confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``); either run
-    is stretched to hold ``min_requests`` requests on average at a low QPS.
-    ``token_budgets``: the ``max_num_batched_tokens`` values tried (vLLM's knob; Sarathi-Serve's
-    chunk size). ``candidates``: at most this many of the cheapest analytic options are simulated
-    (fewer once the next one's analytic cost cannot beat the best simulated cost)."""
-
-    arrivals: str = "poisson"
-    trace: Optional[str] = None
-    length_cv: float = 0.5
-    margin: float = 0.10
-    seed: int = 0
-    search_s: float = 180.0
-    search_requests: int = 8_000
-    confirm_s: float = 600.0
-    confirm_requests: int = 30_000
-    #: a run lasts long enough for this many requests on average, however low the QPS (a p99 of
-    #: the handful of requests 180 s hold at 0.01 QPS means nothing, and at 0.001 QPS there were none)
-    min_requests: int = 200
-    token_budgets: tuple = (REALTIME_TOKEN_BUDGET, 512, 8192)
-    candidates: int = 4
-    max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
-    #: with no TTFT target, p99 TTFT must still stay under this: a queue that grows without bound
-    #: (utilisation >= 1) would otherwise pass a TPOT-only target
-    default_ttft_s: float = 10.0
-    #: offered load per replica / its simulated saturated throughput must stay at or under this.
-    #: A finite run cannot show a queue that grows slowly without bound (near utilisation 1 the
-    #: relaxation time ~ 1/(1 - rho)^2 outlasts any affordable run), so stability is checked directly.
-    max_utilisation: float = 0.95
-    deadline_hours: Optional[float] = None  # offline jobs: finish ``requests`` within this time
-    #: engine events all of a plan's simulations (and a latency-vs-QPS curve's) run together (``SimBudget``,
-    #: ``budget_for``): the job's ``serving.plan_event_bound`` (``settings_for``), ``--plan-event-bound`` over it
-    plan_event_bound: int = PLAN_EVENT_BOUND
-    #: where ``plan_event_bound`` came from, said beside it: "default", "serving.plan_event_bound" or
-    #: "--plan-event-bound"
-    plan_event_bound_from: str = "default"
-    #: the simulation-only inputs given (``SIM_ONLY_INPUTS``), as (field, where from: flag or job field) pairs;
-    #: ``settings_for`` fills it, ``unused_sim_inputs`` names them beside an analytic plan
-    given: tuple = ()
-
-
-#: simulated prompt / output lengths are clipped at this multiple of their means
-LENGTH_CLIP = 4
-
-
-def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -> tuple[LengthDist, LengthDist]:
-    """The simulated (prompt, output) length distributions: lognormal around the job's means with
-    ``sim.length_cv`` (fixed when 0), each clipped at ``LENGTH_CLIP`` x its mean and, for a model with a
-    stated context (``ModelSpec.context_length``), so that no request's prompt + output exceeds it: the
-    context is split in the means' proportion (each share >= its mean, since the job's P + O fits), as a
-    client that respects vLLM's ``max_model_len`` sends. A mean of one token has one whole length: a spread drawn
-    around it and rounded to whole tokens >= 1 raised it (``serving.output_tokens: 1`` drew a mean of 1.15 output
-    tokens at cv 0.5, 14% of requests 2 to 4 tokens long, each with a TPOT the job's requests do not have; QA 37b).
-
-    >>> p, o = length_dists(ServingSpec(prompt_tokens=6000, output_tokens=1000), SimSettings(), context=8192)
-    >>> p.max, o.max, p.max + o.max <= 8192
-    (7021, 1171, True)
-    """
-    P, O = s.prompt_tokens, s.output_tokens
-    p_max, o_max = LENGTH_CLIP * P, LENGTH_CLIP * O
-    if context:
-        p_max = min(p_max, int(context * P / (P + O)))
-        o_max = min(o_max, context - p_max)
-    return (LengthDist(length_kind(P, sim.length_cv), P, sim.length_cv, max=p_max),
-            LengthDist(length_kind(O, sim.length_cv), O, sim.length_cv, max=o_max))
-
-
-def length_words(s: ServingSpec, sim: SimSettings) -> str:
-    """The simulated lengths (``length_dists``) in words, for the assumptions."""
-    kinds = {name: length_kind(mean, sim.length_cv) for name, mean in (("prompt", s.prompt_tokens),
-                                                                       ("output", s.output_tokens))}
-    if set(kinds.values()) == {"fixed"}:
-        return "simulated lengths: fixed at the means"
-    if set(kinds.values()) == {"lognormal"}:
-        return f"simulated lengths: lognormal around the means, cv {sim.length_cv}"
-    return "; ".join(f"simulated {k} lengths: " + (f"lognormal around the mean, cv {sim.length_cv}" if d == "lognormal"
-                                                  else "fixed at the mean") for k, d in kinds.items())
-
-
-def length_kind(mean: float, cv: float) -> str:
-    """The simulated lengths' distribution around ``mean`` tokens (``length_dists``): lognormal with spread ``cv``, or
-    fixed without one or at a mean of one token (its only whole length >= 1 with that mean)."""
-    return "fixed" if cv == 0 or mean <= 1 else "lognormal"
-
-
-def _draw(s: ServingSpec, arrivals: ArrivalSpec, sim: SimSettings, context: int | None, seed: int):
-    """A simulated workload at the job's lengths (``length_dists``). With a shared prefix of P_s tokens
-    every prompt is the prefix + its own part, drawn around P - P_s with the same spread and clip
-    (a prompt shorter than the system prompt it starts with does not exist)."""
-    pd, od = length_dists(s, sim, context)
-    ps = s.shared_prefix_tokens
-    if not ps:
-        return make_workload(arrivals, pd, od, seed=seed)
-    own = s.prompt_tokens - ps
-    wl = make_workload(arrivals, replace(pd, kind=length_kind(own, pd.cv), mean=own, max=pd.max - ps), od, seed=seed)
-    return replace(wl, prompt=wl.prompt + ps)
-
-
-def _trace_within_context(wl, m) -> None:
-    """A trace's requests must fit the model's context: vLLM rejects a prompt + max_tokens over
-    ``max_model_len``, so a plan sized for them would count requests no engine serves."""
-    ctx = getattr(m, "context_length", None)
-    if not ctx:
-        return
-    total = wl.prompt + wl.output
-    over = int((total > ctx).sum())
-    if over:
-        raise InputError("serving.trace", f"{over:,} of {len(total):,} requests exceed {m.name}'s {ctx:,}-token "
-                                          f"context (model.context_length; the longest: {int(total.max()):,} tokens)")
-
-
-def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSettings, seed: int, m=None):
-    if sim.trace:
-        wl = load_trace(sim.trace)
-        _trace_within_context(wl, m)
-        return wl
-    dur = min(max(seconds, sim.min_requests / qps), cap / qps)
-    return _draw(s, ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur), sim, getattr(m, "context_length", None), seed)
 
 
 def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
@@ -1563,7 +1319,7 @@ def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings, im: Optional[Iterat
               runs: Optional[SimBudget] = None) -> float:
     """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
     n = int(min(2000, max(10 * batch, 500)))
-    wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
+    wl = draw_workload(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
     cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
     runs = budget_for(sim, runs)
     return runs.run(replace(cfg, drain_s=1e7), wl, monitor=False).throughput_rps
@@ -1617,7 +1373,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     r_an = row.replicas
     fleet, qps_all = _fleet_slice(r_an), qps
     qps = qps_all / fleet  # below: the simulated slice of the fleet (all of it up to MAX_SIM_REPLICAS)
-    wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed, m)
+    wl = sim_workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed, m)
     warm = min(30.0, wl.span_s / 6)  # the first sixth (at most 30 s) fills the batch: not measured
     r_sl = _slice_replicas(r_an, fleet)
     cap = max(r_sl + 2, int(math.ceil(r_sl * sim.max_replica_factor)))
@@ -1713,7 +1469,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
         return replace(row, refined=True, simulated=None, meets_latency=False,
                        reason=f"simulated p99s miss the targets even with {math.ceil(cap * fleet)} replicas ({trials} runs)")
     r, k = best
-    wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1, m)
+    wl2 = sim_workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1, m)
     w2 = min(60.0, wl2.span_s / 10)
     # a confirmation that misses grows by 1, 1, 2, 4, ... replicas, then bisects back to the fewest that pass:
     # the size one-at-a-time growth finds (more replicas never raise a p99, as above) in O(log cap) of these,
@@ -1783,7 +1539,7 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
             out.append(LatencyPoint(qps=float(q), ttft_ms=none, tpot_ms=dict(none), e2e_ms=dict(none), goodput=None,
                                     unfinished=None, utilisation=util, unstable=True))
             continue
-        wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, m)
+        wl = sim_workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, m)
         try:
             res = runs.run(_sim_config(m, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
                                        _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6),
@@ -1926,7 +1682,7 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
                 stop = f"the option's share of the plan bound, {allow:,.0f} engine events, allowed no more"
                 break
             k = len(draws)
-            wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed + k)
+            wl = draw_workload(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed + k)
             res = runs.run(replace(cfg, drain_s=1e7), wl)
             spent += res.engine_events
             # the whole share ran: its makespan; a larger one, or one the event bound stopped, at the run's rate
@@ -2078,7 +1834,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     precs = _serving_precisions(m, s, precisions)
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
-        wl = _workload(s, 1.0, 1.0, 1, sim, 0, m)
+        wl = sim_workload(s, 1.0, 1.0, 1, sim, 0, m)
         if len(wl) < 2 or wl.span_s <= 0:
             # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
             # sized 396 million replicas
@@ -2326,13 +2082,16 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
             "run more sequences at once"]
 
 
-# How the simulation moved the analytic replicas (``queue_replicas``), measured once (2026-12-04, ttft31b) over
-# examples/serving-llama3-8b-chat.yaml's and serving-llama3-70b.yaml's options, every one simulated at the job's
-# settings (64; 3 missed at any count): kept 39, added replicas to 22 (g6e.xlarge 5 -> 7, g5.48xlarge TP8 14 -> 28),
-# removed from none. It could remove: a batch-1 llama3-8b job at 2 QPS, 1 s TTFT (tests/test_serving.py), 12 analytic
-# -> 10 simulated. Those counts are of the mean-sized count; since ttft32 the count holds the p99 TTFT (the batch-1
-# job: 9 analytic -> 10 simulated), not yet re-measured over the examples. The line under the plan's table (``_ranking``) says this in words, not these counts: they belong
-# to those two jobs, not to the plan being printed (README serving section has them).
+# How the simulation moved the analytic replicas (``queue_replicas``), measured 2026-12-04 (serve32; the p99 TTFT with
+# the fleet's queues pooled, ttft32) by benchmarks/sim_vs_analytic_replicas.py over examples/serving-llama3-8b-chat.yaml's
+# and serving-llama3-70b.yaml's options, every one simulated at the job's settings (64): kept 39, added replicas to 22
+# (g6e.xlarge 5 -> 7, g2-standard-96 TP4 6 -> 7, p4de.24xlarge TP2 15 -> 21, g5.48xlarge TP8 14 -> 28), removed from
+# none; the three L4 TP2 options (36 analytic) miss at any count up to the 144 cap. The same counts, and the same 267
+# search runs over the 61 sized, as ttft31b's measurement of the mean-sized count. The batch-1 llama3-8b job at 2 QPS,
+# 1 s TTFT (tests/test_serving.py), where the simulation used to remove replicas (12 analytic by the mean -> 10), is now
+# 9 analytic -> 10 simulated: no measured job has it remove any, though it can (its search bisects down from an
+# analytic size that passes). The line under the plan's table (``_ranking``) says this in words, not these counts: they
+# belong to those two jobs, not to the plan being printed (README serving section has them).
 
 
 def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int, why_not: str = "") -> str:
@@ -2363,7 +2122,7 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
     return (f"#1 is the cheapest option confirmed in simulation; the rest ranked by {what}"
             + (" (the simulated backlog's where simulated)" if not realtime else "") + ", cheapest first. "
             "sized: sim = sized and confirmed in simulation; analytic = not simulated, its cost usually a lower bound ("
-            + ("the simulation more often adds replicas than removes them"
+            + ("the simulation keeps the analytic replicas or adds some, seldom removes any"
                if realtime else "the simulated backlog usually runs slower")
             + f"); the cheapest analytic options are simulated, at most {candidates}"
             + (", stopping once the next cannot beat the best simulated cost" if realtime else ""))
