@@ -6,13 +6,13 @@ import sys
 
 
 def main(argv=None) -> int:
-    from calibration.bench import run_calibration
+    from calibration.bench import DEVICES, run_calibration
     from calibration.summary import summary
     from planner.errors import InputError
 
     ap = argparse.ArgumentParser(prog="python -m calibration", description="measure this machine into a calibration profile")
     ap.add_argument("--quick", action="store_true", help="small grid, <= 60 s")
-    ap.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    ap.add_argument("--device", default="auto", type=DEVICES.canonical, choices=DEVICES.names)
     ap.add_argument("--storage", default=None, help="file or folder whose read throughput to measure")
     ap.add_argument("-o", "--out", default="profile.json")
     ap.add_argument("--force", action="store_true", help="replace --out if it exists (planner.outputs)")

@@ -44,6 +44,7 @@ from calibration.timing import time_fn
 from planner.hardware.efficiency import Efficiency
 from planner.errors import InputError
 from planner.model.flops import attention_core_flops
+from planner.vocab import Vocab
 
 TORCH_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
                 "fp16": torch.float16, "fp8": torch.float8_e4m3fn}
@@ -449,12 +450,19 @@ class _Progress:
             self.bar.advance(self.task, n)
 
 
+#: what ``--device`` takes (``planner calibrate``, ``python -m calibration``, ``calibration.loop``), in any case
+#: (``Vocab.canonical``, as the job file's enumerated fields; ``--device CUDA`` was refused until QA 39c)
+DEVICES = Vocab("auto", "cuda", "cpu")
+
+
 def resolve_device(device: str) -> str:
+    """``device`` (any of ``DEVICES``, any case) as the device measured: ``auto`` is cuda where torch sees a GPU."""
+    device = DEVICES.canonical(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     # the field is the option people type (``--device``), as ``--out`` and ``--storage`` are
-    if device not in ("cuda", "cpu"):
-        raise InputError("--device", f"must be auto, cuda or cpu, not {device!r}")
+    if device not in DEVICES:
+        raise InputError("--device", f"must be one of {', '.join(DEVICES)}, not {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device", "cuda requested but torch sees no CUDA device on this machine "
                                      "(--device cpu or auto measures this CPU)")

@@ -279,14 +279,15 @@ def error_table(rows: list[Row], profile: Profile) -> str:
 
 
 def main(argv=None) -> int:
+    from calibration.bench import DEVICES, resolve_device, run_calibration
+
     ap = argparse.ArgumentParser(prog="python -m calibration.loop")
     ap.add_argument("--quick", action="store_true", help="CI size (< 60 s on a 2-core CPU)")
     ap.add_argument("--profile", default=None, help="use this profile instead of calibrating now")
-    ap.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    ap.add_argument("--device", default="auto", type=DEVICES.canonical, choices=DEVICES.names)
     ap.add_argument("--json", default=None, help="also write the rows here (a new file)")
     ap.add_argument("--force", action="store_true", help="replace --json if it exists (planner.outputs)")
     a = ap.parse_args(argv)
-    from calibration.bench import resolve_device, run_calibration
     from planner.errors import InputError
     from planner.outputs import output_target, write_text
     from planner.present.safe import clean_line

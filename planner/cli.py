@@ -212,7 +212,7 @@ def recommend(
 ):
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
-        _check_by(by)  # before the search, not after
+        group = _check_by(by)  # before the search, not after
         if emit is not None:  # the launch spec is printed alone: --json, --by and --scaling were dropped unsaid
             from planner.present.emit import check_emit_format
 
@@ -237,7 +237,7 @@ def recommend(
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
-        _show_with_views(planned, as_json, top, by, scaling, _noun_of(ctx.catalog))
+        _show_with_views(planned, as_json, top, group, scaling, _noun_of(ctx.catalog))
     _run(go)
 
 
@@ -305,11 +305,14 @@ def _inputs(job_path, catalog, profile) -> list:
     return [job_path, *override_paths(catalog), profile]
 
 
-def _check_by(by: Optional[str]) -> None:
+def _check_by(by: Optional[str]) -> Optional[str]:
+    """``--by`` as ``COMPARE_BY`` spells it (any case, ``Vocab.canonical``), or the one-line refusal."""
     from planner.search.rank import COMPARE_BY
 
-    if by is not None and by not in COMPARE_BY:
+    group = COMPARE_BY.canonical(by)
+    if group is not None and group not in COMPARE_BY:
         raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)}, got {clip(by)}")
+    return group
 
 
 def _views(rec, by: Optional[str], scaling: bool) -> dict:
@@ -338,19 +341,19 @@ def compare(
 ):
     """The best plan per GPU type (or cloud, or instance type), side by side: recommend --by without the ranked list."""
     def go():
-        _check_by(by)
+        group = _check_by(by)
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
             planned = _plan("compare", job, ctx, objective)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
-        views = _views(planned.result, by, False)
+        views = _views(planned.result, group, False)
         if as_json:
             out.print_json(json.dumps(jsonable(views["by"]), allow_nan=False))
             return
         from planner.present.terminal import render_views
 
-        render_views(out, views, by, "", planned.result.caveats, notes=(planned.result.views_note,),
+        render_views(out, views, group, "", planned.result.caveats, notes=(planned.result.views_note,),
                      noun_of=_noun_of(ctx.catalog))
     _run(go)
 
@@ -495,14 +498,14 @@ def calibrate(
     def go():
         storage = given_path(storage_arg, "--storage", "a file or a folder on the storage to measure")
         try:
-            from calibration.bench import resolve_device, run_calibration
+            from calibration.bench import DEVICES, resolve_device, run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
         output_target(out_path, "--out", [storage], force, kind=PROFILE)  # before minutes of measuring, not after
         if storage is not None:  # what storage_rows can read, checked before the minute of measuring (not after it)
             storage_target(storage)
         dev = resolve_device(device)
-        if dev == "cpu" and device == "auto":  # it measured the CPU without a word; the profile fits no GPU type
+        if dev == "cpu" and DEVICES.canonical(device) == "auto":  # it measured the CPU without a word; the profile fits no GPU type
             out.print("no CUDA device on this machine: measuring this CPU (a CPU profile; it applies to no GPU type)")
         prof = run_calibration(device=dev, quick=quick, out_path=out_path, storage_path=storage, progress=True,
                                force=force)

@@ -66,10 +66,13 @@ from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
 from planner.units import config_str, hardware_str, fmt_time, fmt_usd
+from planner.vocab import Vocab
 from planner.spec import JobSpec
 
-FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
-STYLES = ("megatron", "fsdp", "automodel")
+#: ``--emit``'s launch spec formats and launcher styles, ``Vocab``s: any case and blanks, as the job file's enumerated
+#: fields (``Vocab.canonical``; ``--emit " torchrun"`` was refused, QA 39c)
+FORMATS = Vocab("torchrun", "slurm", "skypilot", "k8s")
+STYLES = Vocab("megatron", "fsdp", "automodel")
 MASTER_PORT = 29500
 SLURM_TIME_HEADROOM = 1.15  # sbatch --time = plan hours x this (restarts, eval, checkpoints)
 # A job without checkpoint.every_steps still gets a Megatron save about hourly: losing at most an hour
@@ -1312,7 +1315,8 @@ def check_emit_format(fmt: str, alone_with: dict[str, bool] | None = None) -> tu
     style), or the one-line refusal; the CLI asks before the search, so a typo (or an empty ``--emit ""``, which
     was taken as no --emit and printed the table) fails in a second, not after it. ``alone_with``: the other
     outputs given beside it (:func:`check_emit_alone`)."""
-    kind, colon, style = str(fmt).lower().partition(":")
+    kind, colon, style = str(fmt).partition(":")
+    kind, style = FORMATS.canonical(kind), STYLES.canonical(style)
     if kind not in EMITTERS:
         raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron, :fsdp or :automodel), got {clip(fmt)}")
     if colon and not style.strip():  # `--emit torchrun:$STYLE` with STYLE unset was taken as no style asked (QA 33)

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 from planner import defaults as D
 from planner.results import ranked_hours, ranked_price
 from planner.units import fmt_pct, fmt_time, fmt_usd, hardware_str
+from planner.vocab import Vocab
 
 def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Rows no other row beats on both time and cost (the time-vs-cost Pareto front)."""
@@ -173,8 +174,10 @@ def _change(d: float) -> str:
     return f"{d:+.1%}" if abs(d) < 0.01 else f"{d:+.0%}"
 
 
-#: what ``recommend --by`` may group the best plans by (a column of the search's table)
-COMPARE_BY = {"gpu": "gpu", "cloud": "cloud", "hardware": "hardware", "framework": "framework"}
+#: what ``recommend --by`` and ``compare --by`` may group the best plans by, each the name of a column of the search's
+#: table; a ``Vocab``, so ``--by GPU`` is ``gpu`` as the job file's enumerated fields fold (``Vocab.canonical``; it was
+#: refused as "must be one of gpu, cloud, hardware, framework" until QA 39c)
+COMPARE_BY = Vocab("gpu", "cloud", "hardware", "framework")
 #: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD); "framework"
 #: only in a ``training.framework: auto`` search's table
 VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard",
@@ -214,16 +217,17 @@ def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = Non
 def best_per(table: pd.DataFrame, by: str, basis: str | None = None, includes: str | None = None) -> list[dict]:
     """The best plan per GPU type, cloud or instance type, in rank order (``table`` is the search's
     ranked table: its first row per group is that group's winner under the same objective); ``basis``:
-    the search's ``Recommendation.price_basis``, put in each row."""
+    the search's ``Recommendation.price_basis``, put in each row; ``by`` in any case (``COMPARE_BY``)."""
+    by = COMPARE_BY.canonical(by)
     if by not in COMPARE_BY:
         from planner.errors import InputError
 
         raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {by!r})")
-    if COMPARE_BY[by] not in table.columns:  # the stack is a column only when the search chose it
+    if by not in table.columns:  # the stack is a column only when the search chose it
         from planner.errors import InputError
 
         raise InputError("--by", "framework: only for a search over stacks (training.framework: auto)")
-    return _rows(table.drop_duplicates(COMPARE_BY[by]), basis, includes)
+    return _rows(table.drop_duplicates(by), basis, includes)
 
 
 def scaling_view(table: pd.DataFrame, hardware: str, basis: str | None = None, includes: str | None = None) -> list[dict]:
