@@ -450,7 +450,7 @@ class _Progress:
             self.bar.advance(self.task, n)
 
 
-#: what ``--device`` takes (``planner calibrate``, ``python -m calibration``, ``calibration.loop``), in any case
+#: what ``--device`` takes (``planner calibrate``, ``python -m calibration``, ``calibration.loop``, ``.collectives``), in any case
 #: (``Vocab.canonical``, as the job file's enumerated fields; ``--device CUDA`` was refused until QA 39c)
 DEVICES = Vocab("auto", "cuda", "cpu")
 

@@ -150,18 +150,20 @@ def run_local(nproc: int, device: str, sizes) -> dict:
 
 def main(argv=None) -> int:
     """torchrun entry point: ranks come from the environment torchrun sets."""
+    from calibration.bench import DEVICES
+
     ap = argparse.ArgumentParser(prog="python -m calibration.collectives")
-    ap.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    ap.add_argument("--device", default="auto", type=DEVICES.canonical, choices=DEVICES.names)
     ap.add_argument("--sizes", default="", help="comma-separated byte counts (default 4 KiB .. 256 MiB)")
     ap.add_argument("-o", "--out", default="collectives.json", help="where rank 0 writes the rows (a new file)")
     ap.add_argument("--force", action="store_true", help="replace --out if it exists (planner.outputs)")
     a = ap.parse_args(argv)
     from planner.errors import InputError
-    from planner.outputs import output_target, write_text
+    from planner.outputs import COLLECTIVES, output_target, write_text
     from planner.present.safe import clean_line
 
     try:  # every rank checks (the same answer on each): none starts the process group to wait for a rank that quit
-        output_target(a.out, "--out", force=a.force)
+        output_target(a.out, "--out", force=a.force, kind=COLLECTIVES)
         sizes = _sizes(a.sizes)
     except InputError as e:
         print(f"error: {clean_line(e)}", file=sys.stderr)

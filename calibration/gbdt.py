@@ -107,10 +107,10 @@ def run(out_path: Path | None = None, progress=print, force: bool = False) -> di
     """Measure, fit and return the profile; with ``out_path``, also write it by the output rules of
     ``planner.outputs`` (a new file, or an existing one replaced only with ``force``)."""
     import xgboost as xgb
-    from planner.outputs import output_target, write_text
+    from planner.outputs import GBDT_PROFILE, output_target, write_text
 
     if out_path is not None:  # before a minute of measuring, not after
-        output_target(out_path, "--out", force=force)
+        output_target(out_path, "--out", force=force, kind=GBDT_PROFILE)
 
     n = os.cpu_count() or 1
     points = []

@@ -289,12 +289,12 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="replace --json if it exists (planner.outputs)")
     a = ap.parse_args(argv)
     from planner.errors import InputError
-    from planner.outputs import output_target, write_text
+    from planner.outputs import LOOP_ROWS, output_target, write_text
     from planner.present.safe import clean_line
 
     try:
         if a.json is not None:  # before minutes of calibrating and measuring, not after
-            output_target(a.json, "--json", [a.profile], a.force)
+            output_target(a.json, "--json", [a.profile], a.force, kind=LOOP_ROWS)
         device = resolve_device(a.device)
         t0 = time.perf_counter()
         if a.profile:

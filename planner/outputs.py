@@ -35,7 +35,8 @@ The rules (each one a defect once):
 - a ``<name>_files/`` that is a symbolic link (to a folder or anywhere) is the link rule above: refused
   without ``--force``; with it the charts go into a new folder that replaces the link once it is complete,
   never into the link's target (until 2026-12-04 they were written there);
-- a file of a known kind (``FileKind``: the report, a simulated timeline, a calibration profile) must carry one of the
+- a file of a known kind (``FileKind``: the report, a simulated timeline, a calibration profile, the GBDT profile, the
+  calibration loop's rows, the measured collectives) must carry one of the
   suffixes its readers go by, checked before any work: ``calibrate -o profile`` wrote a profile that ``--profile``
   found by no name a user would give it (QA 39b); an existing folder given for such a file is named as a folder with a
   file name offered in it (``report -o /tmp`` read "tmp: the report is .html or .md (got 'no suffix')", QA 39b);
@@ -106,6 +107,13 @@ REPORT = FileKind("the report", {".html": "html", ".htm": "html", ".md": "md", "
                   "report.md")
 TIMELINE = FileKind("the timeline", {".csv": "csv", ".json": "json"}, ".csv or .json", "timeline.csv")
 PROFILE = FileKind("the calibration profile", {".json": "json"}, ".json", "profile.json")
+#: the GBDT speed profile (``python -m calibration.gbdt -o``; read back as JSON by ``workloads.tabular.load_gbdt_profile``),
+#: the training loop's rows (``python -m calibration.loop --json``) and the measured collectives
+#: (``python -m calibration.collectives -o``): all JSON, and each took any name until QA 39c (``-o gbdt`` wrote a file
+#: named "gbdt" after a minute of measuring)
+GBDT_PROFILE = FileKind("the GBDT profile", {".json": "json"}, ".json", "gbdt-cpu.json")
+LOOP_ROWS = FileKind("the loop's rows file", {".json": "json"}, ".json", "rows.json")
+COLLECTIVES = FileKind("the collectives file", {".json": "json"}, ".json", "collectives.json")
 
 
 def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:

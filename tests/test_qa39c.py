@@ -46,3 +46,29 @@ def test_calibration_device_takes_any_case(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench, "run_calibration", fake)
     assert entry.main(["--device", "CPU", "-o", str(tmp_path / "p.json")]) == 2
     assert seen["device"] == "cpu"
+
+
+# ---- 2. the GBDT profile, the loop's rows and the collectives took any suffix ----------------------------------------
+# `python -m calibration.gbdt -o gbdt` measured for a minute and wrote "gbdt"; `calibration.loop --json rows` and
+# `calibration.collectives -o` the same; each is checked before any measuring now, as the calibration profile is
+# (outputs.GBDT_PROFILE, LOOP_ROWS, COLLECTIVES)
+def test_calibration_outputs_without_json_are_refused_before_measuring(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("xgboost")
+    import calibration.bench as bench
+    import calibration.collectives as collectives
+    import calibration.gbdt as gbdt
+    import calibration.loop as loop
+
+    monkeypatch.setattr(gbdt, "time_training", lambda *a, **k: pytest.fail("measured before checking -o"))
+    monkeypatch.setattr(bench, "run_calibration", lambda **kw: pytest.fail("calibrated before checking --json"))
+    monkeypatch.setattr(collectives, "_init", lambda device: pytest.fail("started the group before checking -o"))
+    assert gbdt.main(["-o", str(tmp_path / "gbdt")]) == 2
+    assert capsys.readouterr().err.strip() == "error: --out: gbdt: the GBDT profile is .json (got 'no suffix')"
+    assert loop.main(["--json", str(tmp_path / "rows.txt")]) == 2
+    assert capsys.readouterr().err.strip() == "error: --json: rows.txt: the loop's rows file is .json (got '.txt')"
+    assert loop.main(["--json", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --json: {tmp_path} is a folder; give a file name such as " \
+                                              f"{tmp_path / 'rows.json'}"
+    assert collectives.main(["--device", "CPU", "-o", str(tmp_path / "coll.out")]) == 2  # before any process group
+    assert capsys.readouterr().err.strip() == "error: --out: coll.out: the collectives file is .json (got '.out')"
+    assert list(tmp_path.iterdir()) == []
