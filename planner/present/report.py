@@ -766,7 +766,12 @@ def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Pat
     """Write the report (and, for Markdown, its chart files in ``<stem>_files/``) by the output
     rules of ``planner.outputs``: all or nothing, an existing file (the report or a chart) replaced
     only with ``force``, an existing chart folder written into and never emptied, a symlink replaced
-    itself (its target untouched) -- the chart folder's too, by a new folder -- devices and folders refused."""
+    itself (its target untouched) -- the chart folder's too, by a new folder -- devices and folders refused.
+
+    An HTML report leaves a ``<stem>_files/`` beside it alone, ``--force`` or not (looked at in QA 39c and kept):
+    ``report -o r.html --force`` after ``report -o r.md`` replaces no file of that report -- ``r.md`` stays and links
+    its 4 charts there, so removing them, even the listed unchanged ones ``FOLDER_MANIFEST`` would allow, would break a
+    report this run did not replace; the list's removal is for a forced write of the same output only."""
     path = Path(path)
     output_target(path, "--out", force=force, kind=REPORT)
     fmt = report_format(path)
