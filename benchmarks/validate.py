@@ -98,7 +98,6 @@ vs measured time within each model (where a source varies configurations of one 
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass, replace
@@ -118,6 +117,7 @@ from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E40
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
 from planner.model import accuracy, stacks  # noqa: E402
+from planner.present.script_args import ScriptArgs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -3472,7 +3472,7 @@ def write_bands(df: pd.DataFrame, path=None) -> None:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", help="write every row's prediction here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--loso", action="store_true", help="add leave-one-source-out errors (refits FITTED; ~15 runs)")

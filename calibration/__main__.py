@@ -1,7 +1,6 @@
 """``python -m calibration [--quick] [--device auto|cuda|cpu] [--storage PATH] -o profile.json``"""
 from __future__ import annotations
 
-import argparse
 import sys
 
 
@@ -9,8 +8,9 @@ def main(argv=None) -> int:
     from calibration.bench import DEVICES, run_calibration
     from calibration.summary import summary
     from planner.errors import InputError
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
 
-    ap = argparse.ArgumentParser(prog="python -m calibration", description="measure this machine into a calibration profile")
+    ap = ScriptArgs(prog="python -m calibration", description="measure this machine into a calibration profile")
     ap.add_argument("--quick", action="store_true", help="small grid, <= 60 s")
     ap.add_argument("--device", default="auto", type=DEVICES.canonical, choices=DEVICES.names)
     ap.add_argument("--storage", default=None, help="file or folder whose read throughput to measure")

@@ -17,7 +17,6 @@ send/recv: the message). ``busbw`` follows nccl-tests (factor (n-1)/n, 2(n-1)/n 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -152,7 +151,8 @@ def main(argv=None) -> int:
     """torchrun entry point: ranks come from the environment torchrun sets."""
     from calibration.bench import DEVICES
 
-    ap = argparse.ArgumentParser(prog="python -m calibration.collectives")
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(prog="python -m calibration.collectives")
     ap.add_argument("--device", default="auto", type=DEVICES.canonical, choices=DEVICES.names)
     ap.add_argument("--sizes", default="", help="comma-separated byte counts (default 4 KiB .. 256 MiB)")
     ap.add_argument("-o", "--out", default="collectives.json", help="where rank 0 writes the rows (a new file)")

@@ -28,7 +28,6 @@ predicted vs measured time per tree (``--check``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -154,7 +153,8 @@ def check_profile(prof: dict, grid=CHECK_GRID, trees: int = TREES) -> list[dict]
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(prog="python -m calibration.gbdt", description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--out", type=Path, help="write the fitted profile JSON here")
     ap.add_argument("--check", type=Path, help="print the error table of this profile at held-out sizes")
     ap.add_argument("--force", action="store_true", help="replace --out if it exists (planner.outputs)")

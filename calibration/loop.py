@@ -32,7 +32,6 @@ reserves, not bytes allocated to tensors, so neither measurement sees it.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -281,7 +280,8 @@ def error_table(rows: list[Row], profile: Profile) -> str:
 def main(argv=None) -> int:
     from calibration.bench import DEVICES, resolve_device, run_calibration
 
-    ap = argparse.ArgumentParser(prog="python -m calibration.loop")
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(prog="python -m calibration.loop")
     ap.add_argument("--quick", action="store_true", help="CI size (< 60 s on a 2-core CPU)")
     ap.add_argument("--profile", default=None, help="use this profile instead of calibrating now")
     ap.add_argument("--device", default="auto", type=DEVICES.canonical, choices=DEVICES.names)

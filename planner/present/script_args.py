@@ -1,0 +1,66 @@
+"""The argument parser of the script entry points (``python -m calibration[.loop|.gbdt|.collectives]``,
+``python benchmarks/validate.py`` and the other benchmarks the README tells users to run).
+
+argparse answers a bad option with its usage block and ``prog: error: argument --device: invalid choice: ...``
+(three lines, another form); the ``planner`` CLI answers the same mistake with one line
+``error: <field>: <message>`` and exit 2 (``planner.cli.main``). ``ScriptArgs`` is argparse with that answer, so a
+user who runs both sees one form: an invalid choice, an unknown option, a missing value, a missing required
+argument. ``-h`` still prints the help (argparse's own action, not an error).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+
+from planner.present.safe import clean_line
+
+# argparse's messages (CPython Lib/argparse.py, 3.11-3.13), each as (pattern, field, the CLI's words).
+# ``name`` is the option the message names; the CLI's wording is click's as planner.cli.usage_words rewords it.
+_ARGUMENT = re.compile(r"^argument (?P<name>[^:]+): (?P<rest>.*)$", re.S)
+# 3.11 quotes every choice ('auto', 'cuda'); 3.12.8+ prints them bare: both read the same
+_CHOICE = re.compile(r"^invalid choice: (?P<value>.*) \(choose from (?P<choices>.*)\)$", re.S)
+_TOP_LEVEL = (
+    (re.compile(r"^unrecognized arguments: (?P<name>\S+)"), "no such option"),
+    (re.compile(r"^the following arguments are required: (?P<name>[^,\s]+)"), "missing"),
+    (re.compile(r"^ambiguous option: (?P<name>\S+) could match (?P<rest>.*)$", re.S), "ambiguous: could be {rest}"),
+)
+
+
+def _field(name: str) -> str:
+    """The option argparse names as ``-o/--out``: its long spelling, as the CLI names ``--out``."""
+    names = name.split("/")
+    return next((n for n in names if n.startswith("--")), names[0])
+
+
+def usage_line(message: str) -> str:
+    """argparse's error message as the CLI's one line ``error: <field>: <message>`` (no trailing newline).
+
+    >>> usage_line("argument --device: invalid choice: 'gpux' (choose from 'auto', 'cuda', 'cpu')")
+    "error: --device: must be one of auto, cuda, cpu, not 'gpux'"
+    >>> usage_line("argument -o/--out: expected one argument")
+    'error: --out: requires a value'
+    >>> usage_line("unrecognized arguments: --bogus x")
+    'error: --bogus: no such option'
+    """
+    m = _ARGUMENT.match(message)
+    if m:
+        field, rest = _field(m["name"]), m["rest"]
+        choice = _CHOICE.match(rest)
+        if choice:
+            names = ", ".join(c.strip().strip("'\"") for c in choice["choices"].split(","))
+            rest = f"must be one of {names}, not {choice['value']}"
+        elif rest.startswith("expected"):  # "expected one argument": the option was last, or met another option
+            rest = "requires a value"
+        return clean_line(f"error: {field}: {rest}")
+    for pattern, words in _TOP_LEVEL:
+        m = pattern.match(message)
+        if m:
+            return clean_line(f"error: {_field(m['name'])}: " + words.format(**m.groupdict()))
+    return clean_line(f"error: arguments: {message}")  # a message this table lacks still leaves as one line
+
+
+class ScriptArgs(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line ``error: <field>: <message>`` on stderr, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, usage_line(message) + "\n")

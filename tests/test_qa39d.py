@@ -1,0 +1,62 @@
+"""QA 39d: the script entry points answer a bad option as the CLI does -- one line ``error: <field>: <message>``,
+exit 2 -- through one parser, ``planner.present.script_args.ScriptArgs`` (argparse printed its usage block and
+``prog: error: argument --device: invalid choice: ...``)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import one_error_line
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (the command, its bad arguments, the one line expected)
+SCRIPTS = [
+    (["-m", "calibration"], ["--device", "gpux"], "error: --device: must be one of auto, cuda, cpu, not 'gpux'"),
+    (["-m", "calibration"], ["--bogus"], "error: --bogus: no such option"),
+    (["-m", "calibration"], ["-o"], "error: --out: requires a value"),
+    (["-m", "calibration.loop"], ["--device", "gpux"], "error: --device: must be one of auto, cuda, cpu, not 'gpux'"),
+    (["-m", "calibration.loop"], ["--quick", "--json"], "error: --json: requires a value"),
+    (["-m", "calibration.gbdt"], ["--bogus", "x"], "error: --bogus: no such option"),
+    (["-m", "calibration.gbdt"], ["--check"], "error: --check: requires a value"),
+    (["-m", "calibration.collectives"], ["--device", "tpu"], "error: --device: must be one of auto, cuda, cpu, not 'tpu'"),
+    (["benchmarks/validate.py"], ["--bogus"], "error: --bogus: no such option"),
+    (["benchmarks/validate.py"], ["--csv"], "error: --csv: requires a value"),
+]
+
+
+def _run(args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("cmd,bad,expected", SCRIPTS, ids=[" ".join(c + b) for c, b, _ in SCRIPTS])
+def test_script_usage_error_is_one_line(cmd, bad, expected):
+    r = _run(cmd + bad)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert one_error_line(r.stderr) == expected
+    assert r.stdout == ""
+
+
+def test_script_help_still_prints():
+    r = _run(["-m", "calibration.loop", "-h"])
+    assert r.returncode == 0 and r.stdout.startswith("usage: python -m calibration.loop"), r.stderr
+
+
+@pytest.mark.parametrize("message,expected", [
+    # Python 3.12.8+ prints the choices bare; 3.11 quotes them: the same line either way
+    ("argument --device: invalid choice: 'x' (choose from auto, cuda, cpu)", "error: --device: must be one of auto, cuda, cpu, not 'x'"),
+    ("argument --device: invalid choice: 'x' (choose from 'auto', 'cuda', 'cpu')", "error: --device: must be one of auto, cuda, cpu, not 'x'"),
+    ("the following arguments are required: -o/--out, --x", "error: --out: missing"),
+    ("unrecognized arguments: --a\x1b]0;t\x07 b", "error: --a\\x1b]0;t\\x07: no such option"),
+    ("argument --n: invalid int value: 'q'", "error: --n: invalid int value: 'q'"),
+    ("something new\nand more", "error: arguments: something new and more"),
+])
+def test_usage_line_wording(message, expected):
+    from planner.present.script_args import usage_line
+
+    assert usage_line(message) == expected
