@@ -18,7 +18,6 @@ worker helps in the model and does not hurt for real.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import os
@@ -265,7 +264,8 @@ def check(rows: list[dict]) -> list[str]:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs()
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--check", action="store_true", help="exit 1 when the errors are outside the bounds")
     a = ap.parse_args()

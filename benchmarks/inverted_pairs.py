@@ -13,7 +13,6 @@ Run on ``validate.py``'s per-row output::
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import re
 
@@ -64,7 +63,8 @@ def summary(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("csv", help="validate.py --csv output")
     ap.add_argument("--source", required=True)
     ap.add_argument("--top", type=int, default=10, help="largest inversions listed per model")

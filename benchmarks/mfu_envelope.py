@@ -35,7 +35,6 @@ Run: ``PYTHONPATH=$PWD python benchmarks/mfu_envelope.py [--markdown]``
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
@@ -231,7 +230,8 @@ def best_plan(cat, gpu_name):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
     cat = load_catalog()

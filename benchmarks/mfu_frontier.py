@@ -23,7 +23,6 @@ Run: ``PYTHONPATH=$PWD python benchmarks/mfu_frontier.py [--family A100] [--csv 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -138,7 +137,8 @@ def plan_row(cat, gpu_name: str = "A100-SXM-80GB") -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("--family", default="A100")
     ap.add_argument("--csv")
     args = ap.parse_args(argv)

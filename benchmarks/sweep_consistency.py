@@ -28,7 +28,6 @@ when an invariant broke.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -903,7 +902,8 @@ def sweep_examples(s: Sweep) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a slice: 6 presets, 6 GPUs, no examples")
     ap.add_argument("--verbose", action="store_true", help="print each broken invariant as it happens")
     ap.add_argument("--presets", help="comma-separated preset names (default: all)")

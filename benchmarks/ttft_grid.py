@@ -10,7 +10,6 @@ Poisson arrivals, seed 0. Prints one row per point: analytic, simulated median a
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import replace
 
@@ -57,7 +56,8 @@ def point(model, gpu, instance, tp, prompt, output, utils, requests):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs()
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--quick", action="store_true", help="llama3.1-8b only")
     a = ap.parse_args(argv)

@@ -59,7 +59,6 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -206,7 +205,8 @@ def error_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", help="write every row's prediction here")
     args = ap.parse_args(argv)
     df = rows()

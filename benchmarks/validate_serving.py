@@ -96,7 +96,6 @@ overhead — HTTP, detokenisation of 1000 concurrent streams — which the model
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import sys
@@ -522,7 +521,8 @@ def _fmt(effs: dict) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", type=Path, help="write per-row predictions and errors here")
     ap.add_argument("--fit", action="store_true", help="fit the engine parameters on all sources and "
                     "leave-one-source-out; print the in-sample and LOSO error tables")

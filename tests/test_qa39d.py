@@ -60,3 +60,25 @@ def test_usage_line_wording(message, expected):
     from planner.present.script_args import usage_line
 
     assert usage_line(message) == expected
+
+
+# ---- the benchmarks the README tells users to run ------------------------------------------------------------------
+def _readme_scripts() -> list[Path]:
+    import re
+
+    names = sorted(set(re.findall(r"benchmarks/\w+\.py", (ROOT / "README.md").read_text())))
+    return [ROOT / n for n in names if (ROOT / n).exists()]
+
+
+def test_readme_benchmarks_parse_through_script_args():
+    """A README-named benchmark with options parses them with ScriptArgs, not argparse's own parser (whose usage
+    block and ``prog: error:`` line are not the bad-input form)."""
+    plain = [p.name for p in _readme_scripts() if "argparse.ArgumentParser(" in p.read_text()]
+    assert plain == [], plain
+
+
+@pytest.mark.parametrize("script", ["dataloader_real.py", "mfu_envelope.py", "validate_memory.py", "validate_serving.py"])
+def test_readme_benchmark_bad_option_is_one_line(script):
+    r = _run([f"benchmarks/{script}", "--bogus-opt"])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert one_error_line(r.stderr) == "error: --bogus-opt: no such option"
