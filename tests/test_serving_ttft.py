@@ -245,3 +245,19 @@ def test_ttft_percentile_rises_with_load_from_the_no_queue_value():
         L0 = screen_concurrency(m, s, hw, 1, tiny, 64, im)[0]
         assert float(llm_ttft(im, s, L0, 64, rate=tiny, q=TTFT_QUANTILE)) == pytest.approx(
             float(llm_ttft(im, s, L0, 64, q=TTFT_QUANTILE)), rel=1e-6)
+
+
+def test_erlang_c_past_the_exact_recursion_is_the_halfin_whitt_limit():
+    """A pooled fleet's slots are batch x replicas; a 1e9-QPS job has tens of millions of replicas, where the O(c)
+    Erlang-B recursion ran for minutes (the CLI hung; test_qa28's deployment-limit case). Past ERLANG_EXACT_MAX
+    erlang_c is the Halfin-Whitt limit, which agrees with the exact recursion to 0.0025 at c = 4,096."""
+    import planner.workloads.serving as S
+
+    c = S.ERLANG_EXACT_MAX
+    for u in (0.5, 0.9, 0.95, 0.99, 0.999):
+        exact = float(S.erlang_c(c, c * u))  # at the limit: still the recursion
+        assert abs(float(S.erlang_c_halfin_whitt(c, c * u)) - exact) < 0.0025
+    big = 64 * 60_000_000
+    got = S.erlang_c(big, np.array([0.5 * big, big - 3.0 * np.sqrt(big), 1.01 * big]))
+    assert got[0] == 0.0 and 0.0 < got[1] < 0.01 and got[2] == 1.0
+    assert float(S.queue_wait(big, 0.999 * big, 1.0, 0.5)) >= 0.0

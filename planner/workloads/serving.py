@@ -196,6 +196,8 @@ def erlang_c(c, a) -> np.ndarray:
     (0.9, 0.311)
     """
     a = np.asarray(a, dtype=np.float64)
+    if int(c) > ERLANG_EXACT_MAX:
+        return erlang_c_halfin_whitt(c, a)
     if a.ndim == 0:  # one load: the recursion in plain floats (a pooled fleet's c runs to tens of thousands)
         x, y = float(a), 1.0
         for k in range(1, int(c) + 1):
@@ -208,6 +210,32 @@ def erlang_c(c, a) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = c * b / (c - a * (1.0 - b))
     return np.where(a >= c, 1.0, out)
+
+
+#: servers up to which ``erlang_c`` runs the exact Erlang-B recursion (O(c) steps); past it the Halfin-Whitt
+#: limit. A pooled fleet's slots are batch x replicas: a 1e9-QPS job's 60M replicas x 64 slots took the recursion
+#: minutes per call (the CLI hung; tests/test_qa28.py). At c = 4,096 the limit is within 0.0025 of the exact value
+#: at every load from 50% to 99.9% (tests/test_serving_ttft.py).
+ERLANG_EXACT_MAX = 4096
+
+
+def erlang_c_halfin_whitt(c, a) -> np.ndarray:
+    """Erlang C for many servers, the Halfin-Whitt heavy-traffic limit (Halfin & Whitt, Operations Research 29,
+    1981): with beta = (c - a) / sqrt(a), C = 1 / (1 + beta Phi(beta) / phi(beta)); 1 where a >= c. O(1) in c.
+
+    >>> round(float(erlang_c_halfin_whitt(10000, 9900.0)), 3)
+    0.221
+    """
+    a = np.asarray(a, dtype=np.float64)
+    nd = NormalDist()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = (float(c) - a) / np.sqrt(np.maximum(a, 1e-300))
+    # Phi / phi: past |beta| 37 phi underflows (a >= c is 1 below; a far under c waits never)
+    ratio = np.vectorize(lambda x: nd.cdf(x) / nd.pdf(x) if abs(x) < 37.0 else (np.inf if x > 0 else 0.0),
+                         otypes=[np.float64])(beta)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = 1.0 / (1.0 + beta * ratio)
+    return np.where(a >= c, 1.0, np.where(a > 0, out, 0.0))
 
 
 def queue_wait(servers, load, service_s, cv) -> np.ndarray:
