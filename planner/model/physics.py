@@ -33,15 +33,17 @@ FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
 #: compute capability 10.0 (transformer_engine/pytorch/fp8.py ``check_mxfp8_support``: "Device compute
 #: capability 10.0 or higher required for MXFP8 execution"); torchao's MX training needs SM100 too
 MX_CAPABLE = FP4_CAPABLE
-#: ... whose FP8 GEMMs take either operand in either layout, so Transformer Engine's per-tensor FP8 (delayed or
-#: current scaling) keeps no transposed ("column-wise") copy of an FP8 tensor: TE common/transformer_engine.cpp
-#: ``nvte_is_non_tn_fp8_gemm_supported`` is true for compute capability 10.x-11.x and >= 13.0 (B100/B200/GB200
-#: SM100, B300/GB300 SM103; not SM120, the RTX Blackwell parts), and pytorch/csrc/quantizer.cpp
+#: Compute capability 10.x (SM100: B100/B200/GB200; SM103: B300/GB300; not SM120, the RTX Blackwell parts), by GPU
+#: name prefix: one list for every rule that keys on it (``stacks.te_skips_fp8_transpose``,
+#: ``te_training_attention_kernel``). Its FP8 GEMMs take either operand in either layout, so Transformer Engine's
+#: per-tensor FP8 (delayed or current scaling) keeps no transposed ("column-wise") copy of an FP8 tensor: TE
+#: common/transformer_engine.cpp ``nvte_is_non_tn_fp8_gemm_supported`` is true for compute capability 10.x-11.x and
+#: >= 13.0, and pytorch/csrc/quantizer.cpp
 #: ``Float8Quantizer::create_tensor`` / ``Float8CurrentScalingQuantizer::create_tensor`` allocate the column-wise
 #: data only ``if columnwise_usage && !nvte_is_non_tn_fp8_gemm_supported()``. Hopper (SM90) and Ada need the
 #: TN layout, hence the transpose; so do AMD's CDNA parts under ROCm's fork (ROCm/TransformerEngine
 #: common/transformer_engine.cpp @030b7921: ``nvte_is_non_tn_fp8_gemm_supported`` returns 0 under ``__HIP_PLATFORM_AMD__``)
-NON_TN_FP8 = ("B100", "B200", "GB200", "B300", "GB300")
+SM100 = ("B100", "B200", "GB200", "B300", "GB300")
 #: The GEMM peaks a low-precision recipe runs at beyond plain FP8, one row each: peak key -> (the recipe that
 #: selects it, how the job names it, the parts that have it, what a part needs for it, its rate over the FP8
 #: peak, the job field a refusal names). ``datasheet_peak`` refuses a part without it in one line, and
@@ -249,11 +251,6 @@ ATTN_KERNELS = {
 }
 
 
-#: GPU name prefixes of compute capability 10.x (SM100 / SM103), where Transformer Engine's cuDNN attention
-#: trains only head dims <= 128 (``te_training_attention_kernel``)
-TE_SM100 = NON_TN_FP8
-
-
 def te_training_attention_kernel(kernel: str, gpu_name: str, head_dim_qk: float, head_dim_v: float) -> str:
     """The attention backend Transformer Engine runs in training for a stack whose kernel is ``kernel``: its cuDNN
     (F16 arbitrary-seqlen) backend trains head dims above 128 only on Hopper (SM90, cuDNN >= 9.5) and, on SM100+,
@@ -266,7 +263,7 @@ def te_training_attention_kernel(kernel: str, gpu_name: str, head_dim_qk: float,
     in every stored version; flash-attn 2 takes head dims up to 256 on SM100 (dot_product_attention/utils.py
     ``get_attention_backend``: "> 192 requires sm80/90/100+"). Nemotron-4 340B (head dim 192) on GB200 is the
     case in the validation set (benchmarks/validate.py ``dgxc``)."""
-    if (kernel == "cudnn" and str(gpu_name).upper().startswith(TE_SM100) and max(head_dim_qk, head_dim_v) > 128
+    if (kernel == "cudnn" and str(gpu_name).upper().startswith(SM100) and max(head_dim_qk, head_dim_v) > 128
             and not (head_dim_qk == 192 and head_dim_v == 128)):
         return "fa2"
     return kernel

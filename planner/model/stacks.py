@@ -199,10 +199,10 @@ def fp8_weights_as_stored(stack, training, zero):
 def te_skips_fp8_transpose(stack, gpu: str | None) -> bool:
     """Whether Transformer Engine makes no transposed FP8 copy (weights or casts) for this stack's recipe on GPU
     ``gpu`` (a catalog name): a per-tensor recipe (``LowPrecisionRecipe.transpose_bytes``) on a part whose FP8 GEMMs
-    take any layout (physics.NON_TN_FP8; TE quantizer.cpp ``nvte_is_non_tn_fp8_gemm_supported``)."""
-    from planner.model.physics import NON_TN_FP8
+    take any layout (physics.SM100; TE quantizer.cpp ``nvte_is_non_tn_fp8_gemm_supported``)."""
+    from planner.model.physics import SM100
 
-    return gpu is not None and str(gpu).upper().startswith(NON_TN_FP8) and stack.recipe.transpose_bytes > 0
+    return gpu is not None and str(gpu).upper().startswith(SM100) and stack.recipe.transpose_bytes > 0
 
 
 def te_cast_bytes(stack, gpu: str | None) -> float:
@@ -217,7 +217,7 @@ def fp8_linear_weight_bytes(stack, training, gpu: str | None = None) -> float | 
     """Bytes per parameter of the FP8-stored linear weights (``Stack.fp8_weight_bytes`` where
     ``fp8_weights_as_stored``) on GPU ``gpu`` (a catalog name; None: the stack's own figure). Megatron-Core's
     ``--fp8-param-gather`` weights are TE ``Float8Tensor``s, the row-wise FP8 data (1 B) plus the transposed copy
-    the backward GEMMs need on Hopper (1 B): 2. On parts whose FP8 GEMMs take any layout (physics.NON_TN_FP8:
+    the backward GEMMs need on Hopper (1 B): 2. On parts whose FP8 GEMMs take any layout (physics.SM100:
     TE ``nvte_is_non_tn_fp8_gemm_supported``, Blackwell B100/B200/GB200/B300/GB300) the per-tensor recipes
     (tensorwise, delayed: ``Float8Quantizer`` / ``Float8CurrentScalingQuantizer``) allocate no transposed copy: 1.
     MXFP8 keeps its column-wise copy on every part (its scales run along the other dimension:
