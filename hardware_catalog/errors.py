@@ -26,6 +26,18 @@ def clip(value, limit: int = ECHO_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def one_of(choices, value, note: str = "") -> str:
+    """The one wording of a value outside its choices, for every field and option (a job field, a CLI option, a
+    script's argparse choice): ``must be one of <choices><note>, got <value>``.
+
+    >>> one_of(["cost", "time"], "speed")
+    "must be one of cost, time, got 'speed'"
+    >>> one_of(["poisson", "mmpp"], "x", " (or give --trace)")
+    "must be one of poisson, mmpp (or give --trace), got 'x'"
+    """
+    return f"must be one of {', '.join(map(str, choices))}{note}, got {clip(value)}"
+
+
 class InputError(ValueError):
     """A user-fixable problem with an input; ``field`` is a dotted path such as ``model.layers``."""
 

@@ -17,7 +17,7 @@ from typing import List, Optional
 import typer
 from hardware_catalog.errors import reword
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
-from planner.errors import InputError, clip
+from planner.errors import InputError, clip, one_of
 from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
 
@@ -105,7 +105,7 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
         if objective not in OBJECTIVE:
             # the job fields' words (constraints.objective: "must be one of cost, ..., got 'x'"); it read "must be cost,
             # time, tokens_per_dollar (got 'x')"
-            raise InputError("--objective", f"must be one of {', '.join(OBJECTIVE)}, got {clip(objective)}")
+            raise InputError("--objective", one_of(OBJECTIVE, objective))
         job = job.model_copy(update={"constraints": job.constraints.model_copy(update={"objective": objective})})
     prof = None
     if profile is not None:
@@ -311,7 +311,7 @@ def _check_by(by: Optional[str]) -> Optional[str]:
 
     group = COMPARE_BY.canonical(by)
     if group is not None and group not in COMPARE_BY:
-        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)}, got {clip(by)}")
+        raise InputError("--by", one_of(COMPARE_BY, by))
     return group
 
 
@@ -366,7 +366,7 @@ def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> tuple[Op
 
     arrivals = ARRIVALS.canonical(arrivals)
     if arrivals is not None and arrivals not in ARRIVALS:
-        raise InputError("--arrivals", f"one of {', '.join(ARRIVALS)} (or give --trace), got {clip(arrivals)}")
+        raise InputError("--arrivals", one_of(ARRIVALS, arrivals, " (or give --trace)"))
     wanted = precisions.replace(" ", "").strip(",").split(",") if precisions is not None else None
     if wanted == [""]:  # `--precisions ""` (an unset shell variable) planned the job's precision unsaid
         raise InputError("--precisions", "empty: give one or more weight precisions, e.g. bf16,fp8 "

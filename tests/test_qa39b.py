@@ -49,7 +49,7 @@ def test_the_cli_options_over_a_vocabulary_fold_as_the_job_fields_do(tmp_path, c
     code, out, err = cli("serve", job, "--no-simulate", "--precisions", "FP8", "--json")
     assert code == 0, err
     line = one_error_line(cli("serve", job, "--arrivals", "Bursty")[2])
-    assert line == "error: --arrivals: one of poisson, mmpp (or give --trace), got 'Bursty'", line
+    assert line == "error: --arrivals: must be one of poisson, mmpp (or give --trace), got 'Bursty'", line
 
 
 # ---- 2. a folder given for the report was refused for its suffix -------------------------------------------------

@@ -16,14 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (the command, its bad arguments, the one line expected)
 SCRIPTS = [
-    (["-m", "calibration"], ["--device", "gpux"], "error: --device: must be one of auto, cuda, cpu, not 'gpux'"),
+    (["-m", "calibration"], ["--device", "gpux"], "error: --device: must be one of auto, cuda, cpu, got 'gpux'"),
     (["-m", "calibration"], ["--bogus"], "error: --bogus: no such option"),
     (["-m", "calibration"], ["-o"], "error: --out: requires a value"),
-    (["-m", "calibration.loop"], ["--device", "gpux"], "error: --device: must be one of auto, cuda, cpu, not 'gpux'"),
+    (["-m", "calibration.loop"], ["--device", "gpux"], "error: --device: must be one of auto, cuda, cpu, got 'gpux'"),
     (["-m", "calibration.loop"], ["--quick", "--json"], "error: --json: requires a value"),
     (["-m", "calibration.gbdt"], ["--bogus", "x"], "error: --bogus: no such option"),
     (["-m", "calibration.gbdt"], ["--check"], "error: --check: requires a value"),
-    (["-m", "calibration.collectives"], ["--device", "tpu"], "error: --device: must be one of auto, cuda, cpu, not 'tpu'"),
+    (["-m", "calibration.collectives"], ["--device", "tpu"], "error: --device: must be one of auto, cuda, cpu, got 'tpu'"),
     (["benchmarks/validate.py"], ["--bogus"], "error: --bogus: no such option"),
     (["benchmarks/validate.py"], ["--csv"], "error: --csv: requires a value"),
 ]
@@ -49,8 +49,8 @@ def test_script_help_still_prints():
 
 @pytest.mark.parametrize("message,expected", [
     # Python 3.12.8+ prints the choices bare; 3.11 quotes them: the same line either way
-    ("argument --device: invalid choice: 'x' (choose from auto, cuda, cpu)", "error: --device: must be one of auto, cuda, cpu, not 'x'"),
-    ("argument --device: invalid choice: 'x' (choose from 'auto', 'cuda', 'cpu')", "error: --device: must be one of auto, cuda, cpu, not 'x'"),
+    ("argument --device: invalid choice: 'x' (choose from auto, cuda, cpu)", "error: --device: must be one of auto, cuda, cpu, got 'x'"),
+    ("argument --device: invalid choice: 'x' (choose from 'auto', 'cuda', 'cpu')", "error: --device: must be one of auto, cuda, cpu, got 'x'"),
     ("the following arguments are required: -o/--out, --x", "error: --out: missing"),
     ("unrecognized arguments: --a\x1b]0;t\x07 b", "error: --a\\x1b]0;t\\x07: no such option"),
     ("argument --n: invalid int value: 'q'", "error: --n: invalid int value: 'q'"),

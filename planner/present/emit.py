@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 
 import yaml
 
-from planner.errors import InputError, clip
+from planner.errors import InputError, clip, one_of
 from hardware_catalog.errors import MESSAGE_CHARS
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
@@ -1092,7 +1092,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     if style is None:
         style = default_style(job, cfg)
     if style not in STYLES:
-        raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
+        raise InputError("--emit", "launcher style " + one_of(STYLES, style))
     if style in ("megatron", "automodel") and not transformer:
         raise InputError("--emit", f"the {style} style needs a transformer model; use fsdp")
     check_stack_rules(job, cfg, style)
@@ -1318,12 +1318,12 @@ def check_emit_format(fmt: str, alone_with: dict[str, bool] | None = None) -> tu
     kind, colon, style = str(fmt).partition(":")
     kind, style = FORMATS.canonical(kind), STYLES.canonical(style)
     if kind not in EMITTERS:
-        raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron, :fsdp or :automodel), got {clip(fmt)}")
+        raise InputError("--emit", one_of(FORMATS, fmt, " (optionally :megatron, :fsdp or :automodel)"))
     if colon and not style.strip():  # `--emit torchrun:$STYLE` with STYLE unset was taken as no style asked (QA 33)
         raise InputError("--emit", f"an empty launcher style after ':' in {clip(fmt)}: give one of {', '.join(STYLES)}, "
                                    "or leave ':' out for the plan's own")
     if style and style not in STYLES:
-        raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
+        raise InputError("--emit", "launcher style " + one_of(STYLES, style))
     check_emit_alone(alone_with or {})
     return kind, style or None
 

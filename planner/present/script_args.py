@@ -36,7 +36,7 @@ def usage_line(message: str) -> str:
     """argparse's error message as the CLI's one line ``error: <field>: <message>`` (no trailing newline).
 
     >>> usage_line("argument --device: invalid choice: 'gpux' (choose from 'auto', 'cuda', 'cpu')")
-    "error: --device: must be one of auto, cuda, cpu, not 'gpux'"
+    "error: --device: must be one of auto, cuda, cpu, got 'gpux'"
     >>> usage_line("argument -o/--out: expected one argument")
     'error: --out: requires a value'
     >>> usage_line("unrecognized arguments: --bogus x")
@@ -48,7 +48,7 @@ def usage_line(message: str) -> str:
         choice = _CHOICE.match(rest)
         if choice:
             names = ", ".join(c.strip().strip("'\"") for c in choice["choices"].split(","))
-            rest = f"must be one of {names}, not {choice['value']}"
+            rest = f"must be one of {names}, got {choice['value']}"  # errors.one_of's wording (argparse quoted the value)
         elif rest.startswith("expected"):  # "expected one argument": the option was last, or met another option
             rest = "requires a value"
         return clean_line(f"error: {field}: {rest}")

@@ -220,9 +220,9 @@ def best_per(table: pd.DataFrame, by: str, basis: str | None = None, includes: s
     the search's ``Recommendation.price_basis``, put in each row; ``by`` in any case (``COMPARE_BY``)."""
     by = COMPARE_BY.canonical(by)
     if by not in COMPARE_BY:
-        from planner.errors import InputError
+        from planner.errors import InputError, one_of
 
-        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {by!r})")
+        raise InputError("--by", one_of(COMPARE_BY, by))
     if by not in table.columns:  # the stack is a column only when the search chose it
         from planner.errors import InputError
 
