@@ -2247,7 +2247,8 @@ def mbridge_all(cat) -> pd.DataFrame:
       sync per layer forward, as priced; (3) a GPU launch gap (``Efficiency.kernel_gap_s``) per expert GEMM of TE's
       multi-stream loop (2 forward, 4 backward per local expert, unfused only): 2 us mbridge_all 9.8 / 30.1 -> 9.6 /
       29.8%, together baselines p90 53.0 -> 51.9%; 5 us 9.6 / 28.9%, 50.3%; not taken -- TE runs those GEMMs on 4
-      streams, where one GEMM's gap overlaps another's kernel, and no timing of it was found; (4) the unfused
+      streams (transformer_engine/common/util/multi_stream.cpp ``num_compute_streams = 4``; cublaslt_gemm.cu
+      ``nvte_multi_stream_cublas_gemm``), where one GEMM's gap overlaps another's kernel, and no timing of it was found; (4) the unfused
       expert GEMMs (casts included) scaled, standing for NVIDIA's "1.3x-2x kernel-level speedup over unfused paths"
       of the fused grouped MLP (blog "Boosting MoE Training Throughput with Advanced Fusion Kernels", 2026-06-15;
       the planner's unfused / fused MoE block, expert GEMMs with their casts and memory-bound passes, is ~1.16x on
