@@ -2229,7 +2229,39 @@ def mbridge_all(cat) -> pd.DataFrame:
       TE's autocast table (1.335x per layer against 1.437x). The rest of the dense gap (~3.5%) points at the
       per-tensor FP8 GEMM on Blackwell being faster than its 0.92 (OpenXLA's sm_100 table: per-tensor E4M3 1.96x
       its BF16 at 4096^3 against MXFP8's 1.75x in TE's); not tried: it would move every Blackwell FP8-CS row, and
-      no same-harness per-tensor / MXFP8 pair was found."""
+      no same-harness per-tensor / MXFP8 pair was found.
+    * Sixteenth pass (moe33a, 2026-12-04): the compute / kernel side of the thin-expert MoE layer (the expert
+      exchange was another helper's); nothing in planner/ changed. Step / (micro-batches x 48 layers), planner /
+      measured, Qwen3-30B MXFP8 on 8 GPUs: DGX B200 micro-batch 1 (25.11) 3.35 / 9.2 ms (the layer's own terms, fwd +
+      bwd: GEMMs 1.13, attention 0.50, memory-bound 0.87, EP 0.68 ms; host 0.96 ms a forward, x2 backward); GB200
+      micro-batch 4 with TE ``moe_router`` / ``moe_preprocess`` graphs (26.02) 9.7 / 13.1 ms; GB200 fused MLP +
+      full-iteration graphs (26.06.01) 9.3 / 8.3 ms. What the tables say about where it goes: at micro-batch 4
+      DGX B200 (x86 host, TE graphs incl. ``attn``) and GB200 (Grace, no ``attn`` graph) print the same 26.7k / 26.4k
+      tokens/s/GPU (12.8 / 12.9 ms, 26.02.01), so that gap (planner -22 / -26%) is not host speed; B200 micro-batch 1
+      (26.02) is 8.8 ms for a quarter of the tokens, host- or sync-paced. Checked and ruled out, with numbers:
+      (1) routing imbalance under ``moe_router_force_load_balancing`` (random logits, a uniform k of E per token):
+      sampled busiest EP rank's rows over the mean 1.009 at micro-batch 1, 1.004 at 4 (busiest expert 1.05 / 1.03;
+      a rank's grouped GEMMs sum over its 16 experts): < 1% of the expert GEMMs; (2) a second device-to-host sync:
+      HybridEP's backward reuses the forward handle and ``num_permuted_tokens`` (Megatron-LM
+      megatron/core/transformer/moe/fused_a2a.py ``HybridEPDispatch.backward`` / ``HybridEPCombine.backward``), so one
+      sync per layer forward, as priced; (3) a GPU launch gap (``Efficiency.kernel_gap_s``) per expert GEMM of TE's
+      multi-stream loop (2 forward, 4 backward per local expert, unfused only): 2 us mbridge_all 9.8 / 30.1 -> 9.6 /
+      29.8%, together baselines p90 53.0 -> 51.9%; 5 us 9.6 / 28.9%, 50.3%; not taken -- TE runs those GEMMs on 4
+      streams (transformer_engine/common/util/multi_stream.cpp ``num_compute_streams = 4``; cublaslt_gemm.cu
+      ``nvte_multi_stream_cublas_gemm``), where one GEMM's gap overlaps another's kernel, and no timing of it was found; (4) the unfused
+      expert GEMMs (casts included) scaled, standing for NVIDIA's "1.3x-2x kernel-level speedup over unfused paths"
+      of the fused grouped MLP (blog "Boosting MoE Training Throughput with Advanced Fusion Kernels", 2026-06-15;
+      the planner's unfused / fused MoE block, expert GEMMs with their casts and memory-bound passes, is ~1.16x on
+      GB200 Qwen3-30B): x1.11 (1.3x) under the low-precision recipes
+      only 9.5 / 30.1%, together 51.5%; x1.5 9.7 / 28.3%, together 23.0 / 46.3%; x2.0 9.3 / 30.1%, Spearman 0.755 ->
+      0.713; x1.5 at every precision 9.2 / 25.0%, mean signed -8.9 -> -3.2%, 144 of 197 moved rows closer, but
+      Qwen3-235B NVL72 with TE graphs 0 -> +13..+15%, Kimi K2 GB300 +1.5 -> +17.5%, Grok-1 (Together) +5 -> +37%,
+      Mixtral MI325X -11 -> +21%: a factor sized to the thin rows, with no per-shape source (the blog prints no
+      shapes; on H100, parts/grouped_gemm.csv ``te2045_*`` has TE's loop at Qwen3-30B's shapes faster than priced).
+      Left: the B300 26.06 Qwen3-30B row (40.8k tokens/s/GPU, 1.33x its 26.04.01 print, +6%) is mapped without the
+      fused MLP or full-iteration graphs (``MBRIDGE_FUSED_MLP`` lists GB300 / GB200 for Qwen3); Megatron-Bridge's
+      qwen3_llm_pretrain.py applies ``set_full_iter_cg_configs`` to B300 / B200 too when the workload config asks
+      for full-iteration graphs -- that release's B300 workload config was not read."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
