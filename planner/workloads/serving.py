@@ -556,7 +556,9 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
     (N = P - H new prompt tokens, H the prefix cache's, ``shared_prefix``.) So a job smaller than a batch runs at
     its own batch (8 requests: 8 sequences, not 64 at 64's throughput), and fewer, fuller replicas are not priced
     like more, emptier ones. Mean lengths: the simulation's lognormal lengths add a straggler tail (the longest
-    request of the last batch) that this leaves out."""
+    request of the last batch) that this leaves out. With the lumped step (cap33) llama3-70b's 20,000 requests of
+    2,048 / 256 tokens in 1 h on p5.48xlarge (tests/test_serving_rows.py's job) size TP2 at the 6 replicas the
+    simulated backlog needs (the step at the mean composition: 4); TP4 / TP8 2 / 1 as before, = simulated."""
     n = max(int(n), 1)
     b = max(min(int(b_mem), n), 1)
     P, O = s.prompt_tokens, s.output_tokens
@@ -630,8 +632,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     Measured (cap33): benchmarks/sim_vs_analytic_replicas.py (the chat and 70b examples, 64 options) went from 39 kept /
     22 added / 0 removed / 3 missed to 51 / 5 / 5 / 3; summed over the 61 simulated, the analytic counts were 62
     replicas from the simulated ones (all under), now 22 (17 under, 5 over, each by one: p4de TP1 5 -> 4 and the
-    four H100 TP2 70b options 12 -> 11);
-    every simulated count is what it was. g6e TP1 5 -> 7 (= simulated), g2-standard-96 TP4 6 -> 7 (= simulated), p4de
+    four H100 TP2 70b options 12 -> 11); every simulated count is what it was. g6e TP1 5 -> 7 (= simulated), g2-standard-96 TP4 6 -> 7 (= simulated), p4de
     TP2 on the 70b 15 -> 21 (= simulated), g5.48xlarge TP8 14 -> 17 (28 simulated). The chat example's g2-standard-96
     TP2 (batch 12) gets 38 replicas at 94.5% busy (TTFT p99 993 ms; the simulated fleet of 38: 431 ms) where its
     throughput's 36 run 99.8% busy, TTFT unbounded; it stays listed while the simulation misses it at any count, on
