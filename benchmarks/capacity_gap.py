@@ -3,8 +3,9 @@ the simulated saturated one (``_capacity``: a burst backlog through the SimPy se
 down on a few points (llama3.1-8b on one H100, p5.4xlarge TP1; max_num_seqs min(64, memory), budget 2,048, lognormal
 lengths cv 0.5, seed 0). Per point it prints:
 
-* analytic req/s (``steady_iteration`` at B, the mean lengths) and ``_capacity`` (the plan's backlog of max(10 B, 500)
-  requests, throughput over the whole run, its drain tail included);
+* analytic req/s at the step at the mean composition (``steady_iteration`` at B, the mean lengths), the screen's
+  (``llm_option``: the step as the engine runs it, prompts in lumps, ``lumped_iteration``; cap33) and ``_capacity``
+  (the plan's backlog of max(10 B, 500) requests, throughput over the whole run, its drain tail included);
 * the same backlog measured only in its steady part: completions between 20% and 80% of the run's finishes over that
   time (no start-up, no drain tail), and with 4x the requests;
 * the simulated steady state's mean decoding sequences per step (time-weighted, vs B), the share of steps that carry
@@ -26,7 +27,7 @@ from hardware_catalog import load_catalog
 from planner.simulate.serving import ArrivalSpec, simulate_serving
 from planner.spec import load_job_dict
 from planner.workloads.serving import ServeTarget, _capacity, _options, _sim_config, llm_option
-from planner.workloads.serving_iteration import option_iteration, steady_iteration
+from planner.workloads.serving_iteration import lumped_iteration, option_iteration, steady_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, draw_workload, settings_for
 
@@ -61,7 +62,8 @@ def point(prompt, output, model="llama3.1-8b", instance="p5.4xlarge", tp=1, batc
     sim = settings_for(job)
     an = B / (output * float(steady_iteration(im, s, B)["step"]))
     cap = _capacity(m, s, hw, tp, B, REALTIME_TOKEN_BUDGET, sim, im)
-    out = dict(prompt=prompt, output=output, B=B, analytic=an, capacity=cap)
+    lumped = B / (output * float(lumped_iteration(im, s, B, REALTIME_TOKEN_BUDGET)))
+    out = dict(prompt=prompt, output=output, B=B, analytic=an, lumped=lumped, capacity=cap)
     for mult in (1, 4):  # the plan's backlog, and 4x it (a shorter drain tail relative to the run)
         n = int(min(2000, max(10 * B, 500))) * mult
         wl = draw_workload(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
@@ -90,6 +92,7 @@ def point(prompt, output, model="llama3.1-8b", instance="p5.4xlarge", tp=1, batc
         mean = st[w].mean(axis=0)
         out[f"step_at_mean_ms{tag}"] = float(im.time(mean[0], mean[1], mean[2], mean[4])) * 1e3
         out[f"an_step_ms{tag}"] = float(steady_iteration(im, s, B)["step"]) * 1e3
+        out[f"lumped_step_ms{tag}"] = float(lumped_iteration(im, s, B, REALTIME_TOKEN_BUDGET)) * 1e3
         out[f"ctx{tag}"] = float(mean[1] / max(mean[0], 1e-9))
         out[f"ptok{tag}"] = float(mean[2])
         out[f"tail_share{tag}"] = float((t_end[-1] - t_end[w][-1]) / t_end[-1])
@@ -97,14 +100,17 @@ def point(prompt, output, model="llama3.1-8b", instance="p5.4xlarge", tp=1, batc
 
 
 def main():
-    print("| prompt | out | B | analytic req/s | _capacity | whole run x4 | steady | steady x4 | decoding (of B) | "
-          "steps with prefill | step ms | analytic step ms | step at sim mean ms | decode ctx sim/analytic | prompt tok/step sim/analytic |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| prompt | out | B | analytic req/s | lumped req/s | _capacity | whole run x4 | steady | steady x4 | "
+          "decoding (of B) | steps with prefill | step ms | analytic step ms | lumped step ms | step at sim mean ms | "
+          "decode ctx sim/analytic | prompt tok/step sim/analytic |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p, o in POINTS:
         r, _, _ = point(p, o)
-        print(f"| {p:,} | {o} | {r['B']} | {r['analytic']:.2f} | {r['capacity']:.2f} | {r['wholex4']:.2f} | "
+        print(f"| {p:,} | {o} | {r['B']} | {r['analytic']:.2f} | {r['lumped']:.2f} | {r['capacity']:.2f} | "
+              f"{r['wholex4']:.2f} | "
               f"{r['steady']:.2f} | {r['steadyx4']:.2f} | {r['dec_meanx4']:.1f} | {r['prefill_sharex4']:.0%} | "
-              f"{r['step_msx4']:.2f} | {r['an_step_msx4']:.2f} | {r['step_at_mean_msx4']:.2f} | {r['ctxx4']:,.0f} / {p + o / 2:,.0f} | "
+              f"{r['step_msx4']:.2f} | {r['an_step_msx4']:.2f} | {r['lumped_step_msx4']:.2f} | "
+              f"{r['step_at_mean_msx4']:.2f} | {r['ctxx4']:,.0f} / {p + o / 2:,.0f} | "
               f"{r['ptokx4']:,.0f} / {r['B'] * p / o:,.0f} |", flush=True)
 
 

@@ -111,9 +111,15 @@ def test_screen_concurrency_follows_littles_law_and_reaches_the_batch_at_full_lo
     low, b_low = screen_concurrency(m, s, hw, 1, 0.2, 40)
     mid, b_mid = screen_concurrency(m, s, hw, 1, 2.0, 40)
     assert 0 < low < mid < 40 and b_low == pytest.approx(1 + low) and b_mid == pytest.approx(1 + mid)
-    # Little's law: in flight = rate x (TTFT + (O - 1) x TPOT) at that batch, recomputed here from its parts
-    per_token = float(llm_tpot(m, s, hw, 1, b_mid))
+    # Little's law: in flight = rate x (TTFT + (O - 1) x the decode step) at that batch, recomputed here from its
+    # parts; since cap33 the step as the engine runs it, the others' prompts in lumps (``lumped_iteration``: 5.12 in
+    # flight, 4.71 at ``llm_tpot``'s step at the mean composition, which sizes the batch)
+    from planner.workloads.serving_iteration import lumped_iteration, option_iteration
+    from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET
+    per_token = float(lumped_iteration(option_iteration(m, s, hw, 1), s, b_mid, REALTIME_TOKEN_BUDGET,
+                                       prefilling=b_mid - 1))
     assert mid == pytest.approx(2.0 * (s.output_tokens - 1) * per_token, rel=0.05)
+    assert mid > 1.05 * 2.0 * (s.output_tokens - 1) * float(llm_tpot(m, s, hw, 1, b_mid))
     full, b_full = screen_concurrency(m, s, hw, 1, 1e3, 40)  # far past what 40 sequences serve
     assert full == 40 and b_full == 40
 

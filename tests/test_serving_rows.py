@@ -14,7 +14,12 @@ def test_options_table_shows_the_replicas_its_cost_prices(cli, tmp_path):
     """A row sized by simulation is priced at the simulated fleet: the TP2 row's $ was the 6 replicas the simulated
     backlog needed while its replicas column read the analytic 4. Every row's replicas cell is now the fleet its $
     pays for, and at least one row here is re-sized by the simulation (else the check would be empty)."""
-    path = write_job(tmp_path, yaml.safe_load(OFFLINE_70B))
+    # half an hour (was the job's 1 h): since cap33 the analytic backlog's steady part is the step as the engine runs it
+    # (``lumped_iteration``) and at 1 h every row's analytic fleet is the simulated one (TP2 4 -> 6 analytic, 6
+    # simulated); at 0.5 h the simulation re-sizes TP2 12 -> 13
+    job = yaml.safe_load(OFFLINE_70B)
+    job["serving"]["deadline_hours"] = 0.5
+    path = write_job(tmp_path, job)
     res = answered(cli("serve", path, "--json"))
     resized = [o for o in res["options"] if o.get("sized_by") == "simulated"
                and o["simulated"]["replicas"] != o["offline_replicas"]]
