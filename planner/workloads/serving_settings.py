@@ -163,7 +163,7 @@ class SimSettings:
     is stretched to hold ``min_requests`` requests on average at a low QPS.
     ``token_budgets``: the ``max_num_batched_tokens`` values tried (vLLM's knob; Sarathi-Serve's
     chunk size). ``candidates``: at most this many of the cheapest analytic options are simulated
-    (fewer once the next one's analytic cost cannot beat the best simulated cost)."""
+    (fewer once the next one's analytic cost at one replica fewer cannot beat the best simulated cost)."""
 
     arrivals: str = "poisson"
     trace: Optional[str] = None
