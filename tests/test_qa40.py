@@ -42,3 +42,27 @@ def test_constraints_met_alone_but_not_together_say_so(cli, tmp_path):
     assert line.startswith("error: constraints.budget_usd, constraints.deadline_hours: "), line
     assert "each is met alone, never both by one plan: within budget $280.50 the fastest plan takes" in line, line
     assert "within the deadline the cheapest costs" in line, line
+
+
+TPU_70B = """
+model: {preset: llama3-70b}
+training: {seq_len: 8192, global_batch: 512, tokens: 2.0e12}
+constraints: {max_gpus: 1024, instances: [gcp:tpu-v6e-256]}
+"""
+
+
+def test_recommend_title_says_its_rows_are_one_per_hardware_and_node_count(cli, tmp_path):
+    """`--top 3` over 33 feasible configurations read "top 3 of 33 feasible configurations" (the note came only
+    with fewer rows than --top): the 3rd best configuration (2 nodes again, dp_shard 512) was not the table's #3,
+    which is the best layout on 4 nodes. The title says what its rows are whenever some feasible ones are not
+    shown."""
+    import csv
+
+    out_csv = tmp_path / "all.csv"
+    code, out, err = cli("recommend", write_job(tmp_path, TPU_70B), "--top", "3", "--no-simulate", "--csv", out_csv)
+    assert code == 0, err
+    rows = list(csv.DictReader(out_csv.open()))
+    assert (rows[2]["hardware"], rows[2]["nodes"]) == (rows[0]["hardware"], rows[0]["nodes"])  # the 3rd is not shown
+    title = " ".join(out.split("┏")[0].split())
+    assert title.startswith("top 3 of 33 feasible configurations"), title
+    assert "one row per hardware and node count, its best layout" in title, title

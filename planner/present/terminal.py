@@ -176,9 +176,11 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     spot = bool(res.get("spot"))
     # the title names the price the cost column is at (README "How to read a plan": "at the price named in the
     # title"; it named none)
-    # fewer rows than asked for and than feasible: the rows are the best layout per (hardware, node count); "top 2
-    # of 4 feasible configurations" under --top 10 did not say why the other two are not shown
-    per = "; one row per hardware and node count, its best layout" if len(rows) < min(top, res["feasible"]) else ""
+    # fewer rows than feasible: the rows are the best layout per (hardware, node count) (recommend's best_per_hw);
+    # "top 2 of 4 feasible configurations" under --top 10 did not say why the other two are not shown, and (QA 40)
+    # "top 4 of 36,840 feasible configurations" read as the 4 best, where the 2nd best (same instance and node
+    # count, another dp_shard) was not among them: only --csv lists every configuration
+    per = "; one row per hardware and node count, its best layout" if len(rows) < res["feasible"] else ""
     # (count_of: "top 1 of 1 feasible configurations" was printed for a fixed job)
     t = Table(title=f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
