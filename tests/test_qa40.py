@@ -40,8 +40,8 @@ def test_constraints_met_alone_but_not_together_say_so(cli, tmp_path):
     budget: each constraint is met by some plan, none meets both; both are named with the plan nearest each."""
     line = _one_line(cli, tmp_path, 280.5, 1)
     assert line.startswith("error: constraints.budget_usd, constraints.deadline_hours: "), line
-    assert "each is met alone, never both by one plan: within budget $280.50 the fastest plan takes" in line, line
-    assert "within the deadline the cheapest costs" in line, line
+    assert "each is met alone, never both: within budget the fastest takes 76.4 min (4 x aws:p5.48xlarge" in line, line
+    assert "vs 1 h; within the deadline the cheapest costs" in line and "…" not in line, line
 
 
 TPU_70B = """
@@ -66,3 +66,26 @@ def test_recommend_title_says_its_rows_are_one_per_hardware_and_node_count(cli, 
     title = " ".join(out.split("┏")[0].split())
     assert title.startswith("top 3 of 33 feasible configurations"), title
     assert "one row per hardware and node count, its best layout" in title, title
+
+
+def test_no_fit_on_a_single_node_instance_does_not_ask_for_more_gpus(cli, tmp_path):
+    """Llama-3.1-70B full fine-tune on aws:g6.xlarge (one L4, no cluster fabric: the search tries one node) was told
+    "allow more GPUs (constraints.max_gpus)" under max_gpus: 4, advice no limit can follow."""
+    job = ("model: {preset: llama3.1-70b}\ntraining: {mode: full_finetune, seq_len: 4096, global_batch: 64, "
+           "tokens: 1.0e9}\ncluster: {instance: aws:g6.xlarge}\nconstraints: {max_gpus: 4}\n")
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate")
+    assert code == 2, out
+    line = err.strip()
+    assert line.startswith("error: memory: no configuration fits in GPU memory; nearest: 1 x aws:g6.xlarge"), line
+    assert "constraints.max_gpus" not in line and "allow more GPUs" not in line, line
+    assert "aws:g6.xlarge is single-node only: a multi-node instance, or a larger-memory GPU" in line, line
+
+
+def test_no_fit_at_fixed_nodes_names_cluster_nodes(cli, tmp_path):
+    """With cluster.nodes fixed the node count is the job's, not the search's: more GPUs is cluster.nodes (it named
+    constraints.max_gpus, which the search never reached)."""
+    job = ("model: {preset: llama3.1-405b}\ntraining: {mode: full_finetune, seq_len: 4096, global_batch: 64, "
+           "tokens: 1.0e9, recompute: full}\ncluster: {instance: aws:p5.48xlarge, nodes: 1}\n")
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate")
+    assert code == 2, out
+    assert "allow more GPUs (cluster.nodes)" in err and "constraints.max_gpus" not in err, err

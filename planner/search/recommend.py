@@ -758,8 +758,16 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     # recompute is worth naming only when the job fixes a lighter one: left open, full recompute was
     # searched (the nearest plan may already run it: "nearest: ... rc:full ... — recompute (training.recompute: full)")
     rc = ", recompute (training.recompute: full)" if job.training.recompute in ("none", "selective") else ""
-    raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
-                          + " — allow more GPUs (constraints.max_gpus)" + rc + off + ", or a larger-memory GPU")
+    # more GPUs help only where a cluster can grow: every option single-node (no cluster fabric in the catalog, the
+    # search tried one node) makes "allow more GPUs (constraints.max_gpus)" advice no limit can follow (QA 40:
+    # Llama-3.1-70B on aws:g6.xlarge, one L4, was told so under max_gpus: 4)
+    if any(o.multi_node for o in opts):
+        more = " — allow more GPUs (" + ("cluster.nodes" if job.cluster.nodes is not None else "constraints.max_gpus") + ")"
+    else:
+        who = opts[0].name if len(opts) == 1 else f"all {len(opts)} options searched"
+        more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
+    raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint + more + rc + off
+                          + ", or a larger-memory GPU")
 
 
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
@@ -1049,11 +1057,12 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
     if not budget_missed and not deadline_missed:  # each met by some plan, never both by one
         i = df.loc[in_budget, hcol].idxmin()
         j = df.loc[in_time, ccol].idxmin()
-        parts.append(f"each is met alone, never both by one plan: within budget {fmt_usd(con.budget_usd)} the fastest "
-                     f"plan takes {fmt_time(df.at[i, hcol] * 3600)}{with_ck} ({df.at[i, 'nodes']} x {df.at[i, 'hardware']}, "
-                     f"{fmt_usd(df.at[i, ccol])}) vs deadline {con.deadline_hours:g} h; within the deadline the cheapest "
-                     f"costs {fmt_usd(df.at[j, ccol])}{with_ck} ({df.at[j, 'nodes']} x {df.at[j, 'hardware']}, "
-                     f"{fmt_time(df.at[j, hcol] * 3600)})")
+        # (short: the message is cut at errors.MESSAGE_CHARS)
+        parts.append(f"each is met alone, never both: within budget the fastest takes {fmt_time(df.at[i, hcol] * 3600)} "
+                     f"({df.at[i, 'nodes']} x {df.at[i, 'hardware']}, {fmt_usd(df.at[i, ccol])}) vs "
+                     f"{con.deadline_hours:g} h; within the deadline the cheapest costs {fmt_usd(df.at[j, ccol])} ({df.at[j, 'nodes']}"
+                     f" x {df.at[j, 'hardware']}, {fmt_time(df.at[j, hcol] * 3600)})" + ("; with checkpoints and failures"
+                                                                                        if ck else ""))
     field = ("constraints.budget_usd" if budget_missed else "constraints.deadline_hours" if deadline_missed
              else "constraints.budget_usd, constraints.deadline_hours")
     return InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
