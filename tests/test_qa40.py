@@ -89,3 +89,15 @@ def test_no_fit_at_fixed_nodes_names_cluster_nodes(cli, tmp_path):
     code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate")
     assert code == 2, out
     assert "allow more GPUs (cluster.nodes)" in err and "constraints.max_gpus" not in err, err
+
+
+def test_recommend_title_names_the_jobs_own_price(cli, tmp_path):
+    """A bare MI355X cluster priced by cluster.price_usd_hr: recommend's title read "on-demand prices" where `compare`
+    and `--json`'s price_basis name the job's price (a catalog on-demand price is not what the cost column holds)."""
+    job = ("model: {preset: llama3.1-8b}\ntraining: {seq_len: 8192, global_batch: 64, tokens: 1.0e9}\n"
+           "cluster: {gpu: MI355X, price_usd_hr: 20}\nconstraints: {max_gpus: 16}\n")
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--top", "2")
+    assert code == 0, err
+    title = " ".join(out.split("┏")[0].split())
+    assert title.endswith("objective: cost, the job's cluster.price_usd_hr"), title
+    assert "on-demand prices" not in title, title

@@ -184,7 +184,9 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     # (count_of: "top 1 of 1 feasible configurations" was printed for a fixed job)
     t = Table(title=f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
-                    + ("expected spot cost" if spot else "on-demand prices"))
+                    # the job's own cluster.price_usd_hr is no catalog on-demand price (QA 40: a bare MI355X
+                    # cluster at price_usd_hr: 20 read "on-demand prices", where compare named the job's price)
+                    + ("expected spot cost" if spot else PRICE_WORDS.get(res.get("price_basis"), "on-demand prices")))
     # the duration column in one unit named in its header (units.duration_column): a fixed "days" printed an
     # 11-hour run as "0.47" and a 6-minute fine-tune as "0.0043"
     dur_unit, dur_name, durations = duration_column([ranked_hours(r["cost"], spot) for r in rows])
