@@ -101,3 +101,35 @@ def test_recommend_title_names_the_jobs_own_price(cli, tmp_path):
     title = " ".join(out.split("┏")[0].split())
     assert title.endswith("objective: cost, the job's cluster.price_usd_hr"), title
     assert "on-demand prices" not in title, title
+
+
+def test_compare_table_shows_partial_full_recompute(cli, tmp_path):
+    """Llama-3.1-8B full fine-tune on one a3-highgpu-8g: recommend's table and compare's JSON give
+    "rc:full(block 1)" (recompute_method block, 1 layer), compare's table read "rc:full" -- every layer recomputed."""
+    import json
+
+    job = ("model: {preset: llama3.1-8b}\ntraining: {mode: full_finetune, seq_len: 8192, global_batch: 128, epochs: 3, "
+           "dataset_samples: 200000}\ncluster: {instance: gcp:a3-highgpu-8g}\nconstraints: {max_gpus: 8}\n")
+    path = write_job(tmp_path, job)
+    code, out, err = cli("compare", path, "--json")
+    assert code == 0, err
+    row = json.loads(out)[0]
+    assert (row["recompute"], row["recompute_method"], row["recompute_num_layers"]) == ("full", "block", 1), row
+    code, out, err = cli("compare", path)
+    assert code == 0, err
+    assert "rc:full(block 1)" in out, out
+
+
+def test_chart_layouts_show_partial_full_recompute(catalog):
+    """The cost-vs-time chart's layout labels (report, app) dropped the recompute lists and the partial recompute."""
+    from planner.present.charts import candidates_frame
+    from planner.search.recommend import recommend
+    from planner.spec.load import load_job_dict
+
+    job = load_job_dict({"model": {"preset": "llama3.1-8b"},
+                         "training": {"mode": "full_finetune", "seq_len": 8192, "global_batch": 128, "epochs": 3,
+                                      "dataset_samples": 200000},
+                         "cluster": {"instance": "gcp:a3-highgpu-8g"}, "constraints": {"max_gpus": 8}})
+    table = recommend(job, catalog)["table"]
+    assert table.iloc[0]["recompute_method"] == "block", table.iloc[0]
+    assert candidates_frame(table)["layout"].iloc[0].endswith("rc:full(block 1)")

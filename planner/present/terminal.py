@@ -505,8 +505,11 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
         t.add_column(col, justify="left" if col in ("framework", acc, "hardware", "layout") else "right",
                      overflow=FOLD.get("gpu" if col == acc else col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations)):
+        # the partial-full-recompute pair too: a plan recomputing 1 block read "rc:full" here and "rc:full(block 1)" in
+        # recommend's table (QA 40)
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
-                                               "recompute", "recompute_modules", "offload", "megatron_fsdp") if k in r})
+                                               "recompute", "recompute_modules", "recompute_method", "recompute_num_layers",
+                                               "offload", "megatron_fsdp") if k in r})
         t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"], str(r["nodes"]),
                   layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))
