@@ -133,3 +133,20 @@ def test_chart_layouts_show_partial_full_recompute(catalog):
     table = recommend(job, catalog)["table"]
     assert table.iloc[0]["recompute_method"] == "block", table.iloc[0]
     assert candidates_frame(table)["layout"].iloc[0].endswith("rc:full(block 1)")
+
+
+def test_compare_title_says_spot_cost_is_expected(cli, tmp_path):
+    """A spot job's compare rows hold the expected cost with interruptions (figures_include), the title read "cost
+    at spot prices", the sticker rate's words (recommend's title says "expected spot cost")."""
+    import json
+
+    job = ("model: {preset: llama3.1-8b}\ntraining: {mode: full_finetune, seq_len: 8192, global_batch: 128, epochs: 3, "
+           "dataset_samples: 200000}\ncluster: {instance: gcp:a3-highgpu-8g}\nconstraints: {max_gpus: 8, spot: true}\n")
+    path = write_job(tmp_path, job)
+    code, out, err = cli("compare", path, "--json")
+    assert code == 0, err
+    assert "spot interruptions" in json.loads(out)[0]["figures_include"]
+    code, out, err = cli("compare", path)
+    assert code == 0, err
+    title = " ".join(out.split("┏")[0].split())
+    assert title.endswith("cost at spot prices, expected with spot interruptions"), title

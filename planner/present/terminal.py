@@ -488,6 +488,10 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     bases = list(dict.fromkeys(r["price_basis"] for r in rows if r.get("price_basis")))
     if bases:
         title += " — cost at " + " / ".join(PRICE_WORDS.get(b, b) for b in bases)
+        # a spot row's cost is the expected one with interruptions (its figures_include), as recommend's title says
+        # ("expected spot cost"); "cost at spot prices" read as the sticker price (QA 40)
+        if any("spot interruptions" in (r.get("figures_include") or "") for r in rows):
+            title += ", expected with spot interruptions"
     t = Table(title=title)
     # the job's evaluation passes, where its evaluation section put them in the days: their share in the same
     # unit, named in the header (a plan's days held them with nothing to say so)
