@@ -150,3 +150,26 @@ def test_compare_title_says_spot_cost_is_expected(cli, tmp_path):
     assert code == 0, err
     title = " ".join(out.split("┏")[0].split())
     assert title.endswith("cost at spot prices, expected with spot interruptions"), title
+
+
+def test_stack_table_folds_a_long_layout():
+    """DeepSeek-V3 with training.framework auto: the stacks table cut the chosen plan's layout at its column,
+    "rc:sel(mla_up_proj+layer…" (one long word); it folds onto the next line whole."""
+    import io
+
+    from rich.console import Console
+
+    from planner.present.terminal import stack_table
+
+    row = {"framework": "megatron-core", "chosen": True, "status": "chosen", "hardware": "aws:p5en.48xlarge",
+           "nodes": 128, "gpus": 1024, "layout": "TP1 PP1 DP1024 EP64 mfsdp:z2 mb1 rc:sel(mla_up_proj+layernorm+moe_act)",
+           "step_time_s": 17.09, "mfu": 0.14, "train_hours": 283.0, "cost_usd": 2.29e6,
+           "vs_chosen": {"time": 0.0, "cost": 0.0}, "tie": False,
+           "limits": "expert-parallel all-to-all on 3200 Gb/s network: 54% of the step (GEMMs 26%)",
+           "reason": "chosen: best on cost", "lost": None}
+    con = Console(file=io.StringIO(), width=150, color_system=None)
+    con.print(stack_table([row], "cost"))
+    text = con.file.getvalue()
+    assert "…" not in text, text
+    cells = "".join(line.split("│")[2].strip() for line in text.splitlines() if line.startswith("│"))
+    assert "rc:sel(mla_up_proj+layernorm+moe_act)" in cells, text

@@ -257,7 +257,10 @@ def stack_table(rows: list[dict], objective: str) -> Table:
     t = Table(title=f"training stacks (training.framework auto), best plan of each on {objective}")
     cols, table = stack_table_cells(rows, objective)
     for i, col in enumerate(cols):
-        t.add_column(col, justify="right" if STACK_COLUMNS[i] in ("step s", "days", "cost", "vs chosen") else "left")
+        # fold, not cut: a layout is one long word ("rc:sel(mla_up_proj+layernorm+moe_act)" read "rc:sel(mla_up_proj+layer…"
+        # for DeepSeek-V3's chosen plan; QA 40)
+        t.add_column(col, justify="right" if STACK_COLUMNS[i] in ("step s", "days", "cost", "vs chosen") else "left",
+                     overflow="fold")
     for r, row in zip(rows, table):
         cells = [esc(c) for c in row]
         if r.get("chosen"):
