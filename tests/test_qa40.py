@@ -173,3 +173,17 @@ def test_stack_table_folds_a_long_layout():
     assert "…" not in text, text
     cells = "".join(line.split("│")[2].strip() for line in text.splitlines() if line.startswith("│"))
     assert "rc:sel(mla_up_proj+layernorm+moe_act)" in cells, text
+
+
+def test_no_fit_on_tpus_offers_no_cuda_stack_and_says_chips(cli, tmp_path):
+    """Llama-3.1-8B on TPU v6e under max_gpus: 4: "allow more GPUs (constraints.max_gpus), a stack with optimizer
+    offload (deepspeed, megatron-core, torchtitan), or a larger-me…" -- three stacks whose code does not run on a TPU
+    (stacks.RUNS_ON), GPUs for chips, and the line cut at the message limit."""
+    job = ("model: {preset: llama3.1-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 1.0e11}\n"
+           "constraints: {gpus: [TPU-v6e], max_gpus: 4}\n")
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate")
+    assert code == 2, out
+    line = err.strip()
+    assert line.startswith("error: memory: no configuration fits") and "gcp:tpu-v6e-1" in line, line
+    assert "deepspeed" not in line and "torchtitan" not in line and "…" not in line, line
+    assert line.endswith("— allow more chips (constraints.max_gpus), or a larger-memory chip"), line

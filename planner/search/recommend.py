@@ -32,7 +32,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
-from planner.model.stacks import check_platform, recompute_split
+from planner.model.stacks import RUNS_ON, check_platform, recompute_split
 from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
@@ -752,9 +752,15 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
     base = live[0][1].variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
     searched0 = searched_options(list(live[0][1].variants))
+    # the stacks named are those whose code runs on the options' accelerators (stacks.RUNS_ON): a TPU search was
+    # offered "a stack with optimizer offload (deepspeed, megatron-core, torchtitan)", none of which runs on a TPU
+    platforms = {platform_of(o.gpu) for o in opts}
+    offloaders = [n for n in OFFLOAD_STACKS if any(p is None or p in RUNS_ON.get(n, ()) for p in platforms)]
     off = "" if (base.optimizer_offload or "optimizer_offload" in searched0) else (
         ", optimizer offload (training.framework.optimizer_offload)" if "optimizer" in base.offloads
-        else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
+        else f", a stack with optimizer offload ({', '.join(offloaders)})" if offloaders else "")
+    nouns = {device_noun(o.gpu) for o in opts}
+    noun = nouns.pop() if len(nouns) == 1 else "GPU"  # "chips" on TPUs and Trainium, as the nearest plan says
     # recompute is worth naming only when the job fixes a lighter one: left open, full recompute was
     # searched (the nearest plan may already run it: "nearest: ... rc:full ... — recompute (training.recompute: full)")
     rc = ", recompute (training.recompute: full)" if job.training.recompute in ("none", "selective") else ""
@@ -762,12 +768,12 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     # search tried one node) makes "allow more GPUs (constraints.max_gpus)" advice no limit can follow (QA 40:
     # Llama-3.1-70B on aws:g6.xlarge, one L4, was told so under max_gpus: 4)
     if any(o.multi_node for o in opts):
-        more = " — allow more GPUs (" + ("cluster.nodes" if job.cluster.nodes is not None else "constraints.max_gpus") + ")"
+        more = f" — allow more {noun}s (" + ("cluster.nodes" if job.cluster.nodes is not None else "constraints.max_gpus") + ")"
     else:
         who = opts[0].name if len(opts) == 1 else f"all {len(opts)} options searched"
         more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
     raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint + more + rc + off
-                          + ", or a larger-memory GPU")
+                          + f", or a larger-memory {noun}")
 
 
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
@@ -1067,6 +1073,10 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
              else "constraints.budget_usd, constraints.deadline_hours")
     return InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
 
+
+#: the stacks a no-fit refusal offers for optimizer offload (each has it: stacks.STACKS[...].offloads), filtered to
+#: those whose code runs on the searched accelerators
+OFFLOAD_STACKS = ("deepspeed", "megatron-core", "torchtitan")
 
 #: the fields of an option that no node count fits within the job's GPU limits (planner.search.space._grid)
 SIZE_FIELDS = ("constraints.min_gpus", "constraints.max_gpus")
