@@ -96,6 +96,9 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
     df["days"] = df["train_hours"] / 24
     df["layout"] = [config_str(dict(tp=r.tp, pp=r.pp, dp=r.dp, cp=r.cp, ep=r.ep, etp=getattr(r, "etp", None), vpp=r.vpp, zero=r.zero,
                                     dp_shard=getattr(r, "dp_shard", None), micro_batch=r.micro_batch, recompute=r.recompute,
+                                    recompute_modules=getattr(r, "recompute_modules", None),
+                                    recompute_method=getattr(r, "recompute_method", None),
+                                    recompute_num_layers=getattr(r, "recompute_num_layers", None),
                                     megatron_fsdp=bool(getattr(r, "megatron_fsdp", False))))
                     for r in df.itertuples()]
     return df

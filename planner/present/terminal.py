@@ -176,13 +176,17 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     spot = bool(res.get("spot"))
     # the title names the price the cost column is at (README "How to read a plan": "at the price named in the
     # title"; it named none)
-    # fewer rows than asked for and than feasible: the rows are the best layout per (hardware, node count); "top 2
-    # of 4 feasible configurations" under --top 10 did not say why the other two are not shown
-    per = "; one row per hardware and node count, its best layout" if len(rows) < min(top, res["feasible"]) else ""
+    # fewer rows than feasible: the rows are the best layout per (hardware, node count) (recommend's best_per_hw);
+    # "top 2 of 4 feasible configurations" under --top 10 did not say why the other two are not shown, and (QA 40)
+    # "top 4 of 36,840 feasible configurations" read as the 4 best, where the 2nd best (same instance and node
+    # count, another dp_shard) was not among them: only --csv lists every configuration
+    per = "; one row per hardware and node count, its best layout" if len(rows) < res["feasible"] else ""
     # (count_of: "top 1 of 1 feasible configurations" was printed for a fixed job)
     t = Table(title=f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
-                    + ("expected spot cost" if spot else "on-demand prices"))
+                    # the job's own cluster.price_usd_hr is no catalog on-demand price (QA 40: a bare MI355X
+                    # cluster at price_usd_hr: 20 read "on-demand prices", where compare named the job's price)
+                    + ("expected spot cost" if spot else PRICE_WORDS.get(res.get("price_basis"), "on-demand prices")))
     # the duration column in one unit named in its header (units.duration_column): a fixed "days" printed an
     # 11-hour run as "0.47" and a 6-minute fine-tune as "0.0043"
     dur_unit, dur_name, durations = duration_column([ranked_hours(r["cost"], spot) for r in rows])
@@ -253,7 +257,10 @@ def stack_table(rows: list[dict], objective: str) -> Table:
     t = Table(title=f"training stacks (training.framework auto), best plan of each on {objective}")
     cols, table = stack_table_cells(rows, objective)
     for i, col in enumerate(cols):
-        t.add_column(col, justify="right" if STACK_COLUMNS[i] in ("step s", "days", "cost", "vs chosen") else "left")
+        # fold, not cut: a layout is one long word ("rc:sel(mla_up_proj+layernorm+moe_act)" read "rc:sel(mla_up_proj+layer…"
+        # for DeepSeek-V3's chosen plan; QA 40)
+        t.add_column(col, justify="right" if STACK_COLUMNS[i] in ("step s", "days", "cost", "vs chosen") else "left",
+                     overflow="fold")
     for r, row in zip(rows, table):
         cells = [esc(c) for c in row]
         if r.get("chosen"):
@@ -484,6 +491,10 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     bases = list(dict.fromkeys(r["price_basis"] for r in rows if r.get("price_basis")))
     if bases:
         title += " — cost at " + " / ".join(PRICE_WORDS.get(b, b) for b in bases)
+        # a spot row's cost is the expected one with interruptions (its figures_include), as recommend's title says
+        # ("expected spot cost"); "cost at spot prices" read as the sticker price (QA 40)
+        if any("spot interruptions" in (r.get("figures_include") or "") for r in rows):
+            title += ", expected with spot interruptions"
     t = Table(title=title)
     # the job's evaluation passes, where its evaluation section put them in the days: their share in the same
     # unit, named in the header (a plan's days held them with nothing to say so)
@@ -501,8 +512,11 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
         t.add_column(col, justify="left" if col in ("framework", acc, "hardware", "layout") else "right",
                      overflow=FOLD.get("gpu" if col == acc else col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations)):
+        # the partial-full-recompute pair too: a plan recomputing 1 block read "rc:full" here and "rc:full(block 1)" in
+        # recommend's table (QA 40)
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
-                                               "recompute", "recompute_modules", "offload", "megatron_fsdp") if k in r})
+                                               "recompute", "recompute_modules", "recompute_method", "recompute_num_layers",
+                                               "offload", "megatron_fsdp") if k in r})
         t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"], str(r["nodes"]),
                   layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))

@@ -32,7 +32,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
-from planner.model.stacks import check_platform, recompute_split
+from planner.model.stacks import RUNS_ON, check_platform, recompute_split
 from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
@@ -752,14 +752,28 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
     base = live[0][1].variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
     searched0 = searched_options(list(live[0][1].variants))
+    # the stacks named are those whose code runs on the options' accelerators (stacks.RUNS_ON): a TPU search was
+    # offered "a stack with optimizer offload (deepspeed, megatron-core, torchtitan)", none of which runs on a TPU
+    platforms = {platform_of(o.gpu) for o in opts}
+    offloaders = [n for n in OFFLOAD_STACKS if any(p is None or p in RUNS_ON.get(n, ()) for p in platforms)]
     off = "" if (base.optimizer_offload or "optimizer_offload" in searched0) else (
         ", optimizer offload (training.framework.optimizer_offload)" if "optimizer" in base.offloads
-        else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
+        else f", a stack with optimizer offload ({', '.join(offloaders)})" if offloaders else "")
+    nouns = {device_noun(o.gpu) for o in opts}
+    noun = nouns.pop() if len(nouns) == 1 else "GPU"  # "chips" on TPUs and Trainium, as the nearest plan says
     # recompute is worth naming only when the job fixes a lighter one: left open, full recompute was
     # searched (the nearest plan may already run it: "nearest: ... rc:full ... — recompute (training.recompute: full)")
     rc = ", recompute (training.recompute: full)" if job.training.recompute in ("none", "selective") else ""
-    raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
-                          + " — allow more GPUs (constraints.max_gpus)" + rc + off + ", or a larger-memory GPU")
+    # more GPUs help only where a cluster can grow: every option single-node (no cluster fabric in the catalog, the
+    # search tried one node) makes "allow more GPUs (constraints.max_gpus)" advice no limit can follow (QA 40:
+    # Llama-3.1-70B on aws:g6.xlarge, one L4, was told so under max_gpus: 4)
+    if any(o.multi_node for o in opts):
+        more = f" — allow more {noun}s (" + ("cluster.nodes" if job.cluster.nodes is not None else "constraints.max_gpus") + ")"
+    else:
+        who = opts[0].name if len(opts) == 1 else f"all {len(opts)} options searched"
+        more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
+    raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint + more + rc + off
+                          + f", or a larger-memory {noun}")
 
 
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
@@ -1013,8 +1027,14 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
         base_c = df[ccol].where(spot_row, df[ccol] * df["compute_hours"] / df[hcol])
         df = df.assign(train_hours=base_h, cost=base_c, **{f"_r{hcol}": df[hcol], f"_r{ccol}": df[ccol]})
         hcol, ccol = f"_r{hcol}", f"_r{ccol}"
+    # which constraint no plan meets on its own: that one is named (a deadline no plan met was blamed on a budget
+    # every plan met, "cheapest fitting plan costs $86.27 vs budget $3.00k" given as the nearest miss; QA 40)
+    in_budget = None if con.budget_usd is None else inside & ~(df[ccol] > con.budget_usd)  # as the filter: no price passes
+    in_time = None if con.deadline_hours is None else df[hcol] <= con.deadline_hours
+    budget_missed = in_budget is not None and not in_budget.any()
+    deadline_missed = in_time is not None and not in_time.any()
     parts = []
-    if con.budget_usd is not None:
+    if budget_missed:
         days = f"{D.HORIZON_HOURS / 24:.0f} days"
         i = df.loc[inside, ccol].idxmin()
         parts.append(f"cheapest fitting plan{'' if horizon is None else ' within ' + days} costs "
@@ -1027,7 +1047,7 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
             j = df.loc[over, ccol].idxmin()
             parts.append(f"{int(over.sum()):,} more meet it but run over {days} (from {fmt_usd(df.at[j, ccol])}, "
                          f"{fmt_time(df.at[j, hcol] * 3600)}), the cap without constraints.deadline_hours")
-    if con.deadline_hours is not None:
+    if deadline_missed:
         i = df[hcol].idxmin()
         parts.append(f"fastest plan takes {fmt_time(df.at[i, hcol] * 3600)}{with_ck} ({df.at[i, 'nodes']} x "
                      f"{df.at[i, 'hardware']}, {fmt_usd(df.at[i, ccol])}"
@@ -1040,9 +1060,23 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
             parts.append(f"{count_of(int(met.sum()), 'configuration')} would meet it without them (fastest {df.at[j, 'nodes']} x "
                          f"{df.at[j, 'hardware']}: {fmt_time(df.at[j, 'train_hours'] * 3600)}, "
                          f"{fmt_time(df.at[j, hcol] * 3600)} with them)")
-    field = "constraints.budget_usd" if con.budget_usd is not None else "constraints.deadline_hours"
+    if not budget_missed and not deadline_missed:  # each met by some plan, never both by one
+        i = df.loc[in_budget, hcol].idxmin()
+        j = df.loc[in_time, ccol].idxmin()
+        # (short: the message is cut at errors.MESSAGE_CHARS)
+        parts.append(f"each is met alone, never both: within budget the fastest takes {fmt_time(df.at[i, hcol] * 3600)} "
+                     f"({df.at[i, 'nodes']} x {df.at[i, 'hardware']}, {fmt_usd(df.at[i, ccol])}) vs "
+                     f"{con.deadline_hours:g} h; within the deadline the cheapest costs {fmt_usd(df.at[j, ccol])} ({df.at[j, 'nodes']}"
+                     f" x {df.at[j, 'hardware']}, {fmt_time(df.at[j, hcol] * 3600)})" + ("; with checkpoints and failures"
+                                                                                        if ck else ""))
+    field = ("constraints.budget_usd" if budget_missed else "constraints.deadline_hours" if deadline_missed
+             else "constraints.budget_usd, constraints.deadline_hours")
     return InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
 
+
+#: the stacks a no-fit refusal offers for optimizer offload (each has it: stacks.STACKS[...].offloads), filtered to
+#: those whose code runs on the searched accelerators
+OFFLOAD_STACKS = ("deepspeed", "megatron-core", "torchtitan")
 
 #: the fields of an option that no node count fits within the job's GPU limits (planner.search.space._grid)
 SIZE_FIELDS = ("constraints.min_gpus", "constraints.max_gpus")
