@@ -187,3 +187,15 @@ def test_no_fit_on_tpus_offers_no_cuda_stack_and_says_chips(cli, tmp_path):
     assert line.startswith("error: memory: no configuration fits") and "gcp:tpu-v6e-1" in line, line
     assert "deepspeed" not in line and "torchtitan" not in line and "…" not in line, line
     assert line.endswith("— allow more chips (constraints.max_gpus), or a larger-memory chip"), line
+
+
+def test_a_sequence_past_a_learned_position_table_is_said(tmp_path):
+    # QA 40 left it: gpt2 (1,024 learned positions) was planned at the default 4,096 tokens without a word; the
+    # assumption is printed now, and a sequence inside the table says nothing
+    from planner.spec import load_job
+
+    past = load_job(write_job(tmp_path, "model: {preset: gpt2}\ntraining: {tokens: 1.0e9}\n"))
+    assert any("training.seq_len 4,096 (the default) is past gpt2's learned position table (1,024 positions" in n
+               for n in past.assumptions), past.assumptions
+    inside = load_job(write_job(tmp_path, "model: {preset: gpt2}\ntraining: {tokens: 1.0e9, seq_len: 1024}\n"))
+    assert not any("position table" in n for n in inside.assumptions), inside.assumptions

@@ -256,6 +256,13 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
                      f"(model.context_length): a {t.mode} that long needs "
                      f"{'RoPE scaling' if m.position == 'rope' else 'a longer position table'}, priced here as "
                      "plain attention over the sequence")
+    elif m.position == "learned" and m.max_positions and t.seq_len > m.max_positions and job.serving is None:
+        # a learned position table has one row per position: a sequence past it has no position to look up (GPT-2's
+        # wpe, BERT's position_embeddings), so the run needs a longer table (QA 40: gpt2 was planned at the default
+        # 4,096 tokens without a word). Priced as given; the table's parameters are model.max_positions'
+        notes.append(f"training.seq_len {t.seq_len:,}{'' if 'seq_len' in given else ' (the default)'} is past "
+                     f"{m.name}'s learned position table ({m.max_positions:,} positions, model.max_positions): the run "
+                     f"needs a {t.seq_len:,}-row table; priced with the {m.max_positions:,}-row one's parameters")
     if t.epochs is not None:
         # an epoch smaller than one global batch has no full step: the step the planner times trains on
         # global_batch sequences, so 100 examples at a global batch of 1,024 were priced as 1,024 (4.2M tokens)
