@@ -27,7 +27,6 @@ requests, tokens, engine iterations and events, wall seconds and requests simula
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.environ.get("PLANNER_TREE", str(ROOT)))  # --jobs --dump from another checkout's planner
 
+from planner.present.script_args import ScriptArgs  # usage errors as one line ``error: <option>: ...``, exit 2
 from planner.hardware.options import option_from_cluster  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -191,7 +191,7 @@ def against(base: dict, new: dict):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ScriptArgs(description=__doc__.splitlines()[0])
     ap.add_argument("--plan", action="store_true", help="also time plan_serving on the whole job (minutes)")
     ap.add_argument("--jobs", nargs="*", metavar="NAME", help=f"plan_serving on these jobs (all: {', '.join(JOBS)})")
     ap.add_argument("--dump", help="--jobs: write the answers to this JSON file")

@@ -14,7 +14,6 @@ the model).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,6 +22,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 import validate as V  # noqa: E402
+
+from planner.present.script_args import ScriptArgs  # noqa: E402  usage errors as one line, exit 2
 
 #: the sources with weak-scaling series, and the CSV that holds their rows' global batches (by ``id``)
 SERIES_CSV = {"dgxc": V.DGXC_CSV, "dgxc GB200": V.DGXC_CSV, "together B200": V.TOGETHER_CSV,
@@ -75,7 +76,7 @@ def summary(tab: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", help="a validate.py --csv file (else the model is run)")
     ap.add_argument("--series", action="store_true", help="print every series")
     args = ap.parse_args(argv)

@@ -75,6 +75,10 @@ def test_readme_benchmarks_parse_through_script_args():
     block and ``prog: error:`` line are not the bad-input form)."""
     plain = [p.name for p in _readme_scripts() if "argparse.ArgumentParser(" in p.read_text()]
     assert plain == [], plain
+    # and every benchmark, named in the README or not (serving_sim_speed.py and weak_scaling.py kept argparse's own
+    # parser until session 33)
+    plain = [p.name for p in sorted((ROOT / "benchmarks").glob("*.py")) if "argparse.ArgumentParser(" in p.read_text()]
+    assert plain == [], plain
 
 
 @pytest.mark.parametrize("script", ["dataloader_real.py", "mfu_envelope.py", "validate_memory.py", "validate_serving.py"])
