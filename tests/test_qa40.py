@@ -199,3 +199,13 @@ def test_a_sequence_past_a_learned_position_table_is_said(tmp_path):
                for n in past.assumptions), past.assumptions
     inside = load_job(write_job(tmp_path, "model: {preset: gpt2}\ntraining: {tokens: 1.0e9, seq_len: 1024}\n"))
     assert not any("position table" in n for n in inside.assumptions), inside.assumptions
+
+
+def test_markdown_report_writes_an_arrow_as_an_arrow():
+    # QA 40 left it: the Markdown report's cells wrote `->` as `-&gt;` (html.escape of every '>'); '<' and '&' stay
+    # entities (no tag can open), a '>' that would open a block quote is escaped
+    from planner.present.report import _md_cell, _md_text
+
+    assert _md_cell("TP4 -> TP8") == "TP4 -> TP8"
+    assert _md_text("<script>x</script> & y") == "&lt;script>x&lt;/script> &amp; y"
+    assert _md_text("> not a quote") == "\\> not a quote"

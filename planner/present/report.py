@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -708,9 +709,12 @@ def render_html(rep: Report) -> str:
 def _md_text(x) -> str:
     """Text for Markdown: model names, catalog rows and notes are the user's, so HTML (``<script>``),
     links (``[x](url)``), code spans and control characters are shown as text, never interpreted.
-    The sections' own ``**bold**`` is kept (it is the only Markdown they use)."""
-    s = html.escape(clean(x), quote=False)
-    return s.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+    The sections' own ``**bold**`` is kept (it is the only Markdown they use). ``&`` and ``<`` are entities (no
+    tag or entity can start), ``>`` only where it would open a block quote: in running text it stays ``>``, so an
+    arrow reads ``->``, not ``-&gt;`` (QA 40)."""
+    s = clean(x).replace("&", "&amp;").replace("<", "&lt;")
+    s = s.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+    return re.sub(r"(?m)^(\s*)>", r"\1\\>", s)
 
 
 def _md_cell(x: str) -> str:
