@@ -2173,9 +2173,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                shared_prefix_tokens=s.shared_prefix_tokens if m.is_transformer else 0,
                                requests=None if realtime else s.requests),
         best=options[0], options=options, rejected=rejected, simulated=simulated, simulation=settings,
-        definitions=("TPOT p99 = one request's time per output token at the load a replica sees: its batch is itself + "
-                     "the requests in flight (Little's law: QPS per replica x request latency, capped at the batch; a full "
-                     "batch with no QPS), at mean context, the others' chunked prefill share included, its own in TTFT; "
+        definitions=("TPOT p99 = the p99 over requests of one request's time per output token at the load a replica "
+                     "sees: its batch is itself + the requests in flight (Little's law: QPS per replica x request latency, "
+                     "capped at the batch; a full batch with no QPS), at mean context, the steps that carry the others' "
+                     "next prompts included (a binomial share of its output length's steps, at the token budget that "
+                     "keeps it least), its own prompt in TTFT; "
                      "TTFT p99 = at the same load, over the prompt lengths (lognormal, serving.length_cv): the running "
                      "iteration if the replica is busy (1 - e^-L) + its prompt's prefill beside the others' decodes "
                      "(chunked prefill) + the queues for a batch slot and the prefill budget (their exponential tails); "
