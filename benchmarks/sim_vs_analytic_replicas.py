@@ -2,7 +2,9 @@
 the analytic screen lists as meeting its targets is simulated at the job's settings (``_refine_realtime``, as
 ``plan_serving`` runs it, with the same per-plan cache), not only the cheapest ``SimSettings.candidates`` -- the
 plan's early stop is sidestepped by handing ``plan_serving`` back each option's analytic row after recording what
-the simulation made of it. Prints one row per option (analytic -> simulated replicas, or "miss" where no count up
+the simulation made of it (an option whose decode step at batch 1 is over the TPOT target less ``serving.margin`` is
+rejected before the simulation since tpot33 -- no size can be confirmed -- and is not among the rows). Prints one row
+per option (analytic -> simulated replicas, or "miss" where no count up
 to the cap met the targets) and the counts kept / added / removed / missed, the numbers serving.py's comment above
 ``_ranking`` and README's "The analytic replicas hold the queued TTFT" state.
 

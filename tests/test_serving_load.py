@@ -113,7 +113,7 @@ def test_screen_concurrency_follows_littles_law_and_reaches_the_batch_at_full_lo
     assert 0 < low < mid < 40 and b_low == pytest.approx(1 + low) and b_mid == pytest.approx(1 + mid)
     # Little's law: in flight = rate x (TTFT + (O - 1) x the decode step) at that batch, recomputed here from its
     # parts; since cap33 the step as the engine runs it, the others' prompts in lumps (``lumped_iteration``: 5.12 in
-    # flight, 4.71 at ``llm_tpot``'s step at the mean composition, which sizes the batch)
+    # flight, 4.71 at ``llm_tpot``'s step at the mean composition, which sized the batch until tpot33)
     from planner.workloads.serving_iteration import lumped_iteration, option_iteration
     from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET
     per_token = float(lumped_iteration(option_iteration(m, s, hw, 1), s, b_mid, REALTIME_TOKEN_BUDGET,

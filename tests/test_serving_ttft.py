@@ -152,15 +152,19 @@ def test_replicas_are_sized_so_the_queued_ttft_meets_its_target():
     8.11), so TP4's throughput alone needs the 7 replicas the simulation confirms (87% busy, p99 296 ms). TP2 (batch 12)
     shows the queue now: its throughput's 36 replicas run 99.8% busy, TTFT unbounded; 38 at 94.5% meet (993 ms; the
     simulated fleet of 38: 431 ms). Until cap33 the slot queue's service time was from the step at the mean
-    composition, and TP2 was listed at 36 replicas -- 99.8% busy at the engine's step, a simulated p99 of 3.2 s."""
+    composition, and TP2 was listed at 36 replicas -- 99.8% busy at the engine's step, a simulated p99 of 3.2 s.
+
+    Since tpot33 the batch is sized by the p99 TPOT over requests (``screen_tpot``): TP2's batch 12 had a p99 of 57.7
+    ms against the 50 ms target (simulated 57.2-58.1), so it gets batch 6 (49.5 ms); its throughput needs 66 replicas
+    and the queued TTFT 70 (93.7% busy, 829 ms). TP4 (batch 81 -> 76) keeps its 7."""
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800,
                                      "output_tokens": 200, "max_batch": 256},
                          "constraints": {"clouds": ["gcp"], "gpus": ["L4-24GB"], "instances": ["g2-standard-96"]}})
     plan = plan_serving(job, simulate=False)
     tp2, tp4, tp8 = (next(o for o in plan.options if o.tp == t) for t in (2, 4, 8))
-    assert math.ceil(40 / tp2.requests_per_s_per_replica) == 36  # the throughput alone: 99.8% busy
-    assert tp2.replicas == 38 and 0.9 < tp2.utilisation < 0.95 and 900 < tp2.ttft_ms <= 1000
+    assert tp2.batch == 6 and math.ceil(40 / tp2.requests_per_s_per_replica) == 66  # the throughput alone
+    assert tp2.replicas == 70 and 0.9 < tp2.utilisation < 0.95 and 800 < tp2.ttft_ms <= 1000
     assert tp4.replicas == 7 == math.ceil(40 / tp4.requests_per_s_per_replica) and 200 < tp4.ttft_ms < 400
     assert 150 < tp8.ttft_ms < 300 and tp8.replicas == math.ceil(40 / tp8.requests_per_s_per_replica)
     assert "over the" not in plan.why

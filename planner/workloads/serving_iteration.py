@@ -316,7 +316,16 @@ def lumped_iteration(im: IterationModel, s: ServingSpec, B, budget, prefilling=N
     benchmarks/capacity_gap.py; llama3.1-8b, one H100, B = 64, budget 2,048, lognormal cv 0.5): the simulated mean
     step 10.19 / 45.03 / 13.39 ms at 128 / 128, 2,000 / 128 and 500 / 500 tokens where ``steady_iteration`` has 9.56 /
     41.30 / 11.82; this puts the throughput B / (O x step) within 5% of the simulated backlog's steady part.
-    ``llm_tpot`` keeps the step at the mean composition (the batch the screen sizes by its TPOT target stays)."""
+    ``llm_tpot`` keeps the step at the mean composition; the screen's batch is sized by the p99 over requests of the
+    TPOT these steps make (planner/workloads/serving.py ``tpot_quantile``, from ``lumped_parts``)."""
+    f, lumped, bare = lumped_parts(im, s, B, budget, prefilling)
+    return f * lumped + (1.0 - f) * bare
+
+
+def lumped_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> tuple:
+    """(f, lumped step, decode-only step) of ``lumped_iteration`` (vectorised over B / ``prefilling``): the share of
+    steps that carry prompt tokens, the step that carries them (B decodes and lam x N / f prompt tokens) and the step
+    that does not (B decodes alone); the mean step is f x lumped + (1 - f) x bare."""
     O = s.output_tokens
     N = s.prompt_tokens - shared_prefix(s)
     B = np.asarray(B, dtype=np.float64)
@@ -327,7 +336,7 @@ def lumped_iteration(im: IterationModel, s: ServingSpec, B, budget, prefilling=N
     f = np.where(p > 0, f, 1.0)  # nothing to prefill: the decode-only step either way
     lumped = steady_iteration(im, s, B, prefilling=p / np.where(f > 0, f, 1.0))["step"]
     bare = steady_iteration(im, s, B, prefilling=0.0)["step"]
-    return f * lumped + (1.0 - f) * bare
+    return f, lumped, bare
 
 
 def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray, im: Optional[IterationModel] = None) -> np.ndarray:
@@ -336,7 +345,9 @@ def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray, im: Optional[Iterati
     and the prompts of the *other* B - 1 slots' next requests prefilled in it ((B - 1) x N/O tokens). The
     request's own prefill comes before its first token (TTFT), so at batch 1 nothing is prefilled while it
     decodes and TPOT is the bare decode step; a one-token request has no TPOT (0, as the simulation counts it).
-    ``im``: the option's iteration model, where the caller has it built (``screen_concurrency``)."""
+    ``im``: the option's iteration model, where the caller has it built. A steady-state mean: since tpot33 the
+    screen sizes the batch by the p99 over requests (planner/workloads/serving.py ``screen_tpot``), which is this
+    at batch 1 and over it above (the chat example's L4 TP2 at batch 12: 49.9 ms here, p99 57.7, simulated 58.1)."""
     B = np.asarray(B, dtype=np.float64)
     O = s.output_tokens
     it = _llm_iteration(m, s, hw, tp, B, prefilling=B - 1, im=im)

@@ -31,6 +31,10 @@ from planner.spec.schema import event_bound_value
 #: the token budget (vLLM ``max_num_batched_tokens``, Sarathi-Serve's chunk size) a real-time replica is screened at:
 #: the first the simulation tries (``SimSettings.token_budgets``) and vLLM V1's online-serving default (2048)
 REALTIME_TOKEN_BUDGET = 2048
+#: the token budgets the simulation tries for a real-time option (``SimSettings.token_budgets``): the default, a small
+#: chunk (Sarathi-Serve's 512: fewer prompt tokens per step, shorter stalls for the decodes beside them) and a large
+#: one; the screen's TPOT is at the best of them (``serving.llm_option``)
+REALTIME_TOKEN_BUDGETS = (REALTIME_TOKEN_BUDGET, 512, 8192)
 
 
 def offline_deadline(job: JobSpec, given: Optional[float],
@@ -177,7 +181,7 @@ class SimSettings:
     #: a run lasts long enough for this many requests on average, however low the QPS (a p99 of
     #: the handful of requests 180 s hold at 0.01 QPS means nothing, and at 0.001 QPS there were none)
     min_requests: int = 200
-    token_budgets: tuple = (REALTIME_TOKEN_BUDGET, 512, 8192)
+    token_budgets: tuple = REALTIME_TOKEN_BUDGETS
     candidates: int = 4
     max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
     #: with no TTFT target, p99 TTFT must still stay under this: a queue that grows without bound
