@@ -5,9 +5,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    from calibration.bench import DEVICES, run_calibration
-    from calibration.summary import summary
-    from planner.errors import InputError
+    from calibration import DEVICES
     from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
 
     ap = ScriptArgs(prog="python -m calibration", description="measure this machine into a calibration profile")
@@ -17,6 +15,10 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--out", default="profile.json")
     ap.add_argument("--force", action="store_true", help="replace --out if it exists (planner.outputs)")
     a = ap.parse_args(argv)
+    from calibration.bench import run_calibration  # torch: after the options parse
+    from calibration.summary import summary
+    from planner.errors import InputError
+
     try:
         prof = run_calibration(device=a.device, quick=a.quick, out_path=a.out, storage_path=a.storage, force=a.force)
     except InputError as e:

@@ -40,11 +40,11 @@ import torch.nn.functional as F
 
 from planner.hardware.profile import (MIN_EFFICIENCY, MIN_TABLE_EFFICIENCY, SCHEMA_VERSION, Fingerprint, Fitted,
                                       Profile, save_profile)
+from calibration import DEVICES  # what --device takes (there, so `python -m calibration` parses it before torch loads)
 from calibration.timing import time_fn
 from planner.hardware.efficiency import Efficiency
 from planner.errors import InputError
 from planner.model.flops import attention_core_flops
-from planner.vocab import Vocab
 
 TORCH_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
                 "fp16": torch.float16, "fp8": torch.float8_e4m3fn}
@@ -448,11 +448,6 @@ class _Progress:
     def tick(self, n: int = 1):
         if self.bar is not None:
             self.bar.advance(self.task, n)
-
-
-#: what ``--device`` takes (``planner calibrate``, ``python -m calibration``, ``calibration.loop``, ``.collectives``), in any case
-#: (``Vocab.canonical``, as the job file's enumerated fields; ``--device CUDA`` was refused until QA 39c)
-DEVICES = Vocab("auto", "cuda", "cpu")
 
 
 def resolve_device(device: str) -> str:

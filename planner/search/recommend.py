@@ -644,27 +644,27 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
                   int(row.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
         return overhead.plan(p) if overhead is not None else p
 
+    hidden = ["opt", "chunk", "group", "variant", "idx"]  # the columns plan_of reads; the table's others stay
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
-    best_per_hw = df.drop_duplicates(["hardware", "nodes"])
+    best_per_hw = _first_per(df, ["hardware", "nodes"])
     shown = best_per_hw.head(top)
-    ranked = tuple(plan_of(row) for row in shown.itertuples())
+    ranked = tuple(plan_of(row) for row in shown[hidden].itertuples())
     # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES)
     weighed = ranked[:D.WHY_ALTERNATIVES] + tuple(
-        plan_of(row) for row in best_per_hw.iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
-    pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
+        plan_of(row) for row in best_per_hw[hidden].iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
+    pareto_rows = _first_per(df[df["pareto"]], ["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {p.hardware.name for p in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
     caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
         f"constraints.gpus: left out — {x}" for x in r.listed_out)
-    hidden = ["opt", "chunk", "group", "variant", "idx"]
     best_group = groups[int(shown.iloc[0]["group"])]
     best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
     best_searched = searched_options(list(best_group.variants))
     stacks = ()
     if is_auto(job):  # each stack's best plan under the same objective and constraints, against the chosen one
-        per = {int(row.group): plan_of(row) for row in df.drop_duplicates("group").itertuples()}
+        per = {int(row.group): plan_of(row) for row in _first_per(df, ["group"])[hidden].itertuples()}
         per[int(shown.iloc[0]["group"])] = ranked[0]
         stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused)
         assumptions.append(stack_choice_line(stacks, objective))
@@ -682,6 +682,14 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
         price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
+
+
+def _first_per(df: pd.DataFrame, cols: list) -> pd.DataFrame:
+    """``df.drop_duplicates(cols)``: the first row of each distinct ``cols``, the same rows, index and columns. The
+    duplicates are found on ``cols`` alone: ``drop_duplicates`` builds a Series of each of the table's ~40 columns
+    to pick out ``cols``, and ``itertuples`` (below, on ``plan_of``'s five columns only) one per column too: 25 ms
+    of a small search's result (cProfile, tests/test_fuzz_new_inputs.py)."""
+    return df[~df[cols].duplicated().to_numpy()]
 
 
 def _priced(job: JobSpec, st: dict, cf, hw, price, steps: float, stack, spot_model, overhead):
