@@ -33,3 +33,23 @@ def test_checkpoint_line_says_the_save_size_and_the_write_rate_and_whose_it_is(c
     code, out, err = cli("estimate", write_job(tmp_path, P5_CKPT % ", write_gbps: 400, asynchronous: true"))
     flat = " ".join(out.split())
     assert "each save 112.4 GB snapshotted, then written in the background at 400 Gb/s; 0.1" in flat, flat
+
+
+def test_an_on_demand_price_under_the_kept_spot_rate_names_the_column_the_file_set(cli, tmp_path):
+    """A one-column repricing (`aws,p5.48xlarge,10`) under the catalog's spot rate 16.9508 was refused as
+    `instances[0].price_spot_usd_hr: spot 16.9508 exceeds on-demand 10.0`: a column the file never gave. It names
+    price_ondemand_usd_hr and the way out; a row that gives both prices keeps the spot column's message."""
+    low = tmp_path / "low.csv"
+    low.write_text("cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge,10\n")
+    code, out, err = cli("catalog", "instances", "--cloud", "aws", "--catalog", str(low))
+    assert code == 2, out
+    assert err.strip().startswith("error: catalog override low.csv: instances[0].price_ondemand_usd_hr: 10 is below "
+                                  "aws:p5.48xlarge's spot rate 16.9508, which this row keeps"), err
+    both = tmp_path / "both.csv"
+    both.write_text("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr\naws,p5.48xlarge,10,20\n")
+    code, out, err = cli("catalog", "instances", "--cloud", "aws", "--catalog", str(both))
+    assert code == 2 and "instances[0].price_spot_usd_hr: spot 20.0 exceeds on-demand 10.0" in err, err
+    none = tmp_path / "none.csv"  # an empty spot cell: no spot offer, accepted
+    none.write_text("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr\naws,p5.48xlarge,10,\n")
+    code, out, err = cli("catalog", "instances", "--cloud", "aws", "--catalog", str(none))
+    assert code == 0 and "price_spot_usd_hr 16.9508 -> -" in err, err
