@@ -53,3 +53,17 @@ def test_an_on_demand_price_under_the_kept_spot_rate_names_the_column_the_file_s
     none.write_text("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr\naws,p5.48xlarge,10,\n")
     code, out, err = cli("catalog", "instances", "--cloud", "aws", "--catalog", str(none))
     assert code == 0 and "price_spot_usd_hr 16.9508 -> -" in err, err
+
+
+def test_simulate_says_the_whole_run_at_its_simulated_pace(cli):
+    """`simulate examples/resnet50-objectstore-files.yaml` printed "steps 1,000 ... wall 41.9 min" (the default
+    --steps) and nothing of the job's 14,076 steps, beside estimate's "44.4 min" to train: read side by side they
+    agree, while the data-bound run takes 2.517 s a step, 9.8 h. The simulation now says the run's length and its
+    time at the simulated pace, beside estimate's."""
+    code, out, err = cli("simulate", "examples/resnet50-objectstore-files.yaml", "--no-answers")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert ("the run: 14,076 steps, of which this simulation played 1,000 (--steps); at its 2.517 s per step (wall / "
+            "steps) the run takes 9.8 h, where estimate's 0.1891 s step gives 44.4 min (13.31x)") in flat, flat
+    code, out, err = cli("simulate", "examples/resnet50-objectstore-files.yaml", "--no-answers", "--steps", "14076")
+    assert code == 0 and "the run: " not in out, out  # the whole run simulated: its wall is the run's
