@@ -147,7 +147,7 @@ def whole_run(est, res: SimResult) -> list[str]:
     if not run_steps or not res.steps or round(run_steps) == res.steps:
         return []
     pace = res.wall_s / res.steps
-    line = (f"the run: {fmt_steps(run_steps)}, of which this simulation played {res.steps:,} (--steps); at its "
+    line = (f"the run: {fmt_steps(run_steps)}; this simulation played {res.steps:,} (--steps); at its "
             f"{fmt_sig(pace, 4)} s per step (wall / steps) the run takes {fmt_time(pace * run_steps)}, where estimate's "
             f"{fmt_sig(est.step_time_s, 4)} s step gives {fmt_time(est.cost.hours * 3600)}")
     ratio = pace / est.step_time_s if est.step_time_s else None
