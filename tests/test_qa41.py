@@ -67,3 +67,22 @@ def test_simulate_says_the_whole_run_at_its_simulated_pace(cli):
             "steps) the run takes 9.8 h, where estimate's 0.1891 s step gives 44.4 min (13.31x)") in flat, flat
     code, out, err = cli("simulate", "examples/resnet50-objectstore-files.yaml", "--no-answers", "--steps", "14076")
     assert code == 0 and "the run: " not in out, out  # the whole run simulated: its wall is the run's
+
+
+def test_gbdt_says_a_dropped_named_instance_and_a_multi_gpu_one_billed_whole(cli, tmp_path):
+    """`constraints.instances: [aws:p4d.24xlarge, aws:p5.48xlarge, gcp:tpu-v6e-8]` ranked 2 instances: the TPU the job
+    named was dropped without a word (XGBoost's GPU backend is CUDA), each 8-GPU instance was timed on one GPU and
+    priced whole, unsaid, and the output read "CPU rate: None" (no CPU option searched). A named TPU alone is refused
+    by name (it read "no instance in the catalog matches the constraints")."""
+    tab = "tabular: {library: xgboost, rows: 2.0e7, features: 100, trees: 500, depth: 8}\n"
+    job = write_job(tmp_path, tab + "constraints: {instances: [aws:p4d.24xlarge, aws:p5.48xlarge, gcp:tpu-v6e-8]}\n")
+    code, out, err = cli("recommend", job)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "left out: gcp:tpu-v6e-8 (TPU-v6e): XGBoost's GPU backend is CUDA" in flat, flat
+    assert ("aws:p4d.24xlarge uses 1 of its 8 GPUs, aws:p5.48xlarge uses 1 of its 8 GPUs, billed for the whole "
+            "instance") in flat, flat
+    assert "CPU rate: None" not in flat and "CPU cores = vCPUs" not in flat, flat
+    code, out, err = cli("recommend", write_job(tmp_path, tab + "cluster: {instance: gcp:tpu-v6e-8}\n", "tpu.yaml"))
+    assert code == 2 and err.strip().startswith("error: cluster.instance: no instance named can run the job: "
+                                                 "gcp:tpu-v6e-8 (TPU-v6e): XGBoost's GPU backend is CUDA"), err
