@@ -101,3 +101,21 @@ def test_gbdt_report_heads_every_runs_totals_as_such(cli, tmp_path):
     assert "| time per run | 15.78 s |" in text and "| time (3 runs) | 47.34 s |" in text, text
     assert "| cost (3 runs) | $0.0174 (spot) |" in text and "cost per run" not in text, text
     assert "| $/h (spot) | time (3 runs) | cost (3 runs) |" in text, text
+
+
+def test_campaign_says_the_preprocessing_rate_and_that_spot_is_training_only(cli, tmp_path):
+    """A spot LoRA job with a campaign priced training at its expected spot cost and the preprocessing stage (and each
+    cache hit's fetch, $125.80 = 6.85 x 6 h x 2.856 + 33.15 x 5.3 min x 2.856 in preprocess-campaign.yaml) at the
+    instance's on-demand rate; the sources line named the storage price and fetch bandwidth only."""
+    job = write_job(tmp_path, """
+model: {preset: llama3-8b}
+training: {mode: lora, lora: {rank: 16}, seq_len: 4096, global_batch: 64, epochs: 2, dataset_samples: 100000}
+constraints: {instances: [aws:p5.48xlarge], max_gpus: 16, spot: true}
+campaign: {experiments_per_week: 5, weeks: 2, invalidation_rate: 0.3,
+           preprocess: {hours: 2, instance: aws:c7i.16xlarge, output_gb: 50}}
+""")
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert ("preprocessing: 1 x aws:c7i.16xlarge at 2.856 $/h on-demand (constraints.spot prices the training only), "
+            "which each cache hit's artifact fetch is billed at too; storage $0.023/GB-month") in flat, flat

@@ -1180,15 +1180,14 @@ def _campaign_section(camp: CampaignPlan) -> Section:
     """The preprocessing tax as the terminal shows it (present/campaign.py): both strategies side by
     side and the verdict. It used to be the raw scalar keys (``fetch_hours 0.08889``,
     ``invalidation_rate 0.15``) without the two strategies' costs it is about."""
-    from planner.present.campaign import COLUMNS, campaign_caption, campaign_rows, campaign_verdict
+    from planner.present.campaign import COLUMNS, campaign_caption, campaign_rows, campaign_sources, campaign_verdict
 
     c = jsonable(camp)
     verdict = campaign_verdict(c)
-    src = c.get("sources") or {}
     return Section("Campaign: preprocessing vs training", [
         verdict[0].upper() + verdict[1:] + ".",
         Table(list(COLUMNS), campaign_rows(c), campaign_caption(c)),
-        [f"storage {src.get('storage', '-')}; artifact fetch at {src.get('fetch', '-')}"]])
+        [campaign_sources(c)]])
 
 
 def report_kind(job: JobSpec) -> str:
