@@ -1004,6 +1004,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     commit_raw: list[tuple[dict, str | None, str]] = [(dict(r), None, f"commitments[{i}]") for i, r in enumerate(b_commits)]
     origin_of: dict[str, tuple[str | None, str]] = {}  # key -> (file, where) for error messages
     valid: dict[str, _Row] = {}  # key -> the model validated when the override row was read
+    given: dict[str, set[str]] = {}  # key -> the columns the last override row of it gave a value in
     alias = _raw_alias_index(gpu_raw.values())
     aliases_of: dict[str, set[str]] = {}  # canonical name -> its alias keys in `alias` (for restated aliases)
     for a, n in alias.items():
@@ -1033,6 +1034,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         valid[f"{tag}:{key}"] = _validate(model, merged, where, org)
         raw[key] = merged
         origin_of[f"{tag}:{key}"] = (org, where)
+        given[f"{tag}:{key}"] = {c for c, v in row.items() if v is not None and str(v).strip() != ""}
 
     for path in override_paths(extra_paths):
         doc = _read_override(path)
@@ -1111,6 +1113,14 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         org, where = origin_of.get(f"inst:{key}", (None, f"instances.{key}"))
         r = valid.get(f"inst:{key}") or _validated(InstanceRow, key, raw, where, org)
         if r.price_spot_usd_hr is not None and r.price_spot_usd_hr > r.price_ondemand_usd_hr:
+            if org is not None and "price_spot_usd_hr" not in given.get(f"inst:{key}", ()):
+                # the row lowered the on-demand rate under a spot rate it never gave: name the column it set (QA 41: a
+                # one-column repricing read "instances[0].price_spot_usd_hr: spot 16.9508 exceeds on-demand 10.0")
+                raise CatalogError(f"{where}.price_ondemand_usd_hr",
+                                   f"{r.price_ondemand_usd_hr:g} is below {key}'s spot rate {r.price_spot_usd_hr:g}, "
+                                   f"which this row keeps (it gives no price_spot_usd_hr): give the instance's spot "
+                                   f"price too, at most {r.price_ondemand_usd_hr:g}, or an empty price_spot_usd_hr "
+                                   "for no spot offer", org)
             raise CatalogError(f"{where}.price_spot_usd_hr",
                                f"spot {r.price_spot_usd_hr} exceeds on-demand {r.price_ondemand_usd_hr}", org)
         if org is not None and r.price_spot_usd_hr is not None and r.price_spot_usd_hr == r.price_ondemand_usd_hr:

@@ -178,7 +178,7 @@ def test_tabular_and_campaign_json_keep_their_keys_and_types(cli):
     assert c["chosen_plan"] == c[c["chosen"]]
     assert list(c["cumulative"]) == ["experiments", "no_cache_usd", "cache_usd"]
     assert len(c["cumulative"]["experiments"]) == len(c["cumulative"]["cache_usd"]) > 1
-    assert list(c["sources"]) == ["storage", "fetch"]
+    assert list(c["sources"]) == ["storage", "fetch", "preprocess"]  # preprocess: QA 41
     _types_ok(c, CampaignPlan)
 
 

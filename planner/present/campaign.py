@@ -72,4 +72,12 @@ def render_campaign(con, res: CampaignPlan) -> None:
         t.add_row(*row)
     con.print(t)
     con.print(campaign_verdict(res))
-    con.print(f"[dim]storage {esc(res['sources']['storage'])}; artifact fetch at {esc(res['sources']['fetch'])}[/]")
+    con.print(f"[dim]{esc(campaign_sources(res))}[/]")
+
+
+def campaign_sources(res) -> str:
+    """Where the campaign's rates come from: the preprocessing stage's price (which each cache hit's fetch is billed
+    at too), the storage price and the fetch bandwidth."""
+    src = res.get("sources") or {}
+    return (f"preprocessing: {src.get('preprocess', '-')}, which each cache hit's artifact fetch is billed at too; storage "
+            f"{src.get('storage', '-')}; artifact fetch at {src.get('fetch', '-')}")

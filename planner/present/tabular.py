@@ -29,8 +29,9 @@ def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
                   f"{r['price_usd_hr']:.3f}", time, _usd(r["cost_usd"]))
     con.print(t)
     con.print(f"[bold green]recommended:[/] {esc(res['why'])}")
-    con.print(f"[dim]CPU rate: {esc(res['cpu_rate_source'])}[/]")
-    con.print(f"[dim]GPU rate: {esc(res['gpu_rate_source'])}[/]")
+    for kind in ("cpu", "gpu"):  # a search with no option of a kind has no rate for it ("CPU rate: None" was printed)
+        if res[f"{kind}_rate_source"]:
+            con.print(f"[dim]{kind.upper()} rate: {esc(res[f'{kind}_rate_source'])}[/]")
     for r in res["rejected"][:5]:
         con.print(f"[dim]does not fit: {esc(r['instance'])}: {esc(r['reason'])}[/]")
     print_marked(con, "assumed", res["assumptions"])

@@ -84,7 +84,7 @@ def _serving(job, ctx):
 def _simulation(job, ctx):
     from planner.hardware.data_rates import measured_lines, with_measured_data
     from planner.model.stack_rules import OPEN_SCHEDULE
-    from planner.workloads.simulation import Simulation, run_simulate_command, unsimulated_spot
+    from planner.workloads.simulation import Simulation, run_simulate_command, unsimulated_spot, whole_run
     from planner.workloads.training import estimate_job
 
     _needs_model(job, "simulate")
@@ -103,6 +103,7 @@ def _simulation(job, ctx):
     res, ans = run_simulate_command(job, est, steps=ctx.steps, seed=ctx.seed, timeline=ctx.timeline,
                                     answers=ctx.answers, progress=ctx.progress)
     res.notes.extend(unsimulated_spot(job, est))
+    res.notes.extend(whole_run(est, res))
     # the pipeline schedule an open parallel.schedule took (the stack's own: GPipe on MaxText) is the run's, said here
     res.notes.extend(a for a in est.assumptions if a.startswith(OPEN_SCHEDULE))
     return Simulation(result=res, answers=ans, estimate=est, measured=measured_lines(job))

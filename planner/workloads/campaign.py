@@ -157,7 +157,13 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> CampaignPlan:
         savings_usd=no.cost_usd - yes.cost_usd, chosen_plan=chosen,
         sources=dict(storage=f"${c.storage_usd_per_gb_month}/GB-month"
                      + (" (S3 Standard, aws.amazon.com/s3/pricing)" if c.storage_usd_per_gb_month == S3_STANDARD_USD_PER_GB_MONTH else " (given)"),
-                     fetch=f"{fetch_gbps:g} Gb/s" + (" (given)" if c.fetch_gbps else " (instance network)" if net_gbps else " (default)")),
+                     fetch=f"{fetch_gbps:g} Gb/s" + (" (given)" if c.fetch_gbps else " (instance network)" if net_gbps else " (default)"),
+                     # the rate the stage and each hit's fetch are billed at: the on-demand one, whatever the job's
+                     # constraints.spot (QA 41: a spot job's training was at spot, its preprocessing at on-demand, unsaid)
+                     preprocess=f"{pp.nodes:,} x {pp.instance or 'node'} at {price:g} $/h"
+                     + (" (given)" if pp.usd_per_hour else " on-demand")
+                     + (" (constraints.spot prices the training only)"
+                        if getattr(job.constraints, "spot", False) else "")),
         train_priced=priced,
     )
 

@@ -200,6 +200,8 @@ def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
     o = run_overhead(SimConfig.from_estimate(plan, job), plan.step_time_s, c.hours)
     if o is None:
         return plan
+    # the write rate is the pause's other half: say when it is the schema's default, not the job's storage (QA 41)
+    o["checkpoint_write_gbps_default"] = "write_gbps" not in job.checkpoint.model_fields_set
     od = plan.hardware.price_ondemand_usd_hr
     o["expected_cost_ondemand_usd"] = o["expected_hours"] * plan.hardware.nodes * od if od else None
     buy, committed = c.buy, c.committed
