@@ -100,3 +100,27 @@ def test_an_option_whose_decode_step_alone_misses_the_margin_is_not_simulated():
     assert all(o.tp != 2 for o in plan.options)
     why = next(r for r in plan.rejected if r.tp == 2).reason
     assert "over the 45 ms the simulation holds the p99 to (50 ms less serving.margin 0.1): not simulated" in why
+
+
+def test_tpot_tail_cut_points_are_exact_in_double():
+    """``tpot_quantile`` skips erfc where the normal tail is exactly 0.0 or 1.0 in double: both cut points hold
+    against math.erfc with room to spare (erfc is monotone, so the cut points decide it everywhere past them)."""
+    import math
+    r2 = math.sqrt(2.0)
+    assert 0.5 * math.erfc(sv.TAIL_ZERO_Z / r2) == 0.0 and 0.5 * math.erfc(sv.TAIL_ONE_Z / r2) == 1.0
+    assert 0.5 * math.erfc((sv.TAIL_ZERO_Z - 1.0) / r2) == 0.0 and 0.5 * math.erfc((sv.TAIL_ONE_Z + 0.5) / r2) == 1.0
+
+
+def test_tpot_quantile_is_memoised_on_exact_values(monkeypatch):
+    """Equal iteration models and specs (another instance type with the same GPUs) reuse the answer; a spec that
+    changed, another batch or budget do not."""
+    calls = []
+    real = sv._tpot_quantile
+    monkeypatch.setattr(sv, "_tpot_quantile", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(sv, "_TPOT_QUANTILES", {})
+    job, m, s, hw, im = _chat()
+    first = sv.tpot_quantile(im, s, 12, 512)
+    assert sv.tpot_quantile(replace(im), s.model_copy(), 12.0, 512) == first and len(calls) == 1
+    assert sv.tpot_quantile(im, s, 12, 2048) != first and len(calls) == 2
+    s.length_cv = 1.0  # the same object, changed: a new key
+    assert sv.tpot_quantile(im, s, 12, 512) == real(im, s, 12, 512, sv.TPOT_QUANTILE) != first and len(calls) == 3
