@@ -151,7 +151,7 @@ def run_overhead(cfg, step_s: float, compute_hours: float) -> dict | None:
     of ``overhead_arrays`` (the search prices its candidates with that, so the two cannot differ).
 
     >>> from types import SimpleNamespace as NS
-    >>> ck = NS(every_steps=100, pause_s=lambda interval: (10.0, 0.0))
+    >>> ck = NS(every_steps=100, pause_s=lambda interval: (10.0, 0.0), bytes=25e9, write_bw=2.5e9, asynchronous=False)
     >>> run_overhead(NS(checkpoint=ck, failures=NS(enabled=False)), 1.0, 11.0)["goodput"]  # 100 s of work per 110 s
     0.9090909090909091
     """
