@@ -58,6 +58,7 @@ import yaml
 
 from planner.errors import InputError, clip, one_of
 from hardware_catalog.errors import MESSAGE_CHARS
+from hardware_catalog.fabric import LaunchFabric, launch_fabric
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
 from planner.model.pipeline import layout_counts, pipeline_split
@@ -179,6 +180,9 @@ class LaunchPlan:
     #: what the plan priced that the launch line cannot set (``launch_notes``): one ``# note:`` comment line each in
     #: every format's header, so the user sets it by hand or knows the run differs from the plan
     notes: list[str] = field(default_factory=list)
+    #: the inter-node transport the plan's instance reaches its priced bandwidth over (hardware_catalog.fabric), on a
+    #: multi-node plan only: what the k8s and SkyPilot formats request for it; None: nothing to request
+    fabric: LaunchFabric | None = None
 
 
 # ------------------------------------------------------------------------------- program flags
@@ -1162,9 +1166,11 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     # a launcher's node is an OS host: a plan's node that is a larger NVLink domain (GB200 NVL72: 72 GPUs on 18
     # trays of 4) launches as its hosts
     per_host = int(hw.get("gpus_per_host") or hw["gpus_per_node"])
+    hosts = int(hw["nodes"]) * int(hw["gpus_per_node"]) // per_host
+    fab = fabric_of(hw, hosts)
     return LaunchPlan(
-        notes=launch_notes(job, cfg, style),
-        name=f"{name[:40] or 'job'}-train", nodes=int(hw["nodes"]) * int(hw["gpus_per_node"]) // per_host,
+        notes=launch_notes(job, cfg, style) + fabric_note(fab, hw.get("inter_node_gbps")), fabric=fab,
+        name=f"{name[:40] or 'job'}-train", nodes=hosts,
         gpus_per_node=per_host,
         # the expected hours it was ranked at: sbatch --time from the uninterrupted hours ignored the job's checkpoint
         # pauses and node failures (a run with a 7.5-minute save every 20 steps would be killed before its end)
@@ -1173,6 +1179,94 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
         vcpus_per_node=best.get("detail", {}).get("vcpus_per_node"), spot=bool(job.constraints.spot and price),
         summary=summary,
     )
+
+
+# ------------------------------------------------------------------------------- the inter-node fabric
+#: What NCCL needs in every node's image or container to run over the fabric the plan priced, per transport
+#: (hardware_catalog.fabric TRANSPORTS): one ``# note:`` in every format's header on a multi-node plan. Without it
+#: NCCL falls back to TCP sockets on the primary NIC, and the run is many times slower than the plan (QA 41).
+#: aws-ofi-nccl (src/platform-aws.cpp ``platform_init``, read 2026-12-04) selects libfabric's efa provider itself
+#: when FI_PROVIDER is unset and sets its own NCCL settings per instance type, so the launch exports no FI_* / NCCL_*
+#: variable for EFA; the other transports' settings belong to the cluster's images and plugins named.
+FABRIC_NOTES = {
+    "efa": ("the plan priced {gbps} Gb/s of EFA between nodes: NCCL reaches it only through the aws-ofi-nccl plugin "
+            "(libfabric's efa provider) in the image, which picks the provider and its NCCL settings itself "
+            "(aws-ofi-nccl src/platform-aws.cpp); without it NCCL runs over TCP sockets (NCCL_DEBUG=INFO names "
+            "NET/OFI, not NET/Socket)"),
+    "infiniband": ("the plan priced {gbps} Gb/s of InfiniBand between nodes: NCCL's IB transport needs the nodes' "
+                   "/dev/infiniband devices in the container (an RDMA device resource, IPC_LOCK, unlimited memlock); "
+                   "without them NCCL runs over TCP sockets (NCCL_DEBUG=INFO names NET/IB, not NET/Socket)"),
+    "gpudirect-tcpx": ("the plan priced {gbps} Gb/s over A3 High's GPUDirect-TCPX NICs: the nodes need GKE "
+                       "multi-networking, the TCPX NCCL plugin and its receive-data-path sidecar (cloud.google.com/"
+                       "kubernetes-engine/docs/how-to/gpu-bandwidth-gpudirect-tcpx); without them NCCL runs over TCP "
+                       "on the primary NIC"),
+    "gpudirect-tcpxo": ("the plan priced {gbps} Gb/s over A3 Mega's GPUDirect-TCPXO NICs: the nodes need GKE "
+                        "multi-networking, the TCPXO NCCL plugin and its receive-data-path sidecar (cloud.google.com/"
+                        "kubernetes-engine/docs/how-to/gpu-bandwidth-gpudirect-tcpx); without them NCCL runs over TCP "
+                        "on the primary NIC"),
+    "gpudirect-rdma": ("the plan priced {gbps} Gb/s of GPUDirect RDMA over RoCE: the nodes need the RDMA "
+                       "multi-networking and Google's gIB NCCL plugin (AI Hypercomputer's A3 Ultra / A4 cluster "
+                       "setup); without them NCCL runs over TCP on the primary NIC"),
+}
+#: the Kubernetes extended resource the EFA device plugin advertises a node's EFA devices as; a pod reaches only
+#: those it requests (docs.aws.amazon.com/eks/latest/userguide/device-management-efa, read 2026-12-04)
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+
+
+def fabric_of(hw, nodes: int) -> LaunchFabric | None:
+    """The transport a launch of ``nodes`` hosts on ``hw`` must reach (None on one node: no inter-node traffic)."""
+    return launch_fabric(hw["name"]) if nodes > 1 else None
+
+
+def fabric_note(fab: LaunchFabric | None, gbps) -> list[str]:
+    """``FABRIC_NOTES`` for ``fab`` at the plan's inter-node ``gbps``, as a list of notes (none without a fabric)."""
+    if fab is None:
+        return []
+    return [FABRIC_NOTES[fab.transport].format(gbps=f"{float(gbps or 0):,.0f}")]
+
+
+def k8s_fabric(plan: LaunchPlan) -> tuple[dict, list[str]]:
+    """The extended resources each pod requests for the plan's fabric, and the notes for what a pod spec cannot
+    request by a name the planner can source. EFA: the instance's EFA count (hardware_catalog/data/launch_fabric.csv),
+    all of them, as the device plugin hands each device to one pod only; InfiniBand: the resource name is the cluster's
+    RDMA device plugin configuration (Azure/aks-rdma-infiniband documents two); GCP's GPUDirect transports: GKE network
+    interfaces and plugin volumes the cluster defines."""
+    fab = plan.fabric
+    if fab is None:
+        return {}, []
+    if fab.transport == "efa" and fab.devices:
+        return {EFA_RESOURCE: fab.devices}, [
+            f"each pod requests all {fab.devices} EFA devices of a {plan.instance} ({EFA_RESOURCE}): the cluster "
+            "must run the EFA device plugin (with the EFA DRA driver instead, replace the request by a ResourceClaim)"]
+    if fab.transport == "efa":
+        return {}, [f"request every EFA device of a {plan.instance} node ({EFA_RESOURCE}: the node's allocatable count, "
+                    "kubectl describe node) beside nvidia.com/gpu: the catalog has no sourced count for it, and a pod "
+                    "without the request gets no EFA"]
+    if fab.transport == "infiniband":
+        return {}, ["request the nodes' InfiniBand devices by the resource the cluster's RDMA device plugin names "
+                    "(Azure/aks-rdma-infiniband: rdma/ib, one per HCA, with the SR-IOV device plugin; rdma/shared_ib: 1 "
+                    "with the RDMA shared device plugin) and add capability IPC_LOCK: a pod without them gets no IB"]
+    return {}, ["the pods need the GKE network interfaces (networking.gke.io annotations) and the NCCL plugin's "
+                "volumes of the cluster's GPUDirect setup, which this manifest does not write"]
+
+
+def skypilot_fabric(plan: LaunchPlan) -> tuple[str | None, list[str]]:
+    """SkyPilot's ``network_tier`` for the plan's fabric, and notes. SkyPilot 0.14.1 ``network_tier: best``: on
+    AWS it attaches the instance's EFA interfaces (sky/clouds/aws.py ``make_deploy_resources_variables``:
+    ``_get_max_efa_interfaces``; more than one only with ``use_internal_ips``, else it warns and attaches one), on GCP
+    it launches the GPUDirect image (sky/clouds/gcp.py); Azure refuses a custom network tier (sky/clouds/azure.py
+    ``CUSTOM_NETWORK_TIER``)."""
+    fab = plan.fabric
+    if fab is None:
+        return None, []
+    if fab.transport == "efa" and plan.cloud == "aws":
+        more = ("one" if fab.devices == 1 else
+                f"all {fab.devices or 'of them'} only with use_internal_ips in SkyPilot's config, else one")
+        return "best", [f"network_tier: best attaches the instance's EFA interfaces ({more})"]
+    if fab.transport.startswith("gpudirect") and plan.cloud == "gcp":
+        return "best", ["network_tier: best launches SkyPilot's GPUDirect image and NICs"]
+    return None, [f"SkyPilot sets no {fab.transport} network on {plan.cloud} (no network_tier there): the nodes' image "
+                  "must carry the drivers and NCCL reach the devices, as the note above says"]
 
 
 # ------------------------------------------------------------------------------- formats
@@ -1268,11 +1362,15 @@ def emit_skypilot(plan: LaunchPlan) -> str:
     if plan.instance:
         res["instance_type"] = plan.instance
     res["use_spot"] = plan.spot
+    tier, notes = skypilot_fabric(plan)
+    if tier:
+        res["network_tier"] = tier
     run = ('MASTER_ADDR=$(echo "$SKYPILOT_NODE_IPS" | head -n1)\n'
            + _run_script(plan, "$SKYPILOT_NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)))
     task = {"name": plan.name, "num_nodes": plan.nodes, "resources": res,
             "envs": {k: "" for k in plan.placeholders}, "run": run}
-    return _header(plan) + "\n" + yaml.safe_dump(task, sort_keys=False, width=1000)
+    extra = "".join(f"\n# note: {clean_line(n)}" for n in notes)
+    return _header(plan) + extra + "\n" + yaml.safe_dump(task, sort_keys=False, width=1000)
 
 
 def emit_k8s(plan: LaunchPlan) -> str:
@@ -1281,6 +1379,7 @@ def emit_k8s(plan: LaunchPlan) -> str:
     vendor_gpu = "amd.com/gpu" if plan.gpu.upper().startswith("MI") else "nvidia.com/gpu"
     script = _run_script(plan, "$RANK", "$MASTER_ADDR", "$MASTER_PORT")
     env = [{"name": k, "value": "REPLACE_ME"} for k in plan.placeholders]
+    devices, notes = k8s_fabric(plan)
 
     def replica(n: int) -> dict:
         spec: dict = {
@@ -1289,7 +1388,9 @@ def emit_k8s(plan: LaunchPlan) -> str:
                 # a copy per replica: one shared list was dumped as a YAML anchor ("env: &id001" in the Master,
                 # "env: *id001" in the Worker), which people read and edit as one more thing to decode
                 "command": ["bash", "-c", script], "env": [dict(e) for e in env],
-                "resources": {"limits": {vendor_gpu: plan.gpus_per_node}},
+                # the fabric's devices (EFA) in limits and requests, as the EKS and SkyPilot examples write them
+                "resources": ({"limits": {vendor_gpu: plan.gpus_per_node, **devices}, "requests": dict(devices)}
+                              if devices else {"limits": {vendor_gpu: plan.gpus_per_node}}),
                 "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
             }],
             "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
@@ -1303,7 +1404,8 @@ def emit_k8s(plan: LaunchPlan) -> str:
         replicas["Worker"] = replica(plan.nodes - 1)
     doc = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": plan.name},
            "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas}}
-    return (_header(plan) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
+    extra = "".join(f"\n# note: {clean_line(n)}" for n in notes)
+    return (_header(plan) + extra + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
             + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
