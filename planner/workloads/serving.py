@@ -43,13 +43,12 @@ counts it (``request_tpot``; ``tpot_quantile``): the mean of its decode iteratio
 at mean context (prompt + output/2), a share of them carrying the other B - 1 slots' next prompts as the engine
 schedules them (``lumped_parts``; its own prefill is in its TTFT), binomial over its output length's steps -- at the
 token budget that keeps it least (``screen_tpot``; until tpot33 the steady state ``llm_tpot`` was used as the p99);
-throughput uses the iteration with all
-B slots' prefill share as the engine runs it, the prompts in lumps (``lumped_iteration``: steps after a finish carry
-the next prompts, the others decode only). The engine's batch (``max_num_seqs``) is the largest B whose full-batch
-p99 TPOT meets the
-target; with a QPS the TPOT the plan states is at the load a replica of the analytic size sees
-(``screen_concurrency``: Little's law, B = 1 + the requests in flight, capped at the batch), a full batch only at
-full load. Offline jobs are sized by the time their requests take (``offline_run``). TTFT := at the load a replica sees (``llm_ttft``): the
+throughput uses the iteration with all B slots' prefill share as the engine runs it, the prompts in lumps
+(``lumped_iteration``: steps after a finish carry the next prompts, the others decode only). The engine's batch
+(``max_num_seqs``) is the largest B whose full-batch p99 TPOT meets the target; with a QPS the TPOT the plan states
+is at the load a replica of the analytic size sees (``screen_concurrency``: Little's law, B = 1 + the requests in
+flight, capped at the batch), a full batch only at full load. Offline jobs are sized by the time their requests take
+(``offline_run``). TTFT := at the load a replica sees (``llm_ttft``): the
 iteration running when the request arrives, if the replica is busy (probability 1 - e^-L, L in flight), then its
 prompt's prefill beside the others' decodes (chunked prefill, vLLM V1; over several steps when it is longer than the
 token budget): about one prefill at low load; with the queues for a batch slot and for the prefill budget at the
