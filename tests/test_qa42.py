@@ -1,0 +1,42 @@
+"""QA pass 42: a user's journeys through `planner serve` after session 33's serving changes (the lumped step, the p99
+TPOT over requests, the wait at a request's own replica, the early stop's one-replica bound); each defect found with
+the check that failed before its fix (docs/qa_log.md, "QA 42")."""
+from __future__ import annotations
+
+import json
+import re
+
+from tests.conftest import write_job
+
+MIXTRAL_FLOOR = """
+model: {preset: mixtral-8x7b}
+serving: {p99_latency_ms: 40, ttft_ms: 800, qps: 0.5, prompt_tokens: 800, output_tokens: 200, precision: int8}
+constraints: {instances: [aws:g5.12xlarge], min_gpus: 8}
+"""
+
+
+def _options_row(out: str, hardware: str) -> list[str]:
+    """The cells of the options table's first row for ``hardware`` (the table's | separated cells)."""
+    for line in out.splitlines():
+        cells = [c.strip() for c in re.split(r"[│|]", line)]
+        if hardware in cells and cells[1].isdigit() if len(cells) > 2 else False:
+            return cells
+    raise AssertionError(out)
+
+
+def test_a_simulated_row_shows_the_replicas_min_gpus_raised_it_to(cli, tmp_path):
+    """One TP4 replica serves 0.5 QPS (simulated), and min_gpus 8 raises it to 2 replicas on 2 nodes at $11.34/h: the
+    options table read "replicas 1" beside "nodes 2" and that $/h (the simulated count before the floor), where the
+    JSON and the report say 2."""
+    job = write_job(tmp_path, MIXTRAL_FLOOR)
+    code, out, err = cli("serve", job, "--json")
+    assert code == 0, err
+    best = json.loads(out)["options"][0]
+    assert best["sized_by"] == "simulated" and best["simulated"]["replicas"] == 1, best
+    assert best["replicas"] == 2 and best["nodes"] == 2, best
+    code, out, err = cli("serve", job)
+    assert code == 0, err
+    cells = _options_row(out, "aws:g5.12xlarge")
+    header = next(line for line in out.splitlines() if "replicas" in line and "nodes" in line)
+    names = [c.strip() for c in re.split(r"[┃|]", header)]
+    assert cells[names.index("replicas")] == "2" and cells[names.index("nodes")] == "2", (names, cells)
