@@ -40,3 +40,14 @@ def test_a_simulated_row_shows_the_replicas_min_gpus_raised_it_to(cli, tmp_path)
     header = next(line for line in out.splitlines() if "replicas" in line and "nodes" in line)
     names = [c.strip() for c in re.split(r"[┃|]", header)]
     assert cells[names.index("replicas")] == "2" and cells[names.index("nodes")] == "2", (names, cells)
+
+
+def test_the_apps_serving_view_shows_the_replicas_min_gpus_raised_it_to(tmp_path):
+    """The what-if app's "replicas" metric read the simulated count (1) where the plan deploys 2 (min_gpus 8, TP4),
+    as the options table did; `planner serve --json` and the report say 2."""
+    from planner import interactive as wi
+
+    view = wi.serving_view(wi.parse_upload("job.yaml", MIXTRAL_FLOOR.encode()))
+    metrics = dict(wi.serving_metrics(view))
+    assert view["plan"]["best"]["replicas"] == 2 and view["plan"]["best"]["simulated"]["replicas"] == 1
+    assert metrics["replicas"] == "2", metrics
