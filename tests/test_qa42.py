@@ -51,3 +51,21 @@ def test_the_apps_serving_view_shows_the_replicas_min_gpus_raised_it_to(tmp_path
     metrics = dict(wi.serving_metrics(view))
     assert view["plan"]["best"]["replicas"] == 2 and view["plan"]["best"]["simulated"]["replicas"] == 1
     assert metrics["replicas"] == "2", metrics
+
+
+ONE_GPU = """
+model: {preset: llama3.1-8b}
+serving: {p99_latency_ms: 10, ttft_ms: 100, qps: 0.5, prompt_tokens: 2000, output_tokens: 2, kv_precision: int8}
+constraints: {instances: [aws:p6-b300.48xlarge, aws:p5.4xlarge], max_gpus: 1, min_gpus: 1}
+"""
+
+
+def test_a_one_gpu_cap_and_a_lone_option_read_in_the_singular(cli, tmp_path):
+    """`max_gpus: 1` read "at most 1 GPUs for the whole deployment" (and min_gpus "at least 1 GPUs"), and a table of
+    one option "serving options (1 meet the targets, ...)"."""
+    code, out, err = cli("serve", write_job(tmp_path, ONE_GPU), "--no-simulate")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "at most 1 GPU for the whole deployment" in flat and "at least 1 GPU, the replicas" in flat, flat
+    assert "1 GPUs" not in flat, flat
+    assert re.search(r"serving options \(1 meets the targets, \d+ do(es)? not\)", flat), flat

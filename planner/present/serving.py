@@ -110,7 +110,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
              _usd_small(offline_usd(r, realtime)),
              "sim" if r.get("sized_by") == "simulated" else "analytic"] for i, r in enumerate(res["options"][:top], 1)]
     # offline there is no latency target to meet: the options are the ones that run (fit in memory, a layout that divides)
-    verb = ("meet the targets", "do not") if realtime else ("run", "cannot")
+    # "1 meet the targets" until QA 42
+    verb = ((("meets" if len(res["options"]) == 1 else "meet") + " the targets",
+             "does not" if len(res["rejected"]) == 1 else "do not") if realtime else ("run", "cannot"))
     tab, dropped = _table(con, f"serving options ({len(res['options'])} {verb[0]}, {len(res['rejected'])} {verb[1]})", cols, rows)
     con.print(tab)
     if dropped:

@@ -1403,12 +1403,12 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
             what = "the job's replicas at once" + ("" if lim.deadline_hours else
                                                    ": with no deadline, the replicas are the most it allows (at most one "
                                                    "per request) and the finishing time follows")
-        lines.append(f"constraints.max_gpus: at most {lim.max_gpus:,} GPUs for {what}; "
+        lines.append(f"constraints.max_gpus: at most {_gpus(lim.max_gpus)} for {what}; "  # "at most 1 GPUs" until QA 42
                      + counted(n, "need", "more to meet the deadline" if not realtime and lim.deadline_hours else "more")
                      # an offline deadline's line says the recommended fleet
                      + (f"; the recommended one: {fleet}" if fleet and (realtime or not lim.deadline_hours) else ""))
     if lim.min_gpus:
-        lines.append(f"constraints.min_gpus: at least {lim.min_gpus:,} GPUs, the replicas raised to it where "
+        lines.append(f"constraints.min_gpus: at least {_gpus(lim.min_gpus)}, the replicas raised to it where "
                      + ("the load" if realtime else "the deadline" if lim.deadline_hours else "the job")
                      + f" needs fewer; the recommended one: {fleet}")
         bare = replace(lim, min_gpus=None)
