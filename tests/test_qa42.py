@@ -19,7 +19,7 @@ def _options_row(out: str, hardware: str) -> list[str]:
     """The cells of the options table's first row for ``hardware`` (the table's | separated cells)."""
     for line in out.splitlines():
         cells = [c.strip() for c in re.split(r"[│|]", line)]
-        if hardware in cells and cells[1].isdigit() if len(cells) > 2 else False:
+        if len(cells) > 2 and cells[1].isdigit() and hardware in cells:
             return cells
     raise AssertionError(out)
 
