@@ -91,3 +91,23 @@ def test_the_early_stop_prices_one_replica_fewer_at_whole_nodes(cli, tmp_path):
                                                                                     13.76), best
     p4d = [o for o in plan["options"] if o["hardware"] == "aws:p4d.24xlarge"]
     assert p4d and all(o["sized_by"] == "analytic" for o in p4d), [(o["tp"], o["replicas"], o["sized_by"]) for o in p4d]
+
+
+RAG = """
+model: {preset: llama3.1-70b}
+serving: {p99_latency_ms: 60, ttft_ms: 3000, qps: 5, prompt_tokens: 16000, output_tokens: 300, precision: fp8,
+          kv_precision: fp8}
+cluster: {instance: aws:p6-b300.48xlarge}
+parallel: {tp: 4}
+"""
+
+
+def test_the_serving_reviews_headline_costs_read_as_costs(cli, tmp_path):
+    """The serving review's headline table printed "$ per 1M requests | 1.582e+04" (Python's ``g`` format from 10,000
+    up) and "$ per hour | 284.8" (no $) for a 16,000-token RAG job, where every other cost in the planner reads "$15.8k"."""
+    out_md = tmp_path / "rag.md"
+    code, out, err = cli("report", write_job(tmp_path, RAG), "--no-simulate", "-o", str(out_md))
+    assert code == 0, err
+    md = out_md.read_text()
+    assert "e+0" not in md.split("<!--")[0], md
+    assert "| $ per 1M requests | $15.8k |" in md and "| $ per hour | $284.83 |" in md, md
