@@ -733,7 +733,10 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
     from planner.workloads.serving import NO_TPOT
 
     lat = "-" if ttft is None else f"{ttft:,.0f} / {tpot:,.1f} ms" if tpot is not None else f"{ttft:,.0f} ms / {NO_TPOT}"
-    replicas = sim.get("replicas", best.get("replicas"))  # None without serving.qps: no count to size ("None" was shown)
+    # the replicas the plan deploys: the simulated count raised to constraints.min_gpus (``workloads.serving._resize``);
+    # the simulated one read 1 beside `planner serve`'s 2 for a floor of 8 GPUs of TP4 until QA 42. None without
+    # serving.qps: no count to size ("None" was shown)
+    replicas = best.get("replicas") if best.get("replicas") is not None else sim.get("replicas")
     return [hw, ("replicas", f"{replicas:,}" if replicas is not None else "-"), ("p99 TTFT / TPOT", lat),
             ("$ per 1M requests", fmt_usd(sim.get("usd_per_million_requests") or best.get("usd_per_million_requests")))]
 

@@ -1092,11 +1092,31 @@ def test_early_stop_bound_is_one_replica_under_the_analytic_size():
     # cap33: the analytic size is over the simulated one by one replica for 5 of 61 options measured, so the plan's
     # early stop compares the best simulated cost with the next option's cost at one replica fewer (before: at its
     # analytic size, and an option that could simulate cheaper than #1 by that replica was never simulated)
-    from types import SimpleNamespace
+    # QA 42: that fleet is priced as the plan prices it, in whole nodes (and raised to min_gpus), not scaled by
+    # (r - 1) / r: 2 TP2 replicas on one 8-GPU node cost that node with one replica too
+    from dataclasses import dataclass
 
-    from planner.workloads.serving import _cost_floor
+    from planner.workloads.serving import ServingLimits, _cost_floor
+
+    @dataclass
+    class Row:
+        replicas: int
+        tp: int
+        gpus_per_node: int
+        price_usd_hr: float
+        requests_per_s_per_replica: float = 1.0
+        usd_per_hr: float = 0.0
+        gpus: int = 0
+        nodes: int = 0
+        utilisation: float = 0.0
+        usd_per_million_requests: float = 0.0
+
+    def row(replicas, tp, per_node, price):
+        return Row(replicas, tp, per_node, price, usd_per_hr=price * -(-replicas * tp // per_node), gpus=replicas * tp)
 
     key = lambda r: (r.usd_per_hr, r.gpus, r.tp)  # noqa: E731  the real-time-with-QPS key of plan_serving
-    assert _cost_floor(SimpleNamespace(usd_per_hr=40.0, gpus=4, tp=1, replicas=4), key) == (30.0, 4, 1)
-    assert _cost_floor(SimpleNamespace(usd_per_hr=10.0, gpus=1, tp=1, replicas=1), key) == (10.0, 1, 1)
-    assert _cost_floor(SimpleNamespace(usd_per_hr=math.inf, gpus=2, tp=1, replicas=2), key) == (math.inf, 2, 1)
+    assert _cost_floor(row(4, 1, 1, 10.0), key, 2.0) == (30.0, 3, 1)  # one-GPU nodes: 3 replicas, 3 nodes
+    assert _cost_floor(row(2, 2, 8, 21.96), key, 2.0) == (21.96, 2, 2)  # still the whole node (was 10.98)
+    assert _cost_floor(row(5, 1, 1, 10.0), key, 2.0, ServingLimits(min_gpus=5)) == (50.0, 5, 1)  # the floor holds
+    assert _cost_floor(row(1, 1, 1, 10.0), key, 2.0) == (10.0, 1, 1)
+    assert _cost_floor(dc_replace(row(2, 1, 1, 10.0), usd_per_hr=math.inf), key, 2.0) == (math.inf, 2, 1)

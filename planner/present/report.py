@@ -924,7 +924,12 @@ def _kv(d: dict, keys) -> list[list[str]]:
         if k == "utilisation":  # a share: 57%, not 0.5725
             out.append([label, fmt_pct(v)])
             continue
-        out.append([label, f"{v:,.4g}" if isinstance(v, float) else str(v)])
+        if isinstance(v, float) and k.startswith("usd"):  # a cost as every other cost reads ("$15.8k")
+            out.append([label, fmt_usd(v)])
+            continue
+        # from 10,000 up ``g`` switched to powers of ten: a 16,000-token RAG job's "$ per 1M requests" read
+        # "1.582e+04" until QA 42 (README Conventions: digits from a millionth to a quadrillion)
+        out.append([label, (f"{v:,.4g}" if abs(v) < 1e4 else fmt_sig(v, 4)) if isinstance(v, float) else str(v)])
     return out
 
 

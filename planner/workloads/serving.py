@@ -1402,12 +1402,12 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
             what = "the job's replicas at once" + ("" if lim.deadline_hours else
                                                    ": with no deadline, the replicas are the most it allows (at most one "
                                                    "per request) and the finishing time follows")
-        lines.append(f"constraints.max_gpus: at most {lim.max_gpus:,} GPUs for {what}; "
+        lines.append(f"constraints.max_gpus: at most {_gpus(lim.max_gpus)} for {what}; "  # "at most 1 GPUs" until QA 42
                      + counted(n, "need", "more to meet the deadline" if not realtime and lim.deadline_hours else "more")
                      # an offline deadline's line says the recommended fleet
                      + (f"; the recommended one: {fleet}" if fleet and (realtime or not lim.deadline_hours) else ""))
     if lim.min_gpus:
-        lines.append(f"constraints.min_gpus: at least {lim.min_gpus:,} GPUs, the replicas raised to it where "
+        lines.append(f"constraints.min_gpus: at least {_gpus(lim.min_gpus)}, the replicas raised to it where "
                      + ("the load" if realtime else "the deadline" if lim.deadline_hours else "the job")
                      + f" needs fewer; the recommended one: {fleet}")
         bare = replace(lim, min_gpus=None)
@@ -2174,7 +2174,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             # simulated. The analytic size (the one whose queued TTFT meets the target) is at or below the simulated
             # one but for 5 of 61 options measured, each over by one replica (the comparison above ``_ranking``),
             # so an option stops the loop only when one replica fewer could not beat the best either
-            if n_sim >= sim.candidates or (best_key is not None and realtime and _cost_floor(rows[i], key) >= best_key):
+            if n_sim >= sim.candidates or (best_key is not None and realtime and _cost_floor(rows[i], key, qps, lim) >= best_key):
                 break
             hw, sp, im = where[i]
             # the simulations are a plan's long part (10-40 s): the bar advances per option and names each run
@@ -2379,14 +2379,17 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 # has them).
 
 
-def _cost_floor(row: ServingOption, key) -> tuple:
+def _cost_floor(row: ServingOption, key, qps: float, lim: ServingLimits = ServingLimits()) -> tuple:
     """``key(row)`` (cost first) at one replica fewer than the analytic size: what the simulation could still bring a
     real-time option down to (the analytic size is over the simulated one by at most one replica where it is over at
-    all: the measurement above), the bound ``plan_serving``'s early stop compares with the best simulated cost. An
-    option of one replica, or without a price, keeps its key."""
+    all: the measurement above), the bound ``plan_serving``'s early stop compares with the best simulated cost. The
+    fleet is priced as ``_sized`` prices it (whole nodes, raised to ``lim.min_gpus``, as ``_resize`` sizes a simulated
+    one). An option of one replica, or without a price, keeps its key. Until QA 42 the $/h was scaled by (r - 1) / r:
+    the chat QA job's p4d.24xlarge TP2 (2 replicas on one node, $21.96/h) was simulated against a best of $13.76/h,
+    though one replica is still the whole node at $21.96/h."""
     k = key(row)
     r = row.replicas or 1
-    return k if r <= 1 or not math.isfinite(k[0]) else (k[0] * (r - 1) / r, *k[1:])
+    return k if r <= 1 or not math.isfinite(k[0]) else key(replace(row, **_sized(row, lim.floor(row.tp, r - 1), qps)))
 
 
 def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int, why_not: str = "") -> str:
