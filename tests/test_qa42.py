@@ -111,3 +111,19 @@ def test_the_serving_reviews_headline_costs_read_as_costs(cli, tmp_path):
     md = out_md.read_text()
     assert "e+0" not in md.split("<!--")[0], md
     assert "| $ per 1M requests | $15.8k |" in md and "| $ per hour | $284.83 |" in md, md
+
+
+def test_an_option_computing_below_the_asked_precision_is_said():
+    # QA 42 left it: a TPU v5e / A100 option of an fp8 job is timed at its bf16 peak (fp8 weights, weight-only) with
+    # only the JSON's compute_dtype saying so; an assumption line names those options now
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    job = {"model": {"preset": "llama3-8b"},
+           "serving": {"qps": 4, "p99_latency_ms": 50, "ttft_ms": 1000, "precision": "fp8"},
+           "constraints": {"instances": ["gcp:a2-highgpu-1g", "aws:p5.4xlarge"]}}
+    plan = plan_serving(load_job_dict(job), simulate=False)
+    said = [a for a in plan.assumptions if a.startswith("serving.precision fp8:")]
+    assert said and "gcp:a2-highgpu-1g (bf16)" in said[0] and "p5.4xlarge" not in said[0], plan.assumptions
+    bf16 = plan_serving(load_job_dict({**job, "serving": {**job["serving"], "precision": "bf16"}}), simulate=False)
+    assert not any(a.startswith("serving.precision") for a in bf16.assumptions)

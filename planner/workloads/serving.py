@@ -133,8 +133,9 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
                                               kv_bytes_per_sequence, kv_bytes_per_token, kv_layout, kv_prefix_bytes,
                                               mxfp4_expert_pad, served_model, shared_prefix, weight_bytes,
                                               weight_bytes_per_gpu)
-from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
-                                                 lumped_iteration, lumped_parts, option_iteration, steady_iteration)
+from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_DTYPE, IterationModel, compute_peak,
+                                                 llm_tpot, lumped_iteration, lumped_parts, option_iteration,
+                                                 steady_iteration)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS, SimSettings,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
                                                 settings_for, sim_workload, unused_sim_inputs)
@@ -2274,6 +2275,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                "replica drops its requests); spot prices only the offline $/1M req batch column"]
                              if realtime and job.constraints.spot and any(o.price_usd_hr for o in options) else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
+                          + _compute_dtype_note(s, options)
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           # a trace with --no-simulate (or a plan not simulated) was dropped unsaid: the plan was sized
                           # for serving.qps at the job's lengths, where a simulated one is sized for the trace's rate
@@ -2377,6 +2379,19 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 # simulated one or one replica over it, which ``plan_serving``'s early stop leans on (``_cost_floor``). The line under the plan's table (``_ranking``) says this
 # in words, not these counts: they belong to those two jobs, not to the plan being printed (README serving section
 # has them).
+
+
+def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
+    """The options whose GEMMs run in another dtype than ``serving.precision`` names (``compute_peak``: a part with no
+    peak for it computes in bf16 / fp16 over the stored weights, weight-only), said once: QA 42 found a TPU v5e fp8
+    option timed at its bf16 peak with only the JSON's ``compute_dtype`` saying so."""
+    want = COMPUTE_DTYPE[s.precision]
+    other = sorted({(o.hardware, o.compute_dtype) for o in options if o.compute_dtype and o.compute_dtype != want})
+    if not other or want == "bf16":  # int4 / mxfp4 name bf16 math already (COMPUTE_DTYPE)
+        return []
+    shown = ", ".join(f"{h} ({d})" for h, d in other[:4]) + (f" and {len(other) - 4} more" if len(other) > 4 else "")
+    return [f"serving.precision {s.precision}: {shown} {'has' if len(other) == 1 else 'have'} no {want} peak in the "
+            f"catalog: {want} weights, GEMMs timed at the {other[0][1]} peak (weight-only)"]
 
 
 def _cost_floor(row: ServingOption, key, qps: float, lim: ServingLimits = ServingLimits()) -> tuple:
