@@ -3,6 +3,8 @@ TPOT over requests, the wait at a request's own replica, the early stop's one-re
 the check that failed before its fix (docs/qa_log.md, "QA 42")."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 
@@ -127,3 +129,19 @@ def test_an_option_computing_below_the_asked_precision_is_said():
     assert said and "gcp:a2-highgpu-1g (bf16)" in said[0] and "p5.4xlarge" not in said[0], plan.assumptions
     bf16 = plan_serving(load_job_dict({**job, "serving": {**job["serving"], "precision": "bf16"}}), simulate=False)
     assert not any(a.startswith("serving.precision") for a in bf16.assumptions)
+
+
+def test_a_rejection_at_batch_1_names_the_target_it_misses():
+    # QA 42 left it: "TPOT 11.0 ms / TTFT 4024 ms (p99) even at batch 1" gave both figures beside targets of 60 /
+    # 3,000 ms; the reason now says which is over its target and that the other meets its own
+    from planner.errors import InfeasibleError
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    job = {"model": {"preset": "llama3.1-70b"},
+           "serving": {"qps": 2, "p99_latency_ms": 60, "ttft_ms": 300, "prompt_tokens": 16000, "output_tokens": 256},
+           "constraints": {"instances": ["aws:p5.48xlarge"]}}
+    with pytest.raises(InfeasibleError) as e:
+        plan_serving(load_job_dict(job), simulate=False)
+    msg = e.value.message
+    assert "TTFT (p99) " in msg and "over the 300 ms target even at batch 1 (TPOT " in msg and "meets 60 ms)" in msg, msg
