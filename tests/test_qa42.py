@@ -3,10 +3,10 @@ TPOT over requests, the wait at a request's own replica, the early stop's one-re
 the check that failed before its fix (docs/qa_log.md, "QA 42")."""
 from __future__ import annotations
 
-import pytest
-
 import json
 import re
+
+import pytest
 
 from tests.conftest import write_job
 
