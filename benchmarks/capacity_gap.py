@@ -5,14 +5,17 @@ lengths cv 0.5, seed 0). Per point it prints:
 
 * analytic req/s at the step at the mean composition (``steady_iteration`` at B, the mean lengths), the screen's
   (``llm_option``: the step as the engine runs it, prompts in lumps, ``lumped_iteration``; cap33) and ``_capacity``
-  (the plan's backlog of max(10 B, 500) requests, throughput over the whole run, its drain tail included);
-* the same backlog measured only in its steady part: completions between 20% and 80% of the run's finishes over that
-  time (no start-up, no drain tail), and with 4x the requests;
+  (since drain33 the steady rate of a backlog of ``capacity_backlog`` = max(40 B, 500) requests: completions
+  between its 20% and 80% finish quantiles);
+* throughput over the whole run (its drain tail included) of a backlog of max(10 B, 500) requests (``_capacity``
+  until drain33) and of the plan's (40 B);
+* the same two backlogs measured from the steps run between 20% and 80% of the run's time: the decode tokens served
+  over the mean decodes a request takes (no start-up, no drain tail);
 * the simulated steady state's mean decoding sequences per step (time-weighted, vs B), the share of steps that carry
   prompt tokens, the mean step time, the analytic step (``steady_iteration`` at B) and the step at the simulated
   steady state's mean composition, the decodes' mean context and the prompt tokens a step (simulated / analytic).
 
-The findings (cap32) are in ``llm_option``'s and ``_capacity``'s docstrings (planner/workloads/serving.py).
+The findings (cap32, drain33) are in ``llm_option``'s and ``_capacity``'s docstrings (planner/workloads/serving.py).
 
     PYTHONPATH=$PWD python benchmarks/capacity_gap.py   (~30 s)
 """
@@ -26,7 +29,7 @@ import numpy as np
 from hardware_catalog import load_catalog
 from planner.simulate.serving import ArrivalSpec, simulate_serving
 from planner.spec import load_job_dict
-from planner.workloads.serving import ServeTarget, _capacity, _options, _sim_config, llm_option
+from planner.workloads.serving import ServeTarget, _capacity, _options, _sim_config, capacity_backlog, llm_option
 from planner.workloads.serving_iteration import lumped_iteration, option_iteration, steady_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, draw_workload, settings_for
@@ -64,8 +67,8 @@ def point(prompt, output, model="llama3.1-8b", instance="p5.4xlarge", tp=1, batc
     cap = _capacity(m, s, hw, tp, B, REALTIME_TOKEN_BUDGET, sim, im)
     lumped = B / (output * float(lumped_iteration(im, s, B, REALTIME_TOKEN_BUDGET)))
     out = dict(prompt=prompt, output=output, B=B, analytic=an, lumped=lumped, capacity=cap)
-    for mult in (1, 4):  # the plan's backlog, and 4x it (a shorter drain tail relative to the run)
-        n = int(min(2000, max(10 * B, 500))) * mult
+    for mult in (1, 4):  # the backlog _capacity ran until drain33 (10 per slot), and the plan's (40 per slot)
+        n = int(min(2000, max(10 * B, 500))) if mult == 1 else capacity_backlog(B)
         wl = draw_workload(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
         cfg = _sim_config(m, s, hw, tp, B, REALTIME_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim, 0.0, im)
         rec = Recorder(im)
@@ -100,14 +103,15 @@ def point(prompt, output, model="llama3.1-8b", instance="p5.4xlarge", tp=1, batc
 
 
 def main():
-    print("| prompt | out | B | analytic req/s | lumped req/s | _capacity | whole run x4 | steady | steady x4 | "
+    print("| prompt | out | B | analytic req/s | lumped req/s | _capacity | whole run 10 B | whole run 40 B | steady 10 B | "
+          "steady 40 B | "
           "decoding (of B) | steps with prefill | step ms | analytic step ms | lumped step ms | step at sim mean ms | "
           "decode ctx sim/analytic | prompt tok/step sim/analytic |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p, o in POINTS:
         r, _, _ = point(p, o)
         print(f"| {p:,} | {o} | {r['B']} | {r['analytic']:.2f} | {r['lumped']:.2f} | {r['capacity']:.2f} | "
-              f"{r['wholex4']:.2f} | "
+              f"{r['whole']:.2f} | {r['wholex4']:.2f} | "
               f"{r['steady']:.2f} | {r['steadyx4']:.2f} | {r['dec_meanx4']:.1f} | {r['prefill_sharex4']:.0%} | "
               f"{r['step_msx4']:.2f} | {r['an_step_msx4']:.2f} | {r['lumped_step_msx4']:.2f} | "
               f"{r['step_at_mean_msx4']:.2f} | {r['ctxx4']:,.0f} / {p + o / 2:,.0f} | "

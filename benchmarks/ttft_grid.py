@@ -2,7 +2,8 @@
 over a grid: two models (llama3.1-8b on one H100, p5.4xlarge TP1; llama3.1-70b on p5.48xlarge TP4; 128k context, so
 the simulated 8,000-token prompts are not clipped to the context as llama3-8b's 8,192 would clip them), prompts of 128 /
 2,000 / 8,000 tokens, 1 / 128 output tokens, and utilisation 10 / 50 / 80 / 90 / 95% of the replica's simulated
-saturated throughput (``_capacity``: a backlog at the same batch and token budget). One replica, max_num_seqs =
+saturated throughput (``_capacity``: the steady rate of a backlog at the same batch and token budget, its drain tail
+out since drain33). One replica, max_num_seqs =
 min(64, the memory-limited batch), max_num_batched_tokens = ``REALTIME_TOKEN_BUDGET``, lognormal lengths (cv 0.5),
 Poisson arrivals, seed 0. Prints one row per point: analytic, simulated median and p90 (ms), analytic / median.
 

@@ -1310,6 +1310,28 @@ class Percentiles:
         return {k: v * 1e3 for k, v in self.__dict__.items()}
 
 
+#: the finish quantiles ``steady_rate`` measures between: a backlog's first fifth of finishes is its start-up (the
+#: first batch's requests all entered together and finish together), its last fifth the drain tail (the batch
+#: emptying as the backlog runs out: cap32, benchmarks/capacity_gap.py)
+STEADY_SHARE = (0.2, 0.8)
+
+
+def steady_rate(finish: np.ndarray) -> Optional[float]:
+    """Completions per second between the ``STEADY_SHARE`` quantiles of the finish times: (j - i) / (f_j - f_i) over
+    the sorted finite finishes f, i and j the quantiles' order statistics: the run's middle, not its whole (a
+    backlog's start-up and drain tail out; ``_capacity`` in planner/workloads/serving.py has the measurements). None
+    under two distinct finishes.
+
+    >>> steady_rate(np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 30.0]))
+    1.0
+    """
+    f = np.sort(finish[np.isfinite(finish)])
+    if len(f) < 2:
+        return None
+    i, j = (int(round(q * (len(f) - 1))) for q in STEADY_SHARE)
+    return float((j - i) / (f[j] - f[i])) if f[j] > f[i] else None
+
+
 @dataclass
 class ServingSimResult:
     """What one simulation answers. Latencies in seconds; ``timeline`` is the monitor's samples
@@ -1350,6 +1372,9 @@ class ServingSimResult:
     #: measured requests with a second output token, the ones a TPOT is measured on (``tpot``); 0 for a workload of
     #: one-token requests (``serving.output_tokens: 1``), whose ``tpot`` keeps its 0s for ``meets``
     tpot_requests: Optional[int] = None
+    #: completions per second between the ``STEADY_SHARE`` finish quantiles of the measured requests
+    #: (``steady_rate``): a backlog's saturated rate without its start-up and drain tail; None under 2 finishes
+    steady_rps: Optional[float] = None
 
     def summary(self) -> dict:
         """JSON-ready: latency percentiles in ms and the scalar answers (no timeline); TPOT ``null`` where no request
@@ -1521,7 +1546,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         engine_events=stats.engine_events, engines=len(engines), simulated_s=float(end),
         wall_s=time.perf_counter() - t0,
         timeline=tl, preemption_events=list(stats.events), stopped_early=stats.decided, cut=cut,
-        tpot_requests=int((outp > 1).sum()))
+        tpot_requests=int((outp > 1).sum()), steady_rps=steady_rate(fin))
 
 
 def cut_words(cut: Optional[dict]) -> str:

@@ -534,33 +534,37 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     queue and one step for any prompt (llama3-8b, 500 / 128 tokens at 90% of the simulated capacity: 31.6 ms, now
     40.4; simulated p50 36.4, mean 46); until ttft32 the screen stated and sized by the mean (a p99 target).
     Grid (benchmarks/ttft_grid.py: one replica, max_num_seqs min(64, memory), budget 2,048, lognormal lengths cv 0.5,
-    Poisson, seed 0, 3,000 requests; utilisation of the simulated saturated throughput). The mean: 44 of the 60
-    within 25% of the simulated median, 58 under the p90. The p99 (``q=0.99``) / the simulated p99, ms:
+    Poisson, seed 0, 3,000 requests; utilisation of the simulated saturated throughput, ``_capacity``: since drain33
+    the steady rate of a backlog, its drain tail out, 15% higher at 128 / 128 tokens, 4% at 2,000 / 128, 0-3% with
+    one output token or 8,000-token prompts). The mean: 42 of the 60 within 25% of the simulated median (46 at the
+    old loads), 58 under the p90. The p99 (``q=0.99``) / the simulated p99, ms:
 
     | model        | prompt | out | 10%           | 50%           | 80%             | 90%             | 95%             |
     |--------------|-------:|----:|---------------|---------------|-----------------|-----------------|-----------------|
-    | llama3.1-8b  |    128 |   1 | 21 / 21       | 41 / 64       | 83 / 134        | 154 / 193       | 341 / 266       |
-    | llama3.1-8b  |    128 | 128 | 24 / 22       | 24 / 26       | 26 / 31         | 29 / 82         | 66 / 167        |
-    | llama3.1-8b  |  2,000 |   1 | 261 / 251     | 470 / 599     | 1,190 / 1,328   | 2,505 / 2,318   | 5,720 / 3,587   |
-    | llama3.1-8b  |  2,000 | 128 | 247 / 252     | 386 / 462     | 647 / 926       | 843 / 1,504     | 1,124 / 2,708   |
-    | llama3.1-8b  |  8,000 |   1 | 1,243 / 1,242 | 2,245 / 2,829 | 5,625 / 6,242   | 11,620 / 10,268 | 25,288 / 16,050 |
-    | llama3.1-8b  |  8,000 | 128 | 1,243 / 1,236 | 2,171 / 2,699 | 5,018 / 6,010   | 9,291 / 8,630   | 16,331 / 13,834 |
-    | llama3.1-70b |    128 |   1 | 58 / 56       | 117 / 172     | 224 / 363       | 405 / 505       | 898 / 718       |
-    | llama3.1-70b |    128 | 128 | 61 / 58       | 62 / 69       | 68 / 79         | 81 / 199        | 221 / 404       |
-    | llama3.1-70b |  2,000 |   1 | 664 / 625     | 1,203 / 1,510 | 3,040 / 3,379   | 6,379 / 5,811   | 14,470 / 9,043  |
-    | llama3.1-70b |  2,000 | 128 | 623 / 625     | 1,033 / 1,219 | 1,860 / 2,580   | 2,572 / 3,912   | 3,219 / 6,984   |
-    | llama3.1-70b |  8,000 |   1 | 2,860 / 2,798 | 5,285 / 6,478 | 13,604 / 14,561 | 29,513 / 26,375 | 72,737 / 40,135 |
-    | llama3.1-70b |  8,000 | 128 | 2,824 / 2,800 | 5,164 / 6,148 | 12,575 / 14,343 | 25,289 / 23,997 | 53,847 / 37,795 |
+    | llama3.1-8b  |    128 |   1 | 21 / 21       | 41 / 65       | 83 / 133        | 152 / 192       | 333 / 264       |
+    | llama3.1-8b  |    128 | 128 | 24 / 22       | 25 / 28       | 32 / 115        | 210 / 404       | 397 / 676       |
+    | llama3.1-8b  |  2,000 |   1 | 261 / 251     | 472 / 601     | 1,206 / 1,334   | 2,583 / 2,384   | 6,175 / 3,654   |
+    | llama3.1-8b  |  2,000 | 128 | 248 / 251     | 396 / 476     | 694 / 983       | 954 / 2,312     | 5,825 / 3,810   |
+    | llama3.1-8b  |  8,000 |   1 | 1,243 / 1,244 | 2,258 / 2,880 | 5,767 / 6,296   | 12,339 / 10,908 | 29,241 / 16,687 |
+    | llama3.1-8b  |  8,000 | 128 | 1,243 / 1,241 | 2,236 / 2,830 | 5,652 / 6,313   | 12,166 / 11,353 | 29,691 / 17,241 |
+    | llama3.1-70b |    128 |   1 | 58 / 56       | 117 / 173     | 220 / 363       | 402 / 514       | 879 / 705       |
+    | llama3.1-70b |    128 | 128 | 61 / 57       | 66 / 71       | 94 / 244        | 615 / 947       | 1,271 / 1,618   |
+    | llama3.1-70b |  2,000 |   1 | 664 / 625     | 1,207 / 1,515 | 3,079 / 3,396   | 6,578 / 6,005   | 15,615 / 9,219  |
+    | llama3.1-70b |  2,000 | 128 | 624 / 629     | 1,063 / 1,243 | 2,021 / 2,788   | 2,964 / 5,717   | 6,070 / 9,428   |
+    | llama3.1-70b |  8,000 |   1 | 2,860 / 2,798 | 5,291 / 6,483 | 13,669 / 14,586 | 29,870 / 26,646 | 75,098 / 40,423 |
+    | llama3.1-70b |  8,000 | 128 | 2,832 / 2,806 | 5,217 / 6,222 | 13,115 / 14,544 | 28,004 / 26,748 | 69,085 / 40,543 |
 
-    39 of the 60 within 25% of the simulated p99 (the mean the screen judged before: 2; median ratio 0.90, was
-    0.24); 14 more than 25% under, 7 over. The 128-output rows are cap33's (the step as the engine runs it,
-    ``lumped_iteration``, in the throughput, the running iteration and the slot queue's service time: the same counts,
-    the lagging points up, e.g. 2,000 / 128 at 95% 925 -> 1,124 ms on llama3.1-8b). Left: short prompts with 128
-    outputs at 90-95% and 2,000 / 128 from 80% (0.35-0.72, were 0.22-0.68: the analytic capacity, 51.0 / 10.59 req/s,
-    is still over the simulated one the utilisations are of, 41.7 / 10.4, whose drain tail is in it, ``_capacity``,
-    so its slot queue comes later), one-output-token 128-token prompts at 50-80% (0.6: a step's batch of prompts that arrived
-    behind the request is not in its own step), and one-output-token prompts at 95% read 1.3-1.8x (an M/G/1 tail at
-    95% over 3,000 requests: the simulated run is short of its steady state). Tried and dropped: the running
+    38 of the 60 within 25% of the simulated p99 (the mean the screen judged before: 2; median ratio 0.92, was
+    0.24); 14 more than 25% under, 8 over. At the old loads (``_capacity`` over the whole backlog, its drain tail in
+    it: 41.7 / 10.38 req/s at 128 / 128 and 2,000 / 128 on llama3.1-8b, now 47.96 / 10.77) it was 39, 14, 7, median
+    0.90: the 128-output rows' loads are higher now (128 / 128 at 80%: 33.4 -> 38.4 req/s, 0.85 -> 0.28), where the
+    analytic slot queue lags the simulated one. The 128-output rows are cap33's (the step as the engine runs it,
+    ``lumped_iteration``, in the throughput, the running iteration and the slot queue's service time). Left: short
+    prompts with 128 outputs from 80% and 2,000 / 128 at 80-90% (0.28-0.72: the analytic capacity, 51.0 / 10.59
+    req/s, is over the simulated steady one at 128 / 128, 47.96, so its slot queue comes later), one-output-token
+    128-token prompts at 50-80% (0.6: a step's batch of prompts that arrived behind the request is not in its own
+    step), and at 95% the 2,000- and 8,000-token prompts read 1.5-1.9x (2,000 / 128 on llama3.1-70b: 0.64), 128 / 1
+    on llama3.1-8b 1.26 (an M/G/1 tail at 95% over 3,000 requests: the simulated run is short of its steady state). Tried and dropped: the running
     iteration's residual uniform instead of whole (19 of 30 on llama3.1-8b, was 20), the prefill budget's wait as
     only the work queued ahead (as the mean) (11 of 30: the tail needs the whole wait), a floor of rho x P(the
     residual prompt work > t) under its exponential tail (no point moved)."""
@@ -747,7 +751,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     budget; offline at ``OFFLINE_TOKEN_BUDGET``), not at the mean composition (``steady_iteration``), which was over
     the simulated engine's at long outputs (cap32, benchmarks/capacity_gap.py: llama3.1-8b on one H100, B = 64, budget
     2,048, lognormal cv 0.5; against the simulated backlog's steady part, finishes between 20% and 80% of the run, not
-    ``_capacity``, which has the drain tail in it): 52.3 vs 48.4-50.3 req/s at 128 / 128 tokens, 12.11 vs 10.9 at
+    ``_capacity`` as it was until drain33, with the drain tail in it): 52.3 vs 48.4-50.3 req/s at 128 / 128 tokens, 12.11 vs 10.9 at
     2,000 / 128, 10.82 vs 9.4-9.8 at 500 / 500; one output token and 8,000 / 128 within 3%. The batch's occupancy was
     not why (63.4 / 62.5 / 63.8 of the 64 slots decoding): the step was. Simulated mean step 10.19 / 45.03 / 13.39 ms;
     ``steady_iteration``'s 9.56 / 41.30 / 11.82: vLLM V1's scheduler (and the simulation's) puts a finished slot's
@@ -1563,25 +1567,41 @@ def budget_for(sim: SimSettings, runs: Optional[SimBudget] = None) -> SimBudget:
     return runs if runs is not None else SimBudget(sim.plan_event_bound)
 
 
+def capacity_backlog(batch: int) -> int:
+    """Requests in ``_capacity``'s backlog: 40 per slot (10 until drain33: see ``_capacity``), at least 500 (a rate
+    from 300 finishes between its quantiles) and at most 8,000."""
+    return int(min(8000, max(40 * batch, 500)))
+
+
 def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings, im: Optional[IterationModel] = None,
               runs: Optional[SimBudget] = None) -> float:
-    """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy.
+    """Saturated throughput (req/s) of one replica: a backlog (``capacity_backlog``) keeps every one of ``batch`` slots
+    busy, and its steady rate is measured, completions between the 20% and 80% finish quantiles over that time
+    (``steady_rate``, ``ServingSimResult.steady_rps``): no start-up, no drain tail.
 
-    Completions over the whole run, so the backlog's drain tail (its last requests finishing with the batch emptying,
-    about the last 20% of the run) is in it and it reads under the engine's steady saturated rate at long outputs
-    (cap32, benchmarks/capacity_gap.py, llama3.1-8b on one H100, B = 64, budget 2,048): 41.7 req/s at 128 / 128 tokens
-    where the backlog's steady part (finishes between 20% and 80% of the run) serves 48.4-50.3, 10.38 vs 10.9 at 2,000 /
-    128, 8.52 vs 9.4-9.8 at 500 / 500; 4x the requests: 46.6 / 10.7 / 9.2. One output token: within 1%. Of ttft32's
-    gap (52.3 vs 41.7, 12.1 vs 10.4 against ``llm_option``) the tail is 60-80% at 128 / 128 and 30% at 2,000 / 128;
-    the rest was the analytic step, now the step as the engine runs it (``lumped_iteration``, cap33: 51.0 / 10.59 /
-    9.63 req/s). It sets the stable floor (``sim.max_utilisation``) and
-    benchmarks/ttft_grid.py's utilisations, both that much conservative; not changed here (every simulated plan's
-    floor would move)."""
-    n = int(min(2000, max(10 * batch, 500)))
-    wl = draw_workload(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
+    Until drain33 it was completions over the whole run of a backlog of 10 per slot (500 to 2,000), so the drain tail (the last
+    requests finishing with the batch emptying, about the last 20% of the run) was in it and it read under the
+    engine's steady saturated rate at long outputs (cap32, benchmarks/capacity_gap.py, llama3.1-8b on one H100, B =
+    64, budget 2,048, lognormal cv 0.5): 41.7 req/s at 128 / 128 tokens, 10.38 at 2,000 / 128, 8.52 at 500 / 500,
+    where 10,240-request backlogs (seeds 0 / 1) serve 48.6 / 49.1, 10.65 / 10.79 and 9.45 / 9.56 in their steady part
+    (48.2 / 48.7, 10.68 / 10.77, 9.42 / 9.52 over the whole run). The steady part of the 640-request backlog alone
+    read over those, 49.9 / 10.85 / 9.75 (seed 0): its batch has not yet filled with the long requests a batch
+    holds in steady state (length-biased), so the backlog is 40 per slot: 47.96 / 10.77 / 9.34 (2,560 requests, seed
+    0; 48.6 / 10.66 / 9.46 on seed 1), within 1.3% of the long run's steady part, under it but for 2,000 / 128 seed 0
+    (+1.1%). It sets the stable floor (``sim.max_utilisation``: offered load at most 95% of it, 93.8% / 96.1% / 93.8%
+    of the long run's steady rate, 81-86% with the old one at long outputs; a replica at the new floor stays stable
+    over 120,000 Poisson requests, its queue flat, drain33) and benchmarks/ttft_grid.py's utilisations. The analytic
+    throughput (``llm_option``, the lumped step, cap33: 51.0 / 10.59 / 9.63 req/s) is 6% over it, 2% under, 3% over.
+    A capacity run costs ~4,000 engine events at B = 64 (3,233 / 3,982 / 4,483; ~1,000 at 640 requests) of a plan's
+    1,000,000. benchmarks/sim_vs_analytic_replicas.py: the same counts (61 simulated, 51 kept / 5 added / 5 removed / 0
+    missed, every simulated count unchanged), 275 simulation runs (265 before). Plans the old floor held a replica
+    over size lower, each met over 120,000 requests (tests/test_serving_constraints.py, tests/test_serving.py)."""
+    wl = draw_workload(s, ArrivalSpec("burst", count=capacity_backlog(batch)), sim, m.context_length, sim.seed)
     cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
     runs = budget_for(sim, runs)
-    return runs.run(replace(cfg, drain_s=1e7), wl, monitor=False).throughput_rps
+    res = runs.run(replace(cfg, drain_s=1e7), wl, monitor=False)
+    # a backlog too small to have two distinct finish times in its middle (one request): the whole run's rate
+    return res.steady_rps if res.steady_rps is not None else res.throughput_rps
 
 
 #: a fleet larger than this is simulated as a slice of it (``_fleet_slice``)
