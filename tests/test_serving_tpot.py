@@ -11,6 +11,7 @@ from hardware_catalog import load_catalog
 from planner.simulate.serving import ArrivalSpec, simulate_serving
 from planner.spec.load import load_job
 from planner.workloads import serving as sv
+from planner.workloads import serving_queue as sq
 from planner.workloads.serving_iteration import llm_tpot, lumped_iteration, option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, draw_workload, settings_for
@@ -40,7 +41,7 @@ def test_analytic_p99_tpot_is_the_simulated_p99_of_a_full_batch(name, tp, B, bud
     wl = draw_workload(s, ArrivalSpec("burst", count=1500), sim, m.context_length, sim.seed)
     cfg = sv._sim_config(m, s, hw, tp, B, budget, 1, sv.ServeTarget(None, None, None), sim, 0.0, im)
     p99 = simulate_serving(replace(cfg, drain_s=1e7), wl, monitor=False).tpot.p99
-    assert sv.tpot_quantile(im, s, B, budget) == pytest.approx(p99, rel=0.04)
+    assert sq.tpot_quantile(im, s, B, budget) == pytest.approx(p99, rel=0.04)
     if old_under:
         assert float(llm_tpot(m, s, hw, tp, B, im)) < 0.9 * p99
 
@@ -49,12 +50,12 @@ def test_p99_tpot_is_the_bare_step_alone_and_grows_with_the_batch():
     """At batch 1 nothing else is prefilled while a request decodes: the p99 is the decode step (``llm_tpot``'s);
     above it, over the mean step the engine runs (``lumped_iteration``) and growing with B."""
     job, m, s, hw, im = _chat()
-    assert sv.tpot_quantile(im, s, 1) == pytest.approx(float(llm_tpot(m, s, hw, 2, 1, im)))
-    q = [sv.tpot_quantile(im, s, b) for b in (2, 4, 8, 12, 24)]
+    assert sq.tpot_quantile(im, s, 1) == pytest.approx(float(llm_tpot(m, s, hw, 2, 1, im)))
+    q = [sq.tpot_quantile(im, s, b) for b in (2, 4, 8, 12, 24)]
     assert q == sorted(q) and q[0] < q[-1]
     mean = float(lumped_iteration(im, s, 12, REALTIME_TOKEN_BUDGET, prefilling=11))
     assert q[3] > 1.05 * mean
-    assert sv.tpot_quantile(im, s.model_copy(update={"output_tokens": 1}), 12) == 0.0  # one token: no TPOT
+    assert sq.tpot_quantile(im, s.model_copy(update={"output_tokens": 1}), 12) == 0.0  # one token: no TPOT
 
 
 def test_chat_l4_tp2_is_not_listed_at_a_batch_whose_p99_tpot_misses():
@@ -65,8 +66,8 @@ def test_chat_l4_tp2_is_not_listed_at_a_batch_whose_p99_tpot_misses():
     target = sv.ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
     row = sv.llm_option(m, s, hw, 2, target, im)
     assert row.meets_latency and row.batch < 12
-    assert sv.screen_tpot(im, s, 12) > 0.05  # the old batch's p99 misses the target at every budget
-    assert sv.screen_tpot(im, s, row.batch) <= 0.05 < sv.screen_tpot(im, s, row.batch + 1)
+    assert sq.screen_tpot(im, s, 12) > 0.05  # the old batch's p99 misses the target at every budget
+    assert sq.screen_tpot(im, s, row.batch) <= 0.05 < sq.screen_tpot(im, s, row.batch + 1)
     assert row.tpot_ms <= 50.0
 
 
@@ -75,8 +76,8 @@ def test_the_screen_takes_the_budget_that_keeps_the_tpot_least():
     simulation 66.4), at 512 45.3 (46.7); the screen keeps the batch the 512-token engine meets 50 ms at (85, the
     simulation's 7 replicas, as before tpot33), not the 2,048 one's (36, whose simulated fleet was 11)."""
     job, m, s, hw, im = _chat("aws:g6e.xlarge", 1)
-    assert sv.tpot_quantile(im, s, 64, 512) < 0.05 < sv.tpot_quantile(im, s, 64, 2048)
-    assert sv.screen_tpot(im, s, 64) == sv.tpot_quantile(im, s, 64, 512)
+    assert sq.tpot_quantile(im, s, 64, 512) < 0.05 < sq.tpot_quantile(im, s, 64, 2048)
+    assert sq.screen_tpot(im, s, 64) == sq.tpot_quantile(im, s, 64, 512)
     target = sv.ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
     assert sv.llm_option(m, s, hw, 1, target, im).batch > 64
 
@@ -107,20 +108,20 @@ def test_tpot_tail_cut_points_are_exact_in_double():
     against math.erfc with room to spare (erfc is monotone, so the cut points decide it everywhere past them)."""
     import math
     r2 = math.sqrt(2.0)
-    assert 0.5 * math.erfc(sv.TAIL_ZERO_Z / r2) == 0.0 and 0.5 * math.erfc(sv.TAIL_ONE_Z / r2) == 1.0
-    assert 0.5 * math.erfc((sv.TAIL_ZERO_Z - 1.0) / r2) == 0.0 and 0.5 * math.erfc((sv.TAIL_ONE_Z + 0.5) / r2) == 1.0
+    assert 0.5 * math.erfc(sq.TAIL_ZERO_Z / r2) == 0.0 and 0.5 * math.erfc(sq.TAIL_ONE_Z / r2) == 1.0
+    assert 0.5 * math.erfc((sq.TAIL_ZERO_Z - 1.0) / r2) == 0.0 and 0.5 * math.erfc((sq.TAIL_ONE_Z + 0.5) / r2) == 1.0
 
 
 def test_tpot_quantile_is_memoised_on_exact_values(monkeypatch):
     """Equal iteration models and specs (another instance type with the same GPUs) reuse the answer; a spec that
     changed, another batch or budget do not."""
     calls = []
-    real = sv._tpot_quantile
-    monkeypatch.setattr(sv, "_tpot_quantile", lambda *a: calls.append(a) or real(*a))
-    monkeypatch.setattr(sv, "_TPOT_QUANTILES", {})
+    real = sq._tpot_quantile
+    monkeypatch.setattr(sq, "_tpot_quantile", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(sq, "_TPOT_QUANTILES", {})
     job, m, s, hw, im = _chat()
-    first = sv.tpot_quantile(im, s, 12, 512)
-    assert sv.tpot_quantile(replace(im), s.model_copy(), 12.0, 512) == first and len(calls) == 1
-    assert sv.tpot_quantile(im, s, 12, 2048) != first and len(calls) == 2
+    first = sq.tpot_quantile(im, s, 12, 512)
+    assert sq.tpot_quantile(replace(im), s.model_copy(), 12.0, 512) == first and len(calls) == 1
+    assert sq.tpot_quantile(im, s, 12, 2048) != first and len(calls) == 2
     s.length_cv = 1.0  # the same object, changed: a new key
-    assert sv.tpot_quantile(im, s, 12, 512) == real(im, s, 12, 512, sv.TPOT_QUANTILE) != first and len(calls) == 3
+    assert sq.tpot_quantile(im, s, 12, 512) == real(im, s, 12, 512, sq.TPOT_QUANTILE) != first and len(calls) == 3

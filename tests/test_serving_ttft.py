@@ -180,7 +180,8 @@ def test_a_small_batch_over_many_replicas_waits_for_its_own_replicas_slots():
     under least-outstanding routing it waits at one replica for one of its 6 slots (``jsq_extra_wait``: + 69 x 9.9 s /
     420 x 0.625): the simulated p99 of that fleet is 4.1 s (8,000 requests at 40 QPS, seed 0) and the analytic 3.6 s
     (was 0.83). One replica (benchmarks/ttft_grid.py's points) is the pooled queue as before."""
-    from planner.workloads.serving import TTFT_QUANTILE, jsq_extra_wait, llm_ttft, screen_concurrency
+    from planner.workloads.serving import llm_ttft, screen_concurrency
+    from planner.workloads.serving_queue import TTFT_QUANTILE, jsq_extra_wait
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800,
                                      "output_tokens": 200, "max_batch": 256},
@@ -245,7 +246,8 @@ def test_replicas_are_sized_by_the_ttft_percentile_the_target_names():
     <= 1,000 ms. One replica (~80% busy) has a mean TTFT of 287 ms, which the screen judged until ttft32 (1 replica),
     but its simulated p99 misses the target (~1.3 s); the analytic p99 (``TTFT_QUANTILE``) says so (~1.2 s), so the
     screen sizes 2 replicas, whose simulated p99 meets it."""
-    from planner.workloads.serving import TTFT_QUANTILE, screen_concurrency
+    from planner.workloads.serving import screen_concurrency
+    from planner.workloads.serving_queue import TTFT_QUANTILE
     job = load_job_dict({"model": {"preset": "llama3.1-8b"},
                          "serving": {"qps": 10.7, "ttft_ms": 1000, "prompt_tokens": 2000, "output_tokens": 1},
                          "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"], "instances": ["p5.4xlarge"]}})
@@ -265,7 +267,8 @@ def test_ttft_percentile_rises_with_load_from_the_no_queue_value():
     """The p99 TTFT with the replica's queues grows with its arrival rate, sits over the mean, and at a vanishing
     rate equals the p99 without queues at the same load (``llm_ttft(..., q=)`` without ``rate``): the p99 prompt's
     prefill (and the running iteration a busy replica finishes first), nothing queued."""
-    from planner.workloads.serving import TTFT_QUANTILE, ServeTarget, llm_option, screen_concurrency
+    from planner.workloads.serving import ServeTarget, llm_option, screen_concurrency
+    from planner.workloads.serving_queue import TTFT_QUANTILE
     for prompt, output in ((2000, 1), (2000, 128), (128, 128)):
         job = _long_job(prompt, output)
         m, s = served_model(job.model), job.serving
@@ -287,7 +290,7 @@ def test_erlang_c_past_the_exact_recursion_is_the_halfin_whitt_limit():
     """A pooled fleet's slots are batch x replicas; a 1e9-QPS job has tens of millions of replicas, where the O(c)
     Erlang-B recursion ran for minutes (the CLI hung; test_qa28's deployment-limit case). Past ERLANG_EXACT_MAX
     erlang_c is the Halfin-Whitt limit, which agrees with the exact recursion to 0.0025 at c = 4,096."""
-    import planner.workloads.serving as S
+    import planner.workloads.serving_queue as S
 
     c = S.ERLANG_EXACT_MAX
     for u in (0.5, 0.9, 0.95, 0.99, 0.999):
