@@ -1300,10 +1300,12 @@ def torchrun_args(plan: LaunchPlan, node_rank: str, master_addr: str, master_por
             f"--node-rank={node_rank}", f"--master-addr={master_addr}", f"--master-port={master_port}"]
 
 
-def _header(plan: LaunchPlan, comment: str = "#") -> str:
+def _header(plan: LaunchPlan, comment: str = "#", notes=()) -> str:
+    """The spec's comment header; ``notes``: a format's own notes after the plan's (the fabric's requests, k8s /
+    SkyPilot)."""
     lines = [f"planner plan: {plan.summary}", f"launcher style: {plan.style}"]
     lines += [f"set ${k}: {v}" for k, v in plan.placeholders.items()]
-    lines += [f"note: {n}" for n in plan.notes]
+    lines += [f"note: {n}" for n in (*plan.notes, *notes)]
     return "\n".join(f"{comment} {clean_line(x)}" for x in lines)  # catalog names: one inert comment line
 
 
@@ -1369,8 +1371,7 @@ def emit_skypilot(plan: LaunchPlan) -> str:
            + _run_script(plan, "$SKYPILOT_NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)))
     task = {"name": plan.name, "num_nodes": plan.nodes, "resources": res,
             "envs": {k: "" for k in plan.placeholders}, "run": run}
-    extra = "".join(f"\n# note: {clean_line(n)}" for n in notes)
-    return _header(plan) + extra + "\n" + yaml.safe_dump(task, sort_keys=False, width=1000)
+    return _header(plan, notes=notes) + "\n" + yaml.safe_dump(task, sort_keys=False, width=1000)
 
 
 def emit_k8s(plan: LaunchPlan) -> str:
@@ -1404,8 +1405,7 @@ def emit_k8s(plan: LaunchPlan) -> str:
         replicas["Worker"] = replica(plan.nodes - 1)
     doc = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": plan.name},
            "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas}}
-    extra = "".join(f"\n# note: {clean_line(n)}" for n in notes)
-    return (_header(plan) + extra + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
+    return (_header(plan, notes=notes) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
             + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
