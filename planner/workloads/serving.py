@@ -2108,28 +2108,26 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 # How the simulation moved the analytic replicas (``queue_replicas``), measured 2026-12-04 (cap33: the throughput and
 # the slot queue's service time at the step as the engine runs it, ``lumped_iteration``) by
 # benchmarks/sim_vs_analytic_replicas.py over examples/serving-llama3-8b-chat.yaml's and serving-llama3-70b.yaml's
-# options, every one simulated at the job's settings (64): kept 51, added replicas to 5 (p4de.24xlarge TP2 2 -> 3 on the
-# chat job, g6e TP4 14 -> 16 x2, g6e TP8 9 -> 10, g5.48xlarge TP8 17 -> 28 on the 70b), removed one from 5 (p4de TP1
-# 5 -> 4, the 70b's four H100 TP2 options 12 -> 11); the three L4 TP2 options miss at any count up to the cap (on their
-# TPOT). Since tpot33 the batch is sized by the p99 TPOT over requests (``screen_tpot``): the counts are the same, the
-# L4 TP2 options at batch 6 / 70 replicas (were 12 / 38, whose simulated p99 TPOT was 57.7 ms); the simulation's p99
-# there is 49.5 ms, meeting the 50 ms target, but it misses by its 10% margin (45 ms) at every count up to 280: their
-# decode step alone is 45.19 ms. ``plan_serving`` now rejects such an option before simulating it (its batch-1 TPOT over
-# the target less the margin): 61 simulated, kept 51 / added 5 / removed 5 / missed 0. Every simulated count is what it
-# was before cap33 (serve32: kept 39, added to 22,
-# removed
-# from none, the analytic counts 62 replicas under the simulated ones in all; now 22 apart, 5 of them over). Since
-# ttft33 a request that waits in the slot queue waits at its own replica (``jsq_extra_wait``): 51 / 5 / 5 / 0 still,
-# the 70b's two g6e TP4 options 14 -> 15 analytic (16 simulated), 20 apart; the L4 TP2 options 70 -> 74 (the simulated
-# fleet's TTFT p99 734 ms at 74, 4.1 s at 70). One engine budget per option (the throughput and TTFT at the budget
-# whose p99 TPOT sized the batch) was measured and not taken: 45 / 16 / 0 / 0, 37 apart, every analytic count at or
-# under the simulated (g6e.xlarge TP1 7 -> 5 at budget 512, simulated 7: the analytic throughput at 512 is 13% over
-# the simulated backlog's, 8.51 vs 7.52 req/s, at 2,048 8%, 6.52 vs 6.03). The
-# batch-1 llama3-8b job at 2 QPS, 1 s TTFT (tests/test_serving.py), where the simulation used to remove replicas (12
-# analytic by the mean -> 10), is 9 analytic -> 10 simulated (11 -> 10 since ttft33). The analytic size stays at or under the
-# simulated one or one replica over it, which ``plan_serving``'s early stop leans on (``_cost_floor``). The line under the plan's table (``_ranking``) says this
-# in words, not these counts: they belong to those two jobs, not to the plan being printed (README serving section
-# has them).
+# options, every one simulated at the job's settings (64): kept 51, added replicas to 5 (p4de.24xlarge TP2 2 -> 3 on
+# the chat job, g6e TP4 14 -> 16 x2, g6e TP8 9 -> 10, g5.48xlarge TP8 17 -> 28 on the 70b), removed one from 5 (p4de
+# TP1 5 -> 4, the 70b's four H100 TP2 options 12 -> 11); the three L4 TP2 options miss at any count up to the cap (on
+# their TPOT). Since tpot33 the batch is sized by the p99 TPOT over requests (``screen_tpot``): the counts are the
+# same, the L4 TP2 options at batch 6 / 70 replicas (were 12 / 38, whose simulated p99 TPOT was 57.7 ms); the
+# simulation's p99 there is 49.5 ms, meeting the 50 ms target, but it misses by its 10% margin (45 ms) at every count
+# up to 280: their decode step alone is 45.19 ms. ``plan_serving`` now rejects such an option before simulating it
+# (its batch-1 TPOT over the target less the margin): 61 simulated, kept 51 / added 5 / removed 5 / missed 0. Every
+# simulated count is what it was before cap33 (serve32: kept 39, added to 22, removed from none, the analytic counts
+# 62 replicas under the simulated ones in all; now 22 apart, 5 of them over). Since ttft33 a request that waits in the
+# slot queue waits at its own replica (``jsq_extra_wait``): 51 / 5 / 5 / 0 still, the 70b's two g6e TP4 options 14 ->
+# 15 analytic (16 simulated), 20 apart; the L4 TP2 options 70 -> 74 (the simulated fleet's TTFT p99 734 ms at 74, 4.1
+# s at 70). One engine budget per option (the throughput and TTFT at the budget whose p99 TPOT sized the batch) was
+# measured and not taken: 45 / 16 / 0 / 0, 37 apart, every analytic count at or under the simulated (g6e.xlarge TP1 7
+# -> 5 at budget 512, simulated 7: the analytic throughput at 512 is 13% over the simulated backlog's, 8.51 vs 7.52
+# req/s, at 2,048 8%, 6.52 vs 6.03). The batch-1 llama3-8b job at 2 QPS, 1 s TTFT (tests/test_serving.py), where the
+# simulation used to remove replicas (12 analytic by the mean -> 10), is 9 analytic -> 10 simulated (11 -> 10 since
+# ttft33). The analytic size stays at or under the simulated one or one replica over it, which ``plan_serving``'s
+# early stop leans on (``_cost_floor``). The line under the plan's table (``_ranking``) says this in words, not these
+# counts: they belong to those two jobs, not to the plan being printed (README serving section has them).
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
@@ -2142,7 +2140,7 @@ def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
         return []
     shown = ", ".join(f"{h} ({d})" for h, d in other[:4]) + (f" and {len(other) - 4} more" if len(other) > 4 else "")
     return [f"serving.precision {s.precision}: {shown} {'has' if len(other) == 1 else 'have'} no {want} peak in the "
-            f"catalog: {want} weights, GEMMs timed at the {other[0][1]} peak (weight-only)"]
+            f"catalog: {want} weights, GEMMs timed at the peak in brackets (weight-only)"]
 
 
 def _cost_floor(row: ServingOption, key, qps: float, lim: ServingLimits = ServingLimits()) -> tuple:
