@@ -9,7 +9,7 @@ import pytest
 
 from planner.model import accuracy
 from planner.model.accuracy import Band, _wquantile, apply_band, band_for, bands_table, run_kind
-from tests.conftest import ROOT, answered
+from conftest import ROOT, answered
 
 
 def band(arch, fam, rows, q10=-0.2, q50=-0.05, q90=0.1):

@@ -11,7 +11,7 @@ import pytest
 
 from planner import interactive as wi
 from planner.errors import InputError
-from tests.conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 HF = ROOT / "tests" / "data" / "hf_configs"

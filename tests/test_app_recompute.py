@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from planner import interactive as wi
-from tests.conftest import ROOT
+from conftest import ROOT
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from planner import interactive as wi
-from tests.conftest import EXAMPLES
+from conftest import EXAMPLES
 from tests.test_app import _app, _metrics
 
 #: the chat example with a GPU cap, so that one page shows both the serving view and the "held to" lines

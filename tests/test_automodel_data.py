@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up
+from conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

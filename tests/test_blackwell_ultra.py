@@ -13,7 +13,7 @@ from benchmarks.parts_data import load
 from hardware_catalog import load_catalog
 from planner.hardware.efficiency import PRIORS, gpu_family, prior_for
 from planner.model import physics
-from tests.conftest import ROOT, cluster_option
+from conftest import ROOT, cluster_option
 
 NVL72 = ("GB300-B300", "GB200-B200")
 

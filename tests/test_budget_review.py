@@ -635,7 +635,7 @@ def test_fp8_and_efficiency_priors_are_printed_under_the_recommendation(catalog)
 def test_days_column_of_a_short_run_is_not_zero(cli):
     """A 53-minute ResNet-50 run (44 min before its evaluation passes) printed 0.0 in recommend's days column
     (one decimal)."""
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     code, out, err = cli("recommend", ROOT / "examples" / "resnet50-eval-cadence.yaml", "--no-simulate")
     assert code == 0, err

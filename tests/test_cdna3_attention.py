@@ -9,7 +9,7 @@ from hardware_catalog import load_catalog
 from planner.hardware.efficiency import CDNA3_ATTN_HD64_REL, CDNA3_ATTN_HD128, prior_for
 from planner.model import physics
 from planner.model.stacks import RECIPES
-from tests.conftest import ROOT
+from conftest import ROOT
 
 PARTS = ROOT / "benchmarks" / "data" / "parts"
 PREFIX = "primus_turbo_mi300x_"

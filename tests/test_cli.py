@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import EXAMPLES, answered, refused
+from conftest import EXAMPLES, answered, refused
 
 CONTRACT = ("params", "params_active", "flops_per_step", "hw_flops_per_step", "step_time_s", "tokens_per_s",
             "tokens_per_s_per_gpu", "mfu", "hfu", "fits", "memory_per_gpu_bytes", "breakdown_s")
@@ -146,7 +146,7 @@ def test_presets_listed(cli):
 def test_usage_errors_are_one_line_exit_2(main_cli, args, field):
     """What the console script does (planner.cli.main): a usage error is one line naming the
     option, exit code 2, no help panel and no traceback."""
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     code, _, err = main_cli(*args, cwd=ROOT)
     assert code == 2
@@ -162,7 +162,7 @@ def test_python_dash_m_planner_is_the_cli(main_cli):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     code, out, err = main_cli("presets", cwd=ROOT)
     assert code == 0, err
@@ -176,7 +176,7 @@ def test_search_error_is_exactly_one_stderr_line(main_cli, tmp_path):
     """A search that finds nothing, run as scripts run it (stderr not a terminal: the in-process run's stderr is a
     StringIO, which rich reads as a pipe): stderr is the one `error:` line. The progress bar, drawn to a
     non-terminal, used to leave a blank line before it (tests/test_cli_entry.py runs the same path in a process)."""
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     job = tmp_path / "job.yaml"
     job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e12}\n"
@@ -262,7 +262,7 @@ def test_outputs_never_replace_the_commands_inputs(cli, tmp_path):
 @pytest.mark.parametrize("args", [[], ["catalog"]])
 def test_no_arguments_prints_help_without_an_empty_error_line(main_cli, args):
     """`planner` / `planner catalog` alone print the help; stderr used to get a bare "error: " line."""
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     _, out, err = main_cli(*args, cwd=ROOT)
     assert "Usage: planner" in out

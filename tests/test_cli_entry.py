@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import ROOT
+from conftest import ROOT
 
 
 def _python_m(*args, cwd):

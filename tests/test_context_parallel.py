@@ -12,7 +12,7 @@ from planner.model.comm import collective_time, ring_hop_time
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
-from tests.conftest import ROOT
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

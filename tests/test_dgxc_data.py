@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up, load_parts_script
+from conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up, load_parts_script
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

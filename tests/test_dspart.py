@@ -15,7 +15,7 @@ from planner.model.pipeline import pipeline_split, split_per_row, split_runtime,
 from planner.model.stacks import from_training
 from planner.spec import ModelSpec, load_job_dict
 from planner.workloads.training import estimate_job
-from tests.conftest import write_job
+from conftest import write_job
 
 
 # ---- DeepSpeed, as its source writes it -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from planner.simulate import SimConfig, simulate
 from planner.spec import load_job_dict
 from planner.spec.load import load_job
 from planner.workloads.training import estimate_job, recommend
-from tests.conftest import EXAMPLES
+from conftest import EXAMPLES
 
 LLAMA_EVAL = EXAMPLES / "llama3-8b-eval.yaml"
 

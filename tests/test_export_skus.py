@@ -14,7 +14,7 @@ from planner.model import physics, stacks
 from planner.model.comm import collective_time
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
-from tests.conftest import cluster_option
+from conftest import cluster_option
 
 #: (export SKU, its full-NVLink sibling, datasheet NVLink GB/s total bidirectional: export, sibling)
 PAIRS = [("H800-SXM-80GB", "H100-SXM-80GB", 400, 900), ("A800-SXM-80GB", "A100-SXM-80GB", 400, 600)]

@@ -10,7 +10,7 @@ import pytest
 
 from hardware_catalog import CatalogError, load_catalog
 from planner.model import offload
-from tests.conftest import refused
+from conftest import refused
 
 NEW_PART = ("gpus:\n  - {name: Grace-Next-GPU, vendor: v, memory_gib: 192, hbm_bw_tbps: 8, bf16_tflops: 2500, "
             "host_link_gbps_per_dir: 300, source: made-up test row}\n")

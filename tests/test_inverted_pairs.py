@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from tests.conftest import ROOT
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

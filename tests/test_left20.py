@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import write_job
+from conftest import write_job
 
 P5 = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
       "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}}

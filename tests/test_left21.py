@@ -288,7 +288,7 @@ def test_app_and_report_lines_name_chips():
 def test_estimate_on_a_tpu_speaks_of_chips(cli, tmp_path, monkeypatch):
     """estimate on a TPU slice: the limits line's link bandwidth "per chip" and the does-not-fit advice's "chip
     memory" (both said GPU)."""
-    from tests.conftest import write_job
+    from conftest import write_job
     monkeypatch.setenv("COLUMNS", "250")
     job = {"model": {"preset": "llama3-8b"},
            "training": {"tokens": 1e10, "framework": "maxtext", "seq_len": 8192, "global_batch": 256},
@@ -350,7 +350,7 @@ def test_storage_read_rate_is_the_consumed_samples_rate():
     from planner.simulate import SimConfig, simulate
     from planner.spec import load_job
     from planner.workloads.training import estimate_job
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
     job = load_job(EXAMPLES / "resnet50-objectstore-shards.yaml")
     cfg = SimConfig.from_estimate(estimate_job(job), job)
     r = simulate(cfg, steps=100, seed=0)

@@ -12,7 +12,7 @@ from planner.model.pipeline import split_runtime
 from planner.model.stacks import from_training
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
-from tests.conftest import refused
+from conftest import refused
 
 
 def _ds_job(vpp=1, pp=10, zero=1, ep=64, nodes=80, fw="megatron-core"):

@@ -2,7 +2,7 @@
 pipeline, and the simulated step recommend re-ranks with against simulate's own."""
 import re
 
-from tests.conftest import EXAMPLES
+from conftest import EXAMPLES
 
 
 def test_estimate_says_what_its_time_leaves_out(cli):

@@ -79,7 +79,7 @@ def test_fp8_linears_run_at_the_parts_fp8_rel():
     import pandas as pd
 
     from planner.model.step_time import step_time
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import validate

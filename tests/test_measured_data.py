@@ -16,7 +16,7 @@ from planner.hardware.profile import PROFILES_DIR, load_profile
 from planner.simulate.resources import STORAGE_PROFILES
 from planner.spec import load_job_dict
 from planner.workloads import Context, plan
-from tests.conftest import answered
+from conftest import answered
 
 H100 = "H100-SXM-80GB"
 GLOBAL, GPUS, SAMPLE_BYTES = 8192, 8, 110_000

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -79,7 +79,7 @@ def runs(envelope):
 
 def test_published_runs_are_sourced_and_not_held_out(runs):
     from hardware_catalog import load_catalog
-    from tests.conftest import FORBIDDEN
+    from conftest import FORBIDDEN
 
     cat = load_catalog()
     ids = [r["id"] for r in runs]

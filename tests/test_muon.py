@@ -9,7 +9,7 @@ from planner.layout import Candidates
 from planner.model import optimizers
 from planner.model.memory import memory_per_gpu
 from planner.spec import ModelSpec, TrainingSpec
-from tests.conftest import answered, invoke_app, write_job
+from conftest import answered, invoke_app, write_job
 
 torch = pytest.importorskip("torch")
 if not hasattr(torch.optim, "Muon"):

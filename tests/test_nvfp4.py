@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, refused
+from conftest import ROOT, refused
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

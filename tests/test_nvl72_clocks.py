@@ -7,7 +7,7 @@ import pytest
 
 from planner.hardware.efficiency import gpu_family
 from planner.model import physics
-from tests.conftest import cluster_option
+from conftest import cluster_option
 
 #: ml-engineering MAMF v2 table ("Maximum Achievable Matmul FLOPS comparison table", stas00/ml-engineering
 #: compute/accelerator/README.md, as mirrored at Mu-L/ml-engineering @330ebdd93ba8b41b6c8e11b6acd46d03d53ea1ec):

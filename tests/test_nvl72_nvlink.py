@@ -8,7 +8,7 @@ import pytest
 from benchmarks.parts_data import load
 from planner.hardware.efficiency import PRIORS, gpu_family, prior_for
 from planner.model.comm import collective_time
-from tests.conftest import cluster_option
+from conftest import cluster_option
 
 AZURE_8G = {"GB200-B200": "azure_gb200_ar_8G", "GB300-B300": "azure_gb300_ar_8G"}
 

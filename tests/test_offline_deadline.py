@@ -10,7 +10,7 @@ import pytest
 import planner.workloads.serving as ws
 from planner.workloads.serving_settings import settings_for
 from planner.spec import load_job_dict
-from tests.conftest import answered, flat, write_job
+from conftest import answered, flat, write_job
 
 DEADLINE_S = 5.0
 

@@ -2,7 +2,7 @@
 import pytest
 
 from benchmarks.parts_data import FILES, PARTS_DIR, load, read_raw
-from tests.conftest import FORBIDDEN
+from conftest import FORBIDDEN
 
 # numeric columns that must be present (non-empty) in every row
 REQUIRED_NUMERIC = {

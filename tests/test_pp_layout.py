@@ -11,7 +11,7 @@ import pytest
 from planner.model.pipeline import ExplicitLayout, parse_pp_layout, pipeline_split, stage_layer_split
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
-from tests.conftest import answered, one_error_line, write_job
+from conftest import answered, one_error_line, write_job
 
 
 # ---- the parser ------------------------------------------------------------------------------------------------------

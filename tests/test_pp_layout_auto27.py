@@ -2,7 +2,7 @@
 stacks that hold the option, the others shown as refused with the option's own reason, the chosen plan runs the
 layout; where no stack that holds it can run the job, one line says why each was refused."""
 
-from tests.conftest import answered, write_job
+from conftest import answered, write_job
 
 LAYOUT = "Et*8|t*8|t*8|t*8L"  # Llama-3-8B's 32 layers on 4 virtual stages
 

@@ -19,7 +19,7 @@ import math
 import pytest
 import yaml
 
-from tests.conftest import answered
+from conftest import answered
 
 #: the inter-node network of each GPU's usual training node, per node (Gb/s), so that a case does not
 #: fall back to the catalog's 100 Gb/s "network not sourced" default: 8 x 400 Gb/s for HGX H100/H200/B200

@@ -204,7 +204,7 @@ def test_app_headline_names_a_bare_gpu_cluster_as_the_cli_does():
 
 
 def test_app_source_names_its_modules_and_labels():
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     src = (ROOT / "app.py").read_text()
     for stale in ("planner/whatif.py", "planner/charts.py", "planner/report.py", "(see Assumptions)"):
@@ -235,7 +235,7 @@ def test_emit_refusal_hint_is_true_and_survives_the_message_cap():
 
 def test_simulate_says_where_it_wrote_the_timeline(cli, tmp_path):
     """--timeline wrote the file without a word (report and calibrate say 'wrote ...'); --json stays pure JSON."""
-    from tests.conftest import EXAMPLES, answered
+    from conftest import EXAMPLES, answered
 
     tl = tmp_path / "tl.csv"
     code, so, se = cli("simulate", EXAMPLES / "llama3-8b-estimate.yaml", "--steps", "5", "--timeline", tl, "--no-answers")
@@ -279,7 +279,7 @@ def test_views_of_a_data_bound_job_say_they_are_compute_bound(cli):
     """ResNet-50 reading JPEGs from S3: recommend ranks 1 x p5 at 10.0 h / $552.63 (simulated input pipeline);
     compare, --by and --scaling (and the app's and the report's views: rows of the analytic table) quoted the same
     plan at 44.4 min / $40.68 without a word."""
-    from tests.conftest import EXAMPLES, answered
+    from conftest import EXAMPLES, answered
 
     job = EXAMPLES / "resnet50-objectstore-files.yaml"
     code, so, se = cli("compare", job)
@@ -406,7 +406,7 @@ def test_command_help_has_no_hard_line_breaks():
 def test_simulate_names_the_plan_it_simulated(cli):
     """Neither the text nor the JSON said which hardware and layout were simulated (the ResNet example leaves
     cluster.nodes out: simulate takes one node)."""
-    from tests.conftest import EXAMPLES, answered
+    from conftest import EXAMPLES, answered
 
     job = EXAMPLES / "llama3-8b-estimate.yaml"
     code, so, se = cli("simulate", job, "--steps", "5", "--no-answers")
@@ -436,7 +436,7 @@ def test_evaluation_share_of_a_run_shorter_than_the_cadence(cli, tmp_path):
     """--steps 10 with an evaluation every 39 steps: "0.0% of wall time (full set) ... tiered: 1.8%"."""
     import yaml
 
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
 
     # the example without its data section: only the evaluation question is asked (the loader's answers were
     # 99% of the run's CPU time and do not touch the evaluation share)

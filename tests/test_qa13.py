@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from tests.conftest import answered, write_job
+from conftest import answered, write_job
 
 
 def _text(fn, *args, width: int = 200, **kw) -> str:
@@ -208,7 +208,7 @@ def test_app_refuses_a_tabular_upload_in_one_message(example):
     page died on ``job.model.name`` (an AttributeError traceback, not the upload's one-line error box)."""
     from planner import interactive as wi
     from planner.errors import InputError
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
 
     with pytest.raises(InputError) as e:
         wi.parse_upload(example, (EXAMPLES / example).read_bytes())
@@ -254,7 +254,7 @@ def test_small_shards_on_local_nvme_are_not_slower_than_files():
     from planner.simulate import answers as A
     from planner.spec import load_job
     from planner.workloads.training import estimate_job
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
 
     job = load_job(EXAMPLES / "resnet50-eval-cadence.yaml")
     sh = A.best_shard_size(SimConfig.from_estimate(estimate_job(job), job), steps=150)

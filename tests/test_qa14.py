@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.conftest import ROOT, answered, write_job
+from conftest import ROOT, answered, write_job
 
 
 def test_a_plans_config_fed_back_as_parallel_runs_the_same_layout(cli, tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 
-from tests.conftest import answered, write_job
+from conftest import answered, write_job
 
 
 _SMALL_BACKLOG = {"model": {"preset": "llama3-8b"},
@@ -71,7 +71,7 @@ def test_offline_job_states_its_request_count(cli, tmp_path):
     """The offline report's "Latency and load targets" listed the prompt and output tokens but not the job's
     requests, on which its "$ for the job's requests" and replica-hours rest; the JSON and the terminal had no
     count either. A real-time job has none (not in its JSON)."""
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
 
     offline = answered(cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--no-simulate", "--json"))
     assert offline["targets"]["requests"] == 5e6

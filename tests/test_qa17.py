@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import flat as _flat
-from tests.conftest import answered, write_job
+from conftest import flat as _flat
+from conftest import answered, write_job
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ from planner.present.emit import emit_launch_spec
 from planner.spec import load_job_dict
 from planner.spec.presets import PRESETS
 from planner.workloads.training import estimate_job
-from tests.conftest import answered
+from conftest import answered
 
 P5 = {"instance": "aws:p5.48xlarge", "nodes": 4}
 

@@ -8,7 +8,7 @@ import pytest
 from planner.model.cost import ONPREM_INPUTS, committed_costs, owned_node_hour_cost
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
-from tests.conftest import answered, flat, write_job
+from conftest import answered, flat, write_job
 
 P5 = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
       "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}}

@@ -17,7 +17,7 @@ from planner.simulate.config import SimConfig
 from planner.simulate.engine import simulate
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
-from tests.conftest import flat, write_job
+from conftest import flat, write_job
 
 
 def _job(gb, framework="megatron-core", zero=1, vpp=2):

@@ -81,7 +81,7 @@ def _app_on(monkeypatch, name: str, text: str):
     from streamlit.testing.v1 import AppTest
 
     from planner import interactive as wi
-    from tests.conftest import ROOT
+    from conftest import ROOT
     base = wi.parse_upload(name, text.encode())
     monkeypatch.setattr(wi, "preset_base", lambda _name: base)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -96,7 +96,7 @@ def test_app_sensitivity_of_a_data_bound_plan_says_it_is_compute_bound(monkeypat
     so under its sensitivity tables, the app said nothing there (its chart and other tables had a caption). Now the
     sensitivity table carries the report's words, with the two step times it compares."""
     pytest.importorskip("streamlit.testing.v1")
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
     text = (EXAMPLES / "resnet50-objectstore-files.yaml").read_text().replace(
         "cluster: {instance: aws:p5.48xlarge}", "cluster: {instance: aws:p5.48xlarge, nodes: 1}")
     at = _app_on(monkeypatch, "files.yaml", text)
@@ -184,7 +184,7 @@ def test_app_sequence_length_is_off_for_an_image_model(monkeypatch):
     slider changed nothing on the page (the plan has no sequence length). The slider is now disabled with a reason,
     and the batch counts samples."""
     pytest.importorskip("streamlit.testing.v1")
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
     text = (EXAMPLES / "resnet50-objectstore-files.yaml").read_text().replace(
         "cluster: {instance: aws:p5.48xlarge}", "cluster: {instance: aws:p5.48xlarge, nodes: 1}")
     at = _app_on(monkeypatch, "files.yaml", text)

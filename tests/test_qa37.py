@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import answered, refused, write_job
+from conftest import answered, refused, write_job
 
 SERVE = {"model": {"preset": "llama3-8b"},
          "serving": {"qps": 2, "p99_latency_ms": 80, "prompt_tokens": 500, "output_tokens": 100},
@@ -73,7 +73,7 @@ def test_markdown_report_links_its_charts_whatever_its_name(tmp_path, cli):
 def test_data_and_training_dataset_sizes_must_agree(tmp_path, cli):
     import yaml
 
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
     job = yaml.safe_load((EXAMPLES / "resnet50-objectstore-files.yaml").read_text())
     job["training"]["epochs"] = 1
     job["data"]["dataset_samples"] = 1
@@ -92,7 +92,7 @@ def test_data_and_training_dataset_sizes_must_agree(tmp_path, cli):
 def test_recommend_csv_writes_a_tabular_jobs_ranked_instances(tmp_path, cli):
     import csv
 
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
     path = tmp_path / "ranked.csv"
     code, _, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--csv", path)
     assert code == 0, err
@@ -108,7 +108,7 @@ def test_recommend_csv_writes_a_tabular_jobs_ranked_instances(tmp_path, cli):
 # `recommend gbdt-tabular.yaml --profile cpu.json` printed exactly what the run without it printed: a `planner
 # calibrate` profile times GPU training steps, the GBDT rates are calibration/gbdt.py's -- and nothing said so.
 def test_a_calibration_profile_on_a_tabular_job_is_refused(tmp_path, cli):
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
     prof = EXAMPLES.parent / "planner" / "hardware" / "profiles" / "cpu-ci-example.json"  # a `calibrate` profile
     for cmd in (("recommend",), ("report", "-o", tmp_path / "r.md")):
         line = refused(cli(*cmd, EXAMPLES / "gbdt-tabular.yaml", "--profile", prof))
@@ -123,7 +123,7 @@ def test_a_calibration_profile_on_a_tabular_job_is_refused(tmp_path, cli):
 # $/1M at 7.88 QPS.
 def test_a_traces_options_are_screened_at_its_own_rate(tmp_path, cli):
 
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
     trace = EXAMPLES / "serving-trace.csv"
     lines = trace.read_text().splitlines()[1:]
     rate = len(lines) / float(lines[-1].split(",")[0])
@@ -143,7 +143,7 @@ def test_a_traces_options_are_screened_at_its_own_rate(tmp_path, cli):
 def test_a_serving_review_of_a_trace_says_its_rate(tmp_path, cli):
     import shutil
 
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
     shutil.copy(EXAMPLES / "serving-trace.csv", tmp_path / "trace.csv")
     job = dict(SERVE, serving=dict(SERVE["serving"], trace="trace.csv"))
     out = tmp_path / "review.md"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import EXAMPLES, answered, refused, write_job
+from conftest import EXAMPLES, answered, refused, write_job
 
 
 # ---- 2. `recommend --by framework` headed its rows "gpu" --------------------------------------------------------------
@@ -86,7 +86,7 @@ ONE_TOKEN = {"model": {"preset": "llama3-8b"},
 
 
 def test_one_output_token_has_no_tpot(tmp_path, cli):
-    from tests.conftest import flat
+    from conftest import flat
 
     path = write_job(tmp_path, ONE_TOKEN)
     plan = answered(cli("serve", path, "--json", "--top", "3"))

@@ -2,7 +2,7 @@
 that failed before its fix (docs/qa_log.md, "QA 40")."""
 from __future__ import annotations
 
-from tests.conftest import write_job
+from conftest import write_job
 
 LORA = """
 model: {preset: llama3-8b}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import write_job
+from conftest import write_job
 
 P5_CKPT = """
 model: {preset: llama3-8b}

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.conftest import write_job
+from conftest import write_job
 
 MIXTRAL_FLOOR = """
 model: {preset: mixtral-8x7b}

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.conftest import EXAMPLES, answered
+from conftest import EXAMPLES, answered
 
 
 def _console(width):
@@ -196,7 +196,7 @@ def test_dollars_between_1k_and_10k_keep_three_significant_figures():
 
 def test_gbdt_header_counts_runs_and_trees_in_words(cli):
     """The GBDT header printed '1 run(s)' and '2000 trees expected of 2000'."""
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     code, out, err = cli("recommend", ROOT / "examples" / "gbdt-large.yaml")
     assert code == 0, err

@@ -47,7 +47,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model.memory import GiB, memory_per_gpu
-from tests.conftest import ROOT
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

@@ -210,7 +210,7 @@ def test_simulator_rerank_of_a_spot_job_uses_the_expected_hours():
     ranked them the other way."""
     import yaml
 
-    from tests.conftest import ROOT
+    from conftest import ROOT
 
     raw = yaml.safe_load((ROOT / "examples" / "resnet50-objectstore-shards.yaml").read_text())
     raw["training"]["epochs"] = 2000

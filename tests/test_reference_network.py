@@ -4,7 +4,7 @@ import pytest
 
 from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS
 from planner.hardware.options import reference_network
-from tests.conftest import answered, cluster_option, invoke_app
+from conftest import answered, cluster_option, invoke_app
 
 
 @pytest.mark.parametrize("gpu, per_gpu", [("A100-SXM-80GB", 200.0), ("H100-SXM-80GB", 400.0),

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from planner.units import config_str, fmt_run_time, fmt_time, fmt_usd
-from tests.conftest import EXAMPLES, answered, invoke_app
+from conftest import EXAMPLES, answered, invoke_app
 
 JOB = EXAMPLES / "llama3-70b.yaml"
 SECTIONS = ("Recommendation", "Top alternatives", "Cost: on-demand, spot, or buy", "Memory per GPU",

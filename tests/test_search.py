@@ -10,7 +10,7 @@ from planner.spec import load_job, load_job_dict
 
 @pytest.fixture(scope="module")
 def llama70(catalog):
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
 
     job = load_job(EXAMPLES / "llama3-70b.yaml")
     return job, recommend(job, catalog, simulate=False)

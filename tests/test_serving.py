@@ -19,7 +19,7 @@ from planner.workloads.serving_memory import (WEIGHT_BYTES, kv_bytes_per_token, 
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, SimSettings, settings_for, sim_workload
 from planner.spec import ClusterSpec, load_job_dict
 from planner.spec.schema import ServingSpec
-from tests.conftest import answered
+from conftest import answered
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
 
@@ -621,7 +621,7 @@ def test_a_large_fleet_is_simulated_as_a_slice_and_scales_with_qps(monkeypatch):
 
 def test_deadline_hours_on_a_realtime_job_is_refused(cli):
     """qa2: `planner serve <realtime job> --deadline-hours 5` was silently ignored."""
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
 
     code, so, se = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--deadline-hours", "5", "--no-simulate")
     assert code == 2 and so == ""

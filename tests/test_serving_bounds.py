@@ -12,7 +12,7 @@ from planner.spec import load_job_dict
 from planner.workloads.serving import latency_vs_qps, plan_serving
 from planner.workloads.serving_settings import SimSettings
 from planner.workloads.serving_iteration import IterationModel
-from tests.conftest import answered, flat, write_job
+from conftest import answered, flat, write_job
 
 FAST = SimSettings(search_s=60, search_requests=3000, confirm_s=120, confirm_requests=6000, candidates=1)
 H100 = {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}

@@ -15,7 +15,7 @@ from planner.spec import load_job_dict
 from planner.units import fmt_rate
 from planner.workloads.serving import plan_serving
 from planner.workloads.serving_settings import SimSettings
-from tests.conftest import answered
+from conftest import answered
 
 REALTIME = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 200, "p99_latency_ms": 50, "ttft_ms": 1000},
             "constraints": {"instances": ["aws:p5.48xlarge"]}}

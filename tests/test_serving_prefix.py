@@ -18,7 +18,7 @@ from planner.spec import ClusterSpec, load_job_dict
 from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
 from planner.workloads.serving_iteration import IterationModel, prefill_time
 from planner.workloads.serving_memory import kv_bytes_per_sequence, kv_prefix_bytes, shared_prefix
-from tests.conftest import answered, invoke_app
+from conftest import answered, invoke_app
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
 NO_TARGET = ServeTarget(None, None, None)

@@ -2,7 +2,7 @@
 
 import yaml
 
-from tests.conftest import answered, write_job
+from conftest import answered, write_job
 
 OFFLINE_70B = """model: {preset: llama3-70b}
 serving: {mode: batch, requests: 20000, prompt_tokens: 2048, output_tokens: 256, deadline_hours: 1}

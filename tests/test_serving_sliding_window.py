@@ -17,7 +17,7 @@ from planner.spec import ClusterSpec, load_job_dict
 from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
 from planner.workloads.serving_iteration import IterationModel
 from planner.workloads.serving_memory import _vllm_group_slots, kv_bytes_per_sequence, kv_bytes_per_token, kv_layout
-from tests.conftest import answered, invoke_app
+from conftest import answered, invoke_app
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
 H200 = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))

@@ -11,7 +11,7 @@ import planner.workloads.serving as ws
 import planner.workloads.serving_settings as wss
 from planner import interactive as wi
 from planner.spec import load_job_dict
-from tests.conftest import answered, engine_events_counted, flat, refused, write_job
+from conftest import answered, engine_events_counted, flat, refused, write_job
 
 H100 = {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}
 CHAT = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128, "qps": 40}

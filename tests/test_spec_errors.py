@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from planner.errors import InputError
 from planner.spec import load_job_dict
-from tests.conftest import answered, write_job
+from conftest import answered, write_job
 
 
 BAD = [

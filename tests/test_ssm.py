@@ -17,7 +17,7 @@ from planner.spec import ModelSpec, load_hf_config
 from planner.spec.hf import hf_config_to_fields
 from planner.spec.params import count_params, mamba_params
 from planner.spec.presets import PRESETS
-from tests.conftest import EXAMPLES, answered, refused
+from conftest import EXAMPLES, answered, refused
 
 from pathlib import Path
 

@@ -15,7 +15,7 @@ from planner.model.stacks import RUNS_ON, STACKS, resolve
 from planner.spec import load_job_dict
 from planner.vocab import FRAMEWORK
 
-from tests.conftest import ROOT
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 AM = "nemo-automodel"

@@ -81,7 +81,7 @@ def test_cost_is_time_price_nodes():
 def test_cost_in_recommend_is_time_price_nodes(catalog):
     from planner.workloads.training import recommend
     from planner.spec import load_job
-    from tests.conftest import EXAMPLES
+    from conftest import EXAMPLES
 
     # the example's search on one cloud: the same rule for every row at a third of the search's CPU
     job = load_job(EXAMPLES / "llama3-70b.yaml")

@@ -10,7 +10,7 @@ import pytest
 from benchmarks.parts_data import load
 from hardware_catalog import load_catalog
 from planner.model import physics
-from tests.conftest import ROOT, cluster_option
+from conftest import ROOT, cluster_option
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

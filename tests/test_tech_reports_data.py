@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, assert_cites_no_held_out_source
+from conftest import ROOT, assert_cites_no_held_out_source
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

@@ -17,7 +17,7 @@ from planner.results import (CampaignCurve, CampaignPlan, CampaignScenario, Late
 from planner.spec import load_job_dict
 from planner.workloads.serving import plan_serving
 from planner.workloads.serving_settings import SimSettings
-from tests.conftest import EXAMPLES, answered
+from conftest import EXAMPLES, answered
 
 SERVING_PLAN = ["model", "params", "mode", "precision", "precisions", "kv_precision", "weights_gib",
                 "kv_bytes_per_token", "targets", "best", "options", "rejected", "simulated", "simulation",
