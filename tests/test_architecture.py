@@ -127,3 +127,11 @@ def test_every_serving_module_is_in_the_serving_layers():
     found = {p.stem for p in (ROOT / "planner" / "workloads").glob("serving*.py")}
     assert found == named, (sorted(found - named), sorted(named - found))
     assert len(found) >= 2, sorted(found)
+
+
+def test_tests_import_conftest_one_way():
+    """pytest loads tests/conftest.py as the module ``conftest`` (rootdir-relative prepend import, no tests/__init__.py);
+    importing it as ``tests.conftest`` built a second copy of it (its own module state, imported again) in 82 files
+    until session 34."""
+    offenders = [p.name for p in sorted((ROOT / "tests").glob("*.py")) if "from tests" + ".conftest import" in p.read_text()]
+    assert offenders == [], offenders
