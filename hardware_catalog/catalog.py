@@ -21,6 +21,7 @@ on-prem key or commitment twice.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import difflib
 import functools
@@ -35,6 +36,7 @@ from typing import Any, Iterable, Literal, Optional
 # importing it took ~1 s of every command's start-up)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from hardware_catalog import fabric as launch_fabric
 from hardware_catalog import files
 from hardware_catalog import skypilot
 from hardware_catalog.bounds import ANY_MAX, RATE_FLOOR, range_error
@@ -547,6 +549,9 @@ class Catalog:
     #: price_ondemand_usd_hr 55.04 -> 40"): the planning commands print them, so a plan priced from a
     #: user's file says so
     overrides: list[str] = field(default_factory=list)
+    #: the transport each clustered instance's launch requests (``data/launch_fabric.csv`` and any override file's
+    #: ``launch_fabric`` rows), by instance key: read by the launch spec emitter (``planner.present.emit``)
+    launch_fabrics: dict[str, launch_fabric.LaunchFabric] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self._alias:
@@ -736,7 +741,7 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-_SECTIONS = ("gpus", "instances", "onprem", "commitments")
+_SECTIONS = ("gpus", "instances", "onprem", "commitments", "launch_fabric")
 
 
 def _csv_section(header: list[str]) -> str:
@@ -745,6 +750,8 @@ def _csv_section(header: list[str]) -> str:
     the catalog's own tables."""
     if skypilot.is_skypilot(header):
         return "skypilot"
+    if "transport" in header and "instance" in header:  # hardware_catalog/data/launch_fabric.csv's columns
+        return "launch_fabric"
     if "term" in header and "instance" in header:
         return "commitments"
     if "key" in header and "value" in header:
@@ -833,7 +840,7 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
         shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
         raise CatalogError("header", f"the columns ({shown}) are none of the catalog's tables: a GPU table has name and "
                            "vendor, an instance table cloud and name, commitments instance and term, onprem key and "
-                           "value, a SkyPilot vms.csv InstanceType and Price (`planner catalog gpus|instances|onprem --csv` writes "
+                           "value, a launch fabric table instance and transport, a SkyPilot vms.csv InstanceType and Price (`planner catalog gpus|instances|onprem --csv` writes "
                            "files it reads back)",
                            origin)
     rows = []
@@ -1002,6 +1009,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     inst_key_of = {instance_match_key(k): k for k in inst_raw}  # match key -> inst_raw key (override rows)
     onprem_raw: dict[str, dict] = {k: dict(r) for k, r in b_onprem.items()}
     commit_raw: list[tuple[dict, str | None, str]] = [(dict(r), None, f"commitments[{i}]") for i, r in enumerate(b_commits)]
+    fabric_raw: list[tuple[dict, str, str]] = []  # an override's launch_fabric rows: (row, file, where)
     origin_of: dict[str, tuple[str | None, str]] = {}  # key -> (file, where) for error messages
     valid: dict[str, _Row] = {}  # key -> the model validated when the override row was read
     given: dict[str, set[str]] = {}  # key -> the columns the last override row of it gave a value in
@@ -1100,6 +1108,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             dups.check([f"{r.cloud.lower()}:{r.instance}:{r.term}:{r.payment or ''}:{r.region or ''}".lower()], where,
                        f"{r.term} commitment for {r.cloud}:{r.instance}")
             commit_raw.append((dict(row), org, where))
+        fabric_raw.extend((row, org, f"launch_fabric[{i}]") for i, row in enumerate(doc.get("launch_fabric", [])))
 
     gpus: dict[str, GPU] = {}
     for name, raw in gpu_raw.items():
@@ -1175,7 +1184,47 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     cat.overrides = notes + [f"{_short(org, 80)}: adds {_short(c.term)} commitment for {_short(c.instance_key, 80)}"
                              for c, (_, org, _) in zip(commitments, commit_raw) if org is not None]
     cat.systems = _systems(b_systems, gpus, alias)
+    cat.launch_fabrics, said = _launch_fabrics(cat, fabric_raw)
+    cat.overrides += said
     return cat
+
+
+def _launch_fabrics(cat: Catalog, rows: list[tuple[dict, str, str]]) -> tuple[dict, list[str]]:
+    """The shipped launch fabrics (``data/launch_fabric.csv``) with an override's ``launch_fabric`` rows on top, and a
+    note per row. A row is checked as the shipped table is (``fabric.parse_row``: a bad cell is
+    ``launch_fabric[i].<column>: ...``), names a catalog instance (the file's own, or a built-in one, whose row it
+    replaces) of the fabric its transport runs on, and is given once per file. Until fabric34 an instance from a
+    user's file had no row and could get none: its multi-node launch requested no EFA / RDMA device, unsaid."""
+    out = dict(launch_fabric.launch_fabrics())
+    notes: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
+    for row, org, where in rows:
+        unknown = sorted(set(row) - set(launch_fabric.COLUMNS))
+        if unknown:
+            raise CatalogError(f"{where}.{unknown[0]}", f"is not a known column (a launch_fabric row has "
+                                                        f"{', '.join(launch_fabric.COLUMNS)})", org)
+        try:
+            r = launch_fabric.parse_row(row)
+        except launch_fabric.FabricRowError as e:
+            raise CatalogError(f"{where}.{e.column}", e.message, org) from None
+        try:
+            inst = cat.instance(r.key)
+        except CatalogError as e:
+            raise CatalogError(f"{where}.instance", e.message + " (a launch_fabric row names an instance of the "
+                                                                "catalog or of an instances table)", org) from None
+        if inst.fabric is not None and inst.fabric not in launch_fabric.TRANSPORT_FABRIC[r.transport]:
+            raise CatalogError(f"{where}.transport", f"{r.transport} runs on "
+                               f"{'/'.join(launch_fabric.TRANSPORT_FABRIC[r.transport])} nodes, but {inst.key} is priced "
+                               f"on {inst.fabric} (its fabric column)", org)
+        if (org, inst.key) in seen:
+            raise CatalogError(where, f"duplicate row: the launch fabric of {inst.key!r} is already given in "
+                                      f"{seen[(org, inst.key)]} of this file", org)
+        seen[(org, inst.key)] = where
+        verb = "replaces the launch fabric of" if inst.key in out else "adds a launch fabric for"
+        out[inst.key] = dataclasses.replace(r, key=inst.key)
+        notes.append(f"{_short(org, 80)}: {verb} {_short(inst.key, 80)}: {r.transport}"
+                     + (f", {r.devices} devices" if r.devices else ""))
+    return out, notes
 
 
 def _systems(rows, gpus: dict[str, GPU], alias: dict[str, str]) -> dict[str, System]:

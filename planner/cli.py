@@ -232,7 +232,7 @@ def recommend(
         if emit is not None:  # before the CSV is written: a launcher that refuses the plan leaves nothing behind
             from planner.present.emit import emit_launch_spec
 
-            spec = emit_launch_spec(job, planned.result.best, emit)
+            spec = emit_launch_spec(job, planned.result.best, emit, ctx.catalog)
         if csv_path is not None:
             write_text(csv_path, _ranked_csv(planned), "--csv", force)
         if spec is not None:

@@ -1213,3 +1213,16 @@ def test_torchrun_skypilot_k8s_and_bash_reject_broken_specs():
         k8s_accepts(k8s_doc)
     with pytest.raises(AssertionError):
         bash_syntax_ok("torchrun --nnodes=2 'unterminated \\\n  train.py\n")
+
+
+@pytest.mark.parametrize("instance", ["azure:Standard_ND96isr_H100_v5", "gcp:a3-highgpu-8g", "gcp:a3-megagpu-8g",
+                                      "gcp:a3-ultragpu-8g"])
+def test_the_fabric_pods_pass_the_kubernetes_schema(instance):
+    """fabric34: the AKS InfiniBand requests and GKE's annotations, sidecars and host volumes keep each pod template a
+    valid core/v1 one (strict), and the training container's script (the gIB prelude too) parses as bash."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 256,
+                         "micro_batch": 1, "recompute": "selective", "tokens": 1e11},
+                         "parallel": {"tp": 2, "pp": 1, "zero": 1}, "cluster": {"instance": instance, "nodes": 2}})
+    doc = yaml.safe_load(emit_launch_spec(job, estimate_job(job), "k8s"))
+    for script in k8s_accepts(doc):
+        bash_syntax_ok(script)

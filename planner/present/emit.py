@@ -50,6 +50,7 @@ not where the team keeps its data.
 """
 from __future__ import annotations
 
+import json
 import math
 import shlex
 from dataclasses import dataclass, field, replace
@@ -58,7 +59,7 @@ import yaml
 
 from planner.errors import InputError, clip, one_of
 from hardware_catalog.errors import MESSAGE_CHARS
-from hardware_catalog.fabric import LaunchFabric, launch_fabric
+from hardware_catalog.fabric import LaunchFabric, launch_fabrics
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
 from planner.model.pipeline import layout_counts, pipeline_split
@@ -1077,8 +1078,9 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
     return notes
 
 
-def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
-    """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``)."""
+def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None) -> LaunchPlan:
+    """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``). ``catalog``: the
+    one the plan was searched in (its override files' instances and launch fabrics); None: the shipped one."""
     if is_auto(job) or best.get("stack"):  # training.framework auto (or open on a TPU / Trainium): the plan's stack
         job = job_for_plan(job, best.get("stack") or {})
     st = from_training(job.training)
@@ -1167,9 +1169,13 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     # trays of 4) launches as its hosts
     per_host = int(hw.get("gpus_per_host") or hw["gpus_per_node"])
     hosts = int(hw["nodes"]) * int(hw["gpus_per_node"]) // per_host
-    fab = fabric_of(hw, hosts)
+    if catalog is None:
+        from hardware_catalog import load_catalog
+        catalog = load_catalog()
+    fab = fabric_of(hw, hosts, catalog.launch_fabrics)
     return LaunchPlan(
-        notes=launch_notes(job, cfg, style) + fabric_note(fab, hw.get("inter_node_gbps")), fabric=fab,
+        notes=(launch_notes(job, cfg, style) + fabric_note(fab, hw.get("inter_node_gbps"))
+               + unknown_fabric_note(fab, hw, hosts, catalog)), fabric=fab,
         name=f"{name[:40] or 'job'}-train", nodes=hosts,
         gpus_per_node=per_host,
         # the expected hours it was ranked at: sbatch --time from the uninterrupted hours ignored the job's checkpoint
@@ -1213,9 +1219,32 @@ FABRIC_NOTES = {
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 
 
-def fabric_of(hw, nodes: int) -> LaunchFabric | None:
-    """The transport a launch of ``nodes`` hosts on ``hw`` must reach (None on one node: no inter-node traffic)."""
-    return launch_fabric(hw["name"]) if nodes > 1 else None
+def fabric_of(hw, nodes: int, fabrics: dict[str, LaunchFabric] | None = None) -> LaunchFabric | None:
+    """The transport a launch of ``nodes`` hosts on ``hw`` must reach (None on one node: no inter-node traffic), from
+    ``fabrics`` (``Catalog.launch_fabrics``; None: the shipped table)."""
+    return (launch_fabrics() if fabrics is None else fabrics).get(hw["name"]) if nodes > 1 else None
+
+
+#: instance fabrics (instances.csv ``fabric``) a launch needs nothing for: plain Ethernet is TCP, which NCCL's socket
+#: transport runs without a request; a TPU slice is no torchrun launch
+PLAIN_FABRICS = ("ethernet", "tpu-ici", "tpu-dcn", "none")
+
+
+def unknown_fabric_note(fab: LaunchFabric | None, hw, nodes: int, catalog) -> list[str]:
+    """A multi-node launch on a catalog instance priced on an RDMA fabric (efa, infiniband, roce) or on none stated,
+    for which no launch fabric is known (no row in launch_fabric.csv or the user's override file): said, not emitted
+    as a TCP-only spec without a word (fabric34: a user's p5-class instance launched with no EFA request)."""
+    if fab is not None or nodes <= 1:
+        return []
+    inst = catalog.instances.get(hw["name"])
+    if inst is None or inst.fabric in PLAIN_FABRICS:
+        return []
+    priced = (f"{inst.fabric} at {float(hw.get('inter_node_gbps') or 0):,.0f} Gb/s" if inst.fabric
+              else f"an unstated fabric (the default {float(hw.get('inter_node_gbps') or 0):,.0f} Gb/s)")
+    return [f"no launch fabric is known for {inst.key} (priced on {priced} between nodes): this spec requests no EFA, "
+            "InfiniBand or RDMA device and sets no NCCL network plugin, so NCCL may run over TCP sockets on the "
+            "primary NIC; give the instance a launch_fabric row in the --catalog file (cloud, instance, transport, "
+            "devices, nccl_topo, source, read: hardware_catalog/data/launch_fabric.csv's columns)"]
 
 
 def fabric_note(fab: LaunchFabric | None, gbps) -> list[str]:
@@ -1225,29 +1254,161 @@ def fabric_note(fab: LaunchFabric | None, gbps) -> list[str]:
     return [FABRIC_NOTES[fab.transport].format(gbps=f"{float(gbps or 0):,.0f}")]
 
 
-def k8s_fabric(plan: LaunchPlan) -> tuple[dict, list[str]]:
-    """The extended resources each pod requests for the plan's fabric, and the notes for what a pod spec cannot
-    request by a name the planner can source. EFA: the instance's EFA count (hardware_catalog/data/launch_fabric.csv),
-    all of them, as the device plugin hands each device to one pod only; InfiniBand: the resource name is the cluster's
-    RDMA device plugin configuration (Azure/aks-rdma-infiniband documents two); GCP's GPUDirect transports: GKE network
-    interfaces and plugin volumes the cluster defines."""
-    fab = plan.fabric
+#: Azure/aks-rdma-infiniband (read 2026-12-04): the SR-IOV device plugin's resource, one per HCA
+#: (tests/scenarios/k8s/sriov/gpu/eight/eight.yaml: ``rdma/ib: 8`` beside ``nvidia.com/gpu: 8``), IPC_LOCK for an
+#: unlimited locked-memory limit (tests/scenarios/k8s/rdma/base/rdma-device.yaml), the NCCL variables its tests set
+#: (values.yaml ``ncclEnvVars``: NCCL_IB_DISABLE 0, NCCL_NET_GDR_LEVEL SYS) and the topology file mounted from a
+#: ConfigMap ``nvidia-topology`` (key topo.xml) at /opt/nvidia-topology (templates/mpi-job.yaml ``NCCL_TOPO_FILE``)
+IB_RESOURCE = "rdma/ib"
+IB_ENV = {"NCCL_IB_DISABLE": "0", "NCCL_NET_GDR_LEVEL": "SYS"}
+IB_TOPO_DIR = "/opt/nvidia-topology"
+IB_TOPO_CONFIGMAP = "nvidia-topology"
+
+
+@dataclass(frozen=True)
+class GkeNetworking:
+    """What a GKE pod of a GPUDirect transport carries, from Google's manifests in GoogleCloudPlatform/
+    container-engine-accelerators (read 2026-12-04), which the GKE guides apply: ``gpudirect-tcpx/nccl-test-latest.yaml``
+    (A3 High), ``gpudirect-tcpxo/nccl-test-latest.yaml`` (A3 Mega), ``gpudirect-rdma/nccl-test.yaml`` (A3 Ultra, A4).
+    ``networks``: the GPU NICs' interface names (``networking.gke.io/interfaces``; eth0 stays on the ``default``
+    network); the GKE Network objects they attach are the cluster's, so the spec writes placeholders for them."""
+
+    interfaces: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]  # the training container's variables
+    mounts: tuple[tuple[str, str], ...]  # (volume, mountPath) in the training container
+    volumes: tuple[tuple[str, str], ...]  # (volume, hostPath)
+    daemon: str = ""  # the receive-data-path sidecar's container name ("" none)
+    daemon_devices: tuple[str, ...] = ()  # devices.gke.io/container.<daemon> paths
+    daemon_command: tuple[str, ...] = ()
+    daemon_caps: tuple[str, ...] = ()
+    daemon_mounts: tuple[tuple[str, str], ...] = ()
+    prelude: str = ""  # a line the run script runs first
+    ipc_lock: bool = False
+
+
+_GPU_DEVS = tuple(f"/dev/nvidia{i}" for i in range(8)) + ("/dev/nvidiactl", "/dev/nvidia-uvm")
+GKE_NETWORKING = {
+    "gpudirect-tcpx": GkeNetworking(
+        interfaces=tuple(f"eth{i}" for i in range(1, 5)),
+        env=(("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64"),),
+        mounts=(("tcpx-socket", "/tmp"), ("libraries", "/usr/local/nvidia/lib64")),
+        volumes=(("libraries", "/home/kubernetes/bin/nvidia/lib64"), ("tcpx-socket", "/run/tcpx"),
+                 ("sys", "/sys"), ("proc-sys", "/proc/sys")),
+        daemon="tcpx-daemon", daemon_devices=_GPU_DEVS,
+        daemon_command=("/tcpgpudmarxd/build/app/tcpgpudmarxd", "--gpu_nic_preset", "a3vm", "--gpu_shmem_type", "fd",
+                        "--uds_path", "/run/tcpx", "--setup_param", "\\\"--verbose 128 2 0 \\\""),
+        daemon_caps=("NET_ADMIN",),
+        daemon_mounts=(("libraries", "/usr/local/nvidia/lib64"), ("tcpx-socket", "/run/tcpx"),
+                       ("sys", "/hostsysfs"), ("proc-sys", "/hostprocsysfs")),
+        ipc_lock=True),
+    "gpudirect-tcpxo": GkeNetworking(
+        interfaces=tuple(f"eth{i}" for i in range(1, 9)),
+        env=(("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64"),
+             ("NCCL_FASTRAK_LLCM_DEVICE_DIRECTORY", "/dev/aperture_devices")),
+        mounts=(("nvidia", "/usr/local/nvidia/lib64"), ("aperture-devices", "/dev/aperture_devices")),
+        volumes=(("nvidia", "/home/kubernetes/bin/nvidia/lib64"), ("sys", "/sys"), ("proc-sys", "/proc/sys"),
+                 ("aperture-devices", "/dev/aperture_devices")),
+        daemon="tcpxo-daemon", daemon_devices=_GPU_DEVS + ("/dev/dmabuf_import_helper",),
+        daemon_command=("/bin/sh", "-c", "set -ex\nchmod 755 /fts/entrypoint_rxdm_container.sh\n"
+                        "/fts/entrypoint_rxdm_container.sh --num_hops=2 --num_nics=8 --uid= --alsologtostderr\n"),
+        daemon_caps=("NET_ADMIN", "NET_BIND_SERVICE"),
+        daemon_mounts=(("nvidia", "/usr/local/nvidia/lib64"), ("sys", "/hostsysfs"), ("proc-sys", "/hostprocsysfs"))),
+    "gpudirect-rdma": GkeNetworking(
+        interfaces=tuple(f"eth{i}" for i in range(2, 10)),
+        env=(("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64"),),
+        mounts=(("library-dir-host", "/usr/local/nvidia"), ("gib", "/usr/local/gib")),
+        volumes=(("library-dir-host", "/home/kubernetes/bin/nvidia"), ("gib", "/home/kubernetes/bin/gib")),
+        prelude="source /usr/local/gib/scripts/set_nccl_env.sh"),
+}
+#: the placeholder of the i-th GPU NIC's GKE Network (Google's manifests name them vpc1.. / rdma-0..; a cluster's own
+#: names are whatever its multi-networking setup created)
+GKE_NETWORK_PLACEHOLDER = "REPLACE_WITH_GKE_GPU_NETWORK_{}"
+GKE_DAEMON_IMAGE = "REPLACE_WITH_{}_IMAGE"
+
+
+@dataclass
+class K8sFabric:
+    """What each pod of a ``PyTorchJob`` adds for the plan's fabric (``k8s_fabric``)."""
+
+    devices: dict = field(default_factory=dict)  # extended resources, in limits and requests
+    notes: list[str] = field(default_factory=list)
+    annotations: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    mounts: list[dict] = field(default_factory=list)
+    volumes: list[dict] = field(default_factory=list)
+    sidecars: list[dict] = field(default_factory=list)
+    capabilities: list[str] = field(default_factory=list)
+    prelude: str = ""
+
+
+def k8s_fabric(plan: LaunchPlan) -> K8sFabric:
+    """What each pod carries for the plan's fabric. EFA: the instance's EFA count (hardware_catalog/data/
+    launch_fabric.csv), all of them, as the device plugin hands each device to one pod only. InfiniBand: ``rdma/ib``,
+    one per HCA, IPC_LOCK, Azure/aks-rdma-infiniband's NCCL variables and its topology ConfigMap (``IB_*``). GCP's
+    GPUDirect transports: GKE's multi-network annotations, the plugin's host volumes and variables and, for TCPX /
+    TCPXO, the receive-data-path daemon beside the trainer (``GKE_NETWORKING``); the GKE Network names and the
+    daemon's image tag are the cluster's, written as marked placeholders."""
+    fab, out = plan.fabric, K8sFabric()
     if fab is None:
-        return {}, []
+        return out
     if fab.transport == "efa" and fab.devices:
-        return {EFA_RESOURCE: fab.devices}, [
-            f"each pod requests all {fab.devices} EFA devices of a {plan.instance} ({EFA_RESOURCE}): the cluster "
-            "must run the EFA device plugin (with the EFA DRA driver instead, replace the request by a ResourceClaim)"]
-    if fab.transport == "efa":
-        return {}, [f"request every EFA device of a {plan.instance} node ({EFA_RESOURCE}: the node's allocatable count, "
-                    "kubectl describe node) beside nvidia.com/gpu: the catalog has no sourced count for it, and a pod "
-                    "without the request gets no EFA"]
-    if fab.transport == "infiniband":
-        return {}, ["request the nodes' InfiniBand devices by the resource the cluster's RDMA device plugin names "
-                    "(Azure/aks-rdma-infiniband: rdma/ib, one per HCA, with the SR-IOV device plugin; rdma/shared_ib: 1 "
-                    "with the RDMA shared device plugin) and add capability IPC_LOCK: a pod without them gets no IB"]
-    return {}, ["the pods need the GKE network interfaces (networking.gke.io annotations) and the NCCL plugin's "
-                "volumes of the cluster's GPUDirect setup, which this manifest does not write"]
+        out.devices = {EFA_RESOURCE: fab.devices}
+        out.notes.append(f"each pod requests all {fab.devices} EFA devices of a {plan.instance} ({EFA_RESOURCE}): the "
+                         "cluster must run the EFA device plugin (with the EFA DRA driver instead, replace the request "
+                         "by a ResourceClaim)")
+    elif fab.transport == "efa":
+        out.notes.append(f"request every EFA device of a {plan.instance} node ({EFA_RESOURCE}: the node's allocatable "
+                         "count, kubectl describe node) beside nvidia.com/gpu: the catalog has no sourced count for "
+                         "it, and a pod without the request gets no EFA")
+    elif fab.transport == "infiniband":
+        out.capabilities = ["IPC_LOCK"]
+        out.env = dict(IB_ENV)
+        if fab.devices:
+            out.devices = {IB_RESOURCE: fab.devices}
+            out.notes.append(f"each pod requests the {fab.devices} InfiniBand HCAs of a {plan.instance} as "
+                             f"{IB_RESOURCE}, the SR-IOV device plugin's name (Azure/aks-rdma-infiniband); with the "
+                             "RDMA shared device plugin request rdma/shared_ib: 1 instead")
+        else:
+            out.notes.append(f"request the nodes' InfiniBand devices by the resource the cluster's RDMA device plugin "
+                             f"names ({IB_RESOURCE}, one per HCA, with the SR-IOV device plugin; rdma/shared_ib: 1 with "
+                             "the RDMA shared device plugin): the catalog has no sourced HCA count for it")
+        if fab.nccl_topo:
+            out.env["NCCL_TOPO_FILE"] = f"{IB_TOPO_DIR}/topo.xml"
+            out.mounts.append({"name": IB_TOPO_CONFIGMAP, "mountPath": IB_TOPO_DIR})
+            out.volumes.append({"name": IB_TOPO_CONFIGMAP, "configMap": {
+                "name": IB_TOPO_CONFIGMAP, "items": [{"key": "topo.xml", "path": "topo.xml"}]}})
+            out.notes.append(f"NCCL_TOPO_FILE reads ConfigMap {IB_TOPO_CONFIGMAP} (key topo.xml): create it from "
+                             f"Azure/azhpc-images topology/{fab.nccl_topo} (the Azure HPC image's /opt/microsoft/"
+                             f"{fab.nccl_topo})")
+    elif fab.transport in GKE_NETWORKING:
+        g = GKE_NETWORKING[fab.transport]
+        nets = [{"interfaceName": "eth0", "network": "default"}] + [
+            {"interfaceName": ifn, "network": GKE_NETWORK_PLACEHOLDER.format(i + 1)} for i, ifn in enumerate(g.interfaces)]
+        out.annotations = {"networking.gke.io/default-interface": "eth0",
+                           "networking.gke.io/interfaces": json.dumps(nets)}
+        out.env = dict(g.env)
+        out.mounts = [{"name": v, "mountPath": m} for v, m in g.mounts]
+        out.volumes = [{"name": v, "hostPath": {"path": h}} for v, h in g.volumes]
+        out.capabilities = ["IPC_LOCK"] if g.ipc_lock else []
+        out.prelude = g.prelude
+        what = {"gpudirect-tcpx": "GPUDirect-TCPX", "gpudirect-tcpxo": "GPUDirect-TCPXO",
+                "gpudirect-rdma": "GPUDirect RDMA (gIB)"}[fab.transport]
+        out.notes.append(f"the pods carry GKE's {what} networking (GoogleCloudPlatform/container-engine-accelerators' "
+                         f"manifests): set each {GKE_NETWORK_PLACEHOLDER.format('N')} in networking.gke.io/interfaces to "
+                         "the GKE Network of the cluster's N-th GPU NIC (Google's examples name them "
+                         + ("rdma-0..rdma-7" if fab.transport == "gpudirect-rdma" else "vpc1..") + ")")
+        if g.daemon:
+            image = GKE_DAEMON_IMAGE.format(g.daemon.upper().replace("-", "_"))
+            out.annotations[f"devices.gke.io/container.{g.daemon}"] = "".join(f"- path: {d}\n" for d in g.daemon_devices)
+            out.sidecars.append({
+                "name": g.daemon, "image": image, "command": list(g.daemon_command),
+                "securityContext": {"capabilities": {"add": list(g.daemon_caps)}},
+                "env": [{"name": "LD_LIBRARY_PATH", "value": "/usr/local/nvidia/lib64"}],
+                "volumeMounts": [{"name": v, "mountPath": m} for v, m in g.daemon_mounts]})
+            out.notes.append(f"set {image}: Google's {g.daemon} (tcpgpudmarxd-dev) image at the version of the "
+                             f"cluster's NCCL {fab.transport.split('-')[1].upper()} plugin installer; the daemon runs "
+                             "until the pod ends, so a finished trainer leaves the pod running until the job is deleted")
+    return out
 
 
 def skypilot_fabric(plan: LaunchPlan) -> tuple[str | None, list[str]]:
@@ -1378,34 +1539,42 @@ def emit_k8s(plan: LaunchPlan) -> str:
     """A Kubeflow Training Operator ``PyTorchJob``: one Master + (nodes-1) Workers, one pod per
     node holding all its GPUs; the operator sets MASTER_ADDR, MASTER_PORT and RANK (node rank)."""
     vendor_gpu = "amd.com/gpu" if plan.gpu.upper().startswith("MI") else "nvidia.com/gpu"
-    script = _run_script(plan, "$RANK", "$MASTER_ADDR", "$MASTER_PORT")
-    env = [{"name": k, "value": "REPLACE_ME"} for k in plan.placeholders]
-    devices, notes = k8s_fabric(plan)
+    fx = k8s_fabric(plan)
+    script = (fx.prelude + "\n" if fx.prelude else "") + _run_script(plan, "$RANK", "$MASTER_ADDR", "$MASTER_PORT")
+    env = [{"name": k, "value": "REPLACE_ME"} for k in plan.placeholders] + [
+        {"name": k, "value": v} for k, v in fx.env.items()]
+    devices = fx.devices
 
     def replica(n: int) -> dict:
+        container: dict = {
+            "name": "pytorch", "image": "REPLACE_WITH_TRAINING_IMAGE",
+            # a copy per replica: one shared list was dumped as a YAML anchor ("env: &id001" in the Master,
+            # "env: *id001" in the Worker), which people read and edit as one more thing to decode
+            "command": ["bash", "-c", script], "env": [dict(e) for e in env],
+            # the fabric's devices (EFA, InfiniBand HCAs) in limits and requests, as the EKS and AKS examples write them
+            "resources": ({"limits": {vendor_gpu: plan.gpus_per_node, **devices}, "requests": dict(devices)}
+                          if devices else {"limits": {vendor_gpu: plan.gpus_per_node}}),
+            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}] + [dict(m) for m in fx.mounts],
+        }
+        if fx.capabilities:
+            container["securityContext"] = {"capabilities": {"add": list(fx.capabilities)}}
         spec: dict = {
-            "containers": [{
-                "name": "pytorch", "image": "REPLACE_WITH_TRAINING_IMAGE",
-                # a copy per replica: one shared list was dumped as a YAML anchor ("env: &id001" in the Master,
-                # "env: *id001" in the Worker), which people read and edit as one more thing to decode
-                "command": ["bash", "-c", script], "env": [dict(e) for e in env],
-                # the fabric's devices (EFA) in limits and requests, as the EKS and SkyPilot examples write them
-                "resources": ({"limits": {vendor_gpu: plan.gpus_per_node, **devices}, "requests": dict(devices)}
-                              if devices else {"limits": {vendor_gpu: plan.gpus_per_node}}),
-                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
-            }],
-            "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
+            "containers": [container] + [yaml.safe_load(yaml.safe_dump(c)) for c in fx.sidecars],
+            "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}] + [dict(v) for v in fx.volumes],
         }
         if plan.instance:
             spec["nodeSelector"] = {"node.kubernetes.io/instance-type": plan.instance}
-        return {"replicas": n, "restartPolicy": "OnFailure", "template": {"spec": spec}}
+        template: dict = {"spec": spec}
+        if fx.annotations:  # GKE's multi-network annotations are the pod's, set before it is scheduled
+            template = {"metadata": {"annotations": dict(fx.annotations)}, "spec": spec}
+        return {"replicas": n, "restartPolicy": "OnFailure", "template": template}
 
     replicas = {"Master": replica(1)}
     if plan.nodes > 1:
         replicas["Worker"] = replica(plan.nodes - 1)
     doc = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": plan.name},
            "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas}}
-    return (_header(plan, notes=notes) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
+    return (_header(plan, notes=fx.notes) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
             + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
@@ -1439,7 +1608,8 @@ def check_emit_alone(others: dict[str, bool]) -> None:
                                    "would print: choose one (run the command twice for both)")
 
 
-def emit_launch_spec(job: JobSpec, best: dict, fmt: str) -> str:
-    """``fmt`` is ``torchrun|slurm|skypilot|k8s``, optionally ``:megatron`` or ``:fsdp``."""
+def emit_launch_spec(job: JobSpec, best: dict, fmt: str, catalog=None) -> str:
+    """``fmt`` is ``torchrun|slurm|skypilot|k8s``, optionally ``:megatron`` or ``:fsdp``; ``catalog``: the one the plan
+    was searched in (``launch_plan``)."""
     kind, style = check_emit_format(fmt)
-    return EMITTERS[kind](launch_plan(job, best, style))
+    return EMITTERS[kind](launch_plan(job, best, style, catalog))
