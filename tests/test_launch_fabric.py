@@ -244,7 +244,7 @@ def test_an_override_row_fills_a_shipped_rows_missing_count(tmp_path):
 
 def test_recommend_emit_reads_the_override_files_fabric(cli, tmp_path):
     """The CLI hands the catalog it searched (with the file's rows) to the emitter."""
-    from tests.conftest import write_job
+    from conftest import write_job
 
     _, _, _, p = _override_plan(tmp_path, EFA_ROW)
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": PRETRAIN,
