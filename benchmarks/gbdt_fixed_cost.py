@@ -30,8 +30,11 @@ GPU_SWEEP = {(10, 5): (0.158903021, 0.383688661), (10, 10): (0.797299852, 1.3336
              (100, 5): (0.245585694, 1.260127313), (100, 10): (1.807274598, 3.869150384)}
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from calibration.gbdt import time_training
+    from planner.present.script_args import ScriptArgs  # no options; a bad one is one line, exit 2
+
+    ScriptArgs(prog="benchmarks/gbdt_fixed_cost.py", description=__doc__.split("\n")[0]).parse_args(argv)
 
     prof = json.loads(Path(PROFILE_PATH).read_text())
     print(f"CPU, 1 thread (profile: xgboost {prof['library_version']}, {prof['measured_at']})")
