@@ -43,7 +43,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd, trace_note
-from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes, spot_range
+from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes, spot_range
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -125,18 +125,6 @@ def _analytic_caveat(best: dict) -> str:
         return ""
     return (f"analytic (compute-bound) times: they leave out the simulated data-loading stall, which makes "
             f"the recommended plan's step {fmt_time(t)} instead of {fmt_time(a)}")
-
-
-def _cheaper_words(buy: dict, hw: dict) -> str:
-    """Which is cheaper per hour of use, owning or on-demand (``buy.cheaper``, against the on-demand rate),
-    naming the rate it is against, and spot's where the instance has one below the owned node-hour: "buy
-    is cheaper" sat beside a spot plan that cost less than buying."""
-    words = "buying is cheaper than on-demand" if buy["cheaper"] == "buy" else "on-demand is cheaper than buying"
-    spot = hw.get("price_spot_usd_hr")
-    if spot and spot < buy["node_hour_usd"]:
-        words += (f"; spot, at {spot:.2f} $/node-h before interruptions, is below owning's "
-                  f"{buy['node_hour_usd']:.2f}")
-    return words
 
 
 def _buy_parts(buy: dict) -> str:
@@ -482,7 +470,7 @@ def _cost_section(rec: dict) -> Section:
                 if buy.get("hours") is not None else _hours(cost["hours"]))
         lines.append(f"Buy: this run's {wall} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
                      f"at {buy['node_hour_usd']:.2f} $/node-h ({_buy_parts(buy)})" + (
-                         f": per hour of use, {_cheaper_words(buy, best['hardware'])}. {_breakeven_words(buy, best['hardware'])}"
+                         f": per hour of use, {cheaper_words(buy, best['hardware'])}. {_breakeven_words(buy, best['hardware'])}"
                          f" — buying commits {fmt_usd(buy['capex_usd'])} up "
                          f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"
                          + (" (on-demand, same wall hours)." if rent != cost["cost_ondemand_usd"] else ".")

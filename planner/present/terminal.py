@@ -57,6 +57,20 @@ def breakdown_table(res: dict) -> Table:
     return t
 
 
+def cheaper_words(buy: dict, hw: dict) -> str:
+    """Which is cheaper per hour of use, owning or on-demand (``buy.cheaper``, against the on-demand rate),
+    naming the rate it is against, and spot's where the instance has one below the owned node-hour: "buy
+    is cheaper" sat beside a spot plan that cost less than buying. One wording for the report's Buy line and
+    estimate's "buy instead" row (the row gave neither until QA 40's note: 16.95 $/node-h spot beside an 18.99
+    owned node-hour, unsaid)."""
+    words = "buying is cheaper than on-demand" if buy["cheaper"] == "buy" else "on-demand is cheaper than buying"
+    spot = hw.get("price_spot_usd_hr")
+    if spot and spot < buy["node_hour_usd"]:
+        words += (f"; spot, at {spot:.2f} $/node-h before interruptions, is below owning's "
+                  f"{buy['node_hour_usd']:.2f}")
+    return words
+
+
 def summary_table(res: dict) -> Table:
     t = Table(show_header=False, show_edge=False, box=None)
     t.add_column(style="bold")
@@ -101,7 +115,9 @@ def summary_table(res: dict) -> Table:
                   # the utilisation moves the owned node-hour most (every owned cost is divided by it): said
                   # here as in the report's Buy line (the row gave capex and years only)
                   f"at {b['node_hour_usd']:.2f} $/node-h ({b['utilisation']:.0%} utilisation, capex "
-                  f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)")
+                  f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)"
+                  # which is cheaper per hour of use, and spot where it is below owning, in the report's words
+                  + (f"; per hour of use, {cheaper_words(b, hw)}" if b.get("cheaper") else ""))
     if cost.get("committed"):
         # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
         # spot and buy but no reserved / committed-use / capacity-block figure. Each: the run's hours at the rate,

@@ -23,7 +23,11 @@ core), and histogram building gains little from the second thread of a core.
 ``gpu_hist`` 13.87 s on a Pascal Titan X; default depth 6) give
 750,000 x 50 x 6 x 500 / 13.87 s = 8.1e9 row x feature x level updates per second. Histogram
 building on GPU is bound by memory traffic and atomics, so the prior scales it by HBM bandwidth
-(Titan X Pascal: 480 GB/s). XGBoost trains on one GPU per process (multi-GPU needs Dask), so only
+(Titan X Pascal: 480 GB/s). Each tree also pays a fixed cost by level, node and (node, feature) — kernel
+launches and host syncs per level, a histogram and a split search per node (``planner.model.gbdt.gpu_tree_fixed_s``,
+fitted to a published XGBoost GPU sweep: 0.67 ms a tree at depth 5, 3.7 ms at depth 10 with 10 features) — and a
+run copies its matrix to the GPU once for the quantile sketch (4 B a cell over the host link, ``gpu_sketch_s``).
+XGBoost trains on one GPU per process (multi-GPU needs Dask), so only
 one-GPU NVIDIA instances are candidates unless ``constraints.instances`` names others.
 
 **Cost** = billed hours x price, billed per second with a 60 s minimum per run (AWS, GCP), so a
@@ -57,15 +61,21 @@ from planner.hardware.options import select_instances
 from planner.units import fmt_run_time, fmt_usd_cents as _usd
 from planner.spec import validate_section
 from planner.errors import read_json_object
-from planner.model.gbdt import predict_tree_s  # the cost model, written once
+from planner.model.gbdt import gpu_sketch_s, gpu_tree_fixed_s, predict_tree_s  # the cost model, written once
 from planner.results import TabularOption, TabularPlan
 from hardware_catalog import load_catalog
+from hardware_catalog.catalog import PCIE_X16_GBPS_PER_DIR
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "hardware" / "profiles" / "gbdt-cpu.json"
 GPU_PRIOR_RATE = 750_000 * 50 * 6 * 500 / 13.87  # row*feature*level per s, Titan X Pascal (XGBoost docs)
 GPU_PRIOR_HBM = 480e9  # Titan X Pascal memory bytes/s (GDDR5X)
 GPU_PRIOR_SOURCE = ("prior: XGBoost docs 'XGBoost GPU Support' benchmark (1M x 50, 500 rounds, gpu_hist "
-                    "13.87 s on Titan X Pascal), scaled by memory bandwidth")
+                    "13.87 s on Titan X Pascal), scaled by memory bandwidth; per-tree fixed cost (levels, nodes, "
+                    "split evaluation) from a published XGBoost GPU sweep (EvoTrees.jl regressor-xgb-gpu.csv); "
+                    "sketch: the matrix copied over the host link")
+#: a GPU's host link where its catalog row gives none (an override's bare row): PCIe Gen4 x16, the most common link
+#: of the catalog's one-GPU instances (every shipped NVIDIA row has its own)
+HOST_LINK_FALLBACK_BPS = PCIE_X16_GBPS_PER_DIR[4] * 1e9
 VCPUS_PER_CORE = 2
 #: thread scaling used when the profile's own measurement cannot be extrapolated (fewer than
 #: MIN_THREADS_MEASURED threads, or a speedup under 1.3x: a shared or SMT-sibling machine).
@@ -168,12 +178,17 @@ def scaling(prof: dict) -> tuple[float, float, str]:
             f"{s:.2f}x on {n} threads: too few to extrapolate)")
 
 
-def gpu_seconds(spec: TabularSpec, hbm_bw, trees: float):
+def gpu_seconds(spec: TabularSpec, hbm_bw, host_bw, trees: float):
+    """Training seconds on one GPU (vectorised over parts): the quantile sketch once, then per tree the fixed cost
+    (levels, nodes, split evaluation: ``gbdt.gpu_tree_fixed_s``) plus the row work at the prior's rate. The row term
+    alone put a 1,000-row job at <0.001 s (QA 41); the per-tree fixed cost is what a small data set pays."""
     m = spec.measured_rows_per_s
     if m is not None and m.gpu:
         return np.full(np.shape(hbm_bw), spec.rows * trees / m.gpu), "measured (user: gpu)"
     rate = GPU_PRIOR_RATE * np.asarray(hbm_bw, dtype=np.float64) / GPU_PRIOR_HBM
-    return spec.rows * spec.features * spec.depth * trees / rate, GPU_PRIOR_SOURCE
+    R, F, D = spec.rows, spec.features, spec.depth
+    t_tree = float(gpu_tree_fixed_s(R, F, D)) + R * F * D / rate
+    return gpu_sketch_s(R, F, host_bw) + trees * t_tree, GPU_PRIOR_SOURCE
 
 
 def _with_cluster_instance(job):
@@ -243,7 +258,8 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
         for i, s in zip(cpu, np.atleast_1d(secs)):
             rows.append(_row(i, "cpu", float(s), src, host_need, None, spec, con.spot))
     if gpu:
-        secs, src = gpu_seconds(spec, [i.gpu.hbm_bw for i in gpu], trees)
+        secs, src = gpu_seconds(spec, [i.gpu.hbm_bw for i in gpu],
+                                [i.gpu.host_bw or HOST_LINK_FALLBACK_BPS for i in gpu], trees)
         for i, s in zip(gpu, np.atleast_1d(secs)):
             rows.append(_row(i, "gpu", float(s), src, host_need, gpu_need, spec, con.spot))
     ok = [r for r in rows if r.fits]
