@@ -215,7 +215,7 @@ def test_estimate_buy_row_of_a_spot_job_names_spot_below_owning(cli, tmp_path):
     # QA 40 left it: estimate's "buy instead" row of a spot job on aws:p5.48xlarge gave the owned node-hour (18.99) with
     # the spot rate (16.95 $/node-h) below it unsaid; the report's Buy line says it. The row now says it in the
     # report's words (terminal.cheaper_words, one function for both)
-    from tests.conftest import answered, flat
+    from conftest import answered, flat
 
     job = "model: {preset: llama3-8b}\ntraining: {tokens: 1.0e10}\ncluster: {instance: aws:p5.48xlarge, nodes: 2}\n"
     spot = write_job(tmp_path, job + "constraints: {spot: true}\n")

@@ -47,7 +47,8 @@ GPU_S_PER_LEVEL = 1.04e-4
 #: seconds per tree node (2^depth of them, or one per row when fewer): its histogram build and split bookkeeping
 GPU_S_PER_NODE = 2.22e-6
 #: seconds per (node, feature) of split evaluation: XGBoost's GPU evaluator scans a feature's bins within one thread
-#: block per (node, feature) (src/tree/gpu_hist/evaluate_splits.cu), so the term is per (node, feature), not per bin
+#: block per (node, feature) (dmlc/xgboost src/tree/gpu_hist/evaluate_splits.cu ``LaunchEvaluateSplits``: "One block
+#: for each feature", a grid of max_active_features x nodes blocks of 32 threads), so the term is per (node, feature), not per bin
 #: (fitted 1.31e-9 s per (node, sampled feature, bin) at max_bin 64 = 8.4e-8 per (node, feature))
 GPU_S_PER_NODE_FEATURE = 1.31e-9 * 64
 #: bytes per cell the GPU quantile sketch copies from host memory: ``QuantileDMatrix`` (and a ``DMatrix`` trained with
