@@ -297,7 +297,8 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     M/M/c's, not 0.625 of it; the slot queue's load at the full batch's time in service (rate x W(batch)) took the
     grid to 44 of 60 but benchmarks/sim_vs_analytic_replicas.py to 48 kept / 4 added / 9 removed, 23 replicas apart
     (was 51 / 5 / 5, 20): a steep step keeps the batch from filling (the 70b example's p4de TP4 at 96% of its
-    throughput holds 119 of 167 slots). Not taken."""
+    throughput holds 119 of 167 slots); a birth-death chain with departures at k / W(k) (Kleinrock 1975 §3.1) 41 of
+    60, 50 / 4 / 7, 21 apart. Neither taken."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
