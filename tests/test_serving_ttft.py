@@ -104,8 +104,22 @@ def test_ttft_near_saturation_within_25pct_of_simulated_median(prompt, output, u
     TTFT at ``util`` of the simulated saturated throughput is within 25% of the simulated median (fixed seed, 1,500
     Poisson arrivals). Without the queues it stated one prefill: 2,000 / 128 at 90% 87 ms vs a median of 179."""
     from benchmarks.ttft_grid import point
-    (*_, an, p50, p90, _, _), = point("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1, prompt, output, [util], 1500)
+    (*_, an, p50, p90, _, _, _), = point("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1, prompt, output, [util],
+                                         1500)
     assert an == pytest.approx(p50, rel=0.25) and an < p90
+
+
+@pytest.mark.xfail(strict=True, reason="slotq34: the analytic slot queue reads low at high loads with 128 outputs")
+def test_the_slot_queue_at_high_load_holds_the_simulated_p99():
+    """A known defect, measured (slotq34; strict: it fails the suite once fixed, so the marker goes): llama3.1-70b on
+    p5.48xlarge TP4, 128 / 128 tokens at 80% of the simulated saturated throughput (benchmarks/ttft_grid.py's point,
+    3,000 Poisson requests, seed 0): analytic p99 TTFT 94 ms, simulated 244 ms (0.39). Simulated, 2.4% of arrivals
+    find the 64 slots full (Erlang C at a = L: 1.7%) and wait 166 ms on average given that (M/M/c: 191 ms;
+    Allen-Cunneen's (1 + cv^2) / 2 makes it 119); the occupancy's variance is 1.2-1.3x its mean (llama3.1-8b at 30-70%,
+    the middle 80% of the run; Poisson: 1). README "TTFT under load" has what was tried."""
+    from benchmarks.ttft_grid import point
+    (*_, an99, p99, _), = point("llama3.1-70b", "H100-SXM-80GB", "p5.48xlarge", 4, 128, 128, [0.8], 3000)
+    assert an99 == pytest.approx(p99, rel=0.25)
 
 
 def test_ttft_rises_monotonically_with_rate_and_is_unstable_past_capacity():

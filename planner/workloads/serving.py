@@ -291,7 +291,14 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     on llama3.1-8b 1.26 (an M/G/1 tail at 95% over 3,000 requests: the simulated run is short of its steady state). Tried and dropped: the running
     iteration's residual uniform instead of whole (19 of 30 on llama3.1-8b, was 20), the prefill budget's wait as
     only the work queued ahead (as the mean) (11 of 30: the tail needs the whole wait), a floor of rho x P(the
-    residual prompt work > t) under its exponential tail (no point moved)."""
+    residual prompt work > t) under its exponential tail (no point moved). slotq34 (README, "What the slot queue
+    misses"): simulated, the 64 slots are full for more arrivals than Erlang C at a = L says (llama3.1-8b 128 / 128 at
+    80 / 90 / 95%: 2.7 / 22 / 41% vs 1.5 / 13 / 28%; the occupancy's variance 1.2-1.3x its mean) and a wait lasts
+    M/M/c's, not 0.625 of it; the slot queue's load at the full batch's time in service (rate x W(batch)) took the
+    grid to 44 of 60 but benchmarks/sim_vs_analytic_replicas.py to 48 kept / 4 added / 9 removed, 23 replicas apart
+    (was 51 / 5 / 5, 20): a steep step keeps the batch from filling (the 70b example's p4de TP4 at 96% of its
+    throughput holds 119 of 167 slots); a birth-death chain with departures at k / W(k) (Kleinrock 1975 §3.1) 41 of
+    60, 50 / 4 / 7, 21 apart. Neither taken."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
