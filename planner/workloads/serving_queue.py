@@ -223,11 +223,14 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
     chunked over r = f / lam steps in a row (lam = (B - 1) / O prompts a step; vLLM V1's scheduler runs the running
     requests first and a waiting prompt's next chunk in what the budget leaves, vllm/v1/core/sched/scheduler.py, where
     ``long_prefill_token_threshold``, when set (> 0), caps a chunk further and lengthens the run; Sarathi-Serve §3's
-    stalls, every chunk of the prompt one), so K is a compound count -- M ~ Binomial(n, lam) prompts, each a run of
-    r_j steps, E r_j = r, E r_j^2 = r^2 (1 + cv^2) -- with variance n lam r^2 (1 + cv^2) - n lam^2 r^2 = n f r (1 - f +
-    cv^2), f = lam r: r times the binomial's (Feller, An Introduction to Probability Theory Vol. 1, 3rd ed. 1968,
-    §XII.1, a random sum; an M/G/1's busy time has the same asymptotic variance, lam E[S^2] per step, however the runs
-    overlap: the renewal-reward CLT over its idle-busy cycles). r = 1 where the
+    stalls, every chunk of the prompt one), so K is a compound count: M ~ Binomial(n, lam) prompts, each a run of r_j
+    steps (E r_j = r, E r_j^2 = r^2 (1 + cv^2)), has variance E M Var r_j + Var M r^2 = n f r (1 - lam + cv^2), f =
+    lam r (a random sum: Feller, An Introduction to Probability Theory Vol. 1, 3rd ed. 1968, §XII.1) -- r times the
+    binomial's -- where the runs never overlap. As f grows they do (a prompt waits for the one before it) and K
+    saturates at n, so the binomial's 1 - f stands for 1 - lam, as the simulation's counts show: the variance of K per
+    step in a backlog's steady part (the middle 80% of 1,500 requests) is 1.0-1.4 / 2.6-3.3 on B200 TP4 at B = 8 / 25
+    (f 0.18 / 0.63; this 1.53 / 3.09, with 1 - lam 1.75 / 5.85) and 2.5-3.4 / 1.8-2.2 on TP8 at 30 / 37 (f 0.77 /
+    0.96; this 2.93 / 2.24). r = 1 where the
     prompts fit one step (f is then the share of steps after a finish, at most lam): a binomial of independent steps,
     as it was until rag34. A request's n is
     its own output length less one, drawn as the simulation draws it (lognormal around ``serving.output_tokens`` with
@@ -239,10 +242,11 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
     at B = 1 nothing else is prefilled and it is the bare step (``llm_tpot``'s). Measured (tpot33, a backlog of 1,500+
     requests keeping B slots busy, budget 2,048, cv 0.5): the chat example's g2-standard-96 TP2 at B = 4 / 8 / 12 /
     24 49.5 / 53.4 / 57.7 / 67.6 ms vs the simulated p99 50.0 / 54.7 / 58.1 / 67.9 (``llm_tpot``: 46.5 / 48.2 / 49.9
-    / 55.1); TP4 at 16 / 48 34.6 / 51.4 vs 34.5 / 53.4; the 70b's p5.48xlarge TP2 at 16 54.7 vs 54.0. Under at large
-    batches (TP4 at 81: 68.5 vs 74.5 in rag34's backlog of 1,500, 78.8 in tpot33's): the mean step is the simulated
-    one (61.3 vs the simulated p50 61.1), so the gap is the spread, not the bare step; the batch the screen sizes
-    stays under that. Runs (rag34): QA 42's RAG job (Llama-3.1-70B fp8, kv fp8, 16,000 + 300 tokens) on B200 TP4,
+    / 55.1); TP4 at 16 / 48 34.6 / 51.4 vs 34.5 / 53.4; the 70b's p5.48xlarge TP2 at 16 54.7 vs 54.0. TP4 at 81
+    reads 68.5 against a whole-run p99 of 74.5 (1,500 requests; 78.8 in tpot33's run), and the gap is the run's start,
+    not the model (rag34): all 81 prompts are prefilled together there (the first 10% of requests: p99 89.1 ms); the
+    steady part (the middle 80%) has a p99 of 68.5 (of 3,000 requests: 66.7), a decode-only step of 39.33 ms (sd
+    0.68; this 39.24: the batch's KV mix moves it under 2%) and a mean step of 61.7 (61.3). Runs (rag34): QA 42's RAG job (Llama-3.1-70B fp8, kv fp8, 16,000 + 300 tokens) on B200 TP4,
     budget 2,048, a backlog keeping B busy: 36.6 / 76.6 ms at B = 8 / 25 vs the simulated 38.6 / 78.8 (as a binomial,
     27.1 / 63.5); the chat cases above move under 1% (L4 TP2 at 12, budget 512: 53.3 -> 53.8, simulated 53.7). At
     the load of a Poisson fleet (``sim_workload``, search runs, budget 2,048) it is still under where the prompts
