@@ -371,7 +371,15 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
             m1 = (share * weights).sum(axis=-1)
             cs = np.sqrt(np.maximum((share * share * weights).sum(axis=-1) / (m1 * m1) - 1.0, 0.0))
             rho_p = rate * m1
-            waits.append((erlang_c(R, R * rho_p), queue_wait(R, R * rho_p, m1, cs)))
+            p_p = erlang_c(R, R * rho_p)
+            # a request that waits for the budget waits at its own replica, for the prompt in service there, not for
+            # the first of the R to free: the pooled wait plus (R - 1) S_p / R (``jsq_extra_wait`` with one server a
+            # replica; rag34). Pooled alone, QA 42's RAG job (16,000-token prompts) on B200 TP4 read 2,460 / 2,262 /
+            # 2,253 ms at 5 / 6 / 7 replicas, hardly over its low-load 2,236, where the simulated fleet's p99 is 2,904 /
+            # 2,774 / 2,530; with it 3,312 / 2,704 / 2,447 (H100 TP8 at 6 / 8 / 12: 4,117 / 3,047 / 2,744, simulated
+            # 4,498 / 3,395 / 2,878). Each replica its own M/G/1 (no pooling) read 6,779 / 5,064 / 4,296: JSQ on
+            # outstanding requests does balance the prompts. One replica: unchanged (benchmarks/ttft_grid.py)
+            waits.append((p_p, queue_wait(R, R * rho_p, m1, cs) + p_p * jsq_extra_wait(R, R, m1, cs)))
     if q is None:
         return busy * running + own(N, dec, room) + sum(wq for _, wq in waits)
     x = own(n_q, dec[..., None], room[..., None])
@@ -2012,8 +2020,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         definitions=("TPOT p99 = the p99 over requests of one request's time per output token at the load a replica "
                      "sees: its batch is itself + the requests in flight (Little's law: QPS per replica x request latency, "
                      "capped at the batch; a full batch with no QPS), at mean context, the steps that carry the others' "
-                     "next prompts included (a binomial share of its output length's steps, at the token budget that "
-                     "keeps it least), its own prompt in TTFT; "
+                     "next prompts included (a binomial share of its output length's steps, a chunked long prompt's in "
+                     "runs of consecutive steps, at the token budget that keeps it least), its own prompt in TTFT; "
                      "TTFT p99 = at the same load, over the prompt lengths (lognormal, serving.length_cv): the running "
                      "iteration if the replica is busy (1 - e^-L) + its prompt's prefill beside the others' decodes "
                      "(chunked prefill) + the queues for a batch slot and the prefill budget (their exponential tails); "
@@ -2132,9 +2140,14 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 # -> 5 at budget 512, simulated 7: the analytic throughput at 512 is 13% over the simulated backlog's, 8.51 vs 7.52
 # req/s, at 2,048 8%, 6.52 vs 6.03). The batch-1 llama3-8b job at 2 QPS, 1 s TTFT (tests/test_serving.py), where the
 # simulation used to remove replicas (12 analytic by the mean -> 10), is 9 analytic -> 10 simulated (11 -> 10 since
-# ttft33). The analytic size stays at or under the simulated one or one replica over it, which ``plan_serving``'s
-# early stop leans on (``_cost_floor``). The line under the plan's table (``_ranking``) says this in words, not these
-# counts: they belong to those two jobs, not to the plan being printed (README serving section has them).
+# ttft33). Since rag34 (the TPOT's chunked-prompt runs; the prefill budget's wait at the request's own replica) 51 / 5
+# / 5 / 0 still, every count the same. The analytic size stays at or under the simulated one or one replica over it,
+# which ``plan_serving``'s early stop leans on (``_cost_floor``); under it does not matter to the stop (the floor is
+# then lower than the cost the simulation finds) and with long prompts it can be well under: QA 42's RAG job (16,000
+# + 300 tokens, 5 QPS) sizes B200 TP4 at 6 and p6-b300 TP4 at 5 replicas, 7 simulated each (were 5 and 4: the TTFT at
+# the fleet's load read under; the simulation's 10% margin on a p99 that falls slowly with replicas adds the rest).
+# The line under the plan's table (``_ranking``) says this in words, not these counts: they belong to those two jobs,
+# not to the plan being printed (README serving section has them).
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
