@@ -118,7 +118,7 @@ def test_tpot_quantile_is_memoised_on_exact_values(monkeypatch):
     calls = []
     real = sq._tpot_quantile
     monkeypatch.setattr(sq, "_tpot_quantile", lambda *a: calls.append(a) or real(*a))
-    monkeypatch.setattr(sq, "_TPOT_QUANTILES", {})
+    sq._tpot_quantile_memo.cache_clear()
     job, m, s, hw, im = _chat()
     first = sq.tpot_quantile(im, s, 12, 512)
     assert sq.tpot_quantile(replace(im), s.model_copy(), 12.0, 512) == first and len(calls) == 1

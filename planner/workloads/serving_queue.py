@@ -8,6 +8,7 @@ Layer: above the simulation settings and the iteration model it prices steps wit
 (pyproject.toml's import-linter contract)."""
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -256,21 +257,31 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
     count's sd x 1 / (1 - rho), rho the time-share of prompt work, 0.5-0.64 here, an M/G/1 busy period's variance):
     65.1 / 45.6 / 36.5 and 44.0 / 26.5 ms, 1.4-1.6x over the simulated ones.
 
-    Memoised on exact keys (the iteration model's and the spec's values, B, budget, q): the screen asks the same
-    question for every instance type with the same GPUs and for each budget the search re-screens (the chat
-    example: 1,206 calls, 420 distinct)."""
-    key = (im, s.model_dump_json(), B, budget, q)
-    hit = _TPOT_QUANTILES.get(key)
-    if hit is None:
-        if len(_TPOT_QUANTILES) >= _TPOT_QUANTILES_MAX:  # bounded for a long-lived process (the app, the tests)
-            _TPOT_QUANTILES.clear()
-        hit = _TPOT_QUANTILES[key] = _tpot_quantile(im, s, B, budget, q)
-    return hit
+    Memoised on exact keys (the iteration model's and the spec's values, B, budget, q; ``functools.lru_cache``, the
+    least recently used of 16,384 dropped first): the screen asks the same question for every instance type with the
+    same GPUs and for each budget the search re-screens (the chat example: 1,206 calls, 420 distinct)."""
+    return _tpot_quantile_memo(im, _SpecValue(s), B, budget, q)
 
 
-#: tpot_quantile's answers by exact key (a pure function of its arguments and this module's constants)
-_TPOT_QUANTILES: dict = {}
-_TPOT_QUANTILES_MAX = 1 << 14
+class _SpecValue:
+    """A ``ServingSpec`` as a cache key, hashed and compared by its JSON taken now: the spec is a mutable pydantic
+    model (``validate_assignment``), so its value at the call, not its identity, says which answer applies."""
+
+    __slots__ = ("spec", "json")
+
+    def __init__(self, spec: ServingSpec):
+        self.spec, self.json = spec, spec.model_dump_json()
+
+    def __hash__(self) -> int:
+        return hash(self.json)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _SpecValue) and self.json == other.json
+
+
+@functools.lru_cache(maxsize=1 << 14)  # bounded for a long-lived process (the app, the tests)
+def _tpot_quantile_memo(im: IterationModel, spec: _SpecValue, B: float, budget: int, q: float) -> float:
+    return _tpot_quantile(im, spec.spec, B, budget, q)
 
 
 def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q: float) -> float:
