@@ -1,0 +1,64 @@
+"""QA pass 44: the what-if app and the budget-review report as a team lead screenshots them (docs/qa_log.md "QA 44").
+
+Each test failed on the code before its fix."""
+from __future__ import annotations
+
+import pytest
+
+from planner import interactive as wi
+from tests.conftest import EXAMPLES
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+from streamlit.testing.v1.element_tree import Metric  # noqa: E402
+
+from tests.test_app import ROOT  # noqa: E402
+
+
+def _metric_rows(at) -> dict[str, int]:
+    """Each metric's label and how many metrics share its row (the columns of its horizontal block; 1 outside one)."""
+    found = {}
+
+    def walk(node, row):
+        kids = node.children.values() if isinstance(node.children, dict) else node.children
+        for ch in kids:
+            if isinstance(ch, Metric):
+                found[ch.label] = row
+            elif hasattr(ch, "children"):
+                # a horizontal block's children are its columns: their count is the row's width
+                width = len(ch.children) if type(ch).__name__ == "Block" and all(
+                    type(c).__name__ == "Column" for c in ch.children.values()) and ch.children else row
+                walk(ch, width)
+
+    walk(at.main, 1)
+    return found
+
+
+def test_training_metrics_sit_three_to_a_row():
+    """Six metrics to a row cut the values in Chromium at 1,600 px: "MFU / HFU 71.4% / 6…" and "memory per GPU (of 76
+    GiB allowed)" without its GiB (a metric's value does not wrap); three to a row show them whole."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows = _metric_rows(at)
+    assert "MFU / HFU" in rows and len(rows) == 6, rows
+    assert max(rows.values()) <= 3, rows
+
+
+def test_serving_hardware_metric_has_a_row_of_its_own(monkeypatch):
+    """The serving view's hardware and TP ("aws:g6e.xlarge TP1") read "aws:g6e.xlarge …" four to a row; a long
+    instance name (runpod:2x_A100-80GB-SXM_SECURE TP2) needs the whole width. The view is the chat example's job
+    with a fixed plan (its simulation is tests/test_app_serving.py's)."""
+    base = wi.parse_upload("chat.yaml", (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes())
+    job = wi._load(base)
+    best = {"hardware": "runpod:2x_A100-80GB-SXM_SECURE", "tp": 2, "replicas": 3, "usd_per_million_requests": 12.5,
+            "simulated": {"ttft_ms": {"p99": 408.0}, "tpot_ms": {"p99": 44.7}, "usd_per_million_requests": 12.5}}
+    view = dict(job=job, plan={"best": best, "why": "fixed plan", "assumptions": [], "caveats": []}, curve=[],
+                bound=None, bound_from="default")
+    monkeypatch.setattr(wi, "serving_view", lambda *a, **k: view)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.file_uploader(key="upload").set_value(("chat.yaml", (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes(),
+                                              "application/octet-stream")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows = _metric_rows(at)
+    assert [m.value for m in at.metric] == [v for _, v in wi.serving_metrics(view)]
+    assert rows["hardware"] == 1 and max(rows.values()) <= 3, rows
