@@ -62,3 +62,18 @@ def test_serving_hardware_metric_has_a_row_of_its_own(monkeypatch):
     rows = _metric_rows(at)
     assert [m.value for m in at.metric] == [v for _, v in wi.serving_metrics(view)]
     assert rows["hardware"] == 1 and max(rows.values()) <= 3, rows
+
+
+def test_step_time_bars_are_labelled_whole():
+    """The step-time chart's bar labels were cut at Vega's 180 px label limit: "exposed data-parallel gradient re…" and
+    "memory-bound kernels (norms, a…" in the app and in the report's SVG. Every label is drawn whole, in lines."""
+    vlc = pytest.importorskip("vl_convert")
+    from planner.present import charts
+    from planner.search.explain import LABELS
+
+    step = 10.0
+    res = {"step_time_s": step, "mfu": 0.5, "breakdown_s": {k: step / len(LABELS) for k in LABELS}}
+    svg = vlc.vegalite_to_svg(charts.breakdown_chart(res).to_dict())
+    assert "…" not in svg
+    for label in LABELS.values():  # every word of every part's name is drawn
+        assert all(word.replace("&", "&amp;") in svg for word in label.split()), label
