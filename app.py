@@ -288,9 +288,12 @@ sens = wi.cached_view(wi.sensitivity, job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
     st.altair_chart(wi.cached_view(charts.sensitivity_chart, sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
 unpriced = wi.cached_view(wi.unpriced_caption, rec)  # said under each table with cost cells, so an empty cell is not read as $0
+# under the tables with a spot $ column (the sweep's rows are the recommended hardware's): "None" there is no spot offer
+no_spot = wi.no_spot_caption(rec["ranked"])
 views_note = rec.get("views_note")  # a data-bound job: these views are compute-bound, the ranked plans simulated
 # a data-bound plan: each row is estimate_job's compute-bound figure
-table(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), wi.sensitivity_caption(best), unpriced)
+table(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), wi.sensitivity_caption(best), unpriced,
+      wi.no_spot_caption([best]))
 
 st.subheader("scaling (layout re-optimised at each node count)")
 table(wi.cached_view(wi.scaling_display, rec), unpriced, views_note)
@@ -298,7 +301,7 @@ st.subheader("best plan per GPU type")
 table(wi.cached_view(wi.comparison_display, rec, "gpu"), views_note, unpriced)
 
 st.subheader("top alternatives")
-table(wi.cached_view(wi.ranked_display, rec), unpriced)
+table(wi.cached_view(wi.ranked_display, rec), unpriced, no_spot)
 
 st.download_button("download the budget-review report (HTML)",
                    data=lambda: wi.report_html(job, rec, catalog, profile, source_name),

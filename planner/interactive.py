@@ -600,6 +600,20 @@ def unpriced_caption(rec: dict) -> str:
             "does not price); set cluster.price_usd_hr (per node) or pass a priced catalog row to cost it")
 
 
+def no_spot_caption(plans: list[dict]) -> str:
+    """The line under the tables with a "spot $" column (top alternatives, sensitivity) when a priced plan there has
+    no spot price, so the empty cell (Streamlit draws "None") is read as "no spot offer in the catalog", as the
+    report's "Spot: no spot price in the catalog for this instance." says (QA 44: the default preset's top
+    alternatives showed "None" under spot $ for runpod and lambda instances, unexplained). ``plans``: the table's rows
+    (the ranked plans; the recommended one for the sensitivity sweep of its hardware). "" when every priced plan has
+    one (a plan without any price is ``unpriced_caption``'s)."""
+    names = sorted({p["hardware"]["name"] for p in plans
+                    if p["cost"]["cost_ondemand_usd"] is not None and p["cost"].get("cost_spot_usd") is None})
+    if not names:
+        return ""
+    return f"empty spot $ cells: the catalog has no spot price for {', '.join(names)} (on-demand only)"
+
+
 #: CLI options a shared caveat names, as the app's own views that show the same (the app has no --by / --scaling)
 APP_VIEWS = {"`--by gpu` or `--scaling` show": 'the "scaling" and "best plan per GPU type" tables below show'}
 

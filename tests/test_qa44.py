@@ -33,11 +33,18 @@ def _metric_rows(at) -> dict[str, int]:
     return found
 
 
-def test_training_metrics_sit_three_to_a_row():
-    """Six metrics to a row cut the values in Chromium at 1,600 px: "MFU / HFU 71.4% / 6…" and "memory per GPU (of 76
-    GiB allowed)" without its GiB (a metric's value does not wrap); three to a row show them whole."""
+@pytest.fixture(scope="module")
+def default_page():
+    """The app as it opens (the default preset): one search for the tests below."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_training_metrics_sit_three_to_a_row(default_page):
+    """Six metrics to a row cut the values in Chromium at 1,600 px: "MFU / HFU 71.4% / 6…" and "memory per GPU (of 76
+    GiB allowed)" without its GiB (a metric's value does not wrap); three to a row show them whole."""
+    at = default_page
     rows = _metric_rows(at)
     assert "MFU / HFU" in rows and len(rows) == 6, rows
     assert max(rows.values()) <= 3, rows
@@ -77,3 +84,17 @@ def test_step_time_bars_are_labelled_whole():
     assert "…" not in svg
     for label in LABELS.values():  # every word of every part's name is drawn
         assert all(word.replace("&", "&amp;") in svg for word in label.split()), label
+
+
+def test_empty_spot_cells_are_captioned(default_page):
+    """The default preset's top alternatives drew "None" under spot $ for its runpod and lambda rows (no spot price in
+    the catalog), with no word; the report says "no spot price in the catalog for this instance". Each such row's
+    instance is named in a caption under the table."""
+    at = default_page
+    frames = [df.value for df in at.dataframe]
+    ranked = next(f for f in frames if "#" in f.columns and "spot $" in f.columns)
+    empty = sorted(set(ranked.loc[ranked["spot $"].isna() & ranked["on-demand $"].notna(), "hardware"]))
+    assert empty, "the default preset's alternatives all have a spot price: this test needs one without"
+    lines = [c.value for c in at.caption if c.value.startswith("empty spot $ cells")]
+    assert lines and all(name in lines[-1] for name in empty), (empty, lines)
+
