@@ -98,3 +98,21 @@ def test_empty_spot_cells_are_captioned(default_page):
     lines = [c.value for c in at.caption if c.value.startswith("empty spot $ cells")]
     assert lines and all(name in lines[-1] for name in empty), (empty, lines)
 
+
+def test_gbdt_review_says_what_was_timed_and_each_rate_source():
+    """The gbdt example's review quoted 65.34 s and the options' times without saying they are at the 301 trees early
+    stopping is expected to leave of the 500 (40% fewer), nor that every GPU option's time is a prior scaled from one
+    public benchmark on a Titan X Pascal; `planner recommend` prints both. The review's assumptions say them, in the
+    terminal's words."""
+    from planner.present.report import render_markdown, report_for_job
+    from planner.present.tabular import rate_lines, workload_line
+    from planner.spec import load_job
+
+    rep, res = report_for_job(load_job(EXAMPLES / "gbdt-tabular.yaml"), top=3)
+    md = render_markdown(rep, "x_files")[0]
+    assessed = md.split("## Assumptions", 1)[1]
+    assert "301 trees expected of 500 (199 saved by early stopping)" in workload_line(res)
+    assert workload_line(res) in assessed
+    lines = rate_lines(res)
+    assert any(line.startswith("GPU rate: prior") for line in lines)
+    assert all(line in assessed for line in lines), lines
