@@ -116,3 +116,20 @@ def test_gbdt_review_says_what_was_timed_and_each_rate_source():
     lines = rate_lines(res)
     assert any(line.startswith("GPU rate: prior") for line in lines)
     assert all(line in assessed for line in lines), lines
+
+
+def test_recommended_label_stays_inside_the_cost_time_plot():
+    """The data-bound ResNet-50 files job's plan is ringed at its simulated point (0.42 d), right of every
+    compute-bound point (<= 0.03 d): "recommended", written to the ring's right, ran over the plot's edge into the GPU
+    legend (app and report). It is written on the side with room; a ring in the left half keeps it on its right."""
+    from planner.present import charts
+
+    base = wi.parse_upload("files.yaml", (EXAMPLES / "resnet50-objectstore-files.yaml").read_bytes())
+    job = wi.build_job(base, wi.inputs_from_job(wi.build_job(base, None)))
+    rec = wi.search(job, wi.cached_catalog(), None, top=3)
+
+    layers = charts.cost_time_chart(rec["table"], rec["best"], rec["spot"]).to_dict()["layer"]
+    mark = next(layer["mark"] for layer in layers if layer["mark"]["type"] == "text")
+    assert (mark["align"], mark["dx"] < 0) == ("right", True), mark
+    # the llama3-8b-auto review's ring at 18.8 d of 4.8-18.8 d (domain 1-100 d) keeps its label on the right
+    assert not charts.label_on_left(18.8, [4.8, 9.5, 18.8], charts.WIDTH)

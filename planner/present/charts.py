@@ -125,6 +125,24 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
     return df
 
 
+#: a bold 11 px label's width per character, in px (Vega's default text size), for ``label_on_left``
+LABEL_CHAR_PX = 7
+
+
+def label_on_left(at: float, xs, width: int, text: str = "recommended", dx: int = 14) -> bool:
+    """Whether a point's label goes to its left on a log x axis ``width`` px wide: where, written to its right, it
+    would pass the plot's right edge (Vega rounds a log domain out to powers of ten, ``nice``), and run into
+    whatever is beside the plot -- the colour legend, in the cost-vs-time chart."""
+    import math
+
+    vals = [float(v) for v in xs if v == v and v > 0] + [float(at)]
+    lo, hi = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
+    if hi <= lo:
+        return False
+    x = (math.log10(at) - lo) / (hi - lo) * width
+    return x + dx + LABEL_CHAR_PX * len(text) > width
+
+
 def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = False,
                     title: str = "cost vs time to train", width: int = WIDTH) -> alt.LayerChart:
     """Scatter of candidates (time to train vs rent cost), the Pareto front as a line, the
@@ -153,7 +171,12 @@ def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = 
             layers.append(alt.Chart(b).mark_point(shape="circle", size=320, strokeWidth=3, color="#d62728", filled=False)
                           .encode(x=x, y=y, tooltip=["label:N", "hardware:N", "nodes:Q",
                                                      alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]))
-            layers.append(alt.Chart(b).mark_text(dx=14, dy=-14, align="left", color="#d62728", fontWeight="bold")
+            # the label on the side of the ring with room: to its right it ran past the plot into the GPU legend when
+            # the plan is the slowest point (a data-bound job's simulated plan beside the compute-bound points, QA 44)
+            # (to the left, lifted clear of the Pareto line that usually runs into the ring from there)
+            left = label_on_left(b["days"].iloc[0], df["days"], width)
+            layers.append(alt.Chart(b).mark_text(dx=-14 if left else 14, dy=-20 if left else -14, align="right" if left else "left",
+                                                 color="#d62728", fontWeight="bold")
                           .encode(x=x, y=y, text="label:N"))
     return alt.layer(*layers).properties(width=width, height=340, title=f"{title} ({len(df)} plans; dashed: Pareto front)")
 
