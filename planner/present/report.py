@@ -43,6 +43,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd, trace_note
+from planner.present.tabular import rate_lines, workload_line
 from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes, spot_range
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
@@ -1163,7 +1164,9 @@ def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", 
                                         f"{r.get('price_usd_hr') or float('nan'):.3f}", time,
                                         fmt_usd_cents(r["cost_usd"])]
                                        for r, time in zip(ranked[:top], fmt_hours_column([r["hours"] for r in ranked[:top]]))])]),
-            Section("Assumptions", [["Assumed: " + a for a in res.get("assumptions") or []]
+            # what was timed (the trees early stopping leaves) and where each rate comes from, as the terminal says them
+            Section("Assumptions", [[f"Timed: {workload_line(res)}.", *rate_lines(res)]
+                                    + ["Assumed: " + a for a in res.get("assumptions") or []]
                                     + [f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner."]])]
     return Report(f"Tabular review: {res.get('library', 'GBDT')} on {fmt_count(res.get('rows') or 0)} rows", secs,
                   {"workload": "tabular", "best": best})
