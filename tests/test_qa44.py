@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from planner import interactive as wi
-from tests.conftest import EXAMPLES
+from conftest import EXAMPLES
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 from streamlit.testing.v1.element_tree import Metric  # noqa: E402
