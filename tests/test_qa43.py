@@ -1,0 +1,60 @@
+"""QA pass 43: the HF-stack claims checked against transformers / peft / bitsandbytes, and a user's fine-tuning
+journeys through recommend / estimate / compare / report; each defect found with the check that failed before its
+fix (docs/qa_log.md, "QA 43")."""
+from __future__ import annotations
+
+import csv
+
+from tests.conftest import write_job
+
+QLORA_70B = """
+model: {preset: llama3.1-70b}
+training: {mode: qlora, lora: {rank: 16, alpha: 32, targets: all-linear}, seq_len: 2048, global_batch: 16,
+           precision: bf16, dataset_samples: 50000, mean_example_tokens: 700, packing: packed, epochs: 3}
+constraints: {instances: [aws:p4d.24xlarge], max_gpus: 8, objective: cost}
+"""
+
+
+def test_qlora_is_not_planned_with_tensor_parallelism_on_the_hf_code(cli, tmp_path):
+    """transformers shards no bitsandbytes layer over TP (its bnb quantizers have no update_tp_plan): QLoRA
+    Llama-3.1-70B on one p4d.24xlarge was ranked at TP4 DP2 ZeRO-3 on the HF Trainer ($165.92); every ranked
+    layout is now TP 1 (FSDP-QLoRA), and an estimate at TP 4 is one line naming parallel.tp."""
+    job = write_job(tmp_path, QLORA_70B)
+    out_csv = tmp_path / "plans.csv"
+    code, out, err = cli("recommend", job, "--no-simulate", "--csv", str(out_csv))
+    assert code == 0, err
+    rows = list(csv.DictReader(open(out_csv)))
+    assert rows and {r["tp"] for r in rows} == {"1"}, {r["tp"] for r in rows}
+    est = write_job(tmp_path, QLORA_70B.replace("constraints: {instances: [aws:p4d.24xlarge], max_gpus: 8, "
+                                                "objective: cost}",
+                                                "parallel: {tp: 4, dp: 2, zero: 3}\n"
+                                                "cluster: {instance: aws:p4d.24xlarge, nodes: 1}"), name="est.yaml")
+    code, out, err = cli("estimate", est)
+    assert code == 2 and err.startswith("error: parallel.tp: ") and "bitsandbytes" in err, err
+    assert "\n" not in err.strip() and "Traceback" not in err
+
+
+MOE_HF = """
+model: {preset: qwen3-30b-a3b}
+training: {mode: lora, seq_len: 8192, global_batch: 32, precision: bf16, dataset_samples: 40000,
+           mean_example_tokens: 3000, packing: packed, epochs: 2, framework: hf-trainer}
+%s
+"""
+
+
+def test_hf_trainer_expert_parallelism_runs_on_the_tp_ranks(cli, tmp_path):
+    """transformers' ep_plan runs on the TP mesh (ep_size = tp_size, each expert whole on one rank): the HF Trainer
+    ranked EP 2-16 at any TP. Every ranked layout now has EP 1 (experts over TP) or EP = TP with ETP 1."""
+    job = write_job(tmp_path, MOE_HF % "constraints: {instances: [aws:p5.48xlarge], max_gpus: 16, objective: cost}")
+    out_csv = tmp_path / "plans.csv"
+    code, out, err = cli("recommend", job, "--no-simulate", "--csv", str(out_csv))
+    assert code == 0, err
+    rows = list(csv.DictReader(open(out_csv)))
+    assert rows
+    for r in rows:
+        tp, ep, etp = int(r["tp"]), int(r["ep"]), int(r["etp"])
+        assert (ep == 1 and etp == tp) or (ep == tp and etp == 1), r
+    est = write_job(tmp_path, MOE_HF % "parallel: {ep: 8, dp: 8, zero: 3}\ncluster: {instance: aws:p5.48xlarge, "
+                                      "nodes: 1}", name="est.yaml")
+    code, out, err = cli("estimate", est)
+    assert code == 2 and err.startswith("error: parallel.ep: ") and "EP8 beside TP1" in err, err
