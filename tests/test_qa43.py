@@ -58,3 +58,22 @@ def test_hf_trainer_expert_parallelism_runs_on_the_tp_ranks(cli, tmp_path):
                                       "nodes: 1}", name="est.yaml")
     code, out, err = cli("estimate", est)
     assert code == 2 and err.startswith("error: parallel.ep: ") and "EP8 beside TP1" in err, err
+
+
+TITAN_EP = """
+model: {preset: mixtral-8x7b}
+training: {seq_len: 4096, global_batch: 64, precision: bf16, tokens: 1.0e9, framework: torchtitan}
+parallel: {tp: 2, pp: 2, dp: 2, ep: 4, vpp: 4, zero: 3}
+cluster: {instance: aws:p5.48xlarge, nodes: 1}
+"""
+
+
+def test_estimate_checks_the_expert_grid_at_the_etp_it_defaults_to(cli, tmp_path):
+    """recommend ranks torchtitan's TP2 PP2 DP2 EP4 (ETP 1) for Mixtral on one p5.48xlarge; estimate of that layout
+    without parallel.etp said "parallel.etp defaulted to 1" yet refused it by Megatron's ETP = TP: "error:
+    parallel.ep: etp*ep = 2*4 must divide tp*cp*dp = 4"."""
+    code, out, err = cli("estimate", write_job(tmp_path, TITAN_EP), "--json")
+    assert code == 0, err
+    import json
+    d = json.loads(out)
+    assert "parallel.etp defaulted to 1" in json.dumps(d)
