@@ -77,3 +77,38 @@ def test_estimate_checks_the_expert_grid_at_the_etp_it_defaults_to(cli, tmp_path
     import json
     d = json.loads(out)
     assert "parallel.etp defaulted to 1" in json.dumps(d)
+
+
+DATASET = """
+model: {preset: llama3.1-8b}
+training: {mode: lora, seq_len: 4096, global_batch: 32, dataset_samples: 1000, epochs: 1%s}
+cluster: {instance: aws:p5.48xlarge, nodes: 1}
+parallel: {dp: 8}
+"""
+
+
+def _estimate(cli, tmp_path, extra):
+    import json
+    code, out, err = cli("estimate", write_job(tmp_path, DATASET % extra), "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_examples_without_a_mean_length_are_said_to_be_whole_rows(cli, tmp_path):
+    """1,000 examples and no mean_example_tokens: each is priced as a whole 4,096-token row (32 steps), as long as a
+    dataset of 500-token packed examples would take 4 -- the length that sizes the run, unsaid."""
+    d = _estimate(cli, tmp_path, "")
+    text = " ".join(d["assumptions"])
+    assert "each taken as one whole 4,096-token row (no training.mean_example_tokens)" in text, text
+
+
+def test_examples_longer_than_a_row_are_said_to_be_truncated_and_concatenated_rows_are_not(cli, tmp_path):
+    """9,000-token examples at seq_len 4,096: padded (and packed) rows hold one example each, truncated -- 54% of the
+    tokens never trained, unsaid; concatenated streams split them across rows, 2,197 rows (69 steps), but were
+    truncated too (1,000 rows, 32 steps)."""
+    d = _estimate(cli, tmp_path, ", mean_example_tokens: 9000, packing: padded")
+    text = " ".join(d["assumptions"])
+    assert "each example is truncated to 4,096 tokens (54% of the dataset's tokens not trained" in text, text
+    c = _estimate(cli, tmp_path, ", mean_example_tokens: 9000, packing: concatenated")
+    assert "truncated" not in " ".join(c["assumptions"])
+    assert c["cost"]["steps"] == 69 and d["cost"]["steps"] == 32, (c["cost"]["steps"], d["cost"]["steps"])
