@@ -112,3 +112,25 @@ def test_examples_longer_than_a_row_are_said_to_be_truncated_and_concatenated_ro
     c = _estimate(cli, tmp_path, ", mean_example_tokens: 9000, packing: concatenated")
     assert "truncated" not in " ".join(c["assumptions"])
     assert c["cost"]["steps"] == 69 and d["cost"]["steps"] == 32, (c["cost"]["steps"], d["cost"]["steps"])
+
+
+GPT_OSS_QLORA = """
+model: {hf_config: %s}
+training: {mode: qlora, seq_len: 2048, global_batch: 8, dataset_samples: 5000, mean_example_tokens: 800, packing: packed,
+           epochs: 1}
+cluster: {instance: lambda:gpu_1x_gh200, nodes: 1}
+"""
+
+
+def test_a_qlora_base_says_what_bitsandbytes_leaves_unquantised(cli, tmp_path):
+    """gpt-oss-20b's QLoRA base read "frozen base stored as nf4 with double quantisation: 75.8 GiB (3.89
+    bytes/param)": the fused 3-D experts (19.1B of its 20.9B) are no nn.Linear, so bitsandbytes leaves them and peft
+    casts them to fp32, which the line never said. It names the quantised part and the rest."""
+    import json
+    from pathlib import Path
+    cfg = Path(__file__).parent / "data" / "hf_configs" / "gpt-oss-20b.json"
+    code, out, err = cli("estimate", write_job(tmp_path, GPT_OSS_QLORA % cfg), "--json")
+    assert code == 0, err
+    line = next(a for a in json.loads(out)["advice"] if "frozen base stored as nf4" in a)
+    assert "on its 637.01M nn.Linear parameters; the other 20.28B (the fused 3-D experts" in line, line
+    assert "75.8 GiB (3.89 bytes/param)" in line, line
