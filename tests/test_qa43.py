@@ -134,3 +134,22 @@ def test_a_qlora_base_says_what_bitsandbytes_leaves_unquantised(cli, tmp_path):
     line = next(a for a in json.loads(out)["advice"] if "frozen base stored as nf4" in a)
     assert "on its 637.01M nn.Linear parameters; the other 20.28B (the fused 3-D experts" in line, line
     assert "75.8 GiB (3.89 bytes/param)" in line, line
+
+
+QLORA_32K = """
+model: {preset: llama3.1-8b}
+training: {mode: qlora, seq_len: 32768, global_batch: 8, dataset_samples: 2000, mean_example_tokens: 30000,
+           packing: packed, epochs: 2}
+constraints: {instances: [azure:Standard_ND96amsr_A100_v4], max_gpus: 8, objective: cost}
+"""
+
+
+def test_hf_trainer_context_parallelism_runs_under_fsdp(cli, tmp_path):
+    """accelerate's torch context parallelism raises without FSDP2: QLoRA Llama-3.1-8B at 32K tokens was recommended
+    at CP8 over plain DDP (ZeRO-0) on the HF Trainer. Every ranked CP layout now shards with FSDP (ZeRO-2/3)."""
+    job = write_job(tmp_path, QLORA_32K)
+    out_csv = tmp_path / "plans.csv"
+    code, out, err = cli("recommend", job, "--no-simulate", "--csv", str(out_csv))
+    assert code == 0, err
+    rows = [r for r in csv.DictReader(open(out_csv)) if int(r["cp"]) > 1]
+    assert rows and all(int(r["zero"]) >= 2 for r in rows), [(r["cp"], r["zero"]) for r in rows]

@@ -116,6 +116,8 @@ CASES = [
     ("hf-ep-tp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(ep=8, etp=1, zero=3), dict(tp=8, dp=4, ep=8, etp=1, zero=3)),
     ("hf-etp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=2, zero=3),
      dict(tp=2, dp=16, ep=2, etp=1, zero=3)),
+    # accelerate's torch context parallelism runs under FSDP2 only
+    ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
     # the low-precision recipes each code has (stack_rules.FP8_RECIPES): TE has no torchao rowwise, torchao no
     # delayed scaling, accelerate's FP8 backends no MX block scaling
     ("megatron-fp8-recipe", ("megatron-core", {"fp8_recipe": "rowwise"}), "llama3-8b", {"precision": "fp8"}, dict(), None),

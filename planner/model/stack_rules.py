@@ -841,6 +841,15 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: _moe(m), lambda c, m, t: c.etp == np.where(c.ep > 1, 1, c.tp),
               lambda c, m, t: f": transformers splits experts over TP{int(np.where(c.ep > 1, 1, c.tp)[0])} with "
                               f"EP{int(c.ep[0])}, the plan has ETP{int(c.etp[0])}"),
+    # context parallelism under the HF Trainer is accelerate's torch backend, built on FSDP2: QLoRA Llama-3.1-8B at
+    # 32K tokens was ranked at CP8 with plain DDP (ZeRO-0) until QA 43. (DeepSpeed's is ALST / Ulysses under ZeRO.)
+    StackRule("hf-trainer-cp-fsdp", "hf", "parallel.cp",
+              "context parallelism without FSDP (accelerate's torch context parallelism runs under FSDP2 only: "
+              "ZeRO-2/3; its DeepSpeed ALST / Ulysses backend is the deepspeed stack's)",
+              "accelerate docs/source/concept_guides/context_parallelism.md, Torch/FSDP2 backend: 'context "
+              "parallelism only works if you use FullyShardedDataParallelPlugin or --use-fsdp with version set to 2 "
+              "... If no FSDP2 is used, error will be raised'",
+              lambda st, m, t: getattr(st, "name", "") == "hf-trainer", lambda c, m, t: (c.cp == 1) | (c.zero >= 2)),
     _token_drop_rule("hf-token-drop", "hf", "its sparse MoE blocks compute every routed token",
                      "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, "
                      "DeepSeek-V3): 'for expert_idx in expert_hit' runs each expert on all its routed tokens; no "
