@@ -153,3 +153,23 @@ def test_hf_trainer_context_parallelism_runs_under_fsdp(cli, tmp_path):
     assert code == 0, err
     rows = [r for r in csv.DictReader(open(out_csv)) if int(r["cp"]) > 1]
     assert rows and all(int(r["zero"]) >= 2 for r in rows), [(r["cp"], r["zero"]) for r in rows]
+
+
+FULL_FT_ONE_L4 = """
+model: {preset: llama3.1-8b}
+training: {mode: full_finetune, seq_len: 4096, global_batch: 16, dataset_samples: 10000, mean_example_tokens: 1000,
+           epochs: 1}
+constraints: {gpus: [L4-24GB], max_gpus: 1}
+"""
+
+
+def test_nothing_fits_under_a_gpu_cap_names_the_cap_that_left_bigger_instances_out(cli, tmp_path):
+    """A full fine-tune of Llama-3.1-8B on L4s under max_gpus 1 was told "all 7 options searched are single-node only:
+    a multi-node instance, or a larger-memory GPU"; the 4- and 8-L4 instances the cap left out are the fix (at
+    max_gpus 8 it fits on one 8 x L4 node)."""
+    code, out, err = cli("recommend", write_job(tmp_path, FULL_FT_ONE_L4), "--no-simulate")
+    assert code == 2, out
+    line = err.strip()
+    assert line.startswith("error: memory: no configuration fits") and "\n" not in line, line
+    assert "allow more GPUs (constraints.max_gpus: 3 bigger instances left out)" in line, line
+    assert "multi-node instance" not in line and not line.endswith("…"), line
