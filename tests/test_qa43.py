@@ -173,3 +173,22 @@ def test_nothing_fits_under_a_gpu_cap_names_the_cap_that_left_bigger_instances_o
     assert line.startswith("error: memory: no configuration fits") and "\n" not in line, line
     assert "allow more GPUs (constraints.max_gpus: 3 bigger instances left out)" in line, line
     assert "multi-node instance" not in line and not line.endswith("…"), line
+
+
+def test_adapter_state_is_sharded_over_the_zero_group(cli, tmp_path):
+    """QLoRA Llama-3.1-70B at DP8 ZeRO-3 on one p4d.24xlarge held each GPU's 207M fp32 adapters' whole gradients
+    (0.77 GiB) and Adam state (1.54 GiB): FSDP shards the trainable parameters with the frozen base, ZeRO-1/2 their
+    optimizer state and gradients. Now 1/8 of each."""
+    import json
+    job = QLORA_70B.replace("constraints: {instances: [aws:p4d.24xlarge], max_gpus: 8, objective: cost}",
+                            "parallel: {tp: 1, dp: 8, zero: %d}\ncluster: {instance: aws:p4d.24xlarge, nodes: 1}")
+    job = job.replace("epochs: 3}", "epochs: 3, micro_batch: 2, recompute: full}")
+    mem = {}
+    for z in (0, 1, 2, 3):
+        code, out, err = cli("estimate", write_job(tmp_path, job % z, name=f"z{z}.yaml"), "--json")
+        assert code == 0, err
+        mem[z] = json.loads(out)["memory_per_gpu_bytes"]
+    adam = 207.09e6 * 8 / 2**30  # Adam's two fp32 moments per adapter parameter
+    assert abs(mem[0]["optimizer"] / 2**30 - adam) < 0.01, mem[0]["optimizer"] / 2**30
+    assert abs(mem[1]["optimizer"] / 2**30 - adam / 8) < 0.01, mem[1]["optimizer"] / 2**30
+    assert mem[2]["grads"] < mem[1]["grads"] / 4 and mem[3]["weights"] < mem[2]["weights"]
