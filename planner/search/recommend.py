@@ -775,8 +775,15 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     # more GPUs help only where a cluster can grow: every option single-node (no cluster fabric in the catalog, the
     # search tried one node) makes "allow more GPUs (constraints.max_gpus)" advice no limit can follow (QA 40:
     # Llama-3.1-70B on aws:g6.xlarge, one L4, was told so under max_gpus: 4)
+    # an instance whose one node is past constraints.max_gpus was left out (too_big): raising the cap brings it in, which
+    # the single-node advice never said (QA 43: Llama-3.1-8B full fine-tune under max_gpus 1 on L4s was told "a
+    # multi-node instance, or a larger-memory GPU"; at max_gpus 8 it fits on one 8 x L4 node)
+    capped = [e for e in too_big if getattr(e, "field", None) == "constraints.max_gpus"]
     if any(o.multi_node for o in opts):
         more = f" — allow more {noun}s (" + ("cluster.nodes" if job.cluster.nodes is not None else "constraints.max_gpus") + ")"
+    elif capped:
+        more = (f" — allow more {noun}s (constraints.max_gpus: {len(capped)} bigger instance"
+                f"{'s' if len(capped) > 1 else ''} left out)")
     else:
         who = opts[0].name if len(opts) == 1 else f"all {len(opts)} options searched"
         more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
