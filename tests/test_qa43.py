@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from tests.conftest import write_job
+from conftest import write_job
 
 QLORA_70B = """
 model: {preset: llama3.1-70b}
