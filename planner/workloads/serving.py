@@ -498,7 +498,10 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     them), compute-bound steps among memory-bound decode-only ones, and with the roofline's max per step the mean step
     is over the step at the mean composition. The lumped step gives 51.0 / 10.59 / 9.63 req/s (cap33), within 5% of
     the steady simulation; one output token unchanged. The decodes' time-average context is P + (1 + cv^2) O / 2
-    (length-biased: 208 / 2,043 / 811 simulated vs 192 / 2,064 / 750), a 1-2% part, not modelled.
+    (length-biased: 208 / 2,043 / 811 simulated vs 192 / 2,064 / 750), a 1-2% part, modelled since capgap34, when the
+    lumped step also became the mean over its prompt tokens' spread (K finishes' next prompts of lognormal lengths;
+    the step at the mean tokens was 10.17 ms at 128 / 128 where the simulated lumped steps average 11.09): 48.48 /
+    10.58 / 9.50 req/s against the simulated backlog's 47.96 / 10.77 / 9.34 (``lumped_iteration``).
 
     The same step is the TTFT's running iteration (``llm_ttft``), ``offline_run``'s steady part and the time in
     service of the slot queue (``screen_concurrency``: TTFT + (O - 1) lumped decode steps, Little's law), so the
@@ -1330,7 +1333,9 @@ def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings, im: Optional[Iterat
     (+1.1%). It sets the stable floor (``sim.max_utilisation``: offered load at most 95% of it, 93.8% / 96.1% / 93.8%
     of the long run's steady rate, 81-86% with the old one at long outputs; a replica at the new floor stays stable
     over 120,000 Poisson requests, its queue flat, drain33) and benchmarks/ttft_grid.py's utilisations. The analytic
-    throughput (``llm_option``, the lumped step, cap33: 51.0 / 10.59 / 9.63 req/s) is 6% over it, 2% under, 3% over.
+    throughput (``llm_option``, the lumped step, cap33: 51.0 / 10.59 / 9.63 req/s) was 6% over it, 2% under, 3% over;
+    since capgap34 (the lumped step the mean over its prompts' spread, the decodes' context length-biased) 48.48 /
+    10.58 / 9.50, 1.1% over, 1.8% under, 1.7% over.
     A capacity run costs ~4,000 engine events at B = 64 (3,233 / 3,982 / 4,483; ~1,000 at 640 requests) of a plan's
     1,000,000. benchmarks/sim_vs_analytic_replicas.py: the same counts (61 simulated, 51 kept / 5 added / 5 removed / 0
     missed, every simulated count unchanged), 275 simulation runs (265 before). Plans the old floor held a replica
@@ -2146,6 +2151,10 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 # then lower than the cost the simulation finds) and with long prompts it can be well under: QA 42's RAG job (16,000
 # + 300 tokens, 5 QPS) sizes B200 TP4 at 6 and p6-b300 TP4 at 5 replicas, 7 simulated each (were 5 and 4: the TTFT at
 # the fleet's load read under; the simulation's 10% margin on a p99 that falls slowly with replicas adds the rest).
+# Since capgap34 (the lumped step the mean over its prompts' spread, the decodes' context length-biased: the full-batch
+# throughput of llama3.1-8b on one H100 at B = 64 48.48 / 10.58 / 9.50 req/s at 128 / 128, 2,000 / 128, 500 / 500
+# against the simulated 47.96 / 10.77 / 9.34, was 51.0 / 10.59 / 9.63) 51 / 5 / 5 / 0 still, every count the same, 20
+# apart; benchmarks/ttft_grid.py's p99 within 25% 38 -> 41 of 60 (more than 25% under 14 -> 11).
 # The line under the plan's table (``_ranking``) says this in words, not these counts: they belong to those two jobs,
 # not to the plan being printed (README serving section has them).
 
