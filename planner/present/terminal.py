@@ -7,6 +7,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -498,6 +499,11 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
     elif o.get("job_mtbf_hours") is not None:
         parts.append(f"{fmt_many(n_fail)} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
                      f"{o['restart_minutes']:.0f} min restart + lost work each)")
+    elif o.get("uncounted_failures") is not None:
+        # no MTBF given: the goodput is the pauses' alone, which at thousands of GPUs reads far too good unless said
+        parts.append(f"no node failures counted (checkpoint.mtbf_hours_per_node not set; at Llama 3 405B's published "
+                     f"{PUBLISHED_NODE_MTBF_HOURS:,.0f} h per node, defaults.PUBLISHED_NODE_MTBF_HOURS, this run "
+                     f"would see about {o['uncounted_failures']:,.0f} failures)")
     if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
         return ("checkpoints and failures: " + "; ".join(parts) + ": the run never finishes in practice (expected "
                 f"time over {1 / MIN_GOODPUT:,.0f}x the uninterrupted: goodput under {MIN_GOODPUT:.1%}, taken as 0)")

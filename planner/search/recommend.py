@@ -1165,10 +1165,15 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         out.append("fp8: only the linear GEMMs run low-precision, at the recipe's share of the bf16 GEMM efficiency on "
                    "the low-precision peak, plus its quantisation traffic (planner.model.stacks.RECIPES: gemm_rel and "
                    "cast_bytes are priors from public GEMM and TE measurements, not measured on this GPU)")
-    if any(p.cost.checkpoint_failures for p in ranked):
+    if any(p.cost.checkpoint_failures for p in ranked) and failing(job):
         out.append("checkpoints and failures: ranked and filtered on the expected time and cost with the job's checkpoint "
                    "pauses and node failures (checkpoint section; planner/simulate/failures.run_overhead): more nodes "
                    "fail more often, so the per-node MTBF moves the ranking")
+    elif any(p.cost.checkpoint_failures for p in ranked):
+        # a cadence without an MTBF: the pauses alone, which do not grow with the node count (QA 45)
+        out.append("checkpoints and failures: ranked and filtered on the expected time and cost with the job's checkpoint "
+                   "pauses only (checkpoint section; planner/simulate/failures.run_overhead): no node failures are "
+                   "counted without checkpoint.mtbf_hours_per_node, and with them more nodes would lose more")
     if (job.constraints.spot and job.cluster.price_usd_hr is not None and ranked
             and all(p.cost.cost_spot_usd is None and p.cost.cost_ondemand_usd is not None for p in ranked)):
         # a bare cluster.gpu priced by the job: that price is on-demand, and no spot rate exists for it
