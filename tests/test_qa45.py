@@ -78,3 +78,23 @@ def test_a_batch_the_nvl72_node_cannot_split_says_why_and_what_to_set(cli, tmp_p
                                                                    "g64.yaml")):
         code, out, err = cli("recommend", write_job(tmp_path, body, name=name), "--no-simulate", "--top", "1")
         assert code == 0, err
+
+
+def test_the_interleaved_rounds_error_is_whole_and_names_megatrons_way_out(cli, tmp_path):
+    """DeepSeek-V3's published layout (TP1 PP16 EP64, DP128) with VPP 2 at a global batch of 15,360 has 120
+    micro-batches per replica, not a multiple of torch's 7 rounds: the error ran past the 300 characters an error
+    carries and was cut mid-source ("...a multiple of the num…"), on a Megatron-Core job it cited only torch's schedule.
+    It is now whole and names the Megatron-Core option (microbatch_group_size) with which the layout runs."""
+    body = """
+model: {preset: deepseek-v3}
+training: {seq_len: 4096, global_batch: 15360, micro_batch: 1, precision: fp8, tokens: 1.48e13, recompute: selective,
+           recompute_modules: [mla_up_proj, layernorm, moe_act]%s}
+parallel: {tp: 1, pp: 16, vpp: 2, dp: 128, ep: 64, zero: 1}
+cluster: {gpu: H800-SXM-80GB, nodes: 256}
+"""
+    code, out, err = cli("estimate", write_job(tmp_path, body % ""))
+    assert code == 2 and err.startswith("error: parallel.vpp: ") and "…" not in err, err
+    assert "120 micro-batches" in err and "7 rounds" in err and "training.framework.microbatch_group_size" in err
+    code, out, err = cli("estimate", write_job(tmp_path, body % ",\n           framework: {name: megatron-core, "
+                                                                "microbatch_group_size: 120}", name="g.yaml"))
+    assert code == 0, err
