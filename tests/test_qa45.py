@@ -98,3 +98,23 @@ cluster: {gpu: H800-SXM-80GB, nodes: 256}
     code, out, err = cli("estimate", write_job(tmp_path, body % ",\n           framework: {name: megatron-core, "
                                                                 "microbatch_group_size: 120}", name="g.yaml"))
     assert code == 0, err
+
+
+def test_a_capacity_block_past_182_days_is_bought_as_several(cli, tmp_path):
+    """AWS sells a Capacity Block of 182 days at most (cost.BLOCK_MAX_H), and cost.capacity_block_hours already
+    billed a longer run as back-to-back blocks; but Llama-3.1-405B on 32 p5.48xlarge (297 days, rc:full) read "the
+    block to buy bills $9.09M" and the report "the block to buy is 266 days", a block AWS does not sell."""
+    from planner.present.report import _block_days
+
+    assert _block_days(96.0) == "the block to buy is 4 days"
+    assert _block_days(6384.0) == ("the blocks to buy are 182 + 84 days back to back (266 days; AWS sells at most "
+                                   "182 days a block)")
+    job = write_job(tmp_path, """
+model: {preset: llama3.1-405b}
+training: {seq_len: 8192, global_batch: 2048, micro_batch: 1, precision: bf16, tokens: 1.0e12, recompute: full}
+parallel: {tp: 8, pp: 16, dp: 2, zero: 1}
+cluster: {instance: aws:p5.48xlarge, nodes: 32}
+""")
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    assert "blocks to buy (182 days at most each) bill" in " ".join(out.split())

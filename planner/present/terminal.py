@@ -8,6 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
+from planner.model.cost import BLOCK_MAX_H
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -127,10 +128,19 @@ def summary_table(res: dict) -> Table:
             f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's "
             + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
             + f" at {c['price_usd_hr']:.2f} $/node-h"
-            + (f", the {'block to buy' if c['term'] == 'capacity-block' else 'term'} bills {fmt_usd(c['commitment_usd'])}"
+            + (f", the {_term_noun(c)} {fmt_usd(c['commitment_usd'])}"
                if c.get("commitment_usd") is not None else "") for c in cost["committed"]))
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
+
+
+def _term_noun(c: dict) -> str:
+    """What bills a committed price: the term, the Capacity Block, or past AWS's 182 days a block
+    (``cost.BLOCK_MAX_H``) the back-to-back blocks (QA 45: a 297-day run read "the block to buy bills")."""
+    if c["term"] != "capacity-block":
+        return "term bills"
+    return "blocks to buy (182 days at most each) bill" if c.get("billed_hours", 0) > BLOCK_MAX_H + 1e-6 else \
+        "block to buy bills"
 
 
 def render_estimate(con: Console, res: dict) -> None:
