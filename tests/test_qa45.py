@@ -94,9 +94,9 @@ cluster: {gpu: H800-SXM-80GB, nodes: 256}
 """
     code, out, err = cli("estimate", write_job(tmp_path, body % ""))
     assert code == 2 and err.startswith("error: parallel.vpp: ") and "…" not in err, err
-    assert "120 micro-batches" in err and "7 rounds" in err and "training.framework.microbatch_group_size" in err
+    assert "120 micro-batches" in err and "7 rounds" in err and "training.framework.microbatch_group_size: 20" in err
     code, out, err = cli("estimate", write_job(tmp_path, body % ",\n           framework: {name: megatron-core, "
-                                                                "microbatch_group_size: 120}", name="g.yaml"))
+                                                                "microbatch_group_size: 20}", name="g.yaml"))
     assert code == 0, err
 
 
