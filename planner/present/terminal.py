@@ -149,7 +149,8 @@ def render_estimate(con: Console, res: dict) -> None:
     if risk:  # a spot job: the expected cost and time with interruptions, as recommend ranks it
         con.print(esc(spot_line(risk)), highlight=False)
     if res["cost"].get("checkpoint_failures"):
-        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"])), highlight=False)
+        # a spot job's goodput leaves the interruptions out, as recommend's line says (QA 45: estimate's did not)
+        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"], spot=bool(risk))), highlight=False)
     if res.get("accuracy"):
         con.print(esc(accuracy_line(res["accuracy"])), highlight=False)
     con.print(Group(memory_table(res), breakdown_table(res)))
