@@ -130,3 +130,15 @@ def test_a_spot_estimate_says_its_checkpoint_goodput_leaves_the_interruptions_ou
     assert "spot: expected" in text and "(without spot interruptions)" in text, text
     code, out, err = cli("estimate", write_job(tmp_path, CKPT_NO_MTBF, name="od.yaml"))
     assert code == 0 and "(without spot interruptions)" not in " ".join(out.split())
+
+
+def test_estimates_committed_row_names_the_capacity_block_instance_cap(cli, tmp_path):
+    """The report said AWS allows at most 256 instances across Capacity Blocks; estimate's committed row priced 1,024
+    p5.48xlarge at the block rate without a word of it."""
+    body = CKPT_NO_MTBF.replace("nodes: 512}", "nodes: %d}").replace("dp: 128", "dp: %d")
+    code, out, err = cli("estimate", write_job(tmp_path, body % (512, 128)))
+    assert code == 0, err
+    assert "fewer than these 512 nodes" in " ".join(out.split())
+    code, out, err = cli("estimate", write_job(tmp_path, body % (32, 8), name="small.yaml"))
+    assert code == 0, err
+    assert "instances across Capacity Blocks" not in " ".join(out.split())

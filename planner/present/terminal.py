@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
-from planner.model.cost import BLOCK_MAX_H
+from planner.model.cost import BLOCK_MAX_H, BLOCK_MAX_INSTANCES
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -129,7 +129,11 @@ def summary_table(res: dict) -> Table:
             + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
             + f" at {c['price_usd_hr']:.2f} $/node-h"
             + (f", the {_term_noun(c)} {fmt_usd(c['commitment_usd'])}"
-               if c.get("commitment_usd") is not None else "") for c in cost["committed"]))
+               if c.get("commitment_usd") is not None else "")
+            # the report names AWS's cap; the row did not (QA 45: 1,024 p5.48xlarge on a "capacity-block" price)
+            + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
+               f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
+               else "") for c in cost["committed"]))
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
 
