@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
-from planner.model.cost import BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_MAX_H, BLOCK_MAX_INSTANCES
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells, utilisation_columns
@@ -152,6 +152,19 @@ def _breakeven_words(buy: dict, hw: dict) -> str:
             f"{fmt_years(buy['amortisation_years'], '-year')} life")
 
 
+def _block_days(billed_hours: float) -> str:
+    """What the run buys as Capacity Blocks (``cost.capacity_block_hours``): one block in whole days, or past AWS's
+    182 days a block (``cost.BLOCK_MAX_H``) the back-to-back blocks: a 297-day run on 32 p5.48xlarge read "the
+    block to buy is 266 days", a block AWS does not sell (QA 45)."""
+    days = count_of(round(billed_hours / 24), "day")
+    if billed_hours <= BLOCK_MAX_H + 1e-6:
+        return f"the block to buy is {days}"
+    full, rest = divmod(billed_hours, BLOCK_MAX_H)
+    parts = [f"{BLOCK_MAX_H / 24:.0f}"] * int(full) + ([f"{rest / 24:.0f}"] if rest > 1e-6 else [])
+    return (f"the blocks to buy are {' + '.join(parts)} days back to back ({days}; AWS sells at most "
+            f"{BLOCK_MAX_H / 24:.0f} days a block)")
+
+
 def _committed_line(c: dict, hw: dict) -> str:
     """The report's line for one committed price (``cost.committed_costs``): the run's share, what signing the
     1-/3-year term or buying the capacity block bills (whole terms; a block in whole days, then weeks), and where
@@ -174,7 +187,7 @@ def _committed_line(c: dict, hw: dict) -> str:
                   f"{fmt_pct(1 - c['commitment_usd'] / od_run)}" if c["commitment_usd"] < od_run else
                   f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs {c['commitment_usd'] / od_run:,.1f}x "
                   "that, and pays only for a run that fills more of it")
-        bills = (f" — the block to buy is {count_of(round(c['billed_hours'] / 24), 'day')} ({count_of(nodes, 'node')} x "
+        bills = (f" — {_block_days(c['billed_hours'])} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, paid up front): {fmt_usd(c['commitment_usd'])}, of which this run uses "
                  f"{_share(c['run_share'])}" + (never or versus)
                  + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
