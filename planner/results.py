@@ -662,6 +662,10 @@ class ServingPlan(Record):
     #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
     #: one line each, printed beside the answer; absent from the JSON when the job sets none
     constraints: tuple[str, ...] = ()
+    #: a real-time plan with a QPS and a price: what the fleet costs a month and a year (730 h a month), the replica
+    #: count's likely range and the monthly cost it implies, and what moves them (QPS growth, longer prompts, spot)
+    #: (``serving.serving_budget``); None otherwise
+    budget: Optional[dict] = None
 
     def keys(self) -> list[str]:
         return [k for k in super().keys() if k != "constraints" or self.constraints]
@@ -731,6 +735,9 @@ class TabularPlan(Record):
     assumptions: tuple[str, ...]
     spot: bool = False  # constraints.spot: $/h and costs are spot rates (said in the table title and assumptions)
     max_bin: int = 256  # tabular.max_bin: histogram bins per feature (the split search's cost scales with it)
+    #: the recommended instance's likely time and cost range from the rate's measured error, or where only a prior
+    #: stands, what is known of it and no range (``tabular.tabular_accuracy``)
+    accuracy: Optional[dict] = None
 
 
 @dataclass(frozen=True)
