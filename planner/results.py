@@ -653,12 +653,17 @@ class ServingPlan(Record):
     #: a model with sliding-window / chunked layers: the KV one sequence at the job's full context (prompt +
     #: output) keeps on one GPU holding every KV head, as the engine keeps it (None for every other model)
     kv_bytes_per_sequence: Optional[float] = None
-    #: how far the serving model has been on held-out published runs of models like this one ("" where no
-    #: such line is known; models with local attention layers: ``serving.LOCAL_ATTENTION_HELD_OUT``)
+    #: the plan's likely range in words (``serving.budget_accuracy``: a real-time plan with a QPS and a price, since
+    #: review34) and how far the serving model has been on held-out published runs of models like this one (models
+    #: with local attention layers: ``serving.LOCAL_ATTENTION_HELD_OUT``); "" where neither is known
     accuracy: str = ""
     #: what can change the answer, one line each (printed as "moves the ranking:"): GPUs the job's
     #: constraints.gpus names that were left out, and why
     caveats: tuple[str, ...] = ()
+    #: a real-time plan with a QPS and a price: what the fleet costs a month and a year (730 h a month), the replica
+    #: count's likely range and the monthly cost it implies, and what moves them (QPS growth, longer prompts, spot)
+    #: (``serving.serving_budget``); None otherwise
+    budget: Optional[dict] = None
     #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
     #: one line each, printed beside the answer; absent from the JSON when the job sets none
     constraints: tuple[str, ...] = ()
@@ -731,6 +736,9 @@ class TabularPlan(Record):
     assumptions: tuple[str, ...]
     spot: bool = False  # constraints.spot: $/h and costs are spot rates (said in the table title and assumptions)
     max_bin: int = 256  # tabular.max_bin: histogram bins per feature (the split search's cost scales with it)
+    #: the recommended instance's likely time and cost range from the rate's measured error, or where only a prior
+    #: stands, what is known of it and no range (``tabular.tabular_accuracy``)
+    accuracy: Optional[dict] = None
 
 
 @dataclass(frozen=True)

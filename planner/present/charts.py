@@ -260,3 +260,58 @@ def latency_qps_chart(points: list[dict], ttft_target_ms=None, tpot_target_ms=No
     return alt.vconcat(*panels).properties(
         title="simulated latency against offered load (grey: the job's QPS)"
         + ("" if len(panels) == 2 else f"; TPOT {NO_TPOT}"))
+
+
+#: a serving option's status in the cost chart, and its colour (green: confirmed; blue: the analytic screen's size)
+SERVING_STATUS_COLORS = {"recommended": "#1b5e20", "meets the targets (simulated)": "#74c476",
+                         "meets the targets (analytic)": "#4c78a8", "misses the targets": "#e45756"}
+
+
+def serving_cost_frame(res: dict, top: int = 10, missed: int = 5) -> pd.DataFrame:
+    """One row per serving option the plan priced at the job's QPS: its label (hardware, TP, replicas), $ a month at
+    its $/h x ``hours_per_month`` (``res["budget"]``) and whether it meets the targets -- the ranked options (the
+    simulated size where simulated) then up to ``missed`` of the rejected that have a price (their analytic size) and
+    cost less than the dearest option shown: the cheaper fleets the plan could not take (a dearer one that misses says
+    nothing a budget needs, and its bar -- 74 replicas at $184k a month beside the chat example's $9.5k -- squeezed
+    every other bar to a sliver)."""
+    hpm = (res.get("budget") or {}).get("hours_per_month")
+    rows = []
+    for i, o in enumerate(res.get("options") or []):
+        if i >= top:
+            break
+        if o.get("usd_per_hr") and o.get("replicas"):
+            status = ("recommended" if i == 0 else "meets the targets (simulated)" if o.get("sized_by") == "simulated"
+                      else "meets the targets (analytic)")
+            rows.append((o, status))
+    dearest = max((o["usd_per_hr"] for o, _ in rows), default=0.0)
+    rows += [(o, "misses the targets") for o in
+             sorted([r for r in res.get("rejected") or [] if r.get("usd_per_hr") and r.get("replicas")
+                     and r["usd_per_hr"] < dearest], key=lambda r: r["usd_per_hr"])[:missed]]
+    multi = len(tuple(res.get("precisions") or ())) > 1  # a precision search has one option per precision
+    return pd.DataFrame([dict(option=f"{o['hardware']} TP{o['tp']}{' ' + o['precision'] if multi else ''} x{o['replicas']}",
+                              usd_per_month=o["usd_per_hr"] * hpm,
+                              usd_per_hr=o["usd_per_hr"], replicas=o["replicas"], status=s)
+                         for o, s in rows], columns=["option", "usd_per_month", "usd_per_hr", "replicas", "status"])
+
+
+def serving_cost_chart(res: dict, top: int = 10) -> alt.LayerChart:
+    """Horizontal bars: each option's $ a month (on-demand, 730 h) at the job's QPS, cheapest first, coloured by
+    whether it meets the latency targets (simulated or analytic size) or misses them; the recommended bar red."""
+    df = serving_cost_frame(res, top)
+    hpm = res["budget"]["hours_per_month"]
+    qps = res["budget"]["qps"]
+    keys = [k for k in SERVING_STATUS_COLORS if k in set(df["status"])]
+    df = df.assign(label=[f"${v / 1e3:,.1f}k" if v >= 1e3 else f"${v:,.0f}" for v in df["usd_per_month"]])
+    x = alt.X("usd_per_month:Q", title=f"$ per month (on-demand, {hpm:,.0f} h)", axis=alt.Axis(format="$~s"))
+    # the order as a list: a layered chart drops an EncodingSortField (the bars came out in no order)
+    y = alt.Y("option:N", sort=list(df.sort_values("usd_per_month", kind="stable")["option"]),
+              title="option (hardware, TP, replicas)")
+    text = alt.Chart(df).mark_text(align="left", dx=3, fontSize=10).encode(x=x, y=y, text="label:N")
+    return alt.layer(alt.Chart(df).mark_bar().encode(
+        x=x, y=y,
+        color=alt.Color("status:N", scale=alt.Scale(domain=keys, range=[SERVING_STATUS_COLORS[k] for k in keys]),
+                        legend=alt.Legend(title=None, orient="bottom", columns=2)),
+        tooltip=["option:N", "status:N", alt.Tooltip("usd_per_month:Q", format="$,.0f", title="$ per month"),
+                 alt.Tooltip("usd_per_hr:Q", format="$,.2f", title="$ per hour"), "replicas:Q"],
+    ), text).properties(width=WIDTH, height=alt.Step(22),
+                 title=f"monthly cost of each option at {qps:,.4g} requests/s")

@@ -140,6 +140,10 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     con.print(f"[bold green]recommended:[/] {res['why']}")
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it
         con.print(f"[bold]held to[/] {esc(c)}", highlight=False)
+    b = res.get("budget")
+    if b:  # a budget line is written per month and year: the fleet's $/h over 730 h a month (serving_budget)
+        con.print(f"[bold]per month:[/] {fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x "
+                  f"{b['hours_per_month']:,.0f} h, on-demand), per year {fmt_usd(b['usd_per_year'])}", highlight=False)
     if res.get("accuracy"):
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):

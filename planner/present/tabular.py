@@ -5,7 +5,7 @@ from rich.table import Table
 
 from planner.present.safe import esc, print_marked
 from planner.results import TabularPlan
-from planner.units import fmt_hours_column, fmt_usd_cents as _usd
+from planner.units import fmt_hours_column, fmt_time, fmt_usd_cents as _usd
 
 
 def workload_line(res: TabularPlan) -> str:
@@ -29,6 +29,15 @@ def rate_lines(res: TabularPlan) -> list[str]:
     return [f"{kind.upper()} rate: {res[f'{kind}_rate_source']}" for kind in ("cpu", "gpu") if res[f"{kind}_rate_source"]]
 
 
+def range_words(acc: dict, total: str = "") -> str:
+    """A GBDT plan's likely time and cost (``tabular.tabular_accuracy``) in one cell, or why there is none."""
+    if not acc.get("hours_range"):
+        return "none: only a prior stands (GPU time)" if acc.get("prior_only") else "none: the job's own measured rate"
+    (h0, h1), (c0, c1) = acc["hours_range"], acc["cost_usd_range"]
+    return (f"{fmt_time(h0 * 3600)} to {fmt_time(h1 * 3600)}, {_usd(c0)} to {_usd(c1)}{' ' + total if total else ''} "
+            f"(predicted {fmt_time(acc['hours'] * 3600)}, {_usd(acc['cost_usd'])})")
+
+
 def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     """The GBDT plan: the ranked instances, the recommendation, where the rates come from."""
     con.print(esc(workload_line(res)))
@@ -45,6 +54,9 @@ def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     con.print(f"[bold green]recommended:[/] {esc(res['why'])}")
     for line in rate_lines(res):
         con.print(f"[dim]{esc(line)}[/]")
+    acc = res.get("accuracy")
+    if acc:  # the likely range from the rate's measured error, or that only a prior stands (tabular_accuracy)
+        con.print(f"[yellow]accuracy:[/] {esc(range_words(acc))}: {esc(acc['basis'])}", highlight=False)
     for r in res["rejected"][:5]:
         con.print(f"[dim]does not fit: {esc(r['instance'])}: {esc(r['reason'])}[/]")
     print_marked(con, "assumed", res["assumptions"])
