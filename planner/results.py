@@ -195,7 +195,7 @@ class Cost(Record):
     hours: float
     days: float
     gpu_hours: float
-    tokens: Optional[float]
+    tokens: Optional[float]  # the run's real tokens: a padded dataset's padding left out (cost.total_tokens)
     cost_ondemand_usd: Optional[float]
     cost_spot_usd: Optional[float]
     usd_per_million_tokens: Optional[float]
@@ -204,6 +204,9 @@ class Cost(Record):
     spot_risk: Optional[dict] = None
     #: reserved / committed-use prices of the instance, each with the run's cost at it
     committed: tuple = ()
+    #: a padded dataset's share of row positions that are padding (cost.padding_share; None: no padding): computed
+    #: and timed, left out of ``tokens`` and so of $ per 1M tokens
+    padding_share: Optional[float] = None
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
     #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
     #: costs above are the uninterrupted compute time. ``recommend`` ranks and filters on these

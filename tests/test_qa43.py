@@ -178,14 +178,16 @@ def test_nothing_fits_under_a_gpu_cap_names_the_cap_that_left_bigger_instances_o
 def test_adapter_state_is_sharded_over_the_zero_group(cli, tmp_path):
     """QLoRA Llama-3.1-70B at DP8 ZeRO-3 on one p4d.24xlarge held each GPU's 207M fp32 adapters' whole gradients
     (0.77 GiB) and Adam state (1.54 GiB): FSDP shards the trainable parameters with the frozen base, ZeRO-1/2 their
-    optimizer state and gradients. Now 1/8 of each."""
+    optimizer state and gradients. Now 1/8 of each. (ZeRO-1 is DeepSpeed's under the HF Trainer, rule
+    hf-trainer-zero1: that row runs the deepspeed stack.)"""
     import json
     job = QLORA_70B.replace("constraints: {instances: [aws:p4d.24xlarge], max_gpus: 8, objective: cost}",
                             "parallel: {tp: 1, dp: 8, zero: %d}\ncluster: {instance: aws:p4d.24xlarge, nodes: 1}")
     job = job.replace("epochs: 3}", "epochs: 3, micro_batch: 2, recompute: full}")
     mem = {}
     for z in (0, 1, 2, 3):
-        code, out, err = cli("estimate", write_job(tmp_path, job % z, name=f"z{z}.yaml"), "--json")
+        text = job % z if z != 1 else (job % z).replace("epochs: 3,", "epochs: 3, framework: deepspeed,")
+        code, out, err = cli("estimate", write_job(tmp_path, text, name=f"z{z}.yaml"), "--json")
         assert code == 0, err
         mem[z] = json.loads(out)["memory_per_gpu_bytes"]
     adam = 207.09e6 * 8 / 2**30  # Adam's two fp32 moments per adapter parameter

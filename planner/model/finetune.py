@@ -386,6 +386,17 @@ def _bitsandbytes_part(m: ModelSpec, t: TrainingSpec) -> tuple[float, float]:
     return q_bytes, q_params
 
 
+def bitsandbytes_layer_bytes(m: ModelSpec, t: TrainingSpec) -> tuple[float, float]:
+    """(share of the blocks' linear parameters a bitsandbytes base quantises, stored bytes per quantised parameter):
+    what of a rank's layer weights FSDP2 leaves whole (``Stack.bnb_whole_at_cp``, planner.model.memory
+    ``state_weights``). (0, 0) for a 16/32-bit base."""
+    if not bitsandbytes_base(t):
+        return 0.0, 0.0
+    q_bytes, q_params = _bitsandbytes_part(m, t)
+    every = sum(n * L.copies * L.fan_in * L.fan_out for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe))
+    return (q_params / every if every else 0.0), (q_bytes / q_params if q_params else 0.0)
+
+
 def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
     """Forward and backward matmul FLOPs per token under a frozen base (module docstring);
     attention core counted in full (no causal halving), as ``step_flops``, over ``seq`` keys

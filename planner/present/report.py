@@ -44,7 +44,8 @@ from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
-from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes, spot_range
+from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes,
+                                      spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -383,7 +384,7 @@ def _recommendation_section(job: JobSpec, rec: dict) -> Section:
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", mfu_hfu(best)],
           [f"memory per {noun}", _memory_line(mem, noun, best["hardware"].get("gpu"))],
-          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
+          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {tokens_words(cost, unit)}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
           *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),
           [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (f" (without {left_out})" if left_out else "")],

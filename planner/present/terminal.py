@@ -98,7 +98,7 @@ def summary_table(res: dict) -> Table:
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room}"
               + (f"; host memory: {host})" if host else ")"))
     ev = cost.get("evaluation")  # the evaluation passes are in the hours: say how much of them
-    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
+    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {tokens_words(cost, unit)}"
               + (f"; evaluation {fmt_time(ev['seconds'])} of it)" if ev else ")"))
     # GPU-hours to three significant figures: a one-step LoRA run's 0.0025 printed "0 GPU-hours"
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
@@ -456,6 +456,15 @@ def accuracy_range(a: dict) -> str:
     return (text + f" (predicted {fmt_time(a['hours'] * 3600)}"
             + (f", {fmt_usd(a['cost_usd'])}" if a.get("cost_usd") is not None else "")
             + (f": {a['quoted']}" if a.get("quoted") else "") + ")")
+
+
+def tokens_words(cost, unit: str) -> str:
+    """The run's token count as the time-to-train lines give it: a padded dataset's real tokens, said so with the
+    padding's share (``Cost.padding_share``: the rows' padding is timed and priced, not counted; $ per 1M tokens is
+    per real token)."""
+    pad = cost.get("padding_share")
+    words = f"{fmt_count(cost['tokens'])} {unit}"
+    return f"{words} real, padding excluded: {pad:.0%} of the rows' positions" if pad else words
 
 
 def per_million(cost, usd) -> str:

@@ -243,7 +243,8 @@ def padding_lines(job: JobSpec) -> list[str]:
         return []
     pad = 1.0 - t.mean_example_tokens / t.seq_len
     return [f"training.packing padded: each ~{t.mean_example_tokens:,.0f}-token example is padded to a {t.seq_len:,}-token "
-            f"row, so {pad:.0%} of the tokens above (and about that share of the time and cost) are padding; packed "
+            f"row, so {pad:.0%} of the positions computed (and about that share of the time and cost) are padding; the "
+            f"tokens and $ per 1M tokens count the real tokens only; packed "
             f"rows would take about {t.mean_example_tokens / t.seq_len:.2f}x the steps (training.packing: packed)"]
 
 

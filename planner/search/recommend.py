@@ -44,10 +44,11 @@ from hardware_catalog import load_catalog
 
 
 def best_layout(plan) -> dict:
-    """The ZeRO stage and PP of a ranked plan, for its stack line (``evaluate.stack_assumption``)."""
+    """The ZeRO stage, PP and CP of a ranked plan, for its stack line (``evaluate.stack_assumption``: CP says whether
+    packed rows keep their per-example attention, ``packed_attention_note``)."""
     cfg = plan.config if hasattr(plan, "config") else plan["config"]
     get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
-    return {"zero": get("zero"), "pp": get("pp")}
+    return {"zero": get("zero"), "pp": get("pp"), "cp": get("cp")}
 
 def picks_block_recompute(job: JobSpec, stack) -> bool:
     """Whether the search chooses Megatron's block recompute N for the full-recompute rows (``smallest_block_recompute``):
