@@ -17,7 +17,7 @@ from planner.errors import InputError
 from planner.results import ranked_hours, ranked_price
 from planner.spec.presets import PRESETS
 from planner.spec.schema import ClusterSpec, TrainingSpec
-from planner.units import device_of, fmt_time, fmt_usd
+from planner.units import device_of, fmt_time, fmt_usd, hardware_str
 from planner import defaults as D
 from planner.vocab import OPTIMIZER, PRECISION, TRAINING_MODE
 
@@ -33,7 +33,10 @@ def auto(v):
 
 def table(frame, *notes):
     """A full-width table, then each of its notes that is set, one caption each."""
-    st.dataframe(frame, hide_index=True, width="stretch")
+    # its numbers as the terminal writes them ("$28.3k", not "28284"; "-", not "None"), still sortable by value
+    styled, right = wi.table_style(frame)
+    st.dataframe(styled, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.TextColumn(alignment="right") for c in right})
     for note in notes:
         if note:
             st.caption(note)
@@ -51,6 +54,12 @@ def metric_rows(pairs, per_row: int = 3):
             continue
         for col, (label, value) in zip(st.columns(per_row), row):
             col.metric(label, value)
+
+
+def dollars(text: str) -> str:
+    """Text with $ amounts for Streamlit's markdown (captions too), which reads "$9.51k ($13.03/h" as LaTeX between
+    its two $ signs and drew the figures in a math font."""
+    return text.replace("$", "\\$")
 
 
 def error_box(e: Exception):
@@ -111,6 +120,11 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     st.caption(res.get("why", ""))
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it (as `planner serve` prints them)
         st.caption(f"held to {c}")
+    budget = wi.serving_budget(view)  # a real-time fleet's month, year and likely range: `serve --json`'s budget
+    if budget:
+        metric_rows(list(budget.metrics))
+        st.caption(dollars(budget.line))
+        st.caption(dollars(budget.range))
     if view["curve"]:
         sv = s_job.serving
         st.altair_chart(charts.latency_qps_chart(view["curve"], sv.ttft_ms, sv.p99_latency_ms, sv.qps),
@@ -124,6 +138,9 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
             qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
             st.caption(f"not simulated: {qs} QPS, past the curve's "
                        f"simulation bound ({skipped[0]['not_simulated']})")
+    if budget and budget.risks:  # what moves the fleet and its bill, one line each with its number (the report's Risks)
+        st.subheader("risks")
+        st.markdown("\n".join(f"- {dollars(r)}" for r in budget.risks))
     with st.expander("assumptions"):  # what `planner serve` prints as "assumed:" lines (the page left them out)
         for a in list(res.get("assumptions", ())) + list(res.get("caveats", ())):
             st.markdown(f"- {a}")
@@ -232,8 +249,11 @@ except InputError as e:
     pinned = wi.estimate_if_pinned(job, catalog, profile)
     if pinned is not None:
         st.subheader("the configuration as set")
-        st.altair_chart(charts.memory_chart(pinned), width="stretch", theme=None)
-        st.altair_chart(charts.breakdown_chart(pinned), width="stretch", theme=None)
+        as_set, why = wi.pinned_layout(job, pinned)  # its recompute named: the error's nearest may use another
+        st.caption(f"{hardware_str(pinned['hardware'])}, {as_set} ({why})")
+        st.altair_chart(charts.memory_chart(pinned, title=f"memory per GPU as set: {as_set}"), width="stretch", theme=None)
+        st.altair_chart(charts.breakdown_chart(pinned, title=f"where the step time goes as set: {as_set}"),
+                        width="stretch", theme=None)
     st.stop()
 bar.empty()
 

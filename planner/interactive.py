@@ -510,6 +510,19 @@ def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dic
         return None
 
 
+def pinned_layout(job: JobSpec, pinned: dict) -> tuple[str, str]:
+    """The layout ``estimate_if_pinned`` ran, its recompute always named, and why that recompute: after a no-fit
+    search the page showed the estimate at the job's recompute (auto runs none: 1,275.0 GiB for Llama-3-70B on one
+    p4de at TP1/PP1/ZeRO-0) under the search's error naming its nearest at rc:full (1,193.4 GiB), and neither chart
+    said which (QA 44). ("TP1 PP1 DP8 z0 mb1, recompute none", "recompute auto: ...")"""
+    cfg = pinned["config"]
+    rc = (cfg.get("recompute") if isinstance(cfg, dict) else getattr(cfg, "recompute", None)) or "none"
+    layout = config_str(cfg)  # (rc:none is left out of it: said in words after it)
+    why = ("training.recompute as set" if job.training.recompute is not None else
+           "recompute auto: `planner estimate` runs none; the search above tried each, and its nearest names its own")
+    return f"{layout}, recompute {rc}", why
+
+
 def _duration(hours) -> tuple[str, list]:
     """A column of times to train in one unit a table can still sort by: the unit ``units.duration_unit``
     gives its longest entry, as the terminal's and the report's columns (``fmt_hours_column``) -- minutes
@@ -525,6 +538,54 @@ def _dollars(x) -> list:
     """Dollars to the cent under $100 (a $1.51 run is not "$2"), whole dollars above."""
     x = pd.Series(x, dtype=float)
     return x.round(2 if x.max(skipna=True) < 100 else 0).tolist()
+
+
+#: the app's count columns (whole numbers, thousands separated, as the terminal's tables print them)
+COUNT_COLUMNS = ("#", "nodes", "GPUs", "chips", "accelerators")
+
+
+def _cell_format(col: str, unit_of_duration: Optional[str]):
+    """The terminal's cell format for one of the app's numeric columns, or None for a column shown as it is."""
+    from planner.units import duration_cell, fmt_step_s
+
+    def num(f):  # a missing value stays "-" (Styler's na_rep covers NaN; a None in an object column too); a label
+        # such as the sensitivity sweep's "128 (current)" in its input's column stays as written
+        return lambda x: x if isinstance(x, str) else "-" if x is None or x != x else f(x)
+    if col.endswith("$"):  # "on-demand $", "spot $", "cost $": fmt_usd, as recommend's "cost" column
+        return num(fmt_usd)
+    if col == "step s":
+        return num(fmt_step_s)
+    if col.endswith(" %") or col == "mem GiB":
+        return num(lambda x: f"{x:,.1f}")
+    if unit_of_duration is not None:
+        return lambda x: x if isinstance(x, str) else duration_cell(x, unit_of_duration)
+    if col in COUNT_COLUMNS:
+        return num(lambda x: f"{int(x):,}")
+    return None
+
+
+def table_style(frame: pd.DataFrame):
+    """One of the app's tables with its numbers written as the terminal writes them (``fmt_usd``, ``fmt_step_s``,
+    the duration column's unit decimals, counts thousands-separated) and an empty cell as "-": (a Styler, the
+    columns to right-align). A full numeric column stays a number underneath (its display values are the Styler's),
+    so a click on its header still sorts by value; a column with an empty cell is sent as the terminal's strings
+    (right-aligned, as numbers are), since Streamlit draws a missing value as "None" whatever the Styler says
+    (measured in Chromium, streamlit 1.67) -- as does a column of labels such as the sweep's "8 (current)".
+    Streamlit's default dropped trailing zeros, so a $ column read "28284" beside "29100.77" where the terminal prints
+    "$28.3k" and "$29.1k", and drew "None" in an empty spot $ cell (QA 44)."""
+    out = frame.copy()
+    fmts, right = {}, []
+    for col in frame.columns:
+        name = str(col)
+        f = _cell_format(name, name[:-len(" to train")] if name.endswith(" to train") else None)
+        if f is None:
+            continue
+        if not pd.api.types.is_numeric_dtype(out[col]) or out[col].isna().any():
+            out[col] = [f(v) for v in out[col]]
+            right.append(col)
+        else:
+            fmts[col] = f
+    return out.style.format(fmts, na_rep="-"), right
 
 
 def utilisation_columns(rows) -> dict:
@@ -762,6 +823,41 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
     # $ per million in `planner serve`'s cell format (three significant figures under $1: "$0.0745", which read "$0.075")
     return [hw, ("replicas", f"{replicas:,}" if replicas is not None else "-"), latency,
             ("$ per 1M requests", usd_per_million(sim.get("usd_per_million_requests") or best.get("usd_per_million_requests")))]
+
+
+@dataclass(frozen=True)
+class ServingBudget:
+    """The serving view's month and year (``serve --json``'s ``budget``): ``metrics`` (label, value), ``line``
+    ``planner serve``'s "per month:" words, ``range`` the likely range as the report's cost section says it, and
+    ``risks`` the report's Risks lines with their numbers (QPS growth, prompt length, spot, the model's accuracy)."""
+    metrics: tuple[tuple[str, str], ...]
+    line: str
+    range: str
+    risks: tuple[str, ...]
+
+
+def serving_budget(view: dict) -> Optional[ServingBudget]:
+    """What a budget line needs from a real-time serving plan, in the CLI's and the report's words and formatters
+    (``present.serving.budget_words``, ``report.range_cell`` / ``serving_budget_risks``): until app34 the page showed
+    $ per hour and per million requests only, where `planner serve` prints "per month: $9.51k ($13.03/h x 730 h,
+    on-demand), per year $114.1k" and a likely range of 6 to 10 replicas, $8.15k to $13.6k a month. None where
+    the plan has no budget (offline, no QPS, no price)."""
+    from planner.present.report import range_cell, serving_budget_risks
+    from planner.present.serving import budget_words
+
+    res = view["plan"]
+    b = res.get("budget")
+    if not b:
+        return None
+    hpm = b["hours_per_month"]
+    metrics = [(f"$ per month ({hpm:,.0f} h, on-demand)", fmt_usd(b["usd_per_month"])),
+               (f"$ per year ({hpm * 12:,.0f} h, on-demand)", fmt_usd(b["usd_per_year"]))]
+    if b["replicas_range"]:  # a generic model has no range, only its reason (said in ``range``)
+        lo, hi = b["usd_per_month_range"]
+        metrics.append(("likely range, $ a month", f"{fmt_usd(lo)} to {fmt_usd(hi)}"))
+    words = f"likely range (model error): {range_cell(b)}" + (f": {b['range_basis']}" if b["replicas_range"] else "")
+    risks = serving_budget_risks(b, res["best"]) + ([f"Model accuracy: {res['accuracy']}."] if res.get("accuracy") else [])
+    return ServingBudget(tuple(metrics), f"per month: {budget_words(b)}", words, tuple(risks))
 
 
 def scaling_display(rec) -> pd.DataFrame:

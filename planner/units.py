@@ -394,6 +394,22 @@ def fmt_run_time(hours: float) -> str:
     return fmt_hours_column([hours])[0]
 
 
+def duration_cell(value: float, unit: str) -> str:
+    """One cell of a sortable column already in ``unit`` (a ``TIME_UNITS`` long name, the app's "days to train"),
+    as ``duration_column`` writes it: the unit's decimals, "never" for an infinite run, "-" for none -- the app's
+    tables drew 1888.16 beside 12 ("0.5" in the terminal's column) and an empty cell as "None".
+
+    >>> duration_cell(214.6, "days"), duration_cell(30.0, "minutes"), duration_cell(float("inf"), "days")
+    ('214.6', '30.0', 'never')
+    """
+    if value is None or value != value:
+        return "-"
+    if math.isinf(value):
+        return "never"
+    u = next(t for t in TIME_UNITS if t.long == unit)
+    return _in_unit(float(value) * u.seconds, u).rsplit(" ", 1)[0]
+
+
 def duration_column(hours) -> tuple[str, str, list[str]]:
     """``fmt_hours_column``'s cells without their unit, with the unit (short, long): a table that names the
     unit once in its header (recommend's and compare's, whose fixed "days" column printed an 11-hour TPU run

@@ -16,6 +16,7 @@ from __future__ import annotations
 import textwrap
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from planner.search.explain import LABELS
@@ -35,6 +36,8 @@ BREAKDOWN_COLORS = {
     "data_stall": "#eeca3b",
 }
 WIDTH = 560
+#: pixels between a continuous scale's data and the plot's edge, so a point at the axis corner is drawn whole
+PAD_PX = 12
 
 
 def memory_frame(res: dict) -> pd.DataFrame:
@@ -203,30 +206,52 @@ def timeline_chart(tl: pd.DataFrame, busy_share: float | None = None,
     ).properties(width=WIDTH, height=alt.Step(20), title=t)
 
 
+#: how a sensitivity point that does not fit is drawn: a dark cross, labelled, off the line
+NO_FIT = "does not fit"
+NO_FIT_COLOR = "#333333"
+
+
 def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False) -> alt.VConcatChart:
     """Time to train and cost as one input varies, other inputs held; the current value marked.
-    ``df`` comes from ``planner.interactive.sensitivity``."""
+    ``df`` comes from ``planner.interactive.sensitivity``.
+
+    The line joins the points that fit only: a point that does not fit (estimate_job still times it) is a cross off
+    the line, labelled "does not fit" on the side with room. The line ran through the crosses,
+    so llama3-8b-auto's 1-node point read as part of the curve, and with the scales ending at the data the cross at
+    the axis corner was half under the axis (QA 44): both scales are padded by ``PAD_PX``."""
     ok = df[df["step_time_s"].notna()].copy()
     ok["days"] = ok["hours"] / 24
     ok["cost"] = ok["cost_spot_usd"] if spot else ok["cost_ondemand_usd"]
-    ok["fits_label"] = ok["fits"].map({True: "fits", False: "does not fit"})
-    x = alt.X("value:Q", title=label, scale=alt.Scale(type="log", base=2))
+    ok["fits_label"] = ok["fits"].map({True: "fits", False: NO_FIT})
+    fit, nofit = ok[ok["fits"].astype(bool)], ok[~ok["fits"].astype(bool)].copy()
+    # the label on the side with room: left of a cross in the right half of the (log) x range, else right of it
+    lv = np.log2(ok["value"].astype(float).clip(lower=1e-12))
+    mid = (lv.min() + lv.max()) / 2
+    nofit["left"] = [bool(np.log2(max(float(v), 1e-12)) > mid) for v in nofit["value"]]
+    x = alt.X("value:Q", title=label, scale=alt.Scale(type="log", base=2, padding=PAD_PX))
     common = [alt.Tooltip("value:Q", title=label), alt.Tooltip("days:Q", format=".2f"),
               alt.Tooltip("cost:Q", format="$,.0f"), alt.Tooltip("mfu:Q", format=".0%", title="MFU"),
               alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"), "fits_label:N"]
-    shape = alt.Shape("fits_label:N", scale=alt.Scale(domain=["fits", "does not fit"], range=["circle", "cross"]),
-                      legend=alt.Legend(title=None, orient="bottom"))
 
     def panel(field, title, fmt):
-        base = alt.Chart(ok).encode(x=x, y=alt.Y(f"{field}:Q", title=title, axis=alt.Axis(format=fmt)), tooltip=common)
-        cur = alt.Chart(ok[ok["current"]]).mark_point(size=260, color="#d62728", filled=False, strokeWidth=2).encode(
-            x=x, y=f"{field}:Q")
-        return (base.mark_line(color="#4c78a8") + base.mark_point(size=60, filled=True, color="#4c78a8").encode(shape=shape)
-                + cur).properties(width=WIDTH, height=150)
+        y = alt.Y(f"{field}:Q", title=title, axis=alt.Axis(format=fmt), scale=alt.Scale(padding=PAD_PX))
+        line = alt.Chart(fit).encode(x=x, y=y, tooltip=common)
+        layers = [line.mark_line(color="#4c78a8"), line.mark_point(size=60, filled=True, color="#4c78a8")]
+        if len(nofit):
+            cross = alt.Chart(nofit).encode(x=x, y=y, tooltip=common)
+            layers.append(cross.mark_point(shape="cross", size=150, filled=True, color=NO_FIT_COLOR))
+            for left, side in nofit.groupby("left"):
+                layers.append(alt.Chart(side).mark_text(align="right" if left else "left", dx=-10 if left else 10,
+                                                        color=NO_FIT_COLOR, fontSize=11)
+                              .encode(x=x, y=y, text="fits_label:N"))
+        layers.append(alt.Chart(ok[ok["current"]]).mark_point(size=260, color="#d62728", filled=False, strokeWidth=2)
+                      .encode(x=x, y=f"{field}:Q"))
+        return alt.layer(*layers).properties(width=WIDTH, height=150)
 
     return alt.vconcat(panel("days", "days to train", ",.3~g"),
                        panel("cost", ("spot" if spot else "on-demand") + " cost", "$~s")).properties(
-        title=f"sensitivity to {label} (other inputs held; red ring = current)")
+        title=f"sensitivity to {label} (other inputs held; red ring = current"
+              + ("; cross = does not fit, off the line)" if len(nofit) else ")"))
 
 
 def latency_qps_chart(points: list[dict], ttft_target_ms=None, tpot_target_ms=None, qps=None) -> alt.VConcatChart:

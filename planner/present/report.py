@@ -1044,8 +1044,9 @@ def _under(ms: Optional[float], target: Optional[float]) -> str:
     return f" ({fmt_pct(abs(d))} {'under' if d >= 0 else 'over'})"
 
 
-def _range_cell(b: dict) -> str:
-    """The likely range of a serving plan's fleet (``serving.serving_budget``), or why it has none (a generic model)."""
+def range_cell(b: dict) -> str:
+    """The likely range of a serving plan's fleet (``serving.serving_budget``), or why it has none (a generic model);
+    the app's serving view says it in these words too (``interactive.serving_budget``)."""
     if not b["replicas_range"]:
         return b["range_basis"]
     (lo, hi), (ml, mh) = b["replicas_range"], b["usd_per_month_range"]
@@ -1059,8 +1060,9 @@ def _replicas_month(r: dict, of: str = "") -> str:
     return f"{count_of(r['replicas'], 'replica')}{of} ({fmt_usd(r['usd_per_month'])} a month)"
 
 
-def _serving_budget_risks(b: dict, best: dict) -> list[str]:
-    """The serving review's risks with a number each (``serving.serving_budget``): QPS growth, a longer prompt, spot."""
+def serving_budget_risks(b: dict, best: dict) -> list[str]:
+    """The serving review's risks with a number each (``serving.serving_budget``): QPS growth, a longer prompt, spot
+    (the app's serving view lists them under "risks", ``interactive.serving_budget``)."""
     what = f"{best['hardware']} TP{best['tp']}"
     base = b.get("analytic_replicas")
     now = (f"; it sizes {count_of(base, 'replica')} at today's {fmt_rate(b['qps'])} requests/s"
@@ -1097,7 +1099,7 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
                  f"the same nodes on spot: {fmt_usd(sp['usd_per_month_before_interruptions'])} a month before "
                  f"interruptions, {sp['reclaims_per_month']:.1f} reclaims a month expected." if sp else
                  "Spot: no spot price in the catalog for this instance (real-time replicas are priced on-demand).")
-    lines.append(f"Likely range: {_range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
+    lines.append(f"Likely range: {range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
     s.blocks.append(lines)
     if with_charts and not charts.serving_cost_frame(res).empty:
         s.blocks.append(Chart("serving_cost", charts.serving_cost_chart(res),
@@ -1150,7 +1152,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     if budget:  # a budget line is written per month and per year: the fleet's $/h over 730 h a month
         rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, on-demand)", fmt_usd(budget["usd_per_month"])],
                  [f"$ per year ({budget['hours_per_month'] * 12:,.0f} h, on-demand)", fmt_usd(budget["usd_per_year"])],
-                 ["likely range (model error)", _range_cell(budget) + " (Risks)"]]
+                 ["likely range (model error)", range_cell(budget) + " (Risks)"]]
     # the job's limits the answer holds to (constraints.max_gpus / min_gpus / budget_usd, an offline deadline)
     held = [["Held to " + c for c in res["constraints"]]] if res.get("constraints") else []
     secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows), *held])]
@@ -1211,7 +1213,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     else:
         risks.append(_offline_risk(best, job))
     if budget:  # what moves the fleet and its bill, one line each with its number
-        risks += _serving_budget_risks(budget, best)
+        risks += serving_budget_risks(budget, best)
     if res.get("accuracy"):  # the likely range (serving.replica_range); held-out runs of models like this one
         risks.append("Model accuracy: " + res["accuracy"] + ".")
     util = (sim or {}).get("utilisation", best.get("utilisation"))

@@ -29,6 +29,17 @@ def usd_per_million(x) -> str:
     return f"${fmt_sig(x, 3)}" if x is not None and x == x and 0 < x < 1 else fmt_usd(x)
 
 
+def budget_words(b: dict) -> str:
+    """A real-time fleet's month and year (``serving.serving_budget``) as ``planner serve``'s "per month:" line says
+    them, after its label; the app's serving view shows the same words (one formatter for both).
+
+    >>> budget_words(dict(usd_per_month=9511.9, usd_per_hr=13.03, hours_per_month=730.0, usd_per_year=114142.8))
+    '$9.51k ($13.03/h x 730 h, on-demand), per year $114.1k'
+    """
+    return (f"{fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x {b['hours_per_month']:,.0f} h, on-demand), "
+            f"per year {fmt_usd(b['usd_per_year'])}")
+
+
 def _rps(x: float) -> str:
     """Requests per second per replica: two decimals under 100, whole and thousands separated above
     ("10,341", not "10340.99")."""
@@ -142,8 +153,7 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[bold]held to[/] {esc(c)}", highlight=False)
     b = res.get("budget")
     if b:  # a budget line is written per month and year: the fleet's $/h over 730 h a month (serving_budget)
-        con.print(f"[bold]per month:[/] {fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x "
-                  f"{b['hours_per_month']:,.0f} h, on-demand), per year {fmt_usd(b['usd_per_year'])}", highlight=False)
+        con.print(f"[bold]per month:[/] {budget_words(b)}", highlight=False)
     if res.get("accuracy"):
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):
