@@ -76,3 +76,40 @@ def test_hf_tp_keeps_the_whole_residual_stream_and_logits(cli, tmp_path):
     assert abs(l2 - l1) <= 1e-6 * l1, (l1, l2)
     a1, a2 = tp1["memory_per_gpu_bytes"]["activations"], tp2["memory_per_gpu_bytes"]["activations"]
     assert a2 > 0.55 * a1, (a1, a2)  # not halved
+
+
+def test_the_shared_expert_is_whole_under_transformers_expert_parallelism():
+    """transformers applies the ep_plan alone under EP (distributed/mixin.py tp_plan), and no ep_plan names a shared
+    expert: Llama-4-Scout's shared expert runs its whole 8,192-wide GEMMs on every rank at TP4 EP4 (it was priced
+    at 2,048, split over TP); without EP its tp_plan splits it (colwise / rowwise), and Megatron-Core splits it at any
+    EP."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from planner.model import moe as moe_mech
+    from planner.model.stacks import STACKS
+    from planner.spec import ModelSpec
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["llama4-scout"])
+    sw = m.moe.shared_ffn_hidden
+    links = (400e9, 50e9, 5e-6, 10e-6)
+    T = np.array([8192.0])
+
+    def shared_widths(stack, tp, etp, ep):
+        seen = []
+
+        def gemm(M, N, K, groups=None, **kw):
+            seen.append((float(np.max(M)), float(np.max(N)), float(np.max(K))))
+            return 1e-3, 2e-3
+
+        moe_mech.moe_layer(m, T, np.array([tp]), np.array([etp]), np.array([ep]), 8.0, 2.0, gemm, stack, links)
+        return seen[-1][2]  # the shared expert's down projection: K = its width on this rank
+
+    hf = STACKS["hf-trainer"]
+    assert shared_widths(hf, 4.0, 1.0, 4.0) == sw
+    assert shared_widths(hf, 4.0, 4.0, 1.0) == sw / 4
+    assert shared_widths(STACKS["deepspeed"], 4.0, 1.0, 4.0) == sw
+    assert shared_widths(replace(hf, moe_ep_shared_whole=False), 4.0, 1.0, 4.0) == sw / 4
+    assert shared_widths(STACKS["megatron-core"], 4.0, 1.0, 4.0) == sw / 4

@@ -691,6 +691,17 @@ class Stack:
     #: (o_proj, down_proj: row-parallel, all-reduce of the output) or ``LinearLayer`` (column-parallel) and leaves
     #: the norms whole; DeepSpeed's Ulysses "sequence parallelism" is context parallelism, not this
     tp_sequence_parallel: bool = True
+    #: under expert parallelism the shared experts are whole on every rank of the EP group and run on its whole
+    #: micro-batch: transformers applies the model's ``base_model_ep_plan`` alone when ``enable_expert_parallel``
+    #: (distributed/mixin.py ``DistributedMixin.tp_plan``: ``return self._ep_plan``), and no ep plan names a shared
+    #: expert -- models/qwen2_moe/configuration_qwen2_moe.py and qwen3_5_moe list ``mlp.gate`` (``ep_router``),
+    #: ``mlp.experts.gate_up_proj`` / ``down_proj`` (``grouped_gemm``) and ``mlp.experts`` (``moe_tp_experts``);
+    #: models/llama4/configuration_llama4.py adds the attention and the dense ``feed_forward`` projections, not
+    #: ``feed_forward.shared_expert.*``, which only its ``base_model_tp_plan`` splits (``colwise`` / ``rowwise``);
+    #: deepseek_v4's says "Main attention stays replicated ..., as does the shared MLP". Every EP rank holds the same
+    #: tokens (ep_size = tp_size), so the shared expert's GEMMs are the whole T x shared-width ones on each rank.
+    #: False: Megatron-Core's SharedExpertMLP, split over TP like the dense MLP (moe/shared_experts.py)
+    moe_ep_shared_whole: bool = False
     #: the stack has Megatron-Core's combined-1F1B EP all-to-all overlap (``moe_a2a_overlap`` below)
     has_moe_a2a_overlap: bool = False
     #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
@@ -1494,6 +1505,7 @@ STACKS: dict[str, Stack] = {
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         moe_ep_allreduce=True,  # the HF model code's ep_plan, as its rules (hf-ep-tp, hf-etp) take it
         tp_sequence_parallel=False,  # AutoTP: LinearLayer / LinearAllreduce, norms whole (rule hf-tp-sp)
+        moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
@@ -1503,6 +1515,7 @@ STACKS: dict[str, Stack] = {
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         moe_ep_allreduce=True,  # transformers' ep_plan (rules hf-ep-tp, hf-etp)
         tp_sequence_parallel=False,  # its tp_plan: colwise / rowwise with an all-reduce, norms whole (rule hf-tp-sp)
+        moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
         doc_masking_cp=False,  # accelerate's torch CP: SDPA, causal mask only
         has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
         bnb_whole_at_cp=True,  # its CP runs under FSDP2, which shards no bitsandbytes weight
