@@ -81,6 +81,12 @@ fp32 weights (Stack.fsdp_zero2_param_dtype): only llama3-70b/hf-trainer's ZeRO-2
 arrays (both instances): compute_memory_bound x0.72-0.97, step time x0.94-0.99, t_fwd_mb / t_bwd_mb / bubble down,
 mfu / hfu / tokens_per_s x1.006-1.068; on g6 3 rows' comm_dp / t_dp_tail x1.02-1.07 and t_param_gather_exposed
 x1.06-1.28 (a shorter backward hides less); no memory array.
+Regenerated on the hfsp34 branch (2026-12-04) for the HF code's activations under tensor parallelism without sequence
+parallelism (memory.hf_tp_share: a rank keeps the residual stream and the column layers' inputs whole) and its
+gathered logits (lm_head colwise_gather_output, whole at any TP): only llama3-70b/hf-trainer (case 3) moved, memory
+only, 20 of 672 arrays (both instances): 31 of 64 rows' total x1.0-2.16, logits x2 and up from 0 where the peak stage
+became the last one (4 rows' ``stage``, their weights x1.0000002-1.0000009, activations x0.36-8.0 with it); no
+step-time array (the case's candidates carry their own ``sp``).
 """
 from __future__ import annotations
 

@@ -1170,7 +1170,8 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
-            return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, tp_ * cp_)
+            # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp)
+            return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_))
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
         if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
@@ -1417,21 +1418,36 @@ def held_training(m: ModelSpec, t: TrainingSpec, stack=None) -> TrainingSpec:
     return t
 
 
+def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
+    """The share of one layer's saved activations a tensor-parallel rank of the HF model code keeps, per candidate:
+    the fused-kernel table's (activations.layer_activation_bytes, Korthikanti et al. 2022 Table 2) bytes at (tp, sp)
+    over its bytes at TP 1, the HF code's own table (activations_hf) being a single-GPU one. Without sequence
+    parallelism (Stack.tp_sequence_parallel False: transformers' colwise / rowwise plans, DeepSpeed AutoTP) the norm
+    inputs, the column-parallel layers' replicated inputs and the residual stream stay whole and only the attention
+    and MLP intermediates split; under gradient checkpointing (``recompute`` 2) a layer keeps its input, whole. The
+    HF code has no selective recompute: code 1 keeps everything (0). Until hfsp34 every byte was divided by TP."""
+    rc = np.where(np.asarray(recompute) == 2, 2, 0)
+    kw = dict(cp=1, flash=True, dropout=False, act_bytes=2)
+    one = mean_layer_activation_bytes(m, seq, micro_batch, tp=1, sp=False, recompute=rc, **kw)
+    return mean_layer_activation_bytes(m, seq, micro_batch, tp=tp, sp=sp, recompute=rc, **kw) / one
+
+
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str):
     """Per-layer saves, recompute working set and the head's saves + logits/loss transients of
     the HF table (activations_hf.hf_activations) for each candidate. HF code has no selective
     recompute: "selective" plans keep everything, "full" is gradient checkpointing per block.
-    The model code has no tensor/context parallelism of its own: a tp/cp split (rare on these
-    stacks) divides the tokens' bytes evenly (first order)."""
+    A cp split divides the tokens' bytes evenly (first order); a tp split keeps ``hf_tp_share`` of a layer's and
+    the head's whole logits: transformers' ``lm_head`` is ``colwise_gather_output`` (models/llama/modeling_llama.py
+    ``LlamaForCausalLM._tp_plan``), a gathered output on every rank."""
     from planner.model.activations_hf import hf_activations, hf_attn_impl
 
     impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
-    (kmb, krc, ktp, kcp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp)
+    (kmb, krc, ktp, kcp, ksp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp)
     rows = []
-    for mb, rc, tp, cp in zip(kmb, krc, ktp, kcp):
+    for mb, rc, tp, cp, sp in zip(kmb, krc, ktp, kcp, ksp):
         r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2)
-        div = float(tp) * float(cp)
-        rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / div))
+        div = float(cp) / float(hf_tp_share(m, seq, int(mb), float(tp), bool(sp), int(rc)))
+        rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
     return arr[:, 0], arr[:, 1], arr[:, 2]
 
@@ -1469,9 +1485,10 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
       layers being the plan's weight term (DeepSpeed ZeRO-3 under torch autocast is taken the same).
 
     ``kept``: per candidate, which of these holds (``KEPT_*`` of ``zero_stage_states``, the stack's rows);
-    None: the paper convention's rows. The HF code has no tensor/context parallelism: a tp/cp split (rare
-    on these stacks) divides the walk evenly (first order, as ``_hf_activation_arrays``). Computed once
-    per distinct (micro-batch, recompute, tp, cp): the walk is O(layers)."""
+    None: the paper convention's rows. A cp split divides the walk evenly (first order, as
+    ``_hf_activation_arrays``); a tp split keeps ``hf_tp_share`` of its activations, the whole vocab-wide part (the
+    gathered logits) and 1 / tp of the weight gradients. Computed once per distinct (micro-batch, recompute, tp,
+    cp, sp): the walk is O(layers)."""
     from planner.model.activations_hf import hf_attn_impl, hf_model_type
 
     impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
@@ -1486,14 +1503,19 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     variants = [(False, True)] + [(True, True)] * bool(keep.any())
     if precision == "amp_bf16" and (zero >= 3).any():
         variants.append((False, False))
-    (kmb, krc, ktp, kcp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp)
+    (kmb, krc, ktp, kcp, ksp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp)
     rows = []
-    for mb, rc, tp, cp in zip(kmb, krc, ktp, kcp):
-        div = float(tp) * float(cp)
+    for mb, rc, tp, cp, sp in zip(kmb, krc, ktp, kcp, ksp):
+        share = float(hf_tp_share(m, seq, int(mb), float(tp), bool(sp), int(rc)))
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
         passed, grads, vocab = got[(False, True)]
-        rows.append((passed / div, got.get((True, True), got[(False, True)])[0] / div,
-                     got.get((False, False), got[(False, True)])[0] / div, grads / div, vocab / div))
+
+        def rank(peak, g=0.0):  # one rank's walk: the layers' share, the gathered logits, its weight gradients
+            return ((peak - vocab - g) * share + vocab) / float(cp) + g / (float(tp) * float(cp))
+
+        kept_peak = got.get((True, True), got[(False, True)])[0]
+        rows.append((rank(passed), rank(kept_peak, grads), rank(got.get((False, False), got[(False, True)])[0]),
+                     grads / (float(tp) * float(cp)), vocab / float(cp)))
     passed, kept_walk, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
     held_all = (np.asarray(m_micro) > 1) | (kept == KEPT_PERSIST)  # every .grad held from the first forward on
     peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(held_all, passed + grads, kept_walk), passed))

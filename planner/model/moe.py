@@ -716,7 +716,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
-    (TP-split like a dense MLP), the token dispatch over the EP group and, with ETP > 1, the
+    (TP-split like a dense MLP; whole at EP > 1 under ``Stack.moe_ep_shared_whole``), the token dispatch over the
+    EP group and, with ETP > 1, the
     all-gather of the dispatched tokens over the ETP group (reduce-scatter back in the combine;
     token_dispatcher.py gathers over the expert-TP group). ``gemm(M, N, K, groups=None)`` is
     the caller's (forward, backward) GEMM timer; ``links`` = (intra bw, inter bw per GPU, intra
@@ -762,7 +763,10 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     shared_fc = ((0.0, 0.0), (0.0, 0.0))  # (fc1, fc2) x (forward, backward)
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
-        ex += [gemm(T, m.mlp_up_factor * sw / tp, h), gemm(T, h, sw / tp)]
+        # TP-split as the dense MLP, or whole on every rank where the stack's EP plan leaves them out
+        # (Stack.moe_ep_shared_whole: transformers' base_model_ep_plan; until hfsp34 split over TP there too)
+        sdiv = np.where(np.asarray(ep) > 1, 1.0, tp) if getattr(stack, "moe_ep_shared_whole", False) else tp
+        ex += [gemm(T, m.mlp_up_factor * sw / sdiv, h), gemm(T, h, sw / sdiv)]
         shared_fc = (ex[-2], ex[-1])
     shared, shared_b = (shared_fc[0][i] + shared_fc[1][i] for i in (0, 1))
     # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places

@@ -841,6 +841,20 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: _moe(m), lambda c, m, t: c.etp == np.where(c.ep > 1, 1, c.tp),
               lambda c, m, t: f": transformers splits experts over TP{int(np.where(c.ep > 1, 1, c.tp)[0])} with "
                               f"EP{int(c.ep[0])}, the plan has ETP{int(c.etp[0])}"),
+    # TP on the HF model code shards the linears only (Stack.tp_sequence_parallel False): the norms and residual stream
+    # stay whole on every rank and each row-parallel output is all-reduced. Until hfsp34 those stacks were priced
+    # with Megatron's sequence parallelism at TP > 1 (reduce-scatter / all-gather, norms and dropout over TP)
+    StackRule("hf-tp-sp", "hf", "parallel.sequence_parallel",
+              "sequence parallelism (its tensor parallelism shards the linear layers only: the norms, dropout and "
+              "residual stream stay whole on every TP rank and each row-parallel output is all-reduced; set "
+              "sequence_parallel: false or leave it open)",
+              "transformers integrations/tensor_parallel.py ParallelInterface 'rowwise': RowwiseParallel("
+              "output_layouts=Replicate()), 'colwise': ColwiseParallel(input_layouts=Replicate()); the models' "
+              "base_model_tp_plan / base_model_ep_plan (models/llama/configuration_llama.py, models/qwen3_moe/"
+              "configuration_qwen3_moe.py) name no 'sequence_parallel' module; DeepSpeed deepspeed/module_inject/"
+              "auto_tp.py AutoTP._replace: LinearAllreduce / LinearLayer for nn.Linear only",
+              lambda st, m, t: not getattr(st, "tp_sequence_parallel", True),
+              lambda c, m, t: ~np.asarray(c.sp, dtype=bool) | (c.tp == 1)),
     # the HF Trainer's own data parallelism (Stack.has_zero1 False): searched at ZeRO-1 until hfstack34, a plan its
     # launch (accelerate DDP, NO_SHARD) runs with the whole optimizer state on every rank
     StackRule("hf-trainer-zero1", "hf", "parallel.zero",

@@ -673,6 +673,35 @@ class Stack:
     #: ``grouped_mm_experts_forward`` gathers and sorts all T x top_k (token, expert) rows and ``torch._grouped_mm``
     #: computes the local experts' offsets only). Off: Megatron-Core's / torchtitan's all-to-all dispatch
     moe_ep_allreduce: bool = False
+    #: TP runs Megatron's sequence parallelism (Korthikanti et al. 2022): the norms, dropout and residual stream
+    #: split over the TP ranks, a reduce-scatter / all-gather pair in place of each all-reduce, the activations
+    #: outside attention and the MLP divided by TP. False where the stack's TP shards the linears only, with an
+    #: all-reduce after each row-parallel layer and the norms and residual stream whole on every rank (rule
+    #: ``hf-tp-sp``; ``stack_rules.open_sp`` runs such a stack's TP > 1 layouts without SP). transformers' TP is the
+    #: model's ``base_model_tp_plan`` (models/llama/configuration_llama.py: q/k/v/gate/up ``colwise``, o/down
+    #: ``rowwise``, no norm entry; models/qwen3_moe/configuration_qwen3_moe.py likewise, its q_norm / k_norm
+    #: ``replicated_with_grad_allreduce``) or, with expert parallelism, its ``base_model_ep_plan``
+    #: (distributed/mixin.py ``tp_plan``), which names no norm either; integrations/tensor_parallel.py
+    #: ``ParallelInterface``: ``"rowwise": RowwiseParallel(input_layouts=Shard(-1), output_layouts=Replicate())`` --
+    #: the Partial output redistributed to Replicate, an all-reduce -- and ``"colwise"`` takes a Replicate input.
+    #: Its ``SequenceParallel`` style is applied only to modules a plan names ``"sequence_parallel"``: Doge's config
+    #: does (its norms and residual scales), and Llama 4's first plan did (4.51, with ``local_rowwise`` and ``gather``
+    #: around it), not the Llama, Qwen2-MoE, Qwen3-MoE, Gemma 4 or current Llama 4 configurations. DeepSpeed's AutoTP on the HF model code
+    #: (deepspeed/module_inject/auto_tp.py ``AutoTP._replace``) swaps each ``nn.Linear`` for ``LinearAllreduce``
+    #: (o_proj, down_proj: row-parallel, all-reduce of the output) or ``LinearLayer`` (column-parallel) and leaves
+    #: the norms whole; DeepSpeed's Ulysses "sequence parallelism" is context parallelism, not this
+    tp_sequence_parallel: bool = True
+    #: under expert parallelism the shared experts are whole on every rank of the EP group and run on its whole
+    #: micro-batch: transformers applies the model's ``base_model_ep_plan`` alone when ``enable_expert_parallel``
+    #: (distributed/mixin.py ``DistributedMixin.tp_plan``: ``return self._ep_plan``), and no ep plan names a shared
+    #: expert -- models/qwen2_moe/configuration_qwen2_moe.py and qwen3_5_moe list ``mlp.gate`` (``ep_router``),
+    #: ``mlp.experts.gate_up_proj`` / ``down_proj`` (``grouped_gemm``) and ``mlp.experts`` (``moe_tp_experts``);
+    #: models/llama4/configuration_llama4.py adds the attention and the dense ``feed_forward`` projections, not
+    #: ``feed_forward.shared_expert.*``, which only its ``base_model_tp_plan`` splits (``colwise`` / ``rowwise``);
+    #: deepseek_v4's says "Main attention stays replicated ..., as does the shared MLP". Every EP rank holds the same
+    #: tokens (ep_size = tp_size), so the shared expert's GEMMs are the whole T x shared-width ones on each rank.
+    #: False: Megatron-Core's SharedExpertMLP, split over TP like the dense MLP (moe/shared_experts.py)
+    moe_ep_shared_whole: bool = False
     #: the stack has Megatron-Core's combined-1F1B EP all-to-all overlap (``moe_a2a_overlap`` below)
     has_moe_a2a_overlap: bool = False
     #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
@@ -1475,6 +1504,8 @@ STACKS: dict[str, Stack] = {
         doc_masking=True,  # HF model code: flash_attention_2 varlen from position_ids
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         moe_ep_allreduce=True,  # the HF model code's ep_plan, as its rules (hf-ep-tp, hf-etp) take it
+        tp_sequence_parallel=False,  # AutoTP: LinearLayer / LinearAllreduce, norms whole (rule hf-tp-sp)
+        moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
@@ -1483,6 +1514,8 @@ STACKS: dict[str, Stack] = {
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         moe_ep_allreduce=True,  # transformers' ep_plan (rules hf-ep-tp, hf-etp)
+        tp_sequence_parallel=False,  # its tp_plan: colwise / rowwise with an all-reduce, norms whole (rule hf-tp-sp)
+        moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
         doc_masking_cp=False,  # accelerate's torch CP: SDPA, causal mask only
         has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
         bnb_whole_at_cp=True,  # its CP runs under FSDP2, which shards no bitsandbytes weight
