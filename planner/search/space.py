@@ -105,6 +105,14 @@ def _grid(job: JobSpec, hw: HardwareOption):
                                                      "for multislice training over the data-center network name a "
                                                      "TPU slice row with fabric tpu-dcn (`planner catalog instances`)"))
         max_gpus = hw.max_gpus
+    if cl.nodes:  # the fixed node count held to the GPU caps on each searched instance, as check_fixed_cluster holds
+        # a fixed instance's: under max_gpus 1 with cluster.nodes 1, recommend planned 1 x p6-b300.48xlarge (8 GPUs),
+        # a plan `estimate` of its own layout refused (session 34, tests/test_plan_agreement.py)
+        n = cl.nodes * g
+        broken = con.cluster_gpus_broken(n, f"{cl.nodes:,} node{'' if cl.nodes == 1 else 's'} x "
+                                            f"{device_count(hw.gpu, g)} = {device_count(hw.gpu, n)} of {hw.name}")
+        if broken:
+            raise InputError("cluster.nodes", broken)
     nodes = [cl.nodes] if cl.nodes else [n for n in D.node_counts(max_gpus // g) if min_gpus <= n * g <= max_gpus]
     fitting = [n for n in _node_counts(p, g, max_gpus) if min_gpus <= n * g <= max_gpus]
     if not cl.nodes and hw.multi_node and fitting:  # else the plain counts, whose layout rule then says what breaks
