@@ -189,3 +189,18 @@ def test_a_fixed_node_count_is_held_to_max_gpus_on_every_searched_instance(catal
         recommend(load_job_dict({**raw, "constraints": {"min_gpus": 16, "clouds": ["aws"]}}), catalog, simulate=False)
     assert e.value.field == "cluster.nodes" and "below constraints.min_gpus (16)" in e.value.message
 
+
+def test_a_recompute_method_with_its_layers_open_is_in_the_plan(catalog):
+    """``recompute: full`` and ``recompute_method: uniform`` with ``recompute_num_layers`` left open: where every layer
+    checkpointed fits, recommend's plan said no method and no layer count, so its layout written back beside the job's
+    method was refused by estimate ("training.recompute_num_layers: required with recompute_method uniform";
+    Llama-3-8B at 32k tokens on aws:p6-b300.48xlarge, hypothesis). The plan now names the method at every layer
+    (uniform groups of 1; block: the stage's layers), the same step and memory."""
+    raw = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 32768, "global_batch": 1024, "tokens": 1e9, "mode": "full_finetune",
+                        "recompute": "full", "recompute_method": "uniform"},
+           "constraints": {"max_gpus": 8}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    rec = recommend(load_job_dict(raw), catalog, top=3, simulate=False)
+    best = rec["best"]
+    assert (best["config"]["recompute_method"], best["config"]["recompute_num_layers"]) == ("uniform", 1)
+    assert_same_plan(best, estimate_job(load_job_dict(written_back(raw, best)), catalog), False, "estimate")
