@@ -204,3 +204,22 @@ def test_a_recompute_method_with_its_layers_open_is_in_the_plan(catalog):
     best = rec["best"]
     assert (best["config"]["recompute_method"], best["config"]["recompute_num_layers"]) == ("uniform", 1)
     assert_same_plan(best, estimate_job(load_job_dict(written_back(raw, best)), catalog), False, "estimate")
+
+
+def test_an_open_framework_on_a_tpu_does_not_plan_a_hybrid_model_on_maxtext(catalog):
+    """Nemotron-H 8B with training.framework open on gcp: recommend planned it on 2 x tpu-v6e-8 under MaxText (the
+    TPUs' stack), which the job schema refuses for hybrid models, so estimate of the written-back layout failed
+    ("training.framework: maxtext is not modelled for hybrid (hybrid_pattern) models"; hypothesis). The TPUs are left
+    out, saying why, and estimate on a TPU instance with the framework open refuses as the schema does."""
+    raw = {"model": {"preset": "nemotron-h-8b"},
+           "training": {"seq_len": 4096, "global_batch": 256, "tokens": 1e9, "mode": "full_finetune"},
+           "constraints": {"max_gpus": 16, "clouds": ["gcp"], "min_gpus": 8}}
+    rec = recommend(load_job_dict(raw), catalog, top=3, simulate=False)
+    assert all(r["stack"]["name"] == "megatron-core" for r in rec["ranked"])
+    assert any("TPU-v6e" in a and "maxtext is not modelled for hybrid" in a for a in rec["assumptions"])
+    best = rec["best"]
+    assert_same_plan(best, estimate_job(load_job_dict(written_back(raw, best)), catalog), False, "estimate")
+    with pytest.raises(InputError) as e:
+        estimate_job(load_job_dict({**raw, "constraints": {}, "cluster": {"instance": "gcp:tpu-v6e-8", "nodes": 1}}),
+                     catalog)
+    assert e.value.field == "training.framework" and "not modelled for hybrid" in e.value.message
