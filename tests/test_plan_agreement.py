@@ -97,7 +97,7 @@ def _job(preset, mode, seq, gb, amount, precision, framework, clouds, gpus, max_
 
 jobs = st.builds(
     _job,
-    preset=st.sampled_from(["llama3-8b", "qwen2.5-0.5b", "mixtral-8x7b", "qwen3-30b-a3b", "llama3-70b"]),
+    preset=st.sampled_from(["llama3-8b", "qwen2.5-0.5b", "mixtral-8x7b", "qwen3-30b-a3b", "llama3-70b", "nemotron-h-8b"]),
     mode=st.sampled_from(["pretrain", "full_finetune", "lora", "qlora"]),
     seq=st.sampled_from([2048, 4096, 8192, 32768]),
     gb=st.sampled_from([32, 128, 512]),
