@@ -39,6 +39,20 @@ def table(frame, *notes):
             st.caption(note)
 
 
+def metric_rows(pairs, per_row: int = 3):
+    """(label, value) metrics in rows of at most ``per_row``: a metric's value does not wrap (Streamlit cuts it with
+    an ellipsis), and six to a row at 1,600 px read "71.4% / 6…" for MFU / HFU 71.4% / 67.7% and "memory per GPU (of
+    76 GiB allowed)" lost its GiB (QA 44, measured in Chromium); a label whose value can be a long name (the serving
+    view's hardware and TP) takes a row of its own."""
+    for i in range(0, len(pairs), per_row):
+        row = pairs[i:i + per_row]
+        if len(row) == 1:
+            st.metric(*row[0])
+            continue
+        for col, (label, value) in zip(st.columns(per_row), row):
+            col.metric(label, value)
+
+
 def error_box(e: Exception):
     st.error(f"**{getattr(e, 'field', '') or 'input'}**: {getattr(e, 'message', str(e))}")
 
@@ -90,8 +104,10 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         st.stop()
     bar.empty()
     res, s_job = view["plan"], view["job"]
-    for col, (label, value) in zip(st.columns(4), wi.serving_metrics(view)):
-        col.metric(label, value)
+    # the hardware and TP on a row of their own: "aws:g6e.xlarge TP1" read "aws:g6e.xlarge …" four to a row (QA 44)
+    hw_metric, *numbers = wi.serving_metrics(view)
+    metric_rows([hw_metric], per_row=1)
+    metric_rows(numbers)
     st.caption(res.get("why", ""))
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it (as `planner serve` prints them)
         st.caption(f"held to {c}")
@@ -228,18 +244,18 @@ hw = best["hardware"]
 st.success(wi.headline(rec))
 for cv in rec.get("caveats", ()):
     st.warning(f"moves the ranking: {wi.app_caveat(cv)}")
-m = st.columns(6)
 # the time and cost the plan is ranked at, as the recommendation line, the CLI's table and the likely range quote them:
 # expected with spot interruptions and the job's checkpoint pauses and node failures where modelled (results.ranked_*)
 expected = bool((spot and cost.get("spot_risk")) or cost.get("checkpoint_failures"))
-m[0].metric("time to train" + (" (expected)" if expected else ""), fmt_time(ranked_hours(cost, spot) * 3600))
-m[1].metric("cost " + ("(spot" if spot else "(on-demand") + (", expected)" if expected else ")"),
-            fmt_usd(ranked_price(cost, spot)))
-m[2].metric("step time", fmt_time(best["step_time_s"]))
 mfu = wi.mfu_shown(job, best)  # the CLI's "MFU / HFU" and its words on what MFU counts
-m[3].metric("MFU / HFU", mfu.value)
-m[4].metric(f"memory per {device_of(hw)} (of {(mem.get('limit') or mem['capacity']) / GiB:.0f} GiB allowed)", f"{mem['total'] / GiB:.1f} GiB")
-m[5].metric(f"{device_of(hw)}s", f"{hw['gpus']:,}")  # "chips" for TPUs and Trainium, as the CLI says
+metric_rows([
+    ("time to train" + (" (expected)" if expected else ""), fmt_time(ranked_hours(cost, spot) * 3600)),
+    ("cost " + ("(spot" if spot else "(on-demand") + (", expected)" if expected else ")"), fmt_usd(ranked_price(cost, spot))),
+    ("step time", fmt_time(best["step_time_s"])),
+    ("MFU / HFU", mfu.value),
+    (f"memory per {device_of(hw)} (of {(mem.get('limit') or mem['capacity']) / GiB:.0f} GiB allowed)", f"{mem['total'] / GiB:.1f} GiB"),
+    (f"{device_of(hw)}s", f"{hw['gpus']:,}"),  # "chips" for TPUs and Trainium, as the CLI says
+])
 for n in mfu.notes:  # under the metrics, beside the MFU figure: long-context MFU passes what the GPU executes
     st.caption(n)
 st.caption(f"limits: {best['bottleneck']} · {rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible "
@@ -272,9 +288,12 @@ sens = wi.cached_view(wi.sensitivity, job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
     st.altair_chart(wi.cached_view(charts.sensitivity_chart, sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
 unpriced = wi.cached_view(wi.unpriced_caption, rec)  # said under each table with cost cells, so an empty cell is not read as $0
+# under the tables with a spot $ column (the sweep's rows are the recommended hardware's): "None" there is no spot offer
+no_spot = wi.no_spot_caption(rec["ranked"])
 views_note = rec.get("views_note")  # a data-bound job: these views are compute-bound, the ranked plans simulated
 # a data-bound plan: each row is estimate_job's compute-bound figure
-table(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), wi.sensitivity_caption(best), unpriced)
+table(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), wi.sensitivity_caption(best), unpriced,
+      wi.no_spot_caption([best]))
 
 st.subheader("scaling (layout re-optimised at each node count)")
 table(wi.cached_view(wi.scaling_display, rec), unpriced, views_note)
@@ -282,7 +301,7 @@ st.subheader("best plan per GPU type")
 table(wi.cached_view(wi.comparison_display, rec, "gpu"), views_note, unpriced)
 
 st.subheader("top alternatives")
-table(wi.cached_view(wi.ranked_display, rec), unpriced)
+table(wi.cached_view(wi.ranked_display, rec), unpriced, no_spot)
 
 st.download_button("download the budget-review report (HTML)",
                    data=lambda: wi.report_html(job, rec, catalog, profile, source_name),

@@ -600,6 +600,20 @@ def unpriced_caption(rec: dict) -> str:
             "does not price); set cluster.price_usd_hr (per node) or pass a priced catalog row to cost it")
 
 
+def no_spot_caption(plans: list[dict]) -> str:
+    """The line under the tables with a "spot $" column (top alternatives, sensitivity) when a priced plan there has
+    no spot price, so the empty cell (Streamlit draws "None") is read as "no spot offer in the catalog", as the
+    report's "Spot: no spot price in the catalog for this instance." says (QA 44: the default preset's top
+    alternatives showed "None" under spot $ for runpod and lambda instances, unexplained). ``plans``: the table's rows
+    (the ranked plans; the recommended one for the sensitivity sweep of its hardware). "" when every priced plan has
+    one (a plan without any price is ``unpriced_caption``'s)."""
+    names = sorted({p["hardware"]["name"] for p in plans
+                    if p["cost"]["cost_ondemand_usd"] is not None and p["cost"].get("cost_spot_usd") is None})
+    if not names:
+        return ""
+    return f"empty spot $ cells: the catalog has no spot price for {', '.join(names)} (on-demand only)"
+
+
 #: CLI options a shared caveat names, as the app's own views that show the same (the app has no --by / --scaling)
 APP_VIEWS = {"`--by gpu` or `--scaling` show": 'the "scaling" and "best plan per GPU type" tables below show'}
 
@@ -717,6 +731,9 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
     simulated replicas, p99 TTFT / TPOT and $ per million requests; offline (``mode: batch``), the simulated
     backlog's requests/s per replica, p50 TPOT and $ per million (a backlog's TTFT is its queue, not a latency;
     the real-time $ was shown as "-")."""
+    from planner.present.serving import usd_per_million
+    from planner.workloads.serving import NO_TPOT
+
     best = view["plan"]["best"]
     sim = best.get("simulated") or {}
     hw = ("hardware", f"{best['hardware']} TP{best['tp']}")
@@ -725,20 +742,26 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
         usd = sim.get("usd_per_million_requests", best.get("usd_per_million_requests_offline"))
         tpot = (sim.get("tpot_ms") or {}).get("p50")
         return [hw, ("requests/s per replica", f"{rps:,.2f}" if rps is not None else "-"),
-                ("p50 TPOT", f"{tpot:,.1f} ms" if tpot is not None else "-"), ("$ per 1M requests", fmt_usd(usd))]
+                ("p50 TPOT", f"{tpot:,.1f} ms" if tpot is not None else "-"), ("$ per 1M requests", usd_per_million(usd))]
     ttft, tpot = (sim.get("ttft_ms") or {}).get("p99"), (sim.get("tpot_ms") or {}).get("p99")
     if ttft is None and tpot is None:  # analytic only
         ttft, tpot = best.get("ttft_ms"), best.get("tpot_ms")
-    # one output token: no TPOT (workloads.serving.NO_TPOT), the TTFT still said
-    from planner.workloads.serving import NO_TPOT
-
-    lat = "-" if ttft is None else f"{ttft:,.0f} / {tpot:,.1f} ms" if tpot is not None else f"{ttft:,.0f} ms / {NO_TPOT}"
+    # one output token: no TPOT (workloads.serving.NO_TPOT), the TTFT still said;
+    # a generic model (a CNN: no KV cache, no tokens) has one request latency, held in tpot_ms, which `planner serve`
+    # prints as "p99 ms"; the page read "p99 TTFT / TPOT -" for the ResNet-50 example's 19.9 ms until QA 44
+    llm = view["plan"].get("kv_bytes_per_token") is not None
+    if llm:
+        latency = ("p99 TTFT / TPOT", "-" if ttft is None else f"{ttft:,.0f} / {tpot:,.1f} ms" if tpot is not None
+                   else f"{ttft:,.0f} ms / {NO_TPOT}")
+    else:
+        latency = ("p99 latency", f"{tpot:,.1f} ms" if tpot is not None else "-")
     # the replicas the plan deploys: the simulated count raised to constraints.min_gpus (``workloads.serving._resize``);
     # the simulated one read 1 beside `planner serve`'s 2 for a floor of 8 GPUs of TP4 until QA 42. None without
     # serving.qps: no count to size ("None" was shown)
     replicas = best.get("replicas") if best.get("replicas") is not None else sim.get("replicas")
-    return [hw, ("replicas", f"{replicas:,}" if replicas is not None else "-"), ("p99 TTFT / TPOT", lat),
-            ("$ per 1M requests", fmt_usd(sim.get("usd_per_million_requests") or best.get("usd_per_million_requests")))]
+    # $ per million in `planner serve`'s cell format (three significant figures under $1: "$0.0745", which read "$0.075")
+    return [hw, ("replicas", f"{replicas:,}" if replicas is not None else "-"), latency,
+            ("$ per 1M requests", usd_per_million(sim.get("usd_per_million_requests") or best.get("usd_per_million_requests")))]
 
 
 def scaling_display(rec) -> pd.DataFrame:

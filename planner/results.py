@@ -195,7 +195,7 @@ class Cost(Record):
     hours: float
     days: float
     gpu_hours: float
-    tokens: Optional[float]
+    tokens: Optional[float]  # the run's real tokens: a padded dataset's padding left out (cost.total_tokens)
     cost_ondemand_usd: Optional[float]
     cost_spot_usd: Optional[float]
     usd_per_million_tokens: Optional[float]
@@ -204,6 +204,9 @@ class Cost(Record):
     spot_risk: Optional[dict] = None
     #: reserved / committed-use prices of the instance, each with the run's cost at it
     committed: tuple = ()
+    #: a padded dataset's share of row positions that are padding (cost.padding_share; None: no padding): computed
+    #: and timed, left out of ``tokens`` and so of $ per 1M tokens
+    padding_share: Optional[float] = None
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
     #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
     #: costs above are the uninterrupted compute time. ``recommend`` ranks and filters on these
@@ -653,12 +656,17 @@ class ServingPlan(Record):
     #: a model with sliding-window / chunked layers: the KV one sequence at the job's full context (prompt +
     #: output) keeps on one GPU holding every KV head, as the engine keeps it (None for every other model)
     kv_bytes_per_sequence: Optional[float] = None
-    #: how far the serving model has been on held-out published runs of models like this one ("" where no
-    #: such line is known; models with local attention layers: ``serving.LOCAL_ATTENTION_HELD_OUT``)
+    #: the plan's likely range in words (``serving.budget_accuracy``: a real-time plan with a QPS and a price, since
+    #: review34) and how far the serving model has been on held-out published runs of models like this one (models
+    #: with local attention layers: ``serving.LOCAL_ATTENTION_HELD_OUT``); "" where neither is known
     accuracy: str = ""
     #: what can change the answer, one line each (printed as "moves the ranking:"): GPUs the job's
     #: constraints.gpus names that were left out, and why
     caveats: tuple[str, ...] = ()
+    #: a real-time plan with a QPS and a price: what the fleet costs a month and a year (730 h a month), the replica
+    #: count's likely range and the monthly cost it implies, and what moves them (QPS growth, longer prompts, spot)
+    #: (``serving.serving_budget``); None otherwise
+    budget: Optional[dict] = None
     #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
     #: one line each, printed beside the answer; absent from the JSON when the job sets none
     constraints: tuple[str, ...] = ()
@@ -731,6 +739,9 @@ class TabularPlan(Record):
     assumptions: tuple[str, ...]
     spot: bool = False  # constraints.spot: $/h and costs are spot rates (said in the table title and assumptions)
     max_bin: int = 256  # tabular.max_bin: histogram bins per feature (the split search's cost scales with it)
+    #: the recommended instance's likely time and cost range from the rate's measured error, or where only a prior
+    #: stands, what is known of it and no range (``tabular.tabular_accuracy``)
+    accuracy: Optional[dict] = None
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,11 @@ def test_app_renders_charts_in_chromium(app_url, browser, tmp_path):
     for phrase in ("time to train", "MFU", "memory per GPU", "simulated timeline", "sensitivity", "top alternatives"):
         assert phrase in text, phrase
     assert browser.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']"), "no metrics shown"
+    # QA 44: no metric's label or value is cut with an ellipsis (six to a row read "MFU / HFU 71.4% / 6…")
+    cut = browser.execute_script(
+        "return [...document.querySelectorAll(\"[data-testid='stMetricValue'], [data-testid='stMetricLabel']\")]"
+        ".filter(e => [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth + 1)).map(e => e.innerText)")
+    assert not cut, cut
     # the charts really drew marks: each view has a non-trivial size
     sizes = [(v.size["width"], v.size["height"]) for v in views]
     assert sum(1 for w, h in sizes if w > 200 and h > 50) >= 5, sizes

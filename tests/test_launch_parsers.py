@@ -103,9 +103,10 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     "ep8-tp2-etp1-zero2": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
                                                         "framework": "torchtitan"},
                            {"tp": 2, "pp": 1, "ep": 8, "etp": 1, "zero": 2}, {"instance": P5, "nodes": 4}),
-    # refused by both launchers: planned for a stack without launcher rules here (DeepSpeed)
+    # refused by both launchers: planned for a stack without launcher rules here (llm-foundry; until QA 43 DeepSpeed,
+    # whose HF model code runs EP = TP only: stack_rules hf-ep-tp)
     "ep8-tp2-etp2-zero3": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
-                                                        "framework": "deepspeed"},
+                                                        "framework": "llm-foundry"},
                            {"tp": 2, "pp": 1, "ep": 8, "zero": 3}, {"instance": P5, "nodes": 4}),
     # layer counts PP does not divide (planner.layout accepts them; Megatron's uneven-split flags)
     "pp3-uneven": ({"preset": "llama3-8b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},

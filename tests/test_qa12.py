@@ -277,8 +277,10 @@ def test_padded_fine_tune_says_how_much_is_padding(cli, tmp_path):
     code, out, err = cli("estimate", job)
     assert code == 0, err
     flat = " ".join(out.split())
-    assert "training.packing padded: each ~1,000-token example is padded to a 4,096-token row, so 76% of the tokens" \
+    assert "training.packing padded: each ~1,000-token example is padded to a 4,096-token row, so 76% of the positions" \
         in flat, flat[-1500:]
+    # (hfstack34) the run's tokens are its real ones: 0.4B, the padding excluded
+    assert "real, padding excluded: 76% of the rows' positions" in flat, flat[:1500]
     job.write_text(text.replace("packing: padded", "packing: packed") + "cluster: {instance: aws:p5.48xlarge, nodes: 1}\n")
     code, out, err = cli("estimate", job)
     assert code == 0 and "packing padded" not in out

@@ -118,10 +118,38 @@ def test_tpot_quantile_is_memoised_on_exact_values(monkeypatch):
     calls = []
     real = sq._tpot_quantile
     monkeypatch.setattr(sq, "_tpot_quantile", lambda *a: calls.append(a) or real(*a))
-    monkeypatch.setattr(sq, "_TPOT_QUANTILES", {})
+    sq._tpot_quantile_memo.cache_clear()
     job, m, s, hw, im = _chat()
     first = sq.tpot_quantile(im, s, 12, 512)
     assert sq.tpot_quantile(replace(im), s.model_copy(), 12.0, 512) == first and len(calls) == 1
     assert sq.tpot_quantile(im, s, 12, 2048) != first and len(calls) == 2
     s.length_cv = 1.0  # the same object, changed: a new key
     assert sq.tpot_quantile(im, s, 12, 512) == real(im, s, 12, 512, sq.TPOT_QUANTILE) != first and len(calls) == 3
+
+
+#: QA 42's RAG job: Llama-3.1-70B fp8 (kv fp8), 16,000 + 300 tokens -- prompts of ~8 budget-2,048 chunks each
+RAG = {"model": {"preset": "llama3.1-70b"},
+       "serving": {"qps": 5, "p99_latency_ms": 60, "ttft_ms": 3000, "prompt_tokens": 16000, "output_tokens": 300,
+                   "precision": "fp8", "kv_precision": "fp8"},
+       "constraints": {"instances": ["lambda:gpu_8x_b200_sxm6"]}}
+
+
+@pytest.mark.parametrize("B, old", [(8, 0.70), (25, 0.81)])
+def test_a_long_prompts_chunks_stall_consecutive_steps(B, old):
+    """A 16,000-token prompt is chunked over ~8 consecutive steps at budget 2,048 (vLLM V1's chunked prefill), each
+    slow for every request beside it: the slow steps a request sees come in runs, and their count's variance is the
+    run length times the binomial's (rag34). B200 TP4, a backlog of 1,500 requests keeping B slots busy: the analytic
+    p99 TPOT within 6% of the simulated one (36.6 / 38.6 ms at B = 8, 76.6 / 78.8 at 25); as a binomial of
+    independent steps it read ``old`` x the simulated (27.1, 63.5 ms)."""
+    from planner.spec import load_job_dict
+    job = load_job_dict(RAG)
+    m, s = served_model(job.model), job.serving
+    hw = next(h for h in sv._options(job, load_catalog(), None) if h.name == "lambda:gpu_8x_b200_sxm6")
+    im = option_iteration(m, s, hw, 4)
+    sim = settings_for(job)
+    wl = draw_workload(s, ArrivalSpec("burst", count=1500), sim, m.context_length, sim.seed)
+    cfg = sv._sim_config(m, s, hw, 4, B, 2048, 1, sv.ServeTarget(None, None, None), sim, 0.0, im)
+    p99 = simulate_serving(replace(cfg, drain_s=1e7), wl, monitor=False).tpot.p99
+    got = sq.tpot_quantile(im, s, B, 2048)
+    assert got == pytest.approx(p99, rel=0.06)
+    assert got > (old + 0.1) * p99  # the binomial's reading is well under

@@ -110,6 +110,16 @@ CASES = [
     ("titan-bnb-base", ("torchtitan", {}), "llama3-8b", {"mode": "lora", "base_weights": "nf4"}, dict(), None),
     # bitsandbytes' GEMMs run in its 16/32-bit compute dtype: a QLoRA at precision fp8 was timed at the FP8 peak
     ("hf-bnb-fp8", ("hf-trainer", {}), "llama3-8b", {"mode": "qlora", "precision": "fp8"}, dict(), None),
+    # transformers shards no bitsandbytes layer over TP (no update_tp_plan in its bnb quantizers; QA 43); its ep_plan
+    # runs on the TP mesh, ep_size = tp_size, each expert whole on one rank (docs expert_parallelism.md)
+    ("hf-bnb-tp", ("hf-trainer", {}), "llama3-8b", {"mode": "qlora"}, dict(tp=2, dp=16, zero=3), dict(zero=3)),
+    ("hf-ep-tp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(ep=8, etp=1, zero=3), dict(tp=8, dp=4, ep=8, etp=1, zero=3)),
+    ("hf-etp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=2, zero=3),
+     dict(tp=2, dp=16, ep=2, etp=1, zero=3)),
+    # accelerate's torch context parallelism runs under FSDP2 only
+    ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
+    # the HF Trainer's data parallelism is DDP or FSDP: its ZeRO-1 is DeepSpeed's, the deepspeed stack (hfstack34)
+    ("hf-trainer-zero1", ("hf-trainer", {}), "llama3-8b", {}, dict(dp=8, zero=1), dict(dp=8, zero=0)),
     # the low-precision recipes each code has (stack_rules.FP8_RECIPES): TE has no torchao rowwise, torchao no
     # delayed scaling, accelerate's FP8 backends no MX block scaling
     ("megatron-fp8-recipe", ("megatron-core", {"fp8_recipe": "rowwise"}), "llama3-8b", {"precision": "fp8"}, dict(), None),

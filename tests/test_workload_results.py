@@ -21,7 +21,8 @@ from conftest import EXAMPLES, answered
 
 SERVING_PLAN = ["model", "params", "mode", "precision", "precisions", "kv_precision", "weights_gib",
                 "kv_bytes_per_token", "targets", "best", "options", "rejected", "simulated", "simulation",
-                "definitions", "assumptions", "why", "ranking", "kv_bytes_per_sequence", "accuracy", "caveats"]
+                "definitions", "assumptions", "why", "ranking", "kv_bytes_per_sequence", "accuracy", "caveats",
+                "budget"]
 _HEAD = ["hardware", "gpu", "tp", "gpus_per_node", "weights_gib_per_gpu"]
 _LLM_HEAD = _HEAD + ["kv_mib_per_token_per_gpu", "kv_capacity_tokens", "batch_memory_limit", "price_usd_hr",
                      "price_spot_usd_hr", "fits"]
@@ -60,7 +61,8 @@ OPTION_LAYOUTS = {
 }
 TABULAR_PLAN = ["kind", "library", "rows", "features", "trees_cap", "depth", "runs", "trees_expected",
                 "trees_saved_by_early_stopping", "objective", "best", "why", "ranked", "rejected", "memory_host_gib",
-                "memory_gpu_gib", "cpu_rate_source", "gpu_rate_source", "assumptions", "spot", "max_bin"]
+                "memory_gpu_gib", "cpu_rate_source", "gpu_rate_source", "assumptions", "spot", "max_bin",
+                "accuracy"]
 TABULAR_OPTION = ["instance", "kind", "vcpus", "gpu", "ram_gib", "price_usd_hr", "seconds_per_run", "hours", "cost_usd",
                   "fits", "reason", "rate_source"]
 CAMPAIGN = ["experiments", "weeks", "invalidation_rate", "preprocess_hours", "preprocess_usd", "fetch_hours", "fetch_usd",

@@ -357,6 +357,22 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
     total = count_params(m).total
     if kind in ("fp32", "bf16"):
         return quantized_bytes(total, 0, kind)
+    q_bytes, q_params = _bitsandbytes_part(m, t)
+    return q_bytes + (total - q_params) * D.QLORA_OTHER_BYTES
+
+
+def quantized_params(m: ModelSpec, t: TrainingSpec) -> float:
+    """Parameters of the frozen base that bitsandbytes stores quantised (the ``nn.Linear`` layers inside the
+    blocks, ``_bitsandbytes_part``); the whole base for a 16/32-bit one. The rest is fp32 under
+    ``prepare_model_for_kbit_training`` (``frozen_storage_bytes``)."""
+    if base_weights(t) in ("fp32", "bf16"):
+        return float(count_params(m).total)
+    return _bitsandbytes_part(m, t)[1]
+
+
+def _bitsandbytes_part(m: ModelSpec, t: TrainingSpec) -> tuple[float, float]:
+    """(bytes, parameters) of the layers a bitsandbytes base quantises."""
+    kind = base_weights(t)
     q_bytes = q_params = 0.0
     for moe, n, _ in _layers(m):
         if not n:
@@ -367,7 +383,18 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
             w = L.fan_in * L.fan_out
             q_bytes += n * L.copies * quantized_bytes(w, L.fan_out, kind, t.double_quant)
             q_params += n * L.copies * w
-    return q_bytes + (total - q_params) * D.QLORA_OTHER_BYTES
+    return q_bytes, q_params
+
+
+def bitsandbytes_layer_bytes(m: ModelSpec, t: TrainingSpec) -> tuple[float, float]:
+    """(share of the blocks' linear parameters a bitsandbytes base quantises, stored bytes per quantised parameter):
+    what of a rank's layer weights FSDP2 leaves whole (``Stack.bnb_whole_at_cp``, planner.model.memory
+    ``state_weights``). (0, 0) for a 16/32-bit base."""
+    if not bitsandbytes_base(t):
+        return 0.0, 0.0
+    q_bytes, q_params = _bitsandbytes_part(m, t)
+    every = sum(n * L.copies * L.fan_in * L.fan_out for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe))
+    return (q_params / every if every else 0.0), (q_bytes / q_params if q_params else 0.0)
 
 
 def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:

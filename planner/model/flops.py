@@ -408,6 +408,18 @@ def attention_span(t, doc_masking: bool) -> float:
     return s
 
 
+def cp_attention_span(t, stack, cp):
+    """``attention_span`` per layout row: the whole row (``seq_len``) at CP > 1 where the stack's context
+    parallelism drops the per-example masks (``Stack.doc_masking_cp`` False), else ``attention_span``. accelerate's
+    torch context parallelism (the HF Trainer's, rule ``hf-trainer-cp-fsdp``) "works only with SDPA and only with no
+    mask or causal mask" (accelerate docs/source/concept_guides/context_parallelism.md, Torch/FSDP2 backend): packed
+    rows there attend causally over the whole packed span, every example seeing the ones before it in its row."""
+    span = attention_span(t, stack.doc_masking)
+    if getattr(stack, "doc_masking_cp", True):
+        return span
+    return np.where(np.asarray(cp) > 1, float(t.seq_len), span)
+
+
 def routed_expert_flops_per_token(m: ModelSpec) -> float:
     """Forward matmul FLOPs per token of the routed experts (top_k of them), summed over the MoE layers,
     MTP's included: what every routed token costs when no token is dropped. 0 for a dense model."""

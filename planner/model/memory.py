@@ -67,7 +67,7 @@ from planner.npfast import select, where0
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
-                                    frozen_storage_bytes)
+                                    frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
 from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
@@ -829,7 +829,10 @@ class StateContext:
     ds_live: object
     ds_persist: float
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
-    before_last: tuple = ()  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
+    before_last: tuple = ()
+    #: per key, the (share of the layer parameters, bytes each) of a bitsandbytes base FSDP2 leaves whole on every
+    #: rank (``Stack.bnb_whole_at_cp`` at CP > 1); (0, 0) elsewhere
+    bnb_whole: tuple = (0.0, 0.0)  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
 
 
 def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: StateBytes) -> StateContext:
@@ -869,11 +872,14 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
     mfsdp_unit = mfsdp_unit_params(m, ktpf, ketp, kep) if st.megatron_fsdp else None  # one per call, both stages'
+    # a bitsandbytes base under the stack's FSDP2 (its CP > 1 rows, Stack.bnb_whole_at_cp): the quantised linears whole
+    share, q_b = bitsandbytes_layer_bytes(m, t) if getattr(st, "bnb_whole_at_cp", False) else (0.0, 0.0)
+    bnb_whole = (np.where(kcp > 1, share, 0.0), q_b)
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         muon, *zero_tables, w_held, w_end, dw16,
                         *ends, *lp16, fsdp2, fsdp2_master, fsdp2_amp_copy, ds_live, ds_persist, mfsdp_unit,
-                        split.before_last)
+                        split.before_last, bnb_whole)
 
 
 def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf):
@@ -952,6 +958,10 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
                + np.where(kz >= 3, ends / dps, ends) * x.w_end)
     held = _fsdp_held(x)[1]
     weights = np.where(held, (d + e) * w_b + ends * x.w_end, weights)
+    # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_cp: accelerate's ignored_params): whole where
+    # the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF Trainer held 1/(dp x cp) of them
+    share, q_b = x.bnb_whole
+    weights = weights + np.where((kz >= 3) & ~held, (d + e) * share * q_b * (1.0 - 1.0 / dps), 0.0)
     if x.fsdp2_amp_copy:
         # FSDP2 at ZeRO-2/3 under AMP: the fp32 parameters are the sharded ones (torch _fsdp_param.py: the sharded
         # parameter is the original's dim-0 shard in its own dtype) and autocast makes no copy
@@ -1096,11 +1106,16 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
 
 def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
     """lora/qlora: fp32 adapters, their fp32 gradients and optimizer state, split like the layers
-    (finetune.adapter_params, ``ADAPTER_BYTES``)."""
+    (finetune.adapter_params, ``ADAPTER_BYTES``), and sharded over the ZeRO group as the stage shards any trainable
+    parameter's (Rajbhandari et al. 2020): the optimizer state from ZeRO-1, the gradients from ZeRO-2, the adapters
+    themselves at ZeRO-3 (FSDP's flat parameters hold them beside the frozen base, ``use_orig_params``). Until QA 43
+    they were whole on every rank: QLoRA Llama-3.1-70B at DP8 ZeRO-3 held 2.31 GiB of adapter state per GPU, not 0.29."""
     ad = adapter_params(x.m, x.t) * layers / x.m.layers / tp
-    return StageStates(s.fw + ad * ADAPTER_BYTES, s.lw + ad * ADAPTER_BYTES, s.fg + ad * ADAPTER_BYTES,
-                       s.lg + ad * ADAPTER_BYTES, s.fo + ad * x.b.adapter_optimizer, s.lo + ad * x.b.adapter_optimizer,
-                       s.host_f, s.host_l)
+    kz, dps = x.kz[x.sinv], x.dps[x.sinv]
+    w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
+    g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
+    o = ad * x.b.adapter_optimizer / np.where(kz >= 1, dps, 1.0)
+    return StageStates(s.fw + w, s.lw + w, s.fg + g, s.lg + g, s.fo + o, s.lo + o, s.host_f, s.host_l)
 
 
 def comm_groups(x: StateContext):

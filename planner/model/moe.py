@@ -737,6 +737,9 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     up = m.mlp_up_factor * f
     load = expert_load(e)
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
+    allreduce = getattr(stack, "moe_ep_allreduce", False)
+    if allreduce:  # every rank routes the whole micro-batch (Stack.moe_ep_allreduce): its local experts' rows of it
+        tok = T * e.top_k / e.experts * load
     w_up, w_down = wg.get("experts_up", {}), wg.get("experts_down", {})
     # the fused grouped MLP (fused_mlp_bytes): the activation and the 16-bit reads of fc2's input cast and of
     # fc1's output-gradient cast move into the GEMM epilogues
@@ -776,10 +779,18 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                                 links, e.groups, e.topk_groups, load=load)
     etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
                              intra, inter, a_in, a_out)
+    if allreduce:
+        # no dispatch, no ETP gather: each rank already holds the whole micro-batch, and the experts' partial outputs
+        # are summed by the all-reduce the layer's TP term prices (step_time ``tp_comm``: the MLP's T x h all-reduce,
+        # forward and backward, over the TP group = the EP group). Until hfstack34 the HF-code stacks priced four
+        # Megatron all-to-alls on top of it. The permutation (one argsort, gather and index_add over all T x top_k
+        # rows, moe.py ``grouped_mm_experts_forward``) runs on the whole micro-batch; no second, per-source sort
+        a2a = extra = etp_ag = 0.0
+        tok_rank = T * load
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     mb_bytes = (T * act_bytes * (e.top_k - 1) * m.mlp_act_factor * f / tp
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
-                + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp)
+                + (0.0 if allreduce else chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp))
                 - fused.act_fwd)  # the top-k activation (the layer's own term counts one copy) runs in fc1's epilogue
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s, recipe)

@@ -812,6 +812,56 @@ RULES: tuple[StackRule, ...] = (
               "DeepSpeed docs config-json 'mics_shard_size' and ZeRO++ tutorial 'zero_hpz_partition_size' (stage 3); "
               "torch.distributed.fsdp ShardingStrategy.HYBRID_SHARD / _HYBRID_SHARD_ZERO2",
               lambda st, m, t: True, ok_stack=_hf_hsdp_ok),
+    # tensor parallelism over a bitsandbytes base: transformers shards a weight by slicing it at load (tp_plan
+    # colwise/rowwise) and lets a quantizer shard its own tensors only through HfQuantizer.update_tp_plan, which its
+    # bitsandbytes quantizers do not define; QLoRA planned TP 4-8 on the HF Trainer until QA 43
+    StackRule("hf-bnb-tp", "hf", "parallel.tp",
+              "tensor parallelism over a bitsandbytes (nf4 / int8) base (QLoRA shards with FSDP1 and a float "
+              "bnb_4bit_quant_storage, or DeepSpeed ZeRO-3: use tp 1)",
+              "transformers src/transformers/quantizers/quantizer_bnb_4bit.py Bnb4BitHfQuantizer: no update_tp_plan "
+              "(quantizers/base.py HfQuantizer.update_tp_plan 'updates the tp plan for the scales', defined by the "
+              "fp8 / mxfp4 / compressed-tensors quantizers only), create_quantized_param builds a whole Params4bit; "
+              "peft docs accelerate/fsdp.md and deepspeed.md run QLoRA under FSDP and ZeRO-3",
+              lambda st, m, t: _bnb(t), lambda c, m, t: c.tp == 1),
+    # expert parallelism: transformers' ep_plan (grouped_gemm experts, ep_router) runs on the TP mesh, the
+    # attention tensor-parallel over the same ranks; the HF Trainer planned EP 2-16 at any TP until QA 43
+    StackRule("hf-ep-tp", "hf", "parallel.ep",
+              "expert parallelism over other ranks than its tensor parallelism (EP must equal TP)",
+              "transformers docs/source/en/expert_parallelism.md: 'The current all-reduce implementation requires "
+              "ep_size=tp_size' ... 'Model loading currently rejects enabled EP layouts with ep_size != tp_size'; "
+              "the Trainer mirrors tp_size / fsdp_size into accelerate's ParallelismConfig (accelerate>=1.12)",
+              lambda st, m, t: _moe(m), lambda c, m, t: (c.ep == 1) | (c.ep == c.tp),
+              lambda c, m, t: f": EP{int(c.ep[0])} beside TP{int(c.tp[0])}"),
+    StackRule("hf-etp", "hf", "parallel.etp",
+              "experts split over other ranks than its plans split them (each expert whole on one rank with EP, "
+              "every expert over TP without: expert-TP 1 with EP, TP without)",
+              "transformers MoE configs: base_model_ep_plan 'layers.*.mlp.experts.gate_up_proj': 'grouped_gemm' "
+              "(whole experts per rank), base_model_tp_plan 'packed_colwise' / 'rowwise' on the experts (each split "
+              "over TP)",
+              lambda st, m, t: _moe(m), lambda c, m, t: c.etp == np.where(c.ep > 1, 1, c.tp),
+              lambda c, m, t: f": transformers splits experts over TP{int(np.where(c.ep > 1, 1, c.tp)[0])} with "
+                              f"EP{int(c.ep[0])}, the plan has ETP{int(c.etp[0])}"),
+    # the HF Trainer's own data parallelism (Stack.has_zero1 False): searched at ZeRO-1 until hfstack34, a plan its
+    # launch (accelerate DDP, NO_SHARD) runs with the whole optimizer state on every rank
+    StackRule("hf-trainer-zero1", "hf", "parallel.zero",
+              "ZeRO-1 (a sharded optimizer over replicated parameters): the HF Trainer's data parallelism is DDP "
+              "(ZeRO-0) or FSDP (shard_grad_op ZeRO-2, full_shard ZeRO-3, hybrid_shard HSDP); its ZeRO-1 is "
+              "DeepSpeed's: use the deepspeed stack",
+              "transformers training_args.py FSDPOption (full_shard, shard_grad_op, hybrid_shard, hybrid_shard_zero2, "
+              "no_shard, offload, auto_wrap); accelerate utils/dataclasses.py FullyShardedDataParallelPlugin "
+              "sharding_strategy / reshard_after_forward; ZeRO stage 1 only through TrainingArguments.deepspeed "
+              "(integrations/deepspeed.py HfTrainerDeepSpeedConfig)",
+              lambda st, m, t: not getattr(st, "has_zero1", True), _zero_without(1)),
+    # context parallelism under the HF Trainer is accelerate's torch backend, built on FSDP2: QLoRA Llama-3.1-8B at
+    # 32K tokens was ranked at CP8 with plain DDP (ZeRO-0) until QA 43. (DeepSpeed's is ALST / Ulysses under ZeRO.)
+    StackRule("hf-trainer-cp-fsdp", "hf", "parallel.cp",
+              "context parallelism without FSDP (accelerate's torch context parallelism runs under FSDP2 only: "
+              "ZeRO-2/3, where a bitsandbytes base stays whole on every rank, Stack.bnb_whole_at_cp; its DeepSpeed "
+              "ALST / Ulysses backend is the deepspeed stack's)",
+              "accelerate docs/source/concept_guides/context_parallelism.md, Torch/FSDP2 backend: 'context "
+              "parallelism only works if you use FullyShardedDataParallelPlugin or --use-fsdp with version set to 2 "
+              "... If no FSDP2 is used, error will be raised'",
+              lambda st, m, t: getattr(st, "name", "") == "hf-trainer", lambda c, m, t: (c.cp == 1) | (c.zero >= 2)),
     _token_drop_rule("hf-token-drop", "hf", "its sparse MoE blocks compute every routed token",
                      "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, "
                      "DeepSeek-V3): 'for expert_idx in expert_hit' runs each expert on all its routed tokens; no "
@@ -939,18 +989,20 @@ FSDP_DEFAULT_ZERO = {"torchtitan": (3, 2), "maxtext": (3, 3), "automodel": (3, 3
 
 def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     """The ZeRO stage ``estimate`` assumes when the job leaves ``parallel.zero`` out: Megatron's distributed
-    optimizer (ZeRO-1) with more than one replica, or the runtime's FSDP default (``FSDP_DEFAULT_ZERO``)."""
+    optimizer (ZeRO-1) with more than one replica, DDP (ZeRO-0) on a stack without ZeRO-1 (``Stack.has_zero1``), or
+    the runtime's FSDP default (``FSDP_DEFAULT_ZERO``)."""
     row = FSDP_DEFAULT_ZERO.get(runtime(stack))
-    if row is None:
-        return 1 if dp > 1 else 0
+    if row is None:  # a stack without ZeRO-1 (Stack.has_zero1: the HF Trainer) runs plain DDP by default
+        return 1 if dp > 1 and getattr(stack, "has_zero1", True) else 0
     return 0 if dp * cp <= 1 else row[pp > 1]
 
 
 #: The expert-tensor-parallel degree a runtime runs under expert parallelism when the job leaves ``parallel.etp``
 #: out; a runtime absent here takes Megatron-Core's default, ETP = TP (``--expert-tensor-parallel-size`` unset).
 #: torchtitan 0.3 torchtitan/models/common/moe_sharding.py: with EP the expert weights lie on
-#: dp_replicate x efsdp x ep, never split over TP (the ``titan-etp`` rule refuses anything else).
-ETP_UNDER_EP = {"torchtitan": 1}
+#: dp_replicate x efsdp x ep, never split over TP (the ``titan-etp`` rule refuses anything else). The HF model code:
+#: its ep_plan shards whole experts (``grouped_gemm``) over the TP mesh (rules ``hf-ep-tp``, ``hf-etp``).
+ETP_UNDER_EP = {"torchtitan": 1, "hf": 1}
 
 
 def default_etp(stack, tp: int, ep: int) -> int:

@@ -275,6 +275,12 @@ class Stack:
     #: sdpa/eager attend over the whole row). torchtitan/llm-foundry/metaseq train causal over the
     #: whole row by default.
     doc_masking: bool = False
+    #: the per-example masking of ``doc_masking`` holds at CP > 1 too. False for the HF Trainer: accelerate's torch
+    #: context parallelism runs SDPA with no mask or a causal one only (accelerate docs/source/concept_guides/
+    #: context_parallelism.md: "works only with SDPA and only with no mask or causal mask"), so packed rows at CP > 1
+    #: attend over the whole row (flops.cp_attention_span). The deepspeed stack's ALST / Ulysses path passes
+    #: position_ids to flash_attention_2 (the same guide's DeepSpeed section): kept
+    doc_masking_cp: bool = True
     fused_norm_linear: bool = False  # TE LayerNormLinear: the norm's output never round-trips HBM
     #: the model code upcasts norms/RoPE to fp32 op by op (HF ``LlamaRMSNorm``, torchtitan's
     #: ``RMSNorm``/``apply_rotary_emb`` of 2024): one kernel per op unless compiled
@@ -655,6 +661,18 @@ class Stack:
     #: ``parallelism.expert_parallel_comm_backend`` (torchtitan/distributed/deepep), but the emitter's
     #: torchtitan style writes no such flag, so a plan timed with it would launch without it: left out
     moe_dispatchers: tuple[str, ...] = ("alltoall",)
+    #: expert parallelism without a token dispatch: every rank of an EP group holds the same tokens (EP = TP, no
+    #: sequence split of the MoE input), routes the whole micro-batch, computes its local experts on the rows routed
+    #: to them and the partial outputs are summed by an all-reduce over the group -- the layer's tensor-parallel
+    #: all-reduce, the same T x h bytes (planner.model.moe ``moe_layer``). transformers' ``base_model_ep_plan``
+    #: (docs/source/en/expert_parallelism.md: "The current all-reduce implementation requires ``ep_size=tp_size``, so
+    #: every rank in an expert group receives the same tokens"; src/transformers/integrations/tensor_parallel.py
+    #: ``RouterParallel`` (``ep_router``) masks the routing of other ranks' experts to a sentinel index,
+    #: ``GroupedGemmParallel`` (``grouped_gemm``) loads ``num_experts / ep`` whole experts, ``moe_tp_experts`` all-reduces
+    #: the experts' partial output forward and their input gradient backward; integrations/moe.py
+    #: ``grouped_mm_experts_forward`` gathers and sorts all T x top_k (token, expert) rows and ``torch._grouped_mm``
+    #: computes the local experts' offsets only). Off: Megatron-Core's / torchtitan's all-to-all dispatch
+    moe_ep_allreduce: bool = False
     #: the stack has Megatron-Core's combined-1F1B EP all-to-all overlap (``moe_a2a_overlap`` below)
     has_moe_a2a_overlap: bool = False
     #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
@@ -784,6 +802,22 @@ class Stack:
     has_pp_pass: bool = False
     has_fused_qkv: bool = False
     has_param_gather: bool = True
+    #: the stack has a ZeRO-1 path (a sharded optimizer over replicated parameters and gradients). False for the HF
+    #: Trainer on accelerate: its data parallelism is DDP (ZeRO-0) or FSDP (``TrainingArguments.fsdp`` "full_shard" /
+    #: "shard_grad_op" / "hybrid_shard" / "hybrid_shard_zero2": torch ShardingStrategy FULL_SHARD = ZeRO-3,
+    #: SHARD_GRAD_OP = ZeRO-2, HYBRID_SHARD / _HYBRID_SHARD_ZERO2 = HSDP; FSDP2 ``reshard_after_forward`` True / False
+    #: the same two), none of which shards the optimizer alone; the Trainer's ZeRO-1 is DeepSpeed's
+    #: (``TrainingArguments.deepspeed``, integrations/deepspeed.py), the deepspeed stack (rule ``hf-trainer-zero1``)
+    has_zero1: bool = True
+    #: at CP > 1 the stack's data parallelism is FSDP2 (``fully_shard``), which shards no bitsandbytes 4-bit / 8-bit
+    #: weight: a QLoRA base's quantised linears stay whole on every rank (planner.model.memory ``state_weights``). The
+    #: HF Trainer: accelerate's torch context parallelism needs FSDP2 (rule ``hf-trainer-cp-fsdp``); accelerate PR
+    #: #3987 (merged 2026-04, utils/fsdp_utils.py ``fsdp2_prepare_model``) passes non-floating ``Params4bit`` to
+    #: ``fully_shard`` as ``ignored_params`` (before it they crashed or trained silently wrong, issue #3983), and a float
+    #: ``bnb_4bit_quant_storage`` under ``fully_shard`` loses the weights' ``quant_state`` (bitsandbytes issue #1945,
+    #: open). The sharded FSDP-QLoRA path is FSDP1 with a float ``bnb_4bit_quant_storage`` (peft docs
+    #: accelerate/fsdp.md, bitsandbytes docs fsdp_qlora.md): its ZeRO-2/3 without CP
+    bnb_whole_at_cp: bool = False
     #: the selective recompute variants it runs (``selective`` values): Megatron's attention core, torchtitan's op /
     #: layer SAC, AutoModel's op SAC; () = no selective recompute (the convnet stacks)
     selectives: tuple[str, ...] = ("attention_core",)
@@ -1440,6 +1474,7 @@ STACKS: dict[str, Stack] = {
         overlap_param_gather=False,
         doc_masking=True,  # HF model code: flash_attention_2 varlen from position_ids
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
+        moe_ep_allreduce=True,  # the HF model code's ep_plan, as its rules (hf-ep-tp, hf-etp) take it
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
@@ -1447,6 +1482,10 @@ STACKS: dict[str, Stack] = {
         fsdp_zero2_param_dtype=True,  # accelerate FSDP MixedPrecision(param_dtype=bf16) at SHARD_GRAD_OP
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
+        moe_ep_allreduce=True,  # transformers' ep_plan (rules hf-ep-tp, hf-etp)
+        doc_masking_cp=False,  # accelerate's torch CP: SDPA, causal mask only
+        has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
+        bnb_whole_at_cp=True,  # its CP runs under FSDP2, which shards no bitsandbytes weight
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(

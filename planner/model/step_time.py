@@ -94,7 +94,7 @@ import numpy as np
 
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, nic_bytes, p2p_time, ring_hop_time, torch_ring_columns
-from planner.model.flops import (attention_core_flops, attention_keys, attention_span,
+from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
                                  selective_kw)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
@@ -517,7 +517,7 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
     # attention core (per layer, per rank): queries T, keys over the sequence, or over each packed
     # example where the stack's kernels attend per example (flops.attention_span)
     heads = m.heads / tp
-    span = attention_span(t, fw.doc_masking)
+    span = cp_attention_span(t, fw, cp)  # per row: the whole row at CP > 1 where the stack's CP drops the masks
     # mean keys per query over the layers (sliding-window layers: the window) and MLA's dims
     mk = m.model_copy(update={"mtp_layers": 0}) if m.hybrid else m  # hybrid: its MTP block is priced apart
     attn_flops = attention_core_flops(T, attention_keys(mk, span) / (mk.layers + mk.mtp_layers), score_dim(m) / tp)
@@ -1672,11 +1672,17 @@ def _frozen(x, free: tuple[str, ...] = ()):
 
 
 def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb, span,
-                     causal_kernels: bool) -> tuple[np.ndarray, np.ndarray]:
+                     causal_kernels: bool, row_span: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(model, hardware) FLOPs of one step of each candidate, the MFU and HFU numerators (finetune.training_step_flops):
     the hardware count with what the candidate's recompute re-runs. ``mb``: the micro-batches as floats, ``span``: the
     attention's keys per query (flops.attention_span)."""
     seq, gb, n = float(t.seq_len), float(t.global_batch), len(c)
+    if row_span and float(np.max(cp_attention_span(t, fw, c.cp))) > float(span):
+        # the rows whose context parallelism drops the per-example masks (flops.cp_attention_span) run the whole row's
+        # attention: their hardware FLOPs (HFU) count it; the model FLOPs (MFU) stay the per-example work the job needs
+        model_flops, hw_flops = _candidate_flops(m, t, fw, c, mb, span, causal_kernels, row_span=False)
+        _, hw_row = _candidate_flops(m, t, fw, c, mb, seq, causal_kernels, row_span=False)
+        return model_flops, np.where(np.asarray(c.cp) > 1, hw_row, hw_flops)
     # HFU's selective recompute re-runs what the step timed: the stack's policy (Megatron-Core's module list,
     # torchtitan's per-op SAC: flops.SELECTIVE_RECOMPUTE). Until 2026-12-03 per-op SAC was counted as the attention
     # core (which it saves) instead of every second mm and the MoE experts it re-runs

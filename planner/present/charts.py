@@ -13,6 +13,8 @@ here (GiB, hours, $), as DESIGN.md asks.
 """
 from __future__ import annotations
 
+import textwrap
+
 import altair as alt
 import pandas as pd
 
@@ -67,23 +69,42 @@ def memory_chart(res: dict, title: str = "memory per GPU (most loaded rank)", wi
         width=width, height=alt.Step(40), title=f"{title}: {mem['total'] / GiB:.1f} GiB, {verdict}")
 
 
+#: characters a line of a bar label holds: Vega cuts an axis label at ``labelLimit`` (180 px, ~33 characters of its
+#: 10 px font) with an ellipsis, so "exposed data-parallel gradient reduce and parameter all-gather" read "exposed
+#: data-parallel gradient re…" in the app and the report (QA 44); the labels are wrapped to lines this long instead
+LABEL_LINE = 34
+LABEL_LINE_PX = 12  # Vega's line height for a 10 px label: a bar's step holds its label's lines
+
+
+def wrap_label(text: str, width: int = LABEL_LINE) -> str:
+    """``text`` in lines of at most ``width`` characters (words kept whole), joined with newlines for an axis whose
+    ``labelExpr`` splits them (``WRAPPED_AXIS``)."""
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+#: an axis drawing ``wrap_label``'s lines one under another, none cut
+WRAPPED_AXIS = dict(labelExpr="split(datum.label, '\\n')", labelLimit=0)
+
+
 def breakdown_frame(res: dict) -> pd.DataFrame:
     bd, step = res["breakdown_s"], res["step_time_s"]
-    rows = [dict(key=k, part=label, seconds=bd.get(k, 0.0), share=bd.get(k, 0.0) / step if step else 0.0)
+    rows = [dict(key=k, part=label, label=wrap_label(label), seconds=bd.get(k, 0.0),
+                 share=bd.get(k, 0.0) / step if step else 0.0)
             for k, label in LABELS.items() if bd.get(k, 0.0) > 0]
-    return pd.DataFrame(rows, columns=["key", "part", "seconds", "share"])
+    return pd.DataFrame(rows, columns=["key", "part", "label", "seconds", "share"])
 
 
 def breakdown_chart(res: dict, title: str = "where the step time goes", width: int = WIDTH) -> alt.Chart:
     """Horizontal bars: compute, exposed communication by kind, bubble, optimizer, data stall."""
     df = breakdown_frame(res)
     keys = list(df["key"])
+    lines = max((label.count("\n") + 1 for label in df["label"]), default=1)
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("seconds:Q", title="seconds per step"),
-        y=alt.Y("part:N", sort=list(df["part"]), title=None),
+        y=alt.Y("label:N", sort=list(df["label"]), title=None, axis=alt.Axis(**WRAPPED_AXIS)),
         color=alt.Color("key:N", scale=alt.Scale(domain=keys, range=[BREAKDOWN_COLORS[k] for k in keys]), legend=None),
         tooltip=[alt.Tooltip("part:N"), alt.Tooltip("seconds:Q", format=".4f"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(width=width, height=alt.Step(22),
+    ).properties(width=width, height=alt.Step(max(22, LABEL_LINE_PX * lines + 8)),
                  title=f"{title}: step {res['step_time_s']:.3g} s, MFU {res['mfu']:.0%}")
 
 
@@ -102,6 +123,24 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
                                     megatron_fsdp=bool(getattr(r, "megatron_fsdp", False))))
                     for r in df.itertuples()]
     return df
+
+
+#: a bold 11 px label's width per character, in px (Vega's default text size), for ``label_on_left``
+LABEL_CHAR_PX = 7
+
+
+def label_on_left(at: float, xs, width: int, text: str = "recommended", dx: int = 14) -> bool:
+    """Whether a point's label goes to its left on a log x axis ``width`` px wide: where, written to its right, it
+    would pass the plot's right edge (Vega rounds a log domain out to powers of ten, ``nice``), and run into
+    whatever is beside the plot -- the colour legend, in the cost-vs-time chart."""
+    import math
+
+    vals = [float(v) for v in xs if v == v and v > 0] + [float(at)]
+    lo, hi = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
+    if hi <= lo:
+        return False
+    x = (math.log10(at) - lo) / (hi - lo) * width
+    return x + dx + LABEL_CHAR_PX * len(text) > width
 
 
 def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = False,
@@ -132,7 +171,12 @@ def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = 
             layers.append(alt.Chart(b).mark_point(shape="circle", size=320, strokeWidth=3, color="#d62728", filled=False)
                           .encode(x=x, y=y, tooltip=["label:N", "hardware:N", "nodes:Q",
                                                      alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]))
-            layers.append(alt.Chart(b).mark_text(dx=14, dy=-14, align="left", color="#d62728", fontWeight="bold")
+            # the label on the side of the ring with room: to its right it ran past the plot into the GPU legend when
+            # the plan is the slowest point (a data-bound job's simulated plan beside the compute-bound points, QA 44)
+            # (to the left, lifted clear of the Pareto line that usually runs into the ring from there)
+            left = label_on_left(b["days"].iloc[0], df["days"], width)
+            layers.append(alt.Chart(b).mark_text(dx=-14 if left else 14, dy=-20 if left else -14, align="right" if left else "left",
+                                                 color="#d62728", fontWeight="bold")
                           .encode(x=x, y=y, text="label:N"))
     return alt.layer(*layers).properties(width=width, height=340, title=f"{title} ({len(df)} plans; dashed: Pareto front)")
 
@@ -216,3 +260,58 @@ def latency_qps_chart(points: list[dict], ttft_target_ms=None, tpot_target_ms=No
     return alt.vconcat(*panels).properties(
         title="simulated latency against offered load (grey: the job's QPS)"
         + ("" if len(panels) == 2 else f"; TPOT {NO_TPOT}"))
+
+
+#: a serving option's status in the cost chart, and its colour (green: confirmed; blue: the analytic screen's size)
+SERVING_STATUS_COLORS = {"recommended": "#1b5e20", "meets the targets (simulated)": "#74c476",
+                         "meets the targets (analytic)": "#4c78a8", "misses the targets": "#e45756"}
+
+
+def serving_cost_frame(res: dict, top: int = 10, missed: int = 5) -> pd.DataFrame:
+    """One row per serving option the plan priced at the job's QPS: its label (hardware, TP, replicas), $ a month at
+    its $/h x ``hours_per_month`` (``res["budget"]``) and whether it meets the targets -- the ranked options (the
+    simulated size where simulated) then up to ``missed`` of the rejected that have a price (their analytic size) and
+    cost less than the dearest option shown: the cheaper fleets the plan could not take (a dearer one that misses says
+    nothing a budget needs, and its bar -- 74 replicas at $184k a month beside the chat example's $9.5k -- squeezed
+    every other bar to a sliver)."""
+    hpm = (res.get("budget") or {}).get("hours_per_month")
+    rows = []
+    for i, o in enumerate(res.get("options") or []):
+        if i >= top:
+            break
+        if o.get("usd_per_hr") and o.get("replicas"):
+            status = ("recommended" if i == 0 else "meets the targets (simulated)" if o.get("sized_by") == "simulated"
+                      else "meets the targets (analytic)")
+            rows.append((o, status))
+    dearest = max((o["usd_per_hr"] for o, _ in rows), default=0.0)
+    rows += [(o, "misses the targets") for o in
+             sorted([r for r in res.get("rejected") or [] if r.get("usd_per_hr") and r.get("replicas")
+                     and r["usd_per_hr"] < dearest], key=lambda r: r["usd_per_hr"])[:missed]]
+    multi = len(tuple(res.get("precisions") or ())) > 1  # a precision search has one option per precision
+    return pd.DataFrame([dict(option=f"{o['hardware']} TP{o['tp']}{' ' + o['precision'] if multi else ''} x{o['replicas']}",
+                              usd_per_month=o["usd_per_hr"] * hpm,
+                              usd_per_hr=o["usd_per_hr"], replicas=o["replicas"], status=s)
+                         for o, s in rows], columns=["option", "usd_per_month", "usd_per_hr", "replicas", "status"])
+
+
+def serving_cost_chart(res: dict, top: int = 10) -> alt.LayerChart:
+    """Horizontal bars: each option's $ a month (on-demand, 730 h) at the job's QPS, cheapest first, coloured by
+    whether it meets the latency targets (simulated or analytic size) or misses them; the recommended bar red."""
+    df = serving_cost_frame(res, top)
+    hpm = res["budget"]["hours_per_month"]
+    qps = res["budget"]["qps"]
+    keys = [k for k in SERVING_STATUS_COLORS if k in set(df["status"])]
+    df = df.assign(label=[f"${v / 1e3:,.1f}k" if v >= 1e3 else f"${v:,.0f}" for v in df["usd_per_month"]])
+    x = alt.X("usd_per_month:Q", title=f"$ per month (on-demand, {hpm:,.0f} h)", axis=alt.Axis(format="$~s"))
+    # the order as a list: a layered chart drops an EncodingSortField (the bars came out in no order)
+    y = alt.Y("option:N", sort=list(df.sort_values("usd_per_month", kind="stable")["option"]),
+              title="option (hardware, TP, replicas)")
+    text = alt.Chart(df).mark_text(align="left", dx=3, fontSize=10).encode(x=x, y=y, text="label:N")
+    return alt.layer(alt.Chart(df).mark_bar().encode(
+        x=x, y=y,
+        color=alt.Color("status:N", scale=alt.Scale(domain=keys, range=[SERVING_STATUS_COLORS[k] for k in keys]),
+                        legend=alt.Legend(title=None, orient="bottom", columns=2)),
+        tooltip=["option:N", "status:N", alt.Tooltip("usd_per_month:Q", format="$,.0f", title="$ per month"),
+                 alt.Tooltip("usd_per_hr:Q", format="$,.2f", title="$ per hour"), "replicas:Q"],
+    ), text).properties(width=WIDTH, height=alt.Step(22),
+                 title=f"monthly cost of each option at {qps:,.4g} requests/s")

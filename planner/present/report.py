@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
-from planner.model.cost import BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_MAX_H, BLOCK_MAX_INSTANCES
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells, utilisation_columns
@@ -42,8 +42,10 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import offline_usd, trace_note
-from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes, spot_range
+from planner.present.serving import offline_usd, trace_note, usd_per_million
+from planner.present.tabular import range_words, rate_lines, workload_line
+from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes,
+                                      spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -151,6 +153,19 @@ def _breakeven_words(buy: dict, hw: dict) -> str:
             f"{fmt_years(buy['amortisation_years'], '-year')} life")
 
 
+def _block_days(billed_hours: float) -> str:
+    """What the run buys as Capacity Blocks (``cost.capacity_block_hours``): one block in whole days, or past AWS's
+    182 days a block (``cost.BLOCK_MAX_H``) the back-to-back blocks: a 297-day run on 32 p5.48xlarge read "the
+    block to buy is 266 days", a block AWS does not sell (QA 45)."""
+    days = count_of(round(billed_hours / 24), "day")
+    if billed_hours <= BLOCK_MAX_H + 1e-6:
+        return f"the block to buy is {days}"
+    full, rest = divmod(billed_hours, BLOCK_MAX_H)
+    parts = [f"{BLOCK_MAX_H / 24:.0f}"] * int(full) + ([f"{rest / 24:.0f}"] if rest > 1e-6 else [])
+    return (f"the blocks to buy are {' + '.join(parts)} days back to back ({days}; AWS sells at most "
+            f"{BLOCK_MAX_H / 24:.0f} days a block)")
+
+
 def _committed_line(c: dict, hw: dict) -> str:
     """The report's line for one committed price (``cost.committed_costs``): the run's share, what signing the
     1-/3-year term or buying the capacity block bills (whole terms; a block in whole days, then weeks), and where
@@ -173,7 +188,7 @@ def _committed_line(c: dict, hw: dict) -> str:
                   f"{fmt_pct(1 - c['commitment_usd'] / od_run)}" if c["commitment_usd"] < od_run else
                   f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs {c['commitment_usd'] / od_run:,.1f}x "
                   "that, and pays only for a run that fills more of it")
-        bills = (f" — the block to buy is {count_of(round(c['billed_hours'] / 24), 'day')} ({count_of(nodes, 'node')} x "
+        bills = (f" — {_block_days(c['billed_hours'])} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, paid up front): {fmt_usd(c['commitment_usd'])}, of which this run uses "
                  f"{_share(c['run_share'])}" + (never or versus)
                  + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
@@ -369,7 +384,7 @@ def _recommendation_section(job: JobSpec, rec: dict) -> Section:
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", mfu_hfu(best)],
           [f"memory per {noun}", _memory_line(mem, noun, best["hardware"].get("gpu"))],
-          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
+          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {tokens_words(cost, unit)}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
           *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),
           [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (f" (without {left_out})" if left_out else "")],
@@ -1021,7 +1036,78 @@ def _offline_risk(best: dict, job: JobSpec) -> str:
             + (", the fleet held until its slowest replica finishes." if r != 1 else "."))
 
 
-def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", top: int = 10) -> Report:
+def _under(ms: Optional[float], target: Optional[float]) -> str:
+    """How far under (over) its target a simulated p99 sits, as a share of the target: " (59% under)"."""
+    if ms is None or not target:
+        return ""
+    d = 1 - ms / target
+    return f" ({fmt_pct(abs(d))} {'under' if d >= 0 else 'over'})"
+
+
+def _range_cell(b: dict) -> str:
+    """The likely range of a serving plan's fleet (``serving.serving_budget``), or why it has none (a generic model)."""
+    if not b["replicas_range"]:
+        return b["range_basis"]
+    (lo, hi), (ml, mh) = b["replicas_range"], b["usd_per_month_range"]
+    return f"{lo:,} to {hi:,} replicas, {fmt_usd(ml)} to {fmt_usd(mh)} a month"
+
+
+def _replicas_month(r: dict, of: str = "") -> str:
+    """A re-sized fleet in words: "10 replicas ($13.6k a month)", or why the option cannot serve it."""
+    if not r.get("replicas"):
+        return f"the option cannot serve it ({r.get('reason') or 'no size meets the targets'})"
+    return f"{count_of(r['replicas'], 'replica')}{of} ({fmt_usd(r['usd_per_month'])} a month)"
+
+
+def _serving_budget_risks(b: dict, best: dict) -> list[str]:
+    """The serving review's risks with a number each (``serving.serving_budget``): QPS growth, a longer prompt, spot."""
+    what = f"{best['hardware']} TP{best['tp']}"
+    base = b.get("analytic_replicas")
+    now = (f"; it sizes {count_of(base, 'replica')} at today's {fmt_rate(b['qps'])} requests/s"
+           + (f" (the simulation: {b['replicas']:,})" if b["sized_by"] == "simulated" and base != b["replicas"] else "")
+           if base else "")
+    out = ["QPS growth (the analytic screen of " + what + "): "
+           + "; ".join(f"at {g['factor']:g}x ({fmt_rate(g['qps'])} requests/s) {_replicas_month(g)}" for g in b["qps_growth"])
+           + now + "."]
+    p = b.get("prompt_growth")
+    if p:
+        out.append(f"Prompt length: at {p['factor']:g}x the prompt ({p['prompt_tokens']:,} tokens) {_replicas_month(p)}"
+                   + (f", batch {p['batch']}" if p.get("batch") else "") + f", against {count_of(base or b['replicas'], 'replica')} "
+                   "(the analytic screen: more prefill a request and more KV a sequence).")
+    sp = b.get("spot")
+    if sp:
+        lo, hi = sp["reclaims_per_month_range"]
+        out.append(f"Spot: not used (a reclaimed real-time replica drops its requests); on spot the fleet would cost "
+                   f"{fmt_usd(sp['usd_per_month_before_interruptions'])} a month before interruptions, with "
+                   f"{sp['reclaims_per_month']:.1f} reclaims a month expected ({lo:.1f} to {hi:.1f}), each a replica "
+                   f"gone ~{sp['capacity_wait_minutes']:.0f} min ({sp['source']}).")
+    return out
+
+
+def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> Section:
+    """What the real-time fleet costs a month and a year at the stated QPS, spot beside it, and each option's month."""
+    s = Section("Cost per month and year")
+    lines = [f"On-demand: {fmt_usd(b['usd_per_hr'])} an hour ({count_of(best.get('nodes') or 0, 'node')} of "
+             f"{best['hardware']}) x {b['hours_per_month']:,.0f} h a month (8,760 h a year / 12) = "
+             f"{fmt_usd(b['usd_per_month'])} a month, {fmt_usd(b['usd_per_year'])} a year, serving "
+             f"{fmt_rate(b['qps'])} requests/s every hour: "
+             f"{usd_per_million(best.get('usd_per_million_requests'))} per 1M requests."]
+    sp = b.get("spot")
+    lines.append(f"Spot: real-time replicas are priced on-demand (a reclaimed replica drops its requests in flight); "
+                 f"the same nodes on spot: {fmt_usd(sp['usd_per_month_before_interruptions'])} a month before "
+                 f"interruptions, {sp['reclaims_per_month']:.1f} reclaims a month expected." if sp else
+                 "Spot: no spot price in the catalog for this instance (real-time replicas are priced on-demand).")
+    lines.append(f"Likely range: {_range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
+    s.blocks.append(lines)
+    if with_charts and not charts.serving_cost_frame(res).empty:
+        s.blocks.append(Chart("serving_cost", charts.serving_cost_chart(res),
+                              "$ per month of each option at the job's QPS (on-demand, 730 h), coloured by whether it "
+                              "meets the latency targets"))
+    return s
+
+
+def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", top: int = 10,
+                         with_charts: bool = True) -> Report:
     """A serving review: the replica, latency against its targets, cost per request, the options."""
     res = jsonable(res)  # read as the JSON (NaN as None); the summary embedded in the report is that JSON
     best = res["best"]
@@ -1060,9 +1146,16 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         if best.get("offline_replicas"):
             rows += [["replicas (analytic)", str(best["offline_replicas"])],
                      ["finishes in (analytic)", fmt_run_time(best["offline_hours"])]]
+    budget = res.get("budget")
+    if budget:  # a budget line is written per month and per year: the fleet's $/h over 730 h a month
+        rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, on-demand)", fmt_usd(budget["usd_per_month"])],
+                 [f"$ per year ({budget['hours_per_month'] * 12:,.0f} h, on-demand)", fmt_usd(budget["usd_per_year"])],
+                 ["likely range (model error)", _range_cell(budget) + " (Risks)"]]
     # the job's limits the answer holds to (constraints.max_gpus / min_gpus / budget_usd, an offline deadline)
     held = [["Held to " + c for c in res["constraints"]]] if res.get("constraints") else []
     secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows), *held])]
+    if budget:
+        secs.append(_serving_cost_section(res, best, budget, with_charts))
     tgt = res.get("targets") or {}
     labels = {k: (name, unit) for k, name, unit in SERVING_TARGETS}
     if not llm:
@@ -1106,8 +1199,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         # the targets as given, with their unit: "vs target 1000.0" was printed
         risks.append(f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms vs target "
-                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {tpot_words(sim['tpot_ms']['p99'])} vs target "
-                     f"{_target_ms(tgt.get('tpot_ms'))}.")
+                     f"{_target_ms(tgt.get('ttft_ms'))}{_under(sim['ttft_ms']['p99'], tgt.get('ttft_ms'))}, TPOT "
+                     f"{tpot_words(sim['tpot_ms']['p99'])} vs target {_target_ms(tgt.get('tpot_ms'))}"
+                     f"{_under(sim['tpot_ms']['p99'], tgt.get('tpot_ms'))}.")
     elif realtime:  # a generic model has one request latency (its tpot_ms) and no TTFT
         margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {_target_ms(tgt.get('ttft_ms'))}"] if best.get("ttft_ms") is not None else []) + [
             f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} "
@@ -1116,7 +1210,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         risks.append("Latency margin (analytic): " + ", ".join(margin) + ".")
     else:
         risks.append(_offline_risk(best, job))
-    if res.get("accuracy"):  # held-out published runs of models like this one (serving.LOCAL_ATTENTION_HELD_OUT)
+    if budget:  # what moves the fleet and its bill, one line each with its number
+        risks += _serving_budget_risks(budget, best)
+    if res.get("accuracy"):  # the likely range (serving.replica_range); held-out runs of models like this one
         risks.append("Model accuracy: " + res["accuracy"] + ".")
     util = (sim or {}).get("utilisation", best.get("utilisation"))
     if util is not None and util > 0.9:
@@ -1137,7 +1233,33 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     if realtime and sim and sim.get("ttft_ms"):
         summary["simulated"] = {k: sim.get(k) for k in ("ttft_ms", "tpot_ms", "e2e_ms", "goodput", "replicas", "qps",
                                                         "saturated_rps_per_replica", "utilisation", "meets_targets")}
-    return Report(title, secs, {"workload": "serving", "best": summary})
+    return Report(title, secs, {"workload": "serving", "best": summary,
+                                **({"budget": budget, "accuracy": res.get("accuracy")} if budget else {})})
+
+
+def _tabular_risks(res: dict, acc: Optional[dict], basis: str) -> list[str]:
+    """What moves a GBDT plan, one line each with its number: the rate's known error (or that only a prior stands),
+    the other kind's best option (a GPU plan on a prior against a CPU one on a measured profile), memory, spot."""
+    out = []
+    if acc:
+        out.append("Model error: " + (f"a real run like this takes {range_words(acc)}: "
+                                      if acc.get("hours_range") else "no likely range: ") + acc["basis"] + ".")
+    ranked = res.get("ranked") or []
+    best = res["best"]
+    other = next((r for r in ranked if r["kind"] != best["kind"]), None)
+    if other:
+        out.append(f"The best {other['kind'].upper()} option, {other['instance']}, takes {fmt_time(other['hours'] * 3600)} "
+                   f"for {fmt_usd_cents(other['cost_usd'])} ({other['cost_usd'] / best['cost_usd'] - 1:+.0%} cost, its rate "
+                   + ("a prior" if other["kind"] == "gpu" and str(other.get("rate_source", "")).startswith("prior")
+                      else "measured") + "): the choice between the kinds rests on both rates.")
+    if best.get("ram_gib"):
+        need = res.get("memory_host_gib") or 0.0
+        out.append(f"Memory: the data takes {need:.2f} GiB of {best['instance']}'s {best['ram_gib']:.0f} GiB RAM "
+                   f"({need / best['ram_gib']:.0%}); a larger table or more features needs a larger instance.")
+    if res.get("spot"):
+        out.append("Spot: interruptions are not modelled; an interrupted run restarts from the start "
+                   f"(it takes {fmt_time(best['hours'] * 3600)} uninterrupted, {basis} prices).")
+    return out
 
 
 def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", top: int = 10) -> Report:
@@ -1155,6 +1277,9 @@ def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", 
             [f"time {total}", fmt_time(best["hours"] * 3600)],
             [f"cost {total}", f"{fmt_usd_cents(best['cost_usd'])} ({basis})"],
             ["rate source", str(best.get("rate_source", "-"))]]
+    acc = res.get("accuracy")
+    if acc:  # the likely range from the rate's measured error; where only a prior stands, said (tabular_accuracy)
+        rows.append(["likely range (model error)", range_words(acc, total) + " (Risks)"])
     ranked = res.get("ranked") or []
     secs = [Section("Recommendation", [f"Run on {best['instance']}. Why: {res.get('why', '-')}.", Table(["", ""], rows)]),
             Section("Options", [Table(["instance", "kind", "vCPUs", "GPU", f"$/h ({basis})", f"time {total}",
@@ -1163,10 +1288,13 @@ def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", 
                                         f"{r.get('price_usd_hr') or float('nan'):.3f}", time,
                                         fmt_usd_cents(r["cost_usd"])]
                                        for r, time in zip(ranked[:top], fmt_hours_column([r["hours"] for r in ranked[:top]]))])]),
-            Section("Assumptions", [["Assumed: " + a for a in res.get("assumptions") or []]
+            Section("Risks", [_tabular_risks(res, acc, basis)]),
+            # what was timed (the trees early stopping leaves) and where each rate comes from, as the terminal says them
+            Section("Assumptions", [[f"Timed: {workload_line(res)}.", *rate_lines(res)]
+                                    + ["Assumed: " + a for a in res.get("assumptions") or []]
                                     + [f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner."]])]
     return Report(f"Tabular review: {res.get('library', 'GBDT')} on {fmt_count(res.get('rows') or 0)} rows", secs,
-                  {"workload": "tabular", "best": best})
+                  {"workload": "tabular", "best": best, "accuracy": acc})
 
 
 def _campaign_section(camp: CampaignPlan) -> Section:

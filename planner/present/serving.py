@@ -23,7 +23,7 @@ def _ms(x) -> str:
     return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def _usd_small(x) -> str:
+def usd_per_million(x) -> str:
     """A $ per million requests cell: under a dollar to three significant figures ("$0.0215"; two decimals printed
     a CNN's $0.0215 and $0.0349 as "$0.02" and "$0.03"), else ``fmt_usd``."""
     return f"${fmt_sig(x, 3)}" if x is not None and x == x and 0 < x < 1 else fmt_usd(x)
@@ -106,8 +106,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
              fmt_usd(r.get("usd_per_hr")),
              # an offline job is costed by its batch column only: the real-time full-load rate beside it ($160.12 next
              # to the ranked $30.67) read as a second price for the same job
-             _usd_small(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")) if realtime else "-",
-             _usd_small(offline_usd(r, realtime)),
+             usd_per_million(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")) if realtime else "-",
+             usd_per_million(offline_usd(r, realtime)),
              "sim" if r.get("sized_by") == "simulated" else "analytic"] for i, r in enumerate(res["options"][:top], 1)]
     # offline there is no latency target to meet: the options are the ones that run (fit in memory, a layout that divides)
     # "1 meet the targets" until QA 42
@@ -140,6 +140,10 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     con.print(f"[bold green]recommended:[/] {res['why']}")
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it
         con.print(f"[bold]held to[/] {esc(c)}", highlight=False)
+    b = res.get("budget")
+    if b:  # a budget line is written per month and year: the fleet's $/h over 730 h a month (serving_budget)
+        con.print(f"[bold]per month:[/] {fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x "
+                  f"{b['hours_per_month']:,.0f} h, on-demand), per year {fmt_usd(b['usd_per_year'])}", highlight=False)
     if res.get("accuracy"):
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):
@@ -212,13 +216,13 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
                           _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
                           f"{100 * d['goodput']:.1f}%" if d.get("goodput") is not None else "-",
                           f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
-                          fmt_usd(r.get("usd_per_hr")), _usd_small(r.get("usd_per_million_requests"))])
+                          fmt_usd(r.get("usd_per_hr")), usd_per_million(r.get("usd_per_million_requests"))])
         else:
             cells.append([r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
                           _rps(d['requests_per_s_per_replica']), _ms(d["tpot_ms"]["p50"]),
                           f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
                           rep_cell,
-                          str(d.get("replicas", "-")), _usd_small(d.get("usd_per_million_requests"))])
+                          str(d.get("replicas", "-")), usd_per_million(d.get("usd_per_million_requests"))])
     tab, dropped = _table(con, title, cols, cells, optional=("queue max", "preempt", "budget", "KV max"))
     con.print(tab)
     if sim.get("event_bound"):  # the simulation's work bound, always stated; a run it cut says so below

@@ -7,6 +7,8 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
+from planner.model.cost import BLOCK_MAX_H, BLOCK_MAX_INSTANCES
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -96,7 +98,7 @@ def summary_table(res: dict) -> Table:
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room}"
               + (f"; host memory: {host})" if host else ")"))
     ev = cost.get("evaluation")  # the evaluation passes are in the hours: say how much of them
-    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
+    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {tokens_words(cost, unit)}"
               + (f"; evaluation {fmt_time(ev['seconds'])} of it)" if ev else ")"))
     # GPU-hours to three significant figures: a one-step LoRA run's 0.0025 printed "0 GPU-hours"
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
@@ -126,10 +128,23 @@ def summary_table(res: dict) -> Table:
             f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's "
             + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
             + f" at {c['price_usd_hr']:.2f} $/node-h"
-            + (f", the {'block to buy' if c['term'] == 'capacity-block' else 'term'} bills {fmt_usd(c['commitment_usd'])}"
-               if c.get("commitment_usd") is not None else "") for c in cost["committed"]))
+            + (f", the {_term_noun(c)} {fmt_usd(c['commitment_usd'])}"
+               if c.get("commitment_usd") is not None else "")
+            # the report names AWS's cap; the row did not (QA 45: 1,024 p5.48xlarge on a "capacity-block" price)
+            + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
+               f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
+               else "") for c in cost["committed"]))
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
+
+
+def _term_noun(c: dict) -> str:
+    """What bills a committed price: the term, the Capacity Block, or past AWS's 182 days a block
+    (``cost.BLOCK_MAX_H``) the back-to-back blocks (QA 45: a 297-day run read "the block to buy bills")."""
+    if c["term"] != "capacity-block":
+        return "term bills"
+    return "blocks to buy (182 days at most each) bill" if c.get("billed_hours", 0) > BLOCK_MAX_H + 1e-6 else \
+        "block to buy bills"
 
 
 def render_estimate(con: Console, res: dict) -> None:
@@ -138,7 +153,8 @@ def render_estimate(con: Console, res: dict) -> None:
     if risk:  # a spot job: the expected cost and time with interruptions, as recommend ranks it
         con.print(esc(spot_line(risk)), highlight=False)
     if res["cost"].get("checkpoint_failures"):
-        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"])), highlight=False)
+        # a spot job's goodput leaves the interruptions out, as recommend's line says (QA 45: estimate's did not)
+        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"], spot=bool(risk))), highlight=False)
     if res.get("accuracy"):
         con.print(esc(accuracy_line(res["accuracy"])), highlight=False)
     con.print(Group(memory_table(res), breakdown_table(res)))
@@ -442,6 +458,15 @@ def accuracy_range(a: dict) -> str:
             + (f": {a['quoted']}" if a.get("quoted") else "") + ")")
 
 
+def tokens_words(cost, unit: str) -> str:
+    """The run's token count as the time-to-train lines give it: a padded dataset's real tokens, said so with the
+    padding's share (``Cost.padding_share``: the rows' padding is timed and priced, not counted; $ per 1M tokens is
+    per real token)."""
+    pad = cost.get("padding_share")
+    words = f"{fmt_count(cost['tokens'])} {unit}"
+    return f"{words} real, padding excluded: {pad:.0%} of the rows' positions" if pad else words
+
+
 def per_million(cost, usd) -> str:
     """$ per 1M tokens (samples) at the price the plan is ranked at (``usd``: with spot interruptions, the
     checkpoint pauses and node failures where modelled), "-" where there is no price at that basis; the
@@ -498,6 +523,11 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
     elif o.get("job_mtbf_hours") is not None:
         parts.append(f"{fmt_many(n_fail)} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
                      f"{o['restart_minutes']:.0f} min restart + lost work each)")
+    elif o.get("uncounted_failures") is not None:
+        # no MTBF given: the goodput is the pauses' alone, which at thousands of GPUs reads far too good unless said
+        parts.append(f"no node failures counted (checkpoint.mtbf_hours_per_node not set; at Llama 3 405B's published "
+                     f"{PUBLISHED_NODE_MTBF_HOURS:,.0f} h per node, defaults.PUBLISHED_NODE_MTBF_HOURS, this run "
+                     f"would see about {o['uncounted_failures']:,.0f} failures)")
     if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
         return ("checkpoints and failures: " + "; ".join(parts) + ": the run never finishes in practice (expected "
                 f"time over {1 / MIN_GOODPUT:,.0f}x the uninterrupted: goodput under {MIN_GOODPUT:.1%}, taken as 0)")

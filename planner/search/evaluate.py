@@ -12,7 +12,7 @@ from planner.layout import Candidates
 from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval
 from planner.model.finetune import base_weights, training_step_flops
-from planner.model.flops import attention_span, selective_kw
+from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
 from planner.model.pipeline import chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
@@ -92,10 +92,14 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     rc_hw, f_rc = rebuilt_layers(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
                                  c.vpp[i] if cfg["schedule"] == "interleaved" else 1,
                                  stack.layer_sac_every if m.is_transformer else 0)
-    fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(rc_hw), fused_attention(stack, m, t),
-                             micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
-                             attn_span=attention_span(t, stack.doc_masking),
-                             full_fraction=float(f_rc), **selective_kw(stack, t, m))
+    flops_at = lambda span: training_step_flops(  # noqa: E731
+        m, t, t.seq_len, t.global_batch, int(rc_hw), fused_attention(stack, m, t),
+        micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
+        attn_span=span, full_fraction=float(f_rc), **selective_kw(stack, t, m))
+    fl = flops_at(attention_span(t, stack.doc_masking))
+    row_span = float(cp_attention_span(t, stack, c.cp[i]))
+    if row_span > attention_span(t, stack.doc_masking):  # CP without per-example masks: HFU counts the whole row
+        fl = dict(fl, hardware=flops_at(row_span)["hardware"])
     ram = offload.host_ram(hw)  # one node's host RAM: the simulator's dataset-cache answer sizes the cache by it
     plan = Plan(
         model=m.name,
@@ -307,16 +311,22 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
                         has_shared_experts(job.model))
-            + given + chosen + packed_attention_note(job.training, fw))
+            + given + chosen + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1)))
 
 
-def packed_attention_note(t, fw: Stack) -> str:
+def packed_attention_note(t, fw: Stack, cp: int = 1) -> str:
     """What packed rows mean for the attention (``flops.attention_span``), said beside the stack:
     per example where the stack hands its varlen flash kernel the example boundaries, else over the
-    whole row. Empty when the rows are not packed examples shorter than a row."""
+    whole row -- also at CP > 1 where the stack's context parallelism drops the masks (``flops.cp_attention_span``:
+    the HF Trainer's, accelerate's torch CP, SDPA with a causal mask only). Empty when the rows are not packed
+    examples shorter than a row."""
     if t.packing != "packed" or not t.mean_example_tokens or t.mean_example_tokens >= t.seq_len:
         return ""
     span = attention_span(t, fw.doc_masking)
+    if span < t.seq_len and float(np.max(cp_attention_span(t, fw, cp))) > span:
+        return (f"; packed rows at CP{cp} attend over the whole {t.seq_len:,}-token row, not per example (~{span:,.0f} "
+                f"tokens): {fw.name}'s context parallelism (accelerate's torch backend) runs SDPA with a causal mask "
+                "only, so each example also attends to the ones before it in its row; priced over the whole row")
     if span < t.seq_len:
         return (f"; packed rows attend per example (~{span:,.0f} of {t.seq_len:,} tokens: {fw.name} passes example "
                 "boundaries to a variable-length flash kernel; training.packing: concatenated if your data "

@@ -243,7 +243,8 @@ def padding_lines(job: JobSpec) -> list[str]:
         return []
     pad = 1.0 - t.mean_example_tokens / t.seq_len
     return [f"training.packing padded: each ~{t.mean_example_tokens:,.0f}-token example is padded to a {t.seq_len:,}-token "
-            f"row, so {pad:.0%} of the tokens above (and about that share of the time and cost) are padding; packed "
+            f"row, so {pad:.0%} of the positions computed (and about that share of the time and cost) are padding; the "
+            f"tokens and $ per 1M tokens count the real tokens only; packed "
             f"rows would take about {t.mean_example_tokens / t.seq_len:.2f}x the steps (training.packing: packed)"]
 
 
@@ -257,7 +258,8 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     m, t = job.model, job.training
     if not (m.is_transformer and t.mode in ("lora", "qlora")):
         return []
-    from planner.model.finetune import adapter_params, base_weights, frozen_storage_bytes
+    from planner import defaults as D
+    from planner.model.finetune import adapter_params, base_weights, frozen_storage_bytes, quantized_params
     from planner.model.flops import attention_span, step_flops
     from planner.spec.params import count_params
 
@@ -270,6 +272,14 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     tokens = t.global_batch * t.seq_len
     full = float(step_flops(m, t.seq_len, t.global_batch, attn_span=attention_span(t, stack.doc_masking))["model"])
     mine = res["flops_per_step"]
+    # a bitsandbytes base quantises the nn.Linear layers only: the rest stays fp32 (peft's
+    # prepare_model_for_kbit_training), which on a transformers 5.x MoE is the fused 3-D experts, most of the model:
+    # gpt-oss-20b's QLoRA base read "stored as nf4 ...: 75.8 GiB (3.89 bytes/param)" with no word of why (QA 43)
+    q = quantized_params(m, t)
+    if kind in ("nf4", "int8") and q < n:
+        rest = "the fused 3-D experts, routers, " if m.moe is not None and not D.QUANTIZE_FUSED_EXPERTS else ""
+        dq += (f" on its {fmt_count(q)} nn.Linear parameters; the other {fmt_count(n - q)} ({rest}embedding, head, "
+               "norms) fp32 (peft prepare_model_for_kbit_training)")
     return [
         f"{t.mode}: frozen base stored as {kind}{dq}: {frozen_storage_bytes(m, t) / 2**30:.1f} GiB "
         f"({frozen_storage_bytes(m, t) / n:.2f} bytes/param); {fmt_count(a)} adapter parameters "

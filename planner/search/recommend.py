@@ -8,6 +8,7 @@ simulator's re-check of the top plans is a later stage (``planner.workloads.trai
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import NoReturn
@@ -43,10 +44,11 @@ from hardware_catalog import load_catalog
 
 
 def best_layout(plan) -> dict:
-    """The ZeRO stage and PP of a ranked plan, for its stack line (``evaluate.stack_assumption``)."""
+    """The ZeRO stage, PP and CP of a ranked plan, for its stack line (``evaluate.stack_assumption``: CP says whether
+    packed rows keep their per-example attention, ``packed_attention_note``)."""
     cfg = plan.config if hasattr(plan, "config") else plan["config"]
     get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
-    return {"zero": get("zero"), "pp": get("pp")}
+    return {"zero": get("zero"), "pp": get("pp"), "cp": get("cp")}
 
 def picks_block_recompute(job: JobSpec, stack) -> bool:
     """Whether the search chooses Megatron's block recompute N for the full-recompute rows (``smallest_block_recompute``):
@@ -729,6 +731,24 @@ def _priced(job: JobSpec, st: dict, cf, hw, price, steps: float, stack, spot_mod
     return hours, cost, extra
 
 
+def _odd_node_hint(job: JobSpec, hw, field: str) -> str:
+    """What to change when a node's GPU count has an odd factor the global batch lacks: every layout's
+    tp x pp x cp x dp is a multiple of the node, so a power-of-two batch needs TP, PP or CP to take that factor,
+    which a model's heads and layers rarely allow. A bare GB200 cluster's node is the 72-GPU NVL72 rack
+    (README "Networks: who can form a cluster"): Llama-3.1-70B at a global batch of 1,024 was refused as
+    "not a multiple of micro_batch*dp = 1*72" with nothing saying why 72 or what to set (QA 45). NVIDIA's
+    GB200 runs use 64-GPU NVLink segments (the ``dgxc GB200`` validation rows: NeMo's 16-tray ``--segment``)."""
+    g = int(hw.gpus_per_node)
+    odd = g // (g & -g)  # the node's odd factor: 9 for 72
+    if field != "training.global_batch" or odd == 1 or job.training.global_batch % odd == 0:
+        return ""
+    gb = job.training.global_batch
+    near = odd * 2 ** max(0, round(math.log2(gb / odd)))  # keeps the rest of the batch a power of two: 9 x 128
+    # the message carries 300 characters at most (hardware_catalog.errors.MESSAGE_CHARS): kept short
+    return (f"; its {g}-GPU nodes put a factor {odd} in DP unless TP x PP x CP takes it: set a global_batch "
+            f"divisible by {odd} (e.g. {near:,}) or cluster.gpus_per_node (e.g. {1 << (g.bit_length() - 1)})")
+
+
 def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, regroup,
                          evaluated: int, closest_mem) -> NoReturn:
     """Why the search ranked nothing, raised as the one error that says it, in this order: every GPU the job lists is
@@ -759,7 +779,7 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
             _raise_outside_limits(job, [r for _, r in reasons])
         for hw, reason in sorted(reasons, key=lambda hr: hr[1].field in sizes)[:1]:
             raise InfeasibleError(reason.field, f"{reason.message} (on {hw.name}, no layout the job's fixed fields "
-                                                "allow is valid)")
+                                                f"allow is valid{_odd_node_hint(job, hw, reason.field)})")
     hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
     base = live[0][1].variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
     searched0 = searched_options(list(live[0][1].variants))
@@ -778,8 +798,15 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     # more GPUs help only where a cluster can grow: every option single-node (no cluster fabric in the catalog, the
     # search tried one node) makes "allow more GPUs (constraints.max_gpus)" advice no limit can follow (QA 40:
     # Llama-3.1-70B on aws:g6.xlarge, one L4, was told so under max_gpus: 4)
+    # an instance whose one node is past constraints.max_gpus was left out (too_big): raising the cap brings it in, which
+    # the single-node advice never said (QA 43: Llama-3.1-8B full fine-tune under max_gpus 1 on L4s was told "a
+    # multi-node instance, or a larger-memory GPU"; at max_gpus 8 it fits on one 8 x L4 node)
+    capped = [e for e in too_big if getattr(e, "field", None) == "constraints.max_gpus"]
     if any(o.multi_node for o in opts):
         more = f" — allow more {noun}s (" + ("cluster.nodes" if job.cluster.nodes is not None else "constraints.max_gpus") + ")"
+    elif capped:
+        more = (f" — allow more {noun}s (constraints.max_gpus: {len(capped)} bigger instance"
+                f"{'s' if len(capped) > 1 else ''} left out)")
     else:
         who = opts[0].name if len(opts) == 1 else f"all {len(opts)} options searched"
         more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
@@ -1165,10 +1192,15 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         out.append("fp8: only the linear GEMMs run low-precision, at the recipe's share of the bf16 GEMM efficiency on "
                    "the low-precision peak, plus its quantisation traffic (planner.model.stacks.RECIPES: gemm_rel and "
                    "cast_bytes are priors from public GEMM and TE measurements, not measured on this GPU)")
-    if any(p.cost.checkpoint_failures for p in ranked):
+    if any(p.cost.checkpoint_failures for p in ranked) and failing(job):
         out.append("checkpoints and failures: ranked and filtered on the expected time and cost with the job's checkpoint "
                    "pauses and node failures (checkpoint section; planner/simulate/failures.run_overhead): more nodes "
                    "fail more often, so the per-node MTBF moves the ranking")
+    elif any(p.cost.checkpoint_failures for p in ranked):
+        # a cadence without an MTBF: the pauses alone, which do not grow with the node count (QA 45)
+        out.append("checkpoints and failures: ranked and filtered on the expected time and cost with the job's checkpoint "
+                   "pauses only (checkpoint section; planner/simulate/failures.run_overhead): no node failures are "
+                   "counted without checkpoint.mtbf_hours_per_node, and with them more nodes would lose more")
     if (job.constraints.spot and job.cluster.price_usd_hr is not None and ranked
             and all(p.cost.cost_spot_usd is None and p.cost.cost_ondemand_usd is not None for p in ranked)):
         # a bare cluster.gpu priced by the job: that price is on-demand, and no spot rate exists for it

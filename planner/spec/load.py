@@ -275,6 +275,19 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
                              + ("" if "global_batch" in given else " (the default)")
                              + f" is more than one epoch of the dataset, {seqs:,.4g} {unit}{packed}: every step would "
                              f"be a partial one; set training.global_batch to at most {max(1, int(seqs)):,}")
+        if m.is_transformer and not t.mean_example_tokens:
+            # each example is then one whole seq_len row (sequences_per_epoch): the length that sizes the run, which a
+            # packed dataset of short examples shrinks many times over, was assumed unsaid (QA 43)
+            notes.append(f"training.dataset_samples: {t.dataset_samples:,.0f} examples, each taken as one whole "
+                         f"{t.seq_len:,}-token row (no training.mean_example_tokens): give the mean example length to "
+                         "price shorter examples, packed or padded")
+        elif m.is_transformer and t.mean_example_tokens > t.seq_len and t.packing != "concatenated":
+            # packed and padded rows hold one example at most seq_len long (sequences_per_epoch): the rest of each is
+            # not trained, which cuts the run's tokens unsaid (QA 43)
+            notes.append(f"training.mean_example_tokens {t.mean_example_tokens:,.0f} is more than seq_len "
+                         f"{t.seq_len:,}: each example is truncated to {t.seq_len:,} tokens ("
+                         f"{1 - t.seq_len / t.mean_example_tokens:.0%} of the dataset's tokens not trained; "
+                         "training.packing: concatenated splits examples across rows instead)")
         last = t.epochs * seqs % t.global_batch  # the last step's share of a global batch (0: whole steps)
         if last >= 0.5:
             unit = "sequences" if m.is_transformer else "samples"

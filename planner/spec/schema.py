@@ -675,9 +675,14 @@ class TrainingSpec(_Strict):
     def sequences_per_epoch(self, transformer: bool) -> float:
         """Sequences in one epoch of ``dataset_samples``: one per example when padded (each padded to seq_len: the
         compute of the padding is paid), examples x mean length / seq_len when packed (``packing``,
-        ``mean_example_tokens``; examples longer than seq_len are truncated to it); samples for a generic model."""
+        ``mean_example_tokens``; examples longer than seq_len are truncated to it, a row holding whole examples),
+        and when concatenated, with no truncation: the token stream is cut into seq_len rows, a long example
+        running on into the next (until QA 43 it was truncated too: 1,000 examples of 9,000 tokens at seq_len 4,096
+        made 1,000 rows, not 2,197); samples for a generic model."""
         n = float(self.dataset_samples)
-        if transformer and self.packing in ("packed", "concatenated") and self.mean_example_tokens:
+        if transformer and self.packing == "concatenated" and self.mean_example_tokens:
+            return n * self.mean_example_tokens / self.seq_len
+        if transformer and self.packing == "packed" and self.mean_example_tokens:
             return n * min(self.mean_example_tokens, self.seq_len) / self.seq_len
         return n
 

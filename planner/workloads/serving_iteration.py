@@ -14,6 +14,7 @@ planner/workloads/serving.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Optional
 
 import numpy as np
@@ -285,15 +286,23 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Op
     return steady_iteration(im or option_iteration(m, s, hw, tp), s, B, prefilling)
 
 
-def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None) -> dict:
-    """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one)."""
+def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, biased=0.0) -> dict:
+    """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one).
+    ``biased``: how many of the B decoding slots are at their mean context as the engine's steps see it, P + O (1 +
+    cv^2) / 2 (cv: ``serving.length_cv``, 0 for one-token outputs, which the simulation does not spread,
+    ``length_kind``), the others at P + O / 2: a slot that turns its requests over holds each for its O steps, so a
+    step finds the long ones in proportion to their length (the inspection paradox; a renewal process's mean age is E
+    O^2 / (2 E O), Cox, Renewal Theory, 1962, §5.2) -- 208 tokens at 128 / 128 (cv 0.5) where the simulated steps of a
+    backlog hold 208, 811 at 500 / 500 (811); a request's own context is its own length's (``llm_tpot``)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
     B = np.asarray(B, dtype=np.float64)
     prefill_tokens = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) * N / O
     local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
-    return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
+    cv = s.length_cv if O > 1 else 0.0
+    ctx = B * (P + O / 2.0) + np.asarray(biased, dtype=np.float64) * (O / 2.0 * cv * cv)
+    return im.parts(decode_seqs=B, decode_ctx=ctx, prefill_tokens=prefill_tokens,
                     prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
                     **local)
 
@@ -312,30 +321,100 @@ def lumped_iteration(im: IterationModel, s: ServingSpec, B, budget, prefilling=N
                           lam x N / (budget - B)))      or that the budget needs to fit the prompt tokens
         step = f x t(B decodes, lam x N / f prompt tokens) + (1 - f) x t(B decodes)
 
-    (N = P - H new tokens, ``shared_prefix``.) One output token: f = 1, the steady step. Measured (cap32,
+    (N = P - H new tokens, ``shared_prefix``.) ``lumped`` is the mean over the lump's prompt tokens, not the step at
+    their mean (capgap34): a lump is the next prompts of the K slots that finished, K prompts of the lognormal lengths
+    (``lump_cv``, ``lump_grid``), and the step is convex in its tokens (the roofline's max, GEMM rows padded to whole
+    128-row tiles), so its mean is over the step at the mean (Jensen); where the budget binds the lumps are whole
+    chunks of the room, no spread. The decoding slots' context is length-biased (``steady_iteration``'s ``biased``).
+    One output token: f = 1, the steady step. Measured (cap32,
     benchmarks/capacity_gap.py; llama3.1-8b, one H100, B = 64, budget 2,048, lognormal cv 0.5): the simulated mean
     step 10.19 / 45.03 / 13.39 ms at 128 / 128, 2,000 / 128 and 500 / 500 tokens where ``steady_iteration`` has 9.56 /
     41.30 / 11.82; this puts the throughput B / (O x step) within 5% of the simulated backlog's steady part.
+    Term by term (capgap34, the same backlogs' middle 60% of steps; simulated / analytic): f 0.390 / 0.395, 0.596 /
+    0.504, 0.117 / 0.120; the step carrying prompts 11.09 / 11.37 ms (10.17 at the mean tokens, until capgap34), 63.99 /
+    76.83, 23.40 / 23.77 (24.06); the decode-only step 9.62 / 9.62 (9.56 at the unbiased context), 17.06 / 17.21, 12.07
+    / 12.07 (11.82); the mean step 10.19 / 10.31, 45.03 / 47.26, 13.39 / 13.48; the throughput 48.48 / 10.58 / 9.50
+    req/s against the simulated backlog's 47.96 / 10.77 / 9.34 (51.0 / 10.59 / 9.63 before: 6% over, 2% under, 3%
+    over). At 2,000 / 128 the budget binds (chunked prompts) and two parts cancel: fewer, fuller lumps than the engine
+    runs (the last chunk of a prompt shares its step with nothing when no other prompt waits: 1,602 tokens a lumped
+    step, not 1,984), and a slot waits through its prompt's chunks without decoding (62.5 of 64 decode a step), which B
+    / (O x step) does not count.
     ``llm_tpot`` keeps the step at the mean composition; the screen's batch is sized by the p99 over requests of the
     TPOT these steps make (planner/workloads/serving.py ``tpot_quantile``, from ``lumped_parts``)."""
     f, lumped, bare = lumped_parts(im, s, B, budget, prefilling)
     return f * lumped + (1.0 - f) * bare
 
 
+#: the z edges of ``lump_grid``'s bins (standard normal; the mean step needs no far tail)
+LUMP_Z_EDGES = np.linspace(-4.0, 4.5, 25)
+LUMP_Z_MID = (LUMP_Z_EDGES[:-1] + LUMP_Z_EDGES[1:]) / 2.0
+LUMP_Z_WEIGHTS = np.diff([0.0, *(NormalDist().cdf(z) for z in LUMP_Z_EDGES[1:-1]), 1.0])
+
+
+def lump_cv(lam, finish, O: int, cv: float):
+    """The spread (coefficient of variation) of the prompt tokens one lumped step carries where the prompts fit a
+    step: the next prompts of the K slots that finished in the step before, K ~ Binomial(p, 1 / O) given K >= 1 (the
+    finishes ``lumped_parts`` counts: mean lam = p / O, P(K >= 1) = ``finish``), each prompt a lognormal length of
+    spread ``cv`` (``serving.length_cv``, as the simulation draws them). A random sum (Feller, An Introduction to
+    Probability Theory Vol. 1, 3rd ed. 1968, §XII.1): Var X / (E X)^2 = cv^2 / E K + Var K / (E K)^2, E K = lam /
+    finish, E K^2 = (lam (1 - 1 / O) + lam^2) / finish. Vectorised.
+
+    >>> round(float(lump_cv(0.5, 1 - (1 - 1 / 128) ** 64, 128, 0.5)), 3)  # llama3.1-8b 128 / 128 at B = 64
+    0.612
+    >>> float(lump_cv(1e-9, 1e-9, 128, 0.5))  # rare finishes: one prompt a lump, its own spread
+    0.5
+    """
+    lam, finish = np.asarray(lam, dtype=np.float64), np.asarray(finish, dtype=np.float64)
+    ok = (lam > 0) & (finish > 0)
+    fi = np.where(ok, finish, 1.0)
+    ek = np.where(ok, lam / fi, 1.0)
+    var = np.where(ok, (lam * (1.0 - 1.0 / O) + lam * lam) / fi - ek * ek, 0.0)
+    return np.sqrt(cv * cv / ek + np.maximum(var, 0.0) / (ek * ek))
+
+
+def lump_grid(cv):
+    """(x, w): a lumped step's prompt tokens over their mean, a lognormal of spread ``cv`` (vectorised: x is
+    cv's shape plus one axis) matched to the random sum's mean and variance (Fenton, "The sum of log-normal
+    probability distributions in scatter transmission systems", IRE Trans. Commun. Syst. 8(1), 1960), one value per
+    bin of ``LUMP_Z_EDGES`` at its midpoint, scaled so the weighted mean is exactly 1 (the tokens a step carries are
+    lam x N whatever their spread). cv 0: 1 everywhere.
+
+    >>> x, w = lump_grid(0.5); round(float((x * w).sum()), 12), round(float(x.min()), 3), round(float(x.max()), 3)
+    (1.0, 0.147, 6.885)
+    """
+    s2 = np.log1p(np.square(np.asarray(cv, dtype=np.float64)))[..., None]
+    x = np.exp(-s2 / 2.0 + np.sqrt(s2) * LUMP_Z_MID)
+    return x / (x * LUMP_Z_WEIGHTS).sum(axis=-1, keepdims=True), LUMP_Z_WEIGHTS
+
+
 def lumped_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> tuple:
     """(f, lumped step, decode-only step) of ``lumped_iteration`` (vectorised over B / ``prefilling``): the share of
-    steps that carry prompt tokens, the step that carries them (B decodes and lam x N / f prompt tokens) and the step
-    that does not (B decodes alone); the mean step is f x lumped + (1 - f) x bare."""
+    steps that carry prompt tokens, the step that carries them (B decodes and lam x N / f prompt tokens on average, the
+    mean over their spread, ``lump_cv``; a lump over the room is priced as one step of its tokens, where the engine
+    would chunk it over two: the roofline is linear in tokens there, the second step's fixed part not counted) and the
+    step that does not (B decodes alone), both with the p turning-over slots at their length-biased context; the mean
+    step is f x lumped + (1 - f) x bare."""
     O = s.output_tokens
     N = s.prompt_tokens - shared_prefix(s)
     B = np.asarray(B, dtype=np.float64)
     p = B if prefilling is None else np.asarray(prefilling, dtype=np.float64)
     lam = p / O
     room = np.maximum(np.asarray(budget, dtype=np.float64) - B, 1.0)
-    f = np.minimum(np.maximum(-np.expm1(p * np.log1p(-1.0 / O)) if O > 1 else np.ones_like(p), lam * N / room), 1.0)
+    finish = -np.expm1(p * np.log1p(-1.0 / O)) if O > 1 else np.ones_like(p)
+    f = np.minimum(np.maximum(finish, lam * N / room), 1.0)
     f = np.where(p > 0, f, 1.0)  # nothing to prefill: the decode-only step either way
-    lumped = steady_iteration(im, s, B, prefilling=p / np.where(f > 0, f, 1.0))["step"]
-    bare = steady_iteration(im, s, B, prefilling=0.0)["step"]
+    # the lumped step's prompt tokens: lam x N / f on average, spread as K prompts of the lognormal lengths where each
+    # lump is the prompts of one step's finishes (``lump_cv``); where the budget binds (chunks of the whole room) the
+    # lumps are the room each, no spread
+    cv = np.where(finish >= lam * N / room, lump_cv(lam, finish, O, s.length_cv), 0.0)
+    x, w = lump_grid(cv)  # (..., g): a lump's tokens over their mean, and the weights
+    Bb, pf = np.broadcast_arrays(B, p / np.where(f > 0, f, 1.0))
+    # the p slots that turn their requests over hold them length-biased (``steady_iteration``); a request's own slot
+    # (``tpot_quantile``, ``screen_concurrency``: p = b - 1) is at its own length's context
+    pb = np.broadcast_to(p, Bb.shape)
+    steps = steady_iteration(im, s, Bb[..., None], prefilling=pf[..., None] * x, biased=pb[..., None])["step"]
+    lumped = (steps * w).sum(axis=-1)
+    bare = steady_iteration(im, s, B, prefilling=0.0, biased=p)["step"]
     return f, lumped, bare
 
 

@@ -8,6 +8,7 @@ Layer: above the simulation settings and the iteration model it prices steps wit
 (pyproject.toml's import-linter contract)."""
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -215,10 +216,24 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
     ``lumped`` step, the rest the decode-only ``bare`` one -- each prompt a "generation stall" for every request
     decoding beside it (Agrawal et al., Sarathi-Serve, OSDI 2024, §3). With K of its n steps lumped,
 
-        TPOT = bare + (lumped - bare) x K / n,   K ~ Binomial(n, f), each lump's prompt tokens of spread cv
+        TPOT = bare + (lumped - bare) x K / n,   K lumped of its n steps, each lump's prompt tokens of spread cv
 
-    and K is taken normal with mean n f and variance n f (1 - f + cv^2) (the lumps' sizes vary with the prompt
-    lengths, ``serving.length_cv``, and a compute-bound step's extra time with its prompt tokens). A request's n is
+    and K is taken normal with mean n f and variance n f r (1 - f + cv^2) (the lumps' sizes vary with the prompt
+    lengths, ``serving.length_cv``, and a compute-bound step's extra time with its prompt tokens). r is the run of
+    consecutive lumped steps one prompt makes: a prompt longer than the room the decodes leave in the budget is
+    chunked over r = f / lam steps in a row (lam = (B - 1) / O prompts a step; vLLM V1's scheduler runs the running
+    requests first and a waiting prompt's next chunk in what the budget leaves, vllm/v1/core/sched/scheduler.py, where
+    ``long_prefill_token_threshold``, when set (> 0), caps a chunk further and lengthens the run; Sarathi-Serve §3's
+    stalls, every chunk of the prompt one), so K is a compound count: M ~ Binomial(n, lam) prompts, each a run of r_j
+    steps (E r_j = r, E r_j^2 = r^2 (1 + cv^2)), has variance E M Var r_j + Var M r^2 = n f r (1 - lam + cv^2), f =
+    lam r (a random sum: Feller, An Introduction to Probability Theory Vol. 1, 3rd ed. 1968, §XII.1) -- r times the
+    binomial's -- where the runs never overlap. As f grows they do (a prompt waits for the one before it) and K
+    saturates at n, so the binomial's 1 - f stands for 1 - lam, as the simulation's counts show: the variance of K per
+    step in a backlog's steady part (the middle 80% of 1,500 requests) is 1.0-1.4 / 2.6-3.3 on B200 TP4 at B = 8 / 25
+    (f 0.18 / 0.63; this 1.53 / 3.09, with 1 - lam 1.75 / 5.85) and 2.5-3.4 / 1.8-2.2 on TP8 at 30 / 37 (f 0.77 /
+    0.96; this 2.93 / 2.24). r = 1 where the
+    prompts fit one step (f is then the share of steps after a finish, at most lam): a binomial of independent steps,
+    as it was until rag34. A request's n is
     its own output length less one, drawn as the simulation draws it (lognormal around ``serving.output_tokens`` with
     ``length_cv``, ``prompt_grid``); one-token requests have no TPOT (0, as the simulation counts them). The quantile:
 
@@ -228,25 +243,45 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
     at B = 1 nothing else is prefilled and it is the bare step (``llm_tpot``'s). Measured (tpot33, a backlog of 1,500+
     requests keeping B slots busy, budget 2,048, cv 0.5): the chat example's g2-standard-96 TP2 at B = 4 / 8 / 12 /
     24 49.5 / 53.4 / 57.7 / 67.6 ms vs the simulated p99 50.0 / 54.7 / 58.1 / 67.9 (``llm_tpot``: 46.5 / 48.2 / 49.9
-    / 55.1); TP4 at 16 / 48 34.6 / 51.4 vs 34.5 / 53.4; the 70b's p5.48xlarge TP2 at 16 54.7 vs 54.0. Over where the
-    decode steps themselves grow with the batch's composition (TP4 at 81: 68.5 vs 78.8) -- the batch the screen
-    sizes stays under that.
+    / 55.1); TP4 at 16 / 48 34.6 / 51.4 vs 34.5 / 53.4; the 70b's p5.48xlarge TP2 at 16 54.7 vs 54.0. TP4 at 81
+    reads 68.5 against a whole-run p99 of 74.5 (1,500 requests; 78.8 in tpot33's run), and the gap is the run's start,
+    not the model (rag34): all 81 prompts are prefilled together there (the first 10% of requests: p99 89.1 ms); the
+    steady part (the middle 80%) has a p99 of 68.5 (of 3,000 requests: 66.7), a decode-only step of 39.33 ms (sd
+    0.68; this 39.24: the batch's KV mix moves it under 2%) and a mean step of 61.7 (61.3). Runs (rag34): QA 42's RAG job (Llama-3.1-70B fp8, kv fp8, 16,000 + 300 tokens) on B200 TP4,
+    budget 2,048, a backlog keeping B busy: 36.6 / 76.6 ms at B = 8 / 25 vs the simulated 38.6 / 78.8 (as a binomial,
+    27.1 / 63.5); the chat cases above move under 1% (L4 TP2 at 12, budget 512: 53.3 -> 53.8, simulated 53.7). At
+    the load of a Poisson fleet (``sim_workload``, search runs, budget 2,048) it is still under where the prompts
+    keep the steps busy most of the time: TP4 at 5 / 6 / 7 replicas (b 8.6 / 5.9 / 4.7) 38.2 / 30.2 / 26.1 vs the
+    simulated 45.6 / 29.8 / 23.3 (binomial: 28.4 / 22.0 / 18.9); TP8 at 3 / 4 27.1 / 19.2 vs 32.4 / 18.7. Tried and
+    not taken: arrivals per second rather than per step (an open system: a slow step lets more prompts in, the
+    count's sd x 1 / (1 - rho), rho the time-share of prompt work, 0.5-0.64 here, an M/G/1 busy period's variance):
+    65.1 / 45.6 / 36.5 and 44.0 / 26.5 ms, 1.4-1.6x over the simulated ones.
 
-    Memoised on exact keys (the iteration model's and the spec's values, B, budget, q): the screen asks the same
-    question for every instance type with the same GPUs and for each budget the search re-screens (the chat
-    example: 1,206 calls, 420 distinct)."""
-    key = (im, s.model_dump_json(), B, budget, q)
-    hit = _TPOT_QUANTILES.get(key)
-    if hit is None:
-        if len(_TPOT_QUANTILES) >= _TPOT_QUANTILES_MAX:  # bounded for a long-lived process (the app, the tests)
-            _TPOT_QUANTILES.clear()
-        hit = _TPOT_QUANTILES[key] = _tpot_quantile(im, s, B, budget, q)
-    return hit
+    Memoised on exact keys (the iteration model's and the spec's values, B, budget, q; ``functools.lru_cache``, the
+    least recently used of 16,384 dropped first): the screen asks the same question for every instance type with the
+    same GPUs and for each budget the search re-screens (the chat example: 1,206 calls, 420 distinct)."""
+    return _tpot_quantile_memo(im, _SpecValue(s), B, budget, q)
 
 
-#: tpot_quantile's answers by exact key (a pure function of its arguments and this module's constants)
-_TPOT_QUANTILES: dict = {}
-_TPOT_QUANTILES_MAX = 1 << 14
+class _SpecValue:
+    """A ``ServingSpec`` as a cache key, hashed and compared by its JSON taken now: the spec is a mutable pydantic
+    model (``validate_assignment``), so its value at the call, not its identity, says which answer applies."""
+
+    __slots__ = ("spec", "json")
+
+    def __init__(self, spec: ServingSpec):
+        self.spec, self.json = spec, spec.model_dump_json()
+
+    def __hash__(self) -> int:
+        return hash(self.json)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _SpecValue) and self.json == other.json
+
+
+@functools.lru_cache(maxsize=1 << 14)  # bounded for a long-lived process (the app, the tests)
+def _tpot_quantile_memo(im: IterationModel, spec: _SpecValue, B: float, budget: int, q: float) -> float:
+    return _tpot_quantile(im, spec.spec, B, budget, q)
 
 
 def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q: float) -> float:
@@ -263,7 +298,12 @@ def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q:
     timed = n >= 1.0
     n, w = n[timed], w[timed]  # one-token requests: TPOT 0, never over x >= 0
     cv = s.length_cv
-    sd = np.sqrt(n * f * (1.0 - f + cv * cv))
+    # a prompt longer than the room a step leaves its decodes is chunked over consecutive steps (vLLM V1's chunked
+    # prefill: the running ones first, then the waiting prompt's next chunk while the budget lasts), so the lumped
+    # steps come in runs of ``run`` = f / lam steps a prompt (lam = (B - 1) / O prompts a step); a run of one where
+    # the prompts fit one step (f is then the share of steps after a finish, under lam x 1 step)
+    run = max(1.0, f * O / (float(B) - 1.0))
+    sd = np.sqrt(n * f * run * (1.0 - f + cv * cv))
     root2 = math.sqrt(2.0)
 
     def over(x: float) -> bool:

@@ -304,7 +304,62 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
             "(an interrupted run restarts)",) if con.spot else ())
         + _early_stop_note(spec, trees),
         spot=bool(con.spot),
+        accuracy=tabular_accuracy(spec, best, trees, prof if cpu else None),
     )
+
+
+#: the CPU profile's 1-thread rate against real xgboost at sizes it was not fitted on, predicted / measured - 1:
+#: ``python -m calibration.gbdt --check planner/hardware/profiles/gbdt-cpu.json`` on a quiet machine, 3 held-out sizes
+#: (50,000 x 32 x depth 6 +0.8%, 120,000 x 24 x 5 -5.5%, 30,000 x 100 x 7 -6.1%; README "Tabular"); the least and most
+CPU_PROFILE_ERROR = (-0.061, 0.008)
+CPU_PROFILE_CHECKED = 3
+#: the GPU time's per-tree fixed cost (``gbdt.gpu_tree_fixed_s``) against the EvoTrees.jl XGBoost GPU sweep
+#: extrapolated to 0 rows, predicted / measured - 1 at 10 and 100 features, depth 5 and 10
+#: (``python benchmarks/gbdt_fixed_cost.py``): the least and most of the 4
+GPU_FIXED_COST_ERROR = (-0.10, 0.09)
+
+
+def _part(x: float) -> str:
+    """A share of a run's time: 99.7%, 0.3%, 42% (the fixed cost of a 78-hour run read "0% of the time")."""
+    return f"{x:.0%}" if 0.1 <= x <= 0.9 else f"{x:.1%}"
+
+
+def tabular_accuracy(spec: TabularSpec, best: TabularOption, trees: float, prof: Optional[dict]) -> dict:
+    """How far the recommended instance's time is known to be off, and the time and cost range that implies. A real
+    run takes predicted / (1 + e), e the rate's measured signed error (predicted / measured - 1):
+
+    * CPU on the shipped profile: ``CPU_PROFILE_ERROR`` (its 1-thread rate at held-out sizes); the thread scaling is
+      measured only where the profile can support it (``scaling``), else a prior with no error known -- said;
+    * GPU: only a prior stands for the row work (one published benchmark scaled by memory bandwidth, no measured
+      error), so no range; the per-tree fixed cost's known error (``GPU_FIXED_COST_ERROR``) and its share of the time
+      are said;
+    * a rate the job measured itself (``tabular.measured_rows_per_s``): its own error, unknown here, so no range.
+
+    The cost range is the time range's at the billed hours (a run under the 60 s minimum is billed the minimum)."""
+    out = dict(kind=best.kind, hours=best.hours, cost_usd=best.cost_usd, hours_range=None, cost_usd_range=None)
+    src = best.rate_source or ""
+    if src.startswith("measured (user"):
+        return {**out, "prior_only": False, "basis": "the rate is the job's own measurement (tabular.measured_rows_per_s): "
+                                                      "its error is not known here, so no range"}
+    if best.kind == "cpu":
+        lo_e, hi_e = CPU_PROFILE_ERROR
+        bill = lambda h: spec.runs * max(h / spec.runs * 3600, MIN_BILLED_S) / 3600 * best.price_usd_hr  # noqa: E731
+        hr = [best.hours / (1 + hi_e), best.hours / (1 + lo_e)]
+        threads = "measured Amdahl" in src
+        return {**out, "prior_only": False, "hours_range": hr, "cost_usd_range": [bill(h) for h in hr],
+                "basis": (f"the CPU profile's 1-thread rate ran {abs(lo_e):.1%} under to {hi_e:.1%} over real xgboost at "
+                          f"{CPU_PROFILE_CHECKED} sizes it was not fitted on (calibration/gbdt.py --check, a quiet machine; "
+                          "with other jobs on the machine runs took 1.6-1.9x longer)")
+                         + ("" if threads else f"; the thread scaling is a {scaling(prof)[2]}, its error not "
+                                                   "measured: the range is the 1-thread rate's")}
+    fixed = trees * float(gpu_tree_fixed_s(spec.rows, spec.features, spec.depth)) / best.seconds_per_run
+    lo_e, hi_e = GPU_FIXED_COST_ERROR
+    return {**out, "prior_only": True, "fixed_cost_share": fixed,
+            "basis": (f"only a prior stands for the GPU time: its row work ({_part(1 - fixed)} of the time) is one published "
+                      "benchmark (XGBoost docs, Titan X Pascal) scaled by memory bandwidth, with no measured error, so no "
+                      f"range is given; the per-tree fixed cost ({_part(fixed)} of the time) is within {abs(lo_e):.0%} under "
+                      f"to {hi_e:.0%} over the EvoTrees.jl XGBoost GPU sweep (benchmarks/gbdt_fixed_cost.py); give "
+                      "tabular.measured_rows_per_s.gpu from a run of your own to replace the prior")}
 
 
 def _early_stop_note(spec: TabularSpec, trees: float) -> tuple[str, ...]:

@@ -72,7 +72,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})")
     if cl.nodes is None:
         _check_default_node(g, tp * pp * cp, p.dp)
-    check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=p.etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
+    # the layout checks see the ETP the plan runs (the stack's default under EP when the job leaves it out): with
+    # p.etp they took Megatron's ETP = TP, and refused torchtitan's TP2 PP2 DP2 EP4 that recommend ranks (QA 43)
+    check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
     if p.schedule == "interleaved" and vpp == 1:  # (vpp 1 given: the job validator's; left out: here)
         raise InputError("parallel.vpp", f"{INTERLEAVED_NEEDS_VPP}; set parallel.vpp")
     # the job's schedule, else the stack's own (stack_rules.schedule_codes: GPipe on MaxText at pp > 1)
@@ -326,7 +328,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
         out = with_spot_risk(out, hw, spot_model)
     out = with_accuracy(with_checkpoint_failures(out, job), job)
-    lay = {"zero": out.config.zero, "pp": out.config.pp}
+    lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp}
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes)
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
