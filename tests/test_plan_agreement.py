@@ -233,17 +233,18 @@ def test_an_open_framework_on_a_tpu_does_not_plan_a_hybrid_model_on_maxtext(cata
 
 
 def test_simulated_hsdp_reduce_hides_under_the_same_backward_as_the_estimate(catalog):
-    """Mixtral-8x7B on the HF Trainer, 2 x p5.48xlarge, TP2 EP8 ZeRO-3 dp_shard 4 (recommend's plan for a spot full
-    fine-tune on aws H100/A100; hypothesis): simulate's step was 2.3 ms under estimate's. The simulator spreads the
-    exposed ZeRO-3 gathers into the stage times, and its replica all-reduce hid under that longer backward; the
-    analytic composition hides it under the compute only (PipelineConfig.t_bwd_hides)."""
+    """An HSDP plan with exposed ZeRO-3 gathers: simulate's step was under estimate's (Mixtral-8x7B on the HF Trainer,
+    2 x p5.48xlarge, ZeRO-3 dp_shard 4, recommend's plan in a hypothesis draw: 2.3 ms; this Llama-3-8B Megatron-FSDP
+    layout 10.6 ms). The simulator spreads the gathers into the stage times, and its replica all-reduce hid under that
+    longer backward; the analytic composition hides it under the compute only (PipelineConfig.t_bwd_hides)."""
     from planner.simulate.config import SimConfig
     from planner.simulate.engine import simulate
 
-    raw = {"model": {"preset": "mixtral-8x7b"},
+    raw = {"model": {"preset": "llama3-8b"},
            "training": {"seq_len": 2048, "global_batch": 512, "mode": "full_finetune", "tokens": 1e9,
-                        "framework": "hf-trainer", "micro_batch": 1, "recompute": "none"},
-           "parallel": {"tp": 2, "pp": 1, "dp": 8, "ep": 8, "etp": 2, "zero": 3, "dp_shard": 4},
+                        "framework": {"name": "megatron-core", "megatron_fsdp": True}, "micro_batch": 1,
+                        "recompute": "none"},
+           "parallel": {"tp": 2, "pp": 1, "dp": 8, "zero": 3, "dp_shard": 4},
            "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}}
     job = load_job_dict(raw)
     plan = estimate_job(job, catalog)
