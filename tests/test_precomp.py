@@ -204,7 +204,11 @@ def test_recommend_takes_uniform_groups_where_every_layer_does_not_fit(catalog):
     assert f"--recompute-granularity full --recompute-method uniform --recompute-num-layers {g}" in spec
     # a job that fixes the method to block is not given uniform groups: it offloads the optimizer, slower
     blk = recommend(_deep_job(recompute="full", recompute_method="block"), catalog, simulate=False).best
-    assert blk.config.recompute_method is None and blk.config.offload == "optimizer"
+    # (every layer checkpointed: the job's block over the stage's every layer, which the plan names since session 34)
+    from planner.model.pipeline import chunk_layers
+    every = int(chunk_layers(job.model.layers, blk.config.pp, blk.config.vpp))
+    assert (blk.config.recompute_method, blk.config.recompute_num_layers) == ("block", every)
+    assert blk.config.offload == "optimizer"
     assert blk.step_time_s > best.step_time_s
     assert recommend(_deep_job(recompute="full", recompute_method="uniform"), catalog,
                      simulate=False).best.config.recompute_num_layers == g

@@ -15,7 +15,7 @@ from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
-from planner.model.pipeline import rebuilt_layers, split_runtime, stage_layer_split
+from planner.model.pipeline import chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
 from planner.model.stacks import Stack, default_stack_mode, from_training, fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
@@ -72,6 +72,15 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             m.layers, int(c.pp[i]), int(c.vpp[i]), split_runtime(stack, m))))
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
         cfg["recompute_modules"] = tuple(t.recompute_modules)
+    if cfg["recompute"] == "full" and cfg["recompute_method"] is None and getattr(t, "recompute_method", None):
+        # the job's method on a row that checkpoints every layer (N left open for recommend, and the row fit without
+        # a partial split: rn = rg = 0) is that method at every layer: uniform groups of 1, a block of the whole stage
+        # chunk -- the same step and memory (pipeline.recomputed_fraction, memory._partial_recompute_saves). The plan
+        # said neither, so its layout written back beside the job's recompute_method was refused by estimate
+        # ("recompute_num_layers: required with recompute_method uniform"; session 34, tests/test_plan_agreement.py)
+        cfg["recompute_method"] = t.recompute_method
+        cfg["recompute_num_layers"] = 1 if t.recompute_method == "uniform" else \
+            int(chunk_layers(m.layers, int(c.pp[i]), int(c.vpp[i])))
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
     limit, head = memory_limit(job, hw)

@@ -34,7 +34,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import RUNS_ON, check_platform, recompute_split
-from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note, sp_off_note,
+from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
@@ -411,6 +411,9 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     live = s.live
     if not any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
         try:
+            why = open_stack_refusal(job, hw.gpu)  # its platform's stack cannot run the model (a hybrid on MaxText)
+            if why:
+                raise InputError("training.framework", why)
             check_platform(live[0][1].name, hw.gpu)
         except InputError as e:
             tally.off_platform[hw.gpu.name] = e.message
@@ -1150,6 +1153,10 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         elif g in left_out:
             out.append(f"{g}: {left_out[g]}, which it lacks")  # "nvfp4 needs FP4 tensor cores" (physics.peak_need)
     for plat, gs in off.items():
+        why = open_stack_refusal(job, cat.gpu(gs[0]))  # the platform's stack runs there, but not this model
+        if why:
+            out.append(f"{', '.join(gs)}: training.framework {why}")
+            continue
         out.append(f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (stacks for "
                    f"{'them' if len(gs) > 1 else 'it'}: {', '.join(stacks_for_platform(plat)) or 'none'}; "
                    "or leave training.framework out)")

@@ -38,6 +38,7 @@ from planner.model.memory import ACT_BYTES, FRAGMENTATION
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
                                    megatron_fsdp_low_zero, open_options, recompute_modules)
 from planner.spec import JobSpec
+from planner.spec.schema import hybrid_stack_refusal
 from planner.vocab import RECOMPUTE
 
 #: rows of the Cartesian product built at once (10 int64 columns: ~84 MB a chunk)
@@ -105,6 +106,14 @@ def _grid(job: JobSpec, hw: HardwareOption):
                                                      "for multislice training over the data-center network name a "
                                                      "TPU slice row with fabric tpu-dcn (`planner catalog instances`)"))
         max_gpus = hw.max_gpus
+    if cl.nodes:  # the fixed node count held to the GPU caps on each searched instance, as check_fixed_cluster holds
+        # a fixed instance's: under max_gpus 1 with cluster.nodes 1, recommend planned 1 x p6-b300.48xlarge (8 GPUs),
+        # a plan `estimate` of its own layout refused (session 34, tests/test_plan_agreement.py)
+        n = cl.nodes * g
+        broken = con.cluster_gpus_broken(n, f"{cl.nodes:,} node{'' if cl.nodes == 1 else 's'} x "
+                                            f"{device_count(hw.gpu, g)} = {device_count(hw.gpu, n)} of {hw.name}")
+        if broken:
+            raise InputError("cluster.nodes", broken)
     nodes = [cl.nodes] if cl.nodes else [n for n in D.node_counts(max_gpus // g) if min_gpus <= n * g <= max_gpus]
     fitting = [n for n in _node_counts(p, g, max_gpus) if min_gpus <= n * g <= max_gpus]
     if not cl.nodes and hw.multi_node and fitting:  # else the plain counts, whose layout rule then says what breaks
@@ -599,12 +608,30 @@ def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     name = open_stack(job, platform_of(gpu))
     mode = D.FRAMEWORK_BY_MODE.get(getattr(job.training, "mode", None))
     check_platform(name, gpu, "training.mode" if mode else "training.framework")
+    why = open_stack_refusal(job, gpu)
+    if why:
+        raise InputError("training.framework", why)
     if name == from_training(job.training).name:
         return job
     j = named_stack_job(job, name)
     if name == D.FRAMEWORK_NON_TRANSFORMER and not job.model.is_transformer:  # the model's default, not the platform's
         return j.model_copy(update={"assumptions": list(job.assumptions) + [non_transformer_note(job)]})
     return j.model_copy(update={"assumptions": list(job.assumptions) + [platform_note(gpu, name)]})
+
+
+def open_stack_refusal(job: JobSpec, gpu) -> str | None:
+    """Why the stack an open ``training.framework`` becomes on accelerator ``gpu`` (``open_stack``) cannot run the job's
+    model (``schema.hybrid_stack_refusal``: a hybrid model on MaxText), None when it can or the framework is not open.
+    A named stack is held to it when the job is read; the platform's stack was not: Nemotron-H 8B on gcp was planned
+    on tpu-v6e-8 under MaxText, and estimate of that plan's layout written back refused it (session 34)."""
+    if job.training.framework is not None or job.model is None:
+        return None
+    plat = platform_of(gpu)
+    name = open_stack(job, plat)
+    why = hybrid_stack_refusal(job.model, name)
+    if why is None:
+        return None
+    return f"left open, it is the platform's stack on {gpu.name}{f' ({PLATFORMS[plat]})' if plat else ''}: {why}"
 
 
 def stack_runs_on(name: str, gpu) -> bool:
@@ -625,7 +652,10 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
     plats = list(dict.fromkeys(p for p in (platform_of(g) for g in gpus) if p is not None))
     if not is_auto(job):
         if job.training.framework is None and plats:
-            names = list(dict.fromkeys(open_stack(job, p) for p in plats))
+            # (a platform's stack that cannot run the model is no group: its accelerators are left out, saying why:
+            # open_stack_refusal)
+            names = [n for n in dict.fromkeys(open_stack(job, p) for p in plats)
+                     if hybrid_stack_refusal(job.model, n) is None] or [from_training(job.training).name]
             if names != [from_training(job.training).name]:
                 return [StackGroup(n, named_stack_job(job, n), tuple(stack_variants(named_stack_job(job, n))))
                         for n in names]

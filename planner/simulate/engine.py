@@ -292,7 +292,7 @@ class _Run:
         if p.t_dp_comm > 0:
             # the reduce overlaps the last backward of every replica: its overlappable buckets
             # start when the last replica starts that backward, its final bucket when it ends
-            bwd_start = max(a[0] - p.t_bwd_mb * a[2] for a in arr)
+            bwd_start = max(a[0] - p.hides * a[2] for a in arr)
             fin = sync_end(bwd_start, E, p.t_dp_comm, p.dp_buckets, p.overlap_grad_reduce)
             comm = fin - E
             self.record(-1, "comm", "dp_reduce", max(bwd_start, E - p.t_dp_comm), fin)

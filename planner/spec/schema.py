@@ -1023,6 +1023,24 @@ class OnpremSpec(_Strict):
         return self
 
 
+#: the stacks whose hybrid (``hybrid_pattern``) models are modelled: the Mamba mixer is priced as Megatron-Core runs it
+#: (mamba_ssm's fused kernels, MambaMixer's saved tensors); NeMo AutoModel's NemotronV3Mamba2Mixer calls the same fused
+#: kernel (models/nemotron_v3/layers.py: mamba_ssm ``mamba_split_conv1d_scan_combined``, mamba_ssm's gated
+#: ``rmsnorm_fn``); the HF-code stacks' per-op tables, torchtitan and MaxText have no hybrid layers here, and the legacy
+#: megatron-lm stack (2021-22 Megatron-LM) predates megatron/core/ssm
+HYBRID_STACKS = ("megatron-core", "nemo", "megatron-bridge", "nemo-automodel")
+
+
+def hybrid_stack_refusal(model, name: str | None) -> str | None:
+    """Why stack ``name`` cannot run ``model`` (a hybrid model on a stack outside ``HYBRID_STACKS``), None when it can
+    (None: the default stack). The job's validator says it of a named stack; ``planner.search.space`` of the stack an
+    open ``training.framework`` becomes on a TPU or Trainium (``open_stack``), which no validator sees."""
+    if model is None or not model.hybrid or name is None or name in HYBRID_STACKS:
+        return None
+    return (f"{name} is not modelled for hybrid (hybrid_pattern) models; use a Megatron-Core stack "
+            "(megatron-core, nemo, megatron-bridge) or nemo-automodel")
+
+
 class JobSpec(_Strict):
     model: Optional[ModelSpec] = None  # required unless the job is a tabular (non-neural) workload
     training: TrainingSpec = TrainingSpec()
@@ -1098,14 +1116,9 @@ class JobSpec(_Strict):
         # (Muon on a hybrid model: planner.model.optimizers ``layer_matrices`` holds the Mamba mixer's in/out
         # projections and the "E" block's router, latent projections and shared experts since 2026-12-04)
         fwn = self.training.framework.name if self.training.framework is not None else None
-        if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge", "nemo-automodel"):
-            # the Mamba mixer is priced as Megatron-Core runs it (mamba_ssm's fused kernels, MambaMixer's
-            # saved tensors); NeMo AutoModel's NemotronV3Mamba2Mixer calls the same fused kernel (models/nemotron_v3/
-            # layers.py: mamba_ssm ``mamba_split_conv1d_scan_combined``, mamba_ssm's gated ``rmsnorm_fn``); the
-            # HF-code stacks' per-op tables and torchtitan have no hybrid layers here, and the legacy megatron-lm
-            # stack (2021-22 Megatron-LM) predates megatron/core/ssm
-            raise ValueError(f"training.framework: {fwn} is not modelled for hybrid (hybrid_pattern) models; "
-                             "use a Megatron-Core stack (megatron-core, nemo, megatron-bridge) or nemo-automodel")
+        why = hybrid_stack_refusal(m, fwn)
+        if why:
+            raise ValueError(f"training.framework: {why}")
         if m.hybrid and self.serving is not None:
             raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
                              "in the Mamba layers, their state instead)")

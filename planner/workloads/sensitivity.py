@@ -95,6 +95,10 @@ def pinned_job(job: JobSpec, row: dict) -> JobSpec:
         setattr(j.parallel, k, cfg[k])
     if cfg.get("etp") not in (None, cfg["tp"]):  # a searched expert-TP other than TP (left out, etp = tp)
         j.parallel.etp = cfg["etp"]
+    # the plan's HSDP shard group (Layout.dp_shard; absent: ZeRO over the whole DP group): left out, the pinned job
+    # sharded over all of DP, and Llama-3-70B LoRA on 2 x p4d at TP4 DP4 dp_shard 2 (recommend's plan, 59.4 s a step)
+    # was swept from a 74.8 s one (session 34, tests/test_plan_agreement.py)
+    j.parallel.dp_shard = cfg.get("dp_shard")
     j.parallel.sequence_parallel = cfg["sp"]
     j.parallel.schedule = cfg["schedule"]
     j.training.micro_batch = cfg["micro_batch"]
