@@ -137,8 +137,9 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_DTYPE, IterationModel, compute_peak,
                                                  llm_tpot, lumped_iteration, option_iteration,
                                                  steady_iteration)
-from planner.workloads.serving_queue import (TTFT_QUANTILE, erlang_c, jsq_extra_wait, prompt_grid, queue_wait,
-                                             screen_tpot, tpot_quantile, ttft_quantile)
+from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c, jsq_extra_wait,
+                                             occupancy_wait, prompt_grid, queue_wait, screen_tpot, tpot_quantile,
+                                             ttft_quantile)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
                                                 settings_for, sim_workload, unused_sim_inputs)
@@ -353,10 +354,19 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         R = max(int(replicas), 1)
         c = int(np.max(batch)) * R
         S = L / rate if rate > 0 else 0.0
-        p_wait = np.where(L > 0, erlang_c(c, L * R), 0.0)
+        if rate > 0 and np.ndim(L) == 0 and np.ndim(batch) == 0 and c <= OCCUPANCY_CHAIN_MAX:
+            # the slots' occupancy as a birth-death chain (``occupancy_wait``): at n in a replica's slots a request's
+            # time in service is W(n) = its TTFT beside n - 1 others + (O - 1) lumped steps at batch n, as
+            # ``screen_concurrency`` prices W at its mean; the fleet's k slots busy, k / R a replica (JSQ)
+            Wn = slot_service(im, s, int(batch), budget)
+            Wk = np.interp(np.arange(1, c + 1, dtype=np.float64) / R, np.arange(1.0, len(Wn) + 1.0), Wn)
+            p_wait, w_slot = occupancy_wait(rate * R, Wk, cv)
+        else:
+            p_wait = np.where(L > 0, erlang_c(c, L * R), 0.0)
+            w_slot = queue_wait(c, L * R, S, cv)
         # ... but a request that waits waits at its own replica, for one of its ``batch`` slots, not for the first of
         # the fleet's c (jsq_wait): the pooled wait plus (R - 1) S / c, each with Allen-Cunneen's (1 + cv^2) / 2
-        waits.append((p_wait, queue_wait(c, L * R, S, cv) + p_wait * jsq_extra_wait(c, R, S, cv)))
+        waits.append((p_wait, w_slot + p_wait * jsq_extra_wait(c, R, S, cv)))
         if q is None:
             # Pollaczek-Khinchine's wait is the residual of the prompt work in service plus the work queued ahead,
             # Wq = R + rho x Wq; the work in service is the running iteration counted above, so only rho x Wq is
@@ -400,6 +410,16 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         wi = [(np.broadcast_to(p, out.shape)[idx], np.broadcast_to(wq, out.shape)[idx]) for p, wq in waits]
         out[idx] = ttft_quantile(q, xi, weights, run_k, pk, wi)
     return out if out.shape else out[()]
+
+
+def slot_service(im: IterationModel, s: ServingSpec, batch: int, budget: int = REALTIME_TOKEN_BUDGET) -> np.ndarray:
+    """W(n) for n = 1 .. ``batch`` in a replica's slots: a request's mean time in service were the occupancy to stay
+    at n, its TTFT beside the n - 1 others (``llm_ttft`` without a rate) and O - 1 decode steps as the engine runs
+    them at batch n (``lumped_iteration``, the n - 1 others' next prompts in lumps) -- ``screen_concurrency``'s W at
+    L = n - 1, the departure rates n / W(n) of the occupancy chain (``occupancy_distribution``)."""
+    n = np.arange(1, int(batch) + 1, dtype=np.float64)
+    return (llm_ttft(im, s, n - 1.0, int(batch), budget=budget)
+            + (s.output_tokens - 1) * lumped_iteration(im, s, n, budget, prefilling=n - 1.0))
 
 
 #: the token budget (vLLM ``max_num_batched_tokens``) an offline backlog runs at: the analytic fill (``offline_run``)
