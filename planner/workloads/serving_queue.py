@@ -1,8 +1,9 @@
 """The queues and percentiles of the serving screen: how long a request waits for a batch slot and for the prefill
-budget (Erlang C, its Halfin-Whitt limit, Allen-Cunneen's M/G/c correction, the wait at a request's own replica under
-join-the-shortest-queue routing), the grid of prompt and output lengths the simulation draws, and the p99 TTFT and
-p99 TPOT over requests that ``planner.workloads.serving`` states and sizes by. Moved out of serving.py unchanged
-(session 33's review): one concept, the queueing, in one module; serving.py keeps the plan.
+budget (Erlang C, its Halfin-Whitt limit, a birth-death chain over the occupancy, Allen-Cunneen's M/G/c correction,
+the wait at a request's own replica under join-the-shortest-queue routing), the grid of prompt and output lengths
+the simulation draws, and the p99 TTFT and p99 TPOT over requests that ``planner.workloads.serving`` states and
+sizes by. Moved out of serving.py unchanged (session 33's review): one concept, the queueing, in one module;
+serving.py keeps the plan.
 
 Layer: above the simulation settings and the iteration model it prices steps with, under the planner
 (pyproject.toml's import-linter contract)."""
