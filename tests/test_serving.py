@@ -739,8 +739,11 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path, monkey
     # 10.18 req/s a replica), so at 19 QPS p5 TP4 stays at its analytic 2 replicas ($55.0/h; 120,000 requests at 19
     # QPS on 2: p99 TTFT 901-919 ms, TPOT 101-102 ms, queue flat) and nothing simulated was dearer than an unsimulated
     # option; at 20 QPS (10 a replica, 98% of it) the simulation sizes p5 TP4 at 3 ($110.1/h), under the unsimulated
-    # p4de options at $82.3/h
-    serving = {"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 20, "prompt_tokens": 1024, "output_tokens": 256,
+    # p4de options at $82.3/h. Since occup34 (the slot queue the occupancy's birth-death chain) p5 TP4 is 3 analytic
+    # at 20 QPS, as simulated (1,011 -> 320 ms p99 TTFT at its count), and nothing simulated is dearer than an
+    # unsimulated option there; at 19.5 QPS (9.75 a replica, over the floor's 9.67) it is 2 analytic (p99 1,087 ms),
+    # 3 simulated ($110.1/h), under the unsimulated p4de TP8 at $82.3/h
+    serving = {"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 19.5, "prompt_tokens": 1024, "output_tokens": 256,
                "max_batch": 256, "precision": "int8"}
     constraints = {"instances": ["aws:p5.48xlarge", "aws:p4de.24xlarge"]}
     # one simulated search, not two: `serve --json` plans the job and the plan it printed is kept for the

@@ -102,24 +102,69 @@ def test_long_prompt_counts_its_chunk_steps():
 def test_ttft_near_saturation_within_25pct_of_simulated_median(prompt, output, util):
     """Near capacity a request queues for a batch slot and for the prefill budget (``queue_wait``): the analytic
     TTFT at ``util`` of the simulated saturated throughput is within 25% of the simulated median (fixed seed, 1,500
-    Poisson arrivals). Without the queues it stated one prefill: 2,000 / 128 at 90% 87 ms vs a median of 179."""
+    Poisson arrivals). Without the queues it stated one prefill: 2,000 / 128 at 90% 87 ms vs a median of 179.
+
+    Where the slot queue binds (2,000 / 128 at 90%) the waits are a tail (slotq34: the simulated mean 494 ms, its
+    median 256, over 3,000 requests), and since the slot queue is the occupancy's chain (occup34, ``occupancy_wait``)
+    the analytic mean, a mean, sits between the simulated median and mean (364 ms); with Erlang C at a = L it was 243,
+    under the median and half the mean. Over 3,000 requests there: 1,500 are short of its steady queue (median 199,
+    mean 276 ms)."""
     from benchmarks.ttft_grid import point
-    (*_, an, p50, p90, _, _, _), = point("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1, prompt, output, [util],
-                                         1500)
-    assert an == pytest.approx(p50, rel=0.25) and an < p90
+    slots = (prompt, output) == (2000, 128)
+    (*_, an, p50, p90, _, _, mean), = point("llama3.1-8b", "H100-SXM-80GB", "p5.4xlarge", 1, prompt, output, [util],
+                                            3000 if slots else 1500)
+    if slots:
+        assert p50 < an < mean < p90
+    else:
+        assert an == pytest.approx(p50, rel=0.25) and an < p90
 
 
-@pytest.mark.xfail(strict=True, reason="slotq34: the analytic slot queue reads low at high loads with 128 outputs")
-def test_the_slot_queue_at_high_load_holds_the_simulated_p99():
-    """A known defect, measured (slotq34; strict: it fails the suite once fixed, so the marker goes): llama3.1-70b on
-    p5.48xlarge TP4, 128 / 128 tokens at 80% of the simulated saturated throughput (benchmarks/ttft_grid.py's point,
-    3,000 Poisson requests, seed 0): analytic p99 TTFT 94 ms, simulated 244 ms (0.39). Simulated, 2.4% of arrivals
-    find the 64 slots full (Erlang C at a = L: 1.7%) and wait 166 ms on average given that (M/M/c: 191 ms;
-    Allen-Cunneen's (1 + cv^2) / 2 makes it 119); the occupancy's variance is 1.2-1.3x its mean (llama3.1-8b at 30-70%,
-    the middle 80% of the run; Poisson: 1). README "TTFT under load" has what was tried."""
+@pytest.mark.parametrize("model, tp, prompt", [("llama3.1-70b", 4, 128), ("llama3.1-8b", 1, 2000)])
+def test_the_slot_queue_at_high_load_holds_the_simulated_p99(model, tp, prompt):
+    """The slot queue from the occupancy's birth-death chain (occup34, ``occupancy_wait``): benchmarks/ttft_grid.py's
+    points, 128 outputs (3,000 Poisson requests, seed 0) -- llama3.1-70b on p5.48xlarge TP4, 128 / 128 tokens at 80%
+    of the simulated saturated throughput, analytic p99 TTFT 197 ms against the simulated 244 (Erlang C at a = L: 87
+    ms; slotq34 held it as a strict xfail at 94), llama3.1-8b on one H100, 2,000 / 128 at 90%, 2,219 against 2,312 (956
+    before). Simulated, the 64 slots are full for more arrivals than Erlang C at a = L says, the steps slowing as the
+    batch grows (slotq34: the occupancy's variance 1.17-1.30x its mean)."""
     from benchmarks.ttft_grid import point
-    (*_, an99, p99, _), = point("llama3.1-70b", "H100-SXM-80GB", "p5.48xlarge", 4, 128, 128, [0.8], 3000)
+    inst = "p5.48xlarge" if tp == 4 else "p5.4xlarge"
+    util = 0.8 if tp == 4 else 0.9
+    (*_, an99, p99, _), = point(model, "H100-SXM-80GB", inst, tp, prompt, 128, [util], 3000)
     assert an99 == pytest.approx(p99, rel=0.25)
+
+
+def test_the_occupancy_chain_solves_its_balance_equations_and_is_erlang_c_at_a_constant_service_time():
+    """``occupancy_distribution`` is the stationary law of the birth-death chain (births lam, deaths k / W_k up to c,
+    c / W_c past it; Kleinrock 1975 §3.1): checked against the global balance equations pi Q = 0 of its generator,
+    truncated far past c, solved as a linear system; with W constant it is M/M/c (Erlang C, ``queue_wait``'s mean
+    wait), and a service time that grows with the occupancy keeps the slots full more often than Erlang C at the load
+    lam x W(mean occupancy) says."""
+    from planner.workloads import serving_queue as S
+    c, lam = 8, 5.0
+    W = 1.0 + 0.05 * np.arange(1, c + 1)  # slower as the batch grows
+    pi, rho = S.occupancy_distribution(lam, W)
+    n = c + 400
+    mu = np.array([min(k, c) / W[min(k, c) - 1] if k else 0.0 for k in range(n)])
+    Q = np.zeros((n, n))
+    for k in range(n):
+        if k + 1 < n:
+            Q[k, k + 1] = lam
+        if k:
+            Q[k, k - 1] = mu[k]
+        Q[k, k] = -Q[k].sum()
+    A = np.vstack([Q.T, np.ones(n)])
+    exact = np.linalg.lstsq(A, np.append(np.zeros(n), 1.0), rcond=None)[0]
+    assert rho == pytest.approx(lam * W[-1] / c)
+    assert np.allclose(pi[:-1], exact[:c], atol=1e-9) and pi[-1] == pytest.approx(exact[c:].sum(), abs=1e-9)
+    p, w = S.occupancy_wait(lam, W, 0.5)
+    assert p == pytest.approx(exact[c:].sum(), abs=1e-9)
+    assert w == pytest.approx(p / (c / W[-1] - lam) * (1 + 0.25) / 2)
+    mean_k = float((np.arange(c + 1) * pi).sum())  # ~ the L Little's law gives
+    assert p > float(S.erlang_c(c, lam * float(np.interp(mean_k, np.arange(1, c + 1), W)))) + 0.02
+    p1, w1 = S.occupancy_wait(6.0, [1.0] * c, 1.0)
+    assert p1 == pytest.approx(float(S.erlang_c(c, 6.0))) and w1 == pytest.approx(float(S.queue_wait(c, 6.0, 1.0, 1.0)))
+    assert S.occupancy_wait(lam, [2.0] * c, 0.5) == (1.0, math.inf)  # lam x W_c / c = 1.25: no steady state
 
 
 def test_ttft_rises_monotonically_with_rate_and_is_unstable_past_capacity():
@@ -172,7 +217,13 @@ def test_replicas_are_sized_so_the_queued_ttft_meets_its_target():
     ms against the 50 ms target (simulated 57.2-58.1), so it gets batch 6 (49.5 ms); its throughput needs 66 replicas
     and the queued TTFT 70 (93.7% busy, 829 ms). TP4 (batch 81 -> 76) keeps its 7. Since ttft33 a request that waits
     waits for its own replica's 6 slots (``jsq_extra_wait``): 70 replicas read 3.6 s (simulated 4.1 s) and TP2 gets 74
-    at 88.7% busy, 479 ms (the simulated fleet's first count under 1 s: 74, p99 734 ms)."""
+    at 88.7% busy, 479 ms (the simulated fleet's first count under 1 s: 74, p99 734 ms).
+
+    Since occup34 the slot queue is the occupancy's birth-death chain (``occupancy_wait``), the fleet's k busy slots
+    k / R a replica: W(n) at n = 5.4 a replica is 1% under W(6) = 9.91 s, the time in service Erlang C took at every
+    occupancy, so the 438 slots wait less (1.9% of arrivals at 73 replicas, Erlang C 2.4%): TP2 gets 73 at 90.1% busy,
+    881 ms, one replica under the simulated fleet's 74 (at 73 its p99 is 1.53 s; README "What the slot queue
+    misses")."""
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800,
                                      "output_tokens": 200, "max_batch": 256},
@@ -180,7 +231,7 @@ def test_replicas_are_sized_so_the_queued_ttft_meets_its_target():
     plan = plan_serving(job, simulate=False)
     tp2, tp4, tp8 = (next(o for o in plan.options if o.tp == t) for t in (2, 4, 8))
     assert tp2.batch == 6 and math.ceil(40 / tp2.requests_per_s_per_replica) == 66  # the throughput alone
-    assert tp2.replicas == 74 and 0.85 < tp2.utilisation < 0.9 and 400 < tp2.ttft_ms < 600
+    assert tp2.replicas == 73 and 0.89 < tp2.utilisation < 0.91 and 800 < tp2.ttft_ms < 1000
     assert tp4.replicas == 7 == math.ceil(40 / tp4.requests_per_s_per_replica) and 200 < tp4.ttft_ms < 400
     assert 150 < tp8.ttft_ms < 300 and tp8.replicas == math.ceil(40 / tp8.requests_per_s_per_replica)
     # no listed option's TTFT is stated over its target (the why-line's old "over the 1,000 ms target: the queue of a

@@ -1,8 +1,9 @@
 """The queues and percentiles of the serving screen: how long a request waits for a batch slot and for the prefill
-budget (Erlang C, its Halfin-Whitt limit, Allen-Cunneen's M/G/c correction, the wait at a request's own replica under
-join-the-shortest-queue routing), the grid of prompt and output lengths the simulation draws, and the p99 TTFT and
-p99 TPOT over requests that ``planner.workloads.serving`` states and sizes by. Moved out of serving.py unchanged
-(session 33's review): one concept, the queueing, in one module; serving.py keeps the plan.
+budget (Erlang C, its Halfin-Whitt limit, a birth-death chain over the occupancy, Allen-Cunneen's M/G/c correction,
+the wait at a request's own replica under join-the-shortest-queue routing), the grid of prompt and output lengths
+the simulation draws, and the p99 TTFT and p99 TPOT over requests that ``planner.workloads.serving`` states and
+sizes by. Moved out of serving.py unchanged (session 33's review): one concept, the queueing, in one module;
+serving.py keeps the plan.
 
 Layer: above the simulation settings and the iteration model it prices steps with, under the planner
 (pyproject.toml's import-linter contract)."""
@@ -87,6 +88,52 @@ def queue_wait(servers, load, service_s, cv) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         w = erlang_c(servers, a) * np.asarray(service_s, dtype=np.float64) / (servers - a) * (1.0 + cv * cv) / 2.0
     return np.where(a >= servers, np.inf, np.where(a > 0, w, 0.0))
+
+
+#: the fleet's slots up to which ``occupancy_wait`` runs its chain (O(c) in numpy); past it the screen keeps Erlang C at
+#: a = L (the chain's constant-W case: a 1e9-QPS job pools 60M replicas' slots, tests/test_qa28.py)
+OCCUPANCY_CHAIN_MAX = 1 << 16
+
+
+def occupancy_distribution(lam: float, service_s) -> tuple[np.ndarray, float]:
+    """(pi, rho): the stationary distribution of a birth-death chain over the occupancy k of c slots (Kleinrock,
+    Queueing Systems Vol. 1, 1975, §3.1: pi_k = pi_0 prod_{j <= k} lam / mu_j), births at ``lam`` (Poisson), deaths at
+    mu_k = k / W_k with ``service_s[k - 1]`` = W_k the time in service at occupancy k, k = 1 .. c (c = its length);
+    past c the c slots serve at mu_c and the rest wait, geometric with rho = lam / mu_c. pi[k] for k = 0 .. c, pi[c]
+    holding P(k >= c) (every state with the slots full); None where rho >= 1 (no steady state). Erlang C's M/M/c is its
+    constant-W case; with continuous batching W_k grows with k (a fuller batch's steps are slower), so the chain
+    spends more time at high occupancy than M/M/c at a = lam x W(L) (slotq34: the simulated occupancy's variance
+    1.17-1.30x its mean, M/G/inf's 1)."""
+    W = np.asarray(service_s, dtype=np.float64)
+    c = len(W)
+    rho = float(lam * W[-1] / c)
+    if rho >= 1.0:
+        return None, rho
+    k = np.arange(1, c + 1, dtype=np.float64)
+    logpi = np.concatenate(([0.0], np.cumsum(np.log(np.maximum(lam, 1e-300) * W / k))))  # log pi_k / pi_0
+    pi = np.exp(logpi - logpi.max())
+    pi[-1] /= 1.0 - rho  # k >= c: pi_c rho^j summed
+    return pi / pi.sum(), rho
+
+
+def occupancy_wait(lam: float, service_s, cv: float) -> tuple[float, float]:
+    """(P(wait), mean wait) for a free slot when the time in service depends on how many are in service
+    (``occupancy_distribution``'s chain; ``service_s[k - 1]`` the time in service at occupancy k of the c slots). An
+    arrival sees the time averages (PASTA, Wolff 1982): it waits with probability P(k >= c) and, waiting, for 1 /
+    (mu_c - lam) on average (M/M/c given a wait, at the full occupancy's rate mu_c = c / W_c), with Allen-Cunneen's
+    (1 + cv^2) / 2 as ``queue_wait``. (1, inf) where lam >= mu_c.
+
+    >>> p, w = occupancy_wait(57.6, [1.0] * 64, 1.0); round(p, 3), round(w / p, 4)  # Erlang C(64, 57.6); 1 / 6.4
+    (0.311, 0.1563)
+    """
+    if lam <= 0:
+        return 0.0, 0.0
+    W = np.asarray(service_s, dtype=np.float64)
+    pi, rho = occupancy_distribution(lam, W)
+    if pi is None:
+        return 1.0, math.inf
+    p = float(pi[-1])
+    return p, p / (len(W) / float(W[-1]) - lam) * (1.0 + cv * cv) / 2.0
 
 
 def jsq_extra_wait(servers: int, replicas: int, service_s, cv) -> np.ndarray:
