@@ -2044,8 +2044,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
     lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
-    hw0, sp0, _ = where[ok[0]]  # the recommended option's hardware and serving spec (its precision)
-    budget = serving_budget(m, options[0], hw0, sp0, target, lim, lay is not None) if realtime else None
+    hw0, sp0, im0 = where[ok[0]]  # the recommended option's hardware, serving spec (its precision) and iteration model
+    budget = serving_budget(m, options[0], hw0, sp0, target, lim, lay is not None, im0) if realtime else None
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,
@@ -2172,14 +2172,16 @@ def _month(usd_hr: Optional[float]) -> Optional[float]:
 
 
 def serving_budget(m, best: ServingOption, hw, sp: ServingSpec, target: ServeTarget,
-                   lim: ServingLimits, local_attention: bool) -> Optional[dict]:
+                   lim: ServingLimits, local_attention: bool, im: Optional[IterationModel] = None) -> Optional[dict]:
     """What a real-time plan's fleet costs a month and a year (``HOURS_PER_MONTH`` = 730 h a month, 8,760 a year, the
     catalog's on-demand $/h: a real-time replica is not put on spot), the replica count's likely range
     (``replica_range``) and the monthly cost it implies, and what moves the answer: the analytic screen of the same
     option (hardware, TP, precision) re-run at ``QPS_GROWTH`` x the QPS and at ``PROMPT_GROWTH`` x the prompt
     (``llm_option`` / ``generic_option`` and ``_costs``, as the plan sized it), and spot (the fleet's nodes at the spot
     rate before interruptions, and the reclaims a month at the catalog's interruption rate,
-    ``simulate.interruptions.rate_for``). None for an offline job, one without a QPS or an option without a price."""
+    ``simulate.interruptions.rate_for``). None for an offline job, one without a QPS or an option without a price.
+    ``im``: the option's iteration model (``option_iteration``, built by ``plan_serving`` once per option): the what-if
+    rows reuse it, as a longer prompt or a higher QPS changes no weight, KV or kernel of the option."""
     if sp.mode == "batch" or not target.qps or not best.usd_per_hr or not best.replicas:
         return None
     per_node = best.gpus_per_node // best.tp
@@ -2198,7 +2200,7 @@ def serving_budget(m, best: ServingOption, hw, sp: ServingSpec, target: ServeTar
     def resize(spec: ServingSpec, tgt: ServeTarget) -> dict:
         try:  # a what-if row: a prompt past what the option can hold is an answer ("cannot serve it"), not an error
             if m.is_transformer:
-                row = llm_option(m, spec, hw, best.tp, tgt, option_iteration(m, spec, hw, best.tp))
+                row = llm_option(m, spec, hw, best.tp, tgt, im or option_iteration(m, spec, hw, best.tp))
             else:
                 row = generic_option(m, spec, hw, tgt)
         except (InputError, InfeasibleError) as e:
