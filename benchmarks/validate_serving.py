@@ -522,14 +522,14 @@ def _fmt(effs: dict) -> str:
 
 def signed_throughput(out: list[dict]) -> None:
     """The signed throughput error (predicted / measured requests/s - 1) of the runs with a throughput, its 10th /
-    50th / 90th percentile: the likely range a serving plan states (``serving.THROUGHPUT_ERROR``, review34)."""
+    50th / 90th percentile: the likely range a serving plan states (``serving_budget.THROUGHPUT_ERROR``, review34)."""
     e = np.array([float(r["pred_req_per_s"]) / float(r["req_per_s"]) - 1 for r in out
                   if r.get("pred_req_per_s") not in (None, "") and r.get("req_per_s") not in (None, "")
                   and float(r["req_per_s"]) > 0])
     if len(e):
         p10, p50, p90 = np.percentile(e, [10, 50, 90])
         print(f"\nsigned throughput error (predicted / measured - 1) over {len(e)} runs: 10th {p10:+.1%}, "
-              f"median {p50:+.1%}, 90th {p90:+.1%} (serving.THROUGHPUT_ERROR)")
+              f"median {p50:+.1%}, 90th {p90:+.1%} (serving_budget.THROUGHPUT_ERROR)")
 
 
 def main(argv=None):

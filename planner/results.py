@@ -656,7 +656,7 @@ class ServingPlan(Record):
     #: a model with sliding-window / chunked layers: the KV one sequence at the job's full context (prompt +
     #: output) keeps on one GPU holding every KV head, as the engine keeps it (None for every other model)
     kv_bytes_per_sequence: Optional[float] = None
-    #: the plan's likely range in words (``serving.budget_accuracy``: a real-time plan with a QPS and a price, since
+    #: the plan's likely range in words (``serving_budget.budget_accuracy``: a real-time plan with a QPS and a price, since
     #: review34) and how far the serving model has been on held-out published runs of models like this one (models
     #: with local attention layers: ``serving.LOCAL_ATTENTION_HELD_OUT``); "" where neither is known
     accuracy: str = ""
@@ -665,7 +665,7 @@ class ServingPlan(Record):
     caveats: tuple[str, ...] = ()
     #: a real-time plan with a QPS and a price: what the fleet costs a month and a year (730 h a month), the replica
     #: count's likely range and the monthly cost it implies, and what moves them (QPS growth, longer prompts, spot)
-    #: (``serving.serving_budget``); None otherwise
+    #: (``serving_budget.serving_budget``); None otherwise
     budget: Optional[dict] = None
     #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
     #: one line each, printed beside the answer; absent from the JSON when the job sets none

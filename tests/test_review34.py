@@ -14,8 +14,8 @@ from conftest import EXAMPLES, answered, invoke_app
 
 from planner.present import charts
 from planner.units import fmt_usd, fmt_usd_cents
-from planner.workloads import serving
-from planner.workloads.serving import replica_range
+from planner.workloads import serving_budget
+from planner.workloads.serving_budget import replica_range
 
 CHAT = EXAMPLES / "serving-llama3-8b-chat.yaml"
 
@@ -163,5 +163,5 @@ def test_gbdt_gpu_review_says_only_a_prior_stands(gbdt):
 
 def test_budget_constants_are_the_benchmarks_counts():
     """The range's inputs, as the README states them: 51 / 5 / 5 / 0 of 61 options, 140 throughput runs."""
-    assert serving.ANALYTIC_TO_SIMULATED_OPTIONS == 61 and serving.THROUGHPUT_ERROR_RUNS == 140
-    assert serving.ANALYTIC_TO_SIMULATED == (0.80, 1.65)  # 5 -> 4 and 17 -> 28
+    assert serving_budget.ANALYTIC_TO_SIMULATED_OPTIONS == 61 and serving_budget.THROUGHPUT_ERROR_RUNS == 140
+    assert serving_budget.ANALYTIC_TO_SIMULATED == (0.80, 1.65)  # 5 -> 4 and 17 -> 28

@@ -1045,7 +1045,7 @@ def _under(ms: Optional[float], target: Optional[float]) -> str:
 
 
 def range_cell(b: dict) -> str:
-    """The likely range of a serving plan's fleet (``serving.serving_budget``), or why it has none (a generic model);
+    """The likely range of a serving plan's fleet (``serving_budget.serving_budget``), or why it has none (a generic model);
     the app's serving view says it in these words too (``interactive.serving_budget``)."""
     if not b["replicas_range"]:
         return b["range_basis"]
@@ -1061,7 +1061,7 @@ def _replicas_month(r: dict, of: str = "") -> str:
 
 
 def serving_budget_risks(b: dict, best: dict) -> list[str]:
-    """The serving review's risks with a number each (``serving.serving_budget``): QPS growth, a longer prompt, spot
+    """The serving review's risks with a number each (``serving_budget.serving_budget``): QPS growth, a longer prompt, spot
     (the app's serving view lists them under "risks", ``interactive.serving_budget``)."""
     what = f"{best['hardware']} TP{best['tp']}"
     base = b.get("analytic_replicas")
@@ -1214,7 +1214,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         risks.append(_offline_risk(best, job))
     if budget:  # what moves the fleet and its bill, one line each with its number
         risks += serving_budget_risks(budget, best)
-    if res.get("accuracy"):  # the likely range (serving.replica_range); held-out runs of models like this one
+    if res.get("accuracy"):  # the likely range (serving_budget.replica_range); held-out runs of models like this one
         risks.append("Model accuracy: " + res["accuracy"] + ".")
     util = (sim or {}).get("utilisation", best.get("utilisation"))
     if util is not None and util > 0.9:

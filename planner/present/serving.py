@@ -30,7 +30,7 @@ def usd_per_million(x) -> str:
 
 
 def budget_words(b: dict) -> str:
-    """A real-time fleet's month and year (``serving.serving_budget``) as ``planner serve``'s "per month:" line says
+    """A real-time fleet's month and year (``serving_budget.serving_budget``) as ``planner serve``'s "per month:" line says
     them, after its label; the app's serving view shows the same words (one formatter for both).
 
     >>> budget_words(dict(usd_per_month=9511.9, usd_per_hr=13.03, hours_per_month=730.0, usd_per_year=114142.8))
