@@ -172,6 +172,81 @@ EAGER_EXPERT_BYTES = {"clamp": (16.0, 30.0), "bias": (12.0, 16.0)}
 EAGER_EXPERT_HOST_OPS = {"clamp": 5.0, "bias": 5.0, "bias_per_expert": 2.0}
 
 
+
+@dataclass(frozen=True)
+class HfEpPlan:
+    """What a transformers model's ``base_model_ep_plan`` splits over the EP (= TP) group. Under expert parallelism
+    transformers applies that plan alone (distributed/mixin.py ``DistributedMixin.tp_plan``: ``return
+    self._ep_plan``): a module it does not name is whole on every rank and runs the whole micro-batch there (every
+    rank of the group holds the same tokens, ep_size = tp_size). ``attention``: q/k/v ``colwise`` and o ``rowwise``
+    (its all-reduce); ``dense_mlp``: the dense MLP's gate/up ``colwise``, down ``rowwise``; ``source``: the file."""
+    attention: bool
+    dense_mlp: bool
+    source: str
+
+
+_EXPERTS_ONLY = ("{f}: mlp.gate / router ``ep_router``, mlp.experts.gate_up_proj / down_proj ``grouped_gemm``, "
+                 "mlp.experts ``moe_tp_experts`` -- no attention, norm, dense or shared-expert entry")
+#: the ``base_model_ep_plan`` of each HF MoE family the planner maps (planner.spec.hf ``HF_MAPPERS``), read from
+#: huggingface/transformers src/transformers/models/<family>/configuration_<family>.py. DeepSeek-V2/V3 are not
+#: here: the stored configuration_deepseek_v3.py (commit 001f85b) has no ``base_model_ep_plan`` and its tp_plan
+#: names the MLPs only; they stay priced with attention split over TP, said in an ``assumed:`` line
+#: (``hf_ep_plan_note``). Shared experts are whole under every plan here (``Stack.moe_ep_shared_whole``)
+HF_EP_PLANS: dict[str, HfEpPlan] = {
+    # "Expert-only EP plan: only shards MoE experts, not attention. Attention is left unsharded"
+    "qwen3_moe": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/qwen3_moe/configuration_qwen3_moe.py")),
+    "qwen2_moe": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/qwen2_moe/configuration_qwen2_moe.py")),
+    "mixtral": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/mixtral/configuration_mixtral.py")),
+    # its experts' biases ``grouped_gemm`` too
+    "gpt_oss": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/gpt_oss/configuration_gpt_oss.py")),
+    # q/k/v ``colwise``, o_proj ``rowwise``, feed_forward.gate/up ``colwise``, down ``rowwise``, router ``ep_router``,
+    # experts ``grouped_gemm``; no feed_forward.shared_expert entry
+    "llama4_text": HfEpPlan(True, True, "models/llama4/configuration_llama4.py (Llama4TextConfig)"),
+}
+
+
+def hf_ep_plan(m, stack) -> HfEpPlan | None:
+    """The transformers EP plan ``m`` runs under where ``stack`` is an HF-code stack (``Stack.moe_ep_allreduce``) and
+    the model's ``hf_model_type`` has one read in ``HF_EP_PLANS``; None otherwise (priced as TP splits it)."""
+    if m.moe is None or not getattr(stack, "moe_ep_allreduce", False):
+        return None
+    return HF_EP_PLANS.get(getattr(m, "hf_model_type", None) or "")
+
+
+def hf_ep_attention_tp(m, stack, tp, ep):
+    """The degree the attention block (its projections, core and all-reduce) is split over per candidate: 1 at EP >
+    1 where the model's transformers EP plan leaves attention whole (``HF_EP_PLANS``), else ``tp``."""
+    plan = hf_ep_plan(m, stack)
+    if plan is None or plan.attention:
+        return tp
+    return np.where(np.asarray(ep) > 1, 1.0, tp)
+
+
+def hf_ep_dense_tp(m, stack, tp, ep):
+    """As ``hf_ep_attention_tp``, for the dense MLP (the dense layers of an MoE model)."""
+    plan = hf_ep_plan(m, stack)
+    if plan is None or plan.dense_mlp:
+        return tp
+    return np.where(np.asarray(ep) > 1, 1.0, tp)
+
+
+def hf_ep_plan_note(m, stack, ep: int) -> str:
+    """What the HF-code EP plan does to the model at ``ep`` > 1, for the stack's ``assumed:`` line; empty where
+    not an HF-code stack, not MoE or EP 1."""
+    if m.moe is None or ep <= 1 or not getattr(stack, "moe_ep_allreduce", False):
+        return ""
+    mt = getattr(m, "hf_model_type", None)
+    plan = HF_EP_PLANS.get(mt or "")
+    if plan is None:
+        return (f"; the transformers EP plan of {mt or 'this model (no hf_model_type)'} is not read: attention and "
+                "the dense MLP priced split over TP as under the TP plan")
+    whole = [w for w, split in (("attention", plan.attention), ("the dense MLP", plan.dense_mlp)) if not split]
+    return (f"; transformers' {mt} EP plan ({plan.source.split(':')[0].split(' (')[0]}) "
+            + (f"leaves {' and '.join(whole)}, the norms and the shared experts whole on every rank (their GEMMs, "
+               "attention and all-reduces priced whole; their weights and saved activations still priced split "
+               "over TP)" if whole else
+               "splits attention and the dense MLP over TP; the shared experts whole on every rank"))
+
 @dataclass(frozen=True)
 class EagerExpertOps:
     """One MoE layer's eager expert ops on one rank (``EAGER_EXPERT_BYTES``), per micro-batch."""

@@ -366,6 +366,10 @@ class LayerContext:
     mtp_share: float
     moe_share: float  # the share of the model's layers that are MoE layers
     T: np.ndarray
+    #: the degrees the attention block and the dense MLP are split over: ``tp``, or 1 at EP > 1 where the model's
+    #: transformers EP plan leaves them whole on every rank (moe ``HF_EP_PLANS``; until hfep34 split over TP)
+    atp: np.ndarray = 1.0
+    dtp: np.ndarray = 1.0
 
     @property
     def links(self):
@@ -443,7 +447,9 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
                         act_b=act_b, gemm_b=gemm_b, g=g, intra_bw=intra_bw, inter_bw=inter_bw, a_in=a_in, a_out=a_out,
                         tp=tp, cp=cp, ep=ep, mb=mb, etp=etp, sp=sp, seq=seq, combine=combine, sp_div=sp_div,
                         wgrad=wgrad, bf16_share=bf16_share, mtp_share=mtp_share,
-                        moe_share=m.moe_layers / m.layers, T=T)
+                        moe_share=m.moe_layers / m.layers, T=T,
+                        atp=np.asarray(moe_mech.hf_ep_attention_tp(m, fw, tp, ep), dtype=np.float64),
+                        dtp=np.asarray(moe_mech.hf_ep_dense_tp(m, fw, tp, ep), dtype=np.float64))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -466,8 +472,9 @@ class AttentionProjections:
 
 def attention_projections(c: LayerContext, m: ModelSpec) -> AttentionProjections:
     """QKV (column-parallel) and output (row-parallel) projections of one attention layer; MLA's down/up projections
-    as Megatron-Core's MLASelfAttention splits them."""
-    gemm, T, tp = c.gemm, c.T, c.tp
+    as Megatron-Core's MLASelfAttention splits them; over ``LayerContext.atp`` (whole where an HF EP plan leaves
+    attention out)."""
+    gemm, T, tp = c.gemm, c.T, c.atp
     h, q, kv = m.hidden, m.q_dim, m.kv_dim
     attn_proj = [gemm(T, (q + 2 * kv) / tp, h), gemm(T, h, q / tp)]
     if m.mla is not None:
@@ -493,7 +500,7 @@ def dense_mlp_gemms(c: LayerContext, m: ModelSpec) -> list:
     """[up (gated: gate + up), down] (forward, backward) of the dense MLP; dense layers of MoE models (DeepSeek,
     Qwen3-MoE, Llama 4) are wider (``ModelSpec.dense_width``)."""
     fd = m.dense_width
-    return [c.gemm(c.T, m.mlp_up_factor * fd / c.tp, m.hidden), c.gemm(c.T, m.hidden, fd / c.tp)]
+    return [c.gemm(c.T, m.mlp_up_factor * fd / c.dtp, m.hidden), c.gemm(c.T, m.hidden, fd / c.dtp)]
 
 
 def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework):
@@ -513,7 +520,7 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
     call sees (causal kernels skip the masked half; backward 2.5x the forward's matmuls, Dao 2023 §3), or Megatron's
     explicit CoreAttention (batched QK^T and AV GEMMs plus the s x s scores at HBM bandwidth, ``SCORE_BYTES_*``)."""
     eff, hbm, peak, act_b, gemm_b = c.eff, c.hbm, c.peak, c.act_b, c.gemm_b
-    T, tp, cp, mb, seq = c.T, c.tp, c.cp, c.mb, c.seq
+    T, tp, cp, mb, seq = c.T, c.atp, c.cp, c.mb, c.seq  # atp: whole where an HF EP plan leaves attention out
     # attention core (per layer, per rank): queries T, keys over the sequence, or over each packed
     # example where the stack's kernels attend per example (flops.attention_span)
     heads = m.heads / tp
@@ -601,11 +608,16 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, s
     act_fn_b = EAGER_FP32_BYTES["swiglu"] if unfused and m.gated else m.mlp_act_factor * act_b
     rope_b = (EAGER_FP32_BYTES["rope"] if unfused else 2 * act_b) if m.position == "rope" else 0
     shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
+    # RoPE and the layout copy on the attention's split (LayerContext.atp: whole under an HF EP plan without it)
+    attn_b = (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)) * (tp / c.atp - 1.0)
     if m.hybrid:  # one norm and residual add per layer; RoPE and layout copy on the attention layers only
         full_b = full_b / 2
         shard_b = (sh["*"] * (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q))
                    + act_fn_b * (sh["-"] * fd + sh["E"] * f))
-    return Elementwise(eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm), norm_b, act_fn_b, unfused)
+    if m.hybrid:
+        attn_b = 0.0  # no HF EP plan prices a hybrid
+    return Elementwise(eff.memory_time(T * (full_b / sp_div + (shard_b + attn_b) / tp), hbm), norm_b, act_fn_b,
+                       unfused)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -788,7 +800,11 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp
     h, q, kv = m.hidden, m.q_dim, m.kv_dim
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
-    half = tp_ar * (1 - tp_comm_overlap) * blocks  # all-gathers (or reduce-scatters) of one pass
+    # the blocks split over TP: an HF EP plan that leaves attention (and the dense MLP) whole has no all-reduce for
+    # them, the experts' ``moe_tp_experts`` all-reduce stays (LayerContext.atp / dtp; until hfep34 both priced)
+    mlp_split = c.moe_share + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
+    split = (np.where(c.atp < tp, 0.0, 1.0) + mlp_split) / 2.0
+    half = tp_ar * (1 - tp_comm_overlap) * blocks * split  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
     col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
     if m.hybrid:  # the mean layer's column / row GEMMs (``LayerGemms.parts``; the MoE block's hide nothing here)

@@ -13,6 +13,7 @@ from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval
 from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
+from planner.model.moe import hf_ep_plan_note
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
 from planner.model.pipeline import chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
@@ -311,7 +312,8 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
                         has_shared_experts(job.model))
-            + given + chosen + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1)))
+            + given + chosen + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1))
+            + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1)))
 
 
 def packed_attention_note(t, fw: Stack, cp: int = 1) -> str:

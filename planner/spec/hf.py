@@ -66,6 +66,7 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
     except KeyError as e:
         raise InputError(field, f"config.json lacks {e.args[0]!r} needed for model_type {clip(mtype)}") from None
     out.setdefault("name", cfg.get("_name_or_path") or mtype)
+    out.setdefault("hf_model_type", mtype)  # the transformers code it is (moe.HF_EP_PLANS)
     out.update(_rope_and_eps(cfg, out, field))
     ctx = cfg.get("max_position_embeddings") or cfg.get("n_positions")
     if ctx is not None and "context_length" not in out:

@@ -274,6 +274,10 @@ class ModelSpec(_Strict):
     type_vocab: int = Field(0, ge=0, le=1024)  # BERT token-type embeddings
     mlm_head: bool = False  # BERT MLM head: dense h*h + norm + decoder bias
     moe: Optional[MoESpec] = None
+    #: the Hugging Face ``config.json`` ``model_type`` the model's code is (set by ``hf_config`` and the MoE presets):
+    #: which transformers ``base_model_ep_plan`` the HF-code stacks run under expert parallelism
+    #: (planner.model.moe ``HF_EP_PLANS``). None = not stated
+    hf_model_type: Optional[str] = Field(None, min_length=1, max_length=64)
     # --- current families (Qwen3, DeepSeek-V2/V3, Llama 4, Gemma 2/3, gpt-oss, OLMo 2, Phi-3)
     qk_norm: V.QK_NORM.literal = "none"  # per-head or full q/k RMSNorm (parameters: see params.py)
     layer_norms: int = Field(2, ge=0, le=8)  # norms per layer: 2 (pre-attn, pre-MLP); Gemma 2/3: 4
