@@ -28,7 +28,9 @@ def _run(cli, tmp_path, preset, ep):
 def test_qwen3_moe_attention_is_whole_under_its_ep_plan(cli, tmp_path):
     """Qwen3-30B-A3B LoRA at TP4 EP4: the attention core runs all 32 heads on every rank (4x its TP4 time), the
     attention's all-reduce is gone (the experts' moe_tp_experts one stays: half the TP4 term), and the stack line
-    says which parts the plan leaves whole. Step 3.542 -> 4.072 s (0.233 -> 0.930 s of attention)."""
+    says which parts the plan leaves whole; the attention blocks' saves are whole too, so a rank holds more
+    activations at EP4 than at TP4 EP1 (47.78 -> 74.47 GiB at EP4). Step 3.542 -> 4.072 s (0.233 -> 0.930 s of
+    attention)."""
     ep1, ep4 = _run(cli, tmp_path, "qwen3-30b-a3b", 1), _run(cli, tmp_path, "qwen3-30b-a3b", 4)
     b1, b4 = ep1["breakdown_s"], ep4["breakdown_s"]
     assert ep1["config"]["micro_batch"] == ep4["config"]["micro_batch"]
@@ -36,6 +38,9 @@ def test_qwen3_moe_attention_is_whole_under_its_ep_plan(cli, tmp_path):
     assert abs(b4["comm_tp"] / b1["comm_tp"] - 0.5) < 1e-9, (b1["comm_tp"], b4["comm_tp"])
     assert any("qwen3_moe EP plan" in a and "attention" in a and "whole" in a for a in ep4["assumptions"])
     assert not any("EP plan" in a for a in ep1["assumptions"])
+    a1, a4 = ep1["memory_per_gpu_bytes"]["activations"], ep4["memory_per_gpu_bytes"]["activations"]
+    assert a4 > 1.4 * a1, (a1, a4)
+    assert ep4["memory_per_gpu_bytes"]["total"] > ep1["memory_per_gpu_bytes"]["total"]
 
 
 def test_llama4_ep_plan_keeps_attention_split(cli, tmp_path):
@@ -46,6 +51,8 @@ def test_llama4_ep_plan_keeps_attention_split(cli, tmp_path):
     assert ep1["config"]["micro_batch"] == ep4["config"]["micro_batch"]
     assert abs(b4["compute_attention"] - b1["compute_attention"]) <= 1e-9 * b1["compute_attention"], (b1, b4)
     assert b4["comm_tp"] == b1["comm_tp"]
+    m1, m4 = ep1["memory_per_gpu_bytes"]["activations"], ep4["memory_per_gpu_bytes"]["activations"]
+    assert abs(m4 - m1) <= 1e-9 * m1, (m1, m4)
     assert any("llama4_text EP plan" in a and "splits attention" in a for a in ep4["assumptions"])
 
 

@@ -66,9 +66,10 @@ from planner.layout import Candidates, distinct_rows
 from planner.npfast import select, where0
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
-from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
+from planner.model.finetune import (HF_PRECISION, adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
+from planner.model.moe import hf_ep_attention_tp, hf_ep_plan as moe_mech_plan
 from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
                                     uniform_groups, vpp_group_size)
@@ -1170,8 +1171,18 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
-            # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp)
-            return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_))
+            # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), the
+            # attention's whole where an HF EP plan leaves it out (hf_ep_whole_share)
+            share = hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_)
+            whole = np.asarray(hf_ep_attention_tp(m, st, tp_, ep_)) < np.asarray(tp_)
+            if np.any(whole):
+                from planner.model.activations_hf import hf_attn_impl
+                prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
+                impl = hf_attn_impl(m, t.flash_attention)
+                attn = np.array([hf_attention_saves_share(m, seq, int(x), prec, impl)
+                                 for x in np.broadcast_to(mb_, np.shape(whole))])
+                share = hf_ep_whole_share(share, whole, attn)
+            return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
         if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
@@ -1232,7 +1243,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-    ep_keys = c.ep if m.moe is not None and getattr(st, "selective", None) == "op" else np.ones_like(c.tp)
+    # (and where an HF EP plan leaves attention whole: moe.hf_ep_attention_tp)
+    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op"
+                                              or moe_mech_plan(m, st) is not None) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
     keys = (ktp, kcp, ksp, kmb, kep)
     per_layer, rws = (x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc))
@@ -1241,7 +1254,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
         x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys,
                                     np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc))], every)
     if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
-        hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
+        hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf, st)
         if not b.frozen:  # a frozen base keeps its own set (above)
             per_layer, rws = hf_layer, hf_rws
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
@@ -1418,6 +1431,24 @@ def held_training(m: ModelSpec, t: TrainingSpec, stack=None) -> TrainingSpec:
     return t
 
 
+def hf_attention_saves_share(m: ModelSpec, seq: int, micro_batch: int, precision: str, impl: str) -> float:
+    """The attention blocks' share (with their input norm) of a layer's saves in the HF table without checkpointing
+    (activations_hf ``_saved_rows``: each block's (attention, MLP) bytes per token in the order its backward frees
+    them); 0 where the table gives no split."""
+    from planner.model.activations_hf import _saved_rows, hf_model_type
+
+    rows = _saved_rows(m, m.hf_model_type or hf_model_type(m), int(seq), int(micro_batch), precision, impl, False)[2]
+    attn, total = sum(r[0] for r in rows), sum(r[0] + r[1] for r in rows)
+    return attn / total if total else 0.0
+
+
+def hf_ep_whole_share(share, attn_whole, attn_share):
+    """A rank's share of a layer's saves where an HF EP plan leaves attention whole (moe ``HF_EP_PLANS``): the
+    attention blocks' saves (``hf_attention_saves_share`` of them) whole, the rest at the TP share -- first order,
+    the layer's mean TP share standing for its MLP part's. Until hfep34 the attention saves were split as under TP."""
+    return np.where(attn_whole, share + attn_share * (1.0 - share), share)
+
+
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
     """The share of one layer's saved activations a tensor-parallel rank of the HF model code keeps, per candidate:
     the fused-kernel table's (activations.layer_activation_bytes, Korthikanti et al. 2022 Table 2) bytes at (tp, sp)
@@ -1432,7 +1463,7 @@ def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
     return mean_layer_activation_bytes(m, seq, micro_batch, tp=tp, sp=sp, recompute=rc, **kw) / one
 
 
-def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str):
+def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack=None):
     """Per-layer saves, recompute working set and the head's saves + logits/loss transients of
     the HF table (activations_hf.hf_activations) for each candidate. HF code has no selective
     recompute: "selective" plans keep everything, "full" is gradient checkpointing per block.
@@ -1442,11 +1473,15 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     from planner.model.activations_hf import hf_activations, hf_attn_impl
 
     impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
-    (kmb, krc, ktp, kcp, ksp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp)
+    whole = np.asarray(hf_ep_attention_tp(m, stack, c.tp, c.ep)) < np.asarray(c.tp)  # an HF EP plan's whole attention
+    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(whole, c.tp.shape))
     rows = []
-    for mb, rc, tp, cp, sp in zip(kmb, krc, ktp, kcp, ksp):
+    for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
         r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2)
-        div = float(cp) / float(hf_tp_share(m, seq, int(mb), float(tp), bool(sp), int(rc)))
+        share = hf_tp_share(m, seq, int(mb), float(tp), bool(sp), int(rc))
+        if wh:
+            share = hf_ep_whole_share(share, True, hf_attention_saves_share(m, seq, int(mb), precision, impl))
+        div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
     return arr[:, 0], arr[:, 1], arr[:, 2]
@@ -1503,10 +1538,13 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     variants = [(False, True)] + [(True, True)] * bool(keep.any())
     if precision == "amp_bf16" and (zero >= 3).any():
         variants.append((False, False))
-    (kmb, krc, ktp, kcp, ksp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp)
+    whole = np.asarray(hf_ep_attention_tp(m, stack, c.tp, c.ep)) < np.asarray(c.tp)  # an HF EP plan's whole attention
+    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(whole, c.tp.shape))
     rows = []
-    for mb, rc, tp, cp, sp in zip(kmb, krc, ktp, kcp, ksp):
+    for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
         share = float(hf_tp_share(m, seq, int(mb), float(tp), bool(sp), int(rc)))
+        if wh:
+            share = float(hf_ep_whole_share(share, True, hf_attention_saves_share(m, seq, int(mb), precision, impl)))
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
         passed, grads, vocab = got[(False, True)]
 

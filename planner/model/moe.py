@@ -243,8 +243,8 @@ def hf_ep_plan_note(m, stack, ep: int) -> str:
     whole = [w for w, split in (("attention", plan.attention), ("the dense MLP", plan.dense_mlp)) if not split]
     return (f"; transformers' {mt} EP plan ({plan.source.split(':')[0].split(' (')[0]}) "
             + (f"leaves {' and '.join(whole)}, the norms and the shared experts whole on every rank (their GEMMs, "
-               "attention and all-reduces priced whole; their weights and saved activations still priced split "
-               "over TP)" if whole else
+               "attention, all-reduces and saved activations priced whole; their weights still priced split over "
+               "TP)" if whole else
                "splits attention and the dense MLP over TP; the shared experts whole on every rank"))
 
 @dataclass(frozen=True)
