@@ -53,7 +53,10 @@ class Recorder:
         return dt
 
 
-def point(model, prompt, output, precision, where, tp, B, budget=REALTIME_TOKEN_BUDGET) -> dict:
+def backlog_steps(model, prompt, output, precision, where, tp, B, budget=REALTIME_TOKEN_BUDGET):
+    """(job, m, s, hw, im, sim, mid): a backlog of ``capacity_backlog(B)`` requests keeping B slots busy, simulated
+    with every step recorded (``Recorder``), and the middle 60% of its steps by time, one row (decodes, their context,
+    prompt tokens, seconds) a step. ``where``: (constraints, instance name), e.g. ``H100``."""
     cons, name = where
     serving = {"qps": 1.0, "prompt_tokens": prompt, "output_tokens": output}
     if precision:
@@ -69,7 +72,11 @@ def point(model, prompt, output, precision, where, tp, B, budget=REALTIME_TOKEN_
     simulate_serving(replace(cfg, replica=replace(cfg.replica, iteration=rec), drain_s=1e7), wl, monitor=False)
     st = np.array(rec.steps)
     end = np.cumsum(st[:, 3])
-    mid = st[(end > 0.2 * end[-1]) & (end <= 0.8 * end[-1])]
+    return job, m, s, hw, im, sim, st[(end > 0.2 * end[-1]) & (end <= 0.8 * end[-1])]
+
+
+def point(model, prompt, output, precision, where, tp, B, budget=REALTIME_TOKEN_BUDGET) -> dict:
+    job, m, s, hw, im, sim, mid = backlog_steps(model, prompt, output, precision, where, tp, B, budget)
     lump = mid[:, 2] > 0
     f, lumped, bare = (float(x) for x in lumped_parts(im, s, B, budget))
     N = prompt

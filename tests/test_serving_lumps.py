@@ -5,58 +5,33 @@ max of compute and memory, GEMM rows padded to whole 128-row tiles), so its mean
 mean tokens, and llama3.1-8b on one H100 at B = 64, 128 / 128 tokens read a lumped step of 10.17 ms where the
 simulation's steps that carry prompts average 11.09, and a throughput 6% over the simulated backlog's (51.0 vs 47.96
 req/s)."""
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
+from benchmarks.step_mixture import H100, backlog_steps
 from hardware_catalog import load_catalog
-from planner.simulate.serving import ArrivalSpec, simulate_serving
 from planner.spec import load_job_dict
 from planner.workloads import serving as sv
 from planner.workloads.serving_iteration import (lump_cv, lump_grid, lumped_iteration, lumped_parts, option_iteration,
                                                  steady_iteration)
 from planner.workloads.serving_memory import served_model
-from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, draw_workload, settings_for
+from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, settings_for
 
 
 def _h100(prompt, output):
     job = load_job_dict({"model": {"preset": "llama3.1-8b"},
                          "serving": {"qps": 1.0, "prompt_tokens": prompt, "output_tokens": output},
-                         "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"], "instances": ["p5.4xlarge"]}})
+                         "constraints": H100[0]})
     m, s = served_model(job.model), job.serving
-    hw = next(h for h in sv._options(job, load_catalog(), None) if h.name == "aws:p5.4xlarge")
+    hw = next(h for h in sv._options(job, load_catalog(), None) if h.name == H100[1])
     return job, m, s, hw, option_iteration(m, s, hw, 1)
 
 
-class _Steps:
-    """The option's iteration model, recording every step the simulation times (prompt tokens, seconds)."""
-
-    def __init__(self, im):
-        self._im, self.steps = im, []
-
-    def __getattr__(self, k):
-        return getattr(self._im, k)
-
-    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, *a, **kw):
-        dt = self._im.time(decode_seqs, decode_ctx, prefill_tokens, *a, **kw)
-        self.steps.extend((float(prefill_tokens), float(decode_seqs), float(t))
-                          for t in np.broadcast_to(dt, np.shape(decode_ctx)).ravel())
-        return dt
-
-
 def _backlog_steps(prompt, output, B=64):
-    """(job, m, s, hw, im, steps): the simulated steps (prompt tokens, decodes, seconds) of a backlog keeping B slots
-    busy, its middle 60% by time."""
-    job, m, s, hw, im = _h100(prompt, output)
-    sim = settings_for(job)
-    wl = draw_workload(s, ArrivalSpec("burst", count=sv.capacity_backlog(B)), sim, m.context_length, sim.seed)
-    cfg = sv._sim_config(m, s, hw, 1, B, REALTIME_TOKEN_BUDGET, 1, sv.ServeTarget(None, None, None), sim, 0.0, im)
-    rec = _Steps(im)
-    simulate_serving(replace(cfg, replica=replace(cfg.replica, iteration=rec), drain_s=1e7), wl, monitor=False)
-    st = np.array(rec.steps)
-    end = np.cumsum(st[:, 2])
-    return job, m, s, hw, im, st[(end > 0.2 * end[-1]) & (end <= 0.8 * end[-1])]
+    """(job, m, s, hw, im, steps): the simulated steps (decodes, context, prompt tokens, seconds) of a backlog keeping
+    B slots busy, its middle 60% by time (benchmarks/step_mixture.py's ``backlog_steps``, which prints these terms)."""
+    job, m, s, hw, im, _, mid = backlog_steps("llama3.1-8b", prompt, output, None, H100, 1, B)
+    return job, m, s, hw, im, mid
 
 
 def test_the_lumped_step_is_the_mean_over_its_prompts_spread():
@@ -66,7 +41,7 @@ def test_the_lumped_step_is_the_mean_over_its_prompts_spread():
     before)."""
     B = 64
     job, m, s, hw, im, mid = _backlog_steps(128, 128, B)
-    mid = mid[:, [0, 2]]
+    mid = mid[:, [2, 3]]  # prompt tokens, seconds
     carry = mid[:, 0] > 0
     f, lumped, bare = (float(x) for x in lumped_parts(im, s, B, REALTIME_TOKEN_BUDGET))
     assert f == pytest.approx(carry.mean(), rel=0.03)
@@ -82,7 +57,7 @@ def test_the_decode_only_step_holds_the_length_biased_context():
     decode-only step 12.07 ms as simulated (11.82, 2% under, before capgap34)."""
     job, m, s, hw, im, mid = _backlog_steps(500, 500)
     bare = float(lumped_parts(im, s, 64, REALTIME_TOKEN_BUDGET)[2])
-    assert bare == pytest.approx(mid[mid[:, 0] == 0, 2].mean(), rel=0.005)
+    assert bare == pytest.approx(mid[mid[:, 2] == 0, 3].mean(), rel=0.005)
 
 
 @pytest.mark.parametrize("prompt, output, rel", [(128, 128, 0.02), (500, 500, 0.025)])
