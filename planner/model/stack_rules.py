@@ -516,6 +516,16 @@ def _optimizer_offload_rule(name: str, stack: str, fsdp: str, source: str) -> St
                      lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2)
 
 
+def _expert_tp_rule(name: str, stack: str, what: str, source: str, who: str) -> StackRule:
+    """A stack that splits the routed experts over TP without EP and keeps each whole with EP (expert-TP 1): ``what``
+    says how (the refusal's words), ``who`` names the stack in the figures ("torchtitan shards")."""
+    etp = lambda c: np.where(c.ep > 1, 1, c.tp)  # noqa: E731 -- the one expert-TP the stack runs
+    return StackRule(name, stack, "parallel.etp", what, source,
+                     lambda st, m, t: _moe(m), lambda c, m, t: c.etp == etp(c),
+                     lambda c, m, t: f": {who} experts over TP{int(etp(c)[0])} with EP{int(c.ep[0])}, the plan has "
+                                     f"ETP{int(c.etp[0])}")
+
+
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
     StackRule("mcore-pp-layout", "megatron", "training.framework.pp_layout",
@@ -750,14 +760,11 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: True, lambda c, m, t: (c.ep == 1) | ((_shard(c) * c.cp * c.tp) % c.ep == 0),
               lambda c, m, t: f": dp_shard {int(_shard(c)[0])} x cp {int(c.cp[0])} x tp {int(c.tp[0])} is not a "
                               f"multiple of EP{int(c.ep[0])}"),
-    StackRule("titan-etp", "torchtitan", "parallel.etp",
-              "experts split over other ranks than it shards them (routed experts over TP without EP, not at all "
-              "with EP: expert-TP 1)",
-              "torchtitan 0.3 torchtitan/models/common/moe_sharding.py: with EP the expert weights lie on "
-              "dp_replicate x efsdp x ep",
-              lambda st, m, t: _moe(m), lambda c, m, t: c.etp == np.where(c.ep > 1, 1, c.tp),
-              lambda c, m, t: f": torchtitan shards experts over TP{int(np.where(c.ep > 1, 1, c.tp)[0])} with "
-                              f"EP{int(c.ep[0])}, the plan has ETP{int(c.etp[0])}"),
+    _expert_tp_rule("titan-etp", "torchtitan",
+                    "experts split over other ranks than it shards them (routed experts over TP without EP, not at "
+                    "all with EP: expert-TP 1)",
+                    "torchtitan 0.3 torchtitan/models/common/moe_sharding.py: with EP the expert weights lie on "
+                    "dp_replicate x efsdp x ep", "torchtitan shards"),
     _optimizer_offload_rule("titan-optimizer-offload", "torchtitan", "FSDP",
                             "torchtitan 0.3 training.enable_cpu_offload: FSDP2's CPUOffloadPolicy, an option of "
                             "fully_shard"),
@@ -832,15 +839,12 @@ RULES: tuple[StackRule, ...] = (
               "the Trainer mirrors tp_size / fsdp_size into accelerate's ParallelismConfig (accelerate>=1.12)",
               lambda st, m, t: _moe(m), lambda c, m, t: (c.ep == 1) | (c.ep == c.tp),
               lambda c, m, t: f": EP{int(c.ep[0])} beside TP{int(c.tp[0])}"),
-    StackRule("hf-etp", "hf", "parallel.etp",
-              "experts split over other ranks than its plans split them (each expert whole on one rank with EP, "
-              "every expert over TP without: expert-TP 1 with EP, TP without)",
-              "transformers MoE configs: base_model_ep_plan 'layers.*.mlp.experts.gate_up_proj': 'grouped_gemm' "
-              "(whole experts per rank), base_model_tp_plan 'packed_colwise' / 'rowwise' on the experts (each split "
-              "over TP)",
-              lambda st, m, t: _moe(m), lambda c, m, t: c.etp == np.where(c.ep > 1, 1, c.tp),
-              lambda c, m, t: f": transformers splits experts over TP{int(np.where(c.ep > 1, 1, c.tp)[0])} with "
-                              f"EP{int(c.ep[0])}, the plan has ETP{int(c.etp[0])}"),
+    _expert_tp_rule("hf-etp", "hf",
+                    "experts split over other ranks than its plans split them (each expert whole on one rank with EP, "
+                    "every expert over TP without: expert-TP 1 with EP, TP without)",
+                    "transformers MoE configs: base_model_ep_plan 'layers.*.mlp.experts.gate_up_proj': 'grouped_gemm' "
+                    "(whole experts per rank), base_model_tp_plan 'packed_colwise' / 'rowwise' on the experts (each "
+                    "split over TP)", "transformers splits"),
     # TP on the HF model code shards the linears only (Stack.tp_sequence_parallel False): the norms and residual stream
     # stay whole on every rank and each row-parallel output is all-reduced. Until hfsp34 those stacks were priced
     # with Megatron's sequence parallelism at TP > 1 (reduce-scatter / all-gather, norms and dropout over TP)
