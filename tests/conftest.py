@@ -16,6 +16,12 @@ settings.load_profile("planner")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+#: QA 42's RAG job (docs/qa_log.md "QA 42"): Llama-3.1-70B fp8 (kv fp8), 16,000 + 300 tokens -- prompts of ~8
+#: budget-2,048 chunks each -- at 5 QPS on B200 (tests/test_serving_tpot.py, tests/test_serving_long_prompts.py)
+RAG_JOB = {"model": {"preset": "llama3.1-70b"},
+           "serving": {"qps": 5, "p99_latency_ms": 60, "ttft_ms": 3000, "prompt_tokens": 16000, "output_tokens": 300,
+                       "precision": "fp8", "kv_precision": "fp8"},
+           "constraints": {"instances": ["lambda:gpu_8x_b200_sxm6"]}}
 
 os.environ.setdefault("COLUMNS", "150")
 

@@ -12,12 +12,7 @@ from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_queue import TTFT_QUANTILE
 from planner.workloads.serving_settings import settings_for, sim_workload
-
-RAG = {"model": {"preset": "llama3.1-70b"},
-       "serving": {"qps": 5, "p99_latency_ms": 60, "ttft_ms": 3000, "prompt_tokens": 16000, "output_tokens": 300,
-                   "precision": "fp8", "kv_precision": "fp8"},
-       "constraints": {"instances": ["lambda:gpu_8x_b200_sxm6"]}}
-
+from conftest import RAG_JOB
 
 @pytest.mark.parametrize("replicas, old", [(6, 2262.0), (7, 2253.0)])
 def test_the_p99_ttft_of_a_long_prompt_fleet_counts_the_wait_at_its_own_replica(replicas, old):
@@ -25,7 +20,7 @@ def test_the_p99_ttft_of_a_long_prompt_fleet_counts_the_wait_at_its_own_replica(
     simulated p99 TTFT is 2,774 / 2,530 ms; the analytic 2,704 / 2,447. With the prefill queue pooled over the
     replicas alone it read 2,262 / 2,253 (``old``), hardly over the low-load 2,236 -- and the plan sized the option at
     5 replicas (simulated: 7), now 6."""
-    job = load_job_dict(RAG)
+    job = load_job_dict(RAG_JOB)
     m, s = served_model(job.model), job.serving
     hw = next(h for h in sv._options(job, load_catalog(), None) if h.name == "lambda:gpu_8x_b200_sxm6")
     im = option_iteration(m, s, hw, 4)

@@ -15,6 +15,7 @@ from planner.workloads import serving_queue as sq
 from planner.workloads.serving_iteration import llm_tpot, lumped_iteration, option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, draw_workload, settings_for
+from conftest import RAG_JOB
 
 CHAT = "examples/serving-llama3-8b-chat.yaml"
 
@@ -127,13 +128,6 @@ def test_tpot_quantile_is_memoised_on_exact_values(monkeypatch):
     assert sq.tpot_quantile(im, s, 12, 512) == real(im, s, 12, 512, sq.TPOT_QUANTILE) != first and len(calls) == 3
 
 
-#: QA 42's RAG job: Llama-3.1-70B fp8 (kv fp8), 16,000 + 300 tokens -- prompts of ~8 budget-2,048 chunks each
-RAG = {"model": {"preset": "llama3.1-70b"},
-       "serving": {"qps": 5, "p99_latency_ms": 60, "ttft_ms": 3000, "prompt_tokens": 16000, "output_tokens": 300,
-                   "precision": "fp8", "kv_precision": "fp8"},
-       "constraints": {"instances": ["lambda:gpu_8x_b200_sxm6"]}}
-
-
 @pytest.mark.parametrize("B, old", [(8, 0.70), (25, 0.81)])
 def test_a_long_prompts_chunks_stall_consecutive_steps(B, old):
     """A 16,000-token prompt is chunked over ~8 consecutive steps at budget 2,048 (vLLM V1's chunked prefill), each
@@ -142,7 +136,7 @@ def test_a_long_prompts_chunks_stall_consecutive_steps(B, old):
     p99 TPOT within 6% of the simulated one (36.6 / 38.6 ms at B = 8, 76.6 / 78.8 at 25); as a binomial of
     independent steps it read ``old`` x the simulated (27.1, 63.5 ms)."""
     from planner.spec import load_job_dict
-    job = load_job_dict(RAG)
+    job = load_job_dict(RAG_JOB)
     m, s = served_model(job.model), job.serving
     hw = next(h for h in sv._options(job, load_catalog(), None) if h.name == "lambda:gpu_8x_b200_sxm6")
     im = option_iteration(m, s, hw, 4)
