@@ -116,7 +116,8 @@ def test_changing_inputs_changes_numbers():
     assert any("micro-batch" in df.value.columns[0] for df in at.dataframe)
 
 
-def test_nothing_fits_shows_why_with_the_memory_chart():
+def _no_fit_app():
+    """The page with Llama-3-70B set to TP1 PP1 ZeRO-0 on one p4de.24xlarge, which does not fit."""
     at = _app()
     at.selectbox(key="preset").set_value("llama3-70b").run()
     at.selectbox(key="w_instance").set_value("aws:p4de.24xlarge")
@@ -124,6 +125,11 @@ def test_nothing_fits_shows_why_with_the_memory_chart():
     at.select_slider(key="w_tp").set_value(1)
     at.select_slider(key="w_pp").set_value(1)
     at.select_slider(key="w_zero").set_value(0).run()
+    return at
+
+
+def test_nothing_fits_shows_why_with_the_memory_chart():
+    at = _no_fit_app()
     assert not at.exception
     assert at.error and "memory" in at.error[0].value and "GiB" in at.error[0].value
     assert [h.value for h in at.subheader] == ["the configuration as set"]

@@ -16,7 +16,7 @@ from planner import interactive as wi
 from planner.present import charts
 from planner.units import fmt_usd
 from conftest import EXAMPLES
-from tests.test_app import _app, _charts, _inputs_of, _metrics
+from tests.test_app import _app, _charts, _inputs_of, _metrics, _no_fit_app
 
 CHAT = (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes()
 
@@ -106,13 +106,7 @@ def test_sensitivity_line_leaves_out_a_point_that_does_not_fit_and_labels_it():
 def test_the_configuration_as_set_names_its_recompute():
     """After a no-fit search the page showed the estimate at recompute none (1,275.0 GiB) under an error naming the
     search's nearest at rc:full (1,193.4 GiB); the charts did not say which recompute they showed."""
-    at = _app()
-    at.selectbox(key="preset").set_value("llama3-70b").run()
-    at.selectbox(key="w_instance").set_value("aws:p4de.24xlarge")
-    at.selectbox(key="w_nodes").set_value(1)
-    at.select_slider(key="w_tp").set_value(1)
-    at.select_slider(key="w_pp").set_value(1)
-    at.select_slider(key="w_zero").set_value(0).run()
+    at = _no_fit_app()
     assert not at.exception
     assert "rc:full" in at.error[0].value and "1193.4 GiB" in at.error[0].value
     titles = [str(json.loads(c.proto.spec)["title"]) for c in _charts(at)]
