@@ -59,7 +59,7 @@ import yaml
 
 from planner.errors import InputError, clip, one_of
 from hardware_catalog.errors import MESSAGE_CHARS
-from hardware_catalog.fabric import LaunchFabric, launch_fabrics
+from hardware_catalog.fabric import LaunchFabric
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
 from planner.model.pipeline import layout_counts, pipeline_split
@@ -1219,10 +1219,10 @@ FABRIC_NOTES = {
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 
 
-def fabric_of(hw, nodes: int, fabrics: dict[str, LaunchFabric] | None = None) -> LaunchFabric | None:
+def fabric_of(hw, nodes: int, fabrics: dict[str, LaunchFabric]) -> LaunchFabric | None:
     """The transport a launch of ``nodes`` hosts on ``hw`` must reach (None on one node: no inter-node traffic), from
-    ``fabrics`` (``Catalog.launch_fabrics``; None: the shipped table)."""
-    return (launch_fabrics() if fabrics is None else fabrics).get(hw["name"]) if nodes > 1 else None
+    ``fabrics`` (``Catalog.launch_fabrics``: the shipped table and the user's override rows)."""
+    return fabrics.get(hw["name"]) if nodes > 1 else None
 
 
 #: instance fabrics (instances.csv ``fabric``) a launch needs nothing for: plain Ethernet is TCP, which NCCL's socket
