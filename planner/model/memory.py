@@ -1449,6 +1449,17 @@ def hf_ep_whole_share(share, attn_whole, attn_share):
     return np.where(attn_whole, share + attn_share * (1.0 - share), share)
 
 
+def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, recompute: int, attn_whole: bool,
+                  precision: str, impl: str) -> float:
+    """One distinct (micro-batch, TP, SP, recompute) row's share of a layer's saves on the HF code: ``hf_tp_share``,
+    with the attention blocks' saves whole where an HF EP plan leaves attention out (``hf_ep_whole_share``)."""
+    share = float(hf_tp_share(m, seq, int(micro_batch), float(tp), bool(sp), int(recompute)))
+    if attn_whole:
+        share = float(hf_ep_whole_share(share, True, hf_attention_saves_share(m, seq, int(micro_batch), precision,
+                                                                             impl)))
+    return share
+
+
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
     """The share of one layer's saved activations a tensor-parallel rank of the HF model code keeps, per candidate:
     the fused-kernel table's (activations.layer_activation_bytes, Korthikanti et al. 2022 Table 2) bytes at (tp, sp)
@@ -1478,9 +1489,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     rows = []
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
         r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2)
-        share = hf_tp_share(m, seq, int(mb), float(tp), bool(sp), int(rc))
-        if wh:
-            share = hf_ep_whole_share(share, True, hf_attention_saves_share(m, seq, int(mb), precision, impl))
+        share = hf_rank_share(m, seq, mb, tp, sp, rc, wh, precision, impl)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
@@ -1542,9 +1551,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(whole, c.tp.shape))
     rows = []
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
-        share = float(hf_tp_share(m, seq, int(mb), float(tp), bool(sp), int(rc)))
-        if wh:
-            share = float(hf_ep_whole_share(share, True, hf_attention_saves_share(m, seq, int(mb), precision, impl)))
+        share = hf_rank_share(m, seq, mb, tp, sp, rc, wh, precision, impl)
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
         passed, grads, vocab = got[(False, True)]
 
