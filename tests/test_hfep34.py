@@ -73,10 +73,10 @@ def test_the_ep_plan_table_and_an_unread_family():
     tp, ep = np.array([4.0, 4.0]), np.array([1.0, 4.0])
     q = ModelSpec(**PRESETS["qwen3-30b-a3b"])
     assert q.hf_model_type == "qwen3_moe"
-    assert list(moe_mech.hf_ep_attention_tp(q, hf, tp, ep)) == [4.0, 1.0]
-    assert list(moe_mech.hf_ep_attention_tp(q, mc, tp, ep)) == [4.0, 4.0]
+    assert list(moe_mech.hf_ep_tp(q, hf, tp, ep, "attention")) == [4.0, 1.0]
+    assert list(moe_mech.hf_ep_tp(q, mc, tp, ep, "attention")) == [4.0, 4.0]
     ds = ModelSpec(**PRESETS["deepseek-v3"])
-    assert list(moe_mech.hf_ep_attention_tp(ds, hf, tp, ep)) == [4.0, 4.0]
+    assert list(moe_mech.hf_ep_tp(ds, hf, tp, ep, "attention")) == [4.0, 4.0]
     assert "deepseek_v3 is not read" in moe_mech.hf_ep_plan_note(ds, hf, 4)
     anon = ModelSpec(**{**PRESETS["qwen3-30b-a3b"], "hf_model_type": None})
     assert "not read" in moe_mech.hf_ep_plan_note(anon, hf, 4)

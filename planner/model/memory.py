@@ -69,7 +69,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (HF_PRECISION, adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import hf_ep_attention_tp, hf_ep_plan as moe_mech_plan
+from planner.model.moe import hf_ep_plan as moe_mech_plan, hf_ep_tp
 from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
                                     uniform_groups, vpp_group_size)
@@ -1174,7 +1174,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
             # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), the
             # attention's whole where an HF EP plan leaves it out (hf_ep_whole_share)
             share = hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_)
-            whole = np.asarray(hf_ep_attention_tp(m, st, tp_, ep_)) < np.asarray(tp_)
+            whole = np.asarray(hf_ep_tp(m, st, tp_, ep_, "attention")) < np.asarray(tp_)
             if np.any(whole):
                 from planner.model.activations_hf import hf_attn_impl
                 prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
@@ -1243,7 +1243,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-    # (and where an HF EP plan leaves attention whole: moe.hf_ep_attention_tp)
+    # (and where an HF EP plan leaves attention whole: moe.hf_ep_tp)
     ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op"
                                               or moe_mech_plan(m, st) is not None) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
@@ -1484,7 +1484,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     from planner.model.activations_hf import hf_activations, hf_attn_impl
 
     impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
-    whole = np.asarray(hf_ep_attention_tp(m, stack, c.tp, c.ep)) < np.asarray(c.tp)  # an HF EP plan's whole attention
+    whole = np.asarray(hf_ep_tp(m, stack, c.tp, c.ep, "attention")) < np.asarray(c.tp)  # an HF EP plan's whole attention
     (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(whole, c.tp.shape))
     rows = []
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
@@ -1547,7 +1547,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     variants = [(False, True)] + [(True, True)] * bool(keep.any())
     if precision == "amp_bf16" and (zero >= 3).any():
         variants.append((False, False))
-    whole = np.asarray(hf_ep_attention_tp(m, stack, c.tp, c.ep)) < np.asarray(c.tp)  # an HF EP plan's whole attention
+    whole = np.asarray(hf_ep_tp(m, stack, c.tp, c.ep, "attention")) < np.asarray(c.tp)  # an HF EP plan's whole attention
     (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(whole, c.tp.shape))
     rows = []
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):

@@ -213,19 +213,12 @@ def hf_ep_plan(m, stack) -> HfEpPlan | None:
     return HF_EP_PLANS.get(getattr(m, "hf_model_type", None) or "")
 
 
-def hf_ep_attention_tp(m, stack, tp, ep):
-    """The degree the attention block (its projections, core and all-reduce) is split over per candidate: 1 at EP >
-    1 where the model's transformers EP plan leaves attention whole (``HF_EP_PLANS``), else ``tp``."""
+def hf_ep_tp(m, stack, tp, ep, part: str):
+    """The degree ``part`` of a layer -- "attention" (its projections, core and all-reduce) or "dense_mlp" (the dense
+    layers of an MoE model) -- is split over per candidate: 1 at EP > 1 where the model's transformers EP plan leaves
+    it whole (``HF_EP_PLANS``: the ``HfEpPlan`` field of that name), else ``tp``."""
     plan = hf_ep_plan(m, stack)
-    if plan is None or plan.attention:
-        return tp
-    return np.where(np.asarray(ep) > 1, 1.0, tp)
-
-
-def hf_ep_dense_tp(m, stack, tp, ep):
-    """As ``hf_ep_attention_tp``, for the dense MLP (the dense layers of an MoE model)."""
-    plan = hf_ep_plan(m, stack)
-    if plan is None or plan.dense_mlp:
+    if plan is None or getattr(plan, part):
         return tp
     return np.where(np.asarray(ep) > 1, 1.0, tp)
 

@@ -448,8 +448,8 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
                         tp=tp, cp=cp, ep=ep, mb=mb, etp=etp, sp=sp, seq=seq, combine=combine, sp_div=sp_div,
                         wgrad=wgrad, bf16_share=bf16_share, mtp_share=mtp_share,
                         moe_share=m.moe_layers / m.layers, T=T,
-                        atp=np.asarray(moe_mech.hf_ep_attention_tp(m, fw, tp, ep), dtype=np.float64),
-                        dtp=np.asarray(moe_mech.hf_ep_dense_tp(m, fw, tp, ep), dtype=np.float64))
+                        atp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "attention"), dtype=np.float64),
+                        dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
