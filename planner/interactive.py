@@ -838,11 +838,12 @@ class ServingBudget:
 
 def serving_budget(view: dict) -> Optional[ServingBudget]:
     """What a budget line needs from a real-time serving plan, in the CLI's and the report's words and formatters
-    (``present.serving.budget_words``, ``report.range_cell`` / ``serving_budget_risks``): until app34 the page showed
+    (``present.serving.budget_words``, ``serving_budget.range_cell`` / ``serving_budget_risks``): until app34 the page showed
     $ per hour and per million requests only, where `planner serve` prints "per month: $9.51k ($13.03/h x 730 h,
     on-demand), per year $114.1k" and a likely range of 6 to 10 replicas, $8.15k to $13.6k a month. None where
     the plan has no budget (offline, no QPS, no price)."""
-    from planner.present.report import range_cell, serving_budget_risks
+    from planner.present.report import serving_budget_risks
+    from planner.workloads.serving_budget import range_cell
     from planner.present.serving import budget_words
 
     res = view["plan"]

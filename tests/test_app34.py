@@ -37,7 +37,7 @@ def chat():
 def test_serving_view_shows_the_month_the_year_and_the_likely_range(chat):
     """The page showed $ per hour and per million requests only; `planner serve` prints "per month: $9.51k ($13.03/h
     x 730 h, on-demand), per year $114.1k" and the likely range. The same numbers, in the CLI's formatter."""
-    from planner.present.report import range_cell
+    from planner.workloads.serving_budget import range_cell
     from planner.present.serving import budget_words
 
     at, view = chat

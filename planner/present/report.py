@@ -50,6 +50,7 @@ from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
 from planner.workloads.serving import NO_TPOT, tpot_words
+from planner.workloads.serving_budget import range_cell
 from planner.workloads.training import recommend
 
 GiB = 2**30
@@ -1042,15 +1043,6 @@ def _under(ms: Optional[float], target: Optional[float]) -> str:
         return ""
     d = 1 - ms / target
     return f" ({fmt_pct(abs(d))} {'under' if d >= 0 else 'over'})"
-
-
-def range_cell(b: dict) -> str:
-    """The likely range of a serving plan's fleet (``serving_budget.serving_budget``), or why it has none (a generic model);
-    the app's serving view says it in these words too (``interactive.serving_budget``)."""
-    if not b["replicas_range"]:
-        return b["range_basis"]
-    (lo, hi), (ml, mh) = b["replicas_range"], b["usd_per_month_range"]
-    return f"{lo:,} to {hi:,} replicas, {fmt_usd(ml)} to {fmt_usd(mh)} a month"
 
 
 def _replicas_month(r: dict, of: str = "") -> str:

@@ -130,12 +130,19 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                 analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot)
 
 
+def range_cell(b: dict) -> str:
+    """The likely range of a plan's fleet (``serving_budget``'s ``replicas_range`` and the months it implies) in
+    words, or why it has none (a generic model): the serving review's cell, the app's line, ``budget_accuracy``."""
+    if not b["replicas_range"]:
+        return b["range_basis"]
+    (lo, hi), (ml, mh) = b["replicas_range"], b["usd_per_month_range"]
+    return f"{lo:,} to {hi:,} replicas, {fmt_usd(ml)} to {fmt_usd(mh)} a month"
+
+
 def budget_accuracy(b: dict) -> str:
     """The plan's likely range in one line (``serve --json``'s ``accuracy``, the terminal's and the report's)."""
     if not b["replicas_range"]:
         return b["range_basis"]
-    lo, hi = b["replicas_range"]
-    ml, mh = b["usd_per_month_range"]
-    return (f"likely range {lo:,} to {hi:,} replicas, {fmt_usd(ml)} to {fmt_usd(mh)} a month on-demand (730 h a "
+    return (f"likely range {range_cell(b)} on-demand (730 h a "
             f"month; predicted {count_of(b['replicas'], 'replica')}, {fmt_usd(b['usd_per_month'])} a month, sized by the "
             f"{'simulation' if b['sized_by'] == 'simulated' else 'analytic screen'}): {b['range_basis']}")
