@@ -13,6 +13,7 @@ here (GiB, hours, $), as DESIGN.md asks.
 """
 from __future__ import annotations
 
+import math
 import textwrap
 
 import altair as alt
@@ -136,8 +137,6 @@ def label_on_left(at: float, xs, width: int, text: str = "recommended", dx: int 
     """Whether a point's label goes to its left on a log x axis ``width`` px wide: where, written to its right, it
     would pass the plot's right edge (Vega rounds a log domain out to powers of ten, ``nice``), and run into
     whatever is beside the plot -- the colour legend, in the cost-vs-time chart."""
-    import math
-
     vals = [float(v) for v in xs if v == v and v > 0] + [float(at)]
     lo, hi = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
     if hi <= lo:
