@@ -423,14 +423,20 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     return out if out.shape else out[()]
 
 
+def time_in_service(im: IterationModel, s: ServingSpec, L, b, batch: int, budget: int = REALTIME_TOKEN_BUDGET):
+    """W: a request's mean time in a slot with ``L`` others in flight and ``b`` decoding (vectorised): its TTFT beside
+    them (``llm_ttft`` without a rate) and O - 1 decode steps as the engine runs them at b (``lumped_iteration``: the
+    b - 1 others' next prompts in lumps). ``screen_concurrency``'s W(L) and ``slot_service``'s W(n)."""
+    return (llm_ttft(im, s, L, batch, budget=budget)
+            + (s.output_tokens - 1) * lumped_iteration(im, s, b, budget, prefilling=b - 1.0))
+
+
 def slot_service(im: IterationModel, s: ServingSpec, batch: int, budget: int = REALTIME_TOKEN_BUDGET) -> np.ndarray:
     """W(n) for n = 1 .. ``batch`` in a replica's slots: a request's mean time in service were the occupancy to stay
-    at n, its TTFT beside the n - 1 others (``llm_ttft`` without a rate) and O - 1 decode steps as the engine runs
-    them at batch n (``lumped_iteration``, the n - 1 others' next prompts in lumps) -- ``screen_concurrency``'s W at
-    L = n - 1, the departure rates n / W(n) of the occupancy chain (``occupancy_distribution``)."""
+    at n (``time_in_service`` beside the n - 1 others, n decoding) -- ``screen_concurrency``'s W at L = n - 1, the
+    departure rates n / W(n) of the occupancy chain (``occupancy_distribution``)."""
     n = np.arange(1, int(batch) + 1, dtype=np.float64)
-    return (llm_ttft(im, s, n - 1.0, int(batch), budget=budget)
-            + (s.output_tokens - 1) * lumped_iteration(im, s, n, budget, prefilling=n - 1.0))
+    return time_in_service(im, s, n - 1.0, n, int(batch), budget)
 
 
 #: the token budget (vLLM ``max_num_batched_tokens``) an offline backlog runs at: the analytic fill (``offline_run``)
@@ -755,14 +761,12 @@ def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int,
     (``screen_tpot``; ``llm_tpot`` at b until tpot33).
     ``im``: the option's iteration model where the caller has it (``llm_option``)."""
     im = im or option_iteration(m, s, hw, tp)
-    O = s.output_tokens
     L = 0.0
     for _ in range(CONCURRENCY_ITERATIONS):
         b = min(1.0 + L, float(batch))
         # the mean time in service: its decode steps as the engine runs them (the others' prompts in lumps,
         # lumped_iteration), not llm_tpot's step at the mean composition
-        W = float(llm_ttft(im, s, L, batch)) + (O - 1) * float(lumped_iteration(im, s, b, REALTIME_TOKEN_BUDGET,
-                                                                               prefilling=b - 1.0))
+        W = float(time_in_service(im, s, L, b, batch))
         nxt = min(rate * W, float(batch))
         if abs(nxt - L) <= 1e-9 * max(nxt, 1.0):
             L = nxt
