@@ -92,6 +92,48 @@ def test_aks_nd_h100_v5_pods_request_the_ib_hcas_and_set_nccl_ib():
     assert any("no infiniband network on azure" in n for n in _notes(sky))
 
 
+@pytest.mark.parametrize("instance, topo", [("azure:Standard_ND96isr_H100_v5", "ndv5-topo.xml"),
+                                            ("azure:Standard_ND96isr_H200_v5", "ndv5-topo.xml"),
+                                            ("azure:Standard_ND96amsr_A100_v4", "ndv4-topo.xml")])
+def test_sbatch_and_torchrun_on_azure_nd_export_the_hpc_images_nccl_conf(instance, topo):
+    """azure35: an sbatch / torchrun launch on an ND node carried the InfiniBand note only; it now exports what the
+    Azure HPC image's /etc/nccl.conf sets for the VM size (Azure/azhpc-images customizations/ndv4.sh / ndv5.sh), so a
+    launch inside a container runs NCCL with the same topology file, and says what it leaves out."""
+    job, best = _plan(instance, 2)
+    want = {"NCCL_IB_PCI_RELAXED_ORDERING": "1", "NCCL_IGNORE_CPU_AFFINITY": "1",
+            "NCCL_TOPO_FILE": f"/opt/microsoft/{topo}"}
+    slurm = emit_launch_spec(job, best, "slurm")
+    exports = dict(line[len("export "):].split("=", 1) for line in slurm.splitlines() if line.startswith("export NCCL_"))
+    assert exports == want
+    line = next(x for x in emit_launch_spec(job, best, "torchrun").splitlines() if "torchrun " in x)
+    assert all(f"{k}={v}" in line.split("torchrun ")[0] for k, v in want.items())
+    for text in (slurm, emit_launch_spec(job, best, "torchrun")):
+        assert any("/etc/nccl.conf" in n and "UCX_" in n and "SHARP" in n and "/opt/microsoft" in n
+                   for n in _notes(text))
+    # the k8s pods keep AKS's variables and the ConfigMap path, not the HPC image's
+    k8s = {e["name"]: e["value"] for e in _containers(emit_launch_spec(job, best, "k8s"))[0]["env"]}
+    assert k8s["NCCL_TOPO_FILE"] == "/opt/nvidia-topology/topo.xml" and "NCCL_IB_PCI_RELAXED_ORDERING" not in k8s
+    # one node (no inter-node traffic) and another fabric (EFA) export none
+    for other, nodes in ((instance, 1), ("aws:p5.48xlarge", 2)):
+        job, best = _plan(other, nodes)
+        for fmt in ("slurm", "torchrun"):
+            assert "NCCL_TOPO_FILE" not in emit_launch_spec(job, best, fmt), (other, nodes, fmt)
+
+
+def test_nd_h200_v5_is_a_priced_infiniband_cluster_row_with_its_fabric(catalog):
+    """azure35: ND H200 v5 was absent (not in the SkyPilot Azure snapshot). Its shape is Microsoft's size page, its
+    price a secondary quote of the Azure Retail Prices API (eastus2), and its launch reads the ND v5 topology file."""
+    i = catalog.instance("azure:Standard_ND96isr_H200_v5")
+    assert (i.gpu.name, i.gpu_count, i.fabric, i.cluster) == ("H200-SXM-141GB", 8, "infiniband", True)
+    assert i.network_bw * 8 / 1e9 == pytest.approx(3200) and i.price_ondemand == pytest.approx(84.8)
+    assert i.price_spot is None and i.region == "eastus2" and "SECONDARY" in i.source
+    row = launch_fabric("azure:Standard_ND96isr_H200_v5")
+    assert (row.transport, row.devices, row.nccl_topo) == ("infiniband", 8, "ndv5-topo.xml")
+    job, best = _plan("azure:Standard_ND96isr_H200_v5", 2)
+    for c in _containers(emit_launch_spec(job, best, "k8s")):
+        assert c["resources"]["limits"] == {"nvidia.com/gpu": 8, "rdma/ib": 8}
+
+
 def test_gke_a3_mega_pods_carry_the_tcpxo_annotations_and_daemon():
     """fabric34: GKE's multi-network annotations, the TCPXO plugin's variables and volumes and its daemon sidecar are
     written into the pods (Google's gpudirect-tcpxo/nccl-test-latest.yaml), the cluster's names as placeholders."""

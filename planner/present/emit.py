@@ -1265,6 +1265,41 @@ IB_TOPO_DIR = "/opt/nvidia-topology"
 IB_TOPO_CONFIGMAP = "nvidia-topology"
 
 
+#: What the Azure HPC image has NCCL read on an ND node (Azure/azhpc-images, read 2026-12-05): its
+#: components/setup_sku_customizations.sh copies ``topology/*.xml`` to /opt/microsoft and runs, by VM size,
+#: ``customizations/ndv4.sh`` (``standard_nd*v4``) or ``ndv5.sh`` (``standard_nd96is*_h[1-2]00_v5``: ND H100 v5 and
+#: ND H200 v5), each of which writes /etc/nccl.conf with NCCL_IB_PCI_RELAXED_ORDERING=1, NCCL_TOPO_FILE (a link to
+#: /opt/microsoft/ndv4-topo.xml or ndv5-topo.xml) and NCCL_IGNORE_CPU_AFFINITY=1. NCCL reads /etc/nccl.conf of the
+#: file system it runs in, so a launch inside a container image loses them; the sbatch and torchrun specs export the
+#: same three (an exported variable takes precedence over the file, with the same values on the bare image). The
+#: k8s pods keep Azure/aks-rdma-infiniband's variables and ConfigMap (``IB_ENV``): AKS nodes need not run this image.
+AZURE_HPC_TOPO_DIR = "/opt/microsoft"
+AZURE_HPC_NCCL_CONF = (("NCCL_IB_PCI_RELAXED_ORDERING", "1"), ("NCCL_IGNORE_CPU_AFFINITY", "1"))
+
+
+def host_fabric_env(plan: LaunchPlan) -> dict[str, str]:
+    """The NCCL variables an sbatch / torchrun launch on an Azure ND node exports (``AZURE_HPC_NCCL_CONF`` and the
+    row's topology file under /opt/microsoft); none for another fabric, one node, or a row without a topology file.
+    Until azure35 these launches carried the InfiniBand note only."""
+    fab = plan.fabric
+    if fab is None or fab.transport != "infiniband" or not fab.nccl_topo:
+        return {}
+    return {**dict(AZURE_HPC_NCCL_CONF), "NCCL_TOPO_FILE": f"{AZURE_HPC_TOPO_DIR}/{fab.nccl_topo}"}
+
+
+def host_fabric_notes(plan: LaunchPlan) -> list[str]:
+    """What the exported ``host_fabric_env`` is, where it comes from and what it leaves out (sbatch / torchrun)."""
+    env = host_fabric_env(plan)
+    if not env:
+        return []
+    topo = plan.fabric.nccl_topo
+    return [f"the NCCL_* exports are what the Azure HPC image's /etc/nccl.conf sets on a {plan.instance} "
+            f"(Azure/azhpc-images customizations/{topo.split('-')[0]}.sh); in a container, mount the host's "
+            f"{AZURE_HPC_TOPO_DIR} (NCCL_TOPO_FILE={env['NCCL_TOPO_FILE']}) and /dev/infiniband. Not set: UCX_* "
+            "(HPC-X MPI's transport, not NCCL's under torchrun) and SHARP (NCCL_COLLNET_ENABLE with the image's "
+            "nccl-rdma-sharp-plugins: no Microsoft source found that ND's fabric runs SHARP aggregation)"]
+
+
 @dataclass(frozen=True)
 class GkeNetworking:
     """What a GKE pod of a GPUDirect transport carries, from Google's manifests in GoogleCloudPlatform/
@@ -1471,7 +1506,7 @@ def _header(plan: LaunchPlan, comment: str = "#", notes=()) -> str:
 
 
 def _command(plan: LaunchPlan, node_rank: str, master_addr: str, master_port: str) -> str:
-    env = " ".join(f"{k}={v}" for k, v in plan.env.items())
+    env = " ".join(f"{k}={v}" for k, v in {**plan.env, **host_fabric_env(plan)}.items())
     launcher = torchrun_args(plan, node_rank, master_addr, master_port)
     return (env + " " if env else "") + " ".join(launcher) + " \\\n  " + _lines(plan.program)
 
@@ -1479,7 +1514,7 @@ def _command(plan: LaunchPlan, node_rank: str, master_addr: str, master_port: st
 def emit_torchrun(plan: LaunchPlan) -> str:
     where = ("run once on the node" if plan.nodes == 1 else
              f"run on each of the {plan.nodes} nodes with NODE_RANK=0..{plan.nodes - 1} and MASTER_ADDR = node 0's address")
-    return (_header(plan) + f"\n# {where}\n"
+    return (_header(plan, notes=host_fabric_notes(plan)) + f"\n# {where}\n"
             + _command(plan, "$NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)) + "\n")
 
 
@@ -1497,13 +1532,13 @@ def emit_slurm(plan: LaunchPlan) -> str:
           f"--gpus-per-node={plan.gpus_per_node}", "--exclusive", f"--time={_slurm_time(plan.hours)}"]
     if plan.vcpus_per_node:
         sb.append(f"--cpus-per-task={int(plan.vcpus_per_node)}")
-    body = ["#!/bin/bash"] + [f"#SBATCH {s}" for s in sb] + [_header(plan),
+    body = ["#!/bin/bash"] + [f"#SBATCH {s}" for s in sb] + [_header(plan, notes=host_fabric_notes(plan)),
             f"# --time is the plan's expected {fmt_time(plan.hours * 3600)} (checkpoint pauses and failures included where "
             f"the job models them) x {SLURM_TIME_HEADROOM} headroom",
             "set -euo pipefail",
             'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
             f"export MASTER_PORT={MASTER_PORT}"]
-    body += [f"export {k}={v}" for k, v in plan.env.items()]
+    body += [f"export {k}={v}" for k, v in {**plan.env, **host_fabric_env(plan)}.items()]
     # single quotes: SLURM_NODEID must expand per task, on its own node
     launcher = torchrun_args(plan, "$SLURM_NODEID", "$MASTER_ADDR", "$MASTER_PORT")
     cmd = " ".join(launcher) + " " + " ".join(_quote(x) for x in plan.program)
