@@ -12,7 +12,7 @@ from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import FRAMEWORK
 from conftest import ROOT
-from tests.test_step_time import LLAMA, cands, hw_for
+from test_step_time import LLAMA, cands, hw_for
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

@@ -21,7 +21,7 @@ from planner.spec import ModelSpec  # noqa: E402
 TOL = 0.02  # measured on torch 2.13 CPU: <= 0.2 % (bf16 LayerNorm keeps bf16 stats on CPU)
 B = 2
 
-from tests.tiny_models import MODELS  # noqa: E402
+from tiny_models import MODELS  # noqa: E402
 
 DTYPES = {"fp32": (torch.float32, 4), "bf16": (torch.bfloat16, 2)}
 

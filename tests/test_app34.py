@@ -16,7 +16,7 @@ from planner import interactive as wi
 from planner.present import charts
 from planner.units import fmt_usd
 from conftest import EXAMPLES
-from tests.test_app import _app, _charts, _inputs_of, _metrics, _no_fit_app
+from test_app import _app, _charts, _inputs_of, _metrics, _no_fit_app
 
 CHAT = (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes()
 

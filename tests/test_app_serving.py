@@ -8,7 +8,7 @@ import pytest
 
 from planner import interactive as wi
 from conftest import EXAMPLES
-from tests.test_app import _app, _metrics
+from test_app import _app, _metrics
 
 #: the chat example with a GPU cap, so that one page shows both the serving view and the "held to" lines
 CHAT = (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes().replace(b"constraints:\n", b"constraints:\n  max_gpus: 512\n")

@@ -4,7 +4,7 @@ Its own file: pytest-xdist's ``--dist loadfile`` runs a file on one worker, and 
 tests' CPU (tests/test_app.py's helpers)."""
 from __future__ import annotations
 
-from tests.test_app import _app, _charts, _metrics
+from test_app import _app, _charts, _metrics
 
 
 def test_every_widget_once_including_extremes():

@@ -11,7 +11,7 @@ from planner.model import stacks
 from planner.model.step_time import OPTIMIZER_BYTES_FOREACH, OPTIMIZER_BYTES_PER_PARAM, step_time
 from planner.spec import ModelSpec, TrainingSpec
 from conftest import ROOT
-from tests.test_step_time import cands, hw_for
+from test_step_time import cands, hw_for
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

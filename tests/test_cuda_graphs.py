@@ -8,7 +8,7 @@ from planner.model.stacks import cuda_graph_host_ops, cuda_graph_parts, resolve
 from planner.model.step_time import BWD_HOST_FACTOR, step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
-from tests.test_step_time import cands, hw_for
+from test_step_time import cands, hw_for
 
 #: a model so small that every layer pass is host-bound on any GPU (its GPU work per op is well under a launch)
 TINY = ModelSpec(name="tiny", layers=4, hidden=256, heads=4, kv_heads=4, ffn_hidden=1024, vocab=1024)
@@ -154,7 +154,7 @@ def test_megatron_launch_flags_name_the_graphs():
     """The emitted flags are Megatron-Core 0.16.1's (arguments.py: --cuda-graph-impl, --cuda-graph-scope nargs='+');
     a full-iteration graph of a dropless MoE, timed as the later sync-free path, is refused."""
     from planner.present.emit import emit_launch_spec
-    from tests.test_emit import _argv, _flags, _plan
+    from test_emit import _argv, _flags, _plan
 
     tr = {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e11,
           "framework": {"name": "megatron-core", "cuda_graph_impl": "transformer_engine",

@@ -11,7 +11,7 @@ from planner.search.recommend import recommend
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
 from conftest import write_job
-from tests.test_dspart import BLOOM, GPT2, _job, ds_partition_uniform, gpt_pipe
+from test_dspart import BLOOM, GPT2, _job, ds_partition_uniform, gpt_pipe
 
 BF16 = 2  # bytes a bf16 weight takes (ZeRO-1 keeps the weights whole on every DP rank)
 

@@ -289,7 +289,7 @@ def test_step_time_gemm_work_is_the_counted_flops(catalog, m, t, meas):
 
     from planner.model.finetune import finetune_flops_per_token
     from planner.model.step_time import step_time
-    from tests.test_step_time import cands, hw_for
+    from test_step_time import cands, hw_for
 
     b, s = meas["batch"], meas["seq"]
     t = t.model_copy(update=dict(seq_len=s, global_batch=b, micro_batch=b, flash_attention=False))
@@ -311,7 +311,7 @@ def test_lora_plan_flops_use_the_searched_micro_batch(catalog):
     from planner.model.step_time import step_time
     from planner.search.recommend import recommend
     from planner.spec.load import load_job_dict
-    from tests.test_step_time import cands, hw_for
+    from test_step_time import cands, hw_for
 
     job = load_job_dict({"model": {"preset": "mixtral-8x7b"},
                          "training": {"mode": "lora", "lora": {"rank": 16, "targets": "all-linear"}, "seq_len": 1024, "tokens": 1e9,

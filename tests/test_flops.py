@@ -25,7 +25,7 @@ B = 2
 register_cpu_flash_flops()
 
 
-from tests.tiny_models import LLAMA, MODELS  # noqa: E402
+from tiny_models import LLAMA, MODELS  # noqa: E402
 
 
 

@@ -12,7 +12,7 @@ from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
 from planner.spec.presets import PRESETS
-from tests.test_step_time import LLAMA, cands, hw_for
+from test_step_time import LLAMA, cands, hw_for
 
 
 def _gemm_delta(hw, stack, shapes):

@@ -7,7 +7,7 @@ import pytest
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
 from planner.workloads.training import estimate_job
-from tests.test_qa23 import _job  # the same Llama-3-8B fp8 job builder
+from test_qa23 import _job  # the same Llama-3-8B fp8 job builder
 
 
 # ---- 1. Blackwell keeps no transposed FP8 weight --------------------------------------------------------------------

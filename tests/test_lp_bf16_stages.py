@@ -8,7 +8,7 @@ from planner.model.stacks import resolve
 from planner.model.step_time import slowest_stage, step_time
 from planner.spec import TrainingSpec
 from planner.vocab import SCHEDULE
-from tests.test_step_time import LLAMA, cands, hw_for
+from test_step_time import LLAMA, cands, hw_for
 
 
 def megatron_lp16_layers_per_stage(layers, pp, v, first, last):
@@ -255,7 +255,7 @@ def test_first_layers_over_a_stage_are_refused(tmp_path, cli):
 def test_emit_writes_both_counts():
     """--emit writes the switch and both counts (Megatron-Core defaults each to 1, so a 0 is written out)."""
     from planner.present.emit import emit_launch_spec
-    from tests.test_emit import _argv, _flags, _plan
+    from test_emit import _argv, _flags, _plan
 
     for fw, want in (({"first_last_layers_bf16": True}, ("1", "1")), ({"lp_bf16_layers": 3}, ("0", "3")),
                      ({"lp_bf16_first_layers": 2, "lp_bf16_layers": 1}, ("2", "1"))):

@@ -145,7 +145,7 @@ def test_simulate_agrees_with_estimate(catalog, gb, n):
 
 def test_emit_writes_the_flag_when_not_the_default(catalog):
     from planner.present.emit import megatron_args
-    from tests.test_launch_parsers import megatron_args as parse
+    from test_launch_parsers import megatron_args as parse
 
     def argv(gb, n):
         job = load_job_dict(_job(gb, n))

@@ -9,8 +9,8 @@ from planner.model.stacks import resolve
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import _llama, _moe
-from tests.test_fp8keep30 import _gemm_delta, _kept_first_layer_delta
-from tests.test_step_time import cands, hw_for
+from test_fp8keep30 import _gemm_delta, _kept_first_layer_delta
+from test_step_time import cands, hw_for
 
 #: a small DeepSeek-like model: 4 layers, the first dense (first_k_dense_replace 1, an 11008-wide dense MLP), the
 #: rest MoE of 8 experts 1024 wide, top-2; plain attention (no MLA) so its projections are two GEMMs by hand. (At

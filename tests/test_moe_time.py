@@ -13,7 +13,7 @@ from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
 from planner.vocab import FP8_RECIPE
-from tests.test_step_time import cands, hw_for
+from test_step_time import cands, hw_for
 
 QWEN3_235B = ModelSpec(**PRESETS["qwen3-235b-a22b"])
 DSV3 = ModelSpec(**PRESETS["deepseek-v3"])
@@ -414,7 +414,7 @@ def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():
     the all-to-all dispatcher (Megatron-LM's default would be allgather) or DeepEP through the
     flex dispatcher, the combined-1F1B overlap, and --expert-tensor-parallel-size when etp != tp."""
     from planner.present.emit import emit_launch_spec
-    from tests.test_emit import _argv, _flags, _plan
+    from test_emit import _argv, _flags, _plan
 
     tr = {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e11}
     plain = _plan({"tp": 2, "pp": 1, "ep": 8, "zero": 1}, model={"preset": "qwen3-30b-a3b"}, training=tr)

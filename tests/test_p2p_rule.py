@@ -15,7 +15,7 @@ from planner.model.pipeline import (bubble_time, fill_exposure, overlapped_sends
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import SCHEDULE
-from tests.test_step_time import cands, hw_for
+from test_step_time import cands, hw_for
 
 
 def _analytic(pp, m, v, t_f, t_b, p):

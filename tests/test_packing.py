@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 from torch.utils import flop_counter as fc  # noqa: E402
 
 from calibration.reference_models import build_model, register_cpu_flash_flops  # noqa: E402
-from tests.tiny_models import GPT, LLAMA  # noqa: E402
+from tiny_models import GPT, LLAMA  # noqa: E402
 
 register_cpu_flash_flops()
 

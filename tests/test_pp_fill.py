@@ -17,7 +17,7 @@ from planner.model.pipeline import fill_sends, pipeline_timing
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import SCHEDULE
-from tests.test_step_time import cands
+from test_step_time import cands
 
 
 def _walk(pp, vpp, stage_gpus, gpus_per_node):

@@ -312,7 +312,7 @@ def test_block_and_uniform_saved_bytes_match_torch_checkpoint():
     formulas: pipeline.recomputed_fraction / uniform_groups of the none and full per-layer bytes)."""
     from planner.model.activations import FULL as A_FULL, NONE as A_NONE, layer_activation_bytes
     from planner.model.memory import _partial_recompute_saves
-    from tests.tiny_models import MODELS
+    from tiny_models import MODELS
     spec, L = MODELS["llama"], 6
     none_b = float(layer_activation_bytes(spec, 128, 2, act_bytes=2))
     full_b = float(layer_activation_bytes(spec, 128, 2, recompute=A_FULL, act_bytes=2))
@@ -438,7 +438,7 @@ def test_layer_sac_saved_bytes_match_torch_checkpoint():
     from calibration.reference_models import SavedTensors, build_model
     from planner.model.activations import FULL as A_FULL, layer_activation_bytes
     from planner.model.memory import _partial_recompute_saves
-    from tests.tiny_models import MODELS
+    from tiny_models import MODELS
     spec, L = MODELS["llama"], 6
     m = spec.model_copy(update=dict(layers=L))
     none_b = float(layer_activation_bytes(spec, 128, 2, act_bytes=2))

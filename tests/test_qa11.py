@@ -161,7 +161,7 @@ no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-on
 def test_calibrate_on_a_cpu_only_machine_says_so(cli, monkeypatch, tmp_path):
     """--device auto measured the CPU without a word; --device cuda named the field "device", not the option."""
     from calibration import bench
-    from tests.test_calibration import make_profile
+    from test_calibration import make_profile
 
     calls = []
     monkeypatch.setattr(bench, "run_calibration", lambda **kw: calls.append(kw) or make_profile())

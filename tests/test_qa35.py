@@ -41,7 +41,7 @@ def test_app_serving_view_takes_the_uploaded_profile():
     its answer differed from `planner serve --profile` on the same files (here: the CLI refuses a CPU profile for an
     H100 job; the app planned on as if no profile were given)."""
     from conftest import ROOT
-    from tests.test_app import _app
+    from test_app import _app
 
     cpu_profile = (ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json").read_bytes()
     job = (b"model: {preset: llama3-8b}\nserving: {qps: 10, p99_latency_ms: 50, ttft_ms: 1000}\n"
@@ -113,7 +113,7 @@ def test_report_refuses_an_objective_flag_on_a_serving_job(tmp_path, cli):
 def test_app_serving_view_states_the_plans_assumptions():
     """`planner serve` prints its assumptions ("assumed: serving.max_batch defaulted to 64 ..."); the app's serving
     view showed the recommendation and the constraints, not one of them."""
-    from tests.test_app import _app
+    from test_app import _app
     from planner import interactive as wi
 
     job = (b"model: {preset: gpt2}\nserving: {mode: batch, requests: 1000, prompt_tokens: 512, output_tokens: 64}\n"

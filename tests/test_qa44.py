@@ -11,7 +11,7 @@ from conftest import EXAMPLES
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 from streamlit.testing.v1.element_tree import Metric  # noqa: E402
 
-from tests.test_app import ROOT  # noqa: E402
+from test_app import ROOT  # noqa: E402
 
 
 def _metric_rows(at) -> dict[str, int]:

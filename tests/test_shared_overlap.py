@@ -15,7 +15,7 @@ from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec, load_job_dict
 from planner.spec.presets import PRESETS
 from planner.workloads.training import estimate_job
-from tests.test_step_time import cands, hw_for
+from test_step_time import cands, hw_for
 
 T4K = TrainingSpec(seq_len=4096, global_batch=256, micro_batch=1, precision="bf16")
 KEEP = 1 - moe.A2A_COMM_SMS / (132 - moe.A2A_COMM_SMS)  # H100: the GEMMs run on the SMs the dispatcher leaves
@@ -136,7 +136,7 @@ def test_stacks_without_the_switch_refuse_it():
 # ------------------------------------------------------------------ --emit and the stack record
 def test_emit_writes_the_flag_only_when_asked():
     from planner.present.emit import emit_launch_spec
-    from tests.test_emit import _argv, _flags
+    from test_emit import _argv, _flags
 
     flags = {}
     for on in (False, True):
@@ -149,7 +149,7 @@ def test_emit_writes_the_flag_only_when_asked():
 
 def test_megatron_accepts_the_emitted_overlap():
     """The emitted launch, with the flag, builds Megatron-Core 0.16.1's config (where it is installed)."""
-    from tests.test_launch_parsers import command_of, megatron_accepts, need, script_of, torchrun_accepts
+    from test_launch_parsers import command_of, megatron_accepts, need, script_of, torchrun_accepts
 
     need("megatron.core")
     from planner.present.emit import emit_launch_spec

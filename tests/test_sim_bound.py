@@ -108,7 +108,7 @@ def test_the_apps_plan_and_curve_run_under_the_jobs_one_bound(monkeypatch):
 
 
 def test_the_app_states_the_bound_under_the_chart():
-    from tests.test_app import _app
+    from test_app import _app
 
     data = yaml.safe_dump({**SMALL, "serving": {**SMALL["serving"], "plan_event_bound": 30_000}}).encode()
     at = _app()

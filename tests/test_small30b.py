@@ -90,7 +90,7 @@ def test_mtp_last_stage_holds_a_copy_of_the_word_embedding():
     from planner.spec import ModelSpec
     from planner.spec.params import count_params
     from planner.spec.presets import _llama
-    from tests.test_step_time import cands
+    from test_step_time import cands
 
     V, h = 32000, 1024
     m = ModelSpec(**_llama(4, h, 8, 8, 4096, V, mtp_layers=1))

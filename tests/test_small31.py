@@ -82,8 +82,8 @@ def test_switch_mlp_keeps_what_its_autograd_saves():
     from planner.model.activations import layer_activation_bytes, stack_table_kw
     from planner.model.memory import memory_per_gpu
     from planner.model.stacks import resolve
-    from tests.test_moe30 import SWITCH
-    from tests.test_step_time import cands
+    from test_moe30 import SWITCH
+    from test_step_time import cands
 
     seq, mb, tp, E, h = 2048.0, 4.0, 2.0, 8, SWITCH.hidden
     st = resolve("megatron-lm")
@@ -120,7 +120,7 @@ def test_muon_step_paced_by_a_middle_stage_with_more_newton_schulz(catalog):
     from planner.model.step_time import OPTIMIZER_BYTES_PER_PARAM, step_time
     from planner.spec import ModelSpec
     from planner.spec.presets import PRESETS
-    from tests.test_step_time import cands, hw_for
+    from test_step_time import cands, hw_for
 
     m, hw = ModelSpec(**PRESETS["deepseek-v3"]), hw_for(catalog)
     ep = 64

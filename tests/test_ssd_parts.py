@@ -115,7 +115,7 @@ def _mamba904_times(catalog, gpus, factors=None):
     from planner.model.stacks import STACKS
     from planner.model.step_time import step_time
     from planner.spec import TrainingSpec
-    from tests.test_step_time import cands, hw_for
+    from test_step_time import cands, hw_for
 
     m = ModelSpec(name="mamba2-1.4b", family="decoder", hybrid_pattern="M" * 48, layers=48, hidden=2048, heads=16,
                   kv_heads=16, ffn_hidden=4096, vocab=50280, mlp="relu2", norm="rmsnorm", position="none",

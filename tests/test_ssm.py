@@ -124,7 +124,7 @@ def test_attention_mlp_blocks_equal_the_transformer_they_split(catalog):
     must reproduce the plain layer exactly."""
     from planner.model.step_time import BREAKDOWN_KEYS, step_time
     from planner.spec import TrainingSpec
-    from tests.test_step_time import cands, hw_for
+    from test_step_time import cands, hw_for
 
     h, t = _dense_pair_model(True), _dense_pair_model(False)
     assert count_params(h).total == count_params(t).total
@@ -216,7 +216,7 @@ def test_hf_call_drops_the_layout_copies_and_the_scan_s_gating(catalog):
 
     from planner.model.stacks import resolve
     from planner.spec import TrainingSpec
-    from tests.test_step_time import cands, hw_for
+    from test_step_time import cands, hw_for
 
     t = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=4, precision="bf16")
     c = cands(tp=1, pp=1, dp=8, ep=8, nodes=1, etp=1, mb=4, zero=3)
@@ -460,7 +460,7 @@ def test_mtp_depth_saves_a_layers_activations_on_the_last_stage():
     from planner.model.memory import memory_per_gpu
     from planner.model.stacks import from_training
     from planner.spec import TrainingSpec
-    from tests.test_step_time import cands
+    from test_step_time import cands
 
     m = ModelSpec(**PRESETS["deepseek-v3"])
     t = TrainingSpec(seq_len=4096, global_batch=2, micro_batch=1, precision="bf16", recompute="none")  # one micro-batch

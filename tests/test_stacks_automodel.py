@@ -114,7 +114,7 @@ def test_a_schedule_run_per_accumulation_step_pays_a_bubble_per_run(catalog, pp,
     from planner.model.step_time import step_time
     from planner.spec import TrainingSpec
     from planner.vocab import SCHEDULE
-    from tests.test_step_time import LLAMA, cands, hw_for
+    from test_step_time import LLAMA, cands, hw_for
 
     m = 8 * runs
     c = cands(tp=8, pp=pp, dp=1, vpp=v, schedule=SCHEDULE.code["interleaved" if v > 1 else "1f1b"], nodes=pp)
@@ -141,7 +141,7 @@ def test_a_schedule_run_per_accumulation_step_syncs_the_held_stage_per_run_unles
 
     from planner.model.step_time import step_time
     from planner.spec import TrainingSpec
-    from tests.test_step_time import LLAMA, cands, hw_for
+    from test_step_time import LLAMA, cands, hw_for
 
     c = cands(tp=1, pp=4, dp=2, zero=3, nodes=1)
     t = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=1, precision="bf16")  # m = 32: 4 runs of 8

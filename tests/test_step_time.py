@@ -178,7 +178,7 @@ def test_autocast_cast_bytes_match_a_real_model(name, recompute):
     the forward's 16-bit copies, the backward's fp32 gradient casts and, under full recompute,
     the recomputed blocks' copies, each counted on a real model under torch.autocast."""
     from planner.model.step_time import autocast_cast_bytes
-    from tests.tiny_models import MODELS
+    from tiny_models import MODELS
 
     spec = MODELS[name]
     fwd, recomputed, grads = _autocast_casts(spec, recompute)
@@ -193,7 +193,7 @@ def test_step_time_prices_autocast_casts_only_over_fp32_weights(catalog, rc):
     """weights='amp' adds the casts counted on a real model to each micro-batch (at the HBM rate
     reached); under ZeRO-3/FSDP the forward gets bf16 parameters (MixedPrecision param_dtype),
     where a real model under autocast casts no weight at all, and nothing is added."""
-    from tests.tiny_models import LLAMA as TINY
+    from tiny_models import LLAMA as TINY
 
     fwd, recomputed, grads = _autocast_casts(TINY, "full" if rc == 2 else "none")
     # bf16 parameters: no weight cast in the forward or the recompute
@@ -310,7 +310,7 @@ def test_eager_hf_layer_bytes_match_real_ops(name):
     ``native_dropout_backward`` and bias ``sum`` (backward) kernels read and write per token, with dropout on;
     without dropout only the bias reductions remain, and a model without biases pays the dropout alone."""
     from planner.model.step_time import eager_hf_layer_bytes
-    from tests.tiny_models import MODELS
+    from tiny_models import MODELS
 
     spec = MODELS[name]
     real = _eager_layer_extra_elements(spec)

@@ -6,7 +6,7 @@ import pytest
 
 from planner.model.step_time import step_time
 from planner.spec import TrainingSpec
-from tests.test_step_time import LLAMA, cands, hw_for
+from test_step_time import LLAMA, cands, hw_for
 
 
 def _comm_dp(catalog, zero, micro_batches, inter_gbps):
