@@ -225,7 +225,7 @@ rows.append(dict(
     cross_check="250,000 x 512 x 8192 = 1.05e12 tokens ('one trillion tokens')",
     notes="Whole-run GPU-hours (restarts and evaluation included if the total counts them: not stated), so the derived 9.0 s is an upper bound on the steady-state step. Not stated, so assumed: no activation recompute (it fits: the planner's memory at ZeRO-0; selective would predict 6.36 s, full 8.07 s: this choice moves the row from -32% to -10%), no distributed optimizer, no sequence parallelism, the fabric. FlashAttention per the paper's 8K-context training (not re-read here)."))
 
-# ---- DeepSeek-V3 (H800; DualPipe not modelled) ----
+# ---- DeepSeek-V3 (H800; DualPipe not modelled; Megatron-Bridge's PP 16 layout) ----
 rows.append(dict(
     id="deepseekv3_671b", model="DeepSeek-V3 (671B total, 37B active)", preset="deepseek-v3", layers=61, hidden=7168,
     heads=128, kv_heads=128, ffn_hidden=2048, vocab=129280, mlp="swiglu", norm="rmsnorm", position="rope",
@@ -234,7 +234,7 @@ rows.append(dict(
     interconnect="8 H800 a node on NVLink / NVSwitch; InfiniBand across nodes, 50 GB/s per GPU (report §3.2.2: 'NVLink offers a bandwidth of 160 GB/s, roughly 3.2 times that of IB (50 GB/s)') = 8 x 400 Gb/s a node; NVLink left at the catalog's H800 figure",
     tp=1, pp=16, dp=128, ep=64, zero=1, precision="fp8", grad_reduce="fp32", recompute="selective",
     recompute_modules="layernorm;mla_up_proj", flash_attention=True,
-    stack="megatron-core", stack_options="fp8_recipe=rowwise;moe_dispatcher=deepep;moe_a2a_overlap=True;tp_overlap=none",
+    stack="megatron-core", stack_options="fp8_recipe=rowwise;moe_dispatcher=deepep;moe_a2a_overlap=True;tp_overlap=none;pp_layout=Et*4|(t*4|)*14tmL",
     stack_as_run="DeepSeek's in-house HAI-LLM: DualPipe (bidirectional pipeline, forward/backward chunk pairs overlapping all-to-all and PP sends), custom IB/NVLink all-to-all kernels with node-limited routing (<= 4 nodes a token), fine-grained FP8 (1x128 activation tiles, 128x128 weight blocks, E4M3, FP32 promotion every 128), no TP",
     metric="gpu_hours_per_trillion_tokens", value=180000, flop_formula="",
     source_url="https://arxiv.org/abs/2412.19437",
@@ -242,7 +242,7 @@ rows.append(dict(
     layout_source="report §3.2 (PP 16, EP 64, ZeRO-1, TP 1) and §4.2 (GBS 15360 x 4096); architecture from the planner's deepseek-v3 preset (61 layers, 7168, 128 heads MLA, 256 routed experts of 2048 + 1 shared, top-8, 3 dense layers of 18432, vocab 129280, 1 MTP module; checked against the HF config in tests/test_families.py)",
     read_date=READ,
     cross_check="2664K GPU-hours for 14.8T tokens = 180K per trillion (Table 1)",
-    notes="DualPipe is not modelled: the row runs 1F1B with Megatron-Core's combined-1F1B all-to-all overlap (moe_a2a_overlap, the closest overlap the registry has) and DeepEP dispatch; DualPipe's bubble is (PP/2-1)(F&B+B-3W) against 1F1B's (PP-1)(F+B) (report Table 2). The FP8 recipe is the registry's 'rowwise' (finer-than-tensor scaling on Hopper; no blockwise entry). Not stated, so assumed: micro-batch 1 (120 micro-batches per pipeline at DP 128), the steady-state batch 15360 (the whole-run 180K GPU-hours per trillion tokens also covers the 469B-token ramp), node-limited routing not modelled (the planner routes uniformly over EP 64 = 8 nodes). Whole-run figure."))
+    notes="DualPipe is not modelled: the row runs 1F1B with Megatron-Core's combined-1F1B all-to-all overlap (moe_a2a_overlap, the closest overlap the registry has) and DeepEP dispatch; DualPipe's bubble is (PP/2-1)(F&B+B-3W) against 1F1B's (PP-1)(F+B) (report Table 2). The pipeline split is Megatron-Core's own for this model at PP 16 (Megatron-Bridge recipes/deepseek/deepseek_v3.py _get_deepseek_v3_pipeline_layout (16, 1): the embedding + 4 layers, 14 x 4 layers, 1 layer + MTP + loss; the layout validate.MBRIDGE_RECIPE_LAYOUTS gives every PP 16 DeepSeek-V3 mbridge_all row since the pplayout pass), not the planner's default split (2, 14 x 4, 3), which put both LM heads and the MTP layer beside 3 layers on the last rank and paced the step there (31.73 s, +59%, until dsv3_35); the report says only that DualPipe keeps the embedding and the output head on one PP rank (§3.2.1), its split is not published. The FP8 recipe is the registry's 'rowwise' (finer-than-tensor scaling on Hopper; no blockwise entry). Not stated, so assumed: micro-batch 1 (120 micro-batches per pipeline at DP 128), the steady-state batch 15360 (the whole-run 180K GPU-hours per trillion tokens also covers the 469B-token ramp), node-limited routing as the preset's group-limited routing (8 groups, top 4: one group a node at EP 64, 3.5 remote node copies a token, planner.model.moe node_hit_probability). Whole-run figure."))
 
 CROSS = {"neox20b": "paper: ~3.15M tokens = 1538 contexts per step",
          "tinyllama_1.1b": "README comparison table: 3456 A100 GPU hours per 300B tokens",
