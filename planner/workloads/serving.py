@@ -305,7 +305,10 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     throughput holds 119 of 167 slots); a birth-death chain with departures at k / W(k) (Kleinrock 1975 §3.1) 41 of
     60, 50 / 4 / 7, 21 apart. Neither taken then. Since occup34 the slot queue is that chain at today's W(k)
     (``occupancy_wait`` over ``slot_service``; capgap34's W is within 0.3% of the simulated time in a slot at 80-95%):
-    42 of 60 within 25% (7 more than 25% under, 11 over: at 95% the 128-output rows 1.3-2.3x), median ratio 0.99;
+    42 of 60 within 25% (7 more than 25% under, 11 over: at 95% the 128-output rows 1.3-2.3x, the 3,000-request runs
+    short of the queue's steady state -- over 200,000 requests 1.01-1.24x but 2,000 / 128 on llama3.1-8b 1.5x, the
+    chain's full-batch rate 10.52 req/s against the simulated 10.77: serve35, benchmarks/slot_wait.py), median ratio
+    0.99;
     benchmarks/sim_vs_analytic_replicas.py 52 / 4 / 5 / 0, 19 apart. The table above is before it (README "What the
     slot queue misses" has the rows that moved); Erlang C at the full batch's load rate x W(batch) read 45 of 60 but
     50 / 4 / 7 / 0, 21 apart."""
