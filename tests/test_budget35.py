@@ -115,6 +115,18 @@ def test_fleet_bound_names_what_sets_the_replicas(chat_screen):
     assert {"throughput", "tpot"} <= bounds  # each option says which range applies to it
 
 
+def test_review_options_say_what_sets_each_ones_replicas(tmp_path):
+    out = tmp_path / "chat.md"
+    rep = subprocess.run([sys.executable, "-m", "planner", "report", str(CHAT), "--no-simulate", "-o", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert rep.returncode == 0, rep.stderr
+    table = out.read_text().split("## Options", 1)[1].split("## ", 1)[0]
+    assert "| sized | replicas set by |" in table
+    assert "| aws:g6e.xlarge | 1 | 7 | 82 |" in table and table.split("| aws:g6e.xlarge | 1 | 7 | 82 |")[1].split(
+        "\n")[0].endswith("| tpot |")
+    assert "| throughput |" in table
+
+
 @pytest.mark.parametrize("bound, simulated, expect", [("throughput", True, (6, 10)), ("throughput", False, (6, 10)),
                                                       ("tpot", True, (5, 11)), ("ttft", False, (6, 16))])
 def test_replica_range_by_bound(bound, simulated, expect):

@@ -1185,8 +1185,11 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     # simulated), offline the simulated backlog's where simulated, else the analytic figure; ``ranking`` says the rule
     # a generic model (a CNN) has one request latency, in the TPOT field: the terminal calls it "p99 ms"
     lat_col = "TPOT ms" if llm else "p99 ms"
+    # a real-time LLM option's replicas are set by the throughput or a latency target: which likely range applies
+    # (serving_budget.fleet_bound / replica_range)
+    set_by = any(o.get("bound_by") for o in opts[:top])
     secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", lat_col, "$/1M req", "meets latency",
-                                           "sized"],
+                                           "sized"] + (["replicas set by"] if set_by else []),
                                           [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or o.get("offline_replicas") or "-"),
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
                                             # a generic model has no TTFT (its one latency is the TPOT column), an
@@ -1197,8 +1200,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             # offline: no latency target to meet ("yes" read as a target met)
                                             ("yes" if o.get("meets_latency") else "no") if realtime else "-",
                                             "sim" if o.get("sized_by") == "simulated" else "analytic"]
+                                           + ([o.get("bound_by") or "-"] if set_by else [])
                                            for o in opts[:top]], "analytic latency of each option; "
-                                          + (res.get("ranking") or "replicas: simulated where the option was simulated"))]))
+                                          + (res.get("ranking") or "replicas: simulated where the option was simulated")
+                                          + ("; replicas set by: the throughput, or the TPOT / TTFT target, "
+                                             "which sets the likely range (the recommended one's: Risks)"
+                                             if set_by else ""))]))
     risks = []
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         # the targets as given, with their unit: "vs target 1000.0" was printed
