@@ -12,7 +12,7 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
-from planner.units import duration_column, fmt_given, fmt_rate, fmt_sig, fmt_usd
+from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd
 
 
 def _ms(x) -> str:
@@ -38,6 +38,22 @@ def budget_words(b: dict) -> str:
     """
     return (f"{fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x {b['hours_per_month']:,.0f} h, on-demand), "
             f"per year {fmt_usd(b['usd_per_year'])}")
+
+
+def offline_words(b: dict) -> str:
+    """An offline job's whole cost (``serving_budget.offline_budget``) in one line: ``planner serve``'s "job cost:",
+    the report's and the app's (an offline job has no month: it ends).
+
+    >>> offline_words(dict(usd=152.61, requests=5e6, replicas=1, hours=265.4, price="spot", usd_per_hr=0.575,
+    ...                    usd_per_million_requests=30.52, usd_per_million_output_tokens=0.1192,
+    ...                    usd_per_million_tokens=0.01324))
+    '$152.61 for 5,000,000 requests (1 replica for 11.1 d at $0.57/h, spot): $30.52 per 1M requests, $0.119 per 1M output tokens, $0.0132 per 1M tokens (prompt + output)'
+    """
+    return (f"{fmt_usd(b['usd'])} for {b['requests']:,.0f} requests ({count_of(b['replicas'], 'replica')} for "
+            f"{fmt_run_time(b['hours'])} at {fmt_usd(b['usd_per_hr'])}/h, {b['price']}): "
+            f"{usd_per_million(b['usd_per_million_requests'])} per 1M requests, "
+            f"{usd_per_million(b['usd_per_million_output_tokens'])} per 1M output tokens, "
+            f"{usd_per_million(b['usd_per_million_tokens'])} per 1M tokens (prompt + output)")
 
 
 def _rps(x: float) -> str:
@@ -154,6 +170,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     b = res.get("budget")
     if b:  # a budget line is written per month and year: the fleet's $/h over 730 h a month (serving_budget)
         con.print(f"[bold]per month:[/] {budget_words(b)}", highlight=False)
+    ob = res.get("offline_budget")
+    if ob:  # an offline job has no month: what the whole job costs and how long it runs (serving_budget)
+        con.print(f"[bold]job cost:[/] {esc(offline_words(ob))}", highlight=False)
     if res.get("accuracy"):
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):
