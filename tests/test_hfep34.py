@@ -45,14 +45,15 @@ def test_qwen3_moe_attention_is_whole_under_its_ep_plan(cli, tmp_path):
 
 def test_llama4_ep_plan_keeps_attention_split(cli, tmp_path):
     """Llama-4-Scout's EP plan names q/k/v colwise and o_proj rowwise: its attention and all-reduce stay split over
-    TP at EP4 as at EP1."""
+    TP at EP4 as at EP1. (Its MoE layers' saves are whole at EP4 since hfep35: grouped_mm keeps all T x top_k rows on
+    every rank, tests/test_hfep35.py; until then EP4's activations equalled EP1's.)"""
     ep1, ep4 = _run(cli, tmp_path, "llama4-scout", 1), _run(cli, tmp_path, "llama4-scout", 4)
     b1, b4 = ep1["breakdown_s"], ep4["breakdown_s"]
     assert ep1["config"]["micro_batch"] == ep4["config"]["micro_batch"]
     assert abs(b4["compute_attention"] - b1["compute_attention"]) <= 1e-9 * b1["compute_attention"], (b1, b4)
     assert b4["comm_tp"] == b1["comm_tp"]
     m1, m4 = ep1["memory_per_gpu_bytes"]["activations"], ep4["memory_per_gpu_bytes"]["activations"]
-    assert abs(m4 - m1) <= 1e-9 * m1, (m1, m4)
+    assert m4 > m1, (m1, m4)
     assert any("llama4_text EP plan" in a and "splits attention" in a for a in ep4["assumptions"])
 
 
