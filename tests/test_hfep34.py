@@ -58,8 +58,8 @@ def test_llama4_ep_plan_keeps_attention_split(cli, tmp_path):
 
 
 def test_the_ep_plan_table_and_an_unread_family():
-    """Each family row names its configuration file; a family whose plan is not read (DeepSeek-V3) keeps attention
-    split and says so; a spec without hf_model_type likewise; Megatron-Core never takes an HF plan."""
+    """Each family row names its configuration file; DeepSeek-V3's plan (read since hfep35) leaves attention whole; a
+    spec without hf_model_type keeps attention split and says so; Megatron-Core never takes an HF plan."""
     import numpy as np
 
     from planner.model import moe as moe_mech
@@ -76,9 +76,9 @@ def test_the_ep_plan_table_and_an_unread_family():
     assert q.hf_model_type == "qwen3_moe"
     assert list(moe_mech.hf_ep_tp(q, hf, tp, ep, "attention")) == [4.0, 1.0]
     assert list(moe_mech.hf_ep_tp(q, mc, tp, ep, "attention")) == [4.0, 4.0]
-    ds = ModelSpec(**PRESETS["deepseek-v3"])
-    assert list(moe_mech.hf_ep_tp(ds, hf, tp, ep, "attention")) == [4.0, 4.0]
-    assert "deepseek_v3 is not read" in moe_mech.hf_ep_plan_note(ds, hf, 4)
+    ds = ModelSpec(**PRESETS["deepseek-v3"])  # read since hfep35 (its plan is experts-only)
+    assert list(moe_mech.hf_ep_tp(ds, hf, tp, ep, "attention")) == [4.0, 1.0]
+    assert "deepseek_v3 EP plan" in moe_mech.hf_ep_plan_note(ds, hf, 4)
     anon = ModelSpec(**{**PRESETS["qwen3-30b-a3b"], "hf_model_type": None})
     assert "not read" in moe_mech.hf_ep_plan_note(anon, hf, 4)
     assert moe_mech.hf_ep_plan_note(q, hf, 1) == "" and moe_mech.hf_ep_plan_note(q, mc, 4) == ""

@@ -101,6 +101,21 @@ def test_the_head_runs_whole_under_ep():
     assert list(got) == [4.0, 1.0]
 
 
+def test_deepseek_runs_its_experts_only_plan(cli, tmp_path):
+    """DeepSeek-V2-Lite LoRA at TP2: its base_model_ep_plan (configuration_deepseek_v2.py) names the router and
+    experts only, so MLA runs whole on every rank at EP2 (twice the TP2 attention time); hfep34 read no DeepSeek plan
+    and kept attention split."""
+    from planner.model import moe as moe_mech
+
+    for fam in ("deepseek_v2", "deepseek_v3"):
+        plan = moe_mech.HF_EP_PLANS[fam]
+        assert not plan.attention and not plan.dense_mlp and f"configuration_{fam}.py" in plan.source
+    tp2, ep2 = (_run(cli, tmp_path, "deepseek-v2-lite", 2, ep, 8, seq=4096) for ep in (1, 2))
+    a1, a2 = tp2["breakdown_s"]["compute_attention"], ep2["breakdown_s"]["compute_attention"]
+    assert abs(a2 / a1 - 2.0) < 0.05, (a1, a2)
+    assert any("deepseek_v2 EP plan" in a for a in ep2["assumptions"])
+
+
 def test_eager_bias_gradients_follow_the_attention_split():
     """gpt-oss's q/k/v biases: their gradient reductions run on the attention's split (whole under its EP plan)."""
     from planner.model.step_time import eager_hf_layer_bytes

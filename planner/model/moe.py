@@ -193,17 +193,22 @@ class HfEpPlan:
 _EXPERTS_ONLY = ("{f}: mlp.gate / router ``ep_router``, mlp.experts.gate_up_proj / down_proj ``grouped_gemm``, "
                  "mlp.experts ``moe_tp_experts`` -- no attention, norm, dense or shared-expert entry")
 #: the ``base_model_ep_plan`` of each HF MoE family the planner maps (planner.spec.hf ``HF_MAPPERS``), read from
-#: huggingface/transformers src/transformers/models/<family>/configuration_<family>.py. DeepSeek-V2/V3 are not
-#: here: the stored configuration_deepseek_v3.py (commit 001f85b) has no ``base_model_ep_plan`` and its tp_plan
-#: names the MLPs only; they stay priced with attention split over TP, said in an ``assumed:`` line
-#: (``hf_ep_plan_note``). Shared experts are whole under every plan here (``Stack.moe_ep_shared_whole``)
+#: huggingface/transformers src/transformers/models/<family>/configuration_<family>.py (commit 008e5743 for
+#: qwen3_moe, mixtral, deepseek_v2 and deepseek_v3; 02b8f42b for gpt_oss). DeepSeek-V2/V3's plans were added after
+#: the configuration_deepseek_v3.py hfep34 read (0fc683d, no ``base_model_ep_plan``, its tp_plan ``local_*``
+#: styles on the MLPs); until hfep35 they were priced with attention split over TP. A family absent here is priced
+#: as its TP plan, said in an ``assumed:`` line (``hf_ep_plan_note``). Shared experts are whole under every plan
+#: here (``Stack.moe_ep_shared_whole``)
 HF_EP_PLANS: dict[str, HfEpPlan] = {
     # "Expert-only EP plan: only shards MoE experts, not attention. Attention is left unsharded"
     "qwen3_moe": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/qwen3_moe/configuration_qwen3_moe.py")),
     "qwen2_moe": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/qwen2_moe/configuration_qwen2_moe.py")),
     "mixtral": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/mixtral/configuration_mixtral.py")),
-    # its experts' biases ``grouped_gemm`` too
+    # its experts' biases ``grouped_gemm`` too (gpt_oss has no ``base_model_tp_plan`` at 02b8f42b)
     "gpt_oss": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/gpt_oss/configuration_gpt_oss.py")),
+    # MLA, the shared experts and the first_k_dense_replace dense layers named by neither plan's EP side
+    "deepseek_v2": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/deepseek_v2/configuration_deepseek_v2.py")),
+    "deepseek_v3": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/deepseek_v3/configuration_deepseek_v3.py")),
     # q/k/v ``colwise``, o_proj ``rowwise``, feed_forward.gate/up ``colwise``, down ``rowwise``, router ``ep_router``,
     # experts ``grouped_gemm``; no feed_forward.shared_expert entry
     "llama4_text": HfEpPlan(True, True, "models/llama4/configuration_llama4.py (Llama4TextConfig)"),
