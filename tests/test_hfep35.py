@@ -126,3 +126,35 @@ def test_eager_bias_gradients_follow_the_attention_split():
     whole = eager_hf_layer_bytes(m, 2.0, False, 4.0, 1.0, atp=1.0)[1]
     split = eager_hf_layer_bytes(m, 2.0, False, 4.0, 1.0)[1]
     assert abs((whole - split) - 2.0 * (m.q_dim + 2 * m.kv_dim) * 0.75) < 1e-6, (whole, split)
+
+
+DS_JOB = """
+model: {preset: qwen3-30b-a3b}
+training: {mode: lora, seq_len: 4096, global_batch: 32, precision: bf16, dataset_samples: 40000,
+           mean_example_tokens: 3000, packing: packed, epochs: 1, framework: %s}
+parallel: {tp: 2, dp: 8%s}
+cluster: {instance: aws:p5.48xlarge, nodes: 2}
+"""
+
+
+def test_deepspeed_autotp_leaves_the_experts_whole(cli, tmp_path):
+    """DeepSpeed's AutoTP swaps nn.Linear modules only (module_inject/auto_tp.py), and transformers 5 keeps a layer's
+    experts as 3-D parameters: at TP2 every rank holds and runs all 128 experts (expert-TP 1, rule ds-autotp-etp),
+    with no all-reduce after them. hfep34 took the HF Trainer's expert-TP = TP: Qwen3-30B-A3B LoRA TP2 ZeRO-2 held
+    30.29 GiB of weights a GPU where it holds 57.29 GiB, and priced the MoE layers' all-reduce (comm_tp 0.048 s,
+    now 0.024)."""
+    code, text, err = cli("estimate", write_job(tmp_path, DS_JOB % ("deepspeed", ", zero: 2"), name="ds.yaml"),
+                          "--json")
+    assert code == 0, err
+    ds = json.loads(text)
+    assert ds["config"]["etp"] == 1
+    assert any("ds-autotp-etp" in a for a in ds["assumptions"])
+    code, text, err = cli("estimate", write_job(tmp_path, DS_JOB % ("hf-trainer", ", zero: 3"), name="hf.yaml"),
+                          "--json")
+    assert code == 0, err
+    hf = json.loads(text)
+    assert hf["config"]["etp"] == 2  # transformers' TP plan splits them (packed_colwise)
+    assert ds["breakdown_s"]["comm_tp"] < 0.6 * hf["breakdown_s"]["comm_tp"], (ds["breakdown_s"], hf["breakdown_s"])
+    code, _, err = cli("estimate", write_job(tmp_path, DS_JOB % ("deepspeed", ", zero: 2, etp: 2"), name="ds2.yaml"),
+                       "--json")
+    assert code == 2 and "parallel.etp" in err and "nn.Linear" in err, err

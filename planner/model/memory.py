@@ -70,7 +70,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_params, frozen_base,
                                     frozen_layer_activation_bytes, frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import hf_ep_plan as moe_mech_plan, hf_ep_whole_params
+from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params
 from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
                                     uniform_groups, vpp_group_size)
@@ -1193,7 +1193,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
             # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), or under
             # an HF EP plan hf_ep_rank_share (until hfep35 only the attention whole)
             share = np.asarray(hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_), dtype=np.float64)
-            on_ep, plan = hf_ep_rows(m, st, tp_, ep_)
+            on_ep, plans = hf_ep_rows(m, st, tp_, ep_)
             if np.any(on_ep):
                 from planner.model.activations_hf import hf_attn_impl
                 prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
@@ -1202,7 +1202,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
                 for i in np.flatnonzero(on_ep):
                     share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
                                              np.broadcast_to(tp_, share.shape)[i], False,
-                                             np.broadcast_to(rc_, share.shape)[i], plan, prec, impl)
+                                             np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
             return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
@@ -1264,9 +1264,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-    # (and where an HF EP plan runs: memory.hf_ep_rows)
-    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op"
-                                              or moe_mech_plan(m, st) is not None) else np.ones_like(c.tp))
+    # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
+    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or moe_mech_plan(m, st) is not None
+                                              or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
     keys = (ktp, kcp, ksp, kmb, kep)
     per_layer, rws = (x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc))
@@ -1502,12 +1502,26 @@ def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, reco
                             hf_attention_saves_share(m, seq, int(micro_batch), precision, impl))
 
 
+#: the split DeepSpeed's AutoTP gives an MoE model's layers (``Stack.tp_splits_experts`` False, rule
+#: ``ds-autotp-etp``), as ``hf_ep_rank_share`` reads a plan: attention and a dense layer's MLP split over TP (nn.Linear),
+#: the MoE half whole (the 3-D experts run all T x top_k rows on every rank; its shared experts, nn.Linear and so
+#: split, are priced whole with it -- first order)
+AUTOTP_MOE = HfEpPlan(True, True, "deepspeed/module_inject/auto_tp.py AutoTP.tp_parser (nn.Linear only)")
+
+
 def hf_ep_rows(m: ModelSpec, stack, tp, ep):
-    """Per candidate, whether the HF code runs under its EP plan (moe ``hf_ep_plan`` read, EP > 1, TP > 1): the rows
-    whose saves ``hf_ep_rank_share`` splits; the plan itself (or None)."""
+    """Per candidate, the plan whose split ``hf_ep_rank_share`` prices (``hf_rank_share``), as (codes, plans): code 1
+    where the HF code runs its transformers EP plan (moe ``hf_ep_plan`` read, EP > 1, TP > 1), 2 where DeepSpeed's
+    AutoTP leaves the experts whole (``AUTOTP_MOE``: EP 1, TP > 1), else 0 (the TP plan, ``hf_tp_share``);
+    ``plans[code]`` the plan (None for 0)."""
+    tp, ep = np.asarray(tp), np.asarray(ep)
     plan = moe_mech_plan(m, stack)
-    rows = np.zeros(np.shape(tp), dtype=bool) if plan is None else (np.asarray(ep) > 1) & (np.asarray(tp) > 1)
-    return rows, plan
+    codes = np.zeros(np.broadcast(tp, ep).shape, dtype=np.int64)
+    if plan is not None:
+        codes = np.where((ep > 1) & (tp > 1), 1, codes)
+    if m.moe is not None and not getattr(stack, "tp_splits_experts", True):
+        codes = np.where((ep == 1) & (tp > 1), 2, codes)
+    return codes, (None, plan, AUTOTP_MOE)
 
 
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
@@ -1534,13 +1548,13 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     from planner.model.activations_hf import hf_activations, hf_attn_impl
 
     impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
-    on_ep, plan = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan (hf_ep_rank_share)
+    on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
     (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
                                                         np.broadcast_to(on_ep, c.tp.shape))
     rows = []
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
         r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2)
-        share = hf_rank_share(m, seq, mb, tp, sp, rc, plan if wh else None, precision, impl)
+        share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
@@ -1598,12 +1612,12 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     variants = [(False, True)] + [(True, True)] * bool(keep.any())
     if precision == "amp_bf16" and (zero >= 3).any():
         variants.append((False, False))
-    on_ep, plan = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan (hf_ep_rank_share)
+    on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
     (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
                                                         np.broadcast_to(on_ep, c.tp.shape))
     rows = []
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
-        share = hf_rank_share(m, seq, mb, tp, sp, rc, plan if wh else None, precision, impl)
+        share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
         passed, grads, vocab = got[(False, True)]
 

@@ -898,9 +898,10 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         a2a = extra = etp_ag = 0.0
         tok_rank = T * load
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
-    # under the HF code's EP the gate activation runs on all T x top_k rows at full width (grouped_mm_experts_forward
-    # keeps the other ranks' rows in S; memory.hf_ep_rank_share): not over TP (until hfep35 over TP)
-    xdiv = np.where(np.asarray(ep) > 1, 1.0, tp) if allreduce else tp
+    # on the HF code the gate activation runs on all T x top_k rows, over the expert-TP: whole under EP
+    # (grouped_mm_experts_forward keeps the other ranks' rows in S; memory.hf_ep_rank_share) and under DeepSpeed's
+    # AutoTP (Stack.tp_splits_experts), over TP under transformers' TP plan (until hfep35 over TP always)
+    xdiv = etp if allreduce else tp
     mb_bytes = (T * act_bytes * (e.top_k - 1) * m.mlp_act_factor * f / xdiv
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
                 + (0.0 if allreduce else chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp))

@@ -376,8 +376,9 @@ class LayerContext:
     #: transformers EP plan leaves them whole on every rank (moe ``HF_EP_PLANS``; until hfep34 split over TP)
     atp: np.ndarray = 1.0
     dtp: np.ndarray = 1.0
-    #: the degree the routed experts' gate activation is split over: 1 at EP > 1 on the HF code, whose
-    #: grouped_mm_experts_forward runs it on all T x top_k rows at full width on every rank (moe ``moe_layer``)
+    #: the degree the routed experts' gate activation is split over: on the HF code its expert-TP (1 under EP, whose
+    #: grouped_mm_experts_forward runs it on all T x top_k rows at full width on every rank, and under DeepSpeed's
+    #: AutoTP; TP under transformers' TP plan), else TP (moe ``moe_layer``)
     xtp: np.ndarray = 1.0
 
     @property
@@ -459,8 +460,8 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
                         moe_share=m.moe_layers / m.layers, T=T,
                         atp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "attention"), dtype=np.float64),
                         dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
-                        xtp=np.asarray(np.where(np.asarray(ep) > 1, 1.0, tp) if m.moe is not None and getattr(
-                            fw, "moe_ep_allreduce", False) else tp, dtype=np.float64))
+                        xtp=np.asarray(etp if m.moe is not None and getattr(fw, "moe_ep_allreduce", False) else tp,
+                                       dtype=np.float64))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -816,7 +817,13 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     # the blocks split over TP: an HF EP plan that leaves attention (and the dense MLP) whole has no all-reduce for
     # them, the experts' ``moe_tp_experts`` all-reduce stays (LayerContext.atp / dtp; until hfep34 both priced)
-    mlp_split = c.moe_share + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
+    # (an MoE MLP on the HF code has its all-reduce where the experts are split -- over TP, or over EP by
+    # moe_tp_experts -- or its shared experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
+    # experts are whole on every rank, Stack.tp_splits_experts)
+    moe_ar = 1.0
+    if m.moe is not None and getattr(fw, "moe_ep_allreduce", False):
+        moe_ar = np.where((c.etp > 1) | (c.ep > 1) | bool(m.moe.shared_experts), 1.0, 0.0)
+    mlp_split = c.moe_share * moe_ar + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
     split = (np.where(c.atp < tp, 0.0, 1.0) + mlp_split) / 2.0
     half = tp_ar * (1 - tp_comm_overlap) * blocks * split  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
