@@ -158,3 +158,18 @@ def test_deepspeed_autotp_leaves_the_experts_whole(cli, tmp_path):
     code, _, err = cli("estimate", write_job(tmp_path, DS_JOB % ("deepspeed", ", zero: 2, etp: 2"), name="ds2.yaml"),
                        "--json")
     assert code == 2 and "parallel.etp" in err and "nn.Linear" in err, err
+
+
+def test_a_long_packed_example_is_truncated_as_trl_bfd_does(cli, tmp_path):
+    """TRL's default SFT packing ("bfd", trl/data_utils.py _pack_bfd) keeps the first max_length tokens of an example
+    and drops the rest; "bfd_split" and "wrapped" keep every token. The truncation note names both (it named neither)."""
+    job = """
+model: {preset: llama3.1-8b}
+training: {mode: lora, seq_len: 4096, global_batch: 32, dataset_samples: 1000, mean_example_tokens: 9000,
+           packing: packed, epochs: 1, framework: hf-trainer}
+cluster: {instance: aws:p5.48xlarge, nodes: 1}
+"""
+    code, text, err = cli("estimate", write_job(tmp_path, job, name="trl.yaml"), "--json")
+    assert code == 0, err
+    note = next(a for a in json.loads(text)["assumptions"] if "is truncated to" in a)
+    assert "'bfd' truncates" in note and "'bfd_split'" in note, note
