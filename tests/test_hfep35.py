@@ -3,8 +3,10 @@
 (distributed/mixin.py ``tp_plan``), so every module it does not name -- attention (Qwen3-MoE, Mixtral, gpt-oss,
 DeepSeek), the embedding, LM head, norms, routers and shared experts -- keeps its whole weight on every rank, and
 ``grouped_mm_experts_forward`` (integrations/moe.py) runs all T x top_k expert rows on every rank, so the experts'
-saved activations are whole. Each test fails on the code before the change (hfep34), which priced those weights,
-adapters and saves split over TP and read no DeepSeek plan."""
+saved activations are whole. DeepSpeed's AutoTP leaves those 3-D experts whole too (it swaps nn.Linear only), and TRL's
+default packing truncates long examples as ``packing: packed`` does. Each test fails on the code before the change
+(hfep34), which priced those weights, adapters and saves split over TP, read no DeepSeek plan, split the experts over
+AutoTP and named no TRL strategy."""
 from __future__ import annotations
 
 import json
