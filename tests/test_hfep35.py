@@ -175,3 +175,23 @@ cluster: {instance: aws:p5.48xlarge, nodes: 1}
     assert code == 0, err
     note = next(a for a in json.loads(text)["assumptions"] if "is truncated to" in a)
     assert "'bfd' truncates" in note and "'bfd_split'" in note, note
+
+
+def test_walked_gradients_follow_the_plan():
+    """A full fine-tune's walked step holds each rank's weight gradients as it holds the weights: under Qwen3-MoE's
+    EP plan the 1.54B whole parameters' gradients are whole (hfep34: all over TP). DeepSpeed TP4 EP4 ZeRO-1, 8,192
+    tokens: 3/4 x 1.54B x 2 bytes more (102.24 -> 104.40 GiB of activations, the walk holding the .grad tensors)."""
+    from planner.model import moe as moe_mech
+    from planner.model.memory import hf_grad_share
+    from planner.model.stacks import STACKS
+    from planner.spec import ModelSpec
+    from planner.spec.params import count_params
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    ds, pc = STACKS["deepspeed"], count_params(m)
+    whole = float(moe_mech.hf_ep_whole_params(m, ds, 4, 4))
+    assert hf_grad_share(m, ds, 4.0, 0) == 0.25
+    assert abs(hf_grad_share(m, ds, 4.0, 1) - (whole + (pc.total - whole) / 4) / pc.total) < 1e-12
+    experts = m.moe.experts * pc.expert * pc.n_moe_layers
+    assert abs(hf_grad_share(m, ds, 2.0, 2) - (experts + (pc.total - experts) / 2) / pc.total) < 1e-12

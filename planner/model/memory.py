@@ -1524,6 +1524,19 @@ def hf_ep_rows(m: ModelSpec, stack, tp, ep):
     return codes, (None, plan, AUTOTP_MOE)
 
 
+def hf_grad_share(m: ModelSpec, stack, tp: float, code: int) -> float:
+    """The share of the model's weight gradients one rank of the HF code holds, as it holds the weights
+    (``dense_rank``): 1 / tp under its TP plan (``hf_ep_rows`` code 0); under an EP plan (code 1) the parameters it
+    leaves whole (moe ``hf_ep_whole_params``) whole and the rest over TP (the experts over EP = TP); under DeepSpeed's
+    AutoTP (code 2) the routed experts whole and the rest over TP. Until hfep35 1 / tp for all three."""
+    if code == 0 or tp <= 1:
+        return 1.0 / tp
+    pc = count_params(m)
+    experts = float(m.moe.experts * pc.expert * pc.n_moe_layers)
+    whole = float(hf_ep_whole_params(m, stack, tp, 2)) if code == 1 else experts
+    return (whole + (pc.total - whole) / tp) / pc.total
+
+
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
     """The share of one layer's saved activations a tensor-parallel rank of the HF model code keeps, per candidate:
     the fused-kernel table's (activations.layer_activation_bytes, Korthikanti et al. 2022 Table 2) bytes at (tp, sp)
@@ -1621,12 +1634,14 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
         passed, grads, vocab = got[(False, True)]
 
+        g_share = hf_grad_share(m, stack, float(tp), int(wh))
+
         def rank(peak, g=0.0):  # one rank's walk: the layers' share, the gathered logits, its weight gradients
-            return ((peak - vocab - g) * share + vocab) / float(cp) + g / (float(tp) * float(cp))
+            return ((peak - vocab - g) * share + vocab) / float(cp) + g * g_share / float(cp)
 
         kept_peak = got.get((True, True), got[(False, True)])[0]
         rows.append((rank(passed), rank(kept_peak, grads), rank(got.get((False, False), got[(False, True)])[0]),
-                     grads / (float(tp) * float(cp)), vocab / float(cp)))
+                     grads * g_share / float(cp), vocab / float(cp)))
     passed, kept_walk, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
     held_all = (np.asarray(m_micro) > 1) | (kept == KEPT_PERSIST)  # every .grad held from the first forward on
     peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(held_all, passed + grads, kept_walk), passed))
