@@ -116,6 +116,9 @@ CASES = [
     ("hf-ep-tp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(ep=8, etp=1, zero=3), dict(tp=8, dp=4, ep=8, etp=1, zero=3)),
     ("hf-etp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=2, zero=3),
      dict(tp=2, dp=16, ep=2, etp=1, zero=3)),
+    # DeepSpeed's AutoTP splits nn.Linear only: transformers 5's 3-D experts whole on every TP rank (hfep35)
+    ("ds-autotp-etp", ("deepspeed", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, etp=2, zero=2),
+     dict(tp=2, dp=16, etp=1, zero=2)),
     # accelerate's torch context parallelism runs under FSDP2 only
     ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
     # transformers' TP plans and DeepSpeed's AutoTP shard the linears only: no sequence parallelism (hfsp34)

@@ -702,6 +702,15 @@ class Stack:
     #: tokens (ep_size = tp_size), so the shared expert's GEMMs are the whole T x shared-width ones on each rank.
     #: False: Megatron-Core's SharedExpertMLP, split over TP like the dense MLP (moe/shared_experts.py)
     moe_ep_shared_whole: bool = False
+    #: its tensor parallelism splits the routed experts (expert-TP = TP without EP). False where it leaves them whole
+    #: on every TP rank, which then runs every expert on the whole micro-batch: DeepSpeed's AutoTP swaps ``nn.Linear``
+    #: modules only (deepspeed/module_inject/auto_tp.py ``AutoTP.tp_parser`` / ``get_layers``: ``isinstance(submodule,
+    #: nn.Linear)``), its partition presets name the per-expert linears of the old layouts (autotp_config.py
+    #: ``AutoTPPresets.mixtral`` ``block_sparse_moe.experts.N.w1``, ``deepseek_v2`` ``mlp.experts.N.gate_proj``) and
+    #: its HF tp_plan converter takes colwise / rowwise / colwise_gather_output only (tp_plan_converter.py
+    #: ``SUPPORTED_STYLES``; an MoE plan's ``packed_colwise`` / ``moe_tp_experts`` falls back to the presets), while
+    #: transformers 5 holds a layer's experts as 3-D parameters (``experts.gate_up_proj`` / ``down_proj``)
+    tp_splits_experts: bool = True
     #: the stack has Megatron-Core's combined-1F1B EP all-to-all overlap (``moe_a2a_overlap`` below)
     has_moe_a2a_overlap: bool = False
     #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
@@ -1506,6 +1515,7 @@ STACKS: dict[str, Stack] = {
         moe_ep_allreduce=True,  # the HF model code's ep_plan, as its rules (hf-ep-tp, hf-etp) take it
         tp_sequence_parallel=False,  # AutoTP: LinearLayer / LinearAllreduce, norms whole (rule hf-tp-sp)
         moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
+        tp_splits_experts=False,  # AutoTP splits nn.Linear only: transformers 5's 3-D experts whole (rule ds-autotp-etp)
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(

@@ -155,7 +155,8 @@ OPTIMIZER_BYTES_FOREACH = {"adam": 72.0, "adamw": 80.0}
 # planner.model.stacks (``Framework`` is its pre-registry name for a stack).
 
 
-def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True):
+def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True,
+                         atp=None, dtp=None):
     """(forward, backward) HBM bytes per token of one layer that the Hugging Face model code run eagerly pays
     beyond the elementwise count in ``elementwise`` (the ``unfused`` path: a stack with eager fp32 ops and no
     compile -- hf-trainer, deepspeed, and torchtitan run with ``compile=False``):
@@ -170,15 +171,20 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
       the dense layers' MLP only (MoE experts are priced by planner.model.moe); none when the base is frozen
       (``bias_grads`` False: peft's LoRA leaves the biases without gradients, ``bias="none"``).
 
+    The attention's bias gradients are split over ``atp`` and the dense MLP's over ``dtp`` (default ``tp``; whole
+    under an HF EP plan that leaves them out, ``LayerContext.atp`` / ``dtp``; until hfep35 over TP).
+
     Counted op by op on a real torch model: tests/test_step_time.py ``test_eager_hf_layer_bytes_match_real_ops``.
     Megatron's fused bias-dropout-add and torch.compile (inductor fuses the dropout and the bias reduction
     into neighbouring kernels) do not pay them; the stacks that do are the ``unfused`` ones."""
     h, f = m.hidden, m.dense_width
     drop = 2.0 * (2.0 * act_b * h / sp_div) if dropout else 0.0  # two branches, read + write
     dense = 1.0 - m.moe_layers / m.layers
-    widths = (m.q_dim + 2 * m.kv_dim) / tp if m.qkv_bias else 0.0
+    atp = tp if atp is None else atp
+    dtp = tp if dtp is None else dtp
+    widths = (m.q_dim + 2 * m.kv_dim) / atp if m.qkv_bias else 0.0
     if m.linear_bias:
-        widths = widths + h / sp_div + dense * (m.mlp_up_factor * f / tp + h / sp_div)
+        widths = widths + h / sp_div + dense * (m.mlp_up_factor * f / dtp + h / sp_div)
     return drop, drop + (act_b * widths if bias_grads else 0.0)
 
 
@@ -370,6 +376,10 @@ class LayerContext:
     #: transformers EP plan leaves them whole on every rank (moe ``HF_EP_PLANS``; until hfep34 split over TP)
     atp: np.ndarray = 1.0
     dtp: np.ndarray = 1.0
+    #: the degree the routed experts' gate activation is split over: on the HF code its expert-TP (1 under EP, whose
+    #: grouped_mm_experts_forward runs it on all T x top_k rows at full width on every rank, and under DeepSpeed's
+    #: AutoTP; TP under transformers' TP plan), else TP (moe ``moe_layer``)
+    xtp: np.ndarray = 1.0
 
     @property
     def links(self):
@@ -449,7 +459,9 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
                         wgrad=wgrad, bf16_share=bf16_share, mtp_share=mtp_share,
                         moe_share=m.moe_layers / m.layers, T=T,
                         atp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "attention"), dtype=np.float64),
-                        dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64))
+                        dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
+                        xtp=np.asarray(etp if m.moe is not None and getattr(fw, "moe_ep_allreduce", False) else tp,
+                                       dtype=np.float64))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -614,6 +626,8 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, s
         full_b = full_b / 2
         shard_b = (sh["*"] * (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q))
                    + act_fn_b * (sh["-"] * fd + sh["E"] * f))
+    # the MoE layers' gate activation on all T x top_k rows under the HF code's EP (LayerContext.xtp)
+    attn_b = attn_b + act_fn_b * f * c.moe_share * (tp / c.xtp - 1.0)
     if m.hybrid:
         attn_b = 0.0  # no HF EP plan prices a hybrid
     return Elementwise(eff.memory_time(T * (full_b / sp_div + (shard_b + attn_b) / tp), hbm), norm_b, act_fn_b,
@@ -752,7 +766,8 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, 
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * (moe.eager_b + moe.bwd_extra)
     mb_fwd = mb_fwd + moe_share * moe.eager_f
     if ew.unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
-        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(c.wgrad))
+        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(c.wgrad),
+                                          atp=c.atp, dtp=c.dtp)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * hf_f, hbm), mb_bwd + eff.memory_time(T * hf_b, hbm)
     if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
         nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
@@ -762,7 +777,7 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, 
         # paths), on the attention blocks' q-wide output; compiled blocks (torchtitan's per-block torch.compile)
         # fuse the four ops into one pointwise kernel, left unpriced (Stack.sink_rescale_kernels)
         sk_f, sk_b = SINK_RESCALES[fw.sink_rescale_form](act_b, m.q_dim / m.heads)
-        out_el = T * m.q_dim / tp * sh["*"]
+        out_el = T * m.q_dim / c.atp * sh["*"]  # on the attention's split (whole under an HF EP plan without it)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(out_el * sk_f, hbm), mb_bwd + eff.memory_time(out_el * sk_b, hbm)
     # DeepSpeed's partitioned activation checkpoint (Stack.partition_activations, full recompute only): the input
     # slice cloned in the checkpoint call (not in its re-run, ``pa_fwd`` below), re-assembled in the backward
@@ -802,7 +817,13 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     # the blocks split over TP: an HF EP plan that leaves attention (and the dense MLP) whole has no all-reduce for
     # them, the experts' ``moe_tp_experts`` all-reduce stays (LayerContext.atp / dtp; until hfep34 both priced)
-    mlp_split = c.moe_share + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
+    # (an MoE MLP on the HF code has its all-reduce where the experts are split -- over TP, or over EP by
+    # moe_tp_experts -- or its shared experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
+    # experts are whole on every rank, Stack.tp_splits_experts)
+    moe_ar = 1.0
+    if m.moe is not None and getattr(fw, "moe_ep_allreduce", False):
+        moe_ar = np.where((c.etp > 1) | (c.ep > 1) | bool(m.moe.shared_experts), 1.0, 0.0)
+    mlp_split = c.moe_share * moe_ar + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
     split = (np.where(c.atp < tp, 0.0, 1.0) + mlp_split) / 2.0
     half = tp_ar * (1 - tp_comm_overlap) * blocks * split  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
@@ -1007,6 +1028,8 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graph
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math), on
     # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
     T_head = T if t.head_tokens_per_seq is None else np.minimum(T, c.mb * t.head_tokens_per_seq / c.cp)
+    # an HF EP plan names no lm_head: whole on every rank (moe ``HfEpPlan.lm_head``; until hfep35 over TP)
+    tp = np.asarray(moe_mech.hf_ep_tp(m, fw, tp, c.ep, "lm_head"), dtype=np.float64)
     lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
     ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm) for b in cross_entropy_bytes(act_b, fw.ce_unfused))
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
@@ -1322,7 +1345,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
     split = stage_split(m, cc, split_runtime(fw, m), blocks=muon is not None)  # Muon reads each stage's blocks
     f_dense, f_exp, l_dense, l_exp, layers, _ = split.params()
-    stage_p_dense = np.maximum(f_dense, l_dense) / tpf
+    # what an HF EP plan leaves whole is gathered and reduced whole by every rank (moe ``hf_ep_whole_params``, as
+    # memory ``dense_rank``; until hfep35 over TP)
+    ep_whole = moe_mech.hf_ep_whole_params(m, fw, tpf, ep, pp)
+    stage_p_dense = (np.maximum(f_dense, l_dense) - ep_whole) / tpf + ep_whole
     etpf = etp.astype(np.float64)
     stage_p_exp = np.maximum(f_exp, l_exp) / (etpf * ep)
     # the ZeRO sharding groups: dense over dp_shard x cp ranks (HSDP; dp x cp when dp_shard = dp), experts over
