@@ -273,3 +273,30 @@ def test_simulated_hsdp_reduce_hides_under_the_same_backward_as_the_estimate(cat
     assert cfg.pipeline.analytic_step_time() == pytest.approx(plan.step_time_s, rel=1e-9)
     res = simulate(cfg, steps=10)
     assert (res.steady_step_time_s or res.wall_s / 10) == pytest.approx(plan.step_time_s, rel=1e-9)
+
+
+def test_megatron_optimizer_offload_with_one_replica_is_labelled_as_launched(catalog):
+    """Megatron's --optimizer-cpu-offload needs its distributed optimizer at any DP (Stack.optimizer_offload_zero), and
+    --emit writes --use-distributed-optimizer for it: QA 45 found a Llama-3.1-405B TP8 PP64 DP1 plan labelled z0 with
+    that launch. With one replica the plan is ZeRO-1 (the same memory and step: nothing to shard), in estimate's
+    default, recommend's row and the written-back job; ZeRO-0 with it is refused."""
+    from planner.present.emit import emit_launch_spec
+    raw = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 4096, "global_batch": 16, "micro_batch": 1, "recompute": "full", "tokens": 1e9,
+                        "framework": {"name": "megatron-core", "optimizer_offload": True}},
+           "parallel": {"tp": 8, "pp": 1, "cp": 1},
+           "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    est = estimate_job(load_job_dict(raw), catalog)
+    assert (est.config.dp, est.config.zero) == (1, 1)
+    launch = emit_launch_spec(load_job_dict(raw), est, "torchrun:megatron")
+    assert "--use-distributed-optimizer" in launch and "--optimizer-cpu-offload" in launch
+    rec = recommend(load_job_dict(raw), catalog, top=3, simulate=False)
+    best = rec["best"]
+    assert (best["config"].dp, best["config"].zero) == (1, 1)
+    assert_same_plan(best, estimate_job(load_job_dict(written_back(raw, best)), catalog), rec["spot"], "estimate")
+    # the same layout at ZeRO-1 without offload is ZeRO-0 (the stage nothing shards), at ZeRO-0 with it refused
+    plain = {**raw, "training": {**raw["training"], "framework": {"name": "megatron-core"}}}
+    assert estimate_job(load_job_dict(plain), catalog).config.zero == 0
+    with pytest.raises(InputError) as e:
+        estimate_job(load_job_dict({**raw, "parallel": {**raw["parallel"], "zero": 0}}), catalog)
+    assert e.value.field == "training.framework.optimizer_offload"

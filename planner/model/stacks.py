@@ -644,6 +644,13 @@ class Stack:
     #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
     #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``
     offloads: tuple[str, ...] = ("optimizer",)
+    #: the least ZeRO stage its optimizer offload runs at with one data-parallel replica too (planner.model.offload
+    #: ``valid_masks``; with more, every stack's needs ZeRO >= 1): 1 on the Megatron-Core stacks, whose
+    #: ``--optimizer-cpu-offload`` needs ``--use-precision-aware-optimizer``, which needs ``--use-distributed-optimizer``
+    #: at any DP (Megatron-LM megatron/training/arguments.py ``validate_args``), so a DP 1 plan with it launches the
+    #: distributed optimizer: ZeRO-1, its label (QA 45: Llama-3.1-405B TP8 PP64 DP1 was labelled z0 while its launch
+    #: wrote ``--use-distributed-optimizer``); 0 where the offload is not tied to a stage's flag at DP 1
+    optimizer_offload_zero: int = 0
     #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
     #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
     #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies), "bf16" = the
@@ -1452,7 +1459,7 @@ STACKS: dict[str, Stack] = {
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
-        module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
+        module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
