@@ -225,3 +225,15 @@ def test_recommend_searches_optimizer_offload_under_a_frozen_base(catalog):
     with pytest.raises(InfeasibleError) as e:
         recommend(_qlora_l40s(None, rank=64, constraints=con), catalog=catalog, top=1)
     assert "recompute" not in str(e.value).split("—")[-1]
+
+
+def test_searched_offload_at_one_replica_is_tried_at_the_stage_it_launches(catalog):
+    """Optimizer offload left open on a layout with one replica (70B at TP8 PP1 on one node: it fits only with it):
+    the offload variant's one-replica rows are ZeRO-1 (Megatron's offload under its distributed optimizer, pp35) where
+    its parent's are ZeRO-0, and it is tried where that twin did not fit (search.space ``one_replica_twins``); the
+    plan reads z1 as its launch writes. Before, the same plan was labelled z0 (QA 45)."""
+    rec = recommend(_job(parallel={"tp": 8, "pp": 1, "cp": 1}, micro_batch=1, recompute="full"), catalog,
+                    simulate=False)
+    best = rec.best
+    assert best.stack["optimizer_offload"] and best.fits
+    assert (best.config.dp, best.config.zero, best.config.offload) == (1, 1, "optimizer")

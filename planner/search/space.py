@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from itertools import product
 from types import SimpleNamespace
 from typing import Iterator
@@ -342,6 +342,21 @@ def one_replica_zeros(job: JobSpec) -> int:
     st = from_training(t)
     may = st.optimizer_offload or ("optimizer_offload" in open_options(t) and "optimizer" in st.offloads)
     return int(st.optimizer_offload_zero) if may else 0
+
+
+def one_replica_twins(c: Candidates, z_from: int, z_to: int) -> np.ndarray:
+    """Per row of ``c``: for a row with one replica (DP x CP = 1) at ZeRO ``z_to``, the index of the same layout at
+    ZeRO ``z_from`` (-1 where there is none, and on every other row). An offload variant's one-replica rows are at
+    another stage than its parent's (``StackVariant.one_replica_zero``), and it is tried only where its twin did not
+    fit (planner.search.recommend)."""
+    cols = [np.broadcast_to(np.asarray(getattr(c, f.name)), (len(c),)) for f in fields(c)
+            if f.name != "zero" and getattr(c, f.name) is not None and np.ndim(getattr(c, f.name)) <= 1]
+    one = (np.asarray(c.dp) * np.asarray(c.cp) == 1)
+    out = np.full(len(c), -1, dtype=np.int64)
+    src = {tuple(x[i] for x in cols): i for i in np.flatnonzero(one & (c.zero == z_from))}
+    for i in np.flatnonzero(one & (c.zero == z_to)):
+        out[i] = src.get(tuple(x[i] for x in cols), -1)
+    return out
 
 
 def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
