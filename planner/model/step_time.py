@@ -2099,9 +2099,14 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     # AutoModel's deferred FSDP sync without PP (Stack.fsdp_defer_sync): the same once-per-step gather and
     # reduce-scatter where the weights are not resharded after forward; with reshard after forward
     # (``defer_rs``) one gather per micro-batch (the backward's) and the reduce-scatter once per step
+    # Resharded after forward under PP (Stack.pp_reshard_after_forward: NeMo AutoModel's option passed through; torchtitan
+    # keeps it off under PP) a stage of such a stack is gathered in every micro-batch's backward (pipelining skips the
+    # reshard after backward, so the next forward finds it gathered) and reduce-scattered once: ``defer_rs``
     defer = bool(getattr(fw, "fsdp_defer_sync", False))
-    held = (dz >= 3) & (((dpp > 1) & fw.pp_fsdp_unsharded) | (defer & ~raf))
-    defer_rs = (dz >= 3) & ~held & defer
+    pp_sync = (dpp > 1) & bool(fw.pp_fsdp_unsharded)
+    raf = np.where(pp_sync & ~fsdp_z2, fw.raf_under_pp(True), raf)
+    held = (dz >= 3) & (pp_sync | defer) & ~raf
+    defer_rs = (dz >= 3) & ~held & (pp_sync | defer)
     # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
     # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
     rep_mb = (dz >= 3) & ~held & fw.hsdp_all_reduce_per_microbatch
@@ -2355,7 +2360,9 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     pass_m = getattr(fw, "pp_pass_microbatches", None)
     if pass_m is not None and fw.pp_fsdp_unsharded and not dpt.defer:
         runs = m_micro / np.minimum(m_micro, float(pass_m))
-        extra = np.where(held[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)  # (exposed_dp holds the gather by now)
+        # (exposed_dp holds the held stage's gather by now; a stage resharded after forward, ``defer_rs``, gathers per
+        # micro-batch already and reduce-scatters per run)
+        extra = np.where((held | dpt.defer_rs)[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)
         exposed_dp, step = exposed_dp + extra, step + extra
     return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
                      pp_fill=pp_fill, pp_hop=pp_hop)
