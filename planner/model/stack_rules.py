@@ -924,6 +924,14 @@ RULES: tuple[StackRule, ...] = (
               "boundaries: one contiguous run of layers per stage) and deepspeed/runtime/pipe/schedule.py "
               "TrainSchedule (1F1B over those stages; no interleaved schedule)",
               lambda st, m, t: True, lambda c, m, t: c.vpp == 1),
+    # ZeRO-2/3 shard the gradients, which the pipeline engine accumulates whole over its micro-batches and reduces
+    # itself; with one stage Megatron-DeepSpeed builds its plain GPTModel instead (--no-pipeline-parallel), where
+    # ZeRO-2/3 run. Until pp35 a PP 2 ZeRO-3 Llama-3-8B plan on this stack was priced (9.42 s a step)
+    StackRule("ds-zero-pp", "megatron-deepspeed", "parallel.zero",
+              "ZeRO-2/3 with pipeline parallelism (its pipeline engine runs ZeRO-0/1 only)",
+              "DeepSpeed deepspeed/runtime/pipe/engine.py PipelineEngine.__init__: assert "
+              "zero_optimization_stage() < 2, 'ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism'",
+              lambda st, m, t: True, lambda c, m, t: (c.zero < 2) | (c.pp == 1)),
     StackRule("ds-empty-stage", "megatron-deepspeed", "training.framework.pp_partition_method",
               "a pipeline stage without a transformer layer",
               "bigscience Megatron-DeepSpeed gpt_model.py GPTModelPipe: PP 'fails unless each stage has at least one "
@@ -1023,9 +1031,12 @@ def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     optimizer (ZeRO-1) with more than one replica, DDP (ZeRO-0) on a stack without ZeRO-1 (``Stack.has_zero1``), or
     the runtime's FSDP default (``FSDP_DEFAULT_ZERO``)."""
     row = FSDP_DEFAULT_ZERO.get(runtime(stack))
+    # with one replica, the stage an optimizer offload launches at (Stack.optimizer_offload_zero: Megatron's needs its
+    # distributed optimizer, ZeRO-1, QA 45)
+    one = int(getattr(stack, "optimizer_offload_zero", 0)) if getattr(stack, "optimizer_offload", False) else 0
     if row is None:  # a stack without ZeRO-1 (Stack.has_zero1: the HF Trainer) runs plain DDP by default
-        return 1 if dp > 1 and getattr(stack, "has_zero1", True) else 0
-    return 0 if dp * cp <= 1 else row[pp > 1]
+        return 1 if (dp > 1 or one) and getattr(stack, "has_zero1", True) else 0
+    return one if dp * cp <= 1 else row[pp > 1]
 
 
 #: The expert-tensor-parallel degree a runtime runs under expert parallelism when the job leaves ``parallel.etp``

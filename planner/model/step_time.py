@@ -93,6 +93,7 @@ import dataclasses
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
+from planner.model.evaluation import spread_zero3
 from planner.model.comm import collective_time, members_per_node, nic_bytes, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
@@ -2124,9 +2125,14 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     # AutoModel's deferred FSDP sync without PP (Stack.fsdp_defer_sync): the same once-per-step gather and
     # reduce-scatter where the weights are not resharded after forward; with reshard after forward
     # (``defer_rs``) one gather per micro-batch (the backward's) and the reduce-scatter once per step
+    # Resharded after forward under PP (Stack.pp_reshard_after_forward: NeMo AutoModel's option passed through; torchtitan
+    # keeps it off under PP) a stage of such a stack is gathered in every micro-batch's backward (pipelining skips the
+    # reshard after backward, so the next forward finds it gathered) and reduce-scattered once: ``defer_rs``
     defer = bool(getattr(fw, "fsdp_defer_sync", False))
-    held = (dz >= 3) & (((dpp > 1) & fw.pp_fsdp_unsharded) | (defer & ~raf))
-    defer_rs = (dz >= 3) & ~held & defer
+    pp_sync = (dpp > 1) & bool(fw.pp_fsdp_unsharded)
+    raf = np.where(pp_sync & ~fsdp_z2, fw.raf_under_pp(True), raf)
+    held = (dz >= 3) & (pp_sync | defer) & ~raf
+    defer_rs = (dz >= 3) & ~held & (pp_sync | defer)
     # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
     # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
     rep_mb = (dz >= 3) & ~held & fw.hsdp_all_reduce_per_microbatch
@@ -2300,11 +2306,13 @@ class StepParts:
     pp_hop: np.ndarray
 
 
-def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes):
+def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
     """(pp_fill, pp_hop): the sends the overlapped interleaved schedule cannot hide (``pipeline.fill_exposure``) and
-    the mean send of its warm-up / cool-down path (the simulator's link delay); zeros where no row overlaps them."""
+    the mean send of its warm-up / cool-down path (the simulator's link delay); zeros where no row overlaps them.
+    ``z3_mb``: exposed ZeRO-3 gathers per micro-batch, part of each chunk's pass (``compose_step``), spread over the
+    forward and backward as the simulator spreads them (evaluation ``spread_zero3``)."""
     fw, n, pp, m_micro, g = s.fw, s.n, s.pp, s.m_micro, s.g
-    t_fwd_mb, t_bwd_mb = st.t_fwd_mb, st.t_bwd_mb
+    t_fwd_mb, t_bwd_mb = spread_zero3(st.t_fwd_mb, st.t_bwd_mb, np.broadcast_to(z3_mb, np.shape(st.t_fwd_mb)))
     # the sends the overlapped interleaved schedule cannot hide: in its forward-only warm-up and backward-only
     # cool-down each chunk waits for its input (Megatron-Core forward_backward_pipelining_with_interleaving with
     # ``overlap_p2p_comm``: the recv posted after one forward is waited on before the next), 2 (pp vpp - 1) sends at
@@ -2338,12 +2346,18 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     t_fwd_mb, t_bwd_mb, t_dp, held, per_layer = st.t_fwd_mb, st.t_bwd_mb, dpt.t_dp, dpt.held, zx.per_layer
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term), once per run of the schedule
+    # ZeRO-3 / FSDP gathered per micro-batch (not a stage held gathered: ``dpt.held``) is gathered by every
+    # micro-batch's pass through the stage, the pipeline's fill and drain too: Megatron-FSDP's forward pre-hook
+    # all-gathers each unit and its post-forward hook releases it whatever the pipeline (megatron_fsdp.py
+    # ``_pre_forward_param_unshard``, ``_post_forward``; no PP case), so its exposed gathers are in the bubble's stage
+    # time (``in_stage``), as the simulator's list schedule pays them (simulate.config ``from_detail``). Until pp35
+    # they were counted m times outside the bubble: (pp - 1) x comm_zero3 / m under the simulated step (QA 45)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
                             t_dp, per_layer, s.overlap_grad_reduce, t_opt + off_step,
                             zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
-                            getattr(fw, "pp_pass_microbatches", None))
+                            getattr(fw, "pp_pass_microbatches", None), in_stage=zx.z3_exposed_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
-    pp_fill, pp_hop = pipeline_fill(c, s, st)
+    pp_fill, pp_hop = pipeline_fill(c, s, st, zx.z3_exposed_mb)
     step = step + pp_fill
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = _hidden_cost(s, t_dp, exposed_dp, dpt.nccl_sms)
@@ -2372,7 +2386,9 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     pass_m = getattr(fw, "pp_pass_microbatches", None)
     if pass_m is not None and fw.pp_fsdp_unsharded and not dpt.defer:
         runs = m_micro / np.minimum(m_micro, float(pass_m))
-        extra = np.where(held[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)  # (exposed_dp holds the gather by now)
+        # (exposed_dp holds the held stage's gather by now; a stage resharded after forward, ``defer_rs``, gathers per
+        # micro-batch already and reduce-scatters per run)
+        extra = np.where((held | dpt.defer_rs)[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)
         exposed_dp, step = exposed_dp + extra, step + extra
     return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
                      pp_fill=pp_fill, pp_hop=pp_hop)
