@@ -188,3 +188,27 @@ def test_app_shows_an_offline_jobs_cost():
     assert ("job cost: " + offline_words(ob)).replace("$", "\\$") in captions
     shown = "\n".join(md.value for md in at.markdown)
     assert "- Model accuracy: likely range 9.3 d to 14.4 d" in shown and "- Spot: 0.14 reclaims" in shown
+
+
+def test_terminal_table_says_what_set_each_options_replicas(chat_screen):
+    """budget35 put `bound_by` in the JSON and the review's Options table but not in `planner serve`'s table, where a
+    reader sees the replicas: its "set by" column (after "replicas") names throughput / tpot / ttft per row, and is the
+    first optional column a narrow terminal leaves out (said under the table)."""
+    import re
+
+    from rich.console import Console
+
+    from planner.present.serving import render_serving
+    con = Console(record=True, width=320)
+    render_serving(con, chat_screen)
+    out = con.export_text()
+    head = next(line for line in out.splitlines() if "set by" in line)
+    cols = [c.strip() for c in re.split("[┃│]", head)]
+    j, k = cols.index("set by"), cols.index("replicas")
+    assert j == k + 1
+    rows = [[c.strip() for c in line.split("│")] for line in out.splitlines() if "│" in line]
+    shown = [r[j] for r in rows if len(r) > j and r[1].isdigit()]
+    assert shown == [o["bound_by"] or "-" for o in chat_screen["options"][:len(shown)]] and len(shown) >= 3
+    narrow = Console(record=True, width=120)
+    render_serving(narrow, chat_screen)
+    assert "left out on this 120-column terminal: $/1M req batch, set by" in narrow.export_text()

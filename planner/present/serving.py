@@ -119,8 +119,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         goal += f"\n[yellow]trace:[/] {esc(note)}"
     con.print(f"[bold]{head}[/]\n{goal}")
     cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
-            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes", "$/h",
-            "$/1M req", "$/1M req batch", "sized"]
+            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "set by", "nodes",
+            "$/h", "$/1M req", "$/1M req batch", "sized"]
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
              f"{r['tpot_ms']:.1f}" if r.get("tpot_ms") is not None else "n/a",  # one output token: no TPOT (NO_TPOT)
@@ -129,6 +129,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
              # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
              # beside the $ of the 6 the simulated backlog needed)
              _rps(r['requests_per_s_per_replica']), str(_shown_replicas(r, realtime)),
+             # what set the replicas: throughput, the TPOT or the TTFT target (serving_budget.fleet_bound), which
+             # decides the likely range the budget states; "-" offline and without a QPS
+             r.get("bound_by") or "-",
              str(r.get("nodes", "-")),
              fmt_usd(r.get("usd_per_hr")),
              # an offline job is costed by its batch column only: the real-time full-load rate beside it ($160.12 next
@@ -273,7 +276,7 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
 HARDWARE_FOLDED = 14
 
 
-def _table(con, title: str, cols: list[str], rows: list[list[str]], optional=("$/1M req batch", "bound", "nodes")):
+def _table(con, title: str, cols: list[str], rows: list[list[str]], optional=("$/1M req batch", "set by", "bound", "nodes")):
     """The options as a table without the columns no shown row fills ("-" in every row: TTFT for a model
     that is not an LLM, replicas, nodes and $/h for an offline job). Where the terminal is narrower than
     the table, the headers break at their spaces and slashes, the hardware name folds onto more lines and
