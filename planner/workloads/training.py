@@ -67,7 +67,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     mb = t.micro_batch or 1
     if t.micro_batch is None:
         notes.append("training.micro_batch defaulted to 1")
-    etp = p.etp or stack_rules.default_etp(stack, tp, ep)
+    # a dense model has no experts: its ETP is TP, as the search's rows carry it (a dense llama3-8b on DeepSpeed took
+    # AutoTP's expert-TP 1 and estimated 8e-5 s off recommend's row of the same layout, session 35's CI)
+    etp = p.etp or (stack_rules.default_etp(stack, tp, ep) if m.moe is not None else tp)
     if p.etp is None and m.moe is not None and etp != tp:
         notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})" if getattr(
             stack, "tp_splits_experts", True) else f"parallel.etp defaulted to {etp} (DeepSpeed's AutoTP splits "
