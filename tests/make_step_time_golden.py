@@ -92,6 +92,14 @@ time (pipeline.step_composition ``in_stage``: the fill's and drain's micro-batch
 schedule has them): only ZeRO-3 rows with pp > 1 that do not hold the stage gathered moved (not torchtitan's, case 2),
 84 of 672 arrays, every other case on both instances: bubble x1.0-38.4 (where the gathers outlast the compute), step
 time x1.0-1.22, mfu / hfu / tokens_per_s down likewise; no memory array.
+Regenerated on the pp35b branch (2026-12-05) for Megatron-Core's ZeRO-1/2 parameter all-gather waited on by every
+pipeline stage's first forward on the 1F1B schedule (Stack.param_gather_stage_lazy, step_time ``compose_step``
+``pg_lead``: the forward pre-hook dispatches the first bucket there, unaligned without VPP): 32 new arrays
+(``t_pp_lead``, and ``t_zero3_step`` for AutoModel's resharded PP stage, zero in every case) and 96 of the 672 moved,
+the megatron-core cases' ZeRO-1/2 rows with pp > 1 and no VPP (not torchtitan's or hf-trainer's, cases 2 and 3), on
+both instances: t_param_gather_exposed x1-8 (pp of them), comm_dp x1.0-3.6, t_dp_tail x0.008-1.0 (the waits leave the
+simulator's tail for its list schedule), step time x1.0-1.33 (mixtral-8x7b on g6 the most; p5 x1.0-1.11), mfu / hfu
+/ tokens_per_s down likewise; no memory array.
 """
 from __future__ import annotations
 

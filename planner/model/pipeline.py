@@ -725,39 +725,42 @@ class PipelineTiming:
 
 def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0,
                     t_p2p: float = 0.0, schedule: str | None = None,
-                    t_f_first: float | None = None, group: int | None = None) -> PipelineTiming:
+                    t_f_first: float | None = None, group: int | None = None, t_lead: float = 0.0) -> PipelineTiming:
     """Exact timing of one step's schedule by list scheduling (see module docstring).
 
     ``t_f_first`` replaces the forward time of stage 0 (e.g. with a non-overlapped H2D copy added).
     ``group``: Megatron's explicit interleaved micro-batch group size (``vpp_group_size``).
+    ``t_lead``: seconds every stage's first forward (micro-batch 0, chunk 0) waits before it computes, once the
+    micro-batch has arrived: a collective that stage only starts then (the ZeRO-1/2 parameter all-gather's first
+    bucket under Megatron-Core's unaligned ``--overlap-param-gather``: planner.model.step_time ``compose_step``).
     """
     schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
     inter = schedule == "interleaved"
     return _timing(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
-                   t_f if t_f_first is None else t_f_first, None, group if inter and vpp > 1 else None)
+                   t_f if t_f_first is None else t_f_first, None, group if inter and vpp > 1 else None, t_lead)
 
 
 def pipeline_ops(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0, t_p2p: float = 0.0,
                  schedule: str | None = None, t_f_first: float | None = None,
-                 group: int | None = None) -> list[list[tuple[str, int, float, float]]]:
+                 group: int | None = None, t_lead: float = 0.0) -> list[list[tuple[str, int, float, float]]]:
     """Per stage, the (kind, micro-batch, start, end) of every operation of ``pipeline_timing``'s schedule (the
     simulator's per-micro-batch timeline): the same list scheduling, so the last end is its makespan."""
     schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
     inter = schedule == "interleaved"
     ops: list[list[tuple[str, int, float, float]]] = []
     _timing.__wrapped__(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
-                        t_f if t_f_first is None else t_f_first, ops, group if inter and vpp > 1 else None)
+                        t_f if t_f_first is None else t_f_first, ops, group if inter and vpp > 1 else None, t_lead)
     return ops
 
 
 @lru_cache(maxsize=256)
-def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, group=None) -> PipelineTiming:
+def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, group=None, t_lead=0.0) -> PipelineTiming:
     for extra in range(0, m * vpp + 1):
         try:
             if record is not None:
                 record[:] = [[] for _ in range(pp)]
             return _list_schedule(stage_orders(schedule, pp, m, vpp, extra, group), pp, m, vpp, t_f, t_b, t_p2p,
-                                  t_f0, record)
+                                  t_f0, record, t_lead)
         except _Deadlock:
             if schedule != "interleaved":
                 raise
@@ -768,7 +771,7 @@ class _Deadlock(RuntimeError):
     pass
 
 
-def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTiming:
+def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, t_lead=0.0) -> PipelineTiming:
     nvs = pp * vpp  # virtual stages: chunk c of stage s is virtual stage c*pp + s
     end: dict[tuple[str, int, int], float] = {}  # (kind, mb, virtual stage) -> end time
     pos = [0] * pp
@@ -784,7 +787,7 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> Pi
                 vs = c * pp + s
                 if kind == "F":
                     dep = end.get(("F", mb, vs - 1)) if vs > 0 else 0.0
-                    dur = (t_f0 if s == 0 else t_f) / vpp
+                    dur = (t_f0 if s == 0 else t_f) / vpp + (t_lead if mb == 0 and c == 0 else 0.0)
                 else:
                     dep = end.get(("B", mb, vs + 1)) if vs < nvs - 1 else end.get(("F", mb, vs))
                     dur = t_b / vpp

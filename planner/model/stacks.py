@@ -465,7 +465,11 @@ class Stack:
     #: ``never`` under PP. NeMo AutoModel's ``apply_fsdp`` passes its ``reshard_after_forward`` through with or
     #: without PP: resharded after forward, a stage of a ``pp_fsdp_unsharded`` stack is gathered again in every
     #: micro-batch's backward (pipelining's ``backward_maybe_with_nosync`` skips the reshard after backward, so the
-    #: next forward finds it gathered) and reduce-scattered once, at the last backward (planner.model.step_time)
+    #: next forward finds it gathered), in each warm-up forward, and reduce-scattered once, at the last backward
+    #: (planner.model.step_time ``compose_step``). Its dense path does the same under PP: ``FSDP2Config.
+    #: reshard_after_forward`` (default None) reaches distributed/parallelizer.py ``apply_fsdp2_sharding_recursively``,
+    #: where None keeps every block gathered under PP ("With PP: keep weights gathered across microbatches") and True
+    #: forces resharding "everywhere, including pipeline-parallel layers" (config.py docstring; read 2026-12-05)
     pp_reshard_after_forward: bool | None = None
     #: without pipeline parallelism, its FSDP2 skips the reduce-scatter and the reshard after backward of every
     #: micro-batch but the last (``set_requires_gradient_sync(False)``, ``set_reshard_after_backward(False)``) and
@@ -611,6 +615,18 @@ class Stack:
     tp_overlap: str = "none"
     overlap_grad_reduce: bool = True
     overlap_param_gather: bool = True
+    #: under PP, with ``overlap_param_gather`` at ZeRO-1/2, each stage starts the step's parameter all-gather only at
+    #: its own first forward, so the pipeline's fill waits for it stage after stage: Megatron-Core's distributed
+    #: optimizer (megatron/core/distributed/distributed_data_parallel.py ``_make_forward_pre_hook`` ->
+    #: param_and_grad_buffer.py ``finish_param_sync``, which dispatches the first bucket's all-gather "if not yet
+    #: dispatched (e.g., first AG bucket in first model chunk if ddp_config.align_param_gather is False)" and waits on
+    #: it; ``finish_grad_sync`` clears ``param_gather_dispatched`` each step and the optimizer's
+    #: ``step_with_ready_grads`` gathers nothing when overlapped). ``align_param_gather`` is off without VPP
+    #: (Megatron-LM ``validate_args`` "non-interleaved schedule does not support ... aligned param AG"; NeMo 2 /
+    #: Megatron-Bridge's comm-overlap config sets it only at PP > 1 and VPP > 1), and with it the interleaved schedule
+    #: dispatches every stage's first chunks at once (schedules.py ``param_sync_func``): one stage's wait, not pp
+    #: (planner.model.step_time ``compose_step``)
+    param_gather_stage_lazy: bool = False
     reshard_after_forward: bool = True
     fp8_recipe: str = "tensorwise"
     #: what ``recompute: selective`` re-runs: Megatron's attention core (Korthikanti et al. 2022),
@@ -1487,7 +1503,8 @@ STACKS: dict[str, Stack] = {
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True,
-        tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
+        tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
+        fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
@@ -1640,6 +1657,10 @@ STACKS["nemo-automodel"] = Stack(
     torch_checkpoint=True, recompute_early_stop=True, selective="op",
     # FSDP2 ``fully_shard`` per block, ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=float32)``
     # (``apply_fsdp``); ``parallelize_model(..., reshard_after_forward=False)`` is the MoE path's default
+    # (MoEParallelizerConfig). The dense path's (FSDP2Config ``reshard_after_forward: None``) is the same under PP
+    # (every block kept gathered) but not without PP, where it reshards every block but the last
+    # (parallelizer.py ``apply_fsdp2_sharding_recursively``): a dense job without PP sets
+    # ``reshard_after_forward: true`` for AutoModel's default (benchmarks/validate.py's Llama 3 70B row does)
     reshard_after_forward=False, overlap_grad_reduce=True, overlap_param_gather=True,
     # PP: torch.distributed.pipelining (``AutoPipeline``). Its ``backward_maybe_with_nosync`` turns off gradient
     # sync and reshard after backward until the last backward when the stage module is an FSDPModule

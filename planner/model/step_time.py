@@ -2296,7 +2296,7 @@ class StepParts:
     """The step composed (``compose_step``): ``step`` seconds, its exposed DP time (``exposed_dp``: the bucketed
     reduce's tail, its hidden cost, the exposed parameter gather), the ``bubble``, the reduce's hidden cost
     (``dp_slow``), the exposed parameter gather (``pg_exposed``), the interleaved schedule's fill sends
-    (``pp_fill``) and their mean (``pp_hop``)."""
+    (``pp_fill``) and their mean (``pp_hop``), and the parameter gather each stage's first forward waits on (``pg_lead``)."""
     step: np.ndarray
     exposed_dp: np.ndarray
     bubble: np.ndarray
@@ -2304,6 +2304,12 @@ class StepParts:
     pg_exposed: np.ndarray
     pp_fill: np.ndarray
     pp_hop: np.ndarray
+    #: the gather each stage's first forward waits on where the pre-hook starts it there (``compose_step``: in
+    #: ``pg_exposed`` pp times; the simulator's ``t_stage_lead``)
+    pg_lead: np.ndarray
+    #: a pipelined FSDP stage resharded after forward: the one gather a step its warm-up forwards add beyond the
+    #: composition's (``compose_step``)
+    raf_fwd: np.ndarray
 
 
 def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
@@ -2377,7 +2383,27 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
     pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dpt.dinv] | bool(fw.overlap_param_gather))
     pg_exposed = pg_exposed + _hidden_cost(s, pg, pg_exposed, dpt.nccl_sms)
+    # Under PP without the interleaved schedule's aligned dispatch, Megatron-Core's pre-hook starts that gather at each
+    # stage's own first forward (Stack.param_gather_stage_lazy), after its first micro-batch has arrived: the fill
+    # carries the wait once per stage, pp x pg_exposed on the 1F1B schedule's path (planner.model.pipeline
+    # ``pipeline_timing`` with ``t_lead``, which the simulator list-schedules). Megatron-FSDP gathers its own way.
+    lazy = ((pp > 1) & (c.schedule != SCHEDULE.code["interleaved"]) & ~held[dpt.dinv] & (pg > 0)
+            & bool(getattr(fw, "param_gather_stage_lazy", False) and fw.overlap_param_gather
+                   and not getattr(fw, "megatron_fsdp", False)))
+    pg_lead = np.where(lazy, pg_exposed, 0.0)
+    pg_exposed = pg_exposed + (pp - 1) * pg_lead
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
+    # A pipelined FSDP stage resharded after forward (Stack.pp_reshard_after_forward: NeMo AutoModel's option;
+    # ``defer_rs`` under PP) gathers in every forward that follows a forward -- a stage's warm-up forwards and its
+    # first steady one, pp - s of them on stage s -- and in every steady backward; its cool-down backwards find it
+    # gathered (pipelining's backward_maybe_with_nosync skips the reshard after backward until the last backward):
+    # m + 1 gathers a stage, where the composition above holds m + pp - 1 on the pipeline's path (m in the steady
+    # state, one in each of the bubble's pp - 1 stage times). The list schedule with a gather on exactly those
+    # operations has one more on its path (tests/test_pp35b.py: 1F1B at m >= 2, m + pp; the interleaved schedule at
+    # v = 2 and m >= 2 pp), more where the interleaved schedule's groups are short (m = pp: 1.5 at pp 2, 2.5 at pp 4;
+    # v = 4 at m = 2 pp: 1.75), counted as one: one exposed gather more a step (a run, Stack.pp_pass_microbatches),
+    # in ``comm_zero3`` and, for the simulator, which spreads the others into the stage times, ``t_dp_tail``
+    raf_fwd = np.where(dpt.defer_rs[dpt.dinv] & (pp > 1) & bool(fw.pp_fsdp_unsharded), zx.z3_exposed_mb, 0.0)
     # a schedule run per gradient-accumulation step (Stack.pp_pass_microbatches) syncs a held FSDP stage at the end of
     # every run where torch.distributed.pipelining's own ``backward_maybe_with_nosync`` decides (its last backward
     # runs the post-backward reduce-scatter and reshard; the next run gathers again) -- not where AutoModel's patched
@@ -2390,8 +2416,10 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
         # micro-batch already and reduce-scatters per run)
         extra = np.where((held | dpt.defer_rs)[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)
         exposed_dp, step = exposed_dp + extra, step + extra
+        raf_fwd = raf_fwd * runs  # each run starts from the resharded stage
+    step = step + raf_fwd
     return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
-                     pp_fill=pp_fill, pp_hop=pp_hop)
+                     pp_fill=pp_fill, pp_hop=pp_hop, pg_lead=pg_lead, raf_fwd=raf_fwd)
 
 
 def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep,
@@ -2404,7 +2432,7 @@ def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st:
     out = {k: m_micro * v for k, v in st.per_mb.items()}
     out.update({
         "comm_pp": m_micro * st.t_pp + sp.pp_fill,
-        "comm_zero3": m_micro * zx.z3_exposed_mb,
+        "comm_zero3": m_micro * zx.z3_exposed_mb + sp.raf_fwd,
         "comm_dp": sp.exposed_dp + m_micro * z2_exposed_mb,
         "bubble": sp.bubble,
         "optimizer": t_opt,
@@ -2420,7 +2448,10 @@ def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st:
         # reduce's hidden cost on the compute, the exposed ZeRO-1/2 parameter all-gather and ZeRO-2's
         # per-micro-batch reduce-scatters; with ``dp_buckets`` and ``overlap_grad_reduce`` what the
         # simulator needs to compose the same step (simulate.config.SimConfig.from_detail)
-        t_dp_tail=sp.dp_slow + sp.pg_exposed + m_micro * z2_exposed_mb, dp_buckets=zx.per_layer + 0.0 * step,
+        # (less the gather the stages' first forwards wait on, ``t_pp_lead``: the simulator's list schedule pays it
+        # in the fill)
+        t_dp_tail=sp.dp_slow + sp.pg_exposed - s.pp * sp.pg_lead + m_micro * z2_exposed_mb + sp.raf_fwd,
+        t_pp_lead=sp.pg_lead, t_zero3_step=sp.raf_fwd, dp_buckets=zx.per_layer + 0.0 * step,
         overlap_grad_reduce=np.broadcast_to(bool(s.overlap_grad_reduce), (n,)),
         t_pp_p2p=st.t_pp / 2, num_microbatches=m_micro,
         # the mean of the warm-up / cool-down sends (``pp_fill``; 0 where the sends are in the stage times): the

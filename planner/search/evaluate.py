@@ -130,6 +130,10 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             # whether it overlaps: the simulator composes the step the analytic model does
             t_dp_tail=float(st["t_dp_tail"][i]), dp_buckets=int(st["dp_buckets"][i]),
             t_pp_p2p=float(st["t_pp_p2p"][i]), t_pp_hop=float(st["t_pp_hop"][i]),
+            # the parameter gather each stage's first forward waits on (step_time ``pg_lead``; 0 on most plans)
+            t_pp_lead=float(st["t_pp_lead"][i]),
+            # the ZeRO-3 gather of comm_zero3 paid once a step, not per micro-batch (step_time ``raf_fwd``)
+            t_zero3_step=float(st["t_zero3_step"][i]),
             num_microbatches=float(st["num_microbatches"][i]),
             pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
             micro_batch=int(c.mb[i]), global_batch=t.global_batch, seq_len=t.seq_len,

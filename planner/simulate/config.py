@@ -49,6 +49,9 @@ class PipelineConfig:
     ``t_dp_tail``: DP time after the reduce that is not the bucketed reduce itself (the analytic
     model's ``t_dp_tail``: the reduce's hidden cost on the compute, the exposed ZeRO-1/2 parameter
     all-gather, ZeRO-2's per-micro-batch reduce-scatters), paid once per step as "comm".
+    ``t_stage_lead``: seconds each stage's first forward waits before it computes (the ZeRO-1/2 parameter all-gather
+    Megatron-Core's forward pre-hook starts there: the analytic model's ``t_pp_lead``), list-scheduled
+    (planner.model.pipeline ``pipeline_timing`` ``t_lead``) and counted as "comm".
     ``jitter_cv``: per-rank per-step multiplicative noise on the compute (a straggler stalls the
     all-reduce: step = max over ranks). ``rank_slowdown``: fixed per-rank factors (1.0 = nominal).
     """
@@ -64,6 +67,7 @@ class PipelineConfig:
     comm_in_stage: float = 0.0
     t_dp_comm: float = 0.0
     t_dp_tail: float = 0.0
+    t_stage_lead: float = 0.0
     t_optimizer: float = 0.0
     overlap_grad_reduce: bool = True
     dp_buckets: int = DDP_BUCKETS
@@ -104,7 +108,9 @@ class PipelineConfig:
         comp = step_composition(self.m, self.pp, self.vpp, inter, self.t_fwd_mb, self.t_bwd_mb, self.t_dp_comm,
                                 self.dp_buckets, self.overlap_grad_reduce, self.t_optimizer)
         exposed = exposed_dp_comm(self.t_dp_comm, self.hides, self.dp_buckets, self.overlap_grad_reduce)
-        return float(comp["step"] - comp["exposed_dp"] + exposed + self.t_dp_tail + fill)
+        # the stages' first-forward waits: on the 1F1B path once per stage (pipeline_timing with ``t_lead``: pp of them)
+        lead = self.pp * self.t_stage_lead
+        return float(comp["step"] - comp["exposed_dp"] + exposed + self.t_dp_tail + fill + lead)
 
     @property
     def hides(self) -> float:
@@ -336,7 +342,8 @@ class SimConfig:
         seq = int(d.get("seq_len", 1) or 1)
         is_tf = True if job is None else job.model.is_transformer
         t_f, t_b = float(d["t_fwd_mb"]), float(d["t_bwd_mb"])
-        z3 = float((breakdown or {}).get("comm_zero3", 0.0)) / m
+        # (less the gather paid once a step, in ``t_dp_tail``: step_time ``raf_fwd``)
+        z3 = (float((breakdown or {}).get("comm_zero3", 0.0)) - float(d.get("t_zero3_step", 0.0))) / m
         t_f, t_b = spread_zero3(t_f, t_b, z3)  # over forward and backward in proportion (both wait on gathers)
         layers = getattr(job.model, "layers", None) if job is not None else None
         buckets = max(1, math.ceil(layers / pp)) if (is_tf and layers) else (1 if job is not None else DDP_BUCKETS)
@@ -348,6 +355,7 @@ class SimConfig:
             # step_time's ``t_pp_hop``) as the link delay: the list schedule pays pipeline.fill_exposure's path
             t_pp_p2p=float(d.get("t_pp_hop", 0.0)), comm_in_stage=2 * float(d.get("t_pp_p2p", 0.0)) + z3,
             t_dp_comm=float(d.get("t_dp_comm", 0.0)), t_dp_tail=float(d.get("t_dp_tail", 0.0)),
+            t_stage_lead=float(d.get("t_pp_lead", 0.0)),
             t_optimizer=float(d.get("t_optimizer", 0.0)), dp_buckets=buckets,
             overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,
             tokens_per_sample=seq if is_tf else 0,
