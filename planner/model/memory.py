@@ -70,7 +70,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_params, frozen_base,
                                     frozen_layer_activation_bytes, frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params
+from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan
 from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
                                     uniform_groups, vpp_group_size)
@@ -1127,9 +1127,13 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
     total = adapter_params(x.m, x.t)
     # the adapters of what an HF EP plan leaves whole are whole on every rank (finetune.adapter_whole_params; until
     # hfep35 all over TP)
-    plan = moe_mech_plan(x.m, x.st)
-    whole = (adapter_whole_params(x.m, x.t, plan.attention, plan.dense_mlp) * (np.asarray(x.ep_whole)[x.sinv] > 0)
-             if plan is not None else 0.0)
+    # (and at EP 1 those a TP plan leaves whole, moe HF_TP_PLANS: DeepSeek-V3's attention; until dsep35 over TP)
+    plan, tplan = moe_mech_plan(x.m, x.st), hf_tp_plan(x.m, x.st)
+    held = np.asarray(x.ep_whole)[x.sinv] > 0
+    ep1 = np.asarray(x.kep)[x.sinv] == 1
+    whole = (adapter_whole_params(x.m, x.t, plan.attention, plan.dense_mlp) * held * ~ep1 if plan is not None else 0.0)
+    if tplan is not None:
+        whole = whole + adapter_whole_params(x.m, x.t, tplan.attention, tplan.dense_mlp, moe_split=tplan.moe) * held * ep1
     ad = ((total - whole) / tp + whole) * layers / x.m.layers
     kz, dps = x.kz[x.sinv], x.dps[x.sinv]
     w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
@@ -1266,6 +1270,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
     # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
     ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or moe_mech_plan(m, st) is not None
+                                              or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
     keys = (ktp, kcp, ksp, kmb, kep)
@@ -1488,7 +1493,8 @@ def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: 
     dense_one = n_dense * half("-", 1) if n_dense else 0.0
     dense_rank = (n_dense * half("-", tp) if plan.dense_mlp else dense_one) if n_dense else 0.0
     moe_one = n_moe * half("E", 1)
-    s_mlp = (moe_one + dense_rank) / (moe_one + dense_one)
+    moe_rank = n_moe * half("E", tp) if getattr(plan, "moe", False) else moe_one  # a TP plan's split experts
+    s_mlp = (moe_rank + dense_rank) / (moe_one + dense_one)
     return attn_share * s_attn + (1.0 - attn_share) * s_mlp
 
 
@@ -1512,8 +1518,9 @@ AUTOTP_MOE = HfEpPlan(True, True, "deepspeed/module_inject/auto_tp.py AutoTP.tp_
 def hf_ep_rows(m: ModelSpec, stack, tp, ep):
     """Per candidate, the plan whose split ``hf_ep_rank_share`` prices (``hf_rank_share``), as (codes, plans): code 1
     where the HF code runs its transformers EP plan (moe ``hf_ep_plan`` read, EP > 1, TP > 1), 2 where DeepSpeed's
-    AutoTP leaves the experts whole (``AUTOTP_MOE``: EP 1, TP > 1), else 0 (the TP plan, ``hf_tp_share``);
-    ``plans[code]`` the plan (None for 0)."""
+    AutoTP leaves the experts whole (``AUTOTP_MOE``: EP 1, TP > 1), 3 under DeepSpeed's AutoEP (EP > 1: the TP plan's
+    share, the experts' gradients over EP), 4 under a transformers TP plan that leaves a part whole (moe
+    ``HF_TP_PLANS``: EP 1, TP > 1), else 0 (the TP plan, ``hf_tp_share``); ``plans[code]`` the plan (None for 0, 3)."""
     tp, ep = np.asarray(tp), np.asarray(ep)
     plan = moe_mech_plan(m, stack)
     codes = np.zeros(np.broadcast(tp, ep).shape, dtype=np.int64)
@@ -1521,19 +1528,34 @@ def hf_ep_rows(m: ModelSpec, stack, tp, ep):
         codes = np.where((ep > 1) & (tp > 1), 1, codes)
     if m.moe is not None and not getattr(stack, "tp_splits_experts", True):
         codes = np.where((ep == 1) & (tp > 1), 2, codes)
-    return codes, (None, plan, AUTOTP_MOE)
+    tplan = hf_tp_plan(m, stack)
+    if tplan is not None:  # a TP plan that leaves a part whole (moe HF_TP_PLANS: DeepSeek-V3's attention)
+        codes = np.where((ep == 1) & (tp > 1), 4, codes)
+    if m.moe is not None and getattr(stack, "moe_ep_tp_fold", False):
+        # AutoEP (Stack.moe_ep_tp_fold): the saves at the TP plan's share (each TP peer runs 1 / TP of the expert rows),
+        # the experts' gradients over EP (``hf_grad_share``)
+        codes = np.where(ep > 1, 3, codes)
+    return codes, (None, plan, AUTOTP_MOE, None, tplan)
 
 
-def hf_grad_share(m: ModelSpec, stack, tp: float, code: int) -> float:
+def hf_grad_share(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> float:
     """The share of the model's weight gradients one rank of the HF code holds, as it holds the weights
     (``dense_rank``): 1 / tp under its TP plan (``hf_ep_rows`` code 0); under an EP plan (code 1) the parameters it
     leaves whole (moe ``hf_ep_whole_params``) whole and the rest over TP (the experts over EP = TP); under DeepSpeed's
-    AutoTP (code 2) the routed experts whole and the rest over TP. Until hfep35 1 / tp for all three."""
+    AutoTP (code 2) the routed experts whole and the rest over TP; under a TP plan that leaves a part whole (code 4,
+    moe ``HF_TP_PLANS``) that part whole; under AutoEP (code 3) the routed experts over
+    ``ep`` (``E / ep`` whole experts a rank) and the rest over TP. Until hfep35 1 / tp for all three; until dsep35
+    AutoEP was code 1's."""
+    pc = count_params(m)
+    if code == 3:
+        experts = float(m.moe.experts * pc.expert * pc.n_moe_layers)
+        return (experts / ep + (pc.total - experts) / tp) / pc.total
     if code == 0 or tp <= 1:
         return 1.0 / tp
-    pc = count_params(m)
     experts = float(m.moe.experts * pc.expert * pc.n_moe_layers)
-    whole = float(hf_ep_whole_params(m, stack, tp, 2)) if code == 1 else experts
+    # code 4: a TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention) whole, the rest over TP
+    whole = (float(hf_ep_whole_params(m, stack, tp, 2)) if code == 1 else
+             float(hf_ep_whole_params(m, stack, tp, 1)) if code == 4 else experts)
     return (whole + (pc.total - whole) / tp) / pc.total
 
 
@@ -1626,15 +1648,17 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     if precision == "amp_bf16" and (zero >= 3).any():
         variants.append((False, False))
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
-    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
-                                                        np.broadcast_to(on_ep, c.tp.shape))
+    # ep only where AutoEP's gradients depend on it (code 3)
+    (kmb, krc, ktp, kcp, ksp, kwh, kep), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
+                                                             np.broadcast_to(on_ep, c.tp.shape),
+                                                             np.where(on_ep == 3, c.ep, 1))
     rows = []
-    for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
+    for mb, rc, tp, cp, sp, wh, ep in zip(kmb, krc, ktp, kcp, ksp, kwh, kep):
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
         passed, grads, vocab = got[(False, True)]
 
-        g_share = hf_grad_share(m, stack, float(tp), int(wh))
+        g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
 
         def rank(peak, g=0.0):  # one rank's walk: the layers' share, the gathered logits, its weight gradients
             return ((peak - vocab - g) * share + vocab) / float(cp) + g * g_share / float(cp)
