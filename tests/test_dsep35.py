@@ -148,3 +148,22 @@ def test_gpt_oss_has_no_tp_plan(cli, tmp_path):
     path = write_job(tmp_path, job % ("gpt-oss-20b", "hf-trainer", 2, 2, 8, 3), name="ep2.yaml")
     code, _, err = cli("estimate", path, "--json")
     assert code == 0, err
+
+
+def test_zero3_gathers_the_plan_whole_parts_whole():
+    """ZeRO-3's gather window (``largest_unit_params``) holds a layer as the rank holds it: under Qwen3-MoE's EP plan
+    (HF Trainer TP4 EP4) an MoE layer's attention, router and norms whole and a quarter of its experts; under
+    Megatron-Core's TP4 EP4 its dense part over TP. hfep35 divided the HF plan's whole parts by TP there too."""
+    from planner.model.memory import largest_unit_params
+    from planner.model.stacks import STACKS
+    from planner.spec import ModelSpec
+    from planner.spec.params import count_params
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    pc = count_params(m)
+    experts = m.moe.experts * pc.expert
+    hf = float(largest_unit_params(m, pc, 4.0, 1.0, 4.0, STACKS["hf-trainer"]))
+    mc = float(largest_unit_params(m, pc, 4.0, 1.0, 4.0, STACKS["megatron-core"]))
+    assert abs(hf - ((pc.moe_layer - experts) + experts / 4)) < 1.0, hf
+    assert abs(mc - ((pc.moe_layer - experts) / 4 + experts / 4)) < 1.0, mc

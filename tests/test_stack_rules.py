@@ -125,6 +125,8 @@ CASES = [
     # DeepSpeed's AutoEP: no ZeRO-3 folded over AutoTP, no preset for gpt_oss (dsep35); EP beside any TP
     ("ds-autoep-zero3", ("deepspeed", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=1, zero=3),
      dict(tp=1, dp=32, ep=4, etp=1, zero=3)),
+    ("ds-autoep-offload", ("deepspeed", {"optimizer_offload": True}), "mixtral-8x7b", {},
+     dict(tp=2, dp=16, ep=2, etp=1, zero=2), dict(tp=1, dp=32, ep=4, etp=1, zero=2)),
     ("ds-autoep-preset", ("deepspeed", {}), "gpt-oss-20b", {}, dict(dp=32, ep=4, etp=1, zero=2),
      dict(tp=4, dp=8, etp=1, zero=2)),
     # accelerate's torch context parallelism runs under FSDP2 only

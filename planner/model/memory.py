@@ -70,7 +70,8 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_params, frozen_base,
                                     frozen_layer_activation_bytes, frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan
+from planner.model.moe import (HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_layer_whole_params,
+                                hf_tp_plan)
 from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
                                     uniform_groups, vpp_group_size)
@@ -320,21 +321,24 @@ def ds_persistent_elems(m: ModelSpec, threshold: float) -> float:
     return float((m.layer_norms * m.layers + 1) * m.hidden)
 
 
-def largest_unit_params(m: ModelSpec, pc, tp, etp, ep):
+def largest_unit_params(m: ModelSpec, pc, tp, etp, ep, stack=None):
     """Parameters one rank holds of the largest layer (a hybrid model's largest block), the unit ZeRO-3 / FSDP
     gathers: its dense part over TP, its routed experts over expert-TP x EP -- with expert parallelism a rank
     gathers only its local experts (torchtitan shards them on their own mesh, ``fully_shard(moe.experts, mesh=
     edp_mesh)``, parallelize.py ``apply_fsdp``; planner.model.step_time gathers ``stage_p_exp / (etp x ep)`` the
     same), not the layer's every expert. Layer kinds the model lacks are left out (a model of MoE layers only has
-    no dense layer to gather)."""
+    no dense layer to gather). On the HF code what its plan leaves whole is gathered whole (moe
+    ``hf_layer_whole_params``: under an EP plan the attention, router and shared experts, under DeepSeek-V3's TP plan
+    the attention; until dsep35 over TP, as ``dense_rank`` holds them since hfep35)."""
     tp = np.asarray(tp, dtype=np.float64)
     ex = np.asarray(etp, dtype=np.float64) * np.asarray(ep, dtype=np.float64)
     e_exp = m.moe.experts * pc.expert if m.moe is not None else 0.0
-    moe_unit = (pc.moe_layer - e_exp) / tp + e_exp / ex
+    dw, mw = hf_layer_whole_params(m, stack, tp, ep) if stack is not None and not m.hybrid else (0.0, 0.0)
+    moe_unit = (pc.moe_layer - e_exp - mw) / tp + mw + e_exp / ex
     if m.hybrid:
         units = [p / tp for k, p in hybrid_block_params(m).items() if m.kind_layers(k)]
     else:
-        units = [pc.dense_layer / tp] if pc.n_dense_layers else []
+        units = [(pc.dense_layer - dw) / tp + dw] if pc.n_dense_layers else []
     if m.moe is not None and pc.n_moe_layers:
         units.append(moe_unit)
     return np.maximum.reduce([np.broadcast_to(u, np.broadcast(tp, ex).shape) for u in units])
@@ -457,7 +461,8 @@ def _with_mtp_blocks(m: ModelSpec, pp, blocks) -> tuple[dict | None, dict | None
     return {**first, "mtp": np.where(np.asarray(pp) == 1, n, 0.0)}, {**last, "mtp": np.full(np.shape(pp), n)}
 
 
-def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: bool = False) -> StageSplit:
+def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: bool = False,
+                stack=None) -> StageSplit:
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
     ``pipeline_split``), and with ``blocks`` the blocks those two stages hold (``StageSplit``).
@@ -480,7 +485,7 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
         *states, held, before = _hybrid_stage_params(m, c, pc, runtime, blocks)
         return StageSplit(*states, *_with_mtp_blocks(m, pp, held), before)
     layers = np.ceil(L / pp)  # most loaded stage
-    largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)
+    largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep, stack)  # ``stack``: what an HF plan leaves whole
     if is_deepspeed(runtime) or isinstance(runtime, ExplicitLayout):  # a rank may hold more than ceil(L / pp)
         *states, fullest, held, before = _split_stage_params(m, c, pc, runtime, blocks)
         return StageSplit(*states, fullest, largest, *_with_mtp_blocks(m, pp, held), before)
@@ -685,7 +690,8 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     # each rank's own parameters: the embedding on rank 0 (what ``_with_pipeline_ends`` adds to "first")
     if before:
         bd[0] += np.where(np.asarray(c.pp) > 1, pc.embedding, 0.0)
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep),
+    largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)  # a hybrid: no HF plan (moe hf_layer_whole_params)
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest,
                                                                 (fb, lb) if blocks else None,
                                                                 tuple((bd[r], be[r], bb[r]) for r in range(before)))
 
@@ -857,7 +863,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # shard group's share of it (``hsdp_groups``)
     edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
     muon = t.optimizer == "muon" and not frozen and m.is_transformer
-    split = stage_split(m, kc, split_runtime(st, m), blocks=muon)  # Muon reads each stage's own blocks
+    split = stage_split(m, kc, split_runtime(st, m), blocks=muon, stack=st)  # Muon reads each stage's own blocks
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = split.params()
 
     # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);

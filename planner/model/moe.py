@@ -278,6 +278,32 @@ def hf_ep_tp(m, stack, tp, ep, part: str):
     return np.where(np.asarray(ep) > 1, at_ep, at_tp)
 
 
+def hf_layer_whole_params(m, stack, tp, ep, pp=1):
+    """(dense layer, MoE layer) parameters a rank of the HF code holds whole, per candidate -- the rest of a layer
+    split over TP, its routed experts over EP: under the model's transformers EP plan (``HF_EP_PLANS``, EP > 1) a
+    layer's router, norms and shared experts and what the plan leaves unsplit (attention unless
+    ``HfEpPlan.attention``, a dense layer's MLP unless ``HfEpPlan.dense_mlp``); under a TP plan that leaves the
+    attention whole (``HF_TP_PLANS``, EP 1) the attention; 0 elsewhere and with pipeline stages (rule ``hf-pp``)."""
+    tp, ep, pp = np.asarray(tp), np.asarray(ep), np.asarray(pp)
+    shape = np.broadcast(tp, ep, pp).shape
+    plan, tplan = hf_ep_plan(m, stack), hf_tp_plan(m, stack)
+    dense, moe = np.zeros(shape), np.zeros(shape)
+    if plan is None and tplan is None:
+        return dense, moe
+    pc = count_params(m)
+    attn = attention_params(m)
+    if tplan is not None and not tplan.attention:
+        at_tp = (ep == 1) & (tp > 1) & (pp == 1)
+        dense, moe = np.where(at_tp, float(attn), dense), np.where(at_tp, float(attn), moe)
+    if plan is not None:
+        split = attn if plan.attention else 0  # what the plan splits over TP, per layer
+        at_ep = (ep > 1) & (pp == 1)
+        moe = np.where(at_ep, float(pc.moe_layer - m.moe.experts * pc.expert - split), moe)
+        dense = np.where(at_ep, float(pc.dense_layer - split - (mlp_params(m, m.dense_width) if plan.dense_mlp
+                                                                 else 0)), dense)
+    return dense, moe
+
+
 def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     """Parameters every rank of the EP (= TP) group holds whole under the model's transformers EP plan
     (``HF_EP_PLANS``), per candidate; 0 where no plan is read, at EP 1 or with pipeline stages (the HF model code has
@@ -287,24 +313,16 @@ def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     every module the plan does not name keeps its whole weight on every rank: the embedding, the LM head and the
     norms; each MoE layer's router (``ep_router`` replicates the gate and masks the routing, it splits no weight) and
     shared experts (``Stack.moe_ep_shared_whole``); the attention where ``HfEpPlan.attention`` is False and a dense
-    layer's MLP where ``HfEpPlan.dense_mlp`` is False. Only the routed experts (``grouped_gemm``: ``E / ep`` whole
-    experts a rank) and what the plan splits over TP are divided. Qwen3-30B-A3B: 1.54B of its 30.53B whole (0.91B
-    of attention, 0.62B of embedding and head, 12.6M of routers); until hfep35 all of them were priced at 1/TP."""
-    shape = np.broadcast(np.asarray(tp), np.asarray(ep), np.asarray(pp)).shape
-    plan, tplan = hf_ep_plan(m, stack), hf_tp_plan(m, stack)
+    layer's MLP where ``HfEpPlan.dense_mlp`` is False (``hf_layer_whole_params``). Only the routed experts
+    (``grouped_gemm``: ``E / ep`` whole experts a rank) and what the plan splits over TP are divided. Qwen3-30B-A3B:
+    1.54B of its 30.53B whole (0.91B of attention, 0.62B of embedding and head, 12.6M of routers); until hfep35 all
+    of them were priced at 1/TP. At EP 1 a TP plan that leaves the attention whole (``HF_TP_PLANS``: DeepSeek-V3's
+    MLA) holds that whole; the embedding, norms and routers are priced as every TP plan's (over TP)."""
     pc = count_params(m)
-    # at EP 1 under a TP plan that leaves the attention whole (HF_TP_PLANS: DeepSeek-V3's MLA) its weights are whole;
-    # the embedding, norms and routers are priced as every TP plan's (over TP)
-    tp_whole = float(m.layers * attention_params(m)) if tplan is not None and not tplan.attention else 0.0
-    at_tp = np.where((np.asarray(ep) == 1) & (np.asarray(tp) > 1) & (np.asarray(pp) == 1), tp_whole, 0.0)
-    if plan is None:
-        return at_tp * np.ones(shape)
-    attn = attention_params(m) if plan.attention else 0  # what the plan splits over TP, per layer
-    moe_whole = pc.moe_layer - m.moe.experts * pc.expert - attn
-    dense_whole = pc.dense_layer - attn - (mlp_params(m, m.dense_width) if plan.dense_mlp else 0)
-    whole = (pc.n_moe_layers * moe_whole + pc.n_dense_layers * dense_whole
-             + pc.embedding + pc.lm_head + pc.final_norm)
-    return (np.where((np.asarray(ep) > 1) & (np.asarray(pp) == 1), float(whole), 0.0) + at_tp) * np.ones(shape)
+    dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
+    ends = float(pc.embedding + pc.lm_head + pc.final_norm) if hf_ep_plan(m, stack) is not None else 0.0
+    return (pc.n_moe_layers * moe + pc.n_dense_layers * dense
+            + np.where((np.asarray(ep) > 1) & (np.asarray(pp) == 1), ends, 0.0))
 
 
 def hf_ep_plan_note(m, stack, ep: int, tp: int = 1) -> str:

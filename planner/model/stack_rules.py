@@ -885,6 +885,15 @@ RULES: tuple[StackRule, ...] = (
               lambda c, m, t: f": ZeRO-{int(c.zero[0])} at TP{int(c.tp[0])} EP{int(c.ep[0])}",
               sentence="{name}'s AutoEP refuses ZeRO-3 with expert parallelism folded over tensor parallelism (ZeRO "
                        "stage 0-2 where TP > 1 and EP > 1; {source})"),
+    StackRule("ds-autoep-offload", "hf", "training.framework.optimizer_offload",
+              "optimizer offload with expert parallelism folded over tensor parallelism (AutoEP + AutoTP)",
+              "DeepSpeed deepspeed/module_inject/auto_ep_folding.py validate_folding_global: 'ZeRO optimizer/parameter "
+              "offload with AutoEP+AutoTP folding is not validated yet. Disable offload'",
+              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_tp_fold", False) and bool(st.optimizer_offload),
+              lambda c, m, t: (c.tp == 1) | (c.ep == 1),
+              lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])}",
+              sentence="{name}'s AutoEP refuses optimizer offload with expert parallelism folded over tensor "
+                       "parallelism (TP > 1 and EP > 1; {source})"),
     StackRule("ds-autoep-preset", "hf", "parallel.ep",
               "expert parallelism on a model type its AutoEP has no preset for (it detects no MoE layer and "
               "replaces none: use ep 1)",

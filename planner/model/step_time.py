@@ -1363,7 +1363,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # the stage's parameters on the split the stack launches, its virtual stages included (memory's
     # ``stage_params``: a mixed MoE model's dense layers fall on the stages that hold them)
     muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
-    split = stage_split(m, cc, split_runtime(fw, m), blocks=muon is not None)  # Muon reads each stage's blocks
+    # Muon reads each stage's blocks; the stack, what an HF plan leaves whole in the gathered unit
+    split = stage_split(m, cc, split_runtime(fw, m), blocks=muon is not None, stack=fw)
     f_dense, f_exp, l_dense, l_exp, layers, _ = split.params()
     # what an HF EP plan leaves whole is gathered and reduced whole by every rank (moe ``hf_ep_whole_params``, as
     # memory ``dense_rank``; until hfep35 over TP)
