@@ -77,7 +77,8 @@ def test_the_ep_plan_table_and_an_unread_family():
     assert list(moe_mech.hf_ep_tp(q, hf, tp, ep, "attention")) == [4.0, 1.0]
     assert list(moe_mech.hf_ep_tp(q, mc, tp, ep, "attention")) == [4.0, 4.0]
     ds = ModelSpec(**PRESETS["deepseek-v3"])  # read since hfep35 (its plan is experts-only)
-    assert list(moe_mech.hf_ep_tp(ds, hf, tp, ep, "attention")) == [4.0, 1.0]
+    # and its TP plan names no attention module either (moe HF_TP_PLANS, dsep35): whole at TP4 EP1 too
+    assert list(moe_mech.hf_ep_tp(ds, hf, tp, ep, "attention")) == [1.0, 1.0]
     assert "deepseek_v3 EP plan" in moe_mech.hf_ep_plan_note(ds, hf, 4)
     anon = ModelSpec(**{**PRESETS["qwen3-30b-a3b"], "hf_model_type": None})
     assert "not read" in moe_mech.hf_ep_plan_note(anon, hf, 4)

@@ -119,6 +119,16 @@ CASES = [
     # DeepSpeed's AutoTP splits nn.Linear only: transformers 5's 3-D experts whole on every TP rank (hfep35)
     ("ds-autotp-etp", ("deepspeed", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, etp=2, zero=2),
      dict(tp=2, dp=16, etp=1, zero=2)),
+    # transformers' TP on gpt-oss: no base_model_tp_plan (dsep35)
+    ("hf-no-tp-plan", ("hf-trainer", {}), "gpt-oss-20b", {}, dict(tp=2, dp=16, etp=2, zero=3),
+     dict(tp=2, dp=16, ep=2, etp=1, zero=3)),
+    # DeepSpeed's AutoEP: no ZeRO-3 folded over AutoTP, no preset for gpt_oss (dsep35); EP beside any TP
+    ("ds-autoep-zero3", ("deepspeed", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=1, zero=3),
+     dict(tp=1, dp=32, ep=4, etp=1, zero=3)),
+    ("ds-autoep-offload", ("deepspeed", {"optimizer_offload": True}), "mixtral-8x7b", {},
+     dict(tp=2, dp=16, ep=2, etp=1, zero=2), dict(tp=1, dp=32, ep=4, etp=1, zero=2)),
+    ("ds-autoep-preset", ("deepspeed", {}), "gpt-oss-20b", {}, dict(dp=32, ep=4, etp=1, zero=2),
+     dict(tp=4, dp=8, etp=1, zero=2)),
     # accelerate's torch context parallelism runs under FSDP2 only
     ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
     # transformers' TP plans and DeepSpeed's AutoTP shard the linears only: no sequence parallelism (hfsp34)

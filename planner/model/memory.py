@@ -70,7 +70,8 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_params, frozen_base,
                                     frozen_layer_activation_bytes, frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params
+from planner.model.moe import (HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_layer_whole_params,
+                                hf_tp_plan)
 from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
                                     uniform_groups, vpp_group_size)
@@ -320,21 +321,24 @@ def ds_persistent_elems(m: ModelSpec, threshold: float) -> float:
     return float((m.layer_norms * m.layers + 1) * m.hidden)
 
 
-def largest_unit_params(m: ModelSpec, pc, tp, etp, ep):
+def largest_unit_params(m: ModelSpec, pc, tp, etp, ep, stack=None):
     """Parameters one rank holds of the largest layer (a hybrid model's largest block), the unit ZeRO-3 / FSDP
     gathers: its dense part over TP, its routed experts over expert-TP x EP -- with expert parallelism a rank
     gathers only its local experts (torchtitan shards them on their own mesh, ``fully_shard(moe.experts, mesh=
     edp_mesh)``, parallelize.py ``apply_fsdp``; planner.model.step_time gathers ``stage_p_exp / (etp x ep)`` the
     same), not the layer's every expert. Layer kinds the model lacks are left out (a model of MoE layers only has
-    no dense layer to gather)."""
+    no dense layer to gather). On the HF code what its plan leaves whole is gathered whole (moe
+    ``hf_layer_whole_params``: under an EP plan the attention, router and shared experts, under DeepSeek-V3's TP plan
+    the attention; until dsep35 over TP, as ``dense_rank`` holds them since hfep35)."""
     tp = np.asarray(tp, dtype=np.float64)
     ex = np.asarray(etp, dtype=np.float64) * np.asarray(ep, dtype=np.float64)
     e_exp = m.moe.experts * pc.expert if m.moe is not None else 0.0
-    moe_unit = (pc.moe_layer - e_exp) / tp + e_exp / ex
+    dw, mw = hf_layer_whole_params(m, stack, tp, ep) if stack is not None and not m.hybrid else (0.0, 0.0)
+    moe_unit = (pc.moe_layer - e_exp - mw) / tp + mw + e_exp / ex
     if m.hybrid:
         units = [p / tp for k, p in hybrid_block_params(m).items() if m.kind_layers(k)]
     else:
-        units = [pc.dense_layer / tp] if pc.n_dense_layers else []
+        units = [(pc.dense_layer - dw) / tp + dw] if pc.n_dense_layers else []
     if m.moe is not None and pc.n_moe_layers:
         units.append(moe_unit)
     return np.maximum.reduce([np.broadcast_to(u, np.broadcast(tp, ex).shape) for u in units])
@@ -457,7 +461,8 @@ def _with_mtp_blocks(m: ModelSpec, pp, blocks) -> tuple[dict | None, dict | None
     return {**first, "mtp": np.where(np.asarray(pp) == 1, n, 0.0)}, {**last, "mtp": np.full(np.shape(pp), n)}
 
 
-def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: bool = False) -> StageSplit:
+def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: bool = False,
+                stack=None) -> StageSplit:
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
     ``pipeline_split``), and with ``blocks`` the blocks those two stages hold (``StageSplit``).
@@ -480,7 +485,7 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
         *states, held, before = _hybrid_stage_params(m, c, pc, runtime, blocks)
         return StageSplit(*states, *_with_mtp_blocks(m, pp, held), before)
     layers = np.ceil(L / pp)  # most loaded stage
-    largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)
+    largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep, stack)  # ``stack``: what an HF plan leaves whole
     if is_deepspeed(runtime) or isinstance(runtime, ExplicitLayout):  # a rank may hold more than ceil(L / pp)
         *states, fullest, held, before = _split_stage_params(m, c, pc, runtime, blocks)
         return StageSplit(*states, fullest, largest, *_with_mtp_blocks(m, pp, held), before)
@@ -685,7 +690,8 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     # each rank's own parameters: the embedding on rank 0 (what ``_with_pipeline_ends`` adds to "first")
     if before:
         bd[0] += np.where(np.asarray(c.pp) > 1, pc.embedding, 0.0)
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep),
+    largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)  # a hybrid: no HF plan (moe hf_layer_whole_params)
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest,
                                                                 (fb, lb) if blocks else None,
                                                                 tuple((bd[r], be[r], bb[r]) for r in range(before)))
 
@@ -857,7 +863,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # shard group's share of it (``hsdp_groups``)
     edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
     muon = t.optimizer == "muon" and not frozen and m.is_transformer
-    split = stage_split(m, kc, split_runtime(st, m), blocks=muon)  # Muon reads each stage's own blocks
+    split = stage_split(m, kc, split_runtime(st, m), blocks=muon, stack=st)  # Muon reads each stage's own blocks
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = split.params()
 
     # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);
@@ -1127,9 +1133,13 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
     total = adapter_params(x.m, x.t)
     # the adapters of what an HF EP plan leaves whole are whole on every rank (finetune.adapter_whole_params; until
     # hfep35 all over TP)
-    plan = moe_mech_plan(x.m, x.st)
-    whole = (adapter_whole_params(x.m, x.t, plan.attention, plan.dense_mlp) * (np.asarray(x.ep_whole)[x.sinv] > 0)
-             if plan is not None else 0.0)
+    # (and at EP 1 those a TP plan leaves whole, moe HF_TP_PLANS: DeepSeek-V3's attention; until dsep35 over TP)
+    plan, tplan = moe_mech_plan(x.m, x.st), hf_tp_plan(x.m, x.st)
+    held = np.asarray(x.ep_whole)[x.sinv] > 0
+    ep1 = np.asarray(x.kep)[x.sinv] == 1
+    whole = (adapter_whole_params(x.m, x.t, plan.attention, plan.dense_mlp) * held * ~ep1 if plan is not None else 0.0)
+    if tplan is not None:
+        whole = whole + adapter_whole_params(x.m, x.t, tplan.attention, tplan.dense_mlp, moe_split=tplan.moe) * held * ep1
     ad = ((total - whole) / tp + whole) * layers / x.m.layers
     kz, dps = x.kz[x.sinv], x.dps[x.sinv]
     w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
@@ -1266,6 +1276,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
     # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
     ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or moe_mech_plan(m, st) is not None
+                                              or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
     keys = (ktp, kcp, ksp, kmb, kep)
@@ -1488,7 +1499,8 @@ def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: 
     dense_one = n_dense * half("-", 1) if n_dense else 0.0
     dense_rank = (n_dense * half("-", tp) if plan.dense_mlp else dense_one) if n_dense else 0.0
     moe_one = n_moe * half("E", 1)
-    s_mlp = (moe_one + dense_rank) / (moe_one + dense_one)
+    moe_rank = n_moe * half("E", tp) if getattr(plan, "moe", False) else moe_one  # a TP plan's split experts
+    s_mlp = (moe_rank + dense_rank) / (moe_one + dense_one)
     return attn_share * s_attn + (1.0 - attn_share) * s_mlp
 
 
@@ -1512,8 +1524,9 @@ AUTOTP_MOE = HfEpPlan(True, True, "deepspeed/module_inject/auto_tp.py AutoTP.tp_
 def hf_ep_rows(m: ModelSpec, stack, tp, ep):
     """Per candidate, the plan whose split ``hf_ep_rank_share`` prices (``hf_rank_share``), as (codes, plans): code 1
     where the HF code runs its transformers EP plan (moe ``hf_ep_plan`` read, EP > 1, TP > 1), 2 where DeepSpeed's
-    AutoTP leaves the experts whole (``AUTOTP_MOE``: EP 1, TP > 1), else 0 (the TP plan, ``hf_tp_share``);
-    ``plans[code]`` the plan (None for 0)."""
+    AutoTP leaves the experts whole (``AUTOTP_MOE``: EP 1, TP > 1), 3 under DeepSpeed's AutoEP (EP > 1: the TP plan's
+    share, the experts' gradients over EP), 4 under a transformers TP plan that leaves a part whole (moe
+    ``HF_TP_PLANS``: EP 1, TP > 1), else 0 (the TP plan, ``hf_tp_share``); ``plans[code]`` the plan (None for 0, 3)."""
     tp, ep = np.asarray(tp), np.asarray(ep)
     plan = moe_mech_plan(m, stack)
     codes = np.zeros(np.broadcast(tp, ep).shape, dtype=np.int64)
@@ -1521,19 +1534,34 @@ def hf_ep_rows(m: ModelSpec, stack, tp, ep):
         codes = np.where((ep > 1) & (tp > 1), 1, codes)
     if m.moe is not None and not getattr(stack, "tp_splits_experts", True):
         codes = np.where((ep == 1) & (tp > 1), 2, codes)
-    return codes, (None, plan, AUTOTP_MOE)
+    tplan = hf_tp_plan(m, stack)
+    if tplan is not None:  # a TP plan that leaves a part whole (moe HF_TP_PLANS: DeepSeek-V3's attention)
+        codes = np.where((ep == 1) & (tp > 1), 4, codes)
+    if m.moe is not None and getattr(stack, "moe_ep_tp_fold", False):
+        # AutoEP (Stack.moe_ep_tp_fold): the saves at the TP plan's share (each TP peer runs 1 / TP of the expert rows),
+        # the experts' gradients over EP (``hf_grad_share``)
+        codes = np.where(ep > 1, 3, codes)
+    return codes, (None, plan, AUTOTP_MOE, None, tplan)
 
 
-def hf_grad_share(m: ModelSpec, stack, tp: float, code: int) -> float:
+def hf_grad_share(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> float:
     """The share of the model's weight gradients one rank of the HF code holds, as it holds the weights
     (``dense_rank``): 1 / tp under its TP plan (``hf_ep_rows`` code 0); under an EP plan (code 1) the parameters it
     leaves whole (moe ``hf_ep_whole_params``) whole and the rest over TP (the experts over EP = TP); under DeepSpeed's
-    AutoTP (code 2) the routed experts whole and the rest over TP. Until hfep35 1 / tp for all three."""
+    AutoTP (code 2) the routed experts whole and the rest over TP; under a TP plan that leaves a part whole (code 4,
+    moe ``HF_TP_PLANS``) that part whole; under AutoEP (code 3) the routed experts over
+    ``ep`` (``E / ep`` whole experts a rank) and the rest over TP. Until hfep35 1 / tp for all three; until dsep35
+    AutoEP was code 1's."""
+    pc = count_params(m)
+    if code == 3:
+        experts = float(m.moe.experts * pc.expert * pc.n_moe_layers)
+        return (experts / ep + (pc.total - experts) / tp) / pc.total
     if code == 0 or tp <= 1:
         return 1.0 / tp
-    pc = count_params(m)
     experts = float(m.moe.experts * pc.expert * pc.n_moe_layers)
-    whole = float(hf_ep_whole_params(m, stack, tp, 2)) if code == 1 else experts
+    # code 4: a TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention) whole, the rest over TP
+    whole = (float(hf_ep_whole_params(m, stack, tp, 2)) if code == 1 else
+             float(hf_ep_whole_params(m, stack, tp, 1)) if code == 4 else experts)
     return (whole + (pc.total - whole) / tp) / pc.total
 
 
@@ -1626,15 +1654,17 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     if precision == "amp_bf16" and (zero >= 3).any():
         variants.append((False, False))
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
-    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
-                                                        np.broadcast_to(on_ep, c.tp.shape))
+    # ep only where AutoEP's gradients depend on it (code 3)
+    (kmb, krc, ktp, kcp, ksp, kwh, kep), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
+                                                             np.broadcast_to(on_ep, c.tp.shape),
+                                                             np.where(on_ep == 3, c.ep, 1))
     rows = []
-    for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
+    for mb, rc, tp, cp, sp, wh, ep in zip(kmb, krc, ktp, kcp, ksp, kwh, kep):
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
         passed, grads, vocab = got[(False, True)]
 
-        g_share = hf_grad_share(m, stack, float(tp), int(wh))
+        g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
 
         def rank(peak, g=0.0):  # one rank's walk: the layers' share, the gathered logits, its weight gradients
             return ((peak - vocab - g) * share + vocab) / float(cp) + g * g_share / float(cp)

@@ -188,6 +188,10 @@ class HfEpPlan:
     dense_mlp: bool
     source: str
     lm_head: bool = False
+    #: the routed experts split over the group by TP (a ``base_model_tp_plan``'s ``packed_colwise`` / ``rowwise`` /
+    #: ``moe_tp_experts``: each rank runs its slice of every expert); False under an EP plan (whole experts, all
+    #: T x top_k rows on every rank)
+    moe: bool = False
 
 
 _EXPERTS_ONLY = ("{f}: mlp.gate / router ``ep_router``, mlp.experts.gate_up_proj / down_proj ``grouped_gemm``, "
@@ -215,6 +219,44 @@ HF_EP_PLANS: dict[str, HfEpPlan] = {
 }
 
 
+#: the config.json ``model_type`` values DeepSpeed's AutoEP has a preset for (deepspeed/module_inject/auto_ep_presets/
+#: registry.py ``PRESET_MODELS``, each preset's ``hf_model_types``: mixtral.py, qwen3_moe.py ("qwen3_moe", "qwen2_moe"),
+#: qwen3_5_moe.py ("qwen3_5_moe_text"), deepseek_v2.py, deepseek_v3.py, llama4.py ("llama4", "llama4_text")). Any other
+#: model type (gpt_oss: its MoE block's router child is ``router``, the presets' ``mlp`` pattern looks for ``gate``)
+#: matches no preset: ``AutoEP.ep_parser`` replaces nothing and logs "AutoEP: no MoE layers detected in model", so the
+#: run has no expert parallelism (rule ``ds-autoep-preset``)
+AUTOEP_MODEL_TYPES = frozenset({"mixtral", "qwen3_moe", "qwen2_moe", "qwen3_5_moe_text", "deepseek_v2", "deepseek_v3",
+                                "llama4", "llama4_text"})
+
+
+#: the ``base_model_tp_plan`` of an HF MoE family where it leaves a part whole under TP alone (EP 1); a family absent
+#: here has its attention, dense MLP and experts split over TP (models/qwen3_moe, mixtral, deepseek_v2 at 008e5743:
+#: q/k/v ``colwise``, o ``rowwise``; DeepSeek-V2's q_proj / q_b_proj / kv_b_proj ``colwise``, kv_a_proj_with_mqa
+#: ``mla_kv_a_proj``, o_proj ``rowwise``). DeepSeek-V3's plan (models/deepseek_v3/configuration_deepseek_v3.py at
+#: transformers 008e5743: experts ``packed_colwise`` / ``rowwise`` / ``moe_tp_experts``, shared experts and the
+#: dense MLP ``colwise`` / ``rowwise``) names no ``self_attn`` module: MLA is whole on every TP rank, runs the whole
+#: micro-batch there and has no all-reduce. Until dsep35 priced split over TP
+HF_TP_PLANS: dict[str, HfEpPlan] = {
+    "deepseek_v3": HfEpPlan(False, True, "models/deepseek_v3/configuration_deepseek_v3.py (base_model_tp_plan: "
+                                         "no self_attn entry)", lm_head=True, moe=True),
+}
+
+
+#: HF MoE families whose configuration defines no ``base_model_tp_plan`` (models/gpt_oss/configuration_gpt_oss.py at
+#: transformers 02b8f42b: ``base_model_ep_plan`` only): transformers' TP alone would split none of their layers --
+#: every rank holding and running the whole model -- so TP > 1 without EP is refused (rule ``hf-no-tp-plan``); with
+#: EP = TP the EP plan (``HF_EP_PLANS``) runs
+HF_NO_TP_PLAN = frozenset({"gpt_oss"})
+
+
+def hf_tp_plan(m, stack) -> HfEpPlan | None:
+    """The transformers TP plan ``m`` runs under at EP 1 where ``stack`` runs transformers' own plans
+    (``Stack.moe_ep_allreduce``) and the family's plan leaves a part whole (``HF_TP_PLANS``); None otherwise."""
+    if m.moe is None or not getattr(stack, "moe_ep_allreduce", False):
+        return None
+    return HF_TP_PLANS.get(getattr(m, "hf_model_type", None) or "")
+
+
 def hf_ep_plan(m, stack) -> HfEpPlan | None:
     """The transformers EP plan ``m`` runs under where ``stack`` is an HF-code stack (``Stack.moe_ep_allreduce``) and
     the model's ``hf_model_type`` has one read in ``HF_EP_PLANS``; None otherwise (priced as TP splits it)."""
@@ -227,11 +269,39 @@ def hf_ep_tp(m, stack, tp, ep, part: str):
     """The degree ``part`` of a layer -- "attention" (its projections, core and all-reduce), "dense_mlp" (the dense
     layers of an MoE model) or "lm_head" (the logits GEMM and loss) -- is split over per candidate: 1 at EP > 1
     where the model's transformers EP plan leaves it whole (``HF_EP_PLANS``: the ``HfEpPlan`` field of that name),
-    else ``tp``."""
-    plan = hf_ep_plan(m, stack)
-    if plan is None or getattr(plan, part):
+    else ``tp``; at EP 1 likewise under a TP plan that leaves it whole (``HF_TP_PLANS``: DeepSeek-V3's attention)."""
+    plan, tplan = hf_ep_plan(m, stack), hf_tp_plan(m, stack)
+    at_ep = tp if plan is None or getattr(plan, part) else 1.0
+    at_tp = tp if tplan is None or getattr(tplan, part) else 1.0
+    if plan is None and tplan is None:
         return tp
-    return np.where(np.asarray(ep) > 1, 1.0, tp)
+    return np.where(np.asarray(ep) > 1, at_ep, at_tp)
+
+
+def hf_layer_whole_params(m, stack, tp, ep, pp=1):
+    """(dense layer, MoE layer) parameters a rank of the HF code holds whole, per candidate -- the rest of a layer
+    split over TP, its routed experts over EP: under the model's transformers EP plan (``HF_EP_PLANS``, EP > 1) a
+    layer's router, norms and shared experts and what the plan leaves unsplit (attention unless
+    ``HfEpPlan.attention``, a dense layer's MLP unless ``HfEpPlan.dense_mlp``); under a TP plan that leaves the
+    attention whole (``HF_TP_PLANS``, EP 1) the attention; 0 elsewhere and with pipeline stages (rule ``hf-pp``)."""
+    tp, ep, pp = np.asarray(tp), np.asarray(ep), np.asarray(pp)
+    shape = np.broadcast(tp, ep, pp).shape
+    plan, tplan = hf_ep_plan(m, stack), hf_tp_plan(m, stack)
+    dense, moe = np.zeros(shape), np.zeros(shape)
+    if plan is None and tplan is None:
+        return dense, moe
+    pc = count_params(m)
+    attn = attention_params(m)
+    if tplan is not None and not tplan.attention:
+        at_tp = (ep == 1) & (tp > 1) & (pp == 1)
+        dense, moe = np.where(at_tp, float(attn), dense), np.where(at_tp, float(attn), moe)
+    if plan is not None:
+        split = attn if plan.attention else 0  # what the plan splits over TP, per layer
+        at_ep = (ep > 1) & (pp == 1)
+        moe = np.where(at_ep, float(pc.moe_layer - m.moe.experts * pc.expert - split), moe)
+        dense = np.where(at_ep, float(pc.dense_layer - split - (mlp_params(m, m.dense_width) if plan.dense_mlp
+                                                                 else 0)), dense)
+    return dense, moe
 
 
 def hf_ep_whole_params(m, stack, tp, ep, pp=1):
@@ -243,25 +313,31 @@ def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     every module the plan does not name keeps its whole weight on every rank: the embedding, the LM head and the
     norms; each MoE layer's router (``ep_router`` replicates the gate and masks the routing, it splits no weight) and
     shared experts (``Stack.moe_ep_shared_whole``); the attention where ``HfEpPlan.attention`` is False and a dense
-    layer's MLP where ``HfEpPlan.dense_mlp`` is False. Only the routed experts (``grouped_gemm``: ``E / ep`` whole
-    experts a rank) and what the plan splits over TP are divided. Qwen3-30B-A3B: 1.54B of its 30.53B whole (0.91B
-    of attention, 0.62B of embedding and head, 12.6M of routers); until hfep35 all of them were priced at 1/TP."""
-    shape = np.broadcast(np.asarray(tp), np.asarray(ep), np.asarray(pp)).shape
-    plan = hf_ep_plan(m, stack)
-    if plan is None:
-        return np.zeros(shape)
+    layer's MLP where ``HfEpPlan.dense_mlp`` is False (``hf_layer_whole_params``). Only the routed experts
+    (``grouped_gemm``: ``E / ep`` whole experts a rank) and what the plan splits over TP are divided. Qwen3-30B-A3B:
+    1.54B of its 30.53B whole (0.91B of attention, 0.62B of embedding and head, 12.6M of routers); until hfep35 all
+    of them were priced at 1/TP. At EP 1 a TP plan that leaves the attention whole (``HF_TP_PLANS``: DeepSeek-V3's
+    MLA) holds that whole; the embedding, norms and routers are priced as every TP plan's (over TP)."""
     pc = count_params(m)
-    attn = attention_params(m) if plan.attention else 0  # what the plan splits over TP, per layer
-    moe_whole = pc.moe_layer - m.moe.experts * pc.expert - attn
-    dense_whole = pc.dense_layer - attn - (mlp_params(m, m.dense_width) if plan.dense_mlp else 0)
-    whole = (pc.n_moe_layers * moe_whole + pc.n_dense_layers * dense_whole
-             + pc.embedding + pc.lm_head + pc.final_norm)
-    return np.where((np.asarray(ep) > 1) & (np.asarray(pp) == 1), float(whole), 0.0) * np.ones(shape)
+    dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
+    ends = float(pc.embedding + pc.lm_head + pc.final_norm) if hf_ep_plan(m, stack) is not None else 0.0
+    return (pc.n_moe_layers * moe + pc.n_dense_layers * dense
+            + np.where((np.asarray(ep) > 1) & (np.asarray(pp) == 1), ends, 0.0))
 
 
-def hf_ep_plan_note(m, stack, ep: int) -> str:
-    """What the HF-code EP plan does to the model at ``ep`` > 1, for the stack's ``assumed:`` line; empty where
-    not an HF-code stack, not MoE or EP 1."""
+def hf_ep_plan_note(m, stack, ep: int, tp: int = 1) -> str:
+    """What the HF-code EP plan does to the model at ``ep`` > 1, for the stack's ``assumed:`` line -- DeepSpeed's
+    AutoEP where the stack folds EP over its TP (``Stack.moe_ep_tp_fold``), and at EP 1 a TP plan that leaves a part
+    whole (``HF_TP_PLANS``); empty where not an HF-code stack, not MoE or neither applies."""
+    if m.moe is not None and ep > 1 and getattr(stack, "moe_ep_tp_fold", False):
+        return (f"; expert parallelism is DeepSpeed's AutoEP (expert_parallel.autoep_size {ep}): each rank holds "
+                f"{m.moe.experts // ep} of {m.moe.experts} whole experts and its routed rows go out and back by "
+                "all-to-all" + (f", the TP{tp} peers each dispatching 1/{tp} of the micro-batch's rows and "
+                                "all-gathering the combined ones (module_inject/auto_ep_layer.py)" if tp > 1 else ""))
+    tplan = hf_tp_plan(m, stack)
+    if tplan is not None and ep <= 1 and tp > 1 and not tplan.attention:
+        return (f"; transformers' {m.hf_model_type} TP plan ({tplan.source.split(' (')[0]}) names no attention "
+                "module: attention whole on every TP rank (its weights, GEMMs and saves priced whole, no all-reduce)")
     if m.moe is None or ep <= 1 or not getattr(stack, "moe_ep_allreduce", False):
         return ""
     mt = getattr(m, "hf_model_type", None)
@@ -844,9 +920,11 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     up = m.mlp_up_factor * f
     load = expert_load(e)
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
-    allreduce = getattr(stack, "moe_ep_allreduce", False)
-    if allreduce:  # every rank routes the whole micro-batch (Stack.moe_ep_allreduce): its local experts' rows of it
-        tok = T * e.top_k / e.experts * load
+    # every rank routes the whole micro-batch (Stack.moe_ep_allreduce): its local experts' rows of it; so does every
+    # rank of DeepSpeed's AutoTP without EP, which leaves the HF block and its 3-D experts whole (Stack.tp_splits_experts)
+    allreduce = getattr(stack, "moe_ep_allreduce", False) | (
+        (np.asarray(ep) == 1) & (not getattr(stack, "tp_splits_experts", True)))
+    tok = np.where(allreduce, T * e.top_k / e.experts * load, tok)
     w_up, w_down = wg.get("experts_up", {}), wg.get("experts_down", {})
     # the fused grouped MLP (fused_mlp_bytes): the activation and the 16-bit reads of fc2's input cast and of
     # fc1's output-gradient cast move into the GEMM epilogues
@@ -889,22 +967,28 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                                 links, e.groups, e.topk_groups, load=load)
     etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
                              intra, inter, a_in, a_out)
-    if allreduce:
-        # no dispatch, no ETP gather: each rank already holds the whole micro-batch, and the experts' partial outputs
-        # are summed by the all-reduce the layer's TP term prices (step_time ``tp_comm``: the MLP's T x h all-reduce,
-        # forward and backward, over the TP group = the EP group). Until hfstack34 the HF-code stacks priced four
-        # Megatron all-to-alls on top of it. The permutation (one argsort, gather and index_add over all T x top_k
-        # rows, moe.py ``grouped_mm_experts_forward``) runs on the whole micro-batch; no second, per-source sort
-        a2a = extra = etp_ag = 0.0
-        tok_rank = T * load
+    if getattr(stack, "moe_ep_tp_fold", False):
+        # AutoEP folded over TP (Stack.moe_ep_tp_fold): ``restore_combined`` all-gathers the TP peers' combined rows
+        # (T x top_k x io in all) forward and reduce-scatters their gradient backward -- half the ETP gather's
+        # four passes (it is priced in ``a2a``, counted dispatch + combine, forward + backward); nothing at TP 1
+        fold = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * tp, tp, 1, gpus_per_node,
+                               intra, inter, a_in, a_out)
+        etp_ag = etp_ag + 0.5 * np.where(np.asarray(ep) > 1, fold, 0.0)
+    # no dispatch, no ETP gather where every rank holds the whole micro-batch, and the experts' partial outputs
+    # are summed by the all-reduce the layer's TP term prices (step_time ``tp_comm``: the MLP's T x h all-reduce,
+    # forward and backward, over the TP group = the EP group). Until hfstack34 the HF-code stacks priced four
+    # Megatron all-to-alls on top of it. The permutation (one argsort, gather and index_add over all T x top_k
+    # rows, moe.py ``grouped_mm_experts_forward``) runs on the whole micro-batch; no second, per-source sort
+    a2a, extra, etp_ag = (np.where(allreduce, 0.0, x) for x in (a2a, extra, etp_ag))
+    tok_rank = np.where(allreduce, T * load, tok_rank)
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     # on the HF code the gate activation runs on all T x top_k rows, over the expert-TP: whole under EP
     # (grouped_mm_experts_forward keeps the other ranks' rows in S; memory.hf_ep_rank_share) and under DeepSpeed's
     # AutoTP (Stack.tp_splits_experts), over TP under transformers' TP plan (until hfep35 over TP always)
-    xdiv = etp if allreduce else tp
+    xdiv = np.where(allreduce, etp, tp)
     mb_bytes = (T * act_bytes * (e.top_k - 1) * m.mlp_act_factor * f / xdiv
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
-                + (0.0 if allreduce else chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp))
+                + np.where(allreduce, 0.0, chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp))
                 - fused.act_fwd)  # the top-k activation (the layer's own term counts one copy) runs in fc1's epilogue
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s, recipe)

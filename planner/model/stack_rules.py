@@ -45,6 +45,7 @@ import numpy as np
 from planner.errors import InputError
 from planner.layout import micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
+from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_TP_PLAN
 from planner.vocab import RECOMPUTE, SCHEDULE
 
 #: the code a training stack runs, whose rules apply to it
@@ -839,7 +840,8 @@ RULES: tuple[StackRule, ...] = (
               "transformers docs/source/en/expert_parallelism.md: 'The current all-reduce implementation requires "
               "ep_size=tp_size' ... 'Model loading currently rejects enabled EP layouts with ep_size != tp_size'; "
               "the Trainer mirrors tp_size / fsdp_size into accelerate's ParallelismConfig (accelerate>=1.12)",
-              lambda st, m, t: _moe(m), lambda c, m, t: (c.ep == 1) | (c.ep == c.tp),
+              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_allreduce", False),
+              lambda c, m, t: (c.ep == 1) | (c.ep == c.tp),
               lambda c, m, t: f": EP{int(c.ep[0])} beside TP{int(c.tp[0])}"),
     _expert_tp_rule("hf-etp", "hf",
                     "experts split over other ranks than its plans split them (each expert whole on one rank with EP, "
@@ -858,6 +860,52 @@ RULES: tuple[StackRule, ...] = (
               "tp_plan_converter.py SUPPORTED_STYLES (colwise, colwise_rep, colwise_gather_output, rowwise)",
               lambda st, m, t: _moe(m) and not getattr(st, "tp_splits_experts", True), lambda c, m, t: c.etp == 1,
               lambda c, m, t: f": expert-TP {int(c.etp[0])} at TP{int(c.tp[0])}"),
+    # transformers' TP on a family whose config has no base_model_tp_plan (moe HF_NO_TP_PLAN: gpt-oss): it would split
+    # none of the layers; until dsep35 priced as if it split attention, the MLP and the experts
+    StackRule("hf-no-tp-plan", "hf", "parallel.tp",
+              "tensor parallelism without expert parallelism on a model type whose configuration has no "
+              "base_model_tp_plan (it would split none of the layers: use tp 1, or ep equal to tp for its "
+              "base_model_ep_plan)",
+              "transformers src/transformers/models/gpt_oss/configuration_gpt_oss.py (02b8f42b): base_model_ep_plan "
+              "only; modeling_utils.py from_pretrained: 'This model does not have a tensor parallel plan.'",
+              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_allreduce", False) and (
+                  getattr(m, "hf_model_type", None) in HF_NO_TP_PLAN),
+              lambda c, m, t: (c.tp == 1) | (c.ep == c.tp),
+              lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None)}"),
+    # DeepSpeed's EP is AutoEP (Stack.moe_ep_tp_fold): what its config validation refuses
+    # (deepspeed/module_inject/auto_ep_folding.py validate_folding_global, called by auto_ep_config.py
+    # validate_autoep_config) and the model types it has no preset for; until dsep35 the deepspeed stack took
+    # transformers' EP rules (EP = TP)
+    StackRule("ds-autoep-zero3", "hf", "parallel.zero",
+              "ZeRO-3 with expert parallelism folded over tensor parallelism (AutoEP + AutoTP: ZeRO stage 0-2)",
+              "DeepSpeed deepspeed/module_inject/auto_ep_folding.py validate_folding_global: 'AutoEP+AutoTP with ZeRO "
+              "stage 3 is reserved for the separate ZeRO-3 composition lane. Use ZeRO stage 0, 1, or 2'",
+              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_tp_fold", False),
+              lambda c, m, t: (c.tp == 1) | (c.ep == 1) | (c.zero < 3),
+              lambda c, m, t: f": ZeRO-{int(c.zero[0])} at TP{int(c.tp[0])} EP{int(c.ep[0])}",
+              sentence="{name}'s AutoEP refuses ZeRO-3 with expert parallelism folded over tensor parallelism (ZeRO "
+                       "stage 0-2 where TP > 1 and EP > 1; {source})"),
+    StackRule("ds-autoep-offload", "hf", "training.framework.optimizer_offload",
+              "optimizer offload with expert parallelism folded over tensor parallelism (AutoEP + AutoTP)",
+              "DeepSpeed deepspeed/module_inject/auto_ep_folding.py validate_folding_global: 'ZeRO optimizer/parameter "
+              "offload with AutoEP+AutoTP folding is not validated yet. Disable offload'",
+              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_tp_fold", False) and bool(st.optimizer_offload),
+              lambda c, m, t: (c.tp == 1) | (c.ep == 1),
+              lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])}",
+              sentence="{name}'s AutoEP refuses optimizer offload with expert parallelism folded over tensor "
+                       "parallelism (TP > 1 and EP > 1; {source})"),
+    StackRule("ds-autoep-preset", "hf", "parallel.ep",
+              "expert parallelism on a model type its AutoEP has no preset for (it detects no MoE layer and "
+              "replaces none: use ep 1)",
+              "DeepSpeed deepspeed/module_inject/auto_ep_presets/registry.py PRESET_MODELS (mixtral, qwen3_moe / "
+              "qwen2_moe, qwen3_5_moe_text, deepseek_v2, deepseek_v3, llama4); auto_ep.py AutoEP.ep_parser: "
+              "'AutoEP: no MoE layers detected in model.'",
+              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_tp_fold", False) and (
+                  getattr(m, "hf_model_type", None) not in AUTOEP_MODEL_TYPES),
+              lambda c, m, t: c.ep == 1,
+              lambda c, m, t: f": EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None) or 'this model'}",
+              sentence="{name}'s AutoEP has no preset for this model type: it detects no MoE layer and replaces none, "
+                       "so expert parallelism does not run (use ep 1; {source})"),
     # TP on the HF model code shards the linears only (Stack.tp_sequence_parallel False): the norms and residual stream
     # stay whole on every rank and each row-parallel output is all-reduced. Until hfsp34 those stacks were priced
     # with Megatron's sequence parallelism at TP > 1 (reduce-scatter / all-gather, norms and dropout over TP)

@@ -742,6 +742,19 @@ class Stack:
     #: ``SUPPORTED_STYLES``; an MoE plan's ``packed_colwise`` / ``moe_tp_experts`` falls back to the presets), while
     #: transformers 5 holds a layer's experts as 3-D parameters (``experts.gate_up_proj`` / ``down_proj``)
     tp_splits_experts: bool = True
+    #: expert parallelism folded over the stack's TP (DeepSpeed's AutoEP, deepspeed/module_inject/auto_ep_layer.py
+    #: ``AutoEPMoELayer._forward``): every TP peer holds the same tokens and routes them all (the router whole on each,
+    #: ``mark_autoep_folding_router_parameter``), ``partition_assignments`` (deepspeed/moe/ep_tp_dispatch.py) gives
+    #: each peer 1/TP of the T x top_k (token, expert) rows, ``_AllToAllV`` dispatches and combines them over the EP
+    #: group (``autoep_size`` whole experts per group, ``E / ep`` a rank; the groups laid across the TP lanes,
+    #: auto_ep_folding.py ``expected_folding_group_tables``) and ``restore_combined`` all-gathers the combined rows over
+    #: TP (a reduce-scatter backward), the layer's input gradient averaged over TP (``average_gradient_over_tp``, one
+    #: all-reduce backward) in place of a row-parallel all-reduce. The MoE block is no AutoTP module (``AutoTP.
+    #: _replace_module`` skips ``_is_autoep_layer`` but for its shared experts, split over TP). At TP 1 the same layer
+    #: dispatches each rank's own T x top_k rows. Planner's moe ``moe_layer`` prices the dispatch as the all-to-all
+    #: stacks' (each rank routes T / TP rows) plus the restore; EP 1 leaves the HF MoE block to AutoTP
+    #: (``tp_splits_experts``)
+    moe_ep_tp_fold: bool = False
     #: the stack has Megatron-Core's combined-1F1B EP all-to-all overlap (``moe_a2a_overlap`` below)
     has_moe_a2a_overlap: bool = False
     #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
@@ -1552,9 +1565,10 @@ STACKS: dict[str, Stack] = {
         overlap_param_gather=False,
         doc_masking=True,  # HF model code: flash_attention_2 varlen from position_ids
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
-        moe_ep_allreduce=True,  # the HF model code's ep_plan, as its rules (hf-ep-tp, hf-etp) take it
+        # EP is AutoEP (``expert_parallel.autoep_size``), an all-to-all dispatch folded over AutoTP; until dsep35
+        # priced as transformers' ep_plan (moe_ep_allreduce, EP = TP, attention whole, shared experts whole)
+        moe_ep_tp_fold=True,
         tp_sequence_parallel=False,  # AutoTP: LinearLayer / LinearAllreduce, norms whole (rule hf-tp-sp)
-        moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
         tp_splits_experts=False,  # AutoTP splits nn.Linear only: transformers 5's 3-D experts whole (rule ds-autotp-etp)
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),

@@ -461,8 +461,21 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
                         moe_share=m.moe_layers / m.layers, T=T,
                         atp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "attention"), dtype=np.float64),
                         dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
-                        xtp=np.asarray(etp if m.moe is not None and getattr(fw, "moe_ep_allreduce", False) else tp,
-                                       dtype=np.float64))
+                        xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64))
+
+
+def moe_gate_split(m: ModelSpec, fw, tp, etp, ep):
+    """``LayerContext.xtp``: the degree the routed experts' gate activation is split over on one rank -- the
+    expert-TP where every rank runs all T x top_k rows (transformers' EP plan, Stack.moe_ep_allreduce; DeepSpeed's
+    AutoTP without EP, Stack.tp_splits_experts), else TP (each rank's T / TP share of the rows: Megatron's SP, and
+    AutoEP's ``partition_assignments`` over the TP peers, Stack.moe_ep_tp_fold)."""
+    if m.moe is None:
+        return tp
+    if getattr(fw, "moe_ep_allreduce", False):
+        return etp
+    if not getattr(fw, "tp_splits_experts", True):
+        return np.where(np.asarray(ep) > 1, tp, etp)
+    return tp
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -821,9 +834,15 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp
     # (an MoE MLP on the HF code has its all-reduce where the experts are split -- over TP, or over EP by
     # moe_tp_experts -- or its shared experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
     # experts are whole on every rank, Stack.tp_splits_experts)
+    # Under AutoEP folded over AutoTP (Stack.moe_ep_tp_fold, EP > 1) the MoE block has no row-parallel all-reduce:
+    # the restore's all-gather is priced with the dispatch (moe ``moe_layer``), its input gradient's average over TP
+    # is one T x h all-reduce backward (half of the forward + backward pair, spread over both passes, first order),
+    # and AutoTP's split shared experts add their own pair (AutoTP._replace_autoep_shared_experts)
     moe_ar = 1.0
-    if m.moe is not None and getattr(fw, "moe_ep_allreduce", False):
+    if m.moe is not None and (getattr(fw, "moe_ep_allreduce", False) or not getattr(fw, "tp_splits_experts", True)):
         moe_ar = np.where((c.etp > 1) | (c.ep > 1) | bool(m.moe.shared_experts), 1.0, 0.0)
+    if m.moe is not None and getattr(fw, "moe_ep_tp_fold", False):
+        moe_ar = np.where(c.ep > 1, 0.5 + float(bool(m.moe.shared_experts)), moe_ar)
     mlp_split = c.moe_share * moe_ar + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
     split = (np.where(c.atp < tp, 0.0, 1.0) + mlp_split) / 2.0
     half = tp_ar * (1 - tp_comm_overlap) * blocks * split  # all-gathers (or reduce-scatters) of one pass
@@ -1344,7 +1363,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # the stage's parameters on the split the stack launches, its virtual stages included (memory's
     # ``stage_params``: a mixed MoE model's dense layers fall on the stages that hold them)
     muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
-    split = stage_split(m, cc, split_runtime(fw, m), blocks=muon is not None)  # Muon reads each stage's blocks
+    # Muon reads each stage's blocks; the stack, what an HF plan leaves whole in the gathered unit
+    split = stage_split(m, cc, split_runtime(fw, m), blocks=muon is not None, stack=fw)
     f_dense, f_exp, l_dense, l_exp, layers, _ = split.params()
     # what an HF EP plan leaves whole is gathered and reduced whole by every rank (moe ``hf_ep_whole_params``, as
     # memory ``dense_rank``; until hfep35 over TP)

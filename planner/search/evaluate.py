@@ -317,7 +317,7 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
                         has_shared_experts(job.model))
             + given + chosen + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1))
-            + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1)))
+            + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1), int((layout or {}).get("tp") or 1)))
 
 
 def packed_attention_note(t, fw: Stack, cp: int = 1) -> str:

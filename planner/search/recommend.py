@@ -44,12 +44,12 @@ from hardware_catalog import load_catalog
 
 
 def best_layout(plan) -> dict:
-    """The ZeRO stage, PP, CP and EP of a ranked plan, for its stack line (``evaluate.stack_assumption``: CP says
-    whether packed rows keep their per-example attention, ``packed_attention_note``; EP which parts an HF EP plan
-    leaves whole, moe ``hf_ep_plan_note``)."""
+    """The ZeRO stage, PP, CP, EP and TP of a ranked plan, for its stack line (``evaluate.stack_assumption``: CP
+    says whether packed rows keep their per-example attention, ``packed_attention_note``; EP and TP which parts an HF
+    plan leaves whole, moe ``hf_ep_plan_note``)."""
     cfg = plan.config if hasattr(plan, "config") else plan["config"]
     get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
-    return {"zero": get("zero"), "pp": get("pp"), "cp": get("cp"), "ep": get("ep")}
+    return {"zero": get("zero"), "pp": get("pp"), "cp": get("cp"), "ep": get("ep"), "tp": get("tp")}
 
 def picks_block_recompute(job: JobSpec, stack) -> bool:
     """Whether the search chooses Megatron's block recompute N for the full-recompute rows (``smallest_block_recompute``):

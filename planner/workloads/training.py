@@ -71,9 +71,14 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     # AutoTP's expert-TP 1 and estimated 8e-5 s off recommend's row of the same layout, session 35's CI)
     etp = p.etp or (stack_rules.default_etp(stack, tp, ep) if m.moe is not None else tp)
     if p.etp is None and m.moe is not None and etp != tp:
-        notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})" if getattr(
-            stack, "tp_splits_experts", True) else f"parallel.etp defaulted to {etp} (DeepSpeed's AutoTP splits "
-            "nn.Linear layers only: transformers 5's 3-D experts are whole on every TP rank, rule ds-autotp-etp)")
+        if getattr(stack, "tp_splits_experts", True):
+            notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})")
+        elif ep > 1 and getattr(stack, "moe_ep_tp_fold", False):  # AutoEP: auto_ep_folding.py validate_folding_global
+            notes.append(f"parallel.etp defaulted to {etp} (DeepSpeed's AutoEP keeps each expert whole: its "
+                         "expert_tensor_parallel_size takes 1 only, rule ds-autotp-etp)")
+        else:
+            notes.append(f"parallel.etp defaulted to {etp} (DeepSpeed's AutoTP splits nn.Linear layers only: "
+                         "transformers 5's 3-D experts are whole on every TP rank, rule ds-autotp-etp)")
     if cl.nodes is None:
         _check_default_node(g, tp * pp * cp, p.dp)
     # the layout checks see the ETP the plan runs (the stack's default under EP when the job leaves it out): with
@@ -332,7 +337,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
         out = with_spot_risk(out, hw, spot_model)
     out = with_accuracy(with_checkpoint_failures(out, job), job)
-    lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp, "ep": out.config.ep}
+    lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp, "ep": out.config.ep, "tp": out.config.tp}
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes)
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
