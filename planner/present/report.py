@@ -206,7 +206,7 @@ def _committed_line(c: dict, hw: dict) -> str:
     return (f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
             + (f"{_hours(c['hours'])} ({c['hours_include']}: committed nodes sit through them too)"
                if c.get("hours") is not None else "hours") + f" at {c['price_usd_hr']:.2f} $/node-h{bills} "
-            f"({c.get('region') or '-'}, {c.get('price_date') or 'undated'}; {c['source']}).")
+            f"({c.get('region') or '-'}, {_dated(c.get('price_date') or 'undated')}; {c['source']}).")
 
 
 def _constraint_rows(con, usd: Optional[float], hours: float) -> list[list[str]]:
@@ -261,10 +261,19 @@ def _price_rows(rec: dict, catalog) -> Table:
         hw = r["hardware"]
         rows.append([name, f"{hw['price_ondemand_usd_hr']:.2f}" if hw["price_ondemand_usd_hr"] else "-",
                      f"{hw['price_spot_usd_hr']:.2f}" if hw["price_spot_usd_hr"] else "-",
-                     inst.region if inst else "-", inst.price_date if inst else "job file / none",
+                     inst.region if inst else "-", _dated(inst.price_date) if inst else "job file / none",
                      inst.source if inst else "-"])
     return Table(["hardware", "on-demand $/node-h", "spot $/node-h", "region", "price date", "source"], rows,
                  "catalog prices used (per node-hour)")
+
+
+def _dated(price_date: str) -> str:
+    """A price's date cell, marked where the quote is stale (``hardware_catalog.catalog.stale_days``; QA 46: an override
+    dated 2023-01-01 was shown as any other)."""
+    from hardware_catalog.catalog import STALE_PRICE_DAYS, stale_days
+
+    age = stale_days(price_date)
+    return price_date if age is None else f"{price_date} (stale: {age:,} days old, over {STALE_PRICE_DAYS})"
 
 
 def _onprem_rows(catalog, gpu_name: str, job_onprem=None) -> list[list[str]]:
