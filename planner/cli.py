@@ -354,7 +354,11 @@ def compare(
             return
         from planner.present.terminal import render_views
 
-        render_views(out, views, group, "", planned.result.caveats, notes=(planned.result.views_note,),
+        # the profile that priced the rows (QA 46: compare --profile said nothing of it; recommend's inputs line does)
+        inp = planned.result.inputs or {}
+        prof = ((f"inputs: calibration profile {inp['profile']}: measured {', '.join(inp['efficiencies_measured']) or 'none'}"
+                 f" on {planned.result.best.hardware.gpu}; other GPUs' rows on priors",) if inp.get("profile") else ())
+        render_views(out, views, group, "", planned.result.caveats, notes=(planned.result.views_note, *prof),
                      noun_of=_noun_of(ctx.catalog))
     _run(go)
 

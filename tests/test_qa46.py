@@ -81,3 +81,84 @@ def test_a_repriced_row_without_a_date_does_not_keep_the_catalogs_date(cli, tmp_
     q = tmp_path / "net.csv"
     q.write_text("cloud,name,local_nvme_tb\naws,p5.48xlarge,30\n")
     assert load_catalog([q]).instance("aws:p5.48xlarge").price_date == load_catalog().instance("aws:p5.48xlarge").price_date
+
+
+H100_PROFILE = {
+    "schema_version": 1,
+    "fingerprint": {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "catalog_gpu": "H100-SXM-80GB",
+                    "torch_version": "2.5.1+cu124", "created": "2026-10-20T09:00:00+00:00"},
+    "fitted": {"primary_dtype": "bf16", "gemm_max": 0.62, "hbm": 0.80, "launch_s": 5e-6, "intra_alpha_s": 1.5e-5,
+               "intra_busbw": 3.6e11, "inter_alpha_s": 3e-5, "inter_busbw": 4.0e10},
+}
+
+
+def _profile(tmp_path, name="acme-h100.json", **fitted):
+    p = tmp_path / name
+    p.write_text(json.dumps({**H100_PROFILE, "fitted": {**H100_PROFILE["fitted"], **fitted}}))
+    return p
+
+
+def test_the_answers_name_the_profile_file_and_its_date(cli, tmp_path):
+    """``--profile acme-h100.json`` moved the step, and the inputs line listed the measured fields but named neither the
+    file nor the day it was measured (text, --json, report)."""
+    job = write_job(tmp_path, JOB)
+    prof = _profile(tmp_path)
+    code, out, err = cli("estimate", job, "--profile", prof, "--json")
+    assert code == 0, err
+    inp = json.loads(out)["inputs"]
+    assert inp["profile"] == f"{prof}: NVIDIA H100 80GB HBM3, measured 2026-10-20", inp
+    code, out, err = cli("estimate", job, "--profile", prof)
+    assert f"measured efficiencies (profile {prof}: NVIDIA H100 80GB HBM3, measured 2026-10-20)" in " ".join(out.split())
+    report = tmp_path / "r.md"
+    code, out, err = cli("report", job, "--profile", prof, "-o", report, "--no-simulate")
+    assert code == 0, err
+    assert f"Measured efficiencies (calibration profile {prof}: NVIDIA H100 80GB HBM3, measured 2026-10-20)" \
+        in report.read_text()
+
+
+def test_a_measured_bandwidth_the_model_does_not_read_is_said_unused(cli, tmp_path):
+    """A hand-written profile's ``inter_busbw`` (the cross-node bus bandwidth ``calibration.collectives`` fits) gave the
+    same step at 40 GB/s and at 1 MB/s, and was listed neither as measured nor as unused; now it is in
+    ``efficiencies_measured_unused`` with why, as are host-copy rates and a copy bandwidth without ``hbm``."""
+    job = write_job(tmp_path, JOB)
+    steps = []
+    for bw in (4.0e10, 1e6):
+        code, out, err = cli("estimate", job, "--profile", _profile(tmp_path, inter_busbw=bw, h2d_pinned_bw=5e10), "--json")
+        assert code == 0, err
+        d = json.loads(out)
+        steps.append(d["step_time_s"])
+        unused = d["inputs"]["efficiencies_measured_unused"]
+        assert "inter_busbw" in unused and "h2d_pinned_bw" in unused, unused
+        assert "inter_busbw: the inter-node rate is the instance's network_gbps" in d["inputs"]["efficiencies_measured_unused_why"]
+        assert "inter_busbw" not in d["inputs"]["efficiencies_measured"]
+    assert steps[0] == steps[1]  # not read: the reason it must be said
+    p = tmp_path / "hbm.json"
+    doc = json.loads(_profile(tmp_path).read_text())
+    del doc["fitted"]["hbm"]
+    doc["fitted"]["hbm_bw"] = 2.8e12
+    p.write_text(json.dumps(doc))
+    code, out, err = cli("estimate", job, "--profile", p, "--json")
+    assert "hbm_bw" in json.loads(out)["inputs"]["efficiencies_measured_unused"]
+
+
+def test_serve_and_compare_say_which_profile_priced_them(cli, tmp_path):
+    """``serve --profile`` moved the H100 options' TTFT and ``compare --profile`` the H100 rows without a word."""
+    prof = _profile(tmp_path)
+    job = write_job(tmp_path, """
+model: {preset: llama3-8b}
+serving: {p99_latency_ms: 50, ttft_ms: 1000, qps: 40, prompt_tokens: 800, output_tokens: 200, precision: bf16}
+constraints: {clouds: [aws], gpus: [H100-SXM-80GB]}
+""")
+    code, out, err = cli("serve", job, "--no-simulate", "--profile", prof, "--json")
+    assert code == 0, err
+    said = [a for a in json.loads(out)["assumptions"] if a.startswith("calibration profile")]
+    assert said == [f"calibration profile {prof}: NVIDIA H100 80GB HBM3, measured 2026-10-20: its measured efficiencies "
+                    "replace the priors on the H100-SXM-80GB options; the others run on priors"], said
+    train = write_job(tmp_path, """
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 256, precision: bf16, tokens: 1.0e11}
+constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 16}
+""", name="train.yaml")
+    code, out, err = cli("compare", train, "--by", "cloud", "--profile", prof)
+    assert code == 0, err
+    assert f"calibration profile {prof}: NVIDIA H100 80GB HBM3, measured 2026-10-20: measured gemm_max" in " ".join(out.split())

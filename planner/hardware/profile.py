@@ -228,6 +228,37 @@ def shipped_profile_for(gpu_name: str) -> Optional[Profile]:
     return None
 
 
+#: ``Efficiency.sources`` keys that are no efficiency field: the profile an efficiency was read from, and each
+#: fitted field the time model does not read (``unused_fields``), with why
+PROFILE_KEY = "@profile"
+UNUSED_PREFIX = "@unused:"
+
+
+def profile_words(profile: Profile) -> str:
+    """The profile as the answers name it: its file (as given), the device and the day it was measured."""
+    fp = profile.fingerprint
+    return f"{profile._source or 'profile'}: {fp.device_name}, measured {fp.created[:10]}"
+
+
+def unused_fields(profile: Profile) -> list[tuple[str, str]]:
+    """(field, why) for each fitted value a plan on a catalog GPU does not read, so no answer lists it as measured and
+    used. QA 46: a hand-written H100 profile's ``inter_busbw`` (40 GB/s, or 1 MB/s) gave the same step, and the inputs
+    line listed it neither as measured nor as unused."""
+    f = profile.fitted
+    out = []
+    if f.inter_busbw is not None:
+        out.append(("inter_busbw", "the inter-node rate is the instance's network_gbps (or cluster.inter_node_gbps) "
+                                   "x the inter_bw prior: a bus bandwidth measured on one cluster's network is not "
+                                   "taken for another's; set cluster.inter_node_gbps to price yours"))
+    if f.hbm_bw is not None and f.hbm is None:
+        out.append(("hbm_bw", "the time model reads hbm, memory-bound kernels' share of the datasheet HBM rate, "
+                              "not a copy bandwidth"))
+    for name in ("h2d_pinned_bw", "h2d_pageable_bw"):
+        if getattr(f, name) is not None:
+            out.append((name, "offload copies run at the catalog GPU's host link (GPU.host_bw)"))
+    return out
+
+
 def efficiency_from_profile(profile: Profile, base, gpu=None, precision: Optional[str] = None):
     """``base`` (an Efficiency prior) with every measured field replaced. Fractions of peak are
     taken against the catalog GPU's datasheet numbers, so the time model's peaks stay the catalog's.
@@ -238,6 +269,11 @@ def efficiency_from_profile(profile: Profile, base, gpu=None, precision: Optiona
     f = profile.fitted
     where = f"measured: {profile.fingerprint.device_name} ({profile.fingerprint.created[:10]})"
     kw, sources = {}, dict(base.sources)
+    # which profile, for every output's inputs line (planner.search.evaluate.inputs_provenance): until QA 46 the
+    # answers listed the measured fields but named neither the file nor when it was measured
+    sources[PROFILE_KEY] = profile_words(profile)
+    for name, why in unused_fields(profile):
+        sources[UNUSED_PREFIX + name] = why
     fit = (f.by_dtype or {}).get(precision or "")
     per = fit.model_dump(exclude_none=True) if fit is not None else {}
     if precision and per:

@@ -635,7 +635,8 @@ def _assumptions_section(job: JobSpec, rec: dict, catalog, job_name: str) -> Sec
         s.blocks.append(Table(["on-prem parameter", "value", "unit", "basis", "source"],
                               onprem_rows, "buy-vs-rent inputs (override with a quote)"))
     calib = [f"Peak FLOP/s: {inp.get('peaks', '-')}.",
-             "Measured efficiencies (calibration profile): " + (", ".join(inp.get("efficiencies_measured") or []) or "none") + "."
+             "Measured efficiencies (calibration profile" + (f" {inp['profile']}" if inp.get("profile") else "") + "): "
+             + (", ".join(inp.get("efficiencies_measured") or []) or "none") + "."
              + (f" Measured but not used: {', '.join(inp['efficiencies_measured_unused'])} "
                 f"({inp['efficiencies_measured_unused_why']})." if inp.get("efficiencies_measured_unused") else ""),
              f"Everything else: {inp.get('efficiencies_prior', '-')}."]
