@@ -108,12 +108,12 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
             # time, tokens_per_dollar (got 'x')"
             raise InputError("--objective", one_of(OBJECTIVE, objective))
         job = job.model_copy(update={"constraints": job.constraints.model_copy(update={"objective": objective})})
-    prof = None
+    prof, cat = None, _load_catalog(catalog)
     if profile is not None:
         from planner.hardware.profile import load_profile
 
-        prof = load_profile(profile, "--profile")
-    return job, Context(catalog=_load_catalog(catalog), profile=prof, **options)
+        prof = load_profile(profile, "--profile", cat)  # its catalog_gpu read in the job's catalog (QA 46)
+    return job, Context(catalog=cat, profile=prof, **options)
 
 
 def _load_catalog(catalog: Optional[List[Path]]):

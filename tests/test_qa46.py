@@ -162,3 +162,22 @@ constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 16}
     code, out, err = cli("compare", train, "--by", "cloud", "--profile", prof)
     assert code == 0, err
     assert f"calibration profile {prof}: NVIDIA H100 80GB HBM3, measured 2026-10-20: measured gemm_max" in " ".join(out.split())
+
+
+def test_a_profile_names_its_gpu_as_the_catalog_reads_names(cli, tmp_path):
+    """A hand-written profile with ``catalog_gpu: H100`` (the alias ``cluster.gpu`` takes) or another letter case was
+    refused as "profile was measured on H100; this job runs on H100-SXM-80GB"; a name the catalog lacks was refused as
+    measured on another GPU. The name is read as the catalog reads names; an unknown one is refused by its field."""
+    job = write_job(tmp_path, JOB)
+    for name in ("H100", "h100-sxm-80gb"):
+        p = tmp_path / f"{name}.json"
+        p.write_text(json.dumps({**H100_PROFILE, "fingerprint": {**H100_PROFILE["fingerprint"], "catalog_gpu": name}}))
+        code, out, err = cli("estimate", job, "--profile", p, "--json")
+        assert code == 0, err
+        assert "gemm_max" in json.loads(out)["inputs"]["efficiencies_measured"]
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps({**H100_PROFILE, "fingerprint": {**H100_PROFILE["fingerprint"], "catalog_gpu": "H100X-SXM"}}))
+    code, out, err = cli("estimate", job, "--profile", p)
+    assert code == 2 and out == "", out
+    assert err.startswith("error: --profile.fingerprint.catalog_gpu: 'H100X-SXM' is not a catalog GPU; did you mean: "
+                          "H100-SXM-80GB"), err

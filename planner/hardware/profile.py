@@ -174,8 +174,12 @@ class Profile(BaseModel):
         return self
 
 
-def load_profile(path: str | Path, field: str = "profile") -> Profile:
-    """Read and validate a profile; any problem is one InputError naming the field."""
+def load_profile(path: str | Path, field: str = "profile", catalog=None) -> Profile:
+    """Read and validate a profile; any problem is one InputError naming the field. ``fingerprint.catalog_gpu`` is
+    read the way ``cluster.gpu`` is, by name or alias in any case (``catalog``: the job's, with its overrides; else
+    the built-in one), and kept as the catalog's name; one the catalog lacks is refused by name. Until QA 46 a profile
+    written by hand with ``catalog_gpu: H100`` was refused as "profile was measured on H100; this job runs on
+    H100-SXM-80GB", and one naming no catalog GPU as measured on a GPU the job does not use."""
     p = Path(path)
     raw = read_json_object(p, field, " — corrupt profile?")
     ver = raw.get("schema_version")
@@ -188,6 +192,18 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
         where = err.field if err.field.startswith(field) else f"{field}.{err.field}"  # a model-level check names fitted.*
         raise InputError(where, f"{err.message} in {p}") from None
     prof._source = str(path)
+    name = prof.fingerprint.catalog_gpu
+    if name:
+        from hardware_catalog.errors import InputError as CatalogInputError
+
+        try:
+            canonical = (catalog or load_catalog()).gpu(name).name
+        except CatalogInputError as e:
+            hint = e.message[len(f"unknown GPU {name!r}"):] if e.message.startswith("unknown GPU") else ""
+            raise InputError(f"{field}.fingerprint.catalog_gpu",
+                             f"{name!r} is not a catalog GPU{hint} ({p}: write the name `planner catalog gpus` "
+                             "lists, or null for a machine the catalog lacks)") from None
+        prof.fingerprint.catalog_gpu = canonical
     return prof
 
 
