@@ -181,3 +181,16 @@ def test_a_profile_names_its_gpu_as_the_catalog_reads_names(cli, tmp_path):
     assert code == 2 and out == "", out
     assert err.startswith("error: --profile.fingerprint.catalog_gpu: 'H100X-SXM' is not a catalog GPU; did you mean: "
                           "H100-SXM-80GB"), err
+
+
+def test_a_profile_date_that_is_no_moment_or_in_the_future_is_refused(cli, tmp_path):
+    """``fingerprint.created`` is cited as the day the profile was measured; "last tuesday" was taken and cited as
+    "(last tuesd)", and a day in 2030 too."""
+    job = write_job(tmp_path, JOB)
+    for when, words in (("last tuesday", "must be when the profile was measured, as ISO 8601"),
+                        ("2030-01-01T00:00:00", "must not be after today")):
+        p = tmp_path / "p.json"
+        p.write_text(json.dumps({**H100_PROFILE, "fingerprint": {**H100_PROFILE["fingerprint"], "created": when}}))
+        code, out, err = cli("estimate", job, "--profile", p)
+        assert code == 2 and out == "", out
+        assert err.startswith("error: --profile.fingerprint.created: ") and words in err, err

@@ -8,6 +8,7 @@ they were measured on (``shipped_profile_for``).
 """
 from __future__ import annotations
 
+import datetime
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
@@ -38,6 +39,21 @@ class Fingerprint(BaseModel):
     host: Optional[str] = None
     cpu_count: Optional[int] = None
     created: str
+
+    @field_validator("created")
+    @classmethod
+    def _a_moment(cls, v: str) -> str:
+        """When the profile was measured, ISO 8601 as calibrate writes it (``2026-11-23T14:51:28+00:00``; a day alone
+        is taken): every answer cites it as the measurement's date. Until QA 46 any text passed ("last tuesday" was
+        cited as "measured: ... (last tuesd)"), and so did a day years ahead."""
+        try:
+            when = datetime.datetime.fromisoformat(str(v).strip())
+        except ValueError:
+            raise ValueError("must be when the profile was measured, as ISO 8601 (2026-11-23T14:51:28+00:00)") from None
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if when.replace(tzinfo=when.tzinfo or datetime.timezone.utc) > now + datetime.timedelta(days=1):
+            raise ValueError(f"must not be after today ({now.date().isoformat()}): it is when the profile was measured")
+        return v
 
 
 # Bounds of measured values. Efficiencies are fractions of a peak, so at most 1 (a fitted 1.3 gave
