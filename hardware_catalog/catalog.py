@@ -893,6 +893,13 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
             raise CatalogError(h, "column named twice in the header", origin)
         seen.add(h)
     _refuse_unread_table(header, origin)
+    inst_only = [h for h in header if h in InstanceRow.model_fields and h not in GpuRow.model_fields]
+    if _csv_section(header) == "gpus" and inst_only:
+        # a price file without its cloud column was read as a GPU table: "name,price_ondemand_usd_hr" read
+        # "gpus[0].vendor: is required" (QA 46)
+        raise CatalogError("header", f"has instance columns ({', '.join(inst_only[:4])}) but no cloud column: an "
+                           "instances table names each row's cloud and name (`planner catalog instances --csv` writes "
+                           "one it reads back)", origin)
     if _csv_section(header) == "gpus" and "name" not in header:
         # a header that names no table was read as a GPU table: "a,b" read "gpus[0].name: is required"
         shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
@@ -1165,6 +1172,17 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             if key in inst_raw:  # the row overrides this instance under its catalog spelling
                 old_cloud, _, old_name = key.partition(":")
                 row = {**row, "cloud": old_cloud, "name": old_name}
+            elif not str(row.get("source") or "").strip() and not str(row.get("gpu") or "").strip():
+                # a new instance needs its gpu and source; a row with neither whose name is close to a catalog
+                # instance is far likelier that instance misspelt (a negotiated "aws,p5.48xlarg,40" read "instances[0].source:
+                # is required", QA 46)
+                near = difflib.get_close_matches(instance_match_key(f"{cloud}:{name}"),
+                                                 [instance_match_key(k) for k in inst_raw if k.startswith(f"{cloud}:")],
+                                                 n=3, cutoff=0.85)  # a letter or two off (p5.48xlarg: 0.97), not "new"
+                if near:
+                    near = "; did you mean: " + ", ".join(inst_key_of.get(k, k) for k in near) + "?"
+                    raise CatalogError(f"{where}.name", f"{cloud}:{name} is not a catalog instance{near} (a new "
+                                       "instance is added with its gpu, gpu_count, price and source)", org)
             override(inst_raw, key, row, InstanceRow, "inst", where, org)
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("onprem", [])):

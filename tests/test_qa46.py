@@ -194,3 +194,26 @@ def test_a_profile_date_that_is_no_moment_or_in_the_future_is_refused(cli, tmp_p
         code, out, err = cli("estimate", job, "--profile", p)
         assert code == 2 and out == "", out
         assert err.startswith("error: --profile.fingerprint.created: ") and words in err, err
+
+
+def test_a_price_file_without_its_cloud_column_or_with_a_misspelt_instance_says_so(cli, tmp_path):
+    """``name,price_ondemand_usd_hr`` (the cloud column left out) was read as a GPU table: "gpus[0].vendor: is
+    required"; ``aws,p5.48xlarg,40`` (a typo) as a new instance: "instances[0].source: is required"."""
+    job = write_job(tmp_path, JOB)
+    p = tmp_path / "nocloud.csv"
+    p.write_text("name,price_ondemand_usd_hr\np5.48xlarge,40\n")
+    code, out, err = cli("estimate", job, "--catalog", p)
+    assert code == 2 and out == "", out
+    assert err.startswith("error: catalog override nocloud.csv: header: has instance columns (price_ondemand_usd_hr) "
+                          "but no cloud column"), err
+    p = tmp_path / "typo.csv"
+    p.write_text("cloud,name,price_ondemand_usd_hr\naws,p5.48xlarg,40\n")
+    code, out, err = cli("estimate", job, "--catalog", p)
+    assert code == 2 and out == "", out
+    assert err.startswith("error: catalog override typo.csv: instances[0].name: aws:p5.48xlarg is not a catalog "
+                          "instance; did you mean: aws:p5.48xlarge"), err
+    # a new instance with its GPU but no source is still asked for the source
+    p = tmp_path / "new.csv"
+    p.write_text("cloud,name,gpu,gpu_count,price_ondemand_usd_hr\naws,p5.48xlarg,H100,8,40\n")
+    code, out, err = cli("estimate", job, "--catalog", p)
+    assert code == 2 and "instances[0].source: is required" in err, err
