@@ -993,12 +993,13 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
 
 
 def override_paths(extra_paths: Iterable[str | Path] | None) -> list[Path]:
-    """The override files ``load_catalog(extra_paths)`` reads: ``extra_paths``, then ``$PLANNER_CATALOG``'s (the CLI
-    keeps every one of them from being an output: ``planner.outputs.output_target``'s ``inputs``)."""
-    paths = [Path(p) for p in (extra_paths or [])]
+    """The override files ``load_catalog(extra_paths)`` reads, in the order they apply (a later file's row wins):
+    ``$PLANNER_CATALOG``'s, then ``extra_paths`` (``--catalog``), so the file named for this run wins over the one the
+    shell keeps set. Until QA 46 the environment's came last: with last quarter's prices in $PLANNER_CATALOG,
+    ``--catalog new.csv`` planned at the old ones (the CLI keeps every one of them from being an output:
+    ``planner.outputs.output_target``'s ``inputs``)."""
     env = os.environ.get(ENV_VAR, "")
-    paths += [Path(p) for p in env.split(os.pathsep) if p.strip()]
-    return paths
+    return [Path(p) for p in env.split(os.pathsep) if p.strip()] + [Path(p) for p in (extra_paths or [])]
 
 
 def _split_aliases(text: Any) -> list[str]:
@@ -1063,7 +1064,7 @@ def _same_cell(new: Any, old: Any) -> bool:
 
 
 def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
-    """Built-in catalog plus overrides (``extra_paths`` then ``$PLANNER_CATALOG``, later wins).
+    """Built-in catalog plus overrides (``$PLANNER_CATALOG`` then ``extra_paths``, later wins: ``override_paths``).
 
     Linear in the number of rows: each override row is validated once, and the GPU alias index is
     built once and updated as rows add GPUs or change their aliases.

@@ -117,7 +117,7 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
 
 
 def _load_catalog(catalog: Optional[List[Path]]):
-    """The catalog with the ``--catalog`` files and ``$PLANNER_CATALOG`` on top; each override row's
+    """The catalog with ``$PLANNER_CATALOG`` and then the ``--catalog`` files on top; each override row's
     change is said on stderr ("catalog override ok.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr
     55.04 -> 40"), so a plan priced from a user's file says so (the text or JSON on stdout unchanged)."""
     from hardware_catalog import load_catalog

@@ -217,3 +217,19 @@ def test_a_price_file_without_its_cloud_column_or_with_a_misspelt_instance_says_
     p.write_text("cloud,name,gpu,gpu_count,price_ondemand_usd_hr\naws,p5.48xlarg,H100,8,40\n")
     code, out, err = cli("estimate", job, "--catalog", p)
     assert code == 2 and "instances[0].source: is required" in err, err
+
+
+def test_a_catalog_file_named_on_the_command_line_wins_over_the_environments(cli, tmp_path, monkeypatch):
+    """With last quarter's prices in $PLANNER_CATALOG, ``--catalog new.csv`` planned at the old ones: the environment's
+    files were applied after the command line's."""
+    from hardware_catalog import load_catalog
+
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_text("cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge,40\n")
+    new.write_text("cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge,45\n")
+    monkeypatch.setenv("PLANNER_CATALOG", str(old))
+    assert load_catalog([new]).instance("aws:p5.48xlarge").price_ondemand == 45
+    code, out, err = cli("estimate", write_job(tmp_path, JOB), "--catalog", new, "--json")
+    assert code == 0, err
+    assert json.loads(out)["hardware"]["price_ondemand_usd_hr"] == 45
+    assert err.index("old.csv") < err.index("new.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr 40 -> 45"), err
