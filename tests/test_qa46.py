@@ -233,3 +233,21 @@ def test_a_catalog_file_named_on_the_command_line_wins_over_the_environments(cli
     assert code == 0, err
     assert json.loads(out)["hardware"]["price_ondemand_usd_hr"] == 45
     assert err.index("old.csv") < err.index("new.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr 40 -> 45"), err
+
+
+def test_the_report_names_the_override_files_that_priced_it(cli, tmp_path):
+    """A price row that gave its own source ("ACME EDP quote") was cited in the report without its file, and a file
+    that added a commitment was named nowhere in it (only on the terminal's stderr, gone once the report is mailed)."""
+    job = write_job(tmp_path, JOB)
+    p = tmp_path / "acme-prices.yaml"
+    p.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, price_ondemand_usd_hr: 38.5, price_date: "
+                 f"{_today().isoformat()}, source: ACME EDP quote}}\ncommitments:\n  - {{cloud: aws, instance: p5.48xlarge, "
+                 "term: 3yr, payment: no upfront, price_usd_hr: 21, source: ACME EDP 3yr}\n")
+    for name in ("r.md", "r.html"):
+        report = tmp_path / name
+        code, out, err = cli("report", job, "--catalog", p, "-o", report, "--no-simulate")
+        assert code == 0, err
+        text = report.read_text()
+        assert "Catalog override acme-prices.yaml: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -&gt; 38.5" in text \
+            or "Catalog override acme-prices.yaml: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -> 38.5" in text
+        assert "acme-prices.yaml: adds 3yr commitment for aws:p5.48xlarge" in text

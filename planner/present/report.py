@@ -821,7 +821,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         rep = build(job, planned.result, job_name=job_name, top=top)
         if planned.campaign:
             rep.sections.insert(1, _campaign_section(planned.campaign))
-        return rep, planned.result
+        return _with_overrides(rep, cat), planned.result
     if rec is None:
         rec = recommend(job, cat, profile, top=top, simulate=simulate)
     rep = build_report(job, rec, cat, profile, job_name=job_name)
@@ -831,7 +831,30 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         best = rec["best"]["cost"]
         camp = plan_campaign(job, {"hours": hours_of(rec["best"], rec["spot"]), "usd": _cost(rec["best"], rec["spot"])}, cat)
         rep.sections.insert(1, _campaign_section(camp))
-    return rep, rec
+    return _with_overrides(rep, cat), rec
+
+
+#: the override lines a report lists (the rest counted), as the CLI's stderr shows them
+REPORT_OVERRIDE_LINES = 20
+
+
+def _with_overrides(rep: "Report", cat) -> "Report":
+    """The report's Assumptions end with what each catalog override file changed (``Catalog.overrides``: the file,
+    the row, old -> new), as the CLI says them on stderr: a report read later is the only record of the files that
+    priced it. Until QA 46 a row that gave its own source ("ACME EDP quote") was cited without its file's name, and a
+    file that changed an on-prem or commitment row was named nowhere in the report."""
+    notes = list(getattr(cat, "overrides", None) or [])
+    if not notes:
+        return rep
+    lines = [f"Catalog override {n}" for n in notes[:REPORT_OVERRIDE_LINES]]
+    if len(notes) > REPORT_OVERRIDE_LINES:
+        lines.append(f"... and {len(notes) - REPORT_OVERRIDE_LINES:,} more override rows")
+    for sec in rep.sections:
+        if sec.title == "Assumptions":
+            sec.blocks.append(lines)
+            return rep
+    rep.sections.append(Section("Assumptions", [lines]))
+    return rep
 
 
 # --------------------------------------------------------------------------------------------
