@@ -76,6 +76,64 @@ COMMITMENT_TERMS = ("1yr", "3yr", "capacity-block")
 #: ``hardware_catalog.files``; anything larger is refused with a message starting "too large:".
 MAX_OVERRIDE_ROWS = 20_000
 
+#: an override's price older than this many days (its ``price_date`` against today, UTC) is said to be stale on stderr
+#: with every command: GPU list prices move by tens of percent within a year (AWS cut P5 on-demand prices by up to 45%
+#: in June 2025: usage.ai "LLM Cost Optimization on AWS", https://www.usage.ai/blogs/aws/ai-ml-cost/llm-cost-optimization-aws/,
+#: read 2026-12-05), so a half-year-old quote may price a plan far off. Until QA 46 any date, or none, passed unsaid
+STALE_PRICE_DAYS = 180
+
+
+def _quoted_period(text: str) -> tuple[datetime.date, datetime.date] | None:
+    """(first day, last day) of an ISO date ``YYYY-MM-DD``, month ``YYYY-MM`` or year ``YYYY``; None for other text."""
+    t = str(text).strip()
+    try:
+        if len(t) == 4 and t.isdigit():
+            return datetime.date(int(t), 1, 1), datetime.date(int(t), 12, 31)
+        if len(t) == 7 and t[4] == "-":
+            first = datetime.date(int(t[:4]), int(t[5:]), 1)
+            return first, (first + datetime.timedelta(days=31)).replace(day=1) - datetime.timedelta(days=1)
+        day = datetime.date.fromisoformat(t)
+        return day, day
+    except ValueError:
+        return None
+
+
+def stale_days(price_date: Any, today: datetime.date | None = None) -> int | None:
+    """The age in days of a price dated ``price_date`` (an ISO date, month or year: counted from its last day) when
+    over ``STALE_PRICE_DAYS``, else None (fresh, or a date such as the built-in rows' "unknown: ..." that names no
+    day)."""
+    period = _quoted_period(str(price_date)[:10]) if price_date is not None else None
+    if period is None:
+        return None
+    age = ((today or datetime.datetime.now(datetime.timezone.utc).date()) - period[1]).days
+    return age if age > STALE_PRICE_DAYS else None
+
+
+def price_date_note(value: Any, where: str, origin: str, what: str, today: datetime.date | None = None) -> str | None:
+    """Check an override row's ``price_date``: the day (``YYYY-MM-DD``; YAML's date reads as one), month (``YYYY-MM``)
+    or year (``YYYY``) its price was quoted, so not after today. Returns the stale note (``STALE_PRICE_DAYS``) or
+    None; a cell that is no such date is one ``CatalogError``. Until QA 46 any text passed ("yesterday",
+    "15/11/2026", 2027-06-01) and was printed as the price's date in the report."""
+    if isinstance(value, datetime.datetime):  # YAML's 2026-11-15 10:00:00: the day counts
+        value = value.date()
+    v = _blank_to_none(value)
+    if v is None or str(v).strip().lower().startswith("unknown"):  # said to be unknown, as the built-in rows say it
+        return None
+    period = _quoted_period(str(v))
+    if period is None:
+        raise CatalogError(f"{where}.price_date", f"must be the date the price was quoted, as YYYY-MM-DD (or YYYY-MM, "
+                           f"YYYY), got {_short(v)!r}", origin)
+    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    if period[0] > today + datetime.timedelta(days=1):  # a day's grace for time zones ahead of UTC
+        raise CatalogError(f"{where}.price_date", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
+                           "date the price was quoted", origin)
+    age = stale_days(str(v).strip(), today)
+    if age is not None:
+        return (f"{_short(origin, 80)}: {what}: price_date {str(v).strip()} is {age:,} days old (stale: over "
+                f"{STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
+    return None
+
+
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 _DTYPE_COLUMN = {"fp32": "fp32_tflops", "tf32": "tf32_tflops", "bf16": "bf16_tflops",
                  "fp16": "fp16_tflops", "fp8": "fp8_tflops", "int8": "int8_tops"}
@@ -835,6 +893,13 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
             raise CatalogError(h, "column named twice in the header", origin)
         seen.add(h)
     _refuse_unread_table(header, origin)
+    inst_only = [h for h in header if h in InstanceRow.model_fields and h not in GpuRow.model_fields]
+    if _csv_section(header) == "gpus" and inst_only:
+        # a price file without its cloud column was read as a GPU table: "name,price_ondemand_usd_hr" read
+        # "gpus[0].vendor: is required" (QA 46)
+        raise CatalogError("header", f"has instance columns ({', '.join(inst_only[:4])}) but no cloud column: an "
+                           "instances table names each row's cloud and name (`planner catalog instances --csv` writes "
+                           "one it reads back)", origin)
     if _csv_section(header) == "gpus" and "name" not in header:
         # a header that names no table was read as a GPU table: "a,b" read "gpus[0].name: is required"
         shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
@@ -928,12 +993,13 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
 
 
 def override_paths(extra_paths: Iterable[str | Path] | None) -> list[Path]:
-    """The override files ``load_catalog(extra_paths)`` reads: ``extra_paths``, then ``$PLANNER_CATALOG``'s (the CLI
-    keeps every one of them from being an output: ``planner.outputs.output_target``'s ``inputs``)."""
-    paths = [Path(p) for p in (extra_paths or [])]
+    """The override files ``load_catalog(extra_paths)`` reads, in the order they apply (a later file's row wins):
+    ``$PLANNER_CATALOG``'s, then ``extra_paths`` (``--catalog``), so the file named for this run wins over the one the
+    shell keeps set. Until QA 46 the environment's came last: with last quarter's prices in $PLANNER_CATALOG,
+    ``--catalog new.csv`` planned at the old ones (the CLI keeps every one of them from being an output:
+    ``planner.outputs.output_target``'s ``inputs``)."""
     env = os.environ.get(ENV_VAR, "")
-    paths += [Path(p) for p in env.split(os.pathsep) if p.strip()]
-    return paths
+    return [Path(p) for p in env.split(os.pathsep) if p.strip()] + [Path(p) for p in (extra_paths or [])]
 
 
 def _split_aliases(text: Any) -> list[str]:
@@ -998,7 +1064,7 @@ def _same_cell(new: Any, old: Any) -> bool:
 
 
 def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
-    """Built-in catalog plus overrides (``extra_paths`` then ``$PLANNER_CATALOG``, later wins).
+    """Built-in catalog plus overrides (``$PLANNER_CATALOG`` then ``extra_paths``, later wins: ``override_paths``).
 
     Linear in the number of rows: each override row is validated once, and the GPU alias index is
     built once and updated as rows add GPUs or change their aliases.
@@ -1022,15 +1088,26 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     notes: list[str] = []
     kinds = {"gpu": "GPU", "inst": "instance", "onprem": "on-prem key"}
 
-    def override(raw: dict, key: str, row: dict, model: type[_Row], tag: str, where: str, org: str) -> None:
+    def override(raw: dict, key: str, row: dict, model: type[_Row], tag: str, where: str, org: str,
+                 user_dated: bool = True) -> None:
         """An override row on top of the row it replaces (if any): validated once, origin kept, and
         what it changed noted (``Catalog.overrides``); a row it changes keeps no built-in ``source``
-        for the new figures: the source says the user's file gave them."""
+        for the new figures: the source says the user's file gave them. ``user_dated``: an instance row's
+        ``price_date`` is the user's, checked (``price_date_note``); a SkyPilot file's rows say their own."""
+        user_date = row.get("price_date") if tag == "inst" and user_dated else None
+        if key in raw and _same_cell(user_date, raw[key].get("price_date")):
+            user_date = None  # the row's own date, restated (the catalog's CSV passed back): not the user's to check
         if key in raw:
             old = raw[key]
             changed = [c for c, v in row.items() if c not in ("cloud", "name", "key", "source", "notes")
                        and not _same_cell(v, old.get(c))]
             row = dict(row)
+            if (tag == "inst" and user_dated and "price_date" not in changed
+                    and any(c.startswith("price_") for c in changed)):
+                # a repriced row without a date of its own (none given, or the catalog's CSV passed back with a price
+                # edited) kept the built-in row's: the user's price was shown as of "unknown: catalog snapshot ...
+                # (retrieved 2026-11-23)" in the report's price table (QA 46)
+                row["price_date"] = f"unknown: not given in {org}"
             if changed and not str(row.get("source") or "").strip():
                 row["source"] = f"user override ({org}: {', '.join(changed)}); built-in row: {old.get('source') or '-'}"
             notes.append(f"{_short(org, 80)}: {kinds[tag]} {_short(key, 80)}: " + (", ".join(
@@ -1040,6 +1117,10 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             notes.append(f"{_short(org, 80)}: adds {kinds[tag]} {_short(key, 80)}")
         merged = {**raw[key], **row} if key in raw else dict(row)
         valid[f"{tag}:{key}"] = _validate(model, merged, where, org)
+        if tag == "inst":
+            stale = price_date_note(user_date, where, org, f"{kinds[tag]} {_short(key, 80)}")
+            if stale:
+                notes.append(stale)
         raw[key] = merged
         origin_of[f"{tag}:{key}"] = (org, where)
         given[f"{tag}:{key}"] = {c for c, v in row.items() if v is not None and str(v).strip() != ""}
@@ -1058,7 +1139,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                                                       lambda f, m: CatalogError(f, m, org))
             notes.extend(said)
             for key, row in repriced:
-                override(inst_raw, key, row, InstanceRow, "inst", f"{row['name']} (SkyPilot rows)", org)
+                override(inst_raw, key, row, InstanceRow, "inst", f"{row['name']} (SkyPilot rows)", org, user_dated=False)
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("gpus", [])):
             where = f"gpus[{i}]"
@@ -1092,6 +1173,17 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             if key in inst_raw:  # the row overrides this instance under its catalog spelling
                 old_cloud, _, old_name = key.partition(":")
                 row = {**row, "cloud": old_cloud, "name": old_name}
+            elif not str(row.get("source") or "").strip() and not str(row.get("gpu") or "").strip():
+                # a new instance needs its gpu and source; a row with neither whose name is close to a catalog
+                # instance is far likelier that instance misspelt (a negotiated "aws,p5.48xlarg,40" read "instances[0].source:
+                # is required", QA 46)
+                near = difflib.get_close_matches(instance_match_key(f"{cloud}:{name}"),
+                                                 [instance_match_key(k) for k in inst_raw if k.startswith(f"{cloud}:")],
+                                                 n=3, cutoff=0.85)  # a letter or two off (p5.48xlarg: 0.97), not "new"
+                if near:
+                    near = "; did you mean: " + ", ".join(inst_key_of.get(k, k) for k in near) + "?"
+                    raise CatalogError(f"{where}.name", f"{cloud}:{name} is not a catalog instance{near} (a new "
+                                       "instance is added with its gpu, gpu_count, price and source)", org)
             override(inst_raw, key, row, InstanceRow, "inst", where, org)
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("onprem", [])):
@@ -1105,6 +1197,9 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         for i, row in enumerate(doc.get("commitments", [])):
             where = f"commitments[{i}]"
             r = _validate(CommitmentRow, row, where, org)
+            stale = price_date_note(row.get("price_date"), where, org, f"{r.term} commitment for {r.cloud}:{r.instance}")
+            if stale:
+                notes.append(stale)
             dups.check([f"{r.cloud.lower()}:{r.instance}:{r.term}:{r.payment or ''}:{r.region or ''}".lower()], where,
                        f"{r.term} commitment for {r.cloud}:{r.instance}")
             commit_raw.append((dict(row), org, where))

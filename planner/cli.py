@@ -108,16 +108,16 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
             # time, tokens_per_dollar (got 'x')"
             raise InputError("--objective", one_of(OBJECTIVE, objective))
         job = job.model_copy(update={"constraints": job.constraints.model_copy(update={"objective": objective})})
-    prof = None
+    prof, cat = None, _load_catalog(catalog)
     if profile is not None:
         from planner.hardware.profile import load_profile
 
-        prof = load_profile(profile, "--profile")
-    return job, Context(catalog=_load_catalog(catalog), profile=prof, **options)
+        prof = load_profile(profile, "--profile", cat)  # its catalog_gpu read in the job's catalog (QA 46)
+    return job, Context(catalog=cat, profile=prof, **options)
 
 
 def _load_catalog(catalog: Optional[List[Path]]):
-    """The catalog with the ``--catalog`` files and ``$PLANNER_CATALOG`` on top; each override row's
+    """The catalog with ``$PLANNER_CATALOG`` and then the ``--catalog`` files on top; each override row's
     change is said on stderr ("catalog override ok.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr
     55.04 -> 40"), so a plan priced from a user's file says so (the text or JSON on stdout unchanged)."""
     from hardware_catalog import load_catalog
@@ -354,7 +354,11 @@ def compare(
             return
         from planner.present.terminal import render_views
 
-        render_views(out, views, group, "", planned.result.caveats, notes=(planned.result.views_note,),
+        # the profile that priced the rows (QA 46: compare --profile said nothing of it; recommend's inputs line does)
+        inp = planned.result.inputs or {}
+        prof = ((f"inputs: calibration profile {inp['profile']}: measured {', '.join(inp['efficiencies_measured']) or 'none'}"
+                 f" on {planned.result.best.hardware.gpu}; other GPUs' rows on priors",) if inp.get("profile") else ())
+        render_views(out, views, group, "", planned.result.caveats, notes=(planned.result.views_note, *prof),
                      noun_of=_noun_of(ctx.catalog))
     _run(go)
 

@@ -8,6 +8,7 @@ they were measured on (``shipped_profile_for``).
 """
 from __future__ import annotations
 
+import datetime
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
@@ -38,6 +39,21 @@ class Fingerprint(BaseModel):
     host: Optional[str] = None
     cpu_count: Optional[int] = None
     created: str
+
+    @field_validator("created")
+    @classmethod
+    def _a_moment(cls, v: str) -> str:
+        """When the profile was measured, ISO 8601 as calibrate writes it (``2026-11-23T14:51:28+00:00``; a day alone
+        is taken): every answer cites it as the measurement's date. Until QA 46 any text passed ("last tuesday" was
+        cited as "measured: ... (last tuesd)"), and so did a day years ahead."""
+        try:
+            when = datetime.datetime.fromisoformat(str(v).strip())
+        except ValueError:
+            raise ValueError("must be when the profile was measured, as ISO 8601 (2026-11-23T14:51:28+00:00)") from None
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if when.replace(tzinfo=when.tzinfo or datetime.timezone.utc) > now + datetime.timedelta(days=1):
+            raise ValueError(f"must not be after today ({now.date().isoformat()}): it is when the profile was measured")
+        return v
 
 
 # Bounds of measured values. Efficiencies are fractions of a peak, so at most 1 (a fitted 1.3 gave
@@ -174,8 +190,12 @@ class Profile(BaseModel):
         return self
 
 
-def load_profile(path: str | Path, field: str = "profile") -> Profile:
-    """Read and validate a profile; any problem is one InputError naming the field."""
+def load_profile(path: str | Path, field: str = "profile", catalog=None) -> Profile:
+    """Read and validate a profile; any problem is one InputError naming the field. ``fingerprint.catalog_gpu`` is
+    read the way ``cluster.gpu`` is, by name or alias in any case (``catalog``: the job's, with its overrides; else
+    the built-in one), and kept as the catalog's name; one the catalog lacks is refused by name. Until QA 46 a profile
+    written by hand with ``catalog_gpu: H100`` was refused as "profile was measured on H100; this job runs on
+    H100-SXM-80GB", and one naming no catalog GPU as measured on a GPU the job does not use."""
     p = Path(path)
     raw = read_json_object(p, field, " — corrupt profile?")
     ver = raw.get("schema_version")
@@ -188,6 +208,18 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
         where = err.field if err.field.startswith(field) else f"{field}.{err.field}"  # a model-level check names fitted.*
         raise InputError(where, f"{err.message} in {p}") from None
     prof._source = str(path)
+    name = prof.fingerprint.catalog_gpu
+    if name:
+        from hardware_catalog.errors import InputError as CatalogInputError
+
+        try:
+            canonical = (catalog or load_catalog()).gpu(name).name
+        except CatalogInputError as e:
+            hint = e.message[len(f"unknown GPU {name!r}"):] if e.message.startswith("unknown GPU") else ""
+            raise InputError(f"{field}.fingerprint.catalog_gpu",
+                             f"{name!r} is not a catalog GPU{hint} ({p}: write the name `planner catalog gpus` "
+                             "lists, or null for a machine the catalog lacks)") from None
+        prof.fingerprint.catalog_gpu = canonical
     return prof
 
 
@@ -228,6 +260,37 @@ def shipped_profile_for(gpu_name: str) -> Optional[Profile]:
     return None
 
 
+#: ``Efficiency.sources`` keys that are no efficiency field: the profile an efficiency was read from, and each
+#: fitted field the time model does not read (``unused_fields``), with why
+PROFILE_KEY = "@profile"
+UNUSED_PREFIX = "@unused:"
+
+
+def profile_words(profile: Profile) -> str:
+    """The profile as the answers name it: its file (as given), the device and the day it was measured."""
+    fp = profile.fingerprint
+    return f"{profile._source or 'profile'}: {fp.device_name}, measured {fp.created[:10]}"
+
+
+def unused_fields(profile: Profile) -> list[tuple[str, str]]:
+    """(field, why) for each fitted value a plan on a catalog GPU does not read, so no answer lists it as measured and
+    used. QA 46: a hand-written H100 profile's ``inter_busbw`` (40 GB/s, or 1 MB/s) gave the same step, and the inputs
+    line listed it neither as measured nor as unused."""
+    f = profile.fitted
+    out = []
+    if f.inter_busbw is not None:
+        out.append(("inter_busbw", "the inter-node rate is the instance's network_gbps (or cluster.inter_node_gbps) "
+                                   "x the inter_bw prior: a bus bandwidth measured on one cluster's network is not "
+                                   "taken for another's; set cluster.inter_node_gbps to price yours"))
+    if f.hbm_bw is not None and f.hbm is None:
+        out.append(("hbm_bw", "the time model reads hbm, memory-bound kernels' share of the datasheet HBM rate, "
+                              "not a copy bandwidth"))
+    for name in ("h2d_pinned_bw", "h2d_pageable_bw"):
+        if getattr(f, name) is not None:
+            out.append((name, "offload copies run at the catalog GPU's host link (GPU.host_bw)"))
+    return out
+
+
 def efficiency_from_profile(profile: Profile, base, gpu=None, precision: Optional[str] = None):
     """``base`` (an Efficiency prior) with every measured field replaced. Fractions of peak are
     taken against the catalog GPU's datasheet numbers, so the time model's peaks stay the catalog's.
@@ -238,6 +301,11 @@ def efficiency_from_profile(profile: Profile, base, gpu=None, precision: Optiona
     f = profile.fitted
     where = f"measured: {profile.fingerprint.device_name} ({profile.fingerprint.created[:10]})"
     kw, sources = {}, dict(base.sources)
+    # which profile, for every output's inputs line (planner.search.evaluate.inputs_provenance): until QA 46 the
+    # answers listed the measured fields but named neither the file nor when it was measured
+    sources[PROFILE_KEY] = profile_words(profile)
+    for name, why in unused_fields(profile):
+        sources[UNUSED_PREFIX + name] = why
     fit = (f.by_dtype or {}).get(precision or "")
     per = fit.model_dump(exclude_none=True) if fit is not None else {}
     if precision and per:

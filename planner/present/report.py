@@ -206,7 +206,7 @@ def _committed_line(c: dict, hw: dict) -> str:
     return (f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
             + (f"{_hours(c['hours'])} ({c['hours_include']}: committed nodes sit through them too)"
                if c.get("hours") is not None else "hours") + f" at {c['price_usd_hr']:.2f} $/node-h{bills} "
-            f"({c.get('region') or '-'}, {c.get('price_date') or 'undated'}; {c['source']}).")
+            f"({c.get('region') or '-'}, {_dated(c.get('price_date') or 'undated')}; {c['source']}).")
 
 
 def _constraint_rows(con, usd: Optional[float], hours: float) -> list[list[str]]:
@@ -261,10 +261,19 @@ def _price_rows(rec: dict, catalog) -> Table:
         hw = r["hardware"]
         rows.append([name, f"{hw['price_ondemand_usd_hr']:.2f}" if hw["price_ondemand_usd_hr"] else "-",
                      f"{hw['price_spot_usd_hr']:.2f}" if hw["price_spot_usd_hr"] else "-",
-                     inst.region if inst else "-", inst.price_date if inst else "job file / none",
+                     inst.region if inst else "-", _dated(inst.price_date) if inst else "job file / none",
                      inst.source if inst else "-"])
     return Table(["hardware", "on-demand $/node-h", "spot $/node-h", "region", "price date", "source"], rows,
                  "catalog prices used (per node-hour)")
+
+
+def _dated(price_date: str) -> str:
+    """A price's date cell, marked where the quote is stale (``hardware_catalog.catalog.stale_days``; QA 46: an override
+    dated 2023-01-01 was shown as any other)."""
+    from hardware_catalog.catalog import STALE_PRICE_DAYS, stale_days
+
+    age = stale_days(price_date)
+    return price_date if age is None else f"{price_date} (stale: {age:,} days old, over {STALE_PRICE_DAYS})"
 
 
 def _onprem_rows(catalog, gpu_name: str, job_onprem=None) -> list[list[str]]:
@@ -626,7 +635,8 @@ def _assumptions_section(job: JobSpec, rec: dict, catalog, job_name: str) -> Sec
         s.blocks.append(Table(["on-prem parameter", "value", "unit", "basis", "source"],
                               onprem_rows, "buy-vs-rent inputs (override with a quote)"))
     calib = [f"Peak FLOP/s: {inp.get('peaks', '-')}.",
-             "Measured efficiencies (calibration profile): " + (", ".join(inp.get("efficiencies_measured") or []) or "none") + "."
+             "Measured efficiencies (calibration profile" + (f" {inp['profile']}" if inp.get("profile") else "") + "): "
+             + (", ".join(inp.get("efficiencies_measured") or []) or "none") + "."
              + (f" Measured but not used: {', '.join(inp['efficiencies_measured_unused'])} "
                 f"({inp['efficiencies_measured_unused_why']})." if inp.get("efficiencies_measured_unused") else ""),
              f"Everything else: {inp.get('efficiencies_prior', '-')}."]
@@ -811,7 +821,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         rep = build(job, planned.result, job_name=job_name, top=top)
         if planned.campaign:
             rep.sections.insert(1, _campaign_section(planned.campaign))
-        return rep, planned.result
+        return _with_overrides(rep, cat), planned.result
     if rec is None:
         rec = recommend(job, cat, profile, top=top, simulate=simulate)
     rep = build_report(job, rec, cat, profile, job_name=job_name)
@@ -821,7 +831,30 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         best = rec["best"]["cost"]
         camp = plan_campaign(job, {"hours": hours_of(rec["best"], rec["spot"]), "usd": _cost(rec["best"], rec["spot"])}, cat)
         rep.sections.insert(1, _campaign_section(camp))
-    return rep, rec
+    return _with_overrides(rep, cat), rec
+
+
+#: the override lines a report lists (the rest counted), as the CLI's stderr shows them
+REPORT_OVERRIDE_LINES = 20
+
+
+def _with_overrides(rep: "Report", cat) -> "Report":
+    """The report's Assumptions end with what each catalog override file changed (``Catalog.overrides``: the file,
+    the row, old -> new), as the CLI says them on stderr: a report read later is the only record of the files that
+    priced it. Until QA 46 a row that gave its own source ("ACME EDP quote") was cited without its file's name, and a
+    file that changed an on-prem or commitment row was named nowhere in the report."""
+    notes = list(getattr(cat, "overrides", None) or [])
+    if not notes:
+        return rep
+    lines = [f"Catalog override {n}" for n in notes[:REPORT_OVERRIDE_LINES]]
+    if len(notes) > REPORT_OVERRIDE_LINES:
+        lines.append(f"... and {len(notes) - REPORT_OVERRIDE_LINES:,} more override rows")
+    for sec in rep.sections:
+        if sec.title == "Assumptions":
+            sec.blocks.append(lines)
+            return rep
+    rep.sections.append(Section("Assumptions", [lines]))
+    return rep
 
 
 # --------------------------------------------------------------------------------------------

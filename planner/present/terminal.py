@@ -166,7 +166,8 @@ def render_estimate(con: Console, res: dict) -> None:
         unused = inp.get("efficiencies_measured_unused")
         unused = (f"; measured but not used: {esc(', '.join(unused))} ({esc(inp['efficiencies_measured_unused_why'])})"
                   if unused else "")
-        con.print(f"[dim]inputs: peaks from {esc(inp['peaks'])}; measured efficiencies: {esc(meas)}{unused}; "
+        prof = f" (profile {esc(inp['profile'])})" if inp.get("profile") else ""
+        con.print(f"[dim]inputs: peaks from {esc(inp['peaks'])}; measured efficiencies{prof}: {esc(meas)}{unused}; "
                   f"others {esc(inp['efficiencies_prior'])}[/]")
 
 

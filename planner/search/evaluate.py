@@ -255,8 +255,11 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
                       searched: tuple[str, ...] = (), layout: dict | None = None) -> dict:
     """Which inputs were measured (calibration profile) and which are datasheet priors, and the
     training stack the times assume."""
+    from planner.hardware.profile import PROFILE_KEY, UNUSED_PREFIX
+
     src = hw.eff.sources
     measured = sorted(k for k, v in src.items() if k != "*" and str(v).startswith("measured"))
+    profile_unused = [(k[len(UNUSED_PREFIX):], str(v)) for k, v in src.items() if k.startswith(UNUSED_PREFIX)]
     peaks = f"datasheet: {hw.gpu.name} ({peak_source(hw.gpu.source)})"
     if job is not None and job.model.is_transformer:
         # MFU's and HFU's denominator, the one step_time divides by (physics.datasheet_peak at training.precision),
@@ -270,11 +273,15 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
         efficiencies_measured=measured,
         efficiencies_prior=src.get("*", "prior"),
     )
+    if src.get(PROFILE_KEY):
+        out["profile"] = src[PROFILE_KEY]  # the file, device and day of the measurements (QA 46)
     unused = _attention_rates_unused(hw, job, stack, measured)
-    if unused:
-        out["efficiencies_measured"] = [k for k in measured if k not in unused[0]]
-        out["efficiencies_measured_unused"] = unused[0]
-        out["efficiencies_measured_unused_why"] = unused[1]
+    whys = [unused[1]] if unused else []
+    whys += [f"{k}: {why}" for k, why in profile_unused]
+    if whys:
+        out["efficiencies_measured"] = [k for k in measured if not unused or k not in unused[0]]
+        out["efficiencies_measured_unused"] = (list(unused[0]) if unused else []) + [k for k, _ in profile_unused]
+        out["efficiencies_measured_unused_why"] = "; ".join(whys)
     if job is not None:
         out["training_stack"] = stack_assumption(job, stack, searched, layout)
     return out

@@ -1866,6 +1866,20 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
     return InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
 
 
+def _profile_note(hws) -> list[str]:
+    """Which calibration profile priced which options (``profile.PROFILE_KEY`` in their efficiencies' sources): until
+    QA 46 ``serve --profile h100.json`` moved the H100 options' TTFT (36.6 -> 35.8 ms at batch 1) without a word."""
+    from planner.hardware.profile import PROFILE_KEY
+
+    by: dict[str, list[str]] = {}
+    for hw in hws:
+        src = hw.eff.sources.get(PROFILE_KEY)
+        if src and hw.gpu.name not in by.setdefault(src, []):
+            by[src].append(hw.gpu.name)
+    return [f"calibration profile {src}: its measured efficiencies replace the priors on the {', '.join(gpus)} "
+            "options; the others run on priors" for src, gpus in by.items()]
+
+
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
                  sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None,
                  progress: Optional[Callable[[int, int, str], None]] = None,
@@ -2094,6 +2108,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
+                          + _profile_note(hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
                                "replica drops its requests); spot prices only the offline $/1M req batch column"]
