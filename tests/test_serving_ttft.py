@@ -261,6 +261,70 @@ def test_a_small_batch_over_many_replicas_waits_for_its_own_replicas_slots():
     assert float(jsq_extra_wait(420, 70, 9.9, 0.5)) == pytest.approx(69 * 9.9 / 420 * 0.625)
 
 
+def _jsq_exact(R: int, a: float, cap: int) -> float:
+    """P(wait) of the full JSQ chain (exponential service, R FIFO queues, every queue length up to ``cap``), states
+    the sorted queue lengths, solved densely: the reference ``jsq_wait_probability``'s two-per-server chain is held
+    to."""
+    import itertools
+    states = sorted({tuple(sorted(v)) for v in itertools.product(range(cap + 1), repeat=R)})
+    ix = {st: k for k, st in enumerate(states)}
+    Q = np.zeros((len(states), len(states)))
+    for st in states:
+        if st[0] < cap:  # an arrival joins the shortest
+            Q[ix[st], ix[tuple(sorted((st[0] + 1,) + st[1:]))]] += a
+        for j, n in enumerate(st):  # each busy server finishes at rate 1
+            if n > 0:
+                Q[ix[st], ix[tuple(sorted(st[:j] + (n - 1,) + st[j + 1:]))]] += 1.0
+    Q -= np.diag(Q.sum(axis=1))
+    A = Q.T.copy()
+    A[0] = 1.0  # one balance equation replaced by the normalisation
+    pi = np.linalg.solve(A, np.r_[1.0, np.zeros(len(states) - 1)])
+    return float(sum(p for st, p in zip(states, pi) if st[0] > 0))
+
+
+def test_one_slot_replicas_under_jsq_wait_less_often_than_their_pooled_queue():
+    """Under join-the-shortest-queue a request waits only when no replica is idle, and a replica that frees while
+    another holds a waiting request idles: R one-slot replicas wait less often than the pooled M/M/R (servegap35,
+    ``jsq_wait_probability``). One server is M/M/1's rho; 2 and 4 servers agree with the full JSQ chain (every queue
+    length) within 2% at 50-80% busy (0.3182 / 0.6984 against 0.3160 / 0.6942 at R = 2, 0.1480 / 0.5558 against 0.1470 /
+    0.5483 at R = 4); under Erlang C throughout."""
+    from planner.workloads.serving_queue import erlang_c, jsq_wait_probability
+    assert jsq_wait_probability(1, 0.7) == pytest.approx(0.7, rel=1e-9)
+    for R, cap in ((2, 25), (4, 8)):  # queues to 25 / 8: the mass cut off moves P(wait) under 0.1% (30 / 9 alike)
+        for u in (0.5, 0.8):
+            got = jsq_wait_probability(R, u * R)
+            assert got == pytest.approx(_jsq_exact(R, u * R, cap), rel=0.02), (R, u)
+            assert got < float(erlang_c(R, u * R)), (R, u)
+    # 10 replicas at 45.5% busy (the batch-1 job below): the simulated fleet's 0.014-0.015 against Erlang C's 0.020
+    assert jsq_wait_probability(10, 4.55) == pytest.approx(0.0138, abs=5e-4)
+    assert jsq_wait_probability(10, 0.0) == 0.0 and jsq_wait_probability(10, 10.0) == 1.0
+
+
+def test_a_batch_1_fleet_waits_as_jsq_and_other_fleets_as_before(monkeypatch):
+    """tests/test_serving.py's llama3-8b batch-1 job (2 QPS, p5.48xlarge TP1, W 2.27 s): at 10 replicas the p99 TTFT
+    is under the 1 s target with JSQ's probability of waiting (489 ms; the simulated fleet 573-722 ms over 20,000
+    requests, seeds 0 / 1) where Erlang C's read 1,083 ms, and 9 replicas stay over (1,914 ms; simulated 1,762-1,942).
+    One replica and batches over 1 never call it (serve35: a replica's occupancy chain does not over-state P(wait))."""
+    import planner.workloads.serving as ws
+    from planner.workloads.serving import screen_concurrency
+    from planner.workloads.serving_queue import TTFT_QUANTILE
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "serving": {"qps": 2, "p99_latency_ms": 100, "max_batch": 1, "ttft_ms": 1000},
+                         "constraints": {"instances": ["aws:p5.48xlarge"]}})
+    m, s = served_model(job.model), job.serving
+    hw = next(h for h in _options(job, load_catalog(), None) if h.name == "aws:p5.48xlarge")
+    im = option_iteration(m, s, hw, 1)
+
+    def p99(R: int, batch: int = 1) -> float:
+        L = screen_concurrency(m, s, hw, 1, 2.0 / R, batch, im)[0]
+        return float(llm_ttft(im, s, L, batch, rate=2.0 / R, q=TTFT_QUANTILE, replicas=R))
+
+    assert 0.3 < p99(10) < 0.8 and 1.5 < p99(9) < 2.5
+    monkeypatch.setattr(ws, "jsq_wait_probability", lambda *a: pytest.fail("called off a batch-1 fleet"))
+    p99(1)
+    p99(3, batch=4)
+
+
 def test_an_option_no_replica_count_brings_under_its_ttft_target_is_refused(monkeypatch):
     """``queue_replicas`` looks up to ``QUEUE_REPLICA_FACTOR`` x the throughput's count; an option whose queued TTFT
     meets the target at none of them is counted under "do not meet", with why, never listed with a TTFT over it."""

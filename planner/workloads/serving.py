@@ -138,9 +138,9 @@ from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_
                                                  steady_iteration)
 from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
                                               serving_budget)
-from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c, jsq_extra_wait,
-                                             occupancy_wait, prompt_grid, queue_wait, screen_tpot, tpot_quantile,
-                                             ttft_quantile)
+from planner.workloads.serving_queue import (JSQ_CHAIN_MAX, OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c,
+                                             jsq_extra_wait, jsq_wait_probability, occupancy_wait, prompt_grid,
+                                             queue_wait, screen_tpot, tpot_quantile, ttft_quantile)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
                                                 settings_for, sim_workload, unused_sim_inputs)
@@ -245,7 +245,16 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     prompts put its median a little under this. ``replicas``: the fleet's queues pooled (``least_outstanding``
     routing is join-the-shortest-queue): c x replicas slots and a replicas-server prefill queue at the fleet's load,
     the slot queue's wait plus what a request waiting at one replica's c slots adds (``jsq_extra_wait``, ttft33: the
-    chat example's TP2 at batch 6 over 70 replicas, p99 0.83 s pooled, 3.60 s with it, simulated 4.11 s).
+    chat example's TP2 at batch 6 over 70 replicas, p99 0.83 s pooled, 3.60 s with it, simulated 4.11 s). At one slot
+    a replica (``max_num_seqs`` 1) the probability of waiting is JSQ's own, not the pooled queue's (servegap35,
+    ``jsq_wait_probability``: fewer wait, each for its own replica's residual): tests/test_serving.py's llama3-8b
+    batch-1 job at 2 QPS on p5.48xlarge TP1 (W 2.27 s, service cv 0.49) waits with P 0.0331 / 0.0136 / 0.0052 at 9 /
+    10 / 11 replicas, the simulated fleet's 0.033-0.035 / 0.014-0.015 / 0.005-0.006 (benchmarks/jsq_wait.py: 20,000
+    requests, seeds 0 / 1), Erlang C's 0.048 / 0.020 / 0.008; its p99 TTFT there 2,507 / 1,083 / 65 -> 1,914 / 489 /
+    60 ms (simulated 1,762-1,942 / 573-722 / 60-62), so 10 replicas where 11 were, the simulated count. An M/G/c
+    probability for the service's cv under 1 does not explain it: a pooled queue of 10 servers waits with 0.0197 at
+    cv 0.49 and 0.0191 at constant service (``jsq_wait.py --queues``), 0.94-0.97 of Erlang C, where JSQ's is 0.68. One
+    replica (R = 1) and batches over 1 keep the chain (serve35: a replica's chain does not over-state P(wait)).
     Measured and not taken: a queue per replica (one replica at QPS / replicas) sizes the chat example's
     (examples/serving-llama3-8b-chat.yaml) g6e.xlarge / g2-standard-96 TP2 / TP4 at 6 / 65 / 6 replicas where pooled
     gives 5 / 36 / 6 (simulated: 7 / a miss at any count / 7); the simulated fleet p99 TTFT at TP2 is 3.2 s with 36
@@ -376,6 +385,12 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
             Wn = slot_service(im, s, int(batch), budget)
             Wk = np.interp(np.arange(1, c + 1, dtype=np.float64) / R, np.arange(1.0, len(Wn) + 1.0), Wn)
             p_wait, w_slot = occupancy_wait(rate * R, Wk, cv)
+            if int(batch) == 1 and 1 < R <= JSQ_CHAIN_MAX and p_wait > 0.0:
+                # one slot a replica: the R one-server queues under JSQ wait less often than their pooled M/M/R
+                # (``jsq_wait_probability``), each waiting request as long (the wait given a wait kept: its own
+                # replica's residual, jsq_extra_wait below)
+                p_jsq = jsq_wait_probability(R, rate * R * float(Wn[0]))
+                w_slot, p_wait = w_slot * p_jsq / p_wait, p_jsq
         else:
             p_wait = np.where(L > 0, erlang_c(c, L * R), 0.0)
             w_slot = queue_wait(c, L * R, S, cv)
