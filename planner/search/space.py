@@ -89,7 +89,8 @@ def _node_counts(p, g: int, max_gpus: int) -> list[int]:
 
 #: the vpp values each ``parallel.schedule`` runs (the rest is the 1f1b default: vpp > 1 turns it interleaved, as
 #: Megatron's --num-layers-per-virtual-pipeline-stage does)
-SCHEDULE_VPP = {"1f1b": lambda v: True, "gpipe": lambda v: v == 1, "interleaved": lambda v: v > 1}
+SCHEDULE_VPP = {"1f1b": lambda v: True, "gpipe": lambda v: v == 1, "interleaved": lambda v: v > 1,
+                "dualpipev": lambda v: v == 1}  # DualPipeV's two stages a rank are its own, not vpp
 
 
 def _grid(job: JobSpec, hw: HardwareOption):
