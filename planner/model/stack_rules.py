@@ -89,6 +89,15 @@ def _stages(c) -> np.ndarray:
     return np.asarray(c.pp) * np.where(_dualpipev(c), 2, np.asarray(c.vpp))
 
 
+def _dualpipev_m_ok(c, t):
+    """torch ``ScheduleDualPipeV``: at least 2 pp micro-batches (its stages); rows without a micro-batch column
+    (a layout's per-layout terms) pass."""
+    m = _micro_per_replica(c, t)
+    if m is None:
+        return np.ones(len(c.pp), bool)
+    return ~_dualpipev(c) | (c.pp == 1) | (m >= 2 * c.pp)
+
+
 def _interleaved_m_ok(c, t, group=None):
     """Megatron-Core's interleaved schedule at micro-batch group size N (``group``: the stack option
     ``microbatch_group_size``; None: Megatron's default pp): pp <= N <= m (schedules.py
@@ -391,8 +400,12 @@ PIPELINE_SCHEDULES: dict[str, tuple[tuple[str, ...], str]] = {
                                                       "ZBVZeroBubble, DualPipeV"),
     "automodel": (("1f1b", "interleaved", "gpipe"), "NeMo AutoModel components/distributed/pipelining/functional.py "
                                                      "build_pipeline_schedule: torch.distributed.pipelining "
-                                                     "get_schedule_class(pp_schedule), any of torch's schedules "
-                                                     "(1F1B, Interleaved1F1B, GPipe, ...)"),
+                                                     "get_schedule_class(pp_schedule), torch's schedules "
+                                                     "(1F1B, Interleaved1F1B, GPipe, ...); not DualPipeV: "
+                                                     "split_model_into_stages builds the V only for "
+                                                     "ScheduleZBVZeroBubble ('style = \"v\" if schedule_class == "
+                                                     "ScheduleZBVZeroBubble else \"loop\"'), so DualPipeV's V-mapped "
+                                                     "stages would sit on the loop's ranks"),
     "nxd": (("1f1b", "interleaved"), "neuronx-distributed src/neuronx_distributed/pipeline/scheduler.py: "
                                      "Train1F1BSchedule and TrainInterleavedSchedule ('adopted from Megatron/Apex'), "
                                      "InferenceSchedule; no GPipe"),
@@ -824,7 +837,7 @@ RULES: tuple[StackRule, ...] = (
               "DualPipeV with fewer micro-batches than its 2 PP stages",
               f"{_DPV}.__init__: 'DualPipeV requires at least as many microbatches as stages'",
               lambda st, m, t: True,
-              lambda c, m, t: ~_dualpipev(c) | (c.pp == 1) | (_micro_per_replica(c, t) >= 2 * c.pp),
+              lambda c, m, t: _dualpipev_m_ok(c, t),
               lambda c, m, t: f": {int(_micro_per_replica(c, t)[0])} micro-batches per replica < 2 x PP{int(c.pp[0])}"),
     StackRule("titan-dualpipev-compile", "torchtitan", "training.framework.compile",
               "DualPipeV over torch.compile'd blocks (set compile: false)",
