@@ -38,7 +38,7 @@ from planner.search.space import (empty_reason, one_replica_twins, rule_broken_e
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
-from planner.vocab import RECOMPUTE
+from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 
 
@@ -582,6 +582,7 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         **({"framework": grp.name} if s.auto else {}),  # the stack, when the search chose it
         hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
         nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
+        schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
         **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
