@@ -152,3 +152,32 @@ def test_torchtitan_launch_names_the_schedule_and_its_stages(catalog):
     j = argv.index("--parallelism.pipeline_parallel_layers_per_stage")
     assert int(argv[j + 1]) == 4  # 32 layers over 2 x PP4 = 8 stages
     assert "--compile.no_enable" in argv
+
+
+def _moe_rec_job(compile_):
+    return load_job_dict({
+        "model": {"preset": "mixtral-8x7b"},
+        "training": {"seq_len": 4096, "global_batch": 512, "micro_batch": 1, "recompute": "none", "tokens": 1e10,
+                     "framework": {"name": "torchtitan", "compile": compile_}},
+        "parallel": {"tp": 1, "ep": 8, "zero": 2},
+        "cluster": {"instance": "aws:p5.48xlarge", "nodes": 8},
+    })
+
+
+def test_recommend_tries_dualpipev_on_torchtitan_with_compile_off(catalog):
+    """With the schedule open, torchtitan with compile off is searched under 1F1B and DualPipeV (said in the
+    assumptions), and a DualPipeV plan written back with its schedule estimates the same; with compile on (torchtitan's
+    default, which DualPipeV refuses) nothing changes."""
+    from planner.workloads.training import recommend
+    rec = recommend(_moe_rec_job(False), catalog, top=3, simulate=False)
+    best = jsonable(rec["best"])
+    assert best["config"]["schedule"] == "dualpipev"  # 6.25 s at PP4 against 1F1B's best
+    assert any("1F1B and DualPipeV searched" in a for a in rec["assumptions"])
+    job = _moe_rec_job(False)
+    job.parallel = job.parallel.model_copy(update=dict(
+        pp=best["config"]["pp"], dp=best["config"]["dp"], schedule="dualpipev"))
+    job.parallel.schedule = "dualpipev"
+    assert estimate_job(job, catalog).step_time_s == pytest.approx(best["step_time_s"], rel=1e-9)
+    on = recommend(_moe_rec_job(True), catalog, top=3, simulate=False)
+    assert jsonable(on["best"])["config"]["schedule"] == "1f1b"
+    assert not any("DualPipeV" in a for a in on["assumptions"])

@@ -444,6 +444,16 @@ def stack_schedule(stack) -> str:
     return runs[0] if runs else "1f1b"
 
 
+def searches_dualpipev(stack) -> bool:
+    """Whether ``recommend`` also tries DualPipeV where the job leaves ``parallel.schedule`` open: on a stack whose
+    runtime runs it (torchtitan) with torch.compile off, which DualPipeV needs (rule "titan-dualpipev-compile"); with
+    compile on every such layout would only be refused. A schedule the job names is searched as named."""
+    if stack is None:
+        return False
+    run = rules_runtime(stack)
+    return "dualpipev" in PIPELINE_SCHEDULES.get(run, ((), ""))[0] and not getattr(stack, "compile", False)
+
+
 def interleaves(stack) -> bool:
     """Whether ``stack`` may run virtual pipeline stages under an open ``parallel.schedule``: vpp > 1 turns the open
     schedule interleaved (``schedule_codes``), which only a runtime whose ``PIPELINE_SCHEDULES`` row holds it runs.

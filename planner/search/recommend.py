@@ -855,6 +855,11 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
         sched = stack_rules.open_schedule_note(grp.variants[0].stack, job.parallel)
         if sched and job.parallel.pp != 1:  # a pipeline searched on a stack whose own schedule is not 1f1b
             assumptions.append(sched)
+        if (job.parallel.pp != 1 and not is_auto(job) and "schedule" not in job.parallel.model_fields_set
+                and job.model.is_transformer and stack_rules.searches_dualpipev(grp.variants[0].stack)):
+            # (space.candidates adds the DualPipeV rows: torchtitan with compile off)
+            assumptions.append(f"{stack_rules.OPEN_SCHEDULE}1F1B and DualPipeV searched at pp > 1 (torchtitan runs "
+                               "both; DualPipeV needs compile off, as this job has it)")
         if sp_off and sp_off[g][0]:
             assumptions.append(sp_off_note(grp.variants[0].stack, *sp_off[g]))
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
