@@ -87,8 +87,10 @@ class Candidates:
 
     @property
     def chunks(self) -> np.ndarray:
-        """Model chunks (virtual pipeline stages) per pipeline rank: vpp on the interleaved-schedule rows, else 1."""
-        return np.where(self.schedule == SCHEDULE.code["interleaved"], np.maximum(self.vpp, 1), 1)
+        """Model chunks (virtual pipeline stages) per pipeline rank: vpp on the interleaved-schedule rows, 2 on the
+        DualPipeV rows (torch ``ScheduleDualPipeV``: "exactly 2 stages per rank", a V), else 1."""
+        return np.where(self.schedule == SCHEDULE.code["interleaved"], np.maximum(self.vpp, 1),
+                        np.where(self.schedule == SCHEDULE.code["dualpipev"], 2, 1))
 
     def take(self, idx) -> "Candidates":
         return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})

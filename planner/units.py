@@ -308,6 +308,8 @@ def config_str(cfg: dict) -> str:
         parts.append(f"ETP{cfg['etp']}")
     if cfg.get("vpp", 1) > 1:
         parts.append(f"v{cfg['vpp']}")
+    if cfg.get("schedule") == "dualpipev":  # the V of two stages a rank is its own (no vpp): said by name
+        parts.append("DualPipeV")
     # HSDP (``dp_shard`` below dp): "z3/8" = ZeRO-3 sharded over 8 DP ranks, replicated across the rest;
     # ZeRO-2/3 run as Megatron-FSDP (the stack option megatron_fsdp: optim_grads / optim_grads_params) "mfsdp:z2"
     # / "mfsdp:z3", not the "z2"/"z3" of the stack's own ZeRO (a search over the option printed both alike)

@@ -75,8 +75,9 @@ RECOMPUTE = Vocab("none", "selective", "full")
 #: ``recompute_num_layers`` consecutive layers (planner.model.pipeline.recomputed_fraction)
 RECOMPUTE_METHOD = Vocab("block", "uniform")
 RECOMPUTE_MODULES = Vocab("core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts")
-#: pipeline schedules (1F1B: Narayanan et al. 2021 §2.2; interleaved: §2.2.1; GPipe: Huang et al. 2019)
-SCHEDULE = Vocab("1f1b", "interleaved", "gpipe")
+#: pipeline schedules (1F1B: Narayanan et al. 2021 §2.2; interleaved: §2.2.1; GPipe: Huang et al. 2019; DualPipeV:
+#: torch.distributed.pipelining ``ScheduleDualPipeV``, the V-shaped half of DeepSeek-V3's DualPipe, report §3.2.1)
+SCHEDULE = Vocab("1f1b", "interleaved", "gpipe", "dualpipev")
 #: training precisions (the GEMM input type; fp8 as Transformer Engine runs it)
 PRECISION = Vocab("bf16", "fp16", "fp8", "fp32")
 #: what ``training.precision`` also accepts, and what the job loader makes of it (planner.spec.load ``_fp4_alias``):

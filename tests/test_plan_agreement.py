@@ -30,10 +30,14 @@ def written_back(raw: dict, best) -> dict:
     """The job file a reviewer writes from recommend's JSON row: the job as it was, with the row's layout, micro-batch,
     recompute (and the Megatron-Core recompute list or partial recompute it chose), the stack and the options the
     search chose (its record's ``searched``), the instance (or bare GPU) and node count fixed. The pipeline schedule
-    and sequence parallelism are left as the job had them: what estimate fills in must be what recommend searched."""
+    and sequence parallelism are left as the job had them: what estimate fills in must be what recommend searched --
+    but for DualPipeV, which recommend also tries on torchtitan with compile off where the job leaves the schedule
+    open (estimate's open schedule is the stack's own, 1F1B): a row that runs it is written back with it."""
     c, hw, stack = jsonable(best["config"]), jsonable(best["hardware"]), jsonable(best["stack"])
     job = copy.deepcopy(raw)
     job["parallel"] = {**job.get("parallel", {}), **{k: c[k] for k in LAYOUT if c.get(k) is not None}}
+    if c.get("schedule") == "dualpipev":  # a schedule the search chose beyond the stack's own (dualpipe35)
+        job["parallel"]["schedule"] = "dualpipev"
     if c.get("dp_shard") is not None:
         job["parallel"]["dp_shard"] = c["dp_shard"]
     tr = job["training"]

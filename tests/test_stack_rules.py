@@ -84,6 +84,18 @@ CASES = [
     ("titan-zero1", ("torchtitan", {}), "llama3-8b", {}, dict(zero=1), dict(zero=2)),
     ("titan-optimizer-offload", ("torchtitan", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=1), dict(zero=3)),
     ("titan-pp-stages", ("torchtitan", {}), "llama3-8b", {}, dict(pp=4, vpp=6, dp=8), dict(pp=4, vpp=4, dp=8)),
+    # DualPipeV (dualpipe35): torch ScheduleDualPipeV / torchtitan get_dual_pipe_v_flag; schedule code 3. 32 layers
+    # on 2 x PP 6 = 12 stages give ceil(32 / 3) = 11 stages: refused as an interleaved PP6 VPP2 would be
+    ("titan-pp-stages", ("torchtitan", {}), "llama3-8b", {}, dict(pp=6, dp=4, schedule=3), dict(pp=4, dp=8, schedule=3)),
+    ("automodel-schedule", ("nemo-automodel", {}), "llama3-8b", {}, dict(pp=4, dp=8, zero=3, schedule=3),
+     dict(pp=4, dp=8, zero=3, schedule=0)),
+    ("titan-dualpipev-pp", ("torchtitan", {}), "llama3-8b", {}, dict(pp=1, schedule=3), dict(pp=2, dp=16, schedule=3)),
+    ("titan-dualpipev-m", ("torchtitan", {}), "llama3-8b", {"global_batch": 48}, dict(pp=4, dp=8, schedule=3),
+     dict(pp=4, dp=8, schedule=0)),
+    ("titan-dualpipev-compile", ("torchtitan", {"compile": True}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=3),
+     dict(pp=2, dp=16, schedule=0)),
+    ("titan-dualpipev-ac", ("torchtitan", {}), "mixtral-8x7b", {}, dict(pp=2, dp=16, ep=8, zero=2, etp=1, schedule=3),
+     dict(pp=2, dp=16, ep=8, zero=2, etp=1, schedule=3, rc=RECOMPUTE.code["none"])),
     ("hf-pp", ("hf-trainer", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict(pp=1)),
     # 8 KV heads: TP 16 would share a head between two ranks, which only Megatron-Core does
     ("titan-kv-heads", ("torchtitan", {}), "llama3-70b", {}, dict(tp=16, dp=2, zero=2), dict(tp=8, dp=4, zero=2)),

@@ -711,7 +711,8 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     torch with m = 10 on pp 4, v 2 (g = 5): 12/2 = 6, not 5.5; a warm-up count reaching the m v
     chunk forwards there are puts them all in the warm-up (``are_all_microbatches_in_warmup``); with
     the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``, ``a2a_overlap``) "we schedule
-    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v. GPipe holds all m.
+    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v. GPipe holds all m. DualPipeV
+    holds pp + 1/2 on every rank (``pipeline.dualpipev_inflight``).
     ``group``: Megatron's explicit ``--microbatch-group-size-per-virtual-pipeline-stage`` (``Stack.
     microbatch_group_size``), the g of the warm-up count: pp 4, v 2, m 12 at g 6 holds (6 + 6 + 1)/2 = 6.5 on
     rank 0, not 5.5."""
@@ -723,7 +724,11 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     g = vpp_group_size(np.maximum(m_micro, 1.0), pp, group)
     chunks = (pp - rank - 1) * 2 + (v - 1) * g + 1 + (1.0 if a2a_overlap else 0.0)
     inter = chunks / v
-    return select(c.schedule == 2, m_micro, select(c.schedule == 1, np.minimum(inter, m_micro), plain))
+    # DualPipeV (torch ScheduleDualPipeV): every rank holds pp + 1/2 micro-batches of its layers at its peak
+    # (pipeline.dualpipev_inflight counts them along the schedule's order; DeepSeek-V3's "PP + 1" chunks)
+    dual = np.minimum(pp + 0.5, m_micro)
+    return select(c.schedule == 3, dual, select(c.schedule == 2, m_micro,
+                                                select(c.schedule == 1, np.minimum(inter, m_micro), plain)))
 
 
 def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None, model=None):

@@ -787,6 +787,16 @@ def a2a_paired_share(pp, vpp, m_micro, group=None):
     return np.clip(1.0 - warm / (m * v), 0.0, 1.0)
 
 
+def dualpipev_paired_share(pp, m_micro):
+    """Share of a rank's forward chunks that DualPipeV runs as an overlapped forward/backward pair (``OVERLAP_F_B``;
+    planner.model.pipeline ``dualpipev_orders``): rank r runs 2 (m - 2 pp + r + 1) + (pp - r - 1) pairs of its 2 m
+    chunk forwards (the last rank one fewer), fewest on rank 0: 1 - (3 pp - 1) / (2 m), the share priced (as
+    ``a2a_paired_share`` prices Megatron's first stage). Without a pipeline there is no pair."""
+    pp = np.asarray(pp, dtype=np.float64)
+    m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
+    return np.where(pp > 1, np.clip(1.0 - (3 * pp - 1) / (2 * m), 0.0, 1.0), 0.0)
+
+
 #: SMs a token dispatcher's kernels hold while they run (DeepSeek-V3 report §3.2.2: 20 of the
 #: H800's 132 SMs run the all-to-all; DeepEP ``Buffer.num_sms`` defaults to 20). Overlapped
 #: compute runs on the rest.

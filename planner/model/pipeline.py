@@ -686,6 +686,8 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
     Megatron's explicit micro-batch group size (``vpp_group_size``), None its default / torch's rounds."""
     if schedule not in SCHEDULE:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULE)}")
+    if schedule == "dualpipev":
+        raise ValueError("DualPipeV's orders are dualpipev_orders (two stages a rank, overlapped pairs)")
     if schedule != "interleaved":
         vpp = 1
     orders = []
@@ -736,6 +738,8 @@ def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float 
     """
     schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
     inter = schedule == "interleaved"
+    if schedule == "dualpipev":  # (dualpipev_orders: its own op order, two stages a rank)
+        vpp = 1
     return _timing(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
                    t_f if t_f_first is None else t_f_first, None, group if inter and vpp > 1 else None, t_lead)
 
@@ -755,6 +759,10 @@ def pipeline_ops(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2
 
 @lru_cache(maxsize=256)
 def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, group=None, t_lead=0.0) -> PipelineTiming:
+    if schedule == "dualpipev":  # torchtitan's only: no Megatron first-forward gather wait (t_lead is 0 there)
+        if record is not None:
+            record[:] = [[] for _ in range(pp)]
+        return _dualpipev_schedule(pp, m, t_f, t_b, t_p2p, t_f0, record)
     for extra in range(0, m * vpp + 1):
         try:
             if record is not None:
@@ -1005,6 +1013,25 @@ def bubble_time(pp, m, vpp, t_stage, interleaved=True):
     return ((pp - 1) / v + extra / v) * t_stage
 
 
+def dualpipev_bubble(pp, t_f, t_b):
+    """DualPipeV's bubble in one step (vectorised; ``t_f``, ``t_b``: a rank's forward and backward of one
+    micro-batch, both its chunks; m >= 2 pp, which torch requires):
+
+        bubble = (pp - 1) t_f + max(0, (pp - 1) t_b / 4 - pp t_f / 2)
+
+    what ``_dualpipev_schedule`` gives by list scheduling torch's ``ScheduleDualPipeV`` order with equal stages and no
+    sends, exactly (pp 2..16, m 2 pp..8 pp, t_b / t_f 0.5..6: tests/test_dualpipev.py), with W = t_b / 4 (a chunk's
+    backward t_b / 2, half of it weight gradient: ``DUALPIPEV_W_SHARE``). At t_b = 2 t_f it is DeepSeek-V3's
+    (report §3.2.1, Table 2; deepseek-ai/DualPipe README) ``(PP/2 - 1)(F&B + B - 3W)`` for its PP = 2 pp stages of
+    chunks F = t_f / 2, B = t_b / 2, W = B / 2 and F&B = F + B (the pair's compute; the EP all-to-all it hides is taken
+    off the stage times): (pp - 1)(t_f / 2 + t_b / 4) = (pp - 1) t_f, a third of 1F1B's (pp - 1)(t_f + t_b). Below
+    2 t_f the list schedule stays at (pp - 1) t_f (the formula would fall below it); a backward longer than
+    2 pp / (pp - 1) t_f (full recompute) adds the max term."""
+    pp = np.asarray(pp, dtype=np.float64)
+    t_f, t_b = np.asarray(t_f, dtype=np.float64), np.asarray(t_b, dtype=np.float64)
+    return np.where(pp > 1, (pp - 1) * t_f + np.maximum(0.0, (pp - 1) * t_b / 4 - pp * t_f / 2), 0.0)
+
+
 def analytic_makespan(pp: int, m: int, vpp: int, t_f: float, t_b: float) -> float:
     """First forward to last backward of one step: ``m (t_f + t_b) + bubble`` — with equal
     stages and no sends, what ``pipeline_timing`` computes by list scheduling."""
@@ -1040,7 +1067,7 @@ def exposed_dp_comm(t_dp, t_bwd, buckets, overlap):
 
 
 def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap: bool,
-                     t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0) -> dict:
+                     t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0, dualpipev=False) -> dict:
     """One optimizer step from its parts (vectorised), the one composition the analytic model
     and the simulator's analytic check share:
 
@@ -1054,7 +1081,8 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     into the stage times (simulate.config ``from_detail``). ``pass_m``:
     micro-batches per run of the schedule where the loop runs it once per gradient-accumulation step
     (``Stack.pp_pass_microbatches``): m / pass_m runs, each filling and draining the pipeline, i.e. m / pass_m bubbles
-    of ``pass_m`` micro-batches."""
+    of ``pass_m`` micro-batches. ``dualpipev``: the rows (a bool, or one per row) that run DualPipeV, whose bubble is
+    ``dualpipev_bubble`` (``in_stage`` split between its forward and backward as the stage times are)."""
     steady = m * (t_fwd_mb + t_bwd_mb + per_mb_exposed)
     t_stage = t_fwd_mb + t_bwd_mb + in_stage
     if pass_m is None:
@@ -1062,6 +1090,8 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     else:
         run_m = np.minimum(np.asarray(m, dtype=np.float64), float(pass_m))
         bubble = np.asarray(m, dtype=np.float64) / run_m * bubble_time(pp, run_m, vpp, t_stage, interleaved)
+    if np.any(dualpipev):
+        bubble = np.where(dualpipev, dualpipev_bubble(pp, t_fwd_mb + 0.5 * in_stage, t_bwd_mb + 0.5 * in_stage), bubble)
     exposed = exposed_dp_comm(t_dp, t_bwd_mb, buckets, overlap)
     return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer)
 
@@ -1076,3 +1106,184 @@ def sync_end(bwd_start: float, bwd_end: float, t_dp: float, buckets: int, overla
         return bwd_end + t_dp
     c = t_dp / buckets
     return max(bwd_start + (buckets - 1) * c, bwd_end) + c
+
+
+# ------------------------------------------------------------------------------------------------ DualPipeV
+#: the share of a chunk's backward that is its weight gradient (the W of the zero-bubble split; the rest, I, is the
+#: input gradient the previous stage waits for): a GEMM layer's dgrad and wgrad are one GEMM each of the forward's
+#: size (Qi et al. 2023, "Zero Bubble Pipeline Parallelism" §2: T_B ~ T_W ~ T_F), so half of the backward
+DUALPIPEV_W_SHARE = 0.5
+
+
+def dualpipev_rank_of(vs: int, pp: int) -> int:
+    """The rank that holds virtual stage ``vs`` of a V-shaped pipeline of 2 pp stages (torch.distributed.pipelining
+    ``generate_stage_to_rank_mapping(pp, 2 pp, style="v")``; torchtitan ``pipeline_module_split`` ``stage_v_pairs``):
+    rank r holds stages r and 2 pp - 1 - r, so rank 0 holds the first and the last (the embedding and the head)."""
+    return vs if vs < pp else 2 * pp - 1 - vs
+
+
+def dualpipev_orders(pp: int, m: int) -> list[list[tuple]]:
+    """Each rank's operations in one step of torch.distributed.pipelining ``ScheduleDualPipeV``
+    (``_calculate_single_rank_operations``, the 8 steps of deepseek-ai/DualPipe's dualpipev.py), as
+    ``(kind, micro-batch, virtual stage)``: F forward, B full backward, I input-gradient backward (its weight
+    gradient W queued and run later, first in first out), and ``("X", (mb_f, vs_f), (mb_b, vs_b))`` a forward and a
+    full backward of the rank's two stages run as one overlapped action (``OVERLAP_F_B``). Rank r's stages are
+    s0 = r and s1 = 2 pp - 1 - r (``dualpipev_rank_of``):
+
+        1  2 (pp - r - 1) x F s0          2  (r + 1) x (F s0, F s1)      3  (pp - r - 1) x (I s1, W, F s1)
+        4  m - 2 pp + r + 1 x (X(F s0, B s1), X(F s1, B s0))  (the last rank's first pair not overlapped)
+        5  (pp - r - 1) x (B s1, X(F s1, B s0))               6  (r + 1) x (B|I s1, B|I s0), the zero-bubble split
+                                                                from the middle on
+        7  (pp - r - 1) x (W, B|I s0)                          8  (r + 1) x W
+
+    torch raises unless m >= 2 pp (stack_rules "dualpipev-m")."""
+    if m < 2 * pp:
+        raise ValueError(f"DualPipeV needs at least 2 pp = {2 * pp} micro-batches, got {m}")
+    orders = []
+    for r in range(pp):
+        s0, s1 = r, 2 * pp - 1 - r
+        nxt = {}  # (stage, "F" | "I") -> next micro-batch (torch's counters; a full backward counts as an I)
+        wq: list[tuple[int, int]] = []
+        ops: list[tuple] = []
+
+        def take(stage, kind):
+            k = (stage, kind)
+            mb = nxt.get(k, 0)
+            nxt[k] = mb + 1
+            return mb
+
+        def fwd(stage):
+            ops.append(("F", take(stage, "F"), stage))
+
+        def bwd(stage, split=False):
+            mb = take(stage, "I")
+            ops.append(("I" if split else "B", mb, stage))
+            if split:
+                wq.append((mb, stage))
+
+        def weight():
+            if wq:
+                mb, stage = wq.pop(0)
+                ops.append(("W", mb, stage))
+
+        def pair(fs, bs):
+            ops.append(("X", (take(fs, "F"), fs), (take(bs, "I"), bs)))
+
+        for _ in range((pp - r - 1) * 2):
+            fwd(s0)
+        for _ in range(r + 1):
+            fwd(s0)
+            fwd(s1)
+        for _ in range(pp - r - 1):
+            bwd(s1, True)
+            weight()
+            fwd(s1)
+        for i in range(m - 2 * pp + r + 1):
+            if i == 0 and r == pp - 1:  # "we don't overlap these two chunks to further reduce bubble size"
+                fwd(s0)
+                bwd(s1)
+            else:
+                pair(s0, s1)
+            pair(s1, s0)
+        for _ in range(pp - r - 1):
+            bwd(s1)
+            pair(s1, s0)
+        zb = False
+        for i in range(r + 1):
+            if i == (r + 1) // 2 and r % 2 == 1:
+                zb = True
+            bwd(s1, zb)
+            if i == (r + 1) // 2 and r % 2 == 0:
+                zb = True
+            bwd(s0, zb)
+        for _ in range(pp - r - 1):
+            weight()
+            bwd(s0, zb)
+        for _ in range(r + 1):
+            weight()
+        orders.append(ops)
+    return orders
+
+
+def _dualpipev_schedule(pp, m, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTiming:
+    """List scheduling of ``dualpipev_orders`` (the module docstring's recurrence): a chunk is half a rank's layers,
+    so a forward takes t_f / 2, a full backward t_b / 2, split into I and W by ``DUALPIPEV_W_SHARE``; an overlapped
+    pair ("X") starts when both its inputs are there and takes the sum of its two (the EP all-to-all it hides is
+    taken off the stage times before, as the combined-1F1B overlap is: step_time ``transformer_stage``). A send
+    (``t_p2p``) is paid between stages on different ranks only: stage pp - 1 hands its output to stage pp on the
+    same rank (the bottom of the V). ``t_f0``: the forward of stage 0 (the first rank's first chunk)."""
+    nvs = 2 * pp
+    f, b = t_f / 2, t_b / 2
+    w = b * DUALPIPEV_W_SHARE
+    end: dict[tuple[str, int, int], float] = {}  # ("F" | "B", mb, vs) -> end; "B" = the input gradient is out
+    orders = dualpipev_orders(pp, m)
+    pos, clock = [0] * pp, [0.0] * pp
+    first_f = [0.0] * m
+    rank_of = [dualpipev_rank_of(v, pp) for v in range(nvs)]
+
+    def ready(kind, mb, vs):
+        """When the input of (kind, mb, vs) is on its rank, or None if its producer has not run."""
+        if kind == "F":
+            if vs == 0:
+                return 0.0
+            e = end.get(("F", mb, vs - 1))
+            return None if e is None else e + (t_p2p if rank_of[vs - 1] != rank_of[vs] else 0.0)
+        if vs == nvs - 1:
+            return end.get(("F", mb, vs))
+        e = end.get(("B", mb, vs + 1))
+        return None if e is None else e + (t_p2p if rank_of[vs + 1] != rank_of[vs] else 0.0)
+
+    def dur(kind, vs):
+        return {"F": t_f0 / 2 if vs == 0 else f, "B": b, "I": b - w, "W": w}[kind]
+
+    remaining = sum(len(o) for o in orders)
+    while remaining:
+        progressed = False
+        for r in range(pp):
+            ops = orders[r]
+            while pos[r] < len(ops):
+                op = ops[pos[r]]
+                parts = [("F",) + op[1], ("B",) + op[2]] if op[0] == "X" else [op]
+                deps = [0.0 if k == "W" else ready("F" if k == "F" else "B", mb, vs) for k, mb, vs in parts]
+                if any(d is None for d in deps):
+                    break
+                start = max([clock[r]] + deps)
+                t = start
+                for (k, mb, vs) in parts:
+                    t += dur(k, vs)
+                    if k != "W" and op[0] != "X":
+                        end[("F" if k == "F" else "B", mb, vs)] = t
+                    if k == "F" and vs == 0:
+                        first_f[mb] = start
+                    if record is not None:
+                        record[r].append(("F" if k == "F" else "B" if k in ("B", "I") else "W", mb, start, t))
+                if op[0] == "X":  # the pair's outputs are there when the pair ends
+                    for (k, mb, vs) in parts:
+                        end[("F" if k == "F" else "B", mb, vs)] = t
+                clock[r] = t
+                pos[r] += 1
+                remaining -= 1
+                progressed = True
+        if not progressed:
+            raise _Deadlock(f"DualPipeV deadlocked (pp={pp}, m={m})")
+    return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
+
+
+@lru_cache(maxsize=1024)
+def dualpipev_inflight(pp: int, m: int) -> tuple[float, ...]:
+    """Per rank, the most micro-batches' activations DualPipeV holds at once, in units of the rank's layers (two
+    chunks of half of them each): a chunk's forward saves them, its full backward (B) or its weight gradient (W, after
+    the input gradient I) frees them (torch.distributed.pipelining ``_PipelineStageBase.backward_weight_one_chunk``
+    runs W from the I's saved graph), counted along ``dualpipev_orders``. Rank 0 holds 2 pp chunks after its warm-up
+    plus one: pp + 1/2, DeepSeek-V3's "PP + 1" for its PP = 2 pp stages (report Table 2, deepseek-ai/DualPipe
+    README), against 1F1B's pp on rank 0."""
+    out = []
+    for ops in dualpipev_orders(pp, m):
+        live = peak = 0
+        for op in ops:
+            parts = [("F",) + op[1], ("B",) + op[2]] if op[0] == "X" else [op]
+            for kind, _, _ in parts:
+                live += 1 if kind == "F" else -1 if kind in ("B", "W") else 0
+                peak = max(peak, live)
+        out.append(peak / 2)
+    return tuple(out)

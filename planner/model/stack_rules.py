@@ -77,6 +77,28 @@ def _micro_per_replica(c, t):
     return micro_batches_per_replica(c, t)
 
 
+_DPV = "torch.distributed.pipelining schedules.py ScheduleDualPipeV"
+
+
+def _dualpipev(c) -> np.ndarray:
+    """The rows that run DualPipeV."""
+    return _schedule(c) == SCHEDULE.code["dualpipev"]
+
+
+def _stages(c) -> np.ndarray:
+    """Pipeline stages of each row: pp x vpp, 2 pp under DualPipeV (two a rank, a V)."""
+    return np.asarray(c.pp) * np.where(_dualpipev(c), 2, np.asarray(c.vpp))
+
+
+def _dualpipev_m_ok(c, t):
+    """torch ``ScheduleDualPipeV``: at least 2 pp micro-batches (its stages); rows without a micro-batch column
+    (a layout's per-layout terms) pass."""
+    m = _micro_per_replica(c, t)
+    if m is None:
+        return np.ones(len(c.pp), bool)
+    return ~_dualpipev(c) | (c.pp == 1) | (m >= 2 * c.pp)
+
+
 def _interleaved_m_ok(c, t, group=None):
     """Megatron-Core's interleaved schedule at micro-batch group size N (``group``: the stack option
     ``microbatch_group_size``; None: Megatron's default pp): pp <= N <= m (schedules.py
@@ -358,8 +380,9 @@ def _kv_heads_rule(name: str, stack: str, why: str, source: str) -> StackRule:
 #: 1F1B over virtual stages, "gpipe" = all forwards, then all backwards), with the source; ``()``: no pipeline at all
 #: (pp must be 1). ``schedule_rules`` turns each row into its rules, so ``estimate`` refuses a schedule the code does not
 #: run (``error: parallel.schedule: ...``), a pipeline where it has none (``error: parallel.pp: ...``), and ``recommend``
-#: never searches either. Schedules the planner has no name for (ZeroBubble, looped BFS, DualPipeV, MaxText's circular
-#: GPipe) are not plannable anywhere. Until QA 38c maxtext, neuronx-distributed, metaseq, llm-foundry and plain DDP
+#: never searches either. Schedules the planner has no name for (ZeroBubble, looped BFS, MaxText's circular GPipe) are
+#: not plannable anywhere; DualPipeV (dualpipe35) is torchtitan's only: DeepSeek's bidirectional DualPipe (2x the
+#: parameters a rank) runs in no public stack (Megatron-LM PR #5254 closed unwired), so it is no schedule here. Until QA 38c maxtext, neuronx-distributed, metaseq, llm-foundry and plain DDP
 #: planned every schedule (metaseq and llm-foundry at any pp, with no pipeline code), QA 38b having checked GPipe on the
 #: Megatron codes, Megatron-DeepSpeed and the HF code only.
 PIPELINE_SCHEDULES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -371,15 +394,19 @@ PIPELINE_SCHEDULES: dict[str, tuple[tuple[str, ...], str]] = {
                                       "schedule.TrainSchedule (deepspeed/runtime/pipe/schedule.py: 'A schedule for "
                                       "training a batch using hybrid parallelism', 2 (micro_batches + stages - 1) steps "
                                       "of forwards and backwards alternating); no GPipe or interleaved option"),
-    "torchtitan": (("1f1b", "interleaved", "gpipe"), "torchtitan distributed/pipeline_parallel.py "
+    "torchtitan": (("1f1b", "interleaved", "gpipe", "dualpipev"), "torchtitan distributed/pipeline_parallel.py "
                                                       "build_pipeline_schedule: torch.distributed.pipelining "
                                                       "get_schedule_class(pipeline_parallel_schedule): 1F1B, "
                                                       "Interleaved1F1B, GPipe, LoopedBFS, InterleavedZeroBubble, "
                                                       "ZBVZeroBubble, DualPipeV"),
     "automodel": (("1f1b", "interleaved", "gpipe"), "NeMo AutoModel components/distributed/pipelining/functional.py "
                                                      "build_pipeline_schedule: torch.distributed.pipelining "
-                                                     "get_schedule_class(pp_schedule), any of torch's schedules "
-                                                     "(1F1B, Interleaved1F1B, GPipe, ...)"),
+                                                     "get_schedule_class(pp_schedule), torch's schedules "
+                                                     "(1F1B, Interleaved1F1B, GPipe, ...); not DualPipeV: "
+                                                     "split_model_into_stages builds the V only for "
+                                                     "ScheduleZBVZeroBubble ('style = \"v\" if schedule_class == "
+                                                     "ScheduleZBVZeroBubble else \"loop\"'), so DualPipeV's V-mapped "
+                                                     "stages would sit on the loop's ranks"),
     "nxd": (("1f1b", "interleaved"), "neuronx-distributed src/neuronx_distributed/pipeline/scheduler.py: "
                                      "Train1F1BSchedule and TrainInterleavedSchedule ('adopted from Megatron/Apex'), "
                                      "InferenceSchedule; no GPipe"),
@@ -402,7 +429,7 @@ assert set(PIPELINE_SCHEDULES) == set(RUNTIMES.values()) | set(RULE_ONLY_RUNTIME
 #: a runtime's prefix in rule names
 _RULE_PREFIX = {"megatron": "mcore", "megatron-deepspeed": "ds", "torchtitan": "titan"}
 #: the schedules in words
-_SCHEDULE_WORDS = {"1f1b": "1F1B", "interleaved": "interleaved 1F1B", "gpipe": "GPipe"}
+_SCHEDULE_WORDS = {"1f1b": "1F1B", "interleaved": "interleaved 1F1B", "gpipe": "GPipe", "dualpipev": "DualPipeV"}
 #: why a runtime has no pipeline, in the refusal's words (the source says where)
 _NO_PIPELINE_WHY = {"hf": "a transformers model is one nn.Module: no stage split",
                     "ddp": "every rank holds the whole model", "metaseq": "FSDP and Megatron TP only",
@@ -416,6 +443,16 @@ def stack_schedule(stack) -> str:
     so a MaxText job with pp > 1 that named none was refused, and ``recommend`` on TPUs planned MaxText at pp 1 only."""
     runs = PIPELINE_SCHEDULES.get(rules_runtime(stack), ((), ""))[0]
     return runs[0] if runs else "1f1b"
+
+
+def searches_dualpipev(stack) -> bool:
+    """Whether ``recommend`` also tries DualPipeV where the job leaves ``parallel.schedule`` open: on a stack whose
+    runtime runs it (torchtitan) with torch.compile off, which DualPipeV needs (rule "titan-dualpipev-compile"); with
+    compile on every such layout would only be refused. A schedule the job names is searched as named."""
+    if stack is None:
+        return False
+    run = rules_runtime(stack)
+    return "dualpipev" in PIPELINE_SCHEDULES.get(run, ((), ""))[0] and not getattr(stack, "compile", False)
 
 
 def interleaves(stack) -> bool:
@@ -801,7 +838,31 @@ RULES: tuple[StackRule, ...] = (
               "a pipeline of other than PP x VPP stages (layers per stage ceil(layers / stages) must give that many)",
               "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "
               "ceil(layers / pipeline_parallel_layers_per_stage) (first/last 'less layers' 0, as emitted)",
-              lambda st, m, t: True, lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, c.pp * c.vpp) == c.pp * c.vpp)),
+              lambda st, m, t: True,
+              lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, _stages(c)) == _stages(c))),
+    # ---- torchtitan's DualPipeV (torch.distributed.pipelining ScheduleDualPipeV)
+    StackRule("titan-dualpipev-pp", "torchtitan", "parallel.pp", "DualPipeV without a pipeline (pp 1)",
+              f"{_DPV}: a schedule of pipeline stages, two a rank (torchtitan builds none at pp 1)",
+              lambda st, m, t: True, lambda c, m, t: ~_dualpipev(c) | (c.pp > 1)),
+    StackRule("titan-dualpipev-m", "torchtitan", "training.global_batch",
+              "DualPipeV with fewer micro-batches than its 2 PP stages",
+              f"{_DPV}.__init__: 'DualPipeV requires at least as many microbatches as stages'",
+              lambda st, m, t: True,
+              lambda c, m, t: _dualpipev_m_ok(c, t),
+              lambda c, m, t: f": {int(_micro_per_replica(c, t)[0])} micro-batches per replica < 2 x PP{int(c.pp[0])}"),
+    StackRule("titan-dualpipev-compile", "torchtitan", "training.framework.compile",
+              "DualPipeV over torch.compile'd blocks (set compile: false)",
+              f"{_DPV}.__init__ -> _check_torch_compile_compatibility: 'The DualPipeV schedule is not supported with "
+              "stage modules that have used torch.compile' ('we dont support input/weight backward split with "
+              "torch.compile'); torchtitan's apply_compile wraps every block",
+              lambda st, m, t: bool(st.compile), lambda c, m, t: ~_dualpipev(c) | (c.pp == 1)),
+    StackRule("titan-dualpipev-ac", "torchtitan", "training.recompute",
+              "DualPipeV's EP overlap with activation checkpointing (recompute: none, or EP 1)",
+              "torchtitan torchtitan/distributed/dual_pipe_v.py get_dual_pipe_v_flag: 'Expert Parallel with DualPipeV "
+              "and Activation Checkpointing cannot be used together' (NotImplementedError, with "
+              "pipeline_parallel_expert_parallel_overlap on, its default)",
+              lambda st, m, t: bool(st.dualpipev_ep_overlap),
+              lambda c, m, t: ~_dualpipev(c) | (c.pp == 1) | (c.ep == 1) | (c.rc == 0)),
     _token_drop_rule("titan-token-drop", "torchtitan", "its token-choice MoE computes every routed token",
                      "torchtitan 0.3 torchtitan/models/moe/moe.py MoEArgs (no capacity field; TokenChoiceTopKRouter's "
                      "num_tokens_per_expert histogram sizes the grouped GEMM)"),

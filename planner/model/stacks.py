@@ -778,6 +778,13 @@ class Stack:
     #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
     #: layer compute (planner.model.moe.a2a_paired_share)
     moe_a2a_overlap: bool = False
+    #: torchtitan's DualPipeV EP overlap (``parallelism.pipeline_parallel_expert_parallel_overlap``, default True;
+    #: torchtitan/distributed/pipeline_parallel.py ``build_pipeline_schedule`` registers ``overlap_callback`` for
+    #: ``OVERLAP_F_B``): each overlapped forward/backward pair runs in two threads that alternate at sync hooks around
+    #: every MoE dispatch and combine (dual_pipe_v.py ``HookCoordinator``, ``DualPipeExpertParallel``), so one
+    #: chunk's all-to-all runs beside the other's compute -- on the DualPipeV rows with EP > 1 only
+    #: (``get_dual_pipe_v_flag``; planner.model.moe ``dualpipev_paired_share``)
+    dualpipev_ep_overlap: bool = False
     #: the shared experts run on a second CUDA stream beside the routed path (dispatch, grouped GEMMs, combine)
     #: of the same micro-batch, so their GEMMs hide that path's token dispatch and combine
     #: (planner.model.moe ``shared_stream_hidden``); autograd runs their backward on that stream too.
@@ -1546,7 +1553,7 @@ STACKS: dict[str, Stack] = {
                 "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
         "torchtitan", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
-        fp8_recipe="rowwise", fused_qkv=True,
+        fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
         # gpt-oss: FlexAttention only ("gpt-oss only supports FlexAttention"), ``return_lse=True``, then the sinks as
         # eager ``torch.sigmoid(lse - self.sinks)``, ``output * sink_scale.to(output.dtype)``
         # (torchtitan/models/gpt_oss/model.py @ 0014ac2c; model/model.py @ 00b1b07d); FlexAttention priced at FA2's

@@ -690,7 +690,8 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, pro
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
         moe_hide = (moe_mech.a2a_overlap_hidden(ml.a2a, fwd_g_attn + fwd_attn, ml.fwd_mlp, bwd_g_attn + bwd_attn,
-                                                ml.bwd_mlp, eff.sm_count, ml.a2a_extra) if fw.moe_a2a_overlap else 0.0)
+                                                ml.bwd_mlp, eff.sm_count, ml.a2a_extra)
+                    if fw.moe_a2a_overlap or fw.dualpipev_ep_overlap else 0.0)
         mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
         moe_bwd_extra = eff.memory_time(ml.bwd_membound_bytes, hbm)  # the fused dgrad epilogue's read (moe.fused_mlp_bytes)
         # TEGroupedMLP's eager clamp / expert-bias ops, forward and backward as counted (moe.eager_expert_ops)
@@ -2054,8 +2055,12 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
     # terms stay as they are, as subtracting zeros would leave them)
     if np.any(ep_hide != 0):
-        ep_hidden = moe_mech.a2a_paired_share(s.pp, c.vpp, s.m_micro, getattr(fw, "microbatch_group_size", None)) \
-            * ep_hide[inv]
+        if fw.dualpipev_ep_overlap:  # torchtitan: only DualPipeV's overlapped pairs, with EP (get_dual_pipe_v_flag)
+            share = np.where((c.schedule == SCHEDULE.code["dualpipev"]) & (c.ep > 1),
+                             moe_mech.dualpipev_paired_share(s.pp, s.m_micro), 0.0)
+        else:
+            share = moe_mech.a2a_paired_share(s.pp, c.vpp, s.m_micro, getattr(fw, "microbatch_group_size", None))
+        ep_hidden = share * ep_hide[inv]
         t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
         per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=t_pp, hop_in=hop_in, hop_out=hop_out, t_send=t_send,
@@ -2381,7 +2386,8 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
                             t_dp, per_layer, s.overlap_grad_reduce, t_opt + off_step,
                             zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
-                            getattr(fw, "pp_pass_microbatches", None), in_stage=zx.z3_exposed_mb)
+                            getattr(fw, "pp_pass_microbatches", None), in_stage=zx.z3_exposed_mb,
+                            dualpipev=c.schedule == SCHEDULE.code["dualpipev"])
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     pp_fill, pp_hop = pipeline_fill(c, s, st, zx.z3_exposed_mb)
     step = step + pp_fill

@@ -119,7 +119,7 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
     front = table[table["pareto"]]
     df = pd.concat([pts, front]).drop_duplicates().copy()
     df["days"] = df["train_hours"] / 24
-    df["layout"] = [config_str(dict(tp=r.tp, pp=r.pp, dp=r.dp, cp=r.cp, ep=r.ep, etp=getattr(r, "etp", None), vpp=r.vpp, zero=r.zero,
+    df["layout"] = [config_str(dict(tp=r.tp, pp=r.pp, dp=r.dp, cp=r.cp, ep=r.ep, etp=getattr(r, "etp", None), vpp=r.vpp, schedule=getattr(r, "schedule", None), zero=r.zero,
                                     dp_shard=getattr(r, "dp_shard", None), micro_batch=r.micro_batch, recompute=r.recompute,
                                     recompute_modules=getattr(r, "recompute_modules", None),
                                     recompute_method=getattr(r, "recompute_method", None),

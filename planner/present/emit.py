@@ -802,13 +802,17 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     a += _flag("--parallelism.pipeline_parallel_degree", cfg["pp"])
     local = titan_local_batch(t.global_batch, cfg)
     if cfg["pp"] > 1:
-        a += _flag("--parallelism.pipeline_parallel_schedule", "Interleaved1F1B" if cfg["vpp"] > 1 else "1F1B")
+        # DualPipeV: torch's ScheduleDualPipeV, two stages a rank in a V (pipeline_module_split style "v"); its EP
+        # overlap (pipeline_parallel_expert_parallel_overlap) is on by default and left so
+        dual = cfg.get("schedule") == "dualpipev"
+        a += _flag("--parallelism.pipeline_parallel_schedule",
+                   "DualPipeV" if dual else "Interleaved1F1B" if cfg["vpp"] > 1 else "1F1B")
         a += _flag("--parallelism.pipeline_parallel_microbatch_size", cfg["micro_batch"])
         # the planned stages: without layers_per_stage torchtitan makes 2 stages per rank for any
         # interleaved schedule (pipeline_parallel.py _get_pipeline_metadata), and counts the embedding and
         # output as one layer each unless the first/last "less layers" are 0 (Megatron's split counts neither)
         # the fullest stage's layers; torchtitan then builds exactly PP x VPP stages (stack_rules "titan-pp-stages")
-        lps = int(stack_rules.titan_layers_per_stage(job.model.layers, cfg["pp"] * cfg["vpp"]))
+        lps = int(stack_rules.titan_layers_per_stage(job.model.layers, cfg["pp"] * (2 if dual else cfg["vpp"])))
         a += _flag("--parallelism.pipeline_parallel_layers_per_stage", lps)
         a += _flag("--parallelism.pipeline_parallel_first_stage_less_layers", 0)
         a += _flag("--parallelism.pipeline_parallel_last_stage_less_layers", 0)

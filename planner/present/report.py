@@ -234,7 +234,7 @@ def summary_of(rec: dict) -> dict:
     with ``planner recommend --json``)."""
     def row(r):
         return dict(hardware=r["hardware"]["name"], nodes=r["hardware"]["nodes"], gpus=r["hardware"]["gpus"],
-                    config={k: r["config"][k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
+                    config={k: r["config"][k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard", "micro_batch",
                                                            "recompute") if k in r["config"]},
                     step_time_s=r["step_time_s"], mfu=r["mfu"], hours=r["cost"]["hours"],
                     cost_ondemand_usd=r["cost"]["cost_ondemand_usd"], cost_spot_usd=r["cost"]["cost_spot_usd"],

@@ -577,7 +577,7 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     for i, (r, duration) in enumerate(zip(rows, durations)):
         # the partial-full-recompute pair too: a plan recomputing 1 block read "rc:full" here and "rc:full(block 1)" in
         # recommend's table (QA 40)
-        layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
+        layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard", "micro_batch",
                                                "recompute", "recompute_modules", "recompute_method", "recompute_num_layers",
                                                "offload", "megatron_fsdp") if k in r})
         t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"], str(r["nodes"]),

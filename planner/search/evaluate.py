@@ -91,7 +91,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                     host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)))
     # the recompute HFU counts (pipeline.rebuilt_layers, as step_time's hfu): layer SAC's layers rebuilt whole
     rc_hw, f_rc = rebuilt_layers(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
-                                 c.vpp[i] if cfg["schedule"] == "interleaved" else 1,
+                                 int(c.chunks[i]),
                                  stack.layer_sac_every if m.is_transformer else 0)
     flops_at = lambda span: training_step_flops(  # noqa: E731
         m, t, t.seq_len, t.global_batch, int(rc_hw), fused_attention(stack, m, t),

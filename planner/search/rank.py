@@ -180,7 +180,7 @@ def _change(d: float) -> str:
 COMPARE_BY = Vocab("gpu", "cloud", "hardware", "framework")
 #: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD); "framework"
 #: only in a ``training.framework: auto`` search's table
-VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard",
+VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard",
                 "micro_batch", "recompute", "recompute_modules", "recompute_method", "recompute_num_layers", "step_time_s", "mfu", "hfu", "mem_gib", "train_hours", "cost")
 
 

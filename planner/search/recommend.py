@@ -38,7 +38,7 @@ from planner.search.space import (empty_reason, one_replica_twins, rule_broken_e
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
-from planner.vocab import RECOMPUTE
+from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 
 
@@ -582,6 +582,7 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         **({"framework": grp.name} if s.auto else {}),  # the stack, when the search chose it
         hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
         nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
+        schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
         **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
@@ -854,6 +855,11 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
         sched = stack_rules.open_schedule_note(grp.variants[0].stack, job.parallel)
         if sched and job.parallel.pp != 1:  # a pipeline searched on a stack whose own schedule is not 1f1b
             assumptions.append(sched)
+        if (job.parallel.pp != 1 and not is_auto(job) and "schedule" not in job.parallel.model_fields_set
+                and job.model.is_transformer and stack_rules.searches_dualpipev(grp.variants[0].stack)):
+            # (space.candidates adds the DualPipeV rows: torchtitan with compile off)
+            assumptions.append(f"{stack_rules.OPEN_SCHEDULE}1F1B and DualPipeV searched at pp > 1 (torchtitan runs "
+                               "both; DualPipeV needs compile off, as this job has it)")
         if sp_off and sp_off[g][0]:
             assumptions.append(sp_off_note(grp.variants[0].stack, *sp_off[g]))
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom

@@ -39,7 +39,7 @@ from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, 
                                    megatron_fsdp_low_zero, open_options, recompute_modules)
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
-from planner.vocab import RECOMPUTE
+from planner.vocab import RECOMPUTE, SCHEDULE
 
 #: rows of the Cartesian product built at once (10 int64 columns: ~84 MB a chunk)
 CHUNK_ROWS = 1 << 20
@@ -89,7 +89,8 @@ def _node_counts(p, g: int, max_gpus: int) -> list[int]:
 
 #: the vpp values each ``parallel.schedule`` runs (the rest is the 1f1b default: vpp > 1 turns it interleaved, as
 #: Megatron's --num-layers-per-virtual-pipeline-stage does)
-SCHEDULE_VPP = {"1f1b": lambda v: True, "gpipe": lambda v: v == 1, "interleaved": lambda v: v > 1}
+SCHEDULE_VPP = {"1f1b": lambda v: True, "gpipe": lambda v: v == 1, "interleaved": lambda v: v > 1,
+                "dualpipev": lambda v: v == 1}  # DualPipeV's two stages a rank are its own, not vpp
 
 
 def _grid(job: JobSpec, hw: HardwareOption):
@@ -398,9 +399,18 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
             cols = [np.concatenate([x, x[extra]]) for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp)]
             dp_shard = np.concatenate([dp, (g // (tp * cp))[extra]])
             n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = cols
-    sp = sequence_parallel(p.sequence_parallel, tp)
     # the job's schedule, else its stack's own (framework auto: recommend re-resolves each stack group's)
-    sched = stack_rules.schedule_codes(None if is_auto(job) else from_training(t), p, pp, vpp)
+    stack = None if is_auto(job) else from_training(t)
+    sched = stack_rules.schedule_codes(stack, p, pp, vpp)
+    if m.is_transformer and "schedule" not in p.model_fields_set and stack_rules.searches_dualpipev(stack):
+        # an open schedule on torchtitan with compile off: each pipeline of one stage a rank also as DualPipeV
+        two = (pp > 1) & (vpp == 1)
+        if two.any():
+            n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp, dp_shard = (
+                np.concatenate([x, x[two]]) for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp,
+                                                      np.broadcast_to(dp_shard, dp.shape)))
+            sched = np.concatenate([sched, np.full(int(two.sum()), SCHEDULE.code["dualpipev"], sched.dtype)])
+    sp = sequence_parallel(p.sequence_parallel, tp)
     # the job's block recompute of N layers per stage, or uniform groups of N, on its full-recompute rows (left
     # open, recommend picks them: planner.search.recommend.smallest_block_recompute / smallest_uniform_group)
     full_n = np.where(rc == RECOMPUTE.code["full"], t.recompute_num_layers or 0, 0)

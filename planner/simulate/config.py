@@ -106,7 +106,8 @@ class PipelineConfig:
             fill = float(fill_exposure(self.pp, self.m, self.vpp, self.t_fwd_mb, self.t_bwd_mb, self.t_pp_p2p,
                                        self.t_pp_p2p, 0.0, 1, 1, self.vpp_group)[0])
         comp = step_composition(self.m, self.pp, self.vpp, inter, self.t_fwd_mb, self.t_bwd_mb, self.t_dp_comm,
-                                self.dp_buckets, self.overlap_grad_reduce, self.t_optimizer)
+                                self.dp_buckets, self.overlap_grad_reduce, self.t_optimizer,
+                                dualpipev=self.schedule == "dualpipev")
         exposed = exposed_dp_comm(self.t_dp_comm, self.hides, self.dp_buckets, self.overlap_grad_reduce)
         # the stages' first-forward waits: on the 1F1B path once per stage (pipeline_timing with ``t_lead``: pp of them)
         lead = self.pp * self.t_stage_lead

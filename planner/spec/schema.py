@@ -757,9 +757,10 @@ class ParallelSpec(_Strict):
         was estimated as GPipe with vpp unused, and ``recommend`` of ``schedule: gpipe`` ranked interleaved plans;
         ``schedule: interleaved`` beside ``vpp: 1`` was a plan that interleaves nothing. (``interleaved`` with vpp
         left out: ``recommend`` searches vpp > 1, ``estimate`` refuses it: planner.workloads.training.)"""
-        if self.schedule == "gpipe" and (self.vpp or 1) > 1:
+        if self.schedule in ("gpipe", "dualpipev") and (self.vpp or 1) > 1:
             raise ValueError(f"vpp: vpp={self.vpp} needs the interleaved schedule (virtual pipeline stages); "
-                             "parallel.schedule is gpipe, which has none")
+                             f"parallel.schedule is {self.schedule}, which has "
+                             + ("none" if self.schedule == "gpipe" else "its own two stages a rank (leave vpp out)"))
         if self.schedule == "interleaved" and self.vpp == 1:
             raise ValueError(f"vpp: {INTERLEAVED_NEEDS_VPP}; vpp=1 is the 1f1b schedule")
         return self
