@@ -275,6 +275,17 @@ class BalancedSplit:
 
     @classmethod
     def of(cls, m) -> "BalancedSplit":
+        """The weights of model ``m`` (once per model object: ``split_runtime`` runs on every evaluated batch, and the
+        counts take ~1 ms)."""
+        hit = _BALANCED.get(id(m))
+        if hit is None or hit[0] is not m:
+            if len(_BALANCED) >= 64:  # a long-lived process (the app) sees many jobs' models: no unbounded growth
+                _BALANCED.clear()
+            hit = _BALANCED[id(m)] = (m, cls._of(m))  # the model kept alive: its id is not reused while cached
+        return hit[1]
+
+    @classmethod
+    def _of(cls, m) -> "BalancedSplit":
         from planner.model.flops import linear_flops_per_token
         from planner.spec.params import count_params
         fl = linear_flops_per_token(m)
@@ -287,6 +298,10 @@ class BalancedSplit:
         # rounded: a key of pipeline_split's cache, and no split flips on the last bits of a FLOP count
         return cls(round((fl["logits"] + fl.get("mtp", 0.0)) / layer_f, 3), round(pc.embedding / layer_p, 3),
                    round((pc.lm_head + pc.mtp + pc.final_norm + tied) / layer_p, 3))
+
+
+#: ``BalancedSplit.of``'s cache: id(model) -> (model, its weights)
+_BALANCED: dict[int, tuple[object, BalancedSplit]] = {}
 
 
 def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, ...]) -> tuple[int, ...] | None:
