@@ -71,3 +71,38 @@ def test_other_stacks_keep_their_split(name):
     job = _dsv3_job()
     job["training"]["framework"] = {"name": name}
     assert not isinstance(split_runtime(from_training(load_job_dict(job).training), m), BalancedSplit)
+
+
+def _h800_job(headroom):
+    """QA 45's DeepSeek-V3 job (docs/accuracy_log.md "DeepSeek-V3's published run, term by term"): the balanced split
+    needs 74.1 GiB on its first stage, Megatron's own 70.8 GiB."""
+    return {"model": {"preset": "deepseek-v3"},
+            "training": {"seq_len": 4096, "global_batch": 15360, "precision": "fp8", "tokens": 1.48e13,
+                         "micro_batch": 1, "recompute": "selective",
+                         "recompute_modules": ["mla_up_proj", "layernorm", "moe_act"], "framework": "megatron-core"},
+            "parallel": {"tp": 1, "pp": 16, "dp": 128, "ep": 64, "zero": 1},
+            "cluster": {"gpu": "H800-SXM-80GB", "nodes": 256}, "constraints": {"memory_headroom": headroom}}
+
+
+def test_estimate_falls_back_to_megatrons_split_where_the_balanced_one_does_not_fit(catalog):
+    roomy = estimate_job(load_job_dict(_h800_job(0.05)), catalog)  # 76.0 GiB allowed: the balanced split fits
+    tight = estimate_job(load_job_dict(_h800_job(0.093)), catalog)  # 72.6 GiB allowed: only Megatron's does
+    assert roomy.config.rank_layers == (3,) + (4,) * 14 + (2,) and roomy.config.pp_split is None
+    assert tight.config.rank_layers == DSV3_OLD and tight.config.pp_split == "megatron"
+    assert tight.fits and roomy.fits and tight.step_time_s > roomy.step_time_s
+    assert any("pp_split" in a for a in tight.assumptions)
+
+
+def test_recommend_tries_megatrons_split_only_where_the_balanced_one_misfits():
+    from planner.search.space import stack_variants
+    job = _dsv3_job()
+    job["parallel"] = {"tp": 1, "ep": 8, "zero": 1}  # pp open
+    vs = stack_variants(load_job_dict(job))
+    split = [(i, v) for i, v in enumerate(vs) if v.values.get("pp_split") == "megatron"]
+    assert split and all(v.min_pp == 2 and v.root is None for _, v in split)
+    for i, v in split:  # among its parents (tried only where none fits): the same combination on the balanced split
+        assert {**v.values, "pp_split": "balanced"} in [vs[q].values for q in v.parents]
+    job["training"]["framework"] = {"name": "megatron-core", "pp_split": "megatron"}  # fixed: kept, not searched
+    assert all("pp_split" not in v.values for v in stack_variants(load_job_dict(job)))
+    job["training"]["framework"] = {"name": "torchtitan"}
+    assert all("pp_split" not in v.values for v in stack_variants(load_job_dict(job)))

@@ -382,7 +382,8 @@ def split_runtime(stack, m=None):
         return ExplicitLayout.parse(layout)
     if runtime(stack) == "torchtitan":
         return "torchtitan"
-    if runtime(stack) == "megatron" and m is not None and getattr(m, "is_transformer", False) and not m.hybrid:
+    if (runtime(stack) == "megatron" and getattr(stack, "pp_split", None) != "megatron" and m is not None
+            and getattr(m, "is_transformer", False) and not m.hybrid):
         # the split left open on Megatron-Core: the lightest pacing stage it accepts (BalancedSplit)
         return BalancedSplit.of(m)
     method = getattr(stack, "pp_partition_method", None)

@@ -923,6 +923,8 @@ def plan_stack(job: JobSpec, cfg: dict):
     st = from_training(job.training)
     off = cfg.get("offload", "none") or "none"
     st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
+    if cfg.get("pp_split"):  # Megatron's own pipeline split, where the balanced one did not fit
+        st = replace(st, pp_split=cfg["pp_split"])
     return replace(st, megatron_fsdp=bool(cfg["megatron_fsdp"])) if "megatron_fsdp" in cfg else st
 
 

@@ -415,6 +415,8 @@ class StackVariant:
     #: differs (only ZeRO-3 gathers), 2 where megatron_fsdp does (ZeRO-0/1 are DDP / the distributed optimizer
     #: either way); 0 otherwise
     min_zero: int = 0
+    #: the least PP of the rows it differs from the base on: 2 for Megatron's own pipeline split (``pp_split``)
+    min_pp: int = 0
     #: the variant ``could_fit`` screens it against: the same values without offload (None: this
     #: one), for a recompute list without offload the same combination under the default list
     root: int | None = None
@@ -453,6 +455,8 @@ class StackVariant:
             ok &= ~refused
         if self.min_zero:
             ok &= c.zero >= self.min_zero
+        if self.min_pp:
+            ok &= c.pp >= self.min_pp
         if self.modules is not None:
             ok &= c.rc == SELECTIVE
         return ok
@@ -495,17 +499,27 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
         axes["activation_offload"] = (False, True)
+    # the pipeline split left open on Megatron-Core: the balanced split (pipeline.BalancedSplit), and Megatron's own
+    # only where that does not fit (a fallback as the offloads are: the balanced split is never slower where both fit)
+    if ("pp_split" in open_ and stack_rules.runtime(base) == "megatron" and m.is_transformer and not m.hybrid
+            and base.pp_layout is None and (p.pp is None or p.pp > 1)):
+        axes["pp_split"] = ("balanced", "megatron")
     names = list(axes)
+    # the fallback options and their first choice: a variant with another value is tried only where its parent,
+    # the same combination at the first choice, does not fit
+    first = {n: ("balanced" if n == "pp_split" else False) for n in names if n.endswith("_offload") or n == "pp_split"}
     out, index = [], {}
-    for vals in product(*axes.values()):  # offloads vary fastest: parents precede their children
+    for vals in product(*axes.values()):  # fallbacks vary fastest: parents precede their children
         values = dict(zip(names, vals))
         index[vals] = len(out)
-        parents = tuple(index[tuple(False if (n == k and n.endswith("_offload")) else v for n, v in zip(names, vals))]
-                        for k in names if k.endswith("_offload") and values[k])
-        root = index[tuple(False if n.endswith("_offload") else v for n, v in zip(names, vals))]
+        parents = tuple(index[tuple(first[k] if n == k else v for n, v in zip(names, vals))]
+                        for k in first if values[k] != first[k])
+        root = index[tuple(first.get(n, v) if n.endswith("_offload") else v for n, v in zip(names, vals))]
+        # Megatron's split can hold any rank's memory (no could_fit screen): tried wherever its parent misfits
+        screened = bool(parents) and values.get("pp_split") != "megatron"
         out.append(StackVariant(
             stack=base.with_options(**values) if values else base, values=values, parents=parents,
-            root=root if parents else None, model=m, training=t,
+            root=root if screened else None, model=m, training=t, min_pp=2 if values.get("pp_split") == "megatron" else 0,
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
