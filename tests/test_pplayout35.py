@@ -102,6 +102,13 @@ def test_recommend_tries_megatrons_split_only_where_the_balanced_one_misfits():
     assert split and all(v.min_pp == 2 and v.root is None for _, v in split)
     for i, v in split:  # among its parents (tried only where none fits): the same combination on the balanced split
         assert {**v.values, "pp_split": "balanced"} in [vs[q].values for q in v.parents]
+    # tried only on rows whose balanced split is not Megatron's: PP16 (3, 4 x 14, 2), not PP 4 (the same 14, 16, 16, 15)
+    from planner.layout import Candidates
+    import numpy as np
+    c = Candidates.layouts(*(np.array([1, 1]), np.array([16, 4]), np.array([8, 32]), np.array([1, 1]),
+                             np.array([8, 8]), np.array([1, 1])))
+    c.vpp = np.array([1, 1])
+    assert split[0][1].rows(c).tolist() == [True, False]
     job["training"]["framework"] = {"name": "megatron-core", "pp_split": "megatron"}  # fixed: kept, not searched
     assert all("pp_split" not in v.values for v in stack_variants(load_job_dict(job)))
     job["training"]["framework"] = {"name": "torchtitan"}

@@ -595,6 +595,20 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
         yield (inv == i).reshape(pp.shape), (k, v, t), pipeline_split(layers, k, v, runtime_at(runtime, t))[1]
 
 
+def balanced_rows(layers: int, pp, vpp, runtime) -> np.ndarray:
+    """Rows of the candidates' (pp, vpp) columns whose split under ``runtime`` is ``BalancedSplit``'s own (form
+    ``balanced``), not Megatron's: where Megatron's split (stack option ``pp_split: megatron``) is another plan."""
+    pp, vpp = np.broadcast_arrays(np.asarray(pp), np.maximum(np.asarray(vpp), 1))
+    out = np.zeros(pp.shape, dtype=bool)
+    if not isinstance(runtime, BalancedSplit):
+        return out
+    keys, inv = distinct_rows(pp.ravel(), vpp.ravel())
+    for i, (k, v) in enumerate(zip(*(x.tolist() for x in keys))):
+        if pipeline_split(layers, k, v, runtime)[0] == "balanced":
+            out |= (inv == i).reshape(pp.shape)
+    return out
+
+
 def lp16_layers(layers: int, counts, first: int = 0, last: int = 0, weights=None) -> np.ndarray:
     """Layers of each virtual stage (``counts``, in layer order: ``pipeline_split``) that Megatron-Core keeps 16-bit
     under the fp8/fp4 recipe: the global layers ``[0, first)`` and ``[L - last, L)``. Megatron-Core decides per

@@ -31,7 +31,7 @@ from planner.hardware.options import HardwareOption, device_count
 from planner.hardware.platform import PLATFORMS, platform_of
 from planner.layout import Candidates, check_layout, sequence_parallel, valid_mask
 from planner.model import offload, stack_rules
-from planner.model.pipeline import stack_layout
+from planner.model.pipeline import balanced_rows, split_runtime, stack_layout
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
@@ -455,8 +455,9 @@ class StackVariant:
             ok &= ~refused
         if self.min_zero:
             ok &= c.zero >= self.min_zero
-        if self.min_pp:
-            ok &= c.pp >= self.min_pp
+        if self.min_pp:  # Megatron's own split: only where it differs from the balanced one (the same plan elsewhere)
+            ok &= (c.pp >= self.min_pp) & balanced_rows(self.model.layers, c.pp, c.vpp,
+                                                        split_runtime(replace(self.stack, pp_split=None), self.model))
         if self.modules is not None:
             ok &= c.rc == SELECTIVE
         return ok
