@@ -328,6 +328,8 @@ def config_str(cfg: dict) -> str:
         s += f" layout:{cfg['pp_layout']}"
     elif cfg.get("rank_layers") and len(set(cfg["rank_layers"])) > 1:  # an uneven split: "split:3/4x14/2"
         s += " split:" + split_str(cfg["rank_layers"])
+    elif cfg.get("pp_split") == "megatron" and cfg.get("pp", 1) > 1:  # a table row: Megatron's own split (fallback)
+        s += " split:megatron"
     return s
 
 
