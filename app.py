@@ -35,7 +35,9 @@ def table(frame, *notes):
     """A full-width table, then each of its notes that is set, one caption each."""
     # its numbers as the terminal writes them ("$28.3k", not "28284"; "-", not "None"), still sortable by value
     styled, right = wi.table_style(frame)
-    st.dataframe(styled, hide_index=True, width="stretch",
+    # an empty cell of a numeric column drawn "-" (Streamlit draws "None" whatever the Styler says), the column still
+    # numbers underneath, so it sorts by value
+    st.dataframe(styled, hide_index=True, width="stretch", placeholder=wi.MISSING,
                  column_config={c: st.column_config.TextColumn(alignment="right") for c in right})
     for note in notes:
         if note:
@@ -120,7 +122,9 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     st.caption(res.get("why", ""))
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it (as `planner serve` prints them)
         st.caption(f"held to {c}")
-    budget = wi.serving_budget(view)  # a real-time fleet's month, year and likely range: `serve --json`'s budget
+    # a real-time fleet's month, year and likely range (`serve --json`'s budget), or an offline job's whole cost,
+    # hours and range (its offline_budget)
+    budget = wi.serving_budget(view)
     if budget:
         metric_rows(list(budget.metrics))
         st.caption(dollars(budget.line))

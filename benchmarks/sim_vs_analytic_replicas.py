@@ -20,14 +20,15 @@ from dataclasses import replace
 
 from planner.spec.load import load_job
 from planner.workloads import serving
+from planner.workloads.serving_budget import fleet_bound
 from planner.workloads.serving_settings import settings_for
 
 EXAMPLES = ("examples/serving-llama3-8b-chat.yaml", "examples/serving-llama3-70b.yaml")
 
 
-def measure(path: str) -> list[tuple[str, int, int, int | None, int, str]]:
-    """(option, TP, analytic replicas, simulated replicas or None for a miss, simulation runs, why it missed) per
-    option simulated."""
+def measure(path: str) -> list[tuple[str, int, int, int | None, int, str, str]]:
+    """(option, TP, analytic replicas, simulated replicas or None for a miss, simulation runs, why it missed, what
+    sets its replicas: ``serving_budget.fleet_bound``) per option simulated."""
     job = load_job(path)
     # every listed option simulated, under the largest plan bound (a bound reached would leave options unsimulated)
     sim = replace(settings_for(job), candidates=10 ** 6, plan_event_bound=100_000_000)
@@ -38,7 +39,7 @@ def measure(path: str) -> list[tuple[str, int, int, int | None, int, str]]:
         d = out.simulated
         got = d["replicas"] if d and d.get("meets_targets") else None
         seen.append((f"{row.hardware} {row.precision}", row.tp, row.replicas, got, (d or {}).get("trials", 0),
-                     "" if got else out.reason))
+                     "" if got else out.reason, fleet_bound(row, job.serving.qps)))
         return row  # the analytic row back: best_key stays unset, so plan_serving simulates the next option too
 
     serving._refine_realtime = record
@@ -52,15 +53,21 @@ def measure(path: str) -> list[tuple[str, int, int, int | None, int, str]]:
 def main(argv=None) -> int:
     paths = (argv if argv is not None else sys.argv[1:]) or list(EXAMPLES)
     total = {"kept": 0, "added": 0, "removed": 0, "miss": 0}
+    ratios: dict[str, list[float]] = {}  # simulated / analytic replicas per what sets the replicas
     for path in paths:
         print(path)
-        for name, tp, an, got, trials, why in measure(path):
+        for name, tp, an, got, trials, why, bound in measure(path):
             how = "miss" if got is None else "kept" if got == an else "added" if got > an else "removed"
             total[how] += 1
+            if got is not None:
+                ratios.setdefault(bound, []).append(got / an)
             print(f"  {name:<40} TP{tp:<2} analytic {an:>4} -> {'miss' if got is None else got:>4}  {how:<7} "
-                  f"({trials} runs){'; ' + why if why else ''}", flush=True)
+                  f"{bound:<10} ({trials} runs){'; ' + why if why else ''}", flush=True)
     n = sum(total.values())
     print(f"{n} options simulated: " + ", ".join(f"{k} {v}" for k, v in total.items()))
+    # the spread serving_budget.ANALYTIC_TO_SIMULATED states, apart by what sets the replicas (fleet_bound)
+    for bound, r in sorted(ratios.items()):
+        print(f"  {bound:<10} {len(r):>3} options: simulated / analytic {min(r):.2f}x to {max(r):.2f}x")
     return 0
 
 

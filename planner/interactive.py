@@ -564,15 +564,20 @@ def _cell_format(col: str, unit_of_duration: Optional[str]):
     return None
 
 
+#: an empty cell in the app's tables, as the terminal writes it (``table_style``; the app's ``st.dataframe`` placeholder)
+MISSING = "-"
+
+
 def table_style(frame: pd.DataFrame):
     """One of the app's tables with its numbers written as the terminal writes them (``fmt_usd``, ``fmt_step_s``,
     the duration column's unit decimals, counts thousands-separated) and an empty cell as "-": (a Styler, the
-    columns to right-align). A full numeric column stays a number underneath (its display values are the Styler's),
-    so a click on its header still sorts by value; a column with an empty cell is sent as the terminal's strings
-    (right-aligned, as numbers are), since Streamlit draws a missing value as "None" whatever the Styler says
-    (measured in Chromium, streamlit 1.67) -- as does a column of labels such as the sweep's "8 (current)".
-    Streamlit's default dropped trailing zeros, so a $ column read "28284" beside "29100.77" where the terminal prints
-    "$28.3k" and "$29.1k", and drew "None" in an empty spot $ cell (QA 44)."""
+    columns to right-align). A numeric column stays a number underneath (its display values are the Styler's), so a
+    click on its header sorts by value, an empty cell among them too: Streamlit draws a missing value as "None"
+    whatever the Styler says (measured in Chromium, streamlit 1.67), so the app's ``st.dataframe`` is given
+    ``placeholder=MISSING`` (budget35; until then such a column was sent as strings and sorted as text, "$9.8k" above
+    "$10.1k"). A column of labels, such as the sweep's "8 (current)", is sent as the terminal's strings
+    (right-aligned, as numbers are). Streamlit's default dropped trailing zeros, so a $ column read "28284" beside
+    "29100.77" where the terminal prints "$28.3k" and "$29.1k", and drew "None" in an empty spot $ cell (QA 44)."""
     out = frame.copy()
     fmts, right = {}, []
     for col in frame.columns:
@@ -580,12 +585,12 @@ def table_style(frame: pd.DataFrame):
         f = _cell_format(name, name[:-len(" to train")] if name.endswith(" to train") else None)
         if f is None:
             continue
-        if not pd.api.types.is_numeric_dtype(out[col]) or out[col].isna().any():
+        if not pd.api.types.is_numeric_dtype(out[col]):
             out[col] = [f(v) for v in out[col]]
             right.append(col)
         else:
             fmts[col] = f
-    return out.style.format(fmts, na_rep="-"), right
+    return out.style.format(fmts, na_rep=MISSING), right
 
 
 def utilisation_columns(rows) -> dict:
@@ -847,6 +852,9 @@ def serving_budget(view: dict) -> Optional[ServingBudget]:
     from planner.present.serving import budget_words
 
     res = view["plan"]
+    ob = res.get("offline_budget")
+    if ob:  # an offline job has no month: the whole job's $ and hours (budget35; the page showed no $ for it)
+        return _offline_budget_view(ob, res)
     b = res.get("budget")
     if not b:
         return None
@@ -859,6 +867,34 @@ def serving_budget(view: dict) -> Optional[ServingBudget]:
     words = f"likely range (model error): {range_cell(b)}" + (f": {b['range_basis']}" if b["replicas_range"] else "")
     risks = serving_budget_risks(b, res["best"]) + ([f"Model accuracy: {res['accuracy']}."] if res.get("accuracy") else [])
     return ServingBudget(tuple(metrics), f"per month: {budget_words(b)}", words, tuple(risks))
+
+
+def _offline_budget_view(ob: dict, res: dict) -> ServingBudget:
+    """An offline job's whole cost (``serving_budget.offline_budget``) as the serving view shows it: the job's $, the
+    hours its replicas take, $ per 1M output tokens (the view's metrics have $ per 1M requests), the likely range;
+    the risks as the report's."""
+    from planner.present.serving import offline_words, usd_per_million
+    from planner.units import fmt_run_time
+
+    metrics = [(f"$ for the job ({ob['price']})", fmt_usd(ob["usd"])),
+               (f"finishes in ({ob['replicas']:,} replica{'s' if ob['replicas'] != 1 else ''})",
+                fmt_run_time(ob["hours"])),
+               ("$ per 1M output tokens", usd_per_million(ob["usd_per_million_output_tokens"]))]
+    if ob["hours_range"]:
+        (hl, hh), (ul, uh) = ob["hours_range"], ob["usd_range"]
+        metrics.append(("likely range, $ for the job", f"{fmt_usd(ul)} to {fmt_usd(uh)}"))
+        words = (f"likely range (model error): {fmt_run_time(hl)} to {fmt_run_time(hh)}, {fmt_usd(ul)} to "
+                 f"{fmt_usd(uh)}: {ob['range_basis']}")
+    else:
+        words = f"likely range (model error): {ob['range_basis']}"
+    risks = [f"Model accuracy: {res['accuracy']}."] if res.get("accuracy") else []
+    sp = ob.get("spot")
+    if sp:
+        lo, hi = sp["reclaims_range"]
+        risks.append(f"Spot: {sp['reclaims']:.2f} reclaims expected over the {fmt_run_time(ob['hours'])} run "
+                     f"({lo:.2f} to {hi:.2f}), each a node gone ~{sp['capacity_wait_minutes']:.0f} min; not in the $ "
+                     f"({sp['source']}).")
+    return ServingBudget(tuple(metrics), f"job cost: {offline_words(ob)}", words, tuple(risks))
 
 
 def scaling_display(rec) -> pd.DataFrame:

@@ -526,6 +526,9 @@ class ServingOption(Sparse):
     #: a real-time LLM job with a QPS: the fewest replicas whose queued TTFT meets the target (``queue_replicas``),
     #: the analytic size before the ``min_gpus`` floor: not in the JSON (``replicas`` / ``analytic_replicas`` are)
     queue_replicas: Optional[int] = None
+    #: what held a real-time LLM option's batch down (``llm_option``): "tpot" or "ttft" (the target's p99 at a larger
+    #: batch is over it), else "memory" or "max_batch" (serving.max_batch); ``serving_budget.fleet_bound`` reads it
+    batch_limit: Optional[str] = None
     # -- sized for the QPS (simulated size where simulated)
     replicas: Optional[int] = None
     nodes: Optional[int] = None
@@ -551,6 +554,9 @@ class ServingOption(Sparse):
     #: how an option that meets the targets was sized: "simulated" (confirmed in simulation) or
     #: "analytic" (not simulated); the plan ranks them by cost (``ServingPlan.ranking``)
     sized_by: Optional[str] = None
+    #: a real-time LLM option with a QPS: what set its replicas, "throughput", "tpot" or "ttft"
+    #: (``serving_budget.fleet_bound``): which likely range applies to it (``serving_budget.replica_range``)
+    bound_by: Optional[str] = None
     #: the job constraint this option breaks though it meets the targets ("constraints.max_gpus",
     #: "constraints.budget_usd"): not recommended, listed with the rejected ones, ``reason`` saying what the limit
     #: reaches; absent when none
@@ -561,7 +567,7 @@ class ServingOption(Sparse):
     #: reason says them): not in the JSON
     offline_hours_at_cap: Optional[float] = None
 
-    _not_json = ("generic", "refined", "offline_hours_at_cap", "queue_replicas")
+    _not_json = ("generic", "refined", "offline_hours_at_cap", "queue_replicas", "batch_limit")
 
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):
@@ -672,6 +678,10 @@ class ServingPlan(Record):
     #: count's likely range and the monthly cost it implies, and what moves them (QPS growth, longer prompts, spot)
     #: (``serving_budget.serving_budget``); None otherwise
     budget: Optional[dict] = None
+    #: an offline job with serving.requests and a price: what the whole job costs, how long it takes on the plan's
+    #: replicas, $ per 1M requests / output tokens / tokens, and the likely range (``serving_budget.offline_budget``);
+    #: None otherwise
+    offline_budget: Optional[dict] = None
     #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
     #: one line each, printed beside the answer; absent from the JSON when the job sets none
     constraints: tuple[str, ...] = ()

@@ -87,6 +87,11 @@ gathered logits (lm_head colwise_gather_output, whole at any TP): only llama3-70
 only, 20 of 672 arrays (both instances): 31 of 64 rows' total x1.0-2.16, logits x2 and up from 0 where the peak stage
 became the last one (4 rows' ``stage``, their weights x1.0000002-1.0000009, activations x0.36-8.0 with it); no
 step-time array (the case's candidates carry their own ``sp``).
+Regenerated on the pp35 branch (2026-12-05) for ZeRO-3 gathered per micro-batch under a pipeline in the bubble's stage
+time (pipeline.step_composition ``in_stage``: the fill's and drain's micro-batches gather too, as the simulator's list
+schedule has them): only ZeRO-3 rows with pp > 1 that do not hold the stage gathered moved (not torchtitan's, case 2),
+84 of 672 arrays, every other case on both instances: bubble x1.0-38.4 (where the gathers outlast the compute), step
+time x1.0-1.22, mfu / hfu / tokens_per_s down likewise; no memory array.
 """
 from __future__ import annotations
 

@@ -44,8 +44,12 @@ def test_a_fixed_optimizer_offload_at_zero_0_over_replicas_is_refused_for_that(t
            "parallel": {"zero": 0, "dp": 8}, "constraints": H100}
     line = refused(cli("recommend", write_job(tmp_path, job), "--no-simulate"))
     assert line.startswith("error: training.framework.optimizer_offload: an offloaded optimizer is a sharded one"), line
-    # left open, the zero and replicas that run it are searched
+    # with one replica too: Megatron's offload runs under its distributed optimizer at any DP (pp35, QA 45)
     del job["parallel"]["dp"]
+    line = refused(cli("recommend", write_job(tmp_path, job, "one.yaml"), "--no-simulate"))
+    assert line.startswith("error: training.framework.optimizer_offload: an offloaded optimizer is a sharded one"), line
+    # left open, the zero and replicas that run it are searched
+    del job["parallel"]["zero"]
     code, out, err = cli("recommend", write_job(tmp_path, job, "open.yaml"), "--no-simulate", "--json")
     assert code == 0, err
 

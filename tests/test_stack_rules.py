@@ -116,6 +116,9 @@ CASES = [
     ("hf-ep-tp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(ep=8, etp=1, zero=3), dict(tp=8, dp=4, ep=8, etp=1, zero=3)),
     ("hf-etp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=2, zero=3),
      dict(tp=2, dp=16, ep=2, etp=1, zero=3)),
+    # DeepSpeed's AutoTP splits nn.Linear only: transformers 5's 3-D experts whole on every TP rank (hfep35)
+    ("ds-autotp-etp", ("deepspeed", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, etp=2, zero=2),
+     dict(tp=2, dp=16, etp=1, zero=2)),
     # accelerate's torch context parallelism runs under FSDP2 only
     ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
     # transformers' TP plans and DeepSpeed's AutoTP shard the linears only: no sequence parallelism (hfsp34)
@@ -192,6 +195,8 @@ CASES = [
      dict(pp=4, dp=8)),
     # DeepSpeed's pipeline engine: one contiguous stage per rank, 1F1B only (no interleaving)
     ("ds-vpp", ("megatron-deepspeed", {}), "llama3-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
+    # ... whose engine asserts ZeRO < 2 (PipelineEngine.__init__); a PP 2 ZeRO-3 plan was priced until pp35
+    ("ds-zero-pp", ("megatron-deepspeed", {}), "llama3-8b", {}, dict(pp=2, dp=16, zero=3), dict(pp=2, dp=16, zero=1)),
     # the 2021-22 codes: no --context-parallel-size (Megatron-LM, metaseq), no --expert-model-parallel-size (QA 36)
     ("megatron-lm-cp", ("megatron-lm", {}), "llama3-8b", {}, dict(cp=4, dp=8), dict(tp=4, dp=8)),
     ("metaseq-cp", ("metaseq", {}), "llama3-8b", {}, dict(cp=4, dp=8), dict(tp=4, dp=8)),
@@ -250,9 +255,11 @@ def test_titan_activation_offload_and_stacks_without_rules():
     assert {k for k, v in got.items() if v[0]} == {"composer-pp"}
     got = stack_rules.refusals(_stack("megatron-lm"), job.model, job.training, _layout(zero=1, pp=2, dp=16))
     assert set(got) == {"megatron-lm-cp", "megatron-lm-ep", "megatron-lm-zero", "megatron-lm-schedule"} and not any(v[0] for v in got.values())
-    # Megatron-DeepSpeed: only its PipelineModule's rules (every stage holds layers here; no interleaving)
-    got = stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=3, pp=2, dp=16))
-    assert set(got) == {"ds-empty-stage", "ds-vpp", "ds-schedule"} and not any(v[0] for v in got.values())
+    # Megatron-DeepSpeed: only its PipelineModule's rules (every stage holds layers here; no interleaving; ZeRO-1);
+    # ZeRO-3 runs without a pipeline (--no-pipeline-parallel: no PipelineEngine)
+    got = stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=1, pp=2, dp=16))
+    assert set(got) == {"ds-empty-stage", "ds-vpp", "ds-schedule", "ds-zero-pp"} and not any(v[0] for v in got.values())
+    assert not stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=3, dp=32))["ds-zero-pp"][0]
     for name in ("deepspeed", "hf-trainer"):  # the HF model code: no pipeline stages, the rest allowed
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16))["hf-pp"][0]
         assert not stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, tp=2, dp=16))["hf-pp"][0]

@@ -30,7 +30,9 @@ def _job(preset="llama3-70b", framework=None, parallel=None, **training):
     return load_job_dict(job)
 
 
-FIXED = {"tp": 8, "pp": 1, "dp": 1, "zero": 0}
+# ZeRO-1: with one replica it shards nothing, but Megatron's optimizer offload runs only under its distributed
+# optimizer, which the launch writes (Stack.optimizer_offload_zero; ZeRO-0 with it is refused since pp35)
+FIXED = {"tp": 8, "pp": 1, "dp": 1, "zero": 1}
 
 
 def test_70b_fits_one_node_only_with_optimizer_offload_and_pays_the_formula(catalog):
@@ -223,3 +225,15 @@ def test_recommend_searches_optimizer_offload_under_a_frozen_base(catalog):
     with pytest.raises(InfeasibleError) as e:
         recommend(_qlora_l40s(None, rank=64, constraints=con), catalog=catalog, top=1)
     assert "recompute" not in str(e.value).split("—")[-1]
+
+
+def test_searched_offload_at_one_replica_is_tried_at_the_stage_it_launches(catalog):
+    """Optimizer offload left open on a layout with one replica (70B at TP8 PP1 on one node: it fits only with it):
+    the offload variant's one-replica rows are ZeRO-1 (Megatron's offload under its distributed optimizer, pp35) where
+    its parent's are ZeRO-0, and it is tried where that twin did not fit (search.space ``one_replica_twins``); the
+    plan reads z1 as its launch writes. Before, the same plan was labelled z0 (QA 45)."""
+    rec = recommend(_job(parallel={"tp": 8, "pp": 1, "cp": 1}, micro_batch=1, recompute="full"), catalog,
+                    simulate=False)
+    best = rec.best
+    assert best.stack["optimizer_offload"] and best.fits
+    assert (best.config.dp, best.config.zero, best.config.offload) == (1, 1, "optimizer")

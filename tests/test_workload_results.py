@@ -22,7 +22,7 @@ from conftest import EXAMPLES, answered
 SERVING_PLAN = ["model", "params", "mode", "precision", "precisions", "kv_precision", "weights_gib",
                 "kv_bytes_per_token", "targets", "best", "options", "rejected", "simulated", "simulation",
                 "definitions", "assumptions", "why", "ranking", "kv_bytes_per_sequence", "accuracy", "caveats",
-                "budget"]
+                "budget", "offline_budget"]
 _HEAD = ["hardware", "gpu", "tp", "gpus_per_node", "weights_gib_per_gpu"]
 _LLM_HEAD = _HEAD + ["kv_mib_per_token_per_gpu", "kv_capacity_tokens", "batch_memory_limit", "price_usd_hr",
                      "price_spot_usd_hr", "fits"]
@@ -40,9 +40,10 @@ OPTION_LAYOUTS = {
     "llm does not fit": _LLM_HEAD + ["reason", "precision"],
     "llm misses the latency target": _LLM_HEAD + ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype",
                                                    "meets_latency", "reason", "precision"],
-    "llm sized for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "sized_by"],
+    # what set its replicas (serving_budget.fleet_bound, budget35) after how it was sized
+    "llm sized for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "sized_by", "bound_by"],
     "llm simulated for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "analytic_replicas",
-                                                                              "simulated", "sized_by"],
+                                                                              "simulated", "sized_by", "bound_by"],
     "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision", "sized_by"],
     "llm offline simulated": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision",
                                                                  "simulated", "sized_by"],

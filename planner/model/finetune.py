@@ -282,6 +282,23 @@ def adapter_params(m: ModelSpec, t: TrainingSpec) -> int:
     return sum(n * r * (L.fan_in + L.fan_out) * L.copies for _, n, _, L, r in adapted(m, t))
 
 
+def adapter_whole_params(m: ModelSpec, t: TrainingSpec, attention_split: bool, dense_split: bool) -> int:
+    """The adapters of the modules an HF EP plan (planner.model.moe ``HF_EP_PLANS``) leaves whole on every rank:
+    a router's and a shared expert's, the attention's unless the plan splits it (``attention_split``), a dense
+    layer's MLP unless it splits that (``dense_split``). peft wraps the module each rank holds
+    (peft/tuners/lora/layer.py ``LoraLayer.update_layer`` sizes A and B from the base layer's in / out features), so
+    a whole base layer gets whole adapters; the routed experts' adapters follow their ``grouped_gemm`` shards."""
+    attention = {name for name, _ in HF_ATTENTION.values()}
+    whole = 0
+    for moe, n, _, L, r in adapted(m, t):
+        is_attn = L.name in attention
+        if not r or (moe and L.name.startswith("experts.")) or (is_attn and attention_split) or (
+                not moe and not is_attn and dense_split):
+            continue
+        whole += n * r * (L.fan_in + L.fan_out) * L.copies
+    return whole
+
+
 def check_targets(m: ModelSpec, t: TrainingSpec, runtime: str | None = None) -> None:
     """Refuse LoRA targets that adapt nothing. peft raises when no module of the model matches
     ``target_modules`` (peft/tuners/tuners_utils.py ``BaseTuner.inject_adapter``: "Target modules

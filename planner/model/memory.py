@@ -60,16 +60,17 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from planner.model.activations import (logits_bytes, loss_transient_bytes, mean_layer_activation_bytes,
-                                 megatron_softmax_is_fp32, recompute_working_set, stack_table_kw)
+from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
+                                       mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
+                                       stack_table_kw)
 from planner.layout import Candidates, distinct_rows
 from planner.npfast import select, where0
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
-from planner.model.finetune import (HF_PRECISION, adapter_params, frozen_base, frozen_layer_activation_bytes,
-                                    frozen_storage_bytes, bitsandbytes_layer_bytes)
+from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_params, frozen_base,
+                                    frozen_layer_activation_bytes, frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import hf_ep_plan as moe_mech_plan, hf_ep_tp
+from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params
 from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
                                     uniform_groups, vpp_group_size)
@@ -834,6 +835,10 @@ class StateContext:
     #: per key, the (share of the layer parameters, bytes each) of a bitsandbytes base FSDP2 leaves whole on every
     #: rank (``Stack.bnb_whole_at_cp`` at CP > 1); (0, 0) elsewhere
     bnb_whole: tuple = (0.0, 0.0)  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
+    #: per key, the dense parameters every rank of the TP group holds whole under an HF EP plan (moe
+    #: ``hf_ep_whole_params``: the embedding, head, norms, routers, shared experts and what the plan leaves
+    #: unsplit); 0 elsewhere (``dense_rank``)
+    ep_whole: object = 0.0
 
 
 def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: StateBytes) -> StateContext:
@@ -880,7 +885,15 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         muon, *zero_tables, w_held, w_end, dw16,
                         *ends, *lp16, fsdp2, fsdp2_master, fsdp2_amp_copy, ds_live, ds_persist, mfsdp_unit,
-                        split.before_last, bnb_whole)
+                        split.before_last, bnb_whole, hf_ep_whole_params(m, st, ktpf, kep, kpp))
+
+
+def dense_rank(x: StateContext, dense):
+    """Dense parameters one rank holds of a stage's ``dense`` (per key): the part its TP plan splits over TP, the
+    rest whole -- under an HF EP plan (``StateContext.ep_whole``) the attention it leaves out, the embedding, head,
+    norms, routers and shared experts. Until hfep35 all of it over TP: Qwen3-30B-A3B at TP4 EP4 held 0.39B of its
+    1.54B unsplit parameters a rank, not 1.54B."""
+    return (dense - x.ep_whole) / x.ktpf + x.ep_whole
 
 
 def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf):
@@ -953,7 +966,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     FSDP's block in use and the one prefetched, FSDP2's root unit)."""
     kz, dps, edps, m, st = x.kz, x.dps, x.edps, x.m, x.st
     w_b = x.w_held if w_b is None else w_b
-    d = dense / x.ktpf
+    d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
     weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if x.fsdp2_master else 1.0), d + e) * w_b
                + np.where(kz >= 3, ends / dps, ends) * x.w_end)
@@ -994,7 +1007,7 @@ def state_grads(x: StateContext, dense, expert):
     (``zero_stage_states``), whole where FSDP holds them unsharded (``_fsdp_held``), Megatron-FSDP's gradient
     buckets, FSDP2's unsharded gradient and reduce-scatter input (``fsdp2_reduce_buffer_bytes``)."""
     kz, kzi, g_b = x.kz, x.kzi, x.b.grads
-    d = dense / x.ktpf
+    d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
     grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
     grads = np.where(_fsdp_held(x)[0], (d + e) * g_b, grads)
@@ -1009,7 +1022,7 @@ def state_optimizer(x: StateContext, dense, expert, blocks=None):
     """Master + optimizer-state bytes of a stage (per candidate, ``[sinv]``), sharded where the ZeRO stage shards
     them (``zero_stage_states``); Muon's differ between its matrices and AdamW's rest (``optimizers.state_bytes``, from
     the ``blocks`` the stage holds)."""
-    d = dense / x.ktpf
+    d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
     b = x.b
     # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
@@ -1086,7 +1099,7 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
     convention, whose buffer is the gradient term): in the gradient term, except where the walk holds them; where
     walked, the AMP copies leave the weight term and HF Trainer's single process holds no reducer buckets."""
     fw, lw, fg, lg = s.fw, s.lw, s.fg, s.lg
-    kept_grads = [((dense / x.ktpf + expert / (x.ketp * x.kep)) * x.g_autograd[x.kzi])[x.sinv]
+    kept_grads = [((dense_rank(x, dense) + expert / (x.ketp * x.kep)) * x.g_autograd[x.kzi])[x.sinv]
                   for dense, expert in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp))]
     fg, lg = (g + (k if walked is None else np.where(walked, 0.0, k)) for g, k in zip((fg, lg), kept_grads))
     if walked is not None and hf == "amp_bf16":
@@ -1111,7 +1124,13 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
     parameter's (Rajbhandari et al. 2020): the optimizer state from ZeRO-1, the gradients from ZeRO-2, the adapters
     themselves at ZeRO-3 (FSDP's flat parameters hold them beside the frozen base, ``use_orig_params``). Until QA 43
     they were whole on every rank: QLoRA Llama-3.1-70B at DP8 ZeRO-3 held 2.31 GiB of adapter state per GPU, not 0.29."""
-    ad = adapter_params(x.m, x.t) * layers / x.m.layers / tp
+    total = adapter_params(x.m, x.t)
+    # the adapters of what an HF EP plan leaves whole are whole on every rank (finetune.adapter_whole_params; until
+    # hfep35 all over TP)
+    plan = moe_mech_plan(x.m, x.st)
+    whole = (adapter_whole_params(x.m, x.t, plan.attention, plan.dense_mlp) * (np.asarray(x.ep_whole)[x.sinv] > 0)
+             if plan is not None else 0.0)
+    ad = ((total - whole) / tp + whole) * layers / x.m.layers
     kz, dps = x.kz[x.sinv], x.dps[x.sinv]
     w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
     g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
@@ -1171,17 +1190,19 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
-            # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), the
-            # attention's whole where an HF EP plan leaves it out (hf_ep_whole_share)
-            share = hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_)
-            whole = np.asarray(hf_ep_tp(m, st, tp_, ep_, "attention")) < np.asarray(tp_)
-            if np.any(whole):
+            # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), or under
+            # an HF EP plan hf_ep_rank_share (until hfep35 only the attention whole)
+            share = np.asarray(hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_), dtype=np.float64)
+            on_ep, plans = hf_ep_rows(m, st, tp_, ep_)
+            if np.any(on_ep):
                 from planner.model.activations_hf import hf_attn_impl
                 prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
                 impl = hf_attn_impl(m, t.flash_attention)
-                attn = np.array([hf_attention_saves_share(m, seq, int(x), prec, impl)
-                                 for x in np.broadcast_to(mb_, np.shape(whole))])
-                share = hf_ep_whole_share(share, whole, attn)
+                share = np.broadcast_to(share, np.shape(on_ep)).copy()
+                for i in np.flatnonzero(on_ep):
+                    share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
+                                             np.broadcast_to(tp_, share.shape)[i], False,
+                                             np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
             return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
@@ -1243,9 +1264,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-    # (and where an HF EP plan leaves attention whole: moe.hf_ep_tp)
-    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op"
-                                              or moe_mech_plan(m, st) is not None) else np.ones_like(c.tp))
+    # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
+    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or moe_mech_plan(m, st) is not None
+                                              or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
     keys = (ktp, kcp, ksp, kmb, kep)
     per_layer, rws = (x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc))
@@ -1442,22 +1463,78 @@ def hf_attention_saves_share(m: ModelSpec, seq: int, micro_batch: int, precision
     return attn / total if total else 0.0
 
 
-def hf_ep_whole_share(share, attn_whole, attn_share):
-    """A rank's share of a layer's saves where an HF EP plan leaves attention whole (moe ``HF_EP_PLANS``): the
-    attention blocks' saves (``hf_attention_saves_share`` of them) whole, the rest at the TP share -- first order,
-    the layer's mean TP share standing for its MLP part's. Until hfep34 the attention saves were split as under TP."""
-    return np.where(attn_whole, share + attn_share * (1.0 - share), share)
+def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: int, plan, attn_share: float) -> float:
+    """A rank's share of a layer's saves on the HF code under its transformers EP plan ``plan`` (moe ``HfEpPlan``):
+    the attention blocks' saves (``attn_share`` of them, ``hf_attention_saves_share``) whole unless the plan splits
+    attention (then the fused table's attention half at ``tp`` over TP 1, as ``hf_tp_share``), an MoE layer's MLP half
+    whole, a dense layer's MLP half whole unless the plan splits the dense MLP. The MoE half is whole because
+    transformers' ``grouped_mm_experts_forward`` (integrations/moe.py) gathers, sorts and runs all S = T x top_k
+    (token, expert) rows on every rank -- ``EpRouterParallel`` (distributed/tensor_parallel.py) only points the other
+    ranks' rows at a sentinel expert past the local ones and zeroes their weights -- so its saved ``(S, hidden)``
+    inputs, ``(S, 2 x intermediate)`` gate/up output and ``(S, intermediate)`` gated output are the single-GPU sizes;
+    the router and the shared experts are whole modules. Under gradient checkpointing a layer keeps its input,
+    whole. Until hfep35: the attention whole (hfep34) and every other save at the layer's mean TP share, the
+    experts' as if split over TP."""
+    if int(recompute) == 2:
+        return 1.0
+    kw = dict(cp=1, flash=True, dropout=False, act_bytes=2, sp=False, recompute=0)
+
+    def half(kind, at):  # the fused table's bytes of one half of a layer at TP ``at``
+        return float(layer_activation_bytes(m, seq, int(micro_batch), tp=at, moe=kind == "E", kind=kind, **kw))
+
+    s_attn = half("*", tp) / half("*", 1) if plan.attention else 1.0
+    n_moe = m.moe_layers
+    n_dense = m.layers - n_moe
+    dense_one = n_dense * half("-", 1) if n_dense else 0.0
+    dense_rank = (n_dense * half("-", tp) if plan.dense_mlp else dense_one) if n_dense else 0.0
+    moe_one = n_moe * half("E", 1)
+    s_mlp = (moe_one + dense_rank) / (moe_one + dense_one)
+    return attn_share * s_attn + (1.0 - attn_share) * s_mlp
 
 
-def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, recompute: int, attn_whole: bool,
+def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, recompute: int, plan,
                   precision: str, impl: str) -> float:
-    """One distinct (micro-batch, TP, SP, recompute) row's share of a layer's saves on the HF code: ``hf_tp_share``,
-    with the attention blocks' saves whole where an HF EP plan leaves attention out (``hf_ep_whole_share``)."""
-    share = float(hf_tp_share(m, seq, int(micro_batch), float(tp), bool(sp), int(recompute)))
-    if attn_whole:
-        share = float(hf_ep_whole_share(share, True, hf_attention_saves_share(m, seq, int(micro_batch), precision,
-                                                                             impl)))
-    return share
+    """One distinct (micro-batch, TP, SP, recompute) row's share of a layer's saves on the HF code: ``hf_tp_share``
+    under its TP plan (``plan`` None), ``hf_ep_rank_share`` under an EP plan."""
+    if plan is None:
+        return float(hf_tp_share(m, seq, int(micro_batch), float(tp), bool(sp), int(recompute)))
+    return hf_ep_rank_share(m, seq, micro_batch, tp, recompute, plan,
+                            hf_attention_saves_share(m, seq, int(micro_batch), precision, impl))
+
+
+#: the split DeepSpeed's AutoTP gives an MoE model's layers (``Stack.tp_splits_experts`` False, rule
+#: ``ds-autotp-etp``), as ``hf_ep_rank_share`` reads a plan: attention and a dense layer's MLP split over TP (nn.Linear),
+#: the MoE half whole (the 3-D experts run all T x top_k rows on every rank; its shared experts, nn.Linear and so
+#: split, are priced whole with it -- first order)
+AUTOTP_MOE = HfEpPlan(True, True, "deepspeed/module_inject/auto_tp.py AutoTP.tp_parser (nn.Linear only)")
+
+
+def hf_ep_rows(m: ModelSpec, stack, tp, ep):
+    """Per candidate, the plan whose split ``hf_ep_rank_share`` prices (``hf_rank_share``), as (codes, plans): code 1
+    where the HF code runs its transformers EP plan (moe ``hf_ep_plan`` read, EP > 1, TP > 1), 2 where DeepSpeed's
+    AutoTP leaves the experts whole (``AUTOTP_MOE``: EP 1, TP > 1), else 0 (the TP plan, ``hf_tp_share``);
+    ``plans[code]`` the plan (None for 0)."""
+    tp, ep = np.asarray(tp), np.asarray(ep)
+    plan = moe_mech_plan(m, stack)
+    codes = np.zeros(np.broadcast(tp, ep).shape, dtype=np.int64)
+    if plan is not None:
+        codes = np.where((ep > 1) & (tp > 1), 1, codes)
+    if m.moe is not None and not getattr(stack, "tp_splits_experts", True):
+        codes = np.where((ep == 1) & (tp > 1), 2, codes)
+    return codes, (None, plan, AUTOTP_MOE)
+
+
+def hf_grad_share(m: ModelSpec, stack, tp: float, code: int) -> float:
+    """The share of the model's weight gradients one rank of the HF code holds, as it holds the weights
+    (``dense_rank``): 1 / tp under its TP plan (``hf_ep_rows`` code 0); under an EP plan (code 1) the parameters it
+    leaves whole (moe ``hf_ep_whole_params``) whole and the rest over TP (the experts over EP = TP); under DeepSpeed's
+    AutoTP (code 2) the routed experts whole and the rest over TP. Until hfep35 1 / tp for all three."""
+    if code == 0 or tp <= 1:
+        return 1.0 / tp
+    pc = count_params(m)
+    experts = float(m.moe.experts * pc.expert * pc.n_moe_layers)
+    whole = float(hf_ep_whole_params(m, stack, tp, 2)) if code == 1 else experts
+    return (whole + (pc.total - whole) / tp) / pc.total
 
 
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
@@ -1484,12 +1561,13 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     from planner.model.activations_hf import hf_activations, hf_attn_impl
 
     impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
-    whole = np.asarray(hf_ep_tp(m, stack, c.tp, c.ep, "attention")) < np.asarray(c.tp)  # an HF EP plan's whole attention
-    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(whole, c.tp.shape))
+    on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
+    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
+                                                        np.broadcast_to(on_ep, c.tp.shape))
     rows = []
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
         r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2)
-        share = hf_rank_share(m, seq, mb, tp, sp, rc, wh, precision, impl)
+        share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
@@ -1547,20 +1625,23 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     variants = [(False, True)] + [(True, True)] * bool(keep.any())
     if precision == "amp_bf16" and (zero >= 3).any():
         variants.append((False, False))
-    whole = np.asarray(hf_ep_tp(m, stack, c.tp, c.ep, "attention")) < np.asarray(c.tp)  # an HF EP plan's whole attention
-    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(whole, c.tp.shape))
+    on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
+    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
+                                                        np.broadcast_to(on_ep, c.tp.shape))
     rows = []
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
-        share = hf_rank_share(m, seq, mb, tp, sp, rc, wh, precision, impl)
+        share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
         passed, grads, vocab = got[(False, True)]
 
+        g_share = hf_grad_share(m, stack, float(tp), int(wh))
+
         def rank(peak, g=0.0):  # one rank's walk: the layers' share, the gathered logits, its weight gradients
-            return ((peak - vocab - g) * share + vocab) / float(cp) + g / (float(tp) * float(cp))
+            return ((peak - vocab - g) * share + vocab) / float(cp) + g * g_share / float(cp)
 
         kept_peak = got.get((True, True), got[(False, True)])[0]
         rows.append((rank(passed), rank(kept_peak, grads), rank(got.get((False, False), got[(False, True)])[0]),
-                     grads / (float(tp) * float(cp)), vocab / float(cp)))
+                     grads * g_share / float(cp), vocab / float(cp)))
     passed, kept_walk, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
     held_all = (np.asarray(m_micro) > 1) | (kept == KEPT_PERSIST)  # every .grad held from the first forward on
     peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(held_all, passed + grads, kept_walk), passed))

@@ -38,6 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from planner.model.comm import a2a_time, collective_time, members_per_node
+from planner.spec.params import attention_params, count_params, mlp_params
 
 #: Host seconds per expert GEMM of Transformer Engine's multi-stream grouped GEMM (TE ``GroupedLinear`` ->
 #: ``general_grouped_gemm`` -> ``nvte_multi_stream_cublas_gemm``), the path TEGroupedMLP runs: one cuBLASLt
@@ -179,26 +180,35 @@ class HfEpPlan:
     transformers applies that plan alone (distributed/mixin.py ``DistributedMixin.tp_plan``: ``return
     self._ep_plan``): a module it does not name is whole on every rank and runs the whole micro-batch there (every
     rank of the group holds the same tokens, ep_size = tp_size). ``attention``: q/k/v ``colwise`` and o ``rowwise``
-    (its all-reduce); ``dense_mlp``: the dense MLP's gate/up ``colwise``, down ``rowwise``; ``source``: the file."""
+    (its all-reduce); ``dense_mlp``: the dense MLP's gate/up ``colwise``, down ``rowwise``; ``source``: the file;
+    ``lm_head``: the head split over the group -- no plan of transformers src/ splits it under EP (the head's
+    ``colwise_gather_output`` is the ``*ForCausalLM`` class's ``_tp_plan``; no such class defines ``_ep_plan``), so
+    every rank runs the whole logits GEMM and loss."""
     attention: bool
     dense_mlp: bool
     source: str
+    lm_head: bool = False
 
 
 _EXPERTS_ONLY = ("{f}: mlp.gate / router ``ep_router``, mlp.experts.gate_up_proj / down_proj ``grouped_gemm``, "
                  "mlp.experts ``moe_tp_experts`` -- no attention, norm, dense or shared-expert entry")
 #: the ``base_model_ep_plan`` of each HF MoE family the planner maps (planner.spec.hf ``HF_MAPPERS``), read from
-#: huggingface/transformers src/transformers/models/<family>/configuration_<family>.py. DeepSeek-V2/V3 are not
-#: here: the stored configuration_deepseek_v3.py (commit 001f85b) has no ``base_model_ep_plan`` and its tp_plan
-#: names the MLPs only; they stay priced with attention split over TP, said in an ``assumed:`` line
-#: (``hf_ep_plan_note``). Shared experts are whole under every plan here (``Stack.moe_ep_shared_whole``)
+#: huggingface/transformers src/transformers/models/<family>/configuration_<family>.py (commit 008e5743 for
+#: qwen3_moe, mixtral, deepseek_v2 and deepseek_v3; 02b8f42b for gpt_oss). DeepSeek-V2/V3's plans were added after
+#: the configuration_deepseek_v3.py hfep34 read (0fc683d, no ``base_model_ep_plan``, its tp_plan ``local_*``
+#: styles on the MLPs); until hfep35 they were priced with attention split over TP. A family absent here is priced
+#: as its TP plan, said in an ``assumed:`` line (``hf_ep_plan_note``). Shared experts are whole under every plan
+#: here (``Stack.moe_ep_shared_whole``)
 HF_EP_PLANS: dict[str, HfEpPlan] = {
     # "Expert-only EP plan: only shards MoE experts, not attention. Attention is left unsharded"
     "qwen3_moe": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/qwen3_moe/configuration_qwen3_moe.py")),
     "qwen2_moe": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/qwen2_moe/configuration_qwen2_moe.py")),
     "mixtral": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/mixtral/configuration_mixtral.py")),
-    # its experts' biases ``grouped_gemm`` too
+    # its experts' biases ``grouped_gemm`` too (gpt_oss has no ``base_model_tp_plan`` at 02b8f42b)
     "gpt_oss": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/gpt_oss/configuration_gpt_oss.py")),
+    # MLA, the shared experts and the first_k_dense_replace dense layers named by neither plan's EP side
+    "deepseek_v2": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/deepseek_v2/configuration_deepseek_v2.py")),
+    "deepseek_v3": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/deepseek_v3/configuration_deepseek_v3.py")),
     # q/k/v ``colwise``, o_proj ``rowwise``, feed_forward.gate/up ``colwise``, down ``rowwise``, router ``ep_router``,
     # experts ``grouped_gemm``; no feed_forward.shared_expert entry
     "llama4_text": HfEpPlan(True, True, "models/llama4/configuration_llama4.py (Llama4TextConfig)"),
@@ -214,13 +224,39 @@ def hf_ep_plan(m, stack) -> HfEpPlan | None:
 
 
 def hf_ep_tp(m, stack, tp, ep, part: str):
-    """The degree ``part`` of a layer -- "attention" (its projections, core and all-reduce) or "dense_mlp" (the dense
-    layers of an MoE model) -- is split over per candidate: 1 at EP > 1 where the model's transformers EP plan leaves
-    it whole (``HF_EP_PLANS``: the ``HfEpPlan`` field of that name), else ``tp``."""
+    """The degree ``part`` of a layer -- "attention" (its projections, core and all-reduce), "dense_mlp" (the dense
+    layers of an MoE model) or "lm_head" (the logits GEMM and loss) -- is split over per candidate: 1 at EP > 1
+    where the model's transformers EP plan leaves it whole (``HF_EP_PLANS``: the ``HfEpPlan`` field of that name),
+    else ``tp``."""
     plan = hf_ep_plan(m, stack)
     if plan is None or getattr(plan, part):
         return tp
     return np.where(np.asarray(ep) > 1, 1.0, tp)
+
+
+def hf_ep_whole_params(m, stack, tp, ep, pp=1):
+    """Parameters every rank of the EP (= TP) group holds whole under the model's transformers EP plan
+    (``HF_EP_PLANS``), per candidate; 0 where no plan is read, at EP 1 or with pipeline stages (the HF model code has
+    none: rule ``hf-pp``; the count is the whole model's). transformers applies ``base_model_ep_plan`` alone under EP
+    (distributed/mixin.py ``DistributedMixin.tp_plan``: ``return self._ep_plan``, itself the class ``_ep_plan``,
+    which no ``*ForCausalLM`` of transformers src/ defines, updated by the config's ``base_model_ep_plan``), so
+    every module the plan does not name keeps its whole weight on every rank: the embedding, the LM head and the
+    norms; each MoE layer's router (``ep_router`` replicates the gate and masks the routing, it splits no weight) and
+    shared experts (``Stack.moe_ep_shared_whole``); the attention where ``HfEpPlan.attention`` is False and a dense
+    layer's MLP where ``HfEpPlan.dense_mlp`` is False. Only the routed experts (``grouped_gemm``: ``E / ep`` whole
+    experts a rank) and what the plan splits over TP are divided. Qwen3-30B-A3B: 1.54B of its 30.53B whole (0.91B
+    of attention, 0.62B of embedding and head, 12.6M of routers); until hfep35 all of them were priced at 1/TP."""
+    shape = np.broadcast(np.asarray(tp), np.asarray(ep), np.asarray(pp)).shape
+    plan = hf_ep_plan(m, stack)
+    if plan is None:
+        return np.zeros(shape)
+    pc = count_params(m)
+    attn = attention_params(m) if plan.attention else 0  # what the plan splits over TP, per layer
+    moe_whole = pc.moe_layer - m.moe.experts * pc.expert - attn
+    dense_whole = pc.dense_layer - attn - (mlp_params(m, m.dense_width) if plan.dense_mlp else 0)
+    whole = (pc.n_moe_layers * moe_whole + pc.n_dense_layers * dense_whole
+             + pc.embedding + pc.lm_head + pc.final_norm)
+    return np.where((np.asarray(ep) > 1) & (np.asarray(pp) == 1), float(whole), 0.0) * np.ones(shape)
 
 
 def hf_ep_plan_note(m, stack, ep: int) -> str:
@@ -235,10 +271,12 @@ def hf_ep_plan_note(m, stack, ep: int) -> str:
                 "the dense MLP priced split over TP as under the TP plan")
     whole = [w for w, split in (("attention", plan.attention), ("the dense MLP", plan.dense_mlp)) if not split]
     return (f"; transformers' {mt} EP plan ({plan.source.split(':')[0].split(' (')[0]}) "
-            + (f"leaves {' and '.join(whole)}, the norms and the shared experts whole on every rank (their GEMMs, "
-               "attention, all-reduces and saved activations priced whole; their weights still priced split over "
-               "TP)" if whole else
-               "splits attention and the dense MLP over TP; the shared experts whole on every rank"))
+            + (f"leaves {' and '.join(whole)}, the embedding, head, norms, routers and shared experts whole on every "
+               "rank (their weights, GEMMs, all-reduces and saved activations priced whole)" if whole else
+               "splits attention and the dense MLP over TP; the embedding, head, norms, routers and shared experts "
+               "whole on every rank")
+            + "; every rank runs all tokens x top_k expert rows through grouped_mm (its local experts' GEMMs only), "
+              "so the experts' saved activations are whole")
 
 @dataclass(frozen=True)
 class EagerExpertOps:
@@ -860,7 +898,11 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         a2a = extra = etp_ag = 0.0
         tok_rank = T * load
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
-    mb_bytes = (T * act_bytes * (e.top_k - 1) * m.mlp_act_factor * f / tp
+    # on the HF code the gate activation runs on all T x top_k rows, over the expert-TP: whole under EP
+    # (grouped_mm_experts_forward keeps the other ranks' rows in S; memory.hf_ep_rank_share) and under DeepSpeed's
+    # AutoTP (Stack.tp_splits_experts), over TP under transformers' TP plan (until hfep35 over TP always)
+    xdiv = etp if allreduce else tp
+    mb_bytes = (T * act_bytes * (e.top_k - 1) * m.mlp_act_factor * f / xdiv
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
                 + (0.0 if allreduce else chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp))
                 - fused.act_fwd)  # the top-k activation (the layer's own term counts one copy) runs in fc1's epilogue

@@ -157,7 +157,7 @@ WHY_REFUSED = {
                           "only (transformer_config.py)",
     "optimizer_offload": "an offloaded optimizer is a sharded one (Megatron --optimizer-cpu-offload needs "
                          "--use-distributed-optimizer; DeepSpeed offload_optimizer needs ZeRO stage >= 1): zero >= 1 "
-                         "when there is more than one data-parallel replica",
+                         "when there is more than one data-parallel replica, and on Megatron with one too",
 }
 
 
@@ -167,7 +167,10 @@ def valid_masks(stack, c) -> dict:
     if stack.activation_offload:
         out["activation_offload"] = (c.pp == 1) & (c.rc == 0)
     if stack.optimizer_offload:
-        out["optimizer_offload"] = (c.zero >= 1) | (c.dp * c.cp == 1)
+        # with one replica ZeRO shards nothing, but the stage its launch writes is still the plan's
+        # (Stack.optimizer_offload_zero: Megatron's offload needs its distributed optimizer, ZeRO-1)
+        one = int(getattr(stack, "optimizer_offload_zero", 0))
+        out["optimizer_offload"] = (c.zero >= max(1, one)) | ((c.dp * c.cp == 1) & (c.zero >= one))
     return out
 
 

@@ -1155,17 +1155,23 @@ def exposed_dp_comm(t_dp, t_bwd, buckets, overlap):
 
 
 def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap: bool,
-                     t_optimizer, per_mb_exposed=0.0, pass_m=None) -> dict:
+                     t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0) -> dict:
     """One optimizer step from its parts (vectorised), the one composition the analytic model
     and the simulator's analytic check share:
 
         step = m (t_stage + per-micro-batch exposed comm) + bubble + exposed DP reduce + optimizer
 
-    (Narayanan et al. 2021 §3; ``per_mb_exposed`` is e.g. ZeRO-3's exposed gathers). ``pass_m``: micro-batches per
-    run of the schedule where the loop runs it once per gradient-accumulation step (``Stack.pp_pass_microbatches``):
-    m / pass_m runs, each filling and draining the pipeline, i.e. m / pass_m bubbles of ``pass_m`` micro-batches."""
-    t_stage = t_fwd_mb + t_bwd_mb
-    steady = m * (t_stage + per_mb_exposed)
+    (Narayanan et al. 2021 §3; ``per_mb_exposed`` is e.g. ZeRO-3's exposed gathers). ``in_stage``: the part of
+    ``per_mb_exposed`` that every micro-batch's pass through a stage waits on, the fill's and drain's too, so the
+    bubble's stage time holds it: ZeRO-3 / FSDP gathered per micro-batch (each stage's forward pre-hook gathers its
+    first unit after the micro-batch's input arrives and its collectives pace that pass: Megatron-FSDP's
+    ``_pre_forward_param_unshard`` / ``_post_forward``), what the simulator's list schedule pays by spreading them
+    into the stage times (simulate.config ``from_detail``). ``pass_m``:
+    micro-batches per run of the schedule where the loop runs it once per gradient-accumulation step
+    (``Stack.pp_pass_microbatches``): m / pass_m runs, each filling and draining the pipeline, i.e. m / pass_m bubbles
+    of ``pass_m`` micro-batches."""
+    steady = m * (t_fwd_mb + t_bwd_mb + per_mb_exposed)
+    t_stage = t_fwd_mb + t_bwd_mb + in_stage
     if pass_m is None:
         bubble = bubble_time(pp, m, vpp, t_stage, interleaved)
     else:

@@ -518,10 +518,12 @@ def _optimizer_offload_rule(name: str, stack: str, fsdp: str, source: str) -> St
 
 def _expert_tp_rule(name: str, stack: str, what: str, source: str, who: str) -> StackRule:
     """A stack that splits the routed experts over TP without EP and keeps each whole with EP (expert-TP 1): ``what``
-    says how (the refusal's words), ``who`` names the stack in the figures ("torchtitan shards")."""
+    says how (the refusal's words), ``who`` names the stack in the figures ("torchtitan shards"). A stack whose TP
+    leaves the experts whole (``Stack.tp_splits_experts`` False) has its own rule (``ds-autotp-etp``)."""
     etp = lambda c: np.where(c.ep > 1, 1, c.tp)  # noqa: E731 -- the one expert-TP the stack runs
     return StackRule(name, stack, "parallel.etp", what, source,
-                     lambda st, m, t: _moe(m), lambda c, m, t: c.etp == etp(c),
+                     lambda st, m, t: _moe(m) and getattr(st, "tp_splits_experts", True),
+                     lambda c, m, t: c.etp == etp(c),
                      lambda c, m, t: f": {who} experts over TP{int(etp(c)[0])} with EP{int(c.ep[0])}, the plan has "
                                      f"ETP{int(c.etp[0])}")
 
@@ -845,6 +847,17 @@ RULES: tuple[StackRule, ...] = (
                     "transformers MoE configs: base_model_ep_plan 'layers.*.mlp.experts.gate_up_proj': 'grouped_gemm' "
                     "(whole experts per rank), base_model_tp_plan 'packed_colwise' / 'rowwise' on the experts (each "
                     "split over TP)", "transformers splits"),
+    # DeepSpeed's AutoTP on transformers 5's MoE layers (Stack.tp_splits_experts False): the 3-D expert parameters are
+    # no nn.Linear, so every TP rank holds and runs every expert; until hfep35 the deepspeed stack took the HF
+    # Trainer's expert-TP = TP (experts priced split over TP, with an all-reduce of their partial outputs)
+    StackRule("ds-autotp-etp", "hf", "parallel.etp",
+              "experts split over tensor parallelism (its AutoTP splits nn.Linear layers only, and transformers 5 "
+              "keeps a layer's experts as 3-D parameters, whole on every TP rank: expert-TP 1)",
+              "DeepSpeed deepspeed/module_inject/auto_tp.py AutoTP.tp_parser / get_layers (isinstance(submodule, "
+              "nn.Linear)); autotp_config.py AutoTPPresets.mixtral / deepseek_v2 (per-expert w1 / gate_proj linears); "
+              "tp_plan_converter.py SUPPORTED_STYLES (colwise, colwise_rep, colwise_gather_output, rowwise)",
+              lambda st, m, t: _moe(m) and not getattr(st, "tp_splits_experts", True), lambda c, m, t: c.etp == 1,
+              lambda c, m, t: f": expert-TP {int(c.etp[0])} at TP{int(c.tp[0])}"),
     # TP on the HF model code shards the linears only (Stack.tp_sequence_parallel False): the norms and residual stream
     # stay whole on every rank and each row-parallel output is all-reduced. Until hfsp34 those stacks were priced
     # with Megatron's sequence parallelism at TP > 1 (reduce-scatter / all-gather, norms and dropout over TP)
@@ -911,6 +924,14 @@ RULES: tuple[StackRule, ...] = (
               "boundaries: one contiguous run of layers per stage) and deepspeed/runtime/pipe/schedule.py "
               "TrainSchedule (1F1B over those stages; no interleaved schedule)",
               lambda st, m, t: True, lambda c, m, t: c.vpp == 1),
+    # ZeRO-2/3 shard the gradients, which the pipeline engine accumulates whole over its micro-batches and reduces
+    # itself; with one stage Megatron-DeepSpeed builds its plain GPTModel instead (--no-pipeline-parallel), where
+    # ZeRO-2/3 run. Until pp35 a PP 2 ZeRO-3 Llama-3-8B plan on this stack was priced (9.42 s a step)
+    StackRule("ds-zero-pp", "megatron-deepspeed", "parallel.zero",
+              "ZeRO-2/3 with pipeline parallelism (its pipeline engine runs ZeRO-0/1 only)",
+              "DeepSpeed deepspeed/runtime/pipe/engine.py PipelineEngine.__init__: assert "
+              "zero_optimization_stage() < 2, 'ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism'",
+              lambda st, m, t: True, lambda c, m, t: (c.zero < 2) | (c.pp == 1)),
     StackRule("ds-empty-stage", "megatron-deepspeed", "training.framework.pp_partition_method",
               "a pipeline stage without a transformer layer",
               "bigscience Megatron-DeepSpeed gpt_model.py GPTModelPipe: PP 'fails unless each stage has at least one "
@@ -1010,9 +1031,12 @@ def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     optimizer (ZeRO-1) with more than one replica, DDP (ZeRO-0) on a stack without ZeRO-1 (``Stack.has_zero1``), or
     the runtime's FSDP default (``FSDP_DEFAULT_ZERO``)."""
     row = FSDP_DEFAULT_ZERO.get(runtime(stack))
+    # with one replica, the stage an optimizer offload launches at (Stack.optimizer_offload_zero: Megatron's needs its
+    # distributed optimizer, ZeRO-1, QA 45)
+    one = int(getattr(stack, "optimizer_offload_zero", 0)) if getattr(stack, "optimizer_offload", False) else 0
     if row is None:  # a stack without ZeRO-1 (Stack.has_zero1: the HF Trainer) runs plain DDP by default
-        return 1 if dp > 1 and getattr(stack, "has_zero1", True) else 0
-    return 0 if dp * cp <= 1 else row[pp > 1]
+        return 1 if (dp > 1 or one) and getattr(stack, "has_zero1", True) else 0
+    return one if dp * cp <= 1 else row[pp > 1]
 
 
 #: The expert-tensor-parallel degree a runtime runs under expert parallelism when the job leaves ``parallel.etp``
@@ -1030,6 +1054,8 @@ def default_etp(stack, tp: int, ep: int) -> int:
     >>> default_etp("torchtitan", tp=2, ep=8), default_etp("torchtitan", tp=2, ep=1), default_etp("megatron-core", 2, 8)
     (1, 2, 2)
     """
+    if not getattr(stack, "tp_splits_experts", True):  # DeepSpeed's AutoTP: experts whole on every TP rank
+        return 1
     return ETP_UNDER_EP.get(runtime(stack), tp) if ep > 1 else tp
 
 

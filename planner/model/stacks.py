@@ -459,6 +459,14 @@ class Stack:
     #: ``apply_fsdp`` sets ``reshard_after_forward=False`` "for PP"; torch.distributed.pipelining
     #: ``backward_maybe_with_nosync`` disables gradient sync and reshard until the last backward)
     pp_fsdp_unsharded: bool = False
+    #: under pipeline parallelism its FSDP's reshard after forward, whatever the ``reshard_after_forward`` option
+    #: (None: the option as set): False on torchtitan, whose ``fsdp_reshard_after_forward: default`` policy is
+    #: ``reshard_after_forward = not pp_enabled`` (``apply_fsdp``) and which planner.present.emit launches as
+    #: ``never`` under PP. NeMo AutoModel's ``apply_fsdp`` passes its ``reshard_after_forward`` through with or
+    #: without PP: resharded after forward, a stage of a ``pp_fsdp_unsharded`` stack is gathered again in every
+    #: micro-batch's backward (pipelining's ``backward_maybe_with_nosync`` skips the reshard after backward, so the
+    #: next forward finds it gathered) and reduce-scattered once, at the last backward (planner.model.step_time)
+    pp_reshard_after_forward: bool | None = None
     #: without pipeline parallelism, its FSDP2 skips the reduce-scatter and the reshard after backward of every
     #: micro-batch but the last (``set_requires_gradient_sync(False)``, ``set_reshard_after_backward(False)``) and
     #: accumulates unsharded gradients: NeMo AutoModel's ``BackendConfig.enable_fsdp_optimizations`` (default
@@ -649,6 +657,13 @@ class Stack:
     #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
     #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``
     offloads: tuple[str, ...] = ("optimizer",)
+    #: the least ZeRO stage its optimizer offload runs at with one data-parallel replica too (planner.model.offload
+    #: ``valid_masks``; with more, every stack's needs ZeRO >= 1): 1 on the Megatron-Core stacks, whose
+    #: ``--optimizer-cpu-offload`` needs ``--use-precision-aware-optimizer``, which needs ``--use-distributed-optimizer``
+    #: at any DP (Megatron-LM megatron/training/arguments.py ``validate_args``), so a DP 1 plan with it launches the
+    #: distributed optimizer: ZeRO-1, its label (QA 45: Llama-3.1-405B TP8 PP64 DP1 was labelled z0 while its launch
+    #: wrote ``--use-distributed-optimizer``); 0 where the offload is not tied to a stage's flag at DP 1
+    optimizer_offload_zero: int = 0
     #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
     #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
     #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies), "bf16" = the
@@ -707,6 +722,15 @@ class Stack:
     #: tokens (ep_size = tp_size), so the shared expert's GEMMs are the whole T x shared-width ones on each rank.
     #: False: Megatron-Core's SharedExpertMLP, split over TP like the dense MLP (moe/shared_experts.py)
     moe_ep_shared_whole: bool = False
+    #: its tensor parallelism splits the routed experts (expert-TP = TP without EP). False where it leaves them whole
+    #: on every TP rank, which then runs every expert on the whole micro-batch: DeepSpeed's AutoTP swaps ``nn.Linear``
+    #: modules only (deepspeed/module_inject/auto_tp.py ``AutoTP.tp_parser`` / ``get_layers``: ``isinstance(submodule,
+    #: nn.Linear)``), its partition presets name the per-expert linears of the old layouts (autotp_config.py
+    #: ``AutoTPPresets.mixtral`` ``block_sparse_moe.experts.N.w1``, ``deepseek_v2`` ``mlp.experts.N.gate_proj``) and
+    #: its HF tp_plan converter takes colwise / rowwise / colwise_gather_output only (tp_plan_converter.py
+    #: ``SUPPORTED_STYLES``; an MoE plan's ``packed_colwise`` / ``moe_tp_experts`` falls back to the presets), while
+    #: transformers 5 holds a layer's experts as 3-D parameters (``experts.gate_up_proj`` / ``down_proj``)
+    tp_splits_experts: bool = True
     #: the stack has Megatron-Core's combined-1F1B EP all-to-all overlap (``moe_a2a_overlap`` below)
     has_moe_a2a_overlap: bool = False
     #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
@@ -974,6 +998,13 @@ class Stack:
         return {k: getattr(self, k) for k in OPTIONS
                 if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))}
 
+    def raf_under_pp(self, pp_on: bool) -> bool:
+        """Whether its FSDP reshards after forward with (``pp_on``) or without a pipeline (``pp_reshard_after_forward``
+        under one, else the ``reshard_after_forward`` option)."""
+        if pp_on and self.pp_reshard_after_forward is not None:
+            return self.pp_reshard_after_forward
+        return self.reshard_after_forward
+
     def reshard_label(self, zero: int | None = None, pp: int | None = None) -> str | None:
         """``reshard_after_forward`` as a plan at ZeRO ``zero`` and PP ``pp`` runs it (``zero`` None: the option as
         set). The option is ZeRO-3's: an FSDP2 stack's ZeRO-2 never reshards (``fsdp2_dp``), a stack that keeps the
@@ -983,7 +1014,8 @@ class Stack:
         if zero is None:
             return on
         if zero >= 3:
-            return "off (kept gathered under PP)" if (pp or 1) > 1 and self.pp_fsdp_unsharded else on
+            kept = (pp or 1) > 1 and self.pp_fsdp_unsharded and not self.raf_under_pp(True)
+            return "off (kept gathered under PP)" if kept else on
         if zero == 2 and self.fsdp2_dp:
             return "off (ZeRO-2: FSDP2 without reshard)"
         return None
@@ -1459,7 +1491,7 @@ STACKS: dict[str, Stack] = {
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
-        module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
+        module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
@@ -1490,7 +1522,7 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type; "
                 "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
-        "torchtitan", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True,
         # gpt-oss: FlexAttention only ("gpt-oss only supports FlexAttention"), ``return_lse=True``, then the sinks as
         # eager ``torch.sigmoid(lse - self.sinks)``, ``output * sink_scale.to(output.dtype)``
@@ -1513,6 +1545,7 @@ STACKS: dict[str, Stack] = {
         moe_ep_allreduce=True,  # the HF model code's ep_plan, as its rules (hf-ep-tp, hf-etp) take it
         tp_sequence_parallel=False,  # AutoTP: LinearLayer / LinearAllreduce, norms whole (rule hf-tp-sp)
         moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
+        tp_splits_experts=False,  # AutoTP splits nn.Linear only: transformers 5's 3-D experts whole (rule ds-autotp-etp)
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(

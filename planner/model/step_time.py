@@ -93,6 +93,7 @@ import dataclasses
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
+from planner.model.evaluation import spread_zero3
 from planner.model.comm import collective_time, members_per_node, nic_bytes, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
@@ -155,7 +156,8 @@ OPTIMIZER_BYTES_FOREACH = {"adam": 72.0, "adamw": 80.0}
 # planner.model.stacks (``Framework`` is its pre-registry name for a stack).
 
 
-def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True):
+def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True,
+                         atp=None, dtp=None):
     """(forward, backward) HBM bytes per token of one layer that the Hugging Face model code run eagerly pays
     beyond the elementwise count in ``elementwise`` (the ``unfused`` path: a stack with eager fp32 ops and no
     compile -- hf-trainer, deepspeed, and torchtitan run with ``compile=False``):
@@ -170,15 +172,20 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
       the dense layers' MLP only (MoE experts are priced by planner.model.moe); none when the base is frozen
       (``bias_grads`` False: peft's LoRA leaves the biases without gradients, ``bias="none"``).
 
+    The attention's bias gradients are split over ``atp`` and the dense MLP's over ``dtp`` (default ``tp``; whole
+    under an HF EP plan that leaves them out, ``LayerContext.atp`` / ``dtp``; until hfep35 over TP).
+
     Counted op by op on a real torch model: tests/test_step_time.py ``test_eager_hf_layer_bytes_match_real_ops``.
     Megatron's fused bias-dropout-add and torch.compile (inductor fuses the dropout and the bias reduction
     into neighbouring kernels) do not pay them; the stacks that do are the ``unfused`` ones."""
     h, f = m.hidden, m.dense_width
     drop = 2.0 * (2.0 * act_b * h / sp_div) if dropout else 0.0  # two branches, read + write
     dense = 1.0 - m.moe_layers / m.layers
-    widths = (m.q_dim + 2 * m.kv_dim) / tp if m.qkv_bias else 0.0
+    atp = tp if atp is None else atp
+    dtp = tp if dtp is None else dtp
+    widths = (m.q_dim + 2 * m.kv_dim) / atp if m.qkv_bias else 0.0
     if m.linear_bias:
-        widths = widths + h / sp_div + dense * (m.mlp_up_factor * f / tp + h / sp_div)
+        widths = widths + h / sp_div + dense * (m.mlp_up_factor * f / dtp + h / sp_div)
     return drop, drop + (act_b * widths if bias_grads else 0.0)
 
 
@@ -370,6 +377,10 @@ class LayerContext:
     #: transformers EP plan leaves them whole on every rank (moe ``HF_EP_PLANS``; until hfep34 split over TP)
     atp: np.ndarray = 1.0
     dtp: np.ndarray = 1.0
+    #: the degree the routed experts' gate activation is split over: on the HF code its expert-TP (1 under EP, whose
+    #: grouped_mm_experts_forward runs it on all T x top_k rows at full width on every rank, and under DeepSpeed's
+    #: AutoTP; TP under transformers' TP plan), else TP (moe ``moe_layer``)
+    xtp: np.ndarray = 1.0
 
     @property
     def links(self):
@@ -449,7 +460,9 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
                         wgrad=wgrad, bf16_share=bf16_share, mtp_share=mtp_share,
                         moe_share=m.moe_layers / m.layers, T=T,
                         atp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "attention"), dtype=np.float64),
-                        dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64))
+                        dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
+                        xtp=np.asarray(etp if m.moe is not None and getattr(fw, "moe_ep_allreduce", False) else tp,
+                                       dtype=np.float64))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -614,6 +627,8 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, s
         full_b = full_b / 2
         shard_b = (sh["*"] * (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q))
                    + act_fn_b * (sh["-"] * fd + sh["E"] * f))
+    # the MoE layers' gate activation on all T x top_k rows under the HF code's EP (LayerContext.xtp)
+    attn_b = attn_b + act_fn_b * f * c.moe_share * (tp / c.xtp - 1.0)
     if m.hybrid:
         attn_b = 0.0  # no HF EP plan prices a hybrid
     return Elementwise(eff.memory_time(T * (full_b / sp_div + (shard_b + attn_b) / tp), hbm), norm_b, act_fn_b,
@@ -752,7 +767,8 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, 
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * (moe.eager_b + moe.bwd_extra)
     mb_fwd = mb_fwd + moe_share * moe.eager_f
     if ew.unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
-        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(c.wgrad))
+        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(c.wgrad),
+                                          atp=c.atp, dtp=c.dtp)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * hf_f, hbm), mb_bwd + eff.memory_time(T * hf_b, hbm)
     if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
         nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
@@ -762,7 +778,7 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, 
         # paths), on the attention blocks' q-wide output; compiled blocks (torchtitan's per-block torch.compile)
         # fuse the four ops into one pointwise kernel, left unpriced (Stack.sink_rescale_kernels)
         sk_f, sk_b = SINK_RESCALES[fw.sink_rescale_form](act_b, m.q_dim / m.heads)
-        out_el = T * m.q_dim / tp * sh["*"]
+        out_el = T * m.q_dim / c.atp * sh["*"]  # on the attention's split (whole under an HF EP plan without it)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(out_el * sk_f, hbm), mb_bwd + eff.memory_time(out_el * sk_b, hbm)
     # DeepSpeed's partitioned activation checkpoint (Stack.partition_activations, full recompute only): the input
     # slice cloned in the checkpoint call (not in its re-run, ``pa_fwd`` below), re-assembled in the backward
@@ -802,7 +818,13 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     # the blocks split over TP: an HF EP plan that leaves attention (and the dense MLP) whole has no all-reduce for
     # them, the experts' ``moe_tp_experts`` all-reduce stays (LayerContext.atp / dtp; until hfep34 both priced)
-    mlp_split = c.moe_share + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
+    # (an MoE MLP on the HF code has its all-reduce where the experts are split -- over TP, or over EP by
+    # moe_tp_experts -- or its shared experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
+    # experts are whole on every rank, Stack.tp_splits_experts)
+    moe_ar = 1.0
+    if m.moe is not None and getattr(fw, "moe_ep_allreduce", False):
+        moe_ar = np.where((c.etp > 1) | (c.ep > 1) | bool(m.moe.shared_experts), 1.0, 0.0)
+    mlp_split = c.moe_share * moe_ar + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
     split = (np.where(c.atp < tp, 0.0, 1.0) + mlp_split) / 2.0
     half = tp_ar * (1 - tp_comm_overlap) * blocks * split  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
@@ -1007,6 +1029,8 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graph
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math), on
     # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
     T_head = T if t.head_tokens_per_seq is None else np.minimum(T, c.mb * t.head_tokens_per_seq / c.cp)
+    # an HF EP plan names no lm_head: whole on every rank (moe ``HfEpPlan.lm_head``; until hfep35 over TP)
+    tp = np.asarray(moe_mech.hf_ep_tp(m, fw, tp, c.ep, "lm_head"), dtype=np.float64)
     lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
     ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm) for b in cross_entropy_bytes(act_b, fw.ce_unfused))
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
@@ -1322,7 +1346,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
     split = stage_split(m, cc, split_runtime(fw, m), blocks=muon is not None)  # Muon reads each stage's blocks
     f_dense, f_exp, l_dense, l_exp, layers, _ = split.params()
-    stage_p_dense = np.maximum(f_dense, l_dense) / tpf
+    # what an HF EP plan leaves whole is gathered and reduced whole by every rank (moe ``hf_ep_whole_params``, as
+    # memory ``dense_rank``; until hfep35 over TP)
+    ep_whole = moe_mech.hf_ep_whole_params(m, fw, tpf, ep, pp)
+    stage_p_dense = (np.maximum(f_dense, l_dense) - ep_whole) / tpf + ep_whole
     etpf = etp.astype(np.float64)
     stage_p_exp = np.maximum(f_exp, l_exp) / (etpf * ep)
     # the ZeRO sharding groups: dense over dp_shard x cp ranks (HSDP; dp x cp when dp_shard = dp), experts over
@@ -2098,9 +2125,14 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     # AutoModel's deferred FSDP sync without PP (Stack.fsdp_defer_sync): the same once-per-step gather and
     # reduce-scatter where the weights are not resharded after forward; with reshard after forward
     # (``defer_rs``) one gather per micro-batch (the backward's) and the reduce-scatter once per step
+    # Resharded after forward under PP (Stack.pp_reshard_after_forward: NeMo AutoModel's option passed through; torchtitan
+    # keeps it off under PP) a stage of such a stack is gathered in every micro-batch's backward (pipelining skips the
+    # reshard after backward, so the next forward finds it gathered) and reduce-scattered once: ``defer_rs``
     defer = bool(getattr(fw, "fsdp_defer_sync", False))
-    held = (dz >= 3) & (((dpp > 1) & fw.pp_fsdp_unsharded) | (defer & ~raf))
-    defer_rs = (dz >= 3) & ~held & defer
+    pp_sync = (dpp > 1) & bool(fw.pp_fsdp_unsharded)
+    raf = np.where(pp_sync & ~fsdp_z2, fw.raf_under_pp(True), raf)
+    held = (dz >= 3) & (pp_sync | defer) & ~raf
+    defer_rs = (dz >= 3) & ~held & (pp_sync | defer)
     # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
     # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
     rep_mb = (dz >= 3) & ~held & fw.hsdp_all_reduce_per_microbatch
@@ -2274,11 +2306,13 @@ class StepParts:
     pp_hop: np.ndarray
 
 
-def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes):
+def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
     """(pp_fill, pp_hop): the sends the overlapped interleaved schedule cannot hide (``pipeline.fill_exposure``) and
-    the mean send of its warm-up / cool-down path (the simulator's link delay); zeros where no row overlaps them."""
+    the mean send of its warm-up / cool-down path (the simulator's link delay); zeros where no row overlaps them.
+    ``z3_mb``: exposed ZeRO-3 gathers per micro-batch, part of each chunk's pass (``compose_step``), spread over the
+    forward and backward as the simulator spreads them (evaluation ``spread_zero3``)."""
     fw, n, pp, m_micro, g = s.fw, s.n, s.pp, s.m_micro, s.g
-    t_fwd_mb, t_bwd_mb = st.t_fwd_mb, st.t_bwd_mb
+    t_fwd_mb, t_bwd_mb = spread_zero3(st.t_fwd_mb, st.t_bwd_mb, np.broadcast_to(z3_mb, np.shape(st.t_fwd_mb)))
     # the sends the overlapped interleaved schedule cannot hide: in its forward-only warm-up and backward-only
     # cool-down each chunk waits for its input (Megatron-Core forward_backward_pipelining_with_interleaving with
     # ``overlap_p2p_comm``: the recv posted after one forward is waited on before the next), 2 (pp vpp - 1) sends at
@@ -2312,12 +2346,18 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     t_fwd_mb, t_bwd_mb, t_dp, held, per_layer = st.t_fwd_mb, st.t_bwd_mb, dpt.t_dp, dpt.held, zx.per_layer
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term), once per run of the schedule
+    # ZeRO-3 / FSDP gathered per micro-batch (not a stage held gathered: ``dpt.held``) is gathered by every
+    # micro-batch's pass through the stage, the pipeline's fill and drain too: Megatron-FSDP's forward pre-hook
+    # all-gathers each unit and its post-forward hook releases it whatever the pipeline (megatron_fsdp.py
+    # ``_pre_forward_param_unshard``, ``_post_forward``; no PP case), so its exposed gathers are in the bubble's stage
+    # time (``in_stage``), as the simulator's list schedule pays them (simulate.config ``from_detail``). Until pp35
+    # they were counted m times outside the bubble: (pp - 1) x comm_zero3 / m under the simulated step (QA 45)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
                             t_dp, per_layer, s.overlap_grad_reduce, t_opt + off_step,
                             zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
-                            getattr(fw, "pp_pass_microbatches", None))
+                            getattr(fw, "pp_pass_microbatches", None), in_stage=zx.z3_exposed_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
-    pp_fill, pp_hop = pipeline_fill(c, s, st)
+    pp_fill, pp_hop = pipeline_fill(c, s, st, zx.z3_exposed_mb)
     step = step + pp_fill
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = _hidden_cost(s, t_dp, exposed_dp, dpt.nccl_sms)
@@ -2346,7 +2386,9 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     pass_m = getattr(fw, "pp_pass_microbatches", None)
     if pass_m is not None and fw.pp_fsdp_unsharded and not dpt.defer:
         runs = m_micro / np.minimum(m_micro, float(pass_m))
-        extra = np.where(held[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)  # (exposed_dp holds the gather by now)
+        # (exposed_dp holds the held stage's gather by now; a stage resharded after forward, ``defer_rs``, gathers per
+        # micro-batch already and reduce-scatters per run)
+        extra = np.where((held | dpt.defer_rs)[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)
         exposed_dp, step = exposed_dp + extra, step + extra
     return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
                      pp_fill=pp_fill, pp_hop=pp_hop)

@@ -42,7 +42,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import offline_usd, trace_note, usd_per_million
+from planner.present.serving import offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes,
                                       spot_range, tokens_words)
@@ -1049,7 +1049,9 @@ def _replicas_month(r: dict, of: str = "") -> str:
     """A re-sized fleet in words: "10 replicas ($13.6k a month)", or why the option cannot serve it."""
     if not r.get("replicas"):
         return f"the option cannot serve it ({r.get('reason') or 'no size meets the targets'})"
-    return f"{count_of(r['replicas'], 'replica')}{of} ({fmt_usd(r['usd_per_month'])} a month)"
+    rng = r.get("replicas_range")  # the screen's count, not simulated: its likely range (serving_budget.replica_range)
+    return (f"{count_of(r['replicas'], 'replica')}{of} ({fmt_usd(r['usd_per_month'])} a month"
+            + (f"; likely {rng[0]:,} to {rng[1]:,}, {r['bound_by']}-bound" if rng else "") + ")")
 
 
 def serving_budget_risks(b: dict, best: dict) -> list[str]:
@@ -1058,9 +1060,10 @@ def serving_budget_risks(b: dict, best: dict) -> list[str]:
     what = f"{best['hardware']} TP{best['tp']}"
     base = b.get("analytic_replicas")
     now = (f"; it sizes {count_of(base, 'replica')} at today's {fmt_rate(b['qps'])} requests/s"
-           + (f" (the simulation: {b['replicas']:,})" if b["sized_by"] == "simulated" and base != b["replicas"] else "")
+           # simulated or not, said beside the what-ifs: they are the screen's, the plan's count may be the simulation's
+           + (f" (the simulation sized it at {b['replicas']:,})" if b["sized_by"] == "simulated" else "")
            if base else "")
-    out = ["QPS growth (the analytic screen of " + what + "): "
+    out = ["QPS growth (the analytic screen of " + what + ", not simulated): "
            + "; ".join(f"at {g['factor']:g}x ({fmt_rate(g['qps'])} requests/s) {_replicas_month(g)}" for g in b["qps_growth"])
            + now + "."]
     p = b.get("prompt_growth")
@@ -1140,6 +1143,13 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         if best.get("offline_replicas"):
             rows += [["replicas (analytic)", str(best["offline_replicas"])],
                      ["finishes in (analytic)", fmt_run_time(best["offline_hours"])]]
+    ob = res.get("offline_budget")
+    if ob:  # an offline job has no month: the whole job's $, its hours on the plan's replicas, and the likely range
+        rows += [["job cost", offline_words(ob)],
+                 ["likely range (model error)", (f"{fmt_run_time(ob['hours_range'][0])} to "
+                                                 f"{fmt_run_time(ob['hours_range'][1])}, {fmt_usd(ob['usd_range'][0])} "
+                                                 f"to {fmt_usd(ob['usd_range'][1])}" if ob["hours_range"] else
+                                                 ob["range_basis"]) + " (Risks)"]]
     budget = res.get("budget")
     if budget:  # a budget line is written per month and per year: the fleet's $/h over 730 h a month
         rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, on-demand)", fmt_usd(budget["usd_per_month"])],
@@ -1175,8 +1185,11 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     # simulated), offline the simulated backlog's where simulated, else the analytic figure; ``ranking`` says the rule
     # a generic model (a CNN) has one request latency, in the TPOT field: the terminal calls it "p99 ms"
     lat_col = "TPOT ms" if llm else "p99 ms"
+    # a real-time LLM option's replicas are set by the throughput or a latency target: which likely range applies
+    # (serving_budget.fleet_bound / replica_range)
+    set_by = any(o.get("bound_by") for o in opts[:top])
     secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", lat_col, "$/1M req", "meets latency",
-                                           "sized"],
+                                           "sized"] + (["replicas set by"] if set_by else []),
                                           [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or o.get("offline_replicas") or "-"),
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
                                             # a generic model has no TTFT (its one latency is the TPOT column), an
@@ -1187,8 +1200,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             # offline: no latency target to meet ("yes" read as a target met)
                                             ("yes" if o.get("meets_latency") else "no") if realtime else "-",
                                             "sim" if o.get("sized_by") == "simulated" else "analytic"]
+                                           + ([o.get("bound_by") or "-"] if set_by else [])
                                            for o in opts[:top]], "analytic latency of each option; "
-                                          + (res.get("ranking") or "replicas: simulated where the option was simulated"))]))
+                                          + (res.get("ranking") or "replicas: simulated where the option was simulated")
+                                          + ("; replicas set by: the throughput, or the TPOT / TTFT target, "
+                                             "which sets the likely range (the recommended one's: Risks)"
+                                             if set_by else ""))]))
     risks = []
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         # the targets as given, with their unit: "vs target 1000.0" was printed
@@ -1208,6 +1225,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         risks += serving_budget_risks(budget, best)
     if res.get("accuracy"):  # the likely range (serving_budget.replica_range); held-out runs of models like this one
         risks.append("Model accuracy: " + res["accuracy"] + ".")
+    osp = (ob or {}).get("spot")
+    if osp:  # an offline job on spot: its nodes' reclaims over the run, not in its $ (serving_budget.offline_budget)
+        lo, hi = osp["reclaims_range"]
+        risks.append(f"Spot: {osp['reclaims']:.2f} reclaims expected over the {fmt_run_time(ob['hours'])} run "
+                     f"({lo:.2f} to {hi:.2f}), each a node gone ~{osp['capacity_wait_minutes']:.0f} min and its "
+                     f"requests in flight rerun; not in the $ ({osp['source']}).")
     util = (sim or {}).get("utilisation", best.get("utilisation"))
     if util is not None and util > 0.9:
         at = _load_words((sim or {}).get("qps", tgt.get("qps")), replayed)
@@ -1228,7 +1251,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         summary["simulated"] = {k: sim.get(k) for k in ("ttft_ms", "tpot_ms", "e2e_ms", "goodput", "replicas", "qps",
                                                         "saturated_rps_per_replica", "utilisation", "meets_targets")}
     return Report(title, secs, {"workload": "serving", "best": summary,
-                                **({"budget": budget, "accuracy": res.get("accuracy")} if budget else {})})
+                                **({"budget": budget, "accuracy": res.get("accuracy")} if budget else {}),
+                                **({"offline_budget": ob, "accuracy": res.get("accuracy")} if ob else {})})
 
 
 def _tabular_risks(res: dict, acc: Optional[dict], basis: str) -> list[str]:

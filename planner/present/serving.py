@@ -12,7 +12,7 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
-from planner.units import duration_column, fmt_given, fmt_rate, fmt_sig, fmt_usd
+from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd
 
 
 def _ms(x) -> str:
@@ -38,6 +38,22 @@ def budget_words(b: dict) -> str:
     """
     return (f"{fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x {b['hours_per_month']:,.0f} h, on-demand), "
             f"per year {fmt_usd(b['usd_per_year'])}")
+
+
+def offline_words(b: dict) -> str:
+    """An offline job's whole cost (``serving_budget.offline_budget``) in one line: ``planner serve``'s "job cost:",
+    the report's and the app's (an offline job has no month: it ends).
+
+    >>> offline_words(dict(usd=152.61, requests=5e6, replicas=1, hours=265.4, price="spot", usd_per_hr=0.575,
+    ...                    usd_per_million_requests=30.52, usd_per_million_output_tokens=0.1192,
+    ...                    usd_per_million_tokens=0.01324))
+    '$152.61 for 5,000,000 requests (1 replica for 11.1 d at $0.57/h, spot): $30.52 per 1M requests, $0.119 per 1M output tokens, $0.0132 per 1M tokens (prompt + output)'
+    """
+    return (f"{fmt_usd(b['usd'])} for {b['requests']:,.0f} requests ({count_of(b['replicas'], 'replica')} for "
+            f"{fmt_run_time(b['hours'])} at {fmt_usd(b['usd_per_hr'])}/h, {b['price']}): "
+            f"{usd_per_million(b['usd_per_million_requests'])} per 1M requests, "
+            f"{usd_per_million(b['usd_per_million_output_tokens'])} per 1M output tokens, "
+            f"{usd_per_million(b['usd_per_million_tokens'])} per 1M tokens (prompt + output)")
 
 
 def _rps(x: float) -> str:
@@ -103,8 +119,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         goal += f"\n[yellow]trace:[/] {esc(note)}"
     con.print(f"[bold]{head}[/]\n{goal}")
     cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
-            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes", "$/h",
-            "$/1M req", "$/1M req batch", "sized"]
+            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "set by", "nodes",
+            "$/h", "$/1M req", "$/1M req batch", "sized"]
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
              f"{r['tpot_ms']:.1f}" if r.get("tpot_ms") is not None else "n/a",  # one output token: no TPOT (NO_TPOT)
@@ -113,6 +129,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
              # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
              # beside the $ of the 6 the simulated backlog needed)
              _rps(r['requests_per_s_per_replica']), str(_shown_replicas(r, realtime)),
+             # what set the replicas: throughput, the TPOT or the TTFT target (serving_budget.fleet_bound), which
+             # decides the likely range the budget states; "-" offline and without a QPS
+             r.get("bound_by") or "-",
              str(r.get("nodes", "-")),
              fmt_usd(r.get("usd_per_hr")),
              # an offline job is costed by its batch column only: the real-time full-load rate beside it ($160.12 next
@@ -154,6 +173,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     b = res.get("budget")
     if b:  # a budget line is written per month and year: the fleet's $/h over 730 h a month (serving_budget)
         con.print(f"[bold]per month:[/] {budget_words(b)}", highlight=False)
+    ob = res.get("offline_budget")
+    if ob:  # an offline job has no month: what the whole job costs and how long it runs (serving_budget)
+        con.print(f"[bold]job cost:[/] {esc(offline_words(ob))}", highlight=False)
     if res.get("accuracy"):
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):
@@ -254,7 +276,7 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
 HARDWARE_FOLDED = 14
 
 
-def _table(con, title: str, cols: list[str], rows: list[list[str]], optional=("$/1M req batch", "bound", "nodes")):
+def _table(con, title: str, cols: list[str], rows: list[list[str]], optional=("$/1M req batch", "set by", "bound", "nodes")):
     """The options as a table without the columns no shown row fills ("-" in every row: TTFT for a model
     that is not an LLM, replicas, nodes and $/h for an offline job). Where the terminal is narrower than
     the table, the headers break at their spaces and slashes, the hardware name folds onto more lines and

@@ -34,7 +34,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import RUNS_ON, check_platform, recompute_split
-from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, refusal_error, refusal_note, sp_off_note,
+from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
@@ -508,7 +508,13 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
     for v, var in enumerate(variants):
         rows = vrows[v].copy() if v in vrows else var.rows(c)
         for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
-            rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
+            pm = misfit.get(q, np.zeros(len(c), dtype=bool))
+            pz, vz = variants[q].one_replica_zero, var.one_replica_zero
+            if pz is not None and vz is not None and pz != vz:  # its one-replica rows are the parent's at another
+                tw = one_replica_twins(c, pz, vz)                # stage (Megatron's offload at ZeRO-1): their twins'
+                pm = pm.copy()
+                pm[tw >= 0] = pm[tw[tw >= 0]]
+            rows &= pm
         tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
         if var.root is not None and var.root in roots and rows.any():
             ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)

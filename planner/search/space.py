@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from itertools import product
 from types import SimpleNamespace
 from typing import Iterator
@@ -332,6 +332,33 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
     return Candidates.concat(parts)
 
 
+def one_replica_zeros(job: JobSpec) -> int:
+    """The highest ZeRO stage a layout with one replica (DP x CP = 1) is searched at: 0, where ZeRO shards nothing, or
+    1 where a stack the job may run offloads its optimizer only at ZeRO-1 (``Stack.optimizer_offload_zero``: Megatron's
+    distributed optimizer, which its launch writes: QA 45) and the job leaves that offload on or open."""
+    t = job.training
+    if is_auto(job):
+        return 1 if getattr(t.framework, "optimizer_offload", None) is not False else 0
+    st = from_training(t)
+    may = st.optimizer_offload or ("optimizer_offload" in open_options(t) and "optimizer" in st.offloads)
+    return int(st.optimizer_offload_zero) if may else 0
+
+
+def one_replica_twins(c: Candidates, z_from: int, z_to: int) -> np.ndarray:
+    """Per row of ``c``: for a row with one replica (DP x CP = 1) at ZeRO ``z_to``, the index of the same layout at
+    ZeRO ``z_from`` (-1 where there is none, and on every other row). An offload variant's one-replica rows are at
+    another stage than its parent's (``StackVariant.one_replica_zero``), and it is tried only where its twin did not
+    fit (planner.search.recommend)."""
+    cols = [np.broadcast_to(np.asarray(getattr(c, f.name)), (len(c),)) for f in fields(c)
+            if f.name != "zero" and getattr(c, f.name) is not None and np.ndim(getattr(c, f.name)) <= 1]
+    one = (np.asarray(c.dp) * np.asarray(c.cp) == 1)
+    out = np.full(len(c), -1, dtype=np.int64)
+    src = {tuple(x[i] for x in cols): i for i in np.flatnonzero(one & (c.zero == z_from))}
+    for i in np.flatnonzero(one & (c.zero == z_to)):
+        out[i] = src.get(tuple(x[i] for x in cols), -1)
+    return out
+
+
 def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
     """The valid rows of one chunk of the product, with DP filled in."""
     m, t, p = job.model, job.training, job.parallel
@@ -352,8 +379,9 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
         # a generic model's small micro-batches only as the replica's whole share (D.GENERIC_SMALL_MICRO_BATCHES)
         ok &= (mb >= D.GENERIC_MICRO_BATCHES[0]) | (mb * dp == t.global_batch)
     # pruning, not validity: choices that equal or lose to one already in the space
-    if p.zero is None:  # ZeRO with one replica is ZeRO-0 (a stage the job fixes is kept: it is its layout)
-        ok &= ~((zero > 0) & (dp * cp == 1))
+    if p.zero is None:  # ZeRO with one replica is ZeRO-0 (a stage the job fixes is kept: it is its layout), or the
+        # stage an optimizer offload launches at (Stack.optimizer_offload_zero); each variant keeps its own (StackVariant)
+        ok &= ~((zero > one_replica_zeros(job)) & (dp * cp == 1))
     if m.is_transformer:
         ok &= tp * cp <= max(g, 1) * 8  # TP*CP beyond 8 nodes is never sensible
     n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = (x[ok] for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp))
@@ -417,6 +445,10 @@ class StackVariant:
     min_zero: int = 0
     #: the least PP of the rows it differs from the base on: 2 for Megatron's own pipeline split (``pp_split``)
     min_pp: int = 0
+    #: the ZeRO stage of its rows with one replica (DP x CP = 1), where the stages shard nothing and the search keeps
+    #: one: 0, or ``Stack.optimizer_offload_zero`` with optimizer offload (the stage its launch writes); None: the job
+    #: fixes ``parallel.zero``
+    one_replica_zero: int | None = None
     #: the variant ``could_fit`` screens it against: the same values without offload (None: this
     #: one), for a recompute list without offload the same combination under the default list
     root: int | None = None
@@ -458,6 +490,8 @@ class StackVariant:
         if self.min_pp:  # Megatron's own split: only where it differs from the balanced one (the same plan elsewhere)
             ok &= (c.pp >= self.min_pp) & balanced_rows(self.model.layers, c.pp, c.vpp,
                                                         split_runtime(replace(self.stack, pp_split=None), self.model))
+        if self.one_replica_zero is not None:
+            ok &= (c.dp * c.cp > 1) | (c.zero == self.one_replica_zero)
         if self.modules is not None:
             ok &= c.rc == SELECTIVE
         return ok
@@ -518,8 +552,10 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         root = index[tuple(first.get(n, v) if n.endswith("_offload") else v for n, v in zip(names, vals))]
         # Megatron's split can hold any rank's memory (no could_fit screen): tried wherever its parent misfits
         screened = bool(parents) and values.get("pp_split") != "megatron"
+        vst = base.with_options(**values) if values else base
         out.append(StackVariant(
-            stack=base.with_options(**values) if values else base, values=values, parents=parents,
+            stack=vst, values=values, parents=parents,
+            one_replica_zero=None if p.zero is not None else (vst.optimizer_offload_zero if vst.optimizer_offload else 0),
             root=root if screened else None, model=m, training=t, min_pp=2 if values.get("pp_split") == "megatron" else 0,
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused

@@ -283,11 +283,16 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
                          "price shorter examples, packed or padded")
         elif m.is_transformer and t.mean_example_tokens > t.seq_len and t.packing != "concatenated":
             # packed and padded rows hold one example at most seq_len long (sequences_per_epoch): the rest of each is
-            # not trained, which cuts the run's tokens unsaid (QA 43)
+            # not trained, which cuts the run's tokens unsaid (QA 43). So does TRL's default packing, SFTConfig
+            # packing_strategy "bfd" (trl/data_utils.py pack_dataset -> _pack_bfd with on_seq_length_overflow
+            # "truncate"; earlier releases ``pc.list_slice(column, 0, seq_length)``). Its "bfd_split" cuts an example
+            # into seq_len fragments, each attending to itself (position_ids restart per fragment): all tokens trained,
+            # a full fragment attends over its whole row, as "concatenated" (TRL's "wrapped", _pack_wrapped) prices
             notes.append(f"training.mean_example_tokens {t.mean_example_tokens:,.0f} is more than seq_len "
                          f"{t.seq_len:,}: each example is truncated to {t.seq_len:,} tokens ("
-                         f"{1 - t.seq_len / t.mean_example_tokens:.0%} of the dataset's tokens not trained; "
-                         "training.packing: concatenated splits examples across rows instead)")
+                         f"{1 - t.seq_len / t.mean_example_tokens:.0%} of the dataset's tokens not trained, as TRL's "
+                         "default packing_strategy 'bfd' truncates; training.packing: concatenated splits examples "
+                         "across rows instead, as TRL's 'bfd_split' and 'wrapped' do)")
         last = t.epochs * seqs % t.global_batch  # the last step's share of a global batch (0: whole steps)
         if last >= 0.5:
             unit = "sequences" if m.is_transformer else "samples"

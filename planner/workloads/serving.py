@@ -136,7 +136,8 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_DTYPE, IterationModel, compute_peak,
                                                  llm_tpot, lumped_iteration, option_iteration,
                                                  steady_iteration)
-from planner.workloads.serving_budget import budget_accuracy, serving_budget
+from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
+                                              serving_budget)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c, jsq_extra_wait,
                                              occupancy_wait, prompt_grid, queue_wait, screen_tpot, tpot_quantile,
                                              ttft_quantile)
@@ -636,6 +637,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         return screen_tpot(im, s, b)
 
     ok = np.ones(len(B), dtype=bool)
+    # the batches each target allows (B[:n]): the one allowing fewest, if under len(B), is the batch's limit
+    allows = {}
     if target.tpot_s is not None:
         # the target is a p99 over requests (tpot_quantile), which grows with B: B[:lo] meet it, B[hi:] miss it
         lo, hi = 0, len(B)
@@ -643,12 +646,14 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
             mid = (lo + hi) // 2
             lo, hi = (mid + 1, hi) if tpot_q(B[mid]) <= target.tpot_s else (lo, mid)
         ok[lo:] = False
+        allows["tpot"] = lo
     if target.ttft_s is not None:
         lo, hi = 0, len(B)  # the percentile grows with B: B[:lo] meet the target, B[hi:] miss it
         while lo < hi:
             mid = (lo + hi) // 2
             lo, hi = (mid + 1, hi) if ttft_q(mid) <= target.ttft_s else (lo, mid)
         ok[lo:] = False
+        allows["ttft"] = lo
     base.update(fits=True, tpot_batch1_ms=float(tpot[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
                 compute_dtype=it["dtype"])
     if not ok.any():
@@ -666,7 +671,9 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
     j = len(B) - 1  # offline: the memory-limited batch, no latency target
     rps_offline = B[j] / (s.output_tokens * step_offline[j])
-    load = {}
+    # what held the batch down (serving_budget.fleet_bound): a target, else memory or serving.max_batch
+    held = min(allows, key=allows.get) if allows and min(allows.values()) < len(B) else None
+    load = dict(batch_limit=held or ("max_batch" if b == s.max_batch and b < b_mem else "memory"))
     if target.qps:  # the TPOT / TTFT the screen states: at the load a replica of the analytic size sees
         sized = queue_replicas(m, s, hw, tp, target, b, math.ceil(target.qps / rps), im)
         if sized is None:
@@ -674,7 +681,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                 f"TTFT over {target.ttft_s * 1e3:,.0f} ms with the queue at any replica count up to "
                 f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs"))
         reps, conc, b_eff, waited = sized
-        load = dict(queue_replicas=reps, concurrency=conc, tpot_ms=tpot_q(b_eff) * 1e3,
+        load.update(queue_replicas=reps, concurrency=conc, tpot_ms=tpot_q(b_eff) * 1e3,
                     ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
     load.setdefault("tpot_ms", tpot_q(B[i]) * 1e3)
     load.setdefault("ttft_ms", ttft_q(i) * 1e3)
@@ -2038,7 +2045,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         raise _nothing_within(rows, lim)
     if not ok:
         raise _no_option_meets(rows, where, target)
-    options = tuple(replace(rows[i], sized_by="simulated" if rows[i].simulated else "analytic") for i in ok)
+    # what sets each real-time option's replicas (throughput, or a TPOT / TTFT target): which likely range applies
+    options = tuple(replace(rows[i], sized_by="simulated" if rows[i].simulated else "analytic",
+                            bound_by=fleet_bound(rows[i], qps) if realtime and qps and m.is_transformer else None)
+                    for i in ok)
     rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
                      + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
@@ -2054,6 +2064,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     hw0, sp0, im0 = where[ok[0]]  # the recommended option's hardware, serving spec (its precision) and iteration model
     budget = (serving_budget(m, options[0], sp0, target, lim, lay is not None,
                              lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0)) if realtime else None)
+    job_cost = None if realtime else offline_budget(m, options[0], sp0, lim.deadline_hours, lay is not None)
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,
@@ -2116,8 +2127,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
         caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out), constraints=limits,
         accuracy="; ".join(([budget_accuracy(budget)] if budget else [])
+                           + ([offline_range(job_cost)] if job_cost else [])
                            + ([LOCAL_ATTENTION_HELD_OUT] if lay is not None else [])),
         budget=budget,
+        offline_budget=job_cost,
         kv_bytes_per_sequence=None if lay is None else float(lay.seq_bytes(s.prompt_tokens + s.output_tokens, 0)),
     )
 

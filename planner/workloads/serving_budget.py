@@ -1,7 +1,9 @@
 """What a real-time serving plan's fleet costs a month and a year, the replica count's likely range and the monthly
 cost it implies, and what moves the answer (more QPS, longer prompts, spot): ``serve --json``'s ``budget`` and
-``accuracy``, the serving review's and the app's month, range and risks. Moved out of serving.py at session 34's
-review (one concept, the plan's budget, in one module; serving.py had grown back to 2,436 lines).
+``accuracy``, the serving review's and the app's month, range and risks; and what an offline job costs whole, how
+long it runs and its range (``offline_budget``, ``serve --json``'s ``offline_budget``; budget35). Moved out of
+serving.py at session 34's review (one concept, the plan's budget, in one module; serving.py had grown back to 2,436
+lines).
 
 Layer: under the planner (serving.py hands ``serving_budget`` the re-sizing of the plan's option as a function, so
 this module names nothing of the screen), above the queues (pyproject.toml's import-linter contract)."""
@@ -15,7 +17,7 @@ from planner.errors import InfeasibleError, InputError
 from planner.results import ServingOption
 from planner.simulate.interruptions import HOURS_PER_MONTH, rate_for
 from planner.spec import ServingSpec
-from planner.units import count_of, fmt_usd
+from planner.units import count_of, fmt_run_time, fmt_usd
 
 
 #: the serving model's signed throughput error on published runs, predicted / measured requests/s - 1, its 10th and
@@ -31,30 +33,68 @@ LOCAL_THROUGHPUT_ERROR = (0.0, 1.22)
 LOCAL_THROUGHPUT_ERROR_RUNS = 49
 #: simulated / analytic replicas over the 61 options of the chat and 70b examples
 #: (``benchmarks/sim_vs_analytic_replicas.py``: 52 kept, 4 added, 5 removed, 0 missed since occup34): the least 0.80
-#: (p4de.24xlarge TP1 5 -> 4), the most 1.65 (g5.48xlarge TP8 17 -> 28); an option the simulation did not size can be off by as much
+#: (p4de.24xlarge TP1 5 -> 4), the most 1.65 (g5.48xlarge TP8 17 -> 28)
 ANALYTIC_TO_SIMULATED = (0.80, 1.65)
 ANALYTIC_TO_SIMULATED_OPTIONS = 61
+#: the same apart by what sets the option's replicas (``fleet_bound``; the benchmark's last lines, budget35): the 29
+#: throughput-bound options all kept their count (1.00x), the 22 TPOT-bound moved 0.80x (p4de.24xlarge TP1 5 -> 4) to
+#: 1.11x (g6e.48xlarge TP8 9 -> 10), the 10 TTFT-bound 0.92x (p5.48xlarge TP2 12 -> 11) to 1.65x (g5.48xlarge TP8
+#: 17 -> 28): (low, high, options). In-sample, two examples: where the screen's latency model and the simulation's
+#: disagree, and the stand-in for the latency model's error on a latency-bound fleet (``replica_range``)
+ANALYTIC_TO_SIMULATED_BY_BOUND = {"throughput": (1.00, 1.00, 29), "tpot": (0.80, 1.11, 22), "ttft": (0.92, 1.65, 10)}
+#: simulated / analytic time of an offline job's fleet (its $ per 1M requests at the same replicas and price) over
+#: the 124 options ``benchmarks/offline_sim_vs_analytic.py`` simulates (budget35: the batch example's 53, the chat
+#: and 70b examples planned offline at 100,000 requests, 43 and 28): the least 1.006 (batch, aws:g5.48xlarge TP8), the
+#: most 1.078 (chat, p5 / a3 TP8); the simulated backlog never ran faster. In-sample; an offline option the
+#: simulation did not size can be off by as much
+OFFLINE_ANALYTIC_TO_SIMULATED = (1.006, 1.078)
+OFFLINE_ANALYTIC_TO_SIMULATED_OPTIONS = 124
 #: the QPS the budget's growth rows re-size the recommended option at, as multiples of the job's
 QPS_GROWTH = (1.5, 2.0)
 #: the prompt length the budget's prompt row re-sizes it at, a multiple of serving.prompt_tokens
 PROMPT_GROWTH = 2.0
 
 
-def replica_range(replicas: int, simulated: bool, local_attention: bool) -> tuple[int, int, str]:
+def fleet_bound(row: ServingOption, qps: float) -> str:
+    """What sets a real-time option's replica count, as the analytic screen sized it: "ttft" where the queued p99 TTFT
+    raised the replicas over the ceil(QPS / requests/s) the throughput needs (``serving.queue_replicas``), "tpot" or
+    "ttft" where that target held the batch under memory's and ``serving.max_batch`` (``ServingOption.batch_limit``),
+    else "throughput". A throughput-bound fleet's error is the throughput model's; a latency-bound one's is also the
+    latency model's (``replica_range``).
+
+    >>> from planner.results import ServingOption
+    >>> o = ServingOption(hardware="x", gpu="g", tp=1, gpus_per_node=8, weights_gib_per_gpu=1.0,
+    ...                   kv_mib_per_token_per_gpu=1.0, kv_capacity_tokens=1, batch_memory_limit=64, precision="bf16",
+    ...                   price_usd_hr=1.0, price_spot_usd_hr=None, fits=True,
+    ...                   requests_per_s_per_replica=2.0, queue_replicas=6, batch_limit="memory")
+    >>> fleet_bound(o, 10.0), fleet_bound(replace(o, queue_replicas=5), 10.0)
+    ('ttft', 'throughput')
+    """
+    if row.queue_replicas and row.requests_per_s_per_replica and \
+            row.queue_replicas > max(1, math.ceil(qps / row.requests_per_s_per_replica)):
+        return "ttft"
+    return row.batch_limit if row.batch_limit in ("tpot", "ttft") else "throughput"
+
+
+def replica_range(replicas: int, simulated: bool, local_attention: bool,
+                  bound: str = "throughput") -> tuple[int, int, str]:
     """(low, high, where from): the replicas a real deployment of the plan's option is likely to need. A real
     replica serves the predicted requests/s / (1 + e), e the serving model's signed throughput error on published
     runs (``THROUGHPUT_ERROR``, 10th-90th percentile; ``LOCAL_THROUGHPUT_ERROR`` for a model with local attention
-    layers), so the fleet for the same QPS is ceil(replicas x (1 + e)); an option sized by the analytic screen alone
-    (not simulated) is also off the simulated count by ``ANALYTIC_TO_SIMULATED``. A throughput-bound fleet scales so;
-    a TTFT-bound one (its replicas held up by the queue) less, so the range is its upper bound there.
+    layers), so the fleet for the same QPS is ceil(replicas x (1 + e)). ``bound`` (``fleet_bound``) says what set the
+    replicas: a throughput-bound fleet's count is the throughput's alone (the simulation kept every one of the 29
+    such options' analytic counts); a TPOT- or TTFT-bound one's is the latency model's too, whose error on a fleet no
+    published run measures: its stand-in is how far the screen's latency model and the simulation's disagreed on
+    options of that bound (``ANALYTIC_TO_SIMULATED_BY_BOUND``, in-sample), the range's other factor whether the option
+    was simulated (the latency model's error) or not (the move the simulation would make).
 
-    >>> replica_range(7, True, False)[:2]
-    (6, 10)
-    >>> replica_range(7, False, False)[:2]
-    (5, 16)
+    >>> replica_range(7, True, False)[:2], replica_range(7, False, False)[:2]
+    ((6, 10), (6, 10))
+    >>> replica_range(7, True, False, "tpot")[:2], replica_range(7, False, False, "ttft")[:2]
+    ((5, 11), (6, 16))
     """
     lo_e, hi_e = LOCAL_THROUGHPUT_ERROR if local_attention else THROUGHPUT_ERROR
-    lo_s, hi_s = (1.0, 1.0) if simulated else ANALYTIC_TO_SIMULATED
+    lo_s, hi_s, n = ANALYTIC_TO_SIMULATED_BY_BOUND[bound]
     lo = max(1, math.ceil(replicas * lo_s * (1 + lo_e) - 1e-9))
     hi = max(lo, math.ceil(replicas * hi_s * (1 + hi_e) - 1e-9))
     runs = LOCAL_THROUGHPUT_ERROR_RUNS if local_attention else THROUGHPUT_ERROR_RUNS
@@ -64,10 +104,17 @@ def replica_range(replicas: int, simulated: bool, local_attention: bool) -> tupl
              (f"the serving model's throughput ran {abs(lo_e):.1%} under to {hi_e:.1%} over the measured on {runs} "
               "published runs (10th-90th percentile, benchmarks/validate_serving.py; in-sample: runs it was not fitted "
               "on missed by more)"))
-    if not simulated:
-        basis += (f"; sized by the analytic screen, not simulated: the simulation moved the analytic count by "
-                  f"{ANALYTIC_TO_SIMULATED[0]:.2f}x to {ANALYTIC_TO_SIMULATED[1]:.2f}x on "
-                  f"{ANALYTIC_TO_SIMULATED_OPTIONS} options (benchmarks/sim_vs_analytic_replicas.py)")
+    if bound == "throughput":
+        basis += ("; throughput-bound (its replicas are the QPS over a replica's requests/s: the simulation kept the "
+                  f"analytic count of all {n} such options, benchmarks/sim_vs_analytic_replicas.py)")
+    else:
+        what = "the TPOT target held its batch down" if bound == "tpot" else "the TTFT target set them"
+        basis += (f"; {bound.upper()}-bound ({what}), so the latency model's error moves the count too: on {n} "
+                  f"{bound.upper()}-bound options the simulation moved the analytic count by {lo_s:.2f}x to "
+                  f"{hi_s:.2f}x (benchmarks/sim_vs_analytic_replicas.py, in-sample)"
+                  + ("; this option was sized by the analytic screen, not simulated" if not simulated else
+                     "; this option was simulated, and that spread stands in for the simulation's own latency error, "
+                     "which no published fleet measures"))
     return lo, hi, basis
 
 
@@ -93,8 +140,9 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
         return math.ceil(r / per_node) * best.price_usd_hr * HOURS_PER_MONTH
 
     simulated = bool(best.simulated)
+    bound = (best.bound_by or fleet_bound(best, target.qps)) if m.is_transformer else None
     if m.is_transformer:
-        lo, hi, basis = replica_range(best.replicas, simulated, local_attention)
+        lo, hi, basis = replica_range(best.replicas, simulated, local_attention, bound)
         rng = [lim.floor(best.tp, lo), lim.floor(best.tp, hi)]
     else:  # the published runs are LLMs': a generic model's serving time (2 x its batch time) has no measured error
         rng, basis = None, ("no range: the serving model's measured error is on LLM runs (benchmarks/validate_serving.py), "
@@ -107,7 +155,13 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
             return dict(replicas=None, usd_per_month=None, reason=str(e))
         if not row.meets_latency or not row.replicas:
             return dict(replicas=None, usd_per_month=None, reason=row.reason)
-        return dict(replicas=row.replicas, nodes=row.nodes, usd_per_month=_month(row.usd_per_hr), batch=row.batch)
+        out = dict(replicas=row.replicas, nodes=row.nodes, usd_per_month=_month(row.usd_per_hr), batch=row.batch,
+                   sized_by="analytic")
+        if m.is_transformer and tgt.qps:  # the screen's count, not simulated: its range as an unsimulated option's
+            out["bound_by"] = fleet_bound(row, tgt.qps)
+            out["replicas_range"] = [lim.floor(row.tp, r) for r in
+                                     replica_range(row.replicas, False, local_attention, out["bound_by"])[:2]]
+        return out
 
     base = resize(sp, target)  # the analytic screen at today's load: what the growth rows compare with
     growth = [dict(factor=f, qps=target.qps * f, **resize(sp, replace(target, qps=target.qps * f))) for f in QPS_GROWTH]
@@ -125,9 +179,89 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                     capacity_wait_minutes=rate.capacity_wait_s / 60, source=rate.source)
     return dict(hours_per_month=HOURS_PER_MONTH, qps=target.qps, price="on-demand", usd_per_hr=best.usd_per_hr,
                 usd_per_month=_month(best.usd_per_hr), usd_per_year=best.usd_per_hr * HOURS_PER_MONTH * 12,
-                replicas=best.replicas, sized_by="simulated" if simulated else "analytic",
+                replicas=best.replicas, sized_by="simulated" if simulated else "analytic", bound_by=bound,
                 replicas_range=rng, usd_per_month_range=[month(r) for r in rng] if rng else None, range_basis=basis,
                 analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot)
+
+
+def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Optional[float],
+                   local_attention: bool) -> Optional[dict]:
+    """What an offline job (``serving.mode: batch``, ``serving.requests``) costs whole: it has no month, it ends. The
+    fleet the plan runs it on (the simulated backlog's replicas and $ where simulated, else the analytic plan's), held
+    until its slowest replica finishes: ``usd`` for the job's requests, ``hours`` to finish on ``replicas``
+    (``usd`` / (replicas x a replica's $/h), the $/h at ``offline_price``: spot under ``constraints.spot``), $ per 1M
+    requests, per 1M output tokens and per 1M tokens processed (prompt + output), and the likely range: the same
+    replicas finish in ``hours`` x (1 + e), e the serving model's signed throughput error on published runs
+    (``THROUGHPUT_ERROR``; ``LOCAL_THROUGHPUT_ERROR`` with local attention layers), and the fleet is paid while it runs,
+    so $ moves the same; an option the simulation did not size is also off the simulated time by
+    ``OFFLINE_ANALYTIC_TO_SIMULATED``. On spot, the reclaims its nodes can expect over those hours
+    (``simulate.interruptions.rate_for``; not in the $). ``present.serving.offline_words`` says it in a line. None
+    for a real-time job, one without requests or a price."""
+    if sp.mode != "batch" or not sp.requests or not best.price_usd_hr:
+        return None
+    sim = best.simulated or {}
+    usd = sim.get("usd") if sim.get("usd") is not None else best.offline_usd
+    if usd is None:
+        return None
+    per_node = best.gpus_per_node // best.tp
+    spot = best.offline_price == "spot"
+    node_usd_hr = best.price_spot_usd_hr if spot else best.price_usd_hr
+    replica_usd_hr = node_usd_hr / per_node
+    # a generic model's analytic job runs on one node's replicas (serving._costs: its offline node-hours)
+    replicas = sim.get("replicas") or best.offline_replicas or (1 if m.is_transformer else per_node)
+    hours = usd / (replicas * replica_usd_hr)
+    nodes = math.ceil(replicas / per_node)
+    simulated = bool(sim.get("usd") is not None)
+    out = dict(requests=sp.requests, replicas=replicas, nodes=nodes, hours=hours, replica_hours=replicas * hours,
+               price=best.offline_price, usd_per_hr=replicas * replica_usd_hr, usd=usd,
+               usd_per_million_requests=usd / sp.requests * 1e6,
+               usd_per_million_output_tokens=usd / (sp.requests * sp.output_tokens) * 1e6,
+               usd_per_million_tokens=usd / (sp.requests * (sp.prompt_tokens + sp.output_tokens)) * 1e6,
+               sized_by="simulated" if simulated else "analytic", deadline_hours=deadline_hours)
+    if m.is_transformer:
+        lo_e, hi_e = LOCAL_THROUGHPUT_ERROR if local_attention else THROUGHPUT_ERROR
+        lo_s, hi_s = (1.0, 1.0) if simulated else OFFLINE_ANALYTIC_TO_SIMULATED
+        lo, hi = (1 + lo_e) * lo_s, (1 + hi_e) * hi_s
+        out.update(hours_range=[hours * lo, hours * hi], usd_range=[usd * lo, usd * hi])
+        runs = LOCAL_THROUGHPUT_ERROR_RUNS if local_attention else THROUGHPUT_ERROR_RUNS
+        basis = ((f"the same {replicas:,} replicas finish" if replicas > 1 else "the one replica finishes")
+                 + " in the time x (1 + e), e the serving model's "
+                 + (f"throughput error on {runs} held-out published runs of models with local attention layers (+0% "
+                    f"to +{hi_e:.0%}, every one over-predicted: benchmarks/validate_serving.py --swa)"
+                    if local_attention
+                    else f"throughput error on {runs} published runs ({lo_e:+.1%} to {hi_e:+.1%}, 10th-90th "
+                         "percentile, benchmarks/validate_serving.py; in-sample: runs it was not fitted on missed by "
+                         "more)")
+                 + (", and are paid for while they run" if replicas > 1 else ", and is paid for while it runs"))
+        if not simulated:
+            basis += (f"; not simulated: the simulated backlog took {OFFLINE_ANALYTIC_TO_SIMULATED[0]:.3f}x to "
+                      f"{OFFLINE_ANALYTIC_TO_SIMULATED[1]:.3f}x the analytic time on "
+                      f"{OFFLINE_ANALYTIC_TO_SIMULATED_OPTIONS} options (benchmarks/offline_sim_vs_analytic.py)")
+        if deadline_hours and hours * hi > deadline_hours:
+            # the slow end misses it: the replicas that would still meet it, the work split evenly
+            out["deadline_replicas_at_slow_end"] = math.ceil(replicas * hours * hi / deadline_hours - 1e-9)
+            basis += (f"; at the slow end the deadline ({fmt_run_time(deadline_hours)}) needs "
+                      f"{count_of(out['deadline_replicas_at_slow_end'], 'replica')}")
+        out["range_basis"] = basis
+    else:
+        out.update(hours_range=None, usd_range=None, range_basis=(
+            "no range: the serving model's measured error is on LLM runs (benchmarks/validate_serving.py), none on a "
+            "generic model's, whose latency is the training model's forward time"))
+    if spot:
+        rate = rate_for(best.hardware.split(":")[0], best.gpu)
+        out["spot"] = dict(reclaims=nodes * rate.mid * hours, reclaims_range=[nodes * rate.low * hours,
+                                                                              nodes * rate.high * hours],
+                           capacity_wait_minutes=rate.capacity_wait_s / 60, source=rate.source)
+    return out
+
+
+def offline_range(b: dict) -> str:
+    """An offline job's likely range (``offline_budget``) in one line, or why it has none."""
+    if not b["hours_range"]:
+        return b["range_basis"]
+    (hl, hh), (ul, uh) = b["hours_range"], b["usd_range"]
+    return (f"likely range {fmt_run_time(hl)} to {fmt_run_time(hh)}, {fmt_usd(ul)} to {fmt_usd(uh)} "
+            f"(sized by the {'simulation' if b['sized_by'] == 'simulated' else 'analytic screen'}): {b['range_basis']}")
 
 
 def range_cell(b: dict) -> str:

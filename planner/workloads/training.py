@@ -69,7 +69,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         notes.append("training.micro_batch defaulted to 1")
     etp = p.etp or stack_rules.default_etp(stack, tp, ep)
     if p.etp is None and m.moe is not None and etp != tp:
-        notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})")
+        notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})" if getattr(
+            stack, "tp_splits_experts", True) else f"parallel.etp defaulted to {etp} (DeepSpeed's AutoTP splits "
+            "nn.Linear layers only: transformers 5's 3-D experts are whole on every TP rank, rule ds-autotp-etp)")
     if cl.nodes is None:
         _check_default_node(g, tp * pp * cp, p.dp)
     # the layout checks see the ETP the plan runs (the stack's default under EP when the job leaves it out): with

@@ -1,0 +1,197 @@
+"""hfep35: what transformers' EP plan leaves whole is whole in memory too, and DeepSeek-V2/V3 run their plans
+(docs/qa_log.md "QA 43", hfep34's left list). Under EP transformers applies ``base_model_ep_plan`` alone
+(distributed/mixin.py ``tp_plan``), so every module it does not name -- attention (Qwen3-MoE, Mixtral, gpt-oss,
+DeepSeek), the embedding, LM head, norms, routers and shared experts -- keeps its whole weight on every rank, and
+``grouped_mm_experts_forward`` (integrations/moe.py) runs all T x top_k expert rows on every rank, so the experts'
+saved activations are whole. DeepSpeed's AutoTP leaves those 3-D experts whole too (it swaps nn.Linear only), and TRL's
+default packing truncates long examples as ``packing: packed`` does. Each test fails on the code before the change
+(hfep34), which priced those weights, adapters and saves split over TP, read no DeepSeek plan, split the experts over
+AutoTP and named no TRL strategy."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from conftest import write_job
+
+JOB = """
+model: {preset: %s}
+training: {mode: lora, seq_len: %d, global_batch: 32, precision: bf16, dataset_samples: 40000,
+           mean_example_tokens: 3000, packing: packed, epochs: 2, framework: hf-trainer%s}
+parallel: {tp: %d, ep: %d, etp: %d, dp: %d, zero: %d}
+cluster: {instance: aws:p5.48xlarge, nodes: 2}
+"""
+
+
+def _run(cli, tmp_path, preset, tp, ep, dp, zero=3, seq=8192, extra=""):
+    job = JOB % (preset, seq, extra, tp, ep, tp if ep == 1 else 1, dp, zero)  # ETP per rule hf-etp
+    code, text, err = cli("estimate", write_job(tmp_path, job, name=f"{preset}-{tp}-{ep}-{zero}.yaml"), "--json")
+    assert code == 0, err
+    return json.loads(text)
+
+
+def test_whole_weights_under_the_qwen3_moe_plan(cli, tmp_path):
+    """Qwen3-30B-A3B LoRA, DDP (ZeRO-0) at TP4: under its EP plan a rank holds the 1.54B parameters the plan leaves
+    out (0.91B attention, 0.62B embedding and head, routers, norms) whole and a quarter of the experts; under the TP
+    plan a quarter of everything. The bf16 base's weights differ by 3/4 x 1.54B x 2 bytes (2.31 GB); hfep34 priced
+    both layouts the same."""
+    from planner.model import moe as moe_mech
+    from planner.model.stacks import STACKS
+    from planner.spec import ModelSpec
+    from planner.spec.params import attention_params, count_params
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    pc = count_params(m)
+    whole = float(moe_mech.hf_ep_whole_params(m, STACKS["hf-trainer"], 4, 4))
+    expect = (pc.total - m.moe.experts * pc.expert * pc.n_moe_layers)  # all but the routed experts
+    assert abs(whole - expect) < 1.0, (whole, expect)
+    assert attention_params(m) * m.layers / whole > 0.58
+    assert float(moe_mech.hf_ep_whole_params(m, STACKS["hf-trainer"], 4, 1)) == 0.0
+    assert float(moe_mech.hf_ep_whole_params(m, STACKS["megatron-core"], 4, 4)) == 0.0
+    tp4, ep4 = (_run(cli, tmp_path, "qwen3-30b-a3b", 4, ep, 4, zero=0) for ep in (1, 4))
+    diff = ep4["memory_per_gpu_bytes"]["weights"] - tp4["memory_per_gpu_bytes"]["weights"]
+    base = 0.75 * whole * 2.0
+    assert base <= diff < 1.05 * base, (diff, base)
+
+
+def test_attention_adapters_are_whole_under_the_plan(cli, tmp_path):
+    """LoRA on q/k/v/o only: peft wraps the whole attention linears each rank holds under the EP plan, so the
+    adapters, their gradients and AdamW state are whole -- 4x the TP4 plan's quarter (equal before)."""
+    extra = ", lora: {rank: 16, targets: qkvo}"
+    tp4, ep4 = (_run(cli, tmp_path, "qwen3-30b-a3b", 4, ep, 4, zero=0, extra=extra) for ep in (1, 4))
+    o1, o4 = tp4["memory_per_gpu_bytes"]["optimizer"], ep4["memory_per_gpu_bytes"]["optimizer"]
+    assert abs(o4 / o1 - 4.0) < 1e-6, (o1, o4)
+
+
+def test_every_rank_keeps_the_whole_layer_saves(cli, tmp_path):
+    """Under Qwen3-MoE's plan attention is whole and grouped_mm keeps all T x top_k expert rows (2 x intermediate,
+    intermediate and hidden wide) on every rank: a TP4 EP4 rank saves what one GPU does at TP1 (144.5 GiB at 8,192
+    tokens); hfep34 kept the MoE half at the TP table's share (74.5 GiB)."""
+    one, ep4 = _run(cli, tmp_path, "qwen3-30b-a3b", 1, 1, 16), _run(cli, tmp_path, "qwen3-30b-a3b", 4, 4, 4)
+    assert one["config"]["micro_batch"] == ep4["config"]["micro_batch"]
+    a1, a4 = one["memory_per_gpu_bytes"]["activations"], ep4["memory_per_gpu_bytes"]["activations"]
+    assert abs(a4 - a1) <= 1e-9 * a1, (a1, a4)
+
+
+def test_llama4_split_attention_whole_moe_half():
+    """Llama 4's plan splits attention and the dense MLP: its share sits between the TP plan's and 1, and is the
+    attention half at the TP share plus the MoE half whole."""
+    from planner.model import moe as moe_mech
+    from planner.model.memory import hf_attention_saves_share, hf_ep_rank_share, hf_tp_share
+    from planner.spec import ModelSpec
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["llama4-scout"])
+    plan = moe_mech.HF_EP_PLANS["llama4_text"]
+    a = hf_attention_saves_share(m, 4096, 1, "bf16", "sdpa")
+    ep = hf_ep_rank_share(m, 4096, 1, 4.0, 0, plan, a)
+    tp = float(hf_tp_share(m, 4096, 1, 4.0, False, 0))
+    assert tp < ep < 1.0, (tp, ep)
+    assert hf_ep_rank_share(m, 4096, 1, 4.0, 2, plan, a) == 1.0  # checkpointing: the layer input, whole
+
+
+def test_the_head_runs_whole_under_ep():
+    """No transformers EP plan names lm_head (no *ForCausalLM defines ``_ep_plan``): whole at EP > 1."""
+    from planner.model import moe as moe_mech
+    from planner.model.stacks import STACKS
+    from planner.spec import ModelSpec
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    got = moe_mech.hf_ep_tp(m, STACKS["hf-trainer"], np.array([4.0, 4.0]), np.array([1.0, 4.0]), "lm_head")
+    assert list(got) == [4.0, 1.0]
+
+
+def test_deepseek_runs_its_experts_only_plan(cli, tmp_path):
+    """DeepSeek-V2-Lite LoRA at TP2: its base_model_ep_plan (configuration_deepseek_v2.py) names the router and
+    experts only, so MLA runs whole on every rank at EP2 (twice the TP2 attention time); hfep34 read no DeepSeek plan
+    and kept attention split."""
+    from planner.model import moe as moe_mech
+
+    for fam in ("deepseek_v2", "deepseek_v3"):
+        plan = moe_mech.HF_EP_PLANS[fam]
+        assert not plan.attention and not plan.dense_mlp and f"configuration_{fam}.py" in plan.source
+    tp2, ep2 = (_run(cli, tmp_path, "deepseek-v2-lite", 2, ep, 8, seq=4096) for ep in (1, 2))
+    a1, a2 = tp2["breakdown_s"]["compute_attention"], ep2["breakdown_s"]["compute_attention"]
+    assert abs(a2 / a1 - 2.0) < 0.05, (a1, a2)
+    assert any("deepseek_v2 EP plan" in a for a in ep2["assumptions"])
+
+
+def test_eager_bias_gradients_follow_the_attention_split():
+    """gpt-oss's q/k/v biases: their gradient reductions run on the attention's split (whole under its EP plan)."""
+    from planner.model.step_time import eager_hf_layer_bytes
+    from planner.spec import ModelSpec
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["gpt-oss-20b"])
+    whole = eager_hf_layer_bytes(m, 2.0, False, 4.0, 1.0, atp=1.0)[1]
+    split = eager_hf_layer_bytes(m, 2.0, False, 4.0, 1.0)[1]
+    assert abs((whole - split) - 2.0 * (m.q_dim + 2 * m.kv_dim) * 0.75) < 1e-6, (whole, split)
+
+
+DS_JOB = """
+model: {preset: qwen3-30b-a3b}
+training: {mode: lora, seq_len: 4096, global_batch: 32, precision: bf16, dataset_samples: 40000,
+           mean_example_tokens: 3000, packing: packed, epochs: 1, framework: %s}
+parallel: {tp: 2, dp: 8%s}
+cluster: {instance: aws:p5.48xlarge, nodes: 2}
+"""
+
+
+def test_deepspeed_autotp_leaves_the_experts_whole(cli, tmp_path):
+    """DeepSpeed's AutoTP swaps nn.Linear modules only (module_inject/auto_tp.py), and transformers 5 keeps a layer's
+    experts as 3-D parameters: at TP2 every rank holds and runs all 128 experts (expert-TP 1, rule ds-autotp-etp),
+    with no all-reduce after them. hfep34 took the HF Trainer's expert-TP = TP: Qwen3-30B-A3B LoRA TP2 ZeRO-2 held
+    30.29 GiB of weights a GPU where it holds 57.29 GiB, and priced the MoE layers' all-reduce (comm_tp 0.048 s,
+    now 0.024)."""
+    code, text, err = cli("estimate", write_job(tmp_path, DS_JOB % ("deepspeed", ", zero: 2"), name="ds.yaml"),
+                          "--json")
+    assert code == 0, err
+    ds = json.loads(text)
+    assert ds["config"]["etp"] == 1
+    assert any("ds-autotp-etp" in a for a in ds["assumptions"])
+    code, text, err = cli("estimate", write_job(tmp_path, DS_JOB % ("hf-trainer", ", zero: 3"), name="hf.yaml"),
+                          "--json")
+    assert code == 0, err
+    hf = json.loads(text)
+    assert hf["config"]["etp"] == 2  # transformers' TP plan splits them (packed_colwise)
+    assert ds["breakdown_s"]["comm_tp"] < 0.6 * hf["breakdown_s"]["comm_tp"], (ds["breakdown_s"], hf["breakdown_s"])
+    code, _, err = cli("estimate", write_job(tmp_path, DS_JOB % ("deepspeed", ", zero: 2, etp: 2"), name="ds2.yaml"),
+                       "--json")
+    assert code == 2 and "parallel.etp" in err and "nn.Linear" in err, err
+
+
+def test_a_long_packed_example_is_truncated_as_trl_bfd_does(cli, tmp_path):
+    """TRL's default SFT packing ("bfd", trl/data_utils.py _pack_bfd) keeps the first max_length tokens of an example
+    and drops the rest; "bfd_split" and "wrapped" keep every token. The truncation note names both (it named neither)."""
+    job = """
+model: {preset: llama3.1-8b}
+training: {mode: lora, seq_len: 4096, global_batch: 32, dataset_samples: 1000, mean_example_tokens: 9000,
+           packing: packed, epochs: 1, framework: hf-trainer}
+cluster: {instance: aws:p5.48xlarge, nodes: 1}
+"""
+    code, text, err = cli("estimate", write_job(tmp_path, job, name="trl.yaml"), "--json")
+    assert code == 0, err
+    note = next(a for a in json.loads(text)["assumptions"] if "is truncated to" in a)
+    assert "'bfd' truncates" in note and "'bfd_split'" in note, note
+
+
+def test_walked_gradients_follow_the_plan():
+    """A full fine-tune's walked step holds each rank's weight gradients as it holds the weights: under Qwen3-MoE's
+    EP plan the 1.54B whole parameters' gradients are whole (hfep34: all over TP). DeepSpeed TP4 EP4 ZeRO-1, 8,192
+    tokens: 3/4 x 1.54B x 2 bytes more (102.24 -> 104.40 GiB of activations, the walk holding the .grad tensors)."""
+    from planner.model import moe as moe_mech
+    from planner.model.memory import hf_grad_share
+    from planner.model.stacks import STACKS
+    from planner.spec import ModelSpec
+    from planner.spec.params import count_params
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    ds, pc = STACKS["deepspeed"], count_params(m)
+    whole = float(moe_mech.hf_ep_whole_params(m, ds, 4, 4))
+    assert hf_grad_share(m, ds, 4.0, 0) == 0.25
+    assert abs(hf_grad_share(m, ds, 4.0, 1) - (whole + (pc.total - whole) / 4) / pc.total) < 1e-12
+    experts = m.moe.experts * pc.expert * pc.n_moe_layers
+    assert abs(hf_grad_share(m, ds, 2.0, 2) - (experts + (pc.total - experts) / 2) / pc.total) < 1e-12
