@@ -147,14 +147,19 @@ class Layout(Record):
     #: In the JSON only when set
     recompute_method: Optional[str] = None
     recompute_num_layers: Optional[int] = None
-    #: the job's explicit Megatron-Core pipeline layout (stack option ``pp_layout``) and the decoder layers it puts on
-    #: each pipeline rank (its virtual stages summed: planner.model.pipeline ``stage_layer_split``); in the JSON only
-    #: when set
+    #: the job's explicit Megatron-Core pipeline layout (stack option ``pp_layout``), in the JSON only when set, and the
+    #: decoder layers the priced split puts on each pipeline rank (its virtual stages summed: planner.model.pipeline
+    #: ``stage_layer_split``; the job's layout, else the split the stack launches: ``split_runtime``), in the JSON
+    #: wherever PP > 1
     pp_layout: Optional[str] = None
     rank_layers: Optional[tuple[int, ...]] = None
+    #: "megatron" where the plan runs Megatron's own split because the balanced one (the default, stack option
+    #: ``pp_split``) did not fit; in the JSON only when set
+    pp_split: Optional[str] = None
 
     def keys(self) -> list[str]:
-        return [k for k in super().keys() if (k not in ("pp_layout", "rank_layers") or self.pp_layout is not None)
+        return [k for k in super().keys() if (k != "pp_layout" or self.pp_layout is not None)
+                and (k != "rank_layers" or self.rank_layers is not None) and (k != "pp_split" or self.pp_split is not None)
                 and (k != "recompute_modules" or self.recompute_modules is not None)
                 and (k not in ("recompute_method", "recompute_num_layers") or self.recompute_method is not None)
                 and (k != "dp_shard" or self.dp_shard is not None) and (k != "megatron_fsdp" or self.megatron_fsdp)]

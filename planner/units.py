@@ -328,7 +328,22 @@ def config_str(cfg: dict) -> str:
         s += f" off:{cfg['offload']}"
     if cfg.get("pp_layout"):  # the job's explicit Megatron pipeline layout (stack option pp_layout)
         s += f" layout:{cfg['pp_layout']}"
+    elif cfg.get("rank_layers") and len(set(cfg["rank_layers"])) > 1:  # an uneven split: "split:3/4x14/2"
+        s += " split:" + split_str(cfg["rank_layers"])
+    elif cfg.get("pp_split") == "megatron" and cfg.get("pp", 1) > 1:  # a table row: Megatron's own split (fallback)
+        s += " split:megatron"
     return s
+
+
+def split_str(rank_layers) -> str:
+    """Decoder layers per pipeline rank, runs of equal ranks as ``nxk``: (3, 4, .., 4, 2) -> "3/4x14/2"."""
+    runs: list[list[int]] = []
+    for n in rank_layers:
+        if runs and runs[-1][0] == n:
+            runs[-1][1] += 1
+        else:
+            runs.append([n, 1])
+    return "/".join(f"{n}x{k}" if k > 1 else f"{n}" for n, k in runs)
 
 
 def fmt_usd_cents(x: float) -> str:

@@ -127,7 +127,8 @@ def test_muon_step_paced_by_a_middle_stage_with_more_newton_schulz(catalog):
     assert pipeline_split(m.layers, 16)[1][:3] == (2, 4, 4) and m.moe.first_dense == 3
     t = TrainingSpec(seq_len=4096, global_batch=1024, micro_batch=1, precision="bf16", optimizer="muon")
     c = cands(tp=1, pp=16, dp=64, ep=ep, mb=1, zero=0, nodes=128)
-    got = float(step_time(m, t, c, hw, framework=resolve("megatron-core"))["optimizer"][0])
+    # Megatron's own split, pinned (the balanced one, pplayout35, is 3, 4 x 14, 2)
+    got = float(step_time(m, t, c, hw, framework=resolve("megatron-core", pp_split="megatron"))["optimizer"][0])
 
     eff = hw.eff
     peak, launch = physics.reachable_peak(hw, "bf16"), eff.launch_s

@@ -75,7 +75,10 @@ def test_muon_charges_the_stage_whose_states_are_largest(tmp_path):
     def first_stage(optimizer):
         job = {"model": {"preset": "deepseek-v3", "mtp_layers": 0},
                "training": {"seq_len": 4096, "global_batch": 4096, "micro_batch": 1, "optimizer": optimizer,
-                            "recompute": "full", "tokens": 1e12, "framework": "megatron-core"},
+                            "recompute": "full", "tokens": 1e12,
+                            # Megatron's own 2, 4 x 14, 3 (the balanced split, pplayout35, puts a third dense layer
+                            # on stage 0, which then is the heaviest by parameters too)
+                            "framework": {"name": "megatron-core", "pp_split": "megatron"}},
                "parallel": {"tp": 1, "pp": 16, "ep": 32, "zero": 0}, "cluster": {"instance": "aws:p5.48xlarge",
                                                                                    "nodes": 64}}
         spec = load_job(write_job(tmp_path, job, f"{optimizer}.yaml"))

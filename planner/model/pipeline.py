@@ -252,6 +252,96 @@ class ExplicitLayout:
         return len(self.stages) // pp if len(self.stages) % pp == 0 else None
 
 
+@dataclass(frozen=True)
+class BalancedSplit:
+    """A ``pipeline_split`` runtime for a Megatron-Core stack whose job leaves the split open: of the splits Megatron-Core
+    accepts, the one whose pacing stage is lightest (``balanced_counts``), the ends' extra work weighed in mean layers.
+    Megatron-Core runs any first / last stage count with the middle ranks even (``--decoder-first-pipeline-num-layers``
+    / ``--decoder-last-pipeline-num-layers``: TransformerConfig ``num_layers_in_first/last_pipeline_stage``, "the
+    remaining layers divided evenly among the middle stages"), and any per-stage count, an MTP layer ``m`` beside the
+    loss included, through ``--pipeline-model-parallel-layout`` (transformer/pipeline_parallel_layer_layout.py);
+    well-tuned recipes use both to take layers off the head's stage: Megatron-Bridge's DeepSeek-V3 PP16 layout
+    ``Et*4|(t*4|)*14tmL`` (recipes/deepseek/deepseek_v3.py ``_get_deepseek_v3_pipeline_layout``), and Megatron-Core's
+    own ``--account-for-loss-in-pipeline-split`` counts the loss as a layer. Hashable (``pipeline_split`` caches on it).
+
+    ``head``: the last stage's LM head(s) and MTP modules in mean decoder layers of forward matmul FLOPs
+    (planner.model.flops ``linear_flops_per_token``: ``logits`` + ``mtp`` over the layers' mean; the attention core,
+    the cross-entropy and the head's 16-bit GEMMs under an fp8 recipe are not in it, so it understates a heavy head);
+    ``embed_params`` / ``head_params``: the first stage's embedding and the last stage's head, MTP modules and final
+    norm (a tied head's word table too: Megatron keeps a copy on the last stage) in mean layers of parameters."""
+    head: float
+    embed_params: float
+    head_params: float
+
+    @classmethod
+    def of(cls, m) -> "BalancedSplit":
+        """The weights of model ``m`` (once per model object: ``split_runtime`` runs on every evaluated batch, and the
+        counts take ~1 ms)."""
+        hit = _BALANCED.get(id(m))
+        if hit is None or hit[0] is not m:
+            if len(_BALANCED) >= 64:  # a long-lived process (the app) sees many jobs' models: no unbounded growth
+                _BALANCED.clear()
+            hit = _BALANCED[id(m)] = (m, cls._of(m))  # the model kept alive: its id is not reused while cached
+        return hit[1]
+
+    @classmethod
+    def _of(cls, m) -> "BalancedSplit":
+        from planner.model.flops import linear_flops_per_token
+        from planner.spec.params import count_params
+        fl = linear_flops_per_token(m)
+        body = fl["attn_proj"] + fl["mlp"] + fl.get("mamba", 0.0)
+        layer_f = body / max(m.layers, 1)
+        pc = count_params(m)
+        ends_p = pc.embedding + pc.lm_head + pc.mtp + pc.final_norm
+        layer_p = max(pc.total - ends_p, 1) / max(m.layers, 1)
+        tied = m.vocab * m.hidden if m.tied_embeddings else 0
+        # rounded: a key of pipeline_split's cache, and no split flips on the last bits of a FLOP count
+        return cls(round((fl["logits"] + fl.get("mtp", 0.0)) / layer_f, 3), round(pc.embedding / layer_p, 3),
+                   round((pc.lm_head + pc.mtp + pc.final_norm + tied) / layer_p, 3))
+
+
+#: ``BalancedSplit.of``'s cache: id(model) -> (model, its weights)
+_BALANCED: dict[int, tuple[object, BalancedSplit]] = {}
+
+
+def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Layers per rank (vpp 1, pp >= 2) of the lightest pacing stage among Megatron-Core's first / middle / last
+    splits (``BalancedSplit``): first f, every middle rank m, last l (f + (pp - 2) m + l = layers; f >= 1, l >= 0,
+    every rank at most ceil(layers / pp), the fullest share the step time's pace and the memory model's ends are
+    bounded by), the pace max(f, m, l + head) in mean layers. Taken only where it is strictly lighter than ``default``
+    (Megatron's own split of these layers, ``pipeline_split``'s forms) and needs no more memory than it in the terms a
+    split moves: no rank holds more layer-micro-batches in flight (layers x (pp - r) under 1F1B,
+    planner.model.memory ``stage_layer_microbatches``) and no rank more parameters (layers, plus the embedding on the
+    first and the head on the last: ``embed_params`` / ``head_params``) than the default's fullest, so a layout whose
+    default split fits still fits. Ties: the fewest layer-micro-batches on a rank, then the fuller first rank. None:
+    nothing lighter.
+
+    >>> balanced_counts(61, 16, BalancedSplit(4.2, 0.08, 0.3), (2,) + (4,) * 14 + (3,))[::15]  # DeepSeek-V3 PP16
+    (3, 2)
+    """
+    cap = -(-layers // pp)
+    ranks = np.arange(pp)
+    d = np.asarray(default, dtype=np.float64)
+    act_max = float(np.max(d * (pp - ranks)))
+    par_max = float(max(d[0] + w.embed_params, np.max(d[1:-1], initial=0.0), d[-1] + w.head_params))
+    pace_default = float(max(np.max(d[:-1]), d[-1] + w.head))
+    best = None
+    for mid in (range(1, cap + 1) if pp > 2 else (0,)):
+        for f in range(1, cap + 1):
+            last = layers - f - (pp - 2) * mid
+            if last < 0 or last > cap:
+                continue
+            pace = max(f, mid, last + w.head)
+            act = max(f * pp, mid * (pp - 1), last)
+            par = max(f + w.embed_params, mid, last + w.head_params)
+            if pace >= pace_default - 1e-9 or act > act_max + 1e-9 or par > par_max + 1e-9:
+                continue
+            key = (pace, act, -f)
+            if best is None or key < best[0]:
+                best = (key, (f,) + (mid,) * (pp - 2) + (last,))
+    return None if best is None else best[1]
+
+
 def stack_layout(stack, m) -> ExplicitLayout | None:
     """The explicit layout ``stack`` sets (``Stack.pp_layout``), checked against the model ``m`` (``ExplicitLayout``
     ``structure_error`` / ``model_error``: one-line InputError on training.framework.pp_layout), or None."""
@@ -292,6 +382,10 @@ def split_runtime(stack, m=None):
         return ExplicitLayout.parse(layout)
     if runtime(stack) == "torchtitan":
         return "torchtitan"
+    if (runtime(stack) == "megatron" and getattr(stack, "pp_split", None) != "megatron" and m is not None
+            and getattr(m, "is_transformer", False) and not m.hybrid):
+        # the split left open on Megatron-Core: the lightest pacing stage it accepts (BalancedSplit)
+        return BalancedSplit.of(m)
     method = getattr(stack, "pp_partition_method", None)
     if method is not None:
         name = PARTITION_METHODS[method]
@@ -431,6 +525,12 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
       every virtual stage floor(layers / (pp vpp)) layers and one more on virtual stages 1, 2, ... (the first holds
       the embedding): DeepSeek-V3's 61 on PP4 x VPP4 puts 15, 16, 15, 15 on the ranks.
 
+    ``runtime`` a ``BalancedSplit`` (a Megatron-Core stack, the split left open): the ``megatron`` split above, or at
+    vpp 1 where ``balanced_counts`` finds a lighter pacing stage in no more memory, that one (form ``balanced``: first
+    f, middle m, last l, launched as ``--decoder-first/last-pipeline-num-layers`` or, with an empty last stage, a
+    ``--pipeline-model-parallel-layout``): DeepSeek-V3's 61 on PP16 are 3, 4 x 14, 2 (Megatron's 2, 4 x 14, 3 left two
+    LM heads and the MTP layer beside 3 layers).
+
     ``runtime`` an ``ExplicitLayout`` (form ``explicit``): the job's own ``--pipeline-model-parallel-layout``
     (``Stack.pp_layout``), its decoder layers per virtual stage as written, where its stage count is pp x vpp.
 
@@ -440,6 +540,10 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
         if len(runtime.stages) == stages:
             return "explicit", runtime.counts
         runtime = "megatron"  # a row the layout cannot run (stack_rules "mcore-pp-layout" refuses it)
+    if isinstance(runtime, BalancedSplit):
+        form, counts = pipeline_split(layers, pp, vpp, "megatron")
+        better = balanced_counts(layers, pp, runtime, counts) if vpp == 1 and pp > 1 else None
+        return ("balanced", better) if better is not None else (form, counts)
     if is_deepspeed(runtime) and vpp == 1 and pp > 1:
         # PipelineModule's own partition of GPTModelPipe's specs, before the even case: the embedding, uniform and
         # parameters methods weigh more than the layers, so the layers dividing by pp need not give equal stages
@@ -489,6 +593,20 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
     keys, inv = distinct_rows(pp.ravel(), vpp.ravel(), tp.ravel())
     for i, (k, v, t) in enumerate(zip(*(x.tolist() for x in keys))):
         yield (inv == i).reshape(pp.shape), (k, v, t), pipeline_split(layers, k, v, runtime_at(runtime, t))[1]
+
+
+def balanced_rows(layers: int, pp, vpp, runtime) -> np.ndarray:
+    """Rows of the candidates' (pp, vpp) columns whose split under ``runtime`` is ``BalancedSplit``'s own (form
+    ``balanced``), not Megatron's: where Megatron's split (stack option ``pp_split: megatron``) is another plan."""
+    pp, vpp = np.broadcast_arrays(np.asarray(pp), np.maximum(np.asarray(vpp), 1))
+    out = np.zeros(pp.shape, dtype=bool)
+    if not isinstance(runtime, BalancedSplit):
+        return out
+    keys, inv = distinct_rows(pp.ravel(), vpp.ravel())
+    for i, (k, v) in enumerate(zip(*(x.tolist() for x in keys))):
+        if pipeline_split(layers, k, v, runtime)[0] == "balanced":
+            out |= (inv == i).reshape(pp.shape)
+    return out
 
 
 def lp16_layers(layers: int, counts, first: int = 0, last: int = 0, weights=None) -> np.ndarray:

@@ -124,7 +124,8 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
                                     recompute_modules=getattr(r, "recompute_modules", None),
                                     recompute_method=getattr(r, "recompute_method", None),
                                     recompute_num_layers=getattr(r, "recompute_num_layers", None),
-                                    megatron_fsdp=bool(getattr(r, "megatron_fsdp", False))))
+                                    megatron_fsdp=bool(getattr(r, "megatron_fsdp", False)),
+                                    pp_split=getattr(r, "pp_split", None)))
                     for r in df.itertuples()]
     return df
 

@@ -62,7 +62,7 @@ from hardware_catalog.errors import MESSAGE_CHARS
 from hardware_catalog.fabric import LaunchFabric
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
-from planner.model.pipeline import layout_counts, pipeline_split
+from planner.model.pipeline import layout_counts, pipeline_split, split_runtime
 from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
@@ -439,8 +439,8 @@ def megatron_group_flags(job: JobSpec, cfg: dict) -> list[str]:
     return _flag("--microbatch-group-size-per-virtual-pipeline-stage", g)
 
 
-def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0, pp_layout: str | None = None
-                            ) -> list[str]:
+def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0, pp_layout: str | None = None,
+                            runtime="megatron") -> list[str]:
     """Megatron's flags for ``layers`` over PP x VPP stages, written from planner.model.pipeline ``pipeline_split``,
     the one split the memory and time models price: even, ``--num-layers-per-virtual-pipeline-stage``; uneven,
     ``--decoder-first/last-pipeline-num-layers`` (VPP then given as ``--num-virtual-stages-per-pipeline-rank``), the
@@ -449,16 +449,21 @@ def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0,
     ``--pipeline-model-parallel-layout`` (DeepSeek-V3's 61 on PP4 x VPP4). Until 2026-12-02 this function chose the
     split itself and the memory model priced another (the even-or-first/last split of the ranks, VPP ignored).
     ``pp_layout``: the job's own layout (stack option ``pp_layout``), written as given; Megatron derives the VPP from
-    its stage count, so no VPP flag goes with it."""
+    its stage count, so no VPP flag goes with it. ``runtime``: the split the plan priced (planner.model.pipeline
+    ``split_runtime``; a Megatron-Core stack with the split left open prices ``BalancedSplit``'s, whose ``balanced``
+    form is written as ``--decoder-first/last-pipeline-num-layers``, or as a layout where its last stage holds no
+    decoder layer)."""
     if pp_layout is not None:
         return _flag("--pipeline-model-parallel-layout", pp_layout)
     if pp == 1:
         return _flag("--num-layers-per-virtual-pipeline-stage", layers // vpp) if vpp > 1 else []
-    form, counts = pipeline_split(layers, pp, vpp)
+    form, counts = pipeline_split(layers, pp, vpp, runtime)
     stages = pp * vpp
+    if form == "balanced" and counts[-1] == 0:  # --decoder-last-pipeline-num-layers must be > 0: the layout
+        return _flag("--pipeline-model-parallel-layout", megatron_layout(layers, stages, mtp_layers, counts))
     if form == "even":
         return _flag("--num-layers-per-virtual-pipeline-stage", counts[0]) if vpp > 1 else []
-    if form == "first_last":
+    if form in ("first_last", "balanced"):
         first, last = sum(counts[0::pp]), sum(counts[pp - 1::pp])
         a = _flag("--decoder-first-pipeline-num-layers", first) + _flag("--decoder-last-pipeline-num-layers", last)
         return a + (_flag("--num-virtual-stages-per-pipeline-rank", vpp) if vpp > 1 else [])
@@ -472,13 +477,13 @@ def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0,
     return _flag("--pipeline-model-parallel-layout", megatron_layout(layers, stages, mtp_layers))
 
 
-def megatron_layout(layers: int, stages: int, mtp_layers: int = 0) -> str:
+def megatron_layout(layers: int, stages: int, mtp_layers: int = 0, counts: tuple[int, ...] | None = None) -> str:
     """Megatron-Core's ``pipeline_model_parallel_layout`` string (transformer/pipeline_parallel_layer_layout.py:
     virtual stages in layer order, ``|`` between them, ``E`` embedding first, ``t`` a decoder layer, ``m`` an MTP
     layer, ``L`` the loss last) of planner.model.pipeline ``layout_counts`` (every stage ceil(layers / stages) layers
     or one fewer, the fuller ones after the first), the MTP layers with the loss in the last stage (where Megatron
-    requires them)."""
-    parts = ["t" * n for n in layout_counts(layers, stages)]
+    requires them). ``counts``: the decoder layers of each virtual stage, where not ``layout_counts``'."""
+    parts = ["t" * n for n in (counts or layout_counts(layers, stages))]
     parts[0] = "E" + parts[0]
     parts[-1] = parts[-1] + "m" * mtp_layers + "L"
     return "|".join(parts)
@@ -522,7 +527,8 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
     a: list[str] = []
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
     a += _flag("--pipeline-model-parallel-size", cfg["pp"])
-    a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"], m.mtp_layers, plan_stack(job, cfg).pp_layout)
+    a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"], m.mtp_layers, plan_stack(job, cfg).pp_layout,
+                                 split_runtime(plan_stack(job, cfg), m))
     a += megatron_group_flags(job, cfg)
     a += _flag("--context-parallel-size", cfg["cp"])
     if m.moe is not None:
@@ -921,6 +927,8 @@ def plan_stack(job: JobSpec, cfg: dict):
     st = from_training(job.training)
     off = cfg.get("offload", "none") or "none"
     st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
+    if cfg.get("pp_split"):  # Megatron's own pipeline split, where the balanced one did not fit
+        st = replace(st, pp_split=cfg["pp_split"])
     return replace(st, megatron_fsdp=bool(cfg["megatron_fsdp"])) if "megatron_fsdp" in cfg else st
 
 

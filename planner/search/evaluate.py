@@ -71,6 +71,10 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     if getattr(stack, "pp_layout", None) is not None:  # the job's own layout, and what it puts on each rank
         cfg.update(pp_layout=stack.pp_layout, rank_layers=tuple(stage_layer_split(
             m.layers, int(c.pp[i]), int(c.vpp[i]), split_runtime(stack, m))))
+    elif int(c.pp[i]) > 1 and m.is_transformer:  # the split the plan priced and --emit launches, in every output
+        cfg.update(rank_layers=tuple(stage_layer_split(m.layers, int(c.pp[i]), int(c.vpp[i]), split_runtime(stack, m))))
+        if getattr(stack, "pp_split", None) == "megatron":  # Megatron's own split (the balanced one did not fit)
+            cfg.update(pp_split="megatron")
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
         cfg["recompute_modules"] = tuple(t.recompute_modules)
     if cfg["recompute"] == "full" and cfg["recompute_method"] is None and getattr(t, "recompute_method", None):

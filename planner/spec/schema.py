@@ -589,6 +589,10 @@ class FrameworkSpec(_Strict):
     #: decoder layer, m MTP layer, L loss, | stage boundary, (..)*n repetition); its stage count / pp is the vpp.
     #: None: the planner's own split (planner.model.pipeline ``pipeline_split``)
     pp_layout: Optional[str] = Field(None, min_length=1, max_length=4096)
+    #: Megatron-Core stacks without pp_layout: "balanced" the lightest pacing stage Megatron-Core accepts
+    #: (planner.model.pipeline ``BalancedSplit``), "megatron" Megatron's own split; None: balanced, Megatron's
+    #: where the balanced one does not fit
+    pp_split: Optional[Literal["balanced", "megatron"]] = None
     #: the options a ``recommend`` search chose, as a plan's stack record lists them (``stack`` in the JSON): the
     #: record pasted back as a job's framework keeps it. Each must be set in this section (its value is timed as
     #: given; nothing is searched again -- an option left out is what ``recommend`` searches)
