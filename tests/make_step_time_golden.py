@@ -100,6 +100,12 @@ the megatron-core cases' ZeRO-1/2 rows with pp > 1 and no VPP (not torchtitan's 
 both instances: t_param_gather_exposed x1-8 (pp of them), comm_dp x1.0-3.6, t_dp_tail x0.008-1.0 (the waits leave the
 simulator's tail for its list schedule), step time x1.0-1.33 (mixtral-8x7b on g6 the most; p5 x1.0-1.11), mfu / hfu
 / tokens_per_s down likewise; no memory array.
+Regenerated on main after merging pplayout35 (2026-12-05) for the balanced Megatron-Core pipeline split where the job
+leaves it open (pipeline.BalancedSplit: the last rank's LM head and MTP module counted in layers, the pacing stage
+least; Megatron's own split where the balanced one does not fit): only deepseek-v3-pretrain moved (its MTP layer and
+head), 65 of 704 arrays on both instances: step time x0.89-1.006, compute_gemm x0.82-1.0, mfu / hfu / tokens_per_s
+x0.99-1.12, the ranks' layers (``stage``) and memory with them (activations x1.0-2.16 on the first rank, totals
+x0.98-1.006, the last rank's x0.88-1.0).
 """
 from __future__ import annotations
 
