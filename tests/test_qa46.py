@@ -196,6 +196,19 @@ def test_a_profile_date_that_is_no_moment_or_in_the_future_is_refused(cli, tmp_p
         assert err.startswith("error: --profile.fingerprint.created: ") and words in err, err
 
 
+def test_a_profile_schema_version_written_as_text_says_so(cli, tmp_path):
+    """``schema_version: "1"`` (a string) read "has schema version '1', this planner reads 1" (QA 46's left-alone): now
+    it says the type is wrong; another version says how to get one this planner reads."""
+    job = write_job(tmp_path, JOB)
+    for ver, words in (("1", "has a str ('1'), not the whole number 1"),
+                       (7, "has schema version 7; this planner reads 1 (re-run `planner calibrate` to write one)")):
+        p = tmp_path / "p.json"
+        p.write_text(json.dumps({**H100_PROFILE, "schema_version": ver}))
+        code, out, err = cli("estimate", job, "--profile", p)
+        assert code == 2 and out == "", out
+        assert err.startswith("error: --profile.schema_version: ") and words in err, err
+
+
 def test_a_price_file_without_its_cloud_column_or_with_a_misspelt_instance_says_so(cli, tmp_path):
     """``name,price_ondemand_usd_hr`` (the cloud column left out) was read as a GPU table: "gpus[0].vendor: is
     required"; ``aws,p5.48xlarg,40`` (a typo) as a new instance: "instances[0].source: is required"."""

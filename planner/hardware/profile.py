@@ -200,7 +200,11 @@ def load_profile(path: str | Path, field: str = "profile", catalog=None) -> Prof
     raw = read_json_object(p, field, " — corrupt profile?")
     ver = raw.get("schema_version")
     if ver != SCHEMA_VERSION:
-        raise InputError(f"{field}.schema_version", f"{p} has schema version {ver!r}, this planner reads {SCHEMA_VERSION}")
+        # the whole number the planner writes, said as such: "has schema version '1', this planner reads 1" (a string
+        # "1" from a hand-written or re-serialised file) read as a contradiction (QA 46)
+        what = (f"a {type(ver).__name__} ({ver!r}), not the whole number {SCHEMA_VERSION}" if str(ver) == str(SCHEMA_VERSION)
+                else f"schema version {ver!r}; this planner reads {SCHEMA_VERSION} (re-run `planner calibrate` to write one)")
+        raise InputError(f"{field}.schema_version", f"{p} has {what}")
     try:
         prof = Profile.model_validate(raw)
     except ValidationError as e:
