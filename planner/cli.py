@@ -141,6 +141,15 @@ def _say_overrides() -> None:
         err.print(f"catalog override: ... and {len(notes) - 20:,} more rows", markup=False, highlight=False)
 
 
+def _with_override_notes(payload: dict) -> dict:
+    """A JSON answer priced from override files carries what each changed (``catalog_overrides``: the lines stderr
+    says, "ok.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -> 40"), every one of them: a script that
+    keeps only stdout kept no record of the files that priced it (QA 46's left-alone). Absent with no override."""
+    if _OVERRIDE_NOTES:
+        payload["catalog_overrides"] = list(_OVERRIDE_NOTES)
+    return payload
+
+
 def _show(planned, as_json: bool, top: int = 10) -> None:
     """JSON (strict: no NaN) or tables."""
     if as_json:
@@ -149,7 +158,7 @@ def _show(planned, as_json: bool, top: int = 10) -> None:
         payload = top_cut(jsonable(planned.result), planned.workload, top)  # --top cuts the JSON as the table
         if planned.campaign:
             payload["campaign"] = jsonable(planned.campaign)
-        out.print_json(json.dumps(payload, allow_nan=False))
+        out.print_json(json.dumps(_with_override_notes(payload), allow_nan=False))
     else:
         from planner.present.terminal import render
 
@@ -278,7 +287,7 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     if as_json and (by or scaling):                                          # used to follow the whole table
         payload = jsonable(planned.result)
         payload.update(jsonable(views))  # an unpriced plan's cost is NaN in the view rows: null, as compare --json prints it
-        out.print_json(json.dumps(payload, allow_nan=False))
+        out.print_json(json.dumps(_with_override_notes(payload), allow_nan=False))
         return
     _show(planned, as_json, top)
     if by or scaling:

@@ -264,3 +264,18 @@ def test_the_report_names_the_override_files_that_priced_it(cli, tmp_path):
         assert "Catalog override acme-prices.yaml: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -&gt; 38.5" in text \
             or "Catalog override acme-prices.yaml: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -> 38.5" in text
         assert "acme-prices.yaml: adds 3yr commitment for aws:p5.48xlarge" in text
+
+
+def test_json_answers_carry_what_the_override_files_changed(cli, tmp_path):
+    """QA 46's left-alone: the override lines went to stderr only, so `estimate --json` / `recommend --json` kept no
+    record of the file that priced them; now ``catalog_overrides`` lists them (absent without an override)."""
+    job = write_job(tmp_path, JOB)
+    fresh = (_today() - datetime.timedelta(days=20)).isoformat()
+    for cmd in ("estimate", "recommend"):
+        code, out, err = cli(cmd, job, "--catalog", _prices(tmp_path, fresh), "--json")
+        assert code == 0, err
+        notes = json.loads(out)["catalog_overrides"]
+        assert any(n.startswith("prices.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -> 40, price_date")
+                   and n.endswith(f"-> {fresh}") for n in notes), notes
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0 and "catalog_overrides" not in json.loads(out)
