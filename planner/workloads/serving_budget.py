@@ -31,17 +31,19 @@ THROUGHPUT_ERROR_RUNS = 140
 #: model over-predicted every one, throughput p90 +122% (``LOCAL_ATTENTION_HELD_OUT``); the low end is the prediction
 LOCAL_THROUGHPUT_ERROR = (0.0, 1.22)
 LOCAL_THROUGHPUT_ERROR_RUNS = 49
-#: simulated / analytic replicas over the 61 options of the chat and 70b examples
-#: (``benchmarks/sim_vs_analytic_replicas.py``: 52 kept, 4 added, 5 removed, 0 missed since occup34): the least 0.80
+#: simulated / analytic replicas over the 64 options of the chat and 70b examples
+#: (``benchmarks/sim_vs_analytic_replicas.py``: 55 kept, 4 added, 5 removed, 0 missed since session 35's ND H200 v5
+#: rows added 3 options, each kept; 52 / 4 / 5 / 0 of 61 since occup34): the least 0.80
 #: (p4de.24xlarge TP1 5 -> 4), the most 1.65 (g5.48xlarge TP8 17 -> 28)
 ANALYTIC_TO_SIMULATED = (0.80, 1.65)
-ANALYTIC_TO_SIMULATED_OPTIONS = 61
-#: the same apart by what sets the option's replicas (``fleet_bound``; the benchmark's last lines, budget35): the 29
-#: throughput-bound options all kept their count (1.00x), the 22 TPOT-bound moved 0.80x (p4de.24xlarge TP1 5 -> 4) to
+ANALYTIC_TO_SIMULATED_OPTIONS = 64
+#: the same apart by what sets the option's replicas (``fleet_bound``; the benchmark's last lines, budget35; session 35's
+#: ND H200 v5 options two throughput-bound, one TPOT-bound): the 31
+#: throughput-bound options all kept their count (1.00x), the 23 TPOT-bound moved 0.80x (p4de.24xlarge TP1 5 -> 4) to
 #: 1.11x (g6e.48xlarge TP8 9 -> 10), the 10 TTFT-bound 0.92x (p5.48xlarge TP2 12 -> 11) to 1.65x (g5.48xlarge TP8
 #: 17 -> 28): (low, high, options). In-sample, two examples: where the screen's latency model and the simulation's
 #: disagree, and the stand-in for the latency model's error on a latency-bound fleet (``replica_range``)
-ANALYTIC_TO_SIMULATED_BY_BOUND = {"throughput": (1.00, 1.00, 29), "tpot": (0.80, 1.11, 22), "ttft": (0.92, 1.65, 10)}
+ANALYTIC_TO_SIMULATED_BY_BOUND = {"throughput": (1.00, 1.00, 31), "tpot": (0.80, 1.11, 23), "ttft": (0.92, 1.65, 10)}
 #: simulated / analytic time of an offline job's fleet (its $ per 1M requests at the same replicas and price) over
 #: the 124 options ``benchmarks/offline_sim_vs_analytic.py`` simulates (budget35: the batch example's 53, the chat
 #: and 70b examples planned offline at 100,000 requests, 43 and 28): the least 1.006 (batch, aws:g5.48xlarge TP8), the
