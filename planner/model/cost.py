@@ -266,6 +266,33 @@ def _commitment(term_name: str, price: float, hours: float, nodes: int, price_on
                 breakeven_busy=(price / price_ondemand) if (term and price_ondemand) else None)
 
 
+def owned_run(buy: dict, hours: float, nodes: int, rent_usd) -> dict:
+    """``buy`` (the owned node's figures at the assumed utilisation ``u``) priced for a run of ``hours`` on
+    ``nodes`` owned nodes. Every owned cost is paid per wall hour of the horizon (``wall_hour_usd`` =
+    ``node_hour_usd`` x ``u``), so a useful hour costs ``wall_hour_usd / u``, valid while the run's hours fit in
+    the useful hours the assumption leaves, ``u`` x ``horizon_hours``. A run that alone fills more of the horizon
+    keeps the nodes busier than assumed, and is priced at the utilisation it proves:
+
+        utilisation    = min(1, max(u, hours / horizon_hours))
+        node_hour_usd  = wall_hour_usd / utilisation        (per_hour parts likewise)
+        run_cost_usd   = hours x nodes x node_hour_usd      (= nodes x wall_hour_usd x horizon_hours, the whole
+                                                             horizon's cost, when hours fill utilisation x horizon)
+
+    (a run longer than the horizon is priced as owning the nodes for the run at the same wall-hour cost).
+    ``utilisation_assumed`` keeps ``u``; ``run_horizon_share`` = hours / horizon_hours. The break-even utilisation does
+    not move (``wall_hour_usd`` does not). Until QA 47 every run was priced at ``u``: Llama-3-70B, 2T tokens on 8 owned
+    HGX H100 nodes (8,292 h, 95% of a 1-year horizon at an assumed 60%) read $2.95M at 44.47 $/node-h, above the
+    $1.87M that owning the 8 nodes costs for the whole year."""
+    u0, wall = buy["utilisation_assumed"], buy["wall_hour_usd"]
+    horizon = buy["amortisation_years"] * HOURS_PER_YEAR
+    share = hours / horizon if horizon > 0 else 0.0
+    u = min(1.0, max(u0, share))
+    run = hours * nodes * wall / u
+    return dict(buy, node_hour_usd=wall / u, utilisation=u, run_horizon_share=share, run_cost_usd=run,
+                per_hour={k: v * u0 / u for k, v in buy["per_hour_assumed"].items()},
+                cheaper=("buy" if rent_usd and run < rent_usd else "rent") if rent_usd else None)
+
+
 def owned_at_wall_hours(buy, committed, hours: float, nodes: int, price_ondemand, rent_usd, include: str):
     """``(buy, committed)`` re-priced for a run of ``hours`` wall hours instead of its uninterrupted
     compute hours: owned or committed nodes sit through the job's checkpoint pauses and node-failure
@@ -274,9 +301,7 @@ def owned_at_wall_hours(buy, committed, hours: float, nodes: int, price_ondemand
     ``rent_usd``: the on-demand rent for the same hours (``buy.cheaper`` compares with it); ``include``:
     what the hours hold, in words, kept as ``hours_include`` beside ``hours`` in each."""
     if buy is not None:
-        run = hours * nodes * buy["node_hour_usd"]
-        buy = dict(buy, run_cost_usd=run, hours=hours, hours_include=include,
-                   cheaper=("buy" if rent_usd and run < rent_usd else "rent") if rent_usd else None)
+        buy = dict(owned_run(buy, hours, nodes, rent_usd), hours=hours, hours_include=include)
     committed = tuple(dict(c, **_commitment(c["term"], c["price_usd_hr"], hours, nodes, price_ondemand),
                            hours=hours, hours_include=include) for c in committed)
     return buy, committed
@@ -304,20 +329,18 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     if catalog is not None and gpu_name:
         own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node, getattr(job, "onprem", None))
         if own:
-            buy_run = hours * nodes * own["total_hr"]
-            buy = dict(
-                node_hour_usd=own["total_hr"], run_cost_usd=buy_run,
+            per_hour = dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
+                            hosting=own["hosting_hr"])
+            buy = owned_run(dict(
                 # what buying commits up front: the servers and their share of the network (the capex the
                 # hourly rate amortises), not the servers alone
                 capex_usd=own["capex_per_node"] * nodes, server_capex_usd=own["server_price_per_node"] * nodes,
                 amortisation_years=own["years"],
-                utilisation=own["utilisation"],
+                utilisation_assumed=own["utilisation"], wall_hour_usd=own["total_hr"] * own["utilisation"],
+                per_hour_assumed=per_hour,
                 breakeven_utilisation=breakeven_utilisation(own, price_ondemand),
-                cheaper=("buy" if od and buy_run < od else "rent") if od else None,
-                per_hour=dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
-                              hosting=own["hosting_hr"]),
                 inputs=own["inputs"],
-            )
+            ), hours, nodes, od)
     # $ per million tokens at the price the plan is ranked at (spot when the job asks for spot)
     ranked = sp if (getattr(job.constraints, "spot", False) and sp) else od
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,

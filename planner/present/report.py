@@ -44,7 +44,7 @@ from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
-from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes,
+from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, per_million, spot_causes,
                                       spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
@@ -135,7 +135,7 @@ def _buy_parts(buy: dict) -> str:
     added up: it read "capex $1.38M amortised over 4 years at 80% utilisation, plus power and hosting", leaving out
     the staff and support share (3.64 of 18.99 $/node-h for an HGX H100 node) and the residual value."""
     per, res = buy["per_hour"], (buy.get("inputs") or {}).get("residual_value_fraction", {}).get("value", 0.0)
-    return (f"per hour of use at {buy['utilisation']:.0%} utilisation: capex {per['capex']:.2f} "
+    return (f"per hour of use at {utilisation_words(buy)}: capex {per['capex']:.2f} "
             f"({fmt_usd(buy['capex_usd'])}" + (f" less {res:.0%} residual value" if res else "")
             + f" over {fmt_years(buy['amortisation_years'])}), staff and support {per['staff_support']:.2f}, "
             f"power {per['power']:.2f}, hosting {per['hosting']:.2f}")

@@ -1,0 +1,66 @@
+"""QA pass 47: a finance partner's rent / reserve / buy questions over a year-long program (pre-training, fine-tunes,
+serving) through estimate / recommend / compare / report / serve with onprem:, commitments and spot; each defect found
+with the check that failed before its fix (docs/qa_log.md, "QA 47")."""
+from __future__ import annotations
+
+import json
+
+from conftest import write_job
+
+# 8 owned HGX H100 nodes for a year, busy 60% by assumption; the 2T-token run alone holds them 345 days
+YEAR_OWNED = """
+model: {preset: llama3-70b}
+training: {seq_len: 8192, global_batch: 1024, tokens: 2.0e12}
+parallel: {tp: 8, pp: 4, dp: 2}
+cluster: {instance: aws:p5.48xlarge, nodes: 8}
+onprem: {horizon_years: 1, utilisation: 0.6, server_price_usd: 350000, server_power_kw: 10.2,
+         power_price_usd_per_kwh: 0.12, pue: 1.4, hosting_usd_per_kw_month: 200, staff_share_per_year: 0.06,
+         residual_value_fraction: 0.6}
+"""
+
+
+def _year_tco(buy: dict, nodes: int) -> float:
+    """Owning ``nodes`` nodes for the whole horizon, by hand from the inputs (cost.owned_node_hour_cost's terms at
+    every hour of the horizon, busy or not)."""
+    v = {k: x["value"] for k, x in buy["inputs"].items()}
+    hours = v["horizon_years"] * 8760
+    capex = v["server_price_usd"] * (1 + v["network_cost_share"]) * (1 - v["residual_value_fraction"])
+    staff = v["server_price_usd"] * (v["staff_share_per_year"] + v["support_share_per_year"]) * v["horizon_years"]
+    power = v["server_power_kw"] * v["pue"] * v["power_price_usd_per_kwh"] * hours
+    hosting = v["server_power_kw"] * v["hosting_usd_per_kw_month"] * hours / 730
+    return nodes * (capex + staff + power + hosting)
+
+
+def test_a_run_filling_more_of_the_horizon_than_the_utilisation_costs_no_more_than_owning_it(cli, tmp_path):
+    """The run's 8,292 h fill 95% of the 1-year horizon, above the 60% utilisation assumed; it was priced at the 60%
+    rate, $2.95M at 44.47 $/node-h, more than owning the 8 nodes the whole year ($1.87M). It is now priced at the
+    utilisation it proves (the year's cost, 28.19 $/node-h) and the row says why; a shorter run is unchanged."""
+    job = write_job(tmp_path, YEAR_OWNED)
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    buy, hours = res["cost"]["buy"], res["cost"]["hours"]
+    assert 0.9 < hours / 8760 < 1.0, hours
+    tco = _year_tco(buy, 8)
+    assert abs(buy["run_cost_usd"] - tco) < 1e-6 * tco, (buy["run_cost_usd"], tco)
+    assert abs(buy["utilisation"] - hours / 8760) < 1e-9 and buy["utilisation_assumed"] == 0.6
+    assert abs(buy["node_hour_usd"] * buy["utilisation"] - buy["wall_hour_usd"]) < 1e-9
+    assert abs(sum(buy["per_hour"].values()) - buy["node_hour_usd"]) < 1e-9
+    # the break-even does not move with the utilisation: wall-hour cost / on-demand rate
+    assert abs(buy["breakeven_utilisation"] - buy["wall_hour_usd"] / 55.04) < 1e-3
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    text = " ".join(out.replace("│", " ").split())
+    assert "this run alone fills 95% of the 1-year horizon, above the 60% assumed" in text, text
+    # a run longer than the horizon: owned past it at the same wall-hour cost, never below it
+    code, out, err = cli("estimate", write_job(tmp_path, YEAR_OWNED.replace("2.0e12", "2.5e12"), "long.yaml"), "--json")
+    assert code == 0, err
+    b2 = json.loads(out)["cost"]
+    assert b2["buy"]["utilisation"] == 1.0
+    assert abs(b2["buy"]["run_cost_usd"] - b2["hours"] * 8 * b2["buy"]["wall_hour_usd"]) < 1e-6 * b2["buy"]["run_cost_usd"]
+    # a run inside the assumed busy hours keeps the assumed rate
+    code, out, err = cli("estimate", write_job(tmp_path, YEAR_OWNED.replace("2.0e12", "2.0e11"), "short.yaml"), "--json")
+    assert code == 0, err
+    b3 = json.loads(out)["cost"]["buy"]
+    assert b3["utilisation"] == 0.6 and abs(b3["node_hour_usd"] - 44.47) < 0.01
+
