@@ -64,3 +64,36 @@ def test_a_run_filling_more_of_the_horizon_than_the_utilisation_costs_no_more_th
     b3 = json.loads(out)["cost"]["buy"]
     assert b3["utilisation"] == 0.6 and abs(b3["node_hour_usd"] - 44.47) < 0.01
 
+
+# a real-time fleet with an onprem: section: serve read it and printed nothing of it
+SERVE_OWNED = """
+model: {preset: llama3-8b}
+serving: {p99_latency_ms: 100, ttft_ms: 2000, qps: 5, prompt_tokens: 1024, output_tokens: 256, precision: bf16}
+constraints: {instances: [aws:p5.48xlarge]}
+onprem: {horizon_years: 3, utilisation: 0.5, server_price_usd: 300000, server_power_kw: 10.2,
+         power_price_usd_per_kwh: 0.1, pue: 1.3}
+"""
+
+
+def test_serve_prices_the_fleet_owned_when_the_job_has_an_onprem_section(cli, tmp_path):
+    """serve's fleet owned instead of rented: its nodes at the owned wall-hour cost every hour (a fleet for a QPS serves
+    around the clock, so onprem.utilisation does not divide it), the capex and the busy share at which owning beats
+    on-demand; the text names them."""
+    job = write_job(tmp_path, SERVE_OWNED)
+    code, out, err = cli("serve", job, "--no-simulate", "--json")
+    assert code == 0, err
+    b = json.loads(out)["budget"]
+    buy, nodes = b["buy"], b["buy"]["nodes"]
+    v = {k: x["value"] for k, x in buy["inputs"].items()}
+    wall = (300000 * (1 + v["network_cost_share"]) * (1 - v["residual_value_fraction"]) / (3 * 8760)
+            + 300000 * (v["staff_share_per_year"] + v["support_share_per_year"]) / 8760
+            + 10.2 * 1.3 * 0.1 + 10.2 * v["hosting_usd_per_kw_month"] / 730)
+    assert abs(buy["wall_hour_usd"] - wall) < 1e-9, (buy["wall_hour_usd"], wall)
+    assert abs(buy["usd_per_month"] - nodes * wall * 730) < 1e-6
+    assert abs(buy["capex_usd"] - nodes * 300000 * (1 + v["network_cost_share"])) < 1e-6
+    assert abs(buy["breakeven_busy"] - wall / 55.04) < 1e-3
+    code, out, err = cli("serve", job, "--no-simulate")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert f"buy: {'$'}" in text and "onprem.utilisation is not used" in text, text
+
