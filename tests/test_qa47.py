@@ -97,3 +97,35 @@ def test_serve_prices_the_fleet_owned_when_the_job_has_an_onprem_section(cli, tm
     text = " ".join(out.split())
     assert f"buy: {'$'}" in text and "onprem.utilisation is not used" in text, text
 
+
+def _block_job(tokens: str, nodes: int, dp: int) -> str:
+    return (f"model: {{preset: llama3-8b}}\ntraining: {{tokens: {tokens}, seq_len: 8192, global_batch: {max(256, dp)}}}\n"
+            f"cluster: {{instance: aws:p5.48xlarge, nodes: {nodes}}}\nparallel: {{tp: 1, pp: 1, dp: {dp}}}\n")
+
+
+def test_estimate_sets_a_capacity_block_against_on_demand_and_counts_blocks_of_64(cli, tmp_path):
+    """A 5.3-hour run on 2 p5.48xlarge: estimate's committed row read "$413.62 for this run's hours ..., the block to
+    buy bills $1.89k" beside $578.84 on-demand, never saying the 1-day block costs 3.3x renting the same hours (the
+    report did). And 128 nodes were "the block to buy", where AWS sells at most 64 instances a block."""
+    code, out, err = cli("estimate", write_job(tmp_path, _block_job("3e9", 2, 16), "short.yaml"), "--json")
+    assert code == 0, err
+    c = json.loads(out)["cost"]
+    blk = next(x for x in c["committed"] if x["term"] == "capacity-block")
+    assert blk["billed_hours"] == 24 and blk["blocks_side_by_side"] == 1
+    assert abs(blk["ondemand_same_hours_usd"] - c["cost_ondemand_usd"]) < 1e-6
+    code, out, err = cli("estimate", write_job(tmp_path, _block_job("3e9", 2, 16), "short.yaml"))
+    assert code == 0, err
+    text = " ".join(out.replace("│", " ").split())
+    ratio = blk["commitment_usd"] / c["cost_ondemand_usd"]
+    assert f"{ratio:.1f}x on-demand's" in text, text
+    code, out, err = cli("estimate", write_job(tmp_path, _block_job("3e11", 128, 1024), "wide.yaml"), "--json")
+    assert code == 0, err
+    blk = next(x for x in json.loads(out)["cost"]["committed"] if x["term"] == "capacity-block")
+    assert blk["blocks_side_by_side"] == 2
+    code, out, err = cli("estimate", write_job(tmp_path, _block_job("3e11", 128, 1024), "wide.yaml"))
+    text = " ".join(out.replace("│", " ").split())
+    assert "blocks to buy bill" in text and "2 blocks side by side: AWS sells at most 64 instances a block" in text, text
+    # the report's line, from the same record
+    from planner.present.report import _committed_line
+    line = _committed_line(dict(blk, hours=None), {"nodes": 128, "price_ondemand_usd_hr": 55.04})
+    assert "bought as 2 blocks side by side (AWS sells at most 64 instances a block)" in line, line

@@ -206,6 +206,7 @@ TERM_HOURS = {"1yr": HOURS_PER_YEAR, "3yr": 3 * HOURS_PER_YEAR}
 BLOCK_DAY_STEPS_UP_TO_H, BLOCK_MAX_H = 14 * 24.0, 182 * 24.0
 #: "Each Capacity Block can have up to 64 instances, and you can have up to 256 instances across Capacity Blocks" (same page)
 BLOCK_MAX_INSTANCES = 256
+BLOCK_INSTANCES_PER_BLOCK = 64
 
 
 def capacity_block_hours(hours: float) -> float:
@@ -229,6 +230,8 @@ def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int,
                        | ceil(hours / term) x term (1yr = 8,760 h, 3yr = 26,280 h)
         commitment_usd = billed_hours x nodes x committed price (what signing or buying the block commits to)
         run_share      = hours / billed_hours
+        blocks_side_by_side = ceil(nodes / 64)              (capacity block: AWS sells at most 64 instances a block)
+        ondemand_same_hours_usd = hours x nodes x on-demand price   (what the block or term is set against)
         breakeven_busy = committed price / on-demand price      (share of the term the nodes must be busy
                                                                  for the commitment to beat on-demand; 1 or
                                                                  more: it never does)
@@ -263,7 +266,11 @@ def _commitment(term_name: str, price: float, hours: float, nodes: int, price_on
     billed = capacity_block_hours(hours) if term is None else max(1.0, float(np.ceil(hours / term))) * term
     return dict(run_cost_usd=hours * nodes * price, billed_hours=billed, commitment_usd=billed * nodes * price,
                 run_share=hours / billed if billed else None,
-                breakeven_busy=(price / price_ondemand) if (term and price_ondemand) else None)
+                breakeven_busy=(price / price_ondemand) if (term and price_ondemand) else None,
+                # side-by-side Capacity Blocks the nodes need (64 instances a block at most), None for a term
+                blocks_side_by_side=None if term else int(np.ceil(nodes / BLOCK_INSTANCES_PER_BLOCK)),
+                # the same hours on-demand, what a block is set against (a 5.3-hour run: a 1-day block 3.3x them)
+                ondemand_same_hours_usd=hours * nodes * price_ondemand if price_ondemand else None)
 
 
 def owned_run(buy: dict, hours: float, nodes: int, rent_usd) -> dict:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
-from planner.model.cost import BLOCK_MAX_H, BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells, utilisation_columns
@@ -189,9 +189,12 @@ def _committed_line(c: dict, hw: dict) -> str:
                   f"{fmt_pct(1 - c['commitment_usd'] / od_run)}" if c["commitment_usd"] < od_run else
                   f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs {c['commitment_usd'] / od_run:,.1f}x "
                   "that, and pays only for a run that fills more of it")
+        side = c.get("blocks_side_by_side") or 1  # AWS sells at most 64 instances a block: 128 nodes read "the block"
         bills = (f" — {_block_days(c['billed_hours'])} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, paid up front): {fmt_usd(c['commitment_usd'])}, of which this run uses "
                  f"{_share(c['run_share'])}" + (never or versus)
+                 + (f"; bought as {side} blocks side by side (AWS sells at most {BLOCK_INSTANCES_PER_BLOCK} instances a "
+                    "block)" if side > 1 else "")
                  + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
                     f"{nodes:,} nodes" if nodes > BLOCK_MAX_INSTANCES else ""))
     else:  # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours

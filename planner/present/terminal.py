@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
-from planner.model.cost import BLOCK_MAX_H, BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -86,6 +86,19 @@ def cheaper_words(buy: dict, hw: dict) -> str:
     return words
 
 
+def _block_versus(c: dict) -> str:
+    """A Capacity Block's bill against on-demand for the same hours (``cost.committed_costs``), and the blocks side by
+    side where the nodes are more than one block holds."""
+    side = c.get("blocks_side_by_side") or 1
+    words = (f" ({side} blocks side by side: AWS sells at most {BLOCK_INSTANCES_PER_BLOCK} instances a block)"
+             if side > 1 else "")
+    od, bill = c.get("ondemand_same_hours_usd"), c.get("commitment_usd")
+    if not od or bill is None:
+        return words
+    return words + (f", {fmt_pct(1 - bill / od)} below on-demand's {fmt_usd(od)} for the same hours" if bill < od else
+                    f", {bill / od:,.1f}x on-demand's {fmt_usd(od)} for the same hours")
+
+
 def summary_table(res: dict) -> Table:
     t = Table(show_header=False, show_edge=False, box=None)
     t.add_column(style="bold")
@@ -143,6 +156,9 @@ def summary_table(res: dict) -> Table:
             + f" at {c['price_usd_hr']:.2f} $/node-h"
             + (f", the {_term_noun(c)} {fmt_usd(c['commitment_usd'])}"
                if c.get("commitment_usd") is not None else "")
+            # set against on-demand for the same hours, as the report's line is: a 5.3-hour run's 1-day block read
+            # "$413.62 for this run's hours ..., the block to buy bills $1.89k" beside $578.84 on-demand, unsaid
+            + (_block_versus(c) if c["term"] == "capacity-block" else "")
             # the report names AWS's cap; the row did not (QA 45: 1,024 p5.48xlarge on a "capacity-block" price)
             + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
                f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
@@ -157,7 +173,7 @@ def _term_noun(c: dict) -> str:
     if c["term"] != "capacity-block":
         return "term bills"
     return "blocks to buy (182 days at most each) bill" if c.get("billed_hours", 0) > BLOCK_MAX_H + 1e-6 else \
-        "block to buy bills"
+        ("blocks to buy bill" if (c.get("blocks_side_by_side") or 1) > 1 else "block to buy bills")
 
 
 def render_estimate(con: Console, res: dict) -> None:
