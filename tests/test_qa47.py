@@ -129,3 +129,16 @@ def test_estimate_sets_a_capacity_block_against_on_demand_and_counts_blocks_of_6
     from planner.present.report import _committed_line
     line = _committed_line(dict(blk, hours=None), {"nodes": 128, "price_ondemand_usd_hr": 55.04})
     assert "bought as 2 blocks side by side (AWS sells at most 64 instances a block)" in line, line
+
+
+def test_spot_line_gives_few_expected_interruptions_as_few_not_none():
+    """A 38-hour spot fine-tune on 2 nodes: "spot: expected 0.0 interruptions and 0.0 node failures" above the
+    checkpoints line's "0.015 expected failures" for the same run; counts now read as that line's (units.fmt_many)."""
+    from planner.present.terminal import spot_line
+
+    risk = {"interruptions": 0.041, "node_failures": 0.015, "overhead": 0.017, "expected_hours": 38.1,
+            "expected_cost_usd": 1290.0, "cost_low_usd": 1289.0, "cost_high_usd": 1291.0, "rate_per_node_day": 0.0129,
+            "source": "interruptions.csv aws/*", "capacity_wait_minutes": 30, "checkpoint": "every 200 steps"}
+    line = spot_line(risk)
+    assert "expected 0.041 interruptions and 0.015 node failures" in line, line
+

@@ -443,8 +443,10 @@ def spot_line(risk: dict) -> str:
                 f"(from {risk['source']}) it is interrupted before a checkpoint interval completes, or expects over "
                 f"{1 / MIN_GOODPUT:,.0f}x its uninterrupted time; the figures "
                 "above are on-demand (checkpoint more often or use on-demand capacity)")
-    return (f"spot: expected {risk['interruptions']:.1f} interruptions"
-            + (f" and {risk['node_failures']:.1f} node failures" if risk.get("node_failures") is not None else "")
+    # fmt_many, as the checkpoints line's failures: "expected 0.0 interruptions and 0.0 node failures" sat above
+    # "0.015 expected failures" for the same run (QA 47)
+    return (f"spot: expected {fmt_many(risk['interruptions'])} interruptions"
+            + (f" and {fmt_many(risk['node_failures'])} node failures" if risk.get("node_failures") is not None else "")
             + f" (+{fmt_share(risk['overhead'])} time: {spot_causes(risk)}) -> "
             # fmt_time, as the accuracy line under it: a 14-minute spot fine-tune read "-> 0.0 days"
             f"{fmt_time(risk['expected_hours'] * 3600)}, {fmt_usd(risk['expected_cost_usd'])} "
