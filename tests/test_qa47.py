@@ -142,3 +142,21 @@ def test_spot_line_gives_few_expected_interruptions_as_few_not_none():
     line = spot_line(risk)
     assert "expected 0.041 interruptions and 0.015 node failures" in line, line
 
+
+def test_breakeven_is_in_estimate_and_in_months(cli, tmp_path):
+    """estimate's "buy instead" row gave no break-even (the report alone did, as a share of the horizon); a finance reader
+    plans in months. Both now say the share and the months it means: 8 HGX H100 nodes against gcp:a3-megagpu-8g at the
+    catalog's inputs, 18.99 x 0.8 / 92.21 = 16.5% of 48 months = 7.9 months busy."""
+    job = write_job(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 512, tokens: 1.0e10}\n"
+                              "cluster: {instance: gcp:a3-megagpu-8g, nodes: 8}\nparallel: {tp: 1, pp: 1, dp: 64}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    buy = json.loads(out)["cost"]["buy"]
+    assert abs(buy["breakeven_utilisation"] - buy["wall_hour_usd"] / 92.2104) < 1e-3
+    months = buy["breakeven_utilisation"] * 48
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    text = " ".join(out.replace("│", " ").split())
+    assert f"owning beats on-demand above 16% utilisation ({months:.1f} of its 48 months busy)" in text, text
+    from planner.present.report import _breakeven_words
+    assert f"above 16% of its 4-year life ({months:.1f} of its 48 months)" in _breakeven_words(buy, {})

@@ -44,7 +44,7 @@ from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
-from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, per_million, spot_causes,
+from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, per_million, spot_causes,
                                       spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
@@ -151,7 +151,7 @@ def _breakeven_words(buy: dict, hw: dict) -> str:
                 f"{fmt_years(buy['amortisation_years'], '-year')} life, an owned node-hour costs "
                 f"{buy['node_hour_usd'] * buy['utilisation']:.2f} $/node-h against {hw['price_ondemand_usd_hr']:.2f}")
     return (f"Owning beats renting on-demand only if the cluster stays busy above {fmt_pct(u)} of its "
-            f"{fmt_years(buy['amortisation_years'], '-year')} life")
+            f"{fmt_years(buy['amortisation_years'], '-year')} life ({breakeven_months(buy)})")
 
 
 def _block_days(billed_hours: float) -> str:

@@ -72,6 +72,24 @@ def utilisation_words(buy: dict) -> str:
     return f"{u:.0%} utilisation: this run alone {fills}, above the {u0:.0%} assumed"
 
 
+def breakeven_months(buy: dict) -> str:
+    """The break-even utilisation (``cost.breakeven_utilisation``) as months of the horizon the owned nodes must be busy:
+    u* x years x 12 ("13.2 of its 48 months" for an HGX H100 node against p5.48xlarge at the catalog's inputs); a
+    finance reader plans in months, and neither the report nor estimate said how long busy the share meant (QA 47)."""
+    months = buy["amortisation_years"] * 12
+    return f"{buy['breakeven_utilisation'] * months:,.1f} of its {months:,.0f} months"
+
+
+def breakeven_clause(buy: dict) -> str:
+    """estimate's "buy instead" row's break-even, in the report's terms (until QA 47 the row gave none)."""
+    u = buy.get("breakeven_utilisation")
+    if u is None:
+        return ""
+    if u >= 1:
+        return "; owning never beats on-demand at these inputs, even busy every hour"
+    return f"; owning beats on-demand above {fmt_pct(u)} utilisation ({breakeven_months(buy)} busy)"
+
+
 def cheaper_words(buy: dict, hw: dict) -> str:
     """Which is cheaper per hour of use, owning or on-demand (``buy.cheaper``, against the on-demand rate),
     naming the rate it is against, and spot's where the instance has one below the owned node-hour: "buy
@@ -145,7 +163,7 @@ def summary_table(res: dict) -> Table:
                   f"at {b['node_hour_usd']:.2f} $/node-h ({utilisation_words(b)}, capex "
                   f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)"
                   # which is cheaper per hour of use, and spot where it is below owning, in the report's words
-                  + (f"; per hour of use, {cheaper_words(b, hw)}" if b.get("cheaper") else ""))
+                  + (f"; per hour of use, {cheaper_words(b, hw)}" if b.get("cheaper") else "") + breakeven_clause(b))
     if cost.get("committed"):
         # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
         # spot and buy but no reserved / committed-use / capacity-block figure. Each: the run's hours at the rate,
