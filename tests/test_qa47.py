@@ -92,6 +92,11 @@ def test_serve_prices_the_fleet_owned_when_the_job_has_an_onprem_section(cli, tm
     assert abs(buy["usd_per_month"] - nodes * wall * 730) < 1e-6
     assert abs(buy["capex_usd"] - nodes * 300000 * (1 + v["network_cost_share"])) < 1e-6
     assert abs(buy["breakeven_busy"] - wall / 55.04) < 1e-3
+    # the serving review's cost section says it too
+    from planner.present.report import _serving_cost_section
+    res = json.loads(out)
+    lines = _serving_cost_section(res, res["best"], b, False).blocks[0]
+    assert any(x.startswith("Buy: ") and "a month owning the" in x for x in lines), lines
     code, out, err = cli("serve", job, "--no-simulate")
     assert code == 0, err
     text = " ".join(out.split())

@@ -42,7 +42,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import offline_usd, offline_words, trace_note, usd_per_million
+from planner.present.serving import buy_words, offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, per_million, spot_causes,
                                       spot_range, tokens_words)
@@ -1097,6 +1097,8 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
                  f"the same nodes on spot: {fmt_usd(sp['usd_per_month_before_interruptions'])} a month before "
                  f"interruptions, {sp['reclaims_per_month']:.1f} reclaims a month expected." if sp else
                  "Spot: no spot price in the catalog for this instance (real-time replicas are priced on-demand).")
+    if b.get("buy"):  # the same nodes owned (serving_budget.fleet_buy): serve printed it, the review did not (QA 47)
+        lines.append(f"Buy: {buy_words(b['buy'])}.")
     lines.append(f"Likely range: {range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
     s.blocks.append(lines)
     if with_charts and not charts.serving_cost_frame(res).empty:
