@@ -165,3 +165,14 @@ def test_breakeven_is_in_estimate_and_in_months(cli, tmp_path):
     assert f"owning beats on-demand above 16% utilisation ({months:.1f} of its 48 months busy)" in text, text
     from planner.present.report import _breakeven_words
     assert f"above 16% of its 4-year life ({months:.1f} of its 48 months)" in _breakeven_words(buy, {})
+
+
+def test_a_cost_with_no_spot_rate_says_so(cli, tmp_path):
+    """A bare B200 cluster at the job's own 40 $/node-h: "cost $3.17k on-demand, - spot, 634 GPU-hours"."""
+    job = write_job(tmp_path, "model: {preset: llama3-8b}\ntraining: {tokens: 5e10, seq_len: 8192, global_batch: 256}\n"
+                              "cluster: {gpu: B200-SXM-180GB, gpus_per_node: 8, nodes: 2, price_usd_hr: 40}\n"
+                              "parallel: {tp: 1, pp: 1, dp: 16}\n")
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    text = " ".join(out.replace("│", " ").split())
+    assert "on-demand, no spot rate," in text and "- spot" not in text, text

@@ -150,8 +150,10 @@ def summary_table(res: dict) -> Table:
     else:
         # the spot figure is the sticker price over the uninterrupted hours, as the report's "before interruptions"
         # says (a spot job's expected cost is on the spot: line below); "$63.8k spot" read as what spot costs
-        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot"
-                  + (" before interruptions, " if cost["cost_spot_usd"] is not None else ", ")
+        # no spot rate (a bare GPU at cluster.price_usd_hr, an instance with no spot row): said, not "- spot" (QA 47)
+        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, "
+                  + (f"{fmt_usd(cost['cost_spot_usd'])} spot before interruptions, " if cost["cost_spot_usd"] is not None
+                     else "no spot rate, ")
                   + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
