@@ -146,6 +146,8 @@ def test_spot_line_gives_few_expected_interruptions_as_few_not_none():
             "source": "interruptions.csv aws/*", "capacity_wait_minutes": 30, "checkpoint": "every 200 steps"}
     line = spot_line(risk)
     assert "expected 0.041 interruptions and 0.015 node failures" in line, line
+    from planner.present.report import _spot_risk_line  # the report's Spot line, likewise
+    assert "with 0.041 interruptions and 0.015 node failures" in _spot_risk_line(risk)
 
 
 def test_breakeven_is_in_estimate_and_in_months(cli, tmp_path):

@@ -861,7 +861,7 @@ def _accuracy_cell(a: dict) -> str:
 def _spot_risk_line(r: dict) -> str:
     # the time as everywhere else in the report ("44.1 d", fmt_time: it read "44.1 days" beside "44.1 d")
     return (f"expected {fmt_usd(r['expected_cost_usd'])} and {fmt_time(r['expected_hours'] * 3600)} with "
-            f"{r['interruptions']:.1f} interruptions" + (f" and {r['node_failures']:.1f} node failures"
+            f"{fmt_many(r['interruptions'])} interruptions" + (f" and {fmt_many(r['node_failures'])} node failures"
                                                          if r.get("node_failures") is not None else "")
             + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); {spot_range(r)}")
 
