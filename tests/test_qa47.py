@@ -178,3 +178,20 @@ def test_a_cost_with_no_spot_rate_says_so(cli, tmp_path):
     assert code == 0, err
     text = " ".join(out.replace("│", " ").split())
     assert "on-demand, no spot rate," in text and "- spot" not in text, text
+
+
+def test_a_run_longer_than_a_term_names_the_terms_back_to_back(cli, tmp_path):
+    """Llama-3-70B at 2.5T tokens on 8 gcp:a3-megagpu-8g runs 432 days: its 1-year commitment billed two terms (8 nodes
+    x 17,520 h) and read "the 1yr term bills $8.96M" in the report and "the term bills" in estimate."""
+    job = write_job(tmp_path, YEAR_OWNED.replace("2.0e12", "2.5e12").replace("aws:p5.48xlarge", "gcp:a3-megagpu-8g"))
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    one = next(c for c in json.loads(out)["cost"]["committed"] if c["term"] == "1yr")
+    three = next(c for c in json.loads(out)["cost"]["committed"] if c["term"] == "3yr")
+    assert one["terms"] == 2 and one["billed_hours"] == 2 * 8760 and three["terms"] == 1
+    code, text, err = cli("estimate", job)
+    assert code == 0, err
+    assert "the 2 back-to-back terms bill" in " ".join(text.replace("│", " ").split())
+    from planner.present.report import _committed_line
+    line = _committed_line(one, {"nodes": 8, "price_ondemand_usd_hr": 92.21})
+    assert "— 2 1yr terms back to back bill $8.96M (8 nodes x 17,520 h, busy or not)" in line, line

@@ -267,6 +267,8 @@ def _commitment(term_name: str, price: float, hours: float, nodes: int, price_on
     return dict(run_cost_usd=hours * nodes * price, billed_hours=billed, commitment_usd=billed * nodes * price,
                 run_share=hours / billed if billed else None,
                 breakeven_busy=(price / price_ondemand) if (term and price_ondemand) else None,
+                # back-to-back terms a run longer than one term signs (a 432-day run: two 1-year terms), None for a block
+                terms=int(round(billed / term)) if term else None,
                 # side-by-side Capacity Blocks the nodes need (64 instances a block at most), None for a term
                 blocks_side_by_side=None if term else int(np.ceil(nodes / BLOCK_INSTANCES_PER_BLOCK)),
                 # the same hours on-demand, what a block is set against (a 5.3-hour run: a 1-day block 3.3x them)

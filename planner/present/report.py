@@ -198,7 +198,9 @@ def _committed_line(c: dict, hw: dict) -> str:
                  + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
                     f"{nodes:,} nodes" if nodes > BLOCK_MAX_INSTANCES else ""))
     else:  # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
-        bills = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({count_of(nodes, 'node')} x "
+        n = c.get("terms") or 1  # a run past one term signs several back to back (QA 47: "the 1yr term" of 17,520 h)
+        bills = ((f" — the {c['term']} term bills " if n == 1 else f" — {n} {c['term']} terms back to back bill ")
+                 + f"{fmt_usd(c['commitment_usd'])} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
                  + (never or (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} "
                               "of the term" if c.get("breakeven_busy") else "")))

@@ -191,7 +191,8 @@ def _term_noun(c: dict) -> str:
     """What bills a committed price: the term, the Capacity Block, or past AWS's 182 days a block
     (``cost.BLOCK_MAX_H``) the back-to-back blocks (QA 45: a 297-day run read "the block to buy bills")."""
     if c["term"] != "capacity-block":
-        return "term bills"
+        n = c.get("terms") or 1  # a run past one term signs several back to back: "the term bills" read as one (QA 47)
+        return f"{n} back-to-back terms bill" if n > 1 else "term bills"
     return "blocks to buy (182 days at most each) bill" if c.get("billed_hours", 0) > BLOCK_MAX_H + 1e-6 else \
         ("blocks to buy bill" if (c.get("blocks_side_by_side") or 1) > 1 else "block to buy bills")
 
