@@ -195,3 +195,17 @@ def test_a_run_longer_than_a_term_names_the_terms_back_to_back(cli, tmp_path):
     from planner.present.report import _committed_line
     line = _committed_line(one, {"nodes": 8, "price_ondemand_usd_hr": 92.21})
     assert "— 2 1yr terms back to back bill $8.96M (8 nodes x 17,520 h, busy or not)" in line, line
+
+
+def test_a_block_a_little_dearer_than_on_demand_says_by_how_much():
+    """A 33-hour run on one p5.48xlarge buys a 2-day block, $1.89k against $1.81k on-demand for the same hours: estimate's
+    row read "1.0x on-demand's" and the report "the block costs 1.0x that", as if the two were equal."""
+    from planner.present.report import _committed_line
+    from planner.present.terminal import _block_versus
+
+    c = dict(term="capacity-block", payment="upfront reservation fee", price_usd_hr=39.33, run_cost_usd=1290.0,
+             billed_hours=48.0, commitment_usd=1887.84, run_share=0.68, blocks_side_by_side=1,
+             ondemand_same_hours_usd=1805.4, source="AWS")
+    assert _block_versus(c) == ", 4.6% above on-demand's $1.81k for the same hours"
+    line = _committed_line(c, {"nodes": 1, "price_ondemand_usd_hr": 55.04})
+    assert "the block costs 4.6% more than that" in line, line

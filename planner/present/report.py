@@ -44,7 +44,7 @@ from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import buy_words, offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
-from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, per_million, spot_causes,
+from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
@@ -187,7 +187,8 @@ def _committed_line(c: dict, hw: dict) -> str:
         versus = ("" if never or not od_run else
                   f"; on-demand for the same hours costs {fmt_usd(od_run)}, so the block saves "
                   f"{fmt_pct(1 - c['commitment_usd'] / od_run)}" if c["commitment_usd"] < od_run else
-                  f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs {c['commitment_usd'] / od_run:,.1f}x "
+                  f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs "
+                  f"{over_words(c['commitment_usd'] / od_run).replace(' above', ' more than')} "
                   "that, and pays only for a run that fills more of it")
         side = c.get("blocks_side_by_side") or 1  # AWS sells at most 64 instances a block: 128 nodes read "the block"
         bills = (f" — {_block_days(c['billed_hours'])} ({count_of(nodes, 'node')} x "

@@ -114,7 +114,13 @@ def _block_versus(c: dict) -> str:
     if not od or bill is None:
         return words
     return words + (f", {fmt_pct(1 - bill / od)} below on-demand's {fmt_usd(od)} for the same hours" if bill < od else
-                    f", {bill / od:,.1f}x on-demand's {fmt_usd(od)} for the same hours")
+                    f", {over_words(bill / od)} on-demand's {fmt_usd(od)} for the same hours")
+
+
+def over_words(ratio: float) -> str:
+    """How far a bill (a Capacity Block) is over another at ``ratio`` >= 1: a share under 2x ("4.4% above"), a multiple
+    from there ("3.3x"); a 1-day block 4% dearer than the run's on-demand hours read "1.0x" (QA 47)."""
+    return f"{ratio:,.1f}x" if ratio >= 1.95 else f"{fmt_pct(ratio - 1)} above"
 
 
 def summary_table(res: dict) -> Table:
