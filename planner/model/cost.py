@@ -206,6 +206,7 @@ TERM_HOURS = {"1yr": HOURS_PER_YEAR, "3yr": 3 * HOURS_PER_YEAR}
 BLOCK_DAY_STEPS_UP_TO_H, BLOCK_MAX_H = 14 * 24.0, 182 * 24.0
 #: "Each Capacity Block can have up to 64 instances, and you can have up to 256 instances across Capacity Blocks" (same page)
 BLOCK_MAX_INSTANCES = 256
+BLOCK_INSTANCES_PER_BLOCK = 64
 
 
 def capacity_block_hours(hours: float) -> float:
@@ -229,6 +230,8 @@ def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int,
                        | ceil(hours / term) x term (1yr = 8,760 h, 3yr = 26,280 h)
         commitment_usd = billed_hours x nodes x committed price (what signing or buying the block commits to)
         run_share      = hours / billed_hours
+        blocks_side_by_side = ceil(nodes / 64)              (capacity block: AWS sells at most 64 instances a block)
+        ondemand_same_hours_usd = hours x nodes x on-demand price   (what the block or term is set against)
         breakeven_busy = committed price / on-demand price      (share of the term the nodes must be busy
                                                                  for the commitment to beat on-demand; 1 or
                                                                  more: it never does)
@@ -263,7 +266,40 @@ def _commitment(term_name: str, price: float, hours: float, nodes: int, price_on
     billed = capacity_block_hours(hours) if term is None else max(1.0, float(np.ceil(hours / term))) * term
     return dict(run_cost_usd=hours * nodes * price, billed_hours=billed, commitment_usd=billed * nodes * price,
                 run_share=hours / billed if billed else None,
-                breakeven_busy=(price / price_ondemand) if (term and price_ondemand) else None)
+                breakeven_busy=(price / price_ondemand) if (term and price_ondemand) else None,
+                # back-to-back terms a run longer than one term signs (a 432-day run: two 1-year terms), None for a block
+                terms=int(round(billed / term)) if term else None,
+                # side-by-side Capacity Blocks the nodes need (64 instances a block at most), None for a term
+                blocks_side_by_side=None if term else int(np.ceil(nodes / BLOCK_INSTANCES_PER_BLOCK)),
+                # the same hours on-demand, what a block is set against (a 5.3-hour run: a 1-day block 3.3x them)
+                ondemand_same_hours_usd=hours * nodes * price_ondemand if price_ondemand else None)
+
+
+def owned_run(buy: dict, hours: float, nodes: int, rent_usd) -> dict:
+    """``buy`` (the owned node's figures at the assumed utilisation ``u``) priced for a run of ``hours`` on
+    ``nodes`` owned nodes. Every owned cost is paid per wall hour of the horizon (``wall_hour_usd`` =
+    ``node_hour_usd`` x ``u``), so a useful hour costs ``wall_hour_usd / u``, valid while the run's hours fit in
+    the useful hours the assumption leaves, ``u`` x ``horizon_hours``. A run that alone fills more of the horizon
+    keeps the nodes busier than assumed, and is priced at the utilisation it proves:
+
+        utilisation    = min(1, max(u, hours / horizon_hours))
+        node_hour_usd  = wall_hour_usd / utilisation        (per_hour parts likewise)
+        run_cost_usd   = hours x nodes x node_hour_usd      (= nodes x wall_hour_usd x horizon_hours, the whole
+                                                             horizon's cost, when hours fill utilisation x horizon)
+
+    (a run longer than the horizon is priced as owning the nodes for the run at the same wall-hour cost).
+    ``utilisation_assumed`` keeps ``u``; ``run_horizon_share`` = hours / horizon_hours. The break-even utilisation does
+    not move (``wall_hour_usd`` does not). Until QA 47 every run was priced at ``u``: Llama-3-70B, 2T tokens on 8 owned
+    HGX H100 nodes (8,292 h, 95% of a 1-year horizon at an assumed 60%) read $2.95M at 44.47 $/node-h, above the
+    $1.87M that owning the 8 nodes costs for the whole year."""
+    u0, wall = buy["utilisation_assumed"], buy["wall_hour_usd"]
+    horizon = buy["amortisation_years"] * HOURS_PER_YEAR
+    share = hours / horizon if horizon > 0 else 0.0
+    u = min(1.0, max(u0, share))
+    run = hours * nodes * wall / u
+    return dict(buy, node_hour_usd=wall / u, utilisation=u, run_horizon_share=share, run_cost_usd=run,
+                per_hour={k: v * u0 / u for k, v in buy["per_hour_assumed"].items()},
+                cheaper=("buy" if rent_usd and run < rent_usd else "rent") if rent_usd else None)
 
 
 def owned_at_wall_hours(buy, committed, hours: float, nodes: int, price_ondemand, rent_usd, include: str):
@@ -274,9 +310,7 @@ def owned_at_wall_hours(buy, committed, hours: float, nodes: int, price_ondemand
     ``rent_usd``: the on-demand rent for the same hours (``buy.cheaper`` compares with it); ``include``:
     what the hours hold, in words, kept as ``hours_include`` beside ``hours`` in each."""
     if buy is not None:
-        run = hours * nodes * buy["node_hour_usd"]
-        buy = dict(buy, run_cost_usd=run, hours=hours, hours_include=include,
-                   cheaper=("buy" if rent_usd and run < rent_usd else "rent") if rent_usd else None)
+        buy = dict(owned_run(buy, hours, nodes, rent_usd), hours=hours, hours_include=include)
     committed = tuple(dict(c, **_commitment(c["term"], c["price_usd_hr"], hours, nodes, price_ondemand),
                            hours=hours, hours_include=include) for c in committed)
     return buy, committed
@@ -304,20 +338,18 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     if catalog is not None and gpu_name:
         own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node, getattr(job, "onprem", None))
         if own:
-            buy_run = hours * nodes * own["total_hr"]
-            buy = dict(
-                node_hour_usd=own["total_hr"], run_cost_usd=buy_run,
+            per_hour = dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
+                            hosting=own["hosting_hr"])
+            buy = owned_run(dict(
                 # what buying commits up front: the servers and their share of the network (the capex the
                 # hourly rate amortises), not the servers alone
                 capex_usd=own["capex_per_node"] * nodes, server_capex_usd=own["server_price_per_node"] * nodes,
                 amortisation_years=own["years"],
-                utilisation=own["utilisation"],
+                utilisation_assumed=own["utilisation"], wall_hour_usd=own["total_hr"] * own["utilisation"],
+                per_hour_assumed=per_hour,
                 breakeven_utilisation=breakeven_utilisation(own, price_ondemand),
-                cheaper=("buy" if od and buy_run < od else "rent") if od else None,
-                per_hour=dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
-                              hosting=own["hosting_hr"]),
                 inputs=own["inputs"],
-            )
+            ), hours, nodes, od)
     # $ per million tokens at the price the plan is ranked at (spot when the job asks for spot)
     ranked = sp if (getattr(job.constraints, "spot", False) and sp) else od
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
-from planner.model.cost import BLOCK_MAX_H, BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells, utilisation_columns
@@ -42,9 +42,9 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import offline_usd, offline_words, trace_note, usd_per_million
+from planner.present.serving import buy_words, offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
-from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, per_million, spot_causes,
+from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
@@ -135,7 +135,7 @@ def _buy_parts(buy: dict) -> str:
     added up: it read "capex $1.38M amortised over 4 years at 80% utilisation, plus power and hosting", leaving out
     the staff and support share (3.64 of 18.99 $/node-h for an HGX H100 node) and the residual value."""
     per, res = buy["per_hour"], (buy.get("inputs") or {}).get("residual_value_fraction", {}).get("value", 0.0)
-    return (f"per hour of use at {buy['utilisation']:.0%} utilisation: capex {per['capex']:.2f} "
+    return (f"per hour of use at {utilisation_words(buy)}: capex {per['capex']:.2f} "
             f"({fmt_usd(buy['capex_usd'])}" + (f" less {res:.0%} residual value" if res else "")
             + f" over {fmt_years(buy['amortisation_years'])}), staff and support {per['staff_support']:.2f}, "
             f"power {per['power']:.2f}, hosting {per['hosting']:.2f}")
@@ -151,7 +151,7 @@ def _breakeven_words(buy: dict, hw: dict) -> str:
                 f"{fmt_years(buy['amortisation_years'], '-year')} life, an owned node-hour costs "
                 f"{buy['node_hour_usd'] * buy['utilisation']:.2f} $/node-h against {hw['price_ondemand_usd_hr']:.2f}")
     return (f"Owning beats renting on-demand only if the cluster stays busy above {fmt_pct(u)} of its "
-            f"{fmt_years(buy['amortisation_years'], '-year')} life")
+            f"{fmt_years(buy['amortisation_years'], '-year')} life ({breakeven_months(buy)})")
 
 
 def _block_days(billed_hours: float) -> str:
@@ -187,15 +187,21 @@ def _committed_line(c: dict, hw: dict) -> str:
         versus = ("" if never or not od_run else
                   f"; on-demand for the same hours costs {fmt_usd(od_run)}, so the block saves "
                   f"{fmt_pct(1 - c['commitment_usd'] / od_run)}" if c["commitment_usd"] < od_run else
-                  f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs {c['commitment_usd'] / od_run:,.1f}x "
+                  f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs "
+                  f"{over_words(c['commitment_usd'] / od_run).replace(' above', ' more than')} "
                   "that, and pays only for a run that fills more of it")
+        side = c.get("blocks_side_by_side") or 1  # AWS sells at most 64 instances a block: 128 nodes read "the block"
         bills = (f" — {_block_days(c['billed_hours'])} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, paid up front): {fmt_usd(c['commitment_usd'])}, of which this run uses "
                  f"{_share(c['run_share'])}" + (never or versus)
+                 + (f"; bought as {side} blocks side by side (AWS sells at most {BLOCK_INSTANCES_PER_BLOCK} instances a "
+                    "block)" if side > 1 else "")
                  + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
                     f"{nodes:,} nodes" if nodes > BLOCK_MAX_INSTANCES else ""))
     else:  # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
-        bills = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({count_of(nodes, 'node')} x "
+        n = c.get("terms") or 1  # a run past one term signs several back to back (QA 47: "the 1yr term" of 17,520 h)
+        bills = ((f" — the {c['term']} term bills " if n == 1 else f" — {n} {c['term']} terms back to back bill ")
+                 + f"{fmt_usd(c['commitment_usd'])} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
                  + (never or (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} "
                               "of the term" if c.get("breakeven_busy") else "")))
@@ -891,7 +897,7 @@ def _accuracy_cell(a: dict) -> str:
 def _spot_risk_line(r: dict) -> str:
     # the time as everywhere else in the report ("44.1 d", fmt_time: it read "44.1 days" beside "44.1 d")
     return (f"expected {fmt_usd(r['expected_cost_usd'])} and {fmt_time(r['expected_hours'] * 3600)} with "
-            f"{r['interruptions']:.1f} interruptions" + (f" and {r['node_failures']:.1f} node failures"
+            f"{fmt_many(r['interruptions'])} interruptions" + (f" and {fmt_many(r['node_failures'])} node failures"
                                                          if r.get("node_failures") is not None else "")
             + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); {spot_range(r)}")
 
@@ -1127,6 +1133,8 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
                  f"the same nodes on spot: {fmt_usd(sp['usd_per_month_before_interruptions'])} a month before "
                  f"interruptions, {sp['reclaims_per_month']:.1f} reclaims a month expected." if sp else
                  "Spot: no spot price in the catalog for this instance (real-time replicas are priced on-demand).")
+    if b.get("buy"):  # the same nodes owned (serving_budget.fleet_buy): serve printed it, the review did not (QA 47)
+        lines.append(f"Buy: {buy_words(b['buy'])}.")
     lines.append(f"Likely range: {range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
     s.blocks.append(lines)
     if with_charts and not charts.serving_cost_frame(res).empty:

@@ -12,7 +12,7 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
-from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd
+from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
 
 
 def _ms(x) -> str:
@@ -38,6 +38,25 @@ def budget_words(b: dict) -> str:
     """
     return (f"{fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x {b['hours_per_month']:,.0f} h, on-demand), "
             f"per year {fmt_usd(b['usd_per_year'])}")
+
+
+def buy_words(b: dict) -> str:
+    """The fleet's nodes owned instead of rented (``serving_budget.fleet_buy``), after ``planner serve``'s "buy:" label.
+
+    >>> buy_words(dict(nodes=3, wall_hour_usd=15.19, usd_per_month=33266.1, usd_per_year=399193.2, capex_usd=1035000.0,
+    ...                horizon_years=4.0, ondemand_usd_per_month=89014.3, breakeven_busy=0.37, cheaper="buy"))
+    '$33.3k a month owning the 3 nodes (15.19 $/node-h every hour, 4-year horizon; a fleet sized for a QPS serves around the clock, so onprem.utilisation is not used), per year $399.2k; buying commits $1.03M up front; owning beats on-demand ($89.0k a month) while the nodes serve more than 37% of hours'
+    """
+    head = (f"{fmt_usd(b['usd_per_month'])} a month owning the {count_of(b['nodes'], 'node')} "
+            f"({b['wall_hour_usd']:.2f} $/node-h every hour, {fmt_years(b['horizon_years'], '-year')} horizon; a fleet "
+            f"sized for a QPS serves around the clock, so onprem.utilisation is not used), per year "
+            f"{fmt_usd(b['usd_per_year'])}; buying commits {fmt_usd(b['capex_usd'])} up front")
+    if b.get("breakeven_busy") is None:
+        return head + "; no on-demand price to compare with"
+    od = fmt_usd(b["ondemand_usd_per_month"])
+    if b["breakeven_busy"] >= 1:
+        return head + f"; on-demand ({od} a month) is cheaper even with the nodes serving every hour"
+    return head + f"; owning beats on-demand ({od} a month) while the nodes serve more than {b['breakeven_busy']:.0%} of hours"
 
 
 def offline_words(b: dict) -> str:
@@ -173,6 +192,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     b = res.get("budget")
     if b:  # a budget line is written per month and year: the fleet's $/h over 730 h a month (serving_budget)
         con.print(f"[bold]per month:[/] {budget_words(b)}", highlight=False)
+        if b.get("buy"):  # the job's onprem: (or the catalog's) owning the same nodes (serving_budget.fleet_buy)
+            con.print(f"[bold]buy:[/] {buy_words(b['buy'])}", highlight=False)
     ob = res.get("offline_budget")
     if ob:  # an offline job has no month: what the whole job costs and how long it runs (serving_budget)
         con.print(f"[bold]job cost:[/] {esc(offline_words(ob))}", highlight=False)

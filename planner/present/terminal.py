@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
-from planner.model.cost import BLOCK_MAX_H, BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -59,6 +59,37 @@ def breakdown_table(res: dict) -> Table:
     return t
 
 
+def utilisation_words(buy: dict) -> str:
+    """The utilisation an owned node-hour is priced at (``cost.owned_run``), and where the run itself fills more of the
+    horizon than the assumed utilisation, that it does and what was assumed: the run was priced at the assumption
+    alone, 44.47 $/node-h at 60% for a run holding 95% of a 1-year horizon (QA 47)."""
+    u, u0 = buy["utilisation"], buy.get("utilisation_assumed", buy["utilisation"])
+    if u <= u0:
+        return f"{u:.0%} utilisation"
+    share, life = buy.get("run_horizon_share", u), fmt_years(buy["amortisation_years"], "-year")
+    fills = (f"fills {share:.0%} of the {life} horizon" if share <= 1 else
+             f"lasts {share:.2f}x the {life} horizon (owned past it at the same cost a wall hour)")
+    return f"{u:.0%} utilisation: this run alone {fills}, above the {u0:.0%} assumed"
+
+
+def breakeven_months(buy: dict) -> str:
+    """The break-even utilisation (``cost.breakeven_utilisation``) as months of the horizon the owned nodes must be busy:
+    u* x years x 12 ("13.2 of its 48 months" for an HGX H100 node against p5.48xlarge at the catalog's inputs); a
+    finance reader plans in months, and neither the report nor estimate said how long busy the share meant (QA 47)."""
+    months = buy["amortisation_years"] * 12
+    return f"{buy['breakeven_utilisation'] * months:,.1f} of its {months:,.0f} months"
+
+
+def breakeven_clause(buy: dict) -> str:
+    """estimate's "buy instead" row's break-even, in the report's terms (until QA 47 the row gave none)."""
+    u = buy.get("breakeven_utilisation")
+    if u is None:
+        return ""
+    if u >= 1:
+        return "; owning never beats on-demand at these inputs, even busy every hour"
+    return f"; owning beats on-demand above {fmt_pct(u)} utilisation ({breakeven_months(buy)} busy)"
+
+
 def cheaper_words(buy: dict, hw: dict) -> str:
     """Which is cheaper per hour of use, owning or on-demand (``buy.cheaper``, against the on-demand rate),
     naming the rate it is against, and spot's where the instance has one below the owned node-hour: "buy
@@ -71,6 +102,25 @@ def cheaper_words(buy: dict, hw: dict) -> str:
         words += (f"; spot, at {spot:.2f} $/node-h before interruptions, is below owning's "
                   f"{buy['node_hour_usd']:.2f}")
     return words
+
+
+def _block_versus(c: dict) -> str:
+    """A Capacity Block's bill against on-demand for the same hours (``cost.committed_costs``), and the blocks side by
+    side where the nodes are more than one block holds."""
+    side = c.get("blocks_side_by_side") or 1
+    words = (f" ({side} blocks side by side: AWS sells at most {BLOCK_INSTANCES_PER_BLOCK} instances a block)"
+             if side > 1 else "")
+    od, bill = c.get("ondemand_same_hours_usd"), c.get("commitment_usd")
+    if not od or bill is None:
+        return words
+    return words + (f", {fmt_pct(1 - bill / od)} below on-demand's {fmt_usd(od)} for the same hours" if bill < od else
+                    f", {over_words(bill / od)} on-demand's {fmt_usd(od)} for the same hours")
+
+
+def over_words(ratio: float) -> str:
+    """How far a bill (a Capacity Block) is over another at ``ratio`` >= 1: a share under 2x ("4.4% above"), a multiple
+    from there ("3.3x"); a 1-day block 4% dearer than the run's on-demand hours read "1.0x" (QA 47)."""
+    return f"{ratio:,.1f}x" if ratio >= 1.95 else f"{fmt_pct(ratio - 1)} above"
 
 
 def summary_table(res: dict) -> Table:
@@ -106,8 +156,10 @@ def summary_table(res: dict) -> Table:
     else:
         # the spot figure is the sticker price over the uninterrupted hours, as the report's "before interruptions"
         # says (a spot job's expected cost is on the spot: line below); "$63.8k spot" read as what spot costs
-        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot"
-                  + (" before interruptions, " if cost["cost_spot_usd"] is not None else ", ")
+        # no spot rate (a bare GPU at cluster.price_usd_hr, an instance with no spot row): said, not "- spot" (QA 47)
+        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, "
+                  + (f"{fmt_usd(cost['cost_spot_usd'])} spot before interruptions, " if cost["cost_spot_usd"] is not None
+                     else "no spot rate, ")
                   + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
@@ -116,10 +168,10 @@ def summary_table(res: dict) -> Table:
                   + " on owned nodes "
                   # the utilisation moves the owned node-hour most (every owned cost is divided by it): said
                   # here as in the report's Buy line (the row gave capex and years only)
-                  f"at {b['node_hour_usd']:.2f} $/node-h ({b['utilisation']:.0%} utilisation, capex "
+                  f"at {b['node_hour_usd']:.2f} $/node-h ({utilisation_words(b)}, capex "
                   f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)"
                   # which is cheaper per hour of use, and spot where it is below owning, in the report's words
-                  + (f"; per hour of use, {cheaper_words(b, hw)}" if b.get("cheaper") else ""))
+                  + (f"; per hour of use, {cheaper_words(b, hw)}" if b.get("cheaper") else "") + breakeven_clause(b))
     if cost.get("committed"):
         # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
         # spot and buy but no reserved / committed-use / capacity-block figure. Each: the run's hours at the rate,
@@ -130,6 +182,9 @@ def summary_table(res: dict) -> Table:
             + f" at {c['price_usd_hr']:.2f} $/node-h"
             + (f", the {_term_noun(c)} {fmt_usd(c['commitment_usd'])}"
                if c.get("commitment_usd") is not None else "")
+            # set against on-demand for the same hours, as the report's line is: a 5.3-hour run's 1-day block read
+            # "$413.62 for this run's hours ..., the block to buy bills $1.89k" beside $578.84 on-demand, unsaid
+            + (_block_versus(c) if c["term"] == "capacity-block" else "")
             # the report names AWS's cap; the row did not (QA 45: 1,024 p5.48xlarge on a "capacity-block" price)
             + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
                f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
@@ -142,9 +197,10 @@ def _term_noun(c: dict) -> str:
     """What bills a committed price: the term, the Capacity Block, or past AWS's 182 days a block
     (``cost.BLOCK_MAX_H``) the back-to-back blocks (QA 45: a 297-day run read "the block to buy bills")."""
     if c["term"] != "capacity-block":
-        return "term bills"
+        n = c.get("terms") or 1  # a run past one term signs several back to back: "the term bills" read as one (QA 47)
+        return f"{n} back-to-back terms bill" if n > 1 else "term bills"
     return "blocks to buy (182 days at most each) bill" if c.get("billed_hours", 0) > BLOCK_MAX_H + 1e-6 else \
-        "block to buy bills"
+        ("blocks to buy bill" if (c.get("blocks_side_by_side") or 1) > 1 else "block to buy bills")
 
 
 def render_estimate(con: Console, res: dict) -> None:
@@ -415,8 +471,10 @@ def spot_line(risk: dict) -> str:
                 f"(from {risk['source']}) it is interrupted before a checkpoint interval completes, or expects over "
                 f"{1 / MIN_GOODPUT:,.0f}x its uninterrupted time; the figures "
                 "above are on-demand (checkpoint more often or use on-demand capacity)")
-    return (f"spot: expected {risk['interruptions']:.1f} interruptions"
-            + (f" and {risk['node_failures']:.1f} node failures" if risk.get("node_failures") is not None else "")
+    # fmt_many, as the checkpoints line's failures: "expected 0.0 interruptions and 0.0 node failures" sat above
+    # "0.015 expected failures" for the same run (QA 47)
+    return (f"spot: expected {fmt_many(risk['interruptions'])} interruptions"
+            + (f" and {fmt_many(risk['node_failures'])} node failures" if risk.get("node_failures") is not None else "")
             + f" (+{fmt_share(risk['overhead'])} time: {spot_causes(risk)}) -> "
             # fmt_time, as the accuracy line under it: a 14-minute spot fine-tune read "-> 0.0 days"
             f"{fmt_time(risk['expected_hours'] * 3600)}, {fmt_usd(risk['expected_cost_usd'])} "

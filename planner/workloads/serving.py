@@ -2092,7 +2092,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
     hw0, sp0, im0 = where[ok[0]]  # the recommended option's hardware, serving spec (its precision) and iteration model
     budget = (serving_budget(m, options[0], sp0, target, lim, lay is not None,
-                             lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0)) if realtime else None)
+                             lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0),
+                             catalog=cat, job_onprem=job.onprem) if realtime else None)
     job_cost = None if realtime else offline_budget(m, options[0], sp0, lim.deadline_hours, lay is not None)
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),

@@ -125,7 +125,7 @@ def _month(usd_hr: Optional[float]) -> Optional[float]:
 
 
 def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_attention: bool,
-                   size: Callable[[ServingSpec, object], ServingOption]) -> Optional[dict]:
+                   size: Callable[[ServingSpec, object], ServingOption], catalog=None, job_onprem=None) -> Optional[dict]:
     """What a real-time plan's fleet costs a month and a year (``HOURS_PER_MONTH`` = 730 h a month, 8,760 a year, the
     catalog's on-demand $/h: a real-time replica is not put on spot), the replica count's likely range
     (``replica_range``) and the monthly cost it implies, and what moves the answer: the analytic screen of the same
@@ -172,9 +172,9 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
         longer = sp.model_copy(update={"prompt_tokens": int(round(sp.prompt_tokens * PROMPT_GROWTH))})
         prompt = dict(factor=PROMPT_GROWTH, prompt_tokens=longer.prompt_tokens, **resize(longer, target))
     spot = None
+    nodes = best.nodes or math.ceil(best.replicas / per_node)
     if best.price_spot_usd_hr:
         rate = rate_for(best.hardware.split(":")[0], best.gpu)
-        nodes = best.nodes or math.ceil(best.replicas / per_node)
         spot = dict(usd_per_month_before_interruptions=nodes * best.price_spot_usd_hr * HOURS_PER_MONTH,
                     reclaims_per_month=nodes * rate.mid * HOURS_PER_MONTH,
                     reclaims_per_month_range=[nodes * rate.low * HOURS_PER_MONTH, nodes * rate.high * HOURS_PER_MONTH],
@@ -183,7 +183,36 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                 usd_per_month=_month(best.usd_per_hr), usd_per_year=best.usd_per_hr * HOURS_PER_MONTH * 12,
                 replicas=best.replicas, sized_by="simulated" if simulated else "analytic", bound_by=bound,
                 replicas_range=rng, usd_per_month_range=[month(r) for r in rng] if rng else None, range_basis=basis,
-                analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot)
+                analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot,
+                buy=fleet_buy(best, nodes, catalog, job_onprem))
+
+
+def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem) -> Optional[dict]:
+    """The real-time fleet's ``nodes`` owned instead of rented (``serve --json``'s ``budget.buy``; None where the catalog
+    has no server price for the GPU and the job's ``onprem:`` gives none). A fleet sized for a QPS serves around the
+    clock, so every owned hour is a used one: the owned node costs its wall-hour figure
+    (``cost.owned_node_hour_cost``'s per-useful-hour total x the utilisation it assumed, the same every hour busy or
+    not), whatever ``onprem.utilisation`` says:
+
+        usd_per_month  = nodes x wall_hour_usd x 730        usd_per_year = nodes x wall_hour_usd x 8,760
+        capex_usd      = nodes x server price x (1 + network share)   (what buying commits up front)
+        breakeven_busy = wall_hour_usd / on-demand $/node-h  (the share of hours a node must serve for owning to beat
+                                                              renting it on demand; 1 or more: it never does)
+
+    Until QA 47 ``serve`` read a job's ``onprem:`` section and printed nothing of it (no buy figure, no word that it
+    went unused): Llama-3-70B at 20 QPS on 3 p4de.24xlarge read $60.1k a month on-demand alone."""
+    from planner.model.cost import HOURS_PER_YEAR, owned_node_hour_cost
+
+    own = owned_node_hour_cost(catalog, best.gpu, best.gpus_per_node, job_onprem) if catalog is not None else None
+    if own is None or not nodes:
+        return None
+    wall = own["total_hr"] * own["utilisation"]
+    od = best.price_usd_hr
+    return dict(nodes=nodes, wall_hour_usd=wall, usd_per_month=nodes * wall * HOURS_PER_MONTH,
+                usd_per_year=nodes * wall * HOURS_PER_YEAR, capex_usd=own["capex_per_node"] * nodes,
+                horizon_years=own["years"], ondemand_usd_per_month=nodes * od * HOURS_PER_MONTH if od else None,
+                breakeven_busy=wall / od if od else None,
+                cheaper=("buy" if wall < od else "rent") if od else None, inputs=own["inputs"])
 
 
 def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Optional[float],
