@@ -209,3 +209,18 @@ def test_a_block_a_little_dearer_than_on_demand_says_by_how_much():
     assert _block_versus(c) == ", 4.6% above on-demand's $1.81k for the same hours"
     line = _committed_line(c, {"nodes": 1, "price_ondemand_usd_hr": 55.04})
     assert "the block costs 4.6% more than that" in line, line
+
+
+def test_a_spot_comparison_names_the_instances_it_drops_for_no_spot_rate(cli, tmp_path):
+    """QA 47's left-alone: on a spot job `compare --by cloud` over H100 showed aws and gcp only; Lambda's and Azure's
+    H100 instances (no spot row in the catalog) were dropped without a word. The ranking's caveats now name them."""
+    job = tmp_path / "spot.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 2.0e+10, "
+                   "precision: bf16}\nconstraints: {spot: true, gpus: [H100-SXM-80GB], max_gpus: 64}\n")
+    code, out, err = cli("recommend", job, "--json")
+    assert code == 0, err
+    line = next(c for c in json.loads(out)["caveats"] if c.startswith("constraints.spot: "))
+    assert "(azure, lambda) have no spot rate in the catalog and are not ranked" in line
+    assert "azure:Standard_ND96isr_H100_v5" in line and "lambda:gpu_8x_h100_sxm5" in line
+    code, out, err = cli("compare", job, "--by", "cloud")
+    assert code == 0 and "constraints.spot: 3 instances" in " ".join(out.split()), err

@@ -379,6 +379,27 @@ def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> 
     return out
 
 
+def spot_left_out(cat: Catalog, con: ConstraintsSpec, gpu_names=None, gpu_only: bool = True, shown: int = 6) -> str | None:
+    """The line saying which instances the other constraints allow that ``constraints.spot`` left out for having no
+    spot rate in the catalog (on-demand only: Lambda's, Azure's ND rows), or None. Until QA 47 a spot job's
+    ``compare --by cloud`` over H100 / H200 / B200 showed aws and gcp only, and nothing named the clouds it dropped."""
+    if not con.spot or con.instances:
+        return None
+    gpu_names = con.gpus if gpu_names is None else gpu_names
+    kept = {i.key for i in cat.instances_for(clouds=con.clouds, gpu_names=gpu_names, spot=True, gpu_only=gpu_only)}
+    wanted = {r.strip().lower() for r in con.regions or []}
+    gone = [i.key for i in cat.instances_for(clouds=con.clouds, gpu_names=gpu_names, gpu_only=gpu_only)
+            if i.key not in kept and (not wanted or (i.region or "").lower() in wanted)]
+    if not gone:
+        return None
+    clouds = sorted({k.split(":", 1)[0] for k in gone})
+    more = f" and {len(gone) - shown} more" if len(gone) > shown else ""
+    return (f"constraints.spot: {len(gone)} instance{'s' if len(gone) != 1 else ''} the other constraints allow "
+            f"({', '.join(clouds)}) {'have' if len(gone) != 1 else 'has'} no spot rate in the catalog and "
+            f"{'are' if len(gone) != 1 else 'is'} not ranked: {', '.join(gone[:shown])}{more} (leave constraints.spot "
+            "off to rank them on demand)")
+
+
 def _nothing_matches(cat: Catalog, con: ConstraintsSpec, gpu_names, gpu_only: bool, what: str) -> InputError:
     """The error naming the constraint value that matched nothing: each GPU on its own, then the
     clouds with it, then spot."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import calibrate_hint, options_for_search, unmatched_gpus
+from planner.hardware.options import calibrate_hint, options_for_search, spot_left_out, unmatched_gpus
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
@@ -672,6 +672,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
     caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
         f"constraints.gpus: left out — {x}" for x in r.listed_out)
+    if not (job.cluster.instance or job.cluster.gpu):  # the instances a spot job drops, said where the ranking is
+        caveats += tuple(x for x in [spot_left_out(s.cat, job.constraints)] if x)
     best_group = groups[int(shown.iloc[0]["group"])]
     best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
     best_searched = searched_options(list(best_group.variants))
