@@ -224,3 +224,24 @@ def test_a_spot_comparison_names_the_instances_it_drops_for_no_spot_rate(cli, tm
     assert "azure:Standard_ND96isr_H100_v5" in line and "lambda:gpu_8x_h100_sxm5" in line
     code, out, err = cli("compare", job, "--by", "cloud")
     assert code == 0 and "constraints.spot: 3 instances" in " ".join(out.split()), err
+
+
+def test_a_tpu_plan_has_no_buy_option_whatever_onprem_says(cli, tmp_path):
+    """QA 47's left-alone: a TPU plan's Buy line asked for ``onprem.server_price_usd``, and with one given priced owning
+    TPU pods. Google sells no TPUs (platform.RENTED_ONLY): no buy figure, and the report says why."""
+    from hardware_catalog import load_catalog
+    from planner.model.cost import owned_node_hour_cost
+
+    class Onprem:  # a job's onprem section with a server price
+        server_price_usd, server_power_kw = 300000.0, None
+
+    cat = load_catalog()
+    assert owned_node_hour_cost(cat, "TPU-v5p", 4, Onprem()) is None
+    assert owned_node_hour_cost(cat, "H100-SXM-80GB", 8, Onprem()) is not None
+    job = tmp_path / "tpu.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 2.0e+10, "
+                   "precision: bf16}\nconstraints: {gpus: [TPU-v5p], max_gpus: 512}\nonprem: {server_price_usd: 300000}\n")
+    rep = tmp_path / "r.md"
+    code, out, err = cli("report", job, "-o", rep, "--no-simulate")
+    assert code == 0, err
+    assert "- Buy: not an option: Google sells no TPUs: Cloud TPU is rented on Google Cloud only." in rep.read_text()

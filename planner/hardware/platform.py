@@ -23,6 +23,17 @@ VENDOR_PLATFORM = {"NVIDIA": "cuda", "AMD": "rocm", "Intel": "gaudi", "Google": 
 #: TPU "chips" (a v5p slice of 8,960 chips), AWS's Neuron docs Trainium "chips" (trn2.48xlarge: 16
 #: Trainium2 chips); the catalog's form_factor says the same ("TPU chip", "Trainium2 chip")
 DEVICE_NOUN = {"tpu": "chip", "neuron": "chip"}
+#: platforms whose accelerators no one sells for a machine room: rented on their cloud only, so a plan on them has
+#: no buy (on-prem TCO) answer whatever ``onprem:`` says (QA 47: a TPU plan's Buy line asked for
+#: ``onprem.server_price_usd``). Google sells no TPUs (Cloud TPU is a Google Cloud service: cloud.google.com/tpu);
+#: AWS sells no Trainium (EC2 Trn1 / Trn2 instances: aws.amazon.com/ai/machine-learning/trainium)
+RENTED_ONLY = {"tpu": "Google sells no TPUs: Cloud TPU is rented on Google Cloud only",
+               "neuron": "AWS sells no Trainium: it is rented as EC2 instances only"}
+
+
+def rented_only(gpu: GPU) -> str | None:
+    """Why accelerator ``gpu`` cannot be bought (``RENTED_ONLY``), or None where it can."""
+    return RENTED_ONLY.get(platform_of(gpu) or "")
 
 
 def platform_of(gpu: GPU) -> str | None:

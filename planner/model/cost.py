@@ -121,6 +121,11 @@ def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -
     """Each TCO input with its value and where it came from (the job, or the catalog row and its
     basis); None when no server price is known for this GPU. Catalog server rows are per 8-GPU
     node and scaled to ``gpus_per_node``; a job's ``server_price_usd``/``server_power_kw`` are per node."""
+    from planner.hardware.platform import rented_only
+
+    gpu = catalog.gpus.get(gpu_name) if hasattr(catalog, "gpus") else None
+    if gpu is not None and rented_only(gpu):  # a TPU or Trainium is not sold: no server price prices buying it
+        return None
     fam = _onprem_key(gpu_name)
     out = {}
     for field, key, fallback in ONPREM_INPUTS:

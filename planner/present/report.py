@@ -360,7 +360,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     """The report as sections, from a ``recommend`` result for ``job``."""
     best = rec["best"]
     title = f"Budget review: training {best['model']}: {params_str(best)}"
-    secs = [_recommendation_section(job, rec), _alternatives_section(rec, with_charts), _cost_section(rec),
+    secs = [_recommendation_section(job, rec), _alternatives_section(rec, with_charts), _cost_section(rec, catalog),
             _memory_section(best, with_charts), _step_time_section(best, with_charts)]
     sensitivity_sec, sweeps = _sensitivity_section(job, rec, catalog, profile, sensitivity_inputs, with_charts)
     secs.append(sensitivity_sec)
@@ -461,7 +461,15 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
     return s
 
 
-def _cost_section(rec: dict) -> Section:
+def _rented_only(catalog, gpu_name: str) -> str | None:
+    """Why the plan's accelerator cannot be bought (``platform.RENTED_ONLY``), or None (or no catalog to ask)."""
+    from planner.hardware.platform import rented_only
+
+    gpu = getattr(catalog, "gpus", {}).get(gpu_name) if catalog is not None else None
+    return rented_only(gpu) if gpu is not None else None
+
+
+def _cost_section(rec: dict, catalog=None) -> Section:
     """What the run costs on-demand, on spot, bought or committed, and the buy-vs-rent inputs used."""
     best = rec["best"]
     cost = best["cost"]
@@ -506,6 +514,8 @@ def _cost_section(rec: dict) -> Section:
                          f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"
                          + (" (on-demand, same wall hours)." if rent != cost["cost_ondemand_usd"] else ".")
                          if rent else "; no rental price to compare with."))
+    elif _rented_only(catalog, best["hardware"]["gpu"]):  # a TPU / Trainium: no server to price (QA 47)
+        lines.append(f"Buy: not an option: {_rented_only(catalog, best['hardware']['gpu'])}.")
     else:
         lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog (its server "
                      "prices are HGX 8-GPU SXM servers); give the job's onprem.server_price_usd, per node, to price buying.")
