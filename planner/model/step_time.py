@@ -820,6 +820,25 @@ class TpComm:
     slow_b: object
 
 
+def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Framework):
+    """The MoE block's TP all-reduces, as a share of a dense block's pair (1: Megatron-Core's row-parallel pair).
+    An MoE MLP on the HF code has its all-reduce where the experts are split -- over TP, or over EP by
+    ``moe_tp_experts`` -- or its shared experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
+    experts are whole on every rank (``Stack.tp_splits_experts``). Under AutoEP folded over AutoTP
+    (``Stack.moe_ep_tp_fold``, EP > 1) the block has no row-parallel all-reduce: the restore's all-gather is priced
+    with the dispatch (moe ``moe_layer``), its input gradient's average over TP is one T x h all-reduce backward (half
+    of the forward + backward pair, spread over both passes, first order), and AutoTP's split shared experts add
+    their own pair (deepspeed AutoTP._replace_autoep_shared_experts)."""
+    if m.moe is None:
+        return 1.0
+    moe_ar = 1.0
+    if getattr(fw, "moe_ep_allreduce", False) or not getattr(fw, "tp_splits_experts", True):
+        moe_ar = np.where((c.etp > 1) | (c.ep > 1) | bool(m.moe.shared_experts), 1.0, 0.0)
+    if getattr(fw, "moe_ep_tp_fold", False):
+        moe_ar = np.where(c.ep > 1, 0.5 + float(bool(m.moe.shared_experts)), moe_ar)
+    return moe_ar
+
+
 def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp_comm_overlap: float,
             attn_proj: list, dense_mlp: list, parts, sh: dict, blocks: float, pa_ag) -> TpComm:
     """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
@@ -832,19 +851,7 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     # the blocks split over TP: an HF EP plan that leaves attention (and the dense MLP) whole has no all-reduce for
     # them, the experts' ``moe_tp_experts`` all-reduce stays (LayerContext.atp / dtp; until hfep34 both priced)
-    # (an MoE MLP on the HF code has its all-reduce where the experts are split -- over TP, or over EP by
-    # moe_tp_experts -- or its shared experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
-    # experts are whole on every rank, Stack.tp_splits_experts)
-    # Under AutoEP folded over AutoTP (Stack.moe_ep_tp_fold, EP > 1) the MoE block has no row-parallel all-reduce:
-    # the restore's all-gather is priced with the dispatch (moe ``moe_layer``), its input gradient's average over TP
-    # is one T x h all-reduce backward (half of the forward + backward pair, spread over both passes, first order),
-    # and AutoTP's split shared experts add their own pair (AutoTP._replace_autoep_shared_experts)
-    moe_ar = 1.0
-    if m.moe is not None and (getattr(fw, "moe_ep_allreduce", False) or not getattr(fw, "tp_splits_experts", True)):
-        moe_ar = np.where((c.etp > 1) | (c.ep > 1) | bool(m.moe.shared_experts), 1.0, 0.0)
-    if m.moe is not None and getattr(fw, "moe_ep_tp_fold", False):
-        moe_ar = np.where(c.ep > 1, 0.5 + float(bool(m.moe.shared_experts)), moe_ar)
-    mlp_split = c.moe_share * moe_ar + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
+    mlp_split = c.moe_share * _moe_block_tp_allreduces(c, m, fw) + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
     split = (np.where(c.atp < tp, 0.0, 1.0) + mlp_split) / 2.0
     half = tp_ar * (1 - tp_comm_overlap) * blocks * split  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
@@ -2367,6 +2374,38 @@ def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
     return pp_fill, pp_hop
 
 
+def _param_gather_exposed(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, per_layer):
+    """The ZeRO-1/2 (or held FSDP stage's) parameter all-gather's exposed seconds a step, and the first-forward wait
+    a lazily gathering pipeline stage adds (``pg_lead``, one stage's; the step carries pp - 1 more of them)."""
+    fw, pp, t_fwd_mb = s.fw, s.pp, st.t_fwd_mb
+    held = dpt.held
+    # ZeRO-1/2 all-gather the updated parameters once per step. Megatron-Core's
+    # ``--overlap-param-gather`` (``Stack.overlap_param_gather``) runs it bucket by bucket in the
+    # next step's first forward: each module's forward pre-hook waits for its bucket and dispatches
+    # the next one (megatron/core/distributed/distributed_data_parallel.py
+    # ``_make_forward_pre_hook`` -> ``finish_param_sync``), so the first bucket is exposed and the
+    # rest hide under that forward as far as it lasts -- the mirror image of the bucketed reduce
+    # (pipeline.exposed_dp_comm with the forward in place of the backward). Without it the
+    # all-gather runs synchronously after the optimizer step (Megatron ``start_param_sync`` with
+    # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
+    # all exposed.
+    pg = np.where(held, dpt.D["ag3"], dpt.D["param_gather"])[dpt.dinv]
+    # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
+    # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
+    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dpt.dinv] | bool(fw.overlap_param_gather))
+    pg_exposed = pg_exposed + _hidden_cost(s, pg, pg_exposed, dpt.nccl_sms)
+    # Under PP without the interleaved schedule's aligned dispatch, Megatron-Core's pre-hook starts that gather at each
+    # stage's own first forward (Stack.param_gather_stage_lazy), after its first micro-batch has arrived: the fill
+    # carries the wait once per stage, pp x pg_exposed on the 1F1B schedule's path (planner.model.pipeline
+    # ``pipeline_timing`` with ``t_lead``, which the simulator list-schedules). Megatron-FSDP gathers its own way.
+    lazy = ((pp > 1) & (c.schedule != SCHEDULE.code["interleaved"]) & ~held[dpt.dinv] & (pg > 0)
+            & bool(getattr(fw, "param_gather_stage_lazy", False) and fw.overlap_param_gather
+                   and not getattr(fw, "megatron_fsdp", False)))
+    pg_lead = np.where(lazy, pg_exposed, 0.0)
+    pg_exposed = pg_exposed + (pp - 1) * pg_lead
+    return pg_exposed, pg_lead
+
+
 def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: ZeroExposure, t_opt, off_step,
                  off_mb) -> StepParts:
     """One optimizer step from its parts (pipeline.step_composition: Narayanan et al. 2021 §2.2's m micro-batches,
@@ -2394,30 +2433,7 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = _hidden_cost(s, t_dp, exposed_dp, dpt.nccl_sms)
     exposed_dp, step = exposed_dp + dp_slow, step + dp_slow
-    # ZeRO-1/2 all-gather the updated parameters once per step. Megatron-Core's
-    # ``--overlap-param-gather`` (``Stack.overlap_param_gather``) runs it bucket by bucket in the
-    # next step's first forward: each module's forward pre-hook waits for its bucket and dispatches
-    # the next one (megatron/core/distributed/distributed_data_parallel.py
-    # ``_make_forward_pre_hook`` -> ``finish_param_sync``), so the first bucket is exposed and the
-    # rest hide under that forward as far as it lasts -- the mirror image of the bucketed reduce
-    # (pipeline.exposed_dp_comm with the forward in place of the backward). Without it the
-    # all-gather runs synchronously after the optimizer step (Megatron ``start_param_sync`` with
-    # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
-    # all exposed.
-    pg = np.where(held, dpt.D["ag3"], dpt.D["param_gather"])[dpt.dinv]
-    # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
-    # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
-    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dpt.dinv] | bool(fw.overlap_param_gather))
-    pg_exposed = pg_exposed + _hidden_cost(s, pg, pg_exposed, dpt.nccl_sms)
-    # Under PP without the interleaved schedule's aligned dispatch, Megatron-Core's pre-hook starts that gather at each
-    # stage's own first forward (Stack.param_gather_stage_lazy), after its first micro-batch has arrived: the fill
-    # carries the wait once per stage, pp x pg_exposed on the 1F1B schedule's path (planner.model.pipeline
-    # ``pipeline_timing`` with ``t_lead``, which the simulator list-schedules). Megatron-FSDP gathers its own way.
-    lazy = ((pp > 1) & (c.schedule != SCHEDULE.code["interleaved"]) & ~held[dpt.dinv] & (pg > 0)
-            & bool(getattr(fw, "param_gather_stage_lazy", False) and fw.overlap_param_gather
-                   and not getattr(fw, "megatron_fsdp", False)))
-    pg_lead = np.where(lazy, pg_exposed, 0.0)
-    pg_exposed = pg_exposed + (pp - 1) * pg_lead
+    pg_exposed, pg_lead = _param_gather_exposed(c, s, st, dpt, per_layer)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
     # A pipelined FSDP stage resharded after forward (Stack.pp_reshard_after_forward: NeMo AutoModel's option;
     # ``defer_rs`` under PP) gathers in every forward that follows a forward -- a stage's warm-up forwards and its
