@@ -4,8 +4,8 @@ Prints configurations evaluated per second by the vectorised memory + step-time 
 hardware option (the hot path of the search), for a dense model and an MoE one (expert parallelism,
 expert-tensor parallelism 1 or TP), and the end-to-end recommend time for the shipped Llama-3-70B
 example (its stack options open, fixed, and the stack itself searched: ``training.framework: auto``) and
-the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched), and the what-if app's first search (its default
-preset). Run: ``python benchmarks/bench_search.py``.
+the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched), the what-if app's first search (its default
+preset), and that preset over a private catalog of 200 instance rows on 6 kinds of hardware (gen_private_catalog.py). Run: ``python benchmarks/bench_search.py``.
 It runs under the allocator policy the CLI sets (planner.alloc: freed numpy temporaries stay in the heap);
 ``BENCH_DEFAULT_MALLOC=1`` runs it under glibc's default policy instead.
 """
