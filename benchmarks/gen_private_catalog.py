@@ -8,11 +8,13 @@ took 59 s and 1.08 GB). Deterministic for a given seed. Run:
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: the node shapes the rows share: (gpu, GPUs per node, fabric, network Gb/s, base $/node-h)
 SHAPES = (
@@ -54,9 +56,20 @@ def write(n: int, path, seed: int = 0) -> None:
         w.writerows(got)
 
 
+def _rows(text: str) -> int:
+    """``N``: a whole number of rows an override may hold (1 to ``MAX_OVERRIDE_ROWS``)."""
+    from argparse import ArgumentTypeError
+
+    from hardware_catalog.catalog import MAX_OVERRIDE_ROWS
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_OVERRIDE_ROWS:
+        raise ArgumentTypeError(f"must be a whole number of rows from 1 to {MAX_OVERRIDE_ROWS:,}, got {text!r}")
+    return int(text)
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("n", type=int, help="instance rows")
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(description=__doc__.splitlines()[0])
+    ap.add_argument("n", type=_rows, metavar="N", help="instance rows (1-20,000: MAX_OVERRIDE_ROWS)")
     ap.add_argument("-o", "--output", required=True, help="CSV file to write")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
