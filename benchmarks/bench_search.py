@@ -4,8 +4,8 @@ Prints configurations evaluated per second by the vectorised memory + step-time 
 hardware option (the hot path of the search), for a dense model and an MoE one (expert parallelism,
 expert-tensor parallelism 1 or TP), and the end-to-end recommend time for the shipped Llama-3-70B
 example (its stack options open, fixed, and the stack itself searched: ``training.framework: auto``) and
-the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched), and the what-if app's first search (its default
-preset). Run: ``python benchmarks/bench_search.py``.
+the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched), the what-if app's first search (its default
+preset), and that preset over a private catalog of 200 instance rows on 6 kinds of hardware (gen_private_catalog.py). Run: ``python benchmarks/bench_search.py``.
 It runs under the allocator policy the CLI sets (planner.alloc: freed numpy temporaries stay in the heap);
 ``BENCH_DEFAULT_MALLOC=1`` runs it under glibc's default policy instead.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # gen_private_catalog
 
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.alloc import keep_freed_memory  # noqa: E402
@@ -32,6 +34,7 @@ from planner.model.step_time import step_time  # noqa: E402
 from planner import defaults as D  # noqa: E402
 from planner.model.stacks import SEARCHED, resolve  # noqa: E402
 from planner.spec.schema import FrameworkSpec  # noqa: E402
+from gen_private_catalog import write as write_private_catalog  # noqa: E402
 
 
 def random_candidates(n: int, rng) -> Candidates:
@@ -121,6 +124,16 @@ def main():
     from planner import interactive as wi
     app_job = wi.build_job(wi.preset_base(wi.DEFAULT_PRESET), None)
     print(timed_recommend(app_job, cat, f"the app's default preset ({wi.DEFAULT_PRESET})"))
+    # a private catalog of 200 instance rows on 6 kinds of hardware (benchmarks/gen_private_catalog.py; QA 46's
+    # "Left": 59 s): each kind searched once, its instances priced from it (planner.search.recommend.hardware_key)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "acme200.csv"
+        write_private_catalog(200, path)
+        private = load_catalog([path])
+    acme = app_job.model_copy(update={"constraints": app_job.constraints.model_copy(update={"clouds": ["acme"],
+                                                                                         "max_gpus": 128})})
+    print(timed_recommend(acme, private, "a private catalog of 200 instance rows on 6 kinds of hardware "
+                                         f"({wi.DEFAULT_PRESET}, max_gpus 128)"))
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ def test_a_search_table_is_ranked_as_sort_values_ranked_it(monkeypatch):
     built = {}
     real = R._table_of
 
-    def spy(cols, rows=None):
-        built.setdefault("cols", cols)
-        return real(cols, rows)
+    def spy(cols, rows=None, **kw):
+        built.setdefault("cols", dict(cols))  # (the ranked build consumes its columns)
+        return real(cols, rows, **kw)
 
     monkeypatch.setattr(R, "_table_of", spy)
     df = R.recommend(job).table

@@ -299,13 +299,37 @@ class SearchTally:
     # layouts run without sequence parallelism because the stack refuses it on them, where the job leaves it open
     # (stack_rules.open_sp): per group, [rows, rules]
     sp_off: dict | None = None
+    # what one option's search added, by its hardware (``hardware_key``): the next option on the same hardware (an
+    # instance at another price, region or name) takes it re-priced instead of being searched again (``_reuse``)
+    done: dict | None = None
+    # the ``_frame`` inputs of the option being searched, one per frame it adds (kept in ``done`` for ``_reuse``)
+    pending: list | None = None
 
     @classmethod
     def start(cls, live) -> "SearchTally":
         return cls(frames=[], batches={}, refused={g: {} for g, _ in live}, refused_rows={g: 0 for g, _ in live},
                    regroup={g: 0 for g, _ in live}, first_refused={g: {} for g, _ in live},
                    first_regroup={g: 0 for g, _ in live}, closest={}, too_big=[], left_out={}, off_platform={},
-                   sp_off={g: [0, ()] for g, _ in live})
+                   sp_off={g: [0, ()] for g, _ in live}, done={})
+
+    def counts(self) -> tuple:
+        """The additive counters one option's search moves (``_reuse`` adds an earlier option's moves again)."""
+        return ({g: dict(d) for g, d in self.refused.items()}, dict(self.refused_rows), dict(self.regroup),
+                {g: dict(d) for g, d in self.first_refused.items()}, dict(self.first_regroup), self.evaluated,
+                {g: v[0] for g, v in self.sp_off.items()})
+
+
+def hardware_key(hw) -> str:
+    """What the search of an option reads of it, without what only prices or names it: two instances of the same
+    GPU, node shape, fabric, network, host and efficiencies (a private catalog's rows in many regions at many
+    prices, QA 46) have the same layouts, memory, fit and step times, so one search serves both (``_reuse``).
+    The option's name, cloud, prices, region, date, source and notes are left out; all else is compared whole
+    (its repr), so a field the search may read is never left out by mistake."""
+    inst = hw.instance
+    if inst is not None:
+        inst = replace(inst, cloud="", name="", price_ondemand=0.0, price_spot=None, region="", price_date="",
+                       source="", notes="")
+    return repr(replace(hw, name="", instance=inst, price_ondemand=None, price_spot=None, notes=[]))
 
 
 @dataclass(frozen=True)
@@ -404,24 +428,34 @@ def _check_fixed_spot_price(job: JobSpec, opts) -> None:
                                              "writes one to edit)")
 
 
+def _off_platform(job: JobSpec, live, hw, tally: SearchTally) -> bool:
+    """Whether no searched stack's code runs on ``hw``'s accelerator (tallied with why: ``off_platform``)."""
+    if any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
+        return False
+    try:
+        why = open_stack_refusal(job, hw.gpu)  # its platform's stack cannot run the model (a hybrid on MaxText)
+        if why:
+            raise InputError("training.framework", why)
+        check_platform(live[0][1].name, hw.gpu)
+    except InputError as e:
+        tally.off_platform[hw.gpu.name] = e.message
+        tally.too_big.append(e)
+    return True
+
+
 def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally, memo, progress, spot_model,
                    overhead) -> None:
     """One hardware option: left out where no searched stack's code runs on it, where its single node exceeds the
     GPU limits, or where the recipe's peak is missing (tallied); else each chunk of its space under each stack that
     runs there (``_search_chunk``)."""
     live = s.live
-    if not any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
-        try:
-            why = open_stack_refusal(job, hw.gpu)  # its platform's stack cannot run the model (a hybrid on MaxText)
-            if why:
-                raise InputError("training.framework", why)
-            check_platform(live[0][1].name, hw.gpu)
-        except InputError as e:
-            tally.off_platform[hw.gpu.name] = e.message
-            tally.too_big.append(e)
+    if _off_platform(job, live, hw, tally):
         return
     if progress:
         progress(k, len(s.opts), hw.name)
+    hkey = hardware_key(hw)
+    if hkey in tally.done:  # the same hardware was searched already: its plans at this option's price
+        return _reuse(job, s, k, hw, tally.done[hkey], tally, spot_model, overhead)
     try:
         chunks = list(enumerate(space_chunks(job, hw)))
     except InputError as e:
@@ -447,6 +481,7 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
         return
     price = hw.price(s.con.spot)
     limit, head = memory_limit(job, hw)
+    before, tally.pending = tally.counts(), []  # what this search adds, kept for the options on its hardware
     for j, chunk in chunks:
         for g, grp in runs_here:
             c = chunk
@@ -461,6 +496,48 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
                     tally.sp_off[g][0] += int(osp.off.sum())
                     tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + osp.rules))
             _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead)
+    tally.done[hkey], tally.pending = (tally.pending, _count_moves(before, tally.counts())), None
+
+
+def _count_moves(before: tuple, after: tuple) -> tuple:
+    """``SearchTally.counts`` after one option's search less before it: what that search added."""
+    def diff(a, b):
+        if isinstance(a, dict):
+            return {key: diff(a.get(key, 0) if not isinstance(v, dict) else a.get(key, {}), v) for key, v in b.items()}
+        return b - a
+    return tuple(diff(a, b) for a, b in zip(before, after))
+
+
+def _reuse(job: JobSpec, s: SearchSetup, k: int, hw, done: tuple, tally: SearchTally, spot_model, overhead) -> None:
+    """Option ``k`` on hardware an earlier option was searched on (``hardware_key``): that search's fitting rows,
+    memory and step times, priced at this option's price (``_priced``: the spot model and checkpoint overhead are
+    evaluated again, per option) and named after it, and its counts added again -- the table, the counts and
+    every plan as if this option had been searched itself (its search reads nothing that differs). The nearest
+    misfit is not replaced: the same ratio is never below the earlier option's (``_search_variant``: strictly
+    nearer). Until 2026-12-05 each of a private catalog's 200 H100 rows was searched in full (QA 46: 59 s)."""
+    pending, moves = done
+    price = hw.price(s.con.spot)
+    for (_, j, g, v), cf, grp, var, st, mem, fits, limit in pending:
+        key = (k, j, g, v)
+        hours, cost, extra = _priced(job, st, cf, hw, price, s.steps, var.stack, spot_model, overhead)
+        tally.frames.append((len(cf), _frame(s, key, hw, cf, grp, var, st, mem, fits, limit, hours, cost, extra)))
+        tally.batches[key] = cf
+    refused, refused_rows, regroup, first_refused, first_regroup, evaluated, sp_off = moves
+    for g, d in refused.items():
+        for name, n in d.items():
+            tally.refused[g][name] = tally.refused[g].get(name, 0) + n
+    for g, d in first_refused.items():
+        for name, n in d.items():
+            tally.first_refused[g][name] = tally.first_refused[g].get(name, 0) + n
+    for g, n in refused_rows.items():
+        tally.refused_rows[g] += n
+    for g, n in regroup.items():
+        tally.regroup[g] += n
+    for g, n in first_regroup.items():
+        tally.first_regroup[g] += n
+    for g, n in sp_off.items():
+        tally.sp_off[g][0] += n
+    tally.evaluated += evaluated
 
 
 def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally) -> dict:
@@ -570,6 +647,8 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     hours, cost, extra = _priced(job, st, cf, hw, price, s.steps, var.stack, spot_model, overhead)
     tally.frames.append((len(cf), _frame(s, key, hw, cf, grp, var, st, mem, fits, limit, hours, cost, extra)))
     tally.batches[(k, j, g, v)] = cf
+    if tally.pending is not None:
+        tally.pending.append((key, cf, grp, var, st, mem, fits, limit))
     return fits, mem
 
 
@@ -637,7 +716,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     keys = dict(usd_per_token_bucket=cost_bucket(cols[ucol][kept] * 1e12) if objective == "tokens_per_dollar" else None,
                 cost_bucket=cost_bucket(cols[ccol][kept]) if objective not in ("time", "tokens_per_dollar") else None)
     order = rank_order([keys[k] if keys.get(k) is not None else cols[k][kept] for k in rank_key(cols, objective)])
-    df = _table_of(cols, kept[order])
+    df = _table_of(cols, kept[order], consume=True)  # (cols is not read again)
     df["pareto"] = pareto_mask(df[hcol].to_numpy(), np.nan_to_num(df[ccol].to_numpy(), nan=np.inf))
     return RankedTable(df, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched)
 
@@ -1021,15 +1100,25 @@ def _columns(parts: list[tuple[int, dict]]) -> dict:
     return out
 
 
-def _table_of(cols: dict, rows: np.ndarray | None = None) -> pd.DataFrame:
+def _table_of(cols: dict, rows: np.ndarray | None = None, consume: bool = False) -> pd.DataFrame:
     """The DataFrame of ``_columns``' columns, of the rows ``rows`` in that order (all, in batch order, without):
     the ranked table is built once, in its final order, so no column is taken twice (the filter and the sort of
     the built table moved every column, string columns through pyarrow: 28 of the ranking's 51 s on the 2.86M-row
-    table of a search like QA 38b's, wall time under profile). A string column's codes are taken, then its strings."""
+    table of a search like QA 38b's, wall time under profile). A string column's codes are taken, then its strings.
+
+    The taken columns become the DataFrame's own (``copy=False``: pandas' default copies a dict's arrays into its
+    blocks, a third copy of the table), and with ``consume`` each column of ``cols`` is dropped once taken, so the
+    table is held about once, not three times: 9.7 -> 5.05 GB peak on the 9.1M-row table of 1,000 private instance
+    rows (benchmarks/gen_private_catalog.py, README "Limits")."""
     import pandas as pd
 
     take = (lambda a: a) if rows is None else (lambda a: a[rows])
-    return pd.DataFrame({k: _strings(v, take(v.codes)) if isinstance(v, _Coded) else take(v) for k, v in cols.items()})
+    out = {}
+    for k in list(cols):
+        v = cols.pop(k) if consume else cols[k]
+        out[k] = _strings(v, take(v.codes)) if isinstance(v, _Coded) else take(v)
+        del v
+    return pd.DataFrame(out, copy=False)
 
 
 def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
