@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-import planner.simulate.serving as simserve
+from sim_admissions import simulate_with_admissions
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
 from planner.workloads.serving import ServeTarget, _options, _sim_config, screen_concurrency, slot_service
@@ -73,23 +73,8 @@ def main() -> int:
         wl = sim_workload(s, qps, REQUESTS / qps, REQUESTS, replace(sim, min_requests=REQUESTS), 0, m)
         cfg = _sim_config(m, s, hw, tp, batch, BUDGET, R, ServeTarget(None, None, None), sim,
                           min(60.0, wl.span_s / 6), im)
-        where, kept, start, stats_cls = {}, [], simserve.Engine._start, simserve.Stats
-
-        def _start(engine, r, start=start):
-            where.setdefault(r.rid, engine.name)  # the replica that admits it
-            return start(engine, r)
-
-        class Stats(stats_cls):
-            def __init__(self, n):
-                super().__init__(n)
-                kept.append(self)
-
-        simserve.Engine._start, simserve.Stats = _start, Stats
-        try:
-            simserve.simulate_serving(cfg, wl, monitor=False, max_events=10 ** 9)
-        finally:
-            simserve.Engine._start, simserve.Stats = start, stats_cls
-        st = kept[-1]
+        where = {}  # the replica that admits each request
+        st = simulate_with_admissions(cfg, wl, lambda engine, r: where.setdefault(r.rid, engine.name))
         rid = np.arange(len(wl.arrival_s))
         first, finish = st.first[rid], st.finish[rid]
         keep = np.isfinite(first) & np.isfinite(finish) & (wl.arrival_s >= cfg.warmup_s) & (wl.output > 1)

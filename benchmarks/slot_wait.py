@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
-import planner.simulate.serving as simserve
+from sim_admissions import simulate_with_admissions
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
 from planner.workloads.serving import (ServeTarget, _capacity, _options, _sim_config, llm_option, llm_ttft,
@@ -42,23 +42,9 @@ def run(m, s, hw, tp, im, batch, sim, qps, requests, seed):
     wl = sim_workload(s, qps, requests / qps, requests, replace(sim, min_requests=requests), seed, m)
     cfg = _sim_config(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim,
                       min(60.0, wl.span_s / 6), im)
-    admitted, kept, start, stats_cls = {}, [], simserve.Engine._start, simserve.Stats
-
-    def _start(engine, r):
-        admitted.setdefault(r.rid, engine.env.now)  # the first admission (a preempted request's return is later)
-        return start(engine, r)
-
-    class Stats(stats_cls):
-        def __init__(self, n):
-            super().__init__(n)
-            kept.append(self)
-
-    simserve.Engine._start, simserve.Stats = _start, Stats
-    try:
-        simserve.simulate_serving(cfg, wl, monitor=False, max_events=10 ** 9)
-    finally:
-        simserve.Engine._start, simserve.Stats = start, stats_cls
-    st = kept[-1]
+    admitted = {}
+    # the first admission (a preempted request's return is later)
+    st = simulate_with_admissions(cfg, wl, lambda engine, r: admitted.setdefault(r.rid, engine.env.now))
     ids = np.flatnonzero(wl.arrival_s >= cfg.warmup_s)
     adm = np.array([admitted.get(int(i), math.inf) for i in ids])
     return st.first[ids] - st.sent[ids], adm - st.sent[ids]
