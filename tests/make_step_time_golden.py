@@ -106,6 +106,10 @@ least; Megatron's own split where the balanced one does not fit): only deepseek-
 head), 65 of 704 arrays on both instances: step time x0.89-1.006, compute_gemm x0.82-1.0, mfu / hfu / tokens_per_s
 x0.99-1.12, the ranks' layers (``stage``) and memory with them (activations x1.0-2.16 on the first rank, totals
 x0.98-1.006, the last rank's x0.88-1.0).
+Regenerated on main (2026-12-05, session 35) for the expert collectives a stage without expert parameters no longer
+runs (step_time._dp_terms ``has_exp``: a zero-byte collective_time is its latency, which every dense row's DP gather,
+reduce and HSDP all-reduce paid once more): only the dense llama3-70b cases moved, 114 of 704 arrays on both
+instances: comm_dp / t_dp_comm x0.995-1.0, step time x0.998-1.0, mfu / hfu / tokens_per_s up likewise; no memory array.
 """
 from __future__ import annotations
 

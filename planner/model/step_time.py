@@ -1390,9 +1390,14 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     param16 = min(w_b, 2.0)
     tpe = etpf * ep
 
+    # a stage with no expert parameters (a dense model, a dense-only stage) runs no expert collective: a zero-byte
+    # collective_time is still its latency, which every dense row's DP terms paid once more until session 35
+    has_exp = stage_p_exp > 0
+
     def coll(kind, per_param_bytes):
         return (collective_time(kind, stage_p_dense * per_param_bytes, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-                + collective_time(kind, stage_p_exp * per_param_bytes, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
+                + np.where(has_exp, collective_time(kind, stage_p_exp * per_param_bytes, edps, tpe, g, intra_bw,
+                                                    inter_bw, a_in, a_out), 0.0))
 
     def nic(kind, dense_bytes, exp_bytes):
         """bytes per GPU and direction the collective moves through the NIC (comm.nic_bytes)"""
@@ -1409,7 +1414,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
         dense_b, exp_b = fp8_param_gather_bytes(m, pp, (f_dense, f_exp, l_dense, l_exp), fw.recipe.param_gather_bytes,
                                                 param16, kept)
         ag_fp8 = (collective_time("all_gather", dense_b / tpf, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-                  + collective_time("all_gather", exp_b / tpe, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
+                  + np.where(has_exp, collective_time("all_gather", exp_b / tpe, edps, tpe, g, intra_bw, inter_bw,
+                                                      a_in, a_out), 0.0))
         ag_params = np.where(fp8_pg, ag_fp8, ag)
         ag_nic = np.where(fp8_pg, nic("all_gather", dense_b / tpf, exp_b / tpe), ag_nic)
     else:
@@ -1435,8 +1441,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     reps = (dp // np.maximum(dp_shard, 1)).astype(np.float64)
     ar_rep = (collective_time("all_reduce", stage_p_dense * grad_bytes * share / dps, reps, tpf * dps, g, intra_bw,
                               inter_bw, a_in, a_out)
-              + collective_time("all_reduce", stage_p_exp * grad_bytes * share / edps, reps, tpe * edps, g, intra_bw,
-                                inter_bw, a_in, a_out))
+              + np.where(has_exp, collective_time("all_reduce", stage_p_exp * grad_bytes * share / edps, reps,
+                                                  tpe * edps, g, intra_bw, inter_bw, a_in, a_out), 0.0))
     # the gradient reduce (ZeRO-0: all-reduce; ZeRO-1/2: reduce-scatter; HSDP adds the replica all-reduce, once per
     # step under the DP reduce's overlap) and, separately, ZeRO-1/2's all-gather of the updated parameters after the
     # optimizer step (``param_gather``): they overlap different compute (the last backward vs the next step's first
