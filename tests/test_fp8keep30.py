@@ -109,9 +109,9 @@ def test_fp8_param_gather_moves_kept_layers_at_16_bits(catalog):
     last = 14 * dl * 1.0 + (2 * dl + pc.lm_head + pc.final_norm) * 2.0
     dps, edps = hsdp_groups(np.array([1.0]), one(dp), one(1), one(1), np.array([1.0]), one(dp))
     net = (8.0, hw.intra_bw_eff, hw.inter_bw_per_gpu, hw.eff.intra_alpha_s, hw.eff.inter_alpha_s)
-    # the dense gather and the (empty) expert one, which still pays its latency
-    want = (collective_time("all_gather", np.array([max(first, last)]) / tp, dps, np.array([1.0]), *net)
-            + collective_time("all_gather", np.array([0.0]), edps, np.array([1.0]), *net))
+    # the dense gather alone: a stage without expert parameters runs no expert gather (until session 35 its latency was
+    # added)
+    want = collective_time("all_gather", np.array([max(first, last)]) / tp, dps, np.array([1.0]), *net)
     assert d["param_gather"][0] == pytest.approx(float(want[0]), rel=1e-12)
 
 

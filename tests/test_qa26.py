@@ -103,7 +103,7 @@ def test_app_sensitivity_of_a_data_bound_plan_says_it_is_compute_bound(monkeypat
     step = next(m.value for m in at.metric if m.label == "step time")
     notes = [c.value for c in at.caption if c.value.startswith("Analytic (compute-bound) times")]
     assert len(notes) == 1, [c.value for c in at.caption]
-    assert f"step {step} instead of 189.1 ms" in notes[0]
+    assert f"step {step} instead of 188.9 ms" in notes[0]  # 189.1 ms until session 35 dropped the dense DP reduce's phantom expert latency
     # the timeline's 3 steps start with cold loaders: their time by cause is not the ranked step's, and says so
     tl = next(c.value for c in at.caption if c.value.startswith("time by cause (s): "))
     steps_s = sum(float(x.split()[-1].replace(",", "")) for x in tl.split(";")[0][len("time by cause (s): "):].split(", "))

@@ -64,7 +64,7 @@ def test_simulate_says_the_whole_run_at_its_simulated_pace(cli):
     assert code == 0, err
     flat = " ".join(out.split())
     assert ("the run: 14,076 steps; this simulation played 1,000 (--steps); at its 2.517 s per step (wall / "
-            "steps) the run takes 9.8 h, where estimate's 0.1891 s step gives 44.4 min (13.31x)") in flat, flat
+            "steps) the run takes 9.8 h, where estimate's 0.1889 s step gives 44.3 min (13.32x)") in flat, flat
     code, out, err = cli("simulate", "examples/resnet50-objectstore-files.yaml", "--no-answers", "--steps", "14076")
     assert code == 0 and "the run: " not in out, out  # the whole run simulated: its wall is the run's
 
