@@ -14,22 +14,17 @@ boundary), so the slot queue shows from x of a few steps on. The findings are in
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import replace
 
 import numpy as np
 
 from sim_admissions import simulate_with_admissions
-from hardware_catalog import load_catalog
-from planner.spec import load_job_dict
-from planner.workloads.serving import (ServeTarget, _capacity, _options, _sim_config, llm_option, llm_ttft,
-                                       screen_concurrency, slot_service)
-from planner.workloads.serving_iteration import option_iteration
-from planner.workloads.serving_memory import served_model
+from ttft_grid import MODELS as GRID_MODELS, grid_replica
+from planner.workloads.serving import ServeTarget, _sim_config, llm_ttft, screen_concurrency, slot_service
 from planner.workloads.serving_queue import TTFT_QUANTILE, occupancy_wait
-from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, settings_for, sim_workload
+from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, sim_workload
 
-MODELS = {"llama3.1-8b": ("H100-SXM-80GB", "p5.4xlarge", 1), "llama3.1-70b": ("H100-SXM-80GB", "p5.48xlarge", 4)}
+MODELS = {name: (gpu, instance, tp) for name, gpu, instance, tp in GRID_MODELS}  # the grid's replicas
 POINTS = (("llama3.1-8b", 128, 128), ("llama3.1-8b", 2000, 128))
 POINTS_70B = (("llama3.1-70b", 128, 128), ("llama3.1-70b", 2000, 128))
 UTILISATIONS = (0.80, 0.90, 0.95)
@@ -52,15 +47,7 @@ def run(m, s, hw, tp, im, batch, sim, qps, requests, seed):
 
 def point(model, prompt, output, requests, seed):
     gpu, instance, tp = MODELS[model]
-    job = load_job_dict({"model": {"preset": model},
-                         "serving": {"qps": 1.0, "prompt_tokens": prompt, "output_tokens": output},
-                         "constraints": {"gpus": [gpu], "clouds": ["aws"], "instances": [instance]}})
-    m, s = served_model(job.model), job.serving
-    hw = next(h for h in _options(job, load_catalog(), None) if h.name == f"aws:{instance}")
-    im = option_iteration(m, s, hw, tp)
-    batch = min(64, llm_option(m, s, hw, tp, ServeTarget(None, None, None), im).batch_memory_limit)
-    sim = settings_for(job)
-    mu = _capacity(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, sim, im)
+    m, s, hw, im, batch, sim, mu = grid_replica(model, gpu, instance, tp, prompt, output)
     Wn = slot_service(im, s, batch)
     mu_c = batch / float(Wn[-1])
     for u in UTILISATIONS:

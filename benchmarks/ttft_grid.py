@@ -31,17 +31,23 @@ OUTPUTS = (1, 128)
 UTILISATIONS = (0.10, 0.50, 0.80, 0.90, 0.95)
 
 
-def point(model, gpu, instance, tp, prompt, output, utils, requests):
+def grid_replica(model, gpu, instance, tp, prompt, output):
+    """One grid point's replica as the grid runs it: (model, serving section, hardware, iteration model, batch =
+    min(64, the memory-limited batch), simulation settings, simulated steady capacity in req/s). slot_wait.py
+    measures the same replicas."""
     job = load_job_dict({"model": {"preset": model},
                          "serving": {"qps": 1.0, "prompt_tokens": prompt, "output_tokens": output},
                          "constraints": {"gpus": [gpu], "clouds": ["aws"], "instances": [instance]}})
     m, s = served_model(job.model), job.serving
     hw = next(h for h in _options(job, load_catalog(), None) if h.name == f"aws:{instance}")
     im = option_iteration(m, s, hw, tp)
-    row = llm_option(m, s, hw, tp, ServeTarget(None, None, None), im)
-    batch = min(64, row.batch_memory_limit)
+    batch = min(64, llm_option(m, s, hw, tp, ServeTarget(None, None, None), im).batch_memory_limit)
     sim = settings_for(job)
-    mu = _capacity(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, sim, im)
+    return m, s, hw, im, batch, sim, _capacity(m, s, hw, tp, batch, REALTIME_TOKEN_BUDGET, sim, im)
+
+
+def point(model, gpu, instance, tp, prompt, output, utils, requests):
+    m, s, hw, im, batch, sim, mu = grid_replica(model, gpu, instance, tp, prompt, output)
     out = []
     for u in utils:
         qps = u * mu
