@@ -1733,7 +1733,20 @@ def mi300x(cat) -> pd.DataFrame:
     "a target for the ROCm 6.5 GA software release", than ml-engineering's ROCm 6.3 / 6.2.4): 10.7% / 13.8%, +9.7 /
     +2.5 / -15.9 / +10.7 / -10.7%, but both bf16 rows move further off (Mixtral -10.9 -> -15.9%, MI300X -6.4 ->
     -10.7%), as does the single-GPU MI300X-vs-H200 check (H200 measured 1.32-1.40x faster; modelled 1.17-1.19x ->
-    1.11-1.13x): a BF16 parameter would be raised for the fp8 rows alone (efficiency.MAMF_BF16_TFLOPS)."""
+    1.11-1.13x): a BF16 parameter would be raised for the fp8 rows alone (efficiency.MAMF_BF16_TFLOPS).
+
+    2026-12-05 (amd36 branch), nothing changed: the fp8 rows against the sum of their isolated kernels in one harness,
+    Primus-Turbo's MI300X tables (FP8 tensorwise GEMMs with both operands quantised per call at M = 16384, its AITER
+    flash kernel at the runs' causal sequence / heads / batch (at most 4), a bf16 head at 620 TFLOP/s; full recompute as two
+    forwards): 7.30 / 105.9 / 23.06 s on MI300X, 6.42 / 91.8 / 20.2 s with MI325X's GEMMs x1.174 (the MAMF ratio the GEMM
+    prior uses) for 6.40 / 92.63 / 19.12 measured -- +0.3 / -0.9 / +5.6% before norms, SwiGLU, RoPE, the optimizer or
+    exposed communication. The runs keep no in-step loss over their kernels; the planner keeps H100's (its 7B linears'
+    FP8 GEMMs at 1019 TFLOP/s, 5.00 s; its attention 1.35 s against the kernel's 1.38). The bf16 Mixtral step is 1.38x
+    its kernels' sum (1.91 s, 2.25 with the priced memory-bound, EP and DP terms, for 3.10; the H200 Mixtral row is at
+    -1.6%). Not taken (rows in order; median / p90): the delayed casts free +11.6 / +6.1 / -10.9 / +14.2 / -6.3% (10.9 /
+    13.2); MI325X attention x1.174 (11.7 / 12.9) or x1.19 (11.7 / 12.7); FP8 GEMMs x1.1 +8.2 / +0.3 / -10.9 / +8.6 /
+    -6.3% (8.2 / 10.0), a factor sized to these rows with no source for a CDNA 3 in-step loss under H100's.
+    docs/accuracy_log.md has the walk's numbers."""
     out = pr2_rows(cat, path=MI300X_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
