@@ -87,6 +87,11 @@ def test_the_launch_writes_the_switch_as_timed():
                              {"tp": 1, "pp": 1, "zero": 3}))
     assert (val(on, "--distributed.defer_fsdp_grad_sync"), val(off, "--distributed.defer_fsdp_grad_sync"),
             val(mixin, "--distributed.defer_fsdp_grad_sync")) == ("True", "False", "True")
+    # MoEFSDPSyncMixin (the fsdp_defer_sync option) is switched by the MoE model's BackendConfig
+    assert "--model.backend.enable_fsdp_optimizations" not in mixin  # a dense model has no mixin
+    moe = _spec_flags(_job({"framework": {"name": AM, "fsdp_defer_sync": True}}, {"tp": 1, "pp": 1, "zero": 3, "ep": 8},
+                           model={"preset": "qwen3-30b-a3b"}))
+    assert val(moe, "--model.backend.enable_fsdp_optimizations") == "True"
 
 
 def test_the_automodel_rows_run_the_loop_s_sync_except_the_70b_config_that_turns_it_off(catalog):
