@@ -946,7 +946,8 @@ def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kp
 
 
 def _fsdp_held(x: StateContext):
-    """``(pp_held, held)``: where the ZeRO-3 / FSDP gradients (pp_held) and weights (held) stay unsharded all step.
+    """``(grads_held, held)``: where the ZeRO-3 / FSDP gradients (grads_held) and weights (held) stay unsharded all
+    step.
 
     ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
     reshard_after_forward every layer stays gathered from its forward to its backward
@@ -958,11 +959,15 @@ def _fsdp_held(x: StateContext):
     backward) leaves each micro-batch's gradients unsharded, accumulated in the reduce dtype
     (FSDPParam ``to_accumulated_grad_if_needed``: ``unsharded_grad.to(self.reduce_dtype)``) —
     a whole unsharded gradient of the stage at the last backward, before its reduce-scatter
-    AutoModel's deferred sync without PP (``Stack.fsdp_defer_sync``) holds the same unsharded gradients"""
+    AutoModel's deferred sync without PP (``Stack.fsdp_defer_sync``) holds the same unsharded gradients, and so
+    does its loop's gradient sync on the last micro-batch alone (``Stack.defer_fsdp_grad_sync``:
+    ``set_requires_gradient_sync`` without the reshard, so the weights are resharded as ever: ``grads_held``
+    without ``held``; memory_per_gpu takes it back at one micro-batch a step)"""
     kz, st = x.kz, x.st
     pp_held = (kz >= 2) & (((x.kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
     held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
-    return pp_held, held
+    grads_held = pp_held | ((kz >= 2) & (x.kpp == 1) & bool(getattr(st, "defer_fsdp_grad_sync", False)))
+    return grads_held, held
 
 
 def _mfsdp_buffers(x: StateContext, d, e):
@@ -1361,6 +1366,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     b = state_bytes(m, t)
     x = muon_heaviest_stage(state_context(m, t, st, c, gpu, b))
     s = model_states(x)
+    if getattr(st, "defer_fsdp_grad_sync", False):  # one micro-batch a step: its sync is the last one, nothing held
+        one = gb / (c.mb * c.dp) <= 1.0
+        if one.any():
+            s1 = model_states(dataclasses.replace(x, st=dataclasses.replace(st, defer_fsdp_grad_sync=False)))
+            s = dataclasses.replace(s, fg=np.where(one, s1.fg, s.fg), lg=np.where(one, s1.lg, s.lg))
     fsdp2_head = fsdp2_head_buffers(x, len(c))
     layers = x.k_layers[x.sinv]
     # HF-code plans whose step memory is walked (``_hf_walk_arrays``): one stage, no activation

@@ -480,8 +480,22 @@ class Stack:
     #: its gradients are reduce-scattered once, as ``pp_fsdp_unsharded`` (planner.model.step_time); with it, each
     #: micro-batch gathers once (its backward's; the next forward finds the weights still gathered)
     fsdp_defer_sync: bool = False
-    #: the stack offers ``fsdp_defer_sync`` (NeMo AutoModel's MoE models: ``MoEFSDPSyncMixin``)
+    #: the stack offers ``fsdp_defer_sync`` (NeMo AutoModel's MoE models: ``MoEFSDPSyncMixin``) and
+    #: ``defer_fsdp_grad_sync``
     has_fsdp_defer_sync: bool = False
+    #: without pipeline parallelism, its training loop turns FSDP2's gradient sync off for every micro-batch but the
+    #: last and leaves the reshard alone: the reduce-scatter runs once per step, in the last backward, the gathers
+    #: stay per micro-batch (one, or two with reshard after forward), and the unsharded gradients accumulate in the
+    #: reduce dtype until then (FSDPParam ``to_accumulated_grad_if_needed``). NeMo AutoModel: train_ft.py
+    #: ``_forward_backward_step`` (the benchmark recipe's too) wraps each micro-batch in components/distributed/
+    #: utils.py ``get_sync_ctx(model, idx == num_batches - 1)``, which calls ``model.set_requires_gradient_sync(
+    #: is_last)`` on the root FSDPModule (moe/parallelizer.py ``apply_fsdp`` wraps the outer model,
+    #: ``wrap_outer_model=True``; the dense parallelizer shards the root) -- unconditionally in the 2025 versions,
+    #: since then behind ``FSDP2Config.defer_fsdp_grad_sync`` (default True). A config sets it False where the
+    #: unsharded gradients do not fit: examples/llm_pretrain/llama3_1_70b_pretrain_benchmark_8nodes_tp1cp2pp1.yaml
+    #: ("Must be False with GA>1: True -> ... OOM"). Under PP pipelining's own hooks decide (``pp_fsdp_unsharded``);
+    #: with ``fsdp_defer_sync`` the reshard after backward is deferred too (that option's terms)
+    defer_fsdp_grad_sync: bool = False
     #: its ZeRO-2/3 data parallelism is FSDP2 ``fully_shard`` over fp32 parameters with a 16-bit
     #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``), which changes three things:
     #:
@@ -1098,6 +1112,8 @@ class Stack:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
             opts.append("fsdp_defer_sync=on")
+        if self.defer_fsdp_grad_sync != getattr(STACKS.get(self.name), "defer_fsdp_grad_sync", False):
+            opts.append(f"defer_fsdp_grad_sync={'on' if self.defer_fsdp_grad_sync else 'off'}")
         if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
             opts.append(f"moe_dispatcher={self.moe_dispatcher}")
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
@@ -1153,7 +1169,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
-           "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
+           "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
@@ -1239,6 +1255,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
                                           ("pp_split", "pipeline split choice"))},
     "channels_last": (lambda st: st.has_channels_last, "channels-last switch (a convnet stack's memory format)", None),
     "fsdp_defer_sync": (lambda st: st.has_fsdp_defer_sync, "deferred FSDP2 gradient sync (NeMo AutoModel's)", None),
+    "defer_fsdp_grad_sync": (lambda st: st.has_fsdp_defer_sync,
+                             "FSDP2 gradient sync on the last micro-batch only (NeMo AutoModel's)", None),
     "communication_data_type": (lambda st: st.grad_comm_dtype == "model",
                                 "DeepSpeed communication_data_type (set training.grad_dtype for its gradient reduce)",
                                 None),
@@ -1706,6 +1724,9 @@ STACKS["nemo-automodel"] = Stack(
     # without PP: ``MoEFSDPSyncMixin`` defers the same when the config's BackendConfig sets
     # ``enable_fsdp_optimizations`` (default False): an option
     has_fsdp_defer_sync=True, fsdp_defer_sync=False,
+    # and, whatever that option, its loop's ``get_sync_ctx(model, is_last)``: FSDP2Config ``defer_fsdp_grad_sync``
+    # (default True; before the switch, always): one reduce-scatter a step without PP
+    defer_fsdp_grad_sync=True,
     # TP: DTensor ``parallelize_module`` (no TE userbuffers, no async column-parallel backward); the MoE
     # parallelizer asserts TP 1 ("Tensor parallelism not supported for custom MoE models")
     tp_overlap="none", tp_bwd_async=False,

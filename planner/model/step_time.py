@@ -2115,7 +2115,8 @@ class DpStep:
     """The DP / ZeRO terms at the distinct DP keys (``dp_step_terms``): ``D`` the ``_dp_terms`` columns and ``dinv``
     each candidate's key; per key ``dz`` the ZeRO stage timed (FSDP2's ZeRO-2 as ZeRO-3), ``raf`` reshard after
     forward, ``held`` a stage gathered once per step, ``defer_rs`` a reduce-scatter deferred to the step, ``rep_mb``
-    HSDP's replica all-reduce per micro-batch, ``defer`` the stack's deferred FSDP sync; at the candidates the
+    HSDP's replica all-reduce per micro-batch, ``defer`` the stack's deferred FSDP sync, ``rs_last`` the reduce-scatter
+    alone on the last micro-batch (Stack.defer_fsdp_grad_sync, the gathers per micro-batch); at the candidates the
     optimizer step ``t_opt``, the DP reduce ``t_dp`` and NCCL's SMs ``nccl_sms``."""
     D: dict
     dinv: np.ndarray
@@ -2128,6 +2129,7 @@ class DpStep:
     t_opt: np.ndarray
     t_dp: np.ndarray
     nccl_sms: np.ndarray
+    rs_last: np.ndarray
 
 
 def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
@@ -2171,13 +2173,19 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     raf = np.where(pp_sync & ~fsdp_z2, fw.raf_under_pp(True), raf)
     held = (dz >= 3) & (pp_sync | defer) & ~raf
     defer_rs = (dz >= 3) & ~held & (pp_sync | defer)
+    # Without PP a stack whose loop turns the gradient sync off for all but the last micro-batch and leaves the
+    # reshard alone (Stack.defer_fsdp_grad_sync: NeMo AutoModel's ``get_sync_ctx(model, is_last)``) reduce-scatters
+    # once per step and gathers per micro-batch as before: ``rs_last``, per candidate (one micro-batch defers nothing)
+    rs_last = (((dz >= 3) & ~held & ~defer_rs & (dpp == 1))[dinv] & (s.m_micro > 1)
+               & bool(getattr(fw, "defer_fsdp_grad_sync", False)))
     # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
     # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
     rep_mb = (dz >= 3) & ~held & fw.hsdp_all_reduce_per_microbatch
     t_dp = (np.where(held | defer_rs, D["rs3"], D["t_dp"]) + np.where((dz >= 1) & ~rep_mb, D["ar_rep"], 0.0))[dinv]
+    t_dp = t_dp + np.where(rs_last, D["rs3"][dinv], 0.0)  # (ZeRO-3's own D["t_dp"] is 0: its reduce is per micro-batch)
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
     return DpStep(D=D, dinv=dinv, dz=dz, raf=raf, held=held, defer=defer, defer_rs=defer_rs, rep_mb=rep_mb,
-                  t_opt=t_opt, t_dp=t_dp, nccl_sms=nccl_sms)
+                  t_opt=t_opt, t_dp=t_dp, nccl_sms=nccl_sms, rs_last=rs_last)
 
 
 def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
@@ -2237,7 +2245,7 @@ def offload_contention(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardwar
     D, dinv = dpt.D, dpt.dinv
     z3 = ((dpt.dz >= 3) & ~dpt.held)[dinv]
     bwd_ag = (dpt.raf & ~dpt.defer_rs)[dinv]
-    rs_mb = ~dpt.defer_rs[dinv]
+    rs_mb = ~dpt.defer_rs[dinv] & ~dpt.rs_last
     ag, rs, ag_nic, rs_nic = (D[k][dinv] for k in ("ag3", "rs3", "ag3_nic", "rs3_nic"))
     nic_bwd = np.where(bwd_ag, ag_nic, 0.0) + np.where(rs_mb, rs_nic, 0.0)
     t_bwd_coll = np.where(bwd_ag, ag, 0.0) + np.where(rs_mb, rs, 0.0)
@@ -2271,12 +2279,13 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
     z3_mb = (np.where(defer_rs, 1.0, np.where(raf, 2.0, 1.0)) * D["ag3"]
-             + np.where(defer_rs, 0.0, D["rs3"]) + np.where(rep_mb, D["ar_rep"], 0.0))
+             + np.where(defer_rs, 0.0, D["rs3"]) + np.where(rep_mb, D["ar_rep"], 0.0))[dinv]
+    z3_mb = z3_mb - np.where(dpt.rs_last, D["rs3"][dinv], 0.0)  # the reduce-scatter in the last backward (t_dp)
     per_layer = np.maximum(st.layers_max, 1)
 
     def z3_exposed(rows):
         """exposed per micro-batch on ``rows``; the hidden part still costs compute: NCCL's kernels hold SMs"""
-        zk, ts, ag = z3_mb[dinv[rows]], t_stage[rows], D["ag3"][dinv[rows]]
+        zk, ts, ag = z3_mb[rows], t_stage[rows], D["ag3"][dinv[rows]]
         if contention is not None:  # activation offload's copies on the GPU's PCIe link (offload_contention)
             zk = zk + contention[rows]
         z3_slow = physics.nccl_overlap_slowdown(np.minimum(zk, ts), eff.sm_count, nccl_sms[rows])
@@ -2324,7 +2333,8 @@ def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOptio
                     if frozen_base(m, t) else 0.0)
         off_step = off_step + offload.fsdp2_copies_exposed(
             hw, D["local"][dinv], master_b if master_b > 0 else min(w_b, 2.0), m_micro, z3_row,
-            z3_row & (raf & ~defer_rs)[dinv], (z3_row & ~defer_rs[dinv]) | (c.zero == 2), st.t_fwd_mb, st.t_bwd_mb,
+            z3_row & (raf & ~defer_rs)[dinv], (z3_row & ~defer_rs[dinv] & ~dpt.rs_last) | (c.zero == 2), st.t_fwd_mb,
+            st.t_bwd_mb,
             frozen_bytes=frozen_b)
     return t_opt, off_step, off_mb
 

@@ -884,8 +884,12 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
     * ``distributed.dp_size`` (the whole data-parallel group) and, under HSDP, ``dp_replicate_size`` = dp / dp_shard;
       ``tp_size``, ``cp_size``, ``pp_size``, ``ep_size``, ``sequence_parallel``; ``distributed.pipeline.pp_schedule``
       (1f1b / interleaved1f1b), ``pp_microbatch_size``, ``layers_per_stage`` (the fullest stage's, as torchtitan);
-    * ``distributed.activation_checkpointing`` (``AUTOMODEL_AC``) and ``defer_fsdp_grad_sync`` = the stack option
-      ``fsdp_defer_sync`` (written either way: its default differs between AutoModel releases);
+    * ``distributed.activation_checkpointing`` (``AUTOMODEL_AC``) and ``defer_fsdp_grad_sync``: the stack option of
+      that name (the loop's gradient sync on the last micro-batch only, default on, as FSDP2Config's), on also with
+      ``fsdp_defer_sync``, whose ``MoEFSDPSyncMixin`` state ``get_sync_ctx`` would otherwise turn back on every
+      micro-batch (written either way: releases before the switch always deferred); with ``fsdp_defer_sync`` on a MoE
+      model, ``model.backend.enable_fsdp_optimizations`` (the benchmark configs' BackendConfig key, e.g.
+      examples/benchmark/configs/nemotron_nano_v3_te_deepep.yaml);
     * ``checkpoint.enabled`` / ``checkpoint_dir``."""
     t = job.training
     st = plan_stack(job, cfg)
@@ -911,7 +915,9 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
         a += _flag("--distributed.reshard_after_forward", bool(reshard))
         if job.model.moe is not None:
             a += _flag("--distributed.moe.reshard_after_forward", bool(reshard))
-        a += _flag("--distributed.defer_fsdp_grad_sync", bool(st.fsdp_defer_sync))
+        a += _flag("--distributed.defer_fsdp_grad_sync", bool(st.defer_fsdp_grad_sync or st.fsdp_defer_sync))
+        if st.fsdp_defer_sync and job.model.moe is not None:  # MoEFSDPSyncMixin's switch is the model's BackendConfig
+            a += _flag("--model.backend.enable_fsdp_optimizations", True)
     a += _flag("--distributed.activation_checkpointing", AUTOMODEL_AC[planned_recompute(st, cfg["recompute"])])
     if cfg["pp"] > 1:
         a += _flag("--distributed.pipeline.pp_schedule", "interleaved1f1b" if cfg["vpp"] > 1 else "1f1b")

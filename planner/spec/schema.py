@@ -572,6 +572,10 @@ class FrameworkSpec(_Strict):
     #: nemo-automodel: FSDP2 defers the reduce-scatter and the reshard after backward to the last micro-batch
     #: (AutoModel ``BackendConfig.enable_fsdp_optimizations``; planner.model.stacks Stack.fsdp_defer_sync)
     fsdp_defer_sync: Optional[bool] = None
+    #: nemo-automodel: without PP, the FSDP2 gradient reduce-scatter on the last micro-batch only, the gathers
+    #: unchanged (AutoModel ``distributed.defer_fsdp_grad_sync``, default true; planner.model.stacks
+    #: Stack.defer_fsdp_grad_sync)
+    defer_fsdp_grad_sync: Optional[bool] = None
     #: Megatron-Core stacks: the interleaved schedule's micro-batch group size
     #: (--microbatch-group-size-per-virtual-pipeline-stage); None: Megatron's default, pp
     microbatch_group_size: Optional[int] = Field(None, gt=0, le=1 << 20)

@@ -137,6 +137,13 @@ with open(OUT, "w", newline="") as f:
         opts.append(f"reshard_after_forward={'llama' in rid or rid.split('_')[3] in RESHARD}")
         if cfg in FSDP_OPT:
             opts.append("fsdp_defer_sync=True")
+        # the training loop's FSDP2 gradient sync on the last micro-batch only (planner.model.stacks
+        # Stack.defer_fsdp_grad_sync, the stack's default): off on the dense Llama 3 70B run, whose unsharded fp32
+        # gradients (280 GB) cannot be held -- AutoModel's 64-GPU FSDP 32 x CP 2 Llama-3.1-70B benchmark config sets
+        # ``defer_fsdp_grad_sync: False   # Must be False with GA>1: True -> delayed resharding -> OOM``
+        # (examples/llm_pretrain/llama3_1_70b_pretrain_benchmark_8nodes_tp1cp2pp1.yaml @4663592c)
+        if "llama" in rid:
+            opts.append("defer_fsdp_grad_sync=False")
         w.writerow([rid, "NVIDIA-NeMo/Automodel docs/performance-summary.md (docs.nvidia.com/nemo/automodel performance summary)",
                     TABLE, model, label, L, h, a, kv, ffn, V, seq, E, k, gbs, mbs, tp, pp, dp, cp, "" if vpp == "-" else vpp,
                     ep, f"FSDP2 (PyTorch fully_shard per decoder block), FSDP={fsdp}", rtxt, "bf16",
