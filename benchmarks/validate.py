@@ -3367,7 +3367,8 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: v1.0 stage1.py: stacks.Stack.serial_grad_checks); DeepSpeed's partitioned activation checkpoint (GPT-NeoX
 #: ``partition-activations``: stacks.Stack.partition_activations); the fp8 recipe the row's code version ran, which the
 #: registry's current code need not offer (stacks.fp8_recipes, refused for a job since QA 32): torchtitan 2024-25's
-#: tensorwise (0.3 dropped it), DeepSeek-V3's block-wise scaling taken as rowwise (open_reports.csv)
+#: tensorwise (0.3 dropped it); DeepSeek-V3's block-wise scaling ran as rowwise here until the registry had blockwise
+#: (fp8blk36: open_reports.csv's row now names it, a recipe Megatron-Core offers)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
                     "grad_all_reduce", "grad_accum_pass", "serial_grad_checks", "partition_activations", "fp8_recipe")
 

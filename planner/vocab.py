@@ -152,7 +152,7 @@ FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "me
                   "deepspeed", "hf-trainer", "llm-foundry", "metaseq", "dle-convnets", "pytorch-ddp", "maxtext",
                   "neuronx-distributed", "nemo-automodel")
 #: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stacks.RECIPES)
-FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "mxfp8", "nvfp4")
+FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "blockwise", "mxfp8", "nvfp4")
 #: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP
 TP_OVERLAP = Vocab("none", "te", "async_tp")
 #: MoE token dispatcher (planner.model.moe.DISPATCHERS): Megatron-Core all-to-all, or the flex

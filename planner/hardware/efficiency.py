@@ -68,8 +68,9 @@ class Efficiency:
 
     def low_precision_rel(self, peak: str) -> float:
         """What multiplies a low-precision recipe's ``gemm_rel`` on this part: ``fp8_rel`` for the recipes that run
-        at the FP8 peak (``LowPrecisionRecipe.peak`` "fp8"), 1.0 for the others (no part has a measured ratio)."""
-        return self.fp8_rel if peak == "fp8" else 1.0
+        at the FP8 peak (``LowPrecisionRecipe.peak`` "fp8", and "fp8block": the block-scaled FP8 GEMMs run on the same
+        FP8 tensor cores), 1.0 for the others (no part has a measured ratio)."""
+        return self.fp8_rel if peak in ("fp8", "fp8block") else 1.0
 
     @property
     def simt_max(self) -> float:

@@ -51,7 +51,8 @@ from planner.spec.params import attention_params, count_params, mlp_params
 #:   benchmark_grouped_linear.py, per-tensor NVFP4, TN fprop, 8 experts x 128 tokens, N = K = 2048, "pure"
 #:   rows: operands prepared, GEMMs only): the per-expert loop takes 0.267 ms where one single-launch
 #:   grouped kernel does the same work in 0.069 ms, i.e. (0.267 - 0.069) / 8 = 24.75 us per expert GEMM more.
-#:   MXFP8 (also block-scaled) is assumed to pay the same; no MXFP8 loop measurement was found.
+#:   MXFP8 and Float8BlockScaling (also block-scaled) are assumed to pay the same; no loop measurement of either was
+#:   found.
 #: * ``tensor`` (bf16 / fp16 and per-tensor fp8): an upper bound, not a fit. TE 2.7's multi-stream path
 #:   runs 16 experts x 2048 tokens of a 768 x 2048 bf16 projection on H100 at 553.9 TFLOP/s
 #:   (NVIDIA/TransformerEngine PR #2045, @yaox12's table: 2 x 16 x 2048 x 768 x 2048 FLOPs in 186.1 us): a
@@ -66,9 +67,10 @@ TE_GROUPED_GEMM_PER_EXPERT_S = {
     "tensor": 2 * 16 * 2048 * 768 * 2048 / 553.945e12 / 16,
 }
 #: the operand scaling of each low-precision recipe's GEMMs (planner.model.stacks.RECIPES); 16-bit GEMMs
-#: (no recipe) are ``tensor``: TE's MXFP8BlockScaling (32-element blocks) and NVFP4BlockScaling (16-element
-#: blocks) against per-tensor current / delayed scaling and torchao rowwise (a scale vector per operand)
-GROUPED_GEMM_SCALING = {"tensorwise": "tensor", "delayed": "tensor", "rowwise": "tensor",
+#: (no recipe) are ``tensor``: TE's MXFP8BlockScaling (32-element blocks), NVFP4BlockScaling (16-element
+#: blocks) and Float8BlockScaling (128-element / 128x128 blocks, a scale tensor per expert operand) against per-tensor
+#: current / delayed scaling and torchao rowwise (a scale vector per operand)
+GROUPED_GEMM_SCALING = {"tensorwise": "tensor", "delayed": "tensor", "rowwise": "tensor", "blockwise": "block",
                         "mxfp8": "block", "nvfp4": "block"}
 
 # Host ops an MoE layer adds with grouped expert GEMMs (Megatron-Core MoELayer with

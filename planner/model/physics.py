@@ -52,10 +52,23 @@ SM100 = ("B100", "B200", "GB200", "B300", "GB300")
 #: refusal names the recipe's field, and ``as_written`` the precision's where the job wrote fp4
 #: (``FP4_AS_PRECISION``; until 2026-12-02 every NVFP4 refusal named training.precision fp4, which a job writing
 #: ``fp8_recipe: nvfp4`` never wrote).
+#: ... and the FP8 block-scaled GEMMs of Transformer Engine's ``Float8BlockScaling`` (DeepSeek-V3's 1x128 / 128x128
+#: recipe): Hopper (SM90, cuBLASLt ``CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F`` / ``BLK128x128_32F``, CUDA >= 12.9) and
+#: compute capability 10.x, where TE emulates them on the MXFP8 tensor cores (NVIDIA/TransformerEngine PR #2157,
+#: "Add support for the FP8 Block Scaling (ie. Deepseek) recipe on Blackwell": cuBLASLt has no block-128 scale
+#: mode there, so the 1D/2D block scales are converted to E8M0 and the GEMM runs as MXFP8; docs/features/
+#: low_precision_training/fp8_blockwise_scaling.rst "Supported devices": "Hopper (SM 9.0); Blackwell and later --
+#: the recipe is emulated with MXFP8"). Not Ada (SM89: L4, L40) nor AMD's parts (``check_fp8_block_scaling_support``
+#: asks for SM90+; ROCm's TE fork has no block-128 GEMM)
+BLOCK_FP8_CAPABLE = ("H100", "H200", "H800", "H20", "GH200") + SM100
 LOW_PRECISION_PEAKS = {
     "fp4": ("nvfp4", "nvfp4", FP4_CAPABLE, "FP4 tensor cores", 2.0, "training.framework.fp8_recipe"),
     "mxfp8": ("mxfp8", "mxfp8", MX_CAPABLE, "MX block-scaled tensor cores", 1.0, "training.framework.fp8_recipe"),
+    "fp8block": ("blockwise", "blockwise", BLOCK_FP8_CAPABLE, "FP8 block-scaled GEMMs", 1.0,
+                 "training.framework.fp8_recipe"),
 }
+#: the parts a ``LOW_PRECISION_PEAKS`` row needs, as its refusal names them (the FP4 / MX rows: Blackwell, MI350)
+PEAK_PARTS = {"fp8block": "Hopper or Blackwell, Transformer Engine Float8BlockScaling"}
 #: the field and words of the NVFP4 refusal for a job that wrote ``training.precision: fp4`` (``as_written``)
 FP4_AS_PRECISION = ("training.precision", "nvfp4 (what training.precision fp4 selects)")
 
@@ -67,7 +80,8 @@ def no_peak_error(gpu_name: str, dtype: str, as_precision: bool = False) -> NoPe
     _, asked, _, needs, _, field = LOW_PRECISION_PEAKS[dtype]
     if as_precision and dtype == "fp4":
         field, asked = FP4_AS_PRECISION
-    e = NoPeakError(field, f"{asked} needs {needs} (Blackwell, MI350-class); {gpu_name} has none")
+    e = NoPeakError(field, f"{asked} needs {needs} ({PEAK_PARTS.get(dtype, 'Blackwell, MI350-class')}); {gpu_name} "
+                           f"has none")
     e.peak, e.gpu = dtype, gpu_name
     return e
 

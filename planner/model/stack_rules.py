@@ -163,27 +163,33 @@ def _bnb(t) -> bool:
     from planner.model.finetune import bitsandbytes_base
     return bitsandbytes_base(t)
 #: the low-precision recipes (planner.model.stacks.RECIPES) each runtime's code offers for its linears.
-#: Megatron: Transformer Engine's recipes as Megatron-LM passes them (``--fp8-recipe delayed|tensorwise|mxfp8``,
-#: ``--fp4-recipe nvfp4``; TE recipe.py DelayedScaling, Float8CurrentScaling, MXFP8BlockScaling,
-#: NVFP4BlockScaling) -- no torchao rowwise. torchtitan 0.3: torchao's ``Float8Linear`` through
+#: Megatron: Transformer Engine's recipes as Megatron-LM passes them (``--fp8-recipe delayed|tensorwise|blockwise|
+#: mxfp8``, ``--fp4-recipe nvfp4``; TE recipe.py DelayedScaling, Float8CurrentScaling, Float8BlockScaling,
+#: MXFP8BlockScaling, NVFP4BlockScaling; megatron/core/fp8_utils.py ``get_fp8_recipe`` @6a6cd478: ``elif
+#: config.fp8_recipe == Fp8Recipe.blockwise and is_te_min_version("2.3.0.dev0"): ... Float8BlockScaling(fp8_format=
+#: fp8_format)``) -- no torchao rowwise. torchtitan 0.3: torchao's ``Float8Linear`` through
 #: torchtitan/components/quantization/float8.py ``Float8LinearConverter.Config.recipe_name: Literal["rowwise",
 #: "rowwise_with_gw_hp"] = "rowwise"`` -- no tensorwise (docs/float8.md's tensorwise usage and
 #: ``enable_fsdp_float8_all_gather`` are the earlier converter's; 0.3's only other path, ``emulate``, is a test
 #: mode) -- and ``MXLinear`` (mx.py ``MXFP8LinearConverter``, mxfp8); torchao's NVFP4 training is a prototype
-#: (torchao/prototype/mx_formats/README.md: performance red) torchtitan does not expose.
+#: (torchao/prototype/mx_formats/README.md: performance red) torchtitan does not expose, and so is its block-wise
+#: FP8 training (torchao/prototype/blockwise_fp8_training, 1x128 / 128x128 Triton kernels): torchtitan's only
+#: wiring of it, pytorch/torchtitan PR #1317 "[not for land] testing out float8 128_1_128_128 blockwise scaling"
+#: (``DeepGemmFloat8Linear``), was closed unmerged -- no blockwise.
 #: The HF code (HF Trainer / accelerate, DeepSpeed under accelerate): accelerate's FP8 backends
 #: (usage_guides/low_precision_training: TransformerEngine with ``FP8RecipeKwargs`` -> DelayedScaling, MS-AMP,
 #: torchao ``Float8LinearConfig`` tensorwise/rowwise) -- no MX or NVFP4 recipe
 #: MaxText and NeuronX Distributed: their fp8 paths (MaxText's qwix/AQT quantization, Neuron's FP8 on Trainium2) are
 #: not the TE/torchao recipes priced here: none modelled
 #: NeMo AutoModel: TE through ``BackendConfig.te_fp8`` (models/common ``TEFp8Config.recipe``: "current" =
-#: Float8CurrentScaling, "block" = Float8BlockScaling (not priced here), "mxfp8" = MXFP8BlockScaling)
+#: Float8CurrentScaling, "block" = Float8BlockScaling (``blockwise``), "mxfp8" = MXFP8BlockScaling)
 #: Composer (llm-foundry's trainer): ``precision: amp_fp8`` is Transformer Engine's ``fp8_autocast`` with a
 #: ``DelayedScaling`` recipe and nothing else (mosaicml/composer composer/core/precision.py ``get_precision_context``:
 #: ``fp8_recipe = DelayedScaling(**precision_config)``, default ``Format.HYBRID``, ``amax_history_len`` 16, ``max``;
 #: the same at commits 02c872e4 and d4c0aacf): delayed only
 #: The runtimes of ``NO_FP8_PATH`` (the 2021-22 code bases, metaseq, plain DDP): none, their code has no fp8 path
-FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "mxfp8", "nvfp4"), "automodel": ("tensorwise", "mxfp8"),
+FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "blockwise", "mxfp8", "nvfp4"),
+               "automodel": ("tensorwise", "blockwise", "mxfp8"),
                "torchtitan": ("rowwise", "mxfp8"),
                "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": (), "composer": ("delayed",),
                "megatron-lm": (), "megatron-deepspeed": (), "metaseq": (), "ddp": ()}

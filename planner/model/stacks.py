@@ -146,6 +146,33 @@ class LowPrecisionRecipe:
     ``nvte_compute_scale_from_amax``, then ``nvte_quantize_v2``, 3. NVFP4 with the Hadamard transform takes the grouped
     path (``split_quantize_nvfp4_impl_with_rht_helper``: one group amax and one group RHT-cast kernel for all experts),
     delayed scaling the one fused kernel: 0 per expert. torchao's rowwise recipe is not TE's: 0.
+    Block-wise FP8 (``blockwise``: DeepSeek-V3's recipe, arXiv 2412.19437 §3.3: 1x128 tiles for activations and
+    output gradients, 128x128 blocks for weights, FP32 promotion every 128 along K) as Transformer Engine's
+    ``Float8BlockScaling`` (TE >= 2.3; docs/features/low_precision_training/fp8_blockwise_scaling.rst: FP32 scales,
+    one per 128 or 128x128, activations and gradients 1D, weights 2D). Its cast is one kernel that reads the 16-bit
+    tile once and writes the row-wise copy and, on Hopper transposed, the column-wise copy, each with its own 1x128
+    scales (common/transpose/quantize_transpose_vector_blockwise.cu ``quantize_transpose_vector_blockwise``:
+    ``ROWWISE_GEMM_READY`` + ``COLUMNWISE_GEMM_READY``, "On Hopper sm90, GEMM_READY means that columnwise quantization
+    also fuses transpose op"; the docs: a 1D-quantised tensor cannot be transposed, "Both versions must be quantized
+    separately from the high-precision source"): 2 + 1 + 1 + 2 x 4/128 B = 4.0625 B; ``saved_bytes`` 1 + 4/128; per
+    expert one quantize call (``split_quantize`` "Quantize kernels individually"): 1. ``gemm_rel`` on Hopper: TE runs
+    cuBLASLt's block-scaled kernels (``CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F`` / ``BLK128x128_32F``, "software-
+    emulated" promotion, the docs say); no public TE H100 timing of them was found, so DeepSeek's own kernel for the
+    recipe stands in: DeepGEMM on H800 (deepseek-ai/DeepGEMM README, first release, "Normal GEMMs for dense models",
+    NVCC 12.8) 1,358 TFLOP/s at 4096x7168x16384 and 1,304 at 4096x4096x7168, mean 0.673 of 1,979, against 0.682 for
+    the cuBLASLt per-tensor rows that set the 0.92 above (1,290 / 1,377 / 1,382 at 8k-32k cubes): 0.92 x 0.673 /
+    0.682 = 0.907 (benchmarks/data/parts/fp8_gemm.csv, ``deepgemm_h800_*`` rows). The docs add that pure 1D x 1D
+    GEMMs (the weight gradient) carry more overhead than 1D x 2D ones; no figure, not priced. ``param_gather_bytes``:
+    the distributed optimizer casts the master shard to the block-scaled FP8 parameter and gathers it (TE
+    tensor/utils.py ``cast_master_weights_to_fp8`` -> ``_cast_master_weights_to_fp8_blockwise_scaling``): 1 B.
+    ``sm100``: what the recipe becomes on compute capability 10.x, where TE emulates the block-scaled GEMMs on the
+    MXFP8 tensor cores (TransformerEngine PR #2157; physics.BLOCK_FP8_CAPABLE) -- (peak, gemm_rel, cast_bytes), from
+    TE's own B300 GEMM profiling table (the one MXFP8's figures come from, above): pre-quantised 6.830 ms a layer
+    against MXFP8's 7.324 (its "FP8 Block's nvjet kernels are actually more efficient"): 0.876 x 7.324 / 6.830 =
+    0.939 at the MXFP8 peak; under autocast 9.598 ms against MXFP8's 8.507, i.e. casts of 9.598 - 6.830 = 2.768 ms
+    against MXFP8's 8.507 - 7.324 = 1.183 at MXFP8's 4.0625 B: 4.0625 x 2.768 / 1.183 = 9.505 B (its power-of-2
+    scales converted to MXFP8's layout besides the quantisation; "its autocast quantization overhead (block-wise
+    scaling computation) is higher than MXFP8's", the guide says). ``recipe_on`` applies it.
     """
 
     name: str
@@ -157,6 +184,7 @@ class LowPrecisionRecipe:
     saved_bytes: float = 1.0
     transpose_bytes: float = 0.0
     split_kernels: float = 0.0
+    sm100: tuple = ()  # (peak, gemm_rel, cast_bytes) on compute capability 10.x, where the recipe runs another path
 
 
 RECIPES = {
@@ -165,6 +193,12 @@ RECIPES = {
     "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0,
                                   transpose_bytes=1.0),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
+    "blockwise": LowPrecisionRecipe("blockwise", cast_bytes=2.0 + 1.0 + 1.0 + 2 * 4.0 / 128, weight_casts="microbatch",
+                                    gemm_rel=0.92 * ((1358 + 1304) / 2) / ((1290.1 + 1377.3 + 1382.2) / 3),
+                                    peak="fp8block", param_gather_bytes=1.0, saved_bytes=1.0 + 4.0 / 128,
+                                    split_kernels=1.0,
+                                    sm100=("mxfp8", 0.876 * 7.324 / 6.830,
+                                           (2.0 + 1.0 + 1.0 + 2.0 / 32) * (9.598 - 6.830) / (8.507 - 7.324))),
     "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=4.0625, weight_casts="microbatch", gemm_rel=0.876, peak="mxfp8",
                                 saved_bytes=1.0 + 1.0 / 32, split_kernels=1.0),
     "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4",
@@ -205,11 +239,23 @@ def te_skips_fp8_transpose(stack, gpu: str | None) -> bool:
     return gpu is not None and str(gpu).upper().startswith(SM100) and stack.recipe.transpose_bytes > 0
 
 
+def recipe_on(recipe: LowPrecisionRecipe, gpu: str | None) -> LowPrecisionRecipe:
+    """``recipe`` as it runs on GPU ``gpu`` (a catalog name): its ``sm100`` path (peak, GEMM fraction, cast bytes) on
+    compute capability 10.x parts (physics.SM100) where it has one -- block-wise FP8 emulated on the MXFP8 tensor
+    cores -- else itself."""
+    from planner.model.physics import SM100
+
+    if recipe.sm100 and gpu is not None and str(gpu).upper().startswith(SM100):
+        peak, gemm_rel, cast_bytes = recipe.sm100
+        return replace(recipe, peak=peak, gemm_rel=gemm_rel, cast_bytes=cast_bytes)
+    return recipe
+
+
 def te_cast_bytes(stack, gpu: str | None) -> float:
     """HBM bytes per element of a GEMM input's quantisation (``LowPrecisionRecipe.cast_bytes``) as the stack runs it
-    on GPU ``gpu``: less the transposed copy's write where a TE stack (``Stack.te_linears``) makes none
+    on GPU ``gpu`` (``recipe_on``): less the transposed copy's write where a TE stack (``Stack.te_linears``) makes none
     (``te_skips_fp8_transpose``). Dynamic tensorwise on B200: 6 - 1 = 5 B; delayed 4 - 1 = 3 B."""
-    r = stack.recipe
+    r = recipe_on(stack.recipe, gpu)
     return r.cast_bytes - (r.transpose_bytes if stack.te_linears and te_skips_fp8_transpose(stack, gpu) else 0.0)
 
 

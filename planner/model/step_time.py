@@ -110,7 +110,7 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, lp16_layers,
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
-                                   recompute_modules, SEARCHED, te_cast_bytes)
+                                   recipe_on, recompute_modules, SEARCHED, te_cast_bytes)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -430,7 +430,7 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewo
         # fp32 matmuls run on the CUDA cores (PyTorch's default since 1.12: torch.backends.cuda.matmul.allow_tf32
         # False), at the SIMT GEMM fraction of the fp32 peak, as the fp32 convolutions do
         eff = eff.with_(gemm_max=math_gemm_max(eff, t.precision))
-    recipe = fw.recipe
+    recipe = recipe_on(fw.recipe, hw.gpu.name)  # block-wise FP8 runs as MXFP8 on SM100 parts
     cast_b = te_cast_bytes(fw, hw.gpu.name)  # the recipe's quantisation bytes as this stack runs them on this part
     # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
     peak = physics.reachable_peak(hw, "bf16" if low else t.precision)

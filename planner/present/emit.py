@@ -96,8 +96,13 @@ PRECISION_FLAGS = {  # Megatron-LM
 }
 #: the FP8 format a recipe runs in where it is not hybrid: MXFP8 in E4M3 throughout, gradients included, as
 #: Megatron-Bridge's ``bf16_with_mxfp8_mixed`` sets it (``fp8 = "e4m3"``) and TE's ``MXFP8BlockScaling`` defaults
-#: (``fp8_format = Format.E4M3``; the per-32 E8M0 scales give E4M3 the gradients' range)
-FP8_FORMAT = {"mxfp8": "e4m3"}
+#: (``fp8_format = Format.E4M3``; the per-32 E8M0 scales give E4M3 the gradients' range); block-wise FP8 in E4M3
+#: throughout too, as DeepSeek-V3 trained (arXiv 2412.19437 §3.3.2: "we adopt the E4M3 format on all tensors") and TE's
+#: ``Float8BlockScaling`` defaults (docs fp8_blockwise_scaling.rst: "E4M3 is used by default for both forward and
+#: backward passes"; Megatron passes ``--fp8-format`` to the recipe as it is)
+FP8_FORMAT = {"mxfp8": "e4m3", "blockwise": "e4m3"}
+#: the name NeMo AutoModel's ``TEFp8Config.recipe`` gives each recipe it offers (stack_rules.FP8_RECIPES "automodel")
+AUTOMODEL_TE_RECIPE = {"tensorwise": "current", "blockwise": "block", "mxfp8": "mxfp8"}
 # ZeRO-3 in Megatron is ``--use-torch-fsdp2`` (what the megatron-core stack's ZeRO-3 means: planner.model.stack_rules).
 # What Megatron and torchtitan refuse (FSDP2 with PP/EP/tied embeddings/fp16/optimizer offload, the MoE all-to-all
 # overlap's limits, torchtitan EP without FSDP ranks, ...) is stack_rules.RULES, checked by ``check_stack_rules``;
@@ -347,8 +352,8 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
 
 def _precision_flags(job: JobSpec) -> list[str]:
     """The precision the plan was timed in, as Megatron-LM spells it: ``PRECISION_FLAGS``, and under fp8 the
-    stack's recipe (``--fp8-recipe`` tensorwise | delayed | mxfp8, in ``FP8_FORMAT``'s format or hybrid; NVFP4 is
-    TE's fp4 path instead: ``--fp4-format e2m1 --fp4-recipe nvfp4``, TransformerConfig refuses fp4 with fp8) and
+    stack's recipe (``--fp8-recipe`` tensorwise | delayed | blockwise | mxfp8, in ``FP8_FORMAT``'s format or hybrid;
+    NVFP4 is TE's fp4 path instead: ``--fp4-format e2m1 --fp4-recipe nvfp4``, TransformerConfig refuses fp4 with fp8) and
     the layers the recipe leaves 16-bit
     (``--first-last-layers-bf16`` with both ``--num-layers-at-start-in-bf16`` and ``--num-layers-at-end-in-bf16``:
     the counts the plan was timed with, a 0 written out since Megatron-Core defaults each to 1)."""
@@ -1142,7 +1147,9 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         st = plan_stack(job, cfg)
         notes = []
         if job.training.precision == "fp8":  # a recipe section (components/quantization/fp8), not a layout flag
-            notes.append(f"the plan is fp8 ({st.fp8_recipe}): give the config its fp8 section, or the run is bf16")
+            te = AUTOMODEL_TE_RECIPE.get(st.fp8_recipe)
+            notes.append(f"the plan is fp8 ({st.fp8_recipe}" + (f": TEFp8Config recipe {te}" if te else "")
+                         + "): give the config its fp8 section, or the run is bf16")
         if st.moe_dispatcher != "alltoall":
             notes.append(f"the plan's MoE dispatcher is {st.moe_dispatcher}: set it in the config's model.backend")
         if st.compile:  # an option here (the nemo-automodel stack runs eager: Stack.compile False); no layout flag

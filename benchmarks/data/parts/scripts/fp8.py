@@ -45,6 +45,21 @@ for pk, prec, table, vals in (
 add(id="deepgemm_h800_fp8_peak",kind="gemm",gpu="H800-SXM",system="DeepSeek",precision="fp8_e4m3 (DeepGEMM, fine-grained block scaling)",tflops=1550,num_gpus=1,software="DeepGEMM (April 2025)",
     source="deepseek-ai/DeepGEMM README.md 'News' 2025.04.18 entry (commit 0274ad7b911b99b4eb6f8d796403811cf1e18f3d as read)",provenance="https://github.com/deepseek-ai/DeepGEMM/blob/0274ad7b911b99b4eb6f8d796403811cf1e18f3d/README.md",
     notes="'DeepGEMM now achieves up to 1550 TFLOPS on H800'. Peak claim: shape not stated in this text (per-shape table was in earlier README versions, not read).")
+# DeepGEMM's first-release per-shape table (H800, NVCC 12.8; 1x128 LHS / 128x128 RHS scales, the block-wise recipe's
+# fprop GEMM): the large-M rows, which stand in for Transformer Engine's Float8BlockScaling GEMM on Hopper
+DG_README = ("deepseek-ai/DeepGEMM", "README.md", "first release (Feb 2025), 'Performance' > 'Normal GEMMs for dense models'")
+for m_, n_, k_, tf, vs in ((4096, 2112, 7168, 1058, "1.1x"), (4096, 24576, 1536, 990, "1.0x"), (4096, 32768, 512, 590, "1.0x"),
+                           (4096, 7168, 16384, 1358, "1.2x"), (4096, 4096, 7168, 1304, "1.1x"), (4096, 7168, 2048, 1025, "1.1x")):
+    add(id=f"deepgemm_h800_fp8_block_{m_}x{n_}x{k_}",kind="gemm",gpu="H800-SXM",system="DeepSeek",precision="fp8_e4m3 (DeepGEMM, 1x128 activation / 128x128 weight block scaling, FP32 promotion)",m=m_,n=n_,k=k_,tflops=tf,num_gpus=1,software="DeepGEMM (Feb 2025), NVCC 12.8",
+        source=f"{DG_README[0]} {DG_README[1]}, {DG_README[2]}",provenance="https://github.com/deepseek-ai/DeepGEMM (README as first released; table since removed from the README)",
+        notes=f"M x N x K as the README writes them (D = A @ B.T, no tensor parallelism). Speedup over DeepSeek's 'internally and carefully optimized implementation based on CUTLASS 3.6': {vs}.")
+# Transformer Engine's GEMM profiling guide on B300: one layer's 12 GEMMs (hidden 4096, FFN 16384, 15,872 tokens), ms
+TE_GP = ("NVIDIA/TransformerEngine", "docs/features/low_precision_training/gemm_profiling/gemm_profiling.rst", "33294178")
+for mode, bf, blk, mx, fp4 in (("autocast", 12.227, 9.598, 8.507, 6.439), ("prequant", 12.835, 6.830, 7.324, 3.754)):
+    add(id=f"te_gemm_profiling_b300_layer_{mode}",kind="layer_gemm_speedup",gpu="B300",precision="FP8 block (Float8BlockScaling, emulated on MXFP8 tensor cores) / MXFP8 / NVFP4",baseline_precision="bf16",m=15872,speedup_low=round(bf / blk, 4),speedup_high=round(bf / blk, 4),num_gpus=1,software="Transformer Engine benchmarks/gemm/benchmark_gemm.py",
+        source=f"{TE_GP[0]} {TE_GP[1]} (commit {TE_GP[2]}), 'Per-Layer GEMM Time' ({'autocast' if mode == 'autocast' else '--pre-quantize'})",provenance=f"https://github.com/{TE_GP[0]}/blob/{TE_GP[2]}/{TE_GP[1]}",
+        notes=f"Per-layer total ms: BF16 {bf}, FP8Block {blk}, MXFP8 {mx}, NVFP4 {fp4}; speedup columns = FP8Block over BF16. "
+              + ("Autocast: each GEMM quantises its inputs (input and weight) before the kernel." if mode == "autocast" else "Pre-quantised: the GEMM kernels alone."))
 # ---- layer-level and end-to-end speedups ----
 add(id="torchao_linear_h100_small",kind="linear_fwd_bwd_speedup",gpu="H100",precision="float8 (torchao Float8Linear, dynamic tensorwise)",baseline_precision="bf16",m=1024,k=2048,n=1024,speedup_low=0.80,speedup_high=0.80,num_gpus=1,software="torchao float8 + torch.compile",
     source="pytorch/ao torchao/float8/README.md, 'Performance' section, Example 1 (commit 0cf1281a38bdd8c84b11549ffc49a63eb3a92d40)",provenance="https://github.com/pytorch/ao/blob/0cf1281a38bdd8c84b11549ffc49a63eb3a92d40/torchao/float8/README.md",
