@@ -221,6 +221,9 @@ class Cost(Record):
     #: ``full_passes``, ``mean_s`` per pass, ``seconds``, ``hours``, ``share`` of the time to train, and
     #: ``tier_seconds``: the same run with the section's tier); ``hours`` and every cost above include them
     evaluation: Optional[dict] = None
+    #: the dates of the prices the cost used (``cost.price_dates`` summed up by ``hardware_catalog.catalog.oldest_price``:
+    #: the oldest, its age in days, whether it is stale, the stale and the undated ones); None where no price was used
+    price_dates: Optional[dict] = None
 
     def price(self, spot: bool) -> Optional[float]:
         """The cost the plan is ranked at (``None`` where no price is known): see ``ranked_price``."""
@@ -243,7 +246,8 @@ class Cost(Record):
         return [k for k in super().keys() if (k != "buy" or self.buy is not None)
                 and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)
                 and (k != "checkpoint_failures" or self.checkpoint_failures is not None)
-                and (k != "evaluation" or self.evaluation is not None)]
+                and (k != "evaluation" or self.evaluation is not None)
+                and (k != "price_dates" or self.price_dates is not None)]
 
 
 def checkpoint_words(cf: Optional[dict]) -> str:

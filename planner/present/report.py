@@ -44,7 +44,7 @@ from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import buy_words, offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
-from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
+from planner.present.terminal import (accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
@@ -524,6 +524,8 @@ def _cost_section(rec: dict, catalog=None) -> Section:
     if not cost.get("committed"):
         lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "
                      "(add one with a catalog override's commitments: section).")
+    if cost.get("price_dates"):  # how old the prices above are (cost.price_dates; until buy36 unsaid)
+        lines.append(f"Prices dated: {price_dates_words(cost['price_dates'])}.")
     s.blocks.append(lines)
     if buy and buy.get("inputs"):
         s.blocks.append(Table(["on-prem input", "value", "from"],
