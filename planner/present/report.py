@@ -1203,6 +1203,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                                  f"{fmt_run_time(ob['hours_range'][1])}, {fmt_usd(ob['usd_range'][0])} "
                                                  f"to {fmt_usd(ob['usd_range'][1])}" if ob["hours_range"] else
                                                  ob["range_basis"]) + " (Risks)"]]
+        if ob.get("buy"):  # the same nodes owned for the job's hours (serving_budget.fleet_buy; until buy36 none)
+            rows.append(["buy", buy_words(ob["buy"])])
     budget = res.get("budget")
     if budget:  # a budget line is written per month and per year: the fleet's $/h over 730 h a month
         rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, on-demand)", fmt_usd(budget["usd_per_month"])],
