@@ -212,6 +212,10 @@ class Cost(Record):
     #: a padded dataset's share of row positions that are padding (cost.padding_share; None: no padding): computed
     #: and timed, left out of ``tokens`` and so of $ per 1M tokens
     padding_share: Optional[float] = None
+    #: the dates of the prices the cost used (``cost.price_dates`` summed up by ``hardware_catalog.catalog.oldest_price``:
+    #: the oldest, its age in days, whether it is stale, the stale and the undated ones); None where no price was used;
+    #: before the job sections' records, which stay last
+    price_dates: Optional[dict] = None
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
     #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
     #: costs above are the uninterrupted compute time. ``recommend`` ranks and filters on these
@@ -221,9 +225,6 @@ class Cost(Record):
     #: ``full_passes``, ``mean_s`` per pass, ``seconds``, ``hours``, ``share`` of the time to train, and
     #: ``tier_seconds``: the same run with the section's tier); ``hours`` and every cost above include them
     evaluation: Optional[dict] = None
-    #: the dates of the prices the cost used (``cost.price_dates`` summed up by ``hardware_catalog.catalog.oldest_price``:
-    #: the oldest, its age in days, whether it is stale, the stale and the undated ones); None where no price was used
-    price_dates: Optional[dict] = None
 
     def price(self, spot: bool) -> Optional[float]:
         """The cost the plan is ranked at (``None`` where no price is known): see ``ranked_price``."""
