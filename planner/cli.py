@@ -152,13 +152,16 @@ def _with_override_notes(payload: dict) -> dict:
 
 def _say_stale_prices(result) -> None:
     """One stderr line where a price the plan used is stale (``present.terminal.stale_price_warning``; buy36): a
-    training plan's cost, or a recommendation's winner's. stdout unchanged."""
+    training plan's cost, a recommendation's winner's, or a serving plan's budget. stdout unchanged."""
     from planner.present.terminal import stale_price_warning
 
     def get(x, key):  # a result record or its JSON dict (report_for_job's)
         return None if x is None else x.get(key) if hasattr(x, "get") else getattr(x, key, None)
 
-    line = stale_price_warning(get(get(result, "cost") or get(get(result, "best"), "cost"), "price_dates"))
+    # a serving plan's: its month's budget or its offline job's
+    priced = (get(result, "cost") or get(get(result, "best"), "cost") or get(result, "budget")
+              or get(result, "offline_budget"))
+    line = stale_price_warning(get(priced, "price_dates"))
     if line:
         err.print(line, markup=False, highlight=False, soft_wrap=True)
 

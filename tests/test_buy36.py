@@ -257,3 +257,22 @@ def test_app_serving_view_shows_the_owned_fleet(tmp_path):
     assert b and b["horizon_years"] == 3.0
     captions = [c.value for c in at.caption]
     assert ("buy: " + buy_words(b)).replace("$", "\\$") in captions, captions
+
+
+def test_a_serving_plan_dates_its_prices_and_warns_when_stale(cli, tmp_path):
+    """``serve`` priced a fleet (on-demand, spot, owned) with no word of when the prices were quoted: its budget (or
+    offline job's budget) carries ``price_dates`` as a training plan's cost does, printed as "prices dated:" and, over
+    180 days, one stderr warning line."""
+    job = write_job(tmp_path, BATCH)
+    prices = tmp_path / "p.csv"
+    prices.write_text("cloud,name,price_ondemand_usd_hr,price_date\naws,p5.4xlarge,6.5,2023-01-01\n")
+    code, out, err = cli("serve", job, "--json", "--no-simulate", "--catalog", prices)
+    assert code == 0, err
+    p = json.loads(out)["offline_budget"]["price_dates"]
+    assert (p["oldest"], p["oldest_of"], p["stale"]) == ("2023-01-01", "aws:p5.4xlarge on-demand", True)
+    assert [x for x in err.splitlines() if x.startswith("warning: stale price")] == [
+        # the row's date dates its spot rate too
+        f"warning: stale price: aws:p5.4xlarge on-demand is dated 2023-01-01, {p['age_days']:,} days ago (2 prices used "
+        "are over 180 days old): refresh them with a catalog override and its price_date"]
+    code, out, err = cli("serve", job, "--no-simulate", "--catalog", prices)
+    assert code == 0 and "prices dated: oldest 2023-01-01 (aws:p5.4xlarge on-demand)" in " ".join(out.split()), out

@@ -1147,6 +1147,8 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
                  "Spot: no spot price in the catalog for this instance (real-time replicas are priced on-demand).")
     if b.get("buy"):  # the same nodes owned (serving_budget.fleet_buy): serve printed it, the review did not (QA 47)
         lines.append(f"Buy: {buy_words(b['buy'])}.")
+    if b.get("price_dates"):  # how old the prices above are (cost.price_dates; buy36)
+        lines.append(f"Prices dated: {price_dates_words(b['price_dates'])}.")
     lines.append(f"Likely range: {range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
     s.blocks.append(lines)
     if with_charts and not charts.serving_cost_frame(res).empty:
@@ -1205,6 +1207,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                                  ob["range_basis"]) + " (Risks)"]]
         if ob.get("buy"):  # the same nodes owned for the job's hours (serving_budget.fleet_buy; until buy36 none)
             rows.append(["buy", buy_words(ob["buy"])])
+        if ob.get("price_dates"):
+            rows.append(["prices dated", price_dates_words(ob["price_dates"])])
     budget = res.get("budget")
     if budget:  # a budget line is written per month and per year: the fleet's $/h over 730 h a month
         rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, on-demand)", fmt_usd(budget["usd_per_month"])],

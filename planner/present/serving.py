@@ -12,6 +12,7 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
+from planner.present.terminal import price_dates_words
 from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
 
 
@@ -221,11 +222,15 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[bold]per month:[/] {budget_words(b)}", highlight=False)
         if b.get("buy"):  # the job's onprem: (or the catalog's) owning the same nodes (serving_budget.fleet_buy)
             con.print(f"[bold]buy:[/] {buy_words(b['buy'])}", highlight=False)
+        if b.get("price_dates"):  # how old the prices behind it are (cost.price_dates; buy36)
+            con.print(f"[bold]prices dated:[/] {esc(price_dates_words(b['price_dates']))}", highlight=False)
     ob = res.get("offline_budget")
     if ob:  # an offline job has no month: what the whole job costs and how long it runs (serving_budget)
         con.print(f"[bold]job cost:[/] {esc(offline_words(ob))}", highlight=False)
         if ob.get("buy"):  # the same nodes owned for the job's hours (serving_budget.fleet_buy; until buy36 none)
             con.print(f"[bold]buy:[/] {buy_words(ob['buy'])}", highlight=False)
+        if ob.get("price_dates"):
+            con.print(f"[bold]prices dated:[/] {esc(price_dates_words(ob['price_dates']))}", highlight=False)
     if res.get("accuracy"):
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):

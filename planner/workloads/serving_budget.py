@@ -184,7 +184,21 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                 replicas=best.replicas, sized_by="simulated" if simulated else "analytic", bound_by=bound,
                 replicas_range=rng, usd_per_month_range=[month(r) for r in rng] if rng else None, range_basis=basis,
                 analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot,
-                buy=fleet_buy(best, nodes, catalog, job_onprem))
+                **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem)))
+
+
+def _priced(best: ServingOption, catalog, buy: Optional[dict]) -> dict:
+    """``buy`` and ``price_dates``: the dates of the prices the budget used (``cost.price_dates`` of the option's
+    instance rates and the buy inputs that are prices, summed up by ``catalog.oldest_price``), as a training plan's
+    cost carries them (buy36)."""
+    from hardware_catalog.catalog import oldest_price
+    from planner.model.cost import price_dates
+
+    key = best.hardware if ":" in best.hardware else None  # a bare GPU's option is no catalog instance
+    if catalog is None:  # no catalog rows to date the rates by
+        return dict(buy=buy, price_dates=None)
+    return dict(buy=buy, price_dates=oldest_price(price_dates(catalog, key, best.price_usd_hr, best.price_spot_usd_hr,
+                                                              (), buy)))
 
 
 def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optional[float] = None) -> Optional[dict]:
@@ -264,7 +278,7 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
                usd_per_million_output_tokens=usd / (sp.requests * sp.output_tokens) * 1e6,
                usd_per_million_tokens=usd / (sp.requests * (sp.prompt_tokens + sp.output_tokens)) * 1e6,
                sized_by="simulated" if simulated else "analytic", deadline_hours=deadline_hours,
-               buy=fleet_buy(best, nodes, catalog, job_onprem, hours=hours))
+               **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem, hours=hours)))
     if m.is_transformer:
         lo_e, hi_e = LOCAL_THROUGHPUT_ERROR if local_attention else THROUGHPUT_ERROR
         lo_s, hi_s = (1.0, 1.0) if simulated else OFFLINE_ANALYTIC_TO_SIMULATED
