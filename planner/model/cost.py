@@ -281,6 +281,21 @@ def _commitment(term_name: str, price: float, hours: float, nodes: int, price_on
                 ondemand_same_hours_usd=hours * nodes * price_ondemand if price_ondemand else None)
 
 
+def owned_nodes(own: dict, nodes: int, price_ondemand) -> dict:
+    """``nodes`` owned nodes at the assumed utilisation (``owned_node_hour_cost``'s ``own``), before a run prices them
+    (``owned_run``): the training plan's ``buy`` and an offline serving job's (``serving_budget.fleet_buy``)."""
+    return dict(
+        # what buying commits up front: the servers and their share of the network (the capex the
+        # hourly rate amortises), not the servers alone
+        capex_usd=own["capex_per_node"] * nodes, server_capex_usd=own["server_price_per_node"] * nodes,
+        amortisation_years=own["years"],
+        utilisation_assumed=own["utilisation"], wall_hour_usd=own["total_hr"] * own["utilisation"],
+        per_hour_assumed=dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
+                              hosting=own["hosting_hr"]),
+        breakeven_utilisation=breakeven_utilisation(own, price_ondemand),
+        inputs=own["inputs"])
+
+
 def owned_run(buy: dict, hours: float, nodes: int, rent_usd) -> dict:
     """``buy`` (the owned node's figures at the assumed utilisation ``u``) priced for a run of ``hours`` on
     ``nodes`` owned nodes. Every owned cost is paid per wall hour of the horizon (``wall_hour_usd`` =
@@ -384,18 +399,7 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     if catalog is not None and gpu_name:
         own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node, getattr(job, "onprem", None))
         if own:
-            per_hour = dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
-                            hosting=own["hosting_hr"])
-            buy = owned_run(dict(
-                # what buying commits up front: the servers and their share of the network (the capex the
-                # hourly rate amortises), not the servers alone
-                capex_usd=own["capex_per_node"] * nodes, server_capex_usd=own["server_price_per_node"] * nodes,
-                amortisation_years=own["years"],
-                utilisation_assumed=own["utilisation"], wall_hour_usd=own["total_hr"] * own["utilisation"],
-                per_hour_assumed=per_hour,
-                breakeven_utilisation=breakeven_utilisation(own, price_ondemand),
-                inputs=own["inputs"],
-            ), hours, nodes, od)
+            buy = owned_run(owned_nodes(own, nodes, price_ondemand), hours, nodes, od)
     # $ per million tokens at the price the plan is ranked at (spot when the job asks for spot)
     ranked = sp if (getattr(job.constraints, "spot", False) and sp) else od
     committed = committed_costs(catalog, instance_key, hours, nodes, price_ondemand)

@@ -221,7 +221,7 @@ def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optio
     Until QA 47 ``serve`` read a job's ``onprem:`` section and printed nothing of it (no buy figure, no word that it
     went unused): Llama-3-70B at 20 QPS on 3 p4de.24xlarge read $60.1k a month on-demand alone. Until buy36 an
     offline job got no buy figure at all."""
-    from planner.model.cost import HOURS_PER_YEAR, breakeven_utilisation, owned_node_hour_cost, owned_run
+    from planner.model.cost import HOURS_PER_YEAR, breakeven_utilisation, owned_node_hour_cost, owned_nodes, owned_run
 
     own = owned_node_hour_cost(catalog, best.gpu, best.gpus_per_node, job_onprem) if catalog is not None else None
     if own is None or not nodes:
@@ -235,9 +235,7 @@ def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optio
                     ondemand_usd_per_month=nodes * od * HOURS_PER_MONTH if od else None,
                     cheaper=("buy" if wall < od else "rent") if od else None)
     rent = hours * nodes * od if od else None
-    run = owned_run(dict(utilisation_assumed=own["utilisation"], wall_hour_usd=wall, amortisation_years=own["years"],
-                         per_hour_assumed=dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"],
-                                               power=own["power_hr"], hosting=own["hosting_hr"])), hours, nodes, rent)
+    run = owned_run(owned_nodes(own, nodes, od), hours, nodes, rent)
     return dict(out, hours=hours, usd=run["run_cost_usd"], node_hour_usd=run["node_hour_usd"],
                 utilisation=run["utilisation"], utilisation_assumed=own["utilisation"],
                 run_horizon_share=run["run_horizon_share"], ondemand_usd=rent, cheaper=run["cheaper"])
