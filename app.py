@@ -128,6 +128,8 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     if budget:
         metric_rows(list(budget.metrics))
         st.caption(dollars(budget.line))
+        if budget.buy:  # the fleet's nodes owned (serve's "buy:" line, `budget.buy`; until buy36 not on the page)
+            st.caption(dollars(budget.buy))
         st.caption(dollars(budget.range))
     if view["curve"]:
         sv = s_job.serving

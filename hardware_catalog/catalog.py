@@ -98,15 +98,51 @@ def _quoted_period(text: str) -> tuple[datetime.date, datetime.date] | None:
         return None
 
 
+def quoted_day(price_date: Any) -> datetime.date | None:
+    """The last day of the period a ``price_date`` names: its leading ISO date, month or year, before any words the
+    built-in rows add ("2025-03-06 (file generation date)", "2024 (page text: ...)"); None for a date said to be
+    unknown ("unknown: catalog snapshot ..."), blank or other text. Until buy36 the first ten characters were read,
+    so "2024 (page text ...)", the capacity-block rows' date, named no day and was never found stale."""
+    words = str(price_date).split() if price_date is not None else []
+    period = _quoted_period(words[0]) if words else None
+    return period[1] if period else None
+
+
+def price_age_days(price_date: Any, today: datetime.date | None = None) -> int | None:
+    """Days from the last day of ``price_date``'s period (``quoted_day``) to ``today`` (UTC today by default)."""
+    day = quoted_day(price_date)
+    return None if day is None else ((today or datetime.datetime.now(datetime.timezone.utc).date()) - day).days
+
+
 def stale_days(price_date: Any, today: datetime.date | None = None) -> int | None:
     """The age in days of a price dated ``price_date`` (an ISO date, month or year: counted from its last day) when
     over ``STALE_PRICE_DAYS``, else None (fresh, or a date such as the built-in rows' "unknown: ..." that names no
     day)."""
-    period = _quoted_period(str(price_date)[:10]) if price_date is not None else None
-    if period is None:
+    age = price_age_days(price_date, today)
+    return age if age is not None and age > STALE_PRICE_DAYS else None
+
+
+def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
+    """The dates of the prices a plan used, ``prices`` = (what, price_date) pairs (``cost.price_dates``), summed up
+    for a reader: ``oldest`` (the date as the row gives it), ``oldest_of`` (what it prices), ``age_days`` at ``today``
+    (UTC today by default; tests pass one), ``stale`` (over ``STALE_PRICE_DAYS``), every stale one
+    (``stale_prices``: what, date, age) and the undated ones (``undated``: what, and the row's words). None without
+    prices."""
+    prices = [(w, "" if d is None else str(d)) for w, d in prices]
+    if not prices:
         return None
-    age = ((today or datetime.datetime.now(datetime.timezone.utc).date()) - period[1]).days
-    return age if age > STALE_PRICE_DAYS else None
+    dated = [(quoted_day(d), w, d) for w, d in prices if quoted_day(d) is not None]
+    out = dict(stale_after_days=STALE_PRICE_DAYS, oldest=None, oldest_of=None, age_days=None, stale=False,
+               stale_prices=[], undated=[dict(what=w, price_date=d or "not given") for w, d in prices
+                                          if quoted_day(d) is None])
+    if dated:
+        _, what, date = min(dated, key=lambda t: t[0])
+        age = price_age_days(date, today)
+        out.update(oldest=date, oldest_of=what, age_days=age, stale=age > STALE_PRICE_DAYS,
+                   stale_prices=[dict(what=w, price_date=d, age_days=price_age_days(d, today))
+                                 for _, w, d in sorted(dated, key=lambda t: t[0])
+                                 if price_age_days(d, today) > STALE_PRICE_DAYS])
+    return out
 
 
 def price_date_note(value: Any, where: str, origin: str, what: str, today: datetime.date | None = None) -> str | None:
@@ -314,6 +350,9 @@ class OnpremRow(_Row):
     value: float = Field(ge=0, le=ANY_MAX)
     unit: Optional[str] = None
     basis: Optional[Literal["sourced", "assumption", "derived"]] = None
+    #: a price row's quote date (``price_date_note``; "unknown: ..." where the source gives none), blank for a row
+    #: that is no price (PUE, utilisation, a share)
+    price_date: Optional[str] = None
     source: str = Field(min_length=1)
     notes: Optional[str] = None
 
@@ -737,7 +776,7 @@ class Catalog:
         """The buy-vs-rent (on-prem TCO) inputs (``onprem.csv`` and any override file's ``onprem:``), one row each,
         the value as a number."""
         import pandas as pd
-        cols = ["key", "value", "unit", "basis", "source", "notes"]
+        cols = ["key", "value", "unit", "basis", "price_date", "source", "notes"]
         df = pd.DataFrame([{c: r.get(c, "") for c in cols} for r in self.onprem.values()], columns=cols)
         df["value"] = pd.to_numeric(df["value"])
         return df
@@ -1094,7 +1133,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         what it changed noted (``Catalog.overrides``); a row it changes keeps no built-in ``source``
         for the new figures: the source says the user's file gave them. ``user_dated``: an instance row's
         ``price_date`` is the user's, checked (``price_date_note``); a SkyPilot file's rows say their own."""
-        user_date = row.get("price_date") if tag == "inst" and user_dated else None
+        user_date = row.get("price_date") if tag in ("inst", "onprem") and user_dated else None
         if key in raw and _same_cell(user_date, raw[key].get("price_date")):
             user_date = None  # the row's own date, restated (the catalog's CSV passed back): not the user's to check
         if key in raw:
@@ -1108,6 +1147,9 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                 # edited) kept the built-in row's: the user's price was shown as of "unknown: catalog snapshot ...
                 # (retrieved 2026-11-23)" in the report's price table (QA 46)
                 row["price_date"] = f"unknown: not given in {org}"
+            if tag == "onprem" and "value" in changed and "price_date" not in changed and old.get("price_date"):
+                # a re-set price row (a server price, $/kWh) without a date of its own kept the built-in row's (buy36)
+                row["price_date"] = f"unknown: not given in {org}"
             if changed and not str(row.get("source") or "").strip():
                 row["source"] = f"user override ({org}: {', '.join(changed)}); built-in row: {old.get('source') or '-'}"
             notes.append(f"{_short(org, 80)}: {kinds[tag]} {_short(key, 80)}: " + (", ".join(
@@ -1117,7 +1159,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             notes.append(f"{_short(org, 80)}: adds {kinds[tag]} {_short(key, 80)}")
         merged = {**raw[key], **row} if key in raw else dict(row)
         valid[f"{tag}:{key}"] = _validate(model, merged, where, org)
-        if tag == "inst":
+        if tag in ("inst", "onprem"):
             stale = price_date_note(user_date, where, org, f"{kinds[tag]} {_short(key, 80)}")
             if stale:
                 notes.append(stale)

@@ -197,11 +197,15 @@ def format_onprem_table(cat: Catalog, width: int | None = None) -> Table:
     """The buy-vs-rent inputs (``data/onprem.csv``): server prices, power, PUE, hosting, amortisation, utilisation
     ..., each with its unit and whether it is sourced, derived or an assumption; a job's ``onprem:`` field or an
     override file's ``onprem:`` section replaces them."""
-    cols = [("key", "left"), ("value", "right"), ("unit", "left", True), ("basis", "left"), ("source", "left", True)]
+    cols = [("key", "left"), ("value", "right"), ("unit", "left", True), ("basis", "left"), ("price date", "left"),
+            ("source", "left", True)]
+    # a price row's date as the instance table shows it (the day, month or year; "unknown"; "-" for no price)
     rows = [[k, _thousands(r.get("value", "")), r.get("unit") or "-", r.get("basis") or "-",
-             _clip(r.get("source") or "", SOURCE_CHARS)] for k, r in cat.onprem.items()]
+             (r.get("price_date") or "-").split(" ")[0].rstrip(":"), _clip(r.get("source") or "", SOURCE_CHARS)]
+            for k, r in cat.onprem.items()]
     return _table(f"On-prem (buy vs rent) inputs ({len(rows)})", "A job's onprem: field or a --catalog file's onprem: "
-                  "section replaces a value; --csv has the notes.", cols, rows, width, ("source", "unit"))
+                  "section replaces a value; --csv has the notes and the price dates in full.", cols, rows, width,
+                  ("source", "unit", "price date"))
 
 
 def format_links_table(cat: Catalog) -> Table:

@@ -150,8 +150,25 @@ def _with_override_notes(payload: dict) -> dict:
     return payload
 
 
+def _say_stale_prices(result) -> None:
+    """One stderr line where a price the plan used is stale (``present.terminal.stale_price_warning``; buy36): a
+    training plan's cost, a recommendation's winner's, or a serving plan's budget. stdout unchanged."""
+    from planner.present.terminal import stale_price_warning
+
+    def get(x, key):  # a result record or its JSON dict (report_for_job's)
+        return None if x is None else x.get(key) if hasattr(x, "get") else getattr(x, key, None)
+
+    # a serving plan's: its month's budget or its offline job's
+    priced = (get(result, "cost") or get(get(result, "best"), "cost") or get(result, "budget")
+              or get(result, "offline_budget"))
+    line = stale_price_warning(get(priced, "price_dates"))
+    if line:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def _show(planned, as_json: bool, top: int = 10) -> None:
     """JSON (strict: no NaN) or tables."""
+    _say_stale_prices(planned.result)
     if as_json:
         from planner.present.terminal import top_cut
 
@@ -557,8 +574,9 @@ def report(
 
             raise InputError("--objective", objective_refusal(objective))
         with _objective_flag(objective):
-            rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate,
-                                    job_name=job_path.name)
+            rep, result = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate,
+                                         job_name=job_path.name)
+        _say_stale_prices(result)
         files = write_report(rep, out_path, force)
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))

@@ -834,11 +834,14 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
 class ServingBudget:
     """The serving view's month and year (``serve --json``'s ``budget``): ``metrics`` (label, value), ``line``
     ``planner serve``'s "per month:" words, ``range`` the likely range as the report's cost section says it, and
-    ``risks`` the report's Risks lines with their numbers (QPS growth, prompt length, spot, the model's accuracy)."""
+    ``risks`` the report's Risks lines with their numbers (QPS growth, prompt length, spot, the model's accuracy), and
+    ``buy`` the fleet's nodes owned (``planner serve``'s "buy:" words, ``serving_budget.fleet_buy``; "" where no server
+    price is known: until buy36 the app never showed it)."""
     metrics: tuple[tuple[str, str], ...]
     line: str
     range: str
     risks: tuple[str, ...]
+    buy: str = ""
 
 
 def serving_budget(view: dict) -> Optional[ServingBudget]:
@@ -866,7 +869,14 @@ def serving_budget(view: dict) -> Optional[ServingBudget]:
         metrics.append(("likely range, $ a month", f"{fmt_usd(lo)} to {fmt_usd(hi)}"))
     words = f"likely range (model error): {range_cell(b)}" + (f": {b['range_basis']}" if b["replicas_range"] else "")
     risks = serving_budget_risks(b, res["best"]) + ([f"Model accuracy: {res['accuracy']}."] if res.get("accuracy") else [])
-    return ServingBudget(tuple(metrics), f"per month: {budget_words(b)}", words, tuple(risks))
+    return ServingBudget(tuple(metrics), f"per month: {budget_words(b)}", words, tuple(risks), _buy_line(b.get("buy")))
+
+
+def _buy_line(buy: Optional[dict]) -> str:
+    """The serving view's owned-fleet line: ``planner serve``'s "buy:" words (``present.serving.buy_words``)."""
+    from planner.present.serving import buy_words
+
+    return f"buy: {buy_words(buy)}" if buy else ""
 
 
 def _offline_budget_view(ob: dict, res: dict) -> ServingBudget:
@@ -894,7 +904,7 @@ def _offline_budget_view(ob: dict, res: dict) -> ServingBudget:
         risks.append(f"Spot: {sp['reclaims']:.2f} reclaims expected over the {fmt_run_time(ob['hours'])} run "
                      f"({lo:.2f} to {hi:.2f}), each a node gone ~{sp['capacity_wait_minutes']:.0f} min; not in the $ "
                      f"({sp['source']}).")
-    return ServingBudget(tuple(metrics), f"job cost: {offline_words(ob)}", words, tuple(risks))
+    return ServingBudget(tuple(metrics), f"job cost: {offline_words(ob)}", words, tuple(risks), _buy_line(ob.get("buy")))
 
 
 def scaling_display(rec) -> pd.DataFrame:

@@ -212,6 +212,10 @@ class Cost(Record):
     #: a padded dataset's share of row positions that are padding (cost.padding_share; None: no padding): computed
     #: and timed, left out of ``tokens`` and so of $ per 1M tokens
     padding_share: Optional[float] = None
+    #: the dates of the prices the cost used (``cost.price_dates`` summed up by ``hardware_catalog.catalog.oldest_price``:
+    #: the oldest, its age in days, whether it is stale, the stale and the undated ones); None where no price was used;
+    #: before the job sections' records, which stay last
+    price_dates: Optional[dict] = None
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
     #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
     #: costs above are the uninterrupted compute time. ``recommend`` ranks and filters on these
@@ -243,7 +247,8 @@ class Cost(Record):
         return [k for k in super().keys() if (k != "buy" or self.buy is not None)
                 and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)
                 and (k != "checkpoint_failures" or self.checkpoint_failures is not None)
-                and (k != "evaluation" or self.evaluation is not None)]
+                and (k != "evaluation" or self.evaluation is not None)
+                and (k != "price_dates" or self.price_dates is not None)]
 
 
 def checkpoint_words(cf: Optional[dict]) -> str:

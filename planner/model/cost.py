@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hardware_catalog.catalog import oldest_price
 from planner import defaults as D
 from planner.results import Cost
 from planner.spec import JobSpec
@@ -280,6 +281,21 @@ def _commitment(term_name: str, price: float, hours: float, nodes: int, price_on
                 ondemand_same_hours_usd=hours * nodes * price_ondemand if price_ondemand else None)
 
 
+def owned_nodes(own: dict, nodes: int, price_ondemand) -> dict:
+    """``nodes`` owned nodes at the assumed utilisation (``owned_node_hour_cost``'s ``own``), before a run prices them
+    (``owned_run``): the training plan's ``buy`` and an offline serving job's (``serving_budget.fleet_buy``)."""
+    return dict(
+        # what buying commits up front: the servers and their share of the network (the capex the
+        # hourly rate amortises), not the servers alone
+        capex_usd=own["capex_per_node"] * nodes, server_capex_usd=own["server_price_per_node"] * nodes,
+        amortisation_years=own["years"],
+        utilisation_assumed=own["utilisation"], wall_hour_usd=own["total_hr"] * own["utilisation"],
+        per_hour_assumed=dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
+                              hosting=own["hosting_hr"]),
+        breakeven_utilisation=breakeven_utilisation(own, price_ondemand),
+        inputs=own["inputs"])
+
+
 def owned_run(buy: dict, hours: float, nodes: int, rent_usd) -> dict:
     """``buy`` (the owned node's figures at the assumed utilisation ``u``) priced for a run of ``hours`` on
     ``nodes`` owned nodes. Every owned cost is paid per wall hour of the horizon (``wall_hour_usd`` =
@@ -321,6 +337,46 @@ def owned_at_wall_hours(buy, committed, hours: float, nodes: int, price_ondemand
     return buy, committed
 
 
+#: the buy inputs that are prices (``ONPREM_INPUTS`` fields): their catalog rows carry a ``price_date``; the rest
+#: (PUE, utilisation, horizon, shares, kW) are no prices and have none
+ONPREM_PRICE_FIELDS = ("server_price_usd", "power_price_usd_per_kwh", "hosting_usd_per_kw_month")
+
+
+def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, committed, buy) -> list[tuple[str, str]]:
+    """(what, price_date) of every price a plan's cost used (``Cost.price_dates`` sums them up with
+    ``hardware_catalog.catalog.oldest_price``): the instance's on-demand and spot rates (its catalog row's date; a
+    job's ``cluster.price_usd_hr`` has none), each committed row's, and the buy inputs that are prices
+    (``ONPREM_PRICE_FIELDS``: the ``onprem.csv`` row's date; a job's ``onprem:`` figure has none). Until buy36 a plan
+    said the date of none of them, so a two-year-old quote priced it unsaid."""
+    out = []
+    inst = None
+    if catalog is not None and instance_key:
+        try:
+            inst = catalog.instance(instance_key)
+        except Exception:  # noqa: BLE001 — a bare GPU, or an instance an override names only by its commitments
+            inst = None
+    for what, rate, row_rate in (("on-demand", price_ondemand, inst.price_ondemand if inst else None),
+                                 ("spot", price_spot, inst.price_spot if inst else None)):
+        if not rate:
+            continue
+        if inst is not None and row_rate and abs(float(rate) - float(row_rate)) <= 1e-9 * float(row_rate):
+            out.append((f"{inst.key} {what}", inst.price_date or ""))
+        else:
+            out.append((f"{what} rate from the job (cluster.price_usd_hr)", ""))
+    for c in committed or ():
+        out.append((f"{instance_key} {c['term']} commitment", c.get("price_date") or ""))
+    for field, inp in ((buy or {}).get("inputs") or {}).items():
+        if field not in ONPREM_PRICE_FIELDS:
+            continue
+        src = inp["source"]
+        if src.startswith("catalog "):
+            key = src.split()[1]
+            out.append((f"buy: onprem {key}", (catalog.onprem.get(key) or {}).get("price_date") or ""))
+        else:
+            out.append((f"buy: {src}", ""))
+    return out
+
+
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
                  price_ondemand, price_spot, catalog=None, gpu_name: str = "", instance_key: str | None = None,
                  evaluation: dict | None = None) -> Cost:
@@ -343,22 +399,12 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     if catalog is not None and gpu_name:
         own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node, getattr(job, "onprem", None))
         if own:
-            per_hour = dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
-                            hosting=own["hosting_hr"])
-            buy = owned_run(dict(
-                # what buying commits up front: the servers and their share of the network (the capex the
-                # hourly rate amortises), not the servers alone
-                capex_usd=own["capex_per_node"] * nodes, server_capex_usd=own["server_price_per_node"] * nodes,
-                amortisation_years=own["years"],
-                utilisation_assumed=own["utilisation"], wall_hour_usd=own["total_hr"] * own["utilisation"],
-                per_hour_assumed=per_hour,
-                breakeven_utilisation=breakeven_utilisation(own, price_ondemand),
-                inputs=own["inputs"],
-            ), hours, nodes, od)
+            buy = owned_run(owned_nodes(own, nodes, price_ondemand), hours, nodes, od)
     # $ per million tokens at the price the plan is ranked at (spot when the job asks for spot)
     ranked = sp if (getattr(job.constraints, "spot", False) and sp) else od
+    committed = committed_costs(catalog, instance_key, hours, nodes, price_ondemand)
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
                 tokens=tokens, padding_share=padding_share(job) or None, cost_ondemand_usd=od, cost_spot_usd=sp,
                 usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
-                committed=committed_costs(catalog, instance_key, hours, nodes, price_ondemand),
-                evaluation=evaluation or None)
+                committed=committed, evaluation=evaluation or None,
+                price_dates=oldest_price(price_dates(catalog, instance_key, price_ondemand, price_spot, committed, buy)))

@@ -44,7 +44,7 @@ from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import buy_words, offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
-from planner.present.terminal import (accuracy_line, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
+from planner.present.terminal import (accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
@@ -524,6 +524,8 @@ def _cost_section(rec: dict, catalog=None) -> Section:
     if not cost.get("committed"):
         lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "
                      "(add one with a catalog override's commitments: section).")
+    if cost.get("price_dates"):  # how old the prices above are (cost.price_dates; until buy36 unsaid)
+        lines.append(f"Prices dated: {price_dates_words(cost['price_dates'])}.")
     s.blocks.append(lines)
     if buy and buy.get("inputs"):
         s.blocks.append(Table(["on-prem input", "value", "from"],
@@ -1145,6 +1147,8 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
                  "Spot: no spot price in the catalog for this instance (real-time replicas are priced on-demand).")
     if b.get("buy"):  # the same nodes owned (serving_budget.fleet_buy): serve printed it, the review did not (QA 47)
         lines.append(f"Buy: {buy_words(b['buy'])}.")
+    if b.get("price_dates"):  # how old the prices above are (cost.price_dates; buy36)
+        lines.append(f"Prices dated: {price_dates_words(b['price_dates'])}.")
     lines.append(f"Likely range: {range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
     s.blocks.append(lines)
     if with_charts and not charts.serving_cost_frame(res).empty:
@@ -1201,6 +1205,10 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                                  f"{fmt_run_time(ob['hours_range'][1])}, {fmt_usd(ob['usd_range'][0])} "
                                                  f"to {fmt_usd(ob['usd_range'][1])}" if ob["hours_range"] else
                                                  ob["range_basis"]) + " (Risks)"]]
+        if ob.get("buy"):  # the same nodes owned for the job's hours (serving_budget.fleet_buy; until buy36 none)
+            rows.append(["buy", buy_words(ob["buy"])])
+        if ob.get("price_dates"):
+            rows.append(["prices dated", price_dates_words(ob["price_dates"])])
     budget = res.get("budget")
     if budget:  # a budget line is written per month and per year: the fleet's $/h over 730 h a month
         rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, on-demand)", fmt_usd(budget["usd_per_month"])],

@@ -12,6 +12,7 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
+from planner.present.terminal import price_dates_words
 from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
 
 
@@ -47,6 +48,8 @@ def buy_words(b: dict) -> str:
     ...                horizon_years=4.0, ondemand_usd_per_month=89014.3, breakeven_busy=0.37, cheaper="buy"))
     '$33.3k a month owning the 3 nodes (15.19 $/node-h every hour, 4-year horizon; a fleet sized for a QPS serves around the clock, so onprem.utilisation is not used), per year $399.2k; buying commits $1.03M up front; owning beats on-demand ($89.0k a month) while the nodes serve more than 37% of hours'
     """
+    if b.get("hours") is not None:  # an offline job's nodes (serving_budget.fleet_buy given its hours): it ends
+        return _offline_buy_words(b)
     head = (f"{fmt_usd(b['usd_per_month'])} a month owning the {count_of(b['nodes'], 'node')} "
             f"({b['wall_hour_usd']:.2f} $/node-h every hour, {fmt_years(b['horizon_years'], '-year')} horizon; a fleet "
             f"sized for a QPS serves around the clock, so onprem.utilisation is not used), per year "
@@ -57,6 +60,31 @@ def buy_words(b: dict) -> str:
     if b["breakeven_busy"] >= 1:
         return head + f"; on-demand ({od} a month) is cheaper even with the nodes serving every hour"
     return head + f"; owning beats on-demand ({od} a month) while the nodes serve more than {b['breakeven_busy']:.0%} of hours"
+
+
+def _offline_buy_words(b: dict) -> str:
+    """An offline job's nodes owned for its hours (``serving_budget.fleet_buy`` with ``hours``), after "buy:".
+
+    >>> print(_offline_buy_words(dict(nodes=1, hours=95.5, usd=361.13, node_hour_usd=3.78, utilisation=0.6,
+    ...     utilisation_assumed=0.6, run_horizon_share=0.0036, horizon_years=3.0, ondemand_usd=657.15,
+    ...     capex_usd=43125.0, breakeven_busy=0.33, cheaper="buy")))
+    $361.13 for the job's 4.0 d on 1 owned node at 3.78 $/node-h (per hour of use at 60% utilisation, 3-year horizon), against $657.15 on-demand for the same node-hours; buying commits $43.1k up front; owning beats on-demand while the nodes are busy more than 33% of hours
+    """
+    if b["utilisation"] > b["utilisation_assumed"]:  # the job alone keeps the nodes busier than assumed (cost.owned_run)
+        util = (f"{b['utilisation']:.0%} utilisation: this job alone fills {b['run_horizon_share']:.0%} of the "
+                f"{fmt_years(b['horizon_years'], '-year')} horizon, above the {b['utilisation_assumed']:.0%} assumed")
+    else:
+        util = (f"per hour of use at {b['utilisation']:.0%} utilisation, {fmt_years(b['horizon_years'], '-year')} "
+                "horizon")
+    head = (f"{fmt_usd(b['usd'])} for the job's {fmt_run_time(b['hours'])} on {count_of(b['nodes'], 'owned node')} at "
+            f"{b['node_hour_usd']:.2f} $/node-h ({util})")
+    if b.get("breakeven_busy") is None:
+        return head + f"; buying commits {fmt_usd(b['capex_usd'])} up front; no on-demand price to compare with"
+    head += (f", against {fmt_usd(b['ondemand_usd'])} on-demand for the same node-hours; buying commits "
+             f"{fmt_usd(b['capex_usd'])} up front")
+    if b["breakeven_busy"] >= 1:
+        return head + "; on-demand is cheaper even with the nodes busy every hour"
+    return head + f"; owning beats on-demand while the nodes are busy more than {b['breakeven_busy']:.0%} of hours"
 
 
 def offline_words(b: dict) -> str:
@@ -194,9 +222,15 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[bold]per month:[/] {budget_words(b)}", highlight=False)
         if b.get("buy"):  # the job's onprem: (or the catalog's) owning the same nodes (serving_budget.fleet_buy)
             con.print(f"[bold]buy:[/] {buy_words(b['buy'])}", highlight=False)
+        if b.get("price_dates"):  # how old the prices behind it are (cost.price_dates; buy36)
+            con.print(f"[bold]prices dated:[/] {esc(price_dates_words(b['price_dates']))}", highlight=False)
     ob = res.get("offline_budget")
     if ob:  # an offline job has no month: what the whole job costs and how long it runs (serving_budget)
         con.print(f"[bold]job cost:[/] {esc(offline_words(ob))}", highlight=False)
+        if ob.get("buy"):  # the same nodes owned for the job's hours (serving_budget.fleet_buy; until buy36 none)
+            con.print(f"[bold]buy:[/] {buy_words(ob['buy'])}", highlight=False)
+        if ob.get("price_dates"):
+            con.print(f"[bold]prices dated:[/] {esc(price_dates_words(ob['price_dates']))}", highlight=False)
     if res.get("accuracy"):
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):

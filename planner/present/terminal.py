@@ -189,8 +189,47 @@ def summary_table(res: dict) -> Table:
             + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
                f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
                else "") for c in cost["committed"]))
+    if cost.get("price_dates"):  # how old the prices behind these figures are (cost.price_dates; until buy36 unsaid)
+        t.add_row("prices dated", esc(price_dates_words(cost["price_dates"])))
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
+
+
+def price_dates_words(p: dict) -> str:
+    """The dates of the prices a plan used (``Cost.price_dates``) in one line: ``estimate``'s "prices dated" row and
+    the report's "Prices dated" line.
+
+    >>> price_dates_words(dict(oldest="2025-03-06", oldest_of="gcp:a3-megagpu-8g 3yr commitment", age_days=639,
+    ...     stale=True, stale_after_days=180, stale_prices=[{}, {}], undated=[dict(what="gcp:a3-megagpu-8g on-demand")]))
+    'oldest 2025-03-06 (gcp:a3-megagpu-8g 3yr commitment), 639 days old: stale (2 prices over 180 days old; refresh them with a catalog override and its price_date); undated: gcp:a3-megagpu-8g on-demand'
+    """
+    if p.get("oldest"):
+        # the date alone, not the words a row adds after it ("2024 (page text: ...)": the JSON keeps them)
+        head = f"oldest {p['oldest'].split()[0]} ({p['oldest_of']}), {p['age_days']:,} days old"
+        n = len(p["stale_prices"])
+        head += (f": stale ({count_of(n, 'price')} over {p['stale_after_days']} days old; refresh "
+                 f"{'them' if n > 1 else 'it'} with a catalog override and its price_date)" if p["stale"]
+                 else f" (fresh: within {p['stale_after_days']} days)")
+    else:
+        head = "no price used carries a date"
+    if p["undated"]:
+        head += "; undated: " + ", ".join(u["what"] for u in p["undated"])
+    return head
+
+
+def stale_price_warning(p: dict | None) -> str | None:
+    """One stderr line where a price a plan used is older than ``STALE_PRICE_DAYS`` (``Cost.price_dates``), else None.
+
+    >>> stale_price_warning(dict(stale=True, stale_after_days=180, oldest="2024", oldest_of="aws:p5.48xlarge "
+    ...     "capacity-block commitment", age_days=704, stale_prices=[{}]))
+    'warning: stale price: aws:p5.48xlarge capacity-block commitment is dated 2024, 704 days ago (1 price used is over 180 days old): refresh it with a catalog override and its price_date'
+    """
+    if not p or not p.get("stale"):
+        return None
+    n = len(p["stale_prices"])
+    return (f"warning: stale price: {p['oldest_of']} is dated {p['oldest'].split()[0]}, {p['age_days']:,} days ago "
+            f"({count_of(n, 'price')} used {'is' if n == 1 else 'are'} over {p['stale_after_days']} days old): "
+            f"refresh {'it' if n == 1 else 'them'} with a catalog override and its price_date")
 
 
 def _term_noun(c: dict) -> str:

@@ -2094,7 +2094,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     budget = (serving_budget(m, options[0], sp0, target, lim, lay is not None,
                              lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0),
                              catalog=cat, job_onprem=job.onprem) if realtime else None)
-    job_cost = None if realtime else offline_budget(m, options[0], sp0, lim.deadline_hours, lay is not None)
+    job_cost = None if realtime else offline_budget(m, options[0], sp0, lim.deadline_hours, lay is not None,
+                                                   catalog=cat, job_onprem=job.onprem)
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,

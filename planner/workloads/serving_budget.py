@@ -184,39 +184,65 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                 replicas=best.replicas, sized_by="simulated" if simulated else "analytic", bound_by=bound,
                 replicas_range=rng, usd_per_month_range=[month(r) for r in rng] if rng else None, range_basis=basis,
                 analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot,
-                buy=fleet_buy(best, nodes, catalog, job_onprem))
+                **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem)))
 
 
-def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem) -> Optional[dict]:
-    """The real-time fleet's ``nodes`` owned instead of rented (``serve --json``'s ``budget.buy``; None where the catalog
-    has no server price for the GPU and the job's ``onprem:`` gives none). A fleet sized for a QPS serves around the
-    clock, so every owned hour is a used one: the owned node costs its wall-hour figure
-    (``cost.owned_node_hour_cost``'s per-useful-hour total x the utilisation it assumed, the same every hour busy or
-    not), whatever ``onprem.utilisation`` says:
+def _priced(best: ServingOption, catalog, buy: Optional[dict]) -> dict:
+    """``buy`` and ``price_dates``: the dates of the prices the budget used (``cost.price_dates`` of the option's
+    instance rates and the buy inputs that are prices, summed up by ``catalog.oldest_price``), as a training plan's
+    cost carries them (buy36)."""
+    from hardware_catalog.catalog import oldest_price
+    from planner.model.cost import price_dates
 
-        usd_per_month  = nodes x wall_hour_usd x 730        usd_per_year = nodes x wall_hour_usd x 8,760
-        capex_usd      = nodes x server price x (1 + network share)   (what buying commits up front)
-        breakeven_busy = wall_hour_usd / on-demand $/node-h  (the share of hours a node must serve for owning to beat
+    key = best.hardware if ":" in best.hardware else None  # a bare GPU's option is no catalog instance
+    if catalog is None:  # no catalog rows to date the rates by
+        return dict(buy=buy, price_dates=None)
+    return dict(buy=buy, price_dates=oldest_price(price_dates(catalog, key, best.price_usd_hr, best.price_spot_usd_hr,
+                                                              (), buy)))
+
+
+def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optional[float] = None) -> Optional[dict]:
+    """The fleet's ``nodes`` owned instead of rented (``serve --json``'s ``budget.buy`` for a real-time fleet, and
+    ``offline_budget.buy`` for an offline job's, given its ``hours``); None where the catalog has no server price for
+    the GPU and the job's ``onprem:`` gives none. The owned node's wall-hour cost is ``cost.owned_node_hour_cost``'s
+    per-useful-hour total x the utilisation it assumed (the same every hour, busy or not), and the break-even is the
+    training plan's (``cost.breakeven_utilisation``, the same quotient):
+
+        wall_hour_usd  = owned node-hour x assumed utilisation   capex_usd = nodes x server price x (1 + network share)
+        breakeven_busy = wall_hour_usd / on-demand $/node-h  (the share of hours a node must be busy for owning to beat
                                                               renting it on demand; 1 or more: it never does)
 
+    A real-time fleet sized for a QPS serves around the clock, so every owned hour is a used one, whatever
+    ``onprem.utilisation`` says: usd_per_month = nodes x wall_hour_usd x 730, usd_per_year = nodes x wall_hour_usd x
+    8,760. An offline job ends: its ``hours`` on the owned nodes are priced as a training run's (``cost.owned_run``:
+    at the assumed utilisation, or the share of the horizon the job alone fills where higher), ``usd`` = hours x nodes
+    x node_hour_usd, set against ``ondemand_usd`` = hours x nodes x on-demand $/node-h.
+
     Until QA 47 ``serve`` read a job's ``onprem:`` section and printed nothing of it (no buy figure, no word that it
-    went unused): Llama-3-70B at 20 QPS on 3 p4de.24xlarge read $60.1k a month on-demand alone."""
-    from planner.model.cost import HOURS_PER_YEAR, owned_node_hour_cost
+    went unused): Llama-3-70B at 20 QPS on 3 p4de.24xlarge read $60.1k a month on-demand alone. Until buy36 an
+    offline job got no buy figure at all."""
+    from planner.model.cost import HOURS_PER_YEAR, breakeven_utilisation, owned_node_hour_cost, owned_nodes, owned_run
 
     own = owned_node_hour_cost(catalog, best.gpu, best.gpus_per_node, job_onprem) if catalog is not None else None
     if own is None or not nodes:
         return None
     wall = own["total_hr"] * own["utilisation"]
     od = best.price_usd_hr
-    return dict(nodes=nodes, wall_hour_usd=wall, usd_per_month=nodes * wall * HOURS_PER_MONTH,
-                usd_per_year=nodes * wall * HOURS_PER_YEAR, capex_usd=own["capex_per_node"] * nodes,
-                horizon_years=own["years"], ondemand_usd_per_month=nodes * od * HOURS_PER_MONTH if od else None,
-                breakeven_busy=wall / od if od else None,
-                cheaper=("buy" if wall < od else "rent") if od else None, inputs=own["inputs"])
+    out = dict(nodes=nodes, wall_hour_usd=wall, capex_usd=own["capex_per_node"] * nodes, horizon_years=own["years"],
+               breakeven_busy=breakeven_utilisation(own, od), inputs=own["inputs"])
+    if hours is None:
+        return dict(out, usd_per_month=nodes * wall * HOURS_PER_MONTH, usd_per_year=nodes * wall * HOURS_PER_YEAR,
+                    ondemand_usd_per_month=nodes * od * HOURS_PER_MONTH if od else None,
+                    cheaper=("buy" if wall < od else "rent") if od else None)
+    rent = hours * nodes * od if od else None
+    run = owned_run(owned_nodes(own, nodes, od), hours, nodes, rent)
+    return dict(out, hours=hours, usd=run["run_cost_usd"], node_hour_usd=run["node_hour_usd"],
+                utilisation=run["utilisation"], utilisation_assumed=own["utilisation"],
+                run_horizon_share=run["run_horizon_share"], ondemand_usd=rent, cheaper=run["cheaper"])
 
 
 def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Optional[float],
-                   local_attention: bool) -> Optional[dict]:
+                   local_attention: bool, catalog=None, job_onprem=None) -> Optional[dict]:
     """What an offline job (``serving.mode: batch``, ``serving.requests``) costs whole: it has no month, it ends. The
     fleet the plan runs it on (the simulated backlog's replicas and $ where simulated, else the analytic plan's), held
     until its slowest replica finishes: ``usd`` for the job's requests, ``hours`` to finish on ``replicas``
@@ -226,7 +252,8 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
     (``THROUGHPUT_ERROR``; ``LOCAL_THROUGHPUT_ERROR`` with local attention layers), and the fleet is paid while it runs,
     so $ moves the same; an option the simulation did not size is also off the simulated time by
     ``OFFLINE_ANALYTIC_TO_SIMULATED``. On spot, the reclaims its nodes can expect over those hours
-    (``simulate.interruptions.rate_for``; not in the $). ``present.serving.offline_words`` says it in a line. None
+    (``simulate.interruptions.rate_for``; not in the $). ``buy``: the same nodes owned for the job's hours
+    (``fleet_buy``; None where no server price is known). ``present.serving.offline_words`` says it in a line. None
     for a real-time job, one without requests or a price."""
     if sp.mode != "batch" or not sp.requests or not best.price_usd_hr:
         return None
@@ -248,7 +275,8 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
                usd_per_million_requests=usd / sp.requests * 1e6,
                usd_per_million_output_tokens=usd / (sp.requests * sp.output_tokens) * 1e6,
                usd_per_million_tokens=usd / (sp.requests * (sp.prompt_tokens + sp.output_tokens)) * 1e6,
-               sized_by="simulated" if simulated else "analytic", deadline_hours=deadline_hours)
+               sized_by="simulated" if simulated else "analytic", deadline_hours=deadline_hours,
+               **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem, hours=hours)))
     if m.is_transformer:
         lo_e, hi_e = LOCAL_THROUGHPUT_ERROR if local_attention else THROUGHPUT_ERROR
         lo_s, hi_s = (1.0, 1.0) if simulated else OFFLINE_ANALYTIC_TO_SIMULATED
