@@ -1,0 +1,62 @@
+"""QA pass 48: an ML engineer fine-tuning 1B-70B models on 1-16 GPUs (full fine-tune, LoRA, QLoRA, gradient
+checkpointing, packing, 8k-32k tokens) through estimate / recommend / compare / simulate / report; each defect found
+with the check that failed before its fix (docs/qa_log.md, "QA 48")."""
+from __future__ import annotations
+
+import json
+
+from conftest import write_job
+
+# QLoRA of Llama-3.1-8B on one L40S, as a small team runs it (peft on the HF Trainer, gradient checkpointing)
+QLORA_8B = """
+model: {preset: llama3.1-8b}
+training:
+  mode: qlora
+  lora: {rank: 16, alpha: 32, targets: TARGETS}
+  seq_len: 4096
+  global_batch: 16
+  micro_batch: 1
+  recompute: full
+  dataset_samples: 10000
+  mean_example_tokens: 1200
+  epochs: 2
+parallel: {tp: 1, pp: 1, dp: 1}
+cluster: {instance: aws:g6e.xlarge}
+"""
+
+
+def _job(tmp_path, targets: str, name: str = "job.yaml"):
+    return write_job(tmp_path, QLORA_8B.replace("TARGETS", targets), name)
+
+
+def test_a_head_or_embedding_target_is_refused_as_unmodelled_not_as_absent(cli, tmp_path):
+    """peft adapts ``lm_head`` (an nn.Linear) and ``embed_tokens`` (lora.Embedding) when a target list names them.
+    ``[lm_head]`` read "adapt no linear of model ... (peft refuses it)", and ``[q_proj, v_proj, lm_head]`` was priced
+    as q_proj and v_proj alone (6.82M adapters where peft trains 8.94M); both are now one line saying the planner
+    does not model them, with their size, from estimate and recommend alike."""
+    for targets in ("[lm_head]", "[q_proj, v_proj, lm_head]", "[embed_tokens, q_proj]"):
+        job = _job(tmp_path, targets)
+        for cmd in (("estimate", job), ("recommend", job, "--no-simulate")):
+            code, out, err = cli(*cmd)
+            assert code == 2, (targets, cmd, out)
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: training.lora.targets: "), err
+            assert "peft refuses" not in err and "outside the transformer blocks" in err, err
+            assert "2,117,632 parameters" in err, err  # 16 x (128,256 + 4,096)
+    # the blocks' own names are unchanged
+    code, out, err = cli("estimate", _job(tmp_path, "[q_proj, v_proj]"), "--json")
+    assert code == 0, err
+
+
+def test_a_target_name_matching_nothing_beside_others_is_named(cli, tmp_path):
+    """peft passes over a list entry that matches no module when another matches; the advice line listed it with the
+    adapted ones ("rank 16, q_proj,v_proj,foo") as if it were trained. It now says which names matched nothing, in
+    the text and the JSON; the adapter count is the others' (6.82M)."""
+    code, out, err = cli("estimate", _job(tmp_path, "[q_proj, v_proj, foo]"), "--json")
+    assert code == 0, err
+    advice = " ".join(json.loads(out)["advice"])
+    assert "6.82M adapter parameters" in advice, advice
+    assert "foo matches no module of llama3.1-8b: only the other targets are adapted" in advice, advice
+    code, out, err = cli("estimate", _job(tmp_path, "all-linear"), "--json")
+    assert code == 0, err
+    assert "matches no module" not in " ".join(json.loads(out)["advice"])
