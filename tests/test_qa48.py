@@ -60,3 +60,47 @@ def test_a_target_name_matching_nothing_beside_others_is_named(cli, tmp_path):
     code, out, err = cli("estimate", _job(tmp_path, "all-linear"), "--json")
     assert code == 0, err
     assert "matches no module" not in " ".join(json.loads(out)["advice"])
+
+
+# a 1.24B Llama-3.2-1B-shaped full fine-tune on one L40S
+FULL_1B = """
+model: {family: decoder, layers: 16, hidden: 2048, heads: 32, kv_heads: 8, ffn_hidden: 8192, vocab: 128256,
+        mlp: swiglu, tied_embeddings: true}
+training:
+  mode: full_finetune
+  seq_len: 4096
+  global_batch: 32
+  micro_batch: 1
+  optimizer: OPT
+  recompute: full
+  framework: FW
+  dataset_samples: 20000
+  mean_example_tokens: 1000
+  epochs: 2
+parallel: {tp: 1, pp: 1, dp: 1, zero: 0}
+cluster: {instance: aws:g6e.xlarge}
+"""
+
+
+def test_torchtitan_refuses_an_optimizer_its_code_does_not_build(cli, tmp_path):
+    """torchtitan's ``build_optimizers`` builds Adam and AdamW (Muon from its experiments) and raises
+    NotImplementedError for any other name; adam8bit, Lion, Adafactor and SGD were priced on it (a 1.24B full
+    fine-tune with 8-bit Adam: 7.90 s a step, 2 bytes of optimizer state a parameter). They are refused by name; the
+    HF Trainer, whose ``optim`` builds them, still prices them, and ``framework: auto`` leaves torchtitan out."""
+    for opt in ("adam8bit", "lion", "adafactor", "sgd", "sgd_momentum"):
+        job = write_job(tmp_path, FULL_1B.replace("OPT", opt).replace("FW", "torchtitan"), f"{opt}.yaml")
+        code, out, err = cli("estimate", job)
+        assert code == 2, (opt, out)
+        assert err.strip() == err.strip().splitlines()[0], err
+        assert err.startswith(f"error: training.optimizer: torchtitan builds adamw, adam, muon only, not {opt} "), err
+        code, out, err = cli("estimate", write_job(tmp_path, FULL_1B.replace("OPT", opt).replace("FW", "hf-trainer"),
+                                                   f"hf-{opt}.yaml"), "--json")
+        assert code == 0, (opt, err)
+    code, out, err = cli("estimate", write_job(tmp_path, FULL_1B.replace("OPT", "adamw").replace("FW", "torchtitan"),
+                                               "adamw.yaml"), "--json")
+    assert code == 0, err
+    code, out, err = cli("recommend", write_job(tmp_path, FULL_1B.replace("OPT", "adam8bit").replace("FW", "auto"),
+                                                "auto.yaml"), "--no-simulate", "--json")
+    assert code == 0, err
+    titan = [s for s in json.loads(out)["stacks"] if s["framework"] == "torchtitan"]
+    assert titan and titan[0]["status"] == "refused" and "not adam8bit" in titan[0]["reason"], titan
