@@ -104,3 +104,42 @@ def test_torchtitan_refuses_an_optimizer_its_code_does_not_build(cli, tmp_path):
     assert code == 0, err
     titan = [s for s in json.loads(out)["stacks"] if s["framework"] == "torchtitan"]
     assert titan and titan[0]["status"] == "refused" and "not adam8bit" in titan[0]["reason"], titan
+
+
+QLORA_7B_8K = """
+model: {preset: qwen2.5-7b}
+training:
+  mode: qlora
+  lora: {rank: 64, alpha: 16, targets: all-linear}
+  seq_len: 8192
+  global_batch: 16
+  dataset_samples: 20000
+  mean_example_tokens: 1500
+  epochs: 1
+constraints: {gpus: [A10G-24GB, L4-24GB, L40S-48GB], max_gpus: 1}
+"""
+
+
+def test_a_listed_gpu_with_no_plan_is_named_with_its_nearest_layout(cli, tmp_path):
+    """Qwen2.5-7B QLoRA r64 at 8,192 tokens on one GPU of three listed: only the L40S fits. recommend ranked, and
+    compare showed, the L40S alone with no word of the A10G and L4 the user asked about; each is now named where the
+    ranking is, with the nearest layout (34.1 GiB against 21.2 GiB allowed), in the text and recommend's JSON."""
+    job = write_job(tmp_path, QLORA_7B_8K)
+    code, out, err = cli("recommend", job, "--no-simulate", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert {p["hardware"]["gpu"] for p in res["ranked"]} == {"L40S-48GB"}
+    no_plan = [c for c in res["caveats"] if c.startswith("constraints.gpus: no plan — ")]
+    assert len(no_plan) == 2, res["caveats"]
+    for gpu, inst in (("A10G-24GB", "aws:g5."), ("L4-24GB", "aws:g6.")):
+        line = next(c for c in no_plan if f"— {gpu}: " in c)
+        assert "no layout fits in its memory (nearest: 1 x " + inst in line and "21.2 GiB allowed per GPU" in line, line
+    code, out, err = cli("compare", job)
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "no plan — A10G-24GB: no layout fits in its memory" in text and "no plan — L4-24GB:" in text, text
+    # every listed GPU with a plan: no such line
+    code, out, err = cli("recommend", write_job(tmp_path, QLORA_7B_8K.replace("A10G-24GB, L4-24GB, ", ""), "l40s.yaml"),
+                         "--no-simulate", "--json")
+    assert code == 0, err
+    assert not [c for c in json.loads(out)["caveats"] if "no plan" in c]
