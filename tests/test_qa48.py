@@ -143,3 +143,22 @@ def test_a_listed_gpu_with_no_plan_is_named_with_its_nearest_layout(cli, tmp_pat
                          "--no-simulate", "--json")
     assert code == 0, err
     assert not [c for c in json.loads(out)["caveats"] if "no plan" in c]
+
+
+def test_a_walked_full_fine_tune_says_its_gradients_are_in_activations(cli, tmp_path):
+    """A full fine-tune on one HF Trainer process read "grads 0.00" beside 1.24B trainable parameters: the HF code's
+    walked step holds autograd's fp32 .grad tensors (4.6 GiB) inside "activations", and the grads row is the stack's
+    own buffers (none without DDP). The JSON says so (``grads_in_activations``) and the memory table's caption names
+    it; a Megatron-Core plan and a LoRA plan, whose gradients are the grads row, do not."""
+    job = write_job(tmp_path, FULL_1B.replace("OPT", "adamw").replace("FW", "hf-trainer"))
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    mem = json.loads(out)["memory_per_gpu_bytes"]
+    assert mem["grads"] == 0.0 and mem["grads_in_activations"] is True, mem
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    assert "autograd's .grad tensors are in" in out and "walked peak" in " ".join(out.split()), out
+    for other in (FULL_1B.replace("OPT", "adamw").replace("FW", "megatron-core"), QLORA_8B.replace("TARGETS", "all-linear")):
+        code, out, err = cli("estimate", write_job(tmp_path, other, "other.yaml"), "--json")
+        assert code == 0, err
+        assert json.loads(out)["memory_per_gpu_bytes"]["grads_in_activations"] is False
