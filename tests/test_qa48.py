@@ -162,3 +162,15 @@ def test_a_walked_full_fine_tune_says_its_gradients_are_in_activations(cli, tmp_
         code, out, err = cli("estimate", write_job(tmp_path, other, "other.yaml"), "--json")
         assert code == 0, err
         assert json.loads(out)["memory_per_gpu_bytes"]["grads_in_activations"] is False
+
+
+def test_a_single_module_name_is_refused_with_the_list_it_needs(cli, tmp_path):
+    """``targets: q_proj`` read "must be one of qkvo, all-linear, got 'q_proj'", naming no way to adapt one module;
+    it now says a single module is a list of one, and ``[q_proj]`` is planned (4.19M adapters at rank 16)."""
+    code, out, err = cli("estimate", _job(tmp_path, "q_proj"))
+    assert code == 2, out
+    assert err.strip() == ("error: training.lora.targets: must be one of qkvo, all-linear or a list of module names "
+                           "(a single module is a list of one: [q_proj]), got 'q_proj'"), err
+    code, out, err = cli("estimate", _job(tmp_path, "[q_proj]"), "--json")
+    assert code == 0, err
+    assert "4.19M adapter parameters" in " ".join(json.loads(out)["advice"])
