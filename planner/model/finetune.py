@@ -302,6 +302,17 @@ def adapter_whole_params(m: ModelSpec, t: TrainingSpec, attention_split: bool, d
     return whole
 
 
+#: the modules outside the transformer blocks a ``target_modules`` list can name, per transformers ``model_type``
+#: (default: the Llama-style ``model.embed_tokens`` and ``lm_head``; modeling_gpt2.py ``wte`` / ``wpe``,
+#: modeling_bert.py ``BertEmbeddings`` and the MLM head's ``cls.predictions.decoder``). peft adapts them when
+#: named (peft/tuners/lora/model.py ``dispatch_default``: an ``nn.Embedding`` becomes ``lora.Embedding``, the
+#: head an ``nn.Linear``; only ``all-linear`` leaves the output layer out, ``_maybe_include_all_linear_layers``),
+#: while ``adapted`` counts the linears inside the blocks only
+OUTSIDE_BLOCKS = {"gpt2": ("wte", "wpe", "lm_head"),
+                  "bert": ("word_embeddings", "position_embeddings", "token_type_embeddings", "decoder")}
+DEFAULT_OUTSIDE_BLOCKS = ("embed_tokens", "lm_head")
+
+
 def check_targets(m: ModelSpec, t: TrainingSpec, runtime: str | None = None) -> None:
     """Refuse LoRA targets that adapt nothing. peft raises when no module of the model matches
     ``target_modules`` (peft/tuners/tuners_utils.py ``BaseTuner.inject_adapter``: "Target modules
@@ -319,10 +330,32 @@ def check_targets(m: ModelSpec, t: TrainingSpec, runtime: str | None = None) -> 
         raise InputError(field, f"{', '.join(megatron)}: Megatron-Core module names, which the Hugging Face model code "
                                 "(peft) does not have; use q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, "
                                 "qkvo or all-linear")
+    outside = OUTSIDE_BLOCKS.get(hf_model_type(m), DEFAULT_OUTSIDE_BLOCKS)
+    named = [x for x in targets if x in outside] if isinstance(targets, list) else []
+    if named:
+        # peft would train them; counting none of their parameters, FLOPs or state would price another run
+        # (QA 48: [q_proj, v_proj, lm_head] was priced as q_proj, v_proj; [lm_head] alone read "peft refuses it")
+        raise InputError(field, f"{', '.join(named)}: the embedding / output head, outside the transformer blocks: peft "
+                                f"adapts them when named (lora.Embedding, lora.Linear: r x (vocab + hidden) each, "
+                                f"{t.lora.rank * (m.vocab + m.hidden):,} parameters here), which this planner does not "
+                                "model (it counts the adapters inside the blocks); leave them out of the targets")
     if adapter_params(m, t) == 0:
         have = sorted({L.name.split(".")[-1] for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe)})
         raise InputError(field, f"{clip(targets, 80)} adapt no linear of model {clip(m.name, 40)} (peft refuses it: target "
                                 f"modules not found); its linears: {', '.join(have)} (or qkvo, all-linear)")
+
+
+def unmatched_targets(m: ModelSpec, t: TrainingSpec) -> list[str]:
+    """The names of a ``training.lora.targets`` list that match no module of the model. peft raises only when no
+    name matches (peft/tuners/tuners_utils.py ``BaseTuner.inject_adapter``: "Target modules ... not found in the
+    base model", ``check_targets``); beside a name that matches, the others are passed over without a word, so the
+    plan says which (QA 48: ``[q_proj, v_proj, foo]`` read "rank 16, q_proj,v_proj,foo" as if foo were adapted)."""
+    if t.mode not in ("lora", "qlora") or t.lora is None or not isinstance(t.lora.targets, list) or not m.is_transformer:
+        return []
+    converts = m.moe is not None and PEFT_MOE.get(hf_model_type(m), PeftMoE()).converts
+    layout = module_layout(t)
+    lins = [L for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe, layout)]
+    return [x for x in t.lora.targets if not any(_targeted(L, [x], converts) for L in lins)]
 
 
 def trainable_params(m: ModelSpec, t: TrainingSpec) -> int:

@@ -365,11 +365,29 @@ def impl_for(stack, t) -> MuonImpl | None:
     return implementation(runtime(stack)) if getattr(t, "optimizer", None) == "muon" else None
 
 
+#: the optimizers a runtime's code builds, where it builds a fixed few (runtime: (``training.optimizer`` names, source));
+#: a runtime not here takes the job's optimizer: the HF Trainer's ``optim`` names bitsandbytes' 8-bit AdamW, Lion and
+#: Adafactor (transformers training_args.py ``OptimizerNames``), DeepSpeed takes any torch optimizer beside its own
+RUNTIME_OPTIMIZERS = {
+    "torchtitan": (("adamw", "adam", "muon"),
+                   "torchtitan/components/optimizer.py build_optimizers: optimizer_classes = {Adam, AdamW}, any other "
+                   "name raises NotImplementedError('Optimizer ... not added'); Muon from experiments/dion_optimizer"),
+}
+
+
 def check_stack(stack, t) -> None:
-    """Refuse Muon on a stack without an implementation here (one line, InputError)."""
+    """Refuse an optimizer the stack's code does not build (``RUNTIME_OPTIMIZERS``; QA 48: adam8bit, Lion, Adafactor
+    and SGD were priced on torchtitan, whose ``build_optimizers`` raises for them) and Muon on a stack without an
+    implementation here (one line, InputError)."""
     from planner.errors import InputError
     from planner.model.stack_rules import RUNTIMES
 
+    opt = getattr(t, "optimizer", None)
+    run = RUNTIMES.get(getattr(stack, "name", stack))
+    if run in RUNTIME_OPTIMIZERS and opt not in RUNTIME_OPTIMIZERS[run][0]:
+        names, source = RUNTIME_OPTIMIZERS[run]
+        raise InputError("training.optimizer", f"{getattr(stack, 'name', stack)} builds {', '.join(names)} only, not "
+                                               f"{opt} ({source})")
     if getattr(t, "optimizer", None) == "muon" and impl_for(stack, t) is None:
         ok = ", ".join(n for n, r in RUNTIMES.items() if r in IMPLEMENTATIONS)
         # DeepSpeed ships a ZeRO-1/2 Muon of its own (blogs/muon-optimizer), not modelled here

@@ -544,7 +544,9 @@ def _memory_section(best: dict, with_charts: bool) -> Section:
                           [[charts.MEMORY_LABELS[k], fmt_gib(mem[k]),
                             "<0.1%" if 0 < mem[k] / mem["total"] < 0.0005 else fmt_pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
-                          f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"))
+                          f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"
+                          + ("; gradients: the stack's own buffers; autograd's .grad tensors are in activations (the "
+                             "step's walked peak)" if mem.get("grads_in_activations") else "")))
     return s
 
 

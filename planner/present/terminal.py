@@ -21,8 +21,13 @@ from planner.units import (params_str, count_of, every_steps, fmt_goodput, fmt_s
 def memory_table(res: dict) -> Table:
     mem = res["memory_per_gpu_bytes"]
     caption = f"most loaded rank: {mem['most_loaded_stage']} pipeline stage"
+    width = len(caption)
+    if mem.get("grads_in_activations"):
+        # the HF code's walked step holds autograd's .grad tensors: a full fine-tune on one HF Trainer process read
+        # "grads 0.00" with its 4.6 GiB of fp32 gradients inside "activations", unsaid (QA 48)
+        caption += "\ngrads: the stack's own buffers; autograd's .grad tensors are in activations (the step's walked peak)"
     # a narrow table wrapped its caption into "most loaded rank: first" over a lone "pipeline stage"
-    t = Table(title=f"memory per {device_of(res['hardware'])}", caption=caption, show_edge=False, min_width=len(caption))
+    t = Table(title=f"memory per {device_of(res['hardware'])}", caption=caption, show_edge=False, min_width=width)
     t.add_column("part")
     t.add_column("GiB", justify="right")
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):

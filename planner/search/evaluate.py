@@ -92,7 +92,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
                     limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
-                    host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)))
+                    host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)),
+                    grads_in_activations=bool(mem["grads_walked"][i]) if "grads_walked" in mem else False)
     # the recompute HFU counts (pipeline.rebuilt_layers, as step_time's hfu): layer SAC's layers rebuilt whole
     rc_hw, f_rc = rebuilt_layers(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
                                  int(c.chunks[i]),

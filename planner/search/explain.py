@@ -259,7 +259,7 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     if not (m.is_transformer and t.mode in ("lora", "qlora")):
         return []
     from planner import defaults as D
-    from planner.model.finetune import adapter_params, base_weights, frozen_storage_bytes, quantized_params
+    from planner.model.finetune import adapter_params, base_weights, frozen_storage_bytes, quantized_params, unmatched_targets
     from planner.model.flops import attention_span, step_flops
     from planner.spec.params import count_params
 
@@ -280,11 +280,14 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
         rest = "the fused 3-D experts, routers, " if m.moe is not None and not D.QUANTIZE_FUSED_EXPERTS else ""
         dq += (f" on its {fmt_count(q)} nn.Linear parameters; the other {fmt_count(n - q)} ({rest}embedding, head, "
                "norms) fp32 (peft prepare_model_for_kbit_training)")
+    miss = unmatched_targets(m, t)
+    missed = (f"; {', '.join(miss)} {'matches' if len(miss) == 1 else 'match'} no module of {m.name or 'the model'}: "
+              "only the other targets are adapted") if miss else ""
     return [
         f"{t.mode}: frozen base stored as {kind}{dq}: {frozen_storage_bytes(m, t) / 2**30:.1f} GiB "
         f"({frozen_storage_bytes(m, t) / n:.2f} bytes/param); {fmt_count(a)} adapter parameters "
         f"(rank {t.lora.rank}, {t.lora.targets if isinstance(t.lora.targets, str) else ','.join(t.lora.targets)}; "
-        f"{a / n:.2%} of {n / 1e9:.1f}B) carry the gradients and optimizer state",
+        f"{a / n:.2%} of {n / 1e9:.1f}B) carry the gradients and optimizer state{missed}",
         f"frozen base: backward computes input gradients only: {mine / tokens / n:.1f} FLOPs per parameter per token, "
         f"{mine / full:.0%} of the {full / tokens / n:.1f} of training every weight on this step (attention included)",
     ]

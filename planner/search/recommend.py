@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field as dc_field, replace
 from typing import NoReturn
 
 import numpy as np
@@ -296,6 +296,8 @@ class SearchTally:
     off_platform: dict  # GPU name -> why no searched stack's code runs on it (stacks.check_platform)
     evaluated: int = 0
     closest_mem: tuple | None = None  # (overflow ratio, description) of the nearest-to-fitting layout
+    # the same per accelerator (GPU name): a GPU constraints.gpus lists that no layout fits on is said (_no_plan_gpus)
+    closest_gpu: dict | None = None
     # layouts run without sequence parallelism because the stack refuses it on them, where the job leaves it open
     # (stack_rules.open_sp): per group, [rows, rules]
     sp_off: dict | None = None
@@ -345,6 +347,7 @@ class RankedTable:
     ccol: str
     listed_out: list
     searched: set
+    no_plan: list = dc_field(default_factory=list)  # listed GPUs searched with no plan (_no_plan_gpus)
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
@@ -634,13 +637,18 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     if not fits.any():
         i = int(np.argmin(mem["total"]))
         ratio = mem["total"][i] / max(limit, 1.0)
+        near = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
+                       f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {device_noun(hw.gpu)} "
+                       f"({hw.gpu.memory_bytes / GiB:.0f} GiB {device_noun(hw.gpu)} memory, {head:.0%} headroom)")
         closest = tally.closest
         if g not in closest or ratio < closest[g][0]:
-            closest[g] = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
-                                 f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {device_noun(hw.gpu)} "
-                                 f"({hw.gpu.memory_bytes / GiB:.0f} GiB {device_noun(hw.gpu)} memory, {head:.0%} headroom)")
+            closest[g] = near
             if tally.closest_mem is None or ratio < tally.closest_mem[0]:
                 tally.closest_mem = closest[g]
+        if tally.closest_gpu is None:
+            tally.closest_gpu = {}
+        if hw.gpu.name not in tally.closest_gpu or ratio < tally.closest_gpu[hw.gpu.name][0]:
+            tally.closest_gpu[hw.gpu.name] = near
         return fits, mem
     cf = cv.take(np.flatnonzero(fits))
     st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
@@ -711,6 +719,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
         assumptions.append("no price known for any option: ranked by time")
     keep = _within_constraints(job, cols, hcol, ccol, overhead, assumptions, lambda: _table_of(cols))
     fitting = set(np.unique(cols["group"]).tolist())  # stack groups with a plan that fits, before the constraints
+    fitted = set(np.unique(cols["opt"]).tolist())  # options with a plan that fits, before the constraints
     kept = np.flatnonzero(keep)
     # the tie groups of the objective's own measure only (cost_bucket sorts: ~0.5 s a call on 2M rows)
     keys = dict(usd_per_token_bucket=cost_bucket(cols[ucol][kept] * 1e12) if objective == "tokens_per_dollar" else None,
@@ -718,7 +727,27 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     order = rank_order([keys[k] if keys.get(k) is not None else cols[k][kept] for k in rank_key(cols, objective)])
     df = _table_of(cols, kept[order], consume=True)  # (cols is not read again)
     df["pareto"] = pareto_mask(df[hcol].to_numpy(), np.nan_to_num(df[ccol].to_numpy(), nan=np.inf))
-    return RankedTable(df, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched)
+    no_plan = _no_plan_gpus(job, cat, opts, listed & searched, fitted, set(df["opt"].tolist()), tally.closest_gpu or {})
+    return RankedTable(df, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan)
+
+
+def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict) -> list[str]:
+    """Why each GPU ``constraints.gpus`` names that was searched has no plan in the ranking, one line each: no layout
+    fits its memory (with the nearest), or none that fits meets the constraints. QA 48: Qwen2.5-7B QLoRA at 8,192
+    tokens over A10G, L4 and L40S under max_gpus 1 ranked, and ``compare`` showed, the L40S alone, with no word of
+    the other two (the nearest, 34.1 GiB, is over their 21.2 GiB allowed)."""
+    if not listed or job.cluster.gpu or job.cluster.instance:
+        return []
+    have_fit = {opts[i].gpu.name for i in fitted}
+    have_kept = {opts[i].gpu.name for i in kept}
+    out = []
+    for g in sorted(listed - have_kept):
+        if g not in have_fit:
+            near = closest.get(g)
+            out.append(f"{g}: no layout fits in its memory" + (f" (nearest: {near[1]})" if near else ""))
+        else:
+            out.append(f"{g}: its plans that fit miss the constraints (budget, deadline or GPU count)")
+    return out
 
 
 def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, top: int, spot_model, overhead,
@@ -750,7 +779,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
     caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
-        f"constraints.gpus: left out — {x}" for x in r.listed_out)
+        f"constraints.gpus: left out — {x}" for x in r.listed_out) + tuple(
+        f"constraints.gpus: no plan — {x}" for x in r.no_plan)
     if not (job.cluster.instance or job.cluster.gpu):  # the instances a spot job drops, said where the ranking is
         caveats += tuple(x for x in [spot_left_out(s.cat, job.constraints)] if x)
     best_group = groups[int(shown.iloc[0]["group"])]

@@ -516,6 +516,17 @@ class LoRASpec(_Strict):
     alpha: float = Field(32.0, gt=0)
     targets: V.LORA_TARGETS.literal | list[str] = "all-linear"
 
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _one_module_is_a_list(cls, v):
+        # a module name written alone (targets: q_proj) read "must be one of qkvo, all-linear, got 'q_proj'", which
+        # named no way to adapt one module (QA 48); peft takes a string as a regex over the whole module path
+        # (tuners_utils ``check_target_module_exists``: re.fullmatch), so "q_proj" alone would match nothing there either
+        if isinstance(v, str) and V.LORA_TARGETS.canonical(v) not in V.LORA_TARGETS.names:
+            raise ValueError(f"must be one of {', '.join(V.LORA_TARGETS.names)} or a list of module names (a single "
+                             f"module is a list of one: [{v}])")
+        return v
+
 
 class FrameworkSpec(_Strict):
     """``training.framework``: the training stack (planner.model.stacks.STACKS) and the options
