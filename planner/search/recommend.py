@@ -351,7 +351,8 @@ class RankedTable:
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
               spot_model=None, overhead=None) -> Recommendation:
     """Search, rank, explain: the ``top`` ranked plans (best layout per hardware and node count),
-    the Pareto front, counts, and ``table`` (every feasible configuration, best first).
+    the Pareto front, counts, ``kept`` (the rows of the ranked table the outputs read) and ``rows`` (every feasible
+    configuration, best first, without a table: ``RankedRows``; ``Recommendation.table`` builds it whole).
 
     ``spot_model(hw, hours, nodes, step_s, price) -> dict(hours, cost, cost_low, cost_high, ...)``
     (``planner.simulate.interruptions.SpotModel``, passed in by the workload: the search sits below
@@ -546,7 +547,7 @@ def _share(frame: dict, first: dict) -> dict:
     """``frame`` (an option's batch on hardware searched before, ``_reuse``) with each array whose bytes equal the
     first option's batch's replaced by that one: what does not depend on the price (the layout's row numbers, memory,
     recompute columns, and the hours where no spot model re-prices them) is held once for every instance of that
-    hardware, not once per instance (1,000 instance rows: 2.59 -> GB peak; README "Limits and bad input")."""
+    hardware, not once per instance (1,000 instance rows: 2.59 -> 1.77 GB peak; README "Limits and bad input")."""
     out = dict(frame)
     for k, v in frame.items():
         w = first.get(k)
