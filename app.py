@@ -293,7 +293,7 @@ left, right = st.columns(2)
 # views of the (cached) search result: made once per plan, not on every rerun (wi.cached_view)
 left.altair_chart(wi.cached_view(charts.memory_chart, best, width=COL_W), width="stretch", theme=None)
 left.altair_chart(wi.cached_view(charts.breakdown_chart, best, width=COL_W), width="stretch", theme=None)
-right.altair_chart(wi.cached_view(charts.cost_time_chart, rec["table"], best, spot, width=COL_W - 90), width="stretch", theme=None)
+right.altair_chart(wi.cached_view(charts.cost_time_chart, rec["kept"], best, spot, width=COL_W - 90), width="stretch", theme=None)
 if rec.get("views_note"):  # a data-bound job: the chart's points are the analytic search's compute-bound ones
     right.caption(rec["views_note"])
 

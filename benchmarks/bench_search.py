@@ -87,7 +87,7 @@ def timed_recommend(job, cat, what: str, tail: str = "") -> str:
     res = recommend(job, cat, simulate=False)
     t1 = time.perf_counter()
     return (f"recommend {what}: {res['evaluated']:,} configurations over "
-            f"{len(set(res['table']['hardware']))} instance types in {t1 - t0:.2f} s "
+            f"{len(set(res['kept']['hardware']))} instance types in {t1 - t0:.2f} s "
             f"({res['evaluated'] / (t1 - t0):,.0f} configs/s end to end{tail})")
 
 
@@ -116,7 +116,7 @@ def main():
     # training.framework auto: every stack of defaults.AUTO_FRAMEWORKS searched on the same layouts
     auto = job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(name="auto")})})
     for label, j in (("stack options open", job), ("stack options fixed", fixed), ("framework auto", auto)):
-        print(timed_recommend(j, cat, f"examples/llama3-70b.yaml, {label}", ", table and top-10 details included"))
+        print(timed_recommend(j, cat, f"examples/llama3-70b.yaml, {label}", ", kept rows and top-10 details included"))
     for name in ("mixtral-8x7b", "deepseek-v3-pretrain"):  # MoE: EP and expert-TP searched
         print(timed_recommend(load_job(ROOT / "examples" / f"{name}.yaml"), cat, f"examples/{name}.yaml (MoE)"))
     # the what-if app's first search: its default preset with the inputs as the page starts them (planner.interactive),

@@ -19,7 +19,7 @@ import typer
 from hardware_catalog.errors import reword
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
 from planner.errors import InputError, clip, one_of
-from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_text
+from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_stream, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -260,7 +260,7 @@ def recommend(
 
             spec = emit_launch_spec(job, planned.result.best, emit, ctx.catalog)
         if csv_path is not None:
-            write_text(csv_path, _ranked_csv(planned), "--csv", force)
+            _write_ranked_csv(csv_path, planned, force)
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
@@ -268,19 +268,35 @@ def recommend(
     _run(go)
 
 
-def _ranked_csv(planned) -> str:
-    """``recommend --csv``: a training plan's feasible configurations, or a tabular job's ranked instances."""
+def _write_ranked_csv(path, planned, force: bool) -> None:
+    """``recommend --csv``: a training plan's feasible configurations, every one in rank order (the whole ranked
+    table), or a tabular job's ranked instances."""
     if planned.workload == "tabular":  # its ranked instances, as a training plan's rows (refused until QA 37)
         from planner.present.tabular import tabular_csv
 
-        return tabular_csv(planned.result)
-    # the price every row's cost is at (--json's price_basis), last so that no column moves: a spot job's
-    # `cost` is the expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone
-    # did not say which
-    # (to_csv's text, each column's distinct values formatted once: planner.present.frame_csv)
+        return write_text(path, tabular_csv(planned.result), "--csv", force)
+    write_stream(path, _ranked_csv_parts(planned.result), "--csv", force)
+
+
+def _ranked_csv_parts(rec):
+    """The training table's CSV text a block of ranked rows at a time (``RankedRows.blocks``): the file's bytes are
+    the whole table's ``to_csv`` (each block's rows as the whole table's, the header once), and only one block's
+    rows are held (a 12.2M-plan table was built whole, ~0.55 KB a plan, and its text beside it). The price every
+    row's cost is at (--json's price_basis) is the last column, so that no column moves: a spot job's `cost` is the
+    expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone did not say which.
+    (to_csv's text, each column's distinct values formatted once: planner.present.frame_csv)"""
     from planner.present.frame_csv import frame_csv
 
-    return frame_csv(planned.result.table.assign(price_basis=planned.result.price_basis))
+    head = None
+    for block in rec.rows.blocks():
+        text = frame_csv(block.assign(price_basis=rec.price_basis))
+        if head is None:
+            head = frame_csv(block.iloc[:0].assign(price_basis=rec.price_basis))  # the header line
+            yield text
+        else:
+            if not text.startswith(head):  # every block has the table's columns and dtypes (RankedRows.take)
+                raise RuntimeError("recommend --csv: a block's header differs from the first block's")
+            yield text[len(head):]
 
 
 def _noun_of(cat):
@@ -347,9 +363,9 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
 
     views = {}
     if by:
-        views["by"] = best_per(rec.table, by, rec.price_basis, rec.figures_include)
+        views["by"] = best_per(rec.kept, by, rec.price_basis, rec.figures_include)
     if scaling:
-        views["scaling"] = scaling_view(rec.table, rec.best.hardware.name, rec.price_basis, rec.figures_include)
+        views["scaling"] = scaling_view(rec.kept, rec.best.hardware.name, rec.price_basis, rec.figures_include)
     for rows in views.values():  # a data-bound job's views are compute-bound: each row says so (--json too)
         for r in rows:
             if rec.views_note:

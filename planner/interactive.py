@@ -657,8 +657,8 @@ def unpriced_caption(rec: dict) -> str:
 
     plans = [rec["best"], *rec.get("ranked", ())]
     bare = {p["hardware"]["name"] for p in plans if p["cost"]["cost_ondemand_usd"] is None}
-    if rec.get("table") is not None:  # the per-GPU comparison and the scaling view read the whole table
-        bare |= {r["hardware"] for r in best_per(rec["table"], "gpu") if not (r["cost"] == r["cost"])}
+    if rec.get("kept") is not None:  # the per-GPU comparison and the scaling view read the table's kept rows
+        bare |= {r["hardware"] for r in best_per(rec["kept"], "gpu") if not (r["cost"] == r["cost"])}
     bare = sorted(bare)
     if not bare:
         return ""
@@ -913,7 +913,7 @@ def scaling_display(rec) -> pd.DataFrame:
     from planner.search.rank import scaling_view
     from planner.units import config_str
 
-    rows = scaling_view(rec["table"], rec["best"]["hardware"]["name"])
+    rows = scaling_view(rec["kept"], rec["best"]["hardware"]["name"])
     dur, hours = _duration([r["days"] * 24 for r in rows])
     util = utilisation_columns(rows)
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
@@ -926,7 +926,7 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     from planner.search.rank import best_per
     from planner.units import config_str
 
-    rows = best_per(rec["table"], by)
+    rows = best_per(rec["kept"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
     util = utilisation_columns(rows)
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),

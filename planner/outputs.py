@@ -64,12 +64,14 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Union
+from typing import Iterable, Iterator, Mapping, Optional, Union
 
 from hardware_catalog.files import os_reason
 from planner.errors import InputError
 
-Data = Union[str, bytes]
+#: a file's contents: its text or bytes, or an iterator of text parts written as they come (``write_stream``:
+#: ``recommend --csv`` block by block, never the whole file in memory)
+Data = Union[str, bytes, Iterator[str]]
 
 
 #: what the one-line refusal of an existing file tells the user to do
@@ -199,14 +201,18 @@ def _umask() -> int:
     return mask
 
 
-def _stage_file(target: Path, raw: bytes, mode: int) -> Path:
-    """Write ``raw`` to a new temporary file beside ``target`` and return its name. ``mkstemp`` picks a name no
+def _stage_file(target: Path, raw: bytes | Iterator[str], mode: int) -> Path:
+    """Write ``raw`` (bytes, or text parts as they come) to a new temporary file beside ``target`` and return its name. ``mkstemp`` picks a name no
     other file has (``O_EXCL`` with a random part), so a temporary file a crashed run left behind never blocks
     this one: the names were ``.<name>.<pid>.tmp`` until 2026-12-04, and a leftover from a run with the same pid
     made every later write fail with "file exists". The file is removed here if it cannot be completed."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        _write_all(fd, raw)
+        if isinstance(raw, bytes):
+            _write_all(fd, raw)
+        else:  # text parts as they are made (``write_stream``): an error while making one removes the file below
+            for part in raw:
+                _write_all(fd, part.encode("utf-8"))
         os.fchmod(fd, mode)
         os.fsync(fd)
     except BaseException:  # an interrupt too: the caller never learns the name, so this is the only cleanup
@@ -320,7 +326,7 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
                           (output_target(p, field, force=force), data, False))
         for target, data, in_fresh in writes:
             current = target
-            raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            raw = data.encode("utf-8") if isinstance(data, str) else bytes(data) if isinstance(data, bytes) else data
             try:  # lstat: a replaced link's bits are not a file's, and its target's are not this file's business
                 st = os.lstat(target)
                 mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~_umask()
@@ -371,3 +377,10 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
 def write_text(path, text: str, field: str, force: bool = False) -> None:
     """One text file, by the rules above."""
     write_outputs({Path(path): text}, field, force=force)
+
+
+def write_stream(path, parts: Iterator[str], field: str, force: bool = False) -> None:
+    """One text file from ``parts`` written as they are made (``recommend --csv``: the ranked table block by block),
+    by the rules above: to a temporary file beside ``path``, renamed into place once the last part is written; an
+    error while making a part (or writing it) removes the temporary file and leaves ``path`` as it was."""
+    write_outputs({Path(path): parts}, field, force=force)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from functools import cached_property
 from typing import Any, Optional
 
 import numpy as np
@@ -421,7 +422,13 @@ class Recommendation(Record):
     notes: tuple[str, ...]
     assumptions: tuple[str, ...]
     inputs: dict
-    table: Any = field(default=None, repr=False)  # every feasible configuration (pandas), best first
+    #: what the outputs read of the ranked table (pandas, best first, indexed by rank): the first plan of each
+    #: (hardware, node count, stack) and every Pareto-optimal plan (planner.search.recommend.RankedRows.kept_positions);
+    #: bounded by those, not by the feasible plans
+    kept: Any = field(default=None, repr=False)
+    #: every feasible configuration, in rank order, without a table (planner.search.recommend.RankedRows): ``rows.blocks()``
+    #: a block of the table at a time (``recommend --csv``), ``table`` all of it
+    rows: Any = field(default=None, repr=False)
     #: the assumptions that move the ranking (efficiency priors, fp8, network, spot), printed under it
     caveats: tuple[str, ...] = ()
     #: ``training.framework: auto``: each stack searched, its best plan against the chosen one, or why it
@@ -438,7 +445,13 @@ class Recommendation(Record):
     #: the plan recommend ranks at 10.0 h and $552.63). Empty, and absent from the JSON, when there is nothing.
     views_note: str = ""
 
-    _not_json = ("table",)
+    _not_json = ("kept", "rows")
+
+    @cached_property
+    def table(self):
+        """Every feasible configuration (pandas), best first: the whole ranked table, built on first use (~0.55 KB a
+        plan, ``rows.frame()``); the outputs read ``kept`` and ``rows.blocks()`` instead."""
+        return None if self.rows is None else self.rows.frame()
 
     def keys(self) -> list[str]:
         return [k for k in super().keys() if (k != "stacks" or self.stacks) and (k != "views_note" or self.views_note)]

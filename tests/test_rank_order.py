@@ -30,22 +30,17 @@ def test_ties_keep_their_order():
     assert got.tolist() == [5, 1, 3, 0, 2, 4]  # (0, 0) first; 0.0 and -0.0 tie; NaN last; equal rows in order
 
 
-def test_a_search_table_is_ranked_as_sort_values_ranked_it(monkeypatch):
+def test_a_search_table_is_ranked_as_sort_values_ranked_it():
     """The search's table built once in ranked order against the old path: the built table filtered, then sorted."""
     import planner.search.recommend as R
     from planner.spec import load_job
 
     job = load_job("examples/llama3-70b.yaml")
-    built = {}
-    real = R._table_of
-
-    def spy(cols, rows=None, **kw):
-        built.setdefault("cols", dict(cols))  # (the ranked build consumes its columns)
-        return real(cols, rows, **kw)
-
-    monkeypatch.setattr(R, "_table_of", spy)
-    df = R.recommend(job).table
-    whole = real(built["cols"])
+    rec = R.recommend(job)
+    df = rec.table
+    # every fitting row in the search's batch order, unranked (since stream36 the search keeps its batches, RankedRows,
+    # and builds no such table itself)
+    whole = R._table_of(R._columns(rec.rows._frames))
     assert job.constraints.deadline_hours and job.constraints.budget_usd is None and not job.constraints.spot
     keep = (whole["train_hours"] <= job.constraints.deadline_hours).to_numpy()  # the job's one constraint
     old = whole[keep].assign(cost_bucket=cost_bucket(whole[keep]["cost"]))

@@ -114,7 +114,8 @@ def breakdown_chart(res: dict, title: str = "where the step time goes", width: i
 
 def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFrame:
     """The best layout per (hardware, nodes) — each point a real alternative, as in the ranked
-    table — plus every Pareto-optimal row. ``table`` is ``recommend()["table"]`` (best first)."""
+    table — plus every Pareto-optimal row. ``table`` is ``recommend()["kept"]`` (best first: every such row of
+    the whole ``recommend()["table"]``, the same rows and index)."""
     pts = table.drop_duplicates(["hardware", "nodes"]).head(max_points)
     front = table[table["pareto"]]
     df = pd.concat([pts, front]).drop_duplicates().copy()

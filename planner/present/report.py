@@ -446,8 +446,8 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
                            *_expected_headers(spot, bool(cf))], rows,
                           "best layout per (hardware, node count), ranked by the objective"
                           + (" (times and costs with the checkpoint pauses and node failures)" if cf else "")))
-    if with_charts and "table" in rec:
-        s.blocks.append(Chart("cost_vs_time", charts.cost_time_chart(rec["table"], best, spot),
+    if with_charts and rec.get("kept") is not None:
+        s.blocks.append(Chart("cost_vs_time", charts.cost_time_chart(rec["kept"], best, spot),
                               "cost vs time to train of the candidates, Pareto front dashed, recommendation ringed"))
     pareto = rec.get("pareto") or []
     caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
@@ -948,7 +948,7 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
 
 def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
     """Time and cost at each node count with the layout re-optimised (the search's own table)."""
-    table = rec.get("table")
+    table = rec.get("kept")
     if table is None:
         return None
     from planner.search.rank import scaling_view

@@ -103,10 +103,12 @@ def hours_of(row: dict, spot: bool) -> float:
     return ranked_hours(row["cost"], spot)
 
 
-def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: bool) -> str:
+def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: bool, feasible: int | None = None) -> str:
     """Why the winner wins, against the best alternative on other hardware — and, when another
     plan is much faster for a little more money (or much cheaper for a little more time), that
-    trade-off, since a person choosing would want it."""
+    trade-off, since a person choosing would want it. ``df``: the ranked table, or its kept rows
+    (``Recommendation.kept``: every (hardware, node count) is there) with ``feasible`` the table's
+    length."""
     hours = hours_of(best, spot)
     cost = cost_of(best, spot)
     alt = next((r for r in ranked[1:] if r["hardware"]["name"] != best["hardware"]["name"]), None)
@@ -118,8 +120,9 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
         others = len(df.drop_duplicates(["hardware", "nodes"])) > 1 if {"hardware", "nodes"} <= set(df.columns) else False
         if others:
             return base
-        return (f"best of {len(df):,} feasible layouts on the only feasible hardware and node count: {base}"
-                if len(df) > 1 else f"only feasible option: {base}")
+        n = len(df) if feasible is None else feasible
+        return (f"best of {n:,} feasible layouts on the only feasible hardware and node count: {base}"
+                if n > 1 else f"only feasible option: {base}")
     a_cost, a_hours = cost_of(alt, spot), hours_of(alt, spot)
     alt_name = _plan_hw(alt)
     if alt is not ranked[1]:

@@ -336,9 +336,10 @@ def hardware_key(hw) -> str:
 
 @dataclass(frozen=True)
 class RankedTable:
-    """The ranked table of every plan that fits and meets the constraints (``_ranked_table``), with what it was
-    ranked on."""
+    """What the ranking of every plan that fits and meets the constraints keeps (``_ranked_table``), with what it was
+    ranked on: ``df`` the kept rows (``RankedRows.kept``), ``rows`` every ranked row without a table."""
     df: object
+    rows: object  # RankedRows
     n_fit: int  # plans that fit memory, before the constraints
     objective: str
     assumptions: list
@@ -353,7 +354,8 @@ class RankedTable:
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
               spot_model=None, overhead=None) -> Recommendation:
     """Search, rank, explain: the ``top`` ranked plans (best layout per hardware and node count),
-    the Pareto front, counts, and ``table`` (every feasible configuration, best first).
+    the Pareto front, counts, ``kept`` (the rows of the ranked table the outputs read) and ``rows`` (every feasible
+    configuration, best first, without a table: ``RankedRows``; ``Recommendation.table`` builds it whole).
 
     ``spot_model(hw, hours, nodes, step_s, price) -> dict(hours, cost, cost_low, cost_high, ...)``
     (``planner.simulate.interruptions.SpotModel``, passed in by the workload: the search sits below
@@ -520,10 +522,11 @@ def _reuse(job: JobSpec, s: SearchSetup, k: int, hw, done: tuple, tally: SearchT
     nearer). Until 2026-12-05 each of a private catalog's 200 H100 rows was searched in full (QA 46: 59 s)."""
     pending, moves = done
     price = hw.price(s.con.spot)
-    for (_, j, g, v), cf, grp, var, st, mem, fits, limit in pending:
+    for (_, j, g, v), cf, grp, var, st, mem, fits, limit, first in pending:
         key = (k, j, g, v)
         hours, cost, extra = _priced(job, st, cf, hw, price, s.steps, var.stack, spot_model, overhead)
-        tally.frames.append((len(cf), _frame(s, key, hw, cf, grp, var, st, mem, fits, limit, hours, cost, extra)))
+        frame = _frame(s, key, hw, cf, grp, var, st, mem, fits, limit, hours, cost, extra)
+        tally.frames.append((len(cf), _share(frame, first)))
         tally.batches[key] = cf
     refused, refused_rows, regroup, first_refused, first_regroup, evaluated, sp_off = moves
     for g, d in refused.items():
@@ -541,6 +544,21 @@ def _reuse(job: JobSpec, s: SearchSetup, k: int, hw, done: tuple, tally: SearchT
     for g, n in sp_off.items():
         tally.sp_off[g][0] += n
     tally.evaluated += evaluated
+
+
+def _share(frame: dict, first: dict) -> dict:
+    """``frame`` (an option's batch on hardware searched before, ``_reuse``) with each array whose bytes equal the
+    first option's batch's replaced by that one: what does not depend on the price (the layout's row numbers, memory,
+    recompute columns, and the hours where no spot model re-prices them) is held once for every instance of that
+    hardware, not once per instance (1,000 instance rows: 2.59 -> 1.77 GB peak; README "Limits and bad input")."""
+    out = dict(frame)
+    for k, v in frame.items():
+        w = first.get(k)
+        if (isinstance(v, np.ndarray) and isinstance(w, np.ndarray) and v is not w and v.dtype == w.dtype
+                and v.dtype.kind != "O" and v.shape == w.shape and v.flags.c_contiguous and w.flags.c_contiguous
+                and np.array_equal(v.reshape(-1).view(np.uint8), w.reshape(-1).view(np.uint8))):
+            out[k] = w
+    return out
 
 
 def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally) -> dict:
@@ -653,10 +671,11 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     cf = cv.take(np.flatnonzero(fits))
     st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
     hours, cost, extra = _priced(job, st, cf, hw, price, s.steps, var.stack, spot_model, overhead)
-    tally.frames.append((len(cf), _frame(s, key, hw, cf, grp, var, st, mem, fits, limit, hours, cost, extra)))
+    frame = _frame(s, key, hw, cf, grp, var, st, mem, fits, limit, hours, cost, extra)
+    tally.frames.append((len(cf), frame))
     tally.batches[(k, j, g, v)] = cf
     if tally.pending is not None:
-        tally.pending.append((key, cf, grp, var, st, mem, fits, limit))
+        tally.pending.append((key, cf, grp, var, st, mem, fits, limit, frame))
     return fits, mem
 
 
@@ -706,29 +725,41 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
     frames.sort(key=lambda f: (f[1]["opt"], f[1]["group"], f[1]["variant"], f[1]["chunk"]))
-    cols = _columns(frames)  # the table is built once, in its ranked order, from these (rank.rank_order)
-    if np.array_equal(cols["dp_shard"], cols["dp"]):  # no HSDP row: the table (and --csv) as without the option
-        del cols["dp_shard"]
-    n_fit = len(cols["opt"])
+    # no HSDP row: the table (and --csv) as without the option
+    drop = ("dp_shard",) if all(np.array_equal(f["dp_shard"], f["dp"]) for _, f in frames) else ()
+    n_fit = sum(n for n, _ in frames)
     objective = con.objective
     assumptions = _search_assumptions(job, cat, opts, s.live, searched, off_platform, left_out, s.lists,
                                       tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off)
-    hcol, ccol, ucol = ranked_columns(cols)  # with the checkpoint pauses and node failures where the job sets them
+    hcol, ccol, ucol = ranked_columns(None)  # with the checkpoint pauses and node failures where the job sets them
+    # the ranking reads these columns of every row, nothing else: the table's other ~40 columns are built only for
+    # the rows kept (``RankedRows``), ~40 B a plan instead of ~0.55 KB (README "Limits and bad input")
+    cols = _columns(frames, only=(hcol, ccol, "opt", "group", "nodes")
+                    + ((ucol,) if objective == "tokens_per_dollar" else ()))
     if np.isnan(cols["cost"]).all() and objective != "time":
         objective = "time"
         assumptions.append("no price known for any option: ranked by time")
-    keep = _within_constraints(job, cols, hcol, ccol, overhead, assumptions, lambda: _table_of(cols))
+    # (no plan meets the constraints: the error reads the whole table, built then)
+    keep = _within_constraints(job, cols, hcol, ccol, overhead, assumptions,
+                               lambda: _table_of(_columns(frames), consume=True))
     fitting = set(np.unique(cols["group"]).tolist())  # stack groups with a plan that fits, before the constraints
     fitted = set(np.unique(cols["opt"]).tolist())  # options with a plan that fits, before the constraints
     kept = np.flatnonzero(keep)
+    del keep
     # the tie groups of the objective's own measure only (cost_bucket sorts: ~0.5 s a call on 2M rows)
     keys = dict(usd_per_token_bucket=cost_bucket(cols[ucol][kept] * 1e12) if objective == "tokens_per_dollar" else None,
                 cost_bucket=cost_bucket(cols[ccol][kept]) if objective not in ("time", "tokens_per_dollar") else None)
     order = rank_order([keys[k] if keys.get(k) is not None else cols[k][kept] for k in rank_key(cols, objective)])
-    df = _table_of(cols, kept[order], consume=True)  # (cols is not read again)
-    df["pareto"] = pareto_mask(df[hcol].to_numpy(), np.nan_to_num(df[ccol].to_numpy(), nan=np.inf))
-    no_plan = _no_plan_gpus(job, cat, opts, listed & searched, fitted, set(df["opt"].tolist()), tally.closest_gpu or {})
-    return RankedTable(df, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan)
+    del keys
+    ranked = kept[order]  # the row (in frame order) at each rank
+    del kept, order
+    pareto = pareto_mask(cols[hcol][ranked], np.nan_to_num(cols[ccol][ranked], nan=np.inf))
+    rows = RankedRows(frames, ranked, np.flatnonzero(pareto), drop)
+    df = rows.take(rows.kept_positions(cols["opt"], cols["group"], cols["nodes"]), hidden=True)
+    # the options with a ranked plan (every one has a kept row: the first of its hardware, node count and stack)
+    no_plan = _no_plan_gpus(job, cat, opts, listed & searched, fitted, set(np.unique(cols["opt"][ranked]).tolist()),
+                            tally.closest_gpu or {})
+    return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan)
 
 
 def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict) -> list[str]:
@@ -750,6 +781,109 @@ def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, 
     return out
 
 
+#: the columns of a ranked row that say where it came from (``_assemble``'s ``plan_of`` reads them), not in the table
+HIDDEN = ("opt", "chunk", "group", "variant", "idx")
+
+#: ranked rows per block of ``RankedRows.blocks`` (``recommend --csv``): what one block's columns hold at once,
+#: ~0.55 KB a row
+BLOCK_ROWS = 1 << 19
+
+
+class RankedRows:
+    """Every plan a search ranked, in rank order, without the table of them: the search's per-batch columns
+    (``frames``, ``_frame``: a batch of an instance searched on hardware already searched shares the earlier batch's
+    layout and step-time arrays, ``_reuse``) and, per rank, the row's place in them. Any rows of the ranked table
+    are built from these on demand -- the ones the outputs read (``kept_positions``), a block at a time
+    (``blocks``: ``recommend --csv``), or all of them (``frame``: ``Recommendation.table``) -- the same values,
+    dtypes, columns and order as the whole table built at once (``tests/test_stream36.py``).
+
+    Until stream36 the search built that whole table, ~0.55 KB a feasible plan: a private catalog of 1,000
+    instance rows, 12.2M plans, peaked at 6.7 GB (README "Limits and bad input")."""
+
+    def __init__(self, frames: list, ranked: np.ndarray, pareto: np.ndarray, drop: tuple = ()):
+        self._frames = frames
+        self._ranked = ranked  # rank -> row in frame order
+        self._pareto = pareto  # the ranks of the Pareto-optimal rows (rank.pareto_mask), ascending
+        self._drop = drop  # columns the table leaves out (dp_shard without an HSDP row)
+        self._starts = np.cumsum([0] + [n for n, _ in frames])
+        # the first batch of each kind (its columns and each one's type): with the batches that have rows, all a
+        # join needs for the whole table's columns, their order and dtypes (a batch of a kind seen before adds none)
+        kinds = [tuple((k, _kind_of(v)) for k, v in cols.items()) for _, cols in frames]
+        self._firsts = np.array(sorted({kd: f for f, kd in reversed(list(enumerate(kinds)))}.values()), dtype=np.intp)
+
+    def __len__(self) -> int:
+        return len(self._ranked)
+
+    def kept_positions(self, opt, group, nodes) -> np.ndarray:
+        """The ranks (ascending) of what any output reads of the table: the first plan of each (hardware option,
+        node count, stack group) and every Pareto-optimal plan. ``opt``, ``group``, ``nodes``: those columns of
+        every row, in frame order. The first row per hardware, GPU, cloud, stack (``rank.best_per``), per node
+        count of a hardware (``rank.scaling_view``), per (hardware, nodes) (the ranked plans, the "why", the
+        chart's points) is each the first of some (option, nodes, group), so the same row in this table as in the
+        whole one; the Pareto rows are all here (the Pareto table, the chart's front)."""
+        r = self._ranked
+        o, g, n = (np.asarray(a, dtype=np.int64)[r] for a in (opt, group, nodes))
+        key = (o * (int(g.max()) + 1) + g) * (int(n.max()) + 1) + n
+        first = np.unique(key, return_index=True)[1]
+        return np.union1d(first, self._pareto)
+
+    def take(self, ranks: np.ndarray, hidden: bool = False) -> pd.DataFrame:
+        """The table's rows at ``ranks`` (ascending), indexed by their rank; ``hidden``: with the ``HIDDEN``
+        columns. Each batch is cut to its rows (none: an empty cut, so that every column's dtype, string codes and
+        place are those of the whole table's) and joined by ``_columns``."""
+        import pandas as pd
+
+        ranks = np.asarray(ranks, dtype=np.intp)
+        ids = self._ranked[ranks]
+        srt = np.argsort(ids, kind="stable")
+        sid = ids[srt]
+        at = np.searchsorted(sid, self._starts)
+        used = np.union1d(np.flatnonzero(np.diff(at)), self._firsts)  # the batches with rows, and one of each kind
+        parts = [(int(at[f + 1] - at[f]), _cut(self._frames[f][1], sid[at[f]:at[f + 1]] - self._starts[f]))
+                 for f in used.tolist()]
+        cols = _columns(parts)
+        for k in self._drop:
+            del cols[k]
+        back = np.empty_like(srt)
+        back[srt] = np.arange(len(srt))  # the joined rows are in frame order; ``ranks``' order is theirs at ``back``
+        df = _table_of(cols, back, consume=True)
+        df["pareto"] = np.isin(ranks, self._pareto)
+        df.index = pd.Index(ranks)
+        return df if hidden else df.drop(columns=list(HIDDEN))
+
+    def blocks(self, rows: int | None = None):
+        """The table ``rows`` (``BLOCK_ROWS``) ranks at a time, best first (``take``)."""
+        rows = rows or BLOCK_ROWS
+        for start in range(0, len(self), rows):
+            yield self.take(np.arange(start, min(start + rows, len(self))))
+
+    def frame(self) -> pd.DataFrame:
+        """The whole table, best first: every column joined once and taken in rank order (``_table_of``), as the
+        search built it until stream36."""
+        cols = _columns(self._frames)
+        for k in self._drop:
+            del cols[k]
+        df = _table_of(cols, self._ranked, consume=True)
+        pareto = np.zeros(len(df), dtype=bool)
+        pareto[self._pareto] = True
+        df["pareto"] = pareto
+        return df.drop(columns=list(HIDDEN))
+
+
+def _kind_of(v) -> tuple:
+    """What a batch's column adds to the joined column's type (``_columns``): a string for the whole batch or
+    ``Labels`` (a column of those in every batch is coded), else the numpy dtype of its values."""
+    if isinstance(v, (str, Labels)):
+        return ("s",)
+    return ("a", np.asarray(v).dtype.str if v is not None else "O")
+
+
+def _cut(cols: dict, local: np.ndarray) -> dict:
+    """One batch's columns (``_frame``) at its rows ``local``: arrays and ``Labels`` cut, a whole-batch value kept."""
+    return {k: (Labels(np.asarray(v.codes)[local], v.names) if isinstance(v, Labels)
+                else np.asarray(v)[local] if np.ndim(v) else v) for k, v in cols.items()}
+
+
 def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, top: int, spot_model, overhead,
               t0: float) -> Recommendation:
     """The result: the top ``top`` plans (best layout per hardware and node count), the alternatives ``why`` weighs,
@@ -765,7 +899,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
                   int(row.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
         return overhead.plan(p) if overhead is not None else p
 
-    hidden = ["opt", "chunk", "group", "variant", "idx"]  # the columns plan_of reads; the table's others stay
+    hidden = list(HIDDEN)  # the columns plan_of reads; the table's others stay
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     best_per_hw = _first_per(df, ["hardware", "nodes"])
     shown = best_per_hw.head(top)
@@ -797,13 +931,13 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     elapsed = time.perf_counter() - t0
     return Recommendation(
         objective=objective, spot=con.spot, evaluated=int(tally.evaluated), fits_memory=int(r.n_fit),
-        feasible=int(len(df)), search_seconds=elapsed, configs_per_second=tally.evaluated / max(elapsed, 1e-9),
-        best=ranked[0], why=why(ranked[0], list(weighed), df, objective, con.spot), ranked=ranked,
+        feasible=len(r.rows), search_seconds=elapsed, configs_per_second=tally.evaluated / max(elapsed, 1e-9),
+        best=ranked[0], why=why(ranked[0], list(weighed), df, objective, con.spot, feasible=len(r.rows)), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, best_searched,
                                                                          best_layout(ranked[0])),),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, best_searched, best_layout(ranked[0])),
-        table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
+        kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks,
         price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
 
@@ -1108,13 +1242,13 @@ def _strings(col: _Coded, code: np.ndarray) -> object:
     return names.astype(inferred)[code]
 
 
-def _columns(parts: list[tuple[int, dict]]) -> dict:
+def _columns(parts: list[tuple[int, dict]], only: tuple | None = None) -> dict:
     """The table's columns from the per-batch columns (arrays, or scalars meaning the whole batch), in batch
     order: a search has tens of batches per hardware option and stack variant, and a DataFrame per batch costs
     more than the batch's time model. A column a batch lacks (spot columns of an option without a spot price)
     is NaN there, as ``pd.concat`` would make it. A column of strings and ``Labels`` in every batch is kept as
-    codes (``_Coded``) until the table is built (``_table_of``)."""
-    names = list(dict.fromkeys(k for _, cols in parts for k in cols))
+    codes (``_Coded``) until the table is built (``_table_of``). ``only``: those columns alone (the ranking's)."""
+    names = [k for k in dict.fromkeys(k for _, cols in parts for k in cols) if only is None or k in only]
     def col(n, cols, k):
         v = cols.get(k, np.nan)
         if isinstance(v, Labels):

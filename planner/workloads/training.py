@@ -399,7 +399,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
                                            "simulator's re-check of the shown plans") if x)
     return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
                    assumptions=rec.assumptions + left_out(job, simulated=True, plan=ranked[0]), views_note=views_note(job, ranked[0]),
-                   why=why(ranked[0], ranked, rec.table, rec.objective, rec.spot))
+                   why=why(ranked[0], ranked, rec.kept, rec.objective, rec.spot, feasible=rec.feasible))
 
 
 def views_note(job: JobSpec, best: Plan | None) -> str:
