@@ -138,7 +138,7 @@ from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_
                                                  steady_iteration)
 from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
                                               serving_budget)
-from planner.workloads.serving_queue import (JSQ_CHAIN_MAX, OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c,
+from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c,
                                              jsq_extra_wait, jsq_wait_probability, occupancy_wait, prompt_grid,
                                              queue_wait, screen_tpot, tpot_quantile, ttft_quantile)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings,
@@ -385,7 +385,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
             Wn = slot_service(im, s, int(batch), budget)
             Wk = np.interp(np.arange(1, c + 1, dtype=np.float64) / R, np.arange(1.0, len(Wn) + 1.0), Wn)
             p_wait, w_slot = occupancy_wait(rate * R, Wk, cv)
-            if int(batch) == 1 and 1 < R <= JSQ_CHAIN_MAX and p_wait > 0.0:
+            if int(batch) == 1 and R > 1 and p_wait > 0.0:
                 # one slot a replica: the R one-server queues under JSQ wait less often than their pooled M/M/R
                 # (``jsq_wait_probability``), each waiting request as long (the wait given a wait kept: its own
                 # replica's residual, jsq_extra_wait below)
@@ -696,7 +696,10 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                 f"TTFT over {target.ttft_s * 1e3:,.0f} ms with the queue at any replica count up to "
                 f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs"))
         reps, conc, b_eff, waited = sized
-        load.update(queue_replicas=reps, concurrency=conc, tpot_ms=tpot_q(b_eff) * 1e3,
+        # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over reps: tpot_quantile's branching stalls),
+        # the batch above stays sized by a backlog's
+        load.update(queue_replicas=reps, concurrency=conc,
+                    tpot_ms=screen_tpot(im, s, b_eff, rate=target.qps / reps, replicas=reps) * 1e3,
                     ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
     load.setdefault("tpot_ms", tpot_q(B[i]) * 1e3)
     load.setdefault("ttft_ms", ttft_q(i) * 1e3)
