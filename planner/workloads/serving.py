@@ -693,7 +693,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         sized = queue_replicas(m, s, hw, tp, target, b, math.ceil(target.qps / rps), im)
         if sized is None:
             return ServingOption(**base, meets_latency=False, reason=(
-                f"TTFT over {target.ttft_s * 1e3:,.0f} ms with the queue at any replica count up to "
+                (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
+                 f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any replica count up to "
                 f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs"))
         reps, conc, b_eff, waited = sized
         # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over reps: tpot_quantile's branching stalls),
@@ -724,8 +725,11 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     queues at the replica's rate QPS / replicas, pooled over the replicas; its load L and decode batch b from
     ``screen_concurrency``) meets ``target.ttft_s``; with no TTFT target, ``r0`` (its TTFT
     may then be unbounded: inf). Replicas are found by doubling then bisecting (the TTFT falls as the rate per
-    replica does); None where none up to ``QUEUE_REPLICA_FACTOR`` x ``r0`` meets it. The TPOT needs no search: at
-    b <= ``batch`` its p99 (``screen_tpot``) is at most the batch's, which the screen sized to meet its target.
+    replica does); None where none up to ``QUEUE_REPLICA_FACTOR`` x ``r0`` meets it. Since servetpot36 the count also
+    meets ``target.tpot_s`` with the TPOT the screen states, the open fleet's at b (``screen_tpot`` at QPS / replicas
+    over the replicas: Poisson arrivals whose prompts stall the decodes beside them, more than a backlog's one prompt
+    a finish); until then the TPOT needed no search, the backlog's p99 at b <= ``batch`` being at most the batch's,
+    which the screen sized to meet its target (it falls with the replicas too: b, the rate and the dispersion).
 
     Why: sized by throughput alone a replica runs ~99% busy and its queue is the TTFT
     (examples/serving-llama3-8b-chat.yaml, g2-standard-96 TP4: 5 replicas, 9,187 ms against a 1,000 ms target,
@@ -747,8 +751,15 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
         conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im)
         return conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r))
 
+    def meets(r: int, g: tuple[float, float, float]) -> bool:
+        # the TPOT stated is the open fleet's at b (servetpot36: ``tpot_quantile`` with the replica's Poisson rate and
+        # JSQ over r), which can be over the backlog's the batch was sized by: a listed option meets both targets
+        return ((target.ttft_s is None or g[2] <= target.ttft_s)
+                and (target.tpot_s is None or s.output_tokens <= 1
+                     or screen_tpot(im, s, g[1], rate=target.qps / r, replicas=r) <= target.tpot_s))
+
     first = at(r0)
-    if target.ttft_s is None or first[2] <= target.ttft_s:
+    if meets(r0, first):
         return (r0, *first)
     lo, hi, got = r0, None, None  # lo: misses
     step = 1
@@ -757,14 +768,14 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
         if r > QUEUE_REPLICA_FACTOR * r0:
             return None
         g = at(r)
-        if g[2] <= target.ttft_s:
+        if meets(r, g):
             hi, got = r, g
         else:
             lo, step = r, 2 * step
     while hi - lo > 1:
         mid = (lo + hi) // 2
         g = at(mid)
-        if g[2] <= target.ttft_s:
+        if meets(mid, g):
             hi, got = mid, g
         else:
             lo = mid
