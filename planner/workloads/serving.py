@@ -138,7 +138,7 @@ from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_
                                                  steady_iteration)
 from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
                                               serving_budget)
-from planner.workloads.serving_queue import (JSQ_CHAIN_MAX, OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c,
+from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c,
                                              jsq_extra_wait, jsq_wait_probability, occupancy_wait, prompt_grid,
                                              queue_wait, screen_tpot, tpot_quantile, ttft_quantile)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings,
@@ -385,7 +385,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
             Wn = slot_service(im, s, int(batch), budget)
             Wk = np.interp(np.arange(1, c + 1, dtype=np.float64) / R, np.arange(1.0, len(Wn) + 1.0), Wn)
             p_wait, w_slot = occupancy_wait(rate * R, Wk, cv)
-            if int(batch) == 1 and 1 < R <= JSQ_CHAIN_MAX and p_wait > 0.0:
+            if int(batch) == 1 and R > 1 and p_wait > 0.0:
                 # one slot a replica: the R one-server queues under JSQ wait less often than their pooled M/M/R
                 # (``jsq_wait_probability``), each waiting request as long (the wait given a wait kept: its own
                 # replica's residual, jsq_extra_wait below)
@@ -693,10 +693,14 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         sized = queue_replicas(m, s, hw, tp, target, b, math.ceil(target.qps / rps), im)
         if sized is None:
             return ServingOption(**base, meets_latency=False, reason=(
-                f"TTFT over {target.ttft_s * 1e3:,.0f} ms with the queue at any replica count up to "
+                (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
+                 f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any replica count up to "
                 f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs"))
         reps, conc, b_eff, waited = sized
-        load.update(queue_replicas=reps, concurrency=conc, tpot_ms=tpot_q(b_eff) * 1e3,
+        # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over reps: tpot_quantile's branching stalls),
+        # the batch above stays sized by a backlog's
+        load.update(queue_replicas=reps, concurrency=conc,
+                    tpot_ms=screen_tpot(im, s, b_eff, rate=target.qps / reps, replicas=reps) * 1e3,
                     ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
     load.setdefault("tpot_ms", tpot_q(B[i]) * 1e3)
     load.setdefault("ttft_ms", ttft_q(i) * 1e3)
@@ -721,8 +725,11 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     queues at the replica's rate QPS / replicas, pooled over the replicas; its load L and decode batch b from
     ``screen_concurrency``) meets ``target.ttft_s``; with no TTFT target, ``r0`` (its TTFT
     may then be unbounded: inf). Replicas are found by doubling then bisecting (the TTFT falls as the rate per
-    replica does); None where none up to ``QUEUE_REPLICA_FACTOR`` x ``r0`` meets it. The TPOT needs no search: at
-    b <= ``batch`` its p99 (``screen_tpot``) is at most the batch's, which the screen sized to meet its target.
+    replica does); None where none up to ``QUEUE_REPLICA_FACTOR`` x ``r0`` meets it. Since servetpot36 the count also
+    meets ``target.tpot_s`` with the TPOT the screen states, the open fleet's at b (``screen_tpot`` at QPS / replicas
+    over the replicas: Poisson arrivals whose prompts stall the decodes beside them, more than a backlog's one prompt
+    a finish); until then the TPOT needed no search, the backlog's p99 at b <= ``batch`` being at most the batch's,
+    which the screen sized to meet its target (it falls with the replicas too: b, the rate and the dispersion).
 
     Why: sized by throughput alone a replica runs ~99% busy and its queue is the TTFT
     (examples/serving-llama3-8b-chat.yaml, g2-standard-96 TP4: 5 replicas, 9,187 ms against a 1,000 ms target,
@@ -744,8 +751,15 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
         conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im)
         return conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r))
 
+    def meets(r: int, g: tuple[float, float, float]) -> bool:
+        # the TPOT stated is the open fleet's at b (servetpot36: ``tpot_quantile`` with the replica's Poisson rate and
+        # JSQ over r), which can be over the backlog's the batch was sized by: a listed option meets both targets
+        return ((target.ttft_s is None or g[2] <= target.ttft_s)
+                and (target.tpot_s is None or s.output_tokens <= 1
+                     or screen_tpot(im, s, g[1], rate=target.qps / r, replicas=r) <= target.tpot_s))
+
     first = at(r0)
-    if target.ttft_s is None or first[2] <= target.ttft_s:
+    if meets(r0, first):
         return (r0, *first)
     lo, hi, got = r0, None, None  # lo: misses
     step = 1
@@ -754,14 +768,14 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
         if r > QUEUE_REPLICA_FACTOR * r0:
             return None
         g = at(r)
-        if g[2] <= target.ttft_s:
+        if meets(r, g):
             hi, got = r, g
         else:
             lo, step = r, 2 * step
     while hi - lo > 1:
         mid = (lo + hi) // 2
         g = at(mid)
-        if g[2] <= target.ttft_s:
+        if meets(mid, g):
             hi, got = mid, g
         else:
             lo = mid

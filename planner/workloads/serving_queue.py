@@ -159,10 +159,13 @@ def jsq_extra_wait(servers: int, replicas: int, service_s, cv) -> np.ndarray:
     return (max(int(replicas), 1) - 1) * np.asarray(service_s, dtype=np.float64) / servers * (1.0 + cv * cv) / 2.0
 
 
-#: one-slot replicas up to which ``jsq_wait_probability`` runs its chain (2R levels of up to R / 2 phases: 35 / 64 /
-#: 128 replicas ~30 / 60 / 160 ms on a shared 2-core machine); past it the pooled queue's Erlang C stands, which
-#: over-states P(wait) there (131 replicas at 92% busy: 0.065 against 0.234)
-JSQ_CHAIN_MAX = 64
+#: one-slot replicas up to which ``jsq_wait_probability`` solves its chain (servetpot36: with the idle servers cut at
+#: ``JSQ_IDLE_SDS`` sd, 64 / 128 / 256 / 512 replicas at 95% busy ~10 / 20 / 70 / 300 ms on a shared 2-core machine);
+#: past it the chain's value at this many replicas and the same Halfin-Whitt beta, scaled by sqrt(JSQ_CHAIN_MAX / R)
+JSQ_CHAIN_MAX = 512
+#: the idle servers the chain keeps: up to the mean idle count R - a plus this many sd of the busy count (sqrt(a),
+#: M/M/inf's Poisson); the probability on the cut edge is under 1e-10 from 64 to 1,024 replicas at 80-98% busy
+JSQ_IDLE_SDS = 6.0
 
 
 @functools.lru_cache(maxsize=1 << 12)  # the screen asks again for each instance type with the same GPUs
@@ -188,36 +191,59 @@ def jsq_wait_probability(replicas: int, load: float) -> float:
     service distribution hardly moves it (``benchmarks/jsq_wait.py --queues``: 300,000 Poisson arrivals, service cv 1 / 0.49 / 0; 10 servers at
     45.5% busy 0.0138 / 0.0137 / 0.0143 against this chain's 0.0138, where the pooled queue waits with 0.0206 / 0.0197
     / 0.0191 and Erlang C says 0.0203; at 80 / 90% 0.310 / 0.571 exponential, chain 0.316 / 0.585; 30 servers at 80%
-    0.081 / 0.077 at cv 1 / 0.49, chain 0.083, pooled 0.172 / 0.165). 1 at a >= R.
+    0.081 / 0.077 at cv 1 / 0.49, chain 0.083, pooled 0.172 / 0.165).
+
+    Many servers (servetpot36): the idle count is kept to i <= R - a + ``JSQ_IDLE_SDS`` sqrt(a) -- the busy servers
+    are M/M/inf's Poisson(a) capped at R, so fewer than a - 6 sqrt(a) busy is under 1e-9 -- a reflecting truncation
+    (a server freeing at the cut stays busy in the chain); the levels and each level's phases then number
+    O(sqrt(a)) + R and O(sqrt(a)), not 2R and R / 2, and the cut edge holds under 1e-10 of the probability. Past
+    ``JSQ_CHAIN_MAX`` replicas: Eschenfeldt & Gamarnik's Halfin-Whitt limit, with a = R - beta sqrt(R) the servers
+    holding a waiting request scale as sqrt(R) x a beta-only process, and an arrival waits at the rate they free,
+    so P(wait) x sqrt(R) tends to a function of beta alone; the chain at ``JSQ_CHAIN_MAX`` replicas and the same beta,
+    x sqrt(JSQ_CHAIN_MAX / R). Measured on the chain, P(wait) x sqrt(R) at beta 1.13 is 0.468 / 0.505 / 0.533 /
+    0.554 / 0.569 at 64 / 128 / 256 / 512 / 1,024 replicas (still rising: the scaled value reads 2.6% under at
+    1,024). Against discrete events (``benchmarks/jsq_wait.py --many``) see docs/serving_notes.md (servetpot36).
+    1 at a >= R.
 
     >>> round(jsq_wait_probability(1, 0.5), 4), round(jsq_wait_probability(2, 1.0), 4)  # M/M/1: rho
     (0.5, 0.3182)
     >>> round(jsq_wait_probability(10, 4.55), 4), round(float(erlang_c(10, 4.55)), 4)
     (0.0138, 0.0203)
+    >>> round(jsq_wait_probability(512, 486.4), 4), round(float(erlang_c(512, 486.4)), 4)  # 95% busy
+    (0.0244, 0.1725)
     """
     R, lam = int(replicas), float(load)
     if lam <= 0.0:
         return 0.0
     if lam >= R:
         return 1.0
+    if R > JSQ_CHAIN_MAX:  # the Halfin-Whitt scaling from the chain at JSQ_CHAIN_MAX replicas, the same beta
+        r0 = JSQ_CHAIN_MAX
+        a0 = r0 - (R - lam) / math.sqrt(R) * math.sqrt(r0)
+        return jsq_wait_probability(r0, max(a0, 0.0)) * math.sqrt(r0 / R)
+    cut = min(R, int(math.ceil(R - lam + JSQ_IDLE_SDS * math.sqrt(lam))) + 1)  # the most idle servers kept
+    base = R - cut  # the fewest requests present: the cut's idle servers, none waiting
     top = 2 * R - 1  # the most requests with every server holding at most one waiting: (0 idle, R - 1 waiting)
-    lo = [max(0, R - n) for n in range(top + 1)]  # level n's phases: i idle from lo to hi, q = n - R + i waiting
-    hi = [min(R, (2 * R - n) // 2) for n in range(top + 1)]
+    # level n's phases: i idle from lo to hi, q = n - R + i waiting (levels under base hold none)
+    lo = [max(0, R - n) for n in range(top + 1)]
+    hi = [min(R, (2 * R - n) // 2, cut) for n in range(top + 1)]
 
     def idle(n: int) -> np.ndarray:
         return np.arange(lo[n], hi[n] + 1)
 
     def leave(n: int) -> np.ndarray:  # the total rate out of each phase of level n (service rate 1 a server)
         i = idle(n)
-        # the top's arrivals go to the geometric tail and come back at the same rate (its cut balances): left out
-        return np.where((n < top) | (i > 0), lam, 0.0) + (R - i)
+        q = n - R + i
+        # the top's arrivals go to the geometric tail and come back at the same rate (its cut balances): left out;
+        # at the idle cut a server serving one does not free (the reflecting truncation)
+        return np.where((n < top) | (i > 0), lam, 0.0) + np.where(i < cut, R - i - q, 0) + q
 
     def down(n: int) -> np.ndarray:  # a server serving one frees (i + 1); one with a waiting request starts it (q - 1)
         i = idle(n)
         q = n - R + i
         d = np.zeros((len(i), hi[n - 1] - lo[n - 1] + 1))
         r = np.arange(len(i))
-        one = R - i - q
+        one = np.where(i < cut, R - i - q, 0)
         d[r[one > 0], i[one > 0] + 1 - lo[n - 1]] += one[one > 0]
         d[r[q > 0], i[q > 0] - lo[n - 1]] += q[q > 0]
         return d
@@ -227,17 +253,17 @@ def jsq_wait_probability(replicas: int, load: float) -> float:
     # is lam x a row of (-S_{n+1})^-1
     gain = [np.empty((0, 0))] * top
     S = -np.diag(leave(top))
-    for n in range(top - 1, -1, -1):
+    for n in range(top - 1, base - 1, -1):
         gain[n] = lam * np.linalg.inv(-S)[np.maximum(idle(n) - 1, 0) - lo[n + 1]]
         S = gain[n] @ down(n + 1)
         S[np.diag_indices_from(S)] -= leave(n)
-    pi = [np.ones(1)]  # level 0: every server idle
-    for n in range(top):
+    pi = [np.ones(1)]  # level base: the cut's idle servers, none waiting (every server idle where nothing is cut)
+    for n in range(base, top):
         pi.append(pi[-1] @ gain[n])
     sigma = lam / R
-    tail = float(pi[top][0]) * sigma / (1.0 - sigma)  # q >= R: R serving, the queue geometric
+    tail = float(pi[-1][0]) * sigma / (1.0 - sigma)  # q >= R: R serving, the queue geometric
     total = sum(float(p.sum()) for p in pi) + tail
-    return (sum(float(p[0]) for n, p in enumerate(pi) if lo[n] == 0) + tail) / total
+    return (sum(float(p[0]) for n, p in enumerate(pi, base) if lo[n] == 0) + tail) / total
 
 
 #: the TTFT percentile the screen judges against ``serving.ttft_ms`` (a p99 target, README job-field table):
@@ -334,7 +360,7 @@ TPOT_QUANTILE = 0.99
 
 
 def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = REALTIME_TOKEN_BUDGET,
-                  q: float = TPOT_QUANTILE) -> float:
+                  q: float = TPOT_QUANTILE, rate: float | None = None, replicas: int = 1) -> float:
     """The ``q``-quantile over requests of TPOT at batch ``B`` (B slots decoding, the B - 1 others' next prompts coming
     in as the engine schedules them; ``budget``: max_num_batched_tokens). A request's TPOT (``request_tpot``: (finish -
     first token) / (O - 1)) is the mean of the n = O - 1 steps it decodes in, and those are of two kinds
@@ -385,10 +411,35 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
     count's sd x 1 / (1 - rho), rho the time-share of prompt work, 0.5-0.64 here, an M/G/1 busy period's variance):
     65.1 / 45.6 / 36.5 and 44.0 / 26.5 ms, 1.4-1.6x over the simulated ones.
 
-    Memoised on exact keys (the iteration model's and the spec's values, B, budget, q; ``functools.lru_cache``, the
-    least recently used of 16,384 dropped first): the screen asks the same question for every instance type with the
-    same GPUs and for each budget the search re-screens (the chat example: 1,206 calls, 420 distinct)."""
-    return _tpot_quantile_memo(im, _SpecValue(s), B, budget, q)
+    An open fleet (servetpot36: ``rate``, the Poisson arrivals a replica gets per second, and ``replicas`` R under
+    join-the-shortest-queue): the prompts a request's decode meets are not one per finish but the arrivals over its
+    life, and the life stretches with each prompt's run of lumped steps, during which more arrive -- a branching
+    process, each prompt drawing Poisson(rho) more, rho = rate x r x (lumped - bare) the time share of the stalls:
+    the total progeny of Poisson roots with Poisson(rho) offspring (the customers served in an M/D/1 busy period:
+    Kleinrock 1975 §5.9; Feller 1968 §XII.5's total progeny) has mean m / (1 - rho) and variance m / (1 - rho)^3, an
+    index of dispersion D = 1 / (1 - rho)^2 where the backlog's binomial had 1 - f. Under JSQ a replica whose
+    stall holds prompts has more outstanding than the others, and the arrivals its stall draws go to all R
+    alike (the R queues move together: state-space collapse, Foschini & Salz 1978, as ``jsq_extra_wait``), so the
+    excess over Poisson's 1 is shared: D = 1 + (1 / (1 - rho)^2 - 1) / R, the variance of K n f r (D + cv^2).
+    Measured (``benchmarks/fleet_occupancy.py``, QA 42's RAG job, 5 QPS Poisson, budget 2,048, 3,000 requests,
+    seed 0), the prompts admitted to a request's replica over its decode, variance / mean within each quarter of
+    the output lengths, against D: B200 TP8 1 replica at 5/3 QPS 4.7-7.9 (6.25), 3 replicas 2.3-3.5 (2.75), 4
+    1.4-1.8 (1.56); TP4 5 / 6 / 7 replicas 1.6-2.6 (1.96), 1.2-1.5 (1.47), 0.9-1.2 (1.28). The p99 TPOT at the
+    screen's b = 1 + L, simulated / backlog / open fleet: 55.3 / 27.1 / 42.6, 40.1 / 27.1 / 34.4, 24.0 / 19.0 / 21.0
+    ms; TP4 49.8 / 38.6 / 45.5, 35.0 / 30.2 / 33.2, 28.1 / 26.1 / 27.8 -- still under, by 1-23% where it was 7-51%:
+    the count's right tail (a busy period's) is over the normal's. rho is capped at ``TPOT_OPEN_RHO_MAX``.
+
+    Memoised on exact keys (the iteration model's and the spec's values, B, budget, q, rate, R;
+    ``functools.lru_cache``, the least recently used of 16,384 dropped first): the screen asks the same question for
+    every instance type with the same GPUs and for each budget the search re-screens (the chat example: 1,206 calls,
+    420 distinct)."""
+    return _tpot_quantile_memo(im, _SpecValue(s), B, budget, q, None if rate is None else float(rate),
+                               max(int(replicas), 1))
+
+
+#: the stalls' time share ``tpot_quantile`` takes at most in an open fleet (its dispersion 1 / (1 - rho)^2 <= 400): at
+#: rho -> 1 the replica's prompt work saturates it, where the TTFT queue (``llm_ttft``) already reads unbounded
+TPOT_OPEN_RHO_MAX = 0.95
 
 
 class _SpecValue:
@@ -408,11 +459,12 @@ class _SpecValue:
 
 
 @functools.lru_cache(maxsize=1 << 14)  # bounded for a long-lived process (the app, the tests)
-def _tpot_quantile_memo(im: IterationModel, spec: _SpecValue, B: float, budget: int, q: float) -> float:
-    return _tpot_quantile(im, spec.spec, B, budget, q)
+def _tpot_quantile_memo(im: IterationModel, spec: _SpecValue, B: float, budget: int, q: float, rate, R: int) -> float:
+    return _tpot_quantile(im, spec.spec, B, budget, q, rate, R)
 
 
-def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q: float) -> float:
+def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q: float, rate: float | None = None,
+                   R: int = 1) -> float:
     """``tpot_quantile`` computed (its docstring)."""
     O = s.output_tokens
     if O <= 1:
@@ -431,7 +483,12 @@ def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q:
     # steps come in runs of ``run`` = f / lam steps a prompt (lam = (B - 1) / O prompts a step); a run of one where
     # the prompts fit one step (f is then the share of steps after a finish, under lam x 1 step)
     run = max(1.0, f * O / (float(B) - 1.0))
-    sd = np.sqrt(n * f * run * (1.0 - f + cv * cv))
+    if rate is None:  # a backlog: a prompt a finish, the binomial's 1 - f
+        disp = 1.0 - f
+    else:  # an open fleet: the branching of the stalls' arrivals, its excess shared over the R by JSQ (docstring)
+        rho = min(float(rate) * run * d, TPOT_OPEN_RHO_MAX)
+        disp = 1.0 + (1.0 / (1.0 - rho) ** 2 - 1.0) / R
+    sd = np.sqrt(n * f * run * (disp + cv * cv))
     root2 = math.sqrt(2.0)
 
     def over(x: float) -> bool:
@@ -451,7 +508,7 @@ def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q:
     return hi
 
 
-def screen_tpot(im: IterationModel, s: ServingSpec, B: float) -> float:
+def screen_tpot(im: IterationModel, s: ServingSpec, B: float, rate: float | None = None, replicas: int = 1) -> float:
     """The TPOT the screen holds to ``serving.p99_latency_ms`` and states: ``tpot_quantile`` at batch ``B`` at the
     token budget of ``REALTIME_TOKEN_BUDGETS`` that makes it least -- the engine setting the option would run, as the
     simulation tries them (``SimSettings.token_budgets``) and keeps the one that meets the targets with the fewest
@@ -460,5 +517,7 @@ def screen_tpot(im: IterationModel, s: ServingSpec, B: float) -> float:
     g6e.xlarge (L40S) TP1 at B = 64, 61.3 ms at 2,048 (simulated 66.4) and 45.3 at 512 (simulated 46.7); the fleet the
     simulation confirms (7 replicas, batch 85) runs budget 512 at a simulated p99 of 44.6 ms where 2,048 gives 66.5.
     At the default budget alone the screen cut that option's batch 85 -> 36 and its simulated fleet grew 7 -> 11
-    (benchmarks/sim_vs_analytic_replicas.py 47 kept / 5 added / 9 removed / 3 missed)."""
-    return min(tpot_quantile(im, s, B, k) for k in REALTIME_TOKEN_BUDGETS)
+    (benchmarks/sim_vs_analytic_replicas.py 47 kept / 5 added / 9 removed / 3 missed). ``rate`` (per replica, per
+    second) and ``replicas``: the TPOT of an open Poisson fleet under JSQ (``tpot_quantile``), which the screen
+    states at the load its replicas see; without them a backlog's, which sizes the batch."""
+    return min(tpot_quantile(im, s, B, k, rate=rate, replicas=replicas) for k in REALTIME_TOKEN_BUDGETS)
