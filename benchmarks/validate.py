@@ -1433,7 +1433,14 @@ def together(cat) -> pd.DataFrame:
       as the catalog (TP 1 rows use it only inside the DP ring); attention is TE's cuDNN fused kernel (the dgxc
       recipe's ``NVTE_FUSED_ATTN=1``), which the fp8 profile prices within 4% (0.046 vs 0.048 s a micro-batch), so
       FA2-on-sm100 or a missing FA3 is not the gap. (4) The interleaved schedule's per-chunk gradient reduce (below,
-      ``dgxc``) does not touch these TP 1 PP 1 rows."""
+      ``dgxc``) does not touch these TP 1 PP 1 rows.
+    * together36 pass (2026-12-05; nothing changed, docs/accuracy_log.md "Together AI's B200 rows"): NVIDIA's own
+      Blackwell bf16 / fp8 pairs measure 1.44-1.53x (dgxc GB200, model 1.51-1.64x), Together's 1.18-1.34x (model
+      1.38-1.54x), and NVIDIA's GB200 bf16 rows are already -7.9% (median): a faster Blackwell bf16 GEMM is ruled out.
+      What the rows show that the model misses is the growth from 8 to 32 nodes (+85 / +50 ms bf16 / fp8 at m = 2,
+      model +5 / +3 ms; fp8 GBS sweep 0.094 s a step at 256 GPUs against 0.041 s at 64), in proportion to the DP
+      bytes; this fabric's own nccl-tests by node count (ring busbw 8 -> 32 nodes -1..-25% at 2-8 GB) give a quarter
+      of it at most (the rows at a 25% lower NIC rate: +19 / +10 ms), so nothing is priced."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
