@@ -1437,10 +1437,11 @@ def together(cat) -> pd.DataFrame:
     * together36 pass (2026-12-05; nothing changed, docs/accuracy_log.md "Together AI's B200 rows"): NVIDIA's own
       Blackwell bf16 / fp8 pairs measure 1.44-1.53x (dgxc GB200, model 1.51-1.64x), Together's 1.18-1.34x (model
       1.38-1.54x), and NVIDIA's GB200 bf16 rows are already -7.9% (median): a faster Blackwell bf16 GEMM is ruled out.
-      What the rows show that the model misses is the growth from 8 to 32 nodes (+85 / +50 ms bf16 / fp8 at m = 2,
-      model +5 / +3 ms; fp8 GBS sweep 0.094 s a step at 256 GPUs against 0.041 s at 64), in proportion to the DP
-      bytes; this fabric's own nccl-tests by node count (ring busbw 8 -> 32 nodes -1..-25% at 2-8 GB) give a quarter
-      of it at most (the rows at a 25% lower NIC rate: +19 / +10 ms), so nothing is priced."""
+      The growth from 8 to 32 nodes (+85 / +50 ms bf16 / fp8 at m = 2, model +5 / +3 ms) is this cluster's run-to-run
+      spread: the 2026-04-15 re-runs of the same configurations (tests/b200/worklog/2026-04-15_rebenchmark_report.md)
+      read 1.4-10.7% slower and give +34 / +114 ms; the fabric's own nccl-tests by node count (ring busbw 8 -> 32
+      nodes -1..-25% at 2-8 GB) would give +19 / +10 ms at most. Nothing priced; the re-runs are not averaged in yet
+      (``together_baselines``' builder defers the same report's re-runs; one rule for both sources, a later pass)."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
