@@ -1433,7 +1433,15 @@ def together(cat) -> pd.DataFrame:
       as the catalog (TP 1 rows use it only inside the DP ring); attention is TE's cuDNN fused kernel (the dgxc
       recipe's ``NVTE_FUSED_ATTN=1``), which the fp8 profile prices within 4% (0.046 vs 0.048 s a micro-batch), so
       FA2-on-sm100 or a missing FA3 is not the gap. (4) The interleaved schedule's per-chunk gradient reduce (below,
-      ``dgxc``) does not touch these TP 1 PP 1 rows."""
+      ``dgxc``) does not touch these TP 1 PP 1 rows.
+    * together36 pass (2026-12-05; nothing changed, docs/accuracy_log.md "Together AI's B200 rows"): NVIDIA's own
+      Blackwell bf16 / fp8 pairs measure 1.44-1.53x (dgxc GB200, model 1.51-1.64x), Together's 1.18-1.34x (model
+      1.38-1.54x), and NVIDIA's GB200 bf16 rows are already -7.9% (median): a faster Blackwell bf16 GEMM is ruled out.
+      The growth from 8 to 32 nodes (+85 / +50 ms bf16 / fp8 at m = 2, model +5 / +3 ms) is this cluster's run-to-run
+      spread: the 2026-04-15 re-runs of the same configurations (tests/b200/worklog/2026-04-15_rebenchmark_report.md)
+      read 1.4-10.7% slower and give +34 / +114 ms; the fabric's own nccl-tests by node count (ring busbw 8 -> 32
+      nodes -1..-25% at 2-8 GB) would give +19 / +10 ms at most. Nothing priced; the re-runs are not averaged in yet
+      (``together_baselines``' builder defers the same report's re-runs; one rule for both sources, a later pass)."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
