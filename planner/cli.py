@@ -320,6 +320,7 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     if as_json and (by or scaling):                                          # used to follow the whole table
         payload = jsonable(planned.result)
         payload.update(jsonable(views))  # an unpriced plan's cost is NaN in the view rows: null, as compare --json prints it
+        _say_stale_prices(planned.result)  # (stderr: as _show says it)
         out.print_json(json.dumps(_with_override_notes(payload), allow_nan=False))
         return
     _show(planned, as_json, top)
@@ -592,8 +593,8 @@ def report(
         with _objective_flag(objective):
             rep, result = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate,
                                          job_name=job_path.name)
-        _say_stale_prices(result)
         files = write_report(rep, out_path, force)
+        _say_stale_prices(result)  # after the write: a refused or failed write is its one error line alone
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))
     _run(go)
