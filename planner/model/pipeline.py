@@ -311,13 +311,12 @@ def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1) -> tuple[float, 
     micro-batches in flight, planner.model.memory ``inflight_microbatches``: pp - r under 1F1B; interleaved,
     Megatron-Core's ``(pp - r - 1) * 2 + (vpp - 1) * pp + 1`` warm-up chunk forwards of 1 / vpp of its layers) and the
     most parameters (the embedding on the first rank, the head on the last: ``embed_params`` / ``head_params``)."""
-    c = np.asarray(counts, dtype=np.float64)
-    r = np.arange(pp)
-    pace = float(max(np.max(c[:-1]), c[-1] + w.head))
-    inflight = (pp - r) if vpp == 1 else ((pp - r - 1) * 2 + (vpp - 1) * pp + 1) / vpp
-    act = float(np.max(c * inflight))
-    par = float(max(c[0] + w.embed_params, np.max(c[1:-1], initial=0.0), c[-1] + w.head_params))
-    return pace, act, par
+    # plain Python: a few dozen ranks, called on every candidate split (numpy's per-call cost was 10x the arithmetic)
+    c = counts
+    pace = max(max(c[:-1]), c[-1] + w.head)
+    act = max(n * ((pp - r) if vpp == 1 else ((pp - r - 1) * 2 + (vpp - 1) * pp + 1) / vpp) for r, n in enumerate(c))
+    par = max(c[0] + w.embed_params, max(c[1:-1], default=0), c[-1] + w.head_params)
+    return float(pace), float(act), float(par)
 
 
 def lightest(options, pp: int, w: BalancedSplit, default, vpp: int = 1):
@@ -455,7 +454,8 @@ def titan_less_layers(layers: int, pp: int, vpp: int, runtime) -> tuple[int, int
         for fl in range(cap + 1):
             for ll in range(cap + 1):
                 counts = titan_counts(layers, pp, fl, ll)
-                if counts is not None and int(titan_stages(layers, pp, fl, ll)) == pp:
+                lps = -(-(layers + fl + ll) // pp)  # titan_stages in integers (once per candidate pair)
+                if counts is not None and -(-(layers + fl + ll) // lps) == pp:
                     yield (fl + ll, fl, ll), counts
 
     best = lightest(options(), pp, runtime.weights, titan_counts(layers, pp, 0, 0))

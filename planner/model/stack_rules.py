@@ -859,7 +859,8 @@ RULES: tuple[StackRule, ...] = (
               "as titan-qlora (planner.model.finetune bitsandbytes_base)",
               lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)),
     StackRule("titan-pp-stages", "torchtitan", "parallel.pp",
-              "a pipeline of other than PP x VPP stages (layers per stage ceil(layers / stages) must give that many)",
+              "a pipeline of other than PP x VPP stages (layers per stage ceil((layers + less layers) / stages) must give "
+              "that many), or first/last less layers above the smallest stage's share",
               "torchtitan torchtitan/distributed/pipeline_parallel.py pipeline_llm: num_virtual_stages = "
               "ceil((layers + first/last 'less layers') / pipeline_parallel_layers_per_stage); "
               "generate_llm_fqn_per_model_part: no 'less layers' above the smallest stage's share",
