@@ -1246,7 +1246,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
                                           ("moe_shared_expert_overlap", "shared-expert overlap"))},
     "pp_split": (lambda st: st.has_cuda_graphs or st.name == "torchtitan",
                  "pipeline split choice (Megatron-Core's or torchtitan's)",
-                 lambda st: ("balanced", "torchtitan") if st.name == "torchtitan" else ("balanced", "megatron")),
+                 lambda st: (("balanced", "torchtitan") if st.name == "torchtitan"
+                             else ("balanced", "megatron") if st.has_cuda_graphs else ())),
     **{k: (lambda st: st.name == "torchtitan", f"torchtitan {w} (pipeline_parallel_{k[3:]})", None)
        for k, w in (("pp_first_stage_less_layers", "first-stage less layers"),
                     ("pp_last_stage_less_layers", "last-stage less layers"))},
