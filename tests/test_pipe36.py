@@ -39,8 +39,8 @@ def _fqn_stage_layers(num_stages, num_layers, input_weight, output_weight):
     return out
 
 
-def _job(fw=None, pp=4):
-    return {"model": {"preset": "llama3.1-8b"},
+def _job(fw=None, pp=4, preset="llama3.1-8b"):
+    return {"model": {"preset": preset},
             "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "precision": "bf16",
                          "recompute": "none", "tokens": 1e11, "framework": {"name": "torchtitan", **(fw or {})}},
             "parallel": {"tp": 1, "pp": pp, "dp": 8 // pp * 2, "zero": 2},
@@ -60,29 +60,33 @@ def test_titan_counts_are_torchtitans():
 
 
 def test_open_split_is_lighter_and_launched_as_priced(catalog):
-    """Llama-3.1-8B on PP4 (LM head ~2.4 layers of matmul FLOPs): the plain split 8 x 4 paces at 8 + head on the last
-    rank; the open choice, first/last less layers 1 / 2, runs 8, 9, 9, 6 (pace 9), with no rank more layer-micro-
-    batches or parameters; estimate prices it (faster), and --emit writes the pair torchtitan then builds it from."""
+    """Qwen3-8B on PP8 (LM head ~3.2 layers of matmul FLOPs): the plain split 5 x 4, 4 x 4 paces at 4 + head on the
+    last rank; the open choice, first/last less layers 0 / 3, runs 5 x 7, 1 (pace 5), no rank above ceil(36 / 8)
+    and none more layer-micro-batches or parameters; estimate prices it (faster), and --emit writes the pair
+    torchtitan then builds it from. Llama-3.1-8B on PP4 (8 x 4) keeps the plain split: every pair puts 9 on a rank."""
     from planner.present.emit import emit_launch_spec
-    m = ModelSpec(**PRESETS["llama3.1-8b"])
-    rt = split_runtime(from_training(load_job_dict(_job()).training), m)
+    m = ModelSpec(**PRESETS["qwen3-8b"])
+    job = load_job_dict(_job(pp=8, preset="qwen3-8b"))
+    rt = split_runtime(from_training(job.training), m)
     assert isinstance(rt, TitanSplit) and rt.open
-    assert titan_less_layers(32, 4, 1, rt) == (1, 2)
-    assert pipeline_split(32, 4, 1, rt) == ("balanced", (8, 9, 9, 6))
-    assert pipeline_split(32, 4, 1, "torchtitan") == ("even", (8, 8, 8, 8))
-    assert balanced_rows(32, [4, 2], [1, 1], rt).tolist() == [True, False]  # PP2: nothing lighter, no fallback row
-    job = load_job_dict(_job())
+    assert titan_less_layers(36, 8, 1, rt) == (0, 3)
+    assert pipeline_split(36, 8, 1, rt) == ("balanced", (5,) * 7 + (1,))
+    assert pipeline_split(36, 8, 1, "torchtitan") == ("torchtitan", (5,) * 4 + (4,) * 4)
+    assert balanced_rows(36, [8, 4], [1, 1], rt).tolist() == [True, False]  # PP4 (9 x 4): nothing lighter
+    m8 = ModelSpec(**PRESETS["llama3.1-8b"])
+    assert pipeline_split(32, 4, 1, split_runtime(from_training(load_job_dict(_job()).training), m8)) == \
+        ("even", (8,) * 4)
     own = estimate_job(job, catalog)
-    plain = estimate_job(load_job_dict(_job({"pp_split": "torchtitan"})), catalog)
-    assert own.config.rank_layers == (8, 9, 9, 6) and plain.config.rank_layers == (8, 8, 8, 8)
+    plain = estimate_job(load_job_dict(_job({"pp_split": "torchtitan"}, pp=8, preset="qwen3-8b")), catalog)
+    assert own.config.rank_layers == (5,) * 7 + (1,) and plain.config.rank_layers == (5,) * 4 + (4,) * 4
     assert own.step_time_s < plain.step_time_s * 0.995
     argv = shlex.split(emit_launch_spec(job, own, "torchrun:fsdp", catalog), comments=True)
     flag = {a: argv[i + 1] for i, a in enumerate(argv[:-1]) if a.startswith("--parallelism.pipeline_parallel")}
     iw, ow = int(flag["--parallelism.pipeline_parallel_first_stage_less_layers"]), \
         int(flag["--parallelism.pipeline_parallel_last_stage_less_layers"])
     lps = int(flag["--parallelism.pipeline_parallel_layers_per_stage"])
-    stages = -(-(32 + iw + ow) // lps)  # torchtitan pipeline_llm: num_virtual_stages
-    assert stages == 4 and _fqn_stage_layers(stages, 32, iw, ow) == [8, 9, 9, 6]
+    stages = -(-(36 + iw + ow) // lps)  # torchtitan pipeline_llm: num_virtual_stages
+    assert stages == 8 and _fqn_stage_layers(stages, 36, iw, ow) == [5] * 7 + [1]
 
 
 def test_fixed_less_layers_are_kept_and_memory_follows(catalog):
