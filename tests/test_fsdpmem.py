@@ -84,10 +84,7 @@ def test_pipeline_held_stage_adds_the_buffers():
     """Under PP torchtitan keeps the stage gathered and accumulates unsharded fp32 gradients (pp_fsdp_unsharded):
     the last micro-batch's backward still holds a layer's bf16 gradient before accumulation and the previous unit's
     fp32 reduce-scatter input beside them. PP 4, the last stage (8 layers, final norm, LM head) the fuller one."""
-    job = _job("torchtitan")  # torchtitan's plain split (pipe36: the open one, 8, 9, 9, 6, makes the first fuller)
-    job = job.model_copy(update={"training": job.training.model_copy(update={
-        "framework": job.training.framework.model_copy(update={"pp_split": "torchtitan"})})})
-    m = _mem(job, pp=4)
+    m = _mem(_job("torchtitan"), pp=4)
     assert m["stage"][0] == 1
     stage = 8 * LAYER8B + 4096 + 128256 * 4096
     assert m["grads"][0] == pytest.approx(4 * stage + LAYER8B * (2 + 4))
