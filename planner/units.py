@@ -330,8 +330,8 @@ def config_str(cfg: dict) -> str:
         s += f" layout:{cfg['pp_layout']}"
     elif cfg.get("rank_layers") and len(set(cfg["rank_layers"])) > 1:  # an uneven split: "split:3/4x14/2"
         s += " split:" + split_str(cfg["rank_layers"])
-    elif cfg.get("pp_split") == "megatron" and cfg.get("pp", 1) > 1:  # a table row: Megatron's own split (fallback)
-        s += " split:megatron"
+    elif cfg.get("pp_split") in ("megatron", "torchtitan") and cfg.get("pp", 1) > 1:  # the stack's own split (fallback)
+        s += f" split:{cfg['pp_split']}"
     return s
 
 

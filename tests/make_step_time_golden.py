@@ -110,6 +110,9 @@ Regenerated on main (2026-12-05, session 35) for the expert collectives a stage 
 runs (step_time._dp_terms ``has_exp``: a zero-byte collective_time is its latency, which every dense row's DP gather,
 reduce and HSDP all-reduce paid once more): only the dense llama3-70b cases moved, 114 of 704 arrays on both
 instances: comm_dp / t_dp_comm x0.995-1.0, step time x0.998-1.0, mfu / hfu / tokens_per_s up likewise; no memory array.
+Regenerated on the pipe36 branch (2026-12-05) for Megatron-Core's balanced split at VPP > 1, launched as a
+``--pipeline-model-parallel-layout`` (and torchtitan's split as ``generate_llm_fqn_per_model_part`` builds it): only
+deepseek-v3-pretrain's VPP cases moved, step time x0.893-1.0, memory x0.928-1.0.
 """
 from __future__ import annotations
 

@@ -124,8 +124,9 @@ def test_memory_per_gpu_model_states_follow_the_vpp_split():
     from planner.model.memory import memory_per_gpu, stage_params
     from planner.spec import load_job_dict
     job = load_job_dict({"model": {"preset": "deepseek-v3"},
-                         "training": {"framework": "megatron-core", "tokens": 1e10, "seq_len": 4096,
-                                      "global_batch": 1020, "micro_batch": 1},
+                         # Megatron's own split (pipe36: the open split is balanced at VPP too, its last rank lighter)
+                         "training": {"framework": {"name": "megatron-core", "pp_split": "megatron"}, "tokens": 1e10,
+                                      "seq_len": 4096, "global_batch": 1020, "micro_batch": 1},
                          "cluster": {"instance": "aws:p5.48xlarge", "nodes": 16}})
     w, p = {}, {}
     for v in (1, 3):

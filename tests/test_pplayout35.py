@@ -111,5 +111,5 @@ def test_recommend_tries_megatrons_split_only_where_the_balanced_one_misfits():
     assert split[0][1].rows(c).tolist() == [True, False]
     job["training"]["framework"] = {"name": "megatron-core", "pp_split": "megatron"}  # fixed: kept, not searched
     assert all("pp_split" not in v.values for v in stack_variants(load_job_dict(job)))
-    job["training"]["framework"] = {"name": "torchtitan"}
-    assert all("pp_split" not in v.values for v in stack_variants(load_job_dict(job)))
+    job["training"]["framework"] = {"name": "torchtitan"}  # torchtitan's own split is its fallback (pipe36)
+    assert {v.values.get("pp_split") for v in stack_variants(load_job_dict(job))} == {"balanced", "torchtitan"}

@@ -72,7 +72,7 @@ from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_
 from planner.model import offload, optimizers
 from planner.model.moe import (HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_layer_whole_params,
                                 hf_tp_plan)
-from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
+from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
                                     uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
@@ -467,9 +467,10 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
     ``pipeline_split``), and with ``blocks`` the blocks those two stages hold (``StageSplit``).
 
-    Megatron's and torchtitan's splits put at most ceil(L / pp) layers on a rank, and both ends are priced at that
+    Megatron's and torchtitan's plain splits put at most ceil(L / pp) layers on a rank, and both ends are priced at that
     (an upper bound where the ends hold fewer). DeepSpeed's ``PipelineModule`` partitions (``pipeline.is_deepspeed``:
-    Megatron-DeepSpeed, every ``pp_partition_method``) and an explicit Megatron layout (``pipeline.ExplicitLayout``)
+    Megatron-DeepSpeed, every ``pp_partition_method``), an explicit Megatron layout (``pipeline.ExplicitLayout``) and
+    torchtitan's less-layers split (``pipeline.TitanSplit``: 32 layers on PP4 at its default 1 / 1 are 8, 9, 8, 7)
     can put more on a stage (BLOOM-176B "uniform" on PP12:
     4, 7 x 4, 6 x 6, 2), so there every stage is counted from the split itself (``_split_stage_params``, dense
     models too): "first" the heaviest stage before the last, the embedding on stage 0, and ``layers_on_stage`` the
@@ -486,7 +487,7 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
         return StageSplit(*states, *_with_mtp_blocks(m, pp, held), before)
     layers = np.ceil(L / pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep, stack)  # ``stack``: what an HF plan leaves whole
-    if is_deepspeed(runtime) or isinstance(runtime, ExplicitLayout):  # a rank may hold more than ceil(L / pp)
+    if is_deepspeed(runtime) or isinstance(runtime, (ExplicitLayout, TitanSplit)):  # a rank may hold more than ceil(L / pp)
         *states, fullest, held, before = _split_stage_params(m, c, pc, runtime, blocks)
         return StageSplit(*states, fullest, largest, *_with_mtp_blocks(m, pp, held), before)
     if m.moe is not None and pc.n_moe_layers < L:

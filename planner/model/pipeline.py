@@ -304,42 +304,178 @@ class BalancedSplit:
 _BALANCED: dict[int, tuple[object, BalancedSplit]] = {}
 
 
-def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, ...]) -> tuple[int, ...] | None:
-    """Layers per rank (vpp 1, pp >= 2) of the lightest pacing stage among Megatron-Core's first / middle / last
-    splits (``BalancedSplit``): first f, every middle rank m, last l (f + (pp - 2) m + l = layers; f >= 1, l >= 0,
-    every rank at most ceil(layers / pp), the fullest share the step time's pace and the memory model's ends are
-    bounded by), the pace max(f, m, l + head) in mean layers. Taken only where it is strictly lighter than ``default``
-    (Megatron's own split of these layers, ``pipeline_split``'s forms) and needs no more memory than it in the terms a
-    split moves: no rank holds more layer-micro-batches in flight (layers x (pp - r) under 1F1B,
-    planner.model.memory ``stage_layer_microbatches``) and no rank more parameters (layers, plus the embedding on the
-    first and the head on the last: ``embed_params`` / ``head_params``) than the default's fullest, so a layout whose
-    default split fits still fits. Ties: the fewest layer-micro-batches on a rank, then the fuller first rank. None:
-    nothing lighter.
+def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1) -> tuple[float, float, float]:
+    """(pace, in-flight layer-micro-batches, parameters) of a split ``counts`` (layers per rank, its chunks summed)
+    in mean layers (``BalancedSplit``): the pace max(middle ranks, first, last + head) the step time charges the
+    fullest rank (the embedding's lookup is no matmul), the most layer-micro-batches a rank holds (its layers x its
+    micro-batches in flight, planner.model.memory ``inflight_microbatches``: pp - r under 1F1B; interleaved,
+    Megatron-Core's ``(pp - r - 1) * 2 + (vpp - 1) * pp + 1`` warm-up chunk forwards of 1 / vpp of its layers) and the
+    most parameters (the embedding on the first rank, the head on the last: ``embed_params`` / ``head_params``)."""
+    # plain Python: a few dozen ranks, called on every candidate split (numpy's per-call cost was 10x the arithmetic)
+    c = counts
+    pace = max(max(c[:-1]), c[-1] + w.head)
+    act = max(n * ((pp - r) if vpp == 1 else ((pp - r - 1) * 2 + (vpp - 1) * pp + 1) / vpp) for r, n in enumerate(c))
+    par = max(c[0] + w.embed_params, max(c[1:-1], default=0), c[-1] + w.head_params)
+    return float(pace), float(act), float(par)
+
+
+def lightest(options, pp: int, w: BalancedSplit, default, vpp: int = 1):
+    """Of ``options`` ((splits's tie-break key, layers per rank) pairs, vpp 1), the one whose pacing stage is lightest
+    (``split_cost``), taken only where it is strictly lighter than ``default`` (the stack's own split of the same
+    layers) and needs no more memory than it in the terms a split moves: no rank more layer-micro-batches in flight
+    and no rank more parameters than the default's fullest, so a layout whose default split fits still fits. Ties:
+    the fewest layer-micro-batches on a rank, then the option's own key. Returns (key, counts) or None."""
+    pace_d, act_max, par_max = split_cost(default, pp, w, vpp)
+    best = None
+    for key, counts in options:
+        pace, act, par = split_cost(counts, pp, w, vpp)
+        if pace >= pace_d - 1e-9 or act > act_max + 1e-9 or par > par_max + 1e-9:
+            continue
+        rank = (pace, act, key)
+        if best is None or rank < best[0]:
+            best = (rank, (key, tuple(counts)))
+    return None if best is None else best[1]
+
+
+def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, ...],
+                    vpp: int = 1) -> tuple[int, ...] | None:
+    """Layers per virtual stage (pp >= 2, pp x vpp of them in layer order) of the lightest pacing stage among
+    Megatron-Core's first / middle / last splits (``BalancedSplit``): ranks of first f, every middle m, last l layers
+    (f + (pp - 2) m + l = layers; f >= 1, l >= 0, every rank at most ceil(layers / pp), the fullest share the step
+    time's pace and the memory model's ends are bounded by), the pace max(f, m, l + head) in mean layers, chosen by
+    ``lightest`` against ``default`` (Megatron's own split of these layers, ``pipeline_split``'s forms, per virtual
+    stage). Ties: the fewest layer-micro-batches on a rank, then the fuller first rank. None: nothing lighter.
+
+    With vpp > 1 each rank's layers are spread over its vpp chunks, the fuller chunks first (its last chunk, the
+    head's on the last rank, the lighter): Megatron-Core runs any decoder count per virtual stage, an empty one
+    included, through ``--pipeline-model-parallel-layout`` (pipeline_parallel_layer_layout.py
+    ``PipelineParallelLayerLayout``: only ``len(layout) % pp == 0``, vpp = len / pp; ``validate_layer_layout``: E
+    first, L last, MTP in the last virtual stage of its rank), while ``--decoder-first/last-pipeline-num-layers``
+    would need every rank's layers divisible by vpp.
 
     >>> balanced_counts(61, 16, BalancedSplit(4.2, 0.08, 0.3), (2,) + (4,) * 14 + (3,))[::15]  # DeepSeek-V3 PP16
     (3, 2)
+    >>> c = balanced_counts(61, 4, BalancedSplit(4.3, 0.08, 1.1), layout_counts(61, 16), vpp=4)  # DeepSeek-V3 PP4 VPP4
+    >>> tuple(sum(c[r::4]) for r in range(4)), c[3::4]  # ranks (Megatron's layout: 15, 16, 15, 15); the last's chunks
+    ((15, 16, 16, 14), (4, 4, 3, 3))
     """
+    v = max(int(vpp), 1)
     cap = -(-layers // pp)
-    ranks = np.arange(pp)
-    d = np.asarray(default, dtype=np.float64)
-    act_max = float(np.max(d * (pp - ranks)))
-    par_max = float(max(d[0] + w.embed_params, np.max(d[1:-1], initial=0.0), d[-1] + w.head_params))
-    pace_default = float(max(np.max(d[:-1]), d[-1] + w.head))
-    best = None
-    for mid in (range(1, cap + 1) if pp > 2 else (0,)):
-        for f in range(1, cap + 1):
-            last = layers - f - (pp - 2) * mid
-            if last < 0 or last > cap:
-                continue
-            pace = max(f, mid, last + w.head)
-            act = max(f * pp, mid * (pp - 1), last)
-            par = max(f + w.embed_params, mid, last + w.head_params)
-            if pace >= pace_default - 1e-9 or act > act_max + 1e-9 or par > par_max + 1e-9:
-                continue
-            key = (pace, act, -f)
-            if best is None or key < best[0]:
-                best = (key, (f,) + (mid,) * (pp - 2) + (last,))
-    return None if best is None else best[1]
+    ranks_default = tuple(int(x) for x in np.bincount(np.arange(len(default)) % pp, default, minlength=pp))
+
+    def options():
+        for mid in (range(1, cap + 1) if pp > 2 else (0,)):
+            for f in range(1, cap + 1):
+                last = layers - f - (pp - 2) * mid
+                if 0 <= last <= cap:
+                    yield -f, (f,) + (mid,) * (pp - 2) + (last,)
+
+    best = lightest(options(), pp, w, ranks_default, v)
+    if best is None:
+        return None
+    ranks = best[1]  # virtual stage s = chunk j of rank r (s = j pp + r): the rank's layers, the fuller chunks first
+    return tuple(ranks[s % pp] // v + (s // pp < ranks[s % pp] % v) for s in range(pp * v))
+
+
+def titan_counts(layers: int, stages: int, first_less: int = 1, last_less: int = 1) -> tuple[int, ...] | None:
+    """Layers of each of ``stages`` stages torchtitan builds (torchtitan/distributed/pipeline_parallel.py
+    ``generate_llm_fqn_per_model_part(num_stages, num_layers, input_weight, output_weight)``, pytorch/torchtitan
+    @02ef790; ``input_weight`` / ``output_weight`` are ``pipeline_parallel_first_stage_less_layers`` /
+    ``_last_stage_less_layers``, default 1 each, job_config.py Parallelism): the layers plus the two weights
+    ("effective layers") split floor-evenly, the remainder one each to the FIRST stages (``stage_idx <
+    extra_layers``), the first stage ``first_less`` layers short (it holds tok_embeddings), the last ``last_less``
+    short (norm + output). None where torchtitan raises: more stages than effective layers, an empty share, or a
+    weight above the smallest share. One stage holds every layer.
+
+    >>> titan_counts(32, 4), titan_counts(32, 4, 0, 0), titan_counts(126, 8, 0, 2)
+    ((8, 9, 8, 7), (8, 8, 8, 8), (16, 16, 16, 16, 16, 16, 16, 14))
+    """
+    if stages == 1:
+        return (layers,)
+    eff = layers + first_less + last_less
+    per, extra = divmod(eff, stages)
+    if per == 0 or first_less > per or last_less > per:
+        return None
+    counts = [per + (s < extra) for s in range(stages)]
+    counts[0] -= first_less
+    counts[-1] -= last_less
+    return tuple(counts)
+
+
+def titan_layers_per_stage(layers, stages, first_less=0, last_less=0):
+    """torchtitan's ``pipeline_parallel_layers_per_stage`` for ``stages`` planned stages (vectorised): the fullest
+    stage's effective layers, ceil((layers + first_less + last_less) / stages)."""
+    return -(-(np.asarray(layers) + first_less + last_less) // np.maximum(stages, 1))
+
+
+def titan_stages(layers, stages, first_less=0, last_less=0):
+    """The stages torchtitan builds from ``titan_layers_per_stage`` (``pipeline_llm``: ``num_virtual_stages =
+    ceil((num_layers + input_weight + output_weight) / layers_per_stage)``): the planned count, or fewer (9 layers in
+    6 stages of 2: 5)."""
+    eff = np.asarray(layers) + first_less + last_less
+    return -(-eff // np.maximum(titan_layers_per_stage(layers, stages, first_less, last_less), 1))
+
+
+@dataclass(frozen=True)
+class TitanSplit:
+    """A ``pipeline_split`` runtime for torchtitan's split (``titan_counts``): ``first_less`` / ``last_less`` its
+    ``pipeline_parallel_first/last_stage_less_layers`` as the job sets them (stack options
+    ``pp_first_stage_less_layers`` / ``pp_last_stage_less_layers``; one set, the other torchtitan's default 1), or
+    both None: left open, the planner chooses (``titan_less_layers``) the pair whose pacing stage is lightest by
+    ``weights`` (``BalancedSplit``: the LM head's and the embedding's weight in mean layers), as --emit writes it.
+    Hashable (``pipeline_split`` caches on it)."""
+    first_less: int | None = None
+    last_less: int | None = None
+    weights: BalancedSplit | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.first_less is None and self.last_less is None
+
+
+@lru_cache(maxsize=4096)
+def titan_less_layers(layers: int, pp: int, vpp: int, runtime) -> tuple[int, int]:
+    """The (first, last) "less layers" torchtitan runs under ``runtime`` on pp x vpp stages: a fixed
+    ``TitanSplit``'s pair, (0, 0) for the plain ``torchtitan`` runtime (the floor-even split, leftovers first), and
+    for a ``TitanSplit`` left open at vpp 1 the pair whose split (``titan_counts``) ``lightest`` takes against the
+    (0, 0) split (ties: the smaller pair), where torchtitan builds exactly pp stages from its
+    ``layers_per_stage`` (``titan_stages``) and no rank holds more than ceil(layers / pp); else (0, 0).
+    Qwen2.5-7B's 28 layers on PP8 (head 2.3 layers): 4 x 4, 3 x 4 -> (1, 2): 3, 4 x 6, 1, the pace 5.3 -> 4 layers;
+    Llama-3.1-8B's 32 on PP4 (8 x 4) keeps them: every pair puts 9 on a rank."""
+    if not isinstance(runtime, TitanSplit):
+        return 0, 0
+    if not runtime.open:
+        return (1 if runtime.first_less is None else runtime.first_less,
+                1 if runtime.last_less is None else runtime.last_less)
+    if vpp != 1 or pp < 2 or runtime.weights is None:
+        return 0, 0
+    cap = -(-layers // pp) + 1
+    # no rank above ceil(L / pp), as ``balanced_counts``: the head's weight is in linear FLOPs, and a rank one layer
+    # fuller pays its attention core and its gradients' reduce, which that weight leaves out (Llama-3-70B at 8k
+    # tokens on PP4: 19, 21, 21, 19 priced up to 4.8% slower than 20 x 4)
+    full = -(-layers // pp)
+
+    def options():
+        for fl in range(cap + 1):
+            for ll in range(cap + 1):
+                counts = titan_counts(layers, pp, fl, ll)
+                lps = -(-(layers + fl + ll) // pp)  # titan_stages in integers (once per candidate pair)
+                if counts is not None and -(-(layers + fl + ll) // lps) == pp and max(counts) <= full:
+                    yield (fl + ll, fl, ll), counts
+
+    best = lightest(options(), pp, runtime.weights, titan_counts(layers, pp, 0, 0))
+    return (0, 0) if best is None else best[0][1:]
+
+
+#: the ``pp_split`` value of each runtime's own plain split, the fallback where the balanced one does not fit
+PLAIN_SPLIT = {"megatron": "megatron", "torchtitan": "torchtitan"}
+
+
+def split_left_open(runtime) -> bool:
+    """Whether ``runtime`` is a split the planner chose for a job that left it open (Megatron-Core's
+    ``BalancedSplit``, an open ``TitanSplit``): where it does not fit, the stack's own plain split is the fallback
+    (stack option ``pp_split``: "megatron" / "torchtitan")."""
+    return isinstance(runtime, BalancedSplit) or (isinstance(runtime, TitanSplit) and runtime.open)
 
 
 def stack_layout(stack, m) -> ExplicitLayout | None:
@@ -381,7 +517,14 @@ def split_runtime(stack, m=None):
     if layout is not None:  # the job's explicit --pipeline-model-parallel-layout, whatever the stack's own split
         return ExplicitLayout.parse(layout)
     if runtime(stack) == "torchtitan":
-        return "torchtitan"
+        first, last = (getattr(stack, f"pp_{k}_stage_less_layers", None) for k in ("first", "last"))
+        if m is None or not getattr(m, "is_transformer", False) or m.hybrid:
+            return "torchtitan"
+        if first is not None or last is not None:  # the job's own less-layers: torchtitan's split of them
+            return TitanSplit(first, last)
+        if getattr(stack, "pp_split", None) == "torchtitan":  # the plain split (the fallback where the open one misfits)
+            return "torchtitan"
+        return TitanSplit(weights=BalancedSplit.of(m))  # left open: the lightest pacing stage torchtitan builds
     if (runtime(stack) == "megatron" and getattr(stack, "pp_split", None) != "megatron" and m is not None
             and getattr(m, "is_transformer", False) and not m.hybrid):
         # the split left open on Megatron-Core: the lightest pacing stage it accepts (BalancedSplit)
@@ -496,7 +639,8 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
     the first/last "less layers" 0 that --emit writes: floor(layers / (pp vpp)) per stage and the leftover layers one
     each to the FIRST stages (``if stage_idx < extra_layers``), so rank 0 holds the fullest share: Llama-3.1-405B's
     126 layers on PP8 are 16 x 6, 15, 15 (Megatron's 15, 16 x 6, 15; torchtitan's own defaults, the embedding and
-    the output weighted 1 each, give Megatron's).
+    the output weighted 1 each, give Megatron's). A ``TitanSplit`` (form ``torchtitan``, ``balanced`` where the
+    planner's open choice moves layers, ``even``): ``titan_counts`` with its less-layers (``titan_less_layers``).
 
     ``runtime`` ``deepspeed`` and the other ``DEEPSPEED_METHODS`` names, or a ``DeepSpeedSplit`` (form ``deepspeed``,
     ``even`` where the stages come out equal; DeepSpeed's pipeline engine has no interleaved schedule: with VPP
@@ -525,10 +669,10 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
       every virtual stage floor(layers / (pp vpp)) layers and one more on virtual stages 1, 2, ... (the first holds
       the embedding): DeepSeek-V3's 61 on PP4 x VPP4 puts 15, 16, 15, 15 on the ranks.
 
-    ``runtime`` a ``BalancedSplit`` (a Megatron-Core stack, the split left open): the ``megatron`` split above, or at
-    vpp 1 where ``balanced_counts`` finds a lighter pacing stage in no more memory, that one (form ``balanced``: first
-    f, middle m, last l, launched as ``--decoder-first/last-pipeline-num-layers`` or, with an empty last stage, a
-    ``--pipeline-model-parallel-layout``): DeepSeek-V3's 61 on PP16 are 3, 4 x 14, 2 (Megatron's 2, 4 x 14, 3 left two
+    ``runtime`` a ``BalancedSplit`` (a Megatron-Core stack, the split left open): the ``megatron`` split above, or
+    where ``balanced_counts`` finds a lighter pacing stage in no more memory, that one (form ``balanced``: ranks of
+    first f, middle m, last l, launched at vpp 1 as ``--decoder-first/last-pipeline-num-layers`` or, with an empty
+    last stage, and with VPP always, a ``--pipeline-model-parallel-layout``): DeepSeek-V3's 61 on PP16 are 3, 4 x 14, 2 (Megatron's 2, 4 x 14, 3 left two
     LM heads and the MTP layer beside 3 layers).
 
     ``runtime`` an ``ExplicitLayout`` (form ``explicit``): the job's own ``--pipeline-model-parallel-layout``
@@ -540,9 +684,16 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
         if len(runtime.stages) == stages:
             return "explicit", runtime.counts
         runtime = "megatron"  # a row the layout cannot run (stack_rules "mcore-pp-layout" refuses it)
+    if isinstance(runtime, TitanSplit) and pp > 1:
+        first, last = titan_less_layers(layers, pp, vpp, runtime)
+        counts = titan_counts(layers, stages, first, last)
+        if counts is None:  # a pair torchtitan refuses on these stages (stack_rules "titan-pp-stages" refuses the row)
+            first, last, counts = 0, 0, titan_counts(layers, stages, 0, 0)
+        form = "even" if len(set(counts)) == 1 else "balanced" if runtime.open and (first or last) else "torchtitan"
+        return form, counts
     if isinstance(runtime, BalancedSplit):
         form, counts = pipeline_split(layers, pp, vpp, "megatron")
-        better = balanced_counts(layers, pp, runtime, counts) if vpp == 1 and pp > 1 else None
+        better = balanced_counts(layers, pp, runtime, counts, vpp) if pp > 1 else None
         return ("balanced", better) if better is not None else (form, counts)
     if is_deepspeed(runtime) and vpp == 1 and pp > 1:
         # PipelineModule's own partition of GPTModelPipe's specs, before the even case: the embedding, uniform and
@@ -597,10 +748,11 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
 
 def balanced_rows(layers: int, pp, vpp, runtime) -> np.ndarray:
     """Rows of the candidates' (pp, vpp) columns whose split under ``runtime`` is ``BalancedSplit``'s own (form
-    ``balanced``), not Megatron's: where Megatron's split (stack option ``pp_split: megatron``) is another plan."""
+    ``balanced``, or an open ``TitanSplit``'s), not the stack's own: where that split (stack option ``pp_split:
+    megatron`` / ``torchtitan``) is another plan."""
     pp, vpp = np.broadcast_arrays(np.asarray(pp), np.maximum(np.asarray(vpp), 1))
     out = np.zeros(pp.shape, dtype=bool)
-    if not isinstance(runtime, BalancedSplit):
+    if not split_left_open(runtime):
         return out
     keys, inv = distinct_rows(pp.ravel(), vpp.ravel())
     for i, (k, v) in enumerate(zip(*(x.tolist() for x in keys))):

@@ -46,6 +46,7 @@ from planner.errors import InputError
 from planner.layout import micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
 from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_TP_PLAN
+from planner.model.pipeline import titan_layers_per_stage, titan_stages  # noqa: F401 (the rules' and --emit's)
 from planner.vocab import RECOMPUTE, SCHEDULE
 
 #: the code a training stack runs, whose rules apply to it
@@ -83,6 +84,29 @@ _DPV = "torch.distributed.pipelining schedules.py ScheduleDualPipeV"
 def _dualpipev(c) -> np.ndarray:
     """The rows that run DualPipeV."""
     return _schedule(c) == SCHEDULE.code["dualpipev"]
+
+
+def titan_less_pair(c, m, st):
+    """The (first, last) torchtitan "less layers" of each row of ``c`` (planner.model.pipeline ``titan_less_layers``
+    on the stack's split; arrays): the job's fixed pair, the planner's open choice per (pp, stages a rank), else 0."""
+    from planner.model.pipeline import split_per_row, split_runtime, titan_less_layers
+    runtime = split_runtime(st, m)
+    first, last = np.zeros(len(c.pp), dtype=np.int64), np.zeros(len(c.pp), dtype=np.int64)
+    # the stages a rank builds (DualPipeV's V: two), as --emit writes the pair for
+    for rows, (k, v, _), _ in split_per_row(m.layers or 0, c.pp, _stages(c) // np.maximum(c.pp, 1), 1, runtime):
+        first[rows], last[rows] = titan_less_layers(m.layers or 0, k, v, runtime)
+    return first, last
+
+
+def _titan_stages_ok(c, m, t, st):
+    """Rows whose pipeline torchtitan builds as planned: PP x VPP stages from the emitted layers_per_stage
+    (``titan_stages``), and a less-layers pair ``generate_llm_fqn_per_model_part`` accepts (no weight above the
+    smallest share, ``titan_counts``)."""
+    layers, stages = m.layers or 0, _stages(c)
+    first, last = titan_less_pair(c, m, st)
+    share = (layers + first + last) // np.maximum(stages, 1)
+    return (c.pp == 1) | ((titan_stages(layers, stages, first, last) == stages) & (share >= np.maximum(1, np.maximum(
+        first, last))))
 
 
 def _stages(c) -> np.ndarray:
@@ -841,11 +865,12 @@ RULES: tuple[StackRule, ...] = (
               "as titan-qlora (planner.model.finetune bitsandbytes_base)",
               lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)),
     StackRule("titan-pp-stages", "torchtitan", "parallel.pp",
-              "a pipeline of other than PP x VPP stages (layers per stage ceil(layers / stages) must give that many)",
-              "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "
-              "ceil(layers / pipeline_parallel_layers_per_stage) (first/last 'less layers' 0, as emitted)",
-              lambda st, m, t: True,
-              lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, _stages(c)) == _stages(c))),
+              "a pipeline of other than PP x VPP stages (layers per stage ceil((layers + less layers) / stages) must give "
+              "that many), or first/last less layers above the smallest stage's share",
+              "torchtitan torchtitan/distributed/pipeline_parallel.py pipeline_llm: num_virtual_stages = "
+              "ceil((layers + first/last 'less layers') / pipeline_parallel_layers_per_stage); "
+              "generate_llm_fqn_per_model_part: no 'less layers' above the smallest stage's share",
+              lambda st, m, t: True, ok_stack=_titan_stages_ok),
     # ---- torchtitan's DualPipeV (torch.distributed.pipelining ScheduleDualPipeV)
     StackRule("titan-dualpipev-pp", "torchtitan", "parallel.pp", "DualPipeV without a pipeline (pp 1)",
               f"{_DPV}: a schedule of pipeline stages, two a rank (torchtitan builds none at pp 1)",
@@ -1172,18 +1197,6 @@ def default_etp(stack, tp: int, ep: int) -> int:
     if not getattr(stack, "tp_splits_experts", True):  # DeepSpeed's AutoTP: experts whole on every TP rank
         return 1
     return ETP_UNDER_EP.get(runtime(stack), tp) if ep > 1 else tp
-
-
-def titan_layers_per_stage(layers, stages):
-    """torchtitan's ``pipeline_parallel_layers_per_stage`` for ``stages`` planned stages: the fullest
-    stage's layers, ceil(layers / stages) (the time model charges the same)."""
-    return -(-np.asarray(layers) // np.maximum(stages, 1))
-
-
-def titan_stages(layers, stages):
-    """The stages torchtitan builds from ``titan_layers_per_stage`` (``_get_pipeline_metadata``):
-    ceil(layers / layers_per_stage) — the planned count, or fewer (9 layers in 6 stages of 2: 5)."""
-    return -(-np.asarray(layers) // np.maximum(titan_layers_per_stage(layers, stages), 1))
 
 
 def runtime(stack) -> str | None:

@@ -652,11 +652,18 @@ class Stack:
     #: ``ExplicitLayout``): the decoder layers of every virtual stage, vpp implied by the stage count. None = the split
     #: the planner chooses (``pipeline_split``)
     pp_layout: str | None = None
-    #: which split a Megatron-Core stack runs where the job sets no ``pp_layout`` (option; planner.model.pipeline
-    #: ``split_runtime``): "balanced" the lightest pacing stage it accepts (``BalancedSplit``), "megatron" Megatron's
-    #: own (even, first/last one short, the embedding/loss accounted); None = "balanced", and ``recommend`` /
-    #: ``estimate`` fall back to "megatron" where the balanced split does not fit
+    #: which split a Megatron-Core or torchtitan stack runs where the job fixes none (no ``pp_layout``, no less-layers;
+    #: option; planner.model.pipeline ``split_runtime``): "balanced" the lightest pacing stage it accepts
+    #: (``BalancedSplit``; torchtitan: ``TitanSplit`` left open), "megatron" Megatron's own (even, first/last one
+    #: short, the embedding/loss accounted), "torchtitan" torchtitan's with both less-layers 0 (floor-even, the
+    #: leftovers first); None = "balanced", and ``recommend`` / ``estimate`` fall back to the stack's own where the
+    #: balanced split does not fit
     pp_split: str | None = None
+    #: torchtitan's ``pipeline_parallel_first_stage_less_layers`` / ``_last_stage_less_layers`` as a job sets them
+    #: (options; planner.model.pipeline ``titan_counts``): the embedding's and the output's weight in layers. None
+    #: both = the planner's choice (``titan_less_layers``); one set, the other torchtitan's default 1
+    pp_first_stage_less_layers: int | None = None
+    pp_last_stage_less_layers: int | None = None
     #: the model states its optimizer wrapper holds per ZeRO stage and 16-bit precision, where they differ from the
     #: ZeRO paper's convention (planner.model.memory.PRECISION_CONVENTIONS): a key of ``ZERO_STATES`` (DeepSpeed's
     #: BF16_Optimizer / FP16_Optimizer / DeepSpeedZeroOptimizer / stage 3, read from its source there); None = the
@@ -1217,7 +1224,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split")
+           "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
+           "pp_last_stage_less_layers")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1297,8 +1305,14 @@ OPTION_HOLDERS: dict[str, tuple] = {
                                           ("lp_bf16_mtp", "16-bit MTP module"),
                                           ("microbatch_group_size", "interleaved micro-batch group size"),
                                           ("pp_layout", "explicit pipeline layout (--pipeline-model-parallel-layout)"),
-                                          ("moe_shared_expert_overlap", "shared-expert overlap"),
-                                          ("pp_split", "pipeline split choice"))},
+                                          ("moe_shared_expert_overlap", "shared-expert overlap"))},
+    "pp_split": (lambda st: st.has_cuda_graphs or st.name == "torchtitan",
+                 "pipeline split choice (Megatron-Core's or torchtitan's)",
+                 lambda st: (("balanced", "torchtitan") if st.name == "torchtitan"
+                             else ("balanced", "megatron") if st.has_cuda_graphs else ())),
+    **{k: (lambda st: st.name == "torchtitan", f"torchtitan {w} (pipeline_parallel_{k[3:]})", None)
+       for k, w in (("pp_first_stage_less_layers", "first-stage less layers"),
+                    ("pp_last_stage_less_layers", "last-stage less layers"))},
     "channels_last": (lambda st: st.has_channels_last, "channels-last switch (a convnet stack's memory format)", None),
     "fsdp_defer_sync": (lambda st: st.has_fsdp_defer_sync, "deferred FSDP2 gradient sync (NeMo AutoModel's)", None),
     "defer_fsdp_grad_sync": (lambda st: st.has_fsdp_defer_sync,
@@ -1399,7 +1413,7 @@ GRAD_COMM_DTYPE = (None, "model", "fp32")
 #: ``get_communication_data_type``: "fp32" | "fp16" | "bf16")
 COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
 OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
-OPTION_VALUES["pp_split"] = ("balanced", "megatron")
+OPTION_VALUES["pp_split"] = ("balanced", "megatron", "torchtitan")
 
 
 def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False) -> float:

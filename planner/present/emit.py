@@ -62,7 +62,7 @@ from hardware_catalog.errors import MESSAGE_CHARS
 from hardware_catalog.fabric import LaunchFabric
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
-from planner.model.pipeline import layout_counts, pipeline_split, split_runtime
+from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
 from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
@@ -464,7 +464,8 @@ def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0,
         return _flag("--num-layers-per-virtual-pipeline-stage", layers // vpp) if vpp > 1 else []
     form, counts = pipeline_split(layers, pp, vpp, runtime)
     stages = pp * vpp
-    if form == "balanced" and counts[-1] == 0:  # --decoder-last-pipeline-num-layers must be > 0: the layout
+    # --decoder-last-pipeline-num-layers must be > 0, and with VPP every rank's layers must divide vpp: the layout
+    if form == "balanced" and (counts[-1] == 0 or vpp > 1):
         return _flag("--pipeline-model-parallel-layout", megatron_layout(layers, stages, mtp_layers, counts))
     if form == "even":
         return _flag("--num-layers-per-virtual-pipeline-stage", counts[0]) if vpp > 1 else []
@@ -820,13 +821,18 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
                    "DualPipeV" if dual else "Interleaved1F1B" if cfg["vpp"] > 1 else "1F1B")
         a += _flag("--parallelism.pipeline_parallel_microbatch_size", cfg["micro_batch"])
         # the planned stages: without layers_per_stage torchtitan makes 2 stages per rank for any
-        # interleaved schedule (pipeline_parallel.py _get_pipeline_metadata), and counts the embedding and
-        # output as one layer each unless the first/last "less layers" are 0 (Megatron's split counts neither)
-        # the fullest stage's layers; torchtitan then builds exactly PP x VPP stages (stack_rules "titan-pp-stages")
-        lps = int(stack_rules.titan_layers_per_stage(job.model.layers, cfg["pp"] * (2 if dual else cfg["vpp"])))
+        # interleaved schedule (pipeline_parallel.py pipeline_llm), and counts the embedding and output as
+        # first/last "less layers" (default 1 each): the pair the plan priced (pipeline.titan_less_layers: the
+        # job's, or the lightest pacing stage where it left them open; DualPipeV's V stages the plain 0 / 0), and
+        # the fullest stage's effective layers, so torchtitan builds exactly PP x VPP stages (stack_rules
+        # "titan-pp-stages")
+        stages = cfg["pp"] * (2 if dual else cfg["vpp"])
+        less = titan_less_layers(job.model.layers, cfg["pp"], stages // cfg["pp"], split_runtime(plan_stack(job, cfg),
+                                                                                                 job.model))
+        lps = int(stack_rules.titan_layers_per_stage(job.model.layers, stages, *less))
         a += _flag("--parallelism.pipeline_parallel_layers_per_stage", lps)
-        a += _flag("--parallelism.pipeline_parallel_first_stage_less_layers", 0)
-        a += _flag("--parallelism.pipeline_parallel_last_stage_less_layers", 0)
+        a += _flag("--parallelism.pipeline_parallel_first_stage_less_layers", less[0])
+        a += _flag("--parallelism.pipeline_parallel_last_stage_less_layers", less[1])
     a += _flag("--parallelism.context_parallel_degree", cfg["cp"])
     a += _flag("--parallelism.expert_parallel_degree", cfg["ep"])
     if sharded:
@@ -938,7 +944,7 @@ def plan_stack(job: JobSpec, cfg: dict):
     st = from_training(job.training)
     off = cfg.get("offload", "none") or "none"
     st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
-    if cfg.get("pp_split"):  # Megatron's own pipeline split, where the balanced one did not fit
+    if cfg.get("pp_split"):  # the stack's own pipeline split (Megatron's, torchtitan's), where the balanced one did not fit
         st = replace(st, pp_split=cfg["pp_split"])
     return replace(st, megatron_fsdp=bool(cfg["megatron_fsdp"])) if "megatron_fsdp" in cfg else st
 

@@ -16,7 +16,7 @@ from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.moe import hf_ep_plan_note
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
-from planner.model.pipeline import chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
+from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
 from planner.model.stacks import Stack, default_stack_mode, from_training, fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
@@ -73,8 +73,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             m.layers, int(c.pp[i]), int(c.vpp[i]), split_runtime(stack, m))))
     elif int(c.pp[i]) > 1 and m.is_transformer:  # the split the plan priced and --emit launches, in every output
         cfg.update(rank_layers=tuple(stage_layer_split(m.layers, int(c.pp[i]), int(c.vpp[i]), split_runtime(stack, m))))
-        if getattr(stack, "pp_split", None) == "megatron":  # Megatron's own split (the balanced one did not fit)
-            cfg.update(pp_split="megatron")
+        if getattr(stack, "pp_split", None) in PLAIN_SPLIT.values():  # the stack's own (the balanced one did not fit)
+            cfg.update(pp_split=stack.pp_split)
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
         cfg["recompute_modules"] = tuple(t.recompute_modules)
     if cfg["recompute"] == "full" and cfg["recompute_method"] is None and getattr(t, "recompute_method", None):

@@ -31,7 +31,7 @@ from planner.hardware.options import HardwareOption, device_count
 from planner.hardware.platform import PLATFORMS, platform_of
 from planner.layout import Candidates, check_layout, sequence_parallel, valid_mask
 from planner.model import offload, stack_rules
-from planner.model.pipeline import balanced_rows, split_runtime, stack_layout
+from planner.model.pipeline import PLAIN_SPLIT, balanced_rows, split_runtime, stack_layout
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
@@ -453,7 +453,7 @@ class StackVariant:
     #: differs (only ZeRO-3 gathers), 2 where megatron_fsdp does (ZeRO-0/1 are DDP / the distributed optimizer
     #: either way); 0 otherwise
     min_zero: int = 0
-    #: the least PP of the rows it differs from the base on: 2 for Megatron's own pipeline split (``pp_split``)
+    #: the least PP of the rows it differs from the base on: 2 for the stack's own pipeline split (``pp_split``)
     min_pp: int = 0
     #: the ZeRO stage of its rows with one replica (DP x CP = 1), where the stages shard nothing and the search keeps
     #: one: 0, or ``Stack.optimizer_offload_zero`` with optimizer offload (the stage its launch writes); None: the job
@@ -497,7 +497,7 @@ class StackVariant:
             ok &= ~refused
         if self.min_zero:
             ok &= c.zero >= self.min_zero
-        if self.min_pp:  # Megatron's own split: only where it differs from the balanced one (the same plan elsewhere)
+        if self.min_pp:  # the stack's own split: only where it differs from the balanced one (the same plan elsewhere)
             ok &= (c.pp >= self.min_pp) & balanced_rows(self.model.layers, c.pp, c.vpp,
                                                         split_runtime(replace(self.stack, pp_split=None), self.model))
         if self.one_replica_zero is not None:
@@ -544,11 +544,14 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
         axes["activation_offload"] = (False, True)
-    # the pipeline split left open on Megatron-Core: the balanced split (pipeline.BalancedSplit), and Megatron's own
-    # only where that does not fit (a fallback as the offloads are: the balanced split is never slower where both fit)
-    if ("pp_split" in open_ and stack_rules.runtime(base) == "megatron" and m.is_transformer and not m.hybrid
-            and base.pp_layout is None and (p.pp is None or p.pp > 1)):
-        axes["pp_split"] = ("balanced", "megatron")
+    # the pipeline split left open on Megatron-Core / torchtitan: the balanced split (pipeline.BalancedSplit /
+    # TitanSplit), and the stack's own only where that does not fit (a fallback as the offloads are: the balanced
+    # split is never slower where both fit)
+    own = PLAIN_SPLIT.get(stack_rules.runtime(base))
+    if ("pp_split" in open_ and own is not None and m.is_transformer and not m.hybrid and base.pp_layout is None
+            and base.pp_first_stage_less_layers is None and base.pp_last_stage_less_layers is None
+            and (p.pp is None or p.pp > 1)):
+        axes["pp_split"] = ("balanced", own)
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
@@ -560,13 +563,14 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         parents = tuple(index[tuple(first[k] if n == k else v for n, v in zip(names, vals))]
                         for k in first if values[k] != first[k])
         root = index[tuple(first.get(n, v) if n.endswith("_offload") else v for n, v in zip(names, vals))]
-        # Megatron's split can hold any rank's memory (no could_fit screen): tried wherever its parent misfits
-        screened = bool(parents) and values.get("pp_split") != "megatron"
+        # the stack's own split can hold any rank's memory (no could_fit screen): tried wherever its parent misfits
+        plain = values.get("pp_split") in PLAIN_SPLIT.values()
+        screened = bool(parents) and not plain
         vst = base.with_options(**values) if values else base
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
             one_replica_zero=None if p.zero is not None else (vst.optimizer_offload_zero if vst.optimizer_offload else 0),
-            root=root if screened else None, model=m, training=t, min_pp=2 if values.get("pp_split") == "megatron" else 0,
+            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0,
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),

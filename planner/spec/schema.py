@@ -604,10 +604,15 @@ class FrameworkSpec(_Strict):
     #: decoder layer, m MTP layer, L loss, | stage boundary, (..)*n repetition); its stage count / pp is the vpp.
     #: None: the planner's own split (planner.model.pipeline ``pipeline_split``)
     pp_layout: Optional[str] = Field(None, min_length=1, max_length=4096)
-    #: Megatron-Core stacks without pp_layout: "balanced" the lightest pacing stage Megatron-Core accepts
-    #: (planner.model.pipeline ``BalancedSplit``), "megatron" Megatron's own split; None: balanced, Megatron's
-    #: where the balanced one does not fit
-    pp_split: Optional[Literal["balanced", "megatron"]] = None
+    #: Megatron-Core stacks without pp_layout, torchtitan without less-layers: "balanced" the lightest pacing stage
+    #: the stack accepts (planner.model.pipeline ``BalancedSplit`` / ``TitanSplit``), "megatron" Megatron's own
+    #: split, "torchtitan" torchtitan's with both less-layers 0; None: balanced, the stack's own where the balanced
+    #: one does not fit
+    pp_split: Optional[Literal["balanced", "megatron", "torchtitan"]] = None
+    #: torchtitan: ``pipeline_parallel_first_stage_less_layers`` / ``_last_stage_less_layers`` (torchtitan's default
+    #: 1 for the one not set); None both: the planner's choice (planner.model.pipeline ``titan_less_layers``)
+    pp_first_stage_less_layers: Optional[int] = Field(None, ge=0, le=1 << 16)
+    pp_last_stage_less_layers: Optional[int] = Field(None, ge=0, le=1 << 16)
     #: the options a ``recommend`` search chose, as a plan's stack record lists them (``stack`` in the JSON): the
     #: record pasted back as a job's framework keeps it. Each must be set in this section (its value is timed as
     #: given; nothing is searched again -- an option left out is what ``recommend`` searches)

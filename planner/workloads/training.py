@@ -22,7 +22,7 @@ from planner.layout import SP_WITHOUT_TP, Candidates, check_layout, sequence_par
 from planner.model import accuracy, offload, physics, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
-from planner.model.pipeline import chunk_layers, split_runtime, stack_layout
+from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
 from planner.model.stacks import from_training, megatron_fsdp_low_zero, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import recommend as search_plans, with_spot_risk
@@ -333,12 +333,13 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
     ev = evaluate(job, c, hw, **time_kw)
     if (not bool(ev["fits"][0]) and stack.pp_split is None and int(c.pp[0]) > 1
-            and not isinstance(split_runtime(stack, job.model), str)):  # the balanced split left open does not fit
-        fallback = evaluate(job, c, hw, stack=replace(stack, pp_split="megatron"), **time_kw)
-        if bool(fallback["fits"][0]):  # Megatron's own split does: the plan runs that (recommend's fallback too)
+            and split_left_open(split_runtime(stack, job.model))):  # the balanced split left open does not fit
+        own = PLAIN_SPLIT[stack_rules.runtime(stack)]
+        fallback = evaluate(job, c, hw, stack=replace(stack, pp_split=own), **time_kw)
+        if bool(fallback["fits"][0]):  # the stack's own split does: the plan runs that (recommend's fallback too)
             ev = fallback
-            notes = list(notes) + ["training.framework.pp_split: Megatron's own pipeline split, the balanced one "
-                                   "(the lightest pacing stage) does not fit"]
+            notes = list(notes) + [f"training.framework.pp_split: {stack_rules.RUNTIME_NAMES[own]}'s own pipeline split, the "
+                                   "balanced one (the lightest pacing stage) does not fit"]
     out = row_result(job, c, hw, ev, 0, cat)
     spot_model = spot_model_for(job)
     if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
