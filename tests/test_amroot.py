@@ -21,7 +21,7 @@ def _mem(preset="llama3-8b", raf=True, root=None, **kw):
     job = load_job_dict({"model": {"preset": preset}, "training": {
         "seq_len": 4096, "global_batch": 64, "weights": "megatron", "grad_dtype": "fp32", "optimizer": "adamw",
         "framework": {"name": "nemo-automodel"}}})
-    st = replace(stacks.resolve("nemo-automodel"), reshard_after_forward=raf)
+    st = stacks.resolve("nemo-automodel", reshard_after_forward=raf)  # an option set (a dense model's default is on)
     st = st if root is None else replace(st, fsdp2_root=root)
     base = dict(tp=1, pp=1, dp=8, cp=1, ep=1, vpp=1, zero=3, mb=1, rc=2, sp=False, schedule=0, gpus_per_node=8, nodes=1)
     base.update(kw)

@@ -136,18 +136,17 @@ def test_a_schedule_run_per_accumulation_step_syncs_the_held_stage_per_run_unles
     """torch.distributed.pipelining's own backward_maybe_with_nosync reduce-scatters and reshards a held FSDP stage
     at the last backward of every schedule run, so with a run per gradient-accumulation step the stage's exposed
     reduce and gather come once per run; AutoModel's patched one (fsdp_defer_sync, enable_fsdp_optimizations)
-    holds them to the optimizer step."""
-    from dataclasses import replace
-
+    holds them to the optimizer step. A MoE model: the patch is MoEFSDPSyncMixin's, which a dense model lacks
+    (autodense36: refused there)."""
     from planner.model.step_time import step_time
     from planner.spec import TrainingSpec
-    from test_step_time import LLAMA, cands, hw_for
+    from test_step_time import cands, hw_for
 
+    moe = load_job_dict({"model": {"preset": "qwen3-30b-a3b"}}).model
     c = cands(tp=1, pp=4, dp=2, zero=3, nodes=1)
     t = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=1, precision="bf16")  # m = 32: 4 runs of 8
-    st = resolve(AM)
-    per_run, deferred = (step_time(LLAMA, t, c, hw_for(catalog), framework=replace(st, pp_pass_microbatches=8,
-                                                                                   fsdp_defer_sync=d))
+    per_run, deferred = (step_time(moe, t, c, hw_for(catalog), framework=resolve(AM, pp_pass_microbatches=8,
+                                                                                 fsdp_defer_sync=d))
                          for d in (False, True))
     assert deferred["comm_dp"][0] > 0
     assert per_run["comm_dp"][0] == pytest.approx(4 * deferred["comm_dp"][0])

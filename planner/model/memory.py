@@ -1358,7 +1358,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     + optimizer (``model_states``, ``autograd_grads``, ``adapter_states``, ``optimizer_offload``) + activations +
     logits (``transformer_activations`` / ``sample_activations``) + other (the CUDA context, ``comm_groups``'
     NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``)."""
-    st = from_training(t, stack)
+    st = from_training(t, stack, m)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
     hf = _hf_code(m, t, st)

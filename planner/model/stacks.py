@@ -45,7 +45,7 @@ a stack runs (``stack_rules.RUNTIMES``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -542,6 +542,30 @@ class Stack:
     #: ("Must be False with GA>1: True -> ... OOM"). Under PP pipelining's own hooks decide (``pp_fsdp_unsharded``);
     #: with ``fsdp_defer_sync`` the reshard after backward is deferred too (that option's terms)
     defer_fsdp_grad_sync: bool = False
+    #: the entry's defaults for a model without MoE layers where its code builds dense models apart (``Stack.for_model``):
+    #: per option, the fields it sets where the job leaves that option out (``given_options``). NeMo
+    #: AutoModel parallelizes its MoE models with moe/parallelizer.py ``parallelize_model`` (MoEParallelizerConfig /
+    #: ``apply_fsdp(reshard_after_forward=False)``: the entry's own fields) and every other model with distributed/
+    #: parallelizer.py ``DefaultParallelizationStrategy``, whose ``apply_fsdp2_sharding_recursively`` reshards every
+    #: block but the last after forward without PP ("reshard all but last layer to enable forward+backward weight
+    #: prefetching") and none under PP ("keep weights gathered across microbatches"): ``FSDP2Config.
+    #: reshard_after_forward: None``, "AutoModel's heuristic" (components/distributed/config.py; read 2026-12-05).
+    #: An explicit ``reshard_after_forward`` is passed through with or without PP (True: "resharding everywhere,
+    #: including pipeline-parallel layers"), so the PP half of the heuristic goes with the option left out. The last
+    #: block's kept weights (one block of a stage) are not priced apart
+    dense_defaults: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    #: options whose code runs on a model with MoE layers only and does nothing on another: refused there
+    #: (``Stack.for_model``), each with the source's words. AutoModel's ``fsdp_defer_sync`` is
+    #: ``BackendConfig.enable_fsdp_optimizations``, read only by moe/fsdp_mixin.py ``MoEFSDPSyncMixin`` (which "every
+    #: MoE ForCausalLM class MUST inherit"); the loop's ``prepare_for_grad_accumulation(model_parts, pp_enabled)``
+    #: calls a part's own ``prepare_for_grad_accumulation`` only ``if hasattr(mp, ...)``, which a dense model lacks
+    moe_only: tuple[tuple[str, str], ...] = ()
+    #: the options set on this entry (``with_options``: the job's ``training.framework``, a plan's record, a searched
+    #: variant), which ``dense_defaults`` leaves alone. Bookkeeping, not a setting: left out of equality (an option
+    #: set to the value the stack runs anyway is the same stack)
+    given_options: frozenset = field(default=frozenset(), compare=False)
+    #: the model kind ``for_model`` applied ("dense" / "moe"; None: not yet), so that it applies once (bookkeeping too)
+    model_kind: str | None = field(default=None, compare=False)
     #: its ZeRO-2/3 data parallelism is FSDP2 ``fully_shard`` over fp32 parameters with a 16-bit
     #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``), which changes three things:
     #:
@@ -1007,7 +1031,8 @@ class Stack:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
                            opts["cuda_graph_scope"] if opts.get("cuda_graph_scope") is not None else self.cuda_graph_scope)
-        out = replace(self, **{k: v for k, v in opts.items() if v is not None})
+        out = replace(self, **{k: v for k, v in opts.items() if v is not None},
+                      given_options=self.given_options | {k for k, v in opts.items() if v is not None})
         if out.tp_overlap == "async_tp" and not out.compile:
             # async TP is an inductor pass (micro-pipeline TP): torchtitan parallelize.py raises "Async TP requires
             # torch.compile". Asked for both ways, refuse; left at the stack's default, eager runs plain TP
@@ -1032,6 +1057,28 @@ class Stack:
             raise InputError(f"training.framework.{field}", "Megatron-Core refuses 16-bit first / last layers "
                                                             "with delayed scaling; use fp8_recipe tensorwise or mxfp8")
         return out
+
+    def for_model(self, model) -> "Stack":
+        """The entry as its code runs ``model``: ``dense_defaults`` for a model without MoE layers (each option among
+        them only where not given: ``given_options``), and a ``moe_only`` option set on such a model refused. Once per
+        stack (``model_kind``); ``model`` None (no model at hand) leaves the entry as it is."""
+        if model is None or self.model_kind is not None:
+            return self
+        if getattr(model, "moe", None) is not None:
+            return replace(self, model_kind="moe")
+        for option, why in self.moe_only:
+            if getattr(self, option, False):
+                raise InputError(f"training.framework.{option}", f"{model.name or 'the model'} has no MoE layers: "
+                                                                 f"{why}; leave {option} out")
+        return replace(self, model_kind="dense", **{f: v for k, sets in self.dense_defaults
+                                                    if k not in self.given_options for f, v in sets})
+
+    def kind_default(self, option: str) -> bool:
+        """Whether ``option`` holds the model kind's default (``dense_defaults``), not a value set: a plan's record
+        writes it null (the stack default), so that the record read back as a job is that default again -- an
+        explicit ``reshard_after_forward: true`` reshards a dense AutoModel stage under PP too, the default does not."""
+        return (self.model_kind == "dense" and option not in self.given_options
+                and option in dict(self.dense_defaults))
 
     @property
     def layer_sac_every(self) -> int:
@@ -1098,7 +1145,7 @@ class Stack:
         the job's ``model`` and ``training``, that the job uses (``OPTION_USES``), so that a plan's stack record reads
         back as a job's ``training.framework`` with no refusal or note (until 2026-12-03 the record listed every
         option, ``channels_last: true`` on megatron-core too, which the job refuses)."""
-        return {k: getattr(self, k) for k in OPTIONS
+        return {k: None if self.kind_default(k) else getattr(self, k) for k in OPTIONS
                 if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))}
 
     def raf_under_pp(self, pp_on: bool) -> bool:
@@ -1347,7 +1394,9 @@ def _always(_model, _training) -> bool:
 OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8",
                # Megatron-Core overlaps shared experts only (moe_layer.py: ``set_shared_experts`` where the model has
                # them); on a model without, the flag is accepted and does nothing (planner.spec.load notes it)
-               "moe_shared_expert_overlap": lambda m, t: has_shared_experts(m)}
+               "moe_shared_expert_overlap": lambda m, t: has_shared_experts(m),
+               # NeMo AutoModel's MoEFSDPSyncMixin switch: refused on a model without MoE layers (Stack.moe_only)
+               "fsdp_defer_sync": lambda m, t: m.moe is not None}
 assert set(OPTION_USES) <= set(OPTIONS)
 
 
@@ -1763,11 +1812,13 @@ STACKS["nemo-automodel"] = Stack(
     torch_checkpoint=True, recompute_early_stop=True, selective="op",
     # FSDP2 ``fully_shard`` per block, ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=float32)``
     # (``apply_fsdp``); ``parallelize_model(..., reshard_after_forward=False)`` is the MoE path's default
-    # (MoEParallelizerConfig). The dense path's (FSDP2Config ``reshard_after_forward: None``) is the same under PP
-    # (every block kept gathered) but not without PP, where it reshards every block but the last
-    # (parallelizer.py ``apply_fsdp2_sharding_recursively``): a dense job without PP sets
-    # ``reshard_after_forward: true`` for AutoModel's default (benchmarks/validate.py's Llama 3 70B row does)
+    # (MoEParallelizerConfig), passed through with or without PP. The dense path's (FSDP2Config
+    # ``reshard_after_forward: None``) reshards every block but the last without PP and none under PP
+    # (distributed/parallelizer.py ``apply_fsdp2_sharding_recursively``): ``dense_defaults``, the stack default of a
+    # model without MoE layers (an explicit option still wins without PP; under PP the priced dense stage is kept
+    # gathered, as the heuristic, and planner.present.emit launches it so)
     reshard_after_forward=False, overlap_grad_reduce=True, overlap_param_gather=True,
+    dense_defaults=(("reshard_after_forward", (("reshard_after_forward", True), ("pp_reshard_after_forward", False))),),
     # PP: torch.distributed.pipelining (``AutoPipeline``). Its ``backward_maybe_with_nosync`` turns off gradient
     # sync and reshard after backward until the last backward when the stage module is an FSDPModule
     # (``wrap_outer_model=True``, the default), and AutoModel's ``patched_backward_maybe_with_nosync`` does the same
@@ -1784,6 +1835,11 @@ STACKS["nemo-automodel"] = Stack(
     # without PP: ``MoEFSDPSyncMixin`` defers the same when the config's BackendConfig sets
     # ``enable_fsdp_optimizations`` (default False): an option
     has_fsdp_defer_sync=True, fsdp_defer_sync=False,
+    # ... which only MoE models carry: on a dense one ``enable_fsdp_optimizations`` changes nothing
+    moe_only=(("fsdp_defer_sync", "NeMo AutoModel's enable_fsdp_optimizations acts through moe/fsdp_mixin.py "
+                                  "MoEFSDPSyncMixin, which only its MoE models inherit (the loop calls "
+                                  "prepare_for_grad_accumulation only where a model has it); the dense path's "
+                                  "gradient sync is defer_fsdp_grad_sync"),),
     # and, whatever that option, its loop's ``get_sync_ctx(model, is_last)``: FSDP2Config ``defer_fsdp_grad_sync``
     # (default True; before the switch, always): one reduce-scatter a step without PP
     defer_fsdp_grad_sync=True,
@@ -1920,8 +1976,13 @@ def default_stack_mode(t) -> str | None:
     return "qlora" if bitsandbytes_base(t) else getattr(t, "mode", None)
 
 
-def from_training(t, name: str | Stack | None = None) -> Stack:
-    """The stack a ``TrainingSpec`` names (``training.framework``), or the default."""
+def from_training(t, name: str | Stack | None = None, model=None) -> Stack:
+    """The stack a ``TrainingSpec`` names (``training.framework``), or the default; with ``model``, as its code runs
+    that model (``Stack.for_model``: AutoModel's dense parallelizer)."""
+    return _from_training(t, name).for_model(model)
+
+
+def _from_training(t, name: str | Stack | None = None) -> Stack:
     spec = getattr(t, "framework", None)
     if name is not None:
         return stack_for(resolve(name), t)

@@ -1804,9 +1804,9 @@ class StepInputs:
 
 
 def step_inputs(t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad_reduce: bool | None,
-                framework) -> StepInputs:
+                framework, m: ModelSpec | None = None) -> StepInputs:
     """The call's ``StepInputs``: ``overlap_grad_reduce`` None takes the stack's (Stack.overlap_grad_reduce)."""
-    fw = from_training(t, framework)  # ``framework`` overrides training.framework (default: defaults.FRAMEWORK)
+    fw = from_training(t, framework, m)  # ``framework`` overrides training.framework (default: defaults.FRAMEWORK)
     if overlap_grad_reduce is None:
         overlap_grad_reduce = fw.overlap_grad_reduce
     mb = c.mb.astype(np.float64)
@@ -2545,7 +2545,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     activation offload's copies on the PCIe link: ``offload_contention``); offload (``offload_step``); the step
     (``compose_step``); the record (``step_record``).
     """
-    s = step_inputs(t, c, hw, overlap_grad_reduce, framework)
+    s = step_inputs(t, c, hw, overlap_grad_reduce, framework, m)
     if m.is_transformer:
         st = transformer_stage(m, t, c, hw, s, tp_comm_overlap, causal_kernels, memo)
     else:

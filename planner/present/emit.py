@@ -335,7 +335,7 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     dispatcher's DeepEP/HybridEP backend, the combined-1F1B all-to-all overlap and the shared-expert
     overlap (``--moe-shared-expert-overlap``, where the model has shared experts) when the job asks for
     them, and the expert-tensor-parallel degree when it is not TP."""
-    st = from_training(job.training)  # the stack the plan was timed with (its rules: check_stack_rules)
+    st = from_training(job.training, model=job.model)  # the stack the plan was timed with (its rules: check_stack_rules)
     a = ["--moe-grouped-gemm"]
     if st.moe_dispatcher == "alltoall":
         a += _flag("--moe-token-dispatcher-type", "alltoall")
@@ -419,7 +419,7 @@ def _cuda_graph_flags(job: JobSpec) -> list[str]:
     arguments.py spells them: ``--cuda-graph-impl`` none|local|transformer_engine and ``--cuda-graph-scope`` (nargs='+').
     A full-iteration graph of a dropless MoE was timed as Megatron-Core's later sync-free HybridEP path (per-rank
     capacity, paged stash), which 0.16.1 has no flag for: refused rather than launched without it."""
-    st = from_training(job.training)
+    st = from_training(job.training, model=job.model)
     if st.cuda_graph_impl == "none":
         return []
     moe = job.model.moe
@@ -438,7 +438,7 @@ def megatron_group_flags(job: JobSpec, cfg: dict) -> list[str]:
     ``microbatch_group_size``): ``--microbatch-group-size-per-virtual-pipeline-stage`` (Megatron-LM arguments.py,
     dest ``microbatch_group_size_per_vp_stage``), written only with VPP and when it is not Megatron's default, pp
     (ModelParallelConfig ``__post_init__``)."""
-    g = getattr(from_training(job.training), "microbatch_group_size", None)
+    g = getattr(from_training(job.training, model=job.model), "microbatch_group_size", None)
     if g is None or cfg["vpp"] <= 1 or cfg["pp"] <= 1 or g == cfg["pp"]:
         return []
     return _flag("--microbatch-group-size-per-virtual-pipeline-stage", g)
@@ -922,7 +922,10 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
         a += _flag(f"--distributed.{key}", cfg[k])
     if zero >= 2:
         a += _flag("--distributed.sequence_parallel", bool(cfg["sp"] and cfg["tp"] > 1))
-        reshard = zero == 3 and cfg.get("reshard_after_forward", st.reshard_after_forward)
+        # as priced: under PP a dense model's stage stays gathered (Stack.dense_defaults, AutoModel's heuristic), which
+        # ``true`` would override ("resharding everywhere, including pipeline-parallel layers")
+        raf = replace(st, reshard_after_forward=bool(cfg.get("reshard_after_forward", st.reshard_after_forward)))
+        reshard = zero == 3 and raf.raf_under_pp(cfg["pp"] > 1)
         a += _flag("--distributed.reshard_after_forward", bool(reshard))
         if job.model.moe is not None:
             a += _flag("--distributed.moe.reshard_after_forward", bool(reshard))
@@ -941,7 +944,7 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
 
 def plan_stack(job: JobSpec, cfg: dict):
     """The stack the plan was timed with: the job's, with the offloads the search chose."""
-    st = from_training(job.training)
+    st = from_training(job.training, model=job.model)
     off = cfg.get("offload", "none") or "none"
     st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
     if cfg.get("pp_split"):  # the stack's own pipeline split (Megatron's, torchtitan's), where the balanced one did not fit
@@ -954,7 +957,7 @@ def default_style(job: JobSpec, cfg: dict) -> str:
     torchtitan runs torchtitan); for a stack with neither, megatron for ZeRO 0/1 and fsdp for 2/3."""
     if job.model is None or not job.model.is_transformer:
         return "fsdp"
-    run = stack_rules.runtime(from_training(job.training))
+    run = stack_rules.runtime(from_training(job.training, model=job.model))
     if run in RUNTIME_STYLE:
         return RUNTIME_STYLE[run]
     style = "fsdp" if cfg["zero"] >= 2 else "megatron"
@@ -1112,7 +1115,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
     one the plan was searched in (its override files' instances and launch fabrics); None: the shipped one."""
     if is_auto(job) or best.get("stack"):  # training.framework auto (or open on a TPU / Trainium): the plan's stack
         job = job_for_plan(job, best.get("stack") or {})
-    st = from_training(job.training)
+    st = from_training(job.training, model=job.model)
     if not {"cuda", "rocm"} & set(st.platforms):  # the launch specs are torchrun launches of CUDA/ROCm code
         raise InputError("--emit", f"no launch spec for a {st.name} plan: the emitter writes torchrun launches of "
                                    "Megatron-LM / torchtitan (CUDA and ROCm code); launch it with its own trainer "
@@ -1122,7 +1125,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         if (best.get("stack") or {}).get(opt) is not None:
             cfg = dict(cfg, **{opt: best["stack"][opt]})
     if "megatron_fsdp" not in cfg:
-        cfg = dict(cfg, megatron_fsdp=from_training(job.training).megatron_fsdp)
+        cfg = dict(cfg, megatron_fsdp=from_training(job.training, model=job.model).megatron_fsdp)
     transformer = job.model is not None and job.model.is_transformer
     if style is None:
         style = default_style(job, cfg)

@@ -48,7 +48,7 @@ def fits_memory(job: JobSpec, hw: HardwareOption, mem: dict, limit: float | None
 def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack | None = None, **time_kw) -> dict:
     """Memory + time arrays for a batch of candidates on one hardware option, under ``stack``
     (default: the job's ``training.framework``)."""
-    stack = stack or from_training(job.training)
+    stack = stack or from_training(job.training, model=job.model)
     mem = memory_per_gpu(job.model, job.training, c, stack=stack, gpu=hw.gpu.name)
     st = step_time(job.model, job.training, c, hw, framework=stack, **time_kw)
     return dict(mem=mem, time=st, fits=fits_memory(job, hw, mem), stack=stack)
@@ -65,7 +65,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     cfg = c.row(i)
     if cfg.get("dp_shard") == cfg["dp"]:  # ZeRO over the whole DP group: no HSDP (Layout.dp_shard None)
         cfg["dp_shard"] = None
-    stack = ev.get("stack") or from_training(t)
+    stack = ev.get("stack") or from_training(t, model=m)
     cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]),
                offload=offload_label(stack), megatron_fsdp=bool(stack.megatron_fsdp and cfg["zero"] >= 2))
     if getattr(stack, "pp_layout", None) is not None:  # the job's own layout, and what it puts on each rank
@@ -231,7 +231,7 @@ def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, 
     """The stack a plan assumes, for the JSON: its name, each option the stack has and the job uses
     (``Stack.options``: the record pasted back as the job's ``training.framework`` is the same stack), and the
     options ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``)."""
-    stack = stack or from_training(job.training)
+    stack = stack or from_training(job.training, model=job.model)
     return dict(name=stack.name, **stack.options(job.model, job.training), searched=list(searched))
 
 
@@ -303,7 +303,7 @@ def _attention_rates_unused(hw: HardwareOption, job: JobSpec | None, stack: Stac
     names = [k for k in ("attn_fwd", "attn_bwd") if k in measured]
     if not names or job is None or not (job.model.is_transformer and job.training.flash_attention):
         return None
-    fw = stack or from_training(job.training)
+    fw = stack or from_training(job.training, model=job.model)
     if gpu_family(hw.gpu.name) not in ATTN_KERNELS.get(fw.attn_kernel, {}):
         return None
     return names, (f"{fw.name}'s {fw.attn_kernel} attention kernel on {gpu_family(hw.gpu.name)} is priced from its "
@@ -315,7 +315,7 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     """The training stack and options the step times assume, as one line for the output; for a
     search, ``stack`` is the best plan's and ``searched`` the options the search chose; ``layout`` the plan's
     ``config`` (its ZeRO stage and PP say how it reshards: ``Stack.reshard_label``)."""
-    fw = stack or from_training(job.training)
+    fw = stack or from_training(job.training, model=job.model)
     mode = default_stack_mode(job.training)
     mode = mode if mode in D.FRAMEWORK_BY_MODE else None
     what = (f"training.mode {mode}" if mode == job.training.mode

@@ -518,7 +518,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     same combinations once more for each Megatron-Core ``recompute_modules`` list searched
     (``recompute_module_lists``), on the selective-recompute rows (``_with_module_lists``)."""
     m, t, p = job.model, job.training, job.parallel
-    base = from_training(t)
+    base = from_training(t, model=m)  # as its code runs this model (AutoModel's dense parallelizer: Stack.for_model)
     whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
     if whole is not None:
         raise InputError(whole.field, whole.message(stack=base))

@@ -44,7 +44,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     """The one configuration a job names, with defaults for what it leaves out (noted)."""
     p, t, cl, m = job.parallel, job.training, job.cluster, job.model
     notes = []
-    stack = from_training(t)  # the job's stack: its defaults and rules below
+    stack = from_training(t, model=m)  # the job's stack: its defaults and rules below
     g = hw.gpus_per_node
     nodes = cl.nodes or 1
     if nodes > 1 and not hw.multi_node:
@@ -323,7 +323,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     check_fixed_cluster(job.cluster, job.constraints, hw, cat)
     job = for_accelerator(job, hw.gpu)  # a stack whose code runs on this accelerator (a TPU's, Trainium's)
     c, notes = resolve_single(job, hw)
-    stack = from_training(job.training)
+    stack = from_training(job.training, model=job.model)
     check_targets(job.model, job.training, stack_rules.RUNTIMES.get(stack.name))  # LoRA targets that adapt nothing
     for option, ok in offload.valid_masks(stack, c).items():
         if not ok.all():
