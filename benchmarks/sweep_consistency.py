@@ -389,7 +389,9 @@ def stack_variants(name: str) -> list[tuple[str, dict, dict, dict]]:
         ("hf-adam8bit-padded", dict(tp=1, pp=1, zero=3), dict(framework="hf-trainer", optimizer="adam8bit", packing="padded",
                                                            mean_example_tokens=700, micro_batch=2, recompute="full"), {}),
         ("nemo-automodel", dict(tp=1, pp=1, zero=3), dict(framework="nemo-automodel", micro_batch=1, recompute="full"), {}),
-        ("megatron-bridge-lion", dict(tp=tp2, pp=1, zero=1, **moe), dict(framework="megatron-bridge", optimizer="lion",
+        # Lion replicated: Megatron-Core's DistributedOptimizer (ZeRO-1) wraps Adam only (distrib_optimizer.py
+        # "Only Adam and HybridDeviceOptimizer currently supported"; planner.model.stack_rules mcore-distopt-adam)
+        ("megatron-bridge-lion", dict(tp=tp2, pp=1, zero=0, **moe), dict(framework="megatron-bridge", optimizer="lion",
                                                                           micro_batch=1, recompute="full"), {}),
         ("megatron-deepspeed-z1", dict(tp=tp2, pp=1, zero=1), dict(framework="megatron-deepspeed", micro_batch=1,
                                                                     recompute="full"), {}),

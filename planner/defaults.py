@@ -142,6 +142,11 @@ FRAMEWORK = "megatron-core"
 #: model code; Megatron-Core / NeMo / Megatron-Bridge have no bitsandbytes base (their PEFT adapts a
 #: 16-bit or FP8 base), so an open ``training.framework`` with ``mode: qlora`` is the HF Trainer
 FRAMEWORK_BY_MODE = {"qlora": "hf-trainer"}
+#: ... and for an optimizer that stack's code does not build (planner.model.optimizers ``RUNTIME_OPTIMIZERS``:
+#: Megatron-Core has no 8-bit Adam and no Adafactor): the HF Trainer, whose ``optim`` builds both (adamw_bnb_8bit,
+#: adafactor). Until optim36 such a job was priced on Megatron-Core at 2 bytes of state a parameter and launched as
+#: its fp32 Adam (8 bytes)
+FRAMEWORK_BY_OPTIMIZER = {"adam8bit": "hf-trainer", "adafactor": "hf-trainer"}
 #: ... and for a model without transformer layers (a CNN, a generic model), whose step the stacks above price alike
 #: but whose code none of them is: plain PyTorch DDP + AMP (planner.model.stacks "pytorch-ddp", the settings the
 #: ResNet-50 validation rows run); "training stack: megatron-core (tp_overlap=te, ...)" read wrong for a ResNet

@@ -153,6 +153,12 @@ PLANS = {  # name -> (model, training, parallel, cluster)
                        {"instance": P5, "nodes": 2}),
     "muon-zero0-pp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "optimizer": "muon"}, {"tp": 1, "pp": 2, "zero": 0},
                        {"instance": P5, "nodes": 2}),
+    # SGD and Lion (planner.model.optimizers RUNTIME_OPTIMIZERS): Megatron's --optimizer sgd --sgd-momentum / lion,
+    # replicated (its distributed optimizer wraps Adam only); torchtitan builds neither
+    "sgd-momentum-zero0-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "optimizer": "sgd_momentum"},
+                               {"tp": 2, "pp": 1, "zero": 0}, {"instance": P5, "nodes": 2}),
+    "lion-zero0-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "optimizer": "lion", "framework": "megatron-bridge"},
+                       {"tp": 2, "pp": 1, "zero": 0}, {"instance": P5, "nodes": 2}),
 }
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
 # Plans a style cannot express: the emitter must refuse them with an InputError on --emit naming why
@@ -184,6 +190,8 @@ REFUSED = {
     ("optimizer-offload-zero3", "megatron"): "optimizer offload",
     # torchtitan's DistMuon: no ZeRO-1 (torchtitan has none), no pipeline (planner.model.stack_rules titan-muon-*)
     ("muon-zero1-tp2", "fsdp"): "ZeRO-1", ("muon-zero0-pp2", "fsdp"): "Muon",
+    # torchtitan's build_optimizers: Adam and AdamW (planner.model.stack_rules titan-optimizer)
+    ("sgd-momentum-zero0-tp2", "fsdp"): "does not build", ("lion-zero0-tp2", "fsdp"): "does not build",
 }
 
 
@@ -335,8 +343,11 @@ MEGATRON_FLAGS = {
     # Megatron-LM megatron/training/arguments.py: ``--recompute-modules``, nargs='*', type=str, default None
     "--recompute-modules": ("recompute_modules", list),
     "--use-distributed-optimizer": ("use_distributed_optimizer", bool),
-    # arguments.py: --optimizer type=str, default 'adam', choices adam/sgd/muon/dist_muon (Megatron-Core 0.16's Muon)
-    "--optimizer": ("optimizer", lambda x: _choice(x, ("adam", "sgd", "muon", "dist_muon"))),
+    # arguments.py: --optimizer type=str, default 'adam', choices adam/sgd/muon/dist_muon (Megatron-Core 0.16's Muon),
+    # lion (Megatron-LM main after 0.16.1: choices adam, sgd, muon, dist_muon, lion, soap, adaptive_muon); --sgd-momentum
+    # type=float, default 0.9
+    "--optimizer": ("optimizer", lambda x: _choice(x, ("adam", "sgd", "muon", "dist_muon", "lion"))),
+    "--sgd-momentum": ("sgd_momentum", float),
     "--use-torch-fsdp2": ("use_torch_fsdp2", bool),
     # arguments.py: --use-megatron-fsdp store_true; --data-parallel-sharding-strategy type=str, default 'no_shard',
     # choices no_shard/optim/optim_grads/optim_grads_params
@@ -445,7 +456,7 @@ def _choice(value: str, choices: tuple) -> str:
     return value
 
 
-MEGATRON_DEFAULTS = {"optimizer": "adam", "data_parallel_sharding_strategy": "no_shard", "pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
+MEGATRON_DEFAULTS = {"optimizer": "adam", "sgd_momentum": 0.9, "data_parallel_sharding_strategy": "no_shard", "pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
                      "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute",
                      "rotary_base": 10000, "norm_epsilon": 1e-5, "rope_scaling_factor": 8.0,
                      "rotary_scaling_factor": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0, "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
@@ -539,6 +550,12 @@ def megatron_validate_args(a: dict, world: int) -> dict:
             "--fp8-param-gather only supported with distributed optimizer, torch fsdp2, megatron fsdp, or inference mode"
     if a["grad_reduce_in_bf16"]:  # validate_args: the bf16 branch's "if args.grad_reduce_in_bf16"
         assert a["bf16"] and not a["accumulate_allreduce_grads_in_fp32"]
+    if a["use_distributed_optimizer"] and not a["optimizer_cpu_offload"]:
+        # distrib_optimizer.py DistributedOptimizer.__init__ (the offload's HybridDeviceOptimizer passes it, Adam or SGD)
+        assert a["optimizer"] in ("adam", "muon", "dist_muon"), \
+            "Only Adam and HybridDeviceOptimizer currently supported, due to checkpointing requirements."
+    if a["optimizer_cpu_offload"]:  # optimizer/__init__.py: 'gpu_optimizer_cls = Adam if ... 'adam' else SGD'
+        assert a["optimizer"] in ("adam", "sgd")
     if a["optimizer"] in ("muon", "dist_muon"):  # Megatron-Core 0.16.1 optimizer/muon.py get_megatron_muon_optimizer
         assert not a["use_distributed_optimizer"], "muon with dist optimizer is not supported."
     if a["use_torch_fsdp2"]:

@@ -101,6 +101,14 @@ CASES = [
     ("titan-kv-heads", ("torchtitan", {}), "llama3-70b", {}, dict(tp=16, dp=2, zero=2), dict(tp=8, dp=4, zero=2)),
     ("hf-kv-heads", ("hf-trainer", {}), "llama3-70b", {}, dict(tp=16, dp=2), dict(tp=8, dp=4)),
     # Muon: Megatron-Core 0.16.1 muon.py (no distributed optimizer, no fp16); torchtitan 0.3.0 DistMuon
+    # the optimizers each code builds (planner.model.optimizers RUNTIME_OPTIMIZERS; optim36): a plan of another stack
+    # launched in its style; Megatron's DistributedOptimizer wraps Adam only, its CPU offload builds Adam or SGD
+    ("mcore-optimizer", ("megatron-core", {}), "llama3-8b", {"optimizer": "adam8bit"}, dict(zero=0), None),
+    ("titan-optimizer", ("torchtitan", {}), "llama3-8b", {"optimizer": "lion"}, dict(zero=3), None),
+    ("mcore-distopt-adam", ("megatron-core", {}), "llama3-8b", {"optimizer": "lion"}, dict(zero=1), dict(zero=0)),
+    ("mcore-lion-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {"optimizer": "lion"},
+     dict(zero=1), None),
+    ("megatron-lm-distopt-adam", ("megatron-lm", {}), "llama3-8b", {"optimizer": "sgd"}, dict(zero=1), dict(zero=0)),
     ("muon-zero", ("megatron-core", {}), "llama3-8b", {"optimizer": "muon"}, dict(zero=2), dict(zero=1)),
     ("muon-fp16", ("megatron-core", {}), "llama3-8b", {"optimizer": "muon", "precision": "fp16"}, dict(), None),
     ("muon-optimizer-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {"optimizer": "muon"},

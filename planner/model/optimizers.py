@@ -365,34 +365,113 @@ def impl_for(stack, t) -> MuonImpl | None:
     return implementation(runtime(stack)) if getattr(t, "optimizer", None) == "muon" else None
 
 
-#: the optimizers a runtime's code builds, where it builds a fixed few (runtime: (``training.optimizer`` names, source));
-#: a runtime not here takes the job's optimizer: the HF Trainer's ``optim`` names bitsandbytes' 8-bit AdamW, Lion and
-#: Adafactor (transformers training_args.py ``OptimizerNames``), DeepSpeed takes any torch optimizer beside its own
+@dataclass(frozen=True)
+class Builds:
+    """The optimizers a runtime's code builds: ``launch`` maps each ``training.optimizer`` name it builds to the
+    launch arguments that select it (empty: the launcher's default), ``source`` says where the code builds them."""
+    launch: dict
+    source: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.launch)
+
+
+_MCORE_BUILD = ("Megatron-Core megatron/core/optimizer/__init__.py _get_megatron_optimizer_based_on_param_groups: "
+                "config.optimizer 'adam' (TE FusedAdam, adam_w_mode=decoupled_weight_decay, default True), 'lion' "
+                "(emerging_optimizers >= 0.2 Lion: Megatron-LM main after 0.16.1, commit 0044db1f, 2026, whose "
+                "arguments.py --optimizer choices are adam, sgd, muon, dist_muon, lion, soap, adaptive_muon), 'sgd' "
+                "(momentum=--sgd-momentum, default 0.9), else 'optimizer is not supported'; muon / dist_muon in muon.py")
+
+#: the optimizers each runtime's code builds, where it builds a fixed few (planner.model.stack_rules ``rules_runtime``
+#: -> ``Builds``); a runtime not here takes the job's optimizer: the HF Trainer's ``optim`` (transformers
+#: training_args.py ``OptimizerNames``: adamw_torch, adamw_bnb_8bit, lion_32bit, adafactor, sgd), DeepSpeed any
+#: client torch optimizer beside its own (Adam, AdamW, Lamb, OneBitAdam, Lion), NeMo AutoModel any
+#: ``optimizer._target_`` class, PyTorch DDP the script's. Megatron's "adam" is AdamW (decoupled weight decay) and at
+#: weight decay 0 Adam: both names launch it. State bytes per parameter: planner.model.memory ``OPTIMIZER_STATE``
+#: (Lion's one fp32 ``exp_avg``, SGD's ``momentum_buffer`` only with momentum)
 RUNTIME_OPTIMIZERS = {
-    "torchtitan": (("adamw", "adam", "muon"),
-                   "torchtitan/components/optimizer.py build_optimizers: optimizer_classes = {Adam, AdamW}, any other "
-                   "name raises NotImplementedError('Optimizer ... not added'); Muon from experiments/dion_optimizer"),
+    "megatron": Builds({"adamw": (), "adam": (), "sgd": ("--optimizer", "sgd", "--sgd-momentum", "0.0"),
+                        "sgd_momentum": ("--optimizer", "sgd", "--sgd-momentum", "0.9"),
+                        "lion": ("--optimizer", "lion"),
+                        # dist_muon at ZeRO-1 (planner.present.emit megatron_args)
+                        "muon": ("--optimizer", "muon")}, _MCORE_BUILD),
+    "megatron-lm": Builds({"adamw": (), "adam": (), "sgd": ("--optimizer", "sgd", "--sgd-momentum", "0.0"),
+                           "sgd_momentum": ("--optimizer", "sgd", "--sgd-momentum", "0.9")},
+                          "Megatron-LM 2021-22 megatron/arguments.py --optimizer choices ['adam', 'sgd'] "
+                          "(--sgd-momentum default 0.9); megatron/optimizer/__init__.py get_megatron_optimizer builds "
+                          "apex FusedAdam or SGD"),
+    "megatron-deepspeed": Builds({"adamw": (), "adam": ()},
+                                 "microsoft/Megatron-DeepSpeed megatron/optimizer/__init__.py get_megatron_optimizer: "
+                                 "torch.optim.AdamW whatever --optimizer says (its adam / sgd branch is commented "
+                                 "out; --cpu-optimizer asserts 'CPU offloading is for Adam'), handed to "
+                                 "deepspeed.initialize"),
+    # torchtitan 0.3 sets the optimizer in the config function's OptimizersContainer, no flag (emit's TITAN_CONFIG
+    # note names DistMuon); Adam and AdamW keep the same state and step
+    "torchtitan": Builds({"adamw": (), "adam": (), "muon": ()},
+                         "torchtitan/components/optimizer.py build_optimizers: optimizer_classes = {Adam, AdamW}, any "
+                         "other name raises NotImplementedError('Optimizer ... not added'); Muon from "
+                         "experiments/dion_optimizer"),
+    # the YAML key optimizer.name
+    "composer": Builds({"adamw": ("optimizer.name", "decoupled_adamw"), "lion": ("optimizer.name", "decoupled_lionw")},
+                       "llm-foundry llmfoundry/optim/__init__.py: optimizers.register decoupled_adamw, "
+                       "decoupled_lionw, clip_lion, adalr_lion (and in later releases adamw, muon); build_optimizer "
+                       "looks the name up in that registry"),
 }
+
+
+def builds(stack) -> Builds | None:
+    """What the code of ``stack`` (a Stack or its name) builds, None where it takes any optimizer."""
+    from planner.model.stack_rules import rules_runtime
+
+    return RUNTIME_OPTIMIZERS.get(rules_runtime(stack))
+
+
+def builds_optimizer(stack, opt: str | None) -> bool:
+    """``stack``'s code builds optimizer ``opt`` (``RUNTIME_OPTIMIZERS``; Muon also needs an ``IMPLEMENTATIONS``
+    row)."""
+    from planner.model.stack_rules import runtime
+
+    b = builds(stack)
+    if opt == "muon" and implementation(runtime(stack)) is None:
+        return False
+    return b is None or opt is None or opt in b.names
+
+
+def launch_args(run: str, opt: str) -> list[str]:
+    """The launch arguments runtime ``run``'s launcher takes for optimizer ``opt`` (``RUNTIME_OPTIMIZERS``; [] for its
+    default). An optimizer it does not build is refused before (``check_stack``; stack_rules mcore-optimizer,
+    titan-optimizer)."""
+    return list(RUNTIME_OPTIMIZERS[run].launch[opt])
+
+
+def building_stacks(opt: str) -> tuple[str, ...]:
+    """The stacks ``framework: auto`` searches (defaults.AUTO_FRAMEWORKS) whose code builds ``opt``."""
+    from planner import defaults as D
+
+    return tuple(n for n in D.AUTO_FRAMEWORKS if builds_optimizer(n, opt))
 
 
 def check_stack(stack, t) -> None:
     """Refuse an optimizer the stack's code does not build (``RUNTIME_OPTIMIZERS``; QA 48: adam8bit, Lion, Adafactor
-    and SGD were priced on torchtitan, whose ``build_optimizers`` raises for them) and Muon on a stack without an
-    implementation here (one line, InputError)."""
+    and SGD were priced on torchtitan, whose ``build_optimizers`` raises for them; optim36: adam8bit and Adafactor on
+    the Megatron stacks, whose launch ran fp32 Adam, 8 bytes of state a parameter where the plan priced 2 or fewer)
+    and Muon on a stack without an implementation here (one line, InputError, naming the stacks that build it)."""
     from planner.errors import InputError
     from planner.model.stack_rules import RUNTIMES
 
     opt = getattr(t, "optimizer", None)
-    run = RUNTIMES.get(getattr(stack, "name", stack))
-    if run in RUNTIME_OPTIMIZERS and opt not in RUNTIME_OPTIMIZERS[run][0]:
-        names, source = RUNTIME_OPTIMIZERS[run]
-        raise InputError("training.optimizer", f"{getattr(stack, 'name', stack)} builds {', '.join(names)} only, not "
-                                               f"{opt} ({source})")
-    if getattr(t, "optimizer", None) == "muon" and impl_for(stack, t) is None:
+    name = getattr(stack, "name", stack)
+    if opt == "muon" and impl_for(stack, t) is None:
         ok = ", ".join(n for n, r in RUNTIMES.items() if r in IMPLEMENTATIONS)
         # DeepSpeed ships a ZeRO-1/2 Muon of its own (blogs/muon-optimizer), not modelled here
         raise InputError("training.optimizer", f"Muon is modelled on {ok} (planner.model.optimizers), "
-                                               f"not on {getattr(stack, 'name', stack)}")
+                                               f"not on {name}")
+    b = builds(stack)
+    if b is not None and opt not in b.names:
+        others = building_stacks(opt)
+        hint = f" ({', '.join(others)} build{'s' if len(others) == 1 else ''} it)" if others else ""
+        raise InputError("training.optimizer", f"{name} builds {', '.join(b.names)} only, not {opt}{hint} ({b.source})")
 
 
 def stack_for(stack, t):

@@ -577,6 +577,22 @@ def _zero1_rule(name: str, stack: str, dp: str, source: str) -> StackRule:
                      lambda st, m, t: True, _zero_without(1))
 
 
+#: optimizers Megatron's DistributedOptimizer does not wrap (rule "mcore-distopt-adam")
+_NOT_DISTOPT = ("sgd", "sgd_momentum", "lion")
+_DISTOPT_ADAM = ("Megatron-Core megatron/core/optimizer/distrib_optimizer.py DistributedOptimizer.__init__: 'Only Adam "
+                 "and HybridDeviceOptimizer currently supported, due to checkpointing requirements.' (Megatron-LM "
+                 "2022 megatron/optimizer/distrib_optimizer.py: 'Only Adam currently supported')")
+
+
+def _optimizer_built_rule(name: str, run: str) -> StackRule:
+    """Runtime ``run`` refuses an optimizer its code does not build (planner.model.optimizers RUNTIME_OPTIMIZERS)."""
+    from planner.model.optimizers import RUNTIME_OPTIMIZERS
+
+    b = RUNTIME_OPTIMIZERS[run]
+    return StackRule(name, run, "training.optimizer", f"an optimizer its code does not build (it builds "
+                     f"{', '.join(b.names)})", b.source, lambda st, m, t: t.optimizer not in b.names)
+
+
 def _optimizer_offload_rule(name: str, stack: str, fsdp: str, source: str) -> StackRule:
     """A stack whose optimizer offload is an option of its FSDP (``fsdp``, ``source``): ZeRO-2/3 only."""
     return StackRule(name, stack, "training.framework.optimizer_offload",
@@ -675,6 +691,23 @@ RULES: tuple[StackRule, ...] = (
               f"{_MUON}: 'muon with dist optimizer is not supported.'; arguments.py: '--optimizer-cpu-offload' "
               "requires --use-precision-aware-optimizer, which requires the distributed optimizer",
               lambda st, m, t: t.optimizer == "muon" and bool(st.optimizer_offload)),
+    # ---- Megatron-Core stacks: the optimizers its code builds (planner.model.optimizers RUNTIME_OPTIMIZERS). The
+    # job's own stack is refused when it is resolved (optimizers.check_stack); these rules refuse a plan timed on
+    # another stack at --emit (an HF Trainer 8-bit Adam plan written as a Megatron launch would run fp32 Adam)
+    _optimizer_built_rule("mcore-optimizer", "megatron"),
+    # DistributedOptimizer (ZeRO-1, Megatron-FSDP, HSDP) wraps Adam only: SGD and Lion run replicated (ZeRO-0) or
+    # under torch FSDP2 (ZeRO-3, Float16OptimizerWithFloat16Params over the sharded parameters); SGD also with the
+    # CPU offload's HybridDeviceOptimizer, whose GPU/CPU classes are Adam or SGD (Lion there would build SGD)
+    StackRule("mcore-distopt-adam", "megatron", "parallel.zero",
+              "SGD or Lion with its distributed optimizer (ZeRO-1, Megatron-FSDP, HSDP: it wraps Adam only)",
+              _DISTOPT_ADAM,
+              lambda st, m, t: (t.optimizer in _NOT_DISTOPT and not (st.optimizer_offload and t.optimizer != "lion")),
+              ok_stack=lambda c, m, t, st: (c.zero == 0) | (_zero3(c) & _fsdp2(st) & ~_hsdp(c))),
+    StackRule("mcore-lion-offload", "megatron", "training.framework.optimizer_offload",
+              "Lion with optimizer offload (--optimizer-cpu-offload's HybridDeviceOptimizer builds Adam or SGD)",
+              "Megatron-Core megatron/core/optimizer/__init__.py: 'gpu_optimizer_cls = Adam if config.optimizer == "
+              "'adam' else SGD' under config.optimizer_cpu_offload",
+              lambda st, m, t: t.optimizer == "lion" and bool(st.optimizer_offload)),
     # ---- Megatron-Core stacks with megatron_fsdp: ZeRO-2/3 are Megatron-FSDP (optim_grads / optim_grads_params)
     StackRule("mfsdp-reshard", "megatron", "training.framework.reshard_after_forward",
               "ZeRO-3 (Megatron-FSDP's optim_grads_params) that keeps the gathered parameters from forward to "
@@ -841,6 +874,7 @@ RULES: tuple[StackRule, ...] = (
     _zero1_rule("titan-zero1", "torchtitan", "FSDP2 (ZeRO-2/3 by fsdp_reshard_after_forward) or replicated (ZeRO-0)",
                 "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
                 "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward"),
+    _optimizer_built_rule("titan-optimizer", "torchtitan"),
     # ---- torchtitan 0.3: Muon is DistMuon (torchtitan/distributed/flex_shard/dist_muon.py)
     StackRule("titan-muon-fsdp", "torchtitan", "parallel.zero", "Muon without FSDP (DistMuon needs ZeRO-2/3)",
               f"{_DISTMUON} _validate_parameter_storage: 'DistMuon requires DTensor parameters'",
@@ -1091,6 +1125,10 @@ RULES: tuple[StackRule, ...] = (
            lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)))),
     # ---- parallelisms the 2021-22 codes never had: both planned a CP 4 long-context layout and megatron-lm an EP 8
     # Mixtral one (QA 36), where their launchers take no such degree
+    # the 2022 distributed optimizer wraps Adam only (SGD runs replicated, ZeRO-0)
+    StackRule("megatron-lm-distopt-adam", "megatron-lm", "parallel.zero",
+              "SGD with its distributed optimizer (ZeRO-1: it wraps Adam only)", _DISTOPT_ADAM,
+              lambda st, m, t: t.optimizer in ("sgd", "sgd_momentum"), lambda c, m, t: c.zero == 0),
     StackRule("megatron-lm-cp", "megatron-lm", "parallel.cp", "context parallelism",
               "Megatron-LM 2021-22 megatron/arguments.py has --tensor-model-parallel-size and "
               "--pipeline-model-parallel-size only; --context-parallel-size came with Megatron-Core's context_parallel "

@@ -1976,6 +1976,13 @@ def default_stack_mode(t) -> str | None:
     return "qlora" if bitsandbytes_base(t) else getattr(t, "mode", None)
 
 
+def default_stack_name(t) -> str | None:
+    """The stack an open ``training.framework`` takes (None: ``defaults.FRAMEWORK``): the training mode's
+    (``defaults.FRAMEWORK_BY_MODE``), else the optimizer's where the default stack's code does not build it
+    (``defaults.FRAMEWORK_BY_OPTIMIZER``)."""
+    return D.FRAMEWORK_BY_MODE.get(default_stack_mode(t)) or D.FRAMEWORK_BY_OPTIMIZER.get(getattr(t, "optimizer", None))
+
+
 def from_training(t, name: str | Stack | None = None, model=None) -> Stack:
     """The stack a ``TrainingSpec`` names (``training.framework``), or the default; with ``model``, as its code runs
     that model (``Stack.for_model``: AutoModel's dense parallelizer)."""
@@ -1990,8 +1997,8 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
         raise InputError("training.framework", "auto leaves the stack to planner recommend, which searches "
                          f"{', '.join(D.AUTO_FRAMEWORKS)}; estimate and simulate time one stack: name it (or leave "
                          "training.framework out for the default)")
-    if spec is None:  # the default stack, or the one the training mode needs (defaults.FRAMEWORK_BY_MODE)
-        st = resolve(D.FRAMEWORK_BY_MODE.get(default_stack_mode(t)))
+    if spec is None:  # the default stack, or the one the training mode or the optimizer needs
+        st = resolve(default_stack_name(t))
     else:
         st = resolve(spec.name, **{k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None})
     recompute_modules(t, st)  # refuse a module list the stack cannot run before anything is timed

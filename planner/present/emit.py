@@ -61,7 +61,7 @@ from planner.errors import InputError, clip, one_of
 from hardware_catalog.errors import MESSAGE_CHARS
 from hardware_catalog.fabric import LaunchFabric
 from planner.model import stack_rules
-from planner.model.optimizers import stack_for
+from planner.model.optimizers import launch_args, stack_for
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
 from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts
 from planner.search.space import is_auto, job_for_plan
@@ -564,17 +564,22 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         # dist_muon is the layer-wise distributed optimizer (ZeRO-1's memory) without --use-distributed-optimizer
         # (megatron/core/optimizer/muon.py: "muon with dist optimizer is not supported."), muon every rank whole
         a += _flag("--optimizer", "dist_muon" if cfg["zero"] >= 1 else "muon")
-    elif cfg["zero"] in (1, 2):
-        a.append("--use-distributed-optimizer")
-    elif cfg["zero"] == 3:
-        a += MEGATRON_FSDP2_FLAGS
-        if not cfg.get("reshard_after_forward", plan_stack(job, cfg).reshard_after_forward):
-            # the plan keeps each unit gathered from forward to backward (stack option reshard_after_forward, memory
-            # and step_time price it): Megatron-LM's torch FSDP2 reshards by default (training.py get_model:
-            # TorchFullyShardedDataParallelConfig(reshard_after_forward=args.torch_fsdp2_reshard_after_forward));
-            # --torch-fsdp2-no-reshard-after-forward (store_false), kept by the newer --torch-fsdp2-reshard-after-forward
-            # parser as the legacy spelling. Until 2026-12-03 such a plan launched resharding
-            a.append("--torch-fsdp2-no-reshard-after-forward")
+    else:
+        # the optimizer the plan priced (planner.model.optimizers RUNTIME_OPTIMIZERS: --optimizer sgd / lion, none for
+        # Megatron's default adam); until optim36 every non-Muon plan launched Adam, whatever it priced
+        a += launch_args("megatron", t.optimizer)
+        if cfg["zero"] in (1, 2):
+            a.append("--use-distributed-optimizer")
+        elif cfg["zero"] == 3:
+            a += MEGATRON_FSDP2_FLAGS
+            if not cfg.get("reshard_after_forward", plan_stack(job, cfg).reshard_after_forward):
+                # the plan keeps each unit gathered from forward to backward (stack option reshard_after_forward,
+                # memory and step_time price it): Megatron-LM's torch FSDP2 reshards by default (training.py
+                # get_model: TorchFullyShardedDataParallelConfig(reshard_after_forward=
+                # args.torch_fsdp2_reshard_after_forward)); --torch-fsdp2-no-reshard-after-forward (store_false),
+                # kept by the newer --torch-fsdp2-reshard-after-forward parser as the legacy spelling. Until
+                # 2026-12-03 such a plan launched resharding
+                a.append("--torch-fsdp2-no-reshard-after-forward")
     hsdp = cfg.get("dp_shard")
     if hsdp is not None and hsdp < cfg["dp"] and cfg["zero"] >= 1:
         # HSDP: the distributed optimizer (or Megatron-FSDP) sharded over dp_shard x cp ranks, dp / dp_shard

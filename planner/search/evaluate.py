@@ -320,6 +320,9 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     mode = mode if mode in D.FRAMEWORK_BY_MODE else None
     what = (f"training.mode {mode}" if mode == job.training.mode
             else f"a bitsandbytes base, training.base_weights {base_weights(job.training)}")
+    opt = job.training.optimizer
+    if not mode and fw.name == D.FRAMEWORK_BY_OPTIMIZER.get(opt):  # defaults.FRAMEWORK_BY_OPTIMIZER
+        what, mode = f"training.optimizer {opt}, which {D.FRAMEWORK} does not build", opt
     given = "" if job.training.framework is not None else (
         f" (training.framework open: the default stack for {what})" if mode
         else " (training.framework open: the default stack)")

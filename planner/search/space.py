@@ -627,8 +627,10 @@ def open_stack(job: JobSpec, platform: str | None) -> str:
     mode = D.FRAMEWORK_BY_MODE.get(getattr(job.training, "mode", None))
     if mode:
         return mode
-    # a model without transformer layers: plain PyTorch DDP (defaults.FRAMEWORK_NON_TRANSFORMER) where its code runs
-    default = D.FRAMEWORK if job.model.is_transformer else D.FRAMEWORK_NON_TRANSFORMER
+    # a model without transformer layers: plain PyTorch DDP (defaults.FRAMEWORK_NON_TRANSFORMER) where its code runs;
+    # an optimizer the default stack does not build: the stack that does (defaults.FRAMEWORK_BY_OPTIMIZER)
+    default = (D.FRAMEWORK_BY_OPTIMIZER.get(job.training.optimizer, D.FRAMEWORK) if job.model.is_transformer
+               else D.FRAMEWORK_NON_TRANSFORMER)
     if platform is None or platform in RUNS_ON[default]:
         return default
     return D.FRAMEWORK_BY_PLATFORM.get(platform, default)
