@@ -473,9 +473,10 @@ def liger_patches(m: ModelSpec) -> bool:
 
 
 def fused_ce_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
-                   head_trains: bool = True) -> FusedCEBytes:
+                   head_trains: bool = True, bf16_weights: bool = False) -> FusedCEBytes:
     """``FusedCEBytes`` of one micro-batch of ``batch`` x ``seq`` tokens (the eager part as ``_saved_rows``'
-    ``outside`` counts it). Checked on CPU against a torch re-implementation of Liger's chunk loop (tests/
+    ``outside`` counts it). ``bf16_weights``: the head's weight reaches the loss in bf16 under autocast (FSDP's
+    ``MixedPrecision(param_dtype=bf16)``: ``hf_step_memory``'s ``weight_casts=False``), so its gradient is bf16. Checked on CPU against a torch re-implementation of Liger's chunk loop (tests/
     test_liger36.py: ``saved_tensors_hooks`` and the chunk loop's peak allocation)."""
     P = PRECISIONS[precision]
     a, r = P.act, P.stream
@@ -483,7 +484,8 @@ def fused_ce_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     h, V = m.hidden, m.vocab
     head_in = a * h if (P.autocast and r != a) else r * h  # the eager lm_head's saved input (``lin(1, h)``)
     eager = tok * (head_in + 4 * V) + (tok * a * V if model_type == "gemma2" else 0.0)
-    pb = 2 if precision == "bf16" else 4  # the head weight's dtype: bf16 model, or fp32 under autocast / fp32
+    # the head weight's dtype: a bf16 model or FSDP's bf16 gather, else fp32 (autocast's fp32 model, fp32)
+    pb = 2 if (precision == "bf16" or (P.autocast and bf16_weights)) else 4
     saved = tok * r * h + (pb * V * h if head_trains else 0.0)
     chunk = float(liger_chunk_tokens(V, h, tok))
     transient = a * chunk * V + 4 * tok + (2.0 * V * h if (P.autocast and not head_trains) else 0.0)
@@ -576,7 +578,7 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         kv = (L if P.autocast and not back else expanded) * tok * (a if back else r) * kvh * (dqk + dv)
     fused = fused_ce and model_type not in LAYERNORM_FAMILIES
     if fused:
-        fc = fused_ce_bytes(m, model_type, seq, batch, precision)
+        fc = fused_ce_bytes(m, model_type, seq, batch, precision, bf16_weights=not weight_casts)
         saved += fc.saved - fc.eager_saved
         logits = 0.0
     after = saved + casts + logits + kv
