@@ -116,6 +116,8 @@ training:
   dataset_samples: 20000
   mean_example_tokens: 1500
   epochs: 1
+  # the eager loss: with Liger's fused cross-entropy searched (liger36) the A10G and L4 plans fit
+  framework: {name: hf-trainer, fused_cross_entropy: false}
 constraints: {gpus: [A10G-24GB, L4-24GB, L40S-48GB], max_gpus: 1}
 """
 

@@ -37,6 +37,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from planner.spec import ModelSpec
 
 
@@ -427,6 +429,69 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
 LAYERNORM_FAMILIES = {"gpt2", "bert"}
 
 
+def liger_chunk_tokens(vocab, hidden, tokens):
+    """Rows of logits Liger Kernel's fused linear cross-entropy materialises at once: it splits the ``tokens`` (BT)
+    rows into chunks so a chunk's logits hold about as many elements as the BT x H input
+    (liger_kernel/ops/fused_linear_cross_entropy.py ``fused_linear_cross_entropy_forward``: ``inc_factor =
+    cdiv(V, chunk_mem_const * H)`` with ``chunk_mem_const`` 1, ``chunk_size = next_power_of_2(cdiv(BT, inc_factor))``,
+    at most BT). Llama-3's V = 128,256, H = 4,096 at BT = 32,768: inc_factor 32, chunks of 1,024 rows, 32 of them.
+
+    ``tokens`` a number or an array (float rows).
+
+    >>> int(liger_chunk_tokens(128256, 4096, 32768)), int(liger_chunk_tokens(32000, 4096, 4096 * 4))
+    (1024, 2048)
+    """
+    tokens = np.asarray(tokens, dtype=np.float64)
+    rows = np.ceil(tokens / math.ceil(vocab / hidden))
+    return np.minimum(2.0 ** np.ceil(np.log2(np.maximum(rows, 1.0))), tokens)
+
+
+@dataclass(frozen=True)
+class FusedCEBytes:
+    """What Liger Kernel's ``LigerFusedLinearCrossEntropyFunction`` holds in a training step, against the eager head
+    and loss it replaces (bytes; ``fused_ce_bytes``). ``eager_saved``: what the eager ``lm_head`` + loss keep after
+    the forward (the head's input, the fp32 log-softmax, Gemma 2's soft-cap tanh); ``saved``: what the fused one keeps
+    instead: ``ctx.save_for_backward(grad_input, grad_weight, grad_bias)`` -- the loss's gradient with respect to the
+    final norm's output, computed in the forward (``zeros_like(_input)``: the stream dtype, H per token), and the
+    head's weight gradient where the head trains (``zeros_like(weight)``: the parameters' dtype); ``transient``: alive
+    only while its forward runs: one chunk's logits (``liger_chunk_tokens`` x V in the activation dtype; the
+    cross-entropy kernel writes their gradient in place), the fp32 per-token ``loss_1d`` and, under autocast with a
+    frozen head, the head weight's 16-bit cast that autocast does not cache (``cached_cast``: leaves that require
+    grad only). Its backward only scales the saved gradients in place (``element_mul_kernel``): no vocab-wide
+    tensor there. The model returns no logits in training (liger_kernel/transformers/model/llama.py ``lce_forward``:
+    ``skip_logits = self.training and labels is not None``)."""
+    eager_saved: float
+    saved: float
+    transient: float
+
+
+def liger_patches(m: ModelSpec) -> bool:
+    """Whether Liger Kernel's fused linear cross-entropy can replace the model's loss: its ``apply_liger_kernel_to_*``
+    patches cover the RMSNorm decoders (llama, mistral, mixtral, gemma, qwen2, qwen3, phi3, ... in
+    liger_kernel/transformers/monkey_patch.py ``MODEL_TYPE_TO_APPLY_LIGER_FN``), not GPT-2 or BERT."""
+    return m.is_transformer and hf_model_type(m) not in LAYERNORM_FAMILIES
+
+
+def fused_ce_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
+                   head_trains: bool = True, bf16_weights: bool = False) -> FusedCEBytes:
+    """``FusedCEBytes`` of one micro-batch of ``batch`` x ``seq`` tokens (the eager part as ``_saved_rows``'
+    ``outside`` counts it). ``bf16_weights``: the head's weight reaches the loss in bf16 under autocast (FSDP's
+    ``MixedPrecision(param_dtype=bf16)``: ``hf_step_memory``'s ``weight_casts=False``), so its gradient is bf16. Checked on CPU against a torch re-implementation of Liger's chunk loop (tests/
+    test_liger36.py: ``saved_tensors_hooks`` and the chunk loop's peak allocation)."""
+    P = PRECISIONS[precision]
+    a, r = P.act, P.stream
+    tok = seq * batch
+    h, V = m.hidden, m.vocab
+    head_in = a * h if (P.autocast and r != a) else r * h  # the eager lm_head's saved input (``lin(1, h)``)
+    eager = tok * (head_in + 4 * V) + (tok * a * V if model_type == "gemma2" else 0.0)
+    # the head weight's dtype: a bf16 model or FSDP's bf16 gather, else fp32 (autocast's fp32 model, fp32)
+    pb = 2 if (precision == "bf16" or (P.autocast and bf16_weights)) else 4
+    saved = tok * r * h + (pb * V * h if head_trains else 0.0)
+    chunk = float(liger_chunk_tokens(V, h, tok))
+    transient = a * chunk * V + 4 * tok + (2.0 * V * h if (P.autocast and not head_trains) else 0.0)
+    return FusedCEBytes(eager, saved, transient)
+
+
 @dataclass(frozen=True)
 class HFStepMemory:
     """Tensor memory of one training step of the HF code (bytes; parameters and inputs, which
@@ -448,7 +513,7 @@ class HFStepMemory:
 
 def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
-                   weight_casts: bool = True) -> HFStepMemory:
+                   weight_casts: bool = True, fused_ce: bool = False) -> HFStepMemory:
     """Live tensor memory through one forward+backward of the HF code, from the saved-tensor table.
 
     * after the forward: the saved tensors, autocast's weight copies, the logits (in the compute
@@ -482,7 +547,10 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     end of its block's phase; ``weight_casts=False``: no autocast copies of the weights (a stack
     that gathers the weights in bf16 itself, FSDP's ``MixedPrecision(param_dtype=bf16)``; its
     gathered layers are the plan's weight term) — the expert slices' copies, which the matmuls
-    save, stay.
+    save, stay. ``fused_ce``: the loss is Liger Kernel's fused linear cross-entropy
+    (``fused_ce_bytes``): no logits returned, the head's saves replaced by the loss's gradients,
+    one chunk's logits the only vocab-wide transient (the RMSNorm decoders; Liger patches no
+    GPT-2 / BERT).
     """
     from planner.spec.params import count_params
 
@@ -508,11 +576,18 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         # (OLMo 2 and Llama 4 cast q/k back to the activation dtype after RoPE: no fp32 k/v)
         back = model_type in ROPE_CASTS_BACK or m.mla is not None
         kv = (L if P.autocast and not back else expanded) * tok * (a if back else r) * kvh * (dqk + dv)
+    fused = fused_ce and model_type not in LAYERNORM_FAMILIES
+    if fused:
+        fc = fused_ce_bytes(m, model_type, seq, batch, precision, bf16_weights=not weight_casts)
+        saved += fc.saved - fc.eager_saved
+        logits = 0.0
     after = saved + casts + logits + kv
     loss_fwd = 4 * V * tok if (lsm == 4 and a != 4) else 0.0  # logits.float()
     if P.autocast and not bert:
         loss_fwd += r * h * tok  # the final norm's fp32 output (lm_head saved its bf16 cast)
     loss_bwd = 2 * lsm * V * tok
+    if fused:  # one chunk's logits in the forward; the backward scales the saved gradients in place
+        loss_fwd, loss_bwd = fc.transient, 0.0
     pc = count_params(m)
     gb = 2 if precision == "bf16" else 4  # gradients in the parameters' dtype
     grads = pc.total * gb
@@ -538,6 +613,8 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     w = _Walk(after)
     w.op(loss_bwd)
     _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
+    if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
+        outside += fc.saved - fc.eager_saved
     # a tied head's gradient waits in the embedding's gradient buffer until the embedding's
     # own is summed into it; the causal LMs' shifted labels stay (BERT's labels are the input's)
     tied = V * h if m.tied_embeddings else 0
@@ -1083,15 +1160,28 @@ class HFActivations:
 
 
 def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str,
-                   checkpointing: bool, model_type: str | None = None) -> HFActivations:
-    """The HF table cut the way ``planner.model.memory`` adds up a rank's activations."""
+                   checkpointing: bool, model_type: str | None = None, fused_ce: bool = False,
+                   head_trains: bool = True) -> HFActivations:
+    """The HF table cut the way ``planner.model.memory`` adds up a rank's activations. ``fused_ce``:
+    the loss is Liger's fused linear cross-entropy (``fused_ce_bytes``; ``head_trains`` False: a
+    frozen head, LoRA's, makes no weight gradient)."""
     mt = model_type or hf_model_type(m)
     blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing)
     st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing)
+    if fused_ce and mt not in LAYERNORM_FAMILIES:
+        fc = fused_ce_bytes(m, mt, seq, batch, precision, head_trains)
+        return HFActivations((blocks + st.kv_cache) / m.layers, outside - fc.eager_saved + fc.saved, fc.transient,
+                             _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing))
+    return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.logits + st.loss_transient,
+                         _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing))
+
+
+def _hf_recompute(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, impl: str, checkpointing: bool) -> float:
+    """``HFActivations.recompute``: a checkpointed block's full saves and the eager attention's probability
+    gradient while it is recomputed; 0 without checkpointing."""
+    if not checkpointing:
+        return 0.0
     a = PRECISIONS[precision].act
     scores = batch * m.heads * seq * seq if impl == "eager" else 0.0
-    recompute = 0.0
-    if checkpointing:
-        full, _ = hf_saved_parts(m, mt, seq, batch, precision, impl, False)
-        recompute = full / m.layers + a * scores
-    return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.logits + st.loss_transient, recompute)
+    full, _ = hf_saved_parts(m, mt, seq, batch, precision, impl, False)
+    return full / m.layers + a * scores

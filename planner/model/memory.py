@@ -1611,8 +1611,12 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
                                                         np.broadcast_to(on_ep, c.tp.shape))
     rows = []
+    # the loss as Liger's fused linear cross-entropy (Stack.fused_cross_entropy): a frozen head (LoRA's) gets no
+    # weight gradient from it
+    fused = bool(getattr(stack, "fused_cross_entropy", False))
+    head_trains = not frozen_base(m, t)
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
-        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2)
+        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2, fused_ce=fused, head_trains=head_trains)
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
@@ -1662,6 +1666,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
     mt = hf_model_type(m)
     spec = m.model_dump_json()
+    fused = bool(getattr(stack, "fused_cross_entropy", False))  # Liger's fused linear cross-entropy
     zero = np.asarray(c.zero)
     if kept is None:
         kept = zero_stage_states(stack, t, 0.0)[4][np.clip(zero, 0, 3)]
@@ -1679,7 +1684,8 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     rows = []
     for mb, rc, tp, cp, sp, wh, ep in zip(kmb, krc, ktp, kcp, ksp, kwh, kep):
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
-        got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
+        got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused)
+               for v in variants}
         passed, grads, vocab = got[(False, True)]
 
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
@@ -1700,15 +1706,15 @@ _WALKS: dict = {}  # the walks of recent plans (a search evaluates the same mode
 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
-          keep: bool, casts: bool) -> tuple[float, float, float]:
+          keep: bool, casts: bool, fused_ce: bool = False) -> tuple[float, float, float]:
     """(walked peak, all gradients, vocab-wide part) of one step (``hf_step_memory``), cached by
     the model's JSON and the step's shape."""
     from planner.model.activations_hf import hf_step_memory
 
-    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts)
+    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce)
     if key not in _WALKS:
         if len(_WALKS) > 4096:
             _WALKS.clear()
-        s = hf_step_memory(m, mt, seq, mb, precision, impl, gc, keep, casts)
+        s = hf_step_memory(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce)
         _WALKS[key] = (max(s.peak_forward, s.peak_step), s.grads, s.logits + s.loss_transient)
     return _WALKS[key]

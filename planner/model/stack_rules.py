@@ -45,6 +45,7 @@ import numpy as np
 from planner.errors import InputError
 from planner.layout import micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
+from planner.model.activations_hf import liger_patches
 from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_TP_PLAN
 from planner.model.pipeline import titan_layers_per_stage, titan_stages  # noqa: F401 (the rules' and --emit's)
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -1048,6 +1049,11 @@ RULES: tuple[StackRule, ...] = (
               lambda c, m, t: ~np.asarray(c.sp, dtype=bool) | (c.tp == 1)),
     # the HF Trainer's own data parallelism (Stack.has_zero1 False): searched at ZeRO-1 until hfstack34, a plan its
     # launch (accelerate DDP, NO_SHARD) runs with the whole optimizer state on every rank
+    StackRule("hf-liger-family", "hf", "training.framework.fused_cross_entropy",
+              "Liger's fused linear cross-entropy (use_liger_kernel) on a GPT-2 / BERT model: Liger patches no such model",
+              "liger_kernel/transformers/monkey_patch.py MODEL_TYPE_TO_APPLY_LIGER_FN (llama, mistral, mixtral, gemma, "
+              "qwen2, qwen3, phi3, ...; no gpt2, no bert): _apply_liger_kernel_to_instance logs and applies nothing",
+              lambda st, m, t: bool(getattr(st, "fused_cross_entropy", False)) and not liger_patches(m)),
     StackRule("hf-trainer-zero1", "hf", "parallel.zero",
               "ZeRO-1 (a sharded optimizer over replicated parameters): the HF Trainer's data parallelism is DDP "
               "(ZeRO-0) or FSDP (shard_grad_op ZeRO-2, full_shard ZeRO-3, hybrid_shard HSDP); its ZeRO-1 is "

@@ -900,6 +900,18 @@ class Stack:
     #: expert-bias ops around the grouped GEMMs (planner.model.moe ``eager_expert_ops``) and, under MXFP8, the
     #: activation pass and two casts' 16-bit reads inside the GEMM epilogues (planner.model.moe ``fused_mlp_bytes``)
     moe_fused_mlp: bool = False
+    #: the loss is a fused linear cross-entropy (``fused_ce_kernel``): the head GEMM and the loss run chunk by chunk over
+    #: the tokens, the logits never whole (planner.model.activations_hf ``liger_flce_bytes``, step_time
+    #: ``cross_entropy_bytes``). Off by default as the stacks ship it: HF ``TrainingArguments.use_liger_kernel``
+    #: defaults to False (transformers/training_args.py); ``recommend`` tries it where it is what makes a plan fit
+    fused_cross_entropy: bool = False
+    #: the fused linear cross-entropy the stack's code can switch on (``fused_cross_entropy``), "" where none: "liger"
+    #: for HF Trainer (``use_liger_kernel=True`` calls liger_kernel.transformers ``_apply_liger_kernel_to_instance``,
+    #: whose model forward (``lce_forward``) computes the training loss with ``LigerFusedLinearCrossEntropyLoss`` and
+    #: returns no logits). Megatron-Core's ``--cross-entropy-loss-fusion`` fuses the loss after a whole-logits head
+    #: GEMM (``Stack.ce_unfused``), torchtitan's ``cross_entropy_loss`` is eager ``F.cross_entropy`` on whole logits:
+    #: neither chunks
+    fused_ce_kernel: str = ""
     #: transformer layers whose linears stay 16-bit under the fp8/fp4 recipe: Megatron-Core
     #: ``--first-last-layers-bf16`` with ``--num-layers-at-start-in-bf16`` + ``--num-layers-at-end-in-bf16``
     #: (megatron/core/fp8_utils.py ``is_first_last_bf16_layer``: those layers run outside the fp8/fp4
@@ -1219,6 +1231,8 @@ class Stack:
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
         if self.moe_fused_mlp:
             opts.append("moe_fused_mlp=on")
+        if self.fused_cross_entropy:
+            opts.append(f"fused_cross_entropy=on ({self.fused_ce_kernel})")
         if self.moe_shared_expert_overlap and moe and shared_experts:  # only shared experts are overlapped
             opts.append("moe_shared_expert_overlap=on")
         if self.lp_bf16_first_layers and precision == "fp8":
@@ -1272,7 +1286,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
-           "pp_last_stage_less_layers")
+           "pp_last_stage_less_layers", "fused_cross_entropy")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1371,6 +1385,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "pp_pass_microbatches": (lambda st: st.has_pp_pass,
                              "per-accumulation-step pipeline runs (NeMo AutoModel's pp_pass_microbatches)", None),
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
+    "fused_cross_entropy": (lambda st: bool(st.fused_ce_kernel),
+                            "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
 }
 assert set(OPTION_HOLDERS) <= set(OPTIONS)
 
@@ -1396,7 +1412,9 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                # them); on a model without, the flag is accepted and does nothing (planner.spec.load notes it)
                "moe_shared_expert_overlap": lambda m, t: has_shared_experts(m),
                # NeMo AutoModel's MoEFSDPSyncMixin switch: refused on a model without MoE layers (Stack.moe_only)
-               "fsdp_defer_sync": lambda m, t: m.moe is not None}
+               "fsdp_defer_sync": lambda m, t: m.moe is not None,
+               # a loss over a vocabulary: the transformer LMs' (a CNN's classifier head has no logits to chunk)
+               "fused_cross_entropy": lambda m, t: m.is_transformer}
 assert set(OPTION_USES) <= set(OPTIONS)
 
 
@@ -1724,6 +1742,7 @@ STACKS: dict[str, Stack] = {
         doc_masking_cp=False,  # accelerate's torch CP: SDPA, causal mask only
         has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
         bnb_whole_at_cp=True,  # its CP runs under FSDP2, which shards no bitsandbytes weight
+        fused_ce_kernel="liger",  # TrainingArguments.use_liger_kernel (default False: fused_cross_entropy off)
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(
@@ -2075,7 +2094,8 @@ def megatron_fsdp_low_zero(zero: int) -> str:
             "changes nothing: set parallel.zero to 2 or 3, or leave it out")
 
 
-SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward", "megatron_fsdp", "pp_split")
+SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward", "megatron_fsdp", "pp_split",
+            "fused_cross_entropy")
 
 
 def open_options(t) -> tuple[str, ...]:

@@ -111,6 +111,7 @@ from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP3
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, SEARCHED, te_cast_bytes)
+from planner.model.activations_hf import liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -300,7 +301,14 @@ def hf_sink_score_bytes(autocast: bool, seq) -> tuple[float, float]:
 SINK_RESCALES = {"fp32_product": sink_rescale_bytes, "scale_cast": sink_rescale_cast_bytes}
 
 
-def cross_entropy_bytes(act_b: float, unfused: bool) -> tuple[float, float]:
+#: host ops of one chunk of Liger Kernel's fused linear cross-entropy (``Stack.fused_cross_entropy``), launched once per
+#: chunk (liger_kernel/ops/fused_linear_cross_entropy.py ``fused_linear_cross_entropy_forward``'s loop): the logits
+#: ``mm``, the cross-entropy kernel, the ``loss_1d`` slice copy, the input-gradient ``mm`` and the weight-gradient
+#: ``addmm``
+FLCE_OPS_PER_CHUNK = 5.0
+
+
+def cross_entropy_bytes(act_b: float, unfused: bool, fused_linear: bool = False) -> tuple[float, float]:
     """(forward, backward) HBM bytes per logit of the rank's vocabulary shard that the loss moves.
 
     * ``unfused`` (``Stack.ce_unfused``): Megatron's vocab-parallel cross-entropy on an fp32 copy of the logits,
@@ -311,8 +319,14 @@ def cross_entropy_bytes(act_b: float, unfused: bool) -> tuple[float, float]:
       ``grad_input.mul_(grad_output)`` (read 4, write 4) and the cast's backward to the logits' dtype (read 4,
       write act_b): act_b + 12. Of fp32 logits ``.float()`` is the tensor itself: no cast either way (32 and 8).
       The target gathers and the per-token reductions' outputs are per token, not per logit (left out). Counted on real torch ops: tests/test_step_time.py ``test_cross_entropy_bytes_match_real_ops``.
+    * ``fused_linear`` (``Stack.fused_cross_entropy``: Liger Kernel's fused linear cross-entropy): its Triton kernel
+      (liger_kernel/ops/cross_entropy.py ``liger_cross_entropy_kernel``) reads each chunk's logits in the online-softmax
+      first pass (max and sum) and again in the second, where it writes their gradient in place: 3 act_b, all in the
+      forward (the gradient GEMMs run there too; the backward only scales the saved gradients, per token).
     * otherwise (a fused or compiled loss, the registry's other stacks): the 16-bit logits read once and about
       three fp32 passes, act_b + 12 in all, half forward and half backward (the prior form, unchanged)."""
+    if fused_linear:
+        return 3.0 * act_b, 0.0
     if unfused:
         cast = act_b + 4.0 if act_b < 4.0 else 0.0  # the fp32 copy and, backward, its gradient cast back
         return 32.0 + cast, 8.0 + cast
@@ -1059,8 +1073,13 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graph
     # an HF EP plan names no lm_head: whole on every rank (moe ``HfEpPlan.lm_head``; until hfep35 over TP)
     tp = np.asarray(moe_mech.hf_ep_tp(m, fw, tp, c.ep, "lm_head"), dtype=np.float64)
     lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
-    ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm) for b in cross_entropy_bytes(act_b, fw.ce_unfused))
+    fused = bool(getattr(fw, "fused_cross_entropy", False)) and liger_patches(m)
+    ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm)
+                  for b in cross_entropy_bytes(act_b, fw.ce_unfused, fused))
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
+    if fused:  # Liger's chunk loop: FLCE_OPS_PER_CHUNK launches per chunk (activations_hf.liger_chunk_tokens)
+        chunks = np.ceil(T_head / liger_chunk_tokens(m.vocab, m.hidden, np.maximum(T_head, 1.0)))
+        head_host = head_host + FLCE_OPS_PER_CHUNK * chunks * eff.launch_s
     head_fwd = combine(lg_f + ce_f, head_host)
     head_bwd = combine(lg_b + ce_b, BWD_HOST_FACTOR * head_host)
     return Head(head_fwd, head_bwd, lg_f + lg_b)

@@ -1074,6 +1074,18 @@ TITAN_FP8 = {
 STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel"}
 
 
+#: what a plan priced with the stack's fused linear cross-entropy (``Stack.fused_cross_entropy``) needs at launch, by
+#: ``Stack.fused_ce_kernel``: the planner prices Liger's fused linear cross-entropy only, so the switch keeps Liger's
+#: other default kernels (RoPE, RMSNorm, SwiGLU: liger_kernel/transformers/monkey_patch.py ``apply_liger_kernel_to_llama``
+#: defaults) off through ``liger_kernel_config``, which transformers passes to ``_apply_liger_kernel_to_instance``
+FUSED_CE_NOTES = {
+    "liger": ("the plan's loss is Liger Kernel's fused linear cross-entropy (no whole logits): run it under HF Trainer "
+              "with TrainingArguments(use_liger_kernel=True, liger_kernel_config={'rope': False, 'rms_norm': False, "
+              "'swiglu': False}) (pip install liger-kernel); a launch whose loss materialises the logits needs their "
+              "memory back"),
+}
+
+
 def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
     """What the plan priced that the launch line cannot say, one ``# note:`` line each (``LaunchPlan.notes``):
 
@@ -1103,6 +1115,8 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
         note = config_rope_note(job.model, "$TITAN_CONFIG's model args" if style == "fsdp"
                                 else "the recipe's model config ($AUTOMODEL_CONFIG)")
         notes += [note] if note else []
+    if st.fused_cross_entropy:  # the fused loss the plan priced is the stack's own switch (Stack.fused_ce_kernel)
+        notes.append(FUSED_CE_NOTES[st.fused_ce_kernel])
     if style == "fsdp":
         sharded = FSDP_RESHARD[cfg["zero"]] is not None
         if sharded and t.grad_dtype == "same" and t.precision != "fp32":

@@ -326,8 +326,10 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     given = "" if job.training.framework is not None else (
         f" (training.framework open: the default stack for {what})" if mode
         else " (training.framework open: the default stack)")
-    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
-              "that do not fit without it)" if searched else "")
+    # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
+    late = " and the fused cross-entropy" if "fused_cross_entropy" in searched else ""
+    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload{late} only for "
+              "layouts that do not fit without it)" if searched else "")
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
                         has_shared_experts(job.model))

@@ -33,6 +33,7 @@ from planner.layout import Candidates, check_layout, sequence_parallel, valid_ma
 from planner.model import offload, stack_rules
 from planner.model.pipeline import PLAIN_SPLIT, balanced_rows, split_runtime, stack_layout
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
+from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
@@ -476,12 +477,16 @@ class StackVariant:
         """Rows (of the root's evaluated batch) that can fit with this variant, from the root's
         memory: what it can take off the GPU (``frees``) is at most the optimizer state (optimizer
         offload) and the activations with their fragmentation allowance (activation offload, or a
-        recompute list against the default one: a list changes the activations only). A necessary
+        recompute list against the default one: a list changes the activations only; the fused
+        cross-entropy: the activations and the logits). A necessary
         condition, so the memory model runs only on rows with a chance."""
+        # a fused cross-entropy changes the loss's saves (in the activations term where the HF step is walked) and
+        # its logits: at most both come off
+        fused = self.stack.fused_cross_entropy
         frees = self.frees if self.frees is not None else tuple(
-            k for k, on in (("optimizer", self.stack.optimizer_offload), ("activations", self.stack.activation_offload))
-            if on)
-        free = sum(root_mem[k] * (1 + FRAGMENTATION if k == "activations" else 1.0) for k in frees)
+            k for k, on in (("optimizer", self.stack.optimizer_offload),
+                            ("activations", self.stack.activation_offload or fused), ("logits", fused)) if on)
+        free = sum(root_mem[k] * (1 + FRAGMENTATION if k in ("activations", "logits") else 1.0) for k in frees)
         return root_mem["total"] - free <= limit
 
     def refusals(self, c: Candidates) -> dict[str, np.ndarray]:
@@ -513,7 +518,8 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     (``Stack.offloads``), where they can change a plan: optimizer offload (under LoRA/QLoRA's frozen
     base it moves the adapters' state: memory.memory_per_gpu), activation offload for transformers where
     Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3,
-    megatron_fsdp on the Megatron-Core stacks when the job leaves ZeRO open or fixes 2/3.
+    megatron_fsdp on the Megatron-Core stacks when the job leaves ZeRO open or fixes 2/3, the fused linear
+    cross-entropy on the stacks that have one (HF Trainer's Liger) for a model it patches, as a fallback.
     A small outer product (at most 2 x 2 x 2 x 2), evaluated variant by variant on whole chunks; then the
     same combinations once more for each Megatron-Core ``recompute_modules`` list searched
     (``recompute_module_lists``), on the selective-recompute rows (``_with_module_lists``)."""
@@ -541,6 +547,10 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         axes["megatron_fsdp"] = (base.megatron_fsdp, not base.megatron_fsdp)
     if "optimizer_offload" in open_ and "optimizer" in base.offloads:
         axes["optimizer_offload"] = (False, True)
+    # the fused linear cross-entropy (HF Trainer's use_liger_kernel, off as the stack ships it): a fallback as the
+    # offloads are, tried only where the eager loss's logits keep a plan from fitting (its time is the same GEMMs)
+    if "fused_cross_entropy" in open_ and liger_patches(m) and not base.fused_cross_entropy:
+        axes["fused_cross_entropy"] = (False, True)
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
         axes["activation_offload"] = (False, True)
@@ -555,14 +565,16 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
-    first = {n: ("balanced" if n == "pp_split" else False) for n in names if n.endswith("_offload") or n == "pp_split"}
+    fallback = {"pp_split", "fused_cross_entropy"}
+    first = {n: ("balanced" if n == "pp_split" else False) for n in names if n.endswith("_offload") or n in fallback}
     out, index = [], {}
     for vals in product(*axes.values()):  # fallbacks vary fastest: parents precede their children
         values = dict(zip(names, vals))
         index[vals] = len(out)
         parents = tuple(index[tuple(first[k] if n == k else v for n, v in zip(names, vals))]
                         for k in first if values[k] != first[k])
-        root = index[tuple(first.get(n, v) if n.endswith("_offload") else v for n, v in zip(names, vals))]
+        root = index[tuple(first.get(n, v) if (n.endswith("_offload") or n == "fused_cross_entropy") else v
+                           for n, v in zip(names, vals))]
         # the stack's own split can hold any rank's memory (no could_fit screen): tried wherever its parent misfits
         plain = values.get("pp_split") in PLAIN_SPLIT.values()
         screened = bool(parents) and not plain

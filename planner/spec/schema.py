@@ -562,6 +562,9 @@ class FrameworkSpec(_Strict):
     #: Megatron-Core stacks: the experts' grouped MLP as one fused Transformer Engine op chain
     #: (Megatron-Bridge ``cutedsl_fused_grouped_mlp``), not TEGroupedMLP's eager activation and bias ops
     moe_fused_mlp: Optional[bool] = None
+    #: HF-code stacks: the loss as Liger Kernel's fused linear cross-entropy (HF Trainer / TRL ``use_liger_kernel``:
+    #: chunked, the logits never whole; planner.model.activations_hf ``liger_flce_bytes``); None: the stack's default
+    fused_cross_entropy: Optional[bool] = None
     #: Megatron-Core stacks: the shared experts on their own stream, fc1 beside the dispatch all-to-all and fc2 beside
     #: the combine (--moe-shared-expert-overlap; all-to-all dispatcher only, not with moe_a2a_overlap)
     moe_shared_expert_overlap: Optional[bool] = None
