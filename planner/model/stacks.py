@@ -1740,6 +1740,11 @@ STACKS: dict[str, Stack] = {
         tp_sequence_parallel=False,  # its tp_plan: colwise / rowwise with an all-reduce, norms whole (rule hf-tp-sp)
         moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
         doc_masking_cp=False,  # accelerate's torch CP: SDPA, causal mask only
+        # accelerate's torch CP is PyTorch's ``context_parallel`` with ``TorchContextParallelConfig.cp_comm_strategy``
+        # "allgather" by default (docs/source/concept_guides/context_parallelism.md: "no need to use cp_config at
+        # all, if you want to use the default 'allgather'"): the K/V all-gather before the kernel, exposed. Until
+        # QA 49 priced as Megatron-Core's overlapped p2p ring (no CP exchange in the step at all)
+        cp_exchange="allgather",
         has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
         bnb_whole_at_cp=True,  # its CP runs under FSDP2, which shards no bitsandbytes weight
         fused_ce_kernel="liger",  # TrainingArguments.use_liger_kernel (default False: fused_cross_entropy off)
