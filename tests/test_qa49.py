@@ -31,3 +31,30 @@ def test_hf_trainer_context_parallelism_pays_its_all_gather(cli, tmp_path):
     assert code == 0, err
     bd = json.loads(out)["breakdown_s"]
     assert bd.get("comm_cp", 0.0) > 1.0, bd
+
+
+def test_deepspeed_context_parallelism_is_ulysses_all_to_all(cli, tmp_path):
+    """The deepspeed stack's CP is ALST / Ulysses (ulysses_sp.py UlyssesSPAttentionHF): four all-to-alls a pass (q, k,
+    v in, the output back), blocking, and one kernel over the whole sequence on heads / cp. It was priced as the
+    overlapped p2p ring: no exchange at all (Llama-3-8B 128K CP8: 160.28 s, now 156.48 s with 1.60 s of all-to-all;
+    the kernel runs 131,072 keys a call, not 16,384)."""
+    code, out, err = _estimate(cli, tmp_path, "deepspeed")
+    assert code == 0, err
+    bd = json.loads(out)["breakdown_s"]
+    assert 0.5 < bd.get("comm_cp", 0.0) < 5.0, bd
+    assert bd["compute_attention"] < 122.0, bd  # was 124.74 s at 16,384 keys a call
+
+
+def test_deepspeed_ulysses_refuses_cp_not_dividing_the_heads(cli, tmp_path):
+    """UlyssesSPAttentionHF raises when CP does not divide the attention heads, or neither divides the other with the
+    KV heads; Qwen2.5-7B (28 heads, 4 KV heads) at CP8 was estimated, and recommended, on the deepspeed stack."""
+    code, out, err = _estimate(cli, tmp_path, "deepspeed", 8, "qwen2.5-7b")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, (out, err)
+    assert lines[0].startswith("error: parallel.cp: deepspeed's Ulysses"), err
+    assert "CP8 with 28 heads, 4 KV heads" in err, err
+    # CP4 divides both; Llama-3-8B at CP16 repeats its 8 KV heads (16 % 8 == 0), as Ulysses does
+    assert _estimate(cli, tmp_path, "deepspeed", 4, "qwen2.5-7b")[0] == 0
+    assert _estimate(cli, tmp_path, "deepspeed", 16)[0] == 0
+    # the ring stacks take it (TE's p2p ring splits the sequence, not the heads)
+    assert _estimate(cli, tmp_path, "megatron-core", 8, "qwen2.5-7b")[0] == 0

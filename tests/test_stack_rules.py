@@ -151,6 +151,8 @@ CASES = [
      dict(tp=4, dp=8, etp=1, zero=2)),
     # accelerate's torch context parallelism runs under FSDP2 only
     ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
+    # Ulysses splits the heads over the CP ranks: Qwen2.5-7B's 28 heads / 4 KV heads take CP4, not CP8 (QA 49)
+    ("ds-ulysses-heads", ("deepspeed", {}), "qwen2.5-7b", {}, dict(cp=8, dp=4), dict(cp=4, dp=8)),
     # transformers' TP plans and DeepSpeed's AutoTP shard the linears only: no sequence parallelism (hfsp34)
     ("hf-tp-sp", ("hf-trainer", {}), "llama3-8b", {}, dict(tp=2, sp=True, dp=16, zero=3), dict(tp=2, dp=16, zero=3)),
     # the HF Trainer's data parallelism is DDP or FSDP: its ZeRO-1 is DeepSpeed's, the deepspeed stack (hfstack34)

@@ -265,7 +265,8 @@ class StackRule:
     #: ``detail`` that also reads the resolved stack, ``(c, model, training, stack)``
     detail_stack: Callable | None = None
     #: the refusal as a whole sentence where it is not "<runtime> refuses <what> (<source>)": ``{name}`` is the stack's
-    #: name (the runtime's where no stack is given), ``{source}`` the source (a runtime whose code has no fp8 path)
+    #: name (the runtime's where no stack is given), ``{source}`` the source (a runtime whose code has no fp8 path),
+    #: ``{extra}`` the plan's numbers (``detail``)
     sentence: str | None = None
     #: the rule concerns every model, not only transformers (``rules_for``): what the code lacks whatever it trains
     #: (an fp8 path)
@@ -300,7 +301,7 @@ class StackRule:
             extra = self.detail(c, model, training)
         if self.sentence is not None:
             name = getattr(stack, "name", None) or RUNTIME_NAMES[self.runtime]
-            return self.sentence.format(name=name, source=self.source)
+            return self.sentence.format(name=name, source=self.source, extra=extra)
         return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
 
 
@@ -999,6 +1000,20 @@ RULES: tuple[StackRule, ...] = (
                   getattr(m, "hf_model_type", None) in HF_NO_TP_PLAN),
               lambda c, m, t: (c.tp == 1) | (c.ep == c.tp),
               lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None)}"),
+    # DeepSpeed-Ulysses splits the heads over the CP ranks (Stack.cp_exchange "a2a"); until QA 49 the deepspeed
+    # stack planned Qwen2.5-7B (28 heads, 4 KV heads) at CP8, which UlyssesSPAttentionHF refuses at start-up
+    StackRule("ds-ulysses-heads", "hf", "parallel.cp",
+              "context parallelism whose degree does not divide the attention heads, or neither divides nor is "
+              "divided by the KV heads (Ulysses splits the heads over the CP ranks)",
+              "DeepSpeed deepspeed/runtime/sequence_parallel/ulysses_sp.py UlyssesSPAttentionHF.__init__: 'Attention "
+              "head count {attn_head_count} is not divisible by SP size {self.world_size}'; 'KV attention head count "
+              "... is not divisible by SP size ... or vice versa'",
+              lambda st, m, t: getattr(st, "cp_exchange", None) == "a2a" and bool(m.is_transformer and m.heads),
+              lambda c, m, t: (m.heads % c.cp == 0) & (((m.kv_heads or m.heads) % c.cp == 0)
+                                                       | (c.cp % (m.kv_heads or m.heads) == 0)),
+              lambda c, m, t: f": CP{int(c.cp[0])} with {m.heads} heads, {m.kv_heads or m.heads} KV heads",
+              sentence="{name}'s Ulysses (ALST) context parallelism refuses a CP degree that does not divide the "
+                       "attention heads, or neither divides nor is divided by the KV heads{extra} ({source})"),
     # DeepSpeed's EP is AutoEP (Stack.moe_ep_tp_fold): what its config validation refuses
     # (deepspeed/module_inject/auto_ep_folding.py validate_folding_global, called by auto_ep_config.py
     # validate_autoep_config) and the model types it has no preset for; until dsep35 the deepspeed stack took

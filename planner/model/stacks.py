@@ -411,7 +411,9 @@ class Stack:
     #: context-parallel K/V exchange: "p2p" ring overlapped with the attention of the previous
     #: chunk (Megatron-Core ``cp_comm_type="p2p"``, its default) or "allgather" before the
     #: kernel, exposed (PyTorch ``context_parallel`` with torchtitan's 2024 default
-    #: ``context_parallel_rotate_method = "allgather"``)
+    #: ``context_parallel_rotate_method = "allgather"``) or "a2a": DeepSpeed-Ulysses / ALST, the sequence
+    #: re-split over heads by all-to-alls of q, k, v and the output, exposed, one kernel over the whole sequence on
+    #: heads / cp (deepspeed/runtime/sequence_parallel/ulysses_sp.py ``UlyssesSPAttentionHF``)
     cp_exchange: str = "p2p"
     #: how the hybrid models' Mamba-2 mixer calls mamba_ssm's fused ``mamba_split_conv1d_scan_combined``
     #: (planner.model.ssm ``MAMBA_CALLS``): "megatron" (Megatron-Core's MambaMixer: z gates inside the scan, the group
@@ -1729,6 +1731,10 @@ STACKS: dict[str, Stack] = {
         moe_ep_tp_fold=True,
         tp_sequence_parallel=False,  # AutoTP: LinearLayer / LinearAllreduce, norms whole (rule hf-tp-sp)
         tp_splits_experts=False,  # AutoTP splits nn.Linear only: transformers 5's 3-D experts whole (rule ds-autotp-etp)
+        # its context parallelism is ALST / Ulysses (accelerate's deepspeed CP backend; DeepSpeed
+        # runtime/sequence_parallel/ulysses_sp.py): all-to-alls over heads, not a ring (rule ds-ulysses-heads).
+        # Until QA 49 priced as Megatron-Core's overlapped p2p ring: no CP exchange in the step
+        cp_exchange="a2a",
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(

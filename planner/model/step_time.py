@@ -577,7 +577,9 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         # the stack's kernel at its efficiency for the keys one call sees (ring CP: seq/cp
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
-        call_keys = span / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0)
+        # (Ulysses' all-to-all: one call over the whole sequence on heads / cp)
+        call_keys = (span if fw.cp_exchange == "a2a" else
+                     span / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0))
         # the backend TE actually trains with at these head dims (cuDNN's Blackwell backward stops at 128)
         d_qk, d_v = ((float(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim), float(m.mla.v_head_dim))
                      if m.mla is not None else (float(m.head_dim), float(m.head_dim)))
@@ -921,8 +923,8 @@ class CpComm:
 
 def cp_comm(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, sh: dict, mam) -> CpComm:
     """CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV), hidden under the
-    attention core where it fits (physics.cp_exposed), or PyTorch's all-gather ring (comm.torch_ring_calls);
-    hybrid models: on the attention layers, plus the Mamba layers' all-to-alls (ssm.mamba_layer)."""
+    attention core where it fits (physics.cp_exposed), or PyTorch's all-gather ring (comm.torch_ring_calls), or
+    DeepSpeed-Ulysses' four all-to-alls a pass (``Stack.cp_exchange`` "a2a"); hybrid models: on the attention layers, plus the Mamba layers' all-to-alls (ssm.mamba_layer)."""
     eff, hbm, act_b, T, tp, cp, g = c.eff, c.hbm, c.act_b, c.T, c.tp, c.cp, c.g
     intra_bw, inter_bw, a_in, a_out = c.links
     q, kv = m.q_dim, m.kv_dim
@@ -937,6 +939,18 @@ def cp_comm(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, sh: d
     if fw.cp_exchange == "allgather":
         cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
         cp_fwd, cp_bwd = np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
+    elif fw.cp_exchange == "a2a":
+        # DeepSpeed-Ulysses / ALST (deepspeed/runtime/sequence_parallel/ulysses_sp.py UlyssesSPAttentionHF): q, k
+        # and v each go through an all-to-all from [s/cp, all heads] to [s, heads/cp] before the kernel
+        # (_combine_local_sequences) and the output back (_partition_global_sequence), each a blocking
+        # _DimZeroAllToAll on the compute stream (exposed); the backward runs the four transposed all-to-alls
+        # (dq, dk, dv, d_out). KV heads fewer than cp are repeated up to cp first (kv_replication_factor)
+        hd = q / m.heads
+        kv_a2a = np.maximum(kv / hd, cp) * hd if m.kv_heads else kv
+        a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
+               + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, cp, tp, g, intra_bw, inter_bw, a_in,
+                                     a_out))
+        cp_fwd = cp_bwd = np.where(cp > 1, a2a, 0.0)
     else:  # p2p ring: one hop per step (K/V forward; K/V and dK/dV backward), hidden under a step
         hop = ring_hop_time(kv_bytes, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
         cp_fwd = physics.cp_exposed(hop, fwd_attn, cp)
@@ -947,6 +961,8 @@ def cp_comm(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, sh: d
     merge = physics.torch_ring_merge_bytes if fw.cp_exchange == "allgather" else physics.cp_merge_bytes
     cp_mb_f, cp_mb_b = merge(T, q / tp, kv_width, act_b, cp)
     cp_mb_f, cp_mb_b = eff.memory_time(cp_mb_f, hbm), eff.memory_time(cp_mb_b, hbm)
+    if fw.cp_exchange == "a2a":  # one kernel call over the whole sequence: no partial outputs to merge
+        cp_mb_f, cp_mb_b = 0.0 * cp_mb_f, 0.0 * cp_mb_b
     if m.hybrid:  # the ring runs on the attention layers; the Mamba layers' all-to-alls (ssm.mamba_layer)
         cp_fwd, cp_bwd, cp_mb_f, cp_mb_b = (sh["*"] * x for x in (cp_fwd, cp_bwd, cp_mb_f, cp_mb_b))
         if mam:
