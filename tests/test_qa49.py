@@ -58,3 +58,19 @@ def test_deepspeed_ulysses_refuses_cp_not_dividing_the_heads(cli, tmp_path):
     assert _estimate(cli, tmp_path, "deepspeed", 16)[0] == 0
     # the ring stacks take it (TE's p2p ring splits the sequence, not the heads)
     assert _estimate(cli, tmp_path, "megatron-core", 8, "qwen2.5-7b")[0] == 0
+
+
+def test_ring_cp_needs_the_row_in_2cp_chunks(cli, tmp_path):
+    """Megatron's get_batch_on_this_cp_rank and PyTorch's load balancer (torchtitan, the HF Trainer) cut each row into
+    2 x cp chunks, rank r taking chunks r and 2 cp - 1 - r; a row of 32,772 tokens at CP4 (4,096.5 a chunk) was
+    estimated on all three. Ulysses (the deepspeed stack) cuts cp chunks: 8,193 tokens a rank run."""
+    text = CP_128K.replace("131072", "32772").replace("CP", "4")
+    for stack, zero in (("megatron-core", 1), ("torchtitan", 3), ("hf-trainer", 3), ("deepspeed", 3)):
+        job = write_job(tmp_path, text.replace("STACK", stack).replace("zero: 3", f"zero: {zero}"), f"{stack}.yaml")
+        code, out, err = cli("estimate", job)
+        if stack == "deepspeed":
+            assert code == 0, err
+            continue
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, (stack, out, err)
+        assert lines[0].startswith("error: training.seq_len: ") and "seq_len 32772 at CP4" in err, err

@@ -151,6 +151,12 @@ CASES = [
      dict(tp=4, dp=8, etp=1, zero=2)),
     # accelerate's torch context parallelism runs under FSDP2 only
     ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
+    # the ring stacks' causal load balancing cuts a row into 2 x cp chunks: 4,100 tokens take CP2, not CP4 (QA 49);
+    # the deepspeed stack's Ulysses cuts cp chunks (not this rule)
+    ("mcore-cp-chunks", ("megatron-core", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8), dict(cp=2, dp=16)),
+    ("titan-cp-chunks", ("torchtitan", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8), dict(cp=2, dp=16)),
+    ("hf-cp-chunks", ("hf-trainer", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8, zero=3),
+     dict(cp=2, dp=16, zero=3)),
     # Ulysses splits the heads over the CP ranks: Qwen2.5-7B's 28 heads / 4 KV heads take CP4, not CP8 (QA 49)
     ("ds-ulysses-heads", ("deepspeed", {}), "qwen2.5-7b", {}, dict(cp=8, dp=4), dict(cp=4, dp=8)),
     # transformers' TP plans and DeepSpeed's AutoTP shard the linears only: no sequence parallelism (hfsp34)

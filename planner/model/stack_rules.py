@@ -401,6 +401,20 @@ def _lp16_per_stage_rule(name: str, option: str, which: str, mcore_field: str) -
                      ok_stack=lambda c, m, t, st: m.layers // c.pp >= getattr(st, option))
 
 
+def _cp_chunks_rule(name: str, runtime: str, source: str) -> StackRule:
+    """A ring context parallelism that balances the causal work by cutting each row into 2 x cp chunks and giving rank
+    r chunks r and 2 cp - 1 - r (``source``): the row must cut evenly into them. Ulysses (``Stack.cp_exchange``
+    "a2a") cuts cp plain chunks (the generic layout rule). Until QA 49 Llama-3-8B at 32,772 tokens, CP4 (8,193 a
+    rank, in halves of 4,096.5) was estimated on Megatron-Core and torchtitan."""
+    return StackRule(name, runtime, "training.seq_len",
+                     "a sequence length that does not cut into 2 x cp equal chunks (its causal load balancing gives "
+                     "each context-parallel rank one early and one late chunk)", source,
+                     lambda st, m, t: getattr(st, "cp_exchange", "p2p") != "a2a",
+                     lambda c, m, t: (c.cp == 1) | (t.seq_len % (2 * c.cp) == 0),
+                     lambda c, m, t: f": seq_len {t.seq_len} at CP{int(c.cp[0])} ({t.seq_len / (2 * c.cp[0]):g} "
+                                     f"tokens a chunk)")
+
+
 def _kv_heads_rule(name: str, stack: str, why: str, source: str) -> StackRule:
     """A stack whose tensor parallelism column-shards the k and v projections and views each rank's share as whole
     heads (``why``, ``source``): TP must divide the KV heads, no KV head shared between ranks."""
@@ -616,6 +630,9 @@ def _expert_tp_rule(name: str, stack: str, what: str, source: str, who: str) -> 
 
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
+    _cp_chunks_rule("mcore-cp-chunks", "megatron",
+                    "Megatron-LM megatron/training/utils.py get_batch_on_this_cp_rank: 'we split sequence into 2*CP "
+                    "ranks', val.view(..., 2 * cp_size, val.shape[seq_dim] // (2 * cp_size), ...)"),
     StackRule("mcore-pp-layout", "megatron", "training.framework.pp_layout",
               "a pipeline whose ranks x virtual stages is not the explicit layout's stage count",
               "Megatron-Core transformer/pipeline_parallel_layer_layout.py PipelineParallelLayerLayout.__init__ "
@@ -858,6 +875,7 @@ RULES: tuple[StackRule, ...] = (
                             "FSDP2Config.offload_policy (torch CPUOffloadPolicy) is an FSDP2 option; DDPConfig has "
                             "none"),
     # ---- torchtitan 0.3
+    _cp_chunks_rule("titan-cp-chunks", "torchtitan", "PyTorch context_parallel, torch/distributed/tensor/experimental/_attention.py _RoundRobinLoadBalancer.shard (load balancing on by default, _cp_options.enable_load_balance): 'assert buffer.size()[seq_dim] % (cp_world_size * 2) == 0'"),
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",
               "torchtitan 0.3 torchtitan/distributed/parallel_dims.py: EP borrows its ranks from FSDP, "
@@ -943,6 +961,9 @@ RULES: tuple[StackRule, ...] = (
                    "transformers tp_plan 'colwise' on k_proj/v_proj (e.g. models/llama/configuration_llama.py "
                    "base_model_tp_plan) with modeling_llama.py LlamaAttention: k_proj(...).view(*input_shape, -1, "
                    "head_dim)"),
+    # the HF Trainer's CP is accelerate's torch backend (PyTorch context_parallel); the deepspeed stack's is Ulysses
+    _cp_chunks_rule("hf-cp-chunks", "hf", "accelerate's torch context parallelism is PyTorch context_parallel, "
+                    "torch/distributed/tensor/experimental/_attention.py _RoundRobinLoadBalancer.shard (load balancing on by default, _cp_options.enable_load_balance): 'assert buffer.size()[seq_dim] % (cp_world_size * 2) == 0'"),
     StackRule("hf-hsdp", "hf", "parallel.dp_shard",
               "ZeRO-1/2 over part of the data-parallel group (HSDP: dp_shard < dp; DeepSpeed shards stage 1/2 over "
               "the whole DP group, its MiCS and ZeRO++ hpZ partitions are stage-3 options; the HF Trainer's FSDP has "
