@@ -74,3 +74,27 @@ def test_ring_cp_needs_the_row_in_2cp_chunks(cli, tmp_path):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1, (stack, out, err)
         assert lines[0].startswith("error: training.seq_len: ") and "seq_len 32772 at CP4" in err, err
+
+
+def test_megatron_sequence_parallelism_needs_tp_to_divide_the_cp_rank_tokens(cli, tmp_path):
+    """Megatron-Core's sequence parallelism splits each CP rank's seq / cp tokens over TP (_split_along_first_dim
+    asserts it); Llama-3-8B at 32,772 tokens ran TP8 with it (4,096.5 tokens a rank), 13.79 s. Set on: one line.
+    Left open: run without it (17.27 s), the assumption saying so."""
+    text = """
+model: {preset: llama3-8b}
+training: {seq_len: 32772, global_batch: 32, micro_batch: 1, recompute: full, tokens: 1.0e10}
+parallel: {tp: 8, pp: 1, cp: 1, zero: 1SP}
+cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 2}
+"""
+    code, out, err = cli("estimate", write_job(tmp_path, text.replace("SP", ", sequence_parallel: true"), "on.yaml"))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, (out, err)
+    assert lines[0].startswith("error: parallel.sequence_parallel: ") and "32772 tokens a CP rank over TP8" in err
+    code, out, err = cli("estimate", write_job(tmp_path, text.replace("SP", ""), "open.yaml"), "--json")
+    assert code == 0, err
+    said = " ".join(json.loads(out)["assumptions"])
+    assert "sequence_parallel defaulted to false at TP 8" in said and "mcore-sp-seq" in said, said
+    # 32,768 tokens keep it
+    code, out, err = cli("estimate", write_job(tmp_path, text.replace("32772", "32768").replace("SP", ""), "ok.yaml"),
+                         "--json")
+    assert code == 0 and "mcore-sp-seq" not in " ".join(json.loads(out)["assumptions"]), err

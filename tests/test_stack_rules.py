@@ -153,6 +153,9 @@ CASES = [
     ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
     # the ring stacks' causal load balancing cuts a row into 2 x cp chunks: 4,100 tokens take CP2, not CP4 (QA 49);
     # the deepspeed stack's Ulysses cuts cp chunks (not this rule)
+    # sequence parallelism splits seq / cp over TP: 4,100 tokens at TP8 refused with it, run without (QA 49)
+    ("mcore-sp-seq", ("megatron-core", {}), "llama3-8b", {"seq_len": 4100}, dict(tp=8, sp=True, dp=4),
+     dict(tp=4, sp=True, dp=8)),
     ("mcore-cp-chunks", ("megatron-core", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8), dict(cp=2, dp=16)),
     ("titan-cp-chunks", ("torchtitan", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8), dict(cp=2, dp=16)),
     ("hf-cp-chunks", ("hf-trainer", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8, zero=3),
@@ -421,7 +424,9 @@ def test_no_ranked_row_breaks_a_rule_and_the_winner_emits(name, searches):
                         rc=np.array([RECOMPUTE.code[r] for r in tab["recompute"]]),
                         schedule=np.where(tab["vpp"].to_numpy() > 1, SCHEDULE.code["interleaved"],
                                           SCHEDULE.code[job.parallel.schedule]),
-                        etp=tab["tp"].to_numpy() if etp is None else np.full(n, etp))
+                        etp=tab["tp"].to_numpy() if etp is None else np.full(n, etp),
+                        # sequence parallelism as the open field runs it: on with TP (no search here turns it off)
+                        sp=tab["tp"].to_numpy() > 1)
     base = resolve(*(job.training.framework.name,) if job.training.framework else ("megatron-core",))
     searched = ["optimizer_offload", "activation_offload", "megatron_fsdp"]
     for values in {tuple(bool(x) for x in row) for row in tab[searched].to_numpy()}:

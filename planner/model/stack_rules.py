@@ -630,6 +630,17 @@ def _expert_tp_rule(name: str, stack: str, what: str, source: str, who: str) -> 
 
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
+    # sequence parallelism splits each CP rank's seq / cp tokens over TP (scatter_to_sequence_parallel_region after the
+    # embedding); until QA 49 Llama-3-8B at 32,772 tokens ran TP8 with it (4,096.5 tokens a rank). An open
+    # parallel.sequence_parallel runs without it there (open_sp)
+    StackRule("mcore-sp-seq", "megatron", "parallel.sequence_parallel",
+              "sequence parallelism where TP does not divide each context-parallel rank's seq_len / cp tokens (set "
+              "sequence_parallel: false, or a sequence length that TP x CP divides)",
+              "Megatron-Core megatron/core/tensor_parallel/mappings.py _split_along_first_dim: 'First dimension of the "
+              "tensor should be divisible by tensor parallel size'",
+              lambda st, m, t: True,
+              lambda c, m, t: ~np.asarray(c.sp, dtype=bool) | (c.tp == 1) | ((t.seq_len // c.cp) % c.tp == 0),
+              lambda c, m, t: f": {t.seq_len / c.cp[0]:g} tokens a CP rank over TP{int(c.tp[0])}"),
     _cp_chunks_rule("mcore-cp-chunks", "megatron",
                     "Megatron-LM megatron/training/utils.py get_batch_on_this_cp_rank: 'we split sequence into 2*CP "
                     "ranks', val.view(..., 2 * cp_size, val.shape[seq_dim] // (2 * cp_size), ...)"),
