@@ -98,3 +98,22 @@ cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 2}
     code, out, err = cli("estimate", write_job(tmp_path, text.replace("32772", "32768").replace("SP", ""), "ok.yaml"),
                          "--json")
     assert code == 0 and "mcore-sp-seq" not in " ".join(json.loads(out)["assumptions"]), err
+
+
+def test_nearest_layout_on_a_bare_gpu_cluster_names_nodes_not_gpus(cli, tmp_path):
+    """Nothing fits Qwen2.5-7B at 128K on the deepspeed stack within 32 H100; the refusal's "nearest: 4 x
+    H100-SXM-80GB with TP1 PP1 DP8 CP4" read as four GPUs for a 32-GPU layout. It now says "4 nodes x 8
+    H100-SXM-80GB (32 GPUs)", as the recommended line does; an instance keeps "4 x aws:p5.48xlarge"."""
+    text = """
+model: {preset: qwen2.5-7b}
+training: {seq_len: 131072, global_batch: 32, precision: bf16, tokens: 1.0e10, framework: deepspeed}
+parallel: {tp: 1, pp: 1, zero: 3}
+cluster: CLUSTER
+constraints: {max_gpus: 32}
+"""
+    bare = text.replace("CLUSTER", "{gpu: H100-SXM-80GB, gpus_per_node: 8}")
+    code, out, err = cli("recommend", write_job(tmp_path, bare, "bare.yaml"), "--no-simulate")
+    assert code == 2 and "nearest: 4 nodes x 8 H100-SXM-80GB (32 GPUs) with TP1 PP1 DP8 CP4" in err, err
+    inst = text.replace("CLUSTER", "{instance: aws:p5.48xlarge}")
+    code, out, err = cli("recommend", write_job(tmp_path, inst, "inst.yaml"), "--no-simulate")
+    assert code == 2 and "nearest: 4 x aws:p5.48xlarge with TP1 PP1 DP8 CP4" in err, err

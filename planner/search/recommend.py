@@ -37,7 +37,7 @@ from planner.model.stacks import RUNS_ON, check_platform, recompute_split
 from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
-from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
+from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 
@@ -655,7 +655,14 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     if not fits.any():
         i = int(np.argmin(mem["total"]))
         ratio = mem["total"][i] / max(limit, 1.0)
-        near = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
+        # a bare-GPU cluster's nodes as units.hardware_str spells them (as rank._plan_hw does): "4 x H100-SXM-80GB"
+        # read as four GPUs where it meant four 8-GPU nodes (QA 49); an instance keeps "4 x aws:p5.48xlarge"
+        where = (hardware_str(dict(name=hw.name, gpu=hw.gpu.name, nodes=int(cv.nodes[i]), gpus=int(cv.gpus[i]),
+                                   gpus_per_node=hw.gpus_per_node, gpus_per_host=hw.gpus_per_host,
+                                   reference_system=hw.reference.key if hw.reference else None,
+                                   device=device_noun(hw.gpu)))
+                 if hw.name == hw.gpu.name else f"{cv.nodes[i]} x {hw.name}")
+        near = (ratio, f"{where} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
                        f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {device_noun(hw.gpu)} "
                        f"({hw.gpu.memory_bytes / GiB:.0f} GiB {device_noun(hw.gpu)} memory, {head:.0%} headroom)")
         closest = tally.closest
