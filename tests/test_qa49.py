@@ -117,3 +117,18 @@ constraints: {max_gpus: 32}
     inst = text.replace("CLUSTER", "{instance: aws:p5.48xlarge}")
     code, out, err = cli("recommend", write_job(tmp_path, inst, "inst.yaml"), "--no-simulate")
     assert code == 2 and "nearest: 4 x aws:p5.48xlarge with TP1 PP1 DP8 CP4" in err, err
+
+
+def test_compare_by_framework_says_which_stack_has_no_plan(cli, tmp_path):
+    """``compare --by framework`` ranks the stacks that have a plan; Qwen2.5-7B at 128K on 32 H100 showed
+    megatron-core, torchtitan and hf-trainer with no word of deepspeed (nothing fits under Ulysses' head rule). A note
+    now names it and why, as recommend's stack table does."""
+    text = """
+model: {preset: qwen2.5-7b}
+training: {seq_len: 131072, global_batch: 32, precision: bf16, tokens: 5.0e9, mode: full_finetune, framework: auto}
+cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 4}
+"""
+    code, out, err = cli("compare", write_job(tmp_path, text), "--by", "framework", "--objective", "time")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "note: training.framework auto: no plan — deepspeed: does not fit: no layout fits in GPU memory" in flat, out
