@@ -132,3 +132,19 @@ cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 4}
     assert code == 0, err
     flat = " ".join(out.split())
     assert "note: training.framework auto: no plan — deepspeed: does not fit: no layout fits in GPU memory" in flat, out
+
+
+def test_the_stack_line_says_how_cp_exchanges_kv(cli, tmp_path):
+    """The step prices the CP exchange hidden (Megatron-Core's p2p ring) or exposed (PyTorch's all-gather, Ulysses'
+    all-to-alls) by the stack, which no job field chooses; a CP plan's "training stack:" line did not say which."""
+    words = {"megatron-core": "CP8 exchange: K/V ring, one point-to-point hop a step overlapped with the attention",
+             "torchtitan": "CP8 exchange: K/V all-gathered before the kernel, exposed",
+             "deepspeed": "CP8 exchange: Ulysses all-to-alls of q, k, v and the output, exposed"}
+    for stack, said in words.items():
+        code, out, err = _estimate(cli, tmp_path, stack)
+        assert code == 0, err
+        line = next(a for a in json.loads(out)["assumptions"] if a.startswith("training stack:"))
+        assert said in line, line
+    code, out, err = _estimate(cli, tmp_path, "torchtitan", 1)
+    line = next(a for a in json.loads(out)["assumptions"] if a.startswith("training stack:"))
+    assert "exchange" not in line, line

@@ -414,7 +414,7 @@ class Stack:
     #: ``context_parallel_rotate_method = "allgather"``) or "a2a": DeepSpeed-Ulysses / ALST, the sequence
     #: re-split over heads by all-to-alls of q, k, v and the output, exposed, one kernel over the whole sequence on
     #: heads / cp (deepspeed/runtime/sequence_parallel/ulysses_sp.py ``UlyssesSPAttentionHF``)
-    cp_exchange: str = "p2p"
+    cp_exchange: str = "p2p"  # said in the stack line at CP > 1 (CP_EXCHANGE_WORDS)
     #: how the hybrid models' Mamba-2 mixer calls mamba_ssm's fused ``mamba_split_conv1d_scan_combined``
     #: (planner.model.ssm ``MAMBA_CALLS``): "megatron" (Megatron-Core's MambaMixer: z gates inside the scan, the group
     #: norm outside, (l b d) layout copies) or "hf" (Hugging Face / NeMo AutoModel: the norm and out_proj weights
@@ -2243,3 +2243,12 @@ def cuda_graph_host_ops(parts: frozenset, attn: Any, mlp: Any, moe_router: Any, 
         sparse = (a + (0.0 if router else mlp + moe_router) + (0.0 if router and "moe_preprocess" in parts else moe_preprocess)
                   + moe_rest + (1.0 if parts & {"attn", "moe_router"} else 0.0))
     return (1 - moe_share) * dense + moe_share * sparse
+
+
+#: how each ``Stack.cp_exchange`` moves K/V at CP > 1, as the stack line says it (``evaluate.cp_exchange_note``): the
+#: exchange moves the step (hidden under the attention, or exposed) and no stack lets the job choose it
+CP_EXCHANGE_WORDS = {
+    "p2p": "K/V ring, one point-to-point hop a step overlapped with the attention (TE cp_comm_type p2p)",
+    "allgather": "K/V all-gathered before the kernel, exposed (PyTorch context_parallel, rotate method allgather)",
+    "a2a": "Ulysses all-to-alls of q, k, v and the output, exposed (DeepSpeed ALST / UlyssesSPAttentionHF)",
+}

@@ -17,7 +17,7 @@ from planner.model.moe import hf_ep_plan_note
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
-from planner.model.stacks import Stack, default_stack_mode, from_training, fused_attention
+from planner.model.stacks import CP_EXCHANGE_WORDS, Stack, default_stack_mode, from_training, fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
@@ -333,8 +333,15 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
                         has_shared_experts(job.model))
-            + given + chosen + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1))
+            + given + chosen + cp_exchange_note(fw, int((layout or {}).get("cp") or job.parallel.cp or 1))
+            + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1))
             + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1), int((layout or {}).get("tp") or 1)))
+
+
+def cp_exchange_note(fw: Stack, cp: int) -> str:
+    """How the stack's context parallelism exchanges K/V (``Stack.cp_exchange``), said at CP > 1: the step
+    prices it hidden or exposed by it, and the job cannot choose it (QA 49: a CP plan's stack line did not say)."""
+    return f"; CP{cp} exchange: {CP_EXCHANGE_WORDS[fw.cp_exchange]}" if cp > 1 else ""
 
 
 def packed_attention_note(t, fw: Stack, cp: int = 1) -> str:
