@@ -543,11 +543,28 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   upcast, log-softmax and NLL and their backward, keeping the 16-bit logits (2 bytes) and writing
 #:   their 16-bit gradient (2): 4 bytes per logit in all, the saved 4 of ``logits_bytes`` and nothing
 #:   on top (4.0). With TP not measured: the eager loss-parallel figure is kept.
+#: * "masked_ce": NeMo AutoModel's ``MaskedCrossEntropy`` (nemo_automodel/components/loss/masked_ce.py) as its
+#:   class defaults build it (``fp32_upcast=True``, no ``chunk_size``): ``logits.float()`` then
+#:   ``F.cross_entropy(..., reduction="sum")`` on the 16-bit logits the model returns (its MoE models' ``forward``
+#:   returns ``self.lm_head(hidden)``, models/qwen3_moe/model.py), while the loop keeps the model output alive
+#:   through ``backward`` (recipes/llm/train_ft.py ``_forward_backward_step``: ``out = model(**batch)``,
+#:   ``calculate_loss(..., logits=out.logits)``, ``backward`` in the same scope). The backward peaks in
+#:   ``LogSoftmaxBackward`` as torchtitan's eager loss does, with the 16-bit logits still held: act + 8 beyond the
+#:   saved 4 (14.0 measured in all at bf16).
+#: * "masked_ce_16bit": the same loss with ``fp32_upcast: false``, as AutoModel's benchmark configs set it
+#:   (examples/benchmark/configs/*_te_deepep.yaml ``loss_fn``, e.g. qwen3_moe_30b_te_deepep.yaml @092af93e):
+#:   ``F.cross_entropy`` on the 16-bit logits, whose log-softmax, NLL gradient and log-softmax gradient are 16-bit
+#:   too: four 16-bit logit-sized tensors at the backward's peak with the held logits, 4 * act in all, i.e.
+#:   4 * act - 4 beyond the saved 4 of ``logits_bytes`` (8.0 measured in all at bf16). Both AutoModel entries:
+#:   with TP, ``MaskedCrossEntropy`` gathers the whole logits (``logits.full_tensor()``), not modelled (the
+#:   per-shard figure is kept).
 LOSS_TRANSIENT_BYTES = {
     "cast_ce": (lambda act: act + 4.0,) * 2,
     "megatron_ce": (lambda act: act,) * 2,
     "torch_ce": (8.0, 12.0),
     "torch_ce_compiled": (0.0, 12.0),
+    "masked_ce": (lambda act: act + 8.0,) * 2,
+    "masked_ce_16bit": (lambda act: 4.0 * act - 4.0,) * 2,
 }
 
 

@@ -487,6 +487,12 @@ class Stack:
     #: stacks); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits, DTensor loss parallel
     #: under TP
     loss: str = "cast_ce"
+    #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
+    #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
+    #: ``loss_fn.fp32_upcast`` key of a recipe's YAML, false in its benchmark configs). Off, the stack's loss code is
+    #: ``loss`` + "_16bit" (activations.LOSS_TRANSIENT_BYTES); read only where the stack has that switch
+    #: (``loss == "masked_ce"``)
+    ce_fp32_upcast: bool = True
     #: the loss is Megatron's vocab-parallel cross-entropy run unfused on an fp32 copy of the logits, as the
     #: 2021-23 Megatron-LM / Megatron-DeepSpeed / GPT-NeoX training scripts call it (``vocab_parallel_cross_entropy(
     #: output.float(), labels)`` unless ``--fp16-lm-cross-entropy``; megatron/mpu/cross_entropy.py
@@ -1104,6 +1110,8 @@ class Stack:
     def loss_code(self) -> str:
         """The loss code that runs (``LOSS_TRANSIENT_BYTES`` key): the compiled one under compile where the stack
         compiles its loss (``loss_compiles``)."""
+        if self.loss == "masked_ce" and not self.ce_fp32_upcast:  # AutoModel's loss on the 16-bit logits
+            return "masked_ce_16bit"
         return f"{self.loss}_compiled" if (self.compile and self.loss_compiles) else self.loss
 
     @property
@@ -1235,6 +1243,8 @@ class Stack:
             opts.append("moe_fused_mlp=on")
         if self.fused_cross_entropy:
             opts.append(f"fused_cross_entropy=on ({self.fused_ce_kernel})")
+        if self.loss == "masked_ce" and transformer:  # AutoModel's MaskedCrossEntropy, as the plan prices it
+            opts.append(f"ce_fp32_upcast={'on' if self.ce_fp32_upcast else 'off'}")
         if self.moe_shared_expert_overlap and moe and shared_experts:  # only shared experts are overlapped
             opts.append("moe_shared_expert_overlap=on")
         if self.lp_bf16_first_layers and precision == "fp8":
@@ -1288,7 +1298,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
-           "pp_last_stage_less_layers", "fused_cross_entropy")
+           "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1389,6 +1399,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
     "fused_cross_entropy": (lambda st: bool(st.fused_ce_kernel),
                             "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
+    "ce_fp32_upcast": (lambda st: st.loss == "masked_ce",
+                       "fp32 upcast switch of the loss (NeMo AutoModel's MaskedCrossEntropy fp32_upcast)", None),
 }
 assert set(OPTION_HOLDERS) <= set(OPTIONS)
 
@@ -1416,7 +1428,8 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                # NeMo AutoModel's MoEFSDPSyncMixin switch: refused on a model without MoE layers (Stack.moe_only)
                "fsdp_defer_sync": lambda m, t: m.moe is not None,
                # a loss over a vocabulary: the transformer LMs' (a CNN's classifier head has no logits to chunk)
-               "fused_cross_entropy": lambda m, t: m.is_transformer}
+               "fused_cross_entropy": lambda m, t: m.is_transformer,
+               "ce_fp32_upcast": lambda m, t: m.is_transformer}
 assert set(OPTION_USES) <= set(OPTIONS)
 
 
@@ -1824,6 +1837,11 @@ STACKS["nemo-automodel"] = Stack(
     # automodel row by more than 0.1 point against Megatron-Core's 20 / 12 (validate.automodel)
     # the model's own vocabulary (HF AutoConfig, no --make-vocab-size-divisible-by)
     vocab_pad=0,
+    # the loss a recipe's ``loss_fn`` names: components/loss/masked_ce.py ``MaskedCrossEntropy`` (the llm recipes'
+    # and the benchmark configs' choice; recipes/llm/train_ft.py builds ``cfg.loss_fn``), with its class default
+    # ``fp32_upcast=True`` (the ``ce_fp32_upcast`` option; the benchmark configs set it false). Not priced: its
+    # ``chunk_size`` path, ``FusedLinearCrossEntropy`` (linear_ce.py, cut cross-entropy) and ``TEParallelCrossEntropy``
+    loss="masked_ce",
     # packed rows through TE THD (``squeeze_input_for_thd``, cu_seqlens into TE DotProductAttention)
     doc_masking=True,
     # experts: grouped GEMMs (``GroupedExpertsDeepEP``: ``grouped_gemm.ops.gmm`` per projection, experts="gmm"),

@@ -906,6 +906,8 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
       micro-batch (written either way: releases before the switch always deferred); with ``fsdp_defer_sync`` on a MoE
       model, ``model.backend.enable_fsdp_optimizations`` (the benchmark configs' BackendConfig key, e.g.
       examples/benchmark/configs/nemotron_nano_v3_te_deepep.yaml);
+    * ``loss_fn.fp32_upcast``: the ``ce_fp32_upcast`` the plan's logits were priced with (Stack.ce_fp32_upcast), for
+      the ``MaskedCrossEntropy`` loss the entry prices (components/loss/masked_ce.py; the config names the loss);
     * ``checkpoint.enabled`` / ``checkpoint_dir``."""
     t = job.training
     st = plan_stack(job, cfg)
@@ -938,6 +940,8 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
         if st.fsdp_defer_sync and job.model.moe is not None:  # MoEFSDPSyncMixin's switch is the model's BackendConfig
             a += _flag("--model.backend.enable_fsdp_optimizations", True)
     a += _flag("--distributed.activation_checkpointing", AUTOMODEL_AC[planned_recompute(st, cfg["recompute"])])
+    if st.loss == "masked_ce" and job.model.is_transformer:  # the loss's logits as priced (LOSS_TRANSIENT_BYTES)
+        a += _flag("--loss_fn.fp32_upcast", bool(st.ce_fp32_upcast))
     if cfg["pp"] > 1:
         a += _flag("--distributed.pipeline.pp_schedule", "interleaved1f1b" if cfg["vpp"] > 1 else "1f1b")
         a += _flag("--distributed.pipeline.pp_microbatch_size", cfg["micro_batch"])

@@ -565,6 +565,10 @@ class FrameworkSpec(_Strict):
     #: HF-code stacks: the loss as Liger Kernel's fused linear cross-entropy (HF Trainer / TRL ``use_liger_kernel``:
     #: chunked, the logits never whole; planner.model.activations_hf ``liger_flce_bytes``); None: the stack's default
     fused_cross_entropy: Optional[bool] = None
+    #: nemo-automodel: the loss upcasts the whole logits to fp32 (AutoModel ``loss_fn.fp32_upcast`` of
+    #: ``MaskedCrossEntropy``, default true; false: cross-entropy on the 16-bit logits, as its benchmark configs run;
+    #: planner.model.stacks Stack.ce_fp32_upcast); None: the stack's default
+    ce_fp32_upcast: Optional[bool] = None
     #: Megatron-Core stacks: the shared experts on their own stream, fc1 beside the dispatch all-to-all and fc2 beside
     #: the combine (--moe-shared-expert-overlap; all-to-all dispatcher only, not with moe_a2a_overlap)
     moe_shared_expert_overlap: Optional[bool] = None
