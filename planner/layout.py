@@ -26,6 +26,22 @@ from planner.errors import InputError
 from planner.vocab import RECOMPUTE, SCHEDULE
 
 
+#: the ``vpp`` of a V-shaped split (DualPipeV): 2 pp stages, rank r holding stages r and 2 pp - 1 - r (torchtitan
+#: pipeline_parallel.py ``stage_ids_this_rank(..., style="v")``, the style it gives ScheduleZBVZeroBubble and
+#: ScheduleDualPipeV); negative so that no interleaved vpp means it
+V_SPLIT = -2
+
+
+def split_vpp(c) -> np.ndarray:
+    """The ``vpp`` each row's pipeline split is taken at (planner.model.pipeline ``pipeline_split``): ``V_SPLIT`` on
+    the DualPipeV rows (2 pp stages, rank r holding stages r and 2 pp - 1 - r) and where vpp already is, else vpp (at
+    least 1). ``c``: Candidates or any rows with ``vpp`` (and ``schedule``; none: no DualPipeV)."""
+    v = np.asarray(c.vpp)
+    sched = getattr(c, "schedule", None)
+    dual = (v == V_SPLIT) if sched is None else (np.asarray(sched) == SCHEDULE.code["dualpipev"]) | (v == V_SPLIT)
+    return np.where(dual, V_SPLIT, np.maximum(v, 1))
+
+
 @dataclass
 class Candidates:
     """Columns of equal length; row i is one configuration."""

@@ -63,7 +63,7 @@ import numpy as np
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
                                        mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
                                        stack_table_kw)
-from planner.layout import Candidates, distinct_rows
+from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
 from planner.npfast import select, where0
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
@@ -73,7 +73,8 @@ from planner.model import offload, optimizers
 from planner.model.moe import (HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_layer_whole_params,
                                 hf_tp_plan)
 from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
-                                    split_per_row, split_runtime, stage_layer_ends, stage_layer_split, tp_dependent,
+                                    split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
+                                    tp_dependent,
                                     uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
@@ -499,7 +500,8 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
     body_dense = layers * dense_per_layer
     body_expert = layers * expert_per_layer
     body = {layer_kinds(m)[0]: layers}  # every layer of one kind here (all dense, or all MoE)
-    return StageSplit(*_with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert), layers,
+    return StageSplit(*_with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert,
+                                           split_vpp(c) == V_SPLIT), layers,
                       largest, *_with_mtp_blocks(m, pp, (body, body) if blocks else None))
 
 
@@ -534,31 +536,37 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     bd, be, bb = np.zeros((before, n)), np.zeros((before, n)), np.zeros((len(names), before, n))
     # one split per distinct (pp, vpp[, tp]): the virtual stages in layer order (tp where the split reads it,
     # DeepSpeed's "parameters" partition weighing a rank's own parameters)
-    for rows, (k, v, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
+    for rows, (k, v, _), counts in split_per_row(m.layers, c.pp, split_vpp(c), c.tp, runtime):
         edges = np.cumsum((0,) + counts)
-        # chunk j on rank j % k (interleaved); the embedding on stage 0 only
-        dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
+        # chunk j on rank j % k (interleaved; DualPipeV's V: pipeline.stage_ranks); the embedding on stage 0 only
+        on = stage_ranks(k, len(counts), v)
+        dense, exp = (np.bincount(on, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
                       for cs in (dense_cs, exp_cs))
         dense[0] += pc.embedding
         tp, ep = c.tp[rows].astype(np.float64), c.ep[rows].astype(np.float64)
         if k == 1:
             first = np.zeros(rows.sum(), dtype=np.intp)
+            last = first
+        elif v == V_SPLIT:  # DualPipeV: rank 0 (both ends, pipeline_end_params) and the heaviest other rank
+            first = np.zeros(rows.sum(), dtype=np.intp)
+            last = 1 + np.argmax(dense[None, 1:] / tp[:, None] + exp[None, 1:] / ep[:, None], axis=1)
         else:  # the heaviest stage before the last, per GPU at each row's TP and EP
             first = np.argmax(dense[None, :k - 1] / tp[:, None] + exp[None, :k - 1] / ep[:, None], axis=1)
+            last = np.full(rows.sum(), k - 1, dtype=np.intp)
         # _with_pipeline_ends adds the embedding to "first" (and, on one stage, to "last"): what it adds is taken
         # off here (stage 0's own is in dense[0]; a later stage has none)
         fd[rows], fe[rows] = dense[first] - pc.embedding, exp[first]
-        ld[rows], le[rows] = dense[-1] - (pc.embedding if k == 1 else 0.0), exp[-1]
-        fullest[rows] = np.bincount(np.arange(k * v) % k, counts, minlength=k).max()
+        ld[rows], le[rows] = dense[last] - (pc.embedding if k == 1 else 0.0), exp[last]
+        fullest[rows] = np.bincount(on, counts, minlength=k).max()
         if blocks:  # the blocks of each kind on the same two stages (kinds x ranks: chunk j's runs on rank j % k)
             runs = kind_cs[:, edges[1:]] - kind_cs[:, edges[:-1]]
-            per_rank = np.stack([np.bincount(np.arange(k * v) % k, r, minlength=k) for r in runs])
-            fb[:, rows], lb[:, rows] = per_rank[:, first], per_rank[:, -1:]
+            per_rank = np.stack([np.bincount(on, r, minlength=k) for r in runs])
+            fb[:, rows], lb[:, rows] = per_rank[:, first], per_rank[:, last]
             bd[:k - 1, rows], be[:k - 1, rows], bb[:, :k - 1, rows] = (dense[:k - 1, None], exp[:k - 1, None],
                                                                        per_rank[:, :k - 1, None])
     held = (dict(zip(names, fb)), dict(zip(names, lb))) if blocks else None
     before_last = tuple((bd[j], be[j], dict(zip(names, bb[:, j]))) for j in range(before))
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (fullest, held, before_last)
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le, split_vpp(c) == V_SPLIT) + (fullest, held, before_last)
 
 
 def layer_params(m: ModelSpec, pc=None) -> tuple[np.ndarray, np.ndarray]:
@@ -594,15 +602,18 @@ def lp16_rank_params(m: ModelSpec, pp, vpp=1, first: int = 0, last: int = 0, tp=
     return fd, fe, ld, le
 
 
-def pipeline_end_params(m: ModelSpec, pc, pp):
+def pipeline_end_params(m: ModelSpec, pc, pp, v=False):
     """(first, last) stage's parameters outside the transformer blocks: the embedding on the first stage; the final
     norm and the LM head (a tied head its own copy of the table) on the last, and with multi-token prediction the
     MTP modules' copy of the word embedding (``mtp_embedding_copy``); with one stage (``pp`` 1) all of it, once
-    (arrays welcome)."""
+    (arrays welcome). ``v``: the DualPipeV rows (pipeline ``V_SPLIT``), whose rank 0 holds the first stage and the
+    last (torchtitan ``stage_ids_this_rank(style="v")``): both ends on "first" (rank 0), none on "last" (the
+    heaviest other rank, ``_split_stage_params``)."""
     single = np.asarray(pp) == 1
+    v = np.asarray(v, dtype=bool) & ~single
     head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0) + mtp_embedding_copy(m)
-    first = pc.embedding + np.where(single, pc.lm_head + pc.final_norm, 0.0)
-    last = np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head)
+    first = pc.embedding + np.where(single, pc.lm_head + pc.final_norm, np.where(v, head, 0.0))
+    last = np.where(single, pc.embedding + pc.lm_head + pc.final_norm, np.where(v, 0.0, head))
     return first, last
 
 
@@ -628,16 +639,17 @@ def mtp_embedding_copy(m: ModelSpec) -> float:
     return float(m.vocab * m.hidden) if (m.mtp_layers and not m.tied_embeddings) else 0.0
 
 
-def _with_pipeline_ends(m: ModelSpec, pc, pp, first_d, first_e, last_d, last_e):
+def _with_pipeline_ends(m: ModelSpec, pc, pp, first_d, first_e, last_d, last_e, v=False):
     """(first dense, first expert, last dense, last expert) parameters: the stages' blocks plus what the pipeline's
     ends hold (``pipeline_end_params``) and the MTP modules (``mtp_stage_params``) on the last stage (on the only
-    one with ``pp`` 1)."""
-    single = np.asarray(pp) == 1
+    one with ``pp`` 1, and on DualPipeV's rank 0 with the head: ``v``)."""
+    single = (np.asarray(pp) == 1) | np.asarray(v, dtype=bool)
     mtp_d, mtp_e = mtp_stage_params(m, pc)
-    first_ends, last_ends = pipeline_end_params(m, pc, pp)
+    first_ends, last_ends = pipeline_end_params(m, pc, pp, v)
     first_dense = first_d + first_ends + np.where(single, mtp_d, 0.0)
-    last_dense = last_d + last_ends + mtp_d
-    return first_dense, first_e + np.where(single, mtp_e, 0.0), last_dense, last_e + mtp_e
+    last_dense = last_d + last_ends + np.where(single & (np.asarray(pp) > 1), 0.0, mtp_d)
+    return (first_dense, first_e + np.where(single, mtp_e, 0.0), last_dense,
+            last_e + np.where(single & (np.asarray(pp) > 1), 0.0, mtp_e))
 
 
 def mtp_stage_params(m: ModelSpec, pc) -> tuple[float, float]:
@@ -671,28 +683,32 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     before = max(int(np.max(c.pp)) - 1, 0) if blocks and n else 0  # ranks before the last (StageSplit.before_last)
     bd, be = np.zeros((before, n)), np.zeros((before, n))
     bb = [{b: np.zeros(n) for b in fb} for _ in range(before)]
-    for rows, (k, _, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
+    for rows, (k, v, _), counts in split_per_row(m.layers, c.pp, split_vpp(c), c.tp, runtime):
         edges = np.cumsum((0,) + tuple(counts))
         dense, exp, sizes = ([0.0] * max(k, 1) for _ in range(3))
-        for j, (a, b) in enumerate(zip(edges[:-1], edges[1:])):  # chunk j on rank j % k (interleaved)
-            dense[j % k] += sum(dense_of[a:b].tolist())
-            exp[j % k] += sum(exp_of[a:b].tolist())
-            sizes[j % k] += b - a
-        first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
-        fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], max(sizes)
+        on = stage_ranks(k, len(counts), v).tolist()  # chunk j on rank j % k (interleaved; DualPipeV's V)
+        for j, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+            dense[on[j]] += sum(dense_of[a:b].tolist())
+            exp[on[j]] += sum(exp_of[a:b].tolist())
+            sizes[on[j]] += b - a
+        if v == V_SPLIT and k > 1:  # DualPipeV: rank 0 (both ends) and the heaviest other rank
+            first, last = 0, max(range(1, k), key=lambda i: dense[i] + exp[i])
+        else:
+            first, last = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i]), k - 1
+        fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[last], exp[last], max(sizes)
         chunks = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])] if blocks else []
         for b in fb if blocks else ():  # the blocks of each kind on the same two stages
-            fb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if j % k == first)
-            lb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if j % k == k - 1)
+            fb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if on[j] == first)
+            lb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if on[j] == last)
             for r in range(k - 1):  # and on every rank before the last (StageSplit.before_last)
-                bb[r][b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if j % k == r)
+                bb[r][b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if on[j] == r)
         if blocks:
             bd[:k - 1, rows], be[:k - 1, rows] = np.asarray(dense[:k - 1])[:, None], np.asarray(exp[:k - 1])[:, None]
     # each rank's own parameters: the embedding on rank 0 (what ``_with_pipeline_ends`` adds to "first")
     if before:
         bd[0] += np.where(np.asarray(c.pp) > 1, pc.embedding, 0.0)
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)  # a hybrid: no HF plan (moe hf_layer_whole_params)
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest,
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le, split_vpp(c) == V_SPLIT) + (lay, largest,
                                                                 (fb, lb) if blocks else None,
                                                                 tuple((bd[r], be[r], bb[r]) for r in range(before)))
 
@@ -755,7 +771,7 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     def held(n):
         return resident_layers(n, stack) if stack is not None else n
 
-    n0, n1, n_last = stage_layer_ends(layers, c.pp, c.vpp, split_runtime(stack, model), getattr(c, "tp", 1))
+    n0, n1, n_last = stage_layer_ends(layers, c.pp, split_vpp(c), split_runtime(stack, model), getattr(c, "tp", 1))
     g = getattr(stack, "microbatch_group_size", None)  # Megatron's explicit interleaved group size, None: default
     r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap, group=g)
     r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1, group=g), 0.0)
@@ -860,7 +876,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
     # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_split_stage_params``)
     (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
-                                                                           c.dp_shard, np.maximum(c.vpp, 1))
+                                                                           c.dp_shard, split_vpp(c))
     kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz, etp=ketp)
     kc.vpp = kvpp
     ktpf = ktp.astype(np.float64)
@@ -922,10 +938,12 @@ def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kp
     w_held = np.where(stored, lin_b or w_b, w_b) if not frozen else w_b
     w_end = np.where(stored, (st.fp8_weight_bytes or w_b) - (lin_b or w_b), 0.0)
     if m.is_transformer:
-        ends_f, ends_l = (np.broadcast_to(x, np.shape(kpp)) / ktpf for x in pipeline_end_params(m, count_params(m), kpp))
+        v = kvpp == V_SPLIT  # DualPipeV: the head on rank 0 ("first"), pipeline_end_params
+        ends_f, ends_l = (np.broadcast_to(x, np.shape(kpp)) / ktpf
+                          for x in pipeline_end_params(m, count_params(m), kpp, v))
         pc_ = count_params(m)
-        head_l = (pc_.lm_head + pc_.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)) / ktpf
-        head_f = np.where(kpp == 1, head_l, 0.0)
+        head = (pc_.lm_head + pc_.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)) / ktpf
+        head_f, head_l = np.where((kpp == 1) | v, head, 0.0), np.where(v & (kpp > 1), 0.0, head)
     else:
         ends_f = ends_l = head_f = head_l = np.zeros(np.shape(kpp))
 
@@ -1272,6 +1290,12 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     # DeepSeek-V3 depth is one transformer layer, a hybrid's "*E" block two blocks (per_layer is the mean one)
     mtp_layers = m.mtp_layers * (2.0 if m.hybrid else 1.0)
     last_act = (lm_last + mtp_layers * last_inflight) * per_layer + rws
+    # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
+    # (transformer_activations), is "first"; "last" the fullest other rank (stage_layer_ends' middle under the V)
+    v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)
+    if np.any(v):
+        first_act = np.where(v, (lm0 + mtp_layers * last_inflight) * per_layer + emb_out + rws, first_act)
+        last_act = np.where(v, np.maximum(lm1, lm_last) * per_layer + rws, last_act)
     return first_act, last_act
 
 
@@ -1312,7 +1336,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
                    + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code))[inv]
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits
-    first_logits = where0(c.pp == 1, last_logits)
+    v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)
+    first_logits = where0((c.pp == 1) | v, last_logits)
+    last_logits = np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():
         w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro, g_kept[np.clip(c.zero, 0, 3)])
         first_act = np.where(walked, w_act, first_act)

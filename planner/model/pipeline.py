@@ -32,7 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from planner.layout import distinct_rows
+from planner.layout import V_SPLIT, distinct_rows
 from planner.npfast import select, where0
 from planner.vocab import SCHEDULE
 
@@ -304,13 +304,41 @@ class BalancedSplit:
 _BALANCED: dict[int, tuple[object, BalancedSplit]] = {}
 
 
+def stage_ranks(pp: int, stages: int, vpp: int = 1) -> np.ndarray:
+    """The rank of each of a split's ``stages`` virtual stages (layer order): s % pp (Megatron-Core's interleaved
+    placement, torchtitan's "loop" style), or under ``V_SPLIT`` (DualPipeV) the V, ``dualpipev_rank_of``.
+
+    >>> stage_ranks(4, 8).tolist(), stage_ranks(4, 8, V_SPLIT).tolist()
+    ([0, 1, 2, 3, 0, 1, 2, 3], [0, 1, 2, 3, 3, 2, 1, 0])
+    """
+    s = np.arange(stages)
+    return np.where(s < pp, s, 2 * pp - 1 - s) if vpp == V_SPLIT else s % max(pp, 1)
+
+
+def head_rank(pp: int, vpp: int = 1) -> int:
+    """The rank that holds the last stage (the final norm, LM head and loss): the last, or under ``V_SPLIT`` rank 0,
+    which also holds the first (the embedding)."""
+    return 0 if vpp == V_SPLIT else pp - 1
+
+
+def rank_sums(counts, pp: int, vpp: int = 1) -> np.ndarray:
+    """A split's per-stage ``counts`` summed per rank (``stage_ranks``)."""
+    return np.bincount(stage_ranks(pp, len(counts), vpp), np.asarray(counts, dtype=np.float64), minlength=pp)
+
+
 def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1) -> tuple[float, float, float]:
     """(pace, in-flight layer-micro-batches, parameters) of a split ``counts`` (layers per rank, its chunks summed)
     in mean layers (``BalancedSplit``): the pace max(middle ranks, first, last + head) the step time charges the
     fullest rank (the embedding's lookup is no matmul), the most layer-micro-batches a rank holds (its layers x its
     micro-batches in flight, planner.model.memory ``inflight_microbatches``: pp - r under 1F1B; interleaved,
     Megatron-Core's ``(pp - r - 1) * 2 + (vpp - 1) * pp + 1`` warm-up chunk forwards of 1 / vpp of its layers) and the
-    most parameters (the embedding on the first rank, the head on the last: ``embed_params`` / ``head_params``)."""
+    most parameters (the embedding on the first rank, the head on the last: ``embed_params`` / ``head_params``).
+    ``vpp`` ``V_SPLIT`` (DualPipeV): ``counts`` per rank of its V, the embedding and the head both on rank 0, and
+    every rank pp + 1/2 micro-batches of its layers in flight (memory ``inflight_microbatches``)."""
+    if vpp == V_SPLIT:
+        c = counts
+        return (float(max(c[0] + w.head, max(c[1:], default=0))), float(max(c) * (pp + 0.5)),
+                float(max(c[0] + w.embed_params + w.head_params, max(c[1:], default=0))))
     # plain Python: a few dozen ranks, called on every candidate split (numpy's per-call cost was 10x the arithmetic)
     c = counts
     pace = max(max(c[:-1]), c[-1] + w.head)
@@ -447,8 +475,10 @@ def titan_less_layers(layers: int, pp: int, vpp: int, runtime) -> tuple[int, int
     if not runtime.open:
         return (1 if runtime.first_less is None else runtime.first_less,
                 1 if runtime.last_less is None else runtime.last_less)
-    if vpp != 1 or pp < 2 or runtime.weights is None:
+    if vpp not in (1, V_SPLIT) or pp < 2 or runtime.weights is None:
         return 0, 0
+    if vpp == V_SPLIT:
+        return _titan_less_v(layers, pp, runtime.weights)
     cap = -(-layers // pp) + 1
     # no rank above ceil(L / pp), as ``balanced_counts``: the head's weight is in linear FLOPs, and a rank one layer
     # fuller pays its attention core and its gradients' reduce, which that weight leaves out (Llama-3-70B at 8k
@@ -464,6 +494,31 @@ def titan_less_layers(layers: int, pp: int, vpp: int, runtime) -> tuple[int, int
                     yield (fl + ll, fl, ll), counts
 
     best = lightest(options(), pp, runtime.weights, titan_counts(layers, pp, 0, 0))
+    return (0, 0) if best is None else best[0][1:]
+
+
+def _titan_less_v(layers: int, pp: int, w: BalancedSplit) -> tuple[int, int]:
+    """``titan_less_layers`` of DualPipeV's V (``V_SPLIT``): torchtitan splits the layers over 2 pp stages
+    (``generate_llm_fqn_per_model_part(num_stages=2 pp)``) and rank r runs stages r and 2 pp - 1 - r
+    (``stage_ids_this_rank(style="v")``), so rank 0 holds the first stage's embedding and the last stage's head; the
+    pair ``lightest`` takes by those ranks' sums (``split_cost`` at ``V_SPLIT``) against (0, 0), where torchtitan
+    builds exactly 2 pp stages and no rank holds more than ceil(layers / pp)."""
+    full = -(-layers // pp)
+    stages = 2 * pp
+
+    def options():
+        for fl in range(full + 1):
+            for ll in range(full + 1):
+                counts = titan_counts(layers, stages, fl, ll)
+                lps = -(-(layers + fl + ll) // stages)
+                if counts is None or -(-(layers + fl + ll) // lps) != stages:
+                    continue
+                ranks = rank_sums(counts, pp, V_SPLIT)
+                if ranks.max() <= full:
+                    yield (fl + ll, fl, ll), tuple(int(x) for x in ranks)
+
+    default = tuple(int(x) for x in rank_sums(titan_counts(layers, stages, 0, 0), pp, V_SPLIT))
+    best = lightest(options(), pp, w, default, V_SPLIT)
     return (0, 0) if best is None else best[0][1:]
 
 
@@ -678,14 +733,20 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
     ``runtime`` an ``ExplicitLayout`` (form ``explicit``): the job's own ``--pipeline-model-parallel-layout``
     (``Stack.pp_layout``), its decoder layers per virtual stage as written, where its stage count is pp x vpp.
 
+    ``vpp`` ``V_SPLIT`` (DualPipeV, torchtitan's only): 2 pp stages in layer order, placed as a V
+    (``stage_ranks``): torchtitan's split of 2 pp stages, its open less-layers pair chosen by the V's ranks
+    (``titan_less_layers``).
+
     With pp 1 the one rank's layers are split into its vpp chunks the same way."""
-    stages = pp * vpp
+    vpp = 2 if vpp == V_SPLIT and not isinstance(runtime, TitanSplit) else vpp  # only the open choice reads the V
+    stages = pp * abs(vpp)
     if isinstance(runtime, ExplicitLayout):
         if len(runtime.stages) == stages:
             return "explicit", runtime.counts
         runtime = "megatron"  # a row the layout cannot run (stack_rules "mcore-pp-layout" refuses it)
     if isinstance(runtime, TitanSplit) and pp > 1:
         first, last = titan_less_layers(layers, pp, vpp, runtime)
+        vpp = abs(vpp)
         counts = titan_counts(layers, stages, first, last)
         if counts is None:  # a pair torchtitan refuses on these stages (stack_rules "titan-pp-stages" refuses the row)
             first, last, counts = 0, 0, titan_counts(layers, stages, 0, 0)
@@ -738,7 +799,8 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
     [([False, True, False], (1, 1, 1), (11,)), ([True, False, True], (5, 1, 1), (1, 3, 3, 3, 1))]
     """
     pp = np.asarray(pp)
-    vpp = np.maximum(np.asarray(vpp), 1)
+    vpp = np.asarray(vpp)
+    vpp = np.where(vpp == V_SPLIT, V_SPLIT, np.maximum(vpp, 1))  # DualPipeV's V kept (``V_SPLIT``)
     tp = np.asarray(tp) if tp_dependent(runtime) else np.ones((), dtype=np.int64)
     pp, vpp, tp = np.broadcast_arrays(pp, vpp, tp)
     keys, inv = distinct_rows(pp.ravel(), vpp.ravel(), tp.ravel())
@@ -749,8 +811,9 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
 def balanced_rows(layers: int, pp, vpp, runtime) -> np.ndarray:
     """Rows of the candidates' (pp, vpp) columns whose split under ``runtime`` is ``BalancedSplit``'s own (form
     ``balanced``, or an open ``TitanSplit``'s), not the stack's own: where that split (stack option ``pp_split:
-    megatron`` / ``torchtitan``) is another plan."""
-    pp, vpp = np.broadcast_arrays(np.asarray(pp), np.maximum(np.asarray(vpp), 1))
+    megatron`` / ``torchtitan``) is another plan. ``vpp`` ``V_SPLIT``: DualPipeV's V (``titan_less_layers``)."""
+    vpp = np.asarray(vpp)
+    pp, vpp = np.broadcast_arrays(np.asarray(pp), np.where(vpp == V_SPLIT, V_SPLIT, np.maximum(vpp, 1)))
     out = np.zeros(pp.shape, dtype=bool)
     if not split_left_open(runtime):
         return out
@@ -800,9 +863,8 @@ def lp16_rank_layers(layers: int, pp, vpp=1, first: int = 0, last: int = 0, tp=1
     r0, rl = np.zeros(shape), np.zeros(shape)
     if not (first or last):
         return r0, rl
-    for rows, (k, _, _), counts in split_per_row(layers, pp, vpp, tp, runtime):
-        per_rank = np.bincount(np.arange(len(counts)) % k, lp16_layers(layers, counts, first, last, weights),
-                               minlength=k)
+    for rows, (k, v, _), counts in split_per_row(layers, pp, vpp, tp, runtime):
+        per_rank = rank_sums(lp16_layers(layers, counts, first, last, weights), k, v)
         r0[rows], rl[rows] = per_rank[0], per_rank[-1]
     return r0, rl
 
@@ -899,8 +961,8 @@ def stage_layer_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") ->
     the count planner.model.step_time ``slowest_stage`` paces the step by."""
     if pp <= 1:
         return [layers]
-    counts = pipeline_split(layers, pp, max(int(vpp), 1), runtime)[1]
-    return [sum(counts[r::pp]) for r in range(pp)]
+    vpp = V_SPLIT if vpp == V_SPLIT else max(int(vpp), 1)
+    return [int(x) for x in rank_sums(pipeline_split(layers, pp, vpp, runtime)[1], pp, vpp)]
 
 
 def stage_layer_ends(layers: int, pp, vpp=1, runtime="megatron", tp=1):
@@ -923,13 +985,16 @@ def stage_layer_ends(layers: int, pp, vpp=1, runtime="megatron", tp=1):
 
 def _stage_layer_ends(layers: int, pp, vpp, runtime):
     """``stage_layer_ends`` at one runtime (a TP-dependent one already at its TP)."""
-    pp, vpp = np.broadcast_arrays(np.asarray(pp, dtype=np.intp), np.maximum(np.asarray(vpp, dtype=np.intp), 1))
+    pp, vpp = np.broadcast_arrays(np.asarray(pp, dtype=np.intp), np.asarray(vpp, dtype=np.intp))
+    vpp = np.where(vpp == V_SPLIT, 0, np.maximum(vpp, 1))  # 0: DualPipeV's V (``V_SPLIT``)
     top_v = int(np.max(vpp, initial=1)) + 1
     key = pp * top_v + vpp
     tab = np.zeros((int(np.max(key, initial=0)) + 1, 3))
     for kk in np.flatnonzero(np.bincount(key.ravel(), minlength=1)):  # the distinct (pp, vpp), no sort
-        s = stage_layer_split(layers, int(kk) // top_v, int(kk) % top_v, runtime)
-        tab[kk] = s[0], s[min(1, len(s) - 1)], s[-1]
+        v = int(kk) % top_v or V_SPLIT
+        s = stage_layer_split(layers, int(kk) // top_v, v, runtime)
+        # under DualPipeV's V every rank holds pp + 1/2 micro-batches: the "rank 1" peak is the fullest other rank
+        tab[kk] = s[0], (max(s[1:]) if v == V_SPLIT and len(s) > 1 else s[min(1, len(s) - 1)]), s[-1]
     out = tab[key]
     return out[..., 0], out[..., 1], out[..., 2]
 

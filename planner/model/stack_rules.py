@@ -43,7 +43,7 @@ from typing import Callable
 import numpy as np
 
 from planner.errors import InputError
-from planner.layout import micro_batches_per_replica
+from planner.layout import V_SPLIT, micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
 from planner.model.activations_hf import liger_patches
 from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_TP_PLAN
@@ -93,8 +93,8 @@ def titan_less_pair(c, m, st):
     from planner.model.pipeline import split_per_row, split_runtime, titan_less_layers
     runtime = split_runtime(st, m)
     first, last = np.zeros(len(c.pp), dtype=np.int64), np.zeros(len(c.pp), dtype=np.int64)
-    # the stages a rank builds (DualPipeV's V: two), as --emit writes the pair for
-    for rows, (k, v, _), _ in split_per_row(m.layers or 0, c.pp, _stages(c) // np.maximum(c.pp, 1), 1, runtime):
+    # the stages a rank builds (DualPipeV's V: two, ``V_SPLIT``), as --emit writes the pair for
+    for rows, (k, v, _), _ in split_per_row(m.layers or 0, c.pp, np.where(_dualpipev(c), V_SPLIT, c.vpp), 1, runtime):
         first[rows], last[rows] = titan_less_layers(m.layers or 0, k, v, runtime)
     return first, last
 

@@ -92,7 +92,7 @@ import dataclasses
 
 import numpy as np
 
-from planner.layout import Candidates, distinct_rows
+from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
 from planner.model.evaluation import spread_zero3
 from planner.model.comm import collective_time, members_per_node, nic_bytes, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
@@ -104,7 +104,7 @@ from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    pipeline_end_params, stage_split)
-from planner.model.pipeline import (exposed_dp_comm, fill_geometry, lp16_layers,
+from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
                                      overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
                                      split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
@@ -1313,7 +1313,8 @@ def kept_layer_terms(terms, recipe: dict, block) -> dict:
 def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1,
                   first16: int = 0, kinds: dict | None = None):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
-    ``chunks``, the model chunks per rank of an interleaved schedule).
+    ``chunks``, the model chunks per rank of an interleaved schedule; ``V_SPLIT`` DualPipeV's two, placed as a V
+    with the head on rank 0 beside the embedding's stage: pipeline ``stage_ranks`` / ``head_rank``).
 
     The ranks are the split the plan launches -- planner.model.pipeline ``pipeline_split`` for ``runtime``, the one
     --emit writes (``--decoder-first/last-pipeline-num-layers``, ``--account-for-embedding-in-pipeline-split
@@ -1349,19 +1350,20 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     shape = np.broadcast(pp, np.asarray(chunks), np.asarray(t_layer), np.asarray(t_head),
                          *(np.asarray(x) for x in t16.values())).shape
     ppi = np.broadcast_to(pp, shape).astype(np.int64)
-    vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
+    ch = np.asarray(chunks)
+    vi = np.broadcast_to(np.where(ch == V_SPLIT, V_SPLIT, np.maximum(ch, 1)), shape).astype(np.int64)
     tl, th = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head))
     tb = {j: np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for j, x in t16.items()}
     n, head = np.zeros(shape), np.zeros(shape)
     b16 = {j: np.zeros(shape) for j in kinds}
-    for rows, (k, _, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
-        rank_of = np.arange(len(counts)) % k
+    for rows, (k, v, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
+        rank_of = stage_ranks(k, len(counts), v)  # DualPipeV's V (``chunks`` V_SPLIT): rank 0 its first and last
         ranks = np.bincount(rank_of, counts, minlength=k)
         # the 16-bit first / end layers by global number: layers [0, first16) and [L - n16, L), virtual stages in
         # layer order, each kind's apart
         r16 = {j: np.bincount(rank_of, lp16_layers(layers, counts, first16, n16, w), minlength=k)
                for j, w in kinds.items()}
-        last = (np.arange(k) == k - 1).astype(np.float64)
+        last = (np.arange(k) == head_rank(k, v)).astype(np.float64)
         pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None]
         for j, r in r16.items():
             pace = pace + r[None, :] * tb[j][rows][:, None]
@@ -1892,6 +1894,7 @@ class StageKeys:
     src: np.ndarray
     kpp: np.ndarray
     kch: np.ndarray
+    kv: np.ndarray  # DualPipeV's rows: the two chunks a V (pipeline.stage_ranks)
     inter: np.ndarray
     pp_inter: np.ndarray
     srn: np.ndarray
@@ -1915,10 +1918,10 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     distinct stage key, gathered back."""
     first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
     inter_r = c.schedule == SCHEDULE.code["interleaved"]
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter, srn), inv = distinct_rows(
-        c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, inter_r,
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn), inv = distinct_rows(
+        c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
         (c.tp * c.cp * c.dp) >= g, c.rn)
-    inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
+    inter, pp_inter, ssp, kv = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
     every = fw.layer_sac_every
     shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
@@ -1927,7 +1930,7 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
                                                                      np.broadcast_to(ssh.ravel(), src.shape))
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
-                     kch=kch, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
+                     kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
                      kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh)
 
 
@@ -2033,7 +2036,8 @@ def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> Pacin
     (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers)."""
     L = lr.L
     nl, head_w, nb = slowest_stage(m.layers, sk.kpp.astype(np.float64), L["fwd"] + L["bwd"], lr.t_head,
-                                   sk.n16, lr.t16, sk.kch, split_runtime(fw, m), sk.stp, sk.first16,
+                                   sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
+                                   sk.first16,
                                    kinds={kind: kk.layers for kind, kk in lr.kept.items()})
     if lr.K16:  # a plain model's 16-bit MTP layers, on the stage with the head
         nb[None] = nb[None] + lr.K16 * head_w
@@ -2174,7 +2178,7 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     HSDP's replica all-reduce)."""
     fw = s.fw
     (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh, dvpp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero,
-                                                                          c.etp, c.dp_shard, np.maximum(c.vpp, 1))
+                                                                          c.etp, c.dp_shard, split_vpp(c))
     # a stack whose ZeRO-2 is FSDP2 without reshard after forward (Stack.fsdp2_dp: torchtitan, AutoModel) runs
     # its ZeRO-3 collectives with reshard_after_forward off: those rows are timed as that (``dz`` below, ``raf``)
     fsdp_z2 = (dz == 2) & bool(getattr(fw, "fsdp2_dp", False))

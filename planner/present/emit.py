@@ -62,6 +62,7 @@ from hardware_catalog.errors import MESSAGE_CHARS
 from hardware_catalog.fabric import LaunchFabric
 from planner.model import stack_rules
 from planner.model.optimizers import launch_args, stack_for
+from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
 from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts
 from planner.search.space import is_auto, job_for_plan
@@ -828,12 +829,12 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
         # the planned stages: without layers_per_stage torchtitan makes 2 stages per rank for any
         # interleaved schedule (pipeline_parallel.py pipeline_llm), and counts the embedding and output as
         # first/last "less layers" (default 1 each): the pair the plan priced (pipeline.titan_less_layers: the
-        # job's, or the lightest pacing stage where it left them open; DualPipeV's V stages the plain 0 / 0), and
+        # job's, or the lightest pacing stage where it left them open, DualPipeV's by its V's ranks), and
         # the fullest stage's effective layers, so torchtitan builds exactly PP x VPP stages (stack_rules
         # "titan-pp-stages")
         stages = cfg["pp"] * (2 if dual else cfg["vpp"])
-        less = titan_less_layers(job.model.layers, cfg["pp"], stages // cfg["pp"], split_runtime(plan_stack(job, cfg),
-                                                                                                 job.model))
+        less = titan_less_layers(job.model.layers, cfg["pp"], V_SPLIT if dual else cfg["vpp"],
+                                 split_runtime(plan_stack(job, cfg), job.model))
         lps = int(stack_rules.titan_layers_per_stage(job.model.layers, stages, *less))
         a += _flag("--parallelism.pipeline_parallel_layers_per_stage", lps)
         a += _flag("--parallelism.pipeline_parallel_first_stage_less_layers", less[0])

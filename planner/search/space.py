@@ -29,7 +29,7 @@ from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption, device_count
 from planner.hardware.platform import PLATFORMS, platform_of
-from planner.layout import Candidates, check_layout, sequence_parallel, valid_mask
+from planner.layout import Candidates, check_layout, sequence_parallel, split_vpp, valid_mask
 from planner.model import offload, stack_rules
 from planner.model.pipeline import PLAIN_SPLIT, balanced_rows, split_runtime, stack_layout
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
@@ -503,7 +503,7 @@ class StackVariant:
         if self.min_zero:
             ok &= c.zero >= self.min_zero
         if self.min_pp:  # the stack's own split: only where it differs from the balanced one (the same plan elsewhere)
-            ok &= (c.pp >= self.min_pp) & balanced_rows(self.model.layers, c.pp, c.vpp,
+            ok &= (c.pp >= self.min_pp) & balanced_rows(self.model.layers, c.pp, split_vpp(c),
                                                         split_runtime(replace(self.stack, pp_split=None), self.model))
         if self.one_replica_zero is not None:
             ok &= (c.dp * c.cp > 1) | (c.zero == self.one_replica_zero)
