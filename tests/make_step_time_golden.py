@@ -113,6 +113,10 @@ instances: comm_dp / t_dp_comm x0.995-1.0, step time x0.998-1.0, mfu / hfu / tok
 Regenerated on the pipe36 branch (2026-12-05) for Megatron-Core's balanced split at VPP > 1, launched as a
 ``--pipeline-model-parallel-layout`` (and torchtitan's split as ``generate_llm_fqn_per_model_part`` builds it): only
 deepseek-v3-pretrain's VPP cases moved, step time x0.893-1.0, memory x0.928-1.0.
+Regenerated on main after merging qa49 (2026-12-05, session 36) for the HF Trainer's context parallelism priced as
+accelerate's default K/V all-gather before the kernel, exposed (``Stack.cp_exchange`` "allgather"), not Megatron-Core's
+overlapped ring: only the llama3-70b hf-trainer case moved (29 arrays on both instances): compute_attention x1.07-1.10 on
+its CP rows (the calls' work-weighted keys), comm_cp x3.5-5.3 (was 0 on some rows), step time and the rates with them.
 """
 from __future__ import annotations
 

@@ -275,6 +275,10 @@ def fp8_linear_weight_bytes(stack, training, gpu: str | None = None) -> float | 
     return b
 
 
+#: ``Stack.for_model``'s entries, one per (entry, options given, MoE or dense)
+_FOR_MODEL: dict = {}
+
+
 @dataclass(frozen=True)
 class Stack:
     """One training stack with its options resolved. Field provenance in the module docstring
@@ -1084,14 +1088,23 @@ class Stack:
         stack (``model_kind``); ``model`` None (no model at hand) leaves the entry as it is."""
         if model is None or self.model_kind is not None:
             return self
-        if getattr(model, "moe", None) is not None:
-            return replace(self, model_kind="moe")
-        for option, why in self.moe_only:
-            if getattr(self, option, False):
-                raise InputError(f"training.framework.{option}", f"{model.name or 'the model'} has no MoE layers: "
-                                                                 f"{why}; leave {option} out")
-        return replace(self, model_kind="dense", **{f: v for k, sets in self.dense_defaults
-                                                    if k not in self.given_options for f, v in sets})
+        moe = getattr(model, "moe", None) is not None
+        if not moe:
+            for option, why in self.moe_only:
+                if getattr(self, option, False):
+                    raise InputError(f"training.framework.{option}", f"{model.name or 'the model'} has no MoE layers: "
+                                                                     f"{why}; leave {option} out")
+        # one object per (entry, kind): a search's LayerMemo keys the stack by identity (step_time.LayerMemo.value),
+        # so a fresh copy a call grew the memo by an entry a call and kept each copy alive
+        # (tests/test_layer_memo_bounded27.py); given_options is not in the entry's equality, so it is in the key
+        key = (self, self.given_options, moe)
+        got = _FOR_MODEL.get(key)
+        if got is None:
+            got = _FOR_MODEL[key] = (replace(self, model_kind="moe") if moe else
+                                     replace(self, model_kind="dense", **{f: v for k, sets in self.dense_defaults
+                                                                          if k not in self.given_options
+                                                                          for f, v in sets}))
+        return got
 
     def kind_default(self, option: str) -> bool:
         """Whether ``option`` holds the model kind's default (``dense_defaults``), not a value set: a plan's record
