@@ -1715,8 +1715,9 @@ def _on_rows(mask, fn):
 LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_node", "notes", "network_note",
                  "reference", "max_gpus", "past_max_hint")
 #: the stack options a search varies that the layer model never reads (offload, FSDP and ZeRO-3 switches: their
-#: costs are the DP, ZeRO and offload terms outside it): a search's stack variants share its layer rows
-LAYER_FREE_STACK = SEARCHED
+#: costs are the DP, ZeRO and offload terms outside it): a search's stack variants share its layer rows. Not
+#: ``fused_cross_entropy`` (liger36): the loss pass it prices is the head's memory-bound work, inside the layer model
+LAYER_FREE_STACK = tuple(f for f in SEARCHED if f != "fused_cross_entropy")
 
 
 class LayerMemo:
