@@ -520,8 +520,25 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #: each a number or a function of the activation bytes. Each measured on a real run (CPU, torch 2.13,
 #: Megatron-Core 0.16.1): the peak per logit of fwd + bwd is the entry + 4 (tests/test_memory_validation.py).
 #:
-#: * "cast_ce": the 16-bit logits and the fp32 copy cross-entropy upcasts them to (forward): act + 4;
-#:   the generic loss of every stack that does not say otherwise.
+#: Every eager cross-entropy over fp32 logits peaks in the backward's ``LogSoftmaxBackward``: the out-of-place
+#: ``_log_softmax_backward_data`` writes a new fp32 gradient while the dense fp32 gradient ``nll_loss_backward``
+#: made and the saved output are alive: ``CE_BACKWARD_BYTES`` (8) beyond the saved 4, whatever the forward held
+#: (its peak, the logits + their fp32 copy + the log-softmax, act + 4 beyond the saved 4, is no higher at act <= 4).
+#: What differs between the codes below is whether the caller still holds the model's logits (act) then.
+#:
+#: * "cast_ce": ``F.cross_entropy(logits.float(), ...)`` where the loop drops the model output before
+#:   ``backward``: ``CE_BACKWARD_BYTES`` (12.0 measured in all at bf16, tests/test_castce36.py); the generic loss
+#:   of every stack that does not say otherwise. HF Trainer is this case (trainer.py ``compute_loss`` returns
+#:   ``loss`` alone without ``return_outputs``, ``training_step`` then calls ``accelerator.backward(loss)``; the
+#:   loss is transformers' loss_utils.py ``ForCausalLMLoss``: ``logits.float()``, labels padded and shifted, no
+#:   copy of the logits), though the hf-trainer and deepspeed stacks price their loss with the walked HF step
+#:   (activations_hf), not this table. Until castce36 act + 4 (the forward's peak only): 2 B a logit short.
+#: * "cast_ce_held": the same loss where the loop holds the model output through ``backward``: act +
+#:   ``CE_BACKWARD_BYTES`` (14.0 measured at bf16). Composer (llm-foundry's trainer): composer/trainer/trainer.py
+#:   ``_train_microbatch`` stores ``self.state.outputs = self.state.model(self.state.batch)``, computes
+#:   ``self.state.loss = self._original_model.loss(self.state.outputs, ...)`` (MPT: ``CrossEntropyLoss(
+#:   reduction="none")`` on ``outputs.logits.view(-1, V)``, an fp32 op under its bf16 autocast) and runs the
+#:   backward with ``state.outputs`` still set (14.0 measured with autocast and with an explicit ``.float()``).
 #: * "megatron_ce": Megatron's vocab-parallel cross-entropy (megatron/core/tensor_parallel/cross_entropy.py
 #:   ``_VocabParallelCrossEntropy``; legacy megatron/mpu/cross_entropy.py the same): ``.float()`` copies
 #:   the logits once and every later step works in place on that copy — ``-= logits_max``,
@@ -530,10 +547,8 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   measured in all at bf16).
 #: * "torch_ce": eager ``F.cross_entropy`` on fp32 logits the model returns and the loop deletes before
 #:   ``backward`` (torchtitan 2024: ``Transformer.forward`` returns ``self.output(h).float()``, train.py
-#:   ``loss_fn`` = ``cross_entropy(pred.flatten(0, 1), ...)`` then ``del pred`` "to avoid peaking memory").
-#:   The backward peaks in ``LogSoftmaxBackward``: the out-of-place ``_log_softmax_backward_data`` writes
-#:   a new fp32 gradient while the dense fp32 gradient ``nll_loss_backward`` made and the saved output are
-#:   alive, 4 + 4 beyond the saved 4 bytes (12.0 measured). With TP, torchtitan applies DTensor loss
+#:   ``loss_fn`` = ``cross_entropy(pred.flatten(0, 1), ...)`` then ``del pred`` "to avoid peaking memory"):
+#:   without TP the "cast_ce" figure, ``CE_BACKWARD_BYTES`` (12.0 measured). With TP, torchtitan applies DTensor loss
 #:   parallel (``--training.disable_loss_parallel`` off by default; torch/distributed/tensor/parallel/
 #:   loss.py): its fused backward ``_nll_loss_and_log_softmax_backward`` computes ``(zeros_like(x) +
 #:   exp(x)) * grad_output``: three fp32 logit-sized tensors at once beside the saved output (the zeros,
@@ -548,9 +563,8 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   ``F.cross_entropy(..., reduction="sum")`` on the 16-bit logits the model returns (its MoE models' ``forward``
 #:   returns ``self.lm_head(hidden)``, models/qwen3_moe/model.py), while the loop keeps the model output alive
 #:   through ``backward`` (recipes/llm/train_ft.py ``_forward_backward_step``: ``out = model(**batch)``,
-#:   ``calculate_loss(..., logits=out.logits)``, ``backward`` in the same scope). The backward peaks in
-#:   ``LogSoftmaxBackward`` as torchtitan's eager loss does, with the 16-bit logits still held: act + 8 beyond the
-#:   saved 4 (14.0 measured in all at bf16).
+#:   ``calculate_loss(..., logits=out.logits)``, ``backward`` in the same scope): the "cast_ce_held" figure,
+#:   act + ``CE_BACKWARD_BYTES`` (14.0 measured in all at bf16).
 #: * "masked_ce_16bit": the same loss with ``fp32_upcast: false``, as AutoModel's benchmark configs set it
 #:   (examples/benchmark/configs/*_te_deepep.yaml ``loss_fn``, e.g. qwen3_moe_30b_te_deepep.yaml @092af93e):
 #:   ``F.cross_entropy`` on the 16-bit logits, whose log-softmax, NLL gradient and log-softmax gradient are 16-bit
@@ -558,21 +572,30 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   4 * act - 4 beyond the saved 4 of ``logits_bytes`` (8.0 measured in all at bf16). Both AutoModel entries:
 #:   with TP, ``MaskedCrossEntropy`` gathers the whole logits (``logits.full_tensor()``), not modelled (the
 #:   per-shard figure is kept).
+CE_BACKWARD_BYTES = 8.0  # the fp32 NLL gradient + the fp32 log-softmax gradient, per logit (above)
+
+
+def _held_ce(act):
+    """An upcast cross-entropy's backward peak with the model's logits (act bytes) still held by the caller."""
+    return act + CE_BACKWARD_BYTES
+
+
 LOSS_TRANSIENT_BYTES = {
-    "cast_ce": (lambda act: act + 4.0,) * 2,
+    "cast_ce": (CE_BACKWARD_BYTES,) * 2,
+    "cast_ce_held": (_held_ce,) * 2,
     "megatron_ce": (lambda act: act,) * 2,
-    "torch_ce": (8.0, 12.0),
+    "torch_ce": (CE_BACKWARD_BYTES, 12.0),
     "torch_ce_compiled": (0.0, 12.0),
-    "masked_ce": (lambda act: act + 8.0,) * 2,
+    "masked_ce": (_held_ce,) * 2,
     "masked_ce_16bit": (lambda act: 4.0 * act - 4.0,) * 2,
 }
 
 
 def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce"):
     """Bytes alive only while the loss runs on the last stage, on top of ``logits_bytes``: for the
-    generic loss (``LOSS_TRANSIENT_BYTES``) the logits in the activation dtype and the fp32 copy
-    cross-entropy upcasts them to, (act_bytes + 4) * V/t per token; a stack's own loss code as the
-    table says. They set the peak of the step (the loss runs when every layer's activations of the
+    generic loss (``LOSS_TRANSIENT_BYTES`` "cast_ce") the backward's two fp32 logit-sized gradients,
+    8 * V/t per token (+ act_bytes * V/t where the loop holds the logits, "cast_ce_held"); a stack's
+    own loss code as the table says. They set the peak of the step (the loss runs when every layer's activations of the
     micro-batch are still saved), so the memory model counts them in the logits term; with a 128k
     vocabulary they exceed a whole layer's activations. Measured in calibration/loop.py (peak
     allocated during real steps)."""

@@ -488,8 +488,10 @@ class Stack:
     torch_checkpoint: bool = False
     #: how the stack computes its cross-entropy (planner.model.activations.LOSS_TRANSIENT_BYTES: what
     #: the loss holds at its peak): Megatron's in-place vocab-parallel cross-entropy (the Megatron
-    #: stacks); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits, DTensor loss parallel
-    #: under TP
+    #: stacks; metaseq's ``vocab_parallel_cross_entropy`` criterion calls Megatron's legacy mpu one on
+    #: ``net_output[0].float()``); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits, DTensor
+    #: loss parallel under TP; llm-foundry: Composer holds the model output through ``backward``
+    #: ("cast_ce_held"); the rest: an upcast ``F.cross_entropy`` with the logits dropped before ``backward``
     loss: str = "cast_ce"
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
@@ -1792,7 +1794,7 @@ STACKS: dict[str, Stack] = {
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
-        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
+        "llm-foundry", loss="cast_ce_held", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         fsdp_zero2_param_dtype=True,  # Composer get_mixed_precision: DEFAULT / PURE set param_dtype to the precision
         # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
         # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
@@ -1805,6 +1807,9 @@ STACKS: dict[str, Stack] = {
                 "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(
         "metaseq", has_compile=False, overlap_grad_reduce=True,
+        # criterions/vocab_parallel_cross_entropy.py: ``vocab_parallel_cross_entropy(net_output[0].float(), target)``
+        # (megatron.mpu, in place on that fp32 copy), the output dropped when the criterion returns, before backward
+        loss="megatron_ce",
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
     "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
     # the pre-registry names, kept so existing callers keep their numbers
