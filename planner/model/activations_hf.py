@@ -195,7 +195,10 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
             t += 4 * (2 * H * dqk) + 4 * H * seq + (4 * v_store if a == 4 else 4 * H * dv)
         elif _sdpa(impl):
             kv = H if masked else kvh
-            t += a * (H * dqk + kv * dqk + kv * dv + H * dv) + 4 * H  # its output is o_proj's input
+            vw = dqk if impl == "fused_pad" else dv  # FA2/3 on MLA: v padded to the q/k head dim, so its output
+            t += a * (H * dqk + kv * dqk + kv * vw + H * vw) + 4 * H  # its output is o_proj's input
+            if impl == "fused_pad":
+                t += a * H * dv  # ... sliced back to d_v: o_proj gets a contiguous copy
             if masked:
                 t += a * seq  # the (b, 1, s, s) mask, per layer
             if model_type == "phi3":
@@ -709,8 +712,9 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
             attn += 4 * tok * H * (dqk if a == 4 else 3 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
             if qk != a:
                 attn += a * tok * H * dqk
-        elif impl == "fused":  # a fused kernel (CUDA sdpa's mem-efficient, FA2/3, flex): its output and fp32 lse
-            attn += a * tok * H * dv + 4 * tok * H
+        elif impl in ("fused", "fused_pad"):  # a fused kernel: its output and fp32 lse (FA2/3: v and output padded
+            # to d_qk, the output sliced into o_proj's contiguous copy)
+            attn += a * tok * H * dv + 4 * tok * H + (a * tok * H * 2 * dqk if impl == "fused_pad" else 0)
         else:
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
             if P.autocast and qk == a:
@@ -1097,7 +1101,8 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             w.op(4 * Sm + 4 * H * dv * tok, 2 * o_in)
             w.op(4 * Sm, 8 * Sm)
         else:
-            w.op(a * tok * (H * dqk + kvh * dqk + kvh * dv), 0)
+            vw = dqk if impl == "fused_pad" else dv  # FA2/3 on MLA: the padded v's gradient
+            w.op(a * tok * (H * dqk + kvh * dqk + kvh * vw), 0)
     w.level = start + g_attn - A - c_attn
     if checkpointing and not keeps_input:
         # the checkpoint's input: where the block's first op kept it as it is, the recompute's
@@ -1109,7 +1114,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
 def _sdpa(impl: str) -> bool:
     """Whether ``impl`` saves as a kernel that returns (output, log-sum-exp): "sdpa" (torch's dispatch as the CPU
     recordings ran it) or "fused" (``hf_attn_impl``: a fused kernel whatever the head dims)."""
-    return impl in ("sdpa", "fused")
+    return impl in ("sdpa", "fused", "fused_pad")
 
 
 def _math(m: ModelSpec, impl: str) -> bool:
@@ -1127,12 +1132,17 @@ def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: s
     output and an fp32 log-sum-exp: torch's sdpa (aten/src/ATen/native/transformers/cuda/sdp_utils.cpp) takes flash
     for equal head dims and, for MLA's 192 / 128 q / v dims, the mem-efficient kernel
     (``check_head_dim_size_mem_efficient`` needs only q = k and 8-aligned dims), never the math path a bf16
-    training run would otherwise reach; flash_attention_2/3 and flex_attention are fused by construction. Only the
+    training run would otherwise reach; flash_attention_2/3 and flex_attention are fused by construction, FA2/3 on
+    MLA ("fused_pad") with v zero-padded to the q/k head dim and the output sliced back (models/deepseek_v2/
+    modeling_deepseek_v2.py ``F.pad(value_states, [0, self.qk_head_dim - self.v_head_dim])`` where
+    ``is_flash_attention_requested``; step_time ``fa_padded_v``). Only the
     CPU (``device="cpu"``: the recordings, tests/data/hf_activations.json) sends MLA to the math path (``_math``)."""
     if choice is None:
         choice = "sdpa" if flash and not m.attention_sinks else "eager"
     if choice == "eager":
         return "eager"
+    if m.mla is not None and choice in ("flash_attention_2", "flash_attention_3"):
+        return "fused_pad"
     return "fused" if (device != "cpu" and m.mla is not None) else "sdpa"
 
 
