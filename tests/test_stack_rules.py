@@ -168,6 +168,8 @@ CASES = [
     ("hf-tp-sp", ("hf-trainer", {}), "llama3-8b", {}, dict(tp=2, sp=True, dp=16, zero=3), dict(tp=2, dp=16, zero=3)),
     # the HF Trainer's data parallelism is DDP or FSDP: its ZeRO-1 is DeepSpeed's, the deepspeed stack (hfstack34)
     ("hf-liger-family", ("hf-trainer", {"fused_cross_entropy": True}), "gpt2", {}, dict(), None),
+    # gpt-oss's sinks: only transformers' eager attention runs them (hfattn36)
+    ("hf-attn-sinks", ("deepspeed", {"attn_implementation": "sdpa"}), "gpt-oss-20b", {}, dict(dp=32, zero=3), None),
     ("hf-trainer-zero1", ("hf-trainer", {}), "llama3-8b", {}, dict(dp=8, zero=1), dict(dp=8, zero=0)),
     # the low-precision recipes each code has (stack_rules.FP8_RECIPES): TE has no torchao rowwise, torchao no
     # delayed scaling, accelerate's FP8 backends no MX block scaling

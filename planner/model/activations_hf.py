@@ -185,17 +185,20 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
         # to fp32: q, k, v and the softmax all fp32); a sliding-window layer passes a 4-D mask
         # to the CPU flash kernel, which then gets k/v expanded by repeat_kv (no enable_gqa) and
         # keeps the mask in the activation dtype
-        math_path = impl == "sdpa" and m.mla is not None
-        masked = impl == "sdpa" and local
+        math_path = _math(m, impl)
+        masked = _sdpa(impl) and local
         # MLA's v is a view of kv_b_proj's output (k_nope and v); at batch 1 the matmul can use
         # that view as it is and keeps the whole storage, at batch > 1 it needs a (b*H, s, dv) copy
         mla_view = m.mla is not None and batch == 1
         v_store = H * (m.mla.qk_nope_head_dim + dv) if mla_view else H * dv
         if math_path:
             t += 4 * (2 * H * dqk) + 4 * H * seq + (4 * v_store if a == 4 else 4 * H * dv)
-        elif impl == "sdpa":
+        elif _sdpa(impl):
             kv = H if masked else kvh
-            t += a * (H * dqk + kv * dqk + kv * dv + H * dv) + 4 * H  # its output is o_proj's input
+            vw = dqk if impl == "fused_pad" else dv  # FA2/3 on MLA: v padded to the q/k head dim, so its output
+            t += a * (H * dqk + kv * dqk + kv * vw + H * vw) + 4 * H  # its output is o_proj's input
+            if impl == "fused_pad":
+                t += a * H * dv  # ... sliced back to d_v: o_proj gets a contiguous copy
             if masked:
                 t += a * seq  # the (b, 1, s, s) mask, per layer
             if model_type == "phi3":
@@ -212,7 +215,7 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
             t += a * (2 * H * dqk + v_store) + 4 * H * seq + (a * H * seq if a < 4 else 0)
             if model_type == "gemma2":
                 t += a * H * seq  # attention logit soft-capping
-        if impl != "sdpa" or math_path:
+        if not _sdpa(impl) or math_path:
             t += a * H * dv  # o_proj input
         if model_type == "olmo2" or gemma:
             t += _norm(h, r, style)  # post-attention norm (OLMo 2, Gemma)
@@ -328,13 +331,13 @@ def _kind_inputs(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPreci
     batch row) — and Gemma 3's two RoPE tables (``rope_set`` each: local base for the sliding
     layers, global for the full ones; models/gemma3/modeling_gemma3.py passes
     ``position_embeddings[layer_type]``)."""
-    one = seq * seq * (1 if impl == "sdpa" else batch * P.stream)
-    if impl == "sdpa" and model_type == "llama4_text":
+    one = seq * seq * (1 if _sdpa(impl) else batch * P.stream)
+    if _sdpa(impl) and model_type == "llama4_text":
         one *= batch
     out = {}
     for local, present in ((True, m.local_layers > 0), (False, m.local_layers < m.layers)):
         if present:
-            out[local] = (one if (impl != "sdpa" or local) else 0.0) + (rope_set if model_type == "gemma3_text" else 0.0)
+            out[local] = (one if (not _sdpa(impl) or local) else 0.0) + (rope_set if model_type == "gemma3_text" else 0.0)
     return out
 
 
@@ -408,9 +411,9 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         outside = tok * (8 + r * h + ln + a * h + 4 * V) + 8 * seq + 8 * (tok + 1) + 4
     if checkpointing:
         # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
-        mask = batch * seq * seq * r if (impl != "sdpa" and not bert) else 0
+        mask = batch * seq * seq * r if (not _sdpa(impl) and not bert) else 0
         return m.layers * tok * r * h + mask, outside, []
-    if impl == "sdpa":  # dropout forces the math path, which computes in fp32
+    if _sdpa(impl):  # dropout forces the math path, which computes in fp32
         attn = 4 * (3 * h + 3 * H * seq)
     elif bert:
         attn = a * 3 * H * d + 3 * a * H * seq
@@ -705,10 +708,13 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         lat = q.kv_lora_rank
         attn = r * h * tok + a * tok * (2 * H * dqk + (lat + q.qk_rope_head_dim) + H * (q.qk_nope_head_dim + dv))
         attn += r * tok * lat + qk * tok * (H * dqk + (H + 1) * q.qk_rope_head_dim)
-        if impl != "eager":
+        if _math(m, impl):
             attn += 4 * tok * H * (dqk if a == 4 else 3 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
             if qk != a:
                 attn += a * tok * H * dqk
+        elif impl in ("fused", "fused_pad"):  # a fused kernel: its output and fp32 lse (FA2/3: v and output padded
+            # to d_qk, the output sliced into o_proj's contiguous copy)
+            attn += a * tok * H * dv + 4 * tok * H + (a * tok * H * 2 * dqk if impl == "fused_pad" else 0)
         else:
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
             if P.autocast and qk == a:
@@ -1064,7 +1070,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         # GPT-2/BERT: the output dropout's gradient, the output projection; then the score path
         # with dropout on the probabilities, in the scores' dtype x (sdpa's math path: fp32):
         # probs @ v (the dropped probabilities' gradient, v's), the dropout's, the softmax's
-        x = 4 if impl == "sdpa" or (amp and model_type == "gpt2") else a
+        x = 4 if _sdpa(impl) or (amp and model_type == "gpt2") else a
         Sx = batch * H * seq * seq * x
         w.op(a * h * tok)
         w.op(o_in + wgrad(H * dv * h), o_in + a * h * tok + (a * h * tok if amp else 0))
@@ -1090,12 +1096,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             if a < 4:
                 w.op(4 * S, a * S)
             w.op(4 * S, 8 * S)
-        elif m.mla is not None:  # sdpa's math path (MLA): the same score path, all fp32
+        elif _math(m, impl):  # sdpa's math path (MLA): the same score path, all fp32
             Sm = batch * H * seq * seq
             w.op(4 * Sm + 4 * H * dv * tok, 2 * o_in)
             w.op(4 * Sm, 8 * Sm)
         else:
-            w.op(a * tok * (H * dqk + kvh * dqk + kvh * dv), 0)
+            vw = dqk if impl == "fused_pad" else dv  # FA2/3 on MLA: the padded v's gradient
+            w.op(a * tok * (H * dqk + kvh * dqk + kvh * vw), 0)
     w.level = start + g_attn - A - c_attn
     if checkpointing and not keeps_input:
         # the checkpoint's input: where the block's first op kept it as it is, the recompute's
@@ -1104,11 +1111,39 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
 
 
 #: families this table knows (the keys of transformers' ``model_type`` it was measured on)
-def hf_attn_impl(m: ModelSpec, flash: bool) -> str:
-    """The transformers attention implementation the HF code trains ``m`` with: sdpa where ``training.flash_attention``
-    asks for a fused kernel, else eager; a model with attention sinks (gpt-oss) always eager (``_supports_sdpa =
-    False``; flash_attention_2 drops the sinks: planner.model.stacks ``eager_sink_attention``, the time's rule)."""
-    return "sdpa" if flash and not m.attention_sinks else "eager"
+def _sdpa(impl: str) -> bool:
+    """Whether ``impl`` saves as a kernel that returns (output, log-sum-exp): "sdpa" (torch's dispatch as the CPU
+    recordings ran it) or "fused" (``hf_attn_impl``: a fused kernel whatever the head dims)."""
+    return impl in ("sdpa", "fused", "fused_pad")
+
+
+def _math(m: ModelSpec, impl: str) -> bool:
+    """Whether the attention takes sdpa's decomposed math path: MLA's unequal q / v head dims under "sdpa" on the CPU
+    (the CPU flash kernel needs one head dim; there is no CPU mem-efficient kernel)."""
+    return impl == "sdpa" and m.mla is not None
+
+
+def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: str = "cuda") -> str:
+    """The saved-tensor key (``_saved_rows``' ``impl``) of the attention the HF code trains ``m`` with on ``device``.
+    ``choice`` is transformers' ``attn_implementation`` (planner.model.stacks ``hf_attn_choice``); None: sdpa where
+    ``training.flash_attention`` asks for a fused kernel, else eager; a model with attention sinks (gpt-oss) always
+    eager (``_supports_sdpa = False``; flash_attention_2 drops the sinks: planner.model.stacks
+    ``eager_sink_attention``, the time's rule). Any non-eager choice on CUDA is a fused kernel saving q, k, v, its
+    output and an fp32 log-sum-exp: torch's sdpa (aten/src/ATen/native/transformers/cuda/sdp_utils.cpp) takes flash
+    for equal head dims and, for MLA's 192 / 128 q / v dims, the mem-efficient kernel
+    (``check_head_dim_size_mem_efficient`` needs only q = k and 8-aligned dims), never the math path a bf16
+    training run would otherwise reach; flash_attention_2/3 and flex_attention are fused by construction, FA2/3 on
+    MLA ("fused_pad") with v zero-padded to the q/k head dim and the output sliced back (models/deepseek_v2/
+    modeling_deepseek_v2.py ``F.pad(value_states, [0, self.qk_head_dim - self.v_head_dim])`` where
+    ``is_flash_attention_requested``; step_time ``fa_padded_v``). Only the
+    CPU (``device="cpu"``: the recordings, tests/data/hf_activations.json) sends MLA to the math path (``_math``)."""
+    if choice is None:
+        choice = "sdpa" if flash and not m.attention_sinks else "eager"
+    if choice == "eager":
+        return "eager"
+    if m.mla is not None and choice in ("flash_attention_2", "flash_attention_3"):
+        return "fused_pad"
+    return "fused" if (device != "cpu" and m.mla is not None) else "sdpa"
 
 
 HF_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "mixtral", "deepseek_v3", "deepseek_v2",

@@ -622,7 +622,7 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
             lora_path = bool(r) and PEFT_WRAP[L.module].per_token
             keeps_x = bool(r) and not (own and lora_path)  # the op reads x itself
             width, kept = groups.get(L.reads, (L.fan_in * tok_per, False))
-            groups[L.reads] = (width, kept or keeps_x or (L.reads == "o_in" and impl == "sdpa"))
+            groups[L.reads] = (width, kept or keeps_x or (L.reads == "o_in" and impl in ("sdpa", "fused")))
             if lora_path:
                 layer += ab * r * tok_per + (ab * L.fan_in * tok_per if own else 0.0)
             elif r:
@@ -665,7 +665,7 @@ HF_PRECISION = {"fp32": "fp32", "bf16": "bf16", "fp16": "bf16", "fp8": "bf16"}
 
 
 def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, split=1,
-                                  adapter_bytes: float = D.ADAPTER_BYTES):
+                                  adapter_bytes: float = D.ADAPTER_BYTES, stack=None):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
     plan, per candidate (arrays of micro-batch, recompute code and the tensor x context split):
     the blocks' part of ``hf_saved_parts`` plus ``frozen_delta_parts``, over the layers — peft on
@@ -680,7 +680,8 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     fam = hf_model_type(m)
     prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
     a, w = SAVED_BYTES[prec], 4.0 if t.mode == "qlora" else PARAM_BYTES[prec]
-    impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
+    from planner.model.stacks import hf_attn_choice
+    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # ``stack``'s attn_implementation
     mb, rc = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
 

@@ -76,7 +76,7 @@ from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_layers, is
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent,
                                     uniform_groups, vpp_group_size)
-from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
+from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
@@ -1236,13 +1236,13 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
             if np.any(on_ep):
                 from planner.model.activations_hf import hf_attn_impl
                 prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
-                impl = hf_attn_impl(m, t.flash_attention)
+                impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(st, m, t))
                 share = np.broadcast_to(share, np.shape(on_ep)).copy()
                 for i in np.flatnonzero(on_ep):
                     share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
                                              np.broadcast_to(tp_, share.shape)[i], False,
                                              np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
-            return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share)
+            return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share, stack=st)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
         if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
@@ -1632,7 +1632,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     ``LlamaForCausalLM._tp_plan``), a gathered output on every rank."""
     from planner.model.activations_hf import hf_activations, hf_attn_impl
 
-    impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
+    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
     (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
                                                         np.broadcast_to(on_ep, c.tp.shape))
@@ -1689,7 +1689,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     cp, sp): the walk is O(layers)."""
     from planner.model.activations_hf import hf_attn_impl, hf_model_type
 
-    impl = hf_attn_impl(m, t.flash_attention)  # gpt-oss: eager (its sinks)
+    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
     mt = hf_model_type(m)
     spec = m.model_dump_json()
     fused = bool(getattr(stack, "fused_cross_entropy", False))  # Liger's fused linear cross-entropy

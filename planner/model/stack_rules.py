@@ -1096,6 +1096,15 @@ RULES: tuple[StackRule, ...] = (
               lambda c, m, t: ~np.asarray(c.sp, dtype=bool) | (c.tp == 1)),
     # the HF Trainer's own data parallelism (Stack.has_zero1 False): searched at ZeRO-1 until hfstack34, a plan its
     # launch (accelerate DDP, NO_SHARD) runs with the whole optimizer state on every rank
+    # transformers' attention implementation (Stack.attn_implementation): gpt-oss trains only eagerly on the HF code
+    StackRule("hf-attn-sinks", "hf", "training.framework.attn_implementation",
+              "an attn_implementation other than eager on a model with attention sinks (gpt-oss): sdpa is refused at "
+              "load, flash_attention_2/3 drop the sinks (another model), the flex path's sink rescale is not priced",
+              "transformers models/gpt_oss/modeling_gpt_oss.py GptOssPreTrainedModel _supports_sdpa = False; "
+              "modeling_flash_attention_utils.py _process_flash_attention_kwargs passes s_aux only to a kernel "
+              "whose signature takes it (the vllm-flash-attn3 hub kernel, an inference fork)",
+              lambda st, m, t: bool(m.attention_sinks) and getattr(st, "attn_implementation", None) not in (None,
+                                                                                                          "eager")),
     StackRule("hf-liger-family", "hf", "training.framework.fused_cross_entropy",
               "Liger's fused linear cross-entropy (use_liger_kernel) on a GPT-2 / BERT model: Liger patches no such model",
               "liger_kernel/transformers/monkey_patch.py MODEL_TYPE_TO_APPLY_LIGER_FN (llama, mistral, mixtral, gemma, "

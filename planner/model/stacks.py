@@ -683,6 +683,9 @@ class Stack:
     #: DeepSpeed's ``communication_data_type`` config key as a job sets it (option): None = the stack's default
     #: (``grad_comm_dtype``); "fp32" | "bf16" | "fp16". Only on stacks whose reduce dtype is DeepSpeed's
     communication_data_type: str | None = None
+    #: HF-code stacks: transformers' ``attn_implementation`` (``from_pretrained(attn_implementation=...)``; the
+    #: ``ATTN_IMPLEMENTATIONS`` values) as a job sets it; None: the one transformers picks (``hf_attn_choice``)
+    attn_implementation: str | None = None
     #: DeepSpeed ``PipelineModule``'s ``partition_method`` as a Megatron-DeepSpeed job sets it (option; planner.model
     #: .pipeline ``PARTITION_METHODS``): None = the stack's own (``GPTModelPipe``: "type:transformer")
     pp_partition_method: str | None = None
@@ -1258,6 +1261,8 @@ class Stack:
             opts.append("moe_fused_mlp=on")
         if self.fused_cross_entropy:
             opts.append(f"fused_cross_entropy=on ({self.fused_ce_kernel})")
+        if self.attn_implementation is not None and transformer:  # transformers' attention, as the plan prices it
+            opts.append(f"attn_implementation={self.attn_implementation}")
         if self.loss == "masked_ce" and transformer:  # AutoModel's MaskedCrossEntropy, as the plan prices it
             opts.append(f"ce_fp32_upcast={'on' if self.ce_fp32_upcast else 'off'}")
         if self.moe_shared_expert_overlap and moe and shared_experts:  # only shared experts are overlapped
@@ -1313,7 +1318,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
-           "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast")
+           "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast",
+           "attn_implementation")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1416,6 +1422,9 @@ OPTION_HOLDERS: dict[str, tuple] = {
                             "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
     "ce_fp32_upcast": (lambda st: st.loss == "masked_ce",
                        "fp32 upcast switch of the loss (NeMo AutoModel's MaskedCrossEntropy fp32_upcast)", None),
+    "attn_implementation": (lambda st: st.mixed_precision is not None,
+                            "transformers attn_implementation (the stacks that run transformers' model code: "
+                            "hf-trainer, deepspeed)", None),
 }
 assert set(OPTION_HOLDERS) <= set(OPTIONS)
 
@@ -1444,7 +1453,8 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                "fsdp_defer_sync": lambda m, t: m.moe is not None,
                # a loss over a vocabulary: the transformer LMs' (a CNN's classifier head has no logits to chunk)
                "fused_cross_entropy": lambda m, t: m.is_transformer,
-               "ce_fp32_upcast": lambda m, t: m.is_transformer}
+               "ce_fp32_upcast": lambda m, t: m.is_transformer,
+               "attn_implementation": lambda m, t: m.is_transformer}
 assert set(OPTION_USES) <= set(OPTIONS)
 
 
@@ -1510,6 +1520,10 @@ GRAD_COMM_DTYPE = (None, "model", "fp32")
 #: ``get_communication_data_type``: "fp32" | "fp16" | "bf16")
 COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
 OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
+#: transformers' ``attn_implementation`` values a training run can load (modeling_utils.py
+#: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+OPTION_VALUES["attn_implementation"] = ATTN_IMPLEMENTATIONS
 OPTION_VALUES["pp_split"] = ("balanced", "megatron", "torchtitan")
 
 
@@ -1562,9 +1576,29 @@ def eager_sink_attention(fw, m) -> bool:
     return bool(m.attention_sinks) and getattr(fw, "mixed_precision", None) is not None
 
 
+def hf_attn_choice(fw, m, t) -> str | None:
+    """transformers' ``attn_implementation`` the HF-code stack ``fw`` (``mixed_precision`` set) trains ``m`` with,
+    None on the other stacks: the job's ``training.framework.attn_implementation``, else the one transformers picks
+    (modeling_utils.py ``_check_and_adjust_attn_implementation``: "sdpa" where the model's ``_supports_sdpa``, else
+    "eager"; gpt-oss sets ``_supports_sdpa = False``) -- and "eager" where ``training.flash_attention`` is off.
+    Memory (activations_hf ``hf_attn_impl``) and time (``fused_attention``) both read it, so they cannot disagree;
+    the refusals (a model without the support flag) are stack_rules ``hf-attn-support``."""
+    if getattr(fw, "mixed_precision", None) is None:
+        return None
+    if getattr(fw, "attn_implementation", None) is not None:
+        return fw.attn_implementation
+    return "sdpa" if (t.flash_attention and not m.attention_sinks) else "eager"
+
+
 def fused_attention(fw, m, t) -> bool:
     """Whether the attention core runs the stack's fused kernel: ``training.flash_attention``, except where the stack's
-    code runs the model's attention eagerly (``eager_sink_attention``)."""
+    code runs the model's attention eagerly (``eager_sink_attention``); on the HF-code stacks, any transformers
+    ``attn_implementation`` but "eager" (``hf_attn_choice``: CUDA sdpa runs flash or, for MLA's unequal q / v head
+    dims, the mem-efficient kernel -- activations_hf ``hf_attn_impl``; FA2 / FA3 / flex are fused), priced at the
+    stack's kernel rate."""
+    choice = hf_attn_choice(fw, m, t)
+    if choice is not None:
+        return choice != "eager"
     return bool(t.flash_attention) and not eager_sink_attention(fw, m)
 
 

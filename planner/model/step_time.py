@@ -107,7 +107,7 @@ from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, mode
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
                                      overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
                                      split_runtime, step_composition)
-from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
+from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, SEARCHED, te_cast_bytes)
@@ -574,6 +574,7 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         # a kernel built for fixed head dims computes the padded one (Stack.attn_hdim_tiles: FlashAttention-1)
         hd = score_dim(m) / m.heads
         kernel_flops = kernel_flops * physics.padded_head_dim(hd, fw.attn_hdim_tiles) / hd
+        kernel_flops = kernel_flops * fa_padded_v(fw, m, t)
         # the stack's kernel at its efficiency for the keys one call sees (ring CP: seq/cp
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
@@ -612,6 +613,18 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         bwd_attn = 2 * (qk + av) + eff.memory_time(scores * sc_b, hbm)
         fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
     return PassTimes(fwd_attn, bwd_attn)
+
+
+def fa_padded_v(fw, m: ModelSpec, t: TrainingSpec) -> float:
+    """The attention kernel's work over ``attention_core_flops`` where transformers pads MLA's v to the q/k head dim for
+    a flash kernel (attn_implementation flash_attention_2/3 on the HF-code stacks: models/deepseek_v2/
+    modeling_deepseek_v2.py ``F.pad(value_states, [0, self.qk_head_dim - self.v_head_dim])``): P V runs over d_qk,
+    so 2 d_qk / (d_qk + d_v) (1.2 for DeepSeek-V2/V3's 192 / 128); the memory's saves are activations_hf
+    "fused_pad". 1 elsewhere."""
+    if m.mla is None or hf_attn_choice(fw, m, t) not in ("flash_attention_2", "flash_attention_3"):
+        return 1.0
+    dqk = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim
+    return 2.0 * dqk / (dqk + m.mla.v_head_dim)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

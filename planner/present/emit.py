@@ -64,7 +64,7 @@ from planner.model import stack_rules
 from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
-from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts
+from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts, hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -1122,6 +1122,11 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
         notes += [note] if note else []
     if st.fused_cross_entropy:  # the fused loss the plan priced is the stack's own switch (Stack.fused_ce_kernel)
         notes.append(FUSED_CE_NOTES[st.fused_ce_kernel])
+    choice = hf_attn_choice(st, job.model, t)
+    if choice is not None:  # the attention the plan priced on the HF model code (memory and time alike)
+        notes.append(f"the plan's attention is transformers' attn_implementation={choice!r}: load the model with "
+                     f"from_pretrained(..., attn_implementation={choice!r}) (TrainingArguments / TRL "
+                     f"model_init_kwargs); another implementation saves and runs other tensors")
     if style == "fsdp":
         sharded = FSDP_RESHARD[cfg["zero"]] is not None
         if sharded and t.grad_dtype == "same" and t.precision != "fp32":

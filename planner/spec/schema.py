@@ -569,6 +569,10 @@ class FrameworkSpec(_Strict):
     #: ``MaskedCrossEntropy``, default true; false: cross-entropy on the 16-bit logits, as its benchmark configs run;
     #: planner.model.stacks Stack.ce_fp32_upcast); None: the stack's default
     ce_fp32_upcast: Optional[bool] = None
+    #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
+    #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stacks ``hf_attn_choice``); None: the one
+    #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
+    attn_implementation: Optional[str] = None
     #: Megatron-Core stacks: the shared experts on their own stream, fc1 beside the dispatch all-to-all and fc2 beside
     #: the combine (--moe-shared-expert-overlap; all-to-all dispatcher only, not with moe_a2a_overlap)
     moe_shared_expert_overlap: Optional[bool] = None
