@@ -68,12 +68,16 @@ def test_a2a_refuses_cp_not_dividing_a_tp_ranks_heads(cli, tmp_path):
 
 
 def test_unknown_type_and_other_stacks_refused(cli, tmp_path):
+    """A value outside Megatron's four, and the option on a stack whose CP exchange is fixed (torchtitan's
+    all-gather), each refused in one line naming what is known."""
     code, out, err = cli("estimate", _job(tmp_path, "ring"), "--json")
     assert code == 2 and err.startswith("error: training.framework.cp_comm_type:"), err
+    assert "p2p, all_gather, a2a, a2a+p2p" in err, err
     job = write_job(tmp_path, JOB.replace("FW", "{name: torchtitan, cp_comm_type: p2p}").replace("MODEL", "llama3-8b")
                     .replace("TP", "1").replace("CP", "16"), "titan.yaml")
     code, out, err = cli("estimate", job, "--json")
     assert code == 2 and "cp_comm_type" in err and len(err.strip().splitlines()) == 1, err
+    assert "runs on megatron-core, nemo, megatron-bridge" in err, err
 
 
 def test_recommend_searches_it_and_emit_writes_it(cli, tmp_path):
