@@ -160,13 +160,17 @@ class Layout(Record):
     #: "megatron" where the plan runs Megatron's own split because the balanced one (the default, stack option
     #: ``pp_split``) did not fit; in the JSON only when set
     pp_split: Optional[str] = None
+    #: Megatron-Core's ``--cp-comm-type`` the plan priced (stack option ``cp_comm_type``, the job's or the one recommend
+    #: chose); in the JSON only at CP > 1 on the stacks that have it
+    cp_comm_type: Optional[str] = None
 
     def keys(self) -> list[str]:
         return [k for k in super().keys() if (k != "pp_layout" or self.pp_layout is not None)
                 and (k != "rank_layers" or self.rank_layers is not None) and (k != "pp_split" or self.pp_split is not None)
                 and (k != "recompute_modules" or self.recompute_modules is not None)
                 and (k not in ("recompute_method", "recompute_num_layers") or self.recompute_method is not None)
-                and (k != "dp_shard" or self.dp_shard is not None) and (k != "megatron_fsdp" or self.megatron_fsdp)]
+                and (k != "dp_shard" or self.dp_shard is not None) and (k != "megatron_fsdp" or self.megatron_fsdp)
+                and (k != "cp_comm_type" or self.cp_comm_type is not None)]
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,10 @@ FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "me
 FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "blockwise", "mxfp8", "nvfp4")
 #: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP
 TP_OVERLAP = Vocab("none", "te", "async_tp")
+#: Megatron-Core's context-parallel exchange (--cp-comm-type; TE context_parallel.py ``attn_forward_func_with_cp``):
+#: the p2p ring (its default), K/V all-gather, Ulysses all-to-all, a2a inside a node and the ring across
+#: (planner.model.stacks ``Stack.cp_comm_type``)
+CP_COMM_TYPE = Vocab("p2p", "all_gather", "a2a", "a2a+p2p")
 #: MoE token dispatcher (planner.model.moe.DISPATCHERS): Megatron-Core all-to-all, or the flex
 #: dispatcher's DeepEP / HybridEP backends (one copy per destination node across the network)
 MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import math
 import importlib
 import os
 import re
@@ -333,6 +334,10 @@ MEGATRON_FLAGS = {
     "--account-for-embedding-in-pipeline-split": ("account_for_embedding_in_pipeline_split", bool),
     "--account-for-loss-in-pipeline-split": ("account_for_loss_in_pipeline_split", bool),
     "--context-parallel-size": ("context_parallel_size", int),
+    # arguments.py: ``--cp-comm-type`` nargs='+', type=str, default ["p2p"] (one type, or one per layer);
+    # ``--hierarchical-context-parallel-sizes`` nargs='+', type=int (a2a+p2p: the sizes, their product CP)
+    "--cp-comm-type": ("cp_comm_type", list),
+    "--hierarchical-context-parallel-sizes": ("hierarchical_context_parallel_sizes", list),
     "--expert-model-parallel-size": ("expert_model_parallel_size", int),
     "--sequence-parallel": ("sequence_parallel", bool),
     "--micro-batch-size": ("micro_batch_size", int),
@@ -501,6 +506,11 @@ def megatron_validate_args(a: dict, world: int) -> dict:
     # fake world; the data-parallel size is needed first)
     assert world % (tp * pp * cp) == 0, f"world_size ({world}) is not divisible by {tp * pp * cp}"
     dp = world // (tp * pp * cp)
+    # validate_args: "if args.hierarchical_context_parallel_sizes: assert np.prod(...) == args.context_parallel_size"
+    # and "assert 'a2a+p2p' in args.cp_comm_type"
+    if a.get("hierarchical_context_parallel_sizes"):
+        sizes = [int(x) for x in a["hierarchical_context_parallel_sizes"]]
+        assert math.prod(sizes) == cp and "a2a+p2p" in (a.get("cp_comm_type") or []), (sizes, cp, a.get("cp_comm_type"))
     # core_transformer_config_from_args: an unset --rope-type is popped (the config class's default: MLA's "yarn");
     # "Common attention only support rope_type=\"rope\""
     # validate_args: "if args.position_embedding_type != 'rope': args.apply_rope_fusion = False"
@@ -629,6 +639,12 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
               layernorm_epsilon=a["norm_epsilon"],
               attention_backend=AttnBackend[a["attention_backend"]] if a["attention_backend"] else AttnBackend.auto,
               num_query_groups=a["num_query_groups"] if a["group_query_attention"] else None)
+    # core_transformer_config_from_args: "if len(args.cp_comm_type) == 1: kw_args['cp_comm_type'] = args.cp_comm_type[0]"
+    comm = a.get("cp_comm_type") or ["p2p"]
+    if len(comm) == 1:
+        kw["cp_comm_type"] = comm[0]
+    if a.get("hierarchical_context_parallel_sizes") is not None and "hierarchical_context_parallel_sizes" in kw:
+        kw["hierarchical_context_parallel_sizes"] = [int(x) for x in a["hierarchical_context_parallel_sizes"]]
     if a["swiglu"]:
         kw.update(gated_linear_unit=True, activation_func=F.silu, bias_activation_fusion=False)
     with warnings.catch_warnings():

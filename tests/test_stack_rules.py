@@ -159,6 +159,9 @@ CASES = [
     ("mcore-sp-seq", ("megatron-core", {}), "llama3-8b", {"seq_len": 4100}, dict(tp=8, sp=True, dp=4),
      dict(tp=4, sp=True, dp=8)),
     ("mcore-cp-chunks", ("megatron-core", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8), dict(cp=2, dp=16)),
+    # TE's Ulysses (cp_comm_type a2a) splits a TP rank's heads over CP: Llama-3-8B's 8 KV heads, 4 a TP2 rank (cpcomm36)
+    ("mcore-cp-a2a-heads", ("megatron-core", {"cp_comm_type": "a2a"}), "llama3-8b", {}, dict(tp=2, cp=8, dp=2),
+     dict(tp=2, cp=4, dp=4)),
     ("titan-cp-chunks", ("torchtitan", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8), dict(cp=2, dp=16)),
     ("hf-cp-chunks", ("hf-trainer", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8, zero=3),
      dict(cp=2, dp=16, zero=3)),

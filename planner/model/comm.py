@@ -177,3 +177,20 @@ def torch_ring_columns(cp) -> dict:
     prof = [torch_ring_profile(int(c)) for c in keys]
     idx = np.searchsorted(keys, cp)
     return {k: np.array([p[k] for p in prof])[idx] for k in prof[0]}
+
+
+def hierarchical_cp_a2a(cp, tp, gpus_per_node, heads: int, kv_heads: int):
+    """The a2a degree of Megatron-Core's ``cp_comm_type="a2a+p2p"``: ``--hierarchical-context-parallel-sizes a2a
+    p2p`` (megatron/training/arguments.py; the product must be CP), the first the inner sub-group of adjacent CP
+    ranks (megatron/core/parallel_state.py ``_set_hierarchical_cp_groups``). Megatron takes the sizes from the user;
+    the planner writes the largest divisor of CP whose a2a group stays inside a node (a2a x TP <= GPUs a node, its
+    all-to-alls on NVLink, the ring across nodes) and divides the attention and KV heads of a TP rank (TE
+    AttnFuncWithCPAndKVP2P's a2a step, as ``AttnFuncWithCPAndQKVOA2A``: 'The number of attention heads needs to be
+    divisible by CP size!'). 1 where none does (the ring alone). Vectorised over ``cp`` / ``tp``."""
+    cp, tp = np.asarray(cp, dtype=np.int64), np.asarray(tp, dtype=np.int64)
+    g = np.asarray(gpus_per_node, dtype=np.int64)
+    hq, hk = heads // np.maximum(tp, 1), (kv_heads or heads) // np.maximum(tp, 1)
+    a = np.ones(np.broadcast(cp, tp, g).shape, dtype=np.int64)
+    for d in range(2, int(np.max(cp)) + 1):  # increasing: the last divisor that fits wins
+        a = np.where((cp % d == 0) & (tp * d <= g) & (hq % d == 0) & (hk % d == 0), d, a)
+    return a

@@ -644,6 +644,18 @@ RULES: tuple[StackRule, ...] = (
     _cp_chunks_rule("mcore-cp-chunks", "megatron",
                     "Megatron-LM megatron/training/utils.py get_batch_on_this_cp_rank: 'we split sequence into 2*CP "
                     "ranks', val.view(..., 2 * cp_size, val.shape[seq_dim] // (2 * cp_size), ...)"),
+    # TE's Ulysses (cp_comm_type a2a, Stack.cp_kind "te_a2a") splits each TP rank's attention and KV heads over the
+    # CP ranks (no KV repetition, unlike DeepSpeed's); until cpcomm36 no Megatron-Core job could choose it
+    StackRule("mcore-cp-a2a-heads", "megatron", "training.framework.cp_comm_type",
+              "cp_comm_type a2a at a CP degree that does not divide a TP rank's attention heads and KV heads (Ulysses "
+              "splits the heads over the CP ranks; a2a+p2p or p2p do not)",
+              "Transformer Engine pytorch/attention/dot_product_attention/context_parallel.py "
+              "AttnFuncWithCPAndQKVOA2A.forward: 'The number of attention heads needs to be divisible by CP size!'",
+              lambda st, m, t: getattr(st, "cp_kind", None) == "te_a2a" and bool(m.is_transformer and m.heads),
+              lambda c, m, t: (c.cp == 1) | (((m.heads // c.tp) % c.cp == 0)
+                                             & (((m.kv_heads or m.heads) // c.tp) % c.cp == 0)),
+              lambda c, m, t: f": CP{int(c.cp[0])} with {m.heads // int(c.tp[0])} heads and "
+                              f"{(m.kv_heads or m.heads) // int(c.tp[0])} KV heads a TP{int(c.tp[0])} rank"),
     StackRule("mcore-pp-layout", "megatron", "training.framework.pp_layout",
               "a pipeline whose ranks x virtual stages is not the explicit layout's stage count",
               "Megatron-Core transformer/pipeline_parallel_layer_layout.py PipelineParallelLayerLayout.__init__ "

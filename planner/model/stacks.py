@@ -52,10 +52,17 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import (CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
+from planner.vocab import (CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
                            MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP)
 from planner.model.optimizers import stack_for
 from planner.spec.schema import has_shared_experts
+
+#: Megatron-Core's ``--cp-comm-type`` values (megatron/training/arguments.py: ``choices=['p2p', 'a2a', 'allgather',
+#: 'a2a+p2p']`` written ``all_gather`` by TE's DotProductAttention; TE context_parallel.py
+#: ``attn_forward_func_with_cp``: "p2p", "all_gather", "a2a", "a2a+p2p"), p2p first: its default (TE's when None)
+MCORE_CP_COMM_TYPES = CP_COMM_TYPE.names
+#: how each is priced (``Stack.cp_kind``; planner.model.step_time ``cp_comm``)
+CP_COMM_KINDS = {"p2p": "p2p", "all_gather": "te_allgather", "a2a": "te_a2a", "a2a+p2p": "te_a2a_p2p"}
 
 
 @dataclass(frozen=True)
@@ -419,6 +426,13 @@ class Stack:
     #: re-split over heads by all-to-alls of q, k, v and the output, exposed, one kernel over the whole sequence on
     #: heads / cp (deepspeed/runtime/sequence_parallel/ulysses_sp.py ``UlyssesSPAttentionHF``)
     cp_exchange: str = "p2p"  # said in the stack line at CP > 1 (CP_EXCHANGE_WORDS)
+    #: Megatron-Core's ``--cp-comm-type`` (TransformerConfig.cp_comm_type, passed to TE DotProductAttention; None there
+    #: is TE's "p2p"), read where the stack offers it (``cp_comm_types``): "p2p" (AttnFuncWithCPAndKVP2P, the ring),
+    #: "all_gather" (AttnFuncWithCPAndKVAllGather), "a2a" (AttnFuncWithCPAndQKVOA2A, Ulysses) or "a2a+p2p" (the ring
+    #: over CP groups of a2a inside the node, ``--hierarchical-context-parallel-sizes``); ``cp_kind`` is what prices it
+    cp_comm_type: str = "p2p"
+    #: the ``cp_comm_type`` values the stack's CP offers (the option's holders): Megatron-Core's four; () elsewhere
+    cp_comm_types: tuple[str, ...] = ()
     #: how the hybrid models' Mamba-2 mixer calls mamba_ssm's fused ``mamba_split_conv1d_scan_combined``
     #: (planner.model.ssm ``MAMBA_CALLS``): "megatron" (Megatron-Core's MambaMixer: z gates inside the scan, the group
     #: norm outside, (l b d) layout copies) or "hf" (Hugging Face / NeMo AutoModel: the norm and out_proj weights
@@ -1125,6 +1139,12 @@ class Stack:
         return (self.ac_freq or LAYER_SAC_FREQ) if self.selective == "layer" else 0
 
     @property
+    def cp_kind(self) -> str:
+        """How the CP exchange is priced (planner.model.step_time ``cp_comm``, ``CP_EXCHANGE_WORDS``): the stack's
+        fixed ``cp_exchange``, or where it offers ``cp_comm_types`` the type chosen (``CP_COMM_KINDS``)."""
+        return CP_COMM_KINDS[self.cp_comm_type] if self.cp_comm_types else self.cp_exchange
+
+    @property
     def loss_code(self) -> str:
         """The loss code that runs (``LOSS_TRANSIENT_BYTES`` key): the compiled one under compile where the stack
         compiles its loss (``loss_compiles``)."""
@@ -1319,7 +1339,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast",
-           "attn_implementation")
+           "attn_implementation", "cp_comm_type")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1351,7 +1371,8 @@ def _first_last_counts(st, opts: dict):
 
 #: the vocabulary of each option with named values (a value outside it is a typo, whatever the stack)
 OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names, "mixed_precision": MIXED_PRECISION.names,
-                 "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names}
+                 "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names,
+                 "cp_comm_type": MCORE_CP_COMM_TYPES}
 
 
 def _mcore(what: str):
@@ -1420,6 +1441,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
     "fused_cross_entropy": (lambda st: bool(st.fused_ce_kernel),
                             "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
+    "cp_comm_type": (lambda st: bool(st.cp_comm_types), "context-parallel communication type (Megatron-Core "
+                     "--cp-comm-type)", lambda st: st.cp_comm_types),
     "ce_fp32_upcast": (lambda st: st.loss == "masked_ce",
                        "fp32 upcast switch of the loss (NeMo AutoModel's MaskedCrossEntropy fp32_upcast)", None),
     "attn_implementation": (lambda st: st.mixed_precision is not None,
@@ -1454,7 +1477,9 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                # a loss over a vocabulary: the transformer LMs' (a CNN's classifier head has no logits to chunk)
                "fused_cross_entropy": lambda m, t: m.is_transformer,
                "ce_fp32_upcast": lambda m, t: m.is_transformer,
-               "attn_implementation": lambda m, t: m.is_transformer}
+               "attn_implementation": lambda m, t: m.is_transformer,
+               # the exchange of an attention layer's K/V (a CNN has no sequence to split)
+               "cp_comm_type": lambda m, t: m.is_transformer}
 assert set(OPTION_USES) <= set(OPTIONS)
 
 
@@ -1738,7 +1763,7 @@ STACKS: dict[str, Stack] = {
         moe_grouped_gemm=True, moe_megatron_layer=True,
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
-        has_cuda_graphs=True,
+        has_cuda_graphs=True, cp_comm_types=MCORE_CP_COMM_TYPES,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
         fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
@@ -2176,7 +2201,7 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 
 SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward", "megatron_fsdp", "pp_split",
-            "fused_cross_entropy")
+            "fused_cross_entropy", "cp_comm_type")
 
 
 def open_options(t) -> tuple[str, ...]:
@@ -2315,10 +2340,15 @@ def cuda_graph_host_ops(parts: frozenset, attn: Any, mlp: Any, moe_router: Any, 
     return (1 - moe_share) * dense + moe_share * sparse
 
 
-#: how each ``Stack.cp_exchange`` moves K/V at CP > 1, as the stack line says it (``evaluate.cp_exchange_note``): the
-#: exchange moves the step (hidden under the attention, or exposed) and no stack lets the job choose it
+#: how each ``Stack.cp_kind`` moves K/V at CP > 1, as the stack line says it (``evaluate.cp_exchange_note``): the
+#: exchange moves the step (hidden under the attention, or exposed); the Megatron-Core stacks let the job choose it
+#: (``cp_comm_type``, the te_* entries), the others run their one
 CP_EXCHANGE_WORDS = {
     "p2p": "K/V ring, one point-to-point hop a step overlapped with the attention (TE cp_comm_type p2p)",
     "allgather": "K/V all-gathered before the kernel, exposed (PyTorch context_parallel, rotate method allgather)",
     "a2a": "Ulysses all-to-alls of q, k, v and the output, exposed (DeepSpeed ALST / UlyssesSPAttentionHF)",
+    "te_allgather": "K/V all-gathered before the kernel, dK/dV reduce-scattered, exposed (TE cp_comm_type all_gather)",
+    "te_a2a": "Ulysses all-to-alls of q, k, v and the output, exposed (TE cp_comm_type a2a)",
+    "te_a2a_p2p": "all-to-alls inside the NVLink domain, a K/V ring across it overlapped with the attention "
+                  "(TE cp_comm_type a2a+p2p)",
 }

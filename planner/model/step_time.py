@@ -94,7 +94,8 @@ import numpy as np
 
 from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
 from planner.model.evaluation import spread_zero3
-from planner.model.comm import collective_time, members_per_node, nic_bytes, p2p_time, ring_hop_time, torch_ring_columns
+from planner.model.comm import (collective_time, hierarchical_cp_a2a, members_per_node, nic_bytes, p2p_time, ring_hop_time,
+                                torch_ring_columns)
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
                                  selective_kw)
@@ -554,6 +555,23 @@ def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework
                            fw.mamba_call, ssm.ssd_roofline_factor(hw.gpu.name))
 
 
+def cp_call_keys(c: LayerContext, m: ModelSpec, fw: Framework, span):
+    """The keys one attention kernel call sees at CP (its efficiency's argument), by ``Stack.cp_kind``: the ring's
+    seq / cp a step (the causal load-balanced split calls it on half-chunks); PyTorch's ring the calls'
+    work-weighted keys (comm.torch_ring_profile); Ulysses (DeepSpeed, TE a2a) one call over the whole sequence on
+    heads / cp; TE's all-gather one call per local chunk, chunks r and 2 cp - 1 - r over the keys up to their end
+    ((r + 1) and (2 cp - r) chunks of seq / 2 cp: (2 cp + 1) / 4 cp of the row a call, the mean); a2a+p2p the ring's
+    seq / (cp / a2a) a step."""
+    cp, kind = c.cp, fw.cp_kind
+    if kind in ("a2a", "te_a2a"):
+        return span + 0.0 * cp
+    if kind == "te_allgather":
+        return span * (2 * cp + 1) / (4 * cp)
+    if kind == "te_a2a_p2p":
+        return span / (cp / cp_a2a_degree(c, m))
+    return span / cp * (torch_ring_columns(cp)["key_frac"] if kind == "allgather" else 1.0)
+
+
 def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework,
                    causal_kernels: bool, sh: dict) -> PassTimes:
     """The attention core (per layer, per rank): flash attention at the stack's kernel efficiency for the keys one
@@ -579,8 +597,7 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
         # (Ulysses' all-to-all: one call over the whole sequence on heads / cp)
-        call_keys = (span if fw.cp_exchange == "a2a" else
-                     span / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0))
+        call_keys = cp_call_keys(c, m, fw, span)
         # the backend TE actually trains with at these head dims (cuDNN's Blackwell backward stops at 128)
         d_qk, d_v = ((float(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim), float(m.mla.v_head_dim))
                      if m.mla is not None else (float(m.head_dim), float(m.head_dim)))
@@ -935,52 +952,72 @@ class CpComm:
 
 
 def cp_comm(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, sh: dict, mam) -> CpComm:
-    """CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV), hidden under the
-    attention core where it fits (physics.cp_exposed), or PyTorch's all-gather ring (comm.torch_ring_calls), or
-    DeepSpeed-Ulysses' four all-to-alls a pass (``Stack.cp_exchange`` "a2a"); hybrid models: on the attention layers, plus the Mamba layers' all-to-alls (ssm.mamba_layer)."""
-    eff, hbm, act_b, T, tp, cp, g = c.eff, c.hbm, c.act_b, c.T, c.tp, c.cp, c.g
-    intra_bw, inter_bw, a_in, a_out = c.links
-    q, kv = m.q_dim, m.kv_dim
-    fwd_attn, bwd_attn = attn.fwd, attn.bwd
-    # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
+    """CP: the exchange of ``Stack.cp_kind`` (``cp_exchange_times``) and the ring steps' merge of partial outputs;
+    hybrid models: on the attention layers, plus the Mamba layers' all-to-alls (ssm.mamba_layer)."""
+    eff, hbm, act_b, T, tp, cp = c.eff, c.hbm, c.act_b, c.T, c.tp, c.cp
+    q, kind = m.q_dim, fw.cp_kind
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
-    kv_width = 2 * (q if fw.repeats_kv_heads else kv) / tp
-    kv_bytes = T * kv_width * act_b
-    # PyTorch's ring: K/V all-gathered once per pass; dK/dV go round cp fp32 permute hops
-    # (comm.torch_ring_calls' loop), priced as the all-gather's bytes again, all exposed (the
-    # loop waits on them a step later: an upper bound)
-    if fw.cp_exchange == "allgather":
-        cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
-        cp_fwd, cp_bwd = np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
-    elif fw.cp_exchange == "a2a":
-        # DeepSpeed-Ulysses / ALST (deepspeed/runtime/sequence_parallel/ulysses_sp.py UlyssesSPAttentionHF): q, k
-        # and v each go through an all-to-all from [s/cp, all heads] to [s, heads/cp] before the kernel
-        # (_combine_local_sequences) and the output back (_partition_global_sequence), each a blocking
-        # _DimZeroAllToAll on the compute stream (exposed); the backward runs the four transposed all-to-alls
-        # (dq, dk, dv, d_out). KV heads fewer than cp are repeated up to cp first (kv_replication_factor)
-        hd = q / m.heads
-        kv_a2a = np.maximum(kv / hd, cp) * hd if m.kv_heads else kv
-        a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
-               + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, cp, tp, g, intra_bw, inter_bw, a_in,
-                                     a_out))
-        cp_fwd = cp_bwd = np.where(cp > 1, a2a, 0.0)
-    else:  # p2p ring: one hop per step (K/V forward; K/V and dK/dV backward), hidden under a step
-        hop = ring_hop_time(kv_bytes, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
-        cp_fwd = physics.cp_exposed(hop, fwd_attn, cp)
-        cp_bwd = physics.cp_exposed(2 * hop, bwd_attn, cp, end_comm=hop)
+    kv_width = 2 * (q if fw.repeats_kv_heads else m.kv_dim) / tp
+    cp_fwd, cp_bwd = cp_exchange_times(c, m, fw, attn, T * kv_width * act_b)
     # each ring step's partial output (forward) and gradients (backward) are merged into the
     # running ones: memory-bound work per step, and the loop's host ops per step
-    # (PyTorch's ring keeps its running buffers in fp32: physics.torch_ring_merge_bytes)
-    merge = physics.torch_ring_merge_bytes if fw.cp_exchange == "allgather" else physics.cp_merge_bytes
-    cp_mb_f, cp_mb_b = merge(T, q / tp, kv_width, act_b, cp)
+    # (PyTorch's ring keeps its running buffers in fp32: physics.torch_ring_merge_bytes); a2a+p2p's ring runs
+    # cp / a2a steps over a2a x the tokens on heads / a2a: the same bytes a step
+    merge = physics.torch_ring_merge_bytes if kind == "allgather" else physics.cp_merge_bytes
+    steps = cp / cp_a2a_degree(c, m) if kind == "te_a2a_p2p" else cp
+    cp_mb_f, cp_mb_b = merge(T, q / tp, kv_width, act_b, steps)
     cp_mb_f, cp_mb_b = eff.memory_time(cp_mb_f, hbm), eff.memory_time(cp_mb_b, hbm)
-    if fw.cp_exchange == "a2a":  # one kernel call over the whole sequence: no partial outputs to merge
+    if kind in ("a2a", "te_a2a", "te_allgather"):  # one call over its keys a chunk: no partial outputs to merge
         cp_mb_f, cp_mb_b = 0.0 * cp_mb_f, 0.0 * cp_mb_b
     if m.hybrid:  # the ring runs on the attention layers; the Mamba layers' all-to-alls (ssm.mamba_layer)
         cp_fwd, cp_bwd, cp_mb_f, cp_mb_b = (sh["*"] * x for x in (cp_fwd, cp_bwd, cp_mb_f, cp_mb_b))
         if mam:
             cp_fwd, cp_bwd = cp_fwd + sh["M"] * mam["cp_fwd"], cp_bwd + sh["M"] * mam["cp_bwd"]
     return CpComm(cp_fwd, cp_bwd, cp_mb_f, cp_mb_b)
+
+
+def cp_a2a_degree(c: LayerContext, m: ModelSpec):
+    """The a2a group of Megatron-Core's a2a+p2p CP at these layouts (comm.hierarchical_cp_a2a)."""
+    return hierarchical_cp_a2a(c.cp, c.tp, c.g, m.heads or 1, m.kv_heads or m.heads or 1)
+
+
+def cp_exchange_times(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, kv_bytes):
+    """Exposed CP exchange seconds of one layer (forward, backward) for ``Stack.cp_kind``:
+
+    * "p2p" (TE AttnFuncWithCPAndKVP2P): a ring of cp - 1 K/V hops forward, K/V and dK/dV backward, each hidden
+      under a step's attention where it fits (physics.cp_exposed);
+    * "allgather" (PyTorch context_parallel): K/V all-gathered once per pass; dK/dV go round cp fp32 permute hops
+      (comm.torch_ring_calls' loop), priced as the all-gather's bytes again, all exposed (an upper bound);
+    * "te_allgather" (TE AttnFuncWithCPAndKVAllGather, "KV all-gather between CP ranks is exposed"): forward
+      ``gather_along_first_dim`` of K and V before the two chunks' attention; backward gathers them again and
+      ``reduce_scatter_along_first_dim``-s dK/dV: one all-gather forward, two collectives of its bytes backward;
+    * "a2a" (DeepSpeed ALST UlyssesSPAttentionHF) and "te_a2a" (TE AttnFuncWithCPAndQKVOA2A,
+      ``flash_attn_a2a_communicate``): all-to-alls of q, k, v from [s/cp, all heads] to [s, heads/cp] before the
+      kernel and of the output after it, the transposed four in backward, the kernel waiting on them (exposed).
+      DeepSpeed repeats KV heads fewer than cp up to cp (kv_replication_factor); TE asserts they divide
+      (rule mcore-cp-a2a-heads);
+    * "te_a2a_p2p" (TE AttnFuncWithCPAndKVP2P with ``cp_group`` [a2a, p2p]): the a2a step inside a node-local group
+      of ``cp_a2a_degree`` ranks (exposed), then the p2p ring over the cp / a2a groups across nodes on the same
+      K/V bytes a hop (a2a x the tokens on heads / a2a), hidden under each of its steps' attention."""
+    tp, cp, g, T, act_b = c.tp, c.cp, c.g, c.T, c.act_b
+    intra_bw, inter_bw, a_in, a_out = c.links
+    kind, q, kv = fw.cp_kind, m.q_dim, m.kv_dim
+    if kind in ("allgather", "te_allgather"):
+        cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
+        return np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
+    a2a_n = cp if kind in ("a2a", "te_a2a") else (cp_a2a_degree(c, m) if kind == "te_a2a_p2p" else 1)
+    hd = q / (m.heads or 1)
+    kv_a2a = np.maximum(kv / hd, cp) * hd if (kind == "a2a" and m.kv_heads) else kv
+    a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in, a_out)
+           + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in,
+                                 a_out))
+    a2a = np.where(np.asarray(a2a_n) > 1, a2a, 0.0)
+    if kind in ("a2a", "te_a2a"):
+        return np.where(cp > 1, a2a, 0.0), np.where(cp > 1, a2a, 0.0)
+    ring = cp / a2a_n  # the p2p ring's ranks: every a2a_n-th CP rank, tp x a2a_n apart in Megatron's rank order
+    hop = ring_hop_time(kv_bytes, ring, tp * a2a_n, g, intra_bw, inter_bw, a_in, a_out)
+    return (a2a + physics.cp_exposed(hop, attn.fwd, ring),
+            a2a + physics.cp_exposed(2 * hop, attn.bwd, ring, end_comm=hop))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1729,8 +1766,9 @@ LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_
                  "reference", "max_gpus", "past_max_hint")
 #: the stack options a search varies that the layer model never reads (offload, FSDP and ZeRO-3 switches: their
 #: costs are the DP, ZeRO and offload terms outside it): a search's stack variants share its layer rows. Not
-#: ``fused_cross_entropy`` (liger36): the loss pass it prices is the head's memory-bound work, inside the layer model
-LAYER_FREE_STACK = tuple(f for f in SEARCHED if f != "fused_cross_entropy")
+#: ``fused_cross_entropy`` (liger36: the loss pass it prices is the head's memory-bound work, inside the layer model)
+#: nor ``cp_comm_type`` (cpcomm36: the CP exchange, cp_comm), searched yet read by the layer model
+LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy", "cp_comm_type"))
 
 
 class LayerMemo:

@@ -61,6 +61,7 @@ from planner.errors import InputError, clip, one_of
 from hardware_catalog.errors import MESSAGE_CHARS
 from hardware_catalog.fabric import LaunchFabric
 from planner.model import stack_rules
+from planner.model.comm import hierarchical_cp_a2a
 from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
@@ -527,9 +528,11 @@ def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
     return max(1, round(CHECKPOINT_DEFAULT_S / step_time_s))
 
 
-def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000, gpu: str = "") -> list[str]:
+def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000, gpu: str = "",
+                  gpus_per_node: int = 8) -> list[str]:
     """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism, and the numerics the plan
-    priced: ``_numerics_flags``); ``gpu``: the plan's GPU (what TP overlap it gets)."""
+    priced: ``_numerics_flags``); ``gpu``: the plan's GPU (what TP overlap it gets); ``gpus_per_node``: its NVLink
+    domain (a2a+p2p's a2a group, ``--hierarchical-context-parallel-sizes``)."""
     m, t = job.model, job.training
     a: list[str] = []
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
@@ -538,6 +541,12 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
                                  split_runtime(plan_stack(job, cfg), m))
     a += megatron_group_flags(job, cfg)
     a += _flag("--context-parallel-size", cfg["cp"])
+    st = plan_stack(job, cfg)
+    if cfg["cp"] > 1 and st.cp_comm_types and m.is_transformer:  # the exchange the plan priced (Stack.cp_kind)
+        a += _flag("--cp-comm-type", st.cp_comm_type)
+        if st.cp_comm_type == "a2a+p2p":  # Megatron asserts the sizes are given and multiply to CP (arguments.py)
+            h = int(hierarchical_cp_a2a(cfg["cp"], cfg["tp"], gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1))
+            a += ["--hierarchical-context-parallel-sizes", str(h), str(cfg["cp"] // h)]
     if m.moe is not None:
         a += _flag("--expert-model-parallel-size", cfg["ep"])
         a += _moe_flags(job, cfg)
@@ -957,6 +966,8 @@ def plan_stack(job: JobSpec, cfg: dict):
     st = from_training(job.training, model=job.model)
     off = cfg.get("offload", "none") or "none"
     st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
+    if cfg.get("cp_comm_type") and st.cp_comm_types:  # the CP exchange recommend chose (Stack.cp_comm_type)
+        st = replace(st, cp_comm_type=cfg["cp_comm_type"])
     if cfg.get("pp_split"):  # the stack's own pipeline split (Megatron's, torchtitan's), where the balanced one did not fit
         st = replace(st, pp_split=cfg["pp_split"])
     return replace(st, megatron_fsdp=bool(cfg["megatron_fsdp"])) if "megatron_fsdp" in cfg else st
@@ -1166,7 +1177,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
     steps = cost.get("steps") or (job.training.steps or 1)
     step_s = best.get("step_time_s") if hasattr(best, "get") else None
     every = save_every_steps(job, step_s)
-    prog = (megatron_args(job, cfg, steps, every, hw.get("gpu", "")) if style == "megatron"
+    prog = (megatron_args(job, cfg, steps, every, hw.get("gpu", ""), int(hw.get("gpus_per_node") or 8))
+            if style == "megatron"
             else automodel_args(job, cfg, steps, every) if style == "automodel"
             else fsdp_args(job, cfg, steps, every))
     # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2

@@ -13,6 +13,7 @@ from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval
 from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
+from planner.model.comm import hierarchical_cp_a2a
 from planner.model.moe import hf_ep_plan_note
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
@@ -75,6 +76,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         cfg.update(rank_layers=tuple(stage_layer_split(m.layers, int(c.pp[i]), int(c.vpp[i]), split_runtime(stack, m))))
         if getattr(stack, "pp_split", None) in PLAIN_SPLIT.values():  # the stack's own (the balanced one did not fit)
             cfg.update(pp_split=stack.pp_split)
+    if int(c.cp[i]) > 1 and getattr(stack, "cp_comm_types", ()) and m.is_transformer:  # the exchange it priced
+        cfg.update(cp_comm_type=stack.cp_comm_type)
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
         cfg["recompute_modules"] = tuple(t.recompute_modules)
     if cfg["recompute"] == "full" and cfg["recompute_method"] is None and getattr(t, "recompute_method", None):
@@ -333,15 +336,24 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
                         has_shared_experts(job.model))
-            + given + chosen + cp_exchange_note(fw, int((layout or {}).get("cp") or job.parallel.cp or 1))
+            + given + chosen + cp_exchange_note(fw, int((layout or {}).get("cp") or job.parallel.cp or 1), job.model,
+                                                int((layout or {}).get("tp") or job.parallel.tp or 1),
+                                                int((layout or {}).get("gpus_per_node") or 8))
             + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1))
             + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1), int((layout or {}).get("tp") or 1)))
 
 
-def cp_exchange_note(fw: Stack, cp: int) -> str:
-    """How the stack's context parallelism exchanges K/V (``Stack.cp_exchange``), said at CP > 1: the step
-    prices it hidden or exposed by it, and the job cannot choose it (QA 49: a CP plan's stack line did not say)."""
-    return f"; CP{cp} exchange: {CP_EXCHANGE_WORDS[fw.cp_exchange]}" if cp > 1 else ""
+def cp_exchange_note(fw: Stack, cp: int, model=None, tp: int = 1, gpus_per_node: int = 8) -> str:
+    """How the stack's context parallelism exchanges K/V (``Stack.cp_kind``), said at CP > 1: the step prices it
+    hidden or exposed by it (QA 49: a CP plan's stack line did not say); on Megatron-Core the ``cp_comm_type`` it
+    runs (cpcomm36), and a2a+p2p's ``--hierarchical-context-parallel-sizes`` (comm.hierarchical_cp_a2a)."""
+    if cp <= 1:
+        return ""
+    kind = CP_EXCHANGE_WORDS[fw.cp_kind]  # (the TE entries name the cp_comm_type)
+    if fw.cp_kind == "te_a2a_p2p" and model is not None:
+        a = int(hierarchical_cp_a2a(cp, tp, gpus_per_node, model.heads or 1, model.kv_heads or model.heads or 1))
+        kind += f", hierarchical sizes {a} x {cp // a}"
+    return f"; CP{cp} exchange: {kind}"
 
 
 def packed_attention_note(t, fw: Stack, cp: int = 1) -> str:

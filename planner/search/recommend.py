@@ -49,7 +49,11 @@ def best_layout(plan) -> dict:
     plan leaves whole, moe ``hf_ep_plan_note``)."""
     cfg = plan.config if hasattr(plan, "config") else plan["config"]
     get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
-    return {"zero": get("zero"), "pp": get("pp"), "cp": get("cp"), "ep": get("ep"), "tp": get("tp")}
+    hw = plan.hardware if hasattr(plan, "hardware") else plan.get("hardware")
+    gpn = getattr(hw, "gpus_per_node", None) if not isinstance(hw, dict) else hw.get("gpus_per_node")
+    # the node size: a2a+p2p's a2a group (evaluate.cp_exchange_note)
+    return {"zero": get("zero"), "pp": get("pp"), "cp": get("cp"), "ep": get("ep"), "tp": get("tp"),
+            "gpus_per_node": gpn}
 
 def picks_block_recompute(job: JobSpec, stack) -> bool:
     """Whether the search chooses Megatron's block recompute N for the full-recompute rows (``smallest_block_recompute``):

@@ -456,6 +456,8 @@ class StackVariant:
     min_zero: int = 0
     #: the least PP of the rows it differs from the base on: 2 for the stack's own pipeline split (``pp_split``)
     min_pp: int = 0
+    #: the least CP of the rows it differs from the base on: 2 for another ``cp_comm_type`` (no exchange at CP1)
+    min_cp: int = 0
     #: the ZeRO stage of its rows with one replica (DP x CP = 1), where the stages shard nothing and the search keeps
     #: one: 0, or ``Stack.optimizer_offload_zero`` with optimizer offload (the stage its launch writes); None: the job
     #: fixes ``parallel.zero``
@@ -505,6 +507,8 @@ class StackVariant:
         if self.min_pp:  # the stack's own split: only where it differs from the balanced one (the same plan elsewhere)
             ok &= (c.pp >= self.min_pp) & balanced_rows(self.model.layers, c.pp, split_vpp(c),
                                                         split_runtime(replace(self.stack, pp_split=None), self.model))
+        if self.min_cp:
+            ok &= c.cp >= self.min_cp
         if self.one_replica_zero is not None:
             ok &= (c.dp * c.cp > 1) | (c.zero == self.one_replica_zero)
         if self.modules is not None:
@@ -562,6 +566,10 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
             and base.pp_first_stage_less_layers is None and base.pp_last_stage_less_layers is None
             and (p.pp is None or p.pp > 1)):
         axes["pp_split"] = ("balanced", own)
+    # Megatron-Core's --cp-comm-type left open where the job can run CP: its four exchanges (the stack's own, p2p, first);
+    # the others only on CP > 1 rows (StackVariant.min_cp), where TE's rules (stack_rules mcore-cp-a2a-heads) allow
+    if "cp_comm_type" in open_ and m.is_transformer and (p.cp is None or p.cp > 1):
+        axes["cp_comm_type"] = (base.cp_comm_type,) + tuple(v for v in base.cp_comm_types if v != base.cp_comm_type)
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
@@ -583,6 +591,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
             stack=vst, values=values, parents=parents,
             one_replica_zero=None if p.zero is not None else (vst.optimizer_offload_zero if vst.optimizer_offload else 0),
             root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0,
+            min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),

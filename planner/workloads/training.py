@@ -345,7 +345,8 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
         out = with_spot_risk(out, hw, spot_model)
     out = with_accuracy(with_checkpoint_failures(out, job), job)
-    lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp, "ep": out.config.ep, "tp": out.config.tp}
+    lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp, "ep": out.config.ep, "tp": out.config.tp,
+           "gpus_per_node": hw.gpus_per_node}
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes)
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
