@@ -57,5 +57,8 @@ def test_storage_for_scales_only_node_local_kinds():
     nv = storage_for(data("local_nvme"), 4)
     assert nv.aggregate_bw == 4 * STORAGE_PROFILES["local_nvme"].aggregate_bw
     assert nv.max_requests_per_s == 4 * STORAGE_PROFILES["local_nvme"].max_requests_per_s
+    s3 = storage_for(data("object_store"), 4)  # 100 Gb/s per instance; 5,500 GET/s per prefix stays job-wide
+    assert s3.aggregate_bw == 4 * STORAGE_PROFILES["object_store"].aggregate_bw
+    assert s3.max_requests_per_s == STORAGE_PROFILES["object_store"].max_requests_per_s
     assert storage_for(data("network_fs"), 4) == STORAGE_PROFILES["network_fs"]  # one shared filesystem
     assert storage_for(data("local_nvme", gbps=10), 4).aggregate_bw == 10e9 / 8  # a given aggregate stays
