@@ -142,17 +142,20 @@ def format_answers(ans: dict):
     c = ans.get("cache")
     if c and c.get("rows"):
         base = c["rows"][0]["samples_per_s"]
-        bits = [f"{r['variant']}: {r['samples_per_s'] / base:.2f}x ({_gb(r['cache_bytes'])} of host RAM per node)"
+        # a cache of unknown size has no RAM figure: "(? of host RAM per node)" until QA 50
+        bits = [f"{r['variant']}: {r['samples_per_s'] / base:.2f}x"
+                + (f" ({_gb(r['cache_bytes'])} of host RAM per node)" if r["cache_bytes"] is not None else "")
                 for r in c["rows"][1:]]
         verdict = "worth it" if c["worth_it"] else "not worth it (< 5% faster)"
         line = f"caching: {verdict} — " + "; ".join(bits)
+        if c.get("raw_dataset_bytes") is None:  # the variants cached the whole dataset, whatever its size
+            line += (" (dataset size unknown: each cache is taken to hold the whole dataset, never checked against the "
+                     "node's RAM; data.dataset_samples sizes the caches against it)")
         if c.get("cache_ram_bytes"):  # what the caches were sized against, and where the figure comes from
             line += (f". RAM for a cache: {_gb(c['cache_ram_bytes'])} per node ({HOST_RAM_USABLE:.0%} of the node's; "
                      f"RAM of {c['cache_ram_source']})")
             if c.get("configured_fits") is False:
                 line += f"; the configured cache ({_gb(c['rows'][0]['cache_bytes'])}) is larger: simulated as given"
-        elif c.get("raw_dataset_bytes") is None:
-            line += " (dataset size unknown: data.dataset_samples sizes the caches against the node's RAM)"
         parts.append(Text(line))
     sh = ans.get("shards")
     if sh and sh.get("rows"):
