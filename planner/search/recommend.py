@@ -607,13 +607,16 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
     misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
     roots = {}  # variant -> (rows it was tried on, their memory)
     vrows = _tally_refusals(job, c, g, variants, tally)
+    twins = {}  # (stage from, stage to) -> one_replica_twins over this chunk: the same for every variant that asks
     for v, var in enumerate(variants):
         rows = vrows[v].copy() if v in vrows else var.rows(c)
         for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
             pm = misfit.get(q, np.zeros(len(c), dtype=bool))
             pz, vz = variants[q].one_replica_zero, var.one_replica_zero
             if pz is not None and vz is not None and pz != vz:  # its one-replica rows are the parent's at another
-                tw = one_replica_twins(c, pz, vz)                # stage (Megatron's offload at ZeRO-1): their twins'
+                tw = twins.get((pz, vz))                         # stage (Megatron's offload at ZeRO-1): their twins'
+                if tw is None:
+                    tw = twins[(pz, vz)] = one_replica_twins(c, pz, vz)
                 pm = pm.copy()
                 pm[tw >= 0] = pm[tw[tw >= 0]]
             rows &= pm
