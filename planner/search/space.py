@@ -509,6 +509,14 @@ class StackVariant:
         (planner.model.offload) and the stack's own (planner.model.stack_rules) obeyed. ``refused``:
         ``self.refusals(c)`` where the caller has it already."""
         ok = offload.valid_mask(self.stack, c)
+        if refused is None and self.min_cp:
+            # a variant of CP layouts only (cp_comm_type): its rules are run on those rows alone -- run on every row
+            # of the chunk for each of the four types they were most of a long-context search's time (cpcomm36)
+            ok = np.array(np.broadcast_to(ok, (len(c),)) & (np.asarray(c.cp) >= self.min_cp))
+            on = np.flatnonzero(ok)
+            for mask in (self.refusals(c.take(on)).values() if len(on) else ()):
+                ok[on] &= ~np.broadcast_to(mask, (len(on),))
+            refused = {}
         for refused in (self.refusals(c) if refused is None else refused).values():
             ok &= ~refused
         if self.min_zero:
