@@ -136,12 +136,11 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
                stale_prices=[], undated=[dict(what=w, price_date=d or "not given") for w, d in prices
                                           if quoted_day(d) is None])
     if dated:
-        _, what, date = min(dated, key=lambda t: t[0])
-        age = price_age_days(date, today)
-        out.update(oldest=date, oldest_of=what, age_days=age, stale=age > STALE_PRICE_DAYS,
-                   stale_prices=[dict(what=w, price_date=d, age_days=price_age_days(d, today))
-                                 for _, w, d in sorted(dated, key=lambda t: t[0])
-                                 if price_age_days(d, today) > STALE_PRICE_DAYS])
+        dated.sort(key=lambda t: t[0])  # oldest first (stable: the first listed of a day, as min took it)
+        _, what, date = dated[0]
+        stale = [(w, d, stale_days(d, today)) for _, w, d in dated]  # the threshold once, in stale_days
+        out.update(oldest=date, oldest_of=what, age_days=price_age_days(date, today), stale=stale[0][2] is not None,
+                   stale_prices=[dict(what=w, price_date=d, age_days=a) for w, d, a in stale if a is not None])
     return out
 
 
