@@ -479,22 +479,30 @@ def titan_less_layers(layers: int, pp: int, vpp: int, runtime) -> tuple[int, int
         return 0, 0
     if vpp == V_SPLIT:
         return _titan_less_v(layers, pp, runtime.weights)
-    cap = -(-layers // pp) + 1
     # no rank above ceil(L / pp), as ``balanced_counts``: the head's weight is in linear FLOPs, and a rank one layer
     # fuller pays its attention core and its gradients' reduce, which that weight leaves out (Llama-3-70B at 8k
     # tokens on PP4: 19, 21, 21, 19 priced up to 4.8% slower than 20 x 4)
-    full = -(-layers // pp)
-
-    def options():
-        for fl in range(cap + 1):
-            for ll in range(cap + 1):
-                counts = titan_counts(layers, pp, fl, ll)
-                lps = -(-(layers + fl + ll) // pp)  # titan_stages in integers (once per candidate pair)
-                if counts is not None and -(-(layers + fl + ll) // lps) == pp and max(counts) <= full:
-                    yield (fl + ll, fl, ll), counts
-
-    best = lightest(options(), pp, runtime.weights, titan_counts(layers, pp, 0, 0))
+    best = lightest(_titan_pairs(layers, pp, 1, -(-layers // pp) + 1), pp, runtime.weights,
+                    titan_counts(layers, pp, 0, 0))
     return (0, 0) if best is None else best[0][1:]
+
+
+def _titan_pairs(layers: int, pp: int, vpp: int, most: int):
+    """The (first, last) less-layers pairs up to ``most`` each for which torchtitan builds exactly pp x ``vpp`` stages
+    (``titan_counts``; its ``layers_per_stage`` in integers, once a pair) and no rank holds more than ceil(layers / pp),
+    as ``((fl + ll, fl, ll), each rank's layers)`` for ``lightest``: the stages' counts at vpp 1, the V's rank sums
+    (``rank_sums``) at ``V_SPLIT``, whose 2 pp stages it builds."""
+    full = -(-layers // pp)
+    stages = 2 * pp if vpp == V_SPLIT else pp
+    for fl in range(most + 1):
+        for ll in range(most + 1):
+            counts = titan_counts(layers, stages, fl, ll)
+            lps = -(-(layers + fl + ll) // stages)
+            if counts is None or -(-(layers + fl + ll) // lps) != stages:
+                continue
+            ranks = tuple(int(x) for x in rank_sums(counts, pp, V_SPLIT)) if vpp == V_SPLIT else counts
+            if max(ranks) <= full:
+                yield (fl + ll, fl, ll), ranks
 
 
 def _titan_less_v(layers: int, pp: int, w: BalancedSplit) -> tuple[int, int]:
@@ -503,22 +511,8 @@ def _titan_less_v(layers: int, pp: int, w: BalancedSplit) -> tuple[int, int]:
     (``stage_ids_this_rank(style="v")``), so rank 0 holds the first stage's embedding and the last stage's head; the
     pair ``lightest`` takes by those ranks' sums (``split_cost`` at ``V_SPLIT``) against (0, 0), where torchtitan
     builds exactly 2 pp stages and no rank holds more than ceil(layers / pp)."""
-    full = -(-layers // pp)
-    stages = 2 * pp
-
-    def options():
-        for fl in range(full + 1):
-            for ll in range(full + 1):
-                counts = titan_counts(layers, stages, fl, ll)
-                lps = -(-(layers + fl + ll) // stages)
-                if counts is None or -(-(layers + fl + ll) // lps) != stages:
-                    continue
-                ranks = rank_sums(counts, pp, V_SPLIT)
-                if ranks.max() <= full:
-                    yield (fl + ll, fl, ll), tuple(int(x) for x in ranks)
-
-    default = tuple(int(x) for x in rank_sums(titan_counts(layers, stages, 0, 0), pp, V_SPLIT))
-    best = lightest(options(), pp, w, default, V_SPLIT)
+    default = tuple(int(x) for x in rank_sums(titan_counts(layers, 2 * pp, 0, 0), pp, V_SPLIT))
+    best = lightest(_titan_pairs(layers, pp, V_SPLIT, -(-layers // pp)), pp, w, default, V_SPLIT)
     return (0, 0) if best is None else best[0][1:]
 
 
