@@ -99,6 +99,27 @@ def test_matches_stored_reference(catalog):
         assert ok.all(), f"{k}: row {np.flatnonzero(~ok)[0]} is {b[~ok][0]!r}, stored {a[~ok][0]!r}"
 
 
+def _other_values(stack, field: str) -> list:
+    """Every value of a stack option other than the one ``stack`` holds: a bool flipped, a choice (the job schema's
+    ``Literal``) each other choice. A free option whose values the test could not enumerate fails here, so that a
+    searched option of a new kind cannot join LAYER_FREE_STACK unchecked."""
+    import typing
+
+    from planner.spec.schema import FrameworkSpec
+
+    now = getattr(stack, field)
+    if isinstance(now, bool):
+        return [not now]
+    def literal(arg):  # a Literal, bare or inside Annotated (the vocabulary's choices carry a validator)
+        if typing.get_origin(arg) is typing.Annotated:
+            arg = typing.get_args(arg)[0]
+        return typing.get_args(arg) if typing.get_origin(arg) is typing.Literal else ()
+
+    choices = [a for arg in typing.get_args(FrameworkSpec.model_fields[field].annotation) for a in literal(arg)]
+    assert choices, f"LAYER_FREE_STACK's {field} is neither a bool nor a choice: enumerate its values here"
+    return [c for c in choices if c != now]
+
+
 @pytest.mark.parametrize("example,precision,stack", [
     ("llama3-70b", "fp8", resolve("megatron-core", lp_bf16_layers=2)),  # two layer sets (recipe, 16-bit)
     ("llama3-70b", None, "torchtitan"),  # layer SAC shares in the key
@@ -107,7 +128,7 @@ def test_matches_stored_reference(catalog):
 ])
 def test_layer_memo_gives_each_call_its_own_numbers(catalog, example, precision, stack):
     """One LayerMemo over a search-like sequence of calls -- overlapping candidate sets, the stack options a
-    search varies (LAYER_FREE_STACK) flipped, instance types of one GPU that differ only in what LAYER_FREE_HW
+    search varies (LAYER_FREE_STACK) set to each of their values, instance types of one GPU that differ only in what LAYER_FREE_HW
     lists or in their network, and another GPU -- gives every call the bits it gets without the memo. A field
     wrongly listed as free (or a setting missing from the key) would hand a later call an earlier one's rows."""
     from dataclasses import replace
@@ -119,8 +140,7 @@ def test_layer_memo_gives_each_call_its_own_numbers(catalog, example, precision,
     if precision:
         job = job.model_copy(update={"training": job.training.model_copy(update={"precision": precision})})
     base = from_training(job.training, stack)
-    stacks = [base] + [replace(base, **{f: not getattr(base, f)}) for f in LAYER_FREE_STACK
-                       if isinstance(getattr(base, f), bool)]
+    stacks = [base] + [replace(base, **{f: v}) for f in LAYER_FREE_STACK for v in _other_values(base, f)]
     hws = [option_from_instance(catalog.instance(k)) for k in (
         "aws:p5.48xlarge", "azure:Standard_ND96isr_H100_v5", "gcp:a3-highgpu-8g", "aws:p5en.48xlarge")]
     hws.append(replace(hws[0], name="renamed", price_ondemand=1.0))
