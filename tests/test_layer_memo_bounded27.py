@@ -45,3 +45,29 @@ def test_repeated_evaluation_adds_no_memo_entries(catalog, example, stack):
         for k, v in ref.items():
             if np.asarray(v).dtype.kind == "f":
                 assert np.array_equal(np.asarray(got[k]), np.asarray(v)), k
+
+
+def test_for_model_cache_is_bounded(monkeypatch):
+    """``Stack.for_model`` keeps one object per (entry, options given, kind) so a search's LayerMemo keys stay stable,
+    but no more than ``FOR_MODEL_KEPT`` of them: an app session that tries option after option does not grow it
+    without end. The entry met most recently survives; the one met least recently is dropped."""
+    from dataclasses import replace
+
+    from planner.model import stacks
+    from planner.model.stacks import resolve
+    from planner.spec import load_job
+
+    monkeypatch.setattr(stacks, "FOR_MODEL_KEPT", 3)
+    monkeypatch.setattr(stacks, "_FOR_MODEL", stacks.OrderedDict())
+    model = load_job(EXAMPLES / "llama3-70b.yaml").model
+    base = resolve("megatron-core")
+    variants = [replace(base, lp_bf16_layers=n) for n in range(1, 6)]
+    first = variants[0].for_model(model)
+    assert variants[0].for_model(model) is first  # kept: one object per entry
+    for v in variants[1:]:
+        v.for_model(model)
+        variants[0].for_model(model)  # the first stays the most recently met
+    assert len(stacks._FOR_MODEL) == 3
+    assert variants[0].for_model(model) is first
+    kept = {key[0] for key in stacks._FOR_MODEL}
+    assert kept == {variants[0], variants[3], variants[4]}  # the least recently met (1, 2) dropped

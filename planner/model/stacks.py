@@ -45,6 +45,7 @@ a stack runs (``stack_rules.RUNTIMES``).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -282,8 +283,11 @@ def fp8_linear_weight_bytes(stack, training, gpu: str | None = None) -> float | 
     return b
 
 
-#: ``Stack.for_model``'s entries, one per (entry, options given, MoE or dense)
-_FOR_MODEL: dict = {}
+#: ``Stack.for_model``'s entries, one per (entry, options given, MoE or dense), least recently used first; bounded
+#: (``FOR_MODEL_KEPT``) because a long-lived process (the app) meets a new entry for each options set a user tries.
+#: An entry dropped and met again is a new object: a search's LayerMemo then keeps one more setting, nothing wrong.
+_FOR_MODEL: "OrderedDict[tuple, Stack]" = OrderedDict()
+FOR_MODEL_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -1123,6 +1127,10 @@ class Stack:
                                      replace(self, model_kind="dense", **{f: v for k, sets in self.dense_defaults
                                                                           if k not in self.given_options
                                                                           for f, v in sets}))
+            if len(_FOR_MODEL) > FOR_MODEL_KEPT:
+                _FOR_MODEL.popitem(last=False)
+        else:
+            _FOR_MODEL.move_to_end(key)
         return got
 
     def kind_default(self, option: str) -> bool:
