@@ -547,8 +547,8 @@ class PrecisionAware:
     ``use_precision_aware_optimizer_no_fp8_or_ds_fp8`` holds (optimizer_config.py ``__post_init__``: main params not
     fp32, or no fp8 recipe / the delayed one, or the CPU offload) also ``master_weights=True,
     master_weight_dtype=main_params_dtype, use_decoupled_grad=True``: TE keeps the master copy, and with
-    ``store_param_remainders`` (OptimizerConfig default True, TE >= 2.1) and bf16 parameters only the 16 low bits of
-    the fp32 master (an int16 state: fused_adam.py "Whole FP32 master can be reconstructed from BF16 params plus the
+    ``store_param_remainders`` (OptimizerConfig default True, TE >= 2.1) and bf16 parameters (not FP8-stored ones)
+    only the 16 low bits of the fp32 master (an int16 state: fused_adam.py "Whole FP32 master can be reconstructed from BF16 params plus the
     trailing remainder bits"). Otherwise (an fp8 recipe other than delayed with fp32 main params) Megatron's
     distributed optimizer keeps its own fp32 master, 4 bytes, as without the option.
 
@@ -598,9 +598,14 @@ def precision_aware(stack, t) -> PrecisionAware | None:
     apply (the HybridDeviceOptimizer is built without them: stack_rules ``mcore-pa-offload-dtypes``)."""
     if not getattr(stack, "precision_aware_optimizer", False) or getattr(stack, "optimizer_offload", False):
         return None
+    from planner.model.stacks import fp8_param_gather_on  # (stacks imports this module)
+
     prec = getattr(t, "precision", "bf16")
     recipe = getattr(stack, "fp8_recipe", None) if prec == "fp8" else None
     te_master = stack.main_params_dtype != "fp32" or recipe in (None, "delayed")
-    # the parameters are bf16 under bf16 and fp8 training (fp8's cached copy aside), fp16 under fp16
-    remainders = te_master and stack.main_params_dtype == "fp32" and prec in ("bf16", "fp8")
+    # the remainders need bf16 parameters (fused_adam.py: ``self.store_param_remainders and p.dtype ==
+    # torch.bfloat16``): bf16 training, and fp8 whose weights stay bf16 -- not FP8-stored ones (--fp8-param-gather,
+    # at the ZeRO-1 the option runs at: Float8Tensor parameters keep a whole fp32 master), not fp16
+    bf16_params = prec == "bf16" or (prec == "fp8" and not bool(fp8_param_gather_on(stack, t, 1)))
+    remainders = te_master and stack.main_params_dtype == "fp32" and bf16_params
     return PrecisionAware(stack.exp_avg_dtype, stack.exp_avg_sq_dtype, stack.main_params_dtype, te_master, remainders)
