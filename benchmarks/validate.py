@@ -2856,6 +2856,7 @@ def pr2_options(r, stack: str) -> dict:
             opts["moe_shared_expert_overlap"] = True
         if nemo_cuda_graphs(r):
             opts["cuda_graph_impl"] = "local"
+        opts.update(mbridge_precision_aware(r, opts))
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
@@ -3001,6 +3002,31 @@ MBRIDGE_NO_TP_OVERLAP = (("llama", "nvfp4"), ("gpt-oss", "nvfp4"))
 #: offload with a pipeline)
 MBRIDGE_CPU_OFFLOAD = {("B200", "tensorwise"): 5, ("GB200", "bf16"): 20, ("GB200", "tensorwise"): 40,
                        ("GB300", "bf16"): 30, ("GB300", "tensorwise"): 20}
+
+
+#: Megatron-Core's precision-aware optimizer (planner.model.optimizers ``PrecisionAware``) in the Megatron-Bridge
+#: performance runs: scripts/performance/utils/overrides.py ``set_post_overrides`` (and the first run_script.py before
+#: it): ``if compute_dtype == "bf16": recipe.optimizer.use_precision_aware_optimizer = True`` -- every BF16 run, at the
+#: dtypes its model recipe sets (OptimizerConfig's fp32 unless listed here); a Megatron-FSDP run has it turned off
+#: (``_set_megatron_fsdp_overrides``: "cannot work with FSDP together"), a Muon run takes the layer-wise optimizer.
+#: The DeepSeek-V3 recipe sets it in every precision, with bf16 moments (src/megatron/bridge/recipes/deepseek/
+#: deepseek_v3.py ``_deepseek_v3_common``: ``use_precision_aware_optimizer = True``, ``main_params_dtype = float32``,
+#: ``main_grads_dtype = bfloat16``, ``exp_avg_dtype = exp_avg_sq_dtype = bfloat16``; the performance configs
+#: scripts/performance/configs/deepseek/deepseek_llm_pretrain.py start from it). The Qwen3 MoE recipe sets fp32
+#: (recipes/qwen/qwen3_moe.py ``use_precision_aware_optimizer = False``, all four dtypes float32); the other models'
+#: recipes are taken at the OptimizerConfig default, fp32, not read one by one.
+MBRIDGE_PA_DTYPES = {"deepseek-v3": dict(exp_avg_dtype="bf16", exp_avg_sq_dtype="bf16")}
+
+
+def mbridge_precision_aware(r, opts: dict) -> dict:
+    """The precision-aware optimizer options of a Megatron-Bridge run ``r`` (``MBRIDGE_PA_DTYPES``), {} where it ran
+    without (not a Megatron-Bridge run, Megatron-FSDP, Muon, or neither BF16 nor a recipe that sets it)."""
+    if not mbridge_run(r) or opts.get("megatron_fsdp") or "muon optimizer" in str(r.notes).lower():
+        return {}
+    dtypes = next((v for k, v in MBRIDGE_PA_DTYPES.items() if k in str(r.model).lower()), None)
+    if dtypes is None and pr2_prec_kind(r) != "bf16":
+        return {}
+    return dict(precision_aware_optimizer=True, **(dtypes or {}))
 
 
 def mbridge_cpu_offload(r) -> int | None:

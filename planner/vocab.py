@@ -159,6 +159,11 @@ TP_OVERLAP = Vocab("none", "te", "async_tp")
 #: the p2p ring (its default), K/V all-gather, Ulysses all-to-all, a2a inside a node and the ring across
 #: (planner.model.stacks ``Stack.cp_comm_type``)
 CP_COMM_TYPE = Vocab("p2p", "all_gather", "a2a", "a2a+p2p")
+#: Megatron-Core's precision-aware optimizer (--use-precision-aware-optimizer): the dtypes Megatron-LM arguments.py
+#: offers for Adam's moments (--exp-avg-dtype, --exp-avg-sq-dtype; fp8 is TE's uint8 state) and for the master
+#: weights (--main-params-dtype) (planner.model.optimizers ``PrecisionAware``)
+ADAM_STATE_DTYPE = Vocab("fp32", "fp16", "bf16", "fp8")
+MAIN_PARAMS_DTYPE = Vocab("fp32", "fp16")
 #: MoE token dispatcher (planner.model.moe.DISPATCHERS): Megatron-Core all-to-all, or the flex
 #: dispatcher's DeepEP / HybridEP backends (one copy per destination node across the network)
 MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")

@@ -364,6 +364,11 @@ MEGATRON_FLAGS = {
     "--overlap-grad-reduce": ("overlap_grad_reduce", bool),
     "--overlap-param-gather": ("overlap_param_gather", bool),
     "--use-precision-aware-optimizer": ("use_precision_aware_optimizer", bool),
+    # arguments.py validate_args maps the precision-aware optimizer's dtype strings through dtype_map
+    # ({'fp32', 'bf16', 'fp16', 'fp8'}); TE's FusedAdam takes fp32 / fp16 master weights only
+    "--exp-avg-dtype": ("exp_avg_dtype", lambda x: _choice(x, ("fp32", "bf16", "fp16", "fp8"))),
+    "--exp-avg-sq-dtype": ("exp_avg_sq_dtype", lambda x: _choice(x, ("fp32", "bf16", "fp16", "fp8"))),
+    "--main-params-dtype": ("main_params_dtype", lambda x: _choice(x, ("fp32", "fp16"))),
     "--optimizer-cpu-offload": ("optimizer_cpu_offload", bool),
     "--optimizer-offload-fraction": ("optimizer_offload_fraction", float),
     "--cpu-offloading": ("cpu_offloading", bool),

@@ -793,10 +793,15 @@ class StateBytes:
     act: float
 
 
-def state_bytes(m: ModelSpec, t: TrainingSpec) -> StateBytes:
+def state_bytes(m: ModelSpec, t: TrainingSpec, st=None) -> StateBytes:
     """Bytes per parameter the job's precision and optimizer hold (``model_state_bytes_per_param``); lora/qlora:
-    the base is stored only (finetune.py), the adapters are added by ``adapter_states``."""
+    the base is stored only (finetune.py), the adapters are added by ``adapter_states``. On a stack running
+    Megatron-Core's precision-aware optimizer (planner.model.optimizers ``precision_aware``) the master and the
+    moments at the dtypes it keeps them in."""
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
+    pa = optimizers.precision_aware(st, t)
+    if pa is not None:
+        master_b, opt_b = pa.master, pa.optimizer
     frozen = frozen_base(m, t)
     state_b = master_b + opt_b  # bytes per trained parameter the optimizer holds (offloaded below)
     adapter_opt_b = 0.0
@@ -1390,7 +1395,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     hf = _hf_code(m, t, st)
     given = t  # the caller's spec: the memo's key (``held_training`` may make a new object on every call)
     t = held_training(m, t, st)
-    b = state_bytes(m, t)
+    b = state_bytes(m, t, st)
     x = muon_heaviest_stage(state_context(m, t, st, c, gpu, b))
     s = model_states(x)
     if getattr(st, "defer_fsdp_grad_sync", False):  # one micro-batch a step: its sync is the last one, nothing held

@@ -522,3 +522,90 @@ def step_terms(m: ModelSpec, impl: MuonImpl, hw, blocks: dict, tp, etp, ep, dps,
                               hw.inter_bw_per_gpu, eff.intra_alpha_s, eff.inter_alpha_s)
         a2a = np.where(zero >= 2, impl.redistributions * one, 0.0)
     return ew + ns + a2a
+
+
+# ---- Megatron-Core's precision-aware optimizer (``--use-precision-aware-optimizer``)
+#: bytes per element of each state dtype Transformer Engine's FusedAdam keeps (fp8: its uint8 state, one fp32 scale per
+#: tensor, negligible; transformer_engine/pytorch/optimizers/fused_adam.py ``exp_avg_dtype`` "torch.uint8 represents
+#: FP8")
+STATE_DTYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0}
+#: HBM bytes per element of the copies FusedAdam.step makes of a state kept below fp32 (fused_adam.py ``step``: each
+#: such state is unscaled into an fp32 temporary before ``multi_tensor_adam`` and written back after it,
+#: ``get_unscaled_state`` / ``_apply_scale``): bf16 ``.float()`` (read 2, write 4), then ``copy_(unscaled.bfloat16())``
+#: (read 4, write 2; read 2, write 2); fp16 ``.float()`` and ``mul_(scale)`` (2 + 4, 4 + 4), then ``aminmax`` (4),
+#: ``mul_(rscale)`` (4 + 4) and ``copy_`` (4 + 2); fp8 the Float8Tensor's ``.float()`` (1 + 4), then ``aminmax`` (4)
+#: and the quantising ``copy_`` (4 + 1). An fp32 state is the kernel's own operand: no copy.
+STATE_COPY_BYTES = {"fp32": 0.0, "bf16": 6.0 + 10.0, "fp16": 14.0 + 18.0, "fp8": 5.0 + 9.0}
+
+
+@dataclass(frozen=True)
+class PrecisionAware:
+    """What Megatron-Core's precision-aware optimizer keeps and moves, per parameter of a rank's optimizer shard.
+
+    Megatron-Core (megatron/core/optimizer/__init__.py ``_get_megatron_optimizer_based_on_param_groups``, Megatron-LM
+    main 2026) builds Transformer Engine's FusedAdam with ``exp_avg_dtype`` / ``exp_avg_sq_dtype``; where
+    ``use_precision_aware_optimizer_no_fp8_or_ds_fp8`` holds (optimizer_config.py ``__post_init__``: main params not
+    fp32, or no fp8 recipe / the delayed one, or the CPU offload) also ``master_weights=True,
+    master_weight_dtype=main_params_dtype, use_decoupled_grad=True``: TE keeps the master copy, and with
+    ``store_param_remainders`` (OptimizerConfig default True, TE >= 2.1) and bf16 parameters (not FP8-stored ones)
+    only the 16 low bits of the fp32 master (an int16 state: fused_adam.py "Whole FP32 master can be reconstructed from BF16 params plus the
+    trailing remainder bits"). Otherwise (an fp8 recipe other than delayed with fp32 main params) Megatron's
+    distributed optimizer keeps its own fp32 master, 4 bytes, as without the option.
+
+    ``master`` and ``optimizer`` replace planner.model.memory ``model_state_bytes_per_param``'s master and optimizer
+    bytes (sharded by the distributed optimizer as before). The step (``step_bytes``) is TE's
+    ``multi_tensor_adam`` (or ``_param_remainder``) pass -- the gradient read, the 16-bit parameter read and
+    written, the master and both moments read and written at fp32 inside the kernel -- plus, per state kept below
+    fp32, the fp32 temporary FusedAdam unscales it into and the write-back (``STATE_COPY_BYTES``): bf16 moments make
+    the step move more bytes, not fewer. Those temporaries (4 bytes per element of each such state, the whole shard of
+    a param group at once) live during the step only, when the activations are freed: not a peak term.
+    """
+    exp_avg: str
+    exp_avg_sq: str
+    main_params: str
+    te_master: bool
+    remainders: bool
+
+    @property
+    def master(self) -> float:
+        if not self.te_master:
+            return 4.0
+        return 2.0 if self.remainders else STATE_DTYPE_BYTES[self.main_params]
+
+    @property
+    def optimizer(self) -> float:
+        return STATE_DTYPE_BYTES[self.exp_avg] + STATE_DTYPE_BYTES[self.exp_avg_sq]
+
+    def step_bytes(self, grad_bytes: float) -> float:
+        """HBM bytes per parameter of one optimizer step (class docstring); ``grad_bytes``: the gradient buffer's
+        dtype (``training.grad_dtype``), which FusedAdam reads as the ``decoupled_grad``."""
+        copies = STATE_COPY_BYTES[self.exp_avg] + STATE_COPY_BYTES[self.exp_avg_sq]
+        if not self.te_master:
+            # Megatron's fp32 master and fp32 main gradient (``shard_model_grad.float()``) are the kernel's operands,
+            # the 16-bit model copy written from the master after it (read 4, write 2)
+            return 4.0 + 2.0 * (4.0 + 4.0 + 4.0) + 6.0 + copies
+        # TE's master: the int16 remainders (2 bytes) beside the bf16 parameter, or the fp32 master, or an fp16 one
+        # through its fp32 temporary
+        master = 2.0 if self.remainders else 4.0
+        if self.main_params != "fp32":
+            copies += STATE_COPY_BYTES[self.main_params]
+        return grad_bytes + 2.0 * 2.0 + 2.0 * (master + 4.0 + 4.0) + copies
+
+
+def precision_aware(stack, t) -> PrecisionAware | None:
+    """The precision-aware optimizer job ``t`` runs on ``stack`` (``PrecisionAware``), None where the stack option is
+    off. Under ``--optimizer-cpu-offload`` the state lives in host memory (planner.model.offload) and these dtypes do not
+    apply (the HybridDeviceOptimizer is built without them: stack_rules ``mcore-pa-offload-dtypes``)."""
+    if not getattr(stack, "precision_aware_optimizer", False) or getattr(stack, "optimizer_offload", False):
+        return None
+    from planner.model.stacks import fp8_param_gather_on  # (stacks imports this module)
+
+    prec = getattr(t, "precision", "bf16")
+    recipe = getattr(stack, "fp8_recipe", None) if prec == "fp8" else None
+    te_master = stack.main_params_dtype != "fp32" or recipe in (None, "delayed")
+    # the remainders need bf16 parameters (fused_adam.py: ``self.store_param_remainders and p.dtype ==
+    # torch.bfloat16``): bf16 training, and fp8 whose weights stay bf16 -- not FP8-stored ones (--fp8-param-gather,
+    # at the ZeRO-1 the option runs at: Float8Tensor parameters keep a whole fp32 master), not fp16
+    bf16_params = prec == "bf16" or (prec == "fp8" and not bool(fp8_param_gather_on(stack, t, 1)))
+    remainders = te_master and stack.main_params_dtype == "fp32" and bf16_params
+    return PrecisionAware(stack.exp_avg_dtype, stack.exp_avg_sq_dtype, stack.main_params_dtype, te_master, remainders)

@@ -600,6 +600,14 @@ _DISTOPT_ADAM = ("Megatron-Core megatron/core/optimizer/distrib_optimizer.py Dis
                  "2022 megatron/optimizer/distrib_optimizer.py: 'Only Adam currently supported')")
 
 
+_PA_CONFIG = "Megatron-Core megatron/core/optimizer/optimizer_config.py OptimizerConfig.__post_init__"
+
+
+def _pa_low(st) -> bool:
+    """A precision-aware optimizer dtype below fp32 is set on the stack (planner.model.optimizers PrecisionAware)."""
+    return any(getattr(st, k, "fp32") != "fp32" for k in ("exp_avg_dtype", "exp_avg_sq_dtype", "main_params_dtype"))
+
+
 def _optimizer_built_rule(name: str, run: str) -> StackRule:
     """Runtime ``run`` refuses an optimizer its code does not build (planner.model.optimizers RUNTIME_OPTIMIZERS)."""
     from planner.model.optimizers import RUNTIME_OPTIMIZERS
@@ -750,6 +758,32 @@ RULES: tuple[StackRule, ...] = (
               "Megatron-Core megatron/core/optimizer/__init__.py: 'gpu_optimizer_cls = Adam if config.optimizer == "
               "'adam' else SGD' under config.optimizer_cpu_offload",
               lambda st, m, t: t.optimizer == "lion" and bool(st.optimizer_offload)),
+    # ---- Megatron-Core stacks: the precision-aware optimizer (planner.model.optimizers PrecisionAware)
+    StackRule("mcore-pa-zero", "megatron", "training.framework.precision_aware_optimizer",
+              "the precision-aware optimizer without its distributed optimizer (ZeRO-1; not ZeRO-0, not ZeRO-3's "
+              "FSDP2, not Megatron-FSDP)",
+              f"{_PA_CONFIG}: '--use-precision-aware-optimizer only supported with distributed optimizer'; "
+              "Megatron-Bridge scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides: 'Disabling "
+              "precision aware optimizer because it cannot work with FSDP together.'",
+              lambda st, m, t: bool(st.precision_aware_optimizer) and not st.optimizer_offload,
+              lambda c, m, t: c.zero == 1),
+    StackRule("mcore-pa-optimizer", "megatron", "training.optimizer",
+              "the precision-aware optimizer with an optimizer other than Adam / AdamW",
+              f"{_PA_CONFIG}: '--use-precision-aware-optimizer only supported with adam'",
+              lambda st, m, t: bool(st.precision_aware_optimizer) and t.optimizer not in ("adam", "adamw")),
+    StackRule("mcore-pa-dtypes", "megatron", "training.framework.precision_aware_optimizer",
+              "exp_avg_dtype, exp_avg_sq_dtype or main_params_dtype other than fp32 without "
+              "precision_aware_optimizer: true",
+              f"{_PA_CONFIG}: 'exp_avg_dtype can only be fp32 when not using precision-aware optimizer' (and the same "
+              "for exp_avg_sq_dtype, main_params_dtype)",
+              lambda st, m, t: _pa_low(st) and not st.precision_aware_optimizer and not st.optimizer_offload),
+    StackRule("mcore-pa-offload-dtypes", "megatron", "training.framework.optimizer_offload",
+              "optimizer offload with exp_avg_dtype, exp_avg_sq_dtype or main_params_dtype other than fp32 (the "
+              "offloaded HybridDeviceOptimizer keeps torch AdamW's fp32 state)",
+              "Megatron-Core megatron/core/optimizer/__init__.py: under config.optimizer_cpu_offload "
+              "HybridDeviceOptimizer(..., cpu_optimizer_cls=CPUAdam, param_update_in_fp32=True, lr, weight_decay, "
+              "betas, eps, bias_correction, fused) -- no state dtype passed",
+              lambda st, m, t: _pa_low(st) and bool(st.optimizer_offload)),
     # ---- Megatron-Core stacks with megatron_fsdp: ZeRO-2/3 are Megatron-FSDP (optim_grads / optim_grads_params)
     StackRule("mfsdp-reshard", "megatron", "training.framework.reshard_after_forward",
               "ZeRO-3 (Megatron-FSDP's optim_grads_params) that keeps the gathered parameters from forward to "

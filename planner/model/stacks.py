@@ -53,8 +53,8 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import (CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
-                           MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP)
+from planner.vocab import (ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
+                           MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP)
 from planner.model.optimizers import stack_for
 from planner.spec.schema import has_shared_experts
 
@@ -437,6 +437,14 @@ class Stack:
     cp_comm_type: str = "p2p"
     #: the ``cp_comm_type`` values the stack's CP offers (the option's holders): Megatron-Core's four; () elsewhere
     cp_comm_types: tuple[str, ...] = ()
+    #: Megatron-Core's precision-aware optimizer (``--use-precision-aware-optimizer``) and the dtypes of Adam's moments
+    #: and master weights it keeps (``--exp-avg-dtype``, ``--exp-avg-sq-dtype``, ``--main-params-dtype``): priced by
+    #: planner.model.optimizers ``precision_aware`` (memory and the optimizer step), refused where Megatron refuses it
+    #: (stack_rules ``mcore-pa-*``)
+    precision_aware_optimizer: bool = False
+    exp_avg_dtype: str = "fp32"
+    exp_avg_sq_dtype: str = "fp32"
+    main_params_dtype: str = "fp32"
     #: how the hybrid models' Mamba-2 mixer calls mamba_ssm's fused ``mamba_split_conv1d_scan_combined``
     #: (planner.model.ssm ``MAMBA_CALLS``): "megatron" (Megatron-Core's MambaMixer: z gates inside the scan, the group
     #: norm outside, (l b d) layout copies) or "hf" (Hugging Face / NeMo AutoModel: the norm and out_proj weights
@@ -1268,6 +1276,9 @@ class Stack:
                                                     if self.activation_offload_layers is not None else ""))
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
+        if self.precision_aware_optimizer and not self.optimizer_offload:  # the state dtypes the plan prices
+            opts.append(f"precision_aware_optimizer=on (exp_avg {self.exp_avg_dtype}, exp_avg_sq {self.exp_avg_sq_dtype}"
+                        f", main_params {self.main_params_dtype})")
         if self.mixed_precision is not None:
             opts.append(f"mixed_precision={self.mixed_precision}")
         if self.recompute_early_stop:
@@ -1347,7 +1358,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast",
-           "attn_implementation", "cp_comm_type")
+           "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype", "exp_avg_sq_dtype",
+           "main_params_dtype")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1380,7 +1392,8 @@ def _first_last_counts(st, opts: dict):
 #: the vocabulary of each option with named values (a value outside it is a typo, whatever the stack)
 OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names, "mixed_precision": MIXED_PRECISION.names,
                  "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names,
-                 "cp_comm_type": MCORE_CP_COMM_TYPES}
+                 "cp_comm_type": MCORE_CP_COMM_TYPES, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
+                 "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names}
 
 
 def _mcore(what: str):
@@ -1428,7 +1441,11 @@ OPTION_HOLDERS: dict[str, tuple] = {
                                           ("lp_bf16_mtp", "16-bit MTP module"),
                                           ("microbatch_group_size", "interleaved micro-batch group size"),
                                           ("pp_layout", "explicit pipeline layout (--pipeline-model-parallel-layout)"),
-                                          ("moe_shared_expert_overlap", "shared-expert overlap"))},
+                                          ("moe_shared_expert_overlap", "shared-expert overlap"),
+                                          ("precision_aware_optimizer", "precision-aware optimizer"),
+                                          ("exp_avg_dtype", "precision-aware optimizer's exp_avg dtype"),
+                                          ("exp_avg_sq_dtype", "precision-aware optimizer's exp_avg_sq dtype"),
+                                          ("main_params_dtype", "precision-aware optimizer's master-weight dtype"))},
     "pp_split": (lambda st: st.has_cuda_graphs or st.name == "torchtitan",
                  "pipeline split choice (Megatron-Core's or torchtitan's)",
                  lambda st: (("balanced", "torchtitan") if st.name == "torchtitan"

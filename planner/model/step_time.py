@@ -1543,6 +1543,9 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     opt_b = OPTIMIZER_BYTES_PER_PARAM[t.optimizer]
     if fw is not None and fw.optimizer_foreach:  # torch.optim's multi-tensor path, a pass per op
         opt_b = OPTIMIZER_BYTES_FOREACH.get(t.optimizer, opt_b)
+    pa = optimizers.precision_aware(fw, t)
+    if pa is not None:  # Megatron-Core's precision-aware optimizer: TE FusedAdam at its state dtypes
+        opt_b = pa.step_bytes(g_b)
     t_opt = eff.memory_time(local * share * opt_b, hbm_bw=hw.gpu.hbm_bw)
     # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's
     # small adapters keep the elementwise pass alone

@@ -609,6 +609,12 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         # precision-aware optimizer, which needs the distributed one)
         a += ([] if "--use-distributed-optimizer" in a else ["--use-distributed-optimizer"])
         a += ["--use-precision-aware-optimizer", "--optimizer-cpu-offload"] + _flag("--optimizer-offload-fraction", 1.0)
+    elif st.precision_aware_optimizer:  # TE FusedAdam at the state dtypes the plan priced (optimizers.PrecisionAware;
+        # its distributed optimizer, ZeRO-1, is written above: stack_rules mcore-pa-zero)
+        a.append("--use-precision-aware-optimizer")
+        for flag, dtype in (("--exp-avg-dtype", st.exp_avg_dtype), ("--exp-avg-sq-dtype", st.exp_avg_sq_dtype),
+                            ("--main-params-dtype", st.main_params_dtype)):
+            a += _flag(flag, dtype) if dtype != "fp32" else []  # fp32: Megatron's default
     if "activation" in offload:  # the job's layer count (Stack.activation_offload_layers), else every layer but the
         # last (TransformerConfig: fewer than num_layers); Megatron-LM arguments.py --cpu-offloading,
         # --cpu-offloading-num-layers (planner.model.offload ``offloaded_layers``, the count the plan was timed with)

@@ -577,6 +577,14 @@ class FrameworkSpec(_Strict):
     #: a2a+p2p with a2a inside the NVLink domain; planner.model.stacks Stack.cp_comm_type); None: searched where CP > 1
     #: (p2p, Megatron-Core's default, where the search is not run)
     cp_comm_type: Optional[V.CP_COMM_TYPE.literal] = None  # p2p | all_gather | a2a | a2a+p2p
+    #: Megatron-Core stacks: Adam's state in Transformer Engine's FusedAdam at the dtypes below
+    #: (--use-precision-aware-optimizer; planner.model.optimizers PrecisionAware); needs the distributed optimizer
+    precision_aware_optimizer: Optional[bool] = None
+    #: with precision_aware_optimizer: the dtype of Adam's first / second moment (--exp-avg-dtype / --exp-avg-sq-dtype)
+    #: and of the master weights (--main-params-dtype); None: fp32, Megatron's default
+    exp_avg_dtype: Optional[V.ADAM_STATE_DTYPE.literal] = None  # fp32 | fp16 | bf16 | fp8
+    exp_avg_sq_dtype: Optional[V.ADAM_STATE_DTYPE.literal] = None  # fp32 | fp16 | bf16 | fp8
+    main_params_dtype: Optional[V.MAIN_PARAMS_DTYPE.literal] = None  # fp32 | fp16
     #: Megatron-Core stacks: the shared experts on their own stream, fc1 beside the dispatch all-to-all and fc2 beside
     #: the combine (--moe-shared-expert-overlap; all-to-all dispatcher only, not with moe_a2a_overlap)
     moe_shared_expert_overlap: Optional[bool] = None
