@@ -118,3 +118,18 @@ def test_stack_line_names_the_dtypes():
     assert "precision_aware" not in resolve("megatron-core").describe("bf16")
     pa = precision_aware(st, _job({}).training)
     assert (pa.master, pa.optimizer) == (2.0, 3.0)
+
+
+def test_checkpoint_holds_fp32_state_whatever_the_dtypes():
+    """Megatron's distributed optimizer writes each state through TE FusedAdam's ``get_unscaled_state`` (fp32;
+    distrib_optimizer.py ``_get_main_param_and_optimizer_states`` under ``use_precision_aware_optimizer_no_fp8_or_ds_fp8``),
+    and the master whole: the checkpoint is the 2 + 4 + 8 bytes a parameter of the plain path, not the state the GPU
+    holds. A checkpoint sized from the held state (6 B with bf16 moments and remainders) would make its pauses 2.3x
+    too short."""
+    from planner.simulate.config import _checkpoint_bytes
+
+    plain = _job({})
+    held = _job({"precision_aware_optimizer": True, "exp_avg_dtype": "bf16", "exp_avg_sq_dtype": "bf16"})
+    n = estimate_job(plain).params
+    assert _checkpoint_bytes({}, held, resolve("megatron-core")) == pytest.approx(n * 14, rel=1e-3)
+    assert _checkpoint_bytes({}, held) == _checkpoint_bytes({}, plain)

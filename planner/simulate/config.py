@@ -475,7 +475,10 @@ def _checkpoint_bytes(detail: dict, job: Any, stack: Any = None) -> float:
     a parameter until 2026-12-02, where the Trainer saves its fp32 weights and the moments, 12). The convention is
     the plan's ``stack`` (``plan_stack``; None: the job's ``training.framework``): under ``training.framework: auto``
     the job names no stack, and the size fell to the no-parameter fallback, 0 B for a preset (until 2026-12-02: a
-    Llama-3-8B plan's checkpoint pauses free), and a plan the search put on the HF Trainer was sized as the job's."""
+    Llama-3-8B plan's checkpoint pauses free), and a plan the search put on the HF Trainer was sized as the job's.
+    Megatron-Core's precision-aware optimizer (bf16 / fp8 moments, the master's 16-bit remainders on the GPU) changes
+    nothing here: its distributed optimizer writes each state through TE FusedAdam's ``get_unscaled_state``, fp32, and
+    the master whole (megatron/core/optimizer/distrib_optimizer.py ``_get_main_param_and_optimizer_states``)."""
     if "checkpoint_bytes" in detail:
         return float(detail["checkpoint_bytes"])
     try:
