@@ -1317,9 +1317,9 @@ def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     optimizer (ZeRO-1) with more than one replica, DDP (ZeRO-0) on a stack without ZeRO-1 (``Stack.has_zero1``), or
     the runtime's FSDP default (``FSDP_DEFAULT_ZERO``)."""
     row = FSDP_DEFAULT_ZERO.get(runtime(stack))
-    # with one replica, the stage an optimizer offload launches at (Stack.optimizer_offload_zero: Megatron's needs its
-    # distributed optimizer, ZeRO-1, QA 45)
-    one = int(getattr(stack, "optimizer_offload_zero", 0)) if getattr(stack, "optimizer_offload", False) else 0
+    # with one replica, the stage the stack's optimizer launches at (Stack.one_replica_zero: Megatron's offload and
+    # precision-aware optimizer need its distributed optimizer, ZeRO-1, QA 45)
+    one = int(getattr(stack, "one_replica_zero", 0))
     if row is None:  # a stack without ZeRO-1 (Stack.has_zero1: the HF Trainer) runs plain DDP by default
         return 1 if (dp > 1 or one) and getattr(stack, "has_zero1", True) else 0
     return one if dp * cp <= 1 else row[pp > 1]

@@ -1141,6 +1141,16 @@ class Stack:
             _FOR_MODEL.move_to_end(key)
         return got
 
+    @property
+    def one_replica_zero(self) -> int:
+        """The ZeRO stage a layout with one replica (DP x CP = 1) launches at: 0, where ZeRO shards nothing, or 1
+        where the stack's optimizer needs Megatron's distributed optimizer at any DP: its optimizer offload
+        (``optimizer_offload_zero``, QA 45) and its precision-aware optimizer (stack_rules ``mcore-pa-zero``: a DP 1
+        plan with it was refused by ``estimate`` at the default ZeRO-0 and missing from ``recommend``)."""
+        if self.optimizer_offload:
+            return int(self.optimizer_offload_zero)
+        return int(self.precision_aware_optimizer)
+
     def kind_default(self, option: str) -> bool:
         """Whether ``option`` holds the model kind's default (``dense_defaults``), not a value set: a plan's record
         writes it null (the stack default), so that the record read back as a job is that default again -- an

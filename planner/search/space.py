@@ -337,13 +337,15 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
 def one_replica_zeros(job: JobSpec) -> int:
     """The highest ZeRO stage a layout with one replica (DP x CP = 1) is searched at: 0, where ZeRO shards nothing, or
     1 where a stack the job may run offloads its optimizer only at ZeRO-1 (``Stack.optimizer_offload_zero``: Megatron's
-    distributed optimizer, which its launch writes: QA 45) and the job leaves that offload on or open."""
+    distributed optimizer, which its launch writes: QA 45) and the job leaves that offload on or open, or sets
+    Megatron's precision-aware optimizer (``Stack.one_replica_zero``)."""
     t = job.training
     if is_auto(job):
-        return 1 if getattr(t.framework, "optimizer_offload", None) is not False else 0
+        return 1 if (getattr(t.framework, "optimizer_offload", None) is not False
+                     or getattr(t.framework, "precision_aware_optimizer", None)) else 0
     st = from_training(t)
     may = st.optimizer_offload or ("optimizer_offload" in open_options(t) and "optimizer" in st.offloads)
-    return int(st.optimizer_offload_zero) if may else 0
+    return max(int(st.optimizer_offload_zero) if may else 0, st.one_replica_zero)
 
 
 def one_replica_twins(c: Candidates, z_from: int, z_to: int) -> np.ndarray:
@@ -606,7 +608,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         vst = base.with_options(**values) if values else base
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
-            one_replica_zero=None if p.zero is not None else (vst.optimizer_offload_zero if vst.optimizer_offload else 0),
+            one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
             root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
