@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.model.moe import padded_rows
+from planner.model.stacks import cp_comm_mix
 from planner.spec import ModelSpec
 
 # recompute codes: planner.vocab.RECOMPUTE
@@ -370,7 +371,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
-                           fused_qkv=False, ep=1, switch_mlp=False):
+                           fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -389,6 +390,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     default the attention core): the rows it frees go (``RECOMPUTE_MODULE_ROWS``).
     ``kind``: one block of a hybrid model (``block_saved_tensors``); None: a transformer layer.
     ``ep``: expert parallelism, where it moves what is kept (op SAC keeps an MoE layer's all-to-all outputs).
+    ``cp_allgather``: the share of the layers whose CP runs TE's K/V all-gather (Megatron-Core ``cp_comm_type``
+    all_gather; ``cp_allgather_saves``), which keep a second copy of the attention output at CP > 1.
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -423,6 +426,11 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         keep_all = keep_all + v
         if not ((not t.selective and "core_attn" in mods) or mods.intersection(t.modules)):
             keep_sel = keep_sel + v
+    if cp_allgather and flash and kind in (None, "*"):  # TE all-gather CP's own copy of O (cp_allgather_saves)
+        o = cp_allgather_saves(m, tokens, tp, cp, act_bytes) * cp_allgather
+        keep_all = keep_all + o
+        if "core_attn" not in mods:  # re-running the core attention frees it with the kernel's other saves
+            keep_sel = keep_sel + o
     full = tokens * m.hidden * act_bytes / sp_div
     if selective == "op":
         keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m, moe, kind, fused_qkv, flash))
@@ -432,7 +440,39 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
 
 
 
-def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
+def cp_allgather_saves(m: ModelSpec, tokens, tp, cp, act_bytes):
+    """Bytes TE's all-gather CP (Megatron-Core ``cp_comm_type`` all_gather) saves beyond the flash rows of
+    ``layer_saved_tensors``, per layer and micro-batch on a rank holding ``tokens`` (seq x micro-batch / cp): a second
+    copy of the attention output. ``AttnFuncWithCPAndKVAllGather.forward`` (Transformer Engine
+    transformer_engine/pytorch/attention/dot_product_attention/context_parallel.py @9c61cd7e) runs the kernel once per
+    local chunk into ``out_per_step[i]``, copies each into ``out = torch.empty_like(q)`` (``out[i - 1].copy_(
+    out_per_step[i - 1])``), returns ``out`` -- which the out-projection keeps as its input (the ``attn.out`` row) --
+    and ``ctx.save_for_backward(q, k, v, ..., *out_per_step, *softmax_lse_per_step, ...)``: the two half-chunk outputs,
+    16-bit (the F16 fused backend: the path has no FP8), one more q-wide tensor. Its q, k, v are the local chunks and
+    its two half-chunk log-sum-exps the ``attn.logsumexp`` row, as without CP. (The p2p ring saves q, the last hop's
+    K/V buffer, ``out`` itself and the merged log-sum-exp; a2a and a2a+p2p the all-to-all'd q, k, v and the returned
+    output: each as the table, nothing more.) Only at CP > 1. ``tokens``, ``tp``, ``cp`` broadcast."""
+    return np.where(np.asarray(cp) > 1, tokens * m.q_dim * act_bytes / np.asarray(tp, dtype=np.float64), 0.0)
+
+
+def cp_allgather_transient(m: ModelSpec, seq, micro_batch, tp, cp, act_bytes):
+    """The peak TE's all-gather CP adds, once, inside one layer's attention backward (bytes on one rank): the whole
+    sequence's K and V gathered again and everything built on them. ``AttnFuncWithCPAndKVAllGather.backward`` (TE
+    context_parallel.py @9c61cd7e) holds, at its ``dk = torch.index_select(dk, ...)`` reorder after the two chunks:
+    ``k_ag`` / ``v_ag`` (``gather_along_first_dim`` then ``index_select``; the gathered copies rebound and freed): G;
+    the zeroed ``dk`` / ``dv`` of ``k.shape[0] * cp_size`` rows: G; ``dk_per_step`` / ``dv_per_step``, the kernel's
+    gradients over each chunk's keys -- chunk r up to (r + 1) of 2 cp chunks, chunk 2 cp - 1 - r up to 2 cp - r:
+    (2 cp + 1) / 2 cp of G, kept in their lists until it returns (``movedim(..).contiguous()`` on sbhd a view); and
+    the reordered ``dk``: G / 2 -- (3.5 + 1 / 2 cp) G, G = 2 x seq x micro-batch x KV width / tp x act bytes (the
+    gathered K and V). Its forward peaks lower (the gathered K/V and one reorder copy, 1.5 G). The flash kernel's own
+    local dq / dk / dv are no more than without CP (not counted, as elsewhere). Only at CP > 1; vectorised."""
+    cp = np.asarray(cp, dtype=np.float64)
+    g = 2.0 * np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) * m.kv_dim * act_bytes \
+        / np.asarray(tp, dtype=np.float64)
+    return np.where(cp > 1, (3.5 + 1.0 / (2.0 * np.maximum(cp, 1.0))) * g, 0.0)
+
+
+def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) -> dict:
     """The table's stack-dependent keywords for a ``planner.model.stacks.Stack``: ``te_fp8`` where
     the stack's linears are Transformer Engine modules (``Stack.te_linears``: Megatron-Core's TE
     spec) and the GEMMs run in FP8, ``fused_glu`` where it fuses the gated activation
@@ -441,10 +481,15 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
     ``fused_norm`` where the TE spec fuses the norms into the linears, ``probs_in_experts`` where the
     experts apply the routing weights (``Stack.moe_probs_in_experts``), ``lp_bytes`` the bytes per element of
     the quantised linear inputs TE keeps under the stack's recipe (``LowPrecisionRecipe.saved_bytes``), ``fused_qkv``
-    where its attention runs q, k, v as one linear (``Stack.fused_qkv``: per-op SAC's mm count)."""
+    where its attention runs q, k, v as one linear (``Stack.fused_qkv``: per-op SAC's mm count), ``cp_allgather``
+    the share of ``model``'s layers whose CP is TE's all-gather (``stacks.cp_comm_mix``: Megatron-Core
+    ``cp_comm_type``)."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
+    # the layers whose CP is TE's all-gather (Megatron-Core cp_comm_type all_gather; a per-layer list's share)
+    allgather = sum(share for kind, share in cp_comm_mix(stack, model) if kind == "all_gather")
     return dict(te_fp8=te and precision == "fp8", lp_bytes=recipe.saved_bytes if recipe is not None else 1.0,
+                cp_allgather=float(allgather),
                 fused_glu=bool(getattr(stack, "fused_glu", False)),
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
@@ -468,24 +513,29 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
-                          switch_mlp=False):
-    """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
-    layer under full recompute (and layer SAC), what selective dropped under selective. ``kind``:
-    one block of a hybrid model (``block_saved_tensors``; each block is its own checkpointed layer)."""
+                          switch_mlp=False, cp_allgather=0.0):
+    """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
+    layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
+    CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), at
+    every recompute setting. ``kind``: one block of a hybrid model (``block_saved_tensors``; each block is its own
+    checkpointed layer)."""
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes,
-                                 switch_mlp=switch_mlp)
+                                 switch_mlp=switch_mlp, cp_allgather=cp_allgather)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
                                  probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep,
-                                 switch_mlp=switch_mlp)
+                                 switch_mlp=switch_mlp, cp_allgather=cp_allgather)
     rc = np.asarray(recompute)
+    # (the peak is a maximum over the layers: any all-gather layer reaches it, whatever their share)
+    ag = cp_allgather_transient(m, seq, micro_batch, tp, cp, act_bytes) if (cp_allgather and flash
+                                                                             and kind in (None, "*")) else 0.0
     if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute
-        return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0)
+        return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0) + ag
     # op SAC keeps tensors no-recompute autograd does not (a row-parallel mm's full-width output, reduce-scatter
     # outputs), so its keep is not a subset of ``one``: no negative rebuild
-    return np.where(rc == FULL, one, np.where(rc == SELECTIVE, np.maximum(one - sel, 0.0), 0.0))
+    return np.where(rc == FULL, one, np.where(rc == SELECTIVE, np.maximum(one - sel, 0.0), 0.0)) + ag
 
 
 def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False):

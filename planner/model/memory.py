@@ -1229,7 +1229,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     # the table's settings, one value for every key (what the memo's setting holds)
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
                fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, b.act, seq),
-               **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
+               **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
 
     def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""

@@ -66,6 +66,42 @@ MCORE_CP_COMM_TYPES = CP_COMM_TYPE.names
 CP_COMM_KINDS = {"p2p": "p2p", "all_gather": "te_allgather", "a2a": "te_a2a", "a2a+p2p": "te_a2a_p2p"}
 
 
+def cp_comm_layers(value) -> str | tuple[str, ...]:
+    """Megatron-Core's ``--cp-comm-type`` as the job gives it: one type (every layer), or a list, one type a decoder
+    layer (megatron/training/arguments.py ``nargs='+'``: "If a single string is provided, all layers will share the
+    same communication type. Users can also specify separated types for each layer"). A list of one type, or of one
+    type repeated, is that type (every layer runs the same TE function); a mixed list stays a tuple, its length
+    checked against the model's layers by stack rule ``mcore-cp-comm-layers``."""
+    if isinstance(value, str):
+        return value
+    value = tuple(value)
+    return value[0] if len(set(value)) == 1 else value
+
+
+def _option_items(option: str, value) -> tuple:
+    """The values a stack option's checks run on: each layer's type of a per-layer ``cp_comm_type``, else the value
+    (none where unset)."""
+    if value is None:
+        return ()
+    return value if option == "cp_comm_type" and isinstance(value, tuple) else (value,)
+
+
+def cp_comm_mix(st, m=None) -> tuple[tuple[str, float], ...]:
+    """(type, share of the layers that run it) of a Megatron-Core stack's ``cp_comm_type``, first seen first: one
+    type ``((t, 1.0),)``; a per-layer list its types by their layer counts -- on a hybrid model (``m.hybrid_pattern``)
+    among its attention layers ("*"), the only ones with a CP exchange (Megatron indexes the list by layer number,
+    TransformerLayer / MambaLayer alike). () where the stack's CP exchange is fixed (``Stack.cp_exchange``)."""
+    if not getattr(st, "cp_comm_types", ()):
+        return ()
+    types = st.cp_comm_type
+    if isinstance(types, str):
+        return ((types, 1.0),)
+    pat = getattr(m, "hybrid_pattern", None) if m is not None else None
+    if pat and len(pat) == len(types) and "*" in pat:
+        types = tuple(x for x, k in zip(types, pat) if k == "*")
+    return tuple((x, types.count(x) / len(types)) for x in dict.fromkeys(types))
+
+
 @dataclass(frozen=True)
 class LowPrecisionRecipe:
     """How a stack runs the linear-layer GEMMs in FP8/FP4: only the linears (QKV, out, MLP,
@@ -433,8 +469,11 @@ class Stack:
     #: Megatron-Core's ``--cp-comm-type`` (TransformerConfig.cp_comm_type, passed to TE DotProductAttention; None there
     #: is TE's "p2p"), read where the stack offers it (``cp_comm_types``): "p2p" (AttnFuncWithCPAndKVP2P, the ring),
     #: "all_gather" (AttnFuncWithCPAndKVAllGather), "a2a" (AttnFuncWithCPAndQKVOA2A, Ulysses) or "a2a+p2p" (the ring
-    #: over CP groups of a2a inside the node, ``--hierarchical-context-parallel-sizes``); ``cp_kind`` is what prices it
-    cp_comm_type: str = "p2p"
+    #: over CP groups of a2a inside the node, ``--hierarchical-context-parallel-sizes``); ``cp_kind`` is what prices it.
+    #: A tuple: one type per decoder layer (Megatron's ``--cp-comm-type p2p p2p a2a ...``, TransformerConfig asserting
+    #: "Length of cp_comm_type ... should equal to the total number of transformer layers"), each layer priced at its
+    #: own type (``cp_comm_mix``); a list of one type, or of one type repeated, is that type (``cp_comm_layers``)
+    cp_comm_type: str | tuple[str, ...] = "p2p"
     #: the ``cp_comm_type`` values the stack's CP offers (the option's holders): Megatron-Core's four; () elsewhere
     cp_comm_types: tuple[str, ...] = ()
     #: Megatron-Core's precision-aware optimizer (``--use-precision-aware-optimizer``) and the dtypes of Adam's moments
@@ -1074,14 +1113,18 @@ class Stack:
         bad = sorted(set(opts) - set(OPTIONS))
         if bad:
             raise InputError("training.framework", f"unknown option(s) {', '.join(bad)}; known: {', '.join(OPTIONS)}")
+        if opts.get("cp_comm_type") is not None:  # Megatron's one type, or one a layer (``cp_comm_layers``)
+            opts["cp_comm_type"] = cp_comm_layers(opts["cp_comm_type"])
         for k in OPTIONS:  # values outside the vocabulary first: the option's own words
-            if opts.get(k) is not None and k in OPTION_VALUES and opts[k] not in OPTION_VALUES[k]:
-                raise InputError(f"training.framework.{k}", f"{opts[k]!r}; known: {', '.join(OPTION_VALUES[k])}")
+            for v in _option_items(k, opts.get(k)):
+                if k in OPTION_VALUES and v not in OPTION_VALUES[k]:
+                    raise InputError(f"training.framework.{k}", f"{v!r}; known: {', '.join(OPTION_VALUES[k])}")
         for k in OPTIONS:  # an option the stack has no switch for (``OPTION_HOLDERS``), then a value it does not offer
             # (a switch set off where the stack runs it off anyway -- ``compile: false`` on megatron-core,
             # ``optimizer_offload: false`` on pytorch-ddp -- states a fact, asks for nothing: accepted)
             if opts.get(k) is not None and not (opts[k] is False and getattr(self, k, None) is False):
-                check_option(self, k, opts[k])
+                for v in _option_items(k, opts[k]):
+                    check_option(self, k, v)
         if "cuda_graph_scope" in opts and opts["cuda_graph_scope"] is not None:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
@@ -1167,8 +1210,13 @@ class Stack:
     @property
     def cp_kind(self) -> str:
         """How the CP exchange is priced (planner.model.step_time ``cp_comm``, ``CP_EXCHANGE_WORDS``): the stack's
-        fixed ``cp_exchange``, or where it offers ``cp_comm_types`` the type chosen (``CP_COMM_KINDS``)."""
-        return CP_COMM_KINDS[self.cp_comm_type] if self.cp_comm_types else self.cp_exchange
+        fixed ``cp_exchange``, or where it offers ``cp_comm_types`` the type chosen (``CP_COMM_KINDS``). A per-layer
+        list has no one kind: its callers price each type apart (``cp_comm_mix``), and asking is a bug."""
+        if not self.cp_comm_types:
+            return self.cp_exchange
+        if isinstance(self.cp_comm_type, tuple):
+            raise ValueError("a per-layer cp_comm_type has one kind a layer: price each (stacks.cp_comm_mix)")
+        return CP_COMM_KINDS[self.cp_comm_type]
 
     @property
     def loss_code(self) -> str:

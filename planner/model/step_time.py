@@ -109,7 +109,7 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, l
                                      overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
                                      split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
-                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
+                                   all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, SEARCHED, te_cast_bytes)
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
@@ -2005,6 +2005,17 @@ class LayerRows:
     t_head: np.ndarray
 
 
+def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
+    """Layer terms under a per-layer ``--cp-comm-type`` (stacks.cp_comm_mix): ``terms(stack, type)`` for each type,
+    the stack fixed to it, weighted by its share of the layers -- the mean layer, as the dense and MoE layers make one
+    (``moe_share``): every term is seconds a layer. One type (or a stack without the option): ``terms(fw, None)``."""
+    mix = cp_comm_mix(fw, m)
+    if len(mix) <= 1:
+        return terms(fw, None)
+    parts = [(share, terms(dataclasses.replace(fw, cp_comm_type=kind), kind)) for kind, share in mix]
+    return {k: sum(share * d[k] for share, d in parts) for k in parts[0][1]}
+
+
 def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk: StageKeys, tp_comm_overlap: float,
                causal_kernels: bool, memo: LayerMemo | None) -> LayerRows:
     """``_layer_terms`` at the layer keys ``sk``, through the search's ``memo`` where there is one, gathered to the
@@ -2022,13 +2033,16 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         kept 16-bit block of one kind), through the search's memo where there is one"""
         mdl, parts, name = (m, None, None) if block is None else block
 
-        def run(r=slice(None)):
-            return _layer_terms(mdl, t, hw, fw, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
-                                causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                sel_share=ksh[r])
-        if memo is None:
-            return run()
-        return memo.rows(setting + (name, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+        def one(f, kind):
+            """the terms with every layer on stack ``f`` (``kind``: the CP type it fixes, part of the memo key)"""
+            def run(r=slice(None)):
+                return _layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
+                                    causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
+                                    sel_share=ksh[r])
+            if memo is None:
+                return run()
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+        return per_cp_type(fw, m, one)
 
     L = layer(krc)
     # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections

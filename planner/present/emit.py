@@ -65,7 +65,7 @@ from planner.model.comm import hierarchical_cp_a2a
 from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
-from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts, hf_attn_choice
+from planner.model.stacks import cp_comm_layers, cuda_graph_parts, from_training, has_shared_experts, hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -543,8 +543,10 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
     a += _flag("--context-parallel-size", cfg["cp"])
     st = plan_stack(job, cfg)
     if cfg["cp"] > 1 and st.cp_comm_types and m.is_transformer:  # the exchange the plan priced (Stack.cp_kind)
-        a += _flag("--cp-comm-type", st.cp_comm_type)
-        if st.cp_comm_type == "a2a+p2p":  # Megatron asserts the sizes are given and multiply to CP (arguments.py)
+        # one type, or one a layer (nargs='+': Megatron's per-layer list, stacks.cp_comm_layers)
+        types = st.cp_comm_type if isinstance(st.cp_comm_type, tuple) else (st.cp_comm_type,)
+        a += ["--cp-comm-type", *types]
+        if "a2a+p2p" in types:  # Megatron asserts the sizes are given and multiply to CP (arguments.py)
             h = int(hierarchical_cp_a2a(cfg["cp"], cfg["tp"], gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1))
             a += ["--hierarchical-context-parallel-sizes", str(h), str(cfg["cp"] // h)]
     if m.moe is not None:
@@ -973,7 +975,7 @@ def plan_stack(job: JobSpec, cfg: dict):
     off = cfg.get("offload", "none") or "none"
     st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
     if cfg.get("cp_comm_type") and st.cp_comm_types:  # the CP exchange recommend chose (Stack.cp_comm_type)
-        st = replace(st, cp_comm_type=cfg["cp_comm_type"])
+        st = replace(st, cp_comm_type=cp_comm_layers(cfg["cp_comm_type"]))  # (a per-layer list read back: a tuple)
     if cfg.get("pp_split"):  # the stack's own pipeline split (Megatron's, torchtitan's), where the balanced one did not fit
         st = replace(st, pp_split=cfg["pp_split"])
     return replace(st, megatron_fsdp=bool(cfg["megatron_fsdp"])) if "megatron_fsdp" in cfg else st

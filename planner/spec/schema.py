@@ -575,8 +575,10 @@ class FrameworkSpec(_Strict):
     attn_implementation: Optional[str] = None
     #: Megatron-Core stacks: how context parallelism exchanges K/V (--cp-comm-type: p2p ring, all_gather, a2a Ulysses,
     #: a2a+p2p with a2a inside the NVLink domain; planner.model.stacks Stack.cp_comm_type); None: searched where CP > 1
-    #: (p2p, Megatron-Core's default, where the search is not run)
-    cp_comm_type: Optional[V.CP_COMM_TYPE.literal] = None  # p2p | all_gather | a2a | a2a+p2p
+    #: (p2p, Megatron-Core's default, where the search is not run); a list: one type a decoder layer (Megatron's
+    #: ``--cp-comm-type p2p p2p a2a ...``), as many as the model's layers, each layer priced at its own
+    # p2p | all_gather | a2a | a2a+p2p, or one a layer
+    cp_comm_type: Optional[Union[V.CP_COMM_TYPE.literal, list[V.CP_COMM_TYPE.literal]]] = None
     #: Megatron-Core stacks: Adam's state in Transformer Engine's FusedAdam at the dtypes below
     #: (--use-precision-aware-optimizer; planner.model.optimizers PrecisionAware); needs the distributed optimizer
     precision_aware_optimizer: Optional[bool] = None
