@@ -350,3 +350,23 @@ def test_the_launch_names_the_loss_priced():
         "--model.output_hidden_states": "True"}
     assert flags({"loss_fn": "te_parallel_ce"}) == {
         "--loss_fn._target_": "nemo_automodel.components.loss.te_parallel_ce.TEParallelCrossEntropy"}
+
+
+def test_the_tp_gather_is_timed(catalog):
+    """Under TP 2 the default loss waits on ``full_tensor()``'s all-gather of the fp32 logits (the upcast precedes it)
+    and passes over the whole vocabulary; TE's loss stays on its shard. The forward difference is the two loss passes'
+    memory time plus that all-gather, exactly."""
+    from planner.model.comm import collective_time
+
+    t = TrainingSpec(seq_len=8192, global_batch=64, micro_batch=1, precision="bf16", recompute="full")
+    c = cands(tp=2, pp=1, dp=4, zero=3, nodes=1)
+    hw = hw_for(catalog, "H100-SXM-80GB")
+    r = {k: step_time(LLAMA, t, c, hw, framework=resolve(AM, **o)) for k, o in
+         {"masked_ce": {}, "te": dict(loss_fn="te_parallel_ce")}.items()}
+    T, V = 8192.0, LLAMA.vocab
+    mem = hw.eff.memory_time(T * V * 7.0, hw.gpu.hbm_bw) - hw.eff.memory_time(T * V / 2 * 6.0, hw.gpu.hbm_bw)
+    ag = collective_time("all_gather", T * V * 4.0, 2, 1, float(hw.gpus_per_node), hw.intra_bw_eff,
+                         hw.inter_bw_per_gpu, hw.eff.intra_alpha_s, hw.eff.inter_alpha_s)
+    assert float(ag) > 0
+    d = float(r["masked_ce"]["t_fwd_mb"][0]) - float(r["te"]["t_fwd_mb"][0])
+    assert d == pytest.approx(float(mem + ag), rel=1e-6)

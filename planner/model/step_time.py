@@ -1173,10 +1173,14 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graph
     code = getattr(fw, "loss_code", "")
     per_logit = (tuple(f(act_b) for f in AUTOMODEL_CE_BYTES[code]) if code in AUTOMODEL_CE_BYTES
                  else cross_entropy_bytes(act_b, fw.ce_unfused, fused))
-    # AutoModel's MaskedCrossEntropy gathers the whole logits under TP and runs the loss on all of them (the
-    # all-gather's wire time is not priced)
+    # AutoModel's MaskedCrossEntropy gathers the whole logits under TP and runs the loss on all of them
     ce_vocab = m.vocab if code in GATHERED_CE else m.vocab / tp
     ce_f, ce_b = (eff.memory_time(T_head * ce_vocab * b, hbm) for b in per_logit)
+    if code in GATHERED_CE:  # ``full_tensor()``'s all-gather (of the fp32 copy where it upcasts first: masked_ce.py
+        # ``logits.float()`` precedes it unless chunked), which the loss waits on; its backward is a local slice
+        gathered_b = 4.0 if code == "masked_ce" else float(act_b)
+        ce_f = ce_f + np.where(tp > 1, collective_time("all_gather", T_head * m.vocab * gathered_b, tp, 1, c.g,
+                                                       *c.links), 0.0)
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
     head_host_b = BWD_HOST_FACTOR * head_host
     if fused:  # Liger's chunk loop: FLCE_OPS_PER_CHUNK launches per chunk (activations_hf.liger_chunk_tokens)
