@@ -151,7 +151,7 @@ def test_te_parallel_ce_holds_only_the_logits():
     for the default whole-tensor loss."""
     torch = pytest.importorskip("torch")
     n, v, x, w, labels = _logits_case(torch)
-    rows = 2  # a Triton program's row at a time; blocks of rows keep the fp32 working set small as the kernel's
+    rows = 4  # a Triton program's row at a time; blocks of rows keep the fp32 working set small as the kernel's
 
     class TECrossEntropy(torch.autograd.Function):
         @staticmethod
@@ -186,7 +186,7 @@ def test_te_parallel_ce_holds_only_the_logits():
         (TECrossEntropy.apply(logits, labels).sum() / n).backward()
 
     assert _entry("te_parallel_ce") + 4 == _entry("te_parallel_ce", tp_gt_1=True) + 4 == 2.0
-    assert _peak_bytes(step) / (n * v) == pytest.approx(2.0, abs=0.1)
+    assert _peak_bytes(step) / (n * v) == pytest.approx(2.0, abs=0.15)
 
 
 def test_linear_ce_saves_no_logit_and_accumulates_the_input_gradient_in_fp32():
