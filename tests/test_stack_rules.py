@@ -198,6 +198,9 @@ CASES = [
     # NeMo AutoModel's MoE parallelizer asserts TP 1
     ("automodel-moe-tp", ("nemo-automodel", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, zero=3), dict(tp=1, zero=3)),
     ("automodel-zero1", ("nemo-automodel", {}), "llama3-8b", {}, dict(zero=1), dict(zero=2)),
+    # FusedLinearCrossEntropy's LM-head weight must be sharded over the gradient group only (chunkce37)
+    ("automodel-linear-ce-tp", ("nemo-automodel", {"loss_fn": "linear_ce"}), "llama3-8b", {}, dict(tp=2, dp=16, zero=3),
+     dict(tp=1, zero=3)),
     ("automodel-optimizer-offload", ("nemo-automodel", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=0),
      dict(zero=3)),
     # a capacity factor (token dropping) is Megatron-Core's; torchtitan's and transformers' MoE blocks compute

@@ -619,10 +619,36 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   (examples/benchmark/configs/*_te_deepep.yaml ``loss_fn``, e.g. qwen3_moe_30b_te_deepep.yaml @092af93e):
 #:   ``F.cross_entropy`` on the 16-bit logits, whose log-softmax, NLL gradient and log-softmax gradient are 16-bit
 #:   too: four 16-bit logit-sized tensors at the backward's peak with the held logits, 4 * act in all, i.e.
-#:   4 * act - 4 beyond the saved 4 of ``logits_bytes`` (8.0 measured in all at bf16). Both AutoModel entries:
-#:   with TP, ``MaskedCrossEntropy`` gathers the whole logits (``logits.full_tensor()``), not modelled (the
-#:   per-shard figure is kept).
+#:   4 * act - 4 beyond the saved 4 of ``logits_bytes`` (8.0 measured in all at bf16).
+#: * "masked_ce_chunked": ``MaskedCrossEntropy(chunk_size=n)`` (masked_ce.py ``_ChunkedMaskedCESum``, ``inplace_grad``
+#:   False, its default): the forward upcasts one ``[n, V]`` slice at a time and saves only the 16-bit logits (the
+#:   ones the loop holds); the backward allocates the whole 16-bit gradient (``torch.empty_like(logits)``) and fills
+#:   it chunk by chunk: 2 * act in all, 2 * act - 4 beyond the saved 4 (4.0 measured in all at bf16), plus one
+#:   chunk's fp32 transients, ``CHUNK_CE_BYTES`` per logit of the chunk (``loss_transient_bytes`` ``chunk``).
+#: * "te_parallel_ce": ``TEParallelCrossEntropy`` (te_parallel_ce.py, TE's Triton kernel in
+#:   loss/triton/te_cross_entropy.py): ``cross_entropy_kernel`` writes the gradient over the 16-bit logits in place
+#:   and the backward scales it in place (``element_mul_kernel``); only the per-token ``loss_1d`` and ``m_d_X_y``
+#:   (fp32) are new: act in all, act - 4 beyond the saved 4 (2.0 measured at bf16 on a torch re-implementation of
+#:   its row loop: the Triton kernel does not run on CPU). With TP it takes the local vocabulary shard (``logits.to_local()``) and all-gathers
+#:   three fp32 numbers a token: the same per shard.
+#: * "linear_ce": ``FusedLinearCrossEntropy`` (linear_ce.py, Apple's Cut Cross-Entropy ``linear_cross_entropy``,
+#:   impl "cce"): the model runs with ``logits_to_keep=1`` (train_ft.py) and the loss never writes the logits: it saves
+#:   the head input, the head weight and the fp32 log-sum-exp (cut_cross_entropy/cce.py ``save_for_backward(e, c,
+#:   bias, lse, ...)``); nothing per logit, -4 beyond the saved 4. Its backward accumulates the input gradient in fp32
+#:   (``accum_e_fp32=True``: cce_backward.py ``torch.zeros_like(e, dtype=torch.float32)``): ``LINEAR_CE_TOKEN_BYTES``
+#:   per token and hidden unit, + the 4-byte lse per token. Refused with TP (stack_rules "automodel-linear-ce-tp").
+#:
+#: With TP the AutoModel ``MaskedCrossEntropy`` entries gather the whole logits: its optimized TP plans return the
+#: LM head's output as a vocabulary-sharded DTensor (components/distributed/optimized_tp_plans.py ``"lm_head":
+#: ColwiseParallel(output_layouts=Shard(-1), use_local_output=False)``) and ``forward`` calls
+#: ``logits.full_tensor()`` before the loss: the loop holds its shard (act - 4 per shard logit beyond the saved 4,
+#: the TP column of the table) and the loss runs on the whole vocabulary, ``LOSS_GATHERED_BYTES`` per logit of it.
 CE_BACKWARD_BYTES = 8.0  # the fp32 NLL gradient + the fp32 log-softmax gradient, per logit (above)
+#: fp32 bytes per logit of one ``[chunk_size, V]`` slice alive at once in ``_ChunkedMaskedCESum.backward``: the
+#: chunk's fp32 copy, its softmax and the product ``grad_chunk * (valid * grad_out)`` (tests/test_chunkce37.py)
+CHUNK_CE_BYTES = 12.0
+#: fp32 bytes per token and hidden unit of Cut Cross-Entropy's input-gradient accumulator (``accum_e_fp32``)
+LINEAR_CE_TOKEN_BYTES = 4.0
 
 
 def _held_ce(act):
@@ -636,12 +662,24 @@ LOSS_TRANSIENT_BYTES = {
     "megatron_ce": (lambda act: act,) * 2,
     "torch_ce": (CE_BACKWARD_BYTES, 12.0),
     "torch_ce_compiled": (0.0, 12.0),
-    "masked_ce": (_held_ce,) * 2,
-    "masked_ce_16bit": (lambda act: 4.0 * act - 4.0,) * 2,
+    "masked_ce": (_held_ce, lambda act: act - 4.0),
+    "masked_ce_16bit": (lambda act: 4.0 * act - 4.0, lambda act: act - 4.0),
+    "masked_ce_chunked": (lambda act: 2.0 * act - 4.0, lambda act: act - 4.0),
+    "te_parallel_ce": (lambda act: act - 4.0,) * 2,
+    "linear_ce": (-4.0, -4.0),
+}
+#: bytes per logit of the whole vocabulary (not the shard) the AutoModel ``MaskedCrossEntropy`` entries hold under TP
+#: after ``logits.full_tensor()`` (above): the upcast loss's saved fp32 log-softmax, NLL gradient and log-softmax
+#: gradient (12); the 16-bit loss's three 16-bit ones (3 * act); the chunked loss's gathered 16-bit logits it saves and
+#: its 16-bit gradient buffer (2 * act). Charged where tp > 1, on top of the table's per-shard figure
+LOSS_GATHERED_BYTES = {
+    "masked_ce": lambda act: 3.0 * 4.0,
+    "masked_ce_16bit": lambda act: 3.0 * act,
+    "masked_ce_chunked": lambda act: 2.0 * act,
 }
 
 
-def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce"):
+def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce", chunk=0):
     """Bytes alive only while the loss runs on the last stage, on top of ``logits_bytes``: for the
     generic loss (``LOSS_TRANSIENT_BYTES`` "cast_ce") the backward's two fp32 logit-sized gradients,
     8 * V/t per token (+ act_bytes * V/t where the loop holds the logits, "cast_ce_held"); a stack's
@@ -654,4 +692,11 @@ def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2
     tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
     tp = np.asarray(tp, dtype=np.float64)
     one, many = (b(act_bytes) if callable(b) else b for b in LOSS_TRANSIENT_BYTES[loss])
-    return tokens * m.vocab / tp * np.where(tp > 1, many, one)
+    out = tokens * m.vocab / tp * np.where(tp > 1, many, one)
+    if loss in LOSS_GATHERED_BYTES:  # AutoModel's full_tensor() under TP (above)
+        out = out + np.where(tp > 1, tokens * m.vocab * LOSS_GATHERED_BYTES[loss](act_bytes), 0.0)
+    if loss == "masked_ce_chunked":  # one chunk's fp32 slice at the backward's peak (at most the micro-batch)
+        out = out + np.minimum(float(chunk), tokens) * m.vocab * CHUNK_CE_BYTES
+    if loss == "linear_ce":  # Cut Cross-Entropy's fp32 input-gradient accumulator and the fp32 lse
+        out = out + tokens * (m.hidden * LINEAR_CE_TOKEN_BYTES + 4.0)
+    return out

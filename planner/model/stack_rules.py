@@ -961,6 +961,13 @@ RULES: tuple[StackRule, ...] = (
               "NVIDIA-NeMo/Automodel nemo_automodel/components/moe/parallelizer.py parallelize_model: "
               "'Tensor parallelism not supported for custom MoE models'",
               lambda st, m, t: _moe(m), lambda c, m, t: c.tp == 1),
+    StackRule("automodel-linear-ce-tp", "automodel", "parallel.tp",
+              "FusedLinearCrossEntropy (loss_fn: linear_ce) under tensor parallelism",
+              "NVIDIA-NeMo/Automodel nemo_automodel/components/loss/linear_ce.py materialize_lm_weight: the LM-head "
+              "DTensor's mesh must match the data-parallel gradient group, 'Tensor-parallel or hierarchical layouts "
+              "need an explicit compatible loss path'",
+              lambda st, m, t: getattr(st, "loss", "") == "masked_ce" and getattr(st, "loss_fn", "") == "linear_ce",
+              lambda c, m, t: c.tp == 1),
     _zero1_rule("automodel-zero1", "automodel", "FSDP2 (ZeRO-2/3) or DDP (ZeRO-0)",
                 "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, "
                 "megatron_fsdp, ddp) and config.py FSDP2Config / DDPConfig"),

@@ -564,6 +564,14 @@ class Stack:
     #: ``loss`` + "_16bit" (activations.LOSS_TRANSIENT_BYTES); read only where the stack has that switch
     #: (``loss == "masked_ce"``)
     ce_fp32_upcast: bool = True
+    #: the loss class a NeMo AutoModel recipe's ``loss_fn`` names (``AUTOMODEL_LOSS_FNS``; read only where ``loss ==
+    #: "masked_ce"``): "masked_ce" ``MaskedCrossEntropy`` (the recipes' and benchmark configs' choice),
+    #: "masked_ce_chunked" the same with ``chunk_size`` (``ce_chunk_size``), "linear_ce" ``FusedLinearCrossEntropy``
+    #: (Cut Cross-Entropy), "te_parallel_ce" ``TEParallelCrossEntropy``; each its own ``LOSS_TRANSIENT_BYTES`` code
+    loss_fn: str = "masked_ce"
+    #: ``MaskedCrossEntropy(chunk_size=...)``: the rows the chunked loss upcasts at a time (no default in AutoModel:
+    #: required with loss_fn "masked_ce_chunked", refused with the others)
+    ce_chunk_size: int | None = None
     #: the loss is Megatron's vocab-parallel cross-entropy run unfused on an fp32 copy of the logits, as the
     #: 2021-23 Megatron-LM / Megatron-DeepSpeed / GPT-NeoX training scripts call it (``vocab_parallel_cross_entropy(
     #: output.float(), labels)`` unless ``--fp16-lm-cross-entropy``; megatron/mpu/cross_entropy.py
@@ -1148,6 +1156,8 @@ class Stack:
             raise InputError("training.framework.activation_offload_layers",
                              "counts the layers of activation_offload; set activation_offload: true")
         out = _first_last_counts(out, opts)
+        if out.loss == "masked_ce":
+            _check_automodel_loss(out, opts)
         if out.first_last_layers_bf16 and out.fp8_recipe == "delayed":
             # Megatron-Core 0.16.1 TransformerConfig.__post_init__: "Delayed scaling does not support first / last
             # layer in BF16."
@@ -1222,6 +1232,8 @@ class Stack:
     def loss_code(self) -> str:
         """The loss code that runs (``LOSS_TRANSIENT_BYTES`` key): the compiled one under compile where the stack
         compiles its loss (``loss_compiles``)."""
+        if self.loss == "masked_ce" and self.loss_fn != "masked_ce":  # another AutoModel loss class (loss_fn)
+            return self.loss_fn
         if self.loss == "masked_ce" and not self.ce_fp32_upcast:  # AutoModel's loss on the 16-bit logits
             return "masked_ce_16bit"
         return f"{self.loss}_compiled" if (self.compile and self.loss_compiles) else self.loss
@@ -1360,8 +1372,11 @@ class Stack:
             opts.append(f"fused_cross_entropy=on ({self.fused_ce_kernel})")
         if self.attn_implementation is not None and transformer:  # transformers' attention, as the plan prices it
             opts.append(f"attn_implementation={self.attn_implementation}")
-        if self.loss == "masked_ce" and transformer:  # AutoModel's MaskedCrossEntropy, as the plan prices it
-            opts.append(f"ce_fp32_upcast={'on' if self.ce_fp32_upcast else 'off'}")
+        if self.loss == "masked_ce" and transformer:  # AutoModel's loss class and its switches, as the plan prices it
+            opts.append(f"loss_fn={self.loss_fn}" + (f" (chunk_size {self.ce_chunk_size})"
+                                                     if self.loss_fn == "masked_ce_chunked" else ""))
+            if self.loss_fn in UPCAST_LOSS_FNS:
+                opts.append(f"ce_fp32_upcast={'on' if self.ce_fp32_upcast else 'off'}")
         if self.moe_shared_expert_overlap and moe and shared_experts:  # only shared experts are overlapped
             opts.append("moe_shared_expert_overlap=on")
         if self.lp_bf16_first_layers and precision == "fp8":
@@ -1407,6 +1422,12 @@ AUTOCAST_CAST_BYTES = 6.0
 #: ``ActivationCheckpoint.selective_ac_option: str = "2"``), the planner's layer SAC before the option existed
 LAYER_SAC_FREQ = 2
 
+#: NeMo AutoModel's loss classes (``Stack.loss_fn``): components/loss/masked_ce.py ``MaskedCrossEntropy`` without and
+#: with ``chunk_size``, linear_ce.py ``FusedLinearCrossEntropy``, te_parallel_ce.py ``TEParallelCrossEntropy``
+AUTOMODEL_LOSS_FNS = ("masked_ce", "masked_ce_chunked", "linear_ce", "te_parallel_ce")
+#: those with ``MaskedCrossEntropy``'s ``fp32_upcast`` switch (the other two classes take no such argument)
+UPCAST_LOSS_FNS = ("masked_ce", "masked_ce_chunked")
+
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
            "mixed_precision",
@@ -1415,7 +1436,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
-           "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast",
+           "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype", "exp_avg_sq_dtype",
            "main_params_dtype")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
@@ -1451,7 +1472,31 @@ def _first_last_counts(st, opts: dict):
 OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names, "mixed_precision": MIXED_PRECISION.names,
                  "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names,
                  "cp_comm_type": MCORE_CP_COMM_TYPES, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
-                 "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names}
+                 "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names,
+                 "loss_fn": AUTOMODEL_LOSS_FNS}
+
+
+def _check_automodel_loss(st: "Stack", opts: dict) -> None:
+    """Refuse what NeMo AutoModel's loss classes refuse (``Stack.loss_fn``): ``MaskedCrossEntropy.__init__`` raises
+    "chunk_size requires fp32_upcast=True" (masked_ce.py), its ``chunk_size`` has no default (None: the whole-tensor
+    path), a chunk size means nothing to another class, and ``FusedLinearCrossEntropy`` / ``TEParallelCrossEntropy``
+    take no ``fp32_upcast`` argument."""
+    chunked = st.loss_fn == "masked_ce_chunked"
+    if chunked and st.ce_chunk_size is None:
+        raise InputError("training.framework.ce_chunk_size", "loss_fn masked_ce_chunked needs the chunk's rows "
+                         "(MaskedCrossEntropy chunk_size has no default)")
+    if not chunked and st.ce_chunk_size is not None:
+        raise InputError("training.framework.ce_chunk_size", f"only with loss_fn masked_ce_chunked (MaskedCrossEntropy "
+                         f"chunk_size), not {st.loss_fn}")
+    if st.ce_chunk_size is not None and st.ce_chunk_size < 1:
+        raise InputError("training.framework.ce_chunk_size",
+                         f"{st.ce_chunk_size}: chunk_size must be greater than zero")
+    if chunked and not st.ce_fp32_upcast:
+        raise InputError("training.framework.ce_fp32_upcast", "MaskedCrossEntropy refuses it: 'chunk_size requires "
+                         "fp32_upcast=True; the chunked path upcasts each chunk to fp32'")
+    if st.loss_fn not in UPCAST_LOSS_FNS and opts.get("ce_fp32_upcast") is not None:
+        raise InputError("training.framework.ce_fp32_upcast", f"loss_fn {st.loss_fn} has no fp32_upcast switch "
+                         "(MaskedCrossEntropy's only)")
 
 
 def _mcore(what: str):
@@ -1526,8 +1571,12 @@ OPTION_HOLDERS: dict[str, tuple] = {
                             "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
     "cp_comm_type": (lambda st: bool(st.cp_comm_types), "context-parallel communication type (Megatron-Core "
                      "--cp-comm-type)", lambda st: st.cp_comm_types),
-    "ce_fp32_upcast": (lambda st: st.loss == "masked_ce",
+    "ce_fp32_upcast": (lambda st: st.loss == "masked_ce" and st.loss_fn in UPCAST_LOSS_FNS,
                        "fp32 upcast switch of the loss (NeMo AutoModel's MaskedCrossEntropy fp32_upcast)", None),
+    "loss_fn": (lambda st: st.loss == "masked_ce", "loss class choice (NeMo AutoModel's loss_fn)",
+                lambda st: AUTOMODEL_LOSS_FNS),
+    "ce_chunk_size": (lambda st: st.loss == "masked_ce",
+                      "chunked cross-entropy (NeMo AutoModel's MaskedCrossEntropy chunk_size)", None),
     "attn_implementation": (lambda st: st.mixed_precision is not None,
                             "transformers attn_implementation (the stacks that run transformers' model code: "
                             "hf-trainer, deepspeed)", None),
@@ -1560,6 +1609,8 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                # a loss over a vocabulary: the transformer LMs' (a CNN's classifier head has no logits to chunk)
                "fused_cross_entropy": lambda m, t: m.is_transformer,
                "ce_fp32_upcast": lambda m, t: m.is_transformer,
+               "loss_fn": lambda m, t: m.is_transformer,
+               "ce_chunk_size": lambda m, t: m.is_transformer,
                "attn_implementation": lambda m, t: m.is_transformer,
                # the exchange of an attention layer's K/V (a CNN has no sequence to split)
                "cp_comm_type": lambda m, t: m.is_transformer}
@@ -1999,8 +2050,9 @@ STACKS["nemo-automodel"] = Stack(
     vocab_pad=0,
     # the loss a recipe's ``loss_fn`` names: components/loss/masked_ce.py ``MaskedCrossEntropy`` (the llm recipes'
     # and the benchmark configs' choice; recipes/llm/train_ft.py builds ``cfg.loss_fn``), with its class default
-    # ``fp32_upcast=True`` (the ``ce_fp32_upcast`` option; the benchmark configs set it false). Not priced: its
-    # ``chunk_size`` path, ``FusedLinearCrossEntropy`` (linear_ce.py, cut cross-entropy) and ``TEParallelCrossEntropy``
+    # ``fp32_upcast=True`` (the ``ce_fp32_upcast`` option; the benchmark configs set it false). The other classes a
+    # recipe's ``loss_fn`` can name are the ``loss_fn`` option (its ``chunk_size`` path, ``FusedLinearCrossEntropy``,
+    # ``TEParallelCrossEntropy``: activations.LOSS_TRANSIENT_BYTES)
     loss="masked_ce",
     # packed rows through TE THD (``squeeze_input_for_thd``, cu_seqlens into TE DotProductAttention)
     doc_masking=True,

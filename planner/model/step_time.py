@@ -309,6 +309,36 @@ SINK_RESCALES = {"fp32_product": sink_rescale_bytes, "scale_cast": sink_rescale_
 FLCE_OPS_PER_CHUNK = 5.0
 
 
+#: NeMo AutoModel's loss classes other than the whole-tensor ``MaskedCrossEntropy`` (``Stack.loss_fn``): (forward,
+#: backward) HBM bytes per logit of the rank's vocabulary shard, each a function of the logits' bytes, by loss code
+#: (``Stack.loss_code``), one read and one write of each operand per op as ``cross_entropy_bytes`` counts:
+#:
+#: * "masked_ce_chunked" (masked_ce.py ``_ChunkedMaskedCESum``, per chunk): forward the upcast (act_b read, 4 written)
+#:   and ``torch.logsumexp``, which ATen composes as ``amax`` (read 4), ``self - maxes`` (read 4, write 4), ``exp``
+#:   (read 4, write 4), ``sum`` (read 4) (aten/src/ATen/native/ReduceOps.cpp ``logsumexp_out_impl``): act_b + 28;
+#:   backward the upcast again (act_b + 4), ``softmax`` (4 + 4), ``grad_chunk * (valid * grad_out)`` (4 + 4), the cast
+#:   back (4 + act_b) and the copy into the gradient buffer (act_b + act_b): 4 act_b + 24. The label gather and
+#:   ``scatter_add_`` touch one logit a token (left out). Counted on real torch ops: tests/test_chunkce37.py.
+#: * "te_parallel_ce" (loss/triton/te_cross_entropy.py): ``online_softmax_kernel`` reads the logits, then
+#:   ``cross_entropy_kernel`` reads them and writes the gradient over them in place (3 act_b); the backward's
+#:   ``element_mul_kernel`` scales it in place (read, write: 2 act_b) -- it runs because the recipe's loss reaches the
+#:   function through ``sum() / num_label_tokens``, so ``grad_output`` is not the scalar 1.0 the kernel skips on.
+#: * "linear_ce" (Cut Cross-Entropy): no logit leaves the GEMM tiles (0, 0); its cost is the head GEMM re-run in the
+#:   backward (``lm_head``).
+AUTOMODEL_CE_BYTES = {
+    "masked_ce_chunked": (lambda a: a + 28.0, lambda a: 4.0 * a + 24.0),
+    "te_parallel_ce": (lambda a: 3.0 * a, lambda a: 2.0 * a),
+    "linear_ce": (lambda a: 0.0, lambda a: 0.0),
+}
+#: host ops of one chunk of ``_ChunkedMaskedCESum`` (forward, backward), launched once per ``chunk_size`` rows: forward
+#: the upcast, logsumexp's six (amax, sub, exp, sum, log, add), the gather, the loss's sub, mul, sum and running add;
+#: backward the upcast, softmax, ``torch.full``, ``scatter_add_``, two muls, the cast back and the copy into the buffer
+CHUNKED_CE_OPS_PER_CHUNK = (12.0, 8.0)
+#: AutoModel's ``MaskedCrossEntropy`` codes whose loss runs on the whole vocabulary under TP (``logits.full_tensor()``:
+#: activations ``LOSS_GATHERED_BYTES``)
+GATHERED_CE = ("masked_ce", "masked_ce_16bit", "masked_ce_chunked")
+
+
 def cross_entropy_bytes(act_b: float, unfused: bool, fused_linear: bool = False) -> tuple[float, float]:
     """(forward, backward) HBM bytes per logit of the rank's vocabulary shard that the loss moves.
 
@@ -1140,14 +1170,31 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graph
     tp = np.asarray(moe_mech.hf_ep_tp(m, fw, tp, c.ep, "lm_head"), dtype=np.float64)
     lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
     fused = bool(getattr(fw, "fused_cross_entropy", False)) and liger_patches(m)
-    ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm)
-                  for b in cross_entropy_bytes(act_b, fw.ce_unfused, fused))
+    code = getattr(fw, "loss_code", "")
+    per_logit = (tuple(f(act_b) for f in AUTOMODEL_CE_BYTES[code]) if code in AUTOMODEL_CE_BYTES
+                 else cross_entropy_bytes(act_b, fw.ce_unfused, fused))
+    # AutoModel's MaskedCrossEntropy gathers the whole logits under TP and runs the loss on all of them
+    ce_vocab = m.vocab if code in GATHERED_CE else m.vocab / tp
+    ce_f, ce_b = (eff.memory_time(T_head * ce_vocab * b, hbm) for b in per_logit)
+    if code in GATHERED_CE:  # ``full_tensor()``'s all-gather (of the fp32 copy where it upcasts first: masked_ce.py
+        # ``logits.float()`` precedes it unless chunked), which the loss waits on; its backward is a local slice
+        gathered_b = 4.0 if code == "masked_ce" else float(act_b)
+        ce_f = ce_f + np.where(tp > 1, collective_time("all_gather", T_head * m.vocab * gathered_b, tp, 1, c.g,
+                                                       *c.links), 0.0)
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
+    head_host_b = BWD_HOST_FACTOR * head_host
     if fused:  # Liger's chunk loop: FLCE_OPS_PER_CHUNK launches per chunk (activations_hf.liger_chunk_tokens)
         chunks = np.ceil(T_head / liger_chunk_tokens(m.vocab, m.hidden, np.maximum(T_head, 1.0)))
         head_host = head_host + FLCE_OPS_PER_CHUNK * chunks * eff.launch_s
+        head_host_b = BWD_HOST_FACTOR * head_host
+    if code == "masked_ce_chunked" and "full_iteration" not in graphs:  # the chunk loop's launches, each pass its own
+        chunks = np.ceil(T_head / float(fw.ce_chunk_size))
+        head_host = head_host + CHUNKED_CE_OPS_PER_CHUNK[0] * chunks * eff.launch_s
+        head_host_b = head_host_b + CHUNKED_CE_OPS_PER_CHUNK[1] * chunks * eff.launch_s
+    if code == "linear_ce":  # Cut Cross-Entropy recomputes the logits tile by tile in its backward: one more head GEMM
+        lg_b = lg_b + lg_f
     head_fwd = combine(lg_f + ce_f, head_host)
-    head_bwd = combine(lg_b + ce_b, BWD_HOST_FACTOR * head_host)
+    head_bwd = combine(lg_b + ce_b, head_host_b)
     return Head(head_fwd, head_bwd, lg_f + lg_b)
 
 

@@ -569,6 +569,11 @@ class FrameworkSpec(_Strict):
     #: ``MaskedCrossEntropy``, default true; false: cross-entropy on the 16-bit logits, as its benchmark configs run;
     #: planner.model.stacks Stack.ce_fp32_upcast); None: the stack's default
     ce_fp32_upcast: Optional[bool] = None
+    #: nemo-automodel: the loss class of the recipe's ``loss_fn`` (masked_ce | masked_ce_chunked | linear_ce |
+    #: te_parallel_ce; planner.model.stacks Stack.loss_fn); None: MaskedCrossEntropy, as its recipes ship
+    loss_fn: Optional[str] = None
+    #: nemo-automodel: ``MaskedCrossEntropy(chunk_size=...)``, the rows upcast at a time (loss_fn masked_ce_chunked)
+    ce_chunk_size: Optional[int] = Field(None, ge=1, le=1 << 24)
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stacks ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
