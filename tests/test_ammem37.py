@@ -1,0 +1,87 @@
+"""NeMo AutoModel's MoE models train on 16-bit parameters with no fp32 master (``Stack.params_16bit``): the loop's
+``Checkpointer.load_base_model`` calls ``model.initialize_weights()``, whose default ``dtype=torch.bfloat16`` casts
+the (FSDP2-sharded) model to bf16, so torch's Adam builds its moments ``zeros_like(p)`` in bf16 -- until
+NVIDIA-NeMo/Automodel PR #1896 (2026-04), which every row of its performance summary predates. The moment dtype is
+measured here on a real torch optimizer step (CPU); the planner's model states follow."""
+import sys
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from planner.model.memory import memory_per_gpu, model_state_bytes_per_param
+from planner.model.stacks import STACKS, from_training, resolve
+from planner.spec import TrainingSpec
+from planner.spec.presets import PRESETS
+from planner.spec import ModelSpec
+
+from conftest import ROOT
+from test_step_time import LLAMA, cands
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+AM = "nemo-automodel"
+QWEN_MOE = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+
+
+@pytest.mark.parametrize("opt", ["adam", "adamw"])
+def test_torch_adam_keeps_its_moments_in_the_parameter_dtype(opt):
+    """torch.optim Adam / AdamW on bf16 parameters (as AutoModel's ``initialize_weights`` leaves them): one step's
+    state is 2 + 2 bytes a parameter (bf16 ``exp_avg``, ``exp_avg_sq``), what the planner now prices (4), not 8."""
+    torch = pytest.importorskip("torch")
+    p = torch.nn.Parameter(torch.randn(1024, 64, dtype=torch.bfloat16))
+    o = (torch.optim.Adam if opt == "adam" else torch.optim.AdamW)([p], lr=1e-4, foreach=True)
+    p.grad = torch.randn_like(p)
+    o.step()
+    moments = [v for v in o.state[p].values() if torch.is_tensor(v) and v.numel() == p.numel()]
+    measured = sum(v.element_size() for v in moments)
+    t = TrainingSpec(seq_len=4096, global_batch=64, precision="bf16", optimizer=opt)
+    st = from_training(t, AM, QWEN_MOE)
+    assert model_state_bytes_per_param(t, 2048, st) == (2.0, 4.0, 0.0, float(measured)) == (2.0, 4.0, 0.0, 4.0)
+    # the 16-bit + fp32-master convention the entry priced before: master 4 + fp32 moments 8
+    assert model_state_bytes_per_param(t, 2048) == (2.0, 4.0, 4.0, 8.0)
+
+
+def test_only_automodel_moe_models_hold_16bit_parameters():
+    t = TrainingSpec(seq_len=4096, global_batch=64, precision="bf16")
+    assert STACKS[AM].params_16bit
+    assert from_training(t, AM, QWEN_MOE).params_16bit
+    assert not from_training(t, AM, LLAMA).params_16bit  # the dense HF path: not walked, kept as it was
+    for other in ("megatron-core", "torchtitan", "hf-trainer", "fsdp"):
+        assert not STACKS[other].params_16bit
+
+
+def test_the_optimizer_and_shard_terms_fall_by_the_master_and_moment_bytes():
+    """Qwen3-30B-A3B on 8 GPUs, EP 8, FSDP 8, one micro-batch a step (no deferred gradients held): the optimizer term
+    falls from 12 to 4 B per sharded parameter, the gradient shard from 4 (fp32 master's dtype) to 2, and the held
+    weights gain the 16-bit shard (2 B) the fp32 master no longer stands in for."""
+    c = cands(tp=1, pp=1, dp=8, zero=3, nodes=1, ep=8)
+    t = TrainingSpec(seq_len=4096, global_batch=8, micro_batch=1, precision="bf16", recompute="full", optimizer="adam")
+    new = memory_per_gpu(QWEN_MOE, t, c, stack=resolve(AM))
+    old = memory_per_gpu(QWEN_MOE, t, c, stack=replace(resolve(AM), params_16bit=False))
+    o_new, o_old = float(new["optimizer"][0]), float(old["optimizer"][0])
+    assert o_new == pytest.approx(o_old * 4 / 12, rel=1e-9)
+    shard = o_old / 12  # parameters in this rank's shard
+    assert float(old["grads"][0]) - float(new["grads"][0]) == pytest.approx(2 * shard, rel=1e-6)
+    # reshard after forward off (the MoE path's default): the gathered weights and, now, the rank's 16-bit shard
+    assert float(new["weights"][0]) - float(old["weights"][0]) == pytest.approx(2 * shard, rel=1e-6)
+    assert float(new["activations"][0]) == float(old["activations"][0])
+
+
+def test_the_automodel_rows_lose_the_master_and_fp32_moments(catalog):
+    """Each MoE row of the table (H100 80 GB runs that completed) falls by what the master and the fp32 moments held
+    less the 16-bit shard now held beside the gathered weights; the dense Llama 3 70B row (HF path) is unchanged.
+    Qwen3-30B-A3B, DeepSeek-V3 256 and Kimi K2, over 80 GiB before, are below it now."""
+    import validate
+
+    d = pd.read_csv(validate.AUTOMODEL_CSV).query("scored")
+    for r in d.itertuples():
+        case = validate.pr2_case(catalog, r)
+        fw = validate.row_stack(case.stack, case.options)
+        tot = {f: float(memory_per_gpu(case.model, case.training, case.candidates,
+                                       stack=replace(fw, params_16bit=f))["total"][0]) / 2**30 for f in (False, True)}
+        if "llama" in r.id:
+            assert tot[True] == tot[False], r.id
+        else:
+            assert tot[True] < tot[False] - 3.0, r.id
+        if any(k in r.id for k in ("qwen3", "deepseek-v3_bf16_256", "kimi")):
+            assert tot[False] > 80 > tot[True], r.id
