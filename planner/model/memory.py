@@ -1009,6 +1009,15 @@ def _fsdp_held(x: StateContext):
     return grads_held, held
 
 
+def ep_experts_unsharded(x: StateContext):
+    """Where the routed experts are left out of FSDP2 because EP alone places them (an expert data-parallel shard
+    group of one rank): NeMo AutoModel's moe/parallelizer.py ``apply_fsdp`` wraps ``moe_module.experts`` on the
+    ``ep_shard`` mesh only ``if ep_shard_enabled`` and passes them to the block's ``fully_shard`` as
+    ``ignored_params`` under EP, so each rank holds its experts as plain parameters (one storage, no sharded copy)
+    and their ``.grad`` as autograd leaves it. Read on the ``params_16bit`` path only (the entry whose rows have it)."""
+    return x.edps <= 1.0
+
+
 def _mfsdp_buffers(x: StateContext, d, e):
     """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
     return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e)
@@ -1028,8 +1037,9 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     held = _fsdp_held(x)[1]
     # FSDP2 over 16-bit parameters (Stack.params_16bit): the gathered parameters beside the rank's own 16-bit shard
     # (torch _fsdp_param.py: ``_sharded_param_data`` and the all-gather output are separate storages), which no fp32
-    # master stands in for
-    own = (d / dps + e / edps) * w_b if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0
+    # master stands in for; experts EP owns whole (one expert-shard rank, ``ep_experts_unsharded``) are one tensor
+    own = ((d / dps + np.where(ep_experts_unsharded(x), 0.0, e / edps)) * w_b
+           if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0)
     weights = np.where(held, (d + e) * w_b + ends * x.w_end + own, weights)
     # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_cp: accelerate's ignored_params): whole where
     # the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF Trainer held 1/(dp x cp) of them
@@ -1069,7 +1079,10 @@ def state_grads(x: StateContext, dense, expert):
     d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
     grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
-    grads = np.where(_fsdp_held(x)[0], (d + e) * g_b, grads)
+    # held unsharded: FSDP2 accumulates in its reduce dtype (``g_b``); experts left out of FSDP
+    # (``ep_experts_unsharded``) keep autograd's ``.grad``, in the parameters' dtype (16-bit under Stack.params_16bit)
+    e_b = np.where(ep_experts_unsharded(x), x.b.weights, g_b) if (x.fsdp2 and params_16bit(x.st, x.t)) else g_b
+    grads = np.where(_fsdp_held(x)[0], d * g_b + e * e_b, grads)
     if x.st.megatron_fsdp:
         return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
     if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
