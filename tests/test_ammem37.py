@@ -123,3 +123,54 @@ def test_the_foreach_step_on_16bit_parameters_moves_half_the_bytes(catalog):
     launches = 8 * hw.eff.launch_s
     assert (b["optimizer"][0] - launches) / (a["optimizer"][0] - launches) == pytest.approx(0.5, rel=1e-9)
     assert a["step_time_s"][0] - b["step_time_s"][0] == pytest.approx(a["optimizer"][0] - b["optimizer"][0], rel=1e-9)
+
+
+
+def test_fsdp2_over_bf16_parameters_holds_what_the_planner_prices():
+    """A real FSDP2 step on CPU (gloo, one rank) as AutoModel runs it -- ``MixedPrecisionPolicy(param_dtype=bf16,
+    reduce_dtype=fp32)`` (moe/parallelizer.py ``apply_fsdp``), the model cast to bf16 after ``fully_shard``
+    (``initialize_weights``), the loop's ``set_requires_gradient_sync(False)`` before the last micro-batch: the
+    parameters' ``orig_dtype`` is bf16 (``param_dtype`` clamped to None: no fp32 master to cast from), the deferred
+    unsharded gradients accumulate in fp32, the reduced shard is bf16, Adam's moments bf16 -- the planner's bytes."""
+    torch = pytest.importorskip("torch")
+    import socket
+
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    from planner.model.memory import zero_stage_states
+
+    if dist.is_initialized():
+        pytest.skip("a process group is already up in this worker")
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        m = torch.nn.Sequential(torch.nn.Linear(64, 64, bias=False), torch.nn.Linear(64, 64, bias=False))
+        mesh = init_device_mesh("cpu", (1,))
+        for layer in m:
+            fully_shard(layer, mesh=mesh, mp_policy=mp)
+        fully_shard(m, mesh=mesh, mp_policy=mp)
+        m.to(torch.bfloat16)
+        x = torch.randn(8, 64, dtype=torch.bfloat16)
+        m.set_requires_gradient_sync(False)
+        m(x).sum().backward()
+        fp = m[0]._get_fsdp_state()._fsdp_param_group.fsdp_params[0]
+        held = fp.unsharded_accumulated_grad.element_size()
+        m.set_requires_gradient_sync(True)
+        m(x).sum().backward()
+        opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+        opt.step()
+        moments = sum(v.element_size() for v in opt.state[m[0].weight].values() if v.dim() > 0)
+        shard, orig, cast = m[0].weight.grad.element_size(), fp.orig_dtype, fp.param_dtype
+    finally:
+        dist.destroy_process_group()
+    t = TrainingSpec(seq_len=4096, global_batch=64, precision="bf16", optimizer="adam")
+    st = from_training(t, AM, QWEN_MOE)
+    w, g, master, opt_b = model_state_bytes_per_param(t, 2048, st)
+    assert (orig, cast, master) == (torch.bfloat16, None, 0.0)
+    assert (held, moments) == (g, opt_b) == (4, 4)
+    assert shard == w == float(zero_stage_states(st, t, g, w)[1][3]) == 2  # ZeRO-3's gradient shard
