@@ -1955,7 +1955,8 @@ STACKS["nemo-automodel"] = Stack(
     # ``reshard_after_forward: None``) reshards every block but the last without PP and none under PP
     # (distributed/parallelizer.py ``apply_fsdp2_sharding_recursively``): ``dense_defaults``, the stack default of a
     # model without MoE layers (an explicit option still wins without PP; under PP the priced dense stage is kept
-    # gathered, as the heuristic, and planner.present.emit launches it so)
+    # gathered, as the heuristic, and planner.present.emit launches it so); the dense (HF) path's parameter dtype is
+    # not walked: ``params_16bit`` off there, the entry's fp32-master pricing as before
     reshard_after_forward=False, overlap_grad_reduce=True, overlap_param_gather=True,
     dense_defaults=(("reshard_after_forward", (("reshard_after_forward", True), ("pp_reshard_after_forward", False))),
                     ("params_16bit", (("params_16bit", False),))),
