@@ -155,13 +155,31 @@ def stored_weight_bytes(training: TrainingSpec) -> float:
     return float(PRECISION_CONVENTIONS[key][0] - WEIGHT_COPY_BYTES.get(key, 0))
 
 
-def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096):
-    """(weights, grads, master, optimizer) bytes per parameter for this precision convention."""
+#: the optimizers whose torch.optim state is built ``torch.zeros_like(param)``: in the parameters' dtype
+#: (torch/optim/adam.py, adamw.py ``_init_group``: ``exp_avg``, ``exp_avg_sq``)
+MOMENTS_LIKE_PARAMS = ("adam", "adamw")
+
+
+def params_16bit(stack, training: TrainingSpec) -> bool:
+    """Whether ``stack`` stores this job's trained parameters in its 16-bit dtype with no fp32 master
+    (``Stack.params_16bit``: NeMo AutoModel's custom MoE models): a 16-bit job under the 16-bit + master convention."""
+    return (bool(getattr(stack, "params_16bit", False)) and training.weights == "megatron"
+            and training.precision in ("bf16", "fp16"))
+
+
+def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096, stack=None):
+    """(weights, grads, master, optimizer) bytes per parameter for this precision convention. On a stack that
+    stores the parameters in 16 bits (``params_16bit``) there is no master, and torch's Adam / AdamW moments
+    are 16-bit (``MOMENTS_LIKE_PARAMS``); the gradients keep the convention's bytes (FSDP2's ``reduce_dtype``)."""
     w, g32, gsame, master = PRECISION_CONVENTIONS[(training.precision, training.weights)]
     g = g32 if training.grad_dtype == "fp32" else gsame
     opt = OPTIMIZER_STATE[training.optimizer]
     if opt is None:  # Adafactor keeps one fp32 value per row and per column of each matrix
         opt = 4.0 * 2.0 / hidden
+    if params_16bit(stack, training):
+        master = 0.0
+        if training.optimizer in MOMENTS_LIKE_PARAMS:
+            opt = opt * w / 4.0  # two moments at the parameters' 2 B, not fp32's 4
     return float(w), float(g), float(master), float(opt)
 
 
@@ -220,6 +238,8 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
         # fp32 where there is one, whatever training.grad_dtype reduces in
         master = PRECISION_CONVENTIONS[(training.precision, training.weights)][3]
         shard = master if (getattr(stack, "fsdp2_dp", False) and master) else grads
+        if getattr(stack, "fsdp2_dp", False) and params_16bit(stack, training):  # 16-bit parameters: their dtype
+            shard = weights
         return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, shard, shard]),
                 np.array([False, True, True, True]), np.zeros(4),
                 np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4))
@@ -793,13 +813,13 @@ class StateBytes:
     act: float
 
 
-def state_bytes(m: ModelSpec, t: TrainingSpec, st=None) -> StateBytes:
-    """Bytes per parameter the job's precision and optimizer hold (``model_state_bytes_per_param``); lora/qlora:
-    the base is stored only (finetune.py), the adapters are added by ``adapter_states``. On a stack running
+def state_bytes(m: ModelSpec, t: TrainingSpec, stack=None) -> StateBytes:
+    """Bytes per parameter the job's precision and optimizer hold on ``stack`` (``model_state_bytes_per_param``);
+    lora/qlora: the base is stored only (finetune.py), the adapters are added by ``adapter_states``. On a stack running
     Megatron-Core's precision-aware optimizer (planner.model.optimizers ``precision_aware``) the master and the
     moments at the dtypes it keeps them in."""
-    w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
-    pa = optimizers.precision_aware(st, t)
+    w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096, stack)
+    pa = optimizers.precision_aware(stack, t)
     if pa is not None:
         master_b, opt_b = pa.master, pa.optimizer
     frozen = frozen_base(m, t)
@@ -994,6 +1014,15 @@ def _fsdp_held(x: StateContext):
     return grads_held, held
 
 
+def ep_experts_unsharded(x: StateContext):
+    """Where the routed experts are left out of FSDP2 because EP alone places them (an expert data-parallel shard
+    group of one rank): NeMo AutoModel's moe/parallelizer.py ``apply_fsdp`` wraps ``moe_module.experts`` on the
+    ``ep_shard`` mesh only ``if ep_shard_enabled`` and passes them to the block's ``fully_shard`` as
+    ``ignored_params`` under EP, so each rank holds its experts as plain parameters (one storage, no sharded copy)
+    and their ``.grad`` as autograd leaves it. Read on the ``params_16bit`` path only (the entry whose rows have it)."""
+    return x.edps <= 1.0
+
+
 def _mfsdp_buffers(x: StateContext, d, e):
     """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
     return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e)
@@ -1011,7 +1040,12 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if x.fsdp2_master else 1.0), d + e) * w_b
                + np.where(kz >= 3, ends / dps, ends) * x.w_end)
     held = _fsdp_held(x)[1]
-    weights = np.where(held, (d + e) * w_b + ends * x.w_end, weights)
+    # FSDP2 over 16-bit parameters (Stack.params_16bit): the gathered parameters beside the rank's own 16-bit shard
+    # (torch _fsdp_param.py: ``_sharded_param_data`` and the all-gather output are separate storages), which no fp32
+    # master stands in for; experts EP owns whole (one expert-shard rank, ``ep_experts_unsharded``) are one tensor
+    own = ((d / dps + np.where(ep_experts_unsharded(x), 0.0, e / edps)) * w_b
+           if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0)
+    weights = np.where(held, (d + e) * w_b + ends * x.w_end + own, weights)
     # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_cp: accelerate's ignored_params): whole where
     # the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF Trainer held 1/(dp x cp) of them
     share, q_b = x.bnb_whole
@@ -1050,7 +1084,10 @@ def state_grads(x: StateContext, dense, expert):
     d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
     grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
-    grads = np.where(_fsdp_held(x)[0], (d + e) * g_b, grads)
+    # held unsharded: FSDP2 accumulates in its reduce dtype (``g_b``); experts left out of FSDP
+    # (``ep_experts_unsharded``) keep autograd's ``.grad``, in the parameters' dtype (16-bit under Stack.params_16bit)
+    e_b = np.where(ep_experts_unsharded(x), x.b.weights, g_b) if (x.fsdp2 and params_16bit(x.st, x.t)) else g_b
+    grads = np.where(_fsdp_held(x)[0], d * g_b + e * e_b, grads)
     if x.st.megatron_fsdp:
         return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
     if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward

@@ -793,6 +793,20 @@ class Stack:
     #: (step_time.OPTIMIZER_BYTES_FOREACH), not a fused kernel: a stack that instantiates ``torch.optim.Adam(W)``
     #: from a config passing neither ``foreach`` nor ``fused`` (torch's default on CUDA is foreach)
     optimizer_foreach: bool = False
+    #: the trained parameters are stored in the run's 16-bit dtype with no fp32 master copy anywhere, and a torch.optim
+    #: Adam / AdamW keeps its moments in that dtype (torch/optim/adam.py ``_init_group``: ``exp_avg = torch.zeros_like(
+    #: p)``): 2 B of weights + 2 + 2 B of moments a parameter where the 16-bit + fp32-master convention holds 2 + 4 + 8
+    #: (memory.params_16bit). NeMo AutoModel's own (custom) MoE models: the loop calls ``model.initialize_weights()``
+    #: (components/checkpoint/checkpointing.py ``Checkpointer.load_base_model``, with ``load_base_model: false`` too),
+    #: whose default ``dtype=torch.bfloat16`` ends in ``cast_model_to_dtype`` / ``self.to(dtype)`` (models/qwen3_moe,
+    #: deepseek_v3, gpt_oss, nemotron_v3 ``initialize_weights``), so FSDP2's lazy init reads bf16 as the parameters'
+    #: ``orig_dtype`` (torch _fsdp_param.py ``init_dtype_attrs``: ``param_dtype`` clamped to None, no cast, the reduced
+    #: shard cast back to bf16), while ``reduce_dtype`` fp32 keeps the reduce-scatter input and the accumulated unsharded
+    #: gradients fp32 (``to_accumulated_grad_if_needed``). Until NVIDIA-NeMo/Automodel PR #1896 (merged 2026-04-17,
+    #: "Previously every custom MoE model silently collapsed to BF16 at the optimizer"; after it ``initialize_weights``
+    #: keeps the dtype the parameters were built in). A model without MoE layers runs the HF path, not walked here
+    #: (``dense_defaults``: off)
+    params_16bit: bool = False
     #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
     #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
     #: the planner's default; False: PyTorch's default NCHW, which cuDNN transposes around each
@@ -2076,9 +2090,11 @@ STACKS["nemo-automodel"] = Stack(
     # ``reshard_after_forward: None``) reshards every block but the last without PP and none under PP
     # (distributed/parallelizer.py ``apply_fsdp2_sharding_recursively``): ``dense_defaults``, the stack default of a
     # model without MoE layers (an explicit option still wins without PP; under PP the priced dense stage is kept
-    # gathered, as the heuristic, and planner.present.emit launches it so)
+    # gathered, as the heuristic, and planner.present.emit launches it so); the dense (HF) path's parameter dtype is
+    # not walked: ``params_16bit`` off there, the entry's fp32-master pricing as before
     reshard_after_forward=False, overlap_grad_reduce=True, overlap_param_gather=True,
-    dense_defaults=(("reshard_after_forward", (("reshard_after_forward", True), ("pp_reshard_after_forward", False))),),
+    dense_defaults=(("reshard_after_forward", (("reshard_after_forward", True), ("pp_reshard_after_forward", False))),
+                    ("params_16bit", (("params_16bit", False),))),
     # PP: torch.distributed.pipelining (``AutoPipeline``). Its ``backward_maybe_with_nosync`` turns off gradient
     # sync and reshard after backward until the last backward when the stage module is an FSDPModule
     # (``wrap_outer_model=True``, the default), and AutoModel's ``patched_backward_maybe_with_nosync`` does the same
@@ -2119,6 +2135,10 @@ STACKS["nemo-automodel"] = Stack(
     # the performance summary), instantiated as is (recipes/llm/train_ft.py ``build_optimizer``: ``foreach = False``
     # only under TP > 1): torch's default, the foreach path
     optimizer_foreach=True,
+    # its MoE models' parameters in bf16, no fp32 master, the Adam moments bf16 (``params_16bit``: their
+    # ``initialize_weights(dtype=torch.bfloat16)``; until Automodel PR #1896, 2026-04, which every row of its
+    # performance summary predates)
+    params_16bit=True,
     sources="NVIDIA-NeMo/Automodel (nemo_automodel/components/moe/parallelizer.py apply_fsdp / apply_ac / apply_cp, "
             "moe/fsdp_mixin.py MoEFSDPSyncMixin and patched_backward_maybe_with_nosync, moe/experts.py "
             "GroupedExpertsDeepEP (grouped_gemm gmm, Megatron-Core MoEFlexTokenDispatcher + DeepEP), models/common "
