@@ -507,6 +507,15 @@ class Stack:
     #: loss parallel under TP; llm-foundry: Composer holds the model output through ``backward``
     #: ("cast_ce_held"); the rest: an upcast ``F.cross_entropy`` with the logits dropped before ``backward``
     loss: str = "cast_ce"
+    #: its training loop keeps the model's output (the logits; on transformers' code also ``past_key_values``, the
+    #: DynamicCache) referenced through ``backward``. Read by the walked HF step (the stacks that run transformers'
+    #: model code, ``mixed_precision`` set: planner.model.activations_hf ``hf_step_memory``'s ``output_held``); the
+    #: other stacks' loss codes carry it (``loss``: "cast_ce_held", "masked_ce"). False on hf-trainer and deepspeed:
+    #: HF Trainer's ``compute_loss`` returns the loss alone and ``training_step`` then calls
+    #: ``accelerator.backward(loss)`` (transformers trainer.py; the DeepSpeed engine's backward through the same
+    #: ``training_step``), so the output is freed before the backward (hfloss37; until then the walk held it, as the
+    #: harness whose runs it is checked against does: tests/test_hf_memory.py)
+    loop_holds_output: bool = False
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
     #: ``loss_fn.fp32_upcast`` key of a recipe's YAML, false in its benchmark configs). Off, the stack's loss code is
@@ -1549,7 +1558,7 @@ OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
 #: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 OPTION_VALUES["attn_implementation"] = ATTN_IMPLEMENTATIONS
-OPTION_VALUES["pp_split"] = ("balanced", "megatron", "torchtitan")
+
 
 
 def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False) -> float:
