@@ -1,8 +1,10 @@
-"""hfloss37: the walked HF step prices what HF Trainer's loop holds (the model output freed before ``backward``)."""
+"""hfloss37: the walked HF step prices what HF Trainer's loop holds (the model output freed before ``backward``),
+and transformers' flash attention implementations are refused on the GPUs their kernel packages do not run on."""
 from __future__ import annotations
 
 import pytest
 
+from conftest import answered, refused, write_job
 from test_hf_memory import ACTS, FLOPS, _spec
 from test_memory_validation import _logits_case, _peak_bytes
 
@@ -95,6 +97,71 @@ def test_hf_stacks_drop_the_output_and_their_plans_price_it():
         r = hf_activations(m, 128, 2, "bf16", "sdpa", False, "llama", output_held=held)
         head = r.outside - 4.0 * V * tok  # the saves outside the blocks but the fp32 log-softmax
         assert (r.outside - head + r.logits_transient) / (V * tok) == pytest.approx(b)
+
+
+def _fa_job(gpu, attn, **constraints):
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 2048, "global_batch": 64, "tokens": 1e9,
+                        "framework": {"name": "hf-trainer", "attn_implementation": attn}},
+           "constraints": {"max_gpus": 8, **constraints}}
+    if gpu:
+        job["cluster"] = {"gpu": gpu}
+    return job
+
+
+@pytest.mark.parametrize("gpu,attn,words", [
+    ("B200-SXM-180GB", "flash_attention_3", "is 10.0"),
+    ("GB300-B300", "flash_attention_3", "is 10.3"),
+    ("MI300X-192GB", "flash_attention_3", "AMD GPUs (ROCm)"),
+    ("V100-SXM2-32GB", "flash_attention_3", "is 7.0"),
+    ("T4-16GB", "flash_attention_2", "is 7.5"),
+])
+def test_flash_attention_refused_where_its_package_has_no_kernels(tmp_path, cli, gpu, attn, words):
+    """flash_attn_3 (hopper/setup.py: sm_80 and sm_90a cubins, nvcc only) has no kernel for a Blackwell part, none
+    below compute capability 8.0 and no ROCm build; flash_attn refuses below 8.0 (flash_api.cpp). One line."""
+    line = refused(cli("estimate", write_job(tmp_path, _fa_job(gpu, attn)), "--json"))
+    assert line.startswith("error: training.framework.attn_implementation:") and words in line, line
+
+
+def test_flash_attention_refused_only_where_its_package_refuses(tmp_path, cli):
+    """Over the whole catalog, flash_attention_3 is refused exactly on the parts flash_attn_3 has no kernels for
+    (below compute capability 8.0, Blackwell's 10.x, anything not CUDA) and flash_attention_2 exactly below 8.0 and
+    off CUDA / ROCm: flash_attn_3's sm_80 build runs on Ampere and Ada (ARCH_SWITCH 80 / 86 / 89), flash_attn on
+    Blackwell (physics.FA2_BLACKWELL is measured there) and on ROCm (composable_kernel). The CLI answers there."""
+    from hardware_catalog import load_catalog
+    from planner.model.stacks import attn_implementation_refusal
+
+    gpus = load_catalog().gpus.values()
+    fa3 = {g.name for g in gpus if attn_implementation_refusal("flash_attention_3", g)}
+    fa2 = {g.name for g in gpus if attn_implementation_refusal("flash_attention_2", g)}
+    below_8 = {"V100-SXM2-16GB", "V100-SXM2-32GB", "T4-16GB"}
+    blackwell = {"B200-SXM-180GB", "GB200-B200", "B300-SXM-288GB", "GB300-B300"}
+    not_cuda = {g.name for g in gpus if g.vendor != "NVIDIA"}
+    not_cuda_rocm = {g.name for g in gpus if g.vendor not in ("NVIDIA", "AMD")}
+    assert fa3 == below_8 | blackwell | not_cuda
+    assert fa2 == below_8 | not_cuda_rocm
+    assert all(attn_implementation_refusal(a, g) is None for g in gpus for a in ("sdpa", "eager", "flex_attention"))
+    for gpu, attn in (("H100-SXM-80GB", "flash_attention_3"), ("A100-SXM-80GB", "flash_attention_3"),
+                      ("B200-SXM-180GB", "flash_attention_2"), ("MI300X-192GB", "flash_attention_2")):
+        assert answered(cli("estimate", write_job(tmp_path, _fa_job(gpu, attn)), "--json"))
+
+
+def test_recommend_leaves_out_the_gpus_flash_attention_3_does_not_run_on(tmp_path, cli):
+    """Over B200, H100 and MI300X only H100 plans are offered, the others left out with why; on B200 alone the
+    search is refused in the estimate's words."""
+    from hardware_catalog import load_catalog
+    from planner.spec import load_job_dict
+    from planner.workloads.training import recommend
+
+    job = load_job_dict(_fa_job(None, "flash_attention_3",
+                                gpus=["B200-SXM-180GB", "H100-SXM-80GB", "MI300X-192GB"]))
+    res = recommend(job, load_catalog(), simulate=False)
+    assert res.ranked and {p.hardware.gpu for p in res.ranked} == {"H100-SXM-80GB"}
+    out = [a for a in res.assumptions if a.startswith("left out:") and "flash_attn_3" in a]
+    assert out and "B200-SXM-180GB" in out[0] and "MI300X-192GB" in out[0], res.assumptions
+    line = refused(cli("recommend", write_job(tmp_path, _fa_job("B200-SXM-180GB", "flash_attention_3")),
+                       "--no-simulate"))
+    assert line.startswith("error: training.framework.attn_implementation:") and "is 10.0" in line, line
 
 
 def test_tensor_parallel_plans_hold_the_gathered_logits_of_the_trainer_loop():
