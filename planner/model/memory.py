@@ -1683,9 +1683,11 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     # the loss as Liger's fused linear cross-entropy (Stack.fused_cross_entropy): a frozen head (LoRA's) gets no
     # weight gradient from it
     fused = bool(getattr(stack, "fused_cross_entropy", False))
+    held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
-        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2, fused_ce=fused, head_trains=head_trains)
+        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2, fused_ce=fused, head_trains=head_trains,
+                           output_held=held)
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
@@ -1725,6 +1727,9 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
       in bf16 (``MixedPrecision(param_dtype=bf16)``, ``set_mixed_precision``), the gathered
       layers being the plan's weight term (DeepSpeed ZeRO-3 under torch autocast is taken the same).
 
+    The model output (logits, DynamicCache) is freed before the backward where the stack's loop drops it
+    (``Stack.loop_holds_output`` False: HF Trainer's ``compute_loss`` / ``training_step``), kept through it otherwise.
+
     ``kept``: per candidate, which of these holds (``KEPT_*`` of ``zero_stage_states``, the stack's rows);
     None: the paper convention's rows. A cp split divides the walk evenly (first order, as
     ``_hf_activation_arrays``); a tp split keeps ``hf_tp_share`` of its activations, the whole vocab-wide part (the
@@ -1736,6 +1741,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     mt = hf_model_type(m)
     spec = m.model_dump_json()
     fused = bool(getattr(stack, "fused_cross_entropy", False))  # Liger's fused linear cross-entropy
+    held = bool(getattr(stack, "loop_holds_output", False))  # HF Trainer: the output dropped before backward
     zero = np.asarray(c.zero)
     if kept is None:
         kept = zero_stage_states(stack, t, 0.0)[4][np.clip(zero, 0, 3)]
@@ -1753,7 +1759,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     rows = []
     for mb, rc, tp, cp, sp, wh, ep in zip(kmb, krc, ktp, kcp, ksp, kwh, kep):
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
-        got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused)
+        got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused, held)
                for v in variants}
         passed, grads, vocab = got[(False, True)]
 
@@ -1775,15 +1781,15 @@ _WALKS: dict = {}  # the walks of recent plans (a search evaluates the same mode
 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
-          keep: bool, casts: bool, fused_ce: bool = False) -> tuple[float, float, float]:
+          keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True) -> tuple[float, float, float]:
     """(walked peak, all gradients, vocab-wide part) of one step (``hf_step_memory``), cached by
     the model's JSON and the step's shape."""
     from planner.model.activations_hf import hf_step_memory
 
-    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce)
+    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
     if key not in _WALKS:
         if len(_WALKS) > 4096:
             _WALKS.clear()
-        s = hf_step_memory(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce)
-        _WALKS[key] = (max(s.peak_forward, s.peak_step), s.grads, s.logits + s.loss_transient)
+        s = hf_step_memory(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
+        _WALKS[key] = (max(s.peak_forward, s.peak_step), s.grads, s.vocab)
     return _WALKS[key]

@@ -558,6 +558,15 @@ class Stack:
     #: loss parallel under TP; llm-foundry: Composer holds the model output through ``backward``
     #: ("cast_ce_held"); the rest: an upcast ``F.cross_entropy`` with the logits dropped before ``backward``
     loss: str = "cast_ce"
+    #: its training loop keeps the model's output (the logits; on transformers' code also ``past_key_values``, the
+    #: DynamicCache) referenced through ``backward``. Read by the walked HF step (the stacks that run transformers'
+    #: model code, ``mixed_precision`` set: planner.model.activations_hf ``hf_step_memory``'s ``output_held``); the
+    #: other stacks' loss codes carry it (``loss``: "cast_ce_held", "masked_ce"). False on hf-trainer and deepspeed:
+    #: HF Trainer's ``compute_loss`` returns the loss alone and ``training_step`` then calls
+    #: ``accelerator.backward(loss)`` (transformers trainer.py; the DeepSpeed engine's backward through the same
+    #: ``training_step``), so the output is freed before the backward (hfloss37; until then the walk held it, as the
+    #: harness whose runs it is checked against does: tests/test_hf_memory.py)
+    loop_holds_output: bool = False
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
     #: ``loss_fn.fp32_upcast`` key of a recipe's YAML, false in its benchmark configs). Off, the stack's loss code is
@@ -1697,7 +1706,85 @@ OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
 #: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 OPTION_VALUES["attn_implementation"] = ATTN_IMPLEMENTATIONS
-OPTION_VALUES["pp_split"] = ("balanced", "megatron", "torchtitan")
+
+
+@dataclass(frozen=True)
+class AttnKernels:
+    """Where the kernel package a transformers ``attn_implementation`` loads can run: ``package`` (the module
+    transformers imports), the platforms it is built for (``platforms``, planner.hardware.platform ``PLATFORMS``
+    keys) and, on CUDA, the compute capabilities (x 10, planner.hardware.platform ``cuda_compute_capability``) from
+    ``cc_min`` up to, not including, ``cc_below`` (None: no upper bound) that it has kernels for; ``built``: the
+    package's own words for it, as a refusal quotes them."""
+    package: str
+    platforms: tuple[str, ...]
+    cc_min: int
+    cc_below: int | None
+    built: str
+
+    def span(self) -> str:
+        """The compute capabilities it runs on, in words ("8.0 and up", "8.0 to 9.x")."""
+        return f"{self.cc_min / 10:.1f} " + (f"to {self.cc_below // 10 - 1}.x" if self.cc_below else "and up")
+
+    def need(self, choice: str) -> str:
+        """What a GPU needs for it, as recommend's "left out" lines say ("GPU: <need>, which it lacks")."""
+        rocm = " or an AMD GPU (ROCm)" if "rocm" in self.platforms else ""
+        return f"kernels of {self.package} ({choice}: NVIDIA compute capability {self.span()}{rocm})"
+
+
+#: the ``attn_implementation`` values that load a kernel package with a GPU requirement of its own (eager, sdpa and
+#: flex_attention are torch's and run wherever the stack does). transformers refuses neither on its own where the
+#: package imports (modeling_utils.py ``_flash_attn_3_can_dispatch`` checks the compute capability only when
+#: ``is_flash_attn_3_available()`` is False); the package's build and its kernels' checks are what refuse:
+#:
+#: * flash_attention_2 -> ``flash_attn`` (Dao-AILab/flash-attention): csrc/flash_attn/flash_api.cpp ``mha_fwd``
+#:   ``TORCH_CHECK(cc_major >= 8, "FlashAttention only supports Ampere GPUs or newer.")``; README "FlashAttention-2
+#:   with CUDA currently supports: Ampere, Ada, or Hopper GPUs ... Turing GPUs (T4, RTX 2080) ... use FlashAttention
+#:   1.x" and "with ROCm ... MI200 or MI300 GPUs" (the composable_kernel backend). It runs on Blackwell (the GB200
+#:   FlashAttention-2 rate physics.FA2_BLACKWELL is measured there): no upper bound;
+#: * flash_attention_3 -> ``flash_attn_3`` (hopper/ of the same repository): hopper/setup.py builds a CUDAExtension
+#:   (nvcc only, no HIP) from its ``*_sm90.cu`` instantiations for ``sm_90a`` and its ``*_sm80.cu`` ones for
+#:   ``sm_80`` (unless FLASH_ATTENTION_DISABLE_SM80), nothing for sm_100; hopper/flash_api.cpp ``mha_fwd``
+#:   ``TORCH_CHECK(dprops->major >= 8, ...)``. An sm_80 cubin runs on 8.x and an sm_90a one on 9.0 only, so no
+#:   kernel of the build loads on a 10.x part (B200, GB200, B300, GB300); the 2024 beta (``is_sm90`` checks) ran on
+#:   Hopper alone, the current source on Ampere / Ada too (``ARCH_SWITCH`` 80 / 86 / 89)
+ATTN_IMPLEMENTATION_KERNELS = {
+    "flash_attention_2": AttnKernels("flash_attn", ("cuda", "rocm"), 80, None,
+                                     "flash_api.cpp: \"FlashAttention only supports Ampere GPUs or newer\""),
+    "flash_attention_3": AttnKernels("flash_attn_3", ("cuda",), 80, 100,
+                                     "flash-attention hopper/setup.py: sm_80 and sm_90a cubins, nvcc only"),
+}
+
+
+def attn_implementation_refusal(choice: str | None, gpu) -> str | None:
+    """Why transformers' ``attn_implementation`` ``choice`` cannot train on catalog accelerator ``gpu``
+    (``ATTN_IMPLEMENTATION_KERNELS``), None where it can, where it loads no kernel package of its own, or where the
+    accelerator's platform or compute capability is unknown (a measured profile's device).
+
+    >>> from types import SimpleNamespace as G
+    >>> attn_implementation_refusal("flash_attention_3", G(name="H100-SXM-80GB", vendor="NVIDIA")) is None
+    True
+    >>> print(attn_implementation_refusal("flash_attention_3", G(name="B200-SXM-180GB", vendor="NVIDIA")))
+    flash_attention_3 loads flash_attn_3, whose kernels run on NVIDIA compute capability 8.0 to 9.x only \
+(flash-attention hopper/setup.py: sm_80 and sm_90a cubins, nvcc only); B200-SXM-180GB is 10.0: use \
+flash_attention_2, sdpa or eager
+    """
+    from planner.hardware.platform import PLATFORMS, cuda_compute_capability, platform_of
+
+    k = ATTN_IMPLEMENTATION_KERNELS.get(choice or "")
+    plat = platform_of(gpu) if k is not None else None
+    if plat is None:
+        return None
+    # the other implementations that would run there: flash_attention_2 where its package does, torch's always
+    fa2 = choice != "flash_attention_2" and attn_implementation_refusal("flash_attention_2", gpu) is None
+    fix = "use " + ("flash_attention_2, " if fa2 else "") + "sdpa or eager"
+    if plat not in k.platforms:
+        return (f"{choice} loads {k.package}, built for {' and '.join(PLATFORMS[p] for p in k.platforms)} only "
+                f"({k.built}); {gpu.name} runs {PLATFORMS[plat]}: {fix}")
+    cc = cuda_compute_capability(gpu) if plat == "cuda" else None
+    if cc is None or (cc >= k.cc_min and (k.cc_below is None or cc < k.cc_below)):
+        return None
+    return (f"{choice} loads {k.package}, whose kernels run on NVIDIA compute capability {k.span()} only "
+            f"({k.built}); {gpu.name} is {cc / 10:.1f}: {fix}")
 
 
 def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False) -> float:

@@ -33,7 +33,8 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
-from planner.model.stacks import RUNS_ON, check_platform, recompute_split
+from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, RUNS_ON, attn_implementation_refusal, check_platform,
+                                  recompute_split)
 from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
@@ -452,6 +453,32 @@ def _off_platform(job: JobSpec, live, hw, tally: SearchTally) -> bool:
     return True
 
 
+def _groups_here(job: JobSpec, live, hw) -> tuple[list, tuple | None]:
+    """The searched stack groups that run on ``hw``'s accelerator, and (error, what the GPU lacks) for the last one
+    left out for a reason the GPU cannot help: the job's transformers ``attn_implementation`` whose kernel package has
+    no kernels for it (stacks.attn_implementation_refusal: flash_attention_3 off compute capability 8.x / 9.0) or the
+    recipe's low-precision peak it lacks (physics.datasheet_peak) -- so that a search over several GPU types skips
+    those rather than failing."""
+    runs_here, no_peak = [], None
+    for g, grp in live:
+        if not stack_runs_on(grp.name, hw.gpu):  # each stack only on the accelerators its code runs on
+            continue
+        stack = grp.variants[0].stack
+        attn = getattr(stack, "attn_implementation", None)
+        why = attn_implementation_refusal(attn, hw.gpu)
+        if why:
+            no_peak = (InputError("training.framework.attn_implementation", why),
+                       ATTN_IMPLEMENTATION_KERNELS[attn].need(attn))
+            continue
+        try:
+            if job.training.precision == "fp8":  # NVFP4 on a part without FP4 tensor cores is refused here
+                physics.datasheet_peak(hw.gpu, stack.recipe.peak)
+            runs_here.append((g, grp))
+        except NoPeakError as e:
+            no_peak = (e, physics.peak_need(stack.recipe.peak))
+    return runs_here, no_peak
+
+
 def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally, memo, progress, spot_model,
                    overhead) -> None:
     """One hardware option: left out where no searched stack's code runs on it, where its single node exceeds the
@@ -472,18 +499,7 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
             raise
         tally.too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
         return
-    runs_here, no_peak = [], None
-    for g, grp in live:
-        if not stack_runs_on(grp.name, hw.gpu):  # each stack only on the accelerators its code runs on
-            continue
-        try:
-            if job.training.precision == "fp8":
-                # the recipe's GEMM peak on this GPU: NVFP4 on a part without FP4 tensor cores is
-                # refused here, so a search over several GPU types skips it rather than failing
-                physics.datasheet_peak(hw.gpu, grp.variants[0].stack.recipe.peak)
-            runs_here.append((g, grp))
-        except NoPeakError as e:
-            no_peak = (e, physics.peak_need(grp.variants[0].stack.recipe.peak))
+    runs_here, no_peak = _groups_here(job, live, hw)
     if not runs_here:
         tally.too_big.append(no_peak[0])
         tally.left_out[hw.gpu.name] = no_peak[1]

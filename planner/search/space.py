@@ -36,8 +36,9 @@ from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, st
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
-                                   megatron_fsdp_low_zero, open_options, recompute_modules)
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, attn_implementation_refusal,
+                                  check_platform, from_training, holds, megatron_fsdp_low_zero, open_options,
+                                  recompute_modules)
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -703,7 +704,9 @@ def platform_note(gpu, name: str, names: tuple[str, ...] = ()) -> str:
 
 def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     """``job`` as it runs on accelerator ``gpu``: a named stack whose code does not run there is refused
-    (``stacks.check_platform``: one line naming those that do); an open ``training.framework`` becomes the
+    (``stacks.check_platform``: one line naming those that do), and so is an ``attn_implementation`` whose kernel
+    package has no kernels for it (``stacks.attn_implementation_refusal``: flash_attention_3 off CUDA compute
+    capability 8.x / 9.0, flash_attention_2 below 8.0 or off CUDA / ROCm); an open ``training.framework`` becomes the
     platform's stack (``open_stack``), with an assumption line saying so, where the default's code does not
     run there. ``training.framework: auto`` is left to ``stack_groups``."""
     if is_auto(job):
@@ -711,6 +714,9 @@ def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     fw = job.training.framework
     if fw is not None:
         check_platform(fw.name, gpu)
+        why = attn_implementation_refusal(getattr(fw, "attn_implementation", None), gpu)  # its kernel package's GPUs
+        if why:
+            raise InputError("training.framework.attn_implementation", why)
         return job
     name = open_stack(job, platform_of(gpu))
     mode = D.FRAMEWORK_BY_MODE.get(getattr(job.training, "mode", None))
