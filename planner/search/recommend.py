@@ -21,7 +21,7 @@ from planner.hardware.options import calibrate_hint, options_for_search, spot_le
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
-from planner.model import physics, stack_rules
+from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu, other_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
@@ -660,8 +660,15 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
         cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit,
                                                memo)
     if not fits.any():
-        i = int(np.argmin(mem["total"]))
-        ratio = mem["total"][i] / max(limit, 1.0)
+        # nearest by the larger of the two overflows, GPU memory and the node's host RAM an offload fills: the
+        # smallest GPU total alone picked an offloaded layout that fits the GPU and not the host (QA 52: Llama-3-70B
+        # on one 8 x Gaudi2 node read "nearest: ... off:optimizer+activation needs 51.9 GiB; 91.2 GiB allowed",
+        # a layout that fits, the 152.1 GiB per GPU its offload puts in 94.0 GiB of host RAM unsaid)
+        host_cap = max(offload.host_limit(hw), 1.0)
+        over = np.maximum(mem["total"] / max(limit, 1.0), np.asarray(mem["host"], dtype=np.float64) / host_cap)
+        i = int(np.argmin(over))
+        ratio = float(over[i])
+        host_i = float(np.broadcast_to(mem["host"], over.shape)[i])
         # a bare-GPU cluster's nodes as units.hardware_str spells them (as rank._plan_hw does): "4 x H100-SXM-80GB"
         # read as four GPUs where it meant four 8-GPU nodes (QA 49); an instance keeps "4 x aws:p5.48xlarge"
         where = (hardware_str(dict(name=hw.name, gpu=hw.gpu.name, nodes=int(cv.nodes[i]), gpus=int(cv.gpus[i]),
@@ -669,9 +676,16 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
                                    reference_system=hw.reference.key if hw.reference else None,
                                    device=device_noun(hw.gpu)))
                  if hw.name == hw.gpu.name else f"{cv.nodes[i]} x {hw.name}")
-        near = (ratio, f"{where} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
-                       f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {device_noun(hw.gpu)} "
-                       f"({hw.gpu.memory_bytes / GiB:.0f} GiB {device_noun(hw.gpu)} memory, {head:.0%} headroom)")
+        noun = device_noun(hw.gpu)
+        cfg = config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack),
+                          'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})
+        # a row over on the host side names the host figures, the GPU's in short (an error carries 300 characters)
+        need = (f"needs {mem['total'][i] / GiB:.1f} GiB ({limit / GiB:.1f} allowed), {host_i / GiB:.1f} GiB of host "
+                f"RAM ({host_cap / GiB:.1f} allowed) per {noun}"
+                if host_i > host_cap else
+                f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {noun} "
+                f"({hw.gpu.memory_bytes / GiB:.0f} GiB {noun} memory, {head:.0%} headroom)")
+        near = (ratio, f"{where} with {cfg} {need}", host_i > host_cap)
         closest = tally.closest
         if g not in closest or ratio < closest[g][0]:
             closest[g] = near
@@ -789,7 +803,8 @@ def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, 
     for g in sorted(listed - have_kept):
         if g not in have_fit:
             near = closest.get(g)
-            out.append(f"{g}: no layout fits in its memory" + (f" (nearest: {near[1]})" if near else ""))
+            out.append(f"{g}: no layout fits in its memory" + (" and its host's RAM" if near and near[2] else "")
+                       + (f" (nearest: {near[1]})" if near else ""))
         else:
             out.append(f"{g}: its plans that fit miss the constraints (budget, deadline or GPU count)")
     return out
@@ -1076,8 +1091,11 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
                 f"{'s' if len(capped) > 1 else ''} left out)")
     else:
         who = opts[0].name if len(opts) == 1 else f"all {len(opts)} options searched"
+        # (one option the nearest names already is "it": a host-RAM nearest is long, and an error carries 300 characters)
+        who = "it" if who == opts[0].name and closest_mem and closest_mem[2] and who in closest_mem[1] else who
         more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
-    raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint + more + rc + off
+    where = f"{noun} and host memory" if closest_mem and closest_mem[2] else f"{noun} memory"
+    raise InfeasibleError("memory", f"no configuration fits in {where}" + hint + more + rc + off
                           + f", or a larger-memory {noun}")
 
 
