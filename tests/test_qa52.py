@@ -17,3 +17,20 @@ def test_nearest_misfit_names_the_host_ram_its_offload_overfills(cli, tmp_path):
     assert "GPU and host memory" in line, line
     assert "GiB of host RAM (94.0 allowed) per GPU" in line, line
     assert "…" not in line, line  # whole: the error's 300 characters hold it
+
+
+def _no_plan(d):
+    return [c for c in d["caveats"] if "no plan" in c]
+
+
+def test_no_plan_gpu_past_the_gpu_limit_says_so_not_memory(cli, tmp_path):
+    """TPU v5p's one catalog row is a 512-chip slice: under max_gpus 16 it is never searched. The caveat read
+    "TPU-v5p: no layout fits in its memory" (an 8B fine-tune fits 95 GB chips easily)."""
+    p = tmp_path / "v5p.yaml"
+    p.write_text("""model: {preset: llama3-8b}
+training: {mode: full_finetune, seq_len: 4096, global_batch: 64, precision: bf16, tokens: 1e9}
+constraints: {gpus: [TPU-v5p, H100-SXM-80GB], clouds: [gcp, aws], max_gpus: 16, objective: cost}
+""")
+    lines = _no_plan(answered(cli("recommend", str(p), "--json")))
+    assert len(lines) == 1 and "TPU-v5p: not searched: constraints.max_gpus:" in lines[0], lines
+    assert "memory" not in lines[0], lines

@@ -310,6 +310,8 @@ class SearchTally:
     done: dict | None = None
     # the ``_frame`` inputs of the option being searched, one per frame it adds (kept in ``done`` for ``_reuse``)
     pending: list | None = None
+    # GPU name -> the error of its first option left out for the job's GPU limits (its one node past max_gpus)
+    capped: dict = dc_field(default_factory=dict)
 
     @classmethod
     def start(cls, live) -> "SearchTally":
@@ -471,6 +473,7 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
         if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
             raise
         tally.too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
+        tally.capped.setdefault(hw.gpu.name, e)
         return
     runs_here, no_peak = [], None
     for g, grp in live:
@@ -786,15 +789,18 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     df = rows.take(rows.kept_positions(cols["opt"], cols["group"], cols["nodes"]), hidden=True)
     # the options with a ranked plan (every one has a kept row: the first of its hardware, node count and stack)
     no_plan = _no_plan_gpus(job, cat, opts, listed & searched, fitted, set(np.unique(cols["opt"][ranked]).tolist()),
-                            tally.closest_gpu or {})
+                            tally.closest_gpu or {}, tally.capped)
     return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan)
 
 
-def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict) -> list[str]:
+def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict,
+                  capped: dict) -> list[str]:
     """Why each GPU ``constraints.gpus`` names that was searched has no plan in the ranking, one line each: no layout
-    fits its memory (with the nearest), or none that fits meets the constraints. QA 48: Qwen2.5-7B QLoRA at 8,192
-    tokens over A10G, L4 and L40S under max_gpus 1 ranked, and ``compare`` showed, the L40S alone, with no word of
-    the other two (the nearest, 34.1 GiB, is over their 21.2 GiB allowed)."""
+    fits its memory (with the nearest), its options are all outside the job's GPU limits (``capped``), or none that
+    fits meets the constraints. QA 48:
+    Qwen2.5-7B QLoRA at 8,192 tokens over A10G, L4 and L40S under max_gpus 1 ranked, and ``compare`` showed, the L40S
+    alone, with no word of the other two (the nearest, 34.1 GiB, is over their 21.2 GiB allowed). QA 52: TPU v5p,
+    whose one catalog slice (512 chips) is past max_gpus 64, read "no layout fits in its memory"."""
     if not listed or job.cluster.gpu or job.cluster.instance:
         return []
     have_fit = {opts[i].gpu.name for i in fitted}
@@ -803,6 +809,10 @@ def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, 
     for g in sorted(listed - have_kept):
         if g not in have_fit:
             near = closest.get(g)
+            if near is None and g in capped:  # never searched: its one node is past the GPU limits
+                e = capped[g]
+                out.append(f"{g}: not searched: {e.field}: {e.message}")
+                continue
             out.append(f"{g}: no layout fits in its memory" + (" and its host's RAM" if near and near[2] else "")
                        + (f" (nearest: {near[1]})" if near else ""))
         else:
