@@ -34,3 +34,18 @@ constraints: {gpus: [TPU-v5p, H100-SXM-80GB], clouds: [gcp, aws], max_gpus: 16, 
     lines = _no_plan(answered(cli("recommend", str(p), "--json")))
     assert len(lines) == 1 and "TPU-v5p: not searched: constraints.max_gpus:" in lines[0], lines
     assert "memory" not in lines[0], lines
+
+
+def test_no_plan_gpu_names_the_no_deadline_horizon_it_misses(cli, tmp_path):
+    """MI300X's only instance is one RunPod node: Llama-3-8B on 10T tokens runs 4.3 years there, past the 365 days
+    recommend caps a job without a deadline at. The caveat read "its plans that fit miss the constraints (budget,
+    deadline or GPU count)" for a job that sets no budget and no deadline."""
+    p = tmp_path / "mi300x.yaml"
+    p.write_text("""model: {preset: llama3-8b}
+training: {seq_len: 4096, global_batch: 512, precision: bf16, tokens: 1e13}
+constraints: {gpus: [MI300X-192GB, H100-SXM-80GB], clouds: [runpod, aws], max_gpus: 512, objective: cost}
+""")
+    lines = _no_plan(answered(cli("recommend", str(p), "--json")))
+    assert len(lines) == 1 and lines[0].startswith("constraints.gpus: no plan — MI300X-192GB:"), lines
+    assert "longer than 365 days" in lines[0] and "defaults.HORIZON_HOURS" in lines[0], lines
+    assert "budget, deadline or GPU count" not in lines[0], lines

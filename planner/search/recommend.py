@@ -789,18 +789,22 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     df = rows.take(rows.kept_positions(cols["opt"], cols["group"], cols["nodes"]), hidden=True)
     # the options with a ranked plan (every one has a kept row: the first of its hardware, node count and stack)
     no_plan = _no_plan_gpus(job, cat, opts, listed & searched, fitted, set(np.unique(cols["opt"][ranked]).tolist()),
-                            tally.closest_gpu or {}, tally.capped)
+                            tally.closest_gpu or {}, tally.capped,
+                            lambda names: _constraint_miss(job, cols, hcol, ccol, [k for k, o in enumerate(opts)
+                                                                                   if o.gpu.name in names]))
     return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan)
 
 
-def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict,
-                  capped: dict) -> list[str]:
+def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict, capped: dict,
+                  missed) -> list[str]:
     """Why each GPU ``constraints.gpus`` names that was searched has no plan in the ranking, one line each: no layout
     fits its memory (with the nearest), its options are all outside the job's GPU limits (``capped``), or none that
-    fits meets the constraints. QA 48:
+    fits meets the constraints, the one it misses said (``missed(gpu names)``: ``_constraint_miss``). QA 48:
     Qwen2.5-7B QLoRA at 8,192 tokens over A10G, L4 and L40S under max_gpus 1 ranked, and ``compare`` showed, the L40S
     alone, with no word of the other two (the nearest, 34.1 GiB, is over their 21.2 GiB allowed). QA 52: TPU v5p,
-    whose one catalog slice (512 chips) is past max_gpus 64, read "no layout fits in its memory"."""
+    whose one catalog slice (512 chips) is past max_gpus 64, read "no layout fits in its memory"; MI300X, whose one
+    node runs Llama-3-70B for 6 years, read "miss the constraints (budget, deadline or GPU count)" for a job that set
+    none of them (the no-deadline horizon, defaults.HORIZON_HOURS, dropped it)."""
     if not listed or job.cluster.gpu or job.cluster.instance:
         return []
     have_fit = {opts[i].gpu.name for i in fitted}
@@ -816,8 +820,34 @@ def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, 
             out.append(f"{g}: no layout fits in its memory" + (" and its host's RAM" if near and near[2] else "")
                        + (f" (nearest: {near[1]})" if near else ""))
         else:
-            out.append(f"{g}: its plans that fit miss the constraints (budget, deadline or GPU count)")
+            out.append(f"{g}: its plans that fit miss the constraints: {missed({g})}")
     return out
+
+
+def _constraint_miss(job: JobSpec, cols: dict, hcol: str, ccol: str, opt_ids: list) -> str:
+    """Which constraint the fitting plans on options ``opt_ids`` (rows of the search table ``cols``) all miss, as
+    ``_within_constraints`` applies them: the no-deadline horizon, constraints.deadline_hours, budget_usd, or both
+    together; a plan that never finishes (spot interruptions, checkpoint pauses) is none of them."""
+    con = job.constraints
+    rows = np.isin(cols["opt"], opt_ids)
+    hours = np.asarray(cols[hcol], dtype=np.float64)[rows]
+    cost = np.asarray(cols[ccol], dtype=np.float64)[rows]
+    done = np.isfinite(hours)
+    if not done.any():
+        return "none finishes (spot interruptions or checkpoint pauses outpace it)"
+    fastest = fmt_time(float(hours[done].min()) * 3600)
+    if con.deadline_hours is None and not (hours[done] <= D.HORIZON_HOURS).any():
+        return (f"every one runs longer than {D.HORIZON_HOURS / 24:.0f} days (fastest {fastest}), the cap when no "
+                "deadline is given (defaults.HORIZON_HOURS; set constraints.deadline_hours)")
+    timely = done & (hours <= (con.deadline_hours if con.deadline_hours is not None else D.HORIZON_HOURS))
+    if con.deadline_hours is not None and not timely.any():
+        return f"none finishes within constraints.deadline_hours {con.deadline_hours:,g} (fastest {fastest})"
+    if con.budget_usd is not None and not (cost[done] <= con.budget_usd).any():
+        return (f"none is within constraints.budget_usd {fmt_usd(con.budget_usd)} "
+                f"(cheapest {fmt_usd(float(np.nanmin(cost[done])))})")
+    cap = (f"constraints.deadline_hours {con.deadline_hours:,g}" if con.deadline_hours is not None else
+           f"{D.HORIZON_HOURS / 24:.0f} days (the cap when no deadline is given; set constraints.deadline_hours)")
+    return f"none within constraints.budget_usd {fmt_usd(con.budget_usd)} finishes within {cap}"
 
 
 #: the columns of a ranked row that say where it came from (``_assemble``'s ``plan_of`` reads them), not in the table
