@@ -49,3 +49,18 @@ constraints: {gpus: [MI300X-192GB, H100-SXM-80GB], clouds: [runpod, aws], max_gp
     assert len(lines) == 1 and lines[0].startswith("constraints.gpus: no plan — MI300X-192GB:"), lines
     assert "longer than 365 days" in lines[0] and "defaults.HORIZON_HOURS" in lines[0], lines
     assert "budget, deadline or GPU count" not in lines[0], lines
+
+
+def test_bare_gaudi_cluster_takes_intels_box_scale_out_not_the_100g_default(cli, tmp_path):
+    """Intel documents each Gaudi 3's three 200 Gb/s scale-out ports, 4,800 Gb/s for an 8-chip HLS-3 box (Gaudi 2:
+    3 x 100 Gb/s); gpus.csv cited it, yet a bare Gaudi cluster ran on the 100 Gb/s-per-node default (Llama-3-70B on
+    16 Gaudi 3 nodes: 101.8 d at 35% MFU; on the box's network 88.1 d at 40%)."""
+    for gpu, key, gbps in (("Gaudi3", "intel:HLS-Gaudi3", 4800.0), ("Gaudi2", "intel:HLS-Gaudi2", 2400.0)):
+        p = tmp_path / f"{gpu}.yaml"
+        p.write_text(f"""model: {{preset: llama3-8b}}
+training: {{seq_len: 8192, global_batch: 64, precision: bf16, tokens: 1e9}}
+parallel: {{tp: 1, pp: 1, dp: 16, zero: 1}}
+cluster: {{gpu: {gpu}, nodes: 2}}
+""")
+        hw = answered(cli("estimate", str(p), "--json"))["hardware"]
+        assert hw["reference_system"] == key and hw["inter_node_gbps"] == gbps, hw
