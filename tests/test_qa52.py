@@ -64,3 +64,25 @@ cluster: {{gpu: {gpu}, nodes: 2}}
 """)
         hw = answered(cli("estimate", str(p), "--json"))["hardware"]
         assert hw["reference_system"] == key and hw["inter_node_gbps"] == gbps, hw
+
+
+def _serve(cli, tmp_path, gpu):
+    p = tmp_path / f"serve-{gpu}.yaml"
+    p.write_text(f"""model: {{preset: llama3-8b}}
+serving: {{p99_latency_ms: 100, ttft_ms: 2000, qps: 5, prompt_tokens: 1024, output_tokens: 128}}
+cluster: {{gpu: {gpu}, price_usd_hr: 30}}
+""")
+    return answered(cli("serve", str(p), "--no-simulate", "--json"))
+
+
+def test_serving_range_and_ranking_say_no_published_run_is_on_the_accelerator(cli, tmp_path):
+    """The serving model's error range comes from 140 published runs, every one on NVIDIA GPUs. Llama-3-70B served on
+    Gaudi 2 (first in the ranking, then MI300X) printed that range as its own and no word of the priors it ranked on,
+    where a training plan says 'efficiencies are a prior, not measured' and 'none on Gaudi'."""
+    d = _serve(cli, tmp_path, "Gaudi3")
+    assert "none on Intel Gaudi (SynapseAI): Gaudi3-128GB's range is theirs" in d["accuracy"], d["accuracy"]
+    assert d["budget"]["range_basis"] in d["accuracy"]
+    assert any(a.startswith("Gaudi3-128GB: serving efficiencies are priors, not measured") for a in d["assumptions"]), \
+        d["assumptions"]
+    h = _serve(cli, tmp_path, "H100")  # the runs' own platform: nothing added
+    assert "none on" not in h["accuracy"] and not any("serving efficiencies are priors" in a for a in h["assumptions"])
