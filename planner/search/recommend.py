@@ -679,41 +679,7 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
         cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit,
                                                memo)
     if not fits.any():
-        # nearest by the larger of the two overflows, GPU memory and the node's host RAM an offload fills: the
-        # smallest GPU total alone picked an offloaded layout that fits the GPU and not the host (QA 52: Llama-3-70B
-        # on one 8 x Gaudi2 node read "nearest: ... off:optimizer+activation needs 51.9 GiB; 91.2 GiB allowed",
-        # a layout that fits, the 152.1 GiB per GPU its offload puts in 94.0 GiB of host RAM unsaid)
-        host_cap = max(offload.host_limit(hw), 1.0)
-        over = np.maximum(mem["total"] / max(limit, 1.0), np.asarray(mem["host"], dtype=np.float64) / host_cap)
-        i = int(np.argmin(over))
-        ratio = float(over[i])
-        host_i = float(np.broadcast_to(mem["host"], over.shape)[i])
-        # a bare-GPU cluster's nodes as units.hardware_str spells them (as rank._plan_hw does): "4 x H100-SXM-80GB"
-        # read as four GPUs where it meant four 8-GPU nodes (QA 49); an instance keeps "4 x aws:p5.48xlarge"
-        where = (hardware_str(dict(name=hw.name, gpu=hw.gpu.name, nodes=int(cv.nodes[i]), gpus=int(cv.gpus[i]),
-                                   gpus_per_node=hw.gpus_per_node, gpus_per_host=hw.gpus_per_host,
-                                   reference_system=hw.reference.key if hw.reference else None,
-                                   device=device_noun(hw.gpu)))
-                 if hw.name == hw.gpu.name else f"{cv.nodes[i]} x {hw.name}")
-        noun = device_noun(hw.gpu)
-        cfg = config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack),
-                          'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})
-        # a row over on the host side names the host figures, the GPU's in short (an error carries 300 characters)
-        need = (f"needs {mem['total'][i] / GiB:.1f} GiB ({limit / GiB:.1f} allowed), {host_i / GiB:.1f} GiB of host "
-                f"RAM ({host_cap / GiB:.1f} allowed) per {noun}"
-                if host_i > host_cap else
-                f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {noun} "
-                f"({hw.gpu.memory_bytes / GiB:.0f} GiB {noun} memory, {head:.0%} headroom)")
-        near = (ratio, f"{where} with {cfg} {need}", host_i > host_cap)
-        closest = tally.closest
-        if g not in closest or ratio < closest[g][0]:
-            closest[g] = near
-            if tally.closest_mem is None or ratio < tally.closest_mem[0]:
-                tally.closest_mem = closest[g]
-        if tally.closest_gpu is None:
-            tally.closest_gpu = {}
-        if hw.gpu.name not in tally.closest_gpu or ratio < tally.closest_gpu[hw.gpu.name][0]:
-            tally.closest_gpu[hw.gpu.name] = near
+        _tally_nearest(tally, hw, cv, mem, var, g, limit, head)
         return fits, mem
     cf = cv.take(np.flatnonzero(fits))
     st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
@@ -724,6 +690,46 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     if tally.pending is not None:
         tally.pending.append((key, cf, grp, var, st, mem, fits, limit, frame))
     return fits, mem
+
+
+def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, head: float) -> None:
+    """Where none of a variant's rows ``cv`` fits: its nearest misfit, kept in ``tally`` per group ``g``, overall
+    and per GPU when nearer than the one kept (the refusal's "nearest: ..." clause)."""
+    # nearest by the larger of the two overflows, GPU memory and the node's host RAM an offload fills: the
+    # smallest GPU total alone picked an offloaded layout that fits the GPU and not the host (QA 52: Llama-3-70B
+    # on one 8 x Gaudi2 node read "nearest: ... off:optimizer+activation needs 51.9 GiB; 91.2 GiB allowed",
+    # a layout that fits, the 152.1 GiB per GPU its offload puts in 94.0 GiB of host RAM unsaid)
+    host_cap = max(offload.host_limit(hw), 1.0)
+    over = np.maximum(mem["total"] / max(limit, 1.0), np.asarray(mem["host"], dtype=np.float64) / host_cap)
+    i = int(np.argmin(over))
+    ratio = float(over[i])
+    host_i = float(np.broadcast_to(mem["host"], over.shape)[i])
+    # a bare-GPU cluster's nodes as units.hardware_str spells them (as rank._plan_hw does): "4 x H100-SXM-80GB"
+    # read as four GPUs where it meant four 8-GPU nodes (QA 49); an instance keeps "4 x aws:p5.48xlarge"
+    where = (hardware_str(dict(name=hw.name, gpu=hw.gpu.name, nodes=int(cv.nodes[i]), gpus=int(cv.gpus[i]),
+                               gpus_per_node=hw.gpus_per_node, gpus_per_host=hw.gpus_per_host,
+                               reference_system=hw.reference.key if hw.reference else None,
+                               device=device_noun(hw.gpu)))
+             if hw.name == hw.gpu.name else f"{cv.nodes[i]} x {hw.name}")
+    noun = device_noun(hw.gpu)
+    cfg = config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack),
+                      'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})
+    # a row over on the host side names the host figures, the GPU's in short (an error carries 300 characters)
+    need = (f"needs {mem['total'][i] / GiB:.1f} GiB ({limit / GiB:.1f} allowed), {host_i / GiB:.1f} GiB of host "
+            f"RAM ({host_cap / GiB:.1f} allowed) per {noun}"
+            if host_i > host_cap else
+            f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {noun} "
+            f"({hw.gpu.memory_bytes / GiB:.0f} GiB {noun} memory, {head:.0%} headroom)")
+    near = (ratio, f"{where} with {cfg} {need}", host_i > host_cap)
+    closest = tally.closest
+    if g not in closest or ratio < closest[g][0]:
+        closest[g] = near
+        if tally.closest_mem is None or ratio < tally.closest_mem[0]:
+            tally.closest_mem = closest[g]
+    if tally.closest_gpu is None:
+        tally.closest_gpu = {}
+    if hw.gpu.name not in tally.closest_gpu or ratio < tally.closest_gpu[hw.gpu.name][0]:
+        tally.closest_gpu[hw.gpu.name] = near
 
 
 def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, limit: float, hours, cost,
