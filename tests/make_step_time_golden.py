@@ -121,6 +121,11 @@ Regenerated on the hfloss37 branch (2026-12-05) for the walked HF step under the
 DynamicCache freed before the backward, ``Stack.loop_holds_output``): only the llama3-70b hf-trainer case moved, 12 of
 704 arrays, memory only: logits x0.80-0.86, activations x0.994-1.037 (the vocab part taken out of a forward-side
 peak), total x0.914-1.0; no step-time array.
+Regenerated on the p2pmem37 branch (2026-12-05) for TE's K/V ring CP buffers (Megatron-Core cp_comm_type p2p, a2a+p2p:
+every hop's K/V and every step's output alive at the forward's end, activations.cp_p2p_transient, added once to the
+peak): the megatron-core cases' CP > 1 rows moved (llama3-70b 0, 1, 7, mixtral-8x7b, deepseek-v3-pretrain,
+nemotron-3-nano-pretrain), 60 of 704 arrays on both instances, memory only: activations x1.0006-1.52, other
+x1.0001-1.04, total x1.0001-1.02; no step-time array.
 """
 from __future__ import annotations
 

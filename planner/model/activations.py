@@ -371,7 +371,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
-                           fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0):
+                           fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -392,6 +392,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     ``ep``: expert parallelism, where it moves what is kept (op SAC keeps an MoE layer's all-to-all outputs).
     ``cp_allgather``: the share of the layers whose CP runs TE's K/V all-gather (Megatron-Core ``cp_comm_type``
     all_gather; ``cp_allgather_saves``), which keep a second copy of the attention output at CP > 1.
+    ``cp_p2p`` / ``cp_a2a_p2p``: the shares whose CP runs TE's K/V ring (p2p, a2a+p2p): it saves what the table has;
+    its buffers are a transient (``cp_p2p_transient``, in ``recompute_working_set``), unused here.
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -472,6 +474,57 @@ def cp_allgather_transient(m: ModelSpec, seq, micro_batch, tp, cp, act_bytes):
     return np.where(cp > 1, (3.5 + 1.0 / (2.0 * np.maximum(cp, 1.0))) * g, 0.0)
 
 
+def cp_p2p_transient(m: ModelSpec, seq, micro_batch, tp, cp, ring, act_bytes, causal=True):
+    """The peak TE's K/V ring CP (Megatron-Core ``cp_comm_type`` p2p, and a2a+p2p's ring) adds, once, inside one
+    layer's attention (bytes on one rank): the larger of its forward's and its backward's buffers. ``ring``: the
+    ring's ranks, ``cp`` for p2p, cp / a2a for a2a+p2p (its all-to-all inside the a2a group first: q, k, v then hold
+    a2a x the tokens on heads / a2a, the same bytes a rank; the a2a's own copies are not counted). Per rank, sbhd
+    (Megatron-Core's format), 16-bit F16 fused path: KV = 2 x tokens x KV width / tp x act bytes (the rank's K and V),
+    O = tokens x q width / tp x act bytes, L = tokens x heads / tp x 4 (fp32 log-sum-exp), tokens = seq x
+    micro-batch / cp.
+
+    Forward (``AttnFuncWithCPAndKVP2P.forward``, TE transformer_engine/pytorch/attention/dot_product_attention/
+    context_parallel.py @9c61cd7e): ``p2p_comm_buffers`` keeps every hop's K/V -- ``[0] = torch.cat((k.unsqueeze(-3),
+    v.unsqueeze(-3)), dim=-3)``, a copy beside the caller's k, v, then ``p2p_comm_buffers[i + 1] = torch.empty_like(
+    p2p_comm_buffers[i])`` a hop -- and ``out_per_step`` / ``softmax_lse_per_step`` every step's kernel output and
+    log-sum-exp, all in their lists until the forward returns; the merged ``out`` (``flash_attn_fwd_out_correction_init``,
+    in the input's dtype; ``out.to(qkv_dtype)`` the same tensor) is allocated while they live. Causal (load-balanced
+    2 x ring chunks) rank r: steps 0..r run the whole local q (a full output), steps r+1.. the second half (half
+    one); the last rank r = ring - 1 holds the most: ring x KV + ring x (O + L) beyond the table's q, k, v, out and
+    log-sum-exp (the saved ``kv = p2p_comm_buffers[-1]`` standing for the table's K/V, the caller's k, v alive
+    beside it). Non-causal every rank the same. The sbhd half-chunk ``.contiguous()`` calls are on contiguous
+    slices (no copy).
+
+    Backward (``.backward``): ``dq = torch.empty_like(q)``, two ``(2, *kv.shape)`` buffers (K/V and dK/dV, sent and
+    received: 4 KV), the kernel's dq_ and its dK/dV (one interleaved storage, ``combine_tensors``) and the previous
+    step's, which ``dkv_`` still holds while the next kernel runs (KV full-key, KV / 2 half-key steps), and on a
+    causal rank below the last the second-half log-sum-exp copy (``softmax_lse_[..., 1, :].contiguous()``, L / 2).
+    At rank 0's last (diagonal) step: 4 KV + KV + KV + L / 2 beyond dq and the kernel's dq_ -- left out as
+    ``cp_allgather_transient`` leaves them out; 5 KV on a one-rank ring (no previous step). Both measured on a CPU
+    torch re-implementation of these tensors (tests/test_p2pmem37.py). The forward's is the larger from a ring of 2
+    with GQA (Llama-3-8B 128K CP16 TP1: 16 x (32 + 64 + 1) MiB = 1.52 GiB against 192.5 MiB); the backward's only for
+    MHA on a ring of 2. Only at CP > 1; vectorised over every numeric argument."""
+    fwd, bwd = cp_p2p_buffers(m, seq, micro_batch, tp, cp, ring, act_bytes, causal)
+    return np.where(np.asarray(cp) > 1, np.maximum(fwd, bwd), 0.0)
+
+
+def cp_p2p_buffers(m: ModelSpec, seq, micro_batch, tp, cp, ring, act_bytes, causal=True):
+    """(forward, backward) buffers of TE's K/V ring on its fullest rank, as ``cp_p2p_transient`` derives them: ring x
+    (KV + O + L) on the last rank; 6 KV (+ L / 2 causal) at rank 0, 5 KV on a ring of one; an MLA model's V and output
+    at its ``v_head_dim``. Vectorised."""
+    ring = np.asarray(ring, dtype=np.float64)
+    tp = np.asarray(tp, dtype=np.float64)
+    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, np.float64)
+    # MLA (TE's enable_mla: K and V flattened into one buffer): K heads x (nope + rope), V and the output heads x v_dim
+    v_w = m.heads * m.mla.v_head_dim if m.mla is not None else m.kv_dim
+    kv = tokens * (m.kv_dim + v_w) * act_bytes / tp  # the rank's K and V
+    o = tokens * (v_w if m.mla is not None else m.q_dim) * act_bytes / tp  # one output
+    lse = tokens * m.heads / tp * 4.0  # the fp32 log-sum-exp
+    fwd = ring * (kv + o + lse)
+    bwd = 5.0 * kv + np.where(ring > 1, kv + (0.5 * lse if causal else 0.0), 0.0)
+    return fwd, bwd
+
+
 def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) -> dict:
     """The table's stack-dependent keywords for a ``planner.model.stacks.Stack``: ``te_fp8`` where
     the stack's linears are Transformer Engine modules (``Stack.te_linears``: Megatron-Core's TE
@@ -483,13 +536,17 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
     the quantised linear inputs TE keeps under the stack's recipe (``LowPrecisionRecipe.saved_bytes``), ``fused_qkv``
     where its attention runs q, k, v as one linear (``Stack.fused_qkv``: per-op SAC's mm count), ``cp_allgather``
     the share of ``model``'s layers whose CP is TE's all-gather (``stacks.cp_comm_mix``: Megatron-Core
-    ``cp_comm_type``)."""
+    ``cp_comm_type``), ``cp_p2p`` / ``cp_a2a_p2p`` those whose CP is its K/V ring (p2p, a2a+p2p)."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
     # the layers whose CP is TE's all-gather (Megatron-Core cp_comm_type all_gather; a per-layer list's share)
-    allgather = sum(share for kind, share in cp_comm_mix(stack, model) if kind == "all_gather")
+    mix = cp_comm_mix(stack, model)
+    allgather = sum(share for kind, share in mix if kind == "all_gather")
     return dict(te_fp8=te and precision == "fp8", lp_bytes=recipe.saved_bytes if recipe is not None else 1.0,
                 cp_allgather=float(allgather),
+                # the layers whose CP runs TE's K/V ring: p2p over all of CP, a2a+p2p over CP / a2a
+                cp_p2p=float(sum(share for kind, share in mix if kind == "p2p")),
+                cp_a2a_p2p=float(sum(share for kind, share in mix if kind == "a2a+p2p")),
                 fused_glu=bool(getattr(stack, "fused_glu", False)),
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
@@ -513,11 +570,13 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
-                          switch_mlp=False, cp_allgather=0.0):
+                          switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
-    CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), at
-    every recompute setting. ``kind``: one block of a hybrid model (``block_saved_tensors``; each block is its own
+    CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and
+    where some run its K/V ring (``cp_p2p``: p2p, over CP; ``cp_a2a_p2p``: a2a+p2p, over CP / ``cp_a2a``, the a2a
+    group, comm.hierarchical_cp_a2a) the ring's forward or backward buffers (``cp_p2p_transient``): the largest of
+    those the layers run, once (each lives inside one layer's attention), at every recompute setting. ``kind``: one block of a hybrid model (``block_saved_tensors``; each block is its own
     checkpointed layer)."""
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
@@ -528,9 +587,14 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                                  probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep,
                                  switch_mlp=switch_mlp, cp_allgather=cp_allgather)
     rc = np.asarray(recompute)
-    # (the peak is a maximum over the layers: any all-gather layer reaches it, whatever their share)
-    ag = cp_allgather_transient(m, seq, micro_batch, tp, cp, act_bytes) if (cp_allgather and flash
-                                                                             and kind in (None, "*")) else 0.0
+    # (the peak is a maximum over the layers: any all-gather or ring layer reaches its own, whatever their share)
+    ag = 0.0
+    if flash and kind in (None, "*"):
+        if cp_allgather:
+            ag = cp_allgather_transient(m, seq, micro_batch, tp, cp, act_bytes)
+        ring = cp if cp_p2p else (np.asarray(cp) / np.asarray(cp_a2a) if cp_a2a_p2p else None)
+        if ring is not None:  # a p2p layer's ring (all of CP) is at least an a2a+p2p layer's
+            ag = np.maximum(ag, cp_p2p_transient(m, seq, micro_batch, tp, cp, ring, act_bytes, m.causal))
     if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute
         return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0) + ag
     # op SAC keeps tensors no-recompute autograd does not (a row-parallel mm's full-width output, reduce-scatter

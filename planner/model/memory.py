@@ -64,6 +64,7 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
                                        mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
                                        stack_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
+from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import select, where0
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
@@ -76,7 +77,7 @@ from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_layers, is
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent,
                                     uniform_groups, vpp_group_size)
-from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
+from planner.model.stacks import cp_comm_mix, fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
@@ -1258,17 +1259,17 @@ class ActivationTerms:
 
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
     """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at the activation keys ``keys``
-    (tp, cp, sp, mb, ep) and recompute codes ``krc``: the fused-kernel table (activations.mean_layer_activation_bytes,
-    recompute_working_set; Korthikanti et al. 2022), a frozen base's peft saves (finetune.py), through the search's
-    memo where there is one."""
-    ktp, kcp, ksp, kmb, kep = keys
+    (tp, cp, sp, mb, ep, a2a: the a2a group of a2a+p2p CP, ``cp_a2a_keys``) and recompute codes ``krc``: the
+    fused-kernel table (activations.mean_layer_activation_bytes, recompute_working_set; Korthikanti et al. 2022), a
+    frozen base's peft saves (finetune.py), through the search's memo where there is one."""
+    ktp, kcp, ksp, kmb, kep, ka2a = keys
     frozen, moe_share = b.frozen, m.moe_layers / m.layers
     # the table's settings, one value for every key (what the memo's setting holds)
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
                fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, b.act, seq),
                **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
 
-    def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
+    def saves_at(tp_, cp_, sp_, mb_, rc_, ep_, a2a_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
             # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), or under
@@ -1287,6 +1288,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
             return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share, stack=st)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
+        kw["cp_a2a"] = a2a_  # (the ring of a2a+p2p CP runs over cp / a2a: its buffers, recompute_working_set)
         if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
             rws = np.maximum.reduce([recompute_working_set(m, seq, mb_, recompute=rc_, moe=k == "E", kind=k, **kw)
                                      for k in ("M", "*", "-", "E") if m.kind_layers(k)])
@@ -1305,8 +1307,8 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
                 tuple(sorted(tkw.items())))
                if memo is not None and np.ndim(seq) == 0 else None)
     if setting is None:
-        return saves_at(ktp, kcp, ksp, kmb, krc, kep)
-    keys = (ktp, kcp, ksp, kmb, krc, kep)
+        return saves_at(ktp, kcp, ksp, kmb, krc, kep, ka2a)
+    keys = (ktp, kcp, ksp, kmb, krc, kep, ka2a)
     got = memo.rows(setting, keys, lambda i: dict(zip(("per_layer", "rws"), saves_at(*(k[i] for k in keys)))))
     return got["per_layer"], got["rws"]
 
@@ -1341,6 +1343,14 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     return first_act, last_act
 
 
+def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
+    """Each candidate's a2a group where some layer's CP is Megatron-Core's a2a+p2p (comm.hierarchical_cp_a2a, as
+    the step time and ``--emit`` take it: its ring, over cp / a2a, sizes the ring's buffers), else 1."""
+    if not any(kind == "a2a+p2p" for kind, _ in cp_comm_mix(st, m)):
+        return np.ones_like(c.tp)
+    return hierarchical_cp_a2a(c.cp, c.tp, c.gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1)
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -1355,8 +1365,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or moe_mech_plan(m, st) is not None
                                               or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
-    (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
-    keys = (ktp, kcp, ksp, kmb, kep)
+    (ktp, kcp, ksp, kmb, krc, kep, ka2a), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys,
+                                                             cp_a2a_keys(m, st, c))
+    keys = (ktp, kcp, ksp, kmb, kep, ka2a)
     per_layer, rws = (x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc))
     every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
     per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, lambda: [
