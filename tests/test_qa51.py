@@ -49,3 +49,27 @@ def test_imbalance_on_a_rank_is_capped_by_the_ep_groups_rows():
     ep2 = estimate_job(_mixtral(3.0, ep=2, tp=1, dp=16)).breakdown_s.compute_gemm
     ep2_two = estimate_job(_mixtral(2.0, ep=2, tp=1, dp=16)).breakdown_s.compute_gemm
     assert ep2 == pytest.approx(ep2_two, rel=1e-9)
+
+
+KIMI_NVL72 = ("model: {preset: kimi-k2}\n"
+              "training: {seq_len: 4096, global_batch: 4608, micro_batch: 1, precision: fp8, tokens: 1.55e13,"
+              " recompute: selective, recompute_modules: [mla_up_proj, moe_act, layernorm],"
+              " framework: {name: megatron-core, moe_dispatcher: hybridep}}\n"
+              "parallel: {tp: 1, pp: 8, ep: 64, etp: 1, dp: 576, zero: 1}\n"
+              "cluster: {gpu: GB200-B200, gpus_per_node: GPN, nodes: NODES}\n")
+
+
+def test_ep_groups_that_straddle_the_nvl72_domain_are_said(cli, tmp_path):
+    """Megatron's rank order lays EP 64 groups end to end; on 72-GPU NVL72 domains 56 of the job's 72 groups cross
+    into a second domain (the worst with 8 ranks on one). The advice read "all-to-all inside one node over NVLink5"
+    with nothing more; in 64-GPU blocks (Slurm segments) the groups do stay inside one, and nothing is added."""
+    from conftest import answered
+
+    def advice(gpn, nodes):
+        p = tmp_path / f"k{gpn}.yaml"
+        p.write_text(KIMI_NVL72.replace("GPN", str(gpn)).replace("NODES", str(nodes)))
+        return next(a for a in answered(cli("estimate", str(p), "--json"))["advice"] if a.startswith("MoE:"))
+
+    line = advice(72, 64)
+    assert "56 of the 72 64-rank groups cross a 72-GPU node boundary" in line and "worst with 8 ranks" in line
+    assert "cross a" not in advice(64, 72)

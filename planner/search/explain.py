@@ -1,6 +1,8 @@
 """Words for numbers: what limits a configuration, and advice where a known pitfall applies."""
 from __future__ import annotations
 
+from math import gcd
+
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec import JobSpec
 from planner.units import device_of, fmt_count, fmt_pct, fmt_share, fmt_usd
@@ -307,7 +309,25 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
     where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
     return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
-            f"{share:.0%} of the step"]
+            f"{share:.0%} of the step" + straddle_note(grid, g, cfg)]
+
+
+def straddle_note(span: int, g: int, cfg) -> str:
+    """What the step time does not price where groups of ``span`` consecutive ranks do not tile the node: Megatron's
+    rank order lays them end to end over the job's tp x cp x dp x pp ranks, and a job larger than one node fills the
+    nodes in order, so a group that starts at an offset its span does not fit in from there crosses into the next node
+    (EP 64 on 72-GPU GB200 NVL72 domains: 7 of every 9 groups, the worst with 8 ranks on one domain), while
+    ``comm.members_per_node`` counts min(span, node) members on one node. Said, not priced (QA 51): the fix needs
+    the job's size at the per-layer terms. Empty where the groups tile the nodes (8-GPU nodes, 64-GPU segments)."""
+    total = cfg.get("tp", 1) * cfg.get("cp", 1) * cfg.get("dp", 1) * cfg.get("pp", 1)
+    if span <= 1 or total <= g or g % span == 0 or span % g == 0:
+        return ""
+    offsets = range(0, total, span)
+    cross = sum(1 for o in offsets if (o % g) + span > g) if span < g else len(offsets)
+    worst = gcd(span, g)
+    return (f" -- priced as {min(span, g)} ranks a node, but {cross} of the {len(offsets)} {span}-rank groups cross a "
+            f"{g}-GPU node boundary in Megatron's rank order (the worst with {worst} ranks on one node); GPUs "
+            f"scheduled in blocks the groups tile avoid it (cluster.gpus_per_node a multiple or a divisor of {span})")
 
 
 #: the columns of the ``training.framework auto`` comparison (planner.search.rank.stack_comparison rows)
