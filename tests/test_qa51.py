@@ -73,3 +73,23 @@ def test_ep_groups_that_straddle_the_nvl72_domain_are_said(cli, tmp_path):
     line = advice(72, 64)
     assert "56 of the 72 64-rank groups cross a 72-GPU node boundary" in line and "worst with 8 ranks" in line
     assert "cross a" not in advice(64, 72)
+
+
+def test_an_moe_models_stack_line_names_the_default_dispatcher(cli, tmp_path):
+    """Mixtral-8x22B on Megatron-Core with the dispatcher left out read "training stack: megatron-core (compile=off,
+    tp_overlap=te, overlap_grad_reduce=on, overlap_param_gather=on)": the all-to-all dispatcher (no per-node
+    deduplication, no overlap), which moves the EP all-to-all and is not searched, went unsaid. A dense model's line
+    and a stack with one dispatcher (torchtitan) name none."""
+    from conftest import answered
+
+    def line(model, framework, ep, zero=1):
+        p = tmp_path / f"{model}_{framework}.yaml"
+        p.write_text(f"model: {{preset: {model}}}\ntraining: {{seq_len: 4096, global_batch: 1024, micro_batch: 1,"
+                     f" tokens: 1e12, recompute: full, framework: {framework}}}\n"
+                     f"parallel: {{tp: 2, pp: 4, ep: {ep}, etp: 1, dp: 32, zero: {zero}}}\n"
+                     "cluster: {instance: aws:p5.48xlarge, nodes: 32}\n")
+        return answered(cli("estimate", str(p), "--json"))["inputs"]["training_stack"]
+
+    assert "moe_dispatcher=alltoall, moe_a2a_overlap=off" in line("mixtral-8x22b", "megatron-core", 8)
+    assert "moe_" not in line("llama3-70b", "megatron-core", 1)
+    assert "moe_dispatcher" not in line("mixtral-8x22b", "torchtitan", 8, zero=3)
