@@ -93,3 +93,20 @@ def test_an_moe_models_stack_line_names_the_default_dispatcher(cli, tmp_path):
     assert "moe_dispatcher=alltoall, moe_a2a_overlap=off" in line("mixtral-8x22b", "megatron-core", 8)
     assert "moe_" not in line("llama3-70b", "megatron-core", 1)
     assert "moe_dispatcher" not in line("mixtral-8x22b", "torchtitan", 8, zero=3)
+
+
+def test_ep1_advice_names_the_etp_gather_it_books_as_comm_ep(cli, tmp_path):
+    """Mixtral-8x7B TP4 EP1 (ETP = TP = 4): 2.01 s of an 18.63 s step in the breakdown's "expert-parallel all-to-all"
+    row (the routed rows' all-gather / reduce-scatter over the ETP group) beside advice that read "replicated on every
+    rank (EP=1): no all-to-all"."""
+    from conftest import answered
+
+    p = tmp_path / "m.yaml"
+    p.write_text("model: {preset: mixtral-8x7b}\ntraining: {seq_len: 4096, global_batch: 256, micro_batch: 1,"
+                 " tokens: 1e11, recompute: full}\nparallel: {tp: 4, pp: 1, ep: 1, dp: 4, zero: 1}\n"
+                 "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 2}\n")
+    out = answered(cli("estimate", str(p), "--json"))
+    share = out["breakdown_s"]["comm_ep"] / out["step_time_s"]
+    assert share > 0.05
+    line = next(a for a in out["advice"] if a.startswith("MoE:"))
+    assert "split over ETP=4" in line and f"{share:.0%} of the step" in line and "replicated" not in line

@@ -305,6 +305,13 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
     e = m.moe
     local = e.experts // max(ep, 1)
     if ep == 1:
+        if grid > 1 and share > 0:
+            # ETP = TP > 1 at EP 1: each rank holds a 1/etp slice of every expert and the dispatcher all-gathers the
+            # routed rows over the ETP group (reduce-scatter in the combine), booked as comm_ep; "no all-to-all"
+            # alone sat beside 2.01 s of it in an 18.63 s step (Mixtral-8x7B TP4 EP1) until QA 51
+            return [f"MoE: {e.experts} experts (top-{e.top_k}) on every rank (EP=1), each split over ETP={grid}: no "
+                    f"all-to-all, but the routed rows' all-gather / reduce-scatter over the ETP group: "
+                    f"{share:.0%} of the step"]
         return [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
     where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
