@@ -110,3 +110,24 @@ def test_ep1_advice_names_the_etp_gather_it_books_as_comm_ep(cli, tmp_path):
     assert share > 0.05
     line = next(a for a in out["advice"] if a.startswith("MoE:"))
     assert "split over ETP=4" in line and f"{share:.0%} of the step" in line and "replicated" not in line
+
+
+def _m22(**moe):
+    return load_job_dict({
+        "model": {"preset": "mixtral-8x22b", "moe": moe},
+        "training": {"seq_len": 4096, "global_batch": 1024, "micro_batch": 1, "tokens": 1e12, "recompute": "selective"},
+        "parallel": {"tp": 2, "pp": 4, "ep": 8, "etp": 1, "dp": 32, "zero": 1},
+        "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 32}})
+
+
+def test_the_busiest_ranks_saved_rows_follow_its_load():
+    """Mixtral-8x22B TP2 PP4 EP8 (one expert a rank): a stated imbalance of 1.5 slowed the expert GEMMs 1.41x but its
+    busiest rank kept 31.97 GiB of activations, as balanced; dropping at capacity factor 0.5 halved the routed rows'
+    FLOPs but kept their saves whole. The routed rows (the experts' fc1 / activation outputs, the dispatched input,
+    the expert outputs) now follow ``moe.rank_load``: 43.79 and 20.16 GiB; padded to capacity 1.5 unchanged."""
+    act = {k: estimate_job(_m22(**moe)).memory_per_gpu_bytes.activations / 2**30 for k, moe in {
+        "balanced": {}, "skew": {"imbalance": 1.5}, "drop": {"dropless": False, "capacity_factor": 0.5}}.items()}
+    assert act["balanced"] == pytest.approx(31.97, abs=0.01)
+    routed = act["skew"] - act["balanced"]  # half the routed rows again
+    assert routed > 0.25 * act["balanced"]
+    assert act["balanced"] - act["drop"] == pytest.approx(routed, rel=1e-6)  # half of them fewer

@@ -1352,7 +1352,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
     # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
-    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or moe_mech_plan(m, st) is not None
+    # (and where a stated imbalance puts more routed rows on the busiest EP rank: moe.rank_load)
+    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
+                                              or moe_mech_plan(m, st) is not None
                                               or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
