@@ -131,3 +131,19 @@ def test_the_busiest_ranks_saved_rows_follow_its_load():
     routed = act["skew"] - act["balanced"]  # half the routed rows again
     assert routed > 0.25 * act["balanced"]
     assert act["balanced"] - act["drop"] == pytest.approx(routed, rel=1e-6)  # half of them fewer
+
+
+def test_hf_ep_plan_advice_says_there_is_no_all_to_all(cli, tmp_path):
+    """transformers' ep_plan routes the whole micro-batch on every rank and sums the experts' outputs in the TP
+    all-reduce (``Stack.moe_ep_allreduce``): no dispatch. DeepSeek-V3 LoRA on the HF Trainer at TP8 EP8 read "MoE:
+    EP=8 (32 of 256 experts per rank), all-to-all inside one node over NVLink4: 0% of the step"."""
+    from conftest import answered
+
+    p = tmp_path / "hf.yaml"
+    p.write_text("model: {preset: deepseek-v3}\ntraining: {seq_len: 4096, global_batch: 64, micro_batch: 1, tokens: 1e9,"
+                 " mode: lora, recompute: full, framework: hf-trainer}\nparallel: {tp: 8, ep: 8, pp: 1, dp: 16, zero: 3}\n"
+                 "cluster: {gpu: H200-SXM-141GB, gpus_per_node: 8, nodes: 16}\n")
+    out = answered(cli("estimate", str(p), "--json"))
+    assert out["breakdown_s"]["comm_ep"] == 0.0
+    line = next(a for a in out["advice"] if a.startswith("MoE:"))
+    assert "no all-to-all" in line and "all-to-all inside" not in line

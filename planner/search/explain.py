@@ -128,7 +128,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
         out += misfit_lines(res)
     bd = res["breakdown_s"]
     out += causal_count_lines(job, res, stack)
-    out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw)
+    out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw, stack)
     if bd["bubble"] / res["step_time_s"] > 0.15:
         # only the changes this plan can make: no smaller micro-batch than 1, no "interleaving" for a plan that
         # already interleaves (it said both to a vpp-2, micro-batch-1 plan)
@@ -295,8 +295,9 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     ]
 
 
-def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
-    """Where the expert-parallel all-to-all runs and what it costs."""
+def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
+    """Where the expert-parallel all-to-all runs and what it costs (``stack``: the plan's, where its EP is no
+    all-to-all: transformers' ep_plan, ``Stack.moe_ep_allreduce``)."""
     m, cfg = job.model, res["config"]
     if not (m.is_transformer and m.moe is not None):
         return []
@@ -313,6 +314,12 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
                     f"all-to-all, but the routed rows' all-gather / reduce-scatter over the ETP group: "
                     f"{share:.0%} of the step"]
         return [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
+    if getattr(stack, "moe_ep_allreduce", False):
+        # every rank routes the whole micro-batch and the experts' partial outputs are summed by the layer's TP
+        # all-reduce (planner.model.moe.moe_layer): "all-to-all inside one node ... 0% of the step" read as a
+        # dispatch that costs nothing (DeepSeek-V3 LoRA on the HF Trainer, TP8 EP8) until QA 51
+        return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank) as transformers' ep_plan: no all-to-all; "
+                f"every rank routes the whole micro-batch and the TP all-reduce sums the experts' outputs"]
     where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
     return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
