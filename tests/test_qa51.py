@@ -147,3 +147,29 @@ def test_hf_ep_plan_advice_says_there_is_no_all_to_all(cli, tmp_path):
     assert out["breakdown_s"]["comm_ep"] == 0.0
     line = next(a for a in out["advice"] if a.startswith("MoE:"))
     assert "no all-to-all" in line and "all-to-all inside" not in line
+
+
+def test_token_dropping_is_said_with_what_it_takes_from_the_flops(cli, tmp_path):
+    """Mixtral-8x22B at capacity factor 0.5 (tokens dropped): its model FLOPs a step fell from 1.051e18 to 6.257e17
+    (the dropped rows skip the experts, and MFU counts the kept ones) with nothing in the output saying a token was
+    dropped. The advice names the capacity, the dropped share and the FLOPs it takes off; padded to capacity, the
+    padding rows HFU counts; dropless, nothing."""
+    from conftest import answered
+
+    def advice(moe):
+        p = tmp_path / f"m{abs(hash(moe))}.yaml"
+        p.write_text(f"model: {{preset: mixtral-8x22b, moe: {moe}}}\ntraining: {{seq_len: 4096, global_batch: 1024,"
+                     " micro_batch: 1, tokens: 1e12, recompute: selective}\n"
+                     "parallel: {tp: 2, pp: 4, ep: 8, etp: 1, dp: 32, zero: 1}\n"
+                     "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 32}\n")
+        out = answered(cli("estimate", str(p), "--json"))
+        return out, [a for a in out["advice"] if a.startswith("MoE token dropping")]
+
+    out, lines = advice("{dropless: false, capacity_factor: 0.5}")
+    dropless, none = advice("{dropless: true}")
+    fewer = 1 - out["flops_per_step"] / dropless["flops_per_step"]
+    assert len(lines) == 1 and "50% of the routed (token, expert) rows are dropped" in lines[0]
+    assert f"({fewer:.0%} fewer FLOPs a token than dropless)" in lines[0] and fewer == pytest.approx(0.405, abs=0.005)
+    assert none == []
+    _, padded = advice("{dropless: false, capacity_factor: 1.5, pad_to_capacity: true}")
+    assert "no row is dropped" in padded[0] and "50% more rows of padding (in HFU, not MFU)" in padded[0]

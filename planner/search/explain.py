@@ -305,26 +305,60 @@ def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
     share = res["breakdown_s"]["comm_ep"] / res["step_time_s"]
     e = m.moe
     local = e.experts // max(ep, 1)
+    out = capacity_lines(m, res)
     if ep == 1:
         if grid > 1 and share > 0:
             # ETP = TP > 1 at EP 1: each rank holds a 1/etp slice of every expert and the dispatcher all-gathers the
             # routed rows over the ETP group (reduce-scatter in the combine), booked as comm_ep; "no all-to-all"
             # alone sat beside 2.01 s of it in an 18.63 s step (Mixtral-8x7B TP4 EP1) until QA 51
-            return [f"MoE: {e.experts} experts (top-{e.top_k}) on every rank (EP=1), each split over ETP={grid}: no "
+            return out + [f"MoE: {e.experts} experts (top-{e.top_k}) on every rank (EP=1), each split over ETP={grid}: no "
                     f"all-to-all, but the routed rows' all-gather / reduce-scatter over the ETP group: "
                     f"{share:.0%} of the step"]
-        return [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
+        return out + [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
     if getattr(stack, "moe_ep_allreduce", False):
         # every rank routes the whole micro-batch and the experts' partial outputs are summed by the layer's TP
         # all-reduce (planner.model.moe.moe_layer): "all-to-all inside one node ... 0% of the step" read as a
         # dispatch that costs nothing (DeepSeek-V3 LoRA on the HF Trainer, TP8 EP8) until QA 51
-        return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank) as transformers' ep_plan: no all-to-all; "
+        return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank) as transformers' ep_plan: no all-to-all; "
                 f"every rank routes the whole micro-batch and the TP all-reduce sums the experts' outputs"]
     where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
-    return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
+    return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
             f"{share:.0%} of the step" + straddle_note(grid, g, cfg)]
 
+
+
+def capacity_lines(m, res: dict) -> list[str]:
+    """What token dropping (``model.moe.dropless: false``) does to the plan's numbers, which nothing said: a
+    capacity factor below 1 drops routed (token, expert) rows that then skip the experts, so the model FLOPs (MFU)
+    and the step count only the kept rows (``flops.dropped_expert_flops_per_token``; Mixtral-8x22B at 0.5: 40% fewer
+    model FLOPs a step, unsaid until QA 51); padding to capacity computes empty rows that HFU counts and MFU does not
+    (``flops.padded_expert_flops_per_token``). Balanced routing; a stated imbalance drops more from the busiest
+    experts (``moe.kept_rows``)."""
+    e = m.moe
+    if e is None or e.dropless:
+        return []
+    from planner.model.flops import dropped_expert_flops_per_token, padded_expert_flops_per_token, routed_expert_flops_per_token
+    from planner.model.moe import kept_rows
+
+    routed = routed_expert_flops_per_token(m)
+    kept, drop, pad = kept_rows(e), dropped_expert_flops_per_token(m), padded_expert_flops_per_token(m)
+    line = (f"MoE token dropping: capacity factor {e.capacity_factor:g}, each expert takes at most "
+            f"{e.capacity_factor:g}x its mean load")
+    if kept < 1.0:
+        per_token = res["flops_per_step"] / max(res["step_time_s"] * res["tokens_per_s"], 1.0)  # model FLOPs a token
+        drop = 3.0 * drop  # forward + backward (2 x) of the dropped rows, as the model FLOPs count the kept ones
+        line += (f"; with balanced routing {1 - kept:.0%} of the routed (token, expert) rows are dropped and skip the "
+                 f"experts: the model FLOPs and MFU count the kept rows only ({drop / (per_token + drop):.0%} fewer "
+                 f"FLOPs a token than dropless)")
+    elif e.imbalance > 1:
+        line += f"; rows past it on the busiest experts (imbalance {e.imbalance:g}) are dropped"
+    else:
+        line += "; with balanced routing no row is dropped"
+    if pad:
+        line += (f"; padded to capacity, the experts also compute {pad / routed:.0%} more rows of padding "
+                 f"(in HFU, not MFU)")
+    return [line]
 
 def straddle_note(span: int, g: int, cfg) -> str:
     """What the step time does not price where groups of ``span`` consecutive ranks do not tile the node: Megatron's
