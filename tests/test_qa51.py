@@ -173,3 +173,5 @@ def test_token_dropping_is_said_with_what_it_takes_from_the_flops(cli, tmp_path)
     assert none == []
     _, padded = advice("{dropless: false, capacity_factor: 1.5, pad_to_capacity: true}")
     assert "no row is dropped" in padded[0] and "50% more rows of padding (in HFU, not MFU)" in padded[0]
+    assert "(imbalance 1.5) are dropped" in advice("{dropless: false, capacity_factor: 1.25, imbalance: 1.5}")[1][0]
+    assert "stays under it: no row is dropped" in advice("{dropless: false, capacity_factor: 2.0, imbalance: 1.5}")[1][0]

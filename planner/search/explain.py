@@ -351,8 +351,10 @@ def capacity_lines(m, res: dict) -> list[str]:
         line += (f"; with balanced routing {1 - kept:.0%} of the routed (token, expert) rows are dropped and skip the "
                  f"experts: the model FLOPs and MFU count the kept rows only ({drop / (per_token + drop):.0%} fewer "
                  f"FLOPs a token than dropless)")
-    elif e.imbalance > 1:
+    elif e.imbalance > e.capacity_factor:
         line += f"; rows past it on the busiest experts (imbalance {e.imbalance:g}) are dropped"
+    elif e.imbalance > 1:
+        line += f"; the busiest expert (imbalance {e.imbalance:g}) stays under it: no row is dropped"
     else:
         line += "; with balanced routing no row is dropped"
     if pad:
