@@ -449,7 +449,9 @@ def distinct_rows(*cols):
             present = np.zeros(total, dtype=bool)
             present[code] = True
             ranked[i] = np.flatnonzero(present)
-            code = (np.cumsum(present, dtype=np.int64) - 1)[code]
+            lookup = np.empty(total, dtype=np.int64)  # only the present codes' entries are written and read
+            lookup[ranked[i]] = np.arange(len(ranked[i]), dtype=np.int64)
+            code = lookup[code]
             total = len(ranked[i])
         code *= k
         code += d
