@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.model.moe import padded_rows
+from planner.model.moe import padded_rows, rank_load
 from planner.model.stacks import cp_comm_mix
 from planner.spec import ModelSpec
 
@@ -59,6 +59,9 @@ class SavedTensor:
     #: ``per_token`` counts elements a layer and micro-batch, whatever its tokens (the counts exchange: one int64
     #: per expert)
     per_layer: bool = False
+    #: rows of routed (token, expert) pairs: the busiest EP rank holds ``moe.rank_load`` times the mean of them (a
+    #: stated ``imbalance``, at most ``ep``), as its expert GEMMs compute (``moe.moe_layer``)
+    routed: bool = False
 
 
 #: What each of Megatron-Core's ``recompute_modules`` (0.16.1) frees of the table, and what it keeps
@@ -206,19 +209,20 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
 
     # fc1 output (saved by the activation), activation output (fc2's input); ``whole``: the
     # module whose checkpoint frees them all, ``act``: the one that frees the activation's saves
-    def mlp(name, width, whole, act=()):
+    def mlp(name, width, whole, act=(), routed=False):
         if m.gated:
-            add(f"{name}.gate,up", 2 * width, None, "tp", True, modules=whole)
+            add(f"{name}.gate,up", 2 * width, None, "tp", True, modules=whole, routed=routed)
             if not fused_glu:
-                add(f"{name}.act(gate)", width, None, "tp", True, modules=whole + act)
-            add(f"{name}.act*up", width, None, "tp", True, True, modules=whole + act)
+                add(f"{name}.act(gate)", width, None, "tp", True, modules=whole + act, routed=routed)
+            add(f"{name}.act*up", width, None, "tp", True, True, modules=whole + act, routed=routed)
         else:
-            add(f"{name}.fc1_out", width, None, "tp", True, modules=whole)
-            add(f"{name}.act_out", width, None, "tp", True, True, modules=whole + act)
+            add(f"{name}.fc1_out", width, None, "tp", True, modules=whole, routed=routed)
+            add(f"{name}.act_out", width, None, "tp", True, True, modules=whole + act, routed=routed)
     # routed rows per token: top_k, times the capacity factor when padded to capacity (the padding rows
-    # pass through the experts and are saved like real ones)
+    # pass through the experts and are saved like real ones); on a rank ``layer_activation_bytes`` scales the
+    # rows marked ``routed`` to the busiest rank's load (``moe.rank_load``)
     kr = k * padded_rows(m.moe) if moe else 1
-    mlp("mlp", f * kr, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else ())
+    mlp("mlp", f * kr, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else (), routed=moe)
     if moe and switch_mlp:
         T += switch_mlp_saved_tensors(m)
     elif moe:
@@ -232,13 +236,13 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         # LatentMoE, whose fc2_latent_proj (a TELinear after the combine) keeps its l-wide input on the
         # rank's sequence shard (fc1_latent_proj reads the router's input, kept once as mlp.input)
         io = m.expert_io
-        add("moe.dispatched_input", io * kr, None, "tp", True, True, modules=("moe",))
+        add("moe.dispatched_input", io * kr, None, "tp", True, True, modules=("moe",), routed=True)
         if e.latent_size:
             add("moe.fc2_latent.input", io, None, "sp", True, True, modules=("moe",))
         # each expert's output, kept by the multiply with its routing weight after the unpermute
         # (Megatron's unpermute with probs and HF Mixtral's `expert(x) * w` both keep it)
         if not probs_in_experts:
-            add("moe.expert_out", io * kr, None, "tp", True, modules=("moe",))
+            add("moe.expert_out", io * kr, None, "tp", True, modules=("moe",), routed=True)
         if e.shared_experts:
             mlp("moe.shared", e.shared_ffn_hidden or e.shared_experts * f, ("moe", "shared_experts"))
     if dropout:
@@ -361,8 +365,8 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
         # at EP 2 on gloo ranks and at EP 2 and 4 with TP 2 on four (tests/op_sac_truth.py ``EP_CASES``,
         # ``EPTP_CASES``): the caches hold exactly these three.
         width = m.moe.top_k * m.hidden
-        rows += [SavedTensor("moe.dispatch.all_to_all", width, None, "a2a", True),
-                 SavedTensor("moe.combine.all_to_all", width, None, "a2a", True),
+        rows += [SavedTensor("moe.dispatch.all_to_all", width, None, "a2a", True, routed=True),
+                 SavedTensor("moe.combine.all_to_all", width, None, "a2a", True, routed=True),
                  SavedTensor("moe.counts.all_to_all", m.moe.experts, 8, "ep", True, per_layer=True)]
     return rows
 
@@ -418,6 +422,10 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                  "rs": np.where((sp_div > 1), 1.0 / sp_div, 0.0),
                  "a2a": np.where(np.asarray(ep) > 1, 1.0 / tp, 0.0),
                  "ep": np.where(np.asarray(ep) > 1, 1.0, 0.0)}[t.shard]
+        if t.routed and m.moe is not None:
+            # the busiest EP rank's routed rows over the table's (padded) mean: a stated imbalance (at most ep),
+            # the capacity where tokens are dropped; padding is in the table already. Until QA 51 the mean's
+            share = share * rank_load(m.moe, ep) / padded_rows(m.moe)
         return (np.ones_like(tokens) if t.per_layer else tokens) * per_tok * b * share
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,

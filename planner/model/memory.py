@@ -63,7 +63,7 @@ import numpy as np
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
                                        mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
                                        stack_table_kw)
-from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
+from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import select, where0
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
@@ -1362,7 +1362,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
     # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
-    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or moe_mech_plan(m, st) is not None
+    # (and where a stated imbalance puts more routed rows on the busiest EP rank: moe.rank_load)
+    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
+                                              or moe_mech_plan(m, st) is not None
                                               or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep, ka2a), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys,
@@ -1437,7 +1439,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     Composed of one function per term (until 2026-12-04 one 317-line function): peak per stage = weights + grads
     + optimizer (``model_states``, ``autograd_grads``, ``adapter_states``, ``optimizer_offload``) + activations +
     logits (``transformer_activations`` / ``sample_activations``) + other (the CUDA context, ``comm_groups``'
-    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``)."""
+    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``).
+
+    More than ``layout.EVAL_BLOCK`` candidates are evaluated that many at a time (``layout.in_blocks``)."""
+    return in_blocks(lambda b: _memory_rows(m, t, b, seq, global_batch, stack, gpu, memo), c)
+
+
+def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch, stack, gpu, memo) -> dict:
+    """``memory_per_gpu`` on the candidates ``c`` in one pass."""
     st = from_training(t, stack, m)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch

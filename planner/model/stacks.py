@@ -1386,7 +1386,9 @@ class Stack:
             opts.append("fsdp_defer_sync=on")
         if self.defer_fsdp_grad_sync != getattr(STACKS.get(self.name), "defer_fsdp_grad_sync", False):
             opts.append(f"defer_fsdp_grad_sync={'on' if self.defer_fsdp_grad_sync else 'off'}")
-        if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
+        # on an MoE model a stack with a dispatcher choice names it even at its default: the dispatcher moves the
+        # all-to-all (DeepEP / HybridEP deduplicate per node) and is not searched; until QA 51 the default went unsaid
+        if (moe and len(self.moe_dispatchers) > 1) or self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
             opts.append(f"moe_dispatcher={self.moe_dispatcher}")
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
         if self.moe_fused_mlp:

@@ -92,7 +92,7 @@ import dataclasses
 
 import numpy as np
 
-from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
+from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.evaluation import spread_zero3
 from planner.model.comm import (collective_time, hierarchical_cp_a2a, members_per_node, nic_bytes, p2p_time, ring_hop_time,
                                 torch_ring_columns)
@@ -2700,8 +2700,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     ``generic_stage``); the DP / ZeRO terms (``dp_step_terms``); the per-micro-batch passes over the parameters
     (``microbatch_extras``); ZeRO-3 / ZeRO-2 exposure (``zero_exposure``, the ZeRO-3 collectives slowed by
     activation offload's copies on the PCIe link: ``offload_contention``); offload (``offload_step``); the step
-    (``compose_step``); the record (``step_record``).
+    (``compose_step``); the record (``step_record``). More than ``layout.EVAL_BLOCK`` candidates are evaluated
+    that many at a time (``layout.in_blocks``).
     """
+    return in_blocks(lambda b: _step_rows(m, t, b, hw, overlap_grad_reduce, tp_comm_overlap, causal_kernels,
+                                          dp_grad_bytes, framework, memo), c)
+
+
+def _step_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad_reduce,
+               tp_comm_overlap, causal_kernels, dp_grad_bytes, framework, memo) -> dict:
+    """``step_time`` on the candidates ``c`` in one pass."""
     s = step_inputs(t, c, hw, overlap_grad_reduce, framework, m)
     if m.is_transformer:
         st = transformer_stage(m, t, c, hw, s, tp_comm_overlap, causal_kernels, memo)

@@ -628,7 +628,7 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
     vrows = _tally_refusals(job, c, g, variants, tally)
     twins = {}  # (stage from, stage to) -> one_replica_twins over this chunk: the same for every variant that asks
     for v, var in enumerate(variants):
-        rows = vrows[v].copy() if v in vrows else var.rows(c)
+        rows = vrows[v].copy() if v in vrows else np.ones(len(c), dtype=bool)
         for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
             pm = misfit.get(q, np.zeros(len(c), dtype=bool))
             pz, vz = variants[q].one_replica_zero, var.one_replica_zero
@@ -639,6 +639,8 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
                 pm = pm.copy()
                 pm[tw >= 0] = pm[tw[tw >= 0]]
             rows &= pm
+        if v not in vrows:  # its own rules only on the rows its parents left (StackVariant.rows)
+            rows = var.rows(c, within=rows)
         tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
         if var.root is not None and var.root in roots and rows.any():
             ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)

@@ -48,6 +48,10 @@ CHUNK_ROWS = 1 << 20
 #: layouts on one hardware option beyond which a search is refused ("too large"): at the measured
 #: ~1M configurations/s this is a minute per option; fixing a few parallel fields cuts it by orders
 MAX_SPACE_ROWS = 64 * CHUNK_ROWS
+#: ``StackVariant.rows`` runs the rules on the rows its column tests leave taken apart (``Candidates.take``) where
+#: they are at most this share of the chunk, else over the whole chunk (a take of most rows costs more than the
+#: rules it saves)
+SPARSE_TAKE = 0.25
 
 
 def _divisors(n: int, cap: int) -> list[int]:
@@ -507,32 +511,60 @@ class StackVariant:
         """Per rule of the stack (planner.model.stack_rules), the rows of ``c`` it refuses."""
         return stack_rules.refusals(self.stack, self.model, self.training, c)
 
-    def rows(self, c: Candidates, refused: dict | None = None) -> np.ndarray:
+    def rows(self, c: Candidates, refused: dict | None = None, within: np.ndarray | None = None) -> np.ndarray:
         """Rows of ``c`` this variant is a distinct, runnable plan for: the offload rules
         (planner.model.offload) and the stack's own (planner.model.stack_rules) obeyed. ``refused``:
-        ``self.refusals(c)`` where the caller has it already."""
-        ok = offload.valid_mask(self.stack, c)
-        if refused is None and self.min_cp:
-            # a variant of CP layouts only (cp_comm_type): its rules are run on those rows alone -- run on every row
-            # of the chunk for each of the four types they were most of a long-context search's time (cpcomm36)
-            ok = np.array(np.broadcast_to(ok, (len(c),)) & (np.asarray(c.cp) >= self.min_cp))
-            on = np.flatnonzero(ok)
-            for mask in (self.refusals(c.take(on)).values() if len(on) else ()):
-                ok[on] &= ~np.broadcast_to(mask, (len(on),))
-            refused = {}
-        for refused in (self.refusals(c) if refused is None else refused).values():
-            ok &= ~refused
+        ``self.refusals(c)`` where the caller has it already; ``within`` (not with ``refused``): only these rows of
+        ``c`` can be (a child variant's: where its parents did not fit), every other row is False.
+
+        Every test is a row's own, so they run on the rows that can pass: only ``within``'s, taken apart where they are
+        few (``SPARSE_TAKE``), and the rules (offload, the stack's, the split) only on the rows the column tests
+        (ZeRO, PP, CP, the one-replica stage, the recompute code) leave. Run over every row of the chunk for each of
+        the 288 variants of a DeepSeek-V3 search, they were most of its time (speed37)."""
+        n = len(c)
+        if within is not None:
+            on = np.flatnonzero(within)
+            if len(on) <= n * SPARSE_TAKE:
+                ok = np.zeros(n, dtype=bool)
+                if len(on):
+                    ok[on] = self._rows(c.take(on), None)
+                return ok
+        ok = self._rows(c, refused)
+        if within is not None:
+            ok &= within
+        return ok
+
+    def _rows(self, c: Candidates, refused: dict | None) -> np.ndarray:
+        """``rows`` over every row of ``c``: the column tests first, the rules on the rows they leave."""
+        n = len(c)
+        ok = np.ones(n, dtype=bool)
         if self.min_zero:
             ok &= c.zero >= self.min_zero
-        if self.min_pp:  # the stack's own split: only where it differs from the balanced one (the same plan elsewhere)
-            ok &= (c.pp >= self.min_pp) & balanced_rows(self.model.layers, c.pp, split_vpp(c),
-                                                        split_runtime(replace(self.stack, pp_split=None), self.model))
+        if self.min_pp:
+            ok &= c.pp >= self.min_pp
         if self.min_cp:
             ok &= c.cp >= self.min_cp
         if self.one_replica_zero is not None:
             ok &= (c.dp * c.cp > 1) | (c.zero == self.one_replica_zero)
         if self.modules is not None:
             ok &= c.rc == SELECTIVE
+        if refused is not None:  # the base: its refusals over the whole chunk, from the caller
+            for mask in refused.values():
+                ok &= ~mask
+        on = np.flatnonzero(ok)
+        if not len(on):
+            return ok
+        sub, whole = (c, True) if len(on) > n * SPARSE_TAKE else (c.take(on), False)
+        keep = np.array(np.broadcast_to(offload.valid_mask(self.stack, sub), (len(sub),)))
+        for mask in (self.refusals(sub).values() if refused is None else ()):
+            keep &= ~np.broadcast_to(mask, (len(sub),))
+        if self.min_pp:  # the stack's own split: only where it differs from the balanced one (the same plan elsewhere)
+            keep &= balanced_rows(self.model.layers, sub.pp, split_vpp(sub),
+                                  split_runtime(replace(self.stack, pp_split=None), self.model))
+        if whole:
+            ok &= keep
+        else:
+            ok[on] = keep
         return ok
 
 

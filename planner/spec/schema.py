@@ -138,6 +138,11 @@ class MoESpec(_Strict):
     def _k_le_e(self):
         if self.top_k > self.experts:
             raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+        if self.imbalance > self.experts / self.top_k:
+            # a token picks an expert at most once, so the busiest expert takes at most every token: T rows of
+            # the mean T k / E, a load of E / k (Mixtral's 8 experts, top-2: at most 4x the mean)
+            raise ValueError(f"imbalance: {self.imbalance:g} is above experts / top_k = {self.experts / self.top_k:g}, "
+                             "the busiest expert's load when every token picks it (a token picks an expert at most once)")
         if self.expert_bias and self.score_function != "sigmoid":
             # Megatron-Core TransformerConfig: "Expert bias for aux-loss-free routing only supports sigmoid score function."
             raise ValueError("expert_bias needs score_function: sigmoid")
