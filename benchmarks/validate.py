@@ -2899,7 +2899,8 @@ def pr2_options(r, stack: str) -> dict:
 #: deepseek_workload_base_configs.py @04264182, qwen3_workload_base_configs.py @01b2977e and
 #: gpt_oss_workload_base_configs.py @07eea52d (the 2026 files; earlier releases ran earlier versions
 #: of them, not read): DeepSeek-V3 ``DEEPSEEK_V3_PRETRAIN_CONFIG_{GB300,GB200,B300}``: hybridep, and
-#: ``moe_a2a_overlap=True`` in the FP8_MX variants (BF16: False); Qwen3-235B GB300/GB200 hybridep, B300
+#: ``moe_a2a_overlap=True`` in the FP8_MX variants (BF16: False; GB300 FP8_MX from PR #3983, the micro-batch-2 rows
+#: before it: ``MBRIDGE_LAYOUT_VARIANTS``); Qwen3-235B GB300/GB200 hybridep, B300
 #: ``moe_token_dispatcher_type="alltoall"``, no overlap; Qwen3-30B GB300/GB200/B300 hybridep, no
 #: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
 #: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
@@ -3346,7 +3347,8 @@ def mbridge_cuda_graphs(r) -> dict:
 #: 120B H100 and B200 (scripts/performance/configs/gpt_oss/gpt_oss_workload_base_configs.py
 #: ``GPT_OSS_120B_{H100,B200}_BF16_BASE_CONFIG``: ``recompute_modules=["layernorm", "moe_act"]``).
 #: Blackwell entries from the 2026 workload configs named at ``MBRIDGE_MOE_RECIPES``: DeepSeek-V3
-#: GB300 FP8_MX none (``recompute_modules=[]``), GB300 BF16 ``["moe_act"]``, GB200 / B300 / B200
+#: GB300 FP8_MX none (``recompute_modules=[]``, PR #3983; the micro-batch-2 rows ``["mla_up_proj"]``:
+#: ``MBRIDGE_LAYOUT_VARIANTS``), GB300 BF16 ``["moe_act"]``, GB200 / B300 / B200
 #: ``["mla_up_proj"]``; GPT-OSS 120B GB200 BF16 ``["layernorm", "moe_act"]``, FP8_MX none, GB300 and
 #: B300 BF16 none (the base config sets none). An empty list is the recipe's "none".
 MBRIDGE_RECOMPUTE = {
