@@ -96,3 +96,76 @@ def test_405b_gb200_megatron_fsdp_row_fits(rows):
     total, cap = _total(r)
     assert total <= cap, f"{r.id}: {total / GiB:.1f} GiB > {cap / GiB:.1f}"
     assert np.isclose(total / GiB, 126.0, atol=1.0)
+
+
+def _xentropy(torch, block=8):
+    """flash-attn's ``SoftmaxCrossEntropyLossFn`` (flash_attn/losses/cross_entropy.py, 1.0.x, ``inplace_backward``
+    False) re-implemented with its kernel's memory pattern: forward the per-row log-sum-exp of the 16-bit logits
+    (fp32 math a few rows at a time, as the kernel keeps it in registers; 8 of 2048 rows: about 0.05 B a logit of temporaries), saving ``(logits, lse, labels)``;
+    backward one new logit-sized gradient in the logits' dtype, filled a block of rows at a time."""
+
+    class SoftmaxCrossEntropyLossFn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, logits, labels):
+            lse = torch.empty(logits.shape[0], dtype=torch.float32)
+            for i in range(0, logits.shape[0], block):
+                lse[i:i + block] = torch.logsumexp(logits[i:i + block].float(), dim=-1)
+            losses = lse - logits.gather(1, labels[:, None]).squeeze(1).float()
+            ctx.save_for_backward(logits, lse, labels)
+            return losses
+
+        @staticmethod
+        def backward(ctx, grad_losses):
+            logits, lse, labels = ctx.saved_tensors
+            grad = torch.empty_like(logits)
+            for i in range(0, logits.shape[0], block):
+                p = torch.exp(logits[i:i + block].float() - lse[i:i + block, None])
+                p[torch.arange(p.shape[0]), labels[i:i + block]] -= 1.0
+                grad[i:i + block] = (p * grad_losses[i:i + block, None]).to(logits.dtype)
+            return grad, None
+
+    return SoftmaxCrossEntropyLossFn.apply
+
+
+def test_mpt_fused_crossentropy_under_composer_holds_4_bytes_a_logit():
+    """llm-foundry's MPT loss as it ships (``loss_fn`` default ``fused_crossentropy``) in Composer's microbatch
+    (``state.outputs`` held through ``backward``): the bf16 logits and their bf16 gradient, 4 B a logit at the peak,
+    the "xentropy_held" entry (0 at bf16) + the saved 4 of ``logits_bytes``; the torch loss it replaced in the
+    llm-foundry stack peaks at 14 ("cast_ce_held")."""
+    torch = pytest.importorskip("torch")
+    from planner.model.activations import LOSS_TRANSIENT_BYTES
+    from planner.model.stacks import STACKS
+    from test_memory_validation import _logits_case, _peak_bytes
+
+    n, v, x, w, labels = _logits_case(torch, n=2048, h=16, v=8192)
+    loss_fn = _xentropy(torch)
+    state = {}
+
+    def microbatch():
+        state["outputs"] = x @ w.t()
+        (loss_fn(state["outputs"].view(-1, v), labels).sum() / n).backward()
+
+    entry = LOSS_TRANSIENT_BYTES["xentropy_held"][0](2.0)
+    assert entry == 0.0
+    assert _peak_bytes(microbatch) / (n * v) == pytest.approx(entry + 4, rel=0.03)
+    assert STACKS["llm-foundry"].loss_code == "xentropy_held"
+
+
+def test_llm_foundry_mpt_125m_row_fits_the_a100_40gb():
+    """MPT-125m, 2048 tokens, micro-batch 26 on 8 A100-40GB (llm-foundry's benchmark table): the logits term was 35.1
+    GiB of 53.6 (14 B a logit); with the fused loss 10.0 of 28.5."""
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.layout import Candidates
+    from planner.model import stacks
+    from planner.spec import TrainingSpec
+
+    cat = load_catalog()
+    model = validate.gpt_model(12, 768, 12, 50368, 2048)  # MPT-125m, as validate.published maps the table's rows
+    t = TrainingSpec(seq_len=2048, global_batch=26 * 8, micro_batch=26, precision="bf16", weights="amp",
+                     flash_attention=True, recompute="none")
+    c = Candidates(tp=np.array([1]), pp=1, dp=8, cp=1, ep=1, vpp=1, zero=3, mb=26, rc=0, sp=False, schedule=0,
+                   gpus_per_node=8, nodes=1)
+    mem = memory_per_gpu(model, t, c, stack=stacks.resolve("llm-foundry", reshard_after_forward=True),
+                         gpu="A100-SXM-40GB")
+    assert float(mem["total"][0]) <= cat.gpu("A100-SXM-40GB").memory_bytes

@@ -572,6 +572,17 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   4 * act - 4 beyond the saved 4 of ``logits_bytes`` (8.0 measured in all at bf16). Both AutoModel entries:
 #:   with TP, ``MaskedCrossEntropy`` gathers the whole logits (``logits.full_tensor()``), not modelled (the
 #:   per-shard figure is kept).
+#: * "xentropy_held": MPT's own loss under Composer, as llm-foundry's MPT ships it (bigmem37): llmfoundry/models/mpt/
+#:   modeling_mpt.py ``ComposerMPTCausalLM.__init__``: ``loss_fn_config = om_model_config.get('loss_fn',
+#:   'fused_crossentropy')`` -- the pretrain yamls (scripts/train/yamls/pretrain/mpt-*.yaml) set no ``loss_fn`` -- i.e.
+#:   flash-attn's ``CrossEntropyLoss(ignore_index=-100)`` (flash_attn/losses/cross_entropy.py, ``inplace_backward``
+#:   False; the 1.0.x xentropy CUDA kernel or llm-foundry's copy of it): ``SoftmaxCrossEntropyLossFn`` reads the 16-bit
+#:   logits in the kernel (fp32 math in registers, no fp32 copy), saves ``(logits, lse, labels)`` and its backward
+#:   writes one new logit-sized gradient in the logits' dtype; Composer holds ``state.outputs`` (the logits) through
+#:   ``backward``. 2 act in all: the logits and their gradient, i.e. 2 act - 4 beyond the saved 4 of ``logits_bytes``
+#:   (4.0 measured in all at bf16, tests/test_bigmem37.py, a row-blocked re-implementation of the kernel's saves).
+#:   Without TP only (llm-foundry's FSDP runs have none); with ``loss_fn: torch_crossentropy`` MPT runs
+#:   "cast_ce_held" (14 B), not offered as an option.
 CE_BACKWARD_BYTES = 8.0  # the fp32 NLL gradient + the fp32 log-softmax gradient, per logit (above)
 
 
@@ -588,6 +599,7 @@ LOSS_TRANSIENT_BYTES = {
     "torch_ce_compiled": (0.0, 12.0),
     "masked_ce": (_held_ce,) * 2,
     "masked_ce_16bit": (lambda act: 4.0 * act - 4.0,) * 2,
+    "xentropy_held": (lambda act: 2.0 * act - 4.0,) * 2,
 }
 
 
