@@ -1,8 +1,9 @@
-"""Published Megatron-Bridge runs the planner put far over their GPU's memory (bigmem37, 2026-12-05).
+"""Published runs the planner put far over their GPU's memory (bigmem37, 2026-12-05).
 
-A run that ran fits its GPU. Two recipe settings the mapping of benchmarks/data/mbridge_all_runs.csv missed, both read
-from the workload configs the rows ran (benchmarks/validate.py, ``MBRIDGE_LAYOUT_VARIANTS`` and
-``MBRIDGE_CPU_OFFLOAD``):
+A run that ran fits its GPU. llm-foundry's MPT loss as it ships (``loss_fn`` default ``fused_crossentropy``:
+activations.LOSS_TRANSIENT_BYTES "xentropy_held", measured below on a CPU re-implementation of the kernel's saves), and
+two recipe settings the mapping of benchmarks/data/mbridge_all_runs.csv missed, both read from the workload configs the
+rows ran (benchmarks/validate.py, ``MBRIDGE_LAYOUT_VARIANTS`` and ``MBRIDGE_CPU_OFFLOAD``):
 
 * DeepSeek-V3 MXFP8 on GB300 at micro-batch 2 (26.02 .. 26.04.01): the config before Megatron-Bridge PR #3983
   (``DEEPSEEK_V3_PRETRAIN_CONFIG_GB300_FP8_MX_V2 = ..._GB300_V2``: ``recompute_modules=["mla_up_proj"]``,
