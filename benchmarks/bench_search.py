@@ -69,10 +69,12 @@ def rates(job, c: Candidates, hw) -> str:
 
 
 def blocked_rate(job, c: Candidates, hw, block: int) -> str:
-    """Memory + step time over ``c`` evaluated ``block`` rows at a time: one call on a million rows spends most
+    """Memory + step time over ``c`` evaluated ``block`` rows at a time: one call on a million rows spent most
     of its time allocating and first-touching its temporaries (tens of MB each), blocks of ~10^5 rows reuse
     them; the search evaluates its layouts chunk by chunk (planner.search.space.CHUNK_ROWS before the layout
-    rules, far fewer after)."""
+    rules, far fewer after). Since speed37 the models run a call on more than ``layout.EVAL_BLOCK`` rows in such
+    blocks themselves (``layout.in_blocks``), so this line and the one-call line differ by the result columns
+    (one set here per block, one for the whole call there)."""
     t0 = time.perf_counter()
     for s in range(0, len(c), block):
         cc = c.take(np.arange(s, min(s + block, len(c))))

@@ -135,6 +135,36 @@ class Candidates:
         return d
 
 
+#: rows the memory and step-time models evaluate at once (``in_blocks``): a call on more rows runs block by block.
+#: Their temporaries (a few hundred columns a call) are 1 MB each at this size, 8 MB at 10^6 rows; a process
+#: that first meets 10^6 rows grows its heap by the whole set and pays a page fault per 4 KiB of it
+#: (planner.alloc), so one call on 10^6 random dense layouts ran at 0.92M configurations/s against 2.60M/s
+#: for the same rows by blocks of this size (README "Speed", session 36)
+EVAL_BLOCK = 1 << 17
+
+
+def in_blocks(evaluate: Callable[["Candidates"], dict], c: "Candidates", block: int = EVAL_BLOCK) -> dict:
+    """``evaluate(c)`` (a dict of per-row arrays) over ``c`` ``block`` rows at a time, each block's arrays written
+    into the result's (allocated once, at the first block's dtypes): the same numbers, row for row, as one call
+    (every term is a row's own, computed per distinct key and gathered back: tests/test_step_time_batch.py holds
+    them bit for bit however the rows are chunked). A result with an entry that is not one value per row is taken
+    from one call on all of ``c``."""
+    n = len(c)
+    if n <= block:
+        return evaluate(c)
+    out = None
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        part = evaluate(c.take(slice(s, e)))
+        if not all(isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == e - s for v in part.values()):
+            return evaluate(c)
+        if out is None:
+            out = {k: np.empty(n, dtype=v.dtype) for k, v in part.items()}
+        for k, v in part.items():
+            out[k][s:e] = v
+    return out
+
+
 # ------------------------------------------------------------------------------------ layout rules
 @dataclass(frozen=True)
 class Rule:
@@ -379,8 +409,10 @@ def distinct_rows(*cols):
     ``RAW_SPAN``, e.g. tp, pp, the recompute code) as its offset from its minimum, a constant one not
     at all, a wider one (dp) by its dense rank (``_compact``). A presence table over the code's range
     gives the distinct rows in lexicographic order of the columns, and a lookup table over it each
-    row's index among them — O(n), no sort over the candidates (a sort only when the range exceeds
-    ``TABLE_MAX``, or is wide for the rows there are: ``_table_pays``). Returns the distinct columns as int64 and the inverse as ``intp`` (numpy's index
+    row's index among them — O(n), no sort over the candidates. Where the next column would take the code's
+    range past a table that pays (``_table_pays``: at most ``TABLE_MAX``, and not wide for the rows there are), the
+    code so far is first replaced by its dense rank (its distinct values are at most the rows), which keeps the
+    order; a sort only where even that range is too wide. Returns the distinct columns as int64 and the inverse as ``intp`` (numpy's index
     type, so gathers with it need no conversion)."""
     n = len(cols[0])
     if n == 0:
@@ -399,19 +431,33 @@ def distinct_rows(*cols):
             vals, rank = _compact(col)
             digits.append((0, len(vals), vals, rank))
     code = None
-    for lo, k, _, d in digits:
+    total = 1  # the code's range
+    ranked = {}  # digit position -> the code's distinct values before that digit joined it (their ranks replaced them)
+    for i, (lo, k, _, d) in enumerate(digits):
         if d is None:
             continue
         if code is None:
             code = d.astype(np.int64)
             if lo:
                 code -= lo
+            total = k
             continue
+        if not _table_pays(total * k, n) and _table_pays(total, n):
+            # the code would outgrow a presence table (the memory model's 9-column key: a sort of every row, ~1 s of
+            # a DeepSeek-V3 search): replaced by its dense rank first, which keeps its order, so the rows, their
+            # lexicographic order and the inverse are the same
+            present = np.zeros(total, dtype=bool)
+            present[code] = True
+            ranked[i] = np.flatnonzero(present)
+            lookup = np.empty(total, dtype=np.int64)  # only the present codes' entries are written and read
+            lookup[ranked[i]] = np.arange(len(ranked[i]), dtype=np.int64)
+            code = lookup[code]
+            total = len(ranked[i])
         code *= k
         code += d
         if lo:
             code -= lo
-    total = int(np.prod([k for _, k, _, _ in digits], dtype=np.float64))
+        total *= k
     if code is None:  # every column constant
         keys, inv = np.zeros(1, dtype=np.int64), np.zeros(n, dtype=np.intp)
     elif _table_pays(total, n):
@@ -425,11 +471,14 @@ def distinct_rows(*cols):
         keys, inv = np.unique(code, return_inverse=True)
         inv = inv.astype(np.intp, copy=False)
     out = []
-    for lo, k, vals, _ in reversed(digits):
+    for i in reversed(range(len(digits))):
+        lo, k, vals, _ = digits[i]
         if k == 1:
             out.append(np.full(len(keys), lo, dtype=np.int64))
             continue
         d = keys % k
         out.append(vals[d] if vals is not None else d + lo)
         keys = keys // k
+        if i in ranked:  # back from the ranks to the code they replaced
+            keys = ranked[i][keys]
     return out[::-1], inv

@@ -117,6 +117,10 @@ Regenerated on main after merging qa49 (2026-12-05, session 36) for the HF Train
 accelerate's default K/V all-gather before the kernel, exposed (``Stack.cp_exchange`` "allgather"), not Megatron-Core's
 overlapped ring: only the llama3-70b hf-trainer case moved (29 arrays on both instances): compute_attention x1.07-1.10 on
 its CP rows (the calls' work-weighted keys), comm_cp x3.5-5.3 (was 0 on some rows), step time and the rates with them.
+Regenerated on the hfloss37 branch (2026-12-05) for the walked HF step under the Trainer's loop (the logits and the
+DynamicCache freed before the backward, ``Stack.loop_holds_output``): only the llama3-70b hf-trainer case moved, 12 of
+704 arrays, memory only: logits x0.80-0.86, activations x0.994-1.037 (the vocab part taken out of a forward-side
+peak), total x0.914-1.0; no step-time array.
 """
 from __future__ import annotations
 

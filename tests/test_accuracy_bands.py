@@ -272,3 +272,25 @@ def test_a_fine_tuning_plan_says_how_many_runs_like_it_the_band_holds(catalog):
     model = load_job(EXAMPLES / "llama3-8b-estimate.yaml").model
     assert accuracy.coverage(lora, model, "H100-SXM-80GB", mode="lora") == "3 of them LoRA fine-tuning"
     assert accuracy.coverage(lora, model, "H100-SXM-80GB") == ""
+
+
+def test_readme_cuts_are_the_shipped_bands():
+    """README's "The cuts now" sentence quotes the shipped accuracy_bands.csv: each named cut's 10th / 50th / 90th
+    percentile (whole percent) and run count. Regenerating the bands (``validate.py --bands``) without the sentence
+    left it quoting an older table (session 37: dense on Blackwell read -18 / -7 / +9% against -14 / -7 / +10%)."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("The cuts now")
+    sentence = text[start:text.index("These are development errors", start)]
+    shipped = {(b.arch, b.gpu_family): b for b in accuracy.load_bands()}
+    arch = {"dense": "dense", "MoE": "moe", "hybrid": "hybrid"}
+    cuts = re.findall(r"(every run|(dense|MoE|hybrid) on ([A-Za-z0-9 ]+?)) ([-+]?\d+) / ([-+]?\d+) / ([-+]?\d+)%"
+                      r"(?: \(([\d,]+))?", " ".join(sentence.split()))
+    assert len(cuts) >= 8, sentence
+    for whole, kind, family, q10, q50, q90, rows in cuts:
+        b = shipped[("*", "*") if whole == "every run" else (arch[kind], family)]
+        quoted = [int(q10), int(q50), int(q90)]
+        assert quoted == [round(100 * q) for q in (b.q10, b.q50, b.q90)], (whole, quoted, b)
+        if rows:
+            assert int(rows.replace(",", "")) == b.rows, (whole, rows, b.rows)

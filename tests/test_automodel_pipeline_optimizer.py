@@ -16,16 +16,16 @@ from test_step_time import cands, hw_for
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def _foreach_step_bytes(opt_name: str, n: int = 4096, **kw) -> float:
+def _foreach_step_bytes(opt_name: str, n: int = 4096, dtype=None, **kw) -> float:
     """HBM bytes per parameter one step of torch.optim's foreach Adam / AdamW moves, counted op by op with a
     TorchDispatchMode on real torch ops (the second step: the first creates the state): every op touching a
     parameter-sized tensor reads each distinct such input once and writes its output, or its first argument when
-    it works in place (the ``_foreach_*_`` ops return nothing)."""
+    it works in place (the ``_foreach_*_`` ops return nothing). ``dtype``: the parameters' (default fp32)."""
     torch = pytest.importorskip("torch")
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    p = torch.nn.Parameter(torch.randn(n))
-    p.grad = torch.randn(n)
+    p = torch.nn.Parameter(torch.randn(n, dtype=dtype))
+    p.grad = torch.randn(n, dtype=dtype)
     opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[opt_name]([p], lr=1e-3, foreach=True, **kw)
     opt.step()
     total = [0.0]

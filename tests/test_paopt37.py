@@ -118,3 +118,42 @@ def test_stack_line_names_the_dtypes():
     assert "precision_aware" not in resolve("megatron-core").describe("bf16")
     pa = precision_aware(st, _job({}).training)
     assert (pa.master, pa.optimizer) == (2.0, 3.0)
+
+
+def test_checkpoint_holds_fp32_state_whatever_the_dtypes():
+    """Megatron's distributed optimizer writes each state through TE FusedAdam's ``get_unscaled_state`` (fp32;
+    distrib_optimizer.py ``_get_main_param_and_optimizer_states`` under ``use_precision_aware_optimizer_no_fp8_or_ds_fp8``),
+    and the master whole: the checkpoint is the 2 + 4 + 8 bytes a parameter of the plain path, not the state the GPU
+    holds. A checkpoint sized from the held state (6 B with bf16 moments and remainders) would make its pauses 2.3x
+    too short."""
+    from planner.simulate.config import _checkpoint_bytes
+
+    plain = _job({})
+    held = _job({"precision_aware_optimizer": True, "exp_avg_dtype": "bf16", "exp_avg_sq_dtype": "bf16"})
+    n = estimate_job(plain).params
+    assert _checkpoint_bytes({}, held, resolve("megatron-core")) == pytest.approx(n * 14, rel=1e-3)
+    assert _checkpoint_bytes({}, held) == _checkpoint_bytes({}, plain)
+
+
+def test_one_replica_layouts_run_at_zero_1(cli, tmp_path):
+    """The precision-aware optimizer needs Megatron's distributed optimizer at any DP (mcore-pa-zero), as its optimizer
+    offload does: a DP 1 layout launches at ZeRO-1 (``Stack.one_replica_zero``). ``estimate`` of a DP 1 job that leaves
+    ``parallel.zero`` out defaulted to ZeRO-0 and refused its own default; ``recommend`` searched one-replica layouts at
+    ZeRO-0 only, all refused, so a job pinned to DP 1 had no plan."""
+    import yaml
+
+    from conftest import answered
+
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "tokens": 1e10, "precision": "bf16",
+                        "optimizer": "adamw", "recompute": "full",
+                        "framework": {"name": "megatron-core", "precision_aware_optimizer": True,
+                                      "exp_avg_dtype": "bf16", "exp_avg_sq_dtype": "bf16"}},
+           "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(yaml.safe_dump({**job, "parallel": {"tp": 8, "pp": 1, "dp": 1, "cp": 1}}))
+    assert answered(cli("estimate", str(fixed), "--json"))["config"]["zero"] == 1
+    open_ = tmp_path / "open.yaml"
+    open_.write_text(yaml.safe_dump({**job, "parallel": {"dp": 1}, "constraints": {"max_gpus": 8}}))
+    best = answered(cli("recommend", str(open_), "--json", "--no-simulate"))["ranked"][0]["config"]
+    assert best["dp"] == 1 and best["zero"] == 1

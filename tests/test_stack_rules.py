@@ -171,6 +171,12 @@ CASES = [
     # TE's Ulysses (cp_comm_type a2a) splits a TP rank's heads over CP: Llama-3-8B's 8 KV heads, 4 a TP2 rank (cpcomm36)
     ("mcore-cp-a2a-heads", ("megatron-core", {"cp_comm_type": "a2a"}), "llama3-8b", {}, dict(tp=2, cp=8, dp=2),
      dict(tp=2, cp=4, dp=4)),
+    # a per-layer --cp-comm-type must name one type a layer (Llama-3-8B: 32), checked at CP > 1 (cpmem37)
+    ("mcore-cp-comm-layers", ("megatron-core", {"cp_comm_type": ["p2p", "all_gather"]}), "llama3-8b", {},
+     dict(cp=2, dp=16), dict(cp=1, dp=32)),
+    # TE's all-gather CP asserts qkv_format != 'thd': packed examples of 1,024 tokens in 4,096-token rows (cpmem37)
+    ("mcore-cp-allgather-thd", ("megatron-core", {"cp_comm_type": "all_gather"}), "llama3-8b",
+     {"mean_example_tokens": 1024}, dict(cp=2, dp=16), dict(cp=1, dp=32)),
     ("titan-cp-chunks", ("torchtitan", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8), dict(cp=2, dp=16)),
     ("hf-cp-chunks", ("hf-trainer", {}), "llama3-8b", {"seq_len": 4100}, dict(cp=4, dp=8, zero=3),
      dict(cp=2, dp=16, zero=3)),
@@ -192,6 +198,9 @@ CASES = [
     # NeMo AutoModel's MoE parallelizer asserts TP 1
     ("automodel-moe-tp", ("nemo-automodel", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, zero=3), dict(tp=1, zero=3)),
     ("automodel-zero1", ("nemo-automodel", {}), "llama3-8b", {}, dict(zero=1), dict(zero=2)),
+    # FusedLinearCrossEntropy's LM-head weight must be sharded over the gradient group only (chunkce37)
+    ("automodel-linear-ce-tp", ("nemo-automodel", {"loss_fn": "linear_ce"}), "llama3-8b", {}, dict(tp=2, dp=16, zero=3),
+     dict(tp=1, zero=3)),
     ("automodel-optimizer-offload", ("nemo-automodel", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=0),
      dict(zero=3)),
     # a capacity factor (token dropping) is Megatron-Core's; torchtitan's and transformers' MoE blocks compute

@@ -44,3 +44,31 @@ def platform_of(gpu: GPU) -> str | None:
 def device_noun(gpu: GPU) -> str:
     """What text calls one of ``gpu``: "GPU", or "chip" for a TPU or Trainium (``DEVICE_NOUN``)."""
     return DEVICE_NOUN.get(platform_of(gpu), "GPU")
+
+
+#: CUDA compute capability (major x 10 + minor) of the NVIDIA parts in the catalog, by the catalog name's leading
+#: part (the longest that matches: "A100" before "A10", "GB200" before "B200"). NVIDIA's "CUDA GPUs - Compute
+#: Capability" table (developer.nvidia.com/cuda-gpus): V100 7.0, T4 7.5, A100 8.0, A10 / A10G 8.6, L4 / L40S 8.9,
+#: H100 / H200 / GH200 9.0, B200 / GB200 10.0, B300 / GB300 10.3; the export SKUs are their dies' (A800: A100's
+#: GA100; H800, H20: GH100). What a kernel package was built for is read against it (planner.model.stacks
+#: ``ATTN_IMPLEMENTATION_KERNELS``)
+CUDA_COMPUTE_CAPABILITY = {"V100": 70, "T4": 75, "A100": 80, "A800": 80, "A10": 86, "L40S": 89, "L4": 89,
+                           "H100": 90, "H800": 90, "H200": 90, "H20": 90, "GH200": 90, "B200": 100, "GB200": 100,
+                           "B300": 103, "GB300": 103}
+
+
+def cuda_compute_capability(gpu: GPU) -> int | None:
+    """``CUDA_COMPUTE_CAPABILITY`` of a catalog NVIDIA GPU (e.g. 90 for an H100), None for another vendor's or a part
+    the table does not name.
+
+    >>> from types import SimpleNamespace as G
+    >>> [cuda_compute_capability(G(name=n, vendor="NVIDIA")) for n in ("A10G-24GB", "A100-SXM-80GB", "GB200-B200")]
+    [86, 80, 100]
+    """
+    if platform_of(gpu) != "cuda":
+        return None
+    name = str(getattr(gpu, "name", "")).upper()
+    for key in sorted(CUDA_COMPUTE_CAPABILITY, key=len, reverse=True):
+        if name.startswith(key):
+            return CUDA_COMPUTE_CAPABILITY[key]
+    return None

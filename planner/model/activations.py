@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.model.moe import padded_rows
+from planner.model.moe import padded_rows, rank_load
+from planner.model.stacks import cp_comm_mix
 from planner.spec import ModelSpec
 
 # recompute codes: planner.vocab.RECOMPUTE
@@ -58,6 +59,9 @@ class SavedTensor:
     #: ``per_token`` counts elements a layer and micro-batch, whatever its tokens (the counts exchange: one int64
     #: per expert)
     per_layer: bool = False
+    #: rows of routed (token, expert) pairs: the busiest EP rank holds ``moe.rank_load`` times the mean of them (a
+    #: stated ``imbalance``, at most ``ep``), as its expert GEMMs compute (``moe.moe_layer``)
+    routed: bool = False
 
 
 #: What each of Megatron-Core's ``recompute_modules`` (0.16.1) frees of the table, and what it keeps
@@ -205,19 +209,20 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
 
     # fc1 output (saved by the activation), activation output (fc2's input); ``whole``: the
     # module whose checkpoint frees them all, ``act``: the one that frees the activation's saves
-    def mlp(name, width, whole, act=()):
+    def mlp(name, width, whole, act=(), routed=False):
         if m.gated:
-            add(f"{name}.gate,up", 2 * width, None, "tp", True, modules=whole)
+            add(f"{name}.gate,up", 2 * width, None, "tp", True, modules=whole, routed=routed)
             if not fused_glu:
-                add(f"{name}.act(gate)", width, None, "tp", True, modules=whole + act)
-            add(f"{name}.act*up", width, None, "tp", True, True, modules=whole + act)
+                add(f"{name}.act(gate)", width, None, "tp", True, modules=whole + act, routed=routed)
+            add(f"{name}.act*up", width, None, "tp", True, True, modules=whole + act, routed=routed)
         else:
-            add(f"{name}.fc1_out", width, None, "tp", True, modules=whole)
-            add(f"{name}.act_out", width, None, "tp", True, True, modules=whole + act)
+            add(f"{name}.fc1_out", width, None, "tp", True, modules=whole, routed=routed)
+            add(f"{name}.act_out", width, None, "tp", True, True, modules=whole + act, routed=routed)
     # routed rows per token: top_k, times the capacity factor when padded to capacity (the padding rows
-    # pass through the experts and are saved like real ones)
+    # pass through the experts and are saved like real ones); on a rank ``layer_activation_bytes`` scales the
+    # rows marked ``routed`` to the busiest rank's load (``moe.rank_load``)
     kr = k * padded_rows(m.moe) if moe else 1
-    mlp("mlp", f * kr, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else ())
+    mlp("mlp", f * kr, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else (), routed=moe)
     if moe and switch_mlp:
         T += switch_mlp_saved_tensors(m)
     elif moe:
@@ -231,13 +236,13 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         # LatentMoE, whose fc2_latent_proj (a TELinear after the combine) keeps its l-wide input on the
         # rank's sequence shard (fc1_latent_proj reads the router's input, kept once as mlp.input)
         io = m.expert_io
-        add("moe.dispatched_input", io * kr, None, "tp", True, True, modules=("moe",))
+        add("moe.dispatched_input", io * kr, None, "tp", True, True, modules=("moe",), routed=True)
         if e.latent_size:
             add("moe.fc2_latent.input", io, None, "sp", True, True, modules=("moe",))
         # each expert's output, kept by the multiply with its routing weight after the unpermute
         # (Megatron's unpermute with probs and HF Mixtral's `expert(x) * w` both keep it)
         if not probs_in_experts:
-            add("moe.expert_out", io * kr, None, "tp", True, modules=("moe",))
+            add("moe.expert_out", io * kr, None, "tp", True, modules=("moe",), routed=True)
         if e.shared_experts:
             mlp("moe.shared", e.shared_ffn_hidden or e.shared_experts * f, ("moe", "shared_experts"))
     if dropout:
@@ -360,8 +365,8 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
         # at EP 2 on gloo ranks and at EP 2 and 4 with TP 2 on four (tests/op_sac_truth.py ``EP_CASES``,
         # ``EPTP_CASES``): the caches hold exactly these three.
         width = m.moe.top_k * m.hidden
-        rows += [SavedTensor("moe.dispatch.all_to_all", width, None, "a2a", True),
-                 SavedTensor("moe.combine.all_to_all", width, None, "a2a", True),
+        rows += [SavedTensor("moe.dispatch.all_to_all", width, None, "a2a", True, routed=True),
+                 SavedTensor("moe.combine.all_to_all", width, None, "a2a", True, routed=True),
                  SavedTensor("moe.counts.all_to_all", m.moe.experts, 8, "ep", True, per_layer=True)]
     return rows
 
@@ -370,7 +375,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
-                           fused_qkv=False, ep=1, switch_mlp=False):
+                           fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -389,6 +394,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     default the attention core): the rows it frees go (``RECOMPUTE_MODULE_ROWS``).
     ``kind``: one block of a hybrid model (``block_saved_tensors``); None: a transformer layer.
     ``ep``: expert parallelism, where it moves what is kept (op SAC keeps an MoE layer's all-to-all outputs).
+    ``cp_allgather``: the share of the layers whose CP runs TE's K/V all-gather (Megatron-Core ``cp_comm_type``
+    all_gather; ``cp_allgather_saves``), which keep a second copy of the attention output at CP > 1.
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -413,6 +420,10 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                  "rs": np.where((sp_div > 1), 1.0 / sp_div, 0.0),
                  "a2a": np.where(np.asarray(ep) > 1, 1.0 / tp, 0.0),
                  "ep": np.where(np.asarray(ep) > 1, 1.0, 0.0)}[t.shard]
+        if t.routed and m.moe is not None:
+            # the busiest EP rank's routed rows over the table's (padded) mean: a stated imbalance (at most ep),
+            # the capacity where tokens are dropped; padding is in the table already. Until QA 51 the mean's
+            share = share * rank_load(m.moe, ep) / padded_rows(m.moe)
         return (np.ones_like(tokens) if t.per_layer else tokens) * per_tok * b * share
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
@@ -423,6 +434,11 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         keep_all = keep_all + v
         if not ((not t.selective and "core_attn" in mods) or mods.intersection(t.modules)):
             keep_sel = keep_sel + v
+    if cp_allgather and flash and kind in (None, "*"):  # TE all-gather CP's own copy of O (cp_allgather_saves)
+        o = cp_allgather_saves(m, tokens, tp, cp, act_bytes) * cp_allgather
+        keep_all = keep_all + o
+        if "core_attn" not in mods:  # re-running the core attention frees it with the kernel's other saves
+            keep_sel = keep_sel + o
     full = tokens * m.hidden * act_bytes / sp_div
     if selective == "op":
         keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m, moe, kind, fused_qkv, flash))
@@ -432,7 +448,39 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
 
 
 
-def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
+def cp_allgather_saves(m: ModelSpec, tokens, tp, cp, act_bytes):
+    """Bytes TE's all-gather CP (Megatron-Core ``cp_comm_type`` all_gather) saves beyond the flash rows of
+    ``layer_saved_tensors``, per layer and micro-batch on a rank holding ``tokens`` (seq x micro-batch / cp): a second
+    copy of the attention output. ``AttnFuncWithCPAndKVAllGather.forward`` (Transformer Engine
+    transformer_engine/pytorch/attention/dot_product_attention/context_parallel.py @9c61cd7e) runs the kernel once per
+    local chunk into ``out_per_step[i]``, copies each into ``out = torch.empty_like(q)`` (``out[i - 1].copy_(
+    out_per_step[i - 1])``), returns ``out`` -- which the out-projection keeps as its input (the ``attn.out`` row) --
+    and ``ctx.save_for_backward(q, k, v, ..., *out_per_step, *softmax_lse_per_step, ...)``: the two half-chunk outputs,
+    16-bit (the F16 fused backend: the path has no FP8), one more q-wide tensor. Its q, k, v are the local chunks and
+    its two half-chunk log-sum-exps the ``attn.logsumexp`` row, as without CP. (The p2p ring saves q, the last hop's
+    K/V buffer, ``out`` itself and the merged log-sum-exp; a2a and a2a+p2p the all-to-all'd q, k, v and the returned
+    output: each as the table, nothing more.) Only at CP > 1. ``tokens``, ``tp``, ``cp`` broadcast."""
+    return np.where(np.asarray(cp) > 1, tokens * m.q_dim * act_bytes / np.asarray(tp, dtype=np.float64), 0.0)
+
+
+def cp_allgather_transient(m: ModelSpec, seq, micro_batch, tp, cp, act_bytes):
+    """The peak TE's all-gather CP adds, once, inside one layer's attention backward (bytes on one rank): the whole
+    sequence's K and V gathered again and everything built on them. ``AttnFuncWithCPAndKVAllGather.backward`` (TE
+    context_parallel.py @9c61cd7e) holds, at its ``dk = torch.index_select(dk, ...)`` reorder after the two chunks:
+    ``k_ag`` / ``v_ag`` (``gather_along_first_dim`` then ``index_select``; the gathered copies rebound and freed): G;
+    the zeroed ``dk`` / ``dv`` of ``k.shape[0] * cp_size`` rows: G; ``dk_per_step`` / ``dv_per_step``, the kernel's
+    gradients over each chunk's keys -- chunk r up to (r + 1) of 2 cp chunks, chunk 2 cp - 1 - r up to 2 cp - r:
+    (2 cp + 1) / 2 cp of G, kept in their lists until it returns (``movedim(..).contiguous()`` on sbhd a view); and
+    the reordered ``dk``: G / 2 -- (3.5 + 1 / 2 cp) G, G = 2 x seq x micro-batch x KV width / tp x act bytes (the
+    gathered K and V). Its forward peaks lower (the gathered K/V and one reorder copy, 1.5 G). The flash kernel's own
+    local dq / dk / dv are no more than without CP (not counted, as elsewhere). Only at CP > 1; vectorised."""
+    cp = np.asarray(cp, dtype=np.float64)
+    g = 2.0 * np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) * m.kv_dim * act_bytes \
+        / np.asarray(tp, dtype=np.float64)
+    return np.where(cp > 1, (3.5 + 1.0 / (2.0 * np.maximum(cp, 1.0))) * g, 0.0)
+
+
+def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) -> dict:
     """The table's stack-dependent keywords for a ``planner.model.stacks.Stack``: ``te_fp8`` where
     the stack's linears are Transformer Engine modules (``Stack.te_linears``: Megatron-Core's TE
     spec) and the GEMMs run in FP8, ``fused_glu`` where it fuses the gated activation
@@ -441,10 +489,15 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
     ``fused_norm`` where the TE spec fuses the norms into the linears, ``probs_in_experts`` where the
     experts apply the routing weights (``Stack.moe_probs_in_experts``), ``lp_bytes`` the bytes per element of
     the quantised linear inputs TE keeps under the stack's recipe (``LowPrecisionRecipe.saved_bytes``), ``fused_qkv``
-    where its attention runs q, k, v as one linear (``Stack.fused_qkv``: per-op SAC's mm count)."""
+    where its attention runs q, k, v as one linear (``Stack.fused_qkv``: per-op SAC's mm count), ``cp_allgather``
+    the share of ``model``'s layers whose CP is TE's all-gather (``stacks.cp_comm_mix``: Megatron-Core
+    ``cp_comm_type``)."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
+    # the layers whose CP is TE's all-gather (Megatron-Core cp_comm_type all_gather; a per-layer list's share)
+    allgather = sum(share for kind, share in cp_comm_mix(stack, model) if kind == "all_gather")
     return dict(te_fp8=te and precision == "fp8", lp_bytes=recipe.saved_bytes if recipe is not None else 1.0,
+                cp_allgather=float(allgather),
                 fused_glu=bool(getattr(stack, "fused_glu", False)),
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
@@ -468,24 +521,29 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
-                          switch_mlp=False):
-    """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
-    layer under full recompute (and layer SAC), what selective dropped under selective. ``kind``:
-    one block of a hybrid model (``block_saved_tensors``; each block is its own checkpointed layer)."""
+                          switch_mlp=False, cp_allgather=0.0):
+    """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
+    layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
+    CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), at
+    every recompute setting. ``kind``: one block of a hybrid model (``block_saved_tensors``; each block is its own
+    checkpointed layer)."""
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes,
-                                 switch_mlp=switch_mlp)
+                                 switch_mlp=switch_mlp, cp_allgather=cp_allgather)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
                                  probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep,
-                                 switch_mlp=switch_mlp)
+                                 switch_mlp=switch_mlp, cp_allgather=cp_allgather)
     rc = np.asarray(recompute)
+    # (the peak is a maximum over the layers: any all-gather layer reaches it, whatever their share)
+    ag = cp_allgather_transient(m, seq, micro_batch, tp, cp, act_bytes) if (cp_allgather and flash
+                                                                             and kind in (None, "*")) else 0.0
     if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute
-        return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0)
+        return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0) + ag
     # op SAC keeps tensors no-recompute autograd does not (a row-parallel mm's full-width output, reduce-scatter
     # outputs), so its keep is not a subset of ``one``: no negative rebuild
-    return np.where(rc == FULL, one, np.where(rc == SELECTIVE, np.maximum(one - sel, 0.0), 0.0))
+    return np.where(rc == FULL, one, np.where(rc == SELECTIVE, np.maximum(one - sel, 0.0), 0.0)) + ag
 
 
 def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False):
@@ -569,9 +627,24 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   (examples/benchmark/configs/*_te_deepep.yaml ``loss_fn``, e.g. qwen3_moe_30b_te_deepep.yaml @092af93e):
 #:   ``F.cross_entropy`` on the 16-bit logits, whose log-softmax, NLL gradient and log-softmax gradient are 16-bit
 #:   too: four 16-bit logit-sized tensors at the backward's peak with the held logits, 4 * act in all, i.e.
-#:   4 * act - 4 beyond the saved 4 of ``logits_bytes`` (8.0 measured in all at bf16). Both AutoModel entries:
-#:   with TP, ``MaskedCrossEntropy`` gathers the whole logits (``logits.full_tensor()``), not modelled (the
-#:   per-shard figure is kept).
+#:   4 * act - 4 beyond the saved 4 of ``logits_bytes`` (8.0 measured in all at bf16).
+#: * "masked_ce_chunked": ``MaskedCrossEntropy(chunk_size=n)`` (masked_ce.py ``_ChunkedMaskedCESum``, ``inplace_grad``
+#:   False, its default): the forward upcasts one ``[n, V]`` slice at a time and saves only the 16-bit logits (the
+#:   ones the loop holds); the backward allocates the whole 16-bit gradient (``torch.empty_like(logits)``) and fills
+#:   it chunk by chunk: 2 * act in all, 2 * act - 4 beyond the saved 4 (4.0 measured in all at bf16), plus one
+#:   chunk's fp32 transients, ``CHUNK_CE_BYTES`` per logit of the chunk (``loss_transient_bytes`` ``chunk``).
+#: * "te_parallel_ce": ``TEParallelCrossEntropy`` (te_parallel_ce.py, TE's Triton kernel in
+#:   loss/triton/te_cross_entropy.py): ``cross_entropy_kernel`` writes the gradient over the 16-bit logits in place
+#:   and the backward scales it in place (``element_mul_kernel``); only the per-token ``loss_1d`` and ``m_d_X_y``
+#:   (fp32) are new: act in all, act - 4 beyond the saved 4 (2.0 measured at bf16 on a torch re-implementation of
+#:   its row loop: the Triton kernel does not run on CPU). With TP it takes the local vocabulary shard (``logits.to_local()``) and all-gathers
+#:   three fp32 numbers a token: the same per shard.
+#: * "linear_ce": ``FusedLinearCrossEntropy`` (linear_ce.py, Apple's Cut Cross-Entropy ``linear_cross_entropy``,
+#:   impl "cce"): the model runs with ``logits_to_keep=1`` (train_ft.py) and the loss never writes the logits: it saves
+#:   the head input, the head weight and the fp32 log-sum-exp (cut_cross_entropy/cce.py ``save_for_backward(e, c,
+#:   bias, lse, ...)``); nothing per logit, -4 beyond the saved 4. Its backward accumulates the input gradient in fp32
+#:   (``accum_e_fp32=True``: cce_backward.py ``torch.zeros_like(e, dtype=torch.float32)``): ``LINEAR_CE_TOKEN_BYTES``
+#:   per token and hidden unit, + the 4-byte lse per token. Refused with TP (stack_rules "automodel-linear-ce-tp").
 #: * "xentropy_held": MPT's own loss under Composer, as llm-foundry's MPT ships it (bigmem37): llmfoundry/models/mpt/
 #:   modeling_mpt.py ``ComposerMPTCausalLM.__init__``: ``loss_fn_config = om_model_config.get('loss_fn',
 #:   'fused_crossentropy')`` -- the pretrain yamls (scripts/train/yamls/pretrain/mpt-*.yaml) set no ``loss_fn`` -- i.e.
@@ -583,7 +656,18 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   (4.0 measured in all at bf16, tests/test_bigmem37.py, a row-blocked re-implementation of the kernel's saves).
 #:   Without TP only (llm-foundry's FSDP runs have none); with ``loss_fn: torch_crossentropy`` MPT runs
 #:   "cast_ce_held" (14 B), not offered as an option.
+#:
+#: With TP the AutoModel ``MaskedCrossEntropy`` entries gather the whole logits: its optimized TP plans return the
+#: LM head's output as a vocabulary-sharded DTensor (components/distributed/optimized_tp_plans.py ``"lm_head":
+#: ColwiseParallel(output_layouts=Shard(-1), use_local_output=False)``) and ``forward`` calls
+#: ``logits.full_tensor()`` before the loss: the loop holds its shard (act - 4 per shard logit beyond the saved 4,
+#: the TP column of the table) and the loss runs on the whole vocabulary, ``LOSS_GATHERED_BYTES`` per logit of it.
 CE_BACKWARD_BYTES = 8.0  # the fp32 NLL gradient + the fp32 log-softmax gradient, per logit (above)
+#: fp32 bytes per logit of one ``[chunk_size, V]`` slice alive at once in ``_ChunkedMaskedCESum.backward``: the
+#: chunk's fp32 copy, its softmax and the product ``grad_chunk * (valid * grad_out)`` (tests/test_chunkce37.py)
+CHUNK_CE_BYTES = 12.0
+#: fp32 bytes per token and hidden unit of Cut Cross-Entropy's input-gradient accumulator (``accum_e_fp32``)
+LINEAR_CE_TOKEN_BYTES = 4.0
 
 
 def _held_ce(act):
@@ -597,13 +681,25 @@ LOSS_TRANSIENT_BYTES = {
     "megatron_ce": (lambda act: act,) * 2,
     "torch_ce": (CE_BACKWARD_BYTES, 12.0),
     "torch_ce_compiled": (0.0, 12.0),
-    "masked_ce": (_held_ce,) * 2,
-    "masked_ce_16bit": (lambda act: 4.0 * act - 4.0,) * 2,
+    "masked_ce": (_held_ce, lambda act: act - 4.0),
+    "masked_ce_16bit": (lambda act: 4.0 * act - 4.0, lambda act: act - 4.0),
+    "masked_ce_chunked": (lambda act: 2.0 * act - 4.0, lambda act: act - 4.0),
+    "te_parallel_ce": (lambda act: act - 4.0,) * 2,
+    "linear_ce": (-4.0, -4.0),
     "xentropy_held": (lambda act: 2.0 * act - 4.0,) * 2,
+}
+#: bytes per logit of the whole vocabulary (not the shard) the AutoModel ``MaskedCrossEntropy`` entries hold under TP
+#: after ``logits.full_tensor()`` (above): the upcast loss's saved fp32 log-softmax, NLL gradient and log-softmax
+#: gradient (12); the 16-bit loss's three 16-bit ones (3 * act); the chunked loss's gathered 16-bit logits it saves and
+#: its 16-bit gradient buffer (2 * act). Charged where tp > 1, on top of the table's per-shard figure
+LOSS_GATHERED_BYTES = {
+    "masked_ce": lambda act: 3.0 * 4.0,
+    "masked_ce_16bit": lambda act: 3.0 * act,
+    "masked_ce_chunked": lambda act: 2.0 * act,
 }
 
 
-def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce"):
+def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce", chunk=0):
     """Bytes alive only while the loss runs on the last stage, on top of ``logits_bytes``: for the
     generic loss (``LOSS_TRANSIENT_BYTES`` "cast_ce") the backward's two fp32 logit-sized gradients,
     8 * V/t per token (+ act_bytes * V/t where the loop holds the logits, "cast_ce_held"); a stack's
@@ -616,4 +712,11 @@ def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2
     tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
     tp = np.asarray(tp, dtype=np.float64)
     one, many = (b(act_bytes) if callable(b) else b for b in LOSS_TRANSIENT_BYTES[loss])
-    return tokens * m.vocab / tp * np.where(tp > 1, many, one)
+    out = tokens * m.vocab / tp * np.where(tp > 1, many, one)
+    if loss in LOSS_GATHERED_BYTES:  # AutoModel's full_tensor() under TP (above)
+        out = out + np.where(tp > 1, tokens * m.vocab * LOSS_GATHERED_BYTES[loss](act_bytes), 0.0)
+    if loss == "masked_ce_chunked":  # one chunk's fp32 slice at the backward's peak (at most the micro-batch)
+        out = out + np.minimum(float(chunk), tokens) * m.vocab * CHUNK_CE_BYTES
+    if loss == "linear_ce":  # Cut Cross-Entropy's fp32 input-gradient accumulator and the fp32 lse
+        out = out + tokens * (m.hidden * LINEAR_CE_TOKEN_BYTES + 4.0)
+    return out

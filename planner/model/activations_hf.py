@@ -502,7 +502,9 @@ class HFStepMemory:
     keeps (``hf_saved_bytes``); ``weight_casts``: autocast's bf16 weight copies (AMP); ``logits``
     and ``kv_cache``: what the forward's output keeps besides; ``after_forward`` their sum;
     ``peak_forward`` / ``peak_step``: the largest live total in the forward / forward+backward,
-    gradients (``grads``) included."""
+    gradients (``grads``) included; ``vocab``: the logits and the loss's vocab-wide transients at the larger
+    of the loss's forward and backward (the logits only in the forward where the caller drops the model output
+    before ``backward``, ``hf_step_memory``'s ``output_held``)."""
     saved: float
     weight_casts: float
     logits: float
@@ -512,11 +514,12 @@ class HFStepMemory:
     after_forward: float
     peak_forward: float
     peak_step: float
+    vocab: float
 
 
 def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
-                   weight_casts: bool = True, fused_ce: bool = False) -> HFStepMemory:
+                   weight_casts: bool = True, fused_ce: bool = False, output_held: bool = True) -> HFStepMemory:
     """Live tensor memory through one forward+backward of the HF code, from the saved-tensor table.
 
     * after the forward: the saved tensors, autocast's weight copies, the logits (in the compute
@@ -553,7 +556,17 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     save, stay. ``fused_ce``: the loss is Liger Kernel's fused linear cross-entropy
     (``fused_ce_bytes``): no logits returned, the head's saves replaced by the loss's gradients,
     one chunk's logits the only vocab-wide transient (the RMSNorm decoders; Liger patches no
-    GPT-2 / BERT).
+    GPT-2 / BERT). ``output_held``: the caller keeps the model's output (``logits`` and ``past_key_values``,
+    the DynamicCache: ``kv_cache``) referenced through ``backward``, as the recording harness did
+    (tests/make_hf_common.py ``training_step``: ``out = model(**inputs)``, ``out.loss.backward()``, ``out``
+    read after). False: the HF Trainer's loop, which drops it before ``backward`` -- transformers
+    trainer.py ``compute_loss`` keeps ``outputs = model(**inputs)`` in its own frame and returns ``loss``
+    alone (``return_outputs`` False; ``args.past_index`` -1 keeps no ``outputs[past_index]``), then
+    ``training_step`` calls ``self.accelerator.backward(loss)``. Nothing autograd saved references either
+    tensor (``ForCausalLMLoss`` upcasts with ``logits.float()``, whose backward saves nothing, and the
+    log-softmax saves its output; the cache holds the pre-``repeat_kv`` / pre-cast k and v), so both are
+    freed before the loss's backward: 12 B a logit at its peak instead of 14 at bf16 (castce36; measured with
+    the Trainer's sequence of calls in tests/test_hfloss37.py). The forward is unchanged.
     """
     from planner.spec.params import count_params
 
@@ -613,7 +626,9 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
     # and final norm (their saves freed, their gradients and the residual stream's made), the
     # blocks in reverse order, the embedding's gradient last
-    w = _Walk(after)
+    # what the backward starts from: the Trainer's loop has dropped the model output (``output_held``)
+    held = after if output_held else after - logits - kv
+    w = _Walk(held)
     w.op(loss_bwd)
     _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
     if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
@@ -632,7 +647,7 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         pre = r * h * tok + 8 * seq
     elif bert:
         pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
-    w.level = after - outside + pre + labels - head_cast + g_head + r * h * tok
+    w.level = held - outside + pre + labels - head_cast + g_head + r * h * tok
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     # under checkpointing, the inputs only one attention kind's blocks get (``_kind_inputs``) go
     # with the checkpoint of the lowest block of that kind (its backward frees the last reference)
@@ -647,7 +662,8 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         w.level -= last_of_kind.get(i, 0.0)
     w.op(gb * pc.embedding, r * h * tok + gk * tied + pre + (0 if keep_grads else gb * pc.embedding))
     peak = w.peak
-    return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
+    vocab = logits + max(loss_fwd, loss_bwd) if output_held else max(logits + loss_fwd, loss_bwd)
+    return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak, vocab)
 
 
 class _Walk:
@@ -1196,18 +1212,20 @@ class HFActivations:
 
 def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str,
                    checkpointing: bool, model_type: str | None = None, fused_ce: bool = False,
-                   head_trains: bool = True) -> HFActivations:
+                   head_trains: bool = True, output_held: bool = True) -> HFActivations:
     """The HF table cut the way ``planner.model.memory`` adds up a rank's activations. ``fused_ce``:
     the loss is Liger's fused linear cross-entropy (``fused_ce_bytes``; ``head_trains`` False: a
-    frozen head, LoRA's, makes no weight gradient)."""
+    frozen head, LoRA's, makes no weight gradient). ``output_held``: as ``hf_step_memory``'s (False: the
+    Trainer's loop; the logits then count only at the loss's forward, ``HFStepMemory.vocab``; the DynamicCache
+    stays in ``per_layer``, alive at the forward's end)."""
     mt = model_type or hf_model_type(m)
     blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing)
-    st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing)
+    st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing, output_held=output_held)
     if fused_ce and mt not in LAYERNORM_FAMILIES:
         fc = fused_ce_bytes(m, mt, seq, batch, precision, head_trains)
         return HFActivations((blocks + st.kv_cache) / m.layers, outside - fc.eager_saved + fc.saved, fc.transient,
                              _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing))
-    return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.logits + st.loss_transient,
+    return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.vocab,
                          _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing))
 
 

@@ -63,7 +63,7 @@ import numpy as np
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
                                        mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
                                        stack_table_kw)
-from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
+from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.npfast import select, where0
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
@@ -155,13 +155,31 @@ def stored_weight_bytes(training: TrainingSpec) -> float:
     return float(PRECISION_CONVENTIONS[key][0] - WEIGHT_COPY_BYTES.get(key, 0))
 
 
-def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096):
-    """(weights, grads, master, optimizer) bytes per parameter for this precision convention."""
+#: the optimizers whose torch.optim state is built ``torch.zeros_like(param)``: in the parameters' dtype
+#: (torch/optim/adam.py, adamw.py ``_init_group``: ``exp_avg``, ``exp_avg_sq``)
+MOMENTS_LIKE_PARAMS = ("adam", "adamw")
+
+
+def params_16bit(stack, training: TrainingSpec) -> bool:
+    """Whether ``stack`` stores this job's trained parameters in its 16-bit dtype with no fp32 master
+    (``Stack.params_16bit``: NeMo AutoModel's custom MoE models): a 16-bit job under the 16-bit + master convention."""
+    return (bool(getattr(stack, "params_16bit", False)) and training.weights == "megatron"
+            and training.precision in ("bf16", "fp16"))
+
+
+def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096, stack=None):
+    """(weights, grads, master, optimizer) bytes per parameter for this precision convention. On a stack that
+    stores the parameters in 16 bits (``params_16bit``) there is no master, and torch's Adam / AdamW moments
+    are 16-bit (``MOMENTS_LIKE_PARAMS``); the gradients keep the convention's bytes (FSDP2's ``reduce_dtype``)."""
     w, g32, gsame, master = PRECISION_CONVENTIONS[(training.precision, training.weights)]
     g = g32 if training.grad_dtype == "fp32" else gsame
     opt = OPTIMIZER_STATE[training.optimizer]
     if opt is None:  # Adafactor keeps one fp32 value per row and per column of each matrix
         opt = 4.0 * 2.0 / hidden
+    if params_16bit(stack, training):
+        master = 0.0
+        if training.optimizer in MOMENTS_LIKE_PARAMS:
+            opt = opt * w / 4.0  # two moments at the parameters' 2 B, not fp32's 4
     return float(w), float(g), float(master), float(opt)
 
 
@@ -220,6 +238,8 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
         # fp32 where there is one, whatever training.grad_dtype reduces in
         master = PRECISION_CONVENTIONS[(training.precision, training.weights)][3]
         shard = master if (getattr(stack, "fsdp2_dp", False) and master) else grads
+        if getattr(stack, "fsdp2_dp", False) and params_16bit(stack, training):  # 16-bit parameters: their dtype
+            shard = weights
         return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, shard, shard]),
                 np.array([False, True, True, True]), np.zeros(4),
                 np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4))
@@ -793,13 +813,13 @@ class StateBytes:
     act: float
 
 
-def state_bytes(m: ModelSpec, t: TrainingSpec, st=None) -> StateBytes:
-    """Bytes per parameter the job's precision and optimizer hold (``model_state_bytes_per_param``); lora/qlora:
-    the base is stored only (finetune.py), the adapters are added by ``adapter_states``. On a stack running
+def state_bytes(m: ModelSpec, t: TrainingSpec, stack=None) -> StateBytes:
+    """Bytes per parameter the job's precision and optimizer hold on ``stack`` (``model_state_bytes_per_param``);
+    lora/qlora: the base is stored only (finetune.py), the adapters are added by ``adapter_states``. On a stack running
     Megatron-Core's precision-aware optimizer (planner.model.optimizers ``precision_aware``) the master and the
     moments at the dtypes it keeps them in."""
-    w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
-    pa = optimizers.precision_aware(st, t)
+    w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096, stack)
+    pa = optimizers.precision_aware(stack, t)
     if pa is not None:
         master_b, opt_b = pa.master, pa.optimizer
     frozen = frozen_base(m, t)
@@ -994,6 +1014,15 @@ def _fsdp_held(x: StateContext):
     return grads_held, held
 
 
+def ep_experts_unsharded(x: StateContext):
+    """Where the routed experts are left out of FSDP2 because EP alone places them (an expert data-parallel shard
+    group of one rank): NeMo AutoModel's moe/parallelizer.py ``apply_fsdp`` wraps ``moe_module.experts`` on the
+    ``ep_shard`` mesh only ``if ep_shard_enabled`` and passes them to the block's ``fully_shard`` as
+    ``ignored_params`` under EP, so each rank holds its experts as plain parameters (one storage, no sharded copy)
+    and their ``.grad`` as autograd leaves it. Read on the ``params_16bit`` path only (the entry whose rows have it)."""
+    return x.edps <= 1.0
+
+
 def _mfsdp_buffers(x: StateContext, d, e):
     """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
     return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e)
@@ -1011,7 +1040,12 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if x.fsdp2_master else 1.0), d + e) * w_b
                + np.where(kz >= 3, ends / dps, ends) * x.w_end)
     held = _fsdp_held(x)[1]
-    weights = np.where(held, (d + e) * w_b + ends * x.w_end, weights)
+    # FSDP2 over 16-bit parameters (Stack.params_16bit): the gathered parameters beside the rank's own 16-bit shard
+    # (torch _fsdp_param.py: ``_sharded_param_data`` and the all-gather output are separate storages), which no fp32
+    # master stands in for; experts EP owns whole (one expert-shard rank, ``ep_experts_unsharded``) are one tensor
+    own = ((d / dps + np.where(ep_experts_unsharded(x), 0.0, e / edps)) * w_b
+           if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0)
+    weights = np.where(held, (d + e) * w_b + ends * x.w_end + own, weights)
     # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_cp: accelerate's ignored_params): whole where
     # the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF Trainer held 1/(dp x cp) of them
     share, q_b = x.bnb_whole
@@ -1050,7 +1084,10 @@ def state_grads(x: StateContext, dense, expert):
     d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
     grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
-    grads = np.where(_fsdp_held(x)[0], (d + e) * g_b, grads)
+    # held unsharded: FSDP2 accumulates in its reduce dtype (``g_b``); experts left out of FSDP
+    # (``ep_experts_unsharded``) keep autograd's ``.grad``, in the parameters' dtype (16-bit under Stack.params_16bit)
+    e_b = np.where(ep_experts_unsharded(x), x.b.weights, g_b) if (x.fsdp2 and params_16bit(x.st, x.t)) else g_b
+    grads = np.where(_fsdp_held(x)[0], d * g_b + e * e_b, grads)
     if x.st.megatron_fsdp:
         return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
     if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
@@ -1229,7 +1266,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     # the table's settings, one value for every key (what the memo's setting holds)
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
                fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, b.act, seq),
-               **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
+               **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
 
     def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
@@ -1315,7 +1352,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
     # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
-    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or moe_mech_plan(m, st) is not None
+    # (and where a stated imbalance puts more routed rows on the busiest EP rank: moe.rank_load)
+    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
+                                              or moe_mech_plan(m, st) is not None
                                               or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
@@ -1338,7 +1377,8 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out)
     # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
     last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool))
-                   + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code))[inv]
+                   + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
+                                          chunk=getattr(st, "ce_chunk_size", None) or 0))[inv]
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)
@@ -1388,7 +1428,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     Composed of one function per term (until 2026-12-04 one 317-line function): peak per stage = weights + grads
     + optimizer (``model_states``, ``autograd_grads``, ``adapter_states``, ``optimizer_offload``) + activations +
     logits (``transformer_activations`` / ``sample_activations``) + other (the CUDA context, ``comm_groups``'
-    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``)."""
+    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``).
+
+    More than ``layout.EVAL_BLOCK`` candidates are evaluated that many at a time (``layout.in_blocks``)."""
+    return in_blocks(lambda b: _memory_rows(m, t, b, seq, global_batch, stack, gpu, memo), c)
+
+
+def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch, stack, gpu, memo) -> dict:
+    """``memory_per_gpu`` on the candidates ``c`` in one pass."""
     st = from_training(t, stack, m)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
@@ -1645,9 +1692,11 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     # the loss as Liger's fused linear cross-entropy (Stack.fused_cross_entropy): a frozen head (LoRA's) gets no
     # weight gradient from it
     fused = bool(getattr(stack, "fused_cross_entropy", False))
+    held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
-        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2, fused_ce=fused, head_trains=head_trains)
+        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2, fused_ce=fused, head_trains=head_trains,
+                           output_held=held)
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
@@ -1687,6 +1736,9 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
       in bf16 (``MixedPrecision(param_dtype=bf16)``, ``set_mixed_precision``), the gathered
       layers being the plan's weight term (DeepSpeed ZeRO-3 under torch autocast is taken the same).
 
+    The model output (logits, DynamicCache) is freed before the backward where the stack's loop drops it
+    (``Stack.loop_holds_output`` False: HF Trainer's ``compute_loss`` / ``training_step``), kept through it otherwise.
+
     ``kept``: per candidate, which of these holds (``KEPT_*`` of ``zero_stage_states``, the stack's rows);
     None: the paper convention's rows. A cp split divides the walk evenly (first order, as
     ``_hf_activation_arrays``); a tp split keeps ``hf_tp_share`` of its activations, the whole vocab-wide part (the
@@ -1698,6 +1750,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     mt = hf_model_type(m)
     spec = m.model_dump_json()
     fused = bool(getattr(stack, "fused_cross_entropy", False))  # Liger's fused linear cross-entropy
+    held = bool(getattr(stack, "loop_holds_output", False))  # HF Trainer: the output dropped before backward
     zero = np.asarray(c.zero)
     if kept is None:
         kept = zero_stage_states(stack, t, 0.0)[4][np.clip(zero, 0, 3)]
@@ -1715,7 +1768,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     rows = []
     for mb, rc, tp, cp, sp, wh, ep in zip(kmb, krc, ktp, kcp, ksp, kwh, kep):
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
-        got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused)
+        got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused, held)
                for v in variants}
         passed, grads, vocab = got[(False, True)]
 
@@ -1737,15 +1790,15 @@ _WALKS: dict = {}  # the walks of recent plans (a search evaluates the same mode
 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
-          keep: bool, casts: bool, fused_ce: bool = False) -> tuple[float, float, float]:
+          keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True) -> tuple[float, float, float]:
     """(walked peak, all gradients, vocab-wide part) of one step (``hf_step_memory``), cached by
     the model's JSON and the step's shape."""
     from planner.model.activations_hf import hf_step_memory
 
-    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce)
+    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
     if key not in _WALKS:
         if len(_WALKS) > 4096:
             _WALKS.clear()
-        s = hf_step_memory(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce)
-        _WALKS[key] = (max(s.peak_forward, s.peak_step), s.grads, s.logits + s.loss_transient)
+        s = hf_step_memory(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
+        _WALKS[key] = (max(s.peak_forward, s.peak_step), s.grads, s.vocab)
     return _WALKS[key]

@@ -7,6 +7,7 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
 * ``eager_expert_ops`` / ``fused_mlp_bytes`` — what TEGroupedMLP's eager ops add, and what Transformer
   Engine's fused grouped MLP (``Stack.moe_fused_mlp``) takes out of the experts' memory-bound passes.
 * ``expert_load`` — the busiest expert's rows over the mean (imbalance, capacity factor, padding).
+* ``rank_load`` — the busiest EP rank's rows over its mean: ``expert_load``, at most ``ep`` (the group's routed rows).
 * ``expert_shapes`` — which tokens and which weight shard each rank's expert GEMMs see, under
   expert parallelism (EP) and expert-tensor parallelism (ETP; Megatron-Core "MoE parallel
   folding", ``--expert-tensor-parallel-size``, megatron/core/parallel_state.py: the expert grid
@@ -566,6 +567,20 @@ def expert_load(e) -> float:
     return e.capacity_factor if e.pad_to_capacity else min(e.imbalance, e.capacity_factor)
 
 
+def rank_load(e, ep):
+    """Rows the busiest EP rank computes, over its mean load (``ep`` x the group's T k / E routed rows spread
+    over its E / ep local experts), vectorised over ``ep``: each local expert at the busiest expert's
+    ``expert_load`` (an upper bound: the stated ``imbalance`` says nothing of the other experts), but never
+    more than the rows the group routes, so at most ``ep`` (every routed row of the EP group on this rank).
+    With EP 1 a rank holds every expert and computes exactly the T k routed rows whatever the imbalance (until
+    QA 51 a stated imbalance of 3 tripled the expert GEMMs of an EP 1 plan). Padding to capacity is not capped:
+    every expert computes its whole capacity, padding rows included (``expert_load``)."""
+    load = expert_load(e)
+    if not e.dropless and e.pad_to_capacity:
+        return np.full_like(np.asarray(ep, dtype=np.float64), load)
+    return np.minimum(load, np.asarray(ep, dtype=np.float64))
+
+
 def kept_rows(e) -> float:
     """Routed rows the experts keep (compute on real tokens) over the T k routed: 1 dropless, else
     min(1, ``capacity_factor``): capacity = ceil(T k / E x cf) rows per expert (``expert_load``), so under a
@@ -930,7 +945,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     # ``combine_postprocess``), else h
     io = m.expert_io
     up = m.mlp_up_factor * f
-    load = expert_load(e)
+    load = rank_load(e, ep)  # the busiest rank's, at most the EP group's routed rows
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
     # every rank routes the whole micro-batch (Stack.moe_ep_allreduce): its local experts' rows of it; so does every
     # rank of DeepSpeed's AutoTP without EP, which leaves the HF block and its 3-D experts whole (Stack.tp_splits_experts)

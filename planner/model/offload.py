@@ -216,7 +216,7 @@ def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
     return mean_layer_activation_bytes(
         m, t.seq_len, c.mb, tp=c.tp, cp=c.cp, sp=c.sp.astype(bool), flash=t.flash_attention, dropout=t.dropout,
         act_bytes=act_bytes, recompute=c.rc, fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_bytes, t.seq_len),
-        **stack_table_kw(stack, t.precision, recompute_modules(t, stack, m)))
+        **stack_table_kw(stack, t.precision, recompute_modules(t, stack, m), m))
 
 
 def activation_moved_bytes(stack, m, t, c, act_bytes: float, layers):

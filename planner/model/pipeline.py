@@ -812,10 +812,10 @@ def balanced_rows(layers: int, pp, vpp, runtime) -> np.ndarray:
     if not split_left_open(runtime):
         return out
     keys, inv = distinct_rows(pp.ravel(), vpp.ravel())
-    for i, (k, v) in enumerate(zip(*(x.tolist() for x in keys))):
-        if pipeline_split(layers, k, v, runtime)[0] == "balanced":
-            out |= (inv == i).reshape(pp.shape)
-    return out
+    # per distinct (pp, vpp) whether its split is the balanced one, gathered to the rows (one pass, not one per key)
+    flag = np.array([pipeline_split(layers, k, v, runtime)[0] == "balanced"
+                     for k, v in zip(*(x.tolist() for x in keys))], dtype=bool)
+    return flag[inv].reshape(pp.shape)
 
 
 def lp16_layers(layers: int, counts, first: int = 0, last: int = 0, weights=None) -> np.ndarray:

@@ -401,6 +401,21 @@ def _lp16_per_stage_rule(name: str, option: str, which: str, mcore_field: str) -
                      ok_stack=lambda c, m, t, st: m.layers // c.pp >= getattr(st, option))
 
 
+def _cp_runs(st, m, comm_type: str) -> bool:
+    """Whether some layer of ``m`` runs Megatron-Core ``cp_comm_type`` ``comm_type`` on stack ``st``
+    (stacks.cp_comm_mix: the one type, or a per-layer list's)."""
+    from planner.model.stacks import cp_comm_mix
+    return any(x == comm_type for x, _ in cp_comm_mix(st, m))
+
+
+def _thd_rows(st, t) -> bool:
+    """The rows reach the stack's attention as packed examples with their boundaries (Megatron-Core
+    ``PackedSeqParams``, TE ``qkv_format="thd"``): packed examples shorter than a row on a stack that passes the
+    boundaries (``Stack.doc_masking``; flops.attention_span, evaluate.packed_attention_note)."""
+    return bool(getattr(st, "doc_masking", False) and t.flash_attention and t.packing == "packed"
+                and t.mean_example_tokens and t.mean_example_tokens < t.seq_len)
+
+
 def _cp_chunks_rule(name: str, runtime: str, source: str) -> StackRule:
     """A ring context parallelism that balances the causal work by cutting each row into 2 x cp chunks and giving rank
     r chunks r and 2 cp - 1 - r (``source``): the row must cut evenly into them. Ulysses (``Stack.cp_exchange``
@@ -659,11 +674,33 @@ RULES: tuple[StackRule, ...] = (
               "splits the heads over the CP ranks; a2a+p2p or p2p do not)",
               "Transformer Engine pytorch/attention/dot_product_attention/context_parallel.py "
               "AttnFuncWithCPAndQKVOA2A.forward: 'The number of attention heads needs to be divisible by CP size!'",
-              lambda st, m, t: getattr(st, "cp_kind", None) == "te_a2a" and bool(m.is_transformer and m.heads),
+              lambda st, m, t: _cp_runs(st, m, "a2a") and bool(m.is_transformer and m.heads),
               lambda c, m, t: (c.cp == 1) | (((m.heads // c.tp) % c.cp == 0)
                                              & (((m.kv_heads or m.heads) // c.tp) % c.cp == 0)),
               lambda c, m, t: f": CP{int(c.cp[0])} with {m.heads // int(c.tp[0])} heads and "
                               f"{(m.kv_heads or m.heads) // int(c.tp[0])} KV heads a TP{int(c.tp[0])} rank"),
+    # a per-layer --cp-comm-type (cpmem37): Megatron-Core checks its length at CP > 1 only
+    StackRule("mcore-cp-comm-layers", "megatron", "training.framework.cp_comm_type",
+              "a per-layer cp_comm_type list whose length is not the model's layers",
+              "Megatron-Core transformer/transformer_config.py TransformerConfig.__post_init__ (context_parallel_size "
+              "> 1): 'Length of cp_comm_type (...) should equal to the total number of transformer layers (...)!'",
+              lambda st, m, t: isinstance(getattr(st, "cp_comm_type", None), tuple)
+              and len(st.cp_comm_type) != m.layers,
+              lambda c, m, t: c.cp == 1,
+              detail_stack=lambda c, m, t, st: f": {len(st.cp_comm_type)} types for {m.layers} layers at "
+                                               f"CP{int(c.cp[0])}"),
+    # TE's all-gather CP takes no packed (THD) rows: Megatron-Core hands TE PackedSeqParams (qkv_format "thd") for
+    # packed examples (Stack.doc_masking, flops.attention_span); until cpmem37 such a job was priced
+    StackRule("mcore-cp-allgather-thd", "megatron", "training.framework.cp_comm_type",
+              "cp_comm_type all_gather on packed examples (training.packing: packed with mean_example_tokens under "
+              "seq_len: the THD format, one variable-length kernel call per example)",
+              "Transformer Engine pytorch/attention/dot_product_attention/context_parallel.py (@9c61cd7e) "
+              "AttnFuncWithCPAndKVAllGather.forward: assert qkv_format != 'thd', f'{qkv_format} format is not "
+              "supported!'",
+              lambda st, m, t: _cp_runs(st, m, "all_gather") and _thd_rows(st, t),
+              lambda c, m, t: c.cp == 1,
+              lambda c, m, t: f": CP{int(c.cp[0])} on packed examples of ~{t.mean_example_tokens:,.0f} tokens "
+                              f"(p2p takes them)"),
     StackRule("mcore-pp-layout", "megatron", "training.framework.pp_layout",
               "a pipeline whose ranks x virtual stages is not the explicit layout's stage count",
               "Megatron-Core transformer/pipeline_parallel_layer_layout.py PipelineParallelLayerLayout.__init__ "
@@ -924,6 +961,13 @@ RULES: tuple[StackRule, ...] = (
               "NVIDIA-NeMo/Automodel nemo_automodel/components/moe/parallelizer.py parallelize_model: "
               "'Tensor parallelism not supported for custom MoE models'",
               lambda st, m, t: _moe(m), lambda c, m, t: c.tp == 1),
+    StackRule("automodel-linear-ce-tp", "automodel", "parallel.tp",
+              "FusedLinearCrossEntropy (loss_fn: linear_ce) under tensor parallelism",
+              "NVIDIA-NeMo/Automodel nemo_automodel/components/loss/linear_ce.py materialize_lm_weight: the LM-head "
+              "DTensor's mesh must match the data-parallel gradient group, 'Tensor-parallel or hierarchical layouts "
+              "need an explicit compatible loss path'",
+              lambda st, m, t: getattr(st, "loss", "") == "masked_ce" and getattr(st, "loss_fn", "") == "linear_ce",
+              lambda c, m, t: c.tp == 1),
     _zero1_rule("automodel-zero1", "automodel", "FSDP2 (ZeRO-2/3) or DDP (ZeRO-0)",
                 "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, "
                 "megatron_fsdp, ddp) and config.py FSDP2Config / DDPConfig"),
@@ -1317,9 +1361,9 @@ def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     optimizer (ZeRO-1) with more than one replica, DDP (ZeRO-0) on a stack without ZeRO-1 (``Stack.has_zero1``), or
     the runtime's FSDP default (``FSDP_DEFAULT_ZERO``)."""
     row = FSDP_DEFAULT_ZERO.get(runtime(stack))
-    # with one replica, the stage an optimizer offload launches at (Stack.optimizer_offload_zero: Megatron's needs its
-    # distributed optimizer, ZeRO-1, QA 45)
-    one = int(getattr(stack, "optimizer_offload_zero", 0)) if getattr(stack, "optimizer_offload", False) else 0
+    # with one replica, the stage the stack's optimizer launches at (Stack.one_replica_zero: Megatron's offload and
+    # precision-aware optimizer need its distributed optimizer, ZeRO-1, QA 45)
+    one = int(getattr(stack, "one_replica_zero", 0))
     if row is None:  # a stack without ZeRO-1 (Stack.has_zero1: the HF Trainer) runs plain DDP by default
         return 1 if (dp > 1 or one) and getattr(stack, "has_zero1", True) else 0
     return one if dp * cp <= 1 else row[pp > 1]

@@ -66,6 +66,42 @@ MCORE_CP_COMM_TYPES = CP_COMM_TYPE.names
 CP_COMM_KINDS = {"p2p": "p2p", "all_gather": "te_allgather", "a2a": "te_a2a", "a2a+p2p": "te_a2a_p2p"}
 
 
+def cp_comm_layers(value) -> str | tuple[str, ...]:
+    """Megatron-Core's ``--cp-comm-type`` as the job gives it: one type (every layer), or a list, one type a decoder
+    layer (megatron/training/arguments.py ``nargs='+'``: "If a single string is provided, all layers will share the
+    same communication type. Users can also specify separated types for each layer"). A list of one type, or of one
+    type repeated, is that type (every layer runs the same TE function); a mixed list stays a tuple, its length
+    checked against the model's layers by stack rule ``mcore-cp-comm-layers``."""
+    if isinstance(value, str):
+        return value
+    value = tuple(value)
+    return value[0] if len(set(value)) == 1 else value
+
+
+def _option_items(option: str, value) -> tuple:
+    """The values a stack option's checks run on: each layer's type of a per-layer ``cp_comm_type``, else the value
+    (none where unset)."""
+    if value is None:
+        return ()
+    return value if option == "cp_comm_type" and isinstance(value, tuple) else (value,)
+
+
+def cp_comm_mix(st, m=None) -> tuple[tuple[str, float], ...]:
+    """(type, share of the layers that run it) of a Megatron-Core stack's ``cp_comm_type``, first seen first: one
+    type ``((t, 1.0),)``; a per-layer list its types by their layer counts -- on a hybrid model (``m.hybrid_pattern``)
+    among its attention layers ("*"), the only ones with a CP exchange (Megatron indexes the list by layer number,
+    TransformerLayer / MambaLayer alike). () where the stack's CP exchange is fixed (``Stack.cp_exchange``)."""
+    if not getattr(st, "cp_comm_types", ()):
+        return ()
+    types = st.cp_comm_type
+    if isinstance(types, str):
+        return ((types, 1.0),)
+    pat = getattr(m, "hybrid_pattern", None) if m is not None else None
+    if pat and len(pat) == len(types) and "*" in pat:
+        types = tuple(x for x, k in zip(types, pat) if k == "*")
+    return tuple((x, types.count(x) / len(types)) for x in dict.fromkeys(types))
+
+
 @dataclass(frozen=True)
 class LowPrecisionRecipe:
     """How a stack runs the linear-layer GEMMs in FP8/FP4: only the linears (QKV, out, MLP,
@@ -433,8 +469,11 @@ class Stack:
     #: Megatron-Core's ``--cp-comm-type`` (TransformerConfig.cp_comm_type, passed to TE DotProductAttention; None there
     #: is TE's "p2p"), read where the stack offers it (``cp_comm_types``): "p2p" (AttnFuncWithCPAndKVP2P, the ring),
     #: "all_gather" (AttnFuncWithCPAndKVAllGather), "a2a" (AttnFuncWithCPAndQKVOA2A, Ulysses) or "a2a+p2p" (the ring
-    #: over CP groups of a2a inside the node, ``--hierarchical-context-parallel-sizes``); ``cp_kind`` is what prices it
-    cp_comm_type: str = "p2p"
+    #: over CP groups of a2a inside the node, ``--hierarchical-context-parallel-sizes``); ``cp_kind`` is what prices it.
+    #: A tuple: one type per decoder layer (Megatron's ``--cp-comm-type p2p p2p a2a ...``, TransformerConfig asserting
+    #: "Length of cp_comm_type ... should equal to the total number of transformer layers"), each layer priced at its
+    #: own type (``cp_comm_mix``); a list of one type, or of one type repeated, is that type (``cp_comm_layers``)
+    cp_comm_type: str | tuple[str, ...] = "p2p"
     #: the ``cp_comm_type`` values the stack's CP offers (the option's holders): Megatron-Core's four; () elsewhere
     cp_comm_types: tuple[str, ...] = ()
     #: Megatron-Core's precision-aware optimizer (``--use-precision-aware-optimizer``) and the dtypes of Adam's moments
@@ -521,12 +560,29 @@ class Stack:
     #: held so, "cast_ce_held", is NeMo AutoModel's figure too); the rest: an upcast ``F.cross_entropy`` with the
     #: logits dropped before ``backward``
     loss: str = "cast_ce"
+    #: its training loop keeps the model's output (the logits; on transformers' code also ``past_key_values``, the
+    #: DynamicCache) referenced through ``backward``. Read by the walked HF step (the stacks that run transformers'
+    #: model code, ``mixed_precision`` set: planner.model.activations_hf ``hf_step_memory``'s ``output_held``); the
+    #: other stacks' loss codes carry it (``loss``: "cast_ce_held", "masked_ce"). False on hf-trainer and deepspeed:
+    #: HF Trainer's ``compute_loss`` returns the loss alone and ``training_step`` then calls
+    #: ``accelerator.backward(loss)`` (transformers trainer.py; the DeepSpeed engine's backward through the same
+    #: ``training_step``), so the output is freed before the backward (hfloss37; until then the walk held it, as the
+    #: harness whose runs it is checked against does: tests/test_hf_memory.py)
+    loop_holds_output: bool = False
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
     #: ``loss_fn.fp32_upcast`` key of a recipe's YAML, false in its benchmark configs). Off, the stack's loss code is
     #: ``loss`` + "_16bit" (activations.LOSS_TRANSIENT_BYTES); read only where the stack has that switch
     #: (``loss == "masked_ce"``)
     ce_fp32_upcast: bool = True
+    #: the loss class a NeMo AutoModel recipe's ``loss_fn`` names (``AUTOMODEL_LOSS_FNS``; read only where ``loss ==
+    #: "masked_ce"``): "masked_ce" ``MaskedCrossEntropy`` (the recipes' and benchmark configs' choice),
+    #: "masked_ce_chunked" the same with ``chunk_size`` (``ce_chunk_size``), "linear_ce" ``FusedLinearCrossEntropy``
+    #: (Cut Cross-Entropy), "te_parallel_ce" ``TEParallelCrossEntropy``; each its own ``LOSS_TRANSIENT_BYTES`` code
+    loss_fn: str = "masked_ce"
+    #: ``MaskedCrossEntropy(chunk_size=...)``: the rows the chunked loss upcasts at a time (no default in AutoModel:
+    #: required with loss_fn "masked_ce_chunked", refused with the others)
+    ce_chunk_size: int | None = None
     #: the loss is Megatron's vocab-parallel cross-entropy run unfused on an fp32 copy of the logits, as the
     #: 2021-23 Megatron-LM / Megatron-DeepSpeed / GPT-NeoX training scripts call it (``vocab_parallel_cross_entropy(
     #: output.float(), labels)`` unless ``--fp16-lm-cross-entropy``; megatron/mpu/cross_entropy.py
@@ -748,6 +804,20 @@ class Stack:
     #: (step_time.OPTIMIZER_BYTES_FOREACH), not a fused kernel: a stack that instantiates ``torch.optim.Adam(W)``
     #: from a config passing neither ``foreach`` nor ``fused`` (torch's default on CUDA is foreach)
     optimizer_foreach: bool = False
+    #: the trained parameters are stored in the run's 16-bit dtype with no fp32 master copy anywhere, and a torch.optim
+    #: Adam / AdamW keeps its moments in that dtype (torch/optim/adam.py ``_init_group``: ``exp_avg = torch.zeros_like(
+    #: p)``): 2 B of weights + 2 + 2 B of moments a parameter where the 16-bit + fp32-master convention holds 2 + 4 + 8
+    #: (memory.params_16bit). NeMo AutoModel's own (custom) MoE models: the loop calls ``model.initialize_weights()``
+    #: (components/checkpoint/checkpointing.py ``Checkpointer.load_base_model``, with ``load_base_model: false`` too),
+    #: whose default ``dtype=torch.bfloat16`` ends in ``cast_model_to_dtype`` / ``self.to(dtype)`` (models/qwen3_moe,
+    #: deepseek_v3, gpt_oss, nemotron_v3 ``initialize_weights``), so FSDP2's lazy init reads bf16 as the parameters'
+    #: ``orig_dtype`` (torch _fsdp_param.py ``init_dtype_attrs``: ``param_dtype`` clamped to None, no cast, the reduced
+    #: shard cast back to bf16), while ``reduce_dtype`` fp32 keeps the reduce-scatter input and the accumulated unsharded
+    #: gradients fp32 (``to_accumulated_grad_if_needed``). Until NVIDIA-NeMo/Automodel PR #1896 (merged 2026-04-17,
+    #: "Previously every custom MoE model silently collapsed to BF16 at the optimizer"; after it ``initialize_weights``
+    #: keeps the dtype the parameters were built in). A model without MoE layers runs the HF path, not walked here
+    #: (``dense_defaults``: off)
+    params_16bit: bool = False
     #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
     #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
     #: the planner's default; False: PyTorch's default NCHW, which cuDNN transposes around each
@@ -1076,14 +1146,18 @@ class Stack:
         bad = sorted(set(opts) - set(OPTIONS))
         if bad:
             raise InputError("training.framework", f"unknown option(s) {', '.join(bad)}; known: {', '.join(OPTIONS)}")
+        if opts.get("cp_comm_type") is not None:  # Megatron's one type, or one a layer (``cp_comm_layers``)
+            opts["cp_comm_type"] = cp_comm_layers(opts["cp_comm_type"])
         for k in OPTIONS:  # values outside the vocabulary first: the option's own words
-            if opts.get(k) is not None and k in OPTION_VALUES and opts[k] not in OPTION_VALUES[k]:
-                raise InputError(f"training.framework.{k}", f"{opts[k]!r}; known: {', '.join(OPTION_VALUES[k])}")
+            for v in _option_items(k, opts.get(k)):
+                if k in OPTION_VALUES and v not in OPTION_VALUES[k]:
+                    raise InputError(f"training.framework.{k}", f"{v!r}; known: {', '.join(OPTION_VALUES[k])}")
         for k in OPTIONS:  # an option the stack has no switch for (``OPTION_HOLDERS``), then a value it does not offer
             # (a switch set off where the stack runs it off anyway -- ``compile: false`` on megatron-core,
             # ``optimizer_offload: false`` on pytorch-ddp -- states a fact, asks for nothing: accepted)
             if opts.get(k) is not None and not (opts[k] is False and getattr(self, k, None) is False):
-                check_option(self, k, opts[k])
+                for v in _option_items(k, opts[k]):
+                    check_option(self, k, v)
         if "cuda_graph_scope" in opts and opts["cuda_graph_scope"] is not None:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
@@ -1107,6 +1181,8 @@ class Stack:
             raise InputError("training.framework.activation_offload_layers",
                              "counts the layers of activation_offload; set activation_offload: true")
         out = _first_last_counts(out, opts)
+        if out.loss == "masked_ce":
+            _check_automodel_loss(out, opts)
         if out.first_last_layers_bf16 and out.fp8_recipe == "delayed":
             # Megatron-Core 0.16.1 TransformerConfig.__post_init__: "Delayed scaling does not support first / last
             # layer in BF16."
@@ -1143,6 +1219,16 @@ class Stack:
             _FOR_MODEL.move_to_end(key)
         return got
 
+    @property
+    def one_replica_zero(self) -> int:
+        """The ZeRO stage a layout with one replica (DP x CP = 1) launches at: 0, where ZeRO shards nothing, or 1
+        where the stack's optimizer needs Megatron's distributed optimizer at any DP: its optimizer offload
+        (``optimizer_offload_zero``, QA 45) and its precision-aware optimizer (stack_rules ``mcore-pa-zero``: a DP 1
+        plan with it was refused by ``estimate`` at the default ZeRO-0 and missing from ``recommend``)."""
+        if self.optimizer_offload:
+            return int(self.optimizer_offload_zero)
+        return int(self.precision_aware_optimizer)
+
     def kind_default(self, option: str) -> bool:
         """Whether ``option`` holds the model kind's default (``dense_defaults``), not a value set: a plan's record
         writes it null (the stack default), so that the record read back as a job is that default again -- an
@@ -1159,13 +1245,20 @@ class Stack:
     @property
     def cp_kind(self) -> str:
         """How the CP exchange is priced (planner.model.step_time ``cp_comm``, ``CP_EXCHANGE_WORDS``): the stack's
-        fixed ``cp_exchange``, or where it offers ``cp_comm_types`` the type chosen (``CP_COMM_KINDS``)."""
-        return CP_COMM_KINDS[self.cp_comm_type] if self.cp_comm_types else self.cp_exchange
+        fixed ``cp_exchange``, or where it offers ``cp_comm_types`` the type chosen (``CP_COMM_KINDS``). A per-layer
+        list has no one kind: its callers price each type apart (``cp_comm_mix``), and asking is a bug."""
+        if not self.cp_comm_types:
+            return self.cp_exchange
+        if isinstance(self.cp_comm_type, tuple):
+            raise ValueError("a per-layer cp_comm_type has one kind a layer: price each (stacks.cp_comm_mix)")
+        return CP_COMM_KINDS[self.cp_comm_type]
 
     @property
     def loss_code(self) -> str:
         """The loss code that runs (``LOSS_TRANSIENT_BYTES`` key): the compiled one under compile where the stack
         compiles its loss (``loss_compiles``)."""
+        if self.loss == "masked_ce" and self.loss_fn != "masked_ce":  # another AutoModel loss class (loss_fn)
+            return self.loss_fn
         if self.loss == "masked_ce" and not self.ce_fp32_upcast:  # AutoModel's loss on the 16-bit logits
             return "masked_ce_16bit"
         return f"{self.loss}_compiled" if (self.compile and self.loss_compiles) else self.loss
@@ -1295,7 +1388,9 @@ class Stack:
             opts.append("fsdp_defer_sync=on")
         if self.defer_fsdp_grad_sync != getattr(STACKS.get(self.name), "defer_fsdp_grad_sync", False):
             opts.append(f"defer_fsdp_grad_sync={'on' if self.defer_fsdp_grad_sync else 'off'}")
-        if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
+        # on an MoE model a stack with a dispatcher choice names it even at its default: the dispatcher moves the
+        # all-to-all (DeepEP / HybridEP deduplicate per node) and is not searched; until QA 51 the default went unsaid
+        if (moe and len(self.moe_dispatchers) > 1) or self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
             opts.append(f"moe_dispatcher={self.moe_dispatcher}")
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
         if self.moe_fused_mlp:
@@ -1304,8 +1399,11 @@ class Stack:
             opts.append(f"fused_cross_entropy=on ({self.fused_ce_kernel})")
         if self.attn_implementation is not None and transformer:  # transformers' attention, as the plan prices it
             opts.append(f"attn_implementation={self.attn_implementation}")
-        if self.loss == "masked_ce" and transformer:  # AutoModel's MaskedCrossEntropy, as the plan prices it
-            opts.append(f"ce_fp32_upcast={'on' if self.ce_fp32_upcast else 'off'}")
+        if self.loss == "masked_ce" and transformer:  # AutoModel's loss class and its switches, as the plan prices it
+            opts.append(f"loss_fn={self.loss_fn}" + (f" (chunk_size {self.ce_chunk_size})"
+                                                     if self.loss_fn == "masked_ce_chunked" else ""))
+            if self.loss_fn in UPCAST_LOSS_FNS:
+                opts.append(f"ce_fp32_upcast={'on' if self.ce_fp32_upcast else 'off'}")
         if self.moe_shared_expert_overlap and moe and shared_experts:  # only shared experts are overlapped
             opts.append("moe_shared_expert_overlap=on")
         if self.lp_bf16_first_layers and precision == "fp8":
@@ -1351,6 +1449,12 @@ AUTOCAST_CAST_BYTES = 6.0
 #: ``ActivationCheckpoint.selective_ac_option: str = "2"``), the planner's layer SAC before the option existed
 LAYER_SAC_FREQ = 2
 
+#: NeMo AutoModel's loss classes (``Stack.loss_fn``): components/loss/masked_ce.py ``MaskedCrossEntropy`` without and
+#: with ``chunk_size``, linear_ce.py ``FusedLinearCrossEntropy``, te_parallel_ce.py ``TEParallelCrossEntropy``
+AUTOMODEL_LOSS_FNS = ("masked_ce", "masked_ce_chunked", "linear_ce", "te_parallel_ce")
+#: those with ``MaskedCrossEntropy``'s ``fp32_upcast`` switch (the other two classes take no such argument)
+UPCAST_LOSS_FNS = ("masked_ce", "masked_ce_chunked")
+
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
            "mixed_precision",
@@ -1359,7 +1463,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
-           "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast",
+           "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype", "exp_avg_sq_dtype",
            "main_params_dtype")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
@@ -1395,7 +1499,31 @@ def _first_last_counts(st, opts: dict):
 OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names, "mixed_precision": MIXED_PRECISION.names,
                  "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names,
                  "cp_comm_type": MCORE_CP_COMM_TYPES, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
-                 "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names}
+                 "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names,
+                 "loss_fn": AUTOMODEL_LOSS_FNS}
+
+
+def _check_automodel_loss(st: "Stack", opts: dict) -> None:
+    """Refuse what NeMo AutoModel's loss classes refuse (``Stack.loss_fn``): ``MaskedCrossEntropy.__init__`` raises
+    "chunk_size requires fp32_upcast=True" (masked_ce.py), its ``chunk_size`` has no default (None: the whole-tensor
+    path), a chunk size means nothing to another class, and ``FusedLinearCrossEntropy`` / ``TEParallelCrossEntropy``
+    take no ``fp32_upcast`` argument."""
+    chunked = st.loss_fn == "masked_ce_chunked"
+    if chunked and st.ce_chunk_size is None:
+        raise InputError("training.framework.ce_chunk_size", "loss_fn masked_ce_chunked needs the chunk's rows "
+                         "(MaskedCrossEntropy chunk_size has no default)")
+    if not chunked and st.ce_chunk_size is not None:
+        raise InputError("training.framework.ce_chunk_size", f"only with loss_fn masked_ce_chunked (MaskedCrossEntropy "
+                         f"chunk_size), not {st.loss_fn}")
+    if st.ce_chunk_size is not None and st.ce_chunk_size < 1:
+        raise InputError("training.framework.ce_chunk_size",
+                         f"{st.ce_chunk_size}: chunk_size must be greater than zero")
+    if chunked and not st.ce_fp32_upcast:
+        raise InputError("training.framework.ce_fp32_upcast", "MaskedCrossEntropy refuses it: 'chunk_size requires "
+                         "fp32_upcast=True; the chunked path upcasts each chunk to fp32'")
+    if st.loss_fn not in UPCAST_LOSS_FNS and opts.get("ce_fp32_upcast") is not None:
+        raise InputError("training.framework.ce_fp32_upcast", f"loss_fn {st.loss_fn} has no fp32_upcast switch "
+                         "(MaskedCrossEntropy's only)")
 
 
 def _mcore(what: str):
@@ -1470,8 +1598,12 @@ OPTION_HOLDERS: dict[str, tuple] = {
                             "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
     "cp_comm_type": (lambda st: bool(st.cp_comm_types), "context-parallel communication type (Megatron-Core "
                      "--cp-comm-type)", lambda st: st.cp_comm_types),
-    "ce_fp32_upcast": (lambda st: st.loss == "masked_ce",
+    "ce_fp32_upcast": (lambda st: st.loss == "masked_ce" and st.loss_fn in UPCAST_LOSS_FNS,
                        "fp32 upcast switch of the loss (NeMo AutoModel's MaskedCrossEntropy fp32_upcast)", None),
+    "loss_fn": (lambda st: st.loss == "masked_ce", "loss class choice (NeMo AutoModel's loss_fn)",
+                lambda st: AUTOMODEL_LOSS_FNS),
+    "ce_chunk_size": (lambda st: st.loss == "masked_ce",
+                      "chunked cross-entropy (NeMo AutoModel's MaskedCrossEntropy chunk_size)", None),
     "attn_implementation": (lambda st: st.mixed_precision is not None,
                             "transformers attn_implementation (the stacks that run transformers' model code: "
                             "hf-trainer, deepspeed)", None),
@@ -1504,6 +1636,8 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                # a loss over a vocabulary: the transformer LMs' (a CNN's classifier head has no logits to chunk)
                "fused_cross_entropy": lambda m, t: m.is_transformer,
                "ce_fp32_upcast": lambda m, t: m.is_transformer,
+               "loss_fn": lambda m, t: m.is_transformer,
+               "ce_chunk_size": lambda m, t: m.is_transformer,
                "attn_implementation": lambda m, t: m.is_transformer,
                # the exchange of an attention layer's K/V (a CNN has no sequence to split)
                "cp_comm_type": lambda m, t: m.is_transformer}
@@ -1576,7 +1710,85 @@ OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
 #: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 OPTION_VALUES["attn_implementation"] = ATTN_IMPLEMENTATIONS
-OPTION_VALUES["pp_split"] = ("balanced", "megatron", "torchtitan")
+
+
+@dataclass(frozen=True)
+class AttnKernels:
+    """Where the kernel package a transformers ``attn_implementation`` loads can run: ``package`` (the module
+    transformers imports), the platforms it is built for (``platforms``, planner.hardware.platform ``PLATFORMS``
+    keys) and, on CUDA, the compute capabilities (x 10, planner.hardware.platform ``cuda_compute_capability``) from
+    ``cc_min`` up to, not including, ``cc_below`` (None: no upper bound) that it has kernels for; ``built``: the
+    package's own words for it, as a refusal quotes them."""
+    package: str
+    platforms: tuple[str, ...]
+    cc_min: int
+    cc_below: int | None
+    built: str
+
+    def span(self) -> str:
+        """The compute capabilities it runs on, in words ("8.0 and up", "8.0 to 9.x")."""
+        return f"{self.cc_min / 10:.1f} " + (f"to {self.cc_below // 10 - 1}.x" if self.cc_below else "and up")
+
+    def need(self, choice: str) -> str:
+        """What a GPU needs for it, as recommend's "left out" lines say ("GPU: <need>, which it lacks")."""
+        rocm = " or an AMD GPU (ROCm)" if "rocm" in self.platforms else ""
+        return f"kernels of {self.package} ({choice}: NVIDIA compute capability {self.span()}{rocm})"
+
+
+#: the ``attn_implementation`` values that load a kernel package with a GPU requirement of its own (eager, sdpa and
+#: flex_attention are torch's and run wherever the stack does). transformers refuses neither on its own where the
+#: package imports (modeling_utils.py ``_flash_attn_3_can_dispatch`` checks the compute capability only when
+#: ``is_flash_attn_3_available()`` is False); the package's build and its kernels' checks are what refuse:
+#:
+#: * flash_attention_2 -> ``flash_attn`` (Dao-AILab/flash-attention): csrc/flash_attn/flash_api.cpp ``mha_fwd``
+#:   ``TORCH_CHECK(cc_major >= 8, "FlashAttention only supports Ampere GPUs or newer.")``; README "FlashAttention-2
+#:   with CUDA currently supports: Ampere, Ada, or Hopper GPUs ... Turing GPUs (T4, RTX 2080) ... use FlashAttention
+#:   1.x" and "with ROCm ... MI200 or MI300 GPUs" (the composable_kernel backend). It runs on Blackwell (the GB200
+#:   FlashAttention-2 rate physics.FA2_BLACKWELL is measured there): no upper bound;
+#: * flash_attention_3 -> ``flash_attn_3`` (hopper/ of the same repository): hopper/setup.py builds a CUDAExtension
+#:   (nvcc only, no HIP) from its ``*_sm90.cu`` instantiations for ``sm_90a`` and its ``*_sm80.cu`` ones for
+#:   ``sm_80`` (unless FLASH_ATTENTION_DISABLE_SM80), nothing for sm_100; hopper/flash_api.cpp ``mha_fwd``
+#:   ``TORCH_CHECK(dprops->major >= 8, ...)``. An sm_80 cubin runs on 8.x and an sm_90a one on 9.0 only, so no
+#:   kernel of the build loads on a 10.x part (B200, GB200, B300, GB300); the 2024 beta (``is_sm90`` checks) ran on
+#:   Hopper alone, the current source on Ampere / Ada too (``ARCH_SWITCH`` 80 / 86 / 89)
+ATTN_IMPLEMENTATION_KERNELS = {
+    "flash_attention_2": AttnKernels("flash_attn", ("cuda", "rocm"), 80, None,
+                                     "flash_api.cpp: \"FlashAttention only supports Ampere GPUs or newer\""),
+    "flash_attention_3": AttnKernels("flash_attn_3", ("cuda",), 80, 100,
+                                     "flash-attention hopper/setup.py: sm_80 and sm_90a cubins, nvcc only"),
+}
+
+
+def attn_implementation_refusal(choice: str | None, gpu) -> str | None:
+    """Why transformers' ``attn_implementation`` ``choice`` cannot train on catalog accelerator ``gpu``
+    (``ATTN_IMPLEMENTATION_KERNELS``), None where it can, where it loads no kernel package of its own, or where the
+    accelerator's platform or compute capability is unknown (a measured profile's device).
+
+    >>> from types import SimpleNamespace as G
+    >>> attn_implementation_refusal("flash_attention_3", G(name="H100-SXM-80GB", vendor="NVIDIA")) is None
+    True
+    >>> print(attn_implementation_refusal("flash_attention_3", G(name="B200-SXM-180GB", vendor="NVIDIA")))
+    flash_attention_3 loads flash_attn_3, whose kernels run on NVIDIA compute capability 8.0 to 9.x only \
+(flash-attention hopper/setup.py: sm_80 and sm_90a cubins, nvcc only); B200-SXM-180GB is 10.0: use \
+flash_attention_2, sdpa or eager
+    """
+    from planner.hardware.platform import PLATFORMS, cuda_compute_capability, platform_of
+
+    k = ATTN_IMPLEMENTATION_KERNELS.get(choice or "")
+    plat = platform_of(gpu) if k is not None else None
+    if plat is None:
+        return None
+    # the other implementations that would run there: flash_attention_2 where its package does, torch's always
+    fa2 = choice != "flash_attention_2" and attn_implementation_refusal("flash_attention_2", gpu) is None
+    fix = "use " + ("flash_attention_2, " if fa2 else "") + "sdpa or eager"
+    if plat not in k.platforms:
+        return (f"{choice} loads {k.package}, built for {' and '.join(PLATFORMS[p] for p in k.platforms)} only "
+                f"({k.built}); {gpu.name} runs {PLATFORMS[plat]}: {fix}")
+    cc = cuda_compute_capability(gpu) if plat == "cuda" else None
+    if cc is None or (cc >= k.cc_min and (k.cc_below is None or cc < k.cc_below)):
+        return None
+    return (f"{choice} loads {k.package}, whose kernels run on NVIDIA compute capability {k.span()} only "
+            f"({k.built}); {gpu.name} is {cc / 10:.1f}: {fix}")
 
 
 def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False) -> float:
@@ -1943,8 +2155,9 @@ STACKS["nemo-automodel"] = Stack(
     vocab_pad=0,
     # the loss a recipe's ``loss_fn`` names: components/loss/masked_ce.py ``MaskedCrossEntropy`` (the llm recipes'
     # and the benchmark configs' choice; recipes/llm/train_ft.py builds ``cfg.loss_fn``), with its class default
-    # ``fp32_upcast=True`` (the ``ce_fp32_upcast`` option; the benchmark configs set it false). Not priced: its
-    # ``chunk_size`` path, ``FusedLinearCrossEntropy`` (linear_ce.py, cut cross-entropy) and ``TEParallelCrossEntropy``
+    # ``fp32_upcast=True`` (the ``ce_fp32_upcast`` option; the benchmark configs set it false). The other classes a
+    # recipe's ``loss_fn`` can name are the ``loss_fn`` option (its ``chunk_size`` path, ``FusedLinearCrossEntropy``,
+    # ``TEParallelCrossEntropy``: activations.LOSS_TRANSIENT_BYTES)
     loss="masked_ce",
     # packed rows through TE THD (``squeeze_input_for_thd``, cu_seqlens into TE DotProductAttention)
     doc_masking=True,
@@ -1968,9 +2181,11 @@ STACKS["nemo-automodel"] = Stack(
     # ``reshard_after_forward: None``) reshards every block but the last without PP and none under PP
     # (distributed/parallelizer.py ``apply_fsdp2_sharding_recursively``): ``dense_defaults``, the stack default of a
     # model without MoE layers (an explicit option still wins without PP; under PP the priced dense stage is kept
-    # gathered, as the heuristic, and planner.present.emit launches it so)
+    # gathered, as the heuristic, and planner.present.emit launches it so); the dense (HF) path's parameter dtype is
+    # not walked: ``params_16bit`` off there, the entry's fp32-master pricing as before
     reshard_after_forward=False, overlap_grad_reduce=True, overlap_param_gather=True,
-    dense_defaults=(("reshard_after_forward", (("reshard_after_forward", True), ("pp_reshard_after_forward", False))),),
+    dense_defaults=(("reshard_after_forward", (("reshard_after_forward", True), ("pp_reshard_after_forward", False))),
+                    ("params_16bit", (("params_16bit", False),))),
     # PP: torch.distributed.pipelining (``AutoPipeline``). Its ``backward_maybe_with_nosync`` turns off gradient
     # sync and reshard after backward until the last backward when the stage module is an FSDPModule
     # (``wrap_outer_model=True``, the default), and AutoModel's ``patched_backward_maybe_with_nosync`` does the same
@@ -2011,6 +2226,10 @@ STACKS["nemo-automodel"] = Stack(
     # the performance summary), instantiated as is (recipes/llm/train_ft.py ``build_optimizer``: ``foreach = False``
     # only under TP > 1): torch's default, the foreach path
     optimizer_foreach=True,
+    # its MoE models' parameters in bf16, no fp32 master, the Adam moments bf16 (``params_16bit``: their
+    # ``initialize_weights(dtype=torch.bfloat16)``; until Automodel PR #1896, 2026-04, which every row of its
+    # performance summary predates)
+    params_16bit=True,
     sources="NVIDIA-NeMo/Automodel (nemo_automodel/components/moe/parallelizer.py apply_fsdp / apply_ac / apply_cp, "
             "moe/fsdp_mixin.py MoEFSDPSyncMixin and patched_backward_maybe_with_nosync, moe/experts.py "
             "GroupedExpertsDeepEP (grouped_gemm gmm, Megatron-Core MoEFlexTokenDispatcher + DeepEP), models/common "

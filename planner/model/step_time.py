@@ -92,7 +92,7 @@ import dataclasses
 
 import numpy as np
 
-from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
+from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.evaluation import spread_zero3
 from planner.model.comm import (collective_time, hierarchical_cp_a2a, members_per_node, nic_bytes, p2p_time, ring_hop_time,
                                 torch_ring_columns)
@@ -103,13 +103,13 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
-from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
-                                   pipeline_end_params, stage_split)
+from planner.model.memory import (ACT_BYTES, MOMENTS_LIKE_PARAMS, hsdp_groups, lp16_rank_params,
+                                   model_state_bytes_per_param, params_16bit, pipeline_end_params, stage_split)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
                                      overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
                                      split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
-                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
+                                   all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, SEARCHED, te_cast_bytes)
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
@@ -307,6 +307,36 @@ SINK_RESCALES = {"fp32_product": sink_rescale_bytes, "scale_cast": sink_rescale_
 #: ``mm``, the cross-entropy kernel, the ``loss_1d`` slice copy, the input-gradient ``mm`` and the weight-gradient
 #: ``addmm``
 FLCE_OPS_PER_CHUNK = 5.0
+
+
+#: NeMo AutoModel's loss classes other than the whole-tensor ``MaskedCrossEntropy`` (``Stack.loss_fn``): (forward,
+#: backward) HBM bytes per logit of the rank's vocabulary shard, each a function of the logits' bytes, by loss code
+#: (``Stack.loss_code``), one read and one write of each operand per op as ``cross_entropy_bytes`` counts:
+#:
+#: * "masked_ce_chunked" (masked_ce.py ``_ChunkedMaskedCESum``, per chunk): forward the upcast (act_b read, 4 written)
+#:   and ``torch.logsumexp``, which ATen composes as ``amax`` (read 4), ``self - maxes`` (read 4, write 4), ``exp``
+#:   (read 4, write 4), ``sum`` (read 4) (aten/src/ATen/native/ReduceOps.cpp ``logsumexp_out_impl``): act_b + 28;
+#:   backward the upcast again (act_b + 4), ``softmax`` (4 + 4), ``grad_chunk * (valid * grad_out)`` (4 + 4), the cast
+#:   back (4 + act_b) and the copy into the gradient buffer (act_b + act_b): 4 act_b + 24. The label gather and
+#:   ``scatter_add_`` touch one logit a token (left out). Counted on real torch ops: tests/test_chunkce37.py.
+#: * "te_parallel_ce" (loss/triton/te_cross_entropy.py): ``online_softmax_kernel`` reads the logits, then
+#:   ``cross_entropy_kernel`` reads them and writes the gradient over them in place (3 act_b); the backward's
+#:   ``element_mul_kernel`` scales it in place (read, write: 2 act_b) -- it runs because the recipe's loss reaches the
+#:   function through ``sum() / num_label_tokens``, so ``grad_output`` is not the scalar 1.0 the kernel skips on.
+#: * "linear_ce" (Cut Cross-Entropy): no logit leaves the GEMM tiles (0, 0); its cost is the head GEMM re-run in the
+#:   backward (``lm_head``).
+AUTOMODEL_CE_BYTES = {
+    "masked_ce_chunked": (lambda a: a + 28.0, lambda a: 4.0 * a + 24.0),
+    "te_parallel_ce": (lambda a: 3.0 * a, lambda a: 2.0 * a),
+    "linear_ce": (lambda a: 0.0, lambda a: 0.0),
+}
+#: host ops of one chunk of ``_ChunkedMaskedCESum`` (forward, backward), launched once per ``chunk_size`` rows: forward
+#: the upcast, logsumexp's six (amax, sub, exp, sum, log, add), the gather, the loss's sub, mul, sum and running add;
+#: backward the upcast, softmax, ``torch.full``, ``scatter_add_``, two muls, the cast back and the copy into the buffer
+CHUNKED_CE_OPS_PER_CHUNK = (12.0, 8.0)
+#: AutoModel's ``MaskedCrossEntropy`` codes whose loss runs on the whole vocabulary under TP (``logits.full_tensor()``:
+#: activations ``LOSS_GATHERED_BYTES``)
+GATHERED_CE = ("masked_ce", "masked_ce_16bit", "masked_ce_chunked")
 
 
 def cross_entropy_bytes(act_b: float, unfused: bool, fused_linear: bool = False) -> tuple[float, float]:
@@ -1140,14 +1170,31 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graph
     tp = np.asarray(moe_mech.hf_ep_tp(m, fw, tp, c.ep, "lm_head"), dtype=np.float64)
     lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
     fused = bool(getattr(fw, "fused_cross_entropy", False)) and liger_patches(m)
-    ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm)
-                  for b in cross_entropy_bytes(act_b, fw.ce_unfused, fused))
+    code = getattr(fw, "loss_code", "")
+    per_logit = (tuple(f(act_b) for f in AUTOMODEL_CE_BYTES[code]) if code in AUTOMODEL_CE_BYTES
+                 else cross_entropy_bytes(act_b, fw.ce_unfused, fused))
+    # AutoModel's MaskedCrossEntropy gathers the whole logits under TP and runs the loss on all of them
+    ce_vocab = m.vocab if code in GATHERED_CE else m.vocab / tp
+    ce_f, ce_b = (eff.memory_time(T_head * ce_vocab * b, hbm) for b in per_logit)
+    if code in GATHERED_CE:  # ``full_tensor()``'s all-gather (of the fp32 copy where it upcasts first: masked_ce.py
+        # ``logits.float()`` precedes it unless chunked), which the loss waits on; its backward is a local slice
+        gathered_b = 4.0 if code == "masked_ce" else float(act_b)
+        ce_f = ce_f + np.where(tp > 1, collective_time("all_gather", T_head * m.vocab * gathered_b, tp, 1, c.g,
+                                                       *c.links), 0.0)
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
+    head_host_b = BWD_HOST_FACTOR * head_host
     if fused:  # Liger's chunk loop: FLCE_OPS_PER_CHUNK launches per chunk (activations_hf.liger_chunk_tokens)
         chunks = np.ceil(T_head / liger_chunk_tokens(m.vocab, m.hidden, np.maximum(T_head, 1.0)))
         head_host = head_host + FLCE_OPS_PER_CHUNK * chunks * eff.launch_s
+        head_host_b = BWD_HOST_FACTOR * head_host
+    if code == "masked_ce_chunked" and "full_iteration" not in graphs:  # the chunk loop's launches, each pass its own
+        chunks = np.ceil(T_head / float(fw.ce_chunk_size))
+        head_host = head_host + CHUNKED_CE_OPS_PER_CHUNK[0] * chunks * eff.launch_s
+        head_host_b = head_host_b + CHUNKED_CE_OPS_PER_CHUNK[1] * chunks * eff.launch_s
+    if code == "linear_ce":  # Cut Cross-Entropy recomputes the logits tile by tile in its backward: one more head GEMM
+        lg_b = lg_b + lg_f
     head_fwd = combine(lg_f + ce_f, head_host)
-    head_bwd = combine(lg_b + ce_b, BWD_HOST_FACTOR * head_host)
+    head_bwd = combine(lg_b + ce_b, head_host_b)
     return Head(head_fwd, head_bwd, lg_f + lg_b)
 
 
@@ -1546,6 +1593,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     pa = optimizers.precision_aware(fw, t)
     if pa is not None:  # Megatron-Core's precision-aware optimizer: TE FusedAdam at its state dtypes
         opt_b = pa.step_bytes(g_b)
+    elif params_16bit(fw, t) and t.optimizer in MOMENTS_LIKE_PARAMS:  # parameters, gradients and moments at 2 B
+        opt_b = opt_b * min(w_b, 2.0) / 4.0  # the tables' elements are fp32 (Stack.params_16bit: AutoModel's MoE)
     t_opt = eff.memory_time(local * share * opt_b, hbm_bw=hw.gpu.hbm_bw)
     # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's
     # small adapters keep the elementwise pass alone
@@ -2005,6 +2054,17 @@ class LayerRows:
     t_head: np.ndarray
 
 
+def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
+    """Layer terms under a per-layer ``--cp-comm-type`` (stacks.cp_comm_mix): ``terms(stack, type)`` for each type,
+    the stack fixed to it, weighted by its share of the layers -- the mean layer, as the dense and MoE layers make one
+    (``moe_share``): every term is seconds a layer. One type (or a stack without the option): ``terms(fw, None)``."""
+    mix = cp_comm_mix(fw, m)
+    if len(mix) <= 1:
+        return terms(fw, None)
+    parts = [(share, terms(dataclasses.replace(fw, cp_comm_type=kind), kind)) for kind, share in mix]
+    return {k: sum(share * d[k] for share, d in parts) for k in parts[0][1]}
+
+
 def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk: StageKeys, tp_comm_overlap: float,
                causal_kernels: bool, memo: LayerMemo | None) -> LayerRows:
     """``_layer_terms`` at the layer keys ``sk``, through the search's ``memo`` where there is one, gathered to the
@@ -2022,13 +2082,16 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         kept 16-bit block of one kind), through the search's memo where there is one"""
         mdl, parts, name = (m, None, None) if block is None else block
 
-        def run(r=slice(None)):
-            return _layer_terms(mdl, t, hw, fw, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
-                                causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                sel_share=ksh[r])
-        if memo is None:
-            return run()
-        return memo.rows(setting + (name, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+        def one(f, kind):
+            """the terms with every layer on stack ``f`` (``kind``: the CP type it fixes, part of the memo key)"""
+            def run(r=slice(None)):
+                return _layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
+                                    causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
+                                    sel_share=ksh[r])
+            if memo is None:
+                return run()
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+        return per_cp_type(fw, m, one)
 
     L = layer(krc)
     # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
@@ -2637,8 +2700,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     ``generic_stage``); the DP / ZeRO terms (``dp_step_terms``); the per-micro-batch passes over the parameters
     (``microbatch_extras``); ZeRO-3 / ZeRO-2 exposure (``zero_exposure``, the ZeRO-3 collectives slowed by
     activation offload's copies on the PCIe link: ``offload_contention``); offload (``offload_step``); the step
-    (``compose_step``); the record (``step_record``).
+    (``compose_step``); the record (``step_record``). More than ``layout.EVAL_BLOCK`` candidates are evaluated
+    that many at a time (``layout.in_blocks``).
     """
+    return in_blocks(lambda b: _step_rows(m, t, b, hw, overlap_grad_reduce, tp_comm_overlap, causal_kernels,
+                                          dp_grad_bytes, framework, memo), c)
+
+
+def _step_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad_reduce,
+               tp_comm_overlap, causal_kernels, dp_grad_bytes, framework, memo) -> dict:
+    """``step_time`` on the candidates ``c`` in one pass."""
     s = step_inputs(t, c, hw, overlap_grad_reduce, framework, m)
     if m.is_transformer:
         st = transformer_stage(m, t, c, hw, s, tp_comm_overlap, causal_kernels, memo)

@@ -65,7 +65,8 @@ from planner.model.comm import hierarchical_cp_a2a
 from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
-from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts, hf_attn_choice
+from planner.model.stacks import (UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_parts, from_training, has_shared_experts,
+                                  hf_attn_choice)
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -543,8 +544,10 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
     a += _flag("--context-parallel-size", cfg["cp"])
     st = plan_stack(job, cfg)
     if cfg["cp"] > 1 and st.cp_comm_types and m.is_transformer:  # the exchange the plan priced (Stack.cp_kind)
-        a += _flag("--cp-comm-type", st.cp_comm_type)
-        if st.cp_comm_type == "a2a+p2p":  # Megatron asserts the sizes are given and multiply to CP (arguments.py)
+        # one type, or one a layer (nargs='+': Megatron's per-layer list, stacks.cp_comm_layers)
+        types = st.cp_comm_type if isinstance(st.cp_comm_type, tuple) else (st.cp_comm_type,)
+        a += ["--cp-comm-type", *types]
+        if "a2a+p2p" in types:  # Megatron asserts the sizes are given and multiply to CP (arguments.py)
             h = int(hierarchical_cp_a2a(cfg["cp"], cfg["tp"], gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1))
             a += ["--hierarchical-context-parallel-sizes", str(h), str(cfg["cp"] // h)]
     if m.moe is not None:
@@ -900,6 +903,15 @@ AUTOMODEL_SCRIPT = "$AUTOMODEL_DIR/examples/llm_pretrain/pretrain.py"
 AUTOMODEL_AC = {"none": "False", "full": "full", "op": "selective", "attention_core": "selective", "layer": "full"}
 
 
+#: the class each AutoModel ``loss_fn`` option names (Stack.loss_fn; NVIDIA-NeMo/Automodel components/loss/)
+AUTOMODEL_LOSS_TARGETS = {
+    "masked_ce": "nemo_automodel.components.loss.masked_ce.MaskedCrossEntropy",
+    "masked_ce_chunked": "nemo_automodel.components.loss.masked_ce.MaskedCrossEntropy",
+    "linear_ce": "nemo_automodel.components.loss.linear_ce.FusedLinearCrossEntropy",
+    "te_parallel_ce": "nemo_automodel.components.loss.te_parallel_ce.TEParallelCrossEntropy",
+}
+
+
 def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
     """NeMo AutoModel arguments for the plan: its recipe script with ``--config $AUTOMODEL_CONFIG`` (the model, data
     and optimizer: the user's recipe YAML) and the layout as dotted overrides, which its config loader applies on top
@@ -924,6 +936,9 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
       examples/benchmark/configs/nemotron_nano_v3_te_deepep.yaml);
     * ``loss_fn.fp32_upcast``: the ``ce_fp32_upcast`` the plan's logits were priced with (Stack.ce_fp32_upcast), for
       the ``MaskedCrossEntropy`` loss the entry prices (components/loss/masked_ce.py; the config names the loss);
+      another ``loss_fn`` option (Stack.loss_fn) as ``loss_fn._target_`` (``AUTOMODEL_LOSS_TARGETS``), with
+      ``loss_fn.chunk_size`` for the chunked loss and, for ``FusedLinearCrossEntropy``, ``model.output_hidden_states``
+      (train_ft.py refuses the loss without it);
     * ``checkpoint.enabled`` / ``checkpoint_dir``."""
     t = job.training
     st = plan_stack(job, cfg)
@@ -957,7 +972,14 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
             a += _flag("--model.backend.enable_fsdp_optimizations", True)
     a += _flag("--distributed.activation_checkpointing", AUTOMODEL_AC[planned_recompute(st, cfg["recompute"])])
     if st.loss == "masked_ce" and job.model.is_transformer:  # the loss's logits as priced (LOSS_TRANSIENT_BYTES)
-        a += _flag("--loss_fn.fp32_upcast", bool(st.ce_fp32_upcast))
+        if st.loss_fn != "masked_ce":  # another loss class than the recipe YAML's MaskedCrossEntropy (Stack.loss_fn)
+            a += _flag("--loss_fn._target_", AUTOMODEL_LOSS_TARGETS[st.loss_fn])
+        if st.loss_fn in UPCAST_LOSS_FNS:
+            a += _flag("--loss_fn.fp32_upcast", bool(st.ce_fp32_upcast))
+        if st.loss_fn == "masked_ce_chunked":
+            a += _flag("--loss_fn.chunk_size", int(st.ce_chunk_size))
+        if st.loss_fn == "linear_ce":  # train_ft.py refuses it without: "requires the model to output hidden states"
+            a += _flag("--model.output_hidden_states", True)
     if cfg["pp"] > 1:
         a += _flag("--distributed.pipeline.pp_schedule", "interleaved1f1b" if cfg["vpp"] > 1 else "1f1b")
         a += _flag("--distributed.pipeline.pp_microbatch_size", cfg["micro_batch"])
@@ -973,7 +995,7 @@ def plan_stack(job: JobSpec, cfg: dict):
     off = cfg.get("offload", "none") or "none"
     st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
     if cfg.get("cp_comm_type") and st.cp_comm_types:  # the CP exchange recommend chose (Stack.cp_comm_type)
-        st = replace(st, cp_comm_type=cfg["cp_comm_type"])
+        st = replace(st, cp_comm_type=cp_comm_layers(cfg["cp_comm_type"]))  # (a per-layer list read back: a tuple)
     if cfg.get("pp_split"):  # the stack's own pipeline split (Megatron's, torchtitan's), where the balanced one did not fit
         st = replace(st, pp_split=cfg["pp_split"])
     return replace(st, megatron_fsdp=bool(cfg["megatron_fsdp"])) if "megatron_fsdp" in cfg else st

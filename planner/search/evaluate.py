@@ -18,7 +18,8 @@ from planner.model.moe import hf_ep_plan_note
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
-from planner.model.stacks import CP_EXCHANGE_WORDS, Stack, default_stack_mode, from_training, fused_attention
+from planner.model.stacks import (CP_EXCHANGE_WORDS, Stack, cp_comm_mix, default_stack_mode, from_training,
+                                   fused_attention)
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
@@ -349,11 +350,21 @@ def cp_exchange_note(fw: Stack, cp: int, model=None, tp: int = 1, gpus_per_node:
     runs (cpcomm36), and a2a+p2p's ``--hierarchical-context-parallel-sizes`` (comm.hierarchical_cp_a2a)."""
     if cp <= 1:
         return ""
+    mix = cp_comm_mix(fw, model)
+    if len(mix) > 1:  # a per-layer --cp-comm-type: each type's words with its share of the (attention) layers
+        return f"; CP{cp} exchange per layer: " + "; ".join(
+            f"{share:.0%} of the layers {_cp_words(replace(fw, cp_comm_type=t), cp, model, tp, gpus_per_node)}"
+            for t, share in mix)
+    return f"; CP{cp} exchange: {_cp_words(fw, cp, model, tp, gpus_per_node)}"
+
+
+def _cp_words(fw: Stack, cp: int, model, tp: int, gpus_per_node: int) -> str:
+    """``CP_EXCHANGE_WORDS`` of one exchange kind, with a2a+p2p's hierarchical sizes."""
     kind = CP_EXCHANGE_WORDS[fw.cp_kind]  # (the TE entries name the cp_comm_type)
     if fw.cp_kind == "te_a2a_p2p" and model is not None:
         a = int(hierarchical_cp_a2a(cp, tp, gpus_per_node, model.heads or 1, model.kv_heads or model.heads or 1))
         kind += f", hierarchical sizes {a} x {cp // a}"
-    return f"; CP{cp} exchange: {kind}"
+    return kind
 
 
 def packed_attention_note(t, fw: Stack, cp: int = 1) -> str:

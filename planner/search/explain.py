@@ -1,6 +1,8 @@
 """Words for numbers: what limits a configuration, and advice where a known pitfall applies."""
 from __future__ import annotations
 
+from math import gcd
+
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec import JobSpec
 from planner.units import device_of, fmt_count, fmt_pct, fmt_share, fmt_usd
@@ -126,7 +128,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
         out += misfit_lines(res)
     bd = res["breakdown_s"]
     out += causal_count_lines(job, res, stack)
-    out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw)
+    out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw, stack)
     if bd["bubble"] / res["step_time_s"] > 0.15:
         # only the changes this plan can make: no smaller micro-batch than 1, no "interleaving" for a plan that
         # already interleaves (it said both to a vpp-2, micro-batch-1 plan)
@@ -293,8 +295,9 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     ]
 
 
-def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
-    """Where the expert-parallel all-to-all runs and what it costs."""
+def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
+    """Where the expert-parallel all-to-all runs and what it costs (``stack``: the plan's, where its EP is no
+    all-to-all: transformers' ep_plan, ``Stack.moe_ep_allreduce``)."""
     m, cfg = job.model, res["config"]
     if not (m.is_transformer and m.moe is not None):
         return []
@@ -302,12 +305,79 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
     share = res["breakdown_s"]["comm_ep"] / res["step_time_s"]
     e = m.moe
     local = e.experts // max(ep, 1)
+    out = capacity_lines(m, res)
     if ep == 1:
-        return [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
+        if grid > 1 and share > 0:
+            # ETP = TP > 1 at EP 1: each rank holds a 1/etp slice of every expert and the dispatcher all-gathers the
+            # routed rows over the ETP group (reduce-scatter in the combine), booked as comm_ep; "no all-to-all"
+            # alone sat beside 2.01 s of it in an 18.63 s step (Mixtral-8x7B TP4 EP1) until QA 51
+            return out + [f"MoE: {e.experts} experts (top-{e.top_k}) on every rank (EP=1), each split over ETP={grid}: no "
+                    f"all-to-all, but the routed rows' all-gather / reduce-scatter over the ETP group: "
+                    f"{share:.0%} of the step"]
+        return out + [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
+    if getattr(stack, "moe_ep_allreduce", False):
+        # every rank routes the whole micro-batch and the experts' partial outputs are summed by the layer's TP
+        # all-reduce (planner.model.moe.moe_layer): "all-to-all inside one node ... 0% of the step" read as a
+        # dispatch that costs nothing (DeepSeek-V3 LoRA on the HF Trainer, TP8 EP8) until QA 51
+        return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank) as transformers' ep_plan: no all-to-all; "
+                f"every rank routes the whole micro-batch and the TP all-reduce sums the experts' outputs"]
     where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
-    return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
-            f"{share:.0%} of the step"]
+    return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
+            f"{share:.0%} of the step" + straddle_note(grid, g, cfg)]
+
+
+
+def capacity_lines(m, res: dict) -> list[str]:
+    """What token dropping (``model.moe.dropless: false``) does to the plan's numbers, which nothing said: a
+    capacity factor below 1 drops routed (token, expert) rows that then skip the experts, so the model FLOPs (MFU)
+    and the step count only the kept rows (``flops.dropped_expert_flops_per_token``; Mixtral-8x22B at 0.5: 40% fewer
+    model FLOPs a step, unsaid until QA 51); padding to capacity computes empty rows that HFU counts and MFU does not
+    (``flops.padded_expert_flops_per_token``). Balanced routing; a stated imbalance drops more from the busiest
+    experts (``moe.kept_rows``)."""
+    e = m.moe
+    if e is None or e.dropless:
+        return []
+    from planner.model.flops import dropped_expert_flops_per_token, padded_expert_flops_per_token, routed_expert_flops_per_token
+    from planner.model.moe import kept_rows
+
+    routed = routed_expert_flops_per_token(m)
+    kept, drop, pad = kept_rows(e), dropped_expert_flops_per_token(m), padded_expert_flops_per_token(m)
+    line = (f"MoE token dropping: capacity factor {e.capacity_factor:g}, each expert takes at most "
+            f"{e.capacity_factor:g}x its mean load")
+    if kept < 1.0:
+        per_token = res["flops_per_step"] / max(res["step_time_s"] * res["tokens_per_s"], 1.0)  # model FLOPs a token
+        drop = 3.0 * drop  # forward + backward (2 x) of the dropped rows, as the model FLOPs count the kept ones
+        line += (f"; with balanced routing {1 - kept:.0%} of the routed (token, expert) rows are dropped and skip the "
+                 f"experts: the model FLOPs and MFU count the kept rows only ({drop / (per_token + drop):.0%} fewer "
+                 f"FLOPs a token than dropless)")
+    elif e.imbalance > e.capacity_factor:
+        line += f"; rows past it on the busiest experts (imbalance {e.imbalance:g}) are dropped"
+    elif e.imbalance > 1:
+        line += f"; the busiest expert (imbalance {e.imbalance:g}) stays under it: no row is dropped"
+    else:
+        line += "; with balanced routing no row is dropped"
+    if pad:
+        line += (f"; padded to capacity, the experts also compute {pad / routed:.0%} more rows of padding "
+                 f"(in HFU, not MFU)")
+    return [line]
+
+def straddle_note(span: int, g: int, cfg) -> str:
+    """What the step time does not price where groups of ``span`` consecutive ranks do not tile the node: Megatron's
+    rank order lays them end to end over the job's tp x cp x dp x pp ranks, and a job larger than one node fills the
+    nodes in order, so a group that starts at an offset its span does not fit in from there crosses into the next node
+    (EP 64 on 72-GPU GB200 NVL72 domains: 7 of every 9 groups, the worst with 8 ranks on one domain), while
+    ``comm.members_per_node`` counts min(span, node) members on one node. Said, not priced (QA 51): the fix needs
+    the job's size at the per-layer terms. Empty where the groups tile the nodes (8-GPU nodes, 64-GPU segments)."""
+    total = cfg.get("tp", 1) * cfg.get("cp", 1) * cfg.get("dp", 1) * cfg.get("pp", 1)
+    if span <= 1 or total <= g or g % span == 0 or span % g == 0:
+        return ""
+    offsets = range(0, total, span)
+    cross = sum(1 for o in offsets if (o % g) + span > g) if span < g else len(offsets)
+    worst = gcd(span, g)
+    return (f" -- priced as {min(span, g)} ranks a node, but {cross} of the {len(offsets)} {span}-rank groups cross a "
+            f"{g}-GPU node boundary in Megatron's rank order (the worst with {worst} ranks on one node); GPUs "
+            f"scheduled in blocks the groups tile avoid it (cluster.gpus_per_node a multiple or a divisor of {span})")
 
 
 #: the columns of the ``training.framework auto`` comparison (planner.search.rank.stack_comparison rows)

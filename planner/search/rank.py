@@ -316,7 +316,8 @@ def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting:
             status, reason = "constraints", ("no plan within the constraints (budget, deadline, or "
                                              f"{D.HORIZON_HOURS / 24:.0f} days without a deadline)")
         elif g in closest:
-            status, reason = "memory", f"no layout fits in GPU memory; nearest: {closest[g][1]}"
+            status, reason = "memory", (f"no layout fits in GPU {'and host ' if closest[g][2] else ''}memory; "
+                                        f"nearest: {closest[g][1]}")
         else:
             e = refusal_error(grp.variants[0].stack, refused.get(g, {}))
             status, reason = "refused", (f"{e.field}: {e.message}" if e is not None

@@ -21,7 +21,7 @@ from planner.hardware.options import calibrate_hint, options_for_search, spot_le
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
-from planner.model import physics, stack_rules
+from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu, other_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
@@ -33,7 +33,8 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
-from planner.model.stacks import RUNS_ON, check_platform, recompute_split
+from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, RUNS_ON, attn_implementation_refusal, check_platform,
+                                  recompute_split)
 from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
@@ -310,6 +311,8 @@ class SearchTally:
     done: dict | None = None
     # the ``_frame`` inputs of the option being searched, one per frame it adds (kept in ``done`` for ``_reuse``)
     pending: list | None = None
+    # GPU name -> the error of its first option left out for the job's GPU limits (its one node past max_gpus)
+    capped: dict = dc_field(default_factory=dict)
 
     @classmethod
     def start(cls, live) -> "SearchTally":
@@ -452,6 +455,32 @@ def _off_platform(job: JobSpec, live, hw, tally: SearchTally) -> bool:
     return True
 
 
+def _groups_here(job: JobSpec, live, hw) -> tuple[list, tuple | None]:
+    """The searched stack groups that run on ``hw``'s accelerator, and (error, what the GPU lacks) for the last one
+    left out for a reason the GPU cannot help: the job's transformers ``attn_implementation`` whose kernel package has
+    no kernels for it (stacks.attn_implementation_refusal: flash_attention_3 off compute capability 8.x / 9.0) or the
+    recipe's low-precision peak it lacks (physics.datasheet_peak) -- so that a search over several GPU types skips
+    those rather than failing."""
+    runs_here, no_peak = [], None
+    for g, grp in live:
+        if not stack_runs_on(grp.name, hw.gpu):  # each stack only on the accelerators its code runs on
+            continue
+        stack = grp.variants[0].stack
+        attn = getattr(stack, "attn_implementation", None)
+        why = attn_implementation_refusal(attn, hw.gpu)
+        if why:
+            no_peak = (InputError("training.framework.attn_implementation", why),
+                       ATTN_IMPLEMENTATION_KERNELS[attn].need(attn))
+            continue
+        try:
+            if job.training.precision == "fp8":  # NVFP4 on a part without FP4 tensor cores is refused here
+                physics.datasheet_peak(hw.gpu, stack.recipe.peak)
+            runs_here.append((g, grp))
+        except NoPeakError as e:
+            no_peak = (e, physics.peak_need(stack.recipe.peak))
+    return runs_here, no_peak
+
+
 def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally, memo, progress, spot_model,
                    overhead) -> None:
     """One hardware option: left out where no searched stack's code runs on it, where its single node exceeds the
@@ -471,19 +500,9 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
         if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
             raise
         tally.too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
+        tally.capped.setdefault(hw.gpu.name, e)
         return
-    runs_here, no_peak = [], None
-    for g, grp in live:
-        if not stack_runs_on(grp.name, hw.gpu):  # each stack only on the accelerators its code runs on
-            continue
-        try:
-            if job.training.precision == "fp8":
-                # the recipe's GEMM peak on this GPU: NVFP4 on a part without FP4 tensor cores is
-                # refused here, so a search over several GPU types skips it rather than failing
-                physics.datasheet_peak(hw.gpu, grp.variants[0].stack.recipe.peak)
-            runs_here.append((g, grp))
-        except NoPeakError as e:
-            no_peak = (e, physics.peak_need(grp.variants[0].stack.recipe.peak))
+    runs_here, no_peak = _groups_here(job, live, hw)
     if not runs_here:
         tally.too_big.append(no_peak[0])
         tally.left_out[hw.gpu.name] = no_peak[1]
@@ -609,7 +628,7 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
     vrows = _tally_refusals(job, c, g, variants, tally)
     twins = {}  # (stage from, stage to) -> one_replica_twins over this chunk: the same for every variant that asks
     for v, var in enumerate(variants):
-        rows = vrows[v].copy() if v in vrows else var.rows(c)
+        rows = vrows[v].copy() if v in vrows else np.ones(len(c), dtype=bool)
         for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
             pm = misfit.get(q, np.zeros(len(c), dtype=bool))
             pz, vz = variants[q].one_replica_zero, var.one_replica_zero
@@ -620,6 +639,8 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
                 pm = pm.copy()
                 pm[tw >= 0] = pm[tw[tw >= 0]]
             rows &= pm
+        if v not in vrows:  # its own rules only on the rows its parents left (StackVariant.rows)
+            rows = var.rows(c, within=rows)
         tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
         if var.root is not None and var.root in roots and rows.any():
             ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)
@@ -660,27 +681,7 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
         cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit,
                                                memo)
     if not fits.any():
-        i = int(np.argmin(mem["total"]))
-        ratio = mem["total"][i] / max(limit, 1.0)
-        # a bare-GPU cluster's nodes as units.hardware_str spells them (as rank._plan_hw does): "4 x H100-SXM-80GB"
-        # read as four GPUs where it meant four 8-GPU nodes (QA 49); an instance keeps "4 x aws:p5.48xlarge"
-        where = (hardware_str(dict(name=hw.name, gpu=hw.gpu.name, nodes=int(cv.nodes[i]), gpus=int(cv.gpus[i]),
-                                   gpus_per_node=hw.gpus_per_node, gpus_per_host=hw.gpus_per_host,
-                                   reference_system=hw.reference.key if hw.reference else None,
-                                   device=device_noun(hw.gpu)))
-                 if hw.name == hw.gpu.name else f"{cv.nodes[i]} x {hw.name}")
-        near = (ratio, f"{where} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
-                       f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {device_noun(hw.gpu)} "
-                       f"({hw.gpu.memory_bytes / GiB:.0f} GiB {device_noun(hw.gpu)} memory, {head:.0%} headroom)")
-        closest = tally.closest
-        if g not in closest or ratio < closest[g][0]:
-            closest[g] = near
-            if tally.closest_mem is None or ratio < tally.closest_mem[0]:
-                tally.closest_mem = closest[g]
-        if tally.closest_gpu is None:
-            tally.closest_gpu = {}
-        if hw.gpu.name not in tally.closest_gpu or ratio < tally.closest_gpu[hw.gpu.name][0]:
-            tally.closest_gpu[hw.gpu.name] = near
+        _tally_nearest(tally, hw, cv, mem, var, g, limit, head)
         return fits, mem
     cf = cv.take(np.flatnonzero(fits))
     st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
@@ -691,6 +692,46 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     if tally.pending is not None:
         tally.pending.append((key, cf, grp, var, st, mem, fits, limit, frame))
     return fits, mem
+
+
+def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, head: float) -> None:
+    """Where none of a variant's rows ``cv`` fits: its nearest misfit, kept in ``tally`` per group ``g``, overall
+    and per GPU when nearer than the one kept (the refusal's "nearest: ..." clause)."""
+    # nearest by the larger of the two overflows, GPU memory and the node's host RAM an offload fills: the
+    # smallest GPU total alone picked an offloaded layout that fits the GPU and not the host (QA 52: Llama-3-70B
+    # on one 8 x Gaudi2 node read "nearest: ... off:optimizer+activation needs 51.9 GiB; 91.2 GiB allowed",
+    # a layout that fits, the 152.1 GiB per GPU its offload puts in 94.0 GiB of host RAM unsaid)
+    host_cap = max(offload.host_limit(hw), 1.0)
+    over = np.maximum(mem["total"] / max(limit, 1.0), np.asarray(mem["host"], dtype=np.float64) / host_cap)
+    i = int(np.argmin(over))
+    ratio = float(over[i])
+    host_i = float(np.broadcast_to(mem["host"], over.shape)[i])
+    # a bare-GPU cluster's nodes as units.hardware_str spells them (as rank._plan_hw does): "4 x H100-SXM-80GB"
+    # read as four GPUs where it meant four 8-GPU nodes (QA 49); an instance keeps "4 x aws:p5.48xlarge"
+    where = (hardware_str(dict(name=hw.name, gpu=hw.gpu.name, nodes=int(cv.nodes[i]), gpus=int(cv.gpus[i]),
+                               gpus_per_node=hw.gpus_per_node, gpus_per_host=hw.gpus_per_host,
+                               reference_system=hw.reference.key if hw.reference else None,
+                               device=device_noun(hw.gpu)))
+             if hw.name == hw.gpu.name else f"{cv.nodes[i]} x {hw.name}")
+    noun = device_noun(hw.gpu)
+    cfg = config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack),
+                      'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})
+    # a row over on the host side names the host figures, the GPU's in short (an error carries 300 characters)
+    need = (f"needs {mem['total'][i] / GiB:.1f} GiB ({limit / GiB:.1f} allowed), {host_i / GiB:.1f} GiB of host "
+            f"RAM ({host_cap / GiB:.1f} allowed) per {noun}"
+            if host_i > host_cap else
+            f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {noun} "
+            f"({hw.gpu.memory_bytes / GiB:.0f} GiB {noun} memory, {head:.0%} headroom)")
+    near = (ratio, f"{where} with {cfg} {need}", host_i > host_cap)
+    closest = tally.closest
+    if g not in closest or ratio < closest[g][0]:
+        closest[g] = near
+        if tally.closest_mem is None or ratio < tally.closest_mem[0]:
+            tally.closest_mem = closest[g]
+    if tally.closest_gpu is None:
+        tally.closest_gpu = {}
+    if hw.gpu.name not in tally.closest_gpu or ratio < tally.closest_gpu[hw.gpu.name][0]:
+        tally.closest_gpu[hw.gpu.name] = near
 
 
 def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, limit: float, hours, cost,
@@ -772,15 +813,22 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     df = rows.take(rows.kept_positions(cols["opt"], cols["group"], cols["nodes"]), hidden=True)
     # the options with a ranked plan (every one has a kept row: the first of its hardware, node count and stack)
     no_plan = _no_plan_gpus(job, cat, opts, listed & searched, fitted, set(np.unique(cols["opt"][ranked]).tolist()),
-                            tally.closest_gpu or {})
+                            tally.closest_gpu or {}, tally.capped,
+                            lambda names: _constraint_miss(job, cols, hcol, ccol, [k for k, o in enumerate(opts)
+                                                                                   if o.gpu.name in names]))
     return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan)
 
 
-def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict) -> list[str]:
+def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict, capped: dict,
+                  missed) -> list[str]:
     """Why each GPU ``constraints.gpus`` names that was searched has no plan in the ranking, one line each: no layout
-    fits its memory (with the nearest), or none that fits meets the constraints. QA 48: Qwen2.5-7B QLoRA at 8,192
-    tokens over A10G, L4 and L40S under max_gpus 1 ranked, and ``compare`` showed, the L40S alone, with no word of
-    the other two (the nearest, 34.1 GiB, is over their 21.2 GiB allowed)."""
+    fits its memory (with the nearest), its options are all outside the job's GPU limits (``capped``), or none that
+    fits meets the constraints, the one it misses said (``missed(gpu names)``: ``_constraint_miss``). QA 48:
+    Qwen2.5-7B QLoRA at 8,192 tokens over A10G, L4 and L40S under max_gpus 1 ranked, and ``compare`` showed, the L40S
+    alone, with no word of the other two (the nearest, 34.1 GiB, is over their 21.2 GiB allowed). QA 52: TPU v5p,
+    whose one catalog slice (512 chips) is past max_gpus 64, read "no layout fits in its memory"; MI300X, whose one
+    node runs Llama-3-70B for 6 years, read "miss the constraints (budget, deadline or GPU count)" for a job that set
+    none of them (the no-deadline horizon, defaults.HORIZON_HOURS, dropped it)."""
     if not listed or job.cluster.gpu or job.cluster.instance:
         return []
     have_fit = {opts[i].gpu.name for i in fitted}
@@ -789,10 +837,41 @@ def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, 
     for g in sorted(listed - have_kept):
         if g not in have_fit:
             near = closest.get(g)
-            out.append(f"{g}: no layout fits in its memory" + (f" (nearest: {near[1]})" if near else ""))
+            if near is None and g in capped:  # never searched: its one node is past the GPU limits
+                e = capped[g]
+                out.append(f"{g}: not searched: {e.field}: {e.message}")
+                continue
+            out.append(f"{g}: no layout fits in its memory" + (" and its host's RAM" if near and near[2] else "")
+                       + (f" (nearest: {near[1]})" if near else ""))
         else:
-            out.append(f"{g}: its plans that fit miss the constraints (budget, deadline or GPU count)")
+            out.append(f"{g}: its plans that fit miss the constraints: {missed({g})}")
     return out
+
+
+def _constraint_miss(job: JobSpec, cols: dict, hcol: str, ccol: str, opt_ids: list) -> str:
+    """Which constraint the fitting plans on options ``opt_ids`` (rows of the search table ``cols``) all miss, as
+    ``_within_constraints`` applies them: the no-deadline horizon, constraints.deadline_hours, budget_usd, or both
+    together; a plan that never finishes (spot interruptions, checkpoint pauses) is none of them."""
+    con = job.constraints
+    rows = np.isin(cols["opt"], opt_ids)
+    hours = np.asarray(cols[hcol], dtype=np.float64)[rows]
+    cost = np.asarray(cols[ccol], dtype=np.float64)[rows]
+    done = np.isfinite(hours)
+    if not done.any():
+        return "none finishes (spot interruptions or checkpoint pauses outpace it)"
+    fastest = fmt_time(float(hours[done].min()) * 3600)
+    if con.deadline_hours is None and not (hours[done] <= D.HORIZON_HOURS).any():
+        return (f"every one runs longer than {D.HORIZON_HOURS / 24:.0f} days (fastest {fastest}), the cap when no "
+                "deadline is given (defaults.HORIZON_HOURS; set constraints.deadline_hours)")
+    timely = done & (hours <= (con.deadline_hours if con.deadline_hours is not None else D.HORIZON_HOURS))
+    if con.deadline_hours is not None and not timely.any():
+        return f"none finishes within constraints.deadline_hours {con.deadline_hours:,g} (fastest {fastest})"
+    if con.budget_usd is not None and not (cost[done] <= con.budget_usd).any():
+        return (f"none is within constraints.budget_usd {fmt_usd(con.budget_usd)} "
+                f"(cheapest {fmt_usd(float(np.nanmin(cost[done])))})")
+    cap = (f"constraints.deadline_hours {con.deadline_hours:,g}" if con.deadline_hours is not None else
+           f"{D.HORIZON_HOURS / 24:.0f} days (the cap when no deadline is given; set constraints.deadline_hours)")
+    return f"none within constraints.budget_usd {fmt_usd(con.budget_usd)} finishes within {cap}"
 
 
 #: the columns of a ranked row that say where it came from (``_assemble``'s ``plan_of`` reads them), not in the table
@@ -1076,8 +1155,11 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
                 f"{'s' if len(capped) > 1 else ''} left out)")
     else:
         who = opts[0].name if len(opts) == 1 else f"all {len(opts)} options searched"
+        # (one option the nearest names already is "it": a host-RAM nearest is long, and an error carries 300 characters)
+        who = "it" if who == opts[0].name and closest_mem and closest_mem[2] and who in closest_mem[1] else who
         more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
-    raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint + more + rc + off
+    where = f"{noun} and host memory" if closest_mem and closest_mem[2] else f"{noun} memory"
+    raise InfeasibleError("memory", f"no configuration fits in {where}" + hint + more + rc + off
                           + f", or a larger-memory {noun}")
 
 

@@ -36,8 +36,9 @@ from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, st
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
-                                   megatron_fsdp_low_zero, open_options, recompute_modules)
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, attn_implementation_refusal,
+                                  check_platform, from_training, holds, megatron_fsdp_low_zero, open_options,
+                                  recompute_modules)
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -47,6 +48,10 @@ CHUNK_ROWS = 1 << 20
 #: layouts on one hardware option beyond which a search is refused ("too large"): at the measured
 #: ~1M configurations/s this is a minute per option; fixing a few parallel fields cuts it by orders
 MAX_SPACE_ROWS = 64 * CHUNK_ROWS
+#: ``StackVariant.rows`` runs the rules on the rows its column tests leave taken apart (``Candidates.take``) where
+#: they are at most this share of the chunk, else over the whole chunk (a take of most rows costs more than the
+#: rules it saves)
+SPARSE_TAKE = 0.25
 
 
 def _divisors(n: int, cap: int) -> list[int]:
@@ -337,13 +342,15 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
 def one_replica_zeros(job: JobSpec) -> int:
     """The highest ZeRO stage a layout with one replica (DP x CP = 1) is searched at: 0, where ZeRO shards nothing, or
     1 where a stack the job may run offloads its optimizer only at ZeRO-1 (``Stack.optimizer_offload_zero``: Megatron's
-    distributed optimizer, which its launch writes: QA 45) and the job leaves that offload on or open."""
+    distributed optimizer, which its launch writes: QA 45) and the job leaves that offload on or open, or sets
+    Megatron's precision-aware optimizer (``Stack.one_replica_zero``)."""
     t = job.training
     if is_auto(job):
-        return 1 if getattr(t.framework, "optimizer_offload", None) is not False else 0
+        return 1 if (getattr(t.framework, "optimizer_offload", None) is not False
+                     or getattr(t.framework, "precision_aware_optimizer", None)) else 0
     st = from_training(t)
     may = st.optimizer_offload or ("optimizer_offload" in open_options(t) and "optimizer" in st.offloads)
-    return int(st.optimizer_offload_zero) if may else 0
+    return max(int(st.optimizer_offload_zero) if may else 0, st.one_replica_zero)
 
 
 def one_replica_twins(c: Candidates, z_from: int, z_to: int) -> np.ndarray:
@@ -504,32 +511,60 @@ class StackVariant:
         """Per rule of the stack (planner.model.stack_rules), the rows of ``c`` it refuses."""
         return stack_rules.refusals(self.stack, self.model, self.training, c)
 
-    def rows(self, c: Candidates, refused: dict | None = None) -> np.ndarray:
+    def rows(self, c: Candidates, refused: dict | None = None, within: np.ndarray | None = None) -> np.ndarray:
         """Rows of ``c`` this variant is a distinct, runnable plan for: the offload rules
         (planner.model.offload) and the stack's own (planner.model.stack_rules) obeyed. ``refused``:
-        ``self.refusals(c)`` where the caller has it already."""
-        ok = offload.valid_mask(self.stack, c)
-        if refused is None and self.min_cp:
-            # a variant of CP layouts only (cp_comm_type): its rules are run on those rows alone -- run on every row
-            # of the chunk for each of the four types they were most of a long-context search's time (cpcomm36)
-            ok = np.array(np.broadcast_to(ok, (len(c),)) & (np.asarray(c.cp) >= self.min_cp))
-            on = np.flatnonzero(ok)
-            for mask in (self.refusals(c.take(on)).values() if len(on) else ()):
-                ok[on] &= ~np.broadcast_to(mask, (len(on),))
-            refused = {}
-        for refused in (self.refusals(c) if refused is None else refused).values():
-            ok &= ~refused
+        ``self.refusals(c)`` where the caller has it already; ``within`` (not with ``refused``): only these rows of
+        ``c`` can be (a child variant's: where its parents did not fit), every other row is False.
+
+        Every test is a row's own, so they run on the rows that can pass: only ``within``'s, taken apart where they are
+        few (``SPARSE_TAKE``), and the rules (offload, the stack's, the split) only on the rows the column tests
+        (ZeRO, PP, CP, the one-replica stage, the recompute code) leave. Run over every row of the chunk for each of
+        the 288 variants of a DeepSeek-V3 search, they were most of its time (speed37)."""
+        n = len(c)
+        if within is not None:
+            on = np.flatnonzero(within)
+            if len(on) <= n * SPARSE_TAKE:
+                ok = np.zeros(n, dtype=bool)
+                if len(on):
+                    ok[on] = self._rows(c.take(on), None)
+                return ok
+        ok = self._rows(c, refused)
+        if within is not None:
+            ok &= within
+        return ok
+
+    def _rows(self, c: Candidates, refused: dict | None) -> np.ndarray:
+        """``rows`` over every row of ``c``: the column tests first, the rules on the rows they leave."""
+        n = len(c)
+        ok = np.ones(n, dtype=bool)
         if self.min_zero:
             ok &= c.zero >= self.min_zero
-        if self.min_pp:  # the stack's own split: only where it differs from the balanced one (the same plan elsewhere)
-            ok &= (c.pp >= self.min_pp) & balanced_rows(self.model.layers, c.pp, split_vpp(c),
-                                                        split_runtime(replace(self.stack, pp_split=None), self.model))
+        if self.min_pp:
+            ok &= c.pp >= self.min_pp
         if self.min_cp:
             ok &= c.cp >= self.min_cp
         if self.one_replica_zero is not None:
             ok &= (c.dp * c.cp > 1) | (c.zero == self.one_replica_zero)
         if self.modules is not None:
             ok &= c.rc == SELECTIVE
+        if refused is not None:  # the base: its refusals over the whole chunk, from the caller
+            for mask in refused.values():
+                ok &= ~mask
+        on = np.flatnonzero(ok)
+        if not len(on):
+            return ok
+        sub, whole = (c, True) if len(on) > n * SPARSE_TAKE else (c.take(on), False)
+        keep = np.array(np.broadcast_to(offload.valid_mask(self.stack, sub), (len(sub),)))
+        for mask in (self.refusals(sub).values() if refused is None else ()):
+            keep &= ~np.broadcast_to(mask, (len(sub),))
+        if self.min_pp:  # the stack's own split: only where it differs from the balanced one (the same plan elsewhere)
+            keep &= balanced_rows(self.model.layers, sub.pp, split_vpp(sub),
+                                  split_runtime(replace(self.stack, pp_split=None), self.model))
+        if whole:
+            ok &= keep
+        else:
+            ok[on] = keep
         return ok
 
 
@@ -606,7 +641,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         vst = base.with_options(**values) if values else base
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
-            one_replica_zero=None if p.zero is not None else (vst.optimizer_offload_zero if vst.optimizer_offload else 0),
+            one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
             root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
@@ -701,7 +736,9 @@ def platform_note(gpu, name: str, names: tuple[str, ...] = ()) -> str:
 
 def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     """``job`` as it runs on accelerator ``gpu``: a named stack whose code does not run there is refused
-    (``stacks.check_platform``: one line naming those that do); an open ``training.framework`` becomes the
+    (``stacks.check_platform``: one line naming those that do), and so is an ``attn_implementation`` whose kernel
+    package has no kernels for it (``stacks.attn_implementation_refusal``: flash_attention_3 off CUDA compute
+    capability 8.x / 9.0, flash_attention_2 below 8.0 or off CUDA / ROCm); an open ``training.framework`` becomes the
     platform's stack (``open_stack``), with an assumption line saying so, where the default's code does not
     run there. ``training.framework: auto`` is left to ``stack_groups``."""
     if is_auto(job):
@@ -709,6 +746,9 @@ def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     fw = job.training.framework
     if fw is not None:
         check_platform(fw.name, gpu)
+        why = attn_implementation_refusal(getattr(fw, "attn_implementation", None), gpu)  # its kernel package's GPUs
+        if why:
+            raise InputError("training.framework.attn_implementation", why)
         return job
     name = open_stack(job, platform_of(gpu))
     mode = D.FRAMEWORK_BY_MODE.get(getattr(job.training, "mode", None))

@@ -26,6 +26,7 @@ from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.evaluation import eval_pass_s, eval_run, loader_workers, spread_zero3
 from planner.model.pipeline import exposed_dp_comm, fill_exposure, step_composition
 from planner.model.memory import held_training, model_state_bytes_per_param, stored_weight_bytes
+from planner.model.stacks import from_training
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec.params import count_params
 
@@ -475,14 +476,19 @@ def _checkpoint_bytes(detail: dict, job: Any, stack: Any = None) -> float:
     a parameter until 2026-12-02, where the Trainer saves its fp32 weights and the moments, 12). The convention is
     the plan's ``stack`` (``plan_stack``; None: the job's ``training.framework``): under ``training.framework: auto``
     the job names no stack, and the size fell to the no-parameter fallback, 0 B for a preset (until 2026-12-02: a
-    Llama-3-8B plan's checkpoint pauses free), and a plan the search put on the HF Trainer was sized as the job's."""
+    Llama-3-8B plan's checkpoint pauses free), and a plan the search put on the HF Trainer was sized as the job's.
+    Megatron-Core's precision-aware optimizer (bf16 / fp8 moments, the master's 16-bit remainders on the GPU) changes
+    nothing here: its distributed optimizer writes each state through TE FusedAdam's ``get_unscaled_state``, fp32, and
+    the master whole (megatron/core/optimizer/distrib_optimizer.py ``_get_main_param_and_optimizer_states``)."""
     if "checkpoint_bytes" in detail:
         return float(detail["checkpoint_bytes"])
     try:
         from planner.model.finetune import frozen_base, trainable_params
 
         t = held_training(job.model, job.training, plan_stack(stack))  # HF Trainer's AMP: fp32 weights, no master
-        _w, _g, master, opt = model_state_bytes_per_param(t, job.model.hidden or 4096)
+        # AutoModel's MoE models: 16-bit parameters and moments, no master (Stack.params_16bit)
+        st = from_training(job.training, plan_stack(stack), job.model)
+        _w, _g, master, opt = model_state_bytes_per_param(t, job.model.hidden or 4096, st)
         w = stored_weight_bytes(t)  # not autocast's / TE's compute copies
         if frozen_base(job.model, job.training):  # fp32 adapters keep no master copy: weights + moments, as
             # memory_per_gpu holds them (defaults.ADAPTER_BYTES); 2 + 4 + 8 B sized a 70B QLoRA save at 14 B an adapter

@@ -138,6 +138,11 @@ class MoESpec(_Strict):
     def _k_le_e(self):
         if self.top_k > self.experts:
             raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+        if self.imbalance > self.experts / self.top_k:
+            # a token picks an expert at most once, so the busiest expert takes at most every token: T rows of
+            # the mean T k / E, a load of E / k (Mixtral's 8 experts, top-2: at most 4x the mean)
+            raise ValueError(f"imbalance: {self.imbalance:g} is above experts / top_k = {self.experts / self.top_k:g}, "
+                             "the busiest expert's load when every token picks it (a token picks an expert at most once)")
         if self.expert_bias and self.score_function != "sigmoid":
             # Megatron-Core TransformerConfig: "Expert bias for aux-loss-free routing only supports sigmoid score function."
             raise ValueError("expert_bias needs score_function: sigmoid")
@@ -569,14 +574,21 @@ class FrameworkSpec(_Strict):
     #: ``MaskedCrossEntropy``, default true; false: cross-entropy on the 16-bit logits, as its benchmark configs run;
     #: planner.model.stacks Stack.ce_fp32_upcast); None: the stack's default
     ce_fp32_upcast: Optional[bool] = None
+    #: nemo-automodel: the loss class of the recipe's ``loss_fn`` (masked_ce | masked_ce_chunked | linear_ce |
+    #: te_parallel_ce; planner.model.stacks Stack.loss_fn); None: MaskedCrossEntropy, as its recipes ship
+    loss_fn: Optional[str] = None
+    #: nemo-automodel: ``MaskedCrossEntropy(chunk_size=...)``, the rows upcast at a time (loss_fn masked_ce_chunked)
+    ce_chunk_size: Optional[int] = Field(None, ge=1, le=1 << 24)
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stacks ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
     attn_implementation: Optional[str] = None
     #: Megatron-Core stacks: how context parallelism exchanges K/V (--cp-comm-type: p2p ring, all_gather, a2a Ulysses,
     #: a2a+p2p with a2a inside the NVLink domain; planner.model.stacks Stack.cp_comm_type); None: searched where CP > 1
-    #: (p2p, Megatron-Core's default, where the search is not run)
-    cp_comm_type: Optional[V.CP_COMM_TYPE.literal] = None  # p2p | all_gather | a2a | a2a+p2p
+    #: (p2p, Megatron-Core's default, where the search is not run); a list: one type a decoder layer (Megatron's
+    #: ``--cp-comm-type p2p p2p a2a ...``), as many as the model's layers, each layer priced at its own
+    # p2p | all_gather | a2a | a2a+p2p, or one a layer
+    cp_comm_type: Optional[Union[V.CP_COMM_TYPE.literal, list[V.CP_COMM_TYPE.literal]]] = None
     #: Megatron-Core stacks: Adam's state in Transformer Engine's FusedAdam at the dtypes below
     #: (--use-precision-aware-optimizer; planner.model.optimizers PrecisionAware); needs the distributed optimizer
     precision_aware_optimizer: Optional[bool] = None

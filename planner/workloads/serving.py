@@ -117,7 +117,7 @@ import numpy as np
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.options import cluster_options, unmatched_gpus
-from planner.hardware.platform import device_noun
+from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
@@ -1895,6 +1895,32 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
     return InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
 
 
+def _unmeasured_platform_note(options, hws) -> list[str]:
+    """The options on an accelerator no published serving run measured, said where the ranking is (QA 52: Llama-3-70B
+    ranked Gaudi 2 first, then MI300X, with no word that the engine parameters were fitted on NVIDIA runs only and
+    those parts' GEMM / HBM / attention fractions are unmeasured priors, where ``recommend`` says so of a training
+    plan). First in the ranking first; a calibration profile's measured options are not named."""
+    from planner.workloads.serving_budget import THROUGHPUT_ERROR_PLATFORM
+
+    by_name = {hw.name: hw for hw in hws}
+    gpus, plats = [], []
+    for o in options:
+        hw = by_name.get(o.hardware)
+        plat = platform_of(hw.gpu) if hw is not None else None
+        if plat in (None, THROUGHPUT_ERROR_PLATFORM) or o.gpu in gpus:
+            continue
+        if any(str(v).startswith("measured") for v in hw.eff.sources.values()):
+            continue
+        gpus.append(o.gpu)
+        if PLATFORMS[plat] not in plats:
+            plats.append(PLATFORMS[plat])
+    if not gpus:
+        return []
+    return [f"{', '.join(gpus)}: serving efficiencies are priors, not measured: no published serving run is on "
+            f"{', '.join(plats[:-1]) + ' or ' if len(plats) > 1 else ''}{plats[-1]} (the engine's parameters were fitted on {PLATFORMS[THROUGHPUT_ERROR_PLATFORM]} "
+            "only, benchmarks/validate_serving.py), so these options rank on datasheet peaks at the prior's fractions"]
+
+
 def _profile_note(hws) -> list[str]:
     """Which calibration profile priced which options (``profile.PROFILE_KEY`` in their efficiencies' sources): until
     QA 46 ``serve --profile h100.json`` moved the H100 options' TTFT (36.6 -> 35.8 ms at batch 1) without a word."""
@@ -2107,9 +2133,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     hw0, sp0, im0 = where[ok[0]]  # the recommended option's hardware, serving spec (its precision) and iteration model
     budget = (serving_budget(m, options[0], sp0, target, lim, lay is not None,
                              lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0),
-                             catalog=cat, job_onprem=job.onprem) if realtime else None)
+                             catalog=cat, job_onprem=job.onprem, gpu=hw0.gpu) if realtime else None)
     job_cost = None if realtime else offline_budget(m, options[0], sp0, lim.deadline_hours, lay is not None,
-                                                   catalog=cat, job_onprem=job.onprem)
+                                                   catalog=cat, job_onprem=job.onprem, gpu=hw0.gpu)
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,
@@ -2139,7 +2165,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
-                          + _profile_note(hws)
+                          + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
                                "replica drops its requests); spot prices only the offline $/1M req batch column"]

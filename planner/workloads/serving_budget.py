@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Callable, Optional
 
 from planner.errors import InfeasibleError, InputError
+from planner.hardware.platform import PLATFORMS, platform_of
 from planner.results import ServingOption
 from planner.simulate.interruptions import HOURS_PER_MONTH, rate_for
 from planner.spec import ServingSpec
@@ -27,6 +28,9 @@ from planner.units import count_of, fmt_run_time, fmt_usd
 #: "Errors": throughput median / p90 absolute 17 / 40% leave-one-source-out, 12 / 32% in-sample)
 THROUGHPUT_ERROR = (-0.161, 0.305)
 THROUGHPUT_ERROR_RUNS = 140
+#: the platform every one of those runs was on: gpustack's H100 / A100 and TensorRT-LLM's (NVIDIA's own engine) rows,
+#: benchmarks/data/serving_published.csv and parts/serving.csv; none on AMD, Gaudi, TPU or Trainium
+THROUGHPUT_ERROR_PLATFORM = "cuda"
 #: the same for models with sliding-window / chunked layers, held out (``validate_serving.py --swa``, 49 runs): the
 #: model over-predicted every one, throughput p90 +122% (``LOCAL_ATTENTION_HELD_OUT``); the low end is the prediction
 LOCAL_THROUGHPUT_ERROR = (0.0, 1.22)
@@ -124,8 +128,22 @@ def _month(usd_hr: Optional[float]) -> Optional[float]:
     return usd_hr * HOURS_PER_MONTH if usd_hr is not None else None
 
 
+def platform_coverage(gpu, runs: int = THROUGHPUT_ERROR_RUNS) -> str:
+    """The words that keep the serving error range from reading as measured on ``gpu`` (a catalog GPU) when no
+    published run of it is on its platform: every run the range comes from is NVIDIA's (``THROUGHPUT_ERROR_PLATFORM``),
+    so an MI300X, Gaudi, TPU or Trainium option's range is NVIDIA's, and its serving efficiencies unmeasured priors.
+    QA 52: Llama-3-70B served on Gaudi 2 read "ran 16.1% under to 30.5% over the measured on 140 published runs"
+    with nothing saying none was on Gaudi; "" on an NVIDIA GPU or one of no known platform."""
+    plat = platform_of(gpu)
+    if plat is None or plat == THROUGHPUT_ERROR_PLATFORM:
+        return ""
+    return (f"; the {runs} published runs are all on {PLATFORMS[THROUGHPUT_ERROR_PLATFORM]}, none on "
+            f"{PLATFORMS[plat]}: {gpu.name}'s range is theirs, its serving efficiencies unmeasured priors")
+
+
 def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_attention: bool,
-                   size: Callable[[ServingSpec, object], ServingOption], catalog=None, job_onprem=None) -> Optional[dict]:
+                   size: Callable[[ServingSpec, object], ServingOption], catalog=None, job_onprem=None,
+                   gpu=None) -> Optional[dict]:
     """What a real-time plan's fleet costs a month and a year (``HOURS_PER_MONTH`` = 730 h a month, 8,760 a year, the
     catalog's on-demand $/h: a real-time replica is not put on spot), the replica count's likely range
     (``replica_range``) and the monthly cost it implies, and what moves the answer: the analytic screen of the same
@@ -145,6 +163,8 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
     bound = (best.bound_by or fleet_bound(best, target.qps)) if m.is_transformer else None
     if m.is_transformer:
         lo, hi, basis = replica_range(best.replicas, simulated, local_attention, bound)
+        # ``gpu``: the option's catalog GPU (its platform)
+        basis += platform_coverage(gpu, LOCAL_THROUGHPUT_ERROR_RUNS if local_attention else THROUGHPUT_ERROR_RUNS)
         rng = [lim.floor(best.tp, lo), lim.floor(best.tp, hi)]
     else:  # the published runs are LLMs': a generic model's serving time (2 x its batch time) has no measured error
         rng, basis = None, ("no range: the serving model's measured error is on LLM runs (benchmarks/validate_serving.py), "
@@ -242,7 +262,7 @@ def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optio
 
 
 def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Optional[float],
-                   local_attention: bool, catalog=None, job_onprem=None) -> Optional[dict]:
+                   local_attention: bool, catalog=None, job_onprem=None, gpu=None) -> Optional[dict]:
     """What an offline job (``serving.mode: batch``, ``serving.requests``) costs whole: it has no month, it ends. The
     fleet the plan runs it on (the simulated backlog's replicas and $ where simulated, else the analytic plan's), held
     until its slowest replica finishes: ``usd`` for the job's requests, ``hours`` to finish on ``replicas``
@@ -291,7 +311,8 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
                     else f"throughput error on {runs} published runs ({lo_e:+.1%} to {hi_e:+.1%}, 10th-90th "
                          "percentile, benchmarks/validate_serving.py; in-sample: runs it was not fitted on missed by "
                          "more)")
-                 + (", and are paid for while they run" if replicas > 1 else ", and is paid for while it runs"))
+                 + (", and are paid for while they run" if replicas > 1 else ", and is paid for while it runs")
+                 + platform_coverage(gpu, runs))
         if not simulated:
             basis += (f"; not simulated: the simulated backlog took {OFFLINE_ANALYTIC_TO_SIMULATED[0]:.3f}x to "
                       f"{OFFLINE_ANALYTIC_TO_SIMULATED[1]:.3f}x the analytic time on "
