@@ -2899,7 +2899,8 @@ def pr2_options(r, stack: str) -> dict:
 #: deepseek_workload_base_configs.py @04264182, qwen3_workload_base_configs.py @01b2977e and
 #: gpt_oss_workload_base_configs.py @07eea52d (the 2026 files; earlier releases ran earlier versions
 #: of them, not read): DeepSeek-V3 ``DEEPSEEK_V3_PRETRAIN_CONFIG_{GB300,GB200,B300}``: hybridep, and
-#: ``moe_a2a_overlap=True`` in the FP8_MX variants (BF16: False); Qwen3-235B GB300/GB200 hybridep, B300
+#: ``moe_a2a_overlap=True`` in the FP8_MX variants (BF16: False; GB300 FP8_MX from PR #3983, the micro-batch-2 rows
+#: before it: ``MBRIDGE_LAYOUT_VARIANTS``); Qwen3-235B GB300/GB200 hybridep, B300
 #: ``moe_token_dispatcher_type="alltoall"``, no overlap; Qwen3-30B GB300/GB200/B300 hybridep, no
 #: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
 #: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
@@ -2994,14 +2995,21 @@ MBRIDGE_BF16_MTP = ("nemotron 3 super", "nemotron 3.5 lightning")
 #: userbuffers (Megatron-Core still overlaps the column linears' backward ones)
 MBRIDGE_NO_TP_OVERLAP = (("llama", "nvfp4"), ("gpt-oss", "nvfp4"))
 #: Megatron-Core activation offload (``cpu_offloading_num_layers``: planner.model.stacks
-#: ``Stack.activation_offload_layers``) the Megatron-Bridge Llama 3 70B performance recipes set with their
-#: Megatron-FSDP, per (GPU family, precision): scripts/performance/configs/llama/llama3_workload_base_configs.py
-#: @d063066b (radixark/Megatron-Bridge, the commit validate's Together mapping reads; V1 and V2 the same): B200 FP8-CS
-#: 5, GB200 BF16 20 / FP8-CS 40, GB300 BF16 30 / FP8-CS 20; B300 and the MXFP8 / NVFP4 configs (pipelined, no
-#: Megatron-FSDP) none. Applied to rows that ran Megatron-FSDP (``pr2_options``), at pp 1 (Megatron-Core refuses
-#: offload with a pipeline)
-MBRIDGE_CPU_OFFLOAD = {("B200", "tensorwise"): 5, ("GB200", "bf16"): 20, ("GB200", "tensorwise"): 40,
-                       ("GB300", "bf16"): 30, ("GB300", "tensorwise"): 20}
+#: ``Stack.activation_offload_layers``) the Megatron-Bridge Llama performance recipes set with their
+#: Megatron-FSDP, per (model, GPU family, precision): Llama 3 70B from
+#: scripts/performance/configs/llama/llama3_workload_base_configs.py @d063066b (radixark/Megatron-Bridge, the commit
+#: validate's Together mapping reads; V1 and V2 the same): B200 FP8-CS 5, GB200 BF16 20 / FP8-CS 40, GB300 BF16 30 /
+#: FP8-CS 20; B300 and the MXFP8 / NVFP4 configs (pipelined, no Megatron-FSDP) none. Llama 3.1 405B (bigmem37) from
+#: llama31_workload_base_configs.py @3d277f69 (NVIDIA-NeMo/Megatron-Bridge), the V1 (128 GPUs, GBS 64, TP 2,
+#: ``use_megatron_fsdp=True``) configs: GB300 BF16 40 / FP8-CS 10, GB200 FP8-CS 92; the V2 configs (256 GPUs) turn
+#: Megatron-FSDP and the offload off. Without it the 405B TP 2 Megatron-FSDP rows needed 288.6 GiB (GB200: 173.0);
+#: with it 126.0 (GB200) and 274.1 (GB300). Applied to rows that ran Megatron-FSDP (``pr2_options``), at pp 1
+#: (Megatron-Core refuses offload with a pipeline)
+MBRIDGE_CPU_OFFLOAD = {("70b", "B200", "tensorwise"): 5, ("70b", "GB200", "bf16"): 20,
+                       ("70b", "GB200", "tensorwise"): 40, ("70b", "GB300", "bf16"): 30,
+                       ("70b", "GB300", "tensorwise"): 20,
+                       ("405b", "GB300", "bf16"): 40, ("405b", "GB300", "tensorwise"): 10,
+                       ("405b", "GB200", "tensorwise"): 92}
 
 
 #: Megatron-Core's precision-aware optimizer (planner.model.optimizers ``PrecisionAware``) in the Megatron-Bridge
@@ -3030,11 +3038,12 @@ def mbridge_precision_aware(r, opts: dict) -> dict:
 
 
 def mbridge_cpu_offload(r) -> int | None:
-    """The layers a Megatron-Bridge Llama 3 70B Megatron-FSDP row offloads (``MBRIDGE_CPU_OFFLOAD``), or None."""
+    """The layers a Megatron-Bridge Llama Megatron-FSDP row offloads (``MBRIDGE_CPU_OFFLOAD``), or None."""
     name = str(r.model).lower()
-    if not (mbridge_run(r) and "llama" in name and "70b" in name and _int(r.pp, 1) == 1):
+    if not (mbridge_run(r) and "llama" in name and _int(r.pp, 1) == 1):
         return None
-    return MBRIDGE_CPU_OFFLOAD.get((pr2_gpu_kind(r), pr2_prec_kind(r)))
+    size = next((k for k in ("70b", "405b") if k in name), None)
+    return MBRIDGE_CPU_OFFLOAD.get((size, pr2_gpu_kind(r), pr2_prec_kind(r)))
 #: The CUDA graphs the Megatron-Bridge performance recipes capture (Megatron-Core ``cuda_graph_impl`` /
 #: ``cuda_graph_scope``, planner.model.stacks ``cuda_graph_parts``), per (model, GPU[, precision]) key as
 #: ``MBRIDGE_MOE_RECIPES``, as a list of (first release, settings): the last entry at or before the row's release
@@ -3116,18 +3125,31 @@ MBRIDGE_CUDA_GRAPHS = {
     ("nemotron-h 56b", "B200"): [(_R2602, dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "mamba")))],
 }
 #: Layout variants of one (model, GPU, precision) recipe that the keys above do not tell apart: a row whose layout
-#: (PP, VPP, EP, global batch) is the variant's runs the variant's dispatcher, all-to-all overlap, CUDA graphs and
-#: recompute modules in place of the (model, GPU[, precision]) entries (``mbridge_variant``). Read from the workload
+#: (PP, VPP, EP, global batch, micro-batch) is the variant's runs the variant's dispatcher, all-to-all overlap, CUDA
+#: graphs and recompute modules in place of the (model, GPU[, precision]) entries (``mbridge_variant``). Read from the workload
 #: configs: deepseek_workload_base_configs.py @04264182 ``DEEPSEEK_V3_PRETRAIN_CONFIG_B200_FP8_MX_V2`` (GBS 4096):
 #: ``moe_flex_dispatcher_backend="deepep"``, PP 8, VPP 2, EP 32, ``moe_a2a_overlap=True``, TE graphs
 #: ``["attn", "moe_router", "moe_preprocess"]``, ``recompute_modules=["mla_up_proj", "mlp"]`` (the B200 V1 / BF16 /
 #: FP8-CS configs: PP 16, EP 8, HybridEP, no overlap, no graphs, ``["mla_up_proj"]``: the entries above). The
 #: tables' B200 DeepSeek-V3 MXFP8 rows at PP 16 EP 8 (25.11 .. 26.04) ran an earlier version of that config.
+#: The GB300 MXFP8 rows printing micro-batch 2 (26.02 .. 26.04.01; PP 2, VPP 8, EP 32, GBS 4096) ran the config before
+#: PR #3983 (bigmem37): the stored revision of deepseek_workload_base_configs.py where
+#: ``DEEPSEEK_V3_PRETRAIN_CONFIG_GB300_FP8_MX_V2 = DEEPSEEK_V3_PRETRAIN_CONFIG_GB300_V2``, i.e. ``..._GB300_V1``'s
+#: ``micro_batch_size=2``, HybridEP, ``moe_a2a_overlap=False``, ``cuda_graph_scope=[]`` and
+#: ``recompute_modules=["mla_up_proj"]``; #3983's FP8_MX override (micro-batch 1, a2a overlap, full-iteration
+#: graphs, no recompute: the (model, GPU) entries) is what the micro-batch-1 rows from 26.06 print. Mapped with #3983's
+#: settings, the micro-batch-2 rows needed 339.5 GiB of the GB300's 259.8 (no ``mla_up_proj`` recompute: +81 GiB of
+#: activations; the overlap's extra in-flight chunk: +13 GiB); with their own config, 245.6 GiB.
 MBRIDGE_LAYOUT_VARIANTS = {
     ("deepseek-v3", "B200", "mxfp8"): [
         (dict(pp=8, vpp=2, ep=32, gbs=4096),
          dict(moe=dict(moe_dispatcher="deepep", moe_a2a_overlap=True), cuda_graphs=_CG_ATTN_ROUTER,
               recompute=["mla_up_proj", "mlp"])),
+    ],
+    ("deepseek-v3", "GB300", "mxfp8"): [
+        (dict(pp=2, vpp=8, ep=32, mb=2),
+         dict(moe=dict(moe_dispatcher="hybridep", moe_a2a_overlap=False), cuda_graphs=_CG_NONE,
+              recompute=["mla_up_proj"])),
     ],
 }
 
@@ -3186,7 +3208,8 @@ def mbridge_variant(r) -> dict | None:
     for layout, settings in (mbridge_recipe(MBRIDGE_LAYOUT_VARIANTS, r) or []):
         ep_m = re.search(r"EP=(\d+)", str(r.notes))
         have = dict(pp=_int(r.pp, 1), vpp=_int(pd.to_numeric(r.vpp, errors="coerce"), 1),
-                    ep=int(ep_m.group(1)) if ep_m else 1, gbs=_int(r.global_batch_seqs, 0))
+                    ep=int(ep_m.group(1)) if ep_m else 1, gbs=_int(r.global_batch_seqs, 0),
+                    mb=_int(r.micro_batch, 1))
         if all(have[k] == v for k, v in layout.items()):
             return settings
     return None
@@ -3324,7 +3347,8 @@ def mbridge_cuda_graphs(r) -> dict:
 #: 120B H100 and B200 (scripts/performance/configs/gpt_oss/gpt_oss_workload_base_configs.py
 #: ``GPT_OSS_120B_{H100,B200}_BF16_BASE_CONFIG``: ``recompute_modules=["layernorm", "moe_act"]``).
 #: Blackwell entries from the 2026 workload configs named at ``MBRIDGE_MOE_RECIPES``: DeepSeek-V3
-#: GB300 FP8_MX none (``recompute_modules=[]``), GB300 BF16 ``["moe_act"]``, GB200 / B300 / B200
+#: GB300 FP8_MX none (``recompute_modules=[]``, PR #3983; the micro-batch-2 rows ``["mla_up_proj"]``:
+#: ``MBRIDGE_LAYOUT_VARIANTS``), GB300 BF16 ``["moe_act"]``, GB200 / B300 / B200
 #: ``["mla_up_proj"]``; GPT-OSS 120B GB200 BF16 ``["layernorm", "moe_act"]``, FP8_MX none, GB300 and
 #: B300 BF16 none (the base config sets none). An empty list is the recipe's "none".
 MBRIDGE_RECOMPUTE = {

@@ -165,9 +165,13 @@ def test_recipes_reach_the_blackwell_rows(rows):
     def first(prefix):
         return next(rows[rows["id"].str.startswith(prefix)].itertuples())
 
-    gb300_dsv3 = first("mbridgeall_2604_gb300_deepseek-v3")
+    gb300_dsv3 = first("mbridgeall_2606_gb300_deepseek-v3")
     assert validate.pr2_options(gb300_dsv3, "megatron-core")["moe_a2a_overlap"] is True
     assert validate.pr2_recompute_modules(gb300_dsv3) is None  # GB300 FP8_MX: recompute_modules=[]
+    # the 26.04 row prints micro-batch 2: the config before PR #3983 (validate.MBRIDGE_LAYOUT_VARIANTS, bigmem37)
+    gb300_dsv3_mb2 = first("mbridgeall_2604_gb300_deepseek-v3")
+    assert validate.pr2_options(gb300_dsv3_mb2, "megatron-core")["moe_a2a_overlap"] is False
+    assert validate.pr2_recompute_modules(gb300_dsv3_mb2) == ["mla_up_proj"]
     gb200_oss = first("mbridgeall_2604_gb200_gpt-oss")
     assert validate.pr2_recompute_modules(gb200_oss) == ["layernorm", "moe_act"]
     b300_q235 = first("mbridgeall_2604_b300_qwen3-235b")

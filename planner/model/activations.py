@@ -709,6 +709,17 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   bias, lse, ...)``); nothing per logit, -4 beyond the saved 4. Its backward accumulates the input gradient in fp32
 #:   (``accum_e_fp32=True``: cce_backward.py ``torch.zeros_like(e, dtype=torch.float32)``): ``LINEAR_CE_TOKEN_BYTES``
 #:   per token and hidden unit, + the 4-byte lse per token. Refused with TP (stack_rules "automodel-linear-ce-tp").
+#: * "xentropy_held": MPT's own loss under Composer, as llm-foundry's MPT ships it (bigmem37): llmfoundry/models/mpt/
+#:   modeling_mpt.py ``ComposerMPTCausalLM.__init__``: ``loss_fn_config = om_model_config.get('loss_fn',
+#:   'fused_crossentropy')`` -- the pretrain yamls (scripts/train/yamls/pretrain/mpt-*.yaml) set no ``loss_fn`` -- i.e.
+#:   flash-attn's ``CrossEntropyLoss(ignore_index=-100)`` (flash_attn/losses/cross_entropy.py, ``inplace_backward``
+#:   False; the 1.0.x xentropy CUDA kernel or llm-foundry's copy of it): ``SoftmaxCrossEntropyLossFn`` reads the 16-bit
+#:   logits in the kernel (fp32 math in registers, no fp32 copy), saves ``(logits, lse, labels)`` and its backward
+#:   writes one new logit-sized gradient in the logits' dtype; Composer holds ``state.outputs`` (the logits) through
+#:   ``backward``. 2 act in all: the logits and their gradient, i.e. 2 act - 4 beyond the saved 4 of ``logits_bytes``
+#:   (4.0 measured in all at bf16, tests/test_bigmem37.py, a row-blocked re-implementation of the kernel's saves).
+#:   Without TP only (llm-foundry's FSDP runs have none); with ``loss_fn: torch_crossentropy`` MPT runs
+#:   "cast_ce_held" (14 B), not offered as an option.
 #:
 #: With TP the AutoModel ``MaskedCrossEntropy`` entries gather the whole logits: its optimized TP plans return the
 #: LM head's output as a vocabulary-sharded DTensor (components/distributed/optimized_tp_plans.py ``"lm_head":
@@ -739,6 +750,7 @@ LOSS_TRANSIENT_BYTES = {
     "masked_ce_chunked": (lambda act: 2.0 * act - 4.0, lambda act: act - 4.0),
     "te_parallel_ce": (lambda act: act - 4.0,) * 2,
     "linear_ce": (-4.0, -4.0),
+    "xentropy_held": (lambda act: 2.0 * act - 4.0,) * 2,
 }
 #: bytes per logit of the whole vocabulary (not the shard) the AutoModel ``MaskedCrossEntropy`` entries hold under TP
 #: after ``logits.full_tensor()`` (above): the upcast loss's saved fp32 log-softmax, NLL gradient and log-softmax

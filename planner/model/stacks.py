@@ -555,8 +555,10 @@ class Stack:
     #: the loss holds at its peak): Megatron's in-place vocab-parallel cross-entropy (the Megatron
     #: stacks; metaseq's ``vocab_parallel_cross_entropy`` criterion calls Megatron's legacy mpu one on
     #: ``net_output[0].float()``); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits, DTensor
-    #: loss parallel under TP; llm-foundry: Composer holds the model output through ``backward``
-    #: ("cast_ce_held"); the rest: an upcast ``F.cross_entropy`` with the logits dropped before ``backward``
+    #: loss parallel under TP; llm-foundry: MPT's default ``fused_crossentropy`` (flash-attn's fused kernel on the
+    #: 16-bit logits) with Composer holding the model output through ``backward`` ("xentropy_held"; the torch loss
+    #: held so, "cast_ce_held", is NeMo AutoModel's figure too); the rest: an upcast ``F.cross_entropy`` with the
+    #: logits dropped before ``backward``
     loss: str = "cast_ce"
     #: its training loop keeps the model's output (the logits; on transformers' code also ``past_key_values``, the
     #: DynamicCache) referenced through ``backward``. Read by the walked HF step (the stacks that run transformers'
@@ -2090,7 +2092,7 @@ STACKS: dict[str, Stack] = {
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
-        "llm-foundry", loss="cast_ce_held", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
+        "llm-foundry", loss="xentropy_held", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         fsdp_zero2_param_dtype=True,  # Composer get_mixed_precision: DEFAULT / PURE set param_dtype to the precision
         # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
         # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
