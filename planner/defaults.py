@@ -154,7 +154,8 @@ FRAMEWORK_NON_TRANSFORMER = "pytorch-ddp"
 #: ... and on an accelerator the default stack's code does not run on (planner.model.stacks ``RUNS_ON``: Megatron-Core
 #: is CUDA/ROCm code), that platform's stack (planner.hardware.options ``PLATFORMS``): Google TPUs run JAX, whose
 #: reference LLM trainer is MaxText; AWS Trainium runs the Neuron SDK, whose LLM trainer is NeuronX Distributed
-FRAMEWORK_BY_PLATFORM = {"tpu": "maxtext", "neuron": "neuronx-distributed"}
+#: Intel Gaudi runs Megatron-Core as Intel's fork of it (planner.model.stacks ``PORTS``), megatron-core-gaudi
+FRAMEWORK_BY_PLATFORM = {"tpu": "maxtext", "neuron": "neuronx-distributed", "gaudi": "megatron-core-gaudi"}
 #: the stacks ``training.framework: auto`` searches (planner.search.space.stack_groups), ranked together on
 #: the job's objective: the current stacks whose launch limits the planner knows
 #: (planner.model.stack_rules.RUNTIMES), one per code base -- so a plan is never one its launcher refuses.

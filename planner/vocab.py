@@ -147,10 +147,11 @@ LORA_TARGETS = Vocab("qkvo", "all-linear")
 #: pre-training loaders do), "padded" (one example per row)
 SEQUENCE_PACKING = Vocab("packed", "concatenated", "padded")
 
-#: training stacks (planner.model.stacks.STACKS; "nemo" and "megatron-bridge" run Megatron-Core)
+#: training stacks (planner.model.stacks.STACKS; "nemo" and "megatron-bridge" run Megatron-Core, "megatron-core-gaudi"
+#: Intel's Gaudi fork of it)
 FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed", "torchtitan",
                   "deepspeed", "hf-trainer", "llm-foundry", "metaseq", "dle-convnets", "pytorch-ddp", "maxtext",
-                  "neuronx-distributed", "nemo-automodel")
+                  "neuronx-distributed", "nemo-automodel", "megatron-core-gaudi")
 #: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stacks.RECIPES)
 FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "blockwise", "mxfp8", "nvfp4")
 #: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP

@@ -32,7 +32,8 @@ def test_budget_error_does_not_quote_a_plan_under_budget(cli, tmp_path):
     line = err.strip()
     assert line.startswith("error: constraints.budget_usd:") and "\n" not in line, err
     assert "within 365 days costs $124.5k" in line, line
-    assert "run over 365 days (from $94.5k" in line and "constraints.deadline_hours" in line, line
+    # (Gaudi 2 plans on Intel's Megatron-LM fork since gaudi37, no overlapped gradient reduce: $94.5k -> $95.4k)
+    assert "run over 365 days (from $95.4k" in line and "constraints.deadline_hours" in line, line
     assert "…" not in line, line  # whole, not clipped at the message limit
 
 

@@ -1,8 +1,10 @@
 """QA 52: beyond NVIDIA -- AMD Instinct, TPU, Trainium, Gaudi on the shipped catalog (docs/qa_log.md "QA 52")."""
 from conftest import answered, refused
 
+# (on deepspeed, a stack with offload there: megatron-core on Gaudi is Intel's core_r0.9.0 fork, which offloads nothing
+# (gaudi37); QA 52 ran it on the upstream entry's offloads)
 GAUDI2_70B = """model: {preset: llama3-70b}
-training: {seq_len: 8192, global_batch: 1024, precision: bf16, tokens: 1e12}
+training: {seq_len: 8192, global_batch: 1024, precision: bf16, tokens: 1e12, framework: deepspeed}
 constraints: {gpus: [Gaudi2-96GB]}
 """
 

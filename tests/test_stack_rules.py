@@ -235,6 +235,8 @@ CASES = [
     ("maxtext-zero2", ("maxtext", {}), "llama3-8b", {}, dict(zero=2), dict(zero=3)),
     # NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     ("nxd-zero", ("neuronx-distributed", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # Intel's Megatron-LM fork (core_r0.9.0): the distributed optimizer only, no FSDP2 / Megatron-FSDP (gaudi37)
+    ("megatron-fork-zero", ("megatron-core-gaudi", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
     # HSDP (dp_shard < dp): Megatron's FSDP2 path is a 1-D mesh (its distributed optimizer takes
     # --num-distributed-optimizer-instances), Muon has no distributed optimizer, DeepSpeed's MiCS is stage 3
     ("fsdp2-hsdp", ("megatron-core", {}), "llama3-8b", {}, dict(zero=3, dp_shard=8), dict(zero=1, dp_shard=8)),

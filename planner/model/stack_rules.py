@@ -51,7 +51,8 @@ from planner.model.pipeline import titan_layers_per_stage, titan_stages  # noqa:
 from planner.vocab import RECOMPUTE, SCHEDULE
 
 #: the code a training stack runs, whose rules apply to it
-RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "torchtitan": "torchtitan",
+RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "megatron-core-gaudi": "megatron",
+            "torchtitan": "torchtitan",
             "hf-trainer": "hf", "deepspeed": "hf", "maxtext": "maxtext", "neuronx-distributed": "nxd",
             "nemo-automodel": "automodel"}
 #: stacks with rules of their own but no runtime above (no launcher style, none of a runtime's other behaviour):
@@ -241,6 +242,13 @@ NO_FP8_PATH = {
     "ddp": "DDP with torch.autocast (float16 / bfloat16) + GradScaler; no Transformer Engine or torchao fp8 layers",
 }
 assert all(FP8_RECIPES[r] == () for r in NO_FP8_PATH)
+#: a stack whose code offers fewer recipes than its runtime's row (a fork of an older release): its own row, read first
+#: (planner.model.stacks ``fp8_recipes``). Intel's Megatron-LM fork (core_r0.9.0, Intel Transformer Engine) has
+#: delayed scaling only: its arguments.py has --fp8-format / --fp8-margin / --fp8-interval / --fp8-amax-history-len /
+#: --fp8-amax-compute-algo and no --fp8-recipe (upstream Core 0.12.0's), examples/llama/pretrain_llama.sh passes
+#: those (HabanaAI/Megatron-LM @004966d2)
+FP8_RECIPES_BY_STACK = {"megatron-core-gaudi": ("delayed",)}
+assert all(set(v) <= set(FP8_RECIPES[RUNTIMES[k]]) for k, v in FP8_RECIPES_BY_STACK.items())
 
 
 @dataclass(frozen=True)
@@ -314,8 +322,9 @@ def _zero3(c):
 
 
 def _fsdp2(st) -> bool:
-    """Megatron's ZeRO-2/3 is PyTorch FSDP2 / refused (not Megatron-FSDP: ``Stack.megatron_fsdp``)."""
-    return not getattr(st, "megatron_fsdp", False)
+    """Megatron's ZeRO-2/3 is PyTorch FSDP2 / refused (not Megatron-FSDP: ``Stack.megatron_fsdp``); a fork with no
+    ZeRO-3 path at all (``Stack.has_zero3``: Intel's core_r0.9.0) is ``megatron-fork-zero`` 's, not these rules'."""
+    return not getattr(st, "megatron_fsdp", False) and getattr(st, "has_zero3", True)
 
 
 def _dp_shard(c):
@@ -746,6 +755,12 @@ RULES: tuple[StackRule, ...] = (
               "Megatron-Core docs/source/api-guide/dist_optimizer.md and megatron/core/distributed/"
               "param_and_grad_buffer.py: the gradient buffer holds all of a rank's parameters' gradients",
               lambda st, m, t: _fsdp2(st), lambda c, m, t: c.zero != 2),
+    StackRule("megatron-fork-zero", "megatron", "parallel.zero",
+              "ZeRO-2/3 (Intel's Megatron-LM fork, core_r0.9.0, has neither --use-torch-fsdp2 nor Megatron-FSDP: its "
+              "data parallelism is DDP or the distributed optimizer, ZeRO-0/1)",
+              "HabanaAI/Megatron-LM @004966d2 megatron/training/arguments.py _add_distributed_args: "
+              "--use-distributed-optimizer, no --use-torch-fsdp2",
+              lambda st, m, t: not st.has_zero3, _zero_without(2, 3)),
     # ---- Megatron-Core stacks: HSDP (parallel.dp_shard < dp). The distributed optimizer (ZeRO-1) shards over part
     # of the DP group with --num-distributed-optimizer-instances = dp / dp_shard (DistributedDataParallelConfig
     # num_distributed_optimizer_instances; param_and_grad_buffer.py ``partial_distopt``: reduce-scatter in the

@@ -1121,6 +1121,14 @@ class Stack:
     #: the same two), none of which shards the optimizer alone; the Trainer's ZeRO-1 is DeepSpeed's
     #: (``TrainingArguments.deepspeed``, integrations/deepspeed.py), the deepspeed stack (rule ``hf-trainer-zero1``)
     has_zero1: bool = True
+    #: the stack has a ZeRO-3 path (parameters sharded). False for Intel's Megatron-LM fork (``megatron-core-gaudi``):
+    #: it is Megatron-Core core_r0.9.0, whose megatron/training/arguments.py ``_add_distributed_args`` has
+    #: ``--use-distributed-optimizer`` (ZeRO-1) and neither ``--use-torch-fsdp2`` nor Megatron's own FSDP
+    #: (HabanaAI/Megatron-LM @004966d2); rule ``megatron-fork-zero``
+    has_zero3: bool = True
+    #: the code base the entry prices where it is not the upstream project its name says (a vendor's fork), as the
+    #: stack line says it (``describe``); "" for the upstream code
+    fork: str = ""
     #: at CP > 1 the stack's data parallelism is FSDP2 (``fully_shard``), which shards no bitsandbytes 4-bit / 8-bit
     #: weight: a QLoRA base's quantised linears stay whole on every rank (planner.model.memory ``state_weights``). The
     #: HF Trainer: accelerate's torch context parallelism needs FSDP2 (rule ``hf-trainer-cp-fsdp``); accelerate PR
@@ -1420,7 +1428,8 @@ class Stack:
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
         if not moe:  # each entry starts with its option's name
             opts = [o for o in opts if o.split("=")[0] not in MOE_ONLY_OPTIONS]
-        return f"training stack: {self.name} ({', '.join(opts)})"
+        fork = f" -- {self.fork}" if self.fork else ""
+        return f"training stack: {self.name} ({', '.join(opts)}){fork}"
 
 
 #: HBM bytes per element of eager fp32-upcast elementwise chains (bf16 in and out), counted op by op
@@ -1612,11 +1621,13 @@ assert set(OPTION_HOLDERS) <= set(OPTIONS)
 
 
 def fp8_recipes(st: "Stack") -> tuple[str, ...]:
-    """The fp8 recipes ``st``'s code offers (``fp8_recipe`` values): the row of the code that runs it in
-    planner.model.stack_rules ``FP8_RECIPES`` (the one table, its sources there); a stack without a row there, the one
+    """The fp8 recipes ``st``'s code offers (``fp8_recipe`` values): its own row in planner.model.stack_rules
+    ``FP8_RECIPES_BY_STACK`` (a fork), else the row of the code that runs it in ``FP8_RECIPES`` (sources there); a stack without a row there, the one
     recipe the registry prices it with (``Stack.fp8_recipe``: no recipe choice of its code is modelled)."""
-    from planner.model.stack_rules import FP8_RECIPES, rules_runtime  # (stack_rules reads stacks at call time)
+    from planner.model.stack_rules import FP8_RECIPES, FP8_RECIPES_BY_STACK, rules_runtime  # (reads stacks at call time)
 
+    if st.name in FP8_RECIPES_BY_STACK:  # a fork with fewer recipes than its runtime's upstream row
+        return FP8_RECIPES_BY_STACK[st.name]
     return FP8_RECIPES.get(rules_runtime(st), (st.fp8_recipe,))
 
 
@@ -2241,6 +2252,49 @@ STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA N
 STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
                                     sources="NVIDIA Megatron-Bridge recipes on " + STACKS["megatron-core"].sources)
 
+#: Megatron-Core on Intel Gaudi is Intel's fork, HabanaAI/Megatron-LM (README @004966d2: "This implementation is based
+#: on https://github.com/NVIDIA/Megatron-LM at core_r0.9.0"; Changelog 1.20.0 "Rebased code to upstream core_r0.9.0";
+#: validated: LLaMA 3.1 pre-training on Gaudi 2 and 3, Mixtral 8x7B bf16 on Gaudi 2). What it runs, from its code and
+#: its launch script examples/llama/pretrain_llama.sh (same commit), where it differs from the upstream entry:
+#: * fp8: Intel Transformer Engine (megatron/core/extensions/intel_transformer_engine.py, ``intel_transformer_engine``
+#:   ``te.Linear`` on device "hpu") under delayed scaling only: the launch passes --fp8-interval, --fp8-margin,
+#:   --fp8-amax-compute-algo max, --fp8-amax-history-len, --fp8-format hybrid and no recipe (core_r0.9.0 predates
+#:   --fp8-recipe: NVIDIA Megatron-LM CHANGELOG, Core 0.12.0 "Add FP8 recipe selection to arguments"). Its weights
+#:   stay 16-bit with TE's cached FP8 copy (--cache-fp8-weight; no --fp8-param-gather in the launch): fp8_weight_bytes
+#:   None. Its default --fp8-coverage "mlp_row_parallel=False attention=True" keeps the MLP's down projection 16-bit:
+#:   not priced (every linear is priced FP8)
+#: * no TP communication overlap: ``IntelTELinear`` takes ``tp_comm_buffer_name`` and passes no userbuffers option
+#:   to Intel TE (TE's userbuffers are CUDA code), so tp_overlaps ("none",); nor TE's async dgrad / input
+#:   all-gather overlap (tp_bwd_async off: not established for Intel TE, priced exposed as the legacy stacks)
+#: * the norm before a column-parallel linear is a module of its own: ``IntelTELayerNormColumnParallelLinear.forward``
+#:   runs ``self.norm(x)`` then ``self.linear(norm_out)`` (fused_norm_linear off)
+#: * attention is Gaudi's FusedSDPA (--use-fused-sdpa 1, --use-fast-softmax 1 in the launch): the accelerator's
+#:   attention prior (attn_kernel "prior", not cuDNN's); no per-example (cu_seqlens) masking path is known: doc_masking off
+#: * data parallelism: --use-distributed-optimizer (ZeRO-1, the launch's default) and no ZeRO-2/3 path: no
+#:   --use-torch-fsdp2, no Megatron-FSDP (custom FSDP first named in the CHANGELOG under 0.12.0) in its arguments.py
+#:   (has_zero3 off, has_megatron_fsdp off); the launch passes neither --overlap-grad-reduce nor
+#:   --overlap-param-gather (both off by default; arguments.py "If set, overlap DDP grad reduce"): off here, as options
+#: * recompute: --recompute-granularity full (uniform, --recompute-num-layers) or selective (the core attention:
+#:   core_r0.9.0 has no --recompute-modules list); its arguments.py has no --cpu-offloading or --optimizer-cpu-offload
+#:   (offloads ()), and
+#:   the 0.10+ flags the Megatron-Core options stand for (CUDA graphs, --pipeline-model-parallel-layout, the
+#:   precision-aware optimizer, --first-last-layers-bf16, DeepEP / HybridEP dispatchers: its
+#:   --moe-token-dispatcher-type takes allgather | alltoall | alltoall_seq) are absent: has_cuda_graphs off
+#: * TP, SP (--sequence-parallel), PP (--pipeline-model-parallel-size, interleaved with
+#:   --num-layers-per-virtual-pipeline-stage), CP (--context-parallel-size, no --cp-comm-type: the upstream p2p ring)
+#:   and EP as upstream
+STACKS["megatron-core-gaudi"] = replace(
+    STACKS["megatron-core"], name="megatron-core-gaudi", tp_overlaps=("none",), tp_overlap="none", tp_bwd_async=False,
+    fp8_recipe="delayed", fp8_weight_bytes=None, fp8_param_gather=False, fused_norm_linear=False, attn_kernel="prior",
+    doc_masking=False, has_zero3=False, has_megatron_fsdp=False, overlap_grad_reduce=False, overlap_param_gather=False,
+    module_recompute=False, offloads=(), optimizer_offload_zero=0, moe_dispatchers=("alltoall",),
+    has_moe_a2a_overlap=False, has_cuda_graphs=False, cp_comm_types=(),
+    fork="Intel's fork HabanaAI/Megatron-LM (Megatron-Core core_r0.9.0, Intel Transformer Engine, FusedSDPA)",
+    sources="HabanaAI/Megatron-LM @004966d2 (Intel's Gaudi fork of Megatron-LM core_r0.9.0): "
+            "megatron/core/extensions/intel_transformer_engine.py, megatron/training/arguments.py, "
+            "examples/llama/pretrain_llama.sh (TP, PP, SP, CP, distributed optimizer; fp8 = Intel TE delayed "
+            "scaling; no TP comm overlap, no FSDP)")
+
 #: The stacks for the accelerators that run no CUDA/ROCm code: Google TPUs (JAX / MaxText) and AWS Trainium
 #: (NeuronX Distributed). Both compile the whole training step into one XLA program that the host launches once
 #: per step (``jax.jit`` of MaxText's train_step; torch-neuronx's lazy tensors traced into one graph compiled by
@@ -2284,12 +2338,13 @@ assert set(FRAMEWORK.names) <= set(STACKS)
 #: 2026-12-01) list "Train a model with Primus and Megatron-Core/Megatron-LM", "Primus and PyTorch" (torchtitan
 #: backend), "JAX MaxText", "LLM Foundry", and "Stanford Megatron-LM compatibility" (the legacy code base); Hugging
 #: Face transformers runs on MI300 ("Hugging Face on AMD Instinct MI300 GPU", huggingface.co/blog, 2024-05-21);
-#: DeepSpeed builds for ROCm (its op builders' HIP path). Intel Gaudi runs forks: HabanaAI/Megatron-LM,
-#: HabanaAI/Megatron-DeepSpeed, HabanaAI/DeepSpeed, and the HF Trainer as optimum-habana's GaudiTrainer (on these the
-#: planner prices the stack's CUDA-era behaviour: a caveat, not a measured port). Not found for a platform: not
+#: DeepSpeed builds for ROCm (its op builders' HIP path). Intel Gaudi runs forks: HabanaAI/Megatron-LM (its own entry,
+#: ``megatron-core-gaudi``: ``PORTS``), HabanaAI/Megatron-DeepSpeed, HabanaAI/DeepSpeed, and the HF Trainer as
+#: optimum-habana's GaudiTrainer (on these three the planner prices the stack's CUDA-era behaviour: a caveat, not a
+#: measured port). Not found for a platform: not
 #: listed (torchtitan, llm-foundry and metaseq on Gaudi; metaseq, DeepLearningExamples and Megatron-DeepSpeed on ROCm).
 RUNS_ON = {
-    "megatron-core": ("cuda", "rocm", "gaudi"), "nemo": ("cuda",), "megatron-bridge": ("cuda",), "nemo-automodel": ("cuda",),
+    "megatron-core": ("cuda", "rocm"), "megatron-core-gaudi": ("gaudi",), "nemo": ("cuda",), "megatron-bridge": ("cuda",), "nemo-automodel": ("cuda",),
     "megatron-lm": ("cuda", "rocm"), "megatron": ("cuda", "rocm"), "megatron-deepspeed": ("cuda", "gaudi"),
     "torchtitan": ("cuda", "rocm"), "deepspeed": ("cuda", "rocm", "gaudi"), "hf-trainer": ("cuda", "rocm", "gaudi"),
     "dle-convnets": ("cuda",), "pytorch-ddp": ("cuda", "rocm"), "llm-foundry": ("cuda", "rocm"), "metaseq": ("cuda",), "fsdp": ("cuda", "rocm"),
@@ -2298,6 +2353,18 @@ RUNS_ON = {
 for _n, _st in STACKS.items():
     STACKS[_n] = replace(_st, platforms=RUNS_ON[_n])
 assert set(RUNS_ON) == set(STACKS)
+
+#: (stack, platform) -> the registry entry that stack's name means there: the vendor's fork of its code, whose
+#: options are the fork's (its entry's sources). A job naming ``megatron-core`` on Intel Gaudi runs Intel's fork
+#: (``megatron-core-gaudi``): estimate times it and recommend searches only the options it has; an option it lacks
+#: is refused in one line (``check_option``).
+PORTS = {("megatron-core", "gaudi"): "megatron-core-gaudi"}
+assert all(p in RUNS_ON[f] and p not in RUNS_ON[n] for (n, p), f in PORTS.items())
+
+
+def port_of(name: str, platform: str | None) -> str:
+    """The entry stack ``name`` runs as on ``platform`` (``PORTS``): its vendor's fork there, else itself."""
+    return PORTS.get((name, platform), name)
 
 #: the pre-registry name of the old ``Framework`` dataclass, for callers that import it
 Framework = Stack

@@ -1178,12 +1178,43 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
     return notes
 
 
+#: the launcher of each registry entry that is a vendor's fork (planner.model.stacks ``PORTS``): its script and the
+#: environment variables it reads for the plan's layout. Intel's Megatron-LM fork: examples/llama/pretrain_llama.sh
+#: (HabanaAI/Megatron-LM @004966d2) reads HL_NUM_NODES, HL_DP, HL_TP, HL_PP, HL_CP, HL_MICRO_BATCH, HL_GBS,
+#: HL_SEQ_LEN, HL_SEQ_PARALLEL, HL_CKP_ACT (0 none, 1 --recompute-granularity full --recompute-method uniform, 2
+#: selective), HL_USE_DISTRIBUTED_OPTIMIZER and HL_FP8 (Intel TE delayed scaling) and launches pretrain_gpt.py under
+#: mpirun; it passes no --num-layers-per-virtual-pipeline-stage, said where the plan interleaves. The upstream
+#: Megatron-LM launch the emitter writes is not this code's (no --fp8-recipe in core_r0.9.0).
+FORK_LAUNCHERS = {"megatron-core-gaudi": "$MEGATRON_LM_ROOT/examples/llama/pretrain_llama.sh"}
+FORK_CKP_ACT = {"none": 0, "full": 1, "selective": 2}
+#: the script's defaults (``CP=${HL_CP:-1}``, ``USE_DISTRIBUTED_OPTIMIZER=${HL_USE_DISTRIBUTED_OPTIMIZER:-1}``): not
+#: written when the plan's value is theirs
+FORK_DEFAULTS = {"HL_CP": 1, "HL_USE_DISTRIBUTED_OPTIMIZER": 1}
+
+
+def fork_launch(st, job: JobSpec, cfg: dict) -> str:
+    """The one-line answer of ``--emit`` for a plan on a vendor's fork (``FORK_LAUNCHERS``): its launcher with the
+    plan's layout, as that script reads it."""
+    t = job.training
+    rc = str(cfg.get("recompute", "none")).split("(")[0]
+    env = {"HL_NUM_NODES": cfg["nodes"], "HL_DP": cfg["dp"], "HL_TP": cfg["tp"], "HL_PP": cfg["pp"], "HL_CP": cfg["cp"],
+           "HL_MICRO_BATCH": cfg["micro_batch"], "HL_GBS": t.global_batch, "HL_SEQ_LEN": t.seq_len,
+           "HL_SEQ_PARALLEL": int(bool(cfg.get("sp"))), "HL_CKP_ACT": FORK_CKP_ACT.get(rc, 1),
+           "HL_USE_DISTRIBUTED_OPTIMIZER": int(cfg["zero"] >= 1), "HL_FP8": int(t.precision == "fp8")}
+    env = {k: v for k, v in env.items() if FORK_DEFAULTS.get(k) != v}  # the script's own defaults left out: room
+    vpp = f" (v{cfg['vpp']}: add --num-layers-per-virtual-pipeline-stage)" if cfg.get("vpp", 1) > 1 else ""
+    return (f"{st.name} is Intel's fork; launch: " + " ".join(f"{k}={v}" for k, v in env.items())
+            + f" {FORK_LAUNCHERS[st.name]}{vpp}")
+
+
 def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None) -> LaunchPlan:
     """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``). ``catalog``: the
     one the plan was searched in (its override files' instances and launch fabrics); None: the shipped one."""
     if is_auto(job) or best.get("stack"):  # training.framework auto (or open on a TPU / Trainium): the plan's stack
         job = job_for_plan(job, best.get("stack") or {})
     st = from_training(job.training, model=job.model)
+    if st.name in FORK_LAUNCHERS:  # a vendor's fork launches through its own script: its variables, in one line
+        raise InputError("--emit", fork_launch(st, job, best["config"]))
     if not {"cuda", "rocm"} & set(st.platforms):  # the launch specs are torchrun launches of CUDA/ROCm code
         raise InputError("--emit", f"no launch spec for a {st.name} plan: the emitter writes torchrun launches of "
                                    "Megatron-LM / torchtitan (CUDA and ROCm code); launch it with its own trainer "

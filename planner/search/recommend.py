@@ -33,9 +33,9 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
-from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, RUNS_ON, attn_implementation_refusal, check_platform,
+from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, PORTS, RUNS_ON, attn_implementation_refusal, check_platform,
                                   recompute_split)
-from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, refusal_error, refusal_note, sp_off_note,
+from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
@@ -1185,6 +1185,11 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
             on = [o.gpu for o in opts if stack_runs_on(grp.name, o.gpu) and not stack_runs_on(D.FRAMEWORK, o.gpu)]
             if on:
                 assumptions.append(platform_note(on[0], grp.name, tuple(sorted({g.name for g in on}))))
+        fw = job.training.framework
+        if fw is not None and fw.name != "auto" and grp.name != fw.name and grp.name in PORTS.values():
+            on = [o.gpu for o in opts if stack_runs_on(grp.name, o.gpu)]  # a named stack run as its fork there
+            if on:
+                assumptions.append(port_note(on[0], fw.name, grp.name, tuple(sorted({g.name for g in on}))))
     if left_out:  # hardware the low-precision recipe cannot run on, left out of the search
         assumptions.append(f"left out: {', '.join(sorted(left_out))} ({'; '.join(sorted(set(left_out.values())))})")
     for g, grp in live:

@@ -36,9 +36,9 @@ from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, st
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, attn_implementation_refusal,
-                                  check_platform, from_training, holds, megatron_fsdp_low_zero, open_options,
-                                  recompute_modules)
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, STACKS, Stack,
+                                  attn_implementation_refusal, check_platform, from_training, holds,
+                                  megatron_fsdp_low_zero, open_options, port_of, recompute_modules)
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -729,6 +729,10 @@ def platform_note(gpu, name: str, names: tuple[str, ...] = ()) -> str:
     """The assumption line of an open ``training.framework`` run on its platform's stack (``names``: every
     accelerator of that platform it was run on, where a search had several)."""
     plat = platform_of(gpu)
+    if port_of(D.FRAMEWORK, plat) == name:  # the default's own code there is a vendor's fork (stacks.PORTS)
+        return (f"training.framework open on {', '.join(names or (gpu.name,))} ({PLATFORMS[plat]}): {D.FRAMEWORK} there "
+                f"is {name}, {STACKS[name].fork}, with that code's options only (planner.model.stacks PORTS); name "
+                "another with training.framework")
     return (f"training.framework open on {', '.join(names or (gpu.name,))} ({PLATFORMS[plat]}): its platform's stack {name}, not "
             f"{D.FRAMEWORK} (Megatron-Core / Transformer Engine / NCCL are CUDA and ROCm code; planner.model.stacks "
             "RUNS_ON); name another with training.framework")
@@ -745,6 +749,9 @@ def for_accelerator(job: JobSpec, gpu) -> JobSpec:
         return job
     fw = job.training.framework
     if fw is not None:
+        port = port_of(fw.name, platform_of(gpu))
+        if port != fw.name:  # the name means the vendor's fork there (stacks.PORTS): its options, said
+            return with_port(job, gpu, port)
         check_platform(fw.name, gpu)
         why = attn_implementation_refusal(getattr(fw, "attn_implementation", None), gpu)  # its kernel package's GPUs
         if why:
@@ -762,6 +769,22 @@ def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     if name == D.FRAMEWORK_NON_TRANSFORMER and not job.model.is_transformer:  # the model's default, not the platform's
         return j.model_copy(update={"assumptions": list(job.assumptions) + [non_transformer_note(job)]})
     return j.model_copy(update={"assumptions": list(job.assumptions) + [platform_note(gpu, name)]})
+
+
+def port_note(gpu, name: str, port: str, names: tuple[str, ...] = ()) -> str:
+    """The assumption line of a stack named on a platform where its name means a vendor's fork (stacks ``PORTS``)."""
+    return (f"training.framework {name} on {', '.join(names or (gpu.name,))} ({PLATFORMS[platform_of(gpu)]}) is {port}: "
+            f"{STACKS[port].fork}, with that code's options only (planner.model.stacks PORTS)")
+
+
+def with_port(job: JobSpec, gpu, port: str, names: tuple[str, ...] = ()) -> JobSpec:
+    """``job`` with its named stack replaced by ``port``, the fork its name means on ``gpu``'s platform, the job's
+    options kept (one the fork lacks is refused in one line when the stack is built: ``stacks.check_option``) and an
+    assumption line saying so."""
+    j = named_stack_job(job, port)
+    from_training(j.training)  # refuse an option the fork has not (training.framework.<option>: ...) here
+    note = port_note(gpu, job.training.framework.name, port, names)
+    return j.model_copy(update={"assumptions": list(job.assumptions) + [note]})
 
 
 def open_stack_refusal(job: JobSpec, gpu) -> str | None:
@@ -804,12 +827,22 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
             if names != [from_training(job.training).name]:
                 return [StackGroup(n, named_stack_job(job, n), tuple(stack_variants(named_stack_job(job, n))))
                         for n in names]
+        if job.training.framework is not None and plats:
+            # a stack named where its name means a vendor's fork (stacks.PORTS: megatron-core on Gaudi is Intel's
+            # fork): one group per code base, each searched only on the accelerators it runs on (as above)
+            name = job.training.framework.name
+            names = list(dict.fromkeys(port_of(name, p) for p in plats))
+            if names != [name]:
+                return [StackGroup(n, j, tuple(stack_variants(j)))
+                        for n in names for j in (named_stack_job(job, n) if n != name else job,)]
         return [StackGroup(from_training(job.training).name, job, tuple(stack_variants(job)))]
     if not job.model.is_transformer:  # the registry's stacks differ in how they run transformer layers only
         raise InputError("training.framework", "auto compares stacks by their transformer layers (planner.model.stacks); "
                                                "for this model they time alike: name the stack or leave it out")
+    # (and the forks the auto stacks run as there: Megatron-Core on Gaudi is Intel's fork, stacks.PORTS)
     names = list(D.AUTO_FRAMEWORKS) + [D.FRAMEWORK_BY_PLATFORM[p] for p in plats if p in D.FRAMEWORK_BY_PLATFORM
-                                       and not any(p in RUNS_ON[n] for n in D.AUTO_FRAMEWORKS)]
+                                       and not any(p in RUNS_ON[n] for n in D.AUTO_FRAMEWORKS)] \
+        + [port_of(n, p) for n in D.AUTO_FRAMEWORKS for p in plats if port_of(n, p) != n]
     out, first = [], None
     for name in dict.fromkeys(names):
         j = stack_job(job, name)
