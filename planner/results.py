@@ -93,6 +93,9 @@ class Memory(Record):
     #: the HF model code's walked step (memory._hf_walk_arrays): autograd's ``.grad`` tensors are in ``activations``,
     #: ``grads`` holds the stack's own buffers only (none for one HF Trainer process: a full fine-tune read "grads 0.00")
     grads_in_activations: bool = False
+    #: bytes of ``other`` that are the MoE token dispatcher's own buffers (DeepEP / HybridEP, allocated once:
+    #: planner.model.memory ``moe_comm_buffers``); 0 for the all-to-all dispatcher and dense models
+    comm_buffers: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,11 @@ every hop's K/V and every step's output alive at the forward's end, activations.
 peak): the megatron-core cases' CP > 1 rows moved (llama3-70b 0, 1, 7, mixtral-8x7b, deepseek-v3-pretrain,
 nemotron-3-nano-pretrain), 60 of 704 arrays on both instances, memory only: activations x1.0006-1.52, other
 x1.0001-1.04, total x1.0001-1.02; no step-time array.
+Regenerated on the deepep37 branch (2026-12-05) for the MoE dispatcher's own buffers (DeepEP / HybridEP, allocated once
+outside PyTorch's allocator: memory.moe_comm_buffers, a new ``comm_buffers`` array per case, 0 where the dispatcher is
+the all-to-all): only nemotron-3-nano-pretrain (HybridEP, EP 8) moved, 10 of 704 arrays on both instances plus 16 new
+``comm_buffers`` arrays, memory only: other and outside_allocator x1.0-2.31, total x1.0-1.28 (up to 1.97 GiB of
+HybridEP buffers at the rows' largest micro-batch); no step-time array.
 """
 from __future__ import annotations
 

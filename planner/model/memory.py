@@ -49,7 +49,8 @@ ranks before the last (``stage_layer_microbatches``: rank 0 with the embedding's
 rank 1's 8 x 15 = 120 is the peak. Both the first and the last stage are evaluated and the larger is reported.
 
 ``other``: CUDA context and allocator reserve, NCCL communicator buffers per process group in
-use, and a fragmentation allowance on the dynamic (activation) part (the same allowances on other platforms,
+use, the MoE token dispatcher's own buffers (DeepEP / HybridEP: ``moe_comm_buffers``, also reported alone as
+``comm_buffers``), and a fragmentation allowance on the dynamic (activation) part (the same allowances on other platforms,
 named for their runtimes in plan text: ``OTHER_WORDS``).
 """
 from __future__ import annotations
@@ -71,8 +72,8 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_params, frozen_base,
                                     frozen_layer_activation_bytes, frozen_storage_bytes, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import (HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_layer_whole_params,
-                                hf_tp_plan)
+from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params,
+                                hf_layer_whole_params, hf_tp_plan)
 from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
                                     split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent,
@@ -1227,6 +1228,19 @@ def comm_groups(x: StateContext):
     return (groups + (x.kdsh < x.kdp))[x.sinv]  # HSDP: the replica group's communicator too
 
 
+def moe_comm_buffers(m: ModelSpec, st, c: Candidates, seq):
+    """Bytes per GPU of the MoE token dispatcher's own communication buffers (``moe.dispatcher_buffer_bytes``:
+    DeepEP's NVLink + RDMA buffers, HybridEP's, sized for the rank's first micro-batch of ``mb x seq / (cp x tp)``
+    tokens), allocated once outside PyTorch's allocator and held all step; 0 for the all-to-all dispatcher, a dense
+    model or one EP x ETP rank. Until 2026-12-05 not counted: DeepSeek-V3 at EP 64 under DeepEP read 0.73 GiB less
+    (QA 51)."""
+    dispatcher = getattr(st, "moe_dispatcher", "alltoall")
+    if m.moe is None or dispatcher == "alltoall":
+        return np.zeros(len(c))
+    tokens = c.mb * seq / (c.cp * c.tp)  # the rank's sequence-parallel share entering the dispatch
+    return dispatcher_buffer_bytes(dispatcher, m.expert_io, m.moe.experts, tokens, c.ep, c.etp, c.gpus_per_node)
+
+
 def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
     """Master + moments move to host RAM (model.offload); under a frozen base, the adapters' state (fp32 adapters
     keep no master: their optimizer state alone, added by ``adapter_states``)."""
@@ -1470,6 +1484,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     if b.frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
         s = adapter_states(x, s, layers, c.tp.astype(np.float64))
     groups = comm_groups(x)
+    buffers = moe_comm_buffers(m, st, c, seq)
     s = optimizer_offload(x, s)
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
@@ -1481,7 +1496,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         host_f, host_l = s.host_f, s.host_l
 
     def other(act):
-        return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + FRAGMENTATION * act
+        return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + buffers + FRAGMENTATION * act
 
     # the head unit's gradient buffers come after the loss's backward has freed the logits and their transient (the
     # output layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only
@@ -1502,7 +1517,9 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
-        outside_allocator=(CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups) * np.ones(len(c)),
+        outside_allocator=(CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + buffers) * np.ones(len(c)),
+        # the MoE dispatcher's buffers inside ``other`` (``moe_comm_buffers``; DeepEP / HybridEP, 0 otherwise)
+        comm_buffers=buffers * np.ones(len(c)),
         # the last pipeline stage on its own (a stack that logs one rank's memory logs the last:
         # Megatron-LM's tensorboard writer is rank world_size - 1)
         total_last=last_total * np.ones(len(c)), other_last=other(a.last_act + a.last_logits) * np.ones(len(c)),

@@ -754,6 +754,122 @@ def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, 
     return t
 
 
+#: DeepEP's recommended ``Config`` per EP group size, the fields its buffer-size hints read: (NVL chunked recv tokens,
+#: RDMA chunked send tokens, RDMA chunked recv tokens), for (dispatch, combine). deepseek-ai/DeepEP deep_ep/buffer.py
+#: @04b06f7a ``Buffer.get_dispatch_config`` / ``get_combine_config`` (``Config(num_sms, nvl_send, nvl_recv, rdma_send,
+#: rdma_recv)``; the NVL send size enters no hint). A group size outside the table is refused there ("Unsupported
+#: number of EP ranks"); here it takes the next larger entry (the largest past 160).
+DEEPEP_CONFIGS = {
+    2: ((256, 6, 128), (256, 6, 128)), 4: ((256, 6, 128), (256, 6, 128)), 8: ((256, 6, 128), (256, 6, 128)),
+    16: ((288, 20, 128), (288, 28, 128)), 24: ((288, 32, 128), (288, 20, 128)), 32: ((288, 32, 128), (288, 20, 128)),
+    64: ((288, 28, 128), (288, 20, 128)), 128: ((560, 32, 128), (560, 12, 128)), 144: ((720, 12, 128), (720, 8, 128)),
+    160: ((720, 12, 128), (720, 8, 128)),
+}
+#: ``Buffer.num_sms``: DeepEP's default 20, Megatron-Core's ``--moe-deepep-num-sms`` default 20 (``set_deepep_num_sms``)
+DEEPEP_NUM_SMS = 20
+#: GPUs DeepEP's NVLink buffers span (csrc/kernels/configs.cuh ``NUM_MAX_NVL_PEERS``): its hints assume 8-GPU nodes
+DEEPEP_NVL_PEERS = 8
+#: Per-token metadata in DeepEP's hints (csrc/config.hpp): ``kNumMaxTopK`` = 128 int64 indices + 128 float weights,
+#: ``kNumMaxScales`` = 128 float scales and ``internode::get_source_meta_bytes()`` (``SourceMeta``: 2 int = 8 bytes)
+DEEPEP_TOKEN_META_BYTES = 128 * 8 + 128 * 4 + 128 * 4 + 8
+#: DeepEP's ``Buffer`` constructor also cudaMallocs ``NUM_WORKSPACE_BYTES`` = 32 MiB (csrc/deep_ep.cpp, configs.cuh)
+DEEPEP_WORKSPACE_BYTES = 32 * 2**20
+#: HybridEP sizes its buffers for at least this many tokens a rank (deep_ep/hybrid_ep_buffer.py ``HybridEPBuffer``:
+#: ``config.max_num_of_tokens_per_rank = max(max_num_of_tokens_per_rank, 512)``)
+HYBRIDEP_MIN_TOKENS = 512
+
+
+def _align(a, b):
+    return -(-a // b) * b
+
+
+def deepep_buffer_bytes(hidden: int, group, num_sms: int = DEEPEP_NUM_SMS):
+    """Bytes per rank of DeepEP's normal-mode ``Buffer`` as Megatron-Core allocates it, once, at the first dispatch
+    (megatron/core/transformer/moe/fused_a2a.py @02ad939b ``get_buffer``: the largest of the dispatch and combine
+    configs' ``get_nvl_buffer_size_hint`` / ``get_rdma_buffer_size_hint`` for ``hidden_bytes = x.size(1) *
+    max(x.element_size(), 2)`` -- 2 bytes an element whether the rows are bf16 or fp8 -- over the flex dispatcher's
+    ``tp_ep_group`` of ``group`` ranks; reused while no larger one is asked for), plus its 32 MiB workspace.
+
+    deepseek-ai/DeepEP csrc/config.hpp @030cdf0a, with C = num_sms / 2 channels, P = min(group, 8) NVLink peers,
+    R = max(group / 8, 1) RDMA ranks, b = hidden_bytes and m = ``DEEPEP_TOKEN_META_BYTES``:
+
+    * ``get_nvl_buffer_size_hint`` (l. 45-67): C P (2R + 3) 4 + C P r_nvl (b + m), r_nvl the NVL recv tokens;
+    * ``get_rdma_buffer_size_hint`` (l. 69-97), 0 at group <= 8: C R (8 x 2 + 2) 2 x 4 + 2 C R r_rdma (b + m + 16)
+      + 1 MiB, r_rdma the RDMA recv tokens rounded up to a multiple of the send tokens (``Config``'s constructor,
+      l. 39: ``align(num_max_rdma_chunked_recv_tokens, num_max_rdma_chunked_send_tokens)``);
+
+    each rounded up to 128 bytes. DeepSeek-V3 (hidden 7,168) at EP 64: 377.7 MB NVLink + 32 MiB + 368.6 MB RDMA =
+    0.73 GiB. Returns (nvl, rdma) bytes, the workspace in ``nvl``; 0 for a group of one (no dispatcher)."""
+    n = np.asarray(group, dtype=np.int64)
+    keys = np.array(sorted(DEEPEP_CONFIGS))
+    key = keys[np.minimum(np.searchsorted(keys, n), len(keys) - 1)]
+    recv_nvl = np.array([max(c[0] for c in DEEPEP_CONFIGS[k]) for k in keys])
+    recv_rdma = np.array([max(_align(c[2], c[1]) for c in DEEPEP_CONFIGS[k]) for k in keys])
+    idx = np.searchsorted(keys, key)
+    b = 2 * int(hidden)
+    ch = num_sms // 2
+    peers = np.minimum(n, DEEPEP_NVL_PEERS)
+    rdma_ranks = np.maximum(n // DEEPEP_NVL_PEERS, 1)
+    nvl = ch * peers * (2 * rdma_ranks + 3) * 4 + ch * peers * recv_nvl[idx] * (b + DEEPEP_TOKEN_META_BYTES)
+    rdma = (ch * rdma_ranks * (DEEPEP_NVL_PEERS * 2 + 2) * 2 * 4
+            + 2 * ch * rdma_ranks * recv_rdma[idx] * (b + DEEPEP_TOKEN_META_BYTES + 16) + 2**20)
+    on = n > 1
+    nvl = np.where(on, _align(nvl, 128) + DEEPEP_WORKSPACE_BYTES, 0)
+    rdma = np.where(on & (n > DEEPEP_NVL_PEERS), _align(rdma, 128), 0)
+    return nvl.astype(np.float64), rdma.astype(np.float64)
+
+
+def hybridep_buffer_bytes(hidden: int, tokens_rank, group, ranks_per_domain, local_experts):
+    """Bytes per rank of HybridEP's ``HybridEPBuffer``, which Megatron-Core builds once, at the first dispatch, for
+    that micro-batch's ``num_tokens = x.shape[-2]`` (the rank's tokens entering the dispatch) over the
+    ``tp_ep_group`` (fused_a2a.py @02ad939b ``HybridEPDispatch.forward`` -> ``init_hybrid_ep_buffer``); bf16 rows
+    (Megatron asserts ``not fp8_dispatch``), ``use_shared_buffer`` left at True (dispatch and combine share the
+    NVLink token and probability buffers). With T = max(tokens_rank, 512), R ranks of the group per NVLink domain,
+    N = group / R domains, E = local experts and h = hidden, from deepseek-ai/DeepEP:
+
+    * NVLink (csrc/hybrid_ep/buffer/intranode.cu @2540b8ab ``NVLCoordinator``: ``max_num_of_tokens = T x R x N``,
+      "the worst case, all tokens are routed to the same expert"): the combine's ``expert_input_token`` T R N h x 2
+      and ``expert_input_prob`` T R N (E R) x 4, the dispatch's ``expert_output_scaling_factor`` T R N (h / 128) x 4;
+    * RDMA (csrc/hybrid_ep/buffer/internode.cu @2410713f ``RDMACoordinator``, N > 1 only): the dispatch's
+      ``attn_input_token`` T h x 2, ``attn_input_prob`` T (E R N) x 4, ``attn_input_scaling_factor`` T (h / 128) x 4
+      and its inter-node group token / prob / scaling rows T (N - 1) (2 h + 4 E R + 4 h / 128); the combine's
+      ``rdma_intra_node_red`` and ``rdma_inter_node_group`` token / prob rows, 2 T (N - 1) (2 h + 4 E R).
+
+    Its flags are a few KB: left out. DeepSeek-V3 (h 7,168, 4 local experts) at EP 64 on 8-GPU nodes with 4,096
+    tokens a rank: 3.85 GB NVLink + 1.31 GB RDMA. Returns (nvl, rdma) bytes; 0 for a group of one."""
+    n = np.asarray(group, dtype=np.float64)
+    r = np.minimum(np.asarray(ranks_per_domain, dtype=np.float64), n)
+    nodes = np.maximum(n / np.maximum(r, 1.0), 1.0)
+    t = np.maximum(np.asarray(tokens_rank, dtype=np.float64), HYBRIDEP_MIN_TOKENS)
+    h = float(hidden)
+    e = np.asarray(local_experts, dtype=np.float64)
+    rows = t * n  # max_num_of_tokens = T x R x N
+    nvl = rows * (2 * h + 4 * e * r + 4 * (h // 128))
+    rest = nodes - 1
+    rdma = (t * (2 * h + 4 * e * r * nodes + 4 * (h // 128)) + t * rest * (2 * h + 4 * e * r + 4 * (h // 128))
+            + 2 * t * rest * (2 * h + 4 * e * r))
+    on = n > 1
+    return np.where(on, nvl, 0.0), np.where(on & (rest > 0), rdma, 0.0)
+
+
+def dispatcher_buffer_bytes(dispatcher: str, hidden: int, experts: int, tokens_rank, ep, etp, gpus_per_node):
+    """Bytes per rank of a token dispatcher's communication buffers, allocated once for the job outside PyTorch's
+    caching allocator (DeepEP: cudaMalloc + NVSHMEM; HybridEP: cudaMalloc + IPC-shared allocations): DeepEP's
+    (``deepep_buffer_bytes``) and HybridEP's (``hybridep_buffer_bytes``) over Megatron-Core's flex dispatcher's
+    ``tp_ep_group`` (etp x ep ranks, etp innermost: ``min(etp x ep, gpus_per_node)`` of them share a node).
+    0 for the all-to-all dispatcher: its permuted rows and ``all_to_all_single`` outputs are ordinary tensors
+    (the saved ones are in the activations: ``activations.layer_saved_tensors`` ``moe.dispatched_input``)."""
+    group = np.asarray(ep, dtype=np.float64) * np.asarray(etp, dtype=np.float64)
+    if dispatcher == "deepep":
+        nvl, rdma = deepep_buffer_bytes(hidden, group.astype(np.int64))
+    elif dispatcher == "hybridep":
+        per_node = members_per_node(group, 1, gpus_per_node)
+        nvl, rdma = hybridep_buffer_bytes(hidden, tokens_rank, group, per_node, experts / np.asarray(ep, dtype=np.float64))
+    else:
+        return np.zeros(np.shape(group))
+    return nvl + rdma
+
+
 def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
     """HBM bytes of one forward pass of the token permutation around the experts (Megatron-Core
     moe_utils.py ``permute``: gathers each token once per chosen expert, reads T x h and writes

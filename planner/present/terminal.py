@@ -32,6 +32,9 @@ def memory_table(res: dict) -> Table:
     t.add_column("GiB", justify="right")
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
         t.add_row(k, fmt_gib(mem[k]))  # a rank-1 adapter's gradients read "0.00"
+    if mem.get("comm_buffers"):
+        # DeepEP / HybridEP's buffers (planner.model.memory moe_comm_buffers): 0.73 GiB at EP 64, up to GBs for HybridEP
+        t.add_row("  of which MoE dispatcher buffers", fmt_gib(mem["comm_buffers"]))
     t.add_row("[bold]total[/]", f"[bold]{mem['total'] / GiB:.2f}[/] of {mem['capacity'] / GiB:.0f}")
     if mem.get("limit") is not None and mem.get("headroom"):
         # "fits" is judged against the limit, which the table showed only as the HBM: "50.33 of 80" beside

@@ -97,7 +97,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
                     limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
                     host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)),
-                    grads_in_activations=bool(mem["grads_walked"][i]) if "grads_walked" in mem else False)
+                    grads_in_activations=bool(mem["grads_walked"][i]) if "grads_walked" in mem else False,
+                    comm_buffers=float(mem["comm_buffers"][i]) if "comm_buffers" in mem else 0.0)
     # the recompute HFU counts (pipeline.rebuilt_layers, as step_time's hfu): layer SAC's layers rebuilt whole
     rc_hw, f_rc = rebuilt_layers(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
                                  int(c.chunks[i]),
