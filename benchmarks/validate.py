@@ -1800,18 +1800,34 @@ def maxtext_model(r) -> ModelSpec:
     return ModelSpec(**kw)
 
 
+def maxtext_remat(r) -> dict:
+    """The stack options of a ``maxtext_runs.csv`` row's ``remat_policy`` (the builder keeps it verbatim with the
+    tensors the recipe sets): ``custom (offload: a, b; rest rematerialised)`` -> ``remat_policy: custom`` with those
+    tensors ``offload`` (the recipes' ``decoder_layer_input: offload``, ``query_proj: offload``, ...; every other at
+    base.yml's default: ``remat``, the layer input ``device``); ``custom (decoder_layer_input device, ...)`` (Gemma3)
+    -> ``custom`` at the defaults; a named policy (``qkv_proj_offloaded``, ``full``) -> itself
+    (planner.model.stacks ``MAXTEXT_REMAT_POLICIES``)."""
+    text = str(r.remat_policy)
+    name = text.split(" ", 1)[0]
+    got = re.match(r"custom \(offload: ([a-z_0-9, ]+);", text)
+    if got:
+        return dict(remat_policy="custom", remat_tensors=dict.fromkeys(
+            (k.strip() for k in got.group(1).split(",")), "offload"))
+    return dict(remat_policy=name)
+
+
 def maxtext_case(r, gpus_per_node: int):
     """(model, training, layout, stack) of a ``maxtext_runs.csv`` row as ``maxtext`` maps it: FSDP (ZeRO-3) over
-    every chip, TP = PP = 1, micro-batch = the per-device batch, full recompute (the recipes' remat_policy "full",
-    or the offloading "custom" / "qkv_proj_offloaded" policies that rematerialise all but the offloaded projections:
-    builder docstring); ``gpus_per_node`` places the groups (8-chip hosts, or a whole slice)."""
+    every chip, TP = PP = 1, micro-batch = the per-device batch, full recompute under the recipe's MaxText remat
+    policy (``maxtext_remat``: the layers under jax.checkpoint, what the policy offloads to host or keeps on the chip);
+    ``gpus_per_node`` places the groups (8-chip hosts, or a whole slice)."""
     chips, mb = int(r.chips), int(r.per_device_batch)
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=chips * mb, micro_batch=mb, precision="bf16",
                       weights="pure" if str(r.weight_dtype).startswith("bfloat16") else "amp", grad_dtype="same",
                       optimizer="adamw", flash_attention=True, dropout=False, recompute="full")
     c = Candidates(tp=np.array([1]), pp=1, dp=chips, cp=1, ep=1, vpp=1, zero=3, mb=mb, rc=RECOMPUTE.code["full"],
                    sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=gpus_per_node, nodes=1)
-    return maxtext_model(r), tr, c, stacks.resolve("maxtext")
+    return maxtext_model(r), tr, c, stacks.resolve("maxtext", **maxtext_remat(r))
 
 
 def maxtext(cat) -> pd.DataFrame:
@@ -1830,9 +1846,10 @@ def maxtext(cat) -> pd.DataFrame:
     splash flash attention; AdamW (MaxText's default ``opt_type``; GPT-3's config runs ``adam_pax``, the same states) with float32 parameters and bf16 compute
     (``amp``), ``weight_dtype: bfloat16`` -> ``pure``; gradients in the parameters' dtype; no dropout (MaxText
     base.yml ``dropout_rate: 0.0``, as remembered, not re-read). Recompute
-    ``full`` (GPT-3's ``remat_policy: full``; likewise for the recipes' ``custom`` / ``qkv_proj_offloaded`` policies, which offload the layer input and the
-    q/k/v(/o) projections to host and rematerialise everything else (the builder's docstring: the nearest of
-    none/selective/full, over-counting at most the projections' share of one forward)). Mixtral: token dropping at
+    ``full`` under the recipe's MaxText remat policy (``maxtext_remat``, stack option ``remat_policy``: GPT-3's ``full``,
+    Llama 2 70B's ``qkv_proj_offloaded``, the others' ``custom`` with the layer input and the q/k/v(/o) projections
+    offloaded to host; until maxtext37 (2026-12-05) all as ``full`` with the layer inputs on the chip and every GEMM
+    re-run: maxtext 4.5 / 7.8% -> 3.1 / 6.4%, Llama 3.1 70B v6e-256 97.1 -> 44.6 GiB). Mixtral: token dropping at
     capacity factor 1.25 padded to capacity (MaxText's dropping path computes every expert at capacity), EP 1
     (experts FSDP-sharded). Fabric: ``MAXTEXT_HOST_CHIPS`` / ``MAXTEXT_ICI_GBPS_PER_CHIP``; a multislice row
     ``maxtext_multislice_hw`` (a node = one slice, DCN between slices at the catalog slice row's sourced rate), with

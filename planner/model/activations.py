@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.model.moe import padded_rows, rank_load
-from planner.model.stacks import cp_comm_mix
+from planner.model.stacks import cp_comm_mix, remat_locations
 from planner.spec import ModelSpec
 
 # recompute codes: planner.vocab.RECOMPUTE
@@ -375,7 +375,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
-                           fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0):
+                           fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0,
+                           remat=None):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -398,6 +399,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     all_gather; ``cp_allgather_saves``), which keep a second copy of the attention output at CP > 1.
     ``cp_p2p`` / ``cp_a2a_p2p``: the shares whose CP runs TE's K/V ring (p2p, a2a+p2p): it saves what the table has;
     its buffers are a transient (``cp_p2p_transient``, in ``recompute_working_set``), unused here.
+    ``remat``: MaxText's remat policy as (tensor, location) pairs (``stack_table_kw``; stacks.remat_locations): full
+    recompute keeps the tensors it puts on the device (``remat_tensor_bytes``) in place of the layer input.
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -442,6 +445,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         if "core_attn" not in mods:  # re-running the core attention frees it with the kernel's other saves
             keep_sel = keep_sel + o
     full = tokens * m.hidden * act_bytes / sp_div
+    if remat is not None:  # MaxText's named remat policy: what it keeps on the chip (the host's share apart)
+        full = remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, moe, remat)[0]
     if selective == "op":
         keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m, moe, kind, fused_qkv, flash))
     elif selective == "layer":  # a layer layer SAC checkpoints (memory._partial_recompute_saves: the share)
@@ -533,6 +538,49 @@ def cp_p2p_buffers(m: ModelSpec, seq, micro_batch, tp, cp, ring, act_bytes, caus
     return fwd, bwd
 
 
+def remat_tensor_bytes(m: ModelSpec, tokens, tp, sp_div, act_bytes, moe: bool, remat):
+    """(on the chip, on the host) bytes of one layer's tensors that MaxText's remat policy ``remat`` ((tensor,
+    location) pairs, planner.model.stacks ``remat_locations``) saves for ``tokens`` tokens on one rank: the widths of
+    MaxText's named tensors (``MAXTEXT_REMAT_TENSORS``) -- the layer input, output projection and ``mlpwo`` h each
+    (sequence-split under SP, ``sp_div``), q / context heads x head_dim, k / v kv_heads x head_dim, the MLP's first
+    GEMM its width (``mlpwi_0`` / ``mlpwi_1`` each half of a gated one, ``mlpwi`` a non-gated one's), split over TP;
+    an MoE layer's MLP tensors each token's top_k routed rows at the expert width. A rematerialised tensor takes
+    neither. At ``act_bytes`` (MaxText's bf16 activations, ``dtype``)."""
+    loc = dict(remat)
+    tp = np.asarray(tp, dtype=np.float64)
+    f = (m.moe.top_k * m.ffn_hidden) if (moe and m.moe is not None) else m.dense_width
+    width = {"decoder_layer_input": m.hidden / sp_div, "query_proj": m.q_dim / tp, "key_proj": m.kv_dim / tp,
+             "value_proj": m.kv_dim / tp, "context": m.q_dim / tp, "out_proj": m.hidden / sp_div,
+             "mlpwi": (0.0 if m.gated else f) / tp, "mlpwi_0": (f if m.gated else 0.0) / tp,
+             "mlpwi_1": (f if m.gated else 0.0) / tp,
+             "mlpwo": (m.hidden * (m.moe.top_k if (moe and m.moe is not None) else 1)) / sp_div}
+    dev = sum(width[k] for k, v in loc.items() if v == "device")
+    host = sum(width[k] for k, v in loc.items() if v == "offload")
+    return tokens * dev * act_bytes, tokens * host * act_bytes
+
+
+def remat_host_layer_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, act_bytes=2, remat=None):
+    """Host bytes per layer (mean over the model's dense and MoE layers) and micro-batch that MaxText's remat policy
+    offloads (``remat_tensor_bytes``); 0 without one."""
+    if remat is None or not m.is_transformer:
+        return np.zeros(np.broadcast(np.asarray(micro_batch), np.asarray(tp)).shape)
+    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
+    sp_div = np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
+    share = m.moe_layers / m.layers if m.moe is not None else 0.0
+    out = (1 - share) * remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, False, remat)[1]
+    if share:
+        out = out + share * remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, True, remat)[1]
+    return out
+
+
+def stack_remat(stack):
+    """MaxText's remat policy of ``stack`` as sorted (tensor, location) pairs (``remat_locations``), None where the
+    stack names none (every other stack, and MaxText's default ``full``: the layer input, as before the option)."""
+    if not getattr(stack, "has_remat_policy", False) or getattr(stack, "remat_policy", None) is None:
+        return None
+    return tuple(sorted(remat_locations(stack).items()))
+
+
 def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) -> dict:
     """The table's stack-dependent keywords for a ``planner.model.stacks.Stack``: ``te_fp8`` where
     the stack's linears are Transformer Engine modules (``Stack.te_linears``: Megatron-Core's TE
@@ -559,7 +607,7 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
                 fused_qkv=bool(getattr(stack, "fused_qkv", False)),
-                switch_mlp=bool(getattr(stack, "moe_switch_mlp", False)))
+                switch_mlp=bool(getattr(stack, "moe_switch_mlp", False)), remat=stack_remat(stack))
 
 
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
@@ -578,7 +626,7 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
-                          switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1):
+                          switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, remat=None):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
     CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and

@@ -515,19 +515,21 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
 
 def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
                         micro_batch=None, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0,
-                        selective="attention_core", fused_qkv=False):
+                        selective="attention_core", fused_qkv=False, remat_skip=0.0):
     """The step's FLOPs for the training mode: ``step_flops`` when every weight trains.
     ``attn_span``: keys per query of the attention (``flops.attention_span``; default ``seq``).
     ``modules``: what selective recompute re-runs (``stacks.recompute_modules`` of the job and
     stack; None: the attention core). ``causal_kernel``, ``full_fraction``, ``selective``, ``fused_qkv``: as
-    ``step_flops`` (``flops.selective_kw`` gives a stack's ``modules``, ``selective`` and ``fused_qkv``)."""
+    ``step_flops`` (``flops.selective_kw`` gives a stack's ``modules``, ``selective`` and ``fused_qkv``); ``remat_skip``
+    too (MaxText's saved GEMMs; LoRA / QLoRA run on no MaxText stack here: not passed on)."""
     from planner.model.flops import step_flops
 
     if t.mode in ("lora", "qlora") and m.is_transformer:
         return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch, attn_span, modules,
                                    causal_kernel, full_fraction, selective, fused_qkv)
     return step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span, modules=modules,
-                      causal_kernel=causal_kernel, full_fraction=full_fraction, selective=selective, fused_qkv=fused_qkv)
+                      causal_kernel=causal_kernel, full_fraction=full_fraction, selective=selective, fused_qkv=fused_qkv,
+                      remat_skip=remat_skip)
 
 
 def frozen_base(m: ModelSpec, t: TrainingSpec) -> bool:

@@ -97,6 +97,28 @@ def decode_score_dim(m: ModelSpec) -> float:
     return score_dim(m)
 
 
+def remat_skip_flops_per_token(m: ModelSpec, remat) -> float:
+    """Forward FLOPs per token (the whole model) MaxText's full-recompute re-run does not repeat under its remat
+    policy ``remat`` ((tensor, location) pairs, planner.model.stacks ``remat_locations``): the GEMMs whose outputs it
+    saves on the chip or the host -- q / k / v (h x q_dim, h x kv_dim each), ``out_proj`` (q_dim x h) on every
+    attention layer, the dense layers' ``mlpwi_0`` / ``mlpwi_1`` (gated: h x f each) or ``mlpwi`` (h x f) and
+    ``mlpwo`` (f x h) (the experts' are not skipped; planner.model.step_time ``remat_policy_skip`` times the same).
+    0 without a policy, and for MLA or hybrid models (no MaxText names priced there)."""
+    if remat is None or m.mla is not None or m.hybrid or not m.is_transformer:
+        return 0.0
+    loc = dict(remat)
+
+    def saved(k):
+        return 1.0 if loc.get(k) in ("device", "offload") else 0.0
+
+    h, f = m.hidden, m.dense_width
+    attn = h * (m.q_dim * saved("query_proj") + m.kv_dim * (saved("key_proj") + saved("value_proj"))
+                + m.q_dim * saved("out_proj"))
+    up = (saved("mlpwi_0") + saved("mlpwi_1")) if m.gated else saved("mlpwi")
+    mlp = h * f * (up + saved("mlpwo"))
+    return 2.0 * (attn * m.attention_layers + mlp * m.kind_layers("-"))
+
+
 def dense_mlp_macs(m: ModelSpec) -> int:
     """Multiply-adds per token of one dense layer's MLP: its matrices (3 gated: gate, up, down; else 2) x h x the dense
     width (planner.spec.shapes ``mlp_weights``)."""
@@ -489,17 +511,21 @@ SELECTIVE_RECOMPUTE = {"attention_core": _module_recompute, "op": _op_sac_recomp
 def selective_kw(stack, t, m: ModelSpec) -> dict:
     """``step_flops``' keywords for what ``stack``'s selective recompute re-runs: its policy (``Stack.selective``),
     its fused QKV projection (``Stack.fused_qkv``) and Megatron-Core's ``recompute_modules`` of the job where the
-    stack takes them (None: the attention core)."""
+    stack takes them (None: the attention core); and what its full recompute does not re-run (``remat_skip``:
+    MaxText's remat policy, ``remat_skip_flops_per_token``)."""
     from planner.model.stacks import recompute_modules
+
+    from planner.model.activations import stack_remat
 
     mods = recompute_modules(t, stack, m) if getattr(stack, "module_recompute", False) and m.is_transformer else None
     return dict(modules=mods, selective=getattr(stack, "selective", "attention_core"),
-                fused_qkv=bool(getattr(stack, "fused_qkv", False)))
+                fused_qkv=bool(getattr(stack, "fused_qkv", False)),
+                remat_skip=remat_skip_flops_per_token(m, stack_remat(stack)))
 
 
 def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
                windowed=True, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0,
-               selective="attention_core", fused_qkv=False):
+               selective="attention_core", fused_qkv=False, remat_skip=0.0):
     """FLOPs of one optimizer step over the whole global batch. Array-friendly in every argument
     except the model. ``recompute`` is a name or an array of codes (0 none, 1 selective, 2 full).
     ``full_fraction``: the share of the layers full recompute re-runs (planner.model.pipeline.recomputed_fraction:
@@ -511,7 +537,8 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     ``selective``: the stack's selective policy (``SELECTIVE_RECOMPUTE``; ``Stack.selective``): Megatron's
     "attention_core" re-runs ``modules``, torchtitan's per-op "op" every second mm of a block
     (``op_sac_recompute_flops_per_token``, counted over a fused QKV projection with ``fused_qkv``); ``selective_kw``
-    gives the three for a stack.
+    gives the three for a stack. ``remat_skip``: forward FLOPs per token full recompute does not re-run (MaxText's
+    saved GEMMs, ``remat_skip_flops_per_token``), off ``hardware``.
 
     ``causal_kernel``: the flash kernel skips a causal model's masked blocks (module docstring), so
     ``hardware`` counts its attention at ``causal_half`` keys; False: the full matrix, as
@@ -551,7 +578,7 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     per_mod = recompute_module_flops_per_token(m)
     per_mod = dict(per_mod, moe=per_mod["moe"] - dropped) if dropped else per_mod  # "moe" re-runs the kept rows
     sel, sel_pad = SELECTIVE_RECOMPUTE[selective](m, run, tokens, mods, per_mod, fused_qkv, flash)
-    extra = np.where(rc == 2, full_fraction * (layer_lin + run + ssd), np.where(rc == 1, sel, 0.0))
+    extra = np.where(rc == 2, full_fraction * (layer_lin + run + ssd - remat_skip * tokens), np.where(rc == 1, sel, 0.0))
     # flash attention recomputes the scores in its backward; selective/full recompute already
     # re-ran the whole attention forward, and FlashAttention still re-derives the scores inside
     # its own backward kernel, so the extra half is charged in every case with flash on

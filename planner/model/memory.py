@@ -61,7 +61,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
+from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, remat_host_layer_bytes,
+                                       stack_remat,
                                        mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
                                        stack_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
@@ -1399,6 +1400,10 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
     # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
     host = offload.offloaded_layers(layers, st) * per_layer
+    # MaxText's remat policy: the tensors it offloads, every layer of the stage's one micro-batch in flight (pp 1;
+    # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
+    host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
+        m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
     first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out)
     # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
     last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool))

@@ -67,6 +67,16 @@ together_b200_baselines.csv) at 64 / 128 / 256 / 512 / 592 GPUs: -7.8 / -6.2 / -
 -6.7 / -5.0 / -7.7 / -10.7 / -7.9% with it; no other validation row moves. The rest of their drift with DP
 (measured +20% from 64 to 592 GPUs, predicted +15% before, +18% now) is not this mechanism's: the copies and the
 NIC bytes per GPU do not grow with DP; the collectives' ring latency does (planner.model.comm).
+
+MaxText's remat offload (``Stack.remat_policy``, planner.model.stacks ``MAXTEXT_REMAT_POLICIES``): the tensors a
+policy names ``offload`` leave the layer's ``jax.checkpoint`` for pinned host memory
+(``save_and_offload_only_these_names(..., offload_src="device", offload_dst="pinned_host")``, MaxText/layers/
+decoders.py ``get_remat_policy``) and come back for its backward (JAX "Memories and Host Offloading",
+docs.jax.dev notebooks/host-offloading, "Activation offloading"). XLA compiles them into the step as asynchronous
+host transfers scheduled beside the layers' compute, as TE's copies are spread over the pass: priced with the same
+overlap, exposed only beyond the forward (out) and the backward (back) -- an assumption, no TPU profile measured. Every
+layer's offloaded tensors move (``remat_moved_bytes``) and sit on the host at the forward's end (memory.py counts them
+against ``host_limit``). The link: the chip's host link from the catalog (``host_link_bps``; TPU v6e: its PCIe row).
 """
 from __future__ import annotations
 
@@ -77,7 +87,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner.layout import distinct_rows
-from planner.model.activations import mean_layer_activation_bytes, megatron_softmax_is_fp32, stack_table_kw
+from planner.model.activations import (mean_layer_activation_bytes, megatron_softmax_is_fp32, remat_host_layer_bytes,
+                                       stack_remat, stack_table_kw)
 from planner.model.stacks import recompute_modules
 
 
@@ -219,9 +230,21 @@ def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
         **stack_table_kw(stack, t.precision, recompute_modules(t, stack, m), m))
 
 
+def remat_moved_bytes(stack, m, t, c, act_bytes: float, layers):
+    """Bytes per micro-batch MaxText's remat policy copies to pinned host memory in the forward (and back in the
+    backward): every layer's offloaded tensors (activations.remat_host_layer_bytes) on the ``recompute: full`` rows
+    (the layers under jax.checkpoint); 0 without a policy that offloads."""
+    remat = stack_remat(stack)
+    if remat is None or not m.is_transformer:
+        return np.zeros(len(c), dtype=np.float64)
+    per = remat_host_layer_bytes(m, t.seq_len, c.mb, c.tp, c.cp, np.asarray(c.sp, dtype=bool), act_bytes, remat)
+    return np.where(np.asarray(c.rc) == 2, np.asarray(layers, dtype=np.float64) * per, 0.0) * np.ones(len(c))
+
+
 def activation_moved_bytes(stack, m, t, c, act_bytes: float, layers):
     """Bytes per micro-batch the activation offload copies out in the forward (and back in the backward):
-    ``offloaded_layers`` layers' saved activations (``activation_layer_bytes``); 0 without it."""
+    ``offloaded_layers`` layers' saved activations (``activation_layer_bytes``); 0 without it. MaxText's remat
+    offload apart: ``remat_moved_bytes``."""
     if not (stack.activation_offload and m.is_transformer):
         return np.zeros(len(c), dtype=np.float64)
     keys, inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)  # a few hundred keys per search
@@ -233,10 +256,10 @@ def activation_moved_bytes(stack, m, t, c, act_bytes: float, layers):
 def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb, t_bwd_mb):
     """Seconds per micro-batch the activation copies add: ``offloaded_layers`` layers out during the forward and
     back during the backward, each exposed only beyond the pass it overlaps (module docstring: TE spreads the
-    copies over the pass's layer windows)."""
-    if not (stack.activation_offload and m.is_transformer):
-        return np.zeros_like(np.asarray(t_fwd_mb, dtype=np.float64))
-    moved = activation_moved_bytes(stack, m, t, c, act_bytes, layers) / host_link_bps(hw)
+    copies over the pass's layer windows); likewise MaxText's remat offload (``remat_moved_bytes``, module
+    docstring "MaxText")."""
+    moved = (activation_moved_bytes(stack, m, t, c, act_bytes, layers)
+             + remat_moved_bytes(stack, m, t, c, act_bytes, layers)) / host_link_bps(hw)
     return np.maximum(moved - t_fwd_mb, 0.0) + np.maximum(moved - t_bwd_mb, 0.0)
 
 

@@ -874,6 +874,18 @@ class Stack:
     #: FP8-CS) (scripts/performance/configs/llama/llama3_workload_base_configs.py @d063066b). Priced by
     #: planner.model.offload ``offloaded_layers``
     activation_offload_layers: int | None = None
+    #: MaxText's ``remat_policy`` (``MAXTEXT_REMAT_POLICIES``): which named tensors its ``jax.checkpoint``-ed decoder
+    #: layer keeps on the chip or offloads to pinned host memory, on the rows with ``training.recompute: full`` (the
+    #: layer under remat; ``recompute: none`` is MaxText's ``remat_policy: none``). None: MaxText's ``full`` (the
+    #: layer input only), what the stack priced before the option. Priced by planner.model.activations
+    #: ``remat_tensor_bytes`` (chip and host), planner.model.offload (the host copies) and planner.model.step_time
+    #: ``remat_policy_skip`` (the saved projections not re-run)
+    remat_policy: str | None = None
+    #: ``remat_policy: custom``'s per-tensor locations (base.yml ``decoder_layer_input: offload``, ``query_proj:
+    #: offload``, ...), sorted (tensor, device | offload | remat) pairs; a tensor left out is at base.yml's default
+    remat_tensors: tuple[tuple[str, str], ...] = ()
+    #: the stack takes ``remat_policy`` / ``remat_tensors`` (MaxText)
+    has_remat_policy: bool = False
     optimizer_offload: bool = False
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
     #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
@@ -1166,6 +1178,8 @@ class Stack:
             if opts.get(k) is not None and not (opts[k] is False and getattr(self, k, None) is False):
                 for v in _option_items(k, opts[k]):
                     check_option(self, k, v)
+        if isinstance(opts.get("remat_tensors"), dict):  # a job's mapping, held as sorted pairs (the stack is a key)
+            opts["remat_tensors"] = tuple(sorted(opts["remat_tensors"].items()))
         if "cuda_graph_scope" in opts and opts["cuda_graph_scope"] is not None:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
@@ -1188,6 +1202,7 @@ class Stack:
             # --cpu-offloading (TransformerConfig.cpu_offloading)
             raise InputError("training.framework.activation_offload_layers",
                              "counts the layers of activation_offload; set activation_offload: true")
+        out = _check_remat_policy(out, opts)
         out = _first_last_counts(out, opts)
         if out.loss == "masked_ce":
             _check_automodel_loss(out, opts)
@@ -1324,7 +1339,7 @@ class Stack:
         the job's ``model`` and ``training``, that the job uses (``OPTION_USES``), so that a plan's stack record reads
         back as a job's ``training.framework`` with no refusal or note (until 2026-12-03 the record listed every
         option, ``channels_last: true`` on megatron-core too, which the job refuses)."""
-        return {k: None if self.kind_default(k) else getattr(self, k) for k in OPTIONS
+        return {k: None if self.kind_default(k) else _record_value(k, getattr(self, k)) for k in OPTIONS
                 if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))}
 
     def raf_under_pp(self, pp_on: bool) -> bool:
@@ -1377,6 +1392,8 @@ class Stack:
         if self.activation_offload:
             opts.append("activation_offload=on" + (f" layers={self.activation_offload_layers}"
                                                     if self.activation_offload_layers is not None else ""))
+        if self.has_remat_policy and transformer:
+            opts.append(f"remat_policy={remat_label(self)}")
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
         if self.precision_aware_optimizer and not self.optimizer_offload:  # the state dtypes the plan prices
@@ -1474,7 +1491,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype", "exp_avg_sq_dtype",
-           "main_params_dtype")
+           "main_params_dtype", "remat_policy", "remat_tensors")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1484,6 +1501,84 @@ LP16_OPTIONS = ("first_last_layers_bf16", "lp_bf16_first_layers", "lp_bf16_layer
 #: transformer/transformer_config.py ``num_layers_at_start_in_bf16: int = 1``, ``num_layers_at_end_in_bf16: int = 1``;
 #: megatron/training/arguments.py the same defaults)
 LP16_DEFAULT_COUNTS = {"lp_bf16_first_layers": 1, "lp_bf16_layers": 1}
+
+
+#: MaxText's named remat tensors (``checkpoint_name`` in MaxText/layers/decoders.py ``DecoderLayer``, attentions.py,
+#: linears.py ``mlp_block``): the decoder layer's input, the q / k / v projections, the attention output ("context"),
+#: the output projection, the MLP's first GEMM (``mlpwi``; ``mlpwi_0`` / ``mlpwi_1`` the gate and up halves of a gated
+#: MLP) and its second (``mlpwo``). The per-tensor keys of base.yml / configs/types.py ``RematAndOffload`` (``qkv_proj``,
+#: the fused projection, MLA's and the MoE blocks' own names are not taken: no maxtext row or planner model runs them)
+MAXTEXT_REMAT_TENSORS = ("decoder_layer_input", "query_proj", "key_proj", "value_proj", "context", "out_proj", "mlpwi",
+                         "mlpwi_0", "mlpwi_1", "mlpwo")
+#: where a tensor can be (configs/types.py ``RematLocation``): kept on the chip, offloaded to pinned host memory, or
+#: rematerialised in the backward
+REMAT_LOCATIONS = ("device", "offload", "remat")
+_DOTS = ("query_proj", "key_proj", "value_proj", "out_proj", "mlpwi", "mlpwi_0", "mlpwi_1", "mlpwo")
+_QKV = ("query_proj", "key_proj", "value_proj")
+#: MaxText's named policies (MaxText/layers/decoders.py ``Decoder.get_remat_policy``, AI-Hypercomputer/maxtext
+#: @0013a4d8): the tensors each saves on the device or offloads (``jax.checkpoint_policies.save_only_these_names``,
+#: ``save_and_offload_only_these_names(..., offload_dst="pinned_host")``); every other tensor of the layer is
+#: rematerialised. ``minimal`` is ``checkpoint_dots_with_no_batch_dims`` (every weight GEMM's output; the attention
+#: dots carry batch dims and the splash kernel is no dot), ``minimal_offloaded`` its offloading twin
+#: ``offload_dot_with_no_batch_dims``, ``minimal_flash`` it plus ``context``; ``full`` saves none; ``custom`` reads the
+#: per-tensor keys (``remat_tensors``), each ``remat`` unless set but ``decoder_layer_input``, ``device`` (base.yml,
+#: configs/types.py ``RematAndOffload``). The layer's input stays on the chip under every policy but custom's
+#: ``decoder_layer_input: offload``: ``jax.checkpoint`` keeps the primal inputs it rematerialises from.
+MAXTEXT_REMAT_POLICIES = {
+    "full": {},
+    "minimal": dict.fromkeys(_DOTS, "device"),
+    "minimal_flash": dict.fromkeys(_DOTS + ("context",), "device"),
+    "minimal_offloaded": dict.fromkeys(_DOTS, "offload"),
+    "save_dot_with_context_except_mlp": dict.fromkeys(_QKV + ("context", "out_proj"), "device"),
+    "save_dot_except_mlpwi": dict.fromkeys(_QKV + ("out_proj", "mlpwo"), "device"),
+    "save_dot_except_mlp": dict.fromkeys(_QKV + ("out_proj",), "device"),
+    "save_qkv_proj": dict.fromkeys(_QKV, "device"),
+    "qkv_proj_offloaded": dict.fromkeys(_QKV, "offload"),
+    "save_out_proj": {"out_proj": "device"},
+    "custom": {},
+}
+
+
+def remat_locations(st) -> dict[str, str]:
+    """Where each of MaxText's named tensors (``MAXTEXT_REMAT_TENSORS``) is under ``st``'s remat policy on a
+    ``recompute: full`` row: "device", "offload" or "remat" (``MAXTEXT_REMAT_POLICIES``; custom: ``remat_tensors``
+    over base.yml's defaults); the layer input "device" unless offloaded (``jax.checkpoint`` keeps its inputs)."""
+    policy = getattr(st, "remat_policy", None) or "full"
+    out = dict.fromkeys(MAXTEXT_REMAT_TENSORS, "remat")
+    out.update(MAXTEXT_REMAT_POLICIES[policy])
+    if policy == "custom":
+        out.update(dict(getattr(st, "remat_tensors", ()) or ()))
+    if out["decoder_layer_input"] == "remat":
+        out["decoder_layer_input"] = "device"
+    return out
+
+
+def remat_label(st) -> str:
+    """The stack line's words for ``st``'s remat policy: the name, and under custom the tensors not rematerialised."""
+    policy = st.remat_policy or "full"
+    if policy != "custom":
+        return policy
+    loc = remat_locations(st)
+    parts = [f"{where} " + ",".join(k for k in MAXTEXT_REMAT_TENSORS if loc[k] == where) for where in ("offload", "device")
+             if any(loc[k] == where for k in MAXTEXT_REMAT_TENSORS)]
+    return "custom (" + "; ".join(parts) + ")"
+
+
+def _check_remat_policy(st, opts: dict):
+    """Refuse ``remat_tensors`` outside ``remat_policy: custom`` (MaxText reads the per-tensor keys only there,
+    decoders.py ``get_remat_policy``) and a tensor or location MaxText does not name."""
+    given = opts.get("remat_tensors")
+    if not given:
+        return st
+    field = "training.framework.remat_tensors"
+    if st.remat_policy != "custom":
+        raise InputError(field, "MaxText reads the per-tensor remat keys under remat_policy: custom only")
+    for k, v in st.remat_tensors:
+        if k not in MAXTEXT_REMAT_TENSORS:
+            raise InputError(field, f"{k!r}; known: {', '.join(MAXTEXT_REMAT_TENSORS)}")
+        if v not in REMAT_LOCATIONS:
+            raise InputError(field, f"{k}: {v!r}; known: {', '.join(REMAT_LOCATIONS)}")
+    return st
 
 
 def _first_last_counts(st, opts: dict):
@@ -1564,6 +1659,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "activation_offload_layers": (lambda st: "activation" in st.offloads,
                                   "activation offload (Megatron-Core's --cpu-offloading-num-layers)", None),
     "optimizer_offload": (lambda st: "optimizer" in st.offloads, "optimizer offload", None),
+    "remat_policy": (lambda st: st.has_remat_policy, "MaxText remat policy", None),
+    "remat_tensors": (lambda st: st.has_remat_policy, "MaxText remat policy (remat_policy: custom's tensors)", None),
     "mixed_precision": (lambda st: st.mixed_precision is not None,
                         "Hugging Face model-code precision switch (mixed_precision: amp | bf16)", None),
     "moe_dispatcher": (lambda st: bool(st.moe_dispatchers), "MoE token dispatcher", lambda st: st.moe_dispatchers),
@@ -1639,6 +1736,8 @@ def _always(_model, _training) -> bool:
 #: with transformer layers (no convolution to lay out), and planner.spec.load notes that an ``fp8_recipe`` changes
 #: nothing in a 16/32-bit run. A plan's stack record (``Stack.options`` with the job) leaves them out elsewhere.
 OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8",
+               # MaxText's remat policy names a decoder layer's tensors (a transformer's)
+               "remat_policy": lambda m, t: m.is_transformer, "remat_tensors": lambda m, t: m.is_transformer,
                # Megatron-Core overlaps shared experts only (moe_layer.py: ``set_shared_experts`` where the model has
                # them); on a model without, the flag is accepted and does nothing (planner.spec.load notes it)
                "moe_shared_expert_overlap": lambda m, t: has_shared_experts(m),
@@ -1653,6 +1752,14 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                # the exchange of an attention layer's K/V (a CNN has no sequence to split)
                "cp_comm_type": lambda m, t: m.is_transformer}
 assert set(OPTION_USES) <= set(OPTIONS)
+
+
+def _record_value(option: str, value):
+    """An option's value as a job's ``training.framework`` writes it: ``remat_tensors``' sorted pairs as the mapping
+    they came from (none set: null)."""
+    if option == "remat_tensors":
+        return dict(value) if value else None
+    return value
 
 
 def holds(stack: "Stack", option: str) -> bool:
@@ -1717,6 +1824,7 @@ GRAD_COMM_DTYPE = (None, "model", "fp32")
 #: ``get_communication_data_type``: "fp32" | "fp16" | "bf16")
 COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
 OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
+OPTION_VALUES["remat_policy"] = tuple(MAXTEXT_REMAT_POLICIES)
 #: transformers' ``attn_implementation`` values a training run can load (modeling_utils.py
 #: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
@@ -2307,6 +2415,7 @@ STACKS["megatron-core-gaudi"] = replace(
 #: ``UNMEASURED_PLATFORMS``), and every output says so.
 STACKS["maxtext"] = Stack(
     "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
+    has_remat_policy=True,
     doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
     tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
     sources="AI-Hypercomputer/maxtext (JAX): the train step is one jax.jit program; data parallelism is the mesh's "

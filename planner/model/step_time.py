@@ -112,6 +112,7 @@ from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, SEARCHED, te_cast_bytes)
+from planner.model.activations import stack_remat
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
@@ -1104,6 +1105,29 @@ def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Framework, sh: dict, dens
             if fw.recompute_early_stop and (fw.compile or not c.low) else 0.0)
 
 
+def remat_policy_skip(c: LayerContext, m: ModelSpec, fw: Framework, proj, dense_mlp: list):
+    """Forward GEMM seconds MaxText's full-recompute re-run does not repeat: the GEMMs whose outputs its remat policy
+    saves, on the chip or the host (``Stack.remat_policy``; stacks.remat_locations): ``jax.checkpoint``'s partial
+    evaluation keeps a saved name's value as a residual and re-runs only what the backward still needs from the rest
+    (JAX ``jax.checkpoint`` policies, ``save_only_these_names``), so a saved q / k / v projection skips its share of
+    the fused column GEMM (by output width), a saved ``out_proj`` / ``mlpwo`` their GEMMs, ``mlpwi_0`` / ``mlpwi_1``
+    each half of the gated up GEMM (dense layers; the experts' GEMMs are not skipped). The norm and attention core
+    feeding a saved GEMM's weight gradient still re-run (their outputs are not saved). 0 on every other stack."""
+    remat = stack_remat(fw)
+    if remat is None or m.mla is not None or m.hybrid:
+        return 0.0
+    loc = dict(remat)
+
+    def saved(k):
+        return 1.0 if loc.get(k) in ("device", "offload") else 0.0
+
+    qkv, o = proj.gemms[0][0], proj.gemms[1][0]
+    attn = (qkv * (m.q_dim * saved("query_proj") + m.kv_dim * (saved("key_proj") + saved("value_proj")))
+            / (m.q_dim + 2 * m.kv_dim) + o * saved("out_proj"))
+    up = (saved("mlpwi_0") + saved("mlpwi_1")) / 2 if m.gated else saved("mlpwi")
+    return attn + (1 - c.moe_share) * (dense_mlp[0][0] * up + dense_mlp[1][0] * saved("mlpwo"))
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SelectiveRecompute:
     """Seconds one layer's backward spends re-running forward work under selective recompute (rc 1), by kind
@@ -1265,7 +1289,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # A GPU runs asynchronously to its host (a pass costs the larger of the two); a CPU device
     # executes each op in the dispatching thread (the two add).
     fwd_pass = combine(gpu_fwd, host_fwd)
-    re_skip = early_stop_skip(c, m, fw, sh, dense_mlp)
+    re_skip = early_stop_skip(c, m, fw, sh, dense_mlp) + remat_policy_skip(c, m, fw, proj, dense_mlp)
     re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd  # the re-run clones no partition
     sr = selective_recompute(c, m, t, fw, sel_share, fwd_gemm=fwd_gemm, fwd_attn=fwd_attn, mb_fwd=mb_fwd,
                              kern_s=kern_s, tp_fwd=tp_fwd, dense_mlp=dense_mlp, proj=proj, moe=moe,

@@ -1207,6 +1207,20 @@ def fork_launch(st, job: JobSpec, cfg: dict) -> str:
             + f" {FORK_LAUNCHERS[st.name]}{vpp}")
 
 
+def maxtext_remat_keys(st, recompute: str) -> str:
+    """MaxText's own config keys (train.py ``key=value`` overrides, MaxText/configs/base.yml) for the remat the plan
+    was priced with: ``remat_policy=none`` without recompute, under full recompute the stack's policy (planner.model.stacks
+    ``MAXTEXT_REMAT_POLICIES``; default ``full``) and, under ``custom``, each tensor the job set
+    (``Stack.remat_tensors``)."""
+    if recompute == "none":
+        return "remat_policy=none"
+    if recompute != "full":  # the planner's selective recompute is no MaxText policy: no keys to give
+        return ""
+    policy = st.remat_policy or "full"
+    tensors = st.remat_tensors if policy == "custom" else ()
+    return " ".join([f"remat_policy={policy}"] + [f"{k}={v}" for k, v in tensors])
+
+
 def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None) -> LaunchPlan:
     """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``). ``catalog``: the
     one the plan was searched in (its override files' instances and launch fabrics); None: the shipped one."""
@@ -1216,9 +1230,10 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
     if st.name in FORK_LAUNCHERS:  # a vendor's fork launches through its own script: its variables, in one line
         raise InputError("--emit", fork_launch(st, job, best["config"]))
     if not {"cuda", "rocm"} & set(st.platforms):  # the launch specs are torchrun launches of CUDA/ROCm code
+        keys = maxtext_remat_keys(st, best["config"].get("recompute", "full")) if st.has_remat_policy else ""
         raise InputError("--emit", f"no launch spec for a {st.name} plan: the emitter writes torchrun launches of "
                                    "Megatron-LM / torchtitan (CUDA and ROCm code); launch it with its own trainer "
-                                   "and the plan's layout")
+                                   "and the plan's layout" + (f" ({keys})" if keys else ""))
     cfg, hw, cost = best["config"], best["hardware"], best.get("cost", {})
     for opt in ("reshard_after_forward", "megatron_fsdp"):  # stack options the search may have chosen
         if (best.get("stack") or {}).get(opt) is not None:

@@ -556,6 +556,10 @@ class FrameworkSpec(_Strict):
     #: Megatron-Core --cpu-offloading-num-layers (planner.model.stacks Stack.activation_offload_layers)
     activation_offload_layers: Optional[int] = Field(None, gt=0, le=1 << 16)
     optimizer_offload: Optional[bool] = None
+    #: MaxText's remat_policy (planner.model.stacks MAXTEXT_REMAT_POLICIES) on the recompute: full rows, and under
+    #: custom the per-tensor locations (decoder_layer_input: offload, query_proj: device, ...; MAXTEXT_REMAT_TENSORS)
+    remat_policy: Optional[str] = None
+    remat_tensors: Optional[dict[str, str]] = None
     mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16
     moe_dispatcher: Optional[V.MOE_DISPATCHER.literal] = None  # alltoall | deepep | hybridep
     moe_a2a_overlap: Optional[bool] = None  # Megatron-Core --overlap-moe-expert-parallel-comm

@@ -30,9 +30,9 @@ What a row's columns mean (``validate.maxtext`` maps them to the planner; tests/
   a tensor not named ``device`` or ``offload`` is recomputed), and ``qkv_proj_offloaded`` does the same for q/k/v:
   the MLP GEMMs, the attention core and the norms run again in the backward -- a forward re-run short of the
   offloaded projections (q/k/v ~9% of a Llama 3.1 70B layer's forward FLOPs at 8K, with o ~16%; Llama 3.1 8B at 8K
-  q/k/v/o ~17%). Mapped to ``full`` (the nearest of none/selective/full: ``selective`` re-runs only the attention
-  core, ~7-13%; the over-count is at most the offloaded share of one forward, a few % of the step); the host-offload
-  copies are not priced.
+  q/k/v/o ~17%). benchmarks/validate.py ``maxtext_remat`` maps each to the maxtext stack's ``remat_policy`` (and, for
+  ``custom``, ``remat_tensors``): what it offloads and keeps, the GEMMs it does not re-run and the host copies are
+  priced (maxtext37; until then ``full``, the nearest of none/selective/full, the copies not priced).
 * ``weight_dtype``: MaxText keeps float32 parameters and computes in bfloat16 (``dtype``) by default -> the planner's
   ``amp``; a workload that sets ``weight_dtype: bfloat16`` -> ``pure``.
 
