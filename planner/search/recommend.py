@@ -33,7 +33,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
-from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, PORTS, RUNS_ON, attn_implementation_refusal, check_platform,
+from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, PORTS, RUNS_ON, port_of, attn_implementation_refusal, check_platform,
                                   recompute_split)
 from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
@@ -440,10 +440,16 @@ def _check_fixed_spot_price(job: JobSpec, opts) -> None:
                                              "writes one to edit)")
 
 
-def _off_platform(job: JobSpec, live, hw, tally: SearchTally) -> bool:
-    """Whether no searched stack's code runs on ``hw``'s accelerator (tallied with why: ``off_platform``)."""
+def _off_platform(job: JobSpec, live, hw, tally: SearchTally, groups=()) -> bool:
+    """Whether no searched stack's code runs on ``hw``'s accelerator (tallied with why: ``off_platform``; where a
+    refused group's code runs there, its refusal: a fork lacking an option the job sets, space.stack_groups)."""
     if any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
         return False
+    refused = next((grp.refused for grp in groups if grp.refused and stack_runs_on(grp.name, hw.gpu)), None)
+    if refused and not is_auto(job):  # (auto's refused stacks are the comparison's own rows)
+        tally.off_platform[hw.gpu.name] = refused.split(": ", 1)[-1]
+        tally.too_big.append(InputError(*refused.split(": ", 1)))
+        return True
     try:
         why = open_stack_refusal(job, hw.gpu)  # its platform's stack cannot run the model (a hybrid on MaxText)
         if why:
@@ -487,7 +493,7 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     GPU limits, or where the recipe's peak is missing (tallied); else each chunk of its space under each stack that
     runs there (``_search_chunk``)."""
     live = s.live
-    if _off_platform(job, live, hw, tally):
+    if _off_platform(job, live, hw, tally, s.groups):
         return
     if progress:
         progress(k, len(s.opts), hw.name)
@@ -1522,6 +1528,9 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         elif g in left_out:
             out.append(f"{g}: {left_out[g]}, which it lacks")  # "nvfp4 needs FP4 tensor cores" (physics.peak_need)
     for plat, gs in off.items():
+        if plat in RUNS_ON.get(port_of(stack, plat), ()):  # its code runs there (a vendor's fork: stacks.PORTS)
+            out.append(f"{', '.join(gs)}: {off_platform[gs[0]]}")  # but refused the job (_off_platform)
+            continue
         why = open_stack_refusal(job, cat.gpu(gs[0]))  # the platform's stack runs there, but not this model
         if why:
             out.append(f"{', '.join(gs)}: training.framework {why}")
