@@ -35,3 +35,32 @@ def test_precision_aware_on_gaudi_alone_names_the_fork_the_job_did_not_name(cli,
                                "megatron-core-gaudi, Intel's fork HabanaAI/Megatron-LM, which has no precision-aware "
                                "optimizer"), line
         assert "…" not in line, line
+
+
+def _nano(tmp_path, types) -> str:
+    from planner.spec.presets import PRESETS
+    pattern = PRESETS["nemotron-3-nano-30b-a3b"]["hybrid_pattern"]
+    if callable(types):
+        types = [types(k) for k in pattern]
+    p = tmp_path / "nano.yaml"
+    p.write_text(f"""model: {{preset: nemotron-3-nano-30b-a3b}}
+training: {{seq_len: 65536, global_batch: 64, micro_batch: 1, precision: bf16, recompute: full, tokens: 1.0e12,
+           framework: {{name: megatron-bridge, cp_comm_type: {types!r}}}}}
+parallel: {{tp: 1, pp: 1, cp: 4, ep: 4, zero: 1}}
+cluster: {{gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 2, inter_node_gbps: 3200}}
+""".replace("'", ""))
+    return str(p)
+
+
+def test_hybrid_list_whose_attention_layers_run_one_type_prices_that_type(cli, tmp_path):
+    """Nemotron 3 Nano's 52 layers hold 6 attention layers, the only ones with a CP exchange. A list giving them all
+    all_gather and the Mamba / MoE layers p2p is a mixed list whose priced layers run one type: estimate failed with
+    "internal error (ValueError): a per-layer cp_comm_type has one kind a layer" (exit 1). Now it is all_gather's
+    price, and the other way round p2p's."""
+    ag = answered(cli("estimate", _nano(tmp_path, "all_gather"), "--json"))
+    p2p = answered(cli("estimate", _nano(tmp_path, "p2p"), "--json"))
+    att_ag = answered(cli("estimate", _nano(tmp_path, lambda k: "all_gather" if k == "*" else "p2p"), "--json"))
+    att_p2p = answered(cli("estimate", _nano(tmp_path, lambda k: "p2p" if k == "*" else "all_gather"), "--json"))
+    assert att_ag["step_time_s"] == ag["step_time_s"] != p2p["step_time_s"] == att_p2p["step_time_s"]
+    line = next(x for x in att_ag["assumptions"] if x.startswith("training stack"))
+    assert "CP4 exchange: K/V all-gathered" in line, line
