@@ -37,6 +37,33 @@ def test_precision_aware_on_gaudi_alone_names_the_fork_the_job_did_not_name(cli,
         assert "…" not in line, line
 
 
+# Llama-3-8B at 128K on 16 H100s, CP16: Megatron's per-layer --cp-comm-type (cpmem37)
+CP_8B = """model: {{preset: llama3-8b}}
+training: {{seq_len: 131072, global_batch: 32, micro_batch: 1, precision: bf16, recompute: full, tokens: 1.0e10,
+           framework: {{name: megatron-core, cp_comm_type: {types}}}}}
+parallel: {{tp: 1, pp: 1, cp: 16, zero: 1, sequence_parallel: false}}
+cluster: {{instance: aws:p5.48xlarge, nodes: 2}}
+"""
+
+
+def test_uniform_cp_list_of_another_length_is_refused_as_megatron_refuses_it(cli, tmp_path):
+    """Megatron reads a one-entry --cp-comm-type as that type (arguments.py: len(args.cp_comm_type) == 1) and asserts
+    any longer list's length at CP > 1 (TransformerConfig: 'Length of cp_comm_type ... should equal to the total
+    number of transformer layers'). A list of one type repeated was read as that type whatever its length: [p2p, p2p]
+    on a 32-layer model was priced (113.36 s), a job Megatron refuses."""
+    p = tmp_path / "cp.yaml"
+    p.write_text(CP_8B.format(types="[p2p, p2p]"))
+    line = refused(cli("estimate", str(p)))
+    assert line.startswith("error: training.framework.cp_comm_type: Megatron refuses a per-layer cp_comm_type list")
+    assert "2 types for 32 layers at CP16" in line, line
+    p.write_text(CP_8B.format(types="[all_gather]"))  # one entry: that type, as Megatron reads it
+    one = answered(cli("estimate", str(p), "--json"))
+    p.write_text(CP_8B.format(types="[" + ", ".join(["all_gather"] * 32) + "]"))  # the whole list: the same price
+    whole = answered(cli("estimate", str(p), "--json"))
+    assert one["config"]["cp_comm_type"] == "all_gather" and whole["config"]["cp_comm_type"] == ["all_gather"] * 32
+    assert whole["step_time_s"] == one["step_time_s"]
+
+
 def _nano(tmp_path, types) -> str:
     from planner.spec.presets import PRESETS
     pattern = PRESETS["nemotron-3-nano-30b-a3b"]["hybrid_pattern"]
