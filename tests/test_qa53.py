@@ -91,3 +91,23 @@ def test_hybrid_list_whose_attention_layers_run_one_type_prices_that_type(cli, t
     assert att_ag["step_time_s"] == ag["step_time_s"] != p2p["step_time_s"] == att_p2p["step_time_s"]
     line = next(x for x in att_ag["assumptions"] if x.startswith("training stack"))
     assert "CP4 exchange: K/V all-gathered" in line, line
+
+
+def test_recommend_with_a_per_layer_cp_list_ranks_and_writes_the_list(cli, tmp_path):
+    """recommend of a job with a mixed cp_comm_type list put the stack's tuple in the ranked table as a column of
+    its own, one type a row: any search with more rows in a batch than the model has layers failed with "internal
+    error (IndexError): index 97 is out of bounds for axis 0 with size 32". Now it ranks, and --csv's column holds
+    the whole list in Megatron's --cp-comm-type words on every row."""
+    import pandas as pd
+    types = ["all_gather"] * 16 + ["p2p"] * 16
+    p = tmp_path / "cp.yaml"
+    p.write_text(f"""model: {{preset: llama3-8b}}
+training: {{seq_len: 32768, global_batch: 64, precision: bf16, tokens: 1.0e10,
+           framework: {{name: megatron-core, cp_comm_type: [{', '.join(types)}]}}}}
+constraints: {{gpus: [H100-SXM-80GB], max_gpus: 16, objective: cost}}
+""")
+    out = tmp_path / "ranked.csv"
+    d = answered(cli("recommend", str(p), "--json", "--no-simulate", "--csv", str(out)))
+    assert d["best"]["config"]["cp"] > 1 and d["best"]["config"]["cp_comm_type"] == types, d["best"]["config"]
+    rows = pd.read_csv(out)
+    assert len(rows) > 32 and set(rows["cp_comm_type"]) == {" ".join(types)}

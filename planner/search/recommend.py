@@ -740,6 +740,14 @@ def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, 
         tally.closest_gpu[hw.gpu.name] = near
 
 
+def _option_cell(value):
+    """A stack option as one value for every row of a batch: a per-layer ``cp_comm_type`` (a tuple, one type a
+    layer) as the words Megatron's ``--cp-comm-type`` takes. As a tuple it read as a column of its own, one type a
+    row: the rows took its first types, and a batch of more rows than layers failed the search (QA 53: an
+    IndexError, "index 97 is out of bounds for axis 0 with size 32", for any recommend of such a job)."""
+    return " ".join(value) if isinstance(value, tuple) else value
+
+
 def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, limit: float, hours, cost,
            extra: dict) -> dict:
     """The table columns of the fitting rows ``cf`` of one variant (``key``: option, chunk, group, variant)."""
@@ -751,7 +759,7 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
         schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
-        **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
+        **{o: _option_cell(getattr(var.stack, o)) for o in SEARCHED},  # the plan's stack options
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                  if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
         # Megatron's --recompute-method and --recompute-num-layers of the full rows (block N or
