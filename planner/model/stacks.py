@@ -475,7 +475,8 @@ class Stack:
     #: over CP groups of a2a inside the node, ``--hierarchical-context-parallel-sizes``); ``cp_kind`` is what prices it.
     #: A tuple: one type per decoder layer (Megatron's ``--cp-comm-type p2p p2p a2a ...``, TransformerConfig asserting
     #: "Length of cp_comm_type ... should equal to the total number of transformer layers"), each layer priced at its
-    #: own type (``cp_comm_mix``); a list of one type, or of one type repeated, is that type (``cp_comm_layers``)
+    #: own type (``cp_comm_mix``); a one-entry list is that type, a longer list a tuple of its length, one type
+    #: repeated priced as that type (``cp_comm_layers``)
     cp_comm_type: str | tuple[str, ...] = "p2p"
     #: the ``cp_comm_type`` values the stack's CP offers (the option's holders): Megatron-Core's four; () elsewhere
     cp_comm_types: tuple[str, ...] = ()
