@@ -271,9 +271,9 @@ def test_per_layer_list_priced_layer_by_layer(cli, tmp_path):
     assert "CP16 exchange per layer: 50% of the layers K/V ring" in line and "50% of the layers K/V all-gathered" \
         in line, line
     assert mix["config"]["cp_comm_type"] == ["p2p"] * 16 + ["all_gather"] * 16
-    # one type repeated is that type: the same plan as naming it once
+    # one type repeated prices as that type; it stays the list Megatron is given (QA 53: its length is checked too)
     same = _estimate(cli, tmp_path, ["all_gather"] * LAYERS, recompute="none")
-    assert same["step_time_s"] == ag["step_time_s"] and same["config"]["cp_comm_type"] == "all_gather"
+    assert same["step_time_s"] == ag["step_time_s"] and same["config"]["cp_comm_type"] == ["all_gather"] * LAYERS
 
 
 def test_per_layer_list_of_another_length_refused(cli, tmp_path):

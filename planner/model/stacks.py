@@ -69,13 +69,16 @@ CP_COMM_KINDS = {"p2p": "p2p", "all_gather": "te_allgather", "a2a": "te_a2a", "a
 def cp_comm_layers(value) -> str | tuple[str, ...]:
     """Megatron-Core's ``--cp-comm-type`` as the job gives it: one type (every layer), or a list, one type a decoder
     layer (megatron/training/arguments.py ``nargs='+'``: "If a single string is provided, all layers will share the
-    same communication type. Users can also specify separated types for each layer"). A list of one type, or of one
-    type repeated, is that type (every layer runs the same TE function); a mixed list stays a tuple, its length
-    checked against the model's layers by stack rule ``mcore-cp-comm-layers``."""
+    same communication type. Users can also specify separated types for each layer"). A list of one entry is that
+    type, as Megatron reads it (arguments.py ``core_transformer_config_from_args``: ``if len(args.cp_comm_type) == 1:
+    kw_args['cp_comm_type'] = args.cp_comm_type[0]``); any longer list stays a tuple, one type a layer, its length
+    checked against the model's layers by stack rule ``mcore-cp-comm-layers`` -- one type repeated too (QA 53: a
+    uniform list of any length was read as that type, so ``[p2p, p2p]`` on a 32-layer model at CP16, which
+    TransformerConfig refuses, was priced), though it prices as that type (``Stack.cp_kind``)."""
     if isinstance(value, str):
         return value
     value = tuple(value)
-    return value[0] if len(set(value)) == 1 else value
+    return value[0] if len(value) == 1 else value
 
 
 def _option_items(option: str, value) -> tuple:
@@ -472,7 +475,8 @@ class Stack:
     #: over CP groups of a2a inside the node, ``--hierarchical-context-parallel-sizes``); ``cp_kind`` is what prices it.
     #: A tuple: one type per decoder layer (Megatron's ``--cp-comm-type p2p p2p a2a ...``, TransformerConfig asserting
     #: "Length of cp_comm_type ... should equal to the total number of transformer layers"), each layer priced at its
-    #: own type (``cp_comm_mix``); a list of one type, or of one type repeated, is that type (``cp_comm_layers``)
+    #: own type (``cp_comm_mix``); a one-entry list is that type, a longer list a tuple of its length, one type
+    #: repeated priced as that type (``cp_comm_layers``)
     cp_comm_type: str | tuple[str, ...] = "p2p"
     #: the ``cp_comm_type`` values the stack's CP offers (the option's holders): Megatron-Core's four; () elsewhere
     cp_comm_types: tuple[str, ...] = ()
@@ -1269,10 +1273,13 @@ class Stack:
     def cp_kind(self) -> str:
         """How the CP exchange is priced (planner.model.step_time ``cp_comm``, ``CP_EXCHANGE_WORDS``): the stack's
         fixed ``cp_exchange``, or where it offers ``cp_comm_types`` the type chosen (``CP_COMM_KINDS``). A per-layer
-        list has no one kind: its callers price each type apart (``cp_comm_mix``), and asking is a bug."""
+        list of one type repeated is that type's; a mixed list has no one kind: its callers price each type apart
+        (``cp_comm_mix``), and asking is a bug."""
         if not self.cp_comm_types:
             return self.cp_exchange
         if isinstance(self.cp_comm_type, tuple):
+            if len(set(self.cp_comm_type)) == 1:
+                return CP_COMM_KINDS[self.cp_comm_type[0]]
             raise ValueError("a per-layer cp_comm_type has one kind a layer: price each (stacks.cp_comm_mix)")
         return CP_COMM_KINDS[self.cp_comm_type]
 

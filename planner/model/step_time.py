@@ -2083,6 +2083,10 @@ def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
     the stack fixed to it, weighted by its share of the layers -- the mean layer, as the dense and MoE layers make one
     (``moe_share``): every term is seconds a layer. One type (or a stack without the option): ``terms(fw, None)``."""
     mix = cp_comm_mix(fw, m)
+    if len(mix) == 1 and isinstance(fw.cp_comm_type, tuple):
+        # a hybrid's list whose attention layers all run one type (the Mamba / MoE layers' entries exchange
+        # nothing): that type (QA 53: the stack kept its mixed list and cp_kind raised, an internal error)
+        return terms(dataclasses.replace(fw, cp_comm_type=mix[0][0]), mix[0][0])
     if len(mix) <= 1:
         return terms(fw, None)
     parts = [(share, terms(dataclasses.replace(fw, cp_comm_type=kind), kind)) for kind, share in mix]

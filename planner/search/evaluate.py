@@ -356,6 +356,8 @@ def cp_exchange_note(fw: Stack, cp: int, model=None, tp: int = 1, gpus_per_node:
         return f"; CP{cp} exchange per layer: " + "; ".join(
             f"{share:.0%} of the layers {_cp_words(replace(fw, cp_comm_type=t), cp, model, tp, gpus_per_node)}"
             for t, share in mix)
+    if mix:  # one type: a hybrid's mixed list may run one type on every attention layer (per_cp_type)
+        fw = replace(fw, cp_comm_type=mix[0][0])
     return f"; CP{cp} exchange: {_cp_words(fw, cp, model, tp, gpus_per_node)}"
 
 

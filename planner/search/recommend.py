@@ -33,7 +33,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
-from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, PORTS, RUNS_ON, attn_implementation_refusal, check_platform,
+from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, PORTS, RUNS_ON, port_of, attn_implementation_refusal, check_platform,
                                   recompute_split)
 from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, refusal_error, refusal_note, sp_off_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
@@ -440,10 +440,16 @@ def _check_fixed_spot_price(job: JobSpec, opts) -> None:
                                              "writes one to edit)")
 
 
-def _off_platform(job: JobSpec, live, hw, tally: SearchTally) -> bool:
-    """Whether no searched stack's code runs on ``hw``'s accelerator (tallied with why: ``off_platform``)."""
+def _off_platform(job: JobSpec, live, hw, tally: SearchTally, groups=()) -> bool:
+    """Whether no searched stack's code runs on ``hw``'s accelerator (tallied with why: ``off_platform``; where a
+    refused group's code runs there, its refusal: a fork lacking an option the job sets, space.stack_groups)."""
     if any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
         return False
+    refused = next((grp.refused for grp in groups if grp.refused and stack_runs_on(grp.name, hw.gpu)), None)
+    if refused and not is_auto(job):  # (auto's refused stacks are the comparison's own rows)
+        tally.off_platform[hw.gpu.name] = refused.split(": ", 1)[-1]
+        tally.too_big.append(InputError(*refused.split(": ", 1)))
+        return True
     try:
         why = open_stack_refusal(job, hw.gpu)  # its platform's stack cannot run the model (a hybrid on MaxText)
         if why:
@@ -487,7 +493,7 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     GPU limits, or where the recipe's peak is missing (tallied); else each chunk of its space under each stack that
     runs there (``_search_chunk``)."""
     live = s.live
-    if _off_platform(job, live, hw, tally):
+    if _off_platform(job, live, hw, tally, s.groups):
         return
     if progress:
         progress(k, len(s.opts), hw.name)
@@ -734,6 +740,14 @@ def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, 
         tally.closest_gpu[hw.gpu.name] = near
 
 
+def _option_cell(value):
+    """A stack option as one value for every row of a batch: a per-layer ``cp_comm_type`` (a tuple, one type a
+    layer) as the words Megatron's ``--cp-comm-type`` takes. As a tuple it read as a column of its own, one type a
+    row: the rows took its first types, and a batch of more rows than layers failed the search (QA 53: an
+    IndexError, "index 97 is out of bounds for axis 0 with size 32", for any recommend of such a job)."""
+    return " ".join(value) if isinstance(value, tuple) else value
+
+
 def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, limit: float, hours, cost,
            extra: dict) -> dict:
     """The table columns of the fitting rows ``cf`` of one variant (``key``: option, chunk, group, variant)."""
@@ -745,7 +759,7 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
         schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
-        **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
+        **{o: _option_cell(getattr(var.stack, o)) for o in SEARCHED},  # the plan's stack options
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                  if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
         # Megatron's --recompute-method and --recompute-num-layers of the full rows (block N or
@@ -1522,6 +1536,9 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         elif g in left_out:
             out.append(f"{g}: {left_out[g]}, which it lacks")  # "nvfp4 needs FP4 tensor cores" (physics.peak_need)
     for plat, gs in off.items():
+        if plat in RUNS_ON.get(port_of(stack, plat), ()):  # its code runs there (a vendor's fork: stacks.PORTS)
+            out.append(f"{', '.join(gs)}: {off_platform[gs[0]]}")  # but refused the job (_off_platform)
+            continue
         why = open_stack_refusal(job, cat.gpu(gs[0]))  # the platform's stack runs there, but not this model
         if why:
             out.append(f"{', '.join(gs)}: training.framework {why}")

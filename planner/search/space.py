@@ -777,13 +777,27 @@ def port_note(gpu, name: str, port: str, names: tuple[str, ...] = ()) -> str:
             f"{STACKS[port].fork}, with that code's options only (planner.model.stacks PORTS)")
 
 
+def port_refusal(e: InputError, name: str, port: str, gpus) -> InputError:
+    """``e``, what fork ``port`` refuses of a job that named ``name`` on accelerators ``gpus``, saying first which code
+    the job's name means there: the job named ``name``, not the fork (QA 53: "megatron-core-gaudi has no
+    precision-aware optimizer ... (it runs on megatron-core, ...)" read as a refusal of the very stack it named)."""
+    head = f"{name} on {', '.join(gpus)} is {port}, {STACKS[port].fork.split(' (')[0]}"
+    if e.message.startswith(f"{port} "):  # "<port> has no ...": one sentence, inside the message's length limit
+        return InputError(e.field, f"{head}, which{e.message[len(port):]}")
+    return InputError(e.field, f"{head}: {e.message}")
+
+
 def with_port(job: JobSpec, gpu, port: str, names: tuple[str, ...] = ()) -> JobSpec:
     """``job`` with its named stack replaced by ``port``, the fork its name means on ``gpu``'s platform, the job's
     options kept (one the fork lacks is refused in one line when the stack is built: ``stacks.check_option``) and an
     assumption line saying so."""
     j = named_stack_job(job, port)
-    from_training(j.training)  # refuse an option the fork has not (training.framework.<option>: ...) here
-    note = port_note(gpu, job.training.framework.name, port, names)
+    name = job.training.framework.name
+    try:
+        from_training(j.training)  # refuse an option the fork has not (training.framework.<option>: ...) here
+    except InputError as e:
+        raise port_refusal(e, name, port, names or (gpu.name,)) from None
+    note = port_note(gpu, name, port, names)
     return j.model_copy(update={"assumptions": list(job.assumptions) + [note]})
 
 
@@ -830,11 +844,26 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
         if job.training.framework is not None and plats:
             # a stack named where its name means a vendor's fork (stacks.PORTS: megatron-core on Gaudi is Intel's
             # fork): one group per code base, each searched only on the accelerators it runs on (as above)
+            # A fork that refuses an option the job sets is a refused group: its accelerators are left out saying
+            # why and the others searched (QA 53: precision_aware_optimizer over H100 and Gaudi 2 failed the whole
+            # search on the Gaudi fork's refusal); when every group refuses, the first refusal is the error.
             name = job.training.framework.name
             names = list(dict.fromkeys(port_of(name, p) for p in plats))
             if names != [name]:
-                return [StackGroup(n, j, tuple(stack_variants(j)))
-                        for n in names for j in (named_stack_job(job, n) if n != name else job,)]
+                out, errors = [], []
+                for n in names:
+                    j = named_stack_job(job, n) if n != name else job
+                    try:
+                        out.append(StackGroup(n, j, tuple(stack_variants(j))))
+                    except InputError as e:
+                        if n != name:
+                            here = dict.fromkeys(g.name for g in gpus if platform_of(g) in RUNS_ON[n])
+                            e = port_refusal(e, name, n, here)
+                        errors.append(e)
+                        out.append(StackGroup(n, j, refused=f"{e.field}: {e.message}"))
+                if len(errors) == len(out):
+                    raise errors[0]
+                return out
         return [StackGroup(from_training(job.training).name, job, tuple(stack_variants(job)))]
     if not job.model.is_transformer:  # the registry's stacks differ in how they run transformer layers only
         raise InputError("training.framework", "auto compares stacks by their transformer layers (planner.model.stacks); "
