@@ -32,4 +32,4 @@ def test_auto_with_no_stack_that_can_run_the_layout_is_refused_in_one_line(tmp_p
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: training.framework: ") and "Traceback" not in err
-    assert "no stack runs this job" in lines[0]
+    assert "and none runs this job" in lines[0]

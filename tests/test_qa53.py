@@ -111,3 +111,20 @@ constraints: {{gpus: [H100-SXM-80GB], max_gpus: 16, objective: cost}}
     assert d["best"]["config"]["cp"] > 1 and d["best"]["config"]["cp_comm_type"] == types, d["best"]["config"]
     rows = pd.read_csv(out)
     assert len(rows) > 32 and set(rows["cp_comm_type"]) == {" ".join(types)}
+
+
+def test_auto_says_which_stacks_it_compares_when_none_runs_the_job(cli, tmp_path):
+    """``framework: auto`` with an option only a stack outside its comparison takes (``loss_fn``: nemo-automodel) read
+    "no stack runs this job"; the line now leads with the stacks auto compares and says to name the stack."""
+    import yaml
+
+    from conftest import refused
+
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "tokens": 1e9, "precision": "bf16",
+                        "framework": {"name": "auto", "loss_fn": "linear_ce"}},
+           "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
+    path = tmp_path / "auto.yaml"
+    path.write_text(yaml.safe_dump(job))
+    line = refused(cli("recommend", str(path), "--no-simulate"))
+    assert "framework auto compares megatron-core, torchtitan" in line and "name the stack" in line, line

@@ -886,7 +886,10 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
             out.append(StackGroup(name, j, refused=f"{e.field}: {e.message}"))
     if all(g.refused for g in out):
         # the field leads the line already: "error: training.framework: training.framework auto: ..." said it twice
-        raise InputError(first.field, f"framework auto: no stack runs this job "
+        # the stacks auto compares lead the line (an error keeps 300 characters): a job whose options only a stack
+        # outside them takes (loss_fn: nemo-automodel) read "no stack runs this job" (QA 53)
+        raise InputError(first.field, f"framework auto compares {', '.join(g.name for g in out)} only and none runs "
+                                      f"this job; name the stack (training.framework.name) "
                                       f"({'; '.join(f'{g.name}: {g.refused}' for g in out)})")
     return out
 
