@@ -126,6 +126,12 @@ every hop's K/V and every step's output alive at the forward's end, activations.
 peak): the megatron-core cases' CP > 1 rows moved (llama3-70b 0, 1, 7, mixtral-8x7b, deepseek-v3-pretrain,
 nemotron-3-nano-pretrain), 60 of 704 arrays on both instances, memory only: activations x1.0006-1.52, other
 x1.0001-1.04, total x1.0001-1.02; no step-time array.
+Regenerated on the tece37 branch (2026-12-05) for Megatron-Core's native fused cross-entropy as core 0.16.1 compiles it
+("megatron_ce_fused": the saved fp32 softmax, Inductor's fresh fp32 gradient and the bf16 gradient, 10 B a logit where
+"megatron_ce" held 6; ``Stack.cross_entropy_fusion``): the megatron-core cases moved (llama3-70b 0, 1, 7, mixtral-8x7b,
+deepseek-v3-pretrain, nemotron-3-nano-pretrain), 120 of 704 arrays on both instances, memory only: logits x1.40 and
+up, total x1.0-1.49 (the most loaded stage is the last one on more rows, so its weights / grads / optimizer /
+activations terms move with it, x0.26-1.09); no step-time array.
 """
 from __future__ import annotations
 
