@@ -2857,6 +2857,8 @@ def pr2_options(r, stack: str) -> dict:
         moe = mbridge_recipe(MBRIDGE_MOE_RECIPES, r)
         if moe:
             opts.update(moe)
+        if mbridge_te_cross_entropy(r):
+            opts["cross_entropy_fusion"] = "te"
         if pr2_tokendrop(r):
             opts.update(MBRIDGE_TOKENDROP[2])
         opts.update(mbridge_cuda_graphs(r))
@@ -3052,6 +3054,21 @@ def mbridge_precision_aware(r, opts: dict) -> dict:
     if dtypes is None and pr2_prec_kind(r) != "bf16":
         return {}
     return dict(precision_aware_optimizer=True, **(dtypes or {}))
+
+
+#: The Megatron-Bridge recipes whose model config sets ``cross_entropy_fusion_impl = "te"`` (with
+#: ``cross_entropy_loss_fusion = True``), which the performance scripts build on: src/megatron/bridge/recipes/llama/
+#: llama3.py ``_llama3_common`` (``model_cfg.cross_entropy_fusion_impl = "te"``; every Llama 3 / 3.1 / 3.2 pretrain
+#: config goes through it) and recipes/qwen/qwen3_moe.py @2afd2d34 ``qwen3_30b_a3b_pretrain_config`` /
+#: ``qwen3_235b_a22b_pretrain_config`` ("Kernel selections"). The other models keep Megatron-Core's native fused loss,
+#: the stack's default (GPT-3 175B's recipe: ``cross_entropy_fusion_impl = "native"  # GPT uses native``; DeepSeek-V3,
+#: gpt-oss, Nemotron-H / 3 and Nemotron-4 not checked, tece37)
+MBRIDGE_TE_CE_MODELS = re.compile(r"llama[ -]?3|qwen3-(30b|235b)")
+
+
+def mbridge_te_cross_entropy(r) -> bool:
+    """Row ``r`` ran a Megatron-Bridge recipe that runs TE's cross-entropy (``MBRIDGE_TE_CE_MODELS``)."""
+    return mbridge_run(r) and bool(MBRIDGE_TE_CE_MODELS.search(str(r.model).lower()))
 
 
 def mbridge_cpu_offload(r) -> int | None:

@@ -142,7 +142,8 @@ def mcore_case(cat, r):
     and untied embeddings as the row says), Megatron's defaults for what the arguments leave out
     (dropout 0.1, TE attention, no sequence parallelism, no recompute), bf16 with fp32 gradient
     accumulation, the distributed optimizer (ZeRO-1 over DP), the interleaved schedule where a
-    virtual pipeline is set; megatron-core without TP comm overlap (no ``--tp-comm-overlap``)."""
+    virtual pipeline is set; megatron-core without TP comm overlap (no ``--tp-comm-overlap``) and with the unfused
+    loss (no ``--cross-entropy-loss-fusion``: Megatron-Core's default, ``cross_entropy_fusion`` none)."""
     m = gpt_model(r.layers, r.hidden, r.heads, r.vocab, r.seq_len, r.ffn_hidden)
     m = m.model_copy(update={"kv_heads": int(r.kv_heads), "tied_embeddings": False})
     vpp = int(r.vpp) if r.vpp == r.vpp and r.vpp else 1
@@ -153,7 +154,7 @@ def mcore_case(cat, r):
                    zero=1 if "distributed optimizer" in r.zero_or_fsdp else 0, mb=int(r.micro_batch),
                    rc=RECOMPUTE.code["none"], sp=False, schedule=SCHEDULE.code["interleaved" if vpp > 1 else "1f1b"],
                    gpus_per_node=int(r.gpus_per_node), nodes=1)
-    return m, tr, c, stacks.resolve("megatron-core", tp_overlap="none")
+    return m, tr, c, stacks.resolve("megatron-core", tp_overlap="none", cross_entropy_fusion="none")
 
 
 def hf_case(cat, r):

@@ -131,6 +131,14 @@ outside PyTorch's allocator: memory.moe_comm_buffers, a new ``comm_buffers`` arr
 the all-to-all): only nemotron-3-nano-pretrain (HybridEP, EP 8) moved, 10 of 704 arrays on both instances plus 16 new
 ``comm_buffers`` arrays, memory only: other and outside_allocator x1.0-2.31, total x1.0-1.28 (up to 1.97 GiB of
 HybridEP buffers at the rows' largest micro-batch); no step-time array.
+Regenerated on the tece37 branch (2026-12-05) for Megatron-Core's native fused cross-entropy as core 0.16.1 compiles it
+("megatron_ce_fused": the saved fp32 softmax, Inductor's fresh fp32 gradient and the bf16 gradient, 10 B a logit where
+"megatron_ce" held 6; ``Stack.cross_entropy_fusion``): the megatron-core cases moved (llama3-70b 0, 1, 7, mixtral-8x7b,
+deepseek-v3-pretrain, nemotron-3-nano-pretrain), 120 of 704 arrays on both instances, memory only: logits x1.40 and
+up, total x1.0-1.49 (the most loaded stage is the last one on more rows, so its weights / grads / optimizer /
+activations terms move with it, x0.26-1.09); no step-time array.
+Regenerated on main after merging deepep37 and tece37 (2026-12-05): both moved memory arrays only (the dispatcher's
+buffers, the native fused loss's 10 B a logit); the file holds both.
 """
 from __future__ import annotations
 

@@ -447,6 +447,7 @@ MEGATRON_FLAGS = {
     "--accumulate-allreduce-grads-in-fp32": ("accumulate_allreduce_grads_in_fp32", bool),
     "--grad-reduce-in-bf16": ("grad_reduce_in_bf16", bool),
     "--cross-entropy-loss-fusion": ("cross_entropy_loss_fusion", bool),
+    "--cross-entropy-fusion-impl": ("cross_entropy_fusion_impl", lambda v: _choice(v, ("native", "te"))),
     "--tp-comm-overlap": ("tp_comm_overlap", bool),
     "--fp8-param-gather": ("fp8_param_gather", bool),
     # store_false into torch_fsdp2_reshard_after_forward (default True; training.py get_model passes it to

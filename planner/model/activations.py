@@ -715,6 +715,17 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   ``torch.exp(..., out=exp_logits)``, ``exp_logits.div_`` — which is the saved softmax; the backward
 #:   writes the gradient into it in place. Only the 16-bit logits are transient beside it: act (6.0
 #:   measured in all at bf16).
+#: * "megatron_ce_fused": Megatron-Core's native fused loss (``--cross-entropy-loss-fusion``, impl native:
+#:   megatron/core/fusions/fused_cross_entropy.py, ``Stack.cross_entropy_fusion`` "native") as core 0.16.1 runs it:
+#:   the same steps as "megatron_ce", each wrapped in ``jit_fuser`` (megatron/core/jit.py: ``torch.compile`` on torch
+#:   >= 2.2). Inductor keeps an input mutation in place only where nothing but pointwise ops consume it;
+#:   ``calculate_gradients`` scatters into the saved softmax (``grad_2d[arange_1d, masked_target_1d] -=``) and scales
+#:   it in the same graph, so the compiled graph writes the new gradient into a fresh fp32 logit-sized buffer and copies
+#:   it back (Megatron-LM's later fused_cross_entropy.py says so in its "NOTE on in-place semantics under
+#:   torch.compile" and moves the scatter out of the graph), beside the saved softmax and the ``.to(torch.bfloat16)``
+#:   gradient (bf16 whatever the logits: the cast is hard-coded in 0.16.1): 4 + 2 beyond the saved 4 (10.0 measured
+#:   in all, tests/test_tece37.py: the installed core 0.16.1 function on a 1-rank gloo group under Inductor on CPU;
+#:   6.0 with the compiler off, the "megatron_ce" figure).
 #: * "torch_ce": eager ``F.cross_entropy`` on fp32 logits the model returns and the loop deletes before
 #:   ``backward`` (torchtitan 2024: ``Transformer.forward`` returns ``self.output(h).float()``, train.py
 #:   ``loss_fn`` = ``cross_entropy(pred.flatten(0, 1), ...)`` then ``del pred`` "to avoid peaking memory"):
@@ -750,7 +761,9 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   and the backward scales it in place (``element_mul_kernel``); only the per-token ``loss_1d`` and ``m_d_X_y``
 #:   (fp32) are new: act in all, act - 4 beyond the saved 4 (2.0 measured at bf16 on a torch re-implementation of
 #:   its row loop: the Triton kernel does not run on CPU). With TP it takes the local vocabulary shard (``logits.to_local()``) and all-gathers
-#:   three fp32 numbers a token: the same per shard.
+#:   three fp32 numbers a token: the same per shard. Megatron-Core's ``--cross-entropy-fusion-impl te`` runs the same
+#:   kernels (TE's ``parallel_cross_entropy`` on the vocabulary shard; ``Stack.cross_entropy_fusion``): 2.0 measured
+#:   the same way with its per-token ``grad_output`` (tests/test_tece37.py).
 #: * "linear_ce": ``FusedLinearCrossEntropy`` (linear_ce.py, Apple's Cut Cross-Entropy ``linear_cross_entropy``,
 #:   impl "cce"): the model runs with ``logits_to_keep=1`` (train_ft.py) and the loss never writes the logits: it saves
 #:   the head input, the head weight and the fp32 log-sum-exp (cut_cross_entropy/cce.py ``save_for_backward(e, c,
@@ -775,6 +788,9 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #: ``logits.full_tensor()`` before the loss: the loop holds its shard (act - 4 per shard logit beyond the saved 4,
 #: the TP column of the table) and the loss runs on the whole vocabulary, ``LOSS_GATHERED_BYTES`` per logit of it.
 CE_BACKWARD_BYTES = 8.0  # the fp32 NLL gradient + the fp32 log-softmax gradient, per logit (above)
+#: Megatron-Core's compiled native fused loss ("megatron_ce_fused" above): Inductor's fresh fp32 gradient buffer and the
+#: bf16 gradient, per logit beyond the saved fp32 softmax
+MCORE_FUSED_CE_BYTES = 4.0 + 2.0
 #: fp32 bytes per logit of one ``[chunk_size, V]`` slice alive at once in ``_ChunkedMaskedCESum.backward``: the
 #: chunk's fp32 copy, its softmax and the product ``grad_chunk * (valid * grad_out)`` (tests/test_chunkce37.py)
 CHUNK_CE_BYTES = 12.0
@@ -791,6 +807,7 @@ LOSS_TRANSIENT_BYTES = {
     "cast_ce": (CE_BACKWARD_BYTES,) * 2,
     "cast_ce_held": (_held_ce,) * 2,
     "megatron_ce": (lambda act: act,) * 2,
+    "megatron_ce_fused": (MCORE_FUSED_CE_BYTES,) * 2,
     "torch_ce": (CE_BACKWARD_BYTES, 12.0),
     "torch_ce_compiled": (0.0, 12.0),
     "masked_ce": (_held_ce, lambda act: act - 4.0),

@@ -591,8 +591,21 @@ class Stack:
     #: 2021-23 Megatron-LM / Megatron-DeepSpeed / GPT-NeoX training scripts call it (``vocab_parallel_cross_entropy(
     #: output.float(), labels)`` unless ``--fp16-lm-cross-entropy``; megatron/mpu/cross_entropy.py
     #: ``_VocabParallelCrossEntropy``): one HBM pass per step of it (step_time.cross_entropy_bytes). Megatron-Core
-    #: as NeMo / Megatron-Bridge configure it sets ``cross_entropy_loss_fusion`` (the fused loss): off there
+    #: as NeMo / Megatron-Bridge configure it sets ``cross_entropy_loss_fusion`` (the fused loss): off there; its
+    #: unfused path is ``cross_entropy_fusion`` "none" (``ce_runs_unfused``)
     ce_unfused: bool = False
+    #: Megatron-Core's loss kernel (tece37), "" where the stack has no such choice: "none" (no
+    #: ``--cross-entropy-loss-fusion``: tensor_parallel.vocab_parallel_cross_entropy, the same op sequence as the
+    #: legacy one: ``ce_unfused``'s pricing), "native" (``--cross-entropy-loss-fusion``, ``--cross-entropy-fusion-impl
+    #: native``: megatron/core/fusions/fused_cross_entropy.py, the same steps compiled: "megatron_ce_fused"), "te"
+    #: (``--cross-entropy-fusion-impl te``: TE's ``parallel_cross_entropy``, "te_parallel_ce"). Which runs:
+    #: language_module.py ``compute_language_model_loss`` (core 0.16.1). Megatron-Core's own defaults are fusion off,
+    #: impl native (model_parallel_config.py ``cross_entropy_loss_fusion: bool = False``, ``cross_entropy_fusion_impl
+    #: = 'native'``); the registry entry is "native", what it priced before the option (NeMo / Megatron-Bridge's
+    #: providers turn the fusion on)
+    cross_entropy_fusion: str = ""
+    #: the ``cross_entropy_fusion`` values the stack's code offers (``CE_FUSION_IMPLS``)
+    ce_fusions: tuple[str, ...] = ()
     #: the launcher pads the vocabulary to a multiple of this x TP before building the model (Megatron-LM
     #: ``--make-vocab-size-divisible-by``, default 128: megatron/training/tokenizer/tokenizer.py
     #: ``_vocab_size_with_padding``); 0: the model's own vocabulary (HF code, torchtitan). The advice to pad
@@ -1284,9 +1297,20 @@ class Stack:
         return CP_COMM_KINDS[self.cp_comm_type]
 
     @property
+    def ce_runs_unfused(self) -> bool:
+        """Megatron's vocab-parallel loss runs unfused, op by op on an fp32 copy (step_time.cross_entropy_bytes
+        ``unfused``): the legacy stacks (``ce_unfused``) and Megatron-Core without ``--cross-entropy-loss-fusion``
+        (``cross_entropy_fusion`` "none")."""
+        return self.ce_unfused or self.cross_entropy_fusion == "none"
+
+    @property
     def loss_code(self) -> str:
         """The loss code that runs (``LOSS_TRANSIENT_BYTES`` key): the compiled one under compile where the stack
-        compiles its loss (``loss_compiles``)."""
+        compiles its loss (``loss_compiles``); TE's kernel where Megatron-Core runs it (``cross_entropy_fusion``)."""
+        if self.cross_entropy_fusion == "te":
+            return "te_parallel_ce"
+        if self.cross_entropy_fusion == "native":
+            return "megatron_ce_fused"
         if self.loss == "masked_ce" and self.loss_fn != "masked_ce":  # another AutoModel loss class (loss_fn)
             return self.loss_fn
         if self.loss == "masked_ce" and not self.ce_fp32_upcast:  # AutoModel's loss on the 16-bit logits
@@ -1429,6 +1453,8 @@ class Stack:
             opts.append("moe_fused_mlp=on")
         if self.fused_cross_entropy:
             opts.append(f"fused_cross_entropy=on ({self.fused_ce_kernel})")
+        if self.cross_entropy_fusion and transformer:  # Megatron-Core's loss kernel, as the plan prices it
+            opts.append(f"cross_entropy_fusion={self.cross_entropy_fusion}")
         if self.attn_implementation is not None and transformer:  # transformers' attention, as the plan prices it
             opts.append(f"attn_implementation={self.attn_implementation}")
         if self.loss == "masked_ce" and transformer:  # AutoModel's loss class and its switches, as the plan prices it
@@ -1485,6 +1511,9 @@ LAYER_SAC_FREQ = 2
 #: NeMo AutoModel's loss classes (``Stack.loss_fn``): components/loss/masked_ce.py ``MaskedCrossEntropy`` without and
 #: with ``chunk_size``, linear_ce.py ``FusedLinearCrossEntropy``, te_parallel_ce.py ``TEParallelCrossEntropy``
 AUTOMODEL_LOSS_FNS = ("masked_ce", "masked_ce_chunked", "linear_ce", "te_parallel_ce")
+#: Megatron-Core's loss kernels (``Stack.cross_entropy_fusion``): none (the unfused vocab-parallel loss), native
+#: (megatron/core/fusions/fused_cross_entropy.py), te (Transformer Engine's ``parallel_cross_entropy``)
+CE_FUSION_IMPLS = ("none", "native", "te")
 #: those with ``MaskedCrossEntropy``'s ``fp32_upcast`` switch (the other two classes take no such argument)
 UPCAST_LOSS_FNS = ("masked_ce", "masked_ce_chunked")
 
@@ -1497,8 +1526,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
-           "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype", "exp_avg_sq_dtype",
-           "main_params_dtype", "remat_policy", "remat_tensors")
+           "cross_entropy_fusion", "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype",
+           "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1611,7 +1640,7 @@ OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names
                  "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names,
                  "cp_comm_type": MCORE_CP_COMM_TYPES, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
                  "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names,
-                 "loss_fn": AUTOMODEL_LOSS_FNS}
+                 "loss_fn": AUTOMODEL_LOSS_FNS, "cross_entropy_fusion": CE_FUSION_IMPLS}
 
 
 def _check_automodel_loss(st: "Stack", opts: dict) -> None:
@@ -1717,6 +1746,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
                 lambda st: AUTOMODEL_LOSS_FNS),
     "ce_chunk_size": (lambda st: st.loss == "masked_ce",
                       "chunked cross-entropy (NeMo AutoModel's MaskedCrossEntropy chunk_size)", None),
+    "cross_entropy_fusion": (lambda st: bool(st.ce_fusions), "Megatron-Core cross-entropy fusion choice "
+                             "(--cross-entropy-loss-fusion, --cross-entropy-fusion-impl)", lambda st: st.ce_fusions),
     "attn_implementation": (lambda st: st.mixed_precision is not None,
                             "transformers attn_implementation (the stacks that run transformers' model code: "
                             "hf-trainer, deepspeed)", None),
@@ -1755,6 +1786,7 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                "ce_fp32_upcast": lambda m, t: m.is_transformer,
                "loss_fn": lambda m, t: m.is_transformer,
                "ce_chunk_size": lambda m, t: m.is_transformer,
+               "cross_entropy_fusion": lambda m, t: m.is_transformer,
                "attn_implementation": lambda m, t: m.is_transformer,
                # the exchange of an attention layer's K/V (a CNN has no sequence to split)
                "cp_comm_type": lambda m, t: m.is_transformer}
@@ -2129,6 +2161,7 @@ STACKS: dict[str, Stack] = {
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True, cp_comm_types=MCORE_CP_COMM_TYPES,
+        cross_entropy_fusion="native", ce_fusions=CE_FUSION_IMPLS,  # NeMo / Megatron-Bridge turn the fusion on
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
         fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
@@ -2404,6 +2437,9 @@ STACKS["megatron-core-gaudi"] = replace(
     doc_masking=False, has_zero3=False, has_megatron_fsdp=False, overlap_grad_reduce=False, overlap_param_gather=False,
     module_recompute=False, offloads=(), optimizer_offload_zero=0, moe_dispatchers=("alltoall",),
     has_moe_a2a_overlap=False, has_cuda_graphs=False, cp_comm_types=(),
+    # core_r0.9.0 has the native fused loss (megatron/core/fusions/fused_cross_entropy.py) but no
+    # --cross-entropy-fusion-impl (TE's kernel came to Megatron-Core later) and Intel's TE has no such kernel
+    ce_fusions=("none", "native"),
     fork="Intel's fork HabanaAI/Megatron-LM (Megatron-Core core_r0.9.0, Intel Transformer Engine, FusedSDPA)",
     sources="HabanaAI/Megatron-LM @004966d2 (Intel's Gaudi fork of Megatron-LM core_r0.9.0): "
             "megatron/core/extensions/intel_transformer_engine.py, megatron/training/arguments.py, "

@@ -320,7 +320,11 @@ FLCE_OPS_PER_CHUNK = 5.0
 #:   backward the upcast again (act_b + 4), ``softmax`` (4 + 4), ``grad_chunk * (valid * grad_out)`` (4 + 4), the cast
 #:   back (4 + act_b) and the copy into the gradient buffer (act_b + act_b): 4 act_b + 24. The label gather and
 #:   ``scatter_add_`` touch one logit a token (left out). Counted on real torch ops: tests/test_chunkce37.py.
-#: * "te_parallel_ce" (loss/triton/te_cross_entropy.py): ``online_softmax_kernel`` reads the logits, then
+#: * "te_parallel_ce" (loss/triton/te_cross_entropy.py; the same kernels are Megatron-Core's
+#:   ``--cross-entropy-fusion-impl te``, TE's transformer_engine/pytorch/triton/cross_entropy.py,
+#:   ``Stack.cross_entropy_fusion``, whose
+#:   ``compute_language_model_loss`` passes ``reduce_loss=False``: a per-token ``grad_output``, so the backward's
+#:   kernel runs there too): ``online_softmax_kernel`` reads the logits, then
 #:   ``cross_entropy_kernel`` reads them and writes the gradient over them in place (3 act_b); the backward's
 #:   ``element_mul_kernel`` scales it in place (read, write: 2 act_b) -- it runs because the recipe's loss reaches the
 #:   function through ``sum() / num_label_tokens``, so ``grad_output`` is not the scalar 1.0 the kernel skips on.
@@ -1196,7 +1200,7 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graph
     fused = bool(getattr(fw, "fused_cross_entropy", False)) and liger_patches(m)
     code = getattr(fw, "loss_code", "")
     per_logit = (tuple(f(act_b) for f in AUTOMODEL_CE_BYTES[code]) if code in AUTOMODEL_CE_BYTES
-                 else cross_entropy_bytes(act_b, fw.ce_unfused, fused))
+                 else cross_entropy_bytes(act_b, fw.ce_runs_unfused, fused))
     # AutoModel's MaskedCrossEntropy gathers the whole logits under TP and runs the loss on all of them
     ce_vocab = m.vocab if code in GATHERED_CE else m.vocab / tp
     ce_f, ce_b = (eff.memory_time(T_head * ce_vocab * b, hbm) for b in per_logit)

@@ -385,8 +385,10 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
       (Megatron-LM validate_args forces it for --bf16, not for --fp16, whose default reduces in fp16), "same" under
       bf16 / fp8 is ``--grad-reduce-in-bf16`` (without it validate_args sets accumulate_allreduce_grads_in_fp32:
       "bfloat16 requires gradient accumulation and all-reduce to be done in fp32");
-    * the fused cross-entropy (``Stack.ce_unfused`` False: Megatron-Core as NeMo / Megatron-Bridge configure it,
-      ``cross_entropy_loss_fusion``): ``--cross-entropy-loss-fusion`` (arguments.py: store_true, default off);
+    * the fused cross-entropy (``Stack.ce_runs_unfused`` False: Megatron-Core as NeMo / Megatron-Bridge configure it,
+      ``cross_entropy_loss_fusion``): ``--cross-entropy-loss-fusion`` (arguments.py: store_true, default off), and
+      with ``Stack.cross_entropy_fusion`` "te" ``--cross-entropy-fusion-impl te`` (choices native, te; default
+      native, which is left unsaid: Intel's core_r0.9.0 fork has no such flag);
     * Transformer Engine's userbuffers TP overlap where the plan hid the TP collectives under it
       (``Stack.tp_overlap`` "te" on a capable GPU with sequence parallelism: physics.tp_overlap_mode, step_time):
       ``--tp-comm-overlap`` (validate_args: "Tensor parallel communication/GEMM overlap can happen only when
@@ -407,8 +409,10 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
             out.append("--accumulate-allreduce-grads-in-fp32")
         elif t.precision != "fp16":
             out.append("--grad-reduce-in-bf16")
-    if not st.ce_unfused:
+    if not st.ce_runs_unfused:
         out.append("--cross-entropy-loss-fusion")
+        if st.cross_entropy_fusion == "te":
+            out += ["--cross-entropy-fusion-impl", "te"]
     if cfg["tp"] > 1 and cfg["sp"] and tp_overlap_mode(st.tp_overlap, gpu) == "te":
         out.append("--tp-comm-overlap")
     sharded_params = {"--use-distributed-optimizer", "--use-torch-fsdp2", "--use-megatron-fsdp"} & set(a)

@@ -583,6 +583,10 @@ class FrameworkSpec(_Strict):
     loss_fn: Optional[str] = None
     #: nemo-automodel: ``MaskedCrossEntropy(chunk_size=...)``, the rows upcast at a time (loss_fn masked_ce_chunked)
     ce_chunk_size: Optional[int] = Field(None, ge=1, le=1 << 24)
+    #: Megatron-Core stacks: the loss kernel (none: no --cross-entropy-loss-fusion; native: Megatron-Core's fused loss;
+    #: te: --cross-entropy-fusion-impl te, Transformer Engine's parallel_cross_entropy; planner.model.stacks
+    #: Stack.cross_entropy_fusion); None: native, the registry entry's (NeMo / Megatron-Bridge turn the fusion on)
+    cross_entropy_fusion: Optional[str] = None
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stacks ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
