@@ -1816,10 +1816,18 @@ def maxtext_remat(r) -> dict:
     return dict(remat_policy=name)
 
 
+def maxtext_vocab_tiling(r) -> dict:
+    """The stack option of a ``maxtext_runs.csv`` row's ``num_vocab_tiling`` (the builder records it in the row's
+    notes where the recipe sets it: the Gemma3 workloads' 16); none: base.yml's 1, no option."""
+    got = re.search(r"num_vocab_tiling (\d+)", str(r.notes))
+    return dict(num_vocab_tiling=int(got.group(1))) if got else {}
+
+
 def maxtext_case(r, gpus_per_node: int):
     """(model, training, layout, stack) of a ``maxtext_runs.csv`` row as ``maxtext`` maps it: FSDP (ZeRO-3) over
     every chip, TP = PP = 1, micro-batch = the per-device batch, full recompute under the recipe's MaxText remat
-    policy (``maxtext_remat``: the layers under jax.checkpoint, what the policy offloads to host or keeps on the chip);
+    policy (``maxtext_remat``: the layers under jax.checkpoint, what the policy offloads to host or keeps on the chip)
+    and vocabulary tiling (``maxtext_vocab_tiling``);
     ``gpus_per_node`` places the groups (8-chip hosts, or a whole slice)."""
     chips, mb = int(r.chips), int(r.per_device_batch)
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=chips * mb, micro_batch=mb, precision="bf16",
@@ -1827,7 +1835,7 @@ def maxtext_case(r, gpus_per_node: int):
                       optimizer="adamw", flash_attention=True, dropout=False, recompute="full")
     c = Candidates(tp=np.array([1]), pp=1, dp=chips, cp=1, ep=1, vpp=1, zero=3, mb=mb, rc=RECOMPUTE.code["full"],
                    sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=gpus_per_node, nodes=1)
-    return maxtext_model(r), tr, c, stacks.resolve("maxtext", **maxtext_remat(r))
+    return maxtext_model(r), tr, c, stacks.resolve("maxtext", **maxtext_remat(r), **maxtext_vocab_tiling(r))
 
 
 def maxtext(cat) -> pd.DataFrame:

@@ -658,7 +658,7 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, np.maximum(one - sel, 0.0), 0.0)) + ag
 
 
-def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False):
+def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False, vocab_tiles=1):
     """Bytes the output layer and loss keep for one micro-batch on the last pipeline stage.
 
     What autograd saves (checked in tests/test_activations.py): the final norm's input, fp32
@@ -674,11 +674,16 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
     before the all-gather (megatron/core/tensor_parallel/layers.py, 0.16.1, l. 465
     ``ctx.save_for_backward(input, weight)``, the gather at l. 478-484); measured in
     tests/test_mcore_activations.py.
+
+    ``vocab_tiles``: MaxText's ``num_vocab_tiling`` (planner.model.stacks ``Stack.num_vocab_tiling``): the loss
+    scans the tokens in that many tiles and saves no logit (vocabulary_tiling.py ``vocab_tiling_linen_loss``: its
+    custom VJP's residuals are the parameters, the hidden states and the labels), so the vocab-wide bytes are one
+    tile's, alive while that tile's loss runs; the hidden rows stay.
     """
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
     tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
-    vocab_part = tokens * m.vocab / np.asarray(tp, dtype=np.float64) * 4
+    vocab_part = tokens / float(vocab_tiles) * m.vocab / np.asarray(tp, dtype=np.float64) * 4
     stat = 2 if m.norm == "layernorm" else 1
     hidden_rows = 4 if m.mlm_head else 2  # norm input + output; MLM: + dense input, GELU input
     sp_div = np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
@@ -828,17 +833,20 @@ LOSS_GATHERED_BYTES = {
 }
 
 
-def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce", chunk=0):
+def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce", chunk=0,
+                         vocab_tiles=1):
     """Bytes alive only while the loss runs on the last stage, on top of ``logits_bytes``: for the
     generic loss (``LOSS_TRANSIENT_BYTES`` "cast_ce") the backward's two fp32 logit-sized gradients,
     8 * V/t per token (+ act_bytes * V/t where the loop holds the logits, "cast_ce_held"); a stack's
     own loss code as the table says. They set the peak of the step (the loss runs when every layer's activations of the
     micro-batch are still saved), so the memory model counts them in the logits term; with a 128k
     vocabulary they exceed a whole layer's activations. Measured in calibration/loop.py (peak
-    allocated during real steps)."""
+    allocated during real steps). ``vocab_tiles``: MaxText's vocabulary tiling (``logits_bytes``): one tile's
+    tokens run the loss at a time."""
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
     tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
+    tokens = tokens / float(vocab_tiles)
     tp = np.asarray(tp, dtype=np.float64)
     one, many = (b(act_bytes) if callable(b) else b for b in LOSS_TRANSIENT_BYTES[loss])
     out = tokens * m.vocab / tp * np.where(tp > 1, many, one)

@@ -1406,9 +1406,11 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
     first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out)
     # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
-    last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool))
+    # (MaxText's vocabulary tiling: one tile's tokens at a time, Stack.num_vocab_tiling)
+    tiles = getattr(st, "num_vocab_tiling", 1)
+    last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles)
                    + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
-                                          chunk=getattr(st, "ce_chunk_size", None) or 0))[inv]
+                                          chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles))[inv]
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)

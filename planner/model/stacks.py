@@ -901,7 +901,17 @@ class Stack:
     #: ``remat_policy: custom``'s per-tensor locations (base.yml ``decoder_layer_input: offload``, ``query_proj:
     #: offload``, ...), sorted (tensor, device | offload | remat) pairs; a tensor left out is at base.yml's default
     remat_tensors: tuple[tuple[str, str], ...] = ()
-    #: the stack takes ``remat_policy`` / ``remat_tensors`` (MaxText)
+    #: MaxText's ``num_vocab_tiling`` (base.yml: 1). Above 1 the decoder returns no logits in training ("When vocab
+    #: tiling is enabled in training mode, full logits won't generate to reduce memory. Instead, we keep track on the
+    #: hidden states", layers/decoders.py) and the loss runs ``vocabulary_tiling.vocab_tiling_linen_loss``: a
+    #: ``jax.lax.scan`` over n tiles of (batch x seq) / n rows, each tile's logits and ``cross_entropy_with_logits``
+    #: (the loss the untiled path runs) made and dropped in turn, the hidden states its only residual beside the
+    #: labels; the custom VJP's backward scan re-runs each tile's logits and loss under ``jax.vjp``. Priced by
+    #: planner.model.activations ``logits_bytes`` / ``loss_transient_bytes`` (``vocab_tiles``: one tile's vocab-wide
+    #: bytes) and planner.model.step_time ``lm_head`` (the head GEMM and loss re-run in the backward). The Gemma3
+    #: tpu-recipes set 16
+    num_vocab_tiling: int = 1
+    #: the stack takes ``remat_policy`` / ``remat_tensors`` / ``num_vocab_tiling`` (MaxText)
     has_remat_policy: bool = False
     optimizer_offload: bool = False
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
@@ -1425,6 +1435,8 @@ class Stack:
                                                     if self.activation_offload_layers is not None else ""))
         if self.has_remat_policy and transformer:
             opts.append(f"remat_policy={remat_label(self)}")
+            if self.num_vocab_tiling > 1:
+                opts.append(f"num_vocab_tiling={self.num_vocab_tiling}")
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
         if self.precision_aware_optimizer and not self.optimizer_offload:  # the state dtypes the plan prices
@@ -1527,7 +1539,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype",
-           "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors")
+           "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
+           "num_vocab_tiling")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1602,7 +1615,10 @@ def remat_label(st) -> str:
 
 def _check_remat_policy(st, opts: dict):
     """Refuse ``remat_tensors`` outside ``remat_policy: custom`` (MaxText reads the per-tensor keys only there,
-    decoders.py ``get_remat_policy``) and a tensor or location MaxText does not name."""
+    decoders.py ``get_remat_policy``) and a tensor or location MaxText does not name; a ``num_vocab_tiling`` under 1
+    (MaxText splits the tokens into that many tiles)."""
+    if st.num_vocab_tiling < 1:
+        raise InputError("training.framework.num_vocab_tiling", f"{st.num_vocab_tiling}: the tiles must be at least 1")
     given = opts.get("remat_tensors")
     if not given:
         return st
@@ -1697,6 +1713,7 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "optimizer_offload": (lambda st: "optimizer" in st.offloads, "optimizer offload", None),
     "remat_policy": (lambda st: st.has_remat_policy, "MaxText remat policy", None),
     "remat_tensors": (lambda st: st.has_remat_policy, "MaxText remat policy (remat_policy: custom's tensors)", None),
+    "num_vocab_tiling": (lambda st: st.has_remat_policy, "MaxText vocabulary tiling (num_vocab_tiling)", None),
     "mixed_precision": (lambda st: st.mixed_precision is not None,
                         "Hugging Face model-code precision switch (mixed_precision: amp | bf16)", None),
     "moe_dispatcher": (lambda st: bool(st.moe_dispatchers), "MoE token dispatcher", lambda st: st.moe_dispatchers),
@@ -1776,6 +1793,8 @@ def _always(_model, _training) -> bool:
 OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8",
                # MaxText's remat policy names a decoder layer's tensors (a transformer's)
                "remat_policy": lambda m, t: m.is_transformer, "remat_tensors": lambda m, t: m.is_transformer,
+               # the tiles split a decoder's logits (a transformer's)
+               "num_vocab_tiling": lambda m, t: m.is_transformer,
                # Megatron-Core overlaps shared experts only (moe_layer.py: ``set_shared_experts`` where the model has
                # them); on a model without, the flag is accepted and does nothing (planner.spec.load notes it)
                "moe_shared_expert_overlap": lambda m, t: has_shared_experts(m),

@@ -1235,6 +1235,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         raise InputError("--emit", fork_launch(st, job, best["config"]))
     if not {"cuda", "rocm"} & set(st.platforms):  # the launch specs are torchrun launches of CUDA/ROCm code
         keys = maxtext_remat_keys(st, best["config"].get("recompute", "full")) if st.has_remat_policy else ""
+        if st.has_remat_policy and st.num_vocab_tiling > 1:  # the loss's tiles, a MaxText key like the remat ones
+            keys = " ".join(k for k in (keys, f"num_vocab_tiling={st.num_vocab_tiling}") if k)
         raise InputError("--emit", f"no launch spec for a {st.name} plan: the emitter writes torchrun launches of "
                                    "Megatron-LM / torchtitan (CUDA and ROCm code); launch it with its own trainer "
                                    "and the plan's layout" + (f" ({keys})" if keys else ""))

@@ -560,6 +560,8 @@ class FrameworkSpec(_Strict):
     #: custom the per-tensor locations (decoder_layer_input: offload, query_proj: device, ...; MAXTEXT_REMAT_TENSORS)
     remat_policy: Optional[str] = None
     remat_tensors: Optional[dict[str, str]] = None
+    #: MaxText's num_vocab_tiling (base.yml 1): the loss over the logits in this many tiles of the micro-batch's tokens
+    num_vocab_tiling: Optional[int] = Field(None, ge=1, le=1 << 16)
     mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16
     moe_dispatcher: Optional[V.MOE_DISPATCHER.literal] = None  # alltoall | deepep | hybridep
     moe_a2a_overlap: Optional[bool] = None  # Megatron-Core --overlap-moe-expert-parallel-comm

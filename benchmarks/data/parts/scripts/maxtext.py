@@ -79,7 +79,8 @@ GEMMA3_REMAT = ("custom (decoder_layer_input device, query_proj/key_proj/value_p
                 "base.yml's remat default: all rematerialised but the layer input)")
 GEMMA3_SA = ("flash (Pallas splash attention, sa_block_q/kv/kv_compute 1024, sa_block_q_dkv 512, sa_block_kv_dkv 2048, "
              "sa_block_kv_dkv_compute 512, sa_block_q_dq/kv_dq 1024)")
-GEMMA3_NOTES = ("num_vocab_tiling 16 (the loss over the 262,144-token vocabulary in 16 chunks; not modelled); "
+GEMMA3_NOTES = ("num_vocab_tiling 16 (the loss over the 262,144-token vocabulary in 16 chunks; validate.maxtext_vocab_tiling "
+                "maps it to the stack option); "
                 "XLA flag CUSTOM_VMEM_LIMIT 122880; tokenizer gemma3; planner preset gemma3-12b (vocab 262,208 as "
                 "Hugging Face's; MaxText's gemma3-12b.yml 262,144: 0.02% of the logits). MaxText at this tag counts "
                 "causal attention at half (tflops_attention)")
