@@ -26,7 +26,7 @@ FULL = RECOMPUTE.code["full"]
 
 def _job(pp=1, vpp=1, **training):
     t = {"seq_len": 8192, "global_batch": 128, "micro_batch": 1, "precision": "bf16", "steps": 10,
-         "framework": "megatron-core", **training}
+         "framework": {"name": "megatron-core", "cross_entropy_fusion": "none"}, **training}
     par = {"tp": 1, "pp": pp, "dp": 8 // pp, "cp": 1, "zero": 1}
     if vpp > 1:
         par["vpp"] = vpp
@@ -174,7 +174,7 @@ def _deep_job(**training):
     """Llama 3 70B on 64 H100s at TP2 PP8 v2 mb4: every layer checkpointed on its own does not fit (8 chunks' inputs
     of 5 layers in flight on the first stage), uniform groups of 2 do"""
     t = {"seq_len": 8192, "global_batch": 512, "micro_batch": 4, "precision": "bf16", "steps": 10,
-         "framework": "megatron-core", **training}
+         "framework": {"name": "megatron-core", "cross_entropy_fusion": "none"}, **training}
     return load_job_dict({"model": {"preset": "llama3-70b"}, "training": t,
                           "parallel": {"tp": 2, "pp": 8, "dp": 4, "vpp": 2, "zero": 1},
                           "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 8}})

@@ -108,8 +108,11 @@ def test_compare_table_shows_partial_full_recompute(cli, tmp_path):
     "rc:full(block 1)" (recompute_method block, 1 layer), compare's table read "rc:full" -- every layer recomputed."""
     import json
 
+    # (the unfused loss, 6 B a logit, keeps the partial recompute the cheapest plan: tece37's native fused loss made
+    # TP2 without recompute cheaper)
     job = ("model: {preset: llama3.1-8b}\ntraining: {mode: full_finetune, seq_len: 8192, global_batch: 128, epochs: 3, "
-           "dataset_samples: 200000}\ncluster: {instance: gcp:a3-highgpu-8g}\nconstraints: {max_gpus: 8}\n")
+           "dataset_samples: 200000, framework: {name: megatron-core, cross_entropy_fusion: none}}\n"
+           "cluster: {instance: gcp:a3-highgpu-8g}\nconstraints: {max_gpus: 8}\n")
     path = write_job(tmp_path, job)
     code, out, err = cli("compare", path, "--json")
     assert code == 0, err
@@ -128,7 +131,8 @@ def test_chart_layouts_show_partial_full_recompute(catalog):
 
     job = load_job_dict({"model": {"preset": "llama3.1-8b"},
                          "training": {"mode": "full_finetune", "seq_len": 8192, "global_batch": 128, "epochs": 3,
-                                      "dataset_samples": 200000},
+                                      "dataset_samples": 200000,
+                                      "framework": {"name": "megatron-core", "cross_entropy_fusion": "none"}},
                          "cluster": {"instance": "gcp:a3-highgpu-8g"}, "constraints": {"max_gpus": 8}})
     table = recommend(job, catalog)["table"]
     assert table.iloc[0]["recompute_method"] == "block", table.iloc[0]

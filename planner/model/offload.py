@@ -235,10 +235,11 @@ def remat_moved_bytes(stack, m, t, c, act_bytes: float, layers):
     backward): every layer's offloaded tensors (activations.remat_host_layer_bytes) on the ``recompute: full`` rows
     (the layers under jax.checkpoint); 0 without a policy that offloads."""
     remat = stack_remat(stack)
+    rows = np.shape(np.asarray(c.tp))  # the candidates' row shape (c may be a Candidates or a bare namespace of columns)
     if remat is None or not m.is_transformer:
-        return np.zeros(len(c), dtype=np.float64)
+        return np.zeros(rows, dtype=np.float64)
     per = remat_host_layer_bytes(m, t.seq_len, c.mb, c.tp, c.cp, np.asarray(c.sp, dtype=bool), act_bytes, remat)
-    return np.where(np.asarray(c.rc) == 2, np.asarray(layers, dtype=np.float64) * per, 0.0) * np.ones(len(c))
+    return np.where(np.asarray(c.rc) == 2, np.asarray(layers, dtype=np.float64) * per, 0.0) * np.ones(rows)
 
 
 def activation_moved_bytes(stack, m, t, c, act_bytes: float, layers):
