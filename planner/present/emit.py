@@ -192,6 +192,9 @@ class LaunchPlan:
     #: the inter-node transport the plan's instance reaches its priced bandwidth over (hardware_catalog.fabric), on a
     #: multi-node plan only: what the k8s and SkyPilot formats request for it; None: nothing to request
     fabric: LaunchFabric | None = None
+    #: a vendor's fork's launch script (``FORK_LAUNCHERS``): run once, it launches every process itself; ``env`` holds
+    #: the variables it reads and ``program`` is empty
+    fork: str | None = None
 
 
 # ------------------------------------------------------------------------------- program flags
@@ -1182,33 +1185,63 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
     return notes
 
 
-#: the launcher of each registry entry that is a vendor's fork (planner.model.stacks ``PORTS``): its script and the
-#: environment variables it reads for the plan's layout. Intel's Megatron-LM fork: examples/llama/pretrain_llama.sh
-#: (HabanaAI/Megatron-LM @004966d2) reads HL_NUM_NODES, HL_DP, HL_TP, HL_PP, HL_CP, HL_MICRO_BATCH, HL_GBS,
-#: HL_SEQ_LEN, HL_SEQ_PARALLEL, HL_CKP_ACT (0 none, 1 --recompute-granularity full --recompute-method uniform, 2
-#: selective), HL_USE_DISTRIBUTED_OPTIMIZER and HL_FP8 (Intel TE delayed scaling) and launches pretrain_gpt.py under
-#: mpirun; it passes no --num-layers-per-virtual-pipeline-stage, said where the plan interleaves. The upstream
-#: Megatron-LM launch the emitter writes is not this code's (no --fp8-recipe in core_r0.9.0).
+#: the launcher of each registry entry that is a vendor's fork (planner.model.stacks ``PORTS``): its script, run once,
+#: which launches the trainer itself. Intel's Megatron-LM fork, HabanaAI/Megatron-LM @004966d2
+#: examples/llama/pretrain_llama.sh: ``LAUNCHER_TYPE=${HL_LAUNCHER_TYPE:-mpirun}`` runs ``mpirun -n
+#: NUM_NODES*DEVICES_PER_NODE`` python pretrain_gpt.py, one process per HPU, over ``-hostfile ${HOSTSFILE}`` (HL_HOSTSFILE,
+#: else /etc/mpi/hostfile with ``slots=8`` appended, the MPI Operator's path) where HL_NUM_NODES > 1; the README
+#: (examples/llama/README.md) launches every multi-node recipe that way, once, with HL_HOSTSFILE. Variables it reads
+#: (name, script default): HL_NUM_NODES 1, HL_DEVICES_PER_NODE 8, HL_DP 2, HL_TP 2, HL_PP 2, HL_CP 1, HL_MICRO_BATCH 1,
+#: HL_GBS, HL_SEQ_LEN, HL_TRAIN_ITERS, HL_SEQ_PARALLEL 1, HL_CKP_ACT 0 (1 --recompute-granularity=full
+#: --recompute-method uniform, 2 selective), HL_USE_DISTRIBUTED_OPTIMIZER 1, HL_FP8 0 (Intel TE delayed scaling),
+#: HL_SAVE_INTERVAL 2000, and the Llama-3.1 branch's HL_NUM_LAYERS / HL_HIDDEN_SIZE / HL_NUM_HEADS /
+#: HL_NUM_QUERY_GROUPS / HL_FFN_HIDDEN_SIZE. It passes no --num-layers-per-virtual-pipeline-stage (a note says so
+#: where the plan interleaves). The upstream Megatron-LM launch the emitter writes is not this code's (no
+#: --fp8-recipe in core_r0.9.0).
 FORK_LAUNCHERS = {"megatron-core-gaudi": "$MEGATRON_LM_ROOT/examples/llama/pretrain_llama.sh"}
 FORK_CKP_ACT = {"none": 0, "full": 1, "selective": 2}
-#: the script's defaults (``CP=${HL_CP:-1}``, ``USE_DISTRIBUTED_OPTIMIZER=${HL_USE_DISTRIBUTED_OPTIMIZER:-1}``): not
-#: written when the plan's value is theirs
-FORK_DEFAULTS = {"HL_CP": 1, "HL_USE_DISTRIBUTED_OPTIMIZER": 1}
+#: what the fork's launch leaves to the user: the script's data / tokenizer / checkpoint variables (examples/llama/
+#: README.md "Training Script Settings": shared and writable across the nodes beyond 8 cards)
+FORK_PLACEHOLDERS = {
+    "MEGATRON_LM_ROOT": "a checkout of Intel's fork, github.com/HabanaAI/Megatron-LM (its PYTHONPATH too)",
+    "HL_DATA_DIR_ROOT": "the tokenised dataset's folder (shared by all nodes)",
+    "HL_DATA_FILE_PREFIX": "the dataset's .bin/.idx file prefix in that folder",
+    "HL_TOKENIZER_MODEL": "a Hugging Face tokenizer path or name",
+    "HL_CHECKPOINTS_DIR": "a shared checkpoint directory"}
+#: SkyPilot's accelerator name of each Gaudi it catalogs: skypilot-org/skypilot-catalog catalogs/v8/shadeform/vms.csv
+#: row ``denvr_Gaudi2x8,GAUDI2,8.0,...`` (read 2026-12-01, hardware_catalog instances.csv); no cloud SkyPilot knows
+#: rents a Gaudi 3 (sky show-gpus -a lists only AWS dl1's first-generation "Gaudi HL-205")
+SKYPILOT_GAUDI = {"Gaudi2-96GB": "GAUDI2"}
+#: the Kubernetes resource the Intel Gaudi device plugin advertises (docs.habana.ai "Intel Gaudi Device Plugin for
+#: Kubernetes"); Kubeflow's MPIJob (MPI Operator v2beta1) mounts the hostfile at /etc/mpi/hostfile, which the script reads
+GAUDI_K8S_RESOURCE = "habana.ai/gaudi"
 
 
-def fork_launch(st, job: JobSpec, cfg: dict) -> str:
-    """The one-line answer of ``--emit`` for a plan on a vendor's fork (``FORK_LAUNCHERS``): its launcher with the
-    plan's layout, as that script reads it."""
-    t = job.training
+def fork_env(job: JobSpec, cfg: dict, steps: float, save_every: int, per_node: int) -> dict[str, str]:
+    """The variables ``FORK_LAUNCHERS``' script reads for the plan's layout, model and length, all written (its
+    defaults, DP=TP=PP=2, are no plan's)."""
+    t, m = job.training, job.model
     rc = str(cfg.get("recompute", "none")).split("(")[0]
-    env = {"HL_NUM_NODES": cfg["nodes"], "HL_DP": cfg["dp"], "HL_TP": cfg["tp"], "HL_PP": cfg["pp"], "HL_CP": cfg["cp"],
-           "HL_MICRO_BATCH": cfg["micro_batch"], "HL_GBS": t.global_batch, "HL_SEQ_LEN": t.seq_len,
+    env = {"HL_NUM_NODES": cfg["nodes"], "HL_DEVICES_PER_NODE": per_node, "HL_DP": cfg["dp"], "HL_TP": cfg["tp"],
+           "HL_PP": cfg["pp"], "HL_CP": cfg["cp"], "HL_MICRO_BATCH": cfg["micro_batch"], "HL_GBS": t.global_batch,
+           "HL_SEQ_LEN": t.seq_len, "HL_TRAIN_ITERS": int(steps),  # as megatron_args writes --train-iters
            "HL_SEQ_PARALLEL": int(bool(cfg.get("sp"))), "HL_CKP_ACT": FORK_CKP_ACT.get(rc, 1),
-           "HL_USE_DISTRIBUTED_OPTIMIZER": int(cfg["zero"] >= 1), "HL_FP8": int(t.precision == "fp8")}
-    env = {k: v for k, v in env.items() if FORK_DEFAULTS.get(k) != v}  # the script's own defaults left out: room
-    vpp = f" (v{cfg['vpp']}: add --num-layers-per-virtual-pipeline-stage)" if cfg.get("vpp", 1) > 1 else ""
-    return (f"{st.name} is Intel's fork; launch: " + " ".join(f"{k}={v}" for k, v in env.items())
-            + f" {FORK_LAUNCHERS[st.name]}{vpp}")
+           "HL_USE_DISTRIBUTED_OPTIMIZER": int(cfg["zero"] >= 1), "HL_FP8": int(t.precision == "fp8"),
+           "HL_SAVE_INTERVAL": save_every}
+    if m is not None:  # the Llama-3.1 branch (HL_LLAMA_VER 3.1, its default) reads each dimension's override
+        dims = {"HL_NUM_LAYERS": m.layers, "HL_HIDDEN_SIZE": m.hidden, "HL_NUM_HEADS": m.heads,
+                "HL_NUM_QUERY_GROUPS": m.kv_heads or m.heads, "HL_FFN_HIDDEN_SIZE": m.ffn_hidden}
+        env.update({k: v for k, v in dims.items() if v})
+    return {k: str(v) for k, v in env.items()}
+
+
+def fork_notes(cfg: dict) -> list[str]:
+    """What the fork's script cannot be told: the plan's interleaving."""
+    if cfg.get("vpp", 1) > 1:
+        return [f"the plan interleaves {cfg['vpp']} virtual stages a rank; pretrain_llama.sh passes no "
+                "--num-layers-per-virtual-pipeline-stage: add it to the script's CMD, or the run is not interleaved "
+                "(a larger pipeline bubble than planned)"]
+    return []
 
 
 def maxtext_remat_keys(st, recompute: str) -> str:
@@ -1231,9 +1264,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
     if is_auto(job) or best.get("stack"):  # training.framework auto (or open on a TPU / Trainium): the plan's stack
         job = job_for_plan(job, best.get("stack") or {})
     st = from_training(job.training, model=job.model)
-    if st.name in FORK_LAUNCHERS:  # a vendor's fork launches through its own script: its variables, in one line
-        raise InputError("--emit", fork_launch(st, job, best["config"]))
-    if not {"cuda", "rocm"} & set(st.platforms):  # the launch specs are torchrun launches of CUDA/ROCm code
+    fork = FORK_LAUNCHERS.get(st.name)  # a vendor's fork launches through its own script, its variables the layout
+    if not fork and not {"cuda", "rocm"} & set(st.platforms):  # the launch specs are torchrun launches of CUDA/ROCm code
         keys = maxtext_remat_keys(st, best["config"].get("recompute", "full")) if st.has_remat_policy else ""
         if st.has_remat_policy and st.num_vocab_tiling > 1:  # the loss's tiles, a MaxText key like the remat ones
             keys = " ".join(k for k in (keys, f"num_vocab_tiling={st.num_vocab_tiling}") if k)
@@ -1247,17 +1279,24 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
     if "megatron_fsdp" not in cfg:
         cfg = dict(cfg, megatron_fsdp=from_training(job.training, model=job.model).megatron_fsdp)
     transformer = job.model is not None and job.model.is_transformer
-    if style is None:
+    if fork and style is not None:  # the fork's one script is the launch: no torchrun program to style
+        raise InputError("--emit", f"{st.name} launches through Intel's {FORK_LAUNCHERS[st.name].rsplit('/', 1)[-1]}, "
+                                   f"which has no launcher styles: leave ':{style}' out")
+    if fork:
+        style = "fork"
+    elif style is None:
         style = default_style(job, cfg)
-    if style not in STYLES:
+    if not fork and style not in STYLES:
         raise InputError("--emit", "launcher style " + one_of(STYLES, style))
     if style in ("megatron", "automodel") and not transformer:
         raise InputError("--emit", f"the {style} style needs a transformer model; use fsdp")
-    check_stack_rules(job, cfg, style)
+    if not fork:
+        check_stack_rules(job, cfg, style)
     steps = cost.get("steps") or (job.training.steps or 1)
     step_s = best.get("step_time_s") if hasattr(best, "get") else None
     every = save_every_steps(job, step_s)
-    prog = (megatron_args(job, cfg, steps, every, hw.get("gpu", ""), int(hw.get("gpus_per_node") or 8))
+    prog = ([] if fork
+            else megatron_args(job, cfg, steps, every, hw.get("gpu", ""), int(hw.get("gpus_per_node") or 8))
             if style == "megatron"
             else automodel_args(job, cfg, steps, every) if style == "automodel"
             else fsdp_args(job, cfg, steps, every))
@@ -1266,7 +1305,10 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
     fsdp = cfg["zero"] == 3 or (cfg["zero"] == 2 and cfg.get("megatron_fsdp"))
     env = ({"CUDA_DEVICE_MAX_CONNECTIONS": "1"}
            if style == "megatron" and (cfg["tp"] > 1 or cfg["cp"] > 1) and not fsdp else {})
-    if style == "megatron":
+    if fork:
+        env = fork_env(job, cfg, steps, every, int(hw.get("gpus_per_host") or hw["gpus_per_node"]))
+        ph = dict(FORK_PLACEHOLDERS)
+    elif style == "megatron":
         ph = {"MEGATRON_DIR": "a Megatron-LM checkout", "DATA_PATH": "the tokenised dataset prefix",
               "TOKENIZER": "a Hugging Face tokenizer name or path", "CKPT_DIR": "a shared checkpoint directory"}
     elif style == "automodel":
@@ -1304,7 +1346,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
                                    "flex_shard/dist_muon.py, as kimi_k2_7's config_registry does), or the run is AdamW")
     else:
         ph = {"TRAIN_SCRIPT": "your training script (flags below are the planner's names for the layout)"}
-    note = finetune_note(job, style) if transformer else None
+    note = finetune_note(job, style) if transformer and not fork else None
     if note:  # beside the placeholder that names what the program loads (the checkout / config it runs)
         key = next(iter(ph)) if style == "megatron" else ("AUTOMODEL_CONFIG" if style == "automodel" else "TITAN_CONFIG")
         ph[key] += "; " + note
@@ -1328,9 +1370,12 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         from hardware_catalog import load_catalog
         catalog = load_catalog()
     fab = fabric_of(hw, hosts, catalog.launch_fabrics)
+    if fork:  # HCCL over the Gaudis' own RoCE ports, not NCCL: the NCCL fabric notes and requests are not its
+        fab = None
     return LaunchPlan(
-        notes=(launch_notes(job, cfg, style) + fabric_note(fab, hw.get("inter_node_gbps"))
-               + unknown_fabric_note(fab, hw, hosts, catalog)), fabric=fab,
+        notes=(fork_notes(cfg) if fork else
+               launch_notes(job, cfg, style) + fabric_note(fab, hw.get("inter_node_gbps"))
+               + unknown_fabric_note(fab, hw, hosts, catalog)), fabric=fab, fork=fork,
         name=f"{name[:40] or 'job'}-train", nodes=hosts,
         gpus_per_node=per_host,
         # the expected hours it was ranked at: sbatch --time from the uninterrupted hours ignored the job's checkpoint
@@ -1768,6 +1813,97 @@ def emit_k8s(plan: LaunchPlan) -> str:
             + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
+# ------------------------------------------------------------------------------- a vendor's fork's launch
+def _fork_hostfile_line(plan: LaunchPlan) -> str:
+    """What the fork's script does with the processes, said once in each format."""
+    n = plan.nodes * plan.gpus_per_node
+    return (f"the fork's script launches mpirun -n {n} itself, one process per HPU"
+            + ("" if plan.nodes == 1 else f", over the OpenMPI hostfile $HL_HOSTSFILE ({plan.nodes} lines "
+                                          f"'HOST slots={plan.gpus_per_node}'; node 0's address first)")
+            + ": run it once")
+
+
+def _fork_run(plan: LaunchPlan) -> str:
+    """The variables and the script, as the fork's README writes its recipes (``HL_...=... pretrain_llama.sh``)."""
+    return "".join(f"export {k}={v}\n" for k, v in plan.env.items()) + f"bash {_quote(plan.fork)}\n"
+
+
+def fork_torchrun(plan: LaunchPlan) -> str:
+    """The shell launch: no torchrun, the fork's script under mpirun."""
+    where = "run once on the node" if plan.nodes == 1 else "run once, on node 0, with $HL_HOSTSFILE set"
+    return _header(plan, notes=[_fork_hostfile_line(plan)]) + f"\n# {where}\n" + _fork_run(plan)
+
+
+def fork_slurm(plan: LaunchPlan) -> str:
+    """An sbatch script: the batch step writes the allocation's hostfile and runs the script once; its mpirun starts
+    the processes on every node (OpenMPI launches through Slurm inside an allocation). No --gpus-per-node: a Gaudi's
+    gres name is the site's."""
+    sb = [f"--job-name={plan.name}", f"--nodes={plan.nodes}", f"--ntasks-per-node={plan.gpus_per_node}",
+          "--exclusive", f"--time={_slurm_time(plan.hours)}"]
+    body = ["#!/bin/bash"] + [f"#SBATCH {x}" for x in sb] + [_header(plan, notes=[_fork_hostfile_line(plan)]),
+            f"# --time is the plan's expected {fmt_time(plan.hours * 3600)} x {SLURM_TIME_HEADROOM} headroom",
+            "set -euo pipefail"]
+    if plan.nodes > 1:
+        body += ['export HL_HOSTSFILE="$PWD/hostsfile.$SLURM_JOB_ID"',
+                 f'scontrol show hostnames "$SLURM_JOB_NODELIST" | sed "s/$/ slots={plan.gpus_per_node}/" '
+                 '> "$HL_HOSTSFILE"']
+    return "\n".join(body) + "\n" + _fork_run(plan)
+
+
+def fork_skypilot(plan: LaunchPlan) -> str:
+    """A SkyPilot task whose node 0 writes the hostfile from SKYPILOT_NODE_IPS and runs the script (SkyPilot's own MPI
+    example launches mpirun so); refused for a Gaudi SkyPilot has no accelerator name for."""
+    acc = SKYPILOT_GAUDI.get(plan.gpu)
+    if acc is None:
+        raise InputError("--emit", f"SkyPilot has no accelerator name for {plan.gpu} (its catalogs list Gaudi 2 as "
+                                   "GAUDI2 on Shadeform only): use --emit slurm, k8s or torchrun")
+    res: dict = {"accelerators": f"{acc}:{plan.gpus_per_node}"}
+    if plan.cloud not in ("-", None):
+        res["cloud"] = plan.cloud
+    if plan.instance:
+        res["instance_type"] = plan.instance
+    res["use_spot"] = plan.spot
+    run = 'if [ "$SKYPILOT_NODE_RANK" != 0 ]; then exit 0; fi\n'
+    if plan.nodes > 1:
+        run += ('export HL_HOSTSFILE="$HOME/hostsfile"\n'
+                f'echo "$SKYPILOT_NODE_IPS" | sed "s/$/ slots={plan.gpus_per_node}/" > "$HL_HOSTSFILE"\n')
+    task = {"name": plan.name, "num_nodes": plan.nodes, "resources": res,
+            "envs": {k: "" for k in plan.placeholders}, "run": run + _fork_run(plan)}
+    return (_header(plan, notes=[_fork_hostfile_line(plan)]) + "\n"
+            + yaml.safe_dump(task, sort_keys=False, width=1000))
+
+
+def fork_k8s(plan: LaunchPlan) -> str:
+    """A Kubeflow ``MPIJob`` (MPI Operator, kubeflow.org/v2beta1): one Launcher running the script, whose mpirun reads
+    the operator's /etc/mpi/hostfile, and a Worker a node holding its HPUs (``habana.ai/gaudi``)."""
+    # multi-node: the operator's hostfile already says 'slots=', which the script would append again had it to find it
+    hostfile = {"HL_HOSTSFILE": "/etc/mpi/hostfile"} if plan.nodes > 1 else {}
+    env = [{"name": k, "value": "REPLACE_ME"} for k in plan.placeholders] + [
+        {"name": k, "value": v} for k, v in {**plan.env, **hostfile}.items()]
+    hpus = {GAUDI_K8S_RESOURCE: plan.gpus_per_node}
+
+    def container(cmd: list[str], devices: bool) -> dict:
+        c: dict = {"name": "gaudi", "image": "REPLACE_WITH_TRAINING_IMAGE", "command": cmd,
+                   "env": [dict(e) for e in env]}
+        if devices:
+            c["resources"] = {"limits": dict(hpus), "requests": dict(hpus)}
+        return c
+
+    launcher = container(["bash", "-c", f"bash {_quote(plan.fork)}"], False)
+    # the workers run sshd for the launcher's mpirun, as the MPI Operator's examples do; one node too: the operator
+    # points OpenMPI's default hostfile at them (OMPI_MCA_orte_default_hostfile, pkg/apis/kubeflow/v2beta1 constants)
+    worker = container(["/usr/sbin/sshd", "-De"], True)
+    replicas: dict = {"Launcher": {"replicas": 1, "template": {"spec": {"containers": [launcher]}}},
+                      "Worker": {"replicas": plan.nodes, "template": {"spec": {"containers": [worker]}}}}
+    doc = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": plan.name},
+           "spec": {"slotsPerWorker": plan.gpus_per_node, "runPolicy": {"cleanPodPolicy": "Running"},
+                    "mpiReplicaSpecs": replicas}}
+    notes = [_fork_hostfile_line(plan).replace("$HL_HOSTSFILE", "/etc/mpi/hostfile (the operator's)")]
+    return (_header(plan, notes=notes) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
+            + yaml.safe_dump(doc, sort_keys=False, width=1000))
+
+
+FORK_EMITTERS = {"torchrun": fork_torchrun, "slurm": fork_slurm, "skypilot": fork_skypilot, "k8s": fork_k8s}
 EMITTERS = {"torchrun": emit_torchrun, "slurm": emit_slurm, "skypilot": emit_skypilot, "k8s": emit_k8s}
 
 
@@ -1802,4 +1938,5 @@ def emit_launch_spec(job: JobSpec, best: dict, fmt: str, catalog=None) -> str:
     """``fmt`` is ``torchrun|slurm|skypilot|k8s``, optionally ``:megatron`` or ``:fsdp``; ``catalog``: the one the plan
     was searched in (``launch_plan``)."""
     kind, style = check_emit_format(fmt)
-    return EMITTERS[kind](launch_plan(job, best, style, catalog))
+    plan = launch_plan(job, best, style, catalog)
+    return (FORK_EMITTERS if plan.fork else EMITTERS)[kind](plan)
