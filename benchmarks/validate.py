@@ -3048,8 +3048,10 @@ MBRIDGE_CPU_OFFLOAD = {("70b", "B200", "tensorwise"): 5, ("70b", "GB200", "bf16"
 #: deepseek_v3.py ``_deepseek_v3_common``: ``use_precision_aware_optimizer = True``, ``main_params_dtype = float32``,
 #: ``main_grads_dtype = bfloat16``, ``exp_avg_dtype = exp_avg_sq_dtype = bfloat16``; the performance configs
 #: scripts/performance/configs/deepseek/deepseek_llm_pretrain.py start from it). The Qwen3 MoE recipe sets fp32
-#: (recipes/qwen/qwen3_moe.py ``use_precision_aware_optimizer = False``, all four dtypes float32); the other models'
-#: recipes are taken at the OptimizerConfig default, fp32, not read one by one.
+#: (recipes/qwen/qwen3_moe.py ``use_precision_aware_optimizer = False``, all four dtypes float32), as do Kimi K2
+#: (recipes/kimi/kimi_k2.py @ab72e27b, with Muon), gpt-oss (recipes/gpt_oss/gpt_oss.py @db2bfddc) and Nemotron 3 Nano
+#: (recipes/nemotronh/nemotron_3_nano.py @5f26deb4) (recipes37); the other models' recipes (Nemotron 3 Super
+#: @aee96ee6: silent) are taken at the OptimizerConfig default, fp32.
 MBRIDGE_PA_DTYPES = {"deepseek-v3": dict(exp_avg_dtype="bf16", exp_avg_sq_dtype="bf16")}
 
 
