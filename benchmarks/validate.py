@@ -3048,8 +3048,10 @@ MBRIDGE_CPU_OFFLOAD = {("70b", "B200", "tensorwise"): 5, ("70b", "GB200", "bf16"
 #: deepseek_v3.py ``_deepseek_v3_common``: ``use_precision_aware_optimizer = True``, ``main_params_dtype = float32``,
 #: ``main_grads_dtype = bfloat16``, ``exp_avg_dtype = exp_avg_sq_dtype = bfloat16``; the performance configs
 #: scripts/performance/configs/deepseek/deepseek_llm_pretrain.py start from it). The Qwen3 MoE recipe sets fp32
-#: (recipes/qwen/qwen3_moe.py ``use_precision_aware_optimizer = False``, all four dtypes float32); the other models'
-#: recipes are taken at the OptimizerConfig default, fp32, not read one by one.
+#: (recipes/qwen/qwen3_moe.py ``use_precision_aware_optimizer = False``, all four dtypes float32), as do Kimi K2
+#: (recipes/kimi/kimi_k2.py @ab72e27b, with Muon), gpt-oss (recipes/gpt_oss/gpt_oss.py @db2bfddc) and Nemotron 3 Nano
+#: (recipes/nemotronh/nemotron_3_nano.py @5f26deb4) (recipes37); the other models' recipes (Nemotron 3 Super
+#: @aee96ee6: silent) are taken at the OptimizerConfig default, fp32.
 MBRIDGE_PA_DTYPES = {"deepseek-v3": dict(exp_avg_dtype="bf16", exp_avg_sq_dtype="bf16")}
 
 
@@ -3068,10 +3070,17 @@ def mbridge_precision_aware(r, opts: dict) -> dict:
 #: ``cross_entropy_loss_fusion = True``), which the performance scripts build on: src/megatron/bridge/recipes/llama/
 #: llama3.py ``_llama3_common`` (``model_cfg.cross_entropy_fusion_impl = "te"``; every Llama 3 / 3.1 / 3.2 pretrain
 #: config goes through it) and recipes/qwen/qwen3_moe.py @2afd2d34 ``qwen3_30b_a3b_pretrain_config`` /
-#: ``qwen3_235b_a22b_pretrain_config`` ("Kernel selections"). The other models keep Megatron-Core's native fused loss,
-#: the stack's default (GPT-3 175B's recipe: ``cross_entropy_fusion_impl = "native"  # GPT uses native``; DeepSeek-V3,
-#: gpt-oss, Nemotron-H / 3 and Nemotron-4 not checked, tece37)
-MBRIDGE_TE_CE_MODELS = re.compile(r"llama[ -]?3|qwen3-(30b|235b)")
+#: ``qwen3_235b_a22b_pretrain_config`` ("Kernel selections"); recipes/deepseek/deepseek_v3.py @355cef45
+#: ``deepseek_v3_pretrain_config`` / ``_32nodes`` (``cross_entropy_fusion_impl = "te"  # Default from
+#: DeepSeekModelProvider``: models/deepseek/deepseek_provider.py ``cross_entropy_fusion_impl: str = "te"``, so the
+#: earlier kwargs recipe @05d003fb, which does not set it, runs te too); recipes/kimi/kimi_k2.py @ab72e27b
+#: ``kimi_k2_pretrain_config`` (``cross_entropy_fusion_impl = "te"``). The other models keep Megatron-Core's native
+#: fused loss, the stack's default, where the recipe states it (GPT-3 175B's recipe: ``cross_entropy_fusion_impl =
+#: "native"  # GPT uses native``; recipes/gpt_oss/gpt_oss.py @db2bfddc ``gpt_oss_120b_pretrain_config``:
+#: ``cross_entropy_fusion_impl = "native"  # GPT-OSS uses native``; recipes/nemotronh/nemotron_3_nano.py @5f26deb4
+#: ``nemotron_3_nano_pretrain_config``: ``"native"``) or is silent (nemotron_3_super.py @aee96ee6 sets neither, its
+#: provider's default not read; Nemotron-H, Nemotron-4 not read): the row is left at the stack's default (recipes37)
+MBRIDGE_TE_CE_MODELS = re.compile(r"llama[ -]?3|qwen3-(30b|235b)|deepseek-v3|kimi k2")
 
 
 def mbridge_te_cross_entropy(r) -> bool:
