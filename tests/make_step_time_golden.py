@@ -139,6 +139,10 @@ up, total x1.0-1.49 (the most loaded stage is the last one on more rows, so its 
 activations terms move with it, x0.26-1.09); no step-time array.
 Regenerated on main after merging deepep37 and tece37 (2026-12-05): both moved memory arrays only (the dispatcher's
 buffers, the native fused loss's 10 B a logit); the file holds both.
+Regenerated on the a2aperm37 branch (2026-12-05) for the all-to-all dispatcher's permute / all-to-all copies
+(activations.moe_a2a_transient, at EP > 1): 20 of 720 arrays, memory only (mixtral-8x7b, deepseek-v3-pretrain:
+activations x1.00-1.12 / x1.00-1.39, total x1.00-1.02 / x1.00-1.05, other / other_last by the fragmentation share);
+no step-time array.
 """
 from __future__ import annotations
 

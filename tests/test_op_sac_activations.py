@@ -267,7 +267,7 @@ def test_op_sac_moe_block_reduce_scatters_its_output_once():
 def test_memory_per_gpu_counts_the_all_to_all_outputs_only_under_op_sac():
     """Through the memory model: torchtitan (op SAC) Mixtral-shaped job at EP 8 vs EP 1 keeps 2 x top_k x h bytes per
     token and MoE layer more, and the counts exchange's experts x 8 bytes a layer; the Megatron attention-core
-    selective table does not move with ep."""
+    selective table's saves do not move with ep."""
     import numpy as np
 
     from planner.spec import load_job_dict
@@ -286,4 +286,6 @@ def test_memory_per_gpu_counts_the_all_to_all_outputs_only_under_op_sac():
     # (activations.recompute_working_set): 31 of the 32 layers add the exchanges' outputs
     assert acts("torchtitan", 8) - acts("torchtitan", 1) == pytest.approx(
         (m_layers - 1) * (2 * tokens * k * h * 2 + 8 * 8), rel=1e-9)  # + the counts exchange, 8 experts x int64
-    assert np.isclose(acts("megatron-core", 8), acts("megatron-core", 1), rtol=1e-9)
+    # (its saves do not; since a2aperm37 its all-to-all dispatcher's copies at EP > 1 are a transient, held once:
+    # activations.moe_a2a_transient, 2 copies of the k x tokens routed rows)
+    assert acts("megatron-core", 8) - acts("megatron-core", 1) == pytest.approx(2 * tokens * k * h * 2, rel=1e-9)

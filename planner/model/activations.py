@@ -376,7 +376,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
                            fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0,
-                           remat=None):
+                           remat=None, moe_a2a=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -399,6 +399,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     all_gather; ``cp_allgather_saves``), which keep a second copy of the attention output at CP > 1.
     ``cp_p2p`` / ``cp_a2a_p2p``: the shares whose CP runs TE's K/V ring (p2p, a2a+p2p): it saves what the table has;
     its buffers are a transient (``cp_p2p_transient``, in ``recompute_working_set``), unused here.
+    ``moe_a2a``: the MoE layers run Megatron-Core's all-to-all dispatcher: its unsaved copies are a transient
+    (``moe_a2a_transient``, in ``recompute_working_set``), unused here.
     ``remat``: MaxText's remat policy as (tensor, location) pairs (``stack_table_kw``; stacks.remat_locations): full
     recompute keeps the tensors it puts on the device (``remat_tensor_bytes``) in place of the layer input.
     """
@@ -607,7 +609,10 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
                 fused_qkv=bool(getattr(stack, "fused_qkv", False)),
-                switch_mlp=bool(getattr(stack, "moe_switch_mlp", False)), remat=stack_remat(stack))
+                switch_mlp=bool(getattr(stack, "moe_switch_mlp", False)), remat=stack_remat(stack),
+                # Megatron-Core's MoELayer behind its all-to-all dispatcher (moe_a2a_transient)
+                moe_a2a=bool(getattr(stack, "moe_megatron_layer", False))
+                and getattr(stack, "moe_dispatcher", "alltoall") == "alltoall")
 
 
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
@@ -622,17 +627,52 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
         out = out + share * layer_activation_bytes(m, seq, micro_batch, moe=True, **kw)
     return out
 
+def moe_a2a_transient(m: ModelSpec, seq, micro_batch, tp=1, cp=1, ep=1, act_bytes=2):
+    """Bytes an MoE layer behind Megatron-Core's all-to-all dispatcher holds beyond its saves, at the larger of its
+    forward and backward peaks: two copies of the rank's routed rows, 2 x k T h x ``act_bytes`` (T the rank's
+    mb x seq / (cp x tp) tokens, h ``expert_io``, the busiest rank's ``rank_load``), at EP > 1 (0 at EP 1).
+
+    megatron/core/transformer/moe/token_dispatcher.py ``MoEAlltoAllTokenDispatcher``: ``dispatch_preprocess``
+    permutes (moe_utils.py ``permute``: ``index_select``, or TE's ``moe_permute`` under ``moe_permute_fusion``) into
+    a new k T x h tensor, ``token_dispatch``'s ``all_to_all`` writes a second beside it, ``dispatch_postprocess``'s
+    ``sort_chunks_by_idxs`` (``torch.cat`` of the chunks, or TE's ``moe_sort_chunks_by_index``) a third beside the
+    second -- that one is the experts' saved input (``moe.dispatched_input``): one copy beyond the saves. On the
+    combine side ``combine_preprocess`` sorts the experts' output back (a copy beside it) and ``token_combine``'s
+    ``all_to_all`` writes another: with the routing weights applied in the experts (``moe_probs_in_experts``:
+    nothing keeps the expert output) two copies beyond the saves until the all-to-all ends, less the layer's
+    T x h output that ``unpermute``'s ``scatter_add_`` (or TE's ``moe_unpermute``) writes after; with them applied
+    in ``unpermute`` its input is the saved ``moe.expert_out`` and its product one copy. The backward mirrors it:
+    each op's input gradient is a new k T x h tensor made while its output gradient lives (``all_to_all``'s
+    backward an all-to-all into a new tensor; ``scatter_add_``'s a ``gather``), two at once beyond the saves on
+    both sides. Measured on CPU torch with a live-bytes counter (tests/test_a2aperm37.py), the weights in the
+    experts as every Megatron-Core stack here applies them: forward 2 - 1/k copies, backward 2, the price; with or
+    without ``moe_permute_fusion`` (its TE kernels write the same new tensors; torch.cat's backward is views, TE's
+    sort a new tensor made after the all-to-all's gradient is freed). An unfused ``unpermute`` applying the weights
+    holds 3 in its backward (the multiply's full-width product for the probabilities' gradient): no stack here runs
+    it. The experts' own gradients (k T x ffn) are not counted, as no layer's activation gradients are. Until
+    a2aperm37 not counted: Mixtral-8x7B at TP 1 EP 8 read 128 MiB less."""
+    if m.moe is None:
+        return 0.0
+    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
+    rows = tokens * m.moe.top_k * rank_load(m.moe, ep) / np.asarray(tp, dtype=np.float64)
+    return np.where(np.asarray(ep) > 1, 2.0 * rows * m.expert_io * act_bytes, 0.0)
+
+
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
-                          switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, remat=None):
+                          switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, remat=None,
+                          moe_a2a=False):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
     CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and
     where some run its K/V ring (``cp_p2p``: p2p, over CP; ``cp_a2a_p2p``: a2a+p2p, over CP / ``cp_a2a``, the a2a
     group, comm.hierarchical_cp_a2a) the ring's forward or backward buffers (``cp_p2p_transient``): the largest of
-    those the layers run, once (each lives inside one layer's attention), at every recompute setting. ``kind``: one block of a hybrid model (``block_saved_tensors``; each block is its own
+    those the layers run, once (each lives inside one layer's attention), at every recompute setting; an MoE layer
+    behind Megatron-Core's all-to-all dispatcher (``moe_a2a``, ``ep`` > 1) the dispatcher's unsaved copies
+    (``moe_a2a_transient``), which live inside the MoE block and never beside the attention's: the larger of the
+    two. ``kind``: one block of a hybrid model (``block_saved_tensors``; each block is its own
     checkpointed layer)."""
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
@@ -651,6 +691,8 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
         ring = cp if cp_p2p else (np.asarray(cp) / np.asarray(cp_a2a) if cp_a2a_p2p else None)
         if ring is not None:  # a p2p layer's ring (all of CP) is at least an a2a+p2p layer's
             ag = np.maximum(ag, cp_p2p_transient(m, seq, micro_batch, tp, cp, ring, act_bytes, m.causal))
+    if moe and moe_a2a and not switch_mlp and kind in (None, "E"):
+        ag = np.maximum(ag, moe_a2a_transient(m, seq, micro_batch, tp, cp, ep, act_bytes))
     if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute
         return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0) + ag
     # op SAC keeps tensors no-recompute autograd does not (a row-parallel mm's full-width output, reduce-scatter

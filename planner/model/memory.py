@@ -1378,7 +1378,10 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
     # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
     # (and where a stated imbalance puts more routed rows on the busiest EP rank: moe.rank_load)
+    # (and where Megatron-Core's all-to-all dispatcher holds its copies at EP > 1: activations.moe_a2a_transient)
     ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
+                                              or (getattr(st, "moe_megatron_layer", False)
+                                                  and getattr(st, "moe_dispatcher", "alltoall") == "alltoall")
                                               or moe_mech_plan(m, st) is not None
                                               or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
