@@ -1751,15 +1751,20 @@ def _run_script(plan: LaunchPlan, node_rank: str, master_addr: str, master_port:
     return env + " ".join(torchrun_args(plan, node_rank, master_addr, master_port)) + " \\\n  " + _lines(plan.program) + "\n"
 
 
-def emit_skypilot(plan: LaunchPlan) -> str:
-    """A SkyPilot task YAML (``sky launch task.yaml``): resources, num_nodes, run script."""
-    acc = SKYPILOT_ACCELERATOR.get(plan.gpu, plan.gpu)
-    res: dict = {"accelerators": f"{acc}:{plan.gpus_per_node}"}
+def _skypilot_resources(plan: LaunchPlan, accelerator: str) -> dict:
+    """A SkyPilot task's ``resources``: the node's accelerators, and the plan's cloud, instance type and spot choice."""
+    res: dict = {"accelerators": f"{accelerator}:{plan.gpus_per_node}"}
     if plan.cloud not in ("-", None):
         res["cloud"] = plan.cloud
     if plan.instance:
         res["instance_type"] = plan.instance
     res["use_spot"] = plan.spot
+    return res
+
+
+def emit_skypilot(plan: LaunchPlan) -> str:
+    """A SkyPilot task YAML (``sky launch task.yaml``): resources, num_nodes, run script."""
+    res = _skypilot_resources(plan, SKYPILOT_ACCELERATOR.get(plan.gpu, plan.gpu))
     tier, notes = skypilot_fabric(plan)
     if tier:
         res["network_tier"] = tier
@@ -1857,12 +1862,7 @@ def fork_skypilot(plan: LaunchPlan) -> str:
     if acc is None:
         raise InputError("--emit", f"SkyPilot has no accelerator name for {plan.gpu} (its catalogs list Gaudi 2 as "
                                    "GAUDI2 on Shadeform only): use --emit slurm, k8s or torchrun")
-    res: dict = {"accelerators": f"{acc}:{plan.gpus_per_node}"}
-    if plan.cloud not in ("-", None):
-        res["cloud"] = plan.cloud
-    if plan.instance:
-        res["instance_type"] = plan.instance
-    res["use_spot"] = plan.spot
+    res = _skypilot_resources(plan, acc)
     run = 'if [ "$SKYPILOT_NODE_RANK" != 0 ]; then exit 0; fi\n'
     if plan.nodes > 1:
         run += ('export HL_HOSTSFILE="$HOME/hostsfile"\n'
