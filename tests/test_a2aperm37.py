@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from test_cpmem37 import _LiveBytes
+from test_liger36 import _LiveBytes
 
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import functools
 import json
-import weakref
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from conftest import write_job
+from test_liger36 import _LiveBytes  # the live-bytes counter under a TorchDispatchMode
 
 LAYERS = 32  # Llama-3-8B
 
@@ -42,42 +42,6 @@ def _refusal(cli, path, field: str = "training.framework.cp_comm_type") -> str:
 
 
 # --- a torch re-implementation of TE's two exchanges' saved tensors and buffers (sbhd, one micro-batch, causal) ------
-
-class _LiveBytes:
-    """Live bytes of the tensors ops create under a TorchDispatchMode and their peak, each storage once, until its last
-    reference goes (tests/test_liger36.py's counter)."""
-
-    def __init__(self):
-        self.live = self.peak = 0
-        self.seen = set()
-
-    def mode(self):
-        from torch.utils._python_dispatch import TorchDispatchMode
-        from torch.utils._pytree import tree_flatten
-
-        outer = self
-
-        class Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                out = func(*args, **(kwargs or {}))
-                for t in tree_flatten(out)[0]:
-                    if hasattr(t, "untyped_storage"):
-                        st = t.untyped_storage()
-                        key = st.data_ptr()
-                        if key in outer.seen or st.nbytes() == 0:
-                            continue
-                        outer.seen.add(key)
-                        outer.live += st.nbytes()
-                        outer.peak = max(outer.peak, outer.live)
-                        weakref.finalize(t, outer._free, key, st.nbytes())
-                return out
-
-        return Mode()
-
-    def _free(self, key, n):
-        self.seen.discard(key)
-        self.live -= n
-
 
 def _gathered(x, cp, ids):
     """``gather_along_first_dim`` (a [cp * s, ...] output, this rank's rows copied in: the other ranks' rows' values do

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from test_cpmem37 import _LiveBytes, _estimate, _tiny
+from test_cpmem37 import _estimate, _tiny
+from test_liger36 import _LiveBytes
 
 MIB = 2**20
 
