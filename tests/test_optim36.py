@@ -16,29 +16,14 @@ from planner.model.optimizers import RUNTIME_OPTIMIZERS
 from planner.present.emit import emit_launch_spec
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
-
-# a 1.24B Llama-3.2-1B-shaped full fine-tune on one L40S (QA 48's job)
-FULL_1B = """
-model: {family: decoder, layers: 16, hidden: 2048, heads: 32, kv_heads: 8, ffn_hidden: 8192, vocab: 128256,
-        mlp: swiglu, tied_embeddings: true}
-training:
-  mode: full_finetune
-  seq_len: 4096
-  global_batch: 32
-  micro_batch: 1
-  optimizer: OPT
-  recompute: full
-  FW
-  dataset_samples: 20000
-  mean_example_tokens: 1000
-  epochs: 2
-parallel: {tp: 1, pp: 1, dp: 1, zero: ZERO}
-cluster: {instance: aws:g6e.xlarge}
-"""
+from test_qa48 import FULL_1B
 
 
 def _job(tmp_path, opt, fw=None, zero=0, name="job.yaml"):
-    text = FULL_1B.replace("OPT", opt).replace("FW", f"framework: {fw}" if fw else "").replace("ZERO", str(zero))
+    """QA 48's 1.24B full fine-tune on one L40S (test_qa48.FULL_1B) with ``opt``, the stack ``fw`` (None: the job
+    names none) and ZeRO ``zero``."""
+    text = FULL_1B.replace("OPT", opt).replace("zero: 0", f"zero: {zero}")
+    text = text.replace("FW", fw) if fw else text.replace("  framework: FW\n", "")
     return write_job(tmp_path, text, name)
 
 
