@@ -3100,9 +3100,10 @@ def mbridge_te_cross_entropy(r) -> bool:
 #: the ``compute_dtype`` / ``fp8_recipe`` the 25.04 launch passes (the inline one, and @02a0e6a5's
 #: ``set_perf_optimization_configs`` / ``set_precision_configs``); the r2.3.0 commit the container names (00b778eb)
 #: is not in the index, so the two settings are taken from the neighbouring revisions (NVIDIA/cloudai PR #500,
-#: 2025-04-22, mirrors the bf16 ``use_precision_aware_optimizer = True`` of "Nemo2.0 Perf Recipes" for H100 / B200 /
-#: GB200). The NeMo-Launcher (NeMo 1.x) rows of the same table do not go through these scripts: left at the stack's
-#: default (nemo2map38).
+#: 2025-04-22, adds the same bf16 ``use_precision_aware_optimizer = True`` to its NeMo 2 perf-recipe tests for H100 /
+#: B200 / GB200; its cloudai_nemorun.py ``cloudai_llama3_405b_recipe`` sets TE's loss and the precision-aware optimizer
+#: too). The NeMo-Launcher (NeMo 1.x) rows of the same table do not go through these scripts (their configs set
+#: ``cross_entropy_loss_fusion: true``, Megatron-Core's native fused loss: the stack's default) (nemo2map38).
 NEMO2_PERF_SCRIPT_NOTE = "(NeMo 2"
 
 
