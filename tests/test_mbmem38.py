@@ -132,3 +132,24 @@ def test_llama3_70b_gb200_megatron_fsdp_row_holds_its_40_kept_layers(rows):
     emb = t.seq_len * int(c.mb[0]) * m.hidden * 2.0
     assert float(mem["activations"][0]) == pytest.approx(40 * layer + emb, rel=1e-6)
     assert float(mem["activations"][0]) / GiB == pytest.approx(145.4, abs=0.05)
+
+
+def test_megatron_fsdp_double_buffer_holds_two_units_of_gradients(rows):
+    """The Llama 3 70B Megatron-Bridge config sets ``fsdp_double_buffer`` with Megatron-FSDP: the unsharded gradients
+    from a fixed pool of two FSDP units (a TransformerLayer, 856M parameters), not the communication window's three;
+    the gathered weights are two units either way. GB200 FP8-CS: gradients 6.83 -> 5.24 GiB."""
+    from dataclasses import replace
+
+    from planner.model.memory import mfsdp_unit_params
+
+    r = next(_llama70b_fsdp_fp8cs(rows, "gb200").itertuples())
+    case, st, mem = _memory(r)
+    assert st.mfsdp_double_buffer and st.megatron_fsdp
+    c = case.candidates
+    plain = memory_per_gpu(case.model, case.training, c, stack=replace(st, mfsdp_double_buffer=False),
+                           gpu=case.hw.gpu.name)
+    unit = float(mfsdp_unit_params(case.model, c.tp, c.tp, c.ep)[0])
+    assert unit == pytest.approx(856e6, rel=0.01)
+    assert float(plain["grads"][0] - mem["grads"][0]) == pytest.approx(unit * 2.0, rel=1e-6)  # one bf16 unit fewer
+    assert float(plain["weights"][0]) == pytest.approx(float(mem["weights"][0]), rel=1e-9)
+    assert float(mem["grads"][0]) / GiB == pytest.approx(5.24, abs=0.01)
