@@ -2913,6 +2913,8 @@ def pr2_options(r, stack: str) -> dict:
             off = mbridge_cpu_offload(r)
             if off:  # the recipe's activation offload (MBRIDGE_CPU_OFFLOAD), with its Megatron-FSDP
                 opts.update(activation_offload=True, activation_offload_layers=off)
+            if mbridge_fsdp_double_buffer(r):  # the recipe's fixed pool of two units (MBRIDGE_FSDP_DOUBLE_BUFFER)
+                opts["mfsdp_double_buffer"] = True
         # the run's launcher disabled TE's cuDNN attention (the 2024 dgxc Nemotron-4 340B configure.sh @35a9aecc
         # sets NVTE_FUSED_ATTN=0; the row's notes quote it): TE runs flash-attn 2, as nemo_longseq's 24.03 rows
         if "nvte_fused_attn=0" in notes.replace(" ", ""):
@@ -3136,6 +3138,25 @@ def nemo2_perf_script(r) -> dict:
     if pr2_low_precision(r) is None:
         opts["precision_aware_optimizer"] = True
     return opts
+
+
+#: The Megatron-Bridge performance configs that turn Megatron-FSDP's double buffer on with it (``Stack.mfsdp_double_buffer``:
+#: the gathered weights and unsharded gradients from a fixed pool of two units each), per model size and GPU family:
+#: scripts/performance/configs/llama/llama3_llm_pretrain.py (read at 2a0d46e2) ``llama3_70b_pretrain_config_{gb300,
+#: gb200,b300,b200}``: ``if cfg.ddp.use_megatron_fsdp: cfg.ddp.fsdp_double_buffer = True`` (the H100 function does
+#: not), llama31_llm_pretrain.py (read at 0013c9a8) ``llama31_405b_pretrain_config_{gb300,gb200}`` the same (B300 /
+#: B200 / H100 not). Earlier versions are taken to set what the versions read set (as ``MBRIDGE_CPU_OFFLOAD``)
+MBRIDGE_FSDP_DOUBLE_BUFFER = {"70b": ("GB300", "GB200", "B300", "B200"), "405b": ("GB300", "GB200")}
+
+
+def mbridge_fsdp_double_buffer(r) -> bool:
+    """Row ``r`` ran a Megatron-Bridge Llama config that sets ``fsdp_double_buffer`` with Megatron-FSDP
+    (``MBRIDGE_FSDP_DOUBLE_BUFFER``); the caller applies it to Megatron-FSDP rows only."""
+    name = str(r.model).lower()
+    if not (mbridge_run(r) and "llama" in name):
+        return False
+    size = next((k for k in ("70b", "405b") if k in name), None)
+    return pr2_gpu_kind(r) in MBRIDGE_FSDP_DOUBLE_BUFFER.get(size, ())
 
 
 def mbridge_cpu_offload(r) -> int | None:
@@ -3529,7 +3550,8 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: tensorwise (0.3 dropped it); DeepSeek-V3's block-wise scaling ran as rowwise here until the registry had blockwise
 #: (fp8blk36: open_reports.csv's row now names it, a recipe Megatron-Core offers)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
-                    "grad_all_reduce", "grad_accum_pass", "serial_grad_checks", "partition_activations", "fp8_recipe")
+                    "grad_all_reduce", "grad_accum_pass", "serial_grad_checks", "partition_activations", "fp8_recipe",
+                    "mfsdp_double_buffer")
 
 
 def row_stack(stack: str, options: dict):

@@ -1024,6 +1024,16 @@ class Stack:
     #: gradient buckets it holds
     #: (planner.model.memory ``mfsdp_buffer_elems``), and what Megatron refuses (planner.model.stack_rules)
     megatron_fsdp: bool = False
+    #: Megatron-FSDP's ``fsdp_double_buffer`` (Megatron-LM ``--fsdp-double-buffer``): the gathered weights and the
+    #: unsharded gradients of the FSDP units each drawn from a fixed pool of two units
+    #: (megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py: ``UB_BUFFER_NUM = 2``,
+    #: ``FixedPoolAllocator(name="fsdp_params" / "fsdp_grads", size=UB_BUFFER_NUM)``; megatron_fsdp.py ``_grad_acc``
+    #: calls ``grad_reduce_pipeline._enforce_double_buffer_limit`` before each gradient bucket), instead of the
+    #: communication window's count (``mfsdp_buffer_elems``). A row-only field (benchmarks/validate.py
+    #: ``ROW_STACK_FIELDS``): the Megatron-Bridge Llama 3 performance configs set it with Megatron-FSDP
+    #: (scripts/performance/configs/llama/llama3_llm_pretrain.py: ``if cfg.ddp.use_megatron_fsdp:
+    #: cfg.ddp.fsdp_double_buffer = True``); off is Megatron-Core's default
+    mfsdp_double_buffer: bool = False
     #: combined-1F1B EP all-to-all overlap (Megatron-Core ``--overlap-moe-expert-parallel-comm``,
     #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
     #: layer compute (planner.model.moe.a2a_paired_share)
