@@ -1440,8 +1440,13 @@ def together(cat) -> pd.DataFrame:
       The growth from 8 to 32 nodes (+85 / +50 ms bf16 / fp8 at m = 2, model +5 / +3 ms) is this cluster's run-to-run
       spread: the 2026-04-15 re-runs of the same configurations (tests/b200/worklog/2026-04-15_rebenchmark_report.md)
       read 1.4-10.7% slower and give +34 / +114 ms; the fabric's own nccl-tests by node count (ring busbw 8 -> 32
-      nodes -1..-25% at 2-8 GB) would give +19 / +10 ms at most. Nothing priced; the re-runs are not averaged in yet
-      (``together_baselines``' builder defers the same report's re-runs; one rule for both sources, a later pass)."""
+      nodes -1..-25% at 2-8 GB) would give +19 / +10 ms at most. Nothing priced.
+    * rerun38 pass (2026-12-05; data only, nothing in planner/ changed): the 2026-04-15 re-runs are averaged into the
+      rows by the rule both Together sources share (benchmarks/data/parts/scripts/together_reruns.py: the mean step
+      of every clean run of an identical configuration, one weight a run; a TFLOP/s-only re-run converted at the
+      row's FLOPs per step). Four rows move: bf16 64 GPUs 0.930 -> 0.963 s (+41.4 -> +36.6%), bf16 256 1.015 ->
+      1.022 s (+30.1 -> +29.2%), fp8 64 0.763 -> 0.774 s (+15.4 -> +13.7%), fp8 256 GBS 1024 0.813 -> 0.857 s (+8.6 ->
+      +3.1%); median / p90 11.7 / 32.4% -> 11.7 / 30.7%, mean signed +11.3 -> +9.9%, Spearman 1.000."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -1464,8 +1469,10 @@ def together_baselines(cat) -> pd.DataFrame:
     NeMo 2 recipe on 26.02 through compat_runner.py), mostly NVIDIA's official configs rather than Together's
     experiments, and 11 of the 28 step times converted from the printed TFLOP/s with the FLOPs per sequence the same
     software counts for the model (a sibling run that prints both; NeMo 2's Nemotron formula for the 340B, which
-    gives the ``together`` 15B rows' TFLOP/s back). The 512-GPU re-runs of the same 15 configs in the repository's
-    worklog/ (later commits, 2026-04-16 .. 05-12) are not in it (a later pass, with its own rule).
+    gives the ``together`` 15B rows' TFLOP/s back). The 2026-04-15 re-runs of the same configurations
+    (tests/b200/worklog/2026-04-15_rebenchmark_report.md @d275be99) are averaged into seven rows by the rule the two
+    Together sources share (rerun38, below); the re-runs in the repository's later worklog/ reports (later commits,
+    2026-04-16 .. 05-12, other node sets) are not in it.
 
     Mapped as ``together`` (``pr2_case``): stack megatron-core, 8 x 400 Gb/s InfiniBand per 8-GPU node, the
     precision each run's experiment names (TE tensorwise for fp8_cs, MXFP8, NVFP4), the distributed optimizer
@@ -1528,6 +1535,19 @@ def together_baselines(cat) -> pd.DataFrame:
     Listed, not scored (together.py ``NOT_SCORED``): DeepSeek-V3 at 512 GPUs (NCCL timeouts), Qwen3-235B BF16 PP 4 /
     NVLS / SHARP variants (their printed step and TFLOP/s disagree by 1.45x; NVLS not modelled), and the failed or
     figure-less runs.
+
+    Re-runs averaged (rerun38, 2026-12-05; data only, nothing in planner/ changed). The 2026-04-15 report re-ran
+    the official configs on 26.02 over steps 3-9, pinned to 32 good nodes, printing each beside the row's figure
+    ("Previous"); ``together_reruns.py`` transcribes them and holds the rule both Together builders apply (the mean
+    step of every clean run of an identical configuration, one weight a run; a TFLOP/s-only re-run at the row's FLOPs
+    per step; the row's TFLOP/s column the runs' harmonic mean; the rows' own repeats go through the same function).
+    Seven rows move: Llama 3.1 70B MXFP8 FSDP 64 GPUs 9.063 -> 9.593 s (+1.8 -> -3.8%), 405B NVFP4 PP16 79.3 -> 78.24 s
+    (-28.6 -> -27.6%), 405B FP8 72.01 -> 71.97 s (-10.8%), Nemotron-H 56B 64 / 256 GPUs +24.9 / +23.0 -> +23.7 /
+    +22.7%, Qwen3-30B -66.1 -> -66.0%, DeepSeek-V3 MXFP8 42.01 -> 36.48 s (-40.6 -> -31.6%: job 83853's 550.7 TFLOP/s
+    at 30.94 s against the first run's 405.59); median / p90 / Spearman 20.2 / 53.2% / 0.606 unchanged, mean signed
+    -18.7 -> -18.6%. Not averaged, with the reason (``together_reruns.EXCLUDED``): the report's 256-GPU Llama 3.1
+    70B FP8 run (NVIDIA's official TP2 PP4 VP5 config, where its "Previous" is job 79139, Together's TP1 PP1 FSDP at
+    GBS 512 on 25.11.01) and Qwen3-235B BF16 (failed twice, no figure).
 
     Low precision on the experts (moe29, 2026-12-04). Taken: TE ``GroupedLinear``'s per-expert quantize launches
     (planner.model.moe ``split_quantize_kernels``; ``mbridge_all``'s thirteenth pass): median / p90 20.15 / 53.5 ->
