@@ -2904,6 +2904,7 @@ def pr2_options(r, stack: str) -> dict:
         if nemo_cuda_graphs(r):
             opts["cuda_graph_impl"] = "local"
         opts.update(mbridge_precision_aware(r, opts))
+        opts.update(nemo2_perf_script(r))
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
@@ -3106,6 +3107,35 @@ MBRIDGE_TE_CE_MODELS = re.compile(r"llama[ -]?3|qwen3-(30b|235b)|deepseek-v3|kim
 def mbridge_te_cross_entropy(r) -> bool:
     """Row ``r`` ran a Megatron-Bridge recipe that runs TE's cross-entropy (``MBRIDGE_TE_CE_MODELS``)."""
     return mbridge_run(r) and bool(MBRIDGE_TE_CE_MODELS.search(str(r.model).lower()))
+
+
+#: NeMo 2's performance scripts, which the dgxc NeMo 2 rows run (dgxc-benchmarking llama3.1 / nemotron launch.sh:
+#: ``FW_VERSION=25.04.0x``, ``python -m scripts.performance.llm.pretrain_<model>``), build every run through
+#: scripts/performance/helpers.py ``set_primary_perf_configs``, which sets, whatever the model and GPU:
+#: ``recipe.model.config.cross_entropy_fusion_impl = "te"`` ("enable cross entropy fusion with TE kernel"; the
+#: recipes' GPTConfig already sets ``cross_entropy_loss_fusion = True``, nemo/collections/llm/gpt/model/base.py) and,
+#: ``if compute_dtype.lower() == "bf16"``, ``recipe.optim.config.use_precision_aware_optimizer = True`` at
+#: OptimizerConfig's fp32 dtypes (the fp8 branch instead sets ``grad_reduce_in_fp32 = False``, which the rows' notes
+#: quote: ``BF16_GRAD_REDUCE_NOTE``). Read in the helpers.py revisions stored whose ``set_primary_perf_configs`` takes
+#: the ``compute_dtype`` / ``fp8_recipe`` the 25.04 launch passes (the inline one, and @02a0e6a5's
+#: ``set_perf_optimization_configs`` / ``set_precision_configs``); the r2.3.0 commit the container names (00b778eb)
+#: is not in the index, so the two settings are taken from the neighbouring revisions (NVIDIA/cloudai PR #500,
+#: 2025-04-22, adds the same bf16 ``use_precision_aware_optimizer = True`` to its NeMo 2 perf-recipe tests for H100 /
+#: B200 / GB200; its cloudai_nemorun.py ``cloudai_llama3_405b_recipe`` sets TE's loss and the precision-aware optimizer
+#: too). The NeMo-Launcher (NeMo 1.x) rows of the same table do not go through these scripts (their configs set
+#: ``cross_entropy_loss_fusion: true``, Megatron-Core's native fused loss: the stack's default) (nemo2map38).
+NEMO2_PERF_SCRIPT_NOTE = "(NeMo 2"
+
+
+def nemo2_perf_script(r) -> dict:
+    """The options NeMo 2's performance-script helpers set on a dgxc NeMo 2 row ``r`` (``NEMO2_PERF_SCRIPT_NOTE``:
+    TE's cross-entropy always, the precision-aware optimizer under bf16), {} for any other row."""
+    if not (str(r.id).startswith("dgxc_") and NEMO2_PERF_SCRIPT_NOTE in str(getattr(r, "container", ""))):
+        return {}
+    opts = dict(cross_entropy_fusion="te")
+    if pr2_low_precision(r) is None:
+        opts["precision_aware_optimizer"] = True
+    return opts
 
 
 def mbridge_cpu_offload(r) -> int | None:

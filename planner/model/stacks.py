@@ -2415,6 +2415,12 @@ STACKS["nemo-automodel"] = Stack(
             "2026-12-04), recipes/llm/benchmark.py; read 2026-12-02): FSDP2 per "
             "block with bf16 params and fp32 reduce, no reshard after forward by default, torch non-reentrant "
             "checkpoint per block, eager")
+#: NeMo 2 ships Megatron-Core's defaults the entry already holds (nemo2map38): the native fused loss
+#: (nemo/collections/llm/gpt/model/base.py ``GPTConfig.cross_entropy_loss_fusion = True``, the impl Megatron-Core's
+#: "native"), the distributed optimizer without the precision-aware option (recipes/optim/adam.py
+#: ``distributed_fused_adam_with_cosine_annealing``: OptimizerConfig's default), no recompute unless a model config sets
+#: it. Its performance scripts' overrides (helpers.py: TE's loss; the precision-aware optimizer under bf16) are run
+#: options, mapped per run (benchmarks/validate.py ``nemo2_perf_script``), not the entry's defaults
 STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)
 STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
                                     sources="NVIDIA Megatron-Bridge recipes on " + STACKS["megatron-core"].sources)
