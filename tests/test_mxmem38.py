@@ -106,3 +106,20 @@ def test_vocab_tiles_must_divide_a_chips_tokens(cli, tmp_path):
     f.write_text(yaml.safe_dump(job))
     code, out, err = cli("estimate", str(f))
     assert code == 0, err
+
+
+def test_optax_moments_halve_the_optimizer_pass():
+    """The bf16 moments are read and written at 2 B too: the 70B v6e-32 row's optimizer pass moves 16 B a local
+    parameter, not 32 (the time of at least 16 B a parameter of the shard at the chip's HBM peak saved)."""
+    import validate
+    cat = validate.load_catalog()
+    hw = validate.hw_option(cat, "TPU-v6e", 8, validate.MAXTEXT_ICI_GBPS_PER_CHIP * 8)
+    m, t, c = llama70b_case(mb=2, chips=32)
+    t = t.model_copy(update=dict(weights="pure"))
+    st = stacks.resolve("maxtext", remat_policy="custom", remat_tensors=QKV_OFFLOAD)
+    from planner.model.step_time import step_time
+    from planner.spec.params import count_params
+    new = float(step_time(m, t, c, hw, framework=st)["step_time_s"][0])
+    old = float(step_time(m, t, c, hw, framework=dataclasses.replace(st, moments_like_params=False))["step_time_s"][0])
+    floor = count_params(m).total / 32 * 16.0 / hw.gpu.hbm_bw
+    assert floor <= old - new <= 3 * floor

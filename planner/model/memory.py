@@ -170,6 +170,18 @@ def params_16bit(stack, training: TrainingSpec) -> bool:
             and training.precision in ("bf16", "fp16"))
 
 
+def moments_16bit(stack, training: TrainingSpec) -> bool:
+    """Whether Adam / AdamW keeps its two moments in the job's 16-bit parameter dtype, not fp32: a stack that stores
+    the parameters in 16 bits (``params_16bit``: torch's ``zeros_like(p)``), or one whose moments follow the
+    parameters' dtype (``Stack.moments_like_params``: optax under MaxText's ``mu_dtype`` "") on a job whose weights
+    are 16-bit with no master (``weights: pure``). Read by the memory (the moments' bytes) and the step time (the
+    optimizer pass's bytes)."""
+    if training.optimizer not in MOMENTS_LIKE_PARAMS:
+        return False
+    return params_16bit(stack, training) or (bool(getattr(stack, "moments_like_params", False))
+                                             and training.weights == "pure" and training.precision in ("bf16", "fp16"))
+
+
 def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096, stack=None):
     """(weights, grads, master, optimizer) bytes per parameter for this precision convention. On a stack that
     stores the parameters in 16 bits (``params_16bit``) there is no master, and torch's Adam / AdamW moments
@@ -181,11 +193,8 @@ def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096, stac
         opt = 4.0 * 2.0 / hidden
     if params_16bit(stack, training):
         master = 0.0
-        if training.optimizer in MOMENTS_LIKE_PARAMS:
-            opt = opt * w / 4.0  # two moments at the parameters' 2 B, not fp32's 4
-    elif (getattr(stack, "moments_like_params", False) and training.weights == "pure" and master == 0.0
-          and training.optimizer in MOMENTS_LIKE_PARAMS):
-        opt = opt * w / 4.0  # optax: the moments at the parameters' dtype (Stack.moments_like_params)
+    if moments_16bit(stack, training):
+        opt = opt * w / 4.0  # two moments at the parameters' 2 B, not fp32's 4
     if getattr(stack, "casts_weights_per_use", False):  # no 16-bit copy of the shard (Stack.casts_weights_per_use)
         w = w - WEIGHT_COPY_BYTES.get((training.precision, training.weights), 0)
     return float(w), float(g), float(master), float(opt)

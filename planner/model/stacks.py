@@ -847,8 +847,9 @@ class Stack:
     #: dtype=mu_dtype)``, ``nu = tree_zeros_like(params)``; MaxText passes ``mu_dtype=config.mu_dtype``, whose ""
     #: default "Inherits from weight_dtype if empty", configs/types.py ``mu_dtype``, pyconfig.py ``set_mu_dtype``): a
     #: job whose weights are 16-bit with no master (``training.weights: pure``, MaxText ``weight_dtype: bfloat16``)
-    #: keeps 2 + 2 B of moments a parameter, not fp32's 4 + 4 (memory.model_state_bytes_per_param). Until mxmem38
-    #: 8 B: Llama 3.1 70B on v6e-32 (bf16 weights) 16.4 GiB of moments a chip where optax holds 8.2
+    #: keeps 2 + 2 B of moments a parameter, not fp32's 4 + 4, and its optimizer pass moves them so
+    #: (memory.moments_16bit). Until mxmem38 8 B: Llama 3.1 70B on v6e-32 (bf16 weights) 16.4 GiB of moments a chip
+    #: where optax holds 8.2
     moments_like_params: bool = False
     #: the step is one XLA program, whose buffer assignment gives buffers that are never live together the same
     #: memory (xla/service/buffer_assignment.cc over heap_simulator.cc: the peak is the largest set of buffers live at
