@@ -835,6 +835,31 @@ class Stack:
     #: keeps the dtype the parameters were built in). A model without MoE layers runs the HF path, not walked here
     #: (``dense_defaults``: off)
     params_16bit: bool = False
+    #: JAX / flax over fp32 parameters (MaxText's default ``weight_dtype: float32`` with ``dtype: bfloat16``): each
+    #: layer casts its parameters to the compute dtype where it uses them (MaxText layers/linears.py ``DenseGeneral``:
+    #: ``kernel = jnp.asarray(kernel, self.dtype)``, inside the ``nn.scan``-ned decoder layer whose stacked parameters
+    #: it slices one layer an iteration), so no 16-bit copy of the rank's fp32 shard outlives the layer: the 16-bit
+    #: values are the gathered layer's, which the gathered window prices. Off: autocast's / FSDP1's 16-bit copy of the
+    #: shard (memory.WEIGHT_COPY_BYTES) is held beside the fp32 weights. Until mxmem38 MaxText held it: Llama 3.1 8B
+    #: on v6e-8, 1.87 GiB a chip
+    casts_weights_per_use: bool = False
+    #: Adam's moments in the parameters' dtype whatever it is (optax ``scale_by_adam``: ``mu = tree_zeros_like(params,
+    #: dtype=mu_dtype)``, ``nu = tree_zeros_like(params)``; MaxText passes ``mu_dtype=config.mu_dtype``, whose ""
+    #: default "Inherits from weight_dtype if empty", configs/types.py ``mu_dtype``, pyconfig.py ``set_mu_dtype``): a
+    #: job whose weights are 16-bit with no master (``training.weights: pure``, MaxText ``weight_dtype: bfloat16``)
+    #: keeps 2 + 2 B of moments a parameter, not fp32's 4 + 4, and its optimizer pass moves them so
+    #: (memory.moments_16bit). Until mxmem38 8 B: Llama 3.1 70B on v6e-32 (bf16 weights) 16.4 GiB of moments a chip
+    #: where optax holds 8.2
+    moments_like_params: bool = False
+    #: the step is one XLA program, whose buffer assignment gives buffers that are never live together the same
+    #: memory (xla/service/buffer_assignment.cc over heap_simulator.cc: the peak is the largest set of buffers live at
+    #: one point of the schedule): the loss's logit-sized buffers end with the loss's backward, before the backward
+    #: ``scan`` over the decoder layers rebuilds its first layer (``jax.checkpoint``: the rebuild runs inside the loop
+    #: body, whose carry is the loss's input gradient), so the step holds the larger of the logits and one layer's
+    #: rebuild, not both (memory ``transformer_activations``, as the FSDP2 head's buffers against the logits). Off:
+    #: the sum, as every eager stack is priced. Until mxmem38 MaxText held both: Llama 3.1 70B on v6e-256, logits
+    #: 20.8 GiB beside a 13.3 GiB rebuild
+    disjoint_loss_and_rebuild: bool = False
     #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
     #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
     #: the planner's default; False: PyTorch's default NCHW, which cuDNN transposes around each
@@ -2493,7 +2518,7 @@ STACKS["megatron-core-gaudi"] = replace(
 #: ``UNMEASURED_PLATFORMS``), and every output says so.
 STACKS["maxtext"] = Stack(
     "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
-    has_remat_policy=True,
+    has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True, disjoint_loss_and_rebuild=True,
     doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
     tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
     sources="AI-Hypercomputer/maxtext (JAX): the train step is one jax.jit program; data parallelism is the mesh's "
