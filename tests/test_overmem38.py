@@ -283,3 +283,20 @@ def test_automodel_gpt_oss_120b_fits_its_h100():
     mem, case = _automodel_case("automodel_main_h100_gpt-oss-120b_bf16_64")
     assert float(mem["activations"][0]) / GiB == pytest.approx(37.59, abs=0.05)
     assert float(mem["total"][0]) <= case.hw.gpu.memory_bytes
+
+
+def test_deepseek_v3_report_row_recomputes_the_moe_swiglu_output():
+    """DeepSeek-V3's own run (open_reports): the report's §3.3.3 "Low-Precision Activation" (2) caches the MoE
+    SwiGLU's input and recomputes its output in backward -- Megatron-Core's ``moe_act`` recompute beside the
+    RMSNorm and MLA up-projection recompute of §3.2.3. First PP stage 86.7 -> 82.6 GiB (activations 62.8 -> 59.0);
+    still over its 80 GB H800: the FP8 storage of that input is DeepSeek's own (docs/accuracy_log.md, overmem38)."""
+    import validate
+    from hardware_catalog import load_catalog
+
+    rows = validate.pd.read_csv(validate.OPEN_REPORTS_CSV)
+    r = next(rows[rows["id"] == "deepseekv3_671b"].itertuples())
+    model, training, c, hw, stack = validate.open_reports_case(load_catalog(), r)
+    assert "moe_act" in training.recompute_modules
+    mem = memory_per_gpu(model, training, c, stack=stack, gpu=hw.gpu.name)
+    assert float(mem["activations"][0]) / GiB == pytest.approx(58.96, abs=0.05)
+    assert float(mem["total"][0]) / GiB == pytest.approx(82.62, abs=0.05)
