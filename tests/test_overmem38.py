@@ -222,7 +222,7 @@ def _gpt_oss_block_bytes(tokens=64):
     return total / tokens, m
 
 
-def test_compiled_expert_activation_keeps_only_its_inputs():
+def test_compiled_expert_activation_keeps_only_its_inputs_and_the_table_follows():
     """``quick_geglu_deepep`` under torch.compile's partition saves its input and the weights, nothing it computes
     (the eager function keeps gate, up, sigmoid and product intermediates)."""
     x = torch.randn(256, 1440, dtype=BF16, requires_grad=True)  # the walk's shape: one compilation for both
@@ -232,6 +232,10 @@ def test_compiled_expert_activation_keeps_only_its_inputs():
         COMPILED(x, probs)
     ptrs = {t.untyped_storage().data_ptr() for t in saved}
     assert ptrs == {x.untyped_storage().data_ptr(), probs.untyped_storage().data_ptr()}
+    # ... which the table takes from the stack under DeepEP: no act(gate) row for the routed experts
+    rows = {t.name for t in layer_saved_tensors(_walk_model(), 1.0, True, False, True,
+                                                 fused_act_experts=stack_table_kw(STACK, "bf16")["fused_act_experts"])}
+    assert "mlp.gate,up" in rows and "mlp.act(gate)" not in rows
 
 
 def test_gpt_oss_block_saves_what_the_table_prices():
