@@ -278,11 +278,13 @@ def mfsdp_unit_params(m: ModelSpec, tp, etp, ep):
     return (pc.n_dense_layers * pc.dense_layer / tp + pc.n_moe_layers * moe) / m.layers
 
 
-def mfsdp_buffer_elems(zero, unit, bucket, stage):
+def mfsdp_buffer_elems(zero, unit, bucket, stage, double_buffer: bool = False):
     """(gathered 16-bit weight elements, unsharded gradient elements) Megatron-FSDP holds per rank beyond
-    its ZeRO shards, at ZeRO-2 (optim_grads) and ZeRO-3 (optim_grads_params), without --fsdp-double-buffer
-    (Megatron-LM's default; with it, a fixed pool of two units each: param_and_grad_buffer.py
-    ``FixedPoolAllocator(size=2)``). ``unit``: the mean FSDP unit (``mfsdp_unit_params``), ``bucket``: the
+    its ZeRO shards, at ZeRO-2 (optim_grads) and ZeRO-3 (optim_grads_params). With ``double_buffer``
+    (--fsdp-double-buffer, ``Stack.mfsdp_double_buffer``) a fixed pool of two chunks each (param_and_grad_buffer.py
+    ``FixedPoolAllocator(size=2)``, the gradients kept to it by ``_enforce_double_buffer_limit``; mbmem38: Llama 3 70B
+    at 856M parameters a unit, the gradients 3 -> 2 units, -1.6 GiB in bf16); without it (Megatron-LM's default) the
+    communication window's count below. ``unit``: the mean FSDP unit (``mfsdp_unit_params``), ``bucket``: the
     ZeRO-2 bucket, ``stage``: the stage's parameters on the rank, which bound both. Megatron-Core 0.16.1
     megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py:
 
@@ -298,8 +300,10 @@ def mfsdp_buffer_elems(zero, unit, bucket, stage):
     z3 = zero >= 3
     chunk = np.where(z3, unit, bucket)
     window = np.maximum(MFSDP_COMM_WINDOW, np.where(z3, 2 * unit, bucket))
-    weights = np.where(z3, np.minimum((1 + np.ceil(window / 2 / unit)) * unit, stage), 0.0)
-    grads = np.where(zero >= 2, np.minimum((np.floor(window / chunk) + 1) * chunk, stage), 0.0)
+    held_w = 2.0 * unit if double_buffer else (1 + np.ceil(window / 2 / unit)) * unit
+    held_g = 2.0 * chunk if double_buffer else (np.floor(window / chunk) + 1) * chunk
+    weights = np.where(z3, np.minimum(held_w, stage), 0.0)
+    grads = np.where(zero >= 2, np.minimum(held_g, stage), 0.0)
     return weights, grads
 
 
@@ -1028,7 +1032,8 @@ def ep_experts_unsharded(x: StateContext):
 
 def _mfsdp_buffers(x: StateContext, d, e):
     """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
-    return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e)
+    return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e,
+                              x.st.mfsdp_double_buffer)
 
 
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):

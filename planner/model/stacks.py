@@ -1034,6 +1034,16 @@ class Stack:
     #: gradient buckets it holds
     #: (planner.model.memory ``mfsdp_buffer_elems``), and what Megatron refuses (planner.model.stack_rules)
     megatron_fsdp: bool = False
+    #: Megatron-FSDP's ``fsdp_double_buffer`` (Megatron-LM ``--fsdp-double-buffer``): the gathered weights and the
+    #: unsharded gradients of the FSDP units each drawn from a fixed pool of two units
+    #: (megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py: ``UB_BUFFER_NUM = 2``,
+    #: ``FixedPoolAllocator(name="fsdp_params" / "fsdp_grads", size=UB_BUFFER_NUM)``; megatron_fsdp.py ``_grad_acc``
+    #: calls ``grad_reduce_pipeline._enforce_double_buffer_limit`` before each gradient bucket), instead of the
+    #: communication window's count (``mfsdp_buffer_elems``). A row-only field (benchmarks/validate.py
+    #: ``ROW_STACK_FIELDS``): the Megatron-Bridge Llama 3 performance configs set it with Megatron-FSDP
+    #: (scripts/performance/configs/llama/llama3_llm_pretrain.py: ``if cfg.ddp.use_megatron_fsdp:
+    #: cfg.ddp.fsdp_double_buffer = True``); off is Megatron-Core's default
+    mfsdp_double_buffer: bool = False
     #: combined-1F1B EP all-to-all overlap (Megatron-Core ``--overlap-moe-expert-parallel-comm``,
     #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
     #: layer compute (planner.model.moe.a2a_paired_share)
@@ -2427,6 +2437,12 @@ STACKS["nemo-automodel"] = Stack(
             "2026-12-04), recipes/llm/benchmark.py; read 2026-12-02): FSDP2 per "
             "block with bf16 params and fp32 reduce, no reshard after forward by default, torch non-reentrant "
             "checkpoint per block, eager")
+#: NeMo 2 ships Megatron-Core's defaults the entry already holds (nemo2map38): the native fused loss
+#: (nemo/collections/llm/gpt/model/base.py ``GPTConfig.cross_entropy_loss_fusion = True``, the impl Megatron-Core's
+#: "native"), the distributed optimizer without the precision-aware option (recipes/optim/adam.py
+#: ``distributed_fused_adam_with_cosine_annealing``: OptimizerConfig's default), no recompute unless a model config sets
+#: it. Its performance scripts' overrides (helpers.py: TE's loss; the precision-aware optimizer under bf16) are run
+#: options, mapped per run (benchmarks/validate.py ``nemo2_perf_script``), not the entry's defaults
 STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)
 STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
                                     sources="NVIDIA Megatron-Bridge recipes on " + STACKS["megatron-core"].sources)
