@@ -907,6 +907,16 @@ class Stack:
     #: expert output (Megatron-Core 0.16.1 moe/experts.py ``activation_func_with_probs``;
     #: planner.model.activations.layer_saved_tensors ``probs_in_experts``)
     moe_probs_in_experts: bool = False
+    #: the ``moe_dispatcher`` values under which the routed experts' gated activation keeps only its input (the fc1
+    #: output) and the routing weights, no ``act(gate)`` (planner.model.activations.layer_saved_tensors
+    #: ``fused_act_experts``; the dense MLP and the shared experts are not covered). NeMo AutoModel's
+    #: ``GroupedExpertsDeepEP`` (components/moe/layers.py, the period's version: ``get_expert_activation_for_deepep``)
+    #: runs ``weighted_bias_swiglu_impl`` (Megatron's fused SwiGLU, which saves its input and the weights) or a
+    #: ``@torch.compile``'d ``quick_geglu_deepep`` / ``relu2_deepep``, whose partition (torch's min-cut
+    #: rematerialisation) saves the inputs and recomputes the pointwise ops in backward (checked on CPU under real
+    #: autograd, tests/test_overmem38.py); its torch all-to-all path (``GroupedExperts``) compiles the matmuls in
+    #: with the activation and is not covered
+    moe_fused_act_dispatchers: tuple = ()
     activation_offload: bool = False
     #: transformer layers whose activations ``activation_offload`` sends to the host: Megatron-Core's
     #: ``--cpu-offloading-num-layers`` (TransformerConfig ``cpu_offloading_num_layers``, which must be below
@@ -2377,6 +2387,8 @@ STACKS["nemo-automodel"] = Stack(
     # experts: grouped GEMMs (``GroupedExpertsDeepEP``: ``grouped_gemm.ops.gmm`` per projection, experts="gmm"),
     # the routing weights applied in the activation (``WeightedSwiGLUFunction.apply(output1, permuted_probs)``)
     moe_grouped_gemm=True, moe_probs_in_experts=True,
+    # the DeepEP path's activation keeps only its input and the weights (Stack.moe_fused_act_dispatchers)
+    moe_fused_act_dispatchers=("deepep",),
     # shared experts on a second stream beside the routed path (moe/layers.py ``MoE.forward``:
     # ``_shared_experts_stream``, "to overlap compute with the communication for grouped experts")
     moe_shared_stream=True,
