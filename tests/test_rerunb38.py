@@ -31,7 +31,7 @@ RUNS = {
     # 80077 / 80078; 04-16 Batch C 84027 / 84034
     "togetherbl_qwen3-235b-a22b_bf16_256_tp1pp8vp4": ((37.8, 514), [(521, None)]),
     "togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8": ((50.7, 383), [(389, None)]),
-    # OFFICIAL_BASELINES.md's figures (steps from the FLOPs basis); 04-16 'Nemotron4 340B -- Both Complete' 84065 / 84064
+    # OFFICIAL_BASELINES.md's figures (steps from the FLOPs basis); 04-16 'Nemotron4 340B -- Both Complete' 84065, 84064
     "togetherbl_nemotron4-340b_bf16_256_tp8pp4vp12": ((2.254, 936.33), [(866, None)]),
     "togetherbl_nemotron4-340b_fp8cs_256_tp8pp4vp12": ((1.917, 1101.1), [(1244, None)]),
     # OFFICIAL_BASELINES.md's figures; the 04-16 Grok-1 report's 84056 / 84061 (steps 3-9: TFLOP/s and step printed)
