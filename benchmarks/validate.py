@@ -1446,7 +1446,12 @@ def together(cat) -> pd.DataFrame:
       of every clean run of an identical configuration, one weight a run; a TFLOP/s-only re-run converted at the
       row's FLOPs per step). Four rows move: bf16 64 GPUs 0.930 -> 0.963 s (+41.4 -> +36.6%), bf16 256 1.015 ->
       1.022 s (+30.1 -> +29.2%), fp8 64 0.763 -> 0.774 s (+15.4 -> +13.7%), fp8 256 GBS 1024 0.813 -> 0.857 s (+8.6 ->
-      +3.1%); median / p90 11.7 / 32.4% -> 11.7 / 30.7%, mean signed +11.3 -> +9.9%, Spearman 1.000."""
+      +3.1%); median / p90 11.7 / 32.4% -> 11.7 / 30.7%, mean signed +11.3 -> +9.9%, Spearman 1.000.
+    * rerunb38 pass (2026-12-05; data only): the later worklog reports' runs of these configurations, each checked
+      against its row (together_reruns.LATER / LATER_EXCLUDED). One is identical: the 2026-04-20 Session B bf16 256-GPU
+      GBS 1024 run 84443 (26.02 + the 04-15 run's compat_runner.py, 0.979 s at 1,492 TFLOP/s, the row's FLOPs per
+      step): 1.022 -> 1.008 s (+29.2 -> +31.0%). The 04-20 fp8 256-GPU run (84490) ran the 25.09 container: not
+      averaged. Median / p90 11.7 / 30.7% -> 11.7 / 32.2%, mean signed +9.9 -> +10.1%, Spearman 1.000."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -1548,6 +1553,19 @@ def together_baselines(cat) -> pd.DataFrame:
     -18.7 -> -18.6%. Not averaged, with the reason (``together_reruns.EXCLUDED``): the report's 256-GPU Llama 3.1
     70B FP8 run (NVIDIA's official TP2 PP4 VP5 config, where its "Previous" is job 79139, Together's TP1 PP1 FSDP at
     GBS 512 on 25.11.01) and Qwen3-235B BF16 (failed twice, no figure).
+
+    Later re-runs (rerunb38, 2026-12-05; data only). The same repository's worklog/ reports at 661e8e14 (2026-04-16 ..
+    04-27) re-ran several configurations on other node sets; 21 runs of twelve rows are identical (layout, batch,
+    precision, recipe options, software; a printed step's FLOPs per step within 1% of the row's) and averaged by the
+    same rule: 405B NVFP4 PP16 78.24 -> 74.27 s (seven runs, 1,564-1,789 TFLOP/s; -27.6 -> -23.8%), 70B NVFP4 512
+    GPUs 7.312 -> 7.016 s (five runs, 6.19-7.31 s; -16.7 -> -13.2%), DeepSeek-V3 MXFP8 36.48 -> 33.60 s (-31.6 ->
+    -25.7%), Nemotron-4 340B bf16 / fp8 +30.5 / +10.9 -> +25.4 / +17.6%, Grok-1 bf16 / fp8 +13.0 / -2.1 -> +11.3 /
+    -7.9%, 405B FP8 -10.8 -> -9.9%, Qwen3-235B BF16 -25.7 -> -25.1%, MXFP8 PP8 -50.5 -> -50.1%, Nemotron-H 256 / 512
+    +22.7 / +18.2 -> +22.4 / +19.6%; median / p90 / Spearman 20.2 / 53.2% / 0.606 unchanged, mean signed -18.6 ->
+    -18.2%. Not averaged, each with the reason (``together_reruns.LATER_EXCLUDED``): the Qwen3 runs launched through
+    submit_session_B.sh (another sbatch environment), 26.02.01 software, runs at 512 GPUs of configurations no row
+    has or at another batch, the 05-02 sweep (its batches cannot be checked), the slinky cluster's runs, and the
+    04-16 consolidated table's 340B figures printed under Nemotron4 15B.
 
     Low precision on the experts (moe29, 2026-12-04). Taken: TE ``GroupedLinear``'s per-expert quantize launches
     (planner.model.moe ``split_quantize_kernels``; ``mbridge_all``'s thirteenth pass): median / p90 20.15 / 53.5 ->

@@ -423,7 +423,7 @@ def together_rows():
         if prec == "fp8":
             note = note + TOG_FP8_GRAD.replace(", ", " Recipe: ", 1) + "."
         rid = f"together_nemotron4-15b_{prec}_{gpus}_gbs{gbs}" + (f"_tp{tp}" if tp > 1 else "")
-        # the 2026-04-15 re-runs of the same configuration, by the rule both Together sources share
+        # the 2026-04-15 and later (worklog/) re-runs of the same configuration, by the rule both Together sources share
         assert not (runs_of(rid) and "/" in jobs), rid  # the rule takes each run: a re-run row is one job here
         step, tfl, rerun_note = average(rid, step, tfl, f"job {jobs}")
         note += rerun_note

@@ -27,10 +27,10 @@ Recipe settings (``RECIPE_NOTE``, ``RECOMPUTE_NL``, ``VARIANT_OPTIONS``): the Me
 from validate.py's tables, the ones ``mbridge_all`` uses (validate.mbridge_run); the CSV carries only what the run's
 own files state it changed (Qwen3-235B experiments' sbatch.sh / train.sh, the 405B upgrade report's recompute).
 
-Not taken: the repository's ``worklog/`` reports at later commits (661e8e14, ebcac277: 2026-04-16 .. 05-12), re-runs
-of some of these configurations on other dates and node sets (``together_reruns.py``'s rule would take the identical
-ones; not transcribed yet), and its tests/b200/pretrain/ Kubernetes runs (Llama 3.1 8B, Qwen3 30B; another cluster
-setup).
+The repository's ``worklog/`` reports at later commits (661e8e14, ebcac277: 2026-04-16 .. 05-12) re-ran some of these
+configurations on other dates and node sets: ``together_reruns.LATER`` takes the identical ones by the same rule
+(rerunb38), ``LATER_EXCLUDED`` lists the rest with the reason. Not taken: its tests/b200/pretrain/ Kubernetes runs
+(Llama 3.1 8B, Qwen3 30B; another cluster setup).
 
 Why a source of its own (``together B200 baselines``), not ``together``: other software (Megatron-Bridge
 26.02 through llmb-run for Llama 3.1 / Qwen3 / DeepSeek-V3 / Nemotron-H 56B, NeMo 25.07.01 / 25.09.00 for Nemotron-4 340B and
@@ -393,7 +393,7 @@ def rows():
         rid = f"togetherbl_{slug(model)}_{prec}_{gpus}_tp{tp}pp{pp}" + (f"cp{cp}" if cp > 1 else "") + (
             f"vp{vpp}" if vpp > 1 else "") + (f"_gbs{gbs}" if (model, prec, gpus, tp, pp, cp, vpp) in GBS_VARIANTS
                                                     else "") + (f"_{tag}" if tag else "")
-        # the 2026-04-15 re-runs of the same configuration, by the rule both Together sources share
+        # the 2026-04-15 and later (worklog/) re-runs of the same configuration, by the rule both Together sources share
         assert not (runs_of(rid) and "/" in job), rid  # the rule takes each run: a re-run row is one job here
         value, tfl_col, rerun_note = average(rid, value, tfl, f"job {job}" if job != "(not given)" else
                                              "the row's run (job not given)")
