@@ -126,9 +126,19 @@ OPTIMIZER_STATE = {
 # (activations.layer_saved_tensors ``te_fp8``)
 ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 
-CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces + allocator reserve
+CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces (the allocator's reserve is FRAGMENTATION)
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
-FRAGMENTATION = 0.05  # caching-allocator fragmentation on the dynamic (activation) part
+#: the caching allocator's reserve beyond the live bytes, as a share of the dynamic part (activations + logits, allocated
+#: and freed every step; weights, gradients and optimizer states are allocated once): torch.cuda.max_memory_reserved
+#: less max_memory_allocated. One figure for both allocator settings (alloc38, 2026-12-05; docs/accuracy_log.md "The
+#: allocator's reserve"). Default segments: requests rounded to 512 B, 1-10 MiB ones served from 20 MiB segments, larger
+#: ones rounded to 2 MiB, free blocks in different cudaMalloc'd segments never merge; ``expandable_segments:True``: one
+#: growing segment per (pool, stream) mapped in 20 MiB pages whose free blocks merge, but live blocks still pin the holes
+#: beside them and one stream's free pages do not serve another's (c10/cuda/CUDACachingAllocator.cpp; E. Yang, "When
+#: does fragmentation occur in the CUDA caching allocator?", pytorch/devlogs 2026-06-01). No published max_allocated /
+#: max_reserved pair of one large training run isolates either share; without it the measured max_reserved rows
+#: (torchtitan, launched with expandable segments) come out further under (median 4.0 -> 7.5%): an assumption
+FRAGMENTATION = 0.05
 #: what ``other`` (``CUDA_CONTEXT_BYTES``, ``NCCL_BYTES_PER_GROUP`` per group, ``FRAGMENTATION``) stands for in plan text,
 #: per platform (planner.hardware.options ``PLATFORMS``): ROCm's HIP context and RCCL, Gaudi's HCCL; a TPU or Trainium
 #: has neither a CUDA context nor NCCL -- its runtime (XLA / PJRT, the Neuron runtime) reserves device memory and
@@ -148,6 +158,14 @@ def other_words(platforms) -> str:
     keys = {platforms} if platforms is None or isinstance(platforms, str) else set(platforms)
     words = {OTHER_WORDS.get(k or "cuda", OTHER_WORDS["cuda"]) for k in keys} or {OTHER_WORDS["cuda"]}
     return words.pop() if len(words) == 1 else "the runtime's reserve, communication buffers and fragmentation"
+
+
+def allocator_reserve(dynamic):
+    """The caching allocator's reserve on ``dynamic`` bytes (a stage's activations + logits): ``FRAGMENTATION`` of
+    them, in ``other`` beside the part the allocator never sees (``memory_per_gpu``'s ``outside_allocator``), so
+    ``other`` = ``outside_allocator`` + ``allocator_reserve(activations + logits)``. In a max_reserved or nvidia-smi
+    figure, not in a max_allocated one (benchmarks/validate_memory.py)."""
+    return FRAGMENTATION * dynamic
 
 
 def stored_weight_bytes(training: TrainingSpec) -> float:
@@ -1537,7 +1555,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         host_f, host_l = s.host_f, s.host_l
 
     def other(act):
-        return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + buffers + FRAGMENTATION * act
+        return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + buffers + allocator_reserve(act)
 
     # the head unit's gradient buffers come after the loss's backward has freed the logits and their transient (the
     # output layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only

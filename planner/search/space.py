@@ -35,7 +35,7 @@ from planner.model.pipeline import PLAIN_SPLIT, balanced_rows, split_runtime, st
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
-from planner.model.memory import ACT_BYTES, FRAGMENTATION
+from planner.model.memory import ACT_BYTES, allocator_reserve
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, STACKS, Stack,
                                   attn_implementation_refusal, check_platform, from_training, holds,
                                   megatron_fsdp_low_zero, open_options, port_of, recompute_modules)
@@ -504,7 +504,8 @@ class StackVariant:
         frees = self.frees if self.frees is not None else tuple(
             k for k, on in (("optimizer", self.stack.optimizer_offload),
                             ("activations", self.stack.activation_offload or fused), ("logits", fused)) if on)
-        free = sum(root_mem[k] * (1 + FRAGMENTATION if k in ("activations", "logits") else 1.0) for k in frees)
+        free = sum(root_mem[k] + (allocator_reserve(root_mem[k]) if k in ("activations", "logits") else 0.0)
+                   for k in frees)
         return root_mem["total"] - free <= limit
 
     def refusals(self, c: Candidates) -> dict[str, np.ndarray]:
