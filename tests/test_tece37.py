@@ -25,6 +25,7 @@ from planner.spec import TrainingSpec
 from test_left19 import _job, _spec_flags
 from test_memory_validation import _logits_case, _peak_bytes
 from test_step_time import LLAMA, cands, hw_for
+from te_cross_entropy_cpu import te_cross_entropy
 
 MC = "megatron-core"
 
@@ -98,33 +99,7 @@ def test_te_impl_holds_the_logits_alone():
     : 2 B a logit at the peak, the logits themselves, where the native impl holds 10."""
     torch = pytest.importorskip("torch")
     n, v, x, w, labels = _logits_case(torch)
-    rows = 4
-
-    class TECrossEntropy(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, inp, target):
-            loss = torch.zeros(n, dtype=torch.float32)
-            m_d_x_y = torch.zeros(n * 3, dtype=torch.float32)
-            with torch.no_grad():
-                for s in range(0, n, rows):
-                    blk = inp[s:s + rows].float()
-                    mx = blk.amax(-1)
-                    d = torch.exp(blk - mx[:, None]).sum(-1)
-                    m_d_x_y[s:s + rows], m_d_x_y[n + s:n + s + rows] = mx, d
-                    loss[s:s + rows] = -(blk.gather(1, target[s:s + rows, None]).squeeze(1) - mx - d.log())
-                    g = torch.exp(blk - mx[:, None]) / d[:, None]
-                    g.scatter_add_(1, target[s:s + rows, None], torch.full((blk.shape[0], 1), -1.0))
-                    inp[s:s + rows] = g.to(inp.dtype)  # the gradient over the logits
-            ctx.save_for_backward(inp.detach(), m_d_x_y)
-            return loss
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            inp, _ = ctx.saved_tensors
-            with torch.no_grad():
-                for s in range(0, n, rows):  # scaled by each row's grad_output, in place
-                    inp[s:s + rows] *= grad_output[s:s + rows, None].to(inp.dtype)
-            return inp, None
+    TECrossEntropy = te_cross_entropy(torch, n, per_token_grad=True, save_stats=True)
 
     def loss():  # compute_language_model_loss's [s, b] loss, transposed and summed by the caller
         return TECrossEntropy.apply((x @ w.t()).detach().requires_grad_(), labels).view(n, 1).transpose(0, 1).sum()
