@@ -173,7 +173,7 @@ def test_bad_value_is_one_line_exit_2(tmp_path):
                        cwd=tmp_path, env=env)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith(
-        "error: training.framework.cross_entropy_fusion: 'fast'; known: none, native, te")
+        "error: training.framework.cross_entropy_fusion: must be one of none, native, te, got 'fast'")
 
 
 def test_emit_writes_megatrons_flags():

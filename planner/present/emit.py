@@ -71,7 +71,7 @@ from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
 from planner.units import config_str, hardware_str, fmt_time, fmt_usd
-from planner.vocab import Vocab
+from planner.vocab import LOSS_FN, Vocab
 from planner.spec import JobSpec
 
 #: ``--emit``'s launch spec formats and launcher styles, ``Vocab``s: any case and blanks, as the job file's enumerated
@@ -917,6 +917,7 @@ AUTOMODEL_LOSS_TARGETS = {
     "linear_ce": "nemo_automodel.components.loss.linear_ce.FusedLinearCrossEntropy",
     "te_parallel_ce": "nemo_automodel.components.loss.te_parallel_ce.TEParallelCrossEntropy",
 }
+assert tuple(AUTOMODEL_LOSS_TARGETS) == LOSS_FN.names
 
 
 def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
