@@ -1597,6 +1597,16 @@ def remat_locations(st) -> dict[str, str]:
     return out
 
 
+def remat_saved(remat) -> dict[str, float]:
+    """1.0 for each of MaxText's named tensors (``MAXTEXT_REMAT_TENSORS``) that the policy's (tensor, location) pairs
+    ``remat`` (planner.model.activations ``stack_remat``) keep, on the chip or offloaded to the host, so that the
+    full-recompute re-run does not repeat the GEMM that makes it; 0.0 for those it rematerialises. Read by the FLOPs
+    (planner.model.flops ``remat_skip_flops_per_token``) and the time (planner.model.step_time ``remat_policy_skip``)
+    alike."""
+    loc = dict(remat)
+    return {k: 1.0 if loc.get(k) in ("device", "offload") else 0.0 for k in MAXTEXT_REMAT_TENSORS}
+
+
 def remat_label(st) -> str:
     """The stack line's words for ``st``'s remat policy: the name, and under custom the tensors not rematerialised."""
     policy = st.remat_policy or "full"

@@ -111,7 +111,7 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, l
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
-                                   recipe_on, recompute_modules, SEARCHED, te_cast_bytes)
+                                   recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
 from planner.model.activations import stack_remat
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
@@ -1120,16 +1120,13 @@ def remat_policy_skip(c: LayerContext, m: ModelSpec, fw: Framework, proj, dense_
     remat = stack_remat(fw)
     if remat is None or m.mla is not None or m.hybrid:
         return 0.0
-    loc = dict(remat)
-
-    def saved(k):
-        return 1.0 if loc.get(k) in ("device", "offload") else 0.0
+    saved = remat_saved(remat)
 
     qkv, o = proj.gemms[0][0], proj.gemms[1][0]
-    attn = (qkv * (m.q_dim * saved("query_proj") + m.kv_dim * (saved("key_proj") + saved("value_proj")))
-            / (m.q_dim + 2 * m.kv_dim) + o * saved("out_proj"))
-    up = (saved("mlpwi_0") + saved("mlpwi_1")) / 2 if m.gated else saved("mlpwi")
-    return attn + (1 - c.moe_share) * (dense_mlp[0][0] * up + dense_mlp[1][0] * saved("mlpwo"))
+    attn = (qkv * (m.q_dim * saved["query_proj"] + m.kv_dim * (saved["key_proj"] + saved["value_proj"]))
+            / (m.q_dim + 2 * m.kv_dim) + o * saved["out_proj"])
+    up = (saved["mlpwi_0"] + saved["mlpwi_1"]) / 2 if m.gated else saved["mlpwi"]
+    return attn + (1 - c.moe_share) * (dense_mlp[0][0] * up + dense_mlp[1][0] * saved["mlpwo"])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
