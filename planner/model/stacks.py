@@ -53,7 +53,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import (ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
+from planner.vocab import (ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
                            CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_POLICY)
 from planner.model.optimizers import stack_for
@@ -2758,7 +2758,7 @@ def cuda_graph_parts(stack: "Stack", model=None) -> frozenset:
     moe = model.moe
     # the layer kinds the model has (hybrid: its pattern's symbols; ssm.layer_shares): * attention, - dense MLP, E MoE,
     # M Mamba; with no scope each kind's part is captured (arguments.py fills the scope from the pattern the same way)
-    has = {k: model.kind_layers(k) > 0 for k in ("*", "-", "E", "M")}
+    has = {k: model.kind_layers(k) > 0 for k in HYBRID_LAYER}
     kind_part = {"*": "attn", "-": "mlp", "E": "moe", "M": "mamba"}
     parts = set(scope) if scope else {kind_part[k] for k, there in has.items() if there}
     f = "training.framework.cuda_graph_scope"
