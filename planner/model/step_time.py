@@ -1388,7 +1388,7 @@ def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_p
     plain model whose layers are alike has one kind, its mean layer (None), also for its ``mtp16`` 16-bit MTP layers
     (``mtp_runs_16bit``, kept mean layers on no global layer beside the kinds below). A plain MoE model with dense
     layers (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``) keeps each layer as what it
-    is, dense ("-") or MoE ("E") by ``moe_layer_ids`` (moe ``layer_kinds`` / ``kind_block_model``; Megatron-Core
+    is, dense ("-") or MoE ("E") by ``moe_layer_ids`` (moe ``layer_symbols`` / ``kind_block_model``; Megatron-Core
     decides both by global layer number, transformer_block.py / fp8_utils.py): until 2026-12-04 (moe30) its kept
     layers were the mean layer, 3 dense : 58 MoE on DeepSeek-V3, whose 1 + 1 kept (the dense first, an MoE last)
     now add 4.46 ms per micro-batch on B200 under MXFP8 (was 4.25) and 9.09 on H100 under tensorwise FP8 (8.09;
@@ -1416,7 +1416,7 @@ def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_p
     if not (m.hybrid or mixed):
         return {None: KeptKind(None, None)}
     symbols, block_model = ((np.array(list(m.hybrid_pattern)), ssm.kind_block_model) if m.hybrid
-                            else (moe_mech.layer_kinds(m), moe_mech.kind_block_model))
+                            else (moe_mech.layer_symbols(m), moe_mech.kind_block_model))
     at = np.arange(m.layers)
     kept_at = (at < first16) | (at >= m.layers - n16)
     kinds = {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, "kept " + k))
