@@ -19,7 +19,7 @@ from planner.spec.presets import PRESETS
 from planner.spec.schema import ClusterSpec, TrainingSpec
 from planner.units import device_of, fmt_time, fmt_usd, hardware_str
 from planner import defaults as D
-from planner.vocab import OPTIMIZER, PRECISION, TRAINING_MODE
+from planner.vocab import OBJECTIVE, OPTIMIZER, PRECISION, TRAINING_MODE
 
 st.set_page_config(page_title="planner — what if", layout="wide")
 GiB = 2**30
@@ -219,7 +219,7 @@ sb.header("Budget")
 sb.checkbox("spot instances", key="w_spot")
 sb.number_input("budget, $M (0 = none)", min_value=0.0, step=0.1, key="w_budget_musd")
 sb.number_input("deadline, days (0 = none)", min_value=0.0, step=1.0, key="w_deadline_days")
-sb.selectbox("objective", wi.OBJECTIVES, key="w_objective")
+sb.selectbox("objective", OBJECTIVE.names, key="w_objective")
 
 w = wi.WhatIf(
     seq_len=s["w_seq_len"], global_batch=s["w_global_batch"], micro_batch=s["w_micro_batch"],

@@ -39,7 +39,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import OBJECTIVE, RECOMPUTE, RECOMPUTE_METHOD
+from planner.vocab import RECOMPUTE, RECOMPUTE_METHOD
 from planner.search.rank import hours_of
 from planner.results import ranked_price
 from hardware_catalog import files as _files
@@ -82,7 +82,6 @@ RECOMPUTES = (None, *RECOMPUTE)
 RECOMPUTE_METHODS = (None, *RECOMPUTE_METHOD)
 #: --recompute-num-layers N (None: recommend picks the smallest N that fits)
 RECOMPUTE_LAYERS = (None, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
-OBJECTIVES = OBJECTIVE.names
 
 
 def with_value(options: tuple, value) -> tuple:

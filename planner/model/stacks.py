@@ -2535,7 +2535,6 @@ def port_of(name: str, platform: str | None) -> str:
 
 #: the pre-registry name of the old ``Framework`` dataclass, for callers that import it
 Framework = Stack
-FRAMEWORKS = STACKS
 
 
 def stacks_for_platform(platform: str | None, names=None) -> tuple[str, ...]:
