@@ -293,6 +293,8 @@ CASES = [
     ("metaseq-schedule", ("metaseq", {}), "llama3-8b", {}, dict(schedule=2), dict()),
     ("composer-pp", ("llm-foundry", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict()),
     ("composer-schedule", ("llm-foundry", {}), "llama3-8b", {}, dict(schedule=2), dict()),
+    # MaxText's vocabulary tiles cut a chip's tokens evenly (configs/types.py, mxmem38): 4,096 in 3 tiles no, 3 x 4,096 yes
+    ("maxtext-vocab-tiles", ("maxtext", {"num_vocab_tiling": 3}), "llama3-8b", {}, dict(zero=3), dict(zero=3, mb=3)),
 ]
 
 

@@ -1252,6 +1252,17 @@ RULES: tuple[StackRule, ...] = (
               "or its fsdp axis, which shards parameters, gradients and optimizer state alike: ZeRO-3)",
               "MaxText configs/types.py ici_data_parallelism, ici_fsdp_parallelism, shard_optimizer_over_data",
               lambda st, m, t: True, _zero_without(2)),
+    # MaxText's vocabulary tiling cuts the micro-batch's tokens into num_vocab_tiling equal tiles (vocabulary_tiling.py
+    # ``vocab_tile_size = (batch_size * seq_len) // config.num_vocab_tiling`` then a reshape to (n, tile, emb)); its
+    # config validation refuses what does not cut evenly
+    StackRule("maxtext-vocab-tiles", "maxtext", "training.framework.num_vocab_tiling",
+              "vocabulary tiles that do not divide a chip's tokens (per_device_batch_size x max_target_length)",
+              "MaxText configs/types.py: 'Per device batch size times sequence length should be divisible by the "
+              "number of vocab tiles.' (pyconfig.py validate_vocab_tiling)",
+              lambda st, m, t: getattr(st, "num_vocab_tiling", 1) > 1,
+              ok_stack=lambda c, m, t, st: (np.asarray(c.mb) * t.seq_len) % st.num_vocab_tiling == 0,
+              detail_stack=lambda c, m, t, st: f": {int(np.asarray(c.mb).flat[0])} x {t.seq_len} tokens in "
+                                               f"{st.num_vocab_tiling} tiles"),
     # ---- NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     StackRule("nxd-zero", "nxd", "parallel.zero", "ZeRO-2/3 (its data parallelism shards the optimizer state only: "
               "ZeRO-1, NeuronZero1Optimizer)",
