@@ -193,7 +193,8 @@ def test_emit_writes_megatrons_flags():
 def test_validate_maps_the_recipes_that_set_te():
     """Megatron-Bridge's Llama 3 (``_llama3_common``) and Qwen3 MoE recipes set ``cross_entropy_fusion_impl = "te"``:
     their rows run TE's loss; GPT-3 and gpt-oss (native) and the NeMo 2 rows keep the stack's native. The Llama 3 70B
-    Megatron-FSDP GB200 row (micro-batch 2): 196.0 -> 187.7 GiB (logits 12.2 -> 4.4)."""
+    Megatron-FSDP GB200 row (micro-batch 2): 196.0 -> 187.7 GiB (logits 12.2 -> 4.4); 178.5 since mbmem38 (TE's
+    offload keeps the L - N layers it does not offload, and the recipe's ``fsdp_double_buffer``: two gradient units)."""
     import pandas as pd
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -211,5 +212,5 @@ def test_validate_maps_the_recipes_that_set_te():
     case = validate.pr2_case(load_catalog(), row)
     mem = memory_per_gpu(case.model, case.training, case.candidates, stack=validate.row_stack(case.stack, case.options),
                          gpu=case.hw.gpu.name)
-    assert float(mem["total"][0]) / GiB == pytest.approx(187.7, abs=0.1)
+    assert float(mem["total"][0]) / GiB == pytest.approx(178.5, abs=0.1)
     assert float(mem["logits"][0]) / GiB == pytest.approx(4.41, abs=0.01)
