@@ -1,0 +1,66 @@
+"""QA 54: session 37's options end to end, a demanding user's pass (docs/qa_log.md "QA 54")."""
+import json
+
+from conftest import answered, write_job
+
+# Megatron-Core's precision-aware optimizer over H100 and Gaudi 2: Intel's fork (megatron-core-gaudi) lacks the option,
+# so the Gaudi is left out with that reason and the H100 planned (QA 53)
+PA_OVER_GAUDI = """model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 256, precision: bf16, optimizer: adamw, tokens: 1.0e11,
+           framework: {name: megatron-core, precision_aware_optimizer: true, exp_avg_dtype: bf16,
+                       exp_avg_sq_dtype: bf16}}
+constraints: {gpus: [Gaudi2-96GB, H100-SXM-80GB], max_gpus: 8, objective: cost}
+"""
+
+
+def test_compare_json_has_a_row_for_a_gpu_left_out_with_its_reason(cli, tmp_path):
+    """``compare --by gpu`` says under its table "constraints.gpus: left out — Gaudi2-96GB: megatron-core on
+    Gaudi2-96GB is megatron-core-gaudi ..."; ``--json`` printed the H100's row alone, no word of the Gaudi. Now the
+    Gaudi is a row after the planned ones, ``no_plan`` true, with the same words; ``recommend --by gpu --json``'s
+    ``by`` likewise."""
+    p = write_job(tmp_path, PA_OVER_GAUDI)
+    code, out, err = cli("compare", str(p), "--by", "gpu", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["gpu"] for r in rows] == ["H100-SXM-80GB", "Gaudi2-96GB"], rows
+    assert "no_plan" not in rows[0] and rows[0]["cost"] > 0
+    gone = rows[1]
+    assert gone["no_plan"] is True and gone["status"] == "left out", gone
+    assert "megatron-core-gaudi" in gone["reason"] and "no precision-aware optimizer" in gone["reason"], gone
+    code, text, err = cli("compare", str(p), "--by", "gpu")  # the text's line is the same reason
+    assert code == 0, err
+    assert gone["reason"].split(":")[1] in " ".join(text.split())
+    d = answered(cli("recommend", str(p), "--by", "gpu", "--json", "--no-simulate"))
+    assert d["by"][-1] == gone and d["no_plan"] == [{k: gone[k] for k in ("gpu", "status", "reason")}]
+
+
+def test_compare_json_has_a_row_for_a_gpu_no_layout_fits_on(cli, tmp_path):
+    """A listed GPU that was searched and fits no layout ("constraints.gpus: no plan — A10G-24GB: no layout fits in
+    its memory (nearest ...)") is a row too, status "no plan"."""
+    p = write_job(tmp_path, """model: {preset: llama3-70b}
+training: {seq_len: 8192, global_batch: 64, precision: bf16, tokens: 1.0e9}
+constraints: {gpus: [A10G-24GB, H100-SXM-80GB], max_gpus: 16, objective: cost}
+""")
+    code, out, err = cli("compare", str(p), "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["gpu"] for r in rows] == ["H100-SXM-80GB", "A10G-24GB"], rows
+    assert rows[1]["no_plan"] is True and rows[1]["status"] == "no plan", rows[1]
+    assert rows[1]["reason"].startswith("A10G-24GB: no layout fits in its memory (nearest: "), rows[1]
+
+
+def test_compare_by_framework_json_has_the_stack_without_a_plan(cli, tmp_path):
+    """``compare --by framework``'s note "training.framework auto: no plan — deepspeed: does not fit: ..." (QA 49) was
+    not in ``--json``: Qwen2.5-7B at 160K on 32 H100 listed three stacks there. deepspeed is now a row, no_plan true,
+    status "does not fit" and the reason."""
+    p = write_job(tmp_path, """model: {preset: qwen2.5-7b}
+training: {seq_len: 163840, global_batch: 32, precision: bf16, tokens: 5.0e9, mode: full_finetune, framework: auto}
+cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 4}
+""")
+    code, out, err = cli("compare", str(p), "--by", "framework", "--objective", "time", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["framework"] for r in rows if not r.get("no_plan")] == ["megatron-core", "torchtitan", "hf-trainer"]
+    gone = [r for r in rows if r.get("no_plan")]
+    assert len(gone) == 1 and gone[0]["framework"] == "deepspeed" and gone[0]["status"] == "does not fit", gone
+    assert gone[0]["reason"].startswith("no layout fits in GPU memory; nearest: "), gone
