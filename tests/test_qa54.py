@@ -64,3 +64,25 @@ cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 4}
     gone = [r for r in rows if r.get("no_plan")]
     assert len(gone) == 1 and gone[0]["framework"] == "deepspeed" and gone[0]["status"] == "does not fit", gone
     assert gone[0]["reason"].startswith("no layout fits in GPU memory; nearest: "), gone
+
+
+# Llama-3-70B under MaxText's minimal_offloaded remat on a TPU v6e-64 slice: every weight GEMM's output of every layer
+# goes to the host: q 8,192 + k 1,024 + v 1,024 + out 8,192 + wi_0, wi_1 2 x 28,672 + wo 8,192 = 83,968 bf16 values a token a
+# layer, x 65,536 tokens (micro-batch 8 x 8,192) x 80 layers = 820.0 GiB a chip
+MX_OFFLOAD_70B = """model: {preset: llama3-70b}
+training: {seq_len: 8192, global_batch: 512, micro_batch: 8, precision: bf16, recompute: full, tokens: 1.0e10,
+           framework: {name: maxtext, remat_policy: minimal_offloaded}}
+parallel: {tp: 1, pp: 1, zero: 3}
+cluster: {instance: gcp:tpu-v6e-64, nodes: 1}
+"""
+
+
+def test_a_tpu_plans_host_overflow_is_said_per_chip(cli, tmp_path):
+    """The host-memory misfit of a TPU plan read "820.0 GiB per GPU offloaded ... over its 64 GPUs" (estimate's fits
+    line and advice), where every other line of a TPU plan says chip."""
+    code, out, err = cli("estimate", str(write_job(tmp_path, MX_OFFLOAD_70B)))
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "host memory: 820.0 GiB per chip offloaded" in text, text
+    assert "does not fit host memory: 820.0 GiB per chip offloaded" in text and "over its 64 chips)" in text, text
+    assert "per GPU" not in text and " GPUs)" not in text, text
