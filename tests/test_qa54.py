@@ -86,3 +86,39 @@ def test_a_tpu_plans_host_overflow_is_said_per_chip(cli, tmp_path):
     assert "host memory: 820.0 GiB per chip offloaded" in text, text
     assert "does not fit host memory: 820.0 GiB per chip offloaded" in text and "over its 64 chips)" in text, text
     assert "per GPU" not in text and " GPUs)" not in text, text
+
+
+def test_tpu_v6e_slices_hold_a_remat_offload_to_googles_host_ram(cli, tmp_path):
+    """The v6e slices had no RAM figure, so a MaxText remat offload was held to the 256 GiB a chip assumed for a node
+    of unknown RAM (offload.REF_HOST_RAM_PER_GPU, p5.48xlarge's per GPU): 204.8 GiB allowed a chip. Google's v6e page
+    gives 1,536 GiB of DRAM per 8-chip host, 192 GiB a chip: 153.6 GiB allowed at 80%. Llama-3-8B under
+    minimal_offloaded, micro-batch 8 x 8,192 tokens, offloads 43,008 bf16 values a token a layer (q 4,096, k and v
+    1,024 each, out 4,096, wi_0 / wi_1 14,336 each, wo 4,096) x 65,536 tokens x 32 layers = 168.0 GiB a chip: over."""
+    job = MX_OFFLOAD_70B.replace("llama3-70b", "llama3-8b")
+    d = answered(cli("estimate", str(write_job(tmp_path, job)), "--json"))
+    mem, GiB = d["memory_per_gpu_bytes"], 2**30
+    assert round(mem["host"] / GiB, 2) == 168.0
+    assert d["detail"]["host_ram_bytes"] == 12288 * GiB and d["detail"]["host_ram_source"] == "gcp:tpu-v6e-64"
+    assert round(mem["host_limit"] / GiB, 2) == 153.6 and mem["host"] > mem["host_limit"]
+
+
+def test_the_app_plans_an_uploaded_job_on_an_instance_of_another_gpu(tmp_path):
+    """The app wrote its three default GPUs (H100, H200, A100-80GB) into constraints.gpus beside the job's own
+    cluster.instance, so every upload on another GPU's instance was refused: "constraints.gpus: the cluster's
+    A100-SXM-40GB is not one of them" (aws:p4d.24xlarge), likewise a MaxText job on gcp:tpu-v6e-8, which
+    `planner estimate` plans. The sidebar now starts with the instance's GPU."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    from planner import interactive as wi
+
+    job = MX_OFFLOAD_70B.replace("llama3-70b", "llama3-8b").replace("micro_batch: 8", "micro_batch: 1").replace(
+        "tpu-v6e-64", "tpu-v6e-8").replace("global_batch: 512", "global_batch: 256")
+    base = wi.parse_upload("mx.yaml", job.encode())
+    w = wi.inputs_from_job(wi.build_job(base, None), wi.cached_catalog())
+    assert w.gpus == ["TPU-v6e"] and w.instance == "gcp:tpu-v6e-8"
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.file_uploader(key="upload").set_value(("mx.yaml", job.encode(), "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["chips"] == "8"
