@@ -122,3 +122,24 @@ def test_the_app_plans_an_uploaded_job_on_an_instance_of_another_gpu(tmp_path):
     at.file_uploader(key="upload").set_value(("mx.yaml", job.encode(), "application/octet-stream")).run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert {m.label: m.value for m in at.metric}["chips"] == "8"
+
+
+FLEX_MIXTRAL = """model: {preset: mixtral-8x7b}
+training: {seq_len: 4096, global_batch: 256, micro_batch: 1, precision: bf16, recompute: full, tokens: 1.0e10,
+           framework: {name: megatron-core, moe_dispatcher: hybridep}}
+"""
+
+
+def test_the_flex_dispatcher_needs_more_than_one_rank_in_the_experts_tp_x_ep_group(cli, tmp_path):
+    """Megatron-Core's MoEFlexTokenDispatcher asserts tp_size * ep_size > 1 (the experts' TP x EP group it dispatches
+    over). Mixtral with moe_dispatcher hybridep was priced at ETP 1 x EP 1 (14.82 s a step on 16 H100), and
+    recommend ranked such a plan first over H100 / B200 and emitted --moe-token-dispatcher-type flex for it."""
+    from conftest import refused
+
+    fixed = FLEX_MIXTRAL + "parallel: {tp: 1, pp: 4, ep: 1, zero: 1}\ncluster: {instance: aws:p5.48xlarge, nodes: 2}\n"
+    line = refused(cli("estimate", str(write_job(tmp_path, fixed))))
+    assert line.startswith("error: training.framework.moe_dispatcher: Megatron refuses the flex dispatcher"), line
+    assert ": ETP1 x EP1" in line and "'Flex token dispatcher requires TPxEP > 1')" in line and "…" not in line, line
+    ok = fixed.replace("ep: 1", "ep: 2")
+    assert answered(cli("estimate", str(write_job(tmp_path, ok, "ok.yaml")), "--json"))["config"]["ep"] == 2
+
