@@ -164,3 +164,22 @@ def test_maxtext_vocab_tiles_must_divide_a_chips_tokens(cli, tmp_path):
     assert ": 8,192 tokens a chip in 3 tiles" in line, line
     d = answered(cli("estimate", str(write_job(tmp_path, MX_TILES.format(gb=240, mb=3, tiles=3), "ok.yaml")), "--json"))
     assert d["config"]["micro_batch"] == 3
+
+
+def test_auto_says_which_of_its_stacks_refused_an_accelerator_left_out(cli, tmp_path):
+    """framework auto with cross_entropy_fusion (a Megatron-Core option) over H100 and TPU v6e: the TPU's one stack,
+    maxtext, refuses the option, and the line read "TPU-v6e: auto does not run on Google TPUs (XLA) (stacks for it:
+    maxtext; ...)" -- auto is no stack, and maxtext does run there. It now names maxtext and its refusal (in the text
+    and in compare --json's no-plan row)."""
+    p = write_job(tmp_path, """model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 256, precision: bf16, tokens: 1.0e10,
+           framework: {name: auto, cross_entropy_fusion: te}}
+constraints: {gpus: [H100-SXM-80GB, TPU-v6e], max_gpus: 16, objective: cost}
+""")
+    code, out, err = cli("compare", str(p), "--by", "gpu", "--json")
+    assert code == 0, err
+    tpu = json.loads(out)[-1]
+    assert tpu["gpu"] == "TPU-v6e" and tpu["no_plan"] is True, tpu
+    assert tpu["reason"].startswith("TPU-v6e: auto's stack on TPU-v6e (Google TPUs (XLA)), maxtext, refuses the job: "
+                                    "training.framework.cross_entropy_fusion: maxtext has no"), tpu
+    assert "auto does not run" not in tpu["reason"]

@@ -446,9 +446,22 @@ def _off_platform(job: JobSpec, live, hw, tally: SearchTally, groups=()) -> bool
     refused group's code runs there, its refusal: a fork lacking an option the job sets, space.stack_groups)."""
     if any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
         return False
-    refused = next((grp.refused for grp in groups if grp.refused and stack_runs_on(grp.name, hw.gpu)), None)
+    here = next((grp for grp in groups if grp.refused and stack_runs_on(grp.name, hw.gpu)), None)
+    refused = here.refused if here is not None else None
     if refused and not is_auto(job):  # (auto's refused stacks are the comparison's own rows)
         tally.off_platform[hw.gpu.name] = refused.split(": ", 1)[-1]
+        tally.too_big.append(InputError(*refused.split(": ", 1)))
+        return True
+    if refused:  # auto: the accelerator is left out because the one stack auto searches there refused the job (QA 54:
+        # "TPU-v6e: auto does not run on Google TPUs (XLA)" for a job setting cross_entropy_fusion, which maxtext lacks)
+        from planner.hardware.platform import PLATFORMS
+
+        plat = platform_of(hw.gpu)
+        names = [grp.name for grp in groups if grp.refused and stack_runs_on(grp.name, hw.gpu)]
+        tally.off_platform[hw.gpu.name] = (
+            f"auto's stack on {hw.gpu.name} ({PLATFORMS.get(plat, plat)}), {here.name}, refuses the job: {refused}"
+            if len(names) == 1 else f"auto's stacks on {hw.gpu.name} ({PLATFORMS.get(plat, plat)}), "
+                                    f"{', '.join(names)}, refuse the job ({here.name}: {refused})")
         tally.too_big.append(InputError(*refused.split(": ", 1)))
         return True
     try:
@@ -1541,7 +1554,9 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         elif g in left_out:
             out.append(((g,), f"{g}: {left_out[g]}, which it lacks"))  # "nvfp4 needs FP4 tensor cores" (physics.peak_need)
     for plat, gs in off.items():
-        if plat in RUNS_ON.get(port_of(stack, plat), ()):  # its code runs there (a vendor's fork: stacks.PORTS)
+        # its code runs there (a vendor's fork: stacks.PORTS), or auto's stack there refused the job (_off_platform)
+        if plat in RUNS_ON.get(port_of(stack, plat), ()) or (is_auto(job) and off_platform.get(gs[0], "").startswith(
+                "auto's stack")):
             out.append((tuple(gs), f"{', '.join(gs)}: {off_platform[gs[0]]}"))  # but refused the job (_off_platform)
             continue
         why = open_stack_refusal(job, cat.gpu(gs[0]))  # the platform's stack runs there, but not this model
