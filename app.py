@@ -150,6 +150,9 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     with st.expander("assumptions"):  # what `planner serve` prints as "assumed:" lines (the page left them out)
         for a in list(res.get("assumptions", ())) + list(res.get("caveats", ())):
             st.markdown(f"- {a}")
+        dated = wi.prices_dated_line(res.get("budget") or res.get("offline_budget"))
+        if dated:  # how old the budget's prices are (serve's "prices dated:" line; prices38)
+            st.markdown(f"- {dated}")
     if view.get("bound"):  # one bound over the plan and its curve (the job's serving.plan_event_bound), always stated
         st.caption(f"simulation bound: {view['bound']} over the plan and its latency curve together "
                    f"({'serving.plan_event_bound' if view['bound_from'] != 'default' else 'the default'}; "
@@ -339,6 +342,9 @@ with st.expander("assumptions and inputs"):
                 f"\n- everything else: {inp['efficiencies_prior']}")
     for a in list(rec["assumptions"]) + list(rec["notes"]):
         st.markdown(f"- {a}")
+    dated = wi.prices_dated_line(cost)
+    if dated:  # how old the best plan's prices are (estimate's "prices dated" row; prices38)
+        st.markdown(f"- {dated}")
     for a in best.get("advice", []):
         if a not in mfu.notes:  # already said beside the MFU figure
             st.markdown(f"- advice: {a}")

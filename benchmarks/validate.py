@@ -1440,8 +1440,18 @@ def together(cat) -> pd.DataFrame:
       The growth from 8 to 32 nodes (+85 / +50 ms bf16 / fp8 at m = 2, model +5 / +3 ms) is this cluster's run-to-run
       spread: the 2026-04-15 re-runs of the same configurations (tests/b200/worklog/2026-04-15_rebenchmark_report.md)
       read 1.4-10.7% slower and give +34 / +114 ms; the fabric's own nccl-tests by node count (ring busbw 8 -> 32
-      nodes -1..-25% at 2-8 GB) would give +19 / +10 ms at most. Nothing priced; the re-runs are not averaged in yet
-      (``together_baselines``' builder defers the same report's re-runs; one rule for both sources, a later pass)."""
+      nodes -1..-25% at 2-8 GB) would give +19 / +10 ms at most. Nothing priced.
+    * rerun38 pass (2026-12-05; data only, nothing in planner/ changed): the 2026-04-15 re-runs are averaged into the
+      rows by the rule both Together sources share (benchmarks/data/parts/scripts/together_reruns.py: the mean step
+      of every clean run of an identical configuration, one weight a run; a TFLOP/s-only re-run converted at the
+      row's FLOPs per step). Four rows move: bf16 64 GPUs 0.930 -> 0.963 s (+41.4 -> +36.6%), bf16 256 1.015 ->
+      1.022 s (+30.1 -> +29.2%), fp8 64 0.763 -> 0.774 s (+15.4 -> +13.7%), fp8 256 GBS 1024 0.813 -> 0.857 s (+8.6 ->
+      +3.1%); median / p90 11.7 / 32.4% -> 11.7 / 30.7%, mean signed +11.3 -> +9.9%, Spearman 1.000.
+    * rerunb38 pass (2026-12-05; data only): the later worklog reports' runs of these configurations, each checked
+      against its row (together_reruns.LATER / LATER_EXCLUDED). One is identical: the 2026-04-20 Session B bf16 256-GPU
+      GBS 1024 run 84443 (26.02 + the 04-15 run's compat_runner.py, 0.979 s at 1,492 TFLOP/s, the row's FLOPs per
+      step): 1.022 -> 1.008 s (+29.2 -> +31.0%). The 04-20 fp8 256-GPU run (84490) ran the 25.09 container: not
+      averaged. Median / p90 11.7 / 30.7% -> 11.7 / 32.2%, mean signed +9.9 -> +10.1%, Spearman 1.000."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -1464,8 +1474,10 @@ def together_baselines(cat) -> pd.DataFrame:
     NeMo 2 recipe on 26.02 through compat_runner.py), mostly NVIDIA's official configs rather than Together's
     experiments, and 11 of the 28 step times converted from the printed TFLOP/s with the FLOPs per sequence the same
     software counts for the model (a sibling run that prints both; NeMo 2's Nemotron formula for the 340B, which
-    gives the ``together`` 15B rows' TFLOP/s back). The 512-GPU re-runs of the same 15 configs in the repository's
-    worklog/ (later commits, 2026-04-16 .. 05-12) are not in it (a later pass, with its own rule).
+    gives the ``together`` 15B rows' TFLOP/s back). The 2026-04-15 re-runs of the same configurations
+    (tests/b200/worklog/2026-04-15_rebenchmark_report.md @d275be99) are averaged into seven rows by the rule the two
+    Together sources share (rerun38, below); the re-runs in the repository's later worklog/ reports (later commits,
+    2026-04-16 .. 05-12, other node sets) are not in it.
 
     Mapped as ``together`` (``pr2_case``): stack megatron-core, 8 x 400 Gb/s InfiniBand per 8-GPU node, the
     precision each run's experiment names (TE tensorwise for fp8_cs, MXFP8, NVFP4), the distributed optimizer
@@ -1528,6 +1540,32 @@ def together_baselines(cat) -> pd.DataFrame:
     Listed, not scored (together.py ``NOT_SCORED``): DeepSeek-V3 at 512 GPUs (NCCL timeouts), Qwen3-235B BF16 PP 4 /
     NVLS / SHARP variants (their printed step and TFLOP/s disagree by 1.45x; NVLS not modelled), and the failed or
     figure-less runs.
+
+    Re-runs averaged (rerun38, 2026-12-05; data only, nothing in planner/ changed). The 2026-04-15 report re-ran
+    the official configs on 26.02 over steps 3-9, pinned to 32 good nodes, printing each beside the row's figure
+    ("Previous"); ``together_reruns.py`` transcribes them and holds the rule both Together builders apply (the mean
+    step of every clean run of an identical configuration, one weight a run; a TFLOP/s-only re-run at the row's FLOPs
+    per step; the row's TFLOP/s column the runs' harmonic mean; the rows' own repeats go through the same function).
+    Seven rows move: Llama 3.1 70B MXFP8 FSDP 64 GPUs 9.063 -> 9.593 s (+1.8 -> -3.8%), 405B NVFP4 PP16 79.3 -> 78.24 s
+    (-28.6 -> -27.6%), 405B FP8 72.01 -> 71.97 s (-10.8%), Nemotron-H 56B 64 / 256 GPUs +24.9 / +23.0 -> +23.7 /
+    +22.7%, Qwen3-30B -66.1 -> -66.0%, DeepSeek-V3 MXFP8 42.01 -> 36.48 s (-40.6 -> -31.6%: job 83853's 550.7 TFLOP/s
+    at 30.94 s against the first run's 405.59); median / p90 / Spearman 20.2 / 53.2% / 0.606 unchanged, mean signed
+    -18.7 -> -18.6%. Not averaged, with the reason (``together_reruns.EXCLUDED``): the report's 256-GPU Llama 3.1
+    70B FP8 run (NVIDIA's official TP2 PP4 VP5 config, where its "Previous" is job 79139, Together's TP1 PP1 FSDP at
+    GBS 512 on 25.11.01) and Qwen3-235B BF16 (failed twice, no figure).
+
+    Later re-runs (rerunb38, 2026-12-05; data only). The same repository's worklog/ reports at 661e8e14 (2026-04-16 ..
+    04-27) re-ran several configurations on other node sets; 21 runs of twelve rows are identical (layout, batch,
+    precision, recipe options, software; a printed step's FLOPs per step within 1% of the row's) and averaged by the
+    same rule: 405B NVFP4 PP16 78.24 -> 74.27 s (seven runs, 1,564-1,789 TFLOP/s; -27.6 -> -23.8%), 70B NVFP4 512
+    GPUs 7.312 -> 7.016 s (five runs, 6.19-7.31 s; -16.7 -> -13.2%), DeepSeek-V3 MXFP8 36.48 -> 33.60 s (-31.6 ->
+    -25.7%), Nemotron-4 340B bf16 / fp8 +30.5 / +10.9 -> +25.4 / +17.6%, Grok-1 bf16 / fp8 +13.0 / -2.1 -> +11.3 /
+    -7.9%, 405B FP8 -10.8 -> -9.9%, Qwen3-235B BF16 -25.7 -> -25.1%, MXFP8 PP8 -50.5 -> -50.1%, Nemotron-H 256 / 512
+    +22.7 / +18.2 -> +22.4 / +19.6%; median / p90 / Spearman 20.2 / 53.2% / 0.606 unchanged, mean signed -18.6 ->
+    -18.2%. Not averaged, each with the reason (``together_reruns.LATER_EXCLUDED``): the Qwen3 runs launched through
+    submit_session_B.sh (another sbatch environment), 26.02.01 software, runs at 512 GPUs of configurations no row
+    has or at another batch, the 05-02 sweep (its batches cannot be checked), the slinky cluster's runs, and the
+    04-16 consolidated table's 340B figures printed under Nemotron4 15B.
 
     Low precision on the experts (moe29, 2026-12-04). Taken: TE ``GroupedLinear``'s per-expert quantize launches
     (planner.model.moe ``split_quantize_kernels``; ``mbridge_all``'s thirteenth pass): median / p90 20.15 / 53.5 ->
@@ -2884,6 +2922,7 @@ def pr2_options(r, stack: str) -> dict:
         if nemo_cuda_graphs(r):
             opts["cuda_graph_impl"] = "local"
         opts.update(mbridge_precision_aware(r, opts))
+        opts.update(nemo2_perf_script(r))
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
@@ -2892,6 +2931,8 @@ def pr2_options(r, stack: str) -> dict:
             off = mbridge_cpu_offload(r)
             if off:  # the recipe's activation offload (MBRIDGE_CPU_OFFLOAD), with its Megatron-FSDP
                 opts.update(activation_offload=True, activation_offload_layers=off)
+            if mbridge_fsdp_double_buffer(r):  # the recipe's fixed pool of two units (MBRIDGE_FSDP_DOUBLE_BUFFER)
+                opts["mfsdp_double_buffer"] = True
         # the run's launcher disabled TE's cuDNN attention (the 2024 dgxc Nemotron-4 340B configure.sh @35a9aecc
         # sets NVTE_FUSED_ATTN=0; the row's notes quote it): TE runs flash-attn 2, as nemo_longseq's 24.03 rows
         if "nvte_fused_attn=0" in notes.replace(" ", ""):
@@ -3086,6 +3127,54 @@ MBRIDGE_TE_CE_MODELS = re.compile(r"llama[ -]?3|qwen3-(30b|235b)|deepseek-v3|kim
 def mbridge_te_cross_entropy(r) -> bool:
     """Row ``r`` ran a Megatron-Bridge recipe that runs TE's cross-entropy (``MBRIDGE_TE_CE_MODELS``)."""
     return mbridge_run(r) and bool(MBRIDGE_TE_CE_MODELS.search(str(r.model).lower()))
+
+
+#: NeMo 2's performance scripts, which the dgxc NeMo 2 rows run (dgxc-benchmarking llama3.1 / nemotron launch.sh:
+#: ``FW_VERSION=25.04.0x``, ``python -m scripts.performance.llm.pretrain_<model>``), build every run through
+#: scripts/performance/helpers.py ``set_primary_perf_configs``, which sets, whatever the model and GPU:
+#: ``recipe.model.config.cross_entropy_fusion_impl = "te"`` ("enable cross entropy fusion with TE kernel"; the
+#: recipes' GPTConfig already sets ``cross_entropy_loss_fusion = True``, nemo/collections/llm/gpt/model/base.py) and,
+#: ``if compute_dtype.lower() == "bf16"``, ``recipe.optim.config.use_precision_aware_optimizer = True`` at
+#: OptimizerConfig's fp32 dtypes (the fp8 branch instead sets ``grad_reduce_in_fp32 = False``, which the rows' notes
+#: quote: ``BF16_GRAD_REDUCE_NOTE``). Read in the helpers.py revisions stored whose ``set_primary_perf_configs`` takes
+#: the ``compute_dtype`` / ``fp8_recipe`` the 25.04 launch passes (the inline one, and @02a0e6a5's
+#: ``set_perf_optimization_configs`` / ``set_precision_configs``); the r2.3.0 commit the container names (00b778eb)
+#: is not in the index, so the two settings are taken from the neighbouring revisions (NVIDIA/cloudai PR #500,
+#: 2025-04-22, adds the same bf16 ``use_precision_aware_optimizer = True`` to its NeMo 2 perf-recipe tests for H100 /
+#: B200 / GB200; its cloudai_nemorun.py ``cloudai_llama3_405b_recipe`` sets TE's loss and the precision-aware optimizer
+#: too). The NeMo-Launcher (NeMo 1.x) rows of the same table do not go through these scripts (their configs set
+#: ``cross_entropy_loss_fusion: true``, Megatron-Core's native fused loss: the stack's default) (nemo2map38).
+NEMO2_PERF_SCRIPT_NOTE = "(NeMo 2"
+
+
+def nemo2_perf_script(r) -> dict:
+    """The options NeMo 2's performance-script helpers set on a dgxc NeMo 2 row ``r`` (``NEMO2_PERF_SCRIPT_NOTE``:
+    TE's cross-entropy always, the precision-aware optimizer under bf16), {} for any other row."""
+    if not (str(r.id).startswith("dgxc_") and NEMO2_PERF_SCRIPT_NOTE in str(getattr(r, "container", ""))):
+        return {}
+    opts = dict(cross_entropy_fusion="te")
+    if pr2_low_precision(r) is None:
+        opts["precision_aware_optimizer"] = True
+    return opts
+
+
+#: The Megatron-Bridge performance configs that turn Megatron-FSDP's double buffer on with it (``Stack.mfsdp_double_buffer``:
+#: the gathered weights and unsharded gradients from a fixed pool of two units each), per model size and GPU family:
+#: scripts/performance/configs/llama/llama3_llm_pretrain.py (read at 2a0d46e2) ``llama3_70b_pretrain_config_{gb300,
+#: gb200,b300,b200}``: ``if cfg.ddp.use_megatron_fsdp: cfg.ddp.fsdp_double_buffer = True`` (the H100 function does
+#: not), llama31_llm_pretrain.py (read at 0013c9a8) ``llama31_405b_pretrain_config_{gb300,gb200}`` the same (B300 /
+#: B200 / H100 not). Earlier versions are taken to set what the versions read set (as ``MBRIDGE_CPU_OFFLOAD``)
+MBRIDGE_FSDP_DOUBLE_BUFFER = {"70b": ("GB300", "GB200", "B300", "B200"), "405b": ("GB300", "GB200")}
+
+
+def mbridge_fsdp_double_buffer(r) -> bool:
+    """Row ``r`` ran a Megatron-Bridge Llama config that sets ``fsdp_double_buffer`` with Megatron-FSDP
+    (``MBRIDGE_FSDP_DOUBLE_BUFFER``); the caller applies it to Megatron-FSDP rows only."""
+    name = str(r.model).lower()
+    if not (mbridge_run(r) and "llama" in name):
+        return False
+    size = next((k for k in ("70b", "405b") if k in name), None)
+    return pr2_gpu_kind(r) in MBRIDGE_FSDP_DOUBLE_BUFFER.get(size, ())
 
 
 def mbridge_cpu_offload(r) -> int | None:
@@ -3479,7 +3568,8 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: tensorwise (0.3 dropped it); DeepSeek-V3's block-wise scaling ran as rowwise here until the registry had blockwise
 #: (fp8blk36: open_reports.csv's row now names it, a recipe Megatron-Core offers)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
-                    "grad_all_reduce", "grad_accum_pass", "serial_grad_checks", "partition_activations", "fp8_recipe")
+                    "grad_all_reduce", "grad_accum_pass", "serial_grad_checks", "partition_activations", "fp8_recipe",
+                    "mfsdp_double_buffer")
 
 
 def row_stack(stack: str, options: dict):

@@ -79,7 +79,9 @@ MAX_OVERRIDE_ROWS = 20_000
 #: an override's price older than this many days (its ``price_date`` against today, UTC) is said to be stale on stderr
 #: with every command: GPU list prices move by tens of percent within a year (AWS cut P5 on-demand prices by up to 45%
 #: in June 2025: usage.ai "LLM Cost Optimization on AWS", https://www.usage.ai/blogs/aws/ai-ml-cost/llm-cost-optimization-aws/,
-#: read 2026-12-05), so a half-year-old quote may price a plan far off. Until QA 46 any date, or none, passed unsaid
+#: read 2026-12-05), so a half-year-old quote may price a plan far off. Until QA 46 any date, or none, passed unsaid.
+#: A ``not before`` bound (``NOT_BEFORE``) is taken as at most as old as its bound day: within this many days it is
+#: fresh, past them it "may be stale" (said, not asserted: the quote may be younger than the bound)
 STALE_PRICE_DAYS = 180
 
 
@@ -96,6 +98,59 @@ def _quoted_period(text: str) -> tuple[datetime.date, datetime.date] | None:
         return day, day
     except ValueError:
         return None
+
+
+#: how a price row says its price is at most so old without a day of its own (prices38): ``not before YYYY-MM-DD
+#: (evidence)``: the quote was taken on or after that day, which a source dates (a price cut, a launch the snapshot already
+#: lists); the row's notes give the evidence in full. The SkyPilot snapshots name no fetch day (their commit times are not
+#: in the offline index), so a bound is the most the built-in instance rows can say.
+NOT_BEFORE = "not before"
+
+
+def _bound_period(price_date: Any) -> tuple[datetime.date, datetime.date] | None:
+    """The period a ``not before <date> ...`` price date names (its day, month or year), else None."""
+    text = str(price_date or "").strip()
+    if not text.lower().startswith(NOT_BEFORE + " "):
+        return None
+    words = text[len(NOT_BEFORE):].split()
+    return _quoted_period(words[0].rstrip(":;,)")) if words else None
+
+
+def price_date_kind(price_date: Any) -> str:
+    """What a ``price_date`` says: ``exact`` (a day, month or year the price was quoted, with any words after it),
+    ``not-before`` (a lower bound, ``NOT_BEFORE``: the quote is at most so old) or ``unknown`` (anything else:
+    "unknown: ...", blank). Until prices38 every built-in instance row was "unknown"."""
+    if quoted_day(price_date) is not None:
+        return "exact"
+    return "not-before" if _bound_period(price_date) is not None else "unknown"
+
+
+def bound_day(price_date: Any) -> datetime.date | None:
+    """The first day a ``not before`` price date allows (its month's or year's first day for a month or year: the
+    earliest the quote can be), else None."""
+    period = _bound_period(price_date)
+    return period[0] if period else None
+
+
+def bound_age_days(price_date: Any, today: datetime.date | None = None) -> int | None:
+    """The most days a ``not before`` price can be old at ``today`` (UTC today by default): from its ``bound_day``;
+    None for an exact or unknown date."""
+    day = bound_day(price_date)
+    return None if day is None else ((today or datetime.datetime.now(datetime.timezone.utc).date()) - day).days
+
+
+def price_date_short(price_date: Any) -> str:
+    """A price date for a table cell: the leading day, month or year of an exact date, ``not before <date>`` of a
+    bound, ``unknown`` otherwise, ``-`` for none (the evidence stays in the row's own cell and notes)."""
+    text = str(price_date or "").strip()
+    if not text:
+        return "-"
+    kind = price_date_kind(text)
+    if kind == "exact":
+        return text.split()[0]
+    if kind == "not-before":
+        return f"{NOT_BEFORE} {text[len(NOT_BEFORE):].split()[0].rstrip(':;,)')}"
+    return "unknown"
 
 
 def quoted_day(price_date: Any) -> datetime.date | None:
@@ -124,41 +179,65 @@ def stale_days(price_date: Any, today: datetime.date | None = None) -> int | Non
 
 def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
     """The dates of the prices a plan used, ``prices`` = (what, price_date) pairs (``cost.price_dates``), summed up
-    for a reader: ``oldest`` (the date as the row gives it), ``oldest_of`` (what it prices), ``age_days`` at ``today``
-    (UTC today by default; tests pass one), ``stale`` (over ``STALE_PRICE_DAYS``), every stale one
-    (``stale_prices``: what, date, age) and the undated ones (``undated``: what, and the row's words). None without
-    prices."""
+    for a reader: ``oldest`` (the date as the row gives it), ``oldest_of`` (what it prices), ``oldest_kind``
+    (``exact`` or ``not-before``: ``price_date_kind``), ``age_days`` at ``today`` (UTC today by default; tests pass
+    one; for a ``not-before`` oldest the most it can be, ``age_is_bound``), ``stale`` (an exact date over
+    ``STALE_PRICE_DAYS``) with every stale one (``stale_prices``: what, date, age), ``may_be_stale`` with
+    ``may_be_stale_prices`` (a bound over ``STALE_PRICE_DAYS``: the price is at most that old, so it may be stale
+    and is not known to be), every bounded one (``bounded``: what, date, ``at_most_days``) and the undated ones
+    (``undated``: what, and the row's words). The oldest is the earliest day a price can be from: an exact date's last
+    day (as before), a bound's first. None without prices. Until prices38 a bound read as undated."""
     prices = [(w, "" if d is None else str(d)) for w, d in prices]
     if not prices:
         return None
-    dated = [(quoted_day(d), w, d) for w, d in prices if quoted_day(d) is not None]
-    out = dict(stale_after_days=STALE_PRICE_DAYS, oldest=None, oldest_of=None, age_days=None, stale=False,
-               stale_prices=[], undated=[dict(what=w, price_date=d or "not given") for w, d in prices
-                                          if quoted_day(d) is None])
+    kinds = [(w, d, price_date_kind(d)) for w, d in prices]
+    dated = [((quoted_day(d) if k == "exact" else bound_day(d)), w, d, k) for w, d, k in kinds if k != "unknown"]
+    bounded = [dict(what=w, price_date=d, at_most_days=bound_age_days(d, today)) for w, d, k in kinds
+               if k == "not-before"]
+    out = dict(stale_after_days=STALE_PRICE_DAYS, oldest=None, oldest_of=None, oldest_kind=None, age_days=None,
+               age_is_bound=False, stale=False, stale_prices=[], may_be_stale=False, may_be_stale_prices=[],
+               bounded=bounded, undated=[dict(what=w, price_date=d or "not given") for w, d, k in kinds
+                                         if k == "unknown"])
     if dated:
         dated.sort(key=lambda t: t[0])  # oldest first (stable: the first listed of a day, as min took it)
-        _, what, date = dated[0]
-        stale = [(w, d, stale_days(d, today)) for _, w, d in dated]  # the threshold once, in stale_days
-        out.update(oldest=date, oldest_of=what, age_days=price_age_days(date, today), stale=stale[0][2] is not None,
-                   stale_prices=[dict(what=w, price_date=d, age_days=a) for w, d, a in stale if a is not None])
+        _, what, date, kind = dated[0]
+        stale = [(w, d, stale_days(d, today)) for _, w, d, k in dated if k == "exact"]  # the threshold once
+        maybe = [b for b in bounded if b["at_most_days"] > STALE_PRICE_DAYS]
+        out.update(oldest=date, oldest_of=what, oldest_kind=kind,
+                   age_days=price_age_days(date, today) if kind == "exact" else bound_age_days(date, today),
+                   age_is_bound=kind == "not-before",
+                   stale_prices=[dict(what=w, price_date=d, age_days=a) for w, d, a in stale if a is not None],
+                   may_be_stale_prices=[dict(what=b["what"], price_date=b["price_date"],
+                                             at_most_days=b["at_most_days"]) for b in maybe])
+        out.update(stale=bool(out["stale_prices"]), may_be_stale=bool(maybe))
     return out
 
 
 def price_date_note(value: Any, where: str, origin: str, what: str, today: datetime.date | None = None) -> str | None:
     """Check an override row's ``price_date``: the day (``YYYY-MM-DD``; YAML's date reads as one), month (``YYYY-MM``)
-    or year (``YYYY``) its price was quoted, so not after today. Returns the stale note (``STALE_PRICE_DAYS``) or
-    None; a cell that is no such date is one ``CatalogError``. Until QA 46 any text passed ("yesterday",
-    "15/11/2026", 2027-06-01) and was printed as the price's date in the report."""
+    or year (``YYYY``) its price was quoted, so not after today, or a bound ``not before <date> (...)`` (``NOT_BEFORE``,
+    the form the built-in rows use where no source gives a day; prices38). Returns the stale note
+    (``STALE_PRICE_DAYS``; for a bound "may be stale" once its most possible age is over) or None; a cell that is no
+    such date is one ``CatalogError``. Until QA 46 any text passed ("yesterday", "15/11/2026", 2027-06-01) and was
+    printed as the price's date in the report."""
     if isinstance(value, datetime.datetime):  # YAML's 2026-11-15 10:00:00: the day counts
         value = value.date()
     v = _blank_to_none(value)
     if v is None or str(v).strip().lower().startswith("unknown"):  # said to be unknown, as the built-in rows say it
         return None
+    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    if _bound_period(v) is not None:  # "not before 2026-01-20 (...)": a bound, as the built-in rows give (prices38)
+        if bound_day(v) > today + datetime.timedelta(days=1):
+            raise CatalogError(f"{where}.price_date", f"{str(v).strip()} is after today ({today.isoformat()}): a "
+                               "price cannot be quoted after today", origin)
+        most = bound_age_days(v, today)
+        return None if most <= STALE_PRICE_DAYS else (
+            f"{_short(origin, 80)}: {what}: price_date {price_date_short(v)} is at most {most:,} days old (may be "
+            f"stale: over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     period = _quoted_period(str(v))
     if period is None:
         raise CatalogError(f"{where}.price_date", f"must be the date the price was quoted, as YYYY-MM-DD (or YYYY-MM, "
-                           f"YYYY), got {_short(v)!r}", origin)
-    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+                           f"YYYY), got {_short(v)!r} ('not before YYYY-MM-DD' where only a bound is known)", origin)
     if period[0] > today + datetime.timedelta(days=1):  # a day's grace for time zones ahead of UTC
         raise CatalogError(f"{where}.price_date", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
                            "date the price was quoted", origin)

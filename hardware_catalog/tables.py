@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS, GB, GIB, TB, TERA, Catalog
+from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS, GB, GIB, TB, TERA, Catalog, price_date_short
 
 
 #: characters a rich table with its default box adds per column (a rule and a space each side) and once
@@ -152,7 +152,7 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
         cells.append([i.key, i.gpu.name if i.gpu else "(CPU)", _num(i.gpu_count, "{:g}"), _num(i.vcpus, "{:g}"),
                       _num(i.ram_bytes and i.ram_bytes / GIB), _net(i), i.fabric or "?", "yes" if i.cluster else "no",
                       _num(i.price_ondemand, "{:,.2f}"), _num(i.price_spot, "{:,.2f}"), _num(per_gpu, "{:,.2f}"),
-                      i.region, (i.price_date or "-").split(":")[0]])
+                      i.region, price_date_short(i.price_date)])
     return _table(f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
                   f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed; "
                   "- = not published and not a cluster node. "
@@ -201,7 +201,7 @@ def format_onprem_table(cat: Catalog, width: int | None = None) -> Table:
             ("source", "left", True)]
     # a price row's date as the instance table shows it (the day, month or year; "unknown"; "-" for no price)
     rows = [[k, _thousands(r.get("value", "")), r.get("unit") or "-", r.get("basis") or "-",
-             (r.get("price_date") or "-").split(" ")[0].rstrip(":"), _clip(r.get("source") or "", SOURCE_CHARS)]
+             price_date_short(r.get("price_date")), _clip(r.get("source") or "", SOURCE_CHARS)]
             for k, r in cat.onprem.items()]
     return _table(f"On-prem (buy vs rent) inputs ({len(rows)})", "A job's onprem: field or a --catalog file's onprem: "
                   "section replaces a value; --csv has the notes and the price dates in full.", cols, rows, width,

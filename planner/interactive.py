@@ -888,6 +888,16 @@ def serving_budget(view: dict) -> Optional[ServingBudget]:
     return ServingBudget(tuple(metrics), f"per month: {budget_words(b)}", words, tuple(risks), _buy_line(b.get("buy")))
 
 
+def prices_dated_line(priced: Optional[dict]) -> Optional[str]:
+    """The "prices dated" words (``present.terminal.price_dates_words``) of a plan's cost, serving budget or offline
+    budget, for the page's assumptions: how old the prices behind its $ are, a ``not before`` bound said as one
+    (prices38; until then the page said no price's date). None where nothing was priced."""
+    from planner.present.terminal import price_dates_words
+
+    p = (priced or {}).get("price_dates")
+    return f"prices dated: {price_dates_words(p)}" if p else None
+
+
 def _buy_line(buy: Optional[dict]) -> str:
     """The serving view's owned-fleet line: ``planner serve``'s "buy:" words (``present.serving.buy_words``)."""
     from planner.present.serving import buy_words

@@ -224,7 +224,8 @@ class Cost(Record):
     #: and timed, left out of ``tokens`` and so of $ per 1M tokens
     padding_share: Optional[float] = None
     #: the dates of the prices the cost used (``cost.price_dates`` summed up by ``hardware_catalog.catalog.oldest_price``:
-    #: the oldest, its age in days, whether it is stale, the stale and the undated ones); None where no price was used;
+    #: the oldest, its kind (exact or a ``not before`` bound, prices38), its age in days (at most, for a bound), whether
+    #: it is stale or may be, the stale, bounded and undated ones); None where no price was used;
     #: before the job sections' records, which stay last
     price_dates: Optional[dict] = None
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its

@@ -203,8 +203,9 @@ def engine_events_counted(monkeypatch) -> list:
 def load_parts_script(name: str):
     """A builder script of benchmarks/data/parts/scripts/, loaded from its file as module ``parts_<name>``. The folder
     is not put on sys.path (its ``grouped_gemm.py`` would shadow the package of that name Megatron-Core imports);
-    the one sibling the builders import by name, ``parts_csv`` (their shared CSV writer), is loaded from its file
-    under that name first."""
+    the siblings the builders import by name, ``parts_csv`` (their shared CSV writer) and ``together_reruns`` (the
+    Together re-runs and their rule, dgxc.py's and together.py's), are loaded from their files under those names
+    first."""
     import importlib.util
     import sys
 
@@ -216,6 +217,7 @@ def load_parts_script(name: str):
         spec.loader.exec_module(mod)
         return mod
 
-    if "parts_csv" not in sys.modules:
-        sys.modules["parts_csv"] = load("parts_csv", "parts_csv.py")
+    for shared in ("parts_csv", "together_reruns"):  # the siblings builders import by name
+        if shared not in sys.modules:
+            sys.modules[shared] = load(shared, f"{shared}.py")
     return load(f"parts_{name}", f"{name}.py")

@@ -372,3 +372,18 @@ def test_cached_view_tells_jobs_by_content_and_other_inputs_by_identity():
     assert wi.cached_view(fn, wi.build_job(base, w.replace(seq_len=2048)), row, 3) == 2  # another job
     assert wi.cached_view(fn, wi.build_job(base, w), dict(row), 3) == 3  # an equal row that is another object
     assert wi.cached_view(fn, wi.build_job(base, w), row, 4) == 4  # another value
+
+
+def test_assumptions_say_how_old_the_prices_are(started):
+    """The page's assumptions carry estimate's "prices dated" words for the best plan's cost (prices38): the
+    built-in cloud prices are dated by a ``not before`` bound, which the page says as a bound, not as a date."""
+    at = started
+    job = wi.build_job(wi.preset_base(wi.DEFAULT_PRESET), _inputs_of(at))
+    rec = wi.search(job, wi.cached_catalog(), None, top=10)
+    line = wi.prices_dated_line(rec["best"]["cost"])
+    assert line and line.startswith("prices dated: ")
+    shown = [md.value for md in at.markdown if "prices dated" in md.value]
+    assert shown == [f"- {line}"], shown
+    if rec["best"]["cost"]["price_dates"].get("oldest_kind") == "not-before":
+        assert "not before" in line
+    assert wi.prices_dated_line(None) is None and wi.prices_dated_line({"price_dates": {}}) is None

@@ -71,3 +71,13 @@ def test_offline_serving_job_shows_the_backlog_numbers_the_cli_prints():
     assert m["$ per 1M requests"] not in ("-", "") and m["$ per 1M requests"] == wi.fmt_usd(sim["usd_per_million_requests"])
     assert m["requests/s per replica"] == f"{sim['requests_per_s_per_replica']:,.2f}"
     assert "p99 TTFT / TPOT" not in m
+
+
+def test_serving_assumptions_say_how_old_the_prices_are(chat):
+    """The serving view's assumptions end with serve's "prices dated:" line for its budget (prices38)."""
+    at, _ = chat
+    view = wi.serving_view(wi.parse_upload("chat.yaml", CHAT))
+    res = view["plan"]
+    line = wi.prices_dated_line(res.get("budget") or res.get("offline_budget"))
+    shown = [md.value for md in at.markdown if "prices dated" in md.value]
+    assert line and shown == [f"- {line}"], (line, shown)

@@ -48,9 +48,10 @@ def _today() -> datetime.date:
 # ---------------------------------------------------------------------------- 1. dated prices
 def test_every_builtin_price_row_carries_a_date_or_says_it_has_none():
     """onprem.csv's prices (server prices, $/kWh, hosting, a GPU's and a kit's price) had no date at all; every
-    instance, commitment and on-prem price row now has a ``price_date`` that is a day, month or year, or says
-    "unknown: ..." (the source gives none), and the on-prem rows that are no prices have none."""
-    from hardware_catalog.catalog import quoted_day
+    instance, commitment and on-prem price row now has a ``price_date`` that is a day, month or year, a bound
+    ("not before <date> (...)", prices38), or says "unknown: ..." (the source gives none), and the on-prem rows that
+    are no prices have none."""
+    from hardware_catalog.catalog import bound_day, quoted_day
 
     for name in ("instances", "commitments", "onprem"):
         for row in csv.DictReader(open(DATA / f"{name}.csv", newline="")):
@@ -59,7 +60,8 @@ def test_every_builtin_price_row_carries_a_date_or_says_it_has_none():
             if not is_price:
                 assert d == "", row["key"]
                 continue
-            assert d and (quoted_day(d) is not None or d.startswith("unknown: ")), (name, row.get("key"), d)
+            assert d and (quoted_day(d) is not None or bound_day(d) is not None or d.startswith("unknown: ")), (
+                name, row.get("key"), d)
     onprem = {r["key"]: r for r in csv.DictReader(open(DATA / "onprem.csv", newline=""))}
     assert quoted_day(onprem["accelerator_kit_price_gaudi3_8"]["price_date"]) == datetime.date(2024, 6, 30)
 
@@ -105,8 +107,9 @@ def test_a_plan_says_its_oldest_price_in_json_text_and_report_and_warns_once(cli
     p = json.loads(out)["cost"]["price_dates"]
     assert p["oldest"].startswith("2024 (page text") and p["oldest_of"] == "aws:p5.48xlarge capacity-block commitment"
     assert p["stale"] and p["age_days"] == (_today() - datetime.date(2024, 12, 31)).days
-    assert {u["what"] for u in p["undated"]} == {"aws:p5.48xlarge on-demand", "aws:p5.48xlarge spot",
-                                                 "buy: onprem server_price_hgx_h100_8gpu",
+    # the instance's rates are bounded since prices38 (the AWS snapshot is not before 2026-01-20), not undated
+    assert {b["what"] for b in p["bounded"]} == {"aws:p5.48xlarge on-demand", "aws:p5.48xlarge spot"}
+    assert {u["what"] for u in p["undated"]} == {"buy: onprem server_price_hgx_h100_8gpu",
                                                  "buy: onprem power_price_usd_per_kwh",
                                                  "buy: onprem hosting_usd_per_kw_month"}
     warn = [x for x in err.splitlines() if x.startswith("warning: stale price")]

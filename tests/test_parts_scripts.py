@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 SCRIPTS = DATA / "parts" / "scripts"
-NOT_BUILDERS = {"parts_csv"}  # the shared writer, no CSV of its own
+NOT_BUILDERS = {"parts_csv", "together_reruns"}  # the shared writer and the Together re-runs: no CSV of their own
 NEEDS_RAW = {"xla_tables"}  # its inputs come from a wheel outside the repository
 SHARED = ["attention", "primus_turbo", "gemm", "fp8", "matmul_ceilings"]  # builders of one block of a shared CSV
 

@@ -144,28 +144,6 @@ def test_the_flex_dispatcher_needs_more_than_one_rank_in_the_experts_tp_x_ep_gro
     assert answered(cli("estimate", str(write_job(tmp_path, ok, "ok.yaml")), "--json"))["config"]["ep"] == 2
 
 
-MX_TILES = """model: {{preset: llama3-8b}}
-training: {{seq_len: 8192, global_batch: {gb}, micro_batch: {mb}, precision: bf16, recompute: full, tokens: 1.0e10,
-           framework: {{name: maxtext, num_vocab_tiling: {tiles}}}}}
-parallel: {{tp: 1, pp: 1, zero: 3}}
-cluster: {{instance: gcp:tpu-v6e-8, nodes: 1}}
-"""
-
-
-def test_maxtext_vocab_tiles_must_divide_a_chips_tokens(cli, tmp_path):
-    """MaxText refuses num_vocab_tiling that does not divide per_device_batch_size x max_target_length (configs/types.py:
-    'Per device batch size times sequence length should be divisible by the number of vocab tiles.'). 3 tiles of one
-    8,192-token sequence a chip was priced; at micro-batch 3 (24,576 tokens a chip) MaxText runs it."""
-    from conftest import refused
-
-    line = refused(cli("estimate", str(write_job(tmp_path, MX_TILES.format(gb=256, mb=1, tiles=3)))))
-    assert line.startswith("error: training.framework.num_vocab_tiling: MaxText refuses a num_vocab_tiling that does "
-                           "not divide a chip's tokens"), line
-    assert ": 8,192 tokens a chip in 3 tiles" in line, line
-    d = answered(cli("estimate", str(write_job(tmp_path, MX_TILES.format(gb=240, mb=3, tiles=3), "ok.yaml")), "--json"))
-    assert d["config"]["micro_batch"] == 3
-
-
 def test_auto_says_which_of_its_stacks_refused_an_accelerator_left_out(cli, tmp_path):
     """framework auto with cross_entropy_fusion (a Megatron-Core option) over H100 and TPU v6e: the TPU's one stack,
     maxtext, refuses the option, and the line read "TPU-v6e: auto does not run on Google TPUs (XLA) (stacks for it:

@@ -236,10 +236,6 @@ CASES = [
     ("shared-overlap-latent", ("megatron-core", SHARED), "nemotron-3-super-120b-a12b", {}, dict(ep=8), None),
     # MaxText: data axis (ZeRO-0), shard_optimizer_over_data (ZeRO-1) or fsdp axis (ZeRO-3), no ZeRO-2
     ("maxtext-zero2", ("maxtext", {}), "llama3-8b", {}, dict(zero=2), dict(zero=3)),
-    # configs/types.py: per_device_batch_size x max_target_length divisible by num_vocab_tiling (QA 54): 4,096 tokens
-    # a chip in 3 tiles refused, 3 x 4,096 accepted
-    ("maxtext-vocab-tiles", ("maxtext", {"num_vocab_tiling": 3}), "llama3-8b", {}, dict(zero=3, mb=1),
-     dict(zero=3, mb=3)),
     # NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     ("nxd-zero", ("neuronx-distributed", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
     # Intel's Megatron-LM fork (core_r0.9.0): the distributed optimizer only, no FSDP2 / Megatron-FSDP (gaudi37)
@@ -300,6 +296,8 @@ CASES = [
     ("metaseq-schedule", ("metaseq", {}), "llama3-8b", {}, dict(schedule=2), dict()),
     ("composer-pp", ("llm-foundry", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict()),
     ("composer-schedule", ("llm-foundry", {}), "llama3-8b", {}, dict(schedule=2), dict()),
+    # MaxText's vocabulary tiles cut a chip's tokens evenly (configs/types.py, mxmem38): 4,096 in 3 tiles no, 3 x 4,096 yes
+    ("maxtext-vocab-tiles", ("maxtext", {"num_vocab_tiling": 3}), "llama3-8b", {}, dict(zero=3), dict(zero=3, mb=3)),
 ]
 
 

@@ -73,12 +73,18 @@ REACHED = {
     # Together AI's B200 runs of the dgxc Nemotron-4 15B recipe (benchmarks/data/together_b200_runs.csv)
     # 0.240 before the ZeRO-1 parameter gather split; 0.153 / 0.325 before the fp8 rows reduced bf16 gradients
     # (NeMo scripts/performance helpers.py set_precision_configs; the 256-GPU fp8 run's 77.0 GB peak allocated)
-    "together B200": (0.135, 0.325, 1.000),
+    # 0.117 / 0.324 -> 0.117 / 0.307 with the 2026-04-15 re-runs averaged in (rerun38: bf16 64 GPUs +41.4 -> +36.6%)
+    # 0.117 / 0.307 -> 0.117 / 0.322 with the later worklog re-runs (rerunb38: the 2026-04-20 bf16 256-GPU run 84443,
+    # 0.979 s, makes that row 1.0222 -> 1.0078 s, +29.2 -> +31.0%)
+    "together B200": (0.135, 0.322, 1.000),
     # the rest of that repository's B200 runs: OFFICIAL_BASELINES.md's and the results files' (benchmarks/data/
     # together_b200_baselines.csv, validate.together_baselines), scored as first added with nothing in planner/
     # changed: 28 rows, -24.0% mean signed (Qwen3-235B MXFP8 -47..-69%, 405B NVFP4 -32..-53%, Qwen3-30B -66%);
     # 31 rows with Nemotron-H 56B's three (+18..+25%, the nemotron-h-56b preset): 0.216 / 0.535 / 0.606; the
     # recipe mapping 0.2015 / 0.535; 0.2015 / 0.528 with TE's per-expert quantize launches (moe.split_quantize_kernels)
+    # (rerun38: seven rows averaged with their 2026-04-15 re-runs, median / p90 / Spearman unchanged, mean -18.7 -> -18.6%)
+    # (rerunb38: twelve rows averaged with the later worklog re-runs, median / p90 / Spearman unchanged, mean -18.6 ->
+    # -18.2%)
     "together B200 baselines": (0.2015, 0.528, 0.606),
     # Google Cloud gpu-recipes A3 Ultra H200 NeMo rows and their A3 Mega H100 pair (benchmarks/data/h200_runs.csv,
     # validate.h200), as first added: 70B fp8 -10.5%, 405B fp8 +5.7% (-7.4% were its later config's TP overlap taken),

@@ -110,7 +110,8 @@ def megatron_softmax_is_fp32(flash: bool, act_bytes: float, seq: float) -> bool:
 
 def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False,
                         fp32_softmax: bool = False, te_fp8: bool = False, fused_glu: bool = False,
-                        fused_norm: bool = False, probs_in_experts: bool = False, switch_mlp: bool = False):
+                        fused_norm: bool = False, probs_in_experts: bool = False, switch_mlp: bool = False,
+                        sink_rescale: str | None = None, fused_act_experts: bool = False):
     """The saved-tensor table of one transformer layer (see module docstring).
 
     ``te_fp8``: the linears are Transformer Engine modules running FP8 (Megatron-Core's TE layer
@@ -157,7 +158,26 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     un-permutes without them (Megatron-Core 0.16.1: moe/experts.py ``activation_func_with_probs``
     l. 112-117 and TEGroupedMLP ``bias_act_func`` l. 680-735, the fused ``weighted_bias_swiglu_impl``;
     token_dispatcher.py l. 833-840 ``unpermute`` without probs), so no expert output is kept
-    (``moe.expert_out`` dropped; measured in tests/test_mcore_recompute_activations.py)."""
+    (``moe.expert_out`` dropped; measured in tests/test_mcore_recompute_activations.py).
+
+    ``sink_rescale`` (flash only): the attention sinks run as an eager rescale of the kernel's output
+    (``Stack.sink_rescale_kernels`` / ``sink_rescale_form``; overmem38). NeMo AutoModel's FlexAttention
+    (components/attention/flex_attention.py ``FlexAttention.forward``): ``out, lse = flex_attn(..., return_lse=True)``,
+    ``scale = torch.sigmoid(lse - w)``, ``out = out * scale`` (fp32), ``out.to(q.dtype)``, then ``o_proj`` on it. The
+    kernel keeps its own ``out`` (torch _higher_order_ops/flex_attention.py ``FlexAttentionAutogradOp.forward``:
+    ``save_values_for_backward(ctx, (query, key, value, out, logsumexp, ...))``), which the product's backward reads
+    too; the sigmoid keeps its fp32 result (a per token; "scale_cast", torchtitan, also the product's 16-bit copy of
+    it); the out-projection keeps the rescaled, cast-back output, a second O-sized tensor (``proj.input``; under
+    ``te_fp8`` TE's FP8 copy of it, as without sinks). The fp32 product itself is a transient.
+
+    ``fused_act_experts``: the routed experts' gated activation keeps only its input and the routing weights
+    (``Stack.moe_fused_act_dispatchers``): no ``act(gate)`` row for them (the dense MLP and shared experts keep it
+    unless ``fused_glu``).
+
+    A gate without parameters (``m.moe.routing`` "round_robin": NeMo AutoModel's ``FakeBalancedGate``,
+    components/moe/layers.py, builds the weights from ``torch.ones`` and the expert ids from ``torch.arange``) reads
+    nothing of the MoE input that autograd keeps: no router input (``mlp.input``, unless shared experts keep it as
+    theirs) and no router probabilities; the routing weights the experts' activation keeps are the k permuted ones."""
     h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
     a = m.heads
     stat = 2 if m.norm == "layernorm" else 1  # fp32 mean+rstd, or rstd only
@@ -188,9 +208,13 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         # the kernel writes O token-major (b, s, a, d), so O *is* the out-projection's input:
         # one buffer, kept under selective recompute like proj.input below
         add("attn.out", q, None, "tp", True)
-        if te_fp8:  # TE's out-projection keeps its own FP8 copy of O
+        if te_fp8 or sink_rescale:  # TE's out-projection keeps its own FP8 copy of O; the sinks' rescaled O
             add("proj.input", q, None, "tp", True, True)
         add("attn.logsumexp", a, 4, "tp", False)
+        if sink_rescale:  # sigmoid(lse - w): its fp32 result; torchtitan's product keeps its 16-bit cast too
+            add("attn.sink_scale", a, 4, "tp", True)
+            if sink_rescale == "scale_cast":
+                add("attn.sink_scale_cast", a, None, "tp", True)
     else:
         add("attn.softmax", a * seq, 4 if fp32_softmax else None, "tp", False)
         if fp32_softmax and not dropout:
@@ -203,8 +227,11 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         add("attn.out_dropout_mask", h, 1, "sp", True)
     add("norm2.input", h, None, "sp", True)
     add("norm2.stats", stat, 4, "sp", True, modules=ln2)
+    # a parameter-free gate (AutoModel's FakeBalancedGate) saves nothing of the MoE input
+    fake_gate = moe and m.moe.routing == "round_robin"
     # dense layers: fc1's LayerNormLinear input (ln_out); MoE layers: the router's 16-bit input
-    add("mlp.input", h, None, "sp", True, not moe, modules=ln2)
+    if not (fake_gate and not m.moe.shared_experts):
+        add("mlp.input", h, None, "sp", True, not moe, modules=ln2)
     k = m.moe.top_k if moe else 1
 
     # fc1 output (saved by the activation), activation output (fc2's input); ``whole``: the
@@ -212,7 +239,7 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     def mlp(name, width, whole, act=(), routed=False):
         if m.gated:
             add(f"{name}.gate,up", 2 * width, None, "tp", True, modules=whole, routed=routed)
-            if not fused_glu:
+            if not (fused_glu or (routed and fused_act_experts)):
                 add(f"{name}.act(gate)", width, None, "tp", True, modules=whole + act, routed=routed)
             add(f"{name}.act*up", width, None, "tp", True, True, modules=whole + act, routed=routed)
         else:
@@ -227,11 +254,12 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         T += switch_mlp_saved_tensors(m)
     elif moe:
         e = m.moe
-        add("moe.router_probs", e.experts, 4, "sp", True, modules=("moe",))  # fp32 softmax output
+        if not fake_gate:
+            add("moe.router_probs", e.experts, 4, "sp", True, modules=("moe",))  # fp32 softmax output
         # top-k expert ids + the dispatch and combine permutations (int64, k per token each)
         add("moe.routing_indices", 3 * k, 8, "sp", True, modules=("moe",))
-        # top-k probs, their sum, renormalised
-        add("moe.routing_weights", 2 * k + 1, 4, "sp", True, modules=("moe",))
+        # top-k probs, their sum, renormalised (the fake gate: the k weights the activation keeps)
+        add("moe.routing_weights", k if fake_gate else 2 * k + 1, 4, "sp", True, modules=("moe",))
         # the dispatched tokens and the experts' outputs are ``expert_io`` wide: the latent width under
         # LatentMoE, whose fc2_latent_proj (a TELinear after the combine) keeps its l-wide input on the
         # rank's sequence shard (fc1_latent_proj reads the router's input, kept once as mlp.input)
@@ -376,7 +404,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
                            fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0,
-                           remat=None, moe_a2a=False):
+                           remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -434,7 +462,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         return (np.ones_like(tokens) if t.per_layer else tokens) * per_tok * b * share
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
-                                 probs_in_experts, switch_mlp):
+                                 probs_in_experts, switch_mlp, sink_rescale, fused_act_experts):
         v = row_bytes(t)
         if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
             v = np.where(np.asarray(act_bytes) == 4, 0.0, v)
@@ -594,7 +622,9 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
     the quantised linear inputs TE keeps under the stack's recipe (``LowPrecisionRecipe.saved_bytes``), ``fused_qkv``
     where its attention runs q, k, v as one linear (``Stack.fused_qkv``: per-op SAC's mm count), ``cp_allgather``
     the share of ``model``'s layers whose CP is TE's all-gather (``stacks.cp_comm_mix``: Megatron-Core
-    ``cp_comm_type``), ``cp_p2p`` / ``cp_a2a_p2p`` those whose CP is its K/V ring (p2p, a2a+p2p)."""
+    ``cp_comm_type``), ``cp_p2p`` / ``cp_a2a_p2p`` those whose CP is its K/V ring (p2p, a2a+p2p), ``sink_rescale``
+    the form of ``model``'s eager sink rescale (``sink_rescale_form``), ``fused_act_experts`` where the routed experts'
+    activation keeps only its input under the stack's dispatcher (``Stack.moe_fused_act_dispatchers``)."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
     # the layers whose CP is TE's all-gather (Megatron-Core cp_comm_type all_gather; a per-layer list's share)
@@ -612,7 +642,20 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 switch_mlp=bool(getattr(stack, "moe_switch_mlp", False)), remat=stack_remat(stack),
                 # Megatron-Core's MoELayer behind its all-to-all dispatcher (moe_a2a_transient)
                 moe_a2a=bool(getattr(stack, "moe_megatron_layer", False))
-                and getattr(stack, "moe_dispatcher", "alltoall") == "alltoall")
+                and getattr(stack, "moe_dispatcher", "alltoall") == "alltoall",
+                sink_rescale=sink_rescale_form(stack, model),
+                fused_act_experts=getattr(stack, "moe_dispatcher", None) in getattr(stack, "moe_fused_act_dispatchers", ()))
+
+
+def sink_rescale_form(stack, model) -> str | None:
+    """How ``model``'s attention sinks run under ``stack``: its ``Stack.sink_rescale_form`` where the stack's
+    attention kernel leaves them to an eager rescale of the output (``Stack.sink_rescale_kernels``; not under
+    ``compile``, as step_time prices it), else None (no sinks, or inside the kernel's softmax)."""
+    if model is None or not getattr(model, "attention_sinks", False) or getattr(stack, "compile", False):
+        return None
+    if getattr(stack, "attn_kernel", None) not in getattr(stack, "sink_rescale_kernels", ()):
+        return None
+    return getattr(stack, "sink_rescale_form", "fp32_product")
 
 
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
@@ -663,7 +706,7 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
                           switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, remat=None,
-                          moe_a2a=False):
+                          moe_a2a=False, sink_rescale=None, fused_act_experts=False):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
     CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and
@@ -677,11 +720,13 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes,
-                                 switch_mlp=switch_mlp, cp_allgather=cp_allgather)
+                                 switch_mlp=switch_mlp, cp_allgather=cp_allgather, sink_rescale=sink_rescale,
+                                 fused_act_experts=fused_act_experts)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
                                  probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep,
-                                 switch_mlp=switch_mlp, cp_allgather=cp_allgather)
+                                 switch_mlp=switch_mlp, cp_allgather=cp_allgather, sink_rescale=sink_rescale,
+                                 fused_act_experts=fused_act_experts)
     rc = np.asarray(recompute)
     # (the peak is a maximum over the layers: any all-gather or ring layer reaches its own, whatever their share)
     ag = 0.0

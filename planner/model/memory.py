@@ -170,6 +170,18 @@ def params_16bit(stack, training: TrainingSpec) -> bool:
             and training.precision in ("bf16", "fp16"))
 
 
+def moments_16bit(stack, training: TrainingSpec) -> bool:
+    """Whether Adam / AdamW keeps its two moments in the job's 16-bit parameter dtype, not fp32: a stack that stores
+    the parameters in 16 bits (``params_16bit``: torch's ``zeros_like(p)``), or one whose moments follow the
+    parameters' dtype (``Stack.moments_like_params``: optax under MaxText's ``mu_dtype`` "") on a job whose weights
+    are 16-bit with no master (``weights: pure``). Read by the memory (the moments' bytes) and the step time (the
+    optimizer pass's bytes)."""
+    if training.optimizer not in MOMENTS_LIKE_PARAMS:
+        return False
+    return params_16bit(stack, training) or (bool(getattr(stack, "moments_like_params", False))
+                                             and training.weights == "pure" and training.precision in ("bf16", "fp16"))
+
+
 def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096, stack=None):
     """(weights, grads, master, optimizer) bytes per parameter for this precision convention. On a stack that
     stores the parameters in 16 bits (``params_16bit``) there is no master, and torch's Adam / AdamW moments
@@ -181,8 +193,10 @@ def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096, stac
         opt = 4.0 * 2.0 / hidden
     if params_16bit(stack, training):
         master = 0.0
-        if training.optimizer in MOMENTS_LIKE_PARAMS:
-            opt = opt * w / 4.0  # two moments at the parameters' 2 B, not fp32's 4
+    if moments_16bit(stack, training):
+        opt = opt * w / 4.0  # two moments at the parameters' 2 B, not fp32's 4
+    if getattr(stack, "casts_weights_per_use", False):  # no 16-bit copy of the shard (Stack.casts_weights_per_use)
+        w = w - WEIGHT_COPY_BYTES.get((training.precision, training.weights), 0)
     return float(w), float(g), float(master), float(opt)
 
 
@@ -278,11 +292,13 @@ def mfsdp_unit_params(m: ModelSpec, tp, etp, ep):
     return (pc.n_dense_layers * pc.dense_layer / tp + pc.n_moe_layers * moe) / m.layers
 
 
-def mfsdp_buffer_elems(zero, unit, bucket, stage):
+def mfsdp_buffer_elems(zero, unit, bucket, stage, double_buffer: bool = False):
     """(gathered 16-bit weight elements, unsharded gradient elements) Megatron-FSDP holds per rank beyond
-    its ZeRO shards, at ZeRO-2 (optim_grads) and ZeRO-3 (optim_grads_params), without --fsdp-double-buffer
-    (Megatron-LM's default; with it, a fixed pool of two units each: param_and_grad_buffer.py
-    ``FixedPoolAllocator(size=2)``). ``unit``: the mean FSDP unit (``mfsdp_unit_params``), ``bucket``: the
+    its ZeRO shards, at ZeRO-2 (optim_grads) and ZeRO-3 (optim_grads_params). With ``double_buffer``
+    (--fsdp-double-buffer, ``Stack.mfsdp_double_buffer``) a fixed pool of two chunks each (param_and_grad_buffer.py
+    ``FixedPoolAllocator(size=2)``, the gradients kept to it by ``_enforce_double_buffer_limit``; mbmem38: Llama 3 70B
+    at 856M parameters a unit, the gradients 3 -> 2 units, -1.6 GiB in bf16); without it (Megatron-LM's default) the
+    communication window's count below. ``unit``: the mean FSDP unit (``mfsdp_unit_params``), ``bucket``: the
     ZeRO-2 bucket, ``stage``: the stage's parameters on the rank, which bound both. Megatron-Core 0.16.1
     megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py:
 
@@ -298,8 +314,10 @@ def mfsdp_buffer_elems(zero, unit, bucket, stage):
     z3 = zero >= 3
     chunk = np.where(z3, unit, bucket)
     window = np.maximum(MFSDP_COMM_WINDOW, np.where(z3, 2 * unit, bucket))
-    weights = np.where(z3, np.minimum((1 + np.ceil(window / 2 / unit)) * unit, stage), 0.0)
-    grads = np.where(zero >= 2, np.minimum((np.floor(window / chunk) + 1) * chunk, stage), 0.0)
+    held_w = 2.0 * unit if double_buffer else (1 + np.ceil(window / 2 / unit)) * unit
+    held_g = 2.0 * chunk if double_buffer else (np.floor(window / chunk) + 1) * chunk
+    weights = np.where(z3, np.minimum(held_w, stage), 0.0)
+    grads = np.where(zero >= 2, np.minimum(held_g, stage), 0.0)
     return weights, grads
 
 
@@ -988,7 +1006,8 @@ def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kp
     if t.precision == "fp8" and m.is_transformer and not frozen and (lp_first or lp_last):
         fd16, fe16, ld16, le16 = lp16_rank_params(m, kpp, kvpp, lp_first, lp_last, ktp, split_runtime(st, m))
         lp16_f, lp16_l = (fd16, fe16), (ld16, le16)
-    dw16 = (w16 - WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) - w_held
+    copy = 0 if getattr(st, "casts_weights_per_use", False) else WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)
+    dw16 = (w16 - copy) - w_held  # (w_b already without the copy where the stack casts per use)
     return w_held, w_end, dw16, (ends_f, ends_l, head_f, head_l), (lp16_f, lp16_l)
 
 
@@ -1028,7 +1047,8 @@ def ep_experts_unsharded(x: StateContext):
 
 def _mfsdp_buffers(x: StateContext, d, e):
     """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
-    return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e)
+    return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e,
+                              x.st.mfsdp_double_buffer)
 
 
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
@@ -1366,6 +1386,22 @@ def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
     return hierarchical_cp_a2a(c.cp, c.tp, c.gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1)
 
 
+def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv):
+    """What the output layer and loss save, plus the transient logits at the loss (the step's peak), per candidate:
+    ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. MaxText's vocabulary tiling holds one
+    tile's tokens at a time (Stack.num_vocab_tiling); where the step is one XLA program (Stack.disjoint_loss_and_rebuild)
+    the loss's buffers and the first layer's rebuild in the backward (``rws``) are never live together, so only what
+    the logits exceed the rebuild by counts."""
+    ktp, kcp, ksp, kmb = keys
+    tiles = getattr(st, "num_vocab_tiling", 1)
+    out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles)
+           + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
+                                  chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles))[inv]
+    if getattr(st, "disjoint_loss_and_rebuild", False):
+        out = np.maximum(out - rws, 0.0)
+    return out
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -1408,12 +1444,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
     first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out)
-    # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
-    # (MaxText's vocabulary tiling: one tile's tokens at a time, Stack.num_vocab_tiling)
-    tiles = getattr(st, "num_vocab_tiling", 1)
-    last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles)
-                   + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
-                                          chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles))[inv]
+    last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv)
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)

@@ -30,7 +30,7 @@ of its backward, double-buffered. Megatron-Core accepts at most ``num_layers - 1
 and refuses it with pipeline parallelism or with activation recomputation
 (``transformer_config.py``: "Currently there is no support for Pipeline parallelism with CPU
 offloading", "CPU offloading does not work when activation recomputation is enabled") —
-``valid_mask``. GPU memory keeps ``RESIDENT_LAYERS`` layers' activations; the copies cost only
+``valid_mask``. GPU memory keeps the layers not offloaded (``resident_layers``); the copies cost only
 what exceeds the forward (out) and the backward (back) they overlap.
 
 How many layers: ``Stack.activation_offload_layers`` (Megatron-Core ``--cpu-offloading-num-layers``), else every
@@ -42,7 +42,18 @@ overlap the whole pass: exposed = max(N x c - t_fwd, 0) + max(N x c - t_bwd, 0),
 the host link (``activation_exposed_mb``). The tensors moved are the layer's saved activations
 (``activation_layer_bytes``: TE marks what its modules save, Megatron-Core runs the whole layer's forward inside
 the offload context; the weights stay, ``cpu_offloading_weights`` False). GPU memory keeps the L - N layers not
-offloaded plus the double buffer's two groups in flight (``resident_layers``): ``RESIDENT_LAYERS`` = 3 at N = L - 1.
+offloaded and no more (``resident_layers``; ``RESIDENT_EXTRA`` = 0): TE's offload since its refactor (TE PR #1762,
+transformer_engine/pytorch/cpu_offload.py ``OffloadSynchronizer._default_offload_sync_init``, the default path; the
+old handler is behind ``NVTE_CPU_OFFLOAD_V1=1``) offloads layers 0 .. N - 1, makes layer i's copy finish before layer
+L - N + i's forward (where its GPU copies are dropped) and starts its reload at layer L - 1 - N + i's backward, "so
+that ... peak memory usage of saving activations is (num_layers - num_offloaded_layers) * T": at the end of layer k's
+forward (k >= L - N) layers 0 .. k hold saves and k - (L - N) + 1 of them are gone, L - N left; in the backward of
+layer j, the kept layers N .. j and the reloads started for layers j - L + 1 + N .. N - 1, L - N again
+(tests/test_mbmem38.py re-enacts the schedule). Until 2026-12-05 the GPU kept L - N + 2 (``RESIDENT_LAYERS`` = 3 at
+N = L - 1: the last layer and the old handler's "two groups of the double buffer"), one more than even the old
+``AsyncDoubleBufferGroupOffloadHandler`` holds (its group i freed at layer ``layer_window_map[i]`` = (i + 1) L / N
+- 1, the last group at layer L - 1: L - N + 1 at the end of the forward), which the Megatron-Bridge performance
+recipes do not select (they set ``NVTE_CPU_OFFLOAD_V1`` only with fine-grained activation offloading).
 
 Host link: the GPU's link to host memory from the catalog (``hardware_catalog.GPU.host_bw``: the row's
 ``host_link_gbps_per_dir`` where that is not PCIe — GH200, GB200, GB300: NVLink-C2C to the Grace CPU, sourced in
@@ -127,9 +138,10 @@ PCIE_SHARE = 0.5
 PCIE_FALLBACK_BPS = 32e9
 #: bytes per parameter of the fp32 gradient copy an offloaded optimizer keeps on the host
 HOST_GRAD_BYTES = 4.0
-#: layers whose activations stay on the GPU under activation offload: the last layer (never
-#: offloaded, ``cpu_offloading_num_layers < num_layers``) and the two groups of the double buffer
-RESIDENT_LAYERS = 3.0
+#: layers' activations the GPU holds under activation offload beyond the L - N not offloaded: none under TE's
+#: ``OffloadSynchronizer`` (module docstring; the last layer is never offloaded, ``cpu_offloading_num_layers <
+#: num_layers``, so at least one stays)
+RESIDENT_EXTRA = 0.0
 #: share of the host's RAM a plan may fill with offloaded state, or a dataset cache in RAM
 #: (planner.simulate.answers ``cache_worth_it``); the rest: OS, data loaders, the framework's pinned
 #: staging buffers — an assumption
@@ -207,10 +219,10 @@ def offloaded_layers(layers, stack):
 
 def resident_layers(layers, stack):
     """Layers whose activations the GPU holds at the peak (all of them without offload): the layers not offloaded
-    and the double buffer's two groups (``RESIDENT_LAYERS`` - 1), at most ``layers``."""
+    (``RESIDENT_EXTRA`` more, none under TE's ``OffloadSynchronizer``), at most ``layers``."""
     if not stack.activation_offload:
         return layers
-    return np.minimum(layers, layers - offloaded_layers(layers, stack) + (RESIDENT_LAYERS - 1.0))
+    return np.minimum(layers, layers - offloaded_layers(layers, stack) + RESIDENT_EXTRA)
 
 
 def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float):

@@ -313,19 +313,6 @@ class StackRule:
         return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
 
 
-def _maxtext_chip_tokens(c, t) -> np.ndarray:
-    """MaxText's per_device_batch_size x max_target_length for rows ``c``: the sequences of one of its steps over the
-    chips, times the sequence length. Without PP a step is one micro-batch (the planner's further micro-batches are
-    MaxText's gradient_accumulation_steps), shared by the TP x CP chips of its replica: micro_batch / (TP x CP), as
-    validate.py maps the tpu-recipes rows (micro-batch = per_device_batch_size at TP 1). With PP MaxText's pipeline
-    runs all of the step's micro-batches (num_pipeline_microbatches) inside one step: the global batch over all the
-    chips."""
-    tp, cp, pp = (np.asarray(x, dtype=np.float64) for x in (c.tp, c.cp, c.pp))
-    per_device = np.where(pp > 1, t.global_batch / (np.asarray(c.dp, dtype=np.float64) * tp * cp * pp),
-                          np.asarray(c.mb, dtype=np.float64) / (tp * cp))
-    return per_device * t.seq_len
-
-
 def _moe(m) -> bool:
     return m is not None and getattr(m, "moe", None) is not None
 
@@ -1274,16 +1261,16 @@ RULES: tuple[StackRule, ...] = (
               "or its fsdp axis, which shards parameters, gradients and optimizer state alike: ZeRO-3)",
               "MaxText configs/types.py ici_data_parallelism, ici_fsdp_parallelism, shard_optimizer_over_data",
               lambda st, m, t: True, _zero_without(2)),
-    # MaxText's vocabulary tiling splits a chip's tokens, per_device_batch_size x max_target_length, into
-    # num_vocab_tiling tiles and refuses a count that does not divide them (_maxtext_chip_tokens). Until QA 54
-    # num_vocab_tiling 3 at 8,192 tokens was priced (MaxText raises at start-up)
+    # MaxText's vocabulary tiling cuts the micro-batch's tokens into num_vocab_tiling equal tiles (vocabulary_tiling.py
+    # ``vocab_tile_size = (batch_size * seq_len) // config.num_vocab_tiling`` then a reshape to (n, tile, emb)); its
+    # config validation refuses what does not cut evenly
     StackRule("maxtext-vocab-tiles", "maxtext", "training.framework.num_vocab_tiling",
-              "a num_vocab_tiling that does not divide a chip's tokens (per_device_batch_size x seq_len)",
-              "MaxText configs/types.py MaxTextConfig validation: 'Per device batch size times sequence length should "
-              "be divisible by the number of vocab tiles.'",
+              "vocabulary tiles that do not divide a chip's tokens (per_device_batch_size x max_target_length)",
+              "MaxText configs/types.py: 'Per device batch size times sequence length should be divisible by the "
+              "number of vocab tiles.' (pyconfig.py validate_vocab_tiling)",
               lambda st, m, t: getattr(st, "num_vocab_tiling", 1) > 1,
-              ok_stack=lambda c, m, t, st: np.mod(_maxtext_chip_tokens(c, t), st.num_vocab_tiling) == 0,
-              detail_stack=lambda c, m, t, st: f": {float(_maxtext_chip_tokens(c, t)[0]):,g} tokens a chip in "
+              ok_stack=lambda c, m, t, st: (np.asarray(c.mb) * t.seq_len) % st.num_vocab_tiling == 0,
+              detail_stack=lambda c, m, t, st: f": {int(np.asarray(c.mb).flat[0])} x {t.seq_len} tokens in "
                                                f"{st.num_vocab_tiling} tiles"),
     # ---- NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     StackRule("nxd-zero", "nxd", "parallel.zero", "ZeRO-2/3 (its data parallelism shards the optimizer state only: "

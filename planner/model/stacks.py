@@ -835,6 +835,31 @@ class Stack:
     #: keeps the dtype the parameters were built in). A model without MoE layers runs the HF path, not walked here
     #: (``dense_defaults``: off)
     params_16bit: bool = False
+    #: JAX / flax over fp32 parameters (MaxText's default ``weight_dtype: float32`` with ``dtype: bfloat16``): each
+    #: layer casts its parameters to the compute dtype where it uses them (MaxText layers/linears.py ``DenseGeneral``:
+    #: ``kernel = jnp.asarray(kernel, self.dtype)``, inside the ``nn.scan``-ned decoder layer whose stacked parameters
+    #: it slices one layer an iteration), so no 16-bit copy of the rank's fp32 shard outlives the layer: the 16-bit
+    #: values are the gathered layer's, which the gathered window prices. Off: autocast's / FSDP1's 16-bit copy of the
+    #: shard (memory.WEIGHT_COPY_BYTES) is held beside the fp32 weights. Until mxmem38 MaxText held it: Llama 3.1 8B
+    #: on v6e-8, 1.87 GiB a chip
+    casts_weights_per_use: bool = False
+    #: Adam's moments in the parameters' dtype whatever it is (optax ``scale_by_adam``: ``mu = tree_zeros_like(params,
+    #: dtype=mu_dtype)``, ``nu = tree_zeros_like(params)``; MaxText passes ``mu_dtype=config.mu_dtype``, whose ""
+    #: default "Inherits from weight_dtype if empty", configs/types.py ``mu_dtype``, pyconfig.py ``set_mu_dtype``): a
+    #: job whose weights are 16-bit with no master (``training.weights: pure``, MaxText ``weight_dtype: bfloat16``)
+    #: keeps 2 + 2 B of moments a parameter, not fp32's 4 + 4, and its optimizer pass moves them so
+    #: (memory.moments_16bit). Until mxmem38 8 B: Llama 3.1 70B on v6e-32 (bf16 weights) 16.4 GiB of moments a chip
+    #: where optax holds 8.2
+    moments_like_params: bool = False
+    #: the step is one XLA program, whose buffer assignment gives buffers that are never live together the same
+    #: memory (xla/service/buffer_assignment.cc over heap_simulator.cc: the peak is the largest set of buffers live at
+    #: one point of the schedule): the loss's logit-sized buffers end with the loss's backward, before the backward
+    #: ``scan`` over the decoder layers rebuilds its first layer (``jax.checkpoint``: the rebuild runs inside the loop
+    #: body, whose carry is the loss's input gradient), so the step holds the larger of the logits and one layer's
+    #: rebuild, not both (memory ``transformer_activations``, as the FSDP2 head's buffers against the logits). Off:
+    #: the sum, as every eager stack is priced. Until mxmem38 MaxText held both: Llama 3.1 70B on v6e-256, logits
+    #: 20.8 GiB beside a 13.3 GiB rebuild
+    disjoint_loss_and_rebuild: bool = False
     #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
     #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
     #: the planner's default; False: PyTorch's default NCHW, which cuDNN transposes around each
@@ -882,6 +907,16 @@ class Stack:
     #: expert output (Megatron-Core 0.16.1 moe/experts.py ``activation_func_with_probs``;
     #: planner.model.activations.layer_saved_tensors ``probs_in_experts``)
     moe_probs_in_experts: bool = False
+    #: the ``moe_dispatcher`` values under which the routed experts' gated activation keeps only its input (the fc1
+    #: output) and the routing weights, no ``act(gate)`` (planner.model.activations.layer_saved_tensors
+    #: ``fused_act_experts``; the dense MLP and the shared experts are not covered). NeMo AutoModel's
+    #: ``GroupedExpertsDeepEP`` (components/moe/layers.py, the period's version: ``get_expert_activation_for_deepep``)
+    #: runs ``weighted_bias_swiglu_impl`` (Megatron's fused SwiGLU, which saves its input and the weights) or a
+    #: ``@torch.compile``'d ``quick_geglu_deepep`` / ``relu2_deepep``, whose partition (torch's min-cut
+    #: rematerialisation) saves the inputs and recomputes the pointwise ops in backward (checked on CPU under real
+    #: autograd, tests/test_overmem38.py); its torch all-to-all path (``GroupedExperts``) compiles the matmuls in
+    #: with the activation and is not covered
+    moe_fused_act_dispatchers: tuple = ()
     activation_offload: bool = False
     #: transformer layers whose activations ``activation_offload`` sends to the host: Megatron-Core's
     #: ``--cpu-offloading-num-layers`` (TransformerConfig ``cpu_offloading_num_layers``, which must be below
@@ -1024,6 +1059,16 @@ class Stack:
     #: gradient buckets it holds
     #: (planner.model.memory ``mfsdp_buffer_elems``), and what Megatron refuses (planner.model.stack_rules)
     megatron_fsdp: bool = False
+    #: Megatron-FSDP's ``fsdp_double_buffer`` (Megatron-LM ``--fsdp-double-buffer``): the gathered weights and the
+    #: unsharded gradients of the FSDP units each drawn from a fixed pool of two units
+    #: (megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py: ``UB_BUFFER_NUM = 2``,
+    #: ``FixedPoolAllocator(name="fsdp_params" / "fsdp_grads", size=UB_BUFFER_NUM)``; megatron_fsdp.py ``_grad_acc``
+    #: calls ``grad_reduce_pipeline._enforce_double_buffer_limit`` before each gradient bucket), instead of the
+    #: communication window's count (``mfsdp_buffer_elems``). A row-only field (benchmarks/validate.py
+    #: ``ROW_STACK_FIELDS``): the Megatron-Bridge Llama 3 performance configs set it with Megatron-FSDP
+    #: (scripts/performance/configs/llama/llama3_llm_pretrain.py: ``if cfg.ddp.use_megatron_fsdp:
+    #: cfg.ddp.fsdp_double_buffer = True``); off is Megatron-Core's default
+    mfsdp_double_buffer: bool = False
     #: combined-1F1B EP all-to-all overlap (Megatron-Core ``--overlap-moe-expert-parallel-comm``,
     #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
     #: layer compute (planner.model.moe.a2a_paired_share)
@@ -2342,6 +2387,8 @@ STACKS["nemo-automodel"] = Stack(
     # experts: grouped GEMMs (``GroupedExpertsDeepEP``: ``grouped_gemm.ops.gmm`` per projection, experts="gmm"),
     # the routing weights applied in the activation (``WeightedSwiGLUFunction.apply(output1, permuted_probs)``)
     moe_grouped_gemm=True, moe_probs_in_experts=True,
+    # the DeepEP path's activation keeps only its input and the weights (Stack.moe_fused_act_dispatchers)
+    moe_fused_act_dispatchers=("deepep",),
     # shared experts on a second stream beside the routed path (moe/layers.py ``MoE.forward``:
     # ``_shared_experts_stream``, "to overlap compute with the communication for grouped experts")
     moe_shared_stream=True,
@@ -2415,6 +2462,12 @@ STACKS["nemo-automodel"] = Stack(
             "2026-12-04), recipes/llm/benchmark.py; read 2026-12-02): FSDP2 per "
             "block with bf16 params and fp32 reduce, no reshard after forward by default, torch non-reentrant "
             "checkpoint per block, eager")
+#: NeMo 2 ships Megatron-Core's defaults the entry already holds (nemo2map38): the native fused loss
+#: (nemo/collections/llm/gpt/model/base.py ``GPTConfig.cross_entropy_loss_fusion = True``, the impl Megatron-Core's
+#: "native"), the distributed optimizer without the precision-aware option (recipes/optim/adam.py
+#: ``distributed_fused_adam_with_cosine_annealing``: OptimizerConfig's default), no recompute unless a model config sets
+#: it. Its performance scripts' overrides (helpers.py: TE's loss; the precision-aware optimizer under bf16) are run
+#: options, mapped per run (benchmarks/validate.py ``nemo2_perf_script``), not the entry's defaults
 STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)
 STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
                                     sources="NVIDIA Megatron-Bridge recipes on " + STACKS["megatron-core"].sources)
@@ -2477,7 +2530,7 @@ STACKS["megatron-core-gaudi"] = replace(
 #: ``UNMEASURED_PLATFORMS``), and every output says so.
 STACKS["maxtext"] = Stack(
     "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
-    has_remat_policy=True,
+    has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True, disjoint_loss_and_rebuild=True,
     doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
     tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
     sources="AI-Hypercomputer/maxtext (JAX): the train step is one jax.jit program; data parallelism is the mesh's "

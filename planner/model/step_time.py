@@ -103,8 +103,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
-from planner.model.memory import (ACT_BYTES, MOMENTS_LIKE_PARAMS, hsdp_groups, lp16_rank_params,
-                                   model_state_bytes_per_param, params_16bit, pipeline_end_params, stage_split)
+from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
+                                   moments_16bit, pipeline_end_params, stage_split)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
                                      overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
                                      split_runtime, step_composition)
@@ -1624,8 +1624,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     pa = optimizers.precision_aware(fw, t)
     if pa is not None:  # Megatron-Core's precision-aware optimizer: TE FusedAdam at its state dtypes
         opt_b = pa.step_bytes(g_b)
-    elif params_16bit(fw, t) and t.optimizer in MOMENTS_LIKE_PARAMS:  # parameters, gradients and moments at 2 B
-        opt_b = opt_b * min(w_b, 2.0) / 4.0  # the tables' elements are fp32 (Stack.params_16bit: AutoModel's MoE)
+    elif moments_16bit(fw, t):  # parameters, gradients and moments at 2 B
+        # the tables' elements are fp32 (Stack.params_16bit: AutoModel's MoE; Stack.moments_like_params: optax on
+        # MaxText's bf16 weights)
+        opt_b = opt_b * min(w_b, 2.0) / 4.0
     t_opt = eff.memory_time(local * share * opt_b, hbm_bw=hw.gpu.hbm_bw)
     # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's
     # small adapters keep the elementwise pass alone

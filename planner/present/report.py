@@ -275,9 +275,13 @@ def _price_rows(rec: dict, catalog) -> Table:
 
 def _dated(price_date: str) -> str:
     """A price's date cell, marked where the quote is stale (``hardware_catalog.catalog.stale_days``; QA 46: an override
-    dated 2023-01-01 was shown as any other)."""
-    from hardware_catalog.catalog import STALE_PRICE_DAYS, stale_days
+    dated 2023-01-01 was shown as any other) and, for a ``not before`` bound, how old it can be at most (prices38)."""
+    from hardware_catalog.catalog import STALE_PRICE_DAYS, bound_age_days, stale_days
 
+    most = bound_age_days(price_date)
+    if most is not None:
+        return f"{price_date} (at most {most:,} days old" + (
+            f": may be stale, over {STALE_PRICE_DAYS})" if most > STALE_PRICE_DAYS else ")")
     age = stale_days(price_date)
     return price_date if age is None else f"{price_date} (stale: {age:,} days old, over {STALE_PRICE_DAYS})"
 

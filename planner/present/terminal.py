@@ -205,39 +205,86 @@ def summary_table(res: dict) -> Table:
 
 def price_dates_words(p: dict) -> str:
     """The dates of the prices a plan used (``Cost.price_dates``) in one line: ``estimate``'s "prices dated" row and
-    the report's "Prices dated" line.
+    the report's "Prices dated" line. A ``not before`` bound (``hardware_catalog.catalog.NOT_BEFORE``; prices38) reads
+    as one, with its evidence, and as at most so old: fresh within ``stale_after_days``, "may be stale" past them.
 
     >>> price_dates_words(dict(oldest="2025-03-06", oldest_of="gcp:a3-megagpu-8g 3yr commitment", age_days=639,
     ...     stale=True, stale_after_days=180, stale_prices=[{}, {}], undated=[dict(what="gcp:a3-megagpu-8g on-demand")]))
     'oldest 2025-03-06 (gcp:a3-megagpu-8g 3yr commitment), 639 days old: stale (2 prices over 180 days old; refresh them with a catalog override and its price_date); undated: gcp:a3-megagpu-8g on-demand'
+    >>> price_dates_words(dict(oldest="not before 2026-01-20 (aws catalog snapshot, bound from its g7e rows)",
+    ...     oldest_of="aws:p5.48xlarge on-demand", oldest_kind="not-before", age_days=319, age_is_bound=True,
+    ...     stale=False, stale_prices=[], may_be_stale=True, stale_after_days=180, undated=[],
+    ...     bounded=[dict(what="aws:p5.48xlarge on-demand", price_date="not before 2026-01-20 (x)", at_most_days=319),
+    ...              dict(what="aws:p5.48xlarge spot", price_date="not before 2026-01-20 (x)", at_most_days=319)]))
+    'oldest not before 2026-01-20 (aws catalog snapshot, bound from its g7e rows) (aws:p5.48xlarge on-demand), at most 319 days old: may be stale (its bound is over 180 days back; refresh it with a catalog override and its price_date); bounded: aws:p5.48xlarge spot not before 2026-01-20 (at most 319 days old: may be stale)'
     """
-    if p.get("oldest"):
+    from hardware_catalog.catalog import price_date_short
+
+    after = p["stale_after_days"]
+    if p.get("oldest") and p.get("oldest_kind") == "not-before":
+        head = f"oldest {p['oldest']} ({p['oldest_of']}), at most {p['age_days']:,} days old"
+        head += (f": may be stale (its bound is over {after} days back; refresh it with a catalog override and its "
+                 "price_date)"
+                 if p["age_days"] > after else f" (fresh: within {after} days)")
+        if p["stale"]:  # an exact date over the threshold, younger than the bound's day but known to be stale
+            n = len(p["stale_prices"])
+            head += (f"; stale: {count_of(n, 'price')} over {after} days old ("
+                     + ", ".join(f"{s['what']} dated {price_date_short(s['price_date'])}, {s['age_days']:,} days"
+                                 for s in p["stale_prices"])
+                     + f"; refresh {'them' if n > 1 else 'it'} with a catalog override and its price_date)")
+    elif p.get("oldest"):
         # the date alone, not the words a row adds after it ("2024 (page text: ...)": the JSON keeps them)
         head = f"oldest {p['oldest'].split()[0]} ({p['oldest_of']}), {p['age_days']:,} days old"
         n = len(p["stale_prices"])
-        head += (f": stale ({count_of(n, 'price')} over {p['stale_after_days']} days old; refresh "
+        head += (f": stale ({count_of(n, 'price')} over {after} days old; refresh "
                  f"{'them' if n > 1 else 'it'} with a catalog override and its price_date)" if p["stale"]
-                 else f" (fresh: within {p['stale_after_days']} days)")
+                 else f" (fresh: within {after} days)")
     else:
         head = "no price used carries a date"
+    groups: dict[tuple, list[str]] = {}  # the other bounded prices, by their bound (the day, not the evidence again)
+    for b in p.get("bounded") or ():
+        if b["what"] != p.get("oldest_of"):
+            groups.setdefault((price_date_short(b["price_date"]), b["at_most_days"]), []).append(b["what"])
+    if groups:
+        head += "; bounded: " + "; ".join(
+            f"{', '.join(w)} {d} (at most {most:,} days old" + (": may be stale)" if most > after else ")")
+            for (d, most), w in groups.items())
     if p["undated"]:
         head += "; undated: " + ", ".join(u["what"] for u in p["undated"])
     return head
 
 
 def stale_price_warning(p: dict | None) -> str | None:
-    """One stderr line where a price a plan used is older than ``STALE_PRICE_DAYS`` (``Cost.price_dates``), else None.
+    """One stderr line where a price a plan used is older than ``STALE_PRICE_DAYS`` (``Cost.price_dates``): known to be
+    (an exact date), or, with none such, possibly (a ``not before`` bound further back: the price is at most that old;
+    prices38); else None.
 
     >>> stale_price_warning(dict(stale=True, stale_after_days=180, oldest="2024", oldest_of="aws:p5.48xlarge "
-    ...     "capacity-block commitment", age_days=704, stale_prices=[{}]))
+    ...     "capacity-block commitment", age_days=704, stale_prices=[dict(what="aws:p5.48xlarge capacity-block "
+    ...     "commitment", price_date="2024 (page text)", age_days=704)]))
     'warning: stale price: aws:p5.48xlarge capacity-block commitment is dated 2024, 704 days ago (1 price used is over 180 days old): refresh it with a catalog override and its price_date'
+    >>> stale_price_warning(dict(stale=False, may_be_stale=True, stale_after_days=180, may_be_stale_prices=[
+    ...     dict(what="aws:p5.48xlarge on-demand", price_date="not before 2026-01-20 (x)", at_most_days=319),
+    ...     dict(what="aws:p5.48xlarge spot", price_date="not before 2026-01-20 (x)", at_most_days=319)]))
+    'warning: price may be stale: aws:p5.48xlarge on-demand is dated not before 2026-01-20, so at most 319 days ago (2 prices used may be over 180 days old): refresh them with a catalog override and its price_date'
     """
-    if not p or not p.get("stale"):
+    from hardware_catalog.catalog import price_date_short
+
+    if not p:
         return None
-    n = len(p["stale_prices"])
-    return (f"warning: stale price: {p['oldest_of']} is dated {p['oldest'].split()[0]}, {p['age_days']:,} days ago "
-            f"({count_of(n, 'price')} used {'is' if n == 1 else 'are'} over {p['stale_after_days']} days old): "
-            f"refresh {'it' if n == 1 else 'them'} with a catalog override and its price_date")
+    if p.get("stale"):
+        n = len(p["stale_prices"])
+        s = p["stale_prices"][0]  # the oldest of them (oldest_price lists them oldest first)
+        return (f"warning: stale price: {s['what']} is dated {price_date_short(s['price_date'])}, {s['age_days']:,} days "
+                f"ago ({count_of(n, 'price')} used {'is' if n == 1 else 'are'} over {p['stale_after_days']} days old): "
+                f"refresh {'it' if n == 1 else 'them'} with a catalog override and its price_date")
+    if p.get("may_be_stale"):
+        maybe = sorted(p["may_be_stale_prices"], key=lambda b: -b["at_most_days"])
+        n, s = len(maybe), maybe[0]
+        return (f"warning: price may be stale: {s['what']} is dated {price_date_short(s['price_date'])}, so at most "
+                f"{s['at_most_days']:,} days ago ({count_of(n, 'price')} used may be over {p['stale_after_days']} days "
+                f"old): refresh {'it' if n == 1 else 'them'} with a catalog override and its price_date")
+    return None
 
 
 def _term_noun(c: dict) -> str:
@@ -382,6 +429,9 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
     con.print(f"[bold]limits:[/] {esc(best['bottleneck'])}")
+    if best["cost"].get("price_dates"):  # how old the winner's prices are, as estimate's row says (until prices38 only
+        # the stderr warning, and only for a stale one)
+        con.print(f"[bold]prices dated:[/] {esc(price_dates_words(best['cost']['price_dates']))}", highlight=False)
     print_marked(con, "advice", best.get("advice", []))
     print_marked(con, "note", res.get("notes", []))
     print_marked(con, "assumed", res.get("assumptions", []))

@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from parts_csv import write_csv
+from together_reruns import average, mean_run, runs_of
 
 READ = "2026-11-30"
 REPO = "https://github.com/NVIDIA/dgxc-benchmarking/blob/{commit}/{path}"
@@ -377,7 +378,8 @@ TOG_SETUP = (
     "(results.md header; CONTEXT.md: NVLS disabled, SHARP not available). Container nvidia+nemo+26.02.00 running "
     "NVIDIA dgxc-benchmarking's Nemotron4-15B recipe (its 25.09 NeMo 2 configs) through compat_runner.py; "
     "distributed Adam; recompute not stated (the dgxc Nemotron-4 15B recipes set none); seq 4096.")
-#: (precision, gpus, gbs, tp, step_s, tflops_per_gpu printed, jobs, path, notes)
+#: (precision, gpus, gbs, tp, step_s, tflops_per_gpu printed, jobs, path, notes); repeats of one configuration
+#: through together_reruns.mean_run, the rule the re-runs are averaged in by (``average``)
 TOGETHER = [
     ("bf16", 64, 256, 1, 0.9302, 1570.4, "81054", TOG_BF16,
      "REPORT_BF16.md 'Avg step time' (steps 3-49); results.md rounds it to 0.930. CUDA graphs enabled (REPORT_BF16.md)."),
@@ -385,10 +387,10 @@ TOGETHER = [
      "REPORT_BF16.md 'Avg step time' (steps 3-49); results.md: 1.015. CUDA graphs enabled."),
     ("fp8", 64, 256, 1, 0.763, 1916.0, "81053", TOG_RESULTS,
      "results.md 'FP8 Results - 64 GPUs'; CONTEXT.md: steady steps 0.76-0.79 s, CUDA graphs disabled (FP8 graph-replay bug)."),
-    ("fp8", 256, 512, 1, 0.457, 1596.3, "81057/81058/81059", TOG_RESULTS,
+    ("fp8", 256, 512, 1, *mean_run([(0.457, 1594), (0.456, 1601), (0.458, 1594)]), "81057/81058/81059", TOG_RESULTS,
      "results.md 'Baseline' x3 (0.457, 0.456, 0.458 s; 1594/1601/1594 TFLOP/s): their mean. CUDA graphs disabled (compat_runner.py)."),
     ("fp8", 256, 1024, 1, 0.813, 1798.0, "81060", TOG_RESULTS, "results.md 'exp1: GBS=1024'. CUDA graphs disabled."),
-    ("fp8", 256, 2048, 1, 1.5395, 1898.0, "81069/81072", TOG_RESULTS,
+    ("fp8", 256, 2048, 1, *mean_run([(1.544, 1892), (1.535, 1904)]), "81069/81072", TOG_RESULTS,
      "results.md 'exp6: GBS=2048' and its rerun (1.544, 1.535 s; 1892/1904 TFLOP/s): their mean. CUDA graphs disabled."),
     ("fp8", 256, 2560, 1, 1.899, 1923.0, "81071", TOG_RESULTS, "results.md 'exp7: GBS=2560'. CUDA graphs disabled."),
     ("fp8", 256, 512, 2, 0.558, 1308.0, "81066", TOG_RESULTS,
@@ -421,6 +423,10 @@ def together_rows():
         if prec == "fp8":
             note = note + TOG_FP8_GRAD.replace(", ", " Recipe: ", 1) + "."
         rid = f"together_nemotron4-15b_{prec}_{gpus}_gbs{gbs}" + (f"_tp{tp}" if tp > 1 else "")
+        # the 2026-04-15 and later (worklog/) re-runs of the same configuration, by the rule both Together sources share
+        assert not (runs_of(rid) and "/" in jobs), rid  # the rule takes each run: a re-run row is one job here
+        step, tfl, rerun_note = average(rid, step, tfl, f"job {jobs}")
+        note += rerun_note
         out.append(dict(
             id=rid, source="Together AI runs of NVIDIA dgxc-benchmarking's Nemotron4-15B recipe (togethercomputer/together-dgxc-benchmarking)",
             table=("Nemotron4 15B - B200 Benchmark Results" if path == TOG_RESULTS else "Nemotron4 15B BF16 Benchmark Report"),

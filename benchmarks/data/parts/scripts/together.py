@@ -7,7 +7,10 @@ Run: ``python benchmarks/data/parts/scripts/together.py`` (rewrites the CSV).
 Rule (which rows): every completed run, i.e. one with a TFLOP/s/GPU or step-time figure, in the per-model
 tables of ``tests/b200/slurm/OFFICIAL_BASELINES.md`` @d275be99 ("Official Configs vs Your Optimized Results", the
 repository's consolidated results file: ``ROWS``) and in the per-model results files ``tests/b200/slurm/*/results.md``
-at the same commit (``RESULTS_ROWS``), one row per job, repeats of one config averaged (as ``together``'s rows).
+at the same commit (``RESULTS_ROWS``), one row per configuration: its repeats, and its re-runs in the same
+commit's tests/b200/worklog/2026-04-15_rebenchmark_report.md, averaged by the rule ``together``'s rows take too
+(``together_reruns.py``: the mean step of every clean run, one weight each; the re-runs not averaged listed there,
+``EXCLUDED``, with the reason).
 Their Nemotron4 15B tables are already ``together_b200_runs.csv`` (dgxc.py, source ``together``: jobs 81053 / 81054
 / 81056 / 81060 / 81072 and nemotron4-15b/results.md less its NVLS and profiler runs), so they add nothing here.
 Layout, micro-batch and global batch: the table's, else the job's official run.sh header, results.md or worklog
@@ -24,9 +27,10 @@ Recipe settings (``RECIPE_NOTE``, ``RECOMPUTE_NL``, ``VARIANT_OPTIONS``): the Me
 from validate.py's tables, the ones ``mbridge_all`` uses (validate.mbridge_run); the CSV carries only what the run's
 own files state it changed (Qwen3-235B experiments' sbatch.sh / train.sh, the 405B upgrade report's recompute).
 
-Not taken (a later pass, its own rule): the repository's ``worklog/`` reports at later commits (661e8e14,
-ebcac277: 2026-04-16 .. 05-12), 512-GPU re-runs of the same 15 model / precision pairs on other dates and node
-sets, and its tests/b200/pretrain/ Kubernetes runs (Llama 3.1 8B, Qwen3 30B; another cluster setup).
+The repository's ``worklog/`` reports at later commits (661e8e14, ebcac277: 2026-04-16 .. 05-12) re-ran some of these
+configurations on other dates and node sets: ``together_reruns.LATER`` takes the identical ones by the same rule
+(rerunb38), ``LATER_EXCLUDED`` lists the rest with the reason. Not taken: its tests/b200/pretrain/ Kubernetes runs
+(Llama 3.1 8B, Qwen3 30B; another cluster setup).
 
 Why a source of its own (``together B200 baselines``), not ``together``: other software (Megatron-Bridge
 26.02 through llmb-run for Llama 3.1 / Qwen3 / DeepSeek-V3 / Nemotron-H 56B, NeMo 25.07.01 / 25.09.00 for Nemotron-4 340B and
@@ -38,6 +42,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from parts_csv import write_csv
+from together_reruns import EXCLUDED, average, mean_run, runs_of
 
 READ = "2026-12-03"
 C = "d275be993eb252fc734b7477b19ad5b4ee49ba56"  # the tests/b200 tree the rows cite
@@ -165,7 +170,8 @@ ROWS = [
      "Official config (run.sh header: TP=2, PP=4, CP=1, VP=5, FSDP=False, MBS=1, GBS=2048)."),
     ("Llama 3.1 70B", "fp8cs", 256, 512, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1494, 4.93, "79139", R70, C2511,
      "Together's config TP=1, PP=1 (the official 256-GPU config is TP2 PP4 VP5). --compute_dtype fp8_cs (train.sh)."),
-    ("Llama 3.1 70B", "fp8cs", 512, 1024, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1363, 5.40, "79133/79134/79135", R70,
+    ("Llama 3.1 70B", "fp8cs", 512, 1024, 1, 1, 1, 1, 1, 1, 1, "fsdp", "",
+     *mean_run([(5.39, 1365), (5.41, 1361), (5.40, 1363)])[::-1], "79133/79134/79135", R70,
      C2511, "Together's config TP=1, PP=1 at 512 GPUs; results.md 79133 and its repeats 79134 / 79135 (5.39 / 5.41 / "
      "5.40 s; 1,365 / 1,361 / 1,363 TFLOP/s): their mean (OFFICIAL_BASELINES.md names 79133)."),
     # Qwen3 235B BF16 (results.md header: TP1 PP8 EP8 ETP1 MBS1; baseline VP4 GBS 8192)
@@ -229,7 +235,8 @@ QW_CG = ("Graph scope as the run's files state it: TE graphs of the MoE router +
          "256gpu_baseline/sbatch.sh and train.sh: --cuda_graph_impl=transformer_engine "
          "--cuda_graph_scope=moe_router,moe_preprocess; the HybridEP and A2A experiments add to the 80084 graphs). ")
 RESULTS_ROWS = [
-    ("Llama 3.1 70B", "fp8cs", 64, 128, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1579.3, 4.66, "79120/79119/79118", R70, C2511,
+    ("Llama 3.1 70B", "fp8cs", 64, 128, 1, 1, 1, 1, 1, 1, 1, "fsdp", "",
+     *mean_run([(4.63, 1590), (4.68, 1573), (4.67, 1575)])[::-1], "79120/79119/79118", R70, C2511,
      "Together's config TP=1, PP=1 at 64 GPUs; results.md 79120 and repeats 79119 / 79118 (4.63 / 4.68 / 4.67 s; "
      "1,590 / 1,573 / 1,575 TFLOP/s): their mean.", ""),
     ("Llama 3.1 70B", "fp8cs", 128, 256, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1579, 4.66, "79138", R70, C2511,
@@ -386,6 +393,10 @@ def rows():
         rid = f"togetherbl_{slug(model)}_{prec}_{gpus}_tp{tp}pp{pp}" + (f"cp{cp}" if cp > 1 else "") + (
             f"vp{vpp}" if vpp > 1 else "") + (f"_gbs{gbs}" if (model, prec, gpus, tp, pp, cp, vpp) in GBS_VARIANTS
                                                     else "") + (f"_{tag}" if tag else "")
+        # the 2026-04-15 and later (worklog/) re-runs of the same configuration, by the rule both Together sources share
+        assert not (runs_of(rid) and "/" in job), rid  # the rule takes each run: a re-run row is one job here
+        value, tfl_col, rerun_note = average(rid, value, tfl, f"job {job}" if job != "(not given)" else
+                                             "the row's run (job not given)")
         fsdp = zero == "fsdp"
         out.append(dict(
             id=rid, source="Together AI runs of NVIDIA dgxc-benchmarking official configs (togethercomputer/"
@@ -400,11 +411,11 @@ def rows():
             precision=PREC[prec], gpu="B200 (DGX B200, 180GB)", num_gpus=gpus, gpus_per_node=8,
             interconnect="8 x B200 per node, NVLink5; 8 x 400 Gb/s ConnectX-7 InfiniBand per node",
             metric="iteration_time_s", value=value,
-            notes=f"Job {job}. {note}{moe}{cg} {src}. {SETUP}",
+            notes=f"Job {job}. {note}{moe}{cg} {src}.{rerun_note} {SETUP}",
             tp_overlap=tpo, inter_node_gbps=8 * 400, container=container, gsw_version="",
             commit=C, also_at="", provenance=REPO.format(commit=C, path=path),
             read_date=READ, tokens_per_s_printed="", mfu_pct_printed="", model_flops_per_seq_readme="",
-            tflops_per_gpu_printed=tfl, step_time_printed="" if step is None else step,
+            tflops_per_gpu_printed=tfl_col, step_time_printed="" if step is None else step,
             flops_per_seq_basis=f"{per_seq:.6e}",
             stack_options=VARIANT_OPTIONS.get(tag, "")))
     return out
@@ -417,6 +428,8 @@ def main():
     print(f"{len(rs)} rows -> {dest}")
     for what, job, why in NOT_SCORED:
         print(f"  not scored: {what} (job {job}): {why}")
+    for section, what, job, why in EXCLUDED:
+        print(f"  re-run not averaged: {what}, '{section}' (job {job}): {why}")
 
 
 if __name__ == "__main__":
