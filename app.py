@@ -161,7 +161,7 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
 
 # A new source resets the inputs to its own values (the widgets read st.session_state).
 if st.session_state.get("_source") != source:
-    start = wi.inputs_from_job(wi.build_job(base, None))
+    start = wi.inputs_from_job(wi.build_job(base, None), catalog)
     for k, v in start.as_dict().items():
         st.session_state[f"w_{k}"] = v
     st.session_state["w_tokens_b"] = (start.tokens or 0) / 1e9
