@@ -1,0 +1,48 @@
+"""QA 55: this session's changes end to end (price dates, the typed option values).
+
+Each test fails on the code before its fix (docs/qa_log.md "QA 55")."""
+from __future__ import annotations
+
+import json
+
+from conftest import write_job
+
+TPU_JOB = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "precision": "bf16", "tokens": 1.0e10},
+           "parallel": {"tp": 1, "pp": 1}, "cluster": {"instance": "gcp:tpu-v6e-8", "nodes": 1}}
+
+
+def _maxtext(tmp_path, **framework):
+    job = {k: dict(v) for k, v in TPU_JOB.items()}
+    job["training"]["framework"] = {"name": "maxtext", **framework}
+    return str(write_job(tmp_path, job))
+
+
+def test_remat_tensors_take_any_case_as_remat_policy_does(cli, tmp_path):
+    """``remat_policy: Custom`` was taken and ``remat_tensors: {Decoder_Layer_Input: Offload}`` beside it refused
+    ("'Offload'; known: device, offload, remat"): the tensors and locations fold as every typed option does, and the
+    plan is the lower-case job's."""
+    code, out, err = cli("estimate", _maxtext(tmp_path, remat_policy="Custom",
+                                              remat_tensors={"Decoder_Layer_Input": " Offload ", "MLPWO": "Device"}),
+                         "--json")
+    assert code == 0, err
+    code2, out2, _ = cli("estimate", _maxtext(tmp_path, remat_policy="custom",
+                                              remat_tensors={"decoder_layer_input": "offload", "mlpwo": "device"}),
+                         "--json")
+    a, b = json.loads(out), json.loads(out2)
+    assert a["step_time_s"] == b["step_time_s"] and a["memory_per_gpu_bytes"] == b["memory_per_gpu_bytes"]
+    assert "custom (offload decoder_layer_input; device mlpwo)" in out
+    # a name that folds to none of them is still refused with the names as spelled
+    code, _, err = cli("estimate", _maxtext(tmp_path, remat_policy="custom", remat_tensors={"decoder_layer_input": "host"}))
+    assert code == 2 and "'host'; known: device, offload, remat" in err
+    code, _, err = cli("estimate", _maxtext(tmp_path, remat_policy="custom", remat_tensors={"Query_Projection": "device"}))
+    assert code == 2 and "'Query_Projection'; known: decoder_layer_input" in err
+
+
+def test_remat_tensors_one_tensor_twice_refused(cli, tmp_path):
+    """Two spellings of one tensor (once case folds, the last would win unsaid) are one line naming both."""
+    code, out, err = cli("estimate", _maxtext(tmp_path, remat_policy="custom", remat_tensors={
+        "decoder_layer_input": "offload", "DECODER_LAYER_INPUT": "device"}))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: training.framework.remat_tensors: decoder_layer_input is given twice")
+
