@@ -136,7 +136,7 @@ def bound_age_days(price_date: Any, today: datetime.date | None = None) -> int |
     """The most days a ``not before`` price can be old at ``today`` (UTC today by default): from its ``bound_day``;
     None for an exact or unknown date."""
     day = bound_day(price_date)
-    return None if day is None else ((today or datetime.datetime.now(datetime.timezone.utc).date()) - day).days
+    return None if day is None else _days_since(day, today)
 
 
 def price_date_short(price_date: Any) -> str:
@@ -166,7 +166,14 @@ def quoted_day(price_date: Any) -> datetime.date | None:
 def price_age_days(price_date: Any, today: datetime.date | None = None) -> int | None:
     """Days from the last day of ``price_date``'s period (``quoted_day``) to ``today`` (UTC today by default)."""
     day = quoted_day(price_date)
-    return None if day is None else ((today or datetime.datetime.now(datetime.timezone.utc).date()) - day).days
+    return None if day is None else _days_since(day, today)
+
+
+def _days_since(day: datetime.date, today: datetime.date | None = None) -> int:
+    """Whole days from ``day`` to ``today`` (UTC today by default), 0 for a day ahead of it: an override may be dated a
+    day ahead of UTC (``price_date_note``'s grace for time zones east of it), and such a price read "-1 days old" /
+    "at most -1 days old" (QA 55)."""
+    return max(0, ((today or datetime.datetime.now(datetime.timezone.utc).date()) - day).days)
 
 
 def stale_days(price_date: Any, today: datetime.date | None = None) -> int | None:

@@ -46,3 +46,19 @@ def test_remat_tensors_one_tensor_twice_refused(cli, tmp_path):
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith("error: training.framework.remat_tensors: decoder_layer_input is given twice")
 
+
+
+def test_a_price_dated_a_day_ahead_is_zero_days_old_not_minus_one():
+    """``price_date_note`` takes a date (or a bound) one day after today, for time zones ahead of UTC; the plan's
+    ``price_dates`` then read "-1 days old" / "at most -1 days old"."""
+    import datetime
+
+    from hardware_catalog.catalog import oldest_price, price_date_note
+
+    today = datetime.date(2026, 12, 5)
+    for date in ("2026-12-06", "not before 2026-12-06"):
+        assert price_date_note(date, "instances[0]", "ov.csv", "instance aws:p4de.24xlarge", today=today) is None
+        p = oldest_price([("aws:p4de.24xlarge on-demand", date)], today=today)
+        assert p["age_days"] == 0 and not p["stale"] and not p["may_be_stale"], p
+    assert oldest_price([("x", "not before 2026-12-06")], today=today)["bounded"][0]["at_most_days"] == 0
+    assert oldest_price([("x", "2026-12-04")], today=today)["age_days"] == 1  # a day past is still counted
