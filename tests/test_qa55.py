@@ -62,3 +62,34 @@ def test_a_price_dated_a_day_ahead_is_zero_days_old_not_minus_one():
         assert p["age_days"] == 0 and not p["stale"] and not p["may_be_stale"], p
     assert oldest_price([("x", "not before 2026-12-06")], today=today)["bounded"][0]["at_most_days"] == 0
     assert oldest_price([("x", "2026-12-04")], today=today)["age_days"] == 1  # a day past is still counted
+
+
+CLOUDS_JOB = {"model": {"preset": "llama3-8b"},
+              "training": {"seq_len": 8192, "global_batch": 256, "precision": "bf16", "tokens": 1.0e11},
+              "constraints": {"gpus": ["H100-SXM-80GB", "TPU-v6e"], "clouds": ["aws", "gcp", "lambda"]}}
+
+
+def test_compare_by_cloud_says_how_old_each_rows_rate_is(cli, tmp_path):
+    """A cloud comparison priced a GCP slice (a bound at most 765 days back on 2026-12-05), AWS (319) and Lambda
+    (undated) side by side and said the age of none: each row's ``price_dates`` (the rate its cost is priced at, typed
+    as a plan's ``cost.price_dates``) and a "prices dated" line under the table. The ages are today's: the test checks
+    each against the catalog row's own date, not a day."""
+    from hardware_catalog.catalog import load_catalog, oldest_price
+
+    job = str(write_job(tmp_path, CLOUDS_JOB))
+    code, out, err = cli("compare", job, "--by", "cloud", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    cat = load_catalog()
+    assert {r["cloud"] for r in rows} >= {"aws", "gcp", "lambda"}
+    for r in rows:
+        inst = cat.instance(r["hardware"])
+        assert r["price_dates"] == oldest_price([(f"{inst.key} on-demand", inst.price_date)]), r["hardware"]
+    kinds = {r["cloud"]: r["price_dates"]["oldest_kind"] for r in rows}
+    assert kinds["gcp"] == kinds["aws"] == "not-before" and kinds["lambda"] is None
+    code, text, _ = cli("compare", job, "--by", "cloud")
+    flat = " ".join(text.split())
+    gcp = next(r for r in rows if r["cloud"] == "gcp")
+    assert (f"prices dated: {gcp['hardware']} not before 2024-10-31 (at most {gcp['price_dates']['age_days']:,} days old"
+            in flat)
+    assert "lambda:" in flat.split("prices dated:")[1] and "undated" in flat.split("prices dated:")[1]
