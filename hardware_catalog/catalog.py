@@ -222,7 +222,8 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
 
 def price_date_note(value: Any, where: str, origin: str, what: str, today: datetime.date | None = None) -> str | None:
     """Check an override row's ``price_date``: the day (``YYYY-MM-DD``; YAML's date reads as one), month (``YYYY-MM``)
-    or year (``YYYY``) its price was quoted, so not after today, or a bound ``not before <date> (...)`` (``NOT_BEFORE``,
+    or year (``YYYY``) its price was quoted, so not after today (words may follow in parentheses, as the built-in rows
+    write them: "2024-06 (Intel's list price ...)"), or a bound ``not before <date> (...)`` (``NOT_BEFORE``,
     the form the built-in rows use where no source gives a day; prices38). Returns the stale note
     (``STALE_PRICE_DAYS``; for a bound "may be stale" once its most possible age is over) or None; a cell that is no
     such date is one ``CatalogError``. Until QA 46 any text passed ("yesterday", "15/11/2026", 2027-06-01) and was
@@ -242,15 +243,22 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
             f"{_short(origin, 80)}: {what}: price_date {price_date_short(v)} is at most {most:,} days old (may be "
             f"stale: over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     period = _quoted_period(str(v))
+    words = str(v).split(maxsplit=1)
+    if period is None and len(words) == 2 and words[1].startswith("("):
+        # a date with its words in parentheses, as the built-in rows write it ("2024-06 (Intel's list price ...)") and
+        # as a bound takes them: read by its leading day, month or year (QA 55: "2026-11-30 (rep quote)" was refused
+        # where "not before 2026-10-01 (rep email)" was taken)
+        period = _quoted_period(words[0])
     if period is None:
         raise CatalogError(f"{where}.price_date", f"must be the date the price was quoted, as YYYY-MM-DD (or YYYY-MM, "
-                           f"YYYY), got {_short(v)!r} ('not before YYYY-MM-DD' where only a bound is known)", origin)
+                           f"YYYY), got {_short(v)!r} (words may follow it in parentheses; 'not before YYYY-MM-DD' where "
+                           "only a bound is known)", origin)
     if period[0] > today + datetime.timedelta(days=1):  # a day's grace for time zones ahead of UTC
         raise CatalogError(f"{where}.price_date", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
                            "date the price was quoted", origin)
     age = stale_days(str(v).strip(), today)
     if age is not None:
-        return (f"{_short(origin, 80)}: {what}: price_date {str(v).strip()} is {age:,} days old (stale: over "
+        return (f"{_short(origin, 80)}: {what}: price_date {price_date_short(v)} is {age:,} days old (stale: over "
                 f"{STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     return None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import write_job
 
 TPU_JOB = {"model": {"preset": "llama3-8b"},
@@ -93,3 +95,29 @@ def test_compare_by_cloud_says_how_old_each_rows_rate_is(cli, tmp_path):
     assert (f"prices dated: {gcp['hardware']} not before 2024-10-31 (at most {gcp['price_dates']['age_days']:,} days old"
             in flat)
     assert "lambda:" in flat.split("prices dated:")[1] and "undated" in flat.split("prices dated:")[1]
+
+
+def test_an_override_date_takes_words_in_parentheses_as_a_bound_does(cli, tmp_path):
+    """``not before 2026-10-01 (rep email)`` was taken and ``2026-11-30 (rep quote)`` refused ("must be the date the
+    price was quoted ..."), though the built-in rows write their dates so ("2024-06 (Intel's list price ...)"). The
+    date is read by its leading day, month or year; the words stay in the row; other text is still refused."""
+    import datetime
+
+    from hardware_catalog.catalog import CatalogError, price_date_note
+
+    today = datetime.date(2026, 12, 5)
+    assert price_date_note("2026-11-30 (rep quote)", "instances[0]", "p.csv", "instance x", today=today) is None
+    note = price_date_note("2025-01 (old quote)", "instances[0]", "p.csv", "instance x", today=today)
+    # counted from the month's last day, 2025-01-31: 365 + 308 days
+    assert note and "price_date 2025-01 is 673 days old (stale: over 180)" in note, note
+    for bad in ("2026-11-30 rep quote", "(rep) 2026-11-30", "2027-01-05 (next month)"):
+        with pytest.raises(CatalogError):
+            price_date_note(bad, "instances[0]", "p.csv", "instance x", today=today)
+    job = str(write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10},
+                                   "parallel": {"tp": 8}, "cluster": {"instance": "aws:p4de.24xlarge", "nodes": 1}}))
+    ov = tmp_path / "p.csv"
+    ov.write_text('cloud,name,price_ondemand_usd_hr,price_date\naws,p4de.24xlarge,30,"2020-03-01 (rep quote)"\n')
+    code, out, err = cli("estimate", job, "--json", "--catalog", str(ov))
+    assert code == 0, err
+    p = json.loads(out)["cost"]["price_dates"]
+    assert p["oldest"] == "2020-03-01 (rep quote)" and p["oldest_kind"] == "exact" and p["stale"]
