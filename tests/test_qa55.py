@@ -121,3 +121,24 @@ def test_an_override_date_takes_words_in_parentheses_as_a_bound_does(cli, tmp_pa
     assert code == 0, err
     p = json.loads(out)["cost"]["price_dates"]
     assert p["oldest"] == "2020-03-01 (rep quote)" and p["oldest_kind"] == "exact" and p["stale"]
+
+
+P4DE_JOB = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10}, "parallel": {"tp": 8},
+            "cluster": {"instance": "aws:p4de.24xlarge", "nodes": 1}}
+
+
+def test_a_date_shaped_yaml_value_that_names_no_day_is_one_line(cli, tmp_path):
+    """PyYAML builds a date from any ``YYYY-MM-DD`` scalar and raised ValueError on ``2026-13-01``: an override's
+    ``price_date: 2026-13-01`` (and a job's ``seq_len: 2026-13-01``) ended "error: internal error (ValueError): month
+    must be in 1..12", exit 1. The text goes to the field's own check."""
+    job = str(write_job(tmp_path, P4DE_JOB))
+    ov = tmp_path / "o.yaml"
+    ov.write_text("instances:\n  - {cloud: aws, name: p4de.24xlarge, price_ondemand_usd_hr: 30, price_date: 2026-13-01}\n")
+    code, out, err = cli("estimate", job, "--catalog", str(ov))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: catalog override o.yaml: instances[0].price_date: must be the date") and "'2026-13-01'" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {preset: llama3-8b}\ntraining: {tokens: 1e10, seq_len: 2026-02-30}\n"
+                   "cluster: {instance: aws:p4de.24xlarge, nodes: 1}\n")
+    code, out, err = cli("estimate", str(bad))
+    assert code == 2 and err.startswith("error: training.seq_len: ") and "'2026-02-30'" in err, err
