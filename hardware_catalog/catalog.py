@@ -292,8 +292,10 @@ class CatalogError(InputError):
 def _blank_to_none(v: Any) -> Any:
     if v is None:
         return None
-    if isinstance(v, (datetime.date, datetime.datetime)):  # YAML reads `price_date: 2026-11-01` as a date
-        return v.isoformat()
+    if isinstance(v, datetime.datetime):  # YAML's `price_date: 2026-11-15 10:00:00`: the day counts, as
+        return v.date().isoformat()        # price_date_note checks it (QA 55: its isoformat, "2026-11-15T10:00:00",
+    if isinstance(v, datetime.date):       # was no date, and the plan listed the user's dated price as undated)
+        return v.isoformat()               # YAML reads `price_date: 2026-11-01` as a date
     if isinstance(v, str) and v.strip() == "":
         return None
     return v

@@ -142,3 +142,17 @@ def test_a_date_shaped_yaml_value_that_names_no_day_is_one_line(cli, tmp_path):
                    "cluster: {instance: aws:p4de.24xlarge, nodes: 1}\n")
     code, out, err = cli("estimate", str(bad))
     assert code == 2 and err.startswith("error: training.seq_len: ") and "'2026-02-30'" in err, err
+
+
+def test_a_yaml_date_and_time_dates_an_override_price_by_its_day(cli, tmp_path):
+    """``price_date: 2026-11-15 10:00:00`` passed the check (its day counts) but was stored as "2026-11-15T10:00:00",
+    no date to ``oldest_price``: the plan listed nothing as its oldest price and the user's rate as undated."""
+    job = str(write_job(tmp_path, P4DE_JOB))
+    ov = tmp_path / "o.yaml"
+    ov.write_text("instances:\n  - {cloud: aws, name: p4de.24xlarge, price_ondemand_usd_hr: 30, "
+                  "price_date: 2020-11-15 10:00:00}\n")
+    code, out, err = cli("estimate", job, "--json", "--catalog", str(ov))
+    assert code == 0, err
+    p = json.loads(out)["cost"]["price_dates"]
+    assert p["oldest"] == "2020-11-15" and p["oldest_kind"] == "exact" and p["stale"], p
+    assert not any(u["what"].startswith("aws:p4de.24xlarge") for u in p["undated"])
