@@ -143,7 +143,8 @@ _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class _SAFE_LOADER(_BASE_LOADER):  # noqa: N801 — the loader the module has always named so
     """The safe loader, with a date-shaped scalar that names no day (``2026-13-01``, ``2026-02-30``) read as the text
     it is, for the field's own check: PyYAML's timestamp constructor raised ValueError on it, and a job's or a catalog
-    override's ``price_date: 2026-13-01`` was an "internal error (ValueError): month must be in 1..12", exit 1 (QA 55)."""
+    override's ``price_date: 2026-13-01`` was an "internal error (ValueError): month must be in 1..12", exit 1
+    (QA 55)."""
 
 
 def _timestamp_or_text(loader, node):

@@ -255,9 +255,10 @@ def price_dates_words(p: dict) -> str:
 
 
 def view_price_dates_words(rows) -> str | None:
-    """How old the rate each comparison row is priced at is (the rows' ``price_dates``: ``model.cost.rate_price_dates``),
-    one clause per date, its rows named: ``compare`` / ``recommend --by`` / ``--scaling``'s "prices dated" line. A bound
-    reads as one, at most so old; None where no row has a catalog rate (bare GPUs, ``cluster.price_usd_hr``).
+    """How old the rate each comparison row is priced at is (the rows' ``price_dates``:
+    ``model.cost.rate_price_dates``), one clause per date, its rows named: ``compare`` / ``recommend --by`` /
+    ``--scaling``'s "prices dated" line. A bound reads as one, at most so old; None where no row has a catalog rate
+    (bare GPUs, ``cluster.price_usd_hr``).
 
     >>> view_price_dates_words([dict(hardware="gcp:tpu-v6e-256", price_dates=dict(oldest="not before 2024-10-31 (x)",
     ...     oldest_kind="not-before", age_days=765, stale_after_days=180, undated=[])),
