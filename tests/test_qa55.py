@@ -35,9 +35,11 @@ def test_remat_tensors_take_any_case_as_remat_policy_does(cli, tmp_path):
     assert a["step_time_s"] == b["step_time_s"] and a["memory_per_gpu_bytes"] == b["memory_per_gpu_bytes"]
     assert "custom (offload decoder_layer_input; device mlpwo)" in out
     # a name that folds to none of them is still refused with the names as spelled
-    code, _, err = cli("estimate", _maxtext(tmp_path, remat_policy="custom", remat_tensors={"decoder_layer_input": "host"}))
+    code, _, err = cli("estimate", _maxtext(tmp_path, remat_policy="custom",
+                                            remat_tensors={"decoder_layer_input": "host"}))
     assert code == 2 and "'host'; known: device, offload, remat" in err
-    code, _, err = cli("estimate", _maxtext(tmp_path, remat_policy="custom", remat_tensors={"Query_Projection": "device"}))
+    code, _, err = cli("estimate", _maxtext(tmp_path, remat_policy="custom",
+                                            remat_tensors={"Query_Projection": "device"}))
     assert code == 2 and "'Query_Projection'; known: decoder_layer_input" in err
 
 
@@ -92,8 +94,8 @@ def test_compare_by_cloud_says_how_old_each_rows_rate_is(cli, tmp_path):
     code, text, _ = cli("compare", job, "--by", "cloud")
     flat = " ".join(text.split())
     gcp = next(r for r in rows if r["cloud"] == "gcp")
-    assert (f"prices dated: {gcp['hardware']} not before 2024-10-31 (at most {gcp['price_dates']['age_days']:,} days old"
-            in flat)
+    most = gcp["price_dates"]["age_days"]
+    assert f"prices dated: {gcp['hardware']} not before 2024-10-31 (at most {most:,} days old" in flat
     assert "lambda:" in flat.split("prices dated:")[1] and "undated" in flat.split("prices dated:")[1]
 
 
@@ -133,10 +135,12 @@ def test_a_date_shaped_yaml_value_that_names_no_day_is_one_line(cli, tmp_path):
     must be in 1..12", exit 1. The text goes to the field's own check."""
     job = str(write_job(tmp_path, P4DE_JOB))
     ov = tmp_path / "o.yaml"
-    ov.write_text("instances:\n  - {cloud: aws, name: p4de.24xlarge, price_ondemand_usd_hr: 30, price_date: 2026-13-01}\n")
+    ov.write_text("instances:\n  - {cloud: aws, name: p4de.24xlarge, price_ondemand_usd_hr: 30, "
+                  "price_date: 2026-13-01}\n")
     code, out, err = cli("estimate", job, "--catalog", str(ov))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
-    assert err.startswith("error: catalog override o.yaml: instances[0].price_date: must be the date") and "'2026-13-01'" in err
+    assert err.startswith("error: catalog override o.yaml: instances[0].price_date: must be the date"), err
+    assert "'2026-13-01'" in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {preset: llama3-8b}\ntraining: {tokens: 1e10, seq_len: 2026-02-30}\n"
                    "cluster: {instance: aws:p4de.24xlarge, nodes: 1}\n")
@@ -183,3 +187,44 @@ def test_report_dates_the_buy_inputs_beside_their_values(cli, tmp_path):
     assert date.startswith(f"not before 2025-02-01 (vendor deck) (at most {most:,} days old"), date
     assert rows["pue"][cols.index("price date")] == "-"
     assert rows["power_price_usd_per_kwh"][cols.index("price date")].startswith("unknown")
+
+
+def test_a_dated_override_of_one_rate_keeps_the_other_rates_date(cli, tmp_path):
+    """``aws,g6e.48xlarge,25,"not before 2026-11-01 (quote)"`` (on-demand only) kept the snapshot's spot rate and
+    dated it with the user's bound: the batch-serving job, costed at spot, read "spot not before 2026-11-01 (at most 34
+    days old)" for a rate bounded at most 319 days back. A rate the row leaves as it was (out of the row, or restated,
+    as the catalog's CSV passed back) keeps its date; one the row changes takes the row's, or its own column's."""
+    from hardware_catalog.catalog import load_catalog
+
+    snap = load_catalog().instance("aws:g6e.48xlarge").price_date
+    assert snap.startswith("not before 2026-01-20")
+
+    def dates(text, name):
+        f = tmp_path / name
+        f.write_text(text)
+        inst = load_catalog([f]).instance("aws:g6e.48xlarge")
+        return inst.rate_date(False), inst.rate_date(True)
+
+    assert dates('cloud,name,price_ondemand_usd_hr,price_date\naws,g6e.48xlarge,25,"not before 2026-11-01 (q)"\n',
+                 "a.csv") == ("not before 2026-11-01 (q)", snap)
+    assert dates('cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\n'
+                 'aws,g6e.48xlarge,25,5,"not before 2026-11-01 (q)"\n', "b.csv") == ("not before 2026-11-01 (q)",) * 2
+    assert dates("cloud,name,price_spot_usd_hr,price_spot_date\naws,g6e.48xlarge,5,2026-12-01\n",
+                 "c.csv") == (snap, "2026-12-01")
+    # a spot rate restated at its value, the on-demand one repriced and dated: the spot rate keeps the snapshot's
+    assert dates("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\n"
+                 "aws,g6e.48xlarge,25,4.5998,2026-12-01\n", "d.csv") == ("2026-12-01", snap)
+    # the plan's price_dates read the spot rate's own date (the serving job is costed at spot)
+    job = str(write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10},
+                                   "parallel": {"tp": 8}, "cluster": {"instance": "aws:g6e.48xlarge", "nodes": 1}}))
+    ov = tmp_path / "a.csv"
+    code, out, err = cli("estimate", job, "--json", "--catalog", str(ov))
+    assert code == 0, err
+    bounded = {b["what"]: b["price_date"] for b in json.loads(out)["cost"]["price_dates"]["bounded"]}
+    assert bounded == {"aws:g6e.48xlarge on-demand": "not before 2026-11-01 (q)", "aws:g6e.48xlarge spot": snap}
+    # a rate's own date is checked as the row's: after today, one line naming its column
+    bad = tmp_path / "e.csv"
+    bad.write_text("cloud,name,price_spot_usd_hr,price_spot_date\naws,g6e.48xlarge,5,2999-06-01\n")
+    code, out, err = cli("estimate", job, "--catalog", str(bad))
+    assert code == 2 and err.startswith("error: catalog override e.csv: instances[0].price_spot_date: 2999-06-01 is "
+                                        "after today"), err

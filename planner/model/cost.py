@@ -360,7 +360,7 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
         if not rate:
             continue
         if inst is not None and row_rate and abs(float(rate) - float(row_rate)) <= 1e-9 * float(row_rate):
-            out.append((f"{inst.key} {what}", inst.price_date or ""))
+            out.append((f"{inst.key} {what}", inst.rate_date(what == "spot") or ""))
         else:
             out.append((f"{what} rate from the job (cluster.price_usd_hr)", ""))
     for c in committed or ():
@@ -389,7 +389,7 @@ def rate_price_dates(catalog, instance_key: str | None, basis: str = "on-demand"
         inst = catalog.instance(instance_key)
     except Exception:  # noqa: BLE001 — a bare-GPU row's hardware is a GPU name, no instance
         return None
-    return oldest_price([(f"{inst.key} {basis}", inst.price_date or "")])
+    return oldest_price([(f"{inst.key} {basis}", inst.rate_date(basis == "spot") or "")])
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
