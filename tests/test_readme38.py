@@ -265,3 +265,27 @@ def test_each_recipe_field_in_the_parameter_table_gives_every_recipes_value():
                 for field, cell in rows.items() for r, rec in RECIPES.items()
                 if not _recipe_value_ok(cell, names, r, float(getattr(rec, field)))]
     assert not problems, "\n".join(problems)
+
+
+# --- figures quoted in prose ------------------------------------------------------------------------------------
+
+def _advice(preset, recompute, parallel, cluster, key, **training):
+    from planner.spec import load_job_dict
+    from planner.workloads.training import estimate_job
+    t = dict(seq_len=2048, global_batch=256, micro_batch=1, precision="bf16", recompute=recompute, tokens=1e10)
+    plan = estimate_job(load_job_dict({"model": {"preset": preset}, "training": {**t, **training},
+                                       "parallel": parallel, "cluster": cluster}))
+    return [a for a in plan.advice if a.startswith(key)]
+
+
+def test_the_advice_lines_the_readme_quotes_are_what_estimate_prints():
+    """"A first run" quotes two `advice:` lines (tests/test_advice.py's plans); they had gone stale (50.3 GiB for
+    52.4; 105.2 s and -43% for 91.44 s and -34%)."""
+    text = " ".join(_section("A first run").split())
+    [rc] = _advice("llama3-8b", "full", {"tp": 2, "pp": 1}, {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2},
+                   "recompute=none", seq_len=8192)
+    [mb] = _advice("gpt3-175b", "full", {"tp": 1, "pp": 1, "zero": 3},
+                   {"gpu": "A100-SXM-80GB", "gpus_per_node": 8, "nodes": 48, "inter_node_gbps": 1600}, "micro_batch",
+                   micro_batch=2, global_batch=1536, framework="deepspeed")
+    assert f'"{rc}"' in text
+    assert f'"{mb}"' in text
