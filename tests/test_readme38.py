@@ -289,3 +289,40 @@ def test_the_advice_lines_the_readme_quotes_are_what_estimate_prints():
                    micro_batch=2, global_batch=1536, framework="deepspeed")
     assert f'"{rc}"' in text
     assert f'"{mb}"' in text
+
+
+# --- where things are -------------------------------------------------------------------------------------------
+
+def test_the_architecture_block_names_every_planner_module():
+    """README "Architecture" is the map a newcomer reads the code by: every module of planner/ is on it (frame_csv,
+    script_args and __main__ were not)."""
+    block = re.search(r"```\n(shells .*?)```", _section("Architecture"), re.S).group(1)
+    missing = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "planner").rglob("*.py"))
+               if p.name != "__init__.py" and not re.search(rf"(?<![\w]){re.escape(p.stem)}(?![\w])", block)]
+    assert not missing, f"README Architecture names no {missing}"
+
+
+def test_every_link_in_the_readme_reaches_a_file_and_heading():
+    """Each relative link ([text](docs/x.md#anchor), [text](#anchor)) opens an existing file at an existing heading
+    (anchors as GitHub makes them, the rule of the contents test)."""
+    anchors = {}
+    problems = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", TEXT):
+        if re.match(r"\w+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        f = ROOT / (path or "README.md")
+        if not f.exists():
+            problems.append(f"{target}: no such file")
+            continue
+        if anchor and f.suffix == ".md":
+            if f not in anchors:
+                global LINES
+                saved, LINES = LINES, f.read_text(encoding="utf-8").splitlines()
+                try:
+                    anchors[f] = {a for *_, a in _headings()}
+                finally:
+                    LINES = saved
+            if anchor not in anchors[f]:
+                problems.append(f"{target}: no heading with that anchor")
+    assert not problems, "\n".join(problems)
