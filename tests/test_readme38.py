@@ -326,3 +326,46 @@ def test_every_link_in_the_readme_reaches_a_file_and_heading():
             if anchor not in anchors[f]:
                 problems.append(f"{target}: no heading with that anchor")
     assert not problems, "\n".join(problems)
+
+
+def _param_row(name: str) -> str:
+    text = _section("Parameters and where their values come from", "### ")
+    return next(r for r in text.splitlines() if r.startswith(f"| `{name}`")).split(" | ")[1]
+
+
+@pytest.mark.parametrize("field", ["overlap_grad_reduce", "overlap_param_gather"])
+def test_the_stacks_a_default_is_off_for_are_named_in_its_row(field):
+    """The row says "off for A, B, on otherwise" / "on: ...; off: ..."; every stack a user can name whose registry
+    default is off is among the off ones (megatron-core-gaudi and neuronx-distributed were not)."""
+    from planner.model.stacks import STACKS
+    from planner.vocab import FRAMEWORK
+    cell = _param_row(field)
+    off_part = re.search(r"off(?: for|:) ([^|;]*?)(?:, on otherwise|$|;)", cell).group(1)
+    off = {n for n in FRAMEWORK.names if n in STACKS and not getattr(STACKS[n], field)}
+    named = set(re.findall(r"[\w-]+", off_part))
+    assert off <= named, f"README {field}: off for {sorted(off - named)} too"
+
+
+def test_the_offloads_row_names_the_stacks_without_any():
+    from planner.model.stacks import STACKS
+    from planner.vocab import FRAMEWORK
+    cell = _param_row("offloads")
+    none = {n for n in FRAMEWORK.names if n in STACKS and not STACKS[n].offloads}
+    named = set(re.findall(r"[\w-]+", re.search(r"none \(([^)]*)\)", cell).group(1)))
+    assert none == named
+
+
+def test_the_simulate_run_note_quotes_todays_numbers():
+    """"Simulator": the note for resnet50-objectstore-files.yaml quotes estimate's step (it read 0.1891 s, 44.4 min,
+    13.31x, for 0.1889 s, 44.3 min, 13.32x); the simulated pace is the seeded simulation's, checked by its tests."""
+    from planner.spec import load_job
+    from planner.workloads.training import estimate_job
+    plan = estimate_job(load_job(ROOT / "examples" / "resnet50-objectstore-files.yaml"))
+    text = " ".join(_section("Simulator: `planner simulate`").split())
+    m = re.search(r"at its ([\d.]+) s per step \(wall / steps\) the run takes [\d.]+ h, where estimate's ([\d.]+) s "
+                  r"step gives ([\d.]+) min \(([\d.]+)x\)", text)
+    sim_step, est_step, est_min, ratio = (float(g) for g in m.groups())
+    steps = int(re.search(r"the run: ([\d,]+) steps", text).group(1).replace(",", ""))
+    assert est_step == float(f"{plan.step_time_s:.4g}")
+    assert est_min == round(steps * plan.step_time_s / 60, 1)
+    assert ratio == round(sim_step / plan.step_time_s, 2)
