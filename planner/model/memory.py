@@ -81,6 +81,7 @@ from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_layers, is
                                     uniform_groups, vpp_group_size)
 from planner.model.stacks import cp_comm_mix, fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
+from planner.vocab import HYBRID_LAYER
 
 GiB = 2**30
 
@@ -1326,7 +1327,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
         kw["cp_a2a"] = a2a_  # (the ring of a2a+p2p CP runs over cp / a2a: its buffers, recompute_working_set)
         if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
             rws = np.maximum.reduce([recompute_working_set(m, seq, mb_, recompute=rc_, moe=k == "E", kind=k, **kw)
-                                     for k in ("M", "*", "-", "E") if m.kind_layers(k)])
+                                     for k in HYBRID_LAYER if m.kind_layers(k)])
         else:
             rws = recompute_working_set(m, seq, mb_, recompute=rc_, moe=False, **kw)
             if moe_share:

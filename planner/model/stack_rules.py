@@ -887,6 +887,15 @@ RULES: tuple[StackRule, ...] = (
               "DeepEP / HybridEP)",
               lambda st, m, t: bool(getattr(st, "moe_shared_expert_overlap", False)) and has_shared_experts(m)
               and st.moe_dispatcher != "alltoall"),
+    # ---- the flex dispatcher (moe_dispatcher deepep / hybridep) exchanges over the experts' TP x EP group: with one
+    # rank there it asserts (QA 54: Mixtral with hybridep was planned at EP 1, ETP 1, and emitted so)
+    StackRule("mcore-flex-dispatcher-ep", "megatron", "training.framework.moe_dispatcher",
+              "the flex dispatcher (deepep / hybridep) with one rank in the experts' TP x EP group",
+              "Megatron-Core transformer/moe/token_dispatcher.py MoEFlexTokenDispatcher: 'Flex token dispatcher "
+              "requires TPxEP > 1'",
+              lambda st, m, t: _moe(m) and st.moe_dispatcher != "alltoall",
+              lambda c, m, t: np.asarray(c.etp) * np.asarray(c.ep) > 1,
+              lambda c, m, t: f": ETP{int(c.etp[0])} x EP{int(c.ep[0])}"),
     StackRule("shared-overlap-a2a-overlap", "megatron", "training.framework.moe_shared_expert_overlap",
               "the shared-expert overlap (moe_shared_expert_overlap) with the MoE all-to-all overlap (moe_a2a_overlap)",
               f"{_A2A}: 'disable moe_shared_expert_overlap when enabling overlap_moe_expert_parallel_comm' (Megatron-"
