@@ -104,6 +104,18 @@ def test_vocab_tiles_must_divide_a_chips_tokens(cli, tmp_path):
     f.write_text(yaml.safe_dump(job))
     code, out, err = cli("estimate", str(f))
     assert code == 0, err
+    # per_device_batch_size is global batch / chips: at TP 2 a micro-batch's 8,192 tokens are 4,096 a chip, so 8,192
+    # tiles do not divide them (QA 54: taken until the rule divided by tp x cp) and 4,096 do
+    job["training"].update(seq_len=8192, micro_batch=1, global_batch=32,
+                           framework={"name": "maxtext", "num_vocab_tiling": 8192})
+    job["parallel"].update(tp=2, dp=32)
+    f.write_text(yaml.safe_dump(job))
+    code, out, err = cli("estimate", str(f))
+    assert code == 2 and "tp x cp = 2 chips in 8192 tiles" in err, err
+    job["training"]["framework"]["num_vocab_tiling"] = 4096
+    f.write_text(yaml.safe_dump(job))
+    code, out, err = cli("estimate", str(f))
+    assert code == 0, err
 
 
 def test_optax_moments_halve_the_optimizer_pass():
