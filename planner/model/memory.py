@@ -1406,19 +1406,53 @@ def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
 
 
 def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv):
-    """What the output layer and loss save, plus the transient logits at the loss (the step's peak), per candidate:
-    ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. MaxText's vocabulary tiling holds one
-    tile's tokens at a time (Stack.num_vocab_tiling); where the step is one XLA program (Stack.disjoint_loss_and_rebuild)
-    the loss's buffers and the first layer's rebuild in the backward (``rws``) are never live together, so only what
-    the logits exceed the rebuild by counts."""
+    """What the output layer and loss add to the step's peak beyond the layers' saves and one layer's rebuild
+    (``rws``), per candidate: ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. The loss's
+    buffers (``out``: what the output layer and loss save, activations.logits_bytes, plus the loss's transient at its
+    peak, loss_transient_bytes) and the last layer's rebuild in the backward are never live together, so the step
+    holds the larger of the two and the term is what ``out`` exceeds the rebuild by, or the logits the loop still
+    holds at the rebuild (``held_logit_bytes``) where those are more.
+
+    * PyTorch eager autograd: a node drops its saved tensors as it runs (torch/csrc/autograd/engine.cpp
+      ``call_function``: ``fn.will_release_variables()`` unless ``retain_graph``), and the loss's and the output
+      layer's nodes all run before the gradient reaches the last checkpointed layer, whose rebuild starts there
+      (torch.utils.checkpoint: on the first unpack of its saved tensors, non-reentrant; in ``CheckpointFunction.
+      backward``, reentrant; Megatron-Core tensor_parallel/random.py ``CheckpointFunction.backward``). Measured on
+      CPU (tests/test_losspeak38.py: the allocator's trace of a checkpointed decoder with ``F.cross_entropy`` over
+      fp32-upcast logits and with a fused loss that saves the softmax, both checkpoint modes, and Megatron-Core
+      0.16.1's GPTModel under full recompute): the step's peak is max(saves + ``out``, saves + rebuild + held)
+      within 1 %, where the sum overstated it by 22-87 % (Megatron-Core: 27-53 %).
+    * one XLA program (MaxText): buffer assignment gives buffers never live together the same memory
+      (xla/service/buffer_assignment.cc over heap_simulator.cc); the loss's end with its backward, before the
+      backward ``scan`` rebuilds its first layer inside the loop body (mxmem38).
+
+    MaxText's vocabulary tiling holds one tile's tokens at a time (Stack.num_vocab_tiling). Until losspeak38 every
+    stack but MaxText's priced ``out`` beside the rebuild."""
     ktp, kcp, ksp, kmb = keys
     tiles = getattr(st, "num_vocab_tiling", 1)
     out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles)
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
                                   chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles))[inv]
-    if getattr(st, "disjoint_loss_and_rebuild", False):
-        out = np.maximum(out - rws, 0.0)
-    return out
+    return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, ktp, kcp, act_b)[inv])
+
+
+def loss_beside_rebuild(out, rws, held):
+    """The loss's share of the step's peak on top of the layers' saves and one layer's rebuild ``rws``: the loss's
+    buffers ``out`` and the rebuild are never live together, the logits the loop holds (``held``) are beside the
+    rebuild, so the peak is max(out, rws + held) and the share what that exceeds ``rws`` by (``loss_logits``)."""
+    return np.maximum(out - rws, held)
+
+
+def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b):
+    """The model's logits (the rank's vocabulary shard, in the activation dtype) that the training loop keeps
+    referenced through ``backward`` (``Stack.loop_holds_output``): alive beside the last layer's rebuild, after the
+    loss's own buffers are freed (``loss_logits``; measured +2 B a logit at bf16 in tests/test_losspeak38.py). None
+    where the model returns no logits: AutoModel's fused linear cross-entropy ("linear_ce") runs the model with
+    ``logits_to_keep=1``."""
+    if not (m.is_transformer and getattr(st, "loop_holds_output", False)) or st.loss_code == "linear_ce":
+        return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch), np.asarray(tp)).shape)
+    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
+    return tokens * m.vocab / np.asarray(tp, dtype=np.float64) * act_b
 
 
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
