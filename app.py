@@ -19,7 +19,7 @@ from planner.spec.presets import PRESETS
 from planner.spec.schema import ClusterSpec, TrainingSpec
 from planner.units import device_of, fmt_time, fmt_usd, hardware_str
 from planner import defaults as D
-from planner.vocab import OPTIMIZER, PRECISION, TRAINING_MODE
+from planner.vocab import OBJECTIVE, OPTIMIZER, PRECISION, TRAINING_MODE
 
 st.set_page_config(page_title="planner — what if", layout="wide")
 GiB = 2**30
@@ -161,7 +161,7 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
 
 # A new source resets the inputs to its own values (the widgets read st.session_state).
 if st.session_state.get("_source") != source:
-    start = wi.inputs_from_job(wi.build_job(base, None))
+    start = wi.inputs_from_job(wi.build_job(base, None), catalog)
     for k, v in start.as_dict().items():
         st.session_state[f"w_{k}"] = v
     st.session_state["w_tokens_b"] = (start.tokens or 0) / 1e9
@@ -222,7 +222,7 @@ sb.header("Budget")
 sb.checkbox("spot instances", key="w_spot")
 sb.number_input("budget, $M (0 = none)", min_value=0.0, step=0.1, key="w_budget_musd")
 sb.number_input("deadline, days (0 = none)", min_value=0.0, step=1.0, key="w_deadline_days")
-sb.selectbox("objective", wi.OBJECTIVES, key="w_objective")
+sb.selectbox("objective", OBJECTIVE.names, key="w_objective")
 
 w = wi.WhatIf(
     seq_len=s["w_seq_len"], global_batch=s["w_global_batch"], micro_batch=s["w_micro_batch"],

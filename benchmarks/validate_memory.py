@@ -72,7 +72,7 @@ from benchmarks.validate import gpt_model, pr2_case, pr2_options, report, row_st
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.model import stacks  # noqa: E402
-from planner.model.memory import GiB, memory_per_gpu  # noqa: E402
+from planner.model.memory import GiB, allocator_reserve, memory_per_gpu  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
 
@@ -187,6 +187,9 @@ def rows(path=None) -> pd.DataFrame:
         mem = memory_per_gpu(model, tr, c, stack=st)
         pred = comparable(mem, r.metric, r.rank_logged) / GiB
         parts = {k: float(mem[k][0]) / GiB for k in ("weights", "grads", "optimizer", "activations", "logits", "other")}
+        # the part of ``other`` that is the caching allocator's reserve (in a max_reserved or nvidia-smi prediction,
+        # not in a max_allocated one)
+        parts["allocator_reserve"] = float(allocator_reserve(mem["activations"][0] + mem["logits"][0])) / GiB
         out.append(dict(source=source_of(r.id), id=r.id, metric=r.metric, measured_gib=float(r.measured_gib),
                         predicted_gib=pred, **{f"{k}_gib": v for k, v in parts.items()}))
     df = pd.DataFrame(out)

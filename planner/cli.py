@@ -320,6 +320,8 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     if as_json and (by or scaling):                                          # used to follow the whole table
         payload = jsonable(planned.result)
         payload.update(jsonable(views))  # an unpriced plan's cost is NaN in the view rows: null, as compare --json prints it
+        if by:  # the groups without a plan, after the planned rows (as compare --json)
+            payload["by"] = payload["by"] + _no_plan_rows(planned.result, by)
         _say_stale_prices(planned.result)  # (stderr: as _show says it)
         out.print_json(json.dumps(_with_override_notes(payload), allow_nan=False))
         return
@@ -374,6 +376,25 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
     return views
 
 
+def _no_plan_rows(rec, by: str) -> list[dict]:
+    """The ``--by`` view's groups that have no plan, as JSON rows after the planned ones: ``{<by>: name, "no_plan":
+    true, "status", "reason"}``, the words of the text's lines. ``--by gpu``: each GPU constraints.gpus lists that has
+    no ranked plan (``Recommendation.no_plan``: "left out" unsearched, or "no plan"); ``--by framework``: each stack
+    auto searched without a plan (``Recommendation.stacks``: refused / outside the constraints / does not fit). QA 54:
+    ``compare --json`` printed the planned rows alone, the text's "constraints.gpus: left out — Gaudi2-96GB: ..." and
+    "training.framework auto: no plan — deepspeed: ..." lines nowhere in it. Cloud and instance views have none: a GPU
+    left out is not a cloud's or an instance's row."""
+    from planner.search.rank import COMPARE_BY, NO_PLAN_WORDS
+
+    by = COMPARE_BY.canonical(by)
+    if by == "gpu":
+        return [{"gpu": d["gpu"], "no_plan": True, "status": d["status"], "reason": d["reason"]} for d in rec.no_plan]
+    if by == "framework":
+        return [{"framework": s["framework"], "no_plan": True, "status": NO_PLAN_WORDS[s["status"]],
+                 "reason": s["reason"]} for s in rec.stacks if s.get("status") not in ("chosen", "feasible")]
+    return []
+
+
 @app.command()
 def compare(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (as for recommend)"),
@@ -392,8 +413,8 @@ def compare(
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
         views = _views(planned.result, group, False)
-        if as_json:
-            out.print_json(json.dumps(jsonable(views["by"]), allow_nan=False))
+        if as_json:  # the planned rows, then each group without a plan and why (the text's lines under the table)
+            out.print_json(json.dumps(jsonable(views["by"]) + _no_plan_rows(planned.result, group), allow_nan=False))
             return
         from planner.present.terminal import render_views
 

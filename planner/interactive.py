@@ -39,7 +39,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import OBJECTIVE, RECOMPUTE, RECOMPUTE_METHOD
+from planner.vocab import RECOMPUTE, RECOMPUTE_METHOD
 from planner.search.rank import hours_of
 from planner.results import ranked_price
 from hardware_catalog import files as _files
@@ -82,7 +82,6 @@ RECOMPUTES = (None, *RECOMPUTE)
 RECOMPUTE_METHODS = (None, *RECOMPUTE_METHOD)
 #: --recompute-num-layers N (None: recommend picks the smallest N that fits)
 RECOMPUTE_LAYERS = (None, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
-OBJECTIVES = OBJECTIVE.names
 
 
 def with_value(options: tuple, value) -> tuple:
@@ -226,10 +225,15 @@ def partial_recompute(base: dict) -> bool:
         return False
 
 
-def inputs_from_job(job: JobSpec) -> WhatIf:
-    """The sidebar's starting values: the job's own, with the app's defaults where it is silent."""
+def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
+    """The sidebar's starting values: the job's own, with the app's defaults where it is silent. A job that names
+    ``cluster.instance`` (and no ``constraints.gpus``) starts with that instance's GPU (``catalog``'s row; none
+    without a catalog): the app's three default GPUs were written into constraints.gpus beside it, and every job on
+    an instance of another GPU (p4d's A100-SXM-40GB, a TPU slice, MI300X) was refused on upload, "constraints.gpus:
+    the cluster's A100-SXM-40GB is not one of them" (QA 54), though ``planner estimate`` plans it."""
     t, p, cl, con = job.training, job.parallel, job.cluster, job.constraints
-    gpus = list(con.gpus) if con.gpus else ([cl.gpu] if cl.gpu else list(DEFAULT_GPUS))
+    gpus = list(con.gpus) if con.gpus else [cl.gpu] if cl.gpu else (
+        _instance_gpu(catalog, cl.instance) if cl.instance else list(DEFAULT_GPUS))
     return WhatIf(
         seq_len=t.seq_len, global_batch=t.global_batch, micro_batch=t.micro_batch,
         precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
@@ -240,6 +244,17 @@ def inputs_from_job(job: JobSpec) -> WhatIf:
         max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
         deadline_hours=con.deadline_hours, objective=con.objective, inter_node_gbps=cl.inter_node_gbps,
     )
+
+
+def _instance_gpu(catalog, instance: str) -> list[str]:
+    """[the GPU of catalog instance ``instance``], or [] (no GPU constraint) without a catalog or for a name it does
+    not know (the search refuses that one in its own words)."""
+    if catalog is None:
+        return []
+    try:
+        return [catalog.instance(instance).gpu.name]
+    except InputError:
+        return []
 
 
 def _set(section: dict, key: str, value) -> None:

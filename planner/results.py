@@ -442,6 +442,10 @@ class Recommendation(Record):
     #: ``training.framework: auto``: each stack searched, its best plan against the chosen one, or why it
     #: has none (planner.search.rank.stack_comparison); absent from the JSON when the job names its stack
     stacks: tuple[dict, ...] = ()
+    #: each GPU ``constraints.gpus`` lists that has no ranked plan: ``{"gpu", "status" ("left out": not searched;
+    #: "no plan": searched, none fits or meets the constraints), "reason"}`` (the ``constraints.gpus:`` caveat's line);
+    #: absent from the JSON when empty
+    no_plan: tuple[dict, ...] = ()
     #: what the ranked cost (the table's ``cost``, the ``--by`` / ``--scaling`` / ``compare`` rows' ``cost``) is
     #: priced at: "on-demand", "spot" or "cluster.price_usd_hr" (planner.search.rank.PRICE_BASES)
     price_basis: str = "on-demand"
@@ -462,7 +466,8 @@ class Recommendation(Record):
         return None if self.rows is None else self.rows.frame()
 
     def keys(self) -> list[str]:
-        return [k for k in super().keys() if (k != "stacks" or self.stacks) and (k != "views_note" or self.views_note)]
+        return [k for k in super().keys() if (k != "stacks" or self.stacks) and (k != "views_note" or self.views_note)
+                and (k != "no_plan" or self.no_plan)]
 
     def to_json(self) -> dict:
         """The JSON, with each ranked plan's (and the best one's) ``cost.ranked``: the time and cost it is

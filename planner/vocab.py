@@ -158,7 +158,8 @@ FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "blockwise", "mxfp8", "nv
 TP_OVERLAP = Vocab("none", "te", "async_tp")
 #: Megatron-Core's context-parallel exchange (--cp-comm-type; TE context_parallel.py ``attn_forward_func_with_cp``):
 #: the p2p ring (its default), K/V all-gather, Ulysses all-to-all, a2a inside a node and the ring across
-#: (planner.model.stacks ``Stack.cp_comm_type``)
+#: (planner.model.stacks ``Stack.cp_comm_type``; Megatron-LM arguments.py spells all_gather ``allgather``, TE's
+#: DotProductAttention ``all_gather``)
 CP_COMM_TYPE = Vocab("p2p", "all_gather", "a2a", "a2a+p2p")
 #: Megatron-Core's precision-aware optimizer (--use-precision-aware-optimizer): the dtypes Megatron-LM arguments.py
 #: offers for Adam's moments (--exp-avg-dtype, --exp-avg-sq-dtype; fp8 is TE's uint8 state) and for the master
@@ -184,3 +185,26 @@ SELECTIVE_AC = Vocab("attention_core", "op", "layer")
 #: how a stack running Hugging Face model code trains in 16 bits (planner.model.stacks.Stack.mixed_precision):
 #: torch AMP (autocast over fp32 master weights) or the model cast to bf16
 MIXED_PRECISION = Vocab("amp", "bf16")
+#: NeMo AutoModel's loss classes (planner.model.stacks ``Stack.loss_fn``): components/loss/masked_ce.py
+#: ``MaskedCrossEntropy`` without and with ``chunk_size``, linear_ce.py ``FusedLinearCrossEntropy``, te_parallel_ce.py
+#: ``TEParallelCrossEntropy``
+LOSS_FN = Vocab("masked_ce", "masked_ce_chunked", "linear_ce", "te_parallel_ce")
+#: Megatron-Core's loss kernels (planner.model.stacks ``Stack.cross_entropy_fusion``): none (the unfused vocab-parallel
+#: loss), native (megatron/core/fusions/fused_cross_entropy.py), te (Transformer Engine's ``parallel_cross_entropy``)
+CE_FUSION = Vocab("none", "native", "te")
+#: transformers' ``attn_implementation`` values a training run can load (modeling_utils.py
+#: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
+ATTN_IMPLEMENTATION = Vocab("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+#: MaxText's named remat policies (MaxText/layers/decoders.py ``Decoder.get_remat_policy``; what each saves:
+#: planner.model.stacks ``MAXTEXT_REMAT_POLICIES``)
+REMAT_POLICY = Vocab("full", "minimal", "minimal_flash", "minimal_offloaded", "save_dot_with_context_except_mlp",
+                     "save_dot_except_mlpwi", "save_dot_except_mlp", "save_qkv_proj", "qkv_proj_offloaded",
+                     "save_out_proj", "custom")
+#: DeepSpeed's ``communication_data_type`` (deepspeed/runtime/config.py ``get_communication_data_type``; bytes:
+#: planner.model.stacks ``COMM_DATA_TYPE_BYTES``)
+COMM_DATA_TYPE = Vocab("fp32", "bf16", "fp16")
+#: DeepSpeed ``PipelineModule`` partition methods a Megatron-DeepSpeed job may set (the runtime of each:
+#: planner.model.pipeline ``PARTITION_METHODS``)
+PP_PARTITION_METHOD = Vocab("type:transformer", "type:transformer+embedding", "uniform", "parameters")
+#: whose pipeline split a stack runs without an explicit layout (planner.model.pipeline ``pipeline_split``)
+PP_SPLIT = Vocab("balanced", "megatron", "torchtitan")

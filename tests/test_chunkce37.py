@@ -20,6 +20,7 @@ from planner.spec import TrainingSpec
 from test_left19 import _job, _spec_flags
 from test_memory_validation import _logits_case, _peak_bytes
 from test_step_time import LLAMA, cands, hw_for
+from te_cross_entropy_cpu import te_cross_entropy
 
 AM = "nemo-automodel"
 
@@ -151,34 +152,7 @@ def test_te_parallel_ce_holds_only_the_logits():
     for the default whole-tensor loss."""
     torch = pytest.importorskip("torch")
     n, v, x, w, labels = _logits_case(torch)
-    rows = 4  # a Triton program's row at a time; blocks of rows keep the fp32 working set small as the kernel's
-
-    class TECrossEntropy(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, inp, target):
-            loss_1d = torch.zeros(n, dtype=torch.float32)
-            m_d = torch.zeros(n * 3, dtype=torch.float32)
-            with torch.no_grad():
-                for s in range(0, n, rows):
-                    blk = inp[s:s + rows].float()
-                    mx = blk.amax(-1)
-                    d = torch.exp(blk - mx[:, None]).sum(-1)
-                    m_d[s:s + rows], m_d[n + s:n + s + rows] = mx, d
-                    xy = blk.gather(1, target[s:s + rows, None]).squeeze(1)
-                    loss_1d[s:s + rows] = -(xy - mx - d.log())
-                    g = torch.exp(blk - mx[:, None]) / d[:, None]
-                    g.scatter_add_(1, target[s:s + rows, None], torch.full((blk.shape[0], 1), -1.0))
-                    inp[s:s + rows] = g.to(inp.dtype)  # the gradient over the logits (in place)
-            ctx.save_for_backward(inp.detach())
-            return loss_1d
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            (inp,) = ctx.saved_tensors
-            with torch.no_grad():
-                for s in range(0, n, rows):  # element_mul_kernel: the first element of grad_output, in place
-                    inp[s:s + rows] *= grad_output.reshape(-1)[0]
-            return inp, None
+    TECrossEntropy = te_cross_entropy(torch, n)  # a block of rows at a time, as the kernel's Triton programs
 
     def step():
         # the logits as the loss gets them (the head's own backward, after the loss's, is the GEMM's and left out)

@@ -14,13 +14,10 @@ import sys
 import pytest
 
 from conftest import ROOT, answered, refused, write_job
-from test_mxfp8_te_table import SHAPES
+from test_mxfp8_te_table import _ratios
 
-from planner.hardware.options import HardwareOption, efficiency_for
 from planner.model import physics
 from planner.model.stacks import RECIPES, recipe_on, resolve, te_cast_bytes
-from planner.model.step_time import layer_context
-from planner.spec import ModelSpec, TrainingSpec
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -55,33 +52,20 @@ def test_the_recipe_prices_te_float8blockscaling_from_its_sources():
     assert te_cast_bytes(resolve("megatron-core", fp8_recipe="blockwise"), "H100-SXM-80GB") == pytest.approx(4.0625)
 
 
-def _ratios(catalog, gpu: str, recipe: str) -> dict:
-    g = catalog.gpu(gpu)
-    hw = HardwareOption(name=g.name, gpu=g, gpus_per_node=8, inter_node_bw=400e9, intra_bw=g.intra_node_bw,
-                        eff=efficiency_for(g))
-    m = ModelSpec(name="te", layers=24, hidden=4096, heads=32, ffn_hidden=16384, vocab=32000)
-    fw = resolve("nemo-automodel", fp8_recipe=recipe)  # TE linears that re-quantise the weight every forward
-    ctx = {p: layer_context(m, TrainingSpec(precision=p, seq_len=512, global_batch=31), hw, fw, 1, 1, 1, 31, False,
-                            None, None) for p in ("bf16", "fp8")}
-    c8, t = ctx["fp8"], {}
-    for name, shapes in SHAPES.items():
-        t[name] = (sum(float(ctx["bf16"].gemm(a, b, k)[0]) for a, b, k in shapes),
-                   sum(float(c8.gemm(a, b, k)[0]) for a, b, k in shapes),
-                   sum(float(c8.eff.gemm_time(a, b, k, c8.lin_peak, c8.hbm, 1.0)) for a, b, k in shapes))
-    bf, ac, pq = (sum(v[i] for v in t.values()) for i in range(3))
-    return {"layer_autocast": bf / ac, "layer_prequant": bf / pq, "fprop_autocast": t["fprop"][0] / t["fprop"][1]}
+#: TE linears that re-quantise the weight every forward (test_mxfp8_te_table ``_ratios`` times them)
+AM = "nemo-automodel"
 
 
 def test_blockwise_on_b300_gives_te_profiling_table_back(catalog):
     """The GEMM kernels alone within 1.5% (1.879x over BF16); with their casts within 4% (TE 1.274x a layer, 1.356x
     fprop; the planner 1.227x / 1.322x: its MXFP8 casts, which the block casts are scaled from, price 1.58 ms a
     layer where TE's table leaves 1.18)."""
-    got = _ratios(catalog, "B300-SXM-288GB", "blockwise")
+    got = _ratios(catalog, "B300-SXM-288GB", "blockwise", stack=AM)
     assert got["layer_prequant"] == pytest.approx(TE_B300_BLOCK["layer_prequant"], rel=0.015)
     for key in ("layer_autocast", "fprop_autocast"):
         assert got[key] == pytest.approx(TE_B300_BLOCK[key], rel=0.04), (key, got[key])
     # and, as TE's table orders them, block-wise beats MXFP8 on the kernels alone and loses to it with the casts
-    mx = _ratios(catalog, "B300-SXM-288GB", "mxfp8")
+    mx = _ratios(catalog, "B300-SXM-288GB", "mxfp8", stack=AM)
     assert got["layer_prequant"] > mx["layer_prequant"] and got["layer_autocast"] < mx["layer_autocast"]
 
 

@@ -228,6 +228,9 @@ CASES = [
     ("shared-overlap-dispatcher", ("megatron-core", dict(SHARED, moe_dispatcher="deepep")), "deepseek-v2-lite", {},
      dict(ep=8), None),
     ("shared-overlap-a2a-overlap", ("megatron-core", dict(SHARED, **MOE_A2A)), "deepseek-v2-lite", {}, dict(ep=8), None),
+    # MoEFlexTokenDispatcher: 'Flex token dispatcher requires TPxEP > 1' (QA 54)
+    ("mcore-flex-dispatcher-ep", ("megatron-core", {"moe_dispatcher": "hybridep"}), "mixtral-8x7b", {}, dict(ep=1),
+     dict(ep=8)),
     ("shared-overlap-recompute", ("megatron-core", SHARED), "deepseek-v2-lite", {"recompute_modules": ["shared_experts"]},
      dict(ep=8), dict(ep=8, rc=RECOMPUTE.code["full"])),
     ("shared-overlap-latent", ("megatron-core", SHARED), "nemotron-3-super-120b-a12b", {}, dict(ep=8), None),

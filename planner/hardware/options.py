@@ -365,6 +365,12 @@ def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> 
     """The GPUs ``constraints.gpus`` names that no searched option carries, each with why: a search over
     [Gaudi3, MI300X, TPU-v5p] answered with TPU plans only and said nothing of the other two (no priced
     instance carried them then)."""
+    return [line for _, line in unmatched_gpu_lines(cat, con, opts, precision)]
+
+
+def unmatched_gpu_lines(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> list[tuple[str, str]]:
+    """``unmatched_gpus`` with the catalog name of the GPU each line is about: (name, line) pairs, so a caller can
+    say it against that GPU (``compare --json``'s no-plan rows) as well as print the line."""
     have = {o.gpu.name for o in opts}
     out = []
     for g in con.gpus or []:
@@ -372,10 +378,10 @@ def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> 
         if name in have:
             continue
         e = _gpu_unmatched(cat, con, g)
-        out.append(e.message if e is not None else f"{name}: " + (
+        out.append((name, e.message if e is not None else f"{name}: " + (
             "no spot price in the catalog" if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=True)
             else f"no {precision} peak" if cat.instances_for(clouds=con.clouds, gpu_names=[g])
-            else "no instance matches the constraints"))
+            else "no instance matches the constraints")))
     return out
 
 

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from hardware_catalog.errors import from_validation
 from planner.errors import InputError, read_json_object
 from planner.outputs import write_text
+from planner.vocab import PRECISION
 from hardware_catalog import load_catalog
 from hardware_catalog.bounds import RATE_FLOOR
 from hardware_catalog.catalog import GPU
@@ -142,7 +143,7 @@ class Fitted(BaseModel):
     gbdt_rows_per_s: Optional[float] = Field(None, gt=0, le=1e12)  # xgboost hist, per core
     # per-dtype fits: dtype -> {gemm_max, gemm_k_half, gemm_table, attn_fwd, attn_bwd}; used for the
     # job's training.precision (efficiency_from_profile), the headline fits for any other dtype
-    by_dtype: Optional[dict[Literal["bf16", "fp16", "fp8", "fp32"], DtypeFit]] = None
+    by_dtype: Optional[dict[Literal[PRECISION.names], DtypeFit]] = None
 
     @field_validator("peak_flops")
     @classmethod

@@ -32,6 +32,7 @@ import numpy as np
 from planner.model.moe import padded_rows, rank_load
 from planner.model.stacks import cp_comm_mix, remat_locations
 from planner.spec import ModelSpec
+from planner.vocab import HYBRID_LAYER
 
 # recompute codes: planner.vocab.RECOMPUTE
 NONE, SELECTIVE, FULL = 0, 1, 2
@@ -663,7 +664,7 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
     their counts (``m.moe_layers`` of ``m.layers``). Keywords as ``layer_activation_bytes``."""
     if m.hybrid:  # one block per layer, each kind by its count (the layer input kept once per block)
         return sum(n / m.layers * layer_activation_bytes(m, seq, micro_batch, moe=k == "E", kind=k, **kw)
-                   for k in ("M", "*", "-", "E") if (n := m.kind_layers(k)))
+                   for k in HYBRID_LAYER if (n := m.kind_layers(k)))
     share = m.moe_layers / m.layers if m.moe is not None else 0.0
     out = (1 - share) * layer_activation_bytes(m, seq, micro_batch, moe=False, **kw)
     if share:

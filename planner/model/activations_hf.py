@@ -1058,23 +1058,20 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         w.op(a * fe + wgrad(E * f * h), a * fe + eg)
         wcast(E * f * h)
         w.op(2 * a * fe)
-    elif gated:
+    else:  # a dense MLP: the down projection's backward, gated or not, then the activation's
         if amp:
             w.op(a * h * tok)
         w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0))
         wcast(h * f)
-        # (frees the down projection's input gradient and the activation's output)
-        w.op(2 * a * f * tok, 2 * a * f * tok)
-        if model_type == "phi3":  # fused gate_up: the activation's gradient, then chunk's cat
-            w.op(a * f * tok, a * f * tok)
-            w.op(2 * a * f * tok)
-    else:
-        if amp:
-            w.op(a * h * tok)
-        w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0))
-        wcast(h * f)
-        # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
-        w.op((1 if model_type == "bert" else 2) * a * f * tok)
+        if gated:
+            # (frees the down projection's input gradient and the activation's output)
+            w.op(2 * a * f * tok, 2 * a * f * tok)
+            if model_type == "phi3":  # fused gate_up: the activation's gradient, then chunk's cat
+                w.op(a * f * tok, a * f * tok)
+                w.op(2 * a * f * tok)
+        else:
+            # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
+            w.op((1 if model_type == "bert" else 2) * a * f * tok)
     w.level = start + g_mlp - M - c_mlp - eg - g_in
 
     start = w.level

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.model import ew
-from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES
+from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, remat_saved
 from planner.spec.params import count_params
 from planner.spec.shapes import (MLA_UP_PROJ, Weight, attention_weights, latent_weights, macs, mamba_weights,
                                  mlp_weights, shared_expert_width)
@@ -106,16 +106,13 @@ def remat_skip_flops_per_token(m: ModelSpec, remat) -> float:
     0 without a policy, and for MLA or hybrid models (no MaxText names priced there)."""
     if remat is None or m.mla is not None or m.hybrid or not m.is_transformer:
         return 0.0
-    loc = dict(remat)
-
-    def saved(k):
-        return 1.0 if loc.get(k) in ("device", "offload") else 0.0
+    saved = remat_saved(remat)
 
     h, f = m.hidden, m.dense_width
-    attn = h * (m.q_dim * saved("query_proj") + m.kv_dim * (saved("key_proj") + saved("value_proj"))
-                + m.q_dim * saved("out_proj"))
-    up = (saved("mlpwi_0") + saved("mlpwi_1")) if m.gated else saved("mlpwi")
-    mlp = h * f * (up + saved("mlpwo"))
+    attn = h * (m.q_dim * saved["query_proj"] + m.kv_dim * (saved["key_proj"] + saved["value_proj"])
+                + m.q_dim * saved["out_proj"])
+    up = (saved["mlpwi_0"] + saved["mlpwi_1"]) if m.gated else saved["mlpwi"]
+    mlp = h * f * (up + saved["mlpwo"])
     return 2.0 * (attn * m.attention_layers + mlp * m.kind_layers("-"))
 
 

@@ -82,6 +82,7 @@ from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_layers, is
                                     uniform_groups, vpp_group_size)
 from planner.model.stacks import cp_comm_mix, fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
+from planner.vocab import HYBRID_LAYER
 
 GiB = 2**30
 
@@ -127,9 +128,19 @@ OPTIMIZER_STATE = {
 # (activations.layer_saved_tensors ``te_fp8``)
 ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 
-CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces + allocator reserve
+CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces (the allocator's reserve is FRAGMENTATION)
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
-FRAGMENTATION = 0.05  # caching-allocator fragmentation on the dynamic (activation) part
+#: the caching allocator's reserve beyond the live bytes, as a share of the dynamic part (activations + logits, allocated
+#: and freed every step; weights, gradients and optimizer states are allocated once): torch.cuda.max_memory_reserved
+#: less max_memory_allocated. One figure for both allocator settings (alloc38, 2026-12-05; docs/accuracy_log.md "The
+#: allocator's reserve"). Default segments: requests rounded to 512 B, 1-10 MiB ones served from 20 MiB segments, larger
+#: ones rounded to 2 MiB, free blocks in different cudaMalloc'd segments never merge; ``expandable_segments:True``: one
+#: growing segment per (pool, stream) mapped in 20 MiB pages whose free blocks merge, but live blocks still pin the holes
+#: beside them and one stream's free pages do not serve another's (c10/cuda/CUDACachingAllocator.cpp; E. Yang, "When
+#: does fragmentation occur in the CUDA caching allocator?", pytorch/devlogs 2026-06-01). No published max_allocated /
+#: max_reserved pair of one large training run isolates either share; without it the measured max_reserved rows
+#: (torchtitan, launched with expandable segments) come out further under (median 4.0 -> 7.5%): an assumption
+FRAGMENTATION = 0.05
 #: what ``other`` (``CUDA_CONTEXT_BYTES``, ``NCCL_BYTES_PER_GROUP`` per group, ``FRAGMENTATION``) stands for in plan text,
 #: per platform (planner.hardware.options ``PLATFORMS``): ROCm's HIP context and RCCL, Gaudi's HCCL; a TPU or Trainium
 #: has neither a CUDA context nor NCCL -- its runtime (XLA / PJRT, the Neuron runtime) reserves device memory and
@@ -149,6 +160,14 @@ def other_words(platforms) -> str:
     keys = {platforms} if platforms is None or isinstance(platforms, str) else set(platforms)
     words = {OTHER_WORDS.get(k or "cuda", OTHER_WORDS["cuda"]) for k in keys} or {OTHER_WORDS["cuda"]}
     return words.pop() if len(words) == 1 else "the runtime's reserve, communication buffers and fragmentation"
+
+
+def allocator_reserve(dynamic):
+    """The caching allocator's reserve on ``dynamic`` bytes (a stage's activations + logits): ``FRAGMENTATION`` of
+    them, in ``other`` beside the part the allocator never sees (``memory_per_gpu``'s ``outside_allocator``), so
+    ``other`` = ``outside_allocator`` + ``allocator_reserve(activations + logits)``. In a max_reserved or nvidia-smi
+    figure, not in a max_allocated one (benchmarks/validate_memory.py)."""
+    return FRAGMENTATION * dynamic
 
 
 def stored_weight_bytes(training: TrainingSpec) -> float:
@@ -1334,7 +1353,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
         kw["cp_a2a"] = a2a_  # (the ring of a2a+p2p CP runs over cp / a2a: its buffers, recompute_working_set)
         if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
             rws = np.maximum.reduce([recompute_working_set(m, seq, mb_, recompute=rc_, moe=k == "E", kind=k, **kw)
-                                     for k in ("M", "*", "-", "E") if m.kind_layers(k)])
+                                     for k in HYBRID_LAYER if m.kind_layers(k)])
         else:
             rws = recompute_working_set(m, seq, mb_, recompute=rc_, moe=False, **kw)
             if moe_share:
@@ -1395,19 +1414,53 @@ def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
 
 
 def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv):
-    """What the output layer and loss save, plus the transient logits at the loss (the step's peak), per candidate:
-    ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. MaxText's vocabulary tiling holds one
-    tile's tokens at a time (Stack.num_vocab_tiling); where the step is one XLA program (Stack.disjoint_loss_and_rebuild)
-    the loss's buffers and the first layer's rebuild in the backward (``rws``) are never live together, so only what
-    the logits exceed the rebuild by counts."""
+    """What the output layer and loss add to the step's peak beyond the layers' saves and one layer's rebuild
+    (``rws``), per candidate: ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. The loss's
+    buffers (``out``: what the output layer and loss save, activations.logits_bytes, plus the loss's transient at its
+    peak, loss_transient_bytes) and the last layer's rebuild in the backward are never live together, so the step
+    holds the larger of the two and the term is what ``out`` exceeds the rebuild by, or the logits the loop still
+    holds at the rebuild (``held_logit_bytes``) where those are more.
+
+    * PyTorch eager autograd: a node drops its saved tensors as it runs (torch/csrc/autograd/engine.cpp
+      ``call_function``: ``fn.will_release_variables()`` unless ``retain_graph``), and the loss's and the output
+      layer's nodes all run before the gradient reaches the last checkpointed layer, whose rebuild starts there
+      (torch.utils.checkpoint: on the first unpack of its saved tensors, non-reentrant; in ``CheckpointFunction.
+      backward``, reentrant; Megatron-Core tensor_parallel/random.py ``CheckpointFunction.backward``). Measured on
+      CPU (tests/test_losspeak38.py: the allocator's trace of a checkpointed decoder with ``F.cross_entropy`` over
+      fp32-upcast logits and with a fused loss that saves the softmax, both checkpoint modes, and Megatron-Core
+      0.16.1's GPTModel under full recompute): the step's peak is max(saves + ``out``, saves + rebuild + held)
+      within 1 %, where the sum overstated it by 22-87 % (Megatron-Core: 27-53 %).
+    * one XLA program (MaxText): buffer assignment gives buffers never live together the same memory
+      (xla/service/buffer_assignment.cc over heap_simulator.cc); the loss's end with its backward, before the
+      backward ``scan`` rebuilds its first layer inside the loop body (mxmem38).
+
+    MaxText's vocabulary tiling holds one tile's tokens at a time (Stack.num_vocab_tiling). Until losspeak38 every
+    stack but MaxText's priced ``out`` beside the rebuild."""
     ktp, kcp, ksp, kmb = keys
     tiles = getattr(st, "num_vocab_tiling", 1)
     out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles)
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
                                   chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles))[inv]
-    if getattr(st, "disjoint_loss_and_rebuild", False):
-        out = np.maximum(out - rws, 0.0)
-    return out
+    return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, ktp, kcp, act_b)[inv])
+
+
+def loss_beside_rebuild(out, rws, held):
+    """The loss's share of the step's peak on top of the layers' saves and one layer's rebuild ``rws``: the loss's
+    buffers ``out`` and the rebuild are never live together, the logits the loop holds (``held``) are beside the
+    rebuild, so the peak is max(out, rws + held) and the share what that exceeds ``rws`` by (``loss_logits``)."""
+    return np.maximum(out - rws, held)
+
+
+def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b):
+    """The model's logits (the rank's vocabulary shard, in the activation dtype) that the training loop keeps
+    referenced through ``backward`` (``Stack.loop_holds_output``): alive beside the last layer's rebuild, after the
+    loss's own buffers are freed (``loss_logits``; measured +2 B a logit at bf16 in tests/test_losspeak38.py). None
+    where the model returns no logits: AutoModel's fused linear cross-entropy ("linear_ce") runs the model with
+    ``logits_to_keep=1``."""
+    if not (m.is_transformer and getattr(st, "loop_holds_output", False)) or st.loss_code == "linear_ce":
+        return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch), np.asarray(tp)).shape)
+    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
+    return tokens * m.vocab / np.asarray(tp, dtype=np.float64) * act_b
 
 
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
@@ -1545,7 +1598,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         host_f, host_l = s.host_f, s.host_l
 
     def other(act):
-        return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + buffers + FRAGMENTATION * act
+        return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + buffers + allocator_reserve(act)
 
     # the head unit's gradient buffers come after the loss's backward has freed the logits and their transient (the
     # output layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only

@@ -528,7 +528,7 @@ def kind_block_model(m, kind: str):
     return m.model_copy(update={"layers": 1, "mtp_layers": 0, "moe": one})
 
 
-def layer_kinds(m) -> np.ndarray:
+def layer_symbols(m) -> np.ndarray:
     """The kind of each global layer of a plain MoE model (vocab.HYBRID_LAYER symbols): "E" at ``moe_layer_ids``,
     "-" (a dense MLP) elsewhere."""
     kinds = np.full(m.layers, "-")

@@ -330,7 +330,10 @@ def host_ram(hw) -> tuple[float, str]:
     ref = getattr(hw, "reference", None)
     if ref is not None and ref.ram_bytes:
         return ref.ram_bytes / ref.gpu_count * hw.gpus_per_node, f"{ref.key}'s RAM per GPU (assumed)"
-    return REF_HOST_RAM_PER_GPU * hw.gpus_per_node, f"{REF_HOST_RAM_PER_GPU / 2**30:g} GiB per GPU (assumed)"
+    from planner.hardware.platform import device_noun  # a TPU slice's is "per chip" (QA 54: it read "per GPU")
+
+    noun = device_noun(hw.gpu) if getattr(hw, "gpu", None) is not None else "GPU"
+    return REF_HOST_RAM_PER_GPU * hw.gpus_per_node, f"{REF_HOST_RAM_PER_GPU / 2**30:g} GiB per {noun} (assumed)"
 
 
 def host_limit(hw) -> float:

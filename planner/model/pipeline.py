@@ -34,7 +34,7 @@ import numpy as np
 
 from planner.layout import V_SPLIT, distinct_rows
 from planner.npfast import select, where0
-from planner.vocab import SCHEDULE
+from planner.vocab import PP_PARTITION_METHOD, SCHEDULE
 
 
 
@@ -73,6 +73,7 @@ SPLIT_RUNTIMES = {"megatron-deepspeed": "deepspeed"}
 #: (``gpt_model_pipe_specs``). All four: ``deepspeed_stage_layers``
 PARTITION_METHODS = {"type:transformer": "deepspeed", "type:transformer+embedding": "deepspeed-embedding",
                      "uniform": "deepspeed-uniform", "parameters": "deepspeed-parameters"}
+assert tuple(PARTITION_METHODS) == PP_PARTITION_METHOD.names
 #: the DeepSpeed ``partition_method`` string of each DeepSpeed ``pipeline_split`` runtime
 DEEPSPEED_METHODS = {"deepspeed": "type:transformer", "deepspeed-embedding": "type:transformer|embedding",
                      "deepspeed-uniform": "uniform", "deepspeed-parameters": "parameters"}

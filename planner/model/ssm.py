@@ -49,6 +49,7 @@ from planner.hardware.efficiency import gpu_family
 from planner.model.comm import collective_time
 from planner.model.flops import mamba_conv_flops, ssd_flops
 from planner.spec import ModelSpec
+from planner.vocab import HYBRID_LAYER
 
 #: bytes per token of one Mamba-2 layer's non-GEMM kernels, forward, as functions of the shard's
 #: widths (di = d_inner / tp, gn = G N / tp, H = heads / tp, P, N, Q, groups g = G / tp) and the
@@ -262,7 +263,7 @@ def layer_shares(m: ModelSpec) -> dict[str, float]:
     them (shares summing to 1), a plain transformer layer holds an attention block ("*": 1) and an
     MLP, dense ("-") or MoE ("E"), by the model's counts."""
     n = float(m.layers)
-    return {k: m.kind_layers(k) / n for k in ("M", "*", "-", "E")}
+    return {k: m.kind_layers(k) / n for k in HYBRID_LAYER}
 
 
 def scan_bytes_per_token(m: ModelSpec, tp, act_b: float, mb=2.0, table=None, kernels=None, exclude=()):

@@ -887,6 +887,15 @@ RULES: tuple[StackRule, ...] = (
               "DeepEP / HybridEP)",
               lambda st, m, t: bool(getattr(st, "moe_shared_expert_overlap", False)) and has_shared_experts(m)
               and st.moe_dispatcher != "alltoall"),
+    # ---- the flex dispatcher (moe_dispatcher deepep / hybridep) exchanges over the experts' TP x EP group: with one
+    # rank there it asserts (QA 54: Mixtral with hybridep was planned at EP 1, ETP 1, and emitted so)
+    StackRule("mcore-flex-dispatcher-ep", "megatron", "training.framework.moe_dispatcher",
+              "the flex dispatcher (deepep / hybridep) with one rank in the experts' TP x EP group",
+              "Megatron-Core transformer/moe/token_dispatcher.py MoEFlexTokenDispatcher: 'Flex token dispatcher "
+              "requires TPxEP > 1'",
+              lambda st, m, t: _moe(m) and st.moe_dispatcher != "alltoall",
+              lambda c, m, t: np.asarray(c.etp) * np.asarray(c.ep) > 1,
+              lambda c, m, t: f": ETP{int(c.etp[0])} x EP{int(c.ep[0])}"),
     StackRule("shared-overlap-a2a-overlap", "megatron", "training.framework.moe_shared_expert_overlap",
               "the shared-expert overlap (moe_shared_expert_overlap) with the MoE all-to-all overlap (moe_a2a_overlap)",
               f"{_A2A}: 'disable moe_shared_expert_overlap when enabling overlap_moe_expert_parallel_comm' (Megatron-"
@@ -1254,15 +1263,20 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: True, _zero_without(2)),
     # MaxText's vocabulary tiling cuts the micro-batch's tokens into num_vocab_tiling equal tiles (vocabulary_tiling.py
     # ``vocab_tile_size = (batch_size * seq_len) // config.num_vocab_tiling`` then a reshape to (n, tile, emb)); its
-    # config validation refuses what does not cut evenly
+    # config validation refuses what does not cut evenly. It checks ``per_device_batch_size`` (global batch / chips,
+    # so a plan's micro-batch / (tp x cp): the tensor and context axes hold the same sequences), which may be
+    # fractional: mb x seq / (tp x cp) must be a whole multiple of the tiles (QA 54: at TP 2 the micro-batch's 8,192
+    # tokens are 4,096 a chip, and 8,192 tiles were accepted)
     StackRule("maxtext-vocab-tiles", "maxtext", "training.framework.num_vocab_tiling",
               "vocabulary tiles that do not divide a chip's tokens (per_device_batch_size x max_target_length)",
               "MaxText configs/types.py: 'Per device batch size times sequence length should be divisible by the "
               "number of vocab tiles.' (pyconfig.py validate_vocab_tiling)",
               lambda st, m, t: getattr(st, "num_vocab_tiling", 1) > 1,
-              ok_stack=lambda c, m, t, st: (np.asarray(c.mb) * t.seq_len) % st.num_vocab_tiling == 0,
-              detail_stack=lambda c, m, t, st: f": {int(np.asarray(c.mb).flat[0])} x {t.seq_len} tokens in "
-                                               f"{st.num_vocab_tiling} tiles"),
+              ok_stack=lambda c, m, t, st: (np.asarray(c.mb) * t.seq_len)
+              % (st.num_vocab_tiling * np.asarray(c.tp) * np.asarray(c.cp)) == 0,
+              detail_stack=lambda c, m, t, st: f": {int(np.asarray(c.mb).flat[0])} x {t.seq_len} tokens over "
+                                               f"tp x cp = {int(np.asarray(c.tp).flat[0] * np.asarray(c.cp).flat[0])}"
+                                               f" chips in {st.num_vocab_tiling} tiles"),
     # ---- NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     StackRule("nxd-zero", "nxd", "parallel.zero", "ZeRO-2/3 (its data parallelism shards the optimizer state only: "
               "ZeRO-1, NeuronZero1Optimizer)",

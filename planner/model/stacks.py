@@ -53,16 +53,14 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import (ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
-                           MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP)
+from planner.vocab import (ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
+                           MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
+                           CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_POLICY)
 from planner.model.optimizers import stack_for
 from planner.spec.schema import has_shared_experts
 
-#: Megatron-Core's ``--cp-comm-type`` values (megatron/training/arguments.py: ``choices=['p2p', 'a2a', 'allgather',
-#: 'a2a+p2p']`` written ``all_gather`` by TE's DotProductAttention; TE context_parallel.py
-#: ``attn_forward_func_with_cp``: "p2p", "all_gather", "a2a", "a2a+p2p"), p2p first: its default (TE's when None)
-MCORE_CP_COMM_TYPES = CP_COMM_TYPE.names
-#: how each is priced (``Stack.cp_kind``; planner.model.step_time ``cp_comm``)
+#: how each of Megatron-Core's ``--cp-comm-type`` values (planner.vocab ``CP_COMM_TYPE``, p2p first: its default) is
+#: priced (``Stack.cp_kind``; planner.model.step_time ``cp_comm``)
 CP_COMM_KINDS = {"p2p": "p2p", "all_gather": "te_allgather", "a2a": "te_a2a", "a2a+p2p": "te_a2a_p2p"}
 
 
@@ -566,12 +564,17 @@ class Stack:
     loss: str = "cast_ce"
     #: its training loop keeps the model's output (the logits; on transformers' code also ``past_key_values``, the
     #: DynamicCache) referenced through ``backward``. Read by the walked HF step (the stacks that run transformers'
-    #: model code, ``mixed_precision`` set: planner.model.activations_hf ``hf_step_memory``'s ``output_held``); the
-    #: other stacks' loss codes carry it (``loss``: "cast_ce_held", "masked_ce"). False on hf-trainer and deepspeed:
-    #: HF Trainer's ``compute_loss`` returns the loss alone and ``training_step`` then calls
+    #: model code, ``mixed_precision`` set: planner.model.activations_hf ``hf_step_memory``'s ``output_held``) and by
+    #: the logits term of the other stacks (memory ``loss_logits``): every loss's buffers are freed before the last
+    #: layer's rebuild, but the logits the loop holds stay beside it (losspeak38). True on llm-foundry (Composer's
+    #: composer/trainer/trainer.py ``_train_microbatch`` keeps ``self.state.outputs`` through the backward) and
+    #: nemo-automodel (recipes/llm/train_ft.py ``_forward_backward_step``: ``out = model(**batch)`` in the backward's
+    #: scope); the loss codes price the held logits at the loss ("xentropy_held", "masked_ce", ...). False on
+    #: hf-trainer and deepspeed: HF Trainer's ``compute_loss`` returns the loss alone and ``training_step`` then calls
     #: ``accelerator.backward(loss)`` (transformers trainer.py; the DeepSpeed engine's backward through the same
     #: ``training_step``), so the output is freed before the backward (hfloss37; until then the walk held it, as the
-    #: harness whose runs it is checked against does: tests/test_hf_memory.py)
+    #: harness whose runs it is checked against does: tests/test_hf_memory.py); False on the Megatron family
+    #: (``GPTModel.forward`` returns the loss alone when given labels), torchtitan (train.py ``del pred``) and MaxText
     loop_holds_output: bool = False
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
@@ -579,7 +582,7 @@ class Stack:
     #: ``loss`` + "_16bit" (activations.LOSS_TRANSIENT_BYTES); read only where the stack has that switch
     #: (``loss == "masked_ce"``)
     ce_fp32_upcast: bool = True
-    #: the loss class a NeMo AutoModel recipe's ``loss_fn`` names (``AUTOMODEL_LOSS_FNS``; read only where ``loss ==
+    #: the loss class a NeMo AutoModel recipe's ``loss_fn`` names (planner.vocab ``LOSS_FN``; read only where ``loss ==
     #: "masked_ce"``): "masked_ce" ``MaskedCrossEntropy`` (the recipes' and benchmark configs' choice),
     #: "masked_ce_chunked" the same with ``chunk_size`` (``ce_chunk_size``), "linear_ce" ``FusedLinearCrossEntropy``
     #: (Cut Cross-Entropy), "te_parallel_ce" ``TEParallelCrossEntropy``; each its own ``LOSS_TRANSIENT_BYTES`` code
@@ -604,7 +607,7 @@ class Stack:
     #: = 'native'``); the registry entry is "native", what it priced before the option (NeMo / Megatron-Bridge's
     #: providers turn the fusion on)
     cross_entropy_fusion: str = ""
-    #: the ``cross_entropy_fusion`` values the stack's code offers (``CE_FUSION_IMPLS``)
+    #: the ``cross_entropy_fusion`` values the stack's code offers (planner.vocab ``CE_FUSION``)
     ce_fusions: tuple[str, ...] = ()
     #: the launcher pads the vocabulary to a multiple of this x TP before building the model (Megatron-LM
     #: ``--make-vocab-size-divisible-by``, default 128: megatron/training/tokenizer/tokenizer.py
@@ -785,7 +788,8 @@ class Stack:
     #: (``grad_comm_dtype``); "fp32" | "bf16" | "fp16". Only on stacks whose reduce dtype is DeepSpeed's
     communication_data_type: str | None = None
     #: HF-code stacks: transformers' ``attn_implementation`` (``from_pretrained(attn_implementation=...)``; the
-    #: ``ATTN_IMPLEMENTATIONS`` values) as a job sets it; None: the one transformers picks (``hf_attn_choice``)
+    #: planner.vocab ``ATTN_IMPLEMENTATION`` values) as a job sets it; None: the one transformers picks
+    #: (``hf_attn_choice``)
     attn_implementation: str | None = None
     #: DeepSpeed ``PipelineModule``'s ``partition_method`` as a Megatron-DeepSpeed job sets it (option; planner.model
     #: .pipeline ``PARTITION_METHODS``): None = the stack's own (``GPTModelPipe``: "type:transformer")
@@ -851,15 +855,6 @@ class Stack:
     #: (memory.moments_16bit). Until mxmem38 8 B: Llama 3.1 70B on v6e-32 (bf16 weights) 16.4 GiB of moments a chip
     #: where optax holds 8.2
     moments_like_params: bool = False
-    #: the step is one XLA program, whose buffer assignment gives buffers that are never live together the same
-    #: memory (xla/service/buffer_assignment.cc over heap_simulator.cc: the peak is the largest set of buffers live at
-    #: one point of the schedule): the loss's logit-sized buffers end with the loss's backward, before the backward
-    #: ``scan`` over the decoder layers rebuilds its first layer (``jax.checkpoint``: the rebuild runs inside the loop
-    #: body, whose carry is the loss's input gradient), so the step holds the larger of the logits and one layer's
-    #: rebuild, not both (memory ``transformer_activations``, as the FSDP2 head's buffers against the logits). Off:
-    #: the sum, as every eager stack is priced. Until mxmem38 MaxText held both: Llama 3.1 70B on v6e-256, logits
-    #: 20.8 GiB beside a 13.3 GiB rebuild
-    disjoint_loss_and_rebuild: bool = False
     #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
     #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
     #: the planner's default; False: PyTorch's default NCHW, which cuDNN transposes around each
@@ -1565,13 +1560,8 @@ AUTOCAST_CAST_BYTES = 6.0
 #: ``ActivationCheckpoint.selective_ac_option: str = "2"``), the planner's layer SAC before the option existed
 LAYER_SAC_FREQ = 2
 
-#: NeMo AutoModel's loss classes (``Stack.loss_fn``): components/loss/masked_ce.py ``MaskedCrossEntropy`` without and
-#: with ``chunk_size``, linear_ce.py ``FusedLinearCrossEntropy``, te_parallel_ce.py ``TEParallelCrossEntropy``
-AUTOMODEL_LOSS_FNS = ("masked_ce", "masked_ce_chunked", "linear_ce", "te_parallel_ce")
-#: Megatron-Core's loss kernels (``Stack.cross_entropy_fusion``): none (the unfused vocab-parallel loss), native
-#: (megatron/core/fusions/fused_cross_entropy.py), te (Transformer Engine's ``parallel_cross_entropy``)
-CE_FUSION_IMPLS = ("none", "native", "te")
-#: those with ``MaskedCrossEntropy``'s ``fp32_upcast`` switch (the other two classes take no such argument)
+#: the NeMo AutoModel loss classes (planner.vocab ``LOSS_FN``) with ``MaskedCrossEntropy``'s ``fp32_upcast`` switch
+#: (the other two classes take no such argument)
 UPCAST_LOSS_FNS = ("masked_ce", "masked_ce_chunked")
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
@@ -1631,6 +1621,7 @@ MAXTEXT_REMAT_POLICIES = {
     "save_out_proj": {"out_proj": "device"},
     "custom": {},
 }
+assert tuple(MAXTEXT_REMAT_POLICIES) == REMAT_POLICY.names
 
 
 def remat_locations(st) -> dict[str, str]:
@@ -1645,6 +1636,16 @@ def remat_locations(st) -> dict[str, str]:
     if out["decoder_layer_input"] == "remat":
         out["decoder_layer_input"] = "device"
     return out
+
+
+def remat_saved(remat) -> dict[str, float]:
+    """1.0 for each of MaxText's named tensors (``MAXTEXT_REMAT_TENSORS``) that the policy's (tensor, location) pairs
+    ``remat`` (planner.model.activations ``stack_remat``) keep, on the chip or offloaded to the host, so that the
+    full-recompute re-run does not repeat the GEMM that makes it; 0.0 for those it rematerialises. Read by the FLOPs
+    (planner.model.flops ``remat_skip_flops_per_token``) and the time (planner.model.step_time ``remat_policy_skip``)
+    alike."""
+    loc = dict(remat)
+    return {k: 1.0 if loc.get(k) in ("device", "offload") else 0.0 for k in MAXTEXT_REMAT_TENSORS}
 
 
 def remat_label(st) -> str:
@@ -1699,9 +1700,9 @@ def _first_last_counts(st, opts: dict):
 #: the vocabulary of each option with named values (a value outside it is a typo, whatever the stack)
 OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names, "mixed_precision": MIXED_PRECISION.names,
                  "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names,
-                 "cp_comm_type": MCORE_CP_COMM_TYPES, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
+                 "cp_comm_type": CP_COMM_TYPE.names, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
                  "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names,
-                 "loss_fn": AUTOMODEL_LOSS_FNS, "cross_entropy_fusion": CE_FUSION_IMPLS}
+                 "loss_fn": LOSS_FN.names, "cross_entropy_fusion": CE_FUSION.names}
 
 
 def _check_automodel_loss(st: "Stack", opts: dict) -> None:
@@ -1805,7 +1806,7 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "ce_fp32_upcast": (lambda st: st.loss == "masked_ce" and st.loss_fn in UPCAST_LOSS_FNS,
                        "fp32 upcast switch of the loss (NeMo AutoModel's MaskedCrossEntropy fp32_upcast)", None),
     "loss_fn": (lambda st: st.loss == "masked_ce", "loss class choice (NeMo AutoModel's loss_fn)",
-                lambda st: AUTOMODEL_LOSS_FNS),
+                lambda st: LOSS_FN.names),
     "ce_chunk_size": (lambda st: st.loss == "masked_ce",
                       "chunked cross-entropy (NeMo AutoModel's MaskedCrossEntropy chunk_size)", None),
     "cross_entropy_fusion": (lambda st: bool(st.ce_fusions), "Megatron-Core cross-entropy fusion choice "
@@ -1908,15 +1909,9 @@ def _pp_layout_problem(value: str) -> str | None:
         return str(e)
 
 
-def _partition_problem(value: str) -> str | None:
-    """A DeepSpeed partition method the planner models (planner.model.pipeline ``PARTITION_METHODS``)."""
-    from planner.model.pipeline import PARTITION_METHODS
-    return None if value in PARTITION_METHODS else f"{value!r}; modelled: {', '.join(PARTITION_METHODS)}"
-
-
-#: the options whose values are checked beyond ``OPTION_HOLDERS``' vocabularies (free text with a grammar, or a
-#: vocabulary that lives with the model that prices it): option -> value -> what is wrong, None when nothing
-OPTION_VALUE_CHECKS = {"pp_layout": _pp_layout_problem, "pp_partition_method": _partition_problem}
+#: the options whose values are checked beyond ``OPTION_HOLDERS``' vocabularies (free text with a grammar): option ->
+#: value -> what is wrong, None when nothing
+OPTION_VALUE_CHECKS = {"pp_layout": _pp_layout_problem}
 
 
 #: ``Stack.grad_all_reduce``'s values
@@ -1926,12 +1921,9 @@ GRAD_COMM_DTYPE = (None, "model", "fp32")
 #: bytes per element of DeepSpeed's ``communication_data_type`` values (deepspeed/runtime/config.py
 #: ``get_communication_data_type``: "fp32" | "fp16" | "bf16")
 COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
-OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
-OPTION_VALUES["remat_policy"] = tuple(MAXTEXT_REMAT_POLICIES)
-#: transformers' ``attn_implementation`` values a training run can load (modeling_utils.py
-#: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
-ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
-OPTION_VALUES["attn_implementation"] = ATTN_IMPLEMENTATIONS
+assert set(COMM_DATA_TYPE_BYTES) == set(COMM_DATA_TYPE.names)
+OPTION_VALUES.update(communication_data_type=COMM_DATA_TYPE.names, remat_policy=REMAT_POLICY.names,
+                     attn_implementation=ATTN_IMPLEMENTATION.names, pp_partition_method=PP_PARTITION_METHOD.names)
 
 
 @dataclass(frozen=True)
@@ -2224,8 +2216,8 @@ STACKS: dict[str, Stack] = {
         moe_grouped_gemm=True, moe_megatron_layer=True,
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
-        has_cuda_graphs=True, cp_comm_types=MCORE_CP_COMM_TYPES,
-        cross_entropy_fusion="native", ce_fusions=CE_FUSION_IMPLS,  # NeMo / Megatron-Bridge turn the fusion on
+        has_cuda_graphs=True, cp_comm_types=CP_COMM_TYPE.names,
+        cross_entropy_fusion="native", ce_fusions=CE_FUSION.names,  # NeMo / Megatron-Bridge turn the fusion on
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
         fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
@@ -2315,7 +2307,7 @@ STACKS: dict[str, Stack] = {
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
-        "llm-foundry", loss="xentropy_held", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
+        "llm-foundry", loss="xentropy_held", loop_holds_output=True, kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         fsdp_zero2_param_dtype=True,  # Composer get_mixed_precision: DEFAULT / PURE set param_dtype to the precision
         # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
         # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
@@ -2359,7 +2351,7 @@ STACKS["pytorch-ddp"] = replace(
 #: no Megatron TransformerLayer, no TE userbuffers, no combined-1F1B EP overlap, no Megatron CUDA graphs, no
 #: per-module recompute list. What no source gives a number for is said so at the field.
 STACKS["nemo-automodel"] = Stack(
-    "nemo-automodel", has_pp_pass=True, selectives=("op",),
+    "nemo-automodel", loop_holds_output=True, has_pp_pass=True, selectives=("op",),
     # TE modules where ``BackendConfig(linear="te", rms_norm="te", attn="te")`` (its defaults on CUDA with TE): the
     # linears are te.Linear (te_linears) and the norm a separate TE RMSNorm module, not TE's LayerNormLinear
     # (models build ``initialize_rms_norm_module`` and ``initialize_linear_module`` apart): fused_norm_linear off;
@@ -2530,7 +2522,7 @@ STACKS["megatron-core-gaudi"] = replace(
 #: ``UNMEASURED_PLATFORMS``), and every output says so.
 STACKS["maxtext"] = Stack(
     "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
-    has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True, disjoint_loss_and_rebuild=True,
+    has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True,
     doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
     tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
     sources="AI-Hypercomputer/maxtext (JAX): the train step is one jax.jit program; data parallelism is the mesh's "
@@ -2592,7 +2584,6 @@ def port_of(name: str, platform: str | None) -> str:
 
 #: the pre-registry name of the old ``Framework`` dataclass, for callers that import it
 Framework = Stack
-FRAMEWORKS = STACKS
 
 
 def stacks_for_platform(platform: str | None, names=None) -> tuple[str, ...]:
@@ -2815,7 +2806,7 @@ def cuda_graph_parts(stack: "Stack", model=None) -> frozenset:
     moe = model.moe
     # the layer kinds the model has (hybrid: its pattern's symbols; ssm.layer_shares): * attention, - dense MLP, E MoE,
     # M Mamba; with no scope each kind's part is captured (arguments.py fills the scope from the pattern the same way)
-    has = {k: model.kind_layers(k) > 0 for k in ("*", "-", "E", "M")}
+    has = {k: model.kind_layers(k) > 0 for k in HYBRID_LAYER}
     kind_part = {"*": "attn", "-": "mlp", "E": "moe", "M": "mamba"}
     parts = set(scope) if scope else {kind_part[k] for k, there in has.items() if there}
     f = "training.framework.cuda_graph_scope"

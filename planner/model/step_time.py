@@ -111,7 +111,7 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, l
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
-                                   recipe_on, recompute_modules, SEARCHED, te_cast_bytes)
+                                   recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
 from planner.model.activations import stack_remat
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
@@ -1120,16 +1120,13 @@ def remat_policy_skip(c: LayerContext, m: ModelSpec, fw: Framework, proj, dense_
     remat = stack_remat(fw)
     if remat is None or m.mla is not None or m.hybrid:
         return 0.0
-    loc = dict(remat)
-
-    def saved(k):
-        return 1.0 if loc.get(k) in ("device", "offload") else 0.0
+    saved = remat_saved(remat)
 
     qkv, o = proj.gemms[0][0], proj.gemms[1][0]
-    attn = (qkv * (m.q_dim * saved("query_proj") + m.kv_dim * (saved("key_proj") + saved("value_proj")))
-            / (m.q_dim + 2 * m.kv_dim) + o * saved("out_proj"))
-    up = (saved("mlpwi_0") + saved("mlpwi_1")) / 2 if m.gated else saved("mlpwi")
-    return attn + (1 - c.moe_share) * (dense_mlp[0][0] * up + dense_mlp[1][0] * saved("mlpwo"))
+    attn = (qkv * (m.q_dim * saved["query_proj"] + m.kv_dim * (saved["key_proj"] + saved["value_proj"]))
+            / (m.q_dim + 2 * m.kv_dim) + o * saved["out_proj"])
+    up = (saved["mlpwi_0"] + saved["mlpwi_1"]) / 2 if m.gated else saved["mlpwi"]
+    return attn + (1 - c.moe_share) * (dense_mlp[0][0] * up + dense_mlp[1][0] * saved["mlpwo"])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1391,7 +1388,7 @@ def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_p
     plain model whose layers are alike has one kind, its mean layer (None), also for its ``mtp16`` 16-bit MTP layers
     (``mtp_runs_16bit``, kept mean layers on no global layer beside the kinds below). A plain MoE model with dense
     layers (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``) keeps each layer as what it
-    is, dense ("-") or MoE ("E") by ``moe_layer_ids`` (moe ``layer_kinds`` / ``kind_block_model``; Megatron-Core
+    is, dense ("-") or MoE ("E") by ``moe_layer_ids`` (moe ``layer_symbols`` / ``kind_block_model``; Megatron-Core
     decides both by global layer number, transformer_block.py / fp8_utils.py): until 2026-12-04 (moe30) its kept
     layers were the mean layer, 3 dense : 58 MoE on DeepSeek-V3, whose 1 + 1 kept (the dense first, an MoE last)
     now add 4.46 ms per micro-batch on B200 under MXFP8 (was 4.25) and 9.09 on H100 under tensorwise FP8 (8.09;
@@ -1419,7 +1416,7 @@ def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_p
     if not (m.hybrid or mixed):
         return {None: KeptKind(None, None)}
     symbols, block_model = ((np.array(list(m.hybrid_pattern)), ssm.kind_block_model) if m.hybrid
-                            else (moe_mech.layer_kinds(m), moe_mech.kind_block_model))
+                            else (moe_mech.layer_symbols(m), moe_mech.kind_block_model))
     at = np.arange(m.layers)
     kept_at = (at < first16) | (at >= m.layers - n16)
     kinds = {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, "kept " + k))

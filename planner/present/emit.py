@@ -71,7 +71,7 @@ from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
 from planner.units import config_str, hardware_str, fmt_time, fmt_usd
-from planner.vocab import Vocab
+from planner.vocab import LOSS_FN, SELECTIVE_AC, Vocab
 from planner.spec import JobSpec
 
 #: ``--emit``'s launch spec formats and launcher styles, ``Vocab``s: any case and blanks, as the job file's enumerated
@@ -565,7 +565,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
     a += _flag("--micro-batch-size", cfg["micro_batch"])
     a += _flag("--global-batch-size", t.global_batch)
     recompute = planned_recompute(plan_stack(job, cfg), cfg["recompute"])  # layer SAC every layer is full
-    if recompute in ("attention_core", "op", "layer"):  # the last two with a note (RECOMPUTE_NOTES)
+    if recompute in SELECTIVE_AC:  # op and layer with a note (RECOMPUTE_NOTES)
         a += _flag("--recompute-granularity", "selective")
         # the plan's list (one recommend searched, planner.search.space.recompute_module_lists) or the job's;
         # Megatron-LM arguments.py: nargs='*' (default ["core_attn"])
@@ -917,6 +917,7 @@ AUTOMODEL_LOSS_TARGETS = {
     "linear_ce": "nemo_automodel.components.loss.linear_ce.FusedLinearCrossEntropy",
     "te_parallel_ce": "nemo_automodel.components.loss.te_parallel_ce.TEParallelCrossEntropy",
 }
+assert tuple(AUTOMODEL_LOSS_TARGETS) == LOSS_FN.names
 
 
 def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:

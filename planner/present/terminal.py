@@ -152,7 +152,7 @@ def summary_table(res: dict) -> Table:
     room = (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} allowed: {mem['capacity'] / GiB:.0f} GiB less "
             f"{mem['headroom']:.0%} headroom" if mem.get("limit") is not None and mem.get("headroom")
             else f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB")
-    host = host_misfit(mem)  # a plan within its GPU memory whose offload overfills the node's RAM
+    host = host_misfit(mem, noun)  # a plan within its GPU memory whose offload overfills the node's RAM
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room}"
               + (f"; host memory: {host})" if host else ")"))
     ev = cost.get("evaluation")  # the evaluation passes are in the hours: say how much of them

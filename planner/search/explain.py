@@ -78,15 +78,16 @@ def bottleneck_line(res: dict, hw) -> str:
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
 
 
-def host_misfit(mem: dict) -> str | None:
+def host_misfit(mem: dict, noun: str = "GPU") -> str | None:
     """What an offloading plan puts in host memory beyond what it may (``Memory.host`` over ``host_limit``, the
     second half of ``evaluate.fits_memory``), as "131.4 GiB per GPU offloaded, 115.2 GiB allowed"; None where it
     fits. A plan within its GPU memory can fail here alone: estimate's fits line and advice then say so rather
-    than blame the GPU."""
+    than blame the GPU. ``noun``: the accelerator's (``units.device_of``): a TPU's MaxText remat offload read "per
+    GPU" until QA 54."""
     lim = mem.get("host_limit")
     if lim is None or mem.get("host", 0.0) <= lim:
         return None
-    return f"{mem['host'] / 2**30:.1f} GiB per GPU offloaded, {lim / 2**30:.1f} GiB allowed"
+    return f"{mem['host'] / 2**30:.1f} GiB per {noun} offloaded, {lim / 2**30:.1f} GiB allowed"
 
 
 def misfit_lines(res: dict) -> list[str]:
@@ -97,11 +98,16 @@ def misfit_lines(res: dict) -> list[str]:
     if mem["total"] > limit:
         out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
                    f"({mem['capacity'] / 2**30:.0f} GiB {device_of(res['hardware'])} memory less the headroom)")
-    host = host_misfit(mem)
+    noun = device_of(res["hardware"])
+    host = host_misfit(mem, noun)
     if host:
         d = res.get("detail", {})
-        node = (f" ({HOST_RAM_USABLE:.0%} of the node's {d['host_ram_bytes'] / 2**30:,.0f} GiB RAM over its "
-                f"{res['hardware']['gpus_per_node']} GPUs)" if d.get("host_ram_bytes") else "")
+        n = res["hardware"]["gpus_per_node"]
+        # a node the catalog gives no RAM figure (offload.host_ram) says whose figure it is
+        src = d.get("host_ram_source") or ""
+        node = (f" ({HOST_RAM_USABLE:.0%} of the node's {d['host_ram_bytes'] / 2**30:,.0f} GiB RAM"
+                + (f", {src}," if "assumed" in src else "") + f" over its {n} {noun}{'s' if n != 1 else ''})"
+                if d.get("host_ram_bytes") else "")
         out.append(f"does not fit host memory: {host}{node}")
     return out
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import calibrate_hint, options_for_search, spot_left_out, unmatched_gpus
+from planner.hardware.options import (calibrate_hint, options_for_search, spot_left_out, unmatched_gpu_lines,
+                                      unmatched_gpus)
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
@@ -353,9 +354,9 @@ class RankedTable:
     fitting: set  # stack groups with a plan that fits, before the constraints
     hcol: str
     ccol: str
-    listed_out: list
+    listed_out: list  # (GPU names, line) pairs: listed GPUs not searched (_listed_left_out)
     searched: set
-    no_plan: list = dc_field(default_factory=list)  # listed GPUs searched with no plan (_no_plan_gpus)
+    no_plan: list = dc_field(default_factory=list)  # (GPU names, line): listed GPUs searched with no plan (_no_plan_gpus)
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
@@ -445,9 +446,22 @@ def _off_platform(job: JobSpec, live, hw, tally: SearchTally, groups=()) -> bool
     refused group's code runs there, its refusal: a fork lacking an option the job sets, space.stack_groups)."""
     if any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
         return False
-    refused = next((grp.refused for grp in groups if grp.refused and stack_runs_on(grp.name, hw.gpu)), None)
+    here = next((grp for grp in groups if grp.refused and stack_runs_on(grp.name, hw.gpu)), None)
+    refused = here.refused if here is not None else None
     if refused and not is_auto(job):  # (auto's refused stacks are the comparison's own rows)
         tally.off_platform[hw.gpu.name] = refused.split(": ", 1)[-1]
+        tally.too_big.append(InputError(*refused.split(": ", 1)))
+        return True
+    if refused:  # auto: the accelerator is left out because the one stack auto searches there refused the job (QA 54:
+        # "TPU-v6e: auto does not run on Google TPUs (XLA)" for a job setting cross_entropy_fusion, which maxtext lacks)
+        from planner.hardware.platform import PLATFORMS
+
+        plat = platform_of(hw.gpu)
+        names = [grp.name for grp in groups if grp.refused and stack_runs_on(grp.name, hw.gpu)]
+        tally.off_platform[hw.gpu.name] = (
+            f"auto's stack on {hw.gpu.name} ({PLATFORMS.get(plat, plat)}), {here.name}, refuses the job: {refused}"
+            if len(names) == 1 else f"auto's stacks on {hw.gpu.name} ({PLATFORMS.get(plat, plat)}), "
+                                    f"{', '.join(names)}, refuse the job ({here.name}: {refused})")
         tally.too_big.append(InputError(*refused.split(": ", 1)))
         return True
     try:
@@ -788,8 +802,8 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     searched = {o.gpu.name for o in opts} - set(off_platform) - set(left_out)
     frames = tally.frames
     if not frames:
-        _refuse_empty_search(job, opts, s.live, listed_out, listed & searched, tally.too_big, tally.refused,
-                             tally.regroup, tally.evaluated, tally.closest_mem)
+        _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big,
+                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem)
     # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
@@ -834,8 +848,9 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
 
 
 def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict, capped: dict,
-                  missed) -> list[str]:
-    """Why each GPU ``constraints.gpus`` names that was searched has no plan in the ranking, one line each: no layout
+                  missed) -> list[tuple[tuple[str, ...], str]]:
+    """Why each GPU ``constraints.gpus`` names that was searched has no plan in the ranking, one (names, line) pair each
+    (the names for ``Recommendation.no_plan``): no layout
     fits its memory (with the nearest), its options are all outside the job's GPU limits (``capped``), or none that
     fits meets the constraints, the one it misses said (``missed(gpu names)``: ``_constraint_miss``). QA 48:
     Qwen2.5-7B QLoRA at 8,192 tokens over A10G, L4 and L40S under max_gpus 1 ranked, and ``compare`` showed, the L40S
@@ -853,12 +868,12 @@ def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, 
             near = closest.get(g)
             if near is None and g in capped:  # never searched: its one node is past the GPU limits
                 e = capped[g]
-                out.append(f"{g}: not searched: {e.field}: {e.message}")
+                out.append(((g,), f"{g}: not searched: {e.field}: {e.message}"))
                 continue
-            out.append(f"{g}: no layout fits in its memory" + (" and its host's RAM" if near and near[2] else "")
-                       + (f" (nearest: {near[1]})" if near else ""))
+            out.append(((g,), f"{g}: no layout fits in its memory" + (" and its host's RAM" if near and near[2] else "")
+                        + (f" (nearest: {near[1]})" if near else "")))
         else:
-            out.append(f"{g}: its plans that fit miss the constraints: {missed({g})}")
+            out.append(((g,), f"{g}: its plans that fit miss the constraints: {missed({g})}"))
     return out
 
 
@@ -1019,9 +1034,11 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     shown_hw = {p.hardware.name for p in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
+    lost = [("left out", names, x) for names, x in r.listed_out] + [("no plan", names, x) for names, x in r.no_plan]
     caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
-        f"constraints.gpus: left out — {x}" for x in r.listed_out) + tuple(
-        f"constraints.gpus: no plan — {x}" for x in r.no_plan)
+        f"constraints.gpus: {status} — {x}" for status, _, x in lost)
+    # the same, one entry a GPU, for the outputs that list GPUs (compare --json's no-plan rows; QA 54)
+    no_plan = tuple({"gpu": g, "status": status, "reason": x} for status, names, x in lost for g in names)
     if not (job.cluster.instance or job.cluster.gpu):  # the instances a spot job drops, said where the ranking is
         caveats += tuple(x for x in [spot_left_out(s.cat, job.constraints)] if x)
     best_group = groups[int(shown.iloc[0]["group"])]
@@ -1044,7 +1061,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, best_searched,
                                                                          best_layout(ranked[0])),),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, best_searched, best_layout(ranked[0])),
-        kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks,
+        kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan,
         price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
 
@@ -1516,8 +1533,9 @@ def _raise_outside_limits(job: JobSpec, errors: list) -> None:
                           + "; ".join(e.message for e in kinds))
 
 
-def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict) -> list[str]:
-    """Why each GPU ``constraints.gpus`` names was not searched, one line each: no instance carries
+def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict) -> list[tuple[tuple[str, ...], str]]:
+    """Why each GPU ``constraints.gpus`` names was not searched, one (GPU names, line) pair each (a platform's GPUs
+    share one line; the names for ``Recommendation.no_plan``): no instance carries
     it or lacks the precision (``unmatched_gpus``), no searched stack runs on it (``off_platform``),
     or it lacks the recipe's low-precision peak (``left_out``). Empty for a job that fixes
     cluster.gpu/instance (the list does not choose the hardware then)."""
@@ -1526,7 +1544,7 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         return []
     from planner.hardware.platform import PLATFORMS, platform_of
     from planner.model.stacks import stacks_for_platform
-    out = list(unmatched_gpus(cat, con, opts, job.training.precision))
+    out = [((g,), line) for g, line in unmatched_gpu_lines(cat, con, opts, job.training.precision)]
     stack = job.training.framework.name if job.training.framework is not None else D.FRAMEWORK
     off = {}  # one line per platform no searched stack runs on: "TPU-v5e, TPU-v5p: megatron-core does not run on ..."
     for g in dict.fromkeys(cat.gpu(x).name for x in con.gpus):
@@ -1534,18 +1552,20 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
             plat = platform_of(cat.gpu(g))
             off.setdefault(plat, []).append(g)
         elif g in left_out:
-            out.append(f"{g}: {left_out[g]}, which it lacks")  # "nvfp4 needs FP4 tensor cores" (physics.peak_need)
+            out.append(((g,), f"{g}: {left_out[g]}, which it lacks"))  # "nvfp4 needs FP4 tensor cores" (physics.peak_need)
     for plat, gs in off.items():
-        if plat in RUNS_ON.get(port_of(stack, plat), ()):  # its code runs there (a vendor's fork: stacks.PORTS)
-            out.append(f"{', '.join(gs)}: {off_platform[gs[0]]}")  # but refused the job (_off_platform)
+        # its code runs there (a vendor's fork: stacks.PORTS), or auto's stack there refused the job (_off_platform)
+        if plat in RUNS_ON.get(port_of(stack, plat), ()) or (is_auto(job) and off_platform.get(gs[0], "").startswith(
+                "auto's stack")):
+            out.append((tuple(gs), f"{', '.join(gs)}: {off_platform[gs[0]]}"))  # but refused the job (_off_platform)
             continue
         why = open_stack_refusal(job, cat.gpu(gs[0]))  # the platform's stack runs there, but not this model
         if why:
-            out.append(f"{', '.join(gs)}: training.framework {why}")
+            out.append((tuple(gs), f"{', '.join(gs)}: training.framework {why}"))
             continue
-        out.append(f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (stacks for "
-                   f"{'them' if len(gs) > 1 else 'it'}: {', '.join(stacks_for_platform(plat)) or 'none'}; "
-                   "or leave training.framework out)")
+        out.append((tuple(gs), f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (stacks for "
+                               f"{'them' if len(gs) > 1 else 'it'}: {', '.join(stacks_for_platform(plat)) or 'none'}; "
+                               "or leave training.framework out)"))
     return out
 
 

@@ -35,7 +35,7 @@ from planner.model.pipeline import PLAIN_SPLIT, balanced_rows, split_runtime, st
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
-from planner.model.memory import ACT_BYTES, FRAGMENTATION
+from planner.model.memory import ACT_BYTES, allocator_reserve
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, STACKS, Stack,
                                   attn_implementation_refusal, check_platform, from_training, holds,
                                   megatron_fsdp_low_zero, open_options, port_of, recompute_modules)
@@ -504,7 +504,8 @@ class StackVariant:
         frees = self.frees if self.frees is not None else tuple(
             k for k, on in (("optimizer", self.stack.optimizer_offload),
                             ("activations", self.stack.activation_offload or fused), ("logits", fused)) if on)
-        free = sum(root_mem[k] * (1 + FRAGMENTATION if k in ("activations", "logits") else 1.0) for k in frees)
+        free = sum(root_mem[k] + (allocator_reserve(root_mem[k]) if k in ("activations", "logits") else 0.0)
+                   for k in frees)
         return root_mem["total"] - free <= limit
 
     def refusals(self, c: Candidates) -> dict[str, np.ndarray]:
@@ -822,6 +823,22 @@ def stack_runs_on(name: str, gpu) -> bool:
     return plat is None or plat in RUNS_ON.get(name, (plat,))
 
 
+def _built_groups(jobs: dict, check=lambda name, job: None, reword=lambda name, e: e):
+    """One ``StackGroup`` per stack name -> job of ``jobs``, each built and checked alone (``check``, then its
+    variants: ``stack_variants``); a stack that refuses its job is kept with its reason (``reword``: the refusal as
+    the group says it), for the comparison. Returns the groups and the refusals, in order."""
+    out, errors = [], []
+    for name, j in jobs.items():
+        try:
+            check(name, j)
+            out.append(StackGroup(name, j, tuple(stack_variants(j))))
+        except InputError as e:
+            e = reword(name, e)
+            errors.append(e)
+            out.append(StackGroup(name, j, refused=f"{e.field}: {e.message}"))
+    return out, errors
+
+
 def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
     """The stacks to search: the job's own, or for ``training.framework: auto`` each of
     ``defaults.AUTO_FRAMEWORKS`` with the job's options, built and checked alone (``stack_variants``:
@@ -850,17 +867,11 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
             name = job.training.framework.name
             names = list(dict.fromkeys(port_of(name, p) for p in plats))
             if names != [name]:
-                out, errors = [], []
-                for n in names:
-                    j = named_stack_job(job, n) if n != name else job
-                    try:
-                        out.append(StackGroup(n, j, tuple(stack_variants(j))))
-                    except InputError as e:
-                        if n != name:
-                            here = dict.fromkeys(g.name for g in gpus if platform_of(g) in RUNS_ON[n])
-                            e = port_refusal(e, name, n, here)
-                        errors.append(e)
-                        out.append(StackGroup(n, j, refused=f"{e.field}: {e.message}"))
+                def reword(n, e):  # a fork's refusal says first which code the job's name means there
+                    here = dict.fromkeys(g.name for g in gpus if platform_of(g) in RUNS_ON[n])
+                    return port_refusal(e, name, n, here) if n != name else e
+                out, errors = _built_groups({n: named_stack_job(job, n) if n != name else job for n in names},
+                                            reword=reword)
                 if len(errors) == len(out):
                     raise errors[0]
                 return out
@@ -872,23 +883,19 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
     names = list(D.AUTO_FRAMEWORKS) + [D.FRAMEWORK_BY_PLATFORM[p] for p in plats if p in D.FRAMEWORK_BY_PLATFORM
                                        and not any(p in RUNS_ON[n] for n in D.AUTO_FRAMEWORKS)] \
         + [port_of(n, p) for n in D.AUTO_FRAMEWORKS for p in plats if port_of(n, p) != n]
-    out, first = [], None
-    for name in dict.fromkeys(names):
-        j = stack_job(job, name)
-        try:
-            if plats and not any(p in RUNS_ON[name] for p in plats):
-                runs = ", ".join(PLATFORMS[p] for p in RUNS_ON[name])
-                raise InputError("training.framework", f"{name} runs on {runs}, none of which the search has")
-            check_targets(j.model, j.training, stack_rules.RUNTIMES.get(name))
-            out.append(StackGroup(name, j, tuple(stack_variants(j))))
-        except InputError as e:
-            first = first or e
-            out.append(StackGroup(name, j, refused=f"{e.field}: {e.message}"))
+
+    def check(name, j):
+        if plats and not any(p in RUNS_ON[name] for p in plats):
+            runs = ", ".join(PLATFORMS[p] for p in RUNS_ON[name])
+            raise InputError("training.framework", f"{name} runs on {runs}, none of which the search has")
+        check_targets(j.model, j.training, stack_rules.RUNTIMES.get(name))
+
+    out, errors = _built_groups({n: stack_job(job, n) for n in dict.fromkeys(names)}, check=check)
     if all(g.refused for g in out):
         # the field leads the line already: "error: training.framework: training.framework auto: ..." said it twice
         # the stacks auto compares lead the line (an error keeps 300 characters): a job whose options only a stack
         # outside them takes (loss_fn: nemo-automodel) read "no stack runs this job" (QA 53)
-        raise InputError(first.field, f"framework auto compares {', '.join(g.name for g in out)} only and none runs "
+        raise InputError(errors[0].field, f"framework auto compares {', '.join(g.name for g in out)} only and none runs "
                                       f"this job; name the stack (training.framework.name) "
                                       f"({'; '.join(f'{g.name}: {g.refused}' for g in out)})")
     return out

@@ -558,7 +558,7 @@ class FrameworkSpec(_Strict):
     optimizer_offload: Optional[bool] = None
     #: MaxText's remat_policy (planner.model.stacks MAXTEXT_REMAT_POLICIES) on the recompute: full rows, and under
     #: custom the per-tensor locations (decoder_layer_input: offload, query_proj: device, ...; MAXTEXT_REMAT_TENSORS)
-    remat_policy: Optional[str] = None
+    remat_policy: Optional[V.REMAT_POLICY.literal] = None
     remat_tensors: Optional[dict[str, str]] = None
     #: MaxText's num_vocab_tiling (base.yml 1): the loss over the logits in this many tiles of the micro-batch's tokens
     num_vocab_tiling: Optional[int] = Field(None, ge=1, le=1 << 16)
@@ -582,17 +582,17 @@ class FrameworkSpec(_Strict):
     ce_fp32_upcast: Optional[bool] = None
     #: nemo-automodel: the loss class of the recipe's ``loss_fn`` (masked_ce | masked_ce_chunked | linear_ce |
     #: te_parallel_ce; planner.model.stacks Stack.loss_fn); None: MaskedCrossEntropy, as its recipes ship
-    loss_fn: Optional[str] = None
+    loss_fn: Optional[V.LOSS_FN.literal] = None
     #: nemo-automodel: ``MaskedCrossEntropy(chunk_size=...)``, the rows upcast at a time (loss_fn masked_ce_chunked)
     ce_chunk_size: Optional[int] = Field(None, ge=1, le=1 << 24)
     #: Megatron-Core stacks: the loss kernel (none: no --cross-entropy-loss-fusion; native: Megatron-Core's fused loss;
     #: te: --cross-entropy-fusion-impl te, Transformer Engine's parallel_cross_entropy; planner.model.stacks
     #: Stack.cross_entropy_fusion); None: native, the registry entry's (NeMo / Megatron-Bridge turn the fusion on)
-    cross_entropy_fusion: Optional[str] = None
+    cross_entropy_fusion: Optional[V.CE_FUSION.literal] = None
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stacks ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
-    attn_implementation: Optional[str] = None
+    attn_implementation: Optional[V.ATTN_IMPLEMENTATION.literal] = None
     #: Megatron-Core stacks: how context parallelism exchanges K/V (--cp-comm-type: p2p ring, all_gather, a2a Ulysses,
     #: a2a+p2p with a2a inside the NVLink domain; planner.model.stacks Stack.cp_comm_type); None: searched where CP > 1
     #: (p2p, Megatron-Core's default, where the search is not run); a list: one type a decoder layer (Megatron's
@@ -640,11 +640,10 @@ class FrameworkSpec(_Strict):
     pp_pass_microbatches: Optional[int] = Field(None, gt=0, le=1 << 20)
     #: DeepSpeed stacks: the config's ``communication_data_type`` (the gradient reduce's dtype); None: DeepSpeed's
     #: default, the 16-bit training dtype (planner.model.stacks Stack.grad_comm_dtype)
-    communication_data_type: Optional[Literal["fp32", "bf16", "fp16"]] = None
+    communication_data_type: Optional[V.COMM_DATA_TYPE.literal] = None
     #: megatron-deepspeed: DeepSpeed PipelineModule's partition_method (planner.model.pipeline PARTITION_METHODS);
     #: None: Megatron-DeepSpeed's own, type:transformer
-    pp_partition_method: Optional[Literal["type:transformer", "type:transformer+embedding", "uniform",
-                                          "parameters"]] = None
+    pp_partition_method: Optional[V.PP_PARTITION_METHOD.literal] = None
     #: Megatron-Core stacks: an explicit ``--pipeline-model-parallel-layout`` ("Et*4|(t*4|)*14tmL": E embedding, t
     #: decoder layer, m MTP layer, L loss, | stage boundary, (..)*n repetition); its stage count / pp is the vpp.
     #: None: the planner's own split (planner.model.pipeline ``pipeline_split``)
@@ -653,7 +652,7 @@ class FrameworkSpec(_Strict):
     #: the stack accepts (planner.model.pipeline ``BalancedSplit`` / ``TitanSplit``), "megatron" Megatron's own
     #: split, "torchtitan" torchtitan's with both less-layers 0; None: balanced, the stack's own where the balanced
     #: one does not fit
-    pp_split: Optional[Literal["balanced", "megatron", "torchtitan"]] = None
+    pp_split: Optional[V.PP_SPLIT.literal] = None
     #: torchtitan: ``pipeline_parallel_first_stage_less_layers`` / ``_last_stage_less_layers`` (torchtitan's default
     #: 1 for the one not set); None both: the planner's choice (planner.model.pipeline ``titan_less_layers``)
     pp_first_stage_less_layers: Optional[int] = Field(None, ge=0, le=1 << 16)

@@ -292,8 +292,22 @@ def prompt_grid(P: float, cv: float) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(np.rint(np.minimum(x, LENGTH_CLIP * P)), 1.0), PROMPT_Z_WEIGHTS
 
 
-#: bisection steps of ``ttft_quantile`` (its bracket shrinks 2^-32: under a microsecond for a bracket of an hour)
+#: bisection steps of ``bisect_quantile`` (its bracket shrinks 2^-32: under a microsecond for a bracket of an hour)
 QUANTILE_BISECTIONS = 32
+
+
+def bisect_quantile(over, lo: float, hi: float) -> float:
+    """The quantile inside the bracket [``lo``, ``hi``] that ``ttft_quantile`` and ``tpot_quantile`` bisect for:
+    ``over(x)`` is true while x is still under it (the tail past x holds more than 1 - q); the bracket's upper end after
+    ``QUANTILE_BISECTIONS`` halvings.
+
+    >>> round(bisect_quantile(lambda x: x < 2.0, 0.0, 8.0), 6)
+    2.0
+    """
+    for _ in range(QUANTILE_BISECTIONS):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if over(mid) else (lo, mid)
+    return hi
 
 
 def ttft_quantile(q: float, own, weights, run_steps, run_probs, waits) -> float:
@@ -344,10 +358,7 @@ def ttft_quantile(q: float, own, weights, run_steps, run_probs, waits) -> float:
     # the bracket: past max X + the longest step + max theta x ln(3 / (1 - q)) each part's tail is under (1 - q) / 3
     lo = 0.0
     hi = float(own.max()) + float(steps.max(initial=0.0)) + max([th for _, th in terms] + [0.0]) * math.log(3.0 / (1.0 - q))
-    for _ in range(QUANTILE_BISECTIONS):
-        mid = (lo + hi) / 2.0
-        lo, hi = (mid, hi) if over(mid) else (lo, mid)
-    return hi
+    return bisect_quantile(over, lo, hi)
 
 
 #: z past which the normal tail 0.5 erfc(z / sqrt 2) rounds to exactly 0.0 / at or under which to exactly 1.0 in double
@@ -502,10 +513,7 @@ def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q:
         return float((tail * w).sum()) > 1.0 - q
 
     lo, hi = bare, bare + d * float(np.max(f + 9.0 * sd / n))  # z >= 9 at hi for every length: under 1e-18
-    for _ in range(QUANTILE_BISECTIONS):
-        mid = (lo + hi) / 2.0
-        lo, hi = (mid, hi) if over(mid) else (lo, mid)
-    return hi
+    return bisect_quantile(over, lo, hi)
 
 
 def screen_tpot(im: IterationModel, s: ServingSpec, B: float, rate: float | None = None, replicas: int = 1) -> float:
