@@ -453,11 +453,20 @@ class LayerContext:
         pk = lin_peak if pk is None else pk
         b = self.gemm_b if b is None else b
         if groups is None:
-            g_t, n_g = (lambda m_, n_, k_, *a: eff.gemm_time(m_, n_, k_, *a, batch=batch)), batch
+            n_g = batch
+            # forward (M, N, K), dgrad (M, K, N) and wgrad (K, N, M) priced in one gemm_time call on the three shapes
+            # stacked: it is elementwise, so each gets the bits its own call gives, and the layer model's fixed cost
+            # (~20 numpy calls a gemm_time, three a GEMM, on a few hundred layer keys) loses two of them (speed38)
+            shp = np.broadcast_shapes(*(np.shape(x) for x in (M, N, K, pk, hbm, b, batch)))
+            Mf, Nf, Kf = (np.broadcast_to(np.asarray(x, dtype=np.float64), shp) for x in (M, N, K))
+            t3 = eff.gemm_time(np.stack((Mf, Mf, Kf)), np.stack((Nf, Kf, Nf)), np.stack((Kf, Nf, Mf)), pk, hbm, b,
+                               batch=batch)
+            fwd, t_dgrad, t_wgrad = t3[0], t3[1], t3[2]
         else:
-            g_t, n_g = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a)), groups
-        fwd = g_t(M, N, K, pk, hbm, b)
-        bwd = g_t(M, K, N, pk, hbm, b) + (self.wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
+            n_g = groups
+            g_t = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a))
+            fwd, t_dgrad, t_wgrad = g_t(M, N, K, pk, hbm, b), g_t(M, K, N, pk, hbm, b), g_t(K, N, M, pk, hbm, b)
+        bwd = t_dgrad + (self.wgrad if wg is None else wg) * t_wgrad
         if self.low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not self.fw.caches_fp8_weights else 0.0
             fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm,
