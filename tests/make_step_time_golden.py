@@ -143,6 +143,16 @@ Regenerated on the a2aperm37 branch (2026-12-05) for the all-to-all dispatcher's
 (activations.moe_a2a_transient, at EP > 1): 20 of 720 arrays, memory only (mixtral-8x7b, deepseek-v3-pretrain:
 activations x1.00-1.12 / x1.00-1.39, total x1.00-1.02 / x1.00-1.05, other / other_last by the fragmentation share);
 no step-time array.
+Regenerated on the losspeak38 branch (2026-12-05) for the loss's buffers and the last layer's rebuild never live
+together in the PyTorch stacks either (memory.loss_logits: the logits term is what the loss exceeds the rebuild by, or
+the held logits): every case but hf-trainer's (its walked step) moved, 120 of 720 arrays on both instances, memory
+only: logits x0-1.0, total x0.885-1.0, total_last x0.85-1.0 (the most loaded stage flips to the first on some rows, so
+its weights / grads / optimizer / activations move with it, x0.98-3.9); no step-time array.
+Regenerated on the dsdense38 branch (2026-12-05) for a dense layer of an MoE model keeping its MLP rows at its own
+width (activations.layer_saved_tensors at ``ModelSpec.dense_width``: DeepSeek-V3's first three layers 18432, not the
+experts' 2048): only deepseek-v3-pretrain moved, 10 of 720 arrays on both instances, memory only: activations
+x1.000-1.010, other / other_last x1.000-1.010 (the fragmentation share), total / total_last x1.000-1.008; no
+step-time array.
 """
 from __future__ import annotations
 

@@ -65,11 +65,12 @@ def test_dsv3_gb300_mxfp8_micro_batch_2_rows_run_their_own_config(rows):
 
 
 def test_dsv3_gb300_mxfp8_micro_batch_2_rows_fit_the_gb300(rows):
-    """245.6 GiB of the GB300's 259.8 (339.5 with #3983's settings)."""
+    """251.7 GiB of the GB300's 259.8 (339.5 with #3983's settings; 245.6 at bigmem37, 249.4 before dsdense38 priced
+    the three dense layers' saved MLP rows at their own 18432, not the experts' 2048)."""
     r = next(r for r in _dsv3_gb300_mxfp8(rows) if int(r.micro_batch) == 2)
     total, cap = _total(r)
     assert total <= cap, f"{r.id}: {total / GiB:.1f} GiB > {cap / GiB:.1f}"
-    assert 240 * GiB < total < 250 * GiB
+    assert 240 * GiB < total < 255 * GiB
 
 
 def test_405b_megatron_fsdp_rows_offload_their_recipes_layers(rows):

@@ -1,7 +1,6 @@
 """MaxText's vocabulary tiling (``num_vocab_tiling``, src/MaxText/vocabulary_tiling.py): the loss scans the tokens in
 n tiles and saves no logit, so the vocab-wide bytes are one tile's; the backward re-runs each tile's head GEMM and
 loss. The Gemma3 12B tpu-recipes set 16 (mxlogits37)."""
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -51,11 +50,11 @@ def test_gemma3_recipe_fits_the_v6e_chip_with_its_tiles():
     full = memory_per_gpu(m, t, c, stack=stacks.resolve("maxtext", remat_policy="custom"))
     tiled = memory_per_gpu(m, t, c, stack=stacks.resolve("maxtext", remat_policy="custom", num_vocab_tiling=16))
     assert float(full["total"][0]) / GIB > 32 > float(tiled["total"][0]) / GIB
-    # the tiles' own term, the logits counted beside the layer's rebuild (mxmem38 counts only their excess over it)
-    both = [dataclasses.replace(stacks.resolve("maxtext", remat_policy="custom", **kw), disjoint_loss_and_rebuild=False)
-            for kw in ({}, dict(num_vocab_tiling=16))]
-    full, tiled = (memory_per_gpu(m, t, c, stack=st) for st in both)
-    assert float(full["logits"][0] - tiled["logits"][0]) == pytest.approx(32768 * m.vocab * 4.0 * 15 / 16, rel=1e-6)
+    # the tiles' own term: the logits' excess over the layer's rebuild (mxmem38), 15 / 16 of the vocab-wide bytes
+    # less; with tiles the rebuild is the larger and the term 0
+    shed = 32768 * m.vocab * 4.0 * 15 / 16
+    assert float(full["logits"][0]) > 0.0
+    assert float(tiled["logits"][0]) == pytest.approx(max(float(full["logits"][0]) - shed, 0.0), abs=1.0)
     assert float(full["activations"][0]) == pytest.approx(float(tiled["activations"][0]))
 
 

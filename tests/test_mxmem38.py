@@ -62,17 +62,15 @@ def test_logits_and_rebuild_are_not_held_together():
     rebuild by, and the activations (the embedding output and the rebuild) stay."""
     m, t, c = llama70b_case()
     st = stacks.resolve("maxtext", remat_policy="custom", remat_tensors=QKV_OFFLOAD)
-    assert st.disjoint_loss_and_rebuild
     new = memory_per_gpu(m, t, c, stack=st)
-    old = memory_per_gpu(m, t, c, stack=dataclasses.replace(st, disjoint_loss_and_rebuild=False))
     whole = float(logits_bytes(m, 8192, 5))  # + the "torch_ce_compiled" loss's 0 beyond
-    assert whole / GIB == pytest.approx(20.82, abs=0.01) and float(old["logits"][0]) == pytest.approx(whole)
-    assert float(new["activations"][0]) == float(old["activations"][0])
+    assert whole / GIB == pytest.approx(20.82, abs=0.01)
     rebuild = whole - float(new["logits"][0])
     assert rebuild / GIB == pytest.approx(12.67, abs=0.01)
     emb_out = 5 * 8192 * m.hidden * 2.0  # the rest of the activations: the embedding's output
     assert float(new["activations"][0]) == pytest.approx(rebuild + emb_out, rel=1e-6)
-    assert float(old["total"][0]) / GIB > 32.0 > float(new["total"][0]) / GIB  # the run ran on v6e's 32 GiB
+    # the run ran on v6e's 32 GiB; with the rebuild counted twice (the sum, until mxmem38) it would not have
+    assert float(new["total"][0]) + rebuild > 32.0 * GIB > float(new["total"][0])
 
 
 def test_recipe_rows_under_the_chip():

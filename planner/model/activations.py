@@ -250,7 +250,11 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     # pass through the experts and are saved like real ones); on a rank ``layer_activation_bytes`` scales the
     # rows marked ``routed`` to the busiest rank's load (``moe.rank_load``)
     kr = k * padded_rows(m.moe) if moe else 1
-    mlp("mlp", f * kr, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else (), routed=moe)
+    # a dense layer's MLP is its own width (``ModelSpec.dense_width``: DeepSeek-V3's first_k_dense_replace layers
+    # 18432, HF ``intermediate_size``; Megatron-Core ``ffn_hidden_size`` beside ``moe_ffn_hidden_size``), not the
+    # experts' ``ffn_hidden`` (2048): until dsdense38 its rows were priced at the expert width
+    mlp("mlp", f * kr if moe else m.dense_width, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else (),
+        routed=moe)
     if moe and switch_mlp:
         T += switch_mlp_saved_tensors(m)
     elif moe:

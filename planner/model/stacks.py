@@ -565,12 +565,17 @@ class Stack:
     loss: str = "cast_ce"
     #: its training loop keeps the model's output (the logits; on transformers' code also ``past_key_values``, the
     #: DynamicCache) referenced through ``backward``. Read by the walked HF step (the stacks that run transformers'
-    #: model code, ``mixed_precision`` set: planner.model.activations_hf ``hf_step_memory``'s ``output_held``); the
-    #: other stacks' loss codes carry it (``loss``: "cast_ce_held", "masked_ce"). False on hf-trainer and deepspeed:
-    #: HF Trainer's ``compute_loss`` returns the loss alone and ``training_step`` then calls
+    #: model code, ``mixed_precision`` set: planner.model.activations_hf ``hf_step_memory``'s ``output_held``) and by
+    #: the logits term of the other stacks (memory ``loss_logits``): every loss's buffers are freed before the last
+    #: layer's rebuild, but the logits the loop holds stay beside it (losspeak38). True on llm-foundry (Composer's
+    #: composer/trainer/trainer.py ``_train_microbatch`` keeps ``self.state.outputs`` through the backward) and
+    #: nemo-automodel (recipes/llm/train_ft.py ``_forward_backward_step``: ``out = model(**batch)`` in the backward's
+    #: scope); the loss codes price the held logits at the loss ("xentropy_held", "masked_ce", ...). False on
+    #: hf-trainer and deepspeed: HF Trainer's ``compute_loss`` returns the loss alone and ``training_step`` then calls
     #: ``accelerator.backward(loss)`` (transformers trainer.py; the DeepSpeed engine's backward through the same
     #: ``training_step``), so the output is freed before the backward (hfloss37; until then the walk held it, as the
-    #: harness whose runs it is checked against does: tests/test_hf_memory.py)
+    #: harness whose runs it is checked against does: tests/test_hf_memory.py); False on the Megatron family
+    #: (``GPTModel.forward`` returns the loss alone when given labels), torchtitan (train.py ``del pred``) and MaxText
     loop_holds_output: bool = False
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
@@ -851,15 +856,6 @@ class Stack:
     #: (memory.moments_16bit). Until mxmem38 8 B: Llama 3.1 70B on v6e-32 (bf16 weights) 16.4 GiB of moments a chip
     #: where optax holds 8.2
     moments_like_params: bool = False
-    #: the step is one XLA program, whose buffer assignment gives buffers that are never live together the same
-    #: memory (xla/service/buffer_assignment.cc over heap_simulator.cc: the peak is the largest set of buffers live at
-    #: one point of the schedule): the loss's logit-sized buffers end with the loss's backward, before the backward
-    #: ``scan`` over the decoder layers rebuilds its first layer (``jax.checkpoint``: the rebuild runs inside the loop
-    #: body, whose carry is the loss's input gradient), so the step holds the larger of the logits and one layer's
-    #: rebuild, not both (memory ``transformer_activations``, as the FSDP2 head's buffers against the logits). Off:
-    #: the sum, as every eager stack is priced. Until mxmem38 MaxText held both: Llama 3.1 70B on v6e-256, logits
-    #: 20.8 GiB beside a 13.3 GiB rebuild
-    disjoint_loss_and_rebuild: bool = False
     #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
     #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
     #: the planner's default; False: PyTorch's default NCHW, which cuDNN transposes around each
@@ -2311,7 +2307,7 @@ STACKS: dict[str, Stack] = {
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
-        "llm-foundry", loss="xentropy_held", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
+        "llm-foundry", loss="xentropy_held", loop_holds_output=True, kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         fsdp_zero2_param_dtype=True,  # Composer get_mixed_precision: DEFAULT / PURE set param_dtype to the precision
         # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
         # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
@@ -2355,7 +2351,7 @@ STACKS["pytorch-ddp"] = replace(
 #: no Megatron TransformerLayer, no TE userbuffers, no combined-1F1B EP overlap, no Megatron CUDA graphs, no
 #: per-module recompute list. What no source gives a number for is said so at the field.
 STACKS["nemo-automodel"] = Stack(
-    "nemo-automodel", has_pp_pass=True, selectives=("op",),
+    "nemo-automodel", loop_holds_output=True, has_pp_pass=True, selectives=("op",),
     # TE modules where ``BackendConfig(linear="te", rms_norm="te", attn="te")`` (its defaults on CUDA with TE): the
     # linears are te.Linear (te_linears) and the norm a separate TE RMSNorm module, not TE's LayerNormLinear
     # (models build ``initialize_rms_norm_module`` and ``initialize_linear_module`` apart): fused_norm_linear off;
@@ -2526,7 +2522,7 @@ STACKS["megatron-core-gaudi"] = replace(
 #: ``UNMEASURED_PLATFORMS``), and every output says so.
 STACKS["maxtext"] = Stack(
     "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
-    has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True, disjoint_loss_and_rebuild=True,
+    has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True,
     doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
     tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
     sources="AI-Hypercomputer/maxtext (JAX): the train step is one jax.jit program; data parallelism is the mesh's "

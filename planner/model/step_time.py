@@ -453,11 +453,20 @@ class LayerContext:
         pk = lin_peak if pk is None else pk
         b = self.gemm_b if b is None else b
         if groups is None:
-            g_t, n_g = (lambda m_, n_, k_, *a: eff.gemm_time(m_, n_, k_, *a, batch=batch)), batch
+            n_g = batch
+            # forward (M, N, K), dgrad (M, K, N) and wgrad (K, N, M) priced in one gemm_time call on the three shapes
+            # stacked: it is elementwise, so each gets the bits its own call gives, and the layer model's fixed cost
+            # (~20 numpy calls a gemm_time, three a GEMM, on a few hundred layer keys) loses two of them (speed38)
+            shp = np.broadcast_shapes(*(np.shape(x) for x in (M, N, K, pk, hbm, b, batch)))
+            Mf, Nf, Kf = (np.broadcast_to(np.asarray(x, dtype=np.float64), shp) for x in (M, N, K))
+            t3 = eff.gemm_time(np.stack((Mf, Mf, Kf)), np.stack((Nf, Kf, Nf)), np.stack((Kf, Nf, Mf)), pk, hbm, b,
+                               batch=batch)
+            fwd, t_dgrad, t_wgrad = t3[0], t3[1], t3[2]
         else:
-            g_t, n_g = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a)), groups
-        fwd = g_t(M, N, K, pk, hbm, b)
-        bwd = g_t(M, K, N, pk, hbm, b) + (self.wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
+            n_g = groups
+            g_t = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a))
+            fwd, t_dgrad, t_wgrad = g_t(M, N, K, pk, hbm, b), g_t(M, K, N, pk, hbm, b), g_t(K, N, M, pk, hbm, b)
+        bwd = t_dgrad + (self.wgrad if wg is None else wg) * t_wgrad
         if self.low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not self.fw.caches_fp8_weights else 0.0
             fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm,
@@ -1572,9 +1581,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # ZeRO-1/2's gather of the updated parameters and ZeRO-3's per-unit gathers alike
     fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
     if fp8_pg.any():
-        kept = lp16_rank_params(m, pp, vpp, *lp16_counts(fw, m, t.precision), tp, split_runtime(fw, m))
+        kept = lp16_rank_params(m, pp, vpp, *lp16_counts(fw, m, t.precision), tp, split_runtime(fw, m),
+                                split.first_rank)
         dense_b, exp_b = fp8_param_gather_bytes(m, pp, (f_dense, f_exp, l_dense, l_exp), fw.recipe.param_gather_bytes,
-                                                param16, kept)
+                                                param16, kept, split.first_rank)
         ag_fp8 = (collective_time("all_gather", dense_b / tpf, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
                   + np.where(has_exp, collective_time("all_gather", exp_b / tpe, edps, tpe, g, intra_bw, inter_bw,
                                                       a_in, a_out), 0.0))
@@ -1647,7 +1657,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
-def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=None) -> tuple:
+def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=None, first_rank=None) -> tuple:
     """(dense, expert) bytes of the parameters a parameter all-gather (ZeRO-1/2's after the step, ZeRO-3's per unit)
     moves under Megatron-Core's ``--fp8-param-gather``, before the TP / expert-grid division, on the pipeline stage
     that moves most (vectorised over ``pp``; ``stage``: memory ``stage_params``' first dense, first expert, last
@@ -1655,7 +1665,8 @@ def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=
     (``LowPrecisionRecipe.param_gather_bytes``), what the pipeline ends hold (the embedding on the first stage, the
     final norm and the LM head on the last: planner.model.memory ``pipeline_end_params``) and the layers the stack
     keeps 16-bit (``kept``: memory ``lp16_rank_params``' first / last rank's dense and expert parameters of them) at
-    ``bytes16``.
+    ``bytes16``. ``first_rank``: the rank the first stage is (memory ``StageSplit.first_rank``); one past rank 0
+    holds no embedding.
 
     Only TE modules built under TE's ``fp8_model_init`` hold FP8 parameters: Megatron-Core builds each transformer
     layer inside ``get_fp8_context(config, layer_no, is_init=True)`` (megatron/core/transformer/transformer_block.py
@@ -1686,6 +1697,8 @@ def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=
         return np.maximum(f_dense, l_dense) * fp8_bytes, np.maximum(f_exp, l_exp) * fp8_bytes
     kf_d, kf_e, kl_d, kl_e = (0.0,) * 4 if kept is None else kept
     ends_f, ends_l = pipeline_end_params(m, count_params(m), pp)
+    if first_rank is not None:
+        ends_f = np.where(np.asarray(first_rank) == 0, ends_f, 0.0)
 
     def width(total, b16):
         """bytes of ``total`` parameters, ``b16`` of them 16-bit"""
