@@ -2582,9 +2582,6 @@ def port_of(name: str, platform: str | None) -> str:
     """The entry stack ``name`` runs as on ``platform`` (``PORTS``): its vendor's fork there, else itself."""
     return PORTS.get((name, platform), name)
 
-#: the pre-registry name of the old ``Framework`` dataclass, for callers that import it
-Framework = Stack
-
 
 def stacks_for_platform(platform: str | None, names=None) -> tuple[str, ...]:
     """The registry's stacks (of ``names``, default all current ones in ``FRAMEWORK``) that run on ``platform``."""
