@@ -260,7 +260,7 @@ def recommend(
 
             spec = emit_launch_spec(job, planned.result.best, emit, ctx.catalog)
         if csv_path is not None:
-            _write_ranked_csv(csv_path, planned, force)
+            _write_ranked_csv(csv_path, planned, force, ctx.catalog)
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
@@ -268,30 +268,46 @@ def recommend(
     _run(go)
 
 
-def _write_ranked_csv(path, planned, force: bool) -> None:
+def _write_ranked_csv(path, planned, force: bool, catalog=None) -> None:
     """``recommend --csv``: a training plan's feasible configurations, every one in rank order (the whole ranked
     table), or a tabular job's ranked instances."""
     if planned.workload == "tabular":  # its ranked instances, as a training plan's rows (refused until QA 37)
         from planner.present.tabular import tabular_csv
 
         return write_text(path, tabular_csv(planned.result), "--csv", force)
-    write_stream(path, _ranked_csv_parts(planned.result), "--csv", force)
+    write_stream(path, _ranked_csv_parts(planned.result, catalog), "--csv", force)
 
 
-def _ranked_csv_parts(rec):
+def _ranked_csv_parts(rec, catalog=None):
     """The training table's CSV text a block of ranked rows at a time (``RankedRows.blocks``): the file's bytes are
     the whole table's ``to_csv`` (each block's rows as the whole table's, the header once), and only one block's
     rows are held (a 12.2M-plan table was built whole, ~0.55 KB a plan, and its text beside it). The price every
     row's cost is at (--json's price_basis) is the last column, so that no column moves: a spot job's `cost` is the
     expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone did not say which.
+    Before it, ``price_date``: the date of the rate each row's cost is at (``model.cost.rate_date``: the row's
+    instance's on-demand or spot rate's own date), empty where no catalog rate prices it (a job's
+    cluster.price_usd_hr, a bare GPU) or its row gives none. QA 55b: a budget sheet built from the file could not
+    say how old a row's price is; rows of a GCP bound at most 765 days back sat beside AWS's 319 unmarked.
     (to_csv's text, each column's distinct values formatted once: planner.present.frame_csv)"""
+    import pandas as pd
+
+    from planner.model.cost import rate_date
     from planner.present.frame_csv import frame_csv
+
+    dates: dict = {}  # hardware -> its rate's date, looked up once (a few distinct values in millions of rows)
+
+    def dated(block):
+        hw = block["hardware"]
+        for h in hw.unique():
+            if h not in dates:
+                dates[h] = rate_date(catalog, h, rec.price_basis) or pd.NA
+        return block.assign(price_date=hw.map(dates).astype("string"), price_basis=rec.price_basis)
 
     head = None
     for block in rec.rows.blocks():
-        text = frame_csv(block.assign(price_basis=rec.price_basis))
+        text = frame_csv(dated(block))
         if head is None:
-            head = frame_csv(block.iloc[:0].assign(price_basis=rec.price_basis))  # the header line
+            head = frame_csv(dated(block.iloc[:0]))  # the header line
             yield text
         else:
             if not text.startswith(head):  # every block has the table's columns and dtypes (RankedRows.take)

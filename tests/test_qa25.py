@@ -187,7 +187,8 @@ def test_recommend_csv_names_its_price_basis(cli, tmp_path, constraints, cluster
     plan = answered(cli("recommend", str(job), "--no-simulate", "--json", "--csv", str(out_csv), "--top", "2"))
     assert plan["price_basis"] == basis
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
-    assert rows and list(rows[0])[-2:] == ["pareto", "price_basis"]
+    # price_basis stays last; QA 55b put price_date (the date of the rate each row's cost is at) before it
+    assert rows and list(rows[0])[-3:] == ["pareto", "price_date", "price_basis"]
     assert {r["price_basis"] for r in rows} == {basis}
 
 

@@ -155,8 +155,9 @@ def test_without_the_section_nothing_changes(catalog, cli, tmp_path):
         outs.append((csv.read_text(), json.dumps(j, sort_keys=True)))
     assert outs[0] == outs[1]
     header = outs[0][0].splitlines()[0].split(",")
-    assert "expected_hours" not in header and header[-5:] == ["train_hours", "cost", "usd_per_token", "pareto",
-                                                              "price_basis"]
+    # QA 55b: price_date (the date of the rate each row's cost is at) sits before price_basis, which stays last
+    assert "expected_hours" not in header and header[-6:] == ["train_hours", "cost", "usd_per_token", "pareto",
+                                                              "price_date", "price_basis"]
 
 
 def test_spot_plans_count_node_failures_with_the_interruptions():

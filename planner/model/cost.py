@@ -383,13 +383,24 @@ def rate_price_dates(catalog, instance_key: str | None, basis: str = "on-demand"
     ``Cost.price_dates`` is (``oldest_price``): the clouds' rows rest on sources of very different ages (a GCP bound at
     most 765 days back, an AWS one 319, Lambda's undated), and until QA 55 a cloud comparison said none of them. None
     for a bare GPU or a job's ``cluster.price_usd_hr`` (no catalog rate)."""
+    date = rate_date(catalog, instance_key, basis)
+    if date is None:
+        return None
+    return oldest_price([(f"{catalog.instance(instance_key).key} {basis}", date)])
+
+
+def rate_date(catalog, instance_key: str | None, basis: str = "on-demand") -> str | None:
+    """The ``price_date`` of the one rate a row's cost is priced at (``Recommendation.price_basis``: the instance's
+    on-demand or spot rate, ``Instance.rate_date``), as the catalog writes it ("" where its row gives none); None for
+    a bare GPU or a job's ``cluster.price_usd_hr`` (no catalog rate). ``rate_price_dates`` sums it up for a
+    comparison row; ``recommend --csv`` writes it in each row's ``price_date`` (QA 55b)."""
     if catalog is None or not instance_key or basis not in ("on-demand", "spot"):
         return None
     try:
         inst = catalog.instance(instance_key)
     except Exception:  # noqa: BLE001 — a bare-GPU row's hardware is a GPU name, no instance
         return None
-    return oldest_price([(f"{inst.key} {basis}", inst.rate_date(basis == "spot") or "")])
+    return inst.rate_date(basis == "spot") or ""
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
