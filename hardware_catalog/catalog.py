@@ -453,7 +453,10 @@ class OnpremRow(_Row):
     key: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_]+$")
     value: float = Field(ge=0, le=ANY_MAX)
     unit: Optional[str] = None
-    basis: Optional[Literal["sourced", "assumption", "derived"]] = None
+    #: where the value comes from; ``user``: an override file's value (QA 55b: a repriced row kept the built-in
+    #: row's "assumption" though the user gave a quote; the catalog sets it where a row changes the value and gives
+    #: no basis of its own, and keeps the file's name in the row's ``override_file``)
+    basis: Optional[Literal["sourced", "assumption", "derived", "user"]] = None
     #: a price row's quote date (``price_date_note``; "unknown: ..." where the source gives none), blank for a row
     #: that is no price (PUE, utilisation, a share)
     price_date: Optional[str] = None
@@ -1280,6 +1283,11 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             if tag == "onprem" and "value" in changed and "price_date" not in changed and old.get("price_date"):
                 # a re-set price row (a server price, $/kWh) without a date of its own kept the built-in row's (buy36)
                 row["price_date"] = f"unknown: not given in {org}"
+            if tag == "onprem" and "value" in changed and "basis" not in changed:
+                # the value is the user's: the built-in row's basis ("assumption" for the HGX H100 server price)
+                # described the value it replaced, and the report labelled the user's quote with it (QA 55b); a
+                # basis the row gives (one other than the built-in row's) is kept
+                row["basis"] = "user"
             if changed and not str(row.get("source") or "").strip():
                 row["source"] = f"user override ({org}: {', '.join(changed)}); built-in row: {old.get('source') or '-'}"
             notes.append(f"{_short(org, 80)}: {kinds[tag]} {_short(key, 80)}: " + (", ".join(
@@ -1430,7 +1438,9 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         org, where = origin_of.get(f"onprem:{k}", (None, f"onprem.{k}"))
         r = valid.get(f"onprem:{k}") or _validated(OnpremRow, k, raw, where, org)
         onprem[k] = {**{c: ("" if v is None else v) for c, v in r.model_dump().items()},
-                     "value": str(raw.get("value", "")).strip() or f"{r.value:g}"}
+                     "value": str(raw.get("value", "")).strip() or f"{r.value:g}",
+                     # the file a user's value came from (basis "user"), for the report's basis cell (QA 55b)
+                     **({"override_file": org} if r.basis == "user" and org else {})}
 
     commitments: list[Commitment] = []
     cat = Catalog(gpus=gpus, instances=instances, onprem=onprem, interconnects=dict(inter), _alias=alias)

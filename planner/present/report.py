@@ -298,9 +298,25 @@ def _onprem_rows(catalog, gpu_name: str, job_onprem=None) -> list[list[str]]:
     rows = []
     for k in onprem_catalog_keys(catalog, gpu_name, job_onprem):
         r = catalog.onprem[k]
-        rows.append([k, str(r.get("value", "")), str(r.get("unit", "")), str(r.get("basis", "")),
+        rows.append([k, str(r.get("value", "")), str(r.get("unit", "")), _onprem_basis(r),
                      _dated(r["price_date"]) if r.get("price_date") else "-", str(r.get("source", ""))])
     return rows
+
+
+def _onprem_basis(row: dict) -> str:
+    """An on-prem row's basis cell: the catalog's word, or for a value an override file gave (basis ``user``) the
+    user's quote with its file and date ("user quote (quote.yaml, 2026-11-30)"; a row that is no price, "user value
+    (file)"). QA 55b: an overridden HGX H100 server price kept the built-in row's "assumption" in the table."""
+    from hardware_catalog.catalog import price_date_short
+
+    basis = str(row.get("basis") or "")
+    if basis != "user":
+        return basis
+    where = row.get("override_file") or "override file"
+    if not row.get("price_date"):
+        return f"user value ({where})"
+    date = price_date_short(row["price_date"])
+    return f"user quote ({where}, {'undated' if date == 'unknown' else date})"
 
 
 def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
