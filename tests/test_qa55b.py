@@ -73,3 +73,28 @@ def test_an_overridden_onprem_price_is_labelled_the_users_quote(cli, tmp_path):
 
     assert rows["pue"][cols.index("basis")] == load_catalog().onprem["pue"]["basis"]
 
+
+def test_report_price_table_dates_each_rate_its_cells_show(cli, tmp_path):
+    """The report's instance price table gave one date a row (its ``price_date``): an override that repriced and dated
+    the g6e's on-demand rate showed the user's "2026-11-30 (rep quote)" beside the spot cell too, whose rate is the
+    snapshot's, bounded 2026-01-20. The date cell names each rate's date where they differ (``Instance.rate_date``),
+    one date where they share it."""
+    ov = tmp_path / "ov.csv"
+    ov.write_text(G6E_OD)
+    job = write_job(tmp_path, G6E_JOB)
+    out_md = tmp_path / "r.md"
+    code, out, err = cli("report", str(job), "-o", str(out_md), "--no-simulate", "--catalog", str(ov))
+    assert code == 0, err
+    lines = out_md.read_text().splitlines()
+    head = next(x for x in lines if x.startswith("| hardware | on-demand $/node-h"))
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    row = next(x for x in lines if x.startswith("| aws:g6e.48xlarge | 25.00 |"))
+    cell = [c.strip() for c in row.strip("|").split("|")][cols.index("price date")]
+    assert cell.startswith("on-demand 2026-11-30 (rep quote)"), cell
+    assert "; spot not before 2026-01-20 (AWS catalog snapshot" in cell, cell
+    # no override: both rates share the snapshot's bound, said once
+    code, out, err = cli("report", str(job), "-o", str(out_md), "--no-simulate", "--force")
+    assert code == 0, err
+    row = next(x for x in out_md.read_text().splitlines() if x.startswith("| aws:g6e.48xlarge | 30.13 |"))
+    cell = [c.strip() for c in row.strip("|").split("|")][cols.index("price date")]
+    assert cell.startswith("not before 2026-01-20 (AWS catalog snapshot") and "spot" not in cell.split("(")[0], cell

@@ -267,10 +267,21 @@ def _price_rows(rec: dict, catalog) -> Table:
         hw = r["hardware"]
         rows.append([name, f"{hw['price_ondemand_usd_hr']:.2f}" if hw["price_ondemand_usd_hr"] else "-",
                      f"{hw['price_spot_usd_hr']:.2f}" if hw["price_spot_usd_hr"] else "-",
-                     inst.region if inst else "-", _dated(inst.price_date) if inst else "job file / none",
-                     inst.source if inst else "-"])
+                     inst.region if inst else "-", _rate_dates(inst, bool(hw["price_spot_usd_hr"])) if inst
+                     else "job file / none", inst.source if inst else "-"])
     return Table(["hardware", "on-demand $/node-h", "spot $/node-h", "region", "price date", "source"], rows,
                  "catalog prices used (per node-hour)")
+
+
+def _rate_dates(inst, has_spot: bool) -> str:
+    """The price table's date cell: the date of each rate the row's price cells show (``Instance.rate_date``), one
+    date where they share it, else each rate's ("on-demand 2026-11-30 (...); spot not before 2026-01-20 (...)").
+    QA 55b: the cell gave the row's ``price_date`` alone, so an override that repriced and dated the on-demand rate
+    dated the snapshot's spot rate beside it (bounded at most 319 days back) with the user's quote."""
+    od, spot = inst.rate_date(False), inst.rate_date(True)
+    if not has_spot or spot == od:
+        return _dated(od)
+    return f"on-demand {_dated(od)}; spot {_dated(spot)}"
 
 
 def _dated(price_date: str) -> str:
