@@ -98,3 +98,29 @@ def test_report_price_table_dates_each_rate_its_cells_show(cli, tmp_path):
     row = next(x for x in out_md.read_text().splitlines() if x.startswith("| aws:g6e.48xlarge | 30.13 |"))
     cell = [c.strip() for c in row.strip("|").split("|")][cols.index("price date")]
     assert cell.startswith("not before 2026-01-20 (AWS catalog snapshot") and "spot" not in cell.split("(")[0], cell
+
+
+def test_the_oldest_price_named_is_the_rate_the_cost_uses(cli):
+    """``serve``'s batch job is costed at spot, yet where the g6e's on-demand and spot rates share the snapshot's
+    bound its "prices dated" named "aws:g6e.48xlarge on-demand" as the oldest (``oldest_price`` names the first listed
+    of a day, and on-demand was always listed first). The rate the cost uses is listed first (``cost.price_dates``'s
+    ``spot``), so it is the one named."""
+    import datetime
+    import json
+    from pathlib import Path
+
+    from hardware_catalog.catalog import load_catalog, oldest_price
+    from planner.model.cost import price_dates
+
+    cat = load_catalog()
+    g6e = cat.instance("aws:g6e.48xlarge")
+    assert g6e.rate_date(False) == g6e.rate_date(True)  # both the snapshot's bound
+    day = datetime.date(2026, 12, 5)
+    for spot, want in ((True, "aws:g6e.48xlarge spot"), (False, "aws:g6e.48xlarge on-demand")):
+        dates = price_dates(cat, g6e.key, g6e.price_ondemand, g6e.price_spot, (), None, spot=spot)
+        assert oldest_price(dates, today=day)["oldest_of"] == want
+    example = Path(__file__).resolve().parents[1] / "examples" / "serving-batch-llama3-8b.yaml"
+    code, out, err = cli("serve", str(example), "--json")
+    assert code == 0, err
+    b = json.loads(out)["offline_budget"]
+    assert b["price"] == "spot" and b["price_dates"]["oldest_of"].endswith(" spot"), b["price_dates"]

@@ -342,12 +342,17 @@ def owned_at_wall_hours(buy, committed, hours: float, nodes: int, price_ondemand
 ONPREM_PRICE_FIELDS = ("server_price_usd", "power_price_usd_per_kwh", "hosting_usd_per_kw_month")
 
 
-def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, committed, buy) -> list[tuple[str, str]]:
+def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, committed, buy,
+                spot: bool = False) -> list[tuple[str, str]]:
     """(what, price_date) of every price a plan's cost used (``Cost.price_dates`` sums them up with
     ``hardware_catalog.catalog.oldest_price``): the instance's on-demand and spot rates (its catalog row's date; a
     job's ``cluster.price_usd_hr`` has none), each committed row's, and the buy inputs that are prices
     (``ONPREM_PRICE_FIELDS``: the ``onprem.csv`` row's date; a job's ``onprem:`` figure has none). Until buy36 a plan
-    said the date of none of them, so a two-year-old quote priced it unsaid."""
+    said the date of none of them, so a two-year-old quote priced it unsaid.
+
+    ``spot``: the cost is at the spot rate, which is listed first: ``oldest_price`` names the first listed of a day,
+    so where both rates share the oldest date it names the one the cost uses (QA 55b: a batch-serving job costed at
+    spot named "aws:g6e.48xlarge on-demand" as its oldest price, both rates bounded 2026-01-20)."""
     out = []
     inst = None
     if catalog is not None and instance_key:
@@ -355,8 +360,9 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
             inst = catalog.instance(instance_key)
         except Exception:  # noqa: BLE001 — a bare GPU, or an instance an override names only by its commitments
             inst = None
-    for what, rate, row_rate in (("on-demand", price_ondemand, inst.price_ondemand if inst else None),
-                                 ("spot", price_spot, inst.price_spot if inst else None)):
+    rates = [("on-demand", price_ondemand, inst.price_ondemand if inst else None),
+             ("spot", price_spot, inst.price_spot if inst else None)]
+    for what, rate, row_rate in (rates[::-1] if spot else rates):
         if not rate:
             continue
         if inst is not None and row_rate and abs(float(rate) - float(row_rate)) <= 1e-9 * float(row_rate):
@@ -427,10 +433,12 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
         if own:
             buy = owned_run(owned_nodes(own, nodes, price_ondemand), hours, nodes, od)
     # $ per million tokens at the price the plan is ranked at (spot when the job asks for spot)
-    ranked = sp if (getattr(job.constraints, "spot", False) and sp) else od
+    at_spot = bool(getattr(job.constraints, "spot", False) and sp)
+    ranked = sp if at_spot else od
     committed = committed_costs(catalog, instance_key, hours, nodes, price_ondemand)
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
                 tokens=tokens, padding_share=padding_share(job) or None, cost_ondemand_usd=od, cost_spot_usd=sp,
                 usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
                 committed=committed, evaluation=evaluation or None,
-                price_dates=oldest_price(price_dates(catalog, instance_key, price_ondemand, price_spot, committed, buy)))
+                price_dates=oldest_price(price_dates(catalog, instance_key, price_ondemand, price_spot, committed, buy,
+                                                     spot=at_spot)))

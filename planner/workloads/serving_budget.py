@@ -207,10 +207,11 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                 **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem)))
 
 
-def _priced(best: ServingOption, catalog, buy: Optional[dict]) -> dict:
+def _priced(best: ServingOption, catalog, buy: Optional[dict], spot: bool = False) -> dict:
     """``buy`` and ``price_dates``: the dates of the prices the budget used (``cost.price_dates`` of the option's
     instance rates and the buy inputs that are prices, summed up by ``catalog.oldest_price``), as a training plan's
-    cost carries them (buy36)."""
+    cost carries them (buy36). ``spot``: the budget is at the spot rate (an offline job's ``offline_price``), the
+    rate named where both share the oldest date (QA 55b)."""
     from hardware_catalog.catalog import oldest_price
     from planner.model.cost import price_dates
 
@@ -218,7 +219,7 @@ def _priced(best: ServingOption, catalog, buy: Optional[dict]) -> dict:
     if catalog is None:  # no catalog rows to date the rates by
         return dict(buy=buy, price_dates=None)
     return dict(buy=buy, price_dates=oldest_price(price_dates(catalog, key, best.price_usd_hr, best.price_spot_usd_hr,
-                                                              (), buy)))
+                                                              (), buy, spot=spot)))
 
 
 def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optional[float] = None) -> Optional[dict]:
@@ -296,7 +297,7 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
                usd_per_million_output_tokens=usd / (sp.requests * sp.output_tokens) * 1e6,
                usd_per_million_tokens=usd / (sp.requests * (sp.prompt_tokens + sp.output_tokens)) * 1e6,
                sized_by="simulated" if simulated else "analytic", deadline_hours=deadline_hours,
-               **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem, hours=hours)))
+               **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem, hours=hours), spot=spot))
     if m.is_transformer:
         lo_e, hi_e = LOCAL_THROUGHPUT_ERROR if local_attention else THROUGHPUT_ERROR
         lo_s, hi_s = (1.0, 1.0) if simulated else OFFLINE_ANALYTIC_TO_SIMULATED
