@@ -591,6 +591,10 @@ class ServingOption(Sparse):
     #: a real-time LLM option with a QPS: what set its replicas, "throughput", "tpot" or "ttft"
     #: (``serving_budget.fleet_bound``): which likely range applies to it (``serving_budget.replica_range``)
     bound_by: Optional[str] = None
+    #: the date of the rate the option's cost is at (``model.cost.rate_price_dates``: its instance's on-demand rate,
+    #: an offline job's ``offline_price``), as compare's rows carry it; absent for a bare GPU (QA 55b: serve's
+    #: options said no price's date, only the recommended one's budget did)
+    price_dates: Optional[dict] = None
     #: the job constraint this option breaks though it meets the targets ("constraints.max_gpus",
     #: "constraints.budget_usd"): not recommended, listed with the rejected ones, ``reason`` saying what the limit
     #: reaches; absent when none

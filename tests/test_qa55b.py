@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from conftest import answered, write_job
 
@@ -124,3 +125,30 @@ def test_the_oldest_price_named_is_the_rate_the_cost_uses(cli):
     assert code == 0, err
     b = json.loads(out)["offline_budget"]
     assert b["price"] == "spot" and b["price_dates"]["oldest_of"].endswith(" spot"), b["price_dates"]
+
+
+def test_serve_options_carry_the_date_of_the_rate_each_is_costed_at(cli, tmp_path):
+    """``serve``'s options said no price's date (only the recommended option's budget did): each option's
+    ``price_dates`` is the date of the rate its cost is at (``model.cost.rate_price_dates``), and the text prints a
+    "prices dated" line under the table, as compare's does. The batch example is costed at spot: the g6e's options
+    are dated by the snapshot's spot bound, not by an override's on-demand quote."""
+    import json
+    from pathlib import Path
+
+    from hardware_catalog.catalog import load_catalog
+
+    ov = tmp_path / "ov.csv"
+    ov.write_text(G6E_OD)
+    snap_spot = load_catalog().instance("aws:g6e.48xlarge").rate_date(True)
+    example = Path(__file__).resolve().parents[1] / "examples" / "serving-batch-llama3-8b.yaml"
+    plan = answered(cli("serve", str(example), "--json", "--catalog", str(ov)))
+    g6e = [o for o in plan["options"] if o["hardware"] == "aws:g6e.48xlarge"]
+    assert g6e and all(o["offline_price"] == "spot" for o in g6e)
+    assert {(o["price_dates"]["oldest"], o["price_dates"]["oldest_of"]) for o in g6e} == {
+        (snap_spot, "aws:g6e.48xlarge spot")}
+    assert all(o["price_dates"]["oldest"] for o in plan["options"])  # every catalog instance's rate is dated
+    code, out, err = cli("serve", str(example), "--catalog", str(ov))
+    assert code == 0, err
+    text = " ".join(out.split())  # the terminal wraps the line
+    assert re.search(r"prices dated: aws:g6e\.48xlarge, [^;(]*? not before 2026-01-20 \(at most [\d,]+ days old", text), text
+

@@ -41,15 +41,19 @@ OPTION_LAYOUTS = {
     "llm misses the latency target": _LLM_HEAD + ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype",
                                                    "meets_latency", "reason", "precision"],
     # what set its replicas (serving_budget.fleet_bound, budget35) after how it was sized
-    "llm sized for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "sized_by", "bound_by"],
+    # an option that meets the targets ends with the date of the rate it is costed at (price_dates; QA 55b)
+    "llm sized for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "sized_by", "bound_by",
+                                                                          "price_dates"],
     "llm simulated for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "analytic_replicas",
-                                                                              "simulated", "sized_by", "bound_by"],
-    "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision", "sized_by"],
+                                                                              "simulated", "sized_by", "bound_by",
+                                                                              "price_dates"],
+    "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision", "sized_by",
+                                                       "price_dates"],
     "llm offline simulated": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision",
-                                                                 "simulated", "sized_by"],
+                                                                 "simulated", "sized_by", "price_dates"],
     # an offline job with a deadline or a GPU floor / cap: its replicas and the hours they take
     "llm offline sized": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "offline_replicas",
-                                                            "offline_hours", "precision", "sized_by"],
+                                                            "offline_hours", "precision", "sized_by", "price_dates"],
     # meets the targets but breaks a job constraint (max_gpus, budget_usd): the constraint, then why
     "llm over a constraint": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "constraint_broken", "reason"],
     "llm offline over a constraint": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd",
@@ -58,7 +62,8 @@ OPTION_LAYOUTS = {
     "generic sized for the QPS": _HEAD + ["batch_memory_limit", "price_usd_hr", "price_spot_usd_hr", "compute_dtype",
                                           "fits", "tpot_batch1_ms", "meets_latency", "batch", "tpot_ms", "ttft_ms",
                                           "bound", "requests_per_s_per_replica", "batch_offline",
-                                          "requests_per_s_offline"] + _FOR_QPS + _PRICED + ["precision", "sized_by"],
+                                          "requests_per_s_offline"] + _FOR_QPS + _PRICED + ["precision", "sized_by",
+                                                                                            "price_dates"],
 }
 TABULAR_PLAN = ["kind", "library", "rows", "features", "trees_cap", "depth", "runs", "trees_expected",
                 "trees_saved_by_early_stopping", "objective", "best", "why", "ranked", "rejected", "memory_host_gib",

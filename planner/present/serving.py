@@ -12,7 +12,7 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
-from planner.present.terminal import price_dates_words
+from planner.present.terminal import price_dates_words, view_price_dates_words
 from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
 
 
@@ -207,6 +207,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         # an offline job is priced at spot when constraints.spot is set: the table did not say which price
         price = res["options"][0].get("offline_price") or "on-demand"
         con.print(f"[dim]costs at the {price} price" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
+    dated = view_price_dates_words(shown)
+    if dated:  # how old the rate each shown option's cost is at is (its price_dates; QA 55b), as compare's line says
+        con.print(f"[dim]prices dated: {esc(dated)}[/]", highlight=False)
     render_simulated(con, res, top)
     if sim.get("plan_event_bound"):  # the whole plan's simulation bound, always stated (serving.SimBudget)
         con.print(f"[dim]plan bound: at most {sim['plan_event_bound']:,} engine events over all the plan's simulations "

@@ -118,6 +118,7 @@ import numpy as np
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.options import cluster_options, unmatched_gpus
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
+from planner.model.cost import rate_price_dates
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
@@ -2115,8 +2116,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     if not ok:
         raise _no_option_meets(rows, where, target)
     # what sets each real-time option's replicas (throughput, or a TPOT / TTFT target): which likely range applies
+    # and how old the rate each option's cost is at is (QA 55b): real-time at on-demand, offline at its offline_price
     options = tuple(replace(rows[i], sized_by="simulated" if rows[i].simulated else "analytic",
-                            bound_by=fleet_bound(rows[i], qps) if realtime and qps and m.is_transformer else None)
+                            bound_by=fleet_bound(rows[i], qps) if realtime and qps and m.is_transformer else None,
+                            price_dates=rate_price_dates(cat, rows[i].hardware, "on-demand" if realtime
+                                                         else rows[i].offline_price or "on-demand"))
                     for i in ok)
     rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
                      + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
