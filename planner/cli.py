@@ -274,7 +274,7 @@ def _write_ranked_csv(path, planned, force: bool, catalog=None) -> None:
     if planned.workload == "tabular":  # its ranked instances, as a training plan's rows (refused until QA 37)
         from planner.present.tabular import tabular_csv
 
-        return write_text(path, tabular_csv(planned.result), "--csv", force)
+        return write_text(path, tabular_csv(planned.result, catalog), "--csv", force)
     write_stream(path, _ranked_csv_parts(planned.result, catalog), "--csv", force)
 
 

@@ -152,3 +152,19 @@ def test_serve_options_carry_the_date_of_the_rate_each_is_costed_at(cli, tmp_pat
     text = " ".join(out.split())  # the terminal wraps the line
     assert re.search(r"prices dated: aws:g6e\.48xlarge, [^;(]*? not before 2026-01-20 \(at most [\d,]+ days old", text), text
 
+
+def test_a_tabular_jobs_recommend_csv_dates_each_rows_rate(cli, tmp_path):
+    """A GBDT job's ``recommend --csv`` had no date either: each ranked instance's ``price_date`` is its on-demand
+    rate's (the job is not on spot), before ``price_basis``."""
+    from conftest import EXAMPLES
+    from hardware_catalog.catalog import load_catalog
+
+    out = tmp_path / "ranked.csv"
+    code, _, err = cli("recommend", EXAMPLES / "gbdt-tabular.yaml", "--csv", out)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert rows and list(rows[0])[-2:] == ["price_date", "price_basis"]
+    cat = load_catalog()
+    assert all(r["price_date"] == cat.instance(r["instance"]).rate_date(False) and r["price_basis"] == "on-demand"
+               for r in rows)
+    assert any(r["price_date"].startswith("not before 2026-01-20") for r in rows)

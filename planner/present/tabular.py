@@ -62,24 +62,27 @@ def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     print_marked(con, "assumed", res["assumptions"])
 
 
-def tabular_csv(res: TabularPlan) -> str:
+def tabular_csv(res: TabularPlan, catalog=None) -> str:
     """``recommend --csv`` for a GBDT job: the ranked instances (those that fit and meet the constraints, best first),
     one row each with every field of ``TabularOption`` and the price its ``$/h`` and costs are at (``price_basis``:
     spot or on-demand, as the table's title says). Until QA 37 a tabular job's ``--csv`` was refused ("only for
     training plans") although the table has ranked rows, as a training plan's does.
 
-    The columns are ``TabularOption``'s fields, in order, then ``price_basis``; the header is written when nothing
-    ranked too."""
+    The columns are ``TabularOption``'s fields, in order, then ``price_date`` (the date of the rate the row's ``$/h``
+    is, ``model.cost.rate_date``, as a training plan's ``--csv`` has it since QA 55b; empty where the catalog has none)
+    and ``price_basis``; the header is written when nothing ranked too."""
     import csv
     import io
     from dataclasses import asdict, fields
 
+    from planner.model.cost import rate_date
     from planner.results import TabularOption
 
-    cols = [f.name for f in fields(TabularOption)] + ["price_basis"]
+    basis = "spot" if res.spot else "on-demand"
+    cols = [f.name for f in fields(TabularOption)] + ["price_date", "price_basis"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, cols, lineterminator="\n")
     w.writeheader()
     for o in res.ranked:
-        w.writerow({**asdict(o), "price_basis": "spot" if res.spot else "on-demand"})
+        w.writerow({**asdict(o), "price_date": rate_date(catalog, o.instance, basis) or "", "price_basis": basis})
     return buf.getvalue()
