@@ -100,6 +100,10 @@ def _quoted_period(text: str) -> tuple[datetime.date, datetime.date] | None:
         return None
 
 
+#: an instance row's rate columns and the column that dates each where the row's ``price_date`` does not
+#: (``Instance.rate_date``)
+RATE_DATE_COLUMNS = {"price_ondemand_usd_hr": "price_ondemand_date", "price_spot_usd_hr": "price_spot_date"}
+
 #: how a price row says its price is at most so old without a day of its own (prices38): ``not before YYYY-MM-DD
 #: (evidence)``: the quote was taken on or after that day, which a source dates (a price cut, a launch the snapshot already
 #: lists); the row's notes give the evidence in full. The SkyPilot snapshots name no fetch day (their commit times are not
@@ -136,7 +140,7 @@ def bound_age_days(price_date: Any, today: datetime.date | None = None) -> int |
     """The most days a ``not before`` price can be old at ``today`` (UTC today by default): from its ``bound_day``;
     None for an exact or unknown date."""
     day = bound_day(price_date)
-    return None if day is None else ((today or datetime.datetime.now(datetime.timezone.utc).date()) - day).days
+    return None if day is None else _days_since(day, today)
 
 
 def price_date_short(price_date: Any) -> str:
@@ -166,7 +170,14 @@ def quoted_day(price_date: Any) -> datetime.date | None:
 def price_age_days(price_date: Any, today: datetime.date | None = None) -> int | None:
     """Days from the last day of ``price_date``'s period (``quoted_day``) to ``today`` (UTC today by default)."""
     day = quoted_day(price_date)
-    return None if day is None else ((today or datetime.datetime.now(datetime.timezone.utc).date()) - day).days
+    return None if day is None else _days_since(day, today)
+
+
+def _days_since(day: datetime.date, today: datetime.date | None = None) -> int:
+    """Whole days from ``day`` to ``today`` (UTC today by default), 0 for a day ahead of it: an override may be dated a
+    day ahead of UTC (``price_date_note``'s grace for time zones east of it), and such a price read "-1 days old" /
+    "at most -1 days old" (QA 55)."""
+    return max(0, ((today or datetime.datetime.now(datetime.timezone.utc).date()) - day).days)
 
 
 def stale_days(price_date: Any, today: datetime.date | None = None) -> int | None:
@@ -213,9 +224,11 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
     return out
 
 
-def price_date_note(value: Any, where: str, origin: str, what: str, today: datetime.date | None = None) -> str | None:
+def price_date_note(value: Any, where: str, origin: str, what: str, today: datetime.date | None = None,
+                    column: str = "price_date") -> str | None:
     """Check an override row's ``price_date``: the day (``YYYY-MM-DD``; YAML's date reads as one), month (``YYYY-MM``)
-    or year (``YYYY``) its price was quoted, so not after today, or a bound ``not before <date> (...)`` (``NOT_BEFORE``,
+    or year (``YYYY``) its price was quoted, so not after today (words may follow in parentheses, as the built-in rows
+    write them: "2024-06 (Intel's list price ...)"), or a bound ``not before <date> (...)`` (``NOT_BEFORE``,
     the form the built-in rows use where no source gives a day; prices38). Returns the stale note
     (``STALE_PRICE_DAYS``; for a bound "may be stale" once its most possible age is over) or None; a cell that is no
     such date is one ``CatalogError``. Until QA 46 any text passed ("yesterday", "15/11/2026", 2027-06-01) and was
@@ -228,22 +241,29 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
     today = today or datetime.datetime.now(datetime.timezone.utc).date()
     if _bound_period(v) is not None:  # "not before 2026-01-20 (...)": a bound, as the built-in rows give (prices38)
         if bound_day(v) > today + datetime.timedelta(days=1):
-            raise CatalogError(f"{where}.price_date", f"{str(v).strip()} is after today ({today.isoformat()}): a "
+            raise CatalogError(f"{where}.{column}", f"{str(v).strip()} is after today ({today.isoformat()}): a "
                                "price cannot be quoted after today", origin)
         most = bound_age_days(v, today)
         return None if most <= STALE_PRICE_DAYS else (
-            f"{_short(origin, 80)}: {what}: price_date {price_date_short(v)} is at most {most:,} days old (may be "
+            f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at most {most:,} days old (may be "
             f"stale: over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     period = _quoted_period(str(v))
+    words = str(v).split(maxsplit=1)
+    if period is None and len(words) == 2 and words[1].startswith("("):
+        # a date with its words in parentheses, as the built-in rows write it ("2024-06 (Intel's list price ...)") and
+        # as a bound takes them: read by its leading day, month or year (QA 55: "2026-11-30 (rep quote)" was refused
+        # where "not before 2026-10-01 (rep email)" was taken)
+        period = _quoted_period(words[0])
     if period is None:
-        raise CatalogError(f"{where}.price_date", f"must be the date the price was quoted, as YYYY-MM-DD (or YYYY-MM, "
-                           f"YYYY), got {_short(v)!r} ('not before YYYY-MM-DD' where only a bound is known)", origin)
+        raise CatalogError(f"{where}.{column}", f"must be the date the price was quoted, as YYYY-MM-DD (or YYYY-MM, "
+                           f"YYYY), got {_short(v)!r} (words may follow it in parentheses; 'not before "
+                           "YYYY-MM-DD' where only a bound is known)", origin)
     if period[0] > today + datetime.timedelta(days=1):  # a day's grace for time zones ahead of UTC
-        raise CatalogError(f"{where}.price_date", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
+        raise CatalogError(f"{where}.{column}", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
                            "date the price was quoted", origin)
     age = stale_days(str(v).strip(), today)
     if age is not None:
-        return (f"{_short(origin, 80)}: {what}: price_date {str(v).strip()} is {age:,} days old (stale: over "
+        return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is {age:,} days old (stale: over "
                 f"{STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     return None
 
@@ -277,8 +297,10 @@ class CatalogError(InputError):
 def _blank_to_none(v: Any) -> Any:
     if v is None:
         return None
-    if isinstance(v, (datetime.date, datetime.datetime)):  # YAML reads `price_date: 2026-11-01` as a date
-        return v.isoformat()
+    if isinstance(v, datetime.datetime):  # YAML's `price_date: 2026-11-15 10:00:00`: the day counts, as
+        return v.date().isoformat()        # price_date_note checks it (QA 55: its isoformat, "2026-11-15T10:00:00",
+    if isinstance(v, datetime.date):       # was no date, and the plan listed the user's dated price as undated)
+        return v.isoformat()               # YAML reads `price_date: 2026-11-01` as a date
     if isinstance(v, str) and v.strip() == "":
         return None
     return v
@@ -378,6 +400,10 @@ class InstanceRow(_Row):
     price_spot_usd_hr: Optional[float] = _pos(hi=1e5)
     region: Optional[str] = None
     price_date: Optional[str] = None
+    #: the date of one rate where it is not the row's ``price_date`` (``RATE_DATE_COLUMNS``): an override that reprices
+    #: and dates one rate keeps the other as it was, with the date it had (QA 55); blank: ``price_date`` dates both
+    price_ondemand_date: Optional[str] = None
+    price_spot_date: Optional[str] = None
     source: str = Field(min_length=1)
     notes: Optional[str] = None
 
@@ -611,10 +637,18 @@ class Instance:
     cluster: bool = True
     #: Where ``fabric`` / ``network_bw`` come from.
     network_source: str = ""
+    #: a rate's own date where it is not ``price_date`` (``RATE_DATE_COLUMNS``; ``rate_date``)
+    price_ondemand_date: str = ""
+    price_spot_date: str = ""
 
     @property
     def key(self) -> str:
         return f"{self.cloud}:{self.name}"
+
+    def rate_date(self, spot: bool = False) -> str:
+        """The date of the on-demand or spot rate: its own (an override that dated the other rate alone kept this one's,
+        QA 55), else the row's ``price_date``."""
+        return (self.price_spot_date if spot else self.price_ondemand_date) or self.price_date
 
     @property
     def network_bw_or_default(self) -> float:
@@ -646,6 +680,7 @@ def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
         local_nvme_bytes=r.local_nvme_tb * TB if r.local_nvme_tb is not None else None,
         price_ondemand=r.price_ondemand_usd_hr, price_spot=r.price_spot_usd_hr,
         region=r.region or "", price_date=r.price_date or "", source=r.source, notes=r.notes or "",
+        price_ondemand_date=r.price_ondemand_date or "", price_spot_date=r.price_spot_date or "",
         fabric=r.fabric, cluster=bool(cluster), network_source=r.network_source or "")
 
 
@@ -1212,6 +1247,9 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         for the new figures: the source says the user's file gave them. ``user_dated``: an instance row's
         ``price_date`` is the user's, checked (``price_date_note``); a SkyPilot file's rows say their own."""
         user_date = row.get("price_date") if tag in ("inst", "onprem") and user_dated else None
+        rate_dates = {c: row[c] for c in RATE_DATE_COLUMNS.values()
+                      if tag == "inst" and user_dated and _blank_to_none(row.get(c)) is not None
+                      and not (key in raw and _same_cell(row[c], raw[key].get(c)))}
         if key in raw and _same_cell(user_date, raw[key].get("price_date")):
             user_date = None  # the row's own date, restated (the catalog's CSV passed back): not the user's to check
         if key in raw:
@@ -1225,6 +1263,20 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                 # edited) kept the built-in row's: the user's price was shown as of "unknown: catalog snapshot ...
                 # (retrieved 2026-11-23)" in the report's price table (QA 46)
                 row["price_date"] = f"unknown: not given in {org}"
+            if (tag == "inst" and user_dated and "price_date" in row
+                    and not _same_cell(row["price_date"], old.get("price_date"))):
+                # a row that re-dates the instance (its own date, or "unknown: not given" just above) but leaves a rate
+                # as it was (out of the row, or restated: the catalog's CSV passed back) keeps that rate's date: an
+                # on-demand repricing dated "not before 2026-11-01" dated the snapshot's spot rate (bounded at most 319
+                # days back) as at most 34 days old, and a spot plan's cost with it (QA 55); a rate the row changes is
+                # the user's, dated by the row unless the row gives the rate's own date
+                for rate, date_col in RATE_DATE_COLUMNS.items():
+                    if date_col in rate_dates:
+                        continue
+                    if old.get(rate) not in (None, "") and (rate not in row or _same_cell(row[rate], old.get(rate))):
+                        row[date_col] = old.get(date_col) or old.get("price_date") or "unknown"
+                    else:
+                        row[date_col] = None
             if tag == "onprem" and "value" in changed and "price_date" not in changed and old.get("price_date"):
                 # a re-set price row (a server price, $/kWh) without a date of its own kept the built-in row's (buy36)
                 row["price_date"] = f"unknown: not given in {org}"
@@ -1239,6 +1291,10 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         valid[f"{tag}:{key}"] = _validate(model, merged, where, org)
         if tag in ("inst", "onprem"):
             stale = price_date_note(user_date, where, org, f"{kinds[tag]} {_short(key, 80)}")
+            if stale:
+                notes.append(stale)
+        for date_col, given_date in rate_dates.items():  # a rate's own date the user gives, checked as the row's is
+            stale = price_date_note(given_date, where, org, f"{kinds[tag]} {_short(key, 80)}", column=date_col)
             if stale:
                 notes.append(stale)
         raw[key] = merged

@@ -137,7 +137,24 @@ def _check_yaml(node: yaml.Node, field: str, where: str) -> None:
 
 #: libyaml's C parser when PyYAML was built with it (composes ~2x faster: a 3,000-row catalog
 #: override parses in ~0.9 s instead of ~1.7 s), else the pure-Python one; both are safe loaders.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SAFE_LOADER(_BASE_LOADER):  # noqa: N801 — the loader the module has always named so
+    """The safe loader, with a date-shaped scalar that names no day (``2026-13-01``, ``2026-02-30``) read as the text
+    it is, for the field's own check: PyYAML's timestamp constructor raised ValueError on it, and a job's or a catalog
+    override's ``price_date: 2026-13-01`` was an "internal error (ValueError): month must be in 1..12", exit 1
+    (QA 55)."""
+
+
+def _timestamp_or_text(loader, node):
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_SAFE_LOADER.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
 def parse_yaml(text: str, field: str, where: str) -> Any:

@@ -264,7 +264,7 @@ def recommend(
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
-        _show_with_views(planned, as_json, top, group, scaling, _noun_of(ctx.catalog))
+        _show_with_views(planned, as_json, top, group, scaling, _noun_of(ctx.catalog), ctx.catalog)
     _run(go)
 
 
@@ -312,11 +312,12 @@ def _noun_of(cat):
     return noun_of
 
 
-def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scaling: bool, noun_of=None) -> None:
+def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scaling: bool, noun_of=None,
+                     catalog=None) -> None:
     """The recommendation, plus the ``--by`` comparison and ``--scaling`` view when asked."""
     if (by or scaling) and planned.workload != "training":
         raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
-    views = _views(planned.result, by, scaling) if (by or scaling) else {}  # before printing: an error here
+    views = _views(planned.result, by, scaling, catalog) if (by or scaling) else {}  # before printing: an error here
     if as_json and (by or scaling):                                          # used to follow the whole table
         payload = jsonable(planned.result)
         payload.update(jsonable(views))  # an unpriced plan's cost is NaN in the view rows: null, as compare --json prints it
@@ -361,7 +362,8 @@ def _check_by(by: Optional[str]) -> Optional[str]:
     return group
 
 
-def _views(rec, by: Optional[str], scaling: bool) -> dict:
+def _views(rec, by: Optional[str], scaling: bool, catalog=None) -> dict:
+    from planner.model.cost import rate_price_dates
     from planner.search.rank import best_per, scaling_view
 
     views = {}
@@ -373,6 +375,8 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
         for r in rows:
             if rec.views_note:
                 r["note"] = rec.views_note
+            # how old the rate the row's cost is priced at is (QA 55: a cloud comparison said it of no row)
+            r["price_dates"] = rate_price_dates(catalog, r.get("hardware"), rec.price_basis)
     return views
 
 
@@ -412,7 +416,7 @@ def compare(
             planned = _plan("compare", job, ctx, objective)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
-        views = _views(planned.result, group, False)
+        views = _views(planned.result, group, False, ctx.catalog)
         if as_json:  # the planned rows, then each group without a plan and why (the text's lines under the table)
             out.print_json(json.dumps(jsonable(views["by"]) + _no_plan_rows(planned.result, group), allow_nan=False))
             return

@@ -200,6 +200,14 @@ ATTN_IMPLEMENTATION = Vocab("eager", "sdpa", "flash_attention_2", "flash_attenti
 REMAT_POLICY = Vocab("full", "minimal", "minimal_flash", "minimal_offloaded", "save_dot_with_context_except_mlp",
                      "save_dot_except_mlpwi", "save_dot_except_mlp", "save_qkv_proj", "qkv_proj_offloaded",
                      "save_out_proj", "custom")
+#: the per-tensor keys of MaxText's ``remat_policy: custom`` (configs/types.py ``RematAndOffload``) a job's
+#: ``remat_tensors`` names (planner.model.stacks ``MAXTEXT_REMAT_TENSORS``) and where each can be (``RematLocation``:
+#: kept on the chip, offloaded to pinned host memory, rematerialised). Typed here since QA 55: until then a
+#: ``remat_tensors: {decoder_layer_input: Offload}`` was refused ("'Offload'; known: device, offload, remat") where
+#: ``remat_policy: Custom`` beside it was taken
+REMAT_TENSOR = Vocab("decoder_layer_input", "query_proj", "key_proj", "value_proj", "context", "out_proj", "mlpwi",
+                     "mlpwi_0", "mlpwi_1", "mlpwo")
+REMAT_LOCATION = Vocab("device", "offload", "remat")
 #: DeepSpeed's ``communication_data_type`` (deepspeed/runtime/config.py ``get_communication_data_type``; bytes:
 #: planner.model.stacks ``COMM_DATA_TYPE_BYTES``)
 COMM_DATA_TYPE = Vocab("fp32", "bf16", "fp16")

@@ -274,8 +274,10 @@ def test_a_serving_plan_dates_its_prices_and_warns_when_stale(cli, tmp_path):
     p = json.loads(out)["offline_budget"]["price_dates"]
     assert (p["oldest"], p["oldest_of"], p["stale"]) == ("2023-01-01", "aws:p5.4xlarge on-demand", True)
     assert [x for x in err.splitlines() if x.startswith("warning: stale price")] == [
-        # the row's date dates its spot rate too
-        f"warning: stale price: aws:p5.4xlarge on-demand is dated 2023-01-01, {p['age_days']:,} days ago (2 prices used "
-        "are over 180 days old): refresh them with a catalog override and its price_date"]
+        # the row reprices and dates the on-demand rate alone: the spot rate keeps the snapshot's bound (QA 55; until
+        # then the row's date dated the spot rate too, "2 prices used are over 180 days old")
+        f"warning: stale price: aws:p5.4xlarge on-demand is dated 2023-01-01, {p['age_days']:,} days ago (1 price used "
+        "is over 180 days old): refresh it with a catalog override and its price_date"]
+    assert [b["what"] for b in p["bounded"]] == ["aws:p5.4xlarge spot"]
     code, out, err = cli("serve", job, "--no-simulate", "--catalog", prices)
     assert code == 0 and "prices dated: oldest 2023-01-01 (aws:p5.4xlarge on-demand)" in " ".join(out.split()), out

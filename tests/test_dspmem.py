@@ -38,12 +38,15 @@ def test_uniform_weights_are_the_fullest_stage():
     assert mem.weights != BF16 * (6 * layer + embed)  # the ceil(L / pp) pricing this replaces
 
 
-def test_megatron_split_weights_unchanged():
-    """Megatron's split keeps the ceil(L / pp) pricing: BLOOM on PP12 under Megatron-Core, 6 layers and the
-    embedding on the first stage."""
+def test_megatron_split_weights_are_the_heaviest_stage():
+    """Megatron's split priced as launched: BLOOM on PP12 under Megatron-Core is 5, 10 x 6, 5 layers
+    (``first_last``), and the heaviest stage before the last is rank 0's 5 layers and the embedding (15.9B, rank 1's
+    6 layers 14.8B). Until pp16mem38 ceil(70 / 12) = 6 layers and the embedding, a stage the split does not have."""
     specs = dict(gpt_pipe(70, 14336, 250880, 1))
+    layer, embed = specs["ParallelTransformerLayerPipe"], specs["EmbeddingPipe"]
     mem = _weights(BLOOM, 12, 1, 8, None, 12, framework="megatron-core")
-    assert mem.weights == BF16 * (6 * specs["ParallelTransformerLayerPipe"] + specs["EmbeddingPipe"])
+    assert mem.weights == BF16 * (5 * layer + embed)
+    assert 5 * layer + embed > 6 * layer
 
 
 def test_stage_without_layers_is_refused_by_estimate(cli, tmp_path):

@@ -360,7 +360,7 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
         if not rate:
             continue
         if inst is not None and row_rate and abs(float(rate) - float(row_rate)) <= 1e-9 * float(row_rate):
-            out.append((f"{inst.key} {what}", inst.price_date or ""))
+            out.append((f"{inst.key} {what}", inst.rate_date(what == "spot") or ""))
         else:
             out.append((f"{what} rate from the job (cluster.price_usd_hr)", ""))
     for c in committed or ():
@@ -375,6 +375,21 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
         else:
             out.append((f"buy: {src}", ""))
     return out
+
+
+def rate_price_dates(catalog, instance_key: str | None, basis: str = "on-demand") -> dict | None:
+    """The date of the one rate a comparison row's cost is priced at (``compare`` / ``recommend --by`` / ``--scaling``
+    rows, ``Recommendation.price_basis``: the instance's on-demand or spot rate), summed up as a plan's
+    ``Cost.price_dates`` is (``oldest_price``): the clouds' rows rest on sources of very different ages (a GCP bound at
+    most 765 days back, an AWS one 319, Lambda's undated), and until QA 55 a cloud comparison said none of them. None
+    for a bare GPU or a job's ``cluster.price_usd_hr`` (no catalog rate)."""
+    if catalog is None or not instance_key or basis not in ("on-demand", "spot"):
+        return None
+    try:
+        inst = catalog.instance(instance_key)
+    except Exception:  # noqa: BLE001 — a bare-GPU row's hardware is a GPU name, no instance
+        return None
+    return oldest_price([(f"{inst.key} {basis}", inst.rate_date(basis == "spot") or "")])
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,

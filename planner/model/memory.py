@@ -35,10 +35,11 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   over dp_shard x cp ranks only (``zero_bytes_per_param`` at n = dp_shard x cp) and replicated across
   the dp / dp_shard groups (``hsdp_groups``).
 
-Pipeline stages: the model states count ceil(L/pp) layers on the most loaded stage (an upper bound where the
-first and last stages hold fewer); the first stage also holds the embeddings, the last the final norm, LM head (a
-second copy when tied and pp > 1; with MTP, untied, a copy of the word embedding: ``mtp_embedding_copy``) and the
-logits/loss buffers. The activations are each rank's own: rank r holds its layers of the split --emit launches and the step time prices (planner.model.pipeline ``pipeline_split``, per
+Pipeline stages: the model states are each stage's own on the split it launches (``stage_split``): "first" the
+heaviest rank before the last, the embedding on rank 0 only (until pp16mem38 ceil(L/pp) layers and the embedding,
+which no rank of an uneven split holds: Llama-3.1-405B on PP16, 7 + 14 x 8 + 7, 2.1B parameters too many), the last
+its own layers, the final norm, LM head (a second copy when tied and pp > 1; with MTP, untied, a copy of the word
+embedding: ``mtp_embedding_copy``) and the logits/loss buffers. The activations are each rank's own: rank r holds its layers of the split --emit launches and the step time prices (planner.model.pipeline ``pipeline_split``, per
 rank ``stage_layer_split``: even, else the fullest share ceil(L/pp) in the middle and the first and last the rest,
 with VPP the ranks' sums of their chunks) for the micro-batches it has in flight —
 under 1F1B min(pp - r, m), interleaved Megatron-Core's warm-up count (rank 0: pp (1 + (pp-1)/(pp*v)), Narayanan
@@ -499,6 +500,9 @@ class StageSplit:
     first_blocks: dict | None
     last_blocks: dict | None
     before_last: tuple = ()
+    #: the rank "first" is, per candidate (``_split_stage_params``' heaviest before the last), whose 16-bit kept
+    #: layers the weights count (``lp16_rank_params``); None: rank 0
+    first_rank: np.ndarray | None = None
 
     def params(self) -> tuple:
         """(first_dense, first_expert, last_dense, last_expert, layers, largest): ``stage_params``' tuple."""
@@ -529,14 +533,15 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
     ``pipeline_split``), and with ``blocks`` the blocks those two stages hold (``StageSplit``).
 
-    Megatron's and torchtitan's plain splits put at most ceil(L / pp) layers on a rank, and both ends are priced at that
-    (an upper bound where the ends hold fewer). DeepSpeed's ``PipelineModule`` partitions (``pipeline.is_deepspeed``:
-    Megatron-DeepSpeed, every ``pp_partition_method``), an explicit Megatron layout (``pipeline.ExplicitLayout``) and
-    torchtitan's less-layers split (``pipeline.TitanSplit``: 32 layers on PP4 at its default 1 / 1 are 8, 9, 8, 7)
-    can put more on a stage (BLOOM-176B "uniform" on PP12:
-    4, 7 x 4, 6 x 6, 2), so there every stage is counted from the split itself (``_split_stage_params``, dense
-    models too): "first" the heaviest stage before the last, the embedding on stage 0, and ``layers_on_stage`` the
-    fullest stage's layers."""
+    Every stage is counted from the split itself (``_split_stage_params``): "first" the heaviest stage before the
+    last, per GPU (the embedding on stage 0), "last" the last stage's own layers and the head. Megatron's uneven
+    forms put fewer layers on the ends (``first_last``; ``embedding_loss``: Llama-3.1-405B's 126 on PP16 are 7 + 14 x
+    8 + 7, so "first" is rank 1's 8 layers, 25.5B parameters, not 8 layers and the embedding, 27.6B: pp16mem38);
+    DeepSpeed's ``PipelineModule`` partitions (``pipeline.is_deepspeed``: Megatron-DeepSpeed, every
+    ``pp_partition_method``), an explicit Megatron layout (``pipeline.ExplicitLayout``) and torchtitan's less-layers
+    split (``pipeline.TitanSplit``: 32 layers on PP4 at its default 1 / 1 are 8, 9, 8, 7) can put more than
+    ceil(L / pp) on a stage (BLOOM-176B "uniform" on PP12: 4, 7 x 4, 6 x 6, 2), and there ``layers_on_stage`` is the
+    fullest stage's layers, elsewhere ceil(L / pp)."""
     pc = count_params(m)
     pp = c.pp.astype(np.float64)
     if not m.is_transformer:
@@ -550,25 +555,19 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
     layers = np.ceil(L / pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep, stack)  # ``stack``: what an HF plan leaves whole
     if is_deepspeed(runtime) or isinstance(runtime, (ExplicitLayout, TitanSplit)):  # a rank may hold more than ceil(L / pp)
-        *states, fullest, held, before = _split_stage_params(m, c, pc, runtime, blocks)
-        return StageSplit(*states, fullest, largest, *_with_mtp_blocks(m, pp, held), before)
-    if m.moe is not None and pc.n_moe_layers < L:
-        *states, _, held, before = _split_stage_params(m, c, pc, runtime, blocks)
-        return StageSplit(*states, layers, largest, *_with_mtp_blocks(m, pp, held), before)
-    moe_share = pc.n_moe_layers / L
-    dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
-    expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
-    body_dense = layers * dense_per_layer
-    body_expert = layers * expert_per_layer
-    body = {layer_kinds(m)[0]: layers}  # every layer of one kind here (all dense, or all MoE)
-    return StageSplit(*_with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert,
-                                           split_vpp(c) == V_SPLIT), layers,
-                      largest, *_with_mtp_blocks(m, pp, (body, body) if blocks else None))
+        *states, fullest, held, before, frank = _split_stage_params(m, c, pc, runtime, blocks)
+        return StageSplit(*states, fullest, largest, *_with_mtp_blocks(m, pp, held), before, frank)
+    # every stage counted from the split it launches (pp16mem38): until 2026-12-05 a model of one layer kind (all
+    # dense, or all MoE) priced both ends at ceil(L / pp) layers, the first with the embedding -- Llama-3.1-405B on
+    # PP16 under ``--account-for-embedding/loss-in-pipeline-split`` (7 + 14 x 8 + 7) as 8 layers and the embedding,
+    # 2.1B parameters no rank holds beside 8 layers (rank 0 holds 7 and the embedding, 24.4B; rank 1 8, 25.5B)
+    *states, _, held, before, frank = _split_stage_params(m, c, pc, runtime, blocks)
+    return StageSplit(*states, layers, largest, *_with_mtp_blocks(m, pp, held), before, frank)
 
 
 def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron", blocks: bool = False):
     """(first dense, first expert, last dense, last expert, fullest rank's layers, (first blocks, last blocks) or
-    None without ``blocks``, ``StageSplit.before_last`` (() without ``blocks``)) with
+    None without ``blocks``, ``StageSplit.before_last`` (() without ``blocks``), the first's rank) with
     each stage counted from the split ``runtime`` launches (``pipeline_split``): any layered model on a DeepSpeed partition (``stage_params``),
     and an MoE model with dense layers among its MoE ones
     (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
@@ -592,6 +591,7 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
                               np.cumsum([[x == k for x in kinds] for k in names], axis=1)], axis=1)
     n = len(c)
     fd, fe, ld, le, fullest = (np.zeros(n) for _ in range(5))
+    frank = np.zeros(n, dtype=np.intp)
     fb, lb = np.zeros((len(names), n)), np.zeros((len(names), n))
     before = max(int(np.max(c.pp)) - 1, 0) if blocks and n else 0  # ranks before the last (StageSplit.before_last)
     bd, be, bb = np.zeros((before, n)), np.zeros((before, n)), np.zeros((len(names), before, n))
@@ -617,6 +617,7 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
         # _with_pipeline_ends adds the embedding to "first" (and, on one stage, to "last"): what it adds is taken
         # off here (stage 0's own is in dense[0]; a later stage has none)
         fd[rows], fe[rows] = dense[first] - pc.embedding, exp[first]
+        frank[rows] = first
         ld[rows], le[rows] = dense[last] - (pc.embedding if k == 1 else 0.0), exp[last]
         fullest[rows] = np.bincount(on, counts, minlength=k).max()
         if blocks:  # the blocks of each kind on the same two stages (kinds x ranks: chunk j's runs on rank j % k)
@@ -627,7 +628,8 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
                                                                        per_rank[:, :k - 1, None])
     held = (dict(zip(names, fb)), dict(zip(names, lb))) if blocks else None
     before_last = tuple((bd[j], be[j], dict(zip(names, bb[:, j]))) for j in range(before))
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le, split_vpp(c) == V_SPLIT) + (fullest, held, before_last)
+    return (_with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le, split_vpp(c) == V_SPLIT)
+            + (fullest, held, before_last, frank))
 
 
 def layer_params(m: ModelSpec, pc=None) -> tuple[np.ndarray, np.ndarray]:
@@ -648,18 +650,20 @@ def layer_params(m: ModelSpec, pc=None) -> tuple[np.ndarray, np.ndarray]:
             np.array([e_exp if i in moe_ids else 0.0 for i in range(m.layers)], dtype=np.float64))
 
 
-def lp16_rank_params(m: ModelSpec, pp, vpp=1, first: int = 0, last: int = 0, tp=1, runtime="megatron"):
+def lp16_rank_params(m: ModelSpec, pp, vpp=1, first: int = 0, last: int = 0, tp=1, runtime="megatron",
+                     first_rank=None):
     """(first rank's dense, its expert, last rank's dense, its expert) parameters of the layers Megatron-Core keeps
     16-bit under the fp8/fp4 recipe (global layers ``[0, first)`` and ``[L - last, L)``: pipeline ``lp16_layers``),
     each layer its own (``layer_params``: a hybrid model's kept Mamba block its Mamba mixer, not the mean layer), on
-    the split ``runtime`` launches, before any TP / EP / ZeRO division. With pp 1 both ranks are the one rank."""
+    the split ``runtime`` launches, before any TP / EP / ZeRO division. With pp 1 both ranks are the one rank.
+    ``first_rank``: the rank "first" is (``StageSplit.first_rank``; None: rank 0)."""
     shape = np.broadcast(np.asarray(pp), np.asarray(vpp), np.asarray(tp)).shape
     if not (first or last) or not m.is_transformer:
         z = np.zeros(shape)
         return z, z, z, z
     dense, expert = layer_params(m)
-    fd, ld = lp16_rank_layers(m.layers, pp, vpp, first, last, tp, runtime, weights=dense)
-    fe, le = lp16_rank_layers(m.layers, pp, vpp, first, last, tp, runtime, weights=expert)
+    fd, ld = lp16_rank_layers(m.layers, pp, vpp, first, last, tp, runtime, weights=dense, first_rank=first_rank)
+    fe, le = lp16_rank_layers(m.layers, pp, vpp, first, last, tp, runtime, weights=expert, first_rank=first_rank)
     return fd, fe, ld, le
 
 
@@ -958,7 +962,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # a frozen base trains only its adapters (added below), so the paper's rows
     zero_tables = zero_stage_states(st, t, g_b, min(w_b, 2.0)) if not frozen else zero_stage_states(None, t, g_b)
     kzi = np.clip(kz, 0, 3).astype(np.intp)
-    w_held, w_end, dw16, ends, lp16 = weight_storage(m, t, st, gpu, b, kz, kpp, kvpp, ktp, ktpf)
+    w_held, w_end, dw16, ends, lp16 = weight_storage(m, t, st, gpu, b, kz, kpp, kvpp, ktp, ktpf, split.first_rank)
     fsdp2 = bool(getattr(st, "fsdp2_dp", False))
     # FSDP2 with a 16-bit MixedPrecisionPolicy over fp32 parameters (torch _fsdp_param.py: the sharded parameter
     # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
@@ -990,7 +994,7 @@ def dense_rank(x: StateContext, dense):
     return (dense - x.ep_whole) / x.ktpf + x.ep_whole
 
 
-def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf):
+def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kpp, kvpp, ktp, ktpf, first_rank=None):
     """How the weights are stored at each layout key: ``(w_held, w_end, dw16, (ends_f, ends_l, head_f, head_l),
     (lp16_f, lp16_l))`` -- bytes per linear parameter, the extra per pipeline-end parameter, the 16-bit kept layers'
     extra per parameter, the pipeline ends' and head's parameters per TP rank, the kept layers' parameters."""
@@ -1010,6 +1014,8 @@ def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kp
         pc_ = count_params(m)
         head = (pc_.lm_head + pc_.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)) / ktpf
         head_f, head_l = np.where((kpp == 1) | v, head, 0.0), np.where(v & (kpp > 1), 0.0, head)
+        if first_rank is not None:  # a "first" past rank 0 (StageSplit.first_rank) holds no embedding
+            ends_f = np.where(np.asarray(first_rank) == 0, ends_f, 0.0)
     else:
         ends_f = ends_l = head_f = head_l = np.zeros(np.shape(kpp))
 
@@ -1024,7 +1030,9 @@ def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kp
     lp_first, lp_last = (int(getattr(st, k, 0) or 0) for k in ("lp_bf16_first_layers", "lp_bf16_layers"))
     lp16_f = lp16_l = (np.zeros(np.shape(kpp)),) * 2
     if t.precision == "fp8" and m.is_transformer and not frozen and (lp_first or lp_last):
-        fd16, fe16, ld16, le16 = lp16_rank_params(m, kpp, kvpp, lp_first, lp_last, ktp, split_runtime(st, m))
+        # (on the rank "first" is: StageSplit.first_rank; until pp16mem38 rank 0's beside the heaviest rank's states)
+        fd16, fe16, ld16, le16 = lp16_rank_params(m, kpp, kvpp, lp_first, lp_last, ktp, split_runtime(st, m),
+                                                  first_rank)
         lp16_f, lp16_l = (fd16, fe16), (ld16, le16)
     copy = 0 if getattr(st, "casts_weights_per_use", False) else WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)
     dw16 = (w16 - copy) - w_held  # (w_b already without the copy where the stack casts per use)

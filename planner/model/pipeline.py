@@ -850,17 +850,20 @@ def lp16_layers(layers: int, counts, first: int = 0, last: int = 0, weights=None
     return head + tail
 
 
-def lp16_rank_layers(layers: int, pp, vpp=1, first: int = 0, last: int = 0, tp=1, runtime="megatron", weights=None):
+def lp16_rank_layers(layers: int, pp, vpp=1, first: int = 0, last: int = 0, tp=1, runtime="megatron", weights=None,
+                     first_rank=None):
     """(first rank's, last rank's) 16-bit layers (``lp16_layers``; with ``weights`` their sum of those) over the
     candidates' (pp, vpp) columns, the virtual stages summed per rank (virtual stage s on rank s % pp), on the split
-    ``runtime`` launches. With pp 1 both are the one rank's."""
+    ``runtime`` launches. With pp 1 both are the one rank's. ``first_rank``: per candidate, the rank the "first"
+    stage is (planner.model.memory ``StageSplit.first_rank``, the heaviest before the last), else rank 0."""
     shape = np.broadcast(np.asarray(pp), np.asarray(vpp), np.asarray(tp)).shape
     r0, rl = np.zeros(shape), np.zeros(shape)
     if not (first or last):
         return r0, rl
+    fr = None if first_rank is None else np.broadcast_to(np.asarray(first_rank, dtype=np.intp), shape)
     for rows, (k, v, _), counts in split_per_row(layers, pp, vpp, tp, runtime):
         per_rank = rank_sums(lp16_layers(layers, counts, first, last, weights), k, v)
-        r0[rows], rl[rows] = per_rank[0], per_rank[-1]
+        r0[rows], rl[rows] = (per_rank[0] if fr is None else per_rank[fr[rows]]), per_rank[-1]
     return r0, rl
 
 

@@ -55,7 +55,8 @@ from planner import defaults as D
 from planner.errors import InputError
 from planner.vocab import (ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
-                           CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_POLICY)
+                           CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_LOCATION, REMAT_POLICY,
+                           REMAT_TENSOR)
 from planner.model.optimizers import stack_for
 from planner.spec.schema import has_shared_experts
 
@@ -1592,11 +1593,10 @@ LP16_DEFAULT_COUNTS = {"lp_bf16_first_layers": 1, "lp_bf16_layers": 1}
 #: the output projection, the MLP's first GEMM (``mlpwi``; ``mlpwi_0`` / ``mlpwi_1`` the gate and up halves of a gated
 #: MLP) and its second (``mlpwo``). The per-tensor keys of base.yml / configs/types.py ``RematAndOffload`` (``qkv_proj``,
 #: the fused projection, MLA's and the MoE blocks' own names are not taken: no maxtext row or planner model runs them)
-MAXTEXT_REMAT_TENSORS = ("decoder_layer_input", "query_proj", "key_proj", "value_proj", "context", "out_proj", "mlpwi",
-                         "mlpwi_0", "mlpwi_1", "mlpwo")
+MAXTEXT_REMAT_TENSORS = REMAT_TENSOR.names
 #: where a tensor can be (configs/types.py ``RematLocation``): kept on the chip, offloaded to pinned host memory, or
-#: rematerialised in the backward
-REMAT_LOCATIONS = ("device", "offload", "remat")
+#: rematerialised in the backward (planner.vocab ``REMAT_LOCATION``)
+REMAT_LOCATIONS = REMAT_LOCATION.names
 _DOTS = ("query_proj", "key_proj", "value_proj", "out_proj", "mlpwi", "mlpwi_0", "mlpwi_1", "mlpwo")
 _QKV = ("query_proj", "key_proj", "value_proj")
 #: MaxText's named policies (MaxText/layers/decoders.py ``Decoder.get_remat_policy``, AI-Hypercomputer/maxtext
@@ -2581,9 +2581,6 @@ assert all(p in RUNS_ON[f] and p not in RUNS_ON[n] for (n, p), f in PORTS.items(
 def port_of(name: str, platform: str | None) -> str:
     """The entry stack ``name`` runs as on ``platform`` (``PORTS``): its vendor's fork there, else itself."""
     return PORTS.get((name, platform), name)
-
-#: the pre-registry name of the old ``Framework`` dataclass, for callers that import it
-Framework = Stack
 
 
 def stacks_for_platform(platform: str | None, names=None) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
   jiahuanglin.xyz "From PyTorch op to kernel launch"). The CPU runs ahead of the GPU, so a pass
   costs max(host time, GPU time): small models and small micro-batches are host-bound, and the
   floor grows with layers and micro-batches. Ops per layer are counted from the framework's code
-  (``Framework``); the per-op time is ``Efficiency.launch_s`` (the calibration loop measures it
+  (``Stack``); the per-op time is ``Efficiency.launch_s`` (the calibration loop measures it
   as the per-op cost of an autograd chain);
 * communication inside the layer — TP all-reduce (or reduce-scatter + all-gather with sequence
   parallelism; same bytes): hidden under the GEMMs it feeds where the stack overlaps it (TE
@@ -108,7 +108,7 @@ from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, mode
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
                                      overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
                                      split_runtime, step_composition)
-from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
+from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
@@ -156,7 +156,7 @@ OPTIMIZER_BYTES_FOREACH = {"adam": 72.0, "adamw": 80.0}
 
 
 # The training stack (op counts, overlaps, low-precision recipe) is a registry entry:
-# planner.model.stacks (``Framework`` is its pre-registry name for a stack).
+# planner.model.stacks (``Stack``).
 
 
 def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True,
@@ -369,7 +369,7 @@ def cross_entropy_bytes(act_b: float, unfused: bool, fused_linear: bool = False)
     return (act_b + 12.0) / 2, (act_b + 12.0) / 2
 
 
-def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
+def mtp_runs_16bit(fw: Stack, precision: str) -> bool:
     """Whether the MTP modules run their GEMMs unquantised in a low-precision job: with ``Stack.lp_bf16_mtp``
     (Megatron-Bridge ``keep_mtp_spec_in_bf16``), and always under an FP4 recipe. Megatron-Core enters the MTP
     layer's low-precision context only ``if self.config.fp8`` (multi_token_prediction.py
@@ -379,7 +379,7 @@ def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     return precision == "fp8" and (bool(fw.lp_bf16_mtp) or fw.recipe.peak == "fp4")
 
 
-def lp16_counts(fw: Framework, m: ModelSpec, precision: str) -> tuple[int, int]:
+def lp16_counts(fw: Stack, m: ModelSpec, precision: str) -> tuple[int, int]:
     """(first, last) layers the stack keeps 16-bit under the fp8/fp4 recipe (``Stack.lp_bf16_first_layers``,
     ``lp_bf16_layers``: Megatron-Core ``--num-layers-at-start-in-bf16`` / ``--num-layers-at-end-in-bf16``), at most the
     model's layers; none in a 16-bit job. The step time's pacing stage, its kept layers' kinds and the parameter
@@ -395,7 +395,7 @@ class LayerContext:
     on this part, and the layer keys' degrees and tokens as float arrays over the distinct keys. ``gemm`` prices one
     linear (forward, backward) with the recipe's quantisation; the op functions below take it from here."""
     eff: object
-    fw: Framework
+    fw: Stack
     low: bool  # the fp8/fp4 recipe runs the linears
     recipe: object
     cast_b: float
@@ -453,11 +453,20 @@ class LayerContext:
         pk = lin_peak if pk is None else pk
         b = self.gemm_b if b is None else b
         if groups is None:
-            g_t, n_g = (lambda m_, n_, k_, *a: eff.gemm_time(m_, n_, k_, *a, batch=batch)), batch
+            n_g = batch
+            # forward (M, N, K), dgrad (M, K, N) and wgrad (K, N, M) priced in one gemm_time call on the three shapes
+            # stacked: it is elementwise, so each gets the bits its own call gives, and the layer model's fixed cost
+            # (~20 numpy calls a gemm_time, three a GEMM, on a few hundred layer keys) loses two of them (speed38)
+            shp = np.broadcast_shapes(*(np.shape(x) for x in (M, N, K, pk, hbm, b, batch)))
+            Mf, Nf, Kf = (np.broadcast_to(np.asarray(x, dtype=np.float64), shp) for x in (M, N, K))
+            t3 = eff.gemm_time(np.stack((Mf, Mf, Kf)), np.stack((Nf, Kf, Nf)), np.stack((Kf, Nf, Mf)), pk, hbm, b,
+                               batch=batch)
+            fwd, t_dgrad, t_wgrad = t3[0], t3[1], t3[2]
         else:
-            g_t, n_g = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a)), groups
-        fwd = g_t(M, N, K, pk, hbm, b)
-        bwd = g_t(M, K, N, pk, hbm, b) + (self.wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
+            n_g = groups
+            g_t = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a))
+            fwd, t_dgrad, t_wgrad = g_t(M, N, K, pk, hbm, b), g_t(M, K, N, pk, hbm, b), g_t(K, N, M, pk, hbm, b)
+        bwd = t_dgrad + (self.wgrad if wg is None else wg) * t_wgrad
         if self.low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not self.fw.caches_fp8_weights else 0.0
             fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm,
@@ -469,7 +478,7 @@ class LayerContext:
         return fwd, bwd
 
 
-def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, etp,
+def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, etp,
                   bf16_share) -> LayerContext:
     """The ``LayerContext`` of one ``_layer_terms`` call: the peaks (the recipe's FP8/FP4 GEMM fraction on the
     linears only; fp32 matmuls on the CUDA cores), the activation and GEMM byte widths, the links, and the keys'
@@ -579,7 +588,7 @@ def dense_mlp_gemms(c: LayerContext, m: ModelSpec) -> list:
     return [c.gemm(c.T, m.mlp_up_factor * fd / c.dtp, m.hidden), c.gemm(c.T, m.hidden, fd / c.dtp)]
 
 
-def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework):
+def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack):
     """A hybrid model's Mamba layer (ssm.mamba_layer: its projections, conv1d + SSD scan, CP all-to-alls), None
     without Mamba layers."""
     if m.mamba is None:
@@ -590,7 +599,7 @@ def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework
                            fw.mamba_call, ssm.ssd_roofline_factor(hw.gpu.name))
 
 
-def cp_call_keys(c: LayerContext, m: ModelSpec, fw: Framework, span):
+def cp_call_keys(c: LayerContext, m: ModelSpec, fw: Stack, span):
     """The keys one attention kernel call sees at CP (its efficiency's argument), by ``Stack.cp_kind``: the ring's
     seq / cp a step (the causal load-balanced split calls it on half-chunks); PyTorch's ring the calls'
     work-weighted keys (comm.torch_ring_profile); Ulysses (DeepSpeed, TE a2a) one call over the whole sequence on
@@ -607,7 +616,7 @@ def cp_call_keys(c: LayerContext, m: ModelSpec, fw: Framework, span):
     return span / cp * (torch_ring_columns(cp)["key_frac"] if kind == "allgather" else 1.0)
 
 
-def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework,
+def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack,
                    causal_kernels: bool, sh: dict) -> PassTimes:
     """The attention core (per layer, per rank): flash attention at the stack's kernel efficiency for the keys one
     call sees (causal kernels skip the masked half; backward 2.5x the forward's matmuls, Dao 2023 §3), or Megatron's
@@ -690,7 +699,7 @@ class Elementwise:
     unfused: bool
 
 
-def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, sh: dict) -> Elementwise:
+def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: dict) -> Elementwise:
     """Forward HBM time of the layer's norms, residual adds, dropout masks, activation function, RoPE and
     attention-output layout copy (Korthikanti et al. 2022 §3 counts the same tensors)."""
     eff, hbm, act_b, T, tp, sp_div = c.eff, c.hbm, c.act_b, c.T, c.tp, c.sp_div
@@ -756,7 +765,7 @@ class MoeBlock:
     tp_split: object = 0.0
 
 
-def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, proj: AttentionProjections,
+def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: AttentionProjections,
               attn: PassTimes) -> MoeBlock:
     """MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
     (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)."""
@@ -849,7 +858,7 @@ class MemoryBound:
     pa_ag: object
 
 
-def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, ew: Elementwise, moe: MoeBlock,
+def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, ew: Elementwise, moe: MoeBlock,
                  sh: dict, rc) -> MemoryBound:
     """The layer's memory-bound work: the elementwise ops (``elementwise``) and the MoE dispatch's, backward
     ``BWD_MEMBOUND_FACTOR`` times the forward's; the stacks' own kernels (eager HF dropout and bias-gradient sums,
@@ -901,7 +910,7 @@ class TpComm:
     slow_b: object
 
 
-def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Framework):
+def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Stack):
     """The MoE block's TP all-reduces, as a share of a dense block's pair (1: Megatron-Core's row-parallel pair).
     An MoE MLP on the HF code has its all-reduce where the experts are split -- over TP, or over EP by
     ``moe_tp_experts`` -- or its shared experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
@@ -920,7 +929,7 @@ def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Framework):
     return moe_ar
 
 
-def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Framework, tp_comm_overlap: float,
+def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_comm_overlap: float,
             attn_proj: list, dense_mlp: list, parts, sh: dict, blocks: float, pa_ag) -> TpComm:
     """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
     with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed); without,
@@ -986,7 +995,7 @@ class CpComm:
     merge_b: object
 
 
-def cp_comm(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, sh: dict, mam) -> CpComm:
+def cp_comm(c: LayerContext, m: ModelSpec, fw: Stack, attn: PassTimes, sh: dict, mam) -> CpComm:
     """CP: the exchange of ``Stack.cp_kind`` (``cp_exchange_times``) and the ring steps' merge of partial outputs;
     hybrid models: on the attention layers, plus the Mamba layers' all-to-alls (ssm.mamba_layer)."""
     eff, hbm, act_b, T, tp, cp = c.eff, c.hbm, c.act_b, c.T, c.tp, c.cp
@@ -1016,7 +1025,7 @@ def cp_a2a_degree(c: LayerContext, m: ModelSpec):
     return hierarchical_cp_a2a(c.cp, c.tp, c.g, m.heads or 1, m.kv_heads or m.heads or 1)
 
 
-def cp_exchange_times(c: LayerContext, m: ModelSpec, fw: Framework, attn: PassTimes, kv_bytes):
+def cp_exchange_times(c: LayerContext, m: ModelSpec, fw: Stack, attn: PassTimes, kv_bytes):
     """Exposed CP exchange seconds of one layer (forward, backward) for ``Stack.cp_kind``:
 
     * "p2p" (TE AttnFuncWithCPAndKVP2P): a ring of cp - 1 K/V hops forward, K/V and dK/dV backward, each hidden
@@ -1063,7 +1072,7 @@ class SyncIdle:
     fwd: object
 
 
-def sync_idle(c: LayerContext, m: ModelSpec, fw: Framework, graphs, moe: MoeBlock, rc) -> SyncIdle:
+def sync_idle(c: LayerContext, m: ModelSpec, fw: Stack, graphs, moe: MoeBlock, rc) -> SyncIdle:
     """GPU idle at the MoE dispatcher's device-to-host sync (moe.MOE_SYNC_OPS) and at a layer-boundary sync
     (``Stack.sync_each_layer``, full recompute). A full-iteration CUDA graph needs the sync-free MoE, and a captured
     MoE block is drop-and-pad: neither has the dispatcher's sync."""
@@ -1079,7 +1088,7 @@ def sync_idle(c: LayerContext, m: ModelSpec, fw: Framework, graphs, moe: MoeBloc
     return SyncIdle(moe_sync, moe_share * moe_sync + layer_sync)
 
 
-def host_dispatch(c: LayerContext, m: ModelSpec, fw: Framework, graphs, blocks: float, sh: dict, mam,
+def host_dispatch(c: LayerContext, m: ModelSpec, fw: Stack, graphs, blocks: float, sh: dict, mam,
                   moe_host_ops):
     """Host seconds dispatching one layer's forward: the ops of the layer's attention and MLP halves, one TP
     collective's each (a hybrid layer is one block with half a layer's ops), the CP ring's per-step ops, the MoE
@@ -1098,7 +1107,7 @@ def host_dispatch(c: LayerContext, m: ModelSpec, fw: Framework, graphs, blocks: 
         mamba=ssm.MAMBA_HOST_OPS * fw.host_ops_scale + 2 * tp_ops if mam else None) * c.eff.launch_s
 
 
-def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Framework, sh: dict, dense_mlp: list):
+def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Stack, sh: dict, dense_mlp: list):
     """Forward GEMM seconds a whole-layer recompute does not re-run: under PyTorch's non-reentrant checkpoint it
     stops as soon as the last tensor the backward reads is saved again (Stack.recompute_early_stop): the dense MLP's
     down projection saves its inputs before its GEMM runs, so that GEMM, the layer's last, is not re-run (MoE
@@ -1109,7 +1118,7 @@ def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Framework, sh: dict, dens
             if fw.recompute_early_stop and (fw.compile or not c.low) else 0.0)
 
 
-def remat_policy_skip(c: LayerContext, m: ModelSpec, fw: Framework, proj, dense_mlp: list):
+def remat_policy_skip(c: LayerContext, m: ModelSpec, fw: Stack, proj, dense_mlp: list):
     """Forward GEMM seconds MaxText's full-recompute re-run does not repeat: the GEMMs whose outputs its remat policy
     saves, on the chip or the host (``Stack.remat_policy``; stacks.remat_locations): ``jax.checkpoint``'s partial
     evaluation keeps a saved name's value as a residual and re-runs only what the backward still needs from the rest
@@ -1143,7 +1152,7 @@ class SelectiveRecompute:
     whole: float
 
 
-def selective_recompute(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, sel_share, *, fwd_gemm,
+def selective_recompute(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sel_share, *, fwd_gemm,
                         fwd_attn, mb_fwd, kern_s, tp_fwd, dense_mlp: list, proj: AttentionProjections,
                         moe: MoeBlock, moe_sync, ew: Elementwise) -> SelectiveRecompute:
     """What "selective" re-runs is the stack's (Stack.selective): the attention core (Megatron), the GEMM share
@@ -1184,7 +1193,7 @@ class Head:
     gemm: object
 
 
-def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Framework, graphs) -> Head:
+def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -> Head:
     """The last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math, cross_entropy_bytes),
     on the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)."""
     eff, hbm, peak, act_b, T, tp, combine = c.eff, c.hbm, c.peak, c.act_b, c.T, c.tp, c.combine
@@ -1236,7 +1245,7 @@ def mtp_projection(c: LayerContext, m: ModelSpec) -> PassTimes:
     return PassTimes(*c.gemm(pm, pn / c.tp, pk, s16=c.mtp_share))
 
 
-def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
+def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
                  sel_share=0.0) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key, composed from the op
@@ -1572,9 +1581,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # ZeRO-1/2's gather of the updated parameters and ZeRO-3's per-unit gathers alike
     fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
     if fp8_pg.any():
-        kept = lp16_rank_params(m, pp, vpp, *lp16_counts(fw, m, t.precision), tp, split_runtime(fw, m))
+        kept = lp16_rank_params(m, pp, vpp, *lp16_counts(fw, m, t.precision), tp, split_runtime(fw, m),
+                                split.first_rank)
         dense_b, exp_b = fp8_param_gather_bytes(m, pp, (f_dense, f_exp, l_dense, l_exp), fw.recipe.param_gather_bytes,
-                                                param16, kept)
+                                                param16, kept, split.first_rank)
         ag_fp8 = (collective_time("all_gather", dense_b / tpf, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
                   + np.where(has_exp, collective_time("all_gather", exp_b / tpe, edps, tpe, g, intra_bw, inter_bw,
                                                       a_in, a_out), 0.0))
@@ -1647,7 +1657,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
-def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=None) -> tuple:
+def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=None, first_rank=None) -> tuple:
     """(dense, expert) bytes of the parameters a parameter all-gather (ZeRO-1/2's after the step, ZeRO-3's per unit)
     moves under Megatron-Core's ``--fp8-param-gather``, before the TP / expert-grid division, on the pipeline stage
     that moves most (vectorised over ``pp``; ``stage``: memory ``stage_params``' first dense, first expert, last
@@ -1655,7 +1665,8 @@ def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=
     (``LowPrecisionRecipe.param_gather_bytes``), what the pipeline ends hold (the embedding on the first stage, the
     final norm and the LM head on the last: planner.model.memory ``pipeline_end_params``) and the layers the stack
     keeps 16-bit (``kept``: memory ``lp16_rank_params``' first / last rank's dense and expert parameters of them) at
-    ``bytes16``.
+    ``bytes16``. ``first_rank``: the rank the first stage is (memory ``StageSplit.first_rank``); one past rank 0
+    holds no embedding.
 
     Only TE modules built under TE's ``fp8_model_init`` hold FP8 parameters: Megatron-Core builds each transformer
     layer inside ``get_fp8_context(config, layer_no, is_init=True)`` (megatron/core/transformer/transformer_block.py
@@ -1686,6 +1697,8 @@ def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=
         return np.maximum(f_dense, l_dense) * fp8_bytes, np.maximum(f_exp, l_exp) * fp8_bytes
     kf_d, kf_e, kl_d, kl_e = (0.0,) * 4 if kept is None else kept
     ends_f, ends_l = pipeline_end_params(m, count_params(m), pp)
+    if first_rank is not None:
+        ends_f = np.where(np.asarray(first_rank) == 0, ends_f, 0.0)
 
     def width(total, b16):
         """bytes of ``total`` parameters, ``b16`` of them 16-bit"""

@@ -287,7 +287,10 @@ def _dated(price_date: str) -> str:
 
 
 def _onprem_rows(catalog, gpu_name: str, job_onprem=None) -> list[list[str]]:
-    """The catalog's on-prem rows the plan's buy-vs-rent figure read (``cost.onprem_catalog_keys``)."""
+    """The catalog's on-prem rows the plan's buy-vs-rent figure read (``cost.onprem_catalog_keys``), each price's date
+    as the instance table gives it (``_dated``; "-" for a row that is no price: PUE, shares, kW). Until QA 55 the
+    table had no date: a server price overridden "not before 2025-02-01 (vendor deck)" was dated in the "Prices dated"
+    line alone, and the built-in ones' "unknown: stated assumption, not a quote" nowhere beside their values."""
     if catalog is None:
         return []
     from planner.model.cost import onprem_catalog_keys
@@ -295,7 +298,8 @@ def _onprem_rows(catalog, gpu_name: str, job_onprem=None) -> list[list[str]]:
     rows = []
     for k in onprem_catalog_keys(catalog, gpu_name, job_onprem):
         r = catalog.onprem[k]
-        rows.append([k, str(r.get("value", "")), str(r.get("unit", "")), str(r.get("basis", "")), str(r.get("source", ""))])
+        rows.append([k, str(r.get("value", "")), str(r.get("unit", "")), str(r.get("basis", "")),
+                     _dated(r["price_date"]) if r.get("price_date") else "-", str(r.get("source", ""))])
     return rows
 
 
@@ -656,7 +660,7 @@ def _assumptions_section(job: JobSpec, rec: dict, catalog, job_name: str) -> Sec
     s.blocks.append(_price_rows(rec, catalog))
     onprem_rows = _onprem_rows(catalog, best["hardware"]["gpu"], job.onprem) if buy else []
     if onprem_rows:
-        s.blocks.append(Table(["on-prem parameter", "value", "unit", "basis", "source"],
+        s.blocks.append(Table(["on-prem parameter", "value", "unit", "basis", "price date", "source"],
                               onprem_rows, "buy-vs-rent inputs (override with a quote)"))
     calib = [f"Peak FLOP/s: {inp.get('peaks', '-')}.",
              "Measured efficiencies (calibration profile" + (f" {inp['profile']}" if inp.get("profile") else "") + "): "

@@ -254,6 +254,41 @@ def price_dates_words(p: dict) -> str:
     return head
 
 
+def view_price_dates_words(rows) -> str | None:
+    """How old the rate each comparison row is priced at is (the rows' ``price_dates``:
+    ``model.cost.rate_price_dates``), one clause per date, its rows named: ``compare`` / ``recommend --by`` /
+    ``--scaling``'s "prices dated" line. A bound reads as one, at most so old; None where no row has a catalog rate
+    (bare GPUs, ``cluster.price_usd_hr``).
+
+    >>> view_price_dates_words([dict(hardware="gcp:tpu-v6e-256", price_dates=dict(oldest="not before 2024-10-31 (x)",
+    ...     oldest_kind="not-before", age_days=765, stale_after_days=180, undated=[])),
+    ...     dict(hardware="lambda:gpu_8x_h100_sxm5", price_dates=dict(oldest=None, undated=[{}])),
+    ...     dict(hardware="azure:nd", price_dates=dict(oldest="2026-09-27", oldest_kind="exact", age_days=69,
+    ...          stale_after_days=180, undated=[]))])
+    'gcp:tpu-v6e-256 not before 2024-10-31 (at most 765 days old: may be stale); lambda:gpu_8x_h100_sxm5 undated; azure:nd 2026-09-27 (69 days old)'
+    """
+    from hardware_catalog.catalog import price_date_short
+
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        p = r.get("price_dates")
+        if not p or r.get("hardware") is None:
+            continue
+        if not p.get("oldest"):
+            words = "undated"
+        else:
+            after, age = p["stale_after_days"], p["age_days"]
+            if p.get("oldest_kind") == "not-before":
+                words = f"{price_date_short(p['oldest'])} (at most {age:,} days old" + (
+                    ": may be stale)" if age > after else ")")
+            else:
+                words = f"{price_date_short(p['oldest'])} ({age:,} days old" + (": stale)" if age > after else ")")
+        names = groups.setdefault(words, [])
+        if r["hardware"] not in names:
+            names.append(r["hardware"])
+    return "; ".join(f"{', '.join(names)} {words}" for words, names in groups.items()) or None
+
+
 def stale_price_warning(p: dict | None) -> str | None:
     """One stderr line where a price a plan used is older than ``STALE_PRICE_DAYS`` (``Cost.price_dates``): known to be
     (an exact date), or, with none such, possibly (a ``not before`` bound further back: the price is at most that old;
@@ -757,6 +792,9 @@ def render_views(con: Console, views: dict, by, hw: str, caveats=(), notes=(), n
         if by == "gpu" and name == "by":
             word = accelerator_word([r.get("gpu") for r in rows], noun_of)
         con.print(keep_names_whole(con, view_table(rows, VIEW_TITLES[name].format(by=word, hw=hw), noun_of)))
+        dated = view_price_dates_words(rows)
+        if dated:  # the clouds' rates rest on sources of different ages (QA 55: said of no row)
+            con.print(f"[bold]prices dated:[/] {esc(dated)}", highlight=False)
     for n in notes:
         if n:
             con.print(f"note: {esc(n)}", highlight=False)

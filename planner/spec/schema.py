@@ -662,6 +662,22 @@ class FrameworkSpec(_Strict):
     #: given; nothing is searched again -- an option left out is what ``recommend`` searches)
     searched: Optional[list[str]] = None
 
+    @field_validator("remat_tensors", mode="before")
+    @classmethod
+    def _remat_tensors_fold(cls, v):
+        # each tensor and location in any case, as remat_policy beside it (planner.vocab REMAT_TENSOR / REMAT_LOCATION);
+        # a name that is none of them stays as written for the stack's refusal, which lists the names (QA 55)
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for k, x in v.items():
+            name = V.REMAT_TENSOR.canonical(k)
+            if name in out:  # two spellings of one tensor: the last would win unsaid
+                twice = ", ".join(repr(j) for j in v if V.REMAT_TENSOR.canonical(j) == name)
+                raise ValueError(f"{name} is given twice ({twice})")
+            out[name] = V.REMAT_LOCATION.canonical(x)
+        return out
+
     @field_validator("searched")
     @classmethod
     def _searched_are_set(cls, v, info):
