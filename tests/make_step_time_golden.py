@@ -153,6 +153,11 @@ width (activations.layer_saved_tensors at ``ModelSpec.dense_width``: DeepSeek-V3
 experts' 2048): only deepseek-v3-pretrain moved, 10 of 720 arrays on both instances, memory only: activations
 x1.000-1.010, other / other_last x1.000-1.010 (the fragmentation share), total / total_last x1.000-1.008; no
 step-time array.
+Regenerated on the stagekinds38 branch (2026-12-05) for each pipeline rank's activations summed over its own layers'
+kinds (memory.stage_kind_bytes; the MTP depth at its own blocks), not the mean layer: only the two models whose layers
+differ moved, 20 of 720 arrays on both instances, memory only: deepseek-v3-pretrain activations x0.960-1.012, total
+x0.975-1.005, total_last x1.000-1.007; nemotron-3-nano-pretrain activations x0.964-1.119, total x0.986-1.088,
+total_last x0.989-1.015 (other / other_last with them, the fragmentation share); no step-time array.
 """
 from __future__ import annotations
 

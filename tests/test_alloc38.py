@@ -36,13 +36,15 @@ def _dsv3_report_row():
 
 def test_other_is_the_outside_allocator_part_plus_the_reserve():
     """DeepSeek-V3's own run (open_reports; overmem38): 82.62 GiB of its 80 GB H800, 79.67 without the reserve
-    (5% of the first stage's 58.96 GiB of activations, 2.95 GiB) -- over its GPU by less than the reserve."""
+    (5% of the first stage's 58.96 GiB of activations, 2.95 GiB) -- over its GPU by less than the reserve. 80.14 GiB,
+    77.31 without the reserve (2.83 GiB of 56.60 GiB of activations) since each rank's activations count its own
+    layers' kinds (stagekinds38)."""
     mem, hw = _dsv3_report_row()
     reserve = allocator_reserve(mem["activations"] + mem["logits"])
     assert reserve == pytest.approx(FRAGMENTATION * (mem["activations"] + mem["logits"]), rel=1e-12)
     assert mem["other"] == pytest.approx(mem["outside_allocator"] + reserve, rel=1e-12)
-    assert float(reserve[0]) / GiB == pytest.approx(2.95, abs=0.01)
-    assert float(mem["total"][0] - reserve[0]) / GiB == pytest.approx(79.67, abs=0.02)
+    assert float(reserve[0]) / GiB == pytest.approx(2.83, abs=0.01)
+    assert float(mem["total"][0] - reserve[0]) / GiB == pytest.approx(77.31, abs=0.02)
     assert mem["total"][0] - reserve[0] <= hw.gpu.memory_bytes < mem["total"][0]
 
 

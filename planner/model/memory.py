@@ -57,6 +57,7 @@ named for their runtimes in plan text: ``OTHER_WORDS``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -1375,10 +1376,137 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     return got["per_layer"], got["rws"]
 
 
-def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out):
+def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
+    """Saved bytes of one layer of each kind (``layer_kinds``: "dense" / "moe", or a hybrid's pattern symbols) at
+    the keys of ``layer_saves`` (whose mean over the model's layers they are: activations.mean_layer_activation_bytes
+    weighs these by their counts), or None where the model's layers are of one kind or a frozen base's peft saves
+    price them (finetune.py: one mean layer). A pipeline stage sums its own layers' (``stage_kind_bytes``)."""
+    names = sorted(set(layer_kinds(m)))
+    if len(names) < 2 or b.frozen:
+        return None
+    ktp, kcp, ksp, kmb, kep, _ = keys
+    tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
+               fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, b.act, seq),
+               **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
+
+    def kinds_at(tp_, cp_, sp_, mb_, rc_, ep_):
+        kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, recompute=rc_, **tkw)
+        if m.hybrid:
+            return {k: layer_activation_bytes(m, seq, mb_, moe=k == "E", kind=k, **kw) for k in names}
+        return {k: layer_activation_bytes(m, seq, mb_, moe=k == "moe", **kw) for k in names}
+
+    setting = (("memory.layer_kind_saves", memo.value(m), memo.value(given), t.weights, float(seq),
+                tuple(sorted(tkw.items())))
+               if memo is not None and np.ndim(seq) == 0 else None)
+    if setting is None:
+        return kinds_at(ktp, kcp, ksp, kmb, krc, kep)
+    cols = (ktp, kcp, ksp, kmb, krc, kep)
+    return memo.rows(setting, cols, lambda i: kinds_at(*(k[i] for k in cols)))
+
+
+def _kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, codes, inv,
+                rws, every):
+    """Each layer kind's saves per candidate (``layer_kind_saves`` at the recompute codes ``codes`` = (the rows', the
+    same rows' without recompute), gathered by ``inv``) through the partial recompute the mean layer takes
+    (``_partial_recompute_saves``: a stage's recomputed share f of every kind's layers), or None."""
+    krc, krc0 = codes
+    kinds = layer_kind_saves(m, t, given, st, c, seq, b, memo, keys, krc)
+    if kinds is None:
+        return None
+    kinds0 = {}
+
+    def kind0(k):  # the unrecomputed saves, computed once and only where a partial-recompute row needs them
+        if not kinds0:
+            kinds0.update(layer_kind_saves(m, t, given, st, c, seq, b, memo, keys, krc0))
+        return [kinds0[k][inv], rws]
+    return {k: _partial_recompute_saves(m, t, c, x[inv], rws, lambda k=k: kind0(k), every)[0]
+            for k, x in kinds.items()}
+
+
+@functools.lru_cache(maxsize=512)
+def _layout_kind_shares(lk: tuple, names: tuple, k: int, v: int, counts: tuple) -> np.ndarray:
+    """(kinds x (2 + mixes)) of one split (``counts`` per virtual stage, virtual stage j on rank ``stage_ranks``):
+    rank 0's layers of each kind over its layer count, the last rank's over its, and each distinct kind mix of the
+    middle ranks over rank 1's count (``stage_layer_ends``; under DualPipeV's V every rank but 0, over the fullest);
+    with no middle rank (pp <= 2) rank 0's again (``stage_layer_microbatches`` reads 0 there). ``lk`` the model's
+    ``layer_kinds``. Cached: a search meets the same few splits in every chunk."""
+    kind_cs = np.concatenate([np.zeros((len(names), 1)),
+                              np.cumsum([[x == q for x in lk] for q in names], axis=1)], axis=1)
+    edges = np.cumsum((0,) + counts)
+    on = stage_ranks(k, len(counts), v)
+    runs = kind_cs[:, edges[1:]] - kind_cs[:, edges[:-1]]
+    ranks = np.stack([np.bincount(on, r, minlength=k) for r in runs])  # kinds x ranks
+    held = ranks.sum(axis=0)
+    mid = list(range(1, k)) if v == V_SPLIT else list(range(1, k - 1))
+    n1 = max(held[1:]) if v == V_SPLIT else held[min(1, k - 1)]
+    first = ranks[:, :1] / max(held[0], 1.0)
+    mixes = (np.array(sorted(set(map(tuple, ranks[:, mid].T.tolist())))).T / max(n1, 1.0) if mid else first)
+    out = np.concatenate([first, ranks[:, k - 1:k] / max(held[k - 1], 1.0), mixes], axis=1)
+    out.setflags(write=False)
+    return out
+
+
+def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds):
+    """(rank 0, the peak middle rank, the last rank) saved bytes per layer of each rank's own layers, per candidate:
+    the rank's layers of each kind (the split --emit launches, ``split_per_row`` at ``split_runtime``, virtual stage
+    j on rank ``stage_ranks``; as ``_split_stage_params`` counts their parameters) times that kind's bytes
+    (``kinds``, ``layer_kind_saves``), over the rank's layer count. The middle one is the largest sum of any rank
+    between the ends over rank 1's count (``stage_layer_ends``' rank 1, whose in-flight micro-batches are the
+    most of them): the bound ``stage_layer_microbatches`` prices rank 1 by. Under DualPipeV's V the middle ranks
+    are every rank but 0. Until stagekinds38 every rank's layer was the model's mean layer: DeepSeek-V3's rank 0
+    under Megatron-Bridge's ``Et*4|...`` layout (3 dense + 1 MoE layers) read 4 mean layers, 1,935 KB a token
+    against its own 1,610 (bf16, TP 1, no recompute; tests/test_stagekinds38.py)."""
+    names = tuple(sorted(kinds))
+    lk = layer_kinds(m)
+    n = len(c)
+    per = np.stack([np.broadcast_to(np.asarray(kinds[k], dtype=np.float64), (n,)) for k in names])
+    # per distinct layout (a few): each kind's share of rank 0's, the last rank's and each middle kind mix's
+    # layers over the count the rank's layer-micro-batches take, gathered to the rows (no loop per candidate)
+    runtime = split_runtime(st, m)
+    (kpp, kv, ktp), inv = distinct_rows(np.broadcast_to(c.pp, (n,)), np.broadcast_to(split_vpp(c), (n,)),
+                                        np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,)))
+    lay = np.zeros(len(kpp), dtype=np.intp)
+    coef = []  # per layout: (kinds x (2 + mixes)) matrix
+    for i, (rows, (k, v, _), counts) in enumerate(split_per_row(m.layers, kpp, kv, ktp, runtime)):
+        lay[rows] = i
+        coef.append(_layout_kind_shares(lk, names, k, v, tuple(counts)))
+    width = max(x.shape[1] for x in coef)
+    # a layout with fewer mixes repeats its first (the max over them unchanged)
+    tab = np.stack([np.concatenate([x, np.repeat(x[:, 2:3], width - x.shape[1], axis=1)], axis=1) for x in coef])
+    # a column at a time, the kinds summed in order (elementwise: a row's value whatever the batch around it)
+    lay = lay[inv]
+    got = [sum(tab[lay, q, j] * per[q] for q in range(len(names))) for j in range(width)]
+    w0, wl, w1 = got[0], got[1], np.maximum.reduce(got[2:])
+    if getattr(st, "activation_offload", False):  # pp 1 only (offload.valid_mask): the GPU keeps the last layers
+        solo = np.asarray(c.pp) == 1
+        w0 = np.where(solo, offload_kind_bytes(m, st, kinds)[1], w0)
+    return w0, w1, wl
+
+
+def offload_kind_bytes(m: ModelSpec, st, kinds):
+    """(host bytes, the GPU's mean bytes per resident layer) of one micro-batch under activation offload (pp 1) at
+    each layer's own kind (``kinds``): TE's ``OffloadSynchronizer`` offloads layers 0 .. N - 1 (offload module
+    docstring; transformer_engine/pytorch/cpu_offload.py), so the host holds the first N
+    (``offload.offloaded_layers``) and the GPU the rest (``offload.resident_layers``): DeepSeek-V3's three dense
+    layers go to the host first."""
+    names = sorted(kinds)
+    lk = layer_kinds(m)
+    L = len(lk)
+    n_off = int(round(float(offload.offloaded_layers(L, st))))
+    n_res = float(offload.resident_layers(float(L), st))
+    start = max(L - int(round(n_res)), 0)
+
+    def of(a, b):
+        return sum(sum(1 for x in lk[a:b] if x == k) * np.asarray(kinds[k], dtype=np.float64) for k in names)
+    return of(0, n_off), of(start, L) / max(n_res, 1.0)
+
+
+def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
+                      kinds=None):
     """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
     the peak over the ranks before the last (rank 0 with the embedding's output, or rank 1), the last with the MTP
-    depths, each plus one layer's rebuild (``rws``)."""
+    depths, each plus one layer's rebuild (``rws``). A rank's layers at their own kinds' saves where ``kinds``
+    (``layer_kind_saves``, ``stage_kind_bytes``), else each the mean layer ``per_layer``."""
     a2a = bool(m.moe is not None and st.moe_a2a_overlap)
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
     # or rank 1
@@ -1391,17 +1519,24 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
     else:
         lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m)
-    first_act = np.maximum(lm0 * per_layer + emb_out, lm1 * per_layer) + rws
+    # each rank's layers at their own kinds' bytes (stage_kind_bytes), else every layer the mean one
+    w0, w1, wl = (per_layer,) * 3 if kinds is None else stage_kind_bytes(m, st, c, kinds)
+    first_act = np.maximum(lm0 * w0 + emb_out, lm1 * w1) + rws
     # the MTP depths run after the decoder on the last stage and save their activations like layers: a
-    # DeepSeek-V3 depth is one transformer layer, a hybrid's "*E" block two blocks (per_layer is the mean one)
-    mtp_layers = m.mtp_layers * (2.0 if m.hybrid else 1.0)
-    last_act = (lm_last + mtp_layers * last_inflight) * per_layer + rws
+    # DeepSeek-V3 depth is one transformer layer (an MoE one), a hybrid's "*E" block two blocks
+    if kinds is None:
+        mtp = m.mtp_layers * (2.0 if m.hybrid else 1.0) * per_layer
+    elif m.hybrid:
+        mtp = m.mtp_layers * sum(kinds.get(k, per_layer) for k in ("*", "E" if m.moe is not None else "-"))
+    else:
+        mtp = m.mtp_layers * kinds["moe" if m.moe is not None and "moe" in kinds else "dense"]
+    last_act = lm_last * wl + mtp * last_inflight + rws
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
     # (transformer_activations), is "first"; "last" the fullest other rank (stage_layer_ends' middle under the V)
     v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)
     if np.any(v):
-        first_act = np.where(v, (lm0 + mtp_layers * last_inflight) * per_layer + emb_out + rws, first_act)
-        last_act = np.where(v, np.maximum(lm1, lm_last) * per_layer + rws, last_act)
+        first_act = np.where(v, lm0 * w0 + mtp * last_inflight + emb_out + rws, first_act)
+        last_act = np.where(v, np.maximum(lm1 * w1, lm_last * wl) + rws, last_act)
     return first_act, last_act
 
 
@@ -1487,24 +1622,28 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     keys = (ktp, kcp, ksp, kmb, kep, ka2a)
     per_layer, rws = (x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc))
     every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
+    krc0 = np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc)  # the same rows without recompute
+    kinds = _kind_saves(m, t, given, st, c, seq, b, memo, keys, (krc, krc0), inv, rws, every)
     per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, lambda: [
-        x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys,
-                                    np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc))], every)
+        x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)], every)
     if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
         hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf, st)
         if not b.frozen:  # a frozen base keeps its own set (above)
             per_layer, rws = hf_layer, hf_rws
+            kinds = None  # the HF table's mean layer (activations_hf): no per-kind split there
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
     sp_div = np.where(ksp.astype(bool), ktp.astype(np.float64), 1.0)
     emb_out = (seq * kmb / kcp * m.hidden * act_b / sp_div)[inv]
     # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
     # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
     host = offload.offloaded_layers(layers, st) * per_layer
+    if kinds is not None and getattr(st, "activation_offload", False):  # the first N layers at their own kinds
+        host = np.where(np.asarray(c.pp) == 1, offload_kind_bytes(m, st, kinds)[0], host)
     # MaxText's remat policy: the tensors it offloads, every layer of the stage's one micro-batch in flight (pp 1;
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out)
+    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds)
     last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv)
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits
