@@ -170,9 +170,9 @@ class Trainer:
         return sum(seen.values())
 
 
-def cpu_alloc_peak(fn) -> int:
-    """Running peak of the CPU allocations the torch profiler records while ``fn()`` runs (its
-    ``[memory]`` events in allocation order), above what was allocated before it started."""
+def cpu_alloc_events(fn) -> list:
+    """The CPU allocations and frees the torch profiler records while ``fn()`` runs: its ``[memory]`` events on
+    the CPU (``Device Type`` 0) in allocation order, each ``args["Bytes"]`` signed (negative: a free)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -182,10 +182,15 @@ def cpu_alloc_peak(fn) -> int:
         prof.export_chrome_trace(f)
         with open(f) as fh:
             events = json.load(fh)["traceEvents"]
-    mem = sorted((e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type") == 0),
-                 key=lambda e: (e["ts"], e["args"].get("Ev Idx", 0)))
+    return sorted((e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type") == 0),
+                  key=lambda e: (e["ts"], e["args"].get("Ev Idx", 0)))
+
+
+def cpu_alloc_peak(fn) -> int:
+    """Running peak of the CPU allocations while ``fn()`` runs (``cpu_alloc_events``), above what was allocated
+    before it started."""
     running = peak = 0
-    for e in mem:
+    for e in cpu_alloc_events(fn):
         running += e["args"]["Bytes"]
         peak = max(peak, running)
     return peak

@@ -14,9 +14,6 @@ over it (Megatron's ``_VocabParallelCrossEntropy`` steps), the logits dropped be
 recompute with its own loss (``compute_language_model_loss``), the logits' gradient flowing into the output layer's
 backward before the last layer's recompute. transformers is not installed here: no HF model is run (the HF stacks'
 walked step orders the loss and the blocks itself, activations_hf ``hf_step_memory``)."""
-import json
-import os
-import tempfile
 
 import numpy as np
 import pytest
@@ -34,18 +31,11 @@ def _mark(torch, name):
 
 
 def _trace(torch, fn):
-    """(peak, live bytes at each marker) of the CPU allocations while ``fn`` runs, above what was live before."""
-    from torch.profiler import ProfilerActivity, profile
+    """(peak, live bytes at each marker) of the CPU allocations while ``fn`` runs, above what was live before
+    (the allocator's trace: calibration.loop.cpu_alloc_events)."""
+    from calibration.loop import cpu_alloc_events
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    with tempfile.TemporaryDirectory() as d:
-        f = os.path.join(d, "trace.json")
-        prof.export_chrome_trace(f)
-        with open(f) as fh:
-            events = json.load(fh)["traceEvents"]
-    mem = sorted((e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type") == 0),
-                 key=lambda e: (e["ts"], e["args"].get("Ev Idx", 0)))
+    mem = cpu_alloc_events(fn)
     names = {v: k for k, v in MARK.items()}
     running = peak = 0
     at = {}
