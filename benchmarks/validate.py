@@ -2923,6 +2923,8 @@ def pr2_options(r, stack: str) -> dict:
             opts["cuda_graph_impl"] = "local"
         opts.update(mbridge_precision_aware(r, opts))
         opts.update(nemo2_perf_script(r))
+        if nemo1_apex_adam(r):  # NeMo 1.x's Apex DistributedFusedAdam keeps the master as 16-bit remainders
+            opts["apex_param_remainders"] = True
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
@@ -3156,6 +3158,16 @@ def nemo2_perf_script(r) -> dict:
     if pr2_low_precision(r) is None:
         opts["precision_aware_optimizer"] = True
     return opts
+
+
+def nemo1_apex_adam(r) -> bool:
+    """Row ``r`` ran NeMo 1.x (the NeMo-Framework-Launcher's configs) with ``optim distributed_fused_adam`` as its
+    notes quote the config: Apex's DistributedFusedAdam, whose master NeMo keeps as the bf16 parameters' 16-bit
+    remainders (``Stack.apex_param_remainders``). The launcher's Llama 3.1 8B and Nemotron-4 15B configs name
+    ``mcore_distributed_optim`` (Megatron-Core's optimizer, a whole fp32 master) and stay as they are."""
+    container = str(getattr(r, "container", "")).lower()
+    launcher = "launcher" in container and "nemo 2" not in container
+    return launcher and "optim distributed_fused_adam" in str(getattr(r, "notes", "")).lower()
 
 
 #: The Megatron-Bridge performance configs that turn Megatron-FSDP's double buffer on with it (``Stack.mfsdp_double_buffer``:
@@ -3569,7 +3581,7 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: (fp8blk36: open_reports.csv's row now names it, a recipe Megatron-Core offers)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
                     "grad_all_reduce", "grad_accum_pass", "serial_grad_checks", "partition_activations", "fp8_recipe",
-                    "mfsdp_double_buffer")
+                    "mfsdp_double_buffer", "apex_param_remainders")
 
 
 def row_stack(stack: str, options: dict):

@@ -596,11 +596,20 @@ def precision_aware(stack, t) -> PrecisionAware | None:
     """The precision-aware optimizer job ``t`` runs on ``stack`` (``PrecisionAware``), None where the stack option is
     off. Under ``--optimizer-cpu-offload`` the state lives in host memory (planner.model.offload) and these dtypes do not
     apply (the HybridDeviceOptimizer is built without them: stack_rules ``mcore-pa-offload-dtypes``)."""
-    if not getattr(stack, "precision_aware_optimizer", False) or getattr(stack, "optimizer_offload", False):
+    if getattr(stack, "optimizer_offload", False):
         return None
     from planner.model.stacks import fp8_param_gather_on  # (stacks imports this module)
 
     prec = getattr(t, "precision", "bf16")
+    if not getattr(stack, "precision_aware_optimizer", False):
+        # NeMo 1.x's Apex DistributedFusedAdam (Stack.apex_param_remainders): fp32 moments, the master as the bf16
+        # parameter's 16-bit remainders where the model is bf16 (bf16, or fp8 through TE over bf16 weights: NeMo 1.x's
+        # ``fp8_params`` stores them whole, ``store_params = True``); its remainder kernel moves what TE's does
+        if not getattr(stack, "apex_param_remainders", False) or prec not in ("bf16", "fp8"):
+            return None
+        if prec == "fp8" and bool(fp8_param_gather_on(stack, t, 1)):
+            return None
+        return PrecisionAware("fp32", "fp32", "fp32", True, True)
     recipe = getattr(stack, "fp8_recipe", None) if prec == "fp8" else None
     te_master = stack.main_params_dtype != "fp32" or recipe in (None, "delayed")
     # the remainders need bf16 parameters (fused_adam.py: ``self.store_param_remainders and p.dtype ==

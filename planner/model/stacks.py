@@ -1065,6 +1065,16 @@ class Stack:
     #: (scripts/performance/configs/llama/llama3_llm_pretrain.py: ``if cfg.ddp.use_megatron_fsdp:
     #: cfg.ddp.fsdp_double_buffer = True``); off is Megatron-Core's default
     mfsdp_double_buffer: bool = False
+    #: NeMo 1.x's ``optim.name: distributed_fused_adam`` (Apex's DistributedFusedAdam through NeMo's
+    #: MegatronDistributedFusedAdam) over a bf16 O2 model with fp32 optimizer state keeps only the 16 low bits of the
+    #: fp32 master beside the bf16 parameter (NeMo nlp/models/language_modeling/megatron_base_model.py
+    #: ``setup_optimization``: ``elif optim_dtype == torch.float32 and model_dtype == torch.bfloat16:
+    #: optim_kwargs['store_params'] = False; optim_kwargs['store_param_remainders'] = True``; Apex
+    #: distributed_fused_adam.py refuses the remainders unless ``dtype`` is fp32 and ``param_sync_dtype`` bf16): the
+    #: master is 2 bytes a parameter, not 4 (planner.model.optimizers ``precision_aware``). Not ``mcore_distributed_optim``
+    #: (Megatron-Core's distributed optimizer, a whole fp32 master) and not NeMo 2 (Megatron-Core's optimizer). A row-only
+    #: field (benchmarks/validate.py ``ROW_STACK_FIELDS``): set where a NeMo-Launcher row's config states the optimizer
+    apex_param_remainders: bool = False
     #: combined-1F1B EP all-to-all overlap (Megatron-Core ``--overlap-moe-expert-parallel-comm``,
     #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
     #: layer compute (planner.model.moe.a2a_paired_share)
