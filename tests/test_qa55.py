@@ -162,26 +162,33 @@ def test_a_yaml_date_and_time_dates_an_override_price_by_its_day(cli, tmp_path):
     assert not any(u["what"].startswith("aws:p4de.24xlarge") for u in p["undated"])
 
 
+def onprem_report_table(cli, tmp_path, ov_text: str, name: str = "quote.yaml") -> tuple[list[str], dict]:
+    """The budget-review report's markdown for a p5 job under the catalog override ``ov_text`` (written to ``name``):
+    the on-prem table's columns and its rows by key (tests/test_qa55b.py uses it too)."""
+    ov = tmp_path / name
+    ov.write_text(ov_text)
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10},
+                               "parallel": {"tp": 8}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    out_md = tmp_path / "r.md"
+    code, out, err = cli("report", str(job), "-o", str(out_md), "--no-simulate", "--catalog", str(ov), "--force")
+    assert code == 0, err
+    lines = out_md.read_text().splitlines()
+    head = next(x for x in lines if x.startswith("| on-prem parameter"))
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    rows = {c[0]: c for c in ([x.strip() for x in r.strip("|").split("|")] for r in lines
+                               if r.startswith("| ") and r.count("|") == head.count("|"))}
+    return cols, rows
+
+
 def test_report_dates_the_buy_inputs_beside_their_values(cli, tmp_path):
     """The report's buy-vs-rent inputs table had no date column: a server price overridden "not before 2025-02-01
     (vendor deck)" was dated in the "Prices dated" line alone (the instance table beside it has one). Each price row
     now gives its date (a bound as a bound, with its most possible age), a row that is no price "-"."""
     from hardware_catalog.catalog import bound_age_days
 
-    ov = tmp_path / "o.yaml"
-    ov.write_text('onprem:\n  - {key: server_price_hgx_h100_8gpu, value: 280000, '
-                  'price_date: "not before 2025-02-01 (vendor deck)", source: y}\n')
-    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10},
-                               "parallel": {"tp": 8}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
-    out_md = tmp_path / "r.md"
-    code, out, err = cli("report", str(job), "-o", str(out_md), "--no-simulate", "--catalog", str(ov))
-    assert code == 0, err
-    lines = out_md.read_text().splitlines()
-    head = next(x for x in lines if x.startswith("| on-prem parameter"))
-    cols = [c.strip() for c in head.strip("|").split("|")]
+    cols, rows = onprem_report_table(cli, tmp_path, 'onprem:\n  - {key: server_price_hgx_h100_8gpu, value: 280000, '
+                                     'price_date: "not before 2025-02-01 (vendor deck)", source: y}\n', "o.yaml")
     assert "price date" in cols
-    rows = {c[0]: c for c in ([x.strip() for x in r.strip("|").split("|")] for r in lines
-                               if r.startswith("| ") and r.count("|") == head.count("|"))}
     date = rows["server_price_hgx_h100_8gpu"][cols.index("price date")]
     most = bound_age_days("not before 2025-02-01")
     assert date.startswith(f"not before 2025-02-01 (vendor deck) (at most {most:,} days old"), date

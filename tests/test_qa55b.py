@@ -8,6 +8,7 @@ import io
 import re
 
 from conftest import answered, write_job
+from test_qa55 import onprem_report_table
 
 G6E_JOB = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10}, "parallel": {"tp": 8},
            "cluster": {"instance": "aws:g6e.48xlarge", "nodes": 1}}
@@ -36,29 +37,12 @@ def test_recommend_csv_dates_the_rate_each_rows_cost_is_at(cli, tmp_path):
             ("aws:g6e.48xlarge", want, plan["price_basis"])}
 
 
-def _report_rows(cli, tmp_path, ov_text: str, name: str = "quote.yaml") -> tuple[list[str], dict]:
-    """The report's markdown for a p5 job under the override ``ov_text``: the on-prem table's columns and its rows."""
-    ov = tmp_path / name
-    ov.write_text(ov_text)
-    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10},
-                               "parallel": {"tp": 8}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
-    out_md = tmp_path / "r.md"
-    code, out, err = cli("report", str(job), "-o", str(out_md), "--no-simulate", "--catalog", str(ov), "--force")
-    assert code == 0, err
-    lines = out_md.read_text().splitlines()
-    head = next(x for x in lines if x.startswith("| on-prem parameter"))
-    cols = [c.strip() for c in head.strip("|").split("|")]
-    rows = {c[0]: c for c in ([x.strip() for x in r.strip("|").split("|")] for r in lines
-                               if r.startswith("| ") and r.count("|") == head.count("|"))}
-    return cols, rows
-
-
 def test_an_overridden_onprem_price_is_labelled_the_users_quote(cli, tmp_path):
     """An override that reprices the HGX H100 server (built-in basis "assumption": no sourced street price) left the
     report's basis cell "assumption" beside the user's quote. A value an override changes without a basis of its own
     is the user's (basis ``user``): the report names it the user's quote, its file and date; a basis the row gives
     stays; the rows it leaves keep theirs."""
-    cols, rows = _report_rows(cli, tmp_path, "onprem:\n  - {key: server_price_hgx_h100_8gpu, value: 280000, "
+    cols, rows = onprem_report_table(cli, tmp_path, "onprem:\n  - {key: server_price_hgx_h100_8gpu, value: 280000, "
                                              "price_date: 2026-11-30 (rep quote), source: vendor}\n"
                                              "  - {key: pue, value: 1.4, source: our DC}\n")
     basis = cols.index("basis")
@@ -66,7 +50,7 @@ def test_an_overridden_onprem_price_is_labelled_the_users_quote(cli, tmp_path):
     assert rows["pue"][basis] == "user value (quote.yaml)"
     assert rows["power_price_usd_per_kwh"][basis] != "user"  # not overridden: the built-in row's
     # the user's own basis is kept; a restated value (the catalog's CSV passed back) is not the user's quote
-    cols, rows = _report_rows(cli, tmp_path, "onprem:\n  - {key: server_price_hgx_h100_8gpu, value: 280000, "
+    cols, rows = onprem_report_table(cli, tmp_path, "onprem:\n  - {key: server_price_hgx_h100_8gpu, value: 280000, "
                                              "basis: sourced, source: vendor}\n  - {key: pue, value: 1.3, "
                                              "source: x}\n", "b.yaml")
     assert rows["server_price_hgx_h100_8gpu"][cols.index("basis")] == "sourced"
