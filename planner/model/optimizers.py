@@ -594,7 +594,8 @@ class PrecisionAware:
 
 def precision_aware(stack, t) -> PrecisionAware | None:
     """The precision-aware optimizer job ``t`` runs on ``stack`` (``PrecisionAware``), None where the stack option is
-    off. Under ``--optimizer-cpu-offload`` the state lives in host memory (planner.model.offload) and these dtypes do not
+    off -- or, with it off, NeMo 1.x's Apex DistributedFusedAdam (``Stack.apex_param_remainders``), which keeps the same
+    state: fp32 moments and the master as the bf16 parameters' 16-bit remainders. Under ``--optimizer-cpu-offload`` the state lives in host memory (planner.model.offload) and these dtypes do not
     apply (the HybridDeviceOptimizer is built without them: stack_rules ``mcore-pa-offload-dtypes``)."""
     if getattr(stack, "optimizer_offload", False):
         return None
