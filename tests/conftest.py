@@ -25,6 +25,23 @@ RAG_JOB = {"model": {"preset": "llama3.1-70b"},
 
 os.environ.setdefault("COLUMNS", "150")
 
+
+@pytest.fixture(autouse=True)
+def _megatron_attention_env():
+    """Megatron-Core's ``LanguageModule._set_attention_backend`` writes ``NVTE_FLASH_ATTN`` / ``NVTE_FUSED_ATTN`` /
+    ``NVTE_UNFUSED_ATTN`` into ``os.environ`` and asserts on them when the next model is built: a model built with
+    ``attention_backend=local`` in one test leaves them at 0 and the next test's ``auto`` model refuses to build
+    (CI failed so on a worker that ran test_losspeak38 after a local-backend build). Each test gets the variables it
+    started with back."""
+    keys = ("NVTE_FLASH_ATTN", "NVTE_FUSED_ATTN", "NVTE_UNFUSED_ATTN")
+    saved = {k: os.environ.get(k) for k in keys}
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
 # Sources kept apart to judge the model independently: no data row may cite them.
 FORBIDDEN = [
     (re.compile(r"mlperf", re.I), "MLPerf Training/Inference results"),
