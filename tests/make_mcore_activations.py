@@ -56,7 +56,13 @@ L, H, HEADS, FFN, VOCAB, SEQ, MB = 2, 256, 8, 1024, 1024, 128, 2
 DROPOUT = 0.1
 
 # make_hf_common imports transformers at module level for its HF builders; the saved-tensor
-# tracker does not need it and the CI venv may not have it
+# tracker does not need it and the CI venv may not have it. The stand-in is in sys.modules only while
+# make_hf_common imports: a test that imports this module in-process (test_losspeak38) left it there, and
+# every later ``importlib.util.find_spec("transformers")`` on that worker raised ValueError
+# ("transformers.__spec__ is None") and ``import transformers`` found a module with no models
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+_stub = None
 if "transformers" not in sys.modules:
     try:
         import transformers  # noqa: F401
@@ -64,8 +70,11 @@ if "transformers" not in sys.modules:
         _stub = types.ModuleType("transformers")
         _stub.AutoConfig = _stub.AutoModelForCausalLM = _stub.AutoModelForMaskedLM = None
         sys.modules["transformers"] = _stub
-sys.path.insert(0, str(HERE))
-from make_hf_common import SavedTensors  # noqa: E402
+try:
+    from make_hf_common import SavedTensors  # noqa: E402
+finally:
+    if _stub is not None and sys.modules.get("transformers") is _stub:
+        del sys.modules["transformers"]
 
 _F_DROPOUT = torch.nn.functional.dropout
 
@@ -77,22 +86,40 @@ def _native_dropout(input, p=0.5, training=True, inplace=False):
     return torch.native_dropout(input, p, True)[0]
 
 
-def _cpu_safe():
+@contextlib.contextmanager
+def cpu_safe():
+    """The CPU-only adaptations of the module docstring, for the ``with`` block only: each patched object
+    (``torch.cuda.current_device``, ``CudaRNGStatesTracker.fork``, ``_get/_set_cuda_rng_state``,
+    ``WrappedTorchNorm.__new__``) is put back on exit. A test that builds a model in-process
+    (test_losspeak38) otherwise left them patched for the rest of its pytest worker: a later test there saw
+    ``torch.cuda.current_device()`` answer "cpu" on a CUDA-less torch and a torch LayerNorm accept
+    sequence parallelism that Megatron refuses."""
     from megatron.core.tensor_parallel import random as mrandom
-    torch.cuda.current_device = lambda: "cpu"
-    mrandom.CudaRNGStatesTracker.fork = lambda self, name="model-parallel-rng": contextlib.nullcontext()
-    mrandom._get_cuda_rng_state = lambda *a, **k: None
-    mrandom._set_cuda_rng_state = lambda *a, **k: None
-    # WrappedTorchNorm refuses sequence_parallel (torch_norm.py: its weights' gradients would need
-    # the SP all-reduce that Apex/TE norms mark); the forward and what it saves are the same
     from megatron.core.transformer.torch_norm import WrappedTorchNorm
+
+    saved = [(torch.cuda, "current_device"), (mrandom.CudaRNGStatesTracker, "fork"),
+             (mrandom, "_get_cuda_rng_state"), (mrandom, "_set_cuda_rng_state"), (WrappedTorchNorm, "__new__")]
+    # vars(), not getattr: __new__ is a staticmethod in the class dict, and the dict entry is what goes back
+    saved = [(owner, name, vars(owner)[name]) for owner, name in saved]
     new = WrappedTorchNorm.__new__
 
     def _new(cls, config, *a, **k):
         cfg = copy.copy(config)
         cfg.sequence_parallel = False
         return new(cls, cfg, *a, **k)
+
+    torch.cuda.current_device = lambda: "cpu"
+    mrandom.CudaRNGStatesTracker.fork = lambda self, name="model-parallel-rng": contextlib.nullcontext()
+    mrandom._get_cuda_rng_state = lambda *a, **k: None
+    mrandom._set_cuda_rng_state = lambda *a, **k: None
+    # WrappedTorchNorm refuses sequence_parallel (torch_norm.py: its weights' gradients would need
+    # the SP all-reduce that Apex/TE norms mark); the forward and what it saves are the same
     WrappedTorchNorm.__new__ = staticmethod(_new)
+    try:
+        yield
+    finally:
+        for owner, name, obj in saved:
+            setattr(owner, name, obj)
 
 
 def cases():
@@ -145,12 +172,15 @@ def step_inputs():
 def measure(case, builder=None):
     """Saved bytes of one training forward of the model ``builder(case)`` builds (default ``build``)."""
     torch.nn.functional.dropout = _native_dropout if case["dropout_kernel"] == "native" else _F_DROPOUT
-    model = (builder or build)(case)
-    ids, pos, mask = step_inputs()
-    st = SavedTensors(model, gc=False)
-    with st.hooks():
-        loss = model(ids, pos, mask, labels=ids)
-    st.stop()
+    try:  # F.dropout is the CPU one again however the step ends
+        model = (builder or build)(case)
+        ids, pos, mask = step_inputs()
+        st = SavedTensors(model, gc=False)
+        with st.hooks():
+            loss = model(ids, pos, mask, labels=ids)
+        st.stop()
+    finally:
+        torch.nn.functional.dropout = _F_DROPOUT
     summary = st.summary()
     mask_ptr = mask.untyped_storage().data_ptr()
     in_layers, per_layer, mask_bytes, layer1 = 0, [0] * L, 0, []
@@ -168,7 +198,6 @@ def measure(case, builder=None):
                     layer1.append([mod[len("decoder.layers.1."):] or "(layer)", rec["shape"], rec["dtype"],
                                    rec["nbytes"]])
     loss.float().sum().backward()  # the graph is complete: backward runs (values not checked)
-    torch.nn.functional.dropout = _F_DROPOUT
     return {"case": case, "saved_bytes": summary["saved_bytes"], "by_dtype": summary["by_dtype"],
             "by_module": summary["by_module"], "attention_mask_bytes": mask_bytes,
             "decoder_layers_bytes": in_layers, "per_layer_bytes": in_layers / L,
@@ -179,11 +208,11 @@ def measure(case, builder=None):
 def _worker(rank, world, port, todo, outdir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    _cpu_safe()
     from megatron.core import parallel_state
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    parallel_state.initialize_model_parallel(tensor_model_parallel_size=world)
-    res = [measure(c) for c in todo]
+    with cpu_safe():
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+        parallel_state.initialize_model_parallel(tensor_model_parallel_size=world)
+        res = [measure(c) for c in todo]
     with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
         json.dump(res, f)
     parallel_state.destroy_model_parallel()

@@ -66,9 +66,8 @@ def measure_one_rank(todo, builder, port: int) -> list:
     """``base.measure`` of each case on one gloo rank (TP=1)."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    base._cpu_safe()
     from megatron.core import parallel_state
-    with tempfile.TemporaryDirectory() as d:
+    with base.cpu_safe(), tempfile.TemporaryDirectory() as d:
         dist.init_process_group("gloo", rank=0, world_size=1, init_method=f"file://{d}/rdv")
         parallel_state.initialize_model_parallel(tensor_model_parallel_size=1)
         res = [base.measure(c, builder) for c in todo]

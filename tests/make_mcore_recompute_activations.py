@@ -160,10 +160,9 @@ def main():
     import importlib.metadata as md
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29614")
     torch.set_num_threads(1)
-    base._cpu_safe()
     _te_stubs()
     from megatron.core import parallel_state
-    with tempfile.TemporaryDirectory() as d:
+    with base.cpu_safe(), tempfile.TemporaryDirectory() as d:
         dist.init_process_group("gloo", rank=0, world_size=1, init_method=f"file://{d}/rdv")
         parallel_state.initialize_model_parallel(tensor_model_parallel_size=1)
         res = []
