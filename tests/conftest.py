@@ -2,6 +2,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import re
 import sys
 from pathlib import Path
@@ -26,21 +27,81 @@ RAG_JOB = {"model": {"preset": "llama3.1-70b"},
 os.environ.setdefault("COLUMNS", "150")
 
 
+def _torch_state():
+    """What a test may set process-wide in torch and never set back: the CPU RNG (``torch.manual_seed`` in a
+    test or in Megatron's model build), the intra-op thread count (benchmarks/dataloader_real.py ``calibrate``
+    sets 1), the default dtype, deterministic algorithms. None while torch is not imported (the fixture below
+    imports nothing itself: most tests never load torch)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "get_rng_state"):
+        return None
+    return (torch.get_rng_state(), torch.get_num_threads(), torch.get_default_dtype(),
+            torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+
+
+def _set_torch_state(state) -> None:
+    torch = sys.modules["torch"]
+    rng, threads, dtype, det, warn_only = state
+    torch.set_rng_state(rng)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if torch.get_default_dtype() != dtype:
+        torch.set_default_dtype(dtype)
+    # only when changed: the first use_deterministic_algorithms call imports torch._inductor's config (2.3 s)
+    if (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) != (
+            det, warn_only):
+        torch.use_deterministic_algorithms(det, warn_only=warn_only)
+
+
+def _take_down_process_groups() -> None:
+    """Megatron-Core's ``parallel_state`` groups and torch.distributed's default group, if a test left them up:
+    one that fails between ``init_process_group`` and its ``finally`` (or has none) leaves them, and the next test
+    on the worker that inits its own is refused ("trying to initialize the default process group twice")."""
+    ps = sys.modules.get("megatron.core.parallel_state")
+    if ps is not None and ps.model_parallel_is_initialized():
+        ps.destroy_model_parallel()
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 @pytest.fixture(autouse=True)
-def _megatron_attention_env():
-    """Megatron-Core's ``LanguageModule._set_attention_backend`` writes ``NVTE_FLASH_ATTN`` / ``NVTE_FUSED_ATTN`` /
-    ``NVTE_UNFUSED_ATTN`` into ``os.environ`` and asserts on them when the next model is built: a model built with
-    ``attention_backend=local`` in one test leaves them at 0 and the next test's ``auto`` model refuses to build
-    (CI failed so on a worker that ran test_losspeak38 after a local-backend build). Each test gets the variables it
-    started with back."""
-    keys = ("NVTE_FLASH_ATTN", "NVTE_FUSED_ATTN", "NVTE_UNFUSED_ATTN")
-    saved = {k: os.environ.get(k) for k in keys}
+def _process_state():
+    """Each test gets back the process-wide state it started with, so that which tests ran before it on its xdist
+    worker (that changes with every added test) cannot change its outcome:
+
+    * ``os.environ`` whole: Megatron-Core's ``LanguageModule._set_attention_backend`` writes ``NVTE_FLASH_ATTN`` /
+      ``NVTE_FUSED_ATTN`` / ``NVTE_UNFUSED_ATTN`` and asserts on them when the next model is built (a
+      ``attention_backend=local`` build left them at 0 and test_losspeak38's ``auto`` model refused to build: CI
+      failed so), ``parallel_state`` writes NCCL/UCX variables, the truth scripts' workers MASTER_ADDR/PORT;
+    * the working directory and ``sys.path`` (a test's own insert, not the module-level ones of collection);
+    * Python's and numpy's global RNG, and torch's state (``_torch_state``);
+    * process groups left up (``_take_down_process_groups``).
+
+    Objects a helper patches are the helper's to restore (tests/make_mcore_activations.py ``cpu_safe``)."""
+    env, cwd, path = dict(os.environ), os.getcwd(), list(sys.path)
+    py_rng = random.getstate()
+    np_mod = sys.modules.get("numpy")
+    np_rng = np_mod.random.get_state() if np_mod is not None else None
+    torch_state = _torch_state()
     yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    _take_down_process_groups()
+    if dict(os.environ) != env:
+        for k in set(os.environ) - set(env) - {"PYTEST_CURRENT_TEST"}:  # pytest's own, set per phase
+            del os.environ[k]
+        for k, v in env.items():
+            if k != "PYTEST_CURRENT_TEST" and os.environ.get(k) != v:
+                os.environ[k] = v
+    if os.getcwd() != cwd:
+        os.chdir(cwd)
+    if sys.path != path:
+        sys.path[:] = path
+    random.setstate(py_rng)
+    if np_rng is not None:
+        np_mod.random.set_state(np_rng)
+    if torch_state is not None:
+        _set_torch_state(torch_state)
+
 
 # Sources kept apart to judge the model independently: no data row may cite them.
 FORBIDDEN = [

@@ -48,8 +48,8 @@ def mcore_group(tmp_path):
     from megatron.core import parallel_state
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-    parallel_state.initialize_model_parallel(1, 1)
-    try:
+    try:  # a refused initialize_model_parallel still takes the group down: the next test may init its own
+        parallel_state.initialize_model_parallel(1, 1)
         yield torch, parallel_state.get_tensor_model_parallel_group()
     finally:
         parallel_state.destroy_model_parallel()
