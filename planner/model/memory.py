@@ -63,8 +63,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, remat_host_layer_bytes,
-                                       stack_remat,
+from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, rank_logits,
+                                       remat_host_layer_bytes, stack_remat,
                                        mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
                                        stack_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
@@ -1594,8 +1594,7 @@ def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b):
     ``logits_to_keep=1``."""
     if not (m.is_transformer and getattr(st, "loop_holds_output", False)) or st.loss_code == "linear_ce":
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch), np.asarray(tp)).shape)
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
-    return tokens * m.vocab / np.asarray(tp, dtype=np.float64) * act_b
+    return rank_logits(m, seq, micro_batch, tp, cp).shard * act_b
 
 
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
