@@ -445,7 +445,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     recompute keeps the tensors it puts on the device (``remat_tensor_bytes``) in place of the layer input.
     """
     seq = np.asarray(seq, dtype=np.float64)
-    tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
+    tokens = rank_tokens(seq, micro_batch, cp)
     tp = np.asarray(tp, dtype=np.float64)
     sp_div = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
     rc = np.asarray(recompute)
@@ -569,7 +569,7 @@ def cp_p2p_buffers(m: ModelSpec, seq, micro_batch, tp, cp, ring, act_bytes, caus
     at its ``v_head_dim``. Vectorised."""
     ring = np.asarray(ring, dtype=np.float64)
     tp = np.asarray(tp, dtype=np.float64)
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, np.float64)
+    tokens = rank_tokens(seq, micro_batch, cp)
     # MLA (TE's enable_mla: K and V flattened into one buffer): K heads x (nope + rope), V and the output heads x v_dim
     v_w = m.heads * m.mla.v_head_dim if m.mla is not None else m.kv_dim
     kv = tokens * (m.kv_dim + v_w) * act_bytes / tp  # the rank's K and V
@@ -606,7 +606,7 @@ def remat_host_layer_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     offloads (``remat_tensor_bytes``); 0 without one."""
     if remat is None or not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(micro_batch), np.asarray(tp)).shape)
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
+    tokens = rank_tokens(seq, micro_batch, cp)
     sp_div = np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
     share = m.moe_layers / m.layers if m.moe is not None else 0.0
     out = (1 - share) * remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, False, remat)[1]
@@ -708,7 +708,7 @@ def moe_a2a_transient(m: ModelSpec, seq, micro_batch, tp=1, cp=1, ep=1, act_byte
     a2aperm37 not counted: Mixtral-8x7B at TP 1 EP 8 read 128 MiB less."""
     if m.moe is None:
         return 0.0
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
+    tokens = rank_tokens(seq, micro_batch, cp)
     rows = tokens * m.moe.top_k * rank_load(m.moe, ep) / np.asarray(tp, dtype=np.float64)
     return np.where(np.asarray(ep) > 1, 2.0 * rows * m.expert_io * act_bytes, 0.0)
 
