@@ -552,7 +552,7 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
     if m.hybrid:
         *states, held, before = _hybrid_stage_params(m, c, pc, runtime, blocks)
         return StageSplit(*states, *_with_mtp_blocks(m, pp, held), before)
-    layers = np.ceil(L / pp)  # most loaded stage
+    layers = chunk_layers(L, pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep, stack)  # ``stack``: what an HF plan leaves whole
     if is_deepspeed(runtime) or isinstance(runtime, (ExplicitLayout, TitanSplit)):  # a rank may hold more than ceil(L / pp)
         *states, fullest, held, before, frank = _split_stage_params(m, c, pc, runtime, blocks)
