@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from planner.model import activations, memory, stacks
-from planner.model.activations import RankLogits, logits_bytes, loss_transient_bytes, rank_logits, rank_tokens
+from planner.model.activations import (RankLogits, logits_bytes, loss_transient_bytes, rank_logits, rank_tokens,
+                                       sp_divisor)
 from planner.model.memory import held_logit_bytes
 from planner.spec import ModelSpec
 from planner.spec.presets import PRESETS
@@ -52,6 +53,7 @@ def test_the_count_is_each_factor():
     np.testing.assert_array_equal(lg.gathered, lg.tokens * m.vocab)
     np.testing.assert_array_equal(lg.chunk(100), np.minimum(100.0, lg.tokens) * m.vocab)
     np.testing.assert_array_equal(rank_tokens(4096, np.array([1, 2]), np.array([2, 4])), [2048.0, 2048.0])
+    np.testing.assert_array_equal(sp_divisor(np.array([1, 0]), np.array([4, 4])), [4.0, 1.0])
 
 
 @pytest.mark.parametrize("case", STACK_OPTIONS, ids=_ids)

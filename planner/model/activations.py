@@ -411,6 +411,13 @@ def rank_tokens(seq, micro_batch, cp=1):
     return np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, np.float64)
 
 
+def sp_divisor(sp, tp):
+    """What sequence parallelism divides a rank's hidden-size rows by: tp where it is on, else 1 (float64 arrays).
+    Megatron-Core's SP keeps the tensors outside the tensor-parallel GEMMs (norms, dropout, the residual stream) on the
+    rank's sequence shard (Korthikanti et al. 2022 §4.2.2; ``SavedTensor.shard`` "sp")."""
+    return np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
+
+
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
@@ -447,7 +454,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     seq = np.asarray(seq, dtype=np.float64)
     tokens = rank_tokens(seq, micro_batch, cp)
     tp = np.asarray(tp, dtype=np.float64)
-    sp_div = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
+    sp_div = sp_divisor(sp, tp)
     rc = np.asarray(recompute)
     keep_all = np.zeros(np.broadcast(tokens, tp, sp_div, rc).shape)
     keep_sel = np.zeros_like(keep_all)
@@ -607,7 +614,7 @@ def remat_host_layer_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     if remat is None or not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(micro_batch), np.asarray(tp)).shape)
     tokens = rank_tokens(seq, micro_batch, cp)
-    sp_div = np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
+    sp_div = sp_divisor(sp, tp)
     share = m.moe_layers / m.layers if m.moe is not None else 0.0
     out = (1 - share) * remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, False, remat)[1]
     if share:
@@ -844,7 +851,7 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
     vocab_part = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles).shard * 4  # the saved fp32 log-softmax
     stat = 2 if m.norm == "layernorm" else 1
     hidden_rows = 4 if m.mlm_head else 2  # norm input + output; MLM: + dense input, GELU input
-    sp_div = np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
+    sp_div = sp_divisor(sp, tp)
     return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4) / sp_div
 
 

@@ -64,7 +64,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, rank_logits,
-                                       rank_tokens, remat_host_layer_bytes, stack_remat,
+                                       rank_tokens, remat_host_layer_bytes, sp_divisor, stack_remat,
                                        mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
                                        stack_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
@@ -1631,7 +1631,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
             per_layer, rws = hf_layer, hf_rws
             kinds = None  # the HF table's mean layer (activations_hf): no per-kind split there
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
-    sp_div = np.where(ksp.astype(bool), ktp.astype(np.float64), 1.0)
+    sp_div = sp_divisor(ksp, ktp)
     emb_out = (rank_tokens(seq, kmb, kcp) * m.hidden * act_b / sp_div)[inv]
     # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
     # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)

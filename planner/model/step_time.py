@@ -112,7 +112,7 @@ from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
-from planner.model.activations import rank_tokens, stack_remat
+from planner.model.activations import rank_tokens, sp_divisor, stack_remat
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
@@ -505,7 +505,7 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
     tp, cp, ep, mb, etp = (np.asarray(x).astype(np.float64) for x in (tp, cp, ep, mb, etp))
     seq = float(t.seq_len)
     combine = np.add if hw.gpu.runs_on_host else np.maximum
-    sp_div = np.where(sp, tp, 1.0)
+    sp_div = sp_divisor(sp, tp)
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
     # the share of the layers whose linears the recipe leaves 16-bit (Stack.lp_bf16_layers)
