@@ -1,5 +1,6 @@
 """The logits a rank holds, counted once (logit39): activations.rank_logits owns the count (tokens / cp / vocab tiles
-x V / tp) that ``logits_bytes``, ``loss_transient_bytes`` and memory ``held_logit_bytes`` each wrote inline before."""
+x V / tp) that ``logits_bytes``, ``loss_transient_bytes`` and memory ``held_logit_bytes`` each wrote inline before;
+``rank_tokens`` (seq x micro-batch / cp) and ``sp_divisor`` the other formulas logit39 folded into one place each."""
 
 import numpy as np
 import pytest
