@@ -112,7 +112,7 @@ from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
-from planner.model.activations import stack_remat
+from planner.model.activations import rank_tokens, sp_divisor, stack_remat
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
@@ -505,14 +505,14 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
     tp, cp, ep, mb, etp = (np.asarray(x).astype(np.float64) for x in (tp, cp, ep, mb, etp))
     seq = float(t.seq_len)
     combine = np.add if hw.gpu.runs_on_host else np.maximum
-    sp_div = np.where(sp, tp, 1.0)
+    sp_div = sp_divisor(sp, tp)
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
     # the share of the layers whose linears the recipe leaves 16-bit (Stack.lp_bf16_layers)
     bf16_share = (bf16_share or 0.0) if low else 0.0
     # the MTP module's eh_proj: 16-bit with Stack.lp_bf16_mtp or under an FP4 recipe (mtp_runs_16bit)
     mtp_share = 1.0 if mtp_runs_16bit(fw, t.precision) else 0.0
-    T = mb * seq / cp  # tokens per micro-batch per rank
+    T = rank_tokens(seq, mb, cp)  # tokens per micro-batch per rank
     return LayerContext(eff=eff, fw=fw, low=low, recipe=recipe, cast_b=cast_b, peak=peak, lin_peak=lin_peak, hbm=hbm,
                         act_b=act_b, gemm_b=gemm_b, g=g, intra_bw=intra_bw, inter_bw=inter_bw, a_in=a_in, a_out=a_out,
                         tp=tp, cp=cp, ep=ep, mb=mb, etp=etp, sp=sp, seq=seq, combine=combine, sp_div=sp_div,
@@ -1199,7 +1199,7 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
     eff, hbm, peak, act_b, T, tp, combine = c.eff, c.hbm, c.peak, c.act_b, c.T, c.tp, c.combine
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math), on
     # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
-    T_head = T if t.head_tokens_per_seq is None else np.minimum(T, c.mb * t.head_tokens_per_seq / c.cp)
+    T_head = T if t.head_tokens_per_seq is None else np.minimum(T, rank_tokens(t.head_tokens_per_seq, c.mb, c.cp))
     # an HF EP plan names no lm_head: whole on every rank (moe ``HfEpPlan.lm_head``; until hfep35 over TP)
     tp = np.asarray(moe_mech.hf_ep_tp(m, fw, tp, c.ep, "lm_head"), dtype=np.float64)
     lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
