@@ -1607,16 +1607,31 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # collective_time is still its latency, which every dense row's DP terms paid once more until session 35
     has_exp = stage_p_exp > 0
 
-    def coll(kind, per_param_bytes):
-        return (collective_time(kind, stage_p_dense * per_param_bytes, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-                + np.where(has_exp, collective_time(kind, stage_p_exp * per_param_bytes, edps, tpe, g, intra_bw,
-                                                    inter_bw, a_in, a_out), 0.0))
-
     def nic(kind, dense_bytes, exp_bytes):
         """bytes per GPU and direction the collective moves through the NIC (comm.nic_bytes)"""
         return (nic_bytes(kind, dense_bytes, dps, tpf, g) + nic_bytes(kind, exp_bytes, edps, tpe, g))
 
-    ag = coll("all_gather", param16)
+    # the DP collectives priced in two collective_time calls, not nine (it is elementwise: each gets the bits its
+    # own call gives; the fixed cost of ~25 numpy calls a collective on a few hundred DP keys, speed39): the
+    # all-gathers, reduce-scatters (the same ring, comm.KIND_FACTOR and FLAT_RING_KINDS) and ZeRO-3's per-unit latency
+    # (a zero-byte gather) of the dense and the expert groups, then the all-reduces (the DP reduce's and HSDP's
+    # replica all-reduce, ``ar_rep`` below)
+    share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
+    per_rs = grad_bytes * share
+    ring = collective_time("all_gather", np.stack(np.broadcast_arrays(
+        stage_p_dense * param16, stage_p_dense * per_rs, 0.0, stage_p_exp * param16, stage_p_exp * per_rs,
+        0.0)).reshape(2, 3, -1),
+        np.stack(np.broadcast_arrays(dps, edps))[:, None], np.stack(np.broadcast_arrays(tpf, tpe))[:, None], g,
+        intra_bw, inter_bw, a_in, a_out)
+    # the DP reduce's all-reduce (dense, expert) and HSDP's replica all-reduce (dense, expert)
+    reps = (dp // np.maximum(dp_shard, 1)).astype(np.float64)
+    ars = collective_time("all_reduce", np.stack(np.broadcast_arrays(
+        stage_p_dense * per_rs, stage_p_exp * per_rs, stage_p_dense * grad_bytes * share / dps,
+        stage_p_exp * grad_bytes * share / edps)),
+        np.stack(np.broadcast_arrays(dps, edps, reps, reps)), np.stack(np.broadcast_arrays(tpf, tpe, tpf * dps,
+                                                                                             tpe * edps)),
+        g, intra_bw, inter_bw, a_in, a_out)
+    ag = ring[0, 0] + np.where(has_exp, ring[1, 0], 0.0)
     ag_nic = nic("all_gather", stage_p_dense * param16, stage_p_exp * param16)
     # under Megatron-Core's --fp8-param-gather the FP8 parameters travel at the recipe's width (a per-tensor FP8
     # parameter: 1 B; LowPrecisionRecipe.param_gather_bytes), the pipeline ends at 16 bits (fp8_param_gather_bytes):
@@ -1634,13 +1649,12 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
         ag_nic = np.where(fp8_pg, nic("all_gather", dense_b / tpf, exp_b / tpe), ag_nic)
     else:
         ag_params = ag
-    share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
-    rs = coll("reduce_scatter", grad_bytes * share)
+    rs = ring[0, 1] + np.where(has_exp, ring[1, 1], 0.0)
     rs_nic = nic("reduce_scatter", stage_p_dense * grad_bytes * share, stage_p_exp * grad_bytes * share)
-    ar = coll("all_reduce", grad_bytes * share)
+    ar = ars[0] + np.where(has_exp, ars[1], 0.0)
     bucket = getattr(fw, "zero3_bucket_params", None)
     units = layers if not bucket else np.maximum(layers, np.ceil((stage_p_dense + stage_p_exp) / bucket))
-    lat = collective_time("all_gather", 0.0, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+    lat = ring[0, 2]
     ag3 = ag_params + np.maximum(units - 1, 0) * lat
     rs3 = rs + np.maximum(units - 1, 0) * lat
     # HSDP's replica all-reduce: each shard group's 1/dp_shard gradient shard all-reduced across the dp / dp_shard
@@ -1652,11 +1666,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # replication groups, Zhang et al. 2022, arXiv 2205.00119 §4). Zero when dp_shard = dp (one replica). Once
     # per step in the DP reduce's place (step_time adds it), or per micro-batch with ZeRO-3's reduce-scatters
     # (``Stack.hsdp_all_reduce_per_microbatch``).
-    reps = (dp // np.maximum(dp_shard, 1)).astype(np.float64)
-    ar_rep = (collective_time("all_reduce", stage_p_dense * grad_bytes * share / dps, reps, tpf * dps, g, intra_bw,
-                              inter_bw, a_in, a_out)
-              + np.where(has_exp, collective_time("all_reduce", stage_p_exp * grad_bytes * share / edps, reps,
-                                                  tpe * edps, g, intra_bw, inter_bw, a_in, a_out), 0.0))
+    ar_rep = ars[2] + np.where(has_exp, ars[3], 0.0)
     # the gradient reduce (ZeRO-0: all-reduce; ZeRO-1/2: reduce-scatter; HSDP adds the replica all-reduce, once per
     # step under the DP reduce's overlap) and, separately, ZeRO-1/2's all-gather of the updated parameters after the
     # optimizer step (``param_gather``): they overlap different compute (the last backward vs the next step's first
