@@ -1091,10 +1091,13 @@ def cp_exchange_times(c: LayerContext, m: ModelSpec, fw: Stack, attn: PassTimes,
     a2a_n = cp if kind in ("a2a", "te_a2a") else (cp_a2a_degree(c, m) if kind == "te_a2a_p2p" else 1)
     hd = q / (m.heads or 1)
     kv_a2a = np.maximum(kv / hd, cp) * hd if (kind == "a2a" and m.kv_heads) else kv
-    a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in, a_out)
-           + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in,
-                                 a_out))
-    a2a = np.where(np.asarray(a2a_n) > 1, a2a, 0.0)
+    if np.ndim(a2a_n) == 0 and a2a_n <= 1:  # the p2p ring alone: no all-to-all, its two collectives not priced
+        a2a = np.zeros(np.broadcast_shapes(np.shape(T), np.shape(tp)))
+    else:
+        a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in, a_out)
+               + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in,
+                                     a_out))
+        a2a = np.where(np.asarray(a2a_n) > 1, a2a, 0.0)
     if kind in ("a2a", "te_a2a"):
         return np.where(cp > 1, a2a, 0.0), np.where(cp > 1, a2a, 0.0)
     ring = cp / a2a_n  # the p2p ring's ranks: every a2a_n-th CP rank, tp x a2a_n apart in Megatron's rank order
