@@ -418,11 +418,23 @@ def distinct_rows(*cols):
     if n == 0:
         return [np.asarray(c)[:0] for c in cols], np.zeros(0, dtype=np.intp)
     digits = []  # per column: (lo, radix, compacted values or None, digit array or None when constant)
-    for col in cols:
+    # a column equal to an earlier one (dp_shard left at dp, etp at tp: Candidates copies them) adds nothing to the
+    # code, the order or the inverse: it joins as a constant and its distinct column is the earlier one's (the
+    # 9-column DP / model-state keys on 10^4 random layouts: 0.29 -> 0.16 ms, speed39)
+    same = {}  # column -> the earlier column it equals
+    ranged = {}  # (lo, hi) -> [(column, values)] of the non-constant columns so far
+    for j, col in enumerate(cols):
         col = np.asarray(col)
         if col.dtype == bool:
             col = col.view(np.int8)
         lo, hi = int(col.min()), int(col.max())
+        if hi != lo:
+            i = next((i for i, prev in ranged.get((lo, hi), ()) if np.array_equal(prev, col)), None)
+            if i is not None:
+                same[j] = i
+                digits.append((lo, 1, None, None))
+                continue
+            ranged.setdefault((lo, hi), []).append((j, col))
         if hi == lo:
             digits.append((lo, 1, None, None))
         elif hi - lo < RAW_SPAN:
@@ -481,4 +493,7 @@ def distinct_rows(*cols):
         keys = keys // k
         if i in ranked:  # back from the ranks to the code they replaced
             keys = ranked[i][keys]
-    return out[::-1], inv
+    out = out[::-1]
+    for j, i in same.items():
+        out[j] = out[i].copy()
+    return out, inv
