@@ -379,6 +379,11 @@ TABLE_PER_ROW = 64
 TABLE_SMALL = 1 << 12
 
 
+#: the widest code range ``distinct_rows`` builds before ranking it down: a digit of up to n values more must not
+#: take it past int64 (2**63); with n rows and k <= n values a digit, a ranked code times k stays under n**2
+CODE_MAX = 1 << 62
+
+
 def _table_pays(span: int, n: int) -> bool:
     """Whether a presence table over ``span`` codes beats sorting ``n`` rows (``TABLE_PER_ROW``); either gives the
     same distinct values in the same order and the same inverse."""
@@ -454,7 +459,14 @@ def distinct_rows(*cols):
                 code -= lo
             total = k
             continue
-        if not _table_pays(total * k, n) and _table_pays(total, n):
+        if total * k > CODE_MAX and not _table_pays(total, n):
+            # the code would overflow int64 (several wide columns, each ranked to up to n values: seven of 398 rows
+            # wrapped around and the inverse no longer gave the rows back, speed39): replaced by its dense rank
+            # from a sort, which keeps its order as the table below does, so the range restarts at most n
+            ranked[i], code = np.unique(code, return_inverse=True)
+            code = code.astype(np.int64, copy=False).reshape(-1)
+            total = len(ranked[i])
+        elif not _table_pays(total * k, n) and _table_pays(total, n):
             # the code would outgrow a presence table (the memory model's 9-column key: a sort of every row, ~1 s of
             # a DeepSeek-V3 search): replaced by its dense rank first, which keeps its order, so the rows, their
             # lexicographic order and the inverse are the same
