@@ -110,23 +110,49 @@ RATE_DATE_COLUMNS = {"price_ondemand_usd_hr": "price_ondemand_date", "price_spot
 #: in the offline index), so a bound is the most the built-in instance rows can say.
 NOT_BEFORE = "not before"
 
+#: how a price row says its price is at least so old without a day of its own (prices39): ``not after YYYY-MM-DD
+#: (evidence)``: the quote was taken on or before that day, which a source dates (the day the snapshot holding it was
+#: read: a commit's file cannot change, so a file read that day held prices fetched no later). The Lambda, RunPod,
+#: Azure-fork and Shadeform snapshots have no lower bound (no dated offer or price change in them was found), so an upper
+#: one is the most their rows can say. Its earliest day is unknown: it is never fresh, and stale once its day is over
+#: ``STALE_PRICE_DAYS`` back.
+NOT_AFTER = "not after"
 
-def _bound_period(price_date: Any) -> tuple[datetime.date, datetime.date] | None:
-    """The period a ``not before <date> ...`` price date names (its day, month or year), else None."""
+
+def _bound_period(price_date: Any, words_: str = NOT_BEFORE) -> tuple[datetime.date, datetime.date] | None:
+    """The period a ``not before <date> ...`` (or, ``words_=NOT_AFTER``, ``not after <date> ...``) price date names
+    (its day, month or year), else None."""
     text = str(price_date or "").strip()
-    if not text.lower().startswith(NOT_BEFORE + " "):
+    if not text.lower().startswith(words_ + " "):
         return None
-    words = text[len(NOT_BEFORE):].split()
+    words = text[len(words_):].split()
     return _quoted_period(words[0].rstrip(":;,)")) if words else None
 
 
 def price_date_kind(price_date: Any) -> str:
     """What a ``price_date`` says: ``exact`` (a day, month or year the price was quoted, with any words after it),
-    ``not-before`` (a lower bound, ``NOT_BEFORE``: the quote is at most so old) or ``unknown`` (anything else:
-    "unknown: ...", blank). Until prices38 every built-in instance row was "unknown"."""
+    ``not-before`` (a lower bound, ``NOT_BEFORE``: the quote is at most so old), ``not-after`` (an upper bound,
+    ``NOT_AFTER``: the quote is at least so old) or ``unknown`` (anything else: "unknown: ...", blank). Until prices38
+    every built-in instance row was "unknown"; until prices39 the Lambda, RunPod, Azure-fork and Shadeform ones."""
     if quoted_day(price_date) is not None:
         return "exact"
-    return "not-before" if _bound_period(price_date) is not None else "unknown"
+    if _bound_period(price_date) is not None:
+        return "not-before"
+    return "not-after" if _bound_period(price_date, NOT_AFTER) is not None else "unknown"
+
+
+def cap_day(price_date: Any) -> datetime.date | None:
+    """The last day a ``not after`` price date allows (its month's or year's last day for a month or year: the latest
+    the quote can be), else None."""
+    period = _bound_period(price_date, NOT_AFTER)
+    return period[1] if period else None
+
+
+def cap_age_days(price_date: Any, today: datetime.date | None = None) -> int | None:
+    """The fewest days a ``not after`` price can be old at ``today`` (UTC today by default): from its ``cap_day``;
+    None for any other date."""
+    day = cap_day(price_date)
+    return None if day is None else _days_since(day, today)
 
 
 def bound_day(price_date: Any) -> datetime.date | None:
@@ -144,8 +170,8 @@ def bound_age_days(price_date: Any, today: datetime.date | None = None) -> int |
 
 
 def price_date_short(price_date: Any) -> str:
-    """A price date for a table cell: the leading day, month or year of an exact date, ``not before <date>`` of a
-    bound, ``unknown`` otherwise, ``-`` for none (the evidence stays in the row's own cell and notes)."""
+    """A price date for a table cell: the leading day, month or year of an exact date, ``not before <date>`` /
+    ``not after <date>`` of a bound, ``unknown`` otherwise, ``-`` for none (the evidence stays in the row's own cell and notes)."""
     text = str(price_date or "").strip()
     if not text:
         return "-"
@@ -154,6 +180,8 @@ def price_date_short(price_date: Any) -> str:
         return text.split()[0]
     if kind == "not-before":
         return f"{NOT_BEFORE} {text[len(NOT_BEFORE):].split()[0].rstrip(':;,)')}"
+    if kind == "not-after":
+        return f"{NOT_AFTER} {text[len(NOT_AFTER):].split()[0].rstrip(':;,)')}"
     return "unknown"
 
 
@@ -191,24 +219,33 @@ def stale_days(price_date: Any, today: datetime.date | None = None) -> int | Non
 def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
     """The dates of the prices a plan used, ``prices`` = (what, price_date) pairs (``cost.price_dates``), summed up
     for a reader: ``oldest`` (the date as the row gives it), ``oldest_of`` (what it prices), ``oldest_kind``
-    (``exact`` or ``not-before``: ``price_date_kind``), ``age_days`` at ``today`` (UTC today by default; tests pass
-    one; for a ``not-before`` oldest the most it can be, ``age_is_bound``), ``stale`` (an exact date over
-    ``STALE_PRICE_DAYS``) with every stale one (``stale_prices``: what, date, age), ``may_be_stale`` with
-    ``may_be_stale_prices`` (a bound over ``STALE_PRICE_DAYS``: the price is at most that old, so it may be stale
-    and is not known to be), every bounded one (``bounded``: what, date, ``at_most_days``) and the undated ones
-    (``undated``: what, and the row's words). The oldest is the earliest day a price can be from: an exact date's last
-    day (as before), a bound's first. None without prices. Until prices38 a bound read as undated."""
+    (``exact``, ``not-before`` or ``not-after``: ``price_date_kind``), ``age_days`` at ``today`` (UTC today by default;
+    tests pass one; for a ``not-before`` oldest the most it can be, ``age_is_bound``; for a ``not-after`` one the
+    fewest, ``age_is_floor``), ``stale`` (an exact date over ``STALE_PRICE_DAYS``, or a ``not after`` day that far
+    back: the price is at least that old) with every stale one (``stale_prices``: what, date, age, ``at_least`` for a
+    ``not after`` one), ``may_be_stale`` with ``may_be_stale_prices`` (a bound over ``STALE_PRICE_DAYS``: the price is
+    at most that old, so it may be stale and is not known to be), every bounded one (``bounded``: what, date,
+    ``at_most_days``), every capped one (``capped``: a ``not after`` date: what, date, ``at_least_days``; prices39) and
+    the undated ones (``undated``: what, and the row's words). The oldest is the earliest day a price can be from: an
+    exact date's last day (as before), a bound's first; a ``not after`` date names no earliest day, so it is the oldest
+    only where no price has one (the earliest cap first). None without prices. Until prices38 a bound read as
+    undated; until prices39 a ``not after`` date had no kind."""
     prices = [(w, "" if d is None else str(d)) for w, d in prices]
     if not prices:
         return None
     kinds = [(w, d, price_date_kind(d)) for w, d in prices]
-    dated = [((quoted_day(d) if k == "exact" else bound_day(d)), w, d, k) for w, d, k in kinds if k != "unknown"]
+    dated = [((quoted_day(d) if k == "exact" else bound_day(d)), w, d, k) for w, d, k in kinds
+             if k in ("exact", "not-before")]
     bounded = [dict(what=w, price_date=d, at_most_days=bound_age_days(d, today)) for w, d, k in kinds
                if k == "not-before"]
+    capped = [dict(what=w, price_date=d, at_least_days=cap_age_days(d, today)) for w, d, k in kinds
+              if k == "not-after"]
     out = dict(stale_after_days=STALE_PRICE_DAYS, oldest=None, oldest_of=None, oldest_kind=None, age_days=None,
-               age_is_bound=False, stale=False, stale_prices=[], may_be_stale=False, may_be_stale_prices=[],
-               bounded=bounded, undated=[dict(what=w, price_date=d or "not given") for w, d, k in kinds
-                                         if k == "unknown"])
+               age_is_bound=False, age_is_floor=False, stale=False, stale_prices=[], may_be_stale=False,
+               may_be_stale_prices=[], bounded=bounded, capped=capped,
+               undated=[dict(what=w, price_date=d or "not given") for w, d, k in kinds if k == "unknown"])
+    # a cap that far back is known to be stale: the price is at least that old (its earliest day is unknown)
+    stale_caps = sorted([c for c in capped if c["at_least_days"] > STALE_PRICE_DAYS], key=lambda c: -c["at_least_days"])
     if dated:
         dated.sort(key=lambda t: t[0])  # oldest first (stable: the first listed of a day, as min took it)
         _, what, date, kind = dated[0]
@@ -220,7 +257,14 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
                    stale_prices=[dict(what=w, price_date=d, age_days=a) for w, d, a in stale if a is not None],
                    may_be_stale_prices=[dict(what=b["what"], price_date=b["price_date"],
                                              at_most_days=b["at_most_days"]) for b in maybe])
-        out.update(stale=bool(out["stale_prices"]), may_be_stale=bool(maybe))
+        out.update(may_be_stale=bool(maybe))
+    elif capped:
+        first = min(capped, key=lambda c: cap_day(c["price_date"]))
+        out.update(oldest=first["price_date"], oldest_of=first["what"], oldest_kind="not-after",
+                   age_days=first["at_least_days"], age_is_floor=True)
+    out["stale_prices"] += [dict(what=c["what"], price_date=c["price_date"], age_days=c["at_least_days"],
+                                 at_least=True) for c in stale_caps]
+    out.update(stale=bool(out["stale_prices"]))
     return out
 
 
@@ -228,8 +272,9 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
                     column: str = "price_date") -> str | None:
     """Check an override row's ``price_date``: the day (``YYYY-MM-DD``; YAML's date reads as one), month (``YYYY-MM``)
     or year (``YYYY``) its price was quoted, so not after today (words may follow in parentheses, as the built-in rows
-    write them: "2024-06 (Intel's list price ...)"), or a bound ``not before <date> (...)`` (``NOT_BEFORE``,
-    the form the built-in rows use where no source gives a day; prices38). Returns the stale note
+    write them: "2024-06 (Intel's list price ...)"), a bound ``not before <date> (...)`` (``NOT_BEFORE``,
+    the form the built-in rows use where no source gives a day; prices38) or ``not after <date> (...)``
+    (``NOT_AFTER``: at least so old, stale once over; its period may not start after today; prices39). Returns the stale note
     (``STALE_PRICE_DAYS``; for a bound "may be stale" once its most possible age is over) or None; a cell that is no
     such date is one ``CatalogError``. Until QA 46 any text passed ("yesterday", "15/11/2026", 2027-06-01) and was
     printed as the price's date in the report."""
@@ -247,6 +292,14 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
         return None if most <= STALE_PRICE_DAYS else (
             f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at most {most:,} days old (may be "
             f"stale: over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
+    if _bound_period(v, NOT_AFTER) is not None:  # "not after 2026-11-23 (...)": at least so old (prices39)
+        if _bound_period(v, NOT_AFTER)[0] > today + datetime.timedelta(days=1):
+            raise CatalogError(f"{where}.{column}", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
+                               "day the quote was taken, or today, as the bound", origin)
+        least = cap_age_days(v, today)
+        return None if least <= STALE_PRICE_DAYS else (
+            f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at least {least:,} days old (stale: "
+            f"over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     period = _quoted_period(str(v))
     words = str(v).split(maxsplit=1)
     if period is None and len(words) == 2 and words[1].startswith("("):
@@ -257,7 +310,7 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
     if period is None:
         raise CatalogError(f"{where}.{column}", f"must be the date the price was quoted, as YYYY-MM-DD (or YYYY-MM, "
                            f"YYYY), got {_short(v)!r} (words may follow it in parentheses; 'not before "
-                           "YYYY-MM-DD' where only a bound is known)", origin)
+                           "YYYY-MM-DD' or 'not after YYYY-MM-DD' where only a bound is known)", origin)
     if period[0] > today + datetime.timedelta(days=1):  # a day's grace for time zones ahead of UTC
         raise CatalogError(f"{where}.{column}", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
                            "date the price was quoted", origin)

@@ -5,6 +5,7 @@ no traceback, nothing written. Set ``PLANNER_DEBUG=1`` to see tracebacks of inte
 """
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import os
@@ -636,8 +637,10 @@ def report(
 
             raise InputError("--objective", objective_refusal(objective))
         with _objective_flag(objective):
+            # the day the report's price-date cells count ages to, stated (build_report's ``today``; prices39)
             rep, result = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate,
-                                         job_name=job_path.name)
+                                         job_name=job_path.name,
+                                         today=datetime.datetime.now(datetime.timezone.utc).date())
         files = write_report(rep, out_path, force)
         _say_stale_prices(result)  # after the write: a refused or failed write is its one error line alone
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"

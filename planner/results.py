@@ -224,8 +224,9 @@ class Cost(Record):
     #: and timed, left out of ``tokens`` and so of $ per 1M tokens
     padding_share: Optional[float] = None
     #: the dates of the prices the cost used (``cost.price_dates`` summed up by ``hardware_catalog.catalog.oldest_price``:
-    #: the oldest, its kind (exact or a ``not before`` bound, prices38), its age in days (at most, for a bound), whether
-    #: it is stale or may be, the stale, bounded and undated ones); None where no price was used;
+    #: the oldest, its kind (exact, a ``not before`` bound, prices38, or a ``not after`` cap, prices39), its age in days
+    #: (at most, for a bound; at least, for a cap), whether it is stale or may be, the stale, bounded, capped and undated
+    #: ones); None where no price was used;
     #: before the job sections' records, which stay last
     price_dates: Optional[dict] = None
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
@@ -593,7 +594,7 @@ class ServingOption(Sparse):
     bound_by: Optional[str] = None
     #: the date of the rate the option's cost is at (``model.cost.rate_price_dates``: its instance's on-demand rate,
     #: an offline job's ``offline_price``), as compare's rows carry it; absent for a bare GPU (QA 55b: serve's
-    #: options said no price's date, only the recommended one's budget did)
+    #: options said no price's date, only the recommended one's budget did); a rejected option's too (prices39)
     price_dates: Optional[dict] = None
     #: the job constraint this option breaks though it meets the targets ("constraints.max_gpus",
     #: "constraints.budget_usd"): not recommended, listed with the rejected ones, ``reason`` saying what the limit

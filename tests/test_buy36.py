@@ -49,9 +49,9 @@ def _today() -> datetime.date:
 def test_every_builtin_price_row_carries_a_date_or_says_it_has_none():
     """onprem.csv's prices (server prices, $/kWh, hosting, a GPU's and a kit's price) had no date at all; every
     instance, commitment and on-prem price row now has a ``price_date`` that is a day, month or year, a bound
-    ("not before <date> (...)", prices38), or says "unknown: ..." (the source gives none), and the on-prem rows that
-    are no prices have none."""
-    from hardware_catalog.catalog import bound_day, quoted_day
+    ("not before <date> (...)", prices38), a cap ("not after <date> (...)", prices39), or says "unknown: ..." (the
+    source gives none), and the on-prem rows that are no prices have none."""
+    from hardware_catalog.catalog import bound_day, cap_day, quoted_day
 
     for name in ("instances", "commitments", "onprem"):
         for row in csv.DictReader(open(DATA / f"{name}.csv", newline="")):
@@ -60,7 +60,8 @@ def test_every_builtin_price_row_carries_a_date_or_says_it_has_none():
             if not is_price:
                 assert d == "", row["key"]
                 continue
-            assert d and (quoted_day(d) is not None or bound_day(d) is not None or d.startswith("unknown: ")), (
+            assert d and (quoted_day(d) is not None or bound_day(d) is not None or cap_day(d) is not None
+                          or d.startswith("unknown: ")), (
                 name, row.get("key"), d)
     onprem = {r["key"]: r for r in csv.DictReader(open(DATA / "onprem.csv", newline=""))}
     assert quoted_day(onprem["accelerator_kit_price_gaudi3_8"]["price_date"]) == datetime.date(2024, 6, 30)

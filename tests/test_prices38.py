@@ -60,18 +60,19 @@ def test_the_aws_and_gcp_snapshot_rows_are_bounded_with_their_evidence():
 
 
 def test_every_other_snapshot_row_says_why_it_has_no_bound():
-    """The rows no source bounds (Lambda, RunPod, the Azure fork, Shadeform) stay unknown, and say that a dated clue
-    was looked for and not found; the one exact date (Azure ND H200 v5, 2026-09-27) is kept."""
+    """The rows no source bounds from below (Lambda, RunPod, the Azure fork, Shadeform) say that a dated clue was
+    looked for and not found (since prices39 they are bounded from above instead: ``not after`` the day their snapshot
+    was read, tests/test_prices39.py); the one exact date (Azure ND H200 v5, 2026-09-27) is kept."""
     from hardware_catalog.catalog import price_date_kind
 
     kinds = {}
     for r in _rows():
         kind = price_date_kind(r["price_date"])
         kinds.setdefault(kind, []).append(r["name"])
-        if kind == "unknown":
-            assert "no dated clue found" in r["price_date"] and "no bound found" in r["notes"], r["name"]
+        if kind == "not-after":
+            assert "no lower bound found" in r["price_date"] and "no lower bound (prices38)" in r["notes"], r["name"]
     assert kinds["exact"] == ["Standard_ND96isr_H200_v5"]
-    assert len(kinds["not-before"]) + len(kinds["unknown"]) + 1 == len(_rows())
+    assert len(kinds["not-before"]) + len(kinds["not-after"]) + 1 == len(_rows())
 
 
 def test_a_bound_is_typed_and_read_by_its_first_day():

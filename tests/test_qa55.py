@@ -75,7 +75,7 @@ CLOUDS_JOB = {"model": {"preset": "llama3-8b"},
 
 def test_compare_by_cloud_says_how_old_each_rows_rate_is(cli, tmp_path):
     """A cloud comparison priced a GCP slice (a bound at most 765 days back on 2026-12-05), AWS (319) and Lambda
-    (undated) side by side and said the age of none: each row's ``price_dates`` (the rate its cost is priced at, typed
+    (undated until prices39, now not before 2026-05-03) side by side and said the age of none: each row's ``price_dates`` (the rate its cost is priced at, typed
     as a plan's ``cost.price_dates``) and a "prices dated" line under the table. The ages are today's: the test checks
     each against the catalog row's own date, not a day."""
     from hardware_catalog.catalog import load_catalog, oldest_price
@@ -90,13 +90,14 @@ def test_compare_by_cloud_says_how_old_each_rows_rate_is(cli, tmp_path):
         inst = cat.instance(r["hardware"])
         assert r["price_dates"] == oldest_price([(f"{inst.key} on-demand", inst.price_date)]), r["hardware"]
     kinds = {r["cloud"]: r["price_dates"]["oldest_kind"] for r in rows}
-    assert kinds["gcp"] == kinds["aws"] == "not-before" and kinds["lambda"] is None
+    assert kinds["gcp"] == kinds["aws"] == "not-before" and kinds["lambda"] == "not-before"  # undated until prices39
     code, text, _ = cli("compare", job, "--by", "cloud")
     flat = " ".join(text.split())
     gcp = next(r for r in rows if r["cloud"] == "gcp")
     most = gcp["price_dates"]["age_days"]
     assert f"prices dated: {gcp['hardware']} not before 2024-10-31 (at most {most:,} days old" in flat
-    assert "lambda:" in flat.split("prices dated:")[1] and "undated" in flat.split("prices dated:")[1]
+    dated = flat.split("prices dated:")[1]
+    assert "lambda:" in dated and "not before 2026-05-03 (at most" in dated and "undated" not in dated
 
 
 def test_an_override_date_takes_words_in_parentheses_as_a_bound_does(cli, tmp_path):

@@ -37,9 +37,10 @@ _LLM_AT_QPS.insert(_LLM_AT_QPS.index("concurrency") + 1, "tpot_ms")
 _PRICED = ["usd_per_million_requests_full", "usd_per_million_requests_offline", "offline_price"]
 #: every layout of a serving option's JSON, by the state the option ended in
 OPTION_LAYOUTS = {
-    "llm does not fit": _LLM_HEAD + ["reason", "precision"],
+    # a rejected option ends with the date of the rate it would be costed at too (price_dates; prices39)
+    "llm does not fit": _LLM_HEAD + ["reason", "precision", "price_dates"],
     "llm misses the latency target": _LLM_HEAD + ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype",
-                                                   "meets_latency", "reason", "precision"],
+                                                   "meets_latency", "reason", "precision", "price_dates"],
     # what set its replicas (serving_budget.fleet_bound, budget35) after how it was sized
     # an option that meets the targets ends with the date of the rate it is costed at (price_dates; QA 55b)
     "llm sized for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "sized_by", "bound_by",
@@ -55,10 +56,11 @@ OPTION_LAYOUTS = {
     "llm offline sized": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "offline_replicas",
                                                             "offline_hours", "precision", "sized_by", "price_dates"],
     # meets the targets but breaks a job constraint (max_gpus, budget_usd): the constraint, then why
-    "llm over a constraint": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "constraint_broken", "reason"],
+    "llm over a constraint": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "price_dates",
+                                                                           "constraint_broken", "reason"],
     "llm offline over a constraint": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd",
                                                                         "offline_replicas", "offline_hours", "precision",
-                                                                        "constraint_broken", "reason"],
+                                                                        "price_dates", "constraint_broken", "reason"],
     "generic sized for the QPS": _HEAD + ["batch_memory_limit", "price_usd_hr", "price_spot_usd_hr", "compute_dtype",
                                           "fits", "tpot_batch1_ms", "meets_latency", "batch", "tpot_ms", "ttft_ms",
                                           "bound", "requests_per_s_per_replica", "batch_offline",

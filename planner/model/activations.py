@@ -404,6 +404,20 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
     return rows
 
 
+def rank_tokens(seq, micro_batch, cp=1):
+    """Tokens of one micro-batch on one rank: seq x micro-batch / cp (float64 arrays). Context parallelism splits the
+    sequence over the cp ranks (Megatron-Core ``get_batch_on_this_cp_rank``, torchtitan's ``context_parallel``); the
+    TP and SP shards of a tensor are each caller's (``SavedTensor.shard``), not the tokens'."""
+    return np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, np.float64)
+
+
+def sp_divisor(sp, tp):
+    """What sequence parallelism divides a rank's hidden-size rows by: tp where it is on, else 1 (float64 arrays).
+    Megatron-Core's SP keeps the tensors outside the tensor-parallel GEMMs (norms, dropout, the residual stream) on the
+    rank's sequence shard (Korthikanti et al. 2022 §4.2.2; ``SavedTensor.shard`` "sp")."""
+    return np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
+
+
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
@@ -438,9 +452,9 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     recompute keeps the tensors it puts on the device (``remat_tensor_bytes``) in place of the layer input.
     """
     seq = np.asarray(seq, dtype=np.float64)
-    tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
+    tokens = rank_tokens(seq, micro_batch, cp)
     tp = np.asarray(tp, dtype=np.float64)
-    sp_div = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
+    sp_div = sp_divisor(sp, tp)
     rc = np.asarray(recompute)
     keep_all = np.zeros(np.broadcast(tokens, tp, sp_div, rc).shape)
     keep_sel = np.zeros_like(keep_all)
@@ -562,7 +576,7 @@ def cp_p2p_buffers(m: ModelSpec, seq, micro_batch, tp, cp, ring, act_bytes, caus
     at its ``v_head_dim``. Vectorised."""
     ring = np.asarray(ring, dtype=np.float64)
     tp = np.asarray(tp, dtype=np.float64)
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, np.float64)
+    tokens = rank_tokens(seq, micro_batch, cp)
     # MLA (TE's enable_mla: K and V flattened into one buffer): K heads x (nope + rope), V and the output heads x v_dim
     v_w = m.heads * m.mla.v_head_dim if m.mla is not None else m.kv_dim
     kv = tokens * (m.kv_dim + v_w) * act_bytes / tp  # the rank's K and V
@@ -599,8 +613,8 @@ def remat_host_layer_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     offloads (``remat_tensor_bytes``); 0 without one."""
     if remat is None or not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(micro_batch), np.asarray(tp)).shape)
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
-    sp_div = np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
+    tokens = rank_tokens(seq, micro_batch, cp)
+    sp_div = sp_divisor(sp, tp)
     share = m.moe_layers / m.layers if m.moe is not None else 0.0
     out = (1 - share) * remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, False, remat)[1]
     if share:
@@ -701,7 +715,7 @@ def moe_a2a_transient(m: ModelSpec, seq, micro_batch, tp=1, cp=1, ep=1, act_byte
     a2aperm37 not counted: Mixtral-8x7B at TP 1 EP 8 read 128 MiB less."""
     if m.moe is None:
         return 0.0
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
+    tokens = rank_tokens(seq, micro_batch, cp)
     rows = tokens * m.moe.top_k * rank_load(m.moe, ep) / np.asarray(tp, dtype=np.float64)
     return np.where(np.asarray(ep) > 1, 2.0 * rows * m.expert_io * act_bytes, 0.0)
 
@@ -750,6 +764,65 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, np.maximum(one - sel, 0.0), 0.0)) + ag
 
 
+@dataclass(frozen=True)
+class RankLogits:
+    """The logits one rank of the last pipeline stage holds at once for one micro-batch (``rank_logits``).
+
+    ``tokens``: the tokens whose logits are alive at once (``rank_tokens`` over the vocabulary tiles); ``vocab``: the
+    model's vocabulary; ``tp``: the vocabulary-parallel split (float64). The bytes per logit are each caller's:
+    ``logits_bytes`` (the saved fp32 log-softmax, 4), ``loss_transient_bytes`` (``LOSS_TRANSIENT_BYTES``, by the
+    stack's loss code), memory ``held_logit_bytes`` (the activation dtype)."""
+    tokens: object
+    vocab: int
+    tp: object
+
+    @property
+    def shard(self):
+        """Logits of the rank's vocabulary shard: tokens x V / tp."""
+        return self.tokens * self.vocab / self.tp
+
+    @property
+    def gathered(self):
+        """Logits of the whole vocabulary over the same tokens, tokens x V: what a loss that gathers the vocabulary-
+        sharded logits before it runs holds (NeMo AutoModel's ``logits.full_tensor()``, ``LOSS_GATHERED_BYTES``)."""
+        return self.tokens * self.vocab
+
+    def chunk(self, rows):
+        """Logits of a ``rows``-token slice of the whole vocabulary, at most the tokens (AutoModel's
+        ``MaskedCrossEntropy(chunk_size=rows)``: one ``[rows, V]`` slice at a time, ``CHUNK_CE_BYTES``)."""
+        return np.minimum(float(rows), self.tokens) * self.vocab
+
+
+def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1) -> RankLogits:
+    """The logits one rank holds at once on the last pipeline stage (the only stage with the LM head and loss) for one
+    micro-batch: seq x micro-batch / cp tokens / ``vocab_tiles``, each over V / tp of the vocabulary. The one place
+    the count is written; each factor's source:
+
+    * tokens / cp: the LM head runs on the rank's sequence shard under context parallelism (``rank_tokens``); under
+      sequence parallelism Megatron-Core's head (a ColumnParallelLinear) all-gathers its input over the TP ranks
+      first (megatron/core/tensor_parallel/layers.py, 0.16.1, l. 478-484), so its logits hold all the cp shard's
+      tokens: no sp factor.
+    * V / tp, the vocabulary-parallel split: Megatron-Core's head keeps its output sharded (``parallel_output``) and its
+      vocab-parallel cross-entropy works on the local ``[s, b, V/t]`` shard (megatron/core/tensor_parallel/
+      cross_entropy.py ``VocabParallelCrossEntropy``: ``partition_vocab_size = vocab_parallel_logits.size()[-1]``);
+      TE's fused loss the same (``parallel_cross_entropy`` on the shard, TE's loss/triton/te_cross_entropy.py; Megatron-
+      Core's ``--cross-entropy-fusion-impl te``); torchtitan's loss parallel keeps the head's output a vocabulary-
+      sharded DTensor (parallelize_llama.py ``apply_tp``: ``"output": ColwiseParallel(output_layouts=Shard(-1) if
+      loss_parallel ...)``, torch/distributed/tensor/parallel/loss.py). Where a loss gathers the whole vocabulary
+      (AutoModel's ``full_tensor()``) ``RankLogits.gathered`` counts it.
+    * ``vocab_tiles``: MaxText's ``num_vocab_tiling`` (Stack.num_vocab_tiling): the loss scans the tokens in that many
+      equal tiles (vocabulary_tiling.py ``vocab_tile_size = (batch_size * seq_len) // config.num_vocab_tiling``), one
+      tile's logits alive at a time.
+    * the dtype is not the count's: HF's loss upcasts the whole logits (transformers loss_utils.py ``ForCausalLMLoss``:
+      ``logits.float()``, 4 bytes a logit, ``LOSS_TRANSIENT_BYTES`` "cast_ce"); a fused loss that never writes fp32
+      logits (TE's kernel, "te_parallel_ce") or no logits at all (Cut Cross-Entropy, "linear_ce", whose model returns
+      none: memory ``held_logit_bytes``) prices fewer bytes per logit of the same count.
+
+    The non-transformer models (no LM head) are each caller's zero."""
+    tokens = rank_tokens(seq, micro_batch, cp) / float(vocab_tiles)
+    return RankLogits(tokens, m.vocab, np.asarray(tp, dtype=np.float64))
+
+
 def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False, vocab_tiles=1):
     """Bytes the output layer and loss keep for one micro-batch on the last pipeline stage.
 
@@ -774,11 +847,11 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
     """
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
-    vocab_part = tokens / float(vocab_tiles) * m.vocab / np.asarray(tp, dtype=np.float64) * 4
+    tokens = rank_tokens(seq, micro_batch, cp)
+    vocab_part = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles).shard * 4  # the saved fp32 log-softmax
     stat = 2 if m.norm == "layernorm" else 1
     hidden_rows = 4 if m.mlm_head else 2  # norm input + output; MLM: + dense input, GELU input
-    sp_div = np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
+    sp_div = sp_divisor(sp, tp)
     return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4) / sp_div
 
 
@@ -937,15 +1010,14 @@ def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2
     tokens run the loss at a time."""
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
-    tokens = tokens / float(vocab_tiles)
-    tp = np.asarray(tp, dtype=np.float64)
+    lg = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles)
+    tp = lg.tp
     one, many = (b(act_bytes) if callable(b) else b for b in LOSS_TRANSIENT_BYTES[loss])
-    out = tokens * m.vocab / tp * np.where(tp > 1, many, one)
+    out = lg.shard * np.where(tp > 1, many, one)
     if loss in LOSS_GATHERED_BYTES:  # AutoModel's full_tensor() under TP (above)
-        out = out + np.where(tp > 1, tokens * m.vocab * LOSS_GATHERED_BYTES[loss](act_bytes), 0.0)
+        out = out + np.where(tp > 1, lg.gathered * LOSS_GATHERED_BYTES[loss](act_bytes), 0.0)
     if loss == "masked_ce_chunked":  # one chunk's fp32 slice at the backward's peak (at most the micro-batch)
-        out = out + np.minimum(float(chunk), tokens) * m.vocab * CHUNK_CE_BYTES
+        out = out + lg.chunk(chunk) * CHUNK_CE_BYTES
     if loss == "linear_ce":  # Cut Cross-Entropy's fp32 input-gradient accumulator and the fp32 lse
-        out = out + tokens * (m.hidden * LINEAR_CE_TOKEN_BYTES + 4.0)
+        out = out + lg.tokens * (m.hidden * LINEAR_CE_TOKEN_BYTES + 4.0)
     return out

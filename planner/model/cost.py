@@ -387,8 +387,8 @@ def rate_price_dates(catalog, instance_key: str | None, basis: str = "on-demand"
     """The date of the one rate a comparison row's cost is priced at (``compare`` / ``recommend --by`` / ``--scaling``
     rows, ``Recommendation.price_basis``: the instance's on-demand or spot rate), summed up as a plan's
     ``Cost.price_dates`` is (``oldest_price``): the clouds' rows rest on sources of very different ages (a GCP bound at
-    most 765 days back, an AWS one 319, Lambda's undated), and until QA 55 a cloud comparison said none of them. None
-    for a bare GPU or a job's ``cluster.price_usd_hr`` (no catalog rate)."""
+    most 765 days back, an AWS one 319, Lambda's at least 12: a ``not after`` cap since prices39), and until QA 55 a
+    cloud comparison said none of them. None for a bare GPU or a job's ``cluster.price_usd_hr`` (no catalog rate)."""
     date = rate_date(catalog, instance_key, basis)
     if date is None:
         return None

@@ -401,7 +401,7 @@ def quantized_bytes(n: float, out_rows: float, kind: str, double_quant: bool = T
         return math.ceil(n / 2) + scales + 16 * 4
     if kind == "int8":
         return n + 4 * out_rows
-    return n * {"fp32": 4, "bf16": 2}[kind]
+    return n * PARAM_BYTES[kind]
 
 
 def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
@@ -547,7 +547,8 @@ def trainable_share(m: ModelSpec, t: TrainingSpec) -> float:
 
 # ---------------------------------------------------------------------------- saved activations
 #: bytes per element of the tensors a frozen base's ops keep, and of its parameters, per
-#: precision of ``hf_saved_bytes`` (pure fp32 / pure bf16 = ``model.to(bfloat16)``)
+#: precision of ``hf_saved_bytes`` (pure fp32 / pure bf16 = ``model.to(bfloat16)``); PARAM_BYTES also prices a
+#: 16/32-bit frozen base's storage (``quantized_bytes``)
 SAVED_BYTES = {"fp32": 4, "bf16": 2}
 PARAM_BYTES = {"fp32": 4.0, "bf16": 2.0}
 

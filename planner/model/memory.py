@@ -63,8 +63,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, remat_host_layer_bytes,
-                                       stack_remat,
+from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, rank_logits,
+                                       rank_tokens, remat_host_layer_bytes, sp_divisor, stack_remat,
                                        mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
                                        stack_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
@@ -552,7 +552,7 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
     if m.hybrid:
         *states, held, before = _hybrid_stage_params(m, c, pc, runtime, blocks)
         return StageSplit(*states, *_with_mtp_blocks(m, pp, held), before)
-    layers = np.ceil(L / pp)  # most loaded stage
+    layers = chunk_layers(L, pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep, stack)  # ``stack``: what an HF plan leaves whole
     if is_deepspeed(runtime) or isinstance(runtime, (ExplicitLayout, TitanSplit)):  # a rank may hold more than ceil(L / pp)
         *states, fullest, held, before, frank = _split_stage_params(m, c, pc, runtime, blocks)
@@ -1594,8 +1594,7 @@ def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b):
     ``logits_to_keep=1``."""
     if not (m.is_transformer and getattr(st, "loop_holds_output", False)) or st.loss_code == "linear_ce":
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch), np.asarray(tp)).shape)
-    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
-    return tokens * m.vocab / np.asarray(tp, dtype=np.float64) * act_b
+    return rank_logits(m, seq, micro_batch, tp, cp).shard * act_b
 
 
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
@@ -1632,8 +1631,8 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
             per_layer, rws = hf_layer, hf_rws
             kinds = None  # the HF table's mean layer (activations_hf): no per-kind split there
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
-    sp_div = np.where(ksp.astype(bool), ktp.astype(np.float64), 1.0)
-    emb_out = (seq * kmb / kcp * m.hidden * act_b / sp_div)[inv]
+    sp_div = sp_divisor(ksp, ktp)
+    emb_out = (rank_tokens(seq, kmb, kcp) * m.hidden * act_b / sp_div)[inv]
     # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
     # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
     host = offload.offloaded_layers(layers, st) * per_layer

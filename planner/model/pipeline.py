@@ -366,6 +366,14 @@ def lightest(options, pp: int, w: BalancedSplit, default, vpp: int = 1):
     return None if best is None else best[1]
 
 
+def rank_layer_cap(layers: int, pp: int) -> int:
+    """The most decoder layers a pipeline rank may hold, ceil(layers / pp): Megatron's even split's fullest rank, the
+    bound every other split here keeps to (``balanced_counts``, ``pipeline_split``'s first / last form, torchtitan's
+    less-layers pairs) so the step's pace and the memory model's ends stay at most the even split's. ``chunk_layers``
+    is its float form per virtual stage."""
+    return -(-layers // pp)
+
+
 def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, ...],
                     vpp: int = 1) -> tuple[int, ...] | None:
     """Layers per virtual stage (pp >= 2, pp x vpp of them in layer order) of the lightest pacing stage among
@@ -389,7 +397,7 @@ def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, 
     ((15, 16, 16, 14), (4, 4, 3, 3))
     """
     v = max(int(vpp), 1)
-    cap = -(-layers // pp)
+    cap = rank_layer_cap(layers, pp)
     ranks_default = tuple(int(x) for x in np.bincount(np.arange(len(default)) % pp, default, minlength=pp))
 
     def options():
@@ -483,7 +491,7 @@ def titan_less_layers(layers: int, pp: int, vpp: int, runtime) -> tuple[int, int
     # no rank above ceil(L / pp), as ``balanced_counts``: the head's weight is in linear FLOPs, and a rank one layer
     # fuller pays its attention core and its gradients' reduce, which that weight leaves out (Llama-3-70B at 8k
     # tokens on PP4: 19, 21, 21, 19 priced up to 4.8% slower than 20 x 4)
-    best = lightest(_titan_pairs(layers, pp, 1, -(-layers // pp) + 1), pp, runtime.weights,
+    best = lightest(_titan_pairs(layers, pp, 1, rank_layer_cap(layers, pp) + 1), pp, runtime.weights,
                     titan_counts(layers, pp, 0, 0))
     return (0, 0) if best is None else best[0][1:]
 
@@ -493,7 +501,7 @@ def _titan_pairs(layers: int, pp: int, vpp: int, most: int):
     (``titan_counts``; its ``layers_per_stage`` in integers, once a pair) and no rank holds more than ceil(layers / pp),
     as ``((fl + ll, fl, ll), each rank's layers)`` for ``lightest``: the stages' counts at vpp 1, the V's rank sums
     (``rank_sums``) at ``V_SPLIT``, whose 2 pp stages it builds."""
-    full = -(-layers // pp)
+    full = rank_layer_cap(layers, pp)
     stages = 2 * pp if vpp == V_SPLIT else pp
     for fl in range(most + 1):
         for ll in range(most + 1):
@@ -513,7 +521,7 @@ def _titan_less_v(layers: int, pp: int, w: BalancedSplit) -> tuple[int, int]:
     pair ``lightest`` takes by those ranks' sums (``split_cost`` at ``V_SPLIT``) against (0, 0), where torchtitan
     builds exactly 2 pp stages and no rank holds more than ceil(layers / pp)."""
     default = tuple(int(x) for x in rank_sums(titan_counts(layers, 2 * pp, 0, 0), pp, V_SPLIT))
-    best = lightest(_titan_pairs(layers, pp, V_SPLIT, -(-layers // pp)), pp, w, default, V_SPLIT)
+    best = lightest(_titan_pairs(layers, pp, V_SPLIT, rank_layer_cap(layers, pp)), pp, w, default, V_SPLIT)
     return (0, 0) if best is None else best[0][1:]
 
 
@@ -767,7 +775,7 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
         rest = layers - full * (pp - 2)  # for the first and last ranks
         first = (rest // 2) // vpp * vpp
         last = rest - first
-        cap = -(-layers // pp)
+        cap = rank_layer_cap(layers, pp)
         if vpp <= first <= full and vpp <= last <= full and last % vpp == 0 and max(full if pp > 2 else 0, last) <= cap:
             per_rank = [first] + [full] * (pp - 2) + [last]
             return "first_last", tuple(per_rank[s % pp] // vpp for s in range(stages))

@@ -112,7 +112,7 @@ from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
-from planner.model.activations import stack_remat
+from planner.model.activations import rank_tokens, sp_divisor, stack_remat
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
@@ -448,26 +448,48 @@ class LayerContext:
         epilogue does that part (moe.fused_mlp_bytes); ``cast_kernels``: kernels each of the ``groups`` launches per
         quantised tensor where the casts run one per group (moe.split_quantize_kernels), each at the GPU's
         ``kernel_gap_s``"""
-        eff, hbm, recipe, cast_b, lin_peak = self.eff, self.hbm, self.recipe, self.cast_b, self.lin_peak
+        if groups is None:
+            return self.gemms(((M, N, K),), pk, b, wg, batch, s16, cast_cut, cast_kernels)[0]
+        eff = self.eff
+        s16 = self.bf16_share if s16 is None else s16
+        pk = self.lin_peak if pk is None else pk
+        b = self.gemm_b if b is None else b
+        hbm = self.hbm
+        g_t = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a))
+        fwd, t_dgrad, t_wgrad = g_t(M, N, K, pk, hbm, b), g_t(M, K, N, pk, hbm, b), g_t(K, N, M, pk, hbm, b)
+        return self._casts(M, N, K, fwd, t_dgrad, t_wgrad, pk, groups, groups, wg, batch, s16, cast_cut, cast_kernels)
+
+    def gemms(self, shapes, pk=None, b=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0), cast_kernels=0.0):
+        """``gemm`` of each (M, N, K) of ``shapes`` (one plain GEMM each, the same other arguments): [(forward,
+        backward), ...]. The forward (M, N, K), dgrad (M, K, N) and wgrad (K, N, M) of every shape are priced in one
+        ``gemm_time`` call on the 3 x len(shapes) shapes stacked: it is elementwise, so each gets the bits its own call
+        gives, and the layer model's fixed cost (~20 numpy calls a gemm_time on a few hundred layer keys) is paid once
+        for the attention projections and the dense MLP together (speed38: a GEMM's three passes; speed39: the
+        layer's GEMMs)."""
+        eff, hbm, lin_peak = self.eff, self.hbm, self.lin_peak
         s16 = self.bf16_share if s16 is None else s16
         pk = lin_peak if pk is None else pk
         b = self.gemm_b if b is None else b
-        if groups is None:
-            n_g = batch
-            # forward (M, N, K), dgrad (M, K, N) and wgrad (K, N, M) priced in one gemm_time call on the three shapes
-            # stacked: it is elementwise, so each gets the bits its own call gives, and the layer model's fixed cost
-            # (~20 numpy calls a gemm_time, three a GEMM, on a few hundred layer keys) loses two of them (speed38)
-            shp = np.broadcast_shapes(*(np.shape(x) for x in (M, N, K, pk, hbm, b, batch)))
-            Mf, Nf, Kf = (np.broadcast_to(np.asarray(x, dtype=np.float64), shp) for x in (M, N, K))
-            t3 = eff.gemm_time(np.stack((Mf, Mf, Kf)), np.stack((Nf, Kf, Nf)), np.stack((Kf, Nf, Mf)), pk, hbm, b,
-                               batch=batch)
-            fwd, t_dgrad, t_wgrad = t3[0], t3[1], t3[2]
-        else:
-            n_g = groups
-            g_t = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a))
-            fwd, t_dgrad, t_wgrad = g_t(M, N, K, pk, hbm, b), g_t(M, K, N, pk, hbm, b), g_t(K, N, M, pk, hbm, b)
+        shp = np.broadcast_shapes(*(np.shape(x) for mnk in shapes for x in mnk), *(np.shape(x) for x in (pk, hbm, b,
+                                                                                                       batch)))
+        n_s = len(shapes)
+        # rows [3 i, 3 i + 1, 3 i + 2]: shape i's forward, dgrad, wgrad
+        Ms, Ns, Ks = (np.empty((3 * n_s,) + shp) for _ in range(3))
+        for i, (M, N, K) in enumerate(shapes):
+            Mf, Nf, Kf = (np.asarray(x, dtype=np.float64) for x in (M, N, K))
+            Ms[3 * i], Ms[3 * i + 1], Ms[3 * i + 2] = Mf, Mf, Kf
+            Ns[3 * i], Ns[3 * i + 1], Ns[3 * i + 2] = Nf, Kf, Nf
+            Ks[3 * i], Ks[3 * i + 1], Ks[3 * i + 2] = Kf, Nf, Mf
+        t3 = eff.gemm_time(Ms, Ns, Ks, pk, hbm, b, batch=batch)
+        return [self._casts(M, N, K, t3[3 * i], t3[3 * i + 1], t3[3 * i + 2], pk, batch, None, wg, batch, s16,
+                            cast_cut, cast_kernels) for i, (M, N, K) in enumerate(shapes)]
+
+    def _casts(self, M, N, K, fwd, t_dgrad, t_wgrad, pk, n_g, groups, wg, batch, s16, cast_cut, cast_kernels):
+        """``gemm``'s (forward, backward) from its passes' times: the weight gradient where it runs, and under the
+        fp8/fp4 recipe the quantisation casts and the share the stack keeps 16-bit"""
+        eff, hbm, recipe, cast_b = self.eff, self.hbm, self.recipe, self.cast_b
         bwd = t_dgrad + (self.wgrad if wg is None else wg) * t_wgrad
-        if self.low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
+        if self.low and pk is self.lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not self.fw.caches_fp8_weights else 0.0
             fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm,
                                         kernels=n_g * cast_kernels * (1.0 + w_casts))
@@ -505,14 +527,14 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
     tp, cp, ep, mb, etp = (np.asarray(x).astype(np.float64) for x in (tp, cp, ep, mb, etp))
     seq = float(t.seq_len)
     combine = np.add if hw.gpu.runs_on_host else np.maximum
-    sp_div = np.where(sp, tp, 1.0)
+    sp_div = sp_divisor(sp, tp)
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
     # the share of the layers whose linears the recipe leaves 16-bit (Stack.lp_bf16_layers)
     bf16_share = (bf16_share or 0.0) if low else 0.0
     # the MTP module's eh_proj: 16-bit with Stack.lp_bf16_mtp or under an FP4 recipe (mtp_runs_16bit)
     mtp_share = 1.0 if mtp_runs_16bit(fw, t.precision) else 0.0
-    T = mb * seq / cp  # tokens per micro-batch per rank
+    T = rank_tokens(seq, mb, cp)  # tokens per micro-batch per rank
     return LayerContext(eff=eff, fw=fw, low=low, recipe=recipe, cast_b=cast_b, peak=peak, lin_peak=lin_peak, hbm=hbm,
                         act_b=act_b, gemm_b=gemm_b, g=g, intra_bw=intra_bw, inter_bw=inter_bw, a_in=a_in, a_out=a_out,
                         tp=tp, cp=cp, ep=ep, mb=mb, etp=etp, sp=sp, seq=seq, combine=combine, sp_div=sp_div,
@@ -555,37 +577,54 @@ class AttentionProjections:
     mla_up_fwd: object
 
 
-def attention_projections(c: LayerContext, m: ModelSpec) -> AttentionProjections:
-    """QKV (column-parallel) and output (row-parallel) projections of one attention layer; MLA's down/up projections
-    as Megatron-Core's MLASelfAttention splits them; over ``LayerContext.atp`` (whole where an HF EP plan leaves
-    attention out)."""
-    gemm, T, tp = c.gemm, c.T, c.atp
+def attention_projection_shapes(c: LayerContext, m: ModelSpec) -> list:
+    """The (M, N, K) of the attention block's linears in ``attention_projections``' order: QKV (column-parallel) and
+    output (row-parallel) projections; with MLA (Megatron-Core MLASelfAttention) the kv down / up, the q down / up (or
+    the whole q projection without a q LoRA rank) and the output projection; over ``LayerContext.atp`` (whole where
+    an HF EP plan leaves attention out)."""
+    T, tp = c.T, c.atp
     h, q, kv = m.hidden, m.q_dim, m.kv_dim
-    attn_proj = [gemm(T, (q + 2 * kv) / tp, h), gemm(T, h, q / tp)]
-    if m.mla is not None:
+    if m.mla is None:
+        return [(T, (q + 2 * kv) / tp, h), (T, h, q / tp)]
+    a, H = m.mla, m.heads
+    dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
+    col = [(T, a.kv_lora_rank + a.qk_rope_head_dim, h), (T, H * (a.qk_nope_head_dim + a.v_head_dim) / tp, a.kv_lora_rank)]
+    col += ([(T, a.q_lora_rank, h), (T, H * dqk / tp, a.q_lora_rank)] if a.q_lora_rank else [(T, H * dqk / tp, h)])
+    return col + [(T, h, H * a.v_head_dim / tp)]
+
+
+def attention_projections(c: LayerContext, m: ModelSpec, priced: list | None = None) -> AttentionProjections:
+    """QKV (column-parallel) and output (row-parallel) projections of one attention layer; MLA's down/up projections
+    as Megatron-Core's MLASelfAttention splits them (``attention_projection_shapes``). ``priced``: those shapes'
+    (forward, backward) already priced (``_layer_terms`` prices them with the dense MLP's in one ``gemms`` call)."""
+    if priced is None:
+        priced = c.gemms(attention_projection_shapes(c, m))
+    if m.mla is None:
+        attn_proj = list(priced)
+        mla_up_fwd = 0.0
+    else:
         # MLA (Megatron-Core MLASelfAttention): the down-projections are replicated on every TP
         # rank (TELinear parallel_mode="duplicated"), the up-projections column-parallel, the
         # output projection row-parallel; the first four are the "column" group the TP overlap
         # hides the all-gather under
-        a, H = m.mla, m.heads
-        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
-        col = [gemm(T, a.kv_lora_rank + a.qk_rope_head_dim, h), gemm(T, H * (a.qk_nope_head_dim + a.v_head_dim) / tp, a.kv_lora_rank)]
-        col += ([gemm(T, a.q_lora_rank, h), gemm(T, H * dqk / tp, a.q_lora_rank)] if a.q_lora_rank
-                else [gemm(T, H * dqk / tp, h)])
-        attn_proj = [(sum(p[0] for p in col), sum(p[1] for p in col)), gemm(T, h, H * a.v_head_dim / tp)]
+        col = priced[:-1]
+        attn_proj = [(sum(p[0] for p in col), sum(p[1] for p in col)), priced[-1]]
         # what mla_up_proj re-runs: kv up and q up, or the whole q_proj without a q LoRA rank
         # (Megatron-Core multi_latent_attention.py ``qkv_up_proj_and_rope_apply``; flops.mla_up_proj_macs)
         mla_up_fwd = col[1][0] + col[-1][0]
-    else:
-        mla_up_fwd = 0.0
     return AttentionProjections(attn_proj, sum(p[0] for p in attn_proj), sum(p[1] for p in attn_proj), mla_up_fwd)
 
 
-def dense_mlp_gemms(c: LayerContext, m: ModelSpec) -> list:
-    """[up (gated: gate + up), down] (forward, backward) of the dense MLP; dense layers of MoE models (DeepSeek,
+def dense_mlp_shapes(c: LayerContext, m: ModelSpec) -> list:
+    """The (M, N, K) of the dense MLP's [up (gated: gate + up), down]; dense layers of MoE models (DeepSeek,
     Qwen3-MoE, Llama 4) are wider (``ModelSpec.dense_width``)."""
     fd = m.dense_width
-    return [c.gemm(c.T, m.mlp_up_factor * fd / c.dtp, m.hidden), c.gemm(c.T, m.hidden, fd / c.dtp)]
+    return [(c.T, m.mlp_up_factor * fd / c.dtp, m.hidden), (c.T, m.hidden, fd / c.dtp)]
+
+
+def dense_mlp_gemms(c: LayerContext, m: ModelSpec) -> list:
+    """[up (gated: gate + up), down] (forward, backward) of the dense MLP (``dense_mlp_shapes``)."""
+    return c.gemms(dense_mlp_shapes(c, m))
 
 
 def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack):
@@ -1052,10 +1091,13 @@ def cp_exchange_times(c: LayerContext, m: ModelSpec, fw: Stack, attn: PassTimes,
     a2a_n = cp if kind in ("a2a", "te_a2a") else (cp_a2a_degree(c, m) if kind == "te_a2a_p2p" else 1)
     hd = q / (m.heads or 1)
     kv_a2a = np.maximum(kv / hd, cp) * hd if (kind == "a2a" and m.kv_heads) else kv
-    a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in, a_out)
-           + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in,
-                                 a_out))
-    a2a = np.where(np.asarray(a2a_n) > 1, a2a, 0.0)
+    if np.ndim(a2a_n) == 0 and a2a_n <= 1:  # the p2p ring alone: no all-to-all, its two collectives not priced
+        a2a = np.zeros(np.broadcast_shapes(np.shape(T), np.shape(tp)))
+    else:
+        a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in, a_out)
+               + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in,
+                                     a_out))
+        a2a = np.where(np.asarray(a2a_n) > 1, a2a, 0.0)
     if kind in ("a2a", "te_a2a"):
         return np.where(cp > 1, a2a, 0.0), np.where(cp > 1, a2a, 0.0)
     ring = cp / a2a_n  # the p2p ring's ranks: every a2a_n-th CP rank, tp x a2a_n apart in Megatron's rank order
@@ -1199,7 +1241,7 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
     eff, hbm, peak, act_b, T, tp, combine = c.eff, c.hbm, c.peak, c.act_b, c.T, c.tp, c.combine
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math), on
     # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
-    T_head = T if t.head_tokens_per_seq is None else np.minimum(T, c.mb * t.head_tokens_per_seq / c.cp)
+    T_head = T if t.head_tokens_per_seq is None else np.minimum(T, rank_tokens(t.head_tokens_per_seq, c.mb, c.cp))
     # an HF EP plan names no lm_head: whole on every rank (moe ``HfEpPlan.lm_head``; until hfep35 over TP)
     tp = np.asarray(moe_mech.hf_ep_tp(m, fw, tp, c.ep, "lm_head"), dtype=np.float64)
     lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
@@ -1258,9 +1300,12 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, t
     puts those on the stages that hold them, ``slowest_stage``)."""
     c = layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share)
     eff, T, tp, cp, combine = c.eff, c.T, c.tp, c.cp, c.combine
-    proj = attention_projections(c, m)
+    # the attention projections and the dense MLP priced in one ``gemms`` call (its numpy calls once, not per GEMM)
+    a_shapes = attention_projection_shapes(c, m)
+    priced = c.gemms(a_shapes + dense_mlp_shapes(c, m))
+    proj = attention_projections(c, m, priced[:len(a_shapes)])
     attn_proj = proj.gemms
-    dense_mlp = dense_mlp_gemms(c, m)
+    dense_mlp = priced[len(a_shapes):]
     # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
     sh = ssm.layer_shares(m)
     mam = mamba_block(c, m, hw, fw)
@@ -1565,16 +1610,31 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # collective_time is still its latency, which every dense row's DP terms paid once more until session 35
     has_exp = stage_p_exp > 0
 
-    def coll(kind, per_param_bytes):
-        return (collective_time(kind, stage_p_dense * per_param_bytes, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-                + np.where(has_exp, collective_time(kind, stage_p_exp * per_param_bytes, edps, tpe, g, intra_bw,
-                                                    inter_bw, a_in, a_out), 0.0))
-
     def nic(kind, dense_bytes, exp_bytes):
         """bytes per GPU and direction the collective moves through the NIC (comm.nic_bytes)"""
         return (nic_bytes(kind, dense_bytes, dps, tpf, g) + nic_bytes(kind, exp_bytes, edps, tpe, g))
 
-    ag = coll("all_gather", param16)
+    # the DP collectives priced in two collective_time calls, not nine (it is elementwise: each gets the bits its
+    # own call gives; the fixed cost of ~25 numpy calls a collective on a few hundred DP keys, speed39): the
+    # all-gathers, reduce-scatters (the same ring, comm.KIND_FACTOR and FLAT_RING_KINDS) and ZeRO-3's per-unit latency
+    # (a zero-byte gather) of the dense and the expert groups, then the all-reduces (the DP reduce's and HSDP's
+    # replica all-reduce, ``ar_rep`` below)
+    share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
+    per_rs = grad_bytes * share
+    ring = collective_time("all_gather", np.stack(np.broadcast_arrays(
+        stage_p_dense * param16, stage_p_dense * per_rs, 0.0, stage_p_exp * param16, stage_p_exp * per_rs,
+        0.0)).reshape(2, 3, -1),
+        np.stack(np.broadcast_arrays(dps, edps))[:, None], np.stack(np.broadcast_arrays(tpf, tpe))[:, None], g,
+        intra_bw, inter_bw, a_in, a_out)
+    # the DP reduce's all-reduce (dense, expert) and HSDP's replica all-reduce (dense, expert)
+    reps = (dp // np.maximum(dp_shard, 1)).astype(np.float64)
+    ars = collective_time("all_reduce", np.stack(np.broadcast_arrays(
+        stage_p_dense * per_rs, stage_p_exp * per_rs, stage_p_dense * grad_bytes * share / dps,
+        stage_p_exp * grad_bytes * share / edps)),
+        np.stack(np.broadcast_arrays(dps, edps, reps, reps)), np.stack(np.broadcast_arrays(tpf, tpe, tpf * dps,
+                                                                                             tpe * edps)),
+        g, intra_bw, inter_bw, a_in, a_out)
+    ag = ring[0, 0] + np.where(has_exp, ring[1, 0], 0.0)
     ag_nic = nic("all_gather", stage_p_dense * param16, stage_p_exp * param16)
     # under Megatron-Core's --fp8-param-gather the FP8 parameters travel at the recipe's width (a per-tensor FP8
     # parameter: 1 B; LowPrecisionRecipe.param_gather_bytes), the pipeline ends at 16 bits (fp8_param_gather_bytes):
@@ -1592,13 +1652,12 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
         ag_nic = np.where(fp8_pg, nic("all_gather", dense_b / tpf, exp_b / tpe), ag_nic)
     else:
         ag_params = ag
-    share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
-    rs = coll("reduce_scatter", grad_bytes * share)
+    rs = ring[0, 1] + np.where(has_exp, ring[1, 1], 0.0)
     rs_nic = nic("reduce_scatter", stage_p_dense * grad_bytes * share, stage_p_exp * grad_bytes * share)
-    ar = coll("all_reduce", grad_bytes * share)
+    ar = ars[0] + np.where(has_exp, ars[1], 0.0)
     bucket = getattr(fw, "zero3_bucket_params", None)
     units = layers if not bucket else np.maximum(layers, np.ceil((stage_p_dense + stage_p_exp) / bucket))
-    lat = collective_time("all_gather", 0.0, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+    lat = ring[0, 2]
     ag3 = ag_params + np.maximum(units - 1, 0) * lat
     rs3 = rs + np.maximum(units - 1, 0) * lat
     # HSDP's replica all-reduce: each shard group's 1/dp_shard gradient shard all-reduced across the dp / dp_shard
@@ -1610,11 +1669,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # replication groups, Zhang et al. 2022, arXiv 2205.00119 §4). Zero when dp_shard = dp (one replica). Once
     # per step in the DP reduce's place (step_time adds it), or per micro-batch with ZeRO-3's reduce-scatters
     # (``Stack.hsdp_all_reduce_per_microbatch``).
-    reps = (dp // np.maximum(dp_shard, 1)).astype(np.float64)
-    ar_rep = (collective_time("all_reduce", stage_p_dense * grad_bytes * share / dps, reps, tpf * dps, g, intra_bw,
-                              inter_bw, a_in, a_out)
-              + np.where(has_exp, collective_time("all_reduce", stage_p_exp * grad_bytes * share / edps, reps,
-                                                  tpe * edps, g, intra_bw, inter_bw, a_in, a_out), 0.0))
+    ar_rep = ars[2] + np.where(has_exp, ars[3], 0.0)
     # the gradient reduce (ZeRO-0: all-reduce; ZeRO-1/2: reduce-scatter; HSDP adds the replica all-reduce, once per
     # step under the DP reduce's overlap) and, separately, ZeRO-1/2's all-gather of the updated parameters after the
     # optimizer step (``param_gather``): they overlap different compute (the last backward vs the next step's first

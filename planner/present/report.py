@@ -167,7 +167,7 @@ def _block_days(billed_hours: float) -> str:
             f"{BLOCK_MAX_H / 24:.0f} days a block)")
 
 
-def _committed_line(c: dict, hw: dict) -> str:
+def _committed_line(c: dict, hw: dict, today: Optional[_dt.date] = None) -> str:
     """The report's line for one committed price (``cost.committed_costs``): the run's share, what signing the
     1-/3-year term or buying the capacity block bills (whole terms; a block in whole days, then weeks), and where
     the committed rate is not below on-demand, that it never beats it ("busy more than 116% of the term" was
@@ -212,7 +212,7 @@ def _committed_line(c: dict, hw: dict) -> str:
     return (f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
             + (f"{_hours(c['hours'])} ({c['hours_include']}: committed nodes sit through them too)"
                if c.get("hours") is not None else "hours") + f" at {c['price_usd_hr']:.2f} $/node-h{bills} "
-            f"({c.get('region') or '-'}, {_dated(c.get('price_date') or 'undated')}; {c['source']}).")
+            f"({c.get('region') or '-'}, {_dated(c.get('price_date') or 'undated', today)}; {c['source']}).")
 
 
 def _constraint_rows(con, usd: Optional[float], hours: float) -> list[list[str]]:
@@ -251,7 +251,7 @@ def summary_of(rec: dict) -> dict:
                 best=row(rec["best"]), ranked=[row(r) for r in rec["ranked"]], why=rec["why"])
 
 
-def _price_rows(rec: dict, catalog) -> Table:
+def _price_rows(rec: dict, catalog, today: Optional[_dt.date] = None) -> Table:
     rows, seen = [], set()
     for r in rec["ranked"]:
         name = r["hardware"]["name"]
@@ -267,37 +267,42 @@ def _price_rows(rec: dict, catalog) -> Table:
         hw = r["hardware"]
         rows.append([name, f"{hw['price_ondemand_usd_hr']:.2f}" if hw["price_ondemand_usd_hr"] else "-",
                      f"{hw['price_spot_usd_hr']:.2f}" if hw["price_spot_usd_hr"] else "-",
-                     inst.region if inst else "-", _rate_dates(inst, bool(hw["price_spot_usd_hr"])) if inst
+                     inst.region if inst else "-", _rate_dates(inst, bool(hw["price_spot_usd_hr"]), today) if inst
                      else "job file / none", inst.source if inst else "-"])
     return Table(["hardware", "on-demand $/node-h", "spot $/node-h", "region", "price date", "source"], rows,
                  "catalog prices used (per node-hour)")
 
 
-def _rate_dates(inst, has_spot: bool) -> str:
+def _rate_dates(inst, has_spot: bool, today: Optional[_dt.date] = None) -> str:
     """The price table's date cell: the date of each rate the row's price cells show (``Instance.rate_date``), one
     date where they share it, else each rate's ("on-demand 2026-11-30 (...); spot not before 2026-01-20 (...)").
     QA 55b: the cell gave the row's ``price_date`` alone, so an override that repriced and dated the on-demand rate
     dated the snapshot's spot rate beside it (bounded at most 319 days back) with the user's quote."""
     od, spot = inst.rate_date(False), inst.rate_date(True)
     if not has_spot or spot == od:
-        return _dated(od)
-    return f"on-demand {_dated(od)}; spot {_dated(spot)}"
+        return _dated(od, today)
+    return f"on-demand {_dated(od, today)}; spot {_dated(spot, today)}"
 
 
-def _dated(price_date: str) -> str:
+def _dated(price_date: str, today: Optional[_dt.date] = None) -> str:
     """A price's date cell, marked where the quote is stale (``hardware_catalog.catalog.stale_days``; QA 46: an override
-    dated 2023-01-01 was shown as any other) and, for a ``not before`` bound, how old it can be at most (prices38)."""
-    from hardware_catalog.catalog import STALE_PRICE_DAYS, bound_age_days, stale_days
+    dated 2023-01-01 was shown as any other), for a ``not before`` bound how old it can be at most (prices38), for a
+    ``not after`` one how old it is at least (prices39); ages to ``today`` (UTC today by default: ``build_report``)."""
+    from hardware_catalog.catalog import STALE_PRICE_DAYS, bound_age_days, cap_age_days, stale_days
 
-    most = bound_age_days(price_date)
+    most = bound_age_days(price_date, today)
     if most is not None:
         return f"{price_date} (at most {most:,} days old" + (
             f": may be stale, over {STALE_PRICE_DAYS})" if most > STALE_PRICE_DAYS else ")")
-    age = stale_days(price_date)
+    least = cap_age_days(price_date, today)
+    if least is not None:
+        return f"{price_date} (at least {least:,} days old" + (
+            f": stale, over {STALE_PRICE_DAYS})" if least > STALE_PRICE_DAYS else ")")
+    age = stale_days(price_date, today)
     return price_date if age is None else f"{price_date} (stale: {age:,} days old, over {STALE_PRICE_DAYS})"
 
 
-def _onprem_rows(catalog, gpu_name: str, job_onprem=None) -> list[list[str]]:
+def _onprem_rows(catalog, gpu_name: str, job_onprem=None, today: Optional[_dt.date] = None) -> list[list[str]]:
     """The catalog's on-prem rows the plan's buy-vs-rent figure read (``cost.onprem_catalog_keys``), each price's date
     as the instance table gives it (``_dated``; "-" for a row that is no price: PUE, shares, kW). Until QA 55 the
     table had no date: a server price overridden "not before 2025-02-01 (vendor deck)" was dated in the "Prices dated"
@@ -310,7 +315,7 @@ def _onprem_rows(catalog, gpu_name: str, job_onprem=None) -> list[list[str]]:
     for k in onprem_catalog_keys(catalog, gpu_name, job_onprem):
         r = catalog.onprem[k]
         rows.append([k, str(r.get("value", "")), str(r.get("unit", "")), _onprem_basis(r),
-                     _dated(r["price_date"]) if r.get("price_date") else "-", str(r.get("source", ""))])
+                     _dated(r["price_date"], today) if r.get("price_date") else "-", str(r.get("source", ""))])
     return rows
 
 
@@ -391,18 +396,21 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: s
 
 
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
-                 sensitivity_inputs=SENSITIVITY_INPUTS, with_charts: bool = True) -> Report:
-    """The report as sections, from a ``recommend`` result for ``job``."""
+                 sensitivity_inputs=SENSITIVITY_INPUTS, with_charts: bool = True,
+                 today: Optional[_dt.date] = None) -> Report:
+    """The report as sections, from a ``recommend`` result for ``job``. ``today`` (UTC today by default; the CLI passes
+    the real day, tests pin one) is the day its price-date cells count ages to (``_dated``); until prices39 they read
+    the wall clock, so a saved report could not be rebuilt as it was."""
     best = rec["best"]
     title = f"Budget review: training {best['model']}: {params_str(best)}"
-    secs = [_recommendation_section(job, rec), _alternatives_section(rec, with_charts), _cost_section(rec, catalog),
+    secs = [_recommendation_section(job, rec), _alternatives_section(rec, with_charts), _cost_section(rec, catalog, today),
             _memory_section(best, with_charts), _step_time_section(best, with_charts)]
     sensitivity_sec, sweeps = _sensitivity_section(job, rec, catalog, profile, sensitivity_inputs, with_charts)
     secs.append(sensitivity_sec)
     scaled = _scaling_section(rec, rec["spot"])
     if scaled is not None:
         secs.append(scaled)
-    secs += [_risks_section(job, rec, sweeps), _assumptions_section(job, rec, catalog, job_name)]
+    secs += [_risks_section(job, rec, sweeps), _assumptions_section(job, rec, catalog, job_name, today)]
     return Report(title, secs, summary_of(rec))
 
 
@@ -504,7 +512,7 @@ def _rented_only(catalog, gpu_name: str) -> str | None:
     return rented_only(gpu) if gpu is not None else None
 
 
-def _cost_section(rec: dict, catalog=None) -> Section:
+def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> Section:
     """What the run costs on-demand, on spot, bought or committed, and the buy-vs-rent inputs used."""
     best = rec["best"]
     cost = best["cost"]
@@ -555,7 +563,7 @@ def _cost_section(rec: dict, catalog=None) -> Section:
         lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog (its server "
                      "prices are HGX 8-GPU SXM servers); give the job's onprem.server_price_usd, per node, to price buying.")
     for c in cost.get("committed") or ():
-        lines.append(_committed_line(c, best["hardware"]))
+        lines.append(_committed_line(c, best["hardware"], today))
     if not cost.get("committed"):
         lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "
                      "(add one with a catalog override's commitments: section).")
@@ -678,14 +686,15 @@ def _risks_section(job: JobSpec, rec: dict, sweeps: dict) -> Section:
     return s
 
 
-def _assumptions_section(job: JobSpec, rec: dict, catalog, job_name: str) -> Section:
+def _assumptions_section(job: JobSpec, rec: dict, catalog, job_name: str,
+                         today: Optional[_dt.date] = None) -> Section:
     """Prices, on-prem parameters, peaks and efficiencies (measured or prior), and every assumption and note."""
     best = rec["best"]
     buy = best["cost"].get("buy")
     inp = rec.get("inputs") or {}
     s = Section("Assumptions")
-    s.blocks.append(_price_rows(rec, catalog))
-    onprem_rows = _onprem_rows(catalog, best["hardware"]["gpu"], job.onprem) if buy else []
+    s.blocks.append(_price_rows(rec, catalog, today))
+    onprem_rows = _onprem_rows(catalog, best["hardware"]["gpu"], job.onprem, today) if buy else []
     if onprem_rows:
         s.blocks.append(Table(["on-prem parameter", "value", "unit", "basis", "price date", "source"],
                               onprem_rows, "buy-vs-rent inputs (override with a quote)"))
@@ -863,8 +872,10 @@ def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Pat
 
 
 def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
-                   job_name: str = "job", rec: Optional[dict] = None) -> tuple[Report, dict]:
-    """Search (unless ``rec`` is given) and build the report; returns (report, recommend result)."""
+                   job_name: str = "job", rec: Optional[dict] = None,
+                   today: Optional[_dt.date] = None) -> tuple[Report, dict]:
+    """Search (unless ``rec`` is given) and build the report; returns (report, recommend result). ``today``: the day
+    the price-date cells count ages to (``build_report``)."""
 
     cat = catalog or load_catalog()
     kind = report_kind(job)
@@ -879,7 +890,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         return _with_overrides(rep, cat), planned.result
     if rec is None:
         rec = recommend(job, cat, profile, top=top, simulate=simulate)
-    rep = build_report(job, rec, cat, profile, job_name=job_name)
+    rep = build_report(job, rec, cat, profile, job_name=job_name, today=today)
     if job.campaign is not None:
         from planner.workloads.campaign import plan_campaign
 

@@ -238,17 +238,21 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):
         con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
-    seen = set()
+    seen, said = set(), []
     for r in res["rejected"]:
         key = (r["gpu"], r["tp"], r.get("precision") if multi else None)
         if key in seen:
             continue
         seen.add(key)
+        said.append(r)
         # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them;
         # one that meets the targets but breaks a job limit names the limit
         broken = f" ({r['constraint_broken']})" if r.get("constraint_broken") else ""
         con.print(f"[dim]does not work{broken}: {r['gpu']} TP{r['tp']}"
                   f"{' ' + r['precision'] if multi and r.get('precision') else ''}: {r.get('reason', '')}[/]")
+    rejected_dated = view_price_dates_words(said)
+    if rejected_dated:  # how old the rates behind the lines above are, as the options' line says (prices39)
+        con.print(f"[dim]prices dated (options that do not work): {esc(rejected_dated)}[/]", highlight=False)
     con.print(f"[dim]definitions: {res['definitions']}[/]")
     print_marked(con, "assumed", res.get("assumptions", []))
 

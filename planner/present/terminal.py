@@ -229,9 +229,17 @@ def price_dates_words(p: dict) -> str:
         if p["stale"]:  # an exact date over the threshold, younger than the bound's day but known to be stale
             n = len(p["stale_prices"])
             head += (f"; stale: {count_of(n, 'price')} over {after} days old ("
-                     + ", ".join(f"{s['what']} dated {price_date_short(s['price_date'])}, {s['age_days']:,} days"
+                     + ", ".join(f"{s['what']} dated {price_date_short(s['price_date'])}, "
+                                 f"{'at least ' if s.get('at_least') else ''}{s['age_days']:,} days"
                                  for s in p["stale_prices"])
                      + f"; refresh {'them' if n > 1 else 'it'} with a catalog override and its price_date)")
+    elif p.get("oldest") and p.get("oldest_kind") == "not-after":
+        # only capped prices (prices39): at least so old, its earliest day unknown, so never said to be fresh
+        head = f"oldest {p['oldest']} ({p['oldest_of']}), at least {p['age_days']:,} days old"
+        n = len(p["stale_prices"])
+        head += (f": stale ({count_of(n, 'price')} over {after} days old; refresh "
+                 f"{'them' if n > 1 else 'it'} with a catalog override and its price_date)" if p["stale"]
+                 else " (its earliest day is unknown)")
     elif p.get("oldest"):
         # the date alone, not the words a row adds after it ("2024 (page text: ...)": the JSON keeps them)
         head = f"oldest {p['oldest'].split()[0]} ({p['oldest_of']}), {p['age_days']:,} days old"
@@ -249,6 +257,14 @@ def price_dates_words(p: dict) -> str:
         head += "; bounded: " + "; ".join(
             f"{', '.join(w)} {d} (at most {most:,} days old" + (": may be stale)" if most > after else ")")
             for (d, most), w in groups.items())
+    capped: dict[tuple, list[str]] = {}  # the other capped prices (not after a day; prices39), by their cap
+    for c in p.get("capped") or ():
+        if c["what"] != p.get("oldest_of"):
+            capped.setdefault((price_date_short(c["price_date"]), c["at_least_days"]), []).append(c["what"])
+    if capped:
+        head += "; capped: " + "; ".join(
+            f"{', '.join(w)} {d} (at least {least:,} days old" + (": stale)" if least > after else ")")
+            for (d, least), w in capped.items())
     if p["undated"]:
         head += "; undated: " + ", ".join(u["what"] for u in p["undated"])
     return head
@@ -281,6 +297,9 @@ def view_price_dates_words(rows) -> str | None:
             if p.get("oldest_kind") == "not-before":
                 words = f"{price_date_short(p['oldest'])} (at most {age:,} days old" + (
                     ": may be stale)" if age > after else ")")
+            elif p.get("oldest_kind") == "not-after":  # at least so old (prices39)
+                words = f"{price_date_short(p['oldest'])} (at least {age:,} days old" + (
+                    ": stale)" if age > after else ")")
             else:
                 words = f"{price_date_short(p['oldest'])} ({age:,} days old" + (": stale)" if age > after else ")")
         names = groups.setdefault(words, [])
@@ -310,8 +329,9 @@ def stale_price_warning(p: dict | None) -> str | None:
     if p.get("stale"):
         n = len(p["stale_prices"])
         s = p["stale_prices"][0]  # the oldest of them (oldest_price lists them oldest first)
-        return (f"warning: stale price: {s['what']} is dated {price_date_short(s['price_date'])}, {s['age_days']:,} days "
-                f"ago ({count_of(n, 'price')} used {'is' if n == 1 else 'are'} over {p['stale_after_days']} days old): "
+        ago = f"so at least {s['age_days']:,} days ago" if s.get("at_least") else f"{s['age_days']:,} days ago"
+        return (f"warning: stale price: {s['what']} is dated {price_date_short(s['price_date'])}, {ago} "
+                f"({count_of(n, 'price')} used {'is' if n == 1 else 'are'} over {p['stale_after_days']} days old): "
                 f"refresh {'it' if n == 1 else 'them'} with a catalog override and its price_date")
     if p.get("may_be_stale"):
         maybe = sorted(p["may_be_stale_prices"], key=lambda b: -b["at_most_days"])

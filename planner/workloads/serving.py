@@ -2122,7 +2122,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                             price_dates=rate_price_dates(cat, rows[i].hardware, "on-demand" if realtime
                                                          else rows[i].offline_price or "on-demand"))
                     for i in ok)
-    rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
+    # the rejected carry their rate's date as the options do (prices39: the "does not work" lines and serve --json's
+    # rejected list priced an option, "over budget" at $x/h, without saying how old that rate was)
+    rejected = tuple(replace(r, price_dates=rate_price_dates(cat, r.hardware, "on-demand" if realtime
+                                                             else r.offline_price or "on-demand"))
+                     for r in [r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
                      + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
                                   margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
