@@ -158,6 +158,12 @@ kinds (memory.stage_kind_bytes; the MTP depth at its own blocks), not the mean l
 differ moved, 20 of 720 arrays on both instances, memory only: deepseek-v3-pretrain activations x0.960-1.012, total
 x0.975-1.005, total_last x1.000-1.007; nemotron-3-nano-pretrain activations x0.964-1.119, total x0.986-1.088,
 total_last x0.989-1.015 (other / other_last with them, the fragmentation share); no step-time array.
+Regenerated on the chunk39 branch (2026-12-05) for the interleaved schedule's per-chunk micro-batch counts
+(memory.chunk_activations, pipeline.chunk_inflight: each chunk's own layers x the micro-batches that chunk holds, the
+MTP depth on the last chunk): only the two models whose chunks differ moved, 20 of 720 arrays on both instances, memory
+only: deepseek-v3-pretrain activations x1.013-1.023, total x1.000-1.003, total_last x0.971-1.000;
+nemotron-3-nano-pretrain activations x0.973-1.059, total x0.993-1.051, total_last x0.957-1.006 (other / other_last
+with them, the fragmentation share); no step-time array.
 """
 from __future__ import annotations
 

@@ -44,7 +44,9 @@ rank ``stage_layer_split``: even, else the fullest share ceil(L/pp) in the middl
 with VPP the ranks' sums of their chunks) for the micro-batches it has in flight —
 under 1F1B min(pp - r, m), interleaved Megatron-Core's warm-up count (rank 0: pp (1 + (pp-1)/(pp*v)), Narayanan
 et al. 2021 §2.2; Megatron's memory estimator), at most m, plus one model chunk under the MoE all-to-all overlap,
-checked in tests/test_real_runs_fit.py (``inflight_microbatches``); GPipe all m — and "first" is the peak of the
+checked in tests/test_real_runs_fit.py (``inflight_microbatches``), held chunk by chunk where a rank's chunks differ
+(``chunk_activations``: each chunk's own layers x the micro-batches Megatron-Core's order leaves on that chunk,
+``pipeline.chunk_inflight``); GPipe all m — and "first" is the peak of the
 ranks before the last (``stage_layer_microbatches``: rank 0 with the embedding's output, or rank 1). Until
 2026-12-02 ceil(L/pp) layers x rank 0's count: Llama-3.1-405B's 126 layers on PP16, 128 layer-micro-batches where
 rank 1's 8 x 15 = 120 is the peak. Both the first and the last stage are evaluated and the larger is reported.
@@ -77,8 +79,8 @@ from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_
 from planner.model import offload, optimizers
 from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params,
                                 hf_layer_whole_params, hf_tp_plan)
-from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_layers, is_deepspeed, lp16_rank_layers, recomputed_fraction,
-                                    split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
+from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_layers, is_deepspeed, lp16_rank_layers,
+                                    pipeline_split, recomputed_fraction, runtime_at, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent,
                                     uniform_groups, vpp_group_size)
 from planner.model.stacks import cp_comm_mix, fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
@@ -797,7 +799,8 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     holds pp + 1/2 on every rank (``pipeline.dualpipev_inflight``).
     ``group``: Megatron's explicit ``--microbatch-group-size-per-virtual-pipeline-stage`` (``Stack.
     microbatch_group_size``), the g of the warm-up count: pp 4, v 2, m 12 at g 6 holds (6 + 6 + 1)/2 = 6.5 on
-    rank 0, not 5.5."""
+    rank 0, not 5.5. The interleaved count is the rank's total; its chunks hold it unevenly (chunk 0 the most on
+    rank 0, ``pipeline.chunk_inflight``), which ``chunk_activations`` prices where the chunks differ."""
     pp = c.pp.astype(np.float64)
     v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
@@ -1501,6 +1504,117 @@ def offload_kind_bytes(m: ModelSpec, st, kinds):
     return of(0, n_off), of(start, L) / max(n_res, 1.0)
 
 
+@functools.lru_cache(maxsize=512)
+def _chunk_kind_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple) -> tuple:
+    """Each rank's layers of each kind per model chunk of one interleaved split (``counts`` per virtual stage,
+    virtual stage j pp + r chunk j of rank r, ``stage_ranks``): (rank 0's (kinds x v), the last rank's, the
+    distinct ones of the ranks between, empty for pp <= 2). ``lk`` the model's ``layer_kinds``."""
+    edges = np.cumsum((0,) + counts)
+    per = np.array([[sum(1 for x in lk[edges[s]:edges[s + 1]] if x == q) for s in range(len(counts))]
+                    for q in names], dtype=np.float64).reshape(len(names), v, k)  # kinds x chunk x rank
+    mid = sorted({per[:, :, r].tobytes(): r for r in range(1, k - 1)}.values())
+    return per[:, :, 0], per[:, :, k - 1], tuple(per[:, :, r] for r in mid)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stacked_inflight(pp: int, v: int, rank: int, group, extra: int, ms: tuple) -> np.ndarray:
+    """(len(ms) x S x v): ``pipeline.chunk_inflight`` at each step micro-batch count of ``ms``, each padded with its
+    first vector to the longest (the max over them unchanged). Cached: a search's chunks meet the same few."""
+    hs = [chunk_inflight(pp, mm, v, rank, group, extra) for mm in ms]
+    top = max(h.shape[0] for h in hs)
+    out = np.stack([np.concatenate([h, np.repeat(h[:1], top - h.shape[0], axis=0)]) for h in hs])
+    out.setflags(write=False)
+    return out
+
+
+def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_layer, kinds, mtp, keys=None):
+    """Interleaved rows' (rank 0, the peak middle rank, the last rank) activations summed chunk by chunk, or None
+    where no row runs the interleaved schedule: each chunk's layers at their own kinds' bytes (``kinds``, else
+    ``per_layer`` a layer; the MTP depths ``mtp`` on the last rank's last chunk, where Megatron-Core builds them)
+    x the micro-batches that chunk holds (``pipeline.chunk_inflight``, the schedule replayed), the largest over
+    the peak's count vectors; the middle ranks each at rank 1's counts (the most: a later rank runs a prefix
+    of its forwards). Returns (rows, a0, a1, a_last, even0, even1, even_last): ``even`` where a rank's chunks
+    are all the same bytes, which the even spread ``inflight_microbatches`` x the rank's layers prices to the
+    same sum (left to it, its figure unchanged). Until chunk39 every chunk held (warm-up + 1) / v micro-batches:
+    Megatron-Core runs its warm-up group by group from chunk 0, so rank 0's first chunk holds the most (PP16 VPP8
+    m 64: 31 to 32 of rank 0's 143, not 17.9), and the last rank's last chunk, with the MTP depths, 0 or 1.
+    ``keys``: the caller's distinct (pp, vpp, schedule, tp, micro-batches) rows and each row's index into them
+    (``stage_activations``), else found here."""
+    n = len(c)
+    runtime = split_runtime(st, m)
+    if keys is None:
+        pp = np.broadcast_to(np.asarray(c.pp), (n,))
+        vv = np.broadcast_to(split_vpp(c), (n,))
+        sel = (np.broadcast_to(np.asarray(c.schedule), (n,)) == 1) & (vv > 1) & (pp > 1)
+        if not sel.any():
+            return None
+        rows = np.flatnonzero(sel)
+        ktp = np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,))[rows]
+        (kpp, kv, kt, km), inv = distinct_rows(pp[rows], vv[rows], ktp, np.broadcast_to(m_rows, (n,))[rows])
+    else:
+        minv, kpp, kv, ks, kt, km = keys
+        sel = ((ks == 1) & (kv > 1) & (kpp > 1))[minv]
+        if not sel.any():
+            return None
+        rows = np.flatnonzero(sel)
+        inv = minv[rows]
+    if getattr(st, "activation_offload", False):
+        return None
+    if kinds is None:
+        names, lk = ("",), ("",) * m.layers
+        per = np.broadcast_to(np.asarray(per_layer, dtype=np.float64), (n,))[rows][None, :]
+    else:
+        names, lk = tuple(sorted(kinds)), layer_kinds(m)
+        per = np.stack([np.broadcast_to(np.asarray(kinds[q], dtype=np.float64), (n,))[rows] for q in names])
+    mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
+    group = getattr(st, "microbatch_group_size", None)
+    out = [np.zeros(len(rows)) for _ in range(3)]
+    even = [np.ones(len(rows), dtype=bool) for _ in range(3)]
+    mk = np.maximum(np.rint(np.asarray(km, dtype=np.float64)), 1).astype(np.int64)  # whole micro-batches a step
+    # per split (pp, vpp[, tp]): each rank's chunk bytes over its rows, then the count vectors of each row's m
+    (lpp, lv, lt), lay = distinct_rows(np.asarray(kpp), np.asarray(kv), np.asarray(kt))
+    row_lay = lay[inv]
+    for li, (k, v, t) in enumerate(zip(*(x.tolist() for x in (lpp, lv, lt)))):
+        at = np.flatnonzero(row_lay == li)
+        if not at.size:  # a split of the caller's keys no interleaved row takes
+            continue
+        counts = tuple(pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])
+        first, last, mids = _chunk_kind_counts(lk, names, k, v, counts)
+        keys_here, m_of = np.unique(inv[at], return_inverse=True)  # this split's keys, each row's among them
+
+        ms = tuple(mk[keys_here].tolist())
+
+        def states(rank):
+            return _stacked_inflight(k, v, rank, group, int(a2a), ms)
+
+        def peak(h, mix, extra=None):  # the largest count vector x chunk bytes, summed chunk by chunk in order
+            if extra is None and (mix == mix[:, :1]).all():  # the same layers on every chunk: every count vector
+                b0 = sum(mix[q, 0] * per[q, at] for q in range(len(names)))  # gives the total x one chunk's bytes
+                return h[:, 0, :].sum(axis=1)[m_of] * b0, True
+            b = [sum(mix[q, j] * per[q, at] for q in range(len(names))) for j in range(v)]
+            if extra is not None:
+                b[-1] = b[-1] + extra
+            if at.size * h.shape[1] * v <= 1 << 22:  # every count vector at once where that is a few MB
+                hh = h[m_of]
+                best = sum(hh[:, :, j] * b[j][:, None] for j in range(v)).max(axis=1)
+            else:  # a vector at a time (the same products and sums: the same figures)
+                best = None
+                for s_ in range(h.shape[1]):
+                    hs = h[:, s_, :][m_of]
+                    acc = sum(hs[:, j] * b[j] for j in range(v))
+                    best = acc if best is None else np.maximum(best, acc)
+            return best, np.logical_and.reduce([x == b[0] for x in b[1:]])
+
+        out[0][at], even[0][at] = peak(states(0), first)
+        out[2][at], even[2][at] = peak(states(k - 1), last, mtp_r[at])
+        if mids:
+            h1 = states(1)
+            for mix in mids:
+                a_, e_ = peak(h1, mix)
+                out[1][at] = np.maximum(out[1][at], a_)
+                even[1][at] &= e_
+    return (rows, *out, *even)
+
 def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
                       kinds=None):
     """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
@@ -1517,11 +1631,13 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
         parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m)
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
+        m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, np.maximum(gb / (kmb_ * kdp_), 1.0))
     else:
         lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m)
+        m_rows, keys = m_micro, None
     # each rank's layers at their own kinds' bytes (stage_kind_bytes), else every layer the mean one
     w0, w1, wl = (per_layer,) * 3 if kinds is None else stage_kind_bytes(m, st, c, kinds)
-    first_act = np.maximum(lm0 * w0 + emb_out, lm1 * w1) + rws
+    a0, a1 = lm0 * w0, lm1 * w1
     # the MTP depths run after the decoder on the last stage and save their activations like layers: a
     # DeepSeek-V3 depth is one transformer layer (an MoE one), a hybrid's "*E" block two blocks
     if kinds is None:
@@ -1530,7 +1646,18 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
         mtp = m.mtp_layers * sum(kinds.get(k, per_layer) for k in ("*", "E" if m.moe is not None else "-"))
     else:
         mtp = m.mtp_layers * kinds["moe" if m.moe is not None and "moe" in kinds else "dense"]
-    last_act = lm_last * wl + mtp * last_inflight + rws
+    al = lm_last * wl + mtp * last_inflight
+    # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
+    # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
+    ch = chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys)
+    if ch is not None:
+        rows, n0, n1, nl, e0, e1, el = ch
+        a0, a1, al = (np.array(np.broadcast_to(x, (len(c),)), dtype=np.float64) for x in (a0, a1, al))
+        a0[rows] = np.where(e0, a0[rows], n0)
+        a1[rows] = np.where(e1 | (np.asarray(c.pp)[rows] <= 2), a1[rows], n1)
+        al[rows] = np.where(el, al[rows], nl)
+    first_act = np.maximum(a0 + emb_out, a1) + rws
+    last_act = al + rws
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
     # (transformer_activations), is "first"; "last" the fullest other rank (stage_layer_ends' middle under the V)
     v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)

@@ -1058,6 +1058,52 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
     return orders
 
 
+
+@lru_cache(maxsize=2048)
+def chunk_inflight(pp: int, m: int, vpp: int, rank: int, group: int | None = None, extra: int = 0) -> np.ndarray:
+    """Micro-batches each of pipeline rank ``rank``'s ``vpp`` model chunks holds at its peaks under the interleaved
+    schedule: (states x vpp), one row per distinct count vector after a forward of the steady 1F1B phase (or, all
+    forwards in the warm-up, the one after it), the rows whose total is the peak's (every other is a warm-up
+    prefix of one of them, which holds no more on any chunk). A replay of Megatron-Core's order
+    (pipeline_parallel/schedules.py ``forward_backward_pipelining_with_interleaving``): the
+    ``get_pp_rank_microbatches`` warm-up ``(pp - rank - 1) * 2 + (vpp - 1) * group`` chunk forwards (``extra``
+    more: the MoE all-to-all overlap's one, combined_1f1b), then forward k + warm-up and backward k alternating;
+    forward k on chunk ``get_model_chunk_id(k, forward=True)``, the ``get_schedule_table`` chunk of virtual
+    micro-batch k (groups of ``vpp_group_size`` micro-batches, each group through chunk 0, 1, ...), backward k
+    on ``vpp - 1 -`` that (``_virtual_order``, the order ``stage_orders`` times). torch's
+    ``ScheduleInterleaved1F1B`` runs the same counts and chunk order (its ``microbatches_per_round`` the group).
+    The total is the warm-up count plus one, as ``memory.inflight_microbatches`` prices it; the spread is not
+    even: PP4 VPP2 m 8 rank 0 holds (7, 4) then (8, 3) chunk micro-batches, not 5.5 each; PP16 VPP8 m 64 rank 0
+    31 to 32 on chunk 0 and the last rank 0 or 1 on its last chunk.
+
+    >>> chunk_inflight(4, 8, 2, 0).tolist()
+    [[7.0, 4.0], [8.0, 3.0]]
+    """
+    total = m * vpp
+    g = int(vpp_group_size(m, pp, group))
+    warm = min((pp - rank - 1) * 2 + (vpp - 1) * g + extra, total)
+    # the schedule table's chunk of virtual micro-batch i (``_virtual_order``), in numpy: full groups of g through
+    # the chunks, then the last group of the rest; each chunk's forwards done after op i, cumulative
+    full = (m // g) * g * vpp
+    i = np.arange(total)
+    chunk = np.where(i < full, (i % max(g * vpp, 1)) // g, (i - full) // max(m - (m // g) * g, 1))
+    ops = np.zeros((total, vpp))
+    ops[i, chunk] = 1.0
+    fwd = np.cumsum(ops, axis=0)
+    bwd = np.concatenate([np.zeros((1, vpp)), fwd[:-1, ::-1]])  # backward k on chunk vpp - 1 - the table's
+    if warm == total:  # every forward in the warm-up: all of them held before the first backward
+        seen = fwd[-1:]
+    else:  # after forward warm + k, backwards 0 .. k - 1 done; within the full groups the counts repeat with
+        # period g vpp, so one period and the steps from the last group on cover every vector
+        k = np.arange(total - warm)
+        k = k[(k < g * vpp) | (k >= full - warm - g * vpp)]
+        seen = fwd[warm + k] - bwd[k]
+    seen = np.unique(seen, axis=0)
+    out = np.ascontiguousarray(seen[seen.sum(axis=1) == seen.sum(axis=1).max()])
+    out.setflags(write=False)
+    return out
+
+
 @dataclass(frozen=True)
 class PipelineTiming:
     makespan: float  # first forward start to last backward end, over all stages
