@@ -49,6 +49,9 @@ def format_result(result: SimResult, device: str = "GPU"):
                  + (f"   steady state {fmt_sig(result.steady_step_time_s, 4)} s" if result.steady_step_time_s else ""))
     if result.analytic_step_time_s:
         head.add_row("analytic step", f"{fmt_sig(result.analytic_step_time_s, 4)} s")
+        copies = host_copy_line(result.data)
+        if copies:
+            head.add_row("host copies", copies)
     # four significant figures, as the step times, for both rates: one decimal printed a QLoRA run's 0.488 samples/s as
     # "0.5", and a whole number "0 tokens/s" beside "1.447e-11 samples/s" (QA 39b)
     tok = (f"   {fmt_sig(result.tokens_per_s, 4)} tokens/s"
@@ -203,3 +206,19 @@ def format_answers(ans: dict):
     if ran:
         parts.append(Text("simulated: " + "; ".join(f"{name}: {words}" for name, words in ran), style="dim"))
     return parts
+
+
+def host_copy_line(data: dict) -> str:
+    """The host copies a simulated step holds that the analytic step leaves out (engine ``h2d_s_per_step`` /
+    ``pin_s_per_step``, each at its assumed bandwidth, simulate.config ``H2D_BW`` / ``PIN_BW``); empty where the
+    samples copy no bytes to the device."""
+    h2d, pin = data.get("h2d_s_per_step"), data.get("pin_s_per_step")
+    if not (h2d or pin):
+        return ""
+    parts = []
+    if h2d:
+        parts.append(f"H2D {fmt_sig(h2d, 3)} s a step ({data['h2d_Bps'] / 1e9:g} GB/s assumed)")
+    if pin:
+        parts.append(f"pinned staging {fmt_sig(pin, 3)} s ({data['pin_Bps'] / 1e9:g} GB/s, one thread; hidden while "
+                     f"the loaders run ahead)")
+    return "; ".join(parts) + "; not in the analytic step"

@@ -625,6 +625,14 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
     kept_train = sum(totals[k] for k in _STEP_CAUSES)
     ld, st = cfg.loader, run.storage
     data = {"data_wait_share": totals["data"] / wall, "steady_data_wait_share": steady_wait}
+    if ld is not None and ld.device_bytes:
+        # the host copies the simulation plays and the analytic step leaves out: the H2D copy on the compute stream
+        # before each micro-batch's forward (unless ``h2d_overlap`` puts it on a side stream) and the pin thread's
+        # staging copy, which the loaders' lead hides only when they run ahead; the simulated p50 sat 16% over
+        # estimate's step on the ResNet-50 files example with neither said (QA 56)
+        data.update(h2d_s_per_step=0.0 if ld.h2d_overlap else p.m * ld.h2d_s(p.micro_batch),
+                    pin_s_per_step=p.m * ld.pin_s(p.micro_batch), h2d_Bps=ld.h2d_bw,
+                    pin_Bps=ld.pin_bw if ld.pin_memory else None)
     if st is not None:
         # the request and byte rates the consumed samples need (LoaderConfig.storage_requests_per_sample,
         # storage_bytes_per_sample): what was served by the end also held the shards each worker had opened ahead of
