@@ -1408,10 +1408,11 @@ def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, se
 
 
 def _kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, codes, inv,
-                rws, every):
+                rws, every, raw=None):
     """Each layer kind's saves per candidate (``layer_kind_saves`` at the recompute codes ``codes`` = (the rows', the
     same rows' without recompute), gathered by ``inv``) through the partial recompute the mean layer takes
-    (``_partial_recompute_saves``: a stage's recomputed share f of every kind's layers), or None."""
+    (``_partial_recompute_saves``: a stage's recomputed share f of every kind's layers), or None. ``raw`` (a dict):
+    given, receives "full" (each kind at the rows' codes) and "none" (a callable: each kind without recompute)."""
     krc, krc0 = codes
     kinds = layer_kind_saves(m, t, given, st, c, seq, b, memo, keys, krc)
     if kinds is None:
@@ -1422,6 +1423,9 @@ def _kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
         if not kinds0:
             kinds0.update(layer_kind_saves(m, t, given, st, c, seq, b, memo, keys, krc0))
         return [kinds0[k][inv], rws]
+    if raw is not None:  # each kind at the rows' code and without recompute (chunk_activations' rebuilt chunks)
+        raw["full"] = {k: x[inv] for k, x in kinds.items()}
+        raw["none"] = lambda: {k: kind0(k)[0] for k in kinds}
     return {k: _partial_recompute_saves(m, t, c, x[inv], rws, lambda k=k: kind0(k), every)[0]
             for k, x in kinds.items()}
 
@@ -1516,6 +1520,35 @@ def _chunk_kind_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple) -
     return per[:, :, 0], per[:, :, k - 1], tuple(per[:, :, r] for r in mid)
 
 
+@functools.lru_cache(maxsize=512)
+def _chunk_rebuilt_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple, n: int, chunk: int) -> tuple:
+    """Megatron-Core's ``--recompute-method block --recompute-num-layers n`` chunk by chunk on one interleaved split
+    (``counts`` per virtual stage, virtual stage j pp + r chunk j of rank r): each model chunk is its own
+    TransformerBlock (transformer_block.py ``TransformerBlock.__init__``: ``self.num_layers_per_pipeline_rank =
+    len(self.layers)``, the chunk's own layers), and ``_checkpointed_forward``'s block loop (``for l in
+    range(self.num_layers_per_pipeline_rank): if l < self.config.recompute_num_layers``) checkpoints the chunk's first
+    n layers, each keeping its input, and runs the rest plain. Per rank (0, the last, the distinct ones between):
+    (layers of each kind per chunk, the checkpointed ones, the plain ones (kinds x v each), exact) -- ``exact``
+    where every chunk's checkpointed layers of each kind are the share ``_partial_recompute_saves`` takes of all
+    (min(n, chunk) / chunk, ``chunk`` the fullest chunk's layers, ``pipeline.chunk_layers``): there the mean
+    layer's mix is the same sum, and its figure is kept."""
+    edges = np.cumsum((0,) + counts)
+    share = min(n, chunk)
+
+    def rank(r):
+        every, kept = np.zeros((len(names), v)), np.zeros((len(names), v))
+        for j in range(v):
+            for i, x in enumerate(lk[edges[j * k + r]:edges[j * k + r + 1]]):
+                every[names.index(x), j] += 1
+                kept[names.index(x), j] += i < n
+        return every, kept, every - kept, bool((kept * chunk == share * every).all())
+    mid = {}
+    for r in range(1, k - 1):
+        got = rank(r)
+        mid.setdefault((got[0].tobytes(), got[1].tobytes()), got)
+    return rank(0), rank(k - 1), tuple(mid.values())
+
+
 @functools.lru_cache(maxsize=1024)
 def _stacked_inflight(pp: int, v: int, rank: int, group, extra: int, ms: tuple) -> np.ndarray:
     """(len(ms) x S x v): ``pipeline.chunk_inflight`` at each step micro-batch count of ``ms``, each padded with its
@@ -1527,7 +1560,8 @@ def _stacked_inflight(pp: int, v: int, rank: int, group, extra: int, ms: tuple) 
     return out
 
 
-def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_layer, kinds, mtp, keys=None):
+def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_layer, kinds, mtp, keys=None,
+                      rebuilt=None):
     """Interleaved rows' (rank 0, the peak middle rank, the last rank) activations summed chunk by chunk, or None
     where no row runs the interleaved schedule: each chunk's layers at their own kinds' bytes (``kinds``, else
     ``per_layer`` a layer; the MTP depths ``mtp`` on the last rank's last chunk, where Megatron-Core builds them)
@@ -1539,7 +1573,21 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
     Megatron-Core runs its warm-up group by group from chunk 0, so rank 0's first chunk holds the most (PP16 VPP8
     m 64: 31 to 32 of rank 0's 143, not 17.9), and the last rank's last chunk, with the MTP depths, 0 or 1.
     ``keys``: the caller's distinct (pp, vpp, schedule, tp, micro-batches) rows and each row's index into them
-    (``stage_activations``), else found here."""
+    (``stage_activations``), else found here.
+
+    Block recompute (Megatron's ``--recompute-method block --recompute-num-layers N``, the stacks with
+    ``Stack.partial_recompute``: Megatron-Core, NeMo, Megatron-Bridge) runs per model chunk
+    (``_chunk_rebuilt_counts``): each chunk checkpoints its own first N layers, so a chunk's bytes are those
+    layers' inputs (``rebuilt()``'s first: each kind at the rows' full recompute) plus its other layers' whole
+    saves (its second: each kind without recompute), held by that chunk's micro-batches. Until rcchunk39 every
+    layer of a rank took the fullest chunk's recomputed share min(N, C) / C (``_partial_recompute_saves``): a
+    3-layer chunk beside 4-layer ones at N 2 kept 1.5 layers whole, not 1, and DeepSeek-V3's PP4 VPP4 rank 0
+    first chunk (3 dense layers) re-ran half of each kind where it re-runs 2 of its dense layers. Where a rank's
+    chunks take exactly the share (each chunk C layers, or N at or above every chunk), the mix is the same sum
+    and the figure before is kept. Megatron's uniform method also groups per chunk (``while l <
+    self.num_layers_per_pipeline_rank``) and stays at the fullest chunk's ceil(C / g) / C here
+    (recommend.smallest_uniform_group's two-probe line is exact only in that form); torchtitan's layer SAC counts
+    its layers across a rank's chunks (``recomputed_fraction`` ``every``) and keeps the rank's share."""
     n = len(c)
     runtime = split_runtime(st, m)
     if keys is None:
@@ -1568,6 +1616,18 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         per = np.stack([np.broadcast_to(np.asarray(kinds[q], dtype=np.float64), (n,))[rows] for q in names])
     mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
     group = getattr(st, "microbatch_group_size", None)
+    # each row's block recompute N (0: every layer alike)
+    full_rc = np.broadcast_to(np.asarray(c.rc), (n,))[rows] == 2
+    rn = np.broadcast_to(np.asarray(c.rn), (n,))[rows]
+    part = np.where(full_rc & (rn > 0) & (rebuilt is not None), rn, 0).astype(np.int64)
+    unmixed = []
+
+    def saves():  # (full, none) per kind over the rows, only where a chunk's rebuilt layers differ from the share
+        if not unmixed:
+            full, none = rebuilt()
+            unmixed.extend(np.stack([np.broadcast_to(np.asarray(x[q], dtype=np.float64), (n,))[rows] for q in names])
+                           for x in (full, none))
+        return unmixed
     out = [np.zeros(len(rows)) for _ in range(3)]
     even = [np.ones(len(rows), dtype=bool) for _ in range(3)]
     mk = np.maximum(np.rint(np.asarray(km, dtype=np.float64)), 1).astype(np.int64)  # whole micro-batches a step
@@ -1587,40 +1647,63 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         def states(rank):
             return _stacked_inflight(k, v, rank, group, int(a2a), ms)
 
-        def peak(h, mix, extra=None):  # the largest count vector x chunk bytes, summed chunk by chunk in order
-            if extra is None and (mix == mix[:, :1]).all():  # the same layers on every chunk: every count vector
-                b0 = sum(mix[q, 0] * per[q, at] for q in range(len(names)))  # gives the total x one chunk's bytes
-                return h[:, 0, :].sum(axis=1)[m_of] * b0, True
-            b = [sum(mix[q, j] * per[q, at] for q in range(len(names))) for j in range(v)]
+        def peak(h, sub, mix, extra=None, kept=None):
+            """the largest count vector x chunk bytes, summed chunk by chunk in order, over the rows ``at[sub]``;
+            ``kept``: (checkpointed, plain) per chunk of a partial recompute whose chunks leave the share"""
+            a_, mo = at[sub], m_of[sub]
+            if kept is None and extra is None and (mix == mix[:, :1]).all():  # the same layers on every chunk:
+                b0 = sum(mix[q, 0] * per[q, a_] for q in range(len(names)))  # every count vector gives the total
+                return h[:, 0, :].sum(axis=1)[mo] * b0, True                  # x one chunk's bytes
+            if kept is None:
+                b = [sum(mix[q, j] * per[q, a_] for q in range(len(names))) for j in range(v)]
+            else:
+                full, none = (x[:, a_] for x in saves())
+                b = [sum(kept[0][q, j] * full[q] + kept[1][q, j] * none[q] for q in range(len(names)))
+                     for j in range(v)]
             if extra is not None:
-                b[-1] = b[-1] + extra
-            if at.size * h.shape[1] * v <= 1 << 22:  # every count vector at once where that is a few MB
-                hh = h[m_of]
+                b[-1] = b[-1] + extra[sub]
+            if a_.size * h.shape[1] * v <= 1 << 22:  # every count vector at once where that is a few MB
+                hh = h[mo]
                 best = sum(hh[:, :, j] * b[j][:, None] for j in range(v)).max(axis=1)
             else:  # a vector at a time (the same products and sums: the same figures)
                 best = None
                 for s_ in range(h.shape[1]):
-                    hs = h[:, s_, :][m_of]
+                    hs = h[:, s_, :][mo]
                     acc = sum(hs[:, j] * b[j] for j in range(v))
                     best = acc if best is None else np.maximum(best, acc)
-            return best, np.logical_and.reduce([x == b[0] for x in b[1:]])
+            # a rebuilt split's equal chunks still differ from the rank's mean-layer figure: never left to it
+            return best, (np.logical_and.reduce([x == b[0] for x in b[1:]]) & (kept is None))
 
-        out[0][at], even[0][at] = peak(states(0), first)
-        out[2][at], even[2][at] = peak(states(k - 1), last, mtp_r[at])
-        if mids:
-            h1 = states(1)
-            for mix in mids:
-                a_, e_ = peak(h1, mix)
-                out[1][at] = np.maximum(out[1][at], a_)
-                even[1][at] &= e_
+        mtp_at = mtp_r[at]
+        pk = part[at]
+        cm = int(np.ceil(m.layers / (k * v)))  # the fullest chunk _partial_recompute_saves priced the share on
+        for key in np.unique(pk).tolist():
+            sub = np.flatnonzero(pk == key)
+            rows_at = at[sub]
+            if key == 0:
+                ends = [(first, None), (last, None)]
+                mid_list = [(x, None) for x in mids]
+            else:
+                g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, v, counts, int(key), cm)
+                ends = [(x[0], None if x[3] else (x[1], x[2])) for x in (g0, gl)]
+                mid_list = [(x[0], None if x[3] else (x[1], x[2])) for x in gm]
+            out[0][rows_at], even[0][rows_at] = peak(states(0), sub, ends[0][0], None, ends[0][1])
+            out[2][rows_at], even[2][rows_at] = peak(states(k - 1), sub, ends[1][0], mtp_at, ends[1][1])
+            if mid_list:
+                h1 = states(1)
+                for mix, kept in mid_list:
+                    a_, e_ = peak(h1, sub, mix, None, kept)
+                    out[1][rows_at] = np.maximum(out[1][rows_at], a_)
+                    even[1][rows_at] &= e_
     return (rows, *out, *even)
 
 def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
-                      kinds=None):
+                      kinds=None, rebuilt=None):
     """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
     the peak over the ranks before the last (rank 0 with the embedding's output, or rank 1), the last with the MTP
     depths, each plus one layer's rebuild (``rws``). A rank's layers at their own kinds' saves where ``kinds``
-    (``layer_kind_saves``, ``stage_kind_bytes``), else each the mean layer ``per_layer``."""
+    (``layer_kind_saves``, ``stage_kind_bytes``), else each the mean layer ``per_layer``. ``rebuilt``: a callable
+    giving the saves unmixed by partial recompute, ``chunk_activations``' per-chunk block / uniform recompute."""
     a2a = bool(m.moe is not None and st.moe_a2a_overlap)
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
     # or rank 1
@@ -1649,7 +1732,7 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     al = lm_last * wl + mtp * last_inflight
     # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
-    ch = chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys)
+    ch = chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys, rebuilt)
     if ch is not None:
         rows, n0, n1, nl, e0, e1, el = ch
         a0, a1, al = (np.array(np.broadcast_to(x, (len(c),)), dtype=np.float64) for x in (a0, a1, al))
@@ -1724,6 +1807,22 @@ def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b):
     return rank_logits(m, seq, micro_batch, tp, cp).shard * act_b
 
 
+def _unmixed_saves(full_layer, raw, at_none):
+    """(unrecomputed, rebuilt): ``unrecomputed()`` the rows' mean-layer saves and rebuild peak without recompute
+    (``at_none()``, computed once for the mean layer's partial mix and the chunks'); ``rebuilt()`` the saves before
+    any partial-recompute mix for ``chunk_activations``' per-chunk block recompute: (at the rows' full recompute,
+    without), each kind's (``raw``, ``_kind_saves``' record) or the mean layer's (``full_layer``) under ""."""
+    got = []
+
+    def unrecomputed():
+        if not got:
+            got.extend(at_none())
+        return got
+    if raw:
+        return unrecomputed, lambda: (raw["full"], raw["none"]())
+    return unrecomputed, lambda: ({"": full_layer}, {"": unrecomputed()[0]})
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -1749,14 +1848,15 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     per_layer, rws = (x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc))
     every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
     krc0 = np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc)  # the same rows without recompute
-    kinds = _kind_saves(m, t, given, st, c, seq, b, memo, keys, (krc, krc0), inv, rws, every)
-    per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, lambda: [
-        x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)], every)
+    kinds = _kind_saves(m, t, given, st, c, seq, b, memo, keys, (krc, krc0), inv, rws, every, raw := {})
+    unrecomputed, rebuilt = _unmixed_saves(per_layer, kinds is not None and raw, lambda: [
+        x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)])
+    per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, unrecomputed, every)
     if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
         hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf, st)
         if not b.frozen:  # a frozen base keeps its own set (above)
             per_layer, rws = hf_layer, hf_rws
-            kinds = None  # the HF table's mean layer (activations_hf): no per-kind split there
+            kinds = rebuilt = None  # the HF table's mean layer (activations_hf): no per-kind split (nor partial rc)
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
     sp_div = sp_divisor(ksp, ktp)
     emb_out = (rank_tokens(seq, kmb, kcp) * m.hidden * act_b / sp_div)[inv]
@@ -1769,7 +1869,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds)
+    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt)
     last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv)
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits

@@ -327,13 +327,43 @@ def rank_sums(counts, pp: int, vpp: int = 1) -> np.ndarray:
     return np.bincount(stage_ranks(pp, len(counts), vpp), np.asarray(counts, dtype=np.float64), minlength=pp)
 
 
-def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1) -> tuple[float, float, float]:
+def chunk_spread(ranks, pp: int, vpp: int) -> tuple[int, ...]:
+    """Layers per virtual stage (chunk j of rank r is virtual stage j pp + r) of a split given per rank
+    (``balanced_counts``' layout): each rank's layers spread over its ``vpp`` chunks as evenly as they go, the
+    extra layers on its last chunks, except on the last rank, whose extra layers go on its first chunks (its last
+    chunk, beside the LM head and loss, the lighter). Megatron-Core's interleaved order leaves a rank's earlier
+    chunks holding the most micro-batches at its peak (``chunk_inflight``: rank 0 of PP4 VPP2 (7, 4) / (8, 3)), so
+    the extra layers on the later chunks hold the fewest layer-micro-batches; Megatron's own layout does the same
+    on rank 0, whose first virtual stage counts the embedding as a layer (``layout_counts``)."""
+    v = max(int(vpp), 1)
+
+    def at(s):
+        r, j, n = s % pp, s // pp, int(ranks[s % pp])
+        return n // v + ((j < n % v) if r == pp - 1 else (j >= v - n % v))
+    return tuple(at(s) for s in range(pp * v))
+
+
+@lru_cache(maxsize=256)
+def _split_inflight(pp: int, vpp: int) -> tuple:
+    """Per rank, the count vectors ``chunk_inflight`` gives its chunks at the schedule's steady state (as tuples,
+    for ``split_cost``'s plain-Python sums): at m = 2 pp micro-batches (Megatron-Core's default group of pp), whose
+    peak vectors every m = k pp with k >= 2 shares (checked for pp 2..16, vpp 2..8, k 2..11: within full groups the
+    counts repeat with period pp vpp, and the warm-up ends inside the second group). The split is chosen once per
+    (layers, pp, vpp), before any row's m; the old even spread priced the same steady total, warm-up + 1."""
+    return tuple(tuple(tuple(x) for x in chunk_inflight(pp, 2 * pp, vpp, r).tolist()) for r in range(pp))
+
+
+def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1, stages=None) -> tuple[float, float, float]:
     """(pace, in-flight layer-micro-batches, parameters) of a split ``counts`` (layers per rank, its chunks summed)
     in mean layers (``BalancedSplit``): the pace max(middle ranks, first, last + head) the step time charges the
     fullest rank (the embedding's lookup is no matmul), the most layer-micro-batches a rank holds (its layers x its
-    micro-batches in flight, planner.model.memory ``inflight_microbatches``: pp - r under 1F1B; interleaved,
-    Megatron-Core's ``(pp - r - 1) * 2 + (vpp - 1) * pp + 1`` warm-up chunk forwards of 1 / vpp of its layers) and the
+    micro-batches in flight, planner.model.memory ``inflight_microbatches``: pp - r under 1F1B) and the
     most parameters (the embedding on the first rank, the head on the last: ``embed_params`` / ``head_params``).
+    Interleaved (vpp > 1), each chunk's own layers (``stages``, layers per virtual stage; None: ``chunk_spread``)
+    x the micro-batches that chunk holds, the largest over the rank's count vectors (``chunk_inflight`` at the steady
+    state, ``_split_inflight``): the sum memory.chunk_activations prices the launched split by. Until rcchunk39 every
+    chunk held Megatron-Core's ``((pp - r - 1) * 2 + (vpp - 1) * pp + 1) / vpp`` micro-batches, the mean chunk's
+    count (rank 0 of PP4 VPP2 holds (7, 4) or (8, 3), not 5.5 each), blind to which chunk a rank's extra layer is on.
     ``vpp`` ``V_SPLIT`` (DualPipeV): ``counts`` per rank of its V, the embedding and the head both on rank 0, and
     every rank pp + 1/2 micro-batches of its layers in flight (memory ``inflight_microbatches``)."""
     if vpp == V_SPLIT:
@@ -343,18 +373,24 @@ def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1) -> tuple[float, 
     # plain Python: a few dozen ranks, called on every candidate split (numpy's per-call cost was 10x the arithmetic)
     c = counts
     pace = max(max(c[:-1]), c[-1] + w.head)
-    act = max(n * ((pp - r) if vpp == 1 else ((pp - r - 1) * 2 + (vpp - 1) * pp + 1) / vpp) for r, n in enumerate(c))
+    if vpp == 1:
+        act = max(n * (pp - r) for r, n in enumerate(c))
+    else:
+        st = chunk_spread(c, pp, vpp) if stages is None else stages
+        act = max(max(sum(h_j * st[j * pp + r] for j, h_j in enumerate(h)) for h in hs)
+                  for r, hs in enumerate(_split_inflight(pp, vpp)))
     par = max(c[0] + w.embed_params, max(c[1:-1], default=0), c[-1] + w.head_params)
     return float(pace), float(act), float(par)
 
 
-def lightest(options, pp: int, w: BalancedSplit, default, vpp: int = 1):
+def lightest(options, pp: int, w: BalancedSplit, default, vpp: int = 1, default_stages=None):
     """Of ``options`` ((splits's tie-break key, layers per rank) pairs, vpp 1), the one whose pacing stage is lightest
     (``split_cost``), taken only where it is strictly lighter than ``default`` (the stack's own split of the same
-    layers) and needs no more memory than it in the terms a split moves: no rank more layer-micro-batches in flight
+    layers; ``default_stages`` its layers per virtual stage where interleaved) and needs no more memory than it in
+    the terms a split moves: no rank more layer-micro-batches in flight
     and no rank more parameters than the default's fullest, so a layout whose default split fits still fits. Ties:
     the fewest layer-micro-batches on a rank, then the option's own key. Returns (key, counts) or None."""
-    pace_d, act_max, par_max = split_cost(default, pp, w, vpp)
+    pace_d, act_max, par_max = split_cost(default, pp, w, vpp, default_stages)
     best = None
     for key, counts in options:
         pace, act, par = split_cost(counts, pp, w, vpp)
@@ -383,8 +419,9 @@ def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, 
     ``lightest`` against ``default`` (Megatron's own split of these layers, ``pipeline_split``'s forms, per virtual
     stage). Ties: the fewest layer-micro-batches on a rank, then the fuller first rank. None: nothing lighter.
 
-    With vpp > 1 each rank's layers are spread over its vpp chunks, the fuller chunks first (its last chunk, the
-    head's on the last rank, the lighter): Megatron-Core runs any decoder count per virtual stage, an empty one
+    With vpp > 1 each rank's layers are spread over its vpp chunks (``chunk_spread``: the extra layers on the later
+    chunks, which hold the fewest micro-batches; on the last rank on the first, its last chunk, the head's, the
+    lighter; until rcchunk39 the first chunks on every rank): Megatron-Core runs any decoder count per virtual stage, an empty one
     included, through ``--pipeline-model-parallel-layout`` (pipeline_parallel_layer_layout.py
     ``PipelineParallelLayerLayout``: only ``len(layout) % pp == 0``, vpp = len / pp; ``validate_layer_layout``: E
     first, L last, MTP in the last virtual stage of its rank), while ``--decoder-first/last-pipeline-num-layers``
@@ -393,8 +430,11 @@ def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, 
     >>> balanced_counts(61, 16, BalancedSplit(4.2, 0.08, 0.3), (2,) + (4,) * 14 + (3,))[::15]  # DeepSeek-V3 PP16
     (3, 2)
     >>> c = balanced_counts(61, 4, BalancedSplit(4.3, 0.08, 1.1), layout_counts(61, 16), vpp=4)  # DeepSeek-V3 PP4 VPP4
-    >>> tuple(sum(c[r::4]) for r in range(4)), c[3::4]  # ranks (Megatron's layout: 15, 16, 15, 15); the last's chunks
-    ((15, 16, 16, 14), (4, 4, 3, 3))
+    >>> tuple(sum(c[r::4]) for r in range(4)), c[0::4], c[3::4]  # ranks (Megatron's: 15, 16, 15, 15); rank 0's, the last's
+    ((15, 16, 16, 14), (3, 4, 4, 4), (4, 4, 3, 3))
+
+    (Rank 0's extra layer on its first chunk, (4, 4, 4, 3), would hold 76 layer-micro-batches at its peak
+    (``split_cost``) against Megatron's (3, 4, 4, 4), 69, and the split would be refused; on its last, 69.)
     """
     v = max(int(vpp), 1)
     cap = rank_layer_cap(layers, pp)
@@ -407,11 +447,10 @@ def balanced_counts(layers: int, pp: int, w: BalancedSplit, default: tuple[int, 
                 if 0 <= last <= cap:
                     yield -f, (f,) + (mid,) * (pp - 2) + (last,)
 
-    best = lightest(options(), pp, w, ranks_default, v)
+    best = lightest(options(), pp, w, ranks_default, v, tuple(int(x) for x in default) if v > 1 else None)
     if best is None:
         return None
-    ranks = best[1]  # virtual stage s = chunk j of rank r (s = j pp + r): the rank's layers, the fuller chunks first
-    return tuple(ranks[s % pp] // v + (s // pp < ranks[s % pp] % v) for s in range(pp * v))
+    return chunk_spread(best[1], pp, v)  # virtual stage s = chunk j of rank r (s = j pp + r)
 
 
 def titan_counts(layers: int, stages: int, first_less: int = 1, last_less: int = 1) -> tuple[int, ...] | None:
