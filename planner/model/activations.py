@@ -25,7 +25,6 @@ tests/test_activations.py):
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -468,7 +467,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
               "a2a": np.where(np.asarray(ep) > 1, 1.0 / tp, 0.0),
               "ep": np.where(np.asarray(ep) > 1, 1.0, 0.0)}
     ones = np.ones_like(tokens)
-    load = functools.cache(lambda: (rank_load(m.moe, ep), padded_rows(m.moe)))
+    load = (rank_load(m.moe, ep), padded_rows(m.moe)) if m.moe is not None else None
 
     def row_bytes(t: SavedTensor):
         """Bytes of one saved-tensor row on the rank: its width per token (the explicit scores'
@@ -483,7 +482,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         if t.routed and m.moe is not None:
             # the busiest EP rank's routed rows over the table's (padded) mean: a stated imbalance (at most ep),
             # the capacity where tokens are dropped; padding is in the table already. Until QA 51 the mean's
-            rl, pr = load()
+            rl, pr = load
             share = share * rl / pr
         return (ones if t.per_layer else tokens) * per_tok * b * share
 
