@@ -1610,7 +1610,7 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             continue
         counts = tuple(pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])
         first, last, mids = _chunk_kind_counts(lk, names, k, v, counts)
-        keys_here, m_of = np.unique(inv[at], return_inverse=True)  # this split's keys, each row's among them
+        (keys_here,), m_of = distinct_rows(inv[at])  # this split's keys, each row's among them (O(n), no sort)
 
         ms = tuple(mk[keys_here].tolist())
 
