@@ -460,6 +460,14 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     keep_sel = np.zeros_like(keep_all)
     # the scores term depends on the local sequence (keys span the whole sequence under CP)
     mods = set(modules)
+    # each shard's share of a row and the routed rows' load, once a call rather than once a row (the same arrays:
+    # a call's ~70-140 rows each rebuilt all seven and the load, most of the table's fixed cost, memspeed39)
+    shares = {"tp": 1.0 / tp, "sp": 1.0 / sp_div, "row": 1.0, "none": 1.0,
+              "rs": np.where((sp_div > 1), 1.0 / sp_div, 0.0),
+              "a2a": np.where(np.asarray(ep) > 1, 1.0 / tp, 0.0),
+              "ep": np.where(np.asarray(ep) > 1, 1.0, 0.0)}
+    ones = np.ones_like(tokens)
+    load = (rank_load(m.moe, ep), padded_rows(m.moe)) if m.moe is not None else None
 
     def row_bytes(t: SavedTensor):
         """Bytes of one saved-tensor row on the rank: its width per token (the explicit scores'
@@ -470,15 +478,13 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         b = act_bytes if t.dtype_bytes is None else t.dtype_bytes
         if te_fp8 and t.linear_input:
             b = lp_bytes  # TE keeps the quantised copy it made for the GEMM (LowPrecisionRecipe.saved_bytes)
-        share = {"tp": 1.0 / tp, "sp": 1.0 / sp_div, "row": 1.0, "none": 1.0,
-                 "rs": np.where((sp_div > 1), 1.0 / sp_div, 0.0),
-                 "a2a": np.where(np.asarray(ep) > 1, 1.0 / tp, 0.0),
-                 "ep": np.where(np.asarray(ep) > 1, 1.0, 0.0)}[t.shard]
+        share = shares[t.shard]
         if t.routed and m.moe is not None:
             # the busiest EP rank's routed rows over the table's (padded) mean: a stated imbalance (at most ep),
             # the capacity where tokens are dropped; padding is in the table already. Until QA 51 the mean's
-            share = share * rank_load(m.moe, ep) / padded_rows(m.moe)
-        return (np.ones_like(tokens) if t.per_layer else tokens) * per_tok * b * share
+            rl, pr = load
+            share = share * rl / pr
+        return (ones if t.per_layer else tokens) * per_tok * b * share
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
                                  probs_in_experts, switch_mlp, sink_rescale, fused_act_experts):

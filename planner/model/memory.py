@@ -80,7 +80,7 @@ from planner.model import offload, optimizers
 from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params,
                                 hf_layer_whole_params, hf_tp_plan)
 from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_layers, is_deepspeed, lp16_rank_layers,
-                                    pipeline_split, recomputed_fraction, runtime_at, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
+                                    pipeline_split, recomputed_fraction, runtime_at, split_keys, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent,
                                     uniform_groups, vpp_group_size)
 from planner.model.stacks import cp_comm_mix, fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
@@ -567,6 +567,52 @@ def stage_split(m: ModelSpec, c: Candidates, runtime: str = "megatron", blocks: 
     return StageSplit(*states, layers, largest, *_with_mtp_blocks(m, pp, held), before, frank)
 
 
+@functools.lru_cache(maxsize=256)
+def _split_tables(kinds: tuple, names: tuple, dense_b: bytes, exp_b: bytes, embedding, splits: tuple, blocks: bool):
+    """``_split_stage_params``' per-split tables, one row per split of ``splits`` ((pp, vpp, counts per virtual
+    stage)), ranks past a split's pp 0: (each rank's dense and expert parameters, stage 0 with the ``embedding``; the
+    fullest rank's layers; what "last" takes off the embedding; the ranks "first" and "last" choose among; with
+    ``blocks`` each rank's blocks of each kind of ``names``, else zeros), all read-only. ``kinds`` the model's
+    ``layer_kinds``, ``dense_b`` / ``exp_b`` its ``layer_params`` as float64 bytes. Cached: every call of a search,
+    and the step time's DP terms, meet the same few splits (memspeed39: until then ~25 numpy calls a split a call,
+    the most of ``stage_split``'s fixed cost)."""
+    dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(np.frombuffer(x, dtype=np.float64))])
+                        for x in (dense_b, exp_b))  # a run's sum, empty runs 0
+    # a run's blocks of each kind (rows: ``names``), as dense_cs
+    kind_cs = np.concatenate([np.zeros((len(names), 1)),
+                              np.cumsum([[x == k for x in kinds] for k in names], axis=1)], axis=1)
+    width = max([k for k, _, _ in splits] + [1])
+    dense_r, exp_r, fullest_s, sub_last = (np.zeros((len(splits), width)), np.zeros((len(splits), width)),
+                                           np.zeros(len(splits)), np.zeros(len(splits)))
+    first_ok, last_ok = np.zeros((len(splits), width), dtype=bool), np.zeros((len(splits), width), dtype=bool)
+    blocks_r = np.zeros((len(splits), len(names), width))
+    for i, (k, v, counts) in enumerate(splits):
+        edges = np.cumsum((0,) + counts)
+        # chunk j on rank j % k (interleaved; DualPipeV's V: pipeline.stage_ranks); the embedding on stage 0 only
+        on = stage_ranks(k, len(counts), v)
+        dense, exp = (np.bincount(on, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
+                      for cs in (dense_cs, exp_cs))
+        dense[0] += embedding
+        dense_r[i, :k], exp_r[i, :k] = dense, exp
+        if k == 1:
+            first_ok[i, 0] = last_ok[i, 0] = True
+            # _with_pipeline_ends adds the embedding to "first" (and, on one stage, to "last"): what it adds is
+            # taken off (stage 0's own is in dense[0]; a later stage has none)
+            sub_last[i] = embedding
+        elif v == V_SPLIT:  # DualPipeV: rank 0 (both ends, pipeline_end_params) and the heaviest other rank
+            first_ok[i, 0], last_ok[i, 1:k] = True, True
+        else:  # the heaviest stage before the last, per GPU at each row's TP and EP
+            first_ok[i, :k - 1], last_ok[i, k - 1] = True, True
+        fullest_s[i] = np.bincount(on, counts, minlength=k).max()
+        if blocks:  # the blocks of each kind on each rank (kinds x ranks: chunk j's runs on rank j % k)
+            runs = kind_cs[:, edges[1:]] - kind_cs[:, edges[:-1]]
+            blocks_r[i, :, :k] = np.stack([np.bincount(on, r, minlength=k) for r in runs])
+    out = (dense_r, exp_r, fullest_s, sub_last, first_ok, last_ok, blocks_r)
+    for x in out:
+        x.setflags(write=False)
+    return out
+
+
 def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron", blocks: bool = False):
     """(first dense, first expert, last dense, last expert, fullest rank's layers, (first blocks, last blocks) or
     None without ``blocks``, ``StageSplit.before_last`` (() without ``blocks``), the first's rank) with
@@ -585,49 +631,33 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     stage's. With interleaving
     each rank holds every pp-th of pp x vpp such runs."""
     dense_of, exp_of = layer_params(m, pc)
-    dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(x)]) for x in (dense_of, exp_of))  # a run's sum, empty runs 0
     kinds = layer_kinds(m)
     names = sorted(set(kinds))
-    # a run's blocks of each kind (rows: ``names``), as dense_cs
-    kind_cs = np.concatenate([np.zeros((len(names), 1)),
-                              np.cumsum([[x == k for x in kinds] for k in names], axis=1)], axis=1)
     n = len(c)
-    fd, fe, ld, le, fullest = (np.zeros(n) for _ in range(5))
-    frank = np.zeros(n, dtype=np.intp)
-    fb, lb = np.zeros((len(names), n)), np.zeros((len(names), n))
     before = max(int(np.max(c.pp)) - 1, 0) if blocks and n else 0  # ranks before the last (StageSplit.before_last)
-    bd, be, bb = np.zeros((before, n)), np.zeros((before, n)), np.zeros((len(names), before, n))
     # one split per distinct (pp, vpp[, tp]): the virtual stages in layer order (tp where the split reads it,
-    # DeepSpeed's "parameters" partition weighing a rank's own parameters)
-    for rows, (k, v, _), counts in split_per_row(m.layers, c.pp, split_vpp(c), c.tp, runtime):
-        edges = np.cumsum((0,) + counts)
-        # chunk j on rank j % k (interleaved; DualPipeV's V: pipeline.stage_ranks); the embedding on stage 0 only
-        on = stage_ranks(k, len(counts), v)
-        dense, exp = (np.bincount(on, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
-                      for cs in (dense_cs, exp_cs))
-        dense[0] += pc.embedding
-        tp, ep = c.tp[rows].astype(np.float64), c.ep[rows].astype(np.float64)
-        if k == 1:
-            first = np.zeros(rows.sum(), dtype=np.intp)
-            last = first
-        elif v == V_SPLIT:  # DualPipeV: rank 0 (both ends, pipeline_end_params) and the heaviest other rank
-            first = np.zeros(rows.sum(), dtype=np.intp)
-            last = 1 + np.argmax(dense[None, 1:] / tp[:, None] + exp[None, 1:] / ep[:, None], axis=1)
-        else:  # the heaviest stage before the last, per GPU at each row's TP and EP
-            first = np.argmax(dense[None, :k - 1] / tp[:, None] + exp[None, :k - 1] / ep[:, None], axis=1)
-            last = np.full(rows.sum(), k - 1, dtype=np.intp)
-        # _with_pipeline_ends adds the embedding to "first" (and, on one stage, to "last"): what it adds is taken
-        # off here (stage 0's own is in dense[0]; a later stage has none)
-        fd[rows], fe[rows] = dense[first] - pc.embedding, exp[first]
-        frank[rows] = first
-        ld[rows], le[rows] = dense[last] - (pc.embedding if k == 1 else 0.0), exp[last]
-        fullest[rows] = np.bincount(on, counts, minlength=k).max()
-        if blocks:  # the blocks of each kind on the same two stages (kinds x ranks: chunk j's runs on rank j % k)
-            runs = kind_cs[:, edges[1:]] - kind_cs[:, edges[:-1]]
-            per_rank = np.stack([np.bincount(on, r, minlength=k) for r in runs])
-            fb[:, rows], lb[:, rows] = per_rank[:, first], per_rank[:, last]
-            bd[:k - 1, rows], be[:k - 1, rows], bb[:, :k - 1, rows] = (dense[:k - 1, None], exp[:k - 1, None],
-                                                                       per_rank[:, :k - 1, None])
+    # DeepSpeed's "parameters" partition weighing a rank's own parameters); each split's per-rank sums in a row of
+    # split x rank tables (``_split_tables``), the rows then gathered by their split
+    keys, split_of = split_keys(c.pp, split_vpp(c), c.tp, runtime)
+    splits = tuple((k, v, tuple(pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])) for k, v, t in keys)
+    dense_r, exp_r, fullest_s, sub_last, first_ok, last_ok, blocks_r = _split_tables(
+        kinds, tuple(names), np.asarray(dense_of, dtype=np.float64).tobytes(),
+        np.asarray(exp_of, dtype=np.float64).tobytes(), pc.embedding, splits, bool(blocks))
+    # the two stages depend on a row's split, TP and EP only: chosen once per distinct (split, tp, ep) (the
+    # heaviest allowed rank per GPU, the first of equals, as np.argmax over the allowed ranks alone)
+    (ks, ktp, kep), key_of = distinct_rows(split_of, c.tp, c.ep)
+    load = dense_r[ks] / ktp.astype(np.float64)[:, None] + exp_r[ks] / kep.astype(np.float64)[:, None]
+    first = np.argmax(np.where(first_ok[ks], load, -np.inf), axis=1)
+    last = np.argmax(np.where(last_ok[ks], load, -np.inf), axis=1)
+    fd, fe = (dense_r[ks, first] - pc.embedding)[key_of], exp_r[ks, first][key_of]
+    ld, le = (dense_r[ks, last] - sub_last[ks])[key_of], exp_r[ks, last][key_of]
+    frank = first.astype(np.intp)[key_of]
+    fullest = fullest_s[split_of]
+    if blocks:
+        fb, lb = blocks_r[ks, :, first][key_of].T, blocks_r[ks, :, last][key_of].T
+        kept = np.arange(before)[:, None] < (np.array([k for k, _, _ in splits], dtype=np.int64) - 1)[None, :]
+        bd, be = (np.where(kept, x[:, :before].T, 0.0)[:, split_of] for x in (dense_r, exp_r))
+        bb = np.where(kept[None], blocks_r[:, :, :before].transpose(1, 2, 0), 0.0)[:, :, split_of]
     held = (dict(zip(names, fb)), dict(zip(names, lb))) if blocks else None
     before_last = tuple((bd[j], be[j], dict(zip(names, bb[:, j]))) for j in range(before))
     return (_with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le, split_vpp(c) == V_SPLIT)
@@ -1640,7 +1670,7 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             continue
         counts = tuple(pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])
         first, last, mids = _chunk_kind_counts(lk, names, k, v, counts)
-        keys_here, m_of = np.unique(inv[at], return_inverse=True)  # this split's keys, each row's among them
+        (keys_here,), m_of = distinct_rows(inv[at])  # this split's keys, each row's among them (O(n), no sort)
 
         ms = tuple(mk[keys_here].tolist())
 

@@ -840,14 +840,22 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
     >>> [(r.tolist(), k, c) for r, k, c in split_per_row(11, np.array([5, 1, 5]))]
     [([False, True, False], (1, 1, 1), (11,)), ([True, False, True], (5, 1, 1), (1, 3, 3, 3, 1))]
     """
+    keys, inv = split_keys(pp, vpp, tp, runtime)
+    for i, (k, v, t) in enumerate(keys):  # each split as its rows are reached (a caller may stop early)
+        yield inv == i, (k, v, t), pipeline_split(layers, k, v, runtime_at(runtime, t))[1]
+
+
+def split_keys(pp, vpp=1, tp=1, runtime="megatron"):
+    """``split_per_row``'s keys: (the distinct (pp, vpp, tp) rows as tuples, each row's index among them, shaped as
+    the broadcast columns), for a caller that gathers by the index rather than masking the rows split by split
+    (``memory._split_stage_params``: a mask per split is a pass over every row per split)."""
     pp = np.asarray(pp)
     vpp = np.asarray(vpp)
     vpp = np.where(vpp == V_SPLIT, V_SPLIT, np.maximum(vpp, 1))  # DualPipeV's V kept (``V_SPLIT``)
     tp = np.asarray(tp) if tp_dependent(runtime) else np.ones((), dtype=np.int64)
     pp, vpp, tp = np.broadcast_arrays(pp, vpp, tp)
     keys, inv = distinct_rows(pp.ravel(), vpp.ravel(), tp.ravel())
-    for i, (k, v, t) in enumerate(zip(*(x.tolist() for x in keys))):
-        yield (inv == i).reshape(pp.shape), (k, v, t), pipeline_split(layers, k, v, runtime_at(runtime, t))[1]
+    return list(zip(*(x.tolist() for x in keys))), inv.reshape(pp.shape)
 
 
 def balanced_rows(layers: int, pp, vpp, runtime) -> np.ndarray:
