@@ -25,11 +25,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-#: torch's process-wide settings when this module was collected: under pytest (xdist or not) every test module is
-#: imported before the first test runs, so these are what the worker had before any test changed them (a fresh
-#: interpreter's, found by a subprocess, cost 4-8 s of torch import on the shared CI machine)
-COLLECTED = dict(threads=torch.get_num_threads(), dtype=torch.get_default_dtype(),
-                 deterministic=torch.are_deterministic_algorithms_enabled(), seed=torch.initial_seed())
+#: torch's process-wide settings on this worker after collection (tests/conftest.py ``BASELINE``): what every test
+#: starts from; read when a test runs, as the collection hook fills it after this module is imported
+from conftest import BASELINE as COLLECTED  # noqa: E402
 
 
 def test_torch_intra_op_threads_are_the_workers():

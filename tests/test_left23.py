@@ -62,8 +62,11 @@ def test_vpp_moves_the_dp_reduce_of_a_mixed_moe_model():
     assert lead == pytest.approx(0.0107, abs=5e-4) and p2["detail"]["t_pp_lead"] == 0.0
     assert r1 - 9 * lead == pytest.approx(0.0318, abs=5e-4)
     # 38.3 ms until pipe36 (Megatron's VPP2 layout, ranks 6, 7, 6 x 8, the heads beside 6); since, VPP2's open split
-    # is balanced too (ranks 5, 7 x 8, 0, as VPP1's), and its reduce r1's again (36.1 ms before the embedding copy)
-    assert r2 == pytest.approx(0.0318, abs=5e-4)
+    # is balanced too (ranks 5, 7 x 8, 0, as VPP1's), and its reduce r1's again (36.1 ms before the embedding copy);
+    # 28.3 ms since rcchunk39: the same rank totals, each rank's extra layer on its later chunk (chunks 2, 3 x 8, 0 |
+    # 3, 4 x 8, 0; judged by each chunk's own in-flight count): the chunks' sizes, which the reduce's overlap with
+    # the last backward reads, moved, and the rank totals did not
+    assert r2 == pytest.approx(0.0283, abs=5e-4)
 
 
 # ---- 2. a hybrid model's stages on the launched split, VPP included ---------------------------------------------
