@@ -4,10 +4,12 @@ on CPU and unusual estimates (docs/qa_log.md "QA 56").
 Each test fails on the code before its fix."""
 from __future__ import annotations
 
+import pytest
 import simpy
 from conftest import EXAMPLES, answered, write_job
 
-from planner.simulate.resources import CpuPool
+from planner.simulate.config import LoaderConfig, PipelineConfig, SimConfig
+from planner.simulate.resources import STORAGE_PROFILES, CpuPool
 
 
 def _run_bounded(env: simpy.Environment, ev, events: int = 1_000) -> None:
@@ -78,3 +80,18 @@ def test_simulate_says_the_host_copies_the_analytic_step_leaves_out(cli):
     text = " ".join(out.split())
     assert "host copies H2D 0.0308 s a step (20 GB/s assumed); pinned staging 0.0771 s" in text
     assert "not in the analytic step" in text
+
+
+def test_gpu_bound_rate_reads_nothing():
+    """The workers answer's "of what the GPUs take" is the same job with samples that cost nothing to read or decode
+    (answers ``_gpu_bound``); it kept reading each cached sample's bytes at RAM speed (10 GB/s a worker), so with 1 GB
+    samples the "GPU-bound" rate was itself read-bound: one worker, 32 samples a 30 ms step, read 32 GB a step
+    (3.2 s) and the GPUs' rate read ~10 samples/s where they take ~1,070. Now it is the GPUs' step: 32 samples over
+    the 30 ms of compute."""
+    from planner.simulate.answers import _gpu_bound
+
+    ld = LoaderConfig(workers=1, decode_s=0.001, decode_cv=0.0, format="files", sample_bytes=1e9,
+                      storage=STORAGE_PROFILES["object_store"])
+    cfg = SimConfig(PipelineConfig(t_fwd_mb=0.01, t_bwd_mb=0.02, micro_batch=32), loader=ld)
+    r = _gpu_bound(cfg, 100, 0)
+    assert r.steady_samples_per_s == pytest.approx(32 / 0.03, rel=0.02)

@@ -110,7 +110,12 @@ def _gpu_bound(cfg: SimConfig, steps: int, seed: int):
     ld = cfg.loader
     if ld is None:
         return simulate(cfg, steps=steps, seed=seed)
-    free = replace(ld, decode_s=0.0, collate_s=0.0, cache_fraction=1.0, storage=STORAGE_PROFILES["memory"])
+    # read_fraction 0: the cached samples' own bytes cost nothing either (``Loader.fetch_plan`` reads
+    # sample_bytes x read_fraction at RAM speed); read at 10 GB/s a worker, 1 GB samples made this "GPU-bound" rate
+    # itself read-bound, 12.5 samples/s where the GPUs take ~37,000, and a loader read "1% of what the GPUs take"
+    # (QA 56). The device copies (device_bytes: pinned staging, H2D) stay
+    free = replace(ld, decode_s=0.0, collate_s=0.0, cache_fraction=1.0, storage=STORAGE_PROFILES["memory"],
+                   read_fraction=0.0)
     # as long as the variants it is compared with (``_steps_for``): at the bare ``steps`` a loader whose warm-up
     # window is over 75 steps (the ResNet-50 shards example: 92) could not reach the steady state's four windows
     return simulate(replace(cfg, loader=free), steps=_steps_for(steps, free), seed=seed)
