@@ -1539,13 +1539,28 @@ def offload_kind_bytes(m: ModelSpec, st, kinds):
 
 
 @functools.lru_cache(maxsize=512)
-def _chunk_kind_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple) -> tuple:
-    """Each rank's layers of each kind per model chunk of one interleaved split (``counts`` per virtual stage,
-    virtual stage j pp + r chunk j of rank r, ``stage_ranks``): (rank 0's (kinds x v), the last rank's, the
-    distinct ones of the ranks between, empty for pp <= 2). ``lk`` the model's ``layer_kinds``."""
+def _chunk_kind_table(lk: tuple, names: tuple, k: int, v: int, counts: tuple, n: int = 0) -> tuple:
+    """(kinds x chunk x rank) layers of each kind of ``names`` on each model chunk of each rank of one interleaved
+    split (``counts`` per virtual stage, virtual stage j pp + r chunk j of rank r, ``stage_ranks``), and the same of
+    each chunk's first ``n`` layers (Megatron's block recompute, ``_chunk_rebuilt_counts``; zeros at n 0). ``lk`` the
+    model's ``layer_kinds``. The one count both ``_chunk_kind_counts`` and ``_chunk_rebuilt_counts`` read."""
     edges = np.cumsum((0,) + counts)
-    per = np.array([[sum(1 for x in lk[edges[s]:edges[s + 1]] if x == q) for s in range(len(counts))]
-                    for q in names], dtype=np.float64).reshape(len(names), v, k)  # kinds x chunk x rank
+    every, first_n = np.zeros((len(names), v, k)), np.zeros((len(names), v, k))
+    for s in range(len(counts)):
+        j, r = divmod(s, k)
+        for i, x in enumerate(lk[edges[s]:edges[s + 1]]):
+            every[names.index(x), j, r] += 1
+            first_n[names.index(x), j, r] += i < n
+    every.setflags(write=False)  # cached: its callers' slices are views into it
+    first_n.setflags(write=False)
+    return every, first_n
+
+
+@functools.lru_cache(maxsize=512)
+def _chunk_kind_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple) -> tuple:
+    """Each rank's layers of each kind per model chunk of one interleaved split (``_chunk_kind_table``): (rank 0's
+    (kinds x v), the last rank's, the distinct ones of the ranks between, empty for pp <= 2)."""
+    per = _chunk_kind_table(lk, names, k, v, counts)[0]
     mid = sorted({per[:, :, r].tobytes(): r for r in range(1, k - 1)}.values())
     return per[:, :, 0], per[:, :, k - 1], tuple(per[:, :, r] for r in mid)
 
@@ -1561,16 +1576,12 @@ def _chunk_rebuilt_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple
     (layers of each kind per chunk, the checkpointed ones, the plain ones (kinds x v each), exact) -- ``exact``
     where every chunk's checkpointed layers of each kind are the share ``_partial_recompute_saves`` takes of all
     (min(n, chunk) / chunk, ``chunk`` the fullest chunk's layers, ``pipeline.chunk_layers``): there the mean
-    layer's mix is the same sum, and its figure is kept."""
-    edges = np.cumsum((0,) + counts)
+    layer's mix is the same sum, and its figure is kept. The counts are ``_chunk_kind_table``'s."""
+    every_all, kept_all = _chunk_kind_table(lk, names, k, v, counts, n)
     share = min(n, chunk)
 
     def rank(r):
-        every, kept = np.zeros((len(names), v)), np.zeros((len(names), v))
-        for j in range(v):
-            for i, x in enumerate(lk[edges[j * k + r]:edges[j * k + r + 1]]):
-                every[names.index(x), j] += 1
-                kept[names.index(x), j] += i < n
+        every, kept = every_all[:, :, r], kept_all[:, :, r]
         return every, kept, every - kept, bool((kept * chunk == share * every).all())
     mid = {}
     for r in range(1, k - 1):
@@ -1618,6 +1629,8 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
     self.num_layers_per_pipeline_rank``) and stays at the fullest chunk's ceil(C / g) / C here
     (recommend.smallest_uniform_group's two-probe line is exact only in that form); torchtitan's layer SAC counts
     its layers across a rank's chunks (``recomputed_fraction`` ``every``) and keeps the rank's share."""
+    if getattr(st, "activation_offload", False):
+        return None
     n = len(c)
     runtime = split_runtime(st, m)
     if keys is None:
@@ -1636,8 +1649,6 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             return None
         rows = np.flatnonzero(sel)
         inv = minv[rows]
-    if getattr(st, "activation_offload", False):
-        return None
     if kinds is None:
         names, lk = ("",), ("",) * m.layers
         per = np.broadcast_to(np.asarray(per_layer, dtype=np.float64), (n,))[rows][None, :]
