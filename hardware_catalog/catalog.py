@@ -100,6 +100,37 @@ def _quoted_period(text: str) -> tuple[datetime.date, datetime.date] | None:
         return None
 
 
+#: Parts whose sustained clock is read off another catalog part's row (prefix of the part's name -> that part's
+#: name): GB200's GPU is the B200 die, which its HGX row runs at its own power limit; GB300 takes GB200's clock. Why,
+#: and the clock law applied to the reference's peak and power limit: ``planner.model.physics.sustained_clock``
+#: (``SUSTAINED_CLOCK_OF`` is this table). The catalog resolves the names (``GPU.clock_reference``), so the reference
+#: is the catalog in use's row, not the shipped one (until catalog40 the physics read the shipped catalog's, and a
+#: ``--catalog`` row that repeaked the HGX B200 left GB200's clock as it was)
+CLOCK_REFERENCE_OF = {"GB200": "B200-SXM-180GB", "GB300": "GB200-B200"}
+
+
+def clock_reference_name(name: str) -> str | None:
+    """The catalog name of the part ``name``'s sustained clock is read off (``CLOCK_REFERENCE_OF``), or None."""
+    return next((r for k, r in CLOCK_REFERENCE_OF.items() if str(name).upper().startswith(k)), None)
+
+
+def _with_clock_references(gpus: dict[str, GPU]) -> dict[str, GPU]:
+    """``gpus`` with each part's ``clock_reference`` set to the reference part as ``gpus`` has it (GB300's is GB200's
+    row holding B200's); a reference missing from ``gpus``, or the part itself, leaves it None."""
+    done: dict[str, GPU] = {}
+
+    def resolve(name: str, depth: int = 0) -> GPU:
+        if name not in done:
+            ref = clock_reference_name(name)
+            if ref is None or ref == name or ref not in gpus or depth > len(CLOCK_REFERENCE_OF):
+                done[name] = gpus[name]
+            else:
+                done[name] = dataclasses.replace(gpus[name], clock_reference=resolve(ref, depth + 1))
+        return done[name]
+
+    return {n: resolve(n) for n in gpus}
+
+
 #: an instance row's rate columns and the column that dates each where the row's ``price_date`` does not
 #: (``Instance.rate_date``)
 RATE_DATE_COLUMNS = {"price_ondemand_usd_hr": "price_ondemand_date", "price_spot_usd_hr": "price_spot_date"}
@@ -629,6 +660,10 @@ class GPU:
     #: Bytes/s per direction to host memory over a link that is not PCIe (``host_link_gbps_per_dir``: NVLink-C2C);
     #: None = the PCIe link. Read as ``host_bw``.
     host_link_bw: Optional[float] = None
+    #: The part this one's sustained clock is read off (``CLOCK_REFERENCE_OF``), as the catalog that built this one
+    #: has it (``load_catalog``: a user's row for the reference moves this part's clock too; catalog40); None for a part
+    #: without one, or one no catalog built (``planner.model.physics`` then reads the shipped row)
+    clock_reference: Optional["GPU"] = None
 
     def __post_init__(self) -> None:
         if self.power_limit_w is None and self.tdp_w is not None:
@@ -1158,7 +1193,9 @@ def builtin_gpu(name: str) -> GPU:
     for r in _builtin_rows()[0]:
         names = [r["name"], *str(r.get("aliases") or "").split(";")]
         if key in {fold_name(n) for n in names if n}:
-            return GPU.from_row(_validate(GpuRow, dict(r), f"gpus.csv {r['name']}", None))
+            gpu = GPU.from_row(_validate(GpuRow, dict(r), f"gpus.csv {r['name']}", None))
+            ref = clock_reference_name(gpu.name)
+            return gpu if ref is None or ref == gpu.name else dataclasses.replace(gpu, clock_reference=builtin_gpu(ref))
     raise KeyError(name)
 
 
@@ -1447,6 +1484,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         org, where = origin_of.get(f"gpu:{name}", (None, f"gpus.{name}"))
         r = valid.get(f"gpu:{name}") or _validated(GpuRow, name, raw, where, org)
         gpus[name] = GPU.from_row(r)
+    gpus = _with_clock_references(gpus)  # after every override: a user's reference row is the one read
     alias = _alias_index(gpus.values())
 
     instances: dict[str, Instance] = {}
