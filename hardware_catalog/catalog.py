@@ -149,6 +149,27 @@ NOT_BEFORE = "not before"
 #: ``STALE_PRICE_DAYS`` back.
 NOT_AFTER = "not after"
 
+#: how a price row says its quote lies between two days that each have evidence (catalog40): ``between YYYY-MM-DD and
+#: YYYY-MM-DD (evidence for each end)``: taken on or after the first (a dated launch or price change the snapshot already
+#: lists, as ``NOT_BEFORE``) and on or before the second (the day the snapshot was read, as ``NOT_AFTER``). At least as
+#: old as the later end and at most as old as the earlier: stale once the later end is over ``STALE_PRICE_DAYS`` back,
+#: "may be stale" once only the earlier end is, fresh while both are within. Until catalog40 such a row gave one end in
+#: its price_date and the other in its notes (Lambda's "not before 2026-05-03 ... read 2026-11-23").
+BETWEEN = "between"
+
+
+def _between_period(price_date: Any) -> tuple[datetime.date, datetime.date] | None:
+    """(first day of the earlier end, last day of the later end) of a ``between A and B ...`` price date, else None
+    (not that form, an end that is no day, month or year, or ends the wrong way round: ``price_date_note`` says which)."""
+    text = str(price_date or "").strip()
+    if not text.lower().startswith(BETWEEN + " "):
+        return None
+    words = text[len(BETWEEN):].split()
+    if len(words) < 3 or words[1].lower() != "and":
+        return None
+    a, b = _quoted_period(words[0]), _quoted_period(words[2].rstrip(":;,)"))
+    return (a[0], b[1]) if a and b and a[0] <= b[1] else None
+
 
 def _bound_period(price_date: Any, words_: str = NOT_BEFORE) -> tuple[datetime.date, datetime.date] | None:
     """The period a ``not before <date> ...`` (or, ``words_=NOT_AFTER``, ``not after <date> ...``) price date names
@@ -164,18 +185,21 @@ def price_date_kind(price_date: Any) -> str:
     """What a ``price_date`` says: ``exact`` (a day, month or year the price was quoted, with any words after it),
     ``not-before`` (a lower bound, ``NOT_BEFORE``: the quote is at most so old), ``not-after`` (an upper bound,
     ``NOT_AFTER``: the quote is at least so old) or ``unknown`` (anything else: "unknown: ...", blank). Until prices38
-    every built-in instance row was "unknown"; until prices39 the Lambda, RunPod, Azure-fork and Shadeform ones."""
+    every built-in instance row was "unknown"; until prices39 the Lambda, RunPod, Azure-fork and Shadeform ones.
+    ``between`` (catalog40): both ends (``BETWEEN``), at least as old as the later and at most as old as the earlier."""
     if quoted_day(price_date) is not None:
         return "exact"
+    if _between_period(price_date) is not None:
+        return "between"
     if _bound_period(price_date) is not None:
         return "not-before"
     return "not-after" if _bound_period(price_date, NOT_AFTER) is not None else "unknown"
 
 
 def cap_day(price_date: Any) -> datetime.date | None:
-    """The last day a ``not after`` price date allows (its month's or year's last day for a month or year: the latest
-    the quote can be), else None."""
-    period = _bound_period(price_date, NOT_AFTER)
+    """The last day a ``not after`` (or ``between``'s later end) price date allows (its month's or year's last day for a
+    month or year: the latest the quote can be), else None."""
+    period = _bound_period(price_date, NOT_AFTER) or _between_period(price_date)
     return period[1] if period else None
 
 
@@ -187,9 +211,9 @@ def cap_age_days(price_date: Any, today: datetime.date | None = None) -> int | N
 
 
 def bound_day(price_date: Any) -> datetime.date | None:
-    """The first day a ``not before`` price date allows (its month's or year's first day for a month or year: the
-    earliest the quote can be), else None."""
-    period = _bound_period(price_date)
+    """The first day a ``not before`` (or ``between``'s earlier end) price date allows (its month's or year's first day
+    for a month or year: the earliest the quote can be), else None."""
+    period = _bound_period(price_date) or _between_period(price_date)
     return period[0] if period else None
 
 
@@ -213,6 +237,9 @@ def price_date_short(price_date: Any) -> str:
         return f"{NOT_BEFORE} {text[len(NOT_BEFORE):].split()[0].rstrip(':;,)')}"
     if kind == "not-after":
         return f"{NOT_AFTER} {text[len(NOT_AFTER):].split()[0].rstrip(':;,)')}"
+    if kind == "between":
+        a, _, b = text[len(BETWEEN):].split()[:3]
+        return f"{BETWEEN} {a} and {b.rstrip(':;,)')}"
     return "unknown"
 
 
@@ -259,16 +286,21 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
     ``at_most_days``), every capped one (``capped``: a ``not after`` date: what, date, ``at_least_days``; prices39) and
     the undated ones (``undated``: what, and the row's words). The oldest is the earliest day a price can be from: an
     exact date's last day (as before), a bound's first; a ``not after`` date names no earliest day, so it is the oldest
-    only where no price has one (the earliest cap first). None without prices. Until prices38 a bound read as
-    undated; until prices39 a ``not after`` date had no kind."""
+    only where no price has one (the earliest cap first). A ``between`` date (catalog40) is dated by its earlier end (as
+    a bound: ``at_most_days``, ``age_is_bound``; as the oldest, its later end's age in ``age_floor_days``), is among
+    ``bounded`` with its ``at_least_days`` too, and is stale (``at_least``) once its later end is over the limit, else
+    may be stale once its earlier end is. None without prices. Until prices38 a bound read as undated; until prices39
+    a ``not after`` date had no kind."""
     prices = [(w, "" if d is None else str(d)) for w, d in prices]
     if not prices:
         return None
     kinds = [(w, d, price_date_kind(d)) for w, d in prices]
     dated = [((quoted_day(d) if k == "exact" else bound_day(d)), w, d, k) for w, d, k in kinds
-             if k in ("exact", "not-before")]
-    bounded = [dict(what=w, price_date=d, at_most_days=bound_age_days(d, today)) for w, d, k in kinds
-               if k == "not-before"]
+             if k in ("exact", "not-before", "between")]
+    # a between date is a bound with a floor too (catalog40): at most so old from its earlier end, at least from its later
+    bounded = [dict(what=w, price_date=d, at_most_days=bound_age_days(d, today),
+                    **({"at_least_days": cap_age_days(d, today)} if k == "between" else {}))
+               for w, d, k in kinds if k in ("not-before", "between")]
     capped = [dict(what=w, price_date=d, at_least_days=cap_age_days(d, today)) for w, d, k in kinds
               if k == "not-after"]
     out = dict(stale_after_days=STALE_PRICE_DAYS, oldest=None, oldest_of=None, oldest_kind=None, age_days=None,
@@ -281,10 +313,13 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
         dated.sort(key=lambda t: t[0])  # oldest first (stable: the first listed of a day, as min took it)
         _, what, date, kind = dated[0]
         stale = [(w, d, stale_days(d, today)) for _, w, d, k in dated if k == "exact"]  # the threshold once
-        maybe = [b for b in bounded if b["at_most_days"] > STALE_PRICE_DAYS]
+        # known stale (a between date's later end over the limit) goes with the stale ones, not "may be"
+        maybe = [b for b in bounded if b["at_most_days"] > STALE_PRICE_DAYS
+                 and b.get("at_least_days", 0) <= STALE_PRICE_DAYS]
         out.update(oldest=date, oldest_of=what, oldest_kind=kind,
                    age_days=price_age_days(date, today) if kind == "exact" else bound_age_days(date, today),
-                   age_is_bound=kind == "not-before",
+                   age_is_bound=kind in ("not-before", "between"),
+                   **({"age_floor_days": cap_age_days(date, today)} if kind == "between" else {}),
                    stale_prices=[dict(what=w, price_date=d, age_days=a) for w, d, a in stale if a is not None],
                    may_be_stale_prices=[dict(what=b["what"], price_date=b["price_date"],
                                              at_most_days=b["at_most_days"]) for b in maybe])
@@ -293,6 +328,8 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
         first = min(capped, key=lambda c: cap_day(c["price_date"]))
         out.update(oldest=first["price_date"], oldest_of=first["what"], oldest_kind="not-after",
                    age_days=first["at_least_days"], age_is_floor=True)
+    stale_caps += sorted([b for b in bounded if b.get("at_least_days", 0) > STALE_PRICE_DAYS],
+                         key=lambda b: -b["at_least_days"])
     out["stale_prices"] += [dict(what=c["what"], price_date=c["price_date"], age_days=c["at_least_days"],
                                  at_least=True) for c in stale_caps]
     out.update(stale=bool(out["stale_prices"]))
@@ -315,6 +352,8 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
     if v is None or str(v).strip().lower().startswith("unknown"):  # said to be unknown, as the built-in rows say it
         return None
     today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    if str(v).strip().lower().startswith(BETWEEN + " "):  # "between 2026-05-03 and 2026-11-23 (...)" (catalog40)
+        return _between_note(v, where, origin, what, today, column)
     if _bound_period(v) is not None:  # "not before 2026-01-20 (...)": a bound, as the built-in rows give (prices38)
         if bound_day(v) > today + datetime.timedelta(days=1):
             raise CatalogError(f"{where}.{column}", f"{str(v).strip()} is after today ({today.isoformat()}): a "
@@ -341,7 +380,8 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
     if period is None:
         raise CatalogError(f"{where}.{column}", f"must be the date the price was quoted, as YYYY-MM-DD (or YYYY-MM, "
                            f"YYYY), got {_short(v)!r} (words may follow it in parentheses; 'not before "
-                           "YYYY-MM-DD' or 'not after YYYY-MM-DD' where only a bound is known)", origin)
+                           "YYYY-MM-DD' or 'not after YYYY-MM-DD' where only a bound is known, 'between YYYY-MM-DD and "
+                           "YYYY-MM-DD' where both are)", origin)
     if period[0] > today + datetime.timedelta(days=1):  # a day's grace for time zones ahead of UTC
         raise CatalogError(f"{where}.{column}", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
                            "date the price was quoted", origin)
@@ -349,6 +389,33 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
     if age is not None:
         return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is {age:,} days old (stale: over "
                 f"{STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
+    return None
+
+
+def _between_note(v: Any, where: str, origin: str, what: str, today: datetime.date, column: str) -> str | None:
+    """``price_date_note`` for a ``between A and B (...)`` date (``BETWEEN``): both ends a day, month or year, the
+    earlier first, the later not after today; the stale note where the later end is over ``STALE_PRICE_DAYS`` back
+    (at least so old), the "may be stale" one where only the earlier end is; a malformed one is one ``CatalogError``."""
+    text = str(v).strip()
+    words = text[len(BETWEEN):].split()
+    a = _quoted_period(words[0]) if words else None
+    b = _quoted_period(words[2].rstrip(":;,)")) if len(words) >= 3 and words[1].lower() == "and" else None
+    if a is None or b is None:
+        raise CatalogError(f"{where}.{column}", f"must be 'between YYYY-MM-DD and YYYY-MM-DD' (each end a day, month "
+                           f"or year, the evidence for each in parentheses after them), got {_short(text, 60)!r}", origin)
+    if a[0] > b[1]:
+        raise CatalogError(f"{where}.{column}", f"{_short(text, 60)!r}: the earlier end comes first "
+                           f"({words[0]} is after {words[2].rstrip(':;,)')})", origin)
+    if b[0] > today + datetime.timedelta(days=1):
+        raise CatalogError(f"{where}.{column}", f"{_short(text, 60)!r} ends after today ({today.isoformat()}): give "
+                           "the day the quote was taken, or today, as the later end", origin)
+    least, most = cap_age_days(text, today), bound_age_days(text, today)
+    if least > STALE_PRICE_DAYS:
+        return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at least {least:,} days old (stale: "
+                f"over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
+    if most > STALE_PRICE_DAYS:
+        return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at most {most:,} days old (may be "
+                f"stale: over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     return None
 
 

@@ -124,3 +124,102 @@ def test_the_app_reads_the_catalog_it_is_given(edited, monkeypatch):
     monkeypatch.setenv("PLANNER_CATALOG", str(edited))
     mine = wi.estimate_if_pinned(job, load_catalog())["step_time_s"]  # the loader ``cached_catalog`` caches
     assert 1.15 < mine / base < 1.26
+
+
+# ---------------------------------------------------------------------------- prices dated between two days
+LAMBDA_JOB = """
+model: {preset: llama3-8b}
+training: {tokens: 1.0e10}
+cluster: {instance: lambda:gpu_8x_h100_sxm5, nodes: 1}
+"""
+BETWEEN = "between 2026-01-01 and 2026-02-01 (rep's price list, 2026-01-01; their email, 2026-02-01)"
+
+
+def test_a_between_date_is_typed_and_ruled_stale_by_its_later_end():
+    """``between A and B (...)``: kind ``between``, earliest day A, latest B; fresh while both ends are within 180 days,
+    "may be stale" once only A is over (at most so old), stale once B is (at least so old). Until catalog40 it was
+    no date ("unknown")."""
+    import datetime
+
+    from hardware_catalog.catalog import bound_day, cap_day, oldest_price, price_date_kind, price_date_short
+    from planner.present.report import _dated
+    from planner.present.terminal import price_dates_words, stale_price_warning, view_price_dates_words
+
+    assert price_date_kind(BETWEEN) == "between"
+    assert (bound_day(BETWEEN), cap_day(BETWEEN)) == (datetime.date(2026, 1, 1), datetime.date(2026, 2, 1))
+    assert price_date_short(BETWEEN) == "between 2026-01-01 and 2026-02-01"
+    assert price_date_kind("between 2026-02 and 2026-01 (x)") == "unknown"  # the wrong way round: no date
+
+    def at(day):
+        return oldest_price([("lambda:x on-demand", BETWEEN)], datetime.date(*day))
+
+    fresh, maybe, stale = at((2026, 3, 1)), at((2026, 7, 15)), at((2026, 9, 1))
+    assert (fresh["age_days"], fresh["age_floor_days"], fresh["stale"], fresh["may_be_stale"]) == (59, 28, False, False)
+    assert (maybe["age_days"], maybe["age_floor_days"], maybe["stale"], maybe["may_be_stale"]) == (195, 164, False, True)
+    assert (stale["age_days"], stale["age_floor_days"], stale["stale"], stale["may_be_stale"]) == (243, 212, True, False)
+    assert stale["stale_prices"] == [dict(what="lambda:x on-demand", price_date=BETWEEN, age_days=212, at_least=True)]
+
+    assert price_dates_words(fresh).startswith("oldest between 2026-01-01 and 2026-02-01 (lambda:x on-demand), 28 to "
+                                               "59 days old (fresh: within 180 days)")
+    assert "164 to 195 days old: may be stale (its earlier end is over 180 days back" in price_dates_words(maybe)
+    assert "212 to 243 days old; stale: 1 price over 180 days old" in price_dates_words(stale)
+    rows = [dict(hardware="lambda:x", price_dates=p) for p in (maybe,)]
+    assert view_price_dates_words(rows) == "lambda:x between 2026-01-01 and 2026-02-01 (164 to 195 days old: may be stale)"
+    assert stale_price_warning(stale).startswith("warning: stale price: lambda:x on-demand is dated between 2026-01-01 "
+                                                 "and 2026-02-01, so at least 212 days ago")
+    assert stale_price_warning(maybe).startswith("warning: price may be stale: lambda:x on-demand is dated between "
+                                                 "2026-01-01 and 2026-02-01, so at most 195 days ago")
+    assert stale_price_warning(fresh) is None
+    assert _dated(BETWEEN, datetime.date(2026, 9, 1)) == f"{BETWEEN} (212 to 243 days old: stale, over 180)"
+    assert _dated(BETWEEN, datetime.date(2026, 7, 15)) == f"{BETWEEN} (164 to 195 days old: may be stale, over 180)"
+
+
+def test_lambdas_rows_are_between_their_two_evidenced_days_in_catalog_recommend_and_report(cli, tmp_path):
+    """The 10 Lambda rows read ``between 2026-05-03 and 2026-11-23`` (the earlier end in the row's notes: cpu_4x_generalx,
+    skypilot-catalog PR #179; the later: the day the snapshot was read) in ``catalog instances``, ``estimate`` /
+    ``recommend``'s price dates and the report's price cell. Until catalog40 the later end was in the notes only."""
+    import datetime
+
+    from rich.console import Console
+
+    from hardware_catalog import load_catalog
+    from hardware_catalog.tables import format_instances_table
+    from planner.present.report import render_markdown, report_for_job
+    from planner.spec.load import load_job
+
+    con = Console(width=400, record=True)
+    con.print(format_instances_table(load_catalog(), "lambda", width=400))
+    assert con.export_text().count("between 2026-05-03 and 2026-11-23") == 10
+    job = write_job(tmp_path, LAMBDA_JOB)
+    p = answered(cli("recommend", str(job), "--json", "--top", "1", "--no-simulate"))["best"]["cost"]["price_dates"]
+    assert p["oldest_kind"] == "between" and p["oldest"].startswith("between 2026-05-03 and 2026-11-23 (")
+    rep, _ = report_for_job(load_job(job), load_catalog(), simulate=False, today=datetime.date(2026, 12, 5))
+    text, _ = render_markdown(rep, str(tmp_path / "assets"))
+    assert "between 2026-05-03 and 2026-11-23" in text and "(12 to 216 days old: may be stale, over 180)" in text
+
+
+def test_a_users_price_file_may_date_between_two_days_and_older_kinds_keep_working(cli, tmp_path):
+    """An override's ``price_date`` may be ``between A and B (...)``: taken, dated so in the plan, stale once its later
+    end is over 180 days back (said on stderr); a malformed one is one line (exit 2). A user's file dated as before (a
+    day, ``not before``, ``not after``) reprices the Lambda row as it did."""
+    job = str(write_job(tmp_path, LAMBDA_JOB))
+    prices = tmp_path / "p.csv"
+
+    def plan(date):
+        prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_date\nlambda,gpu_8x_h100_sxm5,30,\"{date}\"\n")
+        return cli("estimate", job, "--json", "--catalog", str(prices))
+
+    code, out, err = plan("between 2025-01-01 and 2025-03-01 (list; email)")
+    p = answered((code, out, err))["cost"]["price_dates"]
+    assert p["oldest_kind"] == "between" and p["stale"] and p["stale_prices"][0]["at_least"]
+    assert "price_date between 2025-01-01 and 2025-03-01 is at least" in err
+    for date, kind in (("2026-12-01", "exact"), ("not before 2026-11-01 (x)", "not-before"),
+                       ("not after 2026-11-30 (x)", "not-after")):
+        d = answered(plan(date))
+        assert d["cost"]["price_dates"]["oldest_kind"] == kind and d["cost"]["price_dates"]["oldest"] == date
+    for bad, says in (("between 2026-11-01 to 2026-11-30", "must be 'between YYYY-MM-DD and YYYY-MM-DD'"),
+                      ("between 2026-11-30 and 2026-11-01", "the earlier end comes first"),
+                      ("between 2026-11-01 and 2099-01-01", "ends after today")):
+        code, out, err = plan(bad)
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("error: catalog override p.csv: instances[0].price_date: ") and says in err, err

@@ -55,8 +55,9 @@ def test_no_built_in_instance_price_is_undated_any_more():
             assert f"price_date (prices39): not after {day.isoformat()}" in r["notes"], r["name"]
     assert seen == {"runpod": 4, "azure": 14, "shadeform": 1}, seen
     lam = [r for r in _rows() if r["cloud"] == "lambda"]
-    assert len(lam) == 10 and all(price_date_kind(r["price_date"]) == "not-before"
+    assert len(lam) == 10 and all(price_date_kind(r["price_date"]) == "between"  # both ends since catalog40
                                   and bound_day(r["price_date"]) == datetime.date(2026, 5, 3)
+                                  and cap_day(r["price_date"]) == datetime.date(2026, 11, 23)
                                   and "cpu_4x_generalx" in r["notes"] and "PR #179" in r["notes"] for r in lam)
 
 
