@@ -159,8 +159,8 @@ def test_a_between_date_is_typed_and_ruled_stale_by_its_later_end():
     assert (stale["age_days"], stale["age_floor_days"], stale["stale"], stale["may_be_stale"]) == (243, 212, True, False)
     assert stale["stale_prices"] == [dict(what="lambda:x on-demand", price_date=BETWEEN, age_days=212, at_least=True)]
 
-    assert price_dates_words(fresh).startswith("oldest between 2026-01-01 and 2026-02-01 (lambda:x on-demand), 28 to "
-                                               "59 days old (fresh: within 180 days)")
+    assert price_dates_words(fresh).startswith(f"oldest {BETWEEN} (lambda:x on-demand), 28 to 59 days old (fresh: "
+                                               "within 180 days)")
     assert "164 to 195 days old: may be stale (its earlier end is over 180 days back" in price_dates_words(maybe)
     assert "212 to 243 days old; stale: 1 price over 180 days old" in price_dates_words(stale)
     rows = [dict(hardware="lambda:x", price_dates=p) for p in (maybe,)]

@@ -224,7 +224,7 @@ def price_dates_words(p: dict) -> str:
     if p.get("oldest") and p.get("oldest_kind") in ("not-before", "between"):
         if p["oldest_kind"] == "between":  # both ends (catalog40): at least the later's age, at most the earlier's
             least = p["age_floor_days"]
-            head = f"oldest {price_date_short(p['oldest'])} ({p['oldest_of']}), {least:,} to {p['age_days']:,} days old"
+            head = f"oldest {p['oldest']} ({p['oldest_of']}), {least:,} to {p['age_days']:,} days old"
             head += ("" if least > after else
                      f": may be stale (its earlier end is over {after} days back; refresh it with a catalog override "
                      "and its price_date)" if p["age_days"] > after else f" (fresh: within {after} days)")
