@@ -109,9 +109,27 @@ def _quoted_period(text: str) -> tuple[datetime.date, datetime.date] | None:
 CLOCK_REFERENCE_OF = {"GB200": "B200-SXM-180GB", "GB300": "GB200-B200"}
 
 
+#: the reference row's columns the clock law reads (``planner.model.physics.sustained_clock``: its BF16 peak and power
+#: limit; ``tdp_w`` is the limit's older name)
+CLOCK_REFERENCE_COLUMNS = {"bf16_tflops", "power_limit_w", "tdp_w"}
+
+
 def clock_reference_name(name: str) -> str | None:
     """The catalog name of the part ``name``'s sustained clock is read off (``CLOCK_REFERENCE_OF``), or None."""
     return next((r for k, r in CLOCK_REFERENCE_OF.items() if str(name).upper().startswith(k)), None)
+
+
+def _clock_takers(name: str, names: Iterable[str]) -> list[str]:
+    """The parts of ``names`` whose sustained clock is read off ``name``'s row, directly or through another's (the HGX
+    B200's: GB200, and GB300 through GB200), in that order."""
+    out, todo = [], [name]
+    while todo:
+        ref = todo.pop(0)
+        for n in names:
+            if n != ref and n not in out and n != name and clock_reference_name(n) == ref:
+                out.append(n)
+                todo.append(n)
+    return out
 
 
 def _with_clock_references(gpus: dict[str, GPU]) -> dict[str, GPU]:
@@ -1447,9 +1465,14 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                 row["basis"] = "user"
             if changed and not str(row.get("source") or "").strip():
                 row["source"] = f"user override ({org}: {', '.join(changed)}); built-in row: {old.get('source') or '-'}"
+            # a reference row's peak or power limit moves the parts whose clock is read off it (CLOCK_REFERENCE_OF):
+            # said, so a user who edits the HGX B200 knows GB200's plans move too (catalog40)
+            takers = _clock_takers(key, gpu_raw) if tag == "gpu" and set(changed) & CLOCK_REFERENCE_COLUMNS else []
             notes.append(f"{_short(org, 80)}: {kinds[tag]} {_short(key, 80)}: " + (", ".join(
                 f"{c} {_short(old.get(c))} -> {_short(row[c])}"
-                for c in changed) if changed else "restated, nothing changed"))
+                for c in changed) if changed else "restated, nothing changed")
+                + (f" ({', '.join(takers)} {'takes its' if len(takers) == 1 else 'take their'} sustained clock from "
+                   f"this row: {'its' if len(takers) == 1 else 'their'} plans move too)" if takers else ""))
         else:
             notes.append(f"{_short(org, 80)}: adds {kinds[tag]} {_short(key, 80)}")
         merged = {**raw[key], **row} if key in raw else dict(row)

@@ -66,7 +66,11 @@ def test_estimate_simulate_recommend_report_read_the_edited_reference(cli, tmp_p
     own (unchanged) datasheet peak; ``serve`` and ``catalog`` as below."""
     job = _job(tmp_path)
     base = answered(cli("estimate", job, "--json"))
-    mine = answered(cli("estimate", job, "--json", "--catalog", str(edited)))
+    code, out, err = cli("estimate", job, "--json", "--catalog", str(edited))
+    mine = answered((code, out, err))
+    # the override line says the edit moves GB200 too, once, on the edited row's line only
+    assert (f"GPU {B200}: bf16_tflops 2250 -> 1800 (GB200-B200, GB300-B300 take their sustained clock from this row: "
+            "their plans move too)") in err and err.count("sustained clock") == 1, err
     ratio = mine["step_time_s"] / base["step_time_s"]
     assert 1.15 < ratio < 1.26
     assert mine["mfu"] == pytest.approx(base["mfu"] / ratio)
