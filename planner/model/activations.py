@@ -799,7 +799,7 @@ class RankLogits:
         return np.minimum(float(rows), self.tokens) * self.vocab
 
 
-def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1) -> RankLogits:
+def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_seq=None) -> RankLogits:
     """The logits one rank holds at once on the last pipeline stage (the only stage with the LM head and loss) for one
     micro-batch: seq x micro-batch / cp tokens / ``vocab_tiles``, each over V / tp of the vocabulary. The one place
     the count is written; each factor's source:
@@ -819,13 +819,18 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1) -> Ra
     * ``vocab_tiles``: MaxText's ``num_vocab_tiling`` (Stack.num_vocab_tiling): the loss scans the tokens in that many
       equal tiles (vocabulary_tiling.py ``vocab_tile_size = (batch_size * seq_len) // config.num_vocab_tiling``), one
       tile's logits alive at a time.
+    * ``head_seq``: the positions of a sequence the head runs on where it runs on fewer than all (``TrainingSpec.
+      head_tokens_per_seq``: BERT's masked positions), at most ``seq``; None, all of them. The step time's head
+      (step_time ``lm_head``) passes it; the memory callers count every position (HF's ``BertForMaskedLM`` runs its
+      ``cls`` head on the whole ``sequence_output``).
     * the dtype is not the count's: HF's loss upcasts the whole logits (transformers loss_utils.py ``ForCausalLMLoss``:
       ``logits.float()``, 4 bytes a logit, ``LOSS_TRANSIENT_BYTES`` "cast_ce"); a fused loss that never writes fp32
       logits (TE's kernel, "te_parallel_ce") or no logits at all (Cut Cross-Entropy, "linear_ce", whose model returns
       none: memory ``held_logit_bytes``) prices fewer bytes per logit of the same count.
 
     The non-transformer models (no LM head) are each caller's zero."""
-    tokens = rank_tokens(seq, micro_batch, cp) / float(vocab_tiles)
+    positions = seq if head_seq is None else np.minimum(seq, head_seq)
+    tokens = rank_tokens(positions, micro_batch, cp) / float(vocab_tiles)
     return RankLogits(tokens, m.vocab, np.asarray(tp, dtype=np.float64))
 
 
