@@ -85,7 +85,7 @@ def spec_memo(fn):
         try:
             key = (fn, spec_key(m), args)
             out = _SPEC_MEMO.get(key)
-        except TypeError:  # an unhashable argument or field: not cached
+        except (TypeError, AttributeError):  # an unhashable argument or field, or not a spec: not cached
             return fn(m, *args)
         if out is None:
             if len(_SPEC_MEMO) >= SPEC_MEMO_MAX:
