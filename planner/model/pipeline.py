@@ -977,6 +977,40 @@ def recomputed_fraction(rc, rn, layers: int, pp=1, vpp=1, every=0):
     return out
 
 
+def fullest_chunk(layers: int, pp, vpp=1, runtime="megatron") -> np.ndarray:
+    """Layers of the fullest model chunk (virtual stage) of the split each row launches (``split_per_row``, float
+    arrays): ``chunk_layers``' ceil(layers / (pp vpp)) on the planner's own splits, more on an explicit layout that
+    loads a stage above it (``Et*8|t*4L``: 8, not 6). Block recompute re-runs every layer only where its N reaches
+    this (``rank_recomputed``)."""
+    ppa = np.asarray(pp)
+    out = np.zeros(np.broadcast(ppa, np.asarray(vpp)).shape)
+    for rows, _, counts in split_per_row(layers, ppa, vpp, 1, runtime):
+        out[rows] = max(counts)
+    return out
+
+
+def rank_recomputed(counts, pp: int, vpp: int, n) -> np.ndarray:
+    """Layers each rank re-runs under Megatron's ``--recompute-method block --recompute-num-layers n`` on a split
+    ``counts`` (layers per virtual stage, virtual stage s on rank ``stage_ranks``): each model chunk is its own
+    TransformerBlock (transformer_block.py ``TransformerBlock.__init__``: ``num_layers_per_pipeline_rank =
+    len(self.layers)``) whose ``_checkpointed_forward`` block loop (``for l in range(num_layers_per_pipeline_rank):
+    if l < recompute_num_layers``) checkpoints its own first n layers, so a rank re-runs the sum over its chunks of
+    min(n, chunk). Vectorised over ``n`` (rows x pp; a row's n 0 re-runs nothing). Chunks (4, 4, 3, 3) at n 2 re-run
+    8 layers; the fullest chunk's share (``recomputed_fraction``: 2 / 4 of 14) priced 7.
+
+    >>> rank_recomputed((4, 4, 3, 3), 1, 4, np.array([2, 0, 9])).tolist()
+    [[8.0], [0.0], [14.0]]
+    """
+    n = np.asarray(n, dtype=np.float64)[..., None, None]
+    c = np.asarray(counts, dtype=np.float64)
+    per = np.minimum(n, c)  # (..., 1, stages)
+    ranks = stage_ranks(pp, len(counts), vpp)
+    out = np.zeros(per.shape[:-2] + (pp,))
+    for r in range(pp):
+        out[..., r] = per[..., 0, ranks == r].sum(axis=-1)
+    return out
+
+
 def rebuilt_layers(rc, rn, layers: int, pp=1, vpp=1, every=0):
     """What the hardware FLOPs (HFU) count as recomputed: ``(codes, share)`` for flops.step_flops' ``recompute`` and
     ``full_fraction``. The codes are ``rc`` with torchtitan layer SAC's selective rows (``every`` > 0) as full

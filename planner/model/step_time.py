@@ -106,8 +106,8 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    moments_16bit, pipeline_end_params, stage_split)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
-                                     overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
-                                     split_runtime, step_composition)
+                                     fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
+                                     recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
@@ -1490,7 +1490,7 @@ def kept_layer_terms(terms, recipe: dict, block) -> dict:
 
 
 def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1,
-                  first16: int = 0, kinds: dict | None = None):
+                  first16: int = 0, kinds: dict | None = None, rn=None, t_rec=0.0):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
     ``chunks``, the model chunks per rank of an interleaved schedule; ``V_SPLIT`` DualPipeV's two, placed as a V
     with the head on rank 0 beside the embedding's stage: pipeline ``stage_ranks`` / ``head_rank``).
@@ -1505,7 +1505,10 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     (``--num-layers-at-start-in-bf16``) on the first rank: pipeline ``lp16_layers``, the one definition of both. The pace
     is the largest of ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
     ``tp``: each row's TP size, read only where the split depends on it (DeepSpeed's "parameters" partition,
-    ``pipeline.DeepSpeedSplit``). ``kinds``: the kept layers by kind (``kept_layer_kinds``' ``KeptKind.layers``, 1 at
+    ``pipeline.DeepSpeedSplit``). ``rn``: each row's block recompute N (Megatron ``--recompute-method block``, 0
+    none): a rank then takes ``t_rec`` more (full recompute's layer over the plain one, ``t_layer`` the plain) for
+    each layer it re-runs, counted chunk by chunk (pipeline ``rank_recomputed``: each chunk its first N), and the
+    pacing rank's re-run layers are returned fourth. ``kinds``: the kept layers by kind (``kept_layer_kinds``' ``KeptKind.layers``, 1 at
     each global layer of the kind, None every layer), ``t16`` then {kind: time} and the 16-bit layers returned
     {kind: count}.
 
@@ -1535,6 +1538,10 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     tb = {j: np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for j, x in t16.items()}
     n, head = np.zeros(shape), np.zeros(shape)
     b16 = {j: np.zeros(shape) for j in kinds}
+    rec = np.zeros(shape)
+    if rn is not None:
+        rni = np.broadcast_to(np.asarray(rn), shape)
+        trec = np.broadcast_to(np.asarray(t_rec, dtype=np.float64), shape)
     for rows, (k, v, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = stage_ranks(k, len(counts), v)  # DualPipeV's V (``chunks`` V_SPLIT): rank 0 its first and last
         ranks = np.bincount(rank_of, counts, minlength=k)
@@ -1546,10 +1553,17 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
         pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None]
         for j, r in r16.items():
             pace = pace + r[None, :] * tb[j][rows][:, None]
+        if rn is not None:
+            re_run = rank_recomputed(counts, k, v, rni[rows])  # rows x ranks
+            pace = pace + re_run * trec[rows][:, None]
         top = np.argmax(pace, axis=1)
         n[rows], head[rows] = ranks[top], last[top]
+        if rn is not None:
+            rec[rows] = re_run[np.arange(len(top)), top]
         for j, r in r16.items():
             b16[j][rows] = r[top]
+    if rn is not None:
+        return n, head, (b16 if by_kind else b16[None]), rec
     return n, head, (b16 if by_kind else b16[None])
 
 
@@ -2150,6 +2164,12 @@ class LayerRows:
     KL: float
     K16: float
     t_head: np.ndarray
+    # block recompute (``part``: rows whose chunks re-run only their first N layers): the mean layer's pass time
+    # plain (``t_plain``) and at full recompute (``t_full``), which ``pacing_stage`` weighs rank by rank
+    frac: np.ndarray | None = None  # the re-run share the layer terms are blended at
+    part: np.ndarray | None = None
+    t_plain: np.ndarray | None = None
+    t_full: np.ndarray | None = None
 
 
 def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
@@ -2168,10 +2188,11 @@ def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
 
 
 def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk: StageKeys, tp_comm_overlap: float,
-               causal_kernels: bool, memo: LayerMemo | None) -> LayerRows:
+               causal_kernels: bool, memo: LayerMemo | None, frac=None) -> LayerRows:
     """``_layer_terms`` at the layer keys ``sk``, through the search's ``memo`` where there is one, gathered to the
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
-    (ModelSpec.mtp_layers) priced apart."""
+    (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
+    (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
     ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, src, kpp, kch = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp,
                                                                sk.ksh, sk.src, sk.kpp, sk.kch)
     up = sk.up
@@ -2203,18 +2224,28 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     K16 = K if mtp16 and not m.hybrid else 0.0
     # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
     # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
-    frac = recomputed_fraction(src, sk.srn, m.layers, kpp, kch)
-    part = (src == 2) & (frac < 1.0)
+    frac0 = recomputed_fraction(src, sk.srn, m.layers, kpp, kch)
+    part = (src == 2) & (frac0 < 1.0)
+    if ((src == 2) & (sk.srn > 0) & ~part).any():  # an explicit layout's chunk above the fullest share
+        part = (src == 2) & (sk.srn > 0) & (sk.srn < fullest_chunk(m.layers, kpp, np.where(sk.kv, V_SPLIT, kch),
+                                                                     split_runtime(fw, m)))
+    frac = frac0 if frac is None else np.where(part, frac, frac0)
     krc0 = np.where(krc == 2, 0, krc)
 
-    def blend(full, bf16_share=None, block=None):
+    def blend(full, bf16_share=None, block=None, none=None):
         """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
         if not part.any():
             return full
-        none = up(layer(krc0, bf16_share=bf16_share, block=block))
+        none = up(layer(krc0, bf16_share=bf16_share, block=block)) if none is None else none
         return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
-    L = blend(up(L))
+    full_L, plain = up(L), None
+    if part.any():
+        none_L = up(layer(krc0))
+        plain = np.where(part, none_L["fwd"] + none_L["bwd"], 0.0)
+        L = blend(full_L, none=none_L)
+    else:
+        L = full_L
     # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
     # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
     kept = kept_layer_kinds(m, sk.first16, sk.n16, K16, cuda_graph_parts(fw, m))
@@ -2230,7 +2261,9 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
     t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
               + K * (L["mtp_fwd"] + L["mtp_bwd"]))
-    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head)
+    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac,
+                     part=part if plain is not None else None, t_plain=plain,
+                     t_full=None if plain is None else full_L["fwd"] + full_L["bwd"])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2244,6 +2277,7 @@ class PacingStage:
     proj: np.ndarray
     nb: dict
     lr: LayerRows
+    frac: np.ndarray | None = None  # block recompute's re-run share of its layers (``rank_recomputed`` / nl)
 
     def layers(self, k):
         """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
@@ -2255,14 +2289,21 @@ def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> Pacin
     """The pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
     (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers)."""
     L = lr.L
-    nl, head_w, nb = slowest_stage(m.layers, sk.kpp.astype(np.float64), L["fwd"] + L["bwd"], lr.t_head,
-                                   sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
-                                   sk.first16,
-                                   kinds={kind: kk.layers for kind, kk in lr.kept.items()})
+    t_layer, rec_kw = L["fwd"] + L["bwd"], {}
+    if lr.part is not None:
+        # block recompute: each rank at its plain layers plus the layers its chunks re-run, chunk by chunk
+        # (pipeline.rank_recomputed), not every layer at the fullest chunk's share
+        t_layer = np.where(lr.part, lr.t_plain, t_layer)
+        rec_kw = dict(rn=np.where(lr.part, sk.srn, 0), t_rec=np.where(lr.part, lr.t_full - lr.t_plain, 0.0))
+    got = slowest_stage(m.layers, sk.kpp.astype(np.float64), t_layer, lr.t_head,
+                        sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
+                        sk.first16, kinds={kind: kk.layers for kind, kk in lr.kept.items()}, **rec_kw)
+    nl, head_w, nb = got[:3]
+    frac = None if lr.part is None else np.where(lr.part, got[3] / np.maximum(nl, 1.0), 1.0)
     if lr.K16:  # a plain model's 16-bit MTP layers, on the stage with the head
         nb[None] = nb[None] + lr.K16 * head_w
     nle, heads, proj = nl + lr.KL * head_w, (1 + lr.K) * head_w, lr.K * head_w  # layer / head / projection counts
-    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr)
+    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr, frac=frac)
 
 
 def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKeys):
@@ -2301,6 +2342,14 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     fw = s.fw
     sk = stage_keys(m, t, c, fw, s.g)
     st = pacing_stage(m, fw, sk, layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo))
+    if st.frac is not None:
+        # the pacing rank's layer terms at the share its chunks re-run (Megatron-Core: each chunk its own first N,
+        # transformer_block.py ``_checkpointed_forward``); layer_rows blended at the fullest chunk's share, which is
+        # the same where every chunk of the rank holds as many layers
+        frac0 = st.lr.frac
+        if not np.array_equal(np.where(st.lr.part, st.frac, frac0), frac0):
+            lr = layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo, frac=st.frac)
+            st = dataclasses.replace(st, lr=lr, nle=st.nl + lr.KL * (st.heads / (1 + lr.K)))
     L, heads, proj, stage_layers = st.lr.L, st.heads, st.proj, st.layers
     t_pp, hop_in, hop_out = pipeline_sends(m, hw, s, sk)
     t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]

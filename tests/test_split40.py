@@ -1,0 +1,69 @@
+"""Block recompute's step time counted chunk by chunk, and Megatron-Bridge's Qwen3-235B split (split40, 2026-12-05).
+
+1. Megatron-Core builds each model chunk as its own TransformerBlock and checkpoints that chunk's first
+   ``recompute_num_layers`` layers (transformer_block.py ``_checkpointed_forward``, block method: ``for l in
+   range(self.num_layers_per_pipeline_rank): if l < self.config.recompute_num_layers``). The step time priced every
+   layer of the pacing rank at the fullest chunk's share min(N, C) / C: chunks (4, 4, 3, 3) at N 2 re-ran 7 layers,
+   Megatron re-runs 8. The counts below are that loop written out, not the planner's.
+2. Megatron-Bridge's Qwen3-235B-A22B recipe sets ``account_for_embedding_in_pipeline_split`` and
+   ``account_for_loss_in_pipeline_split`` and no layout (recipes/qwen/qwen3_235b_a22b.py ``model_config``; the later
+   h100/qwen3_moe.py ``qwen3_235b_a22b_pretrain_256gpu_h100_bf16_config`` "Pipeline split accounting"), and its
+   workload configs set none: validate.py's Qwen3-235B rows run that split.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.model.pipeline import rank_recomputed
+from planner.spec import load_job_dict
+from planner.workloads.training import estimate_job
+
+LAYOUT = "Etttt|tttt|tttt|tttt|ttt|ttt|ttt|tttL"  # PP2 VPP4: each rank's chunks (4, 4, 3, 3)
+CHUNKS = (4, 4, 3, 3)
+
+
+def _megatron_rerun(chunks, n):
+    """transformer_block.py's block loop over each chunk's own layers: the layers checkpointed (re-run)."""
+    count = 0
+    for layers_in_chunk in chunks:
+        for layer in range(layers_in_chunk):
+            if layer < n:
+                count += 1
+    return count
+
+
+def _job(recompute, n=None, method="block", layout=LAYOUT, pp=2, vpp=4, layers=28):
+    tr = {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "precision": "bf16", "recompute": recompute,
+          "tokens": 1e10, "framework": {"name": "megatron-core", "pp_layout": layout}}
+    if n:
+        tr.update(recompute_method=method, recompute_num_layers=n)
+    return load_job_dict({"model": {"preset": "llama3-8b", "layers": layers}, "training": tr,
+                          "parallel": {"tp": 1, "pp": pp, "vpp": vpp, "dp": 4, "zero": 1},
+                          "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}})
+
+
+def _gemm(job):
+    return estimate_job(job).breakdown_s["compute_gemm"]
+
+
+def test_rank_recomputed_is_the_block_loop():
+    for n in range(0, 6):
+        assert rank_recomputed(CHUNKS, 1, 4, np.array([n]))[0, 0] == _megatron_rerun(CHUNKS, n)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_block_recompute_step_counts_each_chunk(n):
+    """The pacing rank's recomputed GEMM time is the layers Megatron re-runs (8 at N 2, 12 at N 3, of 14) x one
+    layer's re-run forward: (full - none) x re-run / 14. Before: 7 and 10.5 layers."""
+    none, full = _gemm(_job("none")), _gemm(_job("full"))
+    want = none + (full - none) * _megatron_rerun(CHUNKS, n) / sum(CHUNKS)
+    assert _gemm(_job("full", n)) == pytest.approx(want, rel=1e-9)
+
+
+def test_uneven_1f1b_rank_above_the_fullest_share():
+    """1F1B (no VPP), an explicit layout whose first rank holds 8 layers of 12 (above ceil(12 / 2) = 6): at N 6
+    Megatron re-runs 6 of rank 0's 8; the fullest-share rule (min(6, 6) / 6) re-ran all 8."""
+    kw = dict(layout="Et*8|t*4L", vpp=1, layers=12)
+    none, full = _gemm(_job("none", **kw)), _gemm(_job("full", **kw))
+    assert _gemm(_job("full", 6, **kw)) == pytest.approx(none + (full - none) * 6 / 8, rel=1e-9)
