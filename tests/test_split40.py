@@ -67,3 +67,41 @@ def test_uneven_1f1b_rank_above_the_fullest_share():
     kw = dict(layout="Et*8|t*4L", vpp=1, layers=12)
     none, full = _gemm(_job("none", **kw)), _gemm(_job("full", **kw))
     assert _gemm(_job("full", 6, **kw)) == pytest.approx(none + (full - none) * 6 / 8, rel=1e-9)
+
+
+def _accounted(layers, pp, vpp):
+    """Megatron-Core ``get_num_layers_to_build`` with both accounting flags, written out: layers + 2 over the
+    virtual stages, one less on the first (embedding) and on the last (loss)."""
+    stages = pp * vpp
+    per = (layers + 2) // stages
+    assert (layers + 2) % stages == 0
+    return tuple(per - (s == 0) - (s == stages - 1) for s in range(stages))
+
+
+def test_qwen3_235b_rows_run_the_recipes_accounted_split():
+    """validate.py's Qwen3-235B Megatron-Bridge rows carry the split their recipe's accounting builds: the three
+    B200 PP8 VPP2 rows 5, 6 x 14, 5 per virtual stage (ranks 11, 12 x 6, 11), every other (PP, VPP) the same rule;
+    before, no layout (the planner's open choice, which happened to give the same ranks)."""
+    import sys
+
+    import pandas as pd
+
+    from conftest import ROOT
+    from planner.model.pipeline import ExplicitLayout
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import validate
+
+    rows = pd.read_csv(validate.MBRIDGE_ALL_CSV)
+    rows = rows[rows["id"].str.contains("qwen3-235b")]
+    b200 = rows[rows["id"].str.contains("_b200_") & (rows["pp"] == 8) & (rows["vpp"] == 2)]
+    assert len(b200) == 3
+    for r in rows.itertuples():
+        pp, vpp = int(r.pp), int(r.vpp) if r.vpp == r.vpp else 1
+        layout = validate.mbridge_pp_layout(r)
+        if pp * vpp == 1:  # no pipeline: nothing to split
+            assert layout is None
+            continue
+        assert layout is not None and ExplicitLayout.parse(layout).counts == _accounted(94, pp, vpp)
+    r = next(b200.itertuples())
+    assert validate.mbridge_pp_layout(r) == "Et*5|(t*6|)*14t*5L"
+    assert validate.pr2_options(r, "megatron-core")["pp_layout"] == "Et*5|(t*6|)*14t*5L"
