@@ -61,6 +61,14 @@ def test_block_recompute_step_counts_each_chunk(n):
     assert _gemm(_job("full", n)) == pytest.approx(want, rel=1e-9)
 
 
+def test_hfu_counts_every_chunks_rerun():
+    """HFU's recomputed FLOPs are the whole model's: both ranks' chunks (4, 4, 3, 3) at N 2 re-run 16 of the 28 layers
+    (the block loop per chunk), not the fullest chunk's 2 / 4 of them."""
+    hw = {a: estimate_job(_job(*a)).hw_flops_per_step for a in (("none",), ("full",), ("full", 2))}
+    want = hw[("none",)] + (hw[("full",)] - hw[("none",)]) * 2 * _megatron_rerun(CHUNKS, 2) / 28
+    assert hw[("full", 2)] == pytest.approx(want, rel=1e-9)
+
+
 def test_uneven_1f1b_rank_above_the_fullest_share():
     """1F1B (no VPP), an explicit layout whose first rank holds 8 layers of 12 (above ceil(12 / 2) = 6): at N 6
     Megatron re-runs 6 of rank 0's 8; the fullest-share rule (min(6, 6) / 6) re-ran all 8."""

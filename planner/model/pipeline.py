@@ -1011,12 +1011,17 @@ def rank_recomputed(counts, pp: int, vpp: int, n) -> np.ndarray:
     return out
 
 
-def rebuilt_layers(rc, rn, layers: int, pp=1, vpp=1, every=0):
+def rebuilt_layers(rc, rn, layers: int, pp=1, vpp=1, every=0, runtime=None):
     """What the hardware FLOPs (HFU) count as recomputed: ``(codes, share)`` for flops.step_flops' ``recompute`` and
     ``full_fraction``. The codes are ``rc`` with torchtitan layer SAC's selective rows (``every`` > 0) as full
     recompute, since the layers it checkpoints are rebuilt whole in the backward; the share is
-    ``recomputed_fraction``'s, the one the step time and memory read (floor(K / every) of a rank's K layers under
-    layer SAC, Megatron's block share under full). MFU counts none of it (model FLOPs, 3 x forward).
+    ``recomputed_fraction``'s (floor(K / every) of a rank's K layers under layer SAC, Megatron's block share under
+    full). MFU counts none of it (model FLOPs, 3 x forward).
+
+    ``runtime``: the split the rows launch (``pipeline_split``), where a block row's share is then the whole model's,
+    as HFU counts it: the sum over every virtual stage of min(N, its layers) (each chunk its own first N,
+    ``rank_recomputed``) over the layers (split40; before, the fullest chunk's min(N, C) / C: 94 layers on PP8 at N 5,
+    5 / 12 where Megatron re-runs 40 of 94). ``vpp`` then the split's (``split_vpp``: DualPipeV's V).
 
     >>> codes, share = rebuilt_layers(1, 0, 32, every=4)
     >>> int(codes), float(share)
@@ -1027,7 +1032,19 @@ def rebuilt_layers(rc, rn, layers: int, pp=1, vpp=1, every=0):
     """
     rc = np.asarray(rc)
     codes = np.where((rc == 1) & (every > 0), 2, rc)
-    return codes, recomputed_fraction(rc, rn, layers, pp, vpp, every)
+    share = recomputed_fraction(rc, rn, layers, pp, vpp, every)
+    if runtime is None:
+        return codes, share
+    rc, rn, pp, vpp, share = np.broadcast_arrays(rc, np.asarray(rn), np.asarray(pp), np.asarray(vpp), share)
+    block = (rc == 2) & (rn > 0)
+    if not block.any():
+        return codes, share
+    share = np.array(share, dtype=np.float64)
+    for rows, _, counts in split_per_row(layers, pp, vpp, 1, runtime):
+        sel = rows & block
+        if sel.any():
+            share[sel] = np.minimum(rn[sel][:, None], np.asarray(counts)[None, :]).sum(axis=1) / float(sum(counts))
+    return codes, share
 
 
 def uniform_groups(layers: int, group: int, pp=1, vpp=1):

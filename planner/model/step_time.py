@@ -2020,7 +2020,10 @@ def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb
     # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
     # pipeline.rebuilt_layers, the recomputed_fraction the step timed). Until 2026-12-03 layer SAC's rebuilt
     # layers were left out of HFU (counted as the attention-core recompute)
-    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
+    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp,
+                                 np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks),
+                                 fw.layer_sac_every if m.is_transformer else 0,
+                                 split_runtime(fw, m) if m.is_transformer and m.layers else None)
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
         fl = training_step_flops(m, t, seq, gb, rc_hw, fused_attention(fw, m, t), micro_batch=mb, attn_span=span, **kw,
                                  causal_kernel=causal_kernels, full_fraction=f_rc)
