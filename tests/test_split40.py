@@ -113,3 +113,35 @@ def test_qwen3_235b_rows_run_the_recipes_accounted_split():
     r = next(b200.itertuples())
     assert validate.mbridge_pp_layout(r) == "Et*5|(t*6|)*14t*5L"
     assert validate.pr2_options(r, "megatron-core")["pp_layout"] == "Et*5|(t*6|)*14t*5L"
+
+
+def test_1f1b_ranks_keep_their_own_first_n():
+    """1F1B, 94 layers on PP8 (Megatron's 11, 12 x 6, 11), block N 5, a layer's saves 1 checkpointed and 3 whole:
+    rank r keeps min(5, n_r) inputs and the rest whole, x its pp - r micro-batches -- rank 0 (5 + 6 x 3) x 8 = 184
+    (over rank 1's (5 + 7 x 3) x 7 = 182), the last 5 + 6 x 3 = 23; the fullest rank's share 5 / 12 on every rank
+    gave 190.7 and 23.8."""
+    from planner.layout import Candidates
+    from planner.model import memory as M
+    from planner.model.pipeline import pipeline_split, split_runtime
+    from planner.model.stacks import from_training
+    from planner.vocab import SCHEDULE
+
+    j = load_job_dict({"model": {"preset": "llama3-8b", "layers": 94},
+                       "training": {"seq_len": 4096, "global_batch": 1024, "micro_batch": 1, "precision": "bf16",
+                                    "recompute": "full", "tokens": 1e11, "framework": {"name": "megatron-core"}},
+                       "parallel": {"tp": 1, "pp": 8, "dp": 8, "zero": 1},
+                       "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 8}})
+    m, st = j.model, from_training(j.training)
+    n, full, none, mm = 5, 1.0, 3.0, 64.0
+    c = Candidates(tp=np.array([1]), pp=8, dp=8, cp=1, ep=1, vpp=1, zero=1, mb=1, rc=2, sp=False,
+                   schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=8, rn=np.array([n]))
+    counts = pipeline_split(94, 8, 1, split_runtime(st, m))[1]
+    assert counts == (11,) + (12,) * 6 + (11,)
+    f = min(n, 12) / 12  # the mean layer's mix (memory._partial_recompute_saves)
+    one = np.array([1.0])
+    first, last = M.stage_activations(m, st, c, np.array([mm]), np.array([mm]), (f * full + (1 - f) * none) * one,
+                                      0 * one, 0 * one, None, lambda: ({"": full * one}, {"": none * one}))
+    walk = [(_megatron_rerun((c_r,), n) * full + (c_r - _megatron_rerun((c_r,), n)) * none) * (8 - r)
+            for r, c_r in enumerate(counts)]
+    assert walk[:2] == [184.0, 182.0] and walk[-1] == 23.0
+    assert first[0] == pytest.approx(max(walk[:-1])) and last[0] == pytest.approx(walk[-1])

@@ -1738,6 +1738,60 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
                     even[1][rows_at] &= e_
     return (rows, *out, *even)
 
+def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, kinds, mtp, last_inflight, rebuilt):
+    """Block recompute (Megatron ``--recompute-method block --recompute-num-layers N``) on 1F1B ranks (no VPP):
+    (rows, rank 0, the middle ranks' peak, the last rank, exact0, exact1, exact_last) activations, or None where no
+    such row. A rank is one TransformerBlock (transformer_block.py ``num_layers_per_pipeline_rank =
+    len(self.layers)``) that checkpoints its own first N layers (``_checkpointed_forward``), so a rank of n layers keeps
+    min(N, n) layers' inputs and the rest's whole saves, each at its kind (``_chunk_rebuilt_counts`` with one chunk a
+    rank), x its micro-batches in flight (``inflight_microbatches``: pp - r; the middle ranks at rank 1's, the most,
+    as ``stage_layer_microbatches``). Before split40 every rank took the fullest rank's share min(N, C) / C
+    (``_partial_recompute_saves``): Megatron's 11, 12 x 6, 11 split of 94 layers at N 5 kept 11 x 5 / 12 = 4.58
+    layers' inputs on rank 0, not 5. ``exact``: the rank's layers take exactly that share (its figure kept)."""
+    if rebuilt is None or getattr(st, "activation_offload", False):
+        return None
+    n = len(c)
+    pp = np.broadcast_to(np.asarray(c.pp), (n,))
+    rn = np.broadcast_to(np.asarray(c.rn), (n,))
+    sel = ((np.broadcast_to(np.asarray(c.rc), (n,)) == 2) & (rn > 0) & (pp > 1)
+           & (np.broadcast_to(np.asarray(c.chunks), (n,)) == 1))
+    if not sel.any():
+        return None
+    rows = np.flatnonzero(sel)
+    runtime = split_runtime(st, m)
+    full, none = rebuilt()
+    if kinds is None:
+        names, lk = ("",), ("",) * m.layers
+    else:
+        names, lk = tuple(sorted(full)), layer_kinds(m)
+    fk = np.stack([np.broadcast_to(np.asarray(full[q], dtype=np.float64), (n,))[rows] for q in names])
+    nk = np.stack([np.broadcast_to(np.asarray(none[q], dtype=np.float64), (n,))[rows] for q in names])
+    mm = np.broadcast_to(np.asarray(m_rows, dtype=np.float64), (n,))[rows]
+    cr = c.take(rows)
+    infl0 = inflight_microbatches(cr, mm, a2a)
+    infl1 = inflight_microbatches(cr, mm, a2a, rank=1)
+    infl_l = np.broadcast_to(np.asarray(last_inflight, dtype=np.float64), (n,))[rows]
+    mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
+    out = [np.zeros(len(rows)) for _ in range(3)]
+    exact = [np.ones(len(rows), dtype=bool) for _ in range(3)]
+    ktp = np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,))[rows]
+    for at_rows, (k, _, t), counts in split_per_row(m.layers, pp[rows], 1, ktp, runtime):
+        for key in np.unique(rn[rows][at_rows]).tolist():
+            sub = np.flatnonzero(at_rows & (rn[rows] == key))
+            g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, 1, tuple(int(x) for x in counts), int(key),
+                                               int(np.ceil(m.layers / k)))
+
+            def bytes_of(g):
+                kept, plain = g[1][:, 0], g[2][:, 0]
+                return sum(kept[q] * fk[q, sub] + plain[q] * nk[q, sub] for q in range(len(names)))
+            out[0][sub], exact[0][sub] = bytes_of(g0) * infl0[sub], g0[3]
+            out[2][sub], exact[2][sub] = bytes_of(gl) * infl_l[sub] + mtp_r[sub] * infl_l[sub], gl[3]
+            for g in gm:
+                out[1][sub] = np.maximum(out[1][sub], bytes_of(g) * infl1[sub])
+                exact[1][sub] &= g[3]
+    return (rows, *out, *exact)
+
+
 def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
                       kinds=None, rebuilt=None):
     """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
@@ -1771,6 +1825,16 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     else:
         mtp = m.mtp_layers * kinds["moe" if m.moe is not None and "moe" in kinds else "dense"]
     al = lm_last * wl + mtp * last_inflight
+    # 1F1B block recompute: each rank its own first N layers (rank_block_activations), where a rank's share differs
+    # from the fullest rank's the mean layer took
+    rb = rank_block_activations(m, st, c, m_rows if keys is None else keys[5][keys[0]], a2a, kinds, mtp,
+                                last_inflight, rebuilt)
+    if rb is not None:
+        rows, n0, n1, nl, e0, e1, el = rb
+        a0, a1, al = (np.array(np.broadcast_to(x, (len(c),)), dtype=np.float64) for x in (a0, a1, al))
+        a0[rows] = np.where(e0, a0[rows], n0)
+        a1[rows] = np.where(e1, a1[rows], n1)
+        al[rows] = np.where(el, al[rows], nl)
     # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
     ch = chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys, rebuilt)
