@@ -145,3 +145,24 @@ def test_1f1b_ranks_keep_their_own_first_n():
             for r, c_r in enumerate(counts)]
     assert walk[:2] == [184.0, 182.0] and walk[-1] == 23.0
     assert first[0] == pytest.approx(max(walk[:-1])) and last[0] == pytest.approx(walk[-1])
+
+
+def test_rebuild_peak_at_the_chunk_with_fewest_plain_layers():
+    """Chunks (4, 4, 3, 3) at N 2: a 3-layer chunk frees 1 plain layer's saves before its first 2 are rebuilt, not the
+    fullest chunk's 2, so a rebuild working set of 10 (a plain layer's saves 3, its own working set 2) adds
+    max(2, 10 - 1 x 3) = 7; the fullest chunk's count gave max(2, 10 - 2 x 3) = 4."""
+    from planner.layout import Candidates
+    from planner.model import memory as M
+    from planner.model.pipeline import split_runtime
+    from planner.model.stacks import from_training
+    from planner.vocab import SCHEDULE
+
+    j = _job("full", 2)
+    m, st = j.model, from_training(j.training)
+    c = Candidates(tp=np.array([1]), pp=2, dp=4, cp=1, ep=1, vpp=4, zero=1, mb=1, rc=2, sp=False,
+                   schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=1, rn=np.array([2]))
+    one = np.array([1.0])
+    _, rws = M._partial_recompute_saves(m, j.training, c, 1.0 * one, 10.0 * one, lambda: [3.0 * one, 2.0 * one],
+                                        0, split_runtime(st, m))
+    plain = min(c_ - _megatron_rerun((c_,), 2) for c_ in CHUNKS)
+    assert plain == 1 and rws[0] == pytest.approx(max(2.0, 10.0 - plain * 3.0))

@@ -1956,7 +1956,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     kinds = _kind_saves(m, t, given, st, c, seq, b, memo, keys, (krc, krc0), inv, rws, every, raw := {})
     unrecomputed, rebuilt = _unmixed_saves(per_layer, kinds is not None and raw, lambda: [
         x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)])
-    per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, unrecomputed, every)
+    per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, unrecomputed, every, split_runtime(st, m))
     if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
         hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf, st)
         if not b.frozen:  # a frozen base keeps its own set (above)
@@ -2100,7 +2100,26 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     )
 
 
-def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed, every=0):
+def _fewest_plain(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:
+    """Block recompute's rebuild on the split each row launches: the fewest plain (not checkpointed) layers of any
+    non-empty model chunk, c - min(N, c) over its virtual stages (each chunk its own TransformerBlock,
+    transformer_block.py ``_checkpointed_forward``), for the rows ``rows`` (a mask); the others 0. The chunk whose
+    plain layers free the least before its first N are rebuilt is the one whose rebuild lands highest."""
+    out = np.zeros(len(c))
+    if not rows.any():
+        return out
+    at = np.flatnonzero(rows)
+    rn = np.asarray(c.rn)[at]
+    vv = np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks)[at]
+    tp = np.asarray(c.tp)[at] if tp_dependent(runtime) else 1
+    for sel, _, counts in split_per_row(m.layers, np.asarray(c.pp)[at], vv, tp, runtime):
+        cs = np.asarray([x for x in counts if x > 0], dtype=np.float64)
+        out[at[sel]] = (cs[None, :] - np.minimum(rn[sel][:, None], cs[None, :])).min(axis=1)
+    return out
+
+
+def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed, every=0,
+                             runtime=None):
     """Per-layer saves and rebuild peak of full-recompute rows that checkpoint only some layers (Megatron
     ``--recompute-method block|uniform --recompute-num-layers N``); ``per_layer``/``rws`` are the rows' values at
     their recompute code, ``unrecomputed()`` the same rows' values without recompute (called only when needed).
@@ -2109,7 +2128,9 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
       inputs, the other layers everything they save: per layer f x full + (1 - f) x none. transformer_block.py
       checkpoints a chunk's first N layers, so the backward reaches them after the chunk's plain layers have freed
       their saves: a rebuilt layer's working set adds to the peak only where it exceeds those (1 - f) x chunk layers'
-      saves (none's own working set at least), nothing at N = 0, full's at N = chunk.
+      saves (none's own working set at least), nothing at N = 0, full's at N = chunk. With ``runtime`` (the split
+      the rows launch) the chunk is the one with the fewest plain layers (``_fewest_plain``: chunks 4, 4, 3, 3 at N 2
+      free 1 layer's saves before the 3-layer chunks' rebuild, not the fullest chunk's 2; split40).
     * uniform (``c.rg`` > 1): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a whole group of g
       layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers' full saves
       (pipeline.uniform_groups).
@@ -2130,7 +2151,11 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
         return per_layer, rws
     pl0, rws0 = unrecomputed()
     per_layer_b = f * per_layer + (1.0 - f) * pl0
-    rws_b = np.maximum(rws0, rws - (1.0 - f) * chunk_layers(m.layers, c.pp, chunks) * pl0)
+    plain = (1.0 - f) * chunk_layers(m.layers, c.pp, chunks)  # the fullest chunk's plain layers
+    if runtime is not None:
+        fewest = _fewest_plain(m, c, runtime, np.broadcast_to(full & (np.asarray(c.rn) > 0), (len(c),)))
+        plain = np.where(full & (np.asarray(c.rn) > 0) & (np.abs(fewest - plain) > 1e-9), fewest, plain)
+    rws_b = np.maximum(rws0, rws - plain * pl0)
     kept, g = uniform_groups(m.layers, np.maximum(c.rg, 1), c.pp, chunks)
     per_layer = np.where(block | layer_sac, per_layer_b, np.where(uniform, kept * per_layer, per_layer))
     rws = np.where(block, rws_b, np.where(uniform, rws + (g - 1.0) * pl0, np.where(layer_sac & (f == 0), rws0, rws)))
