@@ -166,3 +166,34 @@ def test_rebuild_peak_at_the_chunk_with_fewest_plain_layers():
                                         0, split_runtime(st, m))
     plain = min(c_ - _megatron_rerun((c_,), 2) for c_ in CHUNKS)
     assert plain == 1 and rws[0] == pytest.approx(max(2.0, 10.0 - plain * 3.0))
+
+
+def test_split_weighs_dense_and_moe_layers_apart():
+    """Kimi K2 (first layer dense, 60 MoE) on PP8 VPP3: rank 0's 8 layers hold 1 dense + 7 MoE layers' parameters,
+    fewer than a middle rank's 8 MoE layers (count_params' own layers), so the lighter pace (8 x 7, 5) is taken;
+    counted as 8 mean layers + the embedding it read above the default's fullest and kept (7, 8 x 6, 6)."""
+    from planner.model.pipeline import BalancedSplit, pipeline_split, rank_sums
+    from planner.spec.params import count_params, layer_kinds
+
+    j = load_job_dict({"model": {"preset": "kimi-k2"},
+                       "training": {"seq_len": 4096, "global_batch": 1024, "micro_batch": 1, "precision": "bf16",
+                                    "recompute": "full", "tokens": 1e11, "framework": {"name": "megatron-core"}},
+                       "parallel": {"tp": 1, "pp": 8, "vpp": 3, "dp": 16, "ep": 16, "zero": 1},
+                       "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 16}})
+    m = j.model
+    pc, lk = count_params(m), layer_kinds(m)
+    assert lk[0] == "dense" and set(lk[1:]) == {"moe"}
+
+    def rank_params(stages):
+        e, out = 0, [0] * 8
+        for s, n in enumerate(stages):
+            out[s % 8] += sum(pc.dense_layer if k == "dense" else pc.moe_layer for k in lk[e:e + n])
+            e += n
+        out[0] += pc.embedding
+        out[-1] += pc.lm_head + pc.final_norm
+        return out
+
+    form, c = pipeline_split(61, 8, 3, BalancedSplit.of(m))
+    assert form == "balanced" and rank_sums(c, 8, 3).astype(int).tolist() == [8] * 7 + [5]
+    default = pipeline_split(61, 8, 3, "megatron")[1]
+    assert max(rank_params(c)) <= max(rank_params(default))
