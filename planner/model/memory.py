@@ -1792,6 +1792,20 @@ def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, k
     return (rows, *out, *exact)
 
 
+def _ranks_taken(c: Candidates, ranks, got):
+    """(rank 0, middle peak, last) activations ``ranks`` with ``got``'s rows (``rank_block_activations`` /
+    ``chunk_activations``: rows, three figures, three ``exact`` flags) taken where not exact; the middle only with a
+    middle rank (pp > 2)."""
+    if got is None:
+        return ranks
+    rows, n0, n1, nl, e0, e1, el = got
+    a0, a1, al = (np.array(np.broadcast_to(x, (len(c),)), dtype=np.float64) for x in ranks)
+    a0[rows] = np.where(e0, a0[rows], n0)
+    a1[rows] = np.where(e1 | (np.asarray(c.pp)[rows] <= 2), a1[rows], n1)
+    al[rows] = np.where(el, al[rows], nl)
+    return a0, a1, al
+
+
 def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
                       kinds=None, rebuilt=None):
     """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
@@ -1827,23 +1841,12 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     al = lm_last * wl + mtp * last_inflight
     # 1F1B block recompute: each rank its own first N layers (rank_block_activations), where a rank's share differs
     # from the fullest rank's the mean layer took
-    rb = rank_block_activations(m, st, c, m_rows if keys is None else keys[5][keys[0]], a2a, kinds, mtp,
-                                last_inflight, rebuilt)
-    if rb is not None:
-        rows, n0, n1, nl, e0, e1, el = rb
-        a0, a1, al = (np.array(np.broadcast_to(x, (len(c),)), dtype=np.float64) for x in (a0, a1, al))
-        a0[rows] = np.where(e0, a0[rows], n0)
-        a1[rows] = np.where(e1, a1[rows], n1)
-        al[rows] = np.where(el, al[rows], nl)
+    a0, a1, al = _ranks_taken(c, (a0, a1, al), rank_block_activations(
+        m, st, c, m_rows if keys is None else keys[5][keys[0]], a2a, kinds, mtp, last_inflight, rebuilt))
     # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
-    ch = chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys, rebuilt)
-    if ch is not None:
-        rows, n0, n1, nl, e0, e1, el = ch
-        a0, a1, al = (np.array(np.broadcast_to(x, (len(c),)), dtype=np.float64) for x in (a0, a1, al))
-        a0[rows] = np.where(e0, a0[rows], n0)
-        a1[rows] = np.where(e1 | (np.asarray(c.pp)[rows] <= 2), a1[rows], n1)
-        al[rows] = np.where(el, al[rows], nl)
+    a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
+                                                                   rebuilt))
     first_act = np.maximum(a0 + emb_out, a1) + rws
     last_act = al + rws
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits

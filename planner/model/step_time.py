@@ -2167,12 +2167,10 @@ class LayerRows:
     KL: float
     K16: float
     t_head: np.ndarray
-    # block recompute (``part``: rows whose chunks re-run only their first N layers): the mean layer's pass time
-    # plain (``t_plain``) and at full recompute (``t_full``), which ``pacing_stage`` weighs rank by rank
     frac: np.ndarray | None = None  # the re-run share the layer terms are blended at
-    part: np.ndarray | None = None
-    t_plain: np.ndarray | None = None
-    t_full: np.ndarray | None = None
+    # block recompute's (rows it mixes, the mean layer's pass plain, at full recompute), which ``pacing_stage``
+    # weighs rank by rank; None: no such row
+    block: tuple | None = None
 
 
 def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
@@ -2196,8 +2194,7 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
     (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
     (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
-    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, src, kpp, kch = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp,
-                                                               sk.ksh, sk.src, sk.kpp, sk.kch)
+    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp, sk.ksh)
     up = sk.up
     setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
                tp_comm_overlap, causal_kernels) if memo is not None else None
@@ -2226,13 +2223,8 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     mtp16 = mtp_runs_16bit(fw, t.precision)
     K16 = K if mtp16 and not m.hybrid else 0.0
     # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
-    # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
-    frac0 = recomputed_fraction(src, sk.srn, m.layers, kpp, kch)
-    part = (src == 2) & (frac0 < 1.0)
-    if ((src == 2) & (sk.srn > 0) & ~part).any():  # an explicit layout's chunk above the fullest share
-        part = (src == 2) & (sk.srn > 0) & (sk.srn < fullest_chunk(m.layers, kpp, np.where(sk.kv, V_SPLIT, kch),
-                                                                     split_runtime(fw, m)))
-    frac = frac0 if frac is None else np.where(part, frac, frac0)
+    # the full-recompute terms, the rest at no recompute (``block_share``)
+    frac, part = block_share(m, fw, sk, frac)
     krc0 = np.where(krc == 2, 0, krc)
 
     def blend(full, bf16_share=None, block=None, none=None):
@@ -2242,13 +2234,8 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         none = up(layer(krc0, bf16_share=bf16_share, block=block)) if none is None else none
         return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
-    full_L, plain = up(L), None
-    if part.any():
-        none_L = up(layer(krc0))
-        plain = np.where(part, none_L["fwd"] + none_L["bwd"], 0.0)
-        L = blend(full_L, none=none_L)
-    else:
-        L = full_L
+    full_L, none_L = up(L), (up(layer(krc0)) if part.any() else None)
+    L = blend(full_L, none=none_L)
     # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
     # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
     kept = kept_layer_kinds(m, sk.first16, sk.n16, K16, cuda_graph_parts(fw, m))
@@ -2264,9 +2251,22 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
     t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
               + K * (L["mtp_fwd"] + L["mtp_bwd"]))
-    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac,
-                     part=part if plain is not None else None, t_plain=plain,
-                     t_full=None if plain is None else full_L["fwd"] + full_L["bwd"])
+    block = None if none_L is None else (part, none_L["fwd"] + none_L["bwd"], full_L["fwd"] + full_L["bwd"])
+    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac, block=block)
+
+
+def block_share(m: ModelSpec, fw: Stack, sk: StageKeys, frac=None):
+    """(share, part) at the stage keys: block recompute's re-run share of a stage's layers (``frac`` where given,
+    ``pacing_stage``'s chunk by chunk, else the fullest chunk's, pipeline.recomputed_fraction) and the rows it mixes
+    (``part``: some chunk of the launched split holds more than N layers; an explicit layout's chunk can exceed the
+    fullest share, pipeline.fullest_chunk)."""
+    src, srn = sk.src, sk.srn
+    frac0 = recomputed_fraction(src, srn, m.layers, sk.kpp, sk.kch)
+    part = (src == 2) & (frac0 < 1.0)
+    if ((src == 2) & (srn > 0) & ~part).any():
+        part = (src == 2) & (srn > 0) & (srn < fullest_chunk(m.layers, sk.kpp, np.where(sk.kv, V_SPLIT, sk.kch),
+                                                               split_runtime(fw, m)))
+    return (frac0 if frac is None else np.where(part, frac, frac0)), part
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2293,16 +2293,17 @@ def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> Pacin
     (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers)."""
     L = lr.L
     t_layer, rec_kw = L["fwd"] + L["bwd"], {}
-    if lr.part is not None:
+    if lr.block is not None:
         # block recompute: each rank at its plain layers plus the layers its chunks re-run, chunk by chunk
         # (pipeline.rank_recomputed), not every layer at the fullest chunk's share
-        t_layer = np.where(lr.part, lr.t_plain, t_layer)
-        rec_kw = dict(rn=np.where(lr.part, sk.srn, 0), t_rec=np.where(lr.part, lr.t_full - lr.t_plain, 0.0))
+        part, t_plain, t_full = lr.block
+        t_layer = np.where(part, t_plain, t_layer)
+        rec_kw = dict(rn=np.where(part, sk.srn, 0), t_rec=np.where(part, t_full - t_plain, 0.0))
     got = slowest_stage(m.layers, sk.kpp.astype(np.float64), t_layer, lr.t_head,
                         sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
                         sk.first16, kinds={kind: kk.layers for kind, kk in lr.kept.items()}, **rec_kw)
     nl, head_w, nb = got[:3]
-    frac = None if lr.part is None else np.where(lr.part, got[3] / np.maximum(nl, 1.0), 1.0)
+    frac = None if lr.block is None else np.where(lr.block[0], got[3] / np.maximum(nl, 1.0), 1.0)
     if lr.K16:  # a plain model's 16-bit MTP layers, on the stage with the head
         nb[None] = nb[None] + lr.K16 * head_w
     nle, heads, proj = nl + lr.KL * head_w, (1 + lr.K) * head_w, lr.K * head_w  # layer / head / projection counts
@@ -2350,7 +2351,7 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
         # transformer_block.py ``_checkpointed_forward``); layer_rows blended at the fullest chunk's share, which is
         # the same where every chunk of the rank holds as many layers
         frac0 = st.lr.frac
-        if not np.array_equal(np.where(st.lr.part, st.frac, frac0), frac0):
+        if not np.array_equal(np.where(st.lr.block[0], st.frac, frac0), frac0):
             lr = layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo, frac=st.frac)
             st = dataclasses.replace(st, lr=lr, nle=st.nl + lr.KL * (st.heads / (1 + lr.K)))
     L, heads, proj, stage_layers = st.lr.L, st.heads, st.proj, st.layers
