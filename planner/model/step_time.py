@@ -106,8 +106,8 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    moments_16bit, pipeline_end_params, stage_split)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
-                                     overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
-                                     split_runtime, step_composition)
+                                     fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
+                                     recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
@@ -1490,7 +1490,7 @@ def kept_layer_terms(terms, recipe: dict, block) -> dict:
 
 
 def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1,
-                  first16: int = 0, kinds: dict | None = None):
+                  first16: int = 0, kinds: dict | None = None, rn=None, t_rec=0.0):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
     ``chunks``, the model chunks per rank of an interleaved schedule; ``V_SPLIT`` DualPipeV's two, placed as a V
     with the head on rank 0 beside the embedding's stage: pipeline ``stage_ranks`` / ``head_rank``).
@@ -1505,7 +1505,10 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     (``--num-layers-at-start-in-bf16``) on the first rank: pipeline ``lp16_layers``, the one definition of both. The pace
     is the largest of ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
     ``tp``: each row's TP size, read only where the split depends on it (DeepSpeed's "parameters" partition,
-    ``pipeline.DeepSpeedSplit``). ``kinds``: the kept layers by kind (``kept_layer_kinds``' ``KeptKind.layers``, 1 at
+    ``pipeline.DeepSpeedSplit``). ``rn``: each row's block recompute N (Megatron ``--recompute-method block``, 0
+    none): a rank then takes ``t_rec`` more (full recompute's layer over the plain one, ``t_layer`` the plain) for
+    each layer it re-runs, counted chunk by chunk (pipeline ``rank_recomputed``: each chunk its first N), and the
+    pacing rank's re-run layers are returned fourth. ``kinds``: the kept layers by kind (``kept_layer_kinds``' ``KeptKind.layers``, 1 at
     each global layer of the kind, None every layer), ``t16`` then {kind: time} and the 16-bit layers returned
     {kind: count}.
 
@@ -1535,6 +1538,10 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     tb = {j: np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for j, x in t16.items()}
     n, head = np.zeros(shape), np.zeros(shape)
     b16 = {j: np.zeros(shape) for j in kinds}
+    rec = np.zeros(shape)
+    if rn is not None:
+        rni = np.broadcast_to(np.asarray(rn), shape)
+        trec = np.broadcast_to(np.asarray(t_rec, dtype=np.float64), shape)
     for rows, (k, v, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = stage_ranks(k, len(counts), v)  # DualPipeV's V (``chunks`` V_SPLIT): rank 0 its first and last
         ranks = np.bincount(rank_of, counts, minlength=k)
@@ -1546,10 +1553,17 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
         pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None]
         for j, r in r16.items():
             pace = pace + r[None, :] * tb[j][rows][:, None]
+        if rn is not None:
+            re_run = rank_recomputed(counts, k, v, rni[rows])  # rows x ranks
+            pace = pace + re_run * trec[rows][:, None]
         top = np.argmax(pace, axis=1)
         n[rows], head[rows] = ranks[top], last[top]
+        if rn is not None:
+            rec[rows] = re_run[np.arange(len(top)), top]
         for j, r in r16.items():
             b16[j][rows] = r[top]
+    if rn is not None:
+        return n, head, (b16 if by_kind else b16[None]), rec
     return n, head, (b16 if by_kind else b16[None])
 
 
@@ -2006,7 +2020,10 @@ def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb
     # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
     # pipeline.rebuilt_layers, the recomputed_fraction the step timed). Until 2026-12-03 layer SAC's rebuilt
     # layers were left out of HFU (counted as the attention-core recompute)
-    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
+    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp,
+                                 np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks),
+                                 fw.layer_sac_every if m.is_transformer else 0,
+                                 split_runtime(fw, m) if m.is_transformer and m.layers else None)
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
         fl = training_step_flops(m, t, seq, gb, rc_hw, fused_attention(fw, m, t), micro_batch=mb, attn_span=span, **kw,
                                  causal_kernel=causal_kernels, full_fraction=f_rc)
@@ -2150,6 +2167,10 @@ class LayerRows:
     KL: float
     K16: float
     t_head: np.ndarray
+    frac: np.ndarray | None = None  # the re-run share the layer terms are blended at
+    # block recompute's (rows it mixes, the mean layer's pass plain, at full recompute), which ``pacing_stage``
+    # weighs rank by rank; None: no such row
+    block: tuple | None = None
 
 
 def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
@@ -2168,12 +2189,12 @@ def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
 
 
 def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk: StageKeys, tp_comm_overlap: float,
-               causal_kernels: bool, memo: LayerMemo | None) -> LayerRows:
+               causal_kernels: bool, memo: LayerMemo | None, frac=None) -> LayerRows:
     """``_layer_terms`` at the layer keys ``sk``, through the search's ``memo`` where there is one, gathered to the
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
-    (ModelSpec.mtp_layers) priced apart."""
-    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, src, kpp, kch = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp,
-                                                               sk.ksh, sk.src, sk.kpp, sk.kch)
+    (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
+    (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
+    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp, sk.ksh)
     up = sk.up
     setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
                tp_comm_overlap, causal_kernels) if memo is not None else None
@@ -2202,19 +2223,19 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     mtp16 = mtp_runs_16bit(fw, t.precision)
     K16 = K if mtp16 and not m.hybrid else 0.0
     # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
-    # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
-    frac = recomputed_fraction(src, sk.srn, m.layers, kpp, kch)
-    part = (src == 2) & (frac < 1.0)
+    # the full-recompute terms, the rest at no recompute (``block_share``)
+    frac, part = block_share(m, fw, sk, frac)
     krc0 = np.where(krc == 2, 0, krc)
 
-    def blend(full, bf16_share=None, block=None):
+    def blend(full, bf16_share=None, block=None, none=None):
         """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
         if not part.any():
             return full
-        none = up(layer(krc0, bf16_share=bf16_share, block=block))
+        none = up(layer(krc0, bf16_share=bf16_share, block=block)) if none is None else none
         return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
-    L = blend(up(L))
+    full_L, none_L = up(L), (up(layer(krc0)) if part.any() else None)
+    L = blend(full_L, none=none_L)
     # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
     # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
     kept = kept_layer_kinds(m, sk.first16, sk.n16, K16, cuda_graph_parts(fw, m))
@@ -2230,7 +2251,22 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
     t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
               + K * (L["mtp_fwd"] + L["mtp_bwd"]))
-    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head)
+    block = None if none_L is None else (part, none_L["fwd"] + none_L["bwd"], full_L["fwd"] + full_L["bwd"])
+    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac, block=block)
+
+
+def block_share(m: ModelSpec, fw: Stack, sk: StageKeys, frac=None):
+    """(share, part) at the stage keys: block recompute's re-run share of a stage's layers (``frac`` where given,
+    ``pacing_stage``'s chunk by chunk, else the fullest chunk's, pipeline.recomputed_fraction) and the rows it mixes
+    (``part``: some chunk of the launched split holds more than N layers; an explicit layout's chunk can exceed the
+    fullest share, pipeline.fullest_chunk)."""
+    src, srn = sk.src, sk.srn
+    frac0 = recomputed_fraction(src, srn, m.layers, sk.kpp, sk.kch)
+    part = (src == 2) & (frac0 < 1.0)
+    if ((src == 2) & (srn > 0) & ~part).any():
+        part = (src == 2) & (srn > 0) & (srn < fullest_chunk(m.layers, sk.kpp, np.where(sk.kv, V_SPLIT, sk.kch),
+                                                               split_runtime(fw, m)))
+    return (frac0 if frac is None else np.where(part, frac, frac0)), part
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2244,6 +2280,7 @@ class PacingStage:
     proj: np.ndarray
     nb: dict
     lr: LayerRows
+    frac: np.ndarray | None = None  # block recompute's re-run share of its layers (``rank_recomputed`` / nl)
 
     def layers(self, k):
         """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
@@ -2255,14 +2292,22 @@ def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> Pacin
     """The pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
     (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers)."""
     L = lr.L
-    nl, head_w, nb = slowest_stage(m.layers, sk.kpp.astype(np.float64), L["fwd"] + L["bwd"], lr.t_head,
-                                   sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
-                                   sk.first16,
-                                   kinds={kind: kk.layers for kind, kk in lr.kept.items()})
+    t_layer, rec_kw = L["fwd"] + L["bwd"], {}
+    if lr.block is not None:
+        # block recompute: each rank at its plain layers plus the layers its chunks re-run, chunk by chunk
+        # (pipeline.rank_recomputed), not every layer at the fullest chunk's share
+        part, t_plain, t_full = lr.block
+        t_layer = np.where(part, t_plain, t_layer)
+        rec_kw = dict(rn=np.where(part, sk.srn, 0), t_rec=np.where(part, t_full - t_plain, 0.0))
+    got = slowest_stage(m.layers, sk.kpp.astype(np.float64), t_layer, lr.t_head,
+                        sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
+                        sk.first16, kinds={kind: kk.layers for kind, kk in lr.kept.items()}, **rec_kw)
+    nl, head_w, nb = got[:3]
+    frac = None if lr.block is None else np.where(lr.block[0], got[3] / np.maximum(nl, 1.0), 1.0)
     if lr.K16:  # a plain model's 16-bit MTP layers, on the stage with the head
         nb[None] = nb[None] + lr.K16 * head_w
     nle, heads, proj = nl + lr.KL * head_w, (1 + lr.K) * head_w, lr.K * head_w  # layer / head / projection counts
-    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr)
+    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr, frac=frac)
 
 
 def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKeys):
@@ -2301,6 +2346,14 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     fw = s.fw
     sk = stage_keys(m, t, c, fw, s.g)
     st = pacing_stage(m, fw, sk, layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo))
+    if st.frac is not None:
+        # the pacing rank's layer terms at the share its chunks re-run (Megatron-Core: each chunk its own first N,
+        # transformer_block.py ``_checkpointed_forward``); layer_rows blended at the fullest chunk's share, which is
+        # the same where every chunk of the rank holds as many layers
+        frac0 = st.lr.frac
+        if not np.array_equal(np.where(st.lr.block[0], st.frac, frac0), frac0):
+            lr = layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo, frac=st.frac)
+            st = dataclasses.replace(st, lr=lr, nle=st.nl + lr.KL * (st.heads / (1 + lr.K)))
     L, heads, proj, stage_layers = st.lr.L, st.heads, st.proj, st.layers
     t_pp, hop_in, hop_out = pipeline_sends(m, hw, s, sk)
     t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]
