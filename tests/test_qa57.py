@@ -1,0 +1,95 @@
+"""QA 57: a demanding user's pass over checkpoints beside evaluation, serve's trace / mmpp arrivals / shared
+prefixes, the preprocessing example and the HTML report (docs/qa_log.md "QA 57").
+
+Each test fails on the code before its fix."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import write_job
+
+#: Llama-3-8B on 2 p5 (16 H100), 1B tokens, evaluating 8,192 sequences every 25 steps and saving every 10 steps
+#: (examples/llama3-8b-eval.yaml, shortened): the evaluation passes are a large share of the run
+CKPT_EVAL = """
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 256, micro_batch: 1, precision: bf16, optimizer: adamw,
+           recompute: selective, tokens: 1.0e10}
+parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}
+cluster: {instance: aws:p5.48xlarge, nodes: 2}
+evaluation: {every_steps: 25, samples: 8192}
+checkpoint: {every_steps: 10%s}
+"""
+
+
+def _ckpt(cli, tmp_path, extra=""):
+    code, out, err = cli("estimate", write_job(tmp_path, CKPT_EVAL % extra), "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_checkpoint_pauses_are_paid_on_the_training_steps_not_on_the_evaluation_passes(cli, tmp_path):
+    """The closed form charged a pause per ``every_steps x step`` of the whole compute time, evaluation included:
+    with the passes a large share of the run it counted one save more per ``every_steps`` steps' worth of evaluation
+    than the run takes (``planner simulate`` pauses ``steps // every_steps`` times). Without failures the expected
+    time is now the compute time plus ``steps / every_steps`` pauses, to the bit of the arithmetic."""
+    d = _ckpt(cli, tmp_path)
+    c = d["cost"]
+    o = c["checkpoint_failures"]
+    assert c["evaluation"]["hours"] > 0.1 * c["hours"]  # the case: evaluation is a tenth of the run or more
+    saves = c["steps"] / 10
+    assert o["checkpoint_saves"] == pytest.approx(saves)
+    assert o["expected_hours"] == pytest.approx(c["hours"] + saves * o["checkpoint_block_s"] / 3600, rel=1e-9)
+
+
+def test_node_failures_lose_the_evaluation_between_saves_too(cli, tmp_path):
+    """With failures, the segment a failure can lose is the training steps between two saves plus the evaluation
+    passes among them: the renewal formula at ``every_steps x step x compute / train`` seconds of work."""
+    from planner.simulate.failures import expected_goodput
+    d = _ckpt(cli, tmp_path, ", mtbf_hours_per_node: 4")
+    c, o = d["cost"], d["cost"]["checkpoint_failures"]
+    train = c["hours"] - c["evaluation"]["hours"]
+    seg = 10 * d["step_time_s"] * c["hours"] / train
+    g = expected_goodput(seg, o["checkpoint_block_s"], 2 * 3600.0, 600.0)
+    assert o["goodput"] == pytest.approx(g, rel=1e-9)
+    assert o["expected_hours"] == pytest.approx(c["hours"] / g, rel=1e-9)
+
+
+def test_checkpoint_line_says_the_saves_and_the_evaluation_between_them(cli, tmp_path):
+    """The reason beside the number: the text line names the saves the pauses are paid on and that the evaluation
+    passes sit between them (nothing said over what the pauses were counted)."""
+    code, out, err = cli("estimate", write_job(tmp_path, CKPT_EVAL % ""))
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert " saves, " in flat and "of evaluation passes run between the saves" in flat, flat
+
+
+def test_recommend_ranks_on_the_pauses_of_the_training_steps(cli, tmp_path):
+    """The search's table (``_priced``: ``CheckpointOverhead.table``) takes the evaluation as the plan's record does:
+    the ranked row's hours are the compute hours plus ``steps / every_steps`` pauses, as estimate's."""
+    est = _ckpt(cli, tmp_path)
+    code, out, err = cli("recommend", write_job(tmp_path, CKPT_EVAL % ""), "--json", "--no-simulate", "--top", "1")
+    assert code == 0, err
+    d = json.loads(out)
+    row, plan = d["pareto"][0], d["ranked"][0]
+    o = plan["cost"]["checkpoint_failures"]
+    by_hand = plan["cost"]["hours"] + plan["cost"]["steps"] / 10 * o["checkpoint_block_s"] / 3600
+    assert row["train_hours"] == pytest.approx(by_hand, rel=1e-9)
+    assert o["expected_hours"] == pytest.approx(by_hand, rel=1e-9)
+    if plan["config"] == est["config"]:
+        assert est["cost"]["checkpoint_failures"]["expected_hours"] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_spot_interruptions_take_the_evaluation_as_work_between_saves():
+    """The spot model's segment is the failures' one: with ``eval_hours`` it is ``every x step x compute / train``
+    seconds of work; before, ``every x step`` over the whole time (one save too many per cadence's worth of
+    evaluation)."""
+    from planner.simulate.failures import expected_goodput
+    from planner.simulate.interruptions import SpotRate, spot_expectation
+    lam = 0.01  # interruptions per node-hour
+    rate = SpotRate(lam, lam, lam, 0.0, "t")
+    hours, step, block, every = np.array([10.0]), np.array([1.0]), 5.0, 100
+    e = spot_expectation(rate, hours, np.array([1]), step, 1.0, block, 600.0, every, eval_hours=np.array([2.0]))
+    g = expected_goodput(100 * 10.0 / 8.0, block, 3600.0 / lam, 600.0)  # 8 h of the 10 train: 125 s a segment
+    assert float(e["hours"][0]) == pytest.approx(10.0 / g, rel=1e-9)
