@@ -93,3 +93,30 @@ def test_spot_interruptions_take_the_evaluation_as_work_between_saves():
     e = spot_expectation(rate, hours, np.array([1]), step, 1.0, block, 600.0, every, eval_hours=np.array([2.0]))
     g = expected_goodput(100 * 10.0 / 8.0, block, 3600.0 / lam, 600.0)  # 8 h of the 10 train: 125 s a segment
     assert float(e["hours"][0]) == pytest.approx(10.0 / g, rel=1e-9)
+
+
+# ---- serve --trace: the analytic screen at the job's lengths ---------------------------------------------------------
+SERVE = {"model": {"preset": "llama3-8b"},
+         "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800, "output_tokens": 200},
+         "constraints": {"instances": ["aws:g6e.xlarge", "aws:g6e.4xlarge"]}}
+
+
+def test_a_traces_options_are_screened_at_its_mean_lengths(tmp_path, cli):
+    """A trace brings its rate and its lengths, and the screen took the rate alone: a trace of 100 + 25-token
+    requests (the job's 800 + 200) was screened at 8x its work, g6e.xlarge at 2 replicas where the simulation kept 1,
+    and every option not simulated priced at the job's lengths. Each option is now the analytic option of a job at
+    the trace's rate and mean lengths."""
+    from conftest import answered
+    trace = tmp_path / "short.csv"
+    rows = [f"{0.125 * (i + 1):.3f},{100},{25}" for i in range(400)]  # 8 QPS of 100 + 25 tokens over 50 s
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n" + "\n".join(rows) + "\n")
+    d = answered(cli("serve", write_job(tmp_path, SERVE), "--trace", trace, "--json"))
+    same = dict(SERVE, serving=dict(SERVE["serving"], qps=8, prompt_tokens=100, output_tokens=25))
+    ref = {(o["hardware"], o["tp"]): o
+           for o in answered(cli("serve", write_job(tmp_path, same, "same.yaml"), "--json", "--no-simulate"))["options"]}
+    for o in d["options"]:
+        r = ref[(o["hardware"], o["tp"])]
+        assert o["tpot_ms"] == pytest.approx(r["tpot_ms"]) and o["concurrency"] == pytest.approx(r["concurrency"]), o
+    assert (d["simulation"]["trace_prompt_tokens"], d["simulation"]["trace_output_tokens"]) == (100, 25)
+    best = d["options"][0]
+    assert best["replicas"] == 1 and best["simulated"]["replicas"] == 1, best

@@ -1972,6 +1972,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                          ttft_s=s.ttft_ms / 1e3 if (realtime and s.ttft_ms) else None, qps=s.qps)
     precs = _serving_precisions(m, s, precisions)
     qps = s.qps
+    trace_lengths = {}  # a replayed trace's mean prompt and output lengths, which the analytic screen is sized at
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = sim_workload(s, 1.0, 1.0, 1, sim, 0, m)
         if len(wl) < 2 or wl.span_s <= 0:
@@ -1985,6 +1986,13 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # the screen's load too (its Little's-law concurrency and the TPOT / TTFT at it): the replicas and $ were at
         # the trace's 7.88 QPS while each option's "at concurrency 1.81" was the job's 2 QPS (QA 37)
         target = replace(target, qps=qps)
+        # and its lengths: the screen sized each option at the job's prompt_tokens / output_tokens while the
+        # simulation replayed the trace's, so a trace of 100 + 25-token requests (the job's 800 + 200) was screened
+        # at 8x its work: g6e.xlarge at 2 replicas where the simulation kept 1, and every option left analytic (#2
+        # on, the cheapest the simulation may confirm) priced at the job's lengths (QA 57). The mean is the first
+        # guess's length, as serving.prompt_tokens is; the simulation replays each request's own
+        trace_lengths = {"prompt_tokens": max(1, round(float(np.mean(wl.prompt)))),
+                         "output_tokens": max(1, round(float(np.mean(wl.output))))}
         if qps < MIN_RATE["qps"]:
             # serving.qps's floor, for the same reason: two requests at 0 s and 1e18 s planned TP8 at "$7.6e+21 per
             # 1M requests", every smaller option "missing" its p99s (a decode step lost in the float at 1e18 s)
@@ -2004,7 +2012,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision)
     for hw in hws:
         for prec in precs:
-            sp = s.model_copy(update={"precision": prec})
+            sp = s.model_copy(update={"precision": prec, **trace_lengths})
             if m.is_transformer:
                 if m.family == "encoder":
                     raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
@@ -2133,7 +2141,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   deadline_hours=sim.deadline_hours, event_bound=simulator.EVENT_BOUND,
                                   plan_event_bound=runs.bound, plan_event_bound_from=sim.plan_event_bound_from,
                                   plan_events=runs.used, plan_runs=runs.runs,
-                                  plan_bound_reached=runs.reached) if simulated else None)
+                                  plan_bound_reached=runs.reached,
+                                  trace_prompt_tokens=trace_lengths.get("prompt_tokens"),
+                                  trace_output_tokens=trace_lengths.get("output_tokens")) if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
