@@ -120,3 +120,37 @@ def test_a_traces_options_are_screened_at_its_mean_lengths(tmp_path, cli):
     assert (d["simulation"]["trace_prompt_tokens"], d["simulation"]["trace_output_tokens"]) == (100, 25)
     best = d["options"][0]
     assert best["replicas"] == 1 and best["simulated"]["replicas"] == 1, best
+
+
+# ---- serve --arrivals mmpp: the burst shape that doubles the replicas was not printed -------------------------------
+def test_mmpp_arrivals_say_the_bursts_the_replicas_are_sized_for(tmp_path, cli):
+    """--arrivals mmpp draws a fixed two-state process (simulate.serving.ArrivalSpec: 4x swing, a quarter of the time
+    high, 10 s bursts): at 40 QPS the high rate is 91.4 QPS and the low 22.9, which took the chat example from 7
+    to 14 g6e.xlarge replicas; nothing said what bursts were drawn. The assumption line now gives them."""
+    from conftest import answered
+    from planner.simulate.serving import ArrivalSpec
+    a = ArrivalSpec("mmpp", rate=40.0)
+    low = 40.0 / (a.burst_share * a.burst_ratio + 1 - a.burst_share)
+    assert (round(low * a.burst_ratio, 1), round(low, 1)) == (91.4, 22.9)
+    job = dict(SERVE, serving=dict(SERVE["serving"], qps=2), constraints={"instances": ["aws:g6e.xlarge"]})
+    d = answered(cli("serve", write_job(tmp_path, job), "--arrivals", "mmpp", "--json"))
+    line = next((x for x in d["assumptions"] if x.startswith("simulated arrivals: mmpp")), None)
+    assert line is not None and "4.57 QPS a 25% share of the time in bursts of 10 s" in line, d["assumptions"]
+    assert "1.14 QPS between them (a 4x swing; mean 2.00 QPS)" in line, line
+    d = answered(cli("serve", write_job(tmp_path, job), "--json"))  # Poisson: no such line
+    assert not any(x.startswith("simulated arrivals") for x in d["assumptions"]), d["assumptions"]
+
+
+def test_an_unsimulated_plan_does_not_blame_a_no_simulate_never_given(tmp_path, cli):
+    """A real-time job without serving.qps is never simulated; with serving.arrivals: mmpp it read "simulate (drop
+    --no-simulate) to use them" though no --no-simulate was given. The note now says why the plan is analytic."""
+    from conftest import answered
+    job = {"model": {"preset": "llama3-8b"},
+           "serving": {"p99_latency_ms": 50, "prompt_tokens": 800, "output_tokens": 200, "arrivals": "mmpp"},
+           "constraints": {"instances": ["aws:g6e.xlarge"]}}
+    d = answered(cli("serve", write_job(tmp_path, job), "--json"))
+    note = next(x for x in d["assumptions"] if x.startswith("serving.arrivals mmpp not used"))
+    assert "--no-simulate" not in note and "give serving.qps" in note, note
+    d = answered(cli("serve", write_job(tmp_path, job), "--json", "--no-simulate"))
+    note = next(x for x in d["assumptions"] if x.startswith("serving.arrivals mmpp not used"))
+    assert "drop --no-simulate" in note, note

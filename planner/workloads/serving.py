@@ -143,7 +143,8 @@ from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE,
                                              jsq_extra_wait, jsq_wait_probability, occupancy_wait, prompt_grid,
                                              queue_wait, screen_tpot, tpot_quantile, ttft_quantile)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings,
-                                                backlog_arrivals, draw_workload, length_words, offline_deadline,
+                                                arrivals_words, backlog_arrivals, draw_workload, length_words,
+                                                offline_deadline,
                                                 settings_for, sim_workload, unused_sim_inputs)
 
 #: the most GPUs one serving plan deploys (replicas x GPUs per replica) when ``constraints.max_gpus`` is open: the
@@ -2181,6 +2182,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
                           + [f"left out: {x}" for x in left_out]
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
+                          + ([arrivals_words(qps)] if simulated and realtime and qps and not sim.trace
+                             and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
@@ -2199,7 +2202,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              if sim.trace and realtime and not simulated else [])
                           # a bound, seed or arrival process given with --no-simulate changed nothing, unsaid: stated
                           # as the trace is above
-                          + ([] if simulated else unused_sim_inputs(sim, skip=() if realtime else ("arrivals",)))
+                          + ([] if simulated else unused_sim_inputs(sim, skip=() if realtime else ("arrivals",),
+                                                                    why=_analytic_why(simulate, m, realtime, qps)))
                           + ([] if realtime else backlog_arrivals(sim))
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
@@ -2241,6 +2245,20 @@ LOCAL_ATTENTION_HELD_OUT = ("on held-out published runs of models like this one 
                             "Llama 4 Scout on TensorRT-LLM: `python benchmarks/validate_serving.py --swa`) the model "
                             "over-predicted throughput by a median of about half: read this plan's throughput, replicas "
                             "and cost as optimistic")
+
+
+def _analytic_why(simulate: bool, m, realtime: bool, qps) -> Optional[str]:
+    """Why a plan asked to simulate is analytic, as the remedy the unused-input notes end with
+    (``unused_sim_inputs``'s ``why``); None under --no-simulate (the notes' own "drop --no-simulate"). The
+    simulation runs for LLMs with an option that meets the targets and, real-time, a rate (``plan_serving``)."""
+    if not simulate:
+        return None
+    if not m.is_transformer:
+        return "the simulation models LLM serving only: a generic model's plan is analytic"
+    if realtime and not qps:
+        return ("a real-time plan without serving.qps is sized at its batch alone, with no arrivals to simulate: "
+                "give serving.qps")
+    return "no option meets the targets analytically, so none was simulated"
 
 
 def _prefix_note(m, s: ServingSpec, lay: Optional[KVLayout], trace: Optional[str] = None) -> list[str]:
