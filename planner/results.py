@@ -681,6 +681,9 @@ class ServingSimulation(Record):
     #: simulation replays each request's own); None without a trace (QA 57: the screen used the job's lengths)
     trace_prompt_tokens: Optional[int] = None
     trace_output_tokens: Optional[int] = None
+    #: with ``serving.shared_prefix_tokens``: the tokens of it a trace's request shares on average (each at most its
+    #: prompt less one), which the screen took as the shared prefix; None otherwise
+    trace_shared_prefix_tokens: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,28 @@ def test_an_unsimulated_plan_does_not_blame_a_no_simulate_never_given(tmp_path, 
     d = answered(cli("serve", write_job(tmp_path, job), "--json", "--no-simulate"))
     note = next(x for x in d["assumptions"] if x.startswith("serving.arrivals mmpp not used"))
     assert "drop --no-simulate" in note, note
+
+
+def test_a_trace_beside_a_shared_prefix_is_screened_at_the_prefix_its_requests_share(tmp_path, cli):
+    """With serving.shared_prefix_tokens, a trace's request shares at most its prompt less one token (the simulation's
+    ``_sh``): the job's 2,048-token prefix beside the example trace (804-token mean prompt) is screened at the mean
+    shared part, and each option is the analytic option of a job at those lengths. Screened at the job's 2,560-token
+    prompts, g6e.xlarge took 5 analytic replicas ($9.30/h) and was never simulated; it is confirmed at 2 ($3.72/h)."""
+    import shutil
+
+    import pandas as pd
+    from conftest import EXAMPLES, answered
+    shutil.copy(EXAMPLES / "serving-trace.csv", tmp_path / "trace.csv")
+    tr = pd.read_csv(tmp_path / "trace.csv")
+    shared = round(float(np.minimum(2048, tr.prompt_tokens - 1).mean()))
+    job = {"model": {"preset": "llama3-8b"},
+           "serving": {"qps": 20, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 2560, "output_tokens": 256,
+                       "shared_prefix_tokens": 2048, "max_batch": 512},
+           "constraints": {"instances": ["aws:g6e.xlarge"]}}
+    d = answered(cli("serve", write_job(tmp_path, job), "--trace", tmp_path / "trace.csv", "--json"))
+    same = dict(job, serving=dict(job["serving"], qps=float(len(tr) / tr.arrival_s.max()), prompt_tokens=804,
+                                  output_tokens=204, shared_prefix_tokens=shared))
+    ref = answered(cli("serve", write_job(tmp_path, same, "same.yaml"), "--json", "--no-simulate"))["options"][0]
+    o = d["options"][0]
+    assert o["tpot_ms"] == pytest.approx(ref["tpot_ms"]) and o["ttft_ms"] == pytest.approx(ref["ttft_ms"]), (o, ref)
+    assert d["simulation"]["trace_shared_prefix_tokens"] == shared

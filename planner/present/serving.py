@@ -387,7 +387,9 @@ def trace_note(res: dict) -> str | None:
         return (f"{sim['trace']} replays {fmt_rate(rate)} QPS with its own lengths: options are sized for that rate, "
                 f"not the job's {fmt_given(tg.get('qps'))} QPS")
     # the lengths the analytic screen took (the trace's means) beside the job's, which the targets line quotes
+    sh = sim.get("trace_shared_prefix_tokens")
+    shared = f", {sh:,} of the prompt's shared prefix on average" if sh is not None else ""
     return (f"{sim['trace']} replays {fmt_rate(rate)} QPS with its own lengths (mean {pt:,} prompt + {ot:,} output "
-            f"tokens): options are sized for that rate and those mean lengths, not the job's "
+            f"tokens{shared}): options are sized for that rate and those mean lengths, not the job's "
             f"{fmt_given(tg.get('qps'))} QPS of {fmt_given(tg.get('prompt_tokens'))} + "
             f"{fmt_given(tg.get('output_tokens'))}; the simulation replays each request's own")

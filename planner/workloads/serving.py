@@ -1994,6 +1994,13 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # guess's length, as serving.prompt_tokens is; the simulation replays each request's own
         trace_lengths = {"prompt_tokens": max(1, round(float(np.mean(wl.prompt)))),
                          "output_tokens": max(1, round(float(np.mean(wl.output))))}
+        if m.is_transformer and s.shared_prefix_tokens:
+            # the job's shared prefix as the trace's requests take it: each shares at most its prompt less one token
+            # (the simulation's ``_sh``: a prompt shorter than the prefix shares less), so the screen's mean shared
+            # part stays below its mean prompt (the job's 2,048-token prefix beside the example trace's 804-token
+            # mean prompt refused every option as "KV of one sequence and of the shared prefix exceed ...")
+            trace_lengths["shared_prefix_tokens"] = round(float(np.mean(np.minimum(s.shared_prefix_tokens,
+                                                                                    wl.prompt - 1))))
         if qps < MIN_RATE["qps"]:
             # serving.qps's floor, for the same reason: two requests at 0 s and 1e18 s planned TP8 at "$7.6e+21 per
             # 1M requests", every smaller option "missing" its p99s (a decode step lost in the float at 1e18 s)
@@ -2144,7 +2151,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   plan_events=runs.used, plan_runs=runs.runs,
                                   plan_bound_reached=runs.reached,
                                   trace_prompt_tokens=trace_lengths.get("prompt_tokens"),
-                                  trace_output_tokens=trace_lengths.get("output_tokens")) if simulated else None)
+                                  trace_output_tokens=trace_lengths.get("output_tokens"),
+                                  trace_shared_prefix_tokens=trace_lengths.get("shared_prefix_tokens"))
+                if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
