@@ -179,3 +179,19 @@ def test_a_trace_beside_a_shared_prefix_is_screened_at_the_prefix_its_requests_s
     o = d["options"][0]
     assert o["tpot_ms"] == pytest.approx(ref["tpot_ms"]) and o["ttft_ms"] == pytest.approx(ref["ttft_ms"]), (o, ref)
     assert d["simulation"]["trace_shared_prefix_tokens"] == shared
+
+
+# ---- the preprocessing campaign: what the storage $ is of was not printed ------------------------------------------
+def test_campaign_says_the_storage_it_charges(cli):
+    """examples/preprocess-campaign.yaml: caching's $58.17 of storage (26% of its $219.14) is 6.85 expected versions
+    x 400 GB x $0.023/GB-month x 0.923 months, every version billed for the whole campaign (an upper bound that only
+    campaign.py's docstring gave); the sources line now says it."""
+    from conftest import EXAMPLES, answered
+    code, out, err = cli("recommend", EXAMPLES / "preprocess-campaign.yaml")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert ("storage $0.023/GB-month (S3 Standard, aws.amazon.com/s3/pricing), for each of the 6.85 expected versions "
+            "of 400 GB over the whole campaign (0.923 months): none deleted and each billed from the start, an upper "
+            "bound") in flat, flat
+    c = answered(cli("recommend", EXAMPLES / "preprocess-campaign.yaml", "--json"))["campaign"]
+    assert c["cache"]["storage_usd"] == pytest.approx(6.85 * 400 * 0.023 * 4 / (52 / 12))
