@@ -195,3 +195,21 @@ def test_campaign_says_the_storage_it_charges(cli):
             "bound") in flat, flat
     c = answered(cli("recommend", EXAMPLES / "preprocess-campaign.yaml", "--json"))["campaign"]
     assert c["cache"]["storage_usd"] == pytest.approx(6.85 * 400 * 0.023 * 4 / (52 / 12))
+
+
+# ---- report: the serving cost chart's caption --------------------------------------------------------------------------
+def test_serving_review_cost_chart_says_the_rate_it_is_at(tmp_path, cli):
+    """A serving review of a replayed trace captioned its cost chart "$ per month of each option at the job's QPS" under
+    the chart's own title "at 7.88 requests/s" (the trace's; the job's was 40): the caption names the rate as the
+    utilisation rows do."""
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n"
+                     + "\n".join(f"{0.125 * (i + 1):.3f},100,25" for i in range(400)) + "\n")
+    job = dict(SERVE, serving=dict(SERVE["serving"], trace="t.csv"))
+    out = tmp_path / "review.html"
+    code, _, err = cli("report", write_job(tmp_path, job), "-o", out)
+    assert code == 0, err
+    text = out.read_text()
+    assert "at the job&#x27;s QPS" not in text and "at the job's QPS" not in text
+    assert ("$ per month of each option at 8.00 requests/s (the trace&#x27;s rate, not serving.qps) (on-demand, 730 h)"
+            in text), text[:2000]
