@@ -100,6 +100,55 @@ def _quoted_period(text: str) -> tuple[datetime.date, datetime.date] | None:
         return None
 
 
+#: Parts whose sustained clock is read off another catalog part's row (prefix of the part's name -> that part's
+#: name): GB200's GPU is the B200 die, which its HGX row runs at its own power limit; GB300 takes GB200's clock. Why,
+#: and the clock law applied to the reference's peak and power limit: ``planner.model.physics.sustained_clock``
+#: (``SUSTAINED_CLOCK_OF`` is this table). The catalog resolves the names (``GPU.clock_reference``), so the reference
+#: is the catalog in use's row, not the shipped one (until catalog40 the physics read the shipped catalog's, and a
+#: ``--catalog`` row that repeaked the HGX B200 left GB200's clock as it was)
+CLOCK_REFERENCE_OF = {"GB200": "B200-SXM-180GB", "GB300": "GB200-B200"}
+
+
+#: the reference row's columns the clock law reads (``planner.model.physics.sustained_clock``: its BF16 peak and power
+#: limit; ``tdp_w`` is the limit's older name)
+CLOCK_REFERENCE_COLUMNS = {"bf16_tflops", "power_limit_w", "tdp_w"}
+
+
+def clock_reference_name(name: str) -> str | None:
+    """The catalog name of the part ``name``'s sustained clock is read off (``CLOCK_REFERENCE_OF``), or None."""
+    return next((r for k, r in CLOCK_REFERENCE_OF.items() if str(name).upper().startswith(k)), None)
+
+
+def _clock_takers(name: str, names: Iterable[str]) -> list[str]:
+    """The parts of ``names`` whose sustained clock is read off ``name``'s row, directly or through another's (the HGX
+    B200's: GB200, and GB300 through GB200), in that order."""
+    out, todo = [], [name]
+    while todo:
+        ref = todo.pop(0)
+        for n in names:
+            if n != ref and n not in out and n != name and clock_reference_name(n) == ref:
+                out.append(n)
+                todo.append(n)
+    return out
+
+
+def _with_clock_references(gpus: dict[str, GPU]) -> dict[str, GPU]:
+    """``gpus`` with each part's ``clock_reference`` set to the reference part as ``gpus`` has it (GB300's is GB200's
+    row holding B200's); a reference missing from ``gpus``, or the part itself, leaves it None."""
+    done: dict[str, GPU] = {}
+
+    def resolve(name: str, depth: int = 0) -> GPU:
+        if name not in done:
+            ref = clock_reference_name(name)
+            if ref is None or ref == name or ref not in gpus or depth > len(CLOCK_REFERENCE_OF):
+                done[name] = gpus[name]
+            else:
+                done[name] = dataclasses.replace(gpus[name], clock_reference=resolve(ref, depth + 1))
+        return done[name]
+
+    return {n: resolve(n) for n in gpus}
+
+
 #: an instance row's rate columns and the column that dates each where the row's ``price_date`` does not
 #: (``Instance.rate_date``)
 RATE_DATE_COLUMNS = {"price_ondemand_usd_hr": "price_ondemand_date", "price_spot_usd_hr": "price_spot_date"}
@@ -118,6 +167,27 @@ NOT_BEFORE = "not before"
 #: ``STALE_PRICE_DAYS`` back.
 NOT_AFTER = "not after"
 
+#: how a price row says its quote lies between two days that each have evidence (catalog40): ``between YYYY-MM-DD and
+#: YYYY-MM-DD (evidence for each end)``: taken on or after the first (a dated launch or price change the snapshot already
+#: lists, as ``NOT_BEFORE``) and on or before the second (the day the snapshot was read, as ``NOT_AFTER``). At least as
+#: old as the later end and at most as old as the earlier: stale once the later end is over ``STALE_PRICE_DAYS`` back,
+#: "may be stale" once only the earlier end is, fresh while both are within. Until catalog40 such a row gave one end in
+#: its price_date and the other in its notes (Lambda's "not before 2026-05-03 ... read 2026-11-23").
+BETWEEN = "between"
+
+
+def _between_period(price_date: Any) -> tuple[datetime.date, datetime.date] | None:
+    """(first day of the earlier end, last day of the later end) of a ``between A and B ...`` price date, else None
+    (not that form, an end that is no day, month or year, or ends the wrong way round: ``price_date_note`` says which)."""
+    text = str(price_date or "").strip()
+    if not text.lower().startswith(BETWEEN + " "):
+        return None
+    words = text[len(BETWEEN):].split()
+    if len(words) < 3 or words[1].lower() != "and":
+        return None
+    a, b = _quoted_period(words[0]), _quoted_period(words[2].rstrip(":;,)"))
+    return (a[0], b[1]) if a and b and a[0] <= b[1] else None
+
 
 def _bound_period(price_date: Any, words_: str = NOT_BEFORE) -> tuple[datetime.date, datetime.date] | None:
     """The period a ``not before <date> ...`` (or, ``words_=NOT_AFTER``, ``not after <date> ...``) price date names
@@ -133,18 +203,21 @@ def price_date_kind(price_date: Any) -> str:
     """What a ``price_date`` says: ``exact`` (a day, month or year the price was quoted, with any words after it),
     ``not-before`` (a lower bound, ``NOT_BEFORE``: the quote is at most so old), ``not-after`` (an upper bound,
     ``NOT_AFTER``: the quote is at least so old) or ``unknown`` (anything else: "unknown: ...", blank). Until prices38
-    every built-in instance row was "unknown"; until prices39 the Lambda, RunPod, Azure-fork and Shadeform ones."""
+    every built-in instance row was "unknown"; until prices39 the Lambda, RunPod, Azure-fork and Shadeform ones.
+    ``between`` (catalog40): both ends (``BETWEEN``), at least as old as the later and at most as old as the earlier."""
     if quoted_day(price_date) is not None:
         return "exact"
+    if _between_period(price_date) is not None:
+        return "between"
     if _bound_period(price_date) is not None:
         return "not-before"
     return "not-after" if _bound_period(price_date, NOT_AFTER) is not None else "unknown"
 
 
 def cap_day(price_date: Any) -> datetime.date | None:
-    """The last day a ``not after`` price date allows (its month's or year's last day for a month or year: the latest
-    the quote can be), else None."""
-    period = _bound_period(price_date, NOT_AFTER)
+    """The last day a ``not after`` (or ``between``'s later end) price date allows (its month's or year's last day for a
+    month or year: the latest the quote can be), else None."""
+    period = _bound_period(price_date, NOT_AFTER) or _between_period(price_date)
     return period[1] if period else None
 
 
@@ -156,9 +229,9 @@ def cap_age_days(price_date: Any, today: datetime.date | None = None) -> int | N
 
 
 def bound_day(price_date: Any) -> datetime.date | None:
-    """The first day a ``not before`` price date allows (its month's or year's first day for a month or year: the
-    earliest the quote can be), else None."""
-    period = _bound_period(price_date)
+    """The first day a ``not before`` (or ``between``'s earlier end) price date allows (its month's or year's first day
+    for a month or year: the earliest the quote can be), else None."""
+    period = _bound_period(price_date) or _between_period(price_date)
     return period[0] if period else None
 
 
@@ -182,6 +255,9 @@ def price_date_short(price_date: Any) -> str:
         return f"{NOT_BEFORE} {text[len(NOT_BEFORE):].split()[0].rstrip(':;,)')}"
     if kind == "not-after":
         return f"{NOT_AFTER} {text[len(NOT_AFTER):].split()[0].rstrip(':;,)')}"
+    if kind == "between":
+        a, _, b = text[len(BETWEEN):].split()[:3]
+        return f"{BETWEEN} {a} and {b.rstrip(':;,)')}"
     return "unknown"
 
 
@@ -228,16 +304,21 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
     ``at_most_days``), every capped one (``capped``: a ``not after`` date: what, date, ``at_least_days``; prices39) and
     the undated ones (``undated``: what, and the row's words). The oldest is the earliest day a price can be from: an
     exact date's last day (as before), a bound's first; a ``not after`` date names no earliest day, so it is the oldest
-    only where no price has one (the earliest cap first). None without prices. Until prices38 a bound read as
-    undated; until prices39 a ``not after`` date had no kind."""
+    only where no price has one (the earliest cap first). A ``between`` date (catalog40) is dated by its earlier end (as
+    a bound: ``at_most_days``, ``age_is_bound``; as the oldest, its later end's age in ``age_floor_days``), is among
+    ``bounded`` with its ``at_least_days`` too, and is stale (``at_least``) once its later end is over the limit, else
+    may be stale once its earlier end is. None without prices. Until prices38 a bound read as undated; until prices39
+    a ``not after`` date had no kind."""
     prices = [(w, "" if d is None else str(d)) for w, d in prices]
     if not prices:
         return None
     kinds = [(w, d, price_date_kind(d)) for w, d in prices]
     dated = [((quoted_day(d) if k == "exact" else bound_day(d)), w, d, k) for w, d, k in kinds
-             if k in ("exact", "not-before")]
-    bounded = [dict(what=w, price_date=d, at_most_days=bound_age_days(d, today)) for w, d, k in kinds
-               if k == "not-before"]
+             if k in ("exact", "not-before", "between")]
+    # a between date is a bound with a floor too (catalog40): at most so old from its earlier end, at least from its later
+    bounded = [dict(what=w, price_date=d, at_most_days=bound_age_days(d, today),
+                    **({"at_least_days": cap_age_days(d, today)} if k == "between" else {}))
+               for w, d, k in kinds if k in ("not-before", "between")]
     capped = [dict(what=w, price_date=d, at_least_days=cap_age_days(d, today)) for w, d, k in kinds
               if k == "not-after"]
     out = dict(stale_after_days=STALE_PRICE_DAYS, oldest=None, oldest_of=None, oldest_kind=None, age_days=None,
@@ -250,10 +331,13 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
         dated.sort(key=lambda t: t[0])  # oldest first (stable: the first listed of a day, as min took it)
         _, what, date, kind = dated[0]
         stale = [(w, d, stale_days(d, today)) for _, w, d, k in dated if k == "exact"]  # the threshold once
-        maybe = [b for b in bounded if b["at_most_days"] > STALE_PRICE_DAYS]
+        # known stale (a between date's later end over the limit) goes with the stale ones, not "may be"
+        maybe = [b for b in bounded if b["at_most_days"] > STALE_PRICE_DAYS
+                 and b.get("at_least_days", 0) <= STALE_PRICE_DAYS]
         out.update(oldest=date, oldest_of=what, oldest_kind=kind,
                    age_days=price_age_days(date, today) if kind == "exact" else bound_age_days(date, today),
-                   age_is_bound=kind == "not-before",
+                   age_is_bound=kind in ("not-before", "between"),
+                   **({"age_floor_days": cap_age_days(date, today)} if kind == "between" else {}),
                    stale_prices=[dict(what=w, price_date=d, age_days=a) for w, d, a in stale if a is not None],
                    may_be_stale_prices=[dict(what=b["what"], price_date=b["price_date"],
                                              at_most_days=b["at_most_days"]) for b in maybe])
@@ -262,6 +346,8 @@ def oldest_price(prices, today: datetime.date | None = None) -> dict | None:
         first = min(capped, key=lambda c: cap_day(c["price_date"]))
         out.update(oldest=first["price_date"], oldest_of=first["what"], oldest_kind="not-after",
                    age_days=first["at_least_days"], age_is_floor=True)
+    stale_caps += sorted([b for b in bounded if b.get("at_least_days", 0) > STALE_PRICE_DAYS],
+                         key=lambda b: -b["at_least_days"])
     out["stale_prices"] += [dict(what=c["what"], price_date=c["price_date"], age_days=c["at_least_days"],
                                  at_least=True) for c in stale_caps]
     out.update(stale=bool(out["stale_prices"]))
@@ -284,6 +370,8 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
     if v is None or str(v).strip().lower().startswith("unknown"):  # said to be unknown, as the built-in rows say it
         return None
     today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    if str(v).strip().lower().startswith(BETWEEN + " "):  # "between 2026-05-03 and 2026-11-23 (...)" (catalog40)
+        return _between_note(v, where, origin, what, today, column)
     if _bound_period(v) is not None:  # "not before 2026-01-20 (...)": a bound, as the built-in rows give (prices38)
         if bound_day(v) > today + datetime.timedelta(days=1):
             raise CatalogError(f"{where}.{column}", f"{str(v).strip()} is after today ({today.isoformat()}): a "
@@ -310,7 +398,8 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
     if period is None:
         raise CatalogError(f"{where}.{column}", f"must be the date the price was quoted, as YYYY-MM-DD (or YYYY-MM, "
                            f"YYYY), got {_short(v)!r} (words may follow it in parentheses; 'not before "
-                           "YYYY-MM-DD' or 'not after YYYY-MM-DD' where only a bound is known)", origin)
+                           "YYYY-MM-DD' or 'not after YYYY-MM-DD' where only a bound is known, 'between YYYY-MM-DD and "
+                           "YYYY-MM-DD' where both are)", origin)
     if period[0] > today + datetime.timedelta(days=1):  # a day's grace for time zones ahead of UTC
         raise CatalogError(f"{where}.{column}", f"{str(v).strip()} is after today ({today.isoformat()}): give the "
                            "date the price was quoted", origin)
@@ -318,6 +407,33 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
     if age is not None:
         return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is {age:,} days old (stale: over "
                 f"{STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
+    return None
+
+
+def _between_note(v: Any, where: str, origin: str, what: str, today: datetime.date, column: str) -> str | None:
+    """``price_date_note`` for a ``between A and B (...)`` date (``BETWEEN``): both ends a day, month or year, the
+    earlier first, the later not after today; the stale note where the later end is over ``STALE_PRICE_DAYS`` back
+    (at least so old), the "may be stale" one where only the earlier end is; a malformed one is one ``CatalogError``."""
+    text = str(v).strip()
+    words = text[len(BETWEEN):].split()
+    a = _quoted_period(words[0]) if words else None
+    b = _quoted_period(words[2].rstrip(":;,)")) if len(words) >= 3 and words[1].lower() == "and" else None
+    if a is None or b is None:
+        raise CatalogError(f"{where}.{column}", f"must be 'between YYYY-MM-DD and YYYY-MM-DD' (each end a day, month "
+                           f"or year, the evidence for each in parentheses after them), got {_short(text, 60)!r}", origin)
+    if a[0] > b[1]:
+        raise CatalogError(f"{where}.{column}", f"{_short(text, 60)!r}: the earlier end comes first "
+                           f"({words[0]} is after {words[2].rstrip(':;,)')})", origin)
+    if b[0] > today + datetime.timedelta(days=1):
+        raise CatalogError(f"{where}.{column}", f"{_short(text, 60)!r} ends after today ({today.isoformat()}): give "
+                           "the day the quote was taken, or today, as the later end", origin)
+    least, most = cap_age_days(text, today), bound_age_days(text, today)
+    if least > STALE_PRICE_DAYS:
+        return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at least {least:,} days old (stale: "
+                f"over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
+    if most > STALE_PRICE_DAYS:
+        return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at most {most:,} days old (may be "
+                f"stale: over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     return None
 
 
@@ -629,6 +745,10 @@ class GPU:
     #: Bytes/s per direction to host memory over a link that is not PCIe (``host_link_gbps_per_dir``: NVLink-C2C);
     #: None = the PCIe link. Read as ``host_bw``.
     host_link_bw: Optional[float] = None
+    #: The part this one's sustained clock is read off (``CLOCK_REFERENCE_OF``), as the catalog that built this one
+    #: has it (``load_catalog``: a user's row for the reference moves this part's clock too; catalog40); None for a part
+    #: without one, or one no catalog built (``planner.model.physics`` then reads the shipped row)
+    clock_reference: Optional["GPU"] = None
 
     def __post_init__(self) -> None:
         if self.power_limit_w is None and self.tdp_w is not None:
@@ -1158,7 +1278,9 @@ def builtin_gpu(name: str) -> GPU:
     for r in _builtin_rows()[0]:
         names = [r["name"], *str(r.get("aliases") or "").split(";")]
         if key in {fold_name(n) for n in names if n}:
-            return GPU.from_row(_validate(GpuRow, dict(r), f"gpus.csv {r['name']}", None))
+            gpu = GPU.from_row(_validate(GpuRow, dict(r), f"gpus.csv {r['name']}", None))
+            ref = clock_reference_name(gpu.name)
+            return gpu if ref is None or ref == gpu.name else dataclasses.replace(gpu, clock_reference=builtin_gpu(ref))
     raise KeyError(name)
 
 
@@ -1343,9 +1465,14 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                 row["basis"] = "user"
             if changed and not str(row.get("source") or "").strip():
                 row["source"] = f"user override ({org}: {', '.join(changed)}); built-in row: {old.get('source') or '-'}"
+            # a reference row's peak or power limit moves the parts whose clock is read off it (CLOCK_REFERENCE_OF):
+            # said, so a user who edits the HGX B200 knows GB200's plans move too (catalog40)
+            takers = _clock_takers(key, gpu_raw) if tag == "gpu" and set(changed) & CLOCK_REFERENCE_COLUMNS else []
             notes.append(f"{_short(org, 80)}: {kinds[tag]} {_short(key, 80)}: " + (", ".join(
                 f"{c} {_short(old.get(c))} -> {_short(row[c])}"
-                for c in changed) if changed else "restated, nothing changed"))
+                for c in changed) if changed else "restated, nothing changed")
+                + (f" ({', '.join(takers)} {'takes its' if len(takers) == 1 else 'take their'} sustained clock from "
+                   f"this row: {'its' if len(takers) == 1 else 'their'} plans move too)" if takers else ""))
         else:
             notes.append(f"{_short(org, 80)}: adds {kinds[tag]} {_short(key, 80)}")
         merged = {**raw[key], **row} if key in raw else dict(row)
@@ -1447,6 +1574,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         org, where = origin_of.get(f"gpu:{name}", (None, f"gpus.{name}"))
         r = valid.get(f"gpu:{name}") or _validated(GpuRow, name, raw, where, org)
         gpus[name] = GPU.from_row(r)
+    gpus = _with_clock_references(gpus)  # after every override: a user's reference row is the one read
     alias = _alias_index(gpus.values())
 
     instances: dict[str, Instance] = {}

@@ -164,6 +164,12 @@ MTP depth on the last chunk): only the two models whose chunks differ moved, 20 
 only: deepseek-v3-pretrain activations x1.013-1.023, total x1.000-1.003, total_last x0.971-1.000;
 nemotron-3-nano-pretrain activations x0.973-1.059, total x0.993-1.051, total_last x0.957-1.006 (other / other_last
 with them, the fragmentation share); no step-time array.
+Regenerated on the logits40 branch (2026-12-05) for torchtitan's compiled loss under loss parallel at its measured
+act + 4 B a shard logit (activations.TITAN_TP_COMPILED_CE_BYTES; 12 before): only llama3-70b/torchtitan moved, 20 of 720
+arrays on both instances, memory only: the TP rows' logits x0.00-0.64 (where the first stage is now the fullest, it
+reports that stage: stage, weights, grads, optimizer, activations x1.79-3.35 with it), total x0.936-0.995, total_last
+x0.895-0.995 (other / other_last with them); no step-time array. (The step time's head taking its count from
+activations.rank_logits on the same branch moved no array, bit for bit.)
 """
 from __future__ import annotations
 

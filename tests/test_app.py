@@ -386,4 +386,7 @@ def test_assumptions_say_how_old_the_prices_are(started):
     assert shown == [f"- {line}"], shown
     if rec["best"]["cost"]["price_dates"].get("oldest_kind") == "not-before":
         assert "not before" in line
+    if rec["best"]["cost"]["price_dates"].get("oldest_kind") == "between":  # both ends (catalog40): an age range
+        p = rec["best"]["cost"]["price_dates"]
+        assert "between " in line and f"{p['age_floor_days']:,} to {p['age_days']:,} days old" in line
     assert wi.prices_dated_line(None) is None and wi.prices_dated_line({"price_dates": {}}) is None

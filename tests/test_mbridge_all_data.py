@@ -33,10 +33,13 @@ def test_layout_and_provenance(rows):
 
 
 def test_step_time_is_the_printed_throughput(rows):
-    """step_time_s = GBS x seq / (tokens/s/GPU x GPUs), and the printed GA is GBS / (DP x MBS)."""
+    """step_time_s = GBS x seq / (tokens/s/GPU x GPUs), and the printed GA is GBS / (DP x MBS) but on the one row
+    whose GA cell is the odd one out (25.11 GB300 Qwen3 235B BF16: MBS 2 as its config, GA 32; overmem40)."""
     step = rows["global_batch_seqs"] * rows["seq_len"] / (rows["value"] * rows["num_gpus"])
     assert ((rows["step_time_s"] / step - 1).abs() < 1e-5).all()
-    ga = rows[rows["ga_printed"].notna()]
+    odd = rows["notes"].str.contains("printed GA .* is not GBS", regex=True, na=False)
+    assert rows.loc[odd, "id"].tolist() == ["mbridgeall_2511c_gb300_qwen3-235b-a22b_bf16_256"]
+    ga = rows[rows["ga_printed"].notna() & ~odd]
     assert len(ga) > 50
     assert (ga["ga_printed"] == ga["global_batch_seqs"] // (ga["dp"] * ga["micro_batch"])).all()
 

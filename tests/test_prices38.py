@@ -42,17 +42,20 @@ def _rows() -> list[dict]:
 def test_the_aws_and_gcp_snapshot_rows_are_bounded_with_their_evidence():
     """Every AWS and GCP row copied from snapshot @2c3d7ea7 says ``not before`` its file's bound (AWS 2026-01-20:
     the file lists the G7e instances, GA that day; GCP 2024-10-31: it prices TPU v6e slices, in preview from that
-    day) and its notes say what the bound rests on; until prices38 all read "unknown: ... not exposed offline"."""
-    from hardware_catalog.catalog import bound_day, price_date_kind
+    day) and its notes say what the bound rests on; until prices38 all read "unknown: ... not exposed offline". Since
+    catalog40 the later end, the day the snapshot was read (2026-11-23), is in the date too: ``between``."""
+    from hardware_catalog.catalog import bound_day, cap_day, price_date_kind
 
     bounds = {"aws": datetime.date(2026, 1, 20), "gcp": datetime.date(2024, 10, 31)}
     seen = {"aws": 0, "gcp": 0}
     for r in _rows():
         if r["cloud"] in bounds and SNAPSHOT in r["source"]:
             seen[r["cloud"]] += 1
-            assert price_date_kind(r["price_date"]) == "not-before", r["name"]
+            assert price_date_kind(r["price_date"]) == "between", r["name"]
             assert bound_day(r["price_date"]) == bounds[r["cloud"]], (r["name"], r["price_date"])
+            assert cap_day(r["price_date"]) == datetime.date(2026, 11, 23), (r["name"], r["price_date"])
             assert "price_date bound (prices38)" in r["notes"], r["name"]
+            assert "price_date upper end (catalog40): not after 2026-11-23" in r["notes"], r["name"]
     assert seen["aws"] >= 30 and seen["gcp"] >= 20, seen
     notes = next(r["notes"] for r in _rows() if r["name"] == "p5.48xlarge")
     # the corroborating clues are kept: P6-B300 listed (GA 2025-11-18), P5 at the post-cut price
@@ -72,7 +75,8 @@ def test_every_other_snapshot_row_says_why_it_has_no_bound():
         if kind == "not-after":
             assert "no lower bound found" in r["price_date"] and "no lower bound (prices38)" in r["notes"], r["name"]
     assert kinds["exact"] == ["Standard_ND96isr_H200_v5"]
-    assert len(kinds["not-before"]) + len(kinds["not-after"]) + 1 == len(_rows())
+    # the AWS, GCP and Lambda rows are "between" since catalog40 (both ends evidenced); none is "not before" alone
+    assert "not-before" not in kinds and len(kinds["not-after"]) + len(kinds["between"]) + 1 == len(_rows())
 
 
 def test_a_bound_is_typed_and_read_by_its_first_day():
@@ -140,22 +144,26 @@ def test_estimate_json_text_and_warning_carry_the_bound(cli, tmp_path):
     code, out, err = cli("estimate", job, "--json")
     assert code == 0, err
     p = json.loads(out)["cost"]["price_dates"]
-    most = (_today() - datetime.date(2026, 1, 20)).days
-    assert (p["oldest_kind"], p["oldest_of"], p["age_days"], p["age_is_bound"]) == (
-        "not-before", "aws:p4de.24xlarge on-demand", most, True)
-    assert p["oldest"].startswith("not before 2026-01-20 (AWS catalog snapshot @2c3d7ea7, bound from its g7e rows")
+    # (since catalog40 the bound has its later end too, the day the snapshot was read: between the two)
+    most, least = (_today() - datetime.date(2026, 1, 20)).days, (_today() - datetime.date(2026, 11, 23)).days
+    assert (p["oldest_kind"], p["oldest_of"], p["age_days"], p["age_is_bound"], p["age_floor_days"]) == (
+        "between", "aws:p4de.24xlarge on-demand", most, True, least)
+    assert p["oldest"].startswith("between 2026-01-20 and 2026-11-23 (AWS catalog snapshot @2c3d7ea7: not before, its "
+                                  "g7e rows")
     assert {b["what"] for b in p["bounded"]} == {"aws:p4de.24xlarge on-demand", "aws:p4de.24xlarge spot"}
     assert not any(u["what"].startswith("aws:") for u in p["undated"])
-    assert p["may_be_stale"] == (most > 180) and not p["stale"]
+    assert p["may_be_stale"] == (most > 180 >= least) and p["stale"] == (least > 180)
     warn = [x for x in err.splitlines() if x.startswith("warning:")]
-    assert warn == ([f"warning: price may be stale: aws:p4de.24xlarge on-demand is dated not before 2026-01-20, so "
-                     f"at most {most:,} days ago (2 prices used may be over 180 days old): refresh them with a catalog "
-                     "override and its price_date"] if most > 180 else []), err
+    if least <= 180:
+        assert warn == ([f"warning: price may be stale: aws:p4de.24xlarge on-demand is dated between 2026-01-20 and "
+                         f"2026-11-23, so at most {most:,} days ago (2 prices used may be over 180 days old): refresh "
+                         "them with a catalog override and its price_date"] if most > 180 else []), err
     code, out, err = cli("estimate", job)
     text = " ".join(out.split())
-    assert code == 0 and "prices dated oldest not before 2026-01-20 (AWS catalog snapshot @2c3d7ea7" in text, out
-    assert f"(aws:p4de.24xlarge on-demand), at most {most:,} days old" in text, out
-    assert "bounded: aws:p4de.24xlarge spot not before 2026-01-20" in text, out
+    assert code == 0 and ("prices dated oldest between 2026-01-20 and 2026-11-23 (AWS catalog snapshot @2c3d7ea7"
+                          in text), out
+    assert f"(aws:p4de.24xlarge on-demand), {least:,} to {most:,} days old" in text, out
+    assert "bounded: aws:p4de.24xlarge spot between 2026-01-20 and 2026-11-23" in text, out
 
 
 def test_report_and_recommend_say_the_bound(cli, tmp_path):
@@ -167,13 +175,15 @@ def test_report_and_recommend_say_the_bound(cli, tmp_path):
     assert code == 0, err
     lines = report.read_text().splitlines()
     line = next(x for x in lines if x.startswith("- Prices dated: "))
-    assert line.startswith("- Prices dated: oldest not before 2026-01-20 (AWS catalog snapshot @2c3d7ea7"), line
+    assert line.startswith("- Prices dated: oldest between 2026-01-20 and 2026-11-23 (AWS catalog snapshot "
+                           "@2c3d7ea7"), line
     row = next(x for x in lines if x.startswith("| aws:p4de.24xlarge | 27.45 |"))  # "catalog prices used"
-    most = (_today() - datetime.date(2026, 1, 20)).days
-    assert f"| not before 2026-01-20 (AWS catalog snapshot @2c3d7ea7" in row and f"(at most {most:,} days old" in row
+    most, least = (_today() - datetime.date(2026, 1, 20)).days, (_today() - datetime.date(2026, 11, 23)).days
+    assert "| between 2026-01-20 and 2026-11-23 (AWS catalog snapshot @2c3d7ea7" in row, row
+    assert f"({least:,} to {most:,} days old" in row, row
     code, out, err = cli("recommend", write_job(tmp_path, P4DE_RECOMMEND, "rec.yaml"))
     assert code == 0, err
-    assert "prices dated: oldest not before 2026-01-20 (AWS catalog snapshot" in " ".join(out.split()), out
+    assert "prices dated: oldest between 2026-01-20 and 2026-11-23 (AWS catalog snapshot" in " ".join(out.split()), out
 
 
 def test_a_users_dated_override_still_wins(cli, tmp_path):
@@ -216,7 +226,7 @@ def test_the_catalog_table_and_the_apps_assumptions_say_the_bound():
     con = Console(width=400, record=True)
     con.print(format_instances_table(load_catalog(), "aws", width=400))
     text = con.export_text()
-    assert text.count("not before 2026-01-20") == 32 and "unknown" not in text, text
+    assert text.count("between 2026-01-20 and 2026-11-23") == 32 and "unknown" not in text, text
     assert prices_dated_line(None) is None and prices_dated_line({"price_dates": None}) is None
     p = dict(oldest="not before 2026-01-20 (x)", oldest_of="aws:p5.4xlarge on-demand", oldest_kind="not-before",
              age_days=40, age_is_bound=True, stale=False, stale_prices=[], may_be_stale=False, stale_after_days=180,

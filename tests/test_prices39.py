@@ -55,8 +55,9 @@ def test_no_built_in_instance_price_is_undated_any_more():
             assert f"price_date (prices39): not after {day.isoformat()}" in r["notes"], r["name"]
     assert seen == {"runpod": 4, "azure": 14, "shadeform": 1}, seen
     lam = [r for r in _rows() if r["cloud"] == "lambda"]
-    assert len(lam) == 10 and all(price_date_kind(r["price_date"]) == "not-before"
+    assert len(lam) == 10 and all(price_date_kind(r["price_date"]) == "between"  # both ends since catalog40
                                   and bound_day(r["price_date"]) == datetime.date(2026, 5, 3)
+                                  and cap_day(r["price_date"]) == datetime.date(2026, 11, 23)
                                   and "cpu_4x_generalx" in r["notes"] and "PR #179" in r["notes"] for r in lam)
 
 
@@ -144,7 +145,8 @@ def test_serve_dates_the_rejected_options_as_it_dates_the_accepted(cli):
     assert code == 0, err
     flat = " ".join(out.split())
     assert "does not work: " in flat
-    assert "prices dated (options that do not work): aws:" in flat and "not before 2026-01-20 (at most" in flat
+    assert ("prices dated (options that do not work): aws:" in flat
+            and "between 2026-01-20 and 2026-11-23 (" in flat)  # both ends since catalog40
 
 
 # ---------------------------------------------------------------------------- 3. the report's day
@@ -164,6 +166,7 @@ def test_the_reports_date_cells_count_to_the_day_it_is_given(cli, tmp_path):
         text, _ = render_markdown(rep, str(tmp_path / "assets"))
         return next(x for x in text.splitlines() if x.startswith("| aws:p4de.24xlarge | 27.45 |"))
 
-    assert "(at most 40 days old)" in price_row(rep)
+    # (between 2026-01-20 and 2026-11-23 since catalog40: a day before its later end reads 0 days at least)
+    assert "(0 to 40 days old)" in price_row(rep)
     rep2, _ = report_for_job(job, cat, simulate=False, rec=rec, today=datetime.date(2026, 12, 5))
-    assert "(at most 319 days old: may be stale, over 180)" in price_row(rep2)
+    assert "(12 to 319 days old: may be stale, over 180)" in price_row(rep2)

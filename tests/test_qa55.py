@@ -90,14 +90,14 @@ def test_compare_by_cloud_says_how_old_each_rows_rate_is(cli, tmp_path):
         inst = cat.instance(r["hardware"])
         assert r["price_dates"] == oldest_price([(f"{inst.key} on-demand", inst.price_date)]), r["hardware"]
     kinds = {r["cloud"]: r["price_dates"]["oldest_kind"] for r in rows}
-    assert kinds["gcp"] == kinds["aws"] == "not-before" and kinds["lambda"] == "not-before"  # undated until prices39
+    assert kinds["gcp"] == kinds["aws"] == kinds["lambda"] == "between"  # lambda undated until prices39 (catalog40)
     code, text, _ = cli("compare", job, "--by", "cloud")
     flat = " ".join(text.split())
     gcp = next(r for r in rows if r["cloud"] == "gcp")
-    most = gcp["price_dates"]["age_days"]
-    assert f"prices dated: {gcp['hardware']} not before 2024-10-31 (at most {most:,} days old" in flat
+    most, least = gcp["price_dates"]["age_days"], gcp["price_dates"]["age_floor_days"]
+    assert f"prices dated: {gcp['hardware']} between 2024-10-31 and 2026-11-23 ({least:,} to {most:,} days old" in flat
     dated = flat.split("prices dated:")[1]
-    assert "lambda:" in dated and "not before 2026-05-03 (at most" in dated and "undated" not in dated
+    assert "lambda:" in dated and "between 2026-05-03 and 2026-11-23 (" in dated and "undated" not in dated
 
 
 def test_an_override_date_takes_words_in_parentheses_as_a_bound_does(cli, tmp_path):
@@ -205,7 +205,7 @@ def test_a_dated_override_of_one_rate_keeps_the_other_rates_date(cli, tmp_path):
     from hardware_catalog.catalog import load_catalog
 
     snap = load_catalog().instance("aws:g6e.48xlarge").price_date
-    assert snap.startswith("not before 2026-01-20")
+    assert snap.startswith("between 2026-01-20 and 2026-11-23")
 
     def dates(text, name):
         f = tmp_path / name

@@ -76,13 +76,13 @@ def test_report_price_table_dates_each_rate_its_cells_show(cli, tmp_path):
     row = next(x for x in lines if x.startswith("| aws:g6e.48xlarge | 25.00 |"))
     cell = [c.strip() for c in row.strip("|").split("|")][cols.index("price date")]
     assert cell.startswith("on-demand 2026-11-30 (rep quote)"), cell
-    assert "; spot not before 2026-01-20 (AWS catalog snapshot" in cell, cell
+    assert "; spot between 2026-01-20 and 2026-11-23 (AWS catalog snapshot" in cell, cell
     # no override: both rates share the snapshot's bound, said once
     code, out, err = cli("report", str(job), "-o", str(out_md), "--no-simulate", "--force")
     assert code == 0, err
     row = next(x for x in out_md.read_text().splitlines() if x.startswith("| aws:g6e.48xlarge | 30.13 |"))
     cell = [c.strip() for c in row.strip("|").split("|")][cols.index("price date")]
-    assert cell.startswith("not before 2026-01-20 (AWS catalog snapshot") and "spot" not in cell.split("(")[0], cell
+    assert cell.startswith("between 2026-01-20 and 2026-11-23 (AWS catalog snapshot") and "spot" not in cell.split("(")[0], cell
 
 
 def test_the_oldest_price_named_is_the_rate_the_cost_uses(cli):
@@ -134,7 +134,8 @@ def test_serve_options_carry_the_date_of_the_rate_each_is_costed_at(cli, tmp_pat
     code, out, err = cli("serve", str(example), "--catalog", str(ov))
     assert code == 0, err
     text = " ".join(out.split())  # the terminal wraps the line
-    assert re.search(r"prices dated: aws:g6e\.48xlarge, [^;(]*? not before 2026-01-20 \(at most [\d,]+ days old", text), text
+    assert re.search(r"prices dated: aws:g6e\.48xlarge, [^;(]*? between 2026-01-20 and 2026-11-23 \([\d,]+ to [\d,]+ days "
+                     r"old", text), text
 
 
 def test_a_tabular_jobs_recommend_csv_dates_each_rows_rate(cli, tmp_path):
@@ -151,4 +152,4 @@ def test_a_tabular_jobs_recommend_csv_dates_each_rows_rate(cli, tmp_path):
     cat = load_catalog()
     assert all(r["price_date"] == cat.instance(r["instance"]).rate_date(False) and r["price_basis"] == "on-demand"
                for r in rows)
-    assert any(r["price_date"].startswith("not before 2026-01-20") for r in rows)
+    assert any(r["price_date"].startswith("between 2026-01-20 and 2026-11-23") for r in rows)

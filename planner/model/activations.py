@@ -799,7 +799,7 @@ class RankLogits:
         return np.minimum(float(rows), self.tokens) * self.vocab
 
 
-def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1) -> RankLogits:
+def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_seq=None) -> RankLogits:
     """The logits one rank holds at once on the last pipeline stage (the only stage with the LM head and loss) for one
     micro-batch: seq x micro-batch / cp tokens / ``vocab_tiles``, each over V / tp of the vocabulary. The one place
     the count is written; each factor's source:
@@ -819,13 +819,18 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1) -> Ra
     * ``vocab_tiles``: MaxText's ``num_vocab_tiling`` (Stack.num_vocab_tiling): the loss scans the tokens in that many
       equal tiles (vocabulary_tiling.py ``vocab_tile_size = (batch_size * seq_len) // config.num_vocab_tiling``), one
       tile's logits alive at a time.
+    * ``head_seq``: the positions of a sequence the head runs on where it runs on fewer than all (``TrainingSpec.
+      head_tokens_per_seq``: BERT's masked positions), at most ``seq``; None, all of them. The step time's head
+      (step_time ``lm_head``) passes it; the memory callers count every position (HF's ``BertForMaskedLM`` runs its
+      ``cls`` head on the whole ``sequence_output``).
     * the dtype is not the count's: HF's loss upcasts the whole logits (transformers loss_utils.py ``ForCausalLMLoss``:
       ``logits.float()``, 4 bytes a logit, ``LOSS_TRANSIENT_BYTES`` "cast_ce"); a fused loss that never writes fp32
       logits (TE's kernel, "te_parallel_ce") or no logits at all (Cut Cross-Entropy, "linear_ce", whose model returns
       none: memory ``held_logit_bytes``) prices fewer bytes per logit of the same count.
 
     The non-transformer models (no LM head) are each caller's zero."""
-    tokens = rank_tokens(seq, micro_batch, cp) / float(vocab_tiles)
+    positions = seq if head_seq is None else np.minimum(seq, head_seq)
+    tokens = rank_tokens(positions, micro_batch, cp) / float(vocab_tiles)
     return RankLogits(tokens, m.vocab, np.asarray(tp, dtype=np.float64))
 
 
@@ -914,7 +919,15 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   ``build_loss_fn`` compiles it when compiling; later ``compile.components``): Inductor fuses the
 #:   upcast, log-softmax and NLL and their backward, keeping the 16-bit logits (2 bytes) and writing
 #:   their 16-bit gradient (2): 4 bytes per logit in all, the saved 4 of ``logits_bytes`` and nothing
-#:   on top (4.0). With TP not measured: the eager loss-parallel figure is kept.
+#:   on top (4.0). With TP (logits40) the compiled loss runs DTensor loss parallel's decomposition (torchtitan
+#:   compiles ``cross_entropy_loss`` in torchtitan/components/loss.py ``build_cross_entropy_loss``, called under the
+#:   train context's ``loss_parallel()``): the all-reduces of the row max and of the exp-sum split the graph, so
+#:   Inductor writes one fp32 logit-sized intermediate (the upcast; at fp32 the max-shifted logits) and the fp32
+#:   log-softmax beside the model's logits (act + 4 + 4, the step's peak), then saves the log-softmax alone and
+#:   writes the gradient from it in one kernel: ``TITAN_TP_COMPILED_CE_BYTES`` = act + 4 beyond the saved 4 (10.0
+#:   measured in all at bf16 and 12.0 at fp32, reduction "sum", ignore_index -100, on a 1-rank gloo mesh for
+#:   (tokens, vocab) = (512, 4096), (128, 32000), (1024, 1000), (300, 7777): tests/test_logits40.py). Until
+#:   logits40 the eager loss-parallel 12 was kept (16 in all at bf16: 6 B a logit of the vocabulary shard too many).
 #: * "masked_ce": NeMo AutoModel's ``MaskedCrossEntropy`` (nemo_automodel/components/loss/masked_ce.py) as its
 #:   class defaults build it (``fp32_upcast=True``, no ``chunk_size``): ``logits.float()`` then
 #:   ``F.cross_entropy(..., reduction="sum")`` on the 16-bit logits the model returns (its MoE models' ``forward``
@@ -964,6 +977,9 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #: ``logits.full_tensor()`` before the loss: the loop holds its shard (act - 4 per shard logit beyond the saved 4,
 #: the TP column of the table) and the loss runs on the whole vocabulary, ``LOSS_GATHERED_BYTES`` per logit of it.
 CE_BACKWARD_BYTES = 8.0  # the fp32 NLL gradient + the fp32 log-softmax gradient, per logit (above)
+#: torchtitan's compiled loss under loss parallel ("torch_ce_compiled" with TP, above): the model's logits and one fp32
+#: intermediate beside the fp32 log-softmax at the forward's end, per logit of the vocabulary shard beyond the saved 4
+TITAN_TP_COMPILED_CE_BYTES = (lambda act: act + 4.0)
 #: Megatron-Core's compiled native fused loss ("megatron_ce_fused" above): Inductor's fresh fp32 gradient buffer and the
 #: bf16 gradient, per logit beyond the saved fp32 softmax
 MCORE_FUSED_CE_BYTES = 4.0 + 2.0
@@ -985,7 +1001,7 @@ LOSS_TRANSIENT_BYTES = {
     "megatron_ce": (lambda act: act,) * 2,
     "megatron_ce_fused": (MCORE_FUSED_CE_BYTES,) * 2,
     "torch_ce": (CE_BACKWARD_BYTES, 12.0),
-    "torch_ce_compiled": (0.0, 12.0),
+    "torch_ce_compiled": (0.0, TITAN_TP_COMPILED_CE_BYTES),
     "masked_ce": (_held_ce, lambda act: act - 4.0),
     "masked_ce_16bit": (lambda act: 4.0 * act - 4.0, lambda act: act - 4.0),
     "masked_ce_chunked": (lambda act: 2.0 * act - 4.0, lambda act: act - 4.0),

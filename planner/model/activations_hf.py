@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.model.activations import rank_logits
 from planner.spec import ModelSpec
 
 
@@ -98,6 +99,14 @@ ROUTERS = {
 ROPE_CASTS_BACK = {"olmo2", "llama4_text", "deepseek_v2"}
 
 
+def _logits(m: ModelSpec, seq: int, batch: int) -> float:
+    """The logits of one micro-batch of ``batch`` x ``seq`` tokens over the whole vocabulary: the one count,
+    ``activations.rank_logits``, on one rank (no TP or CP split of the HF code's head). Every vocabulary-wide
+    tensor of the walk below is this count times its bytes per logit (the fp32 log-softmax 4, the logits in the
+    activation dtype, the loss's two gradients)."""
+    return float(rank_logits(m, seq, batch).shard)
+
+
 def _norm(w: float, src: float, style: str) -> float:
     """RMSNorm over width ``w`` of an input of ``src`` bytes (module docstring)."""
     return 4 * w + 4 + (4 * w if style == "fp32" else src * w)
@@ -127,7 +136,7 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
         return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing)
     a, r = P.act, P.stream
     tok = seq * batch
-    h, H, V = m.hidden, m.heads, m.vocab
+    h, H = m.hidden, m.heads
     style = NORM_STYLE.get(model_type, "cast")
     gemma = model_type in ("gemma2", "gemma3_text")
     llama4 = model_type == "llama4_text"
@@ -145,9 +154,10 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
     rope_sets = 2 if model_type == "gemma3_text" else 1
     rope = rope_sets * _rope_set_bytes(m, model_type, seq, P)
     # outside the blocks: ids, final norm + head input, loss log-softmax, shifted labels, scalar
-    outside = tok * 8 + tok * (_norm(h, r, style) + lin(1, h)) + tok * 4 * V + 8 * (tok + 1) + 4
+    logits = _logits(m, seq, batch)
+    outside = tok * 8 + tok * (_norm(h, r, style) + lin(1, h)) + 4 * logits + 8 * (tok + 1) + 4
     if model_type == "gemma2":
-        outside += tok * a * V  # final logit soft-capping keeps its tanh
+        outside += a * logits  # final logit soft-capping keeps its tanh
     if gemma:
         outside += 2 + 4 * h  # the embedding scale; the final norm's 1 + weight
     if checkpointing:
@@ -391,11 +401,12 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     """
     a, r = P.act, P.stream
     tok = seq * batch
-    h, H, V = m.hidden, m.heads, m.vocab
+    h, H = m.hidden, m.heads
     f = m.ffn_hidden
     d = m.head_dim
     ln = r * (h + 2)
     bert = model_type == "bert"
+    logits = _logits(m, seq, batch)
 
     def lin(n: int, w: float) -> float:  # as in hf_saved_bytes: one copy per linear under autocast
         return n * a * w if P.autocast else r * w
@@ -406,9 +417,9 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         head_ln = a * h + 2 * (4 if P.autocast else a)
         lsm = 4 if P.autocast else a
         outside = tok * (16 + ln + r * h) + 8 * (m.max_positions or 512)
-        outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + tok * lsm * V + 8 * tok + lsm
+        outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * tok + lsm
     else:
-        outside = tok * (8 + r * h + ln + a * h + 4 * V) + 8 * seq + 8 * (tok + 1) + 4
+        outside = tok * (8 + r * h + ln + a * h) + 4 * logits + 8 * seq + 8 * (tok + 1) + 4
     if checkpointing:
         # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
         mask = batch * seq * seq * r if (not _sdpa(impl) and not bert) else 0
@@ -485,13 +496,15 @@ def fused_ce_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     a, r = P.act, P.stream
     tok = seq * batch
     h, V = m.hidden, m.vocab
+    lg = rank_logits(m, seq, batch)
+    logits = float(lg.shard)
     head_in = a * h if (P.autocast and r != a) else r * h  # the eager lm_head's saved input (``lin(1, h)``)
-    eager = tok * (head_in + 4 * V) + (tok * a * V if model_type == "gemma2" else 0.0)
+    eager = tok * head_in + 4 * logits + (a * logits if model_type == "gemma2" else 0.0)
     # the head weight's dtype: a bf16 model or FSDP's bf16 gather, else fp32 (autocast's fp32 model, fp32)
     pb = 2 if (precision == "bf16" or (P.autocast and bf16_weights)) else 4
     saved = tok * r * h + (pb * V * h if head_trains else 0.0)
     chunk = float(liger_chunk_tokens(V, h, tok))
-    transient = a * chunk * V + 4 * tok + (2.0 * V * h if (P.autocast and not head_trains) else 0.0)
+    transient = a * float(lg.chunk(chunk)) + 4 * tok + (2.0 * V * h if (P.autocast and not head_trains) else 0.0)
     return FusedCEBytes(eager, saved, transient)
 
 
@@ -578,7 +591,8 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing)
     cw = 1.0 if weight_casts else 0.0
     casts = cw * hf_param_cast_bytes(m, model_type, checkpointing) if P.autocast else 0.0
-    logits = a * V * tok
+    n_logits = _logits(m, seq, batch)
+    logits = a * n_logits
     lsm = (4 if P.autocast else a) if bert else 4  # the loss' log-softmax dtype
     kv = 0.0
     if not checkpointing and not bert and model_type != "gpt2":
@@ -598,10 +612,10 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         saved += fc.saved - fc.eager_saved
         logits = 0.0
     after = saved + casts + logits + kv
-    loss_fwd = 4 * V * tok if (lsm == 4 and a != 4) else 0.0  # logits.float()
+    loss_fwd = 4 * n_logits if (lsm == 4 and a != 4) else 0.0  # logits.float()
     if P.autocast and not bert:
         loss_fwd += r * h * tok  # the final norm's fp32 output (lm_head saved its bf16 cast)
-    loss_bwd = 2 * lsm * V * tok
+    loss_bwd = 2 * lsm * n_logits
     if fused:  # one chunk's logits in the forward; the backward scales the saved gradients in place
         loss_fwd, loss_bwd = fc.transient, 0.0
     pc = count_params(m)

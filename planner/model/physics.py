@@ -5,10 +5,10 @@ and the exposed context-parallel exchange.
 """
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 
+from hardware_catalog.catalog import CLOCK_REFERENCE_OF, builtin_gpu, clock_reference_name
 from planner.errors import InputError, NoPeakError
 from planner.hardware.efficiency import CDNA3_ATTN_HD64_REL, gpu_family
 from planner.model.comm import torch_ring_columns
@@ -118,7 +118,10 @@ def peak_need(dtype: str) -> str:
 #: equal datasheet peaks (efficiency.BLACKWELL_ULTRA_GEMM_GAIN, BLACKWELL_ULTRA_CUDNN_GAIN), so the
 #: pair's measured ratio stays the model's. The HGX parts (B200 1000 W, B300 1100 W) sustain the
 #: clocks their datasheets quote (the in-step GEMM fit is shared with them).
-SUSTAINED_CLOCK_OF = {"GB200": "B200-SXM-180GB", "GB300": "GB200-B200"}
+#: The table is the catalog's (``hardware_catalog.catalog.CLOCK_REFERENCE_OF``), which resolves each name in the catalog
+#: in use (``GPU.clock_reference``): the reference's peak and power limit are inputs, so a ``--catalog`` row that changes
+#: the HGX B200's moves GB200's and GB300's clocks with it (catalog40; until then they were read off the shipped row).
+SUSTAINED_CLOCK_OF = CLOCK_REFERENCE_OF
 #: measured rate of a ``SUSTAINED_CLOCK_OF`` part over its reference part, each at its own power limit, where a
 #: measurement exists; it replaces the clock law at the part's own limit (the law still lowers the clock below
 #: it, and the part never runs faster than the law from the reference allows). GB200 / HGX B200: the MAMF v2
@@ -129,15 +132,15 @@ SUSTAINED_CLOCK_OF = {"GB200": "B200-SXM-180GB", "GB300": "GB200-B200"}
 MEASURED_CLOCK_GAIN = {"GB200": 1822.0 / 1745.0}
 
 
-@functools.lru_cache(maxsize=None)
-def _reference(name: str):
-    """The catalog part ``SUSTAINED_CLOCK_OF`` names for GPU ``name``, or None."""
-    ref = next((r for k, r in SUSTAINED_CLOCK_OF.items() if name.upper().startswith(k)), None)
-    if ref is None:
-        return None
-    from hardware_catalog import load_catalog  # lazy: physics is imported by the catalog's users
-
-    return load_catalog().gpu(ref)
+def _reference(gpu):
+    """The part ``SUSTAINED_CLOCK_OF`` names for ``gpu``, as the catalog that built ``gpu`` has it
+    (``GPU.clock_reference``), or None. A GPU no catalog built (a test's, a benchmark's) reads the shipped row
+    (``builtin_gpu``)."""
+    ref = getattr(gpu, "clock_reference", None)
+    if ref is not None:
+        return ref
+    name = clock_reference_name(gpu.name)
+    return None if name is None or name == gpu.name else builtin_gpu(name)
 
 
 def sustained_clock(gpu) -> float:
@@ -145,7 +148,7 @@ def sustained_clock(gpu) -> float:
     quoted at (``SUSTAINED_CLOCK_OF``): the reference die's clock at its limit, raised by the clock law
     to this part's limit, over the clock the quoted peak implies; a part that takes another's clock
     takes that part's fraction; 1 for every other part."""
-    ref = _reference(gpu.name)
+    ref = _reference(gpu)
     if ref is None:
         return 1.0
     if ref.name.upper().startswith(tuple(SUSTAINED_CLOCK_OF)):
@@ -167,7 +170,7 @@ def clock_fraction(gpu, power_limit_w=None) -> float:
     base = sustained_clock(gpu)
     if not power_limit_w or not rated:
         return base
-    ref = _reference(gpu.name)
+    ref = _reference(gpu)
     if ref is not None and ref.power_limit_w and not ref.name.upper().startswith(tuple(SUSTAINED_CLOCK_OF)):
         # the reference die's clock at this limit, by the law (a GB200 held at 1000 W is the HGX B200), and never
         # above the part's own sustained clock: the law's gain from the reference is an upper bound

@@ -112,7 +112,7 @@ from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
-from planner.model.activations import rank_tokens, sp_divisor, stack_remat
+from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
@@ -1238,29 +1238,29 @@ class Head:
 def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -> Head:
     """The last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math, cross_entropy_bytes),
     on the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)."""
-    eff, hbm, peak, act_b, T, tp, combine = c.eff, c.hbm, c.peak, c.act_b, c.T, c.tp, c.combine
-    # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math), on
-    # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
-    T_head = T if t.head_tokens_per_seq is None else np.minimum(T, rank_tokens(t.head_tokens_per_seq, c.mb, c.cp))
+    eff, hbm, peak, act_b, combine = c.eff, c.hbm, c.peak, c.act_b, c.combine
     # an HF EP plan names no lm_head: whole on every rank (moe ``HfEpPlan.lm_head``; until hfep35 over TP)
-    tp = np.asarray(moe_mech.hf_ep_tp(m, fw, tp, c.ep, "lm_head"), dtype=np.float64)
-    lg_f, lg_b = c.gemm(T_head, m.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
+    tp = moe_mech.hf_ep_tp(m, fw, c.tp, c.ep, "lm_head")
+    # the rank's logits (activations.rank_logits, the one count): the head's positions (BERT's masked ones) x V / tp
+    lg = rank_logits(m, c.seq, c.mb, tp, c.cp, head_seq=t.head_tokens_per_seq)
+    T_head, tp = lg.tokens, lg.tp
+    lg_f, lg_b = c.gemm(T_head, lg.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
     fused = bool(getattr(fw, "fused_cross_entropy", False)) and liger_patches(m)
     code = getattr(fw, "loss_code", "")
     per_logit = (tuple(f(act_b) for f in AUTOMODEL_CE_BYTES[code]) if code in AUTOMODEL_CE_BYTES
                  else cross_entropy_bytes(act_b, fw.ce_runs_unfused, fused))
     # AutoModel's MaskedCrossEntropy gathers the whole logits under TP and runs the loss on all of them
-    ce_vocab = m.vocab if code in GATHERED_CE else m.vocab / tp
-    ce_f, ce_b = (eff.memory_time(T_head * ce_vocab * b, hbm) for b in per_logit)
+    ce_logits = lg.gathered if code in GATHERED_CE else lg.shard
+    ce_f, ce_b = (eff.memory_time(ce_logits * b, hbm) for b in per_logit)
     if code in GATHERED_CE:  # ``full_tensor()``'s all-gather (of the fp32 copy where it upcasts first: masked_ce.py
         # ``logits.float()`` precedes it unless chunked), which the loss waits on; its backward is a local slice
         gathered_b = 4.0 if code == "masked_ce" else float(act_b)
-        ce_f = ce_f + np.where(tp > 1, collective_time("all_gather", T_head * m.vocab * gathered_b, tp, 1, c.g,
+        ce_f = ce_f + np.where(tp > 1, collective_time("all_gather", lg.gathered * gathered_b, tp, 1, c.g,
                                                        *c.links), 0.0)
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
     head_host_b = BWD_HOST_FACTOR * head_host
     if fused:  # Liger's chunk loop: FLCE_OPS_PER_CHUNK launches per chunk (activations_hf.liger_chunk_tokens)
-        chunks = np.ceil(T_head / liger_chunk_tokens(m.vocab, m.hidden, np.maximum(T_head, 1.0)))
+        chunks = np.ceil(T_head / liger_chunk_tokens(lg.vocab, m.hidden, np.maximum(T_head, 1.0)))
         head_host = head_host + FLCE_OPS_PER_CHUNK * chunks * eff.launch_s
         head_host_b = BWD_HOST_FACTOR * head_host
     if code == "masked_ce_chunked" and "full_iteration" not in graphs:  # the chunk loop's launches, each pass its own

@@ -290,11 +290,14 @@ def _dated(price_date: str, today: Optional[_dt.date] = None) -> str:
     ``not after`` one how old it is at least (prices39); ages to ``today`` (UTC today by default: ``build_report``)."""
     from hardware_catalog.catalog import STALE_PRICE_DAYS, bound_age_days, cap_age_days, stale_days
 
-    most = bound_age_days(price_date, today)
+    most, least = bound_age_days(price_date, today), cap_age_days(price_date, today)
+    if most is not None and least is not None:  # between two days (catalog40): stale by the later, may be by the earlier
+        return f"{price_date} ({least:,} to {most:,} days old" + (
+            f": stale, over {STALE_PRICE_DAYS})" if least > STALE_PRICE_DAYS else
+            f": may be stale, over {STALE_PRICE_DAYS})" if most > STALE_PRICE_DAYS else ")")
     if most is not None:
         return f"{price_date} (at most {most:,} days old" + (
             f": may be stale, over {STALE_PRICE_DAYS})" if most > STALE_PRICE_DAYS else ")")
-    least = cap_age_days(price_date, today)
     if least is not None:
         return f"{price_date} (at least {least:,} days old" + (
             f": stale, over {STALE_PRICE_DAYS})" if least > STALE_PRICE_DAYS else ")")

@@ -221,11 +221,18 @@ def price_dates_words(p: dict) -> str:
     from hardware_catalog.catalog import price_date_short
 
     after = p["stale_after_days"]
-    if p.get("oldest") and p.get("oldest_kind") == "not-before":
-        head = f"oldest {p['oldest']} ({p['oldest_of']}), at most {p['age_days']:,} days old"
-        head += (f": may be stale (its bound is over {after} days back; refresh it with a catalog override and its "
-                 "price_date)"
-                 if p["age_days"] > after else f" (fresh: within {after} days)")
+    if p.get("oldest") and p.get("oldest_kind") in ("not-before", "between"):
+        if p["oldest_kind"] == "between":  # both ends (catalog40): at least the later's age, at most the earlier's
+            least = p["age_floor_days"]
+            head = f"oldest {p['oldest']} ({p['oldest_of']}), {least:,} to {p['age_days']:,} days old"
+            head += ("" if least > after else
+                     f": may be stale (its earlier end is over {after} days back; refresh it with a catalog override "
+                     "and its price_date)" if p["age_days"] > after else f" (fresh: within {after} days)")
+        else:
+            head = f"oldest {p['oldest']} ({p['oldest_of']}), at most {p['age_days']:,} days old"
+            head += (f": may be stale (its bound is over {after} days back; refresh it with a catalog override and "
+                     "its price_date)"
+                     if p["age_days"] > after else f" (fresh: within {after} days)")
         if p["stale"]:  # an exact date over the threshold, younger than the bound's day but known to be stale
             n = len(p["stale_prices"])
             head += (f"; stale: {count_of(n, 'price')} over {after} days old ("
@@ -252,11 +259,13 @@ def price_dates_words(p: dict) -> str:
     groups: dict[tuple, list[str]] = {}  # the other bounded prices, by their bound (the day, not the evidence again)
     for b in p.get("bounded") or ():
         if b["what"] != p.get("oldest_of"):
-            groups.setdefault((price_date_short(b["price_date"]), b["at_most_days"]), []).append(b["what"])
+            groups.setdefault((price_date_short(b["price_date"]), b["at_most_days"], b.get("at_least_days")),
+                              []).append(b["what"])
     if groups:
         head += "; bounded: " + "; ".join(
-            f"{', '.join(w)} {d} (at most {most:,} days old" + (": may be stale)" if most > after else ")")
-            for (d, most), w in groups.items())
+            f"{', '.join(w)} {d} (" + (f"at most {most:,}" if least is None else f"{least:,} to {most:,}")
+            + " days old" + (": stale)" if (least or 0) > after else ": may be stale)" if most > after else ")")
+            for (d, most, least), w in groups.items())
     capped: dict[tuple, list[str]] = {}  # the other capped prices (not after a day; prices39), by their cap
     for c in p.get("capped") or ():
         if c["what"] != p.get("oldest_of"):
@@ -294,7 +303,11 @@ def view_price_dates_words(rows) -> str | None:
             words = "undated"
         else:
             after, age = p["stale_after_days"], p["age_days"]
-            if p.get("oldest_kind") == "not-before":
+            if p.get("oldest_kind") == "between":  # both ends (catalog40)
+                least = p["age_floor_days"]
+                words = f"{price_date_short(p['oldest'])} ({least:,} to {age:,} days old" + (
+                    ": stale)" if least > after else ": may be stale)" if age > after else ")")
+            elif p.get("oldest_kind") == "not-before":
                 words = f"{price_date_short(p['oldest'])} (at most {age:,} days old" + (
                     ": may be stale)" if age > after else ")")
             elif p.get("oldest_kind") == "not-after":  # at least so old (prices39)

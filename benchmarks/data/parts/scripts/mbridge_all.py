@@ -14,7 +14,9 @@ the FSDP column writes Megatron-FSDP on, "1" or the shard-group size "64"/"8", i
 different numbers (25.11, 26.02, 26.04.01) each version is its own section.
 
 Checks (``rows``): the layout multiplies out (TP x PP x CP x DP = GPUs, GBS a multiple of DP x MBS,
-GA = GBS / (DP x MBS) where the table prints GA), and each row's printed TFLOP/s over its printed
+GA = GBS / (DP x MBS) where the table prints GA: where it does not, a parenthesised variant takes the GA-implied
+MBS, a row printed on its own keeps its MBS and notes the GA cell), the rows whose layout cells are another row's
+are corrected to their workload config (``LAYOUT_MISPRINTS``, with the reason in the row's notes), and each row's printed TFLOP/s over its printed
 tokens/s (model FLOPs per token) agrees within 3% with the median of the same model and sequence
 length across all releases, or within its own release (DeepSeek-V3 with and without its MTP module
 apart: 4% fewer FLOPs without; Megatron-Bridge's FLOP counter for gpt-oss-120b moved +20% at 26.06): a mis-copied or mis-printed cell shows there (see
@@ -156,6 +158,21 @@ MUON = {"Kimi_K2": ("Muon optimizer (table footnote: 'Muon optimizer was used fo
                     "Megatron-Bridge dist_muon, Megatron-Core LayerWiseDistributedOptimizer",
                     "DDP + Muon layer-wise distributed optimizer (dist_muon; FSDP=0)")}
 #: table labels the planner cannot represent, with why
+#: printed rows whose layout cells are not the layout that ran, (section, system, table label, precision) -> the
+#: cells taken and why. 26.02.01's DGX-GB300 LLAMA3_70B NVFP4 and MXFP8 rows print MBS 2, VP n/a and (NVFP4) PP 1 --
+#: the FP8 row's micro-batch and VP cells beside them; TP 1 PP 1 without Megatron-FSDP cannot hold a 70B model's
+#: states on a 288 GB GPU. The workload configs at the table's own snapshot (radixark/Megatron-Bridge @d063066b
+#: scripts/performance/configs/llama/llama3_workload_base_configs.py ``LLAMA3_70B_PRETRAIN_CONFIG_GB300_NVFP4_V2`` /
+#: ``..._FP8_MX_V2``: ``pipeline_model_parallel_size=4, virtual_pipeline_model_parallel_size=5``, micro-batch the
+#: ``WorkloadBaseConfig`` default 1) and the same rows of 26.02, 26.04 and 26.04.01 print PP 4 VP 5 MBS 1.
+LAYOUT_MISPRINTS = {
+    ("s260201", "DGX-GB300", "LLAMA3_70B", prec): (
+        {"MBS": "1", "PP": "4", "VP": "5"},
+        f"printed MBS 2, PP {pp}, VP n/a (the FP8 row's cells); the cited config "
+        f"LLAMA3_70B_PRETRAIN_CONFIG_GB300_{cfg}_V2 and the 26.02 / 26.04 / 26.04.01 tables: PP 4, VP 5, MBS 1: taken")
+    for prec, pp, cfg in (("NVFP4", 1, "NVFP4"), ("MXFP8", 4, "FP8_MX"))
+}
+
 UNMODELLED = {
     "Nemotron_3_Ultra": "hybrid Mamba-Transformer LatentMoE with MTP: no authoritative config of it in the code "
                         "index (Megatron-Bridge builds it from the HF config.json by AutoBridge; no provider "
@@ -292,6 +309,12 @@ def rows():
                     left_out.append((section, rec["line"], UNMODELLED[base]))
                     continue
                 m = MODELS[base]
+                variant = d is not vs[0][2]  # a parenthesised variant of the printed row
+                notes = []
+                fix = LAYOUT_MISPRINTS.get((section, system, base, d["Precision"]))
+                if fix:
+                    d = {**d, **fix[0]}
+                    notes.append(fix[1])
                 gpus, gbs, mbs = int(d["#-GPUs"]), int(d["GBS"]), int(d["MBS"])
                 tp, pp, cp = int(d["TP"]), int(d["PP"]), int(d["CP"])
                 vp, ep = _int(d["VP"], 1), _int(d["EP"], 1)
@@ -302,16 +325,22 @@ def rows():
                 dp = gpus // (tp * pp * cp)
                 assert dp * tp * pp * cp == gpus, (section, rec["line"])
                 ga_printed = d.get("GA")
-                notes = []
                 if ga_printed is not None and not re.fullmatch(r"\d+", ga_printed):
                     notes.append(f"GA cell printed '{ga_printed}' (garbled)")
                     ga_printed = None
                 if gbs % (dp * mbs):
                     left_out.append((section, rec["line"], f"GBS {gbs} not a multiple of DP {dp} x MBS {mbs}"))
                     continue
-                if ga_printed is not None and int(ga_printed) != gbs // (dp * mbs):
+                if ga_printed is not None and int(ga_printed) != gbs // (dp * mbs) and not variant:
+                    # a row printed on its own: its MBS cell is its own, the GA cell the odd one out (25.11's
+                    # GB300 Qwen3_235B_a22B BF16 "MBS 2, GA 32" at GBS 8192 / DP 64: its config
+                    # QWEN3_235B_A22B_PRETRAIN_CONFIG_GB300_BF16_V1 / _V2, qwen3_workload_base_configs.py at
+                    # radixark/Megatron-Bridge @d063066b, sets micro_batch_size=2)
+                    notes.append(f"printed GA {ga_printed} is not GBS / (DP x MBS) = {gbs // (dp * mbs)}: "
+                                 f"the printed MBS {mbs} taken (the workload config's)")
+                elif ga_printed is not None and int(ga_printed) != gbs // (dp * mbs):
                     # 25.09/25.11 "1 (16)": the MX variant's GA is for MBS 1 (GBS 128 / DP 8 / 16); the MBS
-                    # column is not parenthesised: the GA-implied micro-batch is taken
+                    # column is not parenthesised (the printed row's): the GA-implied micro-batch is taken
                     implied = gbs // (dp * int(ga_printed))
                     if implied * dp * int(ga_printed) != gbs:
                         left_out.append((section, rec["line"], f"GA {ga_printed} inconsistent with GBS/DP/MBS"))
@@ -335,7 +364,7 @@ def rows():
                     notes.append(mtp)
                 if base in MUON:
                     notes.append(MUON[base][0])
-                if "(" in _cell_raw(rec, "Tokens / sec / GPU") and d is not vs[0][2]:
+                if "(" in _cell_raw(rec, "Tokens / sec / GPU") and variant:
                     notes.append("parenthesised variant of the printed row")
                 if base == "DeepSeekV3" and "w/o MTP" in label:
                     model_txt = m["model"] + " w/o MTP"
