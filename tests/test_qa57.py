@@ -213,3 +213,21 @@ def test_serving_review_cost_chart_says_the_rate_it_is_at(tmp_path, cli):
     assert "at the job&#x27;s QPS" not in text and "at the job's QPS" not in text
     assert ("$ per month of each option at 8.00 requests/s (the trace&#x27;s rate, not serving.qps) (on-demand, 730 h)"
             in text), text[:2000]
+
+
+def test_simulate_checkpoint_answer_counts_the_evaluation_between_saves(cli, tmp_path):
+    """`planner simulate`'s checkpoint-interval answer priced a segment as ``n x step``, the evaluation passes left
+    out, while estimate (since the fix above) lengthens it by the passes: the same job read two goodputs at the same
+    cadence. The answer's goodput at the configured cadence is now the renewal formula at ``n x (step + the passes'
+    seconds a step)``, and agrees with estimate's."""
+    from planner.simulate.failures import expected_goodput
+    job = write_job(tmp_path, CKPT_EVAL % ", mtbf_hours_per_node: 4")
+    code, out, err = cli("simulate", job, "--json", "--steps", "100")
+    assert code == 0, err
+    ck = json.loads(out)["answers"]["checkpoint"]
+    est = _ckpt(cli, tmp_path, ", mtbf_hours_per_node: 4")
+    ev = est["cost"]["evaluation"]
+    per_step = ev["mean_s"] / 25  # a pass every 25 steps
+    g = expected_goodput(10 * (ck["step_s"] + per_step), ck["checkpoint_block_s"], ck["mtbf_s"], ck["restart_s"])
+    assert ck["goodput_at_current"] == pytest.approx(g, rel=1e-9)
+    assert ck["goodput_at_current"] == pytest.approx(est["cost"]["checkpoint_failures"]["goodput"], abs=2e-3)
