@@ -231,3 +231,13 @@ def test_simulate_checkpoint_answer_counts_the_evaluation_between_saves(cli, tmp
     g = expected_goodput(10 * (ck["step_s"] + per_step), ck["checkpoint_block_s"], ck["mtbf_s"], ck["restart_s"])
     assert ck["goodput_at_current"] == pytest.approx(g, rel=1e-9)
     assert ck["goodput_at_current"] == pytest.approx(est["cost"]["checkpoint_failures"]["goodput"], abs=2e-3)
+
+
+def test_a_spot_job_without_interruptions_still_pays_its_checkpoint_pauses():
+    """``constraints.spot_interruptions_per_node_day: 0`` made the spot model return goodput 1: the spot line read
+    "+0.0% time: a checkpoint pause every 100 steps" and its cost left out the pauses the checkpoints line counted.
+    With nothing to interrupt the run, its goodput is the pauses' alone, tau / (tau + delta)."""
+    from planner.simulate.interruptions import SpotRate, spot_expectation
+    hours, step, block, every = np.array([10.0]), np.array([1.0]), 5.0, 100
+    e = spot_expectation(SpotRate(0.0, 0.0, 0.0, 0.0, "t"), hours, np.array([1]), step, 1.0, block, 600.0, every)
+    assert float(e["hours"][0]) == pytest.approx(10.0 * 105 / 100, rel=1e-12)  # 360 saves of 5 s over 36,000 steps
