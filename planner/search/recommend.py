@@ -1480,6 +1480,13 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
                      f"{df.at[i, 'hardware']}, {fmt_time(df.at[i, hcol] * 3600)}"
                      + (f"; {fmt_usd(df.at[i, 'cost'])} without them" if ck and df.at[i, "cost"] != df.at[i, ccol] else "")
                      + f") vs budget {fmt_usd(con.budget_usd)}")
+        if in_time is not None and in_time.any():
+            # the deadline is met by some plan: the budget that meets both is the cheapest of those, not the cheapest
+            # plan (a 5 h deadline and $15k read "cheapest fitting plan costs $23.1k (..., 30.1 d)": at $23.2k it was
+            # refused again, the cheapest plan within 5 h costing $47.4k; QA 58)
+            j = df.loc[in_time, ccol].idxmin()
+            parts.append(f"within the deadline the cheapest costs {fmt_usd(df.at[j, ccol])} ({df.at[j, 'nodes']} x "
+                         f"{df.at[j, 'hardware']}, {fmt_time(df.at[j, hcol] * 3600)})")
         over = ~inside & (df[ccol] <= con.budget_usd)
         if over.any():  # within budget, dropped only by the no-deadline horizon
             j = df.loc[over, ccol].idxmin()
@@ -1492,6 +1499,11 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
                      + (f"; {fmt_time(df.at[i, 'train_hours'] * 3600)} without them"
                         if ck and df.at[i, "train_hours"] != df.at[i, hcol] else "")
                      + f") vs deadline {con.deadline_hours:g} h")
+        if in_budget is not None and in_budget.any() and df.loc[in_budget, hcol].min() > df.at[i, hcol]:
+            # the fastest plan is over budget: the deadline that meets both is the fastest within budget (QA 58)
+            j = df.loc[in_budget, hcol].idxmin()
+            parts.append(f"within budget the fastest takes {fmt_time(df.at[j, hcol] * 3600)} ({df.at[j, 'nodes']} x "
+                         f"{df.at[j, 'hardware']}, {fmt_usd(df.at[j, ccol])})")
         met = df["train_hours"] <= con.deadline_hours
         if ck and met.any():  # the deadline is lost to the checkpoint pauses and failures: say so
             j = df.loc[met, "train_hours"].idxmin()

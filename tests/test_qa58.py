@@ -1,0 +1,39 @@
+"""QA pass 58: `recommend` under a team's constraints (a budget and a deadline together, fixed node counts, stacks,
+MoE, long context) and the what-if app; each defect found with the check that failed before its fix
+(docs/qa_log.md, "QA 58")."""
+from __future__ import annotations
+
+from conftest import write_job
+
+LORA = """
+model: {preset: llama3-8b}
+training: {mode: lora, seq_len: 4096, global_batch: 64, tokens: 2.0e9, lora: {rank: 16}}
+cluster: {instance: aws:p5.48xlarge}
+constraints: {budget_usd: %s, deadline_hours: %s}
+"""
+
+
+def _refusal(cli, tmp_path, budget, deadline) -> str:
+    code, out, err = cli("recommend", write_job(tmp_path, LORA % (budget, deadline)), "--no-simulate")
+    assert code == 2, out
+    line = err.strip()
+    assert "\n" not in line and "…" not in line, err
+    return line
+
+
+def test_a_missed_budget_says_what_meets_the_deadline(cli, tmp_path):
+    """$200 and 1 h: no plan costs $200; the refusal gave only the cheapest plan ($279.88, 1 node, 5.1 h), which
+    misses the deadline too, so a budget raised to it was refused again. It now also gives the cheapest plan within
+    the deadline: the budget both need."""
+    line = _refusal(cli, tmp_path, 200, 1)
+    assert line.startswith("error: constraints.budget_usd: no configuration meets"), line
+    assert "within the deadline the cheapest costs $280.80 (8 x aws:p5.48xlarge, 38.3 min)" in line, line
+
+
+def test_a_missed_deadline_says_what_the_budget_buys(cli, tmp_path):
+    """$400 and 6 minutes: no plan takes 6 minutes; the fastest (64 nodes, 8.4 min) costs $492.82, over the budget.
+    The refusal now also gives the fastest plan within the budget (32 nodes, 11.8 min): the deadline both need."""
+    line = _refusal(cli, tmp_path, 400, 0.1)
+    assert line.startswith("error: constraints.deadline_hours: no configuration meets"), line
+    assert "fastest plan takes 8.4 min (64 x aws:p5.48xlarge, $492.82)" in line, line
+    assert "within budget the fastest takes 11.8 min (32 x aws:p5.48xlarge, $345.80)" in line, line
