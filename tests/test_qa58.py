@@ -53,3 +53,25 @@ def test_the_apps_budget_and_deadline_show_a_fine_tunes_figures():
     assert not at.exception and not at.error, [e.value for e in list(at.exception) + list(at.error)]
     shown = {k: (lambda n: n.format % n.value)(at.number_input(key=k)) for k in ("w_budget_musd", "w_deadline_days")}
     assert shown == {"w_budget_musd": "0.0004", "w_deadline_days": "0.0416667"}, shown
+
+
+BARE_SPOT = """
+model: {preset: gpt2}
+training: {seq_len: 1024, global_batch: 64, tokens: 1.0e8}
+cluster: {gpu: A100-SXM-80GB, gpus_per_node: 8, nodes: 1}
+constraints: {spot: %s}
+"""
+
+
+def test_a_table_without_prices_says_so_in_its_title(cli, tmp_path):
+    """A bare A100 cluster (no cluster.price_usd_hr) under constraints.spot: the title read "expected spot cost" over
+    a cost column of dashes, and a "+time vs compute" column of dashes came with a caption pointing at a "checkpoints
+    and failures:" line that was never printed (the job has no checkpoint section). On-demand it read "on-demand
+    prices" over the dashes."""
+    for spot, words in (("true", "no price known (constraints.spot: none of these has a spot price)"),
+                        ("false", "no price known")):
+        code, out, err = cli("recommend", write_job(tmp_path, BARE_SPOT % spot), "--no-simulate")
+        assert code == 0, err
+        title = " ".join(out.split("┏")[0].split())
+        assert title.endswith(f"objective: time, {words}"), title
+        assert "+time vs compute" not in out and "checkpoints and failures:" not in out, out
