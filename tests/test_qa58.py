@@ -75,3 +75,15 @@ def test_a_table_without_prices_says_so_in_its_title(cli, tmp_path):
         title = " ".join(out.split("┏")[0].split())
         assert title.endswith(f"objective: time, {words}"), title
         assert "+time vs compute" not in out and "checkpoints and failures:" not in out, out
+
+
+def test_a_fixed_node_count_no_layout_takes_names_the_instance_that_clusters(cli, tmp_path):
+    """3 nodes of H100 on aws with a global batch of 512: both H100 instances have no valid layout, and the refusal
+    named aws:p5.4xlarge ("cannot form a multi-node training cluster"), true of every one-node instance and silent on
+    p5.48xlarge, which clusters, and on the batch, which is why (512 is no multiple of 24 GPUs at TP1)."""
+    job = write_job(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 512, tokens: 1.0e10}\n"
+                              "cluster: {nodes: 3}\nconstraints: {gpus: [H100-SXM-80GB], clouds: [aws]}\n")
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 2 and "\n" not in err.strip(), err
+    assert err.startswith("error: training.global_batch: global_batch=512 is not a multiple of micro_batch*dp = 1*24 "
+                          "(on aws:p5.48xlarge"), err

@@ -1154,7 +1154,10 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
         sizes = ("constraints.min_gpus", "constraints.max_gpus")
         if len(reasons) == len(opts):
             _raise_outside_limits(job, [r for _, r in reasons])
-        for hw, reason in sorted(reasons, key=lambda hr: hr[1].field in sizes)[:1]:
+        # a multi-node option's reason before a single-node one's: that a one-node instance cannot take the job's
+        # cluster.nodes is true of every such instance (3 nodes of H100 on aws read "aws:p5.4xlarge cannot form a
+        # multi-node training cluster", where p5.48xlarge can and the job's global batch of 512 over 24 GPUs was why; QA 58)
+        for hw, reason in sorted(reasons, key=lambda hr: (hr[1].field in sizes, not hr[0].multi_node))[:1]:
             raise InfeasibleError(reason.field, f"{reason.message} (on {hw.name}, no layout the job's fixed fields "
                                                 f"allow is valid{_odd_node_hint(job, hw, reason.field)})")
     hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
