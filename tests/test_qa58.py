@@ -87,3 +87,25 @@ def test_a_fixed_node_count_no_layout_takes_names_the_instance_that_clusters(cli
     assert code == 2 and "\n" not in err.strip(), err
     assert err.startswith("error: training.global_batch: global_batch=512 is not a multiple of micro_batch*dp = 1*24 "
                           "(on aws:p5.48xlarge"), err
+
+
+def test_a_budget_or_deadline_that_moves_the_ranking_says_so(cli, tmp_path):
+    """A 1 h deadline under objective cost drops the cheapest plan (1 node, 5.1 h, $279.88) for 8 nodes at $280.80,
+    and a $400 budget under objective time drops the fastest (64 nodes, 8.4 min, $492.82): neither was said (serve
+    prints the limits its plan is held to). Each is now a "moves the ranking" line; a deadline every cheaper plan
+    meets adds none."""
+    import json
+
+    def caveats(budget, deadline, objective):
+        job = write_job(tmp_path, LORA % (budget, f"{deadline}, objective: {objective}"))
+        code, out, err = cli("recommend", job, "--no-simulate", "--json")
+        assert code == 0, err
+        return [c for c in json.loads(out)["caveats"] if " binds: " in c]
+
+    assert caveats(1000, 1, "cost") == [
+        "constraints.deadline_hours binds: the cheapest plan without it, 1 x aws:p5.48xlarge (5.1 h, $279.88), is over "
+        "1 h; 3,812 configurations excluded by it"]
+    assert caveats(400, 100, "time") == [
+        "constraints.budget_usd binds: the fastest plan without it, 64 x aws:p5.48xlarge (8.4 min, $492.82), is over "
+        "$400.00; 7,836 configurations excluded by it"]
+    assert caveats(1000, 100, "cost") == []

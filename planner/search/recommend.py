@@ -357,6 +357,7 @@ class RankedTable:
     listed_out: list  # (GPU names, line) pairs: listed GPUs not searched (_listed_left_out)
     searched: set
     no_plan: list = dc_field(default_factory=list)  # (GPU names, line): listed GPUs searched with no plan (_no_plan_gpus)
+    binding: tuple = ()  # the budget or deadline that moved the ranking, one line (_binding_constraint)
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
@@ -825,6 +826,8 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     # (no plan meets the constraints: the error reads the whole table, built then)
     keep = _within_constraints(job, cols, hcol, ccol, overhead, assumptions,
                                lambda: _table_of(_columns(frames), consume=True))
+    binding = _binding_constraint(con, objective, cols, hcol, ccol, keep,
+                                  lambda i: f"{int(cols['nodes'][i])} x {opts[int(cols['opt'][i])].name}")
     fitting = set(np.unique(cols["group"]).tolist())  # stack groups with a plan that fits, before the constraints
     fitted = set(np.unique(cols["opt"]).tolist())  # options with a plan that fits, before the constraints
     kept = np.flatnonzero(keep)
@@ -844,7 +847,35 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
                             tally.closest_gpu or {}, tally.capped,
                             lambda names: _constraint_miss(job, cols, hcol, ccol, [k for k, o in enumerate(opts)
                                                                                    if o.gpu.name in names]))
-    return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan)
+    return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan,
+                       binding)
+
+
+def _binding_constraint(con, objective: str, cols: dict, hcol: str, ccol: str, keep: np.ndarray, name_of) -> tuple:
+    """The line that says the budget or deadline moved the ranking, or (): under objective cost (tokens_per_dollar:
+    the same order for a fixed token count) a deadline binds when the cheapest plan it and the budget did not
+    exclude runs past it; under objective time a budget binds when the fastest costs more. A 20 h deadline that
+    dropped a $20.7k, 30 h plan for a $21.0k, 15 h one was not said anywhere (QA 58; serve prints its limits as
+    "held to" lines). ``keep``: the rows every constraint keeps; ``name_of(i)``: row i's nodes and hardware."""
+    hours, cost = np.asarray(cols[hcol], dtype=np.float64), np.asarray(cols[ccol], dtype=np.float64)
+    free = keep.copy()  # the rows kept but for the constraint asked about
+    if objective == "time" and con.budget_usd is not None:
+        field, limit, over = "constraints.budget_usd", fmt_usd(con.budget_usd), cost > con.budget_usd
+        free |= (hours <= (con.deadline_hours if con.deadline_hours is not None else D.HORIZON_HOURS)) & np.isfinite(hours)
+        measure, what = hours, "fastest"
+    elif objective != "time" and con.deadline_hours is not None:
+        field, limit, over = "constraints.deadline_hours", f"{con.deadline_hours:g} h", hours > con.deadline_hours
+        free |= ~(cost > (con.budget_usd if con.budget_usd is not None else np.inf)) & (hours <= D.HORIZON_HOURS)
+        measure, what = cost, "cheapest"
+    else:
+        return ()
+    m = np.where(free & ~np.isnan(measure), measure, np.inf)
+    i = int(np.argmin(m))
+    if not np.isfinite(m[i]) or not over[i]:
+        return ()
+    n = int((free & over).sum())
+    return (f"{field} binds: the {what} plan without it, {name_of(i)} ({fmt_time(hours[i] * 3600)}, "
+            f"{fmt_usd(cost[i])}), is over {limit}; {count_of(n, 'configuration')} excluded by it",)
 
 
 def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict, capped: dict,
@@ -1035,7 +1066,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
     lost = [("left out", names, x) for names, x in r.listed_out] + [("no plan", names, x) for names, x in r.no_plan]
-    caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
+    caveats = r.binding + ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
         f"constraints.gpus: {status} — {x}" for status, _, x in lost)
     # the same, one entry a GPU, for the outputs that list GPUs (compare --json's no-plan rows; QA 54)
     no_plan = tuple({"gpu": g, "status": status, "reason": x} for status, names, x in lost for g in names)
