@@ -78,15 +78,38 @@ def test_a_table_without_prices_says_so_in_its_title(cli, tmp_path):
 
 
 def test_a_fixed_node_count_no_layout_takes_names_the_instance_that_clusters(cli, tmp_path):
-    """3 nodes of H100 on aws with a global batch of 512: both H100 instances have no valid layout, and the refusal
-    named aws:p5.4xlarge ("cannot form a multi-node training cluster"), true of every one-node instance and silent on
-    p5.48xlarge, which clusters, and on the batch, which is why (512 is no multiple of 24 GPUs at TP1)."""
-    job = write_job(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 512, tokens: 1.0e10}\n"
+    """3 nodes of H100 on aws, a 2-layer model at a global batch of 512: both H100 instances have no valid layout, and
+    the refusal named aws:p5.4xlarge ("cannot form a multi-node training cluster"), true of every one-node instance and
+    silent on p5.48xlarge, which clusters, and on the batch, which is why (512 is no multiple of 24 GPUs, and 2 layers
+    leave no pipeline to take the 3)."""
+    job = write_job(tmp_path, "model: {family: decoder, layers: 2, hidden: 1024, heads: 16, kv_heads: 8, ffn_hidden: 4096, "
+                              "vocab: 32000}\ntraining: {seq_len: 4096, global_batch: 512, tokens: 1.0e9}\n"
                               "cluster: {nodes: 3}\nconstraints: {gpus: [H100-SXM-80GB], clouds: [aws]}\n")
     code, out, err = cli("recommend", job, "--no-simulate")
     assert code == 2 and "\n" not in err.strip(), err
     assert err.startswith("error: training.global_batch: global_batch=512 is not a multiple of micro_batch*dp = 1*24 "
                           "(on aws:p5.48xlarge"), err
+
+
+def test_a_fixed_odd_node_count_is_planned_with_the_pipeline_taking_the_odd_factor(cli, tmp_path):
+    """3 x aws:p5.48xlarge for Llama-3-8B at 512 sequences was refused ("global_batch=512 is not a multiple of
+    micro_batch*dp = 1*24 ... no layout the job's fixed fields allow is valid"), yet `parallel: {tp: 8, pp: 3}` planned
+    it: the search tried only PP degrees dividing the 32 layers. With the node count fixed it also tries the uneven
+    ones that take the GPUs' odd factor (3, 6), and plans TP1 PP6 DP4; `estimate` of that layout agrees."""
+    import json
+
+    body = ("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 512, tokens: 1.0e10}\n"
+            "cluster: {instance: aws:p5.48xlarge, nodes: 3}\n")
+    code, out, err = cli("recommend", write_job(tmp_path, body), "--no-simulate", "--json")
+    assert code == 0, err
+    best = json.loads(out)["best"]
+    c = best["config"]
+    assert (c["tp"], c["pp"], c["dp"]) == (1, 6, 4), c
+    fixed = body.replace("training: {", f"training: {{micro_batch: {c['micro_batch']}, recompute: {c['recompute']}, ") \
+        + f"parallel: {{tp: 1, pp: 6, dp: 4, zero: {c['zero']}}}\n"
+    code, out, err = cli("estimate", write_job(tmp_path, fixed), "--json")
+    assert code == 0, err
+    assert abs(json.loads(out)["step_time_s"] - best["step_time_s"]) < 1e-9 * best["step_time_s"]
 
 
 def test_a_budget_or_deadline_that_moves_the_ranking_says_so(cli, tmp_path):
