@@ -220,8 +220,10 @@ sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0
                 max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"))
 sb.header("Budget")
 sb.checkbox("spot instances", key="w_spot")
-sb.number_input("budget, $M (0 = none)", min_value=0.0, step=0.1, key="w_budget_musd")
-sb.number_input("deadline, days (0 = none)", min_value=0.0, step=1.0, key="w_deadline_days")
+# "%g", not Streamlit's default "%0.2f": a $400 fine-tune's budget (0.0004 $M) read "0.00" beside "0 = none", and a
+# 1 h deadline "0.04" days (QA 58)
+sb.number_input("budget, $M (0 = none)", min_value=0.0, step=0.1, key="w_budget_musd", format="%g")
+sb.number_input("deadline, days (0 = none)", min_value=0.0, step=1.0, key="w_deadline_days", format="%g")
 sb.selectbox("objective", OBJECTIVE.names, key="w_objective")
 
 w = wi.WhatIf(

@@ -432,19 +432,26 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     # "top 4 of 36,840 feasible configurations" read as the 4 best, where the 2nd best (same instance and node
     # count, another dp_shard) was not among them: only --csv lists every configuration
     per = "; one row per hardware and node count, its best layout" if len(rows) < res["feasible"] else ""
+    # no row priced (a bare cluster without cluster.price_usd_hr): the title named "expected spot cost" or "on-demand
+    # prices" over a cost column of dashes, and under spot a "+time vs compute" column of dashes whose caption pointed
+    # at a "checkpoints and failures:" line that was not printed (QA 58)
+    priced = any(ranked_price(r["cost"], spot) is not None for r in rows)
+    overheads = any(r["cost"].get("spot_risk") or r["cost"].get("checkpoint_failures") for r in rows)
     # (count_of: "top 1 of 1 feasible configurations" was printed for a fixed job)
     t = Table(title=f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
                     # the job's own cluster.price_usd_hr is no catalog on-demand price (QA 40: a bare MI355X
                     # cluster at price_usd_hr: 20 read "on-demand prices", where compare named the job's price)
-                    + ("expected spot cost" if spot else PRICE_WORDS.get(res.get("price_basis"), "on-demand prices")))
+                    + (("expected spot cost" if spot else PRICE_WORDS.get(res.get("price_basis"), "on-demand prices"))
+                       if priced else "no price known" + (" (constraints.spot: none of these has a spot price)" if spot
+                                                          else "")))
     # the duration column in one unit named in its header (units.duration_column): a fixed "days" printed an
     # 11-hour run as "0.47" and a 6-minute fine-tune as "0.0043"
     dur_unit, dur_name, durations = duration_column([ranked_hours(r["cost"], spot) for r in rows])
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
             (dur_name, "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
-    if spot:  # the spot model's overhead: its checkpoint pauses (the job's cadence or the optimal one) and
+    if spot and overheads:  # the spot model's overhead: its checkpoint pauses (the job's cadence or the optimal one) and
         # interruptions (and node failures where the job sets an MTBF), not the interruptions alone
         cols += [("+time vs compute", "right")]
         nf = any((r["cost"].get("spot_risk") or {}).get("node_failures") is not None for r in rows)
@@ -473,7 +480,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  duration, fmt_usd(c),
                  per_million(cost, c)]
-        if spot:  # a plan without a spot price (no spot model) is ranked on its checkpoint pauses alone: theirs
+        if spot and overheads:  # a plan without a spot price (no spot model) is ranked on its checkpoint pauses alone: theirs
             over = risk or cost.get("checkpoint_failures")
             cells += [f"+{over['overhead']:.1%}" if over else "-"]
         t.add_row(*cells)

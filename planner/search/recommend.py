@@ -357,6 +357,7 @@ class RankedTable:
     listed_out: list  # (GPU names, line) pairs: listed GPUs not searched (_listed_left_out)
     searched: set
     no_plan: list = dc_field(default_factory=list)  # (GPU names, line): listed GPUs searched with no plan (_no_plan_gpus)
+    binding: tuple = ()  # the budget or deadline that moved the ranking, one line (_binding_constraint)
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
@@ -825,6 +826,8 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     # (no plan meets the constraints: the error reads the whole table, built then)
     keep = _within_constraints(job, cols, hcol, ccol, overhead, assumptions,
                                lambda: _table_of(_columns(frames), consume=True))
+    binding = _binding_constraint(con, objective, cols, hcol, ccol, keep,
+                                  lambda i: f"{int(cols['nodes'][i])} x {opts[int(cols['opt'][i])].name}")
     fitting = set(np.unique(cols["group"]).tolist())  # stack groups with a plan that fits, before the constraints
     fitted = set(np.unique(cols["opt"]).tolist())  # options with a plan that fits, before the constraints
     kept = np.flatnonzero(keep)
@@ -844,7 +847,35 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
                             tally.closest_gpu or {}, tally.capped,
                             lambda names: _constraint_miss(job, cols, hcol, ccol, [k for k, o in enumerate(opts)
                                                                                    if o.gpu.name in names]))
-    return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan)
+    return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan,
+                       binding)
+
+
+def _binding_constraint(con, objective: str, cols: dict, hcol: str, ccol: str, keep: np.ndarray, name_of) -> tuple:
+    """The line that says the budget or deadline moved the ranking, or (): under objective cost (tokens_per_dollar:
+    the same order for a fixed token count) a deadline binds when the cheapest plan it and the budget did not
+    exclude runs past it; under objective time a budget binds when the fastest costs more. A 20 h deadline that
+    dropped a $20.7k, 30 h plan for a $21.0k, 15 h one was not said anywhere (QA 58; serve prints its limits as
+    "held to" lines). ``keep``: the rows every constraint keeps; ``name_of(i)``: row i's nodes and hardware."""
+    hours, cost = np.asarray(cols[hcol], dtype=np.float64), np.asarray(cols[ccol], dtype=np.float64)
+    free = keep.copy()  # the rows kept but for the constraint asked about
+    if objective == "time" and con.budget_usd is not None:
+        field, limit, over = "constraints.budget_usd", fmt_usd(con.budget_usd), cost > con.budget_usd
+        free |= (hours <= (con.deadline_hours if con.deadline_hours is not None else D.HORIZON_HOURS)) & np.isfinite(hours)
+        measure, what = hours, "fastest"
+    elif objective != "time" and con.deadline_hours is not None:
+        field, limit, over = "constraints.deadline_hours", f"{con.deadline_hours:g} h", hours > con.deadline_hours
+        free |= ~(cost > (con.budget_usd if con.budget_usd is not None else np.inf)) & (hours <= D.HORIZON_HOURS)
+        measure, what = cost, "cheapest"
+    else:
+        return ()
+    m = np.where(free & ~np.isnan(measure), measure, np.inf)
+    i = int(np.argmin(m))
+    if not np.isfinite(m[i]) or not over[i]:
+        return ()
+    n = int((free & over).sum())
+    return (f"{field} binds: the {what} plan without it, {name_of(i)} ({fmt_time(hours[i] * 3600)}, "
+            f"{fmt_usd(cost[i])}), is over {limit}; {count_of(n, 'configuration')} excluded by it",)
 
 
 def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, closest: dict, capped: dict,
@@ -1035,7 +1066,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
     lost = [("left out", names, x) for names, x in r.listed_out] + [("no plan", names, x) for names, x in r.no_plan]
-    caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
+    caveats = r.binding + ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
         f"constraints.gpus: {status} — {x}" for status, _, x in lost)
     # the same, one entry a GPU, for the outputs that list GPUs (compare --json's no-plan rows; QA 54)
     no_plan = tuple({"gpu": g, "status": status, "reason": x} for status, names, x in lost for g in names)
@@ -1156,7 +1187,10 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
         sizes = ("constraints.min_gpus", "constraints.max_gpus")
         if len(reasons) == len(opts):
             _raise_outside_limits(job, [r for _, r in reasons])
-        for hw, reason in sorted(reasons, key=lambda hr: hr[1].field in sizes)[:1]:
+        # a multi-node option's reason before a single-node one's: that a one-node instance cannot take the job's
+        # cluster.nodes is true of every such instance (3 nodes of H100 on aws read "aws:p5.4xlarge cannot form a
+        # multi-node training cluster", where p5.48xlarge can and the job's global batch of 512 over 24 GPUs was why; QA 58)
+        for hw, reason in sorted(reasons, key=lambda hr: (hr[1].field in sizes, not hr[0].multi_node))[:1]:
             raise InfeasibleError(reason.field, f"{reason.message} (on {hw.name}, no layout the job's fixed fields "
                                                 f"allow is valid{_odd_node_hint(job, hw, reason.field)})")
     hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
@@ -1483,6 +1517,13 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
                      f"{df.at[i, 'hardware']}, {fmt_time(df.at[i, hcol] * 3600)}"
                      + (f"; {fmt_usd(df.at[i, 'cost'])} without them" if ck and df.at[i, "cost"] != df.at[i, ccol] else "")
                      + f") vs budget {fmt_usd(con.budget_usd)}")
+        if in_time is not None and in_time.any():
+            # the deadline is met by some plan: the budget that meets both is the cheapest of those, not the cheapest
+            # plan (a 5 h deadline and $15k read "cheapest fitting plan costs $23.1k (..., 30.1 d)": at $23.2k it was
+            # refused again, the cheapest plan within 5 h costing $47.4k; QA 58)
+            j = df.loc[in_time, ccol].idxmin()
+            parts.append(f"within the deadline the cheapest costs {fmt_usd(df.at[j, ccol])} ({df.at[j, 'nodes']} x "
+                         f"{df.at[j, 'hardware']}, {fmt_time(df.at[j, hcol] * 3600)})")
         over = ~inside & (df[ccol] <= con.budget_usd)
         if over.any():  # within budget, dropped only by the no-deadline horizon
             j = df.loc[over, ccol].idxmin()
@@ -1495,6 +1536,11 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
                      + (f"; {fmt_time(df.at[i, 'train_hours'] * 3600)} without them"
                         if ck and df.at[i, "train_hours"] != df.at[i, hcol] else "")
                      + f") vs deadline {con.deadline_hours:g} h")
+        if in_budget is not None and in_budget.any() and df.loc[in_budget, hcol].min() > df.at[i, hcol]:
+            # the fastest plan is over budget: the deadline that meets both is the fastest within budget (QA 58)
+            j = df.loc[in_budget, hcol].idxmin()
+            parts.append(f"within budget the fastest takes {fmt_time(df.at[j, hcol] * 3600)} ({df.at[j, 'nodes']} x "
+                         f"{df.at[j, 'hardware']}, {fmt_usd(df.at[j, ccol])})")
         met = df["train_hours"] <= con.deadline_hours
         if ck and met.any():  # the deadline is lost to the checkpoint pauses and failures: say so
             j = df.loc[met, "train_hours"].idxmin()

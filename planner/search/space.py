@@ -75,6 +75,22 @@ def pp_degrees(layers: int) -> list[int]:
     return [d for d in D.PP_DEGREES if d <= layers and (math.ceil(layers / d) * (d - 1) < layers)]
 
 
+def odd_gpu_pps(layers: int, gpus: int, global_batch: int) -> list[int]:
+    """The uneven pipeline degrees (``D.PP_DEGREES``, split as ``pp_degrees``' uneven ones) that take the odd factor of
+    a fixed cluster's ``gpus`` when the global batch lacks it: every layout's tp x pp x cp x dp is the GPU count and dp
+    divides the batch, so 3 x 8 GPUs at 512 sequences plan only with pp a multiple of 3. Without them recommend refused
+    3 x aws:p5.48xlarge for Llama-3-8B ("global_batch=512 is not a multiple of micro_batch*dp = 1*24 ... no layout the
+    job's fixed fields allow is valid") where `parallel.pp: 3` planned TP8 PP3 (split 10/11/11; QA 58).
+
+    >>> odd_gpu_pps(32, 24, 512), odd_gpu_pps(32, 24, 480), odd_gpu_pps(32, 16, 512)
+    ([3, 6], [], [])
+    """
+    odd = gpus // (gpus & -gpus)
+    if odd == 1 or global_batch % odd == 0:
+        return []
+    return [d for d in D.PP_DEGREES if d % odd == 0 and d <= layers and math.ceil(layers / d) * (d - 1) < layers]
+
+
 def _node_counts(p, g: int, max_gpus: int) -> list[int]:
     """The node counts searched on ``g``-GPU nodes: ``defaults.node_counts``, each rounded up to the multiple of nodes
     that the job's fixed model-parallel degrees need (tp x pp x cp must divide the GPUs, planner.layout): with
@@ -153,6 +169,8 @@ def _grid(job: JobSpec, hw: HardwareOption):
         tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
                                    and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
         pps = [p.pp] if p.pp else pp_degrees(m.layers)
+        if not p.pp and cl.nodes:  # the job's own node count: PP takes an odd factor of its GPUs the batch lacks
+            pps = sorted(set(pps) | set(odd_gpu_pps(m.layers, cl.nodes * g, t.global_batch)))
         long_seq = t.seq_len >= D.LONG_SEQ
         cps = [p.cp] if p.cp else ([d for d in D.CP_DEGREES if t.seq_len % d == 0] if long_seq else [1])
         # ETP: the job's, else for MoE both TP (Megatron's default) and 1; None here means "= TP"
