@@ -3339,10 +3339,37 @@ MBRIDGE_CONFIG_LAYOUTS = {
 }
 
 
+#: The model recipes that fix the split by Megatron-Core's accounting instead of a layout: the embedding and the loss
+#: each counted as a layer (``account_for_embedding_in_pipeline_split`` / ``account_for_loss_in_pipeline_split``
+#: True, ``pipeline_model_parallel_layout`` None) -- Qwen3-235B-A22B: recipes/qwen/qwen3_235b_a22b.py ``model_config``
+#: (@3594df94) and its successor h100/qwen3_moe.py ``qwen3_235b_a22b_pretrain_256gpu_h100_bf16_config`` ("Pipeline
+#: split accounting"), which every scripts/performance qwen3_llm_pretrain.py config starts from; the workload configs
+#: (qwen3_workload_base_configs.py) set no ``pp_layout`` for it. Written as the layout Megatron-Core builds from
+#: those flags (``accounted_layout``), so the row runs that split whatever the planner would choose.
+MBRIDGE_ACCOUNTED_SPLIT = ("qwen3-235b",)
+
+
+def accounted_layout(layers: int, pp: int, vpp: int = 1) -> str | None:
+    """The ``--pipeline-model-parallel-layout`` of Megatron-Core's ``--account-for-embedding-in-pipeline-split
+    --account-for-loss-in-pipeline-split`` (transformer_block.py ``get_num_layers_to_build``: layers + 2 over the
+    pp x vpp virtual stages, the first virtual stage one layer short for the embedding and the last for the loss);
+    None where pp x vpp does not divide layers + 2 (Megatron asserts).
+
+    >>> accounted_layout(94, 8, 2)
+    'Et*5|(t*6|)*14t*5L'
+    """
+    stages = pp * max(vpp, 1)
+    if (layers + 2) % stages or stages < 2:
+        return None
+    per = (layers + 2) // stages
+    return f"Et*{per - 1}|(t*{per}|)*{stages - 2}t*{per - 1}L"
+
+
 def mbridge_pp_layout(r) -> str | None:
     """The pipeline layout Megatron-Bridge row ``r`` ran at its PP and VPP: the workload config's
-    (``MBRIDGE_CONFIG_LAYOUTS``), else its model recipe's (``MBRIDGE_RECIPE_LAYOUTS``), the MTP layers dropped on a
-    row without the MTP module; None where neither sets one."""
+    (``MBRIDGE_CONFIG_LAYOUTS``), else its model recipe's (``MBRIDGE_RECIPE_LAYOUTS``, or the split its accounting
+    flags build: ``MBRIDGE_ACCOUNTED_SPLIT``), the MTP layers dropped on a row without the MTP module; None where
+    neither sets one."""
     if not r.id.startswith("mbridge"):
         return None
     have = (_int(r.pp, 1), _int(pd.to_numeric(r.vpp, errors="coerce"), 1))
@@ -3350,6 +3377,8 @@ def mbridge_pp_layout(r) -> str | None:
     layout = (mbridge_recipe(MBRIDGE_CONFIG_LAYOUTS, r) or {}).get(have)
     if layout is None:
         layout = next((v.get(have) for k, v in MBRIDGE_RECIPE_LAYOUTS.items() if k in name), None)
+    if layout is None and any(k in name for k in MBRIDGE_ACCOUNTED_SPLIT):
+        layout = accounted_layout(_int(r.layers, 0), *have)
     if layout is not None and "w/o mtp" in name:
         layout = layout.replace("m", "")
     return layout

@@ -32,6 +32,7 @@ import numpy as np
 from planner.model.moe import padded_rows, rank_load
 from planner.model.stacks import cp_comm_mix, remat_locations
 from planner.spec import ModelSpec
+from planner.spec.params import spec_memo
 from planner.vocab import HYBRID_LAYER
 
 # recompute codes: planner.vocab.RECOMPUTE
@@ -353,6 +354,13 @@ def block_saved_tensors(m: ModelSpec, kind, *args):
     return rows[:cut] if kind == "*" else rows[cut:]
 
 
+
+@spec_memo
+def _block_rows(m: ModelSpec, kind, *args) -> tuple:
+    """``block_saved_tensors`` as a tuple, built once per model and arguments (``spec_memo``): the memory model reads
+    the table once for each layer kind and ``layer_activation_bytes`` call, ~8 times a DeepSeek-V3 call (speed40)."""
+    return tuple(block_saved_tensors(m, kind, *args))
+
 def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: bool = False, flash: bool = True):
     """What torchtitan's per-op selective activation checkpointing keeps of one checkpointed block: the rows follow
     ``planner.model.flops.op_sac_block``, the description the recompute FLOPs read too -- the outputs of the mms it
@@ -486,8 +494,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
             share = share * rl / pr
         return (ones if t.per_layer else tokens) * per_tok * b * share
 
-    for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
-                                 probs_in_experts, switch_mlp, sink_rescale, fused_act_experts):
+    for t in _block_rows(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
+                         probs_in_experts, switch_mlp, sink_rescale, fused_act_experts):
         v = row_bytes(t)
         if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
             v = np.where(np.asarray(act_bytes) == 4, 0.0, v)

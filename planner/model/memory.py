@@ -1738,6 +1738,74 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
                     even[1][rows_at] &= e_
     return (rows, *out, *even)
 
+def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, kinds, mtp, last_inflight, rebuilt):
+    """Block recompute (Megatron ``--recompute-method block --recompute-num-layers N``) on 1F1B ranks (no VPP):
+    (rows, rank 0, the middle ranks' peak, the last rank, exact0, exact1, exact_last) activations, or None where no
+    such row. A rank is one TransformerBlock (transformer_block.py ``num_layers_per_pipeline_rank =
+    len(self.layers)``) that checkpoints its own first N layers (``_checkpointed_forward``), so a rank of n layers keeps
+    min(N, n) layers' inputs and the rest's whole saves, each at its kind (``_chunk_rebuilt_counts`` with one chunk a
+    rank), x its micro-batches in flight (``inflight_microbatches``: pp - r; the middle ranks at rank 1's, the most,
+    as ``stage_layer_microbatches``). Before split40 every rank took the fullest rank's share min(N, C) / C
+    (``_partial_recompute_saves``): Megatron's 11, 12 x 6, 11 split of 94 layers at N 5 kept 11 x 5 / 12 = 4.58
+    layers' inputs on rank 0, not 5. ``exact``: the rank's layers take exactly that share (its figure kept)."""
+    if rebuilt is None or getattr(st, "activation_offload", False):
+        return None
+    n = len(c)
+    pp = np.broadcast_to(np.asarray(c.pp), (n,))
+    rn = np.broadcast_to(np.asarray(c.rn), (n,))
+    sel = ((np.broadcast_to(np.asarray(c.rc), (n,)) == 2) & (rn > 0) & (pp > 1)
+           & (np.broadcast_to(np.asarray(c.chunks), (n,)) == 1))
+    if not sel.any():
+        return None
+    rows = np.flatnonzero(sel)
+    runtime = split_runtime(st, m)
+    full, none = rebuilt()
+    if kinds is None:
+        names, lk = ("",), ("",) * m.layers
+    else:
+        names, lk = tuple(sorted(full)), layer_kinds(m)
+    fk = np.stack([np.broadcast_to(np.asarray(full[q], dtype=np.float64), (n,))[rows] for q in names])
+    nk = np.stack([np.broadcast_to(np.asarray(none[q], dtype=np.float64), (n,))[rows] for q in names])
+    mm = np.broadcast_to(np.asarray(m_rows, dtype=np.float64), (n,))[rows]
+    cr = c.take(rows)
+    infl0 = inflight_microbatches(cr, mm, a2a)
+    infl1 = inflight_microbatches(cr, mm, a2a, rank=1)
+    infl_l = np.broadcast_to(np.asarray(last_inflight, dtype=np.float64), (n,))[rows]
+    mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
+    out = [np.zeros(len(rows)) for _ in range(3)]
+    exact = [np.ones(len(rows), dtype=bool) for _ in range(3)]
+    ktp = np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,))[rows]
+    for at_rows, (k, _, t), counts in split_per_row(m.layers, pp[rows], 1, ktp, runtime):
+        for key in np.unique(rn[rows][at_rows]).tolist():
+            sub = np.flatnonzero(at_rows & (rn[rows] == key))
+            g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, 1, tuple(int(x) for x in counts), int(key),
+                                               int(np.ceil(m.layers / k)))
+
+            def bytes_of(g):
+                kept, plain = g[1][:, 0], g[2][:, 0]
+                return sum(kept[q] * fk[q, sub] + plain[q] * nk[q, sub] for q in range(len(names)))
+            out[0][sub], exact[0][sub] = bytes_of(g0) * infl0[sub], g0[3]
+            out[2][sub], exact[2][sub] = bytes_of(gl) * infl_l[sub] + mtp_r[sub] * infl_l[sub], gl[3]
+            for g in gm:
+                out[1][sub] = np.maximum(out[1][sub], bytes_of(g) * infl1[sub])
+                exact[1][sub] &= g[3]
+    return (rows, *out, *exact)
+
+
+def _ranks_taken(c: Candidates, ranks, got):
+    """(rank 0, middle peak, last) activations ``ranks`` with ``got``'s rows (``rank_block_activations`` /
+    ``chunk_activations``: rows, three figures, three ``exact`` flags) taken where not exact; the middle only with a
+    middle rank (pp > 2)."""
+    if got is None:
+        return ranks
+    rows, n0, n1, nl, e0, e1, el = got
+    a0, a1, al = (np.array(np.broadcast_to(x, (len(c),)), dtype=np.float64) for x in ranks)
+    a0[rows] = np.where(e0, a0[rows], n0)
+    a1[rows] = np.where(e1 | (np.asarray(c.pp)[rows] <= 2), a1[rows], n1)
+    al[rows] = np.where(el, al[rows], nl)
+    return a0, a1, al
+
+
 def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
                       kinds=None, rebuilt=None):
     """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
@@ -1771,15 +1839,14 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     else:
         mtp = m.mtp_layers * kinds["moe" if m.moe is not None and "moe" in kinds else "dense"]
     al = lm_last * wl + mtp * last_inflight
+    # 1F1B block recompute: each rank its own first N layers (rank_block_activations), where a rank's share differs
+    # from the fullest rank's the mean layer took
+    a0, a1, al = _ranks_taken(c, (a0, a1, al), rank_block_activations(
+        m, st, c, m_rows if keys is None else keys[5][keys[0]], a2a, kinds, mtp, last_inflight, rebuilt))
     # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
-    ch = chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys, rebuilt)
-    if ch is not None:
-        rows, n0, n1, nl, e0, e1, el = ch
-        a0, a1, al = (np.array(np.broadcast_to(x, (len(c),)), dtype=np.float64) for x in (a0, a1, al))
-        a0[rows] = np.where(e0, a0[rows], n0)
-        a1[rows] = np.where(e1 | (np.asarray(c.pp)[rows] <= 2), a1[rows], n1)
-        al[rows] = np.where(el, al[rows], nl)
+    a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
+                                                                   rebuilt))
     first_act = np.maximum(a0 + emb_out, a1) + rws
     last_act = al + rws
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
@@ -1892,7 +1959,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     kinds = _kind_saves(m, t, given, st, c, seq, b, memo, keys, (krc, krc0), inv, rws, every, raw := {})
     unrecomputed, rebuilt = _unmixed_saves(per_layer, kinds is not None and raw, lambda: [
         x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)])
-    per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, unrecomputed, every)
+    per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, unrecomputed, every, split_runtime(st, m))
     if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
         hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf, st)
         if not b.frozen:  # a frozen base keeps its own set (above)
@@ -2036,7 +2103,26 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     )
 
 
-def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed, every=0):
+def _fewest_plain(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:
+    """Block recompute's rebuild on the split each row launches: the fewest plain (not checkpointed) layers of any
+    non-empty model chunk, c - min(N, c) over its virtual stages (each chunk its own TransformerBlock,
+    transformer_block.py ``_checkpointed_forward``), for the rows ``rows`` (a mask); the others 0. The chunk whose
+    plain layers free the least before its first N are rebuilt is the one whose rebuild lands highest."""
+    out = np.zeros(len(c))
+    if not rows.any():
+        return out
+    at = np.flatnonzero(rows)
+    rn = np.asarray(c.rn)[at]
+    vv = np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks)[at]
+    tp = np.asarray(c.tp)[at] if tp_dependent(runtime) else 1
+    for sel, _, counts in split_per_row(m.layers, np.asarray(c.pp)[at], vv, tp, runtime):
+        cs = np.asarray([x for x in counts if x > 0], dtype=np.float64)
+        out[at[sel]] = (cs[None, :] - np.minimum(rn[sel][:, None], cs[None, :])).min(axis=1)
+    return out
+
+
+def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed, every=0,
+                             runtime=None):
     """Per-layer saves and rebuild peak of full-recompute rows that checkpoint only some layers (Megatron
     ``--recompute-method block|uniform --recompute-num-layers N``); ``per_layer``/``rws`` are the rows' values at
     their recompute code, ``unrecomputed()`` the same rows' values without recompute (called only when needed).
@@ -2045,7 +2131,9 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
       inputs, the other layers everything they save: per layer f x full + (1 - f) x none. transformer_block.py
       checkpoints a chunk's first N layers, so the backward reaches them after the chunk's plain layers have freed
       their saves: a rebuilt layer's working set adds to the peak only where it exceeds those (1 - f) x chunk layers'
-      saves (none's own working set at least), nothing at N = 0, full's at N = chunk.
+      saves (none's own working set at least), nothing at N = 0, full's at N = chunk. With ``runtime`` (the split
+      the rows launch) the chunk is the one with the fewest plain layers (``_fewest_plain``: chunks 4, 4, 3, 3 at N 2
+      free 1 layer's saves before the 3-layer chunks' rebuild, not the fullest chunk's 2; split40).
     * uniform (``c.rg`` > 1): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a whole group of g
       layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers' full saves
       (pipeline.uniform_groups).
@@ -2066,7 +2154,11 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
         return per_layer, rws
     pl0, rws0 = unrecomputed()
     per_layer_b = f * per_layer + (1.0 - f) * pl0
-    rws_b = np.maximum(rws0, rws - (1.0 - f) * chunk_layers(m.layers, c.pp, chunks) * pl0)
+    plain = (1.0 - f) * chunk_layers(m.layers, c.pp, chunks)  # the fullest chunk's plain layers
+    if runtime is not None:
+        fewest = _fewest_plain(m, c, runtime, np.broadcast_to(full & (np.asarray(c.rn) > 0), (len(c),)))
+        plain = np.where(full & (np.asarray(c.rn) > 0) & (np.abs(fewest - plain) > 1e-9), fewest, plain)
+    rws_b = np.maximum(rws0, rws - plain * pl0)
     kept, g = uniform_groups(m.layers, np.maximum(c.rg, 1), c.pp, chunks)
     per_layer = np.where(block | layer_sac, per_layer_b, np.where(uniform, kept * per_layer, per_layer))
     rws = np.where(block, rws_b, np.where(uniform, rws + (g - 1.0) * pl0, np.where(layer_sac & (f == 0), rws0, rws)))

@@ -269,10 +269,18 @@ class BalancedSplit:
     (planner.model.flops ``linear_flops_per_token``: ``logits`` + ``mtp`` over the layers' mean; the attention core,
     the cross-entropy and the head's 16-bit GEMMs under an fp8 recipe are not in it, so it understates a heavy head);
     ``embed_params`` / ``head_params``: the first stage's embedding and the last stage's head, MTP modules and final
-    norm (a tied head's word table too: Megatron keeps a copy on the last stage) in mean layers of parameters."""
+    norm (a tied head's word table too: Megatron keeps a copy on the last stage) in mean layers of parameters.
+
+    ``layer_flops`` / ``layer_params``: a model whose layers differ by kind (dense and MoE: DeepSeek-V3's first 3
+    dense, Kimi K2's first; not a hybrid's blocks) as the running sums over its layers, in order, of each layer's
+    forward matmul FLOPs and parameters in mean layers (split40): a rank's pace and parameters are then its own
+    layers' sums, not its layer count -- a dense layer holds 0.05 (DeepSeek-V3) / 0.03 (Kimi K2) of a mean layer's
+    parameters. None: every layer alike (the count)."""
     head: float
     embed_params: float
     head_params: float
+    layer_flops: tuple[float, ...] | None = None
+    layer_params: tuple[float, ...] | None = None
 
     @classmethod
     def of(cls, m) -> "BalancedSplit":
@@ -298,7 +306,35 @@ class BalancedSplit:
         tied = m.vocab * m.hidden if m.tied_embeddings else 0
         # rounded: a key of pipeline_split's cache, and no split flips on the last bits of a FLOP count
         return cls(round((fl["logits"] + fl.get("mtp", 0.0)) / layer_f, 3), round(pc.embedding / layer_p, 3),
-                   round((pc.lm_head + pc.mtp + pc.final_norm + tied) / layer_p, 3))
+                   round((pc.lm_head + pc.mtp + pc.final_norm + tied) / layer_p, 3), *_kind_sums(m))
+
+
+def _kind_sums(m) -> tuple:
+    """(FLOP, parameter) running sums over model ``m``'s layers, each layer in mean layers (``BalancedSplit``), where
+    its layers are dense and MoE both (planner.spec.params ``layer_kinds``), else (None, None). A dense layer's
+    forward matmuls are its attention projections and MLP (flops ``attention_proj_macs`` + ``dense_mlp_macs``), an MoE
+    layer's the attention and its active experts and router (``moe_layer_macs``); parameters ``count_params``'
+    ``dense_layer`` / ``moe_layer``."""
+    from planner.model.flops import attention_proj_macs, dense_mlp_macs, moe_layer_macs
+    from planner.spec.params import count_params, layer_kinds
+    if m.hybrid or m.moe is None or not m.layers:
+        return None, None
+    lk = layer_kinds(m)
+    if len(set(lk)) < 2:
+        return None, None
+    pc = count_params(m)
+    attn = attention_proj_macs(m)
+    fl = {"dense": attn + dense_mlp_macs(m), "moe": attn + moe_layer_macs(m)}
+    pr = {"dense": pc.dense_layer, "moe": pc.moe_layer}
+
+    def sums(w):
+        mean = sum(w[k] for k in lk) / len(lk)
+        out, acc = [0.0], 0.0
+        for k in lk:
+            acc += round(w[k] / mean, 3)
+            out.append(round(acc, 3))
+        return tuple(out)
+    return sums(fl), sums(pr)
 
 
 #: ``BalancedSplit.of``'s cache: id(model) -> (model, its weights)
@@ -372,14 +408,23 @@ def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1, stages=None) -> 
                 float(max(c[0] + w.embed_params + w.head_params, max(c[1:], default=0))))
     # plain Python: a few dozen ranks, called on every candidate split (numpy's per-call cost was 10x the arithmetic)
     c = counts
-    pace = max(max(c[:-1]), c[-1] + w.head)
     if vpp == 1:
         act = max(n * (pp - r) for r, n in enumerate(c))
     else:
         st = chunk_spread(c, pp, vpp) if stages is None else stages
         act = max(max(sum(h_j * st[j * pp + r] for j, h_j in enumerate(h)) for h in hs)
                   for r, hs in enumerate(_split_inflight(pp, vpp)))
-    par = max(c[0] + w.embed_params, max(c[1:-1], default=0), c[-1] + w.head_params)
+    f = p = c
+    if w.layer_flops is not None and sum(c) == len(w.layer_flops) - 1:
+        # each rank its own layers' FLOPs and parameters (dense and MoE layers apart), chunk by chunk in layer order
+        f, p = [0.0] * pp, [0.0] * pp
+        e = 0
+        for s_, n in enumerate(c if vpp == 1 else st):
+            f[s_ % pp] += w.layer_flops[e + n] - w.layer_flops[e]
+            p[s_ % pp] += w.layer_params[e + n] - w.layer_params[e]
+            e += n
+    pace = max(max(f[:-1]), f[-1] + w.head)
+    par = max(p[0] + w.embed_params, max(p[1:-1], default=0), p[-1] + w.head_params)
     return float(pace), float(act), float(par)
 
 
@@ -977,12 +1022,51 @@ def recomputed_fraction(rc, rn, layers: int, pp=1, vpp=1, every=0):
     return out
 
 
-def rebuilt_layers(rc, rn, layers: int, pp=1, vpp=1, every=0):
+def fullest_chunk(layers: int, pp, vpp=1, runtime="megatron") -> np.ndarray:
+    """Layers of the fullest model chunk (virtual stage) of the split each row launches (``split_per_row``, float
+    arrays): ``chunk_layers``' ceil(layers / (pp vpp)) on the planner's own splits, more on an explicit layout that
+    loads a stage above it (``Et*8|t*4L``: 8, not 6). Block recompute re-runs every layer only where its N reaches
+    this (``rank_recomputed``)."""
+    ppa = np.asarray(pp)
+    out = np.zeros(np.broadcast(ppa, np.asarray(vpp)).shape)
+    for rows, _, counts in split_per_row(layers, ppa, vpp, 1, runtime):
+        out[rows] = max(counts)
+    return out
+
+
+def rank_recomputed(counts, pp: int, vpp: int, n) -> np.ndarray:
+    """Layers each rank re-runs under Megatron's ``--recompute-method block --recompute-num-layers n`` on a split
+    ``counts`` (layers per virtual stage, virtual stage s on rank ``stage_ranks``): each model chunk is its own
+    TransformerBlock (transformer_block.py ``TransformerBlock.__init__``: ``num_layers_per_pipeline_rank =
+    len(self.layers)``) whose ``_checkpointed_forward`` block loop (``for l in range(num_layers_per_pipeline_rank):
+    if l < recompute_num_layers``) checkpoints its own first n layers, so a rank re-runs the sum over its chunks of
+    min(n, chunk). Vectorised over ``n`` (rows x pp; a row's n 0 re-runs nothing). Chunks (4, 4, 3, 3) at n 2 re-run
+    8 layers; the fullest chunk's share (``recomputed_fraction``: 2 / 4 of 14) priced 7.
+
+    >>> rank_recomputed((4, 4, 3, 3), 1, 4, np.array([2, 0, 9])).tolist()
+    [[8.0], [0.0], [14.0]]
+    """
+    n = np.asarray(n, dtype=np.float64)[..., None, None]
+    c = np.asarray(counts, dtype=np.float64)
+    per = np.minimum(n, c)  # (..., 1, stages)
+    ranks = stage_ranks(pp, len(counts), vpp)
+    out = np.zeros(per.shape[:-2] + (pp,))
+    for r in range(pp):
+        out[..., r] = per[..., 0, ranks == r].sum(axis=-1)
+    return out
+
+
+def rebuilt_layers(rc, rn, layers: int, pp=1, vpp=1, every=0, runtime=None):
     """What the hardware FLOPs (HFU) count as recomputed: ``(codes, share)`` for flops.step_flops' ``recompute`` and
     ``full_fraction``. The codes are ``rc`` with torchtitan layer SAC's selective rows (``every`` > 0) as full
     recompute, since the layers it checkpoints are rebuilt whole in the backward; the share is
-    ``recomputed_fraction``'s, the one the step time and memory read (floor(K / every) of a rank's K layers under
-    layer SAC, Megatron's block share under full). MFU counts none of it (model FLOPs, 3 x forward).
+    ``recomputed_fraction``'s (floor(K / every) of a rank's K layers under layer SAC, Megatron's block share under
+    full). MFU counts none of it (model FLOPs, 3 x forward).
+
+    ``runtime``: the split the rows launch (``pipeline_split``), where a block row's share is then the whole model's,
+    as HFU counts it: the sum over every virtual stage of min(N, its layers) (each chunk its own first N,
+    ``rank_recomputed``) over the layers (split40; before, the fullest chunk's min(N, C) / C: 94 layers on PP8 at N 5,
+    5 / 12 where Megatron re-runs 40 of 94). ``vpp`` then the split's (``split_vpp``: DualPipeV's V).
 
     >>> codes, share = rebuilt_layers(1, 0, 32, every=4)
     >>> int(codes), float(share)
@@ -993,7 +1077,19 @@ def rebuilt_layers(rc, rn, layers: int, pp=1, vpp=1, every=0):
     """
     rc = np.asarray(rc)
     codes = np.where((rc == 1) & (every > 0), 2, rc)
-    return codes, recomputed_fraction(rc, rn, layers, pp, vpp, every)
+    share = recomputed_fraction(rc, rn, layers, pp, vpp, every)
+    if runtime is None:
+        return codes, share
+    rc, rn, pp, vpp, share = np.broadcast_arrays(rc, np.asarray(rn), np.asarray(pp), np.asarray(vpp), share)
+    block = (rc == 2) & (rn > 0)
+    if not block.any():
+        return codes, share
+    share = np.array(share, dtype=np.float64)
+    for rows, _, counts in split_per_row(layers, pp, vpp, 1, runtime):
+        sel = rows & block
+        if sel.any():
+            share[sel] = np.minimum(rn[sel][:, None], np.asarray(counts)[None, :]).sum(axis=1) / float(sum(counts))
+    return codes, share
 
 
 def uniform_groups(layers: int, group: int, pp=1, vpp=1):

@@ -94,8 +94,8 @@ import numpy as np
 
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.evaluation import spread_zero3
-from planner.model.comm import (collective_time, hierarchical_cp_a2a, members_per_node, nic_bytes, p2p_time, ring_hop_time,
-                                torch_ring_columns)
+from planner.model.comm import (collective_time, ep_domain_members, hierarchical_cp_a2a, members_per_node, nic_bytes,
+                                p2p_time, ring_hop_time, torch_ring_columns)
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
                                  selective_kw)
@@ -106,8 +106,8 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    moments_16bit, pipeline_end_params, stage_split)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
-                                     overlapped_sends_exposed, rebuilt_layers, recomputed_fraction, split_per_row,
-                                     split_runtime, step_composition)
+                                     fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
+                                     recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
@@ -431,6 +431,9 @@ class LayerContext:
     #: grouped_mm_experts_forward runs it on all T x top_k rows at full width on every rank, and under DeepSpeed's
     #: AutoTP; TP under transformers' TP plan), else TP (moe ``moe_layer``)
     xtp: np.ndarray = 1.0
+    #: the EP groups' placement on the NVLink domains, (fewest, most, domains) a group has on one (comm
+    #: ``ep_domain_members`` at the job's size; the layer keys carry it); None: as members_per_node
+    ep_dom: tuple | None = None
 
     @property
     def links(self):
@@ -501,7 +504,7 @@ class LayerContext:
 
 
 def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, etp,
-                  bf16_share) -> LayerContext:
+                  bf16_share, ep_dom=None) -> LayerContext:
     """The ``LayerContext`` of one ``_layer_terms`` call: the peaks (the recipe's FP8/FP4 GEMM fraction on the
     linears only; fp32 matmuls on the CUDA cores), the activation and GEMM byte widths, the links, and the keys'
     degrees as float arrays with the tokens per micro-batch per rank."""
@@ -542,7 +545,8 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         moe_share=m.moe_layers / m.layers, T=T,
                         atp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "attention"), dtype=np.float64),
                         dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
-                        xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64))
+                        xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64),
+                        ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom))
 
 
 def moe_gate_split(m: ModelSpec, fw, tp, etp, ep):
@@ -814,7 +818,7 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
         ml = moe_mech.moe_layer(m, c.T, c.tp, c.etp, c.ep, c.g, c.act_b, c.gemm, fw, c.links,
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
                                 recipe=recipe.name if low and not bf16_share else None,  # a 16-bit layer: bf16 set-up
-                                bwd_factor=BWD_MEMBOUND_FACTOR)
+                                bwd_factor=BWD_MEMBOUND_FACTOR, ep_dom=c.ep_dom)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -1289,7 +1293,7 @@ def mtp_projection(c: LayerContext, m: ModelSpec) -> PassTimes:
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
-                 sel_share=0.0) -> dict:
+                 sel_share=0.0, ep_dom=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key, composed from the op
     functions above in the layer's order (attention projections and core, MLP or MoE block, elementwise, TP / CP /
     EP communication, host dispatch, recompute, head, MTP projection).
@@ -1297,8 +1301,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, t
     at each key (pipeline.recomputed_fraction with the stack's ``ac_freq``): the mean layer re-runs that share.
     ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe: 0 (default) a
     layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
-    puts those on the stages that hold them, ``slowest_stage``)."""
-    c = layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share)
+    puts those on the stages that hold them, ``slowest_stage``). ``ep_dom``: the EP groups' placement on the
+    NVLink domains at each key (``stage_keys``; None: as ``comm.members_per_node``)."""
+    c = layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom)
     eff, T, tp, cp, combine = c.eff, c.T, c.tp, c.cp, c.combine
     # the attention projections and the dense MLP priced in one ``gemms`` call (its numpy calls once, not per GEMM)
     a_shapes = attention_projection_shapes(c, m)
@@ -1490,7 +1495,7 @@ def kept_layer_terms(terms, recipe: dict, block) -> dict:
 
 
 def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1,
-                  first16: int = 0, kinds: dict | None = None):
+                  first16: int = 0, kinds: dict | None = None, rn=None, t_rec=0.0):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
     ``chunks``, the model chunks per rank of an interleaved schedule; ``V_SPLIT`` DualPipeV's two, placed as a V
     with the head on rank 0 beside the embedding's stage: pipeline ``stage_ranks`` / ``head_rank``).
@@ -1505,7 +1510,10 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     (``--num-layers-at-start-in-bf16``) on the first rank: pipeline ``lp16_layers``, the one definition of both. The pace
     is the largest of ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
     ``tp``: each row's TP size, read only where the split depends on it (DeepSpeed's "parameters" partition,
-    ``pipeline.DeepSpeedSplit``). ``kinds``: the kept layers by kind (``kept_layer_kinds``' ``KeptKind.layers``, 1 at
+    ``pipeline.DeepSpeedSplit``). ``rn``: each row's block recompute N (Megatron ``--recompute-method block``, 0
+    none): a rank then takes ``t_rec`` more (full recompute's layer over the plain one, ``t_layer`` the plain) for
+    each layer it re-runs, counted chunk by chunk (pipeline ``rank_recomputed``: each chunk its first N), and the
+    pacing rank's re-run layers are returned fourth. ``kinds``: the kept layers by kind (``kept_layer_kinds``' ``KeptKind.layers``, 1 at
     each global layer of the kind, None every layer), ``t16`` then {kind: time} and the 16-bit layers returned
     {kind: count}.
 
@@ -1535,6 +1543,10 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     tb = {j: np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for j, x in t16.items()}
     n, head = np.zeros(shape), np.zeros(shape)
     b16 = {j: np.zeros(shape) for j in kinds}
+    rec = np.zeros(shape)
+    if rn is not None:
+        rni = np.broadcast_to(np.asarray(rn), shape)
+        trec = np.broadcast_to(np.asarray(t_rec, dtype=np.float64), shape)
     for rows, (k, v, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = stage_ranks(k, len(counts), v)  # DualPipeV's V (``chunks`` V_SPLIT): rank 0 its first and last
         ranks = np.bincount(rank_of, counts, minlength=k)
@@ -1546,10 +1558,17 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
         pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None]
         for j, r in r16.items():
             pace = pace + r[None, :] * tb[j][rows][:, None]
+        if rn is not None:
+            re_run = rank_recomputed(counts, k, v, rni[rows])  # rows x ranks
+            pace = pace + re_run * trec[rows][:, None]
         top = np.argmax(pace, axis=1)
         n[rows], head[rows] = ranks[top], last[top]
+        if rn is not None:
+            rec[rows] = re_run[np.arange(len(top)), top]
         for j, r in r16.items():
             b16[j][rows] = r[top]
+    if rn is not None:
+        return n, head, (b16 if by_kind else b16[None]), rec
     return n, head, (b16 if by_kind else b16[None])
 
 
@@ -2006,7 +2025,10 @@ def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb
     # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
     # pipeline.rebuilt_layers, the recomputed_fraction the step timed). Until 2026-12-03 layer SAC's rebuilt
     # layers were left out of HFU (counted as the attention-core recompute)
-    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
+    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp,
+                                 np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks),
+                                 fw.layer_sac_every if m.is_transformer else 0,
+                                 split_runtime(fw, m) if m.is_transformer and m.layers else None)
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
         fl = training_step_flops(m, t, seq, gb, rc_hw, fused_attention(fw, m, t), micro_batch=mb, attn_span=span, **kw,
                                  causal_kernel=causal_kernels, full_fraction=f_rc)
@@ -2082,7 +2104,8 @@ class StageTimes:
 class StageKeys:
     """The candidates' distinct stage keys and, under them, their distinct layer keys (``stage_keys``).
 
-    The stage key is the layer key (tp, cp, ep, mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline
+    The stage key is the layer key (tp, cp, ep, mb, sp, rc, etp, and the EP groups' placement on the NVLink
+    domains, which the job's size sets: comm ``ep_domain_members``) with pp, the model chunks per stage (the pipeline
     sends; with 16-bit end layers also the stages that hold them, pipeline.lp16_layers), whether the schedule
     interleaves and whether the sends cross nodes; the layer model runs once per distinct layer key (it does not
     depend on the others)."""
@@ -2109,6 +2132,8 @@ class StageKeys:
     krc: np.ndarray
     ketp: np.ndarray
     ksh: np.ndarray  # torchtitan layer SAC's share of the stage's layers re-run
+    #: the EP groups' (fewest, most, domains) on one NVLink domain at the job's size (comm ``ep_domain_members``)
+    kdom: tuple = ()
 
     def up(self, terms):
         """layer-key terms at the stage keys"""
@@ -2120,20 +2145,27 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     distinct stage key, gathered back."""
     first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
     inter_r = c.schedule == SCHEDULE.code["interleaved"]
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn), inv = distinct_rows(
+    # where the EP groups sit on the NVLink domains depends on the job's size (a group past the first domain's
+    # end straddles it): priced at the layer keys (moe.ep_link_bytes); every job of a dense model alike
+    if m.moe is not None:  # (on the distinct (ep, etp, job size): its arrays are a few dozen wide per row)
+        (uep, uetp, uworld), winv = distinct_rows(c.ep, c.etp, c.tp * c.cp * c.dp * c.pp)
+        dom = tuple(x[winv] for x in ep_domain_members(uep, uetp, uworld, int(g)))
+    else:
+        dom = tuple(np.ones(len(c), dtype=np.int64) for _ in range(3))
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, slo, shi, sdk), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
-        (c.tp * c.cp * c.dp) >= g, c.rn)
+        (c.tp * c.cp * c.dp) >= g, c.rn, *dom)
     inter, pp_inter, ssp, kv = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
     every = fw.layer_sac_every
     shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
                             else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
-    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp,
-                                                                     np.broadcast_to(ssh.ravel(), src.shape))
+    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, klo, khi, kdk), linv = distinct_rows(
+        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), slo, shi, sdk)
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
                      kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
-                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh)
+                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, kdom=(klo, khi, kdk))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2150,6 +2182,10 @@ class LayerRows:
     KL: float
     K16: float
     t_head: np.ndarray
+    frac: np.ndarray | None = None  # the re-run share the layer terms are blended at
+    # block recompute's (rows it mixes, the mean layer's pass plain, at full recompute), which ``pacing_stage``
+    # weighs rank by rank; None: no such row
+    block: tuple | None = None
 
 
 def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
@@ -2168,13 +2204,13 @@ def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
 
 
 def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk: StageKeys, tp_comm_overlap: float,
-               causal_kernels: bool, memo: LayerMemo | None) -> LayerRows:
+               causal_kernels: bool, memo: LayerMemo | None, frac=None) -> LayerRows:
     """``_layer_terms`` at the layer keys ``sk``, through the search's ``memo`` where there is one, gathered to the
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
-    (ModelSpec.mtp_layers) priced apart."""
-    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, src, kpp, kch = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp,
-                                                               sk.ksh, sk.src, sk.kpp, sk.kch)
-    up = sk.up
+    (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
+    (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
+    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kdom, up = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp,
+                                                         sk.ksh, sk.kdom, sk.up)
     setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
                tp_comm_overlap, causal_kernels) if memo is not None else None
 
@@ -2189,10 +2225,10 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
             def run(r=slice(None)):
                 return _layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
                                     causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                    sel_share=ksh[r])
+                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom))
             if memo is None:
                 return run()
-            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh) + kdom, run)
         return per_cp_type(fw, m, one)
 
     L = layer(krc)
@@ -2202,19 +2238,19 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     mtp16 = mtp_runs_16bit(fw, t.precision)
     K16 = K if mtp16 and not m.hybrid else 0.0
     # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
-    # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
-    frac = recomputed_fraction(src, sk.srn, m.layers, kpp, kch)
-    part = (src == 2) & (frac < 1.0)
+    # the full-recompute terms, the rest at no recompute (``block_share``)
+    frac, part = block_share(m, fw, sk, frac)
     krc0 = np.where(krc == 2, 0, krc)
 
-    def blend(full, bf16_share=None, block=None):
+    def blend(full, bf16_share=None, block=None, none=None):
         """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
         if not part.any():
             return full
-        none = up(layer(krc0, bf16_share=bf16_share, block=block))
+        none = up(layer(krc0, bf16_share=bf16_share, block=block)) if none is None else none
         return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
-    L = blend(up(L))
+    full_L, none_L = up(L), (up(layer(krc0)) if part.any() else None)
+    L = blend(full_L, none=none_L)
     # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
     # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
     kept = kept_layer_kinds(m, sk.first16, sk.n16, K16, cuda_graph_parts(fw, m))
@@ -2230,7 +2266,22 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
     t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
               + K * (L["mtp_fwd"] + L["mtp_bwd"]))
-    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head)
+    block = None if none_L is None else (part, none_L["fwd"] + none_L["bwd"], full_L["fwd"] + full_L["bwd"])
+    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac, block=block)
+
+
+def block_share(m: ModelSpec, fw: Stack, sk: StageKeys, frac=None):
+    """(share, part) at the stage keys: block recompute's re-run share of a stage's layers (``frac`` where given,
+    ``pacing_stage``'s chunk by chunk, else the fullest chunk's, pipeline.recomputed_fraction) and the rows it mixes
+    (``part``: some chunk of the launched split holds more than N layers; an explicit layout's chunk can exceed the
+    fullest share, pipeline.fullest_chunk)."""
+    src, srn = sk.src, sk.srn
+    frac0 = recomputed_fraction(src, srn, m.layers, sk.kpp, sk.kch)
+    part = (src == 2) & (frac0 < 1.0)
+    if ((src == 2) & (srn > 0) & ~part).any():
+        part = (src == 2) & (srn > 0) & (srn < fullest_chunk(m.layers, sk.kpp, np.where(sk.kv, V_SPLIT, sk.kch),
+                                                               split_runtime(fw, m)))
+    return (frac0 if frac is None else np.where(part, frac, frac0)), part
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2244,6 +2295,7 @@ class PacingStage:
     proj: np.ndarray
     nb: dict
     lr: LayerRows
+    frac: np.ndarray | None = None  # block recompute's re-run share of its layers (``rank_recomputed`` / nl)
 
     def layers(self, k):
         """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
@@ -2255,14 +2307,22 @@ def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> Pacin
     """The pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
     (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers)."""
     L = lr.L
-    nl, head_w, nb = slowest_stage(m.layers, sk.kpp.astype(np.float64), L["fwd"] + L["bwd"], lr.t_head,
-                                   sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
-                                   sk.first16,
-                                   kinds={kind: kk.layers for kind, kk in lr.kept.items()})
+    t_layer, rec_kw = L["fwd"] + L["bwd"], {}
+    if lr.block is not None:
+        # block recompute: each rank at its plain layers plus the layers its chunks re-run, chunk by chunk
+        # (pipeline.rank_recomputed), not every layer at the fullest chunk's share
+        part, t_plain, t_full = lr.block
+        t_layer = np.where(part, t_plain, t_layer)
+        rec_kw = dict(rn=np.where(part, sk.srn, 0), t_rec=np.where(part, t_full - t_plain, 0.0))
+    got = slowest_stage(m.layers, sk.kpp.astype(np.float64), t_layer, lr.t_head,
+                        sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
+                        sk.first16, kinds={kind: kk.layers for kind, kk in lr.kept.items()}, **rec_kw)
+    nl, head_w, nb = got[:3]
+    frac = None if lr.block is None else np.where(lr.block[0], got[3] / np.maximum(nl, 1.0), 1.0)
     if lr.K16:  # a plain model's 16-bit MTP layers, on the stage with the head
         nb[None] = nb[None] + lr.K16 * head_w
     nle, heads, proj = nl + lr.KL * head_w, (1 + lr.K) * head_w, lr.K * head_w  # layer / head / projection counts
-    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr)
+    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr, frac=frac)
 
 
 def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKeys):
@@ -2301,6 +2361,14 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     fw = s.fw
     sk = stage_keys(m, t, c, fw, s.g)
     st = pacing_stage(m, fw, sk, layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo))
+    if st.frac is not None:
+        # the pacing rank's layer terms at the share its chunks re-run (Megatron-Core: each chunk its own first N,
+        # transformer_block.py ``_checkpointed_forward``); layer_rows blended at the fullest chunk's share, which is
+        # the same where every chunk of the rank holds as many layers
+        frac0 = st.lr.frac
+        if not np.array_equal(np.where(st.lr.block[0], st.frac, frac0), frac0):
+            lr = layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo, frac=st.frac)
+            st = dataclasses.replace(st, lr=lr, nle=st.nl + lr.KL * (st.heads / (1 + lr.K)))
     L, heads, proj, stage_layers = st.lr.L, st.heads, st.proj, st.layers
     t_pp, hop_in, hop_out = pipeline_sends(m, hw, s, sk)
     t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]

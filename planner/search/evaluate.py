@@ -8,7 +8,7 @@ import numpy as np
 from planner import defaults as D
 from planner.hardware.options import HardwareOption
 from planner.hardware.platform import device_noun
-from planner.layout import Candidates
+from planner.layout import V_SPLIT, Candidates, split_vpp
 from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval
 from planner.model.finetune import base_weights, training_step_flops
@@ -101,8 +101,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                     comm_buffers=float(mem["comm_buffers"][i]) if "comm_buffers" in mem else 0.0)
     # the recompute HFU counts (pipeline.rebuilt_layers, as step_time's hfu): layer SAC's layers rebuilt whole
     rc_hw, f_rc = rebuilt_layers(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
-                                 int(c.chunks[i]),
-                                 stack.layer_sac_every if m.is_transformer else 0)
+                                 V_SPLIT if split_vpp(c)[i] == V_SPLIT else int(c.chunks[i]),
+                                 stack.layer_sac_every if m.is_transformer else 0,
+                                 split_runtime(stack, m) if m.is_transformer and m.layers else None)
     flops_at = lambda span: training_step_flops(  # noqa: E731
         m, t, t.seq_len, t.global_batch, int(rc_hw), fused_attention(stack, m, t),
         micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch

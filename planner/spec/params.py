@@ -27,8 +27,74 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 from planner.spec.schema import ModelSpec
 from planner.spec.shapes import attention_weights, latent_weights, macs, mamba_weights, mlp_weights, shared_expert_width
+
+
+#: the field types a spec's fingerprint takes as they are (hashable, immutable)
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
+
+def spec_key(x) -> tuple:
+    """A hashable fingerprint of a spec (``ModelSpec`` and its nested specs): its class, every field's value (nested
+    specs, lists and dicts frozen the same way) and every value's type (1, 1.0 and True are equal keys in a dict,
+    but a count built from a float is a float). ModelSpec is a mutable pydantic model and has no hash; a cache keyed
+    on this sees an assignment (``validate_assignment``) or an in-place change of a list as a new model. Values of any
+    other type must be hashable themselves (``spec_memo`` calls through where one is not)."""
+    vals = tuple(x.__dict__.values())
+    types = tuple(map(type, vals))
+    pos = _NOT_PLAIN.get(types)
+    if pos is None:  # the positions to freeze, once per shape of the fields' types (a model has one or two)
+        pos = _NOT_PLAIN[types] = tuple(i for i, t in enumerate(types) if t not in _PLAIN)
+    if pos:
+        vals = list(vals)
+        for i in pos:
+            vals[i] = _frozen(vals[i], types[i])
+        vals = tuple(vals)
+    return type(x), vals, types
+
+
+#: the positions of the fields not of a ``_PLAIN`` type, by the fields' types
+_NOT_PLAIN: dict = {}
+
+
+def _frozen(v, t):
+    if t is list or t is tuple:
+        return t, tuple(e if type(e) in _PLAIN else _frozen(e, type(e)) for e in v), tuple(map(type, v))
+    if t is dict:
+        return dict, tuple((k, _frozen(e, type(e)), type(e)) for k, e in v.items())
+    if isinstance(v, BaseModel):
+        return spec_key(v)
+    return v
+
+
+#: results of ``spec_memo`` functions by (function, spec_key(model), arguments); cleared when it reaches
+#: ``SPEC_MEMO_MAX`` entries (a search holds a few models: its job's, the stack variants' own copies)
+_SPEC_MEMO: dict = {}
+SPEC_MEMO_MAX = 4096
+
+
+def spec_memo(fn):
+    """``fn(m, *args)`` computed once per distinct model (``spec_key``) and arguments: the memory and step-time
+    models call ``count_params`` / ``layer_kinds`` / the saved-tensor table several times a call on the same
+    model (DeepSeek-V3: 8 and 8 times; speed40), each a walk over its fields. ``fn``'s result must be
+    immutable (a frozen dataclass, a tuple): every caller gets the same object. Arguments must be hashable."""
+    def memo(m, *args):
+        try:
+            key = (fn, spec_key(m), args)
+            out = _SPEC_MEMO.get(key)
+        except (TypeError, AttributeError):  # an unhashable argument or field, or not a spec: not cached
+            return fn(m, *args)
+        if out is None:
+            if len(_SPEC_MEMO) >= SPEC_MEMO_MAX:
+                _SPEC_MEMO.clear()
+            out = _SPEC_MEMO[key] = fn(m, *args)
+        return out
+    memo.__wrapped__ = fn
+    memo.__doc__, memo.__name__, memo.__qualname__ = fn.__doc__, fn.__name__, fn.__qualname__
+    return memo
 
 
 @dataclass(frozen=True)
@@ -142,6 +208,7 @@ def hybrid_block_params(m: ModelSpec) -> dict:
     return {k: p + _norm(m) for k, p in kinds.items()}
 
 
+@spec_memo
 def count_params(m: ModelSpec) -> ParamCount:
     if not m.is_transformer:
         n = int(m.params)
