@@ -120,6 +120,8 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     metric_rows([hw_metric], per_row=1)
     metric_rows(numbers)
     st.caption(res.get("why", ""))
+    if res.get("compute_rate"):  # the FLOP/s per GPU the answer is priced at, as `planner serve` prints it (serve40)
+        st.caption("compute rate: " + "; ".join(res["compute_rate"]))
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it (as `planner serve` prints them)
         st.caption(f"held to {c}")
     # a real-time fleet's month, year and likely range (`serve --json`'s budget), or an offline job's whole cost,

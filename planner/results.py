@@ -514,7 +514,7 @@ class ServingOption(Sparse):
     one that misses the latency target at ``meets_latency``/``reason``; replicas and $/h only for a
     QPS; the offline $ only with a price. The field order is the JSON's, the order the planner works
     the numbers out in, except two placements kept from the JSON scripts already read: a generic
-    model's ``compute_dtype`` comes before ``fits`` (it is known before memory is checked), and a
+    model's ``compute_dtype`` and ``reachable_tflops`` come before ``fits`` (known before memory is checked), and a
     simulated option's ``reason`` (why the simulation rejected it) after ``simulated``."""
 
     hardware: str
@@ -543,6 +543,9 @@ class ServingOption(Sparse):
     tpot_batch1_ms: Optional[float] = None  # generic models: p99 latency at batch 1
     ttft_batch1_ms: Optional[float] = None  # LLMs
     compute_dtype: Optional[str] = None  # the precision the GEMMs run in
+    #: the per-GPU FLOP/s (TFLOP/s) of ``compute_dtype`` the option is priced at before the engine's efficiencies: the
+    #: catalog peak at the sustained clock training prices too (``serving_iteration.compute_peak``; serve40)
+    reachable_tflops: Optional[float] = None
     meets_latency: Optional[bool] = None
     reason: Optional[str] = None  # why it does not fit / meet the target
     # -- the largest batch meeting the target (Little's law gives the throughput at it)
@@ -621,9 +624,10 @@ class ServingOption(Sparse):
 
     def keys(self) -> list[str]:
         ks = super().keys()
-        if self.generic and "compute_dtype" in ks:
-            ks.remove("compute_dtype")
-            ks.insert(ks.index("fits"), "compute_dtype")
+        for k in ("compute_dtype", "reachable_tflops") if self.generic else ():  # known before memory is checked
+            if k in ks:
+                ks.remove(k)
+                ks.insert(ks.index("fits"), k)
         if (self.refined or self.constraint_broken) and "reason" in ks:  # the verdict after the figures it rests on
             ks.remove("reason")
             ks.append("reason")
@@ -728,6 +732,10 @@ class ServingPlan(Record):
     #: replicas, $ per 1M requests / output tokens / tokens, and the likely range (``serving_budget.offline_budget``);
     #: None otherwise
     offline_budget: Optional[dict] = None
+    #: the compute rate each GPU of ``options`` is priced at, recommended first, one line each
+    #: (``serving_iteration.rate_words``: "GB200-B200 2,349 TFLOP/s bf16 (0.940 of the quoted 2,500: sustained
+    #: clock)"), printed beside the answer as "compute rate:" (serve40)
+    compute_rate: tuple[str, ...] = ()
     #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
     #: one line each, printed beside the answer; absent from the JSON when the job sets none
     constraints: tuple[str, ...] = ()

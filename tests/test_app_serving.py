@@ -58,6 +58,15 @@ def test_serving_view_says_the_constraints_the_plan_holds_to(chat):
     assert held and any("max_gpus" in c and "512" in c for c in held), held
 
 
+def test_serving_view_says_the_compute_rate_beside_the_answer(chat):
+    """The FLOP/s per GPU the plan is priced at (its ``compute_rate``: training's reachable rate, serve40) is on the
+    page as `planner serve` prints it, under the recommendation."""
+    at, _ = chat
+    view = wi.serving_view(wi.parse_upload("chat.yaml", CHAT))
+    rates = [c.value for c in at.caption if c.value.startswith("compute rate: ")]
+    assert rates == ["compute rate: " + "; ".join(view["plan"]["compute_rate"])]
+
+
 def test_offline_serving_job_shows_the_backlog_numbers_the_cli_prints():
     """An offline (mode: batch) job's headline: the simulated backlog's requests/s per replica, p50 TPOT and $ per
     million requests, the numbers `planner serve` recommends with. The app showed "$ per 1M requests: -" (it read

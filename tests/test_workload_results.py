@@ -22,11 +22,11 @@ from conftest import EXAMPLES, answered
 SERVING_PLAN = ["model", "params", "mode", "precision", "precisions", "kv_precision", "weights_gib",
                 "kv_bytes_per_token", "targets", "best", "options", "rejected", "simulated", "simulation",
                 "definitions", "assumptions", "why", "ranking", "kv_bytes_per_sequence", "accuracy", "caveats",
-                "budget", "offline_budget"]
+                "budget", "offline_budget", "compute_rate"]
 _HEAD = ["hardware", "gpu", "tp", "gpus_per_node", "weights_gib_per_gpu"]
 _LLM_HEAD = _HEAD + ["kv_mib_per_token_per_gpu", "kv_capacity_tokens", "batch_memory_limit", "price_usd_hr",
                      "price_spot_usd_hr", "fits"]
-_LLM_SIZED = ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype", "meets_latency", "batch", "tpot_ms", "ttft_ms",
+_LLM_SIZED = ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype", "reachable_tflops", "meets_latency", "batch", "tpot_ms", "ttft_ms",
               "bound", "tokens_per_s_per_replica", "requests_per_s_per_replica", "batch_offline",
               "requests_per_s_offline", "tokens_per_s_offline"]
 _FOR_QPS = ["replicas", "nodes", "gpus", "usd_per_hr", "utilisation", "usd_per_million_requests"]
@@ -40,7 +40,7 @@ OPTION_LAYOUTS = {
     # a rejected option ends with the date of the rate it would be costed at too (price_dates; prices39)
     "llm does not fit": _LLM_HEAD + ["reason", "precision", "price_dates"],
     "llm misses the latency target": _LLM_HEAD + ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype",
-                                                   "meets_latency", "reason", "precision", "price_dates"],
+                                                   "reachable_tflops", "meets_latency", "reason", "precision", "price_dates"],
     # what set its replicas (serving_budget.fleet_bound, budget35) after how it was sized
     # an option that meets the targets ends with the date of the rate it is costed at (price_dates; QA 55b)
     "llm sized for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "sized_by", "bound_by",
@@ -62,7 +62,7 @@ OPTION_LAYOUTS = {
                                                                         "offline_replicas", "offline_hours", "precision",
                                                                         "price_dates", "constraint_broken", "reason"],
     "generic sized for the QPS": _HEAD + ["batch_memory_limit", "price_usd_hr", "price_spot_usd_hr", "compute_dtype",
-                                          "fits", "tpot_batch1_ms", "meets_latency", "batch", "tpot_ms", "ttft_ms",
+                                          "reachable_tflops", "fits", "tpot_batch1_ms", "meets_latency", "batch", "tpot_ms", "ttft_ms",
                                           "bound", "requests_per_s_per_replica", "batch_offline",
                                           "requests_per_s_offline"] + _FOR_QPS + _PRICED + ["precision", "sized_by",
                                                                                             "price_dates"],

@@ -1268,6 +1268,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, on-demand)", fmt_usd(budget["usd_per_month"])],
                  [f"$ per year ({budget['hours_per_month'] * 12:,.0f} h, on-demand)", fmt_usd(budget["usd_per_year"])],
                  ["likely range (model error)", range_cell(budget) + " (Risks)"]]
+    # the FLOP/s per GPU the recommended option is priced at (training's reachable rate; serve40)
+    rows += [["compute rate (per GPU)", r] for r in res.get("compute_rate", ())[:1]]
     # the job's limits the answer holds to (constraints.max_gpus / min_gpus / budget_usd, an offline deadline)
     held = [["Held to " + c for c in res["constraints"]]] if res.get("constraints") else []
     secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows), *held])]

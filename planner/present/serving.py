@@ -218,6 +218,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     if sim.get("plan_bound_reached"):
         con.print(f"[yellow]simulation bound reached:[/] {esc(sim['plan_bound_reached'])}", highlight=False)
     con.print(f"[bold green]recommended:[/] {res['why']}")
+    if res.get("compute_rate"):  # the FLOP/s per GPU the answer is priced at, training's reachable rate (serve40)
+        con.print(f"[bold]compute rate:[/] {esc('; '.join(res['compute_rate']))}", highlight=False)
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it
         con.print(f"[bold]held to[/] {esc(c)}", highlight=False)
     b = res.get("budget")

@@ -135,7 +135,7 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
                                               mxfp4_expert_pad, served_model, shared_prefix, weight_bytes,
                                               weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_DTYPE, IterationModel, compute_peak,
-                                                 llm_tpot, lumped_iteration, option_iteration,
+                                                 llm_tpot, lumped_iteration, option_iteration, rate_words,
                                                  steady_iteration)
 from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
                                               serving_budget)
@@ -672,7 +672,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         ok[lo:] = False
         allows["ttft"] = lo
     base.update(fits=True, tpot_batch1_ms=float(tpot[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
-                compute_dtype=it["dtype"])
+                compute_dtype=it["dtype"], reachable_tflops=compute_peak(hw, s.precision)[0] / 1e12)
     if not ok.any():
         # the reason names the target missed (QA 42: "TPOT 11.0 ms / TTFT 4024 ms (p99) even at batch 1" beside
         # targets of 60 / 3,000 ms left the user to work out which); the other figure follows as met
@@ -818,7 +818,7 @@ def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int,
 
 def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
     """A generic model (CNN, ...) on one GPU with dynamic batching."""
-    peak, dtype = compute_peak(hw.gpu, s.precision)
+    peak, dtype = compute_peak(hw, s.precision)
     w = m.params * WEIGHT_BYTES[s.precision]
     act = m.activation_bytes_per_sample or 0.0  # training's saved bytes: an upper bound at inference
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization - w - RESERVED_BYTES
@@ -826,7 +826,7 @@ def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
     base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=1, gpus_per_node=hw.gpus_per_node,
                 weights_gib_per_gpu=w / GiB, batch_memory_limit=min(b_mem, s.max_batch),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, compute_dtype=dtype,
-                precision=s.precision, generic=True)
+                reachable_tflops=peak / 1e12, precision=s.precision, generic=True)
     if b_mem < 1:
         return ServingOption(**base, fits=False, reason="weights + one sample's activations exceed GPU memory")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
@@ -2224,6 +2224,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                  else "")]
                              if m.is_transformer and realtime and s.output_tokens == 1 and s.p99_latency_ms else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
+        compute_rate=_compute_rates([where[i] for i in ok]),
         ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
                          why_not=("" if simulated or not simulate else
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
@@ -2345,6 +2346,18 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 # to the two examples, each kept: 55 / 4 / 5 / 0 of 64, 19 apart.
 # The line under the plan's table (``_ranking``) says this in words, not these counts: they belong to those two jobs,
 # not to the plan being printed (README serving section has them).
+
+
+def _compute_rates(where) -> tuple[str, ...]:
+    """The compute rate of each (GPU, power limit, precision) the options run on, the recommended one's first
+    (``rate_words``): what serve prices prefill and decode GEMMs at, said beside the answer (serve40: the rate is
+    training's reachable one, physics.reachable_peak, where it was the quoted peak unsaid)."""
+    out = []
+    for hw, sp, _ in where:
+        w = rate_words(hw, sp.precision)
+        if w not in out:
+            out.append(w)
+    return tuple(out)
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:

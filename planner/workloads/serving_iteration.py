@@ -23,7 +23,7 @@ from planner.errors import InputError
 from planner.model import ew
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
-from planner.model.physics import attention_head_dim_rel
+from planner.model.physics import attention_head_dim_rel, datasheet_peak, derived_fp8_peak, reachable_peak
 from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, ServingEfficiency,
                                               engine_efficiency)
 from planner.simulate.serving import request_tpot
@@ -56,13 +56,38 @@ def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
     return ew.minimum(one, two)
 
 
-def compute_peak(gpu, precision: str) -> tuple[float, str]:
-    """(peak FLOP/s, dtype) the GEMMs run at; falls back to bf16/fp16 math (weight-only quant)."""
+def compute_peak(hw, precision: str) -> tuple[float, str]:
+    """(reachable FLOP/s per GPU, dtype) the GEMMs of hardware option ``hw`` run at; falls back to bf16/fp16 math
+    (weight-only quant) where the catalog row has no peak for the precision. The rate is training's, from its one
+    owner (planner.model.physics.reachable_peak): the catalog peak at the clock the part sustains at the option's
+    power limit (``physics.clock_fraction``: GB200 / GB300 at 0.940 of their quoted peaks, the measured matmul
+    ratio over the HGX B200; a power-capped part lower by the clock law). The clock is the GPU's, not the stack's:
+    a vLLM or TensorRT-LLM GEMM runs on the same SMs at the same clock, so only the engine's efficiencies
+    (planner.model.serving_efficiency) are serving's own. Until serve40 serving read the quoted peak
+    (``gpu.peak_flops``), so GB200 served prefill 6% faster than training priced the same part. A part whose row
+    quotes no FP8 peak but has FP8 tensor cores (H100 SXM 96 GB: ``physics.derived_fp8_peak``) computes fp8 at the
+    peak training derives for it, 2x its 16-bit one, where serving took it for a part without FP8 (weight-only)."""
+    gpu = hw.gpu
     want = COMPUTE_DTYPE[precision]
     for d in (want, "bf16", "fp16"):
-        if d in gpu.peak_flops:
-            return gpu.peak_flops[d], d
+        if d in gpu.peak_flops or (d == "fp8" and derived_fp8_peak(gpu) is not None):
+            return reachable_peak(hw, d), d
     raise InputError("serving.precision", f"{gpu.name} has no {want}, bf16 or fp16 peak in the catalog")
+
+
+def rate_words(hw, precision: str) -> str:
+    """The compute rate a serving option of ``hw`` is priced at, in words, as serve prints it beside the answer:
+    "GB200-B200 2,349 TFLOP/s bf16 (0.940 of the quoted 2,500: sustained clock)", "H100-SXM-80GB 989 TFLOP/s bf16
+    (quoted peak)" (``compute_peak`` over the datasheet peak, ``physics.datasheet_peak``; a power limit the option
+    runs at is named)."""
+    rate, dtype = compute_peak(hw, precision)
+    quoted = datasheet_peak(hw.gpu, dtype)
+    limit = getattr(hw, "power_limit_w", None)
+    what = "quoted" if dtype in hw.gpu.peak_flops else "derived"  # derived: 2x the 16-bit (physics.datasheet_peak)
+    why = (f"{what} peak" + ("" if what == "quoted" else ", 2x the 16-bit") if rate >= quoted * (1.0 - 1e-9) else
+           f"{rate / quoted:.3f} of the {what} {quoted / 1e12:,.0f}: sustained clock"
+           + (f" at {limit:,.0f} W" if limit else ""))
+    return f"{hw.gpu.name} {rate / 1e12:,.0f} TFLOP/s {dtype} ({why})"
 
 
 def mla_context_upproj_flops(m) -> float:
@@ -127,7 +152,7 @@ class IterationModel:
     experts: int
     top_k: int
     kv_bytes: float  # KV-cache bytes per token per GPU
-    flops_rate: float  # achieved FLOP/s per GPU (peak x gemm_max)
+    flops_rate: float  # achieved FLOP/s per GPU (reachable peak x gemm_max)
     bytes_rate: float  # achieved HBM bytes/s per GPU (bandwidth x hbm)
     act_bytes: float  # all-reduced activation bytes per token (hidden x ACTIVATION_BYTES_BF16)
     layers: int
@@ -152,8 +177,9 @@ class IterationModel:
               eff: Optional[ServingEfficiency] = None) -> "IterationModel":
         """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
         served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
-        ``eff`` when given): GEMMs at the bf16 peak x the engine's reachable FP8 speed-up (fp8 on a
-        GPU with fp8 units) x the GPU's ``gemm_max``; attention at the bf16 peak x ``attn_fwd`` x the
+        ``eff`` when given): GEMMs at the reachable bf16 peak (``compute_peak``: training's, at the sustained clock)
+        x the engine's reachable FP8 speed-up (fp8 on a GPU with fp8 units) x the GPU's ``gemm_max``; attention at
+        the reachable bf16 peak x ``attn_fwd`` x the
         engine kernel's rate at the model's head dim relative to 128 (``ServingEfficiency.attn_kernel``,
         planner.model.physics.attention_head_dim_rel: 0.77 for FA3 at head dim 64 on H100/H200, 1 elsewhere);
         HBM at the engine's achieved fraction."""
@@ -162,8 +188,8 @@ class IterationModel:
         wb = quantised_weight_bytes(precision, m.hidden)  # the experts are quantised linears
         # an MXFP4 expert as the engine's kernel stores and multiplies it (Marlin's padded dims; 1 elsewhere)
         pad = mxfp4_expert_pad(m, precision, se, hw.gpu, tp)
-        peak, dtype = compute_peak(hw.gpu, precision)
-        bf16 = compute_peak(hw.gpu, "bf16")[0]
+        peak, dtype = compute_peak(hw, precision)
+        bf16 = compute_peak(hw, "bf16")[0]
         if dtype in ("fp8", "int8"):  # the engine's reachable speed-up, not the catalog's 2x
             peak = bf16 * min(se.fp8, peak / bf16)
         e = m.moe
