@@ -67,3 +67,23 @@ def test_grouped_chunks_equal_and_priced_once(monkeypatch):
             assert np.array_equal(a, b)
         assert not got[4].all()  # some rows' chunks differ: the figures are used, not left to the even spread
         assert n_plain == len(got[0]) and n_grouped * 6 <= n_plain
+
+
+def test_take_fills_constant_columns():
+    """``Candidates.take`` fills a column constant over the rows (a search chunk's gpus_per_node, cp, rn, rg) with its
+    value instead of gathering it: the same values and dtype as the gather, read-only (a write in place would leave
+    the record of constant columns stale, so it raises); a column reassigned is checked afresh."""
+    c = Candidates(tp=np.array([1, 2, 4, 8]), pp=2, dp=np.array([4, 4, 4, 4]), cp=1, ep=1, vpp=1, zero=0, mb=1, rc=0,
+                   sp=np.array([False, True, True, True]), schedule=0, gpus_per_node=8, nodes=np.array([1, 1, 2, 4]))
+    for idx in (np.array([0, 2]), [3], np.array([True, False, True, True]), np.arange(0), np.array([1, 1, 1, 0])):
+        got = c.take(idx)
+        again = got.take(np.arange(len(got))[::-1])
+        for f in c.__dataclass_fields__:
+            want = getattr(c, f)[idx]
+            assert getattr(got, f).dtype == want.dtype and np.array_equal(getattr(got, f), want)
+            assert np.array_equal(getattr(again, f), want[::-1])
+    got = c.take(np.array([0, 3]))
+    assert not got.gpus_per_node.flags.writeable and not got.dp.flags.writeable  # filled (dp constant here)
+    assert got.tp.flags.writeable  # gathered
+    c.rn = np.array([0, 3, 0, 0])  # reassigned: no longer the constant zeros
+    assert c.take([1, 2]).rn.tolist() == [3, 0]
