@@ -314,9 +314,9 @@ def engine_events_counted(monkeypatch) -> list:
 def load_parts_script(name: str):
     """A builder script of benchmarks/data/parts/scripts/, loaded from its file as module ``parts_<name>``. The folder
     is not put on sys.path (its ``grouped_gemm.py`` would shadow the package of that name Megatron-Core imports);
-    the siblings the builders import by name, ``parts_csv`` (their shared CSV writer) and ``together_reruns`` (the
-    Together re-runs and their rule, dgxc.py's and together.py's), are loaded from their files under those names
-    first."""
+    the siblings the builders import by name, ``parts_csv`` (their shared CSV writer), ``together_reruns`` (the
+    Together re-runs and their rule, dgxc.py's and together.py's) and ``dgxc`` (its NVL72 Slurm-segment rule,
+    mbridge_all.py's), are loaded from their files under those names first."""
     import importlib.util
     import sys
 
@@ -328,7 +328,7 @@ def load_parts_script(name: str):
         spec.loader.exec_module(mod)
         return mod
 
-    for shared in ("parts_csv", "together_reruns"):  # the siblings builders import by name
+    for shared in ("parts_csv", "together_reruns", "dgxc"):  # the siblings builders import by name (in that order)
         if shared not in sys.modules:
             sys.modules[shared] = load(shared, f"{shared}.py")
     return load(f"parts_{name}", f"{name}.py")

@@ -97,17 +97,77 @@ def nic_bytes(kind, nbytes, n, stride, gpus_per_node):
     return np.where(k > 1, b, 0.0)
 
 
-def a2a_time(nvlink_bytes, nic_bytes, n, per_node, intra_bw, inter_bw_per_gpu, intra_alpha, inter_alpha):
+def a2a_time(nvlink_bytes, nic_bytes, n, per_node, intra_bw, inter_bw_per_gpu, intra_alpha, inter_alpha,
+             domains=None):
     """One rank's all-to-all given what it sends over NVLink and over its NIC
     (planner.model.moe.dispatch_bytes): the two links run concurrently (NCCL issues every
     peer's send/recv in one group; DeepEP pipelines its RDMA and NVLink forwarding), so the
-    slower sets the time, plus one latency per peer node and per peer GPU in the node."""
+    slower sets the time, plus one latency per peer node and per peer GPU in the node.
+    ``domains``: the NVLink domains the group spans where its members are not ``per_node`` on each
+    (``ep_domain_members``); default n / per_node."""
     n = np.asarray(n, dtype=np.float64)
     g = np.minimum(np.asarray(per_node, dtype=np.float64), n)
-    k = np.maximum(n / np.maximum(g, 1.0), 1.0)
+    k = np.maximum(n / np.maximum(g, 1.0), 1.0) if domains is None else np.asarray(domains, dtype=np.float64)
     t = (np.maximum(np.asarray(nvlink_bytes) / intra_bw, np.asarray(nic_bytes) / inter_bw_per_gpu)
          + (g - 1) * intra_alpha + (k - 1) * inter_alpha)
     return np.where(n > 1, t, 0.0)
+
+
+def ep_domain_members(ep, etp, world, gpus_per_node):
+    """(fewest, most, domains): the members of an expert-parallel group that share an NVLink domain with its
+    worst-placed rank (the fewest any rank of the job has beside it), the most any rank has, and the most domains
+    one group spans, over every EP group of a job of ``world`` ranks on domains of ``gpus_per_node`` GPUs
+    (the catalog's node: 8 on a DGX / HGX, 72 on a GB200 / GB300 NVL72 rack -- one formula for all). Vectorised.
+
+    Placement: Megatron-Core's expert rank generator (megatron/core/parallel_state.py ``initialize_model_parallel``:
+    ``expert_decoder_rank_generator = RankGenerator(tp=expert_tensor_parallel_size, ep=expert_model_parallel_size,
+    dp=expert_data_parallel_size, pp=pipeline_model_parallel_size, cp=1, order=order)``, default order
+    ``tp-cp-ep-dp-pp``) puts etp innermost and ep next, so an EP group is ep ranks at stride etp inside a block of
+    S = etp x ep consecutive ranks, the blocks laid end to end from rank 0 (edp, then pp, outermost), and the
+    scheduler fills the domains in rank order. With etp dividing the domain (g' = g / etp blocks of etp ranks a
+    domain) every member of group j = 0 .. world / S - 1 sits in a run of ep units starting at unit r_j = j ep mod
+    g': its first domain holds min(ep, g' - r_j), then whole domains of g', then the rest. r_j repeats with period
+    g' / gcd(ep, g'), so at most that many groups are looked at. With the domain dividing etp every member has its
+    own domain (1, 1, ep). Where neither divides (TP 16 on 72-GPU domains), the uniform min(ep, g // etp) of
+    ``members_per_node`` (not placed).
+
+    EP 64 on 72-GPU NVL72 domains, 128 ranks: the second group has 8 members on the first domain and 56 on the
+    next: (8, 64, 2); in 64-GPU segments (8, 16 or 32-GPU ones too) every group tiles: (64, 64, 1); EP 16 on 8-GPU
+    nodes: (8, 8, 2), as ``members_per_node``.
+
+    >>> [tuple(int(x) for x in v) for v in zip(*ep_domain_members([64, 64, 16, 64], [1, 1, 1, 2], [128, 128, 64, 256], [72, 64, 8, 72]))]
+    [(8, 64, 2), (64, 64, 1), (8, 8, 2), (8, 36, 3)]
+    """
+    ep, etp, world, g = (np.asarray(x, dtype=np.int64) for x in np.broadcast_arrays(ep, etp, world, gpus_per_node))
+    shape = ep.shape
+    ep, etp, world, g = (x.ravel() for x in (ep, etp, world, g))
+    etp = np.maximum(etp, 1)
+    units = g // etp  # the domain in blocks of etp ranks
+    divides = (g % etp == 0)
+    # the group's first unit modulo the domain, r_j = j ep mod g', over the distinct offsets the job has
+    span = np.where(divides, units, 1)
+    period = span // np.gcd(ep, span)
+    groups = np.maximum(world // np.maximum(ep * etp, 1), 1)
+    j = np.arange(int(np.max(np.minimum(period, groups), initial=1)))[None, :]
+    live = j < np.minimum(period, groups)[:, None]
+    e, u = ep[:, None], span[:, None]
+    first = np.minimum(e, u - (j * e) % u)
+    rest = e - first
+    full, last = rest // u, rest % u
+    big = np.iinfo(np.int64).max
+    lo = np.minimum(first, np.minimum(np.where(full > 0, u, big), np.where(last > 0, last, big)))
+    hi = np.maximum(first, np.maximum(np.where(full > 0, u, 0), last))
+    k = 1 + full + (last > 0)
+    lo = np.where(live, lo, big).min(axis=1)
+    hi = np.where(live, hi, 0).max(axis=1)
+    k = np.where(live, k, 0).max(axis=1)
+    own = (etp >= g) & (etp % np.maximum(g, 1) == 0)  # a domain no wider than etp: each member on its own
+    lo, hi, k = np.where(own, 1, lo), np.where(own, 1, hi), np.where(own, ep, k)
+    uniform = members_per_node(ep, etp, g).astype(np.int64)
+    odd = ~divides & ~own
+    lo, hi = np.where(odd, uniform, lo), np.where(odd, uniform, hi)
+    k = np.where(odd, np.maximum(-(-ep // np.maximum(uniform, 1)), 1), k)
+    return tuple(x.reshape(shape) for x in (lo, hi, k))
 
 
 def crosses_nodes(n, stride, gpus_per_node):

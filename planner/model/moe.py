@@ -688,7 +688,7 @@ def round_robin_blocks(experts: int, top_k: int, blocks: int) -> float:
 
 
 def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep_per_node, dedup: bool,
-                   experts: int, groups: int = 1, topk_groups: int = 1, routing: str = "learned"):
+                   experts: int, groups: int = 1, topk_groups: int = 1, routing: str = "learned", domains=None):
     """(bytes over NVLink, bytes over the NIC) that leave one rank in one dispatch.
 
     ``tokens_rank`` tokens of ``hidden`` elements each; ``ep`` ranks in the EP group of which
@@ -707,19 +707,54 @@ def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep
     if not dedup:  # copies to the other g - 1 GPUs of the node, and to the ep - g off it
         total = row * top_k
         return total * (g - 1) / np.maximum(ep, 1.0), total * (ep - g) / np.maximum(ep, 1.0)
+    # the other domains: n - 1 of g ranks each, or, where the group straddles (``domains`` D given, comm
+    # ``ep_domain_members``: the rank's own domain holds g of its members), D - 1 holding the other ep - g,
+    # priced as equal ones of (ep - g) / (D - 1) ranks (n_r = ep (D - 1) / (ep - g) such domains would tile the group)
+    others = n - 1 if domains is None else np.asarray(domains, dtype=np.float64) - 1
+    n_r = n if domains is None else np.where(others == n - 1, n, ep * others / np.maximum(ep - g, 1.0))
     if routing == "round_robin":
         rr = np.vectorize(lambda blocks: round_robin_blocks(int(experts), int(top_k), int(round(blocks))), otypes=[float])
-        nodes_hit, gpus_hit = rr(n), rr(ep)
-        # remote nodes: (n - 1) / n of those reached; NVLink copies: the GPUs reached other than the receiving one
-        return row * gpus_hit * (g - 1) / g, row * nodes_hit * (n - 1) / n
+        nodes_hit, gpus_hit = rr(n_r), rr(ep)
+        # remote nodes: (ep - g) / ep = (n - 1) / n of those reached; NVLink copies: the GPUs reached other than
+        # the receiving one
+        return row * gpus_hit * (g - 1) / g, row * nodes_hit * np.where(others == n - 1, n - 1, (ep - g) * n / ep) / n
+    remote = row * others * node_hit_probability(experts, top_k, n_r, groups, topk_groups)
     p_node = node_hit_probability(experts, top_k, n, groups, topk_groups)
-    remote = row * (n - 1) * p_node
     # in each node reached, the token's k/(n p) experts there sit on g (1 - (1 - 1/g)^that) GPUs;
     # the copies to GPUs other than the receiving one travel over NVLink
     k_node = top_k / (n * p_node)
     gpus_hit = g * (1 - (1 - 1 / g) ** k_node)
     local = row * n * p_node * gpus_hit * (g - 1) / g
     return local, remote
+
+
+def ep_domains(ep, etp, gpus_per_node, ep_dom=None):
+    """(fewest, most, domains) of the EP group's members on one NVLink domain (comm ``ep_domain_members``), or,
+    with no placement given, min(ep, g / etp) on each of ep over that many domains (``members_per_node``)."""
+    if ep_dom is not None:
+        return tuple(np.asarray(x, dtype=np.float64) for x in ep_dom)
+    g = members_per_node(ep, etp, gpus_per_node)
+    return g, g, None
+
+
+def ep_link_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, etp, gpus_per_node, ep_dom, dedup: bool,
+                  experts: int, groups: int = 1, topk_groups: int = 1, routing: str = "learned"):
+    """(NVLink bytes, NIC bytes) of the busiest rank of each link class in one dispatch over the EP group: the
+    all-to-all finishes with its slowest rank, and the rank that sends most over its NIC is the one with the fewest
+    group members on its NVLink domain, the one that sends most over NVLink the one with the most (comm
+    ``ep_domain_members``; a group straddling a domain boundary, EP 64 on 72-GPU NVL72 racks, has both). Each
+    rank's bytes are ``dispatch_bytes``' for its own domain's share: (c - 1) / ep of its copies over NVLink and
+    (ep - c) / ep over the NIC without deduplication, as DeepEP's normal kernels and hierarchical all-to-alls count
+    them (deepseek-ai/DeepEP README "Normal kernels": NVLink inside the domain, RDMA across it; DeepSeek-V3 report
+    §3.2.2: a token crosses IB to each remote node once, then NVLink); the two link classes run at once
+    (``comm.a2a_time``). Where the groups tile the domains the two ranks are alike: one rank's bytes, as before."""
+    lo, hi, doms = ep_domains(ep, etp, gpus_per_node, ep_dom)
+    args = (experts, groups, topk_groups, routing)
+    nvl, nic = dispatch_bytes(tokens_rank, top_k, hidden, el_bytes, ep, hi, dedup, *args)
+    if ep_dom is None:
+        return nvl, nic
+    _, nic = dispatch_bytes(tokens_rank, top_k, hidden, el_bytes, ep, lo, dedup, *args, domains=doms)
+    return nvl, nic
 
 
 def prob_row_bytes(dispatcher: str, experts: int, ep, ep_per_node):
@@ -729,7 +764,7 @@ def prob_row_bytes(dispatcher: str, experts: int, ep, ep_per_node):
 
 
 def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, ep, ep_per_node, etp, gpus_per_node,
-                        links, groups: int = 1, topk_groups: int = 1, load=1.0):
+                        links, groups: int = 1, topk_groups: int = 1, load=1.0, ep_dom=None):
     """Seconds of EP traffic per MoE layer (forward + backward) that a dispatcher moves beyond the token rows
     of its four all-to-alls (``dispatch_bytes``): HybridEP's routing-map all-gather once per forward
     (``ROUTING_MAP_GATHER_BYTES``: tokens x experts bytes per rank, gathered from all ep ranks) and the
@@ -739,7 +774,8 @@ def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, 
     paid by both and charged to neither, and the probabilities travel inside the dispatch kernel. 0 for the
     all-to-all and DeepEP dispatchers. ``links`` = (intra bw, inter bw per GPU, intra alpha, inter alpha).
     ``tokens_rank``: the tokens the rank routes (the map has one row each, whatever the experts' load);
-    ``load``: the busiest rank's routed rows over the mean (``expert_load``), which the probability rows follow."""
+    ``load``: the busiest rank's routed rows over the mean (``expert_load``), which the probability rows follow.
+    ``ep_dom``: the groups' placement on the domains (``moe_layer``; the probability rows by ``ep_link_bytes``)."""
     intra, inter = links[0], links[1]
     t = 0.0
     gather_b = ROUTING_MAP_GATHER_BYTES[dispatcher]
@@ -748,9 +784,10 @@ def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, 
         t = t + collective_time("all_gather", nbytes, ep, etp, gpus_per_node, intra, inter, 0.0, 0.0)
     width = prob_row_bytes(dispatcher, experts, ep, ep_per_node)
     if np.any(width):
-        p_nvl, p_nic = dispatch_bytes(np.asarray(tokens_rank) * load, top_k, width, 1.0, ep, ep_per_node, DISPATCHERS[dispatcher],
-                                      experts, groups, topk_groups)
-        t = t + 2 * a2a_time(p_nvl, p_nic, ep, ep_per_node, intra, inter, 0.0, 0.0)
+        p_nvl, p_nic = ep_link_bytes(np.asarray(tokens_rank) * load, top_k, width, 1.0, ep, etp, gpus_per_node, ep_dom,
+                                     DISPATCHERS[dispatcher], experts, groups, topk_groups)
+        t = t + 2 * a2a_time(p_nvl, p_nic, ep, ep_per_node, intra, inter, 0.0, 0.0,
+                             domains=None if ep_dom is None else ep_dom[2])
     return t
 
 
@@ -1037,7 +1074,7 @@ class MoELayerTimes:
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
               wgrad: dict | None = None, launch_s: float = 0.0, recipe: str | None = None,
-              bwd_factor: float = 0.0) -> MoELayerTimes:
+              bwd_factor: float = 0.0, ep_dom=None) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
@@ -1050,7 +1087,9 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     weight-gradient multiplier handed to ``gemm`` as ``wg`` where it differs from the caller's
     default (a frozen base whose experts peft adapts through ``ParamWrapper`` keeps their weight
     gradient: finetune.full_weight_grads). ``bwd_factor``: the layer's backward memory-bound factor, read by the
-    ``Stack.moe_switch_mlp`` layer (``switch_mlp_layer``)."""
+    ``Stack.moe_switch_mlp`` layer (``switch_mlp_layer``). ``ep_dom``: the EP groups' placement on the NVLink
+    domains, (fewest, most, domains) of comm ``ep_domain_members`` for the job's size; None: min(ep, g / etp) on
+    every domain (``members_per_node``), as a job whose groups tile the domains."""
     if getattr(stack, "moe_switch_mlp", False):  # Megatron-LM 2021-22's top-1 loop: no dispatcher at all
         return switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes, gemm, links, bwd_factor, wgrad, launch_s)
     e = m.moe
@@ -1100,14 +1139,14 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     # etp innermost, so an EP group has min(ep, g / etp) members per node
     intra, inter, a_in, a_out = links
     tok_rank = T / tp * load  # each rank routes its sequence-parallel share
-    ep_node = members_per_node(ep, etp, gpus_per_node)
     dedup = DISPATCHERS[stack.moe_dispatcher]
-    nvl, nic = dispatch_bytes(tok_rank, e.top_k, io, act_bytes, ep, ep_node, dedup, e.experts, e.groups, e.topk_groups,
-                              e.routing)
-    a2a = a2a_time(nvl, nic, ep, ep_node, intra, inter, a_in, a_out)
+    nvl, nic = ep_link_bytes(tok_rank, e.top_k, io, act_bytes, ep, etp, gpus_per_node, ep_dom, dedup, e.experts,
+                             e.groups, e.topk_groups, e.routing)
+    lo, hi, doms = ep_domains(ep, etp, gpus_per_node, ep_dom)
+    a2a = a2a_time(nvl, nic, ep, hi, intra, inter, a_in, a_out, domains=doms)
     # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
-    extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, ep_node, etp, gpus_per_node,
-                                links, e.groups, e.topk_groups, load=load)
+    extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, hi, etp, gpus_per_node,
+                                links, e.groups, e.topk_groups, load=load, ep_dom=ep_dom)
     etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
                              intra, inter, a_in, a_out)
     if getattr(stack, "moe_ep_tp_fold", False):

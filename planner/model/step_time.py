@@ -94,8 +94,8 @@ import numpy as np
 
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.evaluation import spread_zero3
-from planner.model.comm import (collective_time, hierarchical_cp_a2a, members_per_node, nic_bytes, p2p_time, ring_hop_time,
-                                torch_ring_columns)
+from planner.model.comm import (collective_time, ep_domain_members, hierarchical_cp_a2a, members_per_node, nic_bytes,
+                                p2p_time, ring_hop_time, torch_ring_columns)
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
                                  selective_kw)
@@ -431,6 +431,9 @@ class LayerContext:
     #: grouped_mm_experts_forward runs it on all T x top_k rows at full width on every rank, and under DeepSpeed's
     #: AutoTP; TP under transformers' TP plan), else TP (moe ``moe_layer``)
     xtp: np.ndarray = 1.0
+    #: the EP groups' placement on the NVLink domains, (fewest, most, domains) a group has on one (comm
+    #: ``ep_domain_members`` at the job's size; the layer keys carry it); None: as members_per_node
+    ep_dom: tuple | None = None
 
     @property
     def links(self):
@@ -501,7 +504,7 @@ class LayerContext:
 
 
 def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, etp,
-                  bf16_share) -> LayerContext:
+                  bf16_share, ep_dom=None) -> LayerContext:
     """The ``LayerContext`` of one ``_layer_terms`` call: the peaks (the recipe's FP8/FP4 GEMM fraction on the
     linears only; fp32 matmuls on the CUDA cores), the activation and GEMM byte widths, the links, and the keys'
     degrees as float arrays with the tokens per micro-batch per rank."""
@@ -542,7 +545,8 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         moe_share=m.moe_layers / m.layers, T=T,
                         atp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "attention"), dtype=np.float64),
                         dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
-                        xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64))
+                        xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64),
+                        ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom))
 
 
 def moe_gate_split(m: ModelSpec, fw, tp, etp, ep):
@@ -814,7 +818,7 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
         ml = moe_mech.moe_layer(m, c.T, c.tp, c.etp, c.ep, c.g, c.act_b, c.gemm, fw, c.links,
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
                                 recipe=recipe.name if low and not bf16_share else None,  # a 16-bit layer: bf16 set-up
-                                bwd_factor=BWD_MEMBOUND_FACTOR)
+                                bwd_factor=BWD_MEMBOUND_FACTOR, ep_dom=c.ep_dom)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -1289,7 +1293,7 @@ def mtp_projection(c: LayerContext, m: ModelSpec) -> PassTimes:
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
-                 sel_share=0.0) -> dict:
+                 sel_share=0.0, ep_dom=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key, composed from the op
     functions above in the layer's order (attention projections and core, MLP or MoE block, elementwise, TP / CP /
     EP communication, host dispatch, recompute, head, MTP projection).
@@ -1297,8 +1301,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, t
     at each key (pipeline.recomputed_fraction with the stack's ``ac_freq``): the mean layer re-runs that share.
     ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe: 0 (default) a
     layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
-    puts those on the stages that hold them, ``slowest_stage``)."""
-    c = layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share)
+    puts those on the stages that hold them, ``slowest_stage``). ``ep_dom``: the EP groups' placement on the
+    NVLink domains at each key (``stage_keys``; None: as ``comm.members_per_node``)."""
+    c = layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom)
     eff, T, tp, cp, combine = c.eff, c.T, c.tp, c.cp, c.combine
     # the attention projections and the dense MLP priced in one ``gemms`` call (its numpy calls once, not per GEMM)
     a_shapes = attention_projection_shapes(c, m)
@@ -2099,7 +2104,8 @@ class StageTimes:
 class StageKeys:
     """The candidates' distinct stage keys and, under them, their distinct layer keys (``stage_keys``).
 
-    The stage key is the layer key (tp, cp, ep, mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline
+    The stage key is the layer key (tp, cp, ep, mb, sp, rc, etp, and the EP groups' placement on the NVLink
+    domains, which the job's size sets: comm ``ep_domain_members``) with pp, the model chunks per stage (the pipeline
     sends; with 16-bit end layers also the stages that hold them, pipeline.lp16_layers), whether the schedule
     interleaves and whether the sends cross nodes; the layer model runs once per distinct layer key (it does not
     depend on the others)."""
@@ -2126,6 +2132,8 @@ class StageKeys:
     krc: np.ndarray
     ketp: np.ndarray
     ksh: np.ndarray  # torchtitan layer SAC's share of the stage's layers re-run
+    #: the EP groups' (fewest, most, domains) on one NVLink domain at the job's size (comm ``ep_domain_members``)
+    kdom: tuple = ()
 
     def up(self, terms):
         """layer-key terms at the stage keys"""
@@ -2137,20 +2145,27 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     distinct stage key, gathered back."""
     first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
     inter_r = c.schedule == SCHEDULE.code["interleaved"]
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn), inv = distinct_rows(
+    # where the EP groups sit on the NVLink domains depends on the job's size (a group past the first domain's
+    # end straddles it): priced at the layer keys (moe.ep_link_bytes); every job of a dense model alike
+    if m.moe is not None:  # (on the distinct (ep, etp, job size): its arrays are a few dozen wide per row)
+        (uep, uetp, uworld), winv = distinct_rows(c.ep, c.etp, c.tp * c.cp * c.dp * c.pp)
+        dom = tuple(x[winv] for x in ep_domain_members(uep, uetp, uworld, int(g)))
+    else:
+        dom = tuple(np.ones(len(c), dtype=np.int64) for _ in range(3))
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, slo, shi, sdk), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
-        (c.tp * c.cp * c.dp) >= g, c.rn)
+        (c.tp * c.cp * c.dp) >= g, c.rn, *dom)
     inter, pp_inter, ssp, kv = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
     every = fw.layer_sac_every
     shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
                             else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
-    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp,
-                                                                     np.broadcast_to(ssh.ravel(), src.shape))
+    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, klo, khi, kdk), linv = distinct_rows(
+        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), slo, shi, sdk)
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
                      kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
-                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh)
+                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, kdom=(klo, khi, kdk))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2194,8 +2209,8 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
     (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
     (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
-    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp, sk.ksh)
-    up = sk.up
+    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kdom, up = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp,
+                                                         sk.ksh, sk.kdom, sk.up)
     setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
                tp_comm_overlap, causal_kernels) if memo is not None else None
 
@@ -2210,10 +2225,10 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
             def run(r=slice(None)):
                 return _layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
                                     causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                    sel_share=ksh[r])
+                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom))
             if memo is None:
                 return run()
-            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh) + kdom, run)
         return per_cp_type(fw, m, one)
 
     L = layer(krc)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from math import gcd
 
+from planner.model.comm import ep_domain_members
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec import JobSpec
 from planner.units import device_of, fmt_count, fmt_pct, fmt_share, fmt_usd
@@ -327,10 +328,13 @@ def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
         # dispatch that costs nothing (DeepSeek-V3 LoRA on the HF Trainer, TP8 EP8) until QA 51
         return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank) as transformers' ep_plan: no all-to-all; "
                 f"every rank routes the whole micro-batch and the TP all-reduce sums the experts' outputs"]
-    where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g
+    note = straddle_note(grid, g, cfg)
+    where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g and not note
+             else f"over {hw.gpu.intra_node_link} inside a node and each GPU's {hw.inter_node_bw / g * 8 / 1e9:.0f} Gb/s "
+                  f"NIC across nodes" if grid <= g
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
     return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
-            f"{share:.0%} of the step" + straddle_note(grid, g, cfg)]
+            f"{share:.0%} of the step" + note]
 
 
 
@@ -369,21 +373,25 @@ def capacity_lines(m, res: dict) -> list[str]:
     return [line]
 
 def straddle_note(span: int, g: int, cfg) -> str:
-    """What the step time does not price where groups of ``span`` consecutive ranks do not tile the node: Megatron's
-    rank order lays them end to end over the job's tp x cp x dp x pp ranks, and a job larger than one node fills the
-    nodes in order, so a group that starts at an offset its span does not fit in from there crosses into the next node
-    (EP 64 on 72-GPU GB200 NVL72 domains: 7 of every 9 groups, the worst with 8 ranks on one domain), while
-    ``comm.members_per_node`` counts min(span, node) members on one node. Said, not priced (QA 51): the fix needs
-    the job's size at the per-layer terms. Empty where the groups tile the nodes (8-GPU nodes, 64-GPU segments)."""
+    """Where groups of ``span`` consecutive ranks do not tile the node: Megatron's rank order lays them end to end over
+    the job's tp x cp x dp x pp ranks, and a job larger than one node fills the nodes in order, so a group that starts
+    at an offset its span does not fit in from there crosses into the next node (EP 64 on 72-GPU GB200 NVL72 domains:
+    7 of every 9 groups, the worst with 8 ranks on one domain). Priced since ep40 (comm ``ep_domain_members``, moe
+    ``ep_link_bytes``): the worst-placed rank reaches ep - c of its peers through its NIC, c the group's members on
+    its domain; said here with c. Empty where the groups tile the nodes (8-GPU nodes, 64-GPU
+    segments)."""
     total = cfg.get("tp", 1) * cfg.get("cp", 1) * cfg.get("dp", 1) * cfg.get("pp", 1)
     if span <= 1 or total <= g or g % span == 0 or span % g == 0:
         return ""
     offsets = range(0, total, span)
     cross = sum(1 for o in offsets if (o % g) + span > g) if span < g else len(offsets)
     worst = gcd(span, g)
-    return (f" -- priced as {min(span, g)} ranks a node, but {cross} of the {len(offsets)} {span}-rank groups cross a "
-            f"{g}-GPU node boundary in Megatron's rank order (the worst with {worst} ranks on one node); GPUs "
-            f"scheduled in blocks the groups tile avoid it (cluster.gpus_per_node a multiple or a divisor of {span})")
+    ep = cfg.get("ep", 1)
+    fewest = int(ep_domain_members(ep, span // max(ep, 1), total, g)[0])
+    return (f" -- {cross} of the {len(offsets)} {span}-rank groups cross a {g}-GPU node boundary in Megatron's rank "
+            f"order (the worst with {worst} ranks on one node), priced: the worst-placed rank has {fewest} of its {ep} "
+            f"EP peers on its node and reaches the other {ep - fewest} through its NIC; GPUs scheduled in blocks the "
+            f"groups tile avoid it (cluster.gpus_per_node a multiple or a divisor of {span})")
 
 
 #: the columns of the ``training.framework auto`` comparison (planner.search.rank.stack_comparison rows)

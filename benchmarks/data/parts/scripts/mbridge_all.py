@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from dgxc import nvl72_segment_gpus
 from parts_csv import write_csv
 
 HERE = Path(__file__).resolve().parent
@@ -191,13 +192,23 @@ SYSTEMS = {
     "DGX-B300": ("B300 (DGX B300, 288GB)", 8, 8 * 800,
                  "DGX B300: NVLink5/NVSwitch intra-node; 8 x 800 Gb/s ConnectX-8 per node (DGX B300 spec; AWS "
                  "p6-b300: 6400 Gbps; not restated in table)"),
-    "DGX-GB200": ("GB200 (NVL72 rack)", 72, 72 * 400,
-                  "GB200 NVL72: one NVLink5 domain of 72 GPUs (the planner's 'node', as dgxc_runs.csv); scale-out one "
-                  "400 Gb/s ConnectX-7 NIC per GPU (reference design; not restated in table)"),
-    "DGX-GB300": ("GB300 (NVL72 rack)", 72, 72 * 800,
-                  "GB300 NVL72: one NVLink5 domain of 72 GPUs (the planner's 'node'); scale-out one 800 Gb/s "
-                  "ConnectX-8 SuperNIC per GPU (reference design; not restated in table)"),
+    "DGX-GB200": ("GB200 (NVL72 rack)", None, 400,
+                  "GB200 NVL72: the job's NVLink5 domains are {gpn} GPUs (the planner's 'node', as dgxc_runs.csv): "
+                  "{trays} of a rack's 18 4-GPU compute trays, the --segment Megatron-Bridge's performance "
+                  "slurm_executor requests for {nodes} trays; scale-out one 400 Gb/s ConnectX-7 NIC per GPU "
+                  "(reference design; not restated in table) = {gpn} x 400 Gb/s per domain"),
+    "DGX-GB300": ("GB300 (NVL72 rack)", None, 800,
+                  "GB300 NVL72: the job's NVLink5 domains are {gpn} GPUs (the planner's 'node'): {trays} of a "
+                  "rack's 18 4-GPU compute trays, the --segment Megatron-Bridge's performance slurm_executor "
+                  "requests for {nodes} trays; scale-out one 800 Gb/s ConnectX-8 SuperNIC per GPU (reference "
+                  "design; not restated in table) = {gpn} x 800 Gb/s per domain"),
 }
+#: the NVL72 systems' NVLink domain per job (None in ``SYSTEMS``): Megatron-Bridge's performance scripts launch
+#: them 4 GPUs a node with a Slurm ``--segment`` (NVIDIA-NeMo/Megatron-Bridge scripts/performance/utils/
+#: executors.py ``slurm_executor``: "add --segment flag to sbatch if job uses GB200", the job's node count up to
+#: 18 trays, else its largest divisor <= 18), as NeMo's scripts do for dgxc_runs.csv (``dgxc.nvl72_segment_gpus``):
+#: a 256-GPU job runs in four 64-GPU domains, not 72-GPU racks. Until ep40 every row said 72; the planner now
+#: prices EP groups that straddle a domain (comm ``ep_domain_members``), where that difference is real.
 SHORT_SYS = {"DGX-H100": "h100", "DGX-B200": "b200", "DGX-B300": "b300", "DGX-GB200": "gb200", "DGX-GB300": "gb300"}
 
 #: the table's precision label -> (CSV precision text, short id tag). FP8-CS / FP8 = Transformer Engine
@@ -372,6 +383,9 @@ def rows():
                     model_txt = m["model"]
                 step = gbs * seq / (tok * gpus)
                 gpu_txt, gpn, inter, fabric = SYSTEMS[system]
+                if gpn is None:  # an NVL72 system: the domain is the job's Slurm segment (``SYSTEMS``)
+                    gpn = nvl72_segment_gpus(gpus)
+                    inter, fabric = gpn * inter, fabric.format(gpn=gpn, trays=gpn // 4, nodes=gpus // 4)
                 rid = (f"mbridgeall_{release.replace('.', '')}{section[-1] if section[-1] in 'abc' else ''}_"
                        f"{SHORT_SYS[system]}_{m['preset']}{'-tokendrop' if tokendrop else ''}_{prec}_{gpus}")
                 n = sum(1 for r in seen.values() if r["id"].startswith(rid))
