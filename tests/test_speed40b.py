@@ -87,3 +87,18 @@ def test_take_fills_constant_columns():
     assert got.tp.flags.writeable  # gathered
     c.rn = np.array([0, 3, 0, 0])  # reassigned: no longer the constant zeros
     assert c.take([1, 2]).rn.tolist() == [3, 0]
+
+
+def test_take_of_a_slice_stays_a_view():
+    """``in_blocks``' blocks (a slice) are views of every column, as before the fill; the views of constant columns are
+    still known constant, so a later take of the block fills them."""
+    c = Candidates(tp=np.array([1, 2, 4, 8]), pp=2, dp=np.array([4, 4, 4, 4]), cp=1, ep=1, vpp=1, zero=0, mb=1,
+                   rc=0, sp=np.array([False, True, True, True]), schedule=0, gpus_per_node=8,
+                   nodes=np.array([1, 1, 2, 4]))
+    block = c.take(slice(1, 3))
+    for f in c.__dataclass_fields__:
+        assert np.shares_memory(getattr(block, f), getattr(c, f))
+        assert np.array_equal(getattr(block, f), getattr(c, f)[1:3])
+    got = block.take(np.array([1]))
+    assert got.gpus_per_node.tolist() == [8] and not got.gpus_per_node.flags.writeable
+    assert got.tp.tolist() == [4]
