@@ -1826,8 +1826,9 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     depths, each plus one layer's rebuild (``rws``). A rank's layers at their own kinds' saves where ``kinds``
     (``layer_kind_saves``, ``stage_kind_bytes``), else each the mean layer ``per_layer``. ``rebuilt``: a callable
     giving the saves unmixed by partial recompute, ``chunk_activations``' per-chunk block / uniform recompute.
-    ``akey``: each row's activation key, which with its split and recompute fixes its layer bytes
-    (``chunk_activations`` prices the distinct ones once)."""
+    ``akey``: each row's activation key (``transformer_activations``' per-key layer terms), which with its split and
+    recompute fixes its layer bytes (``chunk_activations`` prices the distinct ones once); not where the HF table's
+    per-row pieces price the layers (``rebuilt`` None there)."""
     a2a = bool(m.moe is not None and st.moe_a2a_overlap)
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
     # or rank 1
@@ -1861,7 +1862,7 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
     a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
-                                                                   rebuilt, akey))
+                                                                   rebuilt, None if rebuilt is None else akey))
     first_act = np.maximum(a0 + emb_out, a1) + rws
     last_act = al + rws
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
@@ -1975,14 +1976,11 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     unrecomputed, rebuilt = _unmixed_saves(per_layer, kinds is not None and raw, lambda: [
         x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)])
     per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, unrecomputed, every, split_runtime(st, m))
-    # the rows' layer bytes follow from their key (inv), split and recompute (rn, rg): chunk_activations prices each
-    # distinct one once (not the HF table's per-row pieces, nor a per-row sequence length)
-    akey = inv if np.ndim(seq) == 0 else None
     if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
         hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf, st)
         if not b.frozen:  # a frozen base keeps its own set (above)
             per_layer, rws = hf_layer, hf_rws
-            kinds = rebuilt = akey = None  # the HF table's mean layer (activations_hf): no per-kind split (nor partial rc)
+            kinds = rebuilt = None  # the HF table's mean layer (activations_hf): no per-kind split (nor partial rc)
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
     sp_div = sp_divisor(ksp, ktp)
     emb_out = (rank_tokens(seq, kmb, kcp) * m.hidden * act_b / sp_div)[inv]
@@ -1995,7 +1993,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, akey)
+    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)
     last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv)
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits
