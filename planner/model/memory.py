@@ -1602,7 +1602,7 @@ def _stacked_inflight(pp: int, v: int, rank: int, group, extra: int, ms: tuple) 
 
 
 def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_layer, kinds, mtp, keys=None,
-                      rebuilt=None):
+                      rebuilt=None, akey=None):
     """Interleaved rows' (rank 0, the peak middle rank, the last rank) activations summed chunk by chunk, or None
     where no row runs the interleaved schedule: each chunk's layers at their own kinds' bytes (``kinds``, else
     ``per_layer`` a layer; the MTP depths ``mtp`` on the last rank's last chunk, where Megatron-Core builds them)
@@ -1614,7 +1614,11 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
     Megatron-Core runs its warm-up group by group from chunk 0, so rank 0's first chunk holds the most (PP16 VPP8
     m 64: 31 to 32 of rank 0's 143, not 17.9), and the last rank's last chunk, with the MTP depths, 0 or 1.
     ``keys``: the caller's distinct (pp, vpp, schedule, tp, micro-batches) rows and each row's index into them
-    (``stage_activations``), else found here.
+    (``stage_activations``), else found here. ``akey``: each row's activation key (``transformer_activations``'
+    distinct (tp, cp, sp, mb, rc, ep, a2a) index), where the rows' layer bytes (``per_layer``, ``kinds``, ``mtp``,
+    ``rebuilt()``) follow from it, the row's split and its block / uniform recompute (``rn``, ``rg``): the rows are
+    then priced once per distinct (stage key, activation key, rn, rg) and gathered back (a DeepSeek-V3 search's
+    131,072-row block: a few hundred keys), each figure the one its row would get (every step elementwise).
 
     Block recompute (Megatron's ``--recompute-method block --recompute-num-layers N``, the stacks with
     ``Stack.partial_recompute``: Megatron-Core, NeMo, Megatron-Bridge) runs per model chunk
@@ -1649,6 +1653,13 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             return None
         rows = np.flatnonzero(sel)
         inv = minv[rows]
+    every_row = None  # with akey: the interleaved rows' index among the distinct ones priced below
+    if akey is not None:
+        _, every_row = distinct_rows(inv, np.asarray(akey)[rows], np.broadcast_to(np.asarray(c.rn), (n,))[rows],
+                                     np.broadcast_to(np.asarray(c.rg), (n,))[rows])
+        first = np.empty(int(every_row.max()) + 1, dtype=np.intp)
+        first[every_row[::-1]] = np.arange(len(rows) - 1, -1, -1, dtype=np.intp)  # each key's first row
+        all_rows, rows, inv = rows, rows[first], inv[first]
     if kinds is None:
         names, lk = ("",), ("",) * m.layers
         per = np.broadcast_to(np.asarray(per_layer, dtype=np.float64), (n,))[rows][None, :]
@@ -1736,6 +1747,8 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
                     a_, e_ = peak(h1, sub, mix, None, kept)
                     out[1][rows_at] = np.maximum(out[1][rows_at], a_)
                     even[1][rows_at] &= e_
+    if every_row is not None:
+        return (all_rows, *(x[every_row] for x in out), *(x[every_row] for x in even))
     return (rows, *out, *even)
 
 def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, kinds, mtp, last_inflight, rebuilt):
@@ -1807,12 +1820,15 @@ def _ranks_taken(c: Candidates, ranks, got):
 
 
 def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
-                      kinds=None, rebuilt=None):
+                      kinds=None, rebuilt=None, akey=None):
     """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
     the peak over the ranks before the last (rank 0 with the embedding's output, or rank 1), the last with the MTP
     depths, each plus one layer's rebuild (``rws``). A rank's layers at their own kinds' saves where ``kinds``
     (``layer_kind_saves``, ``stage_kind_bytes``), else each the mean layer ``per_layer``. ``rebuilt``: a callable
-    giving the saves unmixed by partial recompute, ``chunk_activations``' per-chunk block / uniform recompute."""
+    giving the saves unmixed by partial recompute, ``chunk_activations``' per-chunk block / uniform recompute.
+    ``akey``: each row's activation key (``transformer_activations``' per-key layer terms), which with its split and
+    recompute fixes its layer bytes (``chunk_activations`` prices the distinct ones once); not where the HF table's
+    per-row pieces price the layers (``rebuilt`` None there)."""
     a2a = bool(m.moe is not None and st.moe_a2a_overlap)
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
     # or rank 1
@@ -1846,7 +1862,7 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
     a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
-                                                                   rebuilt))
+                                                                   rebuilt, None if rebuilt is None else akey))
     first_act = np.maximum(a0 + emb_out, a1) + rws
     last_act = al + rws
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
@@ -1977,7 +1993,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt)
+    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)
     last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv)
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits

@@ -214,9 +214,11 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
         return ()
     # one batch: the plan's own row (the base the steps are scaled to) and every alternative the rules accept
     batch = row.take(np.zeros(len(kept) + 1, dtype=int))
-    for k, (_, _, alt) in enumerate(kept, 1):
-        for f in ("rc", "mb"):
-            getattr(batch, f)[k] = getattr(alt, f)[0]
+    for f in ("rc", "mb"):  # new arrays: take fills a constant column read-only (layout.Candidates.take)
+        col = np.array(getattr(batch, f))
+        for k, (_, _, alt) in enumerate(kept, 1):
+            col[k] = getattr(alt, f)[0]
+        setattr(batch, f, col)
     mem = memory_per_gpu(job.model, job.training, batch, stack=stack, gpu=hw.gpu.name)
     st = step_time(job.model, job.training, batch, hw, framework=stack)["step_time_s"]
     fits = fits_memory(job, hw, mem, limit)

@@ -90,7 +90,9 @@ def _with_rows(cv, mem: dict, sel, column: str, values, got: dict):
     """Copies of ``cv`` and ``mem`` with rows ``sel`` at ``column`` = ``values`` and their memory ``got`` (the chunk's
     columns and memory serve the search's other variants too, so nothing is written in place)."""
     cv = cv.take(np.arange(len(cv)))
-    getattr(cv, column)[sel] = values
+    col = np.array(getattr(cv, column))  # a writable copy: take fills a column constant over cv read-only (speed40b)
+    col[sel] = values
+    setattr(cv, column, col)  # a new array: cv's record of its constant columns no longer covers this one
     mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
     for k, v in got.items():
         if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
