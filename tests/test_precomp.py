@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from planner.errors import InputError
 from planner.layout import Candidates
 from planner.model.memory import memory_per_gpu
 from planner.model.pipeline import recomputed_fraction, uniform_groups
@@ -172,7 +173,9 @@ def test_recommend_picks_the_smallest_block_that_fits(catalog):
 
 def _deep_job(**training):
     """Llama 3 70B on 64 H100s at TP2 PP8 v2 mb4: every layer checkpointed on its own does not fit (8 chunks' inputs
-    of 5 layers in flight on the first stage), uniform groups of 2 do"""
+    of 5 layers in flight on the first stage), uniform groups of 5 do (the one group above 1 that divides its
+    5-layer chunks: Megatron-Core's uniform loop indexes past a chunk's layers on any other, uniform40; until then
+    the search took groups of 2, a launch that stops at its first forward)"""
     t = {"seq_len": 8192, "global_batch": 512, "micro_batch": 4, "precision": "bf16", "steps": 10,
          "framework": {"name": "megatron-core", "cross_entropy_fusion": "none"}, **training}
     return load_job_dict({"model": {"preset": "llama3-70b"}, "training": t,
@@ -192,9 +195,11 @@ def test_recommend_takes_uniform_groups_where_every_layer_does_not_fit(catalog):
     at = estimate_job(_deep_job(recompute="full", recompute_method="uniform", recompute_num_layers=g), catalog)
     assert at.fits and at.step_time_s == pytest.approx(best.step_time_s, rel=1e-9)
     assert at.memory_per_gpu_bytes.total == pytest.approx(best.memory_per_gpu_bytes.total, rel=1e-9)
-    for smaller in range(1, g):  # uniform 1 is the plain full recompute
-        assert not estimate_job(_deep_job(recompute="full", recompute_method="uniform",
-                                          recompute_num_layers=smaller), catalog).fits
+    assert g == 5  # the chunks' 5 layers: groups of 2 to 4 do not run (stack rule uniform-groups)
+    assert not estimate_job(_deep_job(recompute="full"), catalog).fits  # uniform 1 is the plain full recompute
+    for smaller in range(2, g):
+        with pytest.raises(InputError, match="uniform-groups|does not divide"):
+            estimate_job(_deep_job(recompute="full", recompute_method="uniform", recompute_num_layers=smaller), catalog)
     assert best.step_time_s == pytest.approx(estimate_job(_deep_job(recompute="full"), catalog).step_time_s, rel=1e-9)
     row = rec.table.iloc[0]
     assert row["recompute_method"] == "uniform" and int(row["recompute_num_layers"]) == g
@@ -215,10 +220,11 @@ def test_recommend_takes_uniform_groups_where_every_layer_does_not_fit(catalog):
 
 
 def test_uniform_search_takes_the_smallest_group_that_fits(catalog):
-    """smallest_uniform_group's two-probe line against trying every group on every full-recompute row of a Llama 3.1
-    405B space that does not fit at every layer: the same g on each row (and rows it leaves out fit at no g)"""
+    """smallest_uniform_group against trying every group Megatron-Core runs (one dividing every chunk of the row's
+    split: pipeline_split written out per row) on every full-recompute row of a Llama 3.1 405B space that does not
+    fit at every layer: the same g on each row (and rows it leaves out fit at no such g)"""
     from planner.hardware.options import option_from_cluster
-    from planner.model.pipeline import chunk_layers
+    from planner.model.pipeline import chunk_layers, pipeline_split
     from planner.model.stacks import from_training
     from planner.search.evaluate import fits_memory, memory_limit
     from planner.search.recommend import smallest_uniform_group
@@ -237,9 +243,11 @@ def test_uniform_search_takes_the_smallest_group_that_fits(catalog):
         fits = fits_memory(job, hw, mem, limit)
         out, mem2, fits2 = smallest_uniform_group(job, t, cv, fits, mem, stack, hw, limit)
         chunk = chunk_layers(m.layers, cv.pp, cv.chunks).astype(int)
+        sizes = [{x for x in pipeline_split(m.layers, int(p), int(v))[1] if x} for p, v in zip(cv.pp, cv.chunks)]
+        runs = np.array([[g > 1 and all(x % g == 0 for x in s) for g in range(int(chunk.max()) + 1)] for s in sizes])
         want = np.zeros(len(cv), dtype=int)
         for g in range(2, int(chunk.max()) + 1):
-            r = np.flatnonzero(~fits & (chunk >= g) & (want == 0))
+            r = np.flatnonzero(~fits & runs[:, g] & (want == 0))
             p = cv.take(r)
             p.rg = np.full(len(r), g)
             want[r[fits_memory(job, hw, memory_per_gpu(m, t, p, stack=stack, gpu=hw.gpu.name), limit)]] = g

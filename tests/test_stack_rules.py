@@ -222,6 +222,14 @@ CASES = [
     ("interleaved-m", ("megatron-core", {}), "llama3-8b", {"global_batch": 240}, dict(pp=4, vpp=2, dp=8),
      dict(pp=4, vpp=2, dp=6)),
     ("hybrid-vpp", ("megatron-core", {}), "nemotron-h-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
+    # transformer_block.py _checkpointed_forward (uniform): custom(l, l + g) indexes self.layers past a chunk whose
+    # layers g does not divide (uniform40): groups of 8 on PP8's 4-layer ranks, not on PP4's 8
+    ("uniform-groups", ("megatron-core", {}), "llama3-8b",
+     {"recompute": "full", "recompute_method": "uniform", "recompute_num_layers": 8}, dict(pp=8, dp=4),
+     dict(pp=4, dp=8)),
+    ("megatron-lm-uniform-groups", ("megatron-lm", {}), "llama3-8b",
+     {"recompute": "full", "recompute_method": "uniform", "recompute_num_layers": 8}, dict(pp=8, dp=4),
+     dict(pp=4, dp=8)),
     ("hybrid-a2a-overlap", ("megatron-core", MOE_A2A), "nemotron-3-nano-30b-a3b", {}, dict(ep=8), None),
     # Megatron-Core 0.16.1's shared-expert overlap: the all-to-all dispatcher's hooks only, not with the combined-1F1B
     # overlap, a shared_experts recompute (on the selective rows that run the list) or LatentMoE projections

@@ -1539,18 +1539,21 @@ def offload_kind_bytes(m: ModelSpec, st, kinds):
 
 
 @functools.lru_cache(maxsize=512)
-def _chunk_kind_table(lk: tuple, names: tuple, k: int, v: int, counts: tuple, n: int = 0) -> tuple:
+def _chunk_kind_table(lk: tuple, names: tuple, k: int, v: int, counts: tuple, n: int = 0,
+                      uniform: bool = False) -> tuple:
     """(kinds x chunk x rank) layers of each kind of ``names`` on each model chunk of each rank of one interleaved
     split (``counts`` per virtual stage, virtual stage j pp + r chunk j of rank r, ``stage_ranks``), and the same of
-    each chunk's first ``n`` layers (Megatron's block recompute, ``_chunk_rebuilt_counts``; zeros at n 0). ``lk`` the
-    model's ``layer_kinds``. The one count both ``_chunk_kind_counts`` and ``_chunk_rebuilt_counts`` read."""
+    the layers whose input each chunk keeps under Megatron's full recompute (``_chunk_rebuilt_counts``; zeros at n
+    0): block, the chunk's first ``n`` layers; ``uniform``, the first layer of each group of ``n`` (chunk positions
+    0, n, 2n, ...). ``lk`` the model's ``layer_kinds``. The one count both ``_chunk_kind_counts`` and
+    ``_chunk_rebuilt_counts`` read."""
     edges = np.cumsum((0,) + counts)
     every, first_n = np.zeros((len(names), v, k)), np.zeros((len(names), v, k))
     for s in range(len(counts)):
         j, r = divmod(s, k)
         for i, x in enumerate(lk[edges[s]:edges[s + 1]]):
             every[names.index(x), j, r] += 1
-            first_n[names.index(x), j, r] += i < n
+            first_n[names.index(x), j, r] += (i % n == 0) if (uniform and n) else i < n
     every.setflags(write=False)  # cached: its callers' slices are views into it
     first_n.setflags(write=False)
     return every, first_n
@@ -1566,23 +1569,28 @@ def _chunk_kind_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple) -
 
 
 @functools.lru_cache(maxsize=512)
-def _chunk_rebuilt_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple, n: int, chunk: int) -> tuple:
-    """Megatron-Core's ``--recompute-method block --recompute-num-layers n`` chunk by chunk on one interleaved split
-    (``counts`` per virtual stage, virtual stage j pp + r chunk j of rank r): each model chunk is its own
-    TransformerBlock (transformer_block.py ``TransformerBlock.__init__``: ``self.num_layers_per_pipeline_rank =
-    len(self.layers)``, the chunk's own layers), and ``_checkpointed_forward``'s block loop (``for l in
+def _chunk_rebuilt_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple, n: int, chunk: int,
+                          uniform: bool = False) -> tuple:
+    """Megatron-Core's ``--recompute-method block|uniform --recompute-num-layers n`` chunk by chunk on one
+    interleaved split (``counts`` per virtual stage, virtual stage j pp + r chunk j of rank r): each model chunk is
+    its own TransformerBlock (transformer_block.py ``TransformerBlock.__init__``: ``self.num_layers_per_pipeline_rank
+    = len(self.layers)``, the chunk's own layers). ``_checkpointed_forward``'s block loop (``for l in
     range(self.num_layers_per_pipeline_rank): if l < self.config.recompute_num_layers``) checkpoints the chunk's first
-    n layers, each keeping its input, and runs the rest plain. Per rank (0, the last, the distinct ones between):
-    (layers of each kind per chunk, the checkpointed ones, the plain ones (kinds x v each), exact) -- ``exact``
-    where every chunk's checkpointed layers of each kind are the share ``_partial_recompute_saves`` takes of all
-    (min(n, chunk) / chunk, ``chunk`` the fullest chunk's layers, ``pipeline.chunk_layers``): there the mean
+    n layers, each keeping its input, and runs the rest plain; its uniform loop (``while l <
+    self.num_layers_per_pipeline_rank: checkpoint(custom(l, l + recompute_num_layers)); l += recompute_num_layers``)
+    keeps one input per group of n of the chunk's layers (the last group the remainder), ceil(C / n) of a C-layer
+    chunk, and runs none plain. Per rank (0, the last, the distinct ones between): (layers of each kind per chunk,
+    those whose input is kept, the plain ones (kinds x v each), exact) -- ``exact`` where every chunk's kept inputs
+    of each kind are the share ``_partial_recompute_saves`` takes of all (block min(n, chunk) / chunk, uniform
+    ceil(chunk / n) / chunk, ``chunk`` the fullest chunk's layers, ``pipeline.chunk_layers``): there the mean
     layer's mix is the same sum, and its figure is kept. The counts are ``_chunk_kind_table``'s."""
-    every_all, kept_all = _chunk_kind_table(lk, names, k, v, counts, n)
-    share = min(n, chunk)
+    every_all, kept_all = _chunk_kind_table(lk, names, k, v, counts, n, uniform)
+    share = -(-chunk // n) if uniform else min(n, chunk)
 
     def rank(r):
         every, kept = every_all[:, :, r], kept_all[:, :, r]
-        return every, kept, every - kept, bool((kept * chunk == share * every).all())
+        plain = np.zeros_like(every) if uniform else every - kept
+        return every, kept, plain, bool((kept * chunk == share * every).all())
     mid = {}
     for r in range(1, k - 1):
         got = rank(r)
@@ -1599,6 +1607,19 @@ def _stacked_inflight(pp: int, v: int, rank: int, group, extra: int, ms: tuple) 
     out = np.stack([np.concatenate([h, np.repeat(h[:1], top - h.shape[0], axis=0)]) for h in hs])
     out.setflags(write=False)
     return out
+
+
+def _partial_keys(c: Candidates, rebuilt) -> np.ndarray:
+    """Each row's partial full recompute as one key (``chunk_activations``, ``rank_block_activations``): the block N
+    (``c.rn``), minus the uniform group (``c.rg`` > 1), 0 for every layer checkpointed alike or where no unmixed
+    saves are given (``rebuilt`` None: the HF table's mean layer)."""
+    n = len(c)
+    full = np.broadcast_to(np.asarray(c.rc), (n,)) == 2
+    rn = np.broadcast_to(np.asarray(c.rn), (n,))
+    rg = np.broadcast_to(np.asarray(c.rg), (n,))
+    if rebuilt is None:
+        return np.zeros(n, dtype=np.int64)
+    return np.where(full & (rn > 0), rn, np.where(full & (rg > 1), -rg, 0)).astype(np.int64)
 
 
 def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_layer, kinds, mtp, keys=None,
@@ -1629,10 +1650,12 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
     3-layer chunk beside 4-layer ones at N 2 kept 1.5 layers whole, not 1, and DeepSeek-V3's PP4 VPP4 rank 0
     first chunk (3 dense layers) re-ran half of each kind where it re-runs 2 of its dense layers. Where a rank's
     chunks take exactly the share (each chunk C layers, or N at or above every chunk), the mix is the same sum
-    and the figure before is kept. Megatron's uniform method also groups per chunk (``while l <
-    self.num_layers_per_pipeline_rank``) and stays at the fullest chunk's ceil(C / g) / C here
-    (recommend.smallest_uniform_group's two-probe line is exact only in that form); torchtitan's layer SAC counts
-    its layers across a rank's chunks (``recomputed_fraction`` ``every``) and keeps the rank's share."""
+    and the figure before is kept. Megatron's uniform method (``--recompute-method uniform``, ``c.rg`` g) also
+    groups per chunk (``while l < self.num_layers_per_pipeline_rank``): a chunk of C layers keeps ceil(C / g) group
+    inputs, each at its group's first layer's kind, x its held micro-batches (uniform40; before, every chunk the
+    fullest chunk's ceil(C / g) / C a layer: chunks (4, 4, 3, 3) at g 2 kept 7 inputs, Megatron keeps 8).
+    torchtitan's layer SAC counts its layers across a rank's chunks (``recomputed_fraction`` ``every``) and keeps
+    the rank's share."""
     if getattr(st, "activation_offload", False):
         return None
     n = len(c)
@@ -1668,10 +1691,8 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         per = np.stack([np.broadcast_to(np.asarray(kinds[q], dtype=np.float64), (n,))[rows] for q in names])
     mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
     group = getattr(st, "microbatch_group_size", None)
-    # each row's block recompute N (0: every layer alike)
-    full_rc = np.broadcast_to(np.asarray(c.rc), (n,))[rows] == 2
-    rn = np.broadcast_to(np.asarray(c.rn), (n,))[rows]
-    part = np.where(full_rc & (rn > 0) & (rebuilt is not None), rn, 0).astype(np.int64)
+    # each row's partial recompute (0: every layer alike; > 0 block N, < 0 minus the uniform group)
+    part = _partial_keys(c, rebuilt)[rows]
     unmixed = []
 
     def saves():  # (full, none) per kind over the rows, only where a chunk's rebuilt layers differ from the share
@@ -1736,7 +1757,7 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
                 ends = [(first, None), (last, None)]
                 mid_list = [(x, None) for x in mids]
             else:
-                g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, v, counts, int(key), cm)
+                g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, v, counts, abs(int(key)), cm, key < 0)
                 ends = [(x[0], None if x[3] else (x[1], x[2])) for x in (g0, gl)]
                 mid_list = [(x[0], None if x[3] else (x[1], x[2])) for x in gm]
             out[0][rows_at], even[0][rows_at] = peak(states(0), sub, ends[0][0], None, ends[0][1])
@@ -1760,14 +1781,15 @@ def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, k
     rank), x its micro-batches in flight (``inflight_microbatches``: pp - r; the middle ranks at rank 1's, the most,
     as ``stage_layer_microbatches``). Before split40 every rank took the fullest rank's share min(N, C) / C
     (``_partial_recompute_saves``): Megatron's 11, 12 x 6, 11 split of 94 layers at N 5 kept 11 x 5 / 12 = 4.58
-    layers' inputs on rank 0, not 5. ``exact``: the rank's layers take exactly that share (its figure kept)."""
+    layers' inputs on rank 0, not 5. Uniform recompute (``c.rg`` g) likewise per rank: ceil(n / g) group inputs
+    and no plain layer (uniform40; before, ceil(C / g) / C of every layer: rank 0's 11 at g 5 kept 2.75, not 3).
+    ``exact``: the rank's layers take exactly that share (its figure kept)."""
     if rebuilt is None or getattr(st, "activation_offload", False):
         return None
     n = len(c)
     pp = np.broadcast_to(np.asarray(c.pp), (n,))
-    rn = np.broadcast_to(np.asarray(c.rn), (n,))
-    sel = ((np.broadcast_to(np.asarray(c.rc), (n,)) == 2) & (rn > 0) & (pp > 1)
-           & (np.broadcast_to(np.asarray(c.chunks), (n,)) == 1))
+    rn = _partial_keys(c, rebuilt)  # block N, or minus the uniform group
+    sel = (rn != 0) & (pp > 1) & (np.broadcast_to(np.asarray(c.chunks), (n,)) == 1)
     if not sel.any():
         return None
     rows = np.flatnonzero(sel)
@@ -1791,8 +1813,8 @@ def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, k
     for at_rows, (k, _, t), counts in split_per_row(m.layers, pp[rows], 1, ktp, runtime):
         for key in np.unique(rn[rows][at_rows]).tolist():
             sub = np.flatnonzero(at_rows & (rn[rows] == key))
-            g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, 1, tuple(int(x) for x in counts), int(key),
-                                               int(np.ceil(m.layers / k)))
+            g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, 1, tuple(int(x) for x in counts), abs(int(key)),
+                                               int(np.ceil(m.layers / k)), key < 0)
 
             def bytes_of(g):
                 kept, plain = g[1][:, 0], g[2][:, 0]
@@ -2137,6 +2159,21 @@ def _fewest_plain(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:
     return out
 
 
+def _largest_chunk(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:
+    """The most layers of any model chunk (virtual stage) of the split each row launches, for the rows ``rows`` (a
+    mask; the others 0): the largest group Megatron's uniform recompute rebuilds at once is min(g, this), each chunk
+    grouping its own layers (transformer_block.py ``_checkpointed_forward``; ``pipeline.fullest_chunk``)."""
+    out = np.zeros(len(c))
+    if not rows.any():
+        return out
+    at = np.flatnonzero(rows)
+    vv = np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks)[at]
+    tp = np.asarray(c.tp)[at] if tp_dependent(runtime) else 1
+    for sel, _, counts in split_per_row(m.layers, np.asarray(c.pp)[at], vv, tp, runtime):
+        out[at[sel]] = max(counts)
+    return out
+
+
 def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed, every=0,
                              runtime=None):
     """Per-layer saves and rebuild peak of full-recompute rows that checkpoint only some layers (Megatron
@@ -2149,10 +2186,14 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
       their saves: a rebuilt layer's working set adds to the peak only where it exceeds those (1 - f) x chunk layers'
       saves (none's own working set at least), nothing at N = 0, full's at N = chunk. With ``runtime`` (the split
       the rows launch) the chunk is the one with the fewest plain layers (``_fewest_plain``: chunks 4, 4, 3, 3 at N 2
-      free 1 layer's saves before the 3-layer chunks' rebuild, not the fullest chunk's 2; split40).
+      free 1 layer's saves before the 3-layer chunks' rebuild, not the fullest chunk's 2; split40), on every block
+      row (uniform40: also where N reaches the fullest share, f 1, and an explicit layout's larger chunk keeps
+      plain layers; a chunk at or under N has none, and there the figure is full's as before).
     * uniform (``c.rg`` > 1): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a whole group of g
       layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers' full saves
-      (pipeline.uniform_groups).
+      (pipeline.uniform_groups), g at most the launched split's largest chunk (``_largest_chunk``; with
+      ``runtime``). The saves here are the fullest chunk's ceil(C / g) / C a layer; ``chunk_activations`` /
+      ``rank_block_activations`` replace them with each chunk's own ceil(C_j / g) where they differ.
     * torchtitan layer SAC (``every`` > 0, the selective rows of a stack whose selective is "layer"): each
       ``every``-th layer of a rank checkpointed whole (its input), the rest everything: per layer f x full +
       (1 - f) x none as block, the rebuild's working set a whole layer's (``rws``, not reduced: the checkpointed
@@ -2166,18 +2207,26 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
     f = recomputed_fraction(c.rc, c.rn, m.layers, c.pp, chunks, every)
     block = full & (f < 1.0)
     uniform = full & (c.rg > 1)
-    if not (block.any() or uniform.any() or layer_sac.any()):
+    # block on the launched split (``runtime``): an explicit layout's chunk can hold more than the fullest share, so an
+    # N at or above ceil(L / (pp vpp)) (f 1) can still leave plain layers on every chunk (uniform40)
+    on = np.broadcast_to(full & (np.asarray(c.rn) > 0), (len(c),))
+    fewest = _fewest_plain(m, c, runtime, on) if runtime is not None and on.any() else np.zeros(len(c))
+    rebuild = block | (on & (fewest > 0))
+    if not (rebuild.any() or uniform.any() or layer_sac.any()):
         return per_layer, rws
     pl0, rws0 = unrecomputed()
     per_layer_b = f * per_layer + (1.0 - f) * pl0
     plain = (1.0 - f) * chunk_layers(m.layers, c.pp, chunks)  # the fullest chunk's plain layers
-    if runtime is not None:
-        fewest = _fewest_plain(m, c, runtime, np.broadcast_to(full & (np.asarray(c.rn) > 0), (len(c),)))
-        plain = np.where(full & (np.asarray(c.rn) > 0) & (np.abs(fewest - plain) > 1e-9), fewest, plain)
-    rws_b = np.maximum(rws0, rws - plain * pl0)
     kept, g = uniform_groups(m.layers, np.maximum(c.rg, 1), c.pp, chunks)
+    if runtime is not None:
+        plain = np.where(on & (np.abs(fewest - plain) > 1e-9), fewest, plain)
+        # a uniform group reaches past the fullest share's layers on an explicit layout's larger chunk
+        top = _largest_chunk(m, c, runtime, np.broadcast_to(uniform, (len(c),)))
+        g = np.where(uniform, np.minimum(np.maximum(c.rg, 1), np.maximum(top, 1.0)), g)
+    rws_b = np.maximum(rws0, rws - plain * pl0)
     per_layer = np.where(block | layer_sac, per_layer_b, np.where(uniform, kept * per_layer, per_layer))
-    rws = np.where(block, rws_b, np.where(uniform, rws + (g - 1.0) * pl0, np.where(layer_sac & (f == 0), rws0, rws)))
+    rws = np.where(rebuild, rws_b,
+                   np.where(uniform, rws + (g - 1.0) * pl0, np.where(layer_sac & (f == 0), rws0, rws)))
     return per_layer, rws
 
 

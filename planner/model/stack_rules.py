@@ -391,6 +391,45 @@ def _empty_stage_detail(c, m, t, st):
             + (f", tp {tp}" if method == "parameters" else "") + "); use a smaller pp or another method")
 
 
+def _uniform_chunks(c, m, st):
+    """(row groups, each group's non-empty model chunk sizes) of the split ``st`` launches (``split_per_row``)."""
+    from planner.model.pipeline import split_per_row, split_runtime
+    vpp = getattr(c, "vpp", 1)
+    return [(rows, sorted({int(x) for x in counts if x > 0}))
+            for rows, _, counts in split_per_row(m.layers, c.pp, vpp, c.tp, split_runtime(st, m))]
+
+
+def _uniform_divides(c, m, t, st):
+    """Rows whose every non-empty model chunk holds a whole number of the job's uniform groups."""
+    g = int(t.recompute_num_layers)
+    ok = np.ones(len(c.pp), dtype=bool)
+    for rows, sizes in _uniform_chunks(c, m, st):
+        if any(x % g for x in sizes):
+            ok &= ~rows
+    return ok
+
+
+def _uniform_detail(c, m, t, st):
+    """Row 0's chunk sizes and the groups that divide them all."""
+    sizes = next((s for rows, s in _uniform_chunks(c, m, st) if rows[0]), [m.layers])
+    fits = [g for g in range(2, max(sizes) + 1) if all(x % g == 0 for x in sizes)]
+    return (f": chunks of {', '.join(map(str, sizes))} layers, groups of {int(t.recompute_num_layers)}; "
+            + (f"recompute_num_layers {', '.join(map(str, fits))} divide them" if fits
+               else "no group above 1 divides them"))
+
+
+def _uniform_groups_rule(name: str, runtime: str, source: str) -> StackRule:
+    """A job's uniform recompute group must divide each model chunk's layers (the loop's last group otherwise
+    indexes past them: IndexError in the first forward; uniform40)."""
+    return StackRule(name, runtime, "training.recompute_num_layers",
+                     "recompute_method uniform with a group that does not divide a model chunk's layers", source,
+                     lambda st, m, t: (t.recompute == "full" and getattr(t, "recompute_method", None) == "uniform"
+                                       and (t.recompute_num_layers or 0) > 1),
+                     ok_stack=_uniform_divides, detail_stack=_uniform_detail,
+                     sentence="{name} stops at the first forward on recompute_method uniform with a group that does "
+                              "not divide a model chunk's layers{extra} ({source})")
+
+
 _FSDP2 = "Megatron-LM megatron/training/arguments.py validate_args"
 _A2A = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
 _MUON = "Megatron-Core 0.16.1 megatron/core/optimizer/muon.py"
@@ -937,6 +976,17 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: True,
               ok_stack=lambda c, m, t, st: _interleaved_m_ok(c, t, getattr(st, "microbatch_group_size", None)),
               detail=lambda c, m, t: f" ({_m_detail(c, t, _job_group(t))})"),
+    # ---- Megatron-Core: uniform recompute groups each model chunk's own layers (uniform40)
+    _uniform_groups_rule("uniform-groups", "megatron",
+                         "Megatron-Core megatron/core/transformer/transformer_block.py "
+                         "TransformerBlock._checkpointed_forward: 'while layer_idx < self.num_layers_per_pipeline_rank:"
+                         " ... custom(layer_idx, layer_idx + self.config.recompute_num_layers)', whose custom_forward "
+                         "runs 'for index in range(start, end): layer = self._get_layer(index)' (self.layers[index]): "
+                         "a last partial group indexes past the chunk's layers"),
+    _uniform_groups_rule("megatron-lm-uniform-groups", "megatron-lm",
+                         "Megatron-LM megatron/model/transformer.py ParallelTransformer._checkpointed_forward: 'while "
+                         "l < self.num_layers: ... custom(l, l + self.recompute_num_layers)', custom_forward's 'for "
+                         "index in range(start, end): layer = self._get_layer(index)' (self.layers[index])"),
     # ---- Megatron-Core: hybrid (Mamba) models run as MambaModel / MambaStack, not GPTModel
     StackRule("hybrid-vpp", "megatron", "parallel.vpp",
               "a virtual (interleaved) pipeline for a hybrid (Mamba) model",

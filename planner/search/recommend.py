@@ -100,57 +100,82 @@ def _with_rows(cv, mem: dict, sel, column: str, values, got: dict):
     return cv, mem
 
 
+def launchable_uniform_groups(m, cv, stack) -> tuple[np.ndarray, np.ndarray]:
+    """(largest chunk, groups) per row of ``cv``: the most layers of any model chunk of the split the row launches
+    (``pipeline.split_per_row``), and a (rows x largest + 1) mask of the uniform groups g >= 2 Megatron-Core runs
+    on it: those dividing every non-empty chunk's layers. transformer_block.py ``_checkpointed_forward`` (uniform)
+    calls ``custom(layer_idx, layer_idx + recompute_num_layers)`` for layer_idx = 0, g, 2g, ... below the chunk's
+    ``num_layers_per_pipeline_rank``, and ``custom_forward`` runs ``for index in range(start, end): layer =
+    self._get_layer(index)`` (``self.layers[index]``, a ModuleList): a chunk whose layers g does not divide indexes
+    past its last layer (IndexError) in the first forward. Nothing in TransformerConfig checks it; the forks that
+    clamp the last group (``min(layer_idx + g, num_layers_per_pipeline_rank)``) are not Megatron-Core."""
+    from planner.layout import V_SPLIT, split_vpp
+    from planner.model.pipeline import split_per_row, split_runtime, tp_dependent
+    n = len(cv)
+    top = np.zeros(n, dtype=np.int64)
+    sizes = [()] * n
+    runtime = split_runtime(stack, m)
+    vv = np.where(split_vpp(cv) == V_SPLIT, V_SPLIT, cv.chunks)
+    tp = np.broadcast_to(np.asarray(cv.tp), (n,)) if tp_dependent(runtime) else 1
+    for sel, _, counts in split_per_row(m.layers, np.broadcast_to(np.asarray(cv.pp), (n,)),
+                                        np.broadcast_to(vv, (n,)), tp, runtime):
+        cs = tuple(sorted({int(x) for x in counts if x > 0}))
+        top[sel] = max(cs)
+        for r in np.flatnonzero(sel):
+            sizes[r] = cs
+    gs = np.arange(int(top.max(initial=1)) + 1)
+    runs = np.zeros((n, len(gs)), dtype=bool)
+    by = {}
+    for r, cs in enumerate(sizes):
+        if cs not in by:
+            by[cs] = (gs >= 2) & (np.asarray(cs)[:, None] % np.maximum(gs, 1)[None, :] == 0).all(axis=0)
+        runs[r] = by[cs]
+    return top, runs
+
+
 def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, hw, limit: float, memo=None):
     """The full-recompute rows of ``cv`` that do not fit checkpointing every layer on its own, each at the smallest
     Megatron uniform group g (``--recompute-method uniform --recompute-num-layers g``) that fits. Uniform re-runs
     every layer, so its step time is full recompute's at any g (pipeline.recomputed_fraction): it only makes rows fit
-    that did not, by keeping ceil(chunk / g) group inputs instead of one per layer at the price of a whole group
-    rebuilt at once (memory._partial_recompute_saves). Of those equally fast plans the smallest g rebuilds least.
+    that did not, by keeping C / g group inputs of each chunk of C layers instead of one per layer at the price of
+    a whole group rebuilt at once (memory._partial_recompute_saves, chunk_activations). Of those equally fast plans
+    the smallest g rebuilds least.
 
-    Rows are screened first: uniform frees at most the stage's activations, so a row whose total less its
-    activations is over the limit is left out. The total is, per stage, linear in the kept inputs ceil(chunk / g)
-    and in g - 1 (the rebuilt layers): one pass at g = 2 and g = chunk fixes both slopes, the smallest g the line
-    puts under the limit is checked in a second pass (the stages' max may bend it), falling back to g = chunk where
-    that fitted. Returns (candidates, memory, fits) with the chosen rows' ``rg``, memory and fit replaced."""
+    Only the groups Megatron-Core runs on the row's split are tried (``launchable_uniform_groups``: g dividing every
+    chunk's layers; until uniform40 any g up to the fullest chunk, a plan whose launch stops at the first forward
+    where g left a chunk a partial group). Rows are screened first: uniform frees at most the stage's activations,
+    so a row whose total less its activations is over the limit is left out. Then the groups are tried in rising
+    order, each row only until one fits: the smallest g that fits, exactly (the kept inputs of each chunk, C / g,
+    and the rebuilt group move together, and per chunk, chunk_activations). Until uniform40 two probes (g 2 and the
+    fullest chunk) fitted a line in ceil(C / g) and g - 1 and checked the g it predicted, exact only while every
+    chunk took the fullest chunk's ceil(C / g) / C a layer.
+    Returns (candidates, memory, fits) with the chosen rows' ``rg``, memory and fit replaced."""
     m = job.model
-    chunk = chunk_layers(m.layers, cv.pp, cv.chunks).astype(np.int64)
-    want = (~fits & (cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0) & (cv.rg == 0) & (chunk > 1)
+    _, steps = launchable_uniform_groups(m, cv, stack)
+    want = (~fits & (cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0) & (cv.rg == 0) & steps.any(axis=1)
             & (mem["total"] - mem.get("activations", 0.0) <= limit))
     rows = np.flatnonzero(want)
     if not len(rows):
         return cv, mem, fits
-    sub, top = cv.take(rows), chunk[rows]
+    sub, steps = cv.take(rows), steps[rows]
     n = len(rows)
-
-    def probe(act, g):
-        """rows ``act`` of ``sub`` at uniform groups ``g``: whether they fit, and their memory"""
-        return _memory_at(job, training, sub, act, "rg", g, stack, hw, limit, memo)
-
-    every = np.arange(n)
-    ok, got = probe(np.concatenate([every, every]), np.concatenate([np.full(n, 2), top]))
-    ok2, ok_top = ok[:n], ok[n:]
-    t1, t2, t_top = mem["total"][rows], got["total"][:n], got["total"][n:]
-    # m(g) = m(1) + a (ceil(C / g) - C) + b (g - 1): two probes, two unknowns (singular for C <= 3, where they are
-    # every g there is)
-    C = top.astype(np.float64)
-    k2 = np.ceil(C / 2.0)
-    den = (C - 1.0) * (1.0 - np.floor(C / 2.0))
-    a = np.where(den != 0, ((C - 1.0) * (t2 - t1) - (t_top - t1)) / np.where(den != 0, den, 1.0), 0.0)
-    b = (t2 - t1) - a * (k2 - C)
-    gs = np.arange(2, int(top.max()) + 1, dtype=np.float64)[None, :]
-    pred = t1[:, None] + a[:, None] * (np.ceil(C[:, None] / gs) - C[:, None]) + b[:, None] * (gs - 1.0)
-    under = (pred <= limit) & (gs <= C[:, None]) & (C[:, None] > 3)
-    g_pred = np.where(under.any(axis=1), 2 + np.argmax(under, axis=1), 0)
-    g = np.where(ok2, 2, 0)
-    # second pass: the predicted g where g = 2 did not fit (and it is not the probed chunk)
-    check = np.flatnonzero(~ok2 & (g_pred > 2) & (g_pred < top))
-    pick = {k: np.where(ok2, np.asarray(v)[:n], np.asarray(v)[n:]) for k, v in got.items() if np.ndim(v)}
-    if len(check):
-        okc, gotc = probe(check, g_pred[check])
-        g[check[okc]] = g_pred[check[okc]]
-        for k in pick:
-            pick[k][check[okc]] = np.asarray(gotc[k])[okc]
-    g = np.where((g == 0) & ok_top, top, g)  # chunk: one group input per chunk, fitted in the first pass
+    g = np.zeros(n, dtype=np.int64)
+    pick: dict = {}
+    for gi in range(2, steps.shape[1]):  # a few groups: the common divisors of a split's chunk sizes
+        act = np.flatnonzero((g == 0) & steps[:, gi])
+        if not len(act):
+            continue
+        ok, got = _memory_at(job, training, sub, act, "rg", gi, stack, hw, limit, memo)
+        hit = act[ok]
+        if not len(hit):
+            continue
+        g[hit] = gi
+        for k, v in got.items():
+            if np.ndim(v) and len(v) == len(act):
+                v = np.asarray(v)
+                pick.setdefault(k, np.zeros(n, dtype=v.dtype))[hit] = v[ok]
+        if (g > 0).all():
+            break
     part = np.flatnonzero(g > 0)
     if not len(part):
         return cv, mem, fits
