@@ -334,7 +334,22 @@ def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
                   f"NIC across nodes" if grid <= g
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
     return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
-            f"{share:.0%} of the step" + note]
+            f"{share:.0%} of the step" + note + segment_note(grid, g, cfg, hw)]
+
+
+def segment_note(grid: int, g: int, cfg, hw) -> str:
+    """Why a plan runs in Slurm segments smaller than its NVL72 rack (planner.hardware.options ``rack_segment``):
+    the expert grids tile the segment where whole racks would split some of them (``straddle_note`` at the rack's
+    size). Empty on other hardware, on whole racks, and where the racks would split none."""
+    rack = getattr(hw, "rack_gpus", None)
+    if not rack or g >= rack or straddle_note(grid, g, cfg):
+        return ""
+    on_rack = straddle_note(grid, rack, cfg)
+    if not on_rack:
+        return ""
+    return (f"; it runs in {g}-GPU Slurm segments (--segment={hw.segment_trays}, {hw.idle_gpus_per_rack} GPUs of each "
+            f"{rack}-GPU rack idle), which these groups tile: on whole racks " + on_rack.split(" -- ", 1)[1].split(
+                ", priced")[0].replace("node boundary", "rack boundary").replace("one node", "one rack"))
 
 
 
