@@ -1,4 +1,5 @@
 """segment40: the NVLink domain a GB200 NVL72 job asks for (Slurm --segment), a job input recommend searches."""
+import numpy as np
 import pytest
 from conftest import answered, refused
 
@@ -102,3 +103,48 @@ def test_a_segment_the_rack_cannot_take_is_refused(cli, tmp_path, cluster, says)
     p = tmp_path / "ds.yaml"
     p.write_text(DS_YAML + f"cluster: {cluster}\n")
     assert refused(cli("recommend", str(p))).startswith(f"error: {says}")
+
+
+# ---- the dispatchers' own NVLink domains on NVL72 (moe.dispatcher_domain)
+
+
+def largest_even_domain(span: int, g: int, world: int) -> int:
+    """HybridEP's ranks a domain, counted: the largest R dividing the group (Megatron-Core's ``_hybrid_ep_num_nodes``
+    asserts ``group.size() % ranks_per_nvlink_domain == 0``) such that every block of R consecutive ranks of every
+    group, laid end to end from rank 0 (etp x ep grids, parallel_state.py), lies inside one g-GPU domain."""
+    return max(r for r in range(1, span + 1) if span % r == 0 and all(
+        (o + b) // g == (o + b + r - 1) // g for o in range(0, world, span) for b in range(0, span, r)))
+
+
+@pytest.mark.parametrize("span, g", [(64, 72), (16, 72), (32, 72), (8, 72), (64, 64), (128, 72), (16, 8), (4, 8)])
+def test_hybridep_runs_a_straddling_group_as_equal_domains(span, g):
+    """EP 64 on 72-GPU racks (8 + 56 of a group on two racks) runs HybridEP as eight domains of 8, not the 64 one
+    rack would hold, and its buffers are sized for that (before segment40: members_per_node, 64 a domain)."""
+    from planner.model import moe
+
+    r = largest_even_domain(span, g, 9 * 64 * 8)
+    assert int(moe.dispatcher_domain("hybridep", span, 1, g)) == r
+    buf = moe.dispatcher_buffer_bytes("hybridep", 7168, 256, 4096.0, span, 1, g)
+    assert float(buf) == pytest.approx(float(sum(moe.hybridep_buffer_bytes(7168, 4096.0, span, r, 256 / span))))
+
+
+def test_deepep_sends_between_its_8_rank_nodes_through_the_nic_on_an_nvl72_rack():
+    """DeepEP's normal kernels: rdma_rank = rank / NUM_MAX_NVL_PEERS (8) and every token bound for another rdma_rank
+    leaves through IBGDA. Counted over every 2-expert choice of 16 experts on EP 16 (one expert a rank): the share of
+    tokens rank 0 must send to the other 8-rank node, one copy each; the NIC bytes priced on a 72-GPU rack equal it
+    (before segment40: 0, the 16 ranks one NVLink domain)."""
+    from itertools import combinations
+
+    from planner.model import moe
+    from planner.model.comm import ep_domain_members
+
+    experts, k, ep, row = 16, 2, 16, 1000.0
+    picks = list(combinations(range(experts), k))
+    remote = sum(len({e // 8 for e in c} - {0}) for c in picks) / len(picks)  # other 8-rank nodes a token reaches
+    g = moe.dispatcher_domain("deepep", ep, 1, 72)
+    _, nic = moe.ep_link_bytes(row, k, 1, 1.0, ep, 1, g, None, True, experts)
+    assert float(np.ravel(nic)[0]) == pytest.approx(row * remote)
+    # the all-to-all dispatcher (NCCL) keeps the rack: the whole group on one NVLink domain, no NIC bytes
+    _, nic_a2a = moe.ep_link_bytes(row, k, 1, 1.0, ep, 1, moe.dispatcher_domain("alltoall", ep, 1, 72),
+                                   ep_domain_members(ep, 1, 64, 72), False, experts)
+    assert float(np.ravel(nic_a2a)[0]) == 0.0

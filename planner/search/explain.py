@@ -4,6 +4,7 @@ from __future__ import annotations
 from math import gcd
 
 from planner.model.comm import ep_domain_members
+from planner.model.moe import dispatcher_domain
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec import JobSpec
 from planner.units import device_of, fmt_count, fmt_pct, fmt_share, fmt_usd
@@ -328,6 +329,15 @@ def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
         # dispatch that costs nothing (DeepSeek-V3 LoRA on the HF Trainer, TP8 EP8) until QA 51
         return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank) as transformers' ep_plan: no all-to-all; "
                 f"every rank routes the whole micro-batch and the TP all-reduce sums the experts' outputs"]
+    disp = getattr(stack, "moe_dispatcher", "alltoall")
+    g_disp = int(dispatcher_domain(disp, ep, grid // max(ep, 1), g))
+    if g_disp < min(grid, g):  # DeepEP's 8-rank nodes, HybridEP's equal domains (moe.dispatcher_domain)
+        why = ("DeepEP's kernels take every 8 ranks as a node (NUM_MAX_NVL_PEERS)" if disp == "deepep" else
+               f"HybridEP needs equal domains: {g_disp} ranks a domain, gcd({grid}, {g})")
+        return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), {disp} dispatch over "
+                      f"{hw.gpu.intra_node_link} inside {g_disp}-GPU groups and each GPU's "
+                      f"{hw.inter_node_bw / g * 8 / 1e9:.0f} Gb/s NIC between them ({why}): {share:.0%} of the step"
+                      + straddle_note(grid, g, cfg)]
     note = straddle_note(grid, g, cfg)
     where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g and not note
              else f"over {hw.gpu.intra_node_link} inside a node and each GPU's {hw.inter_node_bw / g * 8 / 1e9:.0f} Gb/s "
