@@ -683,6 +683,13 @@ class ServingSimulation(Record):
     plan_runs: int = 0
     #: "" when the plan bound held; else what it left unsimulated (those options keep their analytic size)
     plan_bound_reached: str = ""
+    #: a replayed trace's mean prompt and output tokens, which the analytic screen sized every option at (the
+    #: simulation replays each request's own); None without a trace (QA 57: the screen used the job's lengths)
+    trace_prompt_tokens: Optional[int] = None
+    trace_output_tokens: Optional[int] = None
+    #: with ``serving.shared_prefix_tokens``: the tokens of it a trace's request shares on average (each at most its
+    #: prompt less one), which the screen took as the shared prefix; None otherwise
+    trace_shared_prefix_tokens: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,8 @@ def test_a_traces_options_are_screened_at_its_own_rate(tmp_path, cli):
     rate = len(lines) / float(lines[-1].split(",")[0])
     replayed = {(o["hardware"], o["tp"]): o
                 for o in answered(cli("serve", write_job(tmp_path, SERVE), "--trace", trace, "--json"))["options"]}
-    at_rate = dict(SERVE, serving=dict(SERVE["serving"], qps=rate))
+    # and at its mean lengths (804 prompt + 204 output tokens; QA 57: the screen took the job's 500 + 100)
+    at_rate = dict(SERVE, serving=dict(SERVE["serving"], qps=rate, prompt_tokens=804, output_tokens=204))
     for o in answered(cli("serve", write_job(tmp_path, at_rate, "rate.yaml"), "--json", "--no-simulate"))["options"]:
         r = replayed.get((o["hardware"], o["tp"]))
         if r is not None:
@@ -150,6 +151,7 @@ def test_a_serving_review_of_a_trace_says_its_rate(tmp_path, cli):
     code, _, err = cli("report", write_job(tmp_path, job), "-o", out)
     assert code == 0, err
     text = out.read_text()
-    assert ("trace.csv replays 7.88 QPS with its own lengths: options are sized for that rate, not the job's "
-            "2 QPS.") in text and "\nTrace: " in text, text
+    assert ("trace.csv replays 7.88 QPS with its own lengths (mean 804 prompt + 204 output tokens): options are "
+            "sized for that rate and those mean lengths, not the job's 2 QPS of 500 + 100; the simulation replays "
+            "each request's own.") in text and "\nTrace: " in text, text
     assert " requests at 7.88 requests/s on 1 replica, " in text, text

@@ -1203,8 +1203,11 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
     lines.append(f"Likely range: {range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
     s.blocks.append(lines)
     if with_charts and not charts.serving_cost_frame(res).empty:
+        # at the rate the options are sized for, which a replayed trace sets (QA 57: "at the job's QPS" under a chart
+        # titled "at 7.88 requests/s", the trace's, beside a job of 40)
+        at = _load_words(b.get("qps"), bool((res.get("simulation") or {}).get("trace")))
         s.blocks.append(Chart("serving_cost", charts.serving_cost_chart(res),
-                              "$ per month of each option at the job's QPS (on-demand, 730 h), coloured by whether it "
+                              f"$ per month of each option at {at} (on-demand, 730 h), coloured by whether it "
                               "meets the latency targets"))
     return s
 

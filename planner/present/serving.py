@@ -381,5 +381,15 @@ def trace_note(res: dict) -> str | None:
     if res.get("mode") != "realtime" or not sim.get("trace") or not rate:
         return None
     # a trace brings its own rate (plan_serving sizes for it) and lengths (the simulation replays them)
-    return (f"{sim['trace']} replays {fmt_rate(rate)} QPS with its own lengths: options are sized for that rate, "
-            f"not the job's {fmt_given((res.get('targets') or {}).get('qps'))} QPS")
+    tg = res.get("targets") or {}
+    pt, ot = sim.get("trace_prompt_tokens"), sim.get("trace_output_tokens")
+    if pt is None or ot is None:  # a record written before QA 57: the screen was at the job's lengths
+        return (f"{sim['trace']} replays {fmt_rate(rate)} QPS with its own lengths: options are sized for that rate, "
+                f"not the job's {fmt_given(tg.get('qps'))} QPS")
+    # the lengths the analytic screen took (the trace's means) beside the job's, which the targets line quotes
+    sh = sim.get("trace_shared_prefix_tokens")
+    shared = f", {sh:,} of the prompt's shared prefix on average" if sh is not None else ""
+    return (f"{sim['trace']} replays {fmt_rate(rate)} QPS with its own lengths (mean {pt:,} prompt + {ot:,} output "
+            f"tokens{shared}): options are sized for that rate and those mean lengths, not the job's "
+            f"{fmt_given(tg.get('qps'))} QPS of {fmt_given(tg.get('prompt_tokens'))} + "
+            f"{fmt_given(tg.get('output_tokens'))}; the simulation replays each request's own")

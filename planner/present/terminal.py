@@ -724,6 +724,21 @@ def checkpoint_save_words(o: dict) -> str:
     return f"each save {fmt_sig(o['checkpoint_bytes'] / 1e9, 4)} GB {how}{rate}"
 
 
+def checkpoint_saves_words(o: dict) -> str:
+    """Where the run evaluates: how many saves the pauses are paid on, and that the evaluation passes sit between
+    them (``failures.work_per_step_s``): a save per ``every_steps`` training steps, the passes lengthening the work a
+    failure can lose, not adding saves. Until QA 57 the pauses were charged on the evaluation time too and nothing
+    said over what they were counted; "" without evaluation or for a record without the count (an older plan
+    record read back)."""
+    n, ev = o.get("checkpoint_saves"), o.get("checkpoint_eval_hours")
+    if not (n and ev):  # without evaluation the count is the steps over the cadence, which the line already says
+        return ""
+    count = f"{n:,.0f}" if n >= 10 or abs(n - round(n)) < 1e-6 else fmt_many(n)
+    return (f"{count} save{'' if count == '1' else 's'}, {fmt_time(n * o['checkpoint_block_s'])} of pauses"
+            + f" (the {fmt_time(ev * 3600)} of evaluation passes run between the saves: they lengthen the work a "
+            "failure loses and add no save)")
+
+
 def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> str:
     """One line: the job's checkpoint pauses and node failures (``Cost.checkpoint_failures``) as
     expected wall time and on-demand cost, then ``note``: beside the uninterrupted figures
@@ -737,7 +752,7 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
                      "so a failure restarts the run")
     elif o.get("checkpoint_every_steps"):
         parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause {every_steps(o['checkpoint_every_steps'])}")
-        parts += [w for w in (checkpoint_save_words(o),) if w]
+        parts += [w for w in (checkpoint_save_words(o), checkpoint_saves_words(o)) if w]
     else:
         parts.append("no checkpoints: a failure restarts the run")
     n_fail = o.get("expected_failures")

@@ -1091,12 +1091,14 @@ def _priced(job: JobSpec, st: dict, cf, hw, price, steps: float, stack, spot_mod
     compute_hours = hours
     spot_priced = con.spot and spot_model is not None and price
     if spot_priced:
-        e = _on_stack(spot_model, stack)(hw, hours, cf.nodes, st["step_time_s"], price)
+        e = _on_stack(spot_model, stack)(hw, hours, cf.nodes, st["step_time_s"], price,
+                                         evj["seconds"] / 3600.0 if evj is not None else 0.0)
         extra = dict(extra, compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
                      spot_overhead=e["overhead"])
         hours, cost = e["hours"], e["cost"]
     if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
-        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours, stack=stack)
+        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours, stack=stack,
+                            eval_hours=evj["seconds"] / 3600.0 if evj is not None else 0.0)
         if not spot_priced:  # (the spot model's expectation already holds them)
             hours = ot["expected_hours"]
             cost = rent_cost(hours, cf.nodes, price)
@@ -1439,8 +1441,9 @@ def with_spot_risk(plan, hw, spot_model):
     """The plan with its expected spot cost/time (``Cost.spot_risk``) when a model and a price exist."""
     if spot_model is None or not hw.price_spot:
         return plan
+    ev = plan.cost.evaluation  # the evaluation passes in its hours lengthen the segments between saves
     risk = _on_stack(spot_model, plan.stack).risk(hw, plan.cost.hours, plan.hardware.nodes, plan.step_time_s,
-                                                  hw.price_spot)
+                                                  hw.price_spot, ev["hours"] if ev else 0.0)
     return replace(plan, cost=plan.cost.with_spot_risk(risk))
 
 

@@ -76,6 +76,23 @@ def run_segments(interval_s, block_s, whole_s):
     return np.where(beyond, whole_s, interval_s), np.where(beyond, 0.0, block_s), beyond
 
 
+def work_per_step_s(step_s, compute_hours, eval_hours=0.0):
+    """Seconds of work a training step stands for between two checkpoints: the step plus its share of the run's
+    evaluation passes (``eval_hours`` of the ``compute_hours``), as arrays. Checkpoints fall every ``every_steps``
+    training steps and the evaluation passes between them lengthen the segment a failure can lose, so a segment is
+    ``every_steps x step x compute / (compute - eval)`` seconds of work and the run takes ``steps / every_steps``
+    saves, as ``planner simulate`` plays them (``engine.simulate``: ``steps // every_steps`` pauses). Until QA 57
+    the segment was ``every_steps x step`` over the whole compute time, evaluation included: the run was charged
+    ``(train + eval) / (every x step)`` saves, one more per ``every_steps`` steps' worth of evaluation (Llama-3-8B,
+    16 H100, 100B tokens, 7.6 h of evaluation in 195.9 h, a save every 100 of 47,684 steps: 496 pauses for 476).
+    The mean segment stands for all of them: a pass lands in one segment of every ``eval.every / ck.every``, and
+    the renewal formula is taken at their mean length."""
+    step_s, compute_hours, eval_hours = (np.asarray(x, dtype=np.float64) for x in (step_s, compute_hours, eval_hours))
+    train = compute_hours - eval_hours
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((eval_hours > 0) & (train > 0), step_s * compute_hours / np.where(train > 0, train, 1.0), step_s)
+
+
 def goodput_array(interval_s, block_s, mtbf_s, restart_s, persist_s=0.0) -> np.ndarray:
     """``expected_goodput`` over arrays (the search's candidates), with ``mtbf_s = inf`` meaning no
     failures (goodput ``tau / (tau + delta)``): the same renewal formula
@@ -107,22 +124,25 @@ def finishing(goodput):
     return np.where(goodput < MIN_GOODPUT, 0.0, goodput)
 
 
-def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float) -> dict:
+def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float, eval_hours=0.0) -> dict:
     """The whole run's checkpoint and node-failure overhead for arrays of candidates (the formula
     ``run_overhead`` documents; ``run_overhead`` is this on one row).
 
     ``ck``: a ``CheckpointConfig`` (its ``n_gpus`` may be an array, for an asynchronous save's
     snapshot); ``step_s``, ``compute_hours``: arrays; ``mtbf_s``: the job MTBF per candidate
-    (per-node MTBF / nodes; ``inf``: no failures); ``restart_s``: seconds per restart. Returns
-    arrays: goodput, expected_hours (``inf`` where goodput is 0), overhead, checkpoint_block_s,
+    (per-node MTBF / nodes; ``inf``: no failures); ``restart_s``: seconds per restart; ``eval_hours``: the
+    evaluation passes inside ``compute_hours`` (``work_per_step_s``: they lengthen the segments between saves,
+    they add none). Returns arrays: goodput, expected_hours (``inf`` where goodput is 0), overhead, checkpoint_block_s,
     expected_failures, checkpoint_beyond_run (the cadence is longer than the run: ``run_segments``). A goodput under ``MIN_GOODPUT`` (an expected time over 1,000 x the
     uninterrupted one) counts as 0: the run never finishes in practice."""
     step_s = np.asarray(step_s, dtype=np.float64)
     compute_hours = np.asarray(compute_hours, dtype=np.float64)
     whole = np.broadcast_to(compute_hours * 3600.0, np.broadcast(step_s, compute_hours).shape)
     if ck.every_steps:
+        # an asynchronous save's wait is against the training steps' time, as the simulator plays it (engine.simulate)
         block, persist = ck.pause_s(ck.every_steps * step_s)
-        interval, block, beyond = run_segments(ck.every_steps * step_s, block, whole)
+        work = work_per_step_s(step_s, compute_hours, eval_hours)
+        interval, block, beyond = run_segments(ck.every_steps * work, block, whole)
         persist = np.where(beyond, 0.0, persist)  # an asynchronous save's write: durable that much after its pause
     else:  # no checkpoint: a failure rolls the run back to its start
         interval = whole
@@ -136,11 +156,13 @@ def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float) -> dict
         hours = np.where(g > 0, compute_hours / np.where(g > 0, g, 1.0), np.inf)
         overhead = np.where(compute_hours != 0, hours / np.where(compute_hours != 0, compute_hours, 1.0) - 1, 0.0)
         failures = np.where(np.isfinite(mtbf), hours * 3600.0 / mtbf, 0.0)
+        saves = (np.where(beyond | (interval <= 0), 0.0, whole / np.where(interval > 0, interval, 1.0))
+                 if ck.every_steps else np.zeros(interval.shape))
     return dict(goodput=g, expected_hours=hours, overhead=overhead, checkpoint_block_s=block, expected_failures=failures,
-                checkpoint_beyond_run=beyond)
+                checkpoint_beyond_run=beyond, checkpoint_saves=saves)
 
 
-def run_overhead(cfg, step_s: float, compute_hours: float) -> dict | None:
+def run_overhead(cfg, step_s: float, compute_hours: float, eval_hours: float = 0.0) -> dict | None:
     """The whole run's checkpoint and node-failure overhead, in closed form, for a job whose
     ``checkpoint`` section sets a cadence or an MTBF (``cfg``: its ``SimConfig``; None otherwise).
 
@@ -149,7 +171,8 @@ def run_overhead(cfg, step_s: float, compute_hours: float) -> dict | None:
     arrive at the job MTBF (per-node MTBF / nodes) and cost ``restart_s`` plus the work since the
     last checkpoint. Without ``every_steps`` there is no checkpoint, so a failure rolls the run back
     to its start (interval = the whole run); nor with a cadence longer than the run (``run_segments``:
-    ``checkpoint_beyond_run``). Expected wall hours = compute hours / goodput. One row
+    ``checkpoint_beyond_run``). ``eval_hours``: the evaluation passes inside ``compute_hours``, which
+    lengthen the segments between saves (``work_per_step_s``). Expected wall hours = compute hours / goodput. One row
     of ``overhead_arrays`` (the search prices its candidates with that, so the two cannot differ).
 
     >>> from types import SimpleNamespace as NS
@@ -163,11 +186,15 @@ def run_overhead(cfg, step_s: float, compute_hours: float) -> dict | None:
     mtbf_s = fl.mtbf_s if fl.enabled else math.inf
     restart_s = fl.restart_s if fl.enabled else 0.0
     a = {k: float(v[0]) for k, v in overhead_arrays(ck, np.array([step_s]), np.array([compute_hours]),
-                                                    mtbf_s, restart_s).items()}
+                                                    mtbf_s, restart_s, np.array([eval_hours])).items()}
     return dict(goodput=a["goodput"], expected_hours=a["expected_hours"], overhead=a["overhead"],
                 checkpoint_every_steps=ck.every_steps or None, checkpoint_block_s=a["checkpoint_block_s"],
                 job_mtbf_hours=mtbf_s / 3600.0 if fl.enabled else None, restart_minutes=restart_s / 60.0,
                 expected_failures=a["expected_failures"], checkpoint_beyond_run=bool(a["checkpoint_beyond_run"]),
+                # the saves the pauses are paid on (training steps / every_steps) and the evaluation time between
+                # them, so the line can say what the pauses and failures are taken over (QA 57)
+                checkpoint_saves=a["checkpoint_saves"] if ck.every_steps else None,
+                checkpoint_eval_hours=float(eval_hours) if eval_hours else None,
                 # what the pause is made of, so the line that quotes it can say so (QA 41: "a 44.97 s pause" was
                 # 112.4 GB at the 20 Gb/s default write rate, and nothing printed either figure)
                 checkpoint_bytes=float(ck.bytes), checkpoint_write_gbps=float(ck.write_bw) * 8 / 1e9,

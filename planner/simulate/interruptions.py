@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner import defaults as D
-from planner.simulate.failures import expected_goodput, finishing, run_segments, young_daly_interval_s
+from planner.simulate.failures import expected_goodput, finishing, run_segments, work_per_step_s, young_daly_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
 HOURS_PER_MONTH = 730.0
@@ -79,15 +79,24 @@ _goodput = np.vectorize(expected_goodput, otypes=[float])
 _young = np.vectorize(young_daly_interval_s, otypes=[float])
 
 
-def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=0.0, node_restart_s=0.0, persist_s=0.0):
+def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=0.0, node_restart_s=0.0, persist_s=0.0,
+         eval_hours=0.0):
     """(goodput, expected interruptions, expected node failures). ``node_rate``: node failures per
     node-hour (the job's ``checkpoint.mtbf_hours_per_node``), each costing ``node_restart_s`` (no
     capacity wait): the two Poisson processes add up to one of rate ``lam`` whose restart is their
-    rate-weighted mean, so the same renewal formula (``failures.expected_goodput``) holds."""
+    rate-weighted mean, so the same renewal formula (``failures.expected_goodput``) holds. ``eval_hours``: the
+    evaluation passes inside ``hours``, which lengthen the segments between saves (``failures.work_per_step_s``)."""
     hours, nodes, step_s = (np.asarray(x, dtype=np.float64) for x in (hours, nodes, step_s))
     lam = rate * nodes  # interruptions per hour of the whole job
     if rate <= 0 and node_rate <= 0:
-        return np.ones_like(hours), np.zeros_like(hours), np.zeros_like(hours)
+        # nothing interrupts the run, but its saves still pause it: goodput tau / (tau + delta), as the checkpoints
+        # line's (failures.goodput_array at an infinite MTBF). Until QA 57 a spot job given 0 interruptions a
+        # node-day read "+0.0% time" and priced none of the pauses its checkpoints line counted (6.0 h on 195.9)
+        if not every_steps:
+            return np.ones_like(hours), np.zeros_like(hours), np.zeros_like(hours)
+        interval, blk, _ = run_segments(every_steps * work_per_step_s(step_s, hours, eval_hours), block_s,
+                                        hours * 3600.0)
+        return interval / (interval + blk), np.zeros_like(hours), np.zeros_like(hours)
     if node_rate > 0:  # interruptions and node failures compete: one Poisson process, a mean restart
         lam_n = node_rate * nodes
         lam_all = lam + lam_n
@@ -95,7 +104,8 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
     else:
         lam_n, lam_all = np.zeros_like(hours), lam
     mtbf_s = 3600.0 / lam_all
-    interval = every_steps * step_s if every_steps else np.maximum(_young(block_s, mtbf_s), step_s)
+    interval = (every_steps * work_per_step_s(step_s, hours, eval_hours) if every_steps
+                else np.maximum(_young(block_s, mtbf_s), step_s))
     # a cadence (or Young's interval) longer than the run saves nothing before it ends: the whole run is at risk
     interval, block_s, beyond = run_segments(interval, block_s, hours * 3600.0)
     # an asynchronous save is durable ``persist_s`` after its snapshot (failures.expected_goodput)
@@ -112,11 +122,13 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
 
 
 def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float, restart_s: float,
-                     every_steps: int = 0, node_mtbf_s: float | None = None, persist_s: float = 0.0) -> dict:
+                     every_steps: int = 0, node_mtbf_s: float | None = None, persist_s: float = 0.0,
+                     eval_hours=0.0) -> dict:
     """Expected (mid rate) and low/high wall hours, cost and interruptions of runs whose pure
     compute time is ``hours`` (arrays welcome). ``overhead`` = expected hours / compute hours - 1.
     ``node_mtbf_s``: the job's per-node MTBF (``checkpoint.mtbf_hours_per_node``): node failures
-    then add to the interruptions (each costs ``restart_s`` without the capacity wait)."""
+    then add to the interruptions (each costs ``restart_s`` without the capacity wait). ``eval_hours``: the
+    evaluation passes inside ``hours`` (``_one``)."""
     out = {}
     node_rate = 3600.0 / node_mtbf_s if node_mtbf_s else 0.0
     for name, r in (("low", rate.low), ("mid", rate.mid), ("high", rate.high)):
@@ -124,7 +136,7 @@ def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float
         # hours and cost, ranked last, not numpy warnings on the user's terminal
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             g, n_int, n_fail = _one(r, hours, nodes, step_s, block_s, restart_s + rate.capacity_wait_s, every_steps,
-                                    node_rate, restart_s, persist_s)
+                                    node_rate, restart_s, persist_s, eval_hours)
             h = np.asarray(hours, dtype=np.float64) / g
             out[name] = dict(hours=h, cost=h * np.asarray(nodes, dtype=np.float64) * price, interruptions=n_int,
                              node_failures=n_fail)
@@ -179,15 +191,17 @@ class SpotModel:
         if not h.price_spot_usd_hr:
             return None
         hw = SimpleNamespace(cloud=h.cloud, gpu=SimpleNamespace(name=h.gpu))
+        ev = plan.cost.evaluation
         return self.for_stack(plan.get("stack")).risk(hw, plan.cost.hours, h.nodes, plan.step_time_s,
-                                                      h.price_spot_usd_hr)
+                                                      h.price_spot_usd_hr, ev["hours"] if ev else 0.0)
 
-    def __call__(self, hw, hours, nodes, step_s, price) -> dict:
+    def __call__(self, hw, hours, nodes, step_s, price, eval_hours=0.0) -> dict:
+        """``eval_hours``: the evaluation passes inside ``hours`` (``spot_expectation``)."""
         return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, D.SPOT_MIN_CHECKPOINT_S), self.restart_s,
-                                self.every_steps, self.node_mtbf_s, self.persist_s)
+                                self.every_steps, self.node_mtbf_s, self.persist_s, eval_hours)
 
-    def risk(self, hw, hours: float, nodes: int, step_s: float, price: float) -> dict:
-        e = self(hw, np.array([hours]), np.array([nodes]), np.array([step_s]), price)
+    def risk(self, hw, hours: float, nodes: int, step_s: float, price: float, eval_hours: float = 0.0) -> dict:
+        e = self(hw, np.array([hours]), np.array([nodes]), np.array([step_s]), price, np.array([eval_hours]))
         r = self.rate(hw)
         one = {k: float(v[0]) for k, v in e.items()}
         return dict(expected_cost_usd=one["cost"], expected_hours=one["hours"], cost_low_usd=one["cost_low"],
@@ -196,7 +210,7 @@ class SpotModel:
                     **({"node_failures": one["node_failures"]} if self.node_mtbf_s else {}),
                     rate_per_node_day=r.mid * 24, capacity_wait_minutes=r.capacity_wait_s / 60,
                     checkpoint_every_steps=self.every_steps or None, source=r.source,
-                    checkpoint_beyond_run=bool(self.every_steps and run_segments(self.every_steps * step_s, 0.0,
+                    checkpoint_beyond_run=bool(self.every_steps and run_segments(self.every_steps * float(work_per_step_s(step_s, hours, eval_hours)), 0.0,
                                                                                  hours * 3600.0)[2]),
                     capacity=("spot capacity for all nodes at once is not guaranteed; each interruption waits "
                               f"~{r.capacity_wait_s / 60:.0f} min for capacity (assumed), all nodes billed while it waits (an upper "

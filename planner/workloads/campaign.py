@@ -156,7 +156,12 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> CampaignPlan:
                                  cache_usd=tuple(cum_yes.tolist())),
         savings_usd=no.cost_usd - yes.cost_usd, chosen_plan=chosen,
         sources=dict(storage=f"${c.storage_usd_per_gb_month}/GB-month"
-                     + (" (S3 Standard, aws.amazon.com/s3/pricing)" if c.storage_usd_per_gb_month == S3_STANDARD_USD_PER_GB_MONTH else " (given)"),
+                     + (" (S3 Standard, aws.amazon.com/s3/pricing)" if c.storage_usd_per_gb_month == S3_STANDARD_USD_PER_GB_MONTH else " (given)")
+                     # what the storage $ is of (QA 57: $58.17 of the example's $219.14, an upper bound said in this
+                     # module's docstring alone): every version billed for the whole campaign, none deleted
+                     + (f", for each of the {yes.preprocess_runs:,.3g} expected versions of {pp.output_gb:,g} GB over "
+                        f"the whole campaign ({months:.3g} months): none deleted and each billed from the start, an "
+                        "upper bound" if c.cache or yes.storage_usd else ""),
                      fetch=f"{fetch_gbps:g} Gb/s" + (" (given)" if c.fetch_gbps else " (instance network)" if net_gbps else " (default)"),
                      # the rate the stage and each hit's fetch are billed at: the on-demand one, whatever the job's
                      # constraints.spot (QA 41: a spot job's training was at spot, its preprocessing at on-demand, unsaid)

@@ -143,7 +143,8 @@ from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE,
                                              jsq_extra_wait, jsq_wait_probability, occupancy_wait, prompt_grid,
                                              queue_wait, screen_tpot, tpot_quantile, ttft_quantile)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings,
-                                                backlog_arrivals, draw_workload, length_words, offline_deadline,
+                                                arrivals_words, backlog_arrivals, draw_workload, length_words,
+                                                offline_deadline,
                                                 settings_for, sim_workload, unused_sim_inputs)
 
 #: the most GPUs one serving plan deploys (replicas x GPUs per replica) when ``constraints.max_gpus`` is open: the
@@ -1972,6 +1973,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                          ttft_s=s.ttft_ms / 1e3 if (realtime and s.ttft_ms) else None, qps=s.qps)
     precs = _serving_precisions(m, s, precisions)
     qps = s.qps
+    trace_lengths = {}  # a replayed trace's mean prompt and output lengths, which the analytic screen is sized at
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = sim_workload(s, 1.0, 1.0, 1, sim, 0, m)
         if len(wl) < 2 or wl.span_s <= 0:
@@ -1985,6 +1987,20 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # the screen's load too (its Little's-law concurrency and the TPOT / TTFT at it): the replicas and $ were at
         # the trace's 7.88 QPS while each option's "at concurrency 1.81" was the job's 2 QPS (QA 37)
         target = replace(target, qps=qps)
+        # and its lengths: the screen sized each option at the job's prompt_tokens / output_tokens while the
+        # simulation replayed the trace's, so a trace of 100 + 25-token requests (the job's 800 + 200) was screened
+        # at 8x its work: g6e.xlarge at 2 replicas where the simulation kept 1, and every option left analytic (#2
+        # on, the cheapest the simulation may confirm) priced at the job's lengths (QA 57). The mean is the first
+        # guess's length, as serving.prompt_tokens is; the simulation replays each request's own
+        trace_lengths = {"prompt_tokens": max(1, round(float(np.mean(wl.prompt)))),
+                         "output_tokens": max(1, round(float(np.mean(wl.output))))}
+        if m.is_transformer and s.shared_prefix_tokens:
+            # the job's shared prefix as the trace's requests take it: each shares at most its prompt less one token
+            # (the simulation's ``_sh``: a prompt shorter than the prefix shares less), so the screen's mean shared
+            # part stays below its mean prompt (the job's 2,048-token prefix beside the example trace's 804-token
+            # mean prompt refused every option as "KV of one sequence and of the shared prefix exceed ...")
+            trace_lengths["shared_prefix_tokens"] = round(float(np.mean(np.minimum(s.shared_prefix_tokens,
+                                                                                    wl.prompt - 1))))
         if qps < MIN_RATE["qps"]:
             # serving.qps's floor, for the same reason: two requests at 0 s and 1e18 s planned TP8 at "$7.6e+21 per
             # 1M requests", every smaller option "missing" its p99s (a decode step lost in the float at 1e18 s)
@@ -2004,7 +2020,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision)
     for hw in hws:
         for prec in precs:
-            sp = s.model_copy(update={"precision": prec})
+            sp = s.model_copy(update={"precision": prec, **trace_lengths})
             if m.is_transformer:
                 if m.family == "encoder":
                     raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
@@ -2133,7 +2149,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   deadline_hours=sim.deadline_hours, event_bound=simulator.EVENT_BOUND,
                                   plan_event_bound=runs.bound, plan_event_bound_from=sim.plan_event_bound_from,
                                   plan_events=runs.used, plan_runs=runs.runs,
-                                  plan_bound_reached=runs.reached) if simulated else None)
+                                  plan_bound_reached=runs.reached,
+                                  trace_prompt_tokens=trace_lengths.get("prompt_tokens"),
+                                  trace_output_tokens=trace_lengths.get("output_tokens"),
+                                  trace_shared_prefix_tokens=trace_lengths.get("shared_prefix_tokens"))
+                if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
@@ -2171,6 +2191,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
                           + [f"left out: {x}" for x in left_out]
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
+                          + ([arrivals_words(qps)] if simulated and realtime and qps and not sim.trace
+                             and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
@@ -2189,7 +2211,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              if sim.trace and realtime and not simulated else [])
                           # a bound, seed or arrival process given with --no-simulate changed nothing, unsaid: stated
                           # as the trace is above
-                          + ([] if simulated else unused_sim_inputs(sim, skip=() if realtime else ("arrivals",)))
+                          + ([] if simulated else unused_sim_inputs(sim, skip=() if realtime else ("arrivals",),
+                                                                    why=_analytic_why(simulate, m, realtime, qps)))
                           + ([] if realtime else backlog_arrivals(sim))
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
@@ -2231,6 +2254,20 @@ LOCAL_ATTENTION_HELD_OUT = ("on held-out published runs of models like this one 
                             "Llama 4 Scout on TensorRT-LLM: `python benchmarks/validate_serving.py --swa`) the model "
                             "over-predicted throughput by a median of about half: read this plan's throughput, replicas "
                             "and cost as optimistic")
+
+
+def _analytic_why(simulate: bool, m, realtime: bool, qps) -> Optional[str]:
+    """Why a plan asked to simulate is analytic, as the remedy the unused-input notes end with
+    (``unused_sim_inputs``'s ``why``); None under --no-simulate (the notes' own "drop --no-simulate"). The
+    simulation runs for LLMs with an option that meets the targets and, real-time, a rate (``plan_serving``)."""
+    if not simulate:
+        return None
+    if not m.is_transformer:
+        return "the simulation models LLM serving only: a generic model's plan is analytic"
+    if realtime and not qps:
+        return ("a real-time plan without serving.qps is sized at its batch alone, with no arrivals to simulate: "
+                "give serving.qps")
+    return "no option meets the targets analytically, so none was simulated"
 
 
 def _prefix_note(m, s: ServingSpec, lay: Optional[KVLayout], trace: Optional[str] = None) -> list[str]:

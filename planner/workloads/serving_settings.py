@@ -26,6 +26,7 @@ from planner.errors import InputError, clip
 from planner.simulate.serving import ArrivalSpec, LengthDist, load_trace, make_workload
 from planner.spec import JobSpec, ServingSpec
 from planner.spec.schema import event_bound_value
+from planner.units import fmt_rate
 
 
 #: the token budget (vLLM ``max_num_batched_tokens``, Sarathi-Serve's chunk size) a real-time replica is screened at:
@@ -125,16 +126,20 @@ SIM_ONLY_INPUTS = (
 )
 
 
-def unused_sim_inputs(sim: "SimSettings", skip: tuple[str, ...] = ()) -> list[str]:
+def unused_sim_inputs(sim: "SimSettings", skip: tuple[str, ...] = (), why: Optional[str] = None) -> list[str]:
     """One note per simulation-only input given (``SimSettings.given``, ``SIM_ONLY_INPUTS``' order; not those in
-    ``skip``, said another way by the caller) that an analytic plan did not use.
+    ``skip``, said another way by the caller) that an analytic plan did not use. ``why``: why the plan is analytic
+    where --no-simulate is not the reason, in place of the note's "simulate (drop --no-simulate) to ..." (a real-time
+    job without ``serving.qps``, with ``serving.arrivals: mmpp`` and no flag, was told to drop a --no-simulate it never
+    gave, QA 57).
 
     >>> unused_sim_inputs(SimSettings(seed=7, given=(("seed", "--seed"),)))
     ['--seed 7 not used: the plan is analytic (not simulated), so nothing random was drawn; simulate (drop --no-simulate) to use it']
     """
     src = dict(sim.given)
     return [f"{src[u.field]} {getattr(sim, u.field):{u.fmt}} not used: the plan is analytic (not simulated), so "
-            f"{u.unused}" for u in SIM_ONLY_INPUTS if u.field in src and u.field not in skip]
+            + (u.unused if why is None else u.unused.split("; ")[0] + f"; {why}")
+            for u in SIM_ONLY_INPUTS if u.field in src and u.field not in skip]
 
 
 def backlog_arrivals(sim: "SimSettings") -> list[str]:
@@ -239,6 +244,22 @@ def length_words(s: ServingSpec, sim: SimSettings) -> str:
         return f"simulated lengths: lognormal around the means, cv {sim.length_cv}"
     return "; ".join(f"simulated {k} lengths: " + (f"lognormal around the mean, cv {sim.length_cv}" if d == "lognormal"
                                                   else "fixed at the mean") for k, d in kinds.items())
+
+
+def arrivals_words(qps: float) -> str:
+    """The bursty (``mmpp``) arrivals the simulation draws at a mean of ``qps``, in words, for the assumptions: the two
+    rates, the share of time at the high one and the mean burst (``simulate.serving.ArrivalSpec``'s ``burst_ratio``,
+    ``burst_share``, ``burst_s``; ``_mmpp`` holds the mean at ``qps``). They are the planner's choice, not settable,
+    and they set the answer: the Llama-3-8B chat example takes 14 g6e.xlarge replicas under them where Poisson
+    arrivals at the same 40 QPS take 7 (the high rate is 2.29x the mean), and nothing said what bursts were drawn
+    (QA 57)."""
+    a = ArrivalSpec("mmpp", rate=qps)
+    low = qps / (a.burst_share * a.burst_ratio + 1 - a.burst_share)
+    return (f"simulated arrivals: mmpp (bursty), {fmt_rate(low * a.burst_ratio)} QPS a {a.burst_share:.0%} share of "
+            f"the time in bursts of {a.burst_s:g} s on average, {fmt_rate(low)} QPS between them (a {a.burst_ratio:g}x "
+            f"swing; mean {fmt_rate(qps)} QPS): the planner's fixed burst shape (simulate.serving.ArrivalSpec), not "
+            "a measured one; the replicas are sized for the bursts, so a steadier load needs fewer (--arrivals poisson)"
+            " and a real one is best replayed (--trace)")
 
 
 def length_kind(mean: float, cv: float) -> str:

@@ -188,10 +188,10 @@ class CheckpointOverhead:
             return None
         return cls(job)
 
-    def table(self, nodes, gpus, step_s, compute_hours, stack=None) -> dict:
+    def table(self, nodes, gpus, step_s, compute_hours, stack=None, eval_hours=0.0) -> dict:
         ck, fl = self._sections(self.job.checkpoint, self.bytes_for(stack), np.asarray(gpus), np.asarray(nodes))
         return overhead_arrays(ck, step_s, compute_hours, fl.mtbf_s if fl.enabled else np.inf,
-                               fl.restart_s if fl.enabled else 0.0)
+                               fl.restart_s if fl.enabled else 0.0, eval_hours)
 
     def plan(self, plan: Plan) -> Plan:
         return with_checkpoint_failures(plan, self.job)
@@ -208,7 +208,7 @@ def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
     if getattr(job, "checkpoint", None) is None or job.model is None:
         return plan
     c = plan.cost
-    o = run_overhead(SimConfig.from_estimate(plan, job), plan.step_time_s, c.hours)
+    o = run_overhead(SimConfig.from_estimate(plan, job), plan.step_time_s, c.hours, eval_hours_of(c))
     if o is None:
         return plan
     # the write rate is the pause's other half: say when it is the schema's default, not the job's storage (QA 41)
@@ -228,6 +228,13 @@ def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
     return replace(plan, cost=replace(c, usd_per_million_tokens=per_m))
 
 
+def eval_hours_of(cost) -> float:
+    """The evaluation passes' hours inside a plan's time to train (``Cost.evaluation``; 0 without them): the
+    checkpoint and failure model spreads them over the segments between saves (``failures.work_per_step_s``)."""
+    ev = getattr(cost, "evaluation", None)
+    return float(ev["hours"]) if ev else 0.0
+
+
 def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
     """The plan with the step-time model's error on published runs of its kind (``Plan.accuracy``:
     planner.model.accuracy): the range of step time, hours and cost real runs like it have fallen in,
@@ -242,7 +249,8 @@ def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
     if plan.cost.checkpoint_failures and not (spot and plan.cost.spot_risk):
         # the range's ends re-priced at their step times: the pauses keep their seconds, failures follow wall time
         cfg, c = SimConfig.from_estimate(plan, job), plan.cost
-        hours_for = lambda f: run_overhead(cfg, plan.step_time_s * f, c.hours * f)["expected_hours"]  # noqa: E731
+        hours_for = lambda f: run_overhead(cfg, plan.step_time_s * f, c.hours * f,  # noqa: E731
+                                           eval_hours_of(c) * f)["expected_hours"]
     return replace(plan, accuracy=accuracy.apply_band(band, plan.step_time_s, plan.cost.hours_at(spot),
                                                       plan.cost.price(spot), quoted_basis(plan.cost, spot),
                                                       accuracy.coverage(band, job.model, plan.hardware.gpu, mode=job.training.mode),
