@@ -198,6 +198,12 @@ class Hardware(Record):
     #: GPUs one OS host holds when a node is a larger NVLink domain (a bare GB200 / GB300 cluster: 72-GPU racks of
     #: 4-GPU trays); launch specs count hosts; None: a host is a node
     gpus_per_host: Optional[int] = None
+    #: on a rack-scale NVLink system (GB200 / GB300 NVL72): the Slurm ``--segment`` (trays) whose GPUs,
+    #: ``gpus_per_node``, are the plan's NVLink domain, the rack's GPUs, and those of each rack no segment uses (paid:
+    #: planner.hardware.options ``rack_segment``); None elsewhere
+    segment_trays: Optional[int] = None
+    rack_gpus: Optional[int] = None
+    idle_gpus_per_rack: Optional[int] = None
     #: what text calls one accelerator: "GPU", or "chip" for TPUs and Trainium (planner.hardware.platform.device_noun);
     #: the JSON's counts keep their names (``gpus``, ``gpus_per_node``) whatever the device
     device: str = "GPU"

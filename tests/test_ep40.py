@@ -117,7 +117,7 @@ def test_recommend_prices_and_says_the_straddle(cli, tmp_path):
                  "training: {seq_len: 4096, global_batch: 4608, micro_batch: 1, precision: fp8, tokens: 1.5e13,"
                  " recompute: selective, framework: {name: megatron-core, moe_dispatcher: alltoall}}\n"
                  "parallel: {tp: 1, ep: 64, etp: 1}\n"
-                 "cluster: {gpu: GB200-B200, gpus_per_node: 72, nodes: 8}\n")
+                 "cluster: {gpu: GB200-B200, gpus_per_node: 72, segment: 18, nodes: 8}\n")  # whole racks (segment40)
     best = answered(cli("recommend", str(p), "--json"))["best"]
     line = next(a for a in best["advice"] if a.startswith("MoE:"))
     assert "priced: the worst-placed rank has 8 of its 64 EP peers on its node" in line

@@ -70,12 +70,15 @@ def test_a_batch_the_nvl72_node_cannot_split_says_why_and_what_to_set(cli, tmp_p
     """A bare GB200 cluster's node is the 72-GPU NVL72 rack, so every DP size carries a factor 9 unless TP x PP x CP
     takes it: Llama-3.1-70B at a global batch of 1,024 was refused as "not a multiple of micro_batch*dp = 1*72" with
     nothing saying why 72 or what to change. The error now names the factor and both ways out, and each plans."""
-    code, out, err = cli("recommend", write_job(tmp_path, GB200_BATCH % (1024, "")), "--no-simulate")
+    # (segment40: a rack's Slurm segment is searched where the job leaves it open, so the job plans on 64-GPU
+    # segments; named whole racks, segment 18, it is refused as before)
+    code, out, err = cli("recommend", write_job(tmp_path, GB200_BATCH % (1024, ", segment: 18")), "--no-simulate")
     assert code == 2 and err.startswith("error: training.global_batch: ") and "\n" not in err.strip(), err
-    assert "72-GPU nodes put a factor 9 in DP" in err and "1,152" in err and "cluster.gpus_per_node (e.g. 64)" in err
+    assert "72-GPU nodes put a factor 9 in DP" in err and "1,152" in err and "cluster.segment (e.g. 16" in err
     assert "…" not in err  # within the 300 characters an error carries
     for body, name in ((GB200_BATCH % (1152, ""), "b1152.yaml"), (GB200_BATCH % (1024, ", gpus_per_node: 64"),
-                                                                   "g64.yaml")):
+                                                                   "g64.yaml"), (GB200_BATCH % (1024, ""), "open.yaml"),
+                       (GB200_BATCH % (1024, ", segment: 16"), "s16.yaml")):
         code, out, err = cli("recommend", write_job(tmp_path, body, name=name), "--no-simulate", "--top", "1")
         assert code == 0, err
 

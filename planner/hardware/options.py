@@ -79,6 +79,17 @@ class HardwareOption:
     #: what a job wider than ``max_gpus`` can do instead (``multislice_hint``: the slice rows to name), said where
     #: the search refuses such a job (planner.search.space, which has no catalog to ask)
     past_max_hint: str = ""
+    #: on a rack-scale NVLink system (GB200 / GB300 NVL72), the trays of the Slurm ``--segment`` that is the job's
+    #: NVLink domain (``gpus_per_node`` GPUs), the rack's GPUs, and how many segments one rack holds
+    #: (``rack_segment``); None on other hardware
+    segment_trays: Optional[int] = None
+    rack_gpus: Optional[int] = None
+    segments_per_rack: int = 1
+
+    @property
+    def idle_gpus_per_rack(self) -> int:
+        """GPUs of each rack no segment of this size can use (paid: ``rack_segment``); 0 off a rack-scale system."""
+        return self.rack_gpus - self.segments_per_rack * self.gpus_per_node if self.rack_gpus else 0
 
     @property
     def network_reference(self) -> bool:
@@ -153,6 +164,9 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     notes = []
     note = ""
     ici = system is not None and system.fabric == "tpu-ici"  # hosts of one ICI slice, no NIC between them
+    seg = rack_segment(cluster, system, gpu)  # (trays, segments a rack) on an NVL72 rack, else None
+    if seg is not None:
+        g = seg[0] * system.gpus_per_host
     if ici and cluster.nodes and system.max_chips and cluster.nodes * g > system.max_chips:
         raise InputError("cluster.nodes", f"{cluster.nodes} x {g} {gpu.name} chips = {cluster.nodes * g:,} exceeds the "
                          f"largest {gpu.name} ICI slice ({system.max_chips:,} chips, {system.key}); "
@@ -181,7 +195,8 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
             note = network_assumption(gpu.name)
         notes.append(note)
     host = None
-    if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE:
+    if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE and (
+            seg is None or g == system.gpu_count):  # (a smaller segment: segment_note says what its node is)
         host = system.gpus_per_host if system.gpus_per_host < g else None
         link = "NVLink" if platform_of(gpu) in (None, "cuda") else gpu.intra_node_link
         noun = device_noun(gpu)
@@ -190,13 +205,90 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                      + "; cluster.nodes counts these domains, and cluster.price_usd_hr and inter_node_gbps are per "
                        "domain; set cluster.gpus_per_node for another node")
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
+    price, name = cluster.price_usd_hr, gpu.name
+    if seg is not None:
+        trays, per_rack = seg
+        host = system.gpus_per_host  # the launcher's node is a tray whatever the domain (planner.present.emit)
+        if cluster.price_usd_hr is not None:
+            price = cluster.price_usd_hr / per_rack  # a rack's price shared by the segments it holds (rack_segment)
+        if g < system.gpu_count:  # a domain smaller than the rack: its own option, named by the sbatch flag
+            name = f"{gpu.name} --segment={trays}"
+        notes.append(segment_note(system, trays, per_rack))
     return HardwareOption(
-        name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
-        eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
+        name=name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
+        eff=efficiency_for(gpu, profile, precision), price_ondemand=price, notes=notes,
         network_assumed=not cluster.inter_node_gbps, network_note=note, reference=ref[1] if ref else None,
         gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
+        segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
+        segments_per_rack=seg[1] if seg else 1,
     )
+
+
+def is_rack_system(system) -> bool:
+    """A reference system whose NVLink domain spans several hosts (GB200 / GB300 NVL72: 18 trays of 4 GPUs), where
+    a Slurm job asks for its domain with ``--segment``; not a TPU slice's host."""
+    return (system is not None and system.fabric != "tpu-ici" and system.gpus_per_host < system.gpu_count
+            and system.gpu_count % system.gpus_per_host == 0)
+
+
+def rack_segment(cluster: ClusterSpec, system, gpu) -> tuple[int, int] | None:
+    """(trays, segments one rack holds) of the job's NVLink domain on a rack-scale NVLink system, or None where the
+    node is no such rack (an 8-GPU HGX, a TPU host, or a ``gpus_per_node`` other than the rack's, which is a node of
+    that many GPUs as before).
+
+    Slurm's topology/block plugin (slurm.schedmd.com/topology.html "Block Topology"; sbatch ``--segment``: the job's
+    nodes are allocated in segments of that many nodes, each segment inside one block) is how GB200 NVL72 clusters
+    are scheduled, one block per rack's NVLink domain: a segment of s trays is an NVLink domain of s x 4 GPUs, a
+    rack of 18 trays holds floor(18 / s) of them, and the trays left over (18 mod s) run no segment of this size.
+    ``cluster.segment`` sets s; left out, the whole rack: what Megatron-Bridge's and NeMo's performance
+    ``slurm_executor`` request for a job of whole racks (``--segment`` = the largest divisor <= 18 of the job's
+    trays: 18; benchmarks/data/parts/scripts/dgxc.py ``nvl72_segment_gpus``). ``recommend`` searches the open
+    segment (``search_segments``)."""
+    if not is_rack_system(system) or cluster.gpus_per_node not in (None, system.gpu_count):
+        if cluster.segment is not None:
+            where = (f"cluster.gpus_per_node {cluster.gpus_per_node} already sets the node" if is_rack_system(system)
+                     else f"{gpu.name} is no rack-scale NVLink system of several hosts (a GB200 / GB300 NVL72 rack)")
+            raise InputError("cluster.segment", f"a Slurm --segment of the trays of an NVL72 rack; {where}")
+        return None
+    trays = system.gpu_count // system.gpus_per_host
+    s = cluster.segment or trays
+    if s > trays:
+        raise InputError("cluster.segment", f"{s} trays: one {system.key} holds {trays} trays of "
+                                            f"{system.gpus_per_host} GPUs, and a segment lies inside one rack")
+    return s, trays // s
+
+
+def search_segments(system) -> list[int]:
+    """The segment sizes (trays) ``recommend`` searches where the job leaves ``cluster.segment`` open: the whole rack
+    and each segment whose GPUs are a power of two (the TP / CP / EP degrees the search tries are powers of two:
+    such a domain tiles every group up to its size), less any s that a larger candidate s' (s divides s') dominates
+    by using at least as many of the rack's GPUs (every group that tiles s x 4 GPUs tiles s' x 4 too). NVL72 (18
+    trays of 4): 16 (64 GPUs, 8 a rack idle) and 18 (72); 1, 2, 4 and 8 trays fall to those.
+
+    >>> from types import SimpleNamespace as NS
+    >>> search_segments(NS(gpu_count=72, gpus_per_host=4))
+    [16, 18]
+    """
+    trays, host = system.gpu_count // system.gpus_per_host, system.gpus_per_host
+    cands = sorted({trays} | {s for s in range(1, trays + 1) if (s * host) & (s * host - 1) == 0})
+
+    def used(s):
+        return (trays // s) * s
+
+    return [s for s in cands if not any(t > s and t % s == 0 and used(t) >= used(s) for t in cands)]
+
+
+def segment_note(system, trays: int, per_rack: int) -> str:
+    """The line that says which NVLink domain a rack-scale plan assumed and what its idle GPUs cost."""
+    host, rack = system.gpus_per_host, system.gpu_count
+    g, idle = trays * host, rack - per_rack * trays * host
+    whole = trays * host == rack
+    return (f"NVLink domain: {g} GPUs ({'the whole rack' if whole else f'Slurm --segment={trays}'}: {trays} of "
+            f"{system.key}'s {rack // host} trays of {host}"
+            + (")" if whole else f", {per_rack} a rack; {idle} GPUs of each rack idle and paid: cluster.price_usd_hr "
+                                 f"is a rack's, each segment pays 1/{per_rack} of it)")
+            + "; cluster.nodes counts these domains; set cluster.segment (trays) for another")
 
 
 def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance | System] | None:
@@ -491,6 +583,11 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
     """Every hardware option ``recommend`` should consider under the constraints."""
     cat = catalog or load_catalog()
     opts = cluster_options(cluster, constraints, cat, profile, precision)
+    if len(opts) == 1 and opts[0].segment_trays is not None and cluster.segment is None:
+        # an NVL72 rack whose segment the job leaves open: one option a searched segment size (search_segments)
+        sizes = search_segments(opts[0].reference)
+        opts = [o for s in sizes for o in cluster_options(cluster.model_copy(update={"segment": s}), constraints,
+                                                          cat, profile, precision)]
     out, lacking = [], []
     for o in opts:
         try:

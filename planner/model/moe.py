@@ -763,6 +763,38 @@ def prob_row_bytes(dispatcher: str, experts: int, ep, ep_per_node):
     return PROB_ROW_BYTES_PER_EXPERT[dispatcher] * experts / np.asarray(ep, dtype=np.float64) * np.asarray(ep_per_node)
 
 
+def dispatcher_domain(dispatcher: str, ep, etp, gpus_per_node):
+    """GPUs of the NVLink domain a token dispatcher moves rows inside over NVLink (its "node"; the rest cross the
+    NIC), given the job's domains of ``gpus_per_node`` and the flex dispatcher's ``tp_ep_group`` of S = etp x ep
+    consecutive ranks (etp innermost; comm ``ep_domain_members``):
+
+    * the all-to-all dispatcher (NCCL ``all_to_all_single``): the job's own domains -- NCCL reaches every peer of
+      the NVLink domain over NVLink, so a group straddling two racks is placed rank by rank (ep40);
+    * DeepEP, S > 8: 8. Its normal kernels take every ``NUM_MAX_NVL_PEERS`` = 8 consecutive ranks of the group as one
+      node (deepseek-ai/DeepEP csrc/kernels/configs.cuh ``#define NUM_MAX_NVL_PEERS 8``; internode.cu: ``rdma_rank
+      = rank / NUM_MAX_NVL_PEERS``, and every token bound for another ``dst_rdma_rank`` leaves through
+      ``nvshmemi_ibgda_put_nbi_warp``, GPU-initiated InfiniBand), so on a 72-GPU NVL72 rack an EP 64 group still
+      sends 7/8 of its peers' rows through the NIC. S <= 8: its intranode kernels, one NVLink domain;
+    * HybridEP: gcd(S, g). Megatron-Core's ``_hybrid_ep_num_nodes`` (megatron/core/transformer/moe/fused_a2a.py)
+      takes the ranks a domain from ``NUM_OF_HYBRID_EP_RANKS_PER_NVLINK_DOMAIN`` or the ranks the allocator can
+      reach and asserts ``group.size() % ranks_per_nvlink_domain == 0``: every domain holds the same count of the
+      group, so a group that straddles unevenly (EP 64 on 72-GPU racks: 8 + 56) runs as domains of the largest
+      count every block of which lies inside one rack, gcd(64, 72) = 8; where the groups tile the domains it is
+      min(S, g), as before.
+
+    >>> [int(x) for x in (dispatcher_domain("deepep", 64, 1, 72), dispatcher_domain("hybridep", 64, 1, 72),
+    ...                   dispatcher_domain("hybridep", 64, 1, 64), dispatcher_domain("alltoall", 64, 1, 72))]
+    [8, 8, 64, 72]
+    """
+    g = np.asarray(gpus_per_node, dtype=np.int64)
+    span = np.asarray(ep, dtype=np.int64) * np.asarray(etp, dtype=np.int64)
+    if dispatcher == "deepep":
+        return np.where(span > DEEPEP_NVL_PEERS, np.gcd(span, np.gcd(g, DEEPEP_NVL_PEERS)), g)
+    if dispatcher == "hybridep":
+        return np.where(span > 1, np.gcd(span, g), g)
+    return g + 0 * span
+
+
 def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, ep, ep_per_node, etp, gpus_per_node,
                         links, groups: int = 1, topk_groups: int = 1, load=1.0, ep_dom=None):
     """Seconds of EP traffic per MoE layer (forward + backward) that a dispatcher moves beyond the token rows
@@ -899,8 +931,8 @@ def dispatcher_buffer_bytes(dispatcher: str, hidden: int, experts: int, tokens_r
     group = np.asarray(ep, dtype=np.float64) * np.asarray(etp, dtype=np.float64)
     if dispatcher == "deepep":
         nvl, rdma = deepep_buffer_bytes(hidden, group.astype(np.int64))
-    elif dispatcher == "hybridep":
-        per_node = members_per_node(group, 1, gpus_per_node)
+    elif dispatcher == "hybridep":  # ranks a domain as HybridEP counts them (dispatcher_domain)
+        per_node = members_per_node(group, 1, dispatcher_domain(dispatcher, ep, etp, gpus_per_node))
         nvl, rdma = hybridep_buffer_bytes(hidden, tokens_rank, group, per_node, experts / np.asarray(ep, dtype=np.float64))
     else:
         return np.zeros(np.shape(group))
@@ -1140,13 +1172,17 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     intra, inter, a_in, a_out = links
     tok_rank = T / tp * load  # each rank routes its sequence-parallel share
     dedup = DISPATCHERS[stack.moe_dispatcher]
-    nvl, nic = ep_link_bytes(tok_rank, e.top_k, io, act_bytes, ep, etp, gpus_per_node, ep_dom, dedup, e.experts,
+    # the dispatcher's own NVLink domain (dispatcher_domain): DeepEP's 8-rank nodes, HybridEP's equal domains,
+    # both tiling the group (placed uniformly); the all-to-all's the job's, placed rank by rank (ep_dom)
+    g_disp = dispatcher_domain(stack.moe_dispatcher, ep, etp, gpus_per_node)
+    dom = None if stack.moe_dispatcher in ("deepep", "hybridep") else ep_dom
+    nvl, nic = ep_link_bytes(tok_rank, e.top_k, io, act_bytes, ep, etp, g_disp, dom, dedup, e.experts,
                              e.groups, e.topk_groups, e.routing)
-    lo, hi, doms = ep_domains(ep, etp, gpus_per_node, ep_dom)
+    lo, hi, doms = ep_domains(ep, etp, g_disp, dom)
     a2a = a2a_time(nvl, nic, ep, hi, intra, inter, a_in, a_out, domains=doms)
     # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
-    extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, hi, etp, gpus_per_node,
-                                links, e.groups, e.topk_groups, load=load, ep_dom=ep_dom)
+    extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, hi, etp, g_disp,
+                                links, e.groups, e.topk_groups, load=load, ep_dom=dom)
     etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
                              intra, inter, a_in, a_out)
     if getattr(stack, "moe_ep_tp_fold", False):

@@ -195,6 +195,9 @@ class LaunchPlan:
     #: a vendor's fork's launch script (``FORK_LAUNCHERS``): run once, it launches every process itself; ``env`` holds
     #: the variables it reads and ``program`` is empty
     fork: str | None = None
+    #: hosts (trays) of the Slurm ``--segment`` the plan's NVLink domain is (a GB200 / GB300 NVL72 plan,
+    #: planner.hardware.options ``rack_segment``); None: no segment asked for
+    segment: int | None = None
 
 
 # ------------------------------------------------------------------------------- program flags
@@ -1382,7 +1385,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         # the expected hours it was ranked at: sbatch --time from the uninterrupted hours ignored the job's checkpoint
         # pauses and node failures (a run with a 7.5-minute save every 20 steps would be killed before its end)
         style=style, program=prog, env=env, placeholders=ph, hours=float(hours),
-        cloud=hw.get("cloud", "-"), instance=inst, gpu=hw["gpu"],
+        cloud=hw.get("cloud", "-"), instance=inst, gpu=hw["gpu"], segment=hw.get("segment_trays") if hosts > int(
+            hw.get("segment_trays") or hosts) else None,  # one segment is the whole job: no flag
         vcpus_per_node=best.get("detail", {}).get("vcpus_per_node"), spot=bool(job.constraints.spot and price),
         summary=summary,
     )
@@ -1733,6 +1737,8 @@ def emit_slurm(plan: LaunchPlan) -> str:
           f"--gpus-per-node={plan.gpus_per_node}", "--exclusive", f"--time={_slurm_time(plan.hours)}"]
     if plan.vcpus_per_node:
         sb.append(f"--cpus-per-task={int(plan.vcpus_per_node)}")
+    if plan.segment:  # the NVLink domain the plan was priced on (topology/block: each segment inside one rack)
+        sb.append(f"--segment={plan.segment}")
     body = ["#!/bin/bash"] + [f"#SBATCH {s}" for s in sb] + [_header(plan, notes=host_fabric_notes(plan)),
             f"# --time is the plan's expected {fmt_time(plan.hours * 3600)} (checkpoint pauses and failures included where "
             f"the job models them) x {SLURM_TIME_HEADROOM} headroom",

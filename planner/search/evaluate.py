@@ -132,7 +132,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           price_ondemand_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot,
                           network_assumed=hw.network_assumed, network_reference=hw.network_reference,
                           multi_node=hw.multi_node, reference_system=hw.reference.key if hw.reference else None,
-                          gpus_per_host=hw.gpus_per_host, device=device_noun(hw.gpu)),
+                          gpus_per_host=hw.gpus_per_host, device=device_noun(hw.gpu), segment_trays=hw.segment_trays,
+                          rack_gpus=hw.rack_gpus, idle_gpus_per_rack=hw.idle_gpus_per_rack if hw.rack_gpus else None),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
             t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from math import gcd
 
 from planner.model.comm import ep_domain_members
+from planner.model.moe import dispatcher_domain
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec import JobSpec
 from planner.units import device_of, fmt_count, fmt_pct, fmt_share, fmt_usd
@@ -328,13 +329,37 @@ def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
         # dispatch that costs nothing (DeepSeek-V3 LoRA on the HF Trainer, TP8 EP8) until QA 51
         return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank) as transformers' ep_plan: no all-to-all; "
                 f"every rank routes the whole micro-batch and the TP all-reduce sums the experts' outputs"]
+    disp = getattr(stack, "moe_dispatcher", "alltoall")
+    g_disp = int(dispatcher_domain(disp, ep, grid // max(ep, 1), g))
+    if g_disp < min(grid, g):  # DeepEP's 8-rank nodes, HybridEP's equal domains (moe.dispatcher_domain)
+        why = ("DeepEP's kernels take every 8 ranks as a node (NUM_MAX_NVL_PEERS)" if disp == "deepep" else
+               f"HybridEP needs equal domains: {g_disp} ranks a domain, gcd({grid}, {g})")
+        return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), {disp} dispatch over "
+                      f"{hw.gpu.intra_node_link} inside {g_disp}-GPU groups and each GPU's "
+                      f"{hw.inter_node_bw / g * 8 / 1e9:.0f} Gb/s NIC between them ({why}): {share:.0%} of the step"
+                      + straddle_note(grid, g, cfg)]
     note = straddle_note(grid, g, cfg)
     where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g and not note
              else f"over {hw.gpu.intra_node_link} inside a node and each GPU's {hw.inter_node_bw / g * 8 / 1e9:.0f} Gb/s "
                   f"NIC across nodes" if grid <= g
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
     return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
-            f"{share:.0%} of the step" + note]
+            f"{share:.0%} of the step" + note + segment_note(grid, g, cfg, hw)]
+
+
+def segment_note(grid: int, g: int, cfg, hw) -> str:
+    """Why a plan runs in Slurm segments smaller than its NVL72 rack (planner.hardware.options ``rack_segment``):
+    the expert grids tile the segment where whole racks would split some of them (``straddle_note`` at the rack's
+    size). Empty on other hardware, on whole racks, and where the racks would split none."""
+    rack = getattr(hw, "rack_gpus", None)
+    if not rack or g >= rack or straddle_note(grid, g, cfg):
+        return ""
+    on_rack = straddle_note(grid, rack, cfg)
+    if not on_rack:
+        return ""
+    return (f"; it runs in {g}-GPU Slurm segments (--segment={hw.segment_trays}, {hw.idle_gpus_per_rack} GPUs of each "
+            f"{rack}-GPU rack idle), which these groups tile: on whole racks " + on_rack.split(" -- ", 1)[1].split(
+                ", priced")[0].replace("node boundary", "rack boundary").replace("one node", "one rack"))
 
 
 

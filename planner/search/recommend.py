@@ -1182,8 +1182,12 @@ def _odd_node_hint(job: JobSpec, hw, field: str) -> str:
     gb = job.training.global_batch
     near = odd * 2 ** max(0, round(math.log2(gb / odd)))  # keeps the rest of the batch a power of two: 9 x 128
     # the message carries 300 characters at most (hardware_catalog.errors.MESSAGE_CHARS): kept short
+    pow2 = 1 << (g.bit_length() - 1)
+    other = (f"cluster.segment (e.g. {pow2 // hw.gpus_per_host}: {pow2}-GPU Slurm segments)"
+             if getattr(hw, "segment_trays", None) and hw.gpus_per_host and pow2 % hw.gpus_per_host == 0
+             else f"cluster.gpus_per_node (e.g. {pow2})")  # an NVL72 rack's domain is its segment (segment40)
     return (f"; its {g}-GPU nodes put a factor {odd} in DP unless TP x PP x CP takes it: set a global_batch "
-            f"divisible by {odd} (e.g. {near:,}) or cluster.gpus_per_node (e.g. {1 << (g.bit_length() - 1)})")
+            f"divisible by {odd} (e.g. {near:,}) or {other}")
 
 
 def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, regroup,

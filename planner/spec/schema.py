@@ -858,6 +858,10 @@ class ClusterSpec(_Strict):
     inter_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)  # per node, Gb/s (overrides)
     intra_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["GBps"], le=1e5)  # per GPU per direction, GB/s
     price_usd_hr: Optional[float] = Field(None, gt=0, le=1e5)  # per node, overrides the catalog
+    # on a rack-scale NVLink system (GB200 / GB300 NVL72: 18 trays of 4 GPUs), the hosts (trays) of one Slurm
+    # ``--segment``: the job's NVLink domain is that many trays; left out: estimate takes the whole rack, recommend
+    # searches it (planner.hardware.options ``segment_sizes``); ``nodes`` still counts racks
+    segment: Optional[int] = Field(None, gt=0, le=1024)
 
     @model_validator(mode="after")
     def _gpu_or_instance(self):
