@@ -891,7 +891,9 @@ def _binding_constraint(con, objective: str, cols: dict, hcol: str, ccol: str, k
         free |= (hours <= (con.deadline_hours if con.deadline_hours is not None else D.HORIZON_HOURS)) & np.isfinite(hours)
         measure, what = hours, "fastest"
     elif objective != "time" and con.deadline_hours is not None:
-        field, limit, over = "constraints.deadline_hours", f"{con.deadline_hours:g} h", hours > con.deadline_hours
+        field, limit, over = "constraints.deadline_hours", f"{con.deadline_hours:,g} h", hours > con.deadline_hours
+        if con.deadline_hours >= 48:  # a long deadline also in the days the plan's time is printed in
+            limit += f" ({fmt_time(con.deadline_hours * 3600)})"
         free |= ~(cost > (con.budget_usd if con.budget_usd is not None else np.inf)) & (hours <= D.HORIZON_HOURS)
         measure, what = cost, "cheapest"
     else:
