@@ -385,6 +385,7 @@ class RankedTable:
     searched: set
     no_plan: list = dc_field(default_factory=list)  # (GPU names, line): listed GPUs searched with no plan (_no_plan_gpus)
     binding: tuple = ()  # the budget or deadline that moved the ranking, one line (_binding_constraint)
+    nodes_cut: tuple = ()  # (hardware, node count)s with plans that fit but none within the constraints (_nodes_cut)
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
@@ -855,6 +856,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
                                lambda: _table_of(_columns(frames), consume=True))
     binding = _binding_constraint(con, objective, cols, hcol, ccol, keep,
                                   lambda i: f"{int(cols['nodes'][i])} x {opts[int(cols['opt'][i])].name}")
+    nodes_cut = _nodes_cut(con, cols, hcol, ccol, keep, lambda o: opts[o].name)
     fitting = set(np.unique(cols["group"]).tolist())  # stack groups with a plan that fits, before the constraints
     fitted = set(np.unique(cols["opt"]).tolist())  # options with a plan that fits, before the constraints
     kept = np.flatnonzero(keep)
@@ -875,7 +877,43 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
                             lambda names: _constraint_miss(job, cols, hcol, ccol, [k for k, o in enumerate(opts)
                                                                                    if o.gpu.name in names]))
     return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan,
-                       binding)
+                       binding, nodes_cut)
+
+
+def _nodes_cut(con, cols: dict, hcol: str, ccol: str, keep: np.ndarray, name_of) -> tuple[dict, ...]:
+    """Each (hardware, node count) with plans that fit in memory but none the constraints keep, and why:
+    ``{"hardware", "nodes", "reason"}``, by hardware then nodes. ``--scaling`` prints the winner's (QA 58: a 20 h
+    deadline left 1 x tpu-v6e-256 at 30 h out of the scaling table unsaid, so the table read as if the search had
+    not tried that count). The reason is the first of: never finishes (spot / failures), the fastest plan over the
+    deadline (or, without one, over defaults.HORIZON_HOURS), the cheapest over the budget, else every plan within
+    the deadline over the budget. ``name_of(option index)``: the hardware's name."""
+    import pandas as pd
+
+    key = np.asarray(cols["opt"], dtype=np.int64) * (1 << 24) + np.asarray(cols["nodes"], dtype=np.int64)
+    out = ~keep & ~np.isin(key, np.unique(key[keep]))
+    if not out.any():
+        return ()
+    hours, cost = np.asarray(cols[hcol], dtype=np.float64)[out], np.asarray(cols[ccol], dtype=np.float64)[out]
+    deadline = con.deadline_hours if con.deadline_hours is not None else D.HORIZON_HOURS
+    within = np.where(hours <= deadline, cost, np.nan)  # the cost of the plans the deadline (horizon) keeps
+    g = pd.DataFrame({"k": key[out], "h": np.where(np.isfinite(hours), hours, np.inf), "c": cost,
+                      "w": within}).groupby("k", sort=True).min()
+    limit = f"{con.deadline_hours:g} h deadline" if con.deadline_hours is not None else \
+        f"{D.HORIZON_HOURS / 24:.0f}-day horizon (no constraints.deadline_hours: defaults.HORIZON_HOURS)"
+    rows = []
+    for k, h, c, w in zip(g.index.to_numpy(), g["h"].to_numpy(), g["c"].to_numpy(), g["w"].to_numpy()):
+        if not np.isfinite(h):
+            reason = "every plan never finishes (interrupted before a checkpoint interval completes)"
+        elif h > deadline:
+            reason = f"its fastest plan takes {fmt_time(h * 3600)}, over the {limit}"
+        elif con.budget_usd is not None and c > con.budget_usd:
+            reason = f"its cheapest plan costs {fmt_usd(c)}, over the {fmt_usd(con.budget_usd)} budget"
+        else:
+            reason = (f"its plans within the {limit} cost {fmt_usd(w)} or more, over the "
+                      f"{fmt_usd(con.budget_usd)} budget" if con.budget_usd is not None and np.isfinite(w)
+                      else "no plan meets the constraints")
+        rows.append({"hardware": name_of(int(k) >> 24), "nodes": int(k) & ((1 << 24) - 1), "reason": reason})
+    return tuple(rows)
 
 
 def _binding_constraint(con, objective: str, cols: dict, hcol: str, ccol: str, keep: np.ndarray, name_of) -> tuple:
@@ -1119,7 +1157,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, best_searched,
                                                                          best_layout(ranked[0])),),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, best_searched, best_layout(ranked[0])),
-        kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan,
+        kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan, nodes_cut=r.nodes_cut,
         price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
 

@@ -1,0 +1,33 @@
+"""QA pass 59: `recommend --emit`, reserved and committed prices, on-prem buy inputs, `framework: auto` under
+constraints and `--scaling`, walked as a lead signing a budget; each defect found with the check that failed before
+its fix (docs/qa_log.md, "QA 59")."""
+from __future__ import annotations
+
+import json
+
+from conftest import write_job
+
+SCALED = """
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 512, precision: bf16, tokens: 2.0e11}
+constraints: {clouds: [aws], gpus: [H100-SXM-80GB], max_gpus: 128, deadline_hours: 100%s}
+"""
+
+
+def test_scaling_says_the_node_counts_the_constraints_left_out(cli, tmp_path):
+    """Llama-3-8B on p5.48xlarge under a 100 h deadline: `--scaling` listed 8 and 16 nodes only; 1, 2 and 4 nodes
+    fit (30.1, 15.0 and 7.5 d) but miss the deadline, and the table read as if the search had not tried them. A
+    $39.8k budget also drops 16 nodes ($40.0k). The text says each count left out and why; --json
+    `scaling_left_out`."""
+    job = write_job(tmp_path, SCALED % ", budget_usd: 39800")
+    code, out, err = cli("recommend", job, "--no-simulate", "--scaling", "--top", "1")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert ("node counts of aws:p5.48xlarge with no plan within the constraints, left out of the table — 1: its "
+            "fastest plan takes 30.1 d, over the 100 h deadline; 2: its fastest plan takes 15.0 d") in flat, flat[-900:]
+    assert "16: its cheapest plan costs $40.0k, over the $39.8k budget" in flat, flat[-900:]
+    code, out, err = cli("recommend", job, "--no-simulate", "--scaling", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert [r["nodes"] for r in d["scaling"]] == [8], d["scaling"]
+    assert [c["nodes"] for c in d["scaling_left_out"]] == [1, 2, 4, 16], d["scaling_left_out"]
