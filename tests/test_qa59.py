@@ -31,3 +31,15 @@ def test_scaling_says_the_node_counts_the_constraints_left_out(cli, tmp_path):
     d = json.loads(out)
     assert [r["nodes"] for r in d["scaling"]] == [8], d["scaling"]
     assert [c["nodes"] for c in d["scaling_left_out"]] == [1, 2, 4, 16], d["scaling_left_out"]
+
+
+def test_recommend_shows_the_committed_figure_its_stale_warning_names(cli, tmp_path):
+    """A spot job on p5.48xlarge: recommend warned "stale price: aws:p5.48xlarge capacity-block commitment is dated
+    2024" and "prices dated" named it, while its text showed no committed figure (only --json's cost.committed). The
+    winner's committed prices are now printed as estimate's row gives them."""
+    code, out, err = cli("recommend", write_job(tmp_path, SCALED % ", spot: true"), "--no-simulate", "--top", "1")
+    assert code == 0, err
+    assert "capacity-block commitment is dated 2024" in err, err
+    flat = " ".join(out.split())
+    assert ("committed (not ranked on): capacity-block: $28.4k for this run's hours at 39.33 $/node-h, the block to "
+            "buy bills $30.2k") in flat, flat[-1500:]
