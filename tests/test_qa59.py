@@ -43,3 +43,26 @@ def test_recommend_shows_the_committed_figure_its_stale_warning_names(cli, tmp_p
     flat = " ".join(out.split())
     assert ("committed (not ranked on): capacity-block: $28.4k for this run's hours at 39.33 $/node-h, the block to "
             "buy bills $30.2k") in flat, flat[-1500:]
+
+
+RACKS = """
+model: {preset: llama3-70b}
+training: {seq_len: 8192, global_batch: 1024, precision: bf16, tokens: 1.0e11}
+cluster: {gpu: GB200, nodes: 2, price_usd_hr: 300}
+"""
+
+
+def test_non_slurm_launch_specs_say_what_the_nvlink_domains_need(cli, tmp_path):
+    """Llama-3-70B on 2 GB200 NVL72 racks plans 2 NVLink domains of 16 trays (--segment=16). The sbatch script asks
+    for them; the k8s PyTorchJob (32 pods), torchrun and SkyPilot specs said nothing, so a run launched from them
+    reaches the other trays over the network while the plan's step assumed NVLink. Each now says what its launch
+    needs: a ComputeDomain per domain (k8s), or each 16 consecutive node ranks on one rack's domain with IMEX."""
+    job = write_job(tmp_path, RACKS)
+    for fmt, words in (("k8s", "ComputeDomain of the NVIDIA DRA Driver for GPUs (resource.nvidia.com ComputeDomain, "
+                                "spec.numNodes 16"),
+                       ("torchrun", "launch each group of 16 consecutive node ranks on the hosts of one rack's NVLink"),
+                       ("skypilot", "launch each group of 16 consecutive node ranks")):
+        code, out, err = cli("recommend", job, "--no-simulate", "--emit", fmt)
+        assert code == 0, err
+        assert "the plan is priced on 2 NVLink domains of 16 hosts (64 GB200-B200s each)" in out, (fmt, out[:1500])
+        assert words in out, (fmt, out[:1500])
