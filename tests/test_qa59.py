@@ -66,3 +66,22 @@ def test_non_slurm_launch_specs_say_what_the_nvlink_domains_need(cli, tmp_path):
         assert code == 0, err
         assert "the plan is priced on 2 NVLink domains of 16 hosts (64 GB200-B200s each)" in out, (fmt, out[:1500])
         assert words in out, (fmt, out[:1500])
+
+
+AUTO = """
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 512, precision: bf16, tokens: 2.0e11, framework: auto}
+constraints: {clouds: [aws], gpus: [H100-SXM-80GB], max_gpus: 64, deadline_hours: 200, budget_usd: 45000}
+"""
+
+
+def test_the_stack_table_says_which_constraint_a_stack_missed(cli, tmp_path):
+    """`framework: auto` under a 200 h deadline and a $45k budget: DeepSpeed's and HF Trainer's rows read "no plan
+    within the constraints (budget, deadline, or 365 days without a deadline)", which of the three unsaid. Both miss
+    the budget alone (cheapest $51.3k and $50.4k): the rows say so, in --json's stacks too."""
+    job = write_job(tmp_path, AUTO)
+    code, out, err = cli("recommend", job, "--no-simulate", "--json")
+    assert code == 0, err
+    rows = {s["framework"]: s for s in json.loads(out)["stacks"]}
+    assert rows["deepspeed"]["reason"] == "its cheapest plan costs $51.3k, over the $45.0k budget", rows["deepspeed"]
+    assert rows["hf-trainer"]["reason"] == "its cheapest plan costs $50.4k, over the $45.0k budget", rows["hf-trainer"]
