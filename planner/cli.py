@@ -340,6 +340,8 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
         payload.update(jsonable(views))  # an unpriced plan's cost is NaN in the view rows: null, as compare --json prints it
         if by:  # the groups without a plan, after the planned rows (as compare --json)
             payload["by"] = payload["by"] + _no_plan_rows(planned.result, by)
+        if scaling:
+            payload["scaling_left_out"] = list(_scaling_left_out(planned.result))
         _say_stale_prices(planned.result)  # (stderr: as _show says it)
         out.print_json(json.dumps(_with_override_notes(payload), allow_nan=False))
         return
@@ -347,8 +349,18 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     if by or scaling:
         from planner.present.terminal import render_views
 
-        render_views(out, views, by, planned.result.best.hardware.name, notes=(planned.result.views_note,),
+        cut = _scaling_left_out(planned.result) if scaling else ()
+        left = ((f"scaling: node counts of {planned.result.best.hardware.name} with no plan within the constraints, "
+                 "left out of the table — " + "; ".join(f"{c['nodes']:,}: {c['reason']}" for c in cut)),) if cut else ()
+        render_views(out, views, by, planned.result.best.hardware.name, notes=(planned.result.views_note, *left),
                      noun_of=noun_of)
+
+
+def _scaling_left_out(rec) -> tuple[dict, ...]:
+    """The winner's node counts that fit in memory but have no plan within the constraints, ``{"nodes",
+    "reason"}`` (``Recommendation.nodes_cut``): the ``--scaling`` table left them out unsaid (QA 58)."""
+    return tuple({"nodes": c["nodes"], "reason": c["reason"]} for c in rec.nodes_cut
+                 if c["hardware"] == rec.best.hardware.name)
 
 
 def _given_inputs(job_path, catalog, profile):

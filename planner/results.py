@@ -463,8 +463,12 @@ class Recommendation(Record):
     #: that the ranked plans have: a data-bound job's input pipeline (the views quoted 44.4 min and $40.68 for
     #: the plan recommend ranks at 10.0 h and $552.63). Empty, and absent from the JSON, when there is nothing.
     views_note: str = ""
+    #: each (hardware, node count) with plans that fit in memory but none within the constraints, and why:
+    #: ``{"hardware", "nodes", "reason"}`` (planner.search.recommend._nodes_cut); ``--scaling`` says the winner's,
+    #: in the text and as ``--json``'s ``scaling_left_out``
+    nodes_cut: tuple[dict, ...] = ()
 
-    _not_json = ("kept", "rows")
+    _not_json = ("kept", "rows", "nodes_cut")
 
     @cached_property
     def table(self):

@@ -198,6 +198,9 @@ class LaunchPlan:
     #: hosts (trays) of the Slurm ``--segment`` the plan's NVLink domain is (a GB200 / GB300 NVL72 plan,
     #: planner.hardware.options ``rack_segment``); None: no segment asked for
     segment: int | None = None
+    #: hosts (trays) of one NVLink domain the plan was priced on where it spans several hosts (a GB200 / GB300 NVL72
+    #: rack, or its ``--segment``) and the job has more than one host; None elsewhere (``nvlink_domain_notes``)
+    nvlink_hosts: int | None = None
 
 
 # ------------------------------------------------------------------------------- program flags
@@ -1387,6 +1390,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         style=style, program=prog, env=env, placeholders=ph, hours=float(hours),
         cloud=hw.get("cloud", "-"), instance=inst, gpu=hw["gpu"], segment=hw.get("segment_trays") if hosts > int(
             hw.get("segment_trays") or hosts) else None,  # one segment is the whole job: no flag
+        nvlink_hosts=(int(hw["gpus_per_node"]) // per_host if hosts > 1 and int(hw["gpus_per_node"]) > per_host
+                      else None),
         vcpus_per_node=best.get("detail", {}).get("vcpus_per_node"), spot=bool(job.constraints.spot and price),
         summary=summary,
     )
@@ -1716,10 +1721,36 @@ def _command(plan: LaunchPlan, node_rank: str, master_addr: str, master_port: st
     return (env + " " if env else "") + " ".join(launcher) + " \\\n  " + _lines(plan.program)
 
 
+def nvlink_domain_notes(plan: LaunchPlan, fmt: str) -> list[str]:
+    """What a launcher other than Slurm (whose ``--segment`` asks for it) must be given for the plan's NVLink domain
+    that spans hosts (``LaunchPlan.nvlink_hosts``): the plan prices its collectives inside each domain at NVLink
+    speed, which needs its hosts inside one rack's NVLink domain with IMEX channels (NVIDIA IMEX guide: multi-node
+    NVLink memory sharing runs over IMEX channels); on Kubernetes a pod gets one only through a ComputeDomain of
+    the NVIDIA DRA Driver for GPUs (kubernetes-sigs/dra-driver-nvidia-gpu README, "ComputeDomains": "guarantees
+    MNNVL-reachability between pods that are in the CD"). QA 59: torchrun / SkyPilot / k8s specs of a 2-rack
+    GB200 plan said nothing of it; a PyTorchJob without the claim runs its 32 pods' traffic over the network
+    between trays while the plan's step time assumed NVLink."""
+    n = plan.nvlink_hosts
+    if not n:
+        return []
+    domains = plan.nodes // n
+    head = (f"the plan is priced on {domains} NVLink domain{'s' if domains != 1 else ''} of {n} hosts "
+            f"({n * plan.gpus_per_node} {plan.gpu}s each): ")
+    if fmt == "k8s":
+        return [head + "each domain's pods reach each other's GPUs over NVLink only inside a ComputeDomain of the "
+                "NVIDIA DRA Driver for GPUs (resource.nvidia.com ComputeDomain, spec.numNodes "
+                f"{n}, its channel's resourceClaimTemplate claimed by each of the domain's pods; kubernetes-sigs/"
+                "dra-driver-nvidia-gpu), which this spec does not create: add one per domain, or NCCL crosses the "
+                "trays over the network and the step is slower than planned"]
+    return [head + f"launch each group of {n} consecutive node ranks on the hosts of one rack's NVLink domain, with "
+            "the IMEX daemon up and its channel visible (/dev/nvidia-caps-imex-channels); otherwise NCCL crosses the "
+            "trays over the network and the step is slower than planned"]
+
+
 def emit_torchrun(plan: LaunchPlan) -> str:
     where = ("run once on the node" if plan.nodes == 1 else
              f"run on each of the {plan.nodes} nodes with NODE_RANK=0..{plan.nodes - 1} and MASTER_ADDR = node 0's address")
-    return (_header(plan, notes=host_fabric_notes(plan)) + f"\n# {where}\n"
+    return (_header(plan, notes=host_fabric_notes(plan) + nvlink_domain_notes(plan, "torchrun")) + f"\n# {where}\n"
             + _command(plan, "$NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)) + "\n")
 
 
@@ -1779,7 +1810,8 @@ def emit_skypilot(plan: LaunchPlan) -> str:
            + _run_script(plan, "$SKYPILOT_NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)))
     task = {"name": plan.name, "num_nodes": plan.nodes, "resources": res,
             "envs": {k: "" for k in plan.placeholders}, "run": run}
-    return _header(plan, notes=notes) + "\n" + yaml.safe_dump(task, sort_keys=False, width=1000)
+    return (_header(plan, notes=list(notes) + nvlink_domain_notes(plan, "skypilot")) + "\n"
+            + yaml.safe_dump(task, sort_keys=False, width=1000))
 
 
 def emit_k8s(plan: LaunchPlan) -> str:
@@ -1821,7 +1853,7 @@ def emit_k8s(plan: LaunchPlan) -> str:
         replicas["Worker"] = replica(plan.nodes - 1)
     doc = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": plan.name},
            "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas}}
-    return (_header(plan, notes=fx.notes) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
+    return (_header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s")) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
             + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 

@@ -125,6 +125,24 @@ def _block_versus(c: dict) -> str:
                     f", {over_words(bill / od)} on-demand's {fmt_usd(od)} for the same hours")
 
 
+
+def committed_words(committed, hw: dict) -> str:
+    """Each committed price (``cost.committed_costs``): the run's hours at the rate, and what the term or block bills
+    (whole terms; a block in whole days or weeks); estimate's "committed" row and recommend's "committed:" line."""
+    return "; ".join(
+        f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's "
+        + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
+        + f" at {c['price_usd_hr']:.2f} $/node-h"
+        + (f", the {_term_noun(c)} {fmt_usd(c['commitment_usd'])}"
+           if c.get("commitment_usd") is not None else "")
+        # set against on-demand for the same hours, as the report's line is: a 5.3-hour run's 1-day block read
+        # "$413.62 for this run's hours ..., the block to buy bills $1.89k" beside $578.84 on-demand, unsaid
+        + (_block_versus(c) if c["term"] == "capacity-block" else "")
+        # the report names AWS's cap; the row did not (QA 45: 1,024 p5.48xlarge on a "capacity-block" price)
+        + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
+           f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
+           else "") for c in committed)
+
 def over_words(ratio: float) -> str:
     """How far a bill (a Capacity Block) is over another at ``ratio`` >= 1: a share under 2x ("4.4% above"), a multiple
     from there ("3.3x"); a 1-day block 4% dearer than the run's on-demand hours read "1.0x" (QA 47)."""
@@ -182,21 +200,8 @@ def summary_table(res: dict) -> Table:
                   + (f"; per hour of use, {cheaper_words(b, hw)}" if b.get("cheaper") else "") + breakeven_clause(b))
     if cost.get("committed"):
         # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
-        # spot and buy but no reserved / committed-use / capacity-block figure. Each: the run's hours at the rate,
-        # and what the term or block bills (whole terms; a block in whole days or weeks)
-        t.add_row("committed", "; ".join(
-            f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's "
-            + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
-            + f" at {c['price_usd_hr']:.2f} $/node-h"
-            + (f", the {_term_noun(c)} {fmt_usd(c['commitment_usd'])}"
-               if c.get("commitment_usd") is not None else "")
-            # set against on-demand for the same hours, as the report's line is: a 5.3-hour run's 1-day block read
-            # "$413.62 for this run's hours ..., the block to buy bills $1.89k" beside $578.84 on-demand, unsaid
-            + (_block_versus(c) if c["term"] == "capacity-block" else "")
-            # the report names AWS's cap; the row did not (QA 45: 1,024 p5.48xlarge on a "capacity-block" price)
-            + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
-               f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
-               else "") for c in cost["committed"]))
+        # spot and buy but no reserved / committed-use / capacity-block figure
+        t.add_row("committed", committed_words(cost["committed"], hw))
     if cost.get("price_dates"):  # how old the prices behind these figures are (cost.price_dates; until buy36 unsaid)
         t.add_row("prices dated", esc(price_dates_words(cost["price_dates"])))
     t.add_row("limits", esc(res.get("bottleneck", "")))
@@ -504,6 +509,11 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
     con.print(f"[bold]limits:[/] {esc(best['bottleneck'])}")
+    if best["cost"].get("committed"):
+        # the winner's committed prices, as estimate's row gives them: the stale-price warning and "prices dated" named
+        # a capacity-block commitment of the winner's whose figure only --json carried (QA 58, QA 59)
+        con.print(f"[bold]committed (not ranked on):[/] {esc(committed_words(best['cost']['committed'], best['hardware']))}",
+                  highlight=False)
     if best["cost"].get("price_dates"):  # how old the winner's prices are, as estimate's row says (until prices38 only
         # the stderr warning, and only for a stale one)
         con.print(f"[bold]prices dated:[/] {esc(price_dates_words(best['cost']['price_dates']))}", highlight=False)

@@ -267,12 +267,13 @@ def why_lost(hours, cost, b_hours, b_cost, objective: str) -> str:
 
 
 def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting: set, closest: dict,
-                     refused: dict) -> tuple[dict, ...]:
+                     refused: dict, cut: dict | None = None) -> tuple[dict, ...]:
     """``training.framework: auto``: one row per stack searched (planner.search.space.stack_groups),
     the chosen one first, then the others by their best plan under the same objective and constraints
     (``best_per``: group index -> that plan, in rank order), then those with no plan and why: the job
     refused (its rule or an option it lacks), no layout that fits in memory, or none within the
-    constraints. ``vs_chosen``: the relative time and cost of the stack's best plan against the chosen
+    constraints (``cut``: group index -> which constraint its fitting plans miss and by what, planner.search.recommend
+    ``_cut_reasons``; QA 59: the row said only "budget, deadline, or 365 days", whichever it was). ``vs_chosen``: the relative time and cost of the stack's best plan against the chosen
     one (+0.25 = 25% more)."""
     from planner.search.space import refusal_error
     from planner.units import config_str
@@ -313,8 +314,8 @@ def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting:
         if grp.refused:
             status, reason = "refused", grp.refused
         elif g in fitting:
-            status, reason = "constraints", ("no plan within the constraints (budget, deadline, or "
-                                             f"{D.HORIZON_HOURS / 24:.0f} days without a deadline)")
+            status, reason = "constraints", ((cut or {}).get(g) or "no plan within the constraints (budget, deadline, "
+                                             f"or {D.HORIZON_HOURS / 24:.0f} days without a deadline)")
         elif g in closest:
             status, reason = "memory", (f"no layout fits in GPU {'and host ' if closest[g][2] else ''}memory; "
                                         f"nearest: {closest[g][1]}")

@@ -385,6 +385,8 @@ class RankedTable:
     searched: set
     no_plan: list = dc_field(default_factory=list)  # (GPU names, line): listed GPUs searched with no plan (_no_plan_gpus)
     binding: tuple = ()  # the budget or deadline that moved the ranking, one line (_binding_constraint)
+    nodes_cut: tuple = ()  # (hardware, node count)s with plans that fit but none within the constraints (_nodes_cut)
+    stacks_cut: dict = dc_field(default_factory=dict)  # stack group -> why none of its fitting plans meets them
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
@@ -855,6 +857,10 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
                                lambda: _table_of(_columns(frames), consume=True))
     binding = _binding_constraint(con, objective, cols, hcol, ccol, keep,
                                   lambda i: f"{int(cols['nodes'][i])} x {opts[int(cols['opt'][i])].name}")
+    nodes_cut = _nodes_cut(con, cols, hcol, ccol, keep, lambda o: opts[o].name)
+    # why a stack with plans that fit has none within the constraints (the stack table's "outside the constraints")
+    stacks_cut = _cut_reasons(con, np.asarray(cols["group"], dtype=np.int64), cols[hcol], cols[ccol], keep) \
+        if is_auto(job) else {}
     fitting = set(np.unique(cols["group"]).tolist())  # stack groups with a plan that fits, before the constraints
     fitted = set(np.unique(cols["opt"]).tolist())  # options with a plan that fits, before the constraints
     kept = np.flatnonzero(keep)
@@ -875,7 +881,50 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
                             lambda names: _constraint_miss(job, cols, hcol, ccol, [k for k, o in enumerate(opts)
                                                                                    if o.gpu.name in names]))
     return RankedTable(df, rows, n_fit, objective, assumptions, fitting, hcol, ccol, listed_out, searched, no_plan,
-                       binding)
+                       binding, nodes_cut, stacks_cut)
+
+
+def _nodes_cut(con, cols: dict, hcol: str, ccol: str, keep: np.ndarray, name_of) -> tuple[dict, ...]:
+    """Each (hardware, node count) with plans that fit in memory but none the constraints keep, and why:
+    ``{"hardware", "nodes", "reason"}``, by hardware then nodes (``_cut_reasons``). ``--scaling`` prints the
+    winner's (QA 58: a 20 h deadline left 1 x tpu-v6e-256 at 30 h out of the scaling table unsaid, so the table read
+    as if the search had not tried that count). ``name_of(option index)``: the hardware's name."""
+    key = np.asarray(cols["opt"], dtype=np.int64) * (1 << 24) + np.asarray(cols["nodes"], dtype=np.int64)
+    return tuple({"hardware": name_of(int(k) >> 24), "nodes": int(k) & ((1 << 24) - 1), "reason": reason}
+                 for k, reason in _cut_reasons(con, key, cols[hcol], cols[ccol], keep).items())
+
+
+def _cut_reasons(con, key: np.ndarray, hours, cost, keep: np.ndarray) -> dict:
+    """For each value of ``key`` (a row's group: a hardware and node count, a stack) whose rows fit in memory but
+    none the constraints keep, why, in key order: the first of never finishes (spot / failures), its fastest plan
+    over the deadline (or, without one, over defaults.HORIZON_HOURS), its cheapest over the budget, else every plan
+    within the deadline over the budget, with the figure that misses."""
+    import pandas as pd
+
+    out = ~keep & ~np.isin(key, np.unique(key[keep]))
+    if not out.any():
+        return {}
+    hours, cost = np.asarray(hours, dtype=np.float64)[out], np.asarray(cost, dtype=np.float64)[out]
+    deadline = con.deadline_hours if con.deadline_hours is not None else D.HORIZON_HOURS
+    within = np.where(hours <= deadline, cost, np.nan)  # the cost of the plans the deadline (horizon) keeps
+    g = pd.DataFrame({"k": key[out], "h": np.where(np.isfinite(hours), hours, np.inf), "c": cost,
+                      "w": within}).groupby("k", sort=True).min()
+    limit = f"{con.deadline_hours:g} h deadline" if con.deadline_hours is not None else \
+        f"{D.HORIZON_HOURS / 24:.0f}-day horizon (no constraints.deadline_hours: defaults.HORIZON_HOURS)"
+    reasons = {}
+    for k, h, c, w in zip(g.index.to_numpy(), g["h"].to_numpy(), g["c"].to_numpy(), g["w"].to_numpy()):
+        if not np.isfinite(h):
+            reason = "every plan never finishes (interrupted before a checkpoint interval completes)"
+        elif h > deadline:
+            reason = f"its fastest plan takes {fmt_time(h * 3600)}, over the {limit}"
+        elif con.budget_usd is not None and c > con.budget_usd:
+            reason = f"its cheapest plan costs {fmt_usd(c)}, over the {fmt_usd(con.budget_usd)} budget"
+        else:
+            reason = (f"its plans within the {limit} cost {fmt_usd(w)} or more, over the "
+                      f"{fmt_usd(con.budget_usd)} budget" if con.budget_usd is not None and np.isfinite(w)
+                      else "no plan meets the constraints")
+        reasons[int(k)] = reason
+    return reasons
 
 
 def _binding_constraint(con, objective: str, cols: dict, hcol: str, ccol: str, keep: np.ndarray, name_of) -> tuple:
@@ -1108,7 +1157,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     if is_auto(job):  # each stack's best plan under the same objective and constraints, against the chosen one
         per = {int(row.group): plan_of(row) for row in _first_per(df, ["group"])[hidden].itertuples()}
         per[int(shown.iloc[0]["group"])] = ranked[0]
-        stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused)
+        stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused,
+                                  r.stacks_cut)
         assumptions.append(stack_choice_line(stacks, objective))
     if job.parallel.sequence_parallel and ranked[0].config.tp == 1:  # the job's SP on, the plan has no TP to shard
         assumptions.append(SP_WITHOUT_TP)
@@ -1121,7 +1171,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, best_searched,
                                                                          best_layout(ranked[0])),),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, best_searched, best_layout(ranked[0])),
-        kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan,
+        kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan, nodes_cut=r.nodes_cut,
         price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
 
