@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.layout import Candidates, V_SPLIT
+from planner.layout import Candidates, V_SPLIT, split_vpp
 from planner.model.pipeline import pipeline_split, runtime_at, split_runtime
 from planner.model.stacks import resolve
 from planner.search import recommend as R
@@ -31,7 +31,7 @@ def _rows(n, seed):
 
 def test_groups_per_split_equal_a_row_by_row_reading():
     """Each row's (largest chunk, launchable groups) is its own split's, read row by row with pipeline_split, on the
-    Megatron, TP-dependent DeepSpeed and DualPipeV (V) splits."""
+    Megatron-Core, DeepSpeed and torchtitan (DualPipeV's V rows among them) splits."""
     m = load_job(ROOT / "examples" / "deepseek-v3-pretrain.yaml").model
     for name in ("megatron-core", "deepspeed", "torchtitan"):
         st = resolve(name)
@@ -40,7 +40,6 @@ def test_groups_per_split_equal_a_row_by_row_reading():
             c.vpp = np.where(np.arange(len(c)) % 3 == 0, V_SPLIT, c.vpp)
         top, runs = R.launchable_uniform_groups(m, c, st)
         rt = split_runtime(st, m)
-        from planner.layout import split_vpp
         vv = np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks)
         assert runs.shape == (len(c), int(top.max()) + 1)
         for r in range(len(c)):
