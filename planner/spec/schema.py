@@ -1050,6 +1050,10 @@ class ServingSpec(_Strict):
     arrivals: V.ARRIVALS.literal = "poisson"
     trace: Optional[str] = None  # CSV of arrival_s,prompt_tokens,output_tokens (relative to the job file)
     length_cv: float = Field(0.5, ge=0, le=4)  # spread of prompt/output lengths around their means
+    # the prompts' / outputs' own spread where they differ (None: length_cv); a replayed trace sets both from its
+    # requests (simulate.serving.Workload.spread) for the analytic screen, as the simulation replays them (trace40)
+    prompt_length_cv: Optional[float] = Field(None, ge=0, le=4)
+    output_length_cv: Optional[float] = Field(None, ge=0, le=4)
     margin: float = Field(0.10, ge=0, lt=1)  # simulated p99s must sit this far under the targets
     deadline_hours: Optional[float] = None  # offline jobs: finish within; bounds: DEADLINE_HOURS_MAX
     # engine events all of the plan's simulations (and the app's latency curve) run together (SimBudget); bounds:
@@ -1059,6 +1063,16 @@ class ServingSpec(_Strict):
     _deadline_bounds = field_validator("deadline_hours", mode="before")(
         lambda v: _deadline_in_bounds(v, "serving.deadline_hours"))
     _event_bound = field_validator("plan_event_bound", mode="before")(event_bound_value)
+
+    @property
+    def prompt_cv(self) -> float:
+        """The prompt lengths' spread the screen and the simulation take: ``prompt_length_cv``, else ``length_cv``."""
+        return self.length_cv if self.prompt_length_cv is None else self.prompt_length_cv
+
+    @property
+    def output_cv(self) -> float:
+        """The output lengths' spread: ``output_length_cv``, else ``length_cv``."""
+        return self.length_cv if self.output_length_cv is None else self.output_length_cv
 
     @model_validator(mode="after")
     def _prefix_within_prompt(self):

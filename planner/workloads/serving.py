@@ -229,7 +229,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
 
     Without ``rate`` this is the time in service (``screen_concurrency``'s W, and the batch sizing at L = batch);
     with the replica's ``rate`` (requests/s) it adds the two queues a request meets (``queue_wait``, Allen-Cunneen
-    M/G/c; the lengths' spread ``serving.length_cv``, as the simulation draws them):
+    M/G/c; the prompts' spread ``ServingSpec.prompt_cv``, as the simulation draws them):
 
     * a free batch slot: c = batch servers (``max_num_seqs``), offered load a = L, each request holding its slot
       for S = L / rate (Little's law: its prefill steps and O - 1 decodes); since occup34 the probability and mean of
@@ -365,7 +365,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0), prefill_tokens=room,
                            prefill_ctx=room * (H + n / 2.0), prefill_prior=room / n * H, **local_p) / room
 
-    cv = s.length_cv
+    cv = s.prompt_cv
     if q is not None:  # a percentile: prompts drawn as the simulation draws them (new tokens: those past the prefix)
         lengths, weights = prompt_grid(P, cv)
         n_q = np.maximum(lengths - H, 1.0)
@@ -1994,6 +1994,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # guess's length, as serving.prompt_tokens is; the simulation replays each request's own
         trace_lengths = {"prompt_tokens": max(1, round(float(np.mean(wl.prompt)))),
                          "output_tokens": max(1, round(float(np.mean(wl.output))))}
+        # and their spread: the screen's TTFT p99 (its prompt-length grid), TPOT stalls and length-biased context took
+        # serving.length_cv (0.5) while the example trace's prompts spread 0.61 and its outputs 0.80 (trace40)
+        trace_lengths["prompt_length_cv"], trace_lengths["output_length_cv"] = wl.spread
         if m.is_transformer and s.shared_prefix_tokens:
             # the job's shared prefix as the trace's requests take it: each shares at most its prompt less one token
             # (the simulation's ``_sh``: a prompt shorter than the prefix shares less), so the screen's mean shared
@@ -2152,7 +2155,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   plan_bound_reached=runs.reached,
                                   trace_prompt_tokens=trace_lengths.get("prompt_tokens"),
                                   trace_output_tokens=trace_lengths.get("output_tokens"),
-                                  trace_shared_prefix_tokens=trace_lengths.get("shared_prefix_tokens"))
+                                  trace_shared_prefix_tokens=trace_lengths.get("shared_prefix_tokens"),
+                                  trace_prompt_cv=trace_lengths.get("prompt_length_cv"),
+                                  trace_output_cv=trace_lengths.get("output_length_cv"))
                 if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
@@ -2179,7 +2184,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                      "capped at the batch; a full batch with no QPS), at mean context, the steps that carry the others' "
                      "next prompts included (a binomial share of its output length's steps, a chunked long prompt's in "
                      "runs of consecutive steps, at the token budget that keeps it least), its own prompt in TTFT; "
-                     "TTFT p99 = at the same load, over the prompt lengths (lognormal, serving.length_cv): the running "
+                     "TTFT p99 = at the same load, over the prompt lengths (lognormal, serving.length_cv or a trace's own "
+                     "spread): the running "
                      "iteration if the replica is busy (1 - e^-L) + its prompt's prefill beside the others' decodes "
                      "(chunked prefill) + the queues for a batch slot and the prefill budget (their exponential tails); "
                      "the p99 prompt's prefill at low load"

@@ -230,19 +230,27 @@ def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -
     if context:
         p_max = min(p_max, int(context * P / (P + O)))
         o_max = min(o_max, context - p_max)
-    return (LengthDist(length_kind(P, sim.length_cv), P, sim.length_cv, max=p_max),
-            LengthDist(length_kind(O, sim.length_cv), O, sim.length_cv, max=o_max))
+    cp, co = _cvs(s, sim)
+    return (LengthDist(length_kind(P, cp), P, cp, max=p_max), LengthDist(length_kind(O, co), O, co, max=o_max))
+
+
+def _cvs(s: ServingSpec, sim: SimSettings) -> tuple[float, float]:
+    """The (prompt, output) spreads drawn: ``serving.prompt_length_cv`` / ``output_length_cv`` where given, else
+    ``sim.length_cv`` (the job's ``serving.length_cv``)."""
+    return (sim.length_cv if s.prompt_length_cv is None else s.prompt_length_cv,
+            sim.length_cv if s.output_length_cv is None else s.output_length_cv)
 
 
 def length_words(s: ServingSpec, sim: SimSettings) -> str:
     """The simulated lengths (``length_dists``) in words, for the assumptions."""
-    kinds = {name: length_kind(mean, sim.length_cv) for name, mean in (("prompt", s.prompt_tokens),
-                                                                       ("output", s.output_tokens))}
+    cvs = dict(zip(("prompt", "output"), _cvs(s, sim)))
+    kinds = {name: length_kind(mean, cvs[name]) for name, mean in (("prompt", s.prompt_tokens),
+                                                                   ("output", s.output_tokens))}
     if set(kinds.values()) == {"fixed"}:
         return "simulated lengths: fixed at the means"
-    if set(kinds.values()) == {"lognormal"}:
-        return f"simulated lengths: lognormal around the means, cv {sim.length_cv}"
-    return "; ".join(f"simulated {k} lengths: " + (f"lognormal around the mean, cv {sim.length_cv}" if d == "lognormal"
+    if set(kinds.values()) == {"lognormal"} and cvs["prompt"] == cvs["output"]:
+        return f"simulated lengths: lognormal around the means, cv {cvs['prompt']}"
+    return "; ".join(f"simulated {k} lengths: " + (f"lognormal around the mean, cv {cvs[k]}" if d == "lognormal"
                                                   else "fixed at the mean") for k, d in kinds.items())
 
 
