@@ -55,3 +55,61 @@ def test_a_jobs_prompt_and_output_spreads_are_drawn_apart():
     assert length_words(s, SimSettings()) == ("simulated prompt lengths: lognormal around the mean, cv 1.2; "
                                               "simulated output lengths: lognormal around the mean, cv 0.3")
     assert ServingSpec(p99_latency_ms=50, length_cv=0.7).prompt_cv == 0.7  # unset: serving.length_cv
+
+
+# ---- serving.arrivals: the mmpp burst shape as job inputs ----------------------------------------------------------
+CHAT = {"model": {"preset": "llama3-8b"},
+        "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800, "output_tokens": 200},
+        "constraints": {"instances": ["aws:g6e.xlarge"]}}
+
+
+def _chat(**arrivals):
+    return dict(CHAT, serving=dict(CHAT["serving"], arrivals=arrivals or "mmpp"))
+
+
+@pytest.mark.parametrize("arrivals, said", [
+    ({"kind": "mmpp", "burst_share": 1.0}, "error: serving.arrivals.burst_share: must be less than 1, got 1.0"),
+    ({"kind": "mmpp", "burst_factor": 0.5}, "error: serving.arrivals.burst_factor: must be at least 1, got 0.5"),
+    ({"kind": "mmpp", "burst_s": 0}, "error: serving.arrivals.burst_s: must be more than 0, got 0"),
+    ({"burst_s": 5}, "error: serving.arrivals.burst_s: applies to bursty arrivals (serving.arrivals.kind: mmpp); "
+                     "this job's are poisson"),
+])
+def test_a_bad_burst_shape_is_refused_in_one_line(tmp_path, cli, arrivals, said):
+    code, out, err = cli("serve", write_job(tmp_path, dict(CHAT, serving=dict(CHAT["serving"], arrivals=arrivals))),
+                         "--no-simulate")
+    assert code == 2 and (err + out).strip() == said, (code, out, err)
+
+
+def test_the_jobs_burst_shape_is_the_one_drawn():
+    """serving.arrivals' burst_factor / burst_share / burst_s reach the simulated process (``arrival_spec``): the
+    arrivals drawn at 8x for 10% of the time in 30 s bursts have the mean rate and the burst rate of that shape."""
+    from planner.simulate.serving import ARRIVALS
+    from planner.spec import load_job_dict
+    from planner.workloads.serving_settings import arrival_spec, settings_for
+    job = load_job_dict(_chat(kind="mmpp", burst_factor=8, burst_share=0.1, burst_s=30))
+    a = arrival_spec(settings_for(job), 40.0, 20_000.0)
+    assert (a.burst_ratio, a.burst_share, a.burst_s) == (8, 0.1, 30)
+    assert a.peak_rate == pytest.approx(40 * 8 / (0.1 * 8 + 0.9))  # 188.2 QPS, where the default shape's is 91.4
+    t = ARRIVALS["mmpp"](a, np.random.default_rng(0))
+    per_s = np.bincount(t.astype(int), minlength=20_000)
+    assert len(t) / 20_000 == pytest.approx(40, rel=0.05)
+    assert np.quantile(per_s, 0.95) > 150  # the busiest seconds are at the 188 QPS burst rate, not the default 91
+
+
+def test_the_analytic_screen_is_sized_for_the_bursts_and_says_so(tmp_path, cli):
+    """--no-simulate with bursty arrivals: each option is the analytic option of a Poisson job at the burst rate
+    (the screen took the mean before and ignored the shape, "serving.arrivals mmpp not used"), priced at the mean
+    QPS; the assumption line gives the job's shape."""
+    job = _chat(kind="mmpp", burst_factor=6, burst_share=0.2, burst_s=15)
+    d = answered(cli("serve", write_job(tmp_path, job), "--no-simulate", "--json"))
+    peak = 40 * 6 / (0.2 * 6 + 0.8)  # 120 QPS
+    at_peak = answered(cli("serve", write_job(tmp_path, dict(CHAT, serving=dict(CHAT["serving"], qps=peak)), "p.yaml"),
+                           "--no-simulate", "--json"))["options"][0]
+    mean = answered(cli("serve", write_job(tmp_path, CHAT, "m.yaml"), "--no-simulate", "--json"))["options"][0]
+    o = d["options"][0]
+    assert o["replicas"] == at_peak["replicas"] > mean["replicas"], (o, at_peak, mean)
+    assert o["ttft_ms"] == pytest.approx(at_peak["ttft_ms"]) and o["tpot_ms"] == pytest.approx(at_peak["tpot_ms"])
+    assert o["usd_per_million_requests"] == pytest.approx(at_peak["usd_per_million_requests"] * peak / 40)
+    line = next(a for a in d["assumptions"] if a.startswith("arrivals: mmpp"))
+    assert "120 QPS a 20% share of the time in bursts of 15 s on average" in line and "the job's burst shape" in line
+    assert not any("not used" in a for a in d["assumptions"]), d["assumptions"]

@@ -108,6 +108,7 @@ import numpy as np
 import simpy
 
 from hardware_catalog.files import read_text
+from planner import defaults as D
 from planner.errors import InputError, TooLargeError
 from planner.model import ew
 from planner.simulate.resources import RateLimiter
@@ -151,9 +152,17 @@ class ArrivalSpec:
     rate: float = 1.0
     duration_s: float = 60.0
     count: Optional[int] = None
-    burst_ratio: float = 4.0
-    burst_share: float = 0.25
-    burst_s: float = 10.0
+    burst_ratio: float = D.MMPP_BURST_FACTOR
+    burst_share: float = D.MMPP_BURST_SHARE
+    burst_s: float = D.MMPP_BURST_S
+
+    @property
+    def peak_rate(self) -> float:
+        """The rate in a burst (``mmpp``: r_low x ratio, r_low = rate / (share x ratio + 1 - share), ``_mmpp``);
+        ``rate`` otherwise."""
+        if self.kind != "mmpp":
+            return self.rate
+        return self.rate * self.burst_ratio / (self.burst_share * self.burst_ratio + 1 - self.burst_share)
 
 
 def _poisson(a: ArrivalSpec, rng) -> np.ndarray:

@@ -503,7 +503,8 @@ def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q:
     root2 = math.sqrt(2.0)
 
     def over(x: float) -> bool:
-        z = (n * (x - bare) / d - n * f) / sd
+        with np.errstate(divide="ignore", invalid="ignore"):  # sd 0 (f = 1, no length spread: a trace of one
+            z = (n * (x - bare) / d - n * f) / sd               # length since trace40): +-inf / NaN, handled below
         # the normal tail Q(z) = erfc(z / sqrt 2) / 2 is exactly 0.0 in double at z >= TAIL_ZERO_Z and exactly 1.0 at
         # z <= TAIL_ONE_Z (math.erfc: the last nonzero at z ~38.5, the first under 1 at z ~-8.3), so erfc runs (in
         # Python, per element) on the lengths between only: the same array, the same sum, ~2x fewer calls
