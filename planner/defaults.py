@@ -180,3 +180,13 @@ PLAN_EVENT_BOUND = 1_000_000
 #: with extra words (``--no-simulate`` says that plainly); over 100,000,000 (~3 hours at ~100 us an event) a plan
 #: outlasts any sitting: a typo (an extra zero or three), not a wish
 PLAN_EVENT_BOUND_RANGE = (1_000, 100_000_000)
+
+#: the bursty (``mmpp``) arrivals' shape when a job does not give ``serving.arrivals``'s fields: the rate in a burst
+#: over the rate between bursts, the share of the time in bursts and a burst's mean length (s). The planner's own
+#: choice since the mmpp arrivals were added (simulate.serving.ArrivalSpec; QA 57 printed it), not a measurement:
+#: real LLM traffic's burstiness differs by service and model (Wang et al., "BurstGPT", arXiv 2401.17644, 2024, §3
+#: fits Azure OpenAI's inter-arrival times per service), so a job states its own (serving.arrivals.burst_factor,
+#: burst_share, burst_s) or replays a trace (--trace). At 40 QPS these give 91.4 QPS in a burst, 22.9 between.
+MMPP_BURST_FACTOR = 4.0
+MMPP_BURST_SHARE = 0.25
+MMPP_BURST_S = 10.0

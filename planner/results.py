@@ -698,6 +698,10 @@ class ServingSimulation(Record):
     #: with ``serving.shared_prefix_tokens``: the tokens of it a trace's request shares on average (each at most its
     #: prompt less one), which the screen took as the shared prefix; None otherwise
     trace_shared_prefix_tokens: Optional[int] = None
+    #: a replayed trace's prompt and output length spreads (std / mean, ``simulate.serving.Workload.spread``), which
+    #: the screen took in place of ``length_cv``; None without a trace (trace40: it took the job's 0.5)
+    trace_prompt_cv: Optional[float] = None
+    trace_output_cv: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def test_enumerated_job_fields_take_any_case_and_keep_the_canonical_spelling(tmp
         "model": {"preset": "llama3-8b"},
         "serving": {"p99_latency_ms": 50, "qps": 4, "precision": "BF16", "arrivals": "MMPP", "engine": "vLLM",
                     "kv_precision": "FP8"}})).serving
-    assert (serving.precision, serving.arrivals, serving.engine, serving.kv_precision) == ("bf16", "mmpp", "vllm", "fp8")
+    assert (serving.precision, serving.arrivals.kind, serving.engine, serving.kv_precision) == ("bf16", "mmpp", "vllm", "fp8")
     # a value that is none of the names is refused with the names as the vocabulary spells them
     with pytest.raises(InputError) as e:
         load_job(write_job(tmp_path, {"model": {"preset": "llama3-8b"},

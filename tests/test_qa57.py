@@ -111,7 +111,8 @@ def test_a_traces_options_are_screened_at_its_mean_lengths(tmp_path, cli):
     rows = [f"{0.125 * (i + 1):.3f},{100},{25}" for i in range(400)]  # 8 QPS of 100 + 25 tokens over 50 s
     trace.write_text("arrival_s,prompt_tokens,output_tokens\n" + "\n".join(rows) + "\n")
     d = answered(cli("serve", write_job(tmp_path, SERVE), "--trace", trace, "--json"))
-    same = dict(SERVE, serving=dict(SERVE["serving"], qps=8, prompt_tokens=100, output_tokens=25))
+    # lengths without spread (trace40: the screen takes the trace's own, 0 here, not serving.length_cv)
+    same = dict(SERVE, serving=dict(SERVE["serving"], qps=8, prompt_tokens=100, output_tokens=25, length_cv=0))
     ref = {(o["hardware"], o["tp"]): o
            for o in answered(cli("serve", write_job(tmp_path, same, "same.yaml"), "--json", "--no-simulate"))["options"]}
     for o in d["options"]:
@@ -174,7 +175,9 @@ def test_a_trace_beside_a_shared_prefix_is_screened_at_the_prefix_its_requests_s
            "constraints": {"instances": ["aws:g6e.xlarge"]}}
     d = answered(cli("serve", write_job(tmp_path, job), "--trace", tmp_path / "trace.csv", "--json"))
     same = dict(job, serving=dict(job["serving"], qps=float(len(tr) / tr.arrival_s.max()), prompt_tokens=804,
-                                  output_tokens=204, shared_prefix_tokens=shared))
+                                  output_tokens=204, shared_prefix_tokens=shared,
+                                  prompt_length_cv=d["simulation"]["trace_prompt_cv"],
+                                  output_length_cv=d["simulation"]["trace_output_cv"]))
     ref = answered(cli("serve", write_job(tmp_path, same, "same.yaml"), "--json", "--no-simulate"))["options"][0]
     o = d["options"][0]
     assert o["tpot_ms"] == pytest.approx(ref["tpot_ms"]) and o["ttft_ms"] == pytest.approx(ref["ttft_ms"]), (o, ref)

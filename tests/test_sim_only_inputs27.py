@@ -22,8 +22,6 @@ def _unused(result: tuple) -> list[str]:
 
 @pytest.mark.parametrize("args, field, said", [
     (("--seed", "7"), {}, "--seed 7 not used: the plan is analytic (not simulated), so nothing random was drawn"),
-    (("--arrivals", "mmpp"), {}, "--arrivals mmpp not used: the plan is analytic (not simulated), so no arrivals"),
-    ((), {"arrivals": "mmpp"}, "serving.arrivals mmpp not used"),
 ])
 def test_a_simulation_only_input_with_no_simulation_is_said_to_be_unused(tmp_path, cli, args, field, said):
     p = _job(tmp_path, **field)
@@ -37,8 +35,19 @@ def test_the_flag_over_the_field_and_several_at_once(tmp_path, cli):
     p = _job(tmp_path, arrivals="poisson")
     notes = _unused(cli("serve", p, "--no-simulate", "--json", "--seed", "0", "--arrivals", "mmpp",
                         "--plan-event-bound", "5000"))
-    # --seed 0 is the default's value, but it was given; the flag's name is said, not the job field it overrode
-    assert [n.split(" not used")[0] for n in notes] == ["--plan-event-bound 5,000", "--seed 0", "--arrivals mmpp"]
+    # --seed 0 is the default's value, but it was given; the flag's name is said, not the job field it overrode.
+    # --arrivals mmpp is used: the analytic screen is sized at the burst rate (trace40)
+    assert [n.split(" not used")[0] for n in notes] == ["--plan-event-bound 5,000", "--seed 0"]
+
+
+@pytest.mark.parametrize("args, field", [(("--arrivals", "mmpp"), {}), ((), {"arrivals": "mmpp"})])
+def test_bursty_arrivals_size_an_analytic_plan(tmp_path, cli, args, field):
+    """Since trace40 the analytic screen of a job with serving.qps holds its p99s at an mmpp burst's rate: the
+    arrival process is used without a simulation (it read "--arrivals mmpp not used" while the screen took the mean),
+    and the bursts it was sized for are said."""
+    plan = answered(cli("serve", _job(tmp_path, **field), "--no-simulate", "--json", *args))
+    assert not [a for a in plan["assumptions"] if "not used" in a], plan["assumptions"]
+    assert any(a.startswith("arrivals: mmpp (bursty), 91.4 QPS") for a in plan["assumptions"]), plan["assumptions"]
 
 
 def test_defaults_never_given_are_not_mentioned(tmp_path, cli):

@@ -391,7 +391,10 @@ def trace_note(res: dict) -> str | None:
     # the lengths the analytic screen took (the trace's means) beside the job's, which the targets line quotes
     sh = sim.get("trace_shared_prefix_tokens")
     shared = f", {sh:,} of the prompt's shared prefix on average" if sh is not None else ""
+    pc, oc = sim.get("trace_prompt_cv"), sim.get("trace_output_cv")
+    spread = f", spread cv {pc:.2f} prompts / {oc:.2f} outputs" if pc is not None and oc is not None else ""
     return (f"{sim['trace']} replays {fmt_rate(rate)} QPS with its own lengths (mean {pt:,} prompt + {ot:,} output "
-            f"tokens{shared}): options are sized for that rate and those mean lengths, not the job's "
+            f"tokens{shared}{spread}): options are sized for that rate and those lengths"
+            + (" and spreads (not serving.length_cv)" if spread else "") + ", not the job's "
             f"{fmt_given(tg.get('qps'))} QPS of {fmt_given(tg.get('prompt_tokens'))} + "
             f"{fmt_given(tg.get('output_tokens'))}; the simulation replays each request's own")

@@ -108,6 +108,7 @@ import numpy as np
 import simpy
 
 from hardware_catalog.files import read_text
+from planner import defaults as D
 from planner.errors import InputError, TooLargeError
 from planner.model import ew
 from planner.simulate.resources import RateLimiter
@@ -151,9 +152,17 @@ class ArrivalSpec:
     rate: float = 1.0
     duration_s: float = 60.0
     count: Optional[int] = None
-    burst_ratio: float = 4.0
-    burst_share: float = 0.25
-    burst_s: float = 10.0
+    burst_ratio: float = D.MMPP_BURST_FACTOR
+    burst_share: float = D.MMPP_BURST_SHARE
+    burst_s: float = D.MMPP_BURST_S
+
+    @property
+    def peak_rate(self) -> float:
+        """The rate in a burst (``mmpp``: r_low x ratio, r_low = rate / (share x ratio + 1 - share), ``_mmpp``);
+        ``rate`` otherwise."""
+        if self.kind != "mmpp":
+            return self.rate
+        return self.rate * self.burst_ratio / (self.burst_share * self.burst_ratio + 1 - self.burst_share)
 
 
 def _poisson(a: ArrivalSpec, rng) -> np.ndarray:
@@ -238,6 +247,18 @@ class Workload:
     @property
     def span_s(self) -> float:
         return float(self.arrival_s[-1]) if len(self) else 0.0
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """(prompt, output) coefficients of variation, std / mean over the requests (population std, as
+        ``LengthDist.cv`` is the drawn lengths' own), to 3 decimals: the one statement of a replayed trace's spread,
+        which the analytic screen takes in place of ``serving.length_cv`` (trace40: the example trace's 0.61 / 0.80
+        were screened at the job's 0.5 while the simulation replayed them).
+
+        >>> Workload(np.array([0.0, 1.0]), np.array([100, 300]), np.array([10, 10])).spread
+        (0.5, 0.0)
+        """
+        return tuple(round(float(np.std(x) / np.mean(x)), 3) if len(x) else 0.0 for x in (self.prompt, self.output))
 
 
 def _check_size(n: int, field_name: str):

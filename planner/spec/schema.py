@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardware_catalog.bounds import range_error
-from hardware_catalog.errors import from_validation
+from hardware_catalog.errors import from_validation, one_of
 from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
 from planner import vocab as V
@@ -1024,6 +1024,39 @@ class ConstraintsSpec(_Strict):
         return None
 
 
+class ArrivalsSpec(_Strict):
+    """``serving.arrivals``: how the simulation draws requests at ``serving.qps`` -- ``kind`` poisson, or mmpp (a
+    two-state Markov-modulated Poisson process, planner/simulate/serving.py ``_mmpp``) whose bursts run at
+    ``burst_factor`` x the rate between them for a ``burst_share`` of the time, ``burst_s`` seconds each on average
+    (the mean held at serving.qps). A bare word (``arrivals: mmpp``) is the kind at the default shape
+    (planner.defaults.MMPP_BURST_*: 4x, 25%, 10 s, the planner's choice, not a measurement)."""
+
+    kind: V.ARRIVALS.literal = "poisson"
+    burst_factor: float = Field(D.MMPP_BURST_FACTOR, ge=1, le=1000)  # 1: no burst (Poisson at the mean)
+    burst_share: float = Field(D.MMPP_BURST_SHARE, gt=0, lt=1)
+    burst_s: float = Field(D.MMPP_BURST_S, gt=0, le=86400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _word(cls, data):
+        """``arrivals: mmpp`` (the form before trace40) is ``{kind: mmpp}``; a word outside the kinds is refused as
+        ``serving.arrivals``, the field it was given as."""
+        if not isinstance(data, str):
+            return data
+        if V.ARRIVALS.canonical(data) not in V.ARRIVALS:
+            raise ValueError(one_of(V.ARRIVALS, data).rsplit(", got ", 1)[0])  # from_validation adds the value
+        return {"kind": data}
+
+    @model_validator(mode="after")
+    def _shape_needs_mmpp(self):
+        given = sorted(self.model_fields_set - {"kind"})
+        if given and self.kind != "mmpp":
+            # a burst shape beside Poisson arrivals would be ignored unsaid
+            raise ValueError(f"{given[0]}: applies to bursty arrivals (serving.arrivals.kind: mmpp); this job's "
+                             f"are {self.kind}")
+        return self
+
+
 class ServingSpec(_Strict):
     """Inference targets (planner/workloads/serving.py). For LLMs ``p99_latency_ms`` is the p99 time per
     output token (TPOT) and ``ttft_ms`` the p99 time to first token; for generic models
@@ -1047,9 +1080,13 @@ class ServingSpec(_Strict):
     requests: Optional[float] = Field(None, ge=1, le=1e15)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
     # the simulation that confirms the size (planner/simulate/serving.py; CLI flags override these)
-    arrivals: V.ARRIVALS.literal = "poisson"
+    arrivals: ArrivalsSpec = Field(default_factory=ArrivalsSpec)  # or a bare kind: poisson | mmpp
     trace: Optional[str] = None  # CSV of arrival_s,prompt_tokens,output_tokens (relative to the job file)
     length_cv: float = Field(0.5, ge=0, le=4)  # spread of prompt/output lengths around their means
+    # the prompts' / outputs' own spread where they differ (None: length_cv); a replayed trace sets both from its
+    # requests (simulate.serving.Workload.spread) for the analytic screen, as the simulation replays them (trace40)
+    prompt_length_cv: Optional[float] = Field(None, ge=0, le=4)
+    output_length_cv: Optional[float] = Field(None, ge=0, le=4)
     margin: float = Field(0.10, ge=0, lt=1)  # simulated p99s must sit this far under the targets
     deadline_hours: Optional[float] = None  # offline jobs: finish within; bounds: DEADLINE_HOURS_MAX
     # engine events all of the plan's simulations (and the app's latency curve) run together (SimBudget); bounds:
@@ -1059,6 +1096,16 @@ class ServingSpec(_Strict):
     _deadline_bounds = field_validator("deadline_hours", mode="before")(
         lambda v: _deadline_in_bounds(v, "serving.deadline_hours"))
     _event_bound = field_validator("plan_event_bound", mode="before")(event_bound_value)
+
+    @property
+    def prompt_cv(self) -> float:
+        """The prompt lengths' spread the screen and the simulation take: ``prompt_length_cv``, else ``length_cv``."""
+        return self.length_cv if self.prompt_length_cv is None else self.prompt_length_cv
+
+    @property
+    def output_cv(self) -> float:
+        """The output lengths' spread: ``output_length_cv``, else ``length_cv``."""
+        return self.length_cv if self.output_length_cv is None else self.output_length_cv
 
     @model_validator(mode="after")
     def _prefix_within_prompt(self):

@@ -143,7 +143,8 @@ from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE,
                                              jsq_extra_wait, jsq_wait_probability, occupancy_wait, prompt_grid,
                                              queue_wait, screen_tpot, tpot_quantile, ttft_quantile)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings,
-                                                arrivals_words, backlog_arrivals, draw_workload, length_words,
+                                                arrival_spec, arrivals_words, backlog_arrivals, draw_workload,
+                                                length_words,
                                                 offline_deadline,
                                                 settings_for, sim_workload, unused_sim_inputs)
 
@@ -229,7 +230,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
 
     Without ``rate`` this is the time in service (``screen_concurrency``'s W, and the batch sizing at L = batch);
     with the replica's ``rate`` (requests/s) it adds the two queues a request meets (``queue_wait``, Allen-Cunneen
-    M/G/c; the lengths' spread ``serving.length_cv``, as the simulation draws them):
+    M/G/c; the prompts' spread ``ServingSpec.prompt_cv``, as the simulation draws them):
 
     * a free batch slot: c = batch servers (``max_num_seqs``), offered load a = L, each request holding its slot
       for S = L / rate (Little's law: its prefill steps and O - 1 decodes); since occup34 the probability and mean of
@@ -365,7 +366,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0), prefill_tokens=room,
                            prefill_ctx=room * (H + n / 2.0), prefill_prior=room / n * H, **local_p) / room
 
-    cv = s.length_cv
+    cv = s.prompt_cv
     if q is not None:  # a percentile: prompts drawn as the simulation draws them (new tokens: those past the prefix)
         lengths, weights = prompt_grid(P, cv)
         n_q = np.maximum(lengths - H, 1.0)
@@ -1994,6 +1995,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # guess's length, as serving.prompt_tokens is; the simulation replays each request's own
         trace_lengths = {"prompt_tokens": max(1, round(float(np.mean(wl.prompt)))),
                          "output_tokens": max(1, round(float(np.mean(wl.output))))}
+        # and their spread: the screen's TTFT p99 (its prompt-length grid), TPOT stalls and length-biased context took
+        # serving.length_cv (0.5) while the example trace's prompts spread 0.61 and its outputs 0.80 (trace40)
+        trace_lengths["prompt_length_cv"], trace_lengths["output_length_cv"] = wl.spread
         if m.is_transformer and s.shared_prefix_tokens:
             # the job's shared prefix as the trace's requests take it: each shares at most its prompt less one token
             # (the simulation's ``_sh``: a prompt shorter than the prefix shares less), so the screen's mean shared
@@ -2007,6 +2011,16 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             raise InputError("trace", f"its {len(wl):,} requests over {wl.span_s:.3g} s arrive at {qps:.3g} QPS, below "
                                       f"the {MIN_RATE['qps']:g} QPS floor serving.qps holds to (a request every "
                                       f"~{1 / MIN_RATE['qps'] / 86400:.1f} days): replay a trace of real arrival times")
+    bursty = realtime and bool(qps) and not sim.trace and sim.arrivals == "mmpp"
+    if bursty:
+        # bursty arrivals (serving.arrivals' burst shape): the screen holds its p99s at the rate in a burst. A burst
+        # (10 s on average) outlasts a request's time in the system (the chat example's ~0.3 s TTFT, ~9 s in all), so
+        # a burst's requests meet a queue near its own steady state (quasi-static: Heffes & Lucantoni, IEEE JSAC 4(6),
+        # 1986, MMPP queues whose sojourns are long against the service), and they are the larger share of the p99's
+        # requests (57% at 4x, 25%): the chat example's 40 QPS screened at 91.4, where the screen at the mean
+        # (the screen before trace40, arrivals unread) started the simulation at 7 replicas for its 14. Costs stay at
+        # the mean QPS
+        target = replace(target, qps=arrival_spec(sim, qps).peak_rate)
     lim = serving_limits(job, sim, qps if realtime else None)
     sim = replace(sim, deadline_hours=lim.deadline_hours)  # constraints.deadline_hours is the same deadline
     # every option, and the (hardware, serving spec with its precision, iteration model or None) it ran on
@@ -2152,7 +2166,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   plan_bound_reached=runs.reached,
                                   trace_prompt_tokens=trace_lengths.get("prompt_tokens"),
                                   trace_output_tokens=trace_lengths.get("output_tokens"),
-                                  trace_shared_prefix_tokens=trace_lengths.get("shared_prefix_tokens"))
+                                  trace_shared_prefix_tokens=trace_lengths.get("shared_prefix_tokens"),
+                                  trace_prompt_cv=trace_lengths.get("prompt_length_cv"),
+                                  trace_output_cv=trace_lengths.get("output_length_cv"))
                 if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
@@ -2179,7 +2195,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                      "capped at the batch; a full batch with no QPS), at mean context, the steps that carry the others' "
                      "next prompts included (a binomial share of its output length's steps, a chunked long prompt's in "
                      "runs of consecutive steps, at the token budget that keeps it least), its own prompt in TTFT; "
-                     "TTFT p99 = at the same load, over the prompt lengths (lognormal, serving.length_cv): the running "
+                     "TTFT p99 = at the same load, over the prompt lengths (lognormal, serving.length_cv or a trace's own "
+                     "spread): the running "
                      "iteration if the replica is busy (1 - e^-L) + its prompt's prefill beside the others' decodes "
                      "(chunked prefill) + the queues for a batch slot and the prefill budget (their exponential tails); "
                      "the p99 prompt's prefill at low load"
@@ -2191,8 +2208,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
                           + [f"left out: {x}" for x in left_out]
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
-                          + ([arrivals_words(qps)] if simulated and realtime and qps and not sim.trace
-                             and sim.arrivals == "mmpp" else [])
+                          + ([arrivals_words(qps, sim, simulated)] if bursty else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
@@ -2211,7 +2227,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              if sim.trace and realtime and not simulated else [])
                           # a bound, seed or arrival process given with --no-simulate changed nothing, unsaid: stated
                           # as the trace is above
-                          + ([] if simulated else unused_sim_inputs(sim, skip=() if realtime else ("arrivals",),
+                          # (the arrival process is the screen's too where it has a QPS to draw them at: Poisson,
+                          # or sized at an mmpp burst's rate, trace40)
+                          + ([] if simulated else unused_sim_inputs(sim, skip=("arrivals",) if not realtime or (
+                              qps and not sim.trace) else (),
                                                                     why=_analytic_why(simulate, m, realtime, qps)))
                           + ([] if realtime else backlog_arrivals(sim))
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "

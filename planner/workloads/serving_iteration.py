@@ -315,7 +315,7 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Op
 def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, biased=0.0) -> dict:
     """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one).
     ``biased``: how many of the B decoding slots are at their mean context as the engine's steps see it, P + O (1 +
-    cv^2) / 2 (cv: ``serving.length_cv``, 0 for one-token outputs, which the simulation does not spread,
+    cv^2) / 2 (cv: the outputs' spread, ``ServingSpec.output_cv``, 0 for one-token outputs, which the simulation does not spread,
     ``length_kind``), the others at P + O / 2: a slot that turns its requests over holds each for its O steps, so a
     step finds the long ones in proportion to their length (the inspection paradox; a renewal process's mean age is E
     O^2 / (2 E O), Cox, Renewal Theory, 1962, §5.2) -- 208 tokens at 128 / 128 (cv 0.5) where the simulated steps of a
@@ -326,7 +326,7 @@ def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, bia
     B = np.asarray(B, dtype=np.float64)
     prefill_tokens = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) * N / O
     local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
-    cv = s.length_cv if O > 1 else 0.0
+    cv = s.output_cv if O > 1 else 0.0
     ctx = B * (P + O / 2.0) + np.asarray(biased, dtype=np.float64) * (O / 2.0 * cv * cv)
     return im.parts(decode_seqs=B, decode_ctx=ctx, prefill_tokens=prefill_tokens,
                     prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
@@ -381,7 +381,7 @@ def lump_cv(lam, finish, O: int, cv: float):
     """The spread (coefficient of variation) of the prompt tokens one lumped step carries where the prompts fit a
     step: the next prompts of the K slots that finished in the step before, K ~ Binomial(p, 1 / O) given K >= 1 (the
     finishes ``lumped_parts`` counts: mean lam = p / O, P(K >= 1) = ``finish``), each prompt a lognormal length of
-    spread ``cv`` (``serving.length_cv``, as the simulation draws them). A random sum (Feller, An Introduction to
+    spread ``cv`` (the prompts', ``ServingSpec.prompt_cv``, as the simulation draws them). A random sum (Feller, An Introduction to
     Probability Theory Vol. 1, 3rd ed. 1968, §XII.1): Var X / (E X)^2 = cv^2 / E K + Var K / (E K)^2, E K = lam /
     finish, E K^2 = (lam (1 - 1 / O) + lam^2) / finish. Vectorised.
 
@@ -432,7 +432,7 @@ def lumped_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None)
     # the lumped step's prompt tokens: lam x N / f on average, spread as K prompts of the lognormal lengths where each
     # lump is the prompts of one step's finishes (``lump_cv``); where the budget binds (chunks of the whole room) the
     # lumps are the room each, no spread
-    cv = np.where(finish >= lam * N / room, lump_cv(lam, finish, O, s.length_cv), 0.0)
+    cv = np.where(finish >= lam * N / room, lump_cv(lam, finish, O, s.prompt_cv), 0.0)
     x, w = lump_grid(cv)  # (..., g): a lump's tokens over their mean, and the weights
     Bb, pf = np.broadcast_arrays(B, p / np.where(f > 0, f, 1.0))
     # the p slots that turn their requests over hold them length-biased (``steady_iteration``); a request's own slot

@@ -384,7 +384,7 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
         TPOT = bare + (lumped - bare) x K / n,   K lumped of its n steps, each lump's prompt tokens of spread cv
 
     and K is taken normal with mean n f and variance n f r (1 - f + cv^2) (the lumps' sizes vary with the prompt
-    lengths, ``serving.length_cv``, and a compute-bound step's extra time with its prompt tokens). r is the run of
+    lengths, ``ServingSpec.prompt_cv``, and a compute-bound step's extra time with its prompt tokens). r is the run of
     consecutive lumped steps one prompt makes: a prompt longer than the room the decodes leave in the budget is
     chunked over r = f / lam steps in a row (lam = (B - 1) / O prompts a step; vLLM V1's scheduler runs the running
     requests first and a waiting prompt's next chunk in what the budget leaves, vllm/v1/core/sched/scheduler.py, where
@@ -400,7 +400,7 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
     prompts fit one step (f is then the share of steps after a finish, at most lam): a binomial of independent steps,
     as it was until rag34. A request's n is
     its own output length less one, drawn as the simulation draws it (lognormal around ``serving.output_tokens`` with
-    ``length_cv``, ``prompt_grid``); one-token requests have no TPOT (0, as the simulation counts them). The quantile:
+    ``ServingSpec.output_cv``, ``prompt_grid``); one-token requests have no TPOT (0, as the simulation counts them). The quantile:
 
         P(TPOT > x) = sum_i w_i Q((n_i (x - bare) / (lumped - bare) - n_i f) / sd_i),  Q the normal tail
 
@@ -484,11 +484,11 @@ def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q:
     d = lumped - bare
     if B <= 1 or f <= 0.0 or d <= 0.0:
         return bare
-    lengths, w = prompt_grid(O, s.length_cv)
+    lengths, w = prompt_grid(O, s.output_cv)
     n = lengths - 1.0
     timed = n >= 1.0
     n, w = n[timed], w[timed]  # one-token requests: TPOT 0, never over x >= 0
-    cv = s.length_cv
+    cv = s.prompt_cv  # the stalls' prompt tokens
     # a prompt longer than the room a step leaves its decodes is chunked over consecutive steps (vLLM V1's chunked
     # prefill: the running ones first, then the waiting prompt's next chunk while the budget lasts), so the lumped
     # steps come in runs of ``run`` = f / lam steps a prompt (lam = (B - 1) / O prompts a step); a run of one where
@@ -503,7 +503,8 @@ def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q:
     root2 = math.sqrt(2.0)
 
     def over(x: float) -> bool:
-        z = (n * (x - bare) / d - n * f) / sd
+        with np.errstate(divide="ignore", invalid="ignore"):  # sd 0 (f = 1, no length spread: a trace of one
+            z = (n * (x - bare) / d - n * f) / sd               # length since trace40): +-inf / NaN, handled below
         # the normal tail Q(z) = erfc(z / sqrt 2) / 2 is exactly 0.0 in double at z >= TAIL_ZERO_Z and exactly 1.0 at
         # z <= TAIL_ONE_Z (math.erfc: the last nonzero at z ~38.5, the first under 1 at z ~-8.3), so erfc runs (in
         # Python, per element) on the lengths between only: the same array, the same sum, ~2x fewer calls

@@ -21,6 +21,7 @@ from typing import Optional
 from pydantic import ValidationError
 
 from hardware_catalog.errors import from_validation
+from planner import defaults as D
 from planner.defaults import PLAN_EVENT_BOUND
 from planner.errors import InputError, clip
 from planner.simulate.serving import ArrivalSpec, LengthDist, load_trace, make_workload
@@ -89,7 +90,7 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
         raise InputError("--trace" if overrides.get("trace") else "serving.trace",
                          "applies to real-time jobs (serving.mode: realtime); an offline backlog queues its requests "
                          "at once, at serving.prompt_tokens + output_tokens")
-    base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
+    base = dict(arrivals=s.arrivals.kind, burst=_burst_shape(s), trace=s.trace, length_cv=s.length_cv, margin=s.margin,
                 deadline_hours=s.deadline_hours, plan_event_bound=s.plan_event_bound) if s is not None else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
     # where each simulation-only input came from, when it was given at all (the flag over the job field)
@@ -102,6 +103,12 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
         base["deadline_hours"] = offline_deadline(job, base.get("deadline_hours"),
                                                   "--deadline-hours" if flag else "serving.deadline_hours")
     return SimSettings(**base)
+
+
+def _burst_shape(s: ServingSpec) -> tuple[float, float, float]:
+    """The job's mmpp burst shape (``serving.arrivals``: factor, share, mean burst s; the defaults where not given)."""
+    a = s.arrivals
+    return a.burst_factor, a.burst_share, a.burst_s
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,9 @@ class SimSettings:
     (fewer once the next one's analytic cost at one replica fewer cannot beat the best simulated cost)."""
 
     arrivals: str = "poisson"
+    #: the mmpp burst shape (``serving.arrivals``'s burst_factor, burst_share, burst_s; ``arrival_spec``), used when
+    #: ``arrivals`` is mmpp (the job's, or --arrivals mmpp's)
+    burst: tuple = (D.MMPP_BURST_FACTOR, D.MMPP_BURST_SHARE, D.MMPP_BURST_S)
     trace: Optional[str] = None
     length_cv: float = 0.5
     margin: float = 0.10
@@ -230,36 +240,56 @@ def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -
     if context:
         p_max = min(p_max, int(context * P / (P + O)))
         o_max = min(o_max, context - p_max)
-    return (LengthDist(length_kind(P, sim.length_cv), P, sim.length_cv, max=p_max),
-            LengthDist(length_kind(O, sim.length_cv), O, sim.length_cv, max=o_max))
+    cp, co = _cvs(s, sim)
+    return (LengthDist(length_kind(P, cp), P, cp, max=p_max), LengthDist(length_kind(O, co), O, co, max=o_max))
+
+
+def _cvs(s: ServingSpec, sim: SimSettings) -> tuple[float, float]:
+    """The (prompt, output) spreads drawn: ``serving.prompt_length_cv`` / ``output_length_cv`` where given, else
+    ``sim.length_cv`` (the job's ``serving.length_cv``)."""
+    return (sim.length_cv if s.prompt_length_cv is None else s.prompt_length_cv,
+            sim.length_cv if s.output_length_cv is None else s.output_length_cv)
 
 
 def length_words(s: ServingSpec, sim: SimSettings) -> str:
     """The simulated lengths (``length_dists``) in words, for the assumptions."""
-    kinds = {name: length_kind(mean, sim.length_cv) for name, mean in (("prompt", s.prompt_tokens),
-                                                                       ("output", s.output_tokens))}
+    cvs = dict(zip(("prompt", "output"), _cvs(s, sim)))
+    kinds = {name: length_kind(mean, cvs[name]) for name, mean in (("prompt", s.prompt_tokens),
+                                                                   ("output", s.output_tokens))}
     if set(kinds.values()) == {"fixed"}:
         return "simulated lengths: fixed at the means"
-    if set(kinds.values()) == {"lognormal"}:
-        return f"simulated lengths: lognormal around the means, cv {sim.length_cv}"
-    return "; ".join(f"simulated {k} lengths: " + (f"lognormal around the mean, cv {sim.length_cv}" if d == "lognormal"
+    if set(kinds.values()) == {"lognormal"} and cvs["prompt"] == cvs["output"]:
+        return f"simulated lengths: lognormal around the means, cv {cvs['prompt']}"
+    return "; ".join(f"simulated {k} lengths: " + (f"lognormal around the mean, cv {cvs[k]}" if d == "lognormal"
                                                   else "fixed at the mean") for k, d in kinds.items())
 
 
-def arrivals_words(qps: float) -> str:
+def arrival_spec(sim: SimSettings, qps: float, duration_s: float = 60.0) -> ArrivalSpec:
+    """The arrivals the simulation draws at a mean of ``qps`` for ``duration_s``: ``sim.arrivals``, with the job's
+    burst shape (``sim.burst``) when mmpp -- the one place the job's ``serving.arrivals`` fields reach the process."""
+    f, share, length = sim.burst
+    return ArrivalSpec(sim.arrivals, rate=qps, duration_s=duration_s, burst_ratio=f, burst_share=share, burst_s=length)
+
+
+def arrivals_words(qps: float, sim: SimSettings, simulated: bool = True) -> str:
     """The bursty (``mmpp``) arrivals the simulation draws at a mean of ``qps``, in words, for the assumptions: the two
-    rates, the share of time at the high one and the mean burst (``simulate.serving.ArrivalSpec``'s ``burst_ratio``,
-    ``burst_share``, ``burst_s``; ``_mmpp`` holds the mean at ``qps``). They are the planner's choice, not settable,
-    and they set the answer: the Llama-3-8B chat example takes 14 g6e.xlarge replicas under them where Poisson
-    arrivals at the same 40 QPS take 7 (the high rate is 2.29x the mean), and nothing said what bursts were drawn
-    (QA 57)."""
-    a = ArrivalSpec("mmpp", rate=qps)
+    rates, the share of time at the high one and the mean burst (``arrival_spec``: the job's ``serving.arrivals``
+    burst_factor, burst_share, burst_s, planner.defaults.MMPP_BURST_* where not given; ``_mmpp`` holds the mean at
+    ``qps``). They set the answer: the Llama-3-8B chat example takes 14 g6e.xlarge replicas under the defaults where
+    Poisson arrivals at the same 40 QPS take 7 (the high rate is 2.29x the mean), and nothing said what bursts were
+    drawn (QA 57); until trace40 they could not be set. The analytic screen holds its p99s at the burst rate
+    (``plan_serving``), so an analytic plan (``simulated`` False) says them too, as the arrivals it was sized for."""
+    a = arrival_spec(sim, qps)
     low = qps / (a.burst_share * a.burst_ratio + 1 - a.burst_share)
-    return (f"simulated arrivals: mmpp (bursty), {fmt_rate(low * a.burst_ratio)} QPS a {a.burst_share:.0%} share of "
+    shape = ("the planner's default burst shape (planner.defaults.MMPP_BURST_*), not a measured one; set yours in "
+             "serving.arrivals (burst_factor, burst_share, burst_s)"
+             if sim.burst == (D.MMPP_BURST_FACTOR, D.MMPP_BURST_SHARE, D.MMPP_BURST_S)
+             else "the job's burst shape (serving.arrivals)")
+    return (f"{'simulated arrivals' if simulated else 'arrivals'}: mmpp (bursty), {fmt_rate(a.peak_rate)} QPS a {a.burst_share:.0%} share of "
             f"the time in bursts of {a.burst_s:g} s on average, {fmt_rate(low)} QPS between them (a {a.burst_ratio:g}x "
-            f"swing; mean {fmt_rate(qps)} QPS): the planner's fixed burst shape (simulate.serving.ArrivalSpec), not "
-            "a measured one; the replicas are sized for the bursts, so a steadier load needs fewer (--arrivals poisson)"
-            " and a real one is best replayed (--trace)")
+            f"swing; mean {fmt_rate(qps)} QPS): {shape}; the replicas are sized for the bursts (the analytic screen's "
+            "p99s at the burst rate), so a steadier load "
+            "needs fewer (--arrivals poisson) and a real one is best replayed (--trace)")
 
 
 def length_kind(mean: float, cv: float) -> str:
@@ -300,5 +330,5 @@ def sim_workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimS
         _trace_within_context(wl, m)
         return wl
     dur = min(max(seconds, sim.min_requests / qps), cap / qps)
-    return draw_workload(s, ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur), sim,
+    return draw_workload(s, arrival_spec(sim, qps, dur), sim,
                          getattr(m, "context_length", None), seed)
