@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
-from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -88,23 +88,30 @@ def breakeven_months(buy: dict) -> str:
     return f"{buy['breakeven_utilisation'] * months:,.1f} of its {months:,.0f} months"
 
 
-def breakeven_clause(buy: dict) -> str:
-    """estimate's "buy instead" row's break-even, in the report's terms (until QA 47 the row gave none)."""
+def rate_name(cost: dict | None) -> str:
+    """The rate ``cost.cost_ondemand_usd`` is at, in words: "on-demand", or the job's rate (``RATE_NAMES``)."""
+    return RATE_NAMES.get((cost or {}).get("price_basis") or "on-demand", "on-demand")
+
+
+def breakeven_clause(buy: dict, rate: str = "on-demand") -> str:
+    """estimate's "buy instead" row's break-even, in the report's terms (until QA 47 the row gave none), against
+    ``rate`` (``rate_name``: the rent the buy is set against)."""
     u = buy.get("breakeven_utilisation")
     if u is None:
         return ""
     if u >= 1:
-        return "; owning never beats on-demand at these inputs, even busy every hour"
-    return f"; owning beats on-demand above {fmt_pct(u)} utilisation ({breakeven_months(buy)} busy)"
+        return f"; owning never beats {rate} at these inputs, even busy every hour"
+    return f"; owning beats {rate} above {fmt_pct(u)} utilisation ({breakeven_months(buy)} busy)"
 
 
-def cheaper_words(buy: dict, hw: dict) -> str:
+def cheaper_words(buy: dict, hw: dict, rate: str = "on-demand") -> str:
     """Which is cheaper per hour of use, owning or on-demand (``buy.cheaper``, against the on-demand rate),
     naming the rate it is against, and spot's where the instance has one below the owned node-hour: "buy
     is cheaper" sat beside a spot plan that cost less than buying. One wording for the report's Buy line and
     estimate's "buy instead" row (the row gave neither until QA 40's note: 16.95 $/node-h spot beside an 18.99
-    owned node-hour, unsaid)."""
-    words = "buying is cheaper than on-demand" if buy["cheaper"] == "buy" else "on-demand is cheaper than buying"
+    owned node-hour, unsaid). ``rate``: the rent it is set against (``rate_name``; the job's own rate where it
+    gives one, QA 60)."""
+    words = f"buying is cheaper than {rate}" if buy["cheaper"] == "buy" else f"{rate} is cheaper than buying"
     spot = hw.get("price_spot_usd_hr")
     if spot and spot < buy["node_hour_usd"]:
         words += (f"; spot, at {spot:.2f} $/node-h before interruptions, is below owning's "
@@ -112,23 +119,33 @@ def cheaper_words(buy: dict, hw: dict) -> str:
     return words
 
 
-def _block_versus(c: dict) -> str:
+def _block_versus(c: dict, cost: dict | None = None) -> str:
     """A Capacity Block's bill against on-demand for the same hours (``cost.committed_costs``), and the blocks side by
-    side where the nodes are more than one block holds."""
+    side where the nodes are more than one block holds. With the job's own rate (``cost.price_basis``) the on-demand
+    figure is the catalog's rate, named so (QA 60: the job's $30 rate read as "on-demand's"), or said unknown."""
     side = c.get("blocks_side_by_side") or 1
     words = (f" ({side} blocks side by side: AWS sells at most {BLOCK_INSTANCES_PER_BLOCK} instances a block)"
              if side > 1 else "")
     od, bill = c.get("ondemand_same_hours_usd"), c.get("commitment_usd")
+    stated = (cost or {}).get("price_basis") == "cluster.price_usd_hr"
+    if stated and not od and bill is not None:
+        return words + ", beside no on-demand figure (the catalog has no on-demand rate for this instance)"
     if not od or bill is None:
         return words
-    return words + (f", {fmt_pct(1 - bill / od)} below on-demand's {fmt_usd(od)} for the same hours" if bill < od else
-                    f", {over_words(bill / od)} on-demand's {fmt_usd(od)} for the same hours")
+    whose = (f"the catalog's on-demand rate ({cost['catalog_ondemand_usd_hr']:.2f} $/node-h)" if stated
+             else "on-demand")
+    return words + (f", {fmt_pct(1 - bill / od)} below {whose}: {fmt_usd(od)} for the same hours" if stated and bill < od
+                    else f", {over_words(bill / od)} {whose}: {fmt_usd(od)} for the same hours" if stated
+                    else f", {fmt_pct(1 - bill / od)} below on-demand's {fmt_usd(od)} for the same hours" if bill < od
+                    else f", {over_words(bill / od)} on-demand's {fmt_usd(od)} for the same hours")
 
 
 
-def committed_words(committed, hw: dict) -> str:
+def committed_words(committed, hw: dict, cost: dict | None = None) -> str:
     """Each committed price (``cost.committed_costs``): the run's hours at the rate, and what the term or block bills
-    (whole terms; a block in whole days or weeks); estimate's "committed" row and recommend's "committed:" line."""
+    (whole terms; a block in whole days or weeks); estimate's "committed" row and recommend's "committed:" line.
+    ``cost``: the plan's cost, whose ``price_basis`` says whether the on-demand figure a block is set against is the
+    catalog's rate beside the job's own (``_block_versus``)."""
     return "; ".join(
         f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's "
         + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
@@ -137,7 +154,7 @@ def committed_words(committed, hw: dict) -> str:
            if c.get("commitment_usd") is not None else "")
         # set against on-demand for the same hours, as the report's line is: a 5.3-hour run's 1-day block read
         # "$413.62 for this run's hours ..., the block to buy bills $1.89k" beside $578.84 on-demand, unsaid
-        + (_block_versus(c) if c["term"] == "capacity-block" else "")
+        + (_block_versus(c, cost) if c["term"] == "capacity-block" else "")
         # the report names AWS's cap; the row did not (QA 45: 1,024 p5.48xlarge on a "capacity-block" price)
         + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
            f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
@@ -183,7 +200,7 @@ def summary_table(res: dict) -> Table:
         # the spot figure is the sticker price over the uninterrupted hours, as the report's "before interruptions"
         # says (a spot job's expected cost is on the spot: line below); "$63.8k spot" read as what spot costs
         # no spot rate (a bare GPU at cluster.price_usd_hr, an instance with no spot row): said, not "- spot" (QA 47)
-        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, "
+        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} {'at ' if cost.get('price_basis') == 'cluster.price_usd_hr' else ''}{rate_name(cost)}, "
                   + (f"{fmt_usd(cost['cost_spot_usd'])} spot before interruptions, " if cost["cost_spot_usd"] is not None
                      else "no spot rate, ")
                   + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
@@ -197,11 +214,12 @@ def summary_table(res: dict) -> Table:
                   f"at {b['node_hour_usd']:.2f} $/node-h ({utilisation_words(b)}, capex "
                   f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)"
                   # which is cheaper per hour of use, and spot where it is below owning, in the report's words
-                  + (f"; per hour of use, {cheaper_words(b, hw)}" if b.get("cheaper") else "") + breakeven_clause(b))
+                  + (f"; per hour of use, {cheaper_words(b, hw, rate_name(cost))}" if b.get("cheaper") else "")
+                  + breakeven_clause(b, rate_name(cost)))
     if cost.get("committed"):
         # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
         # spot and buy but no reserved / committed-use / capacity-block figure
-        t.add_row("committed", committed_words(cost["committed"], hw))
+        t.add_row("committed", committed_words(cost["committed"], hw, cost))
     if cost.get("price_dates"):  # how old the prices behind these figures are (cost.price_dates; until buy36 unsaid)
         t.add_row("prices dated", esc(price_dates_words(cost["price_dates"])))
     t.add_row("limits", esc(res.get("bottleneck", "")))
@@ -512,7 +530,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     if best["cost"].get("committed"):
         # the winner's committed prices, as estimate's row gives them: the stale-price warning and "prices dated" named
         # a capacity-block commitment of the winner's whose figure only --json carried (QA 58, QA 59)
-        con.print(f"[bold]committed (not ranked on):[/] {esc(committed_words(best['cost']['committed'], best['hardware']))}",
+        con.print(f"[bold]committed (not ranked on):[/] {esc(committed_words(best['cost']['committed'], best['hardware'], best['cost']))}",
                   highlight=False)
     if best["cost"].get("price_dates"):  # how old the winner's prices are, as estimate's row says (until prices38 only
         # the stderr warning, and only for a stale one)
