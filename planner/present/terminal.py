@@ -160,6 +160,23 @@ def committed_words(committed, hw: dict, cost: dict | None = None) -> str:
            f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
            else "") for c in committed)
 
+def buy_words(cost: dict, hw: dict) -> str:
+    """The run on owned nodes (``cost.buy``) against renting: estimate's "buy instead" row and recommend's "buy
+    instead (not ranked on):" line (QA 60: recommend dated the buy inputs under "prices dated" but printed no buy
+    figure), set against the rate the plan's rent is at (``rate_name``)."""
+    b, rate = cost["buy"], rate_name(cost)
+    return (f"{fmt_usd(b['run_cost_usd'])} for this run's "
+            + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
+            + " on owned nodes "
+            # the utilisation moves the owned node-hour most (every owned cost is divided by it): said
+            # here as in the report's Buy line (the row gave capex and years only)
+            f"at {b['node_hour_usd']:.2f} $/node-h ({utilisation_words(b)}, capex "
+            f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)"
+            # which is cheaper per hour of use, and spot where it is below owning, in the report's words
+            + (f"; per hour of use, {cheaper_words(b, hw, rate)}" if b.get("cheaper") else "")
+            + breakeven_clause(b, rate))
+
+
 def over_words(ratio: float) -> str:
     """How far a bill (a Capacity Block) is over another at ``ratio`` >= 1: a share under 2x ("4.4% above"), a multiple
     from there ("3.3x"); a 1-day block 4% dearer than the run's on-demand hours read "1.0x" (QA 47)."""
@@ -205,17 +222,7 @@ def summary_table(res: dict) -> Table:
                      else "no spot rate, ")
                   + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     if cost.get("buy"):
-        b = cost["buy"]
-        t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
-                  + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
-                  + " on owned nodes "
-                  # the utilisation moves the owned node-hour most (every owned cost is divided by it): said
-                  # here as in the report's Buy line (the row gave capex and years only)
-                  f"at {b['node_hour_usd']:.2f} $/node-h ({utilisation_words(b)}, capex "
-                  f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)"
-                  # which is cheaper per hour of use, and spot where it is below owning, in the report's words
-                  + (f"; per hour of use, {cheaper_words(b, hw, rate_name(cost))}" if b.get("cheaper") else "")
-                  + breakeven_clause(b, rate_name(cost)))
+        t.add_row("buy instead", buy_words(cost, hw))
     if cost.get("committed"):
         # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
         # spot and buy but no reserved / committed-use / capacity-block figure
@@ -527,6 +534,11 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
     con.print(f"[bold]limits:[/] {esc(best['bottleneck'])}")
+    if best["cost"].get("buy"):
+        # the winner on owned nodes, as estimate's row gives it: "prices dated" listed the undated buy inputs while
+        # only --json carried the figure they priced (QA 60)
+        con.print(f"[bold]buy instead (not ranked on):[/] {esc(buy_words(best['cost'], best['hardware']))}",
+                  highlight=False)
     if best["cost"].get("committed"):
         # the winner's committed prices, as estimate's row gives them: the stale-price warning and "prices dated" named
         # a capacity-block commitment of the winner's whose figure only --json carried (QA 58, QA 59)

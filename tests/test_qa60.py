@@ -1,0 +1,53 @@
+"""QA pass 60: the rate a plan is priced at, named right where the job gives its own (``cluster.price_usd_hr``, which
+replaces the on-demand rate); recommend's buy-vs-rent line; the app's scaling note (docs/qa_log.md, "QA 60")."""
+from __future__ import annotations
+
+import json
+
+from conftest import write_job
+
+RESERVED = """
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 256, micro_batch: 1, precision: bf16, tokens: 1.0e11}
+parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}
+cluster: {instance: aws:p5.48xlarge, nodes: 8, price_usd_hr: 30}
+"""
+
+
+def test_estimate_names_the_jobs_rate_and_sets_the_block_against_the_catalogs_on_demand(cli, tmp_path):
+    """8 x p5.48xlarge at a $30 reserved rate: the cost row read "$11.0k on-demand" and the capacity block "38% above
+    on-demand's $11.0k" (the job's own rate). The row names the job's rate; the block is set against the catalog's
+    on-demand 55.04 $/node-h ($20.1k for the same hours)."""
+    job = write_job(tmp_path, RESERVED)
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    flat = " ".join(out.replace("│", " ").split())
+    assert "$11.0k at the job's rate (cluster.price_usd_hr), $6.20k spot" in flat, flat[:2500]
+    assert "on-demand's $11.0k" not in flat and "$11.0k on-demand" not in flat, flat[:2500]
+    assert ("the block to buy bills $15.1k, 25% below the catalog's on-demand rate (55.04 $/node-h): $20.1k for the "
+            "same hours") in flat, flat[:2500]
+    assert "buying is cheaper than the job's rate (cluster.price_usd_hr)" in flat, flat[:2500]
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    c = json.loads(out)["cost"]
+    assert c["price_basis"] == "cluster.price_usd_hr" and c["catalog_ondemand_usd_hr"] == 55.04, c["price_basis"]
+    assert abs(c["committed"][0]["ondemand_same_hours_usd"] - c["hours"] * 8 * 55.04) < 1e-6, c["committed"][0]
+
+
+def test_estimate_without_a_job_rate_is_still_on_demand(cli, tmp_path):
+    """The catalog's own rate keeps its name and its comparison."""
+    code, out, err = cli("estimate", write_job(tmp_path, RESERVED.replace(", price_usd_hr: 30", "")), "--json")
+    assert code == 0, err
+    c = json.loads(out)["cost"]
+    assert c["price_basis"] == "on-demand" and c["catalog_ondemand_usd_hr"] is None, c["price_basis"]
+    assert abs(c["committed"][0]["ondemand_same_hours_usd"] - c["cost_ondemand_usd"]) < 1e-6
+
+
+def test_recommend_prints_the_winners_buy_line(cli, tmp_path):
+    """recommend's "prices dated" listed the on-prem buy inputs (undated) while its text gave no buy figure; it now
+    prints estimate's buy-vs-rent line for the winner."""
+    code, out, err = cli("recommend", write_job(tmp_path, RESERVED), "--no-simulate", "--top", "1")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert ("buy instead (not ranked on): $6.95k for this run's hours on owned nodes at 18.99 $/node-h") in flat, flat
+    assert "owning beats the job's rate (cluster.price_usd_hr) above 51% utilisation" in flat, flat
