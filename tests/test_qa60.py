@@ -51,3 +51,20 @@ def test_recommend_prints_the_winners_buy_line(cli, tmp_path):
     flat = " ".join(out.split())
     assert ("buy instead (not ranked on): $6.95k for this run's hours on owned nodes at 18.99 $/node-h") in flat, flat
     assert "owning beats the job's rate (cluster.price_usd_hr) above 51% utilisation" in flat, flat
+
+
+def test_report_names_the_jobs_rate_and_the_catalogs_on_demand(cli, tmp_path):
+    """The report's cost section read "On-demand: $11.0k (30.00 $/node-h ...)", its capacity block "not below the
+    on-demand 30.00, so it never beats on-demand" (the job's $30 rate), and its price table "on-demand $/node-h 30.00"
+    beside the catalog row's date and source. Each names the job's rate; the block is set against the catalog's
+    55.04 $/node-h, which it is 25% below."""
+    out = tmp_path / "r.md"
+    code, _, err = cli("report", write_job(tmp_path, RESERVED), "-o", str(out))
+    assert code == 0, err
+    text = " ".join(out.read_text().split())
+    assert ("At the job's rate (cluster.price_usd_hr): $11.0k (30.00 $/node-h x 8 nodes x 45.7 h); on-demand, at the "
+            "catalog's 55.04 $/node-h for aws:p5.48xlarge, the same hours cost $20.1k.") in text, text[:3000]
+    assert "on-demand for the same hours costs $20.1k, so the block saves 25%" in text, text[:4000]
+    assert "never beats on-demand" not in text and "On-demand: $11.0k" not in text
+    assert "| aws:p5.48xlarge | 55.04 (the job's rate, 30.00, is used) |" in text
+    assert "Owning beats renting at the job's rate (cluster.price_usd_hr) only if" in text

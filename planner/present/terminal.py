@@ -93,6 +93,13 @@ def rate_name(cost: dict | None) -> str:
     return RATE_NAMES.get((cost or {}).get("price_basis") or "on-demand", "on-demand")
 
 
+def at_rate(cost: dict | None) -> str:
+    """The rate ``cost.cost_ondemand_usd`` is at, after a figure: "on-demand", or "at the job's rate
+    (cluster.price_usd_hr)" (``rate_name``; QA 60)."""
+    name = rate_name(cost)
+    return name if name == "on-demand" else f"at {name}"
+
+
 def breakeven_clause(buy: dict, rate: str = "on-demand") -> str:
     """estimate's "buy instead" row's break-even, in the report's terms (until QA 47 the row gave none), against
     ``rate`` (``rate_name``: the rent the buy is set against)."""
@@ -217,7 +224,7 @@ def summary_table(res: dict) -> Table:
         # the spot figure is the sticker price over the uninterrupted hours, as the report's "before interruptions"
         # says (a spot job's expected cost is on the spot: line below); "$63.8k spot" read as what spot costs
         # no spot rate (a bare GPU at cluster.price_usd_hr, an instance with no spot row): said, not "- spot" (QA 47)
-        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} {'at ' if cost.get('price_basis') == 'cluster.price_usd_hr' else ''}{rate_name(cost)}, "
+        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} {at_rate(cost)}, "
                   + (f"{fmt_usd(cost['cost_spot_usd'])} spot before interruptions, " if cost["cost_spot_usd"] is not None
                      else "no spot rate, ")
                   + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
