@@ -329,7 +329,7 @@ table(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), 
       wi.no_spot_caption([best]))
 
 st.subheader("scaling (layout re-optimised at each node count)")
-table(wi.cached_view(wi.scaling_display, rec), unpriced, views_note)
+table(wi.cached_view(wi.scaling_display, rec), unpriced, views_note, wi.scaling_caption(rec))
 st.subheader("best plan per GPU type")
 table(wi.cached_view(wi.comparison_display, rec, "gpu"), views_note, unpriced)
 

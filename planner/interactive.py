@@ -946,6 +946,15 @@ def scaling_display(rec) -> pd.DataFrame:
                          for i, (r, h) in enumerate(zip(rows, hours))])
 
 
+def scaling_caption(rec) -> str:
+    """What the scaling view leaves out: the winner's node counts with no plan within the constraints and why
+    (``rank.scaling_left_out_note``, recommend --scaling's "note: scaling:" line); "" when none. The app's view
+    showed 8 and 16 nodes as if nothing else had been tried until QA 60."""
+    from planner.search.rank import scaling_left_out_note
+
+    return scaling_left_out_note(rec.get("nodes_cut") or (), rec["best"]["hardware"]["name"])
+
+
 def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     """The best plan per GPU type (or cloud), side by side (``planner compare``)."""
     from planner.search.rank import best_per

@@ -68,3 +68,30 @@ def test_report_names_the_jobs_rate_and_the_catalogs_on_demand(cli, tmp_path):
     assert "never beats on-demand" not in text and "On-demand: $11.0k" not in text
     assert "| aws:p5.48xlarge | 55.04 (the job's rate, 30.00, is used) |" in text
     assert "Owning beats renting at the job's rate (cluster.price_usd_hr) only if" in text
+
+
+SCALED = b"""
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 512, precision: bf16, tokens: 2.0e11}
+constraints: {clouds: [aws], gpus: [H100-SXM-80GB], max_gpus: 128, deadline_hours: 100}
+"""
+
+
+def test_the_apps_scaling_view_says_the_node_counts_left_out():
+    """`recommend --scaling` says which of the winner's node counts the constraints left out (QA 59); the app's
+    scaling view showed the same table with nothing of them. Its caption now gives recommend's note."""
+    import pytest
+
+    from conftest import ROOT
+    from planner import interactive as wi
+
+    AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.file_uploader(key="upload").set_value(("scaled.yaml", SCALED, "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    caps = [" ".join(c.value.split()) for c in at.caption]
+    note = [c for c in caps if c.startswith("scaling: node counts of aws:p5.48xlarge with no plan within")]
+    assert note, caps
+    assert "1: its fastest plan takes 30.1 d, over the 100 h deadline" in note[0], note
+    assert wi.scaling_caption(dict(nodes_cut=(), best=dict(hardware=dict(name="x")))) == ""
