@@ -95,3 +95,15 @@ def test_the_apps_scaling_view_says_the_node_counts_left_out():
     assert note, caps
     assert "1: its fastest plan takes 30.1 d, over the 100 h deadline" in note[0], note
     assert wi.scaling_caption(dict(nodes_cut=(), best=dict(hardware=dict(name="x")))) == ""
+
+
+def test_the_checkpoint_line_names_the_jobs_rate(cli, tmp_path):
+    """A bare H100 cluster at $30 a node-hour with a checkpoint section: the checkpoint line priced the expected hours
+    at the job's rate and called it on-demand ("46.3 h, $11.1k on-demand")."""
+    job = write_job(tmp_path, RESERVED.replace("instance: aws:p5.48xlarge", "gpu: H100-SXM-80GB")
+                    + "checkpoint: {every_steps: 1000}\n")
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    flat = " ".join(out.replace("│", " ").split())
+    assert "+1.3% time: 46.3 h, $11.1k at the job's rate (cluster.price_usd_hr)" in flat, flat[-2500:]
+    assert "$11.1k on-demand" not in flat

@@ -464,7 +464,7 @@ def _recommendation_section(job: JobSpec, rec: dict) -> Section:
           ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")")
                           if cost.get("cost_spot_usd") is not None else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
-          *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
+          *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "", rate=at_rate(cost)).split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
           ["$ per 1M " + unit, per_million(cost, _cost(best, spot))],
@@ -569,7 +569,10 @@ def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> 
         lines.append("Spot: no spot price in the catalog for this instance.")
     if cost.get("checkpoint_failures"):  # the job's checkpoint section: what its pauses and failures add
         line = checkpoint_line(cost["checkpoint_failures"], " (the time to train and the headline include them; the "
-                                                             "on-demand figure above is without them)")
+                                                             + ("on-demand figure" if at_rate(cost) == "on-demand"
+                                                                else f"figure {at_rate(cost)}")
+                                                             + " above is without them)",
+                               rate=at_rate(cost))
         lines.append(line[0].upper() + line[1:] + ".")
     buy = cost.get("buy")
     cf = cost.get("checkpoint_failures")

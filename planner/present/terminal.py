@@ -409,7 +409,8 @@ def render_estimate(con: Console, res: dict) -> None:
         con.print(esc(spot_line(risk)), highlight=False)
     if res["cost"].get("checkpoint_failures"):
         # a spot job's goodput leaves the interruptions out, as recommend's line says (QA 45: estimate's did not)
-        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"], spot=bool(risk))), highlight=False)
+        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"], spot=bool(risk), rate=at_rate(res["cost"]))),
+                  highlight=False)
     if res.get("accuracy"):
         con.print(esc(accuracy_line(res["accuracy"])), highlight=False)
     con.print(Group(memory_table(res), breakdown_table(res)))
@@ -536,7 +537,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(esc(spot_line(risk)), highlight=False)
     if best["cost"].get("checkpoint_failures"):
         con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"], CKPT_SPOT if risk else CKPT_RANKED,
-                                      spot=bool(risk))), highlight=False)
+                                      spot=bool(risk), rate=at_rate(best["cost"]))), highlight=False)
     if best.get("accuracy"):
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
@@ -793,7 +794,7 @@ def checkpoint_saves_words(o: dict) -> str:
             "failure loses and add no save)")
 
 
-def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> str:
+def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False, rate: str = "on-demand") -> str:
     """One line: the job's checkpoint pauses and node failures (``Cost.checkpoint_failures``) as
     expected wall time and on-demand cost, then ``note``: beside the uninterrupted figures
     ``estimate`` quotes (``CKPT_WITHOUT``), or the figures ``recommend``'s table shows and ranks on
@@ -826,7 +827,7 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
                 f"time over {1 / MIN_GOODPUT:,.0f}x the uninterrupted: goodput under {MIN_GOODPUT:.1%}, taken as 0)")
     cost = o.get("expected_cost_ondemand_usd")
     return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {fmt_goodput(o['goodput'])}" + (" (without spot interruptions)" if spot else "") + f", +{fmt_share(o['overhead'])} time: "
-            f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
+            f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} {rate}" if cost else "")
             + note)
 
 
