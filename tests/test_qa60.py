@@ -107,3 +107,22 @@ def test_the_checkpoint_line_names_the_jobs_rate(cli, tmp_path):
     flat = " ".join(out.replace("│", " ").split())
     assert "+1.3% time: 46.3 h, $11.1k at the job's rate (cluster.price_usd_hr)" in flat, flat[-2500:]
     assert "$11.1k on-demand" not in flat
+
+
+def test_the_app_names_the_jobs_rate():
+    """The app's cost metric read "cost (on-demand)" and its alternatives and sensitivity tables "on-demand $" over
+    the job's $30 rate."""
+    import pytest
+
+    from conftest import ROOT
+
+    AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.file_uploader(key="upload").set_value(("r.yaml", RESERVED.encode(), "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    labels = [m.label for m in at.metric]
+    assert "cost (at the job's rate (cluster.price_usd_hr))" in labels, labels
+    cols = [list(d.value.columns) for d in at.dataframe]
+    assert sum("the job's rate (cluster.price_usd_hr) $" in c for c in cols) == 2, cols  # sensitivity, alternatives
+    assert not any("on-demand $" in c for c in cols), cols
