@@ -507,7 +507,7 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
     caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
     if pareto:
         s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot or cf else ""),
-                               "cost" + (" (expected spot)" if spot else f" (expected, {rate_name(best['cost'])})" if cf
+                               "cost" + (" (expected spot)" if spot else f" (expected {at_rate(best['cost'])})" if cf
                                          else f" ({rate_name(best['cost'])})")],
                               [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600),
                                 fmt_usd(p["cost"])]
