@@ -11,7 +11,7 @@ import hashlib
 import streamlit as st
 
 from planner.present import charts
-from planner.present.terminal import accuracy_line
+from planner.present.terminal import accuracy_line, at_rate
 from planner import interactive as wi
 from planner.errors import InputError
 from planner.results import ranked_hours, ranked_price
@@ -283,7 +283,9 @@ expected = bool((spot and cost.get("spot_risk")) or cost.get("checkpoint_failure
 mfu = wi.mfu_shown(job, best)  # the CLI's "MFU / HFU" and its words on what MFU counts
 metric_rows([
     ("time to train" + (" (expected)" if expected else ""), fmt_time(ranked_hours(cost, spot) * 3600)),
-    ("cost " + ("(spot" if spot else "(on-demand") + (", expected)" if expected else ")"), fmt_usd(ranked_price(cost, spot))),
+    # the job's cluster.price_usd_hr named as its own rate, not on-demand (QA 60)
+    ("cost " + ("(spot" if spot else f"({at_rate(cost)}") + (", expected)" if expected else ")"),
+     fmt_usd(ranked_price(cost, spot))),
     ("step time", fmt_time(best["step_time_s"])),
     ("MFU / HFU", mfu.value),
     (f"memory per {device_of(hw)} (of {(mem.get('limit') or mem['capacity']) / GiB:.0f} GiB allowed)", f"{mem['total'] / GiB:.1f} GiB"),
@@ -325,11 +327,12 @@ unpriced = wi.cached_view(wi.unpriced_caption, rec)  # said under each table wit
 no_spot = wi.no_spot_caption(rec["ranked"])
 views_note = rec.get("views_note")  # a data-bound job: these views are compute-bound, the ranked plans simulated
 # a data-bound plan: each row is estimate_job's compute-bound figure
-table(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), wi.sensitivity_caption(best), unpriced,
+table(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label, wi.rent_column(cost)),
+      wi.sensitivity_caption(best), unpriced,
       wi.no_spot_caption([best]))
 
 st.subheader("scaling (layout re-optimised at each node count)")
-table(wi.cached_view(wi.scaling_display, rec), unpriced, views_note)
+table(wi.cached_view(wi.scaling_display, rec), unpriced, views_note, wi.scaling_caption(rec))
 st.subheader("best plan per GPU type")
 table(wi.cached_view(wi.comparison_display, rec, "gpu"), views_note, unpriced)
 

@@ -349,18 +349,20 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     if by or scaling:
         from planner.present.terminal import render_views
 
-        cut = _scaling_left_out(planned.result) if scaling else ()
-        left = ((f"scaling: node counts of {planned.result.best.hardware.name} with no plan within the constraints, "
-                 "left out of the table — " + "; ".join(f"{c['nodes']:,}: {c['reason']}" for c in cut)),) if cut else ()
+        from planner.search.rank import scaling_left_out_note
+
+        note = scaling_left_out_note(planned.result.nodes_cut, planned.result.best.hardware.name) if scaling else ""
+        left = (note,) if note else ()
         render_views(out, views, by, planned.result.best.hardware.name, notes=(planned.result.views_note, *left),
                      noun_of=noun_of)
 
 
 def _scaling_left_out(rec) -> tuple[dict, ...]:
-    """The winner's node counts that fit in memory but have no plan within the constraints, ``{"nodes",
-    "reason"}`` (``Recommendation.nodes_cut``): the ``--scaling`` table left them out unsaid (QA 58)."""
-    return tuple({"nodes": c["nodes"], "reason": c["reason"]} for c in rec.nodes_cut
-                 if c["hardware"] == rec.best.hardware.name)
+    """The winner's node counts that fit in memory but have no plan within the constraints (``rank.scaling_left_out``):
+    the ``--scaling`` table left them out unsaid (QA 58)."""
+    from planner.search.rank import scaling_left_out
+
+    return scaling_left_out(rec.nodes_cut, rec.best.hardware.name)
 
 
 def _given_inputs(job_path, catalog, profile):

@@ -54,6 +54,7 @@ from planner.workloads.training import estimate_job
 from planner.units import device_of, duration_unit, fmt_sig, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.report import build_report, render_html
+from planner.present.terminal import rate_name
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
 DEFAULT_PRESET = "llama3-8b"
@@ -623,15 +624,22 @@ def utilisation_columns(rows) -> dict:
     return {f"{k} %": v for k, v in cols.items()}
 
 
-def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
-    """The sensitivity frame in people's units."""
+def rent_column(cost) -> str:
+    """The header of a table's rent column: "on-demand $", or the job's own rate's where it gives one
+    (``Cost.price_basis`` "cluster.price_usd_hr"; QA 60: its $30 reserved rate sat under "on-demand $")."""
+    name = rate_name(cost)
+    return "on-demand $" if name == "on-demand" else f"{name} $"
+
+
+def sensitivity_display(df: pd.DataFrame, label: str, rent: str = "on-demand $") -> pd.DataFrame:
+    """The sensitivity frame in people's units; ``rent``: the rent column's header (``rent_column``)."""
     dur, hours = _duration(df["hours"])
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
         # seconds, as the other tables' "step s": each row in its own unit read "99.13 s" above "3.3 min"
         "step s": df["step_time_s"].round(3),
         dur: hours,
-        "on-demand $": _dollars(df["cost_ondemand_usd"]),
+        rent: _dollars(df["cost_ondemand_usd"]),
         "spot $": _dollars(df["cost_spot_usd"]),
         **utilisation_columns(df),  # "MFU %": was "MFU" over 54.3, a percent without its unit
         "mem GiB": df["mem_gib"].round(1),
@@ -649,6 +657,7 @@ def ranked_display(rec: dict) -> pd.DataFrame:
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}
     count_col = f"{nouns.pop()}s" if len(nouns) == 1 else ("accelerators" if nouns else "GPUs")
     util = utilisation_columns(rec["ranked"])
+    rent = rent_column(rec["best"]["cost"]) if rec.get("best") else "on-demand $"  # one rate for the whole search
     for i, (r, h) in enumerate(zip(rec["ranked"], hours), 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
         # both prices for the hours beside them (results.ranked_price, as the report's alternatives): the on-demand
@@ -657,10 +666,10 @@ def ranked_display(rec: dict) -> pd.DataFrame:
                      count_col: r["hardware"]["gpus"], "layout": config_str(r["config"]),
                      "step s": round(r["step_time_s"], 3), **{k: v[i - 1] for k, v in util.items()},
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
-                     "on-demand $": ranked_price(c, False), "spot $": ranked_price(c, True)})
+                     rent: ranked_price(c, False), "spot $": ranked_price(c, True)})
     df = pd.DataFrame(rows)
     if rows:  # None (an unpriced option: a bare GPU, or no spot price) stays empty: round(None) raised here
-        for col in ("on-demand $", "spot $"):
+        for col in (rent, "spot $"):
             df[col] = pd.Series(df[col], dtype=float).round(2)
     return df
 
@@ -944,6 +953,15 @@ def scaling_display(rec) -> pd.DataFrame:
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
                           **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])
+
+
+def scaling_caption(rec) -> str:
+    """What the scaling view leaves out: the winner's node counts with no plan within the constraints and why
+    (``rank.scaling_left_out_note``, recommend --scaling's "note: scaling:" line); "" when none. The app's view
+    showed 8 and 16 nodes as if nothing else had been tried until QA 60."""
+    from planner.search.rank import scaling_left_out_note
+
+    return scaling_left_out_note(rec.get("nodes_cut") or (), rec["best"]["hardware"]["name"])
 
 
 def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:

@@ -235,6 +235,14 @@ class Cost(Record):
     #: ones); None where no price was used;
     #: before the job sections' records, which stay last
     price_dates: Optional[dict] = None
+    #: the rate ``cost_ondemand_usd`` (and the buy comparison) is at: "on-demand", the catalog's, or
+    #: "cluster.price_usd_hr", the job's own rate, which replaces it (planner.search.rank.PRICE_BASES; QA 60: it was
+    #: labelled on-demand)
+    price_basis: str = "on-demand"
+    #: with the job's own rate: the catalog's on-demand rate of the instance (USD per node-hour), what the committed
+    #: prices' ``ondemand_same_hours_usd`` and ``breakeven_busy`` are set against; None where the catalog has none
+    #: (a bare GPU) or the cost is at the catalog's rate anyway
+    catalog_ondemand_usd_hr: Optional[float] = None
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
     #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
     #: costs above are the uninterrupted compute time. ``recommend`` ranks and filters on these

@@ -155,7 +155,7 @@ def test_a_job_rate_and_onprem_figures_are_undated_and_an_onprem_override_is_dat
     code, out, err = cli("estimate", job, "--json")
     assert code == 0, err
     undated = [u["what"] for u in json.loads(out)["cost"]["price_dates"]["undated"]]
-    assert undated[0] == "on-demand rate from the job (cluster.price_usd_hr)"
+    assert undated[0] == "the job's rate (cluster.price_usd_hr)"  # QA 60: no on-demand rate
     assert "buy: job onprem.server_price_usd" in undated
     ov = tmp_path / "o.yaml"
     ov.write_text("onprem:\n  - {key: power_price_usd_per_kwh, value: 0.2, price_date: 2023-01-01, source: utility bill}\n"

@@ -177,7 +177,8 @@ def test_a_cost_with_no_spot_rate_says_so(cli, tmp_path):
     code, out, err = cli("estimate", job)
     assert code == 0, err
     text = " ".join(out.replace("│", " ").split())
-    assert "on-demand, no spot rate," in text and "- spot" not in text, text
+    # the job's own rate is named as such since QA 60 (it read "on-demand")
+    assert "at the job's rate (cluster.price_usd_hr), no spot rate," in text and "- spot" not in text, text
 
 
 def test_a_run_longer_than_a_term_names_the_terms_back_to_back(cli, tmp_path):

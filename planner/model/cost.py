@@ -343,7 +343,7 @@ ONPREM_PRICE_FIELDS = ("server_price_usd", "power_price_usd_per_kwh", "hosting_u
 
 
 def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, committed, buy,
-                spot: bool = False) -> list[tuple[str, str]]:
+                spot: bool = False, catalog_ondemand=None) -> list[tuple[str, str]]:
     """(what, price_date) of every price a plan's cost used (``Cost.price_dates`` sums them up with
     ``hardware_catalog.catalog.oldest_price``): the instance's on-demand and spot rates (its catalog row's date; a
     job's ``cluster.price_usd_hr`` has none), each committed row's, and the buy inputs that are prices
@@ -352,7 +352,10 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
 
     ``spot``: the cost is at the spot rate, which is listed first: ``oldest_price`` names the first listed of a day,
     so where both rates share the oldest date it names the one the cost uses (QA 55b: a batch-serving job costed at
-    spot named "aws:g6e.48xlarge on-demand" as its oldest price, both rates bounded 2026-01-20)."""
+    spot named "aws:g6e.48xlarge on-demand" as its oldest price, both rates bounded 2026-01-20).
+
+    ``catalog_ondemand``: the catalog's on-demand rate where the job's ``cluster.price_usd_hr`` replaces it but the
+    committed prices are still set against it (``cost_summary``; QA 60): its date is listed too."""
     out = []
     inst = None
     if catalog is not None and instance_key:
@@ -368,7 +371,11 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
         if inst is not None and row_rate and abs(float(rate) - float(row_rate)) <= 1e-9 * float(row_rate):
             out.append((f"{inst.key} {what}", inst.rate_date(what == "spot") or ""))
         else:
-            out.append((f"{what} rate from the job (cluster.price_usd_hr)", ""))
+            # the job's own rate (QA 60: it read "on-demand rate from the job", as if it were an on-demand price)
+            out.append(("the job's rate (cluster.price_usd_hr)" if what == "on-demand"
+                        else f"{what} rate from the job (cluster.price_usd_hr)", ""))
+    if inst is not None and catalog_ondemand and committed:
+        out.append((f"{inst.key} on-demand (what the committed prices are set against)", inst.rate_date(False) or ""))
     for c in committed or ():
         out.append((f"{instance_key} {c['term']} commitment", c.get("price_date") or ""))
     for field, inp in ((buy or {}).get("inputs") or {}).items():
@@ -435,10 +442,33 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     # $ per million tokens at the price the plan is ranked at (spot when the job asks for spot)
     at_spot = bool(getattr(job.constraints, "spot", False) and sp)
     ranked = sp if at_spot else od
-    committed = committed_costs(catalog, instance_key, hours, nodes, price_ondemand)
+    # the job's cluster.price_usd_hr replaces the on-demand rate as the run's own (QA 60): its committed prices are
+    # still set against what the cloud charges on demand, the catalog's rate (none for a bare GPU), not against it
+    stated = getattr(job.cluster, "price_usd_hr", None) is not None
+    catalog_od = catalog_ondemand(catalog, instance_key) if stated else price_ondemand
+    committed = committed_costs(catalog, instance_key, hours, nodes, catalog_od)
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
                 tokens=tokens, padding_share=padding_share(job) or None, cost_ondemand_usd=od, cost_spot_usd=sp,
                 usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
                 committed=committed, evaluation=evaluation or None,
                 price_dates=oldest_price(price_dates(catalog, instance_key, price_ondemand, price_spot, committed, buy,
-                                                     spot=at_spot)))
+                                                     spot=at_spot, catalog_ondemand=catalog_od if stated else None)),
+                price_basis="cluster.price_usd_hr" if stated else "on-demand",
+                catalog_ondemand_usd_hr=catalog_od if stated else None)
+
+
+#: what a plan's rent is at, in words (``Cost.price_basis``): the job's ``cluster.price_usd_hr`` replaces the on-demand
+#: rate and is no on-demand price (QA 60: "$21.7k on-demand" at a $30 reserved rate, and "40% above on-demand's $21.7k")
+RATE_NAMES = {"on-demand": "on-demand", "spot": "spot", "cluster.price_usd_hr": "the job's rate (cluster.price_usd_hr)"}
+
+
+def catalog_ondemand(catalog, instance_key: str | None):
+    """The catalog's on-demand rate of ``instance_key`` (USD per node-hour; an override's where one reprices it),
+    None for a bare GPU or an instance with no on-demand row: what a job's ``cluster.price_usd_hr`` replaces, and what
+    its committed prices are still set against (QA 60)."""
+    if catalog is None or not instance_key:
+        return None
+    try:
+        return catalog.instance(instance_key).price_ondemand or None
+    except Exception:  # noqa: BLE001 — a bare-GPU row's hardware is a GPU name, no instance
+        return None

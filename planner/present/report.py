@@ -44,7 +44,7 @@ from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import buy_words, offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
-from planner.present.terminal import (accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
+from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
@@ -141,16 +141,17 @@ def _buy_parts(buy: dict) -> str:
             f"power {per['power']:.2f}, hosting {per['hosting']:.2f}")
 
 
-def _breakeven_words(buy: dict, hw: dict) -> str:
+def _breakeven_words(buy: dict, hw: dict, cost: dict | None = None) -> str:
     """The break-even utilisation (``cost.breakeven_utilisation``) in words; at 1 or more owning never beats on-demand,
     and the line says so with the owned node-hour when busy every hour (a $1.5M server read "only if the cluster
-    stays busy above 113% of its 4-year life")."""
+    stays busy above 113% of its 4-year life"). ``cost``: the plan's, whose rent it is set against (``at_rate``: the
+    job's own rate where it gives one, QA 60)."""
     u = buy["breakeven_utilisation"]
     if u is not None and u >= 1:
-        return (f"Owning never beats renting on-demand at these inputs: busy every hour of its "
+        return (f"Owning never beats renting {at_rate(cost)} at these inputs: busy every hour of its "
                 f"{fmt_years(buy['amortisation_years'], '-year')} life, an owned node-hour costs "
                 f"{buy['node_hour_usd'] * buy['utilisation']:.2f} $/node-h against {hw['price_ondemand_usd_hr']:.2f}")
-    return (f"Owning beats renting on-demand only if the cluster stays busy above {fmt_pct(u)} of its "
+    return (f"Owning beats renting {at_rate(cost)} only if the cluster stays busy above {fmt_pct(u)} of its "
             f"{fmt_years(buy['amortisation_years'], '-year')} life ({breakeven_months(buy)})")
 
 
@@ -167,14 +168,17 @@ def _block_days(billed_hours: float) -> str:
             f"{BLOCK_MAX_H / 24:.0f} days a block)")
 
 
-def _committed_line(c: dict, hw: dict, today: Optional[_dt.date] = None) -> str:
+def _committed_line(c: dict, hw: dict, today: Optional[_dt.date] = None, cost: dict | None = None) -> str:
     """The report's line for one committed price (``cost.committed_costs``): the run's share, what signing the
     1-/3-year term or buying the capacity block bills (whole terms; a block in whole days, then weeks), and where
     the committed rate is not below on-demand, that it never beats it ("busy more than 116% of the term" was
     printed for a catalog override's on-demand rate below the shipped 1-year one). Where the commitment's region is not
     the on-demand rate's (``region_differs``), the comparison names both regions: gcp:a3-megagpu-8g's us-east4 terms
-    were set against a us-central1 rate with nothing saying so."""
-    nodes, od = hw["nodes"], hw.get("price_ondemand_usd_hr")
+    were set against a us-central1 rate with nothing saying so. With the job's own rate (``cost.price_basis``
+    "cluster.price_usd_hr") the on-demand rate is the catalog's (``cost.catalog_ondemand_usd_hr``), not the job's
+    (QA 60: a $30 reserved rate was "the on-demand 30.00"), or none where the catalog has none."""
+    stated = (cost or {}).get("price_basis") == "cluster.price_usd_hr"
+    nodes, od = hw["nodes"], (cost["catalog_ondemand_usd_hr"] if stated else hw.get("price_ondemand_usd_hr"))
     never = (f"; at {c['price_usd_hr']:.2f} $/node-h it is not below the on-demand {od:.2f}, so it never beats on-demand"
              if od and c["price_usd_hr"] >= od else "")
     if c.get("commitment_usd") is None:
@@ -265,7 +269,10 @@ def _price_rows(rec: dict, catalog, today: Optional[_dt.date] = None) -> Table:
             except Exception:  # noqa: BLE001 — a row from an override catalog may not resolve by key
                 inst = None
         hw = r["hardware"]
-        rows.append([name, f"{hw['price_ondemand_usd_hr']:.2f}" if hw["price_ondemand_usd_hr"] else "-",
+        stated = r["cost"].get("price_basis") == "cluster.price_usd_hr"  # the job's rate is no catalog price (QA 60)
+        cod = r["cost"].get("catalog_ondemand_usd_hr")
+        rows.append([name, (f"{cod:.2f}" if cod else "-") + f" (the job's rate, {hw['price_ondemand_usd_hr']:.2f}, is used)"
+                     if stated else f"{hw['price_ondemand_usd_hr']:.2f}" if hw["price_ondemand_usd_hr"] else "-",
                      f"{hw['price_spot_usd_hr']:.2f}" if hw["price_spot_usd_hr"] else "-",
                      inst.region if inst else "-", _rate_dates(inst, bool(hw["price_spot_usd_hr"]), today) if inst
                      else "job file / none", inst.source if inst else "-"])
@@ -369,18 +376,19 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
             f"{speed:.0%} scaling efficiency)")
 
 
-def _expected_headers(spot: bool, cf: bool) -> tuple[str, str, str]:
+def _expected_headers(spot: bool, cf: bool, rate: str = "on-demand") -> tuple[str, str, str]:
     """The (time to train, on-demand, spot) column headers of a table of ranked figures (the alternatives, the
     sensitivity sweeps): "(expected)" where a column holds the spot interruptions (a spot job) or the job's
     checkpoint pauses and node failures (``cf``). A job not on spot has no interruption model, so its spot column
     with checkpoints is "before interruptions" (the sensitivity tables of a checkpointed job held the expected
-    figures under bare headers, and the alternatives' "spot (expected)" read as with interruptions)."""
-    return ("time to train" + (" (expected)" if spot or cf else ""), "on-demand" + (" (expected)" if cf else ""),
+    figures under bare headers, and the alternatives' "spot (expected)" read as with interruptions). ``rate``: the
+    rate the rent column is at (``rate_name``: the job's own where it gives one, QA 60)."""
+    return ("time to train" + (" (expected)" if spot or cf else ""), rate + (" (expected)" if cf else ""),
             "spot" + (" (expected)" if spot else " (expected, before interruptions)" if cf else ""))
 
 
 def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU",
-                       cf: bool = False) -> Table:
+                       cf: bool = False, rate: str = "on-demand") -> Table:
     rows = []
     # one unit a column: the step column read "54.16 s" above "895.3 ms", time to train "4.8 d" above "59.3 h"
     steps = dict(zip(df.index, fmt_time_column(df["step_time_s"])))
@@ -395,7 +403,7 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: s
         rows.append([v, f"{int(r.gpus):,}", steps[r.Index], hours[r.Index],
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), *(u[r.Index] for u in util.values()),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, f"{noun}s", "step", *_expected_headers(spot, cf), *util, "mem GiB", "fits"], rows)
+    return Table([label, f"{noun}s", "step", *_expected_headers(spot, cf, rate), *util, "mem GiB", "fits"], rows)
 
 
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
@@ -427,7 +435,7 @@ def _recommendation_section(job: JobSpec, rec: dict) -> Section:
     s = Section("Recommendation")
     risk = cost.get("spot_risk") if spot else None  # spot: the expected time and cost the plan is ranked on
     cf = cost.get("checkpoint_failures")  # the job's checkpoint section: ranked with its pauses and failures
-    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else 'on-demand'}"
+    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else rate_name(cost)}"
              + (f", with {checkpoint_words(cf)}" if cf else "") + ")"
              if _cost(best, spot) is not None
              else " (no spot price: cluster.price_usd_hr is an on-demand rate; leave out constraints.spot to be costed "
@@ -450,13 +458,13 @@ def _recommendation_section(job: JobSpec, rec: dict) -> Section:
                             + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
           *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),
           [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (f" (without {left_out})" if left_out else "")],
-          ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
+          [f"cost {at_rate(cost)}" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
           # the sticker spot rate over the uninterrupted hours on any job (estimate's row says so too): a job not
           # on spot read a bare "cost spot | $5.58k" as what spot would cost
           ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")")
                           if cost.get("cost_spot_usd") is not None else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
-          *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
+          *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "", rate=at_rate(cost)).split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
           ["$ per 1M " + unit, per_million(cost, _cost(best, spot))],
@@ -489,7 +497,7 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say
     s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout", "step s", *util, "mem/limit GiB",
-                           *_expected_headers(spot, bool(cf))], rows,
+                           *_expected_headers(spot, bool(cf), rate_name(best["cost"]))], rows,
                           "best layout per (hardware, node count), ranked by the objective"
                           + (" (times and costs with the checkpoint pauses and node failures)" if cf else "")))
     if with_charts and rec.get("kept") is not None:
@@ -499,7 +507,8 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
     caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
     if pareto:
         s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot or cf else ""),
-                               "cost" + (" (expected spot)" if spot else " (expected on-demand)" if cf else " (on-demand)")],
+                               "cost" + (" (expected spot)" if spot else f" (expected {at_rate(best['cost'])})" if cf
+                                         else f" ({rate_name(best['cost'])})")],
                               [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600),
                                 fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
@@ -515,16 +524,34 @@ def _rented_only(catalog, gpu_name: str) -> str | None:
     return rented_only(gpu) if gpu is not None else None
 
 
+def _catalog_rate_words(cost: dict, hw: dict) -> str:
+    """Beside a cost at the job's own rate (``cost.price_basis`` "cluster.price_usd_hr"): the catalog's on-demand rate
+    of the instance and the same hours at it, or that the catalog has none (QA 60); "" for a cost at on-demand."""
+    if cost.get("price_basis") != "cluster.price_usd_hr":
+        return ""
+    od = cost.get("catalog_ondemand_usd_hr")
+    if not od:
+        return "; no catalog on-demand rate is known for " + ("a bare GPU" if hw.get("cloud") in (None, "-")
+                                                              else hw["name"])
+    return (f"; on-demand, at the catalog's {od:.2f} $/node-h for {hw['name']}, the same hours cost "
+            f"{fmt_usd(cost['cost_ondemand_usd'] / hw['price_ondemand_usd_hr'] * od)}")
+
+
 def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> Section:
     """What the run costs on-demand, on spot, bought or committed, and the buy-vs-rent inputs used."""
     best = rec["best"]
     cost = best["cost"]
     s = Section("Cost: on-demand, spot, or buy")
     # a bare GPU has no price: "On-demand: - (0.00 $/node-h x 4 nodes x 215 h)" was printed
-    lines = [f"On-demand: {fmt_usd(cost['cost_ondemand_usd'])} "
+    # the job's cluster.price_usd_hr is the run's own rate, no on-demand price (QA 60): named so, with the catalog's
+    # on-demand rate beside it where the catalog has one
+    stated = cost.get("price_basis") == "cluster.price_usd_hr"
+    head = "At the job's rate (cluster.price_usd_hr)" if stated else "On-demand"
+    lines = [f"{head}: {fmt_usd(cost['cost_ondemand_usd'])} "
              f"({best['hardware']['price_ondemand_usd_hr']:.2f} $/node-h x {best['hardware']['nodes']} "
              f"node{'s' if best['hardware']['nodes'] != 1 else ''} x "
-             f"{_hours(cost['hours'])})." if cost.get("cost_ondemand_usd") is not None and best["hardware"].get("price_ondemand_usd_hr")
+             f"{_hours(cost['hours'])})" + _catalog_rate_words(cost, best["hardware"]) + "."
+             if cost.get("cost_ondemand_usd") is not None and best["hardware"].get("price_ondemand_usd_hr")
              else f"On-demand: no price (a bare {device_of(best['hardware'])} cluster has none; set cluster.price_usd_hr, "
                   f"per node): {best['hardware']['nodes']} node{'s' if best['hardware']['nodes'] != 1 else ''} x "
                   f"{_hours(cost['hours'])}."]
@@ -542,7 +569,10 @@ def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> 
         lines.append("Spot: no spot price in the catalog for this instance.")
     if cost.get("checkpoint_failures"):  # the job's checkpoint section: what its pauses and failures add
         line = checkpoint_line(cost["checkpoint_failures"], " (the time to train and the headline include them; the "
-                                                             "on-demand figure above is without them)")
+                                                             + ("on-demand figure" if at_rate(cost) == "on-demand"
+                                                                else f"figure {at_rate(cost)}")
+                                                             + " above is without them)",
+                               rate=at_rate(cost))
         lines.append(line[0].upper() + line[1:] + ".")
     buy = cost.get("buy")
     cf = cost.get("checkpoint_failures")
@@ -555,10 +585,11 @@ def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> 
                 if buy.get("hours") is not None else _hours(cost["hours"]))
         lines.append(f"Buy: this run's {wall} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
                      f"at {buy['node_hour_usd']:.2f} $/node-h ({_buy_parts(buy)})" + (
-                         f": per hour of use, {cheaper_words(buy, best['hardware'])}. {_breakeven_words(buy, best['hardware'])}"
+                         f": per hour of use, {cheaper_words(buy, best['hardware'], rate_name(cost))}. "
+                         f"{_breakeven_words(buy, best['hardware'], cost)}"
                          f" — buying commits {fmt_usd(buy['capex_usd'])} up "
                          f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"
-                         + (" (on-demand, same wall hours)." if rent != cost["cost_ondemand_usd"] else ".")
+                         + (f" ({rate_name(cost)}, same wall hours)." if rent != cost["cost_ondemand_usd"] else ".")
                          if rent else "; no rental price to compare with."))
     elif _rented_only(catalog, best["hardware"]["gpu"]):  # a TPU / Trainium: no server to price (QA 47)
         lines.append(f"Buy: not an option: {_rented_only(catalog, best['hardware']['gpu'])}.")
@@ -566,7 +597,7 @@ def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> 
         lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog (its server "
                      "prices are HGX 8-GPU SXM servers); give the job's onprem.server_price_usd, per node, to price buying.")
     for c in cost.get("committed") or ():
-        lines.append(_committed_line(c, best["hardware"], today))
+        lines.append(_committed_line(c, best["hardware"], today, cost))
     if not cost.get("committed"):
         lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "
                      "(add one with a catalog override's commitments: section).")
@@ -635,7 +666,7 @@ def _sensitivity_section(job: JobSpec, rec: dict, catalog, profile, sensitivity_
         sweeps[what] = df
         s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
         s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"]),
-                                                bool(cost.get("checkpoint_failures"))))
+                                                bool(cost.get("checkpoint_failures")), rate_name(cost)))
     if with_charts and "nodes" in sweeps:
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))

@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
-from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -88,23 +88,37 @@ def breakeven_months(buy: dict) -> str:
     return f"{buy['breakeven_utilisation'] * months:,.1f} of its {months:,.0f} months"
 
 
-def breakeven_clause(buy: dict) -> str:
-    """estimate's "buy instead" row's break-even, in the report's terms (until QA 47 the row gave none)."""
+def rate_name(cost: dict | None) -> str:
+    """The rate ``cost.cost_ondemand_usd`` is at, in words: "on-demand", or the job's rate (``RATE_NAMES``)."""
+    return RATE_NAMES.get((cost or {}).get("price_basis") or "on-demand", "on-demand")
+
+
+def at_rate(cost: dict | None) -> str:
+    """The rate ``cost.cost_ondemand_usd`` is at, after a figure: "on-demand", or "at the job's rate
+    (cluster.price_usd_hr)" (``rate_name``; QA 60)."""
+    name = rate_name(cost)
+    return name if name == "on-demand" else f"at {name}"
+
+
+def breakeven_clause(buy: dict, rate: str = "on-demand") -> str:
+    """estimate's "buy instead" row's break-even, in the report's terms (until QA 47 the row gave none), against
+    ``rate`` (``rate_name``: the rent the buy is set against)."""
     u = buy.get("breakeven_utilisation")
     if u is None:
         return ""
     if u >= 1:
-        return "; owning never beats on-demand at these inputs, even busy every hour"
-    return f"; owning beats on-demand above {fmt_pct(u)} utilisation ({breakeven_months(buy)} busy)"
+        return f"; owning never beats {rate} at these inputs, even busy every hour"
+    return f"; owning beats {rate} above {fmt_pct(u)} utilisation ({breakeven_months(buy)} busy)"
 
 
-def cheaper_words(buy: dict, hw: dict) -> str:
+def cheaper_words(buy: dict, hw: dict, rate: str = "on-demand") -> str:
     """Which is cheaper per hour of use, owning or on-demand (``buy.cheaper``, against the on-demand rate),
     naming the rate it is against, and spot's where the instance has one below the owned node-hour: "buy
     is cheaper" sat beside a spot plan that cost less than buying. One wording for the report's Buy line and
     estimate's "buy instead" row (the row gave neither until QA 40's note: 16.95 $/node-h spot beside an 18.99
-    owned node-hour, unsaid)."""
-    words = "buying is cheaper than on-demand" if buy["cheaper"] == "buy" else "on-demand is cheaper than buying"
+    owned node-hour, unsaid). ``rate``: the rent it is set against (``rate_name``; the job's own rate where it
+    gives one, QA 60)."""
+    words = f"buying is cheaper than {rate}" if buy["cheaper"] == "buy" else f"{rate} is cheaper than buying"
     spot = hw.get("price_spot_usd_hr")
     if spot and spot < buy["node_hour_usd"]:
         words += (f"; spot, at {spot:.2f} $/node-h before interruptions, is below owning's "
@@ -112,23 +126,33 @@ def cheaper_words(buy: dict, hw: dict) -> str:
     return words
 
 
-def _block_versus(c: dict) -> str:
+def _block_versus(c: dict, cost: dict | None = None) -> str:
     """A Capacity Block's bill against on-demand for the same hours (``cost.committed_costs``), and the blocks side by
-    side where the nodes are more than one block holds."""
+    side where the nodes are more than one block holds. With the job's own rate (``cost.price_basis``) the on-demand
+    figure is the catalog's rate, named so (QA 60: the job's $30 rate read as "on-demand's"), or said unknown."""
     side = c.get("blocks_side_by_side") or 1
     words = (f" ({side} blocks side by side: AWS sells at most {BLOCK_INSTANCES_PER_BLOCK} instances a block)"
              if side > 1 else "")
     od, bill = c.get("ondemand_same_hours_usd"), c.get("commitment_usd")
+    stated = (cost or {}).get("price_basis") == "cluster.price_usd_hr"
+    if stated and not od and bill is not None:
+        return words + ", beside no on-demand figure (the catalog has no on-demand rate for this instance)"
     if not od or bill is None:
         return words
-    return words + (f", {fmt_pct(1 - bill / od)} below on-demand's {fmt_usd(od)} for the same hours" if bill < od else
-                    f", {over_words(bill / od)} on-demand's {fmt_usd(od)} for the same hours")
+    whose = (f"the catalog's on-demand rate ({cost['catalog_ondemand_usd_hr']:.2f} $/node-h)" if stated
+             else "on-demand")
+    return words + (f", {fmt_pct(1 - bill / od)} below {whose}: {fmt_usd(od)} for the same hours" if stated and bill < od
+                    else f", {over_words(bill / od)} {whose}: {fmt_usd(od)} for the same hours" if stated
+                    else f", {fmt_pct(1 - bill / od)} below on-demand's {fmt_usd(od)} for the same hours" if bill < od
+                    else f", {over_words(bill / od)} on-demand's {fmt_usd(od)} for the same hours")
 
 
 
-def committed_words(committed, hw: dict) -> str:
+def committed_words(committed, hw: dict, cost: dict | None = None) -> str:
     """Each committed price (``cost.committed_costs``): the run's hours at the rate, and what the term or block bills
-    (whole terms; a block in whole days or weeks); estimate's "committed" row and recommend's "committed:" line."""
+    (whole terms; a block in whole days or weeks); estimate's "committed" row and recommend's "committed:" line.
+    ``cost``: the plan's cost, whose ``price_basis`` says whether the on-demand figure a block is set against is the
+    catalog's rate beside the job's own (``_block_versus``)."""
     return "; ".join(
         f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's "
         + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
@@ -137,11 +161,28 @@ def committed_words(committed, hw: dict) -> str:
            if c.get("commitment_usd") is not None else "")
         # set against on-demand for the same hours, as the report's line is: a 5.3-hour run's 1-day block read
         # "$413.62 for this run's hours ..., the block to buy bills $1.89k" beside $578.84 on-demand, unsaid
-        + (_block_versus(c) if c["term"] == "capacity-block" else "")
+        + (_block_versus(c, cost) if c["term"] == "capacity-block" else "")
         # the report names AWS's cap; the row did not (QA 45: 1,024 p5.48xlarge on a "capacity-block" price)
         + (f" (AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
            f"{hw['nodes']:,} nodes)" if c["term"] == "capacity-block" and hw.get("nodes", 0) > BLOCK_MAX_INSTANCES
            else "") for c in committed)
+
+def buy_words(cost: dict, hw: dict) -> str:
+    """The run on owned nodes (``cost.buy``) against renting: estimate's "buy instead" row and recommend's "buy
+    instead (not ranked on):" line (QA 60: recommend dated the buy inputs under "prices dated" but printed no buy
+    figure), set against the rate the plan's rent is at (``rate_name``)."""
+    b, rate = cost["buy"], rate_name(cost)
+    return (f"{fmt_usd(b['run_cost_usd'])} for this run's "
+            + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
+            + " on owned nodes "
+            # the utilisation moves the owned node-hour most (every owned cost is divided by it): said
+            # here as in the report's Buy line (the row gave capex and years only)
+            f"at {b['node_hour_usd']:.2f} $/node-h ({utilisation_words(b)}, capex "
+            f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)"
+            # which is cheaper per hour of use, and spot where it is below owning, in the report's words
+            + (f"; per hour of use, {cheaper_words(b, hw, rate)}" if b.get("cheaper") else "")
+            + breakeven_clause(b, rate))
+
 
 def over_words(ratio: float) -> str:
     """How far a bill (a Capacity Block) is over another at ``ratio`` >= 1: a share under 2x ("4.4% above"), a multiple
@@ -183,25 +224,16 @@ def summary_table(res: dict) -> Table:
         # the spot figure is the sticker price over the uninterrupted hours, as the report's "before interruptions"
         # says (a spot job's expected cost is on the spot: line below); "$63.8k spot" read as what spot costs
         # no spot rate (a bare GPU at cluster.price_usd_hr, an instance with no spot row): said, not "- spot" (QA 47)
-        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, "
+        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} {at_rate(cost)}, "
                   + (f"{fmt_usd(cost['cost_spot_usd'])} spot before interruptions, " if cost["cost_spot_usd"] is not None
                      else "no spot rate, ")
                   + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     if cost.get("buy"):
-        b = cost["buy"]
-        t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
-                  + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
-                  + " on owned nodes "
-                  # the utilisation moves the owned node-hour most (every owned cost is divided by it): said
-                  # here as in the report's Buy line (the row gave capex and years only)
-                  f"at {b['node_hour_usd']:.2f} $/node-h ({utilisation_words(b)}, capex "
-                  f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)"
-                  # which is cheaper per hour of use, and spot where it is below owning, in the report's words
-                  + (f"; per hour of use, {cheaper_words(b, hw)}" if b.get("cheaper") else "") + breakeven_clause(b))
+        t.add_row("buy instead", buy_words(cost, hw))
     if cost.get("committed"):
         # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
         # spot and buy but no reserved / committed-use / capacity-block figure
-        t.add_row("committed", committed_words(cost["committed"], hw))
+        t.add_row("committed", committed_words(cost["committed"], hw, cost))
     if cost.get("price_dates"):  # how old the prices behind these figures are (cost.price_dates; until buy36 unsaid)
         t.add_row("prices dated", esc(price_dates_words(cost["price_dates"])))
     t.add_row("limits", esc(res.get("bottleneck", "")))
@@ -377,7 +409,8 @@ def render_estimate(con: Console, res: dict) -> None:
         con.print(esc(spot_line(risk)), highlight=False)
     if res["cost"].get("checkpoint_failures"):
         # a spot job's goodput leaves the interruptions out, as recommend's line says (QA 45: estimate's did not)
-        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"], spot=bool(risk))), highlight=False)
+        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"], spot=bool(risk), rate=at_rate(res["cost"]))),
+                  highlight=False)
     if res.get("accuracy"):
         con.print(esc(accuracy_line(res["accuracy"])), highlight=False)
     con.print(Group(memory_table(res), breakdown_table(res)))
@@ -504,15 +537,20 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(esc(spot_line(risk)), highlight=False)
     if best["cost"].get("checkpoint_failures"):
         con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"], CKPT_SPOT if risk else CKPT_RANKED,
-                                      spot=bool(risk))), highlight=False)
+                                      spot=bool(risk), rate=at_rate(best["cost"]))), highlight=False)
     if best.get("accuracy"):
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
     con.print(f"[bold]limits:[/] {esc(best['bottleneck'])}")
+    if best["cost"].get("buy"):
+        # the winner on owned nodes, as estimate's row gives it: "prices dated" listed the undated buy inputs while
+        # only --json carried the figure they priced (QA 60)
+        con.print(f"[bold]buy instead (not ranked on):[/] {esc(buy_words(best['cost'], best['hardware']))}",
+                  highlight=False)
     if best["cost"].get("committed"):
         # the winner's committed prices, as estimate's row gives them: the stale-price warning and "prices dated" named
         # a capacity-block commitment of the winner's whose figure only --json carried (QA 58, QA 59)
-        con.print(f"[bold]committed (not ranked on):[/] {esc(committed_words(best['cost']['committed'], best['hardware']))}",
+        con.print(f"[bold]committed (not ranked on):[/] {esc(committed_words(best['cost']['committed'], best['hardware'], best['cost']))}",
                   highlight=False)
     if best["cost"].get("price_dates"):  # how old the winner's prices are, as estimate's row says (until prices38 only
         # the stderr warning, and only for a stale one)
@@ -756,7 +794,7 @@ def checkpoint_saves_words(o: dict) -> str:
             "failure loses and add no save)")
 
 
-def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> str:
+def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False, rate: str = "on-demand") -> str:
     """One line: the job's checkpoint pauses and node failures (``Cost.checkpoint_failures``) as
     expected wall time and on-demand cost, then ``note``: beside the uninterrupted figures
     ``estimate`` quotes (``CKPT_WITHOUT``), or the figures ``recommend``'s table shows and ranks on
@@ -789,7 +827,7 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
                 f"time over {1 / MIN_GOODPUT:,.0f}x the uninterrupted: goodput under {MIN_GOODPUT:.1%}, taken as 0)")
     cost = o.get("expected_cost_ondemand_usd")
     return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {fmt_goodput(o['goodput'])}" + (" (without spot interruptions)" if spot else "") + f", +{fmt_share(o['overhead'])} time: "
-            f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
+            f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} {rate}" if cost else "")
             + note)
 
 

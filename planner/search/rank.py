@@ -239,6 +239,22 @@ def scaling_view(table: pd.DataFrame, hardware: str, basis: str | None = None, i
     return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"), basis, includes)
 
 
+def scaling_left_out(nodes_cut, hardware: str) -> tuple[dict, ...]:
+    """The node counts of ``hardware`` (the winner's) that fit in memory but have no plan within the constraints,
+    ``{"nodes", "reason"}`` (``Recommendation.nodes_cut``): the scaling view leaves them out, and until QA 58 said
+    nothing of it. ``recommend --scaling``'s note and ``--json`` ``scaling_left_out``, and the app's scaling view
+    (until QA 60 without it)."""
+    return tuple({"nodes": c["nodes"], "reason": c["reason"]} for c in nodes_cut if c["hardware"] == hardware)
+
+
+def scaling_left_out_note(nodes_cut, hardware: str) -> str:
+    """``scaling_left_out`` in one line ("" when none): "scaling: node counts of X with no plan within the
+    constraints, left out of the table — 1: its fastest plan takes 30.1 d, over the 100 h deadline; ..."."""
+    cut = scaling_left_out(nodes_cut, hardware)
+    return (f"scaling: node counts of {hardware} with no plan within the constraints, left out of the table — "
+            + "; ".join(f"{c['nodes']:,}: {c['reason']}" for c in cut)) if cut else ""
+
+
 #: how a stack without a plan lost, by its comparison row's status (``stack_comparison``)
 NO_PLAN_WORDS = {"refused": "refused", "constraints": "outside the constraints", "memory": "does not fit"}
 

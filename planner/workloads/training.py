@@ -20,7 +20,7 @@ from planner.hardware.data_rates import with_measured_data
 from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster
 from planner.layout import SP_WITHOUT_TP, Candidates, check_layout, sequence_parallel
 from planner.model import accuracy, offload, physics, stack_rules
-from planner.model.cost import cost_summary, owned_at_wall_hours
+from planner.model.cost import RATE_NAMES, cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
 from planner.model.stacks import from_training, megatron_fsdp_low_zero, recompute_split
@@ -217,7 +217,9 @@ def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
     o["expected_cost_ondemand_usd"] = o["expected_hours"] * plan.hardware.nodes * od if od else None
     buy, committed = c.buy, c.committed
     if np.isfinite(o["expected_hours"]) and (buy or committed):  # owned / committed nodes sit through them too
-        buy, committed = owned_at_wall_hours(buy, committed, o["expected_hours"], plan.hardware.nodes, od,
+        # committed prices are set against the catalog's on-demand rate, not the job's own (cost.cost_summary; QA 60)
+        od_set = c.catalog_ondemand_usd_hr if c.price_basis == "cluster.price_usd_hr" else od
+        buy, committed = owned_at_wall_hours(buy, committed, o["expected_hours"], plan.hardware.nodes, od_set,
                                              o["expected_cost_ondemand_usd"], f"with {checkpoint_words(o)}")
     c = replace(c, checkpoint_failures=o, buy=buy, committed=committed)
     # $ per 1M tokens at the price the plan is ranked at (cost.cost_summary, Cost.with_spot_risk): it stayed at the
@@ -264,7 +266,8 @@ def quoted_basis(cost, spot: bool) -> str:
         return "expected spot, with interruptions" + (" and node failures" if cost.spot_risk.get("node_failures")
                                                       is not None else "")
     time = f"with {checkpoint_words(cost.checkpoint_failures)}" if cost.checkpoint_failures else "uninterrupted"
-    return (f"{'spot' if spot else 'on-demand'}, " if cost.price(spot) is not None else "") + time
+    # the job's cluster.price_usd_hr is no on-demand price (QA 60): named as the rate it is
+    return (f"{'spot' if spot else RATE_NAMES[cost.price_basis]}, " if cost.price(spot) is not None else "") + time
 
 
 def left_out(job: JobSpec, simulated: bool, plan: Plan | None = None) -> tuple[str, ...]:
