@@ -127,10 +127,13 @@ def test_a_traces_options_are_screened_at_its_own_rate(tmp_path, cli):
     trace = EXAMPLES / "serving-trace.csv"
     lines = trace.read_text().splitlines()[1:]
     rate = len(lines) / float(lines[-1].split(",")[0])
-    replayed = {(o["hardware"], o["tp"]): o
-                for o in answered(cli("serve", write_job(tmp_path, SERVE), "--trace", trace, "--json"))["options"]}
-    # and at its mean lengths (804 prompt + 204 output tokens; QA 57: the screen took the job's 500 + 100)
-    at_rate = dict(SERVE, serving=dict(SERVE["serving"], qps=rate, prompt_tokens=804, output_tokens=204))
+    d = answered(cli("serve", write_job(tmp_path, SERVE), "--trace", trace, "--json"))
+    replayed = {(o["hardware"], o["tp"]): o for o in d["options"]}
+    # and at its mean lengths (804 prompt + 204 output tokens; QA 57: the screen took the job's 500 + 100) and their
+    # spread (trace40: cv 0.61 prompts / 0.80 outputs, not serving.length_cv)
+    at_rate = dict(SERVE, serving=dict(SERVE["serving"], qps=rate, prompt_tokens=804, output_tokens=204,
+                                       prompt_length_cv=d["simulation"]["trace_prompt_cv"],
+                                       output_length_cv=d["simulation"]["trace_output_cv"]))
     for o in answered(cli("serve", write_job(tmp_path, at_rate, "rate.yaml"), "--json", "--no-simulate"))["options"]:
         r = replayed.get((o["hardware"], o["tp"]))
         if r is not None:
@@ -151,7 +154,8 @@ def test_a_serving_review_of_a_trace_says_its_rate(tmp_path, cli):
     code, _, err = cli("report", write_job(tmp_path, job), "-o", out)
     assert code == 0, err
     text = out.read_text()
-    assert ("trace.csv replays 7.88 QPS with its own lengths (mean 804 prompt + 204 output tokens): options are "
-            "sized for that rate and those mean lengths, not the job's 2 QPS of 500 + 100; the simulation replays "
-            "each request's own.") in text and "\nTrace: " in text, text
+    assert ("trace.csv replays 7.88 QPS with its own lengths (mean 804 prompt + 204 output tokens, spread cv 0.61 "
+            "prompts / 0.80 outputs): options are sized for that rate and those lengths and spreads (not "
+            "serving.length_cv), not the job's 2 QPS of 500 + 100; the simulation replays each request's own.") in text \
+        and "\nTrace: " in text, text
     assert " requests at 7.88 requests/s on 1 replica, " in text, text
