@@ -21,3 +21,17 @@ def test_a_long_binding_deadline_reads_in_the_plans_units():
     cols = {"h": np.array([30.0, 15.0]), "c": np.array([20.7e3, 21.0e3])}
     (line,) = _binding_constraint(short, "cost", cols, "h", "c", keep, lambda i: f"row {i}")
     assert "is over 24 h; 1 configuration excluded by it" in line, line  # a day or less stays in hours alone
+
+
+def test_the_campaign_table_prints_expected_preprocess_runs_to_the_hundredth():
+    """QA 57: the campaign's expected 6.85 preprocessing runs printed "6.8" (``:.1f``), beside a $ figure worked from
+    6.85; a whole count prints without decimals."""
+    from planner.present.campaign import campaign_rows
+
+    def strat(runs):
+        return {"preprocess_runs": runs, "iteration_gap_hours": 1.0, "experiments_per_week": 2.0,
+                "experiments_per_week_max": 3.0, "preprocess_usd": 1.0, "storage_usd": 1.0, "train_usd": 1.0,
+                "cost_usd": 3.0}
+
+    rows = campaign_rows({"no_cache": strat(40.0), "cache": strat(6.85), "chosen": "cache"})
+    assert [r[1] for r in rows] == ["40", "6.85"]

@@ -37,7 +37,9 @@ def campaign_rows(res) -> list[list[str]]:
     for (name, key), gap in zip(strategies, gaps):
         s = res[key]
         name = name + (" (configured)" if res.get("chosen") == key else "")  # the job's campaign.cache
-        rows.append([name, f"{s['preprocess_runs']:.1f}", gap,
+        # expected runs to the hundredth, no trailing zeros: 6.85 read "6.8" (QA 57), 40 reads "40"
+        runs = f"{s['preprocess_runs']:,.2f}".rstrip("0").rstrip(".")
+        rows.append([name, runs, gap,
                      # three significant figures: a 78-day gap's 0.089 a week printed "0.1 (max 0.1)" of 2 asked for
                      f"{fmt_sig(s['experiments_per_week'], 3)} (max {fmt_sig(s['experiments_per_week_max'], 3)})",
                      fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]),
