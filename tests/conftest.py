@@ -157,6 +157,22 @@ def write_job(tmp_path, job: dict | str, name: str = "job.yaml") -> Path:
     return p
 
 
+def gpus_csv_with(folder: Path, gpu: str, **fields) -> Path:
+    """A copy of the shipped ``gpus.csv`` in ``folder`` with GPU row ``gpu``'s ``fields`` replaced (a user's edited
+    catalog for ``--catalog``, as tests/test_catalog40.py and tests/test_serve40.py pass one)."""
+    import csv
+
+    from hardware_catalog.catalog import DATA_DIR
+    rows = list(csv.DictReader((DATA_DIR / "gpus.csv").open(newline="")))
+    next(r for r in rows if r["name"] == gpu).update({k: str(v) for k, v in fields.items()})
+    path = folder / "gpus.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
 def cluster_option(catalog, gpu: str, gpus_per_node: int | None = None, **cluster):
     """The hardware option of a bare-GPU cluster of ``gpu`` (planner.hardware.options ``option_from_cluster``);
     ``gpus_per_node`` None is a job that does not say (the reference system's node, else 8)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import answered, write_job
+from conftest import answered, gpus_csv_with, write_job
 from hardware_catalog import load_catalog
 from hardware_catalog.catalog import DATA_DIR
 
@@ -25,16 +25,9 @@ GB200_JOB = {"model": {"preset": "llama3-8b"},
 def edited(tmp_path_factory) -> Path:
     """A copy of the shipped ``gpus.csv`` (the catalog's GPU table) with one peak changed: the HGX B200's dense BF16
     2,250 -> 1,800 TFLOP/s."""
-    rows = list(csv.DictReader((DATA_DIR / "gpus.csv").open(newline="")))
-    row = next(r for r in rows if r["name"] == B200)
-    assert float(row["bf16_tflops"]) == 2250
-    row["bf16_tflops"] = "1800"
-    path = tmp_path_factory.mktemp("catalog") / "gpus.csv"
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    shipped = next(r for r in csv.DictReader((DATA_DIR / "gpus.csv").open(newline="")) if r["name"] == B200)
+    assert float(shipped["bf16_tflops"]) == 2250
+    return gpus_csv_with(tmp_path_factory.mktemp("catalog"), B200, bf16_tflops=1800)
 
 
 def _job(tmp_path, cluster=None, name="job.yaml"):

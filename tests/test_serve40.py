@@ -8,13 +8,11 @@ column; FP8 tensor cores: physics.derived_fp8_peak) served fp8 as weight-only bf
 (docs: README "Serving")."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
-from conftest import answered, cluster_option, write_job
-from hardware_catalog.catalog import DATA_DIR
+from conftest import answered, cluster_option, gpus_csv_with, write_job
 from planner.model import physics
 from planner.model.serving_efficiency import engine_efficiency
 from planner.spec.load import load_job_dict
@@ -76,14 +74,7 @@ def test_h100_96gb_serves_fp8_at_its_derived_fp8_peak(catalog):
 @pytest.fixture(scope="module")
 def edited(tmp_path_factory) -> Path:
     """The shipped ``gpus.csv`` with the HGX B200 (GB200's clock reference) at 1,800 TFLOP/s dense BF16, not 2,250."""
-    rows = list(csv.DictReader((DATA_DIR / "gpus.csv").open(newline="")))
-    next(r for r in rows if r["name"] == "B200-SXM-180GB")["bf16_tflops"] = "1800"
-    path = tmp_path_factory.mktemp("catalog") / "gpus.csv"
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    return gpus_csv_with(tmp_path_factory.mktemp("catalog"), "B200-SXM-180GB", bf16_tflops=1800)
 
 
 def test_an_edited_clock_reference_moves_gb200_serving(cli, tmp_path, edited):
