@@ -710,6 +710,15 @@ class ServingSimulation(Record):
     #: the screen took in place of ``length_cv``; None without a trace (trace40: it took the job's 0.5)
     trace_prompt_cv: Optional[float] = None
     trace_output_cv: Optional[float] = None
+    #: the mmpp burst shape simulated (``serving.arrivals``' burst_factor, burst_share, burst_s, the defaults where
+    #: not given); None for Poisson arrivals or a trace (serve41: the record did not say which bursts were drawn)
+    burst_factor: Optional[float] = None
+    burst_share: Optional[float] = None
+    burst_s: Optional[float] = None
+    #: the prompt and output length spreads (std / mean) the simulated requests have: the job's
+    #: (``serving.prompt_length_cv`` / ``output_length_cv``, else ``length_cv``) or a replayed trace's own
+    prompt_cv: Optional[float] = None
+    output_cv: Optional[float] = None
 
 
 @dataclass(frozen=True)

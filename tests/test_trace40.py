@@ -97,9 +97,9 @@ def test_the_jobs_burst_shape_is_the_one_drawn():
 
 
 def test_the_analytic_screen_is_sized_for_the_bursts_and_says_so(tmp_path, cli):
-    """--no-simulate with bursty arrivals: each option is the analytic option of a Poisson job at the burst rate
-    (the screen took the mean before and ignored the shape, "serving.arrivals mmpp not used"), priced at the mean
-    QPS; the assumption line gives the job's shape."""
+    """--no-simulate with bursty arrivals: each option is sized for the bursts (the screen took the mean before and
+    ignored the shape, "serving.arrivals mmpp not used"; since serve41 the mixture over the bursts and the time
+    between), priced at the mean QPS; the assumption line gives the job's shape."""
     job = _chat(kind="mmpp", burst_factor=6, burst_share=0.2, burst_s=15)
     d = answered(cli("serve", write_job(tmp_path, job), "--no-simulate", "--json"))
     peak = 40 * 6 / (0.2 * 6 + 0.8)  # 120 QPS
@@ -107,9 +107,10 @@ def test_the_analytic_screen_is_sized_for_the_bursts_and_says_so(tmp_path, cli):
                            "--no-simulate", "--json"))["options"][0]
     mean = answered(cli("serve", write_job(tmp_path, CHAT, "m.yaml"), "--no-simulate", "--json"))["options"][0]
     o = d["options"][0]
-    assert o["replicas"] == at_peak["replicas"] > mean["replicas"], (o, at_peak, mean)
-    assert o["ttft_ms"] == pytest.approx(at_peak["ttft_ms"]) and o["tpot_ms"] == pytest.approx(at_peak["tpot_ms"])
-    assert o["usd_per_million_requests"] == pytest.approx(at_peak["usd_per_million_requests"] * peak / 40)
+    # serve41: the screen mixes the bursts and the time between (each at its own rate), so the replicas sit between
+    # the mean's and the peak's (at the peak's here); the cost is at the mean QPS
+    assert at_peak["replicas"] >= o["replicas"] > mean["replicas"], (o, at_peak, mean)
+    assert o["usd_per_million_requests"] == pytest.approx(o["usd_per_hr"] / (40 * 3600) * 1e6)
     line = next(a for a in d["assumptions"] if a.startswith("arrivals: mmpp"))
     assert "120 QPS a 20% share of the time in bursts of 15 s on average" in line and "the job's burst shape" in line
     assert not any("not used" in a for a in d["assumptions"]), d["assumptions"]

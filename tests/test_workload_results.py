@@ -169,7 +169,8 @@ def test_simulated_options_keep_their_layout():
                                      "deadline_hours", "event_bound", "plan_event_bound", "plan_event_bound_from",
                                      "plan_events", "plan_runs", "plan_bound_reached", "trace_prompt_tokens",
                                      "trace_output_tokens", "trace_shared_prefix_tokens", "trace_prompt_cv",
-                                     "trace_output_cv"]
+                                     "trace_output_cv", "burst_factor", "burst_share", "burst_s", "prompt_cv",
+                                     "output_cv"]
     off = load_job_dict({"model": {"preset": "llama3-8b"}, "constraints": {"instances": ["aws:p5.48xlarge"]},
                          "serving": {"mode": "batch", "requests": 1e5, "prompt_tokens": 512, "output_tokens": 128,
                                      "max_batch": 64}})

@@ -139,10 +139,11 @@ from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_
                                                  steady_iteration)
 from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
                                               serving_budget)
-from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TTFT_QUANTILE, erlang_c,
-                                             jsq_extra_wait, jsq_wait_probability, occupancy_wait, prompt_grid,
-                                             queue_wait, screen_tpot, tpot_quantile, ttft_quantile)
-from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings,
+from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
+                                             jsq_extra_wait, jsq_wait_probability, mixture_quantile, occupancy_wait,
+                                             prompt_grid, queue_wait, screen_tpot, tpot_quantile, tpot_tail,
+                                             ttft_quantile, ttft_tail)
+from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS, SimSettings,
                                                 arrival_spec, arrivals_words, backlog_arrivals, draw_workload,
                                                 length_words,
                                                 offline_deadline,
@@ -196,11 +197,67 @@ def serving_tp_degrees(job: JobSpec) -> tuple[int, ...]:
 class ServeTarget:
     tpot_s: float | None
     ttft_s: float | None
-    qps: float | None
+    qps: float | None  # the mean rate (what the fleet carries and is priced at)
+    #: bursty arrivals' states (``ArrivalSpec.states``) as (share of the arrivals, rate over ``qps``, mean sojourn s),
+    #: the screen's p99s a mixture over them (``burst_parts``); () for Poisson arrivals at ``qps``
+    bursts: tuple = ()
+
+
+def burst_parts(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r: int, capacity: float,
+                im: IterationModel) -> tuple[list, dict]:
+    """(TTFT parts, TPOT parts by token budget) of ``r`` replicas under bursty arrivals (``target.bursts``), each part
+    (share of the arrivals, tail, bracket end) for ``mixture_quantile`` (``burst_quantile``), the tail None where that
+    state's queue is unbounded.
+
+    The pointwise stationary approximation (Green & Kolesar, "The pointwise stationary approximation for queues with
+    nonstationary arrivals", Management Science 37(1), 1991; Whitt, Management Science 37(3), 1991, its asymptotic
+    correctness as the rates grow against the changes): where a state lasts long against a request's time in the
+    system (the default 10 s bursts against the chat example's ~0.3 s TTFT), the queue is near the steady state of
+    that state's rate, so an arrival's delay is the steady one at its state's rate, and the p99 over requests is that
+    of the mixture weighted by the share of requests arriving in each state (rate x time share; the MMPP's
+    stationary arrival-weighted states, Fischer & Meier-Hellstern, Performance Evaluation 18, 1993). Until serve41 the
+    screen held every request at the burst rate as if bursts never ended (the chat example's p99 TTFT 670 ms against
+    a simulated 361). A state at or over the fleet's capacity (rho = rate / (r x ``capacity``) >= 1) has no steady
+    state; there the fluid approximation (Newell, Applications of Queueing Theory, 2nd ed. 1982, ch. 2: the queue
+    grows at rate - capacity): an arrival u s into the state waits u (rho - 1), and its age u in an exponential
+    sojourn of mean T is exponential of mean T (memoryless), so P(wait > t) = exp(-t / ((rho - 1) T)); its TPOT is a
+    full batch's, a backlog's (``tpot_tail`` without a rate). Left out: the backlog a burst leaves to the state after
+    it (the fluid drain), and the request's own prefill in an overloaded state. Measured (benchmarks/burst_screen.py,
+    README "Bursty arrivals"): where the burst state holds every slot past the burst (1,500-token outputs, a 30 s
+    request beside 30 s bursts) the slots smooth the burst and this reads far over the simulation (7.7 s vs 38 ms);
+    tried and not taken, each state's rate averaged over the last time in service (M_t/G/inf: Eick, Massey & Whitt,
+    Operations Research 41(4), 1993): the chat example at 14 replicas read 269 ms against a simulated 839."""
+    ttft, tpot = [], {k: [] for k in REALTIME_TOKEN_BUDGETS}
+    for share, factor, sojourn in target.bursts:
+        rate = target.qps * factor / r
+        rho = rate / capacity
+        if rho >= 1.0:
+            theta = (rho - 1.0) * sojourn
+            ttft.append((share, lambda t, th=theta: math.exp(-t / th), theta * math.log(1.0 / (1.0 - TTFT_QUANTILE))))
+            for k in tpot:
+                tl, _, hi = tpot_tail(im, s, batch, k)
+                tpot[k].append((share, tl, hi))
+            continue
+        conc, b = screen_concurrency(m, s, hw, tp, rate, batch, im)
+        got = llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r, tail=True)
+        ttft.append((share, None, 0.0) if got is None else (share, *got))
+        for k in tpot:
+            tl, _, hi = tpot_tail(im, s, b, k, rate=rate, R=r)
+            tpot[k].append((share, tl, hi))
+    return ttft, tpot
+
+
+def burst_quantile(parts: list, q: float) -> float:
+    """The ``q``-quantile of ``burst_parts``' mixture: a state whose tail is None (an unbounded queue) counts as never
+    under any t, so the quantile is inf where such states hold over 1 - q of the arrivals."""
+    if sum(w for w, tail, _ in parts if tail is None) > 1.0 - q:
+        return math.inf
+    return mixture_quantile(q, [(w, (lambda t: 1.0) if tail is None else tail, end) for w, tail, end in parts])
 
 
 def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float] = None,
-             budget: int = REALTIME_TOKEN_BUDGET, q: Optional[float] = None, replicas: int = 1) -> np.ndarray:
+             budget: int = REALTIME_TOKEN_BUDGET, q: Optional[float] = None, replicas: int = 1,
+             tail: bool = False) -> np.ndarray:
     """TTFT of a request arriving at a replica with ``L`` requests in its batch (the mean, or with ``q`` its
     q-quantile; vectorised) and at most
     ``batch`` sequences running, under continuous batching with chunked prefill as vLLM V1's scheduler runs it
@@ -262,6 +319,9 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     (examples/serving-llama3-8b-chat.yaml) g6e.xlarge / g2-standard-96 TP2 / TP4 at 6 / 65 / 6 replicas where pooled
     gives 5 / 36 / 6 (simulated: 7 / a miss at any count / 7); the simulated fleet p99 TTFT at TP2 is 3.2 s with 36
     replicas and 0.41 s with 43, so per-replica queues overshoot 43 by half where pooling undershoots it.
+
+    With ``tail`` (a scalar ``L`` and ``q``) it returns the TTFT's tail and bracket in place of the percentile
+    (``ttft_tail``: None where a queue is unstable), which ``burst_parts`` mixes over bursty arrivals' states.
 
     With ``q`` (``TTFT_QUANTILE``, 0.99: ``serving.ttft_ms`` is a p99) it is that percentile, not the mean
     (``ttft_quantile``): the request's own prefill over the prompt lengths the simulation draws (``prompt_grid``:
@@ -441,6 +501,8 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         run_k = lumped_iteration(im, s, k, Tk, prefilling=np.minimum(k, np.maximum(Tk - k, 0.0) * O / N))
         xi = np.broadcast_to(x, out.shape + x.shape[-1:])[idx]
         wi = [(np.broadcast_to(p, out.shape)[idx], np.broadcast_to(wq, out.shape)[idx]) for p, wq in waits]
+        if tail:  # the tail itself (one load), for a mixture over bursty arrivals' states (``burst_parts``)
+            return ttft_tail(q, xi, weights, run_k, pk, wi)
         out[idx] = ttft_quantile(q, xi, weights, run_k, pk, wi)
     return out if out.shape else out[()]
 
@@ -693,17 +755,16 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     held = min(allows, key=allows.get) if allows and min(allows.values()) < len(B) else None
     load = dict(batch_limit=held or ("max_batch" if b == s.max_batch and b < b_mem else "memory"))
     if target.qps:  # the TPOT / TTFT the screen states: at the load a replica of the analytic size sees
-        sized = queue_replicas(m, s, hw, tp, target, b, math.ceil(target.qps / rps), im)
+        sized = queue_replicas(m, s, hw, tp, target, b, math.ceil(target.qps / rps), im, capacity=rps)
         if sized is None:
             return ServingOption(**base, meets_latency=False, reason=(
                 (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
                  f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any replica count up to "
                 f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs"))
-        reps, conc, b_eff, waited = sized
-        # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over reps: tpot_quantile's branching stalls),
-        # the batch above stays sized by a backlog's
-        load.update(queue_replicas=reps, concurrency=conc,
-                    tpot_ms=screen_tpot(im, s, b_eff, rate=target.qps / reps, replicas=reps) * 1e3,
+        reps, conc, b_eff, waited, tpot_fleet = sized
+        # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over reps: tpot_quantile's branching stalls; the
+        # mixture over bursty arrivals' states), the batch above stays sized by a backlog's
+        load.update(queue_replicas=reps, concurrency=conc, tpot_ms=tpot_fleet * 1e3,
                     ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
     load.setdefault("tpot_ms", tpot_q(B[i]) * 1e3)
     load.setdefault("ttft_ms", ttft_q(i) * 1e3)
@@ -722,8 +783,9 @@ QUEUE_REPLICA_FACTOR = 1024
 
 
 def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r0: int,
-                   im: Optional[IterationModel] = None) -> Optional[tuple[int, float, float, float]]:
-    """(replicas, L, b, TTFT s): the fewest replicas, from ``r0`` (the count the throughput needs, ~100% busy), whose
+                   im: Optional[IterationModel] = None,
+                   capacity: float = math.inf) -> Optional[tuple[int, float, float, float, float]]:
+    """(replicas, L, b, TTFT s, TPOT s): the fewest replicas, from ``r0`` (the count the throughput needs, ~100% busy), whose
     queued p99 TTFT (``llm_ttft`` at ``TTFT_QUANTILE``, the target's percentile, with the slot and prefill-budget
     queues at the replica's rate QPS / replicas, pooled over the replicas; its load L and decode batch b from
     ``screen_concurrency``) meets ``target.ttft_s``; with no TTFT target, ``r0`` (its TTFT
@@ -746,24 +808,37 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     (``lumped_iteration``, in the throughput and the slot queue's service time) it gets 38 at 94.5% busy, p99 993 ms
     (the simulated fleet of 38: 431 ms). Since tpot33 it runs batch 6, where the pooled queue undershot: 70 replicas,
     p99 829 ms, the simulated fleet of 70 4.1 s. A request that waits waits for its own replica's 6 slots
-    (``jsq_extra_wait``, ttft33): 74 replicas at 89% busy, p99 479 ms (simulated: 734 ms at 74, 1.53 s at 73)."""
+    (``jsq_extra_wait``, ttft33): 74 replicas at 89% busy, p99 479 ms (simulated: 734 ms at 74, 1.53 s at 73).
+
+    Bursty arrivals (``target.bursts``, serve41): the p99s are the mixture over the arrival states
+    (``burst_parts``, each state's queue at its own rate; ``capacity`` the option's requests/s a replica, where a
+    state overloads it); L and b stay the mean rate's."""
     im = im or option_iteration(m, s, hw, tp)
 
-    def at(r: int) -> tuple[float, float, float]:
+    def at(r: int) -> list:
         rate = target.qps / r
         conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im)
-        return conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r))
-
-    def meets(r: int, g: tuple[float, float, float]) -> bool:
+        if target.bursts:
+            ttft, tpot = burst_parts(m, s, hw, tp, target, batch, r, capacity, im)
+            return [conc, b_eff, burst_quantile(ttft, TTFT_QUANTILE),
+                    lambda: min(burst_quantile(p, TPOT_QUANTILE) for p in tpot.values())]
         # the TPOT stated is the open fleet's at b (servetpot36: ``tpot_quantile`` with the replica's Poisson rate and
         # JSQ over r), which can be over the backlog's the batch was sized by: a listed option meets both targets
-        return ((target.ttft_s is None or g[2] <= target.ttft_s)
-                and (target.tpot_s is None or s.output_tokens <= 1
-                     or screen_tpot(im, s, g[1], rate=target.qps / r, replicas=r) <= target.tpot_s))
+        return [conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r)),
+                lambda: screen_tpot(im, s, b_eff, rate=rate, replicas=r)]
+
+    def meets(r: int, g: list) -> bool:
+        if target.ttft_s is not None and not g[2] <= target.ttft_s:
+            return False
+        g[3] = g[3]() if callable(g[3]) else g[3]  # the TPOT once the TTFT meets (its tails are the dearer part)
+        return target.tpot_s is None or s.output_tokens <= 1 or g[3] <= target.tpot_s
+
+    def done(r: int, g: list) -> tuple:
+        return (r, g[0], g[1], g[2], g[3]() if callable(g[3]) else g[3])
 
     first = at(r0)
     if meets(r0, first):
-        return (r0, *first)
+        return done(r0, first)
     lo, hi, got = r0, None, None  # lo: misses
     step = 1
     while hi is None:
@@ -782,7 +857,7 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
             hi, got = mid, g
         else:
             lo = mid
-    return (hi, *got)
+    return done(hi, got)
 
 
 #: fixed-point steps ``screen_concurrency`` takes at most (it converges in a handful below saturation)
@@ -2013,14 +2088,13 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                       f"~{1 / MIN_RATE['qps'] / 86400:.1f} days): replay a trace of real arrival times")
     bursty = realtime and bool(qps) and not sim.trace and sim.arrivals == "mmpp"
     if bursty:
-        # bursty arrivals (serving.arrivals' burst shape): the screen holds its p99s at the rate in a burst. A burst
-        # (10 s on average) outlasts a request's time in the system (the chat example's ~0.3 s TTFT, ~9 s in all), so
-        # a burst's requests meet a queue near its own steady state (quasi-static: Heffes & Lucantoni, IEEE JSAC 4(6),
-        # 1986, MMPP queues whose sojourns are long against the service), and they are the larger share of the p99's
-        # requests (57% at 4x, 25%): the chat example's 40 QPS screened at 91.4, where the screen at the mean
-        # (the screen before trace40, arrivals unread) started the simulation at 7 replicas for its 14. Costs stay at
-        # the mean QPS
-        target = replace(target, qps=arrival_spec(sim, qps).peak_rate)
+        # bursty arrivals (serving.arrivals' burst shape): the screen's p99s are the mixture over the burst and the
+        # time between, each at its own rate (``burst_parts``: the pointwise stationary approximation). Until serve41
+        # it held them at the burst rate (trace40: target.qps the peak), as if bursts never ended: the chat example's
+        # p99 TTFT 670 ms against a simulated 361, and the budget's qps and QPS growth read the peak (91.4 QPS for
+        # the job's 40). The replicas and costs are at the mean QPS
+        target = replace(target, bursts=tuple((share, rate / qps, sojourn)
+                                              for share, rate, sojourn in arrival_spec(sim, qps).states()))
     lim = serving_limits(job, sim, qps if realtime else None)
     sim = replace(sim, deadline_hours=lim.deadline_hours)  # constraints.deadline_hours is the same deadline
     # every option, and the (hardware, serving spec with its precision, iteration model or None) it ran on
@@ -2168,7 +2242,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   trace_output_tokens=trace_lengths.get("output_tokens"),
                                   trace_shared_prefix_tokens=trace_lengths.get("shared_prefix_tokens"),
                                   trace_prompt_cv=trace_lengths.get("prompt_length_cv"),
-                                  trace_output_cv=trace_lengths.get("output_length_cv"))
+                                  trace_output_cv=trace_lengths.get("output_length_cv"),
+                                  **_drawn_shape(s, sim, trace_lengths))
                 if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
@@ -2256,6 +2331,15 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         offline_budget=job_cost,
         kv_bytes_per_sequence=None if lay is None else float(lay.seq_bytes(s.prompt_tokens + s.output_tokens, 0)),
     )
+
+
+def _drawn_shape(s: ServingSpec, sim: SimSettings, trace_lengths: dict) -> dict:
+    """What the simulation drew, for ``ServingSimulation``: the mmpp burst shape (``sim.burst``, None for Poisson or
+    a trace) and the requests' prompt / output length spreads (a trace's own, else the job's)."""
+    shape = dict(zip(("burst_factor", "burst_share", "burst_s"), sim.burst)) if (
+        sim.arrivals == "mmpp" and not sim.trace) else {}
+    return dict(shape, prompt_cv=trace_lengths.get("prompt_length_cv", s.prompt_cv),
+                output_cv=trace_lengths.get("output_length_cv", s.output_cv))
 
 
 def _resized(m, best: ServingOption, hw, spec: ServingSpec, tgt: ServeTarget, lim: ServingLimits,

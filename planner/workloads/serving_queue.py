@@ -328,11 +328,19 @@ def ttft_quantile(q: float, own, weights, run_steps, run_probs, waits) -> float:
       queue", Production and Operations Management 2(2), 1993: P(W > t) ~ P(W > 0) exp(-t P(W > 0) / E W); at
       c = 1 Kingman's heavy-traffic exponential wait, 1962), W_j from ``queue_wait`` (Allen-Cunneen).
 
-    Found by bisection on t; inf where a W_j is (an unstable queue).
+    Found by bisection on t (``mixture_quantile`` of this one tail, ``ttft_tail``); inf where a W_j is (an unstable
+    queue).
 
     >>> round(ttft_quantile(0.99, [0.1], [1.0], [], [], [(0.5, 0.5)]), 4)  # 0.1 + ln(50) at p = 0.5, W = 0.5
     4.012
     """
+    tail = ttft_tail(q, own, weights, run_steps, run_probs, waits)
+    return math.inf if tail is None else mixture_quantile(q, [(1.0, *tail)])
+
+
+def ttft_tail(q: float, own, weights, run_steps, run_probs, waits):
+    """(t -> P(TTFT > t), an upper end for the ``q``-quantile's bracket): ``ttft_quantile``'s tail, for a mixture
+    (``mixture_quantile``); None where a queue's mean wait is inf (unstable)."""
     own = np.asarray(own, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
     steps = np.asarray(run_steps, dtype=np.float64)
@@ -344,21 +352,34 @@ def ttft_quantile(q: float, own, weights, run_steps, run_probs, waits) -> float:
     for p, mean in waits:
         p, mean = float(p), float(mean)
         if not math.isfinite(mean):
-            return math.inf
+            return None
         if p > 0 and mean > 0:
             terms.append((p, mean / p))  # theta: the mean wait of those who wait
 
-    def over(t: float) -> bool:
+    def tail(t: float) -> float:
         u = t - own
         g = past[np.searchsorted(steps, u, side="right")]
         for p, theta in terms:
             g = g + p * np.exp(-np.maximum(u, 0.0) / theta)
-        return float((np.where(u < 0, 1.0, np.minimum(g, 1.0)) * w).sum()) > 1.0 - q
+        return float((np.where(u < 0, 1.0, np.minimum(g, 1.0)) * w).sum())
 
     # the bracket: past max X + the longest step + max theta x ln(3 / (1 - q)) each part's tail is under (1 - q) / 3
-    lo = 0.0
-    hi = float(own.max()) + float(steps.max(initial=0.0)) + max([th for _, th in terms] + [0.0]) * math.log(3.0 / (1.0 - q))
-    return bisect_quantile(over, lo, hi)
+    return tail, (float(own.max()) + float(steps.max(initial=0.0))
+                  + max([th for _, th in terms] + [0.0]) * math.log(3.0 / (1.0 - q)))
+
+
+def mixture_quantile(q: float, parts) -> float:
+    """The ``q``-quantile of a mixture: ``parts`` (weight, t -> P(X > t), an upper end of the bracket) with weights
+    summing to 1, P(X > t) = sum_s weight_s P_s(X > t), by bisection (``bisect_quantile``) on [0, the largest end].
+    A part's tail at its own end is at most 1 - q, so the mixture's is too. One part: that part's quantile. The
+    screen's mixture is over the states of bursty arrivals (``burst_quantiles``: the pointwise stationary
+    approximation, Green & Kolesar 1991).
+
+    >>> round(mixture_quantile(0.99, [(0.5, lambda t: math.exp(-t), 10.0), (0.5, lambda t: 0.0, 1.0)]), 4)  # ln 50
+    3.912
+    """
+    hi = max(float(end) for _, _, end in parts)
+    return bisect_quantile(lambda t: sum(w * tail(t) for w, tail, _ in parts) > 1.0 - q, 0.0, hi)
 
 
 #: z past which the normal tail 0.5 erfc(z / sqrt 2) rounds to exactly 0.0 / at or under which to exactly 1.0 in double
@@ -477,13 +498,22 @@ def _tpot_quantile_memo(im: IterationModel, spec: _SpecValue, B: float, budget: 
 def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q: float, rate: float | None = None,
                    R: int = 1) -> float:
     """``tpot_quantile`` computed (its docstring)."""
+    tail, lo, hi = tpot_tail(im, s, B, budget, rate, R)
+    return bisect_quantile(lambda x: tail(x) > 1.0 - q, lo, hi)
+
+
+def tpot_tail(im: IterationModel, s: ServingSpec, B: float, budget: int = REALTIME_TOKEN_BUDGET,
+              rate: float | None = None, R: int = 1):
+    """(x -> P(TPOT > x), lo, hi): ``tpot_quantile``'s tail over requests and the bracket of its quantiles (a
+    constant TPOT c -- one output token's 0, batch 1's bare step -- as a step at c, lo = hi = c), for a mixture
+    (``mixture_quantile``, ``burst_quantiles``)."""
     O = s.output_tokens
     if O <= 1:
-        return 0.0
+        return (lambda x: float(x < 0.0)), 0.0, 0.0
     f, lumped, bare = (float(x) for x in lumped_parts(im, s, float(B), budget, prefilling=float(B) - 1.0))
     d = lumped - bare
     if B <= 1 or f <= 0.0 or d <= 0.0:
-        return bare
+        return (lambda x: float(x < bare)), bare, bare
     lengths, w = prompt_grid(O, s.output_cv)
     n = lengths - 1.0
     timed = n >= 1.0
@@ -502,19 +532,18 @@ def _tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int, q:
     sd = np.sqrt(n * f * run * (disp + cv * cv))
     root2 = math.sqrt(2.0)
 
-    def over(x: float) -> bool:
+    def tail(x: float) -> float:
         with np.errstate(divide="ignore", invalid="ignore"):  # sd 0 (f = 1, no length spread: a trace of one
             z = (n * (x - bare) / d - n * f) / sd               # length since trace40): +-inf / NaN, handled below
         # the normal tail Q(z) = erfc(z / sqrt 2) / 2 is exactly 0.0 in double at z >= TAIL_ZERO_Z and exactly 1.0 at
         # z <= TAIL_ONE_Z (math.erfc: the last nonzero at z ~38.5, the first under 1 at z ~-8.3), so erfc runs (in
         # Python, per element) on the lengths between only: the same array, the same sum, ~2x fewer calls
-        tail = (z <= TAIL_ONE_Z).astype(np.float64)
+        qz = (z <= TAIL_ONE_Z).astype(np.float64)
         mid = np.flatnonzero(~((z <= TAIL_ONE_Z) | (z >= TAIL_ZERO_Z)))  # NaN (sd 0 at f = 1, cv 0) too, as before
-        tail[mid] = [0.5 * math.erfc(v / root2) for v in z[mid].tolist()]
-        return float((tail * w).sum()) > 1.0 - q
+        qz[mid] = [0.5 * math.erfc(v / root2) for v in z[mid].tolist()]
+        return float((qz * w).sum())
 
-    lo, hi = bare, bare + d * float(np.max(f + 9.0 * sd / n))  # z >= 9 at hi for every length: under 1e-18
-    return bisect_quantile(over, lo, hi)
+    return tail, bare, bare + d * float(np.max(f + 9.0 * sd / n))  # z >= 9 at hi for every length: under 1e-18
 
 
 def screen_tpot(im: IterationModel, s: ServingSpec, B: float, rate: float | None = None, replicas: int = 1) -> float:

@@ -277,10 +277,11 @@ def arrivals_words(qps: float, sim: SimSettings, simulated: bool = True) -> str:
     burst_factor, burst_share, burst_s, planner.defaults.MMPP_BURST_* where not given; ``_mmpp`` holds the mean at
     ``qps``). They set the answer: the Llama-3-8B chat example takes 14 g6e.xlarge replicas under the defaults where
     Poisson arrivals at the same 40 QPS take 7 (the high rate is 2.29x the mean), and nothing said what bursts were
-    drawn (QA 57); until trace40 they could not be set. The analytic screen holds its p99s at the burst rate
-    (``plan_serving``), so an analytic plan (``simulated`` False) says them too, as the arrivals it was sized for."""
+    drawn (QA 57); until trace40 they could not be set. The analytic screen's p99s mix the burst and the time between
+    (``burst_parts``; until serve41 every request at the burst rate), so an analytic plan (``simulated`` False) says
+    them too, as the arrivals it was sized for."""
     a = arrival_spec(sim, qps)
-    low = qps / (a.burst_share * a.burst_ratio + 1 - a.burst_share)
+    (hi_share, _, _), (_, low, _) = a.states()
     shape = ("the planner's default burst shape (planner.defaults.MMPP_BURST_*), not a measured one; set yours in "
              "serving.arrivals (burst_factor, burst_share, burst_s)"
              if sim.burst == (D.MMPP_BURST_FACTOR, D.MMPP_BURST_SHARE, D.MMPP_BURST_S)
@@ -288,7 +289,8 @@ def arrivals_words(qps: float, sim: SimSettings, simulated: bool = True) -> str:
     return (f"{'simulated arrivals' if simulated else 'arrivals'}: mmpp (bursty), {fmt_rate(a.peak_rate)} QPS a {a.burst_share:.0%} share of "
             f"the time in bursts of {a.burst_s:g} s on average, {fmt_rate(low)} QPS between them (a {a.burst_ratio:g}x "
             f"swing; mean {fmt_rate(qps)} QPS): {shape}; the replicas are sized for the bursts (the analytic screen's "
-            "p99s at the burst rate), so a steadier load "
+            f"p99s over the {hi_share:.0%} of requests arriving in bursts and the rest, each at its own rate), so a "
+            "steadier load "
             "needs fewer (--arrivals poisson) and a real one is best replayed (--trace)")
 
 

@@ -1,0 +1,72 @@
+"""The analytic screen's p99 TTFT / TPOT under bursty (mmpp) arrivals against the simulation (serve41): per job and
+burst shape, one option at a few replica counts, the screen before serve41 (every request at the burst rate: the
+Poisson screen at the peak), after (``burst_parts``: the mixture over the burst and the time between, each at its own
+rate) and the simulated fleet's p99s (600 s of mmpp arrivals, seed 0, budget 2,048, max_num_seqs the screen's batch).
+The table is in README "Serving" (bursty arrivals).
+
+    PYTHONPATH=$PWD python benchmarks/burst_screen.py   (~3 min)
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hardware_catalog import load_catalog
+from planner.simulate.serving import ArrivalSpec
+from planner.spec import load_job_dict
+from planner.workloads.serving import (ServeTarget, _options, _sim_config, burst_parts, burst_quantile, llm_option,
+                                       llm_ttft, screen_concurrency)
+from planner.workloads.serving_iteration import option_iteration
+from planner.workloads.serving_memory import served_model
+from planner.workloads.serving_queue import TPOT_QUANTILE, TTFT_QUANTILE, screen_tpot
+from planner.workloads.serving_settings import settings_for, sim_workload
+from planner.simulate.serving import simulate_serving
+
+#: (name, job, instance, tp, replica counts)
+JOBS = (
+    ("chat 800/200", {"model": {"preset": "llama3-8b"}, "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000,
+     "prompt_tokens": 800, "output_tokens": 200, "max_batch": 256}}, "aws:g6e.xlarge", 1, (12, 14, 16)),
+    ("RAG 6000/150", {"model": {"preset": "llama3-8b"}, "serving": {"qps": 8, "p99_latency_ms": 60, "ttft_ms": 3000,
+     "prompt_tokens": 6000, "output_tokens": 150, "max_batch": 256}}, "aws:p5.4xlarge", 1, (3, 4, 5)),
+    ("long output 300/1500", {"model": {"preset": "llama3-8b"}, "serving": {"qps": 4, "p99_latency_ms": 40,
+     "ttft_ms": 1000, "prompt_tokens": 300, "output_tokens": 1500, "max_batch": 256}}, "aws:p5.4xlarge", 1, (2, 3, 4)),
+)
+#: (burst_factor, burst_share, burst_s)
+SHAPES = ((4.0, 0.25, 10.0), (8.0, 0.1, 30.0), (4.0, 0.25, 2.0))
+SECONDS, BUDGET = 600.0, 2048
+
+
+def main() -> int:
+    cat = load_catalog()
+    print("| job | shape (x, share, s) | replicas | p99 TTFT ms before / after / simulated | p99 TPOT ms before / after / simulated |")
+    print("|---|---|---:|---|---|")
+    for name, jd, inst, tp, counts in JOBS:
+        job = load_job_dict({**jd, "constraints": {"instances": [inst]}})
+        m, s = served_model(job.model), job.serving
+        hw = next(h for h in _options(job, cat, None) if h.name == inst)
+        im = option_iteration(m, s, hw, tp)
+        opt = llm_option(m, s, hw, tp, ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, None), im)
+        b = opt.batch
+        for shape in SHAPES:
+            spec = ArrivalSpec("mmpp", s.qps, SECONDS, burst_ratio=shape[0], burst_share=shape[1], burst_s=shape[2])
+            sim = replace(settings_for(job), arrivals="mmpp", burst=shape, min_requests=1)
+            tgt = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps,
+                              tuple((w, r / s.qps, t) for w, r, t in spec.states()))
+            wl = sim_workload(s, s.qps, SECONDS, 10**6, sim, 0, m)
+            for r in counts:
+                peak = spec.peak_rate / r
+                conc, bb = screen_concurrency(m, s, hw, tp, peak, b, im)
+                old = float(llm_ttft(im, s, conc, b, rate=peak, q=TTFT_QUANTILE, replicas=r))
+                old_tpot = screen_tpot(im, s, bb, rate=peak, replicas=r)
+                tt, tp_ = burst_parts(m, s, hw, tp, tgt, b, r, opt.requests_per_s_per_replica, im)
+                new = burst_quantile(tt, TTFT_QUANTILE)
+                new_tpot = min(burst_quantile(p, TPOT_QUANTILE) for p in tp_.values())
+                cfg = _sim_config(m, s, hw, tp, b, BUDGET, r, tgt, sim, 30.0, im)
+                res = simulate_serving(cfg, wl).summary()
+                print(f"| {name} ({hw.gpu.name}, batch {b}) | {shape[0]:g}x, {shape[1]:.0%}, {shape[2]:g} s | {r} | "
+                      f"{old * 1e3:,.0f} / {new * 1e3:,.0f} / {res['ttft_ms']['p99']:,.0f} | "
+                      f"{old_tpot * 1e3:.1f} / {new_tpot * 1e3:.1f} / {res['tpot_ms']['p99']:.1f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
