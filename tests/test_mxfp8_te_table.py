@@ -22,7 +22,7 @@ SHAPES = {"fprop": FPROP, "dgrad": [(m, k, n) for m, n, k in FPROP], "wgrad": [(
 TE_B300 = {"layer_autocast": 12.227 / 8.507, "layer_prequant": 12.835 / 7.324, "fprop_autocast": 4.056 / 2.692}
 
 
-def _ratios(catalog, gpu: str = "B300-SXM-288GB", recipe: str = "mxfp8", stack: str = "torchtitan") -> dict:
+def _ratios(catalog, gpu: str = "B300-SXM-288GB", recipe: str = "mxfp8", stack="torchtitan") -> dict:
     """BF16 over fp8 time of the SHAPES GEMMs of one layer on ``gpu`` under ``stack``'s ``recipe``: with the casts
     (``layer_autocast``), the kernels alone (``layer_prequant``), and the forward GEMMs with their casts
     (``fprop_autocast``); tests/test_fp8blk36.py takes the blockwise recipe's from here."""
@@ -32,7 +32,7 @@ def _ratios(catalog, gpu: str = "B300-SXM-288GB", recipe: str = "mxfp8", stack: 
     m = ModelSpec(name="te", layers=24, hidden=4096, heads=32, ffn_hidden=16384, vocab=32000)
     # a stack that re-quantises its weights every forward (as te.Linear does without is_first_microbatch),
     # so c.gemm's forward is exactly the tool's autocast call: input cast + weight cast + the GEMM
-    fw = resolve(stack, fp8_recipe=recipe)
+    fw = resolve(stack, fp8_recipe=recipe) if isinstance(stack, str) else stack  # or a Stack built by the caller
     ctx = {p: layer_context(m, TrainingSpec(precision=p, seq_len=512, global_batch=31), hw, fw, 1, 1, 1, 31, False,
                             None, None) for p in ("bf16", "fp8")}
     c8 = ctx["fp8"]
