@@ -629,14 +629,23 @@ def nemo_longseq(cat) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 #: NeMo 24.07's fine-tuning table (``benchmarks/data/nemo2407_finetune.csv``): how NeMo 1.x ran
-#: each task, from the NeMo-Framework-Launcher configs of that release line
-#: (launcher_scripts/conf/fine_tuning/llama/squad.yaml for SFT, conf/peft/llama/squad.yaml for LoRA)
-#: and NeMo's examples/nlp/language_modeling/tuning/conf/megatron_gpt_finetuning_config.yaml:
-#: SFT trains every weight with ``distributed_fused_adam`` (ZeRO-1) and dropout 0.1 (hidden,
-#: attention, ffn); LoRA adapts ``target_modules: ['attention_qkv']`` at ``adapter_dim: 32`` with
+#: each task, from the NeMo-Framework-Launcher configs of that release line and NeMo's
+#: examples/nlp/language_modeling/tuning/conf/megatron_gpt_finetuning_config.yaml.
+#: SFT: launcher_scripts/conf/peft/llama/sft.yaml (@0da9ad9c), the SFT arm (``peft_scheme: null  # null (SFT, no
+#: PEFT)``) of the same megatron_gpt_finetuning pipeline the LoRA rows run, the one with the packed-sequence
+#: dataset the table states (``packed_sequence``, GPTSFTPackedDataset) and the fp8 / TE switches: every weight
+#: trained by ``distributed_fused_adam`` (ZeRO-1 over DP) with ``dtype: bf16`` and ``grad_sync_dtype: bf16``,
+#: ``overlap_param_sync: True``, no dropout. Apex's optimizer state is in ``dtype`` and, as it equals the O2
+#: model's bf16, NeMo stores no master (megatron_base_model.py ``setup_optimization``: ``if optim_dtype ==
+#: model_dtype: optim_kwargs['store_params'] = False``): bf16 weights, bf16 gradient buffer, two bf16 moments
+#: (``weights: pure``, ``grad_dtype: same``, ``Stack.moments_like_params``). Until overmem41 the SFT rows ran as
+#: launcher_scripts/conf/fine_tuning/llama/squad.yaml (megatron_gpt_sft.py, no packing option; the optimizer at
+#: its fp32 default, dropout 0.1): fp32 master, moments and gradients, 19 B a parameter, which at the 70B row's DP 1
+#: (no sharding) are 77 GiB of the H100's 80 before any activation (114.3 GiB predicted; the run ran).
+#: LoRA: conf/peft/llama/squad.yaml, ``target_modules: ['attention_qkv']`` at ``adapter_dim: 32`` with
 #: ``fused_adam`` (no sharding) and no dropout. Both: ``activations_checkpoint_granularity: null``
 #: (no recompute), ``sequence_parallel: False`` (so no TE TP overlap, which needs it),
-#: ``megatron_amp_O2: True`` (16-bit weights, fp32 master).
+#: ``megatron_amp_O2: True`` (16-bit weights; LoRA's adapters with an fp32 master).
 #: SQuAD v1.1 example length in Llama-2 tokens (context + question + answer under NeMo's
 #: "{input} {output}" template, BOS/EOS): no published count in Llama-2 tokens was found, so a
 #: bracket. The Hugging Face rajpurkar/squad card gives the train split as 79,346,108 bytes over
@@ -647,10 +656,33 @@ def nemo_longseq(cat) -> pd.DataFrame:
 #: 150-300, central 200. The rows' sensitivity across it is in the ``nemo2407_ft`` docstring.
 SQUAD_EXAMPLE_TOKENS = 200.0
 NEMO_FT_TASKS = {
-    "SFT": dict(mode="full_finetune", zero=1, dropout=True, stack=dict(overlap_param_gather=False)),
+    "SFT": dict(mode="full_finetune", zero=1, dropout=False, weights="pure", grad_dtype="same", stack={},
+                row_stack=dict(moments_like_params=True)),
     "LoRA": dict(mode="lora", zero=0, dropout=False, lora=dict(rank=32, targets=["attention_qkv"]),
-                 stack={}),
+                 weights="megatron", grad_dtype="fp32", stack={}, row_stack={}),
 }
+
+
+def nemo_ft_case(r, example_tokens: float | None = None):
+    """(model, training, layout, stack) of one ``nemo2407_finetune.csv`` row as ``nemo2407_ft`` maps it: the task's
+    settings from ``NEMO_FT_TASKS`` (its optimizer state's dtypes as row-only stack fields), DP = GPUs / (TP x PP),
+    the task's ZeRO where DP > 1, 1F1B, no recompute, no sequence parallelism."""
+    from planner.spec.presets import PRESETS
+
+    task = NEMO_FT_TASKS[r.task]
+    model = ModelSpec(**PRESETS[r.model.lower()])
+    tp, pp, gpus, mb = int(r.tp), int(r.pp), int(r.num_gpus), int(r.micro_batch)
+    dp = gpus // (tp * pp)
+    assert dp * tp * pp == gpus, r.id
+    stack = replace(stacks.resolve("megatron-core", fp8_recipe="delayed", tp_overlap="none", **task["stack"]),
+                    **task["row_stack"])
+    tr = TrainingSpec(seq_len=int(r.packed_seq_len), global_batch=int(r.global_batch_seqs), micro_batch=mb,
+                      precision="fp8", weights=task["weights"], grad_dtype=task["grad_dtype"], flash_attention=True,
+                      recompute="none", dropout=task["dropout"], mode=task["mode"], lora=task.get("lora"),
+                      packing="packed", mean_example_tokens=example_tokens or SQUAD_EXAMPLE_TOKENS)
+    c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=1, ep=1, vpp=1, zero=task["zero"] if dp > 1 else 0, mb=mb,
+                   rc=RECOMPUTE.code["none"], sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=1)
+    return model, tr, c, stack
 
 
 def nemo2407_ft(cat, example_tokens: float | None = None) -> pd.DataFrame:
@@ -667,7 +699,7 @@ def nemo2407_ft(cat, example_tokens: float | None = None) -> pd.DataFrame:
     FLOPs per token (no weight gradients of the frozen base).
 
     Settings (none fitted): stack megatron-core as ``nemo2407`` (TE fp8 with delayed scaling, the
-    NeMo 1.x recipe; DGX H100 8 x 400 Gb/s), the task's settings from ``NEMO_FT_TASKS``; packed
+    NeMo 1.x recipe; DGX H100 8 x 400 Gb/s), the task's settings from ``NEMO_FT_TASKS`` (``nemo_ft_case``); packed
     rows (``training.packing``) of ``SQUAD_EXAMPLE_TOKENS``-token examples, attended per example
     (Megatron-Core ``PackedSeqParams``: ``flops.attention_span``); LoRA on Megatron-Core's fused
     linear_qkv with 16-bit adapters (``finetune.MEGATRON_MODULES``, ``frozen_layer_gemms``).
@@ -677,42 +709,30 @@ def nemo2407_ft(cat, example_tokens: float | None = None) -> pd.DataFrame:
     (the central 200: -9.5/+14.7/+16.7/-6.4/-4.4/+4.4%; every row moves < 0.7 points over the
     bracket); the whole 4096-token row instead +1.9/+26.7/+23.4/+10.4/+10.3/+13.7%.
 
-    Known residue, not modelled: the SFT rows. 7B SFT is predicted 9.5% fast: its rate (17120
+    Known residue, not modelled: the SFT rows. 7B SFT is predicted 13.9% fast: its rate (17120
     tokens/s) is within 2% of the same layout's pretraining rate at 4096 tokens with full
     attention (16847, ``nemo2407``), which the per-example attention says should be ~12% faster,
-    while the LoRA rows, which share that attention, are within 7%. The distributed_fused_adam
-    default ``overlap_param_sync: False`` (NeMo docs features/parallelisms.rst) is mapped
-    (``overlap_param_gather=False``: the bf16 parameter all-gather exposed after the step, ~0.03
-    s); SFT's dropout 0.1 moves the row by 0.4 points. The PP rows (13B SFT +15%, 70B SFT +17%)
+    while the LoRA rows, which share that attention, are within 7%. Since overmem41 the SFT rows run
+    peft/llama/sft.yaml's settings (``NEMO_FT_TASKS``): against fine_tuning/llama/squad.yaml's (until then)
+    7B -11.1 -> -13.9% (its ``overlap_param_sync: True`` 2.6 points, the bf16 optimizer state and gradients
+    0.9, no dropout 0.5), 13B +14.4 -> +13.5%, 70B +16.7 -> +15.0%; the 70B row's memory 114.3 -> 68.6
+    GiB of 80 (optimizer 48.6 -> 16.2, gradients 16.2 -> 8.1, activations without dropout masks
+    34.5 -> 29.5). The PP rows (13B SFT +14%, 70B SFT +15%)
     carry the 1F1B bubble and, at 70B, TP all-reduces without sequence parallelism, as the
     launcher configs set them (no VP, ``sequence_parallel: False``); the table prints no VP or
     SP, and with the same models' pretraining layouts of this page (13B VP 10; 70B SP with TE TP
     overlap) they would be a few percent: not taken, as nothing states the fine-tuning runs used
     them."""
-    from planner.spec.presets import PRESETS
-
     d = pd.read_csv(DATA / "nemo2407_finetune.csv")
     rows = []
     hw = hw_option(cat, "H100-SXM-80GB", 8, 8 * 400.0)  # DGX H100: 8 x 400 Gb/s NICs
     for r in d.itertuples():
-        task = NEMO_FT_TASKS[r.task]
-        model = ModelSpec(**PRESETS[r.model.lower()])
-        tp, pp, gpus, seq, gb = int(r.tp), int(r.pp), int(r.num_gpus), int(r.packed_seq_len), int(r.global_batch_seqs)
-        dp = gpus // (tp * pp)
-        assert dp * tp * pp == gpus, r.id
-        stack = stacks.resolve("megatron-core", fp8_recipe="delayed", tp_overlap="none", **task["stack"])
-        tr = TrainingSpec(seq_len=seq, global_batch=gb, micro_batch=int(r.micro_batch), precision="fp8",
-                          weights="megatron", grad_dtype="fp32", flash_attention=True, recompute="none",
-                          dropout=task["dropout"], mode=task["mode"], lora=task.get("lora"),
-                          packing="packed", mean_example_tokens=example_tokens or SQUAD_EXAMPLE_TOKENS)
-        zero = task["zero"] if dp > 1 else 0
-        c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=1, ep=1, vpp=1, zero=zero, mb=int(r.micro_batch),
-                       rc=RECOMPUTE.code["none"], sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=8,
-                       nodes=1)
+        model, tr, c, stack = nemo_ft_case(r, example_tokens)
+        gpus, seq, gb = int(r.num_gpus), int(r.packed_seq_len), int(r.global_batch_seqs)
         pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
         rows.append(dict(source="nemo2407_ft", model=f"{r.model}/{r.task}", id=r.id, **kind(model, hw), stack=stack.name,
-                         options=f"fp8_recipe={stack.fp8_recipe},mode={task['mode']}", gpus=gpus, tp=tp, pp=pp,
-                         dp=dp, mb=int(r.micro_batch),
+                         options=f"fp8_recipe={stack.fp8_recipe},mode={tr.mode}", gpus=gpus, tp=int(r.tp),
+                         pp=int(r.pp), dp=int(c.dp[0]), mb=int(r.micro_batch),
                          measured_s=gb * seq / (float(r.tokens_per_s_per_gpu) * gpus), predicted_s=pred))
     return pd.DataFrame(rows)
 

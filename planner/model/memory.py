@@ -196,13 +196,16 @@ def params_16bit(stack, training: TrainingSpec) -> bool:
 def moments_16bit(stack, training: TrainingSpec) -> bool:
     """Whether Adam / AdamW keeps its two moments in the job's 16-bit parameter dtype, not fp32: a stack that stores
     the parameters in 16 bits (``params_16bit``: torch's ``zeros_like(p)``), or one whose moments follow the
-    parameters' dtype (``Stack.moments_like_params``: optax under MaxText's ``mu_dtype`` "") on a job whose weights
-    are 16-bit with no master (``weights: pure``). Read by the memory (the moments' bytes) and the step time (the
-    optimizer pass's bytes)."""
+    parameters' dtype (``Stack.moments_like_params``: optax under MaxText's ``mu_dtype`` ""; NeMo 1.x's Apex
+    DistributedFusedAdam at ``optim.dtype: bf16`` over the bf16 model) on a job whose weights are 16-bit with no
+    master (``weights: pure``; fp8 = TE's fp8 GEMMs over those bf16 weights). Read by the memory (the moments' bytes)
+    and the step time (the optimizer pass's bytes)."""
     if training.optimizer not in MOMENTS_LIKE_PARAMS:
         return False
+    # fp8 here is TE's fp8 GEMMs over bf16 parameters (the fp8 copy is a cast cache): the moments follow the bf16
     return params_16bit(stack, training) or (bool(getattr(stack, "moments_like_params", False))
-                                             and training.weights == "pure" and training.precision in ("bf16", "fp16"))
+                                             and training.weights == "pure"
+                                             and training.precision in ("bf16", "fp16", "fp8"))
 
 
 def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096, stack=None):
@@ -217,7 +220,8 @@ def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096, stac
     if params_16bit(stack, training):
         master = 0.0
     if moments_16bit(stack, training):
-        opt = opt * w / 4.0  # two moments at the parameters' 2 B, not fp32's 4
+        # two moments at the 16-bit parameters' 2 B, not fp32's 4 (under fp8, w also counts the cached fp8 copy)
+        opt = opt * min(w, 2.0) / 4.0
     if getattr(stack, "casts_weights_per_use", False):  # no 16-bit copy of the shard (Stack.casts_weights_per_use)
         w = w - WEIGHT_COPY_BYTES.get((training.precision, training.weights), 0)
     return float(w), float(g), float(master), float(opt)

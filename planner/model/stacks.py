@@ -890,7 +890,11 @@ class Stack:
     #: job whose weights are 16-bit with no master (``training.weights: pure``, MaxText ``weight_dtype: bfloat16``)
     #: keeps 2 + 2 B of moments a parameter, not fp32's 4 + 4, and its optimizer pass moves them so
     #: (memory.moments_16bit). Until mxmem38 8 B: Llama 3.1 70B on v6e-32 (bf16 weights) 16.4 GiB of moments a chip
-    #: where optax holds 8.2
+    #: where optax holds 8.2. NeMo 1.x's Apex DistributedFusedAdam keeps its state in its ``dtype`` (apex
+    #: contrib/optimizers/distributed_fused_adam.py: "dtype: datatype for optimizer state"); at ``optim.dtype: bf16``
+    #: over a bf16 O2 model NeMo stores no master (megatron_base_model.py ``setup_optimization``: ``if optim_dtype ==
+    #: model_dtype: optim_kwargs['store_params'] = False``): the same 2 + 2 B beside bf16 weights (``weights: pure``;
+    #: set per row in benchmarks/validate.py ``NEMO_FT_TASKS``)
     moments_like_params: bool = False
     #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
     #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
