@@ -207,6 +207,12 @@ class Hardware(Record):
     #: what text calls one accelerator: "GPU", or "chip" for TPUs and Trainium (planner.hardware.platform.device_noun);
     #: the JSON's counts keep their names (``gpus``, ``gpus_per_node``) whatever the device
     device: str = "GPU"
+    #: the power limit the GPUs are held at (W: the job's ``cluster.power_limit_w``, in a search the lower of it and
+    #: the part's rated limit; planner.hardware.power), the part's rated limit, and the clock the limit leaves over
+    #: the part's own at its rated limit (planner.model.physics ``power_clock``); None / 1 where the job sets none
+    power_limit_w: Optional[float] = None
+    rated_power_limit_w: Optional[float] = None
+    clock_at_power_limit: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -564,6 +570,10 @@ class ServingOption(Sparse):
     #: the per-GPU FLOP/s (TFLOP/s) of ``compute_dtype`` the option is priced at before the engine's efficiencies: the
     #: catalog peak at the sustained clock training prices too (``serving_iteration.compute_peak``; serve40)
     reachable_tflops: Optional[float] = None
+    #: the power limit (W) the option's GPUs are held at (``cluster.power_limit_w``, in a search the lower of it and
+    #: the part's rated limit: planner.hardware.power), which ``reachable_tflops`` and the buy figures read; in the
+    #: JSON only where the job sets one
+    power_limit_w: Optional[float] = None
     meets_latency: Optional[bool] = None
     reason: Optional[str] = None  # why it does not fit / meet the target
     # -- the largest batch meeting the target (Little's law gives the throughput at it)
@@ -632,6 +642,8 @@ class ServingOption(Sparse):
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):
             return True
+        if name == "power_limit_w":
+            return self.power_limit_w is not None
         if name in ("ttft_ms", "tpot_ms"):  # None for a generic model's TTFT, an LLM's TPOT at one output token
             return self.batch is not None
         if name in ("usd_per_hr", "usd_per_million_requests"):  # None for unpriced hardware

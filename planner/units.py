@@ -252,7 +252,18 @@ def hardware_str(hw: dict) -> str:
     bare-GPU cluster has no instance name, so its node is spelt out (``256 nodes x 8 H100-SXM-80GB (2,048
     GPUs)``) or, where a reference system sets the node (a GB200 NVL72 rack), named (``2 x
     nvidia:DGX-GB200-NVL72 (144 x GB200-B200)``) -- "2 x GB200-B200 (144 x GB200-B200)" read as two GPUs.
-    TPUs and Trainium count chips (``hw["device"]``): ``2 nodes x 4 TPU-v5p (8 chips)``."""
+    TPUs and Trainium count chips (``hw["device"]``): ``2 nodes x 4 TPU-v5p (8 chips)``. GPUs held below their
+    rated power limit (``cluster.power_limit_w``) say so: ``2 nodes x 8 H100-SXM-80GB (16 GPUs) at 500 W``."""
+    return _hardware_words(hw) + power_words(hw)
+
+
+def power_words(hw: dict) -> str:
+    """" at 500 W" for a plan's hardware held below its rated power limit (``Hardware.power_limit_w``), else ""."""
+    limit, rated = hw.get("power_limit_w"), hw.get("rated_power_limit_w")
+    return f" at {limit:,.0f} W" if limit and rated and limit < rated else ""
+
+
+def _hardware_words(hw: dict) -> str:
     nodes, gpus, gpu = hw["nodes"], hw["gpus"], hw["gpu"]
     if hw["name"] != gpu:
         return f"{nodes} x {hw['name']} ({gpus:,} x {gpu})"

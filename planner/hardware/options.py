@@ -14,6 +14,7 @@ from planner.units import count_of
 from planner.spec import ClusterSpec, ConstraintsSpec
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
+from planner.hardware.power import limit_error, searched_limit
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -221,7 +222,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
         segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
-        segments_per_rack=seg[1] if seg else 1,
+        segments_per_rack=seg[1] if seg else 1, power_limit_w=fixed_limit(cluster, gpu),
     )
 
 
@@ -380,7 +381,39 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         eff=efficiency_for(gpu, profile, precision), instance=inst, price_ondemand=price,
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
         multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
+        power_limit_w=fixed_limit(cluster, gpu),
     )
+
+
+def fixed_limit(cluster: ClusterSpec, gpu: GPU) -> Optional[float]:
+    """The power limit the job's ``cluster.power_limit_w`` holds ``gpu`` at, refused in one line where the part
+    cannot be held there (planner.hardware.power ``limit_error``: above its rated limit, below its minimum, or no
+    rated limit in its catalog row); None where the job sets none (the catalog row's limit)."""
+    limit = cluster.power_limit_w
+    why = None if limit is None else limit_error(gpu, limit)
+    if why:
+        raise InputError("cluster.power_limit_w", why)
+    return limit
+
+
+def held_instances(cluster: ClusterSpec, insts: list[Instance]) -> tuple[list[Instance], str]:
+    """The searched ``insts`` whose GPUs can be held at the job's power limit, and the note that says how it applies:
+    a limit in watts means something per part, so each searched GPU runs at the lower of it and its rated limit
+    (``power.searched_limit``); a part that cannot (its minimum above the limit, no rated limit in the catalog) is
+    left out, and named. A GPU the job names (``cluster.gpu``) is held to its range as a fixed cluster's is."""
+    limit = cluster.power_limit_w
+    if limit is None:
+        return insts, ""
+    if cluster.gpu:
+        for i in insts[:1]:
+            fixed_limit(cluster, i.gpu)
+    why = {i.gpu.name: limit_error(i.gpu, searched_limit(i.gpu, limit) or limit) for i in insts}
+    kept = [i for i in insts if why[i.gpu.name] is None]
+    lost = "; ".join(dict.fromkeys(w for w in why.values() if w))
+    if not kept:
+        raise InputError("cluster.power_limit_w", f"no searched GPU can be held at {limit:,.0f} W: {lost}")
+    return kept, (f"cluster.power_limit_w {limit:,.0f} W: each searched GPU held at the lower of it and its rated limit"
+                  + (f"; left out: {lost}" if lost else ""))
 
 
 def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None, gpu_only: bool = True,
@@ -574,8 +607,13 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
     # the job's link speeds replace every searched instance's (intra_node_gbps was dropped here until QA 36: an
     # NVLink at 1 GB/s per GPU searched as the catalog's 450)
     links = ClusterSpec(inter_node_gbps=cluster.inter_node_gbps, intra_node_gbps=cluster.intra_node_gbps)
-    return [option_from_instance(i, links, profile if profile_matches(profile, i.gpu) else None, precision)
-            for i in insts]
+    insts, held = held_instances(cluster, insts)
+    watts = {i.key: searched_limit(i.gpu, cluster.power_limit_w) for i in insts}  # each part's own (held_instances)
+    opts = [option_from_instance(i, links.model_copy(update={"power_limit_w": watts[i.key]}),
+                                 profile if profile_matches(profile, i.gpu) else None, precision) for i in insts]
+    for o in opts if held else ():
+        o.notes.append(held)
+    return opts
 
 
 def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,

@@ -118,10 +118,12 @@ ONPREM_INPUTS = (
 )
 
 
-def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -> dict | None:
+def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None, power_limit_w=None) -> dict | None:
     """Each TCO input with its value and where it came from (the job, or the catalog row and its
     basis); None when no server price is known for this GPU. Catalog server rows are per 8-GPU
-    node and scaled to ``gpus_per_node``; a job's ``server_price_usd``/``server_power_kw`` are per node."""
+    node and scaled to ``gpus_per_node``; a job's ``server_price_usd``/``server_power_kw`` are per node.
+    ``power_limit_w``: the GPUs' power limit (``cluster.power_limit_w``), which lowers a catalog or default node
+    power (``capped_node_kw``)."""
     from planner.hardware.platform import rented_only
 
     gpu = catalog.gpus.get(gpu_name) if hasattr(catalog, "gpus") else None
@@ -145,7 +147,23 @@ def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -
             out[field] = (fallback, "not set: 0")
         else:
             return None
-    return out
+    return capped_node_kw(out, gpu, gpus_per_node, power_limit_w)
+
+
+def capped_node_kw(inputs: dict, gpu, gpus_per_node: int, power_limit_w) -> dict:
+    """``inputs`` with the node power of GPUs held at ``power_limit_w`` below their rated limit: the catalog's and
+    the default server powers are a node's maximum with its GPUs at their rated limit (DGX H100: 10.2 kW with 8 x
+    700 W SXM boards, hardware_catalog/data/onprem.csv), and a GPU's limit caps its board's draw (``nvidia-smi -pl``;
+    planner.hardware.power), so the node's maximum falls by the GPUs' cut, ``gpus_per_node x (rated - limit)``. A
+    job's own ``onprem.server_power_kw`` is the node as it runs, taken as given."""
+    rated = getattr(gpu, "power_limit_w", None)
+    kw, src = inputs["server_power_kw"]
+    if not power_limit_w or not rated or power_limit_w >= rated or src.startswith("job "):
+        return inputs
+    cut = gpus_per_node * (rated - power_limit_w) / 1000.0
+    why = (f"{src}, less {gpus_per_node} x {rated - power_limit_w:,.0f} W: GPUs at {power_limit_w:,.0f} W of "
+           f"{rated:,.0f} (cluster.power_limit_w)")
+    return {**inputs, "server_power_kw": (kw - cut, why)}
 
 
 def onprem_catalog_keys(catalog, gpu_name: str, job_onprem=None) -> list[str]:
@@ -164,7 +182,8 @@ def onprem_catalog_keys(catalog, gpu_name: str, job_onprem=None) -> list[str]:
     return keys
 
 
-def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -> dict | None:
+def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None,
+                         power_limit_w=None) -> dict | None:
     """Hourly cost of owning one node of this GPU per useful hour (None when no server price is known):
 
         capex_hr   = price x (1 + network share) x (1 - residual) / (years x 8760 x utilisation)
@@ -172,7 +191,7 @@ def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int, job_onprem=
         power_hr   = kW x PUE x $/kWh / utilisation
         hosting_hr = kW x $/kW-month / 730 / utilisation
     """
-    inp = onprem_inputs(catalog, gpu_name, gpus_per_node, job_onprem)
+    inp = onprem_inputs(catalog, gpu_name, gpus_per_node, job_onprem, power_limit_w)
     if inp is None:
         return None
     v = {k: val for k, (val, _src) in inp.items()}
@@ -436,7 +455,8 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     sp = float(rent_cost(hours, nodes, price_spot)) if price_spot else None
     buy = None
     if catalog is not None and gpu_name:
-        own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node, getattr(job, "onprem", None))
+        own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node, getattr(job, "onprem", None),
+                                   getattr(job.cluster, "power_limit_w", None))
         if own:
             buy = owned_run(owned_nodes(own, nodes, price_ondemand), hours, nodes, od)
     # $ per million tokens at the price the plan is ranked at (spot when the job asks for spot)

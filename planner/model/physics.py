@@ -179,6 +179,33 @@ def clock_fraction(gpu, power_limit_w=None) -> float:
     return float(base * min(1.0, (power_limit_w / rated) ** CLOCK_POWER_EXP))
 
 
+def power_clock(hw) -> float:
+    """The clock option ``hw`` sustains at its power limit (``hw.power_limit_w``, the job's ``cluster.power_limit_w``)
+    over the part's own at its rated limit: (limit / rated)^CLOCK_POWER_EXP on most parts (an H100 at 500 W of 700:
+    0.894), 1 where no limit is set. The ratio of ``clock_fraction`` at the two limits, so a part that takes its clock
+    from a reference die (GB200 held at 1,000 W runs as the HGX B200) keeps that rule."""
+    limit = getattr(hw, "power_limit_w", None)
+    return clock_fraction(hw.gpu, limit) / clock_fraction(hw.gpu) if limit else 1.0
+
+
+def power_limit_words(hw, dtype: str = "bf16") -> str:
+    """The assumption line of an option held at a power limit, said beside every answer priced on it ("" where the job
+    sets none): "GPUs at 500 W of H100-SXM-80GB's rated 700 W (cluster.power_limit_w): sustained clock 0.894x ..."
+    with the GEMM peak it leaves (``reachable_peak``) against the datasheet's, which MFU keeps (step_time divides by
+    ``datasheet_peak``); HBM bandwidth is not scaled (the clock law is the SMs', and the memory clock is its own)."""
+    limit, rated = getattr(hw, "power_limit_w", None), getattr(hw.gpu, "power_limit_w", None)
+    if not limit or not rated:
+        return ""
+    try:
+        peaks = (f"; GEMMs reach {reachable_peak(hw, dtype) / 1e12:,.0f} of the datasheet's "
+                 f"{datasheet_peak(hw.gpu, dtype) / 1e12:,.0f} TFLOP/s {dtype}")
+    except InputError:  # no such peak on this part: the clock alone
+        peaks = ""
+    return (f"GPUs at {limit:,.0f} W of {hw.gpu.name}'s rated {rated:,.0f} W (cluster.power_limit_w): sustained clock "
+            f"{power_clock(hw):.3f}x, by the clock law (P / P_rated)^(1/3) (dynamic power ~ f^3){peaks}; HBM "
+            "bandwidth kept; MFU stays against the datasheet peak")
+
+
 def derived_fp8_peak(gpu) -> float | None:
     """The FP8 peak ``datasheet_peak`` derives for a part whose catalog row leaves it empty (2x its 16-bit
     peak on an FP8-capable part: H100 SXM 96 GB), None where the row has one or the part has no FP8.

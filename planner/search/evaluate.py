@@ -15,7 +15,7 @@ from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.comm import hierarchical_cp_a2a
 from planner.model.moe import hf_ep_plan_note
-from planner.model import offload
+from planner.model import offload, physics
 from planner.model.memory import memory_per_gpu
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
 from planner.model.stacks import (CP_EXCHANGE_WORDS, Stack, cp_comm_mix, default_stack_mode, from_training,
@@ -133,7 +133,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           network_assumed=hw.network_assumed, network_reference=hw.network_reference,
                           multi_node=hw.multi_node, reference_system=hw.reference.key if hw.reference else None,
                           gpus_per_host=hw.gpus_per_host, device=device_noun(hw.gpu), segment_trays=hw.segment_trays,
-                          rack_gpus=hw.rack_gpus, idle_gpus_per_rack=hw.idle_gpus_per_rack if hw.rack_gpus else None),
+                          rack_gpus=hw.rack_gpus, idle_gpus_per_rack=hw.idle_gpus_per_rack if hw.rack_gpus else None,
+                          power_limit_w=hw.power_limit_w, rated_power_limit_w=hw.gpu.power_limit_w,
+                          clock_at_power_limit=physics.power_clock(hw)),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
             t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i]),
@@ -282,6 +284,10 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
         from planner.model.physics import datasheet_peak
         peaks += (f"; MFU and HFU against its {job.training.precision} peak, "
                   f"{datasheet_peak(hw.gpu, job.training.precision) / 1e12:,.1f} TFLOP/s per {device_noun(hw.gpu)}")
+        if hw.power_limit_w:  # a power-capped option: the rate its GEMMs reach, below the peak MFU keeps
+            peaks += (f"; at {hw.power_limit_w:,.0f} W (cluster.power_limit_w) its GEMMs reach "
+                      f"{physics.reachable_peak(hw, job.training.precision) / 1e12:,.1f} (sustained clock "
+                      f"{physics.power_clock(hw):.3f}x)")
     out = dict(
         peaks=peaks,
         efficiencies_measured=measured,

@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 
 from planner import defaults as D
 from planner.results import ranked_hours, ranked_price
-from planner.units import fmt_pct, fmt_time, fmt_usd, hardware_str
+from planner.units import fmt_pct, fmt_time, fmt_usd, hardware_str, power_words
 from planner.vocab import Vocab
 
 def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -168,7 +168,7 @@ def _plan_hw(plan) -> str:
     """A plan's nodes for the "why" line: ``2 x aws:p5.48xlarge``; a bare-GPU cluster as ``hardware_str`` spells
     it (``1 x nvidia:DGX-GB200-NVL72 (72 x GB200-B200)``): "next best 1 x GB200-B200" read as one GPU."""
     hw = plan["hardware"]
-    return hardware_str(hw) if hw["name"] == hw.get("gpu") else f"{hw['nodes']} x {hw['name']}"
+    return hardware_str(hw) if hw["name"] == hw.get("gpu") else f"{hw['nodes']} x {hw['name']}" + power_words(hw)
 
 
 def _change(d: float) -> str:

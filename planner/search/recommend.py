@@ -1143,7 +1143,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     pareto_rows = _first_per(df[df["pareto"]], ["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {p.hardware.name for p in ranked}
-    notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
+    notes = tuple(dict.fromkeys(n for o in opts if o.name in shown_hw for n in o.notes))  # a shared note once
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
     lost = [("left out", names, x) for names, x in r.listed_out] + [("no plan", names, x) for names, x in r.no_plan]
     caveats = r.binding + ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
@@ -1162,6 +1162,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused,
                                   r.stacks_cut)
         assumptions.append(stack_choice_line(stacks, objective))
+    assumptions += [w for w in [physics.power_limit_words(hw_best, best_group.job.training.precision)] if w]
     if job.parallel.sequence_parallel and ranked[0].config.tp == 1:  # the job's SP on, the plan has no TP to shard
         assumptions.append(SP_WITHOUT_TP)
     elapsed = time.perf_counter() - t0

@@ -862,6 +862,11 @@ class ClusterSpec(_Strict):
     # ``--segment``: the job's NVLink domain is that many trays; left out: estimate takes the whole rack, recommend
     # searches it (planner.hardware.options ``segment_sizes``); ``nodes`` still counts racks
     segment: Optional[int] = Field(None, gt=0, le=1024)
+    # the power limit the GPUs are held at (W, ``nvidia-smi -pl``): a power-capped site's GPUs sustain a lower clock
+    # (planner.model.physics.clock_fraction). Held to the part's own range where the catalog knows it
+    # (planner.hardware.power: at most its rated limit, at least its minimum); in a search, each GPU runs at the
+    # lower of this and its rated limit. Left out: every GPU at its catalog row's limit
+    power_limit_w: Optional[float] = Field(None, gt=0, le=1e4)
 
     @model_validator(mode="after")
     def _gpu_or_instance(self):

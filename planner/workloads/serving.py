@@ -120,6 +120,7 @@ from planner.hardware.options import cluster_options, unmatched_gpus
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.model.cost import rate_price_dates
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
+from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
 from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
@@ -685,6 +686,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         cap_tokens = max(free - kv_pre, 0) / kv_seq * ctx_max
         prefix = dict(prefix_cached_tokens=H, kv_mib_shared_prefix_per_gpu=kv_pre / 2**20)
     base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
+                power_limit_w=hw.power_limit_w,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
                 kv_capacity_tokens=math.floor(cap_tokens),  # whole tokens: a KV slot holds one token or none
                 kv_mib_per_sequence_per_gpu=None if (lay is None and not H) else kv_seq / 2**20, **prefix,
@@ -900,6 +902,7 @@ def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization - w - RESERVED_BYTES
     b_mem = int(cap // act) if act > 0 else s.max_batch
     base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=1, gpus_per_node=hw.gpus_per_node,
+                power_limit_w=hw.power_limit_w,
                 weights_gib_per_gpu=w / GiB, batch_memory_limit=min(b_mem, s.max_batch),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, compute_dtype=dtype,
                 reachable_tflops=peak / 1e12, precision=s.precision, generic=True)
@@ -2292,7 +2295,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                "replica drops its requests); spot prices only the offline $/1M req batch column"]
                              if realtime and job.constraints.spot and any(o.price_usd_hr for o in options) else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
-                          + _compute_dtype_note(s, options)
+                          + _compute_dtype_note(s, options) + _power_notes([where[i] for i in ok])
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           # a trace with --no-simulate (or a plan not simulated) was dropped unsaid: the plan was sized
                           # for serving.qps at the job's lengths, where a simulated one is sized for the trace's rate
@@ -2461,6 +2464,14 @@ def _compute_rates(where) -> tuple[str, ...]:
         if w not in out:
             out.append(w)
     return tuple(out)
+
+
+def _power_notes(where) -> list[str]:
+    """The power limit each (GPU, power limit) of the options runs at, once each, the recommended one's first
+    (``physics.power_limit_words``: the clock ``cluster.power_limit_w`` leaves and the GEMM peak it reaches); none
+    where the job sets no limit."""
+    return list(dict.fromkeys(w for hw, sp, _ in where
+                              for w in [power_limit_words(hw, COMPUTE_DTYPE[sp.precision])] if w))
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:

@@ -244,7 +244,8 @@ def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optio
     offline job got no buy figure at all."""
     from planner.model.cost import HOURS_PER_YEAR, breakeven_utilisation, owned_node_hour_cost, owned_nodes, owned_run
 
-    own = owned_node_hour_cost(catalog, best.gpu, best.gpus_per_node, job_onprem) if catalog is not None else None
+    own = (owned_node_hour_cost(catalog, best.gpu, best.gpus_per_node, job_onprem, getattr(best, "power_limit_w", None))
+           if catalog is not None else None)
     if own is None or not nodes:
         return None
     wall = own["total_hr"] * own["utilisation"]
