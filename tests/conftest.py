@@ -66,6 +66,31 @@ def _take_down_process_groups() -> None:
 
 
 @contextlib.contextmanager
+def one_rank_group(rendezvous: Path, megatron: bool = False):
+    """torch.distributed's default group as one CPU rank (gloo, a file rendezvous under ``rendezvous``: a test's
+    ``tmp_path``) for the ``with`` block; with ``megatron``, also Megatron-Core's ``parallel_state`` at TP = PP = 1
+    (``initialize_model_parallel(1, 1)``), the state its tensor-parallel layers and vocab-parallel losses read.
+    Yields ``parallel_state`` (None without ``megatron``). Both are taken down on exit, also when
+    ``initialize_model_parallel`` refuses, so the next test may init its own (``_take_down_process_groups`` is the
+    net for tests that fail outside such a block). torch and megatron.core are imported here: callers
+    ``pytest.importorskip`` them first."""
+    import torch.distributed as dist
+
+    ps = None
+    if megatron:
+        from megatron.core import parallel_state as ps
+    dist.init_process_group("gloo", init_method=f"file://{Path(rendezvous) / 'pg'}", rank=0, world_size=1)
+    try:
+        if ps is not None:
+            ps.initialize_model_parallel(1, 1)
+        yield ps
+    finally:
+        if ps is not None:
+            ps.destroy_model_parallel()
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
 def _restored_process():
     """Gives back the process-wide state found on entry, so that which tests ran before a test on its xdist worker
     (that changes with every added test) cannot change its outcome:
