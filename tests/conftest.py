@@ -1,4 +1,6 @@
 import contextlib
+import csv
+import datetime
 import io
 import json
 import os
@@ -173,6 +175,35 @@ FORBIDDEN = [
 ]
 
 
+#: a 2-node aws:p4de.24xlarge training job (Llama-3-8B, 1e10 tokens): the price-date passes' plan on a dated AWS row
+#: (tests/test_buy36.py, test_prices38.py, test_prices39.py)
+P4DE_JOB = """
+model: {preset: llama3-8b}
+training: {tokens: 1.0e10}
+cluster: {instance: aws:p4de.24xlarge, nodes: 2}
+"""
+#: QA 40's and QA 58's job: a LoRA fine-tune of Llama-3-8B (2e9 tokens) on aws:p5.48xlarge under a budget (USD) and a
+#: deadline (hours), filled with ``% (budget, deadline)`` (tests/test_qa40.py, test_qa58.py)
+LORA_JOB = """
+model: {preset: llama3-8b}
+training: {mode: lora, seq_len: 4096, global_batch: 64, tokens: 2.0e9, lora: {rank: 16}}
+cluster: {instance: aws:p5.48xlarge}
+constraints: {budget_usd: %s, deadline_hours: %s}
+"""
+
+
+def utc_today() -> datetime.date:
+    """Today in UTC, the day the price-date checks age a row against (hardware_catalog.catalog's default)."""
+    return datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def catalog_rows(name: str) -> list[dict]:
+    """The shipped ``hardware_catalog/data/<name>.csv`` as its raw rows (every cell the text written)."""
+    from hardware_catalog.catalog import DATA_DIR
+    with (DATA_DIR / f"{name}.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def write_job(tmp_path, job: dict | str, name: str = "job.yaml") -> Path:
     """A job written under ``tmp_path``: a dict as YAML (the QA passes' by-hand jobs), YAML text as it is."""
     import yaml
@@ -185,8 +216,6 @@ def write_job(tmp_path, job: dict | str, name: str = "job.yaml") -> Path:
 def gpus_csv_with(folder: Path, gpu: str, **fields) -> Path:
     """A copy of the shipped ``gpus.csv`` in ``folder`` with GPU row ``gpu``'s ``fields`` replaced (a user's edited
     catalog for ``--catalog``, as tests/test_catalog40.py and tests/test_serve40.py pass one)."""
-    import csv
-
     from hardware_catalog.catalog import DATA_DIR
     rows = list(csv.DictReader((DATA_DIR / "gpus.csv").open(newline="")))
     next(r for r in rows if r["name"] == gpu).update({k: str(v) for k, v in fields.items()})
@@ -220,6 +249,12 @@ def refused(result: tuple) -> str:
     code, out, err = result
     assert code == 2, out
     return one_error_line(err)
+
+
+def lora_refusal(cli, tmp_path, budget, deadline) -> str:
+    """``recommend --no-simulate`` of ``LORA_JOB`` at ``budget`` / ``deadline`` (the ``cli`` fixture), which must be
+    refused: its one error line (``refused``)."""
+    return refused(cli("recommend", write_job(tmp_path, LORA_JOB % (budget, deadline)), "--no-simulate"))
 
 
 def answered(result: tuple):
