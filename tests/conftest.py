@@ -192,6 +192,16 @@ constraints: {budget_usd: %s, deadline_hours: %s}
 """
 
 
+def p4de_override(tmp_path, price_date: str, spot: float | None = 12) -> Path:
+    """A user's catalog override (``--catalog``), ``tmp_path / "p.csv"``, repricing aws:p4de.24xlarge at $30/h on
+    demand (and ``spot`` $/h, None: no spot column) with ``price_date``: the price-date passes' refresh path for
+    ``P4DE_JOB``."""
+    cols, cells = ("price_spot_usd_hr,", f"{spot},") if spot is not None else ("", "")
+    p = tmp_path / "p.csv"
+    p.write_text(f"cloud,name,price_ondemand_usd_hr,{cols}price_date\naws,p4de.24xlarge,30,{cells}{price_date}\n")
+    return p
+
+
 def utc_today() -> datetime.date:
     """Today in UTC, the day the price-date checks age a row against (hardware_catalog.catalog's default)."""
     return datetime.datetime.now(datetime.timezone.utc).date()

@@ -9,7 +9,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import P4DE_JOB, ROOT, catalog_rows, utc_today, write_job
+from conftest import P4DE_JOB, ROOT, catalog_rows, p4de_override, utc_today, write_job
 
 P5 = """
 model: {preset: llama3-8b}
@@ -118,8 +118,7 @@ def test_a_fresh_quote_is_said_fresh_and_not_warned(cli, tmp_path):
     today's, fresh, no warning; the A100 server price (an assumption) is listed undated."""
     job = write_job(tmp_path, P4DE_JOB)
     today = utc_today().isoformat()
-    prices = tmp_path / "p.csv"
-    prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\naws,p4de.24xlarge,30,12,{today}\n")
+    prices = p4de_override(tmp_path, today)
     code, out, err = cli("estimate", job, "--json", "--catalog", prices)
     assert code == 0 and "warning: stale price" not in err, err
     p = json.loads(out)["cost"]["price_dates"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 
-from conftest import P4DE_JOB, catalog_rows, utc_today, write_job
+from conftest import P4DE_JOB, catalog_rows, p4de_override, utc_today, write_job
 
 SNAPSHOT = "@2c3d7ea7d76bf84cf80d382e946c1609571485fd"
 
@@ -175,21 +175,19 @@ def test_a_users_dated_override_still_wins(cli, tmp_path):
     refused in one line."""
     job = write_job(tmp_path, P4DE_JOB)
     today = utc_today().isoformat()
-    prices = tmp_path / "p.csv"
-    prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\naws,p4de.24xlarge,30,12,{today}\n")
+    prices = p4de_override(tmp_path, today)
     code, out, err = cli("estimate", job, "--json", "--catalog", prices)
     assert code == 0 and "warning:" not in err, err
     p = json.loads(out)["cost"]["price_dates"]
     assert (p["oldest"], p["oldest_kind"], p["age_days"], p["bounded"]) == (today, "exact", 0, [])
     recent = (utc_today() - datetime.timedelta(days=30)).isoformat()
-    prices.write_text("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\n"
-                      f"aws,p4de.24xlarge,30,12,not before {recent} (my quote's month)\n")
+    p4de_override(tmp_path, f"not before {recent} (my quote's month)")
     code, out, err = cli("estimate", job, "--json", "--catalog", prices)
     assert code == 0 and "warning:" not in err, err
     p = json.loads(out)["cost"]["price_dates"]
     assert (p["oldest_kind"], p["age_days"], p["may_be_stale"]) == ("not-before", 30, False)
     later = (utc_today() + datetime.timedelta(days=40)).isoformat()
-    prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_date\naws,p4de.24xlarge,30,not before {later}\n")
+    p4de_override(tmp_path, f"not before {later}", spot=None)
     code, out, err = cli("estimate", job, "--catalog", prices)
     assert code == 2 and out == "" and err.startswith(
         f"error: catalog override p.csv: instances[0].price_date: not before {later} is after today"), err

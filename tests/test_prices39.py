@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 
-from conftest import EXAMPLES, P4DE_JOB, answered, catalog_rows, utc_today, write_job
+from conftest import EXAMPLES, P4DE_JOB, answered, catalog_rows, p4de_override, utc_today, write_job
 
 #: the day each snapshot was read (its evidence is in the rows' notes and hardware_catalog/README.md "Price dates")
 READ = {"runpod": ("@01acdfd4", datetime.date(2026, 11, 23)), "azure": ("@20291d7e", datetime.date(2026, 11, 23)),
@@ -85,13 +85,11 @@ def test_an_override_may_say_not_after_and_is_checked_as_a_bound(cli, tmp_path):
     assert "price_date not after 2026-01-01 is at least 338 days old (stale: over 180)" in price_date_note(
         "not after 2026-01-01 (rep email)", "instances[0]", "p.csv", "x", today)
     job = write_job(tmp_path, P4DE_JOB)
-    prices = tmp_path / "p.csv"
-    prices.write_text("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\n"
-                      "aws,p4de.24xlarge,30,12,not after 2024-01-01 (old quote)\n")
+    prices = p4de_override(tmp_path, "not after 2024-01-01 (old quote)")
     p = answered(cli("estimate", job, "--json", "--catalog", prices))["cost"]["price_dates"]
     assert p["stale"] and {c["what"] for c in p["capped"]} == {"aws:p4de.24xlarge on-demand", "aws:p4de.24xlarge spot"}
     later = (utc_today() + datetime.timedelta(days=40)).isoformat()
-    prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_date\naws,p4de.24xlarge,30,not after {later}\n")
+    p4de_override(tmp_path, f"not after {later}", spot=None)
     code, out, err = cli("estimate", job, "--catalog", prices)
     assert code == 2 and out == "" and err.startswith(
         f"error: catalog override p.csv: instances[0].price_date: not after {later} is after today"), err
