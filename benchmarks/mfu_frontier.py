@@ -61,37 +61,34 @@ def executed_flops(m, t, rc, stack, causal_kernel: bool = True) -> np.ndarray:
     return hw - np.where(rc == 2, skip, 0.0)
 
 
+def _call_columns(k: validate.StepCall) -> dict[float, dict]:
+    """One recorded ``step_time`` call's per-candidate columns (MFU, executed rate, breakdown), keyed by the
+    candidate's predicted step time."""
+    m, t, c, hw, out = k.model, k.training, k.layout, k.hw, k.result
+    stack = from_training(t, k.kw.get("framework"))
+    n = len(np.atleast_1d(out["step_time_s"]))
+    # a convolutional network's FLOPs have no attention or MLP to adjust: left out (NaN)
+    ex = np.broadcast_to(executed_flops(m, t, c.rc, stack) if m.is_transformer else np.nan, (n,))
+    full = np.broadcast_to(executed_flops(m, t, c.rc, stack, False) if m.is_transformer else np.nan, (n,))
+    peak = physics.datasheet_peak(hw.gpu, t.precision)
+    return {float(np.atleast_1d(out["step_time_s"])[i]): dict(
+        gpu=hw.gpu.name, stk=stack.name, layers=m.layers, hidden=m.hidden, seq=t.seq_len, gb=t.global_batch,
+        rc=int(np.broadcast_to(c.rc, (n,))[i]), executed=float(ex[i]) / (c.gpus[i] * peak),
+        hfu_full=float(full[i]) / (c.gpus[i] * peak),
+        mfu_pred=float(out["mfu"][i]), hfu_pred=float(out["hfu"][i]),
+        **{b: float(out[b][i]) for b in BREAKDOWN}) for i in range(n)}
+
+
 def rows(family: str = "A100", cat=None) -> pd.DataFrame:
     """validate.run_all's rows of GPU ``family`` with MFU, executed rate and breakdown columns.
-    ``step_time`` is wrapped while validate runs, each call's outputs kept under its predicted
-    step times (the float validate stores), so every row is predicted by exactly validate's call."""
+    ``validate.recording`` keeps ``step_time``'s calls while validate runs, each call's outputs kept under its
+    predicted step times (the float validate stores), so every row is predicted by exactly validate's call."""
     cat = cat or load_catalog()
-    seen: dict = {}
-    orig = validate.step_time
-
-    def recording(m, t, c, hw, **kw):
-        out = orig(m, t, c, hw, **kw)
-        stack = from_training(t, kw.get("framework"))
-        n = len(np.atleast_1d(out["step_time_s"]))
-        # a convolutional network's FLOPs have no attention or MLP to adjust: left out (NaN)
-        ex = np.broadcast_to(executed_flops(m, t, c.rc, stack) if m.is_transformer else np.nan, (n,))
-        full = np.broadcast_to(executed_flops(m, t, c.rc, stack, False) if m.is_transformer else np.nan, (n,))
-        peak = physics.datasheet_peak(hw.gpu, t.precision)
-        for i in range(n):
-            seen[float(np.atleast_1d(out["step_time_s"])[i])] = dict(
-                gpu=hw.gpu.name, stk=stack.name, layers=m.layers, hidden=m.hidden, seq=t.seq_len,
-                gb=t.global_batch,
-                rc=int(np.broadcast_to(c.rc, (n,))[i]), executed=float(ex[i]) / (c.gpus[i] * peak),
-                hfu_full=float(full[i]) / (c.gpus[i] * peak),
-                mfu_pred=float(out["mfu"][i]), hfu_pred=float(out["hfu"][i]),
-                **{k: float(out[k][i]) for k in BREAKDOWN})
-        return out
-
-    validate.step_time = recording
-    try:
+    with validate.recording() as calls:
         df = validate.run_all(cat)
-    finally:
-        validate.step_time = orig
+    seen: dict = {}
+    for k in calls:  # in call order: a later call's equal step time replaces an earlier one's, as when recorded live
+        seen.update(_call_columns(k))
     extra = pd.DataFrame([seen[float(p)] for p in df["predicted_s"]])
     extra = extra.drop(columns=[c for c in extra.columns if c in df.columns])  # validate's rows carry ``gpu`` already
     df = pd.concat([df.reset_index(drop=True), extra], axis=1)

@@ -6,9 +6,10 @@ the GPU's memory, with the terms: weights, gradients, optimizer, activations, lo
 reserve (``memory.allocator_reserve`` of the activations + logits) and the rest of ``other`` (CUDA context, NCCL
 buffers: ``outside_allocator``).
 
-How rows are matched (as bigmem37 / overmem38 did by hand): ``validate.step_time`` is wrapped for one ``run_all``;
-each call's candidates go through ``memory_per_gpu`` with the same inputs, and a row takes the memory of the candidate
-whose predicted step it printed (exact float equality on ``predicted_s`` within the row's source's calls).
+How rows are matched (as bigmem37 / overmem38 did by hand): ``validate.recording`` keeps the ``step_time`` calls of
+one ``run_all``; each call's candidates go through ``memory_per_gpu`` with the same inputs, and a row takes the memory
+of the candidate whose predicted step it printed (exact float equality on ``predicted_s`` within the row's source's
+calls).
 
 Run: ``python benchmarks/over_memory.py [--all] [--csv F]``: the rows over (``--all``: every row), then the count over
 and the count over by more than ``memory.FRAGMENTATION`` (the reserve's share).
@@ -51,22 +52,11 @@ def rows_memory(cat=None) -> pd.DataFrame:
     from hardware_catalog import load_catalog
 
     cat = cat or load_catalog()
-    calls = []
-    orig = validate.step_time
-
-    def wrapped(m, t, c, hw, **kw):
-        res = orig(m, t, c, hw, **kw)
-        calls.append((m, t, c, hw, kw, np.array(res["step_time_s"], dtype=float)))
-        return res
-
-    validate.step_time = wrapped
-    try:
+    with validate.recording() as calls:
         df = validate.run_all(cat)
-    finally:
-        validate.step_time = orig
     by_step: dict[float, dict] = {}
-    for m, t, c, hw, kw, steps in calls:
-        for s, row in _call_rows(m, t, c, hw, kw, steps):
+    for k in calls:
+        for s, row in _call_rows(k.model, k.training, k.layout, k.hw, k.kw, k.result["step_time_s"]):
             by_step.setdefault(s, row)
     mem = pd.DataFrame([by_step.get(float(s), {}) for s in df["predicted_s"]], index=df.index)
     return pd.concat([df, mem], axis=1)

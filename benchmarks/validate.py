@@ -100,6 +100,7 @@ from __future__ import annotations
 
 import re
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -3724,6 +3725,40 @@ def run_all(cat=None) -> pd.DataFrame:
                       mi300x(cat),  # MI325X / MI300X Primus and ROCm Megatron-LM logs (benchmarks/data/mi300x_runs.csv)
                       maxtext(cat),  # MaxText on TPU v6e, tpu-recipes README step lines (benchmarks/data/maxtext_runs.csv)
                       ], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """One ``step_time`` call a validation source made: its inputs and what it returned (``recording``)."""
+    model: ModelSpec
+    training: TrainingSpec
+    layout: Candidates
+    hw: HardwareOption
+    kw: dict
+    result: dict
+
+
+@contextmanager
+def recording():
+    """Record every ``step_time`` call the sources above make while the block runs (for ``run_all``): yields the
+    list the calls are appended to, as ``StepCall``s in call order. The sources look ``step_time`` up in this
+    module's globals at each call, so replacing it here reaches all of them; the original is put back on exit.
+    What the benchmarks that re-derive quantities per row (``over_memory.py``, ``mfu_frontier.py``) match rows on:
+    a row's ``predicted_s`` is the float of one of the recorded ``step_time_s``."""
+    global step_time
+    calls: list[StepCall] = []
+    original = step_time
+
+    def recorded(model, training, layout, hw, **kw):
+        out = original(model, training, layout, hw, **kw)
+        calls.append(StepCall(model, training, layout, hw, kw, out))
+        return out
+
+    step_time = recorded
+    try:
+        yield calls
+    finally:
+        step_time = original
 
 
 def loso(cat=None) -> pd.DataFrame:

@@ -1,4 +1,6 @@
 import contextlib
+import csv
+import datetime
 import io
 import json
 import os
@@ -62,6 +64,31 @@ def _take_down_process_groups() -> None:
         ps.destroy_model_parallel()
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def one_rank_group(rendezvous: Path, megatron: bool = False):
+    """torch.distributed's default group as one CPU rank (gloo, a file rendezvous under ``rendezvous``: a test's
+    ``tmp_path``) for the ``with`` block; with ``megatron``, also Megatron-Core's ``parallel_state`` at TP = PP = 1
+    (``initialize_model_parallel(1, 1)``), the state its tensor-parallel layers and vocab-parallel losses read.
+    Yields ``parallel_state`` (None without ``megatron``). Both are taken down on exit, also when
+    ``initialize_model_parallel`` refuses, so the next test may init its own (``_take_down_process_groups`` is the
+    net for tests that fail outside such a block). torch and megatron.core are imported here: callers
+    ``pytest.importorskip`` them first."""
+    import torch.distributed as dist
+
+    ps = None
+    if megatron:
+        from megatron.core import parallel_state as ps
+    dist.init_process_group("gloo", init_method=f"file://{Path(rendezvous) / 'pg'}", rank=0, world_size=1)
+    try:
+        if ps is not None:
+            ps.initialize_model_parallel(1, 1)
+        yield ps
+    finally:
+        if ps is not None:
+            ps.destroy_model_parallel()
         dist.destroy_process_group()
 
 
@@ -148,6 +175,45 @@ FORBIDDEN = [
 ]
 
 
+#: a 2-node aws:p4de.24xlarge training job (Llama-3-8B, 1e10 tokens): the price-date passes' plan on a dated AWS row
+#: (tests/test_buy36.py, test_prices38.py, test_prices39.py)
+P4DE_JOB = """
+model: {preset: llama3-8b}
+training: {tokens: 1.0e10}
+cluster: {instance: aws:p4de.24xlarge, nodes: 2}
+"""
+#: QA 40's and QA 58's job: a LoRA fine-tune of Llama-3-8B (2e9 tokens) on aws:p5.48xlarge under a budget (USD) and a
+#: deadline (hours), filled with ``% (budget, deadline)`` (tests/test_qa40.py, test_qa58.py)
+LORA_JOB = """
+model: {preset: llama3-8b}
+training: {mode: lora, seq_len: 4096, global_batch: 64, tokens: 2.0e9, lora: {rank: 16}}
+cluster: {instance: aws:p5.48xlarge}
+constraints: {budget_usd: %s, deadline_hours: %s}
+"""
+
+
+def p4de_override(tmp_path, price_date: str, spot: float | None = 12) -> Path:
+    """A user's catalog override (``--catalog``), ``tmp_path / "p.csv"``, repricing aws:p4de.24xlarge at $30/h on
+    demand (and ``spot`` $/h, None: no spot column) with ``price_date``: the price-date passes' refresh path for
+    ``P4DE_JOB``."""
+    cols, cells = ("price_spot_usd_hr,", f"{spot},") if spot is not None else ("", "")
+    p = tmp_path / "p.csv"
+    p.write_text(f"cloud,name,price_ondemand_usd_hr,{cols}price_date\naws,p4de.24xlarge,30,{cells}{price_date}\n")
+    return p
+
+
+def utc_today() -> datetime.date:
+    """Today in UTC, the day the price-date checks age a row against (hardware_catalog.catalog's default)."""
+    return datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def catalog_rows(name: str) -> list[dict]:
+    """The shipped ``hardware_catalog/data/<name>.csv`` as its raw rows (every cell the text written)."""
+    from hardware_catalog.catalog import DATA_DIR
+    with (DATA_DIR / f"{name}.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def write_job(tmp_path, job: dict | str, name: str = "job.yaml") -> Path:
     """A job written under ``tmp_path``: a dict as YAML (the QA passes' by-hand jobs), YAML text as it is."""
     import yaml
@@ -160,8 +226,6 @@ def write_job(tmp_path, job: dict | str, name: str = "job.yaml") -> Path:
 def gpus_csv_with(folder: Path, gpu: str, **fields) -> Path:
     """A copy of the shipped ``gpus.csv`` in ``folder`` with GPU row ``gpu``'s ``fields`` replaced (a user's edited
     catalog for ``--catalog``, as tests/test_catalog40.py and tests/test_serve40.py pass one)."""
-    import csv
-
     from hardware_catalog.catalog import DATA_DIR
     rows = list(csv.DictReader((DATA_DIR / "gpus.csv").open(newline="")))
     next(r for r in rows if r["name"] == gpu).update({k: str(v) for k, v in fields.items()})
@@ -195,6 +259,12 @@ def refused(result: tuple) -> str:
     code, out, err = result
     assert code == 2, out
     return one_error_line(err)
+
+
+def lora_refusal(cli, tmp_path, budget, deadline) -> str:
+    """``recommend --no-simulate`` of ``LORA_JOB`` at ``budget`` / ``deadline`` (the ``cli`` fixture), which must be
+    refused: its one error line (``refused``)."""
+    return refused(cli("recommend", write_job(tmp_path, LORA_JOB % (budget, deadline)), "--no-simulate"))
 
 
 def answered(result: tuple):

@@ -16,7 +16,7 @@ from planner.spec.params import count_params
 from planner.spec.presets import PRESETS
 from planner.spec import ModelSpec
 
-from conftest import ROOT
+from conftest import ROOT, one_rank_group
 from test_step_time import LLAMA, cands
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -126,15 +126,13 @@ def test_the_foreach_step_on_16bit_parameters_moves_half_the_bytes(catalog):
 
 
 
-def test_fsdp2_over_bf16_parameters_holds_what_the_planner_prices():
+def test_fsdp2_over_bf16_parameters_holds_what_the_planner_prices(tmp_path):
     """A real FSDP2 step on CPU (gloo, one rank) as AutoModel runs it -- ``MixedPrecisionPolicy(param_dtype=bf16,
     reduce_dtype=fp32)`` (moe/parallelizer.py ``apply_fsdp``), the model cast to bf16 after ``fully_shard``
     (``initialize_weights``), the loop's ``set_requires_gradient_sync(False)`` before the last micro-batch: the
     parameters' ``orig_dtype`` is bf16 (``param_dtype`` clamped to None: no fp32 master to cast from), the deferred
     unsharded gradients accumulate in fp32, the reduced shard is bf16, Adam's moments bf16 -- the planner's bytes."""
     torch = pytest.importorskip("torch")
-    import socket
-
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
@@ -143,11 +141,7 @@ def test_fsdp2_over_bf16_parameters_holds_what_the_planner_prices():
 
     if dist.is_initialized():
         pytest.skip("a process group is already up in this worker")
-    with socket.socket() as sk:
-        sk.bind(("127.0.0.1", 0))
-        port = sk.getsockname()[1]
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
-    try:
+    with one_rank_group(tmp_path):
         mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
         m = torch.nn.Sequential(torch.nn.Linear(64, 64, bias=False), torch.nn.Linear(64, 64, bias=False))
         mesh = init_device_mesh("cpu", (1,))
@@ -166,8 +160,6 @@ def test_fsdp2_over_bf16_parameters_holds_what_the_planner_prices():
         opt.step()
         moments = sum(v.element_size() for v in opt.state[m[0].weight].values() if v.dim() > 0)
         shard, orig, cast = m[0].weight.grad.element_size(), fp.orig_dtype, fp.param_dtype
-    finally:
-        dist.destroy_process_group()
     t = TrainingSpec(seq_len=4096, global_batch=64, precision="bf16", optimizer="adam")
     st = from_training(t, AM, QWEN_MOE)
     w, g, master, opt_b = model_state_bytes_per_param(t, 2048, st)

@@ -3,28 +3,18 @@ report) with a one-line warning when one is stale; an offline job's nodes owned 
 path's ``fleet_buy``); the app's serving view showing the owned fleet."""
 from __future__ import annotations
 
-import csv
 import datetime
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import write_job
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "hardware_catalog" / "data"
+from conftest import P4DE_JOB, ROOT, catalog_rows, p4de_override, utc_today, write_job
 
 P5 = """
 model: {preset: llama3-8b}
 training: {tokens: 1.0e10}
 cluster: {instance: aws:p5.48xlarge, nodes: 2}
-"""
-P4DE = """
-model: {preset: llama3-8b}
-training: {tokens: 1.0e10}
-cluster: {instance: aws:p4de.24xlarge, nodes: 2}
 """
 BATCH = """
 model: {preset: llama3-8b}
@@ -41,10 +31,6 @@ onprem: {horizon_years: 3}
 """
 
 
-def _today() -> datetime.date:
-    return datetime.datetime.now(datetime.timezone.utc).date()
-
-
 # ---------------------------------------------------------------------------- 1. dated prices
 def test_every_builtin_price_row_carries_a_date_or_says_it_has_none():
     """onprem.csv's prices (server prices, $/kWh, hosting, a GPU's and a kit's price) had no date at all; every
@@ -54,7 +40,7 @@ def test_every_builtin_price_row_carries_a_date_or_says_it_has_none():
     from hardware_catalog.catalog import bound_day, cap_day, quoted_day
 
     for name in ("instances", "commitments", "onprem"):
-        for row in csv.DictReader(open(DATA / f"{name}.csv", newline="")):
+        for row in catalog_rows(name):
             is_price = name != "onprem" or any(w in row["key"] for w in ("price", "hosting"))
             d = row["price_date"].strip()
             if not is_price:
@@ -63,7 +49,7 @@ def test_every_builtin_price_row_carries_a_date_or_says_it_has_none():
             assert d and (quoted_day(d) is not None or bound_day(d) is not None or cap_day(d) is not None
                           or d.startswith("unknown: ")), (
                 name, row.get("key"), d)
-    onprem = {r["key"]: r for r in csv.DictReader(open(DATA / "onprem.csv", newline=""))}
+    onprem = {r["key"]: r for r in catalog_rows("onprem")}
     assert quoted_day(onprem["accelerator_kit_price_gaudi3_8"]["price_date"]) == datetime.date(2024, 6, 30)
 
 
@@ -107,7 +93,7 @@ def test_a_plan_says_its_oldest_price_in_json_text_and_report_and_warns_once(cli
     assert code == 0, err
     p = json.loads(out)["cost"]["price_dates"]
     assert p["oldest"].startswith("2024 (page text") and p["oldest_of"] == "aws:p5.48xlarge capacity-block commitment"
-    assert p["stale"] and p["age_days"] == (_today() - datetime.date(2024, 12, 31)).days
+    assert p["stale"] and p["age_days"] == (utc_today() - datetime.date(2024, 12, 31)).days
     # the instance's rates are bounded since prices38 (the AWS snapshot is not before 2026-01-20), not undated
     assert {b["what"] for b in p["bounded"]} == {"aws:p5.48xlarge on-demand", "aws:p5.48xlarge spot"}
     assert {u["what"] for u in p["undated"]} == {"buy: onprem server_price_hgx_h100_8gpu",
@@ -130,10 +116,9 @@ def test_a_plan_says_its_oldest_price_in_json_text_and_report_and_warns_once(cli
 def test_a_fresh_quote_is_said_fresh_and_not_warned(cli, tmp_path):
     """p4de.24xlarge has no commitment row: with the user's on-demand and spot quote of today the oldest price is
     today's, fresh, no warning; the A100 server price (an assumption) is listed undated."""
-    job = write_job(tmp_path, P4DE)
-    today = _today().isoformat()
-    prices = tmp_path / "p.csv"
-    prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\naws,p4de.24xlarge,30,12,{today}\n")
+    job = write_job(tmp_path, P4DE_JOB)
+    today = utc_today().isoformat()
+    prices = p4de_override(tmp_path, today)
     code, out, err = cli("estimate", job, "--json", "--catalog", prices)
     assert code == 0 and "warning: stale price" not in err, err
     p = json.loads(out)["cost"]["price_dates"]
@@ -150,7 +135,7 @@ def test_a_job_rate_and_onprem_figures_are_undated_and_an_onprem_override_is_dat
     """A job's ``cluster.price_usd_hr`` and ``onprem.server_price_usd`` carry no date (said undated, not given the
     catalog row's); an override's on-prem row takes a ``price_date`` (checked as an instance row's: a stale one said
     on stderr), and one re-set without a date does not keep the built-in row's."""
-    job = write_job(tmp_path, P4DE.replace("nodes: 2}", "nodes: 2, price_usd_hr: 25}")
+    job = write_job(tmp_path, P4DE_JOB.replace("nodes: 2}", "nodes: 2, price_usd_hr: 25}")
                     + "onprem: {server_price_usd: 200000}\n")
     code, out, err = cli("estimate", job, "--json")
     assert code == 0, err

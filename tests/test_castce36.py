@@ -9,6 +9,7 @@ from planner.model.memory import memory_per_gpu
 from planner.model.stacks import STACKS
 from planner.spec import TrainingSpec
 
+from conftest import one_rank_group
 from test_memory_validation import _logits_case, _peak_bytes
 from test_step_time import LLAMA, cands
 
@@ -113,15 +114,11 @@ def test_metaseq_runs_megatrons_loss_on_its_fp32_copy(tmp_path):
     loss (installed megatron.core on a 1-rank gloo group)."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("megatron.core")
-    import torch.distributed as dist
 
     assert STACKS["metaseq"].loss_code == "megatron_ce"
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-    try:
-        from megatron.core import parallel_state
+    with one_rank_group(tmp_path, megatron=True):
         from megatron.core.tensor_parallel import vocab_parallel_cross_entropy
 
-        parallel_state.initialize_model_parallel(1, 1)
         n, v, x, w, labels = _logits_case(torch)
 
         def criterion():
@@ -132,11 +129,6 @@ def test_metaseq_runs_megatrons_loss_on_its_fp32_copy(tmp_path):
             criterion().backward()
 
         assert _peak_bytes(train_step) / (n * v) == pytest.approx(_entry("megatron_ce") + 4, rel=0.02)
-    finally:
-        from megatron.core import parallel_state
-
-        parallel_state.destroy_model_parallel()
-        dist.destroy_process_group()
 
 
 def test_the_table_says_each_figure_once():

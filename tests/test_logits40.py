@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 
+from conftest import one_rank_group
 from planner.hardware.options import option_from_instance
 from planner.model import activations, activations_hf, step_time
 from planner.model.activations import RankLogits, rank_logits
@@ -112,13 +113,12 @@ def test_torchtitans_compiled_loss_under_loss_parallel(tmp_path):
     is the table's entry + the saved 4: 10 B at bf16 (12 at fp32, measured the same way by hand: the compile takes
     ~12 s a dtype); the eager loss-parallel figure the table kept until logits40 (16 at bf16) is off by 6."""
     torch = pytest.importorskip("torch")
-    import torch.distributed as dist
     import torch.nn.functional as F
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import DTensor, Shard
     from torch.distributed.tensor.parallel import loss_parallel
 
-    from test_memory_validation import _peak_bytes
+    from test_memory_validation import _compiled_peak_bytes
 
     act, dtype = 2.0, "bfloat16"
     n, h, v = 256, 16, 2048
@@ -128,8 +128,7 @@ def test_torchtitans_compiled_loss_under_loss_parallel(tmp_path):
     labels = torch.randint(0, v, (1, n), generator=g)
     loss_fn = torch.compile(lambda pred, lab: F.cross_entropy(pred.flatten(0, 1).float(), lab.flatten(0, 1),
                                                               reduction="sum", ignore_index=-100), dynamic=False)
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-    try:
+    with one_rank_group(tmp_path):
         mesh = init_device_mesh("cpu", (1,))
 
         def step():
@@ -139,12 +138,5 @@ def test_torchtitans_compiled_loss_under_loss_parallel(tmp_path):
                 del pred
                 loss.backward()
 
-        try:
-            step()  # compile outside the measurement
-        except Exception as e:  # no C++ toolchain for Inductor's CPU backend
-            pytest.skip(f"torch.compile unavailable: {type(e).__name__}")
-        x.grad = w.grad = None
         many = activations.LOSS_TRANSIENT_BYTES["torch_ce_compiled"][1]
-        assert _peak_bytes(step) / (n * v) == pytest.approx(many(act) + 4, abs=0.1)
-    finally:
-        dist.destroy_process_group()
+        assert _compiled_peak_bytes(step, leaves=(x, w)) / (n * v) == pytest.approx(many(act) + 4, abs=0.1)

@@ -18,6 +18,7 @@ walked step orders the loss and the blocks itself, activations_hf ``hf_step_memo
 import numpy as np
 import pytest
 
+from conftest import one_rank_group
 from planner.model import stacks
 from planner.model.activations import logits_bytes, loss_transient_bytes
 from planner.model.memory import held_logit_bytes, loss_beside_rebuild, memory_per_gpu
@@ -182,63 +183,55 @@ def test_megatron_core_gptmodel_under_full_recompute(tmp_path):
     and the step peaks at the larger of the two (measured exactly; the sum 53 % over it at this shape)."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("megatron.core")
-    import torch.distributed as dist
 
     import make_mcore_activations as mk
-    from megatron.core import parallel_state
     from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
     from megatron.core.models.gpt.gpt_model import GPTModel
     from megatron.core.transformer.transformer_config import TransformerConfig
 
     # the CPU adaptations (and the process group) last for this test only: mk.cpu_safe restores what it patches
-    with mk.cpu_safe():
-        dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-        try:
-            parallel_state.initialize_model_parallel(1, 1)
-            mb, seq, vocab, hidden = 2, 256, 2048, 128
+    with mk.cpu_safe(), one_rank_group(tmp_path, megatron=True):
+        mb, seq, vocab, hidden = 2, 256, 2048, 128
 
-            def build(post):
-                cfg = TransformerConfig(num_layers=2, hidden_size=hidden, num_attention_heads=4, ffn_hidden_size=2048,
-                                        use_cpu_initialization=True, params_dtype=torch.bfloat16, bf16=True,
-                                        hidden_dropout=0.0, attention_dropout=0.0, bias_dropout_fusion=False,
-                                        masked_softmax_fusion=False, recompute_granularity="full",
-                                        recompute_method="uniform", recompute_num_layers=1)
-                torch.manual_seed(0)
-                m = GPTModel(cfg, get_gpt_layer_local_spec(), vocab_size=vocab, max_sequence_length=seq,
-                             post_process=post, share_embeddings_and_output_weights=False)
-                return m.bfloat16().train()
+        def build(post):
+            cfg = TransformerConfig(num_layers=2, hidden_size=hidden, num_attention_heads=4, ffn_hidden_size=2048,
+                                    use_cpu_initialization=True, params_dtype=torch.bfloat16, bf16=True,
+                                    hidden_dropout=0.0, attention_dropout=0.0, bias_dropout_fusion=False,
+                                    masked_softmax_fusion=False, recompute_granularity="full",
+                                    recompute_method="uniform", recompute_num_layers=1)
+            torch.manual_seed(0)
+            m = GPTModel(cfg, get_gpt_layer_local_spec(), vocab_size=vocab, max_sequence_length=seq,
+                         post_process=post, share_embeddings_and_output_weights=False)
+            return m.bfloat16().train()
 
-            g = torch.Generator().manual_seed(0)
-            ids = torch.randint(0, vocab, (mb, seq), generator=g)
-            pos = torch.arange(seq)[None].expand(mb, -1)
-            mask = torch.triu(torch.ones(seq, seq), diagonal=1).bool()[None, None]
-            full, body = build(True), build(False)
-            x = torch.randn(seq, mb, hidden, dtype=torch.bfloat16, requires_grad=True)
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(0, vocab, (mb, seq), generator=g)
+        pos = torch.arange(seq)[None].expand(mb, -1)
+        mask = torch.triu(torch.ones(seq, seq), diagonal=1).bool()[None, None]
+        full, body = build(True), build(False)
+        x = torch.randn(seq, mb, hidden, dtype=torch.bfloat16, requires_grad=True)
 
-            def step():  # GPTModel.forward with labels returns the per-token loss alone
-                out = full(ids, pos, mask, labels=ids).float().sum()
-                _mark(torch, "bwd")
-                out.backward()
+        def step():  # GPTModel.forward with labels returns the per-token loss alone
+            out = full(ids, pos, mask, labels=ids).float().sum()
+            _mark(torch, "bwd")
+            out.backward()
 
-            def layers_only():  # post_process=False: the decoder's output, no final norm, head or loss
-                out = body(ids, pos, mask).float().sum()
-                _mark(torch, "bwd")
-                out.backward()
+        def layers_only():  # post_process=False: the decoder's output, no final norm, head or loss
+            out = body(ids, pos, mask).float().sum()
+            _mark(torch, "bwd")
+            out.backward()
 
-            def head_only():  # the output layer and compute_language_model_loss on the same tokens
-                logits, _ = full.output_layer(x)
-                out = full.compute_language_model_loss(ids, logits).float().sum()
-                del logits
-                out.backward()
+        def head_only():  # the output layer and compute_language_model_loss on the same tokens
+            logits, _ = full.output_layer(x)
+            out = full.compute_language_model_loss(ids, logits).float().sum()
+            del logits
+            out.backward()
 
-            runs = []
-            for fn in (step, layers_only, head_only):
-                fn()
-                runs.append(_trace(torch, fn))
-            (p, _), (pl, atl), (o, _) = runs
-        finally:
-            parallel_state.destroy_model_parallel()
-            dist.destroy_process_group()
+        runs = []
+        for fn in (step, layers_only, head_only):
+            fn()
+            runs.append(_trace(torch, fn))
+        (p, _), (pl, atl), (o, _) = runs
     assert o / (mb * seq * vocab) == pytest.approx(6.0, rel=0.02)  # "megatron_ce": the saved 4 + the 16-bit logits
     assert p == pytest.approx(pl + float(loss_beside_rebuild(o, pl - atl["bwd"], 0.0)), rel=0.02)
     assert p < 0.8 * (pl + o)

@@ -14,6 +14,7 @@ import pytest
 
 from benchmarks.parts_data import read_raw
 from benchmarks.validate_memory import DATA, comparable, error_table, rows
+from conftest import one_rank_group
 
 #: (median, p90) absolute error of the prediction per source, as reached (benchmarks/validate_memory.py)
 REACHED = {
@@ -146,6 +147,20 @@ def _peak_bytes(fn) -> int:
     return cpu_alloc_peak(fn)
 
 
+def _compiled_peak_bytes(step, leaves=()) -> int:
+    """``_peak_bytes`` of a step that runs ``torch.compile``d code: one run first, so that the compile (and its
+    allocations) stays outside the measured one; skips the test where Inductor cannot compile (no C++ toolchain
+    for its CPU backend). ``leaves``: tensors whose ``.grad`` the first run filled, dropped before the measured
+    run (as ``zero_grad(set_to_none=True)`` between steps)."""
+    try:
+        step()
+    except Exception as e:  # noqa: BLE001 -- whatever Inductor raises without a toolchain
+        pytest.skip(f"torch.compile unavailable: {type(e).__name__}")
+    for t in leaves:
+        t.grad = None
+    return _peak_bytes(step)
+
+
 def _logits_case(torch, n=512, h=64, v=4096):
     """n tokens' bf16 hidden states and a v x h head (both requiring grad), and their labels."""
     g = torch.Generator().manual_seed(0)
@@ -160,7 +175,6 @@ def test_torch_loss_peaks_match_the_table(tmp_path):
     parallel on a 1-rank mesh (the same fused backward). The measured peak per logit is the table's
     transient plus the saved fp32 log-softmax (4 bytes)."""
     torch = pytest.importorskip("torch")
-    import torch.distributed as dist
     import torch.nn.functional as F
 
     from planner.model.activations import LOSS_TRANSIENT_BYTES
@@ -180,8 +194,7 @@ def test_torch_loss_peaks_match_the_table(tmp_path):
     from torch.distributed.tensor import DTensor, Shard
     from torch.distributed.tensor.parallel import loss_parallel
 
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-    try:
+    with one_rank_group(tmp_path):
         mesh = init_device_mesh("cpu", (1,))
         x.grad = w.grad = None
 
@@ -193,8 +206,6 @@ def test_torch_loss_peaks_match_the_table(tmp_path):
                 loss.backward()
 
         assert _peak_bytes(parallel) / (n * v) == pytest.approx(many + 4, rel=0.02)
-    finally:
-        dist.destroy_process_group()
 
 
 def test_compiled_torch_loss_peak_matches_the_table():
@@ -215,11 +226,8 @@ def test_compiled_torch_loss_peak_matches_the_table():
         del pred
         loss.backward()
 
-    try:
-        step()  # compile outside the measurement
-    except Exception as e:  # no C++ toolchain for Inductor's CPU backend
-        pytest.skip(f"torch.compile unavailable: {type(e).__name__}")
-    assert _peak_bytes(step) / (n * v) == pytest.approx(LOSS_TRANSIENT_BYTES["torch_ce_compiled"][0] + 4, abs=0.1)
+    assert _compiled_peak_bytes(step) / (n * v) == pytest.approx(LOSS_TRANSIENT_BYTES["torch_ce_compiled"][0] + 4,
+                                                                 abs=0.1)
 
 
 def test_megatron_loss_peak_matches_the_table(tmp_path):
@@ -228,16 +236,12 @@ def test_megatron_loss_peak_matches_the_table(tmp_path):
     fp32 copy) + 2 (the bf16 logits) bytes per logit."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("megatron.core")
-    import torch.distributed as dist
 
     from planner.model.activations import LOSS_TRANSIENT_BYTES
 
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-    try:
-        from megatron.core import parallel_state
+    with one_rank_group(tmp_path, megatron=True):
         from megatron.core.tensor_parallel import vocab_parallel_cross_entropy
 
-        parallel_state.initialize_model_parallel(1, 1)
         s, b, h, v = 256, 2, 64, 4096
         g = torch.Generator().manual_seed(0)
         x = torch.randn(s, b, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
@@ -250,11 +254,6 @@ def test_megatron_loss_peak_matches_the_table(tmp_path):
         one, many = LOSS_TRANSIENT_BYTES["megatron_ce"]
         assert one(2.0) == many(2.0)  # in place on the local shard either way
         assert _peak_bytes(step) / (s * b * v) == pytest.approx(one(2.0) + 4, rel=0.02)
-    finally:
-        from megatron.core import parallel_state
-
-        parallel_state.destroy_model_parallel()
-        dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("pp,v", [(2, 1), (4, 1), (8, 1), (2, 2), (4, 8), (8, 4), (2, 24)])

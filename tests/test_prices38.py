@@ -7,35 +7,18 @@ bound is at most so old (fresh within ``STALE_PRICE_DAYS``, "may be stale" past 
 the user still wins."""
 from __future__ import annotations
 
-import csv
 import datetime
 import json
-from pathlib import Path
 
-from conftest import write_job
+from conftest import P4DE_JOB, catalog_rows, p4de_override, utc_today, write_job
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "hardware_catalog" / "data"
 SNAPSHOT = "@2c3d7ea7d76bf84cf80d382e946c1609571485fd"
 
-P4DE = """
-model: {preset: llama3-8b}
-training: {tokens: 1.0e10}
-cluster: {instance: aws:p4de.24xlarge, nodes: 2}
-"""
 P4DE_RECOMMEND = """
 model: {preset: llama3-8b}
 training: {tokens: 1.0e10}
 constraints: {instances: [aws:p4de.24xlarge], max_gpus: 16}
 """
-
-
-def _today() -> datetime.date:
-    return datetime.datetime.now(datetime.timezone.utc).date()
-
-
-def _rows() -> list[dict]:
-    return list(csv.DictReader(open(DATA / "instances.csv", newline="")))
 
 
 # ---------------------------------------------------------------------------- 1. the data
@@ -48,7 +31,7 @@ def test_the_aws_and_gcp_snapshot_rows_are_bounded_with_their_evidence():
 
     bounds = {"aws": datetime.date(2026, 1, 20), "gcp": datetime.date(2024, 10, 31)}
     seen = {"aws": 0, "gcp": 0}
-    for r in _rows():
+    for r in catalog_rows("instances"):
         if r["cloud"] in bounds and SNAPSHOT in r["source"]:
             seen[r["cloud"]] += 1
             assert price_date_kind(r["price_date"]) == "between", r["name"]
@@ -57,7 +40,7 @@ def test_the_aws_and_gcp_snapshot_rows_are_bounded_with_their_evidence():
             assert "price_date bound (prices38)" in r["notes"], r["name"]
             assert "price_date upper end (catalog40): not after 2026-11-23" in r["notes"], r["name"]
     assert seen["aws"] >= 30 and seen["gcp"] >= 20, seen
-    notes = next(r["notes"] for r in _rows() if r["name"] == "p5.48xlarge")
+    notes = next(r["notes"] for r in catalog_rows("instances") if r["name"] == "p5.48xlarge")
     # the corroborating clues are kept: P6-B300 listed (GA 2025-11-18), P5 at the post-cut price
     assert "2025-11-18" in notes and "55.04 $/h = 98.32 less 44%" in notes
 
@@ -69,14 +52,14 @@ def test_every_other_snapshot_row_says_why_it_has_no_bound():
     from hardware_catalog.catalog import price_date_kind
 
     kinds = {}
-    for r in _rows():
+    for r in catalog_rows("instances"):
         kind = price_date_kind(r["price_date"])
         kinds.setdefault(kind, []).append(r["name"])
         if kind == "not-after":
             assert "no lower bound found" in r["price_date"] and "no lower bound (prices38)" in r["notes"], r["name"]
     assert kinds["exact"] == ["Standard_ND96isr_H200_v5"]
     # the AWS, GCP and Lambda rows are "between" since catalog40 (both ends evidenced); none is "not before" alone
-    assert "not-before" not in kinds and len(kinds["not-after"]) + len(kinds["between"]) + 1 == len(_rows())
+    assert "not-before" not in kinds and len(kinds["not-after"]) + len(kinds["between"]) + 1 == len(catalog_rows("instances"))
 
 
 def test_a_bound_is_typed_and_read_by_its_first_day():
@@ -140,12 +123,12 @@ def test_an_exact_stale_date_stays_stale_beside_an_older_bound():
 def test_estimate_json_text_and_warning_carry_the_bound(cli, tmp_path):
     """p4de.24xlarge (no commitment row): ``estimate --json``'s ``cost.price_dates`` is the AWS bound, typed; the
     text's "prices dated" row reads it as a bound with its evidence; stderr says once that it may be stale."""
-    job = write_job(tmp_path, P4DE)
+    job = write_job(tmp_path, P4DE_JOB)
     code, out, err = cli("estimate", job, "--json")
     assert code == 0, err
     p = json.loads(out)["cost"]["price_dates"]
     # (since catalog40 the bound has its later end too, the day the snapshot was read: between the two)
-    most, least = (_today() - datetime.date(2026, 1, 20)).days, (_today() - datetime.date(2026, 11, 23)).days
+    most, least = (utc_today() - datetime.date(2026, 1, 20)).days, (utc_today() - datetime.date(2026, 11, 23)).days
     assert (p["oldest_kind"], p["oldest_of"], p["age_days"], p["age_is_bound"], p["age_floor_days"]) == (
         "between", "aws:p4de.24xlarge on-demand", most, True, least)
     assert p["oldest"].startswith("between 2026-01-20 and 2026-11-23 (AWS catalog snapshot @2c3d7ea7: not before, its "
@@ -169,7 +152,7 @@ def test_estimate_json_text_and_warning_carry_the_bound(cli, tmp_path):
 def test_report_and_recommend_say_the_bound(cli, tmp_path):
     """The report's "Prices dated" line and its price table, and ``recommend``'s new "prices dated:" line under the
     winner (until prices38 recommend said a price's date nowhere on stdout)."""
-    job = write_job(tmp_path, P4DE)
+    job = write_job(tmp_path, P4DE_JOB)
     report = tmp_path / "r.md"
     code, out, err = cli("report", job, "-o", report, "--no-simulate")
     assert code == 0, err
@@ -178,7 +161,7 @@ def test_report_and_recommend_say_the_bound(cli, tmp_path):
     assert line.startswith("- Prices dated: oldest between 2026-01-20 and 2026-11-23 (AWS catalog snapshot "
                            "@2c3d7ea7"), line
     row = next(x for x in lines if x.startswith("| aws:p4de.24xlarge | 27.45 |"))  # "catalog prices used"
-    most, least = (_today() - datetime.date(2026, 1, 20)).days, (_today() - datetime.date(2026, 11, 23)).days
+    most, least = (utc_today() - datetime.date(2026, 1, 20)).days, (utc_today() - datetime.date(2026, 11, 23)).days
     assert "| between 2026-01-20 and 2026-11-23 (AWS catalog snapshot @2c3d7ea7" in row, row
     assert f"({least:,} to {most:,} days old" in row, row
     code, out, err = cli("recommend", write_job(tmp_path, P4DE_RECOMMEND, "rec.yaml"))
@@ -190,23 +173,21 @@ def test_a_users_dated_override_still_wins(cli, tmp_path):
     """The refresh path: an override row repricing p4de.24xlarge with today's date replaces the bound (exact, 0 days,
     fresh, nothing bounded, no warning); one with a bound of its own is read as a bound; one after today is
     refused in one line."""
-    job = write_job(tmp_path, P4DE)
-    today = _today().isoformat()
-    prices = tmp_path / "p.csv"
-    prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\naws,p4de.24xlarge,30,12,{today}\n")
+    job = write_job(tmp_path, P4DE_JOB)
+    today = utc_today().isoformat()
+    prices = p4de_override(tmp_path, today)
     code, out, err = cli("estimate", job, "--json", "--catalog", prices)
     assert code == 0 and "warning:" not in err, err
     p = json.loads(out)["cost"]["price_dates"]
     assert (p["oldest"], p["oldest_kind"], p["age_days"], p["bounded"]) == (today, "exact", 0, [])
-    recent = (_today() - datetime.timedelta(days=30)).isoformat()
-    prices.write_text("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\n"
-                      f"aws,p4de.24xlarge,30,12,not before {recent} (my quote's month)\n")
+    recent = (utc_today() - datetime.timedelta(days=30)).isoformat()
+    p4de_override(tmp_path, f"not before {recent} (my quote's month)")
     code, out, err = cli("estimate", job, "--json", "--catalog", prices)
     assert code == 0 and "warning:" not in err, err
     p = json.loads(out)["cost"]["price_dates"]
     assert (p["oldest_kind"], p["age_days"], p["may_be_stale"]) == ("not-before", 30, False)
-    later = (_today() + datetime.timedelta(days=40)).isoformat()
-    prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_date\naws,p4de.24xlarge,30,not before {later}\n")
+    later = (utc_today() + datetime.timedelta(days=40)).isoformat()
+    p4de_override(tmp_path, f"not before {later}", spot=None)
     code, out, err = cli("estimate", job, "--catalog", prices)
     assert code == 2 and out == "" and err.startswith(
         f"error: catalog override p.csv: instances[0].price_date: not before {later} is after today"), err

@@ -10,30 +10,15 @@ report's date cells aged to a day it is given.
 """
 from __future__ import annotations
 
-import csv
 import datetime
 import json
-from pathlib import Path
 
-from conftest import answered, write_job
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "hardware_catalog" / "data"
-EXAMPLES = ROOT / "examples"
+from conftest import EXAMPLES, P4DE_JOB, answered, catalog_rows, p4de_override, utc_today, write_job
 
 #: the day each snapshot was read (its evidence is in the rows' notes and hardware_catalog/README.md "Price dates")
 READ = {"runpod": ("@01acdfd4", datetime.date(2026, 11, 23)), "azure": ("@20291d7e", datetime.date(2026, 11, 23)),
         "shadeform": ("@002363da", datetime.date(2026, 12, 1))}
 CAP = "not after 2026-11-23 (Lambda snapshot @0f407038, read that day; no lower bound found)"
-P4DE = """
-model: {preset: llama3-8b}
-training: {tokens: 1.0e10}
-cluster: {instance: aws:p4de.24xlarge, nodes: 2}
-"""
-
-
-def _rows() -> list[dict]:
-    return list(csv.DictReader(open(DATA / "instances.csv", newline="")))
 
 
 # ---------------------------------------------------------------------------- 1. the data and the type
@@ -45,7 +30,7 @@ def test_no_built_in_instance_price_is_undated_any_more():
     from hardware_catalog.catalog import bound_day, cap_day, price_date_kind
 
     seen = {k: 0 for k in READ}
-    for r in _rows():
+    for r in catalog_rows("instances"):
         assert price_date_kind(r["price_date"]) != "unknown", (r["cloud"], r["name"], r["price_date"])
         if r["cloud"] in READ and price_date_kind(r["price_date"]) == "not-after":
             commit, day = READ[r["cloud"]]
@@ -54,7 +39,7 @@ def test_no_built_in_instance_price_is_undated_any_more():
             assert cap_day(r["price_date"]) == day, (r["name"], r["price_date"])
             assert f"price_date (prices39): not after {day.isoformat()}" in r["notes"], r["name"]
     assert seen == {"runpod": 4, "azure": 14, "shadeform": 1}, seen
-    lam = [r for r in _rows() if r["cloud"] == "lambda"]
+    lam = [r for r in catalog_rows("instances") if r["cloud"] == "lambda"]
     assert len(lam) == 10 and all(price_date_kind(r["price_date"]) == "between"  # both ends since catalog40
                                   and bound_day(r["price_date"]) == datetime.date(2026, 5, 3)
                                   and cap_day(r["price_date"]) == datetime.date(2026, 11, 23)
@@ -99,14 +84,12 @@ def test_an_override_may_say_not_after_and_is_checked_as_a_bound(cli, tmp_path):
     assert price_date_note("not after 2026-11-23 (rep email)", "instances[0]", "p.csv", "x", today) is None
     assert "price_date not after 2026-01-01 is at least 338 days old (stale: over 180)" in price_date_note(
         "not after 2026-01-01 (rep email)", "instances[0]", "p.csv", "x", today)
-    job = write_job(tmp_path, P4DE)
-    prices = tmp_path / "p.csv"
-    prices.write_text("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr,price_date\n"
-                      "aws,p4de.24xlarge,30,12,not after 2024-01-01 (old quote)\n")
+    job = write_job(tmp_path, P4DE_JOB)
+    prices = p4de_override(tmp_path, "not after 2024-01-01 (old quote)")
     p = answered(cli("estimate", job, "--json", "--catalog", prices))["cost"]["price_dates"]
     assert p["stale"] and {c["what"] for c in p["capped"]} == {"aws:p4de.24xlarge on-demand", "aws:p4de.24xlarge spot"}
-    later = (datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=40)).isoformat()
-    prices.write_text(f"cloud,name,price_ondemand_usd_hr,price_date\naws,p4de.24xlarge,30,not after {later}\n")
+    later = (utc_today() + datetime.timedelta(days=40)).isoformat()
+    p4de_override(tmp_path, f"not after {later}", spot=None)
     code, out, err = cli("estimate", job, "--catalog", prices)
     assert code == 2 and out == "" and err.startswith(
         f"error: catalog override p.csv: instances[0].price_date: not after {later} is after today"), err
@@ -159,7 +142,7 @@ def test_the_reports_date_cells_count_to_the_day_it_is_given(cli, tmp_path):
     from planner.spec.load import load_job
 
     cat = load_catalog()
-    job = load_job(write_job(tmp_path, P4DE))
+    job = load_job(write_job(tmp_path, P4DE_JOB))
     rep, rec = report_for_job(job, cat, simulate=False, today=datetime.date(2026, 3, 1))
 
     def price_row(rep):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 
-from conftest import write_job
+from conftest import utc_today, write_job
 
 JOB = """
 model: {preset: llama3-8b}
@@ -14,10 +14,6 @@ training: {seq_len: 8192, global_batch: 256, micro_batch: 1, precision: bf16, re
 parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}
 cluster: {instance: aws:p5.48xlarge, nodes: 2}
 """
-
-
-def _today() -> datetime.date:
-    return datetime.datetime.now(datetime.timezone.utc).date()
 
 
 def _prices(tmp_path, date: str, name: str = "prices.csv"):
@@ -31,7 +27,7 @@ def test_a_price_date_that_is_no_date_or_in_the_future_is_refused(cli, tmp_path)
     the report; it is the day the price was quoted: an ISO date, not after today."""
     job = write_job(tmp_path, JOB)
     for bad, words in (("yesterday", "as YYYY-MM-DD (or YYYY-MM, YYYY), got 'yesterday'"), ("15/11/2026", "got '15/11/2026'"),
-                       ((_today() + datetime.timedelta(days=30)).isoformat(), "is after today")):
+                       ((utc_today() + datetime.timedelta(days=30)).isoformat(), "is after today")):
         code, out, err = cli("estimate", job, "--catalog", _prices(tmp_path, bad))
         assert code == 2 and out == "", (bad, out)
         assert err.strip().splitlines() == [err.strip()], err
@@ -44,7 +40,7 @@ def test_a_stale_price_file_is_flagged_on_stderr_and_in_the_report(cli, tmp_path
     from hardware_catalog.catalog import STALE_PRICE_DAYS
 
     job = write_job(tmp_path, JOB)
-    old = (_today() - datetime.timedelta(days=400)).isoformat()
+    old = (utc_today() - datetime.timedelta(days=400)).isoformat()
     code, out, err = cli("estimate", job, "--catalog", _prices(tmp_path, old))
     assert code == 0, err
     assert f"price_date {old} is 400 days old (stale: over {STALE_PRICE_DAYS})" in err, err
@@ -53,7 +49,7 @@ def test_a_stale_price_file_is_flagged_on_stderr_and_in_the_report(cli, tmp_path
     assert code == 0, err
     row = next(x for x in report.read_text().splitlines() if x.startswith("| aws:p5.48xlarge | 40.00"))
     assert f"{old} (stale: 400 days old" in row, row
-    fresh = (_today() - datetime.timedelta(days=20)).isoformat()
+    fresh = (utc_today() - datetime.timedelta(days=20)).isoformat()
     code, out, err = cli("estimate", job, "--catalog", _prices(tmp_path, fresh))
     # the override is not called stale; since buy36 the plan's own warning names the built-in capacity-block row
     # (dated 2024), which reads no day until then
@@ -256,7 +252,7 @@ def test_the_report_names_the_override_files_that_priced_it(cli, tmp_path):
     job = write_job(tmp_path, JOB)
     p = tmp_path / "acme-prices.yaml"
     p.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, price_ondemand_usd_hr: 38.5, price_date: "
-                 f"{_today().isoformat()}, source: ACME EDP quote}}\ncommitments:\n  - {{cloud: aws, instance: p5.48xlarge, "
+                 f"{utc_today().isoformat()}, source: ACME EDP quote}}\ncommitments:\n  - {{cloud: aws, instance: p5.48xlarge, "
                  "term: 3yr, payment: no upfront, price_usd_hr: 21, source: ACME EDP 3yr}\n")
     for name in ("r.md", "r.html"):
         report = tmp_path / name
@@ -272,7 +268,7 @@ def test_json_answers_carry_what_the_override_files_changed(cli, tmp_path):
     """QA 46's left-alone: the override lines went to stderr only, so `estimate --json` / `recommend --json` kept no
     record of the file that priced them; now ``catalog_overrides`` lists them (absent without an override)."""
     job = write_job(tmp_path, JOB)
-    fresh = (_today() - datetime.timedelta(days=20)).isoformat()
+    fresh = (utc_today() - datetime.timedelta(days=20)).isoformat()
     for cmd in ("estimate", "recommend"):
         code, out, err = cli(cmd, job, "--catalog", _prices(tmp_path, fresh), "--json")
         assert code == 0, err

@@ -3,21 +3,12 @@ MoE, long context) and the what-if app; each defect found with the check that fa
 (docs/qa_log.md, "QA 58")."""
 from __future__ import annotations
 
-from conftest import write_job
-
-LORA = """
-model: {preset: llama3-8b}
-training: {mode: lora, seq_len: 4096, global_batch: 64, tokens: 2.0e9, lora: {rank: 16}}
-cluster: {instance: aws:p5.48xlarge}
-constraints: {budget_usd: %s, deadline_hours: %s}
-"""
+from conftest import LORA_JOB, lora_refusal, write_job
 
 
 def _refusal(cli, tmp_path, budget, deadline) -> str:
-    code, out, err = cli("recommend", write_job(tmp_path, LORA % (budget, deadline)), "--no-simulate")
-    assert code == 2, out
-    line = err.strip()
-    assert "\n" not in line and "…" not in line, err
+    line = lora_refusal(cli, tmp_path, budget, deadline)
+    assert "…" not in line, line  # said whole, not cut
     return line
 
 
@@ -49,7 +40,7 @@ def test_the_apps_budget_and_deadline_show_a_fine_tunes_figures():
 
     pytest.importorskip("streamlit.testing.v1")
     at = _app()
-    at.file_uploader(key="upload").set_value(("lora.yaml", (LORA % (400, 1)).encode(), "application/octet-stream")).run()
+    at.file_uploader(key="upload").set_value(("lora.yaml", (LORA_JOB % (400, 1)).encode(), "application/octet-stream")).run()
     assert not at.exception and not at.error, [e.value for e in list(at.exception) + list(at.error)]
     shown = {k: (lambda n: n.format % n.value)(at.number_input(key=k)) for k in ("w_budget_musd", "w_deadline_days")}
     assert shown == {"w_budget_musd": "0.0004", "w_deadline_days": "0.0416667"}, shown
@@ -120,7 +111,7 @@ def test_a_budget_or_deadline_that_moves_the_ranking_says_so(cli, tmp_path):
     import json
 
     def caveats(budget, deadline, objective):
-        job = write_job(tmp_path, LORA % (budget, f"{deadline}, objective: {objective}"))
+        job = write_job(tmp_path, LORA_JOB % (budget, f"{deadline}, objective: {objective}"))
         code, out, err = cli("recommend", job, "--no-simulate", "--json")
         assert code == 0, err
         return [c for c in json.loads(out)["caveats"] if " binds: " in c]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import one_rank_group
 from planner.layout import Candidates
 from planner.model import memory as M
 from planner.model.pipeline import chunk_inflight, split_runtime
@@ -204,47 +205,40 @@ def test_megatron_core_uniform_loop_runs_only_whole_groups(tmp_path):
     ``_megatron_loop`` says and the stack rule uniform-groups refuses."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("megatron.core")
-    import torch.distributed as dist
 
     import make_mcore_activations as mk
-    from megatron.core import parallel_state, tensor_parallel
+    from megatron.core import tensor_parallel
     from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
     from megatron.core.transformer.transformer_block import TransformerBlock
     from megatron.core.transformer.transformer_config import TransformerConfig
 
-    with mk.cpu_safe():
-        dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-        try:
-            parallel_state.initialize_model_parallel(1, 1)
-            calls = []
-            real = tensor_parallel.checkpoint
+    with mk.cpu_safe(), one_rank_group(tmp_path, megatron=True):
+        calls = []
+        real = tensor_parallel.checkpoint
 
-            def counted(fn, distribute, *args):
-                calls.append(1)
-                return real(fn, distribute, *args)
+        def counted(fn, distribute, *args):
+            calls.append(1)
+            return real(fn, distribute, *args)
 
-            def run(g):
-                cfg = TransformerConfig(num_layers=4, hidden_size=64, num_attention_heads=4, ffn_hidden_size=128,
-                                        use_cpu_initialization=True, hidden_dropout=0.0, attention_dropout=0.0,
-                                        bias_dropout_fusion=False, masked_softmax_fusion=False,
-                                        recompute_granularity="full", recompute_method="uniform",
-                                        recompute_num_layers=g)
-                block = TransformerBlock(cfg, get_gpt_layer_local_spec()).train()
-                x = torch.randn(8, 1, 64, requires_grad=True)
-                mask = torch.triu(torch.ones(8, 8), diagonal=1).bool()[None, None]
-                calls.clear()
-                tensor_parallel.checkpoint = counted
-                try:
-                    block(x, mask).sum().backward()
-                finally:
-                    tensor_parallel.checkpoint = real
-                return len(calls)
+        def run(g):
+            cfg = TransformerConfig(num_layers=4, hidden_size=64, num_attention_heads=4, ffn_hidden_size=128,
+                                    use_cpu_initialization=True, hidden_dropout=0.0, attention_dropout=0.0,
+                                    bias_dropout_fusion=False, masked_softmax_fusion=False,
+                                    recompute_granularity="full", recompute_method="uniform",
+                                    recompute_num_layers=g)
+            block = TransformerBlock(cfg, get_gpt_layer_local_spec()).train()
+            x = torch.randn(8, 1, 64, requires_grad=True)
+            mask = torch.triu(torch.ones(8, 8), diagonal=1).bool()[None, None]
+            calls.clear()
+            tensor_parallel.checkpoint = counted
+            try:
+                block(x, mask).sum().backward()
+            finally:
+                tensor_parallel.checkpoint = real
+            return len(calls)
 
-            assert run(2) == _megatron_loop(4, "uniform", 2)[0] == 2
-            with pytest.raises(IndexError):
-                _megatron_loop(4, "uniform", 3)
-            with pytest.raises(IndexError):
-                run(3)
-        finally:
-            parallel_state.destroy_model_parallel()
-            dist.destroy_process_group()
+        assert run(2) == _megatron_loop(4, "uniform", 2)[0] == 2
+        with pytest.raises(IndexError):
+            _megatron_loop(4, "uniform", 3)
+        with pytest.raises(IndexError):
+            run(3)
