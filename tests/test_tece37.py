@@ -90,11 +90,17 @@ def test_te_impl_holds_the_logits_alone():
     n, v, x, w, labels = _logits_case(torch)
     TECrossEntropy = te_cross_entropy(torch, n, per_token_grad=True, save_stats=True)
 
+    # the bf16 logits (2 B each) are made before the measured window: the CPU matmul that makes them may hold a
+    # workspace of its own while its output exists (oneDNN packing the head: +0.25 B a logit on an AVX-512 Xeon
+    # without native bf16 (this session's machine), none where the suite passed before), the matmul's, not the loss's
+    logits = (x @ w.t()).detach().requires_grad_()
+
     def loss():  # compute_language_model_loss's [s, b] loss, transposed and summed by the caller
-        return TECrossEntropy.apply((x @ w.t()).detach().requires_grad_(), labels).view(n, 1).transpose(0, 1).sum()
+        return TECrossEntropy.apply(logits, labels).view(n, 1).transpose(0, 1).sum()
 
     assert _code("te") == "te_parallel_ce"
-    assert _peak_bytes(lambda: loss().backward()) / (n * v) == pytest.approx(_entry("te_parallel_ce") + 4, abs=0.15)
+    held = _peak_bytes(lambda: loss().backward()) / (n * v) + 2  # + the logits already allocated
+    assert held == pytest.approx(_entry("te_parallel_ce") + 4, abs=0.15)
 
 
 def test_memory_prices_each_impl():
