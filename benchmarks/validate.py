@@ -1286,7 +1286,9 @@ def dgxc(cat) -> pd.DataFrame:
       it (v > 1, interleaved), priced: dgxc 4.8 / 10.4 -> 4.8 / 9.1% (with the param gather the same: 4.6 / 8.7),
       nar21 4.5 -> 5.4, tech_reports 4.2 / 4.7 -> 5.2 / 6.3 (5.7 / 7.4), nemo2407 4.3 -> 4.5, mbridge 8.2 -> 8.6%;
       dgxc GB200 and together B200 unchanged (their DP is on NVLink, or they have no PP). Real code, but it moves
-      neither target and makes four sources worse: not taken. (3) Hardware read against the sources: GB200 and HGX
+      neither target and makes four sources worse: not taken. (Taken in acc41a for the megatron-core stack only,
+      ``Stack.align_grad_reduce``, with the gather left as it was: docs/accuracy_log.md "The interleaved schedule's
+      per-chunk gradient reduce".) (3) Hardware read against the sources: GB200 and HGX
       B200 carry the same 8 TB/s HBM3e and 900 GB/s NVLink 5 a direction in the catalog (memory-bound work is 4% of
       the 405B step); the CP 2 ring sits inside TP 4 x CP 2 = 8 GPUs, on NVLink on both systems; Grace's C2C link
       carries nothing in these runs (no offload; host time tried before, GPU-bound); no source gives GB200's clock
@@ -1655,7 +1657,13 @@ def together_baselines(cat) -> pd.DataFrame:
     granularity: one-layer chunks recompute every layer at ``recompute_num_layers`` 1 or 8 alike, yet the same PP16
     job printed 91.8 s on the older Megatron-Bridge and 79.3 s on the newer: the spread of this layout on that
     cluster. The Nemotron-4 340B VP12 (+26 / +6%) and 405B FP8 CP2 (-10.8%) rows send 0.46 / 0.80 ms against 5.9-8.1
-    / 7.0 ms chunk forwards: nothing here moves them."""
+    / 7.0 ms chunk forwards: nothing here moves them.
+
+    Per-chunk gradient reduce (acc41a, 2026-12-05; docs/accuracy_log.md): Megatron-Core's interleaved schedule
+    launches each chunk's DP reduce when that chunk's last backward ends (schedules.py ``backward_step_helper``
+    ``grad_sync_func``), so it hides under the (v - 1) pp chunk backwards after it (pipeline.chunk_reduce_window),
+    not one micro-batch's backward. The Nemotron-4 340B rows (DP 8 through the NICs) +25.4 / +17.6 -> +14.5 / +0.4%,
+    Grok-1 +11.3 / -7.9 -> +7.1 / -11.3%; median / p90 20.5 / 53.2% -> 19.6 / 53.3%, mean -18.3 -> -19.5%."""
     out = pr2_rows(cat, path=TOGETHER_BL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

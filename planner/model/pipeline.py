@@ -1596,8 +1596,30 @@ def exposed_dp_comm(t_dp, t_bwd, buckets, overlap):
 
 
 
+def chunk_reduce_window(t_bwd, pp, vpp, interleaved, aligned):
+    """The backward the step's bucketed DP gradient reduce hides under (``exposed_dp_comm``'s ``t_bwd``): one
+    micro-batch's backward of the stage, or, where the interleaved schedule launches each model chunk's reduce when
+    that chunk's last backward ends (``aligned``: ``Stack.align_grad_reduce``), ``t_bwd (1 + (v - 1) pp) / v``.
+
+    Megatron-Core's interleaved 1F1B runs the last micro-batch group's backwards chunk by chunk, the last chunk first,
+    pp backwards a chunk (schedules.py ``forward_backward_pipelining_with_interleaving``: ``get_model_chunk_id(...,
+    forward=False)`` is ``v - 1 - (id % (pp v)) // pp``), and ``backward_step_helper`` calls ``grad_sync_func[chunk]``
+    (the chunk's ``start_grad_sync``) at ``is_last_microbatch_for_model_chunk``, offset by the PP rank so every stage
+    launches together; the first stage's reduce of chunk v - 1 so starts with its last backward (t_bwd / v) and has
+    the (v - 1) pp chunk backwards after it to hide under. Megatron-LM sets ``grad_sync_func`` whenever the reduce is
+    overlapped and ``--align-grad-reduce`` (formerly ``--delay-grad-reduce``) is on, its default (megatron/training/
+    training.py; NeMo 1.x's Apex distributed Adam sets ``reduce_overlap_gradients`` under ``delay_grad_reduce``,
+    default True, too). Without the interleaved schedule (or at v = 1) the window is the last backward alone."""
+    t_bwd = np.asarray(t_bwd, dtype=np.float64)
+    v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
+    pp = np.asarray(pp, dtype=np.float64)
+    rows = np.asarray(aligned, dtype=bool) & np.asarray(interleaved, dtype=bool) & (pp > 1) & (v > 1)
+    return np.where(rows, t_bwd * (1.0 + (v - 1.0) * pp) / v, t_bwd)
+
+
 def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap: bool,
-                     t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0, dualpipev=False) -> dict:
+                     t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0, dualpipev=False,
+                     aligned_reduce=False) -> dict:
     """One optimizer step from its parts (vectorised), the one composition the analytic model
     and the simulator's analytic check share:
 
@@ -1612,7 +1634,8 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     micro-batches per run of the schedule where the loop runs it once per gradient-accumulation step
     (``Stack.pp_pass_microbatches``): m / pass_m runs, each filling and draining the pipeline, i.e. m / pass_m bubbles
     of ``pass_m`` micro-batches. ``dualpipev``: the rows (a bool, or one per row) that run DualPipeV, whose bubble is
-    ``dualpipev_bubble`` (``in_stage`` split between its forward and backward as the stage times are)."""
+    ``dualpipev_bubble`` (``in_stage`` split between its forward and backward as the stage times are).
+    ``aligned_reduce``: the interleaved schedule reduces chunk by chunk (``chunk_reduce_window``)."""
     steady = m * (t_fwd_mb + t_bwd_mb + per_mb_exposed)
     t_stage = t_fwd_mb + t_bwd_mb + in_stage
     if pass_m is None:
@@ -1622,7 +1645,8 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
         bubble = np.asarray(m, dtype=np.float64) / run_m * bubble_time(pp, run_m, vpp, t_stage, interleaved)
     if np.any(dualpipev):
         bubble = np.where(dualpipev, dualpipev_bubble(pp, t_fwd_mb + 0.5 * in_stage, t_bwd_mb + 0.5 * in_stage), bubble)
-    exposed = exposed_dp_comm(t_dp, t_bwd_mb, buckets, overlap)
+    hides = chunk_reduce_window(t_bwd_mb, pp, vpp, interleaved, aligned_reduce)
+    exposed = exposed_dp_comm(t_dp, hides, buckets, overlap)
     return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer)
 
 

@@ -916,6 +916,10 @@ class Stack:
     #: dispatches every stage's first chunks at once (schedules.py ``param_sync_func``): one stage's wait, not pp
     #: (planner.model.step_time ``compose_step``)
     param_gather_stage_lazy: bool = False
+    #: the interleaved schedule launches each model chunk's DP gradient reduce when that chunk's last backward ends,
+    #: so the reduce hides under the chunk backwards that follow (Megatron-Core ``grad_sync_func`` under Megatron-LM's
+    #: default ``--align-grad-reduce``: planner.model.pipeline ``chunk_reduce_window``)
+    align_grad_reduce: bool = False
     reshard_after_forward: bool = True
     fp8_recipe: str = "tensorwise"
     #: what ``recompute: selective`` re-runs: Megatron's attention core (Korthikanti et al. 2022),
@@ -2269,7 +2273,7 @@ STACKS: dict[str, Stack] = {
         has_cuda_graphs=True, cp_comm_types=CP_COMM_TYPE.names,
         cross_entropy_fusion="native", ce_fusions=CE_FUSION.names,  # NeMo / Megatron-Bridge turn the fusion on
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
-        fp8_recipe="tensorwise",
+        align_grad_reduce=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "

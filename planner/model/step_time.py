@@ -105,8 +105,8 @@ from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    moments_16bit, pipeline_end_params, stage_split)
-from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_ranks,
-                                     fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
+from planner.model.pipeline import (chunk_reduce_window, exposed_dp_comm, fill_geometry, head_rank, lp16_layers,
+                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
                                      recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
                                    all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
@@ -2769,7 +2769,8 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
                             t_dp, per_layer, s.overlap_grad_reduce, t_opt + off_step,
                             zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
                             getattr(fw, "pp_pass_microbatches", None), in_stage=zx.z3_exposed_mb,
-                            dualpipev=c.schedule == SCHEDULE.code["dualpipev"])
+                            dualpipev=c.schedule == SCHEDULE.code["dualpipev"],
+                            aligned_reduce=fw.align_grad_reduce)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     pp_fill, pp_hop = pipeline_fill(c, s, st, zx.z3_exposed_mb)
     step = step + pp_fill
@@ -2837,6 +2838,9 @@ def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st:
         # in the fill)
         t_dp_tail=sp.dp_slow + sp.pg_exposed - s.pp * sp.pg_lead + m_micro * z2_exposed_mb + sp.raf_fwd,
         t_pp_lead=sp.pg_lead, t_zero3_step=sp.raf_fwd, dp_buckets=zx.per_layer + 0.0 * step,
+        # the backward the bucketed reduce hides under (pipeline.chunk_reduce_window), the simulator's too
+        t_dp_hides=chunk_reduce_window(st.t_bwd_mb, s.pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"],
+                                       s.fw.align_grad_reduce) + 0.0 * step,
         overlap_grad_reduce=np.broadcast_to(bool(s.overlap_grad_reduce), (n,)),
         t_pp_p2p=st.t_pp / 2, num_microbatches=m_micro,
         # the mean of the warm-up / cool-down sends (``pp_fill``; 0 where the sends are in the stage times): the

@@ -148,6 +148,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             t_pp_lead=float(st["t_pp_lead"][i]),
             # the ZeRO-3 gather of comm_zero3 paid once a step, not per micro-batch (step_time ``raf_fwd``)
             t_zero3_step=float(st["t_zero3_step"][i]),
+            # the backward the bucketed DP reduce hides under (step_time ``t_dp_hides``: the interleaved schedule's
+            # per-chunk reduce hides under more than the last backward)
+            t_dp_hides=float(st["t_dp_hides"][i]),
             num_microbatches=float(st["num_microbatches"][i]),
             pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
             micro_batch=int(c.mb[i]), global_batch=t.global_batch, seq_len=t.seq_len,

@@ -362,7 +362,10 @@ class SimConfig:
             overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,
             tokens_per_sample=seq if is_tf else 0,
             vpp_group=int(d["vpp_group"]) if d.get("vpp_group") else None,
-            t_bwd_hides=float(d["t_bwd_mb"]) if z3 > 0 else None,  # the reduce hides under the compute, not the gathers
+            # the reduce hides under the compute, not the gathers; under the interleaved schedule's per-chunk reduce
+            # under the chunk backwards after each chunk's last (step_time's ``t_dp_hides``)
+            t_bwd_hides=(float(d["t_dp_hides"]) if d.get("t_dp_hides") is not None
+                         else float(d["t_bwd_mb"]) if z3 > 0 else None),
         )
         gpn, nodes = int(d.get("gpus_per_node", 8)), int(d.get("nodes", 1))
         n_gpus = gpn * nodes
