@@ -876,7 +876,7 @@ def serving_budget(view: dict) -> Optional[ServingBudget]:
     the plan has no budget (offline, no QPS, no price)."""
     from planner.present.report import serving_budget_risks
     from planner.workloads.serving_budget import range_cell
-    from planner.present.serving import budget_words
+    from planner.present.serving import budget_rate, budget_words
 
     res = view["plan"]
     ob = res.get("offline_budget")
@@ -886,8 +886,9 @@ def serving_budget(view: dict) -> Optional[ServingBudget]:
     if not b:
         return None
     hpm = b["hours_per_month"]
-    metrics = [(f"$ per month ({hpm:,.0f} h, on-demand)", fmt_usd(b["usd_per_month"])),
-               (f"$ per year ({hpm * 12:,.0f} h, on-demand)", fmt_usd(b["usd_per_year"]))]
+    rate = budget_rate(b)  # the job's cluster.price_usd_hr is no on-demand price (QA 61)
+    metrics = [(f"$ per month ({hpm:,.0f} h, {rate})", fmt_usd(b["usd_per_month"])),
+               (f"$ per year ({hpm * 12:,.0f} h, {rate})", fmt_usd(b["usd_per_year"]))]
     if b["replicas_range"]:  # a generic model has no range, only its reason (said in ``range``)
         lo, hi = b["usd_per_month_range"]
         metrics.append(("likely range, $ a month", f"{fmt_usd(lo)} to {fmt_usd(hi)}"))

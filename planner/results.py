@@ -605,7 +605,7 @@ class ServingOption(Sparse):
     # -- $ per million requests at full utilisation and offline; an offline job's node-hours and $
     usd_per_million_requests_full: Optional[float] = None
     usd_per_million_requests_offline: Optional[float] = None
-    offline_price: Optional[str] = None  # "spot" | "on-demand"
+    offline_price: Optional[str] = None  # "spot" | "on-demand" | "cluster.price_usd_hr" (``model.cost.RATE_NAMES``)
     offline_node_hours: Optional[float] = None
     offline_usd: Optional[float] = None
     #: an offline job with a deadline or a GPU floor / cap (``ServingLimits``): the replicas it runs on and the hours
@@ -627,6 +627,11 @@ class ServingOption(Sparse):
     #: an offline job's ``offline_price``), as compare's rows carry it; absent for a bare GPU (QA 55b: serve's
     #: options said no price's date, only the recommended one's budget did); a rejected option's too (prices39)
     price_dates: Optional[dict] = None
+    #: what ``price_usd_hr`` (and the on-demand side of every serving $) is at (``model.cost.rent_basis``): the
+    #: instance's "on-demand" rate, or "cluster.price_usd_hr", the job's own rate, which replaces it (QA 61: serve
+    #: called a $30 reserved rate "on-demand" in its month, buy, accuracy and offline lines, as estimate did until QA
+    #: 60); absent for an option with no price (a bare GPU)
+    price_basis: Optional[str] = None
     #: the job constraint this option breaks though it meets the targets ("constraints.max_gpus",
     #: "constraints.budget_usd"): not recommended, listed with the rejected ones, ``reason`` saying what the limit
     #: reaches; absent when none

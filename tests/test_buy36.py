@@ -221,7 +221,7 @@ def test_a_job_that_fills_the_horizon_is_priced_at_the_utilisation_it_proves():
     from planner.present.serving import buy_words
     from planner.workloads.serving_budget import fleet_buy
 
-    opt = type("Opt", (), dict(gpu="H100-SXM-80GB", gpus_per_node=8, price_usd_hr=55.04))()
+    opt = type("Opt", (), dict(gpu="H100-SXM-80GB", gpus_per_node=8, price_usd_hr=55.04, price_basis="on-demand"))()
     onprem = type("O", (), dict(horizon_years=1.0, utilisation=0.5))()
     b = fleet_buy(opt, 2, load_catalog(), onprem, hours=8760 * 0.8)
     assert b["utilisation"] == pytest.approx(0.8) and b["run_horizon_share"] == pytest.approx(0.8)

@@ -38,34 +38,35 @@ _PRICED = ["usd_per_million_requests_full", "usd_per_million_requests_offline", 
 #: every layout of a serving option's JSON, by the state the option ended in
 OPTION_LAYOUTS = {
     # a rejected option ends with the date of the rate it would be costed at too (price_dates; prices39)
-    "llm does not fit": _LLM_HEAD + ["reason", "precision", "price_dates"],
+    "llm does not fit": _LLM_HEAD + ["reason", "precision", "price_dates", "price_basis"],
     "llm misses the latency target": _LLM_HEAD + ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype",
-                                                   "reachable_tflops", "meets_latency", "reason", "precision", "price_dates"],
+                                                   "reachable_tflops", "meets_latency", "reason", "precision", "price_dates", "price_basis"],
     # what set its replicas (serving_budget.fleet_bound, budget35) after how it was sized
-    # an option that meets the targets ends with the date of the rate it is costed at (price_dates; QA 55b)
+    # an option that meets the targets ends with the date of the rate it is costed at (price_dates; QA 55b) and what
+    # that rate is (price_basis: on-demand, or the job's cluster.price_usd_hr; QA 61)
     "llm sized for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "sized_by", "bound_by",
-                                                                          "price_dates"],
+                                                                          "price_dates", "price_basis"],
     "llm simulated for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "analytic_replicas",
                                                                               "simulated", "sized_by", "bound_by",
-                                                                              "price_dates"],
+                                                                              "price_dates", "price_basis"],
     "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision", "sized_by",
-                                                       "price_dates"],
+                                                       "price_dates", "price_basis"],
     "llm offline simulated": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision",
-                                                                 "simulated", "sized_by", "price_dates"],
+                                                                 "simulated", "sized_by", "price_dates", "price_basis"],
     # an offline job with a deadline or a GPU floor / cap: its replicas and the hours they take
     "llm offline sized": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "offline_replicas",
-                                                            "offline_hours", "precision", "sized_by", "price_dates"],
+                                                            "offline_hours", "precision", "sized_by", "price_dates", "price_basis"],
     # meets the targets but breaks a job constraint (max_gpus, budget_usd): the constraint, then why
-    "llm over a constraint": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "price_dates",
+    "llm over a constraint": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "price_dates", "price_basis",
                                                                            "constraint_broken", "reason"],
     "llm offline over a constraint": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd",
                                                                         "offline_replicas", "offline_hours", "precision",
-                                                                        "price_dates", "constraint_broken", "reason"],
+                                                                        "price_dates", "price_basis", "constraint_broken", "reason"],
     "generic sized for the QPS": _HEAD + ["batch_memory_limit", "price_usd_hr", "price_spot_usd_hr", "compute_dtype",
                                           "reachable_tflops", "fits", "tpot_batch1_ms", "meets_latency", "batch", "tpot_ms", "ttft_ms",
                                           "bound", "requests_per_s_per_replica", "batch_offline",
                                           "requests_per_s_offline"] + _FOR_QPS + _PRICED + ["precision", "sized_by",
-                                                                                            "price_dates"],
+                                                                                            "price_dates", "price_basis"],
 }
 TABULAR_PLAN = ["kind", "library", "rows", "features", "trees_cap", "depth", "runs", "trees_expected",
                 "trees_saved_by_early_stopping", "objective", "best", "why", "ranked", "rejected", "memory_host_gib",

@@ -370,12 +370,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     check_profile_applies(profile, [gpu])
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     price = cluster.price_usd_hr or inst.price_ondemand
-    if cluster.price_usd_hr and inst.price_spot and inst.price_spot > cluster.price_usd_hr:
-        # the job's price replaces the on-demand rate only: the catalog's spot rate stays, and above the job's own
-        # rate it priced "spot" dearer than on-demand without a word ($556.04 spot beside $329.08 at $10/node-h)
-        notes.append(f"cluster.price_usd_hr {cluster.price_usd_hr:g} $/node-h replaces {inst.key}'s on-demand rate "
-                     f"only: its catalog spot rate, {inst.price_spot:g} $/node-h, is above it, so a spot plan here "
-                     "costs more than this price (leave constraints.spot off)")
+    notes += spot_above_rate(cluster, inst)
     return HardwareOption(
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), instance=inst, price_ondemand=price,
@@ -575,6 +570,19 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
                                                     f"not {', '.join(map(clip, con.regions))}")
     if con.gpus and hw.gpu.name not in {cat.gpu(g).name for g in con.gpus}:
         raise InputError("constraints.gpus", f"the cluster's {hw.gpu.name} is not one of them")
+
+
+def spot_above_rate(cluster: ClusterSpec, inst) -> list[str]:
+    """The note where the job's ``cluster.price_usd_hr`` is below the instance's catalog spot rate: the job's price
+    replaces the on-demand rate only, the catalog's spot rate stays, and above the job's own rate it priced "spot"
+    dearer than on-demand without a word ($556.04 spot beside $329.08 at $10/node-h). A training plan's hardware note;
+    serve's assumed line where the job asks for spot (QA 61: an offline job at $10/node-h on spot was priced at
+    p5.48xlarge's 16.95 unsaid)."""
+    if not (cluster.price_usd_hr and inst is not None and inst.price_spot and inst.price_spot > cluster.price_usd_hr):
+        return []
+    return [f"cluster.price_usd_hr {cluster.price_usd_hr:g} $/node-h replaces {inst.key}'s on-demand rate only: its "
+            f"catalog spot rate, {inst.price_spot:g} $/node-h, is above it, so a spot plan here costs more than this "
+            "price (leave constraints.spot off)"]
 
 
 def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Catalog, profile=None,

@@ -464,7 +464,7 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     ranked = sp if at_spot else od
     # the job's cluster.price_usd_hr replaces the on-demand rate as the run's own (QA 60): its committed prices are
     # still set against what the cloud charges on demand, the catalog's rate (none for a bare GPU), not against it
-    stated = getattr(job.cluster, "price_usd_hr", None) is not None
+    stated = rent_basis(getattr(job.cluster, "price_usd_hr", None)) == "cluster.price_usd_hr"
     catalog_od = catalog_ondemand(catalog, instance_key) if stated else price_ondemand
     committed = committed_costs(catalog, instance_key, hours, nodes, catalog_od)
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
@@ -473,13 +473,39 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
                 committed=committed, evaluation=evaluation or None,
                 price_dates=oldest_price(price_dates(catalog, instance_key, price_ondemand, price_spot, committed, buy,
                                                      spot=at_spot, catalog_ondemand=catalog_od if stated else None)),
-                price_basis="cluster.price_usd_hr" if stated else "on-demand",
+                price_basis=rent_basis(getattr(job.cluster, "price_usd_hr", None)),
                 catalog_ondemand_usd_hr=catalog_od if stated else None)
 
 
 #: what a plan's rent is at, in words (``Cost.price_basis``): the job's ``cluster.price_usd_hr`` replaces the on-demand
 #: rate and is no on-demand price (QA 60: "$21.7k on-demand" at a $30 reserved rate, and "40% above on-demand's $21.7k")
 RATE_NAMES = {"on-demand": "on-demand", "spot": "spot", "cluster.price_usd_hr": "the job's rate (cluster.price_usd_hr)"}
+
+
+def rate_after(basis: str | None) -> str:
+    """The rate a rent figure is at (a ``RATE_NAMES`` key), after the figure: "on-demand", or "at the job's rate
+    (cluster.price_usd_hr)" (QA 60's estimate / report wording; serve's month and likely range since QA 61)."""
+    name = RATE_NAMES.get(basis or "on-demand", "on-demand")
+    return name if name == "on-demand" else f"at {name}"
+
+
+def at_price_words(basis: str | None) -> str:
+    """"at the on-demand price", "at the spot price", or "at the job's rate (cluster.price_usd_hr)": a cost's rate
+    (a ``RATE_NAMES`` key; serve's ``offline_price``, a serving budget's ``price``) after the figure (QA 61: "at the
+    on-demand price" was printed for a job's own $30 rate).
+
+    >>> at_price_words("cluster.price_usd_hr"), at_price_words("spot")
+    ("at the job's rate (cluster.price_usd_hr)", 'at the spot price')
+    """
+    name = RATE_NAMES.get(basis or "on-demand", basis)
+    return f"at {name}" if basis == "cluster.price_usd_hr" else f"at the {name} price"
+
+
+def rent_basis(price_usd_hr) -> str:
+    """What a plan's rent is at (a ``RATE_NAMES`` key): the job's ``cluster.price_usd_hr`` where it gives one (it
+    replaces the instance's on-demand rate, ``hardware.options.option_from_instance``), else the catalog's "on-demand"
+    rate. One rule for a training plan's ``Cost.price_basis`` and a serving option's (QA 61)."""
+    return "cluster.price_usd_hr" if price_usd_hr is not None else "on-demand"
 
 
 def catalog_ondemand(catalog, instance_key: str | None):

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
-from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells, utilisation_columns
@@ -42,7 +42,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import buy_words, offline_usd, offline_words, trace_note, usd_per_million
+from planner.present.serving import budget_rate, buy_words, offline_usd, offline_words, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words)
@@ -1217,16 +1217,19 @@ def serving_budget_risks(b: dict, best: dict) -> list[str]:
 def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> Section:
     """What the real-time fleet costs a month and a year at the stated QPS, spot beside it, and each option's month."""
     s = Section("Cost per month and year")
-    lines = [f"On-demand: {fmt_usd(b['usd_per_hr'])} an hour ({count_of(best.get('nodes') or 0, 'node')} of "
+    rate = budget_rate(b)
+    lines = [f"{rate[0].upper() + rate[1:]}: {fmt_usd(b['usd_per_hr'])} an hour ({count_of(best.get('nodes') or 0, 'node')} of "
              f"{best['hardware']}) x {b['hours_per_month']:,.0f} h a month (8,760 h a year / 12) = "
              f"{fmt_usd(b['usd_per_month'])} a month, {fmt_usd(b['usd_per_year'])} a year, serving "
              f"{fmt_rate(b['qps'])} requests/s every hour: "
              f"{usd_per_million(best.get('usd_per_million_requests'))} per 1M requests."]
     sp = b.get("spot")
-    lines.append(f"Spot: real-time replicas are priced on-demand (a reclaimed replica drops its requests in flight); "
+    lines.append(f"Spot: real-time replicas are priced {rate_after(b.get('price'))} (a reclaimed replica drops its "
+                 "requests in flight); "
                  f"the same nodes on spot: {fmt_usd(sp['usd_per_month_before_interruptions'])} a month before "
                  f"interruptions, {sp['reclaims_per_month']:.1f} reclaims a month expected." if sp else
-                 "Spot: no spot price in the catalog for this instance (real-time replicas are priced on-demand).")
+                 "Spot: no spot price in the catalog for this instance (real-time replicas are priced "
+                 f"{rate_after(b.get('price'))}).")
     if b.get("buy"):  # the same nodes owned (serving_budget.fleet_buy): serve printed it, the review did not (QA 47)
         lines.append(f"Buy: {buy_words(b['buy'])}.")
     if b.get("price_dates"):  # how old the prices above are (cost.price_dates; buy36)
@@ -1238,7 +1241,7 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
         # titled "at 7.88 requests/s", the trace's, beside a job of 40)
         at = _load_words(b.get("qps"), bool((res.get("simulation") or {}).get("trace")))
         s.blocks.append(Chart("serving_cost", charts.serving_cost_chart(res),
-                              f"$ per month of each option at {at} (on-demand, 730 h), coloured by whether it "
+                              f"$ per month of each option at {at} ({rate}, 730 h), coloured by whether it "
                               "meets the latency targets"))
     return s
 
@@ -1270,7 +1273,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     if not realtime:
         # an offline job's costs are per million requests (analytic and the simulated backlog's) and for the job's
         # requests: the table had no $ row at all (usd_per_hr and the real-time $/1M are not set offline)
-        price = f", {best['offline_price']}" if best.get("offline_price") else ""
+        price = f", {RATE_NAMES.get(best['offline_price'], best['offline_price'])}" if best.get("offline_price") else ""
         sim_b = best.get("simulated") if isinstance(best.get("simulated"), dict) else {}
         rows += [[f"{label} ({how}{price})", fmt_usd(v)] for label, how, v in (
             ("$ per 1M requests", "analytic", best.get("usd_per_million_requests_offline")),
@@ -1296,8 +1299,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
             rows.append(["prices dated", price_dates_words(ob["price_dates"])])
     budget = res.get("budget")
     if budget:  # a budget line is written per month and per year: the fleet's $/h over 730 h a month
-        rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, on-demand)", fmt_usd(budget["usd_per_month"])],
-                 [f"$ per year ({budget['hours_per_month'] * 12:,.0f} h, on-demand)", fmt_usd(budget["usd_per_year"])],
+        rate = budget_rate(budget)
+        rows += [[f"$ per month ({budget['hours_per_month']:,.0f} h, {rate})", fmt_usd(budget["usd_per_month"])],
+                 [f"$ per year ({budget['hours_per_month'] * 12:,.0f} h, {rate})", fmt_usd(budget["usd_per_year"])],
                  ["likely range (model error)", range_cell(budget) + " (Risks)"]]
     # the FLOP/s per GPU the recommended option is priced at (training's reachable rate; serve40)
     rows += [["compute rate (per GPU)", r] for r in res.get("compute_rate", ())[:1]]

@@ -12,6 +12,7 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
+from planner.model.cost import RATE_NAMES, at_price_words, rate_after
 from planner.present.terminal import price_dates_words, view_price_dates_words
 from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
 
@@ -36,8 +37,15 @@ def budget_words(b: dict) -> str:
 
     >>> budget_words(dict(usd_per_month=9511.9, usd_per_hr=13.03, hours_per_month=730.0, usd_per_year=114142.8))
     '$9.51k ($13.03/h x 730 h, on-demand), per year $114.1k'
+
+    At the job's ``cluster.price_usd_hr`` (``price``) the rate is named so (QA 61: it read "on-demand"):
+
+    >>> budget_words(dict(usd_per_month=21900.0, usd_per_hr=30.0, hours_per_month=730.0, usd_per_year=262800.0,
+    ...                   price="cluster.price_usd_hr"))
+    "$21.9k ($30.00/h x 730 h, at the job's rate (cluster.price_usd_hr)), per year $262.8k"
     """
-    return (f"{fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x {b['hours_per_month']:,.0f} h, on-demand), "
+    return (f"{fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x {b['hours_per_month']:,.0f} h, "
+            f"{rate_after(b.get('price'))}), "
             f"per year {fmt_usd(b['usd_per_year'])}")
 
 
@@ -54,12 +62,26 @@ def buy_words(b: dict) -> str:
             f"({b['wall_hour_usd']:.2f} $/node-h every hour, {fmt_years(b['horizon_years'], '-year')} horizon; a fleet "
             f"sized for a QPS serves around the clock, so onprem.utilisation is not used), per year "
             f"{fmt_usd(b['usd_per_year'])}; buying commits {fmt_usd(b['capex_usd'])} up front")
+    rent = _rent_name(b)
     if b.get("breakeven_busy") is None:
-        return head + "; no on-demand price to compare with"
+        return head + f"; no {rent} price to compare with"
     od = fmt_usd(b["ondemand_usd_per_month"])
     if b["breakeven_busy"] >= 1:
-        return head + f"; on-demand ({od} a month) is cheaper even with the nodes serving every hour"
-    return head + f"; owning beats on-demand ({od} a month) while the nodes serve more than {b['breakeven_busy']:.0%} of hours"
+        return head + f"; {rent} ({od} a month) is cheaper even with the nodes serving every hour"
+    return head + f"; owning beats {rent} ({od} a month) while the nodes serve more than {b['breakeven_busy']:.0%} of hours"
+
+
+def budget_rate(b: dict) -> str:
+    """The rate a real-time budget (``serving_budget``) is at, in words: "on-demand", or "the job's rate
+    (cluster.price_usd_hr)" (its ``price``, a ``model.cost.RATE_NAMES`` key): the report's rows and the app's
+    metrics, which read "on-demand" at the job's own rate until QA 61."""
+    return RATE_NAMES.get(b.get("price") or "on-demand", "on-demand")
+
+
+def _rent_name(b: dict) -> str:
+    """The rent a fleet's buy figure is set against (its ``price_basis``, ``model.cost.RATE_NAMES``): "on-demand", or
+    the job's rate (QA 61: "owning beats on-demand" at a $30 reserved rate)."""
+    return RATE_NAMES.get(b.get("price_basis") or "on-demand", "on-demand")
 
 
 def _offline_buy_words(b: dict) -> str:
@@ -78,13 +100,14 @@ def _offline_buy_words(b: dict) -> str:
                 "horizon")
     head = (f"{fmt_usd(b['usd'])} for the job's {fmt_run_time(b['hours'])} on {count_of(b['nodes'], 'owned node')} at "
             f"{b['node_hour_usd']:.2f} $/node-h ({util})")
+    rent = _rent_name(b)
     if b.get("breakeven_busy") is None:
-        return head + f"; buying commits {fmt_usd(b['capex_usd'])} up front; no on-demand price to compare with"
-    head += (f", against {fmt_usd(b['ondemand_usd'])} on-demand for the same node-hours; buying commits "
-             f"{fmt_usd(b['capex_usd'])} up front")
+        return head + f"; buying commits {fmt_usd(b['capex_usd'])} up front; no {rent} price to compare with"
+    head += (f", against {fmt_usd(b['ondemand_usd'])} {rate_after(b.get('price_basis'))} for the same node-hours; "
+             f"buying commits {fmt_usd(b['capex_usd'])} up front")
     if b["breakeven_busy"] >= 1:
-        return head + "; on-demand is cheaper even with the nodes busy every hour"
-    return head + f"; owning beats on-demand while the nodes are busy more than {b['breakeven_busy']:.0%} of hours"
+        return head + f"; {rent} is cheaper even with the nodes busy every hour"
+    return head + f"; owning beats {rent} while the nodes are busy more than {b['breakeven_busy']:.0%} of hours"
 
 
 def offline_words(b: dict) -> str:
@@ -97,7 +120,7 @@ def offline_words(b: dict) -> str:
     '$152.61 for 5,000,000 requests (1 replica for 11.1 d at $0.57/h, spot): $30.52 per 1M requests, $0.119 per 1M output tokens, $0.0132 per 1M tokens (prompt + output)'
     """
     return (f"{fmt_usd(b['usd'])} for {b['requests']:,.0f} requests ({count_of(b['replicas'], 'replica')} for "
-            f"{fmt_run_time(b['hours'])} at {fmt_usd(b['usd_per_hr'])}/h, {b['price']}): "
+            f"{fmt_run_time(b['hours'])} at {fmt_usd(b['usd_per_hr'])}/h, {RATE_NAMES.get(b['price'], b['price'])}): "
             f"{usd_per_million(b['usd_per_million_requests'])} per 1M requests, "
             f"{usd_per_million(b['usd_per_million_output_tokens'])} per 1M output tokens, "
             f"{usd_per_million(b['usd_per_million_tokens'])} per 1M tokens (prompt + output)")
@@ -202,11 +225,11 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         # no price, and the line described a column the table did not show)
         price = res["options"][0].get("offline_price") or "on-demand"
         con.print(f"[dim]$/1M req batch: the same option run offline (mode: batch, no latency target) at its "
-                  f"batch limit (memory, or serving.max_batch), {price} price; not the real-time cost[/]")
+                  f"batch limit (memory, or serving.max_batch), {esc(at_price_words(price))}; not the real-time cost[/]")
     elif not realtime and any(offline_usd(r, False) is not None for r in shown):
         # an offline job is priced at spot when constraints.spot is set: the table did not say which price
         price = res["options"][0].get("offline_price") or "on-demand"
-        con.print(f"[dim]costs at the {price} price" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
+        con.print(f"[dim]costs {esc(at_price_words(price))}" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
     dated = view_price_dates_words(shown)
     if dated:  # how old the rate each shown option's cost is at is (its price_dates; QA 55b), as compare's line says
         con.print(f"[dim]prices dated: {esc(dated)}[/]", highlight=False)

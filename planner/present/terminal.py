@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
-from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -96,8 +96,7 @@ def rate_name(cost: dict | None) -> str:
 def at_rate(cost: dict | None) -> str:
     """The rate ``cost.cost_ondemand_usd`` is at, after a figure: "on-demand", or "at the job's rate
     (cluster.price_usd_hr)" (``rate_name``; QA 60)."""
-    name = rate_name(cost)
-    return name if name == "on-demand" else f"at {name}"
+    return rate_after((cost or {}).get("price_basis"))
 
 
 def breakeven_clause(buy: dict, rate: str = "on-demand") -> str:

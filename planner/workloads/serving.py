@@ -116,9 +116,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError, clip
-from planner.hardware.options import cluster_options, unmatched_gpus
+from planner.hardware.options import cluster_options, spot_above_rate, unmatched_gpus
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
-from planner.model.cost import rate_price_dates
+from planner.model.cost import at_price_words, rate_price_dates, rent_basis
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -2016,6 +2016,17 @@ def _profile_note(hws) -> list[str]:
             "options; the others run on priors" for src, gpus in by.items()]
 
 
+def _at_basis(row: ServingOption, basis: str, realtime: bool, cat) -> ServingOption:
+    """``row`` with the rate its costs are at: ``price_basis`` (``model.cost.rent_basis``: the job's
+    ``cluster.price_usd_hr`` replaces the on-demand rate), its ``offline_price`` named so where it was the on-demand
+    one (spot stays spot), and ``price_dates``, the date of that rate (``rate_price_dates``: real-time at the
+    on-demand side, offline at ``offline_price``; none for the job's rate, which has no catalog date). Until QA 61 a
+    job's $30 rate was dated as the catalog's p5.48xlarge on-demand row and called on-demand throughout."""
+    offline = basis if row.offline_price == "on-demand" else row.offline_price
+    rate = basis if realtime else offline or basis
+    return replace(row, price_basis=basis if row.price_usd_hr else None, offline_price=offline, price_dates=rate_price_dates(cat, row.hardware, rate))
+
+
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
                  sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None,
                  progress: Optional[Callable[[int, int, str], None]] = None,
@@ -2053,6 +2064,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     precs = _serving_precisions(m, s, precisions)
     qps = s.qps
     trace_lengths = {}  # a replayed trace's mean prompt and output lengths, which the analytic screen is sized at
+    if sim.trace and not (realtime and simulate):
+        # a trace the plan does not replay is still read and checked (QA 61: `--trace missing.csv --no-simulate`
+        # planned with exit 0 and "trace 'missing.csv' not replayed ... drop --no-simulate", which then failed)
+        sim_workload(s, 1.0, 1.0, 1, sim, 0, m)
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = sim_workload(s, 1.0, 1.0, 1, sim, 0, m)
         if len(wl) < 2 or wl.span_s <= 0:
@@ -2224,15 +2239,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         raise _no_option_meets(rows, where, target)
     # what sets each real-time option's replicas (throughput, or a TPOT / TTFT target): which likely range applies
     # and how old the rate each option's cost is at is (QA 55b): real-time at on-demand, offline at its offline_price
-    options = tuple(replace(rows[i], sized_by="simulated" if rows[i].simulated else "analytic",
-                            bound_by=fleet_bound(rows[i], qps) if realtime and qps and m.is_transformer else None,
-                            price_dates=rate_price_dates(cat, rows[i].hardware, "on-demand" if realtime
-                                                         else rows[i].offline_price or "on-demand"))
+    # the job's cluster.price_usd_hr is the rate every option's on-demand side is at (QA 61): no catalog date
+    basis = rent_basis(job.cluster.price_usd_hr)
+    options = tuple(replace(_at_basis(rows[i], basis, realtime, cat), sized_by="simulated" if rows[i].simulated else "analytic",
+                            bound_by=fleet_bound(rows[i], qps) if realtime and qps and m.is_transformer else None)
                     for i in ok)
     # the rejected carry their rate's date as the options do (prices39: the "does not work" lines and serve --json's
     # rejected list priced an option, "over budget" at $x/h, without saying how old that rate was)
-    rejected = tuple(replace(r, price_dates=rate_price_dates(cat, r.hardware, "on-demand" if realtime
-                                                             else r.offline_price or "on-demand"))
+    rejected = tuple(_at_basis(r, basis, realtime, cat)
                      for r in [r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
                      + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
@@ -2291,18 +2305,18 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
-                          + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
-                               "replica drops its requests); spot prices only the offline $/1M req batch column"]
+                          + (["constraints.spot: the real-time $/h and $/1M req are "
+                              + ("on-demand prices" if basis == "on-demand" else "at the job's rate (cluster.price_usd_hr)")
+                              + " (a reclaimed spot replica drops its requests); spot prices only the offline $/1M req "
+                              "batch column"]
                              if realtime and job.constraints.spot and any(o.price_usd_hr for o in options) else [])
+                          + (spot_above_rate(job.cluster, hw0.instance) if job.constraints.spot else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
                           + _compute_dtype_note(s, options) + _power_notes([where[i] for i in ok])
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           # a trace with --no-simulate (or a plan not simulated) was dropped unsaid: the plan was sized
                           # for serving.qps at the job's lengths, where a simulated one is sized for the trace's rate
-                          + ([f"trace {clip(os.path.basename(str(sim.trace)))} not replayed: the plan is analytic (not simulated), "
-                              "sized for serving.qps at serving.prompt_tokens + output_tokens; simulate (drop "
-                              "--no-simulate) to size it for the trace's own rate and lengths"]
-                             if sim.trace and realtime and not simulated else [])
+                          + (_unreplayed_trace(sim.trace, simulate, m, qps) if realtime and not simulated else [])
                           # a bound, seed or arrival process given with --no-simulate changed nothing, unsaid: stated
                           # as the trace is above
                           # (the arrival process is the screen's too where it has a QPS to draw them at: Poisson,
@@ -2361,6 +2375,20 @@ LOCAL_ATTENTION_HELD_OUT = ("on held-out published runs of models like this one 
                             "Llama 4 Scout on TensorRT-LLM: `python benchmarks/validate_serving.py --swa`) the model "
                             "over-predicted throughput by a median of about half: read this plan's throughput, replicas "
                             "and cost as optimistic")
+
+
+def _unreplayed_trace(trace: Optional[str], simulate: bool, m, qps) -> list[str]:
+    """The assumed line of a real-time trace the plan did not replay (it is sized for serving.qps instead), with the
+    remedy: under --no-simulate, drop it; else why the plan is analytic (``_analytic_why``). QA 61: a generic model
+    (ResNet-50) given a trace, no --no-simulate, was told to "simulate (drop --no-simulate)", and "at
+    serving.prompt_tokens + output_tokens", which a CNN has none of."""
+    if not trace:
+        return []
+    # under --no-simulate, dropping it replays the trace only where the simulation would run (an LLM with a QPS)
+    why = None if (not simulate and m.is_transformer and qps) else _analytic_why(True, m, True, qps)
+    return [f"trace {clip(os.path.basename(str(trace)))} not replayed: the plan is analytic (" + (why or "not simulated")
+            + "), sized for serving.qps" + (" at serving.prompt_tokens + output_tokens" if m.is_transformer else "")
+            + ("" if why else "; simulate (drop --no-simulate) to size it for the trace's own rate and lengths")]
 
 
 def _analytic_why(simulate: bool, m, realtime: bool, qps) -> Optional[str]:
@@ -2541,7 +2569,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     sim = b.simulated
     if not realtime:
         # a bare GPU has no price: "$nan per million requests" was printed; a spot job's figures are spot prices
-        price = f" at the {b.offline_price} price" if b.offline_price else ""
+        price = f" {at_price_words(b.offline_price)}" if b.offline_price else ""
         out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} "
                + (f"costs {fmt_usd(b.usd_per_million_requests_offline)} per million requests{price} (analytic)"
                   if b.usd_per_million_requests_offline is not None else

@@ -199,7 +199,7 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                     reclaims_per_month=nodes * rate.mid * HOURS_PER_MONTH,
                     reclaims_per_month_range=[nodes * rate.low * HOURS_PER_MONTH, nodes * rate.high * HOURS_PER_MONTH],
                     capacity_wait_minutes=rate.capacity_wait_s / 60, source=rate.source)
-    return dict(hours_per_month=HOURS_PER_MONTH, qps=target.qps, price="on-demand", usd_per_hr=best.usd_per_hr,
+    return dict(hours_per_month=HOURS_PER_MONTH, qps=target.qps, price=best.price_basis, usd_per_hr=best.usd_per_hr,
                 usd_per_month=_month(best.usd_per_hr), usd_per_year=best.usd_per_hr * HOURS_PER_MONTH * 12,
                 replicas=best.replicas, sized_by="simulated" if simulated else "analytic", bound_by=bound,
                 replicas_range=rng, usd_per_month_range=[month(r) for r in rng] if rng else None, range_basis=basis,
@@ -251,7 +251,7 @@ def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optio
     wall = own["total_hr"] * own["utilisation"]
     od = best.price_usd_hr
     out = dict(nodes=nodes, wall_hour_usd=wall, capex_usd=own["capex_per_node"] * nodes, horizon_years=own["years"],
-               breakeven_busy=breakeven_utilisation(own, od), inputs=own["inputs"])
+               price_basis=best.price_basis, breakeven_busy=breakeven_utilisation(own, od), inputs=own["inputs"])
     if hours is None:
         return dict(out, usd_per_month=nodes * wall * HOURS_PER_MONTH, usd_per_year=nodes * wall * HOURS_PER_YEAR,
                     ondemand_usd_per_month=nodes * od * HOURS_PER_MONTH if od else None,
@@ -356,9 +356,12 @@ def range_cell(b: dict) -> str:
 
 
 def budget_accuracy(b: dict) -> str:
-    """The plan's likely range in one line (``serve --json``'s ``accuracy``, the terminal's and the report's)."""
+    """The plan's likely range in one line (``serve --json``'s ``accuracy``, the terminal's and the report's), at the
+    rate the month is at (``price``: on-demand, or the job's rate)."""
+    from planner.model.cost import rate_after
+
     if not b["replicas_range"]:
         return b["range_basis"]
-    return (f"likely range {range_cell(b)} on-demand (730 h a "
+    return (f"likely range {range_cell(b)} {rate_after(b.get('price'))} (730 h a "
             f"month; predicted {count_of(b['replicas'], 'replica')}, {fmt_usd(b['usd_per_month'])} a month, sized by the "
             f"{'simulation' if b['sized_by'] == 'simulated' else 'analytic screen'}): {b['range_basis']}")
