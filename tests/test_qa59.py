@@ -56,10 +56,10 @@ def test_non_slurm_launch_specs_say_what_the_nvlink_domains_need(cli, tmp_path):
     """Llama-3-70B on 2 GB200 NVL72 racks plans 2 NVLink domains of 16 trays (--segment=16). The sbatch script asks
     for them; the k8s PyTorchJob (32 pods), torchrun and SkyPilot specs said nothing, so a run launched from them
     reaches the other trays over the network while the plan's step assumed NVLink. Each now says what its launch
-    needs: a ComputeDomain per domain (k8s), or each 16 consecutive node ranks on one rack's domain with IMEX."""
+    needs: a ComputeDomain per domain (k8s; written since launch41, tests/test_launch41.py), or each 16 consecutive
+    node ranks on one rack's domain with IMEX."""
     job = write_job(tmp_path, RACKS)
-    for fmt, words in (("k8s", "ComputeDomain of the NVIDIA DRA Driver for GPUs (resource.nvidia.com ComputeDomain, "
-                                "spec.numNodes 16"),
+    for fmt, words in (("k8s", "each domain has its ComputeDomain (resource.nvidia.com/v1beta1, spec.numNodes 16)"),
                        ("torchrun", "launch each group of 16 consecutive node ranks on the hosts of one rack's NVLink"),
                        ("skypilot", "launch each group of 16 consecutive node ranks")):
         code, out, err = cli("recommend", job, "--no-simulate", "--emit", fmt)

@@ -1727,21 +1727,23 @@ def nvlink_domain_notes(plan: LaunchPlan, fmt: str) -> list[str]:
     speed, which needs its hosts inside one rack's NVLink domain with IMEX channels (NVIDIA IMEX guide: multi-node
     NVLink memory sharing runs over IMEX channels); on Kubernetes a pod gets one only through a ComputeDomain of
     the NVIDIA DRA Driver for GPUs (kubernetes-sigs/dra-driver-nvidia-gpu README, "ComputeDomains": "guarantees
-    MNNVL-reachability between pods that are in the CD"). QA 59: torchrun / SkyPilot / k8s specs of a 2-rack
-    GB200 plan said nothing of it; a PyTorchJob without the claim runs its 32 pods' traffic over the network
-    between trays while the plan's step time assumed NVLink."""
+    MNNVL-reachability between pods that are in the CD"), which the k8s format writes (``emit_k8s``; until launch41
+    this note asked the user to add them). QA 59: torchrun / SkyPilot / k8s specs of a 2-rack GB200 plan said
+    nothing of it; a PyTorchJob without the claim runs its 32 pods' traffic over the network between trays while the
+    plan's step time assumed NVLink."""
     n = plan.nvlink_hosts
     if not n:
         return []
     domains = plan.nodes // n
     head = (f"the plan is priced on {domains} NVLink domain{'s' if domains != 1 else ''} of {n} hosts "
             f"({n * plan.gpus_per_node} {plan.gpu}s each): ")
-    if fmt == "k8s":
-        return [head + "each domain's pods reach each other's GPUs over NVLink only inside a ComputeDomain of the "
-                "NVIDIA DRA Driver for GPUs (resource.nvidia.com ComputeDomain, spec.numNodes "
-                f"{n}, its channel's resourceClaimTemplate claimed by each of the domain's pods; kubernetes-sigs/"
-                "dra-driver-nvidia-gpu), which this spec does not create: add one per domain, or NCCL crosses the "
-                "trays over the network and the step is slower than planned"]
+    if fmt == "k8s":  # the ComputeDomains themselves are written (emit_k8s): what the cluster must run for them
+        job = ("one JobSet replicatedJob per domain (kubernetes-sigs/jobset's controller), node ranks "
+               f"{n} x domain + JOB_COMPLETION_INDEX" if domains > 1 else "every pod of the PyTorchJob")
+        return [head + f"each domain has its ComputeDomain ({COMPUTE_DOMAIN_API}, spec.numNodes {n}) whose IMEX channel "
+                f"its pods claim ({job}), held in one NVLink partition by a podAffinity on {CLIQUE_KEY}: the cluster "
+                "must run the NVIDIA DRA Driver for GPUs with ComputeDomains (kubernetes-sigs/dra-driver-nvidia-gpu); "
+                "without the channel NCCL crosses the trays over the network and the step is slower than planned"]
     return [head + f"launch each group of {n} consecutive node ranks on the hosts of one rack's NVLink domain, with "
             "the IMEX daemon up and its channel visible (/dev/nvidia-caps-imex-channels); otherwise NCCL crosses the "
             "trays over the network and the step is slower than planned"]
@@ -1814,47 +1816,156 @@ def emit_skypilot(plan: LaunchPlan) -> str:
             + yaml.safe_dump(task, sort_keys=False, width=1000))
 
 
+#: the NVIDIA DRA Driver for GPUs' ComputeDomain, the one way a pod reaches other pods' GPUs over multi-node NVLink
+#: (IMEX channels). Fields from NVIDIA/k8s-dra-driver-gpu api/nvidia.com/resource/v1beta1/computedomain.go (@0a29b3da):
+#: ``spec.numNodes`` (the domain's nodes: gates the pods until that many IMEX daemons joined when the driver runs
+#: without ``IMEXDaemonsWithDNSNames``, else only sets the CD's Ready status) and ``spec.channel.resourceClaimTemplate
+#: .name`` (the ResourceClaimTemplate the controller creates beside it); the pods claim that template, as the GPU
+#: Operator's "Multi-Node NVLink support with the NVIDIA DRA Driver for GPUs" page (NVIDIA cloud-native-docs,
+#: dra-cds, driver v25.3.0) writes its nvbandwidth MPIJob: ``resources.claims`` in the container and the pod's
+#: ``resourceClaims[].resourceClaimTemplateName``. A CD does not place its pods: that page and CoreWeave's "IMEX with
+#: DRA" guide put them in one NVLink partition by a required podAffinity on the node label ``nvidia.com/gpu.clique``
+#: (GPU Feature Discovery's clique id), which ``CLIQUE_KEY`` writes.
+COMPUTE_DOMAIN_API = "resource.nvidia.com/v1beta1"
+CLIQUE_KEY = "nvidia.com/gpu.clique"
+#: the pod label the clique affinity selects one domain's pods by (a DNS-subdomain prefix and a name)
+DOMAIN_LABEL = "planner/nvlink-domain"
+DOMAIN_CLAIM = "compute-domain-channel"
+#: JobSet (kubernetes-sigs/jobset, jobset.x-k8s.io/v1alpha2): the multi-domain k8s launch (``emit_k8s_domains``); with
+#: ``network.enableDNSHostnames`` a pod is reached at ``<jobSet>-<replicatedJob>-<job index>-<pod index>.<subdomain>``,
+#: the subdomain defaulting to the JobSet's name (kubernetes-sigs/jobset site/static/examples/simple/
+#: jobset-with-network.yaml)
+JOBSET_API = "jobset.x-k8s.io/v1alpha2"
+
+
+@dataclass(frozen=True)
+class NvlinkDomain:
+    """One NVLink domain of the plan as a k8s launch places it: its ComputeDomain and channel, its hosts, and the
+    node rank of its first host (each domain holds ``hosts`` consecutive node ranks, as the plan priced them)."""
+
+    key: str  # nvl0, nvl1, ...: the JobSet's replicatedJob
+    name: str
+    channel: str
+    hosts: int
+    first_rank: int
+
+
+def nvlink_domains(plan: LaunchPlan) -> list[NvlinkDomain]:
+    """The plan's NVLink domains that span hosts (``LaunchPlan.nvlink_hosts``), one ComputeDomain each."""
+    n = plan.nvlink_hosts
+    if not n:
+        return []
+    return [NvlinkDomain(f"nvl{d}", f"{plan.name}-nvl{d}", f"{plan.name}-nvl{d}-channel", n, d * n)
+            for d in range(plan.nodes // n)]
+
+
+def compute_domain(dom: NvlinkDomain) -> dict:
+    """The ComputeDomain object of one NVLink domain (``COMPUTE_DOMAIN_API``)."""
+    return {"apiVersion": COMPUTE_DOMAIN_API, "kind": "ComputeDomain", "metadata": {"name": dom.name},
+            "spec": {"numNodes": dom.hosts, "channel": {"resourceClaimTemplate": {"name": dom.channel}}}}
+
+
+def claim_domain(template: dict, dom: NvlinkDomain) -> dict:
+    """``template`` (a pod template) with its domain's channel claimed by the trainer container and its pods held in
+    one NVLink partition (``CLIQUE_KEY``) beside the other pods of the domain."""
+    spec = template["spec"]
+    spec["containers"][0]["resources"]["claims"] = [{"name": DOMAIN_CLAIM}]
+    spec["resourceClaims"] = [{"name": DOMAIN_CLAIM, "resourceClaimTemplateName": dom.channel}]
+    spec["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {DOMAIN_LABEL: dom.name}}, "topologyKey": CLIQUE_KEY}]}}
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**meta.get("labels", {}), DOMAIN_LABEL: dom.name}
+    return {"metadata": meta, "spec": spec}
+
+
+def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], restart: str | None = None) -> dict:
+    """One pod template: the trainer container holding the node's GPUs and the fabric's devices, ``/dev/shm``, the
+    fabric's sidecars, volumes and annotations (``K8sFabric``); ``restart``: a Job's pod restartPolicy."""
+    vendor_gpu = "amd.com/gpu" if plan.gpu.upper().startswith("MI") else "nvidia.com/gpu"
+    devices = fx.devices
+    container: dict = {
+        "name": "pytorch", "image": "REPLACE_WITH_TRAINING_IMAGE",
+        # a copy per replica: one shared list was dumped as a YAML anchor ("env: &id001" in the Master,
+        # "env: *id001" in the Worker), which people read and edit as one more thing to decode
+        "command": ["bash", "-c", script], "env": [dict(e) for e in env],
+        # the fabric's devices (EFA, InfiniBand HCAs) in limits and requests, as the EKS and AKS examples write them
+        "resources": ({"limits": {vendor_gpu: plan.gpus_per_node, **devices}, "requests": dict(devices)}
+                      if devices else {"limits": {vendor_gpu: plan.gpus_per_node}}),
+        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}] + [dict(m) for m in fx.mounts],
+    }
+    if fx.capabilities:
+        container["securityContext"] = {"capabilities": {"add": list(fx.capabilities)}}
+    spec: dict = {
+        "containers": [container] + [yaml.safe_load(yaml.safe_dump(c)) for c in fx.sidecars],
+        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}] + [dict(v) for v in fx.volumes],
+    }
+    if restart:
+        spec["restartPolicy"] = restart
+    if plan.instance:
+        spec["nodeSelector"] = {"node.kubernetes.io/instance-type": plan.instance}
+    if fx.annotations:  # GKE's multi-network annotations are the pod's, set before it is scheduled
+        return {"metadata": {"annotations": dict(fx.annotations)}, "spec": spec}
+    return {"spec": spec}
+
+
+def _k8s_env(plan: LaunchPlan, fx: K8sFabric) -> list[dict]:
+    return [{"name": k, "value": "REPLACE_ME"} for k in plan.placeholders] + [
+        {"name": k, "value": v} for k, v in fx.env.items()]
+
+
+def _k8s_docs(header: str, docs: list[dict]) -> str:
+    """The header, then each object as its own YAML document (``kubectl apply -f`` creates them in order)."""
+    body = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=1000) for d in docs)
+    return header + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n" + body
+
+
 def emit_k8s(plan: LaunchPlan) -> str:
     """A Kubeflow Training Operator ``PyTorchJob``: one Master + (nodes-1) Workers, one pod per
-    node holding all its GPUs; the operator sets MASTER_ADDR, MASTER_PORT and RANK (node rank)."""
-    vendor_gpu = "amd.com/gpu" if plan.gpu.upper().startswith("MI") else "nvidia.com/gpu"
+    node holding all its GPUs; the operator sets MASTER_ADDR, MASTER_PORT and RANK (node rank). A plan whose NVLink
+    domain spans hosts (GB200 / GB300 NVL72) gets its ComputeDomain before the job, claimed by every pod; one on
+    several such domains launches as a JobSet (``emit_k8s_domains``)."""
+    doms = nvlink_domains(plan)
+    if len(doms) > 1:
+        return emit_k8s_domains(plan, doms)
     fx = k8s_fabric(plan)
     script = (fx.prelude + "\n" if fx.prelude else "") + _run_script(plan, "$RANK", "$MASTER_ADDR", "$MASTER_PORT")
-    env = [{"name": k, "value": "REPLACE_ME"} for k in plan.placeholders] + [
-        {"name": k, "value": v} for k, v in fx.env.items()]
-    devices = fx.devices
+    env = _k8s_env(plan, fx)
 
     def replica(n: int) -> dict:
-        container: dict = {
-            "name": "pytorch", "image": "REPLACE_WITH_TRAINING_IMAGE",
-            # a copy per replica: one shared list was dumped as a YAML anchor ("env: &id001" in the Master,
-            # "env: *id001" in the Worker), which people read and edit as one more thing to decode
-            "command": ["bash", "-c", script], "env": [dict(e) for e in env],
-            # the fabric's devices (EFA, InfiniBand HCAs) in limits and requests, as the EKS and AKS examples write them
-            "resources": ({"limits": {vendor_gpu: plan.gpus_per_node, **devices}, "requests": dict(devices)}
-                          if devices else {"limits": {vendor_gpu: plan.gpus_per_node}}),
-            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}] + [dict(m) for m in fx.mounts],
-        }
-        if fx.capabilities:
-            container["securityContext"] = {"capabilities": {"add": list(fx.capabilities)}}
-        spec: dict = {
-            "containers": [container] + [yaml.safe_load(yaml.safe_dump(c)) for c in fx.sidecars],
-            "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}] + [dict(v) for v in fx.volumes],
-        }
-        if plan.instance:
-            spec["nodeSelector"] = {"node.kubernetes.io/instance-type": plan.instance}
-        template: dict = {"spec": spec}
-        if fx.annotations:  # GKE's multi-network annotations are the pod's, set before it is scheduled
-            template = {"metadata": {"annotations": dict(fx.annotations)}, "spec": spec}
-        return {"replicas": n, "restartPolicy": "OnFailure", "template": template}
+        pod = _k8s_pod(plan, fx, script, env)
+        return {"replicas": n, "restartPolicy": "OnFailure", "template": claim_domain(pod, doms[0]) if doms else pod}
 
     replicas = {"Master": replica(1)}
     if plan.nodes > 1:
         replicas["Worker"] = replica(plan.nodes - 1)
     doc = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": plan.name},
            "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas}}
-    return (_header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s")) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
-            + yaml.safe_dump(doc, sort_keys=False, width=1000))
+    header = _header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s"))
+    return _k8s_docs(header, [compute_domain(d) for d in doms] + [doc])
+
+
+def emit_k8s_domains(plan: LaunchPlan, doms: list[NvlinkDomain]) -> str:
+    """A plan on several multi-host NVLink domains: a PyTorchJob gives all its Workers one pod template, so its pods
+    cannot claim different ComputeDomains. A JobSet can: one replicatedJob per domain (an Indexed Job of the domain's
+    hosts, each pod claiming that domain's channel), node rank = the domain's first rank + ``JOB_COMPLETION_INDEX``
+    (the Indexed Job's pod index, kubernetes.io "Indexed Job"), master = the first domain's first pod by its JobSet
+    hostname (``JOBSET_API``)."""
+    fx = k8s_fabric(plan)
+    master = f"{plan.name}-{doms[0].key}-0-0.{plan.name}"
+    script = (fx.prelude + "\n" if fx.prelude else "") + _run_script(
+        plan, "$((RANK_BASE + JOB_COMPLETION_INDEX))", master, str(MASTER_PORT))
+
+    def replicated(dom: NvlinkDomain) -> dict:
+        env = _k8s_env(plan, fx) + [{"name": "RANK_BASE", "value": str(dom.first_rank)}]
+        pod = claim_domain(_k8s_pod(plan, fx, script, env, restart="Never"), dom)
+        job = {"parallelism": dom.hosts, "completions": dom.hosts, "completionMode": "Indexed", "backoffLimit": 0,
+               "template": pod}
+        return {"name": dom.key, "replicas": 1, "template": {"spec": job}}
+
+    doc = {"apiVersion": JOBSET_API, "kind": "JobSet", "metadata": {"name": plan.name},
+           "spec": {"network": {"enableDNSHostnames": True}, "replicatedJobs": [replicated(d) for d in doms]}}
+    header = _header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s"))
+    return _k8s_docs(header, [compute_domain(d) for d in doms] + [doc])
 
 
 # ------------------------------------------------------------------------------- a vendor's fork's launch
