@@ -1596,7 +1596,7 @@ def exposed_dp_comm(t_dp, t_bwd, buckets, overlap):
 
 
 
-def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap: bool,
+def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap,
                      t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0, dualpipev=False) -> dict:
     """One optimizer step from its parts (vectorised), the one composition the analytic model
     and the simulator's analytic check share:
