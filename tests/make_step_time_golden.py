@@ -170,6 +170,9 @@ arrays on both instances, memory only: the TP rows' logits x0.00-0.64 (where the
 reports that stage: stage, weights, grads, optimizer, activations x1.79-3.35 with it), total x0.936-0.995, total_last
 x0.895-0.995 (other / other_last with them); no step-time array. (The step time's head taking its count from
 activations.rank_logits on the same branch moved no array, bit for bit.)
+Regenerated on the acc41c branch (2026-12-05) for the pipelined FSDP stage's reduce-scatter exposed whole, issued after
+the stage's backward (step_time.reduce_overlaps_backward): only llama3-70b/torchtitan's PP rows moved, 14 of 720
+arrays on both instances (comm_dp x1.2-16.8, step_time_s, t_dp_tail, mfu, hfu, tokens_per_s); no memory array.
 """
 from __future__ import annotations
 

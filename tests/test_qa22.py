@@ -45,7 +45,9 @@ def test_torchtitan_zero2_under_pp_reduces_once_per_step():
     z2 = estimate_job(_job({"tp": 8, "pp": 4, "zero": 2}, **kw))
     z3 = estimate_job(_job({"tp": 8, "pp": 4, "zero": 3}, **kw))
     assert z2["step_time_s"] == pytest.approx(z3["step_time_s"], rel=1e-12)
-    assert z2["breakdown_s"]["comm_dp"] < 0.05  # the once-per-step reduce's exposed tail, not 0.89 s
+    # the once-per-step reduce, not 0.89 s: exposed whole (0.11 s) since acc41c, pipelining issuing it after the
+    # stage's last backward (step_time.reduce_overlaps_backward); its bucketed tail before (< 0.05 s)
+    assert z2["breakdown_s"]["comm_dp"] < 0.15
 
 
 def test_deepspeed_zero2_keeps_one_gather_per_step():

@@ -1617,7 +1617,7 @@ def chunk_reduce_window(t_bwd, pp, vpp, interleaved, aligned):
     return np.where(rows, t_bwd * (1.0 + (v - 1.0) * pp) / v, t_bwd)
 
 
-def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap: bool,
+def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap,
                      t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0, dualpipev=False,
                      aligned_reduce=False) -> dict:
     """One optimizer step from its parts (vectorised), the one composition the analytic model

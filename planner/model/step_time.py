@@ -2685,6 +2685,8 @@ class StepParts:
     #: a pipelined FSDP stage resharded after forward: the one gather a step its warm-up forwards add beyond the
     #: composition's (``compose_step``)
     raf_fwd: np.ndarray
+    #: per candidate, whether the DP reduce runs in buckets under the last backward (``reduce_overlaps_backward``)
+    dp_overlap: np.ndarray
 
 
 def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
@@ -2749,6 +2751,25 @@ def _param_gather_exposed(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpS
     return pg_exposed, pg_lead
 
 
+def reduce_overlaps_backward(s: StepInputs, dpt: DpStep) -> np.ndarray:
+    """Per candidate, whether the DP gradient reduce runs in buckets under the last backward (``s.overlap_grad_reduce``,
+    the stack's), except a pipelined FSDP stage (``Stack.pp_fsdp_unsharded`` under PP: ``dpt.held`` or ``defer_rs``),
+    whose reduce-scatter torch.distributed.pipelining issues only after the stage's backward has returned and the
+    compute stream then waits on: with gradient sync off for every backward, the stage's FSDP ``post_backward`` is
+    called by hand for all its parameter groups and then ``_root_post_backward_final_callback``, "to ensure FSDP syncs
+    its grad reduction ops back to the default stream" (``finalize_backward``: ``current_stream().wait_event(
+    _post_reduce_event)``) -- pytorch/pytorch torch/distributed/pipelining/stage.py ``backward_maybe_with_nosync(...,
+    last_backward=True)`` after ``perform_backward``, ``_PipelineStageBase._post_backward`` after the
+    schedule's backwards (@0138610), ``perform_reduce_grad``, the REDUCE_GRAD action "scheduled after all
+    microbatches W, B actions" (later); NeMo AutoModel's own one the same (components/moe/fsdp_mixin.py
+    ``patched_backward_maybe_with_nosync``: ``_run_post_backward_for_moe_module`` after ``perform_backward``). No
+    autograd hook fires during that backward, so nothing of the reduce hides under it: exposed whole, once per run
+    of the schedule (``compose_step``). Without PP the deferred syncs set the flags before the last backward and its
+    hooks reduce unit by unit under it (AutoModel's ``prepare_for_final_backward``, ``get_sync_ctx``): bucketed."""
+    after_backward = (dpt.held | dpt.defer_rs)[dpt.dinv] & (s.pp > 1) & bool(s.fw.pp_fsdp_unsharded)
+    return np.asarray(s.overlap_grad_reduce, dtype=bool) & ~after_backward
+
+
 def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: ZeroExposure, t_opt, off_step,
                  off_mb) -> StepParts:
     """One optimizer step from its parts (pipeline.step_composition: Narayanan et al. 2021 §2.2's m micro-batches,
@@ -2765,8 +2786,9 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     # ``_pre_forward_param_unshard``, ``_post_forward``; no PP case), so its exposed gathers are in the bubble's stage
     # time (``in_stage``), as the simulator's list schedule pays them (simulate.config ``from_detail``). Until pp35
     # they were counted m times outside the bubble: (pp - 1) x comm_zero3 / m under the simulated step (QA 45)
+    dp_overlap = reduce_overlaps_backward(s, dpt)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
-                            t_dp, per_layer, s.overlap_grad_reduce, t_opt + off_step,
+                            t_dp, per_layer, dp_overlap, t_opt + off_step,
                             zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
                             getattr(fw, "pp_pass_microbatches", None), in_stage=zx.z3_exposed_mb,
                             dualpipev=c.schedule == SCHEDULE.code["dualpipev"],
@@ -2805,7 +2827,7 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
         raf_fwd = raf_fwd * runs  # each run starts from the resharded stage
     step = step + raf_fwd
     return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
-                     pp_fill=pp_fill, pp_hop=pp_hop, pg_lead=pg_lead, raf_fwd=raf_fwd)
+                     pp_fill=pp_fill, pp_hop=pp_hop, pg_lead=pg_lead, raf_fwd=raf_fwd, dp_overlap=dp_overlap)
 
 
 def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep,
@@ -2841,7 +2863,7 @@ def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st:
         # the backward the bucketed reduce hides under (pipeline.chunk_reduce_window), the simulator's too
         t_dp_hides=chunk_reduce_window(st.t_bwd_mb, s.pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"],
                                        s.fw.align_grad_reduce) + 0.0 * step,
-        overlap_grad_reduce=np.broadcast_to(bool(s.overlap_grad_reduce), (n,)),
+        overlap_grad_reduce=np.broadcast_to(sp.dp_overlap, (n,)),
         t_pp_p2p=st.t_pp / 2, num_microbatches=m_micro,
         # the mean of the warm-up / cool-down sends (``pp_fill``; 0 where the sends are in the stage times): the
         # simulator's link delay, whose list schedule then pays the same
