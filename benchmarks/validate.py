@@ -2400,7 +2400,17 @@ def mbridge_all(cat) -> pd.DataFrame:
       below 1 whatever the drift does (3 rows: at most 0.866). Lifting it needs per-release inputs; one search of
       Megatron-Bridge's release pages (v0.3.1, v0.6.0, v0.7.0) found recipe / config updates, no kernel or overlap
       dated to the drifting rows (e.g. Nemotron 3 Super GB300, 26.04 -> 26.08 4-6% faster on the same recipe), so
-      none was added."""
+      none was added.
+    * Eighteenth pass (moe41, 2026-12-05): the MoE block part by part against public per-part measurements (expert
+      GEMMs at thin shapes, permutation, per-expert quantize, router; docs/accuracy_log.md, moe41). Every part with a
+      public measurement was already priced at or below it but the router's GPU kernels: Megatron-LM's DeepSeek-V3
+      GB200 guide counts 31 a router forward with ``--moe-router-fusion`` and 17 for router + preprocess with the
+      flex dispatcher, each lasting the GPU's per-kernel floor (planner.model.moe ``MOE_ROUTER_KERNELS``). Taken:
+      9.5 / 29.9 -> 9.5 / 29.3%, mean signed -7.8 -> -7.3%, Spearman 0.756 -> 0.817 (the three DGX B200 Nemotron 3
+      Super rows reorder); 168 of 233 moved rows closer, thin rows 0.3-2 points (Qwen3-30B B200 -24.0 -> -22.1%
+      median signed, H100 -34.0 -> -32.9%, gpt-oss GB200 -32.6 -> -31.9%), already-slow thick rows at most 1.9
+      points further (Qwen3-235B GB200 +7.1 -> +9.1%). The thin gap (~3 ms a layer and micro-batch) is not the
+      parts as measured alone."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

@@ -665,7 +665,8 @@ def test_grouped_gemm_host_cost_moves_only_host_bound_passes(catalog, monkeypatc
     on1, on8 = step(1), step(8)
     monkeypatch.setattr(moe, "TE_GROUPED_GEMM_PER_EXPERT_S", {"block": 0.0, "tensor": 0.0})
     off1, off8 = step(1), step(8)
-    assert on1 > 1.2 * off1
+    # +18% (it was +24% before moe41: the router's GPU kernels raised the GPU side the host set-up is compared with)
+    assert on1 > 1.15 * off1
     assert on8 == pytest.approx(off8, rel=1e-3)
 
 
@@ -943,3 +944,40 @@ def test_shared_stream_is_automodels():
 
     assert STACKS["nemo-automodel"].moe_shared_stream
     assert not any(STACKS[s].moe_shared_stream for s in ("megatron-core", "torchtitan", "megatron-bridge"))
+
+
+# ------------------------------------------------------------------ the router's own kernels (moe.router_kernels)
+def test_router_kernels_are_the_megatron_guide_counts_per_dispatcher():
+    """Megatron-LM's DeepSeek-V3 GB200 guide: 31 router kernels a layer forward with ``--moe-router-fusion``, 17 for
+    the router and preprocess with the flex dispatcher's fused preprocess (HybridEP as DeepEP); only Megatron-Core's
+    MoE layer -- no count was found for the other stacks' routers, which stay at 0."""
+    want = {"alltoall": 31.0, "deepep": 17.0, "hybridep": 17.0}
+    for disp, n in want.items():
+        assert moe.router_kernels(resolve("megatron-core", moe_dispatcher=disp)) == n, disp
+    assert moe.router_kernels(resolve("nemo-automodel", moe_dispatcher="deepep")) == 0.0
+    assert moe.router_kernels(resolve("torchtitan")) == 0.0
+
+
+@pytest.mark.parametrize("disp", ["alltoall", "hybridep"])
+def test_router_kernels_cost_a_kernel_gap_each_forward_and_twice_backward(catalog, monkeypatch, disp):
+    """Qwen3-30B-A3B at EP 8 on B200 (bf16, host time off): what the GPU's per-kernel gap adds to a micro-batch's
+    forward is the dense layer's ``kernels_layer`` plus, per MoE layer, the router's kernels -- exactly
+    ``moe_layers x router_kernels x gap`` more than with the router count set to 0, and twice that in the backward
+    (as ``kernels_layer``)."""
+    q = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    c = cands(tp=[1], pp=1, dp=8, ep=8, gpus_per_node=8)
+    t = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=1, precision="bf16")
+    st = resolve("megatron-core", moe_dispatcher=disp)
+    gap = 5e-6
+
+    def gap_cost():
+        r = [step_time(q, t, c, hw_for(catalog, "B200-SXM-180GB", launch_s=0.0, kernel_gap_s=g), framework=st)
+             for g in (0.0, gap)]
+        return (r[1]["t_fwd_mb"][0] - r[0]["t_fwd_mb"][0]), (r[1]["t_bwd_mb"][0] - r[0]["t_bwd_mb"][0])
+
+    with_router = gap_cost()
+    monkeypatch.setattr(moe, "MOE_ROUTER_KERNELS", {})
+    without = gap_cost()
+    want = q.moe_layers * {"alltoall": 31.0, "hybridep": 17.0}[disp] * gap
+    assert with_router[0] - without[0] == pytest.approx(want, rel=1e-6)
+    assert with_router[1] - without[1] == pytest.approx(2 * want, rel=1e-6)

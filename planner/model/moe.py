@@ -473,6 +473,31 @@ def split_quantize_kernels(stack, recipe: str | None) -> float:
     return stack.recipe.split_kernels  # the stack's recipe is the one named (step_time passes its name)
 
 
+#: GPU kernels of Megatron-Core's MoE router per layer forward, by dispatcher (NVIDIA/Megatron-LM
+#: docs/discussions/deepseek-v3-gb200-optimization/deepseek-v3-gb200-optimization.md @1d9edcf8, §2.1.4 and its
+#: DeepEP step: "reducing the total number of kernels in the router part from 72 to 31" with ``--moe-router-fusion``
+#: (TE PR #1883; the rest "separated by communication kernels of global auxiliary losses calculation" and "scattered
+#: in different Python logic codes"), then "the number of kernels in the router and preprocess parts to 17" with the
+#: flex dispatcher's fused preprocess; parts/moe_profiles.csv ``mlm_ds3_gb200_router_kernels_fused`` /
+#: ``mlm_ds3_gb200_router_preprocess_kernels_deepep``). The all-to-all dispatcher's preprocess is not counted (31 is
+#: the router alone: a lower bound there); HybridEP takes DeepEP's count (the same guide's successor, fused preprocess
+#: as well). Megatron-Bridge's perf recipes set ``moe_router_fusion`` (qwen3_llm_pretrain.py
+#: ``set_qwen3_specific_overrides``, the DeepSeek-V3 / Kimi K2 common configs).
+MOE_ROUTER_KERNELS = {"alltoall": 31.0, "deepep": 17.0, "hybridep": 17.0}
+
+
+def router_kernels(stack) -> float:
+    """GPU kernels the router (and the flex dispatchers' preprocess) add to one MoE layer forward on Megatron-Core's
+    MoE layer (``MOE_ROUTER_KERNELS``; ``Stack.moe_megatron_layer``, 0 on other stacks: no count found for them).
+    Each works on [tokens, experts] tensors of a few MB, so it lasts about the GPU's per-kernel floor whatever the
+    GPU is doing: step_time prices each at ``Efficiency.kernel_gap_s`` beside the layer's ``Stack.kernels_layer``,
+    forward and twice backward as those. The host side of the same ops is ``MOE_HOST_OPS_GROUPED`` /
+    ``MOE_GRAPH_OPS``; a captured CUDA graph removes their launches, not their GPU time."""
+    if not getattr(stack, "moe_megatron_layer", False):
+        return 0.0
+    return MOE_ROUTER_KERNELS.get(stack.moe_dispatcher, 0.0)
+
+
 def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:
     """GPU-idle seconds per MoE layer forward from the dispatcher's device-to-host sync
     (``MOE_SYNC_OPS``): Megatron-Core's MoE layer (the stacks with ``moe_grouped_gemm``) whenever the
@@ -1102,6 +1127,7 @@ class MoELayerTimes:
     #: TP collective seconds per pass (forward, and again backward) beyond the layer's one MLP collective: a loop
     #: over experts runs one per expert (``switch_mlp_layer``)
     tp_split: Any = 0.0
+    kernels: float = 0.0  # GPU kernels the router adds to a layer forward, each at the per-kernel floor (router_kernels)
 
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
@@ -1215,7 +1241,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
                          sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
                          fwd_shared=shared, bwd_shared=shared_b, eager=eager, bwd_membound_bytes=fused.bwd_epilogue,
-                         fwd_shared_fc=(shared_fc[0][0], shared_fc[1][0]), bwd_shared_fc=(shared_fc[0][1], shared_fc[1][1]))
+                         fwd_shared_fc=(shared_fc[0][0], shared_fc[1][0]), bwd_shared_fc=(shared_fc[0][1], shared_fc[1][1]),
+                         kernels=router_kernels(stack))
 
 
 #: Host ops of Megatron-LM 2021-22's SwitchMLP forward (megatron/model/transformer.py ``SwitchMLP.forward``), counted

@@ -1326,6 +1326,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, t
     # a hybrid layer is one block (half a transformer layer's ops, kernels and TP collectives)
     blocks = 0.5 if m.hybrid else 1.0
     kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0) * blocks
+    # the MoE router's own kernels, per MoE block (moe.router_kernels): its [tokens, experts] ops last the floor each
+    kern_s = kern_s + moe_share * (moe.layer.kernels if moe.layer is not None else 0.0) * eff.kernel_gap_s
     tpc = tp_comm(c, m, hw, fw, tp_comm_overlap, attn_proj, dense_mlp, lg.parts, sh, blocks, mem.pa_ag)
     # (SwitchMLP's experts each all-reduce their own rows: moe.switch_mlp_layer)
     tp_fwd, tp_bwd = tpc.fwd + moe_share * moe.tp_split, tpc.bwd + moe_share * moe.tp_split
