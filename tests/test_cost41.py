@@ -59,7 +59,14 @@ def test_recommend_searches_whole_racks_of_small_segments(cli, tmp_path):
     rec = answered(cli("recommend", job, "--json", "--no-simulate"))
     nodes = {r["hardware"]["nodes"] for r in rec["ranked"]}
     assert nodes and all(n % 2 == 0 for n in nodes), nodes
-    assert rec["best"]["hardware"]["gpus"] <= 256  # max_gpus counts the GPUs the plan runs on
+    best = rec["best"]["hardware"]
+    assert best["gpus"] <= 256  # max_gpus counts the GPUs the plan runs on
+    assert best["racks_billed"] == best["nodes"] // 2 and best["idle_gpus_per_rack"] == 8
+    code, out, err = cli("recommend", job, "--no-simulate", "--top", "1")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert (f"recommended: {best['nodes']} x GB200-B200 --segment=8 ({best['nodes']} segments of 8 trays = "
+            f"{best['gpus']} GPUs; billed: {best['nodes'] // 2} rack") in flat, flat[:1500]
 
 
 # ---- price floors
