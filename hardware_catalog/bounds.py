@@ -15,6 +15,15 @@ from __future__ import annotations
 #: (numpy's overflow warning on stderr), a GPU row's bf16_tflops and hbm_bw_tbps 1e-300 a 4.5e295-year one at "59% MFU"
 RATE_FLOOR = 1e-3
 
+#: The deepest discount below on-demand a cloud advertises for its interruptible capacity: AWS, "You will continue to
+#: save up to 90% off the On-Demand instance price" (the 2017 EC2 Spot pricing-model announcement, as quoted at
+#: cloudcomrade.com, "Amazon EC2 Spot introduces new pricing model ...", read 2026-12-05; AWS's 2015 webinar "Using Spot
+#: Instances to Save up to 90% off Your EC2 Bill"). The shipped snapshots' deepest spot rates sit just inside it:
+#: aws:p6-b300.48xlarge 88.8% and azure:Standard_NC4as_T4_v3 88.0% below their on-demand rates. A user's rate for an
+#: accelerator more than this far below the cheapest shipped on-demand rate of it, any cloud, is taken as a typo (a
+#: per-GPU price in a per-node column, a missing digit), not a market price (``catalog.rate_floors``).
+DEEPEST_DISCOUNT = 0.9
+
 #: (low, high, low excluded) by catalog key, or by key prefix for the keys ending "_" (``server_price_hgx_h100_8gpu``:
 #: per 8-GPU node in the catalog, per node in a job; the bound only catches absurd values)
 ONPREM_RANGES: dict[str, tuple[float, float, bool]] = {

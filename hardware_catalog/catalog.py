@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from hardware_catalog import fabric as launch_fabric
 from hardware_catalog import files
 from hardware_catalog import skypilot
-from hardware_catalog.bounds import ANY_MAX, RATE_FLOOR, range_error
+from hardware_catalog.bounds import ANY_MAX, DEEPEST_DISCOUNT, RATE_FLOOR, range_error
 from hardware_catalog.errors import InputError, from_validation
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -844,6 +844,56 @@ class Instance:
         return self.price_spot if spot else self.price_ondemand
 
 
+@dataclass(frozen=True)
+class RateFloor:
+    """The lowest rate a user's price row may give per accelerator-hour (or per vCPU-hour on a CPU-only row):
+    ``1 - DEEPEST_DISCOUNT`` of ``cheapest``, the cheapest shipped on-demand rate per unit of ``of`` (``from_key``)."""
+
+    usd: float
+    cheapest: float
+    of: str  # the GPU name, "any GPU" or "CPU"
+    from_key: str
+    unit: str  # "GPU", "chip" or "vCPU"
+
+
+@functools.lru_cache(maxsize=1)
+def rate_floors() -> dict[str, RateFloor]:
+    """Per GPU name (and ``"*"``, any accelerator the shipped rows do not price: GB200, H800, a user's own GPU; ``"cpu"``,
+    per vCPU of a CPU-only row): the floor ``check_rate_floor`` holds a user's price rows to, from the shipped
+    ``instances.csv`` alone (a user's file cannot lower its own floor). Until cost41 a rate had to be above 0 only: a
+    refreshed file's $0.01/h H100 row planned a run on 8 H100s at a cent an hour."""
+    cheapest: dict[str, tuple[float, str]] = {}
+    canonical = _raw_alias_index(_builtin_rows()[0])
+    for raw in _builtin_rows()[1]:
+        r = _validated(InstanceRow, f"{raw['cloud'].lower()}:{raw['name']}", dict(raw), "instances", None)
+        per = r.gpu_count if r.gpu else r.vcpus
+        if not per:
+            continue
+        names = [canonical.get(fold_name(r.gpu), r.gpu), "*"] if r.gpu else ["cpu"]
+        for name in names:
+            if name not in cheapest or r.price_ondemand_usd_hr / per < cheapest[name][0]:
+                cheapest[name] = (r.price_ondemand_usd_hr / per, f"{r.cloud.lower()}:{r.name}")
+    return {n: RateFloor(usd=c * (1 - DEEPEST_DISCOUNT), cheapest=c, of={"*": "any GPU", "cpu": "CPU"}.get(n, n),
+                         from_key=k, unit="vCPU" if n == "cpu" else "GPU") for n, (c, k) in cheapest.items()}
+
+
+def check_rate_floor(rate: float, column: str, per: float, gpu: Optional[GPU], key: str, where: str,
+                     org: str) -> None:
+    """Refuse a user's ``rate`` (USD per node-hour in ``column``) below its accelerator's ``rate_floors`` entry, one
+    line naming the file, the row and the column: ``catalog override mine.csv: instances[0].price_ondemand_usd_hr:
+    0.01 $/node-h is 0.00125 $/GPU-h on aws:p5.48xlarge's 8 H100-SXM-80GB, below the floor ...``."""
+    floors = rate_floors()
+    floor = (floors.get(gpu.name) or floors["*"]) if gpu is not None else floors.get("cpu")
+    if floor is None or not per or rate / per >= floor.usd:
+        return
+    what = f"{per:g} {gpu.name}" if gpu is not None else f"{per:g} vCPUs"
+    raise CatalogError(f"{where}.{column}", (
+        f"{rate:g} $/node-h is {rate / per:.4g} $/{floor.unit}-h on {key}'s {what}, below the floor of "
+        f"{floor.usd:.4g} $/{floor.unit}-h: {1 - DEEPEST_DISCOUNT:.0%} of the cheapest shipped on-demand {floor.of} "
+        f"rate ({floor.from_key}, {floor.cheapest:.4g} $/{floor.unit}-h), past the deepest spot discount clouds "
+        f"advertise ({DEEPEST_DISCOUNT:.0%}); give the price per node-hour (all {what} of the instance)"), org)
+
+
 def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
     # A row that does not say whether it clusters: yes unless its fabric is "none" (an override row
     # naming no fabric keeps the behaviour from before the column existed: multi-node at the
@@ -1611,6 +1661,11 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             gpu = gpus[target]
         elif r.gpu_count:
             raise CatalogError(f"{where}.gpu", f"gpu_count is {r.gpu_count} but no gpu is named", org)
+        if org is not None:  # a user's rates (built-in rows set the floors: tests/test_cost41.py)
+            for column, rate in (("price_ondemand_usd_hr", r.price_ondemand_usd_hr),
+                                 ("price_spot_usd_hr", r.price_spot_usd_hr)):
+                if rate is not None:
+                    check_rate_floor(rate, column, r.gpu_count if gpu else (r.vcpus or 0), gpu, key, where, org)
         inst = _instance_from_row(r, gpu)
         instances[inst.key] = inst
 
@@ -1639,6 +1694,9 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if org is not None and r.price_usd_hr > inst.price_ondemand:  # a user's row; built-ins are tested
             raise CatalogError(f"{where}.price_usd_hr",
                                f"{r.term} price {r.price_usd_hr} exceeds on-demand {inst.price_ondemand} for {inst.key}", org)
+        if org is not None:
+            check_rate_floor(r.price_usd_hr, "price_usd_hr", inst.gpu_count if inst.gpu else (inst.vcpus or 0),
+                             inst.gpu, inst.key, where, org)
         commitments.append(Commitment(instance_key=inst.key, term=r.term, payment=r.payment or "",
                                       price=r.price_usd_hr, region=r.region or "", price_date=r.price_date or "",
                                       source=r.source, notes=r.notes or ""))

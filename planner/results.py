@@ -204,6 +204,8 @@ class Hardware(Record):
     segment_trays: Optional[int] = None
     rack_gpus: Optional[int] = None
     idle_gpus_per_rack: Optional[int] = None
+    #: the racks such a plan rents, whole (planner.hardware.options ``racks_billed``): its cost pays them all
+    racks_billed: Optional[int] = None
     #: what text calls one accelerator: "GPU", or "chip" for TPUs and Trainium (planner.hardware.platform.device_noun);
     #: the JSON's counts keep their names (``gpus``, ``gpus_per_node``) whatever the device
     device: str = "GPU"

@@ -263,6 +263,17 @@ def power_words(hw: dict) -> str:
     return f" at {limit:,.0f} W" if limit and rated and limit < rated else ""
 
 
+def rack_words(hw: dict) -> str:
+    """" (2 segments of 8 trays = 64 GPUs; billed: 1 rack of 72 GPUs)" for a plan in NVL72 segments smaller than the rack
+    (``Hardware.racks_billed``: what is rented, planner.hardware.options ``racks_billed``), else ""."""
+    racks, trays = hw.get("racks_billed"), hw.get("segment_trays")
+    if not racks or not trays or hw["gpus_per_node"] == hw.get("rack_gpus"):
+        return ""
+    n = hw["nodes"]
+    return (f" ({n:,} segment{'s' if n != 1 else ''} of {trays} trays = {hw['gpus']:,} GPUs; billed: {racks:,} "
+            f"rack{'s' if racks != 1 else ''} of {hw['rack_gpus']} GPUs)")
+
+
 def _hardware_words(hw: dict) -> str:
     nodes, gpus, gpu = hw["nodes"], hw["gpus"], hw["gpu"]
     if hw["name"] != gpu:

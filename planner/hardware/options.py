@@ -211,10 +211,10 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         trays, per_rack = seg
         host = system.gpus_per_host  # the launcher's node is a tray whatever the domain (planner.present.emit)
         if cluster.price_usd_hr is not None:
-            price = cluster.price_usd_hr / per_rack  # a rack's price shared by the segments it holds (rack_segment)
+            price = segment_price(cluster.price_usd_hr, per_rack, cluster.nodes)  # whole racks billed (racks_billed)
         if g < system.gpu_count:  # a domain smaller than the rack: its own option, named by the sbatch flag
             name = f"{gpu.name} --segment={trays}"
-        notes.append(segment_note(system, trays, per_rack))
+        notes.append(segment_note(system, trays, per_rack, cluster.nodes))
     return HardwareOption(
         name=name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=price, notes=notes,
@@ -280,15 +280,43 @@ def search_segments(system) -> list[int]:
     return [s for s in cands if not any(t > s and t % s == 0 and used(t) >= used(s) for t in cands)]
 
 
-def segment_note(system, trays: int, per_rack: int) -> str:
-    """The line that says which NVLink domain a rack-scale plan assumed and what its idle GPUs cost."""
+def racks_billed(segments: int, per_rack: int) -> int:
+    """Racks a job of ``segments`` NVLink segments rents, ``per_rack`` of them a rack: whole racks, the last one
+    opened for fewer segments paid in full. AWS rents a GB200 NVL72 as one P6e-GB200 UltraServer through Capacity
+    Blocks, "each UltraServer corresponds to one Capacity Block" (AWS EC2 User Guide, "How Capacity Blocks work",
+    docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-blocks-how.html, read 2026-12-05): the rack, not its trays,
+    is what is billed. Until cost41 3 segments of 8 trays (2 a rack) were billed as 1.5 racks.
+
+    >>> racks_billed(3, 2), racks_billed(4, 2), racks_billed(9, 1)
+    (2, 2, 9)
+    """
+    return -(-segments // per_rack)
+
+
+def segment_price(rack_price: float, per_rack: int, segments: int | None) -> float:
+    """A segment's share of ``rack_price`` (USD per rack-hour) such that ``segments`` of them pay the whole racks they
+    open (``racks_billed``). Where the job leaves ``cluster.nodes`` open the search holds the segment counts to whole
+    racks (planner.search.space ``_grid``), where each pays 1/``per_rack`` of a rack."""
+    if not segments:
+        return rack_price / per_rack
+    return racks_billed(segments, per_rack) * rack_price / segments
+
+
+def segment_note(system, trays: int, per_rack: int, segments: int | None = None) -> str:
+    """The line that says which NVLink domain a rack-scale plan assumed, what its idle GPUs cost and, where the job
+    fixes ``cluster.nodes``, what it launches against what it rents ("3 segments of 8 trays = 96 GPUs; billed: 2 racks
+    (144 GPUs)")."""
     host, rack = system.gpus_per_host, system.gpu_count
     g, idle = trays * host, rack - per_rack * trays * host
     whole = trays * host == rack
+    racks = racks_billed(segments, per_rack) if segments else None
     return (f"NVLink domain: {g} GPUs ({'the whole rack' if whole else f'Slurm --segment={trays}'}: {trays} of "
             f"{system.key}'s {rack // host} trays of {host}"
             + (")" if whole else f", {per_rack} a rack; {idle} GPUs of each rack idle and paid: cluster.price_usd_hr "
-                                 f"is a rack's, each segment pays 1/{per_rack} of it)")
+                                 f"is a rack's, billed by whole racks)")
+            + (f"; {segments:,} segment{'s' if segments != 1 else ''} of {trays} trays = {segments * g:,} GPUs; billed: "
+               f"{racks:,} rack{'s' if racks != 1 else ''} ({racks * rack:,} GPUs; constraints.max_gpus / min_gpus "
+               "count the GPUs the plan runs on)" if segments and not whole else "")
             + "; cluster.nodes counts these domains; set cluster.segment (trays) for another")
 
 

@@ -14,7 +14,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, 
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (params_str, count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, power_words, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (params_str, count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, power_words, rack_words, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_years, fmt_sig, fmt_given, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -526,7 +526,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     bhw = best["hardware"]
     con.print(f"[bold green]recommended:[/] "
               + (f"{bhw['nodes']} x {esc(bhw['name'])}{power_words(bhw)}" if bhw["name"] != bhw["gpu"]
-                 else esc(hardware_str(bhw))) + ", "
+                 else esc(hardware_str(bhw))) + rack_words(bhw) + ", "
               f"{config_str(best['config'])} — {esc(res['why'])}")
     if res.get("stacks"):
         con.print(stack_table(res["stacks"], res["objective"]))

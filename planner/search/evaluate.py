@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 
 from planner import defaults as D
-from planner.hardware.options import HardwareOption
+from planner.hardware.options import HardwareOption, racks_billed
 from planner.hardware.platform import device_noun
 from planner.layout import V_SPLIT, Candidates, split_vpp
 from planner.model.cost import cost_summary, total_steps
@@ -134,6 +134,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           multi_node=hw.multi_node, reference_system=hw.reference.key if hw.reference else None,
                           gpus_per_host=hw.gpus_per_host, device=device_noun(hw.gpu), segment_trays=hw.segment_trays,
                           rack_gpus=hw.rack_gpus, idle_gpus_per_rack=hw.idle_gpus_per_rack if hw.rack_gpus else None,
+                          racks_billed=racks_billed(nodes, hw.segments_per_rack) if hw.rack_gpus else None,
                           power_limit_w=hw.power_limit_w, rated_power_limit_w=hw.gpu.power_limit_w,
                           clock_at_power_limit=physics.power_clock(hw)),
         detail=dict(

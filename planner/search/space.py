@@ -141,6 +141,10 @@ def _grid(job: JobSpec, hw: HardwareOption):
     fitting = [n for n in _node_counts(p, g, max_gpus) if min_gpus <= n * g <= max_gpus]
     if not cl.nodes and hw.multi_node and fitting:  # else the plain counts, whose layout rule then says what breaks
         nodes = fitting
+    if not cl.nodes and hw.segments_per_rack > 1:
+        # NVL72 segments of a smaller size (cluster.segment <= 9 trays): only counts that fill whole racks, which is
+        # what is rented and billed (hardware.options.racks_billed); 3 segments of 8 trays paid for 1.5 racks
+        nodes = [n for n in nodes if n % hw.segments_per_rack == 0]
     if not hw.multi_node:  # no cluster fabric in the catalog: one node only
         if cl.nodes and cl.nodes > 1:
             raise InputError("cluster.nodes", f"{hw.name} cannot form a multi-node training cluster (no cluster "
