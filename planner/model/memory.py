@@ -2391,9 +2391,13 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     fused = bool(getattr(stack, "fused_cross_entropy", False))
     held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
+    tables = {}  # the table depends on (micro-batch, checkpointing) alone: read once each, not once per key (speed41)
     for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
-        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2, fused_ce=fused, head_trains=head_trains,
-                           output_held=held)
+        at = (int(mb), int(rc) == 2)
+        r = tables.get(at)
+        if r is None:
+            r = tables[at] = hf_activations(m, int(seq), at[0], precision, impl, at[1], fused_ce=fused,
+                                            head_trains=head_trains, output_held=held)
         share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
