@@ -2307,6 +2307,25 @@ def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, reco
                             hf_attention_saves_share(m, seq, int(micro_batch), precision, impl))
 
 
+def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, plans, precision: str,
+                   impl: str) -> list[float]:
+    """``hf_rank_share`` of each distinct key (arrays: micro-batch, TP, SP, recompute and its ``hf_ep_rows`` code),
+    the rows under the TP plan (``plans[code]`` None) priced in one vectorised ``hf_tp_share`` call (elementwise, so
+    each row's own value; a call per key was a quarter of a cold HF-stack memory call at 10^4 candidates, speed41),
+    the others one by one."""
+    tp_rows = np.array([plans[int(k)] is None for k in codes], dtype=bool)
+    out = np.zeros(len(codes))
+    if tp_rows.any():
+        out[tp_rows] = hf_tp_share(m, seq, np.asarray(micro_batch, dtype=np.int64)[tp_rows],
+                                   np.asarray(tp, dtype=np.float64)[tp_rows], np.asarray(sp, dtype=bool)[tp_rows],
+                                   np.asarray(recompute, dtype=np.int64)[tp_rows])
+    out = out.tolist()
+    for i in np.flatnonzero(~tp_rows):
+        out[i] = hf_rank_share(m, seq, micro_batch[i], tp[i], sp[i], recompute[i], plans[int(codes[i])], precision,
+                               impl)
+    return out
+
+
 #: the split DeepSpeed's AutoTP gives an MoE model's layers (``Stack.tp_splits_experts`` False, rule
 #: ``ds-autotp-etp``), as ``hf_ep_rank_share`` reads a plan: attention and a dense layer's MLP split over TP (nn.Linear),
 #: the MoE half whole (the 3-D experts run all T x top_k rows on every rank; its shared experts, nn.Linear and so
@@ -2392,13 +2411,13 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
     tables = {}  # the table depends on (micro-batch, checkpointing) alone: read once each, not once per key (speed41)
-    for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precision, impl)
+    for mb, rc, cp, share in zip(kmb, krc, kcp, shares):
         at = (int(mb), int(rc) == 2)
         r = tables.get(at)
         if r is None:
             r = tables[at] = hf_activations(m, int(seq), at[0], precision, impl, at[1], fused_ce=fused,
                                             head_trains=head_trains, output_held=held)
-        share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
@@ -2467,8 +2486,8 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
                                                              np.broadcast_to(on_ep, c.tp.shape),
                                                              np.where(on_ep == 3, c.ep, 1))
     rows = []
-    for mb, rc, tp, cp, sp, wh, ep in zip(kmb, krc, ktp, kcp, ksp, kwh, kep):
-        share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precision, impl)
+    for mb, rc, tp, cp, wh, ep, share in zip(kmb, krc, ktp, kcp, kwh, kep, shares):
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused, held)
                for v in variants}
         passed, grads, vocab = got[(False, True)]
