@@ -115,3 +115,29 @@ def test_hf_table_read_once_per_microbatch_and_checkpointing(monkeypatch):
     assert len(calls) == len(set(calls)) == 6
     for k in before:
         assert np.asarray(before[k]).tobytes() == np.asarray(after[k]).tobytes(), k
+
+
+def test_split_and_chunks_derived_once_per_columns():
+    """``split_vpp`` and ``Candidates.chunks`` are computed once while ``vpp`` and ``schedule`` are the same arrays,
+    read-only (a caller's write cannot reach the next caller), afresh when a column is reassigned, and equal to
+    the computation from the columns; rows that are not Candidates are computed as before."""
+    from types import SimpleNamespace
+
+    from planner.layout import V_SPLIT, _chunks, _split_vpp, split_vpp
+    from planner.vocab import SCHEDULE
+
+    n = 50
+    rng = np.random.default_rng(3)
+    sched = rng.choice([SCHEDULE.code["1f1b"], SCHEDULE.code["interleaved"], SCHEDULE.code["dualpipev"]], n)
+    c = Candidates(tp=np.ones(n, dtype=np.int64), pp=rng.choice([2, 4], n), dp=2, cp=1, ep=1, vpp=rng.choice([1, 2, 3], n), zero=0, mb=1, rc=0,
+                   sp=False, schedule=sched, gpus_per_node=8, nodes=1)
+    s, ch = split_vpp(c), c.chunks
+    assert split_vpp(c) is s and c.chunks is ch
+    assert not s.flags.writeable and not ch.flags.writeable
+    assert np.array_equal(s, _split_vpp(c.vpp, c.schedule)) and np.array_equal(ch, _chunks(c.vpp, c.schedule))
+    assert (s == V_SPLIT).sum() == (sched == SCHEDULE.code["dualpipev"]).sum()
+    c.vpp = np.where(c.vpp == 3, 4, c.vpp)  # reassigned: computed afresh
+    assert split_vpp(c) is not s and np.array_equal(split_vpp(c), _split_vpp(c.vpp, c.schedule))
+    assert np.array_equal(c.chunks, _chunks(c.vpp, c.schedule)) and c.chunks.max() == 4
+    rows = SimpleNamespace(vpp=np.array([0, 2]), schedule=np.array([SCHEDULE.code["dualpipev"], 0]))
+    assert split_vpp(rows).tolist() == [V_SPLIT, 2]
