@@ -2398,7 +2398,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     A cp split divides the tokens' bytes evenly (first order); a tp split keeps ``hf_tp_share`` of a layer's and
     the head's whole logits: transformers' ``lm_head`` is ``colwise_gather_output`` (models/llama/modeling_llama.py
     ``LlamaForCausalLM._tp_plan``), a gathered output on every rank."""
-    from planner.model.activations_hf import hf_activations, hf_attn_impl
+    from planner.model.activations_hf import hf_attn_impl
 
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
@@ -2410,14 +2410,10 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     fused = bool(getattr(stack, "fused_cross_entropy", False))
     held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
-    tables = {}  # the table depends on (micro-batch, checkpointing) alone: read once each, not once per key (speed41)
+    spec = m.model_dump_json()
     shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precision, impl)
     for mb, rc, cp, share in zip(kmb, krc, kcp, shares):
-        at = (int(mb), int(rc) == 2)
-        r = tables.get(at)
-        if r is None:
-            r = tables[at] = hf_activations(m, int(seq), at[0], precision, impl, at[1], fused_ce=fused,
-                                            head_trains=head_trains, output_held=held)
+        r = _hf_table(m, spec, int(seq), int(mb), precision, impl, int(rc) == 2, fused, head_trains, held)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
@@ -2507,6 +2503,24 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
 
 
 _WALKS: dict = {}  # the walks of recent plans (a search evaluates the same model on each hardware option)
+_HF_TABLES: dict = {}  # the HF table's cut of recent plans (``_hf_table``), kept as the walks are
+
+
+def _hf_table(m: ModelSpec, spec: str, seq: int, mb: int, precision: str, impl: str, gc: bool, fused_ce: bool,
+              head_trains: bool, output_held: bool):
+    """``activations_hf.hf_activations`` (its own walk of the step included), cached as ``_walk`` is, by the model's
+    JSON and the step's shape: it depends on the micro-batch and checkpointing of a candidate alone, yet was read
+    once per (micro-batch, recompute, tp, cp, sp) key of every call (36 times on 10^4 random layouts, 6 distinct;
+    speed41)."""
+    from planner.model.activations_hf import hf_activations
+
+    key = (spec, seq, mb, precision, impl, gc, fused_ce, head_trains, output_held)
+    if key not in _HF_TABLES:
+        if len(_HF_TABLES) > 4096:
+            _HF_TABLES.clear()
+        _HF_TABLES[key] = hf_activations(m, seq, mb, precision, impl, gc, fused_ce=fused_ce, head_trains=head_trains,
+                                         output_held=output_held)
+    return _HF_TABLES[key]
 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
