@@ -35,9 +35,9 @@ Per token, with ``a`` = matmul-output bytes and ``r`` = residual-stream bytes:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import accumulate
 from operator import add
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -729,7 +729,7 @@ def _blocks_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: i
 
 class _Tape:
     """One block's walk (``_block_backward``) recorded as additions from the level it starts at, to be replayed on
-    every block with the same saves (speed41: walking each block was ~80% of an HF-stack memory call). It stands in
+    every block with the same saves (speed41: walking every block was ~70% of a cold HF-stack memory call). It stands in
     for ``_Walk``: ``level`` is a ``_TapeLevel``, a step of the record, which adding or subtracting a number
     extends; ``op`` records where the peak is read. The record is runs of steps, each run a chain from one earlier
     step (the block's phases restart from a level read before: ``start`` in ``_block_backward``); a subtraction is
