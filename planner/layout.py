@@ -35,11 +35,22 @@ V_SPLIT = -2
 def split_vpp(c) -> np.ndarray:
     """The ``vpp`` each row's pipeline split is taken at (planner.model.pipeline ``pipeline_split``): ``V_SPLIT`` on
     the DualPipeV rows (2 pp stages, rank r holding stages r and 2 pp - 1 - r) and where vpp already is, else vpp (at
-    least 1). ``c``: Candidates or any rows with ``vpp`` (and ``schedule``; none: no DualPipeV)."""
-    v = np.asarray(c.vpp)
-    sched = getattr(c, "schedule", None)
+    least 1). ``c``: Candidates (computed once per vpp and schedule columns, ``Candidates.derived``; read-only) or any
+    rows with ``vpp`` (and ``schedule``; none: no DualPipeV)."""
+    if isinstance(c, Candidates):
+        return c.derived("split_vpp", _split_vpp, "vpp", "schedule")
+    return _split_vpp(c.vpp, getattr(c, "schedule", None))
+
+
+def _split_vpp(vpp, sched) -> np.ndarray:
+    v = np.asarray(vpp)
     dual = (v == V_SPLIT) if sched is None else (np.asarray(sched) == SCHEDULE.code["dualpipev"]) | (v == V_SPLIT)
     return np.where(dual, V_SPLIT, np.maximum(v, 1))
+
+
+def _chunks(vpp, schedule) -> np.ndarray:
+    return np.where(schedule == SCHEDULE.code["interleaved"], np.maximum(vpp, 1),
+                    np.where(schedule == SCHEDULE.code["dualpipev"], 2, 1))
 
 
 @dataclass
@@ -94,6 +105,8 @@ class Candidates:
         #: ``one.rn = ...``, is checked afresh). No code changes a column's values in place (the filled ones are
         #: read-only, so such a change would raise rather than leave a stale entry).
         self._const = {}
+        #: name -> (the columns it was computed from, the read-only result): ``derived``
+        self._derived = {}
         for f in fields(self):
             v = np.asarray(getattr(self, f.name))
             if v.ndim == 0:
@@ -114,9 +127,23 @@ class Candidates:
     @property
     def chunks(self) -> np.ndarray:
         """Model chunks (virtual pipeline stages) per pipeline rank: vpp on the interleaved-schedule rows, 2 on the
-        DualPipeV rows (torch ``ScheduleDualPipeV``: "exactly 2 stages per rank", a V), else 1."""
-        return np.where(self.schedule == SCHEDULE.code["interleaved"], np.maximum(self.vpp, 1),
-                        np.where(self.schedule == SCHEDULE.code["dualpipev"], 2, 1))
+        DualPipeV rows (torch ``ScheduleDualPipeV``: "exactly 2 stages per rank", a V), else 1 (read-only,
+        ``derived``)."""
+        return self.derived("chunks", _chunks, "vpp", "schedule")
+
+    def derived(self, name: str, fn, *cols: str) -> np.ndarray:
+        """``fn`` of the columns ``cols``, computed once while those columns are the same array objects (as
+        ``_const``: no code changes a column's values in place; a reassigned column is computed afresh) and returned
+        read-only, so that no caller's write can reach the next caller. A memory and a step-time call asked for
+        ``split_vpp`` 11 times and ``chunks`` 3 times on the same rows, each 3-5 passes over them (speed41)."""
+        srcs = tuple(getattr(self, c) for c in cols)
+        got = self._derived.get(name)
+        if got is not None and all(a is b for a, b in zip(got[0], srcs)):
+            return got[1]
+        out = fn(*srcs)
+        out.setflags(write=False)
+        self._derived[name] = (srcs, out)
+        return out
 
     def _constant(self, name: str, col: np.ndarray):
         """The one value of column ``name`` (array ``col``) where every row has it, else None; found once per

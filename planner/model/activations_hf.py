@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
 
 import numpy as np
 
@@ -264,12 +266,20 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
         return t
 
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
+    # a block's rows depend on it only through its attention kind and whether it is an MoE block: each computed
+    # once (speed41: the two functions on every block were most of an HF-stack memory call's table)
+    kinds = [(_is_local(m, model_type, i), i in moe_ids) for i in range(m.layers)]
+    attn = {local: attention(local) for local in {k[0] for k in kinds}}
+    mlps = {moe: mlp(moe) for moe in {k[1] for k in kinds}}
     per_tok = 0.0
     rows = []
-    for i in range(m.layers):
-        at, ml = attention(_is_local(m, model_type, i)), mlp(i in moe_ids)
-        per_tok += at + ml
-        rows.append((at, ml))
+    shared = {}  # one row object per kind of block (``_blocks_backward`` walks each once)
+    for kind in kinds:
+        row = shared.get(kind)
+        if row is None:
+            row = shared[kind] = (attn[kind[0]], mlps[kind[1]])
+        per_tok += row[0] + row[1]
+        rows.append(row)
     return per_tok * tok + rope, outside, rows
 
 
@@ -670,10 +680,7 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         rope_set = _rope_set_bytes(m, model_type, seq, P)
         for local, nbytes in _kind_inputs(m, model_type, seq, batch, P, impl, rope_set).items():
             last_of_kind[min(i for i in range(L) if _is_local(m, model_type, i) == local)] = nbytes
-    for i in reversed(range(L)):
-        _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb,
-                        gk, cw)
-        w.level -= last_of_kind.get(i, 0.0)
+    _blocks_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows, moe_ids, gb, gk, cw, last_of_kind)
     w.op(gb * pc.embedding, r * h * tok + gk * tied + pre + (0 if keep_grads else gb * pc.embedding))
     peak = w.peak
     vocab = logits + max(loss_fwd, loss_bwd) if output_held else max(logits + loss_fwd, loss_bwd)
@@ -693,6 +700,86 @@ class _Walk:
         self.level += alloc
         self.peak = max(self.peak, self.level)
         self.level -= free
+
+
+def _blocks_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision, impl: str,
+                     checkpointing: bool, rows: list, moe_ids: set, gb: int, gk: float, cw: float, last_of_kind: dict,
+                     replay: bool = True) -> None:
+    """The blocks' backward in reverse order (``_block_backward`` each), the checkpoint inputs of a kind freed with
+    the lowest block of that kind (``last_of_kind``). A block's walk depends on the block only through its saves
+    (``rows[i]``) and whether it is an MoE block, so it is walked once per row object and kind (``_saved_rows``
+    gives the blocks of a kind one row object; Llama-3-70B: one walk for its 80 blocks) and replayed on each block
+    (``_Tape``: the same additions, so the same bits); ``replay=False`` walks every block itself (the reference
+    tests/test_speed41.py holds the replay to)."""
+    tapes: dict = {}
+    for i in reversed(range(m.layers)):
+        moe = i in moe_ids
+        if not replay:
+            _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], moe, gb, gk, cw)
+        else:
+            # by the row's identity (``rows`` keeps it alive): equal values of other types (1, 1.0) are not one key
+            key = (id(rows[i]), moe)
+            tape = tapes.get(key)
+            if tape is None:
+                tape = tapes[key] = _Tape()
+                _block_backward(tape, m, model_type, seq, batch, P, impl, checkpointing, rows[i], moe, gb, gk, cw)
+            tape.replay(w)
+        w.level -= last_of_kind.get(i, 0.0)
+
+
+class _Tape:
+    """One block's walk (``_block_backward``) recorded as additions from the level it starts at, to be replayed on
+    every block with the same saves (speed41: walking every block was ~70% of a cold HF-stack memory call). It stands in
+    for ``_Walk``: ``level`` is a ``_TapeLevel``, a step of the record, which adding or subtracting a number
+    extends; ``op`` records where the peak is read. The record is runs of steps, each run a chain from one earlier
+    step (the block's phases restart from a level read before: ``start`` in ``_block_backward``); a subtraction is
+    kept as the addition of the negated operand, which IEEE 754 defines it as (x - y is x + (-y), rounded once; the
+    negation is exact), so ``replay`` performs the same roundings on the same operands in the same order and reads
+    the peak at the same points: the level and peak come out bit for bit as walking the block."""
+
+    def __init__(self):
+        self.runs: list = []  # [step the run starts from, its operands]; step 0 is the level the block starts at
+        self.steps = 0
+        self.reads: list = []  # the steps the peak is read at, in order
+        self.level = _TapeLevel(self, 0)
+
+    def then(self, at: int, x) -> "_TapeLevel":
+        """The step after ``at`` that adds ``x``."""
+        if self.runs and at == self.steps:  # continues the last step: the same run
+            self.runs[-1][1].append(x)
+        else:
+            self.runs.append([at, [x]])
+        self.steps += 1
+        return _TapeLevel(self, self.steps)
+
+    def op(self, alloc: float = 0.0, free: float = 0.0) -> None:
+        self.level += alloc
+        self.reads.append(self.level.step)
+        self.level -= free
+
+    def replay(self, w: _Walk) -> None:
+        vals = [w.level]
+        for at, xs in self.runs:
+            run = accumulate(xs, add, initial=vals[at])  # a left fold: one rounding a step, in order
+            next(run)
+            vals.extend(run)
+        # (max keeps the first of equal values, as _Walk.op's running max does)
+        w.peak = max([w.peak, *map(vals.__getitem__, self.reads)])
+        w.level = vals[self.level.step]
+
+
+class _TapeLevel:
+    """A level of a ``_Tape``: the block's start level followed through the recorded steps to ``step``."""
+    __slots__ = ("tape", "step")
+
+    def __init__(self, tape: _Tape, step: int):
+        self.tape, self.step = tape, step
+
+    def __add__(self, x) -> "_TapeLevel":
+        return self.tape.then(self.step, x)
+
+    def __sub__(self, x) -> "_TapeLevel":
+        return self.tape.then(self.step, -x)
 
 
 def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,

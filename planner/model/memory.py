@@ -2307,6 +2307,25 @@ def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, reco
                             hf_attention_saves_share(m, seq, int(micro_batch), precision, impl))
 
 
+def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, plans, precision: str,
+                   impl: str) -> list[float]:
+    """``hf_rank_share`` of each distinct key (arrays: micro-batch, TP, SP, recompute and its ``hf_ep_rows`` code),
+    the rows under the TP plan (``plans[code]`` None) priced in one vectorised ``hf_tp_share`` call (elementwise, so
+    each row's own value; a call per key was a quarter of a cold HF-stack memory call at 10^4 candidates, speed41),
+    the others one by one."""
+    tp_rows = np.array([plans[int(k)] is None for k in codes], dtype=bool)
+    out = np.zeros(len(codes))
+    if tp_rows.any():
+        out[tp_rows] = hf_tp_share(m, seq, np.asarray(micro_batch, dtype=np.int64)[tp_rows],
+                                   np.asarray(tp, dtype=np.float64)[tp_rows], np.asarray(sp, dtype=bool)[tp_rows],
+                                   np.asarray(recompute, dtype=np.int64)[tp_rows])
+    out = out.tolist()
+    for i in np.flatnonzero(~tp_rows):
+        out[i] = hf_rank_share(m, seq, micro_batch[i], tp[i], sp[i], recompute[i], plans[int(codes[i])], precision,
+                               impl)
+    return out
+
+
 #: the split DeepSpeed's AutoTP gives an MoE model's layers (``Stack.tp_splits_experts`` False, rule
 #: ``ds-autotp-etp``), as ``hf_ep_rank_share`` reads a plan: attention and a dense layer's MLP split over TP (nn.Linear),
 #: the MoE half whole (the 3-D experts run all T x top_k rows on every rank; its shared experts, nn.Linear and so
@@ -2379,7 +2398,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     A cp split divides the tokens' bytes evenly (first order); a tp split keeps ``hf_tp_share`` of a layer's and
     the head's whole logits: transformers' ``lm_head`` is ``colwise_gather_output`` (models/llama/modeling_llama.py
     ``LlamaForCausalLM._tp_plan``), a gathered output on every rank."""
-    from planner.model.activations_hf import hf_activations, hf_attn_impl
+    from planner.model.activations_hf import hf_attn_impl
 
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
@@ -2391,10 +2410,10 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     fused = bool(getattr(stack, "fused_cross_entropy", False))
     held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
-    for mb, rc, tp, cp, sp, wh in zip(kmb, krc, ktp, kcp, ksp, kwh):
-        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2, fused_ce=fused, head_trains=head_trains,
-                           output_held=held)
-        share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
+    spec = m.model_dump_json()
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precision, impl)
+    for mb, rc, cp, share in zip(kmb, krc, kcp, shares):
+        r = _hf_table(m, spec, int(seq), int(mb), precision, impl, int(rc) == 2, fused, head_trains, held)
         div = float(cp) / float(share)
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
@@ -2463,8 +2482,8 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
                                                              np.broadcast_to(on_ep, c.tp.shape),
                                                              np.where(on_ep == 3, c.ep, 1))
     rows = []
-    for mb, rc, tp, cp, sp, wh, ep in zip(kmb, krc, ktp, kcp, ksp, kwh, kep):
-        share = hf_rank_share(m, seq, mb, tp, sp, rc, plans[int(wh)], precision, impl)
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precision, impl)
+    for mb, rc, tp, cp, wh, ep, share in zip(kmb, krc, ktp, kcp, kwh, kep, shares):
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused, held)
                for v in variants}
         passed, grads, vocab = got[(False, True)]
@@ -2484,6 +2503,24 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
 
 
 _WALKS: dict = {}  # the walks of recent plans (a search evaluates the same model on each hardware option)
+_HF_TABLES: dict = {}  # the HF table's cut of recent plans (``_hf_table``), kept as the walks are
+
+
+def _hf_table(m: ModelSpec, spec: str, seq: int, mb: int, precision: str, impl: str, gc: bool, fused_ce: bool,
+              head_trains: bool, output_held: bool):
+    """``activations_hf.hf_activations`` (its own walk of the step included), cached as ``_walk`` is, by the model's
+    JSON and the step's shape: it depends on the micro-batch and checkpointing of a candidate alone, yet was read
+    once per (micro-batch, recompute, tp, cp, sp) key of every call (36 times on 10^4 random layouts, 6 distinct;
+    speed41)."""
+    from planner.model.activations_hf import hf_activations
+
+    key = (spec, seq, mb, precision, impl, gc, fused_ce, head_trains, output_held)
+    if key not in _HF_TABLES:
+        if len(_HF_TABLES) > 4096:
+            _HF_TABLES.clear()
+        _HF_TABLES[key] = hf_activations(m, seq, mb, precision, impl, gc, fused_ce=fused_ce, head_trains=head_trains,
+                                         output_held=output_held)
+    return _HF_TABLES[key]
 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
