@@ -2882,6 +2882,18 @@ def automodel(cat) -> pd.DataFrame:
       (DeepSeek-V3 1024 -17%, gpt-oss-120b -17..-19%): not in this entry (docs/accuracy_log.md, "NeMo AutoModel's rows
       against its source, term by term").
 
+    Since 2026-12-05 (the automodel41 branch), one more behaviour of AutoModel's source (before: +17.4 / +17.4 / -19.1 /
+    -11.5 / -14.2 / -5.3 / -16.4 / -14.6 / +5.9%, median 14.6%, p90 17.8%, mean -4.5%):
+
+    * DeepSeek-V3's attention joins q and k with eager ``torch.cat`` (``Stack.mla_eager_cat``, step_time.mla_cat_bytes):
+      models/deepseek_v3/layers.py ``MLA._forward_impl`` (@0b5d3f7c; Kimi K2 runs the same model) concatenates q_nope /
+      q_pe and k_nope / the head-expanded k_pe, and the splits they came from re-join their gradients backward, where
+      Megatron-Core's fused MLA RoPE writes q and k once: 180,352 B a token and layer forward, 248,192 backward (bf16),
+      forward twice under full recompute. DeepSeek-V3 1024 -19.1 -> -17.8%, 256 -11.5 -> -10.1%, Kimi K2 -14.2 ->
+      -13.5%; the rest unchanged. After: median 14.6 -> 14.6%, p90 17.8 -> 17.5%, mean -4.5 -> -4.1%; no other source
+      moves. The two DeepSeek-V3 rows' split (1.184 s a micro-batch at 1,024 GPUs against 1.022 at 256, +16%; modelled
+      +6%) was walked against the source and matched no unpriced mechanism (docs/accuracy_log.md, automodel41).
+
     What the error says (signed, predicted / measured - 1; first scored on megatron-core, held out): Super +49%, Nano
     +24%, DeepSeek-V3 +11% (1024 GPUs) / +24% (256), Kimi K2 +0.4%, Qwen3-30B-A3B +8%, gpt-oss-20b -15%, gpt-oss-120b
     +14%, Llama 3 70B +11%; since the Mamba-2 SSD kernels are priced at their measured speed

@@ -401,6 +401,12 @@ class Stack:
     #: the op order of that rescale (step_time.SINK_RESCALES): "fp32_product" (AutoModel: ``out * scale`` in fp32,
     #: cast back) or "scale_cast" (torchtitan: the scale cast to the output's dtype, a 16-bit product)
     sink_rescale_form: str = "fp32_product"
+    #: the stack's multi-head latent attention joins q's and k's rotary and non-rotary parts with eager ``torch.cat``
+    #: (step_time.mla_cat_bytes: the two joins forward, the split gradients' re-joins backward), where Megatron-Core's
+    #: fused MLA RoPE kernels (``apply_rope_fusion``) write q and k once. Priced only on uncompiled blocks (``compile``
+    #: off: torch.compile folds the joins into the kernels around them) of an MLA model (DeepSeek-V2/V3, Kimi K2).
+    #: NeMo AutoModel (its DeepSeek-V3 ``MLA``); off elsewhere until a stack's own MLA code is read
+    mla_eager_cat: bool = False
     #: packed rows attend per example (flops.attention_span): the stack hands its flash kernel each
     #: example's boundaries. Megatron-Core: ``PackedSeqParams`` (cu_seqlens, ``qkv_format="thd"``)
     #: into TEDotProductAttention (megatron/core/packed_seq_params.py; NeMo's packed SFT/PEFT
@@ -2417,6 +2423,10 @@ STACKS["nemo-automodel"] = Stack(
     # flex_attention.py, compiled ``flex_attention`` with ``return_lse=True``, priced at FA2's rates) leaves them to
     # eager torch ops after the kernel: ``torch.sigmoid(lse - w)``, ``out * scale`` (fp32), ``.to(q.dtype)``
     sink_rescale_kernels=("fa2",),
+    # DeepSeek-V3 / Kimi K2 attention: models/deepseek_v3/layers.py ``MLA._forward_impl`` (@0b5d3f7c) runs
+    # ``torch.cat([q_nope, q_pe])`` and ``torch.cat([k_nope, k_pe.expand(...)])`` eagerly (its ``compile_attn`` only
+    # with attn=sdpa; the benchmark configs set attn: te), RoPE by TE's fused kernel (``rope_fusion``)
+    mla_eager_cat=True,
     # host ops: eager module calls (no torch.compile in the benchmark configs, no Megatron fused layer); not counted
     # from AutoModel's blocks -- the registry's eager default (40 per layer, 16 kernels), which moves no
     # automodel row by more than 0.1 point against Megatron-Core's 20 / 12 (validate.automodel)
@@ -2505,7 +2515,8 @@ STACKS["nemo-automodel"] = Stack(
             "moe/fsdp_mixin.py MoEFSDPSyncMixin and patched_backward_maybe_with_nosync, moe/experts.py "
             "GroupedExpertsDeepEP (grouped_gemm gmm, Megatron-Core MoEFlexTokenDispatcher + DeepEP), models/common "
             "BackendConfig (te linear / rms_norm / attention), attention/flex_attention.py FlexAttention (gpt-oss sinks, "
-            "2026-12-04), recipes/llm/benchmark.py; read 2026-12-02): FSDP2 per "
+            "2026-12-04), models/deepseek_v3/layers.py MLA (its eager q / k joins, 2026-12-05), recipes/llm/benchmark.py; "
+            "read 2026-12-02): FSDP2 per "
             "block with bf16 params and fp32 reduce, no reshard after forward by default, torch non-reentrant "
             "checkpoint per block, eager")
 #: NeMo 2 ships Megatron-Core's defaults the entry already holds (nemo2map38): the native fused loss

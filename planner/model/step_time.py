@@ -297,6 +297,33 @@ def hf_sink_score_bytes(autocast: bool, seq) -> tuple[float, float]:
     return f0 + f1 * r, b0 + b1 * r
 
 
+def mla_cat_bytes(m: ModelSpec, act_b: float, heads) -> tuple:
+    """(forward, backward) HBM bytes per token of the copies multi-head latent attention makes where its model code
+    joins the rotary and non-rotary parts with eager ``torch.cat`` (``Stack.mla_eager_cat``), as NeMo AutoModel's
+    DeepSeek-V3 ``MLA._forward_impl`` does (nemo_automodel/components/models/deepseek_v3/layers.py @0b5d3f7c, the
+    model Kimi K2 runs too): ``q = torch.cat([q_nope, q_pe], dim=-1)`` and ``k = torch.cat([k_nope, k_pe])`` with
+    k_pe ``expand``-ed over the heads, where Megatron-Core's fused MLA RoPE kernels write q and k once (the RoPE
+    pass ``elementwise`` already counts for every stack). With H heads (``heads``: on the attention's split),
+    d_nope, d_rope, d_v head dims and the kv latent rank r, per token:
+
+    * forward: the q join reads q_nope and q_pe and writes q (2 H (d_nope + d_rope)); the k join reads k_nope (a view
+      of kv_b's output), k_pe once (d_rope: a stride-0 expand, the same row for every head) and writes k
+      (H (2 d_nope + d_rope) + d_rope);
+    * backward: ``CatBackward`` hands out views, but each ``torch.split`` the joins took their halves from
+      re-joins its gradients with a copy (``split_with_sizes_backward``: ``cat``): q's (2 H (d_nope + d_rope)),
+      kv_b output's k_nope / v (2 H (d_nope + d_v)), kv_a output's latent / k_pe (2 (r + d_rope)); the expand's
+      gradient is summed over the heads (H d_rope + d_rope).
+
+    Not counted: the RoPE kernel itself and attention's own layout (both priced as on every stack), TE's handling of
+    the split-view v (its ``get_qkv_layout`` may copy it; not established). Counted on real torch ops (addressed
+    elements: a stride-0 dimension once): tests/test_mla_cat41.py ``test_mla_cat_bytes_match_real_ops``."""
+    a = m.mla
+    dn, dr, dv, r = a.qk_nope_head_dim, a.qk_rope_head_dim, a.v_head_dim, a.kv_lora_rank
+    fwd = 2.0 * heads * (dn + dr) + heads * (2.0 * dn + dr) + dr
+    bwd = 2.0 * heads * (dn + dr) + 2.0 * heads * (dn + dv) + 2.0 * (r + dr) + heads * dr + dr
+    return act_b * fwd, act_b * bwd
+
+
 #: the eager attention-sink rescale after a kernel that returns (out, lse), by the op order of the stack's model
 #: code (``Stack.sink_rescale_form``): the product in fp32 and cast back (NeMo AutoModel), or the scale cast to the
 #: output's dtype first (torchtitan)
@@ -927,6 +954,9 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, ew: 
         sk_f, sk_b = SINK_RESCALES[fw.sink_rescale_form](act_b, m.q_dim / m.heads)
         out_el = T * m.q_dim / c.atp * sh["*"]  # on the attention's split (whole under an HF EP plan without it)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(out_el * sk_f, hbm), mb_bwd + eff.memory_time(out_el * sk_b, hbm)
+    if m.mla is not None and fw.mla_eager_cat and not fw.compile:  # MLA's eager q / k joins (NeMo AutoModel)
+        mc_f, mc_b = mla_cat_bytes(m, act_b, m.heads / c.atp)
+        mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * sh["*"] * mc_f, hbm), mb_bwd + eff.memory_time(T * sh["*"] * mc_b, hbm)
     # DeepSpeed's partitioned activation checkpoint (Stack.partition_activations, full recompute only): the input
     # slice cloned in the checkpoint call (not in its re-run, ``pa_fwd`` below), re-assembled in the backward
     pa_fwd = pa_ag = 0.0
