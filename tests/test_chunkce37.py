@@ -154,13 +154,16 @@ def test_te_parallel_ce_holds_only_the_logits():
     n, v, x, w, labels = _logits_case(torch)
     TECrossEntropy = te_cross_entropy(torch, n)  # a block of rows at a time, as the kernel's Triton programs
 
+    # the logits as the loss gets them (the head's own backward, after the loss's, is the GEMM's and left out), made
+    # before the measured window: a CPU bf16 matmul may hold a workspace beside its output (+0.25 B a logit on an
+    # AVX-512 Xeon without native bf16; test_tece37 says the same), the matmul's, not the loss's
+    logits = (x @ w.t()).detach().requires_grad_()
+
     def step():
-        # the logits as the loss gets them (the head's own backward, after the loss's, is the GEMM's and left out)
-        logits = (x @ w.t()).detach().requires_grad_()
         (TECrossEntropy.apply(logits, labels).sum() / n).backward()
 
     assert _entry("te_parallel_ce") + 4 == _entry("te_parallel_ce", tp_gt_1=True) + 4 == 2.0
-    assert _peak_bytes(step) / (n * v) == pytest.approx(2.0, abs=0.15)
+    assert _peak_bytes(step) / (n * v) + 2 == pytest.approx(2.0, abs=0.15)  # + the logits already held
 
 
 def test_linear_ce_saves_no_logit_and_accumulates_the_input_gradient_in_fp32():
