@@ -112,13 +112,15 @@ def pr3561_ab(compared):
 def test_pr3561_hybridep_extras_narrow_the_gap(pr3561_ab):
     """Megatron-Bridge PR #3561 (GPT-OSS-120B, 64 GB200, EP 64, a2a overlap on): the all-to-all step is 0.960 of
     HybridEP's (423.6 vs 406.6 TFLOP/s/GPU). The planner priced the all-to-all 1.042x HybridEP's before
-    HybridEP's routing-map gather and probability rows (moe.dispatch_extra_time); with them 1.037."""
+    HybridEP's routing-map gather and probability rows (moe.dispatch_extra_time); with them 1.037, and 1.0404 since moe41 priced the router's
+    kernels at Megatron's per-dispatcher counts (31 on the all-to-all path against HybridEP's 17: the all-to-all
+    step a little slower, the wrong way for this A/B, by a sourced count)."""
     measured, planner = pr3561_ab
     assert measured == pytest.approx(0.960, abs=1e-3)
-    assert planner < 1.040
+    assert planner < 1.041
 
 
-@pytest.mark.xfail(strict=True, reason="the planner still prices HybridEP faster on GB200 GPT-OSS (A/B 1.037 vs "
+@pytest.mark.xfail(strict=True, reason="the planner still prices HybridEP faster on GB200 GPT-OSS (A/B 1.040 vs "
                    "measured 0.960): the all-to-all dispatcher's chunk sort (moe.chunk_sort_bytes, ~0.13 s of the step) "
                    "outweighs HybridEP's sourced extras, which the combined-1F1B overlap hides (README, HybridEP)")
 def test_pr3561_dispatcher_ab_has_the_measured_sign(pr3561_ab):
