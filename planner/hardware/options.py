@@ -509,16 +509,19 @@ def _gpu_unmatched(cat: Catalog, con: ConstraintsSpec, g: str, gpu_only: bool = 
     return None
 
 
-def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> list[str]:
+def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str, power_limit_w=None) -> list[str]:
     """The GPUs ``constraints.gpus`` names that no searched option carries, each with why: a search over
     [Gaudi3, MI300X, TPU-v5p] answered with TPU plans only and said nothing of the other two (no priced
     instance carried them then)."""
-    return [line for _, line in unmatched_gpu_lines(cat, con, opts, precision)]
+    return [line for _, line in unmatched_gpu_lines(cat, con, opts, precision, power_limit_w)]
 
 
-def unmatched_gpu_lines(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> list[tuple[str, str]]:
+def unmatched_gpu_lines(cat: Catalog, con: ConstraintsSpec, opts, precision: str,
+                        power_limit_w=None) -> list[tuple[str, str]]:
     """``unmatched_gpus`` with the catalog name of the GPU each line is about: (name, line) pairs, so a caller can
-    say it against that GPU (``compare --json``'s no-plan rows) as well as print the line."""
+    say it against that GPU (``compare --json``'s no-plan rows) as well as print the line. ``power_limit_w``: the
+    job's ``cluster.power_limit_w``, which leaves out a part it cannot hold (``held_instances``); until QA 62 such a
+    GPU read "no bf16 peak" (a B300 under 300 W, its minimum 314 W) beside the power note's true reason."""
     have = {o.gpu.name for o in opts}
     out = []
     for g in con.gpus or []:
@@ -526,11 +529,24 @@ def unmatched_gpu_lines(cat: Catalog, con: ConstraintsSpec, opts, precision: str
         if name in have:
             continue
         e = _gpu_unmatched(cat, con, g)
-        out.append((name, e.message if e is not None else f"{name}: " + (
-            "no spot price in the catalog" if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=True)
-            else f"no {precision} peak" if cat.instances_for(clouds=con.clouds, gpu_names=[g])
-            else "no instance matches the constraints")))
+        out.append((name, e.message if e is not None else f"{name}: " + _unsearched_why(cat, con, g, precision,
+                                                                                        power_limit_w)))
     return out
+
+
+def _unsearched_why(cat: Catalog, con: ConstraintsSpec, g: str, precision: str, power_limit_w) -> str:
+    """Why GPU ``g``, which the catalog offers within the constraints, has no searched option, in the order the
+    search drops it: no spot rate (``select_instances``), a power limit it cannot be held at (``held_instances``),
+    no peak for the precision (``options_for_search``)."""
+    if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=True):
+        return "no spot price in the catalog"
+    gpu = cat.gpu(g)
+    held = None if power_limit_w is None else limit_error(gpu, searched_limit(gpu, power_limit_w) or power_limit_w)
+    if held:
+        return f"cluster.power_limit_w: {held}"
+    if cat.instances_for(clouds=con.clouds, gpu_names=[g]):
+        return f"no {precision} peak"
+    return "no instance matches the constraints"
 
 
 def spot_left_out(cat: Catalog, con: ConstraintsSpec, gpu_names=None, gpu_only: bool = True, shown: int = 6) -> str | None:
@@ -674,7 +690,7 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
         if lacking and constraints.gpus and not cluster.gpu and not cluster.instance:
             # the job named the GPUs: each one it lists, and why it is left out
             raise InputError("constraints.gpus", "every GPU it lists is left out: "
-                             + "; ".join(unmatched_gpus(cat, constraints, [], precision))
+                             + "; ".join(unmatched_gpus(cat, constraints, [], precision, cluster.power_limit_w))
                              + "; choose another precision or GPU")
         if lacking:  # every GPU the cluster/constraints allow lacks the precision: the precision is at fault
             names = ", ".join(sorted(set(lacking))[:6])
