@@ -233,6 +233,19 @@ def is_rack_system(system) -> bool:
             and system.gpu_count % system.gpus_per_host == 0)
 
 
+def refuse_instance_segment(cluster: ClusterSpec, what: str) -> None:
+    """Refuse ``cluster.segment`` on catalog instances (``what``: the instance, or the searched ones): a segment is
+    the trays of an NVL72 rack's NVLink domain (``rack_segment``), which only a bare rack-scale GPU is priced as
+    (``option_from_cluster``); an instance row is a node at its own rate. QA 62: ``segment: 8`` beside
+    ``instance: aws:p5.48xlarge`` planned the 8-GPU nodes as ever and said nothing of the segment, where a bare
+    H100 with the same segment was refused."""
+    if cluster.segment is not None:
+        raise InputError("cluster.segment", f"a Slurm --segment of the trays of an NVL72 rack; {what} is priced per "
+                                            "node, no rack-scale NVLink system: name the rack's GPU (cluster.gpu: "
+                                            "GB200-B200 or GB300-B300, no cluster.instance, clouds or regions), or "
+                                            "leave cluster.segment out")
+
+
 def rack_segment(cluster: ClusterSpec, system, gpu) -> tuple[int, int] | None:
     """(trays, segments one rack holds) of the job's NVLink domain on a rack-scale NVLink system, or None where the
     node is no such rack (an 8-GPU HGX, a TPU host, or a ``gpus_per_node`` other than the rack's, which is a node of
@@ -373,6 +386,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if not inst.is_gpu:
         raise InputError("cluster.instance", f"{inst.key} has no GPU")
     cluster = cluster or ClusterSpec()
+    refuse_instance_segment(cluster, inst.key)
     g = int(inst.gpu_count)
     if cluster.gpus_per_node and cluster.gpus_per_node != g:
         raise InputError("cluster.gpus_per_node", f"{inst.key} has {g} GPUs per node, not {cluster.gpus_per_node}")
@@ -645,6 +659,7 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
         check_fixed_cluster(cluster if hold_nodes else cluster.model_copy(update={"nodes": None}), constraints, hw, cat)
         return [hw]
     insts = select_instances(cat, constraints, [cluster.gpu] if cluster.gpu else None)
+    refuse_instance_segment(cluster, "every searched catalog instance")
     if cluster.price_usd_hr is not None:
         # one node's price; the searched instances differ in GPUs per node and each carries its own rate. Until QA 36
         # the search dropped it without a word (aws at $1/node-h was priced at the catalog's $113.93 while its JSON
