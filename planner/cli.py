@@ -419,6 +419,15 @@ def _views(rec, by: Optional[str], scaling: bool, catalog=None, power_limit_w=No
     return views
 
 
+def _row_notes(rec, rows) -> tuple[str, ...]:
+    """``rec.notes`` that hold for ``rows`` (a ``--by`` view): those naming a row's hardware, and those naming no
+    searched hardware (the search's own: ``cluster.power_limit_w``'s note). A note on hardware of recommend's top
+    rows that is no row here (a TPU slice's network, a single-node instance) is left to recommend."""
+    searched = set(rec.kept["hardware"]) if "hardware" in getattr(rec.kept, "columns", ()) else set()
+    shown = {r.get("hardware") for r in rows}
+    return tuple(n for n in rec.notes if any(h and h in n for h in shown) or not any(h in n for h in searched))
+
+
 def _no_plan_rows(rec, by: str) -> list[dict]:
     """The ``--by`` view's groups that have no plan, as JSON rows after the planned ones: ``{<by>: name, "no_plan":
     true, "status", "reason"}``, the words of the text's lines. ``--by gpu``: each GPU constraints.gpus lists that has
@@ -469,10 +478,12 @@ def compare(
         # the constraints) was left out unsaid (QA 49: the deepspeed stack at 128K under Ulysses' head rule)
         lost = tuple(f"training.framework auto: no plan — {s['framework']}: {s.get('lost') or s.get('reason')}"
                      for s in planned.result.stacks if group == "framework" and s.get("status") not in ("chosen", "feasible"))
-        # the search's notes on the hardware it priced, as recommend prints them (QA 62: under cluster.power_limit_w
-        # compare said nothing of the watts each GPU's row ran at, nor of the GPUs the limit left out)
+        # the search's notes on the hardware of its rows and on the whole search, as recommend prints them (QA 62:
+        # under cluster.power_limit_w compare said nothing of the watts each GPU's row ran at, nor of the GPUs the
+        # limit left out)
         render_views(out, views, group, "", planned.result.caveats,
-                     notes=(planned.result.views_note, *planned.result.notes, *prof, *lost), noun_of=_noun_of(ctx.catalog))
+                     notes=(planned.result.views_note, *_row_notes(planned.result, views["by"]), *prof, *lost),
+                     noun_of=_noun_of(ctx.catalog))
     _run(go)
 
 
