@@ -265,7 +265,8 @@ def recommend(
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
-        _show_with_views(planned, as_json, top, group, scaling, _noun_of(ctx.catalog), ctx.catalog)
+        _show_with_views(planned, as_json, top, group, scaling, _noun_of(ctx.catalog), ctx.catalog,
+                         job.cluster.power_limit_w)
     _run(go)
 
 
@@ -330,11 +331,11 @@ def _noun_of(cat):
 
 
 def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scaling: bool, noun_of=None,
-                     catalog=None) -> None:
+                     catalog=None, power_limit_w=None) -> None:
     """The recommendation, plus the ``--by`` comparison and ``--scaling`` view when asked."""
     if (by or scaling) and planned.workload != "training":
         raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
-    views = _views(planned.result, by, scaling, catalog) if (by or scaling) else {}  # before printing: an error here
+    views = _views(planned.result, by, scaling, catalog, power_limit_w) if (by or scaling) else {}  # before printing: an error here
     if as_json and (by or scaling):                                          # used to follow the whole table
         payload = jsonable(planned.result)
         payload.update(jsonable(views))  # an unpriced plan's cost is NaN in the view rows: null, as compare --json prints it
@@ -393,7 +394,10 @@ def _check_by(by: Optional[str]) -> Optional[str]:
     return group
 
 
-def _views(rec, by: Optional[str], scaling: bool, catalog=None) -> dict:
+def _views(rec, by: Optional[str], scaling: bool, catalog=None, power_limit_w=None) -> dict:
+    """The ``--by`` / ``--scaling`` view rows of ``rec``; ``power_limit_w``: the job's ``cluster.power_limit_w``,
+    each row's GPU held at the lower of it and its rated limit (``power.searched_limit``, as the search priced it)."""
+    from planner.hardware.power import searched_limit
     from planner.model.cost import rate_price_dates
     from planner.search.rank import best_per, scaling_view
 
@@ -408,7 +412,20 @@ def _views(rec, by: Optional[str], scaling: bool, catalog=None) -> dict:
                 r["note"] = rec.views_note
             # how old the rate the row's cost is priced at is (QA 55: a cloud comparison said it of no row)
             r["price_dates"] = rate_price_dates(catalog, r.get("hardware"), rec.price_basis)
+            if power_limit_w is not None and catalog is not None:
+                # the watts the row's GPUs ran at (QA 62: compare --json's rows said nothing of a limit that slowed
+                # each of them, at its own share of its rated power)
+                r["power_limit_w"] = searched_limit(catalog.gpus.get(r.get("gpu")), power_limit_w)
     return views
+
+
+def _row_notes(rec, rows) -> tuple[str, ...]:
+    """``rec.notes`` that hold for ``rows`` (a ``--by`` view): those naming a row's hardware, and those naming no
+    searched hardware (the search's own: ``cluster.power_limit_w``'s note). A note on hardware of recommend's top
+    rows that is no row here (a TPU slice's network, a single-node instance) is left to recommend."""
+    searched = set(rec.kept["hardware"]) if "hardware" in getattr(rec.kept, "columns", ()) else set()
+    shown = {r.get("hardware") for r in rows}
+    return tuple(n for n in rec.notes if any(h and h in n for h in shown) or not any(h in n for h in searched))
 
 
 def _no_plan_rows(rec, by: str) -> list[dict]:
@@ -447,7 +464,7 @@ def compare(
             planned = _plan("compare", job, ctx, objective)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
-        views = _views(planned.result, group, False, ctx.catalog)
+        views = _views(planned.result, group, False, ctx.catalog, job.cluster.power_limit_w)
         if as_json:  # the planned rows, then each group without a plan and why (the text's lines under the table)
             out.print_json(json.dumps(jsonable(views["by"]) + _no_plan_rows(planned.result, group), allow_nan=False))
             return
@@ -461,7 +478,11 @@ def compare(
         # the constraints) was left out unsaid (QA 49: the deepspeed stack at 128K under Ulysses' head rule)
         lost = tuple(f"training.framework auto: no plan — {s['framework']}: {s.get('lost') or s.get('reason')}"
                      for s in planned.result.stacks if group == "framework" and s.get("status") not in ("chosen", "feasible"))
-        render_views(out, views, group, "", planned.result.caveats, notes=(planned.result.views_note, *prof, *lost),
+        # the search's notes on the hardware of its rows and on the whole search, as recommend prints them (QA 62:
+        # under cluster.power_limit_w compare said nothing of the watts each GPU's row ran at, nor of the GPUs the
+        # limit left out)
+        render_views(out, views, group, "", planned.result.caveats,
+                     notes=(planned.result.views_note, *_row_notes(planned.result, views["by"]), *prof, *lost),
                      noun_of=_noun_of(ctx.catalog))
     _run(go)
 

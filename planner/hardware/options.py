@@ -233,6 +233,19 @@ def is_rack_system(system) -> bool:
             and system.gpu_count % system.gpus_per_host == 0)
 
 
+def refuse_instance_segment(cluster: ClusterSpec, what: str) -> None:
+    """Refuse ``cluster.segment`` on catalog instances (``what``: the instance, or the searched ones): a segment is
+    the trays of an NVL72 rack's NVLink domain (``rack_segment``), which only a bare rack-scale GPU is priced as
+    (``option_from_cluster``); an instance row is a node at its own rate. QA 62: ``segment: 8`` beside
+    ``instance: aws:p5.48xlarge`` planned the 8-GPU nodes as ever and said nothing of the segment, where a bare
+    H100 with the same segment was refused."""
+    if cluster.segment is not None:
+        raise InputError("cluster.segment", f"a Slurm --segment of the trays of an NVL72 rack; {what} is priced per "
+                                            "node, no rack-scale NVLink system: name the rack's GPU (cluster.gpu: "
+                                            "GB200-B200 or GB300-B300, no cluster.instance, clouds or regions), or "
+                                            "leave cluster.segment out")
+
+
 def rack_segment(cluster: ClusterSpec, system, gpu) -> tuple[int, int] | None:
     """(trays, segments one rack holds) of the job's NVLink domain on a rack-scale NVLink system, or None where the
     node is no such rack (an 8-GPU HGX, a TPU host, or a ``gpus_per_node`` other than the rack's, which is a node of
@@ -373,6 +386,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if not inst.is_gpu:
         raise InputError("cluster.instance", f"{inst.key} has no GPU")
     cluster = cluster or ClusterSpec()
+    refuse_instance_segment(cluster, inst.key)
     g = int(inst.gpu_count)
     if cluster.gpus_per_node and cluster.gpus_per_node != g:
         raise InputError("cluster.gpus_per_node", f"{inst.key} has {g} GPUs per node, not {cluster.gpus_per_node}")
@@ -509,16 +523,19 @@ def _gpu_unmatched(cat: Catalog, con: ConstraintsSpec, g: str, gpu_only: bool = 
     return None
 
 
-def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> list[str]:
+def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str, power_limit_w=None) -> list[str]:
     """The GPUs ``constraints.gpus`` names that no searched option carries, each with why: a search over
     [Gaudi3, MI300X, TPU-v5p] answered with TPU plans only and said nothing of the other two (no priced
     instance carried them then)."""
-    return [line for _, line in unmatched_gpu_lines(cat, con, opts, precision)]
+    return [line for _, line in unmatched_gpu_lines(cat, con, opts, precision, power_limit_w)]
 
 
-def unmatched_gpu_lines(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> list[tuple[str, str]]:
+def unmatched_gpu_lines(cat: Catalog, con: ConstraintsSpec, opts, precision: str,
+                        power_limit_w=None) -> list[tuple[str, str]]:
     """``unmatched_gpus`` with the catalog name of the GPU each line is about: (name, line) pairs, so a caller can
-    say it against that GPU (``compare --json``'s no-plan rows) as well as print the line."""
+    say it against that GPU (``compare --json``'s no-plan rows) as well as print the line. ``power_limit_w``: the
+    job's ``cluster.power_limit_w``, which leaves out a part it cannot hold (``held_instances``); until QA 62 such a
+    GPU read "no bf16 peak" (a B300 under 300 W, its minimum 314 W) beside the power note's true reason."""
     have = {o.gpu.name for o in opts}
     out = []
     for g in con.gpus or []:
@@ -526,11 +543,24 @@ def unmatched_gpu_lines(cat: Catalog, con: ConstraintsSpec, opts, precision: str
         if name in have:
             continue
         e = _gpu_unmatched(cat, con, g)
-        out.append((name, e.message if e is not None else f"{name}: " + (
-            "no spot price in the catalog" if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=True)
-            else f"no {precision} peak" if cat.instances_for(clouds=con.clouds, gpu_names=[g])
-            else "no instance matches the constraints")))
+        out.append((name, e.message if e is not None else f"{name}: " + _unsearched_why(cat, con, g, precision,
+                                                                                        power_limit_w)))
     return out
+
+
+def _unsearched_why(cat: Catalog, con: ConstraintsSpec, g: str, precision: str, power_limit_w) -> str:
+    """Why GPU ``g``, which the catalog offers within the constraints, has no searched option, in the order the
+    search drops it: no spot rate (``select_instances``), a power limit it cannot be held at (``held_instances``),
+    no peak for the precision (``options_for_search``)."""
+    if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=True):
+        return "no spot price in the catalog"
+    gpu = cat.gpu(g)
+    held = None if power_limit_w is None else limit_error(gpu, searched_limit(gpu, power_limit_w) or power_limit_w)
+    if held:
+        return f"cluster.power_limit_w: {held}"
+    if cat.instances_for(clouds=con.clouds, gpu_names=[g]):
+        return f"no {precision} peak"
+    return "no instance matches the constraints"
 
 
 def spot_left_out(cat: Catalog, con: ConstraintsSpec, gpu_names=None, gpu_only: bool = True, shown: int = 6) -> str | None:
@@ -629,6 +659,7 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
         check_fixed_cluster(cluster if hold_nodes else cluster.model_copy(update={"nodes": None}), constraints, hw, cat)
         return [hw]
     insts = select_instances(cat, constraints, [cluster.gpu] if cluster.gpu else None)
+    refuse_instance_segment(cluster, "every searched catalog instance")
     if cluster.price_usd_hr is not None:
         # one node's price; the searched instances differ in GPUs per node and each carries its own rate. Until QA 36
         # the search dropped it without a word (aws at $1/node-h was priced at the catalog's $113.93 while its JSON
@@ -674,7 +705,7 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
         if lacking and constraints.gpus and not cluster.gpu and not cluster.instance:
             # the job named the GPUs: each one it lists, and why it is left out
             raise InputError("constraints.gpus", "every GPU it lists is left out: "
-                             + "; ".join(unmatched_gpus(cat, constraints, [], precision))
+                             + "; ".join(unmatched_gpus(cat, constraints, [], precision, cluster.power_limit_w))
                              + "; choose another precision or GPU")
         if lacking:  # every GPU the cluster/constraints allow lacks the precision: the precision is at fault
             names = ", ".join(sorted(set(lacking))[:6])

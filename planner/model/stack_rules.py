@@ -1448,14 +1448,25 @@ FSDP_DEFAULT_ZERO = {"torchtitan": (3, 2), "maxtext": (3, 3), "automodel": (3, 3
 
 def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     """The ZeRO stage ``estimate`` assumes when the job leaves ``parallel.zero`` out: Megatron's distributed
-    optimizer (ZeRO-1) with more than one replica, DDP (ZeRO-0) on a stack without ZeRO-1 (``Stack.has_zero1``), or
-    the runtime's FSDP default (``FSDP_DEFAULT_ZERO``)."""
+    optimizer (ZeRO-1) with more than one replica of the optimizer state, DDP (ZeRO-0) on a stack without ZeRO-1
+    (``Stack.has_zero1``), or the runtime's FSDP default (``FSDP_DEFAULT_ZERO``).
+
+    The replicas are the data-parallel x context-parallel ranks: Megatron-Core's distributed optimizer shards over
+    the data-parallel group with the context-parallel ranks in it (Megatron-LM megatron/core/optimizer/__init__.py
+    ``get_megatron_optimizer``: the dense parameters' optimizer built with ``data_parallel_group=intra_dp_cp_group``), as the
+    memory model shards it (memory.py, "Sharding group") and the search counts one replica (space.py, ``dp * cp``).
+    Until QA 62 the Megatron branch read ``dp`` alone: Llama-3-70B at 128K on TP8 PP2 CP8 (DP1) defaulted to
+    ZeRO-0, 49.3 GiB of optimizer state a GPU where its distributed optimizer holds 6.2.
+
+    >>> default_zero("megatron-core", dp=1, cp=8, pp=2), default_zero("megatron-core", dp=1, cp=1, pp=2)
+    (1, 0)
+    """
     row = FSDP_DEFAULT_ZERO.get(runtime(stack))
     # with one replica, the stage the stack's optimizer launches at (Stack.one_replica_zero: Megatron's offload and
     # precision-aware optimizer need its distributed optimizer, ZeRO-1, QA 45)
     one = int(getattr(stack, "one_replica_zero", 0))
     if row is None:  # a stack without ZeRO-1 (Stack.has_zero1: the HF Trainer) runs plain DDP by default
-        return 1 if (dp > 1 or one) and getattr(stack, "has_zero1", True) else 0
+        return 1 if (dp * cp > 1 or one) and getattr(stack, "has_zero1", True) else 0
     return one if dp * cp <= 1 else row[pp > 1]
 
 

@@ -537,6 +537,19 @@ def _catalog_rate_words(cost: dict, hw: dict) -> str:
             f"{fmt_usd(cost['cost_ondemand_usd'] / hw['price_ondemand_usd_hr'] * od)}")
 
 
+def _rate_times(hw: dict) -> str:
+    """The rate and what it is paid on: "55.04 $/node-h x 2 nodes", or, on NVL72 segments billed by whole racks
+    (``hardware.options.segment_price``), the rack's rate x the racks: "300.00 $/rack-h x 2 racks (3 segments of 8
+    trays)". QA 62: the report gave 3 segments of 8 trays at a $300 rack rate as "200.00 $/node-h x 3 nodes", a
+    rate the job never named."""
+    nodes, racks = hw["nodes"], hw.get("racks_billed")
+    if not racks or not hw.get("segment_trays"):
+        return f"{hw['price_ondemand_usd_hr']:.2f} $/node-h x {nodes} node{'s' if nodes != 1 else ''}"
+    rack_rate = hw["price_ondemand_usd_hr"] * nodes / racks  # segment_price's share, back to the rack's rate
+    return (f"{rack_rate:.2f} $/rack-h x {racks} rack{'s' if racks != 1 else ''} ({nodes} segment"
+            f"{'s' if nodes != 1 else ''} of {hw['segment_trays']} trays)")
+
+
 def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> Section:
     """What the run costs on-demand, on spot, bought or committed, and the buy-vs-rent inputs used."""
     best = rec["best"]
@@ -547,9 +560,7 @@ def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> 
     # on-demand rate beside it where the catalog has one
     stated = cost.get("price_basis") == "cluster.price_usd_hr"
     head = "At the job's rate (cluster.price_usd_hr)" if stated else "On-demand"
-    lines = [f"{head}: {fmt_usd(cost['cost_ondemand_usd'])} "
-             f"({best['hardware']['price_ondemand_usd_hr']:.2f} $/node-h x {best['hardware']['nodes']} "
-             f"node{'s' if best['hardware']['nodes'] != 1 else ''} x "
+    lines = [f"{head}: {fmt_usd(cost['cost_ondemand_usd'])} ({_rate_times(best['hardware'])} x "
              f"{_hours(cost['hours'])})" + _catalog_rate_words(cost, best["hardware"]) + "."
              if cost.get("cost_ondemand_usd") is not None and best["hardware"].get("price_ondemand_usd_hr")
              else f"On-demand: no price (a bare {device_of(best['hardware'])} cluster has none; set cluster.price_usd_hr, "

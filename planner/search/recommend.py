@@ -1326,7 +1326,7 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     GPUs."""
     con = job.constraints
     assumptions = list(job.assumptions)
-    for line in unmatched_gpus(cat, con, opts, job.training.precision):  # asked for, but nothing to search on
+    for line in unmatched_gpus(cat, con, opts, job.training.precision, job.cluster.power_limit_w):  # nothing to search
         assumptions.append(f"left out: {line}")
     for msg in dict.fromkeys(off_platform.values()):  # accelerators none of the searched stacks runs on
         assumptions.append(f"left out: {msg}")
@@ -1679,7 +1679,8 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         return []
     from planner.hardware.platform import PLATFORMS, platform_of
     from planner.model.stacks import stacks_for_platform
-    out = [((g,), line) for g, line in unmatched_gpu_lines(cat, con, opts, job.training.precision)]
+    out = [((g,), line) for g, line in unmatched_gpu_lines(cat, con, opts, job.training.precision,
+                                                          job.cluster.power_limit_w)]
     stack = job.training.framework.name if job.training.framework is not None else D.FRAMEWORK
     off = {}  # one line per platform no searched stack runs on: "TPU-v5e, TPU-v5p: megatron-core does not run on ..."
     for g in dict.fromkeys(cat.gpu(x).name for x in con.gpus):

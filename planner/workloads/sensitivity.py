@@ -88,6 +88,12 @@ def pinned_job(job: JobSpec, row: dict) -> JobSpec:
     cfg, hw = row["config"], row["hardware"]
     if hw["cloud"] != "-":
         j.cluster = j.cluster.model_copy(update=dict(instance=hw["name"], gpu=None, gpus_per_node=None))
+    elif hw.get("segment_trays"):
+        # an NVL72 rack's Slurm segment sets the node (its trays x 4 GPUs) and refuses a gpus_per_node beside it
+        # (options.segment_gpus); the plan's own segment, which recommend searches where the job leaves it open.
+        # QA 62: the node's 32 GPUs were pinned beside the job's segment 8, and every sensitivity row (the current
+        # one too) was refused, which the report's risks read as "this layout cannot scale beyond 3 nodes"
+        j.cluster = j.cluster.model_copy(update=dict(gpu=hw["gpu"], gpus_per_node=None, segment=hw["segment_trays"]))
     else:
         j.cluster = j.cluster.model_copy(update=dict(gpu=hw["gpu"], gpus_per_node=hw["gpus_per_node"]))
     j.cluster.nodes = hw["nodes"]

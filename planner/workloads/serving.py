@@ -2123,7 +2123,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         raise InputError("parallel.tp", f"tp={tps[0]} exceeds the GPUs of every option's node (at most "
                                         f"{max(hw.gpus_per_node for hw in hws)}): a replica is one node's GPUs at most")
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
-    left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision)
+    left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision,
+                                                                                    job.cluster.power_limit_w)
     for hw in hws:
         for prec in precs:
             sp = s.model_copy(update={"precision": prec, **trace_lengths})
