@@ -511,7 +511,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         hw = r["hardware"]  # a bare GB200/GB300 cluster's node is its reference system's rack: name that, not the GPU
         name = hw["reference_system"] if hw["name"] == hw["gpu"] and hw.get("gpus_per_host") and hw.get("reference_system") \
             else hw["name"]
-        cells = [str(i), esc(name), str(hw["nodes"]), config_str(r["config"]),
+        # the power limit the GPUs are held at ("at 500 W"), as the recommended line says it under the table
+        cells = [str(i), esc(name) + power_words(hw), str(hw["nodes"]), config_str(r["config"]),
                  fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                  fmt_gib_pair(mem["total"], limit),
                  f"{margin / GiB:.0f}" if margin is not None else "-",

@@ -2497,9 +2497,9 @@ def _compute_rates(where) -> tuple[str, ...]:
 def _power_notes(where) -> list[str]:
     """The power limit each (GPU, power limit) of the options runs at, once each, the recommended one's first
     (``physics.power_limit_words``: the clock ``cluster.power_limit_w`` leaves and the GEMM peak it reaches); none
-    where the job sets no limit."""
+    where the job sets no limit; without training's MFU clause (serving reports no MFU)."""
     return list(dict.fromkeys(w for hw, sp, _ in where
-                              for w in [power_limit_words(hw, COMPUTE_DTYPE[sp.precision])] if w))
+                              for w in [power_limit_words(hw, COMPUTE_DTYPE[sp.precision], mfu=False)] if w))
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
