@@ -750,6 +750,13 @@ class GPU:
     #: without one, or one no catalog built (``planner.model.physics`` then reads the shipped row)
     clock_reference: Optional["GPU"] = None
 
+    @property
+    def unit_word(self) -> str:
+        """What the catalog counts this accelerator in: "chip" where its ``form_factor`` says so ("TPU chip",
+        "Trainium2 chip (Trn2 instances)": Google's and AWS's docs count chips), else "GPU" -- the word in a price
+        per accelerator-hour ("$/chip-h"), as ``planner catalog instances`` heads its column."""
+        return "chip" if "chip" in self.form_factor.lower().split() else "GPU"
+
     def __post_init__(self) -> None:
         if self.power_limit_w is None and self.tdp_w is not None:
             object.__setattr__(self, "power_limit_w", self.tdp_w)
@@ -873,25 +880,42 @@ def rate_floors() -> dict[str, RateFloor]:
         for name in names:
             if name not in cheapest or r.price_ondemand_usd_hr / per < cheapest[name][0]:
                 cheapest[name] = (r.price_ondemand_usd_hr / per, f"{r.cloud.lower()}:{r.name}")
+    unit = {"*": "GPU", "cpu": "vCPU"}  # the cheapest of any accelerator is a GPU's (azure:Standard_NC4as_T4_v3)
     return {n: RateFloor(usd=c * (1 - DEEPEST_DISCOUNT), cheapest=c, of={"*": "any GPU", "cpu": "CPU"}.get(n, n),
-                         from_key=k, unit="vCPU" if n == "cpu" else "GPU") for n, (c, k) in cheapest.items()}
+                         from_key=k, unit=unit.get(n) or builtin_gpu(n).unit_word) for n, (c, k) in cheapest.items()}
+
+
+#: the ``cloud`` of a user's instance row for hardware the user owns (hardware_catalog/README.md "Overrides": ``{cloud:
+#: onprem, name: my-8x, ...}``): its rate is an internal one (amortised capex, power, a chargeback), not cloud rent, so
+#: the floor below -- a discount off the clouds' on-demand rates -- does not hold it. A fully depreciated H100 node
+#: costs its power alone: 8 x 0.7 kW x PUE 1.3 x 0.08 $/kWh = 0.58 $/node-h, 0.07 $/GPU-h, under the H100's 0.399
+#: floor. Such a rate is said, not refused (``check_rate_floor``), as a job's ``cluster.price_usd_hr`` is taken
+OWNED_CLOUD = "onprem"
 
 
 def check_rate_floor(rate: float, column: str, per: float, gpu: Optional[GPU], key: str, where: str,
-                     org: str) -> None:
+                     org: str) -> Optional[str]:
     """Refuse a user's ``rate`` (USD per node-hour in ``column``) below its accelerator's ``rate_floors`` entry, one
     line naming the file, the row and the column: ``catalog override mine.csv: instances[0].price_ondemand_usd_hr:
-    0.01 $/node-h is 0.00125 $/GPU-h on aws:p5.48xlarge's 8 H100-SXM-80GB, below the floor ...``."""
+    0.01 $/node-h is 0.00125 $/GPU-h on aws:p5.48xlarge's 8 H100-SXM-80GB, below the floor ...``, in the
+    accelerator's own unit ("$/chip-h" on a TPU or Trainium row: ``GPU.unit_word``). An owned row (``OWNED_CLOUD``)
+    below it is taken: the note returned says so, for the override notes on stderr; None otherwise."""
     floors = rate_floors()
     floor = (floors.get(gpu.name) or floors["*"]) if gpu is not None else floors.get("cpu")
     if floor is None or not per or rate / per >= floor.usd:
-        return
+        return None
+    unit = gpu.unit_word if gpu is not None else "vCPU"
     what = f"{per:g} {gpu.name}" if gpu is not None else f"{per:g} vCPUs"
+    below = (f"{rate:g} $/node-h is {rate / per:.4g} $/{unit}-h on {key}'s {what}, below the floor of {floor.usd:.4g} "
+             f"$/{unit}-h: {1 - DEEPEST_DISCOUNT:.0%} of the cheapest shipped on-demand {floor.of} rate "
+             f"({floor.from_key}, {floor.cheapest:.4g} $/{floor.unit}-h)")
+    if key.split(":", 1)[0].lower() == OWNED_CLOUD:
+        return (f"{_short(org, 80)}: instance {_short(key, 80)}: {column} {below}: taken as an internal rate for owned "
+                f"hardware (cloud {OWNED_CLOUD}); if it is a per-{unit} price, give the price per node-hour")
     raise CatalogError(f"{where}.{column}", (
-        f"{rate:g} $/node-h is {rate / per:.4g} $/{floor.unit}-h on {key}'s {what}, below the floor of "
-        f"{floor.usd:.4g} $/{floor.unit}-h: {1 - DEEPEST_DISCOUNT:.0%} of the cheapest shipped on-demand {floor.of} "
-        f"rate ({floor.from_key}, {floor.cheapest:.4g} $/{floor.unit}-h), past the deepest spot discount clouds "
-        f"advertise ({DEEPEST_DISCOUNT:.0%}); give the price per node-hour (all {what} of the instance)"), org)
+        f"{below}, past the deepest spot discount clouds advertise ({DEEPEST_DISCOUNT:.0%}); give the price per "
+        f"node-hour (all {what} of the instance); for hardware you own at an internal rate, name its cloud "
+        f"{OWNED_CLOUD} (an {OWNED_CLOUD}:<name> row is not held to cloud rent)"), org)
 
 
 def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
@@ -1664,8 +1688,10 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if org is not None:  # a user's rates (built-in rows set the floors: tests/test_cost41.py)
             for column, rate in (("price_ondemand_usd_hr", r.price_ondemand_usd_hr),
                                  ("price_spot_usd_hr", r.price_spot_usd_hr)):
-                if rate is not None:
-                    check_rate_floor(rate, column, r.gpu_count if gpu else (r.vcpus or 0), gpu, key, where, org)
+                said = (check_rate_floor(rate, column, r.gpu_count if gpu else (r.vcpus or 0), gpu, key, where, org)
+                        if rate is not None else None)
+                if said:  # an owned row's internal rate under the floor: taken, and said (OWNED_CLOUD)
+                    notes.append(said)
         inst = _instance_from_row(r, gpu)
         instances[inst.key] = inst
 
@@ -1694,7 +1720,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if org is not None and r.price_usd_hr > inst.price_ondemand:  # a user's row; built-ins are tested
             raise CatalogError(f"{where}.price_usd_hr",
                                f"{r.term} price {r.price_usd_hr} exceeds on-demand {inst.price_ondemand} for {inst.key}", org)
-        if org is not None:
+        if org is not None:  # (an owned row has no commitments: a commitment names a cloud's instance)
             check_rate_floor(r.price_usd_hr, "price_usd_hr", inst.gpu_count if inst.gpu else (inst.vcpus or 0),
                              inst.gpu, inst.key, where, org)
         commitments.append(Commitment(instance_key=inst.key, term=r.term, payment=r.payment or "",

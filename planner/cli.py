@@ -151,9 +151,11 @@ def _with_override_notes(payload: dict) -> dict:
     return payload
 
 
-def _say_stale_prices(result) -> None:
+def _say_stale_prices(result, spot_whatif: bool = False) -> None:
     """One stderr line where a price the plan used is stale (``present.terminal.stale_price_warning``; buy36): a
-    training plan's cost, a recommendation's winner's, or a serving plan's budget. stdout unchanged."""
+    training plan's cost, a recommendation's winner's, or a serving plan's budget. ``spot_whatif``: the output shows
+    a real-time fleet's spot what-if (the report's "Spot:" line), whose rate is dated apart (``budget.spot``): a line
+    for it too. stdout unchanged."""
     from planner.present.terminal import stale_price_warning
 
     def get(x, key):  # a result record or its JSON dict (report_for_job's)
@@ -162,9 +164,10 @@ def _say_stale_prices(result) -> None:
     # a serving plan's: its month's budget or its offline job's
     priced = (get(result, "cost") or get(get(result, "best"), "cost") or get(result, "budget")
               or get(result, "offline_budget"))
-    line = stale_price_warning(get(priced, "price_dates"))
-    if line:
-        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    whatif = get(get(get(result, "budget"), "spot"), "price_dates") if spot_whatif else None
+    for line in dict.fromkeys(stale_price_warning(d) for d in (get(priced, "price_dates"), whatif)):
+        if line:
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _show(planned, as_json: bool, top: int = 10) -> None:
@@ -677,7 +680,7 @@ def report(
                                          job_name=job_path.name,
                                          today=datetime.datetime.now(datetime.timezone.utc).date())
         files = write_report(rep, out_path, force)
-        _say_stale_prices(result)  # after the write: a refused or failed write is its one error line alone
+        _say_stale_prices(result, spot_whatif=True)  # after the write: a refused or failed write is its one error line alone
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))
     _run(go)

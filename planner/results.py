@@ -251,6 +251,9 @@ class Cost(Record):
     #: prices' ``ondemand_same_hours_usd`` and ``breakeven_busy`` are set against; None where the catalog has none
     #: (a bare GPU) or the cost is at the catalog's rate anyway
     catalog_ondemand_usd_hr: Optional[float] = None
+    #: the catalog region the rates are for, where the job restricts ``constraints.regions`` (planner.model.cost
+    #: ``price_region``); None otherwise
+    price_region: Optional[str] = None
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
     #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
     #: costs above are the uninterrupted compute time. ``recommend`` ranks and filters on these
@@ -278,12 +281,13 @@ class Cost(Record):
         """Wall hours the plan is ranked at: see ``ranked_hours``."""
         return ranked_hours(self, spot)
 
-    def keys(self) -> list[str]:  # "buy", "spot_risk", "committed" only where computed, as in the JSON
+    def keys(self) -> list[str]:  # "buy", "spot_risk", "committed", "price_region" only where set, as in the JSON
         return [k for k in super().keys() if (k != "buy" or self.buy is not None)
                 and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)
                 and (k != "checkpoint_failures" or self.checkpoint_failures is not None)
                 and (k != "evaluation" or self.evaluation is not None)
-                and (k != "price_dates" or self.price_dates is not None)]
+                and (k != "price_dates" or self.price_dates is not None)
+                and (k != "price_region" or self.price_region is not None)]
 
 
 def checkpoint_words(cf: Optional[dict]) -> str:

@@ -474,7 +474,9 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
                 price_dates=oldest_price(price_dates(catalog, instance_key, price_ondemand, price_spot, committed, buy,
                                                      spot=at_spot, catalog_ondemand=catalog_od if stated else None)),
                 price_basis=rent_basis(getattr(job.cluster, "price_usd_hr", None)),
-                catalog_ondemand_usd_hr=catalog_od if stated else None)
+                catalog_ondemand_usd_hr=catalog_od if stated else None,
+                price_region=price_region(job.constraints, catalog, instance_key,
+                                          getattr(job.cluster, "price_usd_hr", None)))
 
 
 #: what a plan's rent is at, in words (``Cost.price_basis``): the job's ``cluster.price_usd_hr`` replaces the on-demand
@@ -506,6 +508,31 @@ def rent_basis(price_usd_hr) -> str:
     replaces the instance's on-demand rate, ``hardware.options.option_from_instance``), else the catalog's "on-demand"
     rate. One rule for a training plan's ``Cost.price_basis`` and a serving option's (QA 61)."""
     return "cluster.price_usd_hr" if price_usd_hr is not None else "on-demand"
+
+
+def price_region(constraints, catalog, instance_key: str | None, price_usd_hr=None) -> str | None:
+    """The catalog region an instance's rates are for (``Instance.region``: the catalog holds one region per
+    instance), where the job restricts regions (``constraints.regions``) and the plan is at those rates (not at the
+    job's ``cluster.price_usd_hr``, which has no region); None otherwise. Said beside the price (``region_words``):
+    until follow41 a job with ``regions: [us-east-1]`` was priced there without a word of which region the price was
+    for (QA 61)."""
+    if not getattr(constraints, "regions", None) or price_usd_hr is not None or catalog is None or not instance_key:
+        return None
+    try:
+        return catalog.instance(instance_key).region or None
+    except Exception:  # noqa: BLE001 — a bare GPU's option names no instance
+        return None
+
+
+def region_words(region: str | None) -> str:
+    """" in us-east-1 (constraints.regions)" after a price where the job restricted regions (``price_region``), else ""."""
+    return f" in {region} (constraints.regions)" if region else ""
+
+
+def region_clause(region: str | None) -> str:
+    """"; prices in us-east-1 (constraints.regions)" closing a line of prices (estimate's cost row, serve's "per
+    month:"), else ""."""
+    return f"; prices{region_words(region)}" if region else ""
 
 
 def catalog_ondemand(catalog, instance_key: str | None):

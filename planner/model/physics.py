@@ -188,11 +188,17 @@ def power_clock(hw) -> float:
     return clock_fraction(hw.gpu, limit) / clock_fraction(hw.gpu) if limit else 1.0
 
 
-def power_limit_words(hw, dtype: str = "bf16") -> str:
+#: what every power-limit assumption line holds after its wattage (``power_limit_words``): how ``simulate`` picks the
+#: line out of the estimate it starts from, to say it beside the simulated run as estimate does
+POWER_LIMIT_SAID = " W (cluster.power_limit_w): sustained clock "
+
+
+def power_limit_words(hw, dtype: str = "bf16", mfu: bool = True) -> str:
     """The assumption line of an option held at a power limit, said beside every answer priced on it ("" where the job
     sets none): "GPUs at 500 W of H100-SXM-80GB's rated 700 W (cluster.power_limit_w): sustained clock 0.894x ..."
     with the GEMM peak it leaves (``reachable_peak``) against the datasheet's, which MFU keeps (step_time divides by
-    ``datasheet_peak``); HBM bandwidth is not scaled (the clock law is the SMs', and the memory clock is its own)."""
+    ``datasheet_peak``); HBM bandwidth is not scaled (the clock law is the SMs', and the memory clock is its own).
+    ``mfu=False`` (serving, which reports no MFU) leaves the MFU clause out."""
     limit, rated = getattr(hw, "power_limit_w", None), getattr(hw.gpu, "power_limit_w", None)
     if not limit or not rated:
         return ""
@@ -201,9 +207,9 @@ def power_limit_words(hw, dtype: str = "bf16") -> str:
                  f"{datasheet_peak(hw.gpu, dtype) / 1e12:,.0f} TFLOP/s {dtype}")
     except InputError:  # no such peak on this part: the clock alone
         peaks = ""
-    return (f"GPUs at {limit:,.0f} W of {hw.gpu.name}'s rated {rated:,.0f} W (cluster.power_limit_w): sustained clock "
+    return (f"GPUs at {limit:,.0f} W of {hw.gpu.name}'s rated {rated:,.0f}{POWER_LIMIT_SAID}"
             f"{power_clock(hw):.3f}x, by the clock law (P / P_rated)^(1/3) (dynamic power ~ f^3){peaks}; HBM "
-            "bandwidth kept; MFU stays against the datasheet peak")
+            "bandwidth kept" + ("; MFU stays against the datasheet peak" if mfu else ""))
 
 
 def derived_fp8_peak(gpu) -> float | None:

@@ -1836,6 +1836,16 @@ DOMAIN_CLAIM = "compute-domain-channel"
 #: the subdomain defaulting to the JobSet's name (kubernetes-sigs/jobset site/static/examples/simple/
 #: jobset-with-network.yaml)
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
+#: how many times either k8s launch restarts the whole job after a failure before it fails the run: Kubernetes' own
+#: number of retries for a Job (batch/v1 ``spec.backoffLimit`` "defaults to 6": the Jobs page, "Pod backoff failure
+#: policy"). A JobSet restarts by recreating every child Job (``spec.failurePolicy.maxRestarts``, kubernetes-sigs/jobset
+#: api/jobset/v1alpha2/jobset_types.go: with no ``rules`` a failed Job takes the RestartJobSet action, counted against
+#: maxRestarts; with no failurePolicy the first failed Job fails the JobSet). A PyTorchJob's ``restartPolicy:
+#: OnFailure`` restarts a failed pod's container in place, without limit unless ``runPolicy.backoffLimit`` is set, and
+#: that limit counts the container restarts summed over its running pods (kubeflow/training-operator
+#: ``PastBackoffLimit``); a rank's failure fails its peers' collectives too, so each restart of the job restarts every
+#: pod once: its limit is this x the pods. Until follow41 the JobSet restarted nothing and the PyTorchJob without end.
+K8S_RESTARTS = 6
 
 
 @dataclass(frozen=True)
@@ -1939,7 +1949,9 @@ def emit_k8s(plan: LaunchPlan) -> str:
     if plan.nodes > 1:
         replicas["Worker"] = replica(plan.nodes - 1)
     doc = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": plan.name},
-           "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas}}
+           "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas,
+                    # K8S_RESTARTS restarts of the job, as the JobSet launch allows (its limit counts pod restarts)
+                    "runPolicy": {"backoffLimit": K8S_RESTARTS * plan.nodes}}}
     header = _header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s"))
     return _k8s_docs(header, [compute_domain(d) for d in doms] + [doc])
 
@@ -1963,7 +1975,9 @@ def emit_k8s_domains(plan: LaunchPlan, doms: list[NvlinkDomain]) -> str:
         return {"name": dom.key, "replicas": 1, "template": {"spec": job}}
 
     doc = {"apiVersion": JOBSET_API, "kind": "JobSet", "metadata": {"name": plan.name},
-           "spec": {"network": {"enableDNSHostnames": True}, "replicatedJobs": [replicated(d) for d in doms]}}
+           "spec": {"network": {"enableDNSHostnames": True}, "replicatedJobs": [replicated(d) for d in doms],
+                    # a failed Job (backoffLimit 0: any pod's failure) recreates them all, K8S_RESTARTS times at most
+                    "failurePolicy": {"maxRestarts": K8S_RESTARTS}}}
     header = _header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s"))
     return _k8s_docs(header, [compute_domain(d) for d in doms] + [doc])
 

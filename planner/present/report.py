@@ -1245,6 +1245,8 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
         lines.append(f"Buy: {buy_words(b['buy'])}.")
     if b.get("price_dates"):  # how old the prices above are (cost.price_dates; buy36)
         lines.append(f"Prices dated: {price_dates_words(b['price_dates'])}.")
+    if (sp or {}).get("price_dates"):  # the spot what-if's rate, dated apart: the fleet is not priced at it (follow41)
+        lines.append(f"Spot price dated: {price_dates_words(sp['price_dates'])}.")
     lines.append(f"Likely range: {range_cell(b)}" + (f": {b['range_basis']}." if b["replicas_range"] else "."))
     s.blocks.append(lines)
     if with_charts and not charts.serving_cost_frame(res).empty:

@@ -12,7 +12,7 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
-from planner.model.cost import RATE_NAMES, at_price_words, rate_after
+from planner.model.cost import RATE_NAMES, at_price_words, rate_after, region_clause
 from planner.present.terminal import price_dates_words, view_price_dates_words
 from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
 
@@ -46,7 +46,9 @@ def budget_words(b: dict) -> str:
     """
     return (f"{fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x {b['hours_per_month']:,.0f} h, "
             f"{rate_after(b.get('price'))}), "
-            f"per year {fmt_usd(b['usd_per_year'])}")
+            f"per year {fmt_usd(b['usd_per_year'])}"
+            # the region the rate is for, where the job restricted regions (``cost.price_region``; QA 61)
+            + region_clause(b.get("price_region")))
 
 
 def buy_words(b: dict) -> str:

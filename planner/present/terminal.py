@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
-from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after, region_clause
 from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
@@ -226,7 +226,7 @@ def summary_table(res: dict) -> Table:
         t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} {at_rate(cost)}, "
                   + (f"{fmt_usd(cost['cost_spot_usd'])} spot before interruptions, " if cost["cost_spot_usd"] is not None
                      else "no spot rate, ")
-                  + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
+                  + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours" + region_clause(cost.get("price_region")))
     if cost.get("buy"):
         t.add_row("buy instead", buy_words(cost, hw))
     if cost.get("committed"):
@@ -511,7 +511,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         hw = r["hardware"]  # a bare GB200/GB300 cluster's node is its reference system's rack: name that, not the GPU
         name = hw["reference_system"] if hw["name"] == hw["gpu"] and hw.get("gpus_per_host") and hw.get("reference_system") \
             else hw["name"]
-        cells = [str(i), esc(name), str(hw["nodes"]), config_str(r["config"]),
+        # the power limit the GPUs are held at ("at 500 W"), as the recommended line says it under the table
+        cells = [str(i), esc(name) + power_words(hw), str(hw["nodes"]), config_str(r["config"]),
                  fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                  fmt_gib_pair(mem["total"], limit),
                  f"{margin / GiB:.0f}" if margin is not None else "-",

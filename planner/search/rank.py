@@ -9,6 +9,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
     import pandas as pd
 
 from planner import defaults as D
+from planner.model.cost import region_words
 from planner.results import ranked_hours, ranked_price
 from planner.units import fmt_pct, fmt_time, fmt_usd, hardware_str, power_words
 from planner.vocab import Vocab
@@ -113,7 +114,9 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     cost = cost_of(best, spot)
     alt = next((r for r in ranked[1:] if r["hardware"]["name"] != best["hardware"]["name"]), None)
     alt = alt or (ranked[1] if len(ranked) > 1 else None)
-    base = f"{fmt_time(hours * 3600)}{f' for {fmt_usd(cost)}' if cost is not None else ''} at {fmt_pct(best['mfu'])} MFU"
+    # the region the price is for where the job restricted regions (cost.price_region; QA 61: unsaid)
+    where = region_words(best["cost"].get("price_region"))
+    base = f"{fmt_time(hours * 3600)}{f' for {fmt_usd(cost)}{where}' if cost is not None else ''} at {fmt_pct(best['mfu'])} MFU"
     if alt is None:
         # ranked holds the best layout per (hardware, node count): one of them, not one layout; "the only" only where
         # the table has no other (hardware, node count) — the simulator's re-rank weighs just the shown plans

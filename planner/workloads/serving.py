@@ -118,7 +118,7 @@ import numpy as np
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.options import cluster_options, spot_above_rate, unmatched_gpus
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
-from planner.model.cost import at_price_words, rate_price_dates, rent_basis
+from planner.model.cost import at_price_words, price_region, rate_price_dates, rent_basis
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -2271,6 +2271,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     budget = (serving_budget(m, options[0], sp0, target, lim, lay is not None,
                              lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0),
                              catalog=cat, job_onprem=job.onprem, gpu=hw0.gpu) if realtime else None)
+    region = price_region(job.constraints, cat, options[0].hardware, job.cluster.price_usd_hr)
+    if budget is not None and region:  # the region its price is for, where the job restricted regions (QA 61: unsaid)
+        budget["price_region"] = region
     job_cost = None if realtime else offline_budget(m, options[0], sp0, lim.deadline_hours, lay is not None,
                                                    catalog=cat, job_onprem=job.onprem, gpu=hw0.gpu)
     return ServingPlan(
@@ -2498,9 +2501,9 @@ def _compute_rates(where) -> tuple[str, ...]:
 def _power_notes(where) -> list[str]:
     """The power limit each (GPU, power limit) of the options runs at, once each, the recommended one's first
     (``physics.power_limit_words``: the clock ``cluster.power_limit_w`` leaves and the GEMM peak it reaches); none
-    where the job sets no limit."""
+    where the job sets no limit; without training's MFU clause (serving reports no MFU)."""
     return list(dict.fromkeys(w for hw, sp, _ in where
-                              for w in [power_limit_words(hw, COMPUTE_DTYPE[sp.precision])] if w))
+                              for w in [power_limit_words(hw, COMPUTE_DTYPE[sp.precision], mfu=False)] if w))
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:

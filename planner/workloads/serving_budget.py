@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.platform import PLATFORMS, platform_of
+from planner.model.cost import rate_price_dates
 from planner.results import ServingOption
 from planner.simulate.interruptions import HOURS_PER_MONTH, rate_for
 from planner.spec import ServingSpec
@@ -198,27 +199,36 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
         spot = dict(usd_per_month_before_interruptions=nodes * best.price_spot_usd_hr * HOURS_PER_MONTH,
                     reclaims_per_month=nodes * rate.mid * HOURS_PER_MONTH,
                     reclaims_per_month_range=[nodes * rate.low * HOURS_PER_MONTH, nodes * rate.high * HOURS_PER_MONTH],
-                    capacity_wait_minutes=rate.capacity_wait_s / 60, source=rate.source)
+                    capacity_wait_minutes=rate.capacity_wait_s / 60, source=rate.source,
+                    # the what-if's own rate, dated apart from the budget's (``_priced``: the fleet is not priced at it)
+                    price_dates=rate_price_dates(catalog, best.hardware, "spot") if catalog is not None else None)
     return dict(hours_per_month=HOURS_PER_MONTH, qps=target.qps, price=best.price_basis, usd_per_hr=best.usd_per_hr,
                 usd_per_month=_month(best.usd_per_hr), usd_per_year=best.usd_per_hr * HOURS_PER_MONTH * 12,
                 replicas=best.replicas, sized_by="simulated" if simulated else "analytic", bound_by=bound,
                 replicas_range=rng, usd_per_month_range=[month(r) for r in rng] if rng else None, range_basis=basis,
                 analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot,
-                **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem)))
+                **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem),
+                          spot_used=best.offline_price == "spot"))
 
 
-def _priced(best: ServingOption, catalog, buy: Optional[dict], spot: bool = False) -> dict:
+def _priced(best: ServingOption, catalog, buy: Optional[dict], spot: bool = False,
+            spot_used: Optional[bool] = None) -> dict:
     """``buy`` and ``price_dates``: the dates of the prices the budget used (``cost.price_dates`` of the option's
     instance rates and the buy inputs that are prices, summed up by ``catalog.oldest_price``), as a training plan's
     cost carries them (buy36). ``spot``: the budget is at the spot rate (an offline job's ``offline_price``), the
-    rate named where both share the oldest date (QA 55b)."""
+    rate named where both share the oldest date (QA 55b). ``spot_used``: the spot rate is among the prices the answer
+    shows (default: ``spot``); a real-time fleet is priced on demand, and its table's "$/1M req batch" is at spot only
+    under ``constraints.spot``. Until follow41 the spot rate was always dated, and a real-time job off spot was warned
+    that "aws:p5.48xlarge spot" may be stale, a price its answer never showed (QA 61); the spot what-if
+    (``serving_budget``'s ``spot``, in --json and the report) carries its own ``price_dates``."""
     from hardware_catalog.catalog import oldest_price
     from planner.model.cost import price_dates
 
     key = best.hardware if ":" in best.hardware else None  # a bare GPU's option is no catalog instance
     if catalog is None:  # no catalog rows to date the rates by
         return dict(buy=buy, price_dates=None)
-    return dict(buy=buy, price_dates=oldest_price(price_dates(catalog, key, best.price_usd_hr, best.price_spot_usd_hr,
+    spot_rate = best.price_spot_usd_hr if (spot if spot_used is None else spot_used) else None
+    return dict(buy=buy, price_dates=oldest_price(price_dates(catalog, key, best.price_usd_hr, spot_rate,
                                                               (), buy, spot=spot)))
 
 
