@@ -2497,8 +2497,9 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     and when the stack syncs FSDP (torchtitan's apply_fsdp, torch.distributed.pipelining, AutoModel's deferred sync,
     HSDP's replica all-reduce)."""
     fw = s.fw
-    (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh, dvpp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero,
-                                                                          c.etp, c.dp_shard, split_vpp(c))
+    # (memory.state_context's key in this order: kept on ``c``, ``Candidates.distinct``)
+    (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh, dvpp), dinv = c.distinct("pp", "tp", "cp", "dp", "ep", "zero", "etp",
+                                                                       "dp_shard", "split_vpp")
     # a stack whose ZeRO-2 is FSDP2 without reshard after forward (Stack.fsdp2_dp: torchtitan, AutoModel) runs
     # its ZeRO-3 collectives with reshard_after_forward off: those rows are timed as that (``dz`` below, ``raf``)
     fsdp_z2 = (dz == 2) & bool(getattr(fw, "fsdp2_dp", False))
