@@ -96,3 +96,31 @@ def test_memory_and_step_time_share_the_key(monkeypatch):
         assert want.keys() == got.keys()
         for k in want:
             assert np.asarray(want[k]).tobytes() == np.asarray(got[k]).tobytes(), k
+
+
+def test_reduce_window_computed_once_and_recorded(monkeypatch):
+    """The record's ``t_dp_hides`` is the window the composition read (pipeline.chunk_reduce_window once per call,
+    not twice), equal to the window computed from the record's own backward, pp, vpp and schedule."""
+    import planner.model.pipeline as P
+    import planner.model.step_time as S
+    from planner.hardware.options import option_from_instance
+    from planner.model.stacks import resolve
+    from planner.spec import load_job
+    from hardware_catalog import load_catalog
+
+    job = load_job(ROOT / "examples" / "llama3-70b.yaml")
+    hw = option_from_instance(load_catalog().instance("aws:p5.48xlarge"))
+    c = _candidates(400, 6)
+    c.ep, c.etp, c.cp = np.ones(len(c), dtype=np.int64), c.tp.copy(), np.ones(len(c), dtype=np.int64)
+    c.schedule = np.where(c.pp > 1, c.schedule, SCHEDULE.code["1f1b"])
+    calls = []
+    real = P.chunk_reduce_window
+    spy = lambda *a: calls.append(1) or real(*a)  # noqa: E731
+    monkeypatch.setattr(P, "chunk_reduce_window", spy)
+    monkeypatch.setattr(S, "chunk_reduce_window", spy, raising=False)
+    r = S.step_time(job.model, job.training, c, hw)
+    assert len(calls) == 1
+    inter = c.schedule == SCHEDULE.code["interleaved"]
+    want = real(r["t_bwd_mb"], c.pp, c.vpp, inter, resolve(job.training.framework).align_grad_reduce)
+    assert np.asarray(r["t_dp_hides"]).tobytes() == np.asarray(want).tobytes()
+    assert (np.asarray(r["t_dp_hides"]) != np.asarray(r["t_bwd_mb"])).any()  # some rows reduce chunk by chunk
