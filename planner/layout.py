@@ -173,7 +173,12 @@ class Candidates:
         if kept == names:
             return cols, inv
         cols = [cols[kept.index(k)] for k in names]
-        order = np.lexsort(cols[::-1])  # the first column the primary key
+        # np.lexsort is a stable sort (the last key the primary): the kept rows, equal on the columns up to the
+        # orders' common tail, are already in the tail's order, so only the columns before it are sorted on
+        j = len(names)
+        while names[j - 1] == kept[j - 1]:
+            j -= 1
+        order = np.lexsort(cols[:j][::-1])
         rank = np.empty(len(order), dtype=np.intp)
         rank[order] = np.arange(len(order), dtype=np.intp)
         return [k[order] for k in cols], rank[inv]
