@@ -982,8 +982,9 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
     # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_split_stage_params``)
-    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
-                                                                           c.dp_shard, split_vpp(c))
+    # (kept on ``c``: step_time.dp_step_terms asks for the same columns in its own order, ``Candidates.distinct``)
+    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = c.distinct("pp", "tp", "dp", "cp", "ep", "zero", "etp",
+                                                                       "dp_shard", "split_vpp")
     kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz, etp=ketp)
     kc.vpp = kvpp
     ktpf = ktp.astype(np.float64)

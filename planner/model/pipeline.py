@@ -1635,7 +1635,8 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     (``Stack.pp_pass_microbatches``): m / pass_m runs, each filling and draining the pipeline, i.e. m / pass_m bubbles
     of ``pass_m`` micro-batches. ``dualpipev``: the rows (a bool, or one per row) that run DualPipeV, whose bubble is
     ``dualpipev_bubble`` (``in_stage`` split between its forward and backward as the stage times are).
-    ``aligned_reduce``: the interleaved schedule reduces chunk by chunk (``chunk_reduce_window``)."""
+    ``aligned_reduce``: the interleaved schedule reduces chunk by chunk (``chunk_reduce_window``; its window returned
+    as ``hides``, the backward the reduce hides under)."""
     steady = m * (t_fwd_mb + t_bwd_mb + per_mb_exposed)
     t_stage = t_fwd_mb + t_bwd_mb + in_stage
     if pass_m is None:
@@ -1647,7 +1648,8 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
         bubble = np.where(dualpipev, dualpipev_bubble(pp, t_fwd_mb + 0.5 * in_stage, t_bwd_mb + 0.5 * in_stage), bubble)
     hides = chunk_reduce_window(t_bwd_mb, pp, vpp, interleaved, aligned_reduce)
     exposed = exposed_dp_comm(t_dp, hides, buckets, overlap)
-    return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer)
+    return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer,
+                hides=hides)
 
 
 def sync_end(bwd_start: float, bwd_end: float, t_dp: float, buckets: int, overlap: bool) -> float:

@@ -105,7 +105,7 @@ from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    moments_16bit, pipeline_end_params, stage_split)
-from planner.model.pipeline import (chunk_reduce_window, exposed_dp_comm, fill_geometry, head_rank, lp16_layers,
+from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers,
                                      stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
                                      recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
@@ -2497,8 +2497,9 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     and when the stack syncs FSDP (torchtitan's apply_fsdp, torch.distributed.pipelining, AutoModel's deferred sync,
     HSDP's replica all-reduce)."""
     fw = s.fw
-    (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh, dvpp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero,
-                                                                          c.etp, c.dp_shard, split_vpp(c))
+    # (memory.state_context's key in this order: kept on ``c``, ``Candidates.distinct``)
+    (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh, dvpp), dinv = c.distinct("pp", "tp", "cp", "dp", "ep", "zero", "etp",
+                                                                       "dp_shard", "split_vpp")
     # a stack whose ZeRO-2 is FSDP2 without reshard after forward (Stack.fsdp2_dp: torchtitan, AutoModel) runs
     # its ZeRO-3 collectives with reshard_after_forward off: those rows are timed as that (``dz`` below, ``raf``)
     fsdp_z2 = (dz == 2) & bool(getattr(fw, "fsdp2_dp", False))
@@ -2719,6 +2720,9 @@ class StepParts:
     raf_fwd: np.ndarray
     #: per candidate, whether the DP reduce runs in buckets under the last backward (``reduce_overlaps_backward``)
     dp_overlap: np.ndarray
+    #: the backward the bucketed reduce hides under (pipeline.chunk_reduce_window, as the composition read it): the
+    #: record's ``t_dp_hides``, which computed it a second time from the same arrays until speed42
+    dp_hides: np.ndarray
 
 
 def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
@@ -2859,7 +2863,8 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
         raf_fwd = raf_fwd * runs  # each run starts from the resharded stage
     step = step + raf_fwd
     return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
-                     pp_fill=pp_fill, pp_hop=pp_hop, pg_lead=pg_lead, raf_fwd=raf_fwd, dp_overlap=dp_overlap)
+                     pp_fill=pp_fill, pp_hop=pp_hop, pg_lead=pg_lead, raf_fwd=raf_fwd, dp_overlap=dp_overlap,
+                     dp_hides=comp["hides"])
 
 
 def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep,
@@ -2893,8 +2898,7 @@ def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st:
         t_dp_tail=sp.dp_slow + sp.pg_exposed - s.pp * sp.pg_lead + m_micro * z2_exposed_mb + sp.raf_fwd,
         t_pp_lead=sp.pg_lead, t_zero3_step=sp.raf_fwd, dp_buckets=zx.per_layer + 0.0 * step,
         # the backward the bucketed reduce hides under (pipeline.chunk_reduce_window), the simulator's too
-        t_dp_hides=chunk_reduce_window(st.t_bwd_mb, s.pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"],
-                                       s.fw.align_grad_reduce) + 0.0 * step,
+        t_dp_hides=sp.dp_hides + 0.0 * step,
         overlap_grad_reduce=np.broadcast_to(sp.dp_overlap, (n,)),
         t_pp_p2p=st.t_pp / 2, num_microbatches=m_micro,
         # the mean of the warm-up / cool-down sends (``pp_fill``; 0 where the sends are in the stage times): the
