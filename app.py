@@ -16,10 +16,10 @@ from planner import interactive as wi
 from planner.errors import InputError
 from planner.results import ranked_hours, ranked_price
 from planner.spec.presets import PRESETS
-from planner.spec.schema import ClusterSpec, TrainingSpec
+from planner.spec.schema import ArrivalsSpec, ClusterSpec, TrainingSpec
 from planner.units import device_of, fmt_time, fmt_usd, hardware_str
 from planner import defaults as D
-from planner.vocab import OBJECTIVE, OPTIMIZER, PRECISION, TRAINING_MODE
+from planner.vocab import ARRIVALS, OBJECTIVE, OPTIMIZER, PRECISION, TRAINING_MODE
 
 st.set_page_config(page_title="planner — what if", layout="wide")
 GiB = 2**30
@@ -105,6 +105,22 @@ if prof_upload is not None:
         sb.error(f"profile ignored — {e.field}: {e.message}")
 
 if "serving" in base:  # a serving job: the simulated sizing and its latency against offered load
+    if st.session_state.get("_arrivals_source") != source:  # a new job starts the arrivals at its own shape
+        for k, v in wi.arrivals_inputs(base).items():
+            st.session_state[f"a_{k}"] = v
+        st.session_state["_arrivals_source"] = source
+    sb.header("Arrivals")
+    sb.selectbox("arrivals", ARRIVALS.names, key="a_kind",
+                 help="poisson: steady; mmpp: bursts at the same mean QPS (serving.arrivals)")
+    flat = st.session_state["a_kind"] != "mmpp"
+    # the job file's bounds; a value they refuse (a share of 0 or 1) is the loader's one-line error on the page
+    sb.number_input("burst factor (x the rate between bursts)", min_value=1.0, format="%g", disabled=flat,
+                    max_value=float(wi.schema_bound(ArrivalsSpec, "burst_factor")), key="a_burst_factor")
+    sb.number_input("burst share of the time", min_value=0.0, max_value=1.0, step=0.05, format="%g", disabled=flat,
+                    key="a_burst_share")
+    sb.number_input("burst length, s", min_value=0.0, max_value=float(wi.schema_bound(ArrivalsSpec, "burst_s")), format="%g",
+                    disabled=flat, key="a_burst_s")
+    base = wi.with_arrivals(base, *(st.session_state[f"a_{k}"] for k in wi.ARRIVAL_FIELDS))
     st.title(f"planner — serving ({source_name})")
     bar = st.progress(0.0, text="simulating…")  # the serving plan simulates its sizes: 10-40 s the first time
     try:
@@ -220,6 +236,16 @@ sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s[
                  help=f"without a deadline or budget, plans over {D.HORIZON_HOURS / 24:.0f} days are left out")
 sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, step=100.0, key="w_inter_node_gbps",
                 max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"))
+power = wi.power_limit_choices(catalog, s["w_gpus"], s["w_instance"], s.get("w_power_limit_w"))
+if power:  # the GPUs' own range (nvidia-smi -pl); none for TPUs alone
+    sb.select_slider("power limit, W per GPU", power.options, key="w_power_limit_w",
+                     format_func=lambda v: "rated" if v is None else f"{v:,.0f} W",
+                     help=f"cluster.power_limit_w: each GPU at the lower of it and its rated limit ({power.ranges})")
+segments = () if s["w_instance"] else wi.segment_choices(base, catalog)
+if segments:  # an NVL72 rack: the Slurm --segment that is the job's NVLink domain
+    sb.select_slider("NVL72 segment (trays of 4 GPUs)", wi.with_value(segments, s.get("w_segment")), key="w_segment",
+                     format_func=auto, help="cluster.segment: auto searches the rack (18) and 16 trays; "
+                                            "each segment pays its share of whole racks")
 sb.header("Budget")
 sb.checkbox("spot instances", key="w_spot")
 # "%g", not Streamlit's default "%0.2f": a $400 fine-tune's budget (0.0004 $M) read "0.00" beside "0 = none", and a
@@ -239,6 +265,7 @@ w = wi.WhatIf(
     instance=s["w_instance"], nodes=s["w_nodes"], spot=s["w_spot"], max_gpus=s["w_max_gpus"],
     budget_usd=s["w_budget_musd"] * 1e6 or None, deadline_hours=s["w_deadline_days"] * 24 or None,
     objective=s["w_objective"], inter_node_gbps=s["w_inter_node_gbps"] or None,
+    power_limit_w=s.get("w_power_limit_w") if power else None, segment=s.get("w_segment") if segments else None,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -293,6 +320,9 @@ metric_rows([
 ])
 for n in mfu.notes:  # under the metrics, beside the MFU figure: long-context MFU passes what the GPU executes
     st.caption(n)
+held = wi.power_line(rec)
+if held:  # the GPUs held below their rated limit: the clock the step time is at, beside it
+    st.caption(held)
 st.caption(f"limits: {best['bottleneck']} · {rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible "
            f"in {rec['search_seconds']:.2f} s")
 if best.get("accuracy"):  # the model's own error on published runs of this kind (planner.model.accuracy)
@@ -317,7 +347,7 @@ else:
     st.info(tl["message"])
 
 st.subheader("sensitivity")
-what = st.radio("vary", list(wi.SENSITIVITY), horizontal=True, key="sens_input",
+what = st.radio("vary", wi.sweeps_for(best), horizontal=True, key="sens_input",
                 format_func=lambda k: wi.SENSITIVITY[k].label)
 sens = wi.cached_view(wi.sensitivity, job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():

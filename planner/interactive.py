@@ -131,6 +131,10 @@ class WhatIf:
     deadline_hours: Optional[float] = None
     objective: str = "cost"
     inter_node_gbps: Optional[float] = None  # None: the catalog's figure per instance
+    #: cluster.power_limit_w, W per GPU (``power_limit_choices``); None: each GPU at its rated limit
+    power_limit_w: Optional[float] = None
+    #: cluster.segment, trays of an NVL72 rack's Slurm --segment (``segment_choices``); None: searched (16 and 18)
+    segment: Optional[int] = None
 
     def replace(self, **kw) -> "WhatIf":
         return dataclasses.replace(self, **kw)
@@ -244,6 +248,7 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
         gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
         max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
         deadline_hours=con.deadline_hours, objective=con.objective, inter_node_gbps=cl.inter_node_gbps,
+        power_limit_w=cl.power_limit_w, segment=cl.segment,
     )
 
 
@@ -298,6 +303,9 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
         p.pop("dp", None)  # dp follows from the GPU count and the other degrees
     _set(cl, "nodes", w.nodes)
     _set(cl, "inter_node_gbps", w.inter_node_gbps)
+    _set(cl, "power_limit_w", w.power_limit_w)
+    # an NVL72 segment only on the job's bare rack GPU: an instance replaces it (the control is shown only there)
+    _set(cl, "segment", None if w.instance else w.segment)
     if w.instance:
         cl.pop("gpu", None)
         cl.pop("gpus_per_node", None)
@@ -389,6 +397,55 @@ def cloud_choices(catalog) -> list[str]:
 def instance_choices(catalog, gpus: list[str], clouds: list[str]) -> list[str]:
     return sorted(i.key for i in catalog.instances.values() if i.is_gpu
                   and (not gpus or i.gpu.name in gpus) and (not clouds or i.cloud in clouds))
+
+
+@dataclass(frozen=True)
+class PowerChoices:
+    """The power-limit control's values (W; None first: each GPU at its rated limit) over the GPUs the inputs leave
+    (``power_limit_choices``), and the range each of them accepts, for the control's help."""
+    options: tuple
+    ranges: str
+
+
+def power_limit_choices(catalog, gpus: list[str], instance: Optional[str], value: Optional[float] = None) -> Optional[PowerChoices]:
+    """The limits the sidebar offers for ``cluster.power_limit_w``: from the lowest minimum to the highest rated limit
+    of the GPUs the inputs leave (the instance's, else the GPUs chosen, else every GPU the catalog rents) in 25 W
+    steps (planner.hardware.power ``limit_range`` / ``limit_steps``), with the job's own ``value`` kept (a limit the
+    GPUs cannot take is then refused by the planner, in one line naming the field). None where no such GPU has a
+    rated limit (TPUs: no clock law to apply)."""
+    from planner.hardware.power import limit_range, limit_steps, power_floor
+
+    names = _instance_gpu(catalog, instance) if instance else list(gpus) or gpu_choices(catalog)
+    parts = [g for g in map(functools.partial(_known_gpu, catalog), dict.fromkeys(names)) if g is not None]
+    span = limit_range(parts)
+    if span is None:
+        return None
+    opts = (None, *limit_steps(*span))
+    ranges = "; ".join(f"{g.name} {power_floor(g)[0]:,.0f}-{g.power_limit_w:,.0f} W" for g in parts if g.power_limit_w)
+    return PowerChoices(with_value(opts, value) if value is not None else opts, ranges)
+
+
+def _known_gpu(catalog, name: str):
+    """The catalog's GPU ``name``, or None for a name it does not know (an uploaded constraints.gpus: the search
+    refuses it in its own words, naming the field)."""
+    try:
+        return catalog.gpu(name)
+    except InputError:
+        return None
+
+
+def segment_choices(base: dict, catalog) -> tuple:
+    """The NVL72 segment sizes (trays) the sidebar offers where the job's hardware is a rack-scale NVLink system
+    (``cluster.gpu`` GB200 / GB300 with its rack as the node: planner.hardware.options ``rack_trays``): None
+    (searched: the rack and 16 trays, ``search_segments``) and 1 to the rack's trays; () elsewhere (the control is
+    not shown, and a segment there is refused)."""
+    from planner.hardware.options import rack_trays
+
+    cl = _load(copy.deepcopy(base)).cluster
+    if not cl.gpu or cl.instance or _known_gpu(catalog, cl.gpu) is None:  # (an unknown GPU: the search says so)
+        return ()
+    trays = rack_trays(catalog, cl.gpu, cl.gpus_per_node)
+    return (None, *range(1, trays + 1)) if trays else ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -764,6 +821,22 @@ def causes_caption(time_by_cause_s: dict, steps: Optional[int] = None, ranked_st
     return text
 
 
+def power_line(rec: dict) -> Optional[str]:
+    """The recommended plan's power-limit assumption (``physics.power_limit_words``, which ``recommend`` adds to its
+    assumptions: "GPUs at 500 W of H100-SXM-80GB's rated 700 W (cluster.power_limit_w): sustained clock 0.894x ..."),
+    said beside the answer; None where its GPUs run at their rated limit."""
+    limit = rec["best"]["hardware"].get("power_limit_w")
+    if not limit:
+        return None
+    return next((a for a in rec["assumptions"] if a.startswith(f"GPUs at {limit:,.0f} W of ")), None)
+
+
+def sweeps_for(row: dict) -> list[str]:
+    """The sensitivity inputs that apply to ``row``'s plan (``Sweep.applies``: the power limit needs a GPU with a
+    rated limit)."""
+    return [k for k, sw in SENSITIVITY.items() if sw.applies(row)]
+
+
 def headline(rec: dict) -> str:
     """The app's recommendation line (markdown): the hardware as every output names it (``units.hardware_str``)
     and why. The app spelt it ``{nodes} x {name} ({gpus} x {gpu})``, which for a bare-GPU cluster read
@@ -783,6 +856,28 @@ def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str =
 #: offered load as multiples of the job's QPS for the latency-vs-QPS view (up to saturation)
 QPS_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.15)
 _SERVING_VIEWS = _LRU(4)
+
+
+#: the serving page's arrivals inputs (``serving.arrivals``: planner.spec.schema ``ArrivalsSpec``)
+ARRIVAL_FIELDS = ("kind", "burst_factor", "burst_share", "burst_s")
+
+
+def arrivals_inputs(base: dict) -> dict:
+    """The serving job's ``serving.arrivals`` as the page's inputs start (its own shape, else the defaults: Poisson,
+    and the mmpp shape ``planner.defaults.MMPP_BURST_*`` should the kind be switched)."""
+    a = _load(copy.deepcopy(base)).serving.arrivals
+    return {k: getattr(a, k) for k in ARRIVAL_FIELDS}
+
+
+def with_arrivals(base: dict, kind: str, burst_factor: float, burst_share: float, burst_s: float) -> dict:
+    """``base`` with ``serving.arrivals`` set from the page (serve41's shape: a burst ``burst_factor`` x the rate
+    between for a ``burst_share`` of the time, ``burst_s`` seconds each); Poisson arrivals carry no shape (the schema
+    refuses one beside them). Validated where the view loads it: a bad value is one error naming the field."""
+    doc = copy.deepcopy(base)
+    doc["serving"] = dict(doc.get("serving") or {})
+    shape = dict(burst_factor=burst_factor, burst_share=burst_share, burst_s=burst_s) if kind == "mmpp" else {}
+    doc["serving"]["arrivals"] = {"kind": kind, **shape}
+    return doc
 
 
 def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,

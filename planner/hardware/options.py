@@ -273,6 +273,18 @@ def rack_segment(cluster: ClusterSpec, system, gpu) -> tuple[int, int] | None:
     return s, trays // s
 
 
+def rack_trays(cat: Catalog, gpu_name: str, gpus_per_node: int | None = None) -> int | None:
+    """The trays of the rack-scale NVLink system a bare ``gpu_name`` cluster runs on (its reference system, as
+    ``option_from_gpu`` takes it: GB200 NVL72, 18), or None where a ``cluster.segment`` means nothing there (no such
+    system, or a ``gpus_per_node`` other than the rack's: ``rack_segment``)."""
+    gpu = cat.gpu(gpu_name)
+    ref = reference_network(cat, gpu)
+    system = ref[1] if ref is not None and isinstance(ref[1], System) else None
+    if not is_rack_system(system) or gpus_per_node not in (None, system.gpu_count):
+        return None
+    return system.gpu_count // system.gpus_per_host
+
+
 def search_segments(system) -> list[int]:
     """The segment sizes (trays) ``recommend`` searches where the job leaves ``cluster.segment`` open: the whole rack
     and each segment whose GPUs are a power of two (the TP / CP / EP degrees the search tries are powers of two:

@@ -28,11 +28,47 @@ FLOOR_FRACTION = max(lo / rated for lo, rated, _ in MIN_POWER_LIMIT_W.values())
 def power_floor(gpu) -> tuple[float, str]:
     """(the lowest limit ``gpu`` accepts in W, its basis): ``MIN_POWER_LIMIT_W``'s reading, or ``FLOOR_FRACTION`` of
     the rated limit. ``gpu`` must have a rated limit (``power_limit_w``)."""
+    return floor_of(gpu.name, gpu.power_limit_w)
+
+
+def floor_of(name: str, rated: float) -> tuple[float, str]:
+    """``power_floor`` of the part named ``name`` whose rated limit is ``rated`` W (a result row's ``gpu`` and
+    ``rated_power_limit_w``, which carry no catalog object)."""
     for prefix, (lo, _, source) in MIN_POWER_LIMIT_W.items():
-        if gpu.name.upper().startswith(prefix.upper()):
+        if name.upper().startswith(prefix.upper()):
             return lo, source
-    return FLOOR_FRACTION * gpu.power_limit_w, (f"no published minimum for {gpu.name}: {FLOOR_FRACTION:.3g} of its "
-                                               "rated limit, the H100 SXM's 200 / 700 W")
+    return FLOOR_FRACTION * rated, (f"no published minimum for {name}: {FLOOR_FRACTION:.3g} of its "
+                                    "rated limit, the H100 SXM's 200 / 700 W")
+
+
+def limit_range(gpus) -> tuple[float, float] | None:
+    """(the lowest minimum, the highest rated limit) in W over ``gpus`` that have a rated limit: the limits at which
+    at least one of them can be held (a search holds each at the lower of the limit and its own rated one, and leaves
+    out a part whose minimum is above it: ``searched_limit``, planner.hardware.options ``held_instances``); None where
+    none has a rated limit (TPUs, Trainium: no clock law to apply)."""
+    rated = [g for g in gpus if getattr(g, "power_limit_w", None)]
+    if not rated:
+        return None
+    return min(power_floor(g)[0] for g in rated), max(float(g.power_limit_w) for g in rated)
+
+
+def limit_steps(lo: float, hi: float, step: float = 25.0) -> tuple[float, ...]:
+    """Limits from ``lo`` to ``hi`` W for a control: the whole watt at or above ``lo`` (a part refuses a limit below
+    its minimum), the multiples of ``step`` between, and ``hi``.
+
+    >>> limit_steps(200, 300), limit_steps(20.57, 72)
+    ((200.0, 225.0, 250.0, 275.0, 300.0), (21.0, 25.0, 50.0, 72.0))
+    """
+    first = float(-(-lo // 1))
+    inner = [k * step for k in range(int(first // step) + 1, int(-(-hi // step)))]
+    return tuple(dict.fromkeys([first, *inner, float(hi)]))
+
+
+def sweep_limits(name: str, rated: float, points: int = 6) -> list[float]:
+    """``points`` limits evenly from the part's minimum (``floor_of``) to its rated limit, whole watts: a sensitivity
+    sweep of the power limit (an H100 SXM: 200, 300, ..., 700 W)."""
+    lo = floor_of(name, rated)[0]
+    return sorted({float(round(lo + (rated - lo) * k / (points - 1))) for k in range(points)})
 
 
 def limit_error(gpu, limit_w: float) -> str | None:

@@ -1,5 +1,5 @@
 """Sensitivity: one input of a plan varied (nodes, micro-batch, network, global batch, sequence
-length), everything else held, each point one ``estimate`` — for the app and the report."""
+length, the GPUs' power limit), everything else held, each point one ``estimate`` — for the app and the report."""
 from __future__ import annotations
 
 import math
@@ -13,6 +13,7 @@ from hardware_catalog.errors import from_validation
 from planner.errors import InputError, clip
 from planner.results import jsonable
 from planner.spec import JobSpec, load_job_dict
+from planner.hardware.power import sweep_limits
 from planner.search.space import job_for_plan
 from planner.workloads.training import estimate_job
 
@@ -59,6 +60,28 @@ def _set_seq(j: JobSpec, v):
     j.training.seq_len = int(v)
 
 
+def _power_values(row: dict) -> list:
+    """The plan's GPU from its minimum power limit to its rated one (``power.sweep_limits``: an H100 SXM's 200, 300,
+    ..., 700 W); a part without a rated limit is not swept (``power_sweeps``)."""
+    hw = row["hardware"]
+    return sweep_limits(hw["gpu"], hw["rated_power_limit_w"])
+
+
+def _set_power(j: JobSpec, v):
+    j.cluster.power_limit_w = float(v)  # held to the part's range by the loader (options.fixed_limit)
+
+
+def _power_now(row: dict, j: JobSpec) -> float:
+    hw = row["hardware"]
+    return hw.get("power_limit_w") or hw["rated_power_limit_w"]
+
+
+def power_sweeps(row: dict) -> bool:
+    """Whether the power-limit sweep applies to ``row``'s plan: its GPU has a rated limit (a TPU row has none, so
+    no clock law and no range to sweep)."""
+    return bool(row["hardware"].get("rated_power_limit_w"))
+
+
 #: the job section of each model a sweep assigns to (``Sweep.apply``), for its validation errors' field names
 SECTION_OF = {"TrainingSpec": "training", "ClusterSpec": "cluster", "ParallelSpec": "parallel"}
 
@@ -69,6 +92,8 @@ class Sweep:
     values: Callable[[dict], list]
     apply: Callable[[JobSpec, Any], None]
     current: Callable[[dict, JobSpec], float]
+    #: whether the sweep means something for a plan's row (the power limit: a part with a rated limit)
+    applies: Callable[[dict], bool] = lambda row: True
 
 
 SENSITIVITY = {
@@ -78,6 +103,8 @@ SENSITIVITY = {
                              lambda r, j: r["hardware"]["inter_node_gbps"]),
     "global_batch": Sweep("global batch (sequences)", _around, _set_gb, lambda r, j: j.training.global_batch),
     "seq_len": Sweep("sequence length", _around, _set_seq, lambda r, j: j.training.seq_len),
+    # the clock law's cost of a capped site (app41): each point the pinned plan at cluster.power_limit_w = v
+    "power_limit_w": Sweep("power limit (W per GPU)", _power_values, _set_power, _power_now, power_sweeps),
 }
 
 
@@ -136,6 +163,9 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
     if what not in SENSITIVITY:
         raise InputError("sensitivity", f"unknown input {clip(what)}; choose from {', '.join(SENSITIVITY)}")
     sw = SENSITIVITY[what]
+    if not sw.applies(row):
+        raise InputError("sensitivity", f"{sw.label} does not apply to {row['hardware']['gpu']}: its catalog row has "
+                                        "no rated power limit")
     base = pinned_job(job, row)
     cur = sw.current(row, job)
     if values is None:
