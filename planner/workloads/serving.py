@@ -224,10 +224,16 @@ def burst_parts(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int,
     sojourn of mean T is exponential of mean T (memoryless), so P(wait > t) = exp(-t / ((rho - 1) T)); its TPOT is a
     full batch's, a backlog's (``tpot_tail`` without a rate). Left out: the backlog a burst leaves to the state after
     it (the fluid drain), and the request's own prefill in an overloaded state. Measured (benchmarks/burst_screen.py,
-    README "Bursty arrivals"): where the burst state holds every slot past the burst (1,500-token outputs, a 30 s
-    request beside 30 s bursts) the slots smooth the burst and this reads far over the simulation (7.7 s vs 38 ms);
-    tried and not taken, each state's rate averaged over the last time in service (M_t/G/inf: Eick, Massey & Whitt,
-    Operations Research 41(4), 1993): the chat example at 14 replicas read 269 ms against a simulated 839."""
+    README "Bursty arrivals", an hour of arrivals, serve42): 1.25-2.7x over the simulated p99 TTFT at 30 s bursts and
+    the RAG job, 0.77-0.93x under it at the chat job's 10 s bursts; far over only where a burst is 1.06x the slots'
+    capacity and the simulated slots never fill (1,500-token outputs at 3 replicas: 7.7 s against 52 ms). Tried and
+    not taken: each state's rate averaged over the last time in service (M_t/G/inf: Eick, Massey & Whitt, Operations
+    Research 41(4), 1993), the chat example at 14 replicas 269 ms against a simulated 839 over 600 s (serve41); an
+    overloaded state's queue started only once the M_t/G/inf offered load fills its slots, its arrivals before that at
+    that load (the modified-offered-load approximation, Jennings, Mandelbaum, Massey & Whitt, Management Science
+    42(10), 1996): the long-output rows right (53,809 ms against 53,555 at 2 replicas) but the chat job's 10 s bursts,
+    whose requests hold a slot 13 s, 5,896 / 632 ms against 10,066 / 1,461 at 12 / 14 replicas (serve42; docs/
+    serving_notes.md)."""
     ttft, tpot = [], {k: [] for k in REALTIME_TOKEN_BUDGETS}
     for share, factor, sojourn in target.bursts:
         rate = target.qps * factor / r
