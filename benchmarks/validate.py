@@ -1890,19 +1890,38 @@ def maxtext_vocab_tiling(r) -> dict:
     return dict(num_vocab_tiling=int(got.group(1))) if got else {}
 
 
+#: the tpu-recipes workloads whose XLA flags add ``HOST_OFFLOAD_FLAGS`` (AI-Hypercomputer/maxtext
+#: benchmarks/maxtext_trillium_model_configs.py, each workload's ``xla_flags``; benchmarks/xla_flags_library.py:
+#: ``--xla_tpu_enable_ag_backward_pipelining=true`` among them): the Llama 3.1 8B / 70B / 405B and Mistral 7B ones.
+#: Llama 2 70B (``llama2_70b_4096_sc``: DENSE_VMEM_LIMIT, CF_FOR_ALL_GATHER, SparseCore all-reduce), GPT-3 175B
+#: (DENSE_VMEM_LIMIT, CF_FOR_ALL_GATHER, DATA_PARALLEL_OVERLAP, DISABLE_BUNDLE_AWARE_COST_MODEL), Mixtral
+#: (MOE_VMEM_LIMIT, CF_FOR_ALL_GATHER, DATA_PARALLEL_OVERLAP) and Gemma3 (CUSTOM_VMEM_LIMIT) do not
+MAXTEXT_AG_BACKWARD_PIPELINING = frozenset({
+    "llama3_1_8b_8192", "llama3_1_8b_8192_bs5", "llama3_1_8b_8192_no_collective_matmul", "llama3_1_70b_8192",
+    "llama3_1_70b_8192_bs2", "llama3_1_70b_8192_bs4", "llama3_1_70b_8192_bs2_bfloat16_no_collective_matmul",
+    "llama3_1_405b_8192_pure_fsdp_ici", "mistral_7b"})
+
+
+def maxtext_xla_flags(r) -> dict:
+    """The stack option of a ``maxtext_runs.csv`` row's XLA flags: ``ag_backward_pipelining`` where its workload adds
+    ``HOST_OFFLOAD_FLAGS`` (``MAXTEXT_AG_BACKWARD_PIPELINING``); none elsewhere (XLA's default, off)."""
+    return dict(ag_backward_pipelining=True) if r.workload in MAXTEXT_AG_BACKWARD_PIPELINING else {}
+
+
 def maxtext_case(r, gpus_per_node: int):
     """(model, training, layout, stack) of a ``maxtext_runs.csv`` row as ``maxtext`` maps it: FSDP (ZeRO-3) over
     every chip, TP = PP = 1, micro-batch = the per-device batch, full recompute under the recipe's MaxText remat
     policy (``maxtext_remat``: the layers under jax.checkpoint, what the policy offloads to host or keeps on the chip)
-    and vocabulary tiling (``maxtext_vocab_tiling``);
-    ``gpus_per_node`` places the groups (8-chip hosts, or a whole slice)."""
+    and vocabulary tiling (``maxtext_vocab_tiling``), the backward's gather pipelining where its XLA flags set it
+    (``maxtext_xla_flags``); ``gpus_per_node`` places the groups (8-chip hosts, or a whole slice)."""
     chips, mb = int(r.chips), int(r.per_device_batch)
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=chips * mb, micro_batch=mb, precision="bf16",
                       weights="pure" if str(r.weight_dtype).startswith("bfloat16") else "amp", grad_dtype="same",
                       optimizer="adamw", flash_attention=True, dropout=False, recompute="full")
     c = Candidates(tp=np.array([1]), pp=1, dp=chips, cp=1, ep=1, vpp=1, zero=3, mb=mb, rc=RECOMPUTE.code["full"],
                    sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=gpus_per_node, nodes=1)
-    return maxtext_model(r), tr, c, stacks.resolve("maxtext", **maxtext_remat(r), **maxtext_vocab_tiling(r))
+    return maxtext_model(r), tr, c, stacks.resolve("maxtext", **maxtext_remat(r), **maxtext_vocab_tiling(r),
+                                                   **maxtext_xla_flags(r))
 
 
 def maxtext(cat) -> pd.DataFrame:

@@ -36,8 +36,8 @@ def test_no_16bit_copy_of_the_fp32_shard():
     got = _mem(m, t, c, remat_policy="custom", remat_tensors=QKV_OFFLOAD)
     from planner.spec.params import count_params
     per_chip = count_params(m).total / 256
-    largest_two = got["weights"] - 4.0 * per_chip  # the fp32 shard and the two gathered layers (16-bit), no copy
-    assert 0 < largest_two < 2 * 2.0 * count_params(m).total / m.layers * 1.3
+    gathered = got["weights"] - 4.0 * per_chip  # the fp32 shard and the gathered layer(s) (16-bit), no copy
+    assert 0 < gathered < 2 * 2.0 * count_params(m).total / m.layers * 1.3
 
 
 def test_optax_moments_follow_bf16_weights():
@@ -74,7 +74,8 @@ def test_logits_and_rebuild_are_not_held_together():
 
 
 def test_recipe_rows_under_the_chip():
-    """Every tpu-recipes row but GPT-3 175B (full remat: its 96 layer inputs on the chip) fits v6e's 32 GiB."""
+    """Every tpu-recipes row fits v6e's 32 GiB; GPT-3 175B (full remat: its 96 layer inputs on the chip) did not
+    until maxmem41 held one gathered layer in MaxText's scanned decoder, not FSDP's two (34.6 -> 31.2 GiB)."""
     import validate
     d = pd.read_csv(validate.MAXTEXT_CSV)
     over = []
@@ -83,7 +84,7 @@ def test_recipe_rows_under_the_chip():
         m, t, c, st = validate.maxtext_case(r, g)
         if float(memory_per_gpu(m, t, c, stack=st)["total"][0]) / GIB > 32.0:
             over.append(r.id)
-    assert over == ["maxtext_v6e_gpt3-175b_256"]
+    assert over == []
 
 
 def test_vocab_tiles_must_divide_a_chips_tokens(cli, tmp_path):

@@ -1117,6 +1117,17 @@ def _mfsdp_buffers(x: StateContext, d, e):
                               x.st.mfsdp_double_buffer)
 
 
+def gathered_blocks(st) -> int:
+    """Largest blocks a ZeRO-3 rank holds gathered at once where the stack gathers per block: FSDP's block in use and
+    the one prefetched (2); a stack whose layers run as one scanned loop gathering inside its body
+    (``Stack.scan_gathers``: MaxText) the one in use (1), two where XLA pipelines the backward's gathers across the
+    loop's iterations (``Stack.ag_backward_pipelining``). Until maxmem41 (2026-12-05) MaxText held two: GPT-3 175B on
+    v6e-256, 3.4 GiB (one gathered bf16 layer) over its chip's 32 GiB."""
+    if getattr(st, "scan_gathers", False) and not getattr(st, "ag_backward_pipelining", False):
+        return 1
+    return 2
+
+
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
     """Weight bytes of a stage holding ``dense`` / ``expert`` parameters (per candidate, ``[sinv]``) at ``w_b``
     bytes each (default ``w_held``): sharded at ZeRO-3 (Rajbhandari et al. 2020), whole where held (``_fsdp_held``),
@@ -1156,8 +1167,8 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     if x.ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
         gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, x.ktpf), x.ds_live)
         gathered = gathered + x.ds_persist * (1.0 - 1.0 / dps)
-    else:  # FSDP: the block in use and the one prefetched
-        gathered = 2 * x.largest
+    else:  # FSDP: the block in use and the one prefetched; a scanned stack's one (``gathered_blocks``)
+        gathered = gathered_blocks(st) * x.largest
     weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
     if x.fsdp2 and m.is_transformer:  # the unit outside the blocks (Stack.fsdp2_root): 16-bit, never float8
         weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(

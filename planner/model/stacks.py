@@ -992,7 +992,20 @@ class Stack:
     #: bytes) and planner.model.step_time ``lm_head`` (the head GEMM and loss re-run in the backward). The Gemma3
     #: tpu-recipes set 16
     num_vocab_tiling: int = 1
-    #: the stack takes ``remat_policy`` / ``remat_tensors`` / ``num_vocab_tiling`` (MaxText)
+    #: the layers run as one loop whose body gathers its own layer's weights (MaxText's ``scan_layers: True``, base.yml's
+    #: default: the decoder layers under ``nn.scan``, FSDP's all-gathers inside the scanned body): at ZeRO-3 the chip
+    #: holds the one layer in use, no next layer prefetched across the loop's iterations -- "In standard FSDP training,
+    #: parameter All-Gather collectives lie exposed on the critical execution path before every layer's forward
+    #: computation", what AI-Hypercomputer/maxtext PR #4493 ("FSDP Prefetch: Forward pass only", open, 2026-07-15)
+    #: adds a custom-VJP scan to change. ``ag_backward_pipelining`` puts the next layer's gather back in the backward
+    #: (planner.model.memory ``gathered_blocks``). False: FSDP's block in use and the one prefetched
+    scan_gathers: bool = False
+    #: XLA's ``--xla_tpu_enable_ag_backward_pipelining=true`` (MaxText benchmarks/xla_flags_library.py
+    #: ``HOST_OFFLOAD_FLAGS``, "optimizations recommended when using host offloading"; off unless a recipe sets it):
+    #: the scanned backward's all-gathers pipelined across its iterations, the next layer's gathered beside the one in
+    #: use, as FSDP's prefetch holds two. By the flag's name: no source read on what it holds (the conservative side)
+    ag_backward_pipelining: bool = False
+    #: the stack takes ``remat_policy`` / ``remat_tensors`` / ``num_vocab_tiling`` / ``ag_backward_pipelining`` (MaxText)
     has_remat_policy: bool = False
     optimizer_offload: bool = False
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
@@ -1538,6 +1551,8 @@ class Stack:
             opts.append(f"remat_policy={remat_label(self)}")
             if self.num_vocab_tiling > 1:
                 opts.append(f"num_vocab_tiling={self.num_vocab_tiling}")
+            if self.ag_backward_pipelining:
+                opts.append("ag_backward_pipelining=on")
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
         if self.precision_aware_optimizer and not self.optimizer_offload:  # the state dtypes the plan prices
@@ -1636,7 +1651,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype",
            "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
-           "num_vocab_tiling")
+           "num_vocab_tiling", "ag_backward_pipelining")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
@@ -1820,6 +1835,9 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "remat_policy": (lambda st: st.has_remat_policy, "MaxText remat policy", None),
     "remat_tensors": (lambda st: st.has_remat_policy, "MaxText remat policy (remat_policy: custom's tensors)", None),
     "num_vocab_tiling": (lambda st: st.has_remat_policy, "MaxText vocabulary tiling (num_vocab_tiling)", None),
+    "ag_backward_pipelining": (lambda st: st.scan_gathers,
+                               "scanned layers' all-gather pipelining (XLA's --xla_tpu_enable_ag_backward_pipelining)",
+                               None),
     "mixed_precision": (lambda st: st.mixed_precision is not None,
                         "Hugging Face model-code precision switch (mixed_precision: amp | bf16)", None),
     "moe_dispatcher": (lambda st: bool(st.moe_dispatchers), "MoE token dispatcher", lambda st: st.moe_dispatchers),
@@ -1901,6 +1919,8 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                "remat_policy": lambda m, t: m.is_transformer, "remat_tensors": lambda m, t: m.is_transformer,
                # the tiles split a decoder's logits (a transformer's)
                "num_vocab_tiling": lambda m, t: m.is_transformer,
+               # the scanned decoder layers' gathers (a transformer's)
+               "ag_backward_pipelining": lambda m, t: m.is_transformer,
                # Megatron-Core overlaps shared experts only (moe_layer.py: ``set_shared_experts`` where the model has
                # them); on a model without, the flag is accepted and does nothing (planner.spec.load notes it)
                "moe_shared_expert_overlap": lambda m, t: has_shared_experts(m),
@@ -2587,7 +2607,7 @@ STACKS["megatron-core-gaudi"] = replace(
 #: ``UNMEASURED_PLATFORMS``), and every output says so.
 STACKS["maxtext"] = Stack(
     "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
-    has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True,
+    has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True, scan_gathers=True,
     doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
     tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
     sources="AI-Hypercomputer/maxtext (JAX): the train step is one jax.jit program; data parallelism is the mesh's "

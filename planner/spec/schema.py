@@ -562,6 +562,9 @@ class FrameworkSpec(_Strict):
     remat_tensors: Optional[dict[str, str]] = None
     #: MaxText's num_vocab_tiling (base.yml 1): the loss over the logits in this many tiles of the micro-batch's tokens
     num_vocab_tiling: Optional[int] = Field(None, ge=1, le=1 << 16)
+    #: XLA's --xla_tpu_enable_ag_backward_pipelining (MaxText's HOST_OFFLOAD_FLAGS): the scanned backward holds the
+    #: next layer's gathered weights beside the one in use (planner.model.stacks Stack.ag_backward_pipelining)
+    ag_backward_pipelining: Optional[bool] = None
     mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16
     moe_dispatcher: Optional[V.MOE_DISPATCHER.literal] = None  # alltoall | deepep | hybridep
     moe_a2a_overlap: Optional[bool] = None  # Megatron-Core --overlap-moe-expert-parallel-comm
