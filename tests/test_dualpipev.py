@@ -179,5 +179,7 @@ def test_recommend_tries_dualpipev_on_torchtitan_with_compile_off(catalog):
     job.parallel.schedule = "dualpipev"
     assert estimate_job(job, catalog).step_time_s == pytest.approx(best["step_time_s"], rel=1e-9)
     on = recommend(_moe_rec_job(True), catalog, top=3, simulate=False)
-    assert jsonable(on["best"])["config"]["schedule"] == "1f1b"
+    # compile on: DualPipeV is not among the schedules (1F1B won here until acc41c exposed the pipelined FSDP stage's
+    # reduce-scatter whole, which the interleaved schedule's shorter bubble now outweighs)
+    assert jsonable(on["best"])["config"]["schedule"] in ("1f1b", "interleaved")
     assert not any("DualPipeV" in a for a in on["assumptions"])
