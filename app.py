@@ -17,7 +17,7 @@ from planner.errors import InputError
 from planner.results import ranked_hours, ranked_price
 from planner.spec.presets import PRESETS
 from planner.spec.schema import ArrivalsSpec, ClusterSpec, TrainingSpec
-from planner.units import device_of, fmt_time, fmt_usd, hardware_str
+from planner.units import count_of, device_of, fmt_time, fmt_usd, hardware_str
 from planner import defaults as D
 from planner.vocab import ARRIVALS, OBJECTIVE, OPTIMIZER, PRECISION, TRAINING_MODE
 
@@ -323,7 +323,8 @@ for n in mfu.notes:  # under the metrics, beside the MFU figure: long-context MF
 held = wi.power_line(rec)
 if held:  # the GPUs held below their rated limit: the clock the step time is at, beside it
     st.caption(held)
-st.caption(f"limits: {best['bottleneck']} · {rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible "
+# "1 configuration evaluated" for a fixed layout, as the report's search row says it (QA 63: "1 configurations")
+st.caption(f"limits: {best['bottleneck']} · {count_of(rec['evaluated'], 'configuration')} evaluated, {rec['feasible']:,} feasible "
            f"in {rec['search_seconds']:.2f} s")
 if best.get("accuracy"):  # the model's own error on published runs of this kind (planner.model.accuracy)
     st.info(accuracy_line(best["accuracy"]))

@@ -749,6 +749,10 @@ class GPU:
     #: has it (``load_catalog``: a user's row for the reference moves this part's clock too; catalog40); None for a part
     #: without one, or one no catalog built (``planner.model.physics`` then reads the shipped row)
     clock_reference: Optional["GPU"] = None
+    #: whether the row states ``intra_node_gbps_per_dir`` (False: ``intra_node_bw`` is the PCIe fallback, as for
+    #: MI250X, whose Infinity Fabric aggregate is unverified); the catalog's tables print the row's own value, so that
+    #: ``catalog gpus --csv`` read back changes nothing
+    intra_node_stated: bool = True
 
     @property
     def unit_word(self) -> str:
@@ -792,7 +796,8 @@ class GPU:
                    purchase_price_usd=r.purchase_price_usd, source=r.source, notes=r.notes or "",
                    aliases=aliases, power_limit_w=r.power_limit_w, form_factor=r.form_factor or "",
                    sustained_clock_note=r.sustained_clock_note or "",
-                   host_link_bw=r.host_link_gbps_per_dir * GB if r.host_link_gbps_per_dir else None)
+                   host_link_bw=r.host_link_gbps_per_dir * GB if r.host_link_gbps_per_dir else None,
+                   intra_node_stated=bool(r.intra_node_gbps_per_dir))
 
 
 @dataclass(frozen=True)
@@ -1090,7 +1095,10 @@ class Catalog:
                          "hbm_tbps": g.hbm_bw / TB,
                          **{f"{d}_tflops": g.peak_flops.get(d, float("nan")) / TERA for d in DTYPES},
                          "intra_node_link": g.intra_node_link,
-                         "intra_node_gbps_per_dir": (g.intra_node_bw or float("nan")) / GB,
+                         # the row's own rate: the PCIe fallback printed here was read back as a stated link
+                         # rate (QA 63: "catalog override gpus.csv: GPU MI250X-128GB: intra_node_gbps_per_dir - -> 32")
+                         "intra_node_gbps_per_dir": ((g.intra_node_bw if g.intra_node_stated else None)
+                                                     or float("nan")) / GB,
                          "power_limit_w": g.power_limit_w, "form_factor": g.form_factor,
                          "sustained_clock_note": g.sustained_clock_note,
                          "purchase_price_usd": g.purchase_price_usd,

@@ -124,7 +124,9 @@ def format_gpus_table(cat: Catalog, width: int | None = None, derive_fp8=None) -
                      _sixteen_bit(pf),
                      _fp8(g, derive_fp8),
                      _num(pf.get("fp32", None) and pf["fp32"] / TERA, "{:,.1f}"),
-                     _num(g.intra_node_bw and g.intra_node_bw / GB), g.intra_node_link, _num(g.power_limit_w),
+                     # the PCIe fallback where the row states no link rate, said as such (the CSV leaves it empty)
+                     _num(g.intra_node_bw and g.intra_node_bw / GB) + ("" if g.intra_node_stated or not g.intra_node_bw else " (PCIe)"),
+                     g.intra_node_link, _num(g.power_limit_w),
                      _clip(g.form_factor or "-", 24)])
     return _table(f"GPUs ({len(cat.gpus)}) - dense peaks", None, cols, rows, width,
                   ("form factor", "link", "power\nW", "vendor", "FP32\nTFLOP/s"))

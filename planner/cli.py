@@ -264,7 +264,7 @@ def recommend(
 
             spec = emit_launch_spec(job, planned.result.best, emit, ctx.catalog)
         if csv_path is not None:
-            _write_ranked_csv(csv_path, planned, force, ctx.catalog)
+            _write_ranked_csv(csv_path, planned, force, ctx.catalog, job.cluster.power_limit_w)
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
@@ -273,17 +273,17 @@ def recommend(
     _run(go)
 
 
-def _write_ranked_csv(path, planned, force: bool, catalog=None) -> None:
+def _write_ranked_csv(path, planned, force: bool, catalog=None, power_limit_w=None) -> None:
     """``recommend --csv``: a training plan's feasible configurations, every one in rank order (the whole ranked
     table), or a tabular job's ranked instances."""
     if planned.workload == "tabular":  # its ranked instances, as a training plan's rows (refused until QA 37)
         from planner.present.tabular import tabular_csv
 
         return write_text(path, tabular_csv(planned.result, catalog), "--csv", force)
-    write_stream(path, _ranked_csv_parts(planned.result, catalog), "--csv", force)
+    write_stream(path, _ranked_csv_parts(planned.result, catalog, power_limit_w), "--csv", force)
 
 
-def _ranked_csv_parts(rec, catalog=None):
+def _ranked_csv_parts(rec, catalog=None, power_limit_w=None):
     """The training table's CSV text a block of ranked rows at a time (``RankedRows.blocks``): the file's bytes are
     the whole table's ``to_csv`` (each block's rows as the whole table's, the header once), and only one block's
     rows are held (a 12.2M-plan table was built whole, ~0.55 KB a plan, and its text beside it). The price every
@@ -293,19 +293,30 @@ def _ranked_csv_parts(rec, catalog=None):
     instance's on-demand or spot rate's own date), empty where no catalog rate prices it (a job's
     cluster.price_usd_hr, a bare GPU) or its row gives none. QA 55b: a budget sheet built from the file could not
     say how old a row's price is; rows of a GCP bound at most 765 days back sat beside AWS's 319 unmarked.
+    Where the job sets ``cluster.power_limit_w``, a ``power_limit_w`` column before those two: the watts each row's
+    GPUs were priced at (``power.searched_limit``: the lower of the job's limit and the GPU's rated one), as the
+    table's "at 500 W" and --json's ``power_limit_w`` say them; a job without a limit keeps the file's columns (QA 63:
+    the file had no word of the limit, so a 500 W H100 row read as a 700 W one).
     (to_csv's text, each column's distinct values formatted once: planner.present.frame_csv)"""
     import pandas as pd
 
+    from planner.hardware.power import searched_limit
     from planner.model.cost import rate_date
     from planner.present.frame_csv import frame_csv
 
     dates: dict = {}  # hardware -> its rate's date, looked up once (a few distinct values in millions of rows)
+    watts: dict = {}  # GPU -> the watts it was searched at (the same few values)
 
     def dated(block):
         hw = block["hardware"]
         for h in hw.unique():
             if h not in dates:
                 dates[h] = rate_date(catalog, h, rec.price_basis) or pd.NA
+        if power_limit_w is not None and catalog is not None:
+            for g in block["gpu"].unique():
+                if g not in watts:
+                    watts[g] = searched_limit(catalog.gpus.get(g), power_limit_w)
+            block = block.assign(power_limit_w=block["gpu"].map(watts).astype("Float64"))
         return block.assign(price_date=hw.map(dates).astype("string"), price_basis=rec.price_basis)
 
     head = None
@@ -418,7 +429,11 @@ def _views(rec, by: Optional[str], scaling: bool, catalog=None, power_limit_w=No
             if power_limit_w is not None and catalog is not None:
                 # the watts the row's GPUs ran at (QA 62: compare --json's rows said nothing of a limit that slowed
                 # each of them, at its own share of its rated power)
-                r["power_limit_w"] = searched_limit(catalog.gpus.get(r.get("gpu")), power_limit_w)
+                gpu = catalog.gpus.get(r.get("gpu"))
+                r["power_limit_w"] = searched_limit(gpu, power_limit_w)
+                # its rated limit beside it, so the table's hardware cell says "at 500 W" where the row is held below
+                # it, as recommend's table does (QA 63: compare's table gave no row its watts)
+                r["rated_power_limit_w"] = getattr(gpu, "power_limit_w", None)
     return views
 
 

@@ -125,7 +125,8 @@ def offline_words(b: dict) -> str:
             f"{fmt_run_time(b['hours'])} at {fmt_usd(b['usd_per_hr'])}/h, {RATE_NAMES.get(b['price'], b['price'])}): "
             f"{usd_per_million(b['usd_per_million_requests'])} per 1M requests, "
             f"{usd_per_million(b['usd_per_million_output_tokens'])} per 1M output tokens, "
-            f"{usd_per_million(b['usd_per_million_tokens'])} per 1M tokens (prompt + output)")
+            f"{usd_per_million(b['usd_per_million_tokens'])} per 1M tokens (prompt + output)"
+            + region_clause(b.get("price_region")))  # "; prices in us-east-1 (constraints.regions)", as "per month:"
 
 
 def _rps(x: float) -> str:

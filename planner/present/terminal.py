@@ -874,7 +874,9 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard", "micro_batch",
                                                "recompute", "recompute_modules", "recompute_method", "recompute_num_layers",
                                                "offload", "megatron_fsdp", "pp_split") if k in r})
-        t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"], str(r["nodes"]),
+        # the watts a row's GPUs are held at under cluster.power_limit_w ("at 500 W"), as recommend's table says them
+        t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"] + power_words(r),
+                  str(r["nodes"]),
                   layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))
     return t

@@ -2282,6 +2282,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         budget["price_region"] = region
     job_cost = None if realtime else offline_budget(m, options[0], sp0, lim.deadline_hours, lay is not None,
                                                    catalog=cat, job_onprem=job.onprem, gpu=hw0.gpu)
+    if job_cost is not None and region:  # an offline job's cost names its region as the real-time month does (QA 63)
+        job_cost["price_region"] = region
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,
