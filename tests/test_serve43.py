@@ -1,0 +1,82 @@
+"""serve43: the serving plan's throughput, utilisation and req/s per replica are those of the token budget the plan
+runs (the simulation's ``max_num_batched_tokens``), not the screen's default 2,048. A RAG job (long prompts, short
+outputs) on g6e.xlarge simulated at budget 512 showed 1.03 req/s a replica (the 2,048 figure) beside 157 replicas,
+123% busy; the lumped step at 512 gives 1.59 (simulated saturated rate 1.74)."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import yaml
+
+from hardware_catalog import load_catalog
+
+from planner.spec import load_job_dict
+from planner.workloads.serving import _options, lumped_iteration, plan_serving
+from planner.workloads.serving_iteration import option_iteration
+from planner.workloads.serving_memory import served_model
+from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, settings_for
+
+RAG = {"model": {"preset": "llama3-8b"},
+       "serving": {"qps": 20, "p99_latency_ms": 60, "ttft_ms": 3000, "prompt_tokens": 6000, "output_tokens": 150,
+                   "max_batch": 256},
+       "constraints": {"instances": ["aws:g6e.xlarge"]}}
+
+
+@pytest.fixture(scope="module")
+def plan():
+    job = load_job_dict(RAG)
+    return job, plan_serving(job, sim=replace(settings_for(job), candidates=1))
+
+
+def _step_rps(job, row, budget):
+    m, s = served_model(job.model), job.serving
+    hw = next(h for h in _options(job, load_catalog(), None) if h.name == row.hardware)
+    step = float(lumped_iteration(option_iteration(m, s, hw, row.tp), s, float(row.batch), budget))
+    return row.batch / (s.output_tokens * step)
+
+
+def test_simulated_row_states_the_throughput_at_its_budget(plan):
+    """The simulation picks a budget other than the default here (512: the 6,000-token prompts spread over more,
+    less compute-bound steps); the row's req/s, tokens/s and utilisation are at that budget, and so over the
+    default's (the old code kept the 2,048 figure, its utilisation over 100%)."""
+    job, p = plan
+    row = p.best
+    budget = row.simulated["max_num_batched_tokens"]
+    assert budget != REALTIME_TOKEN_BUDGET
+    rps = _step_rps(job, row, budget)
+    assert row.requests_per_s_per_replica == pytest.approx(rps, rel=1e-9)
+    assert rps > 1.2 * _step_rps(job, row, REALTIME_TOKEN_BUDGET)
+    assert row.tokens_per_s_per_replica == pytest.approx(rps * job.serving.output_tokens, rel=1e-9)
+    assert row.utilisation == pytest.approx(job.serving.qps / (row.replicas * rps), rel=1e-9)
+    assert row.utilisation < 1.0
+
+
+def test_json_and_text_state_the_same_rate(tmp_path, cli):
+    """``serve --json``'s best option and the text table's req/s/replica column carry the one rate, at the simulated
+    budget (the old code printed the 2,048 figure in both)."""
+    path = tmp_path / "rag.yaml"
+    path.write_text(yaml.safe_dump(RAG))
+    code, out, _ = cli("serve", str(path), "--json")
+    assert code == 0
+    best = json.loads(out)["options"][0]
+    job = load_job_dict(RAG)
+    m, s = served_model(job.model), job.serving
+    hw = next(h for h in _options(job, load_catalog(), None) if h.name == best["hardware"])
+    im = option_iteration(m, s, hw, best["tp"])
+    budget = best["simulated"]["max_num_batched_tokens"]
+    step = float(lumped_iteration(im, s, float(best["batch"]), budget))
+    assert best["requests_per_s_per_replica"] == pytest.approx(best["batch"] / (s.output_tokens * step), rel=1e-9)
+    code, text, _ = cli("serve", str(path))
+    assert code == 0
+    row = next(line for line in text.splitlines() if "aws:g6e.xlarge" in line and "sim" in line)
+    assert f"{best['requests_per_s_per_replica']:.2f}" in [c.strip() for c in row.split("│")]
+
+
+def test_screen_only_row_keeps_the_default_budget():
+    """Without a simulation the row is the screen's, at ``REALTIME_TOKEN_BUDGET`` (nothing picked another)."""
+    job = load_job_dict(RAG)
+    row = plan_serving(job, simulate=False).best
+    assert row.simulated is None
+    assert row.requests_per_s_per_replica == pytest.approx(_step_rps(job, row, REALTIME_TOKEN_BUDGET), rel=1e-9)
