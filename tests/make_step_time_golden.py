@@ -173,6 +173,11 @@ activations.rank_logits on the same branch moved no array, bit for bit.)
 Regenerated on the acc41c branch (2026-12-05) for the pipelined FSDP stage's reduce-scatter exposed whole, issued after
 the stage's backward (step_time.reduce_overlaps_backward): only llama3-70b/torchtitan's PP rows moved, 14 of 720
 arrays on both instances (comm_dp x1.2-16.8, step_time_s, t_dp_tail, mfu, hfu, tokens_per_s); no memory array.
+Regenerated on the ep41 branch (2026-12-05) for DeepSeek-V3's MTP layer priced as the MoE layer Megatron-Core builds
+it from (step_time.mtp_layer_block; it was the mean layer, 3 dense : 58 MoE) on the last stage, term by term: only
+deepseek-v3-pretrain moved, 38 of 736 arrays, step time x1.0-1.0036 (the rows whose last stage paces; on g6 some
+rows' pacing stage changes, so their breakdown terms move x0.88-1.05); no memory array. The expert-TP placement of
+the same branch (comm.placed_collective_time) moves no case (no case's etp straddles a node).
 """
 from __future__ import annotations
 

@@ -35,6 +35,7 @@ outermost): a group whose inner stride is s has min(n, gpus_per_node // s) membe
 from __future__ import annotations
 
 from functools import lru_cache
+from math import gcd
 
 import numpy as np
 
@@ -67,21 +68,43 @@ def collective_time(kind, nbytes, n, stride, gpus_per_node, intra_bw, inter_bw_p
     """Time of a collective over a group placed by Megatron's rank order (vectorised).
 
     Within one node: a flat ring on NVLink. Across nodes: hierarchical — ring within the node on
-    the whole buffer, then a ring across the k = n/g nodes on N/g bytes per GPU.
+    the whole buffer, then a ring across the k = n/g nodes on N/g bytes per GPU (``placed_collective_time`` with
+    g members on every one of the k domains).
     """
     n = np.asarray(n, dtype=np.float64)
     g = members_per_node(n, stride, gpus_per_node)
     k = np.maximum(n / g, 1.0)
-    intra = ring_time(kind, nbytes, g, intra_bw, intra_alpha)
-    inter = ring_time(kind, np.asarray(nbytes, dtype=np.float64) / g, k, inter_bw_per_gpu, inter_alpha)
     if kind == "all_to_all":
         # all-to-all does not decompose: the share of traffic leaving the node crosses the NIC
+        intra = ring_time(kind, nbytes, g, intra_bw, intra_alpha)
         cross = (n - g) / np.maximum(n, 1)
         local = ring_time(kind, np.asarray(nbytes) * (1 - cross), g, intra_bw, intra_alpha)
         remote = np.asarray(nbytes, dtype=np.float64) * cross / inter_bw_per_gpu + (k - 1) * inter_alpha
         return np.where(n > 1, np.where(k > 1, local + remote, intra), 0.0)
-    # flat ring (all-gather / reduce-scatter): the n - k intra-node hops beyond the g - 1 counted
-    flat = (n - k - (g - 1)).clip(0) * intra_alpha if kind in FLAT_RING_KINDS else 0.0
+    return placed_collective_time(kind, nbytes, n, g, g, k, intra_bw, inter_bw_per_gpu, intra_alpha, inter_alpha)
+
+
+def placed_collective_time(kind, nbytes, n, fewest, most, domains, intra_bw, inter_bw_per_gpu, intra_alpha,
+                           inter_alpha):
+    """An all-reduce / all-gather / reduce-scatter over a group of ``n`` ranks whose members sit unevenly on the
+    NVLink domains (vectorised): ``fewest`` / ``most`` members of the group on one domain, over ``domains`` domains
+    (``ep_domain_members``; ``collective_time`` is the even case, g on each of n / g). The collective ends with its
+    slowest link: every chunk a domain lacks enters it through the NICs of the members it holds, so the domain with
+    the fewest members c carries f (n - c) / n x N on c NICs, f (n - c) / (n c) N a GPU (n = c k: the hierarchical
+    ring's f (k - 1) / k x N / g); the NVLink ring inside the fullest domain runs on the whole buffer; one inter-node
+    hop latency per domain crossed. The ring's flat hops (``FLAT_RING_KINDS``, module docstring) are the n - domains
+    beyond the fullest domain's. Used for the expert-TP group of consecutive ranks, which a domain that is no
+    multiple of it splits (ETP 16 on 72-GPU NVL72 racks: the fifth group of every rack 8 + 8), where the even price
+    would put it all on NVLink."""
+    n = np.asarray(n, dtype=np.float64)
+    lo, hi = np.asarray(fewest, dtype=np.float64), np.asarray(most, dtype=np.float64)
+    k = np.asarray(domains, dtype=np.float64)
+    f = KIND_FACTOR[kind]
+    intra = ring_time(kind, nbytes, hi, intra_bw, intra_alpha)
+    # bandwidth: ring_time's f (m - 1) / m at m = n / c is f (n - c) / n; latency per domain crossed
+    inter = (ring_time(kind, np.asarray(nbytes, dtype=np.float64) / lo, n / lo, inter_bw_per_gpu, 0.0)
+             + f * (k - 1) * inter_alpha)
+    flat = (n - k - (hi - 1)).clip(0) * intra_alpha if kind in FLAT_RING_KINDS else 0.0
     return np.where(k > 1, intra + inter + flat, intra)
 
 
@@ -128,8 +151,9 @@ def ep_domain_members(ep, etp, world, gpus_per_node):
     domain) every member of group j = 0 .. world / S - 1 sits in a run of ep units starting at unit r_j = j ep mod
     g': its first domain holds min(ep, g' - r_j), then whole domains of g', then the rest. r_j repeats with period
     g' / gcd(ep, g'), so at most that many groups are looked at. With the domain dividing etp every member has its
-    own domain (1, 1, ep). Where neither divides (TP 16 on 72-GPU domains), the uniform min(ep, g // etp) of
-    ``members_per_node`` (not placed).
+    own domain (1, 1, ep). Where neither divides (TP 16 on 72-GPU domains), counted rank by rank over one period of the
+    layout (``counted_members``; the uniform min(ep, g // etp) of ``members_per_node`` until ep41). The expert-TP
+    group, etp consecutive ranks, is the case etp = 1: ``ep_domain_members(etp, 1, world, g)``.
 
     EP 64 on 72-GPU NVL72 domains, 128 ranks: the second group has 8 members on the first domain and 56 on the
     next: (8, 64, 2); in 64-GPU segments (8, 16 or 32-GPU ones too) every group tiles: (64, 64, 1); EP 16 on 8-GPU
@@ -163,11 +187,27 @@ def ep_domain_members(ep, etp, world, gpus_per_node):
     k = np.where(live, k, 0).max(axis=1)
     own = (etp >= g) & (etp % np.maximum(g, 1) == 0)  # a domain no wider than etp: each member on its own
     lo, hi, k = np.where(own, 1, lo), np.where(own, 1, hi), np.where(own, ep, k)
-    uniform = members_per_node(ep, etp, g).astype(np.int64)
     odd = ~divides & ~own
-    lo, hi = np.where(odd, uniform, lo), np.where(odd, uniform, hi)
-    k = np.where(odd, np.maximum(-(-ep // np.maximum(uniform, 1)), 1), k)
+    for i in np.flatnonzero(odd):
+        lo[i], hi[i], k[i] = counted_members(int(ep[i]), int(etp[i]), int(world[i]), int(g[i]))
     return tuple(x.reshape(shape) for x in (lo, hi, k))
+
+
+def counted_members(ep: int, etp: int, world: int, g: int) -> tuple[int, int, int]:
+    """``ep_domain_members`` of one layout whose etp neither divides the domain nor is a multiple of it (TP 16 on
+    72-GPU NVL72 racks), counted rank by rank: member i of the EP group at lane t of grid b is rank b S + t + etp i
+    (S = etp x ep, Megatron-Core's expert ``RankGenerator``), on domain rank // g. The grids' offsets on the domains
+    repeat every g / gcd(S, g) grids, so one such period is counted. Until ep41 these layouts took the uniform
+    min(ep, g // etp) members a domain: ETP 16 x EP 8 on 72-GPU racks, 128 ranks, was 4 members on every domain
+    where its groups split 5 + 3 or 4 + 4 between the two racks (fewest 3, most 5)."""
+    span = etp * ep
+    grids = max(min(world // span, g // gcd(span, g)), 1)
+    rank = (np.arange(grids)[:, None, None] * span + np.arange(etp)[None, :, None]
+            + etp * np.arange(ep)[None, None, :])
+    dom = rank // g  # nondecreasing along each group's members
+    same = (dom[..., :, None] == dom[..., None, :]).sum(axis=-1)
+    doms = 1 + (np.diff(dom, axis=-1) > 0).sum(axis=-1)
+    return int(same.min()), int(same.max()), int(doms.max())
 
 
 def crosses_nodes(n, stride, gpus_per_node):

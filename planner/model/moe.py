@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from planner.model.comm import a2a_time, collective_time, members_per_node
+from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
 from planner.spec.params import attention_params, count_params, mlp_params
 
 #: Host seconds per expert GEMM of Transformer Engine's multi-stream grouped GEMM (TE ``GroupedLinear`` ->
@@ -782,6 +782,24 @@ def ep_link_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, etp
     return nvl, nic
 
 
+def etp_gather_time(nbytes, etp, gpus_per_node, links, etp_dom=None):
+    """One all-gather of the dispatched rows over the expert-TP group (Megatron-Core token_dispatcher.py
+    ``MoEAlltoAllTokenDispatcher.token_dispatch``: ``gather_from_sequence_parallel_region(..., group=self.tp_group)``
+    after the all-to-all, the expert-TP group; ``reduce_scatter_to_sequence_parallel_region`` back in the combine,
+    the same bytes), ``nbytes`` the gathered buffer. The group is etp consecutive ranks (parallel_state.py
+    ``initialize_model_parallel``: ``expert_decoder_rank_generator``, order tp-cp-ep-dp-pp, etp innermost), so where
+    etp does not divide the NVLink domain some groups straddle it: ``etp_dom`` (fewest, most, domains) of comm
+    ``ep_domain_members(etp, 1, world, g)`` prices the worst group on the links its members use
+    (``comm.placed_collective_time``: the fewest members' NICs carry what their domain lacks). None: min(etp, g) on
+    each domain (``collective_time``). ETP 16 on 72-GPU NVL72 racks: the fifth group of each rack is 8 + 8 across
+    two racks, its gather half over the NIC; until ep41 all of it was priced on NVLink."""
+    intra, inter, a_in, a_out = links
+    if etp_dom is None:
+        return collective_time("all_gather", nbytes, etp, 1, gpus_per_node, intra, inter, a_in, a_out)
+    lo, hi, doms = (np.asarray(x, dtype=np.float64) for x in etp_dom)
+    return placed_collective_time("all_gather", nbytes, etp, lo, hi, doms, intra, inter, a_in, a_out)
+
+
 def prob_row_bytes(dispatcher: str, experts: int, ep, ep_per_node):
     """Bytes of the probability row the dispatcher moves with each token row (``PROB_ROW_BYTES_PER_EXPERT``
     per expert of the NVLink domain: experts / ep local experts on each of its ``ep_per_node`` ranks)."""
@@ -1132,7 +1150,7 @@ class MoELayerTimes:
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
               wgrad: dict | None = None, launch_s: float = 0.0, recipe: str | None = None,
-              bwd_factor: float = 0.0, ep_dom=None) -> MoELayerTimes:
+              bwd_factor: float = 0.0, ep_dom=None, etp_dom=None) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
@@ -1147,7 +1165,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     gradient: finetune.full_weight_grads). ``bwd_factor``: the layer's backward memory-bound factor, read by the
     ``Stack.moe_switch_mlp`` layer (``switch_mlp_layer``). ``ep_dom``: the EP groups' placement on the NVLink
     domains, (fewest, most, domains) of comm ``ep_domain_members`` for the job's size; None: min(ep, g / etp) on
-    every domain (``members_per_node``), as a job whose groups tile the domains."""
+    every domain (``members_per_node``), as a job whose groups tile the domains. ``etp_dom``: the same for the
+    expert-TP groups (``etp_gather_time``)."""
     if getattr(stack, "moe_switch_mlp", False):  # Megatron-LM 2021-22's top-1 loop: no dispatcher at all
         return switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes, gemm, links, bwd_factor, wgrad, launch_s)
     e = m.moe
@@ -1209,8 +1228,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
     extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, hi, etp, g_disp,
                                 links, e.groups, e.topk_groups, load=load, ep_dom=dom)
-    etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
-                             intra, inter, a_in, a_out)
+    etp_ag = etp_gather_time(tok_rank * e.top_k * io * act_bytes * etp, etp, gpus_per_node, links, etp_dom)
     if getattr(stack, "moe_ep_tp_fold", False):
         # AutoEP folded over TP (Stack.moe_ep_tp_fold): ``restore_combined`` all-gathers the TP peers' combined rows
         # (T x top_k x io in all) forward and reduce-scatters their gradient backward -- half the ETP gather's

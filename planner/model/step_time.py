@@ -459,7 +459,8 @@ class LayerContext:
     #: AutoTP; TP under transformers' TP plan), else TP (moe ``moe_layer``)
     xtp: np.ndarray = 1.0
     #: the EP groups' placement on the NVLink domains, (fewest, most, domains) a group has on one (comm
-    #: ``ep_domain_members`` at the job's size; the layer keys carry it); None: as members_per_node
+    #: ``ep_domain_members`` at the job's size; the layer keys carry it), then the same three of the expert-TP
+    #: groups (``ep_domain_members(etp, 1, ...)``: etp consecutive ranks); None: as members_per_node
     ep_dom: tuple | None = None
 
     @property
@@ -845,7 +846,8 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
         ml = moe_mech.moe_layer(m, c.T, c.tp, c.etp, c.ep, c.g, c.act_b, c.gemm, fw, c.links,
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
                                 recipe=recipe.name if low and not bf16_share else None,  # a 16-bit layer: bf16 set-up
-                                bwd_factor=BWD_MEMBOUND_FACTOR, ep_dom=c.ep_dom)
+                                bwd_factor=BWD_MEMBOUND_FACTOR, ep_dom=c.ep_dom and c.ep_dom[:3],
+                                etp_dom=(c.ep_dom or ())[3:] or None)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -1331,8 +1333,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, t
     at each key (pipeline.recomputed_fraction with the stack's ``ac_freq``): the mean layer re-runs that share.
     ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe: 0 (default) a
     layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
-    puts those on the stages that hold them, ``slowest_stage``). ``ep_dom``: the EP groups' placement on the
-    NVLink domains at each key (``stage_keys``; None: as ``comm.members_per_node``)."""
+    puts those on the stages that hold them, ``slowest_stage``). ``ep_dom``: the EP and expert-TP groups' placement
+    on the NVLink domains at each key (``stage_keys``, ``LayerContext.ep_dom``; None: as ``comm.members_per_node``)."""
     c = layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom)
     eff, T, tp, cp, combine = c.eff, c.T, c.tp, c.cp, c.combine
     # the attention projections and the dense MLP priced in one ``gemms`` call (its numpy calls once, not per GEMM)
@@ -1512,7 +1514,7 @@ def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_p
     kept_at = (at < first16) | (at >= m.layers - n16)
     kinds = {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, "kept " + k))
              for k in sorted(set(symbols[kept_at].tolist()))}
-    if mtp16 and not m.hybrid:  # the 16-bit MTP layers stay mean layers, on no global layer (step_time adds them)
+    if mtp16 and not m.hybrid:  # 16-bit MTP layers of one kind stay mean layers, on no global layer (step_time adds them)
         kinds[None] = KeptKind(np.zeros(m.layers), None)
     return kinds
 
@@ -2164,7 +2166,8 @@ class StageKeys:
     krc: np.ndarray
     ketp: np.ndarray
     ksh: np.ndarray  # torchtitan layer SAC's share of the stage's layers re-run
-    #: the EP groups' (fewest, most, domains) on one NVLink domain at the job's size (comm ``ep_domain_members``)
+    #: the EP groups' (fewest, most, domains) on one NVLink domain at the job's size (comm ``ep_domain_members``),
+    #: then the expert-TP groups' (``LayerContext.ep_dom``)
     kdom: tuple = ()
 
     def up(self, terms):
@@ -2178,13 +2181,15 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
     inter_r = c.schedule == SCHEDULE.code["interleaved"]
     # where the EP groups sit on the NVLink domains depends on the job's size (a group past the first domain's
-    # end straddles it): priced at the layer keys (moe.ep_link_bytes); every job of a dense model alike
+    # end straddles it): priced at the layer keys (moe.ep_link_bytes); so do the expert-TP groups, etp consecutive
+    # ranks (moe.etp_gather_time); every job of a dense model alike
     if m.moe is not None:  # (on the distinct (ep, etp, job size): its arrays are a few dozen wide per row)
         (uep, uetp, uworld), winv = distinct_rows(c.ep, c.etp, c.tp * c.cp * c.dp * c.pp)
-        dom = tuple(x[winv] for x in ep_domain_members(uep, uetp, uworld, int(g)))
+        dom = tuple(x[winv] for x in ep_domain_members(uep, uetp, uworld, int(g))
+                    + ep_domain_members(uetp, 1, uworld, int(g)))
     else:
-        dom = tuple(np.ones(len(c), dtype=np.int64) for _ in range(3))
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, slo, shi, sdk), inv = distinct_rows(
+        dom = tuple(np.ones(len(c), dtype=np.int64) for _ in range(6))
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, *sdom), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
         (c.tp * c.cp * c.dp) >= g, c.rn, *dom)
     inter, pp_inter, ssp, kv = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool), kv.astype(bool)
@@ -2192,19 +2197,20 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     every = fw.layer_sac_every
     shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
                             else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
-    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, klo, khi, kdk), linv = distinct_rows(
-        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), slo, shi, sdk)
+    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, *kdom), linv = distinct_rows(
+        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), *sdom)
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
                      kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
-                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, kdom=(klo, khi, kdk))
+                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, kdom=tuple(kdom))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LayerRows:
     """The layer model at the stage keys (``layer_rows``): ``L`` the recipe's layer (blended with partial full
     recompute), ``D`` each kept 16-bit kind's terms beyond it and ``t16`` their pass times, ``kept`` the kinds
-    (kept_layer_kinds), ``K`` the MTP modules, ``KL`` the mean layers their layers take as long as, ``K16`` the
+    (kept_layer_kinds), ``K`` the MTP modules, ``KL`` the mean layers their layers are (K; 0 where ``mtp``),
+    ``mtp`` one MTP depth's block terms where it is not the mean layer (``mtp_layer_block``; None), ``K16`` the
     16-bit MTP layers, ``t_head`` the last stage's head, MTP layers and projections per micro-batch."""
     L: dict
     D: dict
@@ -2218,6 +2224,7 @@ class LayerRows:
     # block recompute's (rows it mixes, the mean layer's pass plain, at full recompute), which ``pacing_stage``
     # weighs rank by rank; None: no such row
     block: tuple | None = None
+    mtp: dict | None = None
 
 
 def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
@@ -2266,9 +2273,11 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     L = layer(krc)
     # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
     K = KL = float(m.mtp_layers)
-    # a plain model's MTP layers are decoder layers, 16-bit with the MTP module (mtp_runs_16bit)
+    # a model of one layer kind's MTP layers are its mean layers, 16-bit with the MTP module (mtp_runs_16bit);
+    # a hybrid's or a mixed MoE model's are blocks priced apart (mtp_layer_block)
     mtp16 = mtp_runs_16bit(fw, t.precision)
-    K16 = K if mtp16 and not m.hybrid else 0.0
+    own = mtp_layer_block(m, fw) if K else None
+    K16 = K if mtp16 and own is None else 0.0
     # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
     # the full-recompute terms, the rest at no recompute (``block_share``)
     frac, part = block_share(m, fw, sk, frac)
@@ -2289,17 +2298,35 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     D = {kind: kept_layer_terms(lambda s, b: blend(up(layer(krc, bf16_share=s, block=b)), s, b), L, kk.block)
          for kind, kk in kept.items()}
     t16 = {kind: d["fwd"] + d["bwd"] for kind, d in D.items()}
-    if K and m.hybrid:
-        # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
-        # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
-        mtp = ssm.mtp_block_model(m)
-        held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
-        blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(mtp, cuda_graph_parts(fw, m) & held, "mtp")))
-        KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
+    mtp = None
+    if own is not None:  # the MTP block is not the mean layer: its own terms, term by term (PacingStage.layers)
+        blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(own[0], own[2], "mtp")))
+        mtp, KL = {k: own[1] * v for k, v in blk.items()}, 0.0
     t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
-              + K * (L["mtp_fwd"] + L["mtp_bwd"]))
+              + K * (L["mtp_fwd"] + L["mtp_bwd"]) + (0.0 if mtp is None else K * (mtp["fwd"] + mtp["bwd"])))
     block = None if none_L is None else (part, none_L["fwd"] + none_L["bwd"], full_L["fwd"] + full_L["bwd"])
-    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac, block=block)
+    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac, block=block, mtp=mtp)
+
+
+#: the CUDA graph parts a hybrid model's "*E" MTP block can hold (attention and MoE, no Mamba)
+MTP_HYBRID_GRAPH_PARTS = frozenset({"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"})
+
+
+def mtp_layer_block(m: ModelSpec, fw: Stack) -> tuple | None:
+    """(block model, its layers, the stack's CUDA graph parts it holds) of one MTP depth where it is not the model's mean
+    layer, priced apart on the last pipeline stage (``layer_rows``, ``pacing_stage``); None where it is (every layer
+    of one kind). A hybrid model's MTP block is "*E" (an attention layer and an MoE layer: ssm ``mtp_block_model``,
+    schema ModelSpec.mtp_layers). A plain MoE model with dense layers (DeepSeek-V3's first three) builds its MTP
+    layer from the last decoder layer's spec (Megatron-Core gpt_layer_specs.py ``get_gpt_mtp_block_spec_for_backend``:
+    ``transformer_layer_spec = spec.layer_specs[-1]``, "get the spec for the last layer of decoder block"; NVIDIA/
+    Megatron-LM 00611e6), an MoE layer on every such model, as its parameters (spec.params ``mtp_params``), FLOPs
+    and activations (memory ``kinds["moe"]``) already count it: ``kind_block_model(m, "E")``. Until ep41 that layer
+    was the mean layer, 3 dense : 58 MoE on DeepSeek-V3 -- its all-to-all and routed experts priced at 58 / 61."""
+    if m.hybrid:
+        return ssm.mtp_block_model(m), 2.0, cuda_graph_parts(fw, m) & MTP_HYBRID_GRAPH_PARTS
+    if m.moe is not None and 0 < m.moe_layers < m.layers:
+        return moe_mech.kind_block_model(m, "E"), 1.0, cuda_graph_parts(fw, m)
+    return None
 
 
 def block_share(m: ModelSpec, fw: Stack, sk: StageKeys, frac=None):
@@ -2331,8 +2358,9 @@ class PacingStage:
 
     def layers(self, k):
         """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
-        16-bit layer"""
-        return self.nle * self.lr.L[k] + sum((self.nb[kind] * d[k] for kind, d in self.lr.D.items()), 0.0)
+        16-bit layer, and the ``proj`` MTP depths' blocks where they are not mean layers (``LayerRows.mtp``)"""
+        own = 0.0 if self.lr.mtp is None else self.proj * self.lr.mtp[k]
+        return self.nle * self.lr.L[k] + sum((self.nb[kind] * d[k] for kind, d in self.lr.D.items()), own)
 
 
 def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> PacingStage:
