@@ -175,8 +175,11 @@ def test_a2a_overlap_hides_at_most_the_all_to_all(catalog):
     on = _qwen(catalog, moe_a2a_overlap=True)
     saved = off["step_time_s"][0] - on["step_time_s"][0]
     assert 0 < saved <= off["comm_ep"][0]
-    # the saving is the ep breakdown's, and the paired share of the micro-batches is what hides it
-    assert off["comm_ep"][0] - on["comm_ep"][0] == pytest.approx(saved, rel=0.05)
+    # without the overlap a 12-layer rank paces (ranks 11, 12 x 6, 11 + head); with it the last rank, which hides
+    # none of the head (pace41: the pacing rank is the slowest after each rank hides its own all-to-all): the step
+    # saves less than the ep breakdown drops, whose 12 -> 11 layers also shed a layer's all-to-all (until pace41 the
+    # 12-layer rank was kept and the two were equal)
+    assert 0.8 * (off["comm_ep"][0] - on["comm_ep"][0]) < saved < off["comm_ep"][0] - on["comm_ep"][0]
     share = float(moe.a2a_paired_share(8, 4, on["num_microbatches"][0]))
     assert share == pytest.approx(1 - (2 * 7 + 3 * 8) / (128 * 4))
 

@@ -2166,6 +2166,9 @@ class StageKeys:
     krc: np.ndarray
     ketp: np.ndarray
     ksh: np.ndarray  # torchtitan layer SAC's share of the stage's layers re-run
+    #: the combined-1F1B schedule's paired share of micro-batches (``a2a_hidden_share``), a stage key: the share of
+    #: each stage's EP all-to-all hidden, which ``pacing_stage`` weighs rank by rank
+    shide: np.ndarray
     #: the EP groups' (fewest, most, domains) on one NVLink domain at the job's size (comm ``ep_domain_members``),
     #: then the expert-TP groups' (``LayerContext.ep_dom``)
     kdom: tuple = ()
@@ -2175,9 +2178,10 @@ class StageKeys:
         return {k: (v[self.linv] if np.ndim(v) else v) for k, v in terms.items()}
 
 
-def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float) -> StageKeys:
+def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float, hide=None) -> StageKeys:
     """The distinct stage and layer keys of the candidates ``c`` (``distinct_rows``): per-stage terms once per
-    distinct stage key, gathered back."""
+    distinct stage key, gathered back. ``hide``: each row's paired share of the EP all-to-all (``a2a_hidden_share``;
+    None: none), part of the stage key, not of the layer key."""
     first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
     inter_r = c.schedule == SCHEDULE.code["interleaved"]
     # where the EP groups sit on the NVLink domains depends on the job's size (a group past the first domain's
@@ -2189,9 +2193,10 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
                     + ep_domain_members(uetp, 1, uworld, int(g)))
     else:
         dom = tuple(np.ones(len(c), dtype=np.int64) for _ in range(6))
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, *sdom), inv = distinct_rows(
+    hides, hcode = np.unique(np.zeros(len(c)) if hide is None else hide, return_inverse=True)
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, shc, *sdom), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
-        (c.tp * c.cp * c.dp) >= g, c.rn, *dom)
+        (c.tp * c.cp * c.dp) >= g, c.rn, hcode.ravel(), *dom)
     inter, pp_inter, ssp, kv = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
     every = fw.layer_sac_every
@@ -2202,7 +2207,7 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
                      kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
-                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, kdom=tuple(kdom))
+                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, shide=hides[shc], kdom=tuple(kdom))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2221,10 +2226,17 @@ class LayerRows:
     K16: float
     t_head: np.ndarray
     frac: np.ndarray | None = None  # the re-run share the layer terms are blended at
-    # block recompute's (rows it mixes, the mean layer's pass plain, at full recompute), which ``pacing_stage``
+    # block recompute's (rows it mixes, the mean layer's terms plain, at full recompute), which ``pacing_stage``
     # weighs rank by rank; None: no such row
     block: tuple | None = None
     mtp: dict | None = None
+
+    def head_hide(self):
+        """the EP all-to-all the combined-1F1B overlap hides of the last stage's MTP layers, per paired micro-batch,
+        as ``t_head`` counts them (``ep_hide``: mean layers, 16-bit mean layers, blocks priced apart)"""
+        kept = self.K16 * self.D[None]["ep_hide"] if self.K16 else 0.0
+        own = 0.0 if self.mtp is None else self.K * self.mtp["ep_hide"]
+        return self.KL * self.L["ep_hide"] + kept + own
 
 
 def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
@@ -2304,7 +2316,7 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         mtp, KL = {k: own[1] * v for k, v in blk.items()}, 0.0
     t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
               + K * (L["mtp_fwd"] + L["mtp_bwd"]) + (0.0 if mtp is None else K * (mtp["fwd"] + mtp["bwd"])))
-    block = None if none_L is None else (part, none_L["fwd"] + none_L["bwd"], full_L["fwd"] + full_L["bwd"])
+    block = None if none_L is None else (part, none_L, full_L)
     return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac, block=block, mtp=mtp)
 
 
@@ -2365,17 +2377,23 @@ class PacingStage:
 
 def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> PacingStage:
     """The pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
-    (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers)."""
-    L = lr.L
-    t_layer, rec_kw = L["fwd"] + L["bwd"], {}
+    (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers), each rank at its exposed
+    time: less what the combined-1F1B overlap hides of its own EP all-to-all (``ep_hide`` at the stage key's paired
+    share ``StageKeys.shide``, as ``transformer_stage`` takes it off the pacing rank). A rank with fewer MoE layers
+    hides less (DeepSeek-V3's last rank on PP 16: 1 layer, the MTP layer and both heads): until 2026-12-05 (pace41)
+    the rank was picked on the times before the overlap."""
+    def exposed(d):  # one pass of a layer's terms ``d``, forward and backward, less the all-to-all it hides
+        return d["fwd"] + d["bwd"] - sk.shide * d["ep_hide"]
+    t_layer, rec_kw = exposed(lr.L), {}
     if lr.block is not None:
         # block recompute: each rank at its plain layers plus the layers its chunks re-run, chunk by chunk
         # (pipeline.rank_recomputed), not every layer at the fullest chunk's share
-        part, t_plain, t_full = lr.block
+        part, t_plain, t_full = lr.block[0], exposed(lr.block[1]), exposed(lr.block[2])
         t_layer = np.where(part, t_plain, t_layer)
         rec_kw = dict(rn=np.where(part, sk.srn, 0), t_rec=np.where(part, t_full - t_plain, 0.0))
-    got = slowest_stage(m.layers, sk.kpp.astype(np.float64), t_layer, lr.t_head,
-                        sk.n16, lr.t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
+    t16 = {kind: exposed(d) for kind, d in lr.D.items()}
+    got = slowest_stage(m.layers, sk.kpp.astype(np.float64), t_layer, lr.t_head - sk.shide * lr.head_hide(),
+                        sk.n16, t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
                         sk.first16, kinds={kind: kk.layers for kind, kk in lr.kept.items()}, **rec_kw)
     nl, head_w, nb = got[:3]
     frac = None if lr.block is None else np.where(lr.block[0], got[3] / np.maximum(nl, 1.0), 1.0)
@@ -2412,6 +2430,19 @@ def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKey
     return t_pp, hop_in, hop_out
 
 
+def a2a_hidden_share(m: ModelSpec, c: Candidates, s: StepInputs) -> np.ndarray | None:
+    """Each row's share of micro-batches whose EP all-to-all the stack's overlap pairs with another's compute: Megatron-
+    Core's combined 1F1B (moe.a2a_paired_share), torchtitan's DualPipeV pairs with EP (moe.dualpipev_paired_share;
+    get_dual_pipe_v_flag); None where the stack hides none (a dense model, no overlap)."""
+    fw = s.fw
+    if m.moe is None or not (fw.moe_a2a_overlap or fw.dualpipev_ep_overlap):
+        return None
+    if fw.dualpipev_ep_overlap:
+        return np.where((c.schedule == SCHEDULE.code["dualpipev"]) & (c.ep > 1),
+                        moe_mech.dualpipev_paired_share(s.pp, s.m_micro), 0.0)
+    return moe_mech.a2a_paired_share(s.pp, c.vpp, s.m_micro, getattr(fw, "microbatch_group_size", None))
+
+
 def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
                       tp_comm_overlap: float, causal_kernels: bool, memo: LayerMemo | None) -> StageTimes:
     """A transformer's slowest stage per micro-batch: the layer model at the distinct layer keys (``layer_rows``),
@@ -2419,7 +2450,8 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     distinct stage keys, gathered to the candidates; Megatron-Core's overlapped interleaved sends and the
     combined-1F1B schedule's hidden EP all-to-all (moe.a2a_paired_share) taken off."""
     fw = s.fw
-    sk = stage_keys(m, t, c, fw, s.g)
+    hide = a2a_hidden_share(m, c, s)
+    sk = stage_keys(m, t, c, fw, s.g, hide)
     st = pacing_stage(m, fw, sk, layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo))
     if st.frac is not None:
         # the pacing rank's layer terms at the share its chunks re-run (Megatron-Core: each chunk its own first N,
@@ -2455,12 +2487,7 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
     # terms stay as they are, as subtracting zeros would leave them)
     if np.any(ep_hide != 0):
-        if fw.dualpipev_ep_overlap:  # torchtitan: only DualPipeV's overlapped pairs, with EP (get_dual_pipe_v_flag)
-            share = np.where((c.schedule == SCHEDULE.code["dualpipev"]) & (c.ep > 1),
-                             moe_mech.dualpipev_paired_share(s.pp, s.m_micro), 0.0)
-        else:
-            share = moe_mech.a2a_paired_share(s.pp, c.vpp, s.m_micro, getattr(fw, "microbatch_group_size", None))
-        ep_hidden = share * ep_hide[inv]
+        ep_hidden = hide * ep_hide[inv]
         t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
         per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=t_pp, hop_in=hop_in, hop_out=hop_out, t_send=t_send,
