@@ -237,6 +237,36 @@ def gpus_csv_with(folder: Path, gpu: str, **fields) -> Path:
     return path
 
 
+#: torch.cuda.get_device_name(), total memory and SM count on the catalog GPUs tests label profiles with
+CUDA_DEVICES = {"A100-SXM-80GB": ("NVIDIA A100-SXM4-80GB", 85_100_000_000, 108),
+                "H100-SXM-80GB": ("NVIDIA H100 80GB HBM3", 85_520_000_000, 132)}
+
+
+def gpu_profile_dict(catalog_gpu: str = "A100-SXM-80GB", **fitted) -> dict:
+    """A calibration profile as ``planner calibrate --device cuda`` writes one on ``catalog_gpu``: a CUDA fingerprint
+    (torch's device name and memory for that GPU) and its SM count, with the shipped CPU example's raw rows and
+    headline fits as its measurements (plausible fractions of a peak), ``fitted`` replacing some. The CPU's per-dtype
+    fits are left out: its bf16 attention (1.35 of its emulated-bf16 GEMM rate) is no fraction of a datasheet peak.
+    Until prof41 tests relabelled the CPU example itself (``device: cpu``) with a catalog GPU, now refused."""
+    from planner.hardware.profile import PROFILES_DIR
+
+    d = json.loads((PROFILES_DIR / "cpu-ci-example.json").read_text())
+    name, memory, sms = CUDA_DEVICES[catalog_gpu]
+    d["fitted"].update(sm_count=sms, by_dtype=None)
+    d["fingerprint"] = {"device": "cuda", "device_name": name, "catalog_gpu": catalog_gpu, "gpu_memory_bytes": memory,
+                        "torch_version": d["fingerprint"]["torch_version"], "cuda": "12.4", "driver": "550.54.15",
+                        "created": d["fingerprint"]["created"]}
+    d["fitted"].update(fitted)
+    return d
+
+
+def write_gpu_profile(tmp_path: Path, name: str = "p.json", catalog_gpu: str = "A100-SXM-80GB", **fitted) -> Path:
+    """``gpu_profile_dict`` written as ``tmp_path / name``."""
+    p = tmp_path / name
+    p.write_text(json.dumps(gpu_profile_dict(catalog_gpu, **fitted)))
+    return p
+
+
 def cluster_option(catalog, gpu: str, gpus_per_node: int | None = None, **cluster):
     """The hardware option of a bare-GPU cluster of ``gpu`` (planner.hardware.options ``option_from_cluster``);
     ``gpus_per_node`` None is a job that does not say (the reference system's node, else 8)."""

@@ -34,7 +34,7 @@ hyp = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from conftest import ROOT, invoke_main  # noqa: E402
+from conftest import ROOT, gpu_profile_dict, invoke_main  # noqa: E402
 from planner.vocab import RECOMPUTE_MODULES as RECOMPUTE_MODULE_NAMES  # noqa: E402
 
 SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
@@ -417,11 +417,12 @@ PROFILE_EDIT = st.sampled_from(FITTED).flatmap(lambda f: st.tuples(st.just(f), p
        version=st.integers(0, 11).map(lambda i: [0, "1", None][i] if i < 3 else 1))
 def test_fuzz_profile_fields(tmp_path_factory, edits, device, gpu, version):
     d = tmp_path_factory.mktemp("prof")
-    prof = copy.deepcopy(PROFILE)
+    # a catalog GPU's label on a profile measured on that GPU (the CPU example's own fingerprint is refused under one)
+    prof = copy.deepcopy(PROFILE) if gpu is None else gpu_profile_dict()
     prof["schema_version"] = version
     prof["fingerprint"]["catalog_gpu"] = gpu
-    if device is not None:
-        prof["fingerprint"]["device_name"] = device
+    if device is not None:  # after the GPU's own name, so a profile measured on the A100 keeps being one
+        prof["fingerprint"]["device_name"] = (prof["fingerprint"]["device_name"] + " " + device) if gpu else device
     for path, v in edits:
         node, *rest = path.split(".")
         if not rest:

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from conftest import EXAMPLES, ROOT, answered
+from conftest import EXAMPLES, ROOT, answered, write_gpu_profile
 from test_robustness import ESTIMATE_JOB, SEARCH_JOB, one_line_error
 
 CPU_PROFILE = json.loads((ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json").read_text())
@@ -22,11 +22,8 @@ def write(tmp_path, name, text):
 
 
 def gpu_profile(tmp_path, name="p.json", **fitted):
-    """The shipped CPU example relabelled as measured on the job's catalog GPU, fitted fields changed."""
-    d = copy.deepcopy(CPU_PROFILE)
-    d["fingerprint"]["catalog_gpu"] = "A100-SXM-80GB"
-    d["fitted"].update(fitted)
-    return write(tmp_path, name, json.dumps(d))
+    """A profile measured on the job's catalog GPU (conftest ``write_gpu_profile``), fitted fields changed."""
+    return write_gpu_profile(tmp_path, name, "A100-SXM-80GB", **fitted)
 
 
 def named(name: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -206,26 +207,72 @@ def load_profile(path: str | Path, field: str = "profile", catalog=None) -> Prof
         what = (f"a {type(ver).__name__} ({ver!r}), not the whole number {SCHEMA_VERSION}" if str(ver) == str(SCHEMA_VERSION)
                 else f"schema version {ver!r}; this planner reads {SCHEMA_VERSION} (re-run `planner calibrate` to write one)")
         raise InputError(f"{field}.schema_version", f"{p} has {what}")
+    gpu = _labelled_gpu(raw.get("fingerprint"), p, field, catalog)
+    prof = _validated(Profile, raw, p, field)
+    prof._source = str(path)
+    if gpu is not None:
+        prof.fingerprint.catalog_gpu = gpu.name
+    return prof
+
+
+def _validated(model, data, p: Path, field: str):
+    """``model`` validated from ``data``, any problem one InputError naming the field under ``field``."""
     try:
-        prof = Profile.model_validate(raw)
+        return model.model_validate(data)
     except ValidationError as e:
         err = from_validation(e, field)
         where = err.field if err.field.startswith(field) else f"{field}.{err.field}"  # a model-level check names fitted.*
         raise InputError(where, f"{err.message} in {p}") from None
-    prof._source = str(path)
-    name = prof.fingerprint.catalog_gpu
-    if name:
-        from hardware_catalog.errors import InputError as CatalogInputError
 
-        try:
-            canonical = (catalog or load_catalog()).gpu(name).name
-        except CatalogInputError as e:
-            hint = e.message[len(f"unknown GPU {name!r}"):] if e.message.startswith("unknown GPU") else ""
-            raise InputError(f"{field}.fingerprint.catalog_gpu",
-                             f"{name!r} is not a catalog GPU{hint} ({p}: write the name `planner catalog gpus` "
-                             "lists, or null for a machine the catalog lacks)") from None
-        prof.fingerprint.catalog_gpu = canonical
-    return prof
+
+def _labelled_gpu(fingerprint, p: Path, field: str, catalog) -> Optional[GPU]:
+    """The catalog GPU a profile's ``fingerprint.catalog_gpu`` names (None when it names none), checked to be the
+    device the fingerprint measured (``_check_measured_on``) before the fits are read as fractions of its datasheet:
+    a CPU profile labelled H100 is refused for its device, not for a CPU attention fit above H100's peak."""
+    if not isinstance(fingerprint, dict) or not fingerprint.get("catalog_gpu"):
+        return None  # absent, null or malformed: the whole profile's validation says what is wrong
+    fp = _validated(Fingerprint, fingerprint, p, f"{field}.fingerprint")
+    name = fp.catalog_gpu
+    from hardware_catalog.errors import InputError as CatalogInputError
+
+    try:
+        gpu = (catalog or load_catalog()).gpu(name)
+    except CatalogInputError as e:
+        hint = e.message[len(f"unknown GPU {name!r}"):] if e.message.startswith("unknown GPU") else ""
+        raise InputError(f"{field}.fingerprint.catalog_gpu",
+                         f"{name!r} is not a catalog GPU{hint} ({p}: write the name `planner catalog gpus` "
+                         "lists, or null for a machine the catalog lacks)") from None
+    _check_measured_on(fp, gpu, p, field)
+    return gpu
+
+
+#: fingerprint.device kinds that are the host, never an accelerator: what they measured (its GEMM rate, its memory
+#: copy) is a fraction of the host's own peak, meaningless as a fraction of a catalog GPU's datasheet peak
+HOST_DEVICES = frozenset({"cpu"})
+
+
+def _model_numbers(gpu: GPU) -> set[str]:
+    """The words that name ``gpu``'s chip: the head of its catalog name and of each alias that carries a digit
+    (H100-SXM-80GB -> H100; MI300X-192GB -> MI300X; TPU-v5p's ``v5p`` -> V5P), upper case. A digit-less head (TPU,
+    HL, Blackwell) names a family, not one chip. Same family rule as ``calibration.bench.catalog_gpu_for``, which
+    maps torch's device name onto the catalog by its head (the planner may not import calibration)."""
+    heads = {n.upper().split("-")[0] for n in (gpu.name, *gpu.aliases)}
+    return {h for h in heads if any(ch.isdigit() for ch in h)}
+
+
+def _check_measured_on(fp: Fingerprint, gpu: GPU, p: Path, field: str) -> None:
+    """A profile labelled ``catalog_gpu`` must have been measured on that GPU: its efficiencies are fractions of the
+    device it timed, and only that device's. The fingerprint's device kind must not be the host's, and its device
+    name (torch's ``get_device_name``: "NVIDIA H100 80GB HBM3", "AMD Instinct MI300X") must carry the chip's model
+    number. Until prof41 the shipped CPU example relabelled ``catalog_gpu: H100`` was taken as H100 measurements: the
+    2-core CPU's GEMM fits gave a 9.6 min step (qa63)."""
+    words = set(re.split(r"[^0-9A-Z]+", fp.device_name.upper()))
+    if fp.device.lower() not in HOST_DEVICES and words & _model_numbers(gpu):
+        return
+    raise InputError(f"{field}.fingerprint.catalog_gpu",
+                     f"{p}: measured on {fp.device} ({fp.device_name}) but labelled {gpu.name}: a profile's "
+                     "efficiencies hold only on the device that measured them (re-run `planner calibrate` on that GPU, "
+                     "or write catalog_gpu: null)")
 
 
 def save_profile(profile: Profile, path: str | Path, force: bool = False) -> None:
