@@ -48,6 +48,7 @@ from planner.spec.hf import hf_config_notes
 from planner.spec import ModelSpec, looks_like_hf_config
 from hardware_catalog import load_catalog
 from planner.hardware.profile import load_profile
+from planner.model import physics
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
@@ -828,7 +829,7 @@ def power_line(rec: dict) -> Optional[str]:
     limit = rec["best"]["hardware"].get("power_limit_w")
     if not limit:
         return None
-    return next((a for a in rec["assumptions"] if a.startswith(f"GPUs at {limit:,.0f} W of ")), None)
+    return physics.power_limit_line(rec["assumptions"])
 
 
 def sweeps_for(row: dict) -> list[str]:

@@ -14,7 +14,7 @@ from planner.units import count_of
 from planner.spec import ClusterSpec, ConstraintsSpec
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
-from planner.hardware.power import limit_error, searched_limit
+from planner.hardware.power import limit_error, searched_error, searched_limit
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -456,7 +456,7 @@ def held_instances(cluster: ClusterSpec, insts: list[Instance]) -> tuple[list[In
     if cluster.gpu:
         for i in insts[:1]:
             fixed_limit(cluster, i.gpu)
-    why = {i.gpu.name: limit_error(i.gpu, searched_limit(i.gpu, limit) or limit) for i in insts}
+    why = {i.gpu.name: searched_error(i.gpu, limit) for i in insts}
     kept = [i for i in insts if why[i.gpu.name] is None]
     lost = "; ".join(dict.fromkeys(w for w in why.values() if w))
     if not kept:
@@ -567,7 +567,7 @@ def _unsearched_why(cat: Catalog, con: ConstraintsSpec, g: str, precision: str, 
     if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=True):
         return "no spot price in the catalog"
     gpu = cat.gpu(g)
-    held = None if power_limit_w is None else limit_error(gpu, searched_limit(gpu, power_limit_w) or power_limit_w)
+    held = None if power_limit_w is None else searched_error(gpu, power_limit_w)
     if held:
         return f"cluster.power_limit_w: {held}"
     if cat.instances_for(clouds=con.clouds, gpu_names=[g]):

@@ -94,3 +94,11 @@ def searched_limit(gpu, limit_w: float | None) -> float | None:
     if limit_w is None or not rated:
         return None
     return min(float(limit_w), float(rated))
+
+
+def searched_error(gpu, limit_w: float) -> str | None:
+    """``limit_error`` of a searched ``gpu`` under the job's ``limit_w``: at the limit it runs at there
+    (``searched_limit``: the lower of the job's and its rated one), the job's own where the part has no rated limit
+    (which ``limit_error`` refuses). Why the search leaves the part out (planner.hardware.options ``held_instances``)
+    and what a GPU ``constraints.gpus`` names then says (``_unsearched_why``)."""
+    return limit_error(gpu, searched_limit(gpu, limit_w) or limit_w)

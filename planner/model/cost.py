@@ -376,12 +376,7 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
     ``catalog_ondemand``: the catalog's on-demand rate where the job's ``cluster.price_usd_hr`` replaces it but the
     committed prices are still set against it (``cost_summary``; QA 60): its date is listed too."""
     out = []
-    inst = None
-    if catalog is not None and instance_key:
-        try:
-            inst = catalog.instance(instance_key)
-        except Exception:  # noqa: BLE001 — a bare GPU, or an instance an override names only by its commitments
-            inst = None
+    inst = catalog_instance(catalog, instance_key)  # None: a bare GPU, or an instance named only by its commitments
     rates = [("on-demand", price_ondemand, inst.price_ondemand if inst else None),
              ("spot", price_spot, inst.price_spot if inst else None)]
     for what, rate, row_rate in (rates[::-1] if spot else rates):
@@ -426,13 +421,8 @@ def rate_date(catalog, instance_key: str | None, basis: str = "on-demand") -> st
     on-demand or spot rate, ``Instance.rate_date``), as the catalog writes it ("" where its row gives none); None for
     a bare GPU or a job's ``cluster.price_usd_hr`` (no catalog rate). ``rate_price_dates`` sums it up for a
     comparison row; ``recommend --csv`` writes it in each row's ``price_date`` (QA 55b)."""
-    if catalog is None or not instance_key or basis not in ("on-demand", "spot"):
-        return None
-    try:
-        inst = catalog.instance(instance_key)
-    except Exception:  # noqa: BLE001 — a bare-GPU row's hardware is a GPU name, no instance
-        return None
-    return inst.rate_date(basis == "spot") or ""
+    inst = catalog_instance(catalog, instance_key) if basis in ("on-demand", "spot") else None
+    return None if inst is None else inst.rate_date(basis == "spot") or ""
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
@@ -516,12 +506,10 @@ def price_region(constraints, catalog, instance_key: str | None, price_usd_hr=No
     job's ``cluster.price_usd_hr``, which has no region); None otherwise. Said beside the price (``region_words``):
     until follow41 a job with ``regions: [us-east-1]`` was priced there without a word of which region the price was
     for (QA 61)."""
-    if not getattr(constraints, "regions", None) or price_usd_hr is not None or catalog is None or not instance_key:
+    if not getattr(constraints, "regions", None) or price_usd_hr is not None:
         return None
-    try:
-        return catalog.instance(instance_key).region or None
-    except Exception:  # noqa: BLE001 — a bare GPU's option names no instance
-        return None
+    inst = catalog_instance(catalog, instance_key)
+    return (inst.region or None) if inst is not None else None
 
 
 def region_words(region: str | None) -> str:
@@ -539,9 +527,16 @@ def catalog_ondemand(catalog, instance_key: str | None):
     """The catalog's on-demand rate of ``instance_key`` (USD per node-hour; an override's where one reprices it),
     None for a bare GPU or an instance with no on-demand row: what a job's ``cluster.price_usd_hr`` replaces, and what
     its committed prices are still set against (QA 60)."""
+    inst = catalog_instance(catalog, instance_key)
+    return (inst.price_ondemand or None) if inst is not None else None
+
+
+def catalog_instance(catalog, instance_key: str | None):
+    """The catalog's instance row named ``instance_key``, None where there is none: no catalog, or a bare-GPU plan
+    whose hardware is a GPU name, no instance (``catalog_ondemand``, ``price_region``)."""
     if catalog is None or not instance_key:
         return None
     try:
-        return catalog.instance(instance_key).price_ondemand or None
-    except Exception:  # noqa: BLE001 — a bare-GPU row's hardware is a GPU name, no instance
+        return catalog.instance(instance_key)
+    except Exception:  # noqa: BLE001 — a bare GPU's option names no instance
         return None

@@ -193,6 +193,13 @@ def power_clock(hw) -> float:
 POWER_LIMIT_SAID = " W (cluster.power_limit_w): sustained clock "
 
 
+def power_limit_line(lines) -> str | None:
+    """The power-limit assumption (``power_limit_words``) among a plan's assumption ``lines``, None where there is none:
+    what ``simulate`` says beside its run and the app beside its metrics, read off the estimate / recommendation they
+    show."""
+    return next((a for a in lines if POWER_LIMIT_SAID in a), None)
+
+
 def power_limit_words(hw, dtype: str = "bf16", mfu: bool = True) -> str:
     """The assumption line of an option held at a power limit, said beside every answer priced on it ("" where the job
     sets none): "GPUs at 500 W of H100-SXM-80GB's rated 700 W (cluster.power_limit_w): sustained clock 0.894x ..."

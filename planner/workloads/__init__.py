@@ -83,7 +83,7 @@ def _serving(job, ctx):
 
 def _simulation(job, ctx):
     from planner.hardware.data_rates import measured_lines, with_measured_data
-    from planner.model.physics import POWER_LIMIT_SAID
+    from planner.model.physics import power_limit_line
     from planner.model.stack_rules import OPEN_SCHEDULE
     from planner.workloads.simulation import Simulation, run_simulate_command, unsimulated_spot, whole_run
     from planner.workloads.training import estimate_job
@@ -109,7 +109,7 @@ def _simulation(job, ctx):
     res.notes.extend(a for a in est.assumptions if a.startswith(OPEN_SCHEDULE))
     # and the power limit its GPUs are held at (cluster.power_limit_w): the clock the simulated steps ran at, said as
     # estimate says it (the text had the wattage in the plan's name alone)
-    res.notes.extend(a for a in est.assumptions if POWER_LIMIT_SAID in a)
+    res.notes.extend(a for a in [power_limit_line(est.assumptions)] if a)
     return Simulation(result=res, answers=ans, estimate=est, measured=measured_lines(job))
 
 
