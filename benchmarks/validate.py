@@ -1821,7 +1821,17 @@ def mi300x(cat) -> pd.DataFrame:
     -1.6%). Not taken (rows in order; median / p90): the delayed casts free +11.6 / +6.1 / -10.9 / +14.2 / -6.3% (10.9 /
     13.2); MI325X attention x1.174 (11.7 / 12.9) or x1.19 (11.7 / 12.7); FP8 GEMMs x1.1 +8.2 / +0.3 / -10.9 / +8.6 /
     -6.3% (8.2 / 10.0), a factor sized to these rows with no source for a CDNA 3 in-step loss under H100's.
-    docs/accuracy_log.md has the walk's numbers."""
+    docs/accuracy_log.md has the walk's numbers.
+
+    2026-12-05 (acc42c branch), nothing in the model changed: the Mixtral row (the source's median, -10.5%) against
+    its run's own argument print (the log @4fb66ab5, rank 0, 12:53:26; now quoted in the row's notes): the all-to-all
+    dispatcher (the stack default the row takes), no recompute, the distributed optimizer, the unfused gradient
+    accumulation, Primus-Turbo off (``enable_primus_turbo``, ``use_turbo_attention``, ``use_turbo_grouped_mlp`` False:
+    attention on ROCm TE's CK backend, whose v3 defaults run the same asm kernels as the AITER path the attention prior
+    measures), ``moe_use_legacy_grouped_gemm`` False where the stored YAML says true (one local expert a GPU: one GEMM
+    either way). Every printed field is what the row already maps; its 0.33 s (GEMMs 2.25 s, attention 0.17,
+    memory-bound 0.16, EP 0.11, DP 0.09 for 3.10 measured) stays without a sourced mechanism
+    (tests/test_mi300x_data.py ``test_mixtral_maps_to_the_arguments_its_run_printed``)."""
     out = pr2_rows(cat, path=MI300X_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -2925,7 +2935,16 @@ def automodel(cat) -> pd.DataFrame:
     physics cannot be too fast for one stack and too slow for the other on the same model and GPU: the thin-MoE
     gap of ``mbridge_all`` is in what Megatron-Bridge's recipes run on these models, not in the GEMM, attention or
     EP physics (which, if anything, are pessimistic for these shapes: the planner's Nano GEMM time alone is 12.5 s
-    of the measured 15.6 s step)."""
+    of the measured 15.6 s step).
+
+    2026-12-05 (acc42c branch), nothing changed (14.6% / 17.5% / -4.1%). The hybrids' recompute, the one term that
+    brackets them: with every block re-run (as priced) Super / Nano +17.4 / +17.4%, with ``selective`` +6.4 / +6.5%,
+    with none -8.7 / -8.2%. Full it is: ``instantiate_infrastructure`` (nemo_automodel/_transformers/infrastructure.py
+    @0156b3b0) hands any ``ep_size`` > 1 model to moe/parallelizer.py ``parallelize_model``, whose ``apply_ac``
+    (@005f6639) wraps every decoder block in ``ptd_checkpoint_wrapper`` (the router save only with
+    ``ignore_router_for_ac``, which no benchmark config sets); models/nemotron_v3/parallelizer.py's strategy, which
+    checkpoints only the mamba and dense-MLP blocks, is the non-EP path. So the +17% is not a recompute the runs
+    skipped; what the two Nemotron rows lack stays unfound (docs/accuracy_log.md, acc42c)."""
     keep = set(pd.read_csv(AUTOMODEL_CSV).query("scored")["id"])
     out = pr2_rows(cat, path=AUTOMODEL_CSV)
     return out[out["scored"] & out["id"].isin(keep)].drop(columns=["scored"])

@@ -100,3 +100,23 @@ def test_unfused_gradient_accumulation_is_priced_where_it_runs(rows):
         if r.id.startswith("mi300x"):
             # 4e9 parameters x 10 B (read bf16 grad + fp32 main grad, write fp32) x 16 micro-batches at ~4.1 TB/s
             assert on - off == pytest.approx(0.156, rel=0.15)
+
+
+def test_mixtral_maps_to_the_arguments_its_run_printed(rows):
+    """The Mixtral log's own argument print (acc42c, 2025-11-15 12:53:26, rank 0) is the row's source of truth where
+    it differs from the stored YAML (``moe_use_legacy_grouped_gemm: true`` there, False in the run): the notes quote
+    it, and the mapping matches it -- the all-to-all dispatcher (the stack's default, which the row takes), no
+    recompute, the distributed optimizer (ZeRO-1), the unfused gradient accumulation, and one local expert a GPU
+    (8 experts on EP 8), so the grouped-GEMM implementation cannot change the GEMM the model prices."""
+    import validate
+    from hardware_catalog import load_catalog
+
+    r = rows.set_index("id").loc["mi325x_aac11_primus_mixtral-8x7b_bf16_64"]
+    for printed in ("moe_use_legacy_grouped_gemm False", "moe_token_dispatcher_type alltoall", "enable_primus_turbo",
+                    "recompute_granularity None", "gradient_accumulation_fusion False", "NVTE_CK_USES_BWD_V3=1"):
+        assert printed in r.notes, printed
+    c = validate.pr2_case(load_catalog(), rows[rows["id"] == r.name].iloc[0])
+    st = validate.row_stack(c.stack, c.options)
+    assert st.moe_dispatcher == "alltoall" and st.grad_accum_pass
+    assert int(c.candidates.rc[0]) == 0 and int(c.candidates.zero[0]) == 1
+    assert c.model.moe.experts // int(c.candidates.ep[0]) == 1

@@ -101,7 +101,15 @@ rows = [
              + "EP=8. 8 nodes, 2025-11-15. Command (README RUN.sh): --micro_batch_size 2 --global_batch_size 256 (no --fp8: "
              "bf16). Config (stored @2386c727): seq 4096, TP1 PP1 EP8, moe_router_force_load_balancing true (balanced "
              "routing), moe_use_legacy_grouped_gemm true (grouped GEMM), moe_permute_fusion false; the token dispatcher is "
-             "not set in the overrides (the stack default taken). GA = 256 / (64 x 2) = 2.")),
+             "not set in the overrides (the stack default taken). GA = 256 / (64 x 2) = 2. The run's own argument print "
+             "(rank 0, arguments.py, 2025-11-15 12:53:26) differs from that YAML on one key and settles the rest: "
+             "moe_use_legacy_grouped_gemm False (TE's grouped experts; 8 experts on EP 8 = one local expert a GPU, one "
+             "GEMM either way), moe_token_dispatcher_type alltoall, moe_permute_fusion False, moe_grouped_gemm True, "
+             "moe_aux_loss_coeff 0.01, enable_primus_turbo / use_turbo_attention / use_turbo_grouped_mlp / "
+             "use_turbo_parallel_linear False (attention through ROCm TE's CK backend; ROCm/TransformerEngine "
+             "fused_attn_ck.cpp @5ed885e6 defaults NVTE_CK_USES_FWD_V3 to 1, the container's TE version not read, and "
+             "the log sets NVTE_CK_USES_BWD_V3=1: the asm v3 kernels Primus-Turbo's AITER path runs), gradient_accumulation_fusion False, overlap_grad_reduce / overlap_param_gather True, "
+             "use_distributed_optimizer True, recompute_granularity None, patch_zero_bubble False.")),
  dict(id="mi325x_aac11_megatronlm_llama3-70b_fp8_64", model="Llama 3 70B", params_b=70, layers=80, hidden=8192, heads=64,
       kv_heads=8, ffn_hidden=28672, vocab=128256, seq_len=8192, moe_experts="", moe_topk="", global_batch_seqs=256,
       micro_batch=4, tp=1, pp=1, dp=64, cp=1, vpp="",
