@@ -372,6 +372,28 @@ def test_distinct_configs_merges_only_identical_inputs():
     assert sorted(c.measured_s) == pytest.approx([0.7, 0.9, 1.2])
 
 
+def test_tie_ceiling_ranks_configurations_perfectly_and_leaves_repeats_tied():
+    """A model constant per configuration ranks 3 rows of 2 configurations at most 0.866 (ranks 1.5, 1.5, 3 against
+    1, 2, 3); rows that are all distinct configurations cap at 1; fewer than 3 rows give no figure."""
+    import validate
+
+    g = pd.DataFrame(dict(gpus=[8, 8, 16], tp=1, pp=1, dp=[8, 8, 16], mb=1, gpu="H100-SXM-80GB", stack="megatron-core",
+                          options=None, predicted_s=[1.0, 1.0, 0.6], measured_s=[1.1, 1.3, 0.7]))
+    assert validate.tie_ceiling(g) == pytest.approx(0.8660254)
+    assert validate.tie_ceiling(g.assign(predicted_s=[1.0, 0.9, 0.6])) == pytest.approx(1.0)
+    assert validate.tie_ceiling(g.iloc[:2]) != validate.tie_ceiling(g.iloc[:2])  # NaN
+
+
+def test_mbridge_all_within_model_spearman_sits_at_its_tie_ceiling(table):
+    """mbridge_all's Spearman over rows (0.817 at acc42b) is held below the 0.9 target by release re-measurements of
+    identical configurations: even a perfect ranking of its configurations reaches only 0.826, and the model sits
+    within 0.02 of that; a source without repeated configurations (titan) has ceiling 1."""
+    row = table.loc["mbridge_all"]
+    assert row["spearman_tie_ceiling"] < 0.9
+    assert row["spearman_tie_ceiling"] - 0.02 <= row["spearman_within_model"] <= row["spearman_tie_ceiling"]
+    assert table.loc["titan", "spearman_tie_ceiling"] == pytest.approx(1.0)
+
+
 def test_spearman_over_distinct_configurations(table):
     """Re-measurements of one configuration across releases cannot be ordered by a model given identical inputs;
     over distinct configurations Megatron-Bridge's tables rank at >= 0.9 (0.927 when this was written), and a
