@@ -1663,7 +1663,17 @@ def together_baselines(cat) -> pd.DataFrame:
     launches each chunk's DP reduce when that chunk's last backward ends (schedules.py ``backward_step_helper``
     ``grad_sync_func``), so it hides under the (v - 1) pp chunk backwards after it (pipeline.chunk_reduce_window),
     not one micro-batch's backward. The Nemotron-4 340B rows (DP 8 through the NICs) +25.4 / +17.6 -> +14.5 / +0.4%,
-    Grok-1 +11.3 / -7.9 -> +7.1 / -11.3%; median / p90 20.5 / 53.2% -> 19.6 / 53.3%, mean -18.3 -> -19.5%."""
+    Grok-1 +11.3 / -7.9 -> +7.1 / -11.3%; median / p90 20.5 / 53.2% -> 19.6 / 53.3%, mean -18.3 -> -19.5%.
+
+    The recipe's pipeline layout (acc42a, 2026-12-05; docs/accuracy_log.md): ``mbridge_pp_layout`` now reaches every
+    Megatron-Bridge run (``mbridge_run``), as the other recipe tables did. The DeepSeek-V3 PP 16 rows run
+    "Et*4|(t*4|)*14tmL" (pplayout35 measured it and left it): bf16 -14.6 -> -28.3%, MXFP8 -25.3 -> -35.7%; the MXFP8
+    row is now predicted 21.62 s, as ``mbridge_all``'s identical 26.02 DGX-B200 row, which measures 24.37 s against
+    this row's 33.60 s (runs 42.01 / 30.94 / 27.84 s). The Qwen3-235B rows already ran the accounted split; no other
+    row moves. Median / p90 15.2 / 52.3% -> 17.3 / 52.3%, mean signed -17.6 -> -18.4%, Spearman 0.548 unchanged.
+    The tails read against NVIDIA's prints of the same configurations on the same chip: Together's Megatron-Bridge
+    MoE runs are 1.14-1.88x NVIDIA's (DeepSeek-V3 MXFP8 at 26.02 1.14-1.72x, Qwen3-235B MXFP8 1.32-1.88x) and its
+    NeMo Nemotron-4 15B fp8 run 0.70x NVIDIA's 25.02 print: no one B200 parameter set serves both."""
     out = pr2_rows(cat, path=TOGETHER_BL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -3484,8 +3494,10 @@ def mbridge_pp_layout(r) -> str | None:
     """The pipeline layout Megatron-Bridge row ``r`` ran at its PP and VPP: the workload config's
     (``MBRIDGE_CONFIG_LAYOUTS``), else its model recipe's (``MBRIDGE_RECIPE_LAYOUTS``, or the split its accounting
     flags build: ``MBRIDGE_ACCOUNTED_SPLIT``), the MTP layers dropped on a row without the MTP module; None where
-    neither sets one."""
-    if not r.id.startswith("mbridge"):
+    neither sets one. Every Megatron-Bridge run (``mbridge_run``: Together's llmb-run rows as well as NVIDIA's tables,
+    acc42a; before, ids starting "mbridge" only, so Together's DeepSeek-V3 PP 16 ran the planner's split while the
+    identical 26.02 DGX-B200 row of ``mbridge_all`` ran the recipe's, 25.09 against 21.62 s predicted)."""
+    if not mbridge_run(r):
         return None
     have = (_int(r.pp, 1), _int(pd.to_numeric(r.vpp, errors="coerce"), 1))
     name = str(r.model).lower()

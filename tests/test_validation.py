@@ -102,7 +102,10 @@ REACHED = {
     # 0.205 / 0.532 -> 0.196 / 0.533 with Megatron-Core's interleaved per-chunk gradient reduce (acc41a: Nemotron-4
     # 340B BF16 / FP8 +25.4 / +17.6 -> +14.5 / +0.4%)
     # together with acc41b: 0.152 / 0.533 / 0.548
-    "together B200 baselines": (0.152, 0.533, 0.548),
+    # 0.152 -> 0.173 with Together's Megatron-Bridge rows on their recipe's pipeline layout (acc42a: validate.
+    # mbridge_pp_layout through mbridge_run; DeepSeek-V3 PP 16 "Et*4|(t*4|)*14tmL", the split the identical 26.02
+    # DGX-B200 row of mbridge_all runs: bf16 -14.6 -> -28.3%, MXFP8 -25.3 -> -35.7%, the same 21.62 s as NVIDIA's row)
+    "together B200 baselines": (0.173, 0.533, 0.548),
     # Google Cloud gpu-recipes A3 Ultra H200 NeMo rows and their A3 Mega H100 pair (benchmarks/data/h200_runs.csv,
     # validate.h200), as first added: 70B fp8 -10.5%, 405B fp8 +5.7% (-7.4% were its later config's TP overlap taken),
     # Mixtral bf16 -1.6%, the H100 pair -6.7%
