@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.model.moe import padded_rows, rank_load
-from planner.model.stacks import cp_comm_mix, remat_locations
+from planner.model.stacks import MCORE_FUSED_SOFTMAX_KEYS, cp_comm_mix, remat_locations
 from planner.spec import ModelSpec
 from planner.spec.params import spec_memo
 from planner.vocab import HYBRID_LAYER
@@ -98,10 +98,9 @@ RECOMPUTE_MODULE_ROWS = {
 }
 
 
-#: the longest key length Megatron-Core's fused softmax kernel takes (fused_softmax.py, 0.16.1, l. 256:
-#: ``is_kernel_available`` needs ``16 < sk <= 4096``); beyond it DotProductAttention falls back to the
-#: torch softmax in fp32 (``layer_saved_tensors``' ``fp32_softmax``)
-FUSED_SOFTMAX_MAX_KEYS = 4096
+#: the longest key length Megatron-Core's fused softmax kernel takes (stacks.MCORE_FUSED_SOFTMAX_KEYS); beyond it
+#: DotProductAttention falls back to the torch softmax in fp32 (``layer_saved_tensors``' ``fp32_softmax``)
+FUSED_SOFTMAX_MAX_KEYS = MCORE_FUSED_SOFTMAX_KEYS
 
 
 def megatron_softmax_is_fp32(flash: bool, act_bytes: float, seq: float) -> bool:

@@ -468,6 +468,15 @@ class Stack:
     #: priced by step_time.neox_attention_bytes. Off everywhere in the registry; validate's open_reports rows set it
     #: for the GPT-NeoX runs (validate.ROW_STACK_FIELDS)
     neox_attention: bool = False
+    #: the longest key length Megatron's ``FusedScaleMaskSoftmax`` CUDA kernel takes on this stack's explicit (non-flash)
+    #: attention; 0: the stack has no such kernel (its softmax priced as the fused default, ``step_time.SCORE_BYTES_*``).
+    #: Past it, or where the kernel's other constraints fail, the module runs its torch fallback
+    #: (``step_time.softmax_fallback``). microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753
+    #: ``custom_kernel_constraint = key_seq_len > 16 and key_seq_len <= 2048 and query_seq_len % 4 == 0 and
+    #: attn_batch_size % 4 == 0``, Megatron-LM's legacy megatron/model/fused_softmax.py the same 2048; Megatron-Core
+    #: 0.16.1 megatron/core/fusions/fused_softmax.py ``is_kernel_available`` ``16 < sk <= 4096``
+    #: (activations.FUSED_SOFTMAX_MAX_KEYS)
+    fused_softmax_keys: int = 0
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
     fused_glu: bool = False
@@ -2284,13 +2293,17 @@ def zero_state_rows(stack, training) -> tuple[ZeroStageStates, ...] | None:
 #: kernels for head dims 32, 64 and 128 and dispatches ``d <= 32`` / ``d <= 64`` / ``d <= 128`` to them: a head dim in
 #: between runs the next kernel.
 FA1_HEAD_DIM_TILES = (32, 64, 128)
+#: the longest key length Megatron-Core's fused softmax kernel takes (megatron/core/fusions/fused_softmax.py, 0.16.1,
+#: l. 256: ``is_kernel_available`` needs ``16 < sk <= 4096``); the legacy Megatron code bases stop at 2048
+#: (``Stack.fused_softmax_keys``)
+MCORE_FUSED_SOFTMAX_KEYS = 4096
 #: the Triton flash kernel (flash_attn_triton.py, which llm-foundry's ``attn_impl: triton`` copies): ``BLOCK_HEADDIM =
 #: max(triton.next_power_of_2(d), 16)``, its head dim at most 128
 TRITON_FA_HEAD_DIM_TILES = (16, 32, 64, 128)
 
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
-        "megatron-core", has_compile=False, tp_overlaps=("te", "none"), loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        "megatron-core", has_compile=False, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
@@ -2305,7 +2318,7 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         partial_recompute=True, moe_switch_mlp=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
@@ -2319,7 +2332,7 @@ STACKS: dict[str, Stack] = {
     # amp.scale_loss. Under it the module is fp32: fp32 gradient collectives (grad_reduce_bytes) and no BF16_Optimizer
     # all-reduce (all_reduces_grads), small32b
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", has_compile=False, has_reshard=False, has_param_gather=False, loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-deepspeed", has_compile=False, has_reshard=False, has_param_gather=False, loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
@@ -2406,7 +2419,7 @@ STACKS: dict[str, Stack] = {
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
     "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
     # the pre-registry names, kept so existing callers keep their numbers
-    "megatron": Stack("megatron", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
+    "megatron": Stack("megatron", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, fsdp_zero2_param_dtype=True,
                   sources="PyTorch FSDP, eager (pre-registry name)"),

@@ -139,6 +139,15 @@ BWD_HOST_FACTOR = 2.0
 # QK^T backward GEMMs (4).
 SCORE_BYTES_FWD = {True: 13.0, False: 8.0}  # dropout on / off
 SCORE_BYTES_BWD = {True: 19.0, False: 14.0}
+#: Megatron's ``FusedScaleMaskSoftmax`` when its CUDA kernel does not run (``softmax_fallback``): the torch path of
+#: microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753 (the legacy Megatron-LM file is the same) on
+#: 16-bit scores with ``softmax_in_fp32`` (forced by the default ``apply_query_key_layer_scaling``, whose layer-number
+#: coefficient is the ``scale``): ``input.float()`` (read 2, write 4), ``input * self.scale`` (4 + 4), the mask
+#: function's ``masked_fill_`` (4 + 4), ``torch.nn.Softmax`` (4 + 4), ``probs.half()`` (4 + 2): 36 bytes a score
+#: where the fused kernel moves 4 (``SCORE_BYTES_FWD``); backward the five autograd nodes in reverse, 6 + 12 + 8 + 8
+#: + 6 = 40 where the fused kernel moves 6. Five kernels (and host ops) each way where the fused path launches one.
+SOFTMAX_FALLBACK_BYTES = (32.0, 34.0)
+SOFTMAX_FALLBACK_OPS = 4.0
 OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
     "adamw": 32.0, "adam": 32.0, "adam8bit": 18.0, "lion": 22.0, "sgd": 14.0,
     "sgd_momentum": 22.0, "adafactor": 18.0,
@@ -593,9 +602,11 @@ def moe_gate_split(m: ModelSpec, fw, tp, etp, ep):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PassTimes:
-    """Seconds of one op group in one micro-batch's forward and backward pass on one rank (arrays over the keys)."""
+    """Seconds of one op group in one micro-batch's forward and backward pass on one rank (arrays over the keys);
+    ``host_ops`` the forward host ops the group adds beyond the stack's ``layer_ops`` (backward: BWD_HOST_FACTOR x)."""
     fwd: object
     bwd: object
+    host_ops: object = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -722,29 +733,59 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
         bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
     else:
-        # Megatron CoreAttention: baddbmm / bmm over mb*heads (one batched kernel each), full
-        # s x s scores (the causal mask is applied in softmax, the GEMMs compute every score)
-        bt = mb * heads
-        # MLA scores over d_nope + d_rope and multiplies values of d_v (flops.score_dim)
-        d_qk = float(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) if m.mla is not None else float(m.head_dim)
-        d_v = float(m.mla.v_head_dim) if m.mla is not None else float(m.head_dim)
-        Sq = seq / cp
-        qk = eff.gemm_time(Sq, seq, d_qk, peak, hbm, gemm_b, batch=bt)
-        av = eff.gemm_time(Sq, d_v, seq, peak, hbm, gemm_b, batch=bt)
-        scores = bt * Sq * seq
-        drop = bool(t.dropout)
-        sc_f, sc_b = SCORE_BYTES_FWD[drop] * act_b / 2, SCORE_BYTES_BWD[drop] * act_b / 2
-        if eager_sink_attention(fw, m):
-            # transformers' gpt-oss eager attention: the sink column's ops around the GEMMs, plus the dropout mask
-            # bytes where the job prices dropout (hf_sink_score_bytes)
-            sk_f, sk_b = hf_sink_score_bytes(fw.autocasts(t), seq)
-            sc_f = sk_f + (SCORE_BYTES_FWD[drop] - SCORE_BYTES_FWD[False]) * act_b / 2
-            sc_b = sk_b + (SCORE_BYTES_BWD[drop] - SCORE_BYTES_BWD[False]) * act_b / 2
-        fwd_attn = qk + av + eff.memory_time(scores * sc_f, hbm)
-        # backward: dS@K, dS^T@Q (qk shapes) and dP = dO V^T, dV = P^T dO (av shapes)
-        bwd_attn = 2 * (qk + av) + eff.memory_time(scores * sc_b, hbm)
-        fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
+        return explicit_attention(c, m, t, fw, heads, sh)
     return PassTimes(fwd_attn, bwd_attn)
+
+
+def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, heads, sh: dict) -> PassTimes:
+    """Explicit (non-flash) attention of one layer and micro-batch on one rank: Megatron's CoreAttention (batched QK^T
+    and AV GEMMs plus the s x s scores at HBM bandwidth, ``SCORE_BYTES_*``; its softmax's torch fallback where the
+    fused kernel refuses the shape, ``softmax_fallback``), or transformers' eager sink attention."""
+    eff, hbm, peak, act_b, gemm_b, mb, seq, cp = c.eff, c.hbm, c.peak, c.act_b, c.gemm_b, c.mb, c.seq, c.cp
+    # Megatron CoreAttention: baddbmm / bmm over mb*heads (one batched kernel each), full
+    # s x s scores (the causal mask is applied in softmax, the GEMMs compute every score)
+    bt = mb * heads
+    # MLA scores over d_nope + d_rope and multiplies values of d_v (flops.score_dim)
+    d_qk = float(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) if m.mla is not None else float(m.head_dim)
+    d_v = float(m.mla.v_head_dim) if m.mla is not None else float(m.head_dim)
+    Sq = seq / cp
+    qk = eff.gemm_time(Sq, seq, d_qk, peak, hbm, gemm_b, batch=bt)
+    av = eff.gemm_time(Sq, d_v, seq, peak, hbm, gemm_b, batch=bt)
+    scores = bt * Sq * seq
+    drop = bool(t.dropout)
+    sc_f, sc_b = SCORE_BYTES_FWD[drop] * act_b / 2, SCORE_BYTES_BWD[drop] * act_b / 2
+    # Megatron's fused softmax kernel refused (``softmax_fallback``): its torch path's extra passes and kernels
+    fb = softmax_fallback(fw, bt, Sq, seq, act_b)
+    sc_f, sc_b = sc_f + fb * SOFTMAX_FALLBACK_BYTES[0], sc_b + fb * SOFTMAX_FALLBACK_BYTES[1]
+    fb_k = fb * SOFTMAX_FALLBACK_OPS
+    if eager_sink_attention(fw, m):
+        # transformers' gpt-oss eager attention: the sink column's ops around the GEMMs, plus the dropout mask
+        # bytes where the job prices dropout (hf_sink_score_bytes)
+        sk_f, sk_b = hf_sink_score_bytes(fw.autocasts(t), seq)
+        sc_f = sk_f + (SCORE_BYTES_FWD[drop] - SCORE_BYTES_FWD[False]) * act_b / 2
+        sc_b = sk_b + (SCORE_BYTES_BWD[drop] - SCORE_BYTES_BWD[False]) * act_b / 2
+    fwd_attn = qk + av + eff.memory_time(scores * sc_f, hbm, kernels=fb_k)
+    # backward: dS@K, dS^T@Q (qk shapes) and dP = dO V^T, dV = P^T dO (av shapes)
+    bwd_attn = 2 * (qk + av) + eff.memory_time(scores * sc_b, hbm, kernels=fb_k)
+    fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
+    return PassTimes(fwd_attn, bwd_attn, sh["*"] * fb_k)
+
+
+def softmax_fallback(fw, attn_batches, sq, sk, act_b):
+    """1 where Megatron's ``FusedScaleMaskSoftmax`` runs its torch fallback instead of its CUDA kernel, else 0 (arrays
+    over the keys): on stacks with the kernel (``Stack.fused_softmax_keys``), 16-bit scores, and the kernel's
+    constraints failed -- ``16 < sk <= fused_softmax_keys``, ``sq % 4 == 0`` and ``attn_batches`` (micro-batch x the
+    rank's heads) a multiple of the kernel's batches per block: 4 past 128 keys, 8 up to it (scaled_masked_softmax.h
+    ``get_batch_per_block``: 128 threads a block, a warp of min(next power of two of sk, 32) threads, two rows a warp up
+    to 128 keys). microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753 ``custom_kernel_constraint``;
+    Megatron-LM's ``is_kernel_available`` adds the batches-per-block test. E.g. 16 heads at TP 8 and micro-batch 1:
+    2 attention batches, the fallback."""
+    keys = fw.fused_softmax_keys
+    if not keys or act_b >= 4:  # no such kernel, or fp32 scores (the kernel takes 16-bit input only)
+        return np.zeros_like(np.asarray(attn_batches, dtype=float))
+    quantum = 8 if sk <= 128 else 4
+    ok = (16 < sk <= keys) & (np.asarray(sq) % 4 == 0) & (np.asarray(attn_batches) % quantum == 0)
+    return np.where(ok, 0.0, 1.0)
 
 
 def fa_padded_v(fw, m: ModelSpec, t: TrainingSpec) -> float:
@@ -1379,7 +1420,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, t
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_fwd + cp_fwd + sync_fwd + scan_f + pa_fwd
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_bwd + cp_bwd + scan_b
-    host_fwd = host_dispatch(c, m, fw, graphs, blocks, sh, mam, moe.host_ops)
+    # (the torch softmax fallback's extra ops: attention_core; a captured graph launches them as one)
+    host_fwd = host_dispatch(c, m, fw, graphs, blocks, sh, mam, moe.host_ops) + (0.0 if graphs else attn.host_ops * eff.launch_s)
     host_bwd = BWD_HOST_FACTOR * host_fwd
     # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
     # selective re-runs the attention core (its few ops: no host floor of its own).
