@@ -92,6 +92,16 @@ class HardwareOption:
         """GPUs of each rack no segment of this size can use (paid: ``rack_segment``); 0 off a rack-scale system."""
         return self.rack_gpus - self.segments_per_rack * self.gpus_per_node if self.rack_gpus else 0
 
+    def billed_gpus(self, nodes: int) -> int:
+        """The GPUs ``nodes`` nodes of this option rent, which ``constraints.max_gpus`` caps (cost42): on a rack-scale
+        NVLink system the whole racks they open (``racks_billed``: one 64-GPU segment rents its 72-GPU rack, "each
+        UltraServer corresponds to one Capacity Block"; CoreWeave deploys GB200 NVL72 instances "as full racks of 18
+        Nodes", docs.coreweave.com/docs/platform/instances/gb200), else the nodes' GPUs. Until cost42 the cap counted
+        the GPUs the plan runs on: a 64-GPU segment passed ``max_gpus: 64`` and billed 72."""
+        if self.rack_gpus:
+            return racks_billed(nodes, self.segments_per_rack) * self.rack_gpus
+        return nodes * self.gpus_per_node
+
     @property
     def network_reference(self) -> bool:
         """The assumed network is the reference system's fabric, not the default for an unknown one."""
@@ -330,19 +340,20 @@ def segment_price(rack_price: float, per_rack: int, segments: int | None) -> flo
 def segment_note(system, trays: int, per_rack: int, segments: int | None = None) -> str:
     """The line that says which NVLink domain a rack-scale plan assumed, what its idle GPUs cost and, where the job
     fixes ``cluster.nodes``, what it launches against what it rents ("3 segments of 8 trays = 96 GPUs; billed: 2 racks
-    (144 GPUs)")."""
+    (144 GPUs)"); on a segment smaller than the rack, what the GPU caps count (cost42: ``constraints.max_gpus`` the
+    GPUs billed, ``HardwareOption.billed_gpus``; ``min_gpus`` the GPUs the plan runs on)."""
     host, rack = system.gpus_per_host, system.gpu_count
     g, idle = trays * host, rack - per_rack * trays * host
-    whole = trays * host == rack
+    if g == rack:
+        return (f"NVLink domain: {g} GPUs (the whole rack: {trays} of {system.key}'s {rack // host} trays of {host}); "
+                "cluster.nodes counts these domains; set cluster.segment (trays) for another")
+    caps = "constraints.max_gpus counts the GPUs billed, min_gpus the GPUs the plan runs on"
     racks = racks_billed(segments, per_rack) if segments else None
-    return (f"NVLink domain: {g} GPUs ({'the whole rack' if whole else f'Slurm --segment={trays}'}: {trays} of "
-            f"{system.key}'s {rack // host} trays of {host}"
-            + (")" if whole else f", {per_rack} a rack; {idle} GPUs of each rack idle and paid: cluster.price_usd_hr "
-                                 f"is a rack's, billed by whole racks)")
-            + (f"; {segments:,} segment{'s' if segments != 1 else ''} of {trays} trays = {segments * g:,} GPUs; billed: "
-               f"{racks:,} rack{'s' if racks != 1 else ''} ({racks * rack:,} GPUs; constraints.max_gpus / min_gpus "
-               "count the GPUs the plan runs on)" if segments and not whole else "")
-            + "; cluster.nodes counts these domains; set cluster.segment (trays) for another")
+    billed = (f"; {segments:,} segment{'s' if segments != 1 else ''} of {trays} trays = {segments * g:,} GPUs; billed: "
+              f"{racks:,} rack{'s' if racks != 1 else ''} ({racks * rack:,} GPUs; {caps})" if segments else f"; {caps}")
+    return (f"NVLink domain: {g} GPUs (Slurm --segment={trays}: {trays} of {system.key}'s {rack // host} trays of {host}, "
+            f"{per_rack} a rack; {idle} GPUs of each rack idle and paid: cluster.price_usd_hr is a rack's, billed by "
+            f"whole racks){billed}; cluster.nodes counts these domains; set cluster.segment (trays) for another")
 
 
 def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance | System] | None:
@@ -502,7 +513,73 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
                              + (f"; the instances the other constraints allow are in {', '.join(there[:12])}"
                                 + (f" and {len(there) - 12} more" if len(there) > 12 else "") if there else ""))
         insts = kept
-    return insts
+    return _under_price_cap(con, insts, what)
+
+
+def gpu_hour_rate(price_node_hr: float | None, gpus_billed: float) -> float | None:
+    """USD per GPU-hour of a node rented at ``price_node_hr`` for ``gpus_billed`` GPUs, what
+    ``constraints.max_price_per_gpu_hour`` holds (cost42); None without a price or a GPU."""
+    return price_node_hr / gpus_billed if price_node_hr is not None and gpus_billed else None
+
+
+def instance_gpu_hour_rate(inst: Instance, spot: bool) -> float | None:
+    """``inst``'s rate per GPU-hour at the basis a plan is priced at: its spot rate where ``spot``, else on demand."""
+    return gpu_hour_rate(inst.price_spot if spot else inst.price_ondemand, inst.gpu_count)
+
+
+def rate_basis(spot: bool) -> str:
+    """The rate a plan is priced at, in words: spot where ``constraints.spot``, else on-demand."""
+    return "spot" if spot else "on-demand"
+
+
+def over_price_cap(con: ConstraintsSpec, insts: list[Instance]) -> list[Instance]:
+    """The GPU instances in ``insts`` whose rate per GPU-hour, at the basis the plan is priced at (spot where
+    ``constraints.spot``, else on demand), is above ``constraints.max_price_per_gpu_hour``; [] without the cap. A
+    CPU-only row (tabular work) has no GPU-hour and is not held to it."""
+    cap = con.max_price_per_gpu_hour
+    if cap is None:
+        return []
+    return [i for i in insts if i.gpu is not None
+            and (instance_gpu_hour_rate(i, con.spot) or 0) > cap]
+
+
+def _under_price_cap(con: ConstraintsSpec, insts: list[Instance], what: str) -> list[Instance]:
+    """``insts`` less those over the job's price cap (``over_price_cap``); none left is one ``InputError`` naming
+    the cheapest of them and its rate."""
+    dear = over_price_cap(con, insts)
+    if not dear:
+        return insts
+    kept = [i for i in insts if i not in dear]
+    if kept:
+        return kept
+    cheapest = min(dear, key=lambda i: instance_gpu_hour_rate(i, con.spot))
+    rate = instance_gpu_hour_rate(cheapest, con.spot)
+    raise InputError("constraints.max_price_per_gpu_hour",
+                     f"every {what} the other constraints allow ({len(dear):,}) rents above "
+                     f"{con.max_price_per_gpu_hour:g} $/GPU-h at its {rate_basis(con.spot)} rate; the cheapest is "
+                     f"{cheapest.key} at {rate:.4g} $/GPU-h")
+
+
+def price_cap_left_out(cat: Catalog, con: ConstraintsSpec, gpu_names=None, shown: int = 6) -> str | None:
+    """The line saying which instances the other constraints allow that ``constraints.max_price_per_gpu_hour`` left
+    out, each with its rate per GPU-hour, dearest last ("constraints.max_price_per_gpu_hour: 2 instances ... rent
+    above 5 $/GPU-h on demand and are not ranked: aws:p5.48xlarge (6.88), ..."), or None: the same place as
+    ``spot_left_out``'s, so a reviewer sees what the cap cost the search."""
+    if con.max_price_per_gpu_hour is None:
+        return None
+    try:
+        allowed = select_instances(cat, con.model_copy(update={"max_price_per_gpu_hour": None}), gpu_names)
+    except InputError:
+        return None
+    gone = sorted((instance_gpu_hour_rate(i, con.spot), i.key) for i in over_price_cap(con, allowed))
+    if not gone:
+        return None
+    more = f" and {len(gone) - shown} more" if len(gone) > shown else ""
+    many = len(gone) != 1
+    return (f"constraints.max_price_per_gpu_hour: {len(gone)} instance{'s' if many else ''} the other constraints "
+            f"allow rent{'' if many else 's'} above {con.max_price_per_gpu_hour:g} $/GPU-h at {'their' if many else 'its'} "
+            f"{rate_basis(con.spot)} rate and "
+            f"{'are' if many else 'is'} not ranked: " + ", ".join(f"{k} ({r:.4g})" for r, k in gone[:shown]) + more)
 
 
 def _instance_unmatched(cat: Catalog, con: ConstraintsSpec, inst, gpu_names, gpu_only: bool) -> str:
@@ -566,6 +643,11 @@ def _unsearched_why(cat: Catalog, con: ConstraintsSpec, g: str, precision: str, 
     no peak for the precision (``options_for_search``)."""
     if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=True):
         return "no spot price in the catalog"
+    offered = cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=con.spot)
+    if offered and len(over_price_cap(con, offered)) == len(offered):  # (cost42: it read "no bf16 peak")
+        cheapest = min(instance_gpu_hour_rate(i, con.spot) for i in offered)
+        return (f"constraints.max_price_per_gpu_hour: every instance of it rents above "
+                f"{con.max_price_per_gpu_hour:g} $/GPU-h at its {rate_basis(con.spot)} rate (the cheapest at {cheapest:.4g})")
     gpu = cat.gpu(g)
     held = None if power_limit_w is None else searched_error(gpu, power_limit_w)
     if held:
@@ -623,7 +705,7 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
         n = cluster.nodes * hw.gpus_per_node
         what = (f"{cluster.nodes:,} node{'' if cluster.nodes == 1 else 's'} x {device_count(hw.gpu, hw.gpus_per_node)}"
                 f" = {device_count(hw.gpu, n)}")
-        broken = con.cluster_gpus_broken(n, what)
+        broken = con.cluster_gpus_broken(n, what, billed=hw.billed_gpus(cluster.nodes))
         if broken:
             raise InputError("cluster.nodes", broken)
     inst = hw.instance
@@ -640,6 +722,29 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
                                                     f"not {', '.join(map(clip, con.regions))}")
     if con.gpus and hw.gpu.name not in {cat.gpu(g).name for g in con.gpus}:
         raise InputError("constraints.gpus", f"the cluster's {hw.gpu.name} is not one of them")
+    why = price_cap_broken(con, hw, cluster.nodes)
+    if why:
+        raise InputError("constraints.max_price_per_gpu_hour", why)
+
+
+def price_cap_broken(con: ConstraintsSpec, hw: HardwareOption, nodes: int | None = None) -> str | None:
+    """Why the fixed cluster ``hw`` (``nodes`` of it, where the job fixes them) breaks
+    ``constraints.max_price_per_gpu_hour``: its rate per GPU billed (``HardwareOption.billed_gpus``: an NVL72 segment
+    pays its whole rack, so the rack's rate over its 72 GPUs) at the plan's basis is above the cap, or it has no
+    such rate to hold to the cap (a bare GPU without ``cluster.price_usd_hr``, as ``budget_usd`` is refused there);
+    None when it holds."""
+    cap = con.max_price_per_gpu_hour
+    if cap is None:
+        return None
+    n = nodes or hw.segments_per_rack  # open: a whole rack's segments (a node off a rack-scale system)
+    price = hw.price(con.spot)
+    rate = gpu_hour_rate(None if price is None else price * n, hw.billed_gpus(n))
+    if rate is None:
+        return (f"{hw.name} has no {rate_basis(con.spot)} rate to hold the cap to; set cluster.price_usd_hr, or "
+                "constraints.clouds / instances to search priced catalog instances")
+    if rate <= cap:
+        return None
+    return f"{hw.name} rents at {rate:.4g} $/GPU-h (its {rate_basis(con.spot)} rate per GPU billed), above {cap:g} $/GPU-h"
 
 
 def spot_above_rate(cluster: ClusterSpec, inst) -> list[str]:
@@ -655,6 +760,14 @@ def spot_above_rate(cluster: ClusterSpec, inst) -> list[str]:
             "price (leave constraints.spot off)"]
 
 
+def searches_catalog(cluster: ClusterSpec, constraints: ConstraintsSpec) -> bool:
+    """Whether the job's hardware is the catalog instances its constraints allow (``cluster_options``), not one fixed
+    option: no ``cluster.instance``, and no bare ``cluster.gpu`` without ``constraints.clouds``, ``instances`` or
+    ``regions``."""
+    places = constraints.clouds or constraints.instances or constraints.regions
+    return not (cluster.instance or (cluster.gpu and not places))
+
+
 def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Catalog, profile=None,
                     precision: str | None = None, hold_nodes: bool = True) -> list[HardwareOption]:
     """The hardware a job's ``cluster`` and ``constraints`` name together, the one rule ``recommend`` and ``serve``
@@ -665,8 +778,7 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
     ``cluster.nodes`` out of the GPU caps (serve sizes its own replicas). Serve planned the unpriced bare GPU for
     ``gpu`` + ``clouds`` until 2026-12-03, while recommend searched the clouds' instances; ``gpu`` + ``regions``
     alone was the bare GPU in both, the regions unused without a word (a bare GPU has no region), until the same day."""
-    places = constraints.clouds or constraints.instances or constraints.regions
-    if cluster.instance or (cluster.gpu and not places):
+    if not searches_catalog(cluster, constraints):
         hw = option_from_cluster(cluster, cat, profile, precision)
         check_fixed_cluster(cluster if hold_nodes else cluster.model_copy(update={"nodes": None}), constraints, hw, cat)
         return [hw]

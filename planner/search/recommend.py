@@ -17,7 +17,8 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import (calibrate_hint, options_for_search, spot_left_out, unmatched_gpu_lines,
+from planner.hardware.options import (calibrate_hint, options_for_search, price_cap_left_out, searches_catalog,
+                                      spot_left_out, unmatched_gpu_lines,
                                       unmatched_gpus)
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
@@ -929,6 +930,16 @@ def _cut_reasons(con, key: np.ndarray, hours, cost, keep: np.ndarray) -> dict:
     return reasons
 
 
+def _left_out_lines(cat, job: JobSpec) -> tuple[str, ...]:
+    """The lines naming the catalog instances the job's constraints dropped before the search, said where the ranking
+    is: those a spot job drops for having no spot rate (``spot_left_out``), and those over the job's
+    ``constraints.max_price_per_gpu_hour`` (``price_cap_left_out``, cost42)."""
+    cl, con = job.cluster, job.constraints
+    spot = spot_left_out(cat, con) if not (cl.instance or cl.gpu) else None
+    dear = price_cap_left_out(cat, con, [cl.gpu] if cl.gpu else None) if searches_catalog(cl, con) else None
+    return tuple(x for x in (spot, dear) if x)
+
+
 def _binding_constraint(con, objective: str, cols: dict, hcol: str, ccol: str, keep: np.ndarray, name_of) -> tuple:
     """The line that says the budget or deadline moved the ranking, or (): under objective cost (tokens_per_dollar:
     the same order for a fixed token count) a deadline binds when the cheapest plan it and the budget did not
@@ -1150,8 +1161,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         f"constraints.gpus: {status} — {x}" for status, _, x in lost)
     # the same, one entry a GPU, for the outputs that list GPUs (compare --json's no-plan rows; QA 54)
     no_plan = tuple({"gpu": g, "status": status, "reason": x} for status, names, x in lost for g in names)
-    if not (job.cluster.instance or job.cluster.gpu):  # the instances a spot job drops, said where the ranking is
-        caveats += tuple(x for x in [spot_left_out(s.cat, job.constraints)] if x)
+    caveats += _left_out_lines(s.cat, job)
     best_group = groups[int(shown.iloc[0]["group"])]
     best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
     best_searched = searched_options(list(best_group.variants))

@@ -134,11 +134,15 @@ def _grid(job: JobSpec, hw: HardwareOption):
         # a plan `estimate` of its own layout refused (session 34, tests/test_plan_agreement.py)
         n = cl.nodes * g
         broken = con.cluster_gpus_broken(n, f"{cl.nodes:,} node{'' if cl.nodes == 1 else 's'} x "
-                                            f"{device_count(hw.gpu, g)} = {device_count(hw.gpu, n)} of {hw.name}")
+                                            f"{device_count(hw.gpu, g)} = {device_count(hw.gpu, n)} of {hw.name}",
+                                         billed=hw.billed_gpus(cl.nodes))
         if broken:
             raise InputError("cluster.nodes", broken)
-    nodes = [cl.nodes] if cl.nodes else [n for n in D.node_counts(max_gpus // g) if min_gpus <= n * g <= max_gpus]
-    fitting = [n for n in _node_counts(p, g, max_gpus) if min_gpus <= n * g <= max_gpus]
+    def within(n: int) -> bool:  # max_gpus caps the GPUs billed (whole NVL72 racks), min_gpus those run on (cost42)
+        return min_gpus <= n * g and hw.billed_gpus(n) <= max_gpus
+
+    nodes = [cl.nodes] if cl.nodes else [n for n in D.node_counts(max_gpus // g) if within(n)]
+    fitting = [n for n in _node_counts(p, g, max_gpus) if within(n)]
     if not cl.nodes and hw.multi_node and fitting:  # else the plain counts, whose layout rule then says what breaks
         nodes = fitting
     if not cl.nodes and hw.segments_per_rack > 1:
@@ -156,9 +160,10 @@ def _grid(job: JobSpec, hw: HardwareOption):
         if not nodes:
             raise InputError("constraints.min_gpus", f"{hw.name} is single-node only ({device_count(hw.gpu, g)}), "
                                                      f"below min_gpus={min_gpus}")
-    if not nodes and g > max_gpus:
+    if not nodes and hw.billed_gpus(1) > max_gpus:
+        rack = f", billed as its whole {hw.rack_gpus}-GPU rack" if hw.billed_gpus(1) > g else ""
         raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than one {hw.name} node "
-                                                 f"({device_count(hw.gpu, g)})")
+                                                 f"({device_count(hw.gpu, g)}{rack})")
     if not nodes:  # one node fits, but no node count searched lands within the limits ("max_gpus=1048576 is smaller
         # than one gcp:tpu-v5p-1024 node (512 chips)" was said of min_gpus 1,000,000, past 1,024 nodes)
         counts = D.node_counts(max_gpus // g)

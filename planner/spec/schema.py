@@ -1002,8 +1002,15 @@ def _deadline_in_bounds(value, field: str):
 class ConstraintsSpec(_Strict):
     budget_usd: Optional[float] = Field(None, gt=0, le=1e13)  # above world GDP: a typo
     deadline_hours: Optional[float] = None  # bounds: DEADLINE_HOURS_MAX (_deadline_in_bounds)
+    #: the most GPUs a plan rents: the GPUs billed, whole racks on a GB200 / GB300 NVL72 (a 64-GPU segment rents its
+    #: 72-GPU rack; planner.hardware.options ``HardwareOption.billed_gpus``, cost42), else the nodes' GPUs
     max_gpus: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["gpus"])
+    #: the fewest GPUs a plan runs on (its layout's world size; a rack's idle GPUs do not count)
     min_gpus: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["gpus"])
+    #: the dearest rate per GPU-hour a plan may rent at, held to the rate it is priced at (the spot rate where ``spot``,
+    #: else on-demand or ``cluster.price_usd_hr``), per GPU billed (an NVL72 rack's rate over its 72 GPUs);
+    #: ``hardware.options.price_cap_broken`` (cost42). Finite: ``.inf`` is no cap, leave it out
+    max_price_per_gpu_hour: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
     clouds: Optional[list[str]] = None
     regions: Optional[list[str]] = None
     gpus: Optional[list[str]] = None  # restrict the GPU types searched
@@ -1020,13 +1027,20 @@ class ConstraintsSpec(_Strict):
     _deadline_bounds = field_validator("deadline_hours", mode="before")(
         lambda v: _deadline_in_bounds(v, "constraints.deadline_hours"))
 
-    def cluster_gpus_broken(self, gpus: int, what: str, floor: bool = True) -> Optional[str]:
+    def cluster_gpus_broken(self, gpus: int, what: str, floor: bool = True,
+                            billed: Optional[int] = None) -> Optional[str]:
         """Why a fixed cluster of ``gpus`` GPUs (``what`` says how they were counted) breaks ``max_gpus``, or
         (``floor``) ``min_gpus``; None when it does not. The one statement of the rule: the job's own cross-checks
         count ``nodes x cluster.gpus_per_node`` against the cap only (``serve`` sizes the nodes itself),
-        ``hardware.options.check_fixed_cluster`` counts an instance's GPUs from the catalog."""
-        if self.max_gpus is not None and gpus > self.max_gpus:
-            return f"{what} exceeds constraints.max_gpus ({self.max_gpus:,})"
+        ``hardware.options.check_fixed_cluster`` counts an instance's GPUs from the catalog. ``billed``: the GPUs
+        the cluster rents where that is more than it runs on (whole NVL72 racks: ``HardwareOption.billed_gpus``),
+        which is what the cap holds (cost42); the floor counts ``gpus``."""
+        rented = gpus if billed is None else billed
+        if self.max_gpus is not None and rented > self.max_gpus:
+            if rented == gpus:
+                return f"{what} exceeds constraints.max_gpus ({self.max_gpus:,})"
+            return (f"{what}, billed as {rented:,} GPUs (whole racks), exceeds constraints.max_gpus "
+                    f"({self.max_gpus:,}), which counts the GPUs billed")
         if floor and self.min_gpus is not None and gpus < self.min_gpus:
             return f"{what} is below constraints.min_gpus ({self.min_gpus:,})"
         return None
