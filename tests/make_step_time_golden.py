@@ -178,6 +178,11 @@ it from (step_time.mtp_layer_block; it was the mean layer, 3 dense : 58 MoE) on 
 deepseek-v3-pretrain moved, 38 of 736 arrays, step time x1.0-1.0036 (the rows whose last stage paces; on g6 some
 rows' pacing stage changes, so their breakdown terms move x0.88-1.05); no memory array. The expert-TP placement of
 the same branch (comm.placed_collective_time) moves no case (no case's etp straddles a node).
+Regenerated on the step42 branch (2026-12-05) for each pipeline rank priced by the layer kinds it holds
+(step_time.pace_rank / rank_mix: a mixed model's rank at its dense / MoE layers, a hybrid's at its blocks, not every
+layer the mean layer) and each rank's own paired all-to-all share (A2AShare.at): only deepseek-v3-pretrain (step time
+on 37 / 35 of 64 rows, x1.0-1.04, the pacing stage's terms x0.97-1.19) and nemotron-3-nano-pretrain (48 / 46 rows,
+step time x0.98-1.15, breakdown terms up to x2.04 where another rank now paces) moved, 84 of 736 arrays; no memory array.
 """
 from __future__ import annotations
 

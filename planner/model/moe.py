@@ -1014,32 +1014,38 @@ def chunk_sort_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, loca
     return np.where(on, 2 * 2 * rows, 0.0)  # two copies, each reads and writes the rows
 
 
-def a2a_paired_share(pp, vpp, m_micro, group=None):
+def a2a_paired_share(pp, vpp, m_micro, group=None, rank=0):
     """Share of a stage's forward chunks that the combined-1F1B schedule pairs with a backward
     chunk of another micro-batch (Megatron-Core docs, "Combined 1F1B: Expert-Parallel All-to-All
     Overlap": the dispatch/combine of one micro-batch runs while the other computes, so each
     pair's all-to-all hides under the other's layer compute). Warm-up forwards and cool-down
-    backwards have no partner: on the first stage of an interleaved pipeline
-    2 (pp - 1) + (vpp - 1) pp of the m * vpp forward chunks (megatron/core/pipeline_parallel/
-    schedules.py ``get_schedule_table`` / warm-up count), without pipelining the first forward
-    and the last backward: 1 of m. ``group``: Megatron's explicit micro-batch group size N
-    (``Stack.microbatch_group_size``), whose warm-up is 2 (pp - 1) + (vpp - 1) N (``get_pp_rank_microbatches``)."""
+    backwards have no partner: on pipeline rank ``rank`` of an interleaved pipeline
+    2 (pp - rank - 1) + (vpp - 1) pp of the m * vpp forward chunks (megatron/core/pipeline_parallel/
+    schedules.py ``get_pp_rank_microbatches``: "more forward passes for earlier stages, later stages can
+    immediately start with 1F1B"), the most on the first rank (``rank`` 0, the default), without pipelining the
+    first forward and the last backward: 1 of m. ``group``: Megatron's explicit micro-batch group size N
+    (``Stack.microbatch_group_size``), whose warm-up is 2 (pp - rank - 1) + (vpp - 1) N. ``rank`` broadcasts
+    against the other arguments (step_time ``A2AShare``: each pipeline rank at its own share; until 2026-12-05,
+    step42, every rank at the first's)."""
     pp = np.asarray(pp, dtype=np.float64)
     v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
     g = pp if group is None else np.asarray(group, dtype=np.float64)
-    warm = np.where(pp > 1, 2 * (pp - 1) + (v - 1) * g, 1.0)
+    warm = np.where(pp > 1, 2 * (pp - 1 - np.asarray(rank, dtype=np.float64)) + (v - 1) * g, 1.0)
     return np.clip(1.0 - warm / (m * v), 0.0, 1.0)
 
 
-def dualpipev_paired_share(pp, m_micro):
-    """Share of a rank's forward chunks that DualPipeV runs as an overlapped forward/backward pair (``OVERLAP_F_B``;
-    planner.model.pipeline ``dualpipev_orders``): rank r runs 2 (m - 2 pp + r + 1) + (pp - r - 1) pairs of its 2 m
-    chunk forwards (the last rank one fewer), fewest on rank 0: 1 - (3 pp - 1) / (2 m), the share priced (as
-    ``a2a_paired_share`` prices Megatron's first stage). Without a pipeline there is no pair."""
+def dualpipev_paired_share(pp, m_micro, rank=0):
+    """Share of rank ``rank``'s forward chunks that DualPipeV runs as an overlapped forward/backward pair
+    (``OVERLAP_F_B``; planner.model.pipeline ``dualpipev_orders``): rank r runs 2 (m - 2 pp + r + 1) + (pp - r - 1)
+    pairs of its 2 m chunk forwards (the last rank one fewer), fewest on rank 0 (the default): 1 - (3 pp - 1) / (2 m).
+    ``rank`` broadcasts (step_time ``A2AShare``: each rank at its own; until 2026-12-05, step42, every rank at rank
+    0's). Without a pipeline there is no pair."""
     pp = np.asarray(pp, dtype=np.float64)
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
-    return np.where(pp > 1, np.clip(1.0 - (3 * pp - 1) / (2 * m), 0.0, 1.0), 0.0)
+    r = np.asarray(rank, dtype=np.float64)
+    unpaired = 3 * pp - 1 - r + (r == pp - 1)  # of its 2 m forwards: 2 m less the pairs above
+    return np.where(pp > 1, np.clip(1.0 - unpaired / (2 * m), 0.0, 1.0), 0.0)
 
 
 #: SMs a token dispatcher's kernels hold while they run (DeepSeek-V3 report §3.2.2: 20 of the

@@ -73,8 +73,10 @@ elementwise chains are fused, the attention kernel, TP/CP/DP overlap, what selec
 re-runs and the low-precision recipe; planner.model.physics holds the sourced mechanisms
 (power-limited clocks, FP8/FP4 only on the linear GEMMs plus quantisation work, attention
 efficiency by sequence length, TP overlap decomposition, CP ring exposure). Pipeline stages may be
-uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting), and the layers the stack keeps 16-bit under
-the fp8/fp4 recipe are priced on the stages that hold them (``pipeline.lp16_layers``).
+uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting), the layers the stack keeps 16-bit under
+the fp8/fp4 recipe are priced on the stages that hold them (``pipeline.lp16_layers``), a model of mixed layers
+(DeepSeek-V3's dense first layers, a hybrid's pattern) has each rank's layers priced by their kinds (``pace_rank``,
+``rank_mix``), and each rank hides its own paired share of the combined-1F1B all-to-all (``A2AShare``).
 
 Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc, etp), of which a search has a few
 hundred distinct combinations among millions of candidates, so the layer model runs once per
@@ -1547,18 +1549,31 @@ def kept_layer_kinds(m: ModelSpec, first16: int, n16: int, mtp16: float, graph_p
     """
     if not (first16 or n16 or mtp16):
         return {}
-    mixed = m.moe is not None and 0 < m.moe_layers < m.layers  # a plain model with dense and MoE layers
-    if not (m.hybrid or mixed):
+    every = layer_kinds(m, graph_parts)
+    if not every:
         return {None: KeptKind(None, None)}
-    symbols, block_model = ((np.array(list(m.hybrid_pattern)), ssm.kind_block_model) if m.hybrid
-                            else (moe_mech.layer_symbols(m), moe_mech.kind_block_model))
     at = np.arange(m.layers)
     kept_at = (at < first16) | (at >= m.layers - n16)
-    kinds = {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, "kept " + k))
-             for k in sorted(set(symbols[kept_at].tolist()))}
+    kinds = {k: kk for k, kk in every.items() if kk.layers[kept_at].any()}
     if mtp16 and not m.hybrid:  # 16-bit MTP layers of one kind stay mean layers, on no global layer (step_time adds them)
         kinds[None] = KeptKind(np.zeros(m.layers), None)
     return kinds
+
+
+def layer_kinds(m: ModelSpec, graph_parts: frozenset) -> dict:
+    """The model's layers by kind, {symbol: ``KeptKind``} (1 at each global layer of the kind, the block that prices
+    one), where they are not all alike: a plain MoE model with dense layers (``first_dense`` / ``dense_layers`` /
+    ``layer_freq``: moe ``layer_symbols`` / ``kind_block_model``) or a hybrid (its pattern: ssm ``kind_block_model``);
+    {} where every layer is the model's mean layer. The kept 16-bit layers (``kept_layer_kinds``) and the pipeline
+    ranks (``layer_rows``' ``mix``, ``pacing_stage``) price a kind's layers by its block (memo name ``kind`` +
+    symbol, the same rows for both)."""
+    mixed = m.moe is not None and 0 < m.moe_layers < m.layers  # a plain model with dense and MoE layers
+    if not (m.hybrid or mixed):
+        return {}
+    symbols, block_model = ((np.array(list(m.hybrid_pattern)), ssm.kind_block_model) if m.hybrid
+                            else (moe_mech.layer_symbols(m), moe_mech.kind_block_model))
+    return {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, "kind " + k))
+            for k in sorted(set(symbols.tolist()))}
 
 
 def kept_layer_terms(terms, recipe: dict, block) -> dict:
@@ -1593,6 +1608,9 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     each global layer of the kind, None every layer), ``t16`` then {kind: time} and the 16-bit layers returned
     {kind: count}.
 
+    ``pace_rank`` is the same over typed inputs and result, and also weighs each rank's layers by their kinds and each
+    rank's all-to-all at its own paired share (``pacing_stage``).
+
     Megatron-Core builds exactly those counts (megatron/core/transformer/transformer_block.py
     ``get_num_layers_to_build``, core_r0.12-r0.14): with the embedding / loss accounted, (L + 2) / pp layers a
     rank, one less on the first and on the last (it asserts the division and ``num_layers_to_build >= 0``: a rank
@@ -1609,43 +1627,122 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     """
     by_kind = kinds is not None
     kinds, t16 = (kinds, t16) if by_kind else ({None: None}, {None: t16})
+    got = pace_rank(layers, pp, RankTimes(t_layer, t_head, t16, t_rec), chunks, runtime, tp, first16, n16, kinds, rn)
+    b16 = got.b16 if by_kind else got.b16[None]
+    if rn is not None:
+        return got.nl, got.head, b16, got.rec
+    return got.nl, got.head, b16
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RankTimes:
+    """What one unit of each column costs a pipeline rank per micro-batch (``pace_rank``), arrays over the rows: a
+    layer, the head, each kind's 16-bit layer beyond the recipe's (``b16``), a re-run layer of block recompute
+    (``rec``), each kind's layer (``mix``, a mixed model: ``layer_kinds``)."""
+    layer: object
+    head: object
+    b16: dict
+    rec: object = 0.0
+    mix: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PaceRank:
+    """The pacing rank of each row (``pace_rank``): ``nl`` its layers, ``head`` 1 where it holds the head, ``b16``
+    its 16-bit layers by kind, ``rec`` its re-run layers, ``mix`` its layers of each kind beyond the model's mix of
+    them (``rank_mix``), ``share`` its paired share of the EP all-to-all (0 where nothing is hidden)."""
+    nl: np.ndarray
+    head: np.ndarray
+    b16: dict
+    rec: np.ndarray
+    mix: dict
+    share: np.ndarray
+
+
+def rank_mix(layers: int, counts, rank_of, k: int, weights) -> np.ndarray:
+    """Each rank's layers of one kind (``weights``: 1 at each global layer of it) beyond its layers' share of the
+    model's, (kind x L - layers x model's kind) / L summed over its virtual stages (``counts``, layer order): 0 on a
+    rank holding the model's mix, exactly (integers until the division). DeepSeek-V3 on PP 16 (``Et*4|(t*4|)*14tmL``):
+    the first rank's 4 layers are 3 dense and 1 MoE against 4 x 3 / 61 dense, -2.80 MoE layers beyond; each middle
+    rank's 4 MoE are 0.20 beyond."""
+    kind = lp16_layers(layers, counts, layers, 0, weights)  # the kind's layers on each virtual stage
+    excess = (kind * layers - np.asarray(counts, dtype=np.float64) * float(np.sum(weights))) / layers
+    return np.bincount(rank_of, excess, minlength=k)
+
+
+def pace_rank(layers: int, pp, tm: RankTimes, chunks=1, runtime="megatron", tp=1, first16: int = 0, n16: int = 0,
+              kinds: dict | None = None, rn=None, mix: dict | None = None, hide=None, th: RankTimes | None = None):
+    """``slowest_stage``'s pacing rank over typed columns: each rank at ``tm``'s column times by its counts
+    (layers, head, 16-bit layers by kind, re-run layers), and on a mixed model (``mix``: {kind: 1 at each global
+    layer of it}) its layers of each kind beyond the model's mix (``rank_mix``) at that kind's layer, so a rank
+    holding DeepSeek-V3's three dense layers is lighter than the mean layer says and one of only MoE layers heavier
+    (until 2026-12-05, step42, every rank's layers were the mean layer). ``hide``: the rows' ``A2AShare``, ``th``
+    the all-to-all each column hides per paired micro-batch: each rank less its own share (``A2AShare.at``) of
+    them."""
+    kinds = {None: None} if kinds is None else kinds
+    mix = mix or {}
     pp = np.asarray(pp, dtype=np.float64)
-    shape = np.broadcast(pp, np.asarray(chunks), np.asarray(t_layer), np.asarray(t_head),
-                         *(np.asarray(x) for x in t16.values())).shape
+    shape = np.broadcast(pp, np.asarray(chunks), np.asarray(tm.layer), np.asarray(tm.head),
+                         *(np.asarray(x) for x in tm.b16.values())).shape
     ppi = np.broadcast_to(pp, shape).astype(np.int64)
     ch = np.asarray(chunks)
     vi = np.broadcast_to(np.where(ch == V_SPLIT, V_SPLIT, np.maximum(ch, 1)), shape).astype(np.int64)
-    tl, th = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head))
-    tb = {j: np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for j, x in t16.items()}
-    n, head = np.zeros(shape), np.zeros(shape)
+
+    def cols(x: RankTimes):  # each column's time broadcast to the rows
+        f = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), shape)  # noqa: E731
+        return (f(x.layer), f(x.head), {j: f(v) for j, v in x.b16.items()}, f(x.rec),
+                {j: f(v) for j, v in x.mix.items()})
+    tc, hc = cols(tm), (None if hide is None else cols(th))
+    n, head, rec, share = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
     b16 = {j: np.zeros(shape) for j in kinds}
-    rec = np.zeros(shape)
-    if rn is not None:
-        rni = np.broadcast_to(np.asarray(rn), shape)
-        trec = np.broadcast_to(np.asarray(t_rec, dtype=np.float64), shape)
+    nmix = {j: np.zeros(shape) for j in mix}
+    rni = None if rn is None else np.broadcast_to(np.asarray(rn), shape)
     for rows, (k, v, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = stage_ranks(k, len(counts), v)  # DualPipeV's V (``chunks`` V_SPLIT): rank 0 its first and last
-        ranks = np.bincount(rank_of, counts, minlength=k)
         # the 16-bit first / end layers by global number: layers [0, first16) and [L - n16, L), virtual stages in
         # layer order, each kind's apart
-        r16 = {j: np.bincount(rank_of, lp16_layers(layers, counts, first16, n16, w), minlength=k)
-               for j, w in kinds.items()}
-        last = (np.arange(k) == head_rank(k, v)).astype(np.float64)
-        pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None]
-        for j, r in r16.items():
-            pace = pace + r[None, :] * tb[j][rows][:, None]
-        if rn is not None:
-            re_run = rank_recomputed(counts, k, v, rni[rows])  # rows x ranks
-            pace = pace + re_run * trec[rows][:, None]
+        cnt = (np.bincount(rank_of, counts, minlength=k), (np.arange(k) == head_rank(k, v)).astype(np.float64),
+               {j: np.bincount(rank_of, lp16_layers(layers, counts, first16, n16, w), minlength=k)
+                for j, w in kinds.items()},
+               None if rni is None else rank_recomputed(counts, k, v, rni[rows]),  # rows x ranks
+               {j: rank_mix(layers, counts, rank_of, k, w) for j, w in mix.items()})
+        pace = _rank_sum(cnt, tc, rows)
+        at = None
+        if hide is not None:
+            at = _rank_share(hide, rows, k)
+            pace = pace - at * _rank_sum(cnt, hc, rows)
         top = np.argmax(pace, axis=1)
-        n[rows], head[rows] = ranks[top], last[top]
-        if rn is not None:
-            rec[rows] = re_run[np.arange(len(top)), top]
-        for j, r in r16.items():
+        pick = np.arange(len(top)), top
+        n[rows], head[rows] = cnt[0][top], cnt[1][top]
+        for j, r in cnt[2].items():
             b16[j][rows] = r[top]
-    if rn is not None:
-        return n, head, (b16 if by_kind else b16[None]), rec
-    return n, head, (b16 if by_kind else b16[None])
+        if rni is not None:
+            rec[rows] = cnt[3][pick]
+        for j, r in cnt[4].items():
+            nmix[j][rows] = r[top]
+        if at is not None:
+            share[rows] = at[pick]
+    return PaceRank(nl=n, head=head, b16=b16, rec=rec, mix=nmix, share=share)
+
+
+def _rank_share(hide, rows, k: int) -> np.ndarray:
+    """rows x ranks: each rank's paired share of the all-to-all (``A2AShare.at``)"""
+    col = (lambda x: np.asarray(x)[rows][:, None])  # noqa: E731
+    return A2AShare(col(hide.kind), col(hide.pp), col(hide.vpp), col(hide.mm), hide.group).at(np.arange(k)[None, :])
+
+
+def _rank_sum(cnt, tc, rows) -> np.ndarray:
+    """rows x ranks: each rank's counts (``pace_rank``'s ``cnt``) at the column values ``tc`` of ``rows``"""
+    ranks, last, r16, re_run, rmix = cnt
+    tl, th, tb, trec, tmix = tc
+    pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None]
+    for j, r in r16.items():
+        pace = pace + r[None, :] * tb[j][rows][:, None]
+    if re_run is not None:
+        pace = pace + re_run * trec[rows][:, None]
+    for j, r in rmix.items():
+        pace = pace + r[None, :] * tmix[j][rows][:, None]
+    return pace
 
 
 def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
@@ -2208,9 +2305,9 @@ class StageKeys:
     krc: np.ndarray
     ketp: np.ndarray
     ksh: np.ndarray  # torchtitan layer SAC's share of the stage's layers re-run
-    #: the combined-1F1B schedule's paired share of micro-batches (``a2a_hidden_share``), a stage key: the share of
-    #: each stage's EP all-to-all hidden, which ``pacing_stage`` weighs rank by rank
-    shide: np.ndarray
+    #: the combined-1F1B schedule's paired share of micro-batches (``a2a_hidden_share``) at the stage keys: each
+    #: pipeline rank's share of its EP all-to-all hidden, which ``pacing_stage`` weighs rank by rank
+    shide: "A2AShare"
     #: the EP groups' (fewest, most, domains) on one NVLink domain at the job's size (comm ``ep_domain_members``),
     #: then the expert-TP groups' (``LayerContext.ep_dom``)
     kdom: tuple = ()
@@ -2222,8 +2319,8 @@ class StageKeys:
 
 def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float, hide=None) -> StageKeys:
     """The distinct stage and layer keys of the candidates ``c`` (``distinct_rows``): per-stage terms once per
-    distinct stage key, gathered back. ``hide``: each row's paired share of the EP all-to-all (``a2a_hidden_share``;
-    None: none), part of the stage key, not of the layer key."""
+    distinct stage key, gathered back. ``hide``: each row's paired share of the EP all-to-all (``A2AShare``, from
+    ``a2a_hidden_share``; None: none), part of the stage key, not of the layer key."""
     first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
     inter_r = c.schedule == SCHEDULE.code["interleaved"]
     # where the EP groups sit on the NVLink domains depends on the job's size (a group past the first domain's
@@ -2235,7 +2332,7 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
                     + ep_domain_members(uetp, 1, uworld, int(g)))
     else:
         dom = tuple(np.ones(len(c), dtype=np.int64) for _ in range(6))
-    hides, hcode = np.unique(np.zeros(len(c)) if hide is None else hide, return_inverse=True)
+    hides, hcode = A2AShare.distinct(hide, len(c))
     (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, shc, *sdom), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
         (c.tp * c.cp * c.dp) >= g, c.rn, hcode.ravel(), *dom)
@@ -2249,7 +2346,7 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
                      kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
-                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, shide=hides[shc], kdom=tuple(kdom))
+                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, shide=hides.take(shc), kdom=tuple(kdom))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2272,6 +2369,9 @@ class LayerRows:
     # weighs rank by rank; None: no such row
     block: tuple | None = None
     mtp: dict | None = None
+    #: a model of mixed layers (``layer_kinds``): {kind: (1 at each global layer of the kind, one such layer's
+    #: terms)}, which ``pacing_stage`` prices each rank's layers by; {} where every layer is the mean layer
+    mix: dict = dataclasses.field(default_factory=dict)
 
     def head_hide(self):
         """the EP all-to-all the combined-1F1B overlap hides of the last stage's MTP layers, per paired micro-batch,
@@ -2325,8 +2425,7 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         return per_cp_type(fw, m, one)
 
     L = layer(krc)
-    # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
-    K = KL = float(m.mtp_layers)
+    K = KL = float(m.mtp_layers)  # the last stage's K MTP modules: K more layers, K more heads, K projections
     # a model of one layer kind's MTP layers are its mean layers, 16-bit with the MTP module (mtp_runs_16bit);
     # a hybrid's or a mixed MoE model's are blocks priced apart (mtp_layer_block)
     mtp16 = mtp_runs_16bit(fw, t.precision)
@@ -2349,17 +2448,19 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     # the layers the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_first_layers, lp_bf16_mtp), by kind: what
     # each kind's layer costs beyond the recipe's (kept_layer_kinds: a hybrid's kept blocks priced as their kind)
     kept = kept_layer_kinds(m, sk.first16, sk.n16, K16, cuda_graph_parts(fw, m))
-    D = {kind: kept_layer_terms(lambda s, b: blend(up(layer(krc, bf16_share=s, block=b)), s, b), L, kk.block)
-         for kind, kk in kept.items()}
+    kind_terms = (lambda s, b: blend(up(layer(krc, bf16_share=s, block=b)), s, b))  # noqa: E731 (one block's)
+    D = {kind: kept_layer_terms(kind_terms, L, kk.block) for kind, kk in kept.items()}
     t16 = {kind: d["fwd"] + d["bwd"] for kind, d in D.items()}
+    # a mixed model's kinds, each its own layer: a pipeline rank is priced by the kinds it holds (pacing_stage)
+    mix = {kind: (kk.layers, kind_terms(0.0, kk.block)) for kind, kk in layer_kinds(m, cuda_graph_parts(fw, m)).items()}
     mtp = None
     if own is not None:  # the MTP block is not the mean layer: its own terms, term by term (PacingStage.layers)
         blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(own[0], own[2], "mtp")))
         mtp, KL = {k: own[1] * v for k, v in blk.items()}, 0.0
     t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
               + K * (L["mtp_fwd"] + L["mtp_bwd"]) + (0.0 if mtp is None else K * (mtp["fwd"] + mtp["bwd"])))
-    block = None if none_L is None else (part, none_L, full_L)
-    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac, block=block, mtp=mtp)
+    return LayerRows(L=L, D=D, t16=t16, kept=kept, K=K, KL=KL, K16=K16, t_head=t_head, frac=frac, mtp=mtp, mix=mix,
+                     block=None if none_L is None else (part, none_L, full_L))
 
 
 #: the CUDA graph parts a hybrid model's "*E" MTP block can hold (attention and MoE, no Mamba)
@@ -2409,40 +2510,54 @@ class PacingStage:
     nb: dict
     lr: LayerRows
     frac: np.ndarray | None = None  # block recompute's re-run share of its layers (``rank_recomputed`` / nl)
+    #: a mixed model's layers of each kind beyond the model's mix (``rank_mix``; {} where all are alike)
+    mix: dict = dataclasses.field(default_factory=dict)
+    share: np.ndarray | float = 0.0  # its paired share of the EP all-to-all (``A2AShare.at`` its rank)
 
     def layers(self, k):
         """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
-        16-bit layer, and the ``proj`` MTP depths' blocks where they are not mean layers (``LayerRows.mtp``)"""
+        16-bit layer, the ``proj`` MTP depths' blocks where they are not mean layers (``LayerRows.mtp``), and a
+        mixed model's layers of each kind beyond the mix at that kind's layer (``mix``, ``LayerRows.mix``)"""
         own = 0.0 if self.lr.mtp is None else self.proj * self.lr.mtp[k]
+        own = sum((self.mix[kind] * d[k] for kind, (_, d) in self.lr.mix.items()), own)
         return self.nle * self.lr.L[k] + sum((self.nb[kind] * d[k] for kind, d in self.lr.D.items()), own)
 
 
 def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> PacingStage:
     """The pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
     (``slowest_stage``: Megatron-Core's embedding/loss accounting, pipeline.lp16_layers), each rank at its exposed
-    time: less what the combined-1F1B overlap hides of its own EP all-to-all (``ep_hide`` at the stage key's paired
-    share ``StageKeys.shide``, as ``transformer_stage`` takes it off the pacing rank). A rank with fewer MoE layers
-    hides less (DeepSeek-V3's last rank on PP 16: 1 layer, the MTP layer and both heads): until 2026-12-05 (pace41)
-    the rank was picked on the times before the overlap."""
-    def exposed(d):  # one pass of a layer's terms ``d``, forward and backward, less the all-to-all it hides
-        return d["fwd"] + d["bwd"] - sk.shide * d["ep_hide"]
-    t_layer, rec_kw = exposed(lr.L), {}
-    if lr.block is not None:
-        # block recompute: each rank at its plain layers plus the layers its chunks re-run, chunk by chunk
-        # (pipeline.rank_recomputed), not every layer at the fullest chunk's share
-        part, t_plain, t_full = lr.block[0], exposed(lr.block[1]), exposed(lr.block[2])
-        t_layer = np.where(part, t_plain, t_layer)
-        rec_kw = dict(rn=np.where(part, sk.srn, 0), t_rec=np.where(part, t_full - t_plain, 0.0))
-    t16 = {kind: exposed(d) for kind, d in lr.D.items()}
-    got = slowest_stage(m.layers, sk.kpp.astype(np.float64), t_layer, lr.t_head - sk.shide * lr.head_hide(),
-                        sk.n16, t16, np.where(sk.kv, V_SPLIT, sk.kch), split_runtime(fw, m), sk.stp,
-                        sk.first16, kinds={kind: kk.layers for kind, kk in lr.kept.items()}, **rec_kw)
-    nl, head_w, nb = got[:3]
-    frac = None if lr.block is None else np.where(lr.block[0], got[3] / np.maximum(nl, 1.0), 1.0)
+    time: less what the combined-1F1B overlap hides of its own EP all-to-all (``ep_hide`` at the rank's own paired
+    share, ``StageKeys.shide`` ``A2AShare.at``, as ``transformer_stage`` takes it off the pacing rank), and a mixed
+    model's ranks by the layer kinds they hold (``pace_rank``, ``LayerRows.mix``). A rank with fewer MoE layers hides
+    less (DeepSeek-V3's last rank on PP 16: 1 layer, the MTP layer and both heads): until 2026-12-05 (pace41) the
+    rank was picked on the times before the overlap, until step42 (the same day) at the first rank's share and the
+    model's mean layer."""
+    def t(d):  # one pass of a layer's terms ``d``, forward and backward
+        return d["fwd"] + d["bwd"]
+
+    def h(d):  # the all-to-all it hides per paired micro-batch
+        return d["ep_hide"]
+    # block recompute: each rank at its plain layers plus the layers its chunks re-run, chunk by chunk
+    # (pipeline.rank_recomputed), not every layer at the fullest chunk's share
+    rec_kw = {} if lr.block is None else dict(rn=np.where(lr.block[0], sk.srn, 0))
+    hid = bool(np.any(sk.shide.kind > 0))
+
+    def times(f, head):  # the columns' times (``t``) or hidden all-to-all (``h``)
+        lay = f(lr.L) if lr.block is None else np.where(lr.block[0], f(lr.block[1]), f(lr.L))
+        rec = 0.0 if lr.block is None else np.where(lr.block[0], f(lr.block[2]) - f(lr.block[1]), 0.0)
+        return RankTimes(lay, head, {kind: f(d) for kind, d in lr.D.items()}, rec,
+                         {kind: f(d) for kind, (_, d) in lr.mix.items()})
+    got = pace_rank(m.layers, sk.kpp.astype(np.float64), times(t, lr.t_head), np.where(sk.kv, V_SPLIT, sk.kch),
+                    split_runtime(fw, m), sk.stp, sk.first16, sk.n16, {kind: kk.layers for kind, kk in lr.kept.items()},
+                    mix={kind: w for kind, (w, _) in lr.mix.items()}, hide=sk.shide if hid else None,
+                    th=times(h, lr.head_hide()) if hid else None, **rec_kw)
+    nl, head_w, nb = got.nl, got.head, got.b16
+    frac = None if lr.block is None else np.where(lr.block[0], got.rec / np.maximum(nl, 1.0), 1.0)
     if lr.K16:  # a plain model's 16-bit MTP layers, on the stage with the head
         nb[None] = nb[None] + lr.K16 * head_w
     nle, heads, proj = nl + lr.KL * head_w, (1 + lr.K) * head_w, lr.K * head_w  # layer / head / projection counts
-    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr, frac=frac)
+    return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr, frac=frac, mix=got.mix,
+                       share=got.share)
 
 
 def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKeys):
@@ -2472,17 +2587,57 @@ def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKey
     return t_pp, hop_in, hop_out
 
 
-def a2a_hidden_share(m: ModelSpec, c: Candidates, s: StepInputs) -> np.ndarray | None:
-    """Each row's share of micro-batches whose EP all-to-all the stack's overlap pairs with another's compute: Megatron-
-    Core's combined 1F1B (moe.a2a_paired_share), torchtitan's DualPipeV pairs with EP (moe.dualpipev_paired_share;
-    get_dual_pipe_v_flag); None where the stack hides none (a dense model, no overlap)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class A2AShare:
+    """Each row's share of micro-batches whose EP all-to-all the stack's overlap pairs with another's compute, rank
+    by rank (``at``): ``kind`` 0 none, 1 Megatron-Core's combined 1F1B (moe.a2a_paired_share), 2 torchtitan's
+    DualPipeV pairs (moe.dualpipev_paired_share), over the rows' ``pp``, ``vpp`` and micro-batch count ``mm``;
+    ``group`` the stack's micro-batch group size (None: pp). A later rank warms up on fewer forwards and pairs more
+    of them; until 2026-12-05 (step42) every rank was priced at the first rank's share."""
+    kind: np.ndarray
+    pp: np.ndarray
+    vpp: np.ndarray
+    mm: np.ndarray
+    group: float | None = None
+
+    def at(self, rank):
+        """the share on pipeline rank ``rank`` (broadcast against the rows)"""
+        meg = moe_mech.a2a_paired_share(self.pp, self.vpp, self.mm, self.group, rank)
+        return np.where(self.kind == 1, meg, np.where(self.kind == 2, moe_mech.dualpipev_paired_share(
+            self.pp, self.mm, rank), 0.0))
+
+    def take(self, idx):
+        """the shares at rows ``idx``"""
+        return A2AShare(self.kind[idx], self.pp[idx], self.vpp[idx], self.mm[idx], self.group)
+
+    @staticmethod
+    def distinct(hide: "A2AShare | None", n: int):
+        """(the distinct shares, each of the ``n`` rows' code among them): a part of the stage key"""
+        if hide is None:
+            z = np.zeros(1)
+            return A2AShare(z.astype(np.int64), z + 1.0, z + 1.0, z + 1.0), np.zeros(n, dtype=np.int64)
+        on = hide.kind > 0  # rows that hide nothing share one code whatever their pp and micro-batches
+        mms, mcode = np.unique(np.where(on, hide.mm, 0.0), return_inverse=True)  # (a float column)
+        (kind, pp, vpp, mc), code = distinct_rows(hide.kind, *(np.where(on, x, 0).astype(np.int64) for x in (hide.pp, hide.vpp)),
+                                                  mcode.ravel())
+        return A2AShare(kind, pp, vpp, mms[mc], hide.group), code
+
+
+def a2a_hidden_share(m: ModelSpec, c: Candidates, s: StepInputs) -> A2AShare | None:
+    """Each row's share of micro-batches whose EP all-to-all the stack's overlap pairs with another's compute, by
+    pipeline rank (``A2AShare``): Megatron-Core's combined 1F1B (moe.a2a_paired_share), torchtitan's DualPipeV pairs
+    with EP (moe.dualpipev_paired_share; get_dual_pipe_v_flag); None where the stack hides none (a dense model, no
+    overlap)."""
     fw = s.fw
     if m.moe is None or not (fw.moe_a2a_overlap or fw.dualpipev_ep_overlap):
         return None
+    n = len(c)
     if fw.dualpipev_ep_overlap:
-        return np.where((c.schedule == SCHEDULE.code["dualpipev"]) & (c.ep > 1),
-                        moe_mech.dualpipev_paired_share(s.pp, s.m_micro), 0.0)
-    return moe_mech.a2a_paired_share(s.pp, c.vpp, s.m_micro, getattr(fw, "microbatch_group_size", None))
+        kind = np.where((c.schedule == SCHEDULE.code["dualpipev"]) & (c.ep > 1), 2, 0)
+    else:
+        kind = np.ones(n, dtype=np.int64)
+    grid = np.broadcast_arrays(kind, s.pp, c.vpp, s.m_micro)
+    return A2AShare(*grid, group=getattr(fw, "microbatch_group_size", None))
 
 
 def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
@@ -2492,8 +2647,7 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     distinct stage keys, gathered to the candidates; Megatron-Core's overlapped interleaved sends and the
     combined-1F1B schedule's hidden EP all-to-all (moe.a2a_paired_share) taken off."""
     fw = s.fw
-    hide = a2a_hidden_share(m, c, s)
-    sk = stage_keys(m, t, c, fw, s.g, hide)
+    sk = stage_keys(m, t, c, fw, s.g, a2a_hidden_share(m, c, s))
     st = pacing_stage(m, fw, sk, layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo))
     if st.frac is not None:
         # the pacing rank's layer terms at the share its chunks re-run (Megatron-Core: each chunk its own first N,
@@ -2529,7 +2683,7 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
     # terms stay as they are, as subtracting zeros would leave them)
     if np.any(ep_hide != 0):
-        ep_hidden = hide * ep_hide[inv]
+        ep_hidden = (st.share * ep_hide)[inv]  # at the pacing rank's own share (A2AShare.at)
         t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
         per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=t_pp, hop_in=hop_in, hop_out=hop_out, t_send=t_send,
