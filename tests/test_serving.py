@@ -30,6 +30,12 @@ def _plan(job, **kw):
     return plan_serving(job, simulate=False, **kw)
 
 
+def _tp1(job):
+    """``job`` held to TP1 (``parallel.tp``): tests of one option's sizing, where a TP2 option on the same nodes at the
+    same $/h ranks first since serve44 (more headroom, ``serving.rank_key``)."""
+    return load_job_dict({**job.model_dump(exclude_unset=True, mode="json"), "parallel": {"tp": 1}})
+
+
 def _job(serving, model="llama3-70b", constraints=H100, cluster=None):
     raw = {"model": {"preset": model}, "serving": serving, "constraints": constraints}
     if cluster:
@@ -297,9 +303,10 @@ def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_a
     the engine runs it at that budget (``lumped_iteration``: 36.4 req/s a replica, the simulated 35.1), and at a
     512-token budget the prompt work spreads over the steps and the simulated replica serves 39.3, so 3 replicas at
     99.5% of the screen's throughput are 92% busy there and meet the targets (the search picked it: 4 -> 3)."""
-    base = _plan(_job({**CHAT8B, "qps": 10}, model="llama3-8b"))["best"]
+    # held to TP1: since serve44 an option with more headroom at the same $/h ranks first (``rank_key``)
+    base = _plan(_tp1(_job({**CHAT8B, "qps": 10}, model="llama3-8b")))["best"]
     qps = 3 * base["requests_per_s_per_replica"] * 0.995  # by throughput: 3 replicas, 99.5% busy
-    job = _job({**CHAT8B, "qps": qps}, model="llama3-8b")
+    job = _tp1(_job({**CHAT8B, "qps": qps}, model="llama3-8b"))
     analytic = _plan(job)["best"]
     assert math.ceil(qps / analytic["requests_per_s_per_replica"]) == 3
     assert analytic["replicas"] == 4 and analytic["utilisation"] < 0.8 and analytic["ttft_ms"] <= CHAT8B["ttft_ms"]
@@ -517,7 +524,7 @@ def test_bounded_search_picks_the_unbounded_answer(monkeypatch):
     wait with P 0.0136 at 10, the simulated fleet's 0.014-0.015, Erlang C's 0.020): 10 analytic, the simulated count."""
     import functools
     import planner.workloads.serving as ws
-    job = _job({**BATCH1, "qps": 2, "ttft_ms": 1000}, model="llama3-8b")
+    job = _tp1(_job({**BATCH1, "qps": 2, "ttft_ms": 1000}, model="llama3-8b"))  # TP1: rank_key (serve44)
     seen = _count_simulations(monkeypatch)
     fast = plan_serving(job, sim=FAST)["best"]
     fast_events = seen["events"]
@@ -545,8 +552,9 @@ def test_simulation_searches_from_the_analytic_size():
     down to 10 (7 runs: 11, 7, 9, 10, the other two budgets at 9, the confirmation). Since servegap35 the probability
     of waiting is JSQ's over one-slot replicas (``jsq_wait_probability``: 0.0136 at 10 replicas, simulated 0.014-0.015,
     where Erlang C said 0.020 and the p99 1,083 ms): 10 analytic (p99 489 ms), the simulated count; the search passes
-    there and bisects down (7 runs: 10, 7, 8, 9, the other two budgets at 9, the confirmation of 10)."""
-    job = _job({**BATCH1, "qps": 2, "ttft_ms": 1000}, model="llama3-8b")
+    there and bisects down (7 runs: 10, 7, 8, 9, the other two budgets at 9, the confirmation of 10). Since serve44
+    TP2 x 7 on the same two nodes ranks first at the same $/h (more headroom, ``rank_key``): the job is held to TP1."""
+    job = _tp1(_job({**BATCH1, "qps": 2, "ttft_ms": 1000}, model="llama3-8b"))
     calls = []
     b = plan_serving(job, sim=FAST, progress=lambda done, total, desc: calls.append(desc))["best"]
     runs = [d for d in calls if "replicas (run" in d]

@@ -142,8 +142,8 @@ from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offl
                                               serving_budget)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
                                              jsq_extra_wait, jsq_wait_probability, mixture_quantile, occupancy_wait,
-                                             prompt_grid, queue_wait, screen_tpot, tpot_quantile, tpot_tail,
-                                             ttft_quantile, ttft_tail)
+                                             least_budget, prompt_grid, queue_wait, screen_tpot, tpot_quantile,
+                                             tpot_tail, ttft_quantile, ttft_tail)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS, SimSettings,
                                                 arrival_spec, arrivals_words, backlog_arrivals, draw_workload,
                                                 length_words,
@@ -260,6 +260,28 @@ def burst_quantile(parts: list, q: float) -> float:
     if sum(w for w, tail, _ in parts if tail is None) > 1.0 - q:
         return math.inf
     return mixture_quantile(q, [(w, (lambda t: 1.0) if tail is None else tail, end) for w, tail, end in parts])
+
+
+def burst_tpots(parts: dict) -> dict:
+    """budget -> the p99 TPOT of ``burst_parts``' TPOT parts (its second value), one mixture quantile a budget."""
+    return {k: burst_quantile(p, TPOT_QUANTILE) for k, p in parts.items()}
+
+
+def fleet_tpots(im: IterationModel, s: ServingSpec, b: float, rate: float, r: int) -> dict:
+    """budget -> the p99 TPOT of an open Poisson fleet of ``r`` replicas, each offered ``rate`` requests/s and
+    decoding at batch ``b`` (``screen_concurrency``'s): ``tpot_quantile`` at each of ``REALTIME_TOKEN_BUDGETS``."""
+    return {k: tpot_quantile(im, s, b, k, rate=rate, replicas=r) for k in REALTIME_TOKEN_BUDGETS}
+
+
+def stated_tpots(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r: int, capacity: float,
+                 im: IterationModel) -> dict:
+    """budget -> the p99 TPOT the screen states for ``r`` replicas at ``target``'s load (``queue_replicas``' rule:
+    the mixture over bursty arrivals' states, ``burst_parts``, else the open Poisson fleet's, ``fleet_tpots``), so a
+    row re-stated at another budget (``_at_budget``, serve44) says what the screen says there."""
+    if target.bursts:
+        return burst_tpots(burst_parts(m, s, hw, tp, target, batch, r, capacity, im)[1])
+    rate = target.qps / r
+    return fleet_tpots(im, s, screen_concurrency(m, s, hw, tp, rate, batch, im)[1], rate, r)
 
 
 def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float] = None,
@@ -769,20 +791,25 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                 (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
                  f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any replica count up to "
                 f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs"))
-        reps, conc, b_eff, waited, tpot_fleet = sized
+        reps, conc, b_eff, waited, tpot_fleet, budget = sized
         # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over reps: tpot_quantile's branching stalls; the
         # mixture over bursty arrivals' states), the batch above stays sized by a backlog's
-        load.update(queue_replicas=reps, concurrency=conc, tpot_ms=tpot_fleet * 1e3,
+        load.update(queue_replicas=reps, throughput_replicas=math.ceil(target.qps / rps), concurrency=conc,
+                    tpot_ms=tpot_fleet * 1e3,
                     ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
     load.setdefault("tpot_ms", tpot_q(B[i]) * 1e3)
     load.setdefault("ttft_ms", ttft_q(i) * 1e3)
     if s.output_tokens == 1:  # its one token is its first (TTFT): no decode step after it, so no TPOT (QA 37b: "0.0 ms")
         load["tpot_ms"] = None
-    return ServingOption(**base, meets_latency=True, batch=b,
-                         bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
-                         tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
-                         batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
-                         tokens_per_s_offline=float(B[j] / step_offline[j]), **load)
+    row = ServingOption(**base, meets_latency=True, batch=b,
+                        bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
+                        tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
+                        token_budget=REALTIME_TOKEN_BUDGET,
+                        batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
+                        tokens_per_s_offline=float(B[j] / step_offline[j]), **load)
+    # a sized plan states its throughput at the budget its TPOT is at (serve44: it stated 2,048's beside a TPOT at
+    # 512); the replicas stay sized at 2,048's throughput, the simulation's first try (``_throughput_at``)
+    return _throughput_at(row, s, im, budget) if target.qps else row
 
 
 #: ``queue_replicas`` looks no further than this multiple of the replicas a plan's throughput needs: past it an option
@@ -792,8 +819,8 @@ QUEUE_REPLICA_FACTOR = 1024
 
 def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r0: int,
                    im: Optional[IterationModel] = None,
-                   capacity: float = math.inf) -> Optional[tuple[int, float, float, float, float]]:
-    """(replicas, L, b, TTFT s, TPOT s): the fewest replicas, from ``r0`` (the count the throughput needs, ~100% busy), whose
+                   capacity: float = math.inf) -> Optional[tuple[int, float, float, float, float, int]]:
+    """(replicas, L, b, TTFT s, TPOT s, token budget): the fewest replicas, from ``r0`` (the count the throughput needs, ~100% busy), whose
     queued p99 TTFT (``llm_ttft`` at ``TTFT_QUANTILE``, the target's percentile, with the slot and prefill-budget
     queues at the replica's rate QPS / replicas, pooled over the replicas; its load L and decode batch b from
     ``screen_concurrency``) meets ``target.ttft_s``; with no TTFT target, ``r0`` (its TTFT
@@ -828,21 +855,21 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
         conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im)
         if target.bursts:
             ttft, tpot = burst_parts(m, s, hw, tp, target, batch, r, capacity, im)
-            return [conc, b_eff, burst_quantile(ttft, TTFT_QUANTILE),
-                    lambda: min(burst_quantile(p, TPOT_QUANTILE) for p in tpot.values())]
+            return [conc, b_eff, burst_quantile(ttft, TTFT_QUANTILE), lambda: least_budget(burst_tpots(tpot))]
         # the TPOT stated is the open fleet's at b (servetpot36: ``tpot_quantile`` with the replica's Poisson rate and
         # JSQ over r), which can be over the backlog's the batch was sized by: a listed option meets both targets
         return [conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r)),
-                lambda: screen_tpot(im, s, b_eff, rate=rate, replicas=r)]
+                lambda: least_budget(fleet_tpots(im, s, b_eff, rate, r))]
 
     def meets(r: int, g: list) -> bool:
         if target.ttft_s is not None and not g[2] <= target.ttft_s:
             return False
         g[3] = g[3]() if callable(g[3]) else g[3]  # the TPOT once the TTFT meets (its tails are the dearer part)
-        return target.tpot_s is None or s.output_tokens <= 1 or g[3] <= target.tpot_s
+        return target.tpot_s is None or s.output_tokens <= 1 or g[3][1] <= target.tpot_s
 
     def done(r: int, g: list) -> tuple:
-        return (r, g[0], g[1], g[2], g[3]() if callable(g[3]) else g[3])
+        budget, tpot = g[3]() if callable(g[3]) else g[3]
+        return (r, g[0], g[1], g[2], tpot, budget)
 
     first = at(r0)
     if meets(r0, first):
@@ -1681,7 +1708,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
         d["runs_cut"] = cut_runs  # of ``trials``, the runs the event bound cut (their tails estimated from fewer)
     if fleet > 1:  # what was simulated: a slice of the fleet at its share of the QPS
         d["fleet_slice"] = dict(replicas=r, qps=qps, replicas_per_simulated=fleet)
-    row = replace(_at_budget(row, s, im or option_iteration(m, s, hw, row.tp), k[0]), refined=True,
+    row = replace(_at_budget(row, m, s, hw, target, im or option_iteration(m, s, hw, row.tp), k[0]), refined=True,
                   analytic_replicas=r_an, simulated=d)
     if not passed:
         row = replace(row, meets_latency=False, reason=f"simulated p99s miss the targets with {r_all} replicas")
@@ -1916,10 +1943,27 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
     return replace(row, refined=True, simulated=d)
 
 
-def _at_budget(row: ServingOption, s: ServingSpec, im: IterationModel, budget: int) -> ServingOption:
+def _at_budget(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarget, im: IterationModel,
+               budget: int) -> ServingOption:
+    """``row`` re-stated at the token budget ``budget`` the simulation picked (``_refine_realtime``): its throughput
+    (``_throughput_at``) and its p99 TPOT, the screen's at that budget for the analytic replicas' load
+    (``stated_tpots``). Until serve44 the TPOT stayed the screen's at its own least budget (512 on the chat and RAG
+    jobs of benchmarks/burst_screen.py, 47-59 ms) beside a simulation run at 2,048 (53-76 ms): the screen at 2,048
+    reads 65-72 ms there (README "Bursty arrivals")."""
+    if budget == row.token_budget or not row.batch:
+        return row
+    row = _throughput_at(row, s, im, budget)
+    if row.tpot_ms is None or not target.qps or not row.queue_replicas:
+        return row
+    tpot = stated_tpots(m, s, hw, row.tp, target, row.batch, row.queue_replicas, row.requests_per_s_per_replica, im)
+    return replace(row, tpot_ms=tpot[budget] * 1e3)
+
+
+def _throughput_at(row: ServingOption, s: ServingSpec, im: IterationModel, budget: int) -> ServingOption:
     """``row``'s throughput (tokens and requests a second a replica, and the $ per million requests at full load) at
-    the token budget ``budget`` the plan runs, the simulation's pick (``_refine_realtime``), at the screen's batch.
-    The screen states it at ``REALTIME_TOKEN_BUDGET`` (``llm_option``); the budget is vLLM's
+    the token budget ``budget`` the plan runs: the screen's (``least_budget``, serve44: ``llm_option``, where the
+    option was stated at ``REALTIME_TOKEN_BUDGET`` until then) or the simulation's pick (``_at_budget``), at the
+    screen's batch. The budget is vLLM's
     ``max_num_batched_tokens``, the tokens one step may carry (vllm/v1/core/sched/scheduler.py ``schedule``: the
     running requests' tokens first, then waiting prompts while ``token_budget`` lasts, a prompt longer than what is
     left chunked to it), so it sets how the next prompts lump into the decode steps (``lumped_iteration``).
@@ -1927,12 +1971,12 @@ def _at_budget(row: ServingOption, s: ServingSpec, im: IterationModel, budget: i
     simulates 157 replicas at budget 512, where the screen's 1.03 req/s a replica at 2,048 put them 123% busy; at
     512 the lumped step is 63.0 ms, not 96.7 (the prompt tokens spread over more steps, fewer compute-bound
     ones), 1.59 req/s (the simulated saturated rate: 1.74 at 512, 1.20 at 2,048), 80% busy. The batch, TTFT and
-    TPOT stay the screen's (its TPOT is at its own best budget already, ``screen_tpot``)."""
-    if budget == REALTIME_TOKEN_BUDGET or not row.batch:
+    TPOT stay the screen's here (``_at_budget`` re-states the TPOT)."""
+    if budget == row.token_budget or not row.batch:
         return row
     step = float(lumped_iteration(im, s, float(row.batch), budget))
     rps = row.batch / (s.output_tokens * step)  # Little's law, as ``llm_option``
-    new = dict(tokens_per_s_per_replica=row.batch / step, requests_per_s_per_replica=rps)
+    new = dict(tokens_per_s_per_replica=row.batch / step, requests_per_s_per_replica=rps, token_budget=budget)
     if row.usd_per_million_requests_full is not None:  # price / throughput: rescaled with the throughput
         new["usd_per_million_requests_full"] = (row.usd_per_million_requests_full * row.requests_per_s_per_replica
                                                 / rps)
@@ -2070,7 +2114,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     throughput from a simulated backlog. ``precisions`` (default: the job's) are searched too.
 
     Ranking: options that meet the latency target, by $/h for the QPS (or $ per million requests
-    when no QPS is given; offline, per million requests); ties by fewer GPUs per replica. After a
+    when no QPS is given; offline, per million requests); ties (``rank_key``) by more headroom, then fewer GPUs. After a
     simulation, #1 is the cheapest option it confirmed and the rest go by cost (the simulated
     size's where simulated), each with ``sized_by``; ``ranking`` says so in one line.
 
@@ -2177,12 +2221,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
                                          job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
                 where.append((hw, sp, None))
-    if not realtime:
-        key = lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
-    elif s.qps:
-        key = lambda r: (r.usd_per_hr or math.inf, r.gpus, r.tp)
-    else:
-        key = lambda r: (r.usd_per_million_requests_full or math.inf, r.tp)
+    key = rank_key(realtime, bool(s.qps))
     # indices into ``rows``: a simulated option replaces its analytic one there, so the error
     # messages and the rejected list below see the simulation's verdict
     usable = lambda r: r.meets_latency and not r.constraint_broken  # noqa: E731
@@ -2215,7 +2254,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             # simulated. The analytic size (the one whose queued TTFT meets the target) is at or below the simulated
             # one but for 5 of 61 options measured, each over by one replica (the comparison above ``_ranking``),
             # so an option stops the loop only when one replica fewer could not beat the best either
-            if n_sim >= sim.candidates or (best_key is not None and realtime and _cost_floor(rows[i], key, qps, lim) >= best_key):
+            if n_sim >= sim.candidates or (best_key is not None and realtime
+                                           and _cannot_beat(_cost_floor(rows[i], key, qps, lim), best_key)):
                 break
             hw, sp, im = where[i]
             # the simulations are a plan's long part (10-40 s): the bar advances per option and names each run
@@ -2549,6 +2589,44 @@ def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
     shown = ", ".join(f"{h} ({d})" for h, d in other[:4]) + (f" and {len(other) - 4} more" if len(other) > 4 else "")
     return [f"serving.precision {s.precision}: {shown} {'has' if len(other) == 1 else 'have'} no {want} peak in the "
             f"catalog: {want} weights, GEMMs timed at the peak in brackets (weight-only)"]
+
+
+def rank_key(realtime: bool, qps: bool) -> Callable[[ServingOption], tuple]:
+    """The order ``plan_serving`` ranks options in, cheapest first, in one place. Offline: $ per million requests,
+    then fewer GPUs per replica; real-time without a QPS: $ per million requests at full load, then TP. Real-time
+    with a QPS: $/h for the QPS, then, at equal $/h (both meeting the targets: the same nodes bought either way),
+    the one with more headroom first -- the higher rate the fleet carries (``headroom``: replicas x requests/s a
+    replica, the simulated saturated rate where simulated), then the lower p99 TPOT -- and only then fewer GPUs and
+    TP. Until serve44 the tie went to fewer GPUs (QA 61: Llama-3-70B on two p5.48xlarge, TP2 x 5 replicas at a 57.5
+    ms TPOT against a 60 ms target ranked over TP8 x 2 at 22.6 ms, $48/h each), which gave the same money's idle GPUs
+    no say. An unpriced option (a bare ``cluster.gpu``) keeps fewest GPUs first: without a cost there is no tie."""
+    if not realtime:
+        return lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
+    if not qps:
+        return lambda r: (r.usd_per_million_requests_full or math.inf, r.tp)
+
+    def key(r: ServingOption) -> tuple:
+        usd = r.usd_per_hr or math.inf
+        return (usd, *(headroom(r) if math.isfinite(usd) else ()), r.gpus, r.tp)
+    return key
+
+
+def headroom(r: ServingOption) -> tuple[float, float]:
+    """(-the requests/s the fleet carries, the p99 TPOT ms) of a real-time option, for ``rank_key``'s tie at equal
+    $/h (smaller first): the fleet's rate replicas x requests/s a replica (the simulated saturated rate where the
+    simulation sized it, ``saturated_rps_per_replica``), and the simulated p99 TPOT where simulated, else the
+    screen's; inf where unknown (last)."""
+    sim = r.simulated or {}
+    rps = sim.get("saturated_rps_per_replica") or r.requests_per_s_per_replica
+    tpot = ((sim.get("tpot_ms") or {}).get("p99") if sim else None) or r.tpot_ms
+    return (-(r.replicas or 0) * (rps or 0.0), math.inf if tpot is None else tpot)
+
+
+def _cannot_beat(floor: tuple, best: tuple) -> bool:
+    """Whether an option whose ``rank_key`` at one replica fewer is ``floor`` cannot rank over the best simulated
+    ``best``: priced, its cost is over the best's (at equal cost it may still win on headroom, ``rank_key``, which
+    one replica fewer does not bound: the simulation may keep more); unpriced, its key is at or over the best's."""
+    return floor[0] > best[0] if math.isfinite(best[0]) else floor >= best
 
 
 def _cost_floor(row: ServingOption, key, qps: float, lim: ServingLimits = ServingLimits()) -> tuple:

@@ -77,8 +77,11 @@ def fleet_bound(row: ServingOption, qps: float) -> str:
     >>> fleet_bound(o, 10.0), fleet_bound(replace(o, queue_replicas=5), 10.0)
     ('ttft', 'throughput')
     """
-    if row.queue_replicas and row.requests_per_s_per_replica and \
-            row.queue_replicas > max(1, math.ceil(qps / row.requests_per_s_per_replica)):
+    # the count the throughput the screen sized at needed (``throughput_replicas``; the row's own throughput may be at
+    # another budget since serve44), else the row's
+    need = row.throughput_replicas or (math.ceil(qps / row.requests_per_s_per_replica)
+                                       if row.requests_per_s_per_replica else None)
+    if row.queue_replicas and need and row.queue_replicas > max(1, need):
         return "ttft"
     return row.batch_limit if row.batch_limit in ("tpot", "ttft") else "throughput"
 

@@ -558,4 +558,15 @@ def screen_tpot(im: IterationModel, s: ServingSpec, B: float, rate: float | None
     (benchmarks/sim_vs_analytic_replicas.py 47 kept / 5 added / 9 removed / 3 missed). ``rate`` (per replica, per
     second) and ``replicas``: the TPOT of an open Poisson fleet under JSQ (``tpot_quantile``), which the screen
     states at the load its replicas see; without them a backlog's, which sizes the batch."""
-    return min(tpot_quantile(im, s, B, k, rate=rate, replicas=replicas) for k in REALTIME_TOKEN_BUDGETS)
+    return least_budget({k: tpot_quantile(im, s, B, k, rate=rate, replicas=replicas)
+                         for k in REALTIME_TOKEN_BUDGETS})[1]
+
+
+def least_budget(by_budget: dict) -> tuple[int, float]:
+    """(budget, TPOT): the token budget of ``by_budget`` (budget -> p99 TPOT) whose TPOT is least, the screen's budget
+    for the option (``screen_tpot``; ``ServingOption.token_budget``), ties to the first in ``REALTIME_TOKEN_BUDGETS``
+    order (2,048 first: the simulation's first try, ``SimSettings.token_budgets``). One rule for the Poisson and the
+    bursty screen (``serving.fleet_tpot``), so the budget the screen states its throughput at (serve44) is the one its
+    TPOT is at."""
+    k = min(by_budget, key=lambda b: (by_budget[b], REALTIME_TOKEN_BUDGETS.index(b)))
+    return k, by_budget[k]
