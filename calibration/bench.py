@@ -116,40 +116,30 @@ def _nvidia_smi(query: str) -> Optional[str]:
 
 
 def catalog_gpu_for(device_name: str, memory_bytes: Optional[int] = None) -> Optional[str]:
-    """Map ``torch.cuda.get_device_name()`` ("NVIDIA H100 80GB HBM3") onto a catalog GPU name:
-    an exact name/alias first, else the catalog GPUs of the same family (H100, A100, L4, ...) with
-    the same form factor (PCIe vs SXM), closest in memory size."""
+    """Map ``torch.cuda.get_device_name()`` ("NVIDIA H100 80GB HBM3") onto a catalog GPU name: an exact name/alias
+    first, else, for the first word of the device name that is a model number, the catalog GPUs whose name leads with
+    it (``hardware_catalog.chips``: the rule ``planner.hardware.profile`` checks the label by) with the same form
+    factor (PCIe vs SXM, NVL), closest in memory size."""
     from hardware_catalog import load_catalog
+    from hardware_catalog.chips import device_words, exact_gpu, model_number
 
     cat = load_catalog()
-    raw = device_name.replace("NVIDIA", "").replace("Tesla", "").strip()
-    for cand in (device_name, raw, raw.replace(" ", "-")):
-        try:
-            return cat.gpu(cand).name
-        except InputError:
-            pass
-    tokens = [t.upper() for t in raw.replace("-", " ").split()]
-    pcie = any("PCIE" in t for t in tokens)
-    nvl = any("NVL" in t for t in tokens)
-    best = None
-    for fam in tokens:
-        if not any(ch.isdigit() for ch in fam):
-            continue
-        for g in cat.gpus.values():
-            head = g.name.upper().split("-")[0]
-            if head != fam:
-                continue
-            gu = g.name.upper()
-            score = 0.0
-            score += 0 if (("PCIE" in gu) == pcie) else 10
-            score += 0 if (("NVL" in gu) == nvl) else 10
-            if memory_bytes:
-                score += abs(math.log(g.memory_bytes / memory_bytes))
-            if best is None or score < best[0]:
-                best = (score, g.name)
-        if best:
-            break
-    return best[1] if best else None
+    exact = exact_gpu(cat, device_name)
+    if exact is not None:
+        return exact.name
+    for word in device_words(device_name):
+        same_chip = [g for g in cat.gpus.values() if model_number(g.name) == word]
+        if same_chip:
+            return min(same_chip, key=lambda g: _form_and_size_gap(g, device_name, memory_bytes)).name
+    return None
+
+
+def _form_and_size_gap(gpu, device_name: str, memory_bytes: Optional[int]) -> float:
+    """How far a catalog GPU of the device's chip is from the device: 10 for each form-factor word (PCIe, NVL) one
+    name carries and the other lacks, plus the log ratio of their memory sizes when the device's is known."""
+    dev, name = device_name.upper(), gpu.name.upper()
+    gap = sum(10.0 for form in ("PCIE", "NVL") if (form in name) != (form in dev))
+    return gap + (abs(math.log(gpu.memory_bytes / memory_bytes)) if memory_bytes else 0.0)
 
 
 def fingerprint(device: str) -> Fingerprint:

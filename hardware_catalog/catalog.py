@@ -878,7 +878,7 @@ def rate_floors() -> dict[str, RateFloor]:
     canonical = _raw_alias_index(_builtin_rows()[0])
     for raw in _builtin_rows()[1]:
         r = _validated(InstanceRow, f"{raw['cloud'].lower()}:{raw['name']}", dict(raw), "instances", None)
-        per = r.gpu_count if r.gpu else r.vcpus
+        per = rate_units(bool(r.gpu), r.gpu_count, r.vcpus)
         if not per:
             continue
         names = [canonical.get(fold_name(r.gpu), r.gpu), "*"] if r.gpu else ["cpu"]
@@ -898,8 +898,14 @@ def rate_floors() -> dict[str, RateFloor]:
 OWNED_CLOUD = "onprem"
 
 
-def check_rate_floor(rate: float, column: str, per: float, gpu: Optional[GPU], key: str, where: str,
-                     org: str) -> Optional[str]:
+def rate_units(accelerated: bool, gpu_count: int, vcpus: Optional[float]) -> float:
+    """What a node-hour rate is per, for its floor (``rate_floors``, ``check_rate_floor``): the accelerators of a row
+    with one, the vCPUs of a CPU-only row (0 where it gives none: no floor to hold it to)."""
+    return gpu_count if accelerated else (vcpus or 0)
+
+
+def check_rate_floor(rate: float, column: str, gpu: Optional[GPU], gpu_count: int, vcpus: Optional[float], key: str,
+                     where: str, org: str) -> Optional[str]:
     """Refuse a user's ``rate`` (USD per node-hour in ``column``) below its accelerator's ``rate_floors`` entry, one
     line naming the file, the row and the column: ``catalog override mine.csv: instances[0].price_ondemand_usd_hr:
     0.01 $/node-h is 0.00125 $/GPU-h on aws:p5.48xlarge's 8 H100-SXM-80GB, below the floor ...``, in the
@@ -907,6 +913,7 @@ def check_rate_floor(rate: float, column: str, per: float, gpu: Optional[GPU], k
     below it is taken: the note returned says so, for the override notes on stderr; None otherwise."""
     floors = rate_floors()
     floor = (floors.get(gpu.name) or floors["*"]) if gpu is not None else floors.get("cpu")
+    per = rate_units(gpu is not None, gpu_count, vcpus)
     if floor is None or not per or rate / per >= floor.usd:
         return None
     unit = gpu.unit_word if gpu is not None else "vCPU"
@@ -1696,7 +1703,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if org is not None:  # a user's rates (built-in rows set the floors: tests/test_cost41.py)
             for column, rate in (("price_ondemand_usd_hr", r.price_ondemand_usd_hr),
                                  ("price_spot_usd_hr", r.price_spot_usd_hr)):
-                said = (check_rate_floor(rate, column, r.gpu_count if gpu else (r.vcpus or 0), gpu, key, where, org)
+                said = (check_rate_floor(rate, column, gpu, r.gpu_count, r.vcpus, key, where, org)
                         if rate is not None else None)
                 if said:  # an owned row's internal rate under the floor: taken, and said (OWNED_CLOUD)
                     notes.append(said)
@@ -1729,8 +1736,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             raise CatalogError(f"{where}.price_usd_hr",
                                f"{r.term} price {r.price_usd_hr} exceeds on-demand {inst.price_ondemand} for {inst.key}", org)
         if org is not None:  # (an owned row has no commitments: a commitment names a cloud's instance)
-            check_rate_floor(r.price_usd_hr, "price_usd_hr", inst.gpu_count if inst.gpu else (inst.vcpus or 0),
-                             inst.gpu, inst.key, where, org)
+            check_rate_floor(r.price_usd_hr, "price_usd_hr", inst.gpu, inst.gpu_count, inst.vcpus, inst.key, where, org)
         commitments.append(Commitment(instance_key=inst.key, term=r.term, payment=r.payment or "",
                                       price=r.price_usd_hr, region=r.region or "", price_date=r.price_date or "",
                                       source=r.source, notes=r.notes or ""))

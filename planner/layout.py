@@ -113,6 +113,8 @@ class Candidates:
         self._derived = {}
         #: the set of column names -> (their order, the columns, the distinct columns, the inverse): ``distinct``
         self._keys = {}
+        #: name -> (the objects it was computed from, the result): ``kept``
+        self._kept = {}
         for f in fields(self):
             v = np.asarray(getattr(self, f.name))
             if v.ndim == 0:
@@ -151,6 +153,23 @@ class Candidates:
         self._derived[name] = (srcs, out)
         return out
 
+    def kept(self, name: str, fn: Callable[[], object], columns: tuple, *deps):
+        """``fn()`` computed once while the columns ``columns`` (fields, or ``DERIVED_COLUMNS``) and ``deps`` are the
+        same objects (as ``derived``, for a result that is not one column; callers leave it unchanged): the pipeline
+        stages' parameters at the model-state key (planner.model.memory ``key_stage_split``), which a memory and a
+        step-time call on these rows both read."""
+        srcs = (*self._columns(columns), *deps)
+        got = self._kept.get(name)
+        if got is not None and len(got[0]) == len(srcs) and all(a is b for a, b in zip(got[0], srcs)):
+            return got[1]
+        out = fn()
+        self._kept[name] = (srcs, out)
+        return out
+
+    def _columns(self, names) -> tuple:
+        """The columns ``names``: fields, or ``DERIVED_COLUMNS`` (computed once: ``derived``)."""
+        return tuple(DERIVED_COLUMNS[k](self) if k in DERIVED_COLUMNS else getattr(self, k) for k in names)
+
     def distinct(self, *names: str):
         """``distinct_rows`` over the columns ``names`` (fields, or ``DERIVED_COLUMNS``), kept while those columns
         are the same array objects (as ``derived``) and returned read-only. Asked for over the same columns in
@@ -160,7 +179,7 @@ class Candidates:
         (tests/test_speed42.py). The memory model's model-state key (``memory.state_context``) and the step time's
         DP key (``step_time.dp_step_terms``) are the same nine columns in two orders: a memory + step-time pair
         built it twice, ~0.23 ms each on 10^4 rows (speed42)."""
-        srcs = tuple(DERIVED_COLUMNS[k](self) if k in DERIVED_COLUMNS else getattr(self, k) for k in names)
+        srcs = self._columns(names)
         if not len(self):
             return distinct_rows(*srcs)
         got = self._keys.get(frozenset(names))

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from one_rank import one_rank_group  # noqa: F401  (the tests import it from here; the truth scripts from one_rank)
+
 # no hypothesis example may fail for its wall time (its default 200 ms deadline is a timing assert, and the
 # suite runs on busy machines and beside other workers); each test's example count is set where it is written
 settings.register_profile("planner", deadline=None)
@@ -64,31 +66,6 @@ def _take_down_process_groups() -> None:
         ps.destroy_model_parallel()
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-@contextlib.contextmanager
-def one_rank_group(rendezvous: Path, megatron: bool = False):
-    """torch.distributed's default group as one CPU rank (gloo, a file rendezvous under ``rendezvous``: a test's
-    ``tmp_path``) for the ``with`` block; with ``megatron``, also Megatron-Core's ``parallel_state`` at TP = PP = 1
-    (``initialize_model_parallel(1, 1)``), the state its tensor-parallel layers and vocab-parallel losses read.
-    Yields ``parallel_state`` (None without ``megatron``). Both are taken down on exit, also when
-    ``initialize_model_parallel`` refuses, so the next test may init its own (``_take_down_process_groups`` is the
-    net for tests that fail outside such a block). torch and megatron.core are imported here: callers
-    ``pytest.importorskip`` them first."""
-    import torch.distributed as dist
-
-    ps = None
-    if megatron:
-        from megatron.core import parallel_state as ps
-    dist.init_process_group("gloo", init_method=f"file://{Path(rendezvous) / 'pg'}", rank=0, world_size=1)
-    try:
-        if ps is not None:
-            ps.initialize_model_parallel(1, 1)
-        yield ps
-    finally:
-        if ps is not None:
-            ps.destroy_model_parallel()
         dist.destroy_process_group()
 
 

@@ -19,16 +19,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import make_mcore_activations as base  # noqa: E402
+from one_rank import one_rank_group  # noqa: E402
 
 OUT = HERE / "data" / "mcore_glu_activations.json"
 L, H, HEADS, KV_HEADS, FFN, VOCAB, SEQ, MB = base.L, base.H, base.HEADS, 2, 512, base.VOCAB, base.SEQ, base.MB
@@ -66,14 +65,8 @@ def measure_one_rank(todo, builder, port: int) -> list:
     """``base.measure`` of each case on one gloo rank (TP=1)."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from megatron.core import parallel_state
-    with base.cpu_safe(), tempfile.TemporaryDirectory() as d:
-        dist.init_process_group("gloo", rank=0, world_size=1, init_method=f"file://{d}/rdv")
-        parallel_state.initialize_model_parallel(tensor_model_parallel_size=1)
-        res = [base.measure(c, builder) for c in todo]
-        parallel_state.destroy_model_parallel()
-        dist.destroy_process_group()
-    return res
+    with base.cpu_safe(), one_rank_group(megatron=True):
+        return [base.measure(c, builder) for c in todo]
 
 
 def model_doc(spec: str, activation: str) -> dict:

@@ -41,17 +41,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import weakref
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import make_mcore_activations as base  # noqa: E402
+from one_rank import one_rank_group  # noqa: E402
 
 OUT = HERE / "data" / "mcore_recompute_activations.json"
 L, H, HEADS, FFN, VOCAB, SEQ, MB = base.L, base.H, base.HEADS, base.FFN, base.VOCAB, base.SEQ, base.MB
@@ -161,16 +160,11 @@ def main():
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29614")
     torch.set_num_threads(1)
     _te_stubs()
-    from megatron.core import parallel_state
-    with base.cpu_safe(), tempfile.TemporaryDirectory() as d:
-        dist.init_process_group("gloo", rank=0, world_size=1, init_method=f"file://{d}/rdv")
-        parallel_state.initialize_model_parallel(tensor_model_parallel_size=1)
+    with base.cpu_safe(), one_rank_group(megatron=True):
         res = []
         for c in cases():
             res.append(measure(c))
             print(c["model"], c["precision"], c["modules"], res[-1]["per_layer_bytes"], flush=True)
-        parallel_state.destroy_model_parallel()
-        dist.destroy_process_group()
     doc = {"versions": {"megatron-core": md.version("megatron-core"), "torch": torch.__version__,
                         "python": sys.version.split()[0]},
            "dense": dict(layers=L, hidden=H, heads=HEADS, ffn_hidden=FFN, vocab=VOCAB, seq=SEQ, micro_batch=MB,

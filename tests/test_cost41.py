@@ -7,7 +7,7 @@ from conftest import answered, refused, write_job
 
 from hardware_catalog import load_catalog
 from hardware_catalog.bounds import DEEPEST_DISCOUNT
-from hardware_catalog.catalog import rate_floors
+from hardware_catalog.catalog import rate_floors, rate_units
 from planner.hardware.options import option_from_cluster, racks_billed
 from planner.spec.schema import ClusterSpec
 
@@ -78,7 +78,7 @@ def test_every_shipped_rate_is_above_its_floor():
     (the deepest shipped spot discount, p6-b300's 88.8%, is inside the 90% the floor allows)."""
     cat, floors = load_catalog(), rate_floors()
     for inst in cat.instances.values():
-        per = inst.gpu_count if inst.gpu else inst.vcpus
+        per = rate_units(inst.gpu is not None, inst.gpu_count, inst.vcpus)
         if not per:
             continue
         floor = (floors.get(inst.gpu.name) or floors["*"]) if inst.gpu else floors["cpu"]
@@ -119,6 +119,17 @@ def test_a_committed_rate_below_the_floor_is_refused(cli, tmp_path):
     cat.write_text("commitments:\n  - {cloud: aws, instance: p5.48xlarge, term: 1yr, price_usd_hr: 0.8, source: q}\n")
     line = refused(cli("catalog", "commitments", "--catalog", str(cat)))
     assert line.startswith("error: catalog override c.yaml: commitments[0].price_usd_hr: 0.8 $/node-h is 0.1 $/GPU-h"), line
+
+
+def test_a_cpu_row_and_a_cpu_commitment_are_held_per_vcpu_alike(cli, tmp_path):
+    """code42: both of check_rate_floor's call sites (a user's instance row, a user's commitment) count a rate's units
+    by one function (``rate_units``): a CPU-only node's vCPUs, in both messages the same."""
+    row, commit = tmp_path / "r.csv", tmp_path / "c.yaml"
+    row.write_text("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr\naws,c7i.12xlarge,0.001,\n")
+    commit.write_text("commitments:\n  - {cloud: aws, instance: c7i.12xlarge, term: 1yr, price_usd_hr: 0.001, source: q}\n")
+    said = "0.001 $/node-h is 2.083e-05 $/vCPU-h on aws:c7i.12xlarge's 48 vCPUs, below the floor of"
+    assert said in refused(cli("catalog", "instances", "--catalog", str(row)))
+    assert said in refused(cli("catalog", "commitments", "--catalog", str(commit)))
 
 
 def test_a_plausible_user_rate_still_loads(tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -22,7 +21,8 @@ from planner.outputs import write_text
 from planner.vocab import PRECISION
 from hardware_catalog import load_catalog
 from hardware_catalog.bounds import RATE_FLOOR
-from hardware_catalog.catalog import GPU
+from hardware_catalog.catalog import GPU, Catalog
+from hardware_catalog.chips import names_chip
 from planner.hardware.efficiency import Efficiency, prior_for
 
 SCHEMA_VERSION = 1
@@ -235,14 +235,15 @@ def _labelled_gpu(fingerprint, p: Path, field: str, catalog) -> Optional[GPU]:
     name = fp.catalog_gpu
     from hardware_catalog.errors import InputError as CatalogInputError
 
+    catalog = catalog or load_catalog()
     try:
-        gpu = (catalog or load_catalog()).gpu(name)
+        gpu = catalog.gpu(name)
     except CatalogInputError as e:
         hint = e.message[len(f"unknown GPU {name!r}"):] if e.message.startswith("unknown GPU") else ""
         raise InputError(f"{field}.fingerprint.catalog_gpu",
                          f"{name!r} is not a catalog GPU{hint} ({p}: write the name `planner catalog gpus` "
                          "lists, or null for a machine the catalog lacks)") from None
-    _check_measured_on(fp, gpu, p, field)
+    _check_measured_on(fp, gpu, catalog, p, field)
     return gpu
 
 
@@ -251,23 +252,13 @@ def _labelled_gpu(fingerprint, p: Path, field: str, catalog) -> Optional[GPU]:
 HOST_DEVICES = frozenset({"cpu"})
 
 
-def _model_numbers(gpu: GPU) -> set[str]:
-    """The words that name ``gpu``'s chip: the head of its catalog name and of each alias that carries a digit
-    (H100-SXM-80GB -> H100; MI300X-192GB -> MI300X; TPU-v5p's ``v5p`` -> V5P), upper case. A digit-less head (TPU,
-    HL, Blackwell) names a family, not one chip. Same family rule as ``calibration.bench.catalog_gpu_for``, which
-    maps torch's device name onto the catalog by its head (the planner may not import calibration)."""
-    heads = {n.upper().split("-")[0] for n in (gpu.name, *gpu.aliases)}
-    return {h for h in heads if any(ch.isdigit() for ch in h)}
-
-
-def _check_measured_on(fp: Fingerprint, gpu: GPU, p: Path, field: str) -> None:
+def _check_measured_on(fp: Fingerprint, gpu: GPU, catalog: Catalog, p: Path, field: str) -> None:
     """A profile labelled ``catalog_gpu`` must have been measured on that GPU: its efficiencies are fractions of the
     device it timed, and only that device's. The fingerprint's device kind must not be the host's, and its device
-    name (torch's ``get_device_name``: "NVIDIA H100 80GB HBM3", "AMD Instinct MI300X") must carry the chip's model
-    number. Until prof41 the shipped CPU example relabelled ``catalog_gpu: H100`` was taken as H100 measurements: the
+    name (torch's ``get_device_name``: "NVIDIA H100 80GB HBM3", "AMD Instinct MI300X") must name the chip
+    (``hardware_catalog.chips.names_chip``, the rule ``calibration.bench.catalog_gpu_for`` labels by). Until prof41 the shipped CPU example relabelled ``catalog_gpu: H100`` was taken as H100 measurements: the
     2-core CPU's GEMM fits gave a 9.6 min step (qa63)."""
-    words = set(re.split(r"[^0-9A-Z]+", fp.device_name.upper()))
-    if fp.device.lower() not in HOST_DEVICES and words & _model_numbers(gpu):
+    if fp.device.lower() not in HOST_DEVICES and names_chip(catalog, fp.device_name, gpu):
         return
     raise InputError(f"{field}.fingerprint.catalog_gpu",
                      f"{p}: measured on {fp.device} ({fp.device_name}) but labelled {gpu.name}: a profile's "

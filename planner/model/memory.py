@@ -514,6 +514,40 @@ class StageSplit:
         """(first_dense, first_expert, last_dense, last_expert, layers, largest): ``stage_params``' tuple."""
         return (self.first_dense, self.first_expert, self.last_dense, self.last_expert, self.layers, self.largest)
 
+    def take(self, idx) -> "StageSplit":
+        """The candidates ``idx`` of every array (the blocks' and the stages' before the last too)."""
+        at = lambda a: a[idx] if np.ndim(a) else a  # noqa: E731
+        held = lambda b: None if b is None else {k: at(v) for k, v in b.items()}  # noqa: E731
+        return StageSplit(*map(at, self.params()), held(self.first_blocks), held(self.last_blocks),
+                          tuple((at(d), at(e), held(b)) for d, e, b in self.before_last),
+                          None if self.first_rank is None else at(self.first_rank))
+
+
+#: the model-state key (``state_context``), in its column order; planner.model.step_time ``dp_step_terms`` asks for
+#: the same nine columns in its own (``Candidates.distinct`` finds them once for both)
+STATE_KEY = ("pp", "tp", "dp", "cp", "ep", "zero", "etp", "dp_shard", "split_vpp")
+
+
+def split_blocks(m: ModelSpec, t: TrainingSpec) -> bool:
+    """Whether the stage split counts each stage's blocks (``stage_split(blocks=True)``): Muon reads its matrices
+    from them (planner.model.optimizers ``stage_muon_params``), on a transformer whose base is trained."""
+    return t.optimizer == "muon" and m.is_transformer and not frozen_base(m, t)
+
+
+def key_stage_split(m: ModelSpec, t: TrainingSpec, st, c: Candidates) -> StageSplit:
+    """``stage_split`` at ``c``'s distinct model-state keys (``STATE_KEY``, in ``c.distinct``'s order) on the split
+    ``st`` launches, found once per Candidates (``Candidates.kept``): the memory model's states (``state_context``)
+    and the step time's DP terms (planner.model.step_time ``dp_step_terms``) both read it, and until code42 each
+    found it (~0.3 ms a memory + step-time pair on 10^4 rows)."""
+    blocks = split_blocks(m, t)
+
+    def split() -> StageSplit:
+        (kpp, ktp, kdp, kcp, kep, kz, ketp, _, kvpp), _ = c.distinct(*STATE_KEY)
+        kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz, etp=ketp)
+        kc.vpp = kvpp
+        return stage_split(m, kc, split_runtime(st, m), blocks=blocks, stack=st)
+    return c.kept("memory.key_stage_split", split, STATE_KEY, m, st, blocks)
+
 
 def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     """``stage_split``'s parameters as a tuple (first_dense, first_expert, last_dense, last_expert, layers_on_stage,
@@ -983,17 +1017,13 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
     # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_split_stage_params``)
     # (kept on ``c``: step_time.dp_step_terms asks for the same columns in its own order, ``Candidates.distinct``)
-    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = c.distinct("pp", "tp", "dp", "cp", "ep", "zero", "etp",
-                                                                       "dp_shard", "split_vpp")
-    kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz, etp=ketp)
-    kc.vpp = kvpp
+    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = c.distinct(*STATE_KEY)
     ktpf = ktp.astype(np.float64)
     dps = (kdsh * kcp).astype(np.float64)  # ZeRO sharding group (HSDP: dp_shard x cp, else dp x cp)
     # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
     # shard group's share of it (``hsdp_groups``)
     edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
-    muon = t.optimizer == "muon" and not frozen and m.is_transformer
-    split = stage_split(m, kc, split_runtime(st, m), blocks=muon, stack=st)  # Muon reads each stage's own blocks
+    split = key_stage_split(m, t, st, c)  # Muon reads each stage's own blocks (``split_blocks``)
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = split.params()
 
     # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);
@@ -1019,7 +1049,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     bnb_whole = (np.where(kcp > 1, share, 0.0), q_b)
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
-                        muon, *zero_tables, w_held, w_end, dw16,
+                        split_blocks(m, t), *zero_tables, w_held, w_end, dw16,
                         *ends, *lp16, fsdp2, fsdp2_master, fsdp2_amp_copy, ds_live, ds_persist, mfsdp_unit,
                         split.before_last, bnb_whole, hf_ep_whole_params(m, st, ktpf, kep, kpp))
 

@@ -106,7 +106,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
-                                   moments_16bit, pipeline_end_params, stage_split)
+                                   moments_16bit, pipeline_end_params, split_blocks, stage_split, key_stage_split,
+                                   STATE_KEY)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers,
                                      stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
                                      recomputed_fraction, split_per_row, split_runtime, step_composition)
@@ -1745,7 +1746,7 @@ def _rank_sum(cnt, tc, rows) -> np.ndarray:
     return pace
 
 
-def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
+def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero).
 
     ZeRO-3/FSDP gathers and reduce-scatters run as many collectives as the stack has units: one
@@ -1779,8 +1780,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # the stage's parameters on the split the stack launches, its virtual stages included (memory's
     # ``stage_params``: a mixed MoE model's dense layers fall on the stages that hold them)
     muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
-    # Muon reads each stage's blocks; the stack, what an HF plan leaves whole in the gathered unit
-    split = stage_split(m, cc, split_runtime(fw, m), blocks=muon is not None, stack=fw)
+    # Muon reads each stage's blocks; the stack, what an HF plan leaves whole in the gathered unit. ``split``: the
+    # one the memory model found at these keys (``dp_step_terms``: memory ``key_stage_split``), else found here
+    if split is None:
+        split = stage_split(m, cc, split_runtime(fw, m), blocks=split_blocks(m, t), stack=fw)
     f_dense, f_exp, l_dense, l_exp, layers, _ = split.params()
     # what an HF EP plan leaves whole is gathered and reduced whole by every rank (moe ``hf_ep_whole_params``, as
     # memory ``dense_rank``; until hfep35 over TP)
@@ -2742,6 +2745,15 @@ class DpStep:
     rs_last: np.ndarray
 
 
+def _split_at_dp_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw, dinv, n_keys: int, r=slice(None)):
+    """The stage split at ``c``'s DP keys ``r`` (``dinv`` each candidate's key, ``n_keys`` of them): memory
+    ``key_stage_split``, found once per Candidates at the model-state key -- the same nine columns in memory's order, so
+    each DP key's is the one its candidates' model-state key has."""
+    at = np.empty(n_keys, dtype=np.intp)
+    at[dinv] = c.distinct(*STATE_KEY)[1]
+    return key_stage_split(m, t, fw, c).take(at[r])
+
+
 def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
                   dp_grad_bytes: float | None, memo: LayerMemo | None) -> DpStep:
     """``_dp_terms`` once per distinct (pp, tp, cp, dp, ep, zero, etp, dp_shard, vpp), through the search's memo,
@@ -2760,7 +2772,8 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
 
     def dp_run(r=slice(None)):
         """``_dp_terms`` at the DP keys ``r``"""
-        return _dp_terms(m, t, hw, tuple(k[r] for k in dkeys[:8]), dp_grad_bytes, fw, etp=detp[r])
+        return _dp_terms(m, t, hw, tuple(k[r] for k in dkeys[:8]), dp_grad_bytes, fw, etp=detp[r],
+                         split=_split_at_dp_keys(m, t, c, fw, dinv, len(dpp), r))
     # through the search's memo as the layer model: a DP key's terms depend on the model, the training spec, the
     # whole hardware option and stack, and the key alone
     D = dp_run() if memo is None else memo.rows(

@@ -844,15 +844,29 @@ def render_html(rep: Report) -> str:
     return "\n".join(parts)
 
 
+#: a code span (CommonMark 6.1): a run of text between single backticks on one line. The sections write commands
+#: and names as such (``run `planner calibrate` on one node``); its text is shown as it is, nothing in it is read as
+#: Markdown or HTML
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+
+
 def _md_text(x) -> str:
     """Text for Markdown: model names, catalog rows and notes are the user's, so HTML (``<script>``),
-    links (``[x](url)``), code spans and control characters are shown as text, never interpreted.
-    The sections' own ``**bold**`` is kept (it is the only Markdown they use). ``&`` and ``<`` are entities (no
-    tag or entity can start), ``>`` only where it would open a block quote: in running text it stays ``>``, so an
-    arrow reads ``->``, not ``-&gt;`` (QA 40)."""
-    s = clean(x).replace("&", "&amp;").replace("<", "&lt;")
-    s = s.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+    links (``[x](url)``), a lone backtick and control characters are shown as text, never interpreted.
+    The sections' own ``**bold**`` is kept (it is the only emphasis they use), and so are their code spans
+    (``_CODE_SPAN``), inert themselves: a renderer shows a code span's text as it is, which is also why nothing in one
+    is escaped (until code42 every backtick was, and the report read \\`planner calibrate\\` where it meant a
+    command). ``&`` and ``<`` are entities (no tag or entity can start), ``>`` only where it would open a block quote:
+    in running text it stays ``>``, so an arrow reads ``->``, not ``-&gt;`` (QA 40)."""
+    parts = _CODE_SPAN.split(clean(x))
+    s = "".join(p if i % 2 else _md_escape(p) for i, p in enumerate(parts))
     return re.sub(r"(?m)^(\s*)>", r"\1\\>", s)
+
+
+def _md_escape(s: str) -> str:
+    """``_md_text`` outside code spans: entities for ``&`` and ``<``, backslash escapes for ``\\ [ ] ` ``."""
+    s = s.replace("&", "&amp;").replace("<", "&lt;")
+    return s.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
 
 
 def _md_cell(x: str) -> str:
