@@ -291,6 +291,6 @@ def hierarchical_cp_a2a(cp, tp, gpus_per_node, heads: int, kv_heads: int):
     g = np.asarray(gpus_per_node, dtype=np.int64)
     hq, hk = heads // np.maximum(tp, 1), (kv_heads or heads) // np.maximum(tp, 1)
     a = np.ones(np.broadcast(cp, tp, g).shape, dtype=np.int64)
-    for d in range(2, int(np.max(cp)) + 1):  # increasing: the last divisor that fits wins
+    for d in range(2, int(np.max(cp, initial=1)) + 1):  # increasing (the last divisor that fits wins); 0 rows: none
         a = np.where((cp % d == 0) & (tp * d <= g) & (hq % d == 0) & (hk % d == 0), d, a)
     return a
