@@ -280,7 +280,7 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     Nothing changed.
 
     An eighth look (acc42d, 2026-12-05): the one shape rule Megatron-DeepSpeed's code states for the attention is its
-    fused softmax's (``step_time.softmax_fallback``: micro-batch x heads a rank a multiple of 4, at most 2048 keys).
+    fused softmax's (``stacks.softmax_fallback``: micro-batch x heads a rank a multiple of 4, at most 2048 keys).
     vtrain_single's 32 rows that fail it (16 heads, TP 8, micro-batch 1) were -27.5% (std 1.5) against +1.4% for the
     other 1,408; priced, -21.2% (rho 0.950 -> 0.962). In vtrain_multi only the 18.4B TP 16 micro-batch 2 row fails it
     (3 heads a rank x 2): -13.0 -> -4.0%. Every 39.1B row passes (64 heads: 8-32 a rank), so the TP 2 / 4 residue is
@@ -317,7 +317,7 @@ def published(cat) -> pd.DataFrame:
     d = pd.read_csv(DATA / "dev_published_runs.csv")
     rows = []
     # --- Narayanan 2021 Table 1 (micro-batch not stated: 1 assumed; at 1 the 18.4B / 76.1B rows, 6 / 10 heads a TP-8
-    # rank, run Megatron's softmax fallback, step_time.softmax_fallback: +33.8 / +8.8%; +5.7 / -4.5% at micro-batch 2)
+    # rank, run Megatron's softmax fallback, stacks.softmax_fallback: +33.8 / +8.8%; +5.7 / -4.5% at micro-batch 2)
     nar = d[d["id"].str.startswith("nar21_t1_")].copy()
     hw = hw_option(cat, "A100-SXM-80GB", 8, 8 * 200.0)
     for _, r in nar.iterrows():

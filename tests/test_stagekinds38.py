@@ -14,7 +14,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model import memory as M
-from planner.model.activations import (layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
+from planner.model.activations import (layer_activation_bytes, recompute_working_set, saved_softmax_fp32,
                                        stack_table_kw)
 from planner.model.stacks import from_training, recompute_modules
 from planner.spec import load_job_dict
@@ -46,7 +46,7 @@ def _table(j, ep):
     m, t = j.model, j.training
     st = from_training(t)
     kw = dict(tp=1, cp=1, sp=False, ep=ep, recompute=0, flash=t.flash_attention, dropout=t.dropout, act_bytes=2.0,
-              fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, 2.0, SEQ),
+              fp32_softmax=saved_softmax_fp32(st, m, SEQ, 1, 1, 1, 2.0),
               **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
 
     def saves(**k):

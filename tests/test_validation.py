@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # source: (median abs err, p90 abs err, Spearman within model or None) reached
 REACHED = {
-    # 0.948 -> 0.962 with Megatron's softmax fallback (acc42d, step_time.softmax_fallback: its 32 rows of 16 heads at
+    # 0.948 -> 0.962 with Megatron's softmax fallback (acc42d, stacks.softmax_fallback: its 32 rows of 16 heads at
     # TP 8 and micro-batch 1, 2 attention batches a rank, -27.5 -> -21.2%)
     "vtrain_single": (0.061, 0.196, 0.962),
     "vtrain_multi": (0.037, 0.169, 0.813),

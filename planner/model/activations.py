@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.model.moe import padded_rows, rank_load
-from planner.model.stacks import MCORE_FUSED_SOFTMAX_KEYS, cp_comm_mix, remat_locations
+from planner.model.stacks import MCORE_FUSED_SOFTMAX_KEYS, core_attention_fallback, cp_comm_mix, remat_locations
 from planner.spec import ModelSpec
 from planner.spec.params import spec_memo
 from planner.vocab import HYBRID_LAYER
@@ -98,15 +98,24 @@ RECOMPUTE_MODULE_ROWS = {
 }
 
 
-#: the longest key length Megatron-Core's fused softmax kernel takes (stacks.MCORE_FUSED_SOFTMAX_KEYS); beyond it
-#: DotProductAttention falls back to the torch softmax in fp32 (``layer_saved_tensors``' ``fp32_softmax``)
-FUSED_SOFTMAX_MAX_KEYS = MCORE_FUSED_SOFTMAX_KEYS
+#: explicit attention on a stack without Megatron's fused softmax (``Stack.fused_softmax_keys`` 0): the table keeps
+#: the fp32 softmax past Megatron-Core's kernel limit, the reading every stack had before mem42. What those stacks'
+#: own softmax saves (their code, not Megatron's) is not read here; the threshold is kept so as not to move them
+#: unsourced (``saved_softmax_fp32``).
+UNFUSED_STACK_FP32_KEYS = MCORE_FUSED_SOFTMAX_KEYS
 
 
-def megatron_softmax_is_fp32(flash: bool, act_bytes: float, seq: float) -> bool:
-    """Whether explicit (non-flash) attention keeps an fp32 softmax: 16-bit activations and more keys
-    than the fused kernel takes (``FUSED_SOFTMAX_MAX_KEYS``). Flash attention keeps no softmax."""
-    return (not flash) and act_bytes < 4 and float(seq) > FUSED_SOFTMAX_MAX_KEYS
+def saved_softmax_fp32(fw, m: ModelSpec, seq, mb, tp, cp, act_bytes):
+    """Per activation key, 1 where explicit attention keeps an fp32 softmax output (``layer_saved_tensors``'
+    ``fp32_softmax``), else 0. On a stack with Megatron's fused softmax, where its torch fallback runs
+    (stacks.core_attention_fallback: the same rule the step time prices the fallback's passes by); on a stack without
+    it, 16-bit scores past ``UNFUSED_STACK_FP32_KEYS`` keys. Flash attention keeps no softmax (the table reads this in
+    its explicit rows only)."""
+    if getattr(fw, "fused_softmax_keys", 0):
+        return core_attention_fallback(fw, m, seq, mb, tp, cp, act_bytes)
+    fb = (act_bytes < 4) & (np.asarray(seq, dtype=np.float64) > UNFUSED_STACK_FP32_KEYS)
+    return np.broadcast_to(np.where(fb, 1.0, 0.0), np.broadcast(np.asarray(mb), np.asarray(tp), np.asarray(cp),
+                                                                 np.asarray(seq)).shape)
 
 
 def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False,
@@ -137,17 +146,27 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     true``) and Megatron-Bridge (``LlamaModelProvider.bias_activation_fusion = True``) turn it on.
 
     ``fp32_softmax`` (explicit attention only): the softmax runs in fp32 on 16-bit scores and its
-    fp32 output is what backward keeps — Megatron-Core's DotProductAttention when its fused
-    softmax kernel does not run (megatron/core/fusions/fused_softmax.py, 0.16.1:
-    ``forward_torch_softmax`` upcasts with ``input.float()`` (l. 313-314) under
-    ``attention_softmax_in_fp32``, True by default (transformer_config.py l. 343), and casts the
-    probabilities back to 16 bits (l. 336-340); ``is_kernel_available`` needs ``16 < sk <= 4096``
-    (l. 256) and the CUDA extension). Without dropout the AV ``bmm`` then keeps the 16-bit cast as a second
-    s x s tensor (``attn.probs_cast``; with fp32 activations the cast is a no-op and the row is
-    dropped by ``layer_activation_bytes``); with dropout it keeps the dropout output as before.
-    Measured on Megatron-Core's local spec in tests/test_mcore_activations.py. The fused kernel
-    (``ScaledUpperTriangMaskedSoftmax.forward``, l. 34-36) keeps only its 16-bit output: the
-    default rows.
+    fp32 output is what backward keeps -- Megatron's ``FusedScaleMaskSoftmax`` where its CUDA kernel
+    does not run (stacks ``softmax_fallback``, the rule the step time reads: past the kernel's keys, or
+    heads a rank x micro-batch, or the query length, off the kernel's multiples). Its
+    ``forward_torch_softmax`` (NVIDIA/Megatron-LM megatron/core/fusions/fused_softmax.py; the legacy
+    ``FusedScaleMaskSoftmax.forward`` else-branch of microsoft/Megatron-DeepSpeed megatron/model/
+    fused_softmax.py @0782d753 the same) runs ``input.float()`` under ``softmax_in_fp32`` (Megatron-Core's
+    ``attention_softmax_in_fp32`` True by default; the legacy code bases force it with their default
+    ``apply_query_key_layer_scaling``), ``input * self.scale``, the mask function's in-place
+    ``masked_fill_``, ``torch.nn.Softmax`` and ``probs.half()`` / ``.bfloat16()``. Of these autograd keeps
+    only the softmax's fp32 output (SoftmaxBackward0 saves its result; the casts and the scalar multiply
+    save no tensor of the scores' size, so the fp32 copy of the input is not kept) and the mask
+    (MaskedFillBackward0), which is the caller's one tensor for every layer -- the batch's
+    ``attention_mask`` or the cached ``get_default_causal_mask`` -- not a layer's. Without dropout the
+    AV ``bmm`` then keeps the 16-bit cast as a second s x s tensor (``attn.probs_cast``; with fp32
+    activations the cast is a no-op and the row is dropped by ``layer_activation_bytes``); with
+    dropout it keeps the dropout output and the dropout its 1-byte mask, as on the kernel's path: 7
+    bytes a score with dropout and 6 without, against the kernel's 5 and 2. The kernel
+    (``ScaledUpperTriangMaskedSoftmax.forward``) saves only its 16-bit output (and a one-element
+    scale): the default rows. Measured with ``saved_tensors_hooks`` on a CPU replica of both paths
+    (tests/test_softmax_memory42.py) and on Megatron-Core's local spec past 4096 keys
+    (tests/test_mcore_activations.py). ``layer_activation_bytes`` takes it per key (an array of 0 / 1).
 
     ``fused_norm``: Megatron-Core's TE spec, where a norm that feeds one linear is fused into it
     (TELayerNormColumnParallelLinear) and is a separate module only before MLA's down-projections
@@ -425,6 +444,18 @@ def sp_divisor(sp, tp):
     return np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
 
 
+def _fallback_share(t: SavedTensor, fb, act_bytes):
+    """The share of a row of the table built with ``fp32_softmax`` on that the keys keep, ``fb`` 1 where a key runs
+    the softmax's torch fallback (``layer_saved_tensors``) and 0 where the fused kernel: its fp32 softmax output
+    there, the kernel's ``act_bytes`` one here; the AV input's 16-bit cast there only, and not with fp32 scores (the
+    softmax output itself feeds AV: one storage). 1 for every other row."""
+    if t.name == "attn.softmax" and t.dtype_bytes == 4:
+        return fb + (1.0 - fb) * np.asarray(act_bytes, dtype=np.float64) / 4.0
+    if t.name == "attn.probs_cast":
+        return np.where(np.asarray(act_bytes) == 4, 0.0, fb)
+    return 1.0
+
+
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
@@ -433,7 +464,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
-    ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
+    ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold); ``fp32_softmax``
+    too, per key (1 where the softmax's fp32 output is kept: ``saved_softmax_fp32``);
     ``lp_bytes``: bytes per element of TE's quantised copy of a linear's input under ``te_fp8``
     (the recipe's ``LowPrecisionRecipe.saved_bytes``: 1 for per-tensor FP8).
 
@@ -493,11 +525,10 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
             share = share * rl / pr
         return (ones if t.per_layer else tokens) * per_tok * b * share
 
-    for t in _block_rows(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
+    fb = np.asarray(fp32_softmax, dtype=np.float64)  # per key: 1 where the softmax's torch fallback runs
+    for t in _block_rows(m, kind, 1.0, flash, dropout, moe, bool(np.any(fb)), te_fp8, fused_glu, fused_norm,
                          probs_in_experts, switch_mlp, sink_rescale, fused_act_experts):
-        v = row_bytes(t)
-        if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
-            v = np.where(np.asarray(act_bytes) == 4, 0.0, v)
+        v = row_bytes(t) * _fallback_share(t, fb, act_bytes)
         keep_all = keep_all + v
         if not ((not t.selective and "core_attn" in mods) or mods.intersection(t.modules)):
             keep_sel = keep_sel + v

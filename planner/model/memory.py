@@ -67,7 +67,7 @@ import numpy as np
 
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, rank_logits,
                                        rank_tokens, remat_host_layer_bytes, sp_divisor, stack_remat,
-                                       mean_layer_activation_bytes, megatron_softmax_is_fp32, recompute_working_set,
+                                       mean_layer_activation_bytes, recompute_working_set, saved_softmax_fp32,
                                        stack_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.comm import hierarchical_cp_a2a
@@ -1406,9 +1406,8 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     frozen base's peft saves (finetune.py), through the search's memo where there is one."""
     ktp, kcp, ksp, kmb, kep, ka2a = keys
     frozen, moe_share = b.frozen, m.moe_layers / m.layers
-    # the table's settings, one value for every key (what the memo's setting holds)
+    # the table's settings, one value for every key (what the memo's setting holds, with the stack's fused softmax keys)
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
-               fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, b.act, seq),
                **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
 
     def saves_at(tp_, cp_, sp_, mb_, rc_, ep_, a2a_):
@@ -1428,7 +1427,9 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
                                              np.broadcast_to(tp_, share.shape)[i], False,
                                              np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
             return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share, stack=st)
-        kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
+        # the keys whose explicit softmax keeps an fp32 output: Megatron's torch fallback by the step time's rule
+        fb = saved_softmax_fp32(st, m, seq, mb_, tp_, cp_, b.act)
+        kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, fp32_softmax=fb, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
         kw["cp_a2a"] = a2a_  # (the ring of a2a+p2p CP runs over cp / a2a: its buffers, recompute_working_set)
         if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
@@ -1446,7 +1447,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     # spec enters as the caller's (the same object across a search) and the weights held_training set: its
     # fresh copy per call (HF Trainer's autocast) added one memo entry a call, each kept alive by the memo
     setting = (("memory.layer_saves", memo.value(m), memo.value(given), t.weights, float(seq), frozen,
-                tuple(sorted(tkw.items())))
+                tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0))
                if memo is not None and np.ndim(seq) == 0 else None)
     if setting is None:
         return saves_at(ktp, kcp, ksp, kmb, krc, kep, ka2a)
@@ -1465,17 +1466,17 @@ def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, se
         return None
     ktp, kcp, ksp, kmb, kep, _ = keys
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
-               fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, b.act, seq),
                **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
 
     def kinds_at(tp_, cp_, sp_, mb_, rc_, ep_):
-        kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, recompute=rc_, **tkw)
+        kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, recompute=rc_,
+                  fp32_softmax=saved_softmax_fp32(st, m, seq, mb_, tp_, cp_, b.act), **tkw)
         if m.hybrid:
             return {k: layer_activation_bytes(m, seq, mb_, moe=k == "E", kind=k, **kw) for k in names}
         return {k: layer_activation_bytes(m, seq, mb_, moe=k == "moe", **kw) for k in names}
 
     setting = (("memory.layer_kind_saves", memo.value(m), memo.value(given), t.weights, float(seq),
-                tuple(sorted(tkw.items())))
+                tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0))
                if memo is not None and np.ndim(seq) == 0 else None)
     if setting is None:
         return kinds_at(ktp, kcp, ksp, kmb, krc, kep)

@@ -98,7 +98,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner.layout import distinct_rows
-from planner.model.activations import (mean_layer_activation_bytes, megatron_softmax_is_fp32, remat_host_layer_bytes,
+from planner.model.activations import (mean_layer_activation_bytes, remat_host_layer_bytes, saved_softmax_fp32,
                                        stack_remat, stack_table_kw)
 from planner.model.stacks import recompute_modules
 
@@ -238,7 +238,8 @@ def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
     counts them (planner.model.activations.mean_layer_activation_bytes) under ``stack``."""
     return mean_layer_activation_bytes(
         m, t.seq_len, c.mb, tp=c.tp, cp=c.cp, sp=c.sp.astype(bool), flash=t.flash_attention, dropout=t.dropout,
-        act_bytes=act_bytes, recompute=c.rc, fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_bytes, t.seq_len),
+        act_bytes=act_bytes, recompute=c.rc,
+        fp32_softmax=saved_softmax_fp32(stack, m, t.seq_len, c.mb, c.tp, c.cp, act_bytes),
         **stack_table_kw(stack, t.precision, recompute_modules(t, stack, m), m))
 
 

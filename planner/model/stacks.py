@@ -469,13 +469,14 @@ class Stack:
     #: for the GPT-NeoX runs (validate.ROW_STACK_FIELDS)
     neox_attention: bool = False
     #: the longest key length Megatron's ``FusedScaleMaskSoftmax`` CUDA kernel takes on this stack's explicit (non-flash)
-    #: attention; 0: the stack has no such kernel (its softmax priced as the fused default, ``step_time.SCORE_BYTES_*``).
+    #: attention; 0: the stack has no such kernel (its softmax priced as the fused default: ``step_time.SCORE_BYTES_*``,
+    #: the 16-bit saved output of activations.layer_saved_tensors).
     #: Past it, or where the kernel's other constraints fail, the module runs its torch fallback
-    #: (``step_time.softmax_fallback``). microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753
+    #: (``stacks.softmax_fallback``). microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753
     #: ``custom_kernel_constraint = key_seq_len > 16 and key_seq_len <= 2048 and query_seq_len % 4 == 0 and
     #: attn_batch_size % 4 == 0``, Megatron-LM's legacy megatron/model/fused_softmax.py the same 2048; Megatron-Core
     #: 0.16.1 megatron/core/fusions/fused_softmax.py ``is_kernel_available`` ``16 < sk <= 4096``
-    #: (activations.FUSED_SOFTMAX_MAX_KEYS)
+    #: (stacks.softmax_fallback reads it for the time and the saved fp32 softmax alike)
     fused_softmax_keys: int = 0
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
@@ -2167,6 +2168,35 @@ def fused_attention(fw, m, t) -> bool:
     if choice is not None:
         return choice != "eager"
     return bool(t.flash_attention) and not eager_sink_attention(fw, m)
+
+
+def softmax_fallback(fw, attn_batches, sq, sk, act_b):
+    """1 where Megatron's ``FusedScaleMaskSoftmax`` runs its torch fallback instead of its CUDA kernel, else 0 (arrays
+    over the keys): on stacks with the kernel (``Stack.fused_softmax_keys``), 16-bit scores, and the kernel's
+    constraints failed -- ``16 < sk <= fused_softmax_keys``, ``sq % 4 == 0`` and ``attn_batches`` (micro-batch x the
+    rank's heads) a multiple of the kernel's batches per block: 4 past 128 keys, 8 up to it (scaled_masked_softmax.h
+    ``get_batch_per_block``: 128 threads a block, a warp of min(next power of two of sk, 32) threads, two rows a warp up
+    to 128 keys). microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753 ``custom_kernel_constraint``;
+    Megatron-LM's ``is_kernel_available`` adds the batches-per-block test. E.g. 16 heads at TP 8 and micro-batch 1:
+    2 attention batches, the fallback. The one rule for both sides of the fallback: its time (step_time
+    ``explicit_attention``: the torch path's passes and kernels) and its saves (activations ``layer_activation_bytes``'
+    ``fp32_softmax``: the fp32 softmax output), each through ``core_attention_fallback``."""
+    keys = getattr(fw, "fused_softmax_keys", 0)
+    if not keys or act_b >= 4:  # no such kernel, or fp32 scores (the kernel takes 16-bit input only)
+        return np.zeros_like(np.asarray(attn_batches, dtype=float))
+    sk = np.asarray(sk, dtype=np.float64)
+    quantum = np.where(sk <= 128, 8, 4)
+    ok = (sk > 16) & (sk <= keys) & (np.asarray(sq) % 4 == 0) & (np.asarray(attn_batches) % quantum == 0)
+    return np.where(ok, 0.0, 1.0)
+
+
+def core_attention_fallback(fw, m, seq, mb, tp, cp, act_b):
+    """``softmax_fallback`` at the scores Megatron's CoreAttention hands its softmax, ``[mb, heads / tp, seq / cp,
+    seq]`` (megatron/model/transformer.py ``CoreAttention.forward``: ``output_size = (b, np, sq, sk)``, np the query
+    heads of the TP rank): 1 where the torch path runs, else 0 (arrays over the keys). It concerns explicit (non-flash)
+    attention only: step time asks it there, and the activation table reads it only in its explicit rows."""
+    return softmax_fallback(fw, np.asarray(mb, dtype=np.float64) * m.heads / np.asarray(tp, dtype=np.float64),
+                            np.asarray(seq, dtype=np.float64) / np.asarray(cp, dtype=np.float64), seq, act_b)
 
 
 @dataclass(frozen=True)

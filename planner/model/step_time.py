@@ -112,7 +112,7 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, l
                                      stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
                                      recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
-                                   all_reduces_grads, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
+                                   all_reduces_grads, core_attention_fallback, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
@@ -142,7 +142,7 @@ BWD_HOST_FACTOR = 2.0
 # QK^T backward GEMMs (4).
 SCORE_BYTES_FWD = {True: 13.0, False: 8.0}  # dropout on / off
 SCORE_BYTES_BWD = {True: 19.0, False: 14.0}
-#: Megatron's ``FusedScaleMaskSoftmax`` when its CUDA kernel does not run (``softmax_fallback``): the torch path of
+#: Megatron's ``FusedScaleMaskSoftmax`` when its CUDA kernel does not run (stacks ``softmax_fallback``): the torch path of
 #: microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753 (the legacy Megatron-LM file is the same) on
 #: 16-bit scores with ``softmax_in_fp32`` (forced by the default ``apply_query_key_layer_scaling``, whose layer-number
 #: coefficient is the ``scale``): ``input.float()`` (read 2, write 4), ``input * self.scale`` (4 + 4), the mask
@@ -743,7 +743,7 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
 def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, heads, sh: dict) -> PassTimes:
     """Explicit (non-flash) attention of one layer and micro-batch on one rank: Megatron's CoreAttention (batched QK^T
     and AV GEMMs plus the s x s scores at HBM bandwidth, ``SCORE_BYTES_*``; its softmax's torch fallback where the
-    fused kernel refuses the shape, ``softmax_fallback``), or transformers' eager sink attention."""
+    fused kernel refuses the shape, stacks ``softmax_fallback``), or transformers' eager sink attention."""
     eff, hbm, peak, act_b, gemm_b, mb, seq, cp = c.eff, c.hbm, c.peak, c.act_b, c.gemm_b, c.mb, c.seq, c.cp
     # Megatron CoreAttention: baddbmm / bmm over mb*heads (one batched kernel each), full
     # s x s scores (the causal mask is applied in softmax, the GEMMs compute every score)
@@ -757,8 +757,9 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
     scores = bt * Sq * seq
     drop = bool(t.dropout)
     sc_f, sc_b = SCORE_BYTES_FWD[drop] * act_b / 2, SCORE_BYTES_BWD[drop] * act_b / 2
-    # Megatron's fused softmax kernel refused (``softmax_fallback``): its torch path's extra passes and kernels
-    fb = softmax_fallback(fw, bt, Sq, seq, act_b)
+    # Megatron's fused softmax kernel refused (stacks.softmax_fallback, the rule the memory's fp32 softmax reads too):
+    # its torch path's extra passes and kernels
+    fb = core_attention_fallback(fw, m, seq, mb, c.atp, cp, act_b)
     sc_f, sc_b = sc_f + fb * SOFTMAX_FALLBACK_BYTES[0], sc_b + fb * SOFTMAX_FALLBACK_BYTES[1]
     fb_k = fb * SOFTMAX_FALLBACK_OPS
     if eager_sink_attention(fw, m):
@@ -772,23 +773,6 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
     bwd_attn = 2 * (qk + av) + eff.memory_time(scores * sc_b, hbm, kernels=fb_k)
     fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
     return PassTimes(fwd_attn, bwd_attn, sh["*"] * fb_k)
-
-
-def softmax_fallback(fw, attn_batches, sq, sk, act_b):
-    """1 where Megatron's ``FusedScaleMaskSoftmax`` runs its torch fallback instead of its CUDA kernel, else 0 (arrays
-    over the keys): on stacks with the kernel (``Stack.fused_softmax_keys``), 16-bit scores, and the kernel's
-    constraints failed -- ``16 < sk <= fused_softmax_keys``, ``sq % 4 == 0`` and ``attn_batches`` (micro-batch x the
-    rank's heads) a multiple of the kernel's batches per block: 4 past 128 keys, 8 up to it (scaled_masked_softmax.h
-    ``get_batch_per_block``: 128 threads a block, a warp of min(next power of two of sk, 32) threads, two rows a warp up
-    to 128 keys). microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753 ``custom_kernel_constraint``;
-    Megatron-LM's ``is_kernel_available`` adds the batches-per-block test. E.g. 16 heads at TP 8 and micro-batch 1:
-    2 attention batches, the fallback."""
-    keys = fw.fused_softmax_keys
-    if not keys or act_b >= 4:  # no such kernel, or fp32 scores (the kernel takes 16-bit input only)
-        return np.zeros_like(np.asarray(attn_batches, dtype=float))
-    quantum = 8 if sk <= 128 else 4
-    ok = (16 < sk <= keys) & (np.asarray(sq) % 4 == 0) & (np.asarray(attn_batches) % quantum == 0)
-    return np.where(ok, 0.0, 1.0)
 
 
 def fa_padded_v(fw, m: ModelSpec, t: TrainingSpec) -> float:
