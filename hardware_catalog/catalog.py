@@ -616,6 +616,23 @@ class SystemRow(_Row):
     notes: Optional[str] = None
 
 
+class SystemPriceRow(_Row):
+    """One provider's rate for a whole reference system (``system_prices.csv``, or an override file's
+    ``system_prices:`` section): USD per system-hour, i.e. per rack-hour for an NVL72 rack (the planner's node), which
+    a plan bills by whole racks (planner.hardware.options ``racks_billed``). On-demand only: no source lists a spot or
+    reserved rate for these systems, and none is invented (gbprice42)."""
+
+    system: str = Field(min_length=1, max_length=120)
+    provider: str = Field(min_length=1, max_length=80)
+    region: Optional[str] = None
+    price_ondemand_usd_hr: float = Field(gt=0, le=1e7)
+    price_date: Optional[str] = None
+    #: how the price was read: first-hand (the provider's own page or API) or a second-hand copy, and which
+    read: Optional[str] = None
+    source: str = Field(min_length=1)
+    notes: Optional[str] = None
+
+
 class OnpremRow(_Row):
     """One buy-vs-rent parameter (``onprem.csv`` or an override file's ``onprem:`` section)."""
 
@@ -870,7 +887,7 @@ class RateFloor:
 
 @functools.lru_cache(maxsize=1)
 def rate_floors() -> dict[str, RateFloor]:
-    """Per GPU name (and ``"*"``, any accelerator the shipped rows do not price: GB200, H800, a user's own GPU; ``"cpu"``,
+    """Per GPU name (and ``"*"``, any accelerator the shipped rows do not price: H800, a user's own GPU; ``"cpu"``,
     per vCPU of a CPU-only row): the floor ``check_rate_floor`` holds a user's price rows to, from the shipped
     ``instances.csv`` alone (a user's file cannot lower its own floor). Until cost41 a rate had to be above 0 only: a
     refreshed file's $0.01/h H100 row planned a run on 8 H100s at a cent an hour."""
@@ -885,6 +902,15 @@ def rate_floors() -> dict[str, RateFloor]:
         for name in names:
             if name not in cheapest or r.price_ondemand_usd_hr / per < cheapest[name][0]:
                 cheapest[name] = (r.price_ondemand_usd_hr / per, f"{r.cloud.lower()}:{r.name}")
+    # a shipped system rate prices its GPU too (gbprice42: GB200 from CoreWeave's NVL72 rack, 756 / 72 = 10.5 $/GPU-h),
+    # not "*": the cheapest of any GPU stays an instance row's
+    systems = {fold_name(r["key"]): r for r in _builtin_rows()[5]}
+    for raw in _builtin_rows()[6]:
+        s = systems[fold_name(raw["system"])]
+        name, per = canonical.get(fold_name(s["gpu"]), s["gpu"]), int(s["gpu_count"])
+        rate = float(raw["price_ondemand_usd_hr"]) / per
+        if name not in cheapest or rate < cheapest[name][0]:
+            cheapest[name] = (rate, f"{raw['provider']}:{s['key']}")
     unit = {"*": "GPU", "cpu": "vCPU"}  # the cheapest of any accelerator is a GPU's (azure:Standard_NC4as_T4_v3)
     return {n: RateFloor(usd=c * (1 - DEEPEST_DISCOUNT), cheapest=c, of={"*": "any GPU", "cpu": "CPU"}.get(n, n),
                          from_key=k, unit=unit.get(n) or builtin_gpu(n).unit_word) for n, (c, k) in cheapest.items()}
@@ -949,9 +975,9 @@ def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
 @dataclass(frozen=True)
 class System:
     """A reference system: the node a GPU is built into for multi-node training (NVIDIA's DGX GB200 NVL72
-    rack, Azure's ND MI300X v5), for a GPU no priced clustered instance row carries. It has no price, so the
-    search never offers it; it is what a bare-GPU cluster (``cluster: {gpu: GB200}``) is taken to be where
-    the job does not say (planner.hardware.options ``reference_network``): GPUs per node (the NVLink or
+    rack, Azure's ND MI300X v5), for a GPU no priced clustered instance row carries. The search never offers it as a
+    cloud instance (a provider's rate for the whole system, ``prices``, prices a bare-GPU plan on it: gbprice42); it
+    is what a bare-GPU cluster (``cluster: {gpu: GB200}``) is taken to be where the job does not say (planner.hardware.options ``reference_network``): GPUs per node (the NVLink or
     Infinity Fabric domain), inter-node network, host RAM. The same fields as ``Instance`` carries for
     that use."""
 
@@ -969,10 +995,38 @@ class System:
     #: ICI, ``network_bw`` is the ICI its chips carry out of the host, and one slice holds at most this many
     max_chips: Optional[int] = None
     network_is_default: bool = False  # its network is sourced (the row requires it)
+    #: providers' on-demand rates for the whole system (``system_prices.csv`` and override rows), cheapest first;
+    #: () where no source prices it (gbprice42)
+    prices: tuple[SystemPrice, ...] = ()
 
     @property
     def network_source(self) -> str:
         return self.source
+
+    @property
+    def quote(self) -> Optional[SystemPrice]:
+        """The cheapest provider rate of the whole system, what a plan on it is priced at; None where none is known."""
+        return self.prices[0] if self.prices else None
+
+
+@dataclass(frozen=True)
+class SystemPrice:
+    """One provider's on-demand rate for a whole reference system (``SystemPriceRow``), USD per system-hour (an NVL72
+    rack-hour): what a bare-GPU plan on that system is priced at where the job gives no ``cluster.price_usd_hr``."""
+
+    system: str
+    provider: str
+    region: str
+    price: float  # USD per system-hour (the whole rack)
+    price_date: str
+    read: str
+    source: str
+    notes: str = ""
+
+    @property
+    def what(self) -> str:
+        """The rate in words, for a plan's price dates: "coreweave nvidia:DGX-GB200-NVL72 on-demand (per rack-hour)"."""
+        return f"{self.provider} {self.system} on-demand (per rack-hour)"
 
 
 @dataclass(frozen=True)
@@ -1129,7 +1183,17 @@ class Catalog:
         return _counts(pd.DataFrame([{"key": s.key, "gpu": s.gpu.name, "gpu_count": s.gpu_count, "gpus_per_host": s.gpus_per_host,
                               "ram_gib": s.ram_bytes / GIB if s.ram_bytes is not None else None,
                               "network_gbps": s.network_bw * 8 / 1e9, "fabric": s.fabric, "max_chips": s.max_chips,
-                              "source": s.source, "notes": s.notes} for s in self.systems.values()]))
+                              "source": s.source, "notes": s.notes,
+                              # the cheapest provider rate of the whole system (gbprice42; all: system_prices_df)
+                              "price_ondemand_usd_hr": s.quote.price if s.quote else None,
+                              "price_provider": s.quote.provider if s.quote else None,
+                              "price_date": s.quote.price_date if s.quote else None}
+                             for s in self.systems.values()]))
+
+    def system_prices_df(self) -> pd.DataFrame:
+        """Every provider rate of the reference systems (``system_prices.csv`` and override rows), one row each."""
+        import pandas as pd
+        return pd.DataFrame([dataclasses.asdict(p) for s in self.systems.values() for p in s.prices])
 
     def commitments_df(self) -> pd.DataFrame:
         """The commitment terms (``commitments.csv`` and any override file's ``commitments:``), one row each: USD per
@@ -1216,7 +1280,7 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-_SECTIONS = ("gpus", "instances", "onprem", "commitments", "launch_fabric")
+_SECTIONS = ("gpus", "instances", "onprem", "commitments", "launch_fabric", "system_prices")
 
 
 def _csv_section(header: list[str]) -> str:
@@ -1227,6 +1291,8 @@ def _csv_section(header: list[str]) -> str:
         return "skypilot"
     if "transport" in header and "instance" in header:  # hardware_catalog/data/launch_fabric.csv's columns
         return "launch_fabric"
+    if "system" in header and "provider" in header:  # hardware_catalog/data/system_prices.csv's columns (gbprice42)
+        return "system_prices"
     if "term" in header and "instance" in header:
         return "commitments"
     if "key" in header and "value" in header:
@@ -1348,14 +1414,16 @@ def _too_large(count: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict, tuple[dict, ...], tuple[dict, ...]]:
+def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict, tuple[dict, ...], tuple[dict, ...],
+                             tuple[dict, ...]]:
     gpus = tuple(_read_csv(DATA_DIR / "gpus.csv"))
     insts = tuple(_read_csv(DATA_DIR / "instances.csv"))
     onprem = {r["key"]: r for r in _read_csv(DATA_DIR / "onprem.csv")}
     inter = {r["name"]: r for r in _read_csv(DATA_DIR / "interconnects.csv")}
     commits = tuple(_read_csv(DATA_DIR / "commitments.csv"))
     systems = tuple(_read_csv(DATA_DIR / "systems.csv"))
-    return gpus, insts, onprem, inter, commits, systems
+    system_prices = tuple(_read_csv(DATA_DIR / "system_prices.csv"))
+    return gpus, insts, onprem, inter, commits, systems, system_prices
 
 
 @functools.lru_cache(maxsize=None)
@@ -1488,13 +1556,16 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     Linear in the number of rows: each override row is validated once, and the GPU alias index is
     built once and updated as rows add GPUs or change their aliases.
     """
-    b_gpus, b_insts, b_onprem, inter, b_commits, b_systems = _builtin_rows()
+    b_gpus, b_insts, b_onprem, inter, b_commits, b_systems, b_system_prices = _builtin_rows()
     gpu_raw: dict[str, dict] = {r["name"]: dict(r) for r in b_gpus}
     inst_raw: dict[str, dict] = {f"{r['cloud'].lower()}:{r['name']}": dict(r) for r in b_insts}
     inst_key_of = {instance_match_key(k): k for k in inst_raw}  # match key -> inst_raw key (override rows)
     onprem_raw: dict[str, dict] = {k: dict(r) for k, r in b_onprem.items()}
     commit_raw: list[tuple[dict, str | None, str]] = [(dict(r), None, f"commitments[{i}]") for i, r in enumerate(b_commits)]
     fabric_raw: list[tuple[dict, str, str]] = []  # an override's launch_fabric rows: (row, file, where)
+    # system price rows, built-in (file None) then each override's: (row, file, where)
+    price_raw: list[tuple[dict, str | None, str]] = [(dict(r), None, f"system_prices[{i}]")
+                                                     for i, r in enumerate(b_system_prices)]
     origin_of: dict[str, tuple[str | None, str]] = {}  # key -> (file, where) for error messages
     valid: dict[str, _Row] = {}  # key -> the model validated when the override row was read
     given: dict[str, set[str]] = {}  # key -> the columns the last override row of it gave a value in
@@ -1657,6 +1728,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                        f"{r.term} commitment for {r.cloud}:{r.instance}")
             commit_raw.append((dict(row), org, where))
         fabric_raw.extend((row, org, f"launch_fabric[{i}]") for i, row in enumerate(doc.get("launch_fabric", [])))
+        price_raw.extend((row, org, f"system_prices[{i}]") for i, row in enumerate(doc.get("system_prices", [])))
 
     gpus: dict[str, GPU] = {}
     for name, raw in gpu_raw.items():
@@ -1744,6 +1816,8 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     cat.overrides = notes + [f"{_short(org, 80)}: adds {_short(c.term)} commitment for {_short(c.instance_key, 80)}"
                              for c, (_, org, _) in zip(commitments, commit_raw) if org is not None]
     cat.systems = _systems(b_systems, gpus, alias)
+    cat.systems, said = _system_prices(cat.systems, price_raw)
+    cat.overrides += said
     cat.launch_fabrics, said = _launch_fabrics(cat, fabric_raw)
     cat.overrides += said
     return cat
@@ -1784,6 +1858,47 @@ def _launch_fabrics(cat: Catalog, rows: list[tuple[dict, str, str]]) -> tuple[di
         out[inst.key] = dataclasses.replace(r, key=inst.key)
         notes.append(f"{_short(org, 80)}: {verb} {_short(inst.key, 80)}: {r.transport}"
                      + (f", {r.devices} devices" if r.devices else ""))
+    return out, notes
+
+
+def _system_prices(systems: dict[str, System], rows: list[tuple[dict, str | None, str]]
+                   ) -> tuple[dict[str, System], list[str]]:
+    """``systems`` with their provider rates (``SystemPriceRow``: the shipped ``system_prices.csv``, then each
+    override file's ``system_prices`` rows), cheapest first, and a note per user row. A user's row replaces the rate of
+    the same system and provider (a refreshed quote) or adds a provider; it names a reference system, is given once
+    per file, is dated as an instance row is (``price_date_note``; none given: "unknown: not given in <file>") and is
+    held to the price floor per GPU (``check_rate_floor``: the system's GPUs share its rate)."""
+    by: dict[str, dict[str, SystemPrice]] = {}
+    notes: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
+    folded = {fold_name(k): k for k in systems}
+    for raw, org, where in rows:
+        r = _validate(SystemPriceRow, raw, where, org)
+        key = folded.get(fold_name(r.system))
+        if key is None:
+            raise CatalogError(f"{where}.system", f"{r.system!r} is not a reference system (`planner catalog systems`: "
+                                                  f"{', '.join(sorted(systems))})", org)
+        provider = fold_name(r.provider)
+        if org is not None:
+            if (org, key, provider) in seen:
+                raise CatalogError(where, f"duplicate row: {provider}'s rate for {key} is already given in "
+                                          f"{seen[(org, key, provider)]} of this file", org)
+            seen[(org, key, provider)] = where
+        date = r.price_date or ("" if org is None else f"unknown: not given in {org}")
+        system = systems[key]
+        if org is not None:
+            stale = price_date_note(r.price_date, where, org, f"{provider}'s rate for {key}")
+            owned = check_rate_floor(r.price_ondemand_usd_hr, "price_ondemand_usd_hr", system.gpu_count, system.gpu,
+                                     f"{provider}:{key}", where, org)  # (provider onprem: an owned rack, said)
+            old = by.get(key, {}).get(provider)
+            notes.append(f"{_short(org, 80)}: system {key}: {provider} price_ondemand_usd_hr "
+                         + (f"{old.price:g} -> {r.price_ondemand_usd_hr:g}" if old else f"{r.price_ondemand_usd_hr:g} added"))
+            notes += [n for n in (owned, stale) if n]
+        by.setdefault(key, {})[provider] = SystemPrice(
+            system=key, provider=provider, region=r.region or "", price=r.price_ondemand_usd_hr, price_date=date,
+            read=r.read or "", source=r.source, notes=r.notes or "")
+    out = {k: dataclasses.replace(s, prices=tuple(sorted(by.get(k, {}).values(), key=lambda p: p.price)))
+           for k, s in systems.items()}
     return out, notes
 
 

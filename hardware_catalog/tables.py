@@ -166,11 +166,22 @@ def format_systems_table(cat: Catalog, width: int | None = None) -> Table:
     """The reference systems (``data/systems.csv``): what a bare-GPU cluster's node is taken to be for a GPU
     no priced clustered instance row carries (planner.hardware.options ``reference_network``)."""
     cols = [("system", "left"), ("gpu", "left"), ("GPUs", "right"), ("RAM GiB", "right"), ("network Gb/s", "right"),
-            ("fabric", "left"), ("source", "left", True)]
+            ("fabric", "left"), ("$/h (provider, date)", "left"), ("source", "left", True)]
     rows = [[s.key, s.gpu.name, str(s.gpu_count), _num(s.ram_bytes and s.ram_bytes / GIB),
-             f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, _clip(s.source, SOURCE_CHARS)] for s in cat.systems.values()]
-    return _table("reference systems (no price: a bare cluster's node where the job does not say)", None, cols, rows,
-                  width, ("source", "fabric"))
+             f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, _system_rates(s), _clip(s.source, SOURCE_CHARS)]
+            for s in cat.systems.values()]
+    return _table("reference systems (a bare cluster's node where the job does not say; priced where a provider's rate "
+                  "for the whole system is known, cheapest first: no spot or reserved rate is sourced)", None, cols, rows,
+                  width, ("source", "fabric", "RAM GiB", "network Gb/s"))
+
+
+def _system_rates(system) -> str:
+    """A reference system's cheapest provider rate and how many others ("756 coreweave 2026-09-20 +2"), or "-"."""
+    q = system.quote
+    if q is None:
+        return "-"
+    more = len(system.prices) - 1
+    return f"{q.price:,.0f} {q.provider} {q.price_date.split(' (')[0] or 'undated'}" + (f" +{more}" if more else "")
 
 
 def format_commitments_table(cat: Catalog, width: int | None = None) -> Table:

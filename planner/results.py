@@ -206,6 +206,10 @@ class Hardware(Record):
     idle_gpus_per_rack: Optional[int] = None
     #: the racks such a plan rents, whole (planner.hardware.options ``racks_billed``): its cost pays them all
     racks_billed: Optional[int] = None
+    #: the provider rate that priced a bare-GPU plan where the job gave none (planner.hardware.options
+    #: ``system_rate``: a reference system's ``system_prices.csv`` row; gbprice42): provider, system, region,
+    #: usd_per_system_hour, price_date, read (first-hand or a second-hand copy), source; None elsewhere
+    price_quote: Optional[dict] = None
     #: what text calls one accelerator: "GPU", or "chip" for TPUs and Trainium (planner.hardware.platform.device_noun);
     #: the JSON's counts keep their names (``gpus``, ``gpus_per_node``) whatever the device
     device: str = "GPU"

@@ -287,10 +287,11 @@ def test_spot_metrics_are_the_expected_figures_the_plan_is_ranked_at():
 
 
 def test_unpriced_hardware_shows_empty_cost_cells_and_says_why():
-    """A bare GB200 cluster has no price: the app's "top alternatives" table raised TypeError (round(None)), and
-    the other tables showed bare NaN / None cost cells with nothing to say why."""
+    """A bare GB300 cluster has no price: the app's "top alternatives" table raised TypeError (round(None)), and
+    the other tables showed bare NaN / None cost cells with nothing to say why. (GB200 until gbprice42, which priced
+    its NVL72 rack at CoreWeave's rate; no GB300 rate is known.)"""
     data = (b"model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 576, tokens: 1.0e+11}\n"
-            b"cluster: {gpu: GB200-B200}\n")
+            b"cluster: {gpu: GB300-B300}\n")
     at = _app()
     at.file_uploader(key="upload").set_value(("gb200.yaml", data, "application/octet-stream")).run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
@@ -300,7 +301,7 @@ def test_unpriced_hardware_shows_empty_cost_cells_and_says_why():
     ranked = wi.ranked_display(rec)
     assert ranked["on-demand $"].isna().all() and ranked["spot $"].isna().all()
     cap = wi.unpriced_caption(rec)
-    assert cap.startswith("empty cost cells: no price for GB200-B200") and "cluster.price_usd_hr" in cap
+    assert cap.startswith("empty cost cells: no price for GB300-B300") and "cluster.price_usd_hr" in cap
     assert sum(c.value == cap for c in at.caption) == 4  # under sensitivity, scaling, per-GPU and alternatives
 
 

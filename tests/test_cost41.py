@@ -103,7 +103,10 @@ def test_every_shipped_rate_is_above_its_floor():
      "the floor of 0.399 $/GPU-h"),
     ("cloud,name,price_ondemand_usd_hr,price_spot_usd_hr\naws,p5.48xlarge,55.04,0.5\n",
      "instances[0].price_spot_usd_hr: 0.5 $/node-h"),
+    # (a GPU no instance row prices; since gbprice42 GB200's floor is its shipped NVL72 rack rate's, CoreWeave's)
     ("cloud,name,gpu,gpu_count,price_ondemand_usd_hr,source\nmine,gb200x4,GB200,4,0.1,refresh\n",
+     "cheapest shipped on-demand GB200-B200 rate (coreweave:nvidia:DGX-GB200-NVL72"),
+    ("cloud,name,gpu,gpu_count,price_ondemand_usd_hr,source\nmine,h800x8,H800,8,0.1,refresh\n",
      "cheapest shipped on-demand any GPU rate"),
 ])
 def test_a_user_rate_below_the_floor_is_refused(cli, tmp_path, text, field):

@@ -7,7 +7,7 @@ from typing import Optional
 
 from hardware_catalog import load_catalog
 from planner import defaults as D
-from hardware_catalog.catalog import GPU, Catalog, Instance, System, builtin_gpu
+from hardware_catalog.catalog import GPU, Catalog, Instance, System, SystemPrice, builtin_gpu
 from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family, prior_for
 from planner.errors import InputError, clip
 from planner.units import count_of
@@ -86,6 +86,9 @@ class HardwareOption:
     segment_trays: Optional[int] = None
     rack_gpus: Optional[int] = None
     segments_per_rack: int = 1
+    #: the provider rate of the reference system that prices a bare-GPU plan where the job gives no
+    #: ``cluster.price_usd_hr`` (``system_rate``; gbprice42): its provider, date and source go with the plan's cost
+    price_quote: Optional[SystemPrice] = None
 
     @property
     def idle_gpus_per_rack(self) -> int:
@@ -216,15 +219,16 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                      + "; cluster.nodes counts these domains, and cluster.price_usd_hr and inter_node_gbps are per "
                        "domain; set cluster.gpus_per_node for another node")
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
-    price, name = cluster.price_usd_hr, gpu.name
+    name = gpu.name
+    price, quote = system_rate(cluster, system, g, seg)
     if seg is not None:
         trays, per_rack = seg
         host = system.gpus_per_host  # the launcher's node is a tray whatever the domain (planner.present.emit)
-        if cluster.price_usd_hr is not None:
-            price = segment_price(cluster.price_usd_hr, per_rack, cluster.nodes)  # whole racks billed (racks_billed)
         if g < system.gpu_count:  # a domain smaller than the rack: its own option, named by the sbatch flag
             name = f"{gpu.name} --segment={trays}"
         notes.append(segment_note(system, trays, per_rack, cluster.nodes))
+    if quote is not None:
+        notes.append(quote_note(quote, system))
     return HardwareOption(
         name=name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=price, notes=notes,
@@ -232,8 +236,44 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
         segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
-        segments_per_rack=seg[1] if seg else 1, power_limit_w=fixed_limit(cluster, gpu),
+        segments_per_rack=seg[1] if seg else 1, power_limit_w=fixed_limit(cluster, gpu), price_quote=quote,
     )
+
+
+def system_rate(cluster: ClusterSpec, system, g: int, seg: tuple[int, int] | None
+                ) -> tuple[float | None, SystemPrice | None]:
+    """(USD per node-hour, the provider rate it comes from) of a bare-GPU plan of ``g``-GPU nodes on ``system`` (its
+    reference system; ``seg``: ``rack_segment``'s (trays, segments a rack)). The job's ``cluster.price_usd_hr`` first
+    (a rack's on a rack-scale system), else the cheapest provider rate of the whole system (``System.quote``,
+    ``system_prices.csv``: CoreWeave's GB200 NVL72 at 756 $/rack-h; gbprice42) where the node is that system or a
+    segment of its rack; a segment pays its share of the whole racks it opens (``segment_price``). None where neither
+    prices it (a node of another size than the system's: a rack's rate prices no 8-GPU node)."""
+    rack, quote = cluster.price_usd_hr, None
+    whole = system is not None and (seg is not None or g == system.gpu_count)
+    if rack is None and whole and system.quote is not None:
+        rack, quote = system.quote.price, system.quote
+    if rack is None or seg is None:
+        return rack, quote
+    return segment_price(rack, seg[1], cluster.nodes), quote  # whole racks billed (racks_billed)
+
+
+def quote_record(quote: SystemPrice | None) -> dict | None:
+    """``quote`` as a plan's ``Hardware.price_quote`` (what the JSON, the cost's price dates and the report read)."""
+    if quote is None:
+        return None
+    return dict(provider=quote.provider, system=quote.system, region=quote.region or None,
+                usd_per_system_hour=quote.price, price_date=quote.price_date, read=quote.read, source=quote.source,
+                what=quote.what)
+
+
+def quote_note(quote: SystemPrice, system) -> str:
+    """The line that says which provider rate priced a bare-GPU plan, how it was read and which rates do not exist."""
+    rack = "rack" if is_rack_system(system) else "node"
+    return (f"price: {quote.provider}'s on-demand rate for {system.key}, {quote.price:,.2f} $/{rack}-h "
+            f"({quote.price / system.gpu_count:.4g} $/GPU-h{'; ' + quote.region if quote.region else ''}; dated "
+            f"{quote.price_date.split(' (')[0] or 'unknown'}; {quote.read.split(':')[0] or 'read first-hand'}; "
+            "`planner catalog systems`), billed by whole racks; no spot or reserved rate is sourced for it; "
+            "cluster.price_usd_hr (a rack's) overrides it")
 
 
 def is_rack_system(system) -> bool:
@@ -725,6 +765,12 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
     why = price_cap_broken(con, hw, cluster.nodes)
     if why:
         raise InputError("constraints.max_price_per_gpu_hour", why)
+    if con.budget_usd and hw.instance is None and hw.price_ondemand is None:
+        # a bare GPU no provider rate prices (its reference system has none, or the node is not that system): the
+        # budget could not be checked (until gbprice42 refused in the job schema for every bare GPU, GB200 too)
+        raise InputError("constraints.budget_usd", f"a bare cluster.gpu ({hw.name}) has no price to hold a budget to "
+                         "(no provider rate for its node: `planner catalog systems`); set cluster.price_usd_hr, or "
+                         "constraints.clouds/instances to price cloud instances")
 
 
 def price_cap_broken(con: ConstraintsSpec, hw: HardwareOption, nodes: int | None = None) -> str | None:

@@ -362,7 +362,7 @@ ONPREM_PRICE_FIELDS = ("server_price_usd", "power_price_usd_per_kwh", "hosting_u
 
 
 def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, committed, buy,
-                spot: bool = False, catalog_ondemand=None) -> list[tuple[str, str]]:
+                spot: bool = False, catalog_ondemand=None, quote: dict | None = None) -> list[tuple[str, str]]:
     """(what, price_date) of every price a plan's cost used (``Cost.price_dates`` sums them up with
     ``hardware_catalog.catalog.oldest_price``): the instance's on-demand and spot rates (its catalog row's date; a
     job's ``cluster.price_usd_hr`` has none), each committed row's, and the buy inputs that are prices
@@ -374,7 +374,10 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
     spot named "aws:g6e.48xlarge on-demand" as its oldest price, both rates bounded 2026-01-20).
 
     ``catalog_ondemand``: the catalog's on-demand rate where the job's ``cluster.price_usd_hr`` replaces it but the
-    committed prices are still set against it (``cost_summary``; QA 60): its date is listed too."""
+    committed prices are still set against it (``cost_summary``; QA 60): its date is listed too.
+
+    ``quote``: a reference system's provider rate that priced a bare-GPU plan's on-demand rent (``Hardware.price_quote``,
+    gbprice42): that row's date, not the job's."""
     out = []
     inst = catalog_instance(catalog, instance_key)  # None: a bare GPU, or an instance named only by its commitments
     rates = [("on-demand", price_ondemand, inst.price_ondemand if inst else None),
@@ -384,6 +387,8 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
             continue
         if inst is not None and row_rate and abs(float(rate) - float(row_rate)) <= 1e-9 * float(row_rate):
             out.append((f"{inst.key} {what}", inst.rate_date(what == "spot") or ""))
+        elif inst is None and quote and what == "on-demand":
+            out.append((quote["what"], quote.get("price_date") or ""))
         else:
             # the job's own rate (QA 60: it read "on-demand rate from the job", as if it were an on-demand price)
             out.append(("the job's rate (cluster.price_usd_hr)" if what == "on-demand"
@@ -427,14 +432,17 @@ def rate_date(catalog, instance_key: str | None, basis: str = "on-demand") -> st
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
                  price_ondemand, price_spot, catalog=None, gpu_name: str = "", instance_key: str | None = None,
-                 evaluation: dict | None = None) -> Cost:
+                 evaluation: dict | None = None, quote: dict | None = None) -> Cost:
     """Time and money of the whole run at ``step_time_s`` per step: rent (on-demand, spot) and,
     where the catalog has on-prem figures for the GPU, buy.
 
     ``evaluation``: the job's evaluation passes over the run (``planner.model.evaluation.eval_run``:
     ``passes``, ``seconds``, ...; None: no evaluation section): its ``seconds`` are added to the time to
     train, so every figure priced from ``hours`` (rent, buy, committed, spot, checkpoint pauses and
-    failures) holds them once; ``Cost.evaluation`` keeps the record with its ``hours`` and ``share`` of the run."""
+    failures) holds them once; ``Cost.evaluation`` keeps the record with its ``hours`` and ``share`` of the run.
+
+    ``quote``: the provider rate that prices a bare-GPU plan (``Hardware.price_quote``; gbprice42): its date is the
+    on-demand rate's."""
     steps = total_steps(job)
     eval_s = float(evaluation["seconds"]) if evaluation else 0.0
     hours = (steps * step_time_s + eval_s) / 3600.0
@@ -462,7 +470,8 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
                 usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
                 committed=committed, evaluation=evaluation or None,
                 price_dates=oldest_price(price_dates(catalog, instance_key, price_ondemand, price_spot, committed, buy,
-                                                     spot=at_spot, catalog_ondemand=catalog_od if stated else None)),
+                                                     spot=at_spot, catalog_ondemand=catalog_od if stated else None,
+                                                     quote=None if stated else quote)),
                 price_basis=rent_basis(getattr(job.cluster, "price_usd_hr", None)),
                 catalog_ondemand_usd_hr=catalog_od if stated else None,
                 price_region=price_region(job.constraints, catalog, instance_key,

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 
 from planner import defaults as D
-from planner.hardware.options import HardwareOption, racks_billed
+from planner.hardware.options import HardwareOption, quote_record, racks_billed
 from planner.hardware.platform import device_noun
 from planner.layout import V_SPLIT, Candidates, split_vpp
 from planner.model.cost import cost_summary, total_steps
@@ -136,7 +136,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           rack_gpus=hw.rack_gpus, idle_gpus_per_rack=hw.idle_gpus_per_rack if hw.rack_gpus else None,
                           racks_billed=racks_billed(nodes, hw.segments_per_rack) if hw.rack_gpus else None,
                           power_limit_w=hw.power_limit_w, rated_power_limit_w=hw.gpu.power_limit_w,
-                          clock_at_power_limit=physics.power_clock(hw)),
+                          clock_at_power_limit=physics.power_clock(hw), price_quote=quote_record(hw.price_quote)),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
             t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i]),
@@ -165,7 +165,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         ),
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
                           catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None,
-                          evaluation=row_eval(job, st, c, hw, i)),
+                          evaluation=row_eval(job, st, c, hw, i), quote=quote_record(hw.price_quote)),
     )
     return replace(plan, bottleneck=bottleneck_line(plan, hw),
                    advice=tuple(advice(job, plan, hw, ev.get("stack"), alternatives(job, c, hw, stack, i, step))),

@@ -1242,11 +1242,9 @@ class JobSpec(_Strict):
             broken = con.cluster_gpus_broken(gpus, what, floor=False)
             if broken:
                 raise ValueError(f"cluster.nodes: {broken}")
-        if (con.budget_usd and cl.gpu and not cl.instance and cl.price_usd_hr is None
-                and not con.clouds and not con.instances):
-            # a bare GPU has no rental price in the catalog: the budget could not be checked
-            raise ValueError("constraints.budget_usd: a bare cluster.gpu has no price to hold a budget to; "
-                             "set cluster.price_usd_hr, or constraints.clouds/instances to price cloud instances")
+        # (a bare cluster.gpu with a budget and no cluster.price_usd_hr is held where its hardware is known:
+        # planner.hardware.options ``check_fixed_cluster``, since a reference system's provider rate can price it;
+        # gbprice42)
         d, t = self.data, self.training
         if d is not None and d.dataset_samples and t.dataset_samples and d.dataset_samples != t.dataset_samples:
             # one dataset: training.dataset_samples sets the run's epochs, data.dataset_samples (taken first) sizes the

@@ -502,7 +502,7 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
                                           # the instance's committed prices too (they were dropped: "no committed
                                           # price for this instance" in the report of a data-bound plan)
                                           hw.name if hw.cloud != "-" else None,
-                                          evaluation=r.cost.evaluation))  # its passes' time: the forward, not the step
+                                          evaluation=r.cost.evaluation, quote=hw.price_quote))  # its passes' time: the forward, not the step
             if spot and spot_model is not None:  # the expected spot cost follows the simulated step
                 r = replace(r, cost=r.cost.with_spot_risk(spot_model.risk_for_plan(r)))
             r = with_checkpoint_failures(r, job)  # and so do the checkpoint pauses and failures
