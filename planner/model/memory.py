@@ -371,13 +371,50 @@ def ds_zero3_live_elems(stage, largest_param, max_live):
     return np.minimum(max_live + np.asarray(largest_param, dtype=np.float64), stage)
 
 
+def layer_matrix_elems(m: ModelSpec) -> float:
+    """Elements of a transformer layer's largest single weight matrix, whole: an MLP projection (hidden x the widest
+    FFN, one expert's under MoE) or the attention's query / output (hidden x heads x head dim)."""
+    heads = (m.heads or 0) * (m.head_dim or ((m.hidden or 0) // max(m.heads or 1, 1)))
+    return float(m.hidden or 0) * max(m.ffn_hidden or 0, m.dense_ffn_hidden or 0, heads)
+
+
 def largest_param_elems(m: ModelSpec, tp):
     """Elements of a transformer's largest single weight matrix on one rank (its TP slice): the embedding / LM
-    head (vocab x hidden), an MLP projection (hidden x the widest FFN) or the attention's (hidden x heads x
-    head dim) -- DeepSpeed ZeRO-3's prefetch overshoot (``ds_zero3_live_elems``)."""
-    heads = (m.heads or 0) * (m.head_dim or ((m.hidden or 0) // max(m.heads or 1, 1)))
-    widest = max(m.vocab or 0, m.ffn_hidden or 0, m.dense_ffn_hidden or 0, heads)
-    return float(m.hidden or 0) * widest / np.asarray(tp, dtype=np.float64)
+    head (vocab x hidden) or a layer's (``layer_matrix_elems``) -- DeepSpeed ZeRO-3's prefetch overshoot
+    (``ds_zero3_live_elems``)."""
+    widest = max(float(m.hidden or 0) * (m.vocab or 0), layer_matrix_elems(m))
+    return widest / np.asarray(tp, dtype=np.float64)
+
+
+def scan_unreduced_grad_elems(m: ModelSpec, tp, etp, ep):
+    """Elements of the full-size weight gradient a scanned FSDP layer's backward holds before its reduce-scatter
+    (``Stack.scan_gathers``: MaxText), per rank: the layer's largest weight array as MaxText stores it -- a dense
+    matrix (``layer_matrix_elems`` over TP) or, in an MoE layer, one of the experts' stacked kernels (MaxText
+    layers/moe.py ``RoutedMoE``: ``wi_0`` / ``wi_1`` / ``wo`` each [experts, hidden, mlp], one array), over
+    expert-TP x EP.
+
+    Why it is live: the weight is sharded over the fsdp axis and the activations over the batch, so its gradient
+    is a contraction over the sharded batch; each chip computes the whole matrix's partial sum, then reduce-scatters
+    it to its shard -- "dW[F, D] {U_X} = Tmp[B_X, F] *_B dOut[B_X, D]; dW[F, D_X] = ReduceScatter(dW {U_X}) (not
+    on the critical path, can be done async)", once per matrix (jax-ml/scaling-book training.md, "Fully-Sharded
+    Data Parallelism"); MaxText benchmarks/xla_flags_library.py ``REDUCE_SCATTER_FUSION`` ("Enable AR + DS = RS
+    fusion": the partitioner's all-reduce of that partial sum and its dynamic slice). The partial sum is the dot's
+    output, in the compute dtype: flax casts the fp32 kernel per use (layers/linears.py ``jnp.asarray(kernel,
+    self.dtype)``), so the dot and its transpose run in bf16 and the cast's transpose turns only the shard fp32
+    (the ``grads`` term, ``grad_dtype: float32`` in base.yml); MaxText's own base.yml ``pipeline_fsdp_ag_once``
+    calls them "the FSDP gathered weights and gradients (typically in bf16)". How many are live: XLA's latency
+    hiding scheduler keeps one reduce-scatter in flight (xla/service/latency_hiding_scheduler.h ``SchedulerConfig``
+    ``reduce_scatter_overlap_limit = 1``), so the next matrix's partial sum may be written while the last one's
+    scatter runs (two), but that overlap is the scheduler's choice under its memory limit (``memory_limit``; the
+    TPU compiler fits the program to HBM or fails to compile): the one a reduce-scatter needs whole is the floor
+    priced here. Not a whole layer's: the scatters are per matrix (one gradient a dot). Until maxmem42
+    (2026-12-05) not priced: GPT-3 175B on v6e-256 +1.13 GiB (its 12288 x 49152 MLP matrix in bf16)."""
+    tp = np.asarray(tp, dtype=np.float64)
+    dense = layer_matrix_elems(m) / tp
+    if m.moe is None:
+        return dense
+    experts = float(m.moe.experts) * (m.hidden or 0) * (m.ffn_hidden or 0)
+    return np.maximum(dense, experts / (np.asarray(etp, dtype=np.float64) * np.asarray(ep, dtype=np.float64)))
 
 
 def ds_persistent_elems(m: ModelSpec, threshold: float) -> float:
@@ -388,6 +425,16 @@ def ds_persistent_elems(m: ModelSpec, threshold: float) -> float:
     if not m.is_transformer or not m.hidden or m.hidden > threshold:
         return 0.0
     return float((m.layer_norms * m.layers + 1) * m.hidden)
+
+
+def scan_grad_transient(m: ModelSpec, st, c: Candidates, act_b):
+    """Bytes a scanned stack's layer backward holds beside the layer's rebuild, per candidate: the unreduced weight
+    gradient (``scan_unreduced_grad_elems``) in the compute dtype ``act_b``, where the gradients are sharded (ZeRO-2
+    and above: below, the ``grads`` term holds them whole). Beside the rebuild, not in ``grads``: it lives inside
+    the backward scan, after the loss's buffers are freed (``loss_beside_rebuild``). 0 off ``Stack.scan_gathers``."""
+    if not (getattr(st, "scan_gathers", False) and m.is_transformer):
+        return np.zeros(len(c))
+    return np.where(np.asarray(c.zero) >= 2, scan_unreduced_grad_elems(m, c.tp, c.etp, c.ep) * act_b, 0.0)
 
 
 def largest_unit_params(m: ModelSpec, pc, tp, etp, ep, stack=None):
@@ -2051,8 +2098,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
             per_layer, rws = hf_layer, hf_rws
             kinds = rebuilt = None  # the HF table's mean layer (activations_hf): no per-kind split (nor partial rc)
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
-    sp_div = sp_divisor(ksp, ktp)
-    emb_out = (rank_tokens(seq, kmb, kcp) * m.hidden * act_b / sp_div)[inv]
+    emb_out = (rank_tokens(seq, kmb, kcp) * m.hidden * act_b / sp_divisor(ksp, ktp))[inv]
     # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
     # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
     host = offload.offloaded_layers(layers, st) * per_layer
@@ -2062,6 +2108,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
+    rws = rws + scan_grad_transient(m, st, c, act_b)  # beside the rebuild: a matrix's gradient before its scatter
     first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)
     last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv)
     if hf and (walked is None or not walked.all()):
