@@ -145,3 +145,50 @@ def test_numpy_linear_algebra_runs_on_one_blas_thread():
     assert left == "None"  # put back: processes the planner starts see the user's environment
     assert _blas_threads("2") == (2, "2")  # a count the user set is kept
 
+
+
+@pytest.mark.parametrize("cmd,flag", [("recommend", "--csv"), ("report", "-o"), ("simulate", "--timeline")])
+def test_an_output_path_ending_in_a_slash_names_a_folder(tmp_path, cmd, flag):
+    """``Path("out/")`` is ``out``: ``--csv out/`` wrote a file named ``out`` where the user named a folder."""
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB.read_text())
+    extra = ("--no-simulate",) if cmd != "simulate" else ("--steps", "2")
+    line = _one_line(*invoke_main(cmd, job, *extra, flag, f"{tmp_path}/out/")[::2])
+    assert line == f"error: {flag if flag != '-o' else '--out'}: {tmp_path}/out/ names a folder (it ends in /) and there is none; give a file name", line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.yaml"]
+
+
+def test_a_file_given_with_a_trailing_slash_is_not_replaced(tmp_path):
+    job, mine = tmp_path / "job.yaml", tmp_path / "mine.csv"
+    job.write_text(JOB.read_text())
+    mine.write_text("keep")
+    line = _one_line(*invoke_main("recommend", job, "--no-simulate", "--csv", f"{mine}/", "--force")[::2])
+    assert line.startswith(f"error: --csv: {mine}: ") and "not a directory" in line, line
+    assert mine.read_text() == "keep"
+
+
+def test_a_cut_message_keeps_its_reason():
+    """An error's message is held to ``MESSAGE_CHARS``; the cut is in its middle, so a long path keeps the reason after
+    it (``--out`` of a 300-character name read "error: --out: /tmp/rrr…" and nothing else)."""
+    from hardware_catalog.errors import MESSAGE_CHARS
+    from planner.errors import InputError
+
+    e = InputError("--out", "/tmp/" + "r" * 400 + ".md: name too long")
+    assert len(e.message) == MESSAGE_CHARS and e.message.startswith("/tmp/rrr") and "…" in e.message
+    assert e.message.endswith(".md: name too long")
+
+
+def test_a_long_output_name_is_refused_with_its_reason(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB.read_text())
+    line = _one_line(*invoke_main("recommend", job, "--no-simulate", "--csv", tmp_path / ("r" * 300 + ".csv"))[::2])
+    assert line.startswith("error: --csv: ") and line.endswith(".csv: name too long"), line
+
+
+def test_a_chart_folder_list_nested_past_the_parsers_depth_is_no_list(tmp_path):
+    """``report --force`` reads the chart folder's list (``outputs.FOLDER_MANIFEST``) to remove its own old charts; a
+    list of 200,000 nested "[" (under its 1 MiB cap) raised RecursionError: "internal error", exit 1."""
+    from planner import outputs
+
+    (tmp_path / outputs.FOLDER_MANIFEST).write_text("[" * 200_000)
+    assert outputs._listed(tmp_path) == {}
