@@ -29,6 +29,7 @@ predicted vs measured time per tree (``--check``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.model.gbdt import MAX_BIN, design, predict_tree_s  # noqa: F401  (the cost model lives in the planner)
+from planner.model.gbdt import COEFFICIENTS, MAX_BIN, design, predict_tree_s  # noqa: F401  (the cost model lives in the planner)
 
 #: (rows, features, depth) grid for fitting — small enough for ~1 minute on 2 cores
 FIT_GRID = [(r, f, d) for r in (20_000, 80_000) for f in (16, 64) for d in (4, 8)]
@@ -152,7 +153,26 @@ def check_profile(prof: dict, grid=CHECK_GRID, trees: int = TREES) -> list[dict]
     return rows
 
 
+def read_profile(path: Path) -> dict:
+    """The profile ``--check`` tests, read as the planner reads files (``read_json_object``: a regular UTF-8 file of
+    strict JSON holding an object) with each of the model's coefficients a finite number >= 0 (``fit``'s non-negative
+    least squares gives no other); until QA 64 a missing file, a folder or a profile without a coefficient ended
+    ``--check`` in a traceback (FileNotFoundError, IsADirectoryError, KeyError), exit 1."""
+    from hardware_catalog.errors import clip
+    from planner.errors import InputError, read_json_object
+
+    prof = read_json_object(path, "--check", " — a GBDT profile (python -m calibration.gbdt -o)?")
+    for k in COEFFICIENTS:
+        v = prof.get(k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise InputError("--check", f"{path}: {k}: must be a number >= 0 (a profile python -m calibration.gbdt "
+                                        f"-o wrote), got {clip(v) if k in prof else 'none (no such key)'}")
+    return prof
+
+
 def main(argv=None):
+    from planner.errors import InputError
+    from planner.present.safe import clean_line
     from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
     ap = ScriptArgs(prog="python -m calibration.gbdt", description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--out", type=Path, help="write the fitted profile JSON here")
@@ -160,16 +180,17 @@ def main(argv=None):
     ap.add_argument("--force", action="store_true", help="replace --out if it exists (planner.outputs)")
     a = ap.parse_args(argv)
     if a.check:
-        prof = json.loads(a.check.read_text())
+        try:
+            prof = read_profile(a.check)
+        except InputError as e:
+            print(f"error: {clean_line(e)}", file=sys.stderr)
+            return 2
         print(f"{'rows':>8} {'feat':>5} {'depth':>5} {'measured ms/tree':>17} {'predicted':>10} {'error':>7}")
         rows = check_profile(prof)
         for r in rows:
             print(f"{r['rows']:>8} {r['features']:>5} {r['depth']:>5} {r['measured_ms']:>17.2f} {r['predicted_ms']:>10.2f} {r['error']:>+7.1%}")
         print(f"mean |error| {np.mean([abs(r['error']) for r in rows]):.1%} over {len(rows)} held-out sizes")
         return 0
-    from planner.errors import InputError
-    from planner.present.safe import clean_line
-
     try:
         prof = run(a.out, force=a.force)
     except InputError as e:

@@ -14,6 +14,9 @@ import re
 ECHO_CHARS = 80
 #: Longest message an error carries (whatever a formatter quoted into it is cut here, the last guard).
 MESSAGE_CHARS = 300
+#: of those, the end a cut message keeps (a reason and its remedy: "exists; refusing to replace it (give --force to
+#: replace it, or another name)" is 76)
+MESSAGE_TAIL_CHARS = 100
 
 
 def clip(value, limit: int = ECHO_CHARS) -> str:
@@ -46,7 +49,10 @@ class InputError(ValueError):
         if len(field) > ECHO_CHARS:
             field = field[:ECHO_CHARS] + "…"
         if len(message) > MESSAGE_CHARS:
-            message = message[:MESSAGE_CHARS] + "…"
+            # the middle gives way: the start names the input, the end says what is wrong with it and what to do.
+            # Cut at the end, a 300-character output path left "error: --out: /tmp/rrr…rrr…" and no reason (its
+            # "File name too long", QA 64)
+            message = message[:MESSAGE_CHARS - MESSAGE_TAIL_CHARS - 1] + "…" + message[-MESSAGE_TAIL_CHARS:]
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)

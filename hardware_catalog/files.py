@@ -22,6 +22,7 @@ import errno
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,32 @@ def _timestamp_or_text(loader, node):
 _SAFE_LOADER.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
+class _NumberTooLong(ValueError):
+    """An integer too long for ``int()`` (YAML's or JSON's): its message is the refusal's, with its line where known."""
+
+
+def _too_long(text: str) -> str:
+    """The refusal of an integer ``int()`` will not read: its digits and Python's limit."""
+    digits = sum(c.isdigit() for c in text)
+    return (f"too large: a whole number of {digits:,} digits (Python reads at most {sys.get_int_max_str_digits():,}; "
+            "no field takes one this large)")
+
+
+def _int_within_python(loader, node):
+    """A YAML integer, or a located refusal where Python will not read it: since CPython 3.11 ``int()`` of a decimal
+    string longer than ``sys.get_int_max_str_digits()`` (4,300) raises ValueError (CVE-2020-10735's limit), and a job's,
+    a catalog override's (YAML or JSON, both read here) or any YAML file's ``global_batch: 999...9`` of 5,000 digits was
+    an "internal error (ValueError): Exceeds the limit (4300 digits)", exit 1 (QA 64). Any such number is far past
+    every field's bound, so it is refused here, at its line, as too large."""
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:
+        raise _NumberTooLong(f"line {node.start_mark.line + 1}: {_too_long(node.value)}") from None
+
+
+_SAFE_LOADER.add_constructor("tag:yaml.org,2002:int", _int_within_python)
+
+
 def parse_yaml(text: str, field: str, where: str) -> Any:
     """A YAML document, safely: SafeLoader, with the limits of this module checked on the composed
     node graph before any Python object is built from it."""
@@ -167,6 +194,8 @@ def parse_yaml(text: str, field: str, where: str) -> Any:
             return None
         _check_yaml(node, field, where)
         return loader.construct_document(node)
+    except _NumberTooLong as e:
+        raise InputError(field, f"{where}: {e}") from None
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or "malformed YAML"
         if "nesting depth" in problem:  # PyYAML >= 6.0.4 stops deep flow nesting in its scanner
@@ -213,10 +242,24 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_json(text: str, field: str, where: str) -> Any:
-    """Strict JSON: no duplicate keys, no NaN/Infinity, at most ``MAX_DEPTH`` levels."""
+def _json_int(text: str) -> int:
+    """JSON's integer, refused as ``_int_within_python`` refuses YAML's where ``int()`` will not read it (a Hugging Face
+    config.json's or a profile's ``hidden_size`` of 5,000 digits read "not valid JSON (Exceeds the limit (4300 digits)
+    ...; use sys.set_int_max_str_digits() to increase the limit)" until QA 64)."""
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates(field, where), parse_constant=_refuse_constant)
+        return int(text)
+    except ValueError:
+        raise _NumberTooLong(_too_long(text)) from None
+
+
+def parse_json(text: str, field: str, where: str) -> Any:
+    """Strict JSON: no duplicate keys, no NaN/Infinity, no integer past ``int()``'s limit, at most ``MAX_DEPTH``
+    levels."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates(field, where), parse_constant=_refuse_constant,
+                         parse_int=_json_int)
+    except _NumberTooLong as e:
+        raise InputError(field, f"{where}: {e}") from None
     except json.JSONDecodeError as e:
         raise InputError(field, f"{where} is not valid JSON (line {e.lineno}: {e.msg})") from None
     except RecursionError:

@@ -68,8 +68,10 @@ def jsonable(x):
 
 def _path_or_empty(value: str):
     """typer's parser for an output path: "" stays "" (typer made it the path ".", refused as "a directory" or for
-    its suffix, "got ''"), so ``output_target`` refuses it as an empty path."""
-    return value if value == "" else Path(value)
+    its suffix, "got ''"), so ``output_target`` refuses it as an empty path; a path ending in "/" stays text too, which
+    ``output_target`` reads as a folder's name (``Path`` drops the slash: ``--csv out/`` wrote a file named ``out``
+    until QA 64)."""
+    return value if value == "" or value.endswith(("/", os.sep)) else Path(value)
 
 
 def _run(fn, *a, **kw):

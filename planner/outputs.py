@@ -150,12 +150,14 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
                                 "(./- for a file named -)")
     p = Path(path)
     try:
-        st = os.lstat(p)  # the named entry itself, not what a link points to
+        st = os.lstat(path)  # the named entry itself, not what a link points to (a trailing "/" kept: "file.csv/" is no file)
     except FileNotFoundError:
         st = None
     except OSError as e:
         raise InputError(field, f"{p}: {os_reason(e)}") from None
     if st is None:
+        if str(path).endswith(("/", os.sep)):  # a folder's name, which ``Path`` would read as a file's
+            raise InputError(field, f"{path} names a folder (it ends in /) and there is none; give a file name")
         if not p.parent.is_dir():
             raise InputError(field, f"directory {p.parent} does not exist")
         if kind is not None and (why := kind.suffix_error(p)):
@@ -255,7 +257,7 @@ def _listed(folder: Path) -> dict[str, str]:
         if not stat.S_ISREG(st.st_mode) or st.st_size > MANIFEST_MAX_BYTES:
             return {}
         raw = json.loads(m.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a list nested past the parser's depth too: "internal error" until QA 64
         return {}
     listed = raw.get("files") if isinstance(raw, dict) else None
     if not isinstance(listed, dict):

@@ -23,11 +23,14 @@ def design(rows, features, depth, max_bin=MAX_BIN):
     return np.stack([rows * features * depth, rows, features * max_bin * 2.0**depth, np.ones_like(rows)], axis=-1)
 
 
+#: a GBDT profile's coefficients of ``design``'s columns, in its order (``calibration.gbdt.fit`` writes them)
+COEFFICIENTS = ("a_s_per_row_feature_level", "b_s_per_row", "e_s_per_node_feature_bin", "c_s_per_tree")
+
+
 def predict_tree_s(prof: dict, rows, features, depth, max_bin=MAX_BIN) -> np.ndarray:
     """One-thread seconds per tree from a profile (vectorised), at ``max_bin`` histogram bins (XGBoost's
     ``max_bin``; the profile is fitted at ``MAX_BIN``, its ``e`` coefficient per bin)."""
-    coef = np.array([prof["a_s_per_row_feature_level"], prof["b_s_per_row"], prof["e_s_per_node_feature_bin"],
-                     prof["c_s_per_tree"]])
+    coef = np.array([prof[k] for k in COEFFICIENTS])
     return design(rows, features, depth, max_bin) @ coef
 
 
