@@ -257,10 +257,17 @@ def hardware_str(hw: dict) -> str:
     return _hardware_words(hw) + power_words(hw)
 
 
-def power_words(hw: dict) -> str:
-    """" at 500 W" for a plan's hardware held below its rated power limit (``Hardware.power_limit_w``), else ""."""
+def held_limit(hw: dict) -> float | None:
+    """The power limit (W) a plan's GPUs are held at below their rated one (``Hardware.power_limit_w`` under
+    ``rated_power_limit_w``: the job's ``cluster.power_limit_w``), or None where they run at their rated limit."""
     limit, rated = hw.get("power_limit_w"), hw.get("rated_power_limit_w")
-    return f" at {limit:,.0f} W" if limit and rated and limit < rated else ""
+    return float(limit) if limit and rated and limit < rated else None
+
+
+def power_words(hw: dict) -> str:
+    """" at 500 W" for a plan's hardware held below its rated power limit (``held_limit``), else ""."""
+    limit = held_limit(hw)
+    return f" at {limit:,.0f} W" if limit else ""
 
 
 def rack_words(hw: dict) -> str:

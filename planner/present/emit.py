@@ -70,7 +70,8 @@ from planner.model.stacks import (UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_pa
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
-from planner.units import config_str, hardware_str, fmt_time, fmt_usd
+from planner.hardware.platform import platform_of
+from planner.units import config_str, hardware_str, held_limit, fmt_time, fmt_usd
 from planner.vocab import LOSS_FN, SELECTIVE_AC, Vocab
 from planner.spec import JobSpec
 
@@ -201,6 +202,13 @@ class LaunchPlan:
     #: hosts (trays) of one NVLink domain the plan was priced on where it spans several hosts (a GB200 / GB300 NVL72
     #: rack, or its ``--segment``) and the job has more than one host; None elsewhere (``nvlink_domain_notes``)
     nvlink_hosts: int | None = None
+    #: the watts the plan holds every GPU at below its rated limit (``cluster.power_limit_w``, planner.units
+    #: ``held_limit``) and that rated limit; None: the GPUs run at their rated limit, nothing to set
+    power_limit_w: float | None = None
+    rated_power_limit_w: float | None = None
+    #: the GPUs' platform (planner.hardware.platform ``platform_of``): whether a launch can set the limit
+    #: (``POWER_LIMIT_TOOLS``)
+    platform: str | None = None
 
 
 # ------------------------------------------------------------------------------- program flags
@@ -1379,10 +1387,15 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
     fab = fabric_of(hw, hosts, catalog.launch_fabrics)
     if fork:  # HCCL over the Gaudis' own RoCE ports, not NCCL: the NCCL fabric notes and requests are not its
         fab = None
+    watts, platform = held_limit(hw), platform_of(catalog.gpus.get(hw["gpu"]))
+    domain = int(hw["gpus_per_node"]) // per_host if hosts > 1 and int(hw["gpus_per_node"]) > per_host else None
     return LaunchPlan(
         notes=(fork_notes(cfg) if fork else
                launch_notes(job, cfg, style) + fabric_note(fab, hw.get("inter_node_gbps"))
-               + unknown_fabric_note(fab, hw, hosts, catalog)), fabric=fab, fork=fork,
+               + unknown_fabric_note(fab, hw, hosts, catalog) + system_fabric_note(fab, hw, hosts, domain, catalog))
+               + unset_power_note(watts, platform, hw["gpu"]),
+        fabric=fab, fork=fork, power_limit_w=watts, rated_power_limit_w=hw.get("rated_power_limit_w"),
+        platform=platform,
         name=f"{name[:40] or 'job'}-train", nodes=hosts,
         gpus_per_node=per_host,
         # the expected hours it was ranked at: sbatch --time from the uninterrupted hours ignored the job's checkpoint
@@ -1390,8 +1403,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         style=style, program=prog, env=env, placeholders=ph, hours=float(hours),
         cloud=hw.get("cloud", "-"), instance=inst, gpu=hw["gpu"], segment=hw.get("segment_trays") if hosts > int(
             hw.get("segment_trays") or hosts) else None,  # one segment is the whole job: no flag
-        nvlink_hosts=(int(hw["gpus_per_node"]) // per_host if hosts > 1 and int(hw["gpus_per_node"]) > per_host
-                      else None),
+        nvlink_hosts=domain,
         vcpus_per_node=best.get("detail", {}).get("vcpus_per_node"), spot=bool(job.constraints.spot and price),
         summary=summary,
     )
@@ -1455,6 +1467,26 @@ def unknown_fabric_note(fab: LaunchFabric | None, hw, nodes: int, catalog) -> li
             "InfiniBand or RDMA device and sets no NCCL network plugin, so NCCL may run over TCP sockets on the "
             "primary NIC; give the instance a launch_fabric row in the --catalog file (cloud, instance, transport, "
             "devices, nccl_topo, source, read: hardware_catalog/data/launch_fabric.csv's columns)"]
+
+
+def system_fabric_note(fab: LaunchFabric | None, hw, hosts: int, domain_hosts: int | None, catalog) -> list[str]:
+    """A plan on a bare-GPU cluster taken as a reference system (``Hardware.reference_system``: DGX GB200 / GB300
+    NVL72, Azure ND MI300X v5) that spans more than one of its nodes (NVLink domains): the plan priced the system's
+    scale-out fabric between them (systems.csv ``network_gbps`` / ``fabric``, e.g. DGX GB200's 4 ConnectX-7 400G NICs
+    a tray), but a reference system is no cloud's instance, so no device resource is sourced to request (no
+    launch_fabric row; the catalog has no GB200 / GB300 instance row such as AWS p6e-gb200, whose EKS pods would
+    request ``EFA_RESOURCE``): said, since a pod without the RDMA devices runs NCCL over TCP sockets (launch42)."""
+    system = catalog.systems.get(hw.get("reference_system") or "")
+    domains = hosts // (domain_hosts or 1)
+    if fab is not None or system is None or domains <= 1 or system.fabric in PLAIN_FABRICS:
+        return []
+    return [f"the plan priced {float(hw.get('inter_node_gbps') or 0):,.0f} Gb/s of {system.fabric} out of each of its "
+            f"{domains} {'NVLink domains' if domain_hosts else 'nodes'} ({system.key}'s scale-out NICs; `planner catalog "
+            f"systems`): this spec requests no {system.fabric} device, as {system.key} is a reference system, not a "
+            "cloud instance whose device resource is documented (the catalog has no instance row of it, such as AWS "
+            f"p6e-gb200's {EFA_RESOURCE}); a container needs the nodes' RDMA devices (/dev/infiniband; on Kubernetes "
+            "the resource the cluster's device plugin names, NVIDIA Network Operator's RDMA shared device or SR-IOV "
+            "plugin, with IPC_LOCK), or NCCL crosses them over TCP sockets (NCCL_DEBUG=INFO names NET/Socket)"]
 
 
 def fabric_note(fab: LaunchFabric | None, gbps) -> list[str]:
@@ -1675,6 +1707,77 @@ def skypilot_fabric(plan: LaunchPlan) -> tuple[str | None, list[str]]:
                   "must carry the drivers and NCCL reach the devices, as the note above says"]
 
 
+# ------------------------------------------------------------------------------- the GPUs' power limit
+#: The tool that holds a node's GPUs at a power limit, per platform (planner.hardware.platform). NVIDIA: ``nvidia-smi
+#: -pl W`` sets every GPU of the node (no ``-i``) through NVML ``nvmlDeviceSetPowerManagementLimit``, which "Requires
+#: root/admin permissions" and whose "Limit is not persistent across reboots or driver unloads. Enable persistent
+#: mode to prevent driver from unloading" (NVML API reference); ``--query-gpu=power.limit`` reads the limit in force.
+#: No scheduler sets it for a job: Slurm's ``--gpu-freq`` sets the GPUs' clocks, not their power limit (sbatch man
+#: page), Kubernetes' device plugin neither; NVIDIA's admin path is DCGM's ``dcgmi config --set`` (the power limit is
+#: among the properties it sets and ``--enforce`` re-applies; "generally requires administrative privileges": DCGM
+#: docs, dcgmi config). A platform without an entry gets a note that the launch leaves the limit to the site.
+POWER_LIMIT_TOOLS = {"cuda": "nvidia-smi"}
+#: watts a GPU's limit in force may sit above the plan's before the check stops the job (nvidia-smi prints 2 decimals)
+POWER_LIMIT_SLACK_W = 0.5
+
+
+def unset_power_note(watts: float | None, platform: str | None, gpu: str) -> list[str]:
+    """The note of a plan held at ``watts`` on a platform no launch here sets the limit on (``POWER_LIMIT_TOOLS``)."""
+    if watts is None or platform in POWER_LIMIT_TOOLS:
+        return []
+    return [f"the plan holds every {gpu} at {watts:,.0f} W (cluster.power_limit_w): this launch does not set it (no "
+            f"power-limit command is written for {platform or 'this platform'}); hold the devices there before the "
+            "run (it needs root), or the step runs faster and draws more power than planned"]
+
+
+def power_limit_body(plan: LaunchPlan) -> str | None:
+    """The shell line that holds one node's GPUs at the plan's limit: ``nvidia-smi -pl`` as root, else through
+    ``sudo -n`` (no password prompt); where neither may, it reads every GPU's limit in force and fails (one line a
+    GPU, on stderr) if any is above the plan's, so a limit the site's prolog set passes and a run the plan did not
+    price does not start. None: no limit held, or no tool for the platform (``POWER_LIMIT_TOOLS``)."""
+    if plan.power_limit_w is None or plan.platform not in POWER_LIMIT_TOOLS:
+        return None
+    w = f"{plan.power_limit_w:g}"
+    check = (f"awk -v w={w} '$1 > w + {POWER_LIMIT_SLACK_W:g} {{print \"error: GPU \" NR - 1 \" is held at \" $1 "
+             f"\" W, above the planned \" w \" W (cluster.power_limit_w); nvidia-smi -pl needs root: have the site "
+             f"set it (prolog) or plan without the limit\" > \"/dev/stderr\"; bad = 1}} END {{exit bad}}'")
+    return (f"set -o pipefail; nvidia-smi -pl {w} 2>/dev/null || sudo -n nvidia-smi -pl {w} 2>/dev/null || "
+            f"nvidia-smi --query-gpu=power.limit --format=csv,noheader,nounits | {check}")
+
+
+def power_limit_command(plan: LaunchPlan) -> str | None:
+    """``power_limit_body`` as one command a shell script runs (``bash -c '...'``), or None."""
+    body = power_limit_body(plan)
+    return None if body is None else "bash -c " + shlex.quote(body)
+
+
+#: where each format runs ``power_limit_body``, for its header note
+POWER_LIMIT_WHERE = {
+    "slurm": "an srun step (one task a node) before training runs",
+    "torchrun": "the line before torchrun runs, on each node,",
+    "skypilot": "the run script runs, on each node before torchrun,",
+    "k8s": "each pod's privileged init container (power-limit) runs",
+}
+
+
+def power_limit_notes(plan: LaunchPlan, fmt: str) -> list[str]:
+    """The header note of a launch that sets the plan's power limit (``power_limit_body``): where it runs, what it
+    needs, what it leaves to the site."""
+    if power_limit_body(plan) is None:
+        return []
+    w, rated = plan.power_limit_w, plan.rated_power_limit_w
+    k8s = (" The namespace must admit privileged pods (Pod Security Standards' privileged level); where it may not, "
+           "an admin holds the nodes' GPUs there (DCGM: dcgmi config --set with its power limit, --enforce to "
+           "re-apply) and the check passes." if fmt == "k8s" else "")
+    return [f"the plan holds every {plan.gpu} at {w:,.0f} W (cluster.power_limit_w; rated "
+            f"{f'{rated:,.0f}' if rated else '?'} W): {POWER_LIMIT_WHERE[fmt]} nvidia-smi -pl {w:g}, which needs root "
+            "(NVML: 'Requires root/admin permissions'): as root, else by sudo -n; where neither may, it reads the "
+            f"limit in force and stops the job if a GPU is above {w:,.0f} W (a limit the site's prolog set passes). "
+            "The limit lasts until a reboot or driver unload (keep persistence mode on) and outlives the job until "
+            f"the site resets it (nvidia-smi -pl {f'{rated:g}' if rated else '<rated>'}); Slurm has no job option for "
+            "it (--gpu-freq sets clocks, not power)." + k8s]
+
+
 # ------------------------------------------------------------------------------- formats
 def _quote(arg: str) -> str:
     """Shell-quote, but leave ``$VAR`` references expandable."""
@@ -1740,8 +1843,9 @@ def nvlink_domain_notes(plan: LaunchPlan, fmt: str) -> list[str]:
     if fmt == "k8s":  # the ComputeDomains themselves are written (emit_k8s): what the cluster must run for them
         job = ("one JobSet replicatedJob per domain (kubernetes-sigs/jobset's controller), node ranks "
                f"{n} x domain + JOB_COMPLETION_INDEX" if domains > 1 else "every pod of the PyTorchJob")
-        return [head + f"each domain has its ComputeDomain ({COMPUTE_DOMAIN_API}, spec.numNodes {n}) whose IMEX channel "
-                f"its pods claim ({job}), held in one NVLink partition by a podAffinity on {CLIQUE_KEY}: the cluster "
+        return [head + f"each domain has its ComputeDomain ({COMPUTE_DOMAIN_API}, spec.numNodes {n}), the API DRA "
+                f"driver release {COMPUTE_DOMAIN_DRIVER} serves (its main branch converts it to v1beta2), whose IMEX "
+                f"channel its pods claim ({job}), held in one NVLink partition by a podAffinity on {CLIQUE_KEY}: the cluster "
                 "must run the NVIDIA DRA Driver for GPUs with ComputeDomains (kubernetes-sigs/dra-driver-nvidia-gpu); "
                 "without the channel NCCL crosses the trays over the network and the step is slower than planned"]
     return [head + f"launch each group of {n} consecutive node ranks on the hosts of one rack's NVLink domain, with "
@@ -1752,7 +1856,9 @@ def nvlink_domain_notes(plan: LaunchPlan, fmt: str) -> list[str]:
 def emit_torchrun(plan: LaunchPlan) -> str:
     where = ("run once on the node" if plan.nodes == 1 else
              f"run on each of the {plan.nodes} nodes with NODE_RANK=0..{plan.nodes - 1} and MASTER_ADDR = node 0's address")
-    return (_header(plan, notes=host_fabric_notes(plan) + nvlink_domain_notes(plan, "torchrun")) + f"\n# {where}\n"
+    power = power_limit_command(plan)
+    return (_header(plan, notes=host_fabric_notes(plan) + nvlink_domain_notes(plan, "torchrun")
+                    + power_limit_notes(plan, "torchrun")) + f"\n# {where}\n" + (power + " || exit 1\n" if power else "")
             + _command(plan, "$NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)) + "\n")
 
 
@@ -1772,13 +1878,17 @@ def emit_slurm(plan: LaunchPlan) -> str:
         sb.append(f"--cpus-per-task={int(plan.vcpus_per_node)}")
     if plan.segment:  # the NVLink domain the plan was priced on (topology/block: each segment inside one rack)
         sb.append(f"--segment={plan.segment}")
-    body = ["#!/bin/bash"] + [f"#SBATCH {s}" for s in sb] + [_header(plan, notes=host_fabric_notes(plan)),
+    body = ["#!/bin/bash"] + [f"#SBATCH {s}" for s in sb] + [
+            _header(plan, notes=host_fabric_notes(plan) + power_limit_notes(plan, "slurm")),
             f"# --time is the plan's expected {fmt_time(plan.hours * 3600)} (checkpoint pauses and failures included where "
             f"the job models them) x {SLURM_TIME_HEADROOM} headroom",
             "set -euo pipefail",
             'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
             f"export MASTER_PORT={MASTER_PORT}"]
     body += [f"export {k}={v}" for k, v in {**plan.env, **host_fabric_env(plan)}.items()]
+    power = power_limit_command(plan)
+    if power:  # one task a node: every GPU of the node at the plan's limit before the training step starts
+        body.append("srun --ntasks-per-node=1 --kill-on-bad-exit=1 " + power)
     # single quotes: SLURM_NODEID must expand per task, on its own node
     launcher = torchrun_args(plan, "$SLURM_NODEID", "$MASTER_ADDR", "$MASTER_PORT")
     cmd = " ".join(launcher) + " " + " ".join(_quote(x) for x in plan.program)
@@ -1808,11 +1918,13 @@ def emit_skypilot(plan: LaunchPlan) -> str:
     tier, notes = skypilot_fabric(plan)
     if tier:
         res["network_tier"] = tier
-    run = ('MASTER_ADDR=$(echo "$SKYPILOT_NODE_IPS" | head -n1)\n'
+    power = power_limit_command(plan)
+    run = ('MASTER_ADDR=$(echo "$SKYPILOT_NODE_IPS" | head -n1)\n' + (power + " || exit 1\n" if power else "")
            + _run_script(plan, "$SKYPILOT_NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)))
     task = {"name": plan.name, "num_nodes": plan.nodes, "resources": res,
             "envs": {k: "" for k in plan.placeholders}, "run": run}
-    return (_header(plan, notes=list(notes) + nvlink_domain_notes(plan, "skypilot")) + "\n"
+    return (_header(plan, notes=list(notes) + nvlink_domain_notes(plan, "skypilot") + power_limit_notes(plan, "skypilot"))
+            + "\n"
             + yaml.safe_dump(task, sort_keys=False, width=1000))
 
 
@@ -1826,7 +1938,19 @@ def emit_skypilot(plan: LaunchPlan) -> str:
 #: ``resourceClaims[].resourceClaimTemplateName``. A CD does not place its pods: that page and CoreWeave's "IMEX with
 #: DRA" guide put them in one NVLink partition by a required podAffinity on the node label ``nvidia.com/gpu.clique``
 #: (GPU Feature Discovery's clique id), which ``CLIQUE_KEY`` writes.
+#: Version (launch42): the driver's current release, 0.5.0 (2026-08-19: NVIDIA/aicr PR #2439, paired with GPU Operator
+#: v26.7.0), ships the v1beta1 CRD, ``numNodes`` optional there (default 0, minimum 0: NVIDIA/aicr issue #2715 compares
+#: its CRD with the GPU Operator's copy field by field, both v1beta1). v1beta2 exists on the repository's main only
+#: (kubernetes-sigs/dra-driver-nvidia-gpu @3fe94879, PR #1005: api/nvidia.com/resource/v1beta2/computedomain.go): the
+#: storage version, ``spec.numNodes`` removed (carried as the annotation ``resource.nvidia.com/computedomain-num-nodes``)
+#: and ``channel.allocationMode`` kept, with v1beta1 still served ("deprecated: true") through a conversion webhook
+#: (v1beta1/computedomain_conversion.go). So the spec writes v1beta1: every release applies it, and main converts it
+#: with numNodes kept; a v1beta2 object would be refused by every released driver. ``numNodes`` stays the domain's
+#: hosts: the CRD says a non-zero value only sets the CD's Ready status under ``IMEXDaemonsWithDNSNames`` (the
+#: default) and must be the node count without it.
 COMPUTE_DOMAIN_API = "resource.nvidia.com/v1beta1"
+#: the DRA driver release whose CRD ``COMPUTE_DOMAIN_API`` was checked against, named in the k8s header
+COMPUTE_DOMAIN_DRIVER = "0.5.0"
 CLIQUE_KEY = "nvidia.com/gpu.clique"
 #: the pod label the clique affinity selects one domain's pods by (a DNS-subdomain prefix and a name)
 DOMAIN_LABEL = "planner/nvlink-domain"
@@ -1909,6 +2033,12 @@ def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], rest
         "containers": [container] + [yaml.safe_load(yaml.safe_dump(c)) for c in fx.sidecars],
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}] + [dict(v) for v in fx.volumes],
     }
+    power = power_limit_body(plan)
+    if power:  # root on the node's GPUs before the trainer starts; its GPUs are the trainer's (a pod's request is
+        # the larger of its init and regular containers', so asking for them again costs nothing)
+        spec["initContainers"] = [{"name": "power-limit", "image": "REPLACE_WITH_TRAINING_IMAGE",
+                                   "command": ["bash", "-c", power], "securityContext": {"privileged": True},
+                                   "resources": {"limits": {vendor_gpu: plan.gpus_per_node}}}]
     if restart:
         spec["restartPolicy"] = restart
     if plan.instance:
@@ -1952,7 +2082,7 @@ def emit_k8s(plan: LaunchPlan) -> str:
            "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas,
                     # K8S_RESTARTS restarts of the job, as the JobSet launch allows (its limit counts pod restarts)
                     "runPolicy": {"backoffLimit": K8S_RESTARTS * plan.nodes}}}
-    header = _header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s"))
+    header = _header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s") + power_limit_notes(plan, "k8s"))
     return _k8s_docs(header, [compute_domain(d) for d in doms] + [doc])
 
 
@@ -1978,7 +2108,7 @@ def emit_k8s_domains(plan: LaunchPlan, doms: list[NvlinkDomain]) -> str:
            "spec": {"network": {"enableDNSHostnames": True}, "replicatedJobs": [replicated(d) for d in doms],
                     # a failed Job (backoffLimit 0: any pod's failure) recreates them all, K8S_RESTARTS times at most
                     "failurePolicy": {"maxRestarts": K8S_RESTARTS}}}
-    header = _header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s"))
+    header = _header(plan, notes=list(fx.notes) + nvlink_domain_notes(plan, "k8s") + power_limit_notes(plan, "k8s"))
     return _k8s_docs(header, [compute_domain(d) for d in doms] + [doc])
 
 

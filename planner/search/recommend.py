@@ -930,10 +930,11 @@ def _cut_reasons(con, key: np.ndarray, hours, cost, keep: np.ndarray) -> dict:
     return reasons
 
 
-def _left_out_lines(cat, job: JobSpec) -> tuple[str, ...]:
+def left_out_lines(cat, job: JobSpec) -> tuple[str, ...]:
     """The lines naming the catalog instances the job's constraints dropped before the search, said where the ranking
     is: those a spot job drops for having no spot rate (``spot_left_out``), and those over the job's
-    ``constraints.max_price_per_gpu_hour`` (``price_cap_left_out``, cost42)."""
+    ``constraints.max_price_per_gpu_hour`` (``price_cap_left_out``, cost42). ``serve`` prints the same lines among
+    its caveats (launch42: it applied both filters without a word)."""
     cl, con = job.cluster, job.constraints
     spot = spot_left_out(cat, con) if not (cl.instance or cl.gpu) else None
     dear = price_cap_left_out(cat, con, [cl.gpu] if cl.gpu else None) if searches_catalog(cl, con) else None
@@ -1161,7 +1162,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         f"constraints.gpus: {status} — {x}" for status, _, x in lost)
     # the same, one entry a GPU, for the outputs that list GPUs (compare --json's no-plan rows; QA 54)
     no_plan = tuple({"gpu": g, "status": status, "reason": x} for status, names, x in lost for g in names)
-    caveats += _left_out_lines(s.cat, job)
+    caveats += left_out_lines(s.cat, job)
     best_group = groups[int(shown.iloc[0]["group"])]
     best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
     best_searched = searched_options(list(best_group.variants))

@@ -117,6 +117,7 @@ import numpy as np
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.options import cluster_options, spot_above_rate, unmatched_gpus
+from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.model.cost import at_price_words, price_region, rate_price_dates, rent_basis
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
@@ -2416,7 +2417,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                          why_not=("" if simulated or not simulate else
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
                                   "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
-        caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out), constraints=limits,
+        # the instances constraints.spot / max_price_per_gpu_hour dropped before the options, recommend's lines
+        # (launch42: serve applied both without naming what they dropped)
+        caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out) + left_out_lines(cat, job),
+        constraints=limits,
         accuracy="; ".join(([budget_accuracy(budget)] if budget else [])
                            + ([offline_range(job_cost)] if job_cost else [])
                            + ([LOCAL_ATTENTION_HELD_OUT] if lay is not None else [])),
