@@ -38,7 +38,8 @@ def test_gpt3_175b_holds_one_gathered_layer():
     assert float(got["weights"][0]) / GIB == pytest.approx(5.92, abs=0.01)
     # 31.24 GiB with one gathered layer; since maxmem42 + 1.18 (its MLP matrix's unreduced bf16 gradient beside the
     # rebuild, 1.125, and that term's 5% allocator reserve): tests/test_maxmem42.py
-    assert float(got["total"][0]) / GIB == pytest.approx(32.42, abs=0.01)
+    # 32.42 until tpumem42 priced a TPU's ``other`` as the 0.754 GiB XLA withholds, not a GPU's 1.85
+    assert float(got["total"][0]) / GIB == pytest.approx(31.32, abs=0.01)
 
 
 def test_backward_pipelining_holds_two_and_fsdp_keeps_its_two():

@@ -40,7 +40,8 @@ def test_gpt3_175b_holds_its_mlp_matrix_gradient():
     got = memory_per_gpu(m, t, c, stack=st)
     assert _gib(got, "activations") == pytest.approx(15.89 + 1.125, abs=0.01)
     assert _gib(got, "logits") == 0.0
-    assert _gib(got, "total") == pytest.approx(32.42, abs=0.01)
+    # 32.42 until tpumem42 priced a TPU's ``other`` as the HBM XLA withholds (0.754 GiB, not a GPU's 1.85)
+    assert _gib(got, "total") == pytest.approx(31.32, abs=0.01)
 
 
 def test_moe_layer_holds_the_stacked_experts_gradient():
@@ -61,8 +62,10 @@ def test_beside_the_rebuild_not_the_loss():
     got = memory_per_gpu(m, t, c, stack=st)
     moved = 4096 * 14336 * 2 / GIB
     assert _gib(got, "activations") == pytest.approx(4.03 + moved, abs=0.01)
-    assert _gib(got, "logits") == pytest.approx(8.27 - moved, abs=0.01)
-    assert _gib(got, "total") == pytest.approx(29.69, abs=0.01)
+    # + the head's unreduced gradient and gathered kernel in place of a gathered layer at the loss (tpumem42:
+    # 2 x 0.98 - 0.41 GiB, memory.scan_loss_weights); the total also at v6e's own runtime reserve
+    assert _gib(got, "logits") == pytest.approx(8.27 - moved + 1.55, abs=0.01)
+    assert _gib(got, "total") == pytest.approx(30.38, abs=0.01)
 
 
 def test_only_sharded_gradients_on_a_scanned_stack():

@@ -65,7 +65,11 @@ def test_logits_and_rebuild_are_not_held_together():
     new = memory_per_gpu(m, t, c, stack=st)
     whole = float(logits_bytes(m, 8192, 5))  # + the "torch_ce_compiled" loss's 0 beyond
     assert whole / GIB == pytest.approx(20.82, abs=0.01)
-    rebuild = whole - float(new["logits"][0])
+    # the loss's backward also holds the head's gradient and gathered kernel in place of a layer (tpumem42)
+    from planner.model.memory import scan_loss_weights
+    from planner.spec.params import count_params
+    layer = float(new["weights"][0]) - 4.0 * count_params(m).total / 256  # the one gathered bf16 layer
+    rebuild = whole + float(scan_loss_weights(m, st, c, 2.0, np.array([layer]))[0]) - float(new["logits"][0])
     # the layer's rebuild (12.67) and, since maxmem42, beside it the 8192 x 28672 MLP matrix's unreduced bf16
     # gradient before its reduce-scatter (0.44 GiB, memory.scan_grad_transient)
     assert rebuild / GIB == pytest.approx(12.67 + 8192 * 28672 * 2 / GIB, abs=0.01)
@@ -76,24 +80,18 @@ def test_logits_and_rebuild_are_not_held_together():
 
 
 def test_recipe_rows_under_the_chip():
-    """Every tpu-recipes row fits v6e's 32 GiB but GPT-3 175B (full remat: its 96 layer inputs on the chip): 34.6 GiB
-    until maxmem41 held one gathered layer in MaxText's scanned decoder, not FSDP's two (31.2), 32.4 since maxmem42
-    prices its MLP matrix's unreduced bf16 gradient (1.13 GiB). Over by less than ``other``, which a TPU's plan prices
-    at a GPU's allowances (CUDA context, NCCL, the caching allocator's reserve: 1.85 GiB): the terms XLA allocates
-    (30.6 GiB) fit the 31.25 GiB JAX reports usable on a v6e chip (vllm-project/vllm#16211's log,
-    ``gpu_memory_per_device: 33550237696``)."""
+    """Every tpu-recipes row fits v6e's 32 GiB. GPT-3 175B (full remat: its 96 layer inputs on the chip) was 34.6 GiB
+    until maxmem41 held one gathered layer, 32.4 under maxmem42's unreduced matrix gradient with ``other`` at a GPU's
+    allowances (1.85 GiB), 31.32 since tpumem42 prices a TPU's ``other`` as the HBM the XLA runtime withholds (0.75 GiB:
+    JAX's ``bytes_limit`` 33550237696 of 32 GiB); with the LM head's gradient and gathered kernel at the loss
+    (tpumem42) the tightest, Llama 3.1 70B v6e-256, is 31.81."""
     import validate
     d = pd.read_csv(validate.MAXTEXT_CSV)
-    over, xla = [], {}
     for r in d.itertuples():
         g = validate.MAXTEXT_HOST_CHIPS if int(r.num_slices) == 1 else int(r.chips) // int(r.num_slices)
         m, t, c, st = validate.maxtext_case(r, g)
-        got = memory_per_gpu(m, t, c, stack=st)
-        if float(got["total"][0]) / GIB > 32.0:
-            over.append(r.id)
-            xla[r.id] = float(got["total"][0] - got["other"][0])
-    assert over == ["maxtext_v6e_gpt3-175b_256"]
-    assert xla["maxtext_v6e_gpt3-175b_256"] < 33550237696
+        got = memory_per_gpu(m, t, c, stack=st, gpu=r.tpu)
+        assert float(got["total"][0]) / GIB < 32.0, r.id
 
 
 def test_vocab_tiles_must_divide_a_chips_tokens(cli, tmp_path):

@@ -53,8 +53,9 @@ rank 1's 8 x 15 = 120 is the peak. Both the first and the last stage are evaluat
 
 ``other``: CUDA context and allocator reserve, NCCL communicator buffers per process group in
 use, the MoE token dispatcher's own buffers (DeepEP / HybridEP: ``moe_comm_buffers``, also reported alone as
-``comm_buffers``), and a fragmentation allowance on the dynamic (activation) part (the same allowances on other platforms,
-named for their runtimes in plan text: ``OTHER_WORDS``).
+``comm_buffers``), and a fragmentation allowance on the dynamic (activation) part -- each platform's own
+(``RUNTIME_RESERVE``: ROCm, Gaudi and Trainium at CUDA's allowances, named for their runtimes in plan text; a TPU's
+the HBM the XLA runtime withholds from the program, no NCCL buffers, no caching allocator).
 """
 from __future__ import annotations
 
@@ -144,33 +145,93 @@ NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of s
 #: max_reserved pair of one large training run isolates either share; without it the measured max_reserved rows
 #: (torchtitan, launched with expandable segments) come out further under (median 4.0 -> 7.5%): an assumption
 FRAGMENTATION = 0.05
-#: what ``other`` (``CUDA_CONTEXT_BYTES``, ``NCCL_BYTES_PER_GROUP`` per group, ``FRAGMENTATION``) stands for in plan text,
-#: per platform (planner.hardware.options ``PLATFORMS``): ROCm's HIP context and RCCL, Gaudi's HCCL; a TPU or Trainium
-#: has neither a CUDA context nor NCCL -- its runtime (XLA / PJRT, the Neuron runtime) reserves device memory and
-#: its collectives their buffers, which the model prices at the GPU allowances (none measured on those chips)
-OTHER_WORDS = {
-    "cuda": "the CUDA context, NCCL buffers and fragmentation",
-    "rocm": "the HIP context, RCCL buffers and fragmentation",
-    "gaudi": "the runtime's reserve, HCCL buffers and fragmentation",
-    "tpu": "the XLA runtime's reserve, collective buffers and fragmentation, priced as a GPU's,",
-    "neuron": "the Neuron runtime's reserve, collective buffers and fragmentation, priced as a GPU's,",
+
+
+@dataclass(frozen=True)
+class RuntimeReserve:
+    """What a platform's runtime holds on each device beyond the job's own tensors: memory_per_gpu's ``other`` =
+    ``context`` + ``per_group`` x process groups + the MoE dispatcher's buffers + ``fragmentation`` x the dynamic
+    bytes. ``words``: what ``other`` stands for in plan text. ``withheld``: (catalog part, bytes) where the runtime
+    reports less memory usable than the catalog's capacity and that shortfall is measured: it replaces ``context``
+    on that part."""
+    context: float
+    per_group: float
+    fragmentation: float
+    words: str
+    withheld: tuple = ()
+
+    def context_on(self, part: str | None) -> float:
+        """``context`` on catalog part ``part`` (its ``withheld`` figure where measured)."""
+        return dict(self.withheld).get(part, self.context)
+
+
+GPU_RESERVE = RuntimeReserve(CUDA_CONTEXT_BYTES, NCCL_BYTES_PER_GROUP, FRAGMENTATION,
+                             "the CUDA context, NCCL buffers and fragmentation")
+#: the HBM JAX / XLA leaves a job on a TPU chip, per catalog part: the chip's capacity less ``bytes_limit``
+#: (``jax.Device.memory_stats()``), the figure the XLA:TPU compiler fits a program's temporaries and arguments to
+#: ("Ran out of memory in memory space hbm. Used X of <limit> hbm"; the rest is "reserved for XLA Runtime
+#: internals", openxla/xla docs/errors/error_1000.md). v6e: ``gpu_memory_per_device: 33550237696`` (31.25 GiB of
+#: 32; vllm-project/vllm#16211's log, the compile errors' "of 31.25G hbm"); v4: "Used 63.80G of 30.75G hbm ...
+#: reserved 1.25G" (erfanzar/EasyDeL#166, TPU v4-32; jax-ml/jax#1491's ``bytes_limit: 33014415360``); v5e: "of
+#: 15.75G hbm" in v5litepod compile errors; v5p: "of 95.74G hbm", above the catalog's 95 GiB, so nothing is
+#: withheld from the catalog's figure
+TPU_WITHHELD = (("TPU-v4", 32 * GiB - 33014415360), ("TPU-v5e", 16 * GiB - 15.75 * GiB), ("TPU-v5p", 0.0),
+                ("TPU-v6e", 32 * GiB - 33550237696))
+#: ``RuntimeReserve`` per platform (planner.hardware.platform ``PLATFORMS``). CUDA: the allowances above. ROCm:
+#: PyTorch's ROCm build hipifies the CUDA caching allocator (c10/hip from c10/cuda/CUDACachingAllocator.cpp) and
+#: RCCL is NCCL's port: CUDA's figures (no HIP context size measured). Gaudi (HCCL) and Trainium (the Neuron
+#: runtime): CUDA's, none measured on those chips. TPU: the runtime's withheld HBM only (``TPU_WITHHELD``; an
+#: unlisted part v6e's, the newest measured) -- XLA's collectives run in buffers the compiled program assigns (the
+#: gathered weights and unreduced gradients this module prices), not a communicator's own, and there is no caching
+#: allocator: XLA's buffer assignment places every temporary at compile time
+#: (xla/service/buffer_assignment.cc over heap_simulator.cc) and the compiler fits the program to ``bytes_limit`` or
+#: fails. Until tpumem42 (2026-12-05) a TPU plan was priced at the GPU allowances (1.85 GiB on GPT-3 175B v6e-256)
+RUNTIME_RESERVE = {
+    "cuda": GPU_RESERVE,
+    "rocm": dataclasses.replace(GPU_RESERVE, words="the HIP context, RCCL buffers and fragmentation"),
+    "gaudi": dataclasses.replace(GPU_RESERVE, words="the runtime's reserve, HCCL buffers and fragmentation"),
+    "tpu": RuntimeReserve(dict(TPU_WITHHELD)["TPU-v6e"], 0.0, 0.0,
+                          "the HBM the XLA runtime withholds from the program", TPU_WITHHELD),
+    "neuron": dataclasses.replace(GPU_RESERVE, words="the Neuron runtime's reserve, collective buffers and "
+                                                     "fragmentation, priced as a GPU's,"),
 }
 
 
 def other_words(platforms) -> str:
-    """``OTHER_WORDS`` for the platform(s) ``platforms`` (a key, or an iterable of keys; None or unknown: CUDA's);
-    several different: the runtime's reserve in general words."""
+    """``RuntimeReserve.words`` for the platform(s) ``platforms`` (a key, or an iterable of keys; None or unknown:
+    CUDA's); several different: the runtime's reserve in general words."""
     keys = {platforms} if platforms is None or isinstance(platforms, str) else set(platforms)
-    words = {OTHER_WORDS.get(k or "cuda", OTHER_WORDS["cuda"]) for k in keys} or {OTHER_WORDS["cuda"]}
+    words = {RUNTIME_RESERVE.get(k or "cuda", GPU_RESERVE).words for k in keys} or {GPU_RESERVE.words}
     return words.pop() if len(words) == 1 else "the runtime's reserve, communication buffers and fragmentation"
 
 
-def allocator_reserve(dynamic):
-    """The caching allocator's reserve on ``dynamic`` bytes (a stage's activations + logits): ``FRAGMENTATION`` of
-    them, in ``other`` beside the part the allocator never sees (``memory_per_gpu``'s ``outside_allocator``), so
+@functools.lru_cache(maxsize=256)
+def _part_platform(gpu: str) -> str | None:
+    """The platform of shipped catalog part ``gpu``, None where the catalog does not know it (a measured profile's
+    device, a user's own part)."""
+    from hardware_catalog.catalog import builtin_gpu
+    from planner.hardware.platform import platform_of
+    try:
+        return platform_of(builtin_gpu(gpu))
+    except KeyError:
+        return None
+
+
+def runtime_reserve(gpu: str | None, stack) -> tuple[RuntimeReserve, float]:
+    """(``RUNTIME_RESERVE`` entry, its context bytes) for a job on catalog part ``gpu`` under ``stack``: the part's
+    platform, else the stack's where it runs on one only (``Stack.platforms``: MaxText's is the TPU), else CUDA."""
+    plat = _part_platform(gpu) if gpu else None
+    plats = tuple(getattr(stack, "platforms", ()) or ())
+    r = RUNTIME_RESERVE.get(plat or (plats[0] if len(plats) == 1 else "cuda"), GPU_RESERVE)
+    return r, r.context_on(gpu)
+
+
+def allocator_reserve(dynamic, fragmentation=FRAGMENTATION):
+    """The caching allocator's reserve on ``dynamic`` bytes (a stage's activations + logits): ``fragmentation`` of
+    them (``RuntimeReserve.fragmentation``; CUDA's ``FRAGMENTATION``, 0 under XLA), in ``other`` beside the part the allocator never sees (``memory_per_gpu``'s ``outside_allocator``), so
     ``other`` = ``outside_allocator`` + ``allocator_reserve(activations + logits)``. In a max_reserved or nvidia-smi
     figure, not in a max_allocated one (benchmarks/validate_memory.py)."""
-    return FRAGMENTATION * dynamic
+    return fragmentation * dynamic
 
 
 def stored_weight_bytes(training: TrainingSpec) -> float:
@@ -435,6 +496,44 @@ def scan_grad_transient(m: ModelSpec, st, c: Candidates, act_b):
     if not (getattr(st, "scan_gathers", False) and m.is_transformer):
         return np.zeros(len(c))
     return np.where(np.asarray(c.zero) >= 2, scan_unreduced_grad_elems(m, c.tp, c.etp, c.ep) * act_b, 0.0)
+
+
+def scan_head_grad_transient(m: ModelSpec, st, c: Candidates, act_b):
+    """Bytes the loss's backward holds beside the logits under a scanned FSDP stack (``Stack.scan_gathers``:
+    MaxText), per candidate: the output projection's full-size weight gradient (vocab x hidden over TP, in the
+    compute dtype ``act_b``) before its reduce-scatter, where the gradients are sharded (ZeRO-2 and above).
+
+    The same mechanism as a layer's matrix (``scan_unreduced_grad_elems``: the head's kernel is sharded over the
+    fsdp axis and the hidden states over the batch, so dW = h^T dlogits is each chip's partial sum of the whole
+    matrix, reduce-scattered to its shard; jax-ml/scaling-book training.md, "Fully-Sharded Data Parallelism"),
+    at the loss's end of the backward: the dot that makes it reads the logits' gradient, so the two are live
+    together (one XLA program's buffer assignment, xla/service/buffer_assignment.cc), before the backward scan
+    rebuilds its first layer (``loss_logits``). Under vocabulary tiling the tiles' gradients accumulate into
+    one whole kernel gradient (the tiling's custom VJP carries the gathered kernel's gradient across its scan),
+    so tiling does not shrink it. Until tpumem42 (2026-12-05) not priced: Llama 3.1 70B 128256 x 8192 in bf16,
+    1.96 GiB beside the logits. 0 off ``Stack.scan_gathers`` or below ZeRO-2."""
+    if not (getattr(st, "scan_gathers", False) and m.is_transformer):
+        return np.zeros(len(c))
+    return np.where(np.asarray(c.zero) >= 2, head_elems(m, c.tp) * act_b, 0.0)
+
+
+def head_elems(m: ModelSpec, tp):
+    """Elements of the output projection (vocab x hidden; the tied table where tied) on one rank, over TP."""
+    return float(m.vocab or 0) * (m.hidden or 0) / np.asarray(tp, dtype=np.float64)
+
+
+def scan_loss_weights(m: ModelSpec, st, c: Candidates, act_b, layer_gathered):
+    """What the loss's backward holds beyond the weights term under a scanned FSDP stack, per candidate: the head's
+    unreduced gradient (``scan_head_grad_transient``) and, at ZeRO-3, the head's gathered kernel in place of the
+    gathered layer the weights term carries (``layer_gathered``: one gathered layer's bytes, the largest unit at
+    the gathered width; ``gathered_blocks``). At the loss no layer is gathered: the forward scan has ended and the backward's first gather
+    is at most prefetched (XLA's backward all-gather pipelining, ``Stack.ag_backward_pipelining``, holds that one
+    beside the head), so one layer's bytes leave and the head's (gathered at the layers' width, 16-bit) come in;
+    negative where the head is the smaller."""
+    grad = scan_head_grad_transient(m, st, c, act_b)
+    if not (getattr(st, "scan_gathers", False) and m.is_transformer):
+        return grad
+    return grad + np.where(np.asarray(c.zero) >= 3, head_elems(m, c.tp) * 2.0 - layer_gathered, 0.0)
 
 
 def largest_unit_params(m: ModelSpec, pc, tp, etp, ep, stack=None):
@@ -1998,7 +2097,7 @@ def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
     return hierarchical_cp_a2a(c.cp, c.tp, c.gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1)
 
 
-def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv):
+def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0):
     """What the output layer and loss add to the step's peak beyond the layers' saves and one layer's rebuild
     (``rws``), per candidate: ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. The loss's
     buffers (``out``: what the output layer and loss save, activations.logits_bytes, plus the loss's transient at its
@@ -2019,13 +2118,14 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv):
       (xla/service/buffer_assignment.cc over heap_simulator.cc); the loss's end with its backward, before the
       backward ``scan`` rebuilds its first layer inside the loop body (mxmem38).
 
-    MaxText's vocabulary tiling holds one tile's tokens at a time (Stack.num_vocab_tiling). Until losspeak38 every
-    stack but MaxText's priced ``out`` beside the rebuild."""
+    MaxText's vocabulary tiling holds one tile's tokens at a time (Stack.num_vocab_tiling). ``beside``: per
+    candidate, what the loss's backward holds with its buffers (``scan_head_grad_transient``). Until losspeak38
+    every stack but MaxText's priced ``out`` beside the rebuild."""
     ktp, kcp, ksp, kmb = keys
     tiles = getattr(st, "num_vocab_tiling", 1)
     out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles)
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
-                                  chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles))[inv]
+                                  chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles))[inv] + beside
     return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, ktp, kcp, act_b)[inv])
 
 
@@ -2064,7 +2164,7 @@ def _unmixed_saves(full_layer, raw, at_none):
 
 
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
-                            hf, walked, layers, m_micro, g_kept) -> ActivationTerms:
+                            hf, walked, layers, m_micro, g_kept, loss_weights=0.0) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
     ``_partial_recompute_saves``, the HF table where the code is transformers'), the stages' layer-micro-batches
     (``stage_activations``), the logits and loss transient (activations.logits_bytes, loss_transient_bytes), the
@@ -2110,7 +2210,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
     rws = rws + scan_grad_transient(m, st, c, act_b)  # beside the rebuild: a matrix's gradient before its scatter
     first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)
-    last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv)
+    last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv, beside=loss_weights)
     if hf and (walked is None or not walked.all()):
         last_logits = hf_logits
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)
@@ -2196,14 +2296,20 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:
-        a = transformer_activations(m, t, given, st, c, seq, gb, b, memo, hf, walked, layers, m_micro, x.g_kept)
+        # the loss's backward: the head's gradient and gathered kernel where a layer's would be (scan_loss_weights)
+        loss_w = scan_loss_weights(m, st, c, b.act, (x.largest * np.minimum(x.w_held, 2.0))[x.sinv])
+        a = transformer_activations(m, t, given, st, c, seq, gb, b, memo, hf, walked, layers, m_micro, x.g_kept,
+                                    loss_w)
         host_f, host_l = s.host_f + a.host, s.host_l + a.host
     else:
         a = sample_activations(m, c, b.act)
         host_f, host_l = s.host_f, s.host_l
 
+    rt, context = runtime_reserve(gpu, st)  # the platform's runtime: CUDA's context and NCCL, XLA's withheld HBM
+    outside = context + rt.per_group * groups + buffers
+
     def other(act):
-        return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + buffers + allocator_reserve(act)
+        return outside + allocator_reserve(act, rt.fragmentation)
 
     # the head unit's gradient buffers come after the loss's backward has freed the logits and their transient (the
     # output layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only
@@ -2224,7 +2330,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
-        outside_allocator=(CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + buffers) * np.ones(len(c)),
+        outside_allocator=outside * np.ones(len(c)),
         # the MoE dispatcher's buffers inside ``other`` (``moe_comm_buffers``; DeepEP / HybridEP, 0 otherwise)
         comm_buffers=buffers * np.ones(len(c)),
         # the last pipeline stage on its own (a stack that logs one rank's memory logs the last:
