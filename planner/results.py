@@ -596,18 +596,21 @@ class ServingOption(Sparse):
     bound: Optional[str] = None  # "memory" | "compute"
     tokens_per_s_per_replica: Optional[float] = None  # LLMs
     requests_per_s_per_replica: Optional[float] = None
-    #: an LLM's token budget (vLLM ``max_num_batched_tokens``) the row's throughput and TPOT are stated at: the
-    #: screen's (``serving_queue.least_budget``, the one its p99 TPOT is least at), the simulation's pick where simulated
+    #: an LLM's token budget (vLLM ``max_num_batched_tokens``) the row's throughput, TTFT, TPOT and analytic replicas
+    #: are stated at (serve45): the screen's (``serving.budget_replicas``, the one needing the fewest replicas), the
+    #: simulation's pick where simulated; ``token_budget_by`` says which ("fewest replicas" / "simulated"), None where
+    #: the row is not sized for a QPS (2,048, vLLM V1's online default)
     token_budget: Optional[int] = None
+    token_budget_by: Optional[str] = None
     batch_offline: Optional[int] = None  # the memory-limited batch, no latency target
     requests_per_s_offline: Optional[float] = None
     tokens_per_s_offline: Optional[float] = None  # LLMs
     #: a real-time LLM job with a QPS: the fewest replicas whose queued TTFT meets the target (``queue_replicas``),
     #: the analytic size before the ``min_gpus`` floor: not in the JSON (``replicas`` / ``analytic_replicas`` are)
     queue_replicas: Optional[int] = None
-    #: the replicas the throughput the screen sized at needed, ceil(QPS / requests/s at 2,048), where the queue search
-    #: started (``queue_replicas``' r0): ``serving_budget.fleet_bound`` reads it, the row's throughput being stated
-    #: at the screen's budget since serve44 (not in the JSON)
+    #: the replicas the throughput the screen sized at needed, ceil(QPS / requests/s at the screen's budget; 2,048's
+    #: until serve45), where the queue search started (``queue_replicas``' r0): ``serving_budget.fleet_bound`` reads
+    #: it, a simulated row's throughput being re-stated at the simulation's budget (not in the JSON)
     throughput_replicas: Optional[int] = None
     #: what held a real-time LLM option's batch down (``llm_option``): "tpot" or "ttft" (the target's p99 at a larger
     #: batch is over it), else "memory" or "max_batch" (serving.max_batch); ``serving_budget.fleet_bound`` reads it

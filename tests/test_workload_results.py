@@ -33,6 +33,8 @@ _FOR_QPS = ["replicas", "nodes", "gpus", "usd_per_hr", "utilisation", "usd_per_m
 #: an LLM option sized for a QPS: the requests in flight its TPOT is stated at (``screen_concurrency``), before it
 _LLM_AT_QPS = [k for k in _LLM_SIZED if k != "tpot_ms"]
 _LLM_AT_QPS.insert(_LLM_AT_QPS.index("batch") + 1, "concurrency")
+#: how its token budget was chosen (serve45: "fewest replicas" by the screen, "simulated" by the simulation)
+_LLM_AT_QPS.insert(_LLM_AT_QPS.index("token_budget") + 1, "token_budget_by")
 _LLM_AT_QPS.insert(_LLM_AT_QPS.index("concurrency") + 1, "tpot_ms")
 _PRICED = ["usd_per_million_requests_full", "usd_per_million_requests_offline", "offline_price"]
 #: every layout of a serving option's JSON, by the state the option ended in

@@ -85,7 +85,8 @@ batch, is not modelled). The simulation holds the prefix's blocks once per engin
 
 A replica serves ``B / (O x iteration)`` requests/s (Little's law; the lumped iteration, ``llm_option``);
 replicas = ceil(QPS / that), raised until the
-queued p99 TTFT at QPS / replicas meets the target (``queue_replicas``; the simulation then searches down and up from it).
+queued p99 TTFT and TPOT at QPS / replicas meet the targets (``queue_replicas``; the simulation then searches down and up
+from it), all at the token budget of the three that needs the fewest replicas (``budget_replicas``, serve45).
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
 batch (offline) inference has no latency target and runs on spot when the job allows it; a job of
 ``serving.requests`` is sized by the time they take (``offline_run``): each replica's share at min(the
@@ -143,7 +144,7 @@ from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offl
                                               serving_budget)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
                                              jsq_extra_wait, jsq_wait_probability, mixture_quantile, occupancy_wait,
-                                             least_budget, prompt_grid, queue_wait, screen_tpot, tpot_quantile,
+                                             prompt_grid, queue_wait, screen_tpot, tpot_quantile,
                                              tpot_tail, ttft_quantile, ttft_tail)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS, SimSettings,
                                                 arrival_spec, arrivals_words, backlog_arrivals, draw_workload,
@@ -206,10 +207,11 @@ class ServeTarget:
 
 
 def burst_parts(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r: int, capacity: float,
-                im: IterationModel) -> tuple[list, dict]:
-    """(TTFT parts, TPOT parts by token budget) of ``r`` replicas under bursty arrivals (``target.bursts``), each part
-    (share of the arrivals, tail, bracket end) for ``mixture_quantile`` (``burst_quantile``), the tail None where that
-    state's queue is unbounded.
+                im: IterationModel, budget: int = REALTIME_TOKEN_BUDGET) -> tuple[list, list]:
+    """(TTFT parts, TPOT parts) of ``r`` replicas under bursty arrivals (``target.bursts``) at the token budget
+    ``budget`` (both at the one budget since serve45; ``capacity``, the requests/s a replica, is the caller's at it),
+    each part (share of the arrivals, tail, bracket end) for ``mixture_quantile`` (``burst_quantile``), the tail None
+    where that state's queue is unbounded.
 
     The pointwise stationary approximation (Green & Kolesar, "The pointwise stationary approximation for queues with
     nonstationary arrivals", Management Science 37(1), 1991; Whitt, Management Science 37(3), 1991, its asymptotic
@@ -235,23 +237,21 @@ def burst_parts(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int,
     42(10), 1996): the long-output rows right (53,809 ms against 53,555 at 2 replicas) but the chat job's 10 s bursts,
     whose requests hold a slot 13 s, 5,896 / 632 ms against 10,066 / 1,461 at 12 / 14 replicas (serve42; docs/
     serving_notes.md)."""
-    ttft, tpot = [], {k: [] for k in REALTIME_TOKEN_BUDGETS}
+    ttft, tpot = [], []
     for share, factor, sojourn in target.bursts:
         rate = target.qps * factor / r
         rho = rate / capacity
         if rho >= 1.0:
             theta = (rho - 1.0) * sojourn
             ttft.append((share, lambda t, th=theta: math.exp(-t / th), theta * math.log(1.0 / (1.0 - TTFT_QUANTILE))))
-            for k in tpot:
-                tl, _, hi = tpot_tail(im, s, batch, k)
-                tpot[k].append((share, tl, hi))
+            tl, _, hi = tpot_tail(im, s, batch, budget)
+            tpot.append((share, tl, hi))
             continue
-        conc, b = screen_concurrency(m, s, hw, tp, rate, batch, im)
-        got = llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r, tail=True)
+        conc, b = screen_concurrency(m, s, hw, tp, rate, batch, im, budget)
+        got = llm_ttft(im, s, conc, batch, rate=rate, budget=budget, q=TTFT_QUANTILE, replicas=r, tail=True)
         ttft.append((share, None, 0.0) if got is None else (share, *got))
-        for k in tpot:
-            tl, _, hi = tpot_tail(im, s, b, k, rate=rate, R=r)
-            tpot[k].append((share, tl, hi))
+        tl, _, hi = tpot_tail(im, s, b, budget, rate=rate, R=r)
+        tpot.append((share, tl, hi))
     return ttft, tpot
 
 
@@ -263,26 +263,25 @@ def burst_quantile(parts: list, q: float) -> float:
     return mixture_quantile(q, [(w, (lambda t: 1.0) if tail is None else tail, end) for w, tail, end in parts])
 
 
-def burst_tpots(parts: dict) -> dict:
-    """budget -> the p99 TPOT of ``burst_parts``' TPOT parts (its second value), one mixture quantile a budget."""
-    return {k: burst_quantile(p, TPOT_QUANTILE) for k, p in parts.items()}
+def screen_point(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r: int, capacity: float,
+                 im: IterationModel, budget: int) -> list:
+    """[L, b, p99 TTFT s, p99 TPOT s] the screen states for ``r`` replicas at ``target``'s load, every figure at the
+    one token budget ``budget`` (vLLM ``max_num_batched_tokens``), the TPOT a thunk until asked (its tails are the
+    dearer part). L and b: ``screen_concurrency``'s at the replica's mean rate; under bursty arrivals the p99s are the
+    mixture over the states (``burst_parts``), else the open Poisson fleet's: ``llm_ttft`` with the slot and
+    prefill-budget queues pooled over ``r`` (JSQ), ``tpot_quantile`` with its branching stalls (servetpot36).
 
-
-def fleet_tpots(im: IterationModel, s: ServingSpec, b: float, rate: float, r: int) -> dict:
-    """budget -> the p99 TPOT of an open Poisson fleet of ``r`` replicas, each offered ``rate`` requests/s and
-    decoding at batch ``b`` (``screen_concurrency``'s): ``tpot_quantile`` at each of ``REALTIME_TOKEN_BUDGETS``."""
-    return {k: tpot_quantile(im, s, b, k, rate=rate, replicas=r) for k in REALTIME_TOKEN_BUDGETS}
-
-
-def stated_tpots(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r: int, capacity: float,
-                 im: IterationModel) -> dict:
-    """budget -> the p99 TPOT the screen states for ``r`` replicas at ``target``'s load (``queue_replicas``' rule:
-    the mixture over bursty arrivals' states, ``burst_parts``, else the open Poisson fleet's, ``fleet_tpots``), so a
-    row re-stated at another budget (``_at_budget``, serve44) says what the screen says there."""
-    if target.bursts:
-        return burst_tpots(burst_parts(m, s, hw, tp, target, batch, r, capacity, im)[1])
+    Why one budget (serve45): the budget sets all three as vLLM runs it (vllm/v1/core/sched/scheduler.py
+    ``schedule``: the running decodes' tokens first, then waiting prompts chunked to what is left), so a prompt's
+    prefill takes ceil(prompt / room) steps and each step's time grows with the budget's prompt tokens. Until serve45
+    the TTFT was at 2,048 beside a TPOT at the budget least for it (512 on the chat example's g6e.xlarge)."""
     rate = target.qps / r
-    return fleet_tpots(im, s, screen_concurrency(m, s, hw, tp, rate, batch, im)[1], rate, r)
+    conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im, budget)
+    if target.bursts:
+        ttft, tpot = burst_parts(m, s, hw, tp, target, batch, r, capacity, im, budget)
+        return [conc, b_eff, burst_quantile(ttft, TTFT_QUANTILE), lambda: burst_quantile(tpot, TPOT_QUANTILE)]
+    return [conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, budget=budget, q=TTFT_QUANTILE, replicas=r)),
+            lambda: tpot_quantile(im, s, b_eff, budget, rate=rate, replicas=r)]
 
 
 def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float] = None,
@@ -786,18 +785,21 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     held = min(allows, key=allows.get) if allows and min(allows.values()) < len(B) else None
     load = dict(batch_limit=held or ("max_batch" if b == s.max_batch and b < b_mem else "memory"))
     if target.qps:  # the TPOT / TTFT the screen states: at the load a replica of the analytic size sees
-        sized = queue_replicas(m, s, hw, tp, target, b, math.ceil(target.qps / rps), im, capacity=rps)
+        sized = budget_replicas(m, s, hw, tp, target, b, im)
         if sized is None:
             return ServingOption(**base, meets_latency=False, reason=(
                 (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
-                 f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any replica count up to "
-                f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs"))
-        reps, conc, b_eff, waited, tpot_fleet, budget = sized
-        # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over reps: tpot_quantile's branching stalls; the
-        # mixture over bursty arrivals' states), the batch above stays sized by a backlog's
-        load.update(queue_replicas=reps, throughput_replicas=math.ceil(target.qps / rps), concurrency=conc,
-                    tpot_ms=tpot_fleet * 1e3,
-                    ttft_ms=waited * 1e3 if math.isfinite(waited) else None)
+                 f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any token budget ("
+                + " / ".join(f"{k:,}" for k in REALTIME_TOKEN_BUDGETS) + ") and replica count up to "
+                f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs at "
+                f"{REALTIME_TOKEN_BUDGET:,}"))
+        # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over the replicas: tpot_quantile's branching
+        # stalls; the mixture over bursty arrivals' states), the batch above stays sized by a backlog's; the TTFT,
+        # TPOT, throughput and both replica counts are at the one budget ``budget_replicas`` chose (serve45)
+        load.update(queue_replicas=sized.replicas, throughput_replicas=sized.throughput_replicas,
+                    concurrency=sized.concurrency, tpot_ms=sized.tpot_s * 1e3,
+                    ttft_ms=sized.ttft_s * 1e3 if math.isfinite(sized.ttft_s) else None,
+                    token_budget_by=BUDGET_BY_SCREEN)
     load.setdefault("tpot_ms", tpot_q(B[i]) * 1e3)
     load.setdefault("ttft_ms", ttft_q(i) * 1e3)
     if s.output_tokens == 1:  # its one token is its first (TTFT): no decode step after it, so no TPOT (QA 37b: "0.0 ms")
@@ -808,9 +810,57 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                         token_budget=REALTIME_TOKEN_BUDGET,
                         batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
                         tokens_per_s_offline=float(B[j] / step_offline[j]), **load)
-    # a sized plan states its throughput at the budget its TPOT is at (serve44: it stated 2,048's beside a TPOT at
-    # 512); the replicas stay sized at 2,048's throughput, the simulation's first try (``_throughput_at``)
-    return _throughput_at(row, s, im, budget) if target.qps else row
+    # a sized plan states its throughput at the budget its TTFT, TPOT and replicas are at (serve44: it stated 2,048's
+    # beside a TPOT at 512; serve45: the TTFT and the replicas too)
+    return _throughput_at(row, s, im, sized.budget) if target.qps else row
+
+
+#: ``ServingOption.token_budget_by``: how the row's token budget was chosen -- by the screen, the one needing the fewest
+#: replicas (``budget_replicas``), or by the simulation (``_at_budget``)
+BUDGET_BY_SCREEN = "fewest replicas"
+BUDGET_BY_SIMULATION = "simulated"
+
+
+@dataclass(frozen=True)
+class BudgetSize:
+    """A real-time option sized at one token budget (``budget_replicas``): its requests/s a replica, the replicas that
+    throughput needs (ceil(QPS / rps), the queue search's start), the fewest meeting the targets, and the load (L, b)
+    and p99s (s) the screen states at that count."""
+
+    budget: int
+    rps: float
+    throughput_replicas: int
+    replicas: int
+    concurrency: float
+    b: float
+    ttft_s: float
+    tpot_s: float
+
+
+def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int,
+                    im: IterationModel) -> Optional[BudgetSize]:
+    """The option at the token budget (``REALTIME_TOKEN_BUDGETS``, vLLM ``max_num_batched_tokens``) that needs the
+    fewest replicas meeting the targets, every figure at it: the throughput B / (O x the lumped step at it), and
+    ``queue_replicas``' count, TTFT and TPOT at it (``screen_point``). The budgets are tried as the simulation tries
+    its settings (``_refine_realtime``: the first, 2,048, vLLM V1's online default, then each other only where it
+    saves a replica), so a tie keeps the earlier; None where no budget meets the targets at any count.
+
+    Why (serve45): until then the screen sized the replicas at 2,048's throughput and TTFT and stated the TPOT at the
+    budget least for it (serve44 moved the throughput there, not the replicas), so a row could say "N replicas" sized
+    at a budget other than the one it stated, and an option whose TPOT met the target only at 512 was sized by its TTFT
+    at 2,048. The budget sets all three (vllm/v1/core/sched/scheduler.py ``schedule``): a smaller one chunks a prompt
+    over more steps (a longer TTFT, shorter stalls for the decodes beside it: a lower TPOT) and, for long prompts,
+    lumps fewer compute-bound prompt tokens into each step (a higher throughput: the RAG job on g6e.xlarge, 1.59
+    req/s at 512 against 1.03 at 2,048, serve43)."""
+    best = None
+    for k in REALTIME_TOKEN_BUDGETS:
+        rps = batch / (s.output_tokens * float(lumped_iteration(im, s, float(batch), k)))  # Little's law, as llm_option
+        r0 = math.ceil(target.qps / rps)
+        got = queue_replicas(m, s, hw, tp, target, batch, r0, im, capacity=rps, budget=k,
+                             below=None if best is None else best.replicas)
+        if got is not None:
+            best = BudgetSize(k, rps, r0, *got)
+    return best
 
 
 #: ``queue_replicas`` looks no further than this multiple of the replicas a plan's throughput needs: past it an option
@@ -819,9 +869,11 @@ QUEUE_REPLICA_FACTOR = 1024
 
 
 def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r0: int,
-                   im: Optional[IterationModel] = None,
-                   capacity: float = math.inf) -> Optional[tuple[int, float, float, float, float, int]]:
-    """(replicas, L, b, TTFT s, TPOT s, token budget): the fewest replicas, from ``r0`` (the count the throughput needs, ~100% busy), whose
+                   im: Optional[IterationModel] = None, capacity: float = math.inf,
+                   budget: int = REALTIME_TOKEN_BUDGET,
+                   below: Optional[int] = None) -> Optional[tuple[int, float, float, float, float]]:
+    """(replicas, L, b, TTFT s, TPOT s) at the token budget ``budget`` (``screen_point``: every figure at it, serve45;
+    ``capacity`` and ``r0`` the caller's at it): the fewest replicas, from ``r0`` (the count the throughput needs, ~100% busy), whose
     queued p99 TTFT (``llm_ttft`` at ``TTFT_QUANTILE``, the target's percentile, with the slot and prefill-budget
     queues at the replica's rate QPS / replicas, pooled over the replicas; its load L and decode batch b from
     ``screen_concurrency``) meets ``target.ttft_s``; with no TTFT target, ``r0`` (its TTFT
@@ -848,30 +900,24 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
 
     Bursty arrivals (``target.bursts``, serve41): the p99s are the mixture over the arrival states
     (``burst_parts``, each state's queue at its own rate; ``capacity`` the option's requests/s a replica, where a
-    state overloads it); L and b stay the mean rate's."""
+    state overloads it); L and b stay the mean rate's. ``below``: only a count under it (``budget_replicas``: a budget
+    after the first is taken only where it saves a replica, as the simulation tries its settings), else None."""
     im = im or option_iteration(m, s, hw, tp)
 
     def at(r: int) -> list:
-        rate = target.qps / r
-        conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im)
-        if target.bursts:
-            ttft, tpot = burst_parts(m, s, hw, tp, target, batch, r, capacity, im)
-            return [conc, b_eff, burst_quantile(ttft, TTFT_QUANTILE), lambda: least_budget(burst_tpots(tpot))]
-        # the TPOT stated is the open fleet's at b (servetpot36: ``tpot_quantile`` with the replica's Poisson rate and
-        # JSQ over r), which can be over the backlog's the batch was sized by: a listed option meets both targets
-        return [conc, b_eff, float(llm_ttft(im, s, conc, batch, rate=rate, q=TTFT_QUANTILE, replicas=r)),
-                lambda: least_budget(fleet_tpots(im, s, b_eff, rate, r))]
+        return screen_point(m, s, hw, tp, target, batch, r, capacity, im, budget)
 
     def meets(r: int, g: list) -> bool:
         if target.ttft_s is not None and not g[2] <= target.ttft_s:
             return False
         g[3] = g[3]() if callable(g[3]) else g[3]  # the TPOT once the TTFT meets (its tails are the dearer part)
-        return target.tpot_s is None or s.output_tokens <= 1 or g[3][1] <= target.tpot_s
+        return target.tpot_s is None or s.output_tokens <= 1 or g[3] <= target.tpot_s
 
     def done(r: int, g: list) -> tuple:
-        budget, tpot = g[3]() if callable(g[3]) else g[3]
-        return (r, g[0], g[1], g[2], tpot, budget)
+        return (r, g[0], g[1], g[2], g[3]() if callable(g[3]) else g[3])
 
+    if below is not None and r0 >= below:
+        return None
     first = at(r0)
     if meets(r0, first):
         return done(r0, first)
@@ -879,7 +925,11 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     step = 1
     while hi is None:
         r = r0 + step
-        if r > QUEUE_REPLICA_FACTOR * r0:
+        if below is not None:  # the same growth from r0, no further than the last count that saves a replica
+            r = min(r, below - 1)
+            if r <= lo:
+                return None
+        elif r > QUEUE_REPLICA_FACTOR * r0:
             return None
         g = at(r)
         if meets(r, g):
@@ -901,7 +951,8 @@ CONCURRENCY_ITERATIONS = 100
 
 
 def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int,
-                       im: Optional[IterationModel] = None) -> tuple[float, float]:
+                       im: Optional[IterationModel] = None,
+                       budget: int = REALTIME_TOKEN_BUDGET) -> tuple[float, float]:
     """(L, b) for a replica offered ``rate`` requests/s with at most ``batch`` sequences running: L, the requests in
     flight, by Little's law L = rate x W(L), W = TTFT + (O - 1) x the decode step as the engine runs it at the batch
     a request decodes in (``lumped_iteration``: b decoding, the b - 1 others' next prompts in lumps; the mean time in
@@ -912,14 +963,15 @@ def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int,
     simulation's to judge). W grows with L, so iterating from L = 0 climbs to the least fixed point. A replica at
     full load (the analytic size ~100% busy) reaches the cap: b = ``batch``. The TPOT stated is the p99 at b
     (``screen_tpot``; ``llm_tpot`` at b until tpot33).
-    ``im``: the option's iteration model where the caller has it (``llm_option``)."""
+    ``im``: the option's iteration model where the caller has it (``llm_option``); ``budget``: the token budget the
+    steps run at (``screen_point``'s, serve45)."""
     im = im or option_iteration(m, s, hw, tp)
     L = 0.0
     for _ in range(CONCURRENCY_ITERATIONS):
         b = min(1.0 + L, float(batch))
         # the mean time in service: its decode steps as the engine runs them (the others' prompts in lumps,
         # lumped_iteration), not llm_tpot's step at the mean composition
-        W = float(time_in_service(im, s, L, b, batch))
+        W = float(time_in_service(im, s, L, b, batch, budget))
         nxt = min(rate * W, float(batch))
         if abs(nxt - L) <= 1e-9 * max(nxt, 1.0):
             L = nxt
@@ -1709,7 +1761,8 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
         d["runs_cut"] = cut_runs  # of ``trials``, the runs the event bound cut (their tails estimated from fewer)
     if fleet > 1:  # what was simulated: a slice of the fleet at its share of the QPS
         d["fleet_slice"] = dict(replicas=r, qps=qps, replicas_per_simulated=fleet)
-    row = replace(_at_budget(row, m, s, hw, target, im or option_iteration(m, s, hw, row.tp), k[0]), refined=True,
+    # the screen's figures re-stated at the simulation's budget and count, beside its p99s (serve44 / serve45)
+    row = replace(_at_budget(row, m, s, hw, target, im or option_iteration(m, s, hw, row.tp), k[0], r_all), refined=True,
                   analytic_replicas=r_an, simulated=d)
     if not passed:
         row = replace(row, meets_latency=False, reason=f"simulated p99s miss the targets with {r_all} replicas")
@@ -1945,26 +1998,27 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
 
 
 def _at_budget(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarget, im: IterationModel,
-               budget: int) -> ServingOption:
+               budget: int, replicas: Optional[int] = None) -> ServingOption:
     """``row`` re-stated at the token budget ``budget`` the simulation picked (``_refine_realtime``): its throughput
-    (``_throughput_at``) and its p99 TPOT, the screen's at that budget for the analytic replicas' load
-    (``stated_tpots``). Until serve44 the TPOT stayed the screen's at its own least budget (512 on the chat and RAG
+    (``_throughput_at``) and its p99 TTFT and TPOT, the screen's at that budget for the load of ``replicas`` (the
+    simulated count the row states, serve45; the analytic count by default, as serve44 did) (``screen_point``). Until serve44 the TPOT stayed the screen's at its own least budget (512 on the chat and RAG
     jobs of benchmarks/burst_screen.py, 47-59 ms) beside a simulation run at 2,048 (53-76 ms): the screen at 2,048
-    reads 65-72 ms there (README "Bursty arrivals")."""
-    if budget == row.token_budget or not row.batch:
+    reads 65-72 ms there (README "Bursty arrivals"); until serve45 the TTFT stayed at 2,048 whatever the budget."""
+    same = budget == row.token_budget and replicas in (None, row.queue_replicas)
+    row = replace(_throughput_at(row, s, im, budget), token_budget_by=BUDGET_BY_SIMULATION)
+    if same or not row.batch or not target.qps or not row.queue_replicas:
         return row
-    row = _throughput_at(row, s, im, budget)
-    if row.tpot_ms is None or not target.qps or not row.queue_replicas:
-        return row
-    tpot = stated_tpots(m, s, hw, row.tp, target, row.batch, row.queue_replicas, row.requests_per_s_per_replica, im)
-    return replace(row, tpot_ms=tpot[budget] * 1e3)
+    conc, _, ttft, tpot = screen_point(m, s, hw, row.tp, target, row.batch, replicas or row.queue_replicas,
+                                       row.requests_per_s_per_replica, im, budget)
+    return replace(row, concurrency=conc, ttft_ms=ttft * 1e3 if math.isfinite(ttft) else None,
+                   tpot_ms=None if row.tpot_ms is None else tpot() * 1e3)
 
 
 def _throughput_at(row: ServingOption, s: ServingSpec, im: IterationModel, budget: int) -> ServingOption:
     """``row``'s throughput (tokens and requests a second a replica, and the $ per million requests at full load) at
-    the token budget ``budget`` the plan runs: the screen's (``least_budget``, serve44: ``llm_option``, where the
-    option was stated at ``REALTIME_TOKEN_BUDGET`` until then) or the simulation's pick (``_at_budget``), at the
-    screen's batch. The budget is vLLM's
+    the token budget ``budget`` the plan runs: the screen's (``budget_replicas``, serve45: ``llm_option``; the budget
+    its TPOT was least at in serve44, ``REALTIME_TOKEN_BUDGET`` until then) or the simulation's pick (``_at_budget``),
+    at the screen's batch. The budget is vLLM's
     ``max_num_batched_tokens``, the tokens one step may carry (vllm/v1/core/sched/scheduler.py ``schedule``: the
     running requests' tokens first, then waiting prompts while ``token_budget`` lasts, a prompt longer than what is
     left chunked to it), so it sets how the next prompts lump into the decode steps (``lumped_iteration``).
@@ -2680,6 +2734,17 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
             + (", stopping once the next cannot beat the best simulated cost even one replica smaller" if realtime else ""))
 
 
+#: how ``_why`` names the way a row's token budget was chosen (``ServingOption.token_budget_by``)
+_BUDGET_BY_WORDS = {BUDGET_BY_SCREEN: "the one needing the fewest replicas", BUDGET_BY_SIMULATION: "the simulation's"}
+
+
+def _budget_words(b: ServingOption) -> str:
+    """"; token budget 512, the one needing the fewest replicas": the budget every figure of the row is at (serve45),
+    empty where the row was not sized for a QPS."""
+    by = _BUDGET_BY_WORDS.get(b.token_budget_by)
+    return f"; token budget {b.token_budget:,}, {by}" if by and b.token_budget else ""
+
+
 def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True) -> str:
     """The recommendation in one line: the best option, its simulated check, and why a smaller
     TP on the same GPU does not work. A generic model (a CNN) has one request latency, not a time per
@@ -2711,8 +2776,8 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
             " / TTFT unbounded (the analytic size is at its capacity: the queue grows)"
             if llm and b.concurrency is not None else "")
          # the load the screen's TPOT is at (``screen_concurrency``): a full batch only where the load fills it
-         + (f" at concurrency {b.concurrency:.2f} per replica (Little's law; max_num_seqs {b.batch}) (analytic)"
-            if b.concurrency is not None else f" at batch {b.batch} (analytic)"))
+         + (f" at concurrency {b.concurrency:.2f} per replica (Little's law; max_num_seqs {b.batch}"
+            f"{_budget_words(b)}) (analytic)" if b.concurrency is not None else f" at batch {b.batch} (analytic)"))
     if sim:
         s += (f"; simulated at {fmt_rate(sim['qps'])} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
