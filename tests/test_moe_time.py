@@ -181,7 +181,8 @@ def test_a2a_overlap_hides_at_most_the_all_to_all(catalog):
     # 12-layer rank was kept and the two were equal)
     assert 0.8 * (off["comm_ep"][0] - on["comm_ep"][0]) < saved < off["comm_ep"][0] - on["comm_ep"][0]
     share = float(moe.a2a_paired_share(8, 4, on["num_microbatches"][0]))
-    assert share == pytest.approx(1 - (2 * 7 + 3 * 8) / (128 * 4))
+    # Megatron-Core's warm-up with the overlap: 2 (pp - 1) + (v - 1) pp and one extra forward (warm42)
+    assert share == pytest.approx(1 - (2 * 7 + 3 * 8 + 1) / (128 * 4))
 
 
 def test_a2a_overlap_hidden_phase_by_phase():

@@ -79,10 +79,11 @@ def test_dsv3_middle_rank_is_priced_at_four_moe_layers_not_four_mean_layers(monk
 
 def test_each_rank_hides_its_own_paired_share():
     """Megatron-Core's warm-up on pipeline rank r of the interleaved schedule is 2 (pp - r - 1) + (vpp - 1) N forwards
-    (schedules.py ``get_pp_rank_microbatches``): the rest are paired; DualPipeV's pairs per rank are counted off its
-    schedule (pipeline ``dualpipev_orders``). Until step42 every rank was priced at rank 0's share."""
+    (schedules.py ``get_pp_rank_microbatches``), and one more with the overlap on (warm42): the rest are paired;
+    DualPipeV's pairs per rank are counted off its schedule (pipeline ``dualpipev_orders``). Until step42 every rank
+    was priced at rank 0's share."""
     pp, v, m = 4, 2, 8
-    warm = [2 * (pp - r - 1) + (v - 1) * pp for r in range(pp)]
+    warm = [2 * (pp - r - 1) + (v - 1) * pp + 1 for r in range(pp)]
     assert moe.a2a_paired_share(pp, v, m, rank=np.arange(pp)).tolist() == pytest.approx([1 - w / (m * v) for w in warm])
     orders = P.dualpipev_orders(pp, m)
     pairs = [sum(op[0] == "X" for op in ops) / (2 * m) for ops in orders]

@@ -80,7 +80,7 @@ from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_
 from planner.model import offload, optimizers
 from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params,
                                 hf_layer_whole_params, hf_tp_plan)
-from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_layers, is_deepspeed, lp16_rank_layers,
+from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_layers, interleaved_warmup, is_deepspeed, lp16_rank_layers,
                                     pipeline_split, recomputed_fraction, runtime_at, split_keys, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent,
                                     uniform_groups, vpp_group_size)
@@ -1001,7 +1001,8 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     steady 1F1B step (the last stage: that one alone). Interleaved (Megatron-Core
     pipeline_parallel/schedules.py, ``get_pp_rank_microbatches`` /
     ``forward_backward_pipelining_with_interleaving``): rank r runs ``(pp - r - 1) * 2 + (v - 1) *
-    microbatch_group_size_per_vp_stage`` warm-up chunk forwards plus one (the group size g
+    microbatch_group_size_per_vp_stage`` warm-up chunk forwards (``pipeline.interleaved_warmup``, the count the
+    step time's paired all-to-all share reads too: moe.a2a_paired_share) plus one (the group size g
     ``pipeline.vpp_group_size``: Megatron's default pp; torch's ``ScheduleInterleaved1F1B`` the same count with
     its ``microbatches_per_round``, wider than pp when ``m % pp``), each chunk holding L/(pp v) of the stage's
     L/pp layers: on rank 0 with g = pp, pp (1 + (pp - 1)/(pp v)) micro-batches of the stage (Megatron's
@@ -1021,7 +1022,7 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     rank = pp - 1 if last else (0.0 if rank is None else np.asarray(rank, dtype=np.float64))
     plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
     g = vpp_group_size(np.maximum(m_micro, 1.0), pp, group)
-    chunks = (pp - rank - 1) * 2 + (v - 1) * g + 1 + (1.0 if a2a_overlap else 0.0)
+    chunks = interleaved_warmup(pp, v, g, rank, 1.0 if a2a_overlap else 0.0) + 1  # the warm-up and one steady forward
     inter = chunks / v
     # DualPipeV (torch ScheduleDualPipeV): every rank holds pp + 1/2 micro-batches of its layers at its peak
     # (pipeline.dualpipev_inflight counts them along the schedule's order; DeepSeek-V3's "PP + 1" chunks)

@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
+from planner.model.pipeline import interleaved_warmup
 from planner.spec.params import attention_params, count_params, mlp_params
 
 #: Host seconds per expert GEMM of Transformer Engine's multi-stream grouped GEMM (TE ``GroupedLinear`` ->
@@ -1019,19 +1020,22 @@ def a2a_paired_share(pp, vpp, m_micro, group=None, rank=0):
     chunk of another micro-batch (Megatron-Core docs, "Combined 1F1B: Expert-Parallel All-to-All
     Overlap": the dispatch/combine of one micro-batch runs while the other computes, so each
     pair's all-to-all hides under the other's layer compute). Warm-up forwards and cool-down
-    backwards have no partner: on pipeline rank ``rank`` of an interleaved pipeline
-    2 (pp - rank - 1) + (vpp - 1) pp of the m * vpp forward chunks (megatron/core/pipeline_parallel/
-    schedules.py ``get_pp_rank_microbatches``: "more forward passes for earlier stages, later stages can
-    immediately start with 1F1B"), the most on the first rank (``rank`` 0, the default), without pipelining the
-    first forward and the last backward: 1 of m. ``group``: Megatron's explicit micro-batch group size N
-    (``Stack.microbatch_group_size``), whose warm-up is 2 (pp - rank - 1) + (vpp - 1) N. ``rank`` broadcasts
-    against the other arguments (step_time ``A2AShare``: each pipeline rank at its own share; until 2026-12-05,
-    step42, every rank at the first's)."""
+    backwards have no partner: on pipeline rank ``rank`` of an interleaved pipeline the
+    ``pipeline.interleaved_warmup`` count with the overlap, 2 (pp - rank - 1) + (vpp - 1) N + 1 of the m * vpp
+    forward chunks (megatron/core/pipeline_parallel/schedules.py ``get_pp_rank_microbatches``: "more forward passes
+    for earlier stages, later stages can immediately start with 1F1B", and with ``overlap_moe_expert_parallel_comm``
+    "one extra micro-batch forward step before the 1f1b stages"; the steady loop pairs forward k + warm-up with
+    backward k for the ``num_microbatches_remaining`` = m vpp - warm-up steps), the most on the first rank (``rank`` 0,
+    the default); without pipelining (``combined_1f1b_schedule_for_no_pipelining``) the first forward and the last
+    backward: 1 of m. ``group``: Megatron's explicit micro-batch group size N (``Stack.microbatch_group_size``; None:
+    pp). ``rank`` broadcasts against the other arguments (step_time ``A2AShare``: each pipeline rank at its own share;
+    until 2026-12-05, step42, every rank at the first's; until warm42 the same day without the extra forward, which
+    the memory's micro-batches in flight already counted)."""
     pp = np.asarray(pp, dtype=np.float64)
     v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
     g = pp if group is None else np.asarray(group, dtype=np.float64)
-    warm = np.where(pp > 1, 2 * (pp - 1 - np.asarray(rank, dtype=np.float64)) + (v - 1) * g, 1.0)
+    warm = np.where(pp > 1, interleaved_warmup(pp, v, g, np.asarray(rank, dtype=np.float64), a2a_overlap=True), 1.0)
     return np.clip(1.0 - warm / (m * v), 0.0, 1.0)
 
 

@@ -57,6 +57,24 @@ def vpp_group_size(m, pp, group=None):
     return m // np.maximum(1, m // pp)
 
 
+
+def interleaved_warmup(pp, vpp, group, rank=0, a2a_overlap=False):
+    """Warm-up chunk forwards of Megatron-Core's interleaved schedule on pipeline rank ``rank`` (vectorised), before
+    the cap at the m v chunk forwards there are: ``(pp - rank - 1) * 2 + (vpp - 1) * group`` ("more forward passes
+    for earlier stages, later stages can immediately start with 1F1B"), plus one with the combined-1F1B all-to-all
+    overlap (``a2a_overlap``: ``overlap_moe_expert_parallel_comm``): "we schedule one extra micro-batch forward step
+    before the 1f1b stages. This is needed to ensure the forward and backward computations are independent in all
+    1f1b steps" (NVIDIA/Megatron-LM megatron/core/pipeline_parallel/schedules.py ``get_pp_rank_microbatches``, the
+    interleaved branch, training only). ``group``: the micro-batch group size (``vpp_group_size``). The one count
+    the step time's paired share (moe.a2a_paired_share), the memory's micro-batches in flight
+    (memory.inflight_microbatches, chunk_inflight) and the list schedule's order (``stage_orders``) read.
+
+    Without the extra forward the last rank's first 1F1B step would pair micro-batch 0's forward of its last chunk with
+    that micro-batch's own backward; with it every pair is of two micro-batches, and the list schedule with each
+    pair run as one unit (both inputs in before it starts) ends at the same (pp - 1) / v bubble as the plain schedule
+    (pp 2-16, v 2-4, m a multiple of pp: tests/test_warm42.py), so the bubble does not move."""
+    return (pp - rank - 1) * 2 + (vpp - 1) * group + a2a_overlap
+
 #: the pipeline split each stack launches where it is not Megatron's (``split_runtime``): the torchtitan runtime's, and
 #: DeepSpeed's ``PipelineModule`` partition for the stacks that build one. Megatron-DeepSpeed's ``GPTModelPipe``
 #: passes ``partition_method='type:transformer'`` (microsoft/Megatron-DeepSpeed megatron/model/gpt_model.py, every
@@ -1165,8 +1183,9 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
                  extra_warmup: int = 0, group: int | None = None) -> list[list[tuple[str, int, int]]]:
     """Operation order on each stage for one step (list per stage of (kind, micro-batch, chunk)).
 
-    ``extra_warmup`` adds forwards before the first backward of the interleaved schedule (used
-    only if the warm-up count deadlocks, which no group size of ``vpp_group_size`` does). ``group``:
+    ``extra_warmup`` adds forwards before the first backward of the interleaved schedule (``interleaved_warmup``'s
+    ``a2a_overlap``: 1 is Megatron-Core's combined-1F1B order; ``_timing`` also adds them if the warm-up count
+    deadlocks, which no group size of ``vpp_group_size`` does). ``group``:
     Megatron's explicit micro-batch group size (``vpp_group_size``), None its default / torch's rounds."""
     if schedule not in SCHEDULE:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULE)}")
@@ -1189,7 +1208,7 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
                 ops.append(("B", b, 0))
         else:  # Megatron interleaved
             total = m * vpp
-            warm = min((pp - s - 1) * 2 + (vpp - 1) * int(vpp_group_size(m, pp, group)) + extra_warmup, total)
+            warm = min(interleaved_warmup(pp, vpp, int(vpp_group_size(m, pp, group)), s, extra_warmup), total)
             fwd = [("F", mb, c) for mb, c in _virtual_order(m, pp, vpp, True, group)]
             bwd = [("B", mb, c) for mb, c in _virtual_order(m, pp, vpp, False, group)]
             ops = fwd[:warm]
@@ -1224,7 +1243,7 @@ def chunk_inflight(pp: int, m: int, vpp: int, rank: int, group: int | None = Non
     """
     total = m * vpp
     g = int(vpp_group_size(m, pp, group))
-    warm = min((pp - rank - 1) * 2 + (vpp - 1) * g + extra, total)
+    warm = min(interleaved_warmup(pp, vpp, g, rank, extra), total)
     # the schedule table's chunk of virtual micro-batch i (``_virtual_order``), in numpy: full groups of g through
     # the chunks, then the last group of the rest; each chunk's forwards done after op i, cumulative
     full = (m // g) * g * vpp
