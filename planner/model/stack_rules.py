@@ -42,6 +42,7 @@ from typing import Callable
 
 import numpy as np
 
+from hardware_catalog.errors import MESSAGE_CHARS
 from planner.errors import InputError
 from planner.layout import V_SPLIT, micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
@@ -310,7 +311,12 @@ class StackRule:
         if self.sentence is not None:
             name = getattr(stack, "name", None) or RUNTIME_NAMES[self.runtime]
             return self.sentence.format(name=name, source=self.source, extra=extra)
-        return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
+        said = f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra}"
+        # the source's quote gives way to what is refused and the plan's numbers (its hint, e.g. the group sizes
+        # that run): InputError cuts an over-long message in its middle, which took the hint out (QA 64's cut)
+        room = MESSAGE_CHARS - len(said) - 3
+        source = self.source if len(self.source) <= room else self.source[:max(room - 1, 0)] + "…"
+        return f"{said} ({source})"
 
 
 def _moe(m) -> bool:
