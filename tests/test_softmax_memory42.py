@@ -179,15 +179,17 @@ def test_time_and_memory_take_the_fallback_on_the_same_keys():
     assert [t for _, _, t, _ in seen] == [True, False, True, False, False, False]
 
 
-def test_stacks_without_the_kernel_keep_the_earlier_reading():
-    """A stack without Megatron's kernel (torchtitan) keeps the fp32 softmax past 4096 keys only, as every stack did
-    before mem42 (activations.UNFUSED_STACK_FP32_KEYS); Megatron's stacks follow the kernel's rule at any length."""
+def test_unread_stacks_keep_the_earlier_reading():
+    """A stack whose explicit softmax is not read (MaxText: stacks.EXPLICIT_SOFTMAX has no entry for it) keeps the fp32
+    softmax past 4096 keys only, as every stack did before mem42 (stacks.UNREAD_FP32_KEYS; torchtitan, llm-foundry,
+    metaseq and the HF-code stacks read their own code since softmax43: tests/test_softmax43.py); Megatron's stacks
+    follow the kernel's rule at any length."""
     from planner.model.activations import saved_softmax_fp32
     m = ModelSpec(family="decoder", layers=1, hidden=256, heads=16, vocab=64, ffn_hidden=1024, position="learned",
                   max_positions=8192)
-    titan = stacks.resolve("torchtitan")
+    unread = stacks.resolve("maxtext")
     mb, tp = np.array([1, 1]), np.array([8, 4])  # 2 and 4 attention batches a rank
-    assert saved_softmax_fp32(titan, m, 4096, mb, tp, 1, 2.0).tolist() == [0.0, 0.0]
-    assert saved_softmax_fp32(titan, m, 8192, mb, tp, 1, 2.0).tolist() == [1.0, 1.0]
+    assert saved_softmax_fp32(unread, m, 4096, mb, tp, 1, 2.0).tolist() == [0.0, 0.0]
+    assert saved_softmax_fp32(unread, m, 8192, mb, tp, 1, 2.0).tolist() == [1.0, 1.0]
     assert saved_softmax_fp32(MDS, m, 1024, mb, tp, 1, 2.0).tolist() == [1.0, 0.0]
     assert saved_softmax_fp32(MDS, m, 1024, mb, tp, 1, 4.0).tolist() == [0.0, 0.0]  # fp32 scores: the table's own

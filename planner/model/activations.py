@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.model.moe import padded_rows, rank_load
-from planner.model.stacks import MCORE_FUSED_SOFTMAX_KEYS, core_attention_fallback, cp_comm_mix, remat_locations
+from planner.model.stacks import cp_comm_mix, explicit_softmax_av_fp32, explicit_softmax_fp32, remat_locations
 from planner.spec import ModelSpec
 from planner.spec.params import spec_memo
 from planner.vocab import HYBRID_LAYER
@@ -98,30 +98,18 @@ RECOMPUTE_MODULE_ROWS = {
 }
 
 
-#: explicit attention on a stack without Megatron's fused softmax (``Stack.fused_softmax_keys`` 0): the table keeps
-#: the fp32 softmax past Megatron-Core's kernel limit, the reading every stack had before mem42. What those stacks'
-#: own softmax saves (their code, not Megatron's) is not read here; the threshold is kept so as not to move them
-#: unsourced (``saved_softmax_fp32``).
-UNFUSED_STACK_FP32_KEYS = MCORE_FUSED_SOFTMAX_KEYS
-
-
 def saved_softmax_fp32(fw, m: ModelSpec, seq, mb, tp, cp, act_bytes):
     """Per activation key, 1 where explicit attention keeps an fp32 softmax output (``layer_saved_tensors``'
-    ``fp32_softmax``), else 0. On a stack with Megatron's fused softmax, where its torch fallback runs
-    (stacks.core_attention_fallback: the same rule the step time prices the fallback's passes by); on a stack without
-    it, 16-bit scores past ``UNFUSED_STACK_FP32_KEYS`` keys. Flash attention keeps no softmax (the table reads this in
-    its explicit rows only)."""
-    if getattr(fw, "fused_softmax_keys", 0):
-        return core_attention_fallback(fw, m, seq, mb, tp, cp, act_bytes)
-    fb = (act_bytes < 4) & (np.asarray(seq, dtype=np.float64) > UNFUSED_STACK_FP32_KEYS)
-    return np.broadcast_to(np.where(fb, 1.0, 0.0), np.broadcast(np.asarray(mb), np.asarray(tp), np.asarray(cp),
-                                                                 np.asarray(seq)).shape)
+    ``fp32_softmax``), else 0: the stack's own softmax (stacks ``explicit_softmax_fp32``: Megatron's torch fallback by
+    the rule the step time prices its passes by, or the stack's ``EXPLICIT_SOFTMAX`` entry). Flash attention keeps no
+    softmax (the table reads this in its explicit rows only)."""
+    return explicit_softmax_fp32(fw, m, seq, mb, tp, cp, act_bytes)
 
 
 def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False,
                         fp32_softmax: bool = False, te_fp8: bool = False, fused_glu: bool = False,
                         fused_norm: bool = False, probs_in_experts: bool = False, switch_mlp: bool = False,
-                        sink_rescale: str | None = None, fused_act_experts: bool = False):
+                        sink_rescale: str | None = None, fused_act_experts: bool = False, fp32_av: bool = False):
     """The saved-tensor table of one transformer layer (see module docstring).
 
     ``te_fp8``: the linears are Transformer Engine modules running FP8 (Megatron-Core's TE layer
@@ -167,6 +155,12 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     scale): the default rows. Measured with ``saved_tensors_hooks`` on a CPU replica of both paths
     (tests/test_softmax_memory42.py) and on Megatron-Core's local spec past 4096 keys
     (tests/test_mcore_activations.py). ``layer_activation_bytes`` takes it per key (an array of 0 / 1).
+    The same fp32 output and cast are what llm-foundry's torch attention (``torch.softmax`` under CUDA autocast,
+    ``.to(v.dtype)``) keeps at every length (stacks ``EXPLICIT_SOFTMAX``; tests/test_softmax43.py).
+
+    ``fp32_av`` (with ``fp32_softmax``): the AV GEMM multiplies the fp32 softmax itself, as torch SDPA's math backend
+    does after casting q, k and v up to fp32 (stacks ``EXPLICIT_SOFTMAX`` "sdpa_math"): no 16-bit cast row. (Its fp32
+    copies of q, k and v, 2 B an element beyond the ``q,k,v`` row, are not in the table.)
 
     ``fused_norm``: Megatron-Core's TE spec, where a norm that feeds one linear is fused into it
     (TELayerNormColumnParallelLinear) and is a separate module only before MLA's down-projections
@@ -237,7 +231,7 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
                 add("attn.sink_scale_cast", a, None, "tp", True)
     else:
         add("attn.softmax", a * seq, 4 if fp32_softmax else None, "tp", False)
-        if fp32_softmax and not dropout:
+        if fp32_softmax and not dropout and not fp32_av:
             add("attn.probs_cast", a * seq, None, "tp", False)
         if dropout:
             add("attn.dropout_mask", a * seq, 1, "tp", False)
@@ -461,7 +455,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
                            fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0,
-                           remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False):
+                           remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold); ``fp32_softmax``
@@ -527,7 +521,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
 
     fb = np.asarray(fp32_softmax, dtype=np.float64)  # per key: 1 where the softmax's torch fallback runs
     for t in _block_rows(m, kind, 1.0, flash, dropout, moe, bool(np.any(fb)), te_fp8, fused_glu, fused_norm,
-                         probs_in_experts, switch_mlp, sink_rescale, fused_act_experts):
+                         probs_in_experts, switch_mlp, sink_rescale, fused_act_experts, fp32_av):
         v = row_bytes(t) * _fallback_share(t, fb, act_bytes)
         keep_all = keep_all + v
         if not ((not t.selective and "core_attn" in mods) or mods.intersection(t.modules)):
@@ -687,7 +681,8 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
     the share of ``model``'s layers whose CP is TE's all-gather (``stacks.cp_comm_mix``: Megatron-Core
     ``cp_comm_type``), ``cp_p2p`` / ``cp_a2a_p2p`` those whose CP is its K/V ring (p2p, a2a+p2p), ``sink_rescale``
     the form of ``model``'s eager sink rescale (``sink_rescale_form``), ``fused_act_experts`` where the routed experts'
-    activation keeps only its input under the stack's dispatcher (``Stack.moe_fused_act_dispatchers``)."""
+    activation keeps only its input under the stack's dispatcher (``Stack.moe_fused_act_dispatchers``), ``fp32_av`` where
+    its explicit attention's AV GEMM runs on the fp32 softmax (stacks ``EXPLICIT_SOFTMAX`` "sdpa_math")."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
     # the layers whose CP is TE's all-gather (Megatron-Core cp_comm_type all_gather; a per-layer list's share)
@@ -707,7 +702,8 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 moe_a2a=bool(getattr(stack, "moe_megatron_layer", False))
                 and getattr(stack, "moe_dispatcher", "alltoall") == "alltoall",
                 sink_rescale=sink_rescale_form(stack, model),
-                fused_act_experts=getattr(stack, "moe_dispatcher", None) in getattr(stack, "moe_fused_act_dispatchers", ()))
+                fused_act_experts=getattr(stack, "moe_dispatcher", None) in getattr(stack, "moe_fused_act_dispatchers", ()),
+                fp32_av=explicit_softmax_av_fp32(stack))
 
 
 def sink_rescale_form(stack, model) -> str | None:
@@ -769,7 +765,7 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
                           switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, remat=None,
-                          moe_a2a=False, sink_rescale=None, fused_act_experts=False):
+                          moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
     CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and
@@ -784,12 +780,12 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes,
                                  switch_mlp=switch_mlp, cp_allgather=cp_allgather, sink_rescale=sink_rescale,
-                                 fused_act_experts=fused_act_experts)
+                                 fused_act_experts=fused_act_experts, fp32_av=fp32_av)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
                                  probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep,
                                  switch_mlp=switch_mlp, cp_allgather=cp_allgather, sink_rescale=sink_rescale,
-                                 fused_act_experts=fused_act_experts)
+                                 fused_act_experts=fused_act_experts, fp32_av=fp32_av)
     rc = np.asarray(recompute)
     # (the peak is a maximum over the layers: any all-gather or ring layer reaches its own, whatever their share)
     ag = 0.0

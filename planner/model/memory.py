@@ -1594,7 +1594,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     # spec enters as the caller's (the same object across a search) and the weights held_training set: its
     # fresh copy per call (HF Trainer's autocast) added one memo entry a call, each kept alive by the memo
     setting = (("memory.layer_saves", memo.value(m), memo.value(given), t.weights, float(seq), frozen,
-                tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0))
+                tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0), getattr(st, "explicit_softmax", ""))
                if memo is not None and np.ndim(seq) == 0 else None)
     if setting is None:
         return saves_at(ktp, kcp, ksp, kmb, krc, kep, ka2a)
@@ -1623,7 +1623,7 @@ def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, se
         return {k: layer_activation_bytes(m, seq, mb_, moe=k == "moe", **kw) for k in names}
 
     setting = (("memory.layer_kind_saves", memo.value(m), memo.value(given), t.weights, float(seq),
-                tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0))
+                tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0), getattr(st, "explicit_softmax", ""))
                if memo is not None and np.ndim(seq) == 0 else None)
     if setting is None:
         return kinds_at(ktp, kcp, ksp, kmb, krc, kep)

@@ -478,6 +478,10 @@ class Stack:
     #: 0.16.1 megatron/core/fusions/fused_softmax.py ``is_kernel_available`` ``16 < sk <= 4096``
     #: (stacks.softmax_fallback reads it for the time and the saved fp32 softmax alike)
     fused_softmax_keys: int = 0
+    #: what the stack's own code runs as the softmax of explicit (non-flash) attention: a key of ``EXPLICIT_SOFTMAX``
+    #: (what it saves per score and the bytes and kernels it moves beyond a fused 16-bit softmax); "unread": a stack
+    #: whose code is not read here. A stack with ``fused_softmax_keys`` runs Megatron's rule whatever this says
+    explicit_softmax: str = "unread"
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
     fused_glu: bool = False
@@ -2200,6 +2204,92 @@ def core_attention_fallback(fw, m, seq, mb, tp, cp, act_b):
 
 
 @dataclass(frozen=True)
+class ExplicitSoftmax:
+    """The softmax of a stack's explicit (non-flash) attention, on 16-bit scores, against the fused default the step
+    time's ``SCORE_BYTES_*`` and the table's 16-bit ``attn.softmax`` row price (one kernel that reads and writes
+    16-bit scores and keeps its 16-bit output). ``fp32_saved``: autograd keeps the softmax's fp32 output at every
+    length (the table's ``fp32_softmax`` rows: 4 B a score, and without dropout the AV GEMM's 16-bit cast beside
+    it). ``extra_bytes``: per score, (forward, backward) HBM bytes beyond the fused default's 4 / 6, keyed by whether
+    the forward autocasts over fp32 weights (``Stack.autocasts``); ``extra_ops``: (forward, backward) kernels beyond
+    its one each way, keyed the same. Counted with a TorchDispatchMode on real torch ops, every op between the two GEMMs by the score-sized tensors
+    it reads or writes, and the saves with ``saved_tensors_hooks`` (tests/test_softmax43.py)."""
+    fp32_saved: bool
+    extra_bytes: dict
+    extra_ops: dict
+    source: str
+    #: the AV GEMM multiplies the fp32 softmax itself (no 16-bit cast kept: activations ``fp32_av``)
+    av_fp32: bool = False
+
+
+#: per ``Stack.explicit_softmax``, what its softmax saves and moves (``ExplicitSoftmax``). "megatron" and "unread"
+#: are rules, not entries (``explicit_softmax_fp32``): Megatron's kernel or its torch fallback (``softmax_fallback``,
+#: priced by step_time ``SOFTMAX_FALLBACK_BYTES``), and the reading every stack had before softmax43 for the stacks
+#: whose code is not read (MaxText, NeuronX, NeMo AutoModel, the generic fsdp / pytorch-ddp / dle-convnets entries):
+#: the fused default up to ``UNREAD_FP32_KEYS`` keys, the fp32 output past them, no extra time. The HF-code stacks
+#: (hf-trainer, deepspeed) are "unread" here on purpose: transformers' eager softmax is the model's code, not the
+#: stack's -- llama / mistral / qwen2 ``eager_attention_forward`` run ``softmax(dtype=torch.float32).to(query.dtype)``
+#: (an fp32 output and a 16-bit cast kept, 28 B a score moved each way), BERT's ``BertSelfAttention`` a 16-bit
+#: ``softmax`` -- and their memory is activations_hf's, measured per family on the real models. Priced with the llama
+#: form, validate's BERT (DLE) rows (DLE's own TorchScript BERT: fp16 softmax) moved -9.1% -> -0.7% bias on a
+#: mechanism that code does not run, so no such entry.
+EXPLICIT_SOFTMAX = {
+    # metaseq @02dd7a85 metaseq/model_parallel/modules/multihead_attention.py ``forward`` (training: ``CHANGES = not
+    # inference``): ``ScaledUpperTriangMaskedSoftmax.apply(matmul_result, 1.0)`` -- Megatron's CUDA kernel called
+    # directly, not ``FusedScaleMaskSoftmax``, so no torch fallback at any length: its 16-bit output, the default
+    "kernel": ExplicitSoftmax(False, {False: (0.0, 0.0), True: (0.0, 0.0)}, {False: (0.0, 0.0), True: (0.0, 0.0)},
+                              "metaseq ModelParallelMultiheadAttention: ScaledUpperTriangMaskedSoftmax"),
+    # llm-foundry @00ef82a3 llmfoundry/models/layers/attention.py ``scaled_multihead_dot_product_attention``
+    # (``attn_impl: torch``): ``q.matmul(k) * softmax_scale``, ``masked_fill`` of the causal mask, ``torch.softmax``
+    # -- on CUDA autocast's fp32 list: the scores cast up, an fp32 output --, ``attn_weight.to(v.dtype).matmul(v)``.
+    # Forward 28 B, backward 32; 5 kernels each way
+    "torch_autocast": ExplicitSoftmax(True, {False: (24.0, 26.0), True: (24.0, 26.0)}, {False: (4.0, 4.0), True: (4.0, 4.0)},
+                                      "llm-foundry scaled_multihead_dot_product_attention under autocast"),
+    # torch SDPA's math backend, the last of torchtitan's ScaledDotProductAttentionWrapper ``sdpa_backends``
+    # (torchtitan/models/attention.py @0012170a: CUDNN, FLASH, EFFICIENT, MATH), where no fused kernel takes the call:
+    # aten/src/ATen/native/transformers/attention.cpp ``_scaled_dot_product_attention_math`` casts 16-bit q, k, v up
+    # to fp32, so the scores, the softmax and both GEMMs' score operands are fp32: the mask add (8), ``_safe_softmax``
+    # (8), the returned weights' cast (6); the GEMMs write / read fp32 scores (2 more each, 4 more backward). Forward
+    # 22 B + 4, backward 12 + 8. The AV GEMM keeps the fp32 softmax itself (no 16-bit cast: the table's cast row is
+    # 2 B a score over), and fp32 copies of q, k and v (2 B an element more than the table's 16-bit rows), unpriced
+    "sdpa_math": ExplicitSoftmax(True, {False: (22.0, 14.0), True: (22.0, 14.0)}, {False: (2.0, 0.0), True: (2.0, 0.0)},
+                                 "torch SDPA math backend (torch 2.13): fp32 scores and softmax", av_fp32=True),
+}
+#: the "unread" stacks' fp32 softmax threshold: Megatron-Core's kernel limit, which every stack read before mem42
+UNREAD_FP32_KEYS = 4096
+
+
+def explicit_softmax_fp32(fw, m, seq, mb, tp, cp, act_b):
+    """Per key, 1 where the stack's explicit softmax keeps an fp32 output (the table's ``fp32_softmax``), else 0:
+    Megatron's torch fallback (``core_attention_fallback``) on the kernel's stacks, every key of an
+    ``EXPLICIT_SOFTMAX`` entry that keeps one, the keys past ``UNREAD_FP32_KEYS`` on an unread stack; 16-bit scores
+    only (fp32 scores: the table's own fp32 rows)."""
+    if getattr(fw, "fused_softmax_keys", 0):
+        return core_attention_fallback(fw, m, seq, mb, tp, cp, act_b)
+    form = EXPLICIT_SOFTMAX.get(getattr(fw, "explicit_softmax", "unread"))
+    seq_a = np.asarray(seq, dtype=np.float64)
+    on = form.fp32_saved if form is not None else seq_a > UNREAD_FP32_KEYS
+    shape = np.broadcast(np.asarray(mb), np.asarray(tp), np.asarray(cp), seq_a).shape
+    return np.broadcast_to(np.where((act_b < 4) & on, 1.0, 0.0), shape)
+
+
+def explicit_softmax_av_fp32(fw) -> bool:
+    """Whether the stack's explicit attention multiplies V by the fp32 softmax itself (``ExplicitSoftmax.av_fp32``);
+    False on Megatron's stacks and unread ones."""
+    form = EXPLICIT_SOFTMAX.get(getattr(fw, "explicit_softmax", "unread"))
+    return bool(form is not None and form.av_fp32 and not getattr(fw, "fused_softmax_keys", 0))
+
+
+def explicit_softmax_extra(fw, autocast: bool, act_b) -> tuple[float, float, float, float]:
+    """(forward bytes, backward bytes, forward kernels, backward kernels) per score that a stack's own explicit softmax
+    (``EXPLICIT_SOFTMAX``) moves beyond the fused default; 0 on Megatron's stacks (their fallback is priced by its own
+    rule), on unread stacks and with fp32 scores."""
+    form = EXPLICIT_SOFTMAX.get(getattr(fw, "explicit_softmax", "unread"))
+    if form is None or getattr(fw, "fused_softmax_keys", 0) or act_b >= 4:
+        return 0.0, 0.0, 0.0, 0.0
+    return form.extra_bytes[bool(autocast)] + form.extra_ops[bool(autocast)]
+
+
+@dataclass(frozen=True)
 class ZeroStageStates:
     """What a ZeRO optimizer wrapper holds on the GPU per trained parameter at one stage, besides the 16-bit
     weights (whole below ZeRO-3, the rank's 1/N shard at ZeRO-3) and the optimizer's fp32 master + state
@@ -2370,7 +2460,7 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type; "
                 "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
-        "torchtitan", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
         # gpt-oss: FlexAttention only ("gpt-oss only supports FlexAttention"), ``return_lse=True``, then the sinks as
         # eager ``torch.sigmoid(lse - self.sinks)``, ``output * sink_scale.to(output.dtype)``
@@ -2430,7 +2520,7 @@ STACKS: dict[str, Stack] = {
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
-        "llm-foundry", loss="xentropy_held", loop_holds_output=True, kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
+        "llm-foundry", explicit_softmax="torch_autocast", loss="xentropy_held", loop_holds_output=True, kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         fsdp_zero2_param_dtype=True,  # Composer get_mixed_precision: DEFAULT / PURE set param_dtype to the precision
         # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
         # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
@@ -2442,7 +2532,7 @@ STACKS: dict[str, Stack] = {
                 "the kernel uses Ampere mma.sync, no Hopper wgmma/TMA path, so on H100 it is scaled "
                 "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(
-        "metaseq", has_compile=False, overlap_grad_reduce=True,
+        "metaseq", explicit_softmax="kernel", has_compile=False, overlap_grad_reduce=True,
         # criterions/vocab_parallel_cross_entropy.py: ``vocab_parallel_cross_entropy(net_output[0].float(), target)``
         # (megatron.mpu, in place on that fp32 copy), the output dropped when the criterion returns, before backward
         loss="megatron_ce",
@@ -2455,6 +2545,7 @@ STACKS: dict[str, Stack] = {
                   sources="PyTorch FSDP, eager (pre-registry name)"),
 }
 assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_COMM_DTYPE
+           and (st.explicit_softmax in EXPLICIT_SOFTMAX or st.explicit_softmax == "unread")
            for st in STACKS.values() if st is not None)
 #: plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): the
 #: dle-convnets entry's settings (the stack the ResNet-50 validation rows run), derived so the two cannot drift

@@ -113,7 +113,7 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, l
                                      recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
                                    all_reduces_grads, core_attention_fallback, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
-                                   fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
+                                   explicit_softmax_extra, fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
 from planner.model.activations_hf import liger_chunk_tokens, liger_patches
@@ -761,8 +761,13 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
     # its torch path's extra passes and kernels
     fb = core_attention_fallback(fw, m, seq, mb, c.atp, cp, act_b)
     sc_f, sc_b = sc_f + fb * SOFTMAX_FALLBACK_BYTES[0], sc_b + fb * SOFTMAX_FALLBACK_BYTES[1]
-    fb_k = fb * SOFTMAX_FALLBACK_OPS
-    if eager_sink_attention(fw, m):
+    fb_k = fb_kb = fb * SOFTMAX_FALLBACK_OPS
+    # a stack's own softmax (stacks.EXPLICIT_SOFTMAX: transformers' eager, llm-foundry's torch path, SDPA's math
+    # backend): its passes beyond the fused default, per score (gpt-oss's eager sink attention: hf_sink_score_bytes)
+    sink = eager_sink_attention(fw, m)
+    ex_f, ex_b, ex_kf, ex_kb = (0.0,) * 4 if sink else explicit_softmax_extra(fw, fw.autocasts(t), act_b)
+    sc_f, sc_b, fb_k, fb_kb = sc_f + ex_f, sc_b + ex_b, fb_k + ex_kf, fb_kb + ex_kb
+    if sink:
         # transformers' gpt-oss eager attention: the sink column's ops around the GEMMs, plus the dropout mask
         # bytes where the job prices dropout (hf_sink_score_bytes)
         sk_f, sk_b = hf_sink_score_bytes(fw.autocasts(t), seq)
@@ -770,7 +775,7 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
         sc_b = sk_b + (SCORE_BYTES_BWD[drop] - SCORE_BYTES_BWD[False]) * act_b / 2
     fwd_attn = qk + av + eff.memory_time(scores * sc_f, hbm, kernels=fb_k)
     # backward: dS@K, dS^T@Q (qk shapes) and dP = dO V^T, dV = P^T dO (av shapes)
-    bwd_attn = 2 * (qk + av) + eff.memory_time(scores * sc_b, hbm, kernels=fb_k)
+    bwd_attn = 2 * (qk + av) + eff.memory_time(scores * sc_b, hbm, kernels=fb_kb)
     fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
     return PassTimes(fwd_attn, bwd_attn, sh["*"] * fb_k)
 
