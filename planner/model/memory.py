@@ -1549,7 +1549,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     fused-kernel table (activations.mean_layer_activation_bytes, recompute_working_set; Korthikanti et al. 2022), a
     frozen base's peft saves (finetune.py), through the search's memo where there is one."""
     ktp, kcp, ksp, kmb, kep, ka2a = keys
-    frozen, moe_share = b.frozen, m.moe_layers / m.layers
+    frozen = b.frozen
     # the table's settings, one value for every key (what the memo's setting holds, with the stack's fused softmax keys)
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
                **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
@@ -1576,13 +1576,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, fp32_softmax=fb, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
         kw["cp_a2a"] = a2a_  # (the ring of a2a+p2p CP runs over cp / a2a: its buffers, recompute_working_set)
-        if m.hybrid:  # each block a layer rebuilds (a hybrid layer is one block), by its pattern symbol
-            each = {k: recompute_working_set(m, seq, mb_, recompute=rc_, moe=k == "E", kind=k, **kw)
-                    for k in HYBRID_LAYER if m.kind_layers(k)}
-        else:
-            each = {"dense": recompute_working_set(m, seq, mb_, recompute=rc_, moe=False, **kw)}
-            if moe_share:
-                each["moe"] = recompute_working_set(m, seq, mb_, recompute=rc_, moe=True, **kw)
+        each = kind_rebuilds(m, seq, mb_, rc_, kw)
         # the model's: the largest any layer rebuilds; each kind's apart (``stage_kind_rws``: a rank's own kinds)
         return per_layer, functools.reduce(np.maximum, each.values()), each
 
@@ -1603,6 +1597,19 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
         return {"per_layer": per_layer, "rws": rws, **{"rws " + k: v for k, v in each.items()}}
     got = memo.rows(setting, keys, rows)
     return got["per_layer"], got["rws"], {k[4:]: v for k, v in got.items() if k.startswith("rws ")}
+
+
+def kind_rebuilds(m: ModelSpec, seq, mb, rc, kw: dict) -> dict:
+    """One layer's rebuild peak of each kind the model has (activations.recompute_working_set at ``kw``, the table's
+    keywords ``layer_saves`` passes): a hybrid's blocks by pattern symbol (a hybrid layer is one block), else
+    "dense" and, with MoE layers, "moe"."""
+    if m.hybrid:
+        return {k: recompute_working_set(m, seq, mb, recompute=rc, moe=k == "E", kind=k, **kw)
+                for k in HYBRID_LAYER if m.kind_layers(k)}
+    each = {"dense": recompute_working_set(m, seq, mb, recompute=rc, moe=False, **kw)}
+    if m.moe_layers:
+        each["moe"] = recompute_working_set(m, seq, mb, recompute=rc, moe=True, **kw)
+    return each
 
 
 def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
@@ -1707,7 +1714,14 @@ def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds):
 def _row_splits(m: ModelSpec, st, c: Candidates) -> tuple:
     """(the distinct splits ((pp, vpp, counts per virtual stage), the one --emit launches: ``split_per_row`` at
     ``split_runtime``), each row's index among them): ``stage_kind_bytes`` and ``stage_kind_rws`` read the rows'
-    layer kinds per split, not per row."""
+    layer kinds per split, not per row; found once per Candidates (``Candidates.kept``: both read it in a call)."""
+    if isinstance(c, Candidates):
+        return c.kept("memory._row_splits", lambda: _find_row_splits(m, st, c), ("pp", "split_vpp", "tp"), m, st)
+    return _find_row_splits(m, st, c)
+
+
+def _find_row_splits(m: ModelSpec, st, c) -> tuple:
+    """``_row_splits`` found."""
     n = len(c)
     runtime = split_runtime(st, m)
     (kpp, kv, ktp), inv = distinct_rows(np.broadcast_to(c.pp, (n,)), np.broadcast_to(split_vpp(c), (n,)),
@@ -1742,7 +1756,7 @@ def _layout_kinds_held(lk: tuple, names: tuple, k: int, v: int, counts: tuple, m
     return out
 
 
-def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict) -> tuple:
+def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None) -> tuple:
     """(rank 0, the middle ranks, the last rank) rebuild peak per candidate: the largest of ``kind_rws`` (one layer's
     working set of each kind, ``layer_saves``) over the kinds the rank holds (``_layout_kinds_held``, the split
     --emit launches, counted by ``pipeline.rank_kind_layers`` as the step time's pacing rank and the stages'
@@ -1752,16 +1766,19 @@ def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict) -> tuple:
     routed tokens and, under the all-to-all dispatcher, its dispatch copies: 1.53 against 2.94 GB a 4096-token
     sequence at EP 8, bf16), nor a hybrid rank without attention blocks the CP ring's buffers. Until stagemem42
     every rank took the model's largest (``layer_saves``' rws). The middle ranks take the largest of any of them
-    (their saves are ``stage_kind_bytes``' largest mix at rank 1's micro-batches)."""
+    (their saves are ``stage_kind_bytes``' largest mix at rank 1's micro-batches). ``inv``: each row's index into
+    ``kind_rws``' distinct activation keys (the three figures found per (split, key), then gathered), None: per row."""
     names = tuple(sorted(kind_rws))
     lk = layer_kinds(m)
     mtp = tuple(mtp_kinds(m)) if m.mtp_layers else ()
     splits, lay = _row_splits(m, st, c)
-    held = np.stack([_layout_kinds_held(lk, names, k, v, counts, mtp) for k, v, counts in splits])[lay]
-    n = len(c)
-    per = [np.broadcast_to(np.asarray(kind_rws[q], dtype=np.float64), (n,)) for q in names]
-    return tuple(functools.reduce(np.maximum, [np.where(held[:, q, j], per[q], 0.0) for q in range(len(names))])
-                 for j in range(3))
+    held = np.stack([_layout_kinds_held(lk, names, k, v, counts, mtp) for k, v, counts in splits])  # S x kinds x 3
+    width = len(c) if inv is None else None
+    per = np.stack([np.broadcast_to(np.asarray(kind_rws[q], dtype=np.float64), (width,) if width else
+                                    np.shape(kind_rws[q])) for q in names])  # kinds x keys
+    tab = (held[:, :, None, :] * per[None, :, :, None]).max(axis=1)  # splits x keys x 3 (rebuilds are >= 0)
+    at = np.arange(len(c)) if inv is None else inv
+    return tuple(tab[lay, at, j] for j in range(3))
 
 
 def offload_kind_bytes(m: ModelSpec, st, kinds):
@@ -2215,6 +2232,21 @@ def _unmixed_saves(full_layer, raw, at_none):
     return unrecomputed, lambda: ({"": full_layer}, {"": unrecomputed()[0]})
 
 
+def _rank_rebuilds(m: ModelSpec, st, c: Candidates, rws, key_rws: dict, inv, beside=0.0) -> tuple:
+    """(the model's rebuild, (rank 0, middle, last) rebuild peaks or None, the rebuild beside the loss), each with
+    ``beside`` (what sits beside any rebuild: a matrix's gradient before its scatter, ``scan_grad_transient``): each
+    rank's own kinds' (``stage_kind_rws``) where ``key_rws`` is given (each kind's at the activation keys, gathered by
+    ``inv``: a mixed model's table saves) and the partial recompute left the rows' rebuild the whole layer's
+    (``_partial_recompute_saves``: its plain layers are the mean layer's), else the model's ``rws``; the loss is beside
+    the rebuild of the rank holding the head (the last, rank 0 under DualPipeV's V: ``loss_logits``)."""
+    if not key_rws:
+        return rws + beside, None, rws + beside
+    whole = rws == functools.reduce(np.maximum, key_rws.values())[inv]
+    ranks = tuple(np.where(whole, x, rws) + beside for x in stage_kind_rws(m, st, c, key_rws, inv))
+    v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)
+    return rws + beside, ranks, np.where(v, ranks[0], ranks[2])
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept, loss_weights=0.0) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -2225,8 +2257,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-    # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
-    # (and where a stated imbalance puts more routed rows on the busiest EP rank: moe.rank_load)
+    # (and where an HF EP plan / DeepSpeed's AutoTP decides it, memory.hf_ep_rows, or a stated imbalance, moe.rank_load)
     # (and where Megatron-Core's all-to-all dispatcher holds its copies at EP > 1: activations.moe_a2a_transient)
     ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
                                               or (getattr(st, "moe_megatron_layer", False)
@@ -2237,8 +2268,8 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     (ktp, kcp, ksp, kmb, krc, kep, ka2a), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys,
                                                              cp_a2a_keys(m, st, c))
     keys = (ktp, kcp, ksp, kmb, kep, ka2a)
-    per_layer, rws, kind_rws = layer_saves(m, t, given, st, c, seq, b, memo, keys, krc)
-    per_layer, rws, kind_rws = per_layer[inv], rws[inv], {k: x[inv] for k, x in kind_rws.items()}
+    per_layer, rws, key_rws = layer_saves(m, t, given, st, c, seq, b, memo, keys, krc)
+    per_layer, rws = per_layer[inv], rws[inv]
     every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
     krc0 = np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc)  # the same rows without recompute
     kinds = _kind_saves(m, t, given, st, c, seq, b, memo, keys, (krc, krc0), inv, rws, every, raw := {})
@@ -2261,24 +2292,12 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    # each rank beside the rebuild of its own layers' kinds, where the partial recompute left the rows' rebuild
-    # the whole layer's (its per-chunk plain layers are the mean layer's: ``_partial_recompute_saves``); beside the
-    # rebuild also a matrix's gradient before its scatter (``scan_grad_transient``)
-    grad_t = scan_grad_transient(m, st, c, act_b)
-    rank_rws = None
-    if kinds is not None and kind_rws:
-        whole = rws == functools.reduce(np.maximum, kind_rws.values())
-        rank_rws = tuple(np.where(whole, x, rws) + grad_t for x in stage_kind_rws(m, st, c, kind_rws))
-    rws = rws + grad_t
-    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv,
-                                            rank_rws)
-    # the loss beside the rebuild of the rank holding the head: the last, rank 0 under DualPipeV's V
-    v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)
-    head_rws = rws if rank_rws is None else np.where(v, rank_rws[0], rank_rws[2])
-    last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights)
-    if hf and (walked is None or not walked.all()):
-        last_logits = hf_logits
-    # DualPipeV (``v``): the loss on rank 0 ("first", stage_activations)
+    rws, rrws, head_rws = _rank_rebuilds(m, st, c, rws, key_rws if kinds is not None else {}, inv,
+                                         scan_grad_transient(m, st, c, act_b))  # each rank's own kinds' rebuild
+    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv, rrws)
+    last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
+                   else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
+    v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)
     first_logits = where0((c.pp == 1) | v, last_logits)
     last_logits = np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():
