@@ -72,8 +72,8 @@ def test_deepseek_v3_dense_first_rank_rebuilds_a_dense_layer(monkeypatch):
     d, e = _rws(j, 8, moe=False), _rws(j, 8, moe=True)
     assert e - d > 1.3e9
     (first, last), (first0, last0), rank_rws = _stages(monkeypatch, j)
+    assert float(first[0]) == pytest.approx(float(first0[0]) - (e - d), rel=1e-9)  # old: first == first0
     assert float(rank_rws[0][0]) == pytest.approx(d, rel=1e-12)
-    assert float(first[0]) == pytest.approx(float(first0[0]) - (e - d), rel=1e-9)
     assert float(last[0]) == pytest.approx(float(last0[0]), rel=1e-12)  # the MoE rank: as before
 
 
@@ -88,6 +88,6 @@ def test_hybrid_ranks_without_attention_rebuild_no_attention_block(monkeypatch):
     att, mam, mlp = (_rws(j, 1, kind=k) for k in "*M-")
     assert att > 2 * max(mam, mlp)
     (first, last), (first0, last0), rank_rws = _stages(monkeypatch, j)
+    assert float(last[0]) == pytest.approx(float(last0[0]) - (att - max(mam, mlp)), rel=1e-9)  # old: last == last0
     assert float(rank_rws[2][0]) == pytest.approx(max(mam, mlp), rel=1e-12)
-    assert float(last[0]) == pytest.approx(float(last0[0]) - (att - max(mam, mlp)), rel=1e-9)
     assert float(first[0]) == pytest.approx(float(first0[0]), rel=1e-12)
