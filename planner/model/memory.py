@@ -82,7 +82,7 @@ from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as 
                                 hf_layer_whole_params, hf_tp_plan)
 from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_layers, interleaved_warmup, is_deepspeed, lp16_rank_layers,
                                     pipeline_split, recomputed_fraction, runtime_at, split_keys, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
-                                    tp_dependent,
+                                    tp_dependent, head_rank, kind_weights, rank_kind_layers, stage_kind_layers,
                                     uniform_groups, vpp_group_size)
 from planner.model.stacks import cp_comm_mix, fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
@@ -762,9 +762,7 @@ def _split_tables(kinds: tuple, names: tuple, dense_b: bytes, exp_b: bytes, embe
     the most of ``stage_split``'s fixed cost)."""
     dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(np.frombuffer(x, dtype=np.float64))])
                         for x in (dense_b, exp_b))  # a run's sum, empty runs 0
-    # a run's blocks of each kind (rows: ``names``), as dense_cs
-    kind_cs = np.concatenate([np.zeros((len(names), 1)),
-                              np.cumsum([[x == k for x in kinds] for k in names], axis=1)], axis=1)
+    weights = kind_weights(kinds, names)  # 1 at each global layer of each kind (rows: ``names``)
     width = max([k for k, _, _ in splits] + [1])
     dense_r, exp_r, fullest_s, sub_last = (np.zeros((len(splits), width)), np.zeros((len(splits), width)),
                                            np.zeros(len(splits)), np.zeros(len(splits)))
@@ -789,8 +787,7 @@ def _split_tables(kinds: tuple, names: tuple, dense_b: bytes, exp_b: bytes, embe
             first_ok[i, :k - 1], last_ok[i, k - 1] = True, True
         fullest_s[i] = np.bincount(on, counts, minlength=k).max()
         if blocks:  # the blocks of each kind on each rank (kinds x ranks: chunk j's runs on rank j % k)
-            runs = kind_cs[:, edges[1:]] - kind_cs[:, edges[:-1]]
-            blocks_r[i, :, :k] = np.stack([np.bincount(on, r, minlength=k) for r in runs])
+            blocks_r[i, :, :k] = rank_kind_layers(weights, counts, k, v)
     out = (dense_r, exp_r, fullest_s, sub_last, first_ok, last_ok, blocks_r)
     for x in out:
         x.setflags(write=False)
@@ -977,12 +974,12 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
         else:
             first, last = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i]), k - 1
         fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[last], exp[last], max(sizes)
-        chunks = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])] if blocks else []
-        for b in fb if blocks else ():  # the blocks of each kind on the same two stages
-            fb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if on[j] == first)
-            lb[b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if on[j] == last)
-            for r in range(k - 1):  # and on every rank before the last (StageSplit.before_last)
-                bb[r][b][rows] = sum(ch.count(b) for j, ch in enumerate(chunks) if on[j] == r)
+        # the blocks of each kind on the same two stages, and on every rank before the last (StageSplit.before_last)
+        held = rank_kind_layers(kind_weights(m.hybrid_pattern, tuple(fb)), counts, k, v) if blocks else ()
+        for q, b in enumerate(fb if blocks else ()):
+            fb[b][rows], lb[b][rows] = held[q, first], held[q, last]
+            for r in range(k - 1):
+                bb[r][b][rows] = held[q, r]
         if blocks:
             bd[:k - 1, rows], be[:k - 1, rows] = np.asarray(dense[:k - 1])[:, None], np.asarray(exp[:k - 1])[:, None]
     # each rank's own parameters: the embedding on rank 0 (what ``_with_pipeline_ends`` adds to "first")
@@ -1547,12 +1544,13 @@ class ActivationTerms:
 
 
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
-    """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at the activation keys ``keys``
+    """(mean saved bytes of one layer, the extra peak while one layer is rebuilt, that peak of each layer kind apart:
+    {``layer_kinds`` name: bytes}, empty for a frozen base's one mean layer) at the activation keys ``keys``
     (tp, cp, sp, mb, ep, a2a: the a2a group of a2a+p2p CP, ``cp_a2a_keys``) and recompute codes ``krc``: the
     fused-kernel table (activations.mean_layer_activation_bytes, recompute_working_set; Korthikanti et al. 2022), a
     frozen base's peft saves (finetune.py), through the search's memo where there is one."""
     ktp, kcp, ksp, kmb, kep, ka2a = keys
-    frozen, moe_share = b.frozen, m.moe_layers / m.layers
+    frozen = b.frozen
     # the table's settings, one value for every key (what the memo's setting holds, with the stack's fused softmax keys)
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
                **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
@@ -1573,20 +1571,15 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
                     share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
                                              np.broadcast_to(tp_, share.shape)[i], False,
                                              np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
-            return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share, stack=st)
+            return (*frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share, stack=st), {})
         # the keys whose explicit softmax keeps an fp32 output: Megatron's torch fallback by the step time's rule
         fb = saved_softmax_fp32(st, m, seq, mb_, tp_, cp_, b.act)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, fp32_softmax=fb, **tkw)
         per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
         kw["cp_a2a"] = a2a_  # (the ring of a2a+p2p CP runs over cp / a2a: its buffers, recompute_working_set)
-        if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
-            rws = np.maximum.reduce([recompute_working_set(m, seq, mb_, recompute=rc_, moe=k == "E", kind=k, **kw)
-                                     for k in HYBRID_LAYER if m.kind_layers(k)])
-        else:
-            rws = recompute_working_set(m, seq, mb_, recompute=rc_, moe=False, **kw)
-            if moe_share:
-                rws = np.maximum(rws, recompute_working_set(m, seq, mb_, recompute=rc_, moe=True, **kw))
-        return per_layer, rws
+        each = kind_rebuilds(m, seq, mb_, rc_, kw)
+        # the model's: the largest any layer rebuilds; each kind's apart (``stage_kind_rws``: a rank's own kinds)
+        return per_layer, functools.reduce(np.maximum, each.values()), each
 
     # a search's memo (step_time.LayerMemo) keeps these rows across its calls: each row depends only on its key
     # and on the setting (the model, the held training spec, the stack's table keywords, seq), not on the
@@ -1599,8 +1592,25 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     if setting is None:
         return saves_at(ktp, kcp, ksp, kmb, krc, kep, ka2a)
     keys = (ktp, kcp, ksp, kmb, krc, kep, ka2a)
-    got = memo.rows(setting, keys, lambda i: dict(zip(("per_layer", "rws"), saves_at(*(k[i] for k in keys)))))
-    return got["per_layer"], got["rws"]
+
+    def rows(i):
+        per_layer, rws, each = saves_at(*(k[i] for k in keys))
+        return {"per_layer": per_layer, "rws": rws, **{"rws " + k: v for k, v in each.items()}}
+    got = memo.rows(setting, keys, rows)
+    return got["per_layer"], got["rws"], {k[4:]: v for k, v in got.items() if k.startswith("rws ")}
+
+
+def kind_rebuilds(m: ModelSpec, seq, mb, rc, kw: dict) -> dict:
+    """One layer's rebuild peak of each kind the model has (activations.recompute_working_set at ``kw``, the table's
+    keywords ``layer_saves`` passes): a hybrid's blocks by pattern symbol (a hybrid layer is one block), else
+    "dense" and, with MoE layers, "moe"."""
+    if m.hybrid:
+        return {k: recompute_working_set(m, seq, mb, recompute=rc, moe=k == "E", kind=k, **kw)
+                for k in HYBRID_LAYER if m.kind_layers(k)}
+    each = {"dense": recompute_working_set(m, seq, mb, recompute=rc, moe=False, **kw)}
+    if m.moe_layers:
+        each["moe"] = recompute_working_set(m, seq, mb, recompute=rc, moe=True, **kw)
+    return each
 
 
 def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
@@ -1661,12 +1671,7 @@ def _layout_kind_shares(lk: tuple, names: tuple, k: int, v: int, counts: tuple) 
     middle ranks over rank 1's count (``stage_layer_ends``; under DualPipeV's V every rank but 0, over the fullest);
     with no middle rank (pp <= 2) rank 0's again (``stage_layer_microbatches`` reads 0 there). ``lk`` the model's
     ``layer_kinds``. Cached: a search meets the same few splits in every chunk."""
-    kind_cs = np.concatenate([np.zeros((len(names), 1)),
-                              np.cumsum([[x == q for x in lk] for q in names], axis=1)], axis=1)
-    edges = np.cumsum((0,) + counts)
-    on = stage_ranks(k, len(counts), v)
-    runs = kind_cs[:, edges[1:]] - kind_cs[:, edges[:-1]]
-    ranks = np.stack([np.bincount(on, r, minlength=k) for r in runs])  # kinds x ranks
+    ranks = rank_kind_layers(kind_weights(lk, names), counts, k, v)  # kinds x ranks
     held = ranks.sum(axis=0)
     mid = list(range(1, k)) if v == V_SPLIT else list(range(1, k - 1))
     n1 = max(held[1:]) if v == V_SPLIT else held[min(1, k - 1)]
@@ -1693,25 +1698,88 @@ def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds):
     per = np.stack([np.broadcast_to(np.asarray(kinds[k], dtype=np.float64), (n,)) for k in names])
     # per distinct layout (a few): each kind's share of rank 0's, the last rank's and each middle kind mix's
     # layers over the count the rank's layer-micro-batches take, gathered to the rows (no loop per candidate)
-    runtime = split_runtime(st, m)
-    (kpp, kv, ktp), inv = distinct_rows(np.broadcast_to(c.pp, (n,)), np.broadcast_to(split_vpp(c), (n,)),
-                                        np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,)))
-    lay = np.zeros(len(kpp), dtype=np.intp)
-    coef = []  # per layout: (kinds x (2 + mixes)) matrix
-    for i, (rows, (k, v, _), counts) in enumerate(split_per_row(m.layers, kpp, kv, ktp, runtime)):
-        lay[rows] = i
-        coef.append(_layout_kind_shares(lk, names, k, v, tuple(counts)))
+    splits, lay = _row_splits(m, st, c)
+    coef = [_layout_kind_shares(lk, names, k, v, counts) for k, v, counts in splits]  # (kinds x (2 + mixes)) each
     width = max(x.shape[1] for x in coef)
     # a layout with fewer mixes repeats its first (the max over them unchanged)
     tab = np.stack([np.concatenate([x, np.repeat(x[:, 2:3], width - x.shape[1], axis=1)], axis=1) for x in coef])
     # a column at a time, the kinds summed in order (elementwise: a row's value whatever the batch around it)
-    lay = lay[inv]
     got = [sum(tab[lay, q, j] * per[q] for q in range(len(names))) for j in range(width)]
     w0, wl, w1 = got[0], got[1], np.maximum.reduce(got[2:])
     if getattr(st, "activation_offload", False):  # pp 1 only (offload.valid_mask): the GPU keeps the last layers
         solo = np.asarray(c.pp) == 1
         w0 = np.where(solo, offload_kind_bytes(m, st, kinds)[1], w0)
     return w0, w1, wl
+
+
+def _row_splits(m: ModelSpec, st, c: Candidates) -> tuple:
+    """(the distinct splits ((pp, vpp, counts per virtual stage), the one --emit launches: ``split_per_row`` at
+    ``split_runtime``), each row's index among them): ``stage_kind_bytes`` and ``stage_kind_rws`` read the rows'
+    layer kinds per split, not per row; found once per Candidates (``Candidates.kept``: both read it in a call)."""
+    if isinstance(c, Candidates):
+        return c.kept("memory._row_splits", lambda: _find_row_splits(m, st, c), ("pp", "split_vpp", "tp"), m, st)
+    return _find_row_splits(m, st, c)
+
+
+def _find_row_splits(m: ModelSpec, st, c) -> tuple:
+    """``_row_splits`` found."""
+    n = len(c)
+    runtime = split_runtime(st, m)
+    (kpp, kv, ktp), inv = distinct_rows(np.broadcast_to(c.pp, (n,)), np.broadcast_to(split_vpp(c), (n,)),
+                                        np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,)))
+    lay = np.zeros(len(kpp), dtype=np.intp)
+    splits = []
+    for i, (rows, (k, v, _), counts) in enumerate(split_per_row(m.layers, kpp, kv, ktp, runtime)):
+        lay[rows] = i
+        splits.append((k, v, tuple(int(x) for x in counts)))
+    return splits, lay[inv]
+
+
+def mtp_kinds(m: ModelSpec) -> dict:
+    """The layer kinds one MTP depth runs, {``layer_kinds`` name: layers of it}: a DeepSeek-V3 depth is one
+    transformer layer (an MoE one where the model has MoE layers), a hybrid's "*E" (or "*-") two blocks
+    (Megatron-Core builds them on the last stage, after the decoder)."""
+    if m.hybrid:
+        return {"*": 1.0, ("E" if m.moe is not None else "-"): 1.0}
+    return {("moe" if m.moe is not None and m.moe_layers else "dense"): 1.0}
+
+
+@functools.lru_cache(maxsize=512)
+def _layout_kinds_held(lk: tuple, names: tuple, k: int, v: int, counts: tuple, mtp: tuple) -> np.ndarray:
+    """(kinds x 3) whether rank 0, any middle rank (``stage_kind_bytes``' middle: 1 .. pp - 2, under DualPipeV's V
+    1 .. pp - 1) and the last rank hold a layer of each kind of ``names``, the MTP kinds ``mtp`` on the rank
+    holding the head (``head_rank``; the last, rank 0 under the V, the one rank at pp 1)."""
+    ranks = rank_kind_layers(kind_weights(lk, names), counts, k, v) > 0  # kinds x ranks
+    ranks[[names.index(q) for q in mtp if q in names], head_rank(k, v)] = True
+    mid = ranks[:, 1:k] if v == V_SPLIT else ranks[:, 1:k - 1]
+    out = np.stack([ranks[:, 0], mid.any(axis=1), ranks[:, k - 1]], axis=1)
+    out.setflags(write=False)
+    return out
+
+
+def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None) -> tuple:
+    """(rank 0, the middle ranks, the last rank) rebuild peak per candidate: the largest of ``kind_rws`` (one layer's
+    working set of each kind, ``layer_saves``) over the kinds the rank holds (``_layout_kinds_held``, the split
+    --emit launches, counted by ``pipeline.rank_kind_layers`` as the step time's pacing rank and the stages'
+    parameters are), 0 on a middle rank where there is none. Megatron-Core rebuilds a rank's own layers one at a
+    time in its backward (tensor_parallel/random.py ``CheckpointFunction``; transformer_block.py
+    ``_checkpointed_forward``), so a rank of DeepSeek-V3's dense layers never holds an MoE layer's rebuild (its
+    routed tokens and, under the all-to-all dispatcher, its dispatch copies: 1.53 against 2.94 GB a 4096-token
+    sequence at EP 8, bf16), nor a hybrid rank without attention blocks the CP ring's buffers. Until stagemem42
+    every rank took the model's largest (``layer_saves``' rws). The middle ranks take the largest of any of them
+    (their saves are ``stage_kind_bytes``' largest mix at rank 1's micro-batches). ``inv``: each row's index into
+    ``kind_rws``' distinct activation keys (the three figures found per (split, key), then gathered), None: per row."""
+    names = tuple(sorted(kind_rws))
+    lk = layer_kinds(m)
+    mtp = tuple(mtp_kinds(m)) if m.mtp_layers else ()
+    splits, lay = _row_splits(m, st, c)
+    held = np.stack([_layout_kinds_held(lk, names, k, v, counts, mtp) for k, v, counts in splits])  # S x kinds x 3
+    width = len(c) if inv is None else None
+    per = np.stack([np.broadcast_to(np.asarray(kind_rws[q], dtype=np.float64), (width,) if width else
+                                    np.shape(kind_rws[q])) for q in names])  # kinds x keys
+    tab = (held[:, :, None, :] * per[None, :, :, None]).max(axis=1)  # splits x keys x 3 (rebuilds are >= 0)
+    at = np.arange(len(c)) if inv is None else inv
+    return tuple(tab[lay, at, j] for j in range(3))
 
 
 def offload_kind_bytes(m: ModelSpec, st, kinds):
@@ -1742,11 +1810,12 @@ def _chunk_kind_table(lk: tuple, names: tuple, k: int, v: int, counts: tuple, n:
     0, n, 2n, ...). ``lk`` the model's ``layer_kinds``. The one count both ``_chunk_kind_counts`` and
     ``_chunk_rebuilt_counts`` read."""
     edges = np.cumsum((0,) + counts)
-    every, first_n = np.zeros((len(names), v, k)), np.zeros((len(names), v, k))
+    # virtual stage s = j k + r is chunk j of rank r: the stages' kinds (kinds x stages) as (kinds x v x k)
+    every = stage_kind_layers(kind_weights(lk, names), counts).reshape(len(names), v, k)
+    first_n = np.zeros((len(names), v, k))
     for s in range(len(counts)):
         j, r = divmod(s, k)
         for i, x in enumerate(lk[edges[s]:edges[s + 1]]):
-            every[names.index(x), j, r] += 1
             first_n[names.index(x), j, r] += (i % n == 0) if (uniform and n) else i < n
     every.setflags(write=False)  # cached: its callers' slices are views into it
     first_n.setflags(write=False)
@@ -2036,7 +2105,7 @@ def _ranks_taken(c: Candidates, ranks, got):
 
 
 def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
-                      kinds=None, rebuilt=None, akey=None):
+                      kinds=None, rebuilt=None, akey=None, rank_rws=None):
     """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
     the peak over the ranks before the last (rank 0 with the embedding's output, or rank 1), the last with the MTP
     depths, each plus one layer's rebuild (``rws``). A rank's layers at their own kinds' saves where ``kinds``
@@ -2044,8 +2113,10 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     giving the saves unmixed by partial recompute, ``chunk_activations``' per-chunk block / uniform recompute.
     ``akey``: each row's activation key (``transformer_activations``' per-key layer terms), which with its split and
     recompute fixes its layer bytes (``chunk_activations`` prices the distinct ones once); not where the HF table's
-    per-row pieces price the layers (``rebuilt`` None there)."""
+    per-row pieces price the layers (``rebuilt`` None there). ``rank_rws``: (rank 0, the middle ranks, the last
+    rank) rebuild peaks, each rank's own kinds' (``stage_kind_rws``), else ``rws`` on every rank."""
     a2a = bool(m.moe is not None and st.moe_a2a_overlap)
+    r0, r1, rl = (rws,) * 3 if rank_rws is None else rank_rws
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
     # or rank 1
     if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp) key, gathered back (a few hundred keys)
@@ -2066,10 +2137,8 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     # DeepSeek-V3 depth is one transformer layer (an MoE one), a hybrid's "*E" block two blocks
     if kinds is None:
         mtp = m.mtp_layers * (2.0 if m.hybrid else 1.0) * per_layer
-    elif m.hybrid:
-        mtp = m.mtp_layers * sum(kinds.get(k, per_layer) for k in ("*", "E" if m.moe is not None else "-"))
     else:
-        mtp = m.mtp_layers * kinds["moe" if m.moe is not None and "moe" in kinds else "dense"]
+        mtp = m.mtp_layers * sum(kinds.get(k, per_layer) * x for k, x in mtp_kinds(m).items())
     al = lm_last * wl + mtp * last_inflight
     # 1F1B block recompute: each rank its own first N layers (rank_block_activations), where a rank's share differs
     # from the fullest rank's the mean layer took
@@ -2079,14 +2148,14 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
     a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
                                                                    rebuilt, None if rebuilt is None else akey))
-    first_act = np.maximum(a0 + emb_out, a1) + rws
-    last_act = al + rws
+    first_act = np.maximum(a0 + emb_out + r0, a1 + r1)  # each rank beside its own rebuild (stage_kind_rws)
+    last_act = al + rl
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
     # (transformer_activations), is "first"; "last" the fullest other rank (stage_layer_ends' middle under the V)
     v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)
     if np.any(v):
-        first_act = np.where(v, lm0 * w0 + mtp * last_inflight + emb_out + rws, first_act)
-        last_act = np.where(v, np.maximum(lm1 * w1, lm_last * wl) + rws, last_act)
+        first_act = np.where(v, lm0 * w0 + mtp * last_inflight + emb_out + r0, first_act)
+        last_act = np.where(v, np.maximum(lm1 * w1 + r1, lm_last * wl + rl), last_act)
     return first_act, last_act
 
 
@@ -2164,6 +2233,21 @@ def _unmixed_saves(full_layer, raw, at_none):
     return unrecomputed, lambda: ({"": full_layer}, {"": unrecomputed()[0]})
 
 
+def _rank_rebuilds(m: ModelSpec, st, c: Candidates, rws, key_rws: dict, inv, beside=0.0) -> tuple:
+    """(the model's rebuild, (rank 0, middle, last) rebuild peaks or None, the rebuild beside the loss), each with
+    ``beside`` (what sits beside any rebuild: a matrix's gradient before its scatter, ``scan_grad_transient``): each
+    rank's own kinds' (``stage_kind_rws``) where ``key_rws`` is given (each kind's at the activation keys, gathered by
+    ``inv``: a mixed model's table saves) and the partial recompute left the rows' rebuild the whole layer's
+    (``_partial_recompute_saves``: its plain layers are the mean layer's), else the model's ``rws``; the loss is beside
+    the rebuild of the rank holding the head (the last, rank 0 under DualPipeV's V: ``loss_logits``)."""
+    if not key_rws:
+        return rws + beside, None, rws + beside
+    whole = rws == functools.reduce(np.maximum, key_rws.values())[inv]
+    ranks = tuple(np.where(whole, x, rws) + beside for x in stage_kind_rws(m, st, c, key_rws, inv))
+    v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)
+    return rws + beside, ranks, np.where(v, ranks[0], ranks[2])
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept, loss_weights=0.0) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -2174,8 +2258,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-    # (and where an HF EP plan or DeepSpeed's AutoTP decides it: memory.hf_ep_rows)
-    # (and where a stated imbalance puts more routed rows on the busiest EP rank: moe.rank_load)
+    # (and where an HF EP plan / DeepSpeed's AutoTP decides it, memory.hf_ep_rows, or a stated imbalance, moe.rank_load)
     # (and where Megatron-Core's all-to-all dispatcher holds its copies at EP > 1: activations.moe_a2a_transient)
     ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
                                               or (getattr(st, "moe_megatron_layer", False)
@@ -2186,12 +2269,13 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     (ktp, kcp, ksp, kmb, krc, kep, ka2a), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys,
                                                              cp_a2a_keys(m, st, c))
     keys = (ktp, kcp, ksp, kmb, kep, ka2a)
-    per_layer, rws = (x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc))
+    per_layer, rws, key_rws = layer_saves(m, t, given, st, c, seq, b, memo, keys, krc)
+    per_layer, rws = per_layer[inv], rws[inv]
     every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
     krc0 = np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc)  # the same rows without recompute
     kinds = _kind_saves(m, t, given, st, c, seq, b, memo, keys, (krc, krc0), inv, rws, every, raw := {})
     unrecomputed, rebuilt = _unmixed_saves(per_layer, kinds is not None and raw, lambda: [
-        x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)])
+        x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)[:2]])
     per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, unrecomputed, every, split_runtime(st, m))
     if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
         hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf, st)
@@ -2209,11 +2293,11 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    rws = rws + scan_grad_transient(m, st, c, act_b)  # beside the rebuild: a matrix's gradient before its scatter
-    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)
-    last_logits = loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, rws, inv, beside=loss_weights)
-    if hf and (walked is None or not walked.all()):
-        last_logits = hf_logits
+    rws, rrws, head_rws = _rank_rebuilds(m, st, c, rws, key_rws if kinds is not None else {}, inv,
+                                         scan_grad_transient(m, st, c, act_b))  # each rank's own kinds' rebuild
+    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv, rrws)
+    last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
+                   else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)
     first_logits = where0((c.pp == 1) | v, last_logits)
     last_logits = np.where(v, 0.0, last_logits)

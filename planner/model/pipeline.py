@@ -381,6 +381,35 @@ def rank_sums(counts, pp: int, vpp: int = 1) -> np.ndarray:
     return np.bincount(stage_ranks(pp, len(counts), vpp), np.asarray(counts, dtype=np.float64), minlength=pp)
 
 
+def kind_weights(lk, names) -> np.ndarray:
+    """(kinds x layers) 1 at each global layer of each kind of ``names``, ``lk`` the kind of each layer in order
+    (planner.spec.params ``layer_kinds``): the rows ``stage_kind_layers`` / ``rank_kind_layers`` count."""
+    return np.array([[x == q for x in lk] for q in names], dtype=np.float64).reshape(len(names), len(lk))
+
+
+def stage_kind_layers(weights, counts) -> np.ndarray:
+    """(kinds x virtual stages) each stage's layers of each kind: ``weights`` (kinds x layers, ``kind_weights``; or
+    one kind's row) summed over each stage's run of ``counts`` (layer order: ``pipeline_split``), exact (integer
+    running sums). The one count of a split's layer kinds: the step time's pacing rank (step_time ``rank_mix``),
+    the memory model's stage parameters, blocks and activations (memory ``_split_tables``,
+    ``_layout_kind_shares``, ``_chunk_kind_table``) and each rank's rebuild (memory ``stage_kind_rws``).
+
+    >>> stage_kind_layers(kind_weights(("dense",) * 3 + ("moe",) * 5, ("dense", "moe")), (3, 3, 2)).tolist()
+    [[3.0, 0.0, 0.0], [0.0, 3.0, 2.0]]
+    """
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    cs = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w, axis=1)], axis=1)
+    ends = np.minimum(np.cumsum((0,) + tuple(int(x) for x in counts)), w.shape[1])
+    return cs[:, ends[1:]] - cs[:, ends[:-1]]
+
+
+def rank_kind_layers(weights, counts, pp: int, vpp: int = 1) -> np.ndarray:
+    """(kinds x ranks) each rank's layers of each kind: ``stage_kind_layers`` summed over the rank's virtual stages
+    (``stage_ranks``: chunk j of rank r is stage j pp + r; DualPipeV's V)."""
+    on = stage_ranks(pp, len(counts), vpp)
+    return np.stack([np.bincount(on, r, minlength=pp) for r in stage_kind_layers(weights, counts)])
+
+
 def chunk_spread(ranks, pp: int, vpp: int) -> tuple[int, ...]:
     """Layers per virtual stage (chunk j of rank r is virtual stage j pp + r) of a split given per rank
     (``balanced_counts``' layout): each rank's layers spread over its ``vpp`` chunks as evenly as they go, the

@@ -108,7 +108,7 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param,
                                    moments_16bit, pipeline_end_params, split_blocks, stage_split, key_stage_split,
                                    STATE_KEY)
-from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers,
+from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
                                      stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed, rebuilt_layers,
                                      recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
@@ -1655,7 +1655,7 @@ def rank_mix(layers: int, counts, rank_of, k: int, weights) -> np.ndarray:
     rank holding the model's mix, exactly (integers until the division). DeepSeek-V3 on PP 16 (``Et*4|(t*4|)*14tmL``):
     the first rank's 4 layers are 3 dense and 1 MoE against 4 x 3 / 61 dense, -2.80 MoE layers beyond; each middle
     rank's 4 MoE are 0.20 beyond."""
-    kind = lp16_layers(layers, counts, layers, 0, weights)  # the kind's layers on each virtual stage
+    kind = stage_kind_layers(weights, counts)[0]  # the kind's layers on each virtual stage (one count: pipeline)
     excess = (kind * layers - np.asarray(counts, dtype=np.float64) * float(np.sum(weights))) / layers
     return np.bincount(rank_of, excess, minlength=k)
 
