@@ -740,30 +740,15 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     # the mean prompt (``one_request_s``: the least time a request takes)
     ttft = llm_ttft(im, s, B, B)
 
-    def ttft_q(i: int) -> float:
-        return float(llm_ttft(im, s, B[i], B[i], q=TTFT_QUANTILE))
+    def ttft_q(i: int, budget: int = REALTIME_TOKEN_BUDGET) -> float:
+        return float(llm_ttft(im, s, B[i], B[i], q=TTFT_QUANTILE, budget=budget))
 
     def tpot_q(b: float) -> float:
         return screen_tpot(im, s, b)
 
-    ok = np.ones(len(B), dtype=bool)
     # the batches each target allows (B[:n]): the one allowing fewest, if under len(B), is the batch's limit
-    allows = {}
-    if target.tpot_s is not None:
-        # the target is a p99 over requests (tpot_quantile), which grows with B: B[:lo] meet it, B[hi:] miss it
-        lo, hi = 0, len(B)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            lo, hi = (mid + 1, hi) if tpot_q(B[mid]) <= target.tpot_s else (lo, mid)
-        ok[lo:] = False
-        allows["tpot"] = lo
-    if target.ttft_s is not None:
-        lo, hi = 0, len(B)  # the percentile grows with B: B[:lo] meet the target, B[hi:] miss it
-        while lo < hi:
-            mid = (lo + hi) // 2
-            lo, hi = (mid + 1, hi) if ttft_q(mid) <= target.ttft_s else (lo, mid)
-        ok[lo:] = False
-        allows["ttft"] = lo
+    allows = batch_allows(len(B), target, lambda n: tpot_q(B[n]), ttft_q)
+    ok = np.arange(len(B)) < min(allows.values(), default=len(B))
     base.update(fits=True, tpot_batch1_ms=float(tpot[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
                 compute_dtype=it["dtype"], reachable_tflops=compute_peak(hw, s.precision)[0] / 1e12)
     if not ok.any():
@@ -778,24 +763,32 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                              + (f" ({met[0]})" if met else ""))
     i = int(np.flatnonzero(ok)[-1])  # both grow with B: the largest batch meeting the targets
     b = int(B[i])
-    rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
     j = len(B) - 1  # offline: the memory-limited batch, no latency target
     rps_offline = B[j] / (s.output_tokens * step_offline[j])
-    # what held the batch down (serving_budget.fleet_bound): a target, else memory or serving.max_batch
-    held = min(allows, key=allows.get) if allows and min(allows.values()) < len(B) else None
-    load = dict(batch_limit=held or ("max_batch" if b == s.max_batch and b < b_mem else "memory"))
+    sized = None
     if target.qps:  # the TPOT / TTFT the screen states: at the load a replica of the analytic size sees
-        sized = budget_replicas(m, s, hw, tp, target, b, im)
+        # the batch (``max_num_seqs``) at each budget its own: its backlog's TPOT and full batch's TTFT at that budget
+        # (serve46: the row states one budget; the batch was the least budget's TPOT and 2,048's TTFT)
+        by_budget = {k: batch_allows(len(B), target, lambda n, k=k: tpot_quantile(im, s, float(B[n]), k),
+                                     lambda n, k=k: ttft_q(n, k)) for k in REALTIME_TOKEN_BUDGETS}
+        sized = budget_replicas(m, s, hw, tp, target, {k: min(a.values(), default=len(B))
+                                                       for k, a in by_budget.items()}, im)
         if sized is None:
             return ServingOption(**base, meets_latency=False, reason=(
                 (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
                  f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any token budget ("
                 + " / ".join(f"{k:,}" for k in REALTIME_TOKEN_BUDGETS) + ") and replica count up to "
-                f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps):,} its throughput needs at "
-                f"{REALTIME_TOKEN_BUDGET:,}"))
+                f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / (b / (s.output_tokens * step[i]))):,} its "
+                f"throughput needs at {REALTIME_TOKEN_BUDGET:,}"))
+        i, b, allows = sized.batch - 1, sized.batch, by_budget[sized.budget]
+    rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
+    # what held the batch down (serving_budget.fleet_bound): a target, else memory or serving.max_batch
+    held = min(allows, key=allows.get) if allows and min(allows.values()) < len(B) else None
+    load = dict(batch_limit=held or ("max_batch" if b == s.max_batch and b < b_mem else "memory"))
+    if sized is not None:
         # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over the replicas: tpot_quantile's branching
-        # stalls; the mixture over bursty arrivals' states), the batch above stays sized by a backlog's; the TTFT,
-        # TPOT, throughput and both replica counts are at the one budget ``budget_replicas`` chose (serve45)
+        # stalls; the mixture over bursty arrivals' states), the batch above sized by a backlog's; the batch, TTFT,
+        # TPOT, throughput and both replica counts are at the one budget ``budget_replicas`` chose (serve45, serve46)
         load.update(queue_replicas=sized.replicas, throughput_replicas=sized.throughput_replicas,
                     concurrency=sized.concurrency, tpot_ms=sized.tpot_s * 1e3,
                     ttft_ms=sized.ttft_s * 1e3 if math.isfinite(sized.ttft_s) else None,
@@ -835,9 +828,10 @@ class BudgetSize:
     b: float
     ttft_s: float
     tpot_s: float
+    batch: int = 0  # max_num_seqs at this budget (serve46: each budget's own)
 
 
-def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int,
+def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batches: dict,
                     im: IterationModel) -> Optional[BudgetSize]:
     """The option at the token budget (``REALTIME_TOKEN_BUDGETS``, vLLM ``max_num_batched_tokens``) that needs the
     fewest replicas meeting the targets, every figure at it: the throughput B / (O x the lumped step at it), and
@@ -854,13 +848,32 @@ def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: 
     req/s at 512 against 1.03 at 2,048, serve43)."""
     best = None
     for k in REALTIME_TOKEN_BUDGETS:
+        batch = batches.get(k, 0)
+        if batch < 1:  # no batch meets the targets at this budget
+            continue
         rps = batch / (s.output_tokens * float(lumped_iteration(im, s, float(batch), k)))  # Little's law, as llm_option
         r0 = math.ceil(target.qps / rps)
         got = queue_replicas(m, s, hw, tp, target, batch, r0, im, capacity=rps, budget=k,
                              below=None if best is None else best.replicas)
         if got is not None:
-            best = BudgetSize(k, rps, r0, *got)
+            best = BudgetSize(k, rps, r0, *got, batch=batch)
     return best
+
+
+def batch_allows(n: int, target: ServeTarget, tpot_at: Callable[[int], float],
+                 ttft_at: Callable[[int], float]) -> dict:
+    """{target: how many of the batches 1..n it allows} for the targets set: each p99 grows with the batch, so the
+    batches meeting it are a prefix, found by bisection; ``tpot_at`` / ``ttft_at`` take a batch's index (batch - 1)."""
+    out = {}
+    for name, goal, at in (("tpot", target.tpot_s, tpot_at), ("ttft", target.ttft_s, ttft_at)):
+        if goal is None:
+            continue
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if at(mid) <= goal else (lo, mid)
+        out[name] = lo
+    return out
 
 
 #: ``queue_replicas`` looks no further than this multiple of the replicas a plan's throughput needs: past it an option
@@ -877,8 +890,20 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     queued p99 TTFT (``llm_ttft`` at ``TTFT_QUANTILE``, the target's percentile, with the slot and prefill-budget
     queues at the replica's rate QPS / replicas, pooled over the replicas; its load L and decode batch b from
     ``screen_concurrency``) meets ``target.ttft_s``; with no TTFT target, ``r0`` (its TTFT
-    may then be unbounded: inf). Replicas are found by doubling then bisecting (the TTFT falls as the rate per
-    replica does); None where none up to ``QUEUE_REPLICA_FACTOR`` x ``r0`` meets it. Since servetpot36 the count also
+    may then be unbounded: inf). The least count meeting the TTFT is found by doubling then bisecting (the TTFT falls
+    as the rate per replica does: ``least_meeting``), and from it the TPOT is screened at each count in turn
+    (``TPOT_SCAN`` of them, then doubling and bisecting again), so the count is the least meeting both where the TPOT
+    is not monotone in the replicas; None where none up to ``QUEUE_REPLICA_FACTOR`` x ``r0`` meets them. Until serve46
+    one doubling and bisection over both targets took the first count after its last miss: the RAG job's (llama3-8b,
+    6,000 / 150 tokens, 8 QPS, 60 ms / 3 s) g6e.xlarge at budget 512, started at 8 (2,048's throughput), missed the
+    TPOT there (60.04 ms, a tile-padding artefact since fixed: ``serving_iteration.TILE_SLACK``) and said 9 where 7
+    meets both. Why the TPOT can rise with the replicas (physical, as the simulation's scheduler and vLLM V1's run
+    it: vllm/v1/core/sched/scheduler.py schedules the running decodes first and a waiting prompt's chunks in what the
+    budget leaves): a request's TPOT is the mean of its steps, lumped (carrying a prompt's chunk) or decode-only
+    (``tpot_quantile``); near saturation nearly every step is lumped and the requests' TPOTs agree, while with fewer
+    requests a replica the decode-only step falls (less KV to read) and the share of lumped steps drops towards a
+    half, so the requests' TPOTs spread (the binomial's n f (1 - f)) and the p99 can rise while the mean falls:
+    52.2 / 53.0 / 52.9 / 52.3 ms at 6-9 replicas there (mean lumped share 0.88 / 0.73 / 0.63 / 0.54). Since servetpot36 the count also
     meets ``target.tpot_s`` with the TPOT the screen states, the open fleet's at b (``screen_tpot`` at QPS / replicas
     over the replicas: Poisson arrivals whose prompts stall the decodes beside them, more than a backlog's one prompt
     a finish); until then the TPOT needed no search, the backlog's p99 at b <= ``batch`` being at most the batch's,
@@ -903,47 +928,61 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     state overloads it); L and b stay the mean rate's. ``below``: only a count under it (``budget_replicas``: a budget
     after the first is taken only where it saves a replica, as the simulation tries its settings), else None."""
     im = im or option_iteration(m, s, hw, tp)
+    seen: dict = {}
 
     def at(r: int) -> list:
-        return screen_point(m, s, hw, tp, target, batch, r, capacity, im, budget)
+        if r not in seen:
+            seen[r] = screen_point(m, s, hw, tp, target, batch, r, capacity, im, budget)
+        return seen[r]
 
-    def meets(r: int, g: list) -> bool:
-        if target.ttft_s is not None and not g[2] <= target.ttft_s:
-            return False
-        g[3] = g[3]() if callable(g[3]) else g[3]  # the TPOT once the TTFT meets (its tails are the dearer part)
+    def ttft_meets(r: int) -> bool:
+        return target.ttft_s is None or at(r)[2] <= target.ttft_s
+
+    def tpot_meets(r: int) -> bool:
+        g = at(r)
+        g[3] = g[3]() if callable(g[3]) else g[3]  # the TPOT once asked (its tails are the dearer part)
         return target.tpot_s is None or s.output_tokens <= 1 or g[3] <= target.tpot_s
 
-    def done(r: int, g: list) -> tuple:
-        return (r, g[0], g[1], g[2], g[3]() if callable(g[3]) else g[3])
-
-    if below is not None and r0 >= below:
+    top = QUEUE_REPLICA_FACTOR * r0 if below is None else below - 1  # the counts looked at: r0 .. top
+    r_t = least_meeting(ttft_meets, r0, top)  # the TTFT falls with the rate a replica gets
+    if r_t is None:
         return None
-    first = at(r0)
-    if meets(r0, first):
-        return done(r0, first)
-    lo, hi, got = r0, None, None  # lo: misses
-    step = 1
-    while hi is None:
-        r = r0 + step
-        if below is not None:  # the same growth from r0, no further than the last count that saves a replica
-            r = min(r, below - 1)
-            if r <= lo:
-                return None
-        elif r > QUEUE_REPLICA_FACTOR * r0:
+    # the TPOT need not fall with the replicas (serve46: fewer prompts a replica take the steps from mostly lumped to
+    # a mix, so the requests' TPOTs spread): the counts from the TTFT's in turn, then the doubling and bisection
+    r = next((r for r in range(r_t, min(r_t + TPOT_SCAN, top + 1)) if tpot_meets(r)), None)
+    if r is None and r_t + TPOT_SCAN <= top:
+        r = least_meeting(lambda n: ttft_meets(n) and tpot_meets(n), r_t + TPOT_SCAN, top)
+    if r is None:
+        return None
+    g = at(r)
+    return (r, g[0], g[1], g[2], g[3]() if callable(g[3]) else g[3])
+
+
+#: consecutive counts ``queue_replicas`` screens for the TPOT from the least meeting the TTFT, before it doubles: the
+#: RAG job's g6e.xlarge at budget 512 reads 52.2 / 53.0 / 52.9 / 52.3 ms at 6-9 replicas (serve46), a rise of one count
+TPOT_SCAN = 16
+
+
+def least_meeting(meets: Callable[[int], bool], lo: int, hi: int) -> Optional[int]:
+    """The least n in [lo, hi] with ``meets(n)``, found by doubling from ``lo`` then bisecting, which is exact where
+    ``meets`` holds from some n on (the TTFT as the rate a replica gets falls); None where ``hi`` misses. At most
+    2 log2(hi - lo + 1) + 2 calls."""
+    if lo > hi:
+        return None
+    if meets(lo):
+        return lo
+    miss, step = lo, 1
+    while True:
+        r = min(lo + step, hi)
+        if meets(r):
+            break
+        if r >= hi:
             return None
-        g = at(r)
-        if meets(r, g):
-            hi, got = r, g
-        else:
-            lo, step = r, 2 * step
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        g = at(mid)
-        if meets(mid, g):
-            hi, got = mid, g
-        else:
-            lo = mid
-    return done(hi, got)
+        miss, step = r, 2 * step
+    while r - miss > 1:
+        mid = (miss + r) // 2
+        miss, r = (miss, mid) if meets(mid) else (mid, r)
+    return r
 
 
 #: fixed-point steps ``screen_concurrency`` takes at most (it converges in a handful below saturation)
