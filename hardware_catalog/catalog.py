@@ -1276,8 +1276,10 @@ def _suggest(name: str, choices: dict[str, str]) -> str:
 
 
 def _read_csv(path: Path) -> list[dict]:
+    """A shipped table's rows; a broken quote is an error (``strict``, as ``_strict_csv`` reads an override), not a
+    cell that runs on to the end of the file."""
     with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+        return list(csv.DictReader(fh, strict=True))
 
 
 _SECTIONS = ("gpus", "instances", "onprem", "commitments", "launch_fabric", "system_prices")
@@ -1362,10 +1364,33 @@ def _from_display(section: str, rows: list[dict], origin: str) -> list[dict]:
     return out
 
 
+def _strict_csv(text: str, origin: str):
+    """The rows of an override CSV, each a list of cells; a broken quote refused at the line its row starts on.
+    Python's csv reader is lenient by default: a cell opened with a quote and never closed (``aws,p5.48xlarge,"40``)
+    ran to the end of the file, so the price read 40 and every row after it was swallowed into that one cell;
+    ``strict=True`` (the csv module's Dialect.strict: "raise exception Error on bad CSV input") refuses that
+    ("unexpected end of data") and a character after a closing quote (``"40"x``, "',' expected after '\"'"). A quote
+    inside an unquoted cell (``4"0``) is still a cell's text, as RFC 4180's readers take it. Until qa65 such a file was
+    read as the price 40."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    while True:
+        start = reader.line_num + 1  # the line this row starts on (a quoted cell may span lines)
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            what = ("a quoted cell opened here is never closed" if "end of data" in str(e)
+                    else f"a quoted cell is malformed ({e})")
+            raise CatalogError(f"line {start}", f"{what}: close each quote, and double a quote inside a quoted cell "
+                                                "(\"\")", origin) from None
+
+
 def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
     """An override CSV: one header row; a repeated column name is refused (DictReader would keep
-    the last one silently), and so is a row with more cells than the header has columns."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    the last one silently), and so is a row with more cells than the header has columns, and a broken quote
+    (``_strict_csv``)."""
+    reader = _strict_csv(text, origin)
     header = next(reader, None)
     if not header:
         return {}

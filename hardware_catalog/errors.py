@@ -19,13 +19,34 @@ MESSAGE_CHARS = 300
 MESSAGE_TAIL_CHARS = 100
 
 
+#: significant digits of an echoed whole number past which it is written in scientific form: a double's DBL_DIG, the
+#: digits a number that came through a float keeps (YAML's ``1e308`` is text that pydantic reads through float to
+#: the int 1000000000000000010979063629...; the digits past the 15th are the float's, not the user's)
+ECHO_DIGITS = 15
+
+
+def _echo(value) -> str:
+    """``repr`` of ``value``, a whole number of more than ``ECHO_DIGITS`` digits as ``ECHO_DIGITS`` significant digits
+    in scientific form (``1e+308``, as Python writes the float ``1e308``). Until qa65 ``global_batch: 1e308`` was
+    refused as "got 100000000000000001097906362944045541740492309677311846336810682903157585404911491…"."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** ECHO_DIGITS:
+        from decimal import Context
+
+        ctx = Context(prec=ECHO_DIGITS)  # (an int of any size: no float, no str() digit limit)
+        return f"{ctx.create_decimal(value).normalize(ctx):g}"
+    return repr(value)
+
+
 def clip(value, limit: int = ECHO_CHARS) -> str:
-    """``repr`` of ``value`` cut to ``limit`` characters, control characters escaped by repr.
+    """``repr`` of ``value`` (``_echo``: a long whole number in scientific form) cut to ``limit`` characters, control
+    characters escaped by repr.
 
     >>> clip("x" * 200)[:12], len(clip("x" * 200))
     ("'xxxxxxxxxxx", 81)
+    >>> clip(int(1e308)), clip(12345678901234567890), clip(123456789012345)
+    ('1e+308', '1.23456789012346e+19', '123456789012345')
     """
-    text = repr(value)
+    text = _echo(value)
     return text if len(text) <= limit else text[:limit] + "…"
 
 

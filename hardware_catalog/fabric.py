@@ -97,7 +97,7 @@ def launch_fabrics() -> dict[str, LaunchFabric]:
     shipped file, checked by tests/test_launch_fabric.py)."""
     out: dict[str, LaunchFabric] = {}
     with DATA.open(newline="", encoding="utf-8") as fh:
-        for i, r in enumerate(csv.DictReader(fh), start=2):
+        for i, r in enumerate(csv.DictReader(fh, strict=True), start=2):
             key = f"{r.get('cloud')}:{r.get('instance')}"
             try:
                 row = parse_row(r)

@@ -91,6 +91,11 @@ HORIZON_HOURS = 365 * 24.0
 #: represent come out at or under 95% of their GPU (tests/test_real_runs_fit.py; the other four at
 #: 96-99%: tuned recipes run full) -- at 10% only 48 would be allowed. A stated assumption.
 MEMORY_HEADROOM = 0.05
+#: the MFU from which a plan's output says what the figure assumes (``explain.high_mfu_lines``): the top of what
+#: published bf16 runs reach (README "MFU envelope": H100 60.1%, NVIDIA dgxc Llama 3.1 8B; A100 64.2% llm-foundry
+#: MPT-7B and 72.7% the FlashAttention-2 paper's GPT3-2.7B at 8K, one node, no recompute). A plan above it is in the
+#: regime only runs without recompute, on fused kernels, with few collectives reached. A stated threshold (qa65)
+HIGH_MFU = 0.60
 #: spot interruptions when the job has no ``checkpoint`` section: the CheckpointSpec defaults (20 Gb/s
 #: aggregate write, 10 min restart), so a job with and without the section agree
 SPOT_CHECKPOINT_WRITE_GBPS = 20.0

@@ -10,6 +10,7 @@ import csv
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,18 +53,17 @@ def _key(row: dict) -> tuple:
             _reshard(row["stack"]))
 
 
-def _reshard(stack: dict) -> bool:
-    """The plan's reshard_after_forward: its record's, or (a stack with no such switch, whose record leaves it out
-    since QA 32: MaxText, DeepSpeed) the registry entry's fixed behaviour, as the table gives it."""
-    from planner.model.stacks import STACKS
-
-    return stack.get("reshard_after_forward", STACKS[stack["name"]].reshard_after_forward)
+def _reshard(stack: dict) -> bool | None:
+    """The plan's reshard_after_forward: its record's, or None where the record leaves it out, as the table's empty
+    cell: a stack with no such switch (since QA 32: MaxText, DeepSpeed) or a plan that does not use it (since qa65: a
+    plan below ZeRO-3, a Megatron-FSDP one; stacks.LAYOUT_USES)."""
+    return stack.get("reshard_after_forward")
 
 
 def _table_key(r) -> tuple:
     offload = "+".join(k for k in ("optimizer", "activation") if r[f"{k}_offload"]) or "none"
     return (r["hardware"], int(r["nodes"]), *(int(r[k]) for k in LAYOUT), int(r["micro_batch"]), r["recompute"],
-            offload, bool(r["reshard_after_forward"]))
+            offload, None if pd.isna(r["reshard_after_forward"]) else bool(r["reshard_after_forward"]))
 
 
 def _usd(row, spot):

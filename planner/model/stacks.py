@@ -1503,13 +1503,15 @@ class Stack:
         16-bit ``param_dtype``) likewise: until small31b Llama-3-8B under llm-foundry at ZeRO-2 paid the casts."""
         return np.asarray(zero) < (2 if self.fsdp2_dp or self.fsdp_zero2_param_dtype else 3)
 
-    def options(self, model=None, training=None) -> dict:
+    def options(self, model=None, training=None, zero: int | None = None) -> dict:
         """The option values of this stack, for outputs: each option (``OPTIONS``) the stack has (``holds``) and, given
         the job's ``model`` and ``training``, that the job uses (``OPTION_USES``), so that a plan's stack record reads
         back as a job's ``training.framework`` with no refusal or note (until 2026-12-03 the record listed every
-        option, ``channels_last: true`` on megatron-core too, which the job refuses)."""
+        option, ``channels_last: true`` on megatron-core too, which the job refuses). ``zero``: the plan's ZeRO
+        stage, which leaves out an option the plan does not use there (``layout_uses``)."""
         return {k: None if self.kind_default(k) else _record_value(k, getattr(self, k)) for k in OPTIONS
-                if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))}
+                if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))
+                and (zero is None or bool(layout_uses(self, k, zero)))}
 
     def raf_under_pp(self, pp_on: bool) -> bool:
         """Whether its FSDP reshards after forward with (``pp_on``) or without a pipeline (``pp_reshard_after_forward``
@@ -1522,16 +1524,16 @@ class Stack:
         """``reshard_after_forward`` as a plan at ZeRO ``zero`` and PP ``pp`` runs it (``zero`` None: the option as
         set). The option is ZeRO-3's: an FSDP2 stack's ZeRO-2 never reshards (``fsdp2_dp``), a stack that keeps the
         stage gathered under PP does not either (``pp_fsdp_unsharded``), and below that there are no sharded weights
-        to gather (None: not listed)."""
+        to gather, nor a switch under Megatron-FSDP (``layout_uses``; None: not listed)."""
         on = "on" if self.reshard_after_forward else "off"
         if zero is None:
             return on
-        if zero >= 3:
-            kept = (pp or 1) > 1 and self.pp_fsdp_unsharded and not self.raf_under_pp(True)
-            return "off (kept gathered under PP)" if kept else on
         if zero == 2 and self.fsdp2_dp:
             return "off (ZeRO-2: FSDP2 without reshard)"
-        return None
+        if not layout_uses(self, "reshard_after_forward", zero):
+            return None
+        kept = (pp or 1) > 1 and self.pp_fsdp_unsharded and not self.raf_under_pp(True)
+        return "off (kept gathered under PP)" if kept else on
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True) -> str:
@@ -1950,6 +1952,27 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                # the exchange of an attention layer's K/V (a CNN has no sequence to split)
                "cp_comm_type": lambda m, t: m.is_transformer}
 assert set(OPTION_USES) <= set(OPTIONS)
+
+#: Options a stack has that a plan uses only at some layouts, per plan: given the stack and the plan's ZeRO stage (a
+#: number or an array of them), where the option is the plan's. A plan's stack record (``Stack.options`` with
+#: ``zero``) and the search table's columns (planner.search.recommend ``_frame``: ``recommend --csv``, the JSON's
+#: Pareto rows) leave it out elsewhere. ``reshard_after_forward`` is ZeRO-3's: below it no parameter is sharded
+#: to gather again (``Stack.reshard_label``; an FSDP2 stack's ZeRO-2 is ``reshard_after_forward=False`` whatever the
+#: option), and Megatron-FSDP has no such switch (stack_rules "mfsdp-reshard": Megatron-Core
+#: megatron/core/distributed/fsdp/src/megatron_fsdp/megatron_fsdp.py releases every unit's parameters after forward;
+#: DistributedDataParallelConfig has no reshard option, ``--torch-fsdp2-no-reshard-after-forward`` is the torch
+#: FSDP2 path's). Until qa65 a Megatron-Core plan at Megatron-FSDP ZeRO-2 read ``reshard_after_forward=True`` in
+#: ``recommend --csv`` and its JSON ``stack``.
+LAYOUT_USES = {"reshard_after_forward": lambda st, zero: (np.asarray(zero) >= 3) & (not st.megatron_fsdp)}
+assert set(LAYOUT_USES) <= set(OPTIONS)
+
+
+def layout_uses(stack: "Stack", option: str, zero) -> np.ndarray:
+    """Where a plan at ZeRO ``zero`` (a number or an array) on ``stack`` uses ``option`` (``LAYOUT_USES``; an option
+    not listed: wherever the stack has it, ``holds``)."""
+    on = holds(stack, option)
+    rule = LAYOUT_USES.get(option)
+    return np.asarray(on & rule(stack, zero)) if on and rule is not None else np.full(np.shape(zero), on)
 
 
 def _record_value(option: str, value):

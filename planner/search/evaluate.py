@@ -169,7 +169,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     )
     return replace(plan, bottleneck=bottleneck_line(plan, hw),
                    advice=tuple(advice(job, plan, hw, ev.get("stack"), alternatives(job, c, hw, stack, i, step))),
-                   stack=stack_record(job, ev.get("stack"), ev.get("searched", ())))
+                   stack=stack_record(job, ev.get("stack"), ev.get("searched", ()), int(c.zero[i])))
 
 
 def candidates_eval(job: JobSpec, st: dict, c: Candidates, hw: HardwareOption) -> dict | None:
@@ -242,12 +242,14 @@ def offload_label(stack: Stack) -> str:
     return "+".join(parts) or "none"
 
 
-def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = ()) -> dict:
+def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = (),
+                 zero: int | None = None) -> dict:
     """The stack a plan assumes, for the JSON: its name, each option the stack has and the job uses
-    (``Stack.options``: the record pasted back as the job's ``training.framework`` is the same stack), and the
+    (``Stack.options``: the record pasted back as the job's ``training.framework`` is the same stack) and the plan
+    at ZeRO ``zero`` uses (``stacks.LAYOUT_USES``: no ``reshard_after_forward`` on a ZeRO-2 plan), and the
     options ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``)."""
     stack = stack or from_training(job.training, model=job.model)
-    return dict(name=stack.name, **stack.options(job.model, job.training), searched=list(searched))
+    return dict(name=stack.name, **stack.options(job.model, job.training, zero), searched=list(searched))
 
 
 def peak_source(source: str) -> str:

@@ -26,7 +26,7 @@ from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu, other_words
-from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
+from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses
 from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
@@ -787,12 +787,23 @@ def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, 
         tally.closest_gpu[hw.gpu.name] = near
 
 
-def _option_cell(value):
-    """A stack option as one value for every row of a batch: a per-layer ``cp_comm_type`` (a tuple, one type a
-    layer) as the words Megatron's ``--cp-comm-type`` takes. As a tuple it read as a column of its own, one type a
-    row: the rows took its first types, and a batch of more rows than layers failed the search (QA 53: an
-    IndexError, "index 97 is out of bounds for axis 0 with size 32", for any recommend of such a job)."""
-    return " ".join(value) if isinstance(value, tuple) else value
+def _option_cell(stack, option: str, zero: np.ndarray):
+    """Stack option ``option`` of a batch's rows at ZeRO stages ``zero``: one value for the whole batch, None (an
+    empty cell) where the stack has no such option or the rows do not use it (``stacks.layout_uses``: until qa65
+    every stack's rows read ``reshard_after_forward=True``, ``optimizer_offload=False`` on Megatron-LM, and a
+    Megatron-FSDP ZeRO-2 plan ``reshard_after_forward=True``), or per row (an object column) where some rows use it
+    and some do not. A per-layer ``cp_comm_type`` (a tuple, one type a layer) as the words Megatron's
+    ``--cp-comm-type`` takes. As a tuple it read as a column of its own, one type a row: the rows took its first
+    types, and a batch of more rows than layers failed the search (QA 53: an IndexError, "index 97 is out of
+    bounds for axis 0 with size 32", for any recommend of such a job)."""
+    value = getattr(stack, option)
+    value = " ".join(value) if isinstance(value, tuple) else value
+    used = layout_uses(stack, option, zero)
+    if used.all():
+        return value
+    if not used.any():
+        return None
+    return np.where(used, np.array([value], dtype=object), None)
 
 
 def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, limit: float, hours, cost,
@@ -806,7 +817,7 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
         schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
-        **{o: _option_cell(getattr(var.stack, o)) for o in SEARCHED},  # the plan's stack options
+        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED},  # the plan's stack options
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                  if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
         # Megatron's --recompute-method and --recompute-num-layers of the full rows (block N or
