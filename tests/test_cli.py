@@ -325,16 +325,24 @@ def test_long_context_mfu_says_what_the_causal_kernel_executes(cli, tmp_path):
 
 def test_emitted_plan_line_of_a_bare_cluster(cli, tmp_path):
     """The launch spec's first comment read "..., 30.0 d, - on-demand" for an unpriced bare-GPU plan, and named
-    the hardware as "2 x GB200-B200 (144 x GB200-B200)"; hosts and GPUs per host are the GB200 trays."""
-    job = tmp_path / "job.yaml"
-    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 144, tokens: 1.0e10}\n"
-                   "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: GB200, nodes: 2}\n")
-    code, out, err = cli("recommend", job, "--emit", "torchrun", "--no-simulate")
-    assert code == 0, err
-    first = out.splitlines()[0]
+    the hardware as "2 x GB200-B200 (144 x GB200-B200)"; hosts and GPUs per host are the GB200 trays. Since gbprice42
+    a bare GB200 NVL72 plan is priced at the cheapest shipped rack-hour rate (CoreWeave's $756 a rack-hour: 53.0 min
+    on 2 racks, $1.34k); GB300 has no sourced rate and still says so."""
+    def first_line(gpu):
+        job = tmp_path / f"{gpu}.yaml"
+        job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 144, tokens: 1.0e10}\n"
+                       f"parallel: {{tp: 1, pp: 1, zero: 1}}\ncluster: {{gpu: {gpu}, nodes: 2}}\n")
+        code, out, err = cli("recommend", job, "--emit", "torchrun", "--no-simulate")
+        assert code == 0, err
+        assert "--nnodes=36 --nproc-per-node=4" in out
+        return out.splitlines()[0]
+
+    first = first_line("GB200")
     assert first.startswith("# planner plan: 2 x nvidia:DGX-GB200-NVL72 (144 x GB200-B200)"), first
+    assert first.endswith("53.0 min, $1.34k on-demand"), first
+    first = first_line("GB300")
+    assert first.startswith("# planner plan: 2 x nvidia:GB300-NVL72 (144 x GB300-B300)"), first
     assert first.endswith("no price (bare GPU)") and "- on-demand" not in first, first
-    assert "--nnodes=36 --nproc-per-node=4" in out
 
 
 def test_serve_errors_name_the_option_the_user_gave(cli, tmp_path):
