@@ -453,6 +453,11 @@ BERT_DLE_STACK = "hf-trainer"
 #: model ``model.half()`` with FusedLAMBAMP's fp32 master copy (``setup_fp32_params``): 16-bit weights
 #: and gradients, fp32 master (``weights="megatron"``, ``grad_dtype="same"``)
 BERT_DLE_OPTIONS = dict(overlap_grad_reduce=False)
+#: DLE's attention is its own TorchScript-scripted BERT (fp16 softmax over ``attention_scores / sqrt(d) + mask``,
+#: NVFuser fusions), not transformers' per-family eager code the hf-trainer stack prices (activations_hf
+#: ``HF_EAGER_SOFTMAX``, stacks ``Stack.explicit_softmax`` "transformers"): its softmax is read as "unread", the fused
+#: 16-bit default at 128 keys, as before hfsoftmax42
+BERT_DLE_SOFTMAX = "unread"
 BERT_DLE_TRAINING = dict(weights="megatron", grad_dtype="same")
 BERT_DLE_SCORED = dict(framework="pytorch", precision="fp16", task="pretrain_phase1")
 #: max_predictions_per_seq of DLE's phase-1 / phase-2 data (scripts/run_pretraining.sh
@@ -474,7 +479,7 @@ def bert_dle(cat) -> pd.DataFrame:
     d = pd.read_csv(DATA / "bert_dle.csv")
     d = d[np.logical_and.reduce([d[k] == v for k, v in BERT_DLE_SCORED.items()])]
     model = ModelSpec(**PRESETS["bert-large"])
-    stack = stacks.resolve(BERT_DLE_STACK, **BERT_DLE_OPTIONS)
+    stack = replace(stacks.resolve(BERT_DLE_STACK, **BERT_DLE_OPTIONS), explicit_softmax=BERT_DLE_SOFTMAX)
     rows = []
     for r in d.itertuples():
         hw = hw_option(cat, r.gpu, 8, 8 * 200.0 if r.gpu.startswith("A100") else 4 * 100.0)

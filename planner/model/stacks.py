@@ -480,7 +480,10 @@ class Stack:
     fused_softmax_keys: int = 0
     #: what the stack's own code runs as the softmax of explicit (non-flash) attention: a key of ``EXPLICIT_SOFTMAX``
     #: (what it saves per score and the bytes and kernels it moves beyond a fused 16-bit softmax); "unread": a stack
-    #: whose code is not read here. A stack with ``fused_softmax_keys`` runs Megatron's rule whatever this says
+    #: whose code is not read here; "transformers": the model's own code, per family (the HF-code stacks: activations_hf
+    #: ``HF_EAGER_SOFTMAX``, priced by step_time where ``attn_implementation`` is "eager"; on this module's table, the
+    #: Megatron-table pieces, it reads as "unread"). A stack with ``fused_softmax_keys`` runs Megatron's rule whatever
+    #: this says
     explicit_softmax: str = "unread"
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
@@ -2249,12 +2252,12 @@ class ExplicitSoftmax:
 #: priced by step_time ``SOFTMAX_FALLBACK_BYTES``), and the reading every stack had before softmax43 for the stacks
 #: whose code is not read (MaxText, NeuronX, NeMo AutoModel, the generic fsdp / pytorch-ddp / dle-convnets entries):
 #: the fused default up to ``UNREAD_FP32_KEYS`` keys, the fp32 output past them, no extra time. The HF-code stacks
-#: (hf-trainer, deepspeed) are "unread" here on purpose: transformers' eager softmax is the model's code, not the
-#: stack's -- llama / mistral / qwen2 ``eager_attention_forward`` run ``softmax(dtype=torch.float32).to(query.dtype)``
-#: (an fp32 output and a 16-bit cast kept, 28 B a score moved each way), BERT's ``BertSelfAttention`` a 16-bit
-#: ``softmax`` -- and their memory is activations_hf's, measured per family on the real models. Priced with the llama
-#: form, validate's BERT (DLE) rows (DLE's own TorchScript BERT: fp16 softmax) moved -9.1% -> -0.7% bias on a
-#: mechanism that code does not run, so no such entry.
+#: (hf-trainer, deepspeed) are "transformers" (``EXPLICIT_SOFTMAX_RULES``), no entry here: transformers' eager softmax
+#: is the model's code, not the stack's -- llama / mistral / qwen2 ``eager_attention_forward`` run
+#: ``softmax(dtype=torch.float32).to(query.dtype)``, BERT's ``BertSelfAttention`` a 16-bit ``softmax`` -- so it is a
+#: table per family, activations_hf ``HF_EAGER_SOFTMAX``, read by their memory and, under ``attn_implementation``
+#: "eager", their step time (hfsoftmax42). validate's BERT (DLE) rows run DLE's own TorchScript BERT (fp16 softmax),
+#: not transformers: they map to hf-trainer with "unread" (validate ``BERT_DLE_SOFTMAX``).
 EXPLICIT_SOFTMAX = {
     # metaseq @02dd7a85 metaseq/model_parallel/modules/multihead_attention.py ``forward`` (training: ``CHANGES = not
     # inference``): ``ScaledUpperTriangMaskedSoftmax.apply(matmul_result, 1.0)`` -- Megatron's CUDA kernel called
@@ -2277,6 +2280,10 @@ EXPLICIT_SOFTMAX = {
     "sdpa_math": ExplicitSoftmax(True, {False: (22.0, 14.0), True: (22.0, 14.0)}, {False: (2.0, 0.0), True: (2.0, 0.0)},
                                  "torch SDPA math backend (torch 2.13): fp32 scores and softmax", av_fp32=True),
 }
+#: ``Stack.explicit_softmax`` values that are rules, not ``EXPLICIT_SOFTMAX`` entries: "unread" (above) and
+#: "transformers", the HF-code stacks' model code, whose softmax is its family's (activations_hf ``HF_EAGER_SOFTMAX``;
+#: hfsoftmax42), read here as "unread"
+EXPLICIT_SOFTMAX_RULES = ("unread", "transformers")
 #: the "unread" stacks' fp32 softmax threshold: Megatron-Core's kernel limit, which every stack read before mem42
 UNREAD_FP32_KEYS = 4096
 
@@ -2496,7 +2503,7 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
                 "and no tensorwise: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
-        "deepspeed", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", explicit_softmax="transformers", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says
@@ -2515,7 +2522,7 @@ STACKS: dict[str, Stack] = {
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
-        "hf-trainer", torch_checkpoint=True, layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "hf-trainer", explicit_softmax="transformers", torch_checkpoint=True, layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         fsdp_zero2_param_dtype=True,  # accelerate FSDP MixedPrecision(param_dtype=bf16) at SHARD_GRAD_OP
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
@@ -2568,7 +2575,7 @@ STACKS: dict[str, Stack] = {
                   sources="PyTorch FSDP, eager (pre-registry name)"),
 }
 assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_COMM_DTYPE
-           and (st.explicit_softmax in EXPLICIT_SOFTMAX or st.explicit_softmax == "unread")
+           and (st.explicit_softmax in EXPLICIT_SOFTMAX or st.explicit_softmax in EXPLICIT_SOFTMAX_RULES)
            for st in STACKS.values() if st is not None)
 #: plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): the
 #: dle-convnets entry's settings (the stack the ResNet-50 validation rows run), derived so the two cannot drift

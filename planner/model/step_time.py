@@ -116,7 +116,7 @@ from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_
                                    explicit_softmax_extra, fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
                                    recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
-from planner.model.activations_hf import liger_chunk_tokens, liger_patches
+from planner.model.activations_hf import hf_eager_softmax_extra, liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -762,10 +762,11 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
     fb = core_attention_fallback(fw, m, seq, mb, c.atp, cp, act_b)
     sc_f, sc_b = sc_f + fb * SOFTMAX_FALLBACK_BYTES[0], sc_b + fb * SOFTMAX_FALLBACK_BYTES[1]
     fb_k = fb_kb = fb * SOFTMAX_FALLBACK_OPS
-    # a stack's own softmax (stacks.EXPLICIT_SOFTMAX: transformers' eager, llm-foundry's torch path, SDPA's math
-    # backend): its passes beyond the fused default, per score (gpt-oss's eager sink attention: hf_sink_score_bytes)
+    # a stack's own softmax (transformers' eager per model family: activations_hf.HF_EAGER_SOFTMAX; llm-foundry's torch
+    # path, SDPA's math backend: stacks.EXPLICIT_SOFTMAX): its passes beyond the fused default, per score (gpt-oss's
+    # eager sink attention: hf_sink_score_bytes)
     sink = eager_sink_attention(fw, m)
-    ex_f, ex_b, ex_kf, ex_kb = (0.0,) * 4 if sink else explicit_softmax_extra(fw, fw.autocasts(t), act_b)
+    ex_f, ex_b, ex_kf, ex_kb = (0.0,) * 4 if sink else own_softmax_extra(fw, m, t, act_b)
     sc_f, sc_b, fb_k, fb_kb = sc_f + ex_f, sc_b + ex_b, fb_k + ex_kf, fb_kb + ex_kb
     if sink:
         # transformers' gpt-oss eager attention: the sink column's ops around the GEMMs, plus the dropout mask
@@ -778,6 +779,16 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
     bwd_attn = 2 * (qk + av) + eff.memory_time(scores * sc_b, hbm, kernels=fb_kb)
     fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
     return PassTimes(fwd_attn, bwd_attn, sh["*"] * fb_k)
+
+
+def own_softmax_extra(fw, m: ModelSpec, t: TrainingSpec, act_b) -> tuple[float, float, float, float]:
+    """(forward bytes, backward bytes, forward kernels, backward kernels) a score that the explicit attention's softmax
+    moves beyond the fused default: on the HF-code stacks (``Stack.explicit_softmax`` "transformers") the model
+    family's eager code (activations_hf ``hf_eager_softmax_extra``, the table its memory reads), elsewhere the stack's
+    own (stacks ``explicit_softmax_extra``)."""
+    if getattr(fw, "explicit_softmax", "unread") == "transformers":
+        return hf_eager_softmax_extra(m, fw.autocasts(t), act_b)
+    return explicit_softmax_extra(fw, fw.autocasts(t), act_b)
 
 
 def fa_padded_v(fw, m: ModelSpec, t: TrainingSpec) -> float:
