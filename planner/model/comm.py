@@ -276,7 +276,9 @@ def torch_ring_columns(cp) -> dict:
     keys = np.unique(cp)
     prof = [torch_ring_profile(int(c)) for c in keys]
     idx = np.searchsorted(keys, cp)
-    return {k: np.array([p[k] for p in prof])[idx] for k in prof[0]}
+    # (the entries named by CP 1's profile, cached: an empty batch has no degree of its own, and prof[0] of nothing
+    # raised IndexError on one, fuzz42)
+    return {k: np.array([p[k] for p in prof], dtype=np.float64)[idx] for k in torch_ring_profile(1)}
 
 
 def hierarchical_cp_a2a(cp, tp, gpus_per_node, heads: int, kv_heads: int):

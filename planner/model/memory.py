@@ -1674,7 +1674,9 @@ def _layout_kind_shares(lk: tuple, names: tuple, k: int, v: int, counts: tuple) 
     ranks = rank_kind_layers(kind_weights(lk, names), counts, k, v)  # kinds x ranks
     held = ranks.sum(axis=0)
     mid = list(range(1, k)) if v == V_SPLIT else list(range(1, k - 1))
-    n1 = max(held[1:]) if v == V_SPLIT else held[min(1, k - 1)]
+    # (a V over one rank, DualPipeV at pp 1, has no rank past 0 and no middle rank: n1 is unread there, and max()
+    # of nothing raised on such a row, fuzz42)
+    n1 = max(held[1:], default=0) if v == V_SPLIT else held[min(1, k - 1)]
     first = ranks[:, :1] / max(held[0], 1.0)
     mixes = (np.array(sorted(set(map(tuple, ranks[:, mid].T.tolist())))).T / max(n1, 1.0) if mid else first)
     out = np.concatenate([first, ranks[:, k - 1:k] / max(held[k - 1], 1.0), mixes], axis=1)
@@ -1695,6 +1697,9 @@ def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds):
     names = tuple(sorted(kinds))
     lk = layer_kinds(m)
     n = len(c)
+    if not n:  # no rows, no layout: the table below is stacked from one matrix per layout (fuzz42: an empty batch
+        # of a model with several layer kinds raised max() of nothing)
+        return (np.zeros(0),) * 3
     per = np.stack([np.broadcast_to(np.asarray(kinds[k], dtype=np.float64), (n,)) for k in names])
     # per distinct layout (a few): each kind's share of rank 0's, the last rank's and each middle kind mix's
     # layers over the count the rank's layer-micro-batches take, gathered to the rows (no loop per candidate)

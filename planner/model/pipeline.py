@@ -884,6 +884,10 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
         counts = titan_counts(layers, stages, first, last)
         if counts is None:  # a pair torchtitan refuses on these stages (stack_rules "titan-pp-stages" refuses the row)
             first, last, counts = 0, 0, titan_counts(layers, stages, 0, 0)
+        if counts is None:  # more stages than layers, which torchtitan refuses too (the same rule): the plain
+            # runtime's floor-even split, its empty stages last, so that the rule has a split to refuse (fuzz42: the
+            # rule's own split raised TypeError on Llama-3.1-405B's 126 layers at PP 64 x VPP 2 under torchtitan)
+            return pipeline_split(layers, pp, vpp, "torchtitan")
         form = "even" if len(set(counts)) == 1 else "balanced" if runtime.open and (first or last) else "torchtitan"
         return form, counts
     if isinstance(runtime, BalancedSplit):

@@ -2149,7 +2149,8 @@ class LayerMemo:
         rows = list(zip(*(np.asarray(k).tolist() for k in keys)))
         at = np.fromiter((index.get(r, -1) for r in rows), dtype=np.intp, count=len(rows))
         new = np.flatnonzero(at < 0)
-        if len(new):
+        if len(new) or not terms:  # (a setting first met on no rows: computed on none, for its terms' names; it
+            # returned no term at all, and its caller's got["per_layer"] raised KeyError on an empty batch, fuzz42)
             got = compute(new)
             held = len(next(iter(terms.values()))) if terms else 0
             for k, v in got.items():  # (a term that is one number for every row is stored per row)
@@ -2188,7 +2189,8 @@ def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb
     the hardware count with what the candidate's recompute re-runs. ``mb``: the micro-batches as floats, ``span``: the
     attention's keys per query (flops.attention_span)."""
     seq, gb, n = float(t.seq_len), float(t.global_batch), len(c)
-    if row_span and float(np.max(cp_attention_span(t, fw, c.cp))) > float(span):
+    # (initial: no row, no row beyond the span; np.max of an empty batch raised on the HF stacks, fuzz42)
+    if row_span and float(np.max(cp_attention_span(t, fw, c.cp), initial=float(span))) > float(span):
         # the rows whose context parallelism drops the per-example masks (flops.cp_attention_span) run the whole row's
         # attention: their hardware FLOPs (HFU) count it; the model FLOPs (MFU) stay the per-example work the job needs
         model_flops, hw_flops = _candidate_flops(m, t, fw, c, mb, span, causal_kernels, row_span=False)
