@@ -1774,6 +1774,8 @@ def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None) ->
     every rank took the model's largest (``layer_saves``' rws). The middle ranks take the largest of any of them
     (their saves are ``stage_kind_bytes``' largest mix at rank 1's micro-batches). ``inv``: each row's index into
     ``kind_rws``' distinct activation keys (the three figures found per (split, key), then gathered), None: per row."""
+    if not len(c):  # no rows, no splits to stack (recommend's probes may hand none; fuzz42)
+        return tuple(np.zeros(0) for _ in range(3))
     names = tuple(sorted(kind_rws))
     lk = layer_kinds(m)
     mtp = tuple(mtp_kinds(m)) if m.mtp_layers else ()
