@@ -1913,8 +1913,8 @@ def _system_prices(systems: dict[str, System], rows: list[tuple[dict, str | None
         system = systems[key]
         if org is not None:
             stale = price_date_note(r.price_date, where, org, f"{provider}'s rate for {key}")
-            owned = check_rate_floor(r.price_ondemand_usd_hr, "price_ondemand_usd_hr", system.gpu_count, system.gpu,
-                                     f"{provider}:{key}", where, org)  # (provider onprem: an owned rack, said)
+            owned = check_rate_floor(r.price_ondemand_usd_hr, "price_ondemand_usd_hr", system.gpu, system.gpu_count,
+                                     None, f"{provider}:{key}", where, org)  # (provider onprem: an owned rack, said)
             old = by.get(key, {}).get(provider)
             notes.append(f"{_short(org, 80)}: system {key}: {provider} price_ondemand_usd_hr "
                          + (f"{old.price:g} -> {r.price_ondemand_usd_hr:g}" if old else f"{r.price_ondemand_usd_hr:g} added"))
