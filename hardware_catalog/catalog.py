@@ -885,32 +885,36 @@ class RateFloor:
     unit: str  # "GPU", "chip" or "vCPU"
 
 
+def _shipped_rates(canonical: dict[str, str]):
+    """(the floor names it prices, node-hour rate, its units ``rate_units``, key) of each shipped rate, in file order:
+    the instance rows (their GPU and "*", or "cpu"), then the system rates (gbprice42: GB200 from CoreWeave's NVL72
+    rack, 756 / 72 = 10.5 $/GPU-h), which price their GPU but not "*": the cheapest of any GPU stays an instance
+    row's."""
+    for raw in _builtin_rows()[1]:
+        r = _validated(InstanceRow, f"{raw['cloud'].lower()}:{raw['name']}", dict(raw), "instances", None)
+        names = [canonical.get(fold_name(r.gpu), r.gpu), "*"] if r.gpu else ["cpu"]
+        yield (names, r.price_ondemand_usd_hr, rate_units(bool(r.gpu), r.gpu_count, r.vcpus),
+               f"{r.cloud.lower()}:{r.name}")
+    systems = {fold_name(r["key"]): r for r in _builtin_rows()[5]}
+    for raw in _builtin_rows()[6]:
+        s = systems[fold_name(raw["system"])]
+        yield ([canonical.get(fold_name(s["gpu"]), s["gpu"])], float(raw["price_ondemand_usd_hr"]),
+               rate_units(True, int(s["gpu_count"]), None), f"{raw['provider']}:{s['key']}")
+
+
 @functools.lru_cache(maxsize=1)
 def rate_floors() -> dict[str, RateFloor]:
     """Per GPU name (and ``"*"``, any accelerator the shipped rows do not price: H800, a user's own GPU; ``"cpu"``,
     per vCPU of a CPU-only row): the floor ``check_rate_floor`` holds a user's price rows to, from the shipped
-    ``instances.csv`` alone (a user's file cannot lower its own floor). Until cost41 a rate had to be above 0 only: a
-    refreshed file's $0.01/h H100 row planned a run on 8 H100s at a cent an hour."""
+    ``instances.csv`` and ``system_prices.csv`` alone (a user's file cannot lower its own floor), each rate per its
+    units (``rate_units``). Until cost41 a rate had to be above 0 only: a refreshed file's $0.01/h H100 row planned a
+    run on 8 H100s at a cent an hour."""
     cheapest: dict[str, tuple[float, str]] = {}
     canonical = _raw_alias_index(_builtin_rows()[0])
-    for raw in _builtin_rows()[1]:
-        r = _validated(InstanceRow, f"{raw['cloud'].lower()}:{raw['name']}", dict(raw), "instances", None)
-        per = rate_units(bool(r.gpu), r.gpu_count, r.vcpus)
-        if not per:
-            continue
-        names = [canonical.get(fold_name(r.gpu), r.gpu), "*"] if r.gpu else ["cpu"]
+    for names, rate, per, key in _shipped_rates(canonical):
         for name in names:
-            if name not in cheapest or r.price_ondemand_usd_hr / per < cheapest[name][0]:
-                cheapest[name] = (r.price_ondemand_usd_hr / per, f"{r.cloud.lower()}:{r.name}")
-    # a shipped system rate prices its GPU too (gbprice42: GB200 from CoreWeave's NVL72 rack, 756 / 72 = 10.5 $/GPU-h),
-    # not "*": the cheapest of any GPU stays an instance row's
-    systems = {fold_name(r["key"]): r for r in _builtin_rows()[5]}
-    for raw in _builtin_rows()[6]:
-        s = systems[fold_name(raw["system"])]
-        name, per = canonical.get(fold_name(s["gpu"]), s["gpu"]), int(s["gpu_count"])
-        rate = float(raw["price_ondemand_usd_hr"]) / per
-        if name not in cheapest or rate < cheapest[name][0]:
-            cheapest[name] = (rate, f"{raw['provider']}:{s['key']}")
+            if per and (name not in cheapest or rate / per < cheapest[name][0]):  # a tie keeps the row read first
+                cheapest[name] = (rate / per, key)
     unit = {"*": "GPU", "cpu": "vCPU"}  # the cheapest of any accelerator is a GPU's (azure:Standard_NC4as_T4_v3)
     return {n: RateFloor(usd=c * (1 - DEEPEST_DISCOUNT), cheapest=c, of={"*": "any GPU", "cpu": "CPU"}.get(n, n),
                          from_key=k, unit=unit.get(n) or builtin_gpu(n).unit_word) for n, (c, k) in cheapest.items()}
@@ -1913,8 +1917,8 @@ def _system_prices(systems: dict[str, System], rows: list[tuple[dict, str | None
         system = systems[key]
         if org is not None:
             stale = price_date_note(r.price_date, where, org, f"{provider}'s rate for {key}")
-            owned = check_rate_floor(r.price_ondemand_usd_hr, "price_ondemand_usd_hr", system.gpu_count, system.gpu,
-                                     f"{provider}:{key}", where, org)  # (provider onprem: an owned rack, said)
+            owned = check_rate_floor(r.price_ondemand_usd_hr, "price_ondemand_usd_hr", system.gpu, system.gpu_count,
+                                     None, f"{provider}:{key}", where, org)  # (provider onprem: an owned rack, said)
             old = by.get(key, {}).get(provider)
             notes.append(f"{_short(org, 80)}: system {key}: {provider} price_ondemand_usd_hr "
                          + (f"{old.price:g} -> {r.price_ondemand_usd_hr:g}" if old else f"{r.price_ondemand_usd_hr:g} added"))

@@ -253,6 +253,24 @@ def cluster_option(catalog, gpu: str, gpus_per_node: int | None = None, **cluste
     return option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=gpus_per_node, **cluster), catalog)
 
 
+def github_headings(lines) -> list[tuple[int, str, str]]:
+    """(level, text, GitHub anchor) of every markdown heading outside code fences: lower case, punctuation but '-' and
+    '_' dropped, each blank a '-', a repeated anchor numbered -1, -2, ... over the headings of every level (the one
+    rule of tests/test_readme38.py's contents and link checks and tests/test_readme_links42.py's)."""
+    out, seen, fence = [], {}, False
+    for ln in lines:
+        if ln.startswith("```"):
+            fence = not fence
+            continue
+        m = None if fence else re.match(r"(#{1,6}) (.+?)\s*$", ln)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(2).lower()).replace(" ", "-")
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            out.append((len(m.group(1)), m.group(2), slug if n == 0 else f"{slug}-{n}"))
+    return out
+
+
 def one_error_line(err: str) -> str:
     """The CLI's stderr as the bad-input contract has it: one line ``error: <field>: <message>`` (returned)."""
     lines = err.strip().splitlines()

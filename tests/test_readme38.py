@@ -21,6 +21,8 @@ import pytest
 import planner
 from planner.cli import click_command
 
+from conftest import github_headings
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TEXT = README.read_text(encoding="utf-8")
@@ -37,19 +39,8 @@ def _section(title: str, level: str = "## ") -> str:
 # --- contents ---------------------------------------------------------------------------------------------------
 
 def _headings() -> list[tuple[int, str, str]]:
-    """(level, text, GitHub anchor) of every heading outside code fences; a repeated anchor gets -1, -2, ..."""
-    out, seen, fence = [], {}, False
-    for ln in LINES:
-        if ln.startswith("```"):
-            fence = not fence
-            continue
-        m = None if fence else re.match(r"(#{2,6}) (.+?)\s*$", ln)
-        if m:
-            slug = re.sub(r"[^\w\- ]", "", m.group(2).lower()).replace(" ", "-")
-            n = seen.get(slug, 0)
-            seen[slug] = n + 1
-            out.append((len(m.group(1)), m.group(2), slug if n == 0 else f"{slug}-{n}"))
-    return out
+    """(level, text, GitHub anchor) of the README's ``##`` to ``######`` headings (``github_headings``)."""
+    return [h for h in github_headings(LINES) if h[0] >= 2]
 
 
 def _contents() -> list[tuple[int, str, str]]:
@@ -317,12 +308,7 @@ def test_every_link_in_the_readme_reaches_a_file_and_heading():
             continue
         if anchor and f.suffix == ".md":
             if f not in anchors:
-                global LINES
-                saved, LINES = LINES, f.read_text(encoding="utf-8").splitlines()
-                try:
-                    anchors[f] = {a for *_, a in _headings()}
-                finally:
-                    LINES = saved
+                anchors[f] = {a for *_, a in github_headings(f.read_text(encoding="utf-8").splitlines())}
             if anchor not in anchors[f]:
                 problems.append(f"{target}: no heading with that anchor")
     assert not problems, "\n".join(problems)

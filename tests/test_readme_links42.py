@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from conftest import github_headings
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TEXT = README.read_text(encoding="utf-8")
@@ -28,19 +30,8 @@ EXTERNAL = {"benchmarks/xla_flags_library.py": "MaxText", "docs/performance.md":
 
 
 def _anchors(page: Path) -> set[str]:
-    """GitHub's heading anchors of a page (outside code fences; a repeated one gets -1, -2, ...)."""
-    out, seen, fence = set(), {}, False
-    for ln in page.read_text(encoding="utf-8").splitlines():
-        if ln.startswith("```"):
-            fence = not fence
-            continue
-        m = None if fence else re.match(r"#{1,6} (.+?)\s*$", ln)
-        if m:
-            slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
-            n = seen.get(slug, 0)
-            seen[slug] = n + 1
-            out.add(slug if n == 0 else f"{slug}-{n}")
-    return out
+    """GitHub's heading anchors of a page (``github_headings``)."""
+    return {a for *_, a in github_headings(page.read_text(encoding="utf-8").splitlines())}
 
 
 def _dead_links(page: Path, root: Path = ROOT) -> list[str]:

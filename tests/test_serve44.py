@@ -13,27 +13,10 @@ from dataclasses import replace
 
 import pytest
 
-from hardware_catalog import load_catalog
-
 from planner.results import ServingOption
 from planner.simulate.serving import ArrivalSpec
-from planner.spec import load_job_dict
-from planner.workloads.serving import (ServeTarget, _at_budget, _options, llm_option, lumped_iteration, plan_serving,
-                                       rank_key)
-from planner.workloads.serving_iteration import option_iteration
-from planner.workloads.serving_memory import served_model
-
-CHAT = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000,
-        "prompt_tokens": 800, "output_tokens": 200, "max_batch": 256}}
-RAG = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 8, "p99_latency_ms": 60, "ttft_ms": 3000,
-       "prompt_tokens": 6000, "output_tokens": 150, "max_batch": 256}}
-
-
-def _setup(jd: dict, inst: str):
-    job = load_job_dict({**jd, "constraints": {"instances": [inst]}})
-    m, s = served_model(job.model), job.serving
-    hw = next(h for h in _options(job, load_catalog(), None) if h.name == inst)
-    return job, m, s, hw, option_iteration(m, s, hw, 1)
+from planner.workloads.serving import ServeTarget, _at_budget, llm_option, lumped_iteration, plan_serving, rank_key
+from test_serve45 import CHAT, RAG, _job_option
 
 
 @pytest.mark.parametrize("jd, inst, replicas, simulated_ms", [
@@ -44,7 +27,7 @@ def test_a_row_restated_at_the_simulated_budget_meets_the_simulation(jd, inst, r
     """The default burst shape (4x, 25%, 10 s): the screen's row is at budget 512 (its TPOT least there); re-stated at
     the 2,048 the simulation ran, its p99 TPOT is within 10% of the simulated p99 (the old row kept 49.8 / 58.7 ms,
     25% / 20% under)."""
-    job, m, s, hw, im = _setup(jd, inst)
+    job, m, s, hw, im = _job_option(jd, inst)
     spec = ArrivalSpec("mmpp", s.qps, 3600.0, burst_ratio=4.0, burst_share=0.25, burst_s=10.0)
     tgt = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps,
                       tuple((w, r / s.qps, t) for w, r, t in spec.states()))
@@ -60,7 +43,7 @@ def test_a_row_restated_at_the_simulated_budget_meets_the_simulation(jd, inst, r
 def test_no_simulate_states_the_throughput_at_the_screen_budget():
     """The chat example's g6e.xlarge TP1, analytic: its TPOT is at budget 512, so is its req/s a replica now (8.23, the
     lumped step at 512; the old plan said 2,048's 6.32)."""
-    job, m, s, hw, im = _setup(CHAT, "aws:g6e.xlarge")
+    job, m, s, hw, im = _job_option(CHAT, "aws:g6e.xlarge")
     row = plan_serving(job, simulate=False).best
     assert row.token_budget == 512 and row.simulated is None
     rps = row.batch / (s.output_tokens * float(lumped_iteration(im, s, float(row.batch), 512)))

@@ -30,12 +30,17 @@ RAG = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 8, "p99_latency_ms":
        "prompt_tokens": 6000, "output_tokens": 150, "max_batch": 256}}
 
 
-def _setup(jd: dict, inst: str):
+def _job_option(jd: dict, inst: str):
+    """(job, served model, its serving spec, ``inst``'s option, its TP1 iteration model) of a job on ``inst`` alone."""
     job = load_job_dict({**jd, "constraints": {"instances": [inst]}})
     m, s = served_model(job.model), job.serving
     hw = next(h for h in _options(job, load_catalog(), None) if h.name == inst)
-    tgt = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
-    return m, s, hw, tgt, option_iteration(m, s, hw, 1)
+    return job, m, s, hw, option_iteration(m, s, hw, 1)
+
+
+def _setup(jd: dict, inst: str):
+    _, m, s, hw, im = _job_option(jd, inst)
+    return m, s, hw, ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps), im
 
 
 def _rps(im, s, batch: int, budget: int) -> float:

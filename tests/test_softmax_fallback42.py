@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from planner.model import stacks
 from planner.model.stacks import softmax_fallback
@@ -68,9 +69,49 @@ def test_vtrain_fallback_row_pays_the_torch_path():
             assert with_fb == without
 
 
+def _fallback_moved_per_score():
+    """((forward bytes, ops), (backward bytes, ops)) a score of 16-bit scores that Megatron's torch fallback moves,
+    counted on a CPU replica with a TorchDispatchMode (every op touching a score-sized tensor, its reads and writes):
+    microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753 ``FusedScaleMaskSoftmax.forward`` where the
+    kernel is not available: ``input.float()``, ``input * self.scale``, ``mask_func`` (megatron/model/utils.py
+    ``attention_mask_func``: ``masked_fill_(attention_mask, -10000.0)``), ``torch.nn.Softmax(dim=-1)``,
+    ``probs.half()``."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+    b, h, s = 2, 4, 32
+    scores = b * h * s * s
+    aten = torch.ops.aten
+    views = {aten.view.default, aten.detach.default, aten.alias.default, aten._unsafe_view.default}
+    moved = {"fwd": [0.0, 0], "bwd": [0.0, 0]}
+    phase = ["fwd"]
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            ts = [x for x in tree_leaves((args, kwargs or {})) + tree_leaves(out) if isinstance(x, torch.Tensor)]
+            nbytes = sum(x.numel() * x.element_size() for x in ts if x.numel() == scores)
+            if func not in views and nbytes:
+                moved[phase[0]][0] += nbytes / scores
+                moved[phase[0]][1] += 1
+            return out
+    x = torch.randn(b, h, s, s, dtype=torch.float16, requires_grad=True)
+    mask = torch.ones(s, s, dtype=torch.bool).triu(1).expand(b, 1, s, s).contiguous()  # [b, 1, sq, sk]: no score size
+    grad = torch.randn(b, h, s, s, dtype=torch.float16)
+    with Ops():
+        probs = torch.nn.Softmax(dim=-1)((x.float() * 0.125).masked_fill_(mask, -10000.0)).half()
+        phase[0] = "bwd"
+        probs.backward(grad)
+    return tuple(moved["fwd"]), tuple(moved["bwd"])
+
+
 def test_fallback_bytes_are_the_torch_ops():
-    """36 bytes a score forward (float 2+4, scale 4+4, masked_fill_ 4+4, softmax 4+4, half 4+2) against the fused
-    kernel's 4; backward 40 against 6."""
-    assert SOFTMAX_FALLBACK_BYTES == ((2 + 4) + (4 + 4) + (4 + 4) + (4 + 4) + (4 + 2) - 4,
-                                      (2 + 4) + (4 + 4 + 4) + (4 + 4) + (4 + 4) + (4 + 2) - 6)
-    assert SOFTMAX_FALLBACK_OPS == 5 - 1
+    """The step time's fallback terms are what the torch path moves beyond the fused kernel's one pass each way
+    (4 B forward, 6 backward, within step_time ``SCORE_BYTES_*``): 36 bytes a score forward (float 2+4,
+    scale 4+4, masked_fill_ 4+4, softmax 4+4, half 4+2) and 40 backward, five kernels each way against one."""
+    (fwd, fwd_ops), (bwd, bwd_ops) = _fallback_moved_per_score()
+    # the fused kernel's pass: forward reads the 16-bit score and writes its probability, backward reads the
+    # gradient and the probability and writes the gradient (scaled_upper_triang_masked_softmax.h)
+    fused_f, fused_b = 2 + 2, 2 + 2 + 2
+    assert (fwd - fused_f, bwd - fused_b) == SOFTMAX_FALLBACK_BYTES
+    assert fwd_ops - 1 == SOFTMAX_FALLBACK_OPS and bwd_ops - 1 == SOFTMAX_FALLBACK_OPS

@@ -54,8 +54,7 @@ def test_reserve_per_platform_and_part():
     assert runtime_reserve("MI300X", None)[0].per_group == RUNTIME_RESERVE["cuda"].per_group
     assert "RCCL" in runtime_reserve("MI300X", None)[0].words
     assert runtime_reserve("cuda:measured-part", stacks.resolve("maxtext"))[0] is RUNTIME_RESERVE["tpu"]
-    tpu = RUNTIME_RESERVE["tpu"]
-    assert tpu.per_group == 0.0 and tpu.fragmentation == 0.0
+    # (no NCCL groups and no fragmentation on a TPU: test_v6e_other_is_the_hbm_xla_withholds, on memory_per_gpu)
 
 
 def test_llama70b_head_gradient_at_the_loss():
@@ -64,8 +63,7 @@ def test_llama70b_head_gradient_at_the_loss():
     that adds beyond the rebuild."""
     m, t, c = llama70b_case()
     st = stacks.resolve("maxtext", remat_policy="custom", remat_tensors=QKV_OFFLOAD)
-    assert float(scan_head_grad_transient(m, st, c, 2.0)[0]) / GIB == pytest.approx(128256 * 8192 * 2 / GIB)
-    assert 128256 * 8192 * 2 / GIB == pytest.approx(1.957, abs=1e-3)
+    assert float(scan_head_grad_transient(m, st, c, 2.0)[0]) / GIB == pytest.approx(128256 * 8192 * 2 / GIB)  # 1.957
     layer = 1.6 * GIB
     assert float(scan_loss_weights(m, st, c, 2.0, np.array([layer]))[0]) == pytest.approx(
         2 * 128256 * 8192 * 2.0 - layer)

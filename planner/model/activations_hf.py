@@ -42,6 +42,7 @@ from operator import add
 import numpy as np
 
 from planner.model.activations import rank_logits
+from planner.model.stacks import ExplicitSoftmax
 from planner.spec import ModelSpec
 
 
@@ -95,58 +96,46 @@ ROUTERS = {
 }
 
 
-@dataclass(frozen=True)
-class HFEagerSoftmax:
-    """A family's ``attn_implementation="eager"`` softmax, the ops between its two GEMMs, read by the memory
-    (``_saved_rows``: what autograd keeps a score) and the step time (step_time ``explicit_attention``: the bytes and
-    kernels a score beyond a fused 16-bit softmax, the 4 / 6 B and one kernel each way step_time ``SCORE_BYTES_*``
-    prices). ``fp32_saved``: ``softmax(dtype=torch.float32)``, so its fp32 output and, in a 16-bit model, its cast
-    back are kept (False: the softmax runs in the scores' dtype, which the fp32 mask promotes under autocast);
-    ``softcap``: the tanh soft-capping before the mask (its tanh kept, a per score). ``extra_bytes`` / ``extra_ops``:
-    (forward, backward) per score with 16-bit scores, keyed by whether the forward autocasts over fp32 weights
-    (``Stack.autocasts``; under autocast RoPE's fp32 tables make q and k fp32 and the 4-D mask is fp32, so the mask
-    add promotes the scores); None: not read here, priced as the fused default. Counted with a TorchDispatchMode on
-    CPU replicas, every op between the GEMMs by the score-sized tensors it reads or writes, at no attention dropout
-    (the job's ``dropout`` adds its own bytes, as on every stack): tests/test_hfsoftmax42.py. CUDA autocast puts
-    ``softmax`` on its fp32 list (CPU autocast does not), so BERT's autocast replica writes that cast out."""
-    fp32_saved: bool
-    extra_bytes: dict | None
-    extra_ops: dict | None
-    source: str
-    softcap: bool = False
-
+# a family's ``attn_implementation="eager"`` softmax is a stacks ``ExplicitSoftmax`` (the one form of an explicit
+# softmax, a stack's own or a model family's), read by the memory (``_saved_rows``: what autograd keeps a score) and
+# the step time (step_time ``explicit_attention`` through ``hf_eager_softmax_extra``). Here ``fp32_saved`` is
+# ``softmax(dtype=torch.float32)``: its fp32 output and, in a 16-bit model, its cast back are kept (False: the softmax
+# runs in the scores' dtype, which the fp32 mask promotes under autocast); under autocast RoPE's fp32 tables make q
+# and k fp32 and the 4-D mask is fp32, so the mask add promotes the scores. Counted on CPU replicas at no attention
+# dropout (the job's ``dropout`` adds its own bytes, as on every stack): tests/test_hfsoftmax42.py. CUDA autocast
+# puts ``softmax`` on its fp32 list (CPU autocast does not), so BERT's autocast replica writes that cast out.
 
 #: llama's ``eager_attention_forward`` (models/llama/modeling_llama.py @5dd4a635): ``matmul(query, key^T) * scaling``,
 #: ``+ causal_mask``, ``softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)``, ``dropout``, ``matmul``
 #: with v. 16-bit model 28 / 28 B a score moved (5 / 4 kernels); autocast 24 / 28 (4 / 4: the mask add writes fp32,
 #: ``.to`` is a no-op on fp32 q, autocast casts the probabilities for the AV matmul). The RMSNorm decoders copy it
-_LLAMA_EAGER = HFEagerSoftmax(True, {False: (24.0, 22.0), True: (20.0, 22.0)}, {False: (4.0, 3.0), True: (3.0, 3.0)},
-                              "transformers llama eager_attention_forward: fp32 softmax, cast to q's dtype")
+_LLAMA_EAGER = ExplicitSoftmax(True, {False: (24.0, 22.0), True: (20.0, 22.0)}, {False: (4.0, 3.0), True: (3.0, 3.0)},
+                               "transformers llama eager_attention_forward: fp32 softmax, cast to q's dtype")
 #: per transformers ``model_type`` (``hf_model_type``), its eager softmax; a family not listed runs llama's
 HF_EAGER_SOFTMAX = {
     "llama": _LLAMA_EAGER,
     # Gemma 2's ``eager_attention_forward`` (models/gemma2/modeling_gemma2.py): llama's after ``attn_weights /
     # softcap``, ``tanh``, ``* softcap`` (config ``attn_logit_softcapping``): 16-bit 40 / 42 B, autocast 36 / 42
-    "gemma2": HFEagerSoftmax(True, {False: (36.0, 36.0), True: (32.0, 36.0)}, {False: (7.0, 6.0), True: (6.0, 6.0)},
-                             "transformers gemma2 eager_attention_forward: soft-capping, fp32 softmax", softcap=True),
+    "gemma2": ExplicitSoftmax(True, {False: (36.0, 36.0), True: (32.0, 36.0)}, {False: (7.0, 6.0), True: (6.0, 6.0)},
+                              "transformers gemma2 eager_attention_forward: soft-capping, fp32 softmax", softcap=True),
     # GPT-2 (models/gpt2/modeling_gpt2.py @c44b2d99 ``GPT2Attention._attn``): ``/ torch.full([], head_dim ** 0.5)``,
     # the causal mask (5.x: the 4-D mask added, fp32 under autocast), ``softmax`` without a dtype (the scores'),
     # ``.type(value.dtype)``: 16-bit 12 / 10 B (3 / 2 kernels); autocast 24 / 28 (the mask promotes the scores)
-    "gpt2": HFEagerSoftmax(False, {False: (8.0, 4.0), True: (20.0, 22.0)}, {False: (2.0, 1.0), True: (3.0, 3.0)},
-                           "transformers gpt2 GPT2Attention._attn: softmax in the scores' dtype"),
+    "gpt2": ExplicitSoftmax(False, {False: (8.0, 4.0), True: (20.0, 22.0)}, {False: (2.0, 1.0), True: (3.0, 3.0)},
+                            "transformers gpt2 GPT2Attention._attn: softmax in the scores' dtype"),
     # BERT (models/bert/modeling_bert.py @8ec58104 ``BertSelfAttention.forward``): ``/ math.sqrt(head_size)``, no mask
     # without padding, ``nn.functional.softmax`` (no dtype), dropout, ``matmul``: 16-bit 8 / 10 B (2 / 2 kernels);
     # CUDA autocast runs the softmax in fp32 (its input cast up, the AV matmul's cast back): 24 / 28
-    "bert": HFEagerSoftmax(False, {False: (4.0, 4.0), True: (20.0, 22.0)}, {False: (1.0, 1.0), True: (3.0, 3.0)},
-                           "transformers bert BertSelfAttention: 16-bit softmax (CUDA autocast: fp32)"),
+    "bert": ExplicitSoftmax(False, {False: (4.0, 4.0), True: (20.0, 22.0)}, {False: (1.0, 1.0), True: (3.0, 3.0)},
+                            "transformers bert BertSelfAttention: 16-bit softmax (CUDA autocast: fp32)"),
     # the softmax in the scores' dtype (activations measured per family); their time: gpt-oss's sink attention is
     # step_time ``hf_sink_score_bytes``, Llama 4's eager code is not read for time here (the fused default)
-    "gpt_oss": HFEagerSoftmax(False, None, None, "transformers gpt_oss: sink column, scores' dtype"),
-    "llama4_text": HFEagerSoftmax(False, None, None, "transformers llama4: softmax in the scores' dtype"),
+    "gpt_oss": ExplicitSoftmax(False, None, None, "transformers gpt_oss: sink column, scores' dtype"),
+    "llama4_text": ExplicitSoftmax(False, None, None, "transformers llama4: softmax in the scores' dtype"),
 }
 
 
-def hf_eager_softmax(model_type: str) -> HFEagerSoftmax:
+def hf_eager_softmax(model_type: str) -> ExplicitSoftmax:
     """``HF_EAGER_SOFTMAX``'s entry of a transformers ``model_type``, llama's where the family has none."""
     return HF_EAGER_SOFTMAX.get(model_type, _LLAMA_EAGER)
 
@@ -155,10 +144,7 @@ def hf_eager_softmax_extra(m: ModelSpec, autocast: bool, act_b) -> tuple[float, 
     """(forward bytes, backward bytes, forward kernels, backward kernels) a score that ``m``'s family's eager softmax
     (``HF_EAGER_SOFTMAX``, by ``hf_model_type``) moves beyond the fused 16-bit default; 0 with fp32 scores and for a
     family whose time is not read."""
-    form = hf_eager_softmax(hf_model_type(m))
-    if form.extra_bytes is None or act_b >= 4:
-        return 0.0, 0.0, 0.0, 0.0
-    return form.extra_bytes[bool(autocast)] + form.extra_ops[bool(autocast)]
+    return hf_eager_softmax(hf_model_type(m)).extra(autocast, act_b)
 
 
 #: families whose RoPE casts q/k back to the input dtype (``q_embed.to(q_type)`` in OLMo 2,

@@ -2231,20 +2231,33 @@ def core_attention_fallback(fw, m, seq, mb, tp, cp, act_b):
 
 @dataclass(frozen=True)
 class ExplicitSoftmax:
-    """The softmax of a stack's explicit (non-flash) attention, on 16-bit scores, against the fused default the step
-    time's ``SCORE_BYTES_*`` and the table's 16-bit ``attn.softmax`` row price (one kernel that reads and writes
-    16-bit scores and keeps its 16-bit output). ``fp32_saved``: autograd keeps the softmax's fp32 output at every
+    """The softmax of an explicit (non-flash) attention on 16-bit scores, the ops between its two GEMMs, against the
+    fused default the step time's ``SCORE_BYTES_*`` and the table's 16-bit ``attn.softmax`` row price (one kernel
+    each way that reads and writes 16-bit scores and keeps its 16-bit output). One form for both places it is
+    written: a stack's own (``EXPLICIT_SOFTMAX``) and a transformers family's eager code (activations_hf
+    ``HF_EAGER_SOFTMAX``, the HF-code stacks'). ``fp32_saved``: autograd keeps the softmax's fp32 output at every
     length (the table's ``fp32_softmax`` rows: 4 B a score, and without dropout the AV GEMM's 16-bit cast beside
-    it). ``extra_bytes``: per score, (forward, backward) HBM bytes beyond the fused default's 4 / 6, keyed by whether
+    it; transformers' ``softmax(dtype=torch.float32)``); False: the softmax runs in the scores' dtype.
+    ``extra_bytes``: per score, (forward, backward) HBM bytes beyond the fused default's 4 / 6, keyed by whether
     the forward autocasts over fp32 weights (``Stack.autocasts``); ``extra_ops``: (forward, backward) kernels beyond
-    its one each way, keyed the same. Counted with a TorchDispatchMode on real torch ops, every op between the two GEMMs by the score-sized tensors
-    it reads or writes, and the saves with ``saved_tensors_hooks`` (tests/test_softmax43.py)."""
+    its one each way, keyed the same; None: not read, priced as the fused default. Counted with a TorchDispatchMode
+    on real torch ops, every op between the two GEMMs by the score-sized tensors it reads or writes, and the saves
+    with ``saved_tensors_hooks`` (tests/test_softmax43.py, tests/test_hfsoftmax42.py)."""
     fp32_saved: bool
-    extra_bytes: dict
-    extra_ops: dict
+    extra_bytes: dict | None
+    extra_ops: dict | None
     source: str
     #: the AV GEMM multiplies the fp32 softmax itself (no 16-bit cast kept: activations ``fp32_av``)
     av_fp32: bool = False
+    #: Gemma 2's tanh soft-capping before the mask (its tanh kept, a per score: activations_hf ``_saved_rows``)
+    softcap: bool = False
+
+    def extra(self, autocast: bool, act_b) -> tuple[float, float, float, float]:
+        """(forward bytes, backward bytes, forward kernels, backward kernels) a score beyond the fused default, at
+        ``autocast``; 0 with fp32 scores (``act_b`` >= 4: the fused default's own fp32 rows) and where not read."""
+        if self.extra_bytes is None or act_b >= 4:
+            return 0.0, 0.0, 0.0, 0.0
+        return self.extra_bytes[bool(autocast)] + self.extra_ops[bool(autocast)]
 
 
 #: per ``Stack.explicit_softmax``, what its softmax saves and moves (``ExplicitSoftmax``). "megatron" and "unread"
@@ -2288,6 +2301,15 @@ EXPLICIT_SOFTMAX_RULES = ("unread", "transformers")
 UNREAD_FP32_KEYS = 4096
 
 
+def stack_softmax(fw) -> ExplicitSoftmax | None:
+    """The stack's own explicit softmax (``EXPLICIT_SOFTMAX`` by ``Stack.explicit_softmax``), or None: Megatron's
+    kernel stacks (``Stack.fused_softmax_keys``: their fallback is its own rule, ``core_attention_fallback``) and the
+    rules that are no entry (``EXPLICIT_SOFTMAX_RULES``)."""
+    if getattr(fw, "fused_softmax_keys", 0):
+        return None
+    return EXPLICIT_SOFTMAX.get(getattr(fw, "explicit_softmax", "unread"))
+
+
 def explicit_softmax_fp32(fw, m, seq, mb, tp, cp, act_b):
     """Per key, 1 where the stack's explicit softmax keeps an fp32 output (the table's ``fp32_softmax``), else 0:
     Megatron's torch fallback (``core_attention_fallback``) on the kernel's stacks, every key of an
@@ -2295,7 +2317,7 @@ def explicit_softmax_fp32(fw, m, seq, mb, tp, cp, act_b):
     only (fp32 scores: the table's own fp32 rows)."""
     if getattr(fw, "fused_softmax_keys", 0):
         return core_attention_fallback(fw, m, seq, mb, tp, cp, act_b)
-    form = EXPLICIT_SOFTMAX.get(getattr(fw, "explicit_softmax", "unread"))
+    form = stack_softmax(fw)
     seq_a = np.asarray(seq, dtype=np.float64)
     on = form.fp32_saved if form is not None else seq_a > UNREAD_FP32_KEYS
     shape = np.broadcast(np.asarray(mb), np.asarray(tp), np.asarray(cp), seq_a).shape
@@ -2305,18 +2327,16 @@ def explicit_softmax_fp32(fw, m, seq, mb, tp, cp, act_b):
 def explicit_softmax_av_fp32(fw) -> bool:
     """Whether the stack's explicit attention multiplies V by the fp32 softmax itself (``ExplicitSoftmax.av_fp32``);
     False on Megatron's stacks and unread ones."""
-    form = EXPLICIT_SOFTMAX.get(getattr(fw, "explicit_softmax", "unread"))
-    return bool(form is not None and form.av_fp32 and not getattr(fw, "fused_softmax_keys", 0))
+    form = stack_softmax(fw)
+    return bool(form is not None and form.av_fp32)
 
 
 def explicit_softmax_extra(fw, autocast: bool, act_b) -> tuple[float, float, float, float]:
     """(forward bytes, backward bytes, forward kernels, backward kernels) per score that a stack's own explicit softmax
     (``EXPLICIT_SOFTMAX``) moves beyond the fused default; 0 on Megatron's stacks (their fallback is priced by its own
     rule), on unread stacks and with fp32 scores."""
-    form = EXPLICIT_SOFTMAX.get(getattr(fw, "explicit_softmax", "unread"))
-    if form is None or getattr(fw, "fused_softmax_keys", 0) or act_b >= 4:
-        return 0.0, 0.0, 0.0, 0.0
-    return form.extra_bytes[bool(autocast)] + form.extra_ops[bool(autocast)]
+    form = stack_softmax(fw)
+    return (0.0, 0.0, 0.0, 0.0) if form is None else form.extra(autocast, act_b)
 
 
 @dataclass(frozen=True)

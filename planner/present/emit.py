@@ -1751,6 +1751,13 @@ def power_limit_command(plan: LaunchPlan) -> str | None:
     return None if body is None else "bash -c " + shlex.quote(body)
 
 
+def power_limit_step(plan: LaunchPlan) -> str:
+    """``power_limit_command`` as a shell script's line that stops the node's run where it fails (torchrun's and
+    SkyPilot's run scripts, before torchrun), or "" with no limit to set."""
+    power = power_limit_command(plan)
+    return power + " || exit 1\n" if power else ""
+
+
 #: where each format runs ``power_limit_body``, for its header note
 POWER_LIMIT_WHERE = {
     "slurm": "an srun step (one task a node) before training runs",
@@ -1856,9 +1863,8 @@ def nvlink_domain_notes(plan: LaunchPlan, fmt: str) -> list[str]:
 def emit_torchrun(plan: LaunchPlan) -> str:
     where = ("run once on the node" if plan.nodes == 1 else
              f"run on each of the {plan.nodes} nodes with NODE_RANK=0..{plan.nodes - 1} and MASTER_ADDR = node 0's address")
-    power = power_limit_command(plan)
     return (_header(plan, notes=host_fabric_notes(plan) + nvlink_domain_notes(plan, "torchrun")
-                    + power_limit_notes(plan, "torchrun")) + f"\n# {where}\n" + (power + " || exit 1\n" if power else "")
+                    + power_limit_notes(plan, "torchrun")) + f"\n# {where}\n" + power_limit_step(plan)
             + _command(plan, "$NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)) + "\n")
 
 
@@ -1918,8 +1924,7 @@ def emit_skypilot(plan: LaunchPlan) -> str:
     tier, notes = skypilot_fabric(plan)
     if tier:
         res["network_tier"] = tier
-    power = power_limit_command(plan)
-    run = ('MASTER_ADDR=$(echo "$SKYPILOT_NODE_IPS" | head -n1)\n' + (power + " || exit 1\n" if power else "")
+    run = ('MASTER_ADDR=$(echo "$SKYPILOT_NODE_IPS" | head -n1)\n' + power_limit_step(plan)
            + _run_script(plan, "$SKYPILOT_NODE_RANK", "$MASTER_ADDR", str(MASTER_PORT)))
     task = {"name": plan.name, "num_nodes": plan.nodes, "resources": res,
             "envs": {k: "" for k in plan.placeholders}, "run": run}

@@ -851,13 +851,22 @@ def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batches
         batch = batches.get(k, 0)
         if batch < 1:  # no batch meets the targets at this budget
             continue
-        rps = batch / (s.output_tokens * float(lumped_iteration(im, s, float(batch), k)))  # Little's law, as llm_option
+        rps = replica_throughput(im, s, batch, k)[1]
         r0 = math.ceil(target.qps / rps)
         got = queue_replicas(m, s, hw, tp, target, batch, r0, im, capacity=rps, budget=k,
                              below=None if best is None else best.replicas)
         if got is not None:
             best = BudgetSize(k, rps, r0, *got, batch=batch)
     return best
+
+
+def replica_throughput(im: IterationModel, s: ServingSpec, batch: int, budget: int) -> tuple[float, float]:
+    """(the mean step in s, requests/s a replica) of ``batch`` requests in flight at token budget ``budget``: the step
+    as the engine runs it, prompts lumped into it (``lumped_iteration``), and Little's law, B in flight each lasting
+    O of those steps, as ``llm_option``'s rows over every batch. The one count ``budget_replicas`` sizes a budget's
+    replicas by and ``_throughput_at`` re-states a row's throughput with."""
+    step = float(lumped_iteration(im, s, float(batch), budget))
+    return step, batch / (s.output_tokens * step)
 
 
 def batch_allows(n: int, target: ServeTarget, tpot_at: Callable[[int], float],
@@ -2068,8 +2077,7 @@ def _throughput_at(row: ServingOption, s: ServingSpec, im: IterationModel, budge
     TPOT stay the screen's here (``_at_budget`` re-states the TPOT)."""
     if budget == row.token_budget or not row.batch:
         return row
-    step = float(lumped_iteration(im, s, float(row.batch), budget))
-    rps = row.batch / (s.output_tokens * step)  # Little's law, as ``llm_option``
+    step, rps = replica_throughput(im, s, row.batch, budget)
     new = dict(tokens_per_s_per_replica=row.batch / step, requests_per_s_per_replica=rps, token_budget=budget)
     if row.usd_per_million_requests_full is not None:  # price / throughput: rescaled with the throughput
         new["usd_per_million_requests_full"] = (row.usd_per_million_requests_full * row.requests_per_s_per_replica
