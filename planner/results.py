@@ -99,6 +99,37 @@ class Memory(Record):
 
 
 @dataclass(frozen=True)
+class RankTotal(Record):
+    """One pipeline rank's memory, bytes per GPU: its own states, activations with its own rebuild, logits / loss
+    where it holds the head, and ``other`` (planner.model.memory ``rank_class_rows``)."""
+
+    rank: Optional[int]  # the pipeline rank (None: DualPipeV's fullest rank past 0, whose index is not kept)
+    stage: str  # "first" (rank 0) | "middle" (the heaviest of ranks 1 .. pp - 2) | "last"
+    weights: float
+    grads: float
+    optimizer: float
+    activations: float
+    logits: float
+    other: float
+    total: float
+
+
+@dataclass(frozen=True)
+class RankMemory(Record):
+    """Which pipeline rank holds the peak and by how much (planner.model.memory ``rank_memory``): ``ranks`` rank 0,
+    the heaviest middle rank (where pp > 2) and the last, each a true per-rank total; ``paired`` the memory
+    model's total (``Memory.total``, what the search fits), which pairs the heaviest rank's states with the
+    activations' peak rank and is ``over_count`` more than ``peak`` where those are two ranks."""
+
+    ranks: tuple[RankTotal, ...]
+    peak_rank: Optional[int]
+    peak_stage: str
+    peak: float
+    paired: float
+    over_count: float
+
+
+@dataclass(frozen=True)
 class StepBreakdown(Record):
     """Seconds of one step by cause (planner.model.step_time.BREAKDOWN_KEYS) and their compute sum."""
 
@@ -430,6 +461,9 @@ class Plan(Record):
     #: of ``params``, the multi-token-prediction modules' (DeepSeek-V3's depth: 11.61B of 682.64B); absent from the
     #: JSON where the model has none
     params_mtp: int = 0
+    #: the per-rank memory of the plan (``RankMemory``: rank 0, the heaviest middle rank, the last), computed for
+    #: the plans a command prints; None on a ranked row that was not (absent from the JSON then)
+    memory_per_rank: Optional[RankMemory] = None
 
     def to_json(self) -> dict:
         out = super().to_json()
@@ -437,6 +471,8 @@ class Plan(Record):
             out.pop("simulated")
         if not self.params_mtp:
             out.pop("params_mtp", None)
+        if self.memory_per_rank is None:
+            out.pop("memory_per_rank", None)
         if self.inputs is None:  # a ranked row of a search: its assumptions are the search's
             out.pop("assumptions")
             out.pop("inputs")

@@ -73,6 +73,7 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import select, where0
+from planner.results import RankMemory, RankTotal
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_params, frozen_base,
@@ -1541,6 +1542,10 @@ class ActivationTerms:
     first_logits: object
     last_logits: object
     host: object = 0.0
+    #: rank 0's activations and the middle ranks' peak apart (``RankActivations``), where the layers are priced per
+    #: rank (a transformer); None: ``first_act`` is rank 0's, no middle rank told apart
+    rank0_act: object = None
+    middle_act: object = None
 
 
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
@@ -2111,11 +2116,31 @@ def _ranks_taken(c: Candidates, ranks, got):
     return a0, a1, al
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RankActivations:
+    """Each pipeline rank class's activations beside its own rebuild, bytes per GPU per candidate
+    (``rank_activations``): ``rank0`` rank 0's (with the embedding's output; under DualPipeV's V the MTP depths
+    too), ``middle`` the peak of the ranks between the ends (0 where pp <= 2 and under the V, which has none),
+    ``last`` the last rank's (under the V the fullest other rank's), and ``first`` the peak of ``rank0`` and
+    ``middle``: what the memory's "first" stage pairs with the heaviest states before the last."""
+    rank0: object
+    middle: object
+    last: object
+    first: object
+
+
 def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
                       kinds=None, rebuilt=None, akey=None, rank_rws=None):
-    """(first, last) stage activations: each rank's layers x its micro-batches in flight (``stage_layer_microbatches``),
-    the peak over the ranks before the last (rank 0 with the embedding's output, or rank 1), the last with the MTP
-    depths, each plus one layer's rebuild (``rws``). A rank's layers at their own kinds' saves where ``kinds``
+    """(first, last) stage activations (``rank_activations``' ``first`` and ``last``)."""
+    got = rank_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, akey, rank_rws)
+    return got.first, got.last
+
+
+def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
+                     kinds=None, rebuilt=None, akey=None, rank_rws=None) -> RankActivations:
+    """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
+    (``stage_layer_microbatches``), rank 0 with the embedding's output, the middle ranks' peak (rank 1's count), the
+    last with the MTP depths, each plus one layer's rebuild (``rws``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds``
     (``layer_kind_saves``, ``stage_kind_bytes``), else each the mean layer ``per_layer``. ``rebuilt``: a callable
     giving the saves unmixed by partial recompute, ``chunk_activations``' per-chunk block / uniform recompute.
     ``akey``: each row's activation key (``transformer_activations``' per-key layer terms), which with its split and
@@ -2155,7 +2180,8 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
     a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
                                                                    rebuilt, None if rebuilt is None else akey))
-    first_act = np.maximum(a0 + emb_out + r0, a1 + r1)  # each rank beside its own rebuild (stage_kind_rws)
+    rank0, middle = a0 + emb_out + r0, a1 + r1  # each rank beside its own rebuild (stage_kind_rws)
+    first_act = np.maximum(rank0, middle)
     last_act = al + rl
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
     # (transformer_activations), is "first"; "last" the fullest other rank (stage_layer_ends' middle under the V)
@@ -2163,7 +2189,9 @@ def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, r
     if np.any(v):
         first_act = np.where(v, lm0 * w0 + mtp * last_inflight + emb_out + r0, first_act)
         last_act = np.where(v, np.maximum(lm1 * w1 + r1, lm_last * wl + rl), last_act)
-    return first_act, last_act
+        rank0 = np.where(v, first_act, rank0)
+    middle = np.where((np.asarray(c.pp) > 2) & ~v, middle, 0.0)  # pp <= 2 and the V: no rank between the ends
+    return RankActivations(rank0, middle, last_act, first_act)
 
 
 def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
@@ -2302,7 +2330,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
     rws, rrws, head_rws = _rank_rebuilds(m, st, c, rws, key_rws if kinds is not None else {}, inv,
                                          scan_grad_transient(m, st, c, act_b))  # each rank's own kinds' rebuild
-    first_act, last_act = stage_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv, rrws)
+    ra = rank_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv, rrws)
     last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)
@@ -2310,11 +2338,10 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     last_logits = np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():
         w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro, g_kept[np.clip(c.zero, 0, 3)])
-        first_act = np.where(walked, w_act, first_act)
-        last_act = np.where(walked, w_act, last_act)
-        first_logits = np.where(walked, w_logits, first_logits)
-        last_logits = np.where(walked, w_logits, last_logits)
-    return ActivationTerms(first_act, last_act, first_logits, last_logits, host)
+        # (one stage: rank 0 is "first" and "last", no middle)
+        ra = dataclasses.replace(ra, **{k: np.where(walked, w_act, getattr(ra, k)) for k in ("rank0", "last", "first")})
+        first_logits, last_logits = (np.where(walked, w_logits, x) for x in (first_logits, last_logits))
+    return ActivationTerms(ra.first, ra.last, first_logits, last_logits, host, ra.rank0, ra.middle)
 
 
 def sample_activations(m: ModelSpec, c: Candidates, act_b) -> ActivationTerms:
@@ -2327,7 +2354,7 @@ def sample_activations(m: ModelSpec, c: Candidates, act_b) -> ActivationTerms:
 
 
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
-                   gpu: str | None = None, memo=None):
+                   gpu: str | None = None, memo=None, ranks: bool = False):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
     ``stage`` (0 = first pipeline stage is the most loaded, 1 = last), and ``host`` (bytes per GPU
@@ -2354,11 +2381,31 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     logits (``transformer_activations`` / ``sample_activations``) + other (the CUDA context, ``comm_groups``'
     NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``).
 
+    With ``ranks`` (the chosen plans only: a second and third pass over the states), also rank 0's, the heaviest
+    middle rank's and the last rank's memory apart (``rank_class_rows``), which ``rank_memory`` reads.
+
     More than ``layout.EVAL_BLOCK`` candidates are evaluated that many at a time (``layout.in_blocks``)."""
-    return in_blocks(lambda b: _memory_rows(m, t, b, seq, global_batch, stack, gpu, memo), c)
+    return in_blocks(lambda b: _memory_rows(m, t, b, seq, global_batch, stack, gpu, memo, ranks), c)
 
 
-def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch, stack, gpu, memo) -> dict:
+def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
+    """The first and last stage's model states as ``memory_per_gpu`` prices them: ``model_states``, the deferred
+    FSDP gradient sync's one-micro-batch rows, ``autograd_grads``, a frozen base's ``adapter_states`` and
+    ``optimizer_offload``."""
+    s = model_states(x)
+    if getattr(x.st, "defer_fsdp_grad_sync", False):  # one micro-batch a step: its sync is the last one, nothing held
+        one = gb / (c.mb * c.dp) <= 1.0
+        if one.any():
+            s1 = model_states(dataclasses.replace(x, st=dataclasses.replace(x.st, defer_fsdp_grad_sync=False)))
+            s = dataclasses.replace(s, fg=np.where(one, s1.fg, s.fg), lg=np.where(one, s1.lg, s.lg))
+    s = autograd_grads(x, s, c, walked, hf)
+    if x.b.frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
+        s = adapter_states(x, s, x.k_layers[x.sinv], c.tp.astype(np.float64))
+    return optimizer_offload(x, s)
+
+
+def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch, stack, gpu, memo,
+                 ranks: bool = False) -> dict:
     """``memory_per_gpu`` on the candidates ``c`` in one pass."""
     st = from_training(t, stack, m)
     seq = t.seq_len if seq is None else seq
@@ -2368,23 +2415,14 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     t = held_training(m, t, st)
     b = state_bytes(m, t, st)
     x = muon_heaviest_stage(state_context(m, t, st, c, gpu, b))
-    s = model_states(x)
-    if getattr(st, "defer_fsdp_grad_sync", False):  # one micro-batch a step: its sync is the last one, nothing held
-        one = gb / (c.mb * c.dp) <= 1.0
-        if one.any():
-            s1 = model_states(dataclasses.replace(x, st=dataclasses.replace(st, defer_fsdp_grad_sync=False)))
-            s = dataclasses.replace(s, fg=np.where(one, s1.fg, s.fg), lg=np.where(one, s1.lg, s.lg))
     fsdp2_head = fsdp2_head_buffers(x, len(c))
     layers = x.k_layers[x.sinv]
     # HF-code plans whose step memory is walked (``_hf_walk_arrays``): one stage, no activation
     # offload, the whole model trained (a frozen base keeps finetune.py's table)
     walked = (c.pp == 1) & (not st.activation_offload) if (hf and not b.frozen and m.is_transformer) else None
-    s = autograd_grads(x, s, c, walked, hf)
-    if b.frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
-        s = adapter_states(x, s, layers, c.tp.astype(np.float64))
+    s = stage_states(x, c, gb, walked, hf)
     groups = comm_groups(x)
     buffers = moe_comm_buffers(m, st, c, seq)
-    s = optimizer_offload(x, s)
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:
@@ -2416,7 +2454,15 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     pick = lambda f, l: select(last, l, f)  # noqa: E731 (np.where, branch-free: planner.npfast)
     act = pick(a.first_act, a.last_act)
     lg_ = pick(a.first_logits, a.last_logits)
-    return dict(
+    apart = {}
+    if ranks:  # each rank class on its own (the chosen plans: rank_memory)
+        first = dict(weights=s.fw, grads=fg, optimizer=s.fo, activations=a.first_act, logits=a.first_logits,
+                     other=other(a.first_act + a.first_logits), total=first_total)
+        last_parts = dict(weights=s.lw, grads=lg, optimizer=s.lo, activations=a.last_act, logits=a.last_logits,
+                          other=other(a.last_act + a.last_logits), total=last_total)
+        apart = {**rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other, first),
+                 **{f"last_{k}": v * np.ones(len(c)) for k, v in last_parts.items()}}
+    return apart | dict(
         weights=pick(s.fw, s.lw), grads=pick(fg, lg), optimizer=pick(s.fo, s.lo), activations=act,
         logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
@@ -2431,6 +2477,94 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         # where the walk holds autograd's .grad tensors (in ``activations``; ``autograd_grads``)
         grads_walked=(np.zeros(len(c), dtype=bool) if walked is None else np.broadcast_to(walked, (len(c),))),
     )
+
+
+def rank_state_contexts(x: StateContext, gpu) -> tuple:
+    """(rank 0's, the heaviest middle rank's) ``StateContext`` and that middle rank, per state key: "first" made
+    that rank (its own parameters, blocks and 16-bit kept layers; the embedding's end on rank 0 only) from the
+    split's every rank before the last (``StageSplit.before_last``, counted here with ``blocks``: the chosen plans
+    only). The middle rank is the heaviest of ranks 1 .. pp - 2 per GPU at the key's TP and EP, the first of equals
+    (as ``_split_stage_params`` picks "first"); 0 where pp <= 2. Read for pp > 2 outside DualPipeV's V only."""
+    m, st = x.m, x.st
+    kc = Candidates.layouts(x.ktp, x.kpp, x.kdp, x.kcp, x.kep, x.kz, etp=x.ketp)
+    kc.vpp = x.kvpp
+    before = stage_split(m, kc, split_runtime(st, m), blocks=True, stack=st).before_last
+    n = len(x.kpp)
+    if not before:
+        return x, x, np.zeros(n, dtype=np.intp)
+    dense, exp = (np.stack([np.broadcast_to(r[q], (n,)) for r in before]).astype(np.float64) for q in (0, 1))
+    r = np.arange(len(before))[:, None]
+    load = np.where((r >= 1) & (r < x.kpp[None] - 1), dense / x.ktpf + exp / x.kep, -np.inf)
+    mid = np.where(x.kpp > 2, np.argmax(load, axis=0), 0).astype(np.intp)
+
+    def at(rank):
+        pick = lambda a: np.take_along_axis(a, rank[None], 0)[0]  # noqa: E731
+        blocks = None if x.first_blocks is None else {  # the MTP modules ("mtp") sit on the last rank
+            k: pick(np.stack([np.broadcast_to(b.get(k, 0.0), (n,)) for _, _, b in before])) for k in x.first_blocks}
+        _, _, _, ends, lp16 = weight_storage(m, x.t, st, gpu, x.b, x.kz, x.kpp, x.kvpp, x.ktp, x.ktpf, rank)
+        return dataclasses.replace(x, f_dense=pick(dense), f_exp=pick(exp), first_blocks=blocks, ends_f=ends[0],
+                                   lp16_f=lp16[0])
+    return at(np.zeros(n, dtype=np.intp)), at(mid), mid
+
+
+#: the parts of one rank's memory (``memory_per_gpu``'s columns of the same names), and their sum
+RANK_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other", "total")
+
+
+def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms, head_f, other, first: dict) -> dict:
+    """Rank 0's and the heaviest middle rank's memory, each its own states (``rank_state_contexts``) beside its own
+    activations and rebuild (``RankActivations``), per part (``RANK_PARTS``) as ``rank0_*`` and ``middle_*``, with
+    ``middle_rank`` (-1 where there is none). The "first" stage (``first``) pairs the states of the heaviest rank
+    before the last with the peak of both ranks' activations, so it is their larger where one rank holds both and
+    over-counts where not; it stands for rank 0 where pp <= 2, under DualPipeV's V (rank 0 holds both ends) and for a
+    model priced per sample. ``kw``: ``stage_states``' gb, walked, hf and the GPU."""
+    n = len(c)
+    told = ((np.asarray(c.pp) > 2) & (split_vpp(c) != V_SPLIT) if a.rank0_act is not None
+            else np.zeros(n, dtype=bool))
+    out = {f"rank0_{k}": v * np.ones(n) for k, v in first.items()}
+    out.update({f"middle_{k}": np.full(n, np.nan) for k in first}, middle_rank=np.full(n, -1, dtype=np.int64))
+    if not told.any():
+        return out
+    x0, xm, mid = rank_state_contexts(x, kw["gpu"])
+    for name, xr, act in (("rank0", x0, a.rank0_act), ("middle", xm, a.middle_act)):
+        s = stage_states(xr, c, kw["gb"], kw["walked"], kw["hf"])
+        lg = a.first_logits
+        parts = dict(weights=s.fw, grads=s.fg + np.maximum(head_f - lg, 0.0), optimizer=s.fo, activations=act,
+                     logits=lg, other=other(act + lg))
+        parts["total"] = sum(parts.values())
+        for k, v in parts.items():
+            out[f"{name}_{k}"] = np.where(told, v, out[f"{name}_{k}"])
+    out["middle_rank"] = np.where(told, mid[x.sinv], -1)
+    return out
+
+
+def rank_memory(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
+                gpu: str | None = None) -> tuple[RankMemory, ...]:
+    """Per candidate (the chosen plans: this prices the states twice more), which pipeline rank holds the peak and
+    by how much (``results.RankMemory``): rank 0, the heaviest middle rank and the last, each its own states,
+    activations, rebuild, logits / loss (the last; rank 0 on one stage or under DualPipeV's V) and ``other``
+    (``rank_class_rows``). ``memory_per_gpu``'s ``total`` (what the search fits) is the peak where the heaviest rank
+    by parameters is also the activations' peak rank, else more by ``over_count``. The middle is itself the
+    heaviest middle rank's states beside the middle ranks' peak activations (rank 1's, the most in flight, with
+    the largest saves mix of any middle rank: ``stage_kind_bytes``): exact where one rank holds both (an even
+    split; every middle rank of Megatron-Bridge's DeepSeek-V3 PP16 layout), an upper bound elsewhere."""
+    got = memory_per_gpu(m, t, c, seq, global_batch, stack, gpu, ranks=True)
+    return tuple(_rank_memory_row(got, c, i) for i in range(len(c)))
+
+
+def _rank_memory_row(got: dict, c: Candidates, i: int) -> RankMemory:
+    """Row ``i`` of ``memory_per_gpu(ranks=True)`` as a ``RankMemory``."""
+    pp, v = int(c.pp[i]), bool(split_vpp(c)[i] == V_SPLIT) and int(c.pp[i]) > 1
+    mid = int(got["middle_rank"][i])
+    part = lambda name: {k: float(got[f"{name}_{k}"][i]) for k in RANK_PARTS}  # noqa: E731
+    held = [RankTotal(rank=0, stage="first", **part("rank0"))]
+    if mid >= 0:
+        held.append(RankTotal(rank=mid, stage="middle", **part("middle")))
+    if pp > 1:  # the last rank (under the V the fullest rank past 0, whose index is not kept)
+        held.append(RankTotal(rank=None if v else pp - 1, stage="last", **part("last")))
+    peak = max(held, key=lambda r: r.total)  # the first of equals: rank 0 before the middle before the last
+    return RankMemory(ranks=tuple(held), peak_rank=peak.rank, peak_stage=peak.stage, peak=peak.total,
+                      paired=float(got["total"][i]), over_count=float(got["total"][i]) - peak.total)
 
 
 def _fewest_plain(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:

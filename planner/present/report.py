@@ -36,7 +36,7 @@ from planner.hardware.options import calibrate_hint
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
-from planner.search.explain import LABELS, mfu_hfu, stack_table_cells, utilisation_columns
+from planner.search.explain import LABELS, mfu_hfu, peak_rank_line, stack_table_cells, utilisation_columns
 from planner.search.rank import cost_of, hours_of
 from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
@@ -469,6 +469,7 @@ def _recommendation_section(job: JobSpec, rec: dict) -> Section:
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", mfu_hfu(best)],
           [f"memory per {noun}", _memory_line(mem, noun, best["hardware"].get("gpu"))],
+          *([["peak rank", peak.removeprefix("peak rank: ")]] if (peak := peak_rank_line(best)) else []),
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {tokens_words(cost, unit)}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
           *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),

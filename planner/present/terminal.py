@@ -10,7 +10,7 @@ from rich.table import Table
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after, region_clause
 from planner.present.safe import esc, print_marked
-from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
+from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, peak_rank_line, stack_table_cells
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
@@ -213,6 +213,8 @@ def summary_table(res: dict) -> Table:
     host = host_misfit(mem, noun)  # a plan within its GPU memory whose offload overfills the node's RAM
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room}"
               + (f"; host memory: {host})" if host else ")"))
+    if peak := peak_rank_line(res):  # which pipeline rank runs out first (memory.rank_memory)
+        t.add_row("peak rank", peak.removeprefix("peak rank: "))
     ev = cost.get("evaluation")  # the evaluation passes are in the hours: say how much of them
     t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {tokens_words(cost, unit)}"
               + (f"; evaluation {fmt_time(ev['seconds'])} of it)" if ev else ")"))
@@ -529,6 +531,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
               + (f"{bhw['nodes']} x {esc(bhw['name'])}{power_words(bhw)}" if bhw["name"] != bhw["gpu"]
                  else esc(hardware_str(bhw))) + rack_words(bhw) + ", "
               f"{config_str(best['config'])} — {esc(res['why'])}")
+    if peak := peak_rank_line(best):  # the table's mem/limit is the most loaded rank's: which one (memory.rank_memory)
+        con.print(esc(peak), highlight=False)
     if res.get("stacks"):
         con.print(stack_table(res["stacks"], res["objective"]))
     for cv in res.get("caveats", ()):

@@ -16,7 +16,7 @@ from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.comm import hierarchical_cp_a2a
 from planner.model.moe import hf_ep_plan_note
 from planner.model import offload, physics
-from planner.model.memory import memory_per_gpu
+from planner.model.memory import memory_per_gpu, rank_memory
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
 from planner.model.stacks import (CP_EXCHANGE_WORDS, Stack, cp_comm_mix, default_stack_mode, from_training,
                                    fused_attention)
@@ -117,6 +117,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         model=m.name,
         throughput_unit="tokens" if m.is_transformer else "samples",
         params=int(pc.total), params_active=int(pc.active), params_mtp=int(pc.mtp),
+        # which pipeline rank holds the peak (the chosen plan alone: its states priced per rank class)
+        memory_per_rank=rank_memory(m, t, c.take(np.array([i])), stack=stack, gpu=hw.gpu.name)[0],
         flops_per_step=float(fl["model"]), hw_flops_per_step=float(fl["hardware"]),
         step_time_s=step,
         tokens_per_s=float(st["tokens_per_s"][i]),
