@@ -104,15 +104,18 @@ def test_offline_words():
 
 # ---------------------------------------------------------------------------- 2. a latency-bound fleet's range
 def test_fleet_bound_names_what_sets_the_replicas(chat_screen):
-    """The chat example's g6e.xlarge TP1 holds its batch to 82 for the 50 ms TPOT target: TPOT-bound; its range takes
-    the 23 TPOT-bound options' simulated / analytic spread (0.80x-1.11x) beside the throughput error: 5 to 11
-    replicas, where the throughput error alone gave 6 to 10 and the unsimulated one 5 to 16."""
+    """The chat example's g6e.xlarge TP1 holds its batch to 82 for the 50 ms TPOT target. Until serve45 its 7
+    replicas were ceil(40 / 6.32), 2,048's throughput at that batch: TPOT-bound, 5 to 11. Since serve45 it is sized at
+    the 512 budget it states: its throughput (8.23 req/s) needs 5, whose p99 TTFT (3,577 ms, ~97% busy) misses the
+    1 s target, and the TTFT's queue raises it to 6 (320 ms): TTFT-bound, so its range takes the 10 TTFT-bound
+    options' simulated / analytic spread (0.92x-1.65x) beside the throughput error: 5 to 13 replicas. The TPOT-held
+    batch still names "tpot" where the queue adds none (p5.4xlarge TP1 at 2,048, and the 1.5x what-if)."""
     b, best = chat_screen["budget"], chat_screen["best"]
-    assert best["bound_by"] == b["bound_by"] == "tpot" and best["batch"] < best["batch_memory_limit"]
-    assert b["replicas"] == 7 and b["replicas_range"] == [5, 11]
-    assert "TPOT-bound" in b["range_basis"] and "0.80x to 1.11x" in b["range_basis"]
+    assert best["bound_by"] == b["bound_by"] == "ttft" and best["batch"] < best["batch_memory_limit"]
+    assert b["replicas"] == 6 and b["replicas_range"] == [5, 13]
+    assert "TTFT-bound" in b["range_basis"] and "0.92x to 1.65x" in b["range_basis"]
     bounds = {o["bound_by"] for o in chat_screen["options"]}
-    assert {"throughput", "tpot"} <= bounds  # each option says which range applies to it
+    assert {"throughput", "tpot", "ttft"} <= bounds  # each option says which range applies to it
 
 
 def test_review_options_say_what_sets_each_ones_replicas(tmp_path):
@@ -122,8 +125,9 @@ def test_review_options_say_what_sets_each_ones_replicas(tmp_path):
     assert rep.returncode == 0, rep.stderr
     table = out.read_text().split("## Options", 1)[1].split("## ", 1)[0]
     assert "| sized | replicas set by |" in table
-    assert "| aws:g6e.xlarge | 1 | 7 | 82 |" in table and table.split("| aws:g6e.xlarge | 1 | 7 | 82 |")[1].split(
-        "\n")[0].endswith("| tpot |")
+    # each bound as fleet_bound names it (since serve45 the g6e.xlarge is sized at 512: the TTFT raises its 5 to 6)
+    for row, bound in (("| aws:g6e.xlarge | 1 | 6 | 82 |", "ttft"), ("| aws:p5.4xlarge | 1 | 2 | 219 |", "tpot")):
+        assert row in table and table.split(row)[1].split("\n")[0].endswith(f"| {bound} |")
     assert "| throughput |" in table
 
 
@@ -146,13 +150,16 @@ def test_bound_spreads_are_the_benchmarks():
 
 # ---------------------------------------------------------------------------- 3. the what-ifs are the screen's
 def test_what_ifs_say_they_are_analytic_with_their_range(chat_screen):
+    """Each what-if row names its own bound and range. At 1.5x (60 requests/s) the g6e.xlarge's 512-budget throughput
+    (8.23 req/s, serve45; 6.32 at 2,048 before) needs 8, which the TTFT keeps: TPOT-bound (its batch), 6 to 12
+    (10 replicas, 7 to 15 before serve45)."""
     b = chat_screen["budget"]
     for g in b["qps_growth"] + [b["prompt_growth"]]:
         assert g["sized_by"] == "analytic" and g["bound_by"] in ("throughput", "tpot", "ttft")
         assert g["replicas_range"] == list(SB.replica_range(g["replicas"], False, False, g["bound_by"])[:2])
     risks = serving_budget_risks(b, chat_screen["best"])
     assert risks[0].startswith("QPS growth (the analytic screen of aws:g6e.xlarge TP1, not simulated): at 1.5x")
-    assert "10 replicas ($13.6k a month; likely 7 to 15, tpot-bound)" in risks[0]
+    assert "8 replicas ($10.9k a month; likely 6 to 12, tpot-bound)" in risks[0]
 
 
 def test_what_ifs_name_the_simulated_count_beside_them():

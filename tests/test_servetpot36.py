@@ -84,14 +84,16 @@ def test_an_open_fleet_s_p99_tpot_counts_the_stalls_arrivals(tp, R, qps, sim_p99
     """QA 42's RAG job (16,000 / 300 tokens, budget 2,048) at the screen's b = 1 + L: the backlog's binomial (one
     prompt a finish) read the fleet's p99 TPOT 27.1 / 38.6 ms where ``benchmarks/fleet_occupancy.py`` simulates 40.1 /
     49.8; the open fleet's (Poisson arrivals, each prompt's stall drawing more, the excess shared over R by JSQ) reads
-    34.4 / 45.5, and one replica (no sharing) more than three."""
+    34.4 / 45.5, and one replica (no sharing) more than three. Since serve46's ``TILE_SLACK`` (a lumped step's float
+    sum of 2,048 tokens no longer padded to a 33rd GEMM tile; the engine's integer steps never were) it reads 33.6 /
+    44.9 ms, 0.84 / 0.90x the simulated (the backlog 26.7 / 38.1, 0.67 / 0.77x): the band's floor 0.85 -> 0.83."""
     m, s, hw, im = _replica(RAG_JOB, "lambda:gpu_8x_b200_sxm6", tp)
     batch = 37 if tp == 8 else 25
     b = screen_concurrency(m, s, hw, tp, qps / R, batch, im)[1]
     backlog = tpot_quantile(im, s, b, 2048) * 1e3
     fleet = tpot_quantile(im, s, b, 2048, rate=qps / R, replicas=R) * 1e3
     assert backlog < 0.8 * sim_p99
-    assert 0.85 * sim_p99 < fleet < 1.05 * sim_p99, fleet
+    assert 0.83 * sim_p99 < fleet < 1.05 * sim_p99, fleet
     assert tpot_quantile(im, s, b, 2048, rate=qps / R, replicas=1) * 1e3 > fleet
 
 
@@ -100,12 +102,14 @@ def test_a_listed_fleet_meets_its_tpot_target_at_the_load_its_replicas_see():
     stated TPOT the backlog's 20.8 ms; the open fleet's at 3 is 30.2 ms (budget 512; 34.4 at 2,048), over the target,
     so the screen sizes 4 (19.9 ms). The simulated fleet (3,000 requests, seed 0, batch 16) at 3 replicas misses the
     targets at both budgets (512: p99 TPOT 18.1 ms but TTFT 6.3 s; 2,048: 36.4 ms and 3.14 s) and at 4 meets them at
-    2,048 (24.0 ms, 2.12 s). Every listed option states a TPOT under the target."""
+    2,048 (24.0 ms, 2.12 s). Every listed option states a TPOT under the target. Since serve46 the row's batch is
+    sized at the budget it states (2,048: 12; the least budget's backlog gave 16) and no float sum pads a tile
+    (``TILE_SLACK``): at batch 12 the TTFT alone sizes 3 (2.96 s), whose open-fleet TPOT is 33.6 ms, so 4 (21.0 ms)."""
     import copy
     from planner.workloads.serving import plan_serving
     job = copy.deepcopy(RAG_JOB)
     job["serving"]["p99_latency_ms"] = 30
     rows = [r for r in plan_serving(load_job_dict(job), simulate=False).options if r.meets_latency]
     tp8 = next(r for r in rows if r.tp == 8)
-    assert (tp8.batch, tp8.replicas) == (16, 4)
+    assert (tp8.batch, tp8.replicas, tp8.token_budget, tp8.throughput_replicas) == (12, 4, 2048, 3)
     assert all(r.tpot_ms <= 30.0 for r in rows)

@@ -294,7 +294,7 @@ def test_recommended_size_meets_targets_in_simulation_with_margin_and_is_minimal
         assert not fewer.meets(target.ttft_s, target.tpot_s, FAST.margin)
 
 
-def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_adds_replicas():
+def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_adds_replicas(monkeypatch):
     """The issue's complaint: a size from the throughput alone runs replicas at ~100% busy, where the queue grows
     without bound. The simulation caught it (3 replicas at 99.5%: it grew to 4); the analytic size now holds the
     queue too (``queue_replicas``: 4 replicas at 75%, TTFT 71 ms), and the simulation confirms the 4.
@@ -302,11 +302,22 @@ def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_a
     The simulation runs at the screen's token budget (2,048) only: since cap33 the screen's throughput is the step as
     the engine runs it at that budget (``lumped_iteration``: 36.4 req/s a replica, the simulated 35.1), and at a
     512-token budget the prompt work spreads over the steps and the simulated replica serves 39.3, so 3 replicas at
-    99.5% of the screen's throughput are 92% busy there and meet the targets (the search picked it: 4 -> 3)."""
+    99.5% of the screen's throughput are 92% busy there and meet the targets (the search picked it: 4 -> 3).
+
+    Since serve45 the screen sizes each budget too (``budget_replicas``) and, as the simulation did, takes 512's 3
+    replicas (41.5 req/s a replica, 87% busy, TTFT 200 ms); so the screen here is held to 2,048 as the simulation is,
+    where the throughput's 3 run at 99.5%."""
+    import planner.workloads.serving as ws
+    import planner.workloads.serving_queue as wq
     # held to TP1: since serve44 an option with more headroom at the same $/h ranks first (``rank_key``)
     base = _plan(_tp1(_job({**CHAT8B, "qps": 10}, model="llama3-8b")))["best"]
+    assert base["token_budget"] == REALTIME_TOKEN_BUDGET  # 1 replica at every budget: the first kept
     qps = 3 * base["requests_per_s_per_replica"] * 0.995  # by throughput: 3 replicas, 99.5% busy
     job = _tp1(_job({**CHAT8B, "qps": qps}, model="llama3-8b"))
+    at512 = _plan(job)["best"]  # every budget screened: 512 meets the targets with 3
+    assert (at512["token_budget"], at512["replicas"], at512["bound_by"]) == (512, 3, "throughput")
+    for mod in (ws, wq):
+        monkeypatch.setattr(mod, "REALTIME_TOKEN_BUDGETS", (REALTIME_TOKEN_BUDGET,))
     analytic = _plan(job)["best"]
     assert math.ceil(qps / analytic["requests_per_s_per_replica"]) == 3
     assert analytic["replicas"] == 4 and analytic["utilisation"] < 0.8 and analytic["ttft_ms"] <= CHAT8B["ttft_ms"]
@@ -755,8 +766,12 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path, monkey
     # p4de options at $82.3/h. Since occup34 (the slot queue the occupancy's birth-death chain) p5 TP4 is 3 analytic
     # at 20 QPS, as simulated (1,011 -> 320 ms p99 TTFT at its count), and nothing simulated is dearer than an
     # unsimulated option there; at 19.5 QPS (9.75 a replica, over the floor's 9.67) it is 2 analytic (p99 1,087 ms),
-    # 3 simulated ($110.1/h), under the unsimulated p4de TP8 at $82.3/h
-    serving = {"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 19.5, "prompt_tokens": 1024, "output_tokens": 256,
+    # 3 simulated ($110.1/h), under the unsimulated p4de TP8 at $82.3/h. Since serve45 (one budget per row) p5 TP4 is
+    # 3 analytic at 19.5 too (at 2 replicas 2,048's open-fleet p99 TPOT is 259 ms over the 200 ms target, and 512's
+    # queue overflows; it had taken the TTFT at 2,048 and the TPOT at 512), as simulated: nothing simulated is dearer
+    # there. At 18 QPS the simulation sizes p4de TP2 at 9 ($82.3/h, analytic 8 at $54.9/h), below the unsimulated
+    # p5 TP2 / TP4 at $55.0/h; #1 the simulated p4de TP4 x 4 ($54.9/h)
+    serving = {"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 18, "prompt_tokens": 1024, "output_tokens": 256,
                "max_batch": 256, "precision": "int8"}
     constraints = {"instances": ["aws:p5.48xlarge", "aws:p4de.24xlarge"]}
     # one simulated search, not two: `serve --json` plans the job and the plan it printed is kept for the
@@ -780,9 +795,9 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path, monkey
     assert costs[0] == min(o.usd_per_hr for o in res.options if o.simulated)
     assert {o.sized_by for o in res.options} == {"simulated", "analytic"}
     assert all((o.sized_by == "simulated") == (o.simulated is not None) for o in res.options)
-    # the simulation made an option dearer than an unsimulated one: it now ranks below it (since the early stop's
-    # one-replica-fewer bound, _cost_floor, the simulated p5 TP4 at $110/h below the unsimulated p4de TP8 at $82/h;
-    # before it, p5 TP4 stayed unsimulated at its analytic $55/h and p4de TP2 at $82/h ranked below it)
+    # the simulation made an option dearer than an unsimulated one: it now ranks below it (at 18 QPS the simulated
+    # p4de TP2 x 9 at $82/h below the unsimulated p5 TP2 / TP4 at $55/h; at 19.5 until serve45, since the early
+    # stop's one-replica-fewer bound, _cost_floor, the simulated p5 TP4 at $110/h below the unsimulated p4de TP8)
     dearer = [i for i, o in enumerate(res.options) if i > 0 and o.simulated]
     assert any(o.sized_by == "analytic" and o.usd_per_hr < res.options[i].usd_per_hr
                for i in dearer for o in res.options[1:i])

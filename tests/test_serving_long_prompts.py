@@ -19,7 +19,8 @@ def test_the_p99_ttft_of_a_long_prompt_fleet_counts_the_wait_at_its_own_replica(
     """B200 TP4 at batch 21, 5 QPS over 6 / 7 replicas (Poisson, the plan's search workload, budget 2,048): the
     simulated p99 TTFT is 2,774 / 2,530 ms; the analytic 2,704 / 2,447. With the prefill queue pooled over the
     replicas alone it read 2,262 / 2,253 (``old``), hardly over the low-load 2,236 -- and the plan sized the option at
-    5 replicas (simulated: 7), now 6."""
+    5 replicas (simulated: 7), now 6. Since serve46 the row's batch is sized at the budget it states (2,048: 17; the
+    least budget's backlog TPOT gave 21); at 6 replicas its load is under either batch, so its TTFT is batch 21's."""
     job = load_job_dict(RAG_JOB)
     m, s = served_model(job.model), job.serving
     hw = next(h for h in sv._options(job, load_catalog(), None) if h.name == "lambda:gpu_8x_b200_sxm6")
@@ -36,4 +37,5 @@ def test_the_p99_ttft_of_a_long_prompt_fleet_counts_the_wait_at_its_own_replica(
     assert old < 0.9 * p99  # pooled alone it read well under
     if replicas == 6:
         row = sv.llm_option(m, s, hw, 4, target, im)
-        assert row.batch == 21 and row.queue_replicas == 6
+        assert (row.batch, row.token_budget, row.queue_replicas) == (17, 2048, 6)
+        assert row.ttft_ms == pytest.approx(got, rel=1e-6)
