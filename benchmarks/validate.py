@@ -2295,8 +2295,9 @@ def mbridge_all(cat) -> pd.DataFrame:
       NVL72 rows do not: the DGX node (x86 host, PP and DP traffic over 8 x 400 / 800 Gb/s IB instead of NVLink). Not
       the recipe alone: Qwen3-235B B200 / B300 run the NCCL all-to-all dispatcher without graphs where GB200 runs
       HybridEP with TE ``attn`` / ``moe_router`` / ``moe_preprocess`` graphs (``MBRIDGE_MOE_RECIPES``,
-      ``MBRIDGE_CUDA_GRAPHS``), but Qwen3-30B B200 runs HybridEP with those same graphs and is the slowest of all at
-      micro-batch 1 (and -21..-23% at micro-batch 4, as GB200's -25..-26%). No published timing separates host, sync
+      ``MBRIDGE_CUDA_GRAPHS``), and Qwen3-30B B200 at micro-batch 1 ran the all-to-all dispatcher with router graphs
+      only as well (Megatron-Bridge PR #2499, mapped since moe43: -63 / -62 / -65 -> -59 / -57 / -60%; at micro-batch 4,
+      HybridEP with attention graphs, -21..-23%, as GB200's -25..-26%). No published timing separates host, sync
       and fabric on a DGX at micro-batch 1; a profile of one such step (nsys, the CUDA HW row's idle share per layer)
       would. Together's DeepSeek-V3 MXFP8 command re-run printed 1.36x apart (its docstring), so its MXFP8 rows' own
       noise is of the gap's size.
@@ -3066,7 +3067,7 @@ def pr2_options(r, stack: str) -> dict:
             if mbridge_run(r) and any(mk in str(r.model).lower() and pk == pr2_prec_kind(r)
                                                   for mk, pk in MBRIDGE_NO_TP_OVERLAP):
                 opts["tp_overlap"] = "none"
-        moe = mbridge_recipe(MBRIDGE_MOE_RECIPES, r)
+        moe = mbridge_at_release(mbridge_recipe(MBRIDGE_MOE_RECIPES, r), r)
         if moe:
             opts.update(moe)
         if mbridge_te_cross_entropy(r):
@@ -3149,6 +3150,15 @@ def pr2_options(r, stack: str) -> dict:
 #: overlap, full-iteration CUDA graphs, fused grouped MLP -- is not what they ran; inferred). Its recipe
 #: (kimi/kimi_llm_pretrain.py ``set_kimi_k2_common_configs``) reduces gradients in bf16 and trains with
 #: ``dist_muon`` (the rows' notes: planner.model.optimizers).
+#: Qwen3-30B-A3B B200 changed with the recipe (Megatron-Bridge PR #2499, 2026-02-23, "Fix Qwen3 30B A3B B200 perf
+#: config to use hybridep+flex dispatcher"; first in the 26.02.01 tables, whose DGX-B200 row prints micro-batch 4):
+#: before it ``qwen3_30b_a3b_pretrain_config_b200()`` hard-coded ``moe_token_dispatcher_type="alltoall"`` (which turns
+#: the flex backend off), left ``micro_batch_size`` unset (the 25.11 / 26.02 tables print 1) and captured TE graphs of
+#: ``["moe_router", "moe_preprocess"]`` only (``"attn"`` missing: ``MBRIDGE_CUDA_GRAPHS``); the PR sets flex + hybridep,
+#: micro-batch 4 and adds ``"attn"``, measured 223 -> ~555 TFLOP/s per GPU FP8-MX (~546 BF16) on 8 x B200. So the
+#: 25.11 / 26.02 DGX-B200 rows and Together's 26.02.00 BF16 run of the same config (together_b200_baselines.csv) ran
+#: the NCCL all-to-all dispatcher. An entry may be such a list of (first release, settings), as ``MBRIDGE_CUDA_GRAPHS``
+#: (``mbridge_at_release``).
 #: All of these recipes set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
 MBRIDGE_MOE_RECIPES = {
     ("qwen3-235b", "H100"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
@@ -3156,7 +3166,8 @@ MBRIDGE_MOE_RECIPES = {
     ("deepseek-v3", "H100"): dict(moe_dispatcher="deepep", moe_a2a_overlap=True),
     ("deepseek-v3", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("qwen3-30b", "H100"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
-    ("qwen3-30b", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-30b", "B200"): [((0,), dict(moe_dispatcher="alltoall", moe_a2a_overlap=False)),
+                            ((26, 2, 1), dict(moe_dispatcher="hybridep", moe_a2a_overlap=False))],
     ("qwen3-235b", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("qwen3-235b", "GB200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("qwen3-235b", "B300"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
@@ -3384,7 +3395,8 @@ def mbridge_cpu_offload(r) -> int | None:
 #: the same, the rest none. Not determined, so left at the default (none): every 25.09 row (its recipes predate the
 #: workload configs read here) and Llama 3.1 405B (llama31_workload_base_configs.py not read); the B200 DeepSeek-V3
 #: FP8-MX V2 layout (TE-scoped with DeepEP) is in ``MBRIDGE_LAYOUT_VARIANTS``. Earlier versions of these files
-#: (25.11 to 26.04.01) are taken to set what the version read sets.
+#: (25.11 to 26.04.01) are taken to set what the version read sets, but for Qwen3-30B B200: before Megatron-Bridge
+#: PR #2499 (first in 26.02.01) its scope lacked ``"attn"`` (``MBRIDGE_MOE_RECIPES``).
 _TE = "transformer_engine"
 _CG_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("moe_router", "moe_preprocess"))
 _CG_ATTN_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "moe_router", "moe_preprocess"))
@@ -3398,7 +3410,7 @@ MBRIDGE_CUDA_GRAPHS = {
     ("qwen3-30b", "GB200"): [(_R2511, _CG_ATTN_ROUTER)],
     ("qwen3-30b", "GB200", "mxfp8"): [(_R2511, _CG_ROUTER), (_R2606, _CG_FULL)],
     ("qwen3-30b", "B300"): [(_R2511, _CG_ROUTER)],
-    ("qwen3-30b", "B200"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("qwen3-30b", "B200"): [(_R2511, _CG_ROUTER), ((26, 2, 1), _CG_ATTN_ROUTER)],  # "attn" from PR #2499
     ("qwen3-30b", "H100", "bf16"): [(_R2511, _CG_ROUTER)],
     ("qwen3-235b", "GB300"): [(_R2511, lambda r: _CG_ROUTER if int(r.num_gpus) <= 64 else _CG_ATTN_ROUTER)],
     ("qwen3-235b", "GB300", "mxfp8"): [(_R2511, lambda r: _CG_ROUTER if int(r.num_gpus) <= 64 else _CG_ATTN_ROUTER),
@@ -3681,14 +3693,21 @@ def mbridge_release(r) -> tuple:
     return tuple(int(x) for x in m.groups() if x) if m else ()
 
 
-def mbridge_cuda_graphs(r) -> dict:
-    """The CUDA-graph settings of row ``r``'s recipe at its release (``MBRIDGE_CUDA_GRAPHS``), or {} (the default)."""
-    steps = mbridge_recipe(MBRIDGE_CUDA_GRAPHS, r)
+def mbridge_at_release(entry, r) -> dict:
+    """A recipe-table entry at row ``r``'s release: a dict as it is; a list of (first release, settings or a function
+    of the row) gives the last step at or before the release (``mbridge_release``); {} before the first or for None."""
+    if entry is None or isinstance(entry, dict):
+        return entry or {}
     rel = mbridge_release(r)
-    got = [v for first, v in (steps or []) if rel and rel >= first]
+    got = [v for first, v in entry if rel and rel >= first]
     if not got:
         return {}
     return dict(got[-1](r) if callable(got[-1]) else got[-1])
+
+
+def mbridge_cuda_graphs(r) -> dict:
+    """The CUDA-graph settings of row ``r``'s recipe at its release (``MBRIDGE_CUDA_GRAPHS``), or {} (the default)."""
+    return mbridge_at_release(mbridge_recipe(MBRIDGE_CUDA_GRAPHS, r), r)
 #: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core
 #: ``recompute_modules``), per model and GPU: DeepSeek-V3 H100 1024 GPUs
 #: (scripts/performance/configs/deepseek/deepseek_llm_pretrain.py, 25.09:

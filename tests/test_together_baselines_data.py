@@ -108,7 +108,7 @@ def test_together_source_unchanged_by_the_new_rows():
 def test_megatron_bridge_rows_take_the_mbridge_all_recipe_tables(rows):
     """The Megatron-Bridge runs get their recipe from the tables ``mbridge_all`` uses (validate.mbridge_run ->
     mbridge_recipe, release from the container), not from a copy in the CSV: DeepSeek-V3 B200's mla_up_proj recompute
-    and HybridEP, Qwen3-30B B200's TE attention + router graphs (26.02 >= the table's 25.11), Qwen3-235B B200's
+    and HybridEP, Qwen3-30B B200's all-to-all with TE router graphs (26.02.00, before Megatron-Bridge PR #2499), Qwen3-235B B200's
     all-to-all without overlap; the NeMo 2 rows (340B, Grok-1) get none of it. The 405B NVFP4 rows run the full
     recompute of N layers per stage their reports state (80073: 1, 80076: 8)."""
     import validate
@@ -127,8 +127,8 @@ def test_megatron_bridge_rows_take_the_mbridge_all_recipe_tables(rows):
         assert list(case[i].training.recompute_modules) == ["mla_up_proj"], i
         assert case[i].options["moe_dispatcher"] == "hybridep" and case[i].options["moe_a2a_overlap"] is False, i
         assert "cuda_graph_impl" not in case[i].options, i
-    q30 = case["togetherbl_qwen3-30b-a3b_bf16_64_tp1pp1"].options
-    assert q30["cuda_graph_scope"] == ("attn", "moe_router", "moe_preprocess") and q30["moe_dispatcher"] == "hybridep"
+    q30 = case["togetherbl_qwen3-30b-a3b_bf16_64_tp1pp1"].options  # 26.02.00: the B200 config before PR #2499
+    assert q30["cuda_graph_scope"] == ("moe_router", "moe_preprocess") and q30["moe_dispatcher"] == "alltoall"
     q235 = case["togetherbl_qwen3-235b-a22b_bf16_256_tp1pp8vp4"].options
     assert q235["moe_dispatcher"] == "alltoall" and q235["moe_a2a_overlap"] is False
     for i in ("togetherbl_nemotron4-340b_bf16_256_tp8pp4vp12", "togetherbl_grok1-314b_bf16_256_tp4pp4vp8"):

@@ -311,8 +311,9 @@ RECIPE_NOTE = {
     "Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)": "Megatron-Bridge qwen3_workload_base_configs.py B200: "
         "all-to-all dispatcher, no all-to-all overlap, no CUDA graphs (validate.MBRIDGE_MOE_RECIPES / MBRIDGE_CUDA_GRAPHS); "
         "a Together experiment's own changes (graphs, dispatcher, overlap) replace these",
-    "Qwen3-30B-A3B (head_dim 128, q-proj 4096 > hidden)": "Megatron-Bridge qwen3_workload_base_configs.py B200: HybridEP, "
-        "no all-to-all overlap, TE graphs of attention + MoE router + preprocess from 25.11 (validate.MBRIDGE_MOE_RECIPES / "
+    "Qwen3-30B-A3B (head_dim 128, q-proj 4096 > hidden)": "Megatron-Bridge qwen3_llm_pretrain.py / "
+        "qwen3_workload_base_configs.py B200 before PR #2499 (26.02.01): all-to-all dispatcher (hard-coded), no all-to-all "
+        "overlap, TE graphs of the MoE router + preprocess (no attention graphs) (validate.MBRIDGE_MOE_RECIPES / "
         "MBRIDGE_CUDA_GRAPHS)",
     "DeepSeek-V3 (MLA, 1 shared expert, 3 dense layers)": "Megatron-Bridge deepseek_workload_base_configs.py B200 (the "
         "PP 16 EP 8 config, not the PP 8 EP 32 V2 variant): HybridEP, no all-to-all overlap, recompute_modules "
