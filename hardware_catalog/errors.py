@@ -17,6 +17,9 @@ MESSAGE_CHARS = 300
 #: of those, the end a cut message keeps (a reason and its remedy: "exists; refusing to replace it (give --force to
 #: replace it, or another name)" is 76)
 MESSAGE_TAIL_CHARS = 100
+#: the least of a parenthesised aside that ``fit_message`` keeps when it shortens one: fewer and the aside is dropped
+#: whole: "(Megatron-LM…)" names no file, "(Megatron-LM megatron…)" (20 inside) starts to
+ASIDE_MIN_CHARS = 20
 
 
 #: significant digits of an echoed whole number past which it is written in scientific form: a double's DBL_DIG, the
@@ -62,6 +65,78 @@ def one_of(choices, value, note: str = "") -> str:
     return f"must be one of {', '.join(map(str, choices))}{note}, got {clip(value)}"
 
 
+def cut_middle(message: str, room: int = MESSAGE_CHARS) -> str:
+    """``message`` in ``room`` characters, its middle given way: the start names the input, the end (a third of the
+    room, ``MESSAGE_TAIL_CHARS`` of the full cap) says what is wrong with it and what to do. Cut at the end, a
+    300-character output path left "error: --out: /tmp/rrr…rrr…" and no reason (its "File name too long", QA 64).
+
+    >>> cut_middle("a" * 10 + "b" * 10, 9)
+    'aaaaa…bbb'
+    """
+    if len(message) <= room:
+        return message
+    tail = room * MESSAGE_TAIL_CHARS // MESSAGE_CHARS
+    return message[:max(room - tail - 1, 0)] + "…" + message[len(message) - tail:]
+
+
+def _asides(message: str) -> list[tuple[int, int]]:
+    """(start, end) of each top-level parenthesised aside of ``message``, ``end`` past its ')'; a ')' that closes
+    nothing is text, an aside left open is none."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(message):
+        if ch == "(":
+            start = i if depth == 0 else start
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                out.append((start, i + 1))
+    return out
+
+
+def _shorten_aside(message: str, start: int, end: int, room: int) -> str | None:
+    """``message`` in ``room`` characters with its aside ``message[start:end]`` cut short with an ellipsis inside its
+    parentheses, at a word's end (not "(Megatron-Core's ow…)") and never inside a nested aside, which would be left
+    open; None where fewer than ``ASIDE_MIN_CHARS`` of it would stay."""
+    inner = message[start + 1:end - 1]
+    keep = max(len(inner) - (len(message) - room) - 1, 0)
+    depth, opened = 0, keep
+    for i, ch in enumerate(inner[:keep]):
+        opened = i if ch == "(" and depth == 0 else opened
+        depth += (ch == "(") - (ch == ")" and depth > 0)
+    cut = opened if depth else keep
+    word = inner.rfind(" ", 0, cut) if inner[cut:cut + 1].strip() else cut  # mid-word: back to the word's start,
+    kept = inner[:word if word >= ASIDE_MIN_CHARS else cut].rstrip(" ,;:(")  # where that leaves enough of it
+    if len(kept) < ASIDE_MIN_CHARS:
+        return None
+    return f"{message[:start + 1]}{kept}…{message[end - 1:]}"
+
+
+def fit_message(message: str, room: int = MESSAGE_CHARS) -> str:
+    """The one rule for fitting a refusal into the one-line cap (``room``, ``MESSAGE_CHARS`` unless the message shares
+    its line): the text outside parentheses -- what is refused, the plan's numbers, what to do ("microbatch_group_size
+    5, 6 or 10 runs it", "no node count searched ... lands within min_gpus=...") -- stays; the parenthesised asides
+    (a rule's source quote, which the planner writes last, then its explanations) give way, the last first: cut short
+    with an ellipsis to what fits, dropped whole where less than ``ASIDE_MIN_CHARS`` of it would stay. Only where the
+    text outside them is itself too long is its middle cut (``cut_middle``, InputError's own last guard).
+
+    >>> fit_message("X refuses a (why a) with b: the plan has 2 (source)", 34)
+    'X refuses a with b: the plan has 2'
+    >>> fit_message("X refuses a (why a) with b (Megatron-LM arguments.py: 'no')", 56)
+    'X refuses a (why a) with b (Megatron-LM arguments.py…)'
+    >>> fit_message("X refuses a (why a) with b (Megatron-LM arguments.py: 'no')", 48)
+    'X refuses a (why a) with b'
+    """
+    while len(message) > room:
+        asides = _asides(message)
+        if not asides:
+            break
+        start, end = asides[-1]
+        short = _shorten_aside(message, start, end, room)
+        message = short if short is not None else (message[:start].rstrip() + message[end:]).strip()
+    return cut_middle(message, room)
+
+
 class InputError(ValueError):
     """A user-fixable problem with an input; ``field`` is a dotted path such as ``model.layers``."""
 
@@ -69,11 +144,9 @@ class InputError(ValueError):
         field, message = str(field), str(message)
         if len(field) > ECHO_CHARS:
             field = field[:ECHO_CHARS] + "…"
-        if len(message) > MESSAGE_CHARS:
-            # the middle gives way: the start names the input, the end says what is wrong with it and what to do.
-            # Cut at the end, a 300-character output path left "error: --out: /tmp/rrr…rrr…" and no reason (its
-            # "File name too long", QA 64)
-            message = message[:MESSAGE_CHARS - MESSAGE_TAIL_CHARS - 1] + "…" + message[-MESSAGE_TAIL_CHARS:]
+        # the last guard: the middle gives way (``cut_middle``); a refusal with a source to quote is fitted before
+        # (``fit_message``), where its asides give way first
+        message = cut_middle(message)
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)

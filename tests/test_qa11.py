@@ -230,7 +230,10 @@ def test_emit_refusal_hint_is_true_and_survives_the_message_cap():
         msg = e.value.message
         assert msg.endswith("no launch spec for this plan"), msg
         assert f"the {other} style refuses it too" in msg and f"FORMAT:{other}" not in msg
-        assert "…" not in msg and "QLoRA" in msg  # the source gives way whole, not cut mid-word
+        # the sources give way (hardware_catalog.errors fit_message, msg43): cut short at a word's end inside their
+        # parentheses, never what is refused
+        assert "QLoRA" in msg and "Megatron-Core's ow" not in msg
+        assert all(msg[i + 1] == ")" for i, ch in enumerate(msg) if ch == "…"), msg
 
 
 def test_simulate_says_where_it_wrote_the_timeline(cli, tmp_path):

@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from hardware_catalog.errors import MESSAGE_CHARS
+from hardware_catalog.errors import fit_message
 from planner.errors import InputError
 from planner.layout import V_SPLIT, micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
@@ -310,13 +310,10 @@ class StackRule:
             extra = self.detail(c, model, training)
         if self.sentence is not None:
             name = getattr(stack, "name", None) or RUNTIME_NAMES[self.runtime]
-            return self.sentence.format(name=name, source=self.source, extra=extra)
-        said = f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra}"
-        # the source's quote gives way to what is refused and the plan's numbers (its hint, e.g. the group sizes
-        # that run): InputError cuts an over-long message in its middle, which took the hint out (QA 64's cut)
-        room = MESSAGE_CHARS - len(said) - 3
-        source = self.source if len(self.source) <= room else self.source[:max(room - 1, 0)] + "…"
-        return f"{said} ({source})"
+            return fit_message(self.sentence.format(name=name, source=self.source, extra=extra))
+        # the source's quote, the last aside, gives way to what is refused and the plan's numbers (its hint, e.g. the
+        # group sizes that run): InputError cuts an over-long message in its middle, which took the hint out (QA 64)
+        return fit_message(f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})")
 
 
 def _moe(m) -> bool:
@@ -794,9 +791,11 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: (bool(st.activation_offload) and st.activation_offload_layers is not None
                                 and st.activation_offload_layers >= m.layers)),
     StackRule("megatron-zero2", "megatron", "parallel.zero",
+              # (short enough that the remedy at its end stays whole in the one-line refusal, hardware_catalog.errors
+              # fit_message: at 304 characters it was cut, "training.framework.megatron_fsdp…")
               "ZeRO-2 (its distributed optimizer shards the optimizer state and fp32 main weights but keeps every "
-              "rank's whole gradient buffer, reduce-scattered once per step: that is ZeRO-1; sharded gradients "
-              "come only with Megatron-FSDP's optim_grads strategy: training.framework.megatron_fsdp: true)",
+              "rank's whole gradient buffer: ZeRO-1; sharded gradients come only with Megatron-FSDP's optim_grads "
+              "strategy: training.framework.megatron_fsdp: true)",
               "Megatron-Core docs/source/api-guide/dist_optimizer.md and megatron/core/distributed/"
               "param_and_grad_buffer.py: the gradient buffer holds all of a rank's parameters' gradients",
               lambda st, m, t: _fsdp2(st), lambda c, m, t: c.zero != 2),
@@ -1227,8 +1226,10 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: _moe(m) and getattr(st, "moe_ep_tp_fold", False),
               lambda c, m, t: (c.tp == 1) | (c.ep == 1) | (c.zero < 3),
               lambda c, m, t: f": ZeRO-{int(c.zero[0])} at TP{int(c.tp[0])} EP{int(c.ep[0])}",
-              sentence="{name}'s AutoEP refuses ZeRO-3 with expert parallelism folded over tensor parallelism (ZeRO "
-                       "stage 0-2 where TP > 1 and EP > 1; {source})"),
+              # (the remedy outside the parentheses, the source the last aside: hardware_catalog.errors fit_message
+              # lets the asides give way, the rest stays)
+              sentence="{name}'s AutoEP refuses ZeRO-3 with expert parallelism folded over tensor parallelism{extra}; "
+                       "use ZeRO stage 0-2 where TP > 1 and EP > 1 ({source})"),
     StackRule("ds-autoep-offload", "hf", "training.framework.optimizer_offload",
               "optimizer offload with expert parallelism folded over tensor parallelism (AutoEP + AutoTP)",
               "DeepSpeed deepspeed/module_inject/auto_ep_folding.py validate_folding_global: 'ZeRO optimizer/parameter "
@@ -1237,7 +1238,7 @@ RULES: tuple[StackRule, ...] = (
               lambda c, m, t: (c.tp == 1) | (c.ep == 1),
               lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])}",
               sentence="{name}'s AutoEP refuses optimizer offload with expert parallelism folded over tensor "
-                       "parallelism (TP > 1 and EP > 1; {source})"),
+                       "parallelism (TP > 1 and EP > 1){extra} ({source})"),
     StackRule("ds-autoep-preset", "hf", "parallel.ep",
               "expert parallelism on a model type its AutoEP has no preset for (it detects no MoE layer and "
               "replaces none: use ep 1)",
@@ -1249,7 +1250,7 @@ RULES: tuple[StackRule, ...] = (
               lambda c, m, t: c.ep == 1,
               lambda c, m, t: f": EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None) or 'this model'}",
               sentence="{name}'s AutoEP has no preset for this model type: it detects no MoE layer and replaces none, "
-                       "so expert parallelism does not run (use ep 1; {source})"),
+                       "so expert parallelism does not run{extra}; use ep 1 ({source})"),
     # TP on the HF model code shards the linears only (Stack.tp_sequence_parallel False): the norms and residual stream
     # stay whole on every rank and each row-parallel output is all-reduced. Until hfsp34 those stacks were priced
     # with Megatron's sequence parallelism at TP > 1 (reduce-scatter / all-gather, norms and dropout over TP)

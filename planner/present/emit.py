@@ -58,7 +58,7 @@ from dataclasses import dataclass, field, replace
 import yaml
 
 from planner.errors import InputError, clip, one_of
-from hardware_catalog.errors import MESSAGE_CHARS
+from hardware_catalog.errors import MESSAGE_CHARS, fit_message
 from hardware_catalog.fabric import LaunchFabric
 from planner.model import stack_rules
 from planner.model.comm import hierarchical_cp_a2a
@@ -1062,38 +1062,14 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
         return
     other = OTHER_STYLE[style]
     # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
-    # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
-    # the other style's own reason is said too, short (its source gives way first): "refuses it too" alone left the
-    # user guessing which rule of the other launcher stood in the way
+    # survive the message cap (InputError keeps MESSAGE_CHARS): each rule's message is fitted to its share of the line
+    # by the one rule (hardware_catalog.errors fit_message: its source citation and asides give way, not what is
+    # refused). The other style's own reason is said too, short: "refuses it too" alone left the user guessing which
+    # rule of the other launcher stood in the way
     why = style_refusal(job, cfg, other)
     hint = (OTHER_STYLE_HINT[style] if why is None else
-            f"the {other} style refuses it too ({_fit(why, OTHER_REASON_CHARS)}): no launch spec for this plan")
-    raise InputError("--emit", f"{_fit(msg, MESSAGE_CHARS - len(hint) - 2)}; {hint}")
-
-
-def _fit(msg: str, room: int) -> str:
-    """``msg`` in ``room`` characters: a rule's message ends with its source in parentheses, which gives way
-    first, then its other parenthesised asides, last first (what is refused and the plan's numbers stay); cut with
-    an ellipsis only if that is not enough.
-
-    >>> _fit("X refuses a (why a) with b: the plan has 2 (source)", 30)
-    'X refuses a with b: the plan …'
-    >>> _fit("X refuses a (why a) with b: the plan has 2 (source)", 34)
-    'X refuses a with b: the plan has 2'
-    """
-    while len(msg) > room:
-        close = msg.rfind(")")
-        if close < 0:
-            break
-        depth = 0
-        for i in range(close, -1, -1):
-            depth += {")": 1, "(": -1}.get(msg[i], 0)
-            if depth == 0:
-                break
-        if depth != 0:
-            break
-        msg = (msg[:i].rstrip() + msg[close + 1:]).strip()
-    return msg if len(msg) <= room else msg[:room - 1] + "…"
+            f"the {other} style refuses it too ({fit_message(why, OTHER_REASON_CHARS)}): no launch spec for this plan")
+    raise InputError("--emit", f"{fit_message(msg, MESSAGE_CHARS - len(hint) - 2)}; {hint}")
 
 
 #: What a fine-tuning plan (``training.mode``) needs from the launch that its layout flags do not say, per launcher

@@ -43,7 +43,7 @@ from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
-from hardware_catalog.errors import MESSAGE_CHARS
+from hardware_catalog.errors import fit_message
 
 
 
@@ -1688,11 +1688,10 @@ def _raise_outside_limits(job: JobSpec, errors: list) -> None:
     kinds = list({e.message.split(" ", 1)[-1][:12]: e for e in reversed(errors)}.values())[::-1][:2]  # by wording
     head = (f"none of the {len(errors):,} hardware options searched makes a cluster of {con.min_gpus or 1:,} to "
             f"{con.max_gpus or D.MAX_GPUS:,} GPUs (min_gpus to max_gpus); e.g. ")
-    # each example keeps its start (what kind of miss it is) within an equal share of the one-line cap: cut in the
-    # middle by InputError, the second example's kind was lost (QA 30's "no node count searched")
-    room = max((MESSAGE_CHARS - len(head)) // len(kinds) - 2, 24)
-    raise InfeasibleError(kinds[0].field, head + "; ".join(
-        e.message if len(e.message) <= room else e.message[:room - 1] + "…" for e in kinds))
+    # fitted by the one rule (hardware_catalog.errors fit_message): the asides give way, the last first (the node
+    # counts searched, the GPUs a node holds), so each example keeps what kind of miss it is and its limits; cut in
+    # the middle by InputError, the second example's kind was lost (QA 30's "no node count searched")
+    raise InfeasibleError(kinds[0].field, fit_message(head + "; ".join(e.message for e in kinds)))
 
 
 def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict) -> list[tuple[tuple[str, ...], str]]:
