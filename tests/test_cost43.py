@@ -5,6 +5,10 @@
   the job ends (shell launches: an EXIT trap, TERM / INT trapped into an exit; Slurm: the trap runs an srun step on
   every node; k8s: a privileged sidecar that restores on SIGTERM). Checked by running the emitted scripts with a fake
   ``nvidia-smi`` on PATH that keeps the limits in a file and logs its calls.
+- A multi-node bare-GPU plan said the bandwidth it assumed and the row it took it from, not that the rate is the
+  row's RDMA scale-out NICs, which a cluster must have: the note says so, and ``hardware.network_fabric`` names it.
+- A bare GB300 plan's "no price" said nothing of why: no provider rate was found (CoreWeave: "Contact sales"); the
+  cost line points at a note that says so, and ``hardware.no_price_why`` carries it.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import time
 import pytest
 import yaml
 
-from conftest import write_job
+from conftest import answered, write_job
 
 LLAMA = """
 model: {preset: llama3-8b}
@@ -148,3 +152,51 @@ def test_the_k8s_sidecar_puts_the_power_limit_back_on_sigterm(cli, tmp_path):
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 0
     assert (tmp_path / "state").read_text() == BEFORE
+
+
+# ---- the scale-out NICs a bare-GPU plan assumed, and why a GB300 plan has no price
+
+BARE = """
+model: {preset: llama3-8b}
+training: {seq_len: 4096, global_batch: 576, tokens: 1.0e10}
+cluster: {gpu: %s, nodes: %d%s}
+"""
+
+
+@pytest.mark.parametrize("gpu, nodes, fabric, row", [("H100", 4, "efa", "aws:p5.48xlarge"),
+                                                     ("A100-80GB", 2, "infiniband", "azure:Standard_ND96amsr_A100_v4"),
+                                                     ("GB300", 2, "infiniband", "nvidia:GB300-NVL72")])
+def test_a_bare_gpu_plan_says_its_network_is_the_rows_scale_out_nics(cli, tmp_path, gpu, nodes, fabric, row):
+    """The assumed network is the reference row's RDMA NICs: the note (table and JSON assumptions) names the NICs,
+    that the row has them, and what a cluster without them does; the JSON names the fabric. The job's own
+    inter_node_gbps assumes nothing: no note, no fabric."""
+    job = write_job(tmp_path, BARE % (gpu, nodes, ""))
+    res = answered(cli("estimate", str(job), "--json"))
+    name = {"efa": "EFA", "infiniband": "InfiniBand"}[fabric]
+    (note,) = [a for a in res["assumptions"] if "inter-node network not stated" in a]
+    assert (f"{name} scale-out NICs at that rate on every node, which {row} has; a cluster without them (hosts on "
+            "plain Ethernet, 100 Gb/s a node) runs its inter-node collectives slower than planned") in note
+    assert res["hardware"]["network_fabric"] == fabric and res["hardware"]["reference_system"] == row
+    code, out, err = cli("estimate", str(job))
+    assert code == 0 and "scale-out NICs at that rate" in out.replace("\n", " ").replace("  ", " ")
+    own = write_job(tmp_path, BARE % ("H100", 4, ", inter_node_gbps: 800"))
+    res = answered(cli("estimate", str(own), "--json"))
+    assert res["hardware"]["network_fabric"] is None
+    assert not [a for a in res["assumptions"] if "scale-out NICs" in a]
+
+
+def test_a_bare_gb300_plan_says_why_it_has_no_price(cli, tmp_path):
+    """No provider rate prices GB300 NVL72 (CoreWeave: "Contact sales"): the cost line points at the note, the note
+    and the JSON say what was found; a priced GB200 plan and a GB300 plan with its own price say nothing of it."""
+    job = write_job(tmp_path, BARE % ("GB300", 2, ""))
+    res = answered(cli("estimate", str(job), "--json"))
+    why = res["hardware"]["no_price_why"]
+    assert why.startswith("no provider's GB300 NVL72 rate was found: CoreWeave's pricing page lists 'NVIDIA GB300 "
+                          "NVL72 / HGX B300 (on-demand)' as 'Contact sales'")
+    assert f"GB300-B300: no price: {why}; set cluster.price_usd_hr (per node)" in res["assumptions"]
+    code, out, err = cli("estimate", str(job))
+    assert 'no price for a bare GPU (set cluster.price_usd_hr, per node; no provider rate found: the "no price"' in out
+    for text in (BARE % ("GB300", 2, ", price_usd_hr: 900"),
+                 BARE % ("GB200", 2, "")):
+        res = answered(cli("estimate", str(write_job(tmp_path, text)), "--json"))
+        assert res["hardware"]["no_price_why"] is None and res["cost"]["cost_ondemand_usd"] is not None
