@@ -1012,6 +1012,25 @@ class System:
         """The cheapest provider rate of the whole system, what a plan on it is priced at; None where none is known."""
         return self.prices[0] if self.prices else None
 
+    @property
+    def no_price_why(self) -> str:
+        """Why no rate prices the system ("" where one does, or where no search for one is recorded): the sources
+        read and what they said (``NO_PRICE_WHY``), for the plan's "no price" line (cost43)."""
+        return "" if self.prices else NO_PRICE_WHY.get(self.key, "")
+
+
+#: reference systems no provider rate prices (no ``system_prices.csv`` row), with what the search for one found:
+#: the plan's "no price" line says it rather than leave the empty cost unexplained (cost43). Searched 2026-12-05:
+#: CoreWeave's pricing page, Azure's, Oracle's and Lambda's price material and AWS's Capacity Blocks page as the
+#: offline corpora hold them; none gives a GB300 NVL72 (or GB300 instance) hourly rate.
+NO_PRICE_WHY = {
+    "nvidia:GB300-NVL72": (
+        "no provider's GB300 NVL72 rate was found: CoreWeave's pricing page lists 'NVIDIA GB300 NVL72 / HGX B300 "
+        "(on-demand)' as 'Contact sales' (coreweave.com/pricing as transcribed by api-evangelist/coreweave "
+        "plans/coreweave-plans-pricing.yml, read 2026-09-20), and no Azure (ND GB300 v6), Oracle, Lambda or AWS "
+        "price read offline (2026-12-05) gives one"),
+}
+
 
 @dataclass(frozen=True)
 class SystemPrice:

@@ -241,6 +241,12 @@ class Hardware(Record):
     #: ``system_rate``: a reference system's ``system_prices.csv`` row; gbprice42): provider, system, region,
     #: usd_per_system_hour, price_date, read (first-hand or a second-hand copy), source; None elsewhere
     price_quote: Optional[dict] = None
+    #: where the plan has no price, why, where the search for a rate is recorded (a reference system's
+    #: ``System.no_price_why``: GB300 NVL72; cost43); None elsewhere
+    no_price_why: Optional[str] = None
+    #: the fabric the inter-node bandwidth was priced on (``HardwareOption.network_fabric``: efa, infiniband, roce,
+    #: ethernet...; a bare GPU's reference row's where it was assumed: cost43); None where no row says
+    network_fabric: Optional[str] = None
     #: what text calls one accelerator: "GPU", or "chip" for TPUs and Trainium (planner.hardware.platform.device_noun);
     #: the JSON's counts keep their names (``gpus``, ``gpus_per_node``) whatever the device
     device: str = "GPU"

@@ -91,6 +91,21 @@ class HardwareOption:
     price_quote: Optional[SystemPrice] = None
 
     @property
+    def network_fabric(self) -> Optional[str]:
+        """The fabric the inter-node bandwidth was priced on (instances.csv / systems.csv ``fabric``: efa,
+        infiniband, roce, ethernet, ...): the instance's, or a bare GPU's reference row's where its network was
+        assumed from it; None where neither says (the job's own ``inter_node_gbps`` on a bare GPU, the default)."""
+        if self.instance is not None:
+            return self.instance.fabric or None
+        return self.reference.fabric or None if self.network_reference else None
+
+    @property
+    def no_price_why(self) -> str:
+        """Why a bare-GPU plan on a reference system has no price (``System.no_price_why``; "" where it has one)."""
+        unpriced = self.price_ondemand is None and isinstance(self.reference, System)
+        return self.reference.no_price_why if unpriced else ""
+
+    @property
     def idle_gpus_per_rack(self) -> int:
         """GPUs of each rack no segment of this size can use (paid: ``rack_segment``); 0 off a rack-scale system."""
         return self.rack_gpus - self.segments_per_rack * self.gpus_per_node if self.rack_gpus else 0
@@ -203,7 +218,8 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                     "`planner catalog instances`)")
             noun = device_noun(gpu)
             note = (f"{gpu.name}: inter-node network not stated — assumed {per_gpu * 8 / 1e9:g} Gb/s per {noun} "
-                    f"({inter * 8 / 1e9:g} Gb/s per {g}-{noun} node), {what}; set cluster.inter_node_gbps")
+                    f"({inter * 8 / 1e9:g} Gb/s per {g}-{noun} node), {what}"
+                    + scale_out_clause(inst, g) + "; set cluster.inter_node_gbps")
         else:
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
@@ -229,6 +245,8 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         notes.append(segment_note(system, trays, per_rack, cluster.nodes))
     if quote is not None:
         notes.append(quote_note(quote, system))
+    elif price is None and system is not None and system.no_price_why:
+        notes.append(f"{gpu.name}: no price: {system.no_price_why}; set cluster.price_usd_hr (per node)")
     return HardwareOption(
         name=name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=price, notes=notes,
@@ -394,6 +412,25 @@ def segment_note(system, trays: int, per_rack: int, segments: int | None = None)
     return (f"NVLink domain: {g} GPUs (Slurm --segment={trays}: {trays} of {system.key}'s {rack // host} trays of {host}, "
             f"{per_rack} a rack; {idle} GPUs of each rack idle and paid: cluster.price_usd_hr is a rack's, billed by "
             f"whole racks){billed}; cluster.nodes counts these domains; set cluster.segment (trays) for another")
+
+
+#: reference-row fabrics whose bandwidth is scale-out NICs a host must have (RDMA: EFA, InfiniBand, RoCE), as the
+#: catalog's fabric column names them; ethernet / tpu-* need no such note (plain TCP, or no NIC between hosts)
+SCALE_OUT_FABRICS = {"efa": "EFA", "infiniband": "InfiniBand", "roce": "RoCE"}
+
+
+def scale_out_clause(ref: Instance | System, g: int) -> str:
+    """What the network a bare-GPU plan assumed from its reference row (``reference_network``) needs of the cluster
+    it runs on: that rate over that row's RDMA scale-out NICs, which the row has (its source) and a cluster without
+    them (hosts on plain Ethernet, ``DEFAULT_NETWORK_GBPS`` a node) does not, so its collectives run slower than
+    planned (cost43: a multi-node bare-GPU plan said the bandwidth and the row, not that NICs carry it). "" for a
+    fabric that is no NIC (``SCALE_OUT_FABRICS``)."""
+    name = SCALE_OUT_FABRICS.get(ref.fabric)
+    if name is None:
+        return ""
+    return (f": {name} scale-out NICs at that rate on every node, which {ref.key} has; a cluster without them (hosts "
+            f"on plain Ethernet, {D.DEFAULT_NETWORK_GBPS:g} Gb/s a node) runs its inter-node collectives slower than "
+            f"planned")
 
 
 def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance | System] | None:

@@ -1706,19 +1706,53 @@ def unset_power_note(watts: float | None, platform: str | None, gpu: str) -> lis
             "run (it needs root), or the step runs faster and draws more power than planned"]
 
 
-def power_limit_body(plan: LaunchPlan) -> str | None:
-    """The shell line that holds one node's GPUs at the plan's limit: ``nvidia-smi -pl`` as root, else through
-    ``sudo -n`` (no password prompt); where neither may, it reads every GPU's limit in force and fails (one line a
-    GPU, on stderr) if any is above the plan's, so a limit the site's prolog set passes and a run the plan did not
-    price does not start. None: no limit held, or no tool for the platform (``POWER_LIMIT_TOOLS``)."""
+#: every GPU's power limit in force, one line a GPU in index order (W, two decimals; ``nvidia-smi -pl`` takes
+#: "integer and floating point numbers": nvidia-smi(1))
+POWER_QUERY = "nvidia-smi --query-gpu=power.limit --format=csv,noheader,nounits"
+
+
+def power_saved_file(plan: LaunchPlan) -> str:
+    """Where a node keeps its GPUs' power limits from before the job (one line a GPU, ``POWER_QUERY``) until
+    ``power_restore_body`` puts them back: the node's temporary directory (``$TMPDIR``, else /tmp), named by the job;
+    a k8s pod's containers share ``K8S_POWER_DIR`` instead. A shell word, the variable left to expand."""
+    return '"${TMPDIR:-/tmp}"/' + shlex.quote(f"planner-power-limit-{plan.name}")
+
+
+def power_limit_body(plan: LaunchPlan, saved: str | None = None) -> str | None:
+    """The shell line that holds one node's GPUs at the plan's limit: first it keeps the limits in force in
+    ``saved`` (``power_saved_file``; kept where a file is there already, so a run that died before restoring
+    leaves the limits from before it, not its own), then ``nvidia-smi -pl`` as root, else through ``sudo -n`` (no
+    password prompt); where neither may, it reads every GPU's limit in force and fails (one line a GPU, on stderr)
+    if any is above the plan's, so a limit the site's prolog set passes and a run the plan did not price does not
+    start. None: no limit held, or no tool for the platform (``POWER_LIMIT_TOOLS``)."""
     if plan.power_limit_w is None or plan.platform not in POWER_LIMIT_TOOLS:
         return None
     w = f"{plan.power_limit_w:g}"
+    f = saved or power_saved_file(plan)
     check = (f"awk -v w={w} '$1 > w + {POWER_LIMIT_SLACK_W:g} {{print \"error: GPU \" NR - 1 \" is held at \" $1 "
              f"\" W, above the planned \" w \" W (cluster.power_limit_w); nvidia-smi -pl needs root: have the site "
              f"set it (prolog) or plan without the limit\" > \"/dev/stderr\"; bad = 1}} END {{exit bad}}'")
-    return (f"set -o pipefail; nvidia-smi -pl {w} 2>/dev/null || sudo -n nvidia-smi -pl {w} 2>/dev/null || "
-            f"nvidia-smi --query-gpu=power.limit --format=csv,noheader,nounits | {check}")
+    return (f"set -o pipefail; [ -s {f} ] || {POWER_QUERY} > {f} || rm -f {f}; "
+            f"nvidia-smi -pl {w} 2>/dev/null || sudo -n nvidia-smi -pl {w} 2>/dev/null || "
+            f"{POWER_QUERY} | {check}")
+
+
+def power_restore_body(plan: LaunchPlan, saved: str | None = None) -> str | None:
+    """The shell line that puts back, after the job, the limits ``power_limit_body`` kept: each GPU whose limit in
+    force differs from the one kept is set back (``nvidia-smi -i I -pl W``, as root or by ``sudo -n``), and the
+    file removed; one the user may not set back is named on stderr (a warning: the job's own exit status stands)
+    and the file kept. A GPU the job did not change (the site's prolog held it) is left alone. Why: NVML's limit
+    "is not persistent across reboots or driver unloads" and otherwise outlives the job, so the next job on the node
+    would run at this plan's watts (cost43). None where ``power_limit_body`` is."""
+    if power_limit_body(plan) is None:
+        return None
+    f = saved or power_saved_file(plan)
+    warn = ('echo "warning: GPU $i stays held at ${now[$i]} W: setting back ${was[$i]} W needs root (nvidia-smi -pl); '
+            'have the site reset it (epilog)" >&2')
+    return (f"[ -s {f} ] || exit 0; mapfile -t was < {f}; mapfile -t now < <({POWER_QUERY}); left=0; "
+            'for i in "${!was[@]}"; do [ "${now[$i]}" = "${was[$i]}" ] && continue; '
+            'nvidia-smi -i "$i" -pl "${was[$i]}" >/dev/null 2>&1 || sudo -n nvidia-smi -i "$i" -pl "${was[$i]}" '
+            f">/dev/null 2>&1 || {{ {warn}; left=1; }}; done; [ $left = 1 ] || rm -f {f}")
 
 
 def power_limit_command(plan: LaunchPlan) -> str | None:
@@ -1727,11 +1761,25 @@ def power_limit_command(plan: LaunchPlan) -> str | None:
     return None if body is None else "bash -c " + shlex.quote(body)
 
 
+def power_restore_trap(plan: LaunchPlan, run=lambda cmd: cmd) -> str:
+    """The lines that make a shell script put the GPUs' limits back when it exits (``power_restore_body``), or ""
+    with no limit to set: an EXIT trap, and TERM / INT turned into an exit so that it runs when the scheduler stops
+    the script too (bash runs no EXIT trap when a signal it does not trap kills it). ``run``: how the script reaches
+    every node (Slurm: an srun step; a shell launch: this node)."""
+    body = power_restore_body(plan)
+    if body is None:
+        return ""
+    cmd = run("bash -c " + shlex.quote(body))
+    return (f"# put the GPUs' power limits from before this job back when it ends (they outlive it otherwise)\n"
+            f"trap {shlex.quote(cmd)} EXIT\ntrap 'exit 143' TERM\ntrap 'exit 130' INT\n")
+
+
 def power_limit_step(plan: LaunchPlan) -> str:
-    """``power_limit_command`` as a shell script's line that stops the node's run where it fails (torchrun's and
-    SkyPilot's run scripts, before torchrun), or "" with no limit to set."""
+    """``power_limit_command`` as a shell script's lines that stop the node's run where it fails (torchrun's and
+    SkyPilot's run scripts, before torchrun), after the trap that restores the limits on exit, or "" with no limit
+    to set."""
     power = power_limit_command(plan)
-    return power + " || exit 1\n" if power else ""
+    return power_restore_trap(plan) + power + " || exit 1\n" if power else ""
 
 
 #: where each format runs ``power_limit_body``, for its header note
@@ -1743,12 +1791,28 @@ POWER_LIMIT_WHERE = {
 }
 
 
+#: what runs ``power_restore_body`` in each format, and what it leaves to the site, for its header note
+POWER_RESTORE_WHERE = {
+    "slurm": ("the batch script's EXIT trap (TERM and INT trapped into an exit), by an srun step on every node,",
+              " A job killed past its --time or by scancel (TERM, then KILL after KillWait) may end before that step "
+              "starts: only the site's Epilog (slurm.conf: run as root on every node at the job's end) covers it."),
+    "torchrun": ("the script's EXIT trap (TERM and INT trapped into an exit)", ""),
+    "skypilot": ("the run script's EXIT trap (TERM and INT trapped into an exit)", ""),
+    "k8s": ("a privileged sidecar, power-limit-restore (an init container with restartPolicy: Always; the kubelet "
+            "sends it SIGTERM once the trainer has exited),",
+            " The sidecar needs Kubernetes >= 1.29 (sidecar containers on by default) and a job CRD that keeps "
+            "initContainers[].restartPolicy: an operator whose pod-template schema predates the field prunes it, "
+            "and the pod then waits in Init."),
+}
+
+
 def power_limit_notes(plan: LaunchPlan, fmt: str) -> list[str]:
     """The header note of a launch that sets the plan's power limit (``power_limit_body``): where it runs, what it
     needs, what it leaves to the site."""
     if power_limit_body(plan) is None:
         return []
     w, rated = plan.power_limit_w, plan.rated_power_limit_w
+    where, left = POWER_RESTORE_WHERE[fmt]
     k8s = (" The namespace must admit privileged pods (Pod Security Standards' privileged level); where it may not, "
            "an admin holds the nodes' GPUs there (DCGM: dcgmi config --set with its power limit, --enforce to "
            "re-apply) and the check passes." if fmt == "k8s" else "")
@@ -1756,9 +1820,11 @@ def power_limit_notes(plan: LaunchPlan, fmt: str) -> list[str]:
             f"{f'{rated:,.0f}' if rated else '?'} W): {POWER_LIMIT_WHERE[fmt]} nvidia-smi -pl {w:g}, which needs root "
             "(NVML: 'Requires root/admin permissions'): as root, else by sudo -n; where neither may, it reads the "
             f"limit in force and stops the job if a GPU is above {w:,.0f} W (a limit the site's prolog set passes). "
-            "The limit lasts until a reboot or driver unload (keep persistence mode on) and outlives the job until "
-            f"the site resets it (nvidia-smi -pl {f'{rated:g}' if rated else '<rated>'}); Slurm has no job option for "
-            "it (--gpu-freq sets clocks, not power)." + k8s]
+            "The limit lasts until a reboot or driver unload (keep persistence mode on) and would outlive the job, "
+            f"so {where} puts back each GPU's limit from before the job (kept in {'the pod' if fmt == 'k8s' else 'the node'}"
+            "'s temporary directory) and names on stderr a GPU the user may not set back (the site resets it: "
+            f"nvidia-smi -pl {f'{rated:g}' if rated else '<rated>'}).{left} Slurm has no job option for it (--gpu-freq "
+            "sets clocks, not power)." + k8s]
 
 
 # ------------------------------------------------------------------------------- formats
@@ -1869,7 +1935,9 @@ def emit_slurm(plan: LaunchPlan) -> str:
             f"export MASTER_PORT={MASTER_PORT}"]
     body += [f"export {k}={v}" for k, v in {**plan.env, **host_fabric_env(plan)}.items()]
     power = power_limit_command(plan)
-    if power:  # one task a node: every GPU of the node at the plan's limit before the training step starts
+    if power:  # one task a node: every GPU of the node at the plan's limit before the training step starts, and
+        # back at its limit from before when the script exits (an srun step on every node, from the EXIT trap)
+        body.append(power_restore_trap(plan, lambda cmd: "srun --ntasks-per-node=1 " + cmd).rstrip("\n"))
         body.append("srun --ntasks-per-node=1 --kill-on-bad-exit=1 " + power)
     # single quotes: SLURM_NODEID must expand per task, on its own node
     launcher = torchrun_args(plan, "$SLURM_NODEID", "$MASTER_ADDR", "$MASTER_PORT")
@@ -1993,6 +2061,38 @@ def claim_domain(template: dict, dom: NvlinkDomain) -> dict:
     return {"metadata": meta, "spec": spec}
 
 
+#: the pod volume (an emptyDir) and its mount where the power-limit init container keeps the node's limits from
+#: before the job (``power_limit_body``) for the restore sidecar (``k8s_power_containers``)
+K8S_POWER_VOLUME = "power-limit"
+K8S_POWER_DIR = "/planner-power-limit"
+K8S_POWER_FILE = f"{K8S_POWER_DIR}/saved"
+
+
+def k8s_power_containers(plan: LaunchPlan, vendor_gpu: str) -> list[dict]:
+    """The pod's init containers that hold the node's GPUs at the plan's limit and put the limits from before back
+    when the pod ends. Kubernetes has no job epilog; its end-of-pod hook is a sidecar: an init container with
+    ``restartPolicy: Always`` runs beside the main containers and, once they have exited, gets SIGTERM (Kubernetes
+    docs, "Sidecar Containers": on by default since v1.29; the kubelet stops sidecars after the main containers,
+    kubernetes/kubernetes PR #120620). So: ``power-limit``, a privileged regular init container, keeps the limits in
+    the pod's emptyDir and sets the plan's (``power_limit_body``; its GPUs are the trainer's: a pod's request is the
+    larger of its init and regular containers', so asking for them again costs nothing); ``power-limit-restore``, a
+    privileged sidecar, waits for SIGTERM and then runs ``power_restore_body``. The sidecar asks for no GPU (a
+    sidecar's requests add to the main containers', so it would double the pod's GPUs): it reaches the node's GPUs
+    through ``NVIDIA_VISIBLE_DEVICES=all``, which the NVIDIA container runtime honours ("all: all GPUs will be
+    accessible", NVIDIA Container Toolkit docs, "Specialized Configurations with Docker"); the pod holds every GPU of
+    its node, so they are the trainer's."""
+    mount = [{"name": K8S_POWER_VOLUME, "mountPath": K8S_POWER_DIR}]
+    restore = "bash -c " + shlex.quote(power_restore_body(plan, K8S_POWER_FILE)) + "; exit 0"
+    wait = f"trap {shlex.quote(restore)} TERM; sleep infinity & wait"
+    priv = {"privileged": True}
+    return [{"name": "power-limit", "image": "REPLACE_WITH_TRAINING_IMAGE",
+             "command": ["bash", "-c", power_limit_body(plan, K8S_POWER_FILE)], "securityContext": priv,
+             "resources": {"limits": {vendor_gpu: plan.gpus_per_node}}, "volumeMounts": mount},
+            {"name": "power-limit-restore", "image": "REPLACE_WITH_TRAINING_IMAGE", "restartPolicy": "Always",
+             "command": ["bash", "-c", wait], "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}],
+             "securityContext": dict(priv), "volumeMounts": [dict(m) for m in mount]}]
+
+
 def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], restart: str | None = None) -> dict:
     """One pod template: the trainer container holding the node's GPUs and the fabric's devices, ``/dev/shm``, the
     fabric's sidecars, volumes and annotations (``K8sFabric``); ``restart``: a Job's pod restartPolicy."""
@@ -2014,12 +2114,9 @@ def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], rest
         "containers": [container] + [yaml.safe_load(yaml.safe_dump(c)) for c in fx.sidecars],
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}] + [dict(v) for v in fx.volumes],
     }
-    power = power_limit_body(plan)
-    if power:  # root on the node's GPUs before the trainer starts; its GPUs are the trainer's (a pod's request is
-        # the larger of its init and regular containers', so asking for them again costs nothing)
-        spec["initContainers"] = [{"name": "power-limit", "image": "REPLACE_WITH_TRAINING_IMAGE",
-                                   "command": ["bash", "-c", power], "securityContext": {"privileged": True},
-                                   "resources": {"limits": {vendor_gpu: plan.gpus_per_node}}}]
+    if power_limit_body(plan):
+        spec["initContainers"] = k8s_power_containers(plan, vendor_gpu)
+        spec["volumes"].append({"name": K8S_POWER_VOLUME, "emptyDir": {}})
     if restart:
         spec["restartPolicy"] = restart
     if plan.instance:

@@ -220,7 +220,10 @@ def summary_table(res: dict) -> Table:
               + (f"; evaluation {fmt_time(ev['seconds'])} of it)" if ev else ")"))
     # GPU-hours to three significant figures: a one-step LoRA run's 0.0025 printed "0 GPU-hours"
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
-        t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
+        # a reference system no provider rate prices: the "no price" note below says what the search found
+        why = "; no provider rate found: the \"no price\" note below" if res["hardware"].get("no_price_why") else ""
+        t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node{why}), "
+                          f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     else:
         # the spot figure is the sticker price over the uninterrupted hours, as the report's "before interruptions"
         # says (a spot job's expected cost is on the spot: line below); "$63.8k spot" read as what spot costs

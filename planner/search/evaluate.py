@@ -138,7 +138,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           rack_gpus=hw.rack_gpus, idle_gpus_per_rack=hw.idle_gpus_per_rack if hw.rack_gpus else None,
                           racks_billed=racks_billed(nodes, hw.segments_per_rack) if hw.rack_gpus else None,
                           power_limit_w=hw.power_limit_w, rated_power_limit_w=hw.gpu.power_limit_w,
-                          clock_at_power_limit=physics.power_clock(hw), price_quote=quote_record(hw.price_quote)),
+                          clock_at_power_limit=physics.power_clock(hw), price_quote=quote_record(hw.price_quote),
+                          no_price_why=hw.no_price_why or None, network_fabric=hw.network_fabric),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
             t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i]),
