@@ -13,7 +13,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * nar21 — Narayanan et al. 2021 Table 1 (Megatron-LM, Selene DGX A100 80GB, 8x200 Gb/s HDR IB):
   per-GPU hardware TFLOP/s by their eq. 3, converted to iteration time. Table 1 and the paper's
   text do not give the micro-batch, interleaving or DDP; the authors' launch scripts for Table 1 do
-  (``NAR21_TABLE1_LAUNCH``: NVIDIA/Megatron-LM examples/sc21/run_table_1.sh), flash off, full recompute.
+  (``NAR21_TABLE1_LAUNCH``: NVIDIA/Megatron-LM examples/sc21/run_table_1.sh), flash off, full recompute; fp16
+  gradients as its CONFIG.sh launches them and the 2021 code's unfused weight-gradient accumulation
+  (``nar21_training``, ``NAR21_STACK``).
 * llm-foundry — MosaicML MPT benchmark tables (PyTorch FSDP, bf16 autocast or fp8, flash
   attention, A100-40/80 GB with 1600 Gb/s RoCE, H100 80GB with network not stated -> 3200 Gb/s).
   tokens/s/GPU converted to iteration time.
@@ -26,8 +28,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   partitions re-gathered on receipt (engine.py ``is_pipe_partitioned`` / ``is_grad_partitioned`` =
   ``is_model_parallel``): the megatron-deepspeed entry's ``pp_scatter_gather``. Micro-batch where
   unstated: 1. MT-NLG stays ~20% under its times with these: the same layout on the same machine
-  under Megatron-LM (the ``nar21`` 530B row, 163 TFLOP/s) is predicted -9.3% (-4.6% before nar42 ran it at its
-  launch script's 3 virtual stages and local DDP), and the
+  under Megatron-LM (the ``nar21`` 530B row, 163 TFLOP/s) is predicted -6.2% (-9.3% before nar43's unfused
+  accumulation; -4.6% before nar42 ran it at its launch script's 3 virtual stages and local DDP), and the
   DeepSpeed-engine mechanisms found in its source are small (blocking, one-at-a-time sends:
   +2 points on MT-NLG but vtrain_multi 3.7% -> 4.4%, so not modelled). Re-measured 2026-12-03 as
   the engine runs them: a rendezvous replay of ``TrainSchedule`` against Megatron's batched 1F1B
@@ -341,6 +343,31 @@ def nar21_launch(row_id: str, layers: int, pp: int) -> dict:
     return dict(mb=mb, vpp=layers // pp // per_virtual if per_virtual else 1, overlap_grad_reduce=ddp == "torch")
 
 
+#: The code Table 1 ran: Megatron-LM of early 2021 (SRUN.sh's container nvcr.io/nvidia/pytorch:20.12-py3). It
+#: computes each linear layer's weight gradient as a plain GEMM that autograd then adds to ``.grad`` -- even the
+#: early-2022 megatron/mpu/layers.py (@02bb1f5c, with the async TP all-reduce and the sequence-parallel work
+#: already in) returns ``grad_weight = grad_output.t().matmul(input)`` from ``ColumnParallelLinearWithAsyncAllreduce``
+#: and has no ``--gradient-accumulation-fusion``; the fused ``wgrad_gemm_accum_fp32`` (megatron/fused_kernels/
+#: fused_weight_gradient_dense.cpp, apex #1297 "Fuse grad accumulation with wgrad", 2022-02) came after, and writes
+#: an fp32 ``main_grad`` these fp16-gradient runs do not have. So the 2021 rows pay one unfused accumulation pass
+#: over the stage's parameters per micro-batch (``Stack.grad_accum_pass``, as Megatron-DeepSpeed's legacy layers
+#: do); the ``megatron-lm`` entry keeps the later code's fusion (kor22's 2022 runs)
+NAR21_STACK = replace(stacks.STACKS["megatron-lm"], grad_accum_pass=True,
+                      sources="Megatron-LM early 2021 (Narayanan et al. 2021 Table 1, examples/sc21): legacy layers, "
+                              "weight gradients accumulated by autograd, not fused into the wgrad GEMM")
+
+
+def nar21_training(seq: int, gb: int) -> TrainingSpec:
+    """A Table 1 row's training settings as examples/sc21/CONFIG.sh launches them (NVIDIA/Megatron-LM; copy at
+    OpenGPTX/Megatron-LM @6b27e3ad): ``--fp16 --loss-scale 8192`` and no ``--accumulate-allreduce-grads-in-fp32``,
+    so the gradients are the fp16 module's own (``grad_dtype`` same): torch DDP reduces the Float16Module's
+    ``.grad``, local DDP its fp16 buffers, and Float16OptimizerWithFloat16Params copies them to fp32 only at the
+    step (megatron/optimizer/optimizer.py ``_copy_model_grads_to_main_grads``: ``model_param.grad.float()``).
+    Until nar43 the loader set fp32 gradients (no source)."""
+    return TrainingSpec(seq_len=seq, global_batch=gb, precision="fp16", weights="megatron", grad_dtype="same",
+                        flash_attention=False, dropout=True, recompute="full")
+
+
 def published(cat) -> pd.DataFrame:
     d = pd.read_csv(DATA / "dev_published_runs.csv")
     rows = []
@@ -351,13 +378,12 @@ def published(cat) -> pd.DataFrame:
     for _, r in nar.iterrows():
         model = gpt_model(r.layers, r.hidden, r.heads, r.vocab, r.seq_len)
         gb, s = int(r.global_batch_seqs), int(r.seq_len)
-        tr = TrainingSpec(seq_len=s, global_batch=gb, precision="fp16", weights="megatron",
-                          grad_dtype="fp32", flash_attention=False, dropout=True, recompute="full")
+        tr = nar21_training(s, gb)
         pp, launch = int(r.pp), nar21_launch(r.id, int(r.layers), int(r.pp))
         mb, vpp = launch["mb"], launch["vpp"]
         row = pd.DataFrame([dict(tp=int(r.tp), pp=pp, dp=int(r.dp), vpp=vpp, zero=0, mb=mb, rc=2, sp=False,
                                  schedule=SCHEDULE.code["interleaved" if vpp > 1 else "1f1b"])])
-        p = predict_group(model, tr, row, hw, framework="megatron-lm", overlap_grad_reduce=launch["overlap_grad_reduce"])[0]
+        p = predict_group(model, tr, row, hw, framework=NAR21_STACK, overlap_grad_reduce=launch["overlap_grad_reduce"])[0]
         measured = narayanan_eq3(gb, s, r.layers, r.hidden, r.vocab) / (r.value * 1e12 * r.num_gpus)
         rows.append(dict(source="nar21", model=r.model, **kind(model, hw), gpus=int(r.num_gpus), tp=int(r.tp), pp=pp, dp=int(r.dp), mb=mb,
                          measured_s=measured, predicted_s=p))
