@@ -1910,7 +1910,7 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
     Megatron-Core runs its warm-up group by group from chunk 0, so rank 0's first chunk holds the most (PP16 VPP8
     m 64: 31 to 32 of rank 0's 143, not 17.9), and the last rank's last chunk, with the MTP depths, 0 or 1.
     ``keys``: the caller's distinct (pp, vpp, schedule, tp, micro-batches) rows and each row's index into them
-    (``stage_activations``), else found here. ``akey``: each row's activation key (``transformer_activations``'
+    (``rank_activations``), else found here. ``akey``: each row's activation key (``transformer_activations``'
     distinct (tp, cp, sp, mb, rc, ep, a2a) index), where the rows' layer bytes (``per_layer``, ``kinds``, ``mtp``,
     ``rebuilt()``) follow from it, the row's split and its block / uniform recompute (``rn``, ``rg``): the rows are
     then priced once per distinct (stage key, activation key, rn, rg) and gathered back (a DeepSeek-V3 search's
@@ -2129,13 +2129,6 @@ class RankActivations:
     first: object
 
 
-def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
-                      kinds=None, rebuilt=None, akey=None, rank_rws=None):
-    """(first, last) stage activations (``rank_activations``' ``first`` and ``last``)."""
-    got = rank_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, akey, rank_rws)
-    return got.first, got.last
-
-
 def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
                      kinds=None, rebuilt=None, akey=None, rank_rws=None) -> RankActivations:
     """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
@@ -2287,7 +2280,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
                             hf, walked, layers, m_micro, g_kept, loss_weights=0.0) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
     ``_partial_recompute_saves``, the HF table where the code is transformers'), the stages' layer-micro-batches
-    (``stage_activations``), the logits and loss transient (activations.logits_bytes, loss_transient_bytes), the
+    (``rank_activations``), the logits and loss transient (activations.logits_bytes, loss_transient_bytes), the
     walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host."""
     act_b = b.act
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
@@ -2333,7 +2326,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     ra = rank_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv, rrws)
     last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
-    v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)
+    v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
     first_logits = where0((c.pp == 1) | v, last_logits)
     last_logits = np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():
