@@ -2434,30 +2434,20 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     def other(act):
         return outside + allocator_reserve(act, rt.fragmentation)
 
-    # the head unit's gradient buffers come after the loss's backward has freed the logits and their transient (the
-    # output layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only
-    # what the head's buffers exceed the logits by counts (fsdp2_reduce_buffer_bytes; 0 where a micro-batch's tokens
-    # outnumber the hidden size, Llama-3-8B at 8k: logits 4.2 GB vs the head's 3.15 GB)
-    fg = s.fg + np.maximum(fsdp2_head[0] - a.first_logits, 0.0)
-    lg = s.lg + np.maximum(fsdp2_head[1] - a.last_logits, 0.0)
-
-    first_total = s.fw + fg + s.fo + a.first_act + a.first_logits + other(a.first_act + a.first_logits)
-    last_total = s.lw + lg + s.lo + a.last_act + a.last_logits + other(a.last_act + a.last_logits)
+    first = rank_parts(s.fw, s.fg, s.fo, a.first_act, a.first_logits, fsdp2_head[0], other)
+    last_parts = rank_parts(s.lw, s.lg, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
+    first_total, last_total = first["total"], last_parts["total"]
     last = last_total > first_total
     pick = lambda f, l: select(last, l, f)  # noqa: E731 (np.where, branch-free: planner.npfast)
     act = pick(a.first_act, a.last_act)
     lg_ = pick(a.first_logits, a.last_logits)
     apart = {}
     if ranks:  # each rank class on its own (the chosen plans: rank_memory)
-        first = dict(weights=s.fw, grads=fg, optimizer=s.fo, activations=a.first_act, logits=a.first_logits,
-                     other=other(a.first_act + a.first_logits), total=first_total)
-        last_parts = dict(weights=s.lw, grads=lg, optimizer=s.lo, activations=a.last_act, logits=a.last_logits,
-                          other=other(a.last_act + a.last_logits), total=last_total)
         apart = {**rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other, first),
                  **{f"last_{k}": v * np.ones(len(c)) for k, v in last_parts.items()}}
     return apart | dict(
-        weights=pick(s.fw, s.lw), grads=pick(fg, lg), optimizer=pick(s.fo, s.lo), activations=act,
-        logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
+        weights=pick(s.fw, s.lw), grads=pick(first["grads"], last_parts["grads"]), optimizer=pick(s.fo, s.lo),
+        activations=act, logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
@@ -2504,6 +2494,20 @@ def rank_state_contexts(x: StateContext, gpu) -> tuple:
 RANK_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other", "total")
 
 
+def rank_parts(weights, grads, optimizer, act, logits, head, other) -> dict:
+    """One rank's memory by part (``RANK_PARTS``): its states, activations and logits, ``other`` (a callable: the
+    runtime's reserve on the dynamic bytes) and their sum; the one rule ``memory_per_gpu``'s first and last stages
+    and ``rank_class_rows``' rank 0 and middle rank are each priced by. The head unit's gradient buffers (``head``:
+    ``fsdp2_head_buffers``) come after the loss's backward has freed the logits and their transient (the output
+    layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only what the
+    head's buffers exceed the logits by counts (fsdp2_reduce_buffer_bytes; 0 where a micro-batch's tokens outnumber
+    the hidden size, Llama-3-8B at 8k: logits 4.2 GB vs the head's 3.15 GB)."""
+    parts = dict(weights=weights, grads=grads + np.maximum(head - logits, 0.0), optimizer=optimizer,
+                 activations=act, logits=logits, other=other(act + logits))
+    parts["total"] = sum(parts.values())
+    return parts
+
+
 def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms, head_f, other, first: dict) -> dict:
     """Rank 0's and the heaviest middle rank's memory, each its own states (``rank_state_contexts``) beside its own
     activations and rebuild (``RankActivations``), per part (``RANK_PARTS``) as ``rank0_*`` and ``middle_*``, with
@@ -2521,10 +2525,7 @@ def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms
     x0, xm, mid = rank_state_contexts(x, kw["gpu"])
     for name, xr, act in (("rank0", x0, a.rank0_act), ("middle", xm, a.middle_act)):
         s = stage_states(xr, c, kw["gb"], kw["walked"], kw["hf"])
-        lg = a.first_logits
-        parts = dict(weights=s.fw, grads=s.fg + np.maximum(head_f - lg, 0.0), optimizer=s.fo, activations=act,
-                     logits=lg, other=other(act + lg))
-        parts["total"] = sum(parts.values())
+        parts = rank_parts(s.fw, s.fg, s.fo, act, a.first_logits, head_f, other)
         for k, v in parts.items():
             out[f"{name}_{k}"] = np.where(told, v, out[f"{name}_{k}"])
     out["middle_rank"] = np.where(told, mid[x.sinv], -1)
