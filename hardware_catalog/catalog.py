@@ -1207,16 +1207,11 @@ class Catalog:
                               "ram_gib": s.ram_bytes / GIB if s.ram_bytes is not None else None,
                               "network_gbps": s.network_bw * 8 / 1e9, "fabric": s.fabric, "max_chips": s.max_chips,
                               "source": s.source, "notes": s.notes,
-                              # the cheapest provider rate of the whole system (gbprice42; all: system_prices_df)
+                              # the cheapest provider rate of the whole system (gbprice42; all of them: System.prices)
                               "price_ondemand_usd_hr": s.quote.price if s.quote else None,
                               "price_provider": s.quote.provider if s.quote else None,
                               "price_date": s.quote.price_date if s.quote else None}
                              for s in self.systems.values()]))
-
-    def system_prices_df(self) -> pd.DataFrame:
-        """Every provider rate of the reference systems (``system_prices.csv`` and override rows), one row each."""
-        import pandas as pd
-        return pd.DataFrame([dataclasses.asdict(p) for s in self.systems.values() for p in s.prices])
 
     def commitments_df(self) -> pd.DataFrame:
         """The commitment terms (``commitments.csv`` and any override file's ``commitments:``), one row each: USD per

@@ -69,7 +69,7 @@ def test_layer_model_is_composed_of_op_functions():
     tree = ast.parse((ROOT / "planner" / "model" / "step_time.py").read_text())
     lines = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert lines["_layer_terms"] <= 120, f"_layer_terms is {lines['_layer_terms']} lines"
-    ops = ("layer_context", "attention_projections", "dense_mlp_gemms", "mamba_block", "attention_core", "elementwise",
+    ops = ("layer_context", "attention_projections", "dense_mlp_shapes", "mamba_block", "attention_core", "elementwise",
            "moe_block", "layer_gemms", "memory_bound", "tp_comm", "cp_comm", "sync_idle", "host_dispatch",
            "early_stop_skip", "selective_recompute", "lm_head", "mtp_projection")
     for name in ops:
@@ -105,7 +105,7 @@ def test_memory_and_search_are_composed_of_stages():
     assert mem["memory_per_gpu"] <= 90, f"memory_per_gpu is {mem['memory_per_gpu']} lines"
     for name in ("state_bytes", "state_context", "weight_storage", "state_weights", "state_grads", "state_optimizer",
                  "model_states", "autograd_grads", "adapter_states", "optimizer_offload", "comm_groups",
-                 "fsdp2_head_buffers", "layer_saves", "stage_activations", "transformer_activations",
+                 "fsdp2_head_buffers", "layer_saves", "rank_activations", "transformer_activations",
                  "sample_activations"):
         assert name in mem, f"memory.{name} is gone: the README's code walk names it"
         assert mem[name] <= 60, f"memory.{name} is {mem[name]} lines"

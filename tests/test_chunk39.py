@@ -98,8 +98,9 @@ def _acts(j, pp, v, mm, kinds=None):
     c = Candidates(tp=np.array([1]), pp=pp, dp=8, cp=1, ep=1, vpp=v, zero=1, mb=1, rc=0, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=pp)
     one = np.array([1.0])
-    return M.stage_activations(m, st, c, np.array([float(mm)]), np.array([float(mm)]), one, 0.0 * one, 0.0 * one,
-                               kinds)
+    got = M.rank_activations(m, st, c, np.array([float(mm)]), np.array([float(mm)]), one, 0.0 * one, 0.0 * one,
+                             kinds)
+    return got.first, got.last
 
 
 @pytest.mark.parametrize("layers,pp,v,mm", [(30, 4, 2, 8), (126, 16, 8, 64), (46, 4, 3, 16)])

@@ -9,14 +9,7 @@ from conftest import answered, refused, write_job
 from planner.hardware.options import option_from_cluster
 from planner.spec.schema import ClusterSpec
 
-RACK = 720.0  # USD per rack-hour: a stated job rate, no market figure (10 $/GPU-h over the rack's 72 GPUs)
-
-LLAMA = """
-model: {preset: llama3-8b}
-training: {seq_len: 4096, global_batch: 960, micro_batch: 1, tokens: 1.0e11, recompute: selective,
-           framework: {name: megatron-core}}
-parallel: {tp: 1, pp: 1}
-"""
+from test_cost41 import LLAMA, RACK  # (RACK: 720 $/rack-h, 10 $/GPU-h over the rack's 72 GPUs)
 
 SMALL = """
 model: {preset: llama3-8b}

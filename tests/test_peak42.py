@@ -1,7 +1,8 @@
 """peak42: which pipeline rank holds the peak (memory ``rank_memory``, ``results.RankMemory``), each rank class its
 own states beside its own activations. The memory model's "first" stage pairs the states of the heaviest rank before
-the last (by parameters) with the peak of rank 0's and the middle ranks' activations (``stage_activations``): the
-same rank's where one rank holds both, an over-count where not. Until peak42 no output said which rank peaks."""
+the last (by parameters) with the peak of rank 0's and the middle ranks' activations (``rank_activations``'
+``first``): the same rank's where one rank holds both, an over-count where not. Until peak42 no output said which rank
+peaks."""
 from __future__ import annotations
 
 import numpy as np

@@ -116,7 +116,7 @@ def _walk(m, st, pp, v, mm, n, kinds_of):
 
 def _acts(j, pp, v, mm, method, n, kinds, rebuilt=True):
     """(rank 0, the middle ranks' bound, the last rank) as memory reports them: chunk_activations' sums, or where it
-    leaves a rank to the even spread, its layer-micro-batches x its mean layer (stage_activations' figure)."""
+    leaves a rank to the even spread, its layer-micro-batches x its mean layer (rank_activations' figure)."""
     m, st = j.model, from_training(j.training)
     c = Candidates(tp=np.array([1]), pp=pp, dp=8, cp=1, ep=1, vpp=v, zero=1, mb=1, rc=2, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=pp,

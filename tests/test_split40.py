@@ -139,8 +139,9 @@ def test_1f1b_ranks_keep_their_own_first_n():
     assert counts == (11,) + (12,) * 6 + (11,)
     f = min(n, 12) / 12  # the mean layer's mix (memory._partial_recompute_saves)
     one = np.array([1.0])
-    first, last = M.stage_activations(m, st, c, np.array([mm]), np.array([mm]), (f * full + (1 - f) * none) * one,
-                                      0 * one, 0 * one, None, lambda: ({"": full * one}, {"": none * one}))
+    got = M.rank_activations(m, st, c, np.array([mm]), np.array([mm]), (f * full + (1 - f) * none) * one,
+                             0 * one, 0 * one, None, lambda: ({"": full * one}, {"": none * one}))
+    first, last = got.first, got.last
     walk = [(_megatron_rerun((c_r,), n) * full + (c_r - _megatron_rerun((c_r,), n)) * none) * (8 - r)
             for r, c_r in enumerate(counts)]
     assert walk[:2] == [184.0, 182.0] and walk[-1] == 23.0

@@ -41,7 +41,7 @@ def _rws(j, ep, **k):
 def _stages(monkeypatch, j):
     """(first, last) stage activations as estimated, and as every rank at the model's largest rebuild (the old rule)"""
     seen = []
-    orig = M.rank_activations  # (stage_activations' first and last, which transformer_activations reads: peak42)
+    orig = M.rank_activations  # (its first and last are what transformer_activations reads: peak42)
 
     def spy(*a, **k):
         got = orig(*a, **k)

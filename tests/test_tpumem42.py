@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from planner.model import stacks
@@ -19,16 +18,10 @@ from planner.model.memory import (CUDA_CONTEXT_BYTES, RUNTIME_RESERVE, memory_pe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_maxmem42 import _case  # noqa: E402  (a maxtext_tpu_recipes row as validate.py runs it)
 from test_maxtext37 import QKV_OFFLOAD, llama70b_case  # noqa: E402
 
 GIB = 2**30
-
-
-def _case(row_id):
-    import validate
-    d = pd.read_csv(validate.MAXTEXT_CSV)
-    r = next(r for r in d.itertuples() if r.id == row_id)
-    return validate.maxtext_case(r, validate.MAXTEXT_HOST_CHIPS)
 
 
 def test_v6e_other_is_the_hbm_xla_withholds():

@@ -65,9 +65,9 @@ FULL, NONE = 1.0, 3.0  # a layer's saves under full recompute (its input) and wi
 def _stage(j, c, per_layer, mm=64.0):
     """(first, last) stage activations of one row at a checkpointed layer FULL, a plain layer NONE, no rebuild"""
     one = np.array([1.0])
-    return M.stage_activations(j.model, from_training(j.training), c, np.array([mm]), np.array([mm]),
-                               per_layer * one, 0 * one, 0 * one, None,
-                               lambda: ({"": FULL * one}, {"": NONE * one}))
+    got = M.rank_activations(j.model, from_training(j.training), c, np.array([mm]), np.array([mm]),
+                             per_layer * one, 0 * one, 0 * one, None, lambda: ({"": FULL * one}, {"": NONE * one}))
+    return got.first, got.last
 
 
 @pytest.mark.parametrize("counts,pp,vpp", [((4, 4, 3, 3, 4, 4, 3, 3), 2, 4), ((8, 4), 2, 1), ((6, 2, 4, 4), 2, 2),

@@ -1910,7 +1910,7 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
     Megatron-Core runs its warm-up group by group from chunk 0, so rank 0's first chunk holds the most (PP16 VPP8
     m 64: 31 to 32 of rank 0's 143, not 17.9), and the last rank's last chunk, with the MTP depths, 0 or 1.
     ``keys``: the caller's distinct (pp, vpp, schedule, tp, micro-batches) rows and each row's index into them
-    (``stage_activations``), else found here. ``akey``: each row's activation key (``transformer_activations``'
+    (``rank_activations``), else found here. ``akey``: each row's activation key (``transformer_activations``'
     distinct (tp, cp, sp, mb, rc, ep, a2a) index), where the rows' layer bytes (``per_layer``, ``kinds``, ``mtp``,
     ``rebuilt()``) follow from it, the row's split and its block / uniform recompute (``rn``, ``rg``): the rows are
     then priced once per distinct (stage key, activation key, rn, rg) and gathered back (a DeepSeek-V3 search's
@@ -2129,13 +2129,6 @@ class RankActivations:
     first: object
 
 
-def stage_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
-                      kinds=None, rebuilt=None, akey=None, rank_rws=None):
-    """(first, last) stage activations (``rank_activations``' ``first`` and ``last``)."""
-    got = rank_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, akey, rank_rws)
-    return got.first, got.last
-
-
 def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
                      kinds=None, rebuilt=None, akey=None, rank_rws=None) -> RankActivations:
     """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
@@ -2287,7 +2280,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
                             hf, walked, layers, m_micro, g_kept, loss_weights=0.0) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
     ``_partial_recompute_saves``, the HF table where the code is transformers'), the stages' layer-micro-batches
-    (``stage_activations``), the logits and loss transient (activations.logits_bytes, loss_transient_bytes), the
+    (``rank_activations``), the logits and loss transient (activations.logits_bytes, loss_transient_bytes), the
     walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host."""
     act_b = b.act
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
@@ -2333,7 +2326,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     ra = rank_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv, rrws)
     last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
-    v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", stage_activations)
+    v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
     first_logits = where0((c.pp == 1) | v, last_logits)
     last_logits = np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():
@@ -2441,30 +2434,20 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     def other(act):
         return outside + allocator_reserve(act, rt.fragmentation)
 
-    # the head unit's gradient buffers come after the loss's backward has freed the logits and their transient (the
-    # output layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only
-    # what the head's buffers exceed the logits by counts (fsdp2_reduce_buffer_bytes; 0 where a micro-batch's tokens
-    # outnumber the hidden size, Llama-3-8B at 8k: logits 4.2 GB vs the head's 3.15 GB)
-    fg = s.fg + np.maximum(fsdp2_head[0] - a.first_logits, 0.0)
-    lg = s.lg + np.maximum(fsdp2_head[1] - a.last_logits, 0.0)
-
-    first_total = s.fw + fg + s.fo + a.first_act + a.first_logits + other(a.first_act + a.first_logits)
-    last_total = s.lw + lg + s.lo + a.last_act + a.last_logits + other(a.last_act + a.last_logits)
+    first = rank_parts(s.fw, s.fg, s.fo, a.first_act, a.first_logits, fsdp2_head[0], other)
+    last_parts = rank_parts(s.lw, s.lg, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
+    first_total, last_total = first["total"], last_parts["total"]
     last = last_total > first_total
     pick = lambda f, l: select(last, l, f)  # noqa: E731 (np.where, branch-free: planner.npfast)
     act = pick(a.first_act, a.last_act)
     lg_ = pick(a.first_logits, a.last_logits)
     apart = {}
     if ranks:  # each rank class on its own (the chosen plans: rank_memory)
-        first = dict(weights=s.fw, grads=fg, optimizer=s.fo, activations=a.first_act, logits=a.first_logits,
-                     other=other(a.first_act + a.first_logits), total=first_total)
-        last_parts = dict(weights=s.lw, grads=lg, optimizer=s.lo, activations=a.last_act, logits=a.last_logits,
-                          other=other(a.last_act + a.last_logits), total=last_total)
         apart = {**rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other, first),
                  **{f"last_{k}": v * np.ones(len(c)) for k, v in last_parts.items()}}
     return apart | dict(
-        weights=pick(s.fw, s.lw), grads=pick(fg, lg), optimizer=pick(s.fo, s.lo), activations=act,
-        logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
+        weights=pick(s.fw, s.lw), grads=pick(first["grads"], last_parts["grads"]), optimizer=pick(s.fo, s.lo),
+        activations=act, logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
@@ -2511,6 +2494,20 @@ def rank_state_contexts(x: StateContext, gpu) -> tuple:
 RANK_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other", "total")
 
 
+def rank_parts(weights, grads, optimizer, act, logits, head, other) -> dict:
+    """One rank's memory by part (``RANK_PARTS``): its states, activations and logits, ``other`` (a callable: the
+    runtime's reserve on the dynamic bytes) and their sum; the one rule ``memory_per_gpu``'s first and last stages
+    and ``rank_class_rows``' rank 0 and middle rank are each priced by. The head unit's gradient buffers (``head``:
+    ``fsdp2_head_buffers``) come after the loss's backward has freed the logits and their transient (the output
+    layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only what the
+    head's buffers exceed the logits by counts (fsdp2_reduce_buffer_bytes; 0 where a micro-batch's tokens outnumber
+    the hidden size, Llama-3-8B at 8k: logits 4.2 GB vs the head's 3.15 GB)."""
+    parts = dict(weights=weights, grads=grads + np.maximum(head - logits, 0.0), optimizer=optimizer,
+                 activations=act, logits=logits, other=other(act + logits))
+    parts["total"] = sum(parts.values())
+    return parts
+
+
 def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms, head_f, other, first: dict) -> dict:
     """Rank 0's and the heaviest middle rank's memory, each its own states (``rank_state_contexts``) beside its own
     activations and rebuild (``RankActivations``), per part (``RANK_PARTS``) as ``rank0_*`` and ``middle_*``, with
@@ -2528,10 +2525,7 @@ def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms
     x0, xm, mid = rank_state_contexts(x, kw["gpu"])
     for name, xr, act in (("rank0", x0, a.rank0_act), ("middle", xm, a.middle_act)):
         s = stage_states(xr, c, kw["gb"], kw["walked"], kw["hf"])
-        lg = a.first_logits
-        parts = dict(weights=s.fw, grads=s.fg + np.maximum(head_f - lg, 0.0), optimizer=s.fo, activations=act,
-                     logits=lg, other=other(act + lg))
-        parts["total"] = sum(parts.values())
+        parts = rank_parts(s.fw, s.fg, s.fo, act, a.first_logits, head_f, other)
         for k, v in parts.items():
             out[f"{name}_{k}"] = np.where(told, v, out[f"{name}_{k}"])
     out["middle_rank"] = np.where(told, mid[x.sinv], -1)

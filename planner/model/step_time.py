@@ -39,7 +39,7 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
   compute they overlap, plus the first layer's gather which nothing hides.
 
 In code each op group is a function of its own over one ``LayerContext`` (the rates, byte widths, degrees and the
-``gemm`` pricer every op reads), returning a typed result: ``attention_projections``, ``dense_mlp_gemms``,
+``gemm`` pricer every op reads), returning a typed result: ``attention_projections``, ``dense_mlp_shapes``,
 ``mamba_block``, ``attention_core``, ``elementwise``, ``moe_block``, ``layer_gemms``, ``memory_bound``, ``tp_comm``,
 ``cp_comm``, ``sync_idle``, ``host_dispatch``, ``early_stop_skip`` / ``selective_recompute``, ``lm_head``,
 ``mtp_projection``; ``_layer_terms`` composes them in the layer's order into the per-micro-batch terms.
@@ -666,11 +666,6 @@ def dense_mlp_shapes(c: LayerContext, m: ModelSpec) -> list:
     Qwen3-MoE, Llama 4) are wider (``ModelSpec.dense_width``)."""
     fd = m.dense_width
     return [(c.T, m.mlp_up_factor * fd / c.dtp, m.hidden), (c.T, m.hidden, fd / c.dtp)]
-
-
-def dense_mlp_gemms(c: LayerContext, m: ModelSpec) -> list:
-    """[up (gated: gate + up), down] (forward, backward) of the dense MLP (``dense_mlp_shapes``)."""
-    return c.gemms(dense_mlp_shapes(c, m))
 
 
 def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack):
