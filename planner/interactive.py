@@ -744,8 +744,12 @@ def unpriced_caption(rec: dict) -> str:
     bare = sorted(bare)
     if not bare:
         return ""
+    # a reference system the search found no citable rate for says why (``System.no_price_why``: GB300 NVL72), as
+    # the CLI's "no price" note does, so the app does not read as if the catalog merely forgot it
+    why = {p["hardware"]["name"]: p["hardware"]["no_price_why"] for p in plans if p["hardware"].get("no_price_why")}
+    whys = "".join(f"; {name}: {why[name]}" for name in bare if name in why)
     return (f"empty cost cells: no price for {', '.join(bare)} (a bare GPU or a reference system the catalog "
-            "does not price); set cluster.price_usd_hr (per node) or pass a priced catalog row to cost it")
+            f"does not price{whys}); set cluster.price_usd_hr (per node) or pass a priced catalog row to cost it")
 
 
 def no_spot_caption(plans: list[dict]) -> str:

@@ -302,6 +302,8 @@ def test_unpriced_hardware_shows_empty_cost_cells_and_says_why():
     assert ranked["on-demand $"].isna().all() and ranked["spot $"].isna().all()
     cap = wi.unpriced_caption(rec)
     assert cap.startswith("empty cost cells: no price for GB300-B300") and "cluster.price_usd_hr" in cap
+    # and why, as the CLI's note says it (cost43: no provider's GB300 NVL72 rate was found)
+    assert "GB300-B300: no provider's GB300 NVL72 rate was found" in cap
     assert sum(c.value == cap for c in at.caption) == 4  # under sensitivity, scaling, per-GPU and alternatives
 
 
