@@ -3178,6 +3178,9 @@ MBRIDGE_MOE_RECIPES = {
     # 26.04.01 (PR #3490, "Use HybridEP flex dispatcher for Qwen3 235B B300 perf configs", tracked by issue #3399,
     # labelled 26.04.01: "On B300, we moved to hybridep as it helped boosted perf but moe_a2a_overlap and VP degraded
     # perf, so we didn't enable it"; the tables' B300 row 4,865 -> 5,936 tokens/s, 26.04 -> 26.04.01, same layout)
+    # Not taken: the all-to-all overlap the 26.02 / 26.02.01 rows (VP 4) ran before PR #2669 ("disabling VP and
+    # moe_a2a_overlap"), as the 25.11 B200 row before PR #1760 ("due to CPU overhead"): the planner prices the overlap
+    # as pure hiding, with no host cost (docs/accuracy_log.md b300map43)
     ("qwen3-235b", "B300"): [((0,), dict(moe_dispatcher="alltoall", moe_a2a_overlap=False)),
                              ((26, 4, 1), dict(moe_dispatcher="hybridep", moe_a2a_overlap=False))],
     ("qwen3-30b", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
