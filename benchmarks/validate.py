@@ -3167,7 +3167,10 @@ def pr2_options(r, stack: str) -> dict:
 #: ``moe_token_dispatcher_type="alltoall"``, no overlap; Qwen3-30B GB300/GB200/B300 hybridep, no
 #: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
 #: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
-#: ``moe_a2a_overlap=True`` (and ``cutedsl_fused_grouped_mlp=True``: ``MBRIDGE_FUSED_MLP``).
+#: ``moe_a2a_overlap=True`` (and ``cutedsl_fused_grouped_mlp=True``: ``MBRIDGE_FUSED_MLP``) -- on B300 a config later
+#: than the 26.06 table's, which ran the BF16 V2 alias (the entry below).
+#: Release-stepped entries (a list, ``mbridge_at_release``) where a public PR changed the recipe between the tables'
+#: releases: Qwen3-30B B200 (PR #2499), Qwen3-235B B300 (PR #3490), GPT-OSS B300 BF16 (PR #2600, EP 64 -> 8).
 #: Layout-dependent variants (B200 DeepSeek-V3 FP8_MX V2, PP8 VP2 EP32: DeepEP with overlap) are told apart by
 #: their layout: ``MBRIDGE_LAYOUT_VARIANTS``.
 #: Kimi K2 GB300 (kimi/kimi_workload_base_configs.py @013180a7 ``KIMI_K2_PRETRAIN_CONFIG_GB300``): hybridep,
@@ -3196,7 +3199,16 @@ MBRIDGE_MOE_RECIPES = {
                             ((26, 2, 1), dict(moe_dispatcher="hybridep", moe_a2a_overlap=False))],
     ("qwen3-235b", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("qwen3-235b", "GB200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
-    ("qwen3-235b", "B300"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
+    # Qwen3-235B B300 per release (b300map43): the all-to-all until 26.04 (qwen3_llm_pretrain.py's
+    # ``qwen3_235b_a22b_pretrain_config_b300`` hard-coded ``moe_token_dispatcher_type = "alltoall"``), HybridEP from
+    # 26.04.01 (PR #3490, "Use HybridEP flex dispatcher for Qwen3 235B B300 perf configs", tracked by issue #3399,
+    # labelled 26.04.01: "On B300, we moved to hybridep as it helped boosted perf but moe_a2a_overlap and VP degraded
+    # perf, so we didn't enable it"; the tables' B300 row 4,865 -> 5,936 tokens/s, 26.04 -> 26.04.01, same layout)
+    # Not taken: the all-to-all overlap the 26.02 / 26.02.01 rows (VP 4) ran before PR #2669 ("disabling VP and
+    # moe_a2a_overlap"), as the 25.11 B200 row before PR #1760 ("due to CPU overhead"): the planner prices the overlap
+    # as pure hiding, with no host cost (docs/accuracy_log.md b300map43)
+    ("qwen3-235b", "B300"): [((0,), dict(moe_dispatcher="alltoall", moe_a2a_overlap=False)),
+                             ((26, 4, 1), dict(moe_dispatcher="hybridep", moe_a2a_overlap=False))],
     ("qwen3-30b", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("qwen3-30b", "GB200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("qwen3-30b", "B300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
@@ -3207,10 +3219,20 @@ MBRIDGE_MOE_RECIPES = {
     ("deepseek-v3", "B300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
     ("gpt-oss", "GB300", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
     ("gpt-oss", "GB200", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
-    ("gpt-oss", "B300", "bf16"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    # GPT-OSS B300 BF16 per release (b300map43): the 26.02 row prints EP 64, the V2 config before B300 took EP 8
+    # with HybridEP (gpt_oss_workload_base_configs.py ``GPT_OSS_120B_PRETRAIN_CONFIG_B300_BF16_V2``: both in one
+    # ``replace``), and the GPT-OSS pretrain configs only call ``apply_flex_dispatcher_backend`` since PR #2600
+    # (2026-02-28, "enabling future switch from alltoall to flex dispatcher"): the all-to-all; from 26.02.01 (EP 8)
+    # HybridEP
+    ("gpt-oss", "B300", "bf16"): [((0,), dict(moe_dispatcher="alltoall", moe_a2a_overlap=False)),
+                                  ((26, 2, 1), dict(moe_dispatcher="hybridep", moe_a2a_overlap=False))],
     ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
     ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
-    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    # B300 FP8_MX at 26.06 is the BF16 V2 config (``GPT_OSS_120B_PRETRAIN_CONFIG_B300_FP8_MX_V2 = ..._B300_BF16_V2``
+    # at @7e5c47ff, the snapshot that carries the 26.06 table; PR #4173, 2026-06-05, gave GB200 / GB300 alone the
+    # full-iteration graphs, a2a overlap and fused MLP): HybridEP without overlap; @07eea52d's own B300 FP8_MX config
+    # (a2a overlap, fused grouped MLP) came later, for no row of the tables (b300map43)
+    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("kimi k2", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     # Nemotron 3 (Megatron-Bridge scripts/performance/configs/nemotronh/nemotron_3_workload_base_configs.py, the
     # revision whose layout (TP, EP, micro-batch, GBS, GPUs) is the row's, ``MBRIDGE_NEMOTRON3_REVISIONS``):
@@ -3416,19 +3438,20 @@ def mbridge_cpu_offload(r) -> int | None:
 #: GB300 none (``cuda_graph_scope=[]`` without an impl), GB300 BF16, GB200 and B300 TE
 #: ``["attn", "moe_router", "moe_preprocess"]``, B200 / H100 none; FP8-MX on GB300 (PR #3983, 2026-05-27), GB200 and
 #: B300 full iteration, taken from 26.06 (the file is a 26.06-or-later version; when GB200's and B300's came in is not
-#: determined). llama3_workload_base_configs.py @00919dcf: Llama 3 8B GB300 / GB200 / B300 / B200 BF16, FP8-CS and
+#: determined); B300's TE graphs only from 26.04.01 (PR #3549, below). llama3_workload_base_configs.py @00919dcf: Llama 3 8B GB300 / GB200 / B300 / B200 BF16, FP8-CS and
 #: FP8-MX ``cuda_graph_impl="local", cuda_graph_scope="full_iteration"``, NVFP4 and H100 none; Llama 3 70B B200 BF16
 #: the same, the rest none. Not determined, so left at the default (none): every 25.09 row (its recipes predate the
 #: workload configs read here) and Llama 3.1 405B (llama31_workload_base_configs.py not read); the B200 DeepSeek-V3
 #: FP8-MX V2 layout (TE-scoped with DeepEP) is in ``MBRIDGE_LAYOUT_VARIANTS``. Earlier versions of these files
 #: (25.11 to 26.04.01) are taken to set what the version read sets, but for Qwen3-30B B200: before Megatron-Bridge
-#: PR #2499 (first in 26.02.01) its scope lacked ``"attn"`` (``MBRIDGE_MOE_RECIPES``).
+#: PR #2499 (first in 26.02.01) its scope lacked ``"attn"`` (``MBRIDGE_MOE_RECIPES``), and DeepSeek-V3 B300, which
+#: captured none before PR #3549 (26.04.01); GPT-OSS B300 FP8-MX at 26.06 is its BF16 V2 config's TE scope.
 _TE = "transformer_engine"
 _CG_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("moe_router", "moe_preprocess"))
 _CG_ATTN_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "moe_router", "moe_preprocess"))
 _CG_FULL = dict(cuda_graph_impl="local", cuda_graph_scope=("full_iteration",))
 _CG_NONE = dict(cuda_graph_impl="none", cuda_graph_scope=())
-_R2511, _R2602, _R2606 = (25, 11), (26, 2), (26, 6)
+_R2511, _R2602, _R260401, _R2606 = (25, 11), (26, 2), (26, 4, 1), (26, 6)
 _CG_ATTN_MAMBA_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "mamba", "moe_router", "moe_preprocess"))
 MBRIDGE_CUDA_GRAPHS = {
     ("qwen3-30b", "GB300"): [(_R2511, _CG_ROUTER)],
@@ -3447,12 +3470,16 @@ MBRIDGE_CUDA_GRAPHS = {
     ("gpt-oss", "GB300", "mxfp8"): [(_R2511, _CG_FULL)],
     ("gpt-oss", "GB200", "mxfp8"): [(_R2511, _CG_FULL)],
     ("gpt-oss", "B300", "bf16"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("gpt-oss", "B300", "mxfp8"): [(_R2511, _CG_ATTN_ROUTER)],  # the BF16 V2 alias at 26.06 (MBRIDGE_MOE_RECIPES)
     ("deepseek-v3", "GB300", "bf16"): [(_R2511, _CG_ATTN_ROUTER)],
     ("deepseek-v3", "GB300", "mxfp8"): [(_R2511, _CG_NONE), (_R2606, _CG_FULL)],
     ("deepseek-v3", "GB200"): [(_R2511, _CG_ATTN_ROUTER)],
     ("deepseek-v3", "GB200", "mxfp8"): [(_R2511, _CG_ATTN_ROUTER), (_R2606, _CG_FULL)],
-    ("deepseek-v3", "B300"): [(_R2511, _CG_ATTN_ROUTER)],
-    ("deepseek-v3", "B300", "mxfp8"): [(_R2511, _CG_ATTN_ROUTER), (_R2606, _CG_FULL)],
+    # B300 DeepSeek-V3: TE graphs from PR #3549 (2026-04-29, issue #3385 labelled 26.04.01: "Added partial CUDA Graphs
+    # for attn, moe_router, moe_preprocess", with PP16 -> PP8 and micro-batch 1 -> 2, the layout the 26.04.01 rows
+    # print); the PP 16 micro-batch-1 rows of 26.02 .. 26.04 ran none (b300map43)
+    ("deepseek-v3", "B300"): [(_R260401, _CG_ATTN_ROUTER)],
+    ("deepseek-v3", "B300", "mxfp8"): [(_R260401, _CG_ATTN_ROUTER), (_R2606, _CG_FULL)],
     **{("llama 3 8b", gpu, prec): [(_R2511, _CG_FULL)] for gpu in ("GB300", "GB200", "B300", "B200")
        for prec in ("bf16", "tensorwise", "mxfp8")},
     ("llama 3 70b", "B200", "bf16"): [(_R2511, _CG_FULL)],
@@ -3608,8 +3635,9 @@ def mbridge_variant(r) -> dict | None:
 #: ``NVTE_CUTEDSL_FUSED_GROUPED_MLP=1``: Megatron-Bridge PR #3983; planner.model.stacks ``Stack.moe_fused_mlp``,
 #: priced by planner.model.moe ``fused_mlp_bytes`` and ``eager_expert_ops``), per (model, GPU, precision) key as
 #: ``MBRIDGE_MOE_RECIPES``, with the first release taken (as ``MBRIDGE_CUDA_GRAPHS``):
-#: * GPT-OSS 120B FP8-MX on GB300 / GB200 / B300 (gpt_oss_workload_base_configs.py @07eea52d; its MXFP8 rows start
-#:   at 26.06);
+#: * GPT-OSS 120B FP8-MX on GB300 / GB200 (PR #4173, 2026-06-05, "Enable full-iteration cuda-graphs for GPT-OSS 120B
+#:   MXFP* precision on GB200 and GB300" with ``cutedsl_fused_grouped_mlp=True``; its MXFP8 rows start at 26.06); B300's
+#:   FP8_MX config at 26.06 is the BF16 V2 alias (@7e5c47ff), the fused MLP of @07eea52d later (no row);
 #: * DeepSeek-V3 FP8-MX on GB300 (PR #3983, 2026-05-27: ``DEEPSEEK_V3_PRETRAIN_CONFIG_GB300_FP8_MX_V1``), GB200 and
 #:   B300 (``..._GB200_FP8_MX_V1`` / ``..._B300_FP8_MX_V1``: deepseek_workload_base_configs.py @04264182, the same
 #:   configs that turn on the full-iteration graphs, taken from 26.06 like them); B200 FP8-MX and every BF16 /
@@ -3620,7 +3648,7 @@ def mbridge_variant(r) -> dict | None:
 #:   r0.5.0 branch after the 26.06 tables' runs: the 26.06 B300 row's TE ``moe_router`` graphs are the pre-#4606
 #:   config), not taken.
 MBRIDGE_FUSED_MLP = {
-    **{("gpt-oss", gpu, "mxfp8"): _R2511 for gpu in ("GB300", "GB200", "B300")},
+    **{("gpt-oss", gpu, "mxfp8"): _R2511 for gpu in ("GB300", "GB200")},
     **{("deepseek-v3", gpu, "mxfp8"): _R2606 for gpu in ("GB300", "GB200", "B300")},
     **{(m, gpu, "mxfp8"): _R2606 for m in ("qwen3-30b", "qwen3-235b") for gpu in ("GB300", "GB200")},
 }
