@@ -550,6 +550,23 @@ def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
     return max(1, round(CHECKPOINT_DEFAULT_S / step_time_s))
 
 
+def unpriced_save_note(job: JobSpec, every: int, steps: float, step_time_s: float | None, saves: bool) -> list[str]:
+    """The ``# note:`` of a launch that saves checkpoints the plan did not price (qa66): without
+    ``checkpoint.every_steps`` the Megatron, torchtitan, AutoModel and Gaudi launches still save every ``every`` steps
+    (``save_every_steps``: about hourly), and each save pauses the run, while the plan's time and cost (the header's)
+    hold no checkpoint (``planner.model.checkpoint`` prices them only from the job's section). ``saves``: the program
+    writes a save interval (a generic model's user script gets none). A run of ``every`` steps or fewer saves
+    nowhere before its end: no note."""
+    ck = getattr(job, "checkpoint", None)
+    if not saves or (ck is not None and ck.every_steps) or steps <= every:
+        return []
+    at = (f", about every {fmt_time(every * step_time_s)} at the plan's {fmt_time(step_time_s)} step"
+          if step_time_s and math.isfinite(step_time_s) else "")
+    return [f"this launch saves a checkpoint every {every:,} steps{at}, a pause the plan's time and cost above do not "
+            "hold (the job has no checkpoint.every_steps); set checkpoint.every_steps (and write_gbps) to plan the "
+            "saves, or change the interval here"]
+
+
 def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000, gpu: str = "",
                   gpus_per_node: int = 8) -> list[str]:
     """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism, and the numerics the plan
@@ -1369,7 +1386,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         notes=(fork_notes(cfg) if fork else
                launch_notes(job, cfg, style) + fabric_note(fab, hw.get("inter_node_gbps"))
                + unknown_fabric_note(fab, hw, hosts, catalog) + system_fabric_note(fab, hw, hosts, domain, catalog))
-               + unset_power_note(watts, platform, hw["gpu"]),
+               + unset_power_note(watts, platform, hw["gpu"]) + unpriced_save_note(job, every, steps, step_s, fork or transformer),
         fabric=fab, fork=fork, power_limit_w=watts, rated_power_limit_w=hw.get("rated_power_limit_w"),
         platform=platform,
         name=f"{name[:40] or 'job'}-train", nodes=hosts,

@@ -42,7 +42,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import budget_rate, buy_words, offline_usd, offline_words, trace_note, usd_per_million
+from planner.present.serving import budget_rate, buy_words, offline_usd, offline_words, tpot_cell, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words)
@@ -1387,9 +1387,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
                                             # a generic model has no TTFT (its one latency is the TPOT column), an
                                             # unpriced option no $: "-", not "0" ms or "nan"
-                                            _num(o.get("ttft_ms"), ",.0f"), ("n/a" if o.get("batch") is not None and o.get("tpot_ms") is None else _num(o.get("tpot_ms"), ",.0f")),
-                                            _num((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full")) if realtime
-                                                 else offline_usd(o, False), ",.2f", small=True),
+                                            _num(o.get("ttft_ms"), ",.0f"), ("n/a" if o.get("batch") is not None and o.get("tpot_ms") is None else
+                                                                          "-" if o.get("tpot_ms") is None else tpot_cell(o["tpot_ms"])),
+                                            # serve's own cells (qa66: "3,057.78" beside the summary's "$3.06k", and
+                                            # TPOT to the whole ms, "57" for serve's 56.6 against a 60 ms target)
+                                            usd_per_million((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full"))
+                                                            if realtime else offline_usd(o, False)),
                                             # offline: no latency target to meet ("yes" read as a target met)
                                             ("yes" if o.get("meets_latency") else "no") if realtime else "-",
                                             "sim" if o.get("sized_by") == "simulated" else "analytic"]

@@ -25,6 +25,13 @@ def _ms(x) -> str:
     return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
 
 
+def tpot_cell(ms) -> str:
+    """An option's TPOT (or a generic model's request latency) cell, in ms to a tenth: the options table of
+    ``planner serve`` and the budget-review report's (qa66: the report rounded 30.58 ms to "31" beside serve's "30.6",
+    and 56.6 to "57" against a 60 ms target). "n/a" where there is no decode step (one output token, ``NO_TPOT``)."""
+    return "n/a" if ms is None else "-" if ms != ms else f"{ms:.1f}"
+
+
 def usd_per_million(x) -> str:
     """A $ per million requests cell: under a dollar to three significant figures ("$0.0215"; two decimals printed
     a CNN's $0.0215 and $0.0349 as "$0.02" and "$0.03"), else ``fmt_usd``."""
@@ -196,7 +203,7 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
             "$/h", "$/1M req", "$/1M req batch", "sized"]
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
-             f"{r['tpot_ms']:.1f}" if r.get("tpot_ms") is not None else "n/a",  # one output token: no TPOT (NO_TPOT)
+             tpot_cell(r.get("tpot_ms")),  # one output token: no TPOT (NO_TPOT)
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
              # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``), or the simulated
              # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"

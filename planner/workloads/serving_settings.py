@@ -63,7 +63,9 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
         except ValueError as e:
             try:  # quoted back as the number typed, not as text ("got '12.5'"), as --deadline-hours is
                 flag_bound = float(flag_bound)
-            except (TypeError, ValueError):
+                # a whole number as typed, "got 0" (qa66: "got 0.0", and 1e9 read "got 1000000000.0")
+                flag_bound = int(flag_bound) if flag_bound.is_integer() else flag_bound
+            except (TypeError, ValueError, OverflowError):
                 pass
             raise InputError("--plan-event-bound", f"{e}, got {clip(flag_bound)}") from None
     flag_h = overrides.get("deadline_hours")
