@@ -15,7 +15,7 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   text do not give the micro-batch, interleaving or DDP; the authors' launch scripts for Table 1 do
   (``NAR21_TABLE1_LAUNCH``: NVIDIA/Megatron-LM examples/sc21/run_table_1.sh), flash off, full recompute; fp16
   gradients as its CONFIG.sh launches them and the 2021 code's unfused weight-gradient accumulation
-  (``nar21_training``, ``NAR21_STACK``).
+  (``nar21_training``, ``NAR21_STACK``: the ``megatron-lm`` stack with ``gradient_accumulation_fusion: false``).
 * llm-foundry — MosaicML MPT benchmark tables (PyTorch FSDP, bf16 autocast or fp8, flash
   attention, A100-40/80 GB with 1600 Gb/s RoCE, H100 80GB with network not stated -> 3200 Gb/s).
   tokens/s/GPU converted to iteration time.
@@ -349,12 +349,12 @@ def nar21_launch(row_id: str, layers: int, pp: int) -> dict:
 #: already in) returns ``grad_weight = grad_output.t().matmul(input)`` from ``ColumnParallelLinearWithAsyncAllreduce``
 #: and has no ``--gradient-accumulation-fusion``; the fused ``wgrad_gemm_accum_fp32`` (megatron/fused_kernels/
 #: fused_weight_gradient_dense.cpp, apex #1297 "Fuse grad accumulation with wgrad", 2022-02) came after, and writes
-#: an fp32 ``main_grad`` these fp16-gradient runs do not have. So the 2021 rows pay one unfused accumulation pass
-#: over the stage's parameters per micro-batch (``Stack.grad_accum_pass``, as Megatron-DeepSpeed's legacy layers
-#: do); the ``megatron-lm`` entry keeps the later code's fusion (kor22's 2022 runs)
-NAR21_STACK = replace(stacks.STACKS["megatron-lm"], grad_accum_pass=True,
-                      sources="Megatron-LM early 2021 (Narayanan et al. 2021 Table 1, examples/sc21): legacy layers, "
-                              "weight gradients accumulated by autograd, not fused into the wgrad GEMM")
+#: an fp32 ``main_grad`` these fp16-gradient runs do not have. So the 2021 rows run the ``megatron-lm`` entry with
+#: the stack option ``gradient_accumulation_fusion: false`` (what a job sets for such code, or for a later Megatron
+#: launched with ``--no-gradient-accumulation-fusion``): one unfused accumulation pass over the stage's parameters
+#: per micro-batch (``Stack.grad_accum_pass``). The entry's own default keeps the later code's fusion (kor22's 2022
+#: runs). Until gaf43 this was a stack private to this file (the entry with ``grad_accum_pass`` set)
+NAR21_STACK = stacks.resolve("megatron-lm", gradient_accumulation_fusion=False)
 
 
 def nar21_training(seq: int, gb: int) -> TrainingSpec:

@@ -2,7 +2,8 @@
 (examples/sc21/CONFIG.sh: ``--fp16 --loss-scale 8192``, no ``--accumulate-allreduce-grads-in-fp32``) and the weight
 gradients accumulated by autograd, one unfused pass over the stage's parameters per micro-batch (Megatron-LM's
 mpu/layers.py returns ``grad_output.t().matmul(input)`` as a plain gradient even at @02bb1f5c, early 2022; the fused
-``wgrad_gemm_accum_fp32`` came later): ``validate.nar21_training`` and ``validate.NAR21_STACK``. Until nar43 the
+``wgrad_gemm_accum_fp32`` came later): ``validate.nar21_training`` and ``validate.NAR21_STACK`` (the ``megatron-lm``
+stack with ``gradient_accumulation_fusion: false`` since gaf43). Until nar43 the
 rows ran fp32 gradients (no source) on the ``megatron-lm`` entry, whose fusion is the 2022 code's (kor22)."""
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def test_the_2021_stack_is_megatron_lm_with_the_unfused_accumulation():
-    """NAR21_STACK differs from the megatron-lm entry in the accumulation pass only (and its sources line); the entry
+    """NAR21_STACK differs from the megatron-lm entry in the accumulation pass only, set through the stack option
+    ``gradient_accumulation_fusion: false`` (gaf43; before it, a private copy with its own sources line); the entry
     itself keeps the later code's fused accumulation, so kor22's rows do not move."""
     import validate as V
     from planner.model.stacks import STACKS
     base = STACKS["megatron-lm"]
     assert V.NAR21_STACK.grad_accum_pass and not base.grad_accum_pass
     differ = {f.name for f in dataclasses.fields(base) if getattr(base, f.name) != getattr(V.NAR21_STACK, f.name)}
-    assert differ == {"grad_accum_pass", "sources"}
+    assert differ == {"grad_accum_pass", "given_options"}
+    assert V.NAR21_STACK.given_options == {"gradient_accumulation_fusion"}
 
 
 def test_rows_train_with_the_launch_scripts_fp16_gradients():

@@ -46,6 +46,7 @@ a stack runs (``stack_rules.RUNTIMES``).
 from __future__ import annotations
 
 from collections import OrderedDict
+import operator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -1267,6 +1268,11 @@ class Stack:
     #: * ``has_channels_last``: the convnet stacks' memory-format switch (``channels_last``)
     #: * ``has_pp_pass``: ``pp_pass_microbatches``, NeMo AutoModel's per-accumulation-step pipeline runs
     #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
+    #: * ``has_grad_accum_fusion``: ``gradient_accumulation_fusion``, Megatron's switch for fusing the weight-gradient
+    #:   accumulation into the wgrad GEMM (Megatron-LM arguments.py ``--no-gradient-accumulation-fusion``,
+    #:   ``store_false``, dest ``gradient_accumulation_fusion``: on unless passed): the Megatron-Core stacks and
+    #:   legacy Megatron-LM. Not Megatron-DeepSpeed (its legacy layers under the DeepSpeed engine leave accumulation
+    #:   to autograd: ``grad_accum_pass`` fixed on), nor the FSDP / DDP stacks (no such kernel)
     #: * ``has_param_gather``: a switch for overlapping the parameter all-gather (``overlap_param_gather``): Megatron-Core's
     #:   ``--overlap-param-gather``, FSDP's prefetch (HF accelerate ``fsdp_backward_prefetch`` / ``forward_prefetch``,
     #:   Composer's FSDP config, fairscale FSDP), FSDP2's implicit prefetch (torchtitan, AutoModel), XLA's async
@@ -1283,6 +1289,7 @@ class Stack:
     has_channels_last: bool = False
     has_pp_pass: bool = False
     has_fused_qkv: bool = False
+    has_grad_accum_fusion: bool = False
     has_param_gather: bool = True
     #: the stack has a ZeRO-1 path (a sharded optimizer over replicated parameters and gradients). False for the HF
     #: Trainer on accelerate: its data parallelism is DDP (ZeRO-0) or FSDP (``TrainingArguments.fsdp`` "full_shard" /
@@ -1342,7 +1349,7 @@ class Stack:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
                            opts["cuda_graph_scope"] if opts.get("cuda_graph_scope") is not None else self.cuda_graph_scope)
-        out = replace(self, **{k: v for k, v in opts.items() if v is not None},
+        out = replace(self, **_as_fields(opts),
                       given_options=self.given_options | {k for k, v in opts.items() if v is not None})
         if out.tp_overlap == "async_tp" and not out.compile:
             # async TP is an inductor pass (micro-pipeline TP): torchtitan parallelize.py raises "Async TP requires
@@ -1436,6 +1443,14 @@ class Stack:
                 return CP_COMM_KINDS[self.cp_comm_type[0]]
             raise ValueError("a per-layer cp_comm_type has one kind a layer: price each (stacks.cp_comm_mix)")
         return CP_COMM_KINDS[self.cp_comm_type]
+
+    @property
+    def gradient_accumulation_fusion(self) -> bool:
+        """Megatron's ``gradient_accumulation_fusion`` as the stack runs it: the wgrad GEMM adds the weight gradient
+        into the accumulated one itself (``fused_weight_gradient_mlp_cuda.wgrad_gemm_accum_fp32``, or TE's
+        ``fuse_wgrad_accumulation``), so no separate accumulation pass. The job option's spelling of
+        ``not grad_accum_pass`` (``OPTION_FIELDS``): one fact, held once."""
+        return not self.grad_accum_pass
 
     @property
     def ce_runs_unfused(self) -> bool:
@@ -1555,6 +1570,8 @@ class Stack:
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
         opts.append(f"overlap_grad_reduce={'on' if self.overlap_grad_reduce else 'off'}")
+        if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
+            opts.append(f"gradient_accumulation_fusion={'on' if self.gradient_accumulation_fusion else 'off'}")
         if transformer:
             opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
             raf = self.reshard_label(zero, pp)
@@ -1670,8 +1687,23 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype",
            "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
-           "num_vocab_tiling", "ag_backward_pipelining")
-assert set(OPTIONS) <= {f.name for f in fields(Stack)}
+           "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion")
+#: options a job spells as its code's flag where the registry holds the fact under the mechanism the time prices:
+#: the Stack field and the map from the option's value to it. ``gradient_accumulation_fusion`` (Megatron's flag,
+#: ``Stack.gradient_accumulation_fusion``) is ``not grad_accum_pass``, the unfused pass planner.model.step_time
+#: ``grad_accum_pass`` prices, which Megatron-DeepSpeed pays with no switch at all
+OPTION_FIELDS = {"gradient_accumulation_fusion": ("grad_accum_pass", operator.not_)}
+assert set(OPTIONS) <= {f.name for f in fields(Stack)} | set(OPTION_FIELDS)
+
+
+def _as_fields(opts: dict) -> dict:
+    """A job's set options (None: unset) as the Stack fields they set (``OPTION_FIELDS``)."""
+    out = {}
+    for k, v in opts.items():
+        if v is not None:
+            field, to_field = OPTION_FIELDS.get(k, (k, None))
+            out[field] = to_field(v) if to_field else v
+    return out
 
 #: the options that say which transformer layers stay 16-bit under the fp8/fp4 recipe (Megatron-Core
 #: ``--first-last-layers-bf16``, ``--num-layers-at-start-in-bf16``, ``--num-layers-at-end-in-bf16``)
@@ -1896,6 +1928,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "pp_pass_microbatches": (lambda st: st.has_pp_pass,
                              "per-accumulation-step pipeline runs (NeMo AutoModel's pp_pass_microbatches)", None),
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
+    "gradient_accumulation_fusion": (lambda st: st.has_grad_accum_fusion, "gradient-accumulation fusion switch "
+                                     "(Megatron's --no-gradient-accumulation-fusion)", None),
     "fused_cross_entropy": (lambda st: bool(st.fused_ce_kernel),
                             "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
     "cp_comm_type": (lambda st: bool(st.cp_comm_types), "context-parallel communication type (Megatron-Core "
@@ -2473,7 +2507,7 @@ TRITON_FA_HEAD_DIM_TILES = (16, 32, 64, 128)
 
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
-        "megatron-core", has_compile=False, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        "megatron-core", has_compile=False, has_grad_accum_fusion=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
@@ -2488,7 +2522,7 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", has_compile=False, has_grad_accum_fusion=True, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         partial_recompute=True, moe_switch_mlp=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),

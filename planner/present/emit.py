@@ -638,6 +638,13 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         # num_distributed_optimizer_instances: the intra-instance group is contiguous DP x CP ranks)
         a += _flag("--num-distributed-optimizer-instances", cfg["dp"] // hsdp)
     st = stack_for(plan_stack(job, cfg), t)  # the stack the plan was timed with, as its optimizer runs it
+    if not st.gradient_accumulation_fusion and "--no-gradient-accumulation-fusion" not in a:
+        # the stack option gradient_accumulation_fusion: false, priced as an unfused pass a micro-batch
+        # (Stack.grad_accum_pass); Megatron-LM arguments.py --no-gradient-accumulation-fusion (store_false, on
+        # without it). Without the flag Megatron would fuse, or stop at ColumnParallelLinear where apex's
+        # fused_weight_gradient_mlp_cuda is missing (core/tensor_parallel/layers.py: "you must turn off gradient
+        # accumulation fusion")
+        a.append("--no-gradient-accumulation-fusion")
     if cfg["dp"] > 1 and st.overlap_grad_reduce:
         a.append("--overlap-grad-reduce")  # the time model overlaps the DP reduce with backward (Stack option)
         if st.overlap_param_gather and cfg["zero"] >= 1 and "--use-distributed-optimizer" in a:

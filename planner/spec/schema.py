@@ -592,6 +592,11 @@ class FrameworkSpec(_Strict):
     #: te: --cross-entropy-fusion-impl te, Transformer Engine's parallel_cross_entropy; planner.model.stacks
     #: Stack.cross_entropy_fusion); None: native, the registry entry's (NeMo / Megatron-Bridge turn the fusion on)
     cross_entropy_fusion: Optional[V.CE_FUSION.literal] = None
+    #: Megatron stacks (the Megatron-Core ones, megatron-lm): the weight gradient accumulated by the wgrad GEMM itself
+    #: (Megatron's gradient_accumulation_fusion, on by default); false: ``--no-gradient-accumulation-fusion``, or a
+    #: Megatron whose apex / TE fused wgrad kernel is missing, or the 2021 code that had none -- autograd adds each
+    #: micro-batch's weight gradient in a pass of its own (planner.model.stacks Stack.gradient_accumulation_fusion)
+    gradient_accumulation_fusion: Optional[bool] = None
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stacks ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
