@@ -81,7 +81,7 @@ from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_
 from planner.model import offload, optimizers
 from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params,
                                 hf_layer_whole_params, hf_tp_plan)
-from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_layers, interleaved_warmup, is_deepspeed, lp16_rank_layers,
+from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_inflight_paired, chunk_layers, interleaved_warmup, is_deepspeed, lp16_rank_layers,
                                     pipeline_split, recomputed_fraction, runtime_at, split_keys, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, stage_kind_layers,
                                     uniform_groups, vpp_group_size)
@@ -1023,13 +1023,35 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     rank = pp - 1 if last else (0.0 if rank is None else np.asarray(rank, dtype=np.float64))
     plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
     g = vpp_group_size(np.maximum(m_micro, 1.0), pp, group)
-    chunks = interleaved_warmup(pp, v, g, rank, 1.0 if a2a_overlap else 0.0) + 1  # the warm-up and one steady forward
+    # the warm-up and one steady forward; combined 1F1B's pair holds one layer of it (``combined_pair_layers``)
+    chunks = interleaved_warmup(pp, v, g, rank, 1.0 if a2a_overlap else 0.0) + 1
+    if a2a_overlap:
+        chunks = chunks - combined_pair_layers(c, m_micro, a2a_overlap, rank, group)
     inter = chunks / v
     # DualPipeV (torch ScheduleDualPipeV): every rank holds pp + 1/2 micro-batches of its layers at its peak
     # (pipeline.dualpipev_inflight counts them along the schedule's order; DeepSeek-V3's "PP + 1" chunks)
     dual = np.minimum(pp + 0.5, m_micro)
     return select(c.schedule == 3, dual, select(c.schedule == 2, m_micro,
                                                 select(c.schedule == 1, np.minimum(inter, m_micro), plain)))
+
+
+def combined_pair_layers(c: Candidates, m_micro, a2a_overlap: bool, rank=0.0, group=None):
+    """1 where pipeline rank ``rank`` runs Megatron-Core's combined 1F1B pairs (the MoE all-to-all overlap,
+    ``a2a_overlap``: ``overlap_moe_expert_parallel_comm``), else 0: its peak is the state before a pair plus one layer
+    of the pair's forward, not the forward's whole chunk beside the backward's (pipeline.chunk_inflight_paired:
+    model_chunk_schedule_plan.py ``TransformerModelChunkSchedulePlan.run`` runs forward layer i with backward layer
+    n - 1 - i and releases each backward layer's state after its phase). Interleaved rows where the warm-up leaves
+    steady steps (combined_1f1b.py ``combined_1f1b_schedule_for_interleaved_pipelining``); one stage
+    (``combined_1f1b_schedule_for_no_pipelining``: "Phases 1: 1st microbatch backward + 2nd microbatch forward")
+    with two micro-batches or more. The count ``inflight_microbatches`` gives such a rank leaves the steady forward
+    out; ``stage_layer_microbatches`` adds the one layer."""
+    if not a2a_overlap:
+        return 0.0
+    pp, m_micro = c.pp.astype(np.float64), np.asarray(m_micro, dtype=np.float64)
+    v = np.maximum(c.vpp, 1).astype(np.float64)
+    warm = interleaved_warmup(pp, v, vpp_group_size(np.maximum(m_micro, 1.0), pp, group), rank, 1.0)
+    inter = (c.schedule == 1) & (warm < m_micro * v)
+    return (inter | ((c.schedule == 0) & (pp == 1) & (m_micro >= 2))).astype(np.float64)
 
 
 def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None, model=None):
@@ -1057,10 +1079,14 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
 
     n0, n1, n_last = stage_layer_ends(layers, c.pp, split_vpp(c), split_runtime(stack, model), getattr(c, "tp", 1))
     g = getattr(stack, "microbatch_group_size", None)  # Megatron's explicit interleaved group size, None: default
-    r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap, group=g)
-    r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1, group=g), 0.0)
+
+    def pair(rank):  # combined 1F1B's one layer of the pair's forward (combined_pair_layers)
+        return combined_pair_layers(c, m_micro, a2a_overlap, rank, g)
+    r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap, group=g) + pair(0.0)
+    r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1, group=g) + pair(1.0),
+                  0.0)
     last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True, group=g)
-    return r0, r1, held(n_last) * last_inflight, last_inflight
+    return r0, r1, held(n_last) * last_inflight + pair(c.pp.astype(np.float64) - 1), last_inflight
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1877,10 +1903,13 @@ def _chunk_rebuilt_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple
 
 
 @functools.lru_cache(maxsize=1024)
-def _stacked_inflight(pp: int, v: int, rank: int, group, extra: int, ms: tuple) -> np.ndarray:
+def _stacked_inflight(pp: int, v: int, rank: int, group, paired: int, ms: tuple) -> np.ndarray:
     """(len(ms) x S x v): ``pipeline.chunk_inflight`` at each step micro-batch count of ``ms``, each padded with its
-    first vector to the longest (the max over them unchanged). Cached: a search's chunks meet the same few."""
-    hs = [chunk_inflight(pp, mm, v, rank, group, extra) for mm in ms]
+    first vector to the longest (the max over them unchanged); ``paired`` (combined 1F1B, the MoE all-to-all
+    overlap): ``pipeline.chunk_inflight_paired``'s (S x (v + 1)), the states before each pair and the pair's forward
+    chunk. Cached: a search's chunks meet the same few."""
+    hs = [chunk_inflight_paired(pp, mm, v, rank, group) if paired else chunk_inflight(pp, mm, v, rank, group)
+          for mm in ms]
     top = max(h.shape[0] for h in hs)
     out = np.stack([np.concatenate([h, np.repeat(h[:1], top - h.shape[0], axis=0)]) for h in hs])
     out.setflags(write=False)
@@ -2000,27 +2029,37 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
 
         def peak(h, sub, mix, extra=None, kept=None):
             """the largest count vector x chunk bytes, summed chunk by chunk in order, over the rows ``at[sub]``;
-            ``kept``: (checkpointed, plain) per chunk of a partial recompute whose chunks leave the share"""
+            ``kept``: (checkpointed, plain) per chunk of a partial recompute whose chunks leave the share; under
+            combined 1F1B (``a2a``) each state before a pair plus one layer of the pair's forward chunk (its mean
+            layer: ``pipeline.chunk_inflight_paired``)"""
             a_, mo = at[sub], m_of[sub]
             if kept is None and extra is None and (mix == mix[:, :1]).all():  # the same layers on every chunk:
                 b0 = sum(mix[q, 0] * per[q, a_] for q in range(len(names)))  # every count vector gives the total
-                return h[:, 0, :].sum(axis=1)[mo] * b0, True                  # x one chunk's bytes
+                if a2a:  # x one chunk's bytes, and a pair's one layer
+                    return (h[:, 0, :v].sum(axis=1)[mo] * b0 + (h[:, 0, v] >= 0)[mo] * (b0 / mix[:, 0].sum())), True
+                return h[:, 0, :].sum(axis=1)[mo] * b0, True
             if kept is None:
                 b = [sum(mix[q, j] * per[q, a_] for q in range(len(names))) for j in range(v)]
             else:
                 full, none = (x[:, a_] for x in saves())
                 b = [sum(kept[0][q, j] * full[q] + kept[1][q, j] * none[q] for q in range(len(names)))
                      for j in range(v)]
+            one = [b[j] / max(mix[:, j].sum(), 1.0) for j in range(v)]  # a chunk's mean layer (the MTP depth apart)
             if extra is not None:
                 b[-1] = b[-1] + extra[sub]
             if a_.size * h.shape[1] * v <= 1 << 22:  # every count vector at once where that is a few MB
                 hh = h[mo]
-                best = sum(hh[:, :, j] * b[j][:, None] for j in range(v)).max(axis=1)
+                best = sum(hh[:, :, j] * b[j][:, None] for j in range(v))
+                if a2a:
+                    best = best + sum((hh[:, :, v] == j) * one[j][:, None] for j in range(v))
+                best = best.max(axis=1)
             else:  # a vector at a time (the same products and sums: the same figures)
                 best = None
                 for s_ in range(h.shape[1]):
                     hs = h[:, s_, :][mo]
                     acc = sum(hs[:, j] * b[j] for j in range(v))
+                    if a2a:
+                        acc = acc + sum((hs[:, v] == j) * one[j] for j in range(v))
                     best = acc if best is None else np.maximum(best, acc)
             # a rebuilt split's equal chunks still differ from the rank's mean-layer figure: never left to it
             return best, (np.logical_and.reduce([x == b[0] for x in b[1:]]) & (kept is None))
