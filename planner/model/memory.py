@@ -1011,7 +1011,9 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     torch with m = 10 on pp 4, v 2 (g = 5): 12/2 = 6, not 5.5; a warm-up count reaching the m v
     chunk forwards there are puts them all in the warm-up (``are_all_microbatches_in_warmup``); with
     the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``, ``a2a_overlap``) "we schedule
-    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v. GPipe holds all m. DualPipeV
+    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v, and the steady forward left out
+    where the rank runs combined pairs (each holds one layer of it, ``combined_pair_layers``, which
+    ``stage_layer_microbatches`` adds; until mem43 the whole chunk). GPipe holds all m. DualPipeV
     holds pp + 1/2 on every rank (``pipeline.dualpipev_inflight``).
     ``group``: Megatron's explicit ``--microbatch-group-size-per-virtual-pipeline-stage`` (``Stack.
     microbatch_group_size``), the g of the warm-up count: pp 4, v 2, m 12 at g 6 holds (6 + 6 + 1)/2 = 6.5 on
