@@ -2573,10 +2573,11 @@ def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms
         return None
     x0, xm, mid = rank_state_contexts(x, kw["gpu"])
     lg = a.first_logits
+    head = np.maximum(head_f - lg, 0.0)  # FSDP2's head buffers beyond the logits (fsdp2_head_buffers)
     out = dict(told=told, middle_rank=np.where(told, mid[x.sinv], -1))
     for name, xr, act in (("rank0", x0, a.rank0_act), ("middle", xm, a.middle_act)):
         w, g, o = rank_class_states(xr, c, kw)
-        parts = dict(weights=w, grads=g + np.maximum(head_f - lg, 0.0), optimizer=o, activations=act,
+        parts = dict(weights=w, grads=g + head, optimizer=o, activations=act,
                      logits=lg, other=other(act + lg))
         parts["total"] = sum(parts.values())
         out.update({f"{name}_{k}": v for k, v in parts.items()})
