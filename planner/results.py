@@ -117,16 +117,15 @@ class RankTotal(Record):
 @dataclass(frozen=True)
 class RankMemory(Record):
     """Which pipeline rank holds the peak and by how much (planner.model.memory ``rank_memory``): ``ranks`` rank 0,
-    the heaviest middle rank (where pp > 2) and the last, each a true per-rank total; ``paired`` the memory
-    model's total (``Memory.total``, what the search fits), which pairs the heaviest rank's states with the
-    activations' peak rank and is ``over_count`` more than ``peak`` where those are two ranks."""
+    the heaviest middle rank (where pp > 2) and the last, each its own states beside its own activations; ``peak``
+    is the memory model's total (``Memory.total``, what the search fits: since mem43 the same per-rank peak; until
+    then a ``paired`` total with the heaviest rank's states beside another rank's activations, and its
+    ``over_count``)."""
 
     ranks: tuple[RankTotal, ...]
     peak_rank: Optional[int]
     peak_stage: str
     peak: float
-    paired: float
-    over_count: float
 
 
 @dataclass(frozen=True)

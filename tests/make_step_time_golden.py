@@ -183,6 +183,11 @@ Regenerated on the step42 branch (2026-12-05) for each pipeline rank priced by t
 layer the mean layer) and each rank's own paired all-to-all share (A2AShare.at): only deepseek-v3-pretrain (step time
 on 37 / 35 of 64 rows, x1.0-1.04, the pacing stage's terms x0.97-1.19) and nemotron-3-nano-pretrain (48 / 46 rows,
 step time x0.98-1.15, breakdown terms up to x2.04 where another rank now paces) moved, 84 of 736 arrays; no memory array.
+Regenerated on the mem43 branch (2026-12-05) for the memory's "first" stage as the larger of rank 0's and the heaviest
+middle rank's own totals (memory.peak_rank_class; it paired the heaviest rank's states by parameters with the peak of
+both ranks' activations): only deepseek-v3-pretrain (24 of 64 rows, total x0.940-1.000) and nemotron-3-nano-pretrain
+(22 rows, total x0.926-0.998; 4 rows' peak moved to the last stage) moved, 32 of 736 arrays, memory only (weights,
+grads, optimizer, activations, logits, other, total, stage); no step-time array.
 """
 from __future__ import annotations
 

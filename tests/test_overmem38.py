@@ -295,7 +295,8 @@ def test_deepseek_v3_report_row_recomputes_the_moe_swiglu_output():
     RMSNorm and MLA up-projection recompute of §3.2.3. First PP stage 86.7 -> 82.6 GiB (activations 62.8 -> 59.0);
     still over its 80 GB H800: the FP8 storage of that input is DeepSeek's own (docs/accuracy_log.md, overmem38).
     83.7 GiB (activations 59.9) since dsdense38 priced the three dense layers' MLP rows at their own 18432; 80.1 GiB
-    (activations 56.6) since each rank's activations count its own layers' kinds (stagekinds38)."""
+    (activations 56.6) since each rank's activations count its own layers' kinds (stagekinds38); 77.2 GiB
+    (activations 53.8, rank 1's own beside its own states) since the total is the peak rank's own (mem43): it fits."""
     import validate
     from hardware_catalog import load_catalog
 
@@ -304,5 +305,5 @@ def test_deepseek_v3_report_row_recomputes_the_moe_swiglu_output():
     model, training, c, hw, stack = validate.open_reports_case(load_catalog(), r)
     assert "moe_act" in training.recompute_modules
     mem = memory_per_gpu(model, training, c, stack=stack, gpu=hw.gpu.name)
-    assert float(mem["activations"][0]) / GiB == pytest.approx(56.60, abs=0.05)
-    assert float(mem["total"][0]) / GiB == pytest.approx(80.14, abs=0.05)
+    assert float(mem["activations"][0]) / GiB == pytest.approx(53.77, abs=0.05)
+    assert float(mem["total"][0]) / GiB == pytest.approx(77.17, abs=0.05)

@@ -57,15 +57,19 @@ def test_the_order_pairs_what_the_share_counts(pp, v, m, g):
 
 @pytest.mark.parametrize("pp,v,m,g", GRID)
 def test_time_and_memory_read_one_warm_up(pp, v, m, g):
-    """The memory holds the warm-up forwards and the first steady one (inflight_microbatches x v chunk micro-batches);
-    the step time pairs the forwards past the warm-up. With the overlap on, one count: held - 1 = unpaired."""
+    """The memory holds the warm-up forwards (inflight_microbatches x v chunk micro-batches); the step time pairs the
+    forwards past the warm-up. With the overlap on, one count: held = unpaired. Until mem43 the memory held the first
+    steady forward's whole chunk too (held - 1 = unpaired); combined 1F1B runs it layer by layer beside the
+    backward, so a pair holds one layer of it (memory.combined_pair_layers, added in stage_layer_microbatches)."""
     c = Candidates(tp=np.array([1]), pp=pp, dp=1, cp=1, ep=2, vpp=v, zero=1, mb=1, rc=0, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=pp)
     for rank in range(pp):
         held = float(M.inflight_microbatches(c, np.array([float(m)]), True, rank=rank, group=g)[0]) * v
         unpaired = (1 - float(moe.a2a_paired_share(pp, v, m, group=g, rank=rank))) * m * v
-        assert held - 1 == pytest.approx(min(unpaired, m * v - 1))
-        assert held == pytest.approx(min(_megatron_warmup(pp, v, g or pp, rank, True) + 1, m * v))
+        assert held == pytest.approx(unpaired)
+        assert held == pytest.approx(min(_megatron_warmup(pp, v, g or pp, rank, True), m * v))
+        pair = float(M.combined_pair_layers(c, np.array([float(m)]), True, rank, g)[0])
+        assert pair == (1.0 if unpaired < m * v else 0.0)  # one layer where the rank runs pairs
 
 
 def _paired_makespan(pp, m, v, extra, group=None):

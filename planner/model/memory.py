@@ -81,7 +81,7 @@ from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_
 from planner.model import offload, optimizers
 from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params,
                                 hf_layer_whole_params, hf_tp_plan)
-from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_layers, interleaved_warmup, is_deepspeed, lp16_rank_layers,
+from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_inflight_paired, chunk_layers, interleaved_warmup, is_deepspeed, lp16_rank_layers,
                                     pipeline_split, recomputed_fraction, runtime_at, split_keys, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, stage_kind_layers,
                                     uniform_groups, vpp_group_size)
@@ -639,11 +639,12 @@ class StageSplit:
     kind (planner.spec.params ``layer_kinds``; "mtp" its MTP modules): what Muon's matrices are read from
     (planner.model.optimizers ``stage_muon_params``); None unless asked for (``stage_split(blocks=True)``: counting
     them about doubled the split's cost, ~1.5 to ~3 ms a call over 3,000 DeepSeek-V3 layouts, whatever the
-    optimizer). ``before_last``: with ``blocks``, where the split is counted stage by stage (``_split_stage_params``,
+    optimizer). ``before_last``: where the split is counted stage by stage (``_split_stage_params``,
     ``_hybrid_stage_params``), every rank before the last as (dense, expert, blocks) -- its own parameters (stage 0's
-    embedding included), 0 where a candidate has fewer stages: Muon's step is paced by the stage with the most
-    Newton-Schulz work, which need not be the heaviest by parameters (planner.model.step_time ``_dp_terms``); ()
-    elsewhere (every stage priced at the ends' ceil(L / pp) layers)."""
+    embedding included), 0 where a candidate has fewer stages, its blocks with ``blocks`` (else {}): the rank
+    classes' states (``rank_state_contexts``; since mem43 on every call, so counted whatever ``blocks``) and Muon's
+    step, paced by the stage with the most Newton-Schulz work, which need not be the heaviest by parameters
+    (planner.model.step_time ``_dp_terms``); () elsewhere (every stage priced at the ends' ceil(L / pp) layers)."""
     first_dense: np.ndarray
     first_expert: np.ndarray
     last_dense: np.ndarray
@@ -816,7 +817,7 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     kinds = layer_kinds(m)
     names = sorted(set(kinds))
     n = len(c)
-    before = max(int(np.max(c.pp)) - 1, 0) if blocks and n else 0  # ranks before the last (StageSplit.before_last)
+    before = max(int(np.max(c.pp)) - 1, 0) if n else 0  # ranks before the last (StageSplit.before_last)
     # one split per distinct (pp, vpp[, tp]): the virtual stages in layer order (tp where the split reads it,
     # DeepSpeed's "parameters" partition weighing a rank's own parameters); each split's per-rank sums in a row of
     # split x rank tables (``_split_tables``), the rows then gathered by their split
@@ -835,13 +836,15 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     ld, le = (dense_r[ks, last] - sub_last[ks])[key_of], exp_r[ks, last][key_of]
     frank = first.astype(np.intp)[key_of]
     fullest = fullest_s[split_of]
+    # every rank before the last, its own parameters (the rank classes' states, ``rank_state_contexts``; Muon's
+    # stages), and with ``blocks`` its blocks
+    kept = np.arange(before)[:, None] < (np.array([k for k, _, _ in splits], dtype=np.int64) - 1)[None, :]
+    bd, be = (np.where(kept, x[:, :before].T, 0.0)[:, split_of] for x in (dense_r, exp_r))
     if blocks:
         fb, lb = blocks_r[ks, :, first][key_of].T, blocks_r[ks, :, last][key_of].T
-        kept = np.arange(before)[:, None] < (np.array([k for k, _, _ in splits], dtype=np.int64) - 1)[None, :]
-        bd, be = (np.where(kept, x[:, :before].T, 0.0)[:, split_of] for x in (dense_r, exp_r))
         bb = np.where(kept[None], blocks_r[:, :, :before].transpose(1, 2, 0), 0.0)[:, :, split_of]
     held = (dict(zip(names, fb)), dict(zip(names, lb))) if blocks else None
-    before_last = tuple((bd[j], be[j], dict(zip(names, bb[:, j]))) for j in range(before))
+    before_last = tuple((bd[j], be[j], dict(zip(names, bb[:, j])) if blocks else {}) for j in range(before))
     return (_with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le, split_vpp(c) == V_SPLIT)
             + (fullest, held, before_last, frank))
 
@@ -959,9 +962,9 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     n = len(c)
     fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
     fb, lb = ({b: np.zeros(n) for b in sorted(set(m.hybrid_pattern))} for _ in range(2))
-    before = max(int(np.max(c.pp)) - 1, 0) if blocks and n else 0  # ranks before the last (StageSplit.before_last)
+    before = max(int(np.max(c.pp)) - 1, 0) if n else 0  # ranks before the last (StageSplit.before_last)
     bd, be = np.zeros((before, n)), np.zeros((before, n))
-    bb = [{b: np.zeros(n) for b in fb} for _ in range(before)]
+    bb = [{b: np.zeros(n) for b in fb} if blocks else {} for _ in range(before)]
     for rows, (k, v, _), counts in split_per_row(m.layers, c.pp, split_vpp(c), c.tp, runtime):
         edges = np.cumsum((0,) + tuple(counts))
         dense, exp, sizes = ([0.0] * max(k, 1) for _ in range(3))
@@ -981,7 +984,7 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
             fb[b][rows], lb[b][rows] = held[q, first], held[q, last]
             for r in range(k - 1):
                 bb[r][b][rows] = held[q, r]
-        if blocks:
+        if k > 1:
             bd[:k - 1, rows], be[:k - 1, rows] = np.asarray(dense[:k - 1])[:, None], np.asarray(exp[:k - 1])[:, None]
     # each rank's own parameters: the embedding on rank 0 (what ``_with_pipeline_ends`` adds to "first")
     if before:
@@ -1008,7 +1011,9 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     torch with m = 10 on pp 4, v 2 (g = 5): 12/2 = 6, not 5.5; a warm-up count reaching the m v
     chunk forwards there are puts them all in the warm-up (``are_all_microbatches_in_warmup``); with
     the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``, ``a2a_overlap``) "we schedule
-    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v. GPipe holds all m. DualPipeV
+    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v, and the steady forward left out
+    where the rank runs combined pairs (each holds one layer of it, ``combined_pair_layers``, which
+    ``stage_layer_microbatches`` adds; until mem43 the whole chunk). GPipe holds all m. DualPipeV
     holds pp + 1/2 on every rank (``pipeline.dualpipev_inflight``).
     ``group``: Megatron's explicit ``--microbatch-group-size-per-virtual-pipeline-stage`` (``Stack.
     microbatch_group_size``), the g of the warm-up count: pp 4, v 2, m 12 at g 6 holds (6 + 6 + 1)/2 = 6.5 on
@@ -1020,13 +1025,35 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     rank = pp - 1 if last else (0.0 if rank is None else np.asarray(rank, dtype=np.float64))
     plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
     g = vpp_group_size(np.maximum(m_micro, 1.0), pp, group)
-    chunks = interleaved_warmup(pp, v, g, rank, 1.0 if a2a_overlap else 0.0) + 1  # the warm-up and one steady forward
+    # the warm-up and one steady forward; combined 1F1B's pair holds one layer of it (``combined_pair_layers``)
+    chunks = interleaved_warmup(pp, v, g, rank, 1.0 if a2a_overlap else 0.0) + 1
+    if a2a_overlap:
+        chunks = chunks - combined_pair_layers(c, m_micro, a2a_overlap, rank, group)
     inter = chunks / v
     # DualPipeV (torch ScheduleDualPipeV): every rank holds pp + 1/2 micro-batches of its layers at its peak
     # (pipeline.dualpipev_inflight counts them along the schedule's order; DeepSeek-V3's "PP + 1" chunks)
     dual = np.minimum(pp + 0.5, m_micro)
     return select(c.schedule == 3, dual, select(c.schedule == 2, m_micro,
                                                 select(c.schedule == 1, np.minimum(inter, m_micro), plain)))
+
+
+def combined_pair_layers(c: Candidates, m_micro, a2a_overlap: bool, rank=0.0, group=None):
+    """1 where pipeline rank ``rank`` runs Megatron-Core's combined 1F1B pairs (the MoE all-to-all overlap,
+    ``a2a_overlap``: ``overlap_moe_expert_parallel_comm``), else 0: its peak is the state before a pair plus one layer
+    of the pair's forward, not the forward's whole chunk beside the backward's (pipeline.chunk_inflight_paired:
+    model_chunk_schedule_plan.py ``TransformerModelChunkSchedulePlan.run`` runs forward layer i with backward layer
+    n - 1 - i and releases each backward layer's state after its phase). Interleaved rows where the warm-up leaves
+    steady steps (combined_1f1b.py ``combined_1f1b_schedule_for_interleaved_pipelining``); one stage
+    (``combined_1f1b_schedule_for_no_pipelining``: "Phases 1: 1st microbatch backward + 2nd microbatch forward")
+    with two micro-batches or more. The count ``inflight_microbatches`` gives such a rank leaves the steady forward
+    out; ``stage_layer_microbatches`` adds the one layer."""
+    if not a2a_overlap:
+        return 0.0
+    pp, m_micro = c.pp.astype(np.float64), np.asarray(m_micro, dtype=np.float64)
+    v = np.maximum(c.vpp, 1).astype(np.float64)
+    warm = interleaved_warmup(pp, v, vpp_group_size(np.maximum(m_micro, 1.0), pp, group), rank, 1.0)
+    inter = (c.schedule == 1) & (warm < m_micro * v)
+    return (inter | ((c.schedule == 0) & (pp == 1) & (m_micro >= 2))).astype(np.float64)
 
 
 def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None, model=None):
@@ -1054,10 +1081,14 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
 
     n0, n1, n_last = stage_layer_ends(layers, c.pp, split_vpp(c), split_runtime(stack, model), getattr(c, "tp", 1))
     g = getattr(stack, "microbatch_group_size", None)  # Megatron's explicit interleaved group size, None: default
-    r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap, group=g)
-    r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1, group=g), 0.0)
+
+    def pair(rank):  # combined 1F1B's one layer of the pair's forward (combined_pair_layers)
+        return combined_pair_layers(c, m_micro, a2a_overlap, rank, g)
+    r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap, group=g) + pair(0.0)
+    r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1, group=g) + pair(1.0),
+                  0.0)
     last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True, group=g)
-    return r0, r1, held(n_last) * last_inflight, last_inflight
+    return r0, r1, held(n_last) * last_inflight + pair(c.pp.astype(np.float64) - 1), last_inflight
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1874,10 +1905,13 @@ def _chunk_rebuilt_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple
 
 
 @functools.lru_cache(maxsize=1024)
-def _stacked_inflight(pp: int, v: int, rank: int, group, extra: int, ms: tuple) -> np.ndarray:
+def _stacked_inflight(pp: int, v: int, rank: int, group, paired: int, ms: tuple) -> np.ndarray:
     """(len(ms) x S x v): ``pipeline.chunk_inflight`` at each step micro-batch count of ``ms``, each padded with its
-    first vector to the longest (the max over them unchanged). Cached: a search's chunks meet the same few."""
-    hs = [chunk_inflight(pp, mm, v, rank, group, extra) for mm in ms]
+    first vector to the longest (the max over them unchanged); ``paired`` (combined 1F1B, the MoE all-to-all
+    overlap): ``pipeline.chunk_inflight_paired``'s (S x (v + 1)), the states before each pair and the pair's forward
+    chunk. Cached: a search's chunks meet the same few."""
+    hs = [chunk_inflight_paired(pp, mm, v, rank, group) if paired else chunk_inflight(pp, mm, v, rank, group)
+          for mm in ms]
     top = max(h.shape[0] for h in hs)
     out = np.stack([np.concatenate([h, np.repeat(h[:1], top - h.shape[0], axis=0)]) for h in hs])
     out.setflags(write=False)
@@ -1997,27 +2031,37 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
 
         def peak(h, sub, mix, extra=None, kept=None):
             """the largest count vector x chunk bytes, summed chunk by chunk in order, over the rows ``at[sub]``;
-            ``kept``: (checkpointed, plain) per chunk of a partial recompute whose chunks leave the share"""
+            ``kept``: (checkpointed, plain) per chunk of a partial recompute whose chunks leave the share; under
+            combined 1F1B (``a2a``) each state before a pair plus one layer of the pair's forward chunk (its mean
+            layer: ``pipeline.chunk_inflight_paired``)"""
             a_, mo = at[sub], m_of[sub]
             if kept is None and extra is None and (mix == mix[:, :1]).all():  # the same layers on every chunk:
                 b0 = sum(mix[q, 0] * per[q, a_] for q in range(len(names)))  # every count vector gives the total
-                return h[:, 0, :].sum(axis=1)[mo] * b0, True                  # x one chunk's bytes
+                if a2a:  # x one chunk's bytes, and a pair's one layer
+                    return (h[:, 0, :v].sum(axis=1)[mo] * b0 + (h[:, 0, v] >= 0)[mo] * (b0 / mix[:, 0].sum())), True
+                return h[:, 0, :].sum(axis=1)[mo] * b0, True
             if kept is None:
                 b = [sum(mix[q, j] * per[q, a_] for q in range(len(names))) for j in range(v)]
             else:
                 full, none = (x[:, a_] for x in saves())
                 b = [sum(kept[0][q, j] * full[q] + kept[1][q, j] * none[q] for q in range(len(names)))
                      for j in range(v)]
+            one = [b[j] / max(mix[:, j].sum(), 1.0) for j in range(v)]  # a chunk's mean layer (the MTP depth apart)
             if extra is not None:
                 b[-1] = b[-1] + extra[sub]
             if a_.size * h.shape[1] * v <= 1 << 22:  # every count vector at once where that is a few MB
                 hh = h[mo]
-                best = sum(hh[:, :, j] * b[j][:, None] for j in range(v)).max(axis=1)
+                best = sum(hh[:, :, j] * b[j][:, None] for j in range(v))
+                if a2a:
+                    best = best + sum((hh[:, :, v] == j) * one[j][:, None] for j in range(v))
+                best = best.max(axis=1)
             else:  # a vector at a time (the same products and sums: the same figures)
                 best = None
                 for s_ in range(h.shape[1]):
                     hs = h[:, s_, :][mo]
                     acc = sum(hs[:, j] * b[j] for j in range(v))
+                    if a2a:
+                        acc = acc + sum((hs[:, v] == j) * one[j] for j in range(v))
                     best = acc if best is None else np.maximum(best, acc)
             # a rebuilt split's equal chunks still differ from the rank's mean-layer figure: never left to it
             return best, (np.logical_and.reduce([x == b[0] for x in b[1:]]) & (kept is None))
@@ -2435,18 +2479,24 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         return outside + allocator_reserve(act, rt.fragmentation)
 
     first = rank_parts(s.fw, s.fg, s.fo, a.first_act, a.first_logits, fsdp2_head[0], other)
+    # rank 0 and the heaviest middle rank each on its own states beside its own activations (rank_class_rows), and
+    # "first" the larger of the two: the search fits the peak rank's own total, the one the plan prints (mem43)
+    classes = rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other)
+    paired, first = first, peak_rank_class(classes, first)  # (the "other" key: paired's, recomputed below)
+    first_total = first["total"]
     last_parts = rank_parts(s.lw, s.lg, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
-    first_total, last_total = first["total"], last_parts["total"]
+    last_total = last_parts["total"]
     last = last_total > first_total
     pick = lambda f, l: select(last, l, f)  # noqa: E731 (np.where, branch-free: planner.npfast)
-    act = pick(a.first_act, a.last_act)
-    lg_ = pick(a.first_logits, a.last_logits)
+    act = pick(first["activations"], a.last_act)
+    lg_ = pick(first["logits"], a.last_logits)
     apart = {}
     if ranks:  # each rank class on its own (the chosen plans: rank_memory)
-        apart = {**rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other, first),
+        apart = {**rank_class_columns(classes, paired, len(c)),
                  **{f"last_{k}": v * np.ones(len(c)) for k, v in last_parts.items()}}
     return apart | dict(
-        weights=pick(s.fw, s.lw), grads=pick(first["grads"], last_parts["grads"]), optimizer=pick(s.fo, s.lo),
+        weights=pick(first["weights"], s.lw), grads=pick(first["grads"], last_parts["grads"]),
+        optimizer=pick(first["optimizer"], s.lo),
         activations=act, logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
@@ -2465,13 +2515,12 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
 def rank_state_contexts(x: StateContext, gpu) -> tuple:
     """(rank 0's, the heaviest middle rank's) ``StateContext`` and that middle rank, per state key: "first" made
     that rank (its own parameters, blocks and 16-bit kept layers; the embedding's end on rank 0 only) from the
-    split's every rank before the last (``StageSplit.before_last``, counted here with ``blocks``: the chosen plans
-    only). The middle rank is the heaviest of ranks 1 .. pp - 2 per GPU at the key's TP and EP, the first of equals
-    (as ``_split_stage_params`` picks "first"); 0 where pp <= 2. Read for pp > 2 outside DualPipeV's V only."""
+    split's every rank before the last (``StageSplit.before_last``, the key split's: its blocks only under Muon,
+    the one optimizer that reads them). The middle rank is the heaviest of ranks 1 .. pp - 2 per GPU at the key's
+    TP and EP, the first of equals (as ``_split_stage_params`` picks "first"); 0 where pp <= 2. Read for pp > 2
+    outside DualPipeV's V only."""
     m, st = x.m, x.st
-    kc = Candidates.layouts(x.ktp, x.kpp, x.kdp, x.kcp, x.kep, x.kz, etp=x.ketp)
-    kc.vpp = x.kvpp
-    before = stage_split(m, kc, split_runtime(st, m), blocks=True, stack=st).before_last
+    before = x.before_last  # the key split's (key_stage_split: found once for the memory and the step time)
     n = len(x.kpp)
     if not before:
         return x, x, np.zeros(n, dtype=np.intp)
@@ -2508,28 +2557,65 @@ def rank_parts(weights, grads, optimizer, act, logits, head, other) -> dict:
     return parts
 
 
-def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms, head_f, other, first: dict) -> dict:
-    """Rank 0's and the heaviest middle rank's memory, each its own states (``rank_state_contexts``) beside its own
-    activations and rebuild (``RankActivations``), per part (``RANK_PARTS``) as ``rank0_*`` and ``middle_*``, with
-    ``middle_rank`` (-1 where there is none). The "first" stage (``first``) pairs the states of the heaviest rank
-    before the last with the peak of both ranks' activations, so it is their larger where one rank holds both and
-    over-counts where not; it stands for rank 0 where pp <= 2, under DualPipeV's V (rank 0 holds both ends) and for a
-    model priced per sample. ``kw``: ``stage_states``' gb, walked, hf and the GPU."""
-    n = len(c)
+def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms, head_f, other) -> dict | None:
+    """Rank 0's and the heaviest middle rank's memory, each its own states (``rank_state_contexts``,
+    ``rank_class_states``) beside its own activations and rebuild (``RankActivations``), per part (``RANK_PARTS``)
+    as ``rank0_*`` and ``middle_*``, with ``told`` (the rows with a middle rank: pp > 2 outside DualPipeV's V, a
+    transformer's) and ``middle_rank`` (-1 where there is none); None where no row has one. Elsewhere the paired
+    "first" stage (the states of the heaviest rank before the last beside the peak of both ranks' activations) is
+    rank 0's own: pp <= 2, DualPipeV's V (rank 0 holds both ends), a model priced per sample. ``kw``:
+    ``stage_states``' gb, walked, hf and the GPU."""
     told = ((np.asarray(c.pp) > 2) & (split_vpp(c) != V_SPLIT) if a.rank0_act is not None
-            else np.zeros(n, dtype=bool))
-    out = {f"rank0_{k}": v * np.ones(n) for k, v in first.items()}
-    out.update({f"middle_{k}": np.full(n, np.nan) for k in first}, middle_rank=np.full(n, -1, dtype=np.int64))
+            else np.zeros(len(c), dtype=bool))
     if not told.any():
-        return out
+        return None
     x0, xm, mid = rank_state_contexts(x, kw["gpu"])
+    out = dict(told=told, middle_rank=np.where(told, mid[x.sinv], -1))
     for name, xr, act in (("rank0", x0, a.rank0_act), ("middle", xm, a.middle_act)):
-        s = stage_states(xr, c, kw["gb"], kw["walked"], kw["hf"])
-        parts = rank_parts(s.fw, s.fg, s.fo, act, a.first_logits, head_f, other)
-        for k, v in parts.items():
-            out[f"{name}_{k}"] = np.where(told, v, out[f"{name}_{k}"])
-    out["middle_rank"] = np.where(told, mid[x.sinv], -1)
+        w, g, o = rank_class_states(xr, c, kw)
+        parts = rank_parts(w, g, o, act, a.first_logits, head_f, other)
+        out.update({f"{name}_{k}": v for k, v in parts.items()})
     return out
+
+
+def rank_class_states(xr: StateContext, c: Candidates, kw: dict) -> tuple:
+    """(weights, grads, optimizer) of ``xr``'s "first" stage per candidate (``stage_states``): priced once per state
+    key and gathered where no term reads a candidate's own columns (no walked HF step, no deferred FSDP gradient
+    sync, no frozen base's adapters), the same figures bit for bit (each term is its key's value gathered), else
+    per candidate. The search prices two such ranks on every block (mem43): per key it costs a few gathers."""
+    if kw["walked"] is not None or getattr(xr.st, "defer_fsdp_grad_sync", False) or xr.b.frozen:
+        s = stage_states(xr, c, kw["gb"], kw["walked"], kw["hf"])
+        return s.fw, s.fg, s.fo
+    nk = len(xr.kpp)
+    s = stage_states(dataclasses.replace(xr, sinv=np.arange(nk)), c, kw["gb"], None, kw["hf"])
+    return tuple(np.broadcast_to(v, (nk,))[xr.sinv] for v in (s.fw, s.fg, s.fo))
+
+
+def rank_class_columns(classes: dict | None, first: dict, n: int) -> dict:
+    """``rank_class_rows``' columns for ``rank_memory``: rank 0 the paired ``first`` and the middle NaN on the rows
+    without a middle rank."""
+    if classes is None:
+        out = {f"rank0_{k}": v * np.ones(n) for k, v in first.items()}
+        return out | {f"middle_{k}": np.full(n, np.nan) for k in first} | dict(middle_rank=np.full(n, -1))
+    told = classes["told"]
+    out = {f"rank0_{k}": np.where(told, classes[f"rank0_{k}"], first[k]) for k in RANK_PARTS}
+    out.update({f"middle_{k}": np.where(told, classes[f"middle_{k}"], np.nan) for k in RANK_PARTS})
+    return out | dict(middle_rank=classes["middle_rank"])
+
+
+def peak_rank_class(classes: dict | None, first: dict) -> dict:
+    """The "first" stage's parts (``RANK_PARTS``) as the larger of rank 0's and the heaviest middle rank's own totals
+    (``rank_class_rows``) on the rows with a middle rank, ``first`` elsewhere. Until mem43 "first" paired the states
+    of the heaviest rank before the last with the peak of both ranks' activations, an upper bound the search fitted
+    on while the plan printed the per-rank peak: DeepSeek-V3 on Megatron-Bridge's PP16 layout at EP 8 (bf16, full
+    recompute, 4k tokens) priced rank 1's states beside rank 0's activations, 0.29 GiB over rank 1's own total."""
+    if classes is None:
+        return first
+    told = classes["told"]
+    mid = told & (classes["middle_total"] > classes["rank0_total"])
+    # the logits are every class's (a.first_logits) and ``other`` follows from the activations: the caller's
+    return first | {k: select(mid, classes[f"middle_{k}"], select(told, classes[f"rank0_{k}"], first[k]))
+                    for k in ("weights", "grads", "optimizer", "activations", "total")}
 
 
 def rank_memory(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
@@ -2537,8 +2623,8 @@ def rank_memory(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_b
     """Per candidate (the chosen plans: this prices the states twice more), which pipeline rank holds the peak and
     by how much (``results.RankMemory``): rank 0, the heaviest middle rank and the last, each its own states,
     activations, rebuild, logits / loss (the last; rank 0 on one stage or under DualPipeV's V) and ``other``
-    (``rank_class_rows``). ``memory_per_gpu``'s ``total`` (what the search fits) is the peak where the heaviest rank
-    by parameters is also the activations' peak rank, else more by ``over_count``. The middle is itself the
+    (``rank_class_rows``). ``memory_per_gpu``'s ``total`` (what the search fits) is this peak (``peak_rank_class``;
+    until mem43 a paired total, up to 0.29 GiB over it on DeepSeek-V3 PP16). The middle is itself the
     heaviest middle rank's states beside the middle ranks' peak activations (rank 1's, the most in flight, with
     the largest saves mix of any middle rank: ``stage_kind_bytes``): exact where one rank holds both (an even
     split; every middle rank of Megatron-Bridge's DeepSeek-V3 PP16 layout), an upper bound elsewhere."""
@@ -2557,8 +2643,7 @@ def _rank_memory_row(got: dict, c: Candidates, i: int) -> RankMemory:
     if pp > 1:  # the last rank (under the V the fullest rank past 0, whose index is not kept)
         held.append(RankTotal(rank=None if v else pp - 1, stage="last", **part("last")))
     peak = max(held, key=lambda r: r.total)  # the first of equals: rank 0 before the middle before the last
-    return RankMemory(ranks=tuple(held), peak_rank=peak.rank, peak_stage=peak.stage, peak=peak.total,
-                      paired=float(got["total"][i]), over_count=float(got["total"][i]) - peak.total)
+    return RankMemory(ranks=tuple(held), peak_rank=peak.rank, peak_stage=peak.stage, peak=peak.total)
 
 
 def _fewest_plain(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:

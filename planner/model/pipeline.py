@@ -1274,11 +1274,27 @@ def chunk_inflight(pp: int, m: int, vpp: int, rank: int, group: int | None = Non
     >>> chunk_inflight(4, 8, 2, 0).tolist()
     [[7.0, 4.0], [8.0, 3.0]]
     """
+    fwd, bwd, chunk, warm, k = _interleaved_replay(pp, m, vpp, rank, group, extra)
+    # after forward warm + k, backwards 0 .. k - 1 done (every forward in the warm-up: all held before the first
+    # backward)
+    seen = fwd[-1:] if k is None else fwd[warm + k] - bwd[k]
+    seen = np.unique(seen, axis=0)
+    out = np.ascontiguousarray(seen[seen.sum(axis=1) == seen.sum(axis=1).max()])
+    out.setflags(write=False)
+    return out
+
+
+def _interleaved_replay(pp: int, m: int, vpp: int, rank: int, group: int | None, extra: int) -> tuple:
+    """Megatron-Core's interleaved order on rank ``rank`` (``chunk_inflight``): (each chunk's forwards done after
+    forward op i, cumulative, (m vpp x vpp); the backwards done before backward op k, the same; each forward op's
+    chunk; the warm-up count; the steady steps k whose states cover every count vector, None where every forward is
+    in the warm-up). Within the full groups the counts repeat with period g vpp, so one period and the steps from
+    the last group on cover every vector."""
     total = m * vpp
     g = int(vpp_group_size(m, pp, group))
     warm = min(interleaved_warmup(pp, vpp, g, rank, extra), total)
     # the schedule table's chunk of virtual micro-batch i (``_virtual_order``), in numpy: full groups of g through
-    # the chunks, then the last group of the rest; each chunk's forwards done after op i, cumulative
+    # the chunks, then the last group of the rest
     full = (m // g) * g * vpp
     i = np.arange(total)
     chunk = np.where(i < full, (i % max(g * vpp, 1)) // g, (i - full) // max(m - (m // g) * g, 1))
@@ -1286,15 +1302,36 @@ def chunk_inflight(pp: int, m: int, vpp: int, rank: int, group: int | None = Non
     ops[i, chunk] = 1.0
     fwd = np.cumsum(ops, axis=0)
     bwd = np.concatenate([np.zeros((1, vpp)), fwd[:-1, ::-1]])  # backward k on chunk vpp - 1 - the table's
-    if warm == total:  # every forward in the warm-up: all of them held before the first backward
-        seen = fwd[-1:]
-    else:  # after forward warm + k, backwards 0 .. k - 1 done; within the full groups the counts repeat with
-        # period g vpp, so one period and the steps from the last group on cover every vector
-        k = np.arange(total - warm)
-        k = k[(k < g * vpp) | (k >= full - warm - g * vpp)]
-        seen = fwd[warm + k] - bwd[k]
+    if warm == total:
+        return fwd, bwd, chunk, warm, None
+    k = np.arange(total - warm)
+    return fwd, bwd, chunk, warm, k[(k < g * vpp) | (k >= full - warm - g * vpp)]
+
+
+@lru_cache(maxsize=2048)
+def chunk_inflight_paired(pp: int, m: int, vpp: int, rank: int, group: int | None = None) -> np.ndarray:
+    """``chunk_inflight`` under Megatron-Core's combined 1F1B (the MoE all-to-all overlap,
+    ``overlap_moe_expert_parallel_comm``): (states x (vpp + 1)), each row the micro-batches each chunk holds before a
+    steady pair and, last, the chunk the pair's forward runs on (-1: every forward in the warm-up, no pair). The
+    warm-up has the overlap's one extra forward (``interleaved_warmup``); then each steady step runs forward
+    warm + k and backward k as one pair, layer by layer (models/common/model_chunk_schedule_plan.py
+    ``TransformerModelChunkSchedulePlan.run``: "Phase 1: forward_layer[0] + backward_layer[3]" ..., each backward
+    layer's state released after its phase, ``b_layer.release_state()``), so while the forward's chunk saves its
+    layers 0 .. i the backward's has freed its top i: the rank holds the state before the pair and one layer more,
+    not the forward's whole chunk beside the backward's (``chunk_inflight`` with ``extra`` 1, a chunk high by all but
+    one of its layers). Only the rows whose totals are the peak's are kept (as ``chunk_inflight``).
+
+    >>> chunk_inflight_paired(4, 8, 2, 0).tolist()
+    [[7.0, 4.0, 0.0], [8.0, 3.0, 1.0]]
+    """
+    fwd, bwd, chunk, warm, k = _interleaved_replay(pp, m, vpp, rank, group, 1)
+    if k is None:
+        seen = np.concatenate([fwd[-1:], [[-1.0]]], axis=1)
+    else:  # before pair k: forwards 0 .. warm + k - 1 and backwards 0 .. k - 1 done
+        seen = np.concatenate([fwd[warm + k - 1] - bwd[k], chunk[warm + k][:, None].astype(np.float64)], axis=1)
     seen = np.unique(seen, axis=0)
-    out = np.ascontiguousarray(seen[seen.sum(axis=1) == seen.sum(axis=1).max()])
+    held = seen[:, :-1].sum(axis=1)
+    out = np.ascontiguousarray(seen[held == held.max()])
     out.setflags(write=False)
     return out
 

@@ -203,9 +203,8 @@ def hfu_below_mfu_note(res: dict) -> str:
 
 def peak_rank_line(res: dict) -> str | None:
     """Which pipeline rank holds the peak and by how much, against what the plan may use ("peak rank: 1 (middle)
-    50.1 GiB of 76.0 allowed"; the memory model's ``rank_memory``), and where the memory line's total pairs two
-    ranks' parts (the heaviest rank's states beside another rank's activations), by how much it is over; None
-    without a per-rank figure or on one pipeline rank."""
+    50.1 GiB of 76.0 allowed"; the memory model's ``rank_memory``, whose peak is the memory line's total since
+    mem43); None without a per-rank figure or on one pipeline rank."""
     r, mem = res.get("memory_per_rank"), res["memory_per_gpu_bytes"]
     if not r or len(r["ranks"]) < 2:
         return None
@@ -213,9 +212,7 @@ def peak_rank_line(res: dict) -> str | None:
     who = "past 0" if r["peak_rank"] is None else r["peak_rank"]
     room = (f"{mem['limit'] / gib:.1f} allowed" if mem.get("limit") is not None
             else f"{mem['capacity'] / gib:.0f} {device_of(res['hardware'])} memory")
-    over = (f"; the total pairs the heaviest rank's states with another's activations, {r['over_count'] / gib:.2f} "
-            "GiB over" if r["over_count"] >= 0.005 * gib else "")
-    return f"peak rank: {who} ({r['peak_stage']}) {r['peak'] / gib:.1f} GiB of {room}{over}"
+    return f"peak rank: {who} ({r['peak_stage']}) {r['peak'] / gib:.1f} GiB of {room}"
 
 
 def mfu_hfu(res: dict) -> str:
