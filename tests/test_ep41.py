@@ -110,7 +110,7 @@ def test_mtp_layer_of_a_model_with_dense_layers_is_its_moe_layer(monkeypatch):
     assert own is not None and lr.KL == 0.0 and lr.K == 1.0 and lr.K16 == 0.0
     assert np.all(own["fwd"] + own["bwd"] > 1.01 * (lr.L["fwd"] + lr.L["bwd"]))
     assert np.all(own["ep"] > lr.L["ep"])  # its all-to-all whole, not at 58 / 61
-    blk, n, _ = S.mtp_layer_block(ModelSpec(**PRESETS["deepseek-v3"]), STACKS["megatron-core"])
+    blk, n, _, _ = S.mtp_layer_block(ModelSpec(**PRESETS["deepseek-v3"]), STACKS["megatron-core"])
     assert (blk.layers, blk.moe_layers, n) == (1, 1, 1.0)
 
 

@@ -1568,8 +1568,14 @@ def layer_kinds(m: ModelSpec, graph_parts: frozenset) -> dict:
         return {}
     symbols, block_model = ((np.array(list(m.hybrid_pattern)), ssm.kind_block_model) if m.hybrid
                             else (moe_mech.layer_symbols(m), moe_mech.kind_block_model))
-    return {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, "kind " + k))
+    return {k: KeptKind((symbols == k).astype(np.float64), (block_model(m, k), graph_parts, kind_memo_name(k)))
             for k in sorted(set(symbols.tolist()))}
+
+
+def kind_memo_name(kind: str) -> str:
+    """The search memo's name of one layer kind's block (``layer_kinds``; a mixed MoE model's MTP block,
+    ``mtp_layer_block``, is its "E" kind's block, so both read one memo entry)."""
+    return "kind " + kind
 
 
 def kept_layer_terms(terms, recipe: dict, block) -> dict:
@@ -2455,7 +2461,7 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     mix = {kind: (kk.layers, kind_terms(0.0, kk.block)) for kind, kk in layer_kinds(m, cuda_graph_parts(fw, m)).items()}
     mtp = None
     if own is not None:  # the MTP block is not the mean layer: its own terms, term by term (PacingStage.layers)
-        blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(own[0], own[2], "mtp")))
+        blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(own[0], own[2], own[3])))
         mtp, KL = {k: own[1] * v for k, v in blk.items()}, 0.0
     t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16.get(None, 0.0)
               + K * (L["mtp_fwd"] + L["mtp_bwd"]) + (0.0 if mtp is None else K * (mtp["fwd"] + mtp["bwd"])))
@@ -2468,9 +2474,9 @@ MTP_HYBRID_GRAPH_PARTS = frozenset({"attn", "moe", "moe_router", "moe_preprocess
 
 
 def mtp_layer_block(m: ModelSpec, fw: Stack) -> tuple | None:
-    """(block model, its layers, the stack's CUDA graph parts it holds) of one MTP depth where it is not the model's mean
-    layer, priced apart on the last pipeline stage (``layer_rows``, ``pacing_stage``); None where it is (every layer
-    of one kind). A hybrid model's MTP block is "*E" (an attention layer and an MoE layer: ssm ``mtp_block_model``,
+    """(block model, its layers, the stack's CUDA graph parts it holds, its name in the search's memo) of one MTP depth
+    where it is not the model's mean layer, priced apart on the last pipeline stage (``layer_rows``, ``pacing_stage``);
+    None where it is (every layer of one kind). A hybrid model's MTP block is "*E" (an attention layer and an MoE layer: ssm ``mtp_block_model``,
     schema ModelSpec.mtp_layers). A plain MoE model with dense layers (DeepSeek-V3's first three) builds its MTP
     layer from the last decoder layer's spec (Megatron-Core gpt_layer_specs.py ``get_gpt_mtp_block_spec_for_backend``:
     ``transformer_layer_spec = spec.layer_specs[-1]``, "get the spec for the last layer of decoder block"; NVIDIA/
@@ -2478,9 +2484,11 @@ def mtp_layer_block(m: ModelSpec, fw: Stack) -> tuple | None:
     and activations (memory ``kinds["moe"]``) already count it: ``kind_block_model(m, "E")``. Until ep41 that layer
     was the mean layer, 3 dense : 58 MoE on DeepSeek-V3 -- its all-to-all and routed experts priced at 58 / 61."""
     if m.hybrid:
-        return ssm.mtp_block_model(m), 2.0, cuda_graph_parts(fw, m) & MTP_HYBRID_GRAPH_PARTS
+        return ssm.mtp_block_model(m), 2.0, cuda_graph_parts(fw, m) & MTP_HYBRID_GRAPH_PARTS, "mtp"
     if m.moe is not None and 0 < m.moe_layers < m.layers:
-        return moe_mech.kind_block_model(m, "E"), 1.0, cuda_graph_parts(fw, m)
+        # the "E" kind's block with the same graph parts (``layer_kinds``), so its memo name: the layer model runs
+        # once for both (speed43: DeepSeek-V3's search ran it 96 more times on the same rows under the name "mtp")
+        return moe_mech.kind_block_model(m, "E"), 1.0, cuda_graph_parts(fw, m), kind_memo_name("E")
     return None
 
 
