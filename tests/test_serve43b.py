@@ -155,3 +155,56 @@ def test_a_count_the_tpot_raised_is_called_tpot_bound_everywhere(cli, tmp_path):
     code, out, err = cli("serve", path, "--no-simulate")
     row = next(line for line in out.splitlines() if "aws:p4de.24xlarge" in line and "│" in line)
     assert "│ tpot │" in row and "ttft" not in row, row
+
+
+# ---------------------------------------------------------------------------- 3. the bursty screen across load 1
+def _bursty_rag():
+    """The RAG job (llama3-8b, 6,000 / 150 tokens, 8 QPS, 60 ms / 3 s) on g6e.xlarge TP1 under the default mmpp shape
+    (4x, 25%, 10 s bursts): (model, spec, hw, iteration model, target)."""
+    from planner.simulate.serving import ArrivalSpec
+    m, s, hw, _, im = _setup(RAG, "aws:g6e.xlarge")
+    spec = ArrivalSpec("mmpp", s.qps, 3600.0, burst_ratio=4.0, burst_share=0.25, burst_s=10.0)
+    tgt = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps,
+                      tuple((w, r / s.qps, t) for w, r, t in spec.states()))
+    return m, s, hw, im, tgt
+
+
+@pytest.mark.parametrize("budget", [512, 2048])
+def test_the_bursty_screen_never_rises_with_a_replica(budget):
+    """At 512 the screen read 2,110 / 7,573 / 3,234 / 2,704 ms at 11-14 replicas (the burst at load 1.047 / 0.96 /
+    0.886 / 0.823: the fluid queue just over 1, the stationary one just under); at 2,048 1,918 at 17 and 22,992 at
+    18. An hour simulated at 11-14 (budget 512, seed 0, benchmarks/burst_screen.py's set-up): 3,231 / 2,711 / 2,384 /
+    2,138 ms; the screen now states 2,672 at each, within 0.8-1.3x."""
+    m, s, hw, im, tgt = _bursty_rag()
+    b = 15  # the row's batch at 512 (its max_num_seqs)
+    rps = serving.replica_throughput(im, s, b, budget)[1]
+    p99 = [serving.screen_point(m, s, hw, 1, tgt, b, r, rps, im, budget)[2] for r in range(6, 25)]
+    assert all(x >= y for x, y in zip(p99, p99[1:])), [round(x * 1e3) for x in p99]
+    top = serving.overloaded_replicas(tgt, rps)
+    assert top == (11 if budget == 512 else 17)
+    burst = s.qps * max(f for _, f, _ in tgt.bursts)  # 18.3 QPS: 4x the 4.57 between bursts
+    assert burst / top / rps >= 1.0 > burst / (top + 1) / rps
+    if budget == 512:
+        simulated = {11: 3231, 12: 2711, 13: 2384, 14: 2138}
+        for r, ms in simulated.items():
+            assert 0.8 <= p99[r - 6] * 1e3 / ms <= 1.3, (r, p99[r - 6])
+
+
+def test_an_overloaded_burst_counts_the_requests_own_first_token():
+    """At load just over 1 the fluid wait (rho - 1) x age is near nothing: the state's TTFT is still the request's own
+    prefill beside a full batch (``llm_ttft`` at L = the batch), never under it (it read 2,110 ms at 11 replicas, under
+    an idle fleet's 2,078 at 20)."""
+    m, s, hw, im, tgt = _bursty_rag()
+    rps = serving.replica_throughput(im, s, 15, 512)[1]
+    ttft = serving.burst_parts(m, s, hw, 1, tgt, 15, 11, rps, im, 512, tpot=False)[0]
+    own = float(serving.llm_ttft(im, s, 15, 15, budget=512))
+    w, tail, end = ttft[0]  # the burst, overloaded at 11
+    assert tail(0.999 * own) == 1.0 and tail(own + 0.01) < 1.0 and end > own
+
+
+def test_the_bursty_rag_row_is_sized_at_the_least_count_meeting_its_ttft():
+    """The screen's search bisects the TTFT as monotone (``least_meeting``): it said 14 (7,573 ms at 12 over the 3 s
+    target); the screen meets it from 11 (2,672 ms). The simulated hour needs 12 (2,711 ms), 13 with the 10% margin."""
+    m, s, hw, im, tgt = _bursty_rag()
+    row = serving.llm_option(m, s, hw, 1, tgt, im)
+    assert (row.token_budget, row.batch, row.queue_replicas, row.replicas_raised_by) == (512, 15, 11, "ttft")
