@@ -653,6 +653,9 @@ class ServingOption(Sparse):
     #: until serve45), where the queue search started (``queue_replicas``' r0): ``serving_budget.fleet_bound`` reads
     #: it, a simulated row's throughput being re-stated at the simulation's budget (not in the JSON)
     throughput_replicas: Optional[int] = None
+    #: the target whose queued p99 raised ``queue_replicas`` over ``throughput_replicas`` (``queue_replicas``): "ttft"
+    #: or "tpot", None where it did not; ``serving_budget.fleet_bound`` reads it (not in the JSON)
+    replicas_raised_by: Optional[str] = None
     #: what held a real-time LLM option's batch down (``llm_option``): "tpot" or "ttft" (the target's p99 at a larger
     #: batch is over it), else "memory" or "max_batch" (serving.max_batch); ``serving_budget.fleet_bound`` reads it
     batch_limit: Optional[str] = None
@@ -703,7 +706,8 @@ class ServingOption(Sparse):
     #: reason says them): not in the JSON
     offline_hours_at_cap: Optional[float] = None
 
-    _not_json = ("generic", "refined", "offline_hours_at_cap", "queue_replicas", "throughput_replicas", "batch_limit")
+    _not_json = ("generic", "refined", "offline_hours_at_cap", "queue_replicas", "throughput_replicas", "replicas_raised_by",
+                 "batch_limit")
 
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):

@@ -63,26 +63,30 @@ PROMPT_GROWTH = 2.0
 
 
 def fleet_bound(row: ServingOption, qps: float) -> str:
-    """What sets a real-time option's replica count, as the analytic screen sized it: "ttft" where the queued p99 TTFT
-    raised the replicas over the ceil(QPS / requests/s) the throughput needs (``serving.queue_replicas``), "tpot" or
-    "ttft" where that target held the batch under memory's and ``serving.max_batch`` (``ServingOption.batch_limit``),
-    else "throughput". A throughput-bound fleet's error is the throughput model's; a latency-bound one's is also the
-    latency model's (``replica_range``).
+    """What sets a real-time option's replica count, as the analytic screen sized it: the target whose queued p99
+    raised the replicas over the ceil(QPS / requests/s) the throughput needs (``serving.queue_replicas``: "ttft" where
+    the TTFT's least count is over it, "tpot" where the TPOT scan went past that, ``ServingOption.replicas_raised_by``),
+    "tpot" or "ttft" where that target held the batch under memory's and ``serving.max_batch``
+    (``ServingOption.batch_limit``), else "throughput". A throughput-bound fleet's error is the throughput model's; a
+    latency-bound one's is also the latency model's (``replica_range``). Until serve43 every raised count read "ttft",
+    the TPOT scan's (serve46) too.
 
     >>> from planner.results import ServingOption
     >>> o = ServingOption(hardware="x", gpu="g", tp=1, gpus_per_node=8, weights_gib_per_gpu=1.0,
     ...                   kv_mib_per_token_per_gpu=1.0, kv_capacity_tokens=1, batch_memory_limit=64, precision="bf16",
-    ...                   price_usd_hr=1.0, price_spot_usd_hr=None, fits=True,
-    ...                   requests_per_s_per_replica=2.0, queue_replicas=6, batch_limit="memory")
-    >>> fleet_bound(o, 10.0), fleet_bound(replace(o, queue_replicas=5), 10.0)
-    ('ttft', 'throughput')
+    ...                   price_usd_hr=1.0, price_spot_usd_hr=None, fits=True, requests_per_s_per_replica=2.0,
+    ...                   queue_replicas=6, replicas_raised_by="tpot", batch_limit="memory")
+    >>> fleet_bound(o, 10.0), fleet_bound(replace(o, replicas_raised_by="ttft"), 10.0)
+    ('tpot', 'ttft')
+    >>> fleet_bound(replace(o, queue_replicas=5, replicas_raised_by=None), 10.0)
+    'throughput'
     """
     # the count the throughput the screen sized at needed (``throughput_replicas``; the row's own throughput may be at
     # another budget since serve44), else the row's
     need = row.throughput_replicas or (math.ceil(qps / row.requests_per_s_per_replica)
                                        if row.requests_per_s_per_replica else None)
-    if row.queue_replicas and need and row.queue_replicas > max(1, need):
-        return "ttft"
+    if row.queue_replicas and need and row.queue_replicas > max(1, need) and row.replicas_raised_by:
+        return row.replicas_raised_by
     return row.batch_limit if row.batch_limit in ("tpot", "ttft") else "throughput"
 
 
@@ -118,7 +122,9 @@ def replica_range(replicas: int, simulated: bool, local_attention: bool,
         basis += ("; throughput-bound (its replicas are the QPS over a replica's requests/s: the simulation kept the "
                   f"analytic count of all {n} such options, benchmarks/sim_vs_analytic_replicas.py)")
     else:
-        what = "the TPOT target held its batch down" if bound == "tpot" else "the TTFT target set them"
+        # either target sets the count by holding the batch down or by raising the count over the throughput's
+        # (``fleet_bound``); until serve43 a TPOT-bound count read "held its batch down" where the TPOT scan raised it
+        what = f"the {bound.upper()} target set them: it held the batch down or raised the count over the throughput's"
         basis += (f"; {bound.upper()}-bound ({what}), so the latency model's error moves the count too: on {n} "
                   f"{bound.upper()}-bound options the simulation moved the analytic count by {lo_s:.2f}x to "
                   f"{hi_s:.2f}x (benchmarks/sim_vs_analytic_replicas.py, in-sample)"
