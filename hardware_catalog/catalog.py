@@ -40,7 +40,7 @@ from hardware_catalog import fabric as launch_fabric
 from hardware_catalog import files
 from hardware_catalog import skypilot
 from hardware_catalog.bounds import ANY_MAX, DEEPEST_DISCOUNT, RATE_FLOOR, range_error
-from hardware_catalog.errors import InputError, from_validation
+from hardware_catalog.errors import InputError, fit_message, from_validation
 
 DATA_DIR = Path(__file__).parent / "data"
 ENV_VAR = "PLANNER_CATALOG"
@@ -453,8 +453,8 @@ class CatalogError(InputError):
     def __init__(self, field: str, message: str, origin: str | None = None):
         super().__init__(field, message)
         self.origin = origin
-        if origin:
-            self.args = (f"catalog override {origin}: {field}: {message}",)
+        if origin:  # the field and message as InputError capped them (fuzz43: the raw message bypassed the cap)
+            self.args = (f"catalog override {origin}: {self.field}: {self.message}",)
 
     def __str__(self) -> str:  # ValueError.__str__ uses args[0]
         return self.args[0]
@@ -954,8 +954,10 @@ def check_rate_floor(rate: float, column: str, gpu: Optional[GPU], gpu_count: in
     if key.split(":", 1)[0].lower() == OWNED_CLOUD:
         return (f"{_short(org, 80)}: instance {_short(key, 80)}: {column} {below}: taken as an internal rate for owned "
                 f"hardware (cloud {OWNED_CLOUD}); if it is a per-{unit} price, give the price per node-hour")
-    raise CatalogError(f"{where}.{column}", (
-        f"{below}, past the deepest spot discount clouds advertise ({DEEPEST_DISCOUNT:.0%}); give the price per "
+    # fitted (``fit_message``): the asides give way, the last first, and the remedies outside them stay; at 460-600
+    # characters (a GB200 rack's row, a long provider name) the refusal ran past the one-line cap until fuzz43
+    raise CatalogError(f"{where}.{column}", fit_message(
+        f"{below} (past the deepest spot discount clouds advertise, {DEEPEST_DISCOUNT:.0%}); give the price per "
         f"node-hour (all {what} of the instance); for hardware you own at an internal rate, name its cloud "
         f"{OWNED_CLOUD} (an {OWNED_CLOUD}:<name> row is not held to cloud rent)"), org)
 

@@ -96,8 +96,10 @@ def test_a_cloud_row_below_the_floor_says_how_to_price_owned_hardware(cli, tmp_p
     cat = tmp_path / "mine.csv"
     cat.write_text("cloud,name,gpu,gpu_count,price_ondemand_usd_hr,source\nmine,h100x8,H100,8,0.5,quote\n")
     line = refused(cli("catalog", "instances", "--catalog", str(cat)))
-    assert "give the price per node-hour (all 8 H100-SXM-80GB of the instance); for hardware you own at an internal " \
-           "rate, name its cloud onprem" in line, line
+    # the remedies outside parentheses stay whole; the asides ("(all 8 H100-SXM-80GB of the instance)", ...) give way
+    # to the one-line cap (hardware_catalog.errors.fit_message; the 434-character refusal ran past it until fuzz43)
+    assert "give the price per node-hour; for hardware you own at an internal rate, name its cloud onprem" in line, line
+    assert len(line.split(": ", 3)[3]) <= 300, line  # (error: catalog override mine.csv: <field>: <message>)
 
 
 def test_a_tpu_floor_is_in_chips(cli, tmp_path):

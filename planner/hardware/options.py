@@ -10,7 +10,7 @@ from planner import defaults as D
 from hardware_catalog.catalog import GPU, Catalog, Instance, System, SystemPrice, builtin_gpu
 from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family, prior_for
 from planner.errors import InputError, clip
-from planner.units import count_of
+from planner.units import count_of, fmt_given
 from planner.spec import ClusterSpec, ConstraintsSpec
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
@@ -548,7 +548,7 @@ def held_instances(cluster: ClusterSpec, insts: list[Instance]) -> tuple[list[In
     kept = [i for i in insts if why[i.gpu.name] is None]
     lost = "; ".join(dict.fromkeys(w for w in why.values() if w))
     if not kept:
-        raise InputError("cluster.power_limit_w", f"no searched GPU can be held at {limit:,.0f} W: {lost}")
+        raise InputError("cluster.power_limit_w", f"no searched GPU can be held at {fmt_given(limit)} W: {lost}")
     return kept, (f"cluster.power_limit_w {limit:,.0f} W: each searched GPU held at the lower of it and its rated limit"
                   + (f"; left out: {lost}" if lost else ""))
 

@@ -9,6 +9,8 @@ limit (``power_limit_w``: the datasheet's TDP / max board power, the default lim
 """
 from __future__ import annotations
 
+from planner.units import fmt_given
+
 #: published minimum power limits (W), by catalog GPU name prefix: (minimum, the rated limit of the board read, source).
 #: H100 SXM5 80 GB, 700 W: ``nvidia-smi -q -d power`` reads "Min Power Limit: 200.00 W, Max Power Limit: 700.00 W",
 #: and ``nvidia-smi -pl 50`` is refused "should be between 200.00 W and 700.00 W" (stackhpc/ansible-slurm-appliance
@@ -74,15 +76,17 @@ def sweep_limits(name: str, rated: float, points: int = 6) -> list[float]:
 def limit_error(gpu, limit_w: float) -> str | None:
     """Why ``gpu`` cannot be held at ``limit_w`` (one line, no field name), or None where it can: a part whose catalog
     row has no power limit (nothing to hold it to, no clock law to apply), a limit above the rated one (the most
-    ``nvidia-smi -pl`` sets) or below the part's minimum (``power_floor``)."""
+    ``nvidia-smi -pl`` sets) or below the part's minimum (``power_floor``). The job's limit is quoted as given
+    (``units.fmt_given``): rounded to whole watts, 700.4 W read "700 W is above H100-SXM-80GB's rated 700 W" and
+    ``1e-9`` "0 W" until fuzz43."""
     rated = getattr(gpu, "power_limit_w", None)
     if not rated:
         return f"{gpu.name}'s catalog row has no power limit to hold it to; leave cluster.power_limit_w out"
     if limit_w > rated * (1.0 + 1e-9):
-        return f"{limit_w:,.0f} W is above {gpu.name}'s rated {rated:,.0f} W (its maximum power limit)"
+        return f"{fmt_given(limit_w)} W is above {gpu.name}'s rated {rated:,.0f} W (its maximum power limit)"
     lo, basis = power_floor(gpu)
     if limit_w < lo * (1.0 - 1e-9):
-        return f"{limit_w:,.0f} W is below {gpu.name}'s minimum power limit, {lo:,.0f} W ({basis})"
+        return f"{fmt_given(limit_w)} W is below {gpu.name}'s minimum power limit, {lo:,.0f} W ({basis})"
     return None
 
 
