@@ -485,15 +485,25 @@ class _Row(BaseModel):
     def _blank(cls, v: Any, info: ValidationInfo) -> Any:
         # YAML's true / yes is a typo in a number column, not 1 (pydantic's lax mode read `utilisation: yes` as 1.0 and
         # `price_ondemand_usd_hr: true` as 1 $/node-h; a job's onprem: field refused the same value)
-        if isinstance(v, bool) and _number_column(cls.model_fields[info.field_name].annotation):
-            raise ValueError("must be a number")
+        annotation = cls.model_fields[info.field_name].annotation
+        if _number_column(annotation):
+            if isinstance(v, bool):
+                raise ValueError("must be a number")
+            # `price_ondemand_usd_hr: 3e1` in a YAML override is text to YAML 1.1 (a CSV cell always is): the job
+            # file's rule (files.yaml12_number), so `pcie_gen: 5e0` is 5 and a refusal quotes the number
+            v = files.yaml12_number(v, whole=float not in _kinds(annotation))
         return _blank_to_none(v)
 
 
+def _kinds(annotation) -> set:
+    """The types a column's annotation takes (``Optional[float]``: float and None's type)."""
+    return set(typing.get_args(annotation)) | {annotation}
+
+
 def _number_column(annotation) -> bool:
-    """A column of numbers (int or float, not bool)."""
-    kinds = set(typing.get_args(annotation)) | {annotation}
-    return bool(kinds & {int, float}) and bool not in kinds
+    """A column of numbers (int or float, not bool, not text)."""
+    kinds = _kinds(annotation)
+    return bool(kinds & {int, float}) and not kinds & {bool, str}
 
 
 def _pos(lo: float = 0.0, hi: float = float("inf")):

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -182,6 +184,34 @@ def _int_within_python(loader, node):
 
 
 _SAFE_LOADER.add_constructor("tag:yaml.org,2002:int", _int_within_python)
+
+
+#: YAML 1.2's float with an exponent (the core schema's tag resolution, yaml.org/spec/1.2.2 section 10.3.2:
+#: ``[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?``), the forms YAML 1.1 reads as text: PyYAML
+#: follows YAML 1.1 (yaml.org/type/float.html: a dot and a signed exponent, ``1.0e+9``), so ``1e-9``, ``2e12`` and
+#: ``1.5e3`` arrive as strings, where every user (and every YAML 1.2 reader) means a number.
+_YAML12_EXPONENT_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+")
+
+
+def yaml12_number(value: Any, whole: bool = False) -> Any:
+    """``value`` as a number where it is text YAML 1.2 reads as a float (``_YAML12_EXPONENT_FLOAT``), else unchanged.
+    The one rule of a numeric field in a job file and a catalog override (``planner.spec.schema._Strict``,
+    ``hardware_catalog.catalog._Row``): only a field that takes a number applies it, so a name written ``1e5`` stays the
+    text it is (a loader-wide YAML 1.2 resolver would make it 100000.0). ``whole``: a field that takes integers only,
+    where a whole number is the ``int`` (``steps: 1e4`` is 10,000; ``1e30`` meets the field's bound as a number, not
+    pydantic's "unable to parse input string"); a fraction or ``inf`` stays a float, for the field's own refusal
+    ("must be a whole number, got 1e-09", "must be a finite number, got inf"). YAML 1.2 reads ``nan`` and ``inf`` as text
+    (its specials are ``.nan`` / ``.inf``), and so does this.
+
+    >>> yaml12_number("1e-9"), yaml12_number(" 2E12 "), yaml12_number("1e4", whole=True), yaml12_number("1e999")
+    (1e-09, 2000000000000.0, 10000, inf)
+    >>> yaml12_number("nan"), yaml12_number("1e5x"), yaml12_number("12"), yaml12_number(3)
+    ('nan', '1e5x', '12', 3)
+    """
+    if not (isinstance(value, str) and _YAML12_EXPONENT_FLOAT.fullmatch(value.strip())):
+        return value
+    x = float(value)
+    return int(x) if whole and math.isfinite(x) and x.is_integer() else x
 
 
 def parse_yaml(text: str, field: str, where: str) -> Any:

@@ -646,6 +646,9 @@ class ServingOption(Sparse):
     batch_offline: Optional[int] = None  # the memory-limited batch, no latency target
     requests_per_s_offline: Optional[float] = None
     tokens_per_s_offline: Optional[float] = None  # LLMs
+    #: LLMs: the token budget the offline figures are at, the fastest of ``serving.OFFLINE_TOKEN_BUDGETS`` at
+    #: ``batch_offline`` (``serving.offline_token_budget``; 8,192 always until QA 67)
+    token_budget_offline: Optional[int] = None
     #: a real-time LLM job with a QPS: the fewest replicas whose queued TTFT meets the target (``queue_replicas``),
     #: the analytic size before the ``min_gpus`` floor: not in the JSON (``replicas`` / ``analytic_replicas`` are)
     queue_replicas: Optional[int] = None

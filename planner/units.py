@@ -45,14 +45,16 @@ def time_unit(top_s: float, shortest: str = "ms") -> TimeUnit:
 
 
 def _in_unit(s: float, u: TimeUnit) -> str:
-    """``s`` seconds in unit ``u``: its decimals; an entry that would read 0 keeps one significant figure
-    ("0.0001 h", not "0.0 h"); years thousands-separated ("2212281.9 d" was not read as 6,057 years) and
-    from a million in exponent form (a run without checkpoints under frequent failures: e^75 restarts)."""
+    """``s`` seconds in unit ``u``: its decimals; an entry under one unit keeps two significant figures, so a
+    column whose unit its longest row set reads each row plainly (two 28-minute plans beside a 14-hour one in
+    recommend's hours column read "0.5" and "0.5" until QA 67, now "0.47"; "0.0001 h" read "0.00010 h"); years
+    thousands-separated ("2212281.9 d" was not read as 6,057 years) and from a million in exponent form (a run
+    without checkpoints under frequent failures: e^75 restarts)."""
     v = s / u.seconds
     if u.short == "s" and 0 < v < 0.001:  # run times start at seconds: under a millisecond is below the models' floor
         return "<0.001 s"
-    if 0 < abs(v) < 0.5 * 10.0 ** -u.decimals:
-        return f"{fmt_sig(v, 1)} {u.short}"
+    if 0 < abs(v) < 10.0 ** (1 - u.decimals):  # fewer than two significant figures at the unit's decimals
+        return f"{fmt_sig(v, 2)} {u.short}"
     if abs(v) >= 1e6:
         return f"{v:.1e} {u.short}"
     return f"{v:,.{u.decimals}f} {u.short}"
@@ -423,9 +425,9 @@ def fmt_hours_column(hours) -> list[str]:
     A GBDT fit of seconds read "0.0 min", a one-row job "0.000000000003 min".
 
     >>> fmt_hours_column([0.5, 1.2]), fmt_hours_column([1888.2, 12.0])
-    (['30.0 min', '72.0 min'], ['78.7 d', '0.5 d'])
+    (['30.0 min', '72.0 min'], ['78.7 d', '0.50 d'])
     >>> fmt_hours_column([0.6 / 3600, 0.02 / 3600, 1e-15])
-    ['0.60 s', '0.02 s', '<0.001 s']
+    ['0.60 s', '0.020 s', '<0.001 s']
     """
     return fmt_time_column([float(h) * 3600.0 for h in hours], RUN_TIME_SHORTEST)
 
@@ -462,7 +464,9 @@ def duration_column(hours) -> tuple[str, str, list[str]]:
     as "0.47" and a 6-minute fine-tune as "0.0043").
 
     >>> duration_column([0.7, 11.3])
-    ('h', 'hours', ['0.7', '11.3'])
+    ('h', 'hours', ['0.70', '11.3'])
+    >>> duration_column([14.1, 28 / 60, 28 / 60])[2]  # each row to two significant figures (QA 67)
+    ['14.1', '0.47', '0.47']
     >>> duration_column([6646.0, float("nan"), float("inf")])
     ('d', 'days', ['276.9', '-', 'never'])
     """

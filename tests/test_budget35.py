@@ -83,15 +83,16 @@ def test_offline_budget_in_the_terminal_and_the_report(tmp_path):
                            capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "COLUMNS": "400",
                                                                 "PATH": "/usr/bin:/bin"})
     assert serve.returncode == 0, serve.stderr
-    assert "job cost: $146.79 for 5,000,000 requests (1 replica for 10.6 d at $0.57/h, spot)" in serve.stdout
+    # QA 67: the backlog at its fastest token budget (2,048 here, 8,192 before: $146.79 for 10.6 d)
+    assert "job cost: $123.69 for 5,000,000 requests (1 replica for 9.0 d at $0.57/h, spot)" in serve.stdout
     out = tmp_path / "r.md"
     rep = subprocess.run([sys.executable, "-m", "planner", "report", str(BATCH), "--no-simulate", "-o", str(out)],
                          cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert rep.returncode == 0, rep.stderr
     md = out.read_text()
-    assert "| job cost | $146.79 for 5,000,000 requests" in md
-    assert "| likely range (model error) | 9.0 d to 15.0 d, $123.90 to $206.50 (Risks) |" in md
-    assert "- Spot: 0.14 reclaims expected over the 10.6 d run" in md
+    assert "| job cost | $123.69 for 5,000,000 requests" in md
+    assert "| likely range (model error) | 7.6 d to 12.6 d, $104.40 to $174.01 (Risks) |" in md
+    assert "- Spot: 0.12 reclaims expected over the 9.0 d run" in md
     assert '"offline_budget": {' in md  # the summary JSON
 
 
@@ -189,12 +190,13 @@ def test_app_shows_an_offline_jobs_cost():
     view = wi.serving_view(wi.parse_upload("b.yaml", BATCH.read_bytes()))
     ob = view["plan"]["offline_budget"]
     m = {x.label: x.value for x in at.metric}
-    assert m["$ for the job (spot)"] == "$152.61" and m["finishes in (1 replica)"] == "11.1 d"
-    assert m["likely range, $ for the job"] == "$128.04 to $199.16"
+    # QA 67: simulated at 2,048 tokens a step (8,192 before: $152.61 for 11.1 d)
+    assert m["$ for the job (spot)"] == "$131.82" and m["finishes in (1 replica)"] == "9.6 d"
+    assert m["likely range, $ for the job"] == "$110.60 to $172.02"
     captions = [c.value for c in at.caption]
     assert ("job cost: " + offline_words(ob)).replace("$", "\\$") in captions
     shown = "\n".join(md.value for md in at.markdown)
-    assert "- Model accuracy: likely range 9.3 d to 14.4 d" in shown and "- Spot: 0.14 reclaims" in shown
+    assert "- Model accuracy: likely range 8.0 d to 12.5 d" in shown and "- Spot: 0.12 reclaims" in shown
 
 
 def test_terminal_table_says_what_set_each_options_replicas(chat_screen):

@@ -24,9 +24,9 @@ def _units(cells) -> set:
 def test_hours_column_has_one_unit():
     assert fmt_hours_column([6.725, 1.825]) == ["6.7 h", "1.8 h"]  # was "6.7 h" above "109.5 min"
     assert fmt_hours_column([0.5, 1.2]) == ["30.0 min", "72.0 min"]
-    assert fmt_hours_column([0.0001, 30.0]) == ["0.0001 h", "30.0 h"]  # never "0.0 h"
+    assert fmt_hours_column([0.0001, 30.0]) == ["0.00010 h", "30.0 h"]  # never "0.0 h" (two figures: QA 67)
     assert fmt_hours_column([]) == []
-    assert fmt_hours_column([1888.2, 12.0]) == ["78.7 d", "0.5 d"]  # not "1,888.2 h"
+    assert fmt_hours_column([1888.2, 12.0]) == ["78.7 d", "0.50 d"]  # not "1,888.2 h"
 
 
 def test_campaign_experiments_per_week_keeps_its_figures():

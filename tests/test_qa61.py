@@ -53,9 +53,10 @@ def test_serve_offline_names_the_jobs_rate(cli, tmp_path):
     assert code == 0, err
     flat = _flat(out)
     assert "costs at the job's rate (cluster.price_usd_hr)" in flat, flat
-    assert "$63.92 per million requests at the job's rate (cluster.price_usd_hr) (analytic)" in flat, flat
+    # QA 67: the backlog at its fastest token budget ($63.92 and $2.56k at 8,192)
+    assert "$53.90 per million requests at the job's rate (cluster.price_usd_hr) (analytic)" in flat, flat
     assert "at $3.75/h, the job's rate (cluster.price_usd_hr))" in flat, flat
-    assert "against $2.56k at the job's rate (cluster.price_usd_hr) for the same node-hours" in flat, flat
+    assert "against $2.16k at the job's rate (cluster.price_usd_hr) for the same node-hours" in flat, flat
     assert "on-demand" not in flat, flat
 
 

@@ -46,6 +46,7 @@ def test_run_times_start_at_seconds_and_the_app_uses_the_same_ladder():
 
 
 def test_an_entry_that_would_read_zero_keeps_a_significant_figure():
-    assert fmt_hours_column([0.0001, 30.0]) == ["0.0001 h", "30.0 h"]
-    assert fmt_time_column([0.004, 54.0]) == ["0.004 s", "54.00 s"]
+    # two significant figures under one unit since QA 67 (units._in_unit)
+    assert fmt_hours_column([0.0001, 30.0]) == ["0.00010 h", "30.0 h"]
+    assert fmt_time_column([0.004, 54.0]) == ["0.0040 s", "54.00 s"]
     assert fmt_time(0.0) == "0.0 ms"

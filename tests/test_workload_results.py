@@ -28,7 +28,7 @@ _LLM_HEAD = _HEAD + ["kv_mib_per_token_per_gpu", "kv_capacity_tokens", "batch_me
                      "price_spot_usd_hr", "fits"]
 _LLM_SIZED = ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype", "reachable_tflops", "meets_latency", "batch", "tpot_ms", "ttft_ms",
               "bound", "tokens_per_s_per_replica", "requests_per_s_per_replica", "token_budget", "batch_offline",
-              "requests_per_s_offline", "tokens_per_s_offline"]
+              "requests_per_s_offline", "tokens_per_s_offline", "token_budget_offline"]
 _FOR_QPS = ["replicas", "nodes", "gpus", "usd_per_hr", "utilisation", "usd_per_million_requests"]
 #: an LLM option sized for a QPS: the requests in flight its TPOT is stated at (``screen_concurrency``), before it
 _LLM_AT_QPS = [k for k in _LLM_SIZED if k != "tpot_ms"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 import typing
 from typing import Any, Literal, Optional, Union
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import from_validation, one_of
+from hardware_catalog.files import yaml12_number
 from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
 from planner import vocab as V
@@ -62,9 +62,6 @@ def _takes(annotation, kinds) -> bool:
     return any(_takes(a, kinds) for a in typing.get_args(annotation))
 
 
-_EXP_INT = re.compile(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+")
-
-
 class _Strict(BaseModel):
     # allow_inf_nan=False: ``.inf``/``.nan`` in YAML (or NaN in JSON) are refused with the field
     # named; an infinite evaluation set or budget would otherwise surface as an internal error
@@ -80,14 +77,13 @@ class _Strict(BaseModel):
                 if isinstance(v, bool) and f is not None and _takes(f.annotation, (int, float)) \
                         and not _takes(f.annotation, (bool,)):
                     raise ValueError(f"{k}: must be a number, not {str(v).lower()}")
-            # YAML 1.1 (PyYAML) reads `steps: 1e5` as the string "1e5" (its floats need a dot and a signed
-            # exponent); float fields parse it, integer fields refused it ("unable to parse string as an
-            # integer"). A whole number in exponent notation is that integer.
-            fixed = {k: int(float(v)) for k, v in data.items()
-                     if isinstance(v, str) and _EXP_INT.fullmatch(v.strip()) and isinstance(k, str)
-                     and (f := cls.model_fields.get(k)) is not None and _takes(f.annotation, (int,))
-                     and not _takes(f.annotation, (float, str)) and math.isfinite(float(v))
-                     and float(v) == int(float(v))}
+            # YAML 1.1 (PyYAML) reads `steps: 1e5`, `tokens: 2e12`, `qps: 1e-9` as text (its floats need a dot and a
+            # signed exponent): a numeric field reads it as YAML 1.2 does (hardware_catalog.files.yaml12_number, the
+            # rule catalog overrides share), so a refusal quotes the number ("got 1e-09", not "got '1e-9'") and an
+            # integer field takes a whole one; a field that also takes text (a name) keeps it as written
+            fixed = {k: yaml12_number(v, whole=not _takes(f.annotation, (float,))) for k, v in data.items()
+                     if isinstance(v, str) and isinstance(k, str) and (f := cls.model_fields.get(k)) is not None
+                     and _takes(f.annotation, (int, float)) and not _takes(f.annotation, (str,))}
             if fixed:
                 data = {**data, **fixed}
         return data

@@ -601,9 +601,34 @@ def slot_service(im: IterationModel, s: ServingSpec, batch: int, budget: int = R
     return time_in_service(im, s, n - 1.0, n, int(batch), budget)
 
 
-#: the token budget (vLLM ``max_num_batched_tokens``) an offline backlog runs at: the analytic fill (``offline_run``)
-#: chunks its prompts in it and the simulated backlog (``_refine_offline``) runs with it
+#: the first token budget (vLLM ``max_num_batched_tokens``) an offline backlog is planned at, kept on a tie
+#: (``offline_token_budget``)
 OFFLINE_TOKEN_BUDGET = 8192
+#: the token budgets an offline backlog may run at: ``OFFLINE_TOKEN_BUDGET`` and the real-time screen's, so an option
+#: run offline (no latency target) is never planned at a setting slower than one its real-time row runs at
+OFFLINE_TOKEN_BUDGETS = tuple(dict.fromkeys((OFFLINE_TOKEN_BUDGET, *REALTIME_TOKEN_BUDGETS)))
+
+
+def offline_token_budget(im: IterationModel, s: ServingSpec, b: int) -> int:
+    """The token budget of ``OFFLINE_TOKEN_BUDGETS`` whose steady step at batch ``b`` is shortest (``lumped_iteration``:
+    the most requests/s, b / (O x step)): the analytic fill (``offline_run``) chunks its prompts in it and the
+    simulated backlog (``_refine_offline``) runs with it. A smaller chunk can serve more: each step then carries a
+    chunk of prompt beside the b decodes, so the decodes' weight and KV reads hide under the chunk's GEMMs, where a
+    whole prompt in one step leaves most steps decode-only and memory-bound (Sarathi, Agrawal et al. 2023,
+    arXiv:2308.16369, "decode-maximal batching": decodes piggybacked on a prefill chunk). Until QA 67 offline ran at
+    8,192 only, and llama3-70b (2,000 / 400 tokens) on p5.48xlarge TP8 at batch 64 read 4.81 req/s offline beside its
+    real-time row's 5.67 at budget 512 (simulated backlog of 2,000 requests: 4.76 at 8,192, 5.52 at 512).
+
+    A smaller budget is taken only where its room beside the b decodes holds the prompt tokens the batch takes in a
+    step (b / O prompts, Little's law): where it does not, the engine cannot keep b sequences decoding, which b / (O x
+    step) assumes (``lumped_parts`` prices a lump over the room as one step), and the simulated backlog runs many
+    more, shorter steps, so the analytic figure is not what the engine runs: examples/serving-batch-llama3-8b.yaml's
+    g6e.48xlarge TP1 at batch 218, 2,048 / 256 tokens (512's room of 294 against 1,744 a step) runs at 2,048, its
+    simulated backlog 6.06 req/s (8,192: 5.23; 512, not taken: 6.19 at 5x the engine events)."""
+    intake = b * (s.prompt_tokens - shared_prefix(s)) / s.output_tokens  # prompt tokens a step takes in at batch b
+    steps = {k: float(lumped_iteration(im, s, b, k)) for k in OFFLINE_TOKEN_BUDGETS
+             if k == OFFLINE_TOKEN_BUDGET or k - b >= intake}
+    return min(steps, key=steps.get)  # the first on a tie: OFFLINE_TOKEN_BUDGET
 
 
 @dataclass(frozen=True)
@@ -621,10 +646,10 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
     model). It runs b = min(b_mem, n) at once (continuous batching, Orca / vLLM), so w = n / b batches' worth:
 
         T = k x step(b x N / k prompt tokens)          the first b prompts, chunked prefill (Sarathi-Serve) in
-                                                       k = ceil(b x N / OFFLINE_TOKEN_BUDGET) steps, nothing to overlap
+                                                       k = ceil(b x N / budget) steps, nothing to overlap
           + (O - 1) x step(b decoding)                 their decode (the first token comes with the prefill)
-          + (w - 1) x O x step_ss(b)                   the rest in steady state (``lumped_iteration`` at
-                                                       ``OFFLINE_TOKEN_BUDGET``: b decoding and b x N / O next
+          + (w - 1) x O x step_ss(b)                   the rest in steady state (``lumped_iteration`` at the
+                                                       budget, ``offline_token_budget``: b decoding and b x N / O next
                                                        prompt tokens a step, Little's law, in lumps, cap33)
 
     (N = P - H new prompt tokens, H the prefix cache's, ``shared_prefix``.) So a job smaller than a batch runs at
@@ -638,12 +663,13 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
-    k = max(1, math.ceil(b * N / OFFLINE_TOKEN_BUDGET))
+    budget = offline_token_budget(im, s, b)
+    k = max(1, math.ceil(b * N / budget))
     c = b * N / k  # prompt tokens a fill step (whole prompts' worth on average)
     local = dict(prefill_local_ctx=b * float(im.local_pairs(float(H), N)) / k) if im.window else {}
     fill = k * float(im.time(prefill_tokens=c, prefill_ctx=c * (H + N / 2.0), prefill_prior=b * H / k, **local))
     decode = (O - 1) * float(steady_iteration(im, s, b, prefilling=0.0)["step"])
-    rest = (n / b - 1.0) * O * float(lumped_iteration(im, s, b, OFFLINE_TOKEN_BUDGET))
+    rest = (n / b - 1.0) * O * float(lumped_iteration(im, s, b, budget))
     return OfflineRun(requests=n, batch=b, seconds=fill + decode + rest)
 
 
@@ -687,7 +713,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     when not given), the one every timing below uses.
 
     Its throughput is B / (O x step) at the step as the engine runs it (``lumped_iteration``, at the real-time token
-    budget; offline at ``OFFLINE_TOKEN_BUDGET``), not at the mean composition (``steady_iteration``), which was over
+    budget; offline at ``offline_token_budget``'s), not at the mean composition (``steady_iteration``), which was over
     the simulated engine's at long outputs (cap32, benchmarks/capacity_gap.py: llama3.1-8b on one H100, B = 64, budget
     2,048, lognormal cv 0.5; against the simulated backlog's steady part, finishes between 20% and 80% of the run, not
     ``_capacity`` as it was until drain33, with the drain tail in it): 52.3 vs 48.4-50.3 req/s at 128 / 128 tokens, 12.11 vs 10.9 at
@@ -780,9 +806,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     im = im or option_iteration(m, s, hw, tp)
     it = steady_iteration(im, s, B)
     # throughput: the mean step as the engine runs it, prompts in lumps (lumped_iteration), at the real-time budget
-    # the screen and the simulation run; offline at the backlog's (OFFLINE_TOKEN_BUDGET)
+    # the screen and the simulation run; offline at the backlog's (offline_token_budget, below)
     step = lumped_iteration(im, s, B, REALTIME_TOKEN_BUDGET)
-    step_offline = lumped_iteration(im, s, B, OFFLINE_TOKEN_BUDGET)
     tpot = llm_tpot(m, s, hw, tp, B[:1], im)  # batch 1: the bare decode step (its p99 too: nothing else prefills)
     # the batch is sized at full load (B in flight): the TTFT target, a p99, must hold then at its percentile
     # (``TTFT_QUANTILE``); the TTFT stated is that percentile at the load. ``ttft_batch1_ms`` is one request alone at
@@ -812,8 +837,10 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                              + (f" ({met[0]})" if met else ""))
     i = int(np.flatnonzero(ok)[-1])  # both grow with B: the largest batch meeting the targets
     b = int(B[i])
-    j = len(B) - 1  # offline: the memory-limited batch, no latency target
-    rps_offline = B[j] / (s.output_tokens * step_offline[j])
+    j = len(B) - 1  # offline: the memory-limited batch, no latency target, at its fastest budget (QA 67)
+    budget_offline = offline_token_budget(im, s, int(B[j]))
+    step_offline = float(lumped_iteration(im, s, B[j], budget_offline))
+    rps_offline = B[j] / (s.output_tokens * step_offline)
     sized = None
     if target.qps:  # the TPOT / TTFT the screen states: at the load a replica of the analytic size sees
         # the batch (``max_num_seqs``) at each budget its own: its backlog's TPOT and full batch's TTFT at that budget
@@ -852,7 +879,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                         tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
                         token_budget=REALTIME_TOKEN_BUDGET,
                         batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
-                        tokens_per_s_offline=float(B[j] / step_offline[j]), **load)
+                        tokens_per_s_offline=float(B[j] / step_offline), token_budget_offline=budget_offline,
+                        **load)
     # a sized plan states its throughput at the budget its TTFT, TPOT and replicas are at (serve44: it stated 2,048's
     # beside a TPOT at 512; serve45: the TTFT and the replicas too)
     return _throughput_at(row, s, im, sized.budget) if target.qps else row
@@ -2062,8 +2090,8 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         share = math.ceil(s.requests / reps) if s.requests else OFFLINE_SIM_REQUESTS
         n = min(share, OFFLINE_SIM_REQUESTS)
         batch = min(row.batch_memory_limit, share)
-        cfg = _sim_config(m, s, hw, row.tp, batch, OFFLINE_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim, 0.0,
-                          im)
+        cfg = _sim_config(m, s, hw, row.tp, batch, offline_token_budget(im, s, batch), 1,
+                          ServeTarget(None, None, None), sim, 0.0, im)
         # whole shares: a draw per replica, up to the fleet, while the option's share of the plan's bound lasts
         fleet_draws = min(reps, OFFLINE_FLEET_RUNS) if s.requests and n == share else 0
         allow = offline_draw_allowance(runs.left(), sim.candidates)
@@ -2106,7 +2134,7 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
             need = reps + 1
         reps = need
         res, batch, share, seconds, info = simulate(reps)
-    d = _sim_summary(res, 1, OFFLINE_TOKEN_BUDGET, batch)
+    d = _sim_summary(res, 1, offline_token_budget(im, s, batch), batch)
     d["requests_per_s_per_replica"] = share / seconds if s.requests else res.throughput_rps
     d["draws"] = info
     if s.requests:
