@@ -117,7 +117,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError, clip
-from planner.hardware.options import cluster_options, spot_above_rate, unmatched_gpus
+from planner.hardware.options import cluster_options, gpu_hour_rate, spot_above_rate, unmatched_gpus
 from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.model.cost import at_price_words, price_region, rate_price_dates, rent_basis
@@ -138,8 +138,8 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
                                               mxfp4_expert_pad, served_model, shared_prefix, weight_bytes,
                                               weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_DTYPE, IterationModel, compute_peak,
-                                                 llm_tpot, lumped_iteration, option_iteration, rate_words,
-                                                 steady_iteration)
+                                                 llm_tpot, lumped_iteration, option_iteration, prefill_pairs,
+                                                 rate_words, steady_iteration)
 from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
                                               serving_budget)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
@@ -483,26 +483,24 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         """k steps prefilling n new tokens beside ``dec`` decodes, ``room`` prompt tokens a step."""
         k = np.maximum(np.ceil(n / room), 1.0)
         # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p
-        # computed ones attends to c x (p + c/2) pairs and re-reads the p (MLA); the full chunks timed at their mean p
+        # computed ones attends to c x (p + c/2) pairs (``prefill_pairs``) and re-reads the p (MLA); the full chunks
+        # timed at their mean p
         full = np.minimum(room, n) * (k > 1)
         done = (k - 1.0) * full  # tokens in the full chunks
         r = n - done
         p_full = H + (k - 2.0) * full / 2.0  # the mean of H, H + room, ..., H + (k - 2) room
         decodes = dict(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0))
-        lf, lr = ({}, {}) if not im.window else (
-            dict(prefill_local_ctx=im.local_pairs(float(H), done) / np.maximum(k - 1.0, 1.0)),
-            dict(prefill_local_ctx=im.local_pairs(H + done, r)))
-        return ((k - 1.0) * im.time(prefill_tokens=full, prefill_ctx=full * (p_full + full / 2.0),
+        # the full chunks' local pairs: their mean over the k - 1 (the last chunk's are ``prompt_prefill``'s)
+        lf = dict(prefill_local_ctx=im.local_pairs(float(H), done) / np.maximum(k - 1.0, 1.0)) if im.window else {}
+        return ((k - 1.0) * im.time(prefill_tokens=full, prefill_ctx=prefill_pairs(p_full, full),
                                     prefill_prior=p_full, **decodes, **lf)
-                + im.time(prefill_tokens=r, prefill_ctx=r * (H + done + r / 2.0), prefill_prior=H + done, **decodes,
-                          **lr))
+                + im.time(**im.prompt_prefill(H + done, r), **decodes))
 
     def budget_share(n, dec, room):
         """The prefill budget's time one prompt of n new tokens holds: n / room of a step full of prompt tokens
         (several short prompts, or a chunk of a long one), each attending to H + n/2 keys on average."""
-        local_p = dict(prefill_local_ctx=im.local_pairs(float(H), n) * room / n) if im.window else {}
-        return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0), prefill_tokens=room,
-                           prefill_ctx=room * (H + n / 2.0), prefill_prior=room / n * H, **local_p) / room
+        return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0),
+                           **im.prompt_prefill(float(H), n, room / n)) / room
 
     cv = s.prompt_cv
     if q is not None:  # a percentile: prompts drawn as the simulation draws them (new tokens: those past the prefix)
@@ -665,9 +663,7 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
     N = P - H
     budget = offline_token_budget(im, s, b)
     k = max(1, math.ceil(b * N / budget))
-    c = b * N / k  # prompt tokens a fill step (whole prompts' worth on average)
-    local = dict(prefill_local_ctx=b * float(im.local_pairs(float(H), N)) / k) if im.window else {}
-    fill = k * float(im.time(prefill_tokens=c, prefill_ctx=c * (H + N / 2.0), prefill_prior=b * H / k, **local))
+    fill = k * float(im.time(**im.prompt_prefill(float(H), N, b / k)))
     decode = (O - 1) * float(steady_iteration(im, s, b, prefilling=0.0)["step"])
     rest = (n / b - 1.0) * O * float(lumped_iteration(im, s, b, budget))
     return OfflineRun(requests=n, batch=b, seconds=fill + decode + rest)
@@ -1201,27 +1197,30 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
            lim: ServingLimits = ServingLimits(), run: Optional[Callable[[int], OfflineRun]] = None) -> ServingOption:
     """Replicas and nodes for the QPS (raised to ``lim.min_gpus``), $/h and $ per million requests (real-time and
     offline); offline, the replicas and hours of a job with a deadline or a GPU floor / cap
-    (``ServingLimits.offline_replicas``)."""
+    (``ServingLimits.offline_replicas``). A $0 rate (a cluster of one's own) is a price: its costs are $0, not left
+    out as "no price" (serve43c: ``price / g if price else None`` here took $0 for none, against
+    ``hardware.options.gpu_hour_rate``)."""
     if not row.meets_latency:
         return row
     per_node = row.gpus_per_node // row.tp
-    price_gpu = row.price_usd_hr / row.gpus_per_node if row.price_usd_hr else None
-    spot_gpu = row.price_spot_usd_hr / row.gpus_per_node if row.price_spot_usd_hr else None
+    price_gpu = gpu_hour_rate(row.price_usd_hr, row.gpus_per_node)
+    spot_gpu = gpu_hour_rate(row.price_spot_usd_hr, row.gpus_per_node)
     new = {}
     if qps:
         new.update(_sized(row, lim.floor(row.tp, _load_replicas(row, qps)), qps))
     # real-time at full utilisation (the floor of the provisioned figure) vs offline batch
-    if price_gpu:
+    if price_gpu is not None:
         new["usd_per_million_requests_full"] = price_gpu * row.tp / (row.requests_per_s_per_replica * 3600) * 1e6
-        off_price = spot_gpu if (spot and spot_gpu) else price_gpu
+        at_spot = spot and spot_gpu is not None
+        off_price = spot_gpu if at_spot else price_gpu
         new["usd_per_million_requests_offline"] = off_price * row.tp / (row.requests_per_s_offline * 3600) * 1e6
-        new["offline_price"] = "spot" if (spot and spot_gpu) else "on-demand"
+        new["offline_price"] = "spot" if at_spot else "on-demand"
         if s.requests:
             hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node
             new["offline_node_hours"] = hours
             new["offline_usd"] = hours * (off_price * row.gpus_per_node)
     if s.requests and s.mode == "batch" and run is not None:
-        new.update(_offline_plan(row, s, lim, run, off_price * row.tp if price_gpu else None))
+        new.update(_offline_plan(row, s, lim, run, off_price * row.tp if price_gpu is not None else None))
     elif s.requests and s.mode == "batch":
         replica_hours = s.requests / row.requests_per_s_offline / 3600
         reps = lim.offline_replicas(row.tp, replica_hours, s.requests)
@@ -1251,7 +1250,7 @@ def _offline_plan(row: ServingOption, s: ServingSpec, lim: ServingLimits, run: C
     x, h = share(r), hours(r)
     new = dict(batch_offline=x.batch, requests_per_s_offline=x.requests / (h * 3600),
                tokens_per_s_offline=x.requests * s.output_tokens / (h * 3600))
-    if replica_usd_hr:
+    if replica_usd_hr is not None:
         usd = r * h * replica_usd_hr
         new.update(usd_per_million_requests_offline=usd / s.requests * 1e6,
                    offline_node_hours=r * h / (row.gpus_per_node // row.tp), offline_usd=usd)
@@ -1275,10 +1274,10 @@ def _sized(row: ServingOption, replicas: int, qps: float) -> dict:
     """Nodes, GPUs, $/h, utilisation and $ per million requests of ``replicas`` replicas at ``qps``
     (the analytic size in ``_costs``, the simulated one in ``_resize``)."""
     nodes = math.ceil(replicas / (row.gpus_per_node // row.tp))
-    hourly = nodes * row.price_usd_hr if row.price_usd_hr else None
+    hourly = nodes * row.price_usd_hr if row.price_usd_hr is not None else None  # $0 is a price (``_costs``)
     return dict(replicas=replicas, nodes=nodes, gpus=replicas * row.tp, usd_per_hr=hourly,
                 utilisation=qps / (replicas * row.requests_per_s_per_replica),
-                usd_per_million_requests=hourly / (qps * 3600) * 1e6 if hourly else None)
+                usd_per_million_requests=hourly / (qps * 3600) * 1e6 if hourly is not None else None)
 
 
 def _options(job: JobSpec, catalog, profile):
@@ -2142,9 +2141,10 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         d["replica_hours"] = replica_hours
         if row.offline_replicas:
             d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=seconds / 3600)
-        price = row.price_spot_usd_hr if row.offline_price == "spot" else row.price_usd_hr
-        if price:
-            d["usd"] = replica_hours * price * row.tp / row.gpus_per_node
+        rate = gpu_hour_rate(row.price_spot_usd_hr if row.offline_price == "spot" else row.price_usd_hr,
+                             row.gpus_per_node)
+        if rate is not None:
+            d["usd"] = replica_hours * rate * row.tp
             d["usd_per_million_requests"] = d["usd"] / s.requests * 1e6
     return replace(row, refined=True, simulated=d)
 
@@ -2304,7 +2304,8 @@ def _at_basis(row: ServingOption, basis: str, realtime: bool, cat) -> ServingOpt
     job's $30 rate was dated as the catalog's p5.48xlarge on-demand row and called on-demand throughout."""
     offline = basis if row.offline_price == "on-demand" else row.offline_price
     rate = basis if realtime else offline or basis
-    return replace(row, price_basis=basis if row.price_usd_hr else None, offline_price=offline, price_dates=rate_price_dates(cat, row.hardware, rate))
+    return replace(row, price_basis=basis if row.price_usd_hr is not None else None, offline_price=offline,
+                   price_dates=rate_price_dates(cat, row.hardware, rate))
 
 
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,

@@ -109,6 +109,23 @@ def mla_context_upproj_flops(m) -> float:
     return 2.0 * mla_kv_b_params(m)
 
 
+def prefill_pairs(computed, tokens):
+    """(query, key) pairs of a causal prefill chunk of ``tokens`` new tokens after ``computed`` ones (a prefix-cache
+    hit, earlier chunks of the prompt): tokens x (computed + tokens / 2); a whole prompt of N alone N^2 / 2. THE count
+    the analytic serving model gives :meth:`IterationModel.time` as ``prefill_ctx`` (``IterationModel.prompt_prefill``;
+    ``llm_ttft``'s chunks in planner/workloads/serving.py). Source: FlashAttention's causal mask with a prior
+    context is "aligned to the bottom right corner of the attention matrix" (Dao-AILab/flash-attention,
+    flash_attn/flash_attn_interface.py, ``flash_attn_func``'s docstring; vLLM prefills a chunk after cached tokens
+    through it), so the chunk's query i (0-based) attends computed + i + 1 keys: tokens x computed + tokens (tokens +
+    1) / 2 in all. The diagonal's tokens / 2 is left out here (under 1 / tokens of the chunk's pairs: 0.02% of a
+    6,000-token prompt's); the simulated engine step (planner/simulate/serving.py) counts it. Vectorised.
+
+    >>> prefill_pairs(0.0, 4096.0) == 4096**2 / 2, prefill_pairs(1000.0, 100.0)
+    (True, 105000.0)
+    """
+    return tokens * (computed + tokens / 2.0)
+
+
 @dataclass(frozen=True)
 class IterationModel:
     """THE iteration-time model of one LLM engine step on a TP group, as a function of the batch
@@ -128,7 +145,7 @@ class IterationModel:
       every rank, lin_rep x (tp - 1) more;
       ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
       prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
-      c x (p + c/2); a whole prompt of P: P^2/2, the causal half);
+      c x (p + c/2); a whole prompt of P: P^2/2, the causal half; ``prefill_pairs``);
     * bytes = the weights once per step (MoE: only the experts some token routes to,
       E x (1 - (1 - k/E)^tokens) per MoE layer) + kv x (decode_ctx + prefill_tokens) — the decode
       sequences' KV read and the new prefill KV written.
@@ -249,6 +266,19 @@ class IterationModel:
             return ew.where(x > 0, x * local_keys(safe, self.window, self.local_kind, causal_half=True), 0.0)
         return f(ew.f64(computed) + tokens) - f(computed)
 
+    def prompt_prefill(self, computed, tokens, prompts=1.0) -> dict:
+        """The prefill keywords of :meth:`time` / :meth:`parts` for ``prompts`` prompts' worth (a mean, may be
+        fractional: B / O a steady step, Little's law) each prefilling ``tokens`` new tokens after ``computed``
+        cached ones: their tokens, pairs (``prefill_pairs``), prior context (MLA re-projects it) and, with local
+        layers, the local layers' pairs (:meth:`local_pairs`). One place for the prompt-prefill terms the analytic
+        serving model gave in four (``steady_iteration``, ``prefill_time``, serving.py's ``offline_run`` and
+        ``llm_ttft``, until serve43c). Vectorised."""
+        out = dict(prefill_tokens=prompts * tokens, prefill_ctx=prompts * prefill_pairs(computed, tokens),
+                   prefill_prior=prompts * computed)
+        if self.window:
+            out["prefill_local_ctx"] = prompts * self.local_pairs(computed, tokens)
+        return out
+
     def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0,
               prefill_local_ctx=None, prefill_prior=0.0) -> dict:
         """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome.
@@ -332,13 +362,10 @@ def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, bia
     H = shared_prefix(s)
     N = P - H
     B = np.asarray(B, dtype=np.float64)
-    prefill_tokens = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) * N / O
-    local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
+    prompts = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) / O  # a step's, Little's law
     cv = s.output_cv if O > 1 else 0.0
     ctx = B * (P + O / 2.0) + np.asarray(biased, dtype=np.float64) * (O / 2.0 * cv * cv)
-    return im.parts(decode_seqs=B, decode_ctx=ctx, prefill_tokens=prefill_tokens,
-                    prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
-                    **local)
+    return im.parts(decode_seqs=B, decode_ctx=ctx, **im.prompt_prefill(float(H), N, prompts))
 
 
 def lumped_iteration(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> np.ndarray:
@@ -476,5 +503,4 @@ def prefill_time(m, s: ServingSpec, hw, tp: int, im: Optional[IterationModel] = 
     H = shared_prefix(s)
     N = P - H
     im = im or option_iteration(m, s, hw, tp)
-    local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
-    return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
+    return float(im.time(**im.prompt_prefill(float(H), N)))
