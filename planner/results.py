@@ -84,7 +84,9 @@ class Memory(Record):
     other: float
     total: float
     capacity: float
-    most_loaded_stage: str  # "first" | "last" pipeline stage
+    #: "first" | "middle" | "last": the rank class holding ``total`` (memory.PEAK_STAGES; RankMemory.peak_stage's;
+    #: "middle" since mem43b, where the heaviest middle rank peaks and it read "first")
+    most_loaded_stage: str
     limit: Optional[float] = None  # capacity x (1 - headroom): what a plan may use
     headroom: Optional[float] = None  # the required free share of the GPU's memory
     margin: Optional[float] = None  # capacity - total: bytes left free on the most loaded rank

@@ -103,7 +103,7 @@ def test_hybrid_ranks_sum_their_own_blocks():
     rw = max(rws(kind=k, moe=False) for k in "M*-")
     mem = M.memory_per_gpu(m, j.training, c, stack=st)
     act = float(mem["activations"][0])
-    assert act == pytest.approx((first if int(mem["stage"][0]) == 0 else last) + rw, rel=1e-9)
+    assert act == pytest.approx((last if int(mem["stage"][0]) == 1 else first) + rw, rel=1e-9)
     assert abs(first - max(4 * 29 * mean + emb, 3 * 30 * mean)) > 1e-3 * first  # not the mean block's
     w0, w1, wl = M.stage_kind_bytes(m, st, c, {k: np.array([v]) for k, v in kind.items()})
     assert (29 * w0[0], 30 * w1[0], 29 * wl[0]) == pytest.approx((sums[0], max(sums[1:3]), sums[3]), rel=1e-12)

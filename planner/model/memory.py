@@ -1023,7 +1023,10 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
     rank = pp - 1 if last else (0.0 if rank is None else np.asarray(rank, dtype=np.float64))
-    plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
+    # 1F1B: pp - 1 - rank warm-ups and one more; without the overlap's extra forward, as Megatron-Core refuses the
+    # overlap on 1F1B at pp > 1 (stack rule a2a-overlap-pp-vpp: "virtual_pipeline_model_parallel_size must be
+    # specified"), so estimate and the search never price such a row (mem43b)
+    plain = np.minimum(pp - rank, m_micro)
     g = vpp_group_size(np.maximum(m_micro, 1.0), pp, group)
     # the warm-up and one steady forward; combined 1F1B's pair holds one layer of it (``combined_pair_layers``)
     chunks = interleaved_warmup(pp, v, g, rank, 1.0 if a2a_overlap else 0.0) + 1
@@ -2394,7 +2397,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
                    gpu: str | None = None, memo=None, ranks: bool = False):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
-    ``stage`` (0 = first pipeline stage is the most loaded, 1 = last), and ``host`` (bytes per GPU
+    ``stage`` (the code in ``PEAK_STAGES`` of the rank class that peaks: 0 rank 0, 1 the last, 2 the heaviest middle
+    rank; ``rank_memory``'s ``peak_stage`` and the plan's ``most_loaded_stage`` read it), and ``host`` (bytes per GPU
     offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework), on GPU ``gpu``
     (a catalog name; it matters only for FP8-stored weights, stacks.fp8_linear_weight_bytes; None: Hopper's
     layout rules).
@@ -2482,7 +2486,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     # rank 0 and the heaviest middle rank each on its own states beside its own activations (rank_class_rows), and
     # "first" the larger of the two: the search fits the peak rank's own total, the one the plan prints (mem43)
     classes = rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other)
-    paired, first = first, peak_rank_class(classes, first)  # (the "other" key: paired's, recomputed below)
+    paired, (first, middle) = first, peak_rank_class(classes, first)  # ("other": paired's, recomputed below)
     first_total = first["total"]
     last_parts = rank_parts(s.lw, s.lg, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
     last_total = last_parts["total"]
@@ -2498,7 +2502,8 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         weights=pick(first["weights"], s.lw), grads=pick(first["grads"], last_parts["grads"]),
         optimizer=pick(first["optimizer"], s.lo),
         activations=act, logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
-        stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
+        stage=np.where(last, PEAK_STAGES.index("last"), np.where(middle, PEAK_STAGES.index("middle"), 0)).astype(np.int8),
+        host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
         outside_allocator=outside * np.ones(len(c)),
@@ -2538,6 +2543,10 @@ def rank_state_contexts(x: StateContext, gpu) -> tuple:
                                    lp16_f=lp16[0])
     return at(np.zeros(n, dtype=np.intp)), at(mid), mid
 
+
+#: ``memory_per_gpu``'s ``stage`` codes: which rank class holds the peak (``results.RankTotal.stage``'s names); the
+#: codes 0 and 1 kept their meaning when the middle rank got its own (mem43b)
+PEAK_STAGES = ("first", "last", "middle")
 
 #: the parts of one rank's memory (``memory_per_gpu``'s columns of the same names), and their sum
 RANK_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other", "total")
@@ -2603,19 +2612,21 @@ def rank_class_columns(classes: dict | None, first: dict, n: int) -> dict:
     return out | dict(middle_rank=classes["middle_rank"])
 
 
-def peak_rank_class(classes: dict | None, first: dict) -> dict:
-    """The "first" stage's parts (``RANK_PARTS``) as the larger of rank 0's and the heaviest middle rank's own totals
-    (``rank_class_rows``) on the rows with a middle rank, ``first`` elsewhere. Until mem43 "first" paired the states
-    of the heaviest rank before the last with the peak of both ranks' activations, an upper bound the search fitted
-    on while the plan printed the per-rank peak: DeepSeek-V3 on Megatron-Bridge's PP16 layout at EP 8 (bf16, full
-    recompute, 4k tokens) priced rank 1's states beside rank 0's activations, 0.29 GiB over rank 1's own total."""
+def peak_rank_class(classes: dict | None, first: dict) -> tuple[dict, np.ndarray | bool]:
+    """(parts, middle): the "first" stage's parts (``RANK_PARTS``) as the larger of rank 0's and the heaviest middle
+    rank's own totals (``rank_class_rows``) on the rows with a middle rank, ``first`` elsewhere. Until mem43 "first"
+    paired the states of the heaviest rank before the last with the peak of both ranks' activations, an upper bound
+    the search fitted on while the plan printed the per-rank peak: DeepSeek-V3 on Megatron-Bridge's PP16 layout at EP 8 (bf16, full
+    recompute, 4k tokens) priced rank 1's states beside rank 0's activations, 0.29 GiB over rank 1's own total.
+    ``middle``: where the middle rank is the larger (rank 0 first of equals), which ``memory_per_gpu``'s ``stage``
+    names (until mem43b "first" there too, beside ``rank_memory``'s "middle")."""
     if classes is None:
-        return first
+        return first, False
     told = classes["told"]
     mid = told & (classes["middle_total"] > classes["rank0_total"])
     # the logits are every class's (a.first_logits) and ``other`` follows from the activations: the caller's
     return first | {k: select(mid, classes[f"middle_{k}"], select(told, classes[f"rank0_{k}"], first[k]))
-                    for k in ("weights", "grads", "optimizer", "activations", "total")}
+                    for k in ("weights", "grads", "optimizer", "activations", "total")}, mid
 
 
 def rank_memory(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
@@ -2642,7 +2653,9 @@ def _rank_memory_row(got: dict, c: Candidates, i: int) -> RankMemory:
         held.append(RankTotal(rank=mid, stage="middle", **part("middle")))
     if pp > 1:  # the last rank (under the V the fullest rank past 0, whose index is not kept)
         held.append(RankTotal(rank=None if v else pp - 1, stage="last", **part("last")))
-    peak = max(held, key=lambda r: r.total)  # the first of equals: rank 0 before the middle before the last
+    # the class memory_per_gpu's ``stage`` names (rank 0 before the middle before the last where equal): one choice,
+    # so the plan's most_loaded_stage and this peak_stage agree (mem43b)
+    peak = next(r for r in held if r.stage == PEAK_STAGES[int(got["stage"][i])])
     return RankMemory(ranks=tuple(held), peak_rank=peak.rank, peak_stage=peak.stage, peak=peak.total)
 
 
