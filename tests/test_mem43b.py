@@ -12,6 +12,7 @@ price.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from planner.model import memory as M
 from planner.present.terminal import memory_table
@@ -65,3 +66,64 @@ def test_stage_codes_and_peak_stage_are_one_choice():
     for i in rows:
         rm = M.rank_memory(j.model, j.training, c.take(np.array([i])), gpu="H100-SXM-80GB")[0]
         assert rm.peak_stage == M.PEAK_STAGES[got["stage"][i]] and rm.peak == got["total"][i]
+
+
+def walk_1f1b(pp: int, rank: int, m: int) -> int:
+    """Micro-batches whose activations rank ``rank`` holds at its peak under Megatron-Core's 1F1B, walked step by
+    step (schedules.py ``forward_backward_pipelining_without_interleaving``: ``num_warmup_microbatches =
+    pipeline_parallel_size - pipeline_parallel_rank - 1`` forwards, then one forward and one backward a steady step,
+    then the cool-down's backwards)."""
+    warm = min(pp - rank - 1, m)
+    held = peak = 0
+    for _ in range(warm):
+        held += 1
+        peak = max(peak, held)
+    for _ in range(m - warm):
+        held += 1  # the steady step's forward, its backward frees the oldest
+        peak = max(peak, held)
+        held -= 1
+    return peak
+
+
+def _llama(layout, pp):
+    return load_job_dict({"model": {"preset": "llama3-8b"},
+                          "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 2, "precision": "bf16",
+                                       "recompute": "none", "tokens": 1e11,
+                                       "framework": {"name": "megatron-core", "pp_layout": layout}},
+                          "parallel": {"tp": 1, "pp": pp, "dp": 8, "zero": 1},
+                          "cluster": {"gpu": "H200-SXM-141GB", "gpus_per_node": 8, "nodes": pp}})
+
+
+@pytest.mark.parametrize("layout,pp,want", [("Et*6|t*10|t*12|t*4L", 4, 1), ("Et*2|t*3|t*3|t*4|t*6|t*6|t*6|t*2L", 8, 4)])
+def test_the_middle_rank_is_priced_at_its_own_micro_batches(layout, pp, want):
+    """Uneven middle ranks of one dense layer kind (Llama-3-8B, no recompute, 8k x 2 tokens a micro-batch): each
+    middle rank r holds its own n_r layers' states and n_r x k_r layer-micro-batches, k_r walked (``walk_1f1b``:
+    pp - r), so its own total is s n_r + (1 + FRAGMENTATION) a n_r k_r beside what every middle rank has alike (the
+    rebuild, the runtime), a the bytes of one layer-micro-batch, s a layer's states. The middle class is the largest
+    of these. PP4 (10 and 12 layers): rank 1, 10 x 3 in flight, not rank 2's 12 layers' states beside rank 1's count
+    (over); PP8 (3, 3, 4, 6, 6, 6 layers): rank 4, 6 x 4, where until mem43b rank 4's states sat beside rank 1's 3 x 7
+    layer-micro-batches (under: 24 a held, 21 priced)."""
+    from planner.layout import Candidates
+    from planner.vocab import SCHEDULE
+
+    j = _llama(layout, pp)
+    c = Candidates(tp=np.array([1]), pp=pp, dp=8, cp=1, ep=1, vpp=1, zero=1, mb=2, rc=0, sp=False,
+                   schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=pp)
+    got = M.memory_per_gpu(j.model, j.training, c, gpu="H200-SXM-141GB", ranks=True)
+    m = 256 // (2 * 8)
+    n = [int(x) for x in layout.replace("E", "").replace("L", "").replace("t*", "").split("|")]
+    k = [walk_1f1b(pp, r, m) for r in range(pp)]
+    assert k == [pp - r for r in range(pp)]
+    # a, one layer-micro-batch's bytes, from the ends alone: rank 0's and the last rank's activations differ by
+    # their layers x count and rank 0's embedding output (8k x 2 tokens x 4096 x 2 B)
+    emb = 8192 * 2 * 4096 * 2.0
+    a = (got["rank0_activations"][0] - emb - got["last_activations"][0]) / (n[0] * k[0] - n[-1] * k[-1])
+    rebuild = got["last_activations"][0] - n[-1] * k[-1] * a
+    assert a > 0 and rebuild >= 0
+    mid = int(got["middle_rank"][0])
+    s = sum(got[f"middle_{q}"][0] for q in ("weights", "grads", "optimizer")) / n[mid]  # a layer's states
+    own = [s * n[r] + (1 + M.FRAGMENTATION) * a * n[r] * k[r] for r in range(pp)]
+    assert mid == want == max(range(1, pp - 1), key=lambda r: (own[r], -r))
+    assert got["middle_activations"][0] == pytest.approx(n[mid] * k[mid] * a + rebuild, rel=1e-12)
+    # the rank 0 class (its own n_0 x pp) and the total: the peak of the classes
+    assert got["total"][0] == max(got["rank0_total"][0], got["middle_total"][0], got["last_total"][0])
