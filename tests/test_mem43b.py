@@ -50,18 +50,31 @@ def test_most_loaded_stage_names_the_middle_rank_that_peaks():
 def test_stage_codes_and_peak_stage_are_one_choice():
     """On a grid of layouts (pp 1-16, each recompute) ``memory_per_gpu``'s ``stage`` is the code of the class whose
     own total is ``total``, and ``rank_memory``'s ``peak_stage`` is that class: rank 0 before the middle before the
-    last where equal."""
-    from tests.test_mem43 import _grid, _job
+    last where equal; on one stage rank 0 ("first"), the one rank (until mem43b "last" where its last-stage figure
+    was the larger)."""
+    import itertools
 
-    j = _job("deepseek-v3", 8)
-    c = _grid(8)
+    from planner.layout import Candidates
+    from planner.vocab import SCHEDULE
+
+    j = load_job_dict({"model": {"preset": "deepseek-v3"},
+                       "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "precision": "bf16",
+                                    "recompute": "selective", "tokens": 1e11, "framework": {"name": "megatron-core"}},
+                       "parallel": {"tp": 1, "pp": 4, "dp": 8, "ep": 8, "zero": 1},
+                       "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 4}})
+    rows = np.array([(tp, pp, rc, mb, z) for pp, tp, rc, mb, z in
+                     itertools.product([1, 2, 3, 4, 8, 16], [1, 2, 4, 8], [0, 1, 2], [1, 2], [0, 1])])
+    c = Candidates(tp=rows[:, 0], pp=rows[:, 1], dp=8, cp=1, ep=8, vpp=1, zero=rows[:, 4], mb=rows[:, 3],
+                   rc=rows[:, 2], sp=rows[:, 0] > 1, schedule=SCHEDULE.code["1f1b"], gpus_per_node=8,
+                   nodes=rows[:, 0] * rows[:, 1])
     got = M.memory_per_gpu(j.model, j.training, c, gpu="H100-SXM-80GB", ranks=True)
     classes = np.stack([got["rank0_total"], got["last_total"], np.nan_to_num(got["middle_total"], nan=-np.inf)])
-    want = np.where(classes[0] >= np.maximum(classes[1], classes[2]), 0,
+    want = np.where((classes[0] >= np.maximum(classes[1], classes[2])) | (rows[:, 1] == 1), 0,  # one stage: rank 0
                     np.where(classes[2] >= classes[1], 2, 1))
     assert np.array_equal(got["stage"], want)
     assert set(np.unique(got["stage"]).tolist()) == {0, 1, 2}  # each class peaks somewhere on the grid
-    assert np.array_equal(got["total"], np.choose(got["stage"], classes))
+    many = rows[:, 1] > 1
+    assert np.array_equal(got["total"][many], np.choose(got["stage"], classes)[many])
     rows = np.flatnonzero(got["stage"] == 2)[:3]
     for i in rows:
         rm = M.rank_memory(j.model, j.training, c.take(np.array([i])), gpu="H100-SXM-80GB")[0]

@@ -1711,7 +1711,7 @@ def _kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
 
 @functools.lru_cache(maxsize=512)
 @functools.lru_cache(maxsize=512)
-def _middle_reps(sig: tuple, k: int, v: int, counts: tuple) -> tuple[int, ...]:
+def _middle_reps(sig: tuple, k: int, v: int, counts: tuple, prune: bool = False) -> tuple[int, ...]:
     """The middle ranks (1 .. pp - 2) of one split (``counts`` per virtual stage, virtual stage j pp + r chunk j of
     rank r) that can hold the middle ranks' peak, ascending: the first rank of each distinct content, ``sig`` one
     hashable per global layer (its kind, parameters and whether it is kept 16-bit: ``_layer_signatures``), chunk by
@@ -1719,7 +1719,10 @@ def _middle_reps(sig: tuple, k: int, v: int, counts: tuple) -> tuple[int, ...]:
     holds at least as many micro-batches in flight (1F1B: pp - r, Megatron-Core schedules.py
     ``num_warmup_microbatches = pipeline_parallel_size - pipeline_parallel_rank - 1`` and one steady forward;
     interleaved: a later rank runs a prefix of the earlier one's forwards, ``pipeline.chunk_inflight``), so only the
-    first can peak. Rank 1 is always the first. Empty for pp <= 2 and DualPipeV's V (no rank between the ends)."""
+    first can peak. Rank 1 is always the first. Empty for pp <= 2 and DualPipeV's V (no rank between the ends).
+    ``prune`` (where each chunk's bytes are its layers' sum by kind: ``_prune_middle``): also a rank no more of whose
+    layers of any kind on any chunk, parameters (dense, expert, 16-bit kept) than an earlier rank's kept here hold:
+    its states, saves chunk by chunk and rebuild are no larger, its micro-batches in flight no more."""
     if v == V_SPLIT or k <= 2:
         return ()
     edges = np.cumsum((0,) + counts)
@@ -1727,18 +1730,56 @@ def _middle_reps(sig: tuple, k: int, v: int, counts: tuple) -> tuple[int, ...]:
     seen = {}
     for r in range(1, k - 1):
         seen.setdefault(chunks[r], r)
-    return tuple(sorted(seen.values()))
+    reps = sorted(seen.values())
+    if not prune:
+        return tuple(reps)
+    kinds = sorted({x[0] for x in sig})
+    load = {r: np.array([sum(x[0] == q for x in ch) for ch in chunks[r] for q in kinds]
+                        + [sum(x[i] * (x[3] if kept else 1) for ch in chunks[r] for x in ch)
+                           for i in (1, 2) for kept in (False, True)]) for r in reps}
+    kept = []
+    for r in reps:
+        if not any((load[q] >= load[r]).all() for q in kept):
+            kept.append(r)
+    return tuple(kept)
+
+
+def _prune_middle(m: ModelSpec, st, c) -> bool:
+    """Whether ``_middle_reps`` may drop a middle rank another earlier one holds more of everything than: each chunk's
+    saved bytes then grow with its layers of each kind. Not under partial full recompute (Megatron's block / uniform
+    N: a chunk's kept inputs sit at its first layers' kinds, ``_chunk_rebuilt_counts``), torchtitan's layer SAC (a
+    rank's share by position) or combined 1F1B (a pair's one layer is its chunk's mean layer)."""
+    partial = (np.asarray(c.rc) == 2) & ((np.asarray(getattr(c, "rn", 0)) > 0) | (np.asarray(getattr(c, "rg", 1)) > 1))
+    return not (np.any(partial) or getattr(st, "layer_sac_every", 0)
+                or (m.moe is not None and getattr(st, "moe_a2a_overlap", False)))
+
+
+def split_middle_reps(m: ModelSpec, st, c, k: int, v: int, counts: tuple) -> tuple[int, ...]:
+    """``_middle_reps`` of one split of the rows ``c`` (pruned where ``_prune_middle``): the one list every middle
+    figure of a call reads (``middle_rank_of``, ``stage_kind_bytes``, ``stage_kind_rws``, ``chunk_activations``,
+    ``rank_block_activations``)."""
+    return _middle_reps(_layer_signatures(m, st), k, v, tuple(int(x) for x in counts), _prune_middle(m, st, c))
+
+
+_SIGNATURES: dict = {}  # id(model) -> (model, lp16 ranges, signatures): ``_layer_signatures``, a few models a search
 
 
 def _layer_signatures(m: ModelSpec, st) -> tuple:
     """One hashable per global layer for ``_middle_reps``: its ``layer_kinds`` kind, its (dense, expert) parameters
     (``layer_params``) and whether Megatron-Core keeps it 16-bit under the fp8/fp4 recipe (``pipeline.lp16_layers``'
-    global ranges)."""
+    global ranges). Kept per model object (a ModelSpec is not hashable; the entry holds it, so its id is not reused)."""
     first, last = (int(getattr(st, q, 0) or 0) for q in ("lp_bf16_first_layers", "lp_bf16_layers"))
+    got = _SIGNATURES.get(id(m))
+    if got is not None and got[0] is m and got[1] == (first, last):
+        return got[2]
     dense, exp = layer_params(m)
     n = len(dense)
-    return tuple((q, float(d), float(e), i < first or i >= n - last)
-                 for i, (q, d, e) in enumerate(zip(layer_kinds(m), dense, exp)))
+    sig = tuple((q, float(d), float(e), i < first or i >= n - last)
+                for i, (q, d, e) in enumerate(zip(layer_kinds(m), dense, exp)))
+    if len(_SIGNATURES) >= 16:
+        _SIGNATURES.clear()
+    _SIGNATURES[id(m)] = (m, (first, last), sig)
+    return sig
 
 
 def middle_groups(m: ModelSpec, st, c) -> int:
@@ -1746,22 +1787,35 @@ def middle_groups(m: ModelSpec, st, c) -> int:
     class is priced once for each (``rank_class_rows``), 1 where the middle ranks are alike."""
     if not m.is_transformer or not m.layers or not len(c):
         return 0
-    sig = _layer_signatures(m, st)
     splits, _ = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
-    return max((len(_middle_reps(sig, k, v, counts)) for k, v, counts in splits), default=0)
+    return max((len(split_middle_reps(m, st, c, k, v, counts)) for k, v, counts in splits), default=0)
 
 
-def middle_rank_of(m: ModelSpec, st, c, group: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def middle_rank_of(m: ModelSpec, st, c, group: int = 0, keys=None) -> tuple[np.ndarray, np.ndarray]:
     """(rank, its layers) per row of the ``group``-th middle rank that can peak (``_middle_reps``): rank 1 for group
-    0, -1 (and rank 1's layers, unread) where the row's split has no such rank."""
+    0, -1 (and rank 1's layers, unread) where the row's split has no such rank. ``keys``: (each row's key, the
+    number of keys), the figures per key instead (a key's rows share one split: ``rank_activations``' keys)."""
+    if keys is not None:
+        got = middle_rank_of(m, st, c, group)
+        out = tuple(np.zeros(keys[1], dtype=x.dtype) for x in got)
+        for k_, x in zip(out, got):
+            k_[keys[0]] = x
+        return out
+    if isinstance(c, Candidates):  # found once per rows and split (a call asks for each group a few times)
+        return c.kept(f"memory.middle_rank_of.{group}", lambda: _middle_rank_rows(m, st, c, group),
+                      ("pp", "split_vpp", "tp", "rc", "rn", "rg"), m, st)
+    return _middle_rank_rows(m, st, c, group)
+
+
+def _middle_rank_rows(m: ModelSpec, st, c, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """``middle_rank_of`` found."""
     n = len(c)
     rank, held = np.full(n, -1, dtype=np.intp), np.zeros(n)
     if not n or not m.is_transformer or not m.layers:
         return rank, held
-    sig = _layer_signatures(m, st)
     splits, lay = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
     for i, (k, v, counts) in enumerate(splits):
-        reps = _middle_reps(sig, k, v, counts)
+        reps = split_middle_reps(m, st, c, k, v, counts)
         per_rank = rank_sums(counts, k, v)
         r = reps[group] if group < len(reps) else -1
         rows = lay == i
@@ -1813,8 +1867,7 @@ def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds, group: int = 0):
     # per distinct layout (a few): each kind's share of rank 0's, the last rank's and each middle kind mix's
     # layers over the count the rank's layer-micro-batches take, gathered to the rows (no loop per candidate)
     splits, lay = _row_splits(m, st, c)
-    sig = _layer_signatures(m, st)
-    reps = [_middle_reps(sig, k, v, counts) for k, v, counts in splits]
+    reps = [split_middle_reps(m, st, c, k, v, counts) for k, v, counts in splits]
     coef = [_layout_kind_shares(lk, names, k, v, counts, r[group] if group < len(r) else -1)
             for (k, v, counts), r in zip(splits, reps)]  # (kinds x (2 + mixes)) each
     width = max(x.shape[1] for x in coef)
@@ -1894,8 +1947,8 @@ def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None, gr
     lk = layer_kinds(m)
     mtp = tuple(mtp_kinds(m)) if m.mtp_layers else ()
     splits, lay = _row_splits(m, st, c)
-    sig = _layer_signatures(m, st)  # the middle: the group-th middle rank that can peak (middle_rank_of), its own
-    reps = [_middle_reps(sig, k, v, counts) for k, v, counts in splits]
+    # the middle: the group-th middle rank that can peak (middle_rank_of), its own kinds
+    reps = [split_middle_reps(m, st, c, k, v, counts) for k, v, counts in splits]
     held = np.stack([_layout_kinds_held(lk, names, k, v, counts, mtp, r[group] if group < len(r) else -1)
                      for (k, v, counts), r in zip(splits, reps)])  # S x kinds x 3
     width = len(c) if inv is None else None
@@ -2077,7 +2130,6 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         per = np.stack([np.broadcast_to(np.asarray(kinds[q], dtype=np.float64), (n,))[rows] for q in names])
     mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
     mb_group = getattr(st, "microbatch_group_size", None)
-    sig = _layer_signatures(m, st)
     # each row's partial recompute (0: every layer alike; > 0 block N, < 0 minus the uniform group)
     part = _partial_keys(c, rebuilt)[rows]
     unmixed = []
@@ -2100,7 +2152,7 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             continue
         counts = tuple(pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])
         first, last, mids = _chunk_kind_counts(lk, names, k, v, counts)
-        reps = _middle_reps(sig, k, v, counts)
+        reps = split_middle_reps(m, st, c, k, v, counts)
         r_mid = reps[group] if group < len(reps) else -1  # the middle rank priced (none: its figure unread)
         (keys_here,), m_of = distinct_rows(inv[at])  # this split's keys, each row's among them (O(n), no sort)
 
@@ -2159,8 +2211,9 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
                 g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, v, counts, abs(int(key)), cm, key < 0)
                 ends = [(x[0], None if x[3] else (x[1], x[2])) for x in (g0, gl)]
                 mid_list = [(x[0], None if x[3] else (x[1], x[2])) for x in gm[r_mid - 1:r_mid]] if r_mid > 0 else []
-            out[0][rows_at], even[0][rows_at] = peak(states(0), sub, ends[0][0], None, ends[0][1])
-            out[2][rows_at], even[2][rows_at] = peak(states(k - 1), sub, ends[1][0], mtp_at, ends[1][1])
+            if group == 0:  # (a further middle rank's call reads its middle alone: middle_activations)
+                out[0][rows_at], even[0][rows_at] = peak(states(0), sub, ends[0][0], None, ends[0][1])
+                out[2][rows_at], even[2][rows_at] = peak(states(k - 1), sub, ends[1][0], mtp_at, ends[1][1])
             for mix, kept in mid_list:
                 out[1][rows_at], even[1][rows_at] = peak(states(r_mid), sub, mix, None, kept)
     if every_row is not None:
@@ -2205,9 +2258,8 @@ def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, k
     out = [np.zeros(len(rows)) for _ in range(3)]
     exact = [np.ones(len(rows), dtype=bool) for _ in range(3)]
     ktp = np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,))[rows]
-    sig = _layer_signatures(m, st)
     for at_rows, (k, _, t), counts in split_per_row(m.layers, pp[rows], 1, ktp, runtime):
-        reps = _middle_reps(sig, k, 1, tuple(int(x) for x in counts))
+        reps = split_middle_reps(m, st, c, k, 1, counts)
         r_mid = reps[group] if group < len(reps) else -1
         infl_mid = inflight_microbatches(cr, mm, a2a, rank=float(max(r_mid, 1)))
         for key in np.unique(rn[rows][at_rows]).tolist():
@@ -2275,10 +2327,8 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
         ktp_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp)
         (kpp_, kv_, ks_, kmb_, kdp_, ktp_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_)
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
-        mid_k = [np.zeros(len(kpp_), dtype=x.dtype) for x in middle_rank_of(m, st, c, group)]
-        for k_, x in zip(mid_k, middle_rank_of(m, st, c, group)):  # per key (its rows share one split)
-            k_[minv] = x
-        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m, mid_k)
+        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m,
+                                         middle_rank_of(m, st, c, group, (minv, len(kpp_))))
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
         m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, np.maximum(gb / (kmb_ * kdp_), 1.0))
     else:
@@ -2407,6 +2457,15 @@ def _rank_rebuilds(m: ModelSpec, st, c: Candidates, rws, key_rws: dict, inv, bes
     return rws + beside, ranks, np.where(v, ranks[0], ranks[2])
 
 
+def middle_activations(m: ModelSpec, st, c: Candidates, ra: RankActivations, args: tuple, rebuilds) -> tuple:
+    """(activations, rank) of each middle rank that can peak (``middle_rank_of``'s groups; ``ra`` the first's, rank
+    1's): ``rank_activations`` at each further one (``args`` its arguments, ``rebuilds(group)`` its rank rebuilds,
+    ``_rank_rebuilds``), its own layers, kinds, rebuild and micro-batches in flight (mem43b)."""
+    acts = [ra.middle] + [rank_activations(m, st, c, *args, rebuilds(g), g).middle
+                          for g in range(1, middle_groups(m, st, c))]
+    return tuple(acts), tuple(middle_rank_of(m, st, c, g)[0] for g in range(len(acts)))
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept, loss_weights=0.0) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -2452,27 +2511,21 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    beside, rws_layer = scan_grad_transient(m, st, c, act_b), rws
-    rws, rrws, head_rws = _rank_rebuilds(m, st, c, rws, key_rws if kinds is not None else {}, inv,
-                                         beside)  # each rank's own kinds' rebuild
-    ra = rank_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv, rrws)
-    # each further middle rank that can peak (middle_rank_of), its own layers, count and rebuild (mem43b)
-    middles = [ra.middle] + [rank_activations(
-        m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv,
-        _rank_rebuilds(m, st, c, rws_layer, key_rws if kinds is not None else {}, inv, beside, g)[1], g).middle
-        for g in range(1, middle_groups(m, st, c))]
+    rebuilds = functools.partial(_rank_rebuilds, m, st, c, rws, key_rws if kinds is not None else {}, inv,
+                                 scan_grad_transient(m, st, c, act_b))  # each rank's own kinds' rebuild
+    rws, rrws, head_rws = rebuilds()
+    ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
     last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
-    first_logits = where0((c.pp == 1) | v, last_logits)
-    last_logits = np.where(v, 0.0, last_logits)
+    first_logits, last_logits = where0((c.pp == 1) | v, last_logits), np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():
         w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro, g_kept[np.clip(c.zero, 0, 3)])
         # (one stage: rank 0 is "first" and "last", no middle)
         ra = dataclasses.replace(ra, **{k: np.where(walked, w_act, getattr(ra, k)) for k in ("rank0", "last", "first")})
         first_logits, last_logits = (np.where(walked, w_logits, x) for x in (first_logits, last_logits))
-    return ActivationTerms(ra.first, ra.last, first_logits, last_logits, host, ra.rank0, tuple(middles),
-                           tuple(middle_rank_of(m, st, c, g)[0] for g in range(len(middles))))
+    return ActivationTerms(ra.first, ra.last, first_logits, last_logits, host, ra.rank0,  # each middle rank's own
+                           *middle_activations(m, st, c, ra, args, lambda g: rebuilds(group=g)[1]))
 
 
 def sample_activations(m: ModelSpec, c: Candidates, act_b) -> ActivationTerms:
@@ -2488,11 +2541,12 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
                    gpu: str | None = None, memo=None, ranks: bool = False):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
-    ``stage`` (the code in ``PEAK_STAGES`` of the rank class that peaks: 0 rank 0, 1 the last, 2 the heaviest middle
-    rank; ``rank_memory``'s ``peak_stage`` and the plan's ``most_loaded_stage`` read it), and ``host`` (bytes per GPU
-    offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework), on GPU ``gpu``
-    (a catalog name; it matters only for FP8-stored weights, stacks.fp8_linear_weight_bytes; None: Hopper's
-    layout rules).
+    ``stage`` (the code in ``PEAK_STAGES`` of the rank class that peaks: 0 rank 0 (the one rank of one stage), 1 the
+    last, 2 a middle rank; ``rank_memory``'s ``peak_stage`` and the plan's ``most_loaded_stage`` read it; until
+    mem43b 0 also where a middle rank peaked, and 1 on one stage where its "last" figure was the larger), ``host``
+    (bytes per GPU offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework), on
+    GPU ``gpu`` (a catalog name; it matters only for FP8-stored weights, stacks.fp8_linear_weight_bytes; None:
+    Hopper's layout rules).
 
     Stacks that run the Hugging Face model code (``Stack.mixed_precision`` set: hf-trainer,
     deepspeed) take their activations from ``planner.model.activations_hf`` (what transformers'
@@ -2574,7 +2628,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         return outside + allocator_reserve(act, rt.fragmentation)
 
     first = rank_parts(s.fw, s.fg, s.fo, a.first_act, a.first_logits, fsdp2_head[0], other)
-    # rank 0 and the heaviest middle rank each on its own states beside its own activations (rank_class_rows), and
+    # rank 0 and the middle rank that peaks each on its own states beside its own activations (rank_class_rows), and
     # "first" the larger of the two: the search fits the peak rank's own total, the one the plan prints (mem43)
     classes = rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other)
     paired, (first, middle) = first, peak_rank_class(classes, first)  # ("other": paired's, recomputed below)
@@ -2593,7 +2647,9 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         weights=pick(first["weights"], s.lw), grads=pick(first["grads"], last_parts["grads"]),
         optimizer=pick(first["optimizer"], s.lo),
         activations=act, logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
-        stage=np.where(last, PEAK_STAGES.index("last"), np.where(middle, PEAK_STAGES.index("middle"), 0)).astype(np.int8),
+        # (one stage: rank 0 is first and last, named "first" as rank_memory names it; mem43b)
+        stage=np.where(last & (np.asarray(c.pp) > 1), PEAK_STAGES.index("last"),
+                       np.where(middle, PEAK_STAGES.index("middle"), 0)).astype(np.int8),
         host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
@@ -2710,7 +2766,7 @@ def rank_class_columns(classes: dict | None, first: dict, n: int) -> dict:
 
 
 def peak_rank_class(classes: dict | None, first: dict) -> tuple[dict, np.ndarray | bool]:
-    """(parts, middle): the "first" stage's parts (``RANK_PARTS``) as the larger of rank 0's and the heaviest middle
+    """(parts, middle): the "first" stage's parts (``RANK_PARTS``) as the larger of rank 0's and the middle
     rank's own totals (``rank_class_rows``) on the rows with a middle rank, ``first`` elsewhere. Until mem43 "first"
     paired the states of the heaviest rank before the last with the peak of both ranks' activations, an upper bound
     the search fitted on while the plan printed the per-rank peak: DeepSeek-V3 on Megatron-Bridge's PP16 layout at EP 8 (bf16, full
@@ -2729,13 +2785,13 @@ def peak_rank_class(classes: dict | None, first: dict) -> tuple[dict, np.ndarray
 def rank_memory(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
                 gpu: str | None = None) -> tuple[RankMemory, ...]:
     """Per candidate (the chosen plans: this prices the states twice more), which pipeline rank holds the peak and
-    by how much (``results.RankMemory``): rank 0, the heaviest middle rank and the last, each its own states,
+    by how much (``results.RankMemory``): rank 0, the middle rank that peaks and the last, each its own states,
     activations, rebuild, logits / loss (the last; rank 0 on one stage or under DualPipeV's V) and ``other``
     (``rank_class_rows``). ``memory_per_gpu``'s ``total`` (what the search fits) is this peak (``peak_rank_class``;
-    until mem43 a paired total, up to 0.29 GiB over it on DeepSeek-V3 PP16). The middle is itself the
-    heaviest middle rank's states beside the middle ranks' peak activations (rank 1's, the most in flight, with
-    the largest saves mix of any middle rank: ``stage_kind_bytes``): exact where one rank holds both (an even
-    split; every middle rank of Megatron-Bridge's DeepSeek-V3 PP16 layout), an upper bound elsewhere."""
+    until mem43 a paired total, up to 0.29 GiB over it on DeepSeek-V3 PP16), and its ``stage`` names the class
+    (``peak_stage``). The middle is the largest own total of the middle ranks that can peak (``middle_rank_of``),
+    each at its own micro-batches in flight; until mem43b the heaviest middle rank's states beside rank 1's count
+    at the largest saves mix of any middle rank, no bound either way (tests/test_mem43b.py)."""
     got = memory_per_gpu(m, t, c, seq, global_batch, stack, gpu, ranks=True)
     return tuple(_rank_memory_row(got, c, i) for i in range(len(c)))
 
