@@ -84,7 +84,9 @@ class Memory(Record):
     other: float
     total: float
     capacity: float
-    most_loaded_stage: str  # "first" | "last" pipeline stage
+    #: "first" | "middle" | "last": the rank class holding ``total`` (memory.PEAK_STAGES; RankMemory.peak_stage's;
+    #: "middle" since mem43b, where a middle rank peaks and it read "first")
+    most_loaded_stage: str
     limit: Optional[float] = None  # capacity x (1 - headroom): what a plan may use
     headroom: Optional[float] = None  # the required free share of the GPU's memory
     margin: Optional[float] = None  # capacity - total: bytes left free on the most loaded rank
@@ -104,7 +106,7 @@ class RankTotal(Record):
     where it holds the head, and ``other`` (planner.model.memory ``rank_class_rows``)."""
 
     rank: Optional[int]  # the pipeline rank (None: DualPipeV's fullest rank past 0, whose index is not kept)
-    stage: str  # "first" (rank 0) | "middle" (the heaviest of ranks 1 .. pp - 2) | "last"
+    stage: str  # "first" (rank 0) | "middle" (the one of ranks 1 .. pp - 2 that peaks) | "last"
     weights: float
     grads: float
     optimizer: float
@@ -117,10 +119,10 @@ class RankTotal(Record):
 @dataclass(frozen=True)
 class RankMemory(Record):
     """Which pipeline rank holds the peak and by how much (planner.model.memory ``rank_memory``): ``ranks`` rank 0,
-    the heaviest middle rank (where pp > 2) and the last, each its own states beside its own activations; ``peak``
-    is the memory model's total (``Memory.total``, what the search fits: since mem43 the same per-rank peak; until
-    then a ``paired`` total with the heaviest rank's states beside another rank's activations, and its
-    ``over_count``)."""
+    the middle rank that peaks (where pp > 2; mem43b: each at its own micro-batches in flight) and the last, each
+    its own states beside its own activations; ``peak`` is the memory model's total (``Memory.total``, what the
+    search fits: since mem43 the same per-rank peak; until then a ``paired`` total with the heaviest rank's states
+    beside another rank's activations, and its ``over_count``)."""
 
     ranks: tuple[RankTotal, ...]
     peak_rank: Optional[int]
@@ -466,7 +468,7 @@ class Plan(Record):
     #: of ``params``, the multi-token-prediction modules' (DeepSeek-V3's depth: 11.61B of 682.64B); absent from the
     #: JSON where the model has none
     params_mtp: int = 0
-    #: the per-rank memory of the plan (``RankMemory``: rank 0, the heaviest middle rank, the last), computed for
+    #: the per-rank memory of the plan (``RankMemory``: rank 0, the middle rank that peaks, the last), computed for
     #: the plans a command prints; None on a ranked row that was not (absent from the JSON then)
     memory_per_rank: Optional[RankMemory] = None
 

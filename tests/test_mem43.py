@@ -84,7 +84,9 @@ def test_each_rank_holds_its_own_blocks_and_rank_0_the_embedding(preset, pp):
     assert 0 < mid < pp - 1
     assert got["rank0_weights"][0] == pytest.approx(2.0 * (own(0) + count_params(j.model).embedding), rel=1e-9)
     assert got["middle_weights"][0] == pytest.approx(2.0 * own(mid), rel=1e-9)
-    assert own(mid) == max(own(k) for k in range(1, pp - 1))  # the heaviest middle rank
+    # the middle rank whose own total peaks (mem43b; until then the heaviest by parameters, here rank 3 of
+    # Nemotron-H 8B's PP8, beside rank 1's micro-batches in flight): no earlier middle rank holds as much
+    assert all(own(k) < own(mid) for k in range(1, mid))
 
 
 # -- combined 1F1B (the MoE all-to-all overlap): a pair holds one layer of its forward, not the forward's chunk --

@@ -186,9 +186,10 @@ def test_a_longer_list_is_never_faster_so_it_is_tried_only_where_its_sub_lists_d
             if set(sub) < set(sup):
                 assert (times[sup] >= times[sub] * (1 - 1e-12)).all(), (sub, sup)
     t = recommend(job, catalog, simulate=False).table
+    # (the pipeline split too: Megatron's own is a fallback where the balanced one does not fit, space.py pp_split)
     key = ["nodes", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch", "optimizer_offload",
-           "activation_offload"]
-    sel = t[t["recompute"] == "selective"]
+           "activation_offload", "pp_split"]
+    sel = t[t["recompute"] == "selective"].fillna({"pp_split": ""})
     for _, g in sel.groupby(key):
         have = [set(x.split("+")) for x in g["recompute_modules"]]
         assert not any(a < b for a in have for b in have)

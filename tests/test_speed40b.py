@@ -48,6 +48,8 @@ def test_grouped_chunks_equal_and_priced_once(monkeypatch):
         return real_distinct(*cols)
 
     def spy(*args, **kw):
+        if (args[11] if len(args) > 11 else kw.get("group", 0)) != 0:  # a further middle rank's (mem43b)
+            return real(*args, **kw)
         priced.append(0)
         got = real(*args, **kw)
         n_grouped = priced[-1]

@@ -83,7 +83,7 @@ from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as 
                                 hf_layer_whole_params, hf_tp_plan)
 from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, chunk_inflight_paired, chunk_layers, interleaved_warmup, is_deepspeed, lp16_rank_layers,
                                     pipeline_split, recomputed_fraction, runtime_at, split_keys, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
-                                    tp_dependent, head_rank, kind_weights, rank_kind_layers, stage_kind_layers,
+                                    tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups, vpp_group_size)
 from planner.model.stacks import cp_comm_mix, fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
@@ -642,7 +642,7 @@ class StageSplit:
     optimizer). ``before_last``: where the split is counted stage by stage (``_split_stage_params``,
     ``_hybrid_stage_params``), every rank before the last as (dense, expert, blocks) -- its own parameters (stage 0's
     embedding included), 0 where a candidate has fewer stages, its blocks with ``blocks`` (else {}): the rank
-    classes' states (``rank_state_contexts``; since mem43 on every call, so counted whatever ``blocks``) and Muon's
+    classes' states (``rank_state_context``; since mem43 on every call, so counted whatever ``blocks``) and Muon's
     step, paced by the stage with the most Newton-Schulz work, which need not be the heaviest by parameters
     (planner.model.step_time ``_dp_terms``); () elsewhere (every stage priced at the ends' ceil(L / pp) layers)."""
     first_dense: np.ndarray
@@ -1023,7 +1023,10 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
     rank = pp - 1 if last else (0.0 if rank is None else np.asarray(rank, dtype=np.float64))
-    plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
+    # 1F1B: pp - 1 - rank warm-ups and one more; without the overlap's extra forward, as Megatron-Core refuses the
+    # overlap on 1F1B at pp > 1 (stack rule a2a-overlap-pp-vpp: "virtual_pipeline_model_parallel_size must be
+    # specified"), so estimate and the search never price such a row (mem43b)
+    plain = np.minimum(pp - rank, m_micro)
     g = vpp_group_size(np.maximum(m_micro, 1.0), pp, group)
     # the warm-up and one steady forward; combined 1F1B's pair holds one layer of it (``combined_pair_layers``)
     chunks = interleaved_warmup(pp, v, g, rank, 1.0 if a2a_overlap else 0.0) + 1
@@ -1056,16 +1059,17 @@ def combined_pair_layers(c: Candidates, m_micro, a2a_overlap: bool, rank=0.0, gr
     return (inter | ((c.schedule == 0) & (pp == 1) & (m_micro >= 2))).astype(np.float64)
 
 
-def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None, model=None):
+def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None, model=None,
+                             mid=None):
     """Activations the pipeline ranks hold at their peaks, in layer-micro-batches (one layer's saved activations
     for one micro-batch), vectorised: (rank 0, rank 1, the last rank, the last rank's micro-batches in flight).
     Rank r holds its own layers (planner.model.pipeline ``stage_layer_split`` at the candidate's pp and vpp, the
     split --emit launches and the step time prices, torchtitan's on its stack: ``stage_layer_ends``) x its own
     micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under 1F1B, Megatron-Core's warm-up count
     interleaved, m under GPipe); the GPU keeps ``offload.resident_layers`` of
-    them under activation offload (``stack``). Rank 1 is the peak of the ranks between the ends: it holds their
-    fullest share and has the most in flight of them (the count falls with the rank); with pp <= 2 there are no
-    such ranks and it reads 0. The embedding's output (rank 0) and the logits and loss (the last) are the
+    them under activation offload (``stack``). The second figure is rank 1's, or with ``mid`` ((rank, its layers)
+    per row: ``middle_rank_of``) that middle rank's own layers at its own count (mem43b: until then every middle
+    rank was priced at rank 1's count); with pp <= 2 there is no rank between the ends and it reads 0. The embedding's output (rank 0) and the logits and loss (the last) are the
     caller's. Llama-3.1-405B's 126 layers on PP16 under 1F1B (7 + 14 x 8 + 7): rank 0 7 x 16 = 112, rank 1
     8 x 15 = 120, where ceil(126 / 16) x 16 = 128 overstated it by 6.7%; Llama-3-8B's 32 on PP3 (10 + 11 + 11):
     rank 0 30, not 33. Megatron's own estimator (megatron/training/theoretical_memory_usage.py
@@ -1085,8 +1089,10 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     def pair(rank):  # combined 1F1B's one layer of the pair's forward (combined_pair_layers)
         return combined_pair_layers(c, m_micro, a2a_overlap, rank, g)
     r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap, group=g) + pair(0.0)
-    r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1, group=g) + pair(1.0),
-                  0.0)
+    r_mid = 1.0 if mid is None else np.maximum(mid[0], 1).astype(np.float64)  # (a row without one: unread)
+    n_mid = n1 if mid is None else np.where(mid[0] >= 0, mid[1], n1)  # (DualPipeV's V: the fullest rank past 0)
+    r1 = np.where(c.pp > 2, held(n_mid) * inflight_microbatches(c, m_micro, a2a_overlap, rank=r_mid, group=g)
+                  + pair(r_mid), 0.0)
     last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True, group=g)
     return r0, r1, held(n_last) * last_inflight + pair(c.pp.astype(np.float64) - 1), last_inflight
 
@@ -1573,10 +1579,13 @@ class ActivationTerms:
     first_logits: object
     last_logits: object
     host: object = 0.0
-    #: rank 0's activations and the middle ranks' peak apart (``RankActivations``), where the layers are priced per
-    #: rank (a transformer); None: ``first_act`` is rank 0's, no middle rank told apart
+    #: rank 0's activations apart (``RankActivations``), where the layers are priced per rank (a transformer); None:
+    #: ``first_act`` is rank 0's, no middle rank told apart
     rank0_act: object = None
-    middle_act: object = None
+    #: per middle rank that can peak (``middle_rank_of``'s groups, mem43b), its activations and its rank per row
+    #: (-1 where the row's split has no such rank)
+    middle_act: tuple = ()
+    middle_rank: tuple = ()
 
 
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
@@ -1701,18 +1710,136 @@ def _kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
 
 
 @functools.lru_cache(maxsize=512)
-def _layout_kind_shares(lk: tuple, names: tuple, k: int, v: int, counts: tuple) -> np.ndarray:
+@functools.lru_cache(maxsize=512)
+def _middle_reps(sig: tuple, k: int, v: int, counts: tuple, prune: bool = False) -> tuple[int, ...]:
+    """The middle ranks (1 .. pp - 2) of one split (``counts`` per virtual stage, virtual stage j pp + r chunk j of
+    rank r) that can hold the middle ranks' peak, ascending: the first rank of each distinct content, ``sig`` one
+    hashable per global layer (its kind, parameters and whether it is kept 16-bit: ``_layer_signatures``), chunk by
+    chunk. Two ranks of the same content hold the same states and the same bytes a micro-batch, and the earlier one
+    holds at least as many micro-batches in flight (1F1B: pp - r, Megatron-Core schedules.py
+    ``num_warmup_microbatches = pipeline_parallel_size - pipeline_parallel_rank - 1`` and one steady forward;
+    interleaved: a later rank runs a prefix of the earlier one's forwards, ``pipeline.chunk_inflight``), so only the
+    first can peak. Rank 1 is always the first. Empty for pp <= 2 and DualPipeV's V (no rank between the ends).
+    ``prune`` (where each chunk's bytes are its layers' sum by kind: ``_prune_middle``): also a rank no more of whose
+    layers of any kind on any chunk, parameters (dense, expert, 16-bit kept) than an earlier rank's kept here hold:
+    its states, saves chunk by chunk and rebuild are no larger, its micro-batches in flight no more."""
+    if v == V_SPLIT or k <= 2:
+        return ()
+    edges = np.cumsum((0,) + counts)
+    chunks = [tuple(sig[edges[j * k + r]:edges[j * k + r + 1]] for j in range(v)) for r in range(k)]
+    seen = {}
+    for r in range(1, k - 1):
+        seen.setdefault(chunks[r], r)
+    reps = sorted(seen.values())
+    if not prune:
+        return tuple(reps)
+    kinds = sorted({x[0] for x in sig})
+    load = {r: np.array([sum(x[0] == q for x in ch) for ch in chunks[r] for q in kinds]
+                        + [sum(x[i] * (x[3] if kept else 1) for ch in chunks[r] for x in ch)
+                           for i in (1, 2) for kept in (False, True)]) for r in reps}
+    kept = []
+    for r in reps:
+        if not any((load[q] >= load[r]).all() for q in kept):
+            kept.append(r)
+    return tuple(kept)
+
+
+def _prune_middle(m: ModelSpec, st, c) -> bool:
+    """Whether ``_middle_reps`` may drop a middle rank another earlier one holds more of everything than: each chunk's
+    saved bytes then grow with its layers of each kind. Not under partial full recompute (Megatron's block / uniform
+    N: a chunk's kept inputs sit at its first layers' kinds, ``_chunk_rebuilt_counts``), torchtitan's layer SAC (a
+    rank's share by position) or combined 1F1B (a pair's one layer is its chunk's mean layer)."""
+    partial = (np.asarray(c.rc) == 2) & ((np.asarray(getattr(c, "rn", 0)) > 0) | (np.asarray(getattr(c, "rg", 1)) > 1))
+    return not (np.any(partial) or getattr(st, "layer_sac_every", 0)
+                or (m.moe is not None and getattr(st, "moe_a2a_overlap", False)))
+
+
+def split_middle_reps(m: ModelSpec, st, c, k: int, v: int, counts: tuple) -> tuple[int, ...]:
+    """``_middle_reps`` of one split of the rows ``c`` (pruned where ``_prune_middle``): the one list every middle
+    figure of a call reads (``middle_rank_of``, ``stage_kind_bytes``, ``stage_kind_rws``, ``chunk_activations``,
+    ``rank_block_activations``)."""
+    return _middle_reps(_layer_signatures(m, st), k, v, tuple(int(x) for x in counts), _prune_middle(m, st, c))
+
+
+_SIGNATURES: dict = {}  # id(model) -> (model, lp16 ranges, signatures): ``_layer_signatures``, a few models a search
+
+
+def _layer_signatures(m: ModelSpec, st) -> tuple:
+    """One hashable per global layer for ``_middle_reps``: its ``layer_kinds`` kind, its (dense, expert) parameters
+    (``layer_params``) and whether Megatron-Core keeps it 16-bit under the fp8/fp4 recipe (``pipeline.lp16_layers``'
+    global ranges). Kept per model object (a ModelSpec is not hashable; the entry holds it, so its id is not reused)."""
+    first, last = (int(getattr(st, q, 0) or 0) for q in ("lp_bf16_first_layers", "lp_bf16_layers"))
+    got = _SIGNATURES.get(id(m))
+    if got is not None and got[0] is m and got[1] == (first, last):
+        return got[2]
+    dense, exp = layer_params(m)
+    n = len(dense)
+    sig = tuple((q, float(d), float(e), i < first or i >= n - last)
+                for i, (q, d, e) in enumerate(zip(layer_kinds(m), dense, exp)))
+    if len(_SIGNATURES) >= 16:
+        _SIGNATURES.clear()
+    _SIGNATURES[id(m)] = (m, (first, last), sig)
+    return sig
+
+
+def middle_groups(m: ModelSpec, st, c) -> int:
+    """How many middle ranks of the rows' splits can peak (``_middle_reps``, the most of any row): the middle rank
+    class is priced once for each (``rank_class_rows``), 1 where the middle ranks are alike."""
+    if not m.is_transformer or not m.layers or not len(c):
+        return 0
+    splits, _ = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
+    return max((len(split_middle_reps(m, st, c, k, v, counts)) for k, v, counts in splits), default=0)
+
+
+def middle_rank_of(m: ModelSpec, st, c, group: int = 0, keys=None) -> tuple[np.ndarray, np.ndarray]:
+    """(rank, its layers) per row of the ``group``-th middle rank that can peak (``_middle_reps``): rank 1 for group
+    0, -1 (and rank 1's layers, unread) where the row's split has no such rank. ``keys``: (each row's key, the
+    number of keys), the figures per key instead (a key's rows share one split: ``rank_activations``' keys)."""
+    if keys is not None:
+        got = middle_rank_of(m, st, c, group)
+        out = tuple(np.zeros(keys[1], dtype=x.dtype) for x in got)
+        for k_, x in zip(out, got):
+            k_[keys[0]] = x
+        return out
+    if isinstance(c, Candidates):  # found once per rows and split (a call asks for each group a few times)
+        return c.kept(f"memory.middle_rank_of.{group}", lambda: _middle_rank_rows(m, st, c, group),
+                      ("pp", "split_vpp", "tp", "rc", "rn", "rg"), m, st)
+    return _middle_rank_rows(m, st, c, group)
+
+
+def _middle_rank_rows(m: ModelSpec, st, c, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """``middle_rank_of`` found."""
+    n = len(c)
+    rank, held = np.full(n, -1, dtype=np.intp), np.zeros(n)
+    if not n or not m.is_transformer or not m.layers:
+        return rank, held
+    splits, lay = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
+    for i, (k, v, counts) in enumerate(splits):
+        reps = split_middle_reps(m, st, c, k, v, counts)
+        per_rank = rank_sums(counts, k, v)
+        r = reps[group] if group < len(reps) else -1
+        rows = lay == i
+        rank[rows], held[rows] = r, per_rank[r if r >= 0 else min(1, k - 1)]
+    return rank, held
+
+
+def _layout_kind_shares(lk: tuple, names: tuple, k: int, v: int, counts: tuple, rank: int = -1) -> np.ndarray:
     """(kinds x (2 + mixes)) of one split (``counts`` per virtual stage, virtual stage j on rank ``stage_ranks``):
-    rank 0's layers of each kind over its layer count, the last rank's over its, and each distinct kind mix of the
-    middle ranks over rank 1's count (``stage_layer_ends``; under DualPipeV's V every rank but 0, over the fullest);
-    with no middle rank (pp <= 2) rank 0's again (``stage_layer_microbatches`` reads 0 there). ``lk`` the model's
-    ``layer_kinds``. Cached: a search meets the same few splits in every chunk."""
+    rank 0's layers of each kind over its layer count, the last rank's over its, and middle rank ``rank``'s over its
+    own (``middle_rank_of``; mem43b); under DualPipeV's V each distinct kind mix of every rank but 0 over the fullest
+    (``stage_layer_ends``); with no middle rank (pp <= 2, ``rank`` -1) rank 0's again (``stage_layer_microbatches``
+    reads 0 there). ``lk`` the model's ``layer_kinds``. Cached: a search meets the same few splits in every chunk."""
     ranks = rank_kind_layers(kind_weights(lk, names), counts, k, v)  # kinds x ranks
     held = ranks.sum(axis=0)
-    mid = list(range(1, k)) if v == V_SPLIT else list(range(1, k - 1))
+    if v != V_SPLIT:
+        own = ranks[:, rank:rank + 1] / max(held[rank], 1.0) if rank > 0 else ranks[:, :1] / max(held[0], 1.0)
+        out = np.concatenate([ranks[:, :1] / max(held[0], 1.0), ranks[:, k - 1:k] / max(held[k - 1], 1.0), own], axis=1)
+        out.setflags(write=False)
+        return out
+    mid = list(range(1, k))
     # (a V over one rank, DualPipeV at pp 1, has no rank past 0 and no middle rank: n1 is unread there, and max()
     # of nothing raised on such a row, fuzz42)
-    n1 = max(held[1:], default=0) if v == V_SPLIT else held[min(1, k - 1)]
+    n1 = max(held[1:], default=0)
     first = ranks[:, :1] / max(held[0], 1.0)
     mixes = (np.array(sorted(set(map(tuple, ranks[:, mid].T.tolist())))).T / max(n1, 1.0) if mid else first)
     out = np.concatenate([first, ranks[:, k - 1:k] / max(held[k - 1], 1.0), mixes], axis=1)
@@ -1720,14 +1847,14 @@ def _layout_kind_shares(lk: tuple, names: tuple, k: int, v: int, counts: tuple) 
     return out
 
 
-def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds):
+def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds, group: int = 0):
     """(rank 0, the peak middle rank, the last rank) saved bytes per layer of each rank's own layers, per candidate:
     the rank's layers of each kind (the split --emit launches, ``split_per_row`` at ``split_runtime``, virtual stage
     j on rank ``stage_ranks``; as ``_split_stage_params`` counts their parameters) times that kind's bytes
-    (``kinds``, ``layer_kind_saves``), over the rank's layer count. The middle one is the largest sum of any rank
-    between the ends over rank 1's count (``stage_layer_ends``' rank 1, whose in-flight micro-batches are the
-    most of them): the bound ``stage_layer_microbatches`` prices rank 1 by. Under DualPipeV's V the middle ranks
-    are every rank but 0. Until stagekinds38 every rank's layer was the model's mean layer: DeepSeek-V3's rank 0
+    (``kinds``, ``layer_kind_saves``), over the rank's layer count. The middle one is the ``group``-th middle rank
+    that can peak (``middle_rank_of``) over its own count; until mem43b the largest sum of any rank between the
+    ends over rank 1's count, a bound paired with rank 1's micro-batches in flight. Under DualPipeV's V (no rank
+    between the ends) the largest mix of every rank but 0 over the fullest one's count. Until stagekinds38 every rank's layer was the model's mean layer: DeepSeek-V3's rank 0
     under Megatron-Bridge's ``Et*4|...`` layout (3 dense + 1 MoE layers) read 4 mean layers, 1,935 KB a token
     against its own 1,610 (bf16, TP 1, no recompute; tests/test_stagekinds38.py)."""
     names = tuple(sorted(kinds))
@@ -1740,7 +1867,9 @@ def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds):
     # per distinct layout (a few): each kind's share of rank 0's, the last rank's and each middle kind mix's
     # layers over the count the rank's layer-micro-batches take, gathered to the rows (no loop per candidate)
     splits, lay = _row_splits(m, st, c)
-    coef = [_layout_kind_shares(lk, names, k, v, counts) for k, v, counts in splits]  # (kinds x (2 + mixes)) each
+    reps = [split_middle_reps(m, st, c, k, v, counts) for k, v, counts in splits]
+    coef = [_layout_kind_shares(lk, names, k, v, counts, r[group] if group < len(r) else -1)
+            for (k, v, counts), r in zip(splits, reps)]  # (kinds x (2 + mixes)) each
     width = max(x.shape[1] for x in coef)
     # a layout with fewer mixes repeats its first (the max over them unchanged)
     tab = np.stack([np.concatenate([x, np.repeat(x[:, 2:3], width - x.shape[1], axis=1)], axis=1) for x in coef])
@@ -1786,19 +1915,20 @@ def mtp_kinds(m: ModelSpec) -> dict:
 
 
 @functools.lru_cache(maxsize=512)
-def _layout_kinds_held(lk: tuple, names: tuple, k: int, v: int, counts: tuple, mtp: tuple) -> np.ndarray:
-    """(kinds x 3) whether rank 0, any middle rank (``stage_kind_bytes``' middle: 1 .. pp - 2, under DualPipeV's V
-    1 .. pp - 1) and the last rank hold a layer of each kind of ``names``, the MTP kinds ``mtp`` on the rank
-    holding the head (``head_rank``; the last, rank 0 under the V, the one rank at pp 1)."""
+def _layout_kinds_held(lk: tuple, names: tuple, k: int, v: int, counts: tuple, mtp: tuple,
+                       rank: int = -1) -> np.ndarray:
+    """(kinds x 3) whether rank 0, middle rank ``rank`` (``stage_kind_bytes``' middle, ``middle_rank_of``; -1: none;
+    under DualPipeV's V any of ranks 1 .. pp - 1) and the last rank hold a layer of each kind of ``names``, the MTP
+    kinds ``mtp`` on the rank holding the head (``head_rank``; the last, rank 0 under the V, the one rank at pp 1)."""
     ranks = rank_kind_layers(kind_weights(lk, names), counts, k, v) > 0  # kinds x ranks
     ranks[[names.index(q) for q in mtp if q in names], head_rank(k, v)] = True
-    mid = ranks[:, 1:k] if v == V_SPLIT else ranks[:, 1:k - 1]
+    mid = ranks[:, 1:k] if v == V_SPLIT else ranks[:, rank:rank + 1] if rank > 0 else ranks[:, :0]
     out = np.stack([ranks[:, 0], mid.any(axis=1), ranks[:, k - 1]], axis=1)
     out.setflags(write=False)
     return out
 
 
-def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None) -> tuple:
+def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None, group: int = 0) -> tuple:
     """(rank 0, the middle ranks, the last rank) rebuild peak per candidate: the largest of ``kind_rws`` (one layer's
     working set of each kind, ``layer_saves``) over the kinds the rank holds (``_layout_kinds_held``, the split
     --emit launches, counted by ``pipeline.rank_kind_layers`` as the step time's pacing rank and the stages'
@@ -1807,8 +1937,9 @@ def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None) ->
     ``_checkpointed_forward``), so a rank of DeepSeek-V3's dense layers never holds an MoE layer's rebuild (its
     routed tokens and, under the all-to-all dispatcher, its dispatch copies: 1.53 against 2.94 GB a 4096-token
     sequence at EP 8, bf16), nor a hybrid rank without attention blocks the CP ring's buffers. Until stagemem42
-    every rank took the model's largest (``layer_saves``' rws). The middle ranks take the largest of any of them
-    (their saves are ``stage_kind_bytes``' largest mix at rank 1's micro-batches). ``inv``: each row's index into
+    every rank took the model's largest (``layer_saves``' rws). The middle is the ``group``-th middle rank that can
+    peak (``middle_rank_of``), its own kinds' (until mem43b the largest of any middle rank's, beside
+    ``stage_kind_bytes``' largest mix at rank 1's micro-batches). ``inv``: each row's index into
     ``kind_rws``' distinct activation keys (the three figures found per (split, key), then gathered), None: per row."""
     if not len(c):  # no rows, no splits to stack (recommend's probes may hand none; fuzz42)
         return tuple(np.zeros(0) for _ in range(3))
@@ -1816,7 +1947,10 @@ def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None) ->
     lk = layer_kinds(m)
     mtp = tuple(mtp_kinds(m)) if m.mtp_layers else ()
     splits, lay = _row_splits(m, st, c)
-    held = np.stack([_layout_kinds_held(lk, names, k, v, counts, mtp) for k, v, counts in splits])  # S x kinds x 3
+    # the middle: the group-th middle rank that can peak (middle_rank_of), its own kinds
+    reps = [split_middle_reps(m, st, c, k, v, counts) for k, v, counts in splits]
+    held = np.stack([_layout_kinds_held(lk, names, k, v, counts, mtp, r[group] if group < len(r) else -1)
+                     for (k, v, counts), r in zip(splits, reps)])  # S x kinds x 3
     width = len(c) if inv is None else None
     per = np.stack([np.broadcast_to(np.asarray(kind_rws[q], dtype=np.float64), (width,) if width else
                                     np.shape(kind_rws[q])) for q in names])  # kinds x keys
@@ -1868,10 +2002,9 @@ def _chunk_kind_table(lk: tuple, names: tuple, k: int, v: int, counts: tuple, n:
 @functools.lru_cache(maxsize=512)
 def _chunk_kind_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple) -> tuple:
     """Each rank's layers of each kind per model chunk of one interleaved split (``_chunk_kind_table``): (rank 0's
-    (kinds x v), the last rank's, the distinct ones of the ranks between, empty for pp <= 2)."""
+    (kinds x v), the last rank's, the ranks between's in rank order (rank r at r - 1), empty for pp <= 2)."""
     per = _chunk_kind_table(lk, names, k, v, counts)[0]
-    mid = sorted({per[:, :, r].tobytes(): r for r in range(1, k - 1)}.values())
-    return per[:, :, 0], per[:, :, k - 1], tuple(per[:, :, r] for r in mid)
+    return per[:, :, 0], per[:, :, k - 1], tuple(per[:, :, r] for r in range(1, k - 1))
 
 
 @functools.lru_cache(maxsize=512)
@@ -1889,7 +2022,8 @@ def _chunk_rebuilt_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple
     those whose input is kept, the plain ones (kinds x v each), exact) -- ``exact`` where every chunk's kept inputs
     of each kind are the share ``_partial_recompute_saves`` takes of all (block min(n, chunk) / chunk, uniform
     ceil(chunk / n) / chunk, ``chunk`` the fullest chunk's layers, ``pipeline.chunk_layers``): there the mean
-    layer's mix is the same sum, and its figure is kept. The counts are ``_chunk_kind_table``'s."""
+    layer's mix is the same sum, and its figure is kept. The ranks between in rank order (rank r at r - 1). The counts
+    are ``_chunk_kind_table``'s."""
     every_all, kept_all = _chunk_kind_table(lk, names, k, v, counts, n, uniform)
     share = -(-chunk // n) if uniform else min(n, chunk)
 
@@ -1897,11 +2031,7 @@ def _chunk_rebuilt_counts(lk: tuple, names: tuple, k: int, v: int, counts: tuple
         every, kept = every_all[:, :, r], kept_all[:, :, r]
         plain = np.zeros_like(every) if uniform else every - kept
         return every, kept, plain, bool((kept * chunk == share * every).all())
-    mid = {}
-    for r in range(1, k - 1):
-        got = rank(r)
-        mid.setdefault((got[0].tobytes(), got[1].tobytes()), got)
-    return rank(0), rank(k - 1), tuple(mid.values())
+    return rank(0), rank(k - 1), tuple(rank(r) for r in range(1, k - 1))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1932,13 +2062,13 @@ def _partial_keys(c: Candidates, rebuilt) -> np.ndarray:
 
 
 def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_layer, kinds, mtp, keys=None,
-                      rebuilt=None, akey=None):
+                      rebuilt=None, akey=None, group: int = 0):
     """Interleaved rows' (rank 0, the peak middle rank, the last rank) activations summed chunk by chunk, or None
     where no row runs the interleaved schedule: each chunk's layers at their own kinds' bytes (``kinds``, else
     ``per_layer`` a layer; the MTP depths ``mtp`` on the last rank's last chunk, where Megatron-Core builds them)
     x the micro-batches that chunk holds (``pipeline.chunk_inflight``, the schedule replayed), the largest over
-    the peak's count vectors; the middle ranks each at rank 1's counts (the most: a later rank runs a prefix
-    of its forwards). Returns (rows, a0, a1, a_last, even0, even1, even_last): ``even`` where a rank's chunks
+    the peak's count vectors; the middle the ``group``-th middle rank that can peak (``middle_rank_of``) at its own
+    counts (until mem43b each middle rank's mix at rank 1's, the most: a later rank runs a prefix of its forwards). Returns (rows, a0, a1, a_last, even0, even1, even_last): ``even`` where a rank's chunks
     are all the same bytes, which the even spread ``inflight_microbatches`` x the rank's layers prices to the
     same sum (left to it, its figure unchanged). Until chunk39 every chunk held (warm-up + 1) / v micro-batches:
     Megatron-Core runs its warm-up group by group from chunk 0, so rank 0's first chunk holds the most (PP16 VPP8
@@ -1999,7 +2129,7 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         names, lk = tuple(sorted(kinds)), layer_kinds(m)
         per = np.stack([np.broadcast_to(np.asarray(kinds[q], dtype=np.float64), (n,))[rows] for q in names])
     mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
-    group = getattr(st, "microbatch_group_size", None)
+    mb_group = getattr(st, "microbatch_group_size", None)
     # each row's partial recompute (0: every layer alike; > 0 block N, < 0 minus the uniform group)
     part = _partial_keys(c, rebuilt)[rows]
     unmixed = []
@@ -2022,12 +2152,14 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             continue
         counts = tuple(pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])
         first, last, mids = _chunk_kind_counts(lk, names, k, v, counts)
+        reps = split_middle_reps(m, st, c, k, v, counts)
+        r_mid = reps[group] if group < len(reps) else -1  # the middle rank priced (none: its figure unread)
         (keys_here,), m_of = distinct_rows(inv[at])  # this split's keys, each row's among them (O(n), no sort)
 
         ms = tuple(mk[keys_here].tolist())
 
         def states(rank):
-            return _stacked_inflight(k, v, rank, group, int(a2a), ms)
+            return _stacked_inflight(k, v, rank, mb_group, int(a2a), ms)
 
         def peak(h, sub, mix, extra=None, kept=None):
             """the largest count vector x chunk bytes, summed chunk by chunk in order, over the rows ``at[sub]``;
@@ -2074,31 +2206,29 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             rows_at = at[sub]
             if key == 0:
                 ends = [(first, None), (last, None)]
-                mid_list = [(x, None) for x in mids]
+                mid_list = [(mids[r_mid - 1], None)] if r_mid > 0 else []
             else:
                 g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, v, counts, abs(int(key)), cm, key < 0)
                 ends = [(x[0], None if x[3] else (x[1], x[2])) for x in (g0, gl)]
-                mid_list = [(x[0], None if x[3] else (x[1], x[2])) for x in gm]
-            out[0][rows_at], even[0][rows_at] = peak(states(0), sub, ends[0][0], None, ends[0][1])
-            out[2][rows_at], even[2][rows_at] = peak(states(k - 1), sub, ends[1][0], mtp_at, ends[1][1])
-            if mid_list:
-                h1 = states(1)
-                for mix, kept in mid_list:
-                    a_, e_ = peak(h1, sub, mix, None, kept)
-                    out[1][rows_at] = np.maximum(out[1][rows_at], a_)
-                    even[1][rows_at] &= e_
+                mid_list = [(x[0], None if x[3] else (x[1], x[2])) for x in gm[r_mid - 1:r_mid]] if r_mid > 0 else []
+            if group == 0:  # (a further middle rank's call reads its middle alone: middle_activations)
+                out[0][rows_at], even[0][rows_at] = peak(states(0), sub, ends[0][0], None, ends[0][1])
+                out[2][rows_at], even[2][rows_at] = peak(states(k - 1), sub, ends[1][0], mtp_at, ends[1][1])
+            for mix, kept in mid_list:
+                out[1][rows_at], even[1][rows_at] = peak(states(r_mid), sub, mix, None, kept)
     if every_row is not None:
         return (all_rows, *(x[every_row] for x in out), *(x[every_row] for x in even))
     return (rows, *out, *even)
 
-def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, kinds, mtp, last_inflight, rebuilt):
+def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, kinds, mtp, last_inflight, rebuilt,
+                           group: int = 0):
     """Block recompute (Megatron ``--recompute-method block --recompute-num-layers N``) on 1F1B ranks (no VPP):
     (rows, rank 0, the middle ranks' peak, the last rank, exact0, exact1, exact_last) activations, or None where no
     such row. A rank is one TransformerBlock (transformer_block.py ``num_layers_per_pipeline_rank =
     len(self.layers)``) that checkpoints its own first N layers (``_checkpointed_forward``), so a rank of n layers keeps
     min(N, n) layers' inputs and the rest's whole saves, each at its kind (``_chunk_rebuilt_counts`` with one chunk a
-    rank), x its micro-batches in flight (``inflight_microbatches``: pp - r; the middle ranks at rank 1's, the most,
-    as ``stage_layer_microbatches``). Before split40 every rank took the fullest rank's share min(N, C) / C
+    rank), x its micro-batches in flight (``inflight_microbatches``: pp - r; the middle the ``group``-th middle rank
+    that can peak at its own count, ``middle_rank_of``; until mem43b every middle rank at rank 1's). Before split40 every rank took the fullest rank's share min(N, C) / C
     (``_partial_recompute_saves``): Megatron's 11, 12 x 6, 11 split of 94 layers at N 5 kept 11 x 5 / 12 = 4.58
     layers' inputs on rank 0, not 5. Uniform recompute (``c.rg`` g) likewise per rank: ceil(n / g) group inputs
     and no plain layer (uniform40; before, ceil(C / g) / C of every layer: rank 0's 11 at g 5 kept 2.75, not 3).
@@ -2123,13 +2253,15 @@ def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, k
     mm = np.broadcast_to(np.asarray(m_rows, dtype=np.float64), (n,))[rows]
     cr = c.take(rows)
     infl0 = inflight_microbatches(cr, mm, a2a)
-    infl1 = inflight_microbatches(cr, mm, a2a, rank=1)
     infl_l = np.broadcast_to(np.asarray(last_inflight, dtype=np.float64), (n,))[rows]
     mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
     out = [np.zeros(len(rows)) for _ in range(3)]
     exact = [np.ones(len(rows), dtype=bool) for _ in range(3)]
     ktp = np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,))[rows]
     for at_rows, (k, _, t), counts in split_per_row(m.layers, pp[rows], 1, ktp, runtime):
+        reps = split_middle_reps(m, st, c, k, 1, counts)
+        r_mid = reps[group] if group < len(reps) else -1
+        infl_mid = inflight_microbatches(cr, mm, a2a, rank=float(max(r_mid, 1)))
         for key in np.unique(rn[rows][at_rows]).tolist():
             sub = np.flatnonzero(at_rows & (rn[rows] == key))
             g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, 1, tuple(int(x) for x in counts), abs(int(key)),
@@ -2140,9 +2272,8 @@ def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, k
                 return sum(kept[q] * fk[q, sub] + plain[q] * nk[q, sub] for q in range(len(names)))
             out[0][sub], exact[0][sub] = bytes_of(g0) * infl0[sub], g0[3]
             out[2][sub], exact[2][sub] = bytes_of(gl) * infl_l[sub] + mtp_r[sub] * infl_l[sub], gl[3]
-            for g in gm:
-                out[1][sub] = np.maximum(out[1][sub], bytes_of(g) * infl1[sub])
-                exact[1][sub] &= g[3]
+            if r_mid > 0:  # the middle rank's own layers at its own count
+                out[1][sub], exact[1][sub] = bytes_of(gm[r_mid - 1]) * infl_mid[sub], gm[r_mid - 1][3]
     return (rows, *out, *exact)
 
 
@@ -2164,7 +2295,8 @@ def _ranks_taken(c: Candidates, ranks, got):
 class RankActivations:
     """Each pipeline rank class's activations beside its own rebuild, bytes per GPU per candidate
     (``rank_activations``): ``rank0`` rank 0's (with the embedding's output; under DualPipeV's V the MTP depths
-    too), ``middle`` the peak of the ranks between the ends (0 where pp <= 2 and under the V, which has none),
+    too), ``middle`` one middle rank's (``rank_activations``' ``group``; 0 where pp <= 2 and under the V, which
+    has none),
     ``last`` the last rank's (under the V the fullest other rank's), and ``first`` the peak of ``rank0`` and
     ``middle``: what the memory's "first" stage pairs with the heaviest states before the last."""
     rank0: object
@@ -2174,16 +2306,18 @@ class RankActivations:
 
 
 def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
-                     kinds=None, rebuilt=None, akey=None, rank_rws=None) -> RankActivations:
+                     kinds=None, rebuilt=None, akey=None, rank_rws=None, group: int = 0) -> RankActivations:
     """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
-    (``stage_layer_microbatches``), rank 0 with the embedding's output, the middle ranks' peak (rank 1's count), the
-    last with the MTP depths, each plus one layer's rebuild (``rws``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds``
+    (``stage_layer_microbatches``), rank 0 with the embedding's output, the middle rank (``group``) at its own count,
+    the last with the MTP depths, each plus one layer's rebuild (``rws``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds``
     (``layer_kind_saves``, ``stage_kind_bytes``), else each the mean layer ``per_layer``. ``rebuilt``: a callable
     giving the saves unmixed by partial recompute, ``chunk_activations``' per-chunk block / uniform recompute.
     ``akey``: each row's activation key (``transformer_activations``' per-key layer terms), which with its split and
     recompute fixes its layer bytes (``chunk_activations`` prices the distinct ones once); not where the HF table's
     per-row pieces price the layers (``rebuilt`` None there). ``rank_rws``: (rank 0, the middle ranks, the last
-    rank) rebuild peaks, each rank's own kinds' (``stage_kind_rws``), else ``rws`` on every rank."""
+    rank) rebuild peaks, each rank's own kinds' (``stage_kind_rws``), else ``rws`` on every rank. ``group``: which
+    middle rank that can peak the middle is (``middle_rank_of``: 0 rank 1; mem43b), its own layers, kinds, rebuild
+    and micro-batches in flight."""
     a2a = bool(m.moe is not None and st.moe_a2a_overlap)
     r0, r1, rl = (rws,) * 3 if rank_rws is None else rank_rws
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
@@ -2193,14 +2327,16 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
         ktp_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp)
         (kpp_, kv_, ks_, kmb_, kdp_, ktp_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_)
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
-        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m)
+        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m,
+                                         middle_rank_of(m, st, c, group, (minv, len(kpp_))))
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
         m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, np.maximum(gb / (kmb_ * kdp_), 1.0))
     else:
-        lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m)
+        lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m,
+                                                                    middle_rank_of(m, st, c, group))
         m_rows, keys = m_micro, None
     # each rank's layers at their own kinds' bytes (stage_kind_bytes), else every layer the mean one
-    w0, w1, wl = (per_layer,) * 3 if kinds is None else stage_kind_bytes(m, st, c, kinds)
+    w0, w1, wl = (per_layer,) * 3 if kinds is None else stage_kind_bytes(m, st, c, kinds, group)
     a0, a1 = lm0 * w0, lm1 * w1
     # the MTP depths run after the decoder on the last stage and save their activations like layers: a
     # DeepSeek-V3 depth is one transformer layer (an MoE one), a hybrid's "*E" block two blocks
@@ -2212,11 +2348,11 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     # 1F1B block recompute: each rank its own first N layers (rank_block_activations), where a rank's share differs
     # from the fullest rank's the mean layer took
     a0, a1, al = _ranks_taken(c, (a0, a1, al), rank_block_activations(
-        m, st, c, m_rows if keys is None else keys[5][keys[0]], a2a, kinds, mtp, last_inflight, rebuilt))
+        m, st, c, m_rows if keys is None else keys[5][keys[0]], a2a, kinds, mtp, last_inflight, rebuilt, group))
     # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
     a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
-                                                                   rebuilt, None if rebuilt is None else akey))
+                                                                   rebuilt, None if rebuilt is None else akey, group))
     rank0, middle = a0 + emb_out + r0, a1 + r1  # each rank beside its own rebuild (stage_kind_rws)
     first_act = np.maximum(rank0, middle)
     last_act = al + rl
@@ -2305,19 +2441,29 @@ def _unmixed_saves(full_layer, raw, at_none):
     return unrecomputed, lambda: ({"": full_layer}, {"": unrecomputed()[0]})
 
 
-def _rank_rebuilds(m: ModelSpec, st, c: Candidates, rws, key_rws: dict, inv, beside=0.0) -> tuple:
+def _rank_rebuilds(m: ModelSpec, st, c: Candidates, rws, key_rws: dict, inv, beside=0.0, group: int = 0) -> tuple:
     """(the model's rebuild, (rank 0, middle, last) rebuild peaks or None, the rebuild beside the loss), each with
     ``beside`` (what sits beside any rebuild: a matrix's gradient before its scatter, ``scan_grad_transient``): each
     rank's own kinds' (``stage_kind_rws``) where ``key_rws`` is given (each kind's at the activation keys, gathered by
     ``inv``: a mixed model's table saves) and the partial recompute left the rows' rebuild the whole layer's
     (``_partial_recompute_saves``: its plain layers are the mean layer's), else the model's ``rws``; the loss is beside
-    the rebuild of the rank holding the head (the last, rank 0 under DualPipeV's V: ``loss_logits``)."""
+    the rebuild of the rank holding the head (the last, rank 0 under DualPipeV's V: ``loss_logits``). ``group``: the
+    middle rank (``middle_rank_of``)."""
     if not key_rws:
         return rws + beside, None, rws + beside
     whole = rws == functools.reduce(np.maximum, key_rws.values())[inv]
-    ranks = tuple(np.where(whole, x, rws) + beside for x in stage_kind_rws(m, st, c, key_rws, inv))
+    ranks = tuple(np.where(whole, x, rws) + beside for x in stage_kind_rws(m, st, c, key_rws, inv, group))
     v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)
     return rws + beside, ranks, np.where(v, ranks[0], ranks[2])
+
+
+def middle_activations(m: ModelSpec, st, c: Candidates, ra: RankActivations, args: tuple, rebuilds) -> tuple:
+    """(activations, rank) of each middle rank that can peak (``middle_rank_of``'s groups; ``ra`` the first's, rank
+    1's): ``rank_activations`` at each further one (``args`` its arguments, ``rebuilds(group)`` its rank rebuilds,
+    ``_rank_rebuilds``), its own layers, kinds, rebuild and micro-batches in flight (mem43b)."""
+    acts = [ra.middle] + [rank_activations(m, st, c, *args, rebuilds(g), g).middle
+                          for g in range(1, middle_groups(m, st, c))]
+    return tuple(acts), tuple(middle_rank_of(m, st, c, g)[0] for g in range(len(acts)))
 
 
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
@@ -2365,20 +2511,21 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    rws, rrws, head_rws = _rank_rebuilds(m, st, c, rws, key_rws if kinds is not None else {}, inv,
-                                         scan_grad_transient(m, st, c, act_b))  # each rank's own kinds' rebuild
-    ra = rank_activations(m, st, c, gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv, rrws)
+    rebuilds = functools.partial(_rank_rebuilds, m, st, c, rws, key_rws if kinds is not None else {}, inv,
+                                 scan_grad_transient(m, st, c, act_b))  # each rank's own kinds' rebuild
+    rws, rrws, head_rws = rebuilds()
+    ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
     last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
-    first_logits = where0((c.pp == 1) | v, last_logits)
-    last_logits = np.where(v, 0.0, last_logits)
+    first_logits, last_logits = where0((c.pp == 1) | v, last_logits), np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():
         w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro, g_kept[np.clip(c.zero, 0, 3)])
         # (one stage: rank 0 is "first" and "last", no middle)
         ra = dataclasses.replace(ra, **{k: np.where(walked, w_act, getattr(ra, k)) for k in ("rank0", "last", "first")})
         first_logits, last_logits = (np.where(walked, w_logits, x) for x in (first_logits, last_logits))
-    return ActivationTerms(ra.first, ra.last, first_logits, last_logits, host, ra.rank0, ra.middle)
+    return ActivationTerms(ra.first, ra.last, first_logits, last_logits, host, ra.rank0,  # each middle rank's own
+                           *middle_activations(m, st, c, ra, args, lambda g: rebuilds(group=g)[1]))
 
 
 def sample_activations(m: ModelSpec, c: Candidates, act_b) -> ActivationTerms:
@@ -2394,10 +2541,12 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
                    gpu: str | None = None, memo=None, ranks: bool = False):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
-    ``stage`` (0 = first pipeline stage is the most loaded, 1 = last), and ``host`` (bytes per GPU
-    offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework), on GPU ``gpu``
-    (a catalog name; it matters only for FP8-stored weights, stacks.fp8_linear_weight_bytes; None: Hopper's
-    layout rules).
+    ``stage`` (the code in ``PEAK_STAGES`` of the rank class that peaks: 0 rank 0 (the one rank of one stage), 1 the
+    last, 2 a middle rank; ``rank_memory``'s ``peak_stage`` and the plan's ``most_loaded_stage`` read it; until
+    mem43b 0 also where a middle rank peaked, and 1 on one stage where its "last" figure was the larger), ``host``
+    (bytes per GPU offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework), on
+    GPU ``gpu`` (a catalog name; it matters only for FP8-stored weights, stacks.fp8_linear_weight_bytes; None:
+    Hopper's layout rules).
 
     Stacks that run the Hugging Face model code (``Stack.mixed_precision`` set: hf-trainer,
     deepspeed) take their activations from ``planner.model.activations_hf`` (what transformers'
@@ -2479,10 +2628,10 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         return outside + allocator_reserve(act, rt.fragmentation)
 
     first = rank_parts(s.fw, s.fg, s.fo, a.first_act, a.first_logits, fsdp2_head[0], other)
-    # rank 0 and the heaviest middle rank each on its own states beside its own activations (rank_class_rows), and
+    # rank 0 and the middle rank that peaks each on its own states beside its own activations (rank_class_rows), and
     # "first" the larger of the two: the search fits the peak rank's own total, the one the plan prints (mem43)
     classes = rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other)
-    paired, first = first, peak_rank_class(classes, first)  # (the "other" key: paired's, recomputed below)
+    paired, (first, middle) = first, peak_rank_class(classes, first)  # ("other": paired's, recomputed below)
     first_total = first["total"]
     last_parts = rank_parts(s.lw, s.lg, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
     last_total = last_parts["total"]
@@ -2498,7 +2647,10 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         weights=pick(first["weights"], s.lw), grads=pick(first["grads"], last_parts["grads"]),
         optimizer=pick(first["optimizer"], s.lo),
         activations=act, logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
-        stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
+        # (one stage: rank 0 is first and last, named "first" as rank_memory names it; mem43b)
+        stage=np.where(last & (np.asarray(c.pp) > 1), PEAK_STAGES.index("last"),
+                       np.where(middle, PEAK_STAGES.index("middle"), 0)).astype(np.int8),
+        host=pick(host_f, host_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
         outside_allocator=outside * np.ones(len(c)),
@@ -2512,32 +2664,29 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     )
 
 
-def rank_state_contexts(x: StateContext, gpu) -> tuple:
-    """(rank 0's, the heaviest middle rank's) ``StateContext`` and that middle rank, per state key: "first" made
-    that rank (its own parameters, blocks and 16-bit kept layers; the embedding's end on rank 0 only) from the
-    split's every rank before the last (``StageSplit.before_last``, the key split's: its blocks only under Muon,
-    the one optimizer that reads them). The middle rank is the heaviest of ranks 1 .. pp - 2 per GPU at the key's
-    TP and EP, the first of equals (as ``_split_stage_params`` picks "first"); 0 where pp <= 2. Read for pp > 2
-    outside DualPipeV's V only."""
+def rank_state_context(x: StateContext, gpu, rank) -> StateContext:
+    """``x`` with its "first" stage made pipeline rank ``rank`` (per state key: its own parameters, blocks and 16-bit
+    kept layers; the embedding's end on rank 0 only) from the split's every rank before the last
+    (``StageSplit.before_last``, the key split's: its blocks only under Muon, the one optimizer that reads them).
+    Read for pp > 2 outside DualPipeV's V only: rank 0 and each middle rank that can peak (``rank_class_rows``)."""
     m, st = x.m, x.st
     before = x.before_last  # the key split's (key_stage_split: found once for the memory and the step time)
     n = len(x.kpp)
     if not before:
-        return x, x, np.zeros(n, dtype=np.intp)
+        return x
+    rank = np.broadcast_to(np.asarray(rank, dtype=np.intp), (n,))
     dense, exp = (np.stack([np.broadcast_to(r[q], (n,)) for r in before]).astype(np.float64) for q in (0, 1))
-    r = np.arange(len(before))[:, None]
-    load = np.where((r >= 1) & (r < x.kpp[None] - 1), dense / x.ktpf + exp / x.kep, -np.inf)
-    mid = np.where(x.kpp > 2, np.argmax(load, axis=0), 0).astype(np.intp)
+    pick = lambda a: np.take_along_axis(a, rank[None], 0)[0]  # noqa: E731
+    blocks = None if x.first_blocks is None else {  # the MTP modules ("mtp") sit on the last rank
+        k: pick(np.stack([np.broadcast_to(b.get(k, 0.0), (n,)) for _, _, b in before])) for k in x.first_blocks}
+    _, _, _, ends, lp16 = weight_storage(m, x.t, st, gpu, x.b, x.kz, x.kpp, x.kvpp, x.ktp, x.ktpf, rank)
+    return dataclasses.replace(x, f_dense=pick(dense), f_exp=pick(exp), first_blocks=blocks, ends_f=ends[0],
+                               lp16_f=lp16[0])
 
-    def at(rank):
-        pick = lambda a: np.take_along_axis(a, rank[None], 0)[0]  # noqa: E731
-        blocks = None if x.first_blocks is None else {  # the MTP modules ("mtp") sit on the last rank
-            k: pick(np.stack([np.broadcast_to(b.get(k, 0.0), (n,)) for _, _, b in before])) for k in x.first_blocks}
-        _, _, _, ends, lp16 = weight_storage(m, x.t, st, gpu, x.b, x.kz, x.kpp, x.kvpp, x.ktp, x.ktpf, rank)
-        return dataclasses.replace(x, f_dense=pick(dense), f_exp=pick(exp), first_blocks=blocks, ends_f=ends[0],
-                                   lp16_f=lp16[0])
-    return at(np.zeros(n, dtype=np.intp)), at(mid), mid
 
+#: ``memory_per_gpu``'s ``stage`` codes: which rank class holds the peak (``results.RankTotal.stage``'s names); the
+#: codes 0 and 1 kept their meaning when the middle rank got its own (mem43b)
+PEAK_STAGES = ("first", "last", "middle")
 
 #: the parts of one rank's memory (``memory_per_gpu``'s columns of the same names), and their sum
 RANK_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other", "total")
@@ -2558,24 +2707,37 @@ def rank_parts(weights, grads, optimizer, act, logits, head, other) -> dict:
 
 
 def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms, head_f, other) -> dict | None:
-    """Rank 0's and the heaviest middle rank's memory, each its own states (``rank_state_contexts``,
-    ``rank_class_states``) beside its own activations and rebuild (``RankActivations``), per part (``RANK_PARTS``)
-    as ``rank0_*`` and ``middle_*``, with ``told`` (the rows with a middle rank: pp > 2 outside DualPipeV's V, a
-    transformer's) and ``middle_rank`` (-1 where there is none); None where no row has one. Elsewhere the paired
-    "first" stage (the states of the heaviest rank before the last beside the peak of both ranks' activations) is
-    rank 0's own: pp <= 2, DualPipeV's V (rank 0 holds both ends), a model priced per sample. ``kw``:
-    ``stage_states``' gb, walked, hf and the GPU."""
+    """Rank 0's and the middle ranks' memory, each its own states (``rank_state_context``, ``rank_class_states``)
+    beside its own activations and rebuild (``RankActivations``), per part (``RANK_PARTS``) as ``rank0_*`` and
+    ``middle_*``: the middle the largest total of the middle ranks that can peak (``middle_rank_of``, each at its own
+    micro-batches in flight; the first of equals), with ``told`` (the rows with a middle rank: pp > 2 outside
+    DualPipeV's V, a transformer's) and ``middle_rank`` (-1 where there is none); None where no row has one.
+    Elsewhere the paired "first" stage (the states of the heaviest rank before the last beside the peak of both
+    ranks' activations) is rank 0's own: pp <= 2, DualPipeV's V (rank 0 holds both ends), a model priced per
+    sample. ``kw``: ``stage_states``' gb, walked, hf and the GPU. Until mem43b the middle paired the heaviest
+    middle rank's states (by parameters per GPU) with rank 1's micro-batches in flight and the largest layer mix
+    and rebuild of any middle rank: Nemotron-H 8B's PP8 (5, 7 x 6, 5 blocks) priced rank 3's states beside rank 1's
+    count."""
     told = ((np.asarray(c.pp) > 2) & (split_vpp(c) != V_SPLIT) if a.rank0_act is not None
             else np.zeros(len(c), dtype=bool))
     if not told.any():
         return None
-    x0, xm, mid = rank_state_contexts(x, kw["gpu"])
-    out = dict(told=told, middle_rank=np.where(told, mid[x.sinv], -1))
-    for name, xr, act in (("rank0", x0, a.rank0_act), ("middle", xm, a.middle_act)):
-        w, g, o = rank_class_states(xr, c, kw)
-        parts = rank_parts(w, g, o, act, a.first_logits, head_f, other)
-        out.update({f"{name}_{k}": v for k, v in parts.items()})
-    return out
+    nk = len(x.kpp)
+
+    def priced(rank_rows, act):
+        rk = np.zeros(nk, dtype=np.intp)  # the rank per state key (a key's rows share one split)
+        rk[x.sinv] = np.maximum(rank_rows, 0)
+        w, g, o = rank_class_states(rank_state_context(x, kw["gpu"], rk), c, kw)
+        return rank_parts(w, g, o, act, a.first_logits, head_f, other)
+    out = dict(told=told, **{f"rank0_{k}": v for k, v in priced(np.zeros(len(c), dtype=np.intp), a.rank0_act).items()})
+    best, rank = None, np.full(len(c), -1)
+    for act, r in zip(a.middle_act, a.middle_rank):
+        parts = priced(r, act)
+        more = (r >= 0) if best is None else (r >= 0) & (parts["total"] > best["total"])
+        best = parts if best is None else {k: select(more, parts[k], best[k]) for k in RANK_PARTS}
+        rank = np.where(more, r, rank)
+    out.update({f"middle_{k}": v for k, v in best.items()})
+    return out | dict(middle_rank=np.where(told, rank, -1))
 
 
 def rank_class_states(xr: StateContext, c: Candidates, kw: dict) -> tuple:
@@ -2603,31 +2765,33 @@ def rank_class_columns(classes: dict | None, first: dict, n: int) -> dict:
     return out | dict(middle_rank=classes["middle_rank"])
 
 
-def peak_rank_class(classes: dict | None, first: dict) -> dict:
-    """The "first" stage's parts (``RANK_PARTS``) as the larger of rank 0's and the heaviest middle rank's own totals
-    (``rank_class_rows``) on the rows with a middle rank, ``first`` elsewhere. Until mem43 "first" paired the states
-    of the heaviest rank before the last with the peak of both ranks' activations, an upper bound the search fitted
-    on while the plan printed the per-rank peak: DeepSeek-V3 on Megatron-Bridge's PP16 layout at EP 8 (bf16, full
-    recompute, 4k tokens) priced rank 1's states beside rank 0's activations, 0.29 GiB over rank 1's own total."""
+def peak_rank_class(classes: dict | None, first: dict) -> tuple[dict, np.ndarray | bool]:
+    """(parts, middle): the "first" stage's parts (``RANK_PARTS``) as the larger of rank 0's and the middle
+    rank's own totals (``rank_class_rows``) on the rows with a middle rank, ``first`` elsewhere. Until mem43 "first"
+    paired the states of the heaviest rank before the last with the peak of both ranks' activations, an upper bound
+    the search fitted on while the plan printed the per-rank peak: DeepSeek-V3 on Megatron-Bridge's PP16 layout at EP 8 (bf16, full
+    recompute, 4k tokens) priced rank 1's states beside rank 0's activations, 0.29 GiB over rank 1's own total.
+    ``middle``: where the middle rank is the larger (rank 0 first of equals), which ``memory_per_gpu``'s ``stage``
+    names (until mem43b "first" there too, beside ``rank_memory``'s "middle")."""
     if classes is None:
-        return first
+        return first, False
     told = classes["told"]
     mid = told & (classes["middle_total"] > classes["rank0_total"])
     # the logits are every class's (a.first_logits) and ``other`` follows from the activations: the caller's
     return first | {k: select(mid, classes[f"middle_{k}"], select(told, classes[f"rank0_{k}"], first[k]))
-                    for k in ("weights", "grads", "optimizer", "activations", "total")}
+                    for k in ("weights", "grads", "optimizer", "activations", "total")}, mid
 
 
 def rank_memory(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
                 gpu: str | None = None) -> tuple[RankMemory, ...]:
     """Per candidate (the chosen plans: this prices the states twice more), which pipeline rank holds the peak and
-    by how much (``results.RankMemory``): rank 0, the heaviest middle rank and the last, each its own states,
+    by how much (``results.RankMemory``): rank 0, the middle rank that peaks and the last, each its own states,
     activations, rebuild, logits / loss (the last; rank 0 on one stage or under DualPipeV's V) and ``other``
     (``rank_class_rows``). ``memory_per_gpu``'s ``total`` (what the search fits) is this peak (``peak_rank_class``;
-    until mem43 a paired total, up to 0.29 GiB over it on DeepSeek-V3 PP16). The middle is itself the
-    heaviest middle rank's states beside the middle ranks' peak activations (rank 1's, the most in flight, with
-    the largest saves mix of any middle rank: ``stage_kind_bytes``): exact where one rank holds both (an even
-    split; every middle rank of Megatron-Bridge's DeepSeek-V3 PP16 layout), an upper bound elsewhere."""
+    until mem43 a paired total, up to 0.29 GiB over it on DeepSeek-V3 PP16), and its ``stage`` names the class
+    (``peak_stage``). The middle is the largest own total of the middle ranks that can peak (``middle_rank_of``),
+    each at its own micro-batches in flight; until mem43b the heaviest middle rank's states beside rank 1's count
+    at the largest saves mix of any middle rank, no bound either way (tests/test_mem43b.py)."""
     got = memory_per_gpu(m, t, c, seq, global_batch, stack, gpu, ranks=True)
     return tuple(_rank_memory_row(got, c, i) for i in range(len(c)))
 
@@ -2642,7 +2806,9 @@ def _rank_memory_row(got: dict, c: Candidates, i: int) -> RankMemory:
         held.append(RankTotal(rank=mid, stage="middle", **part("middle")))
     if pp > 1:  # the last rank (under the V the fullest rank past 0, whose index is not kept)
         held.append(RankTotal(rank=None if v else pp - 1, stage="last", **part("last")))
-    peak = max(held, key=lambda r: r.total)  # the first of equals: rank 0 before the middle before the last
+    # the class memory_per_gpu's ``stage`` names (rank 0 before the middle before the last where equal): one choice,
+    # so the plan's most_loaded_stage and this peak_stage agree (mem43b)
+    peak = next(r for r in held if r.stage == PEAK_STAGES[int(got["stage"][i])])
     return RankMemory(ranks=tuple(held), peak_rank=peak.rank, peak_stage=peak.stage, peak=peak.total)
 
 

@@ -16,7 +16,7 @@ from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.comm import hierarchical_cp_a2a
 from planner.model.moe import hf_ep_plan_note
 from planner.model import offload, physics
-from planner.model.memory import memory_per_gpu, rank_memory
+from planner.model.memory import PEAK_STAGES, memory_per_gpu, rank_memory
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
 from planner.model.stacks import (CP_EXCHANGE_WORDS, Stack, cp_comm_mix, default_stack_mode, from_training,
                                    fused_attention)
@@ -94,7 +94,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
     limit, head = memory_limit(job, hw)
     memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
-                    capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
+                    capacity=float(hw.gpu.memory_bytes), most_loaded_stage=PEAK_STAGES[int(mem["stage"][i])],
                     limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
                     host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)),
                     grads_in_activations=bool(mem["grads_walked"][i]) if "grads_walked" in mem else False,
