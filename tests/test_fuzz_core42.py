@@ -257,3 +257,23 @@ def test_titan_split_with_more_stages_than_layers_is_refused_not_raised():
     refused = variants[0].refusals(c)
     assert refused["titan-pp-stages"][over].all()
     assert not variants[0].rows(c)[over].any()
+
+
+def test_a_stack_keeping_16bit_layers_on_a_model_without_layers_keeps_none():
+    """Found by the test above (mem43b's run): a stack that keeps fp8-recipe layers 16-bit (``lp_bf16_layers``) on a
+    model without transformer layers (ResNet-50: ``layers`` None) raised TypeError in ``lp16_counts``
+    (min(2, None)); the job file refuses the option there, the core's callers may still pass such a stack."""
+    import dataclasses
+
+    from planner.model import stacks
+    from planner.model.step_time import lp16_counts
+    from planner.spec import load_job_dict
+
+    def model(preset):
+        return load_job_dict({"model": {"preset": preset}, "training": {"global_batch": 256, "tokens": 1e9}}).model
+
+    fw = dataclasses.replace(stacks.STACKS["megatron-core"], lp_bf16_layers=2, lp_bf16_first_layers=1)
+    cnn = model("resnet50")
+    assert cnn.layers is None
+    assert lp16_counts(fw, cnn, "fp8") == (0, 0)
+    assert lp16_counts(fw, model("llama3-8b"), "fp8") == (1, 2)

@@ -422,8 +422,9 @@ def lp16_counts(fw: Stack, m: ModelSpec, precision: str) -> tuple[int, int]:
     """(first, last) layers the stack keeps 16-bit under the fp8/fp4 recipe (``Stack.lp_bf16_first_layers``,
     ``lp_bf16_layers``: Megatron-Core ``--num-layers-at-start-in-bf16`` / ``--num-layers-at-end-in-bf16``), at most the
     model's layers; none in a 16-bit job. The step time's pacing stage, its kept layers' kinds and the parameter
-    all-gather's widths read them."""
-    if precision != "fp8":
+    all-gather's widths read them. A model without transformer layers (``m.layers`` None: a CNN) keeps none (the job
+    file refuses the option there; the core's own callers may still pass a stack that sets it)."""
+    if precision != "fp8" or not m.layers:
         return 0, 0
     return tuple(min(int(getattr(fw, k, 0) or 0), m.layers) for k in ("lp_bf16_first_layers", "lp_bf16_layers"))
 
