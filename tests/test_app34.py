@@ -125,6 +125,8 @@ def test_tables_read_like_the_terminal():
     """Streamlit drew an empty cell as "None" and dropped trailing zeros ("28284" beside "29100.77"): the cells are
     now the terminal's ($ in fmt_usd, step s in fmt_step_s, the duration in its unit's decimals, "-" for none) and
     the values underneath stay numbers, so a header click still sorts by value."""
+    from planner.units import fmt_sig
+
     at = _app()
     assert not at.exception
     top = at.dataframe[-1]
@@ -134,7 +136,9 @@ def test_tables_read_like_the_terminal():
     assert list(shown["on-demand $"]) == [fmt_usd(wi.ranked_price(p["cost"], False)) for p in plans]
     assert list(shown["spot $"]) == [fmt_usd(wi.ranked_price(p["cost"], True)) for p in plans]
     assert "-" in set(shown["spot $"]) and "None" not in shown.to_string()
-    assert all(c.count(".") == 1 and len(c.split(".")[1]) == 1 for c in shown["days to train"])  # the unit's decimals
+    # the unit's decimals, and two significant figures for a row under one day (units._in_unit since QA 67)
+    assert all(c.count(".") == 1 and (len(c.split(".")[1]) == 1 if float(c.replace(",", "")) >= 1
+                                      else c == fmt_sig(float(c), 2)) for c in shown["days to train"])
     assert top.value["on-demand $"].dtype.kind == "f"  # a full column: still numbers underneath
     style, right = wi.table_style(pd.DataFrame({"nodes": ["1 (current)", 2], "cost $": [28284.0, 29100.77],
                                          "minutes to train": [30.0, float("inf")], "step s": [0.0912, 12.345],
