@@ -1541,7 +1541,12 @@ def together(cat) -> pd.DataFrame:
       against its row (together_reruns.LATER / LATER_EXCLUDED). One is identical: the 2026-04-20 Session B bf16 256-GPU
       GBS 1024 run 84443 (26.02 + the 04-15 run's compat_runner.py, 0.979 s at 1,492 TFLOP/s, the row's FLOPs per
       step): 1.022 -> 1.008 s (+29.2 -> +31.0%). The 04-20 fp8 256-GPU run (84490) ran the 25.09 container: not
-      averaged. Median / p90 11.7 / 30.7% -> 11.7 / 32.2%, mean signed +9.9 -> +10.1%, Spearman 1.000."""
+      averaged. Median / p90 11.7 / 30.7% -> 11.7 / 32.2%, mean signed +9.9 -> +10.1%, Spearman 1.000.
+    * acc44 pass (2026-12-06; nothing changed, docs/accuracy_log.md acc44): the same-configuration BF16 / FP8 pairs
+      (benchmarks/precision_pairs.py) put the model's FP8 gain at 1.20-1.27x the measured one here, 1.045x on NVIDIA's
+      GB200 pairs and 1.048x on its 50 H100 pairs. B200's own MAMF FP8 / BF16 ratio as an ``fp8_rel`` (1.114) takes this
+      source 11.7 -> 6.8% through its FP8 rows but dgxc GB200 8.9 -> 12.0%; the per-tensor ``gemm_rel`` at ml-engineering's
+      H100 pair (0.883) takes it 11.7 -> 14.6%. Neither taken."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -1908,7 +1913,14 @@ def mi300x(cat) -> pd.DataFrame:
     measures), ``moe_use_legacy_grouped_gemm`` False where the stored YAML says true (one local expert a GPU: one GEMM
     either way). Every printed field is what the row already maps; its 0.33 s (GEMMs 2.25 s, attention 0.17,
     memory-bound 0.16, EP 0.11, DP 0.09 for 3.10 measured) stays without a sourced mechanism
-    (tests/test_mi300x_data.py ``test_mixtral_maps_to_the_arguments_its_run_printed``)."""
+    (tests/test_mi300x_data.py ``test_mixtral_maps_to_the_arguments_its_run_printed``).
+
+    2026-12-06 (acc44 branch), nothing changed: no row here has a BF16 / FP8 sibling of its configuration
+    (benchmarks/precision_pairs.py finds none), so the fp8-slow / bf16-fast split is also dense / MoE and MI325X / MI300X.
+    The model's MI325X FP8 / BF16 GEMM ratio (2 x 0.92 x 1.021 = 1.878) is above AMD's same-harness 1.80; ROCm TE writes
+    the transposed FP8 copy on CDNA 3 (``nvte_is_non_tn_fp8_gemm_supported`` returns 0 under HIP), as the delayed recipe's
+    4 B prices; the catalog's MI325X peaks are AMD's dense ones. ml-engineering's H100 pair as the per-tensor ``gemm_rel``
+    (0.883) takes this source 10.5 / 16.0 -> 12.2 / 19.5%."""
     out = pr2_rows(cat, path=MI300X_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
