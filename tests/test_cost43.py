@@ -140,7 +140,8 @@ def test_the_k8s_sidecar_puts_the_power_limit_back_on_sigterm(cli, tmp_path):
     out = _emit(cli, tmp_path, LLAMA % HELD, "k8s")
     (job,) = [d for d in yaml.safe_load_all(out) if d["kind"] == "PyTorchJob"]
     spec = job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]
-    init, side = spec["initContainers"]
+    by_name = {c["name"]: c for c in spec["initContainers"]}
+    init, side = by_name["power-limit"], by_name["power-limit-restore"]
     assert side["restartPolicy"] == "Always" and "resources" not in side and "restartPolicy" not in init
     assert {"name": "power-limit", "emptyDir": {}} in spec["volumes"]
     env = _node(tmp_path)

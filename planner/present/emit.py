@@ -1824,9 +1824,12 @@ POWER_RESTORE_WHERE = {
     "skypilot": ("the run script's EXIT trap (TERM and INT trapped into an exit)", ""),
     "k8s": ("a privileged sidecar, power-limit-restore (an init container with restartPolicy: Always; the kubelet "
             "sends it SIGTERM once the trainer has exited),",
-            " The sidecar needs Kubernetes >= 1.29 (sidecar containers on by default) and a job CRD that keeps "
-            "initContainers[].restartPolicy: an operator whose pod-template schema predates the field prunes it, "
-            "and the pod then waits in Init."),
+            " The sidecar needs Kubernetes >= 1.29 (sidecar containers on by default) and a job operator built on "
+            "k8s.io/api >= v0.28, whose CRD and Go types keep initContainers[].restartPolicy (Training Operator "
+            "v1.9's PyTorchJob CRD does; v1.7-era builds, on k8s.io/api v0.26, do not): where the field is lost, "
+            "the sidecar's startupProbe makes the API server refuse the pod ('startupProbe: Forbidden: may not be "
+            "set for init containers without restartPolicy=Always', in the job's events) before any limit is set, "
+            "instead of the pod waiting in Init."),
 }
 
 
@@ -2090,6 +2093,39 @@ def claim_domain(template: dict, dom: NvlinkDomain) -> dict:
 K8S_POWER_VOLUME = "power-limit"
 K8S_POWER_DIR = "/planner-power-limit"
 K8S_POWER_FILE = f"{K8S_POWER_DIR}/saved"
+#: the file the restore sidecar writes once its SIGTERM trap is set; its startupProbe waits for it
+K8S_POWER_ARMED = f"{K8S_POWER_DIR}/restore-armed"
+#: the sidecar's startupProbe: checked every second, given 30 s to pass (the default 10 s period would hold the
+#: next init container up to 10 s; the default 3 failures would restart a sidecar slow to start on a busy node)
+K8S_ARMED_PROBE = {"exec": {"command": ["test", "-e", K8S_POWER_ARMED]}, "periodSeconds": 1, "failureThreshold": 30}
+
+
+def k8s_restore_sidecar(plan: LaunchPlan, mount: list[dict]) -> dict:
+    """``power-limit-restore``: a privileged sidecar (an init container with ``restartPolicy: Always``) that sets a
+    SIGTERM trap running ``power_restore_body``, then marks itself armed (``K8S_POWER_ARMED``) and waits. Its
+    startupProbe does two things. (1) Order: the kubelet starts the next init container only once a sidecar is
+    "started", which with a startupProbe means the probe has passed (Kubernetes docs, "Sidecar Containers": "That
+    status either becomes true because there is a process running in the container and no startup probe defined, or
+    as a result of its startupProbe succeeding"), so ``power-limit`` sets no limit before the restore is armed.
+    (2) No silent hang: a plain init container may carry no probe ("Regular init containers (in other words:
+    excluding sidecar containers) do not support the lifecycle, livenessProbe, readinessProbe, or startupProbe
+    fields", "Init Containers"; kubernetes/kubernetes@000f2605 pkg/apis/core/validation/validation.go
+    ``validateInitContainers``: "may not be set for init containers without restartPolicy=Always"; releases before
+    the field forbade probes on every init container). Where ``restartPolicy`` is lost -- a job CRD whose schema
+    predates it prunes it, an operator built on k8s.io/api < v0.28 has no such Go field, an API server < 1.28 or with
+    the SidecarContainers gate off drops it -- the API server refuses the pod and the operator reports why, where
+    without the probe the sidecar ran as a plain init container that waits forever and the pod stayed in Init. It asks for no GPU (a sidecar's
+    requests add to the main containers', so it would double the pod's GPUs): it reaches the node's GPUs through
+    ``NVIDIA_VISIBLE_DEVICES=all``, which the NVIDIA container runtime honours ("all: all GPUs will be accessible",
+    NVIDIA Container Toolkit docs, "Specialized Configurations with Docker"); the pod holds every GPU of its node, so
+    they are the trainer's."""
+    restore = "bash -c " + shlex.quote(power_restore_body(plan, K8S_POWER_FILE)) + "; exit 0"
+    # the mark is removed first: a sidecar restarted in the same pod finds its last one in the emptyDir
+    wait = f"rm -f {K8S_POWER_ARMED}; trap {shlex.quote(restore)} TERM; : > {K8S_POWER_ARMED}; sleep infinity & wait"
+    return {"name": "power-limit-restore", "image": "REPLACE_WITH_TRAINING_IMAGE", "restartPolicy": "Always",
+            "command": ["bash", "-c", wait], "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}],
+            "startupProbe": yaml.safe_load(yaml.safe_dump(K8S_ARMED_PROBE)),
+            "securityContext": {"privileged": True}, "volumeMounts": [dict(m) for m in mount]}
 
 
 def k8s_power_containers(plan: LaunchPlan, vendor_gpu: str) -> list[dict]:
@@ -2097,24 +2133,16 @@ def k8s_power_containers(plan: LaunchPlan, vendor_gpu: str) -> list[dict]:
     when the pod ends. Kubernetes has no job epilog; its end-of-pod hook is a sidecar: an init container with
     ``restartPolicy: Always`` runs beside the main containers and, once they have exited, gets SIGTERM (Kubernetes
     docs, "Sidecar Containers": on by default since v1.29; the kubelet stops sidecars after the main containers,
-    kubernetes/kubernetes PR #120620). So: ``power-limit``, a privileged regular init container, keeps the limits in
+    kubernetes/kubernetes PR #120620). So, in order: ``power-limit-restore``, the sidecar (``k8s_restore_sidecar``),
+    armed before anything is set; then ``power-limit``, a privileged regular init container that keeps the limits in
     the pod's emptyDir and sets the plan's (``power_limit_body``; its GPUs are the trainer's: a pod's request is the
-    larger of its init and regular containers', so asking for them again costs nothing); ``power-limit-restore``, a
-    privileged sidecar, waits for SIGTERM and then runs ``power_restore_body``. The sidecar asks for no GPU (a
-    sidecar's requests add to the main containers', so it would double the pod's GPUs): it reaches the node's GPUs
-    through ``NVIDIA_VISIBLE_DEVICES=all``, which the NVIDIA container runtime honours ("all: all GPUs will be
-    accessible", NVIDIA Container Toolkit docs, "Specialized Configurations with Docker"); the pod holds every GPU of
-    its node, so they are the trainer's."""
+    larger of its init and regular containers', so asking for them again costs nothing). Until k8s44 the sidecar came
+    second, with no probe: a pod stopped between the two kept the limit, and a pruned restartPolicy hung the pod."""
     mount = [{"name": K8S_POWER_VOLUME, "mountPath": K8S_POWER_DIR}]
-    restore = "bash -c " + shlex.quote(power_restore_body(plan, K8S_POWER_FILE)) + "; exit 0"
-    wait = f"trap {shlex.quote(restore)} TERM; sleep infinity & wait"
-    priv = {"privileged": True}
-    return [{"name": "power-limit", "image": "REPLACE_WITH_TRAINING_IMAGE",
-             "command": ["bash", "-c", power_limit_body(plan, K8S_POWER_FILE)], "securityContext": priv,
-             "resources": {"limits": {vendor_gpu: plan.gpus_per_node}}, "volumeMounts": mount},
-            {"name": "power-limit-restore", "image": "REPLACE_WITH_TRAINING_IMAGE", "restartPolicy": "Always",
-             "command": ["bash", "-c", wait], "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}],
-             "securityContext": dict(priv), "volumeMounts": [dict(m) for m in mount]}]
+    return [k8s_restore_sidecar(plan, mount),
+            {"name": "power-limit", "image": "REPLACE_WITH_TRAINING_IMAGE",
+             "command": ["bash", "-c", power_limit_body(plan, K8S_POWER_FILE)], "securityContext": {"privileged": True},
+             "resources": {"limits": {vendor_gpu: plan.gpus_per_node}}, "volumeMounts": mount}]
 
 
 def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], restart: str | None = None) -> dict:
