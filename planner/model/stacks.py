@@ -147,7 +147,10 @@ class LowPrecisionRecipe:
     ``gemm_rel``: low-precision GEMM efficiency relative to the bf16 GEMM's fraction of its own
     peak. H100 cuBLASLt FP8 GEMMs reach 1,290-1,382 of 1,979 TFLOP/s at 8k-32k cubes (0.65-0.70;
     Azure AI-benchmarking-guide rows in benchmarks/data/parts/fp8_gemm.csv) against 0.72-0.75
-    for bf16 (efficiency.PRIORS sources): 0.92. Rowwise-scaled GEMMs apply the scales in the
+    for bf16 (efficiency.PRIORS sources): 0.92. Checked and not taken (docs/accuracy_log.md refit44): the
+    same-harness H100 ratio (ml-engineering's MAMF table, 0.883, efficiency ``MAMF_FP8_TFLOPS``) with
+    ``H100_IN_STEP_GEMM`` refit; the refit stays at 0.60 and the mean of all sources' medians goes 7.93 -> 8.07%,
+    LOSO 8.38 -> 8.74%. Rowwise-scaled GEMMs apply the scales in the
     epilogue with a slower kernel (torchao README: rowwise "slightly slower" than tensorwise):
     0.85 (assumed). NVFP4: until 2026-12-05 1.0, from Azure's GB200 cuBLASLt cubes (FP4, its block format not
     stated: 7,488-7,628 of 10,000, 0.75, vs FP8 0.58 of 5,000; same rows); now from TE's B300 table below, which
