@@ -68,7 +68,7 @@ def test_asking_for_the_fusion_at_zero3_is_refused(cli, tmp_path):
 
 
 def test_zero3_step_time_is_the_launch_s_either_way(cli, tmp_path):
-    """The default ZeRO-3 plan and one that says ``false`` run the same launch: the same step time (FSDP2's add lands on
+    """(A guard.) The default ZeRO-3 plan and one that says ``false`` run the same launch: the same step time (FSDP2's add lands on
     the 1/dp shard, step_time ``grad_accum_pass`` prices ZeRO-3 at 0)."""
     a = answered(cli("estimate", _job(tmp_path), "--json"))
     b = answered(cli("estimate", _job(tmp_path, gradient_accumulation_fusion=False), "--json"))
@@ -90,6 +90,7 @@ def test_loose_booleans_are_refused(field, text):
 @pytest.mark.parametrize("text, value", [("true", True), ("True", True), ("TRUE", True), ("false", False),
                                          ("False", False), ("FALSE", False)])
 def test_yaml12_booleans_are_taken(text, value):
+    """(A guard.) Every YAML 1.2 spelling still reads as the boolean it is."""
     job = load_job_dict(parse_yaml_text(BOOL_JOB % f"dropout: {text}"))
     assert job.training.dropout is value
 
