@@ -1801,8 +1801,9 @@ def mi300x(cat) -> pd.DataFrame:
     fraction prices it (efficiency.CDNA3_ATTN_HD128: Primus-Turbo's own MI300X benchmark of its AITER flash kernel at
     head dim 128); no TP overlap (TP 1 everywhere); fp32 gradient reduction (not stated); Mixtral's dispatcher the
     stack default (the Primus config sets none) with forced-balanced routing; the weight gradient accumulated by a
-    separate pass (``grad_accum_pass``: every config turns Megatron's gradient-accumulation fusion off, see 2026-12-03
-    below). MI325X takes MI300X's priors (same die;
+    separate pass (the job option ``gradient_accumulation_fusion: false``, Stack.grad_accum_pass: every config turns
+    Megatron's gradient-accumulation fusion off, see 2026-12-03 below; until qa68 the rows set the row-only field
+    ``grad_accum_pass`` the option now holds, the same stack). MI325X takes MI300X's priors (same die;
     efficiency.PRIORS) at its own 6.0 TB/s HBM.
 
     Nothing in planner/ was fitted to these rows: they score the microbenchmark priors. As first added (attention at
@@ -3853,16 +3854,14 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: stacks.Stack.sync_each_layer); GPT-NeoX's own attention copies (partial-rotary re-joins, flash-path q/k/v packing:
 #: stacks.Stack.neox_attention); FlashAttention-1's head-dim kernels ("32/64/128": stacks.Stack.attn_hdim_tiles); the
 #: pipeline engine's all-reduce of every gradient at any precision (GPT-NeoX's DeeperSpeed v1.0, NeoX-20B and Pythia:
-#: stacks.Stack.grad_all_reduce); the weight gradient added to the accumulated one by a separate pass (Megatron's
-#: ``gradient_accumulation_fusion: false`` / ``--no-gradient-accumulation-fusion``: mi300x_runs.csv, stacks.Stack.grad_accum_pass);
-#: the fp16 ZeRO-1 optimizer's per-tensor overflow check and gradient norm over the whole stage (GPT-NeoX's DeeperSpeed
+#: stacks.Stack.grad_all_reduce); the fp16 ZeRO-1 optimizer's per-tensor overflow check and gradient norm over the whole stage (GPT-NeoX's DeeperSpeed
 #: v1.0 stage1.py: stacks.Stack.serial_grad_checks); DeepSpeed's partitioned activation checkpoint (GPT-NeoX
 #: ``partition-activations``: stacks.Stack.partition_activations); the fp8 recipe the row's code version ran, which the
 #: registry's current code need not offer (stacks.fp8_recipes, refused for a job since QA 32): torchtitan 2024-25's
 #: tensorwise (0.3 dropped it); DeepSeek-V3's block-wise scaling ran as rowwise here until the registry had blockwise
 #: (fp8blk36: open_reports.csv's row now names it, a recipe Megatron-Core offers)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
-                    "grad_all_reduce", "grad_accum_pass", "serial_grad_checks", "partition_activations", "fp8_recipe",
+                    "grad_all_reduce", "serial_grad_checks", "partition_activations", "fp8_recipe",
                     "mfsdp_double_buffer", "apex_param_remainders")
 
 

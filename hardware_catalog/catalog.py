@@ -40,7 +40,7 @@ from hardware_catalog import fabric as launch_fabric
 from hardware_catalog import files
 from hardware_catalog import skypilot
 from hardware_catalog.bounds import ANY_MAX, DEEPEST_DISCOUNT, RATE_FLOOR, range_error
-from hardware_catalog.errors import InputError, fit_message, from_validation
+from hardware_catalog.errors import InputError, fit_message, from_validation, shown_path
 
 DATA_DIR = Path(__file__).parent / "data"
 ENV_VAR = "PLANNER_CATALOG"
@@ -1499,18 +1499,18 @@ def builtin_gpu(name: str) -> GPU:
 def _read_override(path: Path) -> dict[str, list[dict]]:
     # a path with no name (`--catalog ""` is Path('.')) is named as given: the error lost its "catalog override"
     # prefix and read "error: file: is a directory, not a file"
-    origin = path.name or str(path)
+    origin = shown_path(path.name or path)  # as every refusal quotes a path (a newline escaped, not a space)
     try:  # regular files only, bounded size, UTF-8 (a spreadsheet's BOM dropped), safe YAML
         text = files.read_text(path, "file")
         if path.suffix.lower() == ".csv":
             return _csv_rows(text, origin)
-        doc = files.parse_yaml(text, "yaml", path.name)
+        doc = files.parse_yaml(text, "yaml", origin)
     except InputError as e:
         if isinstance(e, CatalogError):
             raise
         # the file is named once: "catalog override o.yaml: yaml: o.yaml: malformed YAML ..." was printed
         # (and not twice by name and full path: "catalog override nope.csv: file: /tmp/nope.csv: file not found")
-        msg = e.message.removeprefix(f"{origin}: ").removeprefix(f"{path}: ")
+        msg = e.message.removeprefix(f"{origin}: ").removeprefix(f"{shown_path(path)}: ")
         raise CatalogError(e.field, msg, origin) from None
     if doc is None:
         return {}
@@ -1706,13 +1706,13 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
 
     for path in override_paths(extra_paths):
         doc = _read_override(path)
-        org = path.name
+        org = shown_path(path.name) if path.name else ""
         if not any(doc.values()):
             # an empty file, a CSV header alone or empty sections: it was read as no change without a word (QA 39),
             # so an override whose rows were lost (a failed `> mine.csv`) planned at the built-in rows unsaid
             raise CatalogError("file", f"adds or changes no row (empty, or a header or sections without rows); give "
                                        f"it rows (`planner catalog gpus|instances|onprem --csv` writes a table it "
-                                       f"reads back), or leave it out", org or str(path))
+                                       f"reads back), or leave it out", org or shown_path(path))
         if doc.get("skypilot"):
             repriced, said = skypilot.price_overrides(doc["skypilot"], inst_raw, lambda n: alias.get(fold_name(n)), org,
                                                       lambda f, m: CatalogError(f, m, org))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 #: Longest piece of user input quoted back in a message: an error never echoes unbounded input.
 ECHO_CHARS = 80
@@ -51,6 +52,19 @@ def clip(value, limit: int = ECHO_CHARS) -> str:
     """
     text = _echo(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def shown_path(path) -> str:
+    """A path as a message quotes it: as given, or, where it holds a control or format character (a newline, a tab, an
+    escape, a right-to-left override), as Python's ``repr`` writes it (``'/tmp/a\\nb.yaml'``). A message is one line
+    (planner.present.safe ``clean_line``): a newline read as a space, so ``/tmp/a<newline>b.yaml`` was shown as
+    "/tmp/a b.yaml", a file that is not there (qa68). Every path a refusal quotes goes through here.
+
+    >>> shown_path("/tmp/a b.yaml"), shown_path("/tmp/a\nb.yaml")
+    ('/tmp/a b.yaml', "'/tmp/a\\nb.yaml'")
+    """
+    text = str(path)
+    return repr(text) if any(unicodedata.category(c)[0] == "C" for c in text) else text
 
 
 def one_of(choices, value, note: str = "") -> str:

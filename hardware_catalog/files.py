@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from hardware_catalog.errors import InputError, clip
+from hardware_catalog.errors import InputError, clip, shown_path
 
 MAX_INPUT_BYTES = 8 * 2**20
 MAX_DEPTH = 64
@@ -50,19 +50,19 @@ def os_reason(e: OSError) -> str:
 
 def read_bytes(path, field: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; anything else is one InputError."""
-    p = Path(path)
+    p, shown = Path(path), shown_path(path)
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: opening a FIFO must not hang
     except OSError as e:
-        raise InputError(field, f"{p}: {os_reason(e)}") from None
+        raise InputError(field, f"{shown}: {os_reason(e)}") from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
-            raise InputError(field, f"{p}: is a directory, not a file")
+            raise InputError(field, f"{shown}: is a directory, not a file")
         if not stat.S_ISREG(st.st_mode):
-            raise InputError(field, f"{p}: not a regular file (a device, FIFO or socket); give a file")
+            raise InputError(field, f"{shown}: not a regular file (a device, FIFO or socket); give a file")
         if st.st_size > limit:
-            raise InputError(field, f"{p}: too large: {st.st_size:,} bytes (limit {limit:,})")
+            raise InputError(field, f"{shown}: too large: {st.st_size:,} bytes (limit {limit:,})")
         chunks, size = [], 0
         while size <= limit:
             b = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -71,10 +71,10 @@ def read_bytes(path, field: str, limit: int = MAX_INPUT_BYTES) -> bytes:
             chunks.append(b)
             size += len(b)
         if size > limit:  # grew while we read
-            raise InputError(field, f"{p}: too large: more than {limit:,} bytes")
+            raise InputError(field, f"{shown}: too large: more than {limit:,} bytes")
         return b"".join(chunks)
     except OSError as e:
-        raise InputError(field, f"{p}: {os_reason(e)}") from None
+        raise InputError(field, f"{shown}: {os_reason(e)}") from None
     finally:
         os.close(fd)
 
@@ -93,7 +93,7 @@ def decode_text(data: bytes, field: str, where: str) -> str:
 
 def read_text(path, field: str, limit: int = MAX_INPUT_BYTES) -> str:
     """``read_bytes`` + ``decode_text``."""
-    return decode_text(read_bytes(path, field, limit), field, str(path))
+    return decode_text(read_bytes(path, field, limit), field, shown_path(path))
 
 
 # --------------------------------------------------------------------------------------- YAML
@@ -158,6 +158,18 @@ def _timestamp_or_text(loader, node):
 
 
 _SAFE_LOADER.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+#: YAML 1.2's booleans (the core schema, yaml.org/spec/1.2.2 section 10.3.2: ``true | True | TRUE | false | False |
+#: FALSE``). PyYAML resolves YAML 1.1's (yaml.org/type/bool.html) and so read ``yes`` / ``no`` / ``on`` / ``off`` as
+#: true or false, in a bool field and anywhere else (a name ``on`` was refused as "must be text, got True"); here they
+#: are the text YAML 1.2 reads, and a bool field refuses text, naming these spellings (planner.spec.schema
+#: ``_Strict``, qa68). The numbers' rule is ``yaml12_number``'s, per field: the booleans' is the loader's, because the
+#: spelling is gone once PyYAML has made a bool of it.
+YAML12_BOOLS = ("true", "True", "TRUE", "false", "False", "FALSE")
+_SAFE_LOADER.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()}
+_SAFE_LOADER.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(f"^(?:{'|'.join(YAML12_BOOLS)})$"), list("tTfF"))
 
 
 class _NumberTooLong(ValueError):
@@ -240,7 +252,7 @@ def parse_yaml(text: str, field: str, where: str) -> Any:
 
 
 def read_yaml(path, field: str, limit: int = MAX_INPUT_BYTES) -> Any:
-    return parse_yaml(read_text(path, field, limit), field, str(path))
+    return parse_yaml(read_text(path, field, limit), field, shown_path(path))
 
 
 # --------------------------------------------------------------------------------------- JSON
@@ -306,11 +318,11 @@ def parse_json(text: str, field: str, where: str) -> Any:
 def read_json_object(path, field: str, what: str = "", limit: int = MAX_INPUT_BYTES) -> dict:
     """A JSON file that must hold an object. ``what`` is appended to the invalid-JSON message."""
     try:
-        obj = parse_json(read_text(path, field, limit), field, str(path))
+        obj = parse_json(read_text(path, field, limit), field, shown_path(path))
     except InputError as e:
         if what and "not valid JSON" in e.message:
             raise InputError(field, e.message + what) from None
         raise
     if not isinstance(obj, dict):
-        raise InputError(field, f"{path} must hold a JSON object")
+        raise InputError(field, f"{shown_path(path)} must hold a JSON object")
     return obj

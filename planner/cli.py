@@ -19,7 +19,7 @@ from typing import List, Optional
 import typer
 from hardware_catalog.errors import reword
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
-from planner.errors import InputError, clip, one_of
+from planner.errors import InputError, clip, one_of, shown_path
 from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_stream, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
 
@@ -624,14 +624,14 @@ def storage_target(path: Path) -> None:
     a pipe such as /dev/null passed the old existence check and was refused after the whole calibration, as
     "storage: no such file or folder: /dev/null"; an empty file was read in no time and its rate left out unsaid."""
     if not path.exists():
-        raise InputError("--storage", f"{path} does not exist")
+        raise InputError("--storage", f"{shown_path(path)} does not exist")
     if path.is_dir():
         return
     if not path.is_file():
-        raise InputError("--storage", f"{path} is not a regular file or a folder (a device, pipe or socket has no "
+        raise InputError("--storage", f"{shown_path(path)} is not a regular file or a folder (a device, pipe or socket has no "
                                       "read throughput to measure); give a file on the storage, or a folder on it")
     if path.stat().st_size == 0:
-        raise InputError("--storage", f"{path} is empty: nothing to read; give a larger file, or a folder (a "
+        raise InputError("--storage", f"{shown_path(path)} is empty: nothing to read; give a larger file, or a folder (a "
                                       "64 MiB file is written there)")
 
 

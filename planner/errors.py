@@ -8,10 +8,10 @@ catalog reads user files too and must not import planner — and re-exported her
 """
 from __future__ import annotations
 
-from hardware_catalog.errors import ECHO_CHARS, InputError, clip, one_of
+from hardware_catalog.errors import ECHO_CHARS, InputError, clip, one_of, shown_path
 from hardware_catalog.files import read_json_object
 
-__all__ = ["ECHO_CHARS", "InfeasibleError", "InputError", "NoPeakError", "TooLargeError", "clip", "one_of", "read_json_object"]
+__all__ = ["ECHO_CHARS", "InfeasibleError", "InputError", "NoPeakError", "TooLargeError", "clip", "one_of", "read_json_object", "shown_path"]
 
 
 class InfeasibleError(InputError):

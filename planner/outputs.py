@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Union
 
+from hardware_catalog.errors import shown_path
 from hardware_catalog.files import os_reason
 from planner.errors import InputError
 
@@ -94,7 +95,7 @@ class FileKind:
         """Why ``p``'s name does not fit this kind, or None."""
         if p.suffix.lower() in self.formats:
             return None
-        return f"{p.name}: {self.what} is {self.said} (got {p.suffix.lower() or 'no suffix'!r})"
+        return f"{shown_path(p.name)}: {self.what} is {self.said} (got {p.suffix.lower() or 'no suffix'!r})"
 
     def format_of(self, p: Path, field: str) -> str:
         """The format ``p``'s suffix stands for; a name that fits none is refused naming ``field``."""
@@ -128,7 +129,7 @@ def _refuse_inputs(p: Path, field: str, inputs: Iterable) -> None:
         except OSError:  # an input that is not there is its own command's error; so is a dangling link
             same = False
         if same:
-            raise InputError(field, f"{p} is an input of this command ({src}); refusing to replace it")
+            raise InputError(field, f"{shown_path(p)} is an input of this command ({shown_path(src)}); refusing to replace it")
 
 
 def output_target(path, field: str, inputs: Iterable = (), force: bool = False, folder: bool = False,
@@ -154,12 +155,12 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
     except FileNotFoundError:
         st = None
     except OSError as e:
-        raise InputError(field, f"{p}: {os_reason(e)}") from None
+        raise InputError(field, f"{shown_path(p)}: {os_reason(e)}") from None
     if st is None:
         if str(path).endswith(("/", os.sep)):  # a folder's name, which ``Path`` would read as a file's
-            raise InputError(field, f"{path} names a folder (it ends in /) and there is none; give a file name")
+            raise InputError(field, f"{shown_path(path)} names a folder (it ends in /) and there is none; give a file name")
         if not p.parent.is_dir():
-            raise InputError(field, f"directory {p.parent} does not exist")
+            raise InputError(field, f"directory {shown_path(p.parent)} does not exist")
         if kind is not None and (why := kind.suffix_error(p)):
             raise InputError(field, why)
         return p
@@ -168,26 +169,26 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
     if stat.S_ISLNK(st.st_mode):
         _refuse_inputs(p, field, inputs)
         if not force:
-            raise InputError(field, f"{p} exists (a symbolic link to {os.readlink(p)}); refusing to replace it "
+            raise InputError(field, f"{shown_path(p)} exists (a symbolic link to {shown_path(os.readlink(p))}); refusing to replace it "
                                     f"(give --force to replace the link itself, its target untouched, or another name)")
         return p
     if folder:
         if not stat.S_ISDIR(st.st_mode):
-            raise InputError(field, f"{p}: exists and is not a folder")
+            raise InputError(field, f"{shown_path(p)}: exists and is not a folder")
         return p
     if stat.S_ISDIR(st.st_mode):
         raise InputError(field, _folder_given(p, kind))
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(field, f"{p}: not a regular file (a device, FIFO or socket); refusing to replace it")
+        raise InputError(field, f"{shown_path(p)}: not a regular file (a device, FIFO or socket); refusing to replace it")
     _refuse_inputs(p, field, inputs)
     if not force:
-        raise InputError(field, f"{p} exists; {FORCE_HINT}")
+        raise InputError(field, f"{shown_path(p)} exists; {FORCE_HINT}")
     return p
 
 
 def _folder_given(p: Path, kind: Optional[FileKind]) -> str:
     """The refusal of a folder given where a file is written, with a file name in it where the kind has one."""
-    return f"{p} is a folder; give a file name" + (f" such as {p / kind.example}" if kind is not None else "")
+    return f"{shown_path(p)} is a folder; give a file name" + (f" such as {shown_path(p / kind.example)}" if kind is not None else "")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -363,7 +364,7 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
             _remove_unwritten(d, listed, set(in_folder[d]))
         return given
     except OSError as e:
-        raise InputError(field, f"{current or e.filename or 'writing'}: {os_reason(e)}") from None
+        raise InputError(field, f"{shown_path(current or e.filename or 'writing')}: {os_reason(e)}") from None
     finally:  # on failure, remove only what this call made: its temporary files and folders; put links back
         if not done:
             for tmp, _ in staged:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from hardware_catalog.errors import from_validation
-from planner.errors import InputError, read_json_object
+from planner.errors import InputError, read_json_object, shown_path
 from planner.outputs import write_text
 from planner.vocab import PRECISION
 from hardware_catalog import load_catalog
@@ -206,7 +206,7 @@ def load_profile(path: str | Path, field: str = "profile", catalog=None) -> Prof
         # "1" from a hand-written or re-serialised file) read as a contradiction (QA 46)
         what = (f"a {type(ver).__name__} ({ver!r}), not the whole number {SCHEMA_VERSION}" if str(ver) == str(SCHEMA_VERSION)
                 else f"schema version {ver!r}; this planner reads {SCHEMA_VERSION} (re-run `planner calibrate` to write one)")
-        raise InputError(f"{field}.schema_version", f"{p} has {what}")
+        raise InputError(f"{field}.schema_version", f"{shown_path(p)} has {what}")
     gpu = _labelled_gpu(raw.get("fingerprint"), p, field, catalog)
     prof = _validated(Profile, raw, p, field)
     prof._source = str(path)
@@ -222,7 +222,7 @@ def _validated(model, data, p: Path, field: str):
     except ValidationError as e:
         err = from_validation(e, field)
         where = err.field if err.field.startswith(field) else f"{field}.{err.field}"  # a model-level check names fitted.*
-        raise InputError(where, f"{err.message} in {p}") from None
+        raise InputError(where, f"{err.message} in {shown_path(p)}") from None
 
 
 def _labelled_gpu(fingerprint, p: Path, field: str, catalog) -> Optional[GPU]:
@@ -241,7 +241,7 @@ def _labelled_gpu(fingerprint, p: Path, field: str, catalog) -> Optional[GPU]:
     except CatalogInputError as e:
         hint = e.message[len(f"unknown GPU {name!r}"):] if e.message.startswith("unknown GPU") else ""
         raise InputError(f"{field}.fingerprint.catalog_gpu",
-                         f"{name!r} is not a catalog GPU{hint} ({p}: write the name `planner catalog gpus` "
+                         f"{name!r} is not a catalog GPU{hint} ({shown_path(p)}: write the name `planner catalog gpus` "
                          "lists, or null for a machine the catalog lacks)") from None
     _check_measured_on(fp, gpu, catalog, p, field)
     return gpu
@@ -261,7 +261,7 @@ def _check_measured_on(fp: Fingerprint, gpu: GPU, catalog: Catalog, p: Path, fie
     if fp.device.lower() not in HOST_DEVICES and names_chip(catalog, fp.device_name, gpu):
         return
     raise InputError(f"{field}.fingerprint.catalog_gpu",
-                     f"{p}: measured on {fp.device} ({fp.device_name}) but labelled {gpu.name}: a profile's "
+                     f"{shown_path(p)}: measured on {fp.device} ({fp.device_name}) but labelled {gpu.name}: a profile's "
                      "efficiencies hold only on the device that measured them (re-run `planner calibrate` on that GPU, "
                      "or write catalog_gpu: null)")
 

@@ -778,6 +778,15 @@ RULES: tuple[StackRule, ...] = (
     StackRule("fsdp2-fp16", "megatron", "parallel.zero", "ZeRO-3 (Megatron's --use-torch-fsdp2) in fp16",
               f"{_FSDP2}: '--use-torch-fsdp2 not supported with fp16 yet'",
               lambda st, m, t: _fsdp2(st) and t.precision == "fp16", lambda c, m, t: ~_zero3(c)),
+    # the launch runs ZeRO-3 with --no-gradient-accumulation-fusion (stacks.LAYOUT_FORCES); a job that asks for the
+    # fusion is told, not launched otherwise than it says (until qa68 its plan read "gradient_accumulation_fusion=on")
+    StackRule("fsdp2-gaf", "megatron", "training.framework.gradient_accumulation_fusion",
+              "gradient_accumulation_fusion: true with ZeRO-3 (Megatron's --use-torch-fsdp2 runs without it: leave "
+              "the option out, or set parallel.zero below 3 or training.framework.megatron_fsdp: true)",
+              f"{_FSDP2}: '--use-torch-fsdp2 is not supported with gradient accumulation fusion'",
+              lambda st, m, t: _fsdp2(st) and st.has_grad_accum_fusion and st.gradient_accumulation_fusion
+              and "gradient_accumulation_fusion" in st.given_options,
+              lambda c, m, t: ~_zero3(c)),
     StackRule("fsdp2-optimizer-offload", "megatron", "training.framework.optimizer_offload",
               "optimizer offload with ZeRO-3 (--optimizer-cpu-offload needs MCore's distributed optimizer, which "
               "--use-torch-fsdp2 refuses)",

@@ -1447,6 +1447,13 @@ class Stack:
             raise ValueError("a per-layer cp_comm_type has one kind a layer: price each (stacks.cp_comm_mix)")
         return CP_COMM_KINDS[self.cp_comm_type]
 
+    def fuses_grad_accum(self, zero=None):
+        """``gradient_accumulation_fusion`` as a plan at ZeRO ``zero`` (a number or an array; None: the option as
+        set) runs it (``LAYOUT_FORCES``): a Megatron-Core ZeRO-3 plan without Megatron-FSDP is torch FSDP2, whose
+        launch passes ``--no-gradient-accumulation-fusion`` whatever the option (planner.present.emit
+        ``MEGATRON_FSDP2_FLAGS``). Until qa68 such a plan's stack line and JSON read "on"."""
+        return option_at(self, "gradient_accumulation_fusion", zero)
+
     @property
     def gradient_accumulation_fusion(self) -> bool:
         """Megatron's ``gradient_accumulation_fusion`` as the stack runs it: the wgrad GEMM adds the weight gradient
@@ -1530,7 +1537,8 @@ class Stack:
         back as a job's ``training.framework`` with no refusal or note (until 2026-12-03 the record listed every
         option, ``channels_last: true`` on megatron-core too, which the job refuses). ``zero``: the plan's ZeRO
         stage, which leaves out an option the plan does not use there (``layout_uses``)."""
-        return {k: None if self.kind_default(k) else _record_value(k, getattr(self, k)) for k in OPTIONS
+        return {k: _record_value(k, option_at(self, k, zero)) if forced(self, k, zero)
+                else None if self.kind_default(k) else _record_value(k, getattr(self, k)) for k in OPTIONS
                 if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))
                 and (zero is None or bool(layout_uses(self, k, zero)))}
 
@@ -1556,6 +1564,13 @@ class Stack:
         kept = (pp or 1) > 1 and self.pp_fsdp_unsharded and not self.raf_under_pp(True)
         return "off (kept gathered under PP)" if kept else on
 
+    def grad_accum_fusion_label(self, zero: int | None = None) -> str:
+        """``gradient_accumulation_fusion`` in the stack line: "on" / "off", and why where the plan's launch forces
+        it off (``fuses_grad_accum``)."""
+        if bool(self.fuses_grad_accum(zero)):
+            return "on"
+        return "off (ZeRO-3: torch FSDP2)" if self.gradient_accumulation_fusion else "off"
+
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
@@ -1574,7 +1589,7 @@ class Stack:
             opts.append(f"tp_overlap={self.tp_overlap}")
         opts.append(f"overlap_grad_reduce={'on' if self.overlap_grad_reduce else 'off'}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
-            opts.append(f"gradient_accumulation_fusion={'on' if self.gradient_accumulation_fusion else 'off'}")
+            opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
         if transformer:
             opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
             raf = self.reshard_label(zero, pp)
@@ -2005,6 +2020,39 @@ assert set(OPTION_USES) <= set(OPTIONS)
 #: ``recommend --csv`` and its JSON ``stack``.
 LAYOUT_USES = {"reshard_after_forward": lambda st, zero: (np.asarray(zero) >= 3) & (not st.megatron_fsdp)}
 assert set(LAYOUT_USES) <= set(OPTIONS)
+
+
+#: Options a plan's launch sets at some layouts whatever the job says: per option, where (given the stack and the
+#: plan's ZeRO stage, a number or an array) and the value it runs there. Megatron-Core's ZeRO-3 without Megatron-FSDP
+#: is ``--use-torch-fsdp2``, which Megatron-LM refuses with gradient-accumulation fusion (megatron/training/
+#: arguments.py validate_args: "--use-torch-fsdp2 is not supported with gradient accumulation fusion"; Megatron-LM
+#: docs torch_fsdp2: "--use-torch-fsdp2 --no-gradient-accumulation-fusion --ckpt-format torch_dist"), so the launch
+#: runs it off (planner.present.emit ``MEGATRON_FSDP2_FLAGS``); an explicit ``true`` there is refused (stack_rules
+#: "fsdp2-gaf"). The time is the same either way: FSDP2 accumulates into each rank's 1/dp gradient shard
+#: (planner.model.step_time ``grad_accum_pass``: ZeRO-3 0). The stack line (``Stack.describe``), the JSON record
+#: (``Stack.options``) and the launch read the one value (``option_at``).
+LAYOUT_FORCES = {"gradient_accumulation_fusion": (
+    lambda st, zero: (np.asarray(zero) >= 3) & st.has_grad_accum_fusion & st.has_zero3 & (not st.megatron_fsdp),
+    False)}
+assert set(LAYOUT_FORCES) <= set(OPTIONS)
+
+
+def forced(stack: "Stack", option: str, zero) -> bool:
+    """Whether a plan at ZeRO ``zero`` (one number; None: no plan) on ``stack`` runs ``option`` at a value its launch
+    sets (``LAYOUT_FORCES``)."""
+    rule = LAYOUT_FORCES.get(option)
+    return zero is not None and rule is not None and bool(rule[0](stack, zero))
+
+
+def option_at(stack: "Stack", option: str, zero):
+    """``option``'s value as a plan at ZeRO ``zero`` (a number or an array; None: the option as set) on ``stack``
+    runs it: the forced value where ``LAYOUT_FORCES`` says so, else the stack's."""
+    value = getattr(stack, option)
+    rule = LAYOUT_FORCES.get(option)
+    if zero is None or rule is None:
+        return value
+    where = rule[0](stack, zero)
+    return np.where(where, rule[1], value) if np.ndim(where) else (rule[1] if where else value)
 
 
 def layout_uses(stack: "Stack", option: str, zero) -> np.ndarray:

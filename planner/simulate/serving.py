@@ -109,7 +109,7 @@ import simpy
 
 from hardware_catalog.files import read_text
 from planner import defaults as D
-from planner.errors import InputError, TooLargeError
+from planner.errors import InputError, TooLargeError, shown_path
 from planner.model import ew
 from planner.simulate.resources import RateLimiter
 
@@ -348,7 +348,8 @@ def load_trace(path) -> Workload:
 
 
 def clip_path(p: Path) -> str:
-    s = str(p)
+    """``p`` as a refusal quotes it (``shown_path``: a newline escaped), its last 77 characters where it is long."""
+    s = shown_path(p)
     return s if len(s) <= 80 else "..." + s[-77:]
 
 

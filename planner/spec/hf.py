@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from planner import vocab as V
-from planner.errors import InputError, clip, read_json_object
+from planner.errors import InputError, clip, read_json_object, shown_path
 
 
 def hf_config_path(path: str | Path, field: str) -> Path:
@@ -20,7 +20,7 @@ def hf_config_path(path: str | Path, field: str) -> Path:
     p = Path(path)
     if p.is_dir():
         if not (p / "config.json").is_file():
-            raise InputError(field, f"{p} is a folder that has no config.json: give a Hugging Face model folder, "
+            raise InputError(field, f"{shown_path(p)} is a folder that has no config.json: give a Hugging Face model folder, "
                                     "its config.json, or a job YAML")
         return p / "config.json"
     return p

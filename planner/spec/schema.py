@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import from_validation, one_of
-from hardware_catalog.files import yaml12_number
+from hardware_catalog.files import YAML12_BOOLS, yaml12_number
 from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
 from planner import vocab as V
@@ -86,7 +86,21 @@ class _Strict(BaseModel):
                      and _takes(f.annotation, (int, float)) and not _takes(f.annotation, (str,))}
             if fixed:
                 data = {**data, **fixed}
+            _strict_bools(cls, data)
         return data
+
+
+def _strict_bools(cls, data: dict) -> None:
+    """A bool field takes YAML 1.2's ``true`` / ``false`` only (hardware_catalog.files ``YAML12_BOOLS``: the loader
+    reads YAML 1.1's ``yes`` / ``no`` / ``on`` / ``off`` as text): pydantic's lax mode read the text ``"false"``,
+    ``"off"``, ``"n"``, ``"0"`` and the numbers 0 / 1 as booleans, so a quoted ``"false"`` passed as false and ``on``
+    as true without a word (qa68). Refused with the spellings taken, as a numeric field refuses ``true``."""
+    for k, v in data.items():
+        f = cls.model_fields.get(k) if isinstance(k, str) else None
+        if v is not None and not isinstance(v, bool) and f is not None and _takes(f.annotation, (bool,)) \
+                and not _takes(f.annotation, (int, float, str)):
+            raise ValueError(f"{k}: must be true or false, got {v!r} (YAML 1.2's spellings, unquoted: "
+                             f"{', '.join(YAML12_BOOLS)})")
 
 
 class MoESpec(_Strict):

@@ -48,14 +48,15 @@ PRIMUS_LOG = ("Measured: the log's running mean 'elapsed time per iteration (ms)
               "(Primus log_avg_skip_iterations 2: the mean of iterations 3-50); its 'tokens per GPU (tokens/s/GPU)' "
               "mean {tok} and 'throughput per GPU (TFLOP/s/GPU)' mean {tf}; 'hip mem usage/free/total' {mem}. ")
 #: every row's stack options: the CK / AITER flash attention as the ``fa2`` entry, and the weight gradient accumulated
-#: by a separate pass (``grad_accum_pass``, planner.model.stacks.Stack.grad_accum_pass): all five configs turn
+#: by a separate pass (the job option ``gradient_accumulation_fusion: false``, which sets
+#: planner.model.stacks.Stack.grad_accum_pass; until qa68 the row-only field itself): all five configs turn
 #: Megatron's gradient-accumulation fusion off -- the Primus YAMLs (llama2_7B / llama2_70B / mixtral_8x7B_v0.1-pretrain
 #: @2386c727, MI300X/llama3.1_8B-BF16-pretrain @711b97cf) set ``gradient_accumulation_fusion: false``, train_llama3.sh
 #: @02b8aa76 passes ``--no-gradient-accumulation-fusion`` -- so each wgrad GEMM writes a bf16 ``param.grad`` that
 #: Megatron-Core's DDP backward hook adds into the fp32 ``main_grad`` (distributed_data_parallel.py
 #: ``_make_backward_post_hook``: ``param.main_grad.add_(param.grad.data)``), every micro-batch. Under torch FSDP2 (the
 #: two 70B rows) the planner prices that add on the 1/dp shard as nothing (step_time: ZeRO-2/3 not modelled).
-ROW_OPTIONS = "attn_kernel=fa2;grad_accum_pass=True"
+ROW_OPTIONS = "attn_kernel=fa2;gradient_accumulation_fusion=False"
 rows = [
  dict(id="mi325x_aac11_primus_llama2-7b_fp8_64", model="Llama 2 7B", params_b=7, layers=32, hidden=4096, heads=32,
       kv_heads=32, ffn_hidden=11008, vocab=32000, seq_len=4096, moe_experts="", moe_topk="", global_batch_seqs=2048,
