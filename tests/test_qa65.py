@@ -160,9 +160,12 @@ def _free_port() -> int:
 
 
 async def _run_script_once(port: int) -> None:
-    """One browser session's first run of the page (a websocket and a rerun message, as the page sends)."""
+    """One browser session's first run of the page (a websocket and a rerun message, as the page sends), until the
+    server says the script finished (its ``script_finished`` ForwardMsg, which st.stop sends too). Until suite44a it
+    read until 20 s of silence after the run: 20 of the test's ~24 s were that wait."""
     import websockets
     from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
     async with websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"]) as ws:
         msg = BackMsg()
@@ -170,8 +173,11 @@ async def _run_script_once(port: int) -> None:
         await ws.send(msg.SerializeToString())
         try:
             while True:
-                await asyncio.wait_for(ws.recv(), 20)
-        except Exception:  # the run ended (st.stop) and the server went quiet, or closed
+                fwd = ForwardMsg()
+                fwd.ParseFromString(await asyncio.wait_for(ws.recv(), 20))
+                if fwd.WhichOneof("type") == "script_finished":
+                    return
+        except Exception:  # the server went quiet or closed (the probe's file then says whether the run got there)
             pass
 
 
