@@ -6,6 +6,7 @@ every sequence's whole KV. planner/workloads/serving_memory.py ``shared_prefix``
 ``Engine._share`` / ``_hit``."""
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from planner.spec import ClusterSpec, load_job_dict
 from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
 from planner.workloads.serving_iteration import IterationModel, prefill_time
 from planner.workloads.serving_memory import kv_bytes_per_sequence, kv_prefix_bytes, shared_prefix
+from planner.workloads.serving_settings import settings_for
 from conftest import answered, invoke_app
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
@@ -258,12 +260,17 @@ def test_serve_states_the_prefix_and_its_numbers(tmp_path):
 
 
 def test_plan_with_a_shared_prefix_simulates():
-    """End to end: the simulated plan with a 2,048-token system prompt needs no more replicas than without."""
+    """End to end: the simulated plan with a 2,048-token system prompt needs no more replicas than without.
+
+    Only the cheapest analytic option of each is simulated (``candidates=1``, as tests/test_serve43.py's plan): the
+    default four gave the same best, p5.48xlarge TP8 x 1 (8 GPUs), p50 TTFT 31.9 / 7.6 ms, at 3.5x the CPU time
+    (9.0 / 10.0 s a plan against 2.6 / 2.7 s; suite44b), and what is checked is one plan's simulation beside the
+    other's, not the choice among options."""
     base = {"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 20, "max_batch": 512, "prompt_tokens": 2560,
             "output_tokens": 256}
-    plans = [plan_serving(load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge"},
-                                         "serving": {**base, **extra}}))
-             for extra in ({}, {"shared_prefix_tokens": 2048})]
+    jobs = [load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge"},
+                           "serving": {**base, **extra}}) for extra in ({}, {"shared_prefix_tokens": 2048})]
+    plans = [plan_serving(job, sim=replace(settings_for(job), candidates=1)) for job in jobs]
     a, b = (p.best for p in plans)
     assert a.simulated and b.simulated and b.meets_latency
     assert b.simulated["ttft_ms"]["p50"] < a.simulated["ttft_ms"]["p50"]
