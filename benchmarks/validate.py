@@ -39,7 +39,10 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   vtrain_multi 4.0 / 16.6 -> 4.8 / 15.3 (vtrain_single 5.5 -> 5.6): not modelled. The 2021 engine's
   ``GPT2ModelPipe`` special case sends the attention mask whole (cast to half) beside each
   activation partition: 8.4 MB a forward hop at seq 2048, ~0.3 ms of MT-NLG's ~219 ms slot; not
-  modelled. BLOOM's partition is its launch's (``PR2_PP_PARTITION``). Its launch also sets
+  modelled. BLOOM's partition is its launch's (``PR2_PP_PARTITION``); its fabric the BLOOM model cards' (bigscience/bloomz
+  README "Hardware": "NVLink 4 inter-gpu connects, 4 OmniPath links": 400 Gb/s a node, ``pr2_intra_gbps``). MT-NLG's
+  error grows with DP (-19.9 / -20.7 / -22.8%), but not through its DP reduce: exposed after the flush, it grows 0.02 s
+  from DP 8 to 12 where the times need 1.85 s, and 800 / 3,200 Gb/s a node move the rows < 2 points (prod44). BLOOM's launch also sets
   ``CUDA_LAUNCH_BLOCKING=1`` (tr11-176B-ml.slurm: "do not remove or the training will hang");
   pricing that as every pass paying host dispatch plus GPU time (``combine`` additive instead of
   max) takes BLOOM -7.0% -> -3.5% (before its partition mapping), but predicts +11.9% for
