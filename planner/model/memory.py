@@ -1810,7 +1810,8 @@ def _prune_middle(m: ModelSpec, st, c) -> bool:
     """Whether ``_middle_reps`` may drop a middle rank another earlier one holds more of everything than: each chunk's
     saved bytes then grow with its layers of each kind. Not under partial full recompute (Megatron's block / uniform
     N: a chunk's kept inputs sit at its first layers' kinds, ``_chunk_rebuilt_counts``), torchtitan's layer SAC (a
-    rank's share by position) or combined 1F1B (a pair's one layer is its chunk's mean layer)."""
+    rank's share by position) or combined 1F1B (a pair's one layer is its chunk's mean layer). ``c`` None: the model's
+    and the stack's conditions alone (``middle_settled`` excludes the partial-recompute rows itself)."""
     if getattr(st, "layer_sac_every", 0) or (m.moe is not None and getattr(st, "moe_a2a_overlap", False)):
         return False
     return c is None or not _any_partial_recompute(c)
