@@ -59,6 +59,7 @@ the HBM the XLA runtime withholds from the program, no NCCL buffers, no caching 
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from dataclasses import dataclass
@@ -1586,6 +1587,9 @@ class ActivationTerms:
     #: (-1 where the row's split has no such rank)
     middle_act: tuple = ()
     middle_rank: tuple = ()
+    #: per middle rank, the rows whose figure was priced (``middle_activations``: where the row has such a rank and,
+    #: in the search, where the rank can beat rank 0); its activations elsewhere are 0 and unread
+    middle_priced: tuple = ()
 
 
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
@@ -1744,14 +1748,73 @@ def _middle_reps(sig: tuple, k: int, v: int, counts: tuple, prune: bool = False)
     return tuple(kept)
 
 
+@functools.lru_cache(maxsize=512)
+def _rank0_covers(sig: tuple, k: int, v: int, counts: tuple) -> tuple[bool, ...]:
+    """Per pipeline rank of one split (``_middle_reps``' arguments): whether rank 0 holds, chunk by chunk, every
+    layer that rank holds (the same ``_layer_signatures`` entry: kind, parameters, 16-bit keep), i.e. rank 0's
+    chunk j is that rank's chunk j plus further layers; all False under DualPipeV's V (no middle rank)."""
+    if v == V_SPLIT or k <= 2:
+        return (False,) * max(k, 0)
+    edges = np.cumsum((0,) + counts)
+    held = [[collections.Counter(sig[edges[j * k + r]:edges[j * k + r + 1]]) for j in range(v)] for r in range(k)]
+    return tuple(all(not (held[r][j] - held[0][j]) for j in range(v)) for r in range(k))
+
+
+def middle_settled(m: ModelSpec, st, c: Candidates, group: int) -> np.ndarray:
+    """Per row, whether the ``group``-th middle rank that can peak (``middle_rank_of``) provably holds no more memory
+    than rank 0, so the search (``memory_per_gpu`` without ``ranks``) need not price it: its figure can only
+    lose to rank 0's (``peak_rank_class`` takes the middle where it is strictly larger), and only where it wins
+    does it reach an output. A sound bound, not an estimate: where it holds, the exact figures obey
+    total(middle) <= total(rank 0).
+
+    Proof. Where rank 0's chunk j holds every layer the middle rank r's chunk j holds (``_rank0_covers``: the same
+    kind, dense and expert parameters and 16-bit keep), for every j:
+
+    * states: rank r's weights, gradients and optimizer are sums over its layers' parameters (``state_weights``,
+      ``state_grads``, ``state_optimizer``: per-parameter bytes, ZeRO / FSDP shards and buckets, Muon's split by
+      matrix, each nondecreasing in the parameters held) and rank 0 holds those layers, further ones and the
+      embedding (``ends``), each adding bytes >= 0; the gathered windows (``largest``) are per state key, the same
+      for both;
+    * saves: a chunk's bytes are its layers' sum by kind (``stage_kind_bytes``, ``chunk_activations``: without
+      partial recompute, the rows this bound keeps) and rank 0's chunks hold a superset, while rank 0 holds at
+      least rank r's micro-batches in flight on every chunk (1F1B pp - 0 >= pp - r; interleaved: rank r runs a
+      prefix of rank 0's forwards, ``pipeline.chunk_inflight``; GPipe and DualPipe alike on every rank), plus the
+      embedding's output;
+    * rebuild: the largest of the rank's own kinds' (``stage_kind_rws``), and rank 0 holds each kind rank r does;
+    * logits and the loss beside them are every rank class's ``first_logits``; ``other`` grows with activations.
+
+    Every step is a sum or product of nonnegative terms, and IEEE rounding is monotone, so the inequality holds
+    for the computed figures too. Not settled (priced exactly): rows under partial full recompute (Megatron's block
+    / uniform N: a chunk's kept inputs sit at its first layers' kinds, not a superset's), torchtitan's layer SAC (a
+    rank's share by position), combined 1F1B (the MoE all-to-all overlap: a pair's one layer is its chunk's mean
+    layer, and a later rank may run pairs rank 0 does not), and a model priced per sample (no ranks). tests/
+    test_speed44.py checks the bound against the exact figures on random rows."""
+    n = len(c)
+    if not n or not m.is_transformer or not m.layers or not _prune_middle(m, st, None):
+        return np.zeros(n, dtype=bool)
+    splits, lay = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
+    sig = _layer_signatures(m, st)
+    cover = np.array([group < len(reps) and _rank0_covers(sig, k, v, counts)[reps[group]]
+                      for (k, v, counts), reps in ((s, split_middle_reps(m, st, c, *s)) for s in splits)], dtype=bool)
+    return cover[lay] & ~_partial_rows(c)
+
+
+def _partial_rows(c) -> np.ndarray:
+    """Per row, whether it runs partial full recompute (``rc`` full with a block or uniform N)."""
+    n = len(c)
+    rc, rn, rg = (np.broadcast_to(np.asarray(x), (n,)) for x in (c.rc, getattr(c, "rn", 0), getattr(c, "rg", 1)))
+    return (rc == 2) & ((rn > 0) | (rg > 1))
+
+
 def _prune_middle(m: ModelSpec, st, c) -> bool:
     """Whether ``_middle_reps`` may drop a middle rank another earlier one holds more of everything than: each chunk's
     saved bytes then grow with its layers of each kind. Not under partial full recompute (Megatron's block / uniform
     N: a chunk's kept inputs sit at its first layers' kinds, ``_chunk_rebuilt_counts``), torchtitan's layer SAC (a
-    rank's share by position) or combined 1F1B (a pair's one layer is its chunk's mean layer)."""
+    rank's share by position) or combined 1F1B (a pair's one layer is its chunk's mean layer). ``c`` None: the model's
+    and the stack's conditions alone (``middle_settled`` excludes the partial-recompute rows itself)."""
     if getattr(st, "layer_sac_every", 0) or (m.moe is not None and getattr(st, "moe_a2a_overlap", False)):
         return False
-    return not _any_partial_recompute(c)
+    return c is None or not _any_partial_recompute(c)
 
 
 _PARTIAL_LAST: list = [None, False]  # ((rc, rn, rg) arrays, their answer): ``_any_partial_recompute``'s one entry
@@ -1778,6 +1841,18 @@ def split_middle_reps(m: ModelSpec, st, c, k: int, v: int, counts: tuple) -> tup
     return _middle_reps(_layer_signatures(m, st), k, v, tuple(int(x) for x in counts), _prune_middle(m, st, c))
 
 
+class _Signatures(tuple):
+    """``_layer_signatures``' tuple with its hash computed once: ``_middle_reps`` and ``_rank0_covers`` are cached
+    on it, asked tens of thousands of times a search (a DeepSeek-V3 search's 35,560 ``split_middle_reps`` calls each
+    hashed its 61 layers' entries again; speed44). Equal to, and hashing as, the plain tuple."""
+
+    def __hash__(self):
+        got = self.__dict__.get("_hash")
+        if got is None:
+            got = self.__dict__["_hash"] = tuple.__hash__(self)
+        return got
+
+
 _SIGNATURES: dict = {}  # id(model) -> (model, lp16 ranges, signatures): ``_layer_signatures``, a few models a search
 
 
@@ -1791,8 +1866,8 @@ def _layer_signatures(m: ModelSpec, st) -> tuple:
         return got[2]
     dense, exp = layer_params(m)
     n = len(dense)
-    sig = tuple((q, float(d), float(e), i < first or i >= n - last)
-                for i, (q, d, e) in enumerate(zip(layer_kinds(m), dense, exp)))
+    sig = _Signatures((q, float(d), float(e), i < first or i >= n - last)
+                      for i, (q, d, e) in enumerate(zip(layer_kinds(m), dense, exp)))
     if len(_SIGNATURES) >= 16:
         _SIGNATURES.clear()
     _SIGNATURES[id(m)] = (m, (first, last), sig)
@@ -1827,17 +1902,16 @@ def middle_rank_of(m: ModelSpec, st, c, group: int = 0, keys=None) -> tuple[np.n
 def _middle_rank_rows(m: ModelSpec, st, c, group: int) -> tuple[np.ndarray, np.ndarray]:
     """``middle_rank_of`` found."""
     n = len(c)
-    rank, held = np.full(n, -1, dtype=np.intp), np.zeros(n)
     if not n or not m.is_transformer or not m.layers:
-        return rank, held
+        return np.full(n, -1, dtype=np.intp), np.zeros(n)
     splits, lay = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
+    # per split (a few), then gathered: one pass over the rows, not one a split (speed44)
+    tab_r, tab_h = np.empty(len(splits), dtype=np.intp), np.empty(len(splits))
     for i, (k, v, counts) in enumerate(splits):
         reps = split_middle_reps(m, st, c, k, v, counts)
-        per_rank = rank_sums(counts, k, v)
-        r = reps[group] if group < len(reps) else -1
-        rows = lay == i
-        rank[rows], held[rows] = r, per_rank[r if r >= 0 else min(1, k - 1)]
-    return rank, held
+        tab_r[i] = r = reps[group] if group < len(reps) else -1
+        tab_h[i] = rank_sums(counts, k, v)[r if r >= 0 else min(1, k - 1)]
+    return tab_r[lay], tab_h[lay]
 
 
 def _layout_kind_shares(lk: tuple, names: tuple, k: int, v: int, counts: tuple, rank: int = -1) -> np.ndarray:
@@ -2458,7 +2532,8 @@ def _unmixed_saves(full_layer, raw, at_none):
     return unrecomputed, lambda: ({"": full_layer}, {"": unrecomputed()[0]})
 
 
-def _rank_rebuilds(m: ModelSpec, st, c: Candidates, rws, key_rws: dict, inv, beside=0.0, group: int = 0) -> tuple:
+def _rank_rebuilds(m: ModelSpec, st, c: Candidates, rws, inv, beside=0.0, key_rws: dict | None = None,
+                   group: int = 0) -> tuple:
     """(the model's rebuild, (rank 0, middle, last) rebuild peaks or None, the rebuild beside the loss), each with
     ``beside`` (what sits beside any rebuild: a matrix's gradient before its scatter, ``scan_grad_transient``): each
     rank's own kinds' (``stage_kind_rws``) where ``key_rws`` is given (each kind's at the activation keys, gathered by
@@ -2474,21 +2549,53 @@ def _rank_rebuilds(m: ModelSpec, st, c: Candidates, rws, key_rws: dict, inv, bes
     return rws + beside, ranks, np.where(v, ranks[0], ranks[2])
 
 
-def middle_activations(m: ModelSpec, st, c: Candidates, ra: RankActivations, args: tuple, rebuilds) -> tuple:
+def middle_activations(m: ModelSpec, st, c: Candidates, ra: RankActivations, args: tuple, rebuilds,
+                       exact: bool = True) -> tuple:
     """(activations, rank) of each middle rank that can peak (``middle_rank_of``'s groups; ``ra`` the first's, rank
-    1's): ``rank_activations`` at each further one (``args`` its arguments, ``rebuilds(group)`` its rank rebuilds,
-    ``_rank_rebuilds``), its own layers, kinds, rebuild and micro-batches in flight (mem43b)."""
-    acts = [ra.middle] + [rank_activations(m, st, c, *args, rebuilds(g), g).middle
-                          for g in range(1, middle_groups(m, st, c))]
-    return tuple(acts), tuple(middle_rank_of(m, st, c, g)[0] for g in range(len(acts)))
+    1's): ``rank_activations`` at each further one (``args`` its arguments, ``rebuilds(rows' candidates, rows, group)``
+    its rank rebuilds on those rows, ``_rank_rebuilds``), its own layers, kinds, rebuild and micro-batches in flight (mem43b),
+    on the rows that have such a rank only (the rank -1 and the figure 0 elsewhere, unread: ``rank_class_rows``
+    takes a middle rank where its rank is >= 0). Not ``exact`` (the search: only the peak class's figures are read),
+    also not on the rows where the rank provably holds no more than rank 0 (``middle_settled``; speed44). Each row's
+    figure is the one a call on all rows gives it (every step elementwise or per key). Returns (activations, ranks,
+    the rows priced: ``ActivationTerms.middle_priced``); the first middle rank's activations are ``ra``'s, on every
+    row, but not priced where settled."""
+    n = len(c)
+    acts, ranks, priced = [ra.middle], [], []
+    for g in range(middle_groups(m, st, c)):
+        ranks.append(middle_rank_of(m, st, c, g)[0])
+        priced.append((ranks[g] >= 0) & (True if exact else ~middle_settled(m, st, c, g)))
+        if g == 0:
+            continue
+        rows = np.flatnonzero(priced[g])
+        acts.append(np.zeros(n))
+        if rows.size:
+            cc = c.take(rows)
+            acts[g][rows] = rank_activations(m, st, cc, *_rows_of(args, rows, n), rebuilds(cc, rows, g), g).middle
+    return tuple(acts[:len(ranks)]), tuple(ranks), tuple(priced)
+
+
+def _rows_of(x, rows, n: int):
+    """``x`` at ``rows``: a column of ``n`` rows taken, a tuple, list or dict of them or a callable giving them
+    likewise, anything else (a value for every row) as it is (``middle_activations``' arguments); ``rows`` None: all."""
+    if rows is None:
+        return x
+    if callable(x):
+        return lambda: _rows_of(x(), rows, n)
+    if isinstance(x, dict):
+        return {k: _rows_of(v, rows, n) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_rows_of(v, rows, n) for v in x)
+    return x[rows] if isinstance(x, np.ndarray) and x.ndim and x.shape[0] == n else x
 
 
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
-                            hf, walked, layers, m_micro, g_kept, loss_weights=0.0) -> ActivationTerms:
+                            hf, walked, layers, m_micro, g_kept, loss_weights=0.0, exact: bool = True) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
     ``_partial_recompute_saves``, the HF table where the code is transformers'), the stages' layer-micro-batches
     (``rank_activations``), the logits and loss transient (activations.logits_bytes, loss_transient_bytes), the
-    walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host."""
+    walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host; not ``exact``, the middle
+    ranks only where they can beat rank 0 (``middle_activations``)."""
     act_b = b.act
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
     # gathered back to every candidate (a search has millions of rows, a few hundred keys)
@@ -2528,9 +2635,8 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # MaxText's GPipe holds more: not counted), on the full-recompute rows (the layers under jax.checkpoint)
     host = host + np.where(c.rc == 2, layers * remat_host_layer_bytes(
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
-    rebuilds = functools.partial(_rank_rebuilds, m, st, c, rws, key_rws if kinds is not None else {}, inv,
-                                 scan_grad_transient(m, st, c, act_b))  # each rank's own kinds' rebuild
-    rws, rrws, head_rws = rebuilds()
+    rebuilds = functools.partial(_rank_rebuilds, m, st, key_rws=key_rws if kinds is not None else {})  # own kinds'
+    rws, rrws, head_rws = rebuilds(c, *(at := (rws, inv, scan_grad_transient(m, st, c, act_b))))
     ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
     last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
@@ -2541,8 +2647,8 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
         # (one stage: rank 0 is "first" and "last", no middle)
         ra = dataclasses.replace(ra, **{k: np.where(walked, w_act, getattr(ra, k)) for k in ("rank0", "last", "first")})
         first_logits, last_logits = (np.where(walked, w_logits, x) for x in (first_logits, last_logits))
-    return ActivationTerms(ra.first, ra.last, first_logits, last_logits, host, ra.rank0,  # each middle rank's own
-                           *middle_activations(m, st, c, ra, args, lambda g: rebuilds(group=g)[1]))
+    return ActivationTerms(ra.first, ra.last, first_logits, last_logits, host, ra.rank0, *middle_activations(
+        m, st, c, ra, args, lambda cc, rows, g: rebuilds(cc, *_rows_of(at, rows, len(c)), group=g)[1], exact))
 
 
 def sample_activations(m: ModelSpec, c: Candidates, act_b) -> ActivationTerms:
@@ -2632,7 +2738,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         # the loss's backward: the head's gradient and gathered kernel where a layer's would be (scan_loss_weights)
         loss_w = scan_loss_weights(m, st, c, b.act, (x.largest * np.minimum(x.w_held, 2.0))[x.sinv])
         a = transformer_activations(m, t, given, st, c, seq, gb, b, memo, hf, walked, layers, m_micro, x.g_kept,
-                                    loss_w)
+                                    loss_w, exact=ranks)
         host_f, host_l = s.host_f + a.host, s.host_l + a.host
     else:
         a = sample_activations(m, c, b.act)
@@ -2641,8 +2747,8 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     rt, context = runtime_reserve(gpu, st)  # the platform's runtime: CUDA's context and NCCL, XLA's withheld HBM
     outside = context + rt.per_group * groups + buffers
 
-    def other(act):
-        return outside + allocator_reserve(act, rt.fragmentation)
+    def other(act, rows=None):  # (``rows``: the reserve of those rows only, ``act`` theirs: rank_class_rows)
+        return _rows_of(outside, rows, len(c)) + allocator_reserve(act, rt.fragmentation)
 
     first = rank_parts(s.fw, s.fg, s.fo, a.first_act, a.first_logits, fsdp2_head[0], other)
     # rank 0 and the middle rank that peaks each on its own states beside its own activations (rank_class_rows), and
@@ -2739,35 +2845,43 @@ def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms
             else np.zeros(len(c), dtype=bool))
     if not told.any():
         return None
-    nk = len(x.kpp)
+    n, nk = len(c), len(x.kpp)
 
-    def priced(rank_rows, act):
+    def priced(rank_rows, act, rows=None):  # ``rows``: those rows' figures only
         rk = np.zeros(nk, dtype=np.intp)  # the rank per state key (a key's rows share one split)
         rk[x.sinv] = np.maximum(rank_rows, 0)
-        w, g, o = rank_class_states(rank_state_context(x, kw["gpu"], rk), c, kw)
-        return rank_parts(w, g, o, act, a.first_logits, head_f, other)
-    out = dict(told=told, **{f"rank0_{k}": v for k, v in priced(np.zeros(len(c), dtype=np.intp), a.rank0_act).items()})
-    best, rank = None, np.full(len(c), -1)
-    for act, r in zip(a.middle_act, a.middle_rank):
-        parts = priced(r, act)
-        more = (r >= 0) if best is None else (r >= 0) & (parts["total"] > best["total"])
-        best = parts if best is None else {k: select(more, parts[k], best[k]) for k in RANK_PARTS}
-        rank = np.where(more, r, rank)
+        w, g, o = rank_class_states(rank_state_context(x, kw["gpu"], rk), c, kw, rows)
+        at = functools.partial(_rows_of, rows=rows, n=n)
+        return rank_parts(w, g, o, at(act), at(a.first_logits), at(head_f), lambda v: other(v, rows))
+    out = dict(told=told, **{f"rank0_{k}": v for k, v in priced(np.zeros(n, dtype=np.intp), a.rank0_act).items()})
+    # the largest total over the middle ranks priced (the first of equals; -inf: none), each on its priced rows
+    best, rank = {k: np.full(n, -np.inf if k == "total" else 0.0) for k in RANK_PARTS}, np.full(n, -1)
+    for act, r, ok in zip(a.middle_act, a.middle_rank, a.middle_priced):
+        rows = np.flatnonzero(ok)
+        if rows.size:
+            parts = priced(r, act, rows)
+            more = parts["total"] > best["total"][rows]
+            for k in RANK_PARTS:
+                best[k][rows] = select(more, parts[k], best[k][rows])
+            rank[rows] = np.where(more, r[rows], rank[rows])
     out.update({f"middle_{k}": v for k, v in best.items()})
     return out | dict(middle_rank=np.where(told, rank, -1))
 
 
-def rank_class_states(xr: StateContext, c: Candidates, kw: dict) -> tuple:
+def rank_class_states(xr: StateContext, c: Candidates, kw: dict, rows=None) -> tuple:
     """(weights, grads, optimizer) of ``xr``'s "first" stage per candidate (``stage_states``): priced once per state
     key and gathered where no term reads a candidate's own columns (no walked HF step, no deferred FSDP gradient
     sync, no frozen base's adapters), the same figures bit for bit (each term is its key's value gathered), else
-    per candidate. The search prices two such ranks on every block (mem43): per key it costs a few gathers."""
+    per candidate. The search prices two such ranks on every block (mem43): per key it costs a few gathers.
+    ``rows``: those candidates' figures only (None: all)."""
     if kw["walked"] is not None or getattr(xr.st, "defer_fsdp_grad_sync", False) or xr.b.frozen:
         s = stage_states(xr, c, kw["gb"], kw["walked"], kw["hf"])
-        return s.fw, s.fg, s.fo
+        return (s.fw, s.fg, s.fo) if rows is None else tuple(np.broadcast_to(v, (len(c),))[rows]
+                                                             for v in (s.fw, s.fg, s.fo))
     nk = len(xr.kpp)
     s = stage_states(dataclasses.replace(xr, sinv=np.arange(nk)), c, kw["gb"], None, kw["hf"])
-    return tuple(np.broadcast_to(v, (nk,))[xr.sinv] for v in (s.fw, s.fg, s.fo))
+    inv = xr.sinv if rows is None else xr.sinv[rows]
+    return tuple(np.broadcast_to(v, (nk,))[inv] for v in (s.fw, s.fg, s.fo))
 
 
 def rank_class_columns(classes: dict | None, first: dict, n: int) -> dict:
