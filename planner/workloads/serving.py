@@ -483,7 +483,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         """k steps prefilling n new tokens beside ``dec`` decodes, ``room`` prompt tokens a step."""
         k = np.maximum(np.ceil(n / room), 1.0)
         # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p
-        # computed ones attends to c x (p + c/2) pairs (``prefill_pairs``) and re-reads the p (MLA); the full chunks
+        # computed ones attends to c x (p + (c + 1)/2) pairs (``prefill_pairs``) and re-reads the p (MLA); the full chunks
         # timed at their mean p
         full = np.minimum(room, n) * (k > 1)
         done = (k - 1.0) * full  # tokens in the full chunks
