@@ -1,6 +1,6 @@
 """serve43c: one prompt-prefill formula in the analytic serving model, and a $0 price costs $0.
 
-1. The (query, key) pairs of a causal prefill chunk (tokens x (computed + tokens / 2)) and a prompt's prior-context
+1. The (query, key) pairs of a causal prefill chunk (tokens x (computed + (tokens + 1) / 2) since srv44) and a prompt's prior-context
    and local-layer terms were written four times (``steady_iteration``, ``prefill_time``, ``offline_run``,
    ``llm_ttft``'s budget share); now ``serving_iteration.prefill_pairs`` and ``IterationModel.prompt_prefill``.
 2. ``_costs`` took a $0 node price for "no price" (``price / g if price else None``): no $/h, no $ per million. A
@@ -27,8 +27,10 @@ def _flash_mask_pairs(computed: int, tokens: int) -> int:
 
 
 @pytest.mark.parametrize("computed,tokens", [(0, 1), (0, 4096), (1000, 100), (6000, 2048), (3, 7)])
-def test_prefill_pairs_is_the_flash_mask_less_the_diagonals_half(computed, tokens):
-    assert prefill_pairs(float(computed), float(tokens)) == _flash_mask_pairs(computed, tokens) - tokens / 2.0
+def test_prefill_pairs_is_the_flash_mask(computed, tokens):
+    """srv44: the diagonal counted (each query attends to itself), as the simulation's engine step counted it; until
+    srv44 the analytic count was the mask less tokens / 2."""
+    assert prefill_pairs(float(computed), float(tokens)) == _flash_mask_pairs(computed, tokens)
 
 
 def _im(preset: str, prompt: int = 6048, prefix: int = 3008):  # the prefix in whole 16- and 32-token blocks
@@ -44,7 +46,7 @@ def _im(preset: str, prompt: int = 6048, prefix: int = 3008):  # the prefix in w
 def test_prompt_prefill_is_prompts_times_one_prompts_terms(preset):
     _, _, _, im = _im(preset)
     one, many = im.prompt_prefill(3008.0, 3040.0), im.prompt_prefill(3008.0, 3040.0, 2.5)
-    assert one["prefill_ctx"] == 3040 * 3008 + 3040**2 / 2 and one["prefill_prior"] == 3008.0
+    assert one["prefill_ctx"] == 3040 * 3008 + 3040 * 3041 / 2 and one["prefill_prior"] == 3008.0
     assert ("prefill_local_ctx" in one) == bool(im.window)
     assert set(many) == set(one) and all(math.isclose(many[k], 2.5 * one[k], rel_tol=1e-15) for k in one)
 
@@ -52,7 +54,7 @@ def test_prompt_prefill_is_prompts_times_one_prompts_terms(preset):
 def test_prefill_time_is_one_prompt_after_the_cached_prefix():
     """``prefill_time`` times the N = P - H new tokens after the H cached ones, local pairs included."""
     m, s, hw, im = _im("gemma2-9b")
-    want = float(im.time(prefill_tokens=3040, prefill_ctx=3040 * 3008 + 3040**2 / 2, prefill_prior=3008,
+    want = float(im.time(prefill_tokens=3040, prefill_ctx=3040 * 3008 + 3040 * 3041 / 2, prefill_prior=3008,
                          prefill_local_ctx=im.local_pairs(3008.0, 3040)))
     assert prefill_time(m, s, hw, 8, im) == pytest.approx(want, rel=1e-15)
 

@@ -48,20 +48,21 @@ def test_cached_tokens_are_whole_blocks_of_the_engine():
 
 def test_prefill_by_hand():
     """Llama-3-8B, 2,560-token prompts, 2,048 shared: 512 new tokens, each attending to the 2,048 cached
-    keys and causally to the new ones: 512 x 2,048 + 512^2 / 2 = 1,179,648 (query, key) pairs, against
-    2,560^2 / 2 = 3,276,800 without. Their FLOPs: lin x tokens + attn x pairs."""
+    keys and causally to the new ones, itself included: 512 x 2,048 + 512 x 513 / 2 = 1,179,904 (query, key) pairs
+    (srv44: the diagonal counted, FlashAttention's causal mask), against 2,560 x 2,561 / 2 = 3,278,080 without.
+    Their FLOPs: lin x tokens + attn x pairs."""
     job = _job(shared_prefix_tokens=2048)
     m, s = job.model, job.serving
     im = IterationModel.build(m, H100, 1, "bf16", "bf16", "vllm")
-    pairs = 512 * 2048 + 512 * 512 / 2
-    assert pairs == 1_179_648
+    pairs = 512 * 2048 + 512 * 513 / 2
+    assert pairs == 1_179_904
     assert prefill_time(m, s, H100, 1) == float(im.time(prefill_tokens=512, prefill_ctx=pairs))
     base = _job()
-    assert prefill_time(m, base.serving, H100, 1) == float(im.time(prefill_tokens=2560, prefill_ctx=2560 ** 2 / 2))
+    assert prefill_time(m, base.serving, H100, 1) == float(im.time(prefill_tokens=2560, prefill_ctx=2560 * 2561 / 2))
     flops = im.parts(prefill_tokens=512, prefill_ctx=pairs)["flops"]
     assert flops == pytest.approx(im.lin_flops * 512 + im.attn_flops * pairs)
     # compute-bound: the prefill time falls about as its FLOPs do (4.2x fewer here)
-    f0 = im.parts(prefill_tokens=2560, prefill_ctx=2560 ** 2 / 2)["flops"]
+    f0 = im.parts(prefill_tokens=2560, prefill_ctx=2560 * 2561 / 2)["flops"]
     assert prefill_time(m, base.serving, H100, 1) / prefill_time(m, s, H100, 1) > 0.8 * f0 / flops
 
 

@@ -148,11 +148,14 @@ def test_decode_reads_and_attends_to_the_window_only():
     assert float(attention_flops_per_token(m, ctx)) < float(attention_flops_per_token(m, ctx, windowed=False))
     kv_read = im.kv_bytes * B * (8 / 48 * ctx + 40 / 48 * 1024)
     assert p["memory"] * im.bytes_rate == pytest.approx(im.dense_bytes + kv_read, rel=1e-12)
-    # a prompt of 8,192 prefilled alone: causal pairs, the local layers' inside their window
+    # a prompt of 8,192 prefilled alone: causal pairs, the local layers' inside their window, and the diagonal
+    # (srv44: each query attends to itself, P/2 pairs a global layer and w/2 a local one past its window: half the
+    # full count's keys of one query, ``attention_flops_per_token`` at P)
     P = 8192.0
-    q = im.parts(prefill_tokens=P, prefill_ctx=P * P / 2, prefill_local_ctx=im.local_pairs(0, P))
+    q = im.parts(prefill_tokens=P, prefill_ctx=P * (P + 1) / 2, prefill_local_ctx=im.local_pairs(0, P))
     causal = P * float(attention_flops_per_token(m, P, causal_half=True))
-    assert q["flops"] == pytest.approx(im.lin_flops * P + causal, rel=1e-12)
+    diagonal = float(attention_flops_per_token(m, P)) / 2
+    assert q["flops"] == pytest.approx(im.lin_flops * P + causal + diagonal, rel=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -91,10 +91,10 @@ def test_long_prompt_counts_its_chunk_steps():
         got[budget] = float(llm_ttft(im, s, 0.0, 64, budget=budget))
         cfg = _sim_config(m, s, hw, 1, 64, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
         assert got[budget] == pytest.approx(simulate_serving(cfg, wl, monitor=False).ttft.p50, rel=1e-3)
-    one_step = float(im.time(prefill_tokens=8000, prefill_ctx=8000 ** 2 / 2))
+    one_step = float(im.time(prefill_tokens=8000, prefill_ctx=8000 * 8001 / 2))  # the diagonal counted (srv44)
     assert got[8192] == pytest.approx(one_step)
-    by_hand = 3 * float(im.time(prefill_tokens=2048, prefill_ctx=2048 * (2048 + 2048 / 2), prefill_prior=2048)) \
-        + float(im.time(prefill_tokens=1856, prefill_ctx=1856 * (6144 + 1856 / 2), prefill_prior=6144))
+    by_hand = 3 * float(im.time(prefill_tokens=2048, prefill_ctx=2048 * (2048 + 2049 / 2), prefill_prior=2048)) \
+        + float(im.time(prefill_tokens=1856, prefill_ctx=1856 * (6144 + 1857 / 2), prefill_prior=6144))
     assert got[2048] == pytest.approx(by_hand) and got[512] > got[2048] > got[8192]
 
 

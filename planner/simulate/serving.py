@@ -1149,7 +1149,7 @@ class Engine:
             p_tok = p_ctx = p_prior = 0
             for r, c in chunks:
                 p_tok += c
-                p_ctx += c * r.computed + c * (c + 1) / 2
+                p_ctx += self.im.prefill_pairs(r.computed, c)  # the model's one count (FlashAttention's causal mask)
                 p_prior += r.computed  # cached tokens the chunk attends to (MLA re-projects them)
             # local layers: their causal pairs inside the window (IterationModel.local_pairs)
             p_loc = (float(sum(self.im.local_pairs(r.computed, c) for r, c in chunks)) if chunks else 0.0) \

@@ -483,7 +483,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         """k steps prefilling n new tokens beside ``dec`` decodes, ``room`` prompt tokens a step."""
         k = np.maximum(np.ceil(n / room), 1.0)
         # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p
-        # computed ones attends to c x (p + c/2) pairs (``prefill_pairs``) and re-reads the p (MLA); the full chunks
+        # computed ones attends to c x (p + (c + 1)/2) pairs (``prefill_pairs``) and re-reads the p (MLA); the full chunks
         # timed at their mean p
         full = np.minimum(room, n) * (k > 1)
         done = (k - 1.0) * full  # tokens in the full chunks
@@ -2768,7 +2768,9 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 # slot queue a birth-death chain over the occupancy, departures n / W(n): ``occupancy_wait``) 52 kept / 4 added / 5
 # removed / 0 missed, 19 apart: the chat example's p4de.24xlarge TP2 2 -> 3 analytic, as simulated, every simulated
 # count the same; ttft_grid 41 -> 42 of 60 (more than 25% under 11 -> 7). Session 35's ND H200 v5 rows add 3 options
-# to the two examples, each kept: 55 / 4 / 5 / 0 of 64, 19 apart.
+# to the two examples, each kept: 55 / 4 / 5 / 0 of 64, 19 apart. srv44's re-run after serve44-46 (a row sized at its
+# least budget, 512 where the TPOT is least): 48 / 16 / 0 / 0, 31 apart, 1.00x to 1.75x: the analytic size now at or
+# under the simulated one everywhere (docs/serving_notes.md, srv44).
 # The line under the plan's table (``_ranking``) says this in words, not these counts: they belong to those two jobs,
 # not to the plan being printed (README serving section has them).
 

@@ -37,18 +37,18 @@ THROUGHPUT_ERROR_PLATFORM = "cuda"
 LOCAL_THROUGHPUT_ERROR = (0.0, 1.22)
 LOCAL_THROUGHPUT_ERROR_RUNS = 49
 #: simulated / analytic replicas over the 64 options of the chat and 70b examples
-#: (``benchmarks/sim_vs_analytic_replicas.py``: 55 kept, 4 added, 5 removed, 0 missed since session 35's ND H200 v5
-#: rows added 3 options, each kept; 52 / 4 / 5 / 0 of 61 since occup34): the least 0.80
-#: (p4de.24xlarge TP1 5 -> 4), the most 1.65 (g5.48xlarge TP8 17 -> 28)
-ANALYTIC_TO_SIMULATED = (0.80, 1.65)
+#: (``benchmarks/sim_vs_analytic_replicas.py``, re-run in srv44 after serve44-46 and qa67: 48 kept, 16 added, 0 removed,
+#: 0 missed; 55 / 4 / 5 / 0 before, when the screen sized every option at the 2,048 budget's throughput): the least
+#: 1.00 (no count removed), the most 1.75 (g5.48xlarge TP8 16 -> 28)
+ANALYTIC_TO_SIMULATED = (1.00, 1.75)
 ANALYTIC_TO_SIMULATED_OPTIONS = 64
-#: the same apart by what sets the option's replicas (``fleet_bound``; the benchmark's last lines, budget35; session 35's
-#: ND H200 v5 options two throughput-bound, one TPOT-bound): the 31
-#: throughput-bound options all kept their count (1.00x), the 23 TPOT-bound moved 0.80x (p4de.24xlarge TP1 5 -> 4) to
-#: 1.11x (g6e.48xlarge TP8 9 -> 10), the 10 TTFT-bound 0.92x (p5.48xlarge TP2 12 -> 11) to 1.65x (g5.48xlarge TP8
-#: 17 -> 28): (low, high, options). In-sample, two examples: where the screen's latency model and the simulation's
-#: disagree, and the stand-in for the latency model's error on a latency-bound fleet (``replica_range``)
-ANALYTIC_TO_SIMULATED_BY_BOUND = {"throughput": (1.00, 1.00, 31), "tpot": (0.80, 1.11, 23), "ttft": (0.92, 1.65, 10)}
+#: the same apart by what sets the option's replicas (``fleet_bound``; the benchmark's last lines, srv44): the 27
+#: throughput-bound options all kept their count (1.00x), the 17 TPOT-bound moved 1.00x to 1.50x (p4de.24xlarge TP2
+#: 2 -> 3), the 20 TTFT-bound 1.00x to 1.75x (g5.48xlarge TP8 16 -> 28): (low, high, options). Until srv44
+#: (budget35, before serve44-46 stated a row at its least budget) 31 / 23 / 10 options, 1.00x / 0.80x-1.11x /
+#: 0.92x-1.65x. In-sample, two examples: where the screen's latency model and the simulation's disagree, and the
+#: stand-in for the latency model's error on a latency-bound fleet (``replica_range``)
+ANALYTIC_TO_SIMULATED_BY_BOUND = {"throughput": (1.00, 1.00, 27), "tpot": (1.00, 1.50, 17), "ttft": (1.00, 1.75, 20)}
 #: simulated / analytic time of an offline job's fleet (its $ per 1M requests at the same replicas and price) over
 #: the 127 options ``benchmarks/offline_sim_vs_analytic.py`` simulates (offsim43, 2026-12-06, main at acfccff3: after
 #: QA 67 runs offline at its fastest token budget; the batch example's 53, 0.999-1.066, and the chat and 70b examples
@@ -99,7 +99,7 @@ def replica_range(replicas: int, simulated: bool, local_attention: bool,
     replica serves the predicted requests/s / (1 + e), e the serving model's signed throughput error on published
     runs (``THROUGHPUT_ERROR``, 10th-90th percentile; ``LOCAL_THROUGHPUT_ERROR`` for a model with local attention
     layers), so the fleet for the same QPS is ceil(replicas x (1 + e)). ``bound`` (``fleet_bound``) says what set the
-    replicas: a throughput-bound fleet's count is the throughput's alone (the simulation kept every one of the 29
+    replicas: a throughput-bound fleet's count is the throughput's alone (the simulation kept every one of the 27
     such options' analytic counts); a TPOT- or TTFT-bound one's is the latency model's too, whose error on a fleet no
     published run measures: its stand-in is how far the screen's latency model and the simulation's disagreed on
     options of that bound (``ANALYTIC_TO_SIMULATED_BY_BOUND``, in-sample), the range's other factor whether the option
@@ -108,7 +108,7 @@ def replica_range(replicas: int, simulated: bool, local_attention: bool,
     >>> replica_range(7, True, False)[:2], replica_range(7, False, False)[:2]
     ((6, 10), (6, 10))
     >>> replica_range(7, True, False, "tpot")[:2], replica_range(7, False, False, "ttft")[:2]
-    ((5, 11), (6, 16))
+    ((6, 14), (6, 16))
     """
     lo_e, hi_e = LOCAL_THROUGHPUT_ERROR if local_attention else THROUGHPUT_ERROR
     lo_s, hi_s, n = ANALYTIC_TO_SIMULATED_BY_BOUND[bound]

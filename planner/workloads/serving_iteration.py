@@ -111,19 +111,22 @@ def mla_context_upproj_flops(m) -> float:
 
 def prefill_pairs(computed, tokens):
     """(query, key) pairs of a causal prefill chunk of ``tokens`` new tokens after ``computed`` ones (a prefix-cache
-    hit, earlier chunks of the prompt): tokens x (computed + tokens / 2); a whole prompt of N alone N^2 / 2. THE count
-    the analytic serving model gives :meth:`IterationModel.time` as ``prefill_ctx`` (``IterationModel.prompt_prefill``;
-    ``llm_ttft``'s chunks in planner/workloads/serving.py). Source: FlashAttention's causal mask with a prior
-    context is "aligned to the bottom right corner of the attention matrix" (Dao-AILab/flash-attention,
-    flash_attn/flash_attn_interface.py, ``flash_attn_func``'s docstring; vLLM prefills a chunk after cached tokens
-    through it), so the chunk's query i (0-based) attends computed + i + 1 keys: tokens x computed + tokens (tokens +
-    1) / 2 in all. The diagonal's tokens / 2 is left out here (under 1 / tokens of the chunk's pairs: 0.02% of a
-    6,000-token prompt's); the simulated engine step (planner/simulate/serving.py) counts it. Vectorised.
+    hit, earlier chunks of the prompt): tokens x (computed + (tokens + 1) / 2); a whole prompt of N alone
+    N (N + 1) / 2. THE count of the serving model, analytic and simulated: :meth:`IterationModel.prompt_prefill`
+    (``steady_iteration``, ``prefill_time``, ``llm_ttft``'s chunks and budget share, ``offline_run``) and the
+    simulated engine step (planner/simulate/serving.py ``Engine.run``) give it to :meth:`IterationModel.time` as
+    ``prefill_ctx``. Source: FlashAttention's causal mask with a prior context is "aligned to the bottom right corner
+    of the attention matrix" (Dao-AILab/flash-attention, flash_attn/flash_attn_interface.py, ``flash_attn_func``'s
+    docstring: with seqlen_q 2 and seqlen_k 5 the mask is [[1 1 1 1 0], [1 1 1 1 1]]), the kernel vLLM prefills a
+    chunk after cached tokens through (vllm/v1/attention/backends/flash_attn.py, ``causal=True`` with the cached
+    keys' ``seqused_k``), so the chunk's query i (0-based) attends computed + i + 1 keys, itself included:
+    tokens x computed + tokens (tokens + 1) / 2 in all. Until srv44 the analytic side left the diagonal's tokens / 2
+    out (c^2 / 2) and the simulation wrote its own c (c + 1) / 2. Vectorised.
 
-    >>> prefill_pairs(0.0, 4096.0) == 4096**2 / 2, prefill_pairs(1000.0, 100.0)
-    (True, 105000.0)
+    >>> prefill_pairs(0.0, 4096.0) == 4096 * 4097 / 2, prefill_pairs(1000.0, 100.0)
+    (True, 105050.0)
     """
-    return tokens * (computed + tokens / 2.0)
+    return tokens * (computed + (tokens + 1.0) / 2.0)
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ class IterationModel:
       every rank, lin_rep x (tp - 1) more;
       ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
       prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
-      c x (p + c/2); a whole prompt of P: P^2/2, the causal half; ``prefill_pairs``);
+      c x (p + (c + 1)/2); a whole prompt of P: P (P + 1)/2, the causal half and its diagonal; ``prefill_pairs``);
     * bytes = the weights once per step (MoE: only the experts some token routes to,
       E x (1 - (1 - k/E)^tokens) per MoE layer) + kv x (decode_ctx + prefill_tokens) — the decode
       sequences' KV read and the new prefill KV written.
@@ -256,14 +259,23 @@ class IterationModel:
                    experts=1, top_k=1, kv_bytes=0.0, flops_rate=1.0, bytes_rate=1.0, act_bytes=0.0,
                    layers=1, tp=1, ar_bw=1.0, ar_alpha=0.0, kernel_s=float(seconds))
 
+    #: ``prefill_pairs`` on the model, for the simulation's engine step (planner/simulate/serving.py sits before
+    #: workloads in the import order and holds only the model): one count, not a second copy
+    prefill_pairs = staticmethod(prefill_pairs)
+
     def local_pairs(self, computed, tokens):
         """(query, key) pairs one local layer computes prefilling ``tokens`` tokens after ``computed``
         ones (causal, inside the window): F(computed + tokens) - F(computed), F(s) = s x
-        ``local_keys(s, causal)`` (s^2/2 up to w, s w - w^2/2 past it; chunked s min(s, w)/2)."""
+        ``local_keys(s, causal)`` (s^2/2 up to w, s w - w^2/2 past it; chunked s min(s, w)/2) plus the diagonal
+        ``prefill_pairs`` counts (each query attends to itself: FlashAttention's bottom-right causal mask, its
+        ``window_size`` for sliding layers), min(s, w)/2 sliding and s/2 chunked (each chunk a causal block of its
+        own), so a window over the whole prompt counts the global layers' ``prefill_pairs`` and F is exact for
+        sliding layers (chunked: at whole chunks)."""
         def f(x):
             x = ew.f64(x)
             safe = ew.maximum(x, 1.0)
-            return ew.where(x > 0, x * local_keys(safe, self.window, self.local_kind, causal_half=True), 0.0)
+            diag = x / 2 if self.local_kind == "chunked" else ew.minimum(x, self.window) / 2
+            return ew.where(x > 0, x * local_keys(safe, self.window, self.local_kind, causal_half=True) + diag, 0.0)
         return f(ew.f64(computed) + tokens) - f(computed)
 
     def prompt_prefill(self, computed, tokens, prompts=1.0) -> dict:
