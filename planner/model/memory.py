@@ -2679,8 +2679,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     without a frozen base, what the step creates — activations, transients, autocast's copies and
     the gradients as the stack holds them — is the walked peak of one step
     (``activations_hf.hf_step_memory``, ``_hf_walk_arrays``): ``activations`` + ``logits`` =
-    that peak, and the weights are the fp32 storage only (the copies are in the walk, or absent
-    under ZeRO-3).
+    that peak (a TP rank's taken moment by moment: ``activations_hf.hf_rank_peak``), and the weights
+    are the fp32 storage only (the copies are in the walk, or absent under ZeRO-3).
 
     ``memo``: a search's ``step_time.LayerMemo``, which keeps the per-layer activation rows by layer key across
     its calls (the same numbers, bit for bit; a call's fixed cost was mostly that table).
