@@ -188,6 +188,12 @@ middle rank's own totals (memory.peak_rank_class; it paired the heaviest rank's 
 both ranks' activations): only deepseek-v3-pretrain (24 of 64 rows, total x0.940-1.000) and nemotron-3-nano-pretrain
 (22 rows, total x0.926-0.998; 4 rows' peak moved to the last stage) moved, 32 of 736 arrays, memory only (weights,
 grads, optimizer, activations, logits, other, total, stage); no step-time array.
+Regenerated on the hfwalk44 branch (2026-12-06) for a TP rank's peak of the walked HF step taken moment by moment
+(activations_hf.hf_rank_peak: each moment's layers' part at hf_tp_share, the vocabulary-wide tensors whole, the weight
+gradients live then at hf_grad_share; it split the peak's total as if all logits and all gradients were live at it):
+only llama3-70b/hf-trainer moved, its 7 TP > 1 rows of 64 (none checkpointed) on both instances, 10 of 736 arrays,
+memory only: activations x0.989-0.996, total / total_last x0.991-0.998, other / other_last (the fragmentation share)
+with them; TP 1 rows bit for bit; no step-time array.
 """
 from __future__ import annotations
 

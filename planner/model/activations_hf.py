@@ -596,6 +596,15 @@ class HFStepMemory:
 def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
                    weight_casts: bool = True, fused_ce: bool = False, output_held: bool = True) -> HFStepMemory:
+    """``hf_step_walk``'s totals (its moments left out)."""
+    return hf_step_walk(m, model_type, seq, batch, precision, impl, checkpointing, keep_grads, weight_casts, fused_ce,
+                        output_held)[0]
+
+
+def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
+                 impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
+                 weight_casts: bool = True, fused_ce: bool = False,
+                 output_held: bool = True) -> tuple[HFStepMemory, np.ndarray]:
     """Live tensor memory through one forward+backward of the HF code, from the saved-tensor table.
 
     * after the forward: the saved tensors, autocast's weight copies, the logits (in the compute
@@ -643,6 +652,12 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     log-softmax saves its output; the cache holds the pre-``repeat_kv`` / pre-cast k and v), so both are
     freed before the loss's backward: 12 B a logit at its peak instead of 14 at bf16 (castce36; measured with
     the Trainer's sequence of calls in tests/test_hfloss37.py). The forward is unchanged.
+
+    Returned with the step's moments (``_Walk.moments``): an (n, 3) array of (live total, its vocabulary-wide part,
+    its parameter gradients) at each point the peak can fall, the forward's candidates first; the largest live
+    total among them is ``max(peak_forward, peak_step)``, bit for bit. The vocabulary-wide part is the logits and
+    the loss's transients that ``vocab`` counts (the largest of it over the moments is ``vocab``); the log-softmax
+    the loss saves is among the saves, as it was in the scalar split (hfwalk44).
     """
     from planner.spec.params import count_params
 
@@ -687,6 +702,8 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     # the forward: what the blocks keep grows block by block; under checkpointing each block's
     # forward frees what it does not keep, so its peak is its own working set on top
     peak_fwd = after + loss_fwd
+    v_fwd = logits + loss_fwd  # the forward's vocabulary-wide tensors at its end
+    fwd_moments = [(peak_fwd, v_fwd, 0.0)]
     if checkpointing:
         blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
         base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
@@ -698,14 +715,17 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         block_casts = cw * hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
         if P.autocast and m.moe is not None and not m.moe.all_experts_compute:
             block_casts -= cw * 2.0 * m.moe_layers * m.moe.experts * pc.expert
-        peak_fwd = max(peak_fwd + block_casts, base + L * tok * r * h + block_casts
-                       + max(attn_ws - attn_late, mlp_ws - mlp_late))
+        fwd_moments = [(peak_fwd + block_casts, v_fwd, 0.0),
+                       (base + L * tok * r * h + block_casts + max(attn_ws - attn_late, mlp_ws - mlp_late), 0.0, 0.0)]
+        peak_fwd = max(fwd_moments[0][0], fwd_moments[1][0])
     # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
     # and final norm (their saves freed, their gradients and the residual stream's made), the
     # blocks in reverse order, the embedding's gradient last
     # what the backward starts from: the Trainer's loop has dropped the model output (``output_held``)
     held = after if output_held else after - logits - kv
-    w = _Walk(held)
+    v_held = logits if output_held else 0.0
+    w = _Walk(held, v_held)
+    w.vocab = v_held + loss_bwd
     w.op(loss_bwd)
     _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
     if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
@@ -725,6 +745,7 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     elif bert:
         pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
     w.level = held - outside + pre + labels - head_cast + g_head + r * h * tok
+    w.vocab, w.grads = v_held, g_head
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     # under checkpointing, the inputs only one attention kind's blocks get (``_kind_inputs``) go
     # with the checkpoint of the lowest block of that kind (its backward frees the last reference)
@@ -734,25 +755,74 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         for local, nbytes in _kind_inputs(m, model_type, seq, batch, P, impl, rope_set).items():
             last_of_kind[min(i for i in range(L) if _is_local(m, model_type, i) == local)] = nbytes
     _blocks_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows, moe_ids, gb, gk, cw, last_of_kind)
-    w.op(gb * pc.embedding, r * h * tok + gk * tied + pre + (0 if keep_grads else gb * pc.embedding))
+    w.op(gb * pc.embedding, r * h * tok + gk * tied + pre + (0 if keep_grads else gb * pc.embedding),
+         gb * pc.embedding, gk * tied + (0 if keep_grads else gb * pc.embedding))  # (the last two: gradients)
     peak = w.peak
     vocab = logits + max(loss_fwd, loss_bwd) if output_held else max(logits + loss_fwd, loss_bwd)
-    return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak, vocab)
+    st = HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak, vocab)
+    return st, np.asarray(fwd_moments + w.moments, dtype=np.float64)
+
+
+def hf_walk_front(moments: np.ndarray) -> np.ndarray:
+    """The moments of a step (``hf_step_walk``) at which a rank's peak can fall, whatever its shares: each dropped
+    moment is bounded by a kept one with the same vocabulary-wide part in its layers' part (total less
+    vocabulary-wide part less gradients) and its gradients, and the moment of the largest total (the unsplit peak)
+    is kept. Why that is exact: a rank's value at a moment, ``hf_rank_peak``'s ``(layers x share + vocab + grads x
+    g_share) / cp``, grows with each part (the shares are >= 0), so a bounded moment's value is at most its
+    bound's. The vocabulary-wide part takes a few values (the forward's end, the loss's backward, after the head):
+    per value, a sweep from the largest layers' part down keeps a moment where its gradients pass all before it.
+    With kept gradients the layers' part falls and the gradients grow block by block, so one moment or two a block
+    stay (Llama-3-70B at 4k, bf16: 164 of 485, checkpointed 86 of 565); without them a handful."""
+    level, vocab, grads = moments.T
+    rest = level - vocab - grads
+    cand = [np.array([np.argmax(level)])]
+    for v in np.unique(vocab):
+        idx = np.flatnonzero(vocab == v)
+        o = idx[np.lexsort((-grads[idx], -rest[idx]))]  # layers' part falling, ties: gradients falling
+        g = grads[o]
+        cand.append(o[g > np.maximum.accumulate(np.concatenate([[-np.inf], g[:-1]]))])
+    return moments[np.unique(np.concatenate(cand))]
+
+
+def hf_rank_peak(moments: np.ndarray, share: float, g_share: float, cp: float = 1.0) -> float:
+    """One rank's peak of a walked step: the largest over the step's moments (``hf_step_walk``, or their
+    ``hf_walk_front``) of ``(layers x share + vocab + grads x g_share) / cp``: the layers' part (the saves,
+    activation gradients and transients) at the rank's share of a layer's activations (memory ``hf_tp_share``),
+    the vocabulary-wide tensors whole (transformers' gathered ``lm_head`` output), the parameter gradients at the
+    rank's share of the weights (memory ``hf_grad_share``), all over the context-parallel ranks. Written as the
+    total less what the shares take off, so that at share 1, g_share 1 it is the walk's peak bit for bit. Until
+    hfwalk44 one figure, ``(peak - vocab - grads) x share + vocab + grads x g_share``, took the peak's moment to
+    hold all the logits and all the gradients at once: under checkpointing the peak falls late in the backward,
+    logits freed, and the figure went negative (llama3-8b, TP8, checkpointed: -2.2 GB)."""
+    level, vocab, grads = moments.T
+    return float(np.max(level - (1.0 - share) * (level - vocab - grads) - (1.0 - g_share) * grads)) / float(cp)
 
 
 class _Walk:
     """The running total of live tensor bytes through an ordered sequence of ops: each op first
     allocates its outputs (the peak is read then), then frees what it consumed (autograd frees a
-    node's saved tensors and its incoming gradient once the node has run)."""
+    node's saved tensors and its incoming gradient once the node has run).
 
-    def __init__(self, level: float):
+    Besides the total, the walk follows two of its parts, which a tensor-parallel rank holds at other shares than
+    the activations (memory ``_hf_walk_arrays``): ``vocab``, the vocabulary-wide tensors (the gathered logits and
+    the loss's transients, ``HFStepMemory.vocab``), set by the caller; ``grads``, the parameter gradients, which an
+    op names in ``g_alloc`` / ``g_free`` (parts of ``alloc`` / ``free``). ``moments``: (level, vocab, grads) at each
+    point the peak is read, the start included, so that ``peak`` is the largest level among them (hfwalk44)."""
+
+    def __init__(self, level: float, vocab: float = 0.0, grads: float = 0.0):
         self.level = level
         self.peak = level
+        self.vocab = vocab
+        self.grads = grads
+        self.moments = [(level, vocab, grads)]
 
-    def op(self, alloc: float = 0.0, free: float = 0.0) -> None:
+    def op(self, alloc: float = 0.0, free: float = 0.0, g_alloc: float = 0.0, g_free: float = 0.0) -> None:
         self.level += alloc
+        self.grads += g_alloc
         self.peak = max(self.peak, self.level)
+        self.moments.append((self.level, self.vocab, self.grads))
         self.level -= free
+        self.grads -= g_free
 
 
 def _blocks_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision, impl: str,
@@ -795,6 +865,8 @@ class _Tape:
         self.steps = 0
         self.reads: list = []  # the steps the peak is read at, in order
         self.level = _TapeLevel(self, 0)
+        self.grads = 0.0  # the parameter gradients made since the block's start (``_Walk.grads``)
+        self.g_reads: list = []  # ``grads`` at each read
 
     def then(self, at: int, x) -> "_TapeLevel":
         """The step after ``at`` that adds ``x``."""
@@ -805,10 +877,13 @@ class _Tape:
         self.steps += 1
         return _TapeLevel(self, self.steps)
 
-    def op(self, alloc: float = 0.0, free: float = 0.0) -> None:
+    def op(self, alloc: float = 0.0, free: float = 0.0, g_alloc: float = 0.0, g_free: float = 0.0) -> None:
         self.level += alloc
+        self.grads += g_alloc
         self.reads.append(self.level.step)
+        self.g_reads.append(self.grads)
         self.level -= free
+        self.grads -= g_free
 
     def replay(self, w: _Walk) -> None:
         vals = [w.level]
@@ -819,6 +894,11 @@ class _Tape:
         # (max keeps the first of equal values, as _Walk.op's running max does)
         w.peak = max([w.peak, *map(vals.__getitem__, self.reads)])
         w.level = vals[self.level.step]
+        # the moments: the levels as replayed, the gradients from the block's start (not bit for bit the running
+        # sum a block-by-block walk makes: within rounding)
+        g0, v = w.grads, w.vocab
+        w.moments.extend([(vals[i], v, g0 + g) for i, g in zip(self.reads, self.g_reads)])
+        w.grads = g0 + self.grads
 
 
 class _TapeLevel:
@@ -1097,7 +1177,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         """Autocast: the bf16 weight gradient copied into the fp32 .grad; the bf16 gradient and
         the weight's bf16 copy (saved by the matmul alone) go."""
         if amp:
-            w.op(4 * n, 2 * n + cw * 2 * n)
+            w.op(4 * n, 2 * n + cw * 2 * n, 4 * n, 2 * n)
 
     # Llama 4: the gradient of the experts' (E, T, h) output, expanded from the sum over experts
     # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute),
@@ -1179,7 +1259,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     post = model_type in ("olmo2", "gemma2", "gemma3_text")
     post_norm = 4 * 4 * h * tok if post else 0.0
     post_saves = _norm(h, r, NORM_STYLE.get(model_type, "cast")) * tok if post else 0.0
-    start = w.level
+    start, g_start = w.level, w.grads
     w.op(post_norm, post_norm + post_saves)
     if moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
@@ -1197,25 +1277,26 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         G = gb * E * (2 if gated else 1) * h * f
         dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))
         if sw:  # shared experts (added after the routed ones: their backward comes first)
-            w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok)
+            w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok, gb * mlp_params(m, sw))
         # (each matmul's backward frees its saves before the select_backward after it)
         w.op(0.0, down_half)
-        w.op(D + dx, 0.0)                  # the last expert: down's select_backward
+        # (the zero-filled copies and their sums are the 3-D weights' gradients)
+        w.op(D + dx, 0.0, D)               # the last expert: down's select_backward
         w.op(0.0, rest)
-        w.op(G, 0.0)                       # ... gate/up's
+        w.op(G, 0.0, G)                    # ... gate/up's
         w.op(0.0, down_half)
-        w.op(2 * D, 2 * D)                 # the next: select_backward + out-of-place sum (down)
+        w.op(2 * D, 2 * D, 2 * D, 2 * D)   # the next: select_backward + out-of-place sum (down)
         w.op(0.0, rest)
-        w.op(2 * G + dx, 2 * G + dx)       # ... and gate/up
+        w.op(2 * G + dx, 2 * G + dx, 2 * G, 2 * G)  # ... and gate/up
     elif moe:  # Llama 4: one bmm over every expert, each on all T tokens (3-D weight gradients)
         fe = E * f * tok
-        w.op(a * fe + wgrad(E * f * h), a * fe + eg)
+        w.op(a * fe + wgrad(E * f * h), a * fe + eg, wgrad(E * f * h))
         wcast(E * f * h)
         w.op(2 * a * fe)
     else:  # a dense MLP: the down projection's backward, gated or not, then the activation's
         if amp:
             w.op(a * h * tok)
-        w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0))
+        w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0), wgrad(h * f))
         wcast(h * f)
         if gated:
             # (frees the down projection's input gradient and the activation's output)
@@ -1227,8 +1308,9 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
             w.op((1 if model_type == "bert" else 2) * a * f * tok)
     w.level = start + g_mlp - M - c_mlp - eg - g_in
+    w.grads = g_start + g_mlp
 
-    start = w.level
+    start, g_start = w.level, w.grads
     w.op(post_norm, post_norm + post_saves)
     if amp:
         w.op(a * h * tok)
@@ -1240,13 +1322,14 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         x = 4 if _sdpa(impl) or (amp and model_type == "gpt2") else a
         Sx = batch * H * seq * seq * x
         w.op(a * h * tok)
-        w.op(o_in + wgrad(H * dv * h), o_in + a * h * tok + (a * h * tok if amp else 0))
+        w.op(o_in + wgrad(H * dv * h), o_in + a * h * tok + (a * h * tok if amp else 0), wgrad(H * dv * h))
         wcast(H * dv * h)
         w.op(Sx + x * h * tok, o_in + x * h * tok + Sx)  # frees v, the dropped probabilities
         w.op(Sx, 2 * Sx)  # frees the incoming gradient and the dropout's mask
         w.op(Sx, 2 * Sx)  # ... and the softmax's output
     else:
-        w.op(o_in + wgrad(H * dv * h), (o_in if impl == "eager" else 0) + (a * h * tok if amp else 0))
+        w.op(o_in + wgrad(H * dv * h), (o_in if impl == "eager" else 0) + (a * h * tok if amp else 0),
+             wgrad(H * dv * h))
         wcast(H * dv * h)
         if impl == "eager" and model_type == "gpt_oss":
             # softmax over s+1 columns (the sink) in the scores' dtype x: probs @ v, the bf16
@@ -1271,6 +1354,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             vw = dqk if impl == "fused_pad" else dv  # FA2/3 on MLA: the padded v's gradient
             w.op(a * tok * (H * dqk + kvh * dqk + kvh * vw), 0)
     w.level = start + g_attn - A - c_attn
+    w.grads = g_start + g_attn
     if checkpointing and not keeps_input:
         # the checkpoint's input: where the block's first op kept it as it is, the recompute's
         # saved copy of it is the same storage and outlives the block's backward (measured)

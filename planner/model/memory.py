@@ -2679,8 +2679,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     without a frozen base, what the step creates — activations, transients, autocast's copies and
     the gradients as the stack holds them — is the walked peak of one step
     (``activations_hf.hf_step_memory``, ``_hf_walk_arrays``): ``activations`` + ``logits`` =
-    that peak, and the weights are the fp32 storage only (the copies are in the walk, or absent
-    under ZeRO-3).
+    that peak (a TP rank's taken moment by moment: ``activations_hf.hf_rank_peak``), and the weights
+    are the fp32 storage only (the copies are in the walk, or absent under ZeRO-3).
 
     ``memo``: a search's ``step_time.LayerMemo``, which keeps the per-layer activation rows by layer key across
     its calls (the same numbers, bit for bit; a call's fixed cost was mostly that table).
@@ -3255,10 +3255,13 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
 
     ``kept``: per candidate, which of these holds (``KEPT_*`` of ``zero_stage_states``, the stack's rows);
     None: the paper convention's rows. A cp split divides the walk evenly (first order, as
-    ``_hf_activation_arrays``); a tp split keeps ``hf_tp_share`` of its activations, the whole vocab-wide part (the
-    gathered logits) and 1 / tp of the weight gradients. Computed once per distinct (micro-batch, recompute, tp,
-    cp, sp): the walk is O(layers)."""
-    from planner.model.activations_hf import hf_attn_impl, hf_model_type
+    ``_hf_activation_arrays``); a tp split keeps, at each moment of the walk, ``hf_tp_share`` of its activations, the
+    whole vocab-wide part (the gathered logits) and ``hf_grad_share`` of the weight gradients live then: the rank's
+    peak is the largest of those over the moments (``activations_hf.hf_rank_peak``; until hfwalk44 the peak's
+    total was split as if it held all the logits and all the gradients at once, negative under checkpointing).
+    Computed once per distinct (micro-batch, recompute, tp, cp, sp): the walk is O(layers), cached with the few
+    moments that can hold a rank's peak (``hf_walk_front``)."""
+    from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_rank_peak
 
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
     mt = hf_model_type(m)
@@ -3284,20 +3287,17 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     for mb, rc, tp, cp, wh, ep, share in zip(kmb, krc, ktp, kcp, kwh, kep, shares):
         got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused, held)
                for v in variants}
-        passed, grads, vocab = got[(False, True)]
-
+        _, grads, vocab = got[(False, True)]
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
-
-        def rank(peak, g=0.0):  # one rank's walk: the layers' share, the gathered logits, its weight gradients
-            return ((peak - vocab - g) * share + vocab) / float(cp) + g * g_share / float(cp)
-
-        kept_peak = got.get((True, True), got[(False, True)])[0]
-        rows.append((rank(passed), rank(kept_peak, grads), rank(got.get((False, False), got[(False, True)])[0]),
+        # one rank's walk: the layers' share, the gathered logits, its weight gradients, moment by moment
+        walks = [got.get(v, got[(False, True)])[0] for v in ((False, True), (True, True), (False, False))]
+        rows.append((*(hf_rank_peak(x, share, g_share, cp) for x in walks),
                      grads * g_share / float(cp), vocab / float(cp)))
     passed, kept_walk, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
     held_all = (np.asarray(m_micro) > 1) | (kept == KEPT_PERSIST)  # every .grad held from the first forward on
     peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(held_all, passed + grads, kept_walk), passed))
-    return peak - vocab, vocab
+    # (a rank's peak is at least its vocab-wide tensors' largest moment: only rounding of the split goes below)
+    return np.maximum(peak - vocab, 0.0), vocab
 
 
 _WALKS: dict = {}  # the walks of recent plans (a search evaluates the same model on each hardware option)
@@ -3322,15 +3322,15 @@ def _hf_table(m: ModelSpec, spec: str, seq: int, mb: int, precision: str, impl: 
 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
-          keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True) -> tuple[float, float, float]:
-    """(walked peak, all gradients, vocab-wide part) of one step (``hf_step_memory``), cached by
-    the model's JSON and the step's shape."""
-    from planner.model.activations_hf import hf_step_memory
+          keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True) -> tuple:
+    """(the moments that can hold a rank's peak, all gradients, vocab-wide part) of one step (``hf_step_walk``,
+    ``hf_walk_front``), cached by the model's JSON and the step's shape."""
+    from planner.model.activations_hf import hf_step_walk, hf_walk_front
 
     key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
     if key not in _WALKS:
         if len(_WALKS) > 4096:
             _WALKS.clear()
-        s = hf_step_memory(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
-        _WALKS[key] = (max(s.peak_forward, s.peak_step), s.grads, s.vocab)
+        s, moments = hf_step_walk(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
+        _WALKS[key] = (hf_walk_front(moments), s.grads, s.vocab)
     return _WALKS[key]
