@@ -684,6 +684,7 @@ class Engine:
                  done: simpy.Event, on_prefilled=None):
         self.env, self.name, self.cfg, self.stats = env, name, cfg, stats
         self.im, self.p2p = spec.iteration, spec.p2p_s * (spec.pp - 1)
+        self.windowed = bool(getattr(self.im, "window", None))  # local layers: a step's prefill has local pairs
         self.kv = KVBlocks(spec.num_blocks // spec.pp)
         self.watermark = int(cfg.watermark * self.kv.total)
         self.bs = cfg.block_size
@@ -1153,7 +1154,7 @@ class Engine:
                 p_prior += r.computed  # cached tokens the chunk attends to (MLA re-projects them)
             # local layers: their causal pairs inside the window (IterationModel.local_pairs)
             p_loc = (float(sum(self.im.local_pairs(r.computed, c) for r, c in chunks)) if chunks else 0.0) \
-                if getattr(self.im, "window", None) else None
+                if self.windowed else None
             dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx, p_loc, p_prior)) + self.p2p + extra
             stats.iterations += 1
             if stats.iterations > MAX_ITERATIONS:  # stop every process; simulate_serving raises
