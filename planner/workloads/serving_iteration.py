@@ -286,13 +286,14 @@ class IterationModel:
         local layers only). ``prefill_prior``: the computed tokens before each prefill chunk, summed over
         the chunks (MLA re-projects them: ``mla_context_upproj_flops``)."""
         step, t_compute, t_memory, t_comm, flops = self._terms(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx,
-                                                               prefill_local_ctx, prefill_prior)
+                                                               prefill_local_ctx, prefill_prior, want_flops=True)
         return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
                     host=self.host_s, flops=flops, dtype=self.dtype)
 
-    def _terms(self, decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior) -> tuple:
+    def _terms(self, decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior,
+               want_flops: bool = False) -> tuple:
         """(step, compute, memory, comm, flops) of :meth:`parts`: a tuple, so :meth:`time` (the simulator's call,
-        once per engine step) builds no dict."""
+        once per engine step) builds no dict; ``flops`` (which the step does not need) None unless ``want_flops``."""
         # (the simulator calls this once per engine step or decode span: numpy's overhead on scalars was most of
         # the call, so plain numbers stay plain floats through planner.model.ew -- the same formula, the same values;
         # the operations picked once a call, ``ew.ops``, not tested per operation: srvspeed44)
@@ -317,7 +318,7 @@ class IterationModel:
         attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
         lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
         prior = self.prior_flops * prefill_prior if self.prior_flops else 0.0  # MLA: the cached context re-projected
-        flops = (lin * tokens + prior + attn) / self.tp
+        flops = (lin * tokens + prior + attn) / self.tp if want_flops else None
         t_compute = ((lin * rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
         weights = self.dense_bytes
         if self.moe_layers:
