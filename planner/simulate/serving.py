@@ -582,9 +582,11 @@ class Stats:
     """What the engines record: per-request times, preemption events, iteration counts."""
 
     def __init__(self, n: int):
-        self.sent = np.full(n, np.inf)  # when a request entered the service (its arrival, or a free client)
-        self.first = np.full(n, np.inf)
-        self.finish = np.full(n, np.inf)
+        # per request, Python lists (an item set on a numpy array cost ~3x a list's, once per arrival, first token and
+        # finish; simulate_serving makes arrays of them at the end, the same values: srvspeed44)
+        self.sent = [math.inf] * n  # when a request entered the service (its arrival, or a free client)
+        self.first = [math.inf] * n
+        self.finish = [math.inf] * n
         self.preemptions = 0
         self.events: list[tuple] = []
         self.iterations = 0
@@ -684,6 +686,7 @@ class Engine:
                  done: simpy.Event, on_prefilled=None):
         self.env, self.name, self.cfg, self.stats = env, name, cfg, stats
         self.im, self.p2p = spec.iteration, spec.p2p_s * (spec.pp - 1)
+        self.windowed = bool(getattr(self.im, "window", None))  # local layers: a step's prefill has local pairs
         self.kv = KVBlocks(spec.num_blocks // spec.pp)
         self.watermark = int(cfg.watermark * self.kv.total)
         self.bs = cfg.block_size
@@ -1047,12 +1050,14 @@ class Engine:
         # step i's context is S0 + n (j + 1 + i) (exact integers, < 2^53). Most spans are a few steps (an arrival
         # cuts them): those call the roofline on plain floats step by step (planner.model.ew), longer ones once
         # on an array; the same formula and operations, so the same times either way
+        dts = None
         if k <= SCALAR_SPAN:
             step, S0, p2p = self.im.time, self.S0, self.p2p
             steps = [step(n, float(S0 + n * i)) + p2p if p2p else step(n, float(S0 + n * i))
                      for i in range(j + 1, j + k + 1)]
         else:
-            dts = self.im.time(n, self.S0 + n * np.arange(j + 1, j + k + 1, dtype=np.float64))
+            c0 = self.S0 + n * (j + 1)  # the contexts as one arange (3 numpy calls before: the same exact integers)
+            dts = self.im.time(n, np.arange(c0, c0 + n * k, n, dtype=np.float64))
             if self.p2p:
                 dts = dts + self.p2p
             steps = dts.tolist()
@@ -1089,7 +1094,9 @@ class Engine:
                 self.lookahead = min(SPAN_STEPS, self.lookahead * 2)
             if done < k:
                 stats.iterations -= k - done
-                stats.busy_s -= float(np.sum(steps[done:]))  # numpy's pairwise sum, as over the array before
+                # numpy's pairwise sum, as over the array before (np.sum's reduction, on the span's array where it has
+                # one: converting the list back was ~4% of a plan's simulation, srvspeed44)
+                stats.busy_s -= float(np.add.reduce(steps[done:] if dts is None else dts[done:]))
                 self.span = (starts[:done], steps[:done])
             rest = clock[done] - env.now
             if cut and rest > 0:  # the rest of the step the arrival landed in
@@ -1153,7 +1160,7 @@ class Engine:
                 p_prior += r.computed  # cached tokens the chunk attends to (MLA re-projects them)
             # local layers: their causal pairs inside the window (IterationModel.local_pairs)
             p_loc = (float(sum(self.im.local_pairs(r.computed, c) for r, c in chunks)) if chunks else 0.0) \
-                if getattr(self.im, "window", None) else None
+                if self.windowed else None
             dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx, p_loc, p_prior)) + self.p2p + extra
             stats.iterations += 1
             if stats.iterations > MAX_ITERATIONS:  # stop every process; simulate_serving raises
@@ -1265,7 +1272,7 @@ def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, stats: Stats, don
     ``vllm bench serve --max-concurrency C``), also wait until one of them is free — a client is
     taken here and given back when its request finishes. Once the engines have run ``stats.max_events``
     events, release no more: the run waits for the released ones only (``EVENT_BOUND``)."""
-    t, sent, clients = wl.arrival_s, stats.sent, stats.clients
+    t, sent, clients = wl.arrival_s.tolist(), stats.sent, stats.clients  # plain floats: the same values
     for i in range(len(wl)):
         gap = t[i] - env.now
         if gap > 0:
@@ -1481,7 +1488,8 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
 
     stats.max_events, stats.stop_events = max_events, max_events + DRAIN_EVENTS
     done = env.event()
-    reqs = [Req(i, float(wl.arrival_s[i]), int(wl.prompt[i]), int(wl.output[i])) for i in range(n)]
+    reqs = [Req(i, float(a), int(p), int(o)) for i, (a, p, o) in  # from lists: numpy's per-item indexing was slower
+            enumerate(zip(wl.arrival_s.tolist(), wl.prompt.tolist(), wl.output.tolist()))]
 
     def engines_for(replicas: int, base=0):
         return [Engine(env, base + k, spec, e, stats, done) for k in range(replicas * spec.pp)]
@@ -1543,7 +1551,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         cut = dict(event_bound=max_events, offered=n, simulated=stats.released, measured=int(m.sum()),
                    at_s=float(stats.cut_at if stats.cut_at is not None else stats.stopped_at),
                    stopped=stats.stopped_at is not None)
-    arr, first, fin = stats.sent[m], stats.first[m], stats.finish[m]
+    arr, first, fin = np.array(stats.sent)[m], np.array(stats.first)[m], np.array(stats.finish)[m]
     arr = np.where(np.isfinite(arr), arr, wl.arrival_s[m])  # never released (run stopped): its arrival
     outp, prompt = wl.output[m], wl.prompt[m]
     finished = np.isfinite(fin)

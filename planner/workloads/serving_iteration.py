@@ -297,9 +297,21 @@ class IterationModel:
         ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
         local layers only). ``prefill_prior``: the computed tokens before each prefill chunk, summed over
         the chunks (MLA re-projects them: ``mla_context_upproj_flops``)."""
+        step, t_compute, t_memory, t_comm, flops = self._terms(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx,
+                                                               prefill_local_ctx, prefill_prior, want_flops=True)
+        return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
+                    host=self.host_s, flops=flops, dtype=self.dtype)
+
+    def _terms(self, decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior,
+               want_flops: bool = False) -> tuple:
+        """(step, compute, memory, comm, flops) of :meth:`parts`: a tuple, so :meth:`time` (the simulator's call,
+        once per engine step) builds no dict; ``flops`` (which the step does not need) None unless ``want_flops``."""
         # (the simulator calls this once per engine step or decode span: numpy's overhead on scalars was most of
-        # the call, so plain numbers stay plain floats through planner.model.ew -- the same formula, the same values)
-        tokens = ew.f64(decode_seqs) + ew.f64(prefill_tokens)
+        # the call, so plain numbers stay plain floats through planner.model.ew -- the same formula, the same values;
+        # the operations picked once a call, ``ew.ops``, not tested per operation: srvspeed44)
+        o = ew.ops(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_prior,
+                   0.0 if prefill_local_ctx is None else prefill_local_ctx)
+        tokens = o.f64(decode_seqs) + o.f64(prefill_tokens)
         dec_pairs, pf_pairs = decode_ctx, prefill_ctx
         kv_ctx = decode_ctx
         if self.window:
@@ -313,12 +325,12 @@ class IterationModel:
             kv_ctx = (1.0 - self.kv_local) * kv_ctx + self.kv_local * dec_local
         # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing. A step's tokens are whole; the
         # screen's are means whose float sum can land an ulp past a tile edge (``TILE_SLACK``)
-        rows = ew.ceil(tokens / self.tile_rows - TILE_SLACK) * self.tile_rows
+        rows = o.ceil(tokens / self.tile_rows - TILE_SLACK) * self.tile_rows
         dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
         attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
         lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
         prior = self.prior_flops * prefill_prior if self.prior_flops else 0.0  # MLA: the cached context re-projected
-        flops = (lin * tokens + prior + attn) / self.tp
+        flops = (lin * tokens + prior + attn) / self.tp if want_flops else None
         t_compute = ((lin * rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
         weights = self.dense_bytes
         if self.moe_layers:
@@ -328,17 +340,16 @@ class IterationModel:
         t_memory = nbytes / self.bytes_rate
         if self.tp > 1:
             t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
-            step = ew.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
+            step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         else:  # no all-reduce: the same sum without its zero term
             t_comm = tokens * 0.0
-            step = ew.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
-        return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
-                    host=self.host_s, flops=flops, dtype=self.dtype)
+            step = o.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
+        return step, t_compute, t_memory, t_comm, flops
 
     def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None,
              prefill_prior=0.0):
         """Seconds of one step with this batch composition (see the class docstring)."""
-        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)["step"]
+        return self._terms(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)[0]
 
 
 def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
