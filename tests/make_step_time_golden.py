@@ -194,6 +194,13 @@ gradients live then at hf_grad_share; it split the peak's total as if all logits
 only llama3-70b/hf-trainer moved, its 7 TP > 1 rows of 64 (none checkpointed) on both instances, 10 of 736 arrays,
 memory only: activations x0.989-0.996, total / total_last x0.991-0.998, other / other_last (the fragmentation share)
 with them; TP 1 rows bit for bit; no step-time array.
+Regenerated on the hfvocab44 branch (2026-12-06) for each tensor of the walked HF step at the share a TP rank holds it
+at (activations_hf hf_step_walk's moments): the loss's saved fp32 log-softmax whole with the vocabulary-wide part,
+autocast's bf16 weight copies at the weights' share with the gradients (they were in the layers' part, at
+hf_tp_share): only llama3-70b/hf-trainer moved, 12 of its TP > 1 rows on both instances, 10 of 736 arrays, memory only:
+activations x0.256-1.159, total / total_last x0.617-1.054 (down where the copies weigh: ZeRO 0-2, checkpointed rows
+most, share 1 there; up where the log-softmax does: the ZeRO-3 rows, no copies), other / other_last with them; TP 1
+rows bit for bit; no step-time array.
 """
 from __future__ import annotations
 

@@ -161,6 +161,17 @@ def _logits(m: ModelSpec, seq: int, batch: int) -> float:
     return float(rank_logits(m, seq, batch).shard)
 
 
+def _loss_saves(model_type: str, P: HFPrecision) -> tuple[int, int]:
+    """(the loss's log-softmax, Gemma 2's final logit soft-cap tanh) bytes a logit that autograd keeps from the
+    forward to the loss's backward: vocabulary-wide tensors, as the logits (``_logits``). transformers'
+    ``ForCausalLMLoss`` (loss/loss_utils.py) upcasts with ``logits.float()`` and ``cross_entropy``'s log-softmax saves
+    its fp32 output; BERT's MLM loss runs on the logits' dtype (fp32 under autocast: ``log_softmax`` is on CUDA
+    autocast's fp32 list); Gemma 2 (models/gemma2/modeling_gemma2.py ``final_logit_softcapping``) divides, ``tanh``s
+    and multiplies the logits, keeping the tanh in their dtype."""
+    lsm = (4 if P.autocast else P.act) if model_type == "bert" else 4
+    return lsm, (P.act if model_type == "gemma2" else 0)
+
+
 def _norm(w: float, src: float, style: str) -> float:
     """RMSNorm over width ``w`` of an input of ``src`` bytes (module docstring)."""
     return 4 * w + 4 + (4 * w if style == "fp32" else src * w)
@@ -210,9 +221,10 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
     rope = rope_sets * _rope_set_bytes(m, model_type, seq, P)
     # outside the blocks: ids, final norm + head input, loss log-softmax, shifted labels, scalar
     logits = _logits(m, seq, batch)
-    outside = tok * 8 + tok * (_norm(h, r, style) + lin(1, h)) + 4 * logits + 8 * (tok + 1) + 4
-    if model_type == "gemma2":
-        outside += a * logits  # final logit soft-capping keeps its tanh
+    lsm, cap = _loss_saves(model_type, P)
+    outside = tok * 8 + tok * (_norm(h, r, style) + lin(1, h)) + lsm * logits + 8 * (tok + 1) + 4
+    if cap:
+        outside += cap * logits  # final logit soft-capping keeps its tanh
     if gemma:
         outside += 2 + 4 * h  # the embedding scale; the final norm's 1 + weight
     if checkpointing:
@@ -478,11 +490,11 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         # the MLM head's LayerNorm reads the GELU's output (a), with fp32 statistics under
         # autocast; its loss's log-softmax is an fp32 op under autocast, else in the logits' dtype
         head_ln = a * h + 2 * (4 if P.autocast else a)
-        lsm = 4 if P.autocast else a
+        lsm = _loss_saves(model_type, P)[0]
         outside = tok * (16 + ln + r * h) + 8 * (m.max_positions or 512)
         outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * tok + lsm
     else:
-        outside = tok * (8 + r * h + ln + a * h) + 4 * logits + 8 * seq + 8 * (tok + 1) + 4
+        outside = tok * (8 + r * h + ln + a * h) + _loss_saves(model_type, P)[0] * logits + 8 * seq + 8 * (tok + 1) + 4
     if checkpointing:
         # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
         mask = batch * seq * seq * r if (not _sdpa(impl) and not bert) else 0
@@ -540,6 +552,7 @@ class FusedCEBytes:
     eager_saved: float
     saved: float
     transient: float
+    saved_weight: float = 0.0  # the part of ``saved`` that is the head's weight gradient (weight-sized)
 
 
 def liger_patches(m: ModelSpec) -> bool:
@@ -562,13 +575,15 @@ def fused_ce_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     lg = rank_logits(m, seq, batch)
     logits = float(lg.shard)
     head_in = a * h if (P.autocast and r != a) else r * h  # the eager lm_head's saved input (``lin(1, h)``)
-    eager = tok * head_in + 4 * logits + (a * logits if model_type == "gemma2" else 0.0)
+    lsm, cap = _loss_saves(model_type, P)
+    eager = tok * head_in + lsm * logits + cap * logits
     # the head weight's dtype: a bf16 model or FSDP's bf16 gather, else fp32 (autocast's fp32 model, fp32)
     pb = 2 if (precision == "bf16" or (P.autocast and bf16_weights)) else 4
-    saved = tok * r * h + (pb * V * h if head_trains else 0.0)
+    head_grad = pb * V * h if head_trains else 0.0
+    saved = tok * r * h + head_grad
     chunk = float(liger_chunk_tokens(V, h, tok))
     transient = a * float(lg.chunk(chunk)) + 4 * tok + (2.0 * V * h if (P.autocast and not head_trains) else 0.0)
-    return FusedCEBytes(eager, saved, transient)
+    return FusedCEBytes(eager, saved, transient, head_grad)
 
 
 @dataclass(frozen=True)
@@ -654,10 +669,14 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     the Trainer's sequence of calls in tests/test_hfloss37.py). The forward is unchanged.
 
     Returned with the step's moments (``_Walk.moments``): an (n, 3) array of (live total, its vocabulary-wide part,
-    its parameter gradients) at each point the peak can fall, the forward's candidates first; the largest live
-    total among them is ``max(peak_forward, peak_step)``, bit for bit. The vocabulary-wide part is the logits and
-    the loss's transients that ``vocab`` counts (the largest of it over the moments is ``vocab``); the log-softmax
-    the loss saves is among the saves, as it was in the scalar split (hfwalk44).
+    its weight-sized part) at each point the peak can fall, the forward's candidates first; the largest live
+    total among them is ``max(peak_forward, peak_step)``, bit for bit (hfwalk44). The vocabulary-wide part is the
+    logits and the loss's transients that ``vocab`` counts and, until the head's backward frees them, the loss's
+    vocabulary-wide saves (``_loss_saves``: the fp32 log-softmax, Gemma 2's soft-cap tanh), so the largest of it
+    over the moments is ``vocab`` plus those saves. The weight-sized part is the parameter gradients, autocast's
+    cached bf16 weight copies (each freed with its matmul's backward, ``_block_backward``'s ``wcast``; under
+    checkpointing made again by each block's recompute) and Liger's saved head-weight gradient
+    (``FusedCEBytes.saved_weight``). Until hfvocab44 the saves and the copies were in the layers' part.
     """
     from planner.spec.params import count_params
 
@@ -671,7 +690,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     casts = cw * hf_param_cast_bytes(m, model_type, checkpointing) if P.autocast else 0.0
     n_logits = _logits(m, seq, batch)
     logits = a * n_logits
-    lsm = (4 if P.autocast else a) if bert else 4  # the loss' log-softmax dtype
+    lsm, cap = _loss_saves(model_type, P)  # the loss' log-softmax dtype, Gemma 2's soft-cap tanh
     kv = 0.0
     if not checkpointing and not bert and model_type != "gpt2":
         kvh = H if m.mla is not None else m.kv_heads
@@ -685,10 +704,14 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
         back = model_type in ROPE_CASTS_BACK or m.mla is not None
         kv = (L if P.autocast and not back else expanded) * tok * (a if back else r) * kvh * (dqk + dv)
     fused = fused_ce and model_type not in LAYERNORM_FAMILIES
+    # the moments' vocabulary-wide saves (the log-softmax, the soft-cap tanh) and weight-sized tensors (autocast's
+    # copies; Liger's saved head-weight gradient) alive from the forward to the head's backward
+    v_saved, w_fwd = (lsm + cap) * n_logits, casts
     if fused:
         fc = fused_ce_bytes(m, model_type, seq, batch, precision, bf16_weights=not weight_casts)
         saved += fc.saved - fc.eager_saved
         logits = 0.0
+        v_saved, w_fwd = 0.0, casts + fc.saved_weight
     after = saved + casts + logits + kv
     loss_fwd = 4 * n_logits if (lsm == 4 and a != 4) else 0.0  # logits.float()
     if P.autocast and not bert:
@@ -702,8 +725,8 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     # the forward: what the blocks keep grows block by block; under checkpointing each block's
     # forward frees what it does not keep, so its peak is its own working set on top
     peak_fwd = after + loss_fwd
-    v_fwd = logits + loss_fwd  # the forward's vocabulary-wide tensors at its end
-    fwd_moments = [(peak_fwd, v_fwd, 0.0)]
+    v_fwd = logits + loss_fwd + v_saved  # the forward's vocabulary-wide tensors at its end
+    fwd_moments = [(peak_fwd, v_fwd, w_fwd)]
     if checkpointing:
         blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
         base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
@@ -715,8 +738,11 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
         block_casts = cw * hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
         if P.autocast and m.moe is not None and not m.moe.all_experts_compute:
             block_casts -= cw * 2.0 * m.moe_layers * m.moe.experts * pc.expert
-        fwd_moments = [(peak_fwd + block_casts, v_fwd, 0.0),
-                       (base + L * tok * r * h + block_casts + max(attn_ws - attn_late, mlp_ws - mlp_late), 0.0, 0.0)]
+        # (at the last block's peak: the blocks' copies less that block's not yet made, the head's not made)
+        late = attn_late if attn_ws - attn_late >= mlp_ws - mlp_late else mlp_late
+        fwd_moments = [(peak_fwd + block_casts, v_fwd, w_fwd + block_casts),
+                       (base + L * tok * r * h + block_casts + max(attn_ws - attn_late, mlp_ws - mlp_late), 0.0,
+                        block_casts - late)]
         peak_fwd = max(fwd_moments[0][0], fwd_moments[1][0])
     # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
     # and final norm (their saves freed, their gradients and the residual stream's made), the
@@ -724,8 +750,8 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     # what the backward starts from: the Trainer's loop has dropped the model output (``output_held``)
     held = after if output_held else after - logits - kv
     v_held = logits if output_held else 0.0
-    w = _Walk(held, v_held)
-    w.vocab = v_held + loss_bwd
+    w = _Walk(held, v_held + v_saved, w_fwd)
+    w.vocab = v_held + v_saved + loss_bwd
     w.op(loss_bwd)
     _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
     if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
@@ -745,7 +771,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     elif bert:
         pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
     w.level = held - outside + pre + labels - head_cast + g_head + r * h * tok
-    w.vocab, w.grads = v_held, g_head
+    w.vocab, w.wsized = v_held, g_head + (casts - head_cast)  # the blocks' weight copies stay
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     # under checkpointing, the inputs only one attention kind's blocks get (``_kind_inputs``) go
     # with the checkpoint of the lowest block of that kind (its backward frees the last reference)
@@ -766,36 +792,45 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
 def hf_walk_front(moments: np.ndarray) -> np.ndarray:
     """The moments of a step (``hf_step_walk``) at which a rank's peak can fall, whatever its shares: each dropped
     moment is bounded by a kept one with the same vocabulary-wide part in its layers' part (total less
-    vocabulary-wide part less gradients) and its gradients, and the moment of the largest total (the unsplit peak)
-    is kept. Why that is exact: a rank's value at a moment, ``hf_rank_peak``'s ``(layers x share + vocab + grads x
-    g_share) / cp``, grows with each part (the shares are >= 0), so a bounded moment's value is at most its
-    bound's. The vocabulary-wide part takes a few values (the forward's end, the loss's backward, after the head):
-    per value, a sweep from the largest layers' part down keeps a moment where its gradients pass all before it.
+    vocabulary-wide part less weight-sized part) and its weight-sized part, and the moment of the largest total
+    (the unsplit peak) is kept. Why that is exact: a rank's value at a moment, ``hf_rank_peak``'s ``(layers x share
+    + vocab + wsized x g_share) / cp``, grows with each part (the shares are >= 0), so a bounded moment's value is
+    at most its bound's. Three parts, not more, is what keeps the front a sweep: the weight-sized tensors (the
+    gradients, autocast's weight copies, Liger's head-weight gradient) all split as the weights do, one share.
+    The vocabulary-wide part takes a few values (the forward's end, the loss's backward, after the head): per value,
+    a sweep from the largest layers' part down keeps a moment where its weight-sized part passes all before it.
     With kept gradients the layers' part falls and the gradients grow block by block, so one moment or two a block
     stay (Llama-3-70B at 4k, bf16: 164 of 485, checkpointed 86 of 565); without them a handful."""
-    level, vocab, grads = moments.T
-    rest = level - vocab - grads
+    level, vocab, wsized = moments.T
+    rest = level - vocab - wsized
     cand = [np.array([np.argmax(level)])]
     for v in np.unique(vocab):
         idx = np.flatnonzero(vocab == v)
-        o = idx[np.lexsort((-grads[idx], -rest[idx]))]  # layers' part falling, ties: gradients falling
-        g = grads[o]
+        o = idx[np.lexsort((-wsized[idx], -rest[idx]))]  # layers' part falling, ties: weight-sized falling
+        g = wsized[o]
         cand.append(o[g > np.maximum.accumulate(np.concatenate([[-np.inf], g[:-1]]))])
     return moments[np.unique(np.concatenate(cand))]
 
 
 def hf_rank_peak(moments: np.ndarray, share: float, g_share: float, cp: float = 1.0) -> float:
     """One rank's peak of a walked step: the largest over the step's moments (``hf_step_walk``, or their
-    ``hf_walk_front``) of ``(layers x share + vocab + grads x g_share) / cp``: the layers' part (the saves,
+    ``hf_walk_front``) of ``(layers x share + vocab + wsized x g_share) / cp``: the layers' part (the saves,
     activation gradients and transients) at the rank's share of a layer's activations (memory ``hf_tp_share``),
-    the vocabulary-wide tensors whole (transformers' gathered ``lm_head`` output), the parameter gradients at the
-    rank's share of the weights (memory ``hf_grad_share``), all over the context-parallel ranks. Written as the
-    total less what the shares take off, so that at share 1, g_share 1 it is the walk's peak bit for bit. Until
-    hfwalk44 one figure, ``(peak - vocab - grads) x share + vocab + grads x g_share``, took the peak's moment to
-    hold all the logits and all the gradients at once: under checkpointing the peak falls late in the backward,
-    logits freed, and the figure went negative (llama3-8b, TP8, checkpointed: -2.2 GB)."""
-    level, vocab, grads = moments.T
-    return float(np.max(level - (1.0 - share) * (level - vocab - grads) - (1.0 - g_share) * grads)) / float(cp)
+    the vocabulary-wide tensors whole, the weight-sized tensors (parameter gradients, autocast's weight copies,
+    Liger's head-weight gradient) at the rank's share of the weights (memory ``hf_grad_share``: a copy or a
+    gradient is the size of the rank's weight), all over the context-parallel ranks. The vocabulary-wide tensors
+    are whole on every TP rank because each HF TP path has the whole logits before the loss: transformers'
+    ``LlamaForCausalLM._tp_plan = {"lm_head": "colwise_gather_output"}`` (models/llama/modeling_llama.py; 4.5x
+    spelled it ``"colwise_rep"``, a column split whose output is gathered to a replicated tensor, in
+    integrations/tensor_parallel.py), DeepSpeed AutoTP's ``LmHeadLinearAllreduce`` (module_inject/layers.py: the
+    head split along the hidden dim, its partial (T, V) outputs all-reduced), so the log-softmax
+    ``ForCausalLMLoss`` saves and the soft-cap's tanh are the full (T, V) on each rank. Written as the total less what the
+    shares take off, so that at share 1, g_share 1 it is the walk's peak bit for bit. Until hfwalk44 one figure,
+    ``(peak - vocab - grads) x share + vocab + grads x g_share``, took the peak's moment to hold all the logits and
+    all the gradients at once: under checkpointing the peak falls late in the backward, logits freed, and the
+    figure went negative (llama3-8b, TP8, checkpointed: -2.2 GB)."""
+    level, vocab, wsized = moments.T
+    return float(np.max(level - (1.0 - share) * (level - vocab - wsized) - (1.0 - g_share) * wsized)) / float(cp)
 
 
 class _Walk:
@@ -804,25 +839,26 @@ class _Walk:
     node's saved tensors and its incoming gradient once the node has run).
 
     Besides the total, the walk follows two of its parts, which a tensor-parallel rank holds at other shares than
-    the activations (memory ``_hf_walk_arrays``): ``vocab``, the vocabulary-wide tensors (the gathered logits and
-    the loss's transients, ``HFStepMemory.vocab``), set by the caller; ``grads``, the parameter gradients, which an
-    op names in ``g_alloc`` / ``g_free`` (parts of ``alloc`` / ``free``). ``moments``: (level, vocab, grads) at each
-    point the peak is read, the start included, so that ``peak`` is the largest level among them (hfwalk44)."""
+    the activations (memory ``_hf_walk_arrays``): ``vocab``, the vocabulary-wide tensors (the gathered logits, the
+    loss's transients and its vocabulary-wide saves), set by the caller; ``wsized``, the weight-sized tensors (the
+    parameter gradients, autocast's bf16 weight copies, Liger's saved head-weight gradient), which an op names in
+    ``ws_alloc`` / ``ws_free`` (parts of ``alloc`` / ``free``). ``moments``: (level, vocab, wsized) at each point the
+    peak is read, the start included, so that ``peak`` is the largest level among them (hfwalk44, hfvocab44)."""
 
-    def __init__(self, level: float, vocab: float = 0.0, grads: float = 0.0):
+    def __init__(self, level: float, vocab: float = 0.0, wsized: float = 0.0):
         self.level = level
         self.peak = level
         self.vocab = vocab
-        self.grads = grads
-        self.moments = [(level, vocab, grads)]
+        self.wsized = wsized
+        self.moments = [(level, vocab, wsized)]
 
-    def op(self, alloc: float = 0.0, free: float = 0.0, g_alloc: float = 0.0, g_free: float = 0.0) -> None:
+    def op(self, alloc: float = 0.0, free: float = 0.0, ws_alloc: float = 0.0, ws_free: float = 0.0) -> None:
         self.level += alloc
-        self.grads += g_alloc
+        self.wsized += ws_alloc
         self.peak = max(self.peak, self.level)
-        self.moments.append((self.level, self.vocab, self.grads))
+        self.moments.append((self.level, self.vocab, self.wsized))
         self.level -= free
-        self.grads -= g_free
+        self.wsized -= ws_free
 
 
 def _blocks_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision, impl: str,
@@ -865,8 +901,8 @@ class _Tape:
         self.steps = 0
         self.reads: list = []  # the steps the peak is read at, in order
         self.level = _TapeLevel(self, 0)
-        self.grads = 0.0  # the parameter gradients made since the block's start (``_Walk.grads``)
-        self.g_reads: list = []  # ``grads`` at each read
+        self.wsized = 0.0  # the weight-sized tensors made (less freed) since the block's start (``_Walk.wsized``)
+        self.ws_reads: list = []  # ``wsized`` at each read
 
     def then(self, at: int, x) -> "_TapeLevel":
         """The step after ``at`` that adds ``x``."""
@@ -877,13 +913,13 @@ class _Tape:
         self.steps += 1
         return _TapeLevel(self, self.steps)
 
-    def op(self, alloc: float = 0.0, free: float = 0.0, g_alloc: float = 0.0, g_free: float = 0.0) -> None:
+    def op(self, alloc: float = 0.0, free: float = 0.0, ws_alloc: float = 0.0, ws_free: float = 0.0) -> None:
         self.level += alloc
-        self.grads += g_alloc
+        self.wsized += ws_alloc
         self.reads.append(self.level.step)
-        self.g_reads.append(self.grads)
+        self.ws_reads.append(self.wsized)
         self.level -= free
-        self.grads -= g_free
+        self.wsized -= ws_free
 
     def replay(self, w: _Walk) -> None:
         vals = [w.level]
@@ -894,11 +930,11 @@ class _Tape:
         # (max keeps the first of equal values, as _Walk.op's running max does)
         w.peak = max([w.peak, *map(vals.__getitem__, self.reads)])
         w.level = vals[self.level.step]
-        # the moments: the levels as replayed, the gradients from the block's start (not bit for bit the running
+        # the moments: the levels as replayed, the weight-sized tensors from the block's start (not bit for bit the running
         # sum a block-by-block walk makes: within rounding)
-        g0, v = w.grads, w.vocab
-        w.moments.extend([(vals[i], v, g0 + g) for i, g in zip(self.reads, self.g_reads)])
-        w.grads = g0 + self.grads
+        g0, v = w.wsized, w.vocab
+        w.moments.extend([(vals[i], v, g0 + g) for i, g in zip(self.reads, self.ws_reads)])
+        w.wsized = g0 + self.wsized
 
 
 class _TapeLevel:
@@ -1177,7 +1213,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         """Autocast: the bf16 weight gradient copied into the fp32 .grad; the bf16 gradient and
         the weight's bf16 copy (saved by the matmul alone) go."""
         if amp:
-            w.op(4 * n, 2 * n + cw * 2 * n, 4 * n, 2 * n)
+            w.op(4 * n, 2 * n + cw * 2 * n, 4 * n, 2 * n + cw * 2 * n)
 
     # Llama 4: the gradient of the experts' (E, T, h) output, expanded from the sum over experts
     # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute),
@@ -1213,17 +1249,18 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             # its copies): repeat_kv's unexpanded k and v; under autocast also the input norm's
             # output, q and the expanded k after RoPE where they are fp32 (the matmuls saved their
             # bf16 copies), and the q/k/v weights' cached copies; o_proj's input is not made yet
-            named = 0.0
+            named = qkv_casts = 0.0  # (qkv_casts: the part of it that is weight-sized)
             if m.mla is None:
                 qk = a if (not amp or model_type in ROPE_CASTS_BACK) else r
                 if kvh < H:
                     named += tok * kvh * (qk * dqk + a * dv)
                 if amp:
-                    named += (0 if model_type == "olmo2" else r * h * tok) + cw * 2.0 * (attn_w - H * dv * h)
+                    qkv_casts = cw * 2.0 * (attn_w - H * dv * h)
+                    named += (0 if model_type == "olmo2" else r * h * tok) + qkv_casts
                     if qk != a:
                         named += qk * tok * 2 * H * dqk
                 named -= a * H * dv * tok
-            w.op(A_rc - soft + peak_scores + named, A_rc - soft + peak_scores + named)
+            w.op(A_rc - soft + peak_scores + named, A_rc - soft + peak_scores + named, qkv_casts, qkv_casts)
         # what the recompute leaves besides the saves until it stops: BERT's last LayerNorm
         # output and the dropout's output before it, GPT-2's MLP dropout output, the decoders'
         # residual sum after the attention (kept by the MLP norm itself in an fp32 stream)
@@ -1250,7 +1287,8 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             # saved only its bf16 copy) and the fp32 input ``hidden_states`` (router and shared
             # expert saved their own bf16 copies); without autocast those two are saved as they are
             tail += a * e.experts * tok * h + ((r * e.experts * tok * h + r * h * tok) if amp else 0.0)
-        w.op(A_rc + M + (cw * 2.0 * (attn_w + mlp_w) if amp else 0.0) + tail, tail)
+        recast = cw * 2.0 * (attn_w + mlp_w) if amp else 0.0  # the block's weight copies, made again
+        w.op(A_rc + M + recast + tail, tail, recast)
         c_attn, c_mlp = (cw * 2.0 * attn_w, cw * 2.0 * mlp_w) if amp else (0.0, 0.0)
 
     # OLMo 2 and Gemma normalise each branch's output: its backward (fp32 intermediates h-wide,
@@ -1259,7 +1297,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     post = model_type in ("olmo2", "gemma2", "gemma3_text")
     post_norm = 4 * 4 * h * tok if post else 0.0
     post_saves = _norm(h, r, NORM_STYLE.get(model_type, "cast")) * tok if post else 0.0
-    start, g_start = w.level, w.grads
+    start, ws_start = w.level, w.wsized
     w.op(post_norm, post_norm + post_saves)
     if moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
@@ -1273,20 +1311,22 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         wb = 4 if R.weights == "fp32" else a
         down_half = te * (r * h + wb + eb * h + a * f) + (2.0 * h * f if amp else 0.0)
         rest = per_expert + (2.0 * mlp_params(m, f) if amp else 0.0) - down_half
+        # (of which weight-sized: the slices' copies, in ``after``'s casts where ``weight_casts``)
+        down_cast, rest_cast = (cw * 2.0 * h * f, cw * 2.0 * (mlp_params(m, f) - h * f)) if amp else (0.0, 0.0)
         D = gb * E * h * f
         G = gb * E * (2 if gated else 1) * h * f
         dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))
         if sw:  # shared experts (added after the routed ones: their backward comes first)
             w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok, gb * mlp_params(m, sw))
         # (each matmul's backward frees its saves before the select_backward after it)
-        w.op(0.0, down_half)
+        w.op(0.0, down_half, 0.0, down_cast)
         # (the zero-filled copies and their sums are the 3-D weights' gradients)
         w.op(D + dx, 0.0, D)               # the last expert: down's select_backward
-        w.op(0.0, rest)
+        w.op(0.0, rest, 0.0, rest_cast)
         w.op(G, 0.0, G)                    # ... gate/up's
-        w.op(0.0, down_half)
+        w.op(0.0, down_half, 0.0, down_cast)
         w.op(2 * D, 2 * D, 2 * D, 2 * D)   # the next: select_backward + out-of-place sum (down)
-        w.op(0.0, rest)
+        w.op(0.0, rest, 0.0, rest_cast)
         w.op(2 * G + dx, 2 * G + dx, 2 * G, 2 * G)  # ... and gate/up
     elif moe:  # Llama 4: one bmm over every expert, each on all T tokens (3-D weight gradients)
         fe = E * f * tok
@@ -1308,9 +1348,9 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
             w.op((1 if model_type == "bert" else 2) * a * f * tok)
     w.level = start + g_mlp - M - c_mlp - eg - g_in
-    w.grads = g_start + g_mlp
+    w.wsized = ws_start + g_mlp - c_mlp
 
-    start, g_start = w.level, w.grads
+    start, ws_start = w.level, w.wsized
     w.op(post_norm, post_norm + post_saves)
     if amp:
         w.op(a * h * tok)
@@ -1354,7 +1394,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             vw = dqk if impl == "fused_pad" else dv  # FA2/3 on MLA: the padded v's gradient
             w.op(a * tok * (H * dqk + kvh * dqk + kvh * vw), 0)
     w.level = start + g_attn - A - c_attn
-    w.grads = g_start + g_attn
+    w.wsized = ws_start + g_attn - c_attn
     if checkpointing and not keeps_input:
         # the checkpoint's input: where the block's first op kept it as it is, the recompute's
         # saved copy of it is the same storage and outlives the block's backward (measured)

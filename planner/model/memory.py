@@ -3256,9 +3256,11 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     ``kept``: per candidate, which of these holds (``KEPT_*`` of ``zero_stage_states``, the stack's rows);
     None: the paper convention's rows. A cp split divides the walk evenly (first order, as
     ``_hf_activation_arrays``); a tp split keeps, at each moment of the walk, ``hf_tp_share`` of its activations, the
-    whole vocab-wide part (the gathered logits) and ``hf_grad_share`` of the weight gradients live then: the rank's
-    peak is the largest of those over the moments (``activations_hf.hf_rank_peak``; until hfwalk44 the peak's
-    total was split as if it held all the logits and all the gradients at once, negative under checkpointing).
+    whole vocab-wide part (the gathered logits, the loss's transients and its saved log-softmax) and
+    ``hf_grad_share`` of the weight-sized tensors live then (the weight gradients, autocast's weight copies, Liger's
+    head-weight gradient): the rank's peak is the largest of those over the moments (``activations_hf.hf_rank_peak``;
+    until hfwalk44 the peak's total was split as if it held all the logits and all the gradients at once, negative
+    under checkpointing; until hfvocab44 the log-softmax and the copies were at the activations' share).
     Computed once per distinct (micro-batch, recompute, tp, cp, sp): the walk is O(layers), cached with the few
     moments that can hold a rank's peak (``hf_walk_front``)."""
     from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_rank_peak
