@@ -112,12 +112,12 @@ def test_space_chunks_expands_only_whole_dp_heads(monkeypatch):
                          "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 3}})
     hw = option_from_cluster(job.cluster, load_catalog(), None, "bf16")
     grids, real = [], space._layouts
-    monkeypatch.setattr(space, "_layouts", lambda job, hw, grid: grids.append(grid) or real(job, hw, grid))
+    monkeypatch.setattr(space, "_layouts", lambda job, g, grid: grids.append(grid) or real(job, g, grid))
     rows = space.Candidates.concat(list(space.space_chunks(job, hw)))
     n_, tp, _etp, pp, cp = (np.concatenate([g[i] for g in grids]) for i in range(5))
     assert ((n_ * hw.gpus_per_node) % (tp * pp * cp) == 0).all()
     monkeypatch.setattr(space, "_layouts", real)
-    whole = space._layouts(job, hw, _product(job, hw))
+    whole = space._layouts(job, hw.gpus_per_node, _product(job, hw))
     for k in ("tp", "pp", "cp", "dp", "ep", "vpp", "zero", "mb", "rc", "nodes"):
         assert np.array_equal(getattr(rows, k), getattr(whole, k)), k
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field as dc_field, replace
+from dataclasses import dataclass, field as dc_field, fields, replace
 from typing import NoReturn
 
 import numpy as np
@@ -37,8 +37,8 @@ from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, PORTS, RUNS_ON, port_of, attn_implementation_refusal, check_platform,
                                   recompute_split)
-from planner.search.space import (empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, refusal_error, refusal_note, sp_off_note,
-                                  searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
+from planner.search.space import (CHUNK_ROWS, empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, refusal_error, refusal_note, sp_off_note,
+                                  searched_options, space_chunks, space_key, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -78,13 +78,83 @@ def picks_uniform_recompute(job: JobSpec, stack) -> bool:
             and getattr(t, "recompute_method", None) in (None, "uniform"))
 
 
+class SearchMemo(LayerMemo):
+    """A search's ``LayerMemo`` that also keeps ``memory_per_gpu``'s whole answers (``memory``) while a later hardware
+    option may ask for them again. ``memory_per_gpu`` reads the model, the training spec, the stack, the rows and
+    the GPU's name, nothing else of the option (its signature: no network, host or price), so the options on one GPU
+    (the Llama-3-70B example's five 8 x H100-SXM-80GB instances, which differ in their fabric) ask it the same
+    questions on the same chunks: 267 of the example's 476 memory calls and 353 of the app preset's 939 were
+    answered before (rec44, counted by hashing each call's inputs). An answer is found by the same objects and exact
+    equality of every column (dtype and values), so it is the answer the call would compute, bit for bit; its
+    arrays are read-only (no caller changes a memory answer in place; a write would raise rather than reach the
+    next option). ``forget`` drops a GPU's answers after its last option (``recommend``), and at most ``rows`` rows
+    of answers are kept at once (past that a call is computed and not kept)."""
+
+    def __init__(self, rows: int = 1 << 22):
+        super().__init__()
+        self._answers: dict[tuple, list] = {}  # (model, training, stack, gpu, rows) ids -> [(objects, columns, answer)]
+        self._room = rows
+        self._spaces: dict[tuple, tuple] = {}  # space_key -> (the job, its chunks)
+        self._space_room = CHUNK_ROWS
+
+    def chunks(self, job: JobSpec, hw) -> list:
+        """``list(enumerate(space_chunks(job, hw)))``, built once per ``space.space_key`` (the GPUs per node and
+        the layout grid: all the chunks read of the option) and kept while they hold at most ``CHUNK_ROWS`` rows in
+        all. The options with the same key get the same ``Candidates`` objects, so what those keep (their distinct
+        keys, derived columns) and the memory answers (found by the same column objects) serve every one."""
+        key = space_key(job, hw)
+        got = self._spaces.get(key)
+        if got is not None and got[0] is job:
+            return got[1]
+        chunks = list(enumerate(space_chunks(job, hw)))
+        rows = sum(len(c) for _, c in chunks)
+        if rows <= self._space_room:
+            self._space_room -= rows
+            self._spaces[key] = (job, chunks)
+        return chunks
+
+    def memory(self, model, training, c: Candidates, stack, gpu: str) -> dict:
+        """``memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=self)``, or the answer it gave before on
+        the same objects and rows (a new dict of the same read-only arrays)."""
+        key = (id(model), id(training), id(stack), gpu, len(c))
+        cols = tuple(getattr(c, f.name) for f in fields(Candidates))
+        for objs, held, answer in self._answers.get(key, ()):
+            if objs[0] is model and objs[1] is training and objs[2] is stack and all(map(_same_column, held, cols)):
+                return dict(answer)
+        answer = memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=self)
+        if len(c) <= self._room:
+            for v in answer.values():
+                if isinstance(v, np.ndarray):
+                    v.setflags(write=False)
+            self._room -= len(c)
+            self._answers.setdefault(key, []).append(((model, training, stack), cols, answer))
+        return dict(answer)
+
+    def forget(self, gpu: str) -> None:
+        """Drop the answers on GPU ``gpu`` (no later option asks for them)."""
+        for key in [k for k in self._answers if k[3] == gpu]:
+            self._room += key[4] * len(self._answers.pop(key))
+
+
+def _same_column(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two candidate columns hold the same values in the same dtype (the same object: without a pass)."""
+    return a is b or (a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b)))
+
+
+def _memory(model, training, c: Candidates, stack, gpu: str, memo) -> dict:
+    """``memory_per_gpu`` of the search's rows ``c``: under a ``SearchMemo``, an answer given before on the same rows."""
+    if isinstance(memo, SearchMemo):
+        return memo.memory(model, training, c, stack, gpu)
+    return memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=memo)
+
+
 def _memory_at(job: JobSpec, training, sub, act, column: str, n, stack, hw, limit: float, memo=None):
     """Rows ``act`` of candidates ``sub`` with ``column`` (``rn``: block N, ``rg``: uniform group) set to ``n``:
-    whether they fit, and their ``memory_per_gpu`` (``memo``: the search's ``LayerMemo``). The probe of both
-    partial-recompute searches."""
+    whether they fit, and their ``memory_per_gpu`` (``memo``: the search's ``LayerMemo`` or ``SearchMemo``). The
+    probe of both partial-recompute searches."""
     p = sub.take(act)
     setattr(p, column, np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy())
-    got = memory_per_gpu(job.model, training, p, stack=stack, gpu=hw.gpu.name, memo=memo)
+    got = _memory(job.model, training, p, stack, hw.gpu.name, memo)
     return fits_memory(job, hw, got, limit), got
 
 
@@ -425,9 +495,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     t0 = time.perf_counter()
     s = _search_setup(job, catalog, profile)
     tally = SearchTally.start(s.live)
-    memo = LayerMemo()  # the layer model's rows, shared by every step_time and memory_per_gpu call of this search
+    memo = SearchMemo()  # the layer model's rows, shared by every step_time and memory_per_gpu call of this search
+    last = {hw.gpu.name: k for k, hw in enumerate(s.opts)}  # each GPU's last option: its memory answers kept until then
     for k, hw in enumerate(s.opts):
         _search_option(job, s, k, hw, tally, memo, progress, spot_model, overhead)
+        if last[hw.gpu.name] == k:
+            memo.forget(hw.gpu.name)
     if progress:  # the ranking is no option of the bar's but can take a while: 2.7M fitting plans of a 65K-token
         # hybrid MoE over every instance took ~37 s to filter, sort and mark (the bar sat at "done" meanwhile)
         progress(len(s.opts), len(s.opts), f"ranking {sum(n for n, _ in tally.frames):,} plans")
@@ -549,7 +622,7 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     if hkey in tally.done:  # the same hardware was searched already: its plans at this option's price
         return _reuse(job, s, k, hw, tally.done[hkey], tally, spot_model, overhead)
     try:
-        chunks = list(enumerate(space_chunks(job, hw)))
+        chunks = memo.chunks(job, hw) if isinstance(memo, SearchMemo) else list(enumerate(space_chunks(job, hw)))
     except InputError as e:
         if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
             raise
@@ -723,8 +796,7 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     limit, head = limits
     picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
     ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
-    mem = memory_per_gpu(job.model, var.training, ext, stack=var.stack, gpu=hw.gpu.name,  # training: its recompute list
-                         memo=memo)
+    mem = _memory(job.model, var.training, ext, var.stack, hw.gpu.name, memo)  # training: its recompute list
     if picks:
         mem, mem1 = split_rows(mem, len(cv))
     fits = fits_memory(job, hw, mem, limit)

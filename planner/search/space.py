@@ -334,26 +334,42 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
     11,968 feasible, at 999: 11,966; tests/test_search_determinism.py)."""
     axes, tp_of, etp_of = _grid(job, hw)
     shape = tuple(len(a) for a in axes)
-    chunk_rows = max(chunk_rows - chunk_rows % shape[-1], shape[-1]) if shape[-1] else chunk_rows
     total = int(np.prod(shape, dtype=np.float64))
     if total == 0:
         raise InfeasibleError("parallel", "the fixed parallel fields leave no layout to search")
     if total > MAX_SPACE_ROWS:
         raise TooLargeError("constraints", f"{total:,} layouts on {hw.name} (limit {MAX_SPACE_ROWS:,}); fix some "
                                            "parallel fields or set constraints.max_gpus")
+    yield from _grid_chunks(job, hw.gpus_per_node, axes, tp_of, etp_of, chunk_rows)
+
+
+def space_key(job: JobSpec, hw: HardwareOption) -> tuple:
+    """What ``space_chunks`` reads of ``hw``: its GPUs per node and its layout grid (``_grid``'s axes and (tp, etp)
+    pairs), as a hashable value. The chunks are built from those and the job alone (``_grid_chunks`` and
+    ``_layouts`` take no option), so two options with the same key have the same chunks: the search builds them
+    once (planner.search.recommend ``SearchMemo.chunks``; the app preset's 67 options have 11 distinct spaces).
+    Raises what ``_grid`` raises (an option outside the job's GPU limits)."""
+    axes, tp_of, etp_of = _grid(job, hw)
+    return (int(hw.gpus_per_node), *(tuple(a.tolist()) for a in axes), tuple(tp_of.tolist()), tuple(etp_of.tolist()))
+
+
+def _grid_chunks(job: JobSpec, g: int, axes, tp_of, etp_of, chunk_rows: int) -> Iterator[Candidates]:
+    """``space_chunks``' chunks of the grid ``axes`` on nodes of ``g`` GPUs (no option read: ``space_key``)."""
+    shape = tuple(len(a) for a in axes)
+    chunk_rows = max(chunk_rows - chunk_rows % shape[-1], shape[-1]) if shape[-1] else chunk_rows
     # Only the (nodes, tp, pp, cp) heads whose tp*pp*cp divides the GPUs (``_layouts`` drops the rest: DP would not be
     # whole) are expanded over the other axes, in the product's own order, so the rows and their order are those of the
     # whole product. A 65K-token Nemotron-3-Nano over every instance under max_gpus 1,024: 69.3M product rows, 41.9M
     # of them whole-DP, 8.1M valid
     n_ax, pair_ax, pp_ax, cp_ax = axes[:4]
-    heads = np.meshgrid(n_ax * hw.gpus_per_node, tp_of[pair_ax], pp_ax, cp_ax, indexing="ij")
+    heads = np.meshgrid(n_ax * g, tp_of[pair_ax], pp_ax, cp_ax, indexing="ij")
     kept = np.flatnonzero((heads[0] % (heads[1] * heads[2] * heads[3]) == 0).ravel())
     tail = int(np.prod(shape[4:], dtype=np.int64))
     for start in range(0, len(kept) * tail, chunk_rows):
         v = np.arange(start, min(start + chunk_rows, len(kept) * tail))
         idx = np.unravel_index(kept[v // tail] * tail + v % tail, shape)
         n_, pair, *rest = (a[i] for a, i in zip(axes, idx))
-        c = _layouts(job, hw, [n_, tp_of[pair], etp_of[pair], *rest])
+        c = _layouts(job, g, [n_, tp_of[pair], etp_of[pair], *rest])
         if len(c):
             yield c
 
@@ -362,7 +378,7 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
     """The whole space on ``hw`` as one batch (for small spaces and tests)."""
     parts = list(space_chunks(job, hw))
     if not parts:
-        return _layouts(job, hw, [np.zeros(0, dtype=np.int64)] * 10)
+        return _layouts(job, hw.gpus_per_node, [np.zeros(0, dtype=np.int64)] * 10)
     return Candidates.concat(parts)
 
 
@@ -404,10 +420,9 @@ def one_replica_twins(c: Candidates, z_from: int, z_to: int) -> np.ndarray:
     return out
 
 
-def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
-    """The valid rows of one chunk of the product, with DP filled in."""
+def _layouts(job: JobSpec, g: int, grid) -> Candidates:
+    """The valid rows of one chunk of the product on nodes of ``g`` GPUs, with DP filled in."""
     m, t, p = job.model, job.training, job.parallel
-    g = hw.gpus_per_node
     n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc = grid
     gpus = n_ * g
     # DP fills the GPUs the other axes leave (p.dp, when fixed, must be exactly that)
