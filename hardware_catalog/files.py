@@ -278,7 +278,8 @@ for _tag, _construct in {"int": _int_within_python, "bool": _yaml12_bool, "float
 
 def _key_path(root: yaml.Node, target: yaml.Node) -> str:
     """The keys from the document's root to ``target`` as a field is named (``training.framework.compile``,
-    ``instances[0].cluster``; a key quoted as ``shown_path`` quotes text), '' where it is not reached."""
+    ``instances[0].cluster``; a key quoted as ``shown_path`` quotes text), '' where it is not reached. An alias is the
+    node it names: the path is its anchor's, the first use."""
     todo, seen = [(root, "")], set()
     while todo:
         node, path = todo.pop()
@@ -289,7 +290,9 @@ def _key_path(root: yaml.Node, target: yaml.Node) -> str:
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):  # (children pushed last first: the first use of an alias is found)
             for k, v in reversed(node.value):
-                name = path + ("." if path else "") + shown_path(k.value if isinstance(k, yaml.ScalarNode) else "?")
+                merge = k.tag == "tag:yaml.org,2002:merge"  # ``<<: {dropout: on}``: the keys are the mapping's own
+                name = path if merge else path + ("." if path else "") + shown_path(
+                    k.value if isinstance(k, yaml.ScalarNode) else "?")
                 if k is target:
                     return name
                 todo.append((v, name))
