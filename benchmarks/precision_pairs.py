@@ -23,6 +23,8 @@ import pandas as pd
 #: the precision tag of a row id, and the layout fields both rows of a pair must share
 PRECISION_TAG = re.compile(r"_(bf16|fp8cs|fp8|mxfp8|nvfp4)(?=_|$)")
 LAYOUT = ("gpus", "tp", "pp", "dp", "mb")
+#: the step times a pair's ratios divide: positive finite numbers in every row (``read_table``)
+STEP_TIMES = ("measured_s", "predicted_s")
 
 
 def _split(row_id) -> tuple[str | None, str | None]:
@@ -36,7 +38,8 @@ def precision_pairs(df: pd.DataFrame) -> pd.DataFrame:
     ``gpu``, ``precision`` (the low-precision tag), ``measured`` and ``model`` (BF16 step over low-precision step)
     and ``model_over_measured``."""
     df = df[df["id"].notna()].copy()
-    df[["key", "tag"]] = pd.DataFrame([_split(i) for i in df["id"]], index=df.index)
+    split = [_split(i) for i in df["id"]]  # (two lists: a frame of no rows has no two columns to assign, fuzz44)
+    df["key"], df["tag"] = [k for k, _ in split], [t for _, t in split]
     out = []
     for key, g in df[df["key"].notna()].groupby("key", sort=False):
         for _, b in g[g["tag"] == "bf16"].iterrows():
@@ -57,15 +60,17 @@ def summary(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None):
-    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    from planner.errors import InputError
+    from planner.present.safe import clean_line
+    from planner.present.script_args import ScriptArgs, read_table  # usage errors as one line, exit 2
     ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("csv", help="validate.py --csv output")
     ap.add_argument("--pairs", action="store_true", help="list every pair, not only the per-GPU summary")
     args = ap.parse_args(argv)
-    try:
-        rows = pd.read_csv(args.csv)
-    except OSError as e:  # a path that is not a readable file: the usage line, not a traceback
-        ap.exit(2, f"error: csv: cannot read {args.csv}: {e.strerror}\n")
+    try:  # a file that is no such table: one line, exit 2 (read_table)
+        rows = read_table(args.csv, "csv", ("id", "gpu", *LAYOUT, *STEP_TIMES), STEP_TIMES)
+    except InputError as e:
+        ap.exit(2, f"error: {clean_line(e)}\n")
     pairs = precision_pairs(rows)
     pd.set_option("display.width", 250)
     print(summary(pairs).round(3).to_string(index=False))

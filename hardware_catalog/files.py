@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from hardware_catalog.errors import InputError, clip, shown_path
+from hardware_catalog.errors import ECHO_CHARS, InputError, clip, shown_path
 
 MAX_INPUT_BYTES = 8 * 2**20
 MAX_DEPTH = 64
@@ -43,9 +43,37 @@ _OS_REASON = {errno.ENOENT: "file not found (no such file or directory)", errno.
               errno.EDQUOT: "disk quota exceeded", errno.EXDEV: "on another file system"}
 
 
+#: the reason a path holding a NUL is refused: no file system names a file so (POSIX: a path name is a C string)
+NUL_IN_NAME = "a NUL character in the name (no file can be named so)"
+
+
 def os_reason(e: OSError) -> str:
     """A short, stable reason for an ``OSError`` (what a person fixes), without the path twice."""
     return _OS_REASON.get(e.errno, (e.strerror or e.__class__.__name__).lower())
+
+
+def entry_mode(path) -> int | None:
+    """``st_mode`` of what ``path`` names (links followed), or None where it cannot be looked at: absent, or a name the
+    system refuses (too long, a loop of links, a parent that is a file). ``Path.is_dir`` / ``is_file`` / ``exists``
+    return False only for four errnos (pathlib ``_IGNORED_ERRNOS``) and raise on the rest, so a 256-character job,
+    ``--trace`` or ``--storage`` name was an "internal error (OSError): [Errno 36] File name too long" until fuzz44;
+    with None the read that follows (``read_bytes``) refuses it with its reason."""
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):  # (ValueError: a NUL in the name)
+        return None
+
+
+def is_folder(path) -> bool:
+    """Whether ``path`` names a folder (``entry_mode``: False where it cannot be looked at)."""
+    mode = entry_mode(path)
+    return mode is not None and stat.S_ISDIR(mode)
+
+
+def is_regular_file(path) -> bool:
+    """Whether ``path`` names a regular file (``entry_mode``: False where it cannot be looked at)."""
+    mode = entry_mode(path)
+    return mode is not None and stat.S_ISREG(mode)
 
 
 def read_bytes(path, field: str, limit: int = MAX_INPUT_BYTES) -> bytes:
@@ -55,6 +83,8 @@ def read_bytes(path, field: str, limit: int = MAX_INPUT_BYTES) -> bytes:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: opening a FIFO must not hang
     except OSError as e:
         raise InputError(field, f"{shown}: {os_reason(e)}") from None
+    except ValueError:  # a NUL in the name (a job's "t\0.csv"): Python's "embedded null byte", an internal error until fuzz44
+        raise InputError(field, f"{shown}: {NUL_IN_NAME}") from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
@@ -150,14 +180,6 @@ class _SAFE_LOADER(_BASE_LOADER):  # noqa: N801 — the loader the module has al
     (QA 55)."""
 
 
-def _timestamp_or_text(loader, node):
-    try:
-        return loader.construct_yaml_timestamp(node)
-    except ValueError:
-        return loader.construct_scalar(node)
-
-
-_SAFE_LOADER.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 #: YAML 1.2's booleans (the core schema, yaml.org/spec/1.2.2 section 10.3.2: ``true | True | TRUE | false | False |
 #: FALSE``). PyYAML resolves YAML 1.1's (yaml.org/type/bool.html) and so read ``yes`` / ``no`` / ``on`` / ``off`` as
@@ -172,8 +194,13 @@ _SAFE_LOADER.yaml_implicit_resolvers = {
 _SAFE_LOADER.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(f"^(?:{'|'.join(YAML12_BOOLS)})$"), list("tTfF"))
 
 
-class _NumberTooLong(ValueError):
-    """An integer too long for ``int()`` (YAML's or JSON's): its message is the refusal's, with its line where known."""
+class _ScalarRefused(ValueError):
+    """A scalar the loader will not build (an integer ``int()`` will not read, an explicit tag whose text is no value
+    of its type): its message is the refusal's; ``node``, where known, is the scalar, which ``parse_yaml`` locates."""
+
+    def __init__(self, message: str, node: yaml.Node | None = None):
+        super().__init__(message)
+        self.node = node
 
 
 def _too_long(text: str) -> str:
@@ -188,14 +215,98 @@ def _int_within_python(loader, node):
     string longer than ``sys.get_int_max_str_digits()`` (4,300) raises ValueError (CVE-2020-10735's limit), and a job's,
     a catalog override's (YAML or JSON, both read here) or any YAML file's ``global_batch: 999...9`` of 5,000 digits was
     an "internal error (ValueError): Exceeds the limit (4300 digits)", exit 1 (QA 64). Any such number is far past
-    every field's bound, so it is refused here, at its line, as too large."""
+    every field's bound, so it is refused here, at its line, as too large. An explicit ``!!int`` on text that is no
+    integer (``!!int x``, ``!!int ''``) is refused as no whole number (``_tag_refusal``): until fuzz44 the first read
+    "too large: a whole number of 0 digits" and the second was an "internal error (IndexError)"."""
     try:
         return loader.construct_yaml_int(node)
+    except (ValueError, IndexError):
+        if sum(c.isdigit() for c in node.value) > sys.get_int_max_str_digits():
+            raise _ScalarRefused(f"line {node.start_mark.line + 1}: {_too_long(node.value)}") from None
+        raise _tag_refusal("int", node) from None
+
+
+#: what the text of an explicitly tagged scalar must be, per tag: the words of its refusal (``_tag_refusal``)
+TAG_WORDS = {"bool": "true or false (YAML 1.2's spellings: " + ", ".join(YAML12_BOOLS) + ")",
+             "int": "a whole number", "float": "a number", "timestamp": "a date (2026-12-01) or a time"}
+
+
+def _tag_refusal(tag: str, node: yaml.ScalarNode) -> _ScalarRefused:
+    """The refusal of ``!!<tag> <text>`` whose text is no value of the tag (``TAG_WORDS``), located by ``parse_yaml``.
+    PyYAML's constructors raise what they meet on such text -- ``!!bool maybe`` a KeyError, ``!!float x`` a
+    ValueError, ``!!int ''`` an IndexError, ``!!timestamp x`` an AttributeError -- each an "internal error", exit 1,
+    until fuzz44."""
+    return _ScalarRefused(f"!!{tag} {clip(node.value)} is not {TAG_WORDS[tag]}", node)
+
+
+def _yaml12_bool(loader, node):
+    """``!!bool``'s text as YAML 1.2 reads it (``YAML12_BOOLS``; the core schema's ``!!bool`` is true or false only),
+    else refused: PyYAML's constructor reads YAML 1.1's table, so ``!!bool yes`` and ``!!bool on`` were true where the
+    plain ``yes`` is text since qa68, and ``!!bool maybe`` was an "internal error (KeyError)" (fuzz44)."""
+    value = loader.construct_scalar(node)
+    if value not in YAML12_BOOLS:
+        raise _tag_refusal("bool", node)
+    return value.lower() == "true"
+
+
+def _float_or_refused(loader, node):
+    """A YAML float; ``!!float`` on text that is none (``!!float x``, ``!!float ''``) refused (``_tag_refusal``)."""
+    try:
+        return loader.construct_yaml_float(node)
+    except (ValueError, IndexError):
+        raise _tag_refusal("float", node) from None
+
+
+def _timestamp_or_text(loader, node):
+    """A date or time; a date-shaped scalar that names no day (``2026-13-01``, ``2026-02-30``) as the text it is, for
+    the field's own check: PyYAML's timestamp constructor raised ValueError on it, and a job's or a catalog override's
+    ``price_date: 2026-13-01`` was an "internal error (ValueError): month must be in 1..12", exit 1 (QA 55). Text that
+    is no timestamp at all reaches here only under an explicit ``!!timestamp`` tag (the implicit resolver matched
+    nothing): refused (PyYAML's regex match is None there, an AttributeError, fuzz44)."""
+    try:
+        return loader.construct_yaml_timestamp(node)
     except ValueError:
-        raise _NumberTooLong(f"line {node.start_mark.line + 1}: {_too_long(node.value)}") from None
+        return loader.construct_scalar(node)
+    except (AttributeError, TypeError):
+        raise _tag_refusal("timestamp", node) from None
 
 
-_SAFE_LOADER.add_constructor("tag:yaml.org,2002:int", _int_within_python)
+for _tag, _construct in {"int": _int_within_python, "bool": _yaml12_bool, "float": _float_or_refused,
+                         "timestamp": _timestamp_or_text}.items():
+    _SAFE_LOADER.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct)
+
+
+def _key_path(root: yaml.Node, target: yaml.Node) -> str:
+    """The keys from the document's root to ``target`` as a field is named (``training.framework.compile``,
+    ``instances[0].cluster``; a key quoted as ``shown_path`` quotes text), '' where it is not reached. An alias is the
+    node it names: the path is its anchor's, the first use."""
+    todo, seen = [(root, "")], set()
+    while todo:
+        node, path = todo.pop()
+        if node is target:
+            return path
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):  # (children pushed last first: the first use of an alias is found)
+            for k, v in reversed(node.value):
+                merge = k.tag == "tag:yaml.org,2002:merge"  # ``<<: {dropout: on}``: the keys are the mapping's own
+                name = path if merge else path + ("." if path else "") + shown_path(
+                    k.value if isinstance(k, yaml.ScalarNode) else "?")
+                if k is target:
+                    return name
+                todo.append((v, name))
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node.value))))
+    return ""
+
+
+def _located(e: _ScalarRefused, root: yaml.Node) -> str:
+    """``e``'s message with the line and the field of its scalar, where it names one."""
+    if e.node is None:
+        return str(e)
+    path = _key_path(root, e.node)
+    return f"line {e.node.start_mark.line + 1}: " + (f"{path if len(path) <= ECHO_CHARS else path[:ECHO_CHARS] + '…'}: " if path else "") + str(e)
 
 
 #: YAML 1.2's float with an exponent (the core schema's tag resolution, yaml.org/spec/1.2.2 section 10.3.2:
@@ -229,15 +340,19 @@ def yaml12_number(value: Any, whole: bool = False) -> Any:
 def parse_yaml(text: str, field: str, where: str) -> Any:
     """A YAML document, safely: SafeLoader, with the limits of this module checked on the composed
     node graph before any Python object is built from it."""
-    loader = _SAFE_LOADER(text)
+    loader, node = _SAFE_LOADER(text), None
     try:
         node = loader.get_single_node()
         if node is None:
             return None
         _check_yaml(node, field, where)
         return loader.construct_document(node)
-    except _NumberTooLong as e:
-        raise InputError(field, f"{where}: {e}") from None
+    except _ScalarRefused as e:
+        raise InputError(field, f"{where}: {_located(e, node)}") from None
+    except yaml.reader.ReaderError as e:  # (no problem or mark: its "malformed YAML: malformed YAML" said nothing)
+        line = text[:e.position].count("\n") + 1
+        raise InputError(field, f"{where}: malformed YAML at line {line}: the control character #x{e.character:02x} "
+                                f"(YAML takes none; in double quotes write it \\x{e.character:02x})") from None
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or "malformed YAML"
         if "nesting depth" in problem:  # PyYAML >= 6.0.4 stops deep flow nesting in its scanner
@@ -291,7 +406,7 @@ def _json_int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise _NumberTooLong(_too_long(text)) from None
+        raise _ScalarRefused(_too_long(text)) from None
 
 
 def parse_json(text: str, field: str, where: str) -> Any:
@@ -300,7 +415,7 @@ def parse_json(text: str, field: str, where: str) -> Any:
     try:
         obj = json.loads(text, object_pairs_hook=_no_duplicates(field, where), parse_constant=_refuse_constant,
                          parse_int=_json_int)
-    except _NumberTooLong as e:
+    except _ScalarRefused as e:
         raise InputError(field, f"{where}: {e}") from None
     except json.JSONDecodeError as e:
         raise InputError(field, f"{where} is not valid JSON (line {e.lineno}: {e.msg})") from None

@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import re
+import stat
 from contextlib import contextmanager
 from dataclasses import replace
 import sys
@@ -18,6 +19,7 @@ from typing import List, Optional
 
 import typer
 from hardware_catalog.errors import reword
+from hardware_catalog.files import NUL_IN_NAME, os_reason
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
 from planner.errors import InputError, clip, one_of, shown_path
 from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_stream, write_text
@@ -622,15 +624,22 @@ def given_path(value, field: str, what: str = "a file", optional: bool = True) -
 def storage_target(path: Path) -> None:
     """``calibrate --storage``: a folder (a temporary file is written there) or a non-empty regular file. A device or
     a pipe such as /dev/null passed the old existence check and was refused after the whole calibration, as
-    "storage: no such file or folder: /dev/null"; an empty file was read in no time and its rate left out unsaid."""
-    if not path.exists():
-        raise InputError("--storage", f"{shown_path(path)} does not exist")
-    if path.is_dir():
+    "storage: no such file or folder: /dev/null"; an empty file was read in no time and its rate left out unsaid. The
+    look is one ``os.stat``: ``Path.exists`` raised on a name too long, an "internal error (OSError)" until fuzz44."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("--storage", f"{shown_path(path)} does not exist") from None
+    except OSError as e:
+        raise InputError("--storage", f"{shown_path(path)}: {os_reason(e)}") from None
+    except ValueError:  # a NUL in the name
+        raise InputError("--storage", f"{shown_path(path)}: {NUL_IN_NAME}") from None
+    if stat.S_ISDIR(st.st_mode):
         return
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise InputError("--storage", f"{shown_path(path)} is not a regular file or a folder (a device, pipe or socket has no "
                                       "read throughput to measure); give a file on the storage, or a folder on it")
-    if path.stat().st_size == 0:
+    if st.st_size == 0:
         raise InputError("--storage", f"{shown_path(path)} is empty: nothing to read; give a larger file, or a folder (a "
                                       "64 MiB file is written there)")
 

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Union
 
 from hardware_catalog.errors import shown_path
-from hardware_catalog.files import os_reason
+from hardware_catalog.files import NUL_IN_NAME, os_reason
 from planner.errors import InputError
 
 #: a file's contents: its text or bytes, or an iterator of text parts written as they come (``write_stream``:
@@ -156,6 +156,8 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
         st = None
     except OSError as e:
         raise InputError(field, f"{shown_path(p)}: {os_reason(e)}") from None
+    except ValueError:  # a NUL in the name: Python's "embedded null byte", an internal error until fuzz44
+        raise InputError(field, f"{shown_path(p)}: {NUL_IN_NAME}") from None
     if st is None:
         if str(path).endswith(("/", os.sep)):  # a folder's name, which ``Path`` would read as a file's
             raise InputError(field, f"{shown_path(path)} names a folder (it ends in /) and there is none; give a file name")

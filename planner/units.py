@@ -267,9 +267,10 @@ def held_limit(hw: dict) -> float | None:
 
 
 def power_words(hw: dict) -> str:
-    """" at 500 W" for a plan's hardware held below its rated power limit (``held_limit``), else ""."""
+    """" at 500 W" for a plan's hardware held below its rated power limit (``held_limit``), else "": the limit as the
+    job gave it (``fmt_given``; 699.6 W read "at 700 W" under a rated 700 W until fuzz44)."""
     limit = held_limit(hw)
-    return f" at {limit:,.0f} W" if limit else ""
+    return f" at {fmt_given(limit)} W" if limit else ""
 
 
 def rack_words(hw: dict) -> str:

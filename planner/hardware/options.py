@@ -549,7 +549,7 @@ def held_instances(cluster: ClusterSpec, insts: list[Instance]) -> tuple[list[In
     lost = "; ".join(dict.fromkeys(w for w in why.values() if w))
     if not kept:
         raise InputError("cluster.power_limit_w", f"no searched GPU can be held at {fmt_given(limit)} W: {lost}")
-    return kept, (f"cluster.power_limit_w {limit:,.0f} W: each searched GPU held at the lower of it and its rated limit"
+    return kept, (f"cluster.power_limit_w {fmt_given(limit)} W: each searched GPU held at the lower of it and its rated limit"
                   + (f"; left out: {lost}" if lost else ""))
 
 

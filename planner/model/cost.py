@@ -26,6 +26,7 @@ import numpy as np
 from hardware_catalog.catalog import oldest_price
 from planner import defaults as D
 from planner.results import Cost
+from planner.units import fmt_given
 from planner.spec import JobSpec
 
 HOURS_PER_YEAR = 8760.0
@@ -161,7 +162,7 @@ def capped_node_kw(inputs: dict, gpu, gpus_per_node: int, power_limit_w) -> dict
     if not power_limit_w or not rated or power_limit_w >= rated or src.startswith("job "):
         return inputs
     cut = gpus_per_node * (rated - power_limit_w) / 1000.0
-    why = (f"{src}, less {gpus_per_node} x {rated - power_limit_w:,.0f} W: GPUs at {power_limit_w:,.0f} W of "
+    why = (f"{src}, less {gpus_per_node} x {fmt_given(rated - power_limit_w)} W: GPUs at {fmt_given(power_limit_w)} W of "
            f"{rated:,.0f} (cluster.power_limit_w)")
     return {**inputs, "server_power_kw": (kw - cut, why)}
 

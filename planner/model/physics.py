@@ -10,6 +10,7 @@ import numpy as np
 
 from hardware_catalog.catalog import CLOCK_REFERENCE_OF, builtin_gpu, clock_reference_name
 from planner.errors import InputError, NoPeakError
+from planner.units import fmt_given
 from planner.hardware.efficiency import CDNA3_ATTN_HD64_REL, gpu_family
 from planner.model.comm import torch_ring_columns
 
@@ -214,7 +215,7 @@ def power_limit_words(hw, dtype: str = "bf16", mfu: bool = True) -> str:
                  f"{datasheet_peak(hw.gpu, dtype) / 1e12:,.0f} TFLOP/s {dtype}")
     except InputError:  # no such peak on this part: the clock alone
         peaks = ""
-    return (f"GPUs at {limit:,.0f} W of {hw.gpu.name}'s rated {rated:,.0f}{POWER_LIMIT_SAID}"
+    return (f"GPUs at {fmt_given(limit)} W of {hw.gpu.name}'s rated {rated:,.0f}{POWER_LIMIT_SAID}"
             f"{power_clock(hw):.3f}x, by the clock law (P / P_rated)^(1/3) (dynamic power ~ f^3){peaks}; HBM "
             "bandwidth kept" + ("; MFU stays against the datasheet peak" if mfu else ""))
 

@@ -71,7 +71,7 @@ from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
 from planner.hardware.platform import platform_of
-from planner.units import config_str, hardware_str, held_limit, fmt_time, fmt_usd
+from planner.units import config_str, fmt_given, hardware_str, held_limit, fmt_time, fmt_usd
 from planner.vocab import LOSS_FN, SELECTIVE_AC, Vocab
 from planner.spec import JobSpec
 
@@ -1725,7 +1725,7 @@ def unset_power_note(watts: float | None, platform: str | None, gpu: str) -> lis
     """The note of a plan held at ``watts`` on a platform no launch here sets the limit on (``POWER_LIMIT_TOOLS``)."""
     if watts is None or platform in POWER_LIMIT_TOOLS:
         return []
-    return [f"the plan holds every {gpu} at {watts:,.0f} W (cluster.power_limit_w): this launch does not set it (no "
+    return [f"the plan holds every {gpu} at {fmt_given(watts)} W (cluster.power_limit_w): this launch does not set it (no "
             f"power-limit command is written for {platform or 'this platform'}); hold the devices there before the "
             "run (it needs root), or the step runs faster and draws more power than planned"]
 
@@ -1843,10 +1843,11 @@ def power_limit_notes(plan: LaunchPlan, fmt: str) -> list[str]:
     k8s = (" The namespace must admit privileged pods (Pod Security Standards' privileged level); where it may not, "
            "an admin holds the nodes' GPUs there (DCGM: dcgmi config --set with its power limit, --enforce to "
            "re-apply) and the check passes." if fmt == "k8s" else "")
-    return [f"the plan holds every {plan.gpu} at {w:,.0f} W (cluster.power_limit_w; rated "
+    # (the limit as given, ``fmt_given``: 699.6 W read "at 700 W (rated 700 W)" beside "nvidia-smi -pl 699.6" until fuzz44)
+    return [f"the plan holds every {plan.gpu} at {fmt_given(w)} W (cluster.power_limit_w; rated "
             f"{f'{rated:,.0f}' if rated else '?'} W): {POWER_LIMIT_WHERE[fmt]} nvidia-smi -pl {w:g}, which needs root "
             "(NVML: 'Requires root/admin permissions'): as root, else by sudo -n; where neither may, it reads the "
-            f"limit in force and stops the job if a GPU is above {w:,.0f} W (a limit the site's prolog set passes). "
+            f"limit in force and stops the job if a GPU is above {fmt_given(w)} W (a limit the site's prolog set passes). "
             "The limit lasts until a reboot or driver unload (keep persistence mode on) and would outlive the job, "
             f"so {where} puts back each GPU's limit from before the job (kept in {'the pod' if fmt == 'k8s' else 'the node'}"
             "'s temporary directory) and names on stderr a GPU the user may not set back (the site resets it: "

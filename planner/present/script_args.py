@@ -64,3 +64,41 @@ class ScriptArgs(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, usage_line(message) + "\n")
+
+
+def read_table(path, field: str, columns=(), positive=()):
+    """A script's input table (``validate.py --csv`` output) as a pandas DataFrame, or one ``InputError`` naming
+    ``field``: the file read as every user file is (``hardware_catalog.files.read_text``: a regular file, at most
+    8 MiB, UTF-8), a CSV with a header line, the ``columns`` there, and the ``positive`` columns positive finite
+    numbers (each read as a number). Until fuzz44 ``benchmarks/precision_pairs.py`` handed the path to
+    ``pd.read_csv`` and met an empty file (EmptyDataError), a binary one (UnicodeDecodeError), a quote left open
+    (ParserError), a missing ``id`` column (KeyError), a step time ``abc`` (TypeError) or 0 (ZeroDivisionError) with
+    a traceback."""
+    import io
+    import math
+
+    import pandas as pd
+
+    from hardware_catalog.errors import clip, shown_path
+    from hardware_catalog.files import read_text
+    from planner.errors import InputError
+
+    shown, text = shown_path(path), read_text(path, field)
+    try:
+        df = pd.read_csv(io.StringIO(text))
+    except pd.errors.EmptyDataError:
+        raise InputError(field, f"{shown}: empty (no header line); give validate.py --csv output") from None
+    except (pd.errors.ParserError, ValueError) as e:  # a quote left open, a row of too many cells
+        raise InputError(field, f"{shown}: not a CSV table ({clip(str(e).strip().splitlines()[-1], 120)[1:-1]})") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(field, f"{shown}: no column {', '.join(missing)} (validate.py --csv writes it)")
+    for c in positive:
+        x = pd.to_numeric(df[c], errors="coerce")
+        bad = [i for i, v in enumerate(x) if not (v > 0 and math.isfinite(v))]
+        if bad:
+            given = df[c].iloc[bad[0]]
+            raise InputError(field, f"{shown}: row {bad[0] + 1}: {c} must be a positive number, got "
+                                    f"{clip(given.item() if hasattr(given, 'item') else given)}")  # (numpy's repr: no)
+        df[c] = x
+    return df

@@ -9,6 +9,7 @@ from planner import defaults as D
 from planner.hardware.options import HardwareOption, quote_record, racks_billed
 from planner.hardware.platform import device_noun
 from planner.layout import V_SPLIT, Candidates, split_vpp
+from planner.units import fmt_given
 from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval
 from planner.model.finetune import base_weights, training_step_flops
@@ -294,7 +295,7 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
         peaks += (f"; MFU and HFU against its {job.training.precision} peak, "
                   f"{datasheet_peak(hw.gpu, job.training.precision) / 1e12:,.1f} TFLOP/s per {device_noun(hw.gpu)}")
         if hw.power_limit_w:  # a power-capped option: the rate its GEMMs reach, below the peak MFU keeps
-            peaks += (f"; at {hw.power_limit_w:,.0f} W (cluster.power_limit_w) its GEMMs reach "
+            peaks += (f"; at {fmt_given(hw.power_limit_w)} W (cluster.power_limit_w) its GEMMs reach "
                       f"{physics.reachable_peak(hw, job.training.precision) / 1e12:,.1f} (sustained clock "
                       f"{physics.power_clock(hw):.3f}x)")
     out = dict(

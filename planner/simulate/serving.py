@@ -107,7 +107,7 @@ from typing import Callable, Optional
 import numpy as np
 import simpy
 
-from hardware_catalog.files import read_text
+from hardware_catalog.files import is_regular_file, read_text
 from planner import defaults as D
 from planner.errors import InputError, TooLargeError, shown_path
 from planner.model import ew
@@ -316,7 +316,7 @@ def load_trace(path) -> Workload:
     ([0.1, 0.5], [50, 100])
     """
     p = Path(path)
-    if p.is_file() and p.stat().st_size > MAX_TRACE_BYTES:
+    if is_regular_file(p) and p.stat().st_size > MAX_TRACE_BYTES:  # (is_regular_file: a name too long is read_text's)
         raise TooLargeError("trace", f"{clip_path(p)} is over {MAX_TRACE_BYTES >> 20} MiB")
     text = read_text(p, "trace", MAX_TRACE_BYTES)  # regular files only, UTF-8 (a spreadsheet's BOM dropped)
     cols = ("arrival_s", "prompt_tokens", "output_tokens")

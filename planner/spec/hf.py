@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from hardware_catalog.files import is_folder, is_regular_file
 from planner import vocab as V
 from planner.errors import InputError, clip, read_json_object, shown_path
 
@@ -18,8 +19,8 @@ def hf_config_path(path: str | Path, field: str) -> Path:
     ``from_pretrained`` reads a local folder; only that file is read -- weights, tokenizer and generation config are
     not opened). A folder without one is refused."""
     p = Path(path)
-    if p.is_dir():
-        if not (p / "config.json").is_file():
+    if is_folder(p):  # (not Path.is_dir, which raises on a name too long: ``entry_mode``)
+        if not is_regular_file(p / "config.json"):
             raise InputError(field, f"{shown_path(p)} is a folder that has no config.json: give a Hugging Face model folder, "
                                     "its config.json, or a job YAML")
         return p / "config.json"

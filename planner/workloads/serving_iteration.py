@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from planner.errors import InputError
+from planner.units import fmt_given
 from planner.model import ew
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
@@ -93,7 +94,7 @@ def rate_words(hw, precision: str) -> str:
     what = "quoted" if dtype in hw.gpu.peak_flops else "derived"  # derived: 2x the 16-bit (physics.datasheet_peak)
     why = (f"{what} peak" + ("" if what == "quoted" else ", 2x the 16-bit") if rate >= quoted * (1.0 - 1e-9) else
            f"{rate / quoted:.3f} of the {what} {quoted / 1e12:,.0f}: sustained clock"
-           + (f" at {limit:,.0f} W" if limit else ""))
+           + (f" at {fmt_given(limit)} W" if limit else ""))
     return f"{hw.gpu.name} {rate / 1e12:,.0f} TFLOP/s {dtype} ({why})"
 
 
