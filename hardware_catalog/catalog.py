@@ -1596,12 +1596,21 @@ def _short(v: Any, limit: int = 24) -> str:
     return "-" if not text else text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+#: the text a catalog row's bool column takes (pydantic's lax bool, which reads the override rows: InstanceRow.cluster)
+_BOOL_CELL_TEXT = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False, "1": True,
+                   "0": False, "t": True, "f": False, "y": True, "n": False}
+
+
 def _same_cell(new: Any, old: Any) -> bool:
     """Whether an override cell restates the built-in one: YAML's ``true`` is the CSV's "true" and 30.0 is "30" (both
     were noted as changes: "cluster true -> True")."""
     a, b = ("" if x is None else str(x).strip().lower() if isinstance(x, bool) else str(x).strip() for x in (new, old))
     if a == b or (a.lower() in ("true", "false") and a.lower() == b.lower()):  # `catalog --csv` writes "False"
         return True
+    if b.lower() in ("true", "false") and a.lower() in _BOOL_CELL_TEXT:
+        # a bool column's text cell ("yes", "1": a CSV cell is text, read by the row model's lax bool; since qa68 YAML's
+        # ``yes`` reaches here as text too) restates the built-in value it means
+        return _BOOL_CELL_TEXT[a.lower()] == (b.lower() == "true")
     try:
         return float(a) == float(b)
     except ValueError:

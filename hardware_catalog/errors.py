@@ -55,8 +55,8 @@ def clip(value, limit: int = ECHO_CHARS) -> str:
 
 
 def shown_path(path) -> str:
-    """A path as a message quotes it: as given, or, where it holds a control or format character (a newline, a tab, an
-    escape, a right-to-left override), as Python's ``repr`` writes it (``'/tmp/a\\nb.yaml'``). A message is one line
+    r"""A path as a message quotes it: as given, or, where it holds a control or format character (a newline, a tab, an
+    escape, a right-to-left override), as Python's ``repr`` writes it (``'/tmp/a\nb.yaml'``). A message is one line
     (planner.present.safe ``clean_line``): a newline read as a space, so ``/tmp/a<newline>b.yaml`` was shown as
     "/tmp/a b.yaml", a file that is not there (qa68). Every path a refusal quotes goes through here.
 

@@ -63,6 +63,8 @@ CASES = [
      dict(zero=3), dict(zero=2)),
     ("fsdp2-fp16", ("megatron-core", {}), "llama3-8b", {"precision": "fp16"}, dict(zero=3), dict(zero=1)),
     ("fsdp2-optimizer-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # Megatron-LM arguments.py: '--use-torch-fsdp2 is not supported with gradient accumulation fusion' (qa68)
+    ("fsdp2-gaf", ("megatron-core", {"gradient_accumulation_fusion": True}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
     # TransformerConfig.__post_init__: "CPU offloading can be done only for layers less than {num_layers}"
     ("mcore-offload-layers", ("megatron-core", {"activation_offload": True, "activation_offload_layers": 32}),
      "llama3-8b", {"recompute": "none"}, dict(), None),
