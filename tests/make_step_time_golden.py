@@ -201,6 +201,12 @@ hf_tp_share): only llama3-70b/hf-trainer moved, 12 of its TP > 1 rows on both in
 activations x0.256-1.159, total / total_last x0.617-1.054 (down where the copies weigh: ZeRO 0-2, checkpointed rows
 most, share 1 there; up where the log-softmax does: the ZeRO-3 rows, no copies), other / other_last with them; TP 1
 rows bit for bit; no step-time array.
+Regenerated on the hfcp44 branch (2026-12-06) for a CP rank's weight-sized tensors of the walked HF step whole
+(activations_hf.hf_rank_peak, memory._hf_walk_arrays' added gradients: CP splits the sequence, not the weights; they
+were over cp): only llama3-70b/hf-trainer moved, its 5 single-stage CP2 rows with a walk whose peak holds weight-sized
+bytes (rows 7, 10, 45 at TP 8/2/8; rows 20, 53 at TP 1; row 55, ZeRO-3, not) on both instances, 10 of 736 arrays,
+memory only: activations x1.176-1.945, total / total_last x1.064-1.169, other / other_last x1.146-1.829 with them;
+CP 1 rows bit for bit; no step-time array.
 """
 from __future__ import annotations
 

@@ -794,8 +794,8 @@ def hf_walk_front(moments: np.ndarray) -> np.ndarray:
     moment is bounded by a kept one with the same vocabulary-wide part in its layers' part (total less
     vocabulary-wide part less weight-sized part) and its weight-sized part, and the moment of the largest total
     (the unsplit peak) is kept. Why that is exact: a rank's value at a moment, ``hf_rank_peak``'s ``(layers x share
-    + vocab + wsized x g_share) / cp``, grows with each part (the shares are >= 0), so a bounded moment's value is
-    at most its bound's. Three parts, not more, is what keeps the front a sweep: the weight-sized tensors (the
+    + vocab) / cp + wsized x g_share``, grows with each part (the shares are >= 0, cp >= 1), so a bounded moment's
+    value is at most its bound's. Three parts, not more, is what keeps the front a sweep: the weight-sized tensors (the
     gradients, autocast's weight copies, Liger's head-weight gradient) all split as the weights do, one share.
     The vocabulary-wide part takes a few values (the forward's end, the loss's backward, after the head): per value,
     a sweep from the largest layers' part down keeps a moment where its weight-sized part passes all before it.
@@ -814,23 +814,33 @@ def hf_walk_front(moments: np.ndarray) -> np.ndarray:
 
 def hf_rank_peak(moments: np.ndarray, share: float, g_share: float, cp: float = 1.0) -> float:
     """One rank's peak of a walked step: the largest over the step's moments (``hf_step_walk``, or their
-    ``hf_walk_front``) of ``(layers x share + vocab + wsized x g_share) / cp``: the layers' part (the saves,
+    ``hf_walk_front``) of ``(layers x share + vocab) / cp + wsized x g_share``: the layers' part (the saves,
     activation gradients and transients) at the rank's share of a layer's activations (memory ``hf_tp_share``),
-    the vocabulary-wide tensors whole, the weight-sized tensors (parameter gradients, autocast's weight copies,
-    Liger's head-weight gradient) at the rank's share of the weights (memory ``hf_grad_share``: a copy or a
-    gradient is the size of the rank's weight), all over the context-parallel ranks. The vocabulary-wide tensors
-    are whole on every TP rank because each HF TP path has the whole logits before the loss: transformers'
+    the vocabulary-wide tensors whole, both over the context-parallel ranks (each holds its own tokens' activations
+    and logits), and the weight-sized tensors (parameter gradients, autocast's weight copies, Liger's head-weight
+    gradient) at the rank's share of the weights (memory ``hf_grad_share``: a copy or a gradient is the size of the
+    rank's weight) and NOT over cp: context parallelism splits the sequence, not the weights (accelerate
+    docs/source/concept_guides/context_parallelism.md: it "shard[s] the inputs to the attention computation along
+    the sequence dimension"; torch's ``torch.distributed.tensor.experimental.context_parallel`` shards the
+    ``buffers`` it is given along their ``buffer_seq_dims``), so every CP rank holds its whole TP shard's gradients
+    and copies. Until hfcp44 the weight-sized part was divided by cp too (a CP2 rank held half its gradients and
+    autocast copies). The vocabulary-wide tensors are whole on every TP rank because each HF TP path has the whole
+    logits before the loss: transformers'
     ``LlamaForCausalLM._tp_plan = {"lm_head": "colwise_gather_output"}`` (models/llama/modeling_llama.py; 4.5x
     spelled it ``"colwise_rep"``, a column split whose output is gathered to a replicated tensor, in
     integrations/tensor_parallel.py), DeepSpeed AutoTP's ``LmHeadLinearAllreduce`` (module_inject/layers.py: the
     head split along the hidden dim, its partial (T, V) outputs all-reduced), so the log-softmax
-    ``ForCausalLMLoss`` saves and the soft-cap's tanh are the full (T, V) on each rank. Written as the total less what the
-    shares take off, so that at share 1, g_share 1 it is the walk's peak bit for bit. Until hfwalk44 one figure,
+    ``ForCausalLMLoss`` saves and the soft-cap's tanh are the full (T, V) on each rank. Written as the total less
+    what the shares and cp take off, so that at share 1, g_share 1, cp 1 it is the walk's peak bit for bit. Until
+    hfwalk44 one figure,
     ``(peak - vocab - grads) x share + vocab + grads x g_share``, took the peak's moment to hold all the logits and
     all the gradients at once: under checkpointing the peak falls late in the backward, logits freed, and the
-    figure went negative (llama3-8b, TP8, checkpointed: -2.2 GB)."""
+    figure went negative (llama3-8b, TP8, checkpointed: -2.2 GB). A weight-sized amount alone (moments
+    ``[[g, 0, g]]``: the gradients ``_hf_walk_arrays`` adds to a walk without them) comes out ``g x g_share``."""
     level, vocab, wsized = moments.T
-    return float(np.max(level - (1.0 - share) * (level - vocab - wsized) - (1.0 - g_share) * wsized)) / float(cp)
+    tp_off = (1.0 - share) * (level - vocab - wsized)  # what the layers' share takes off
+    # (cp takes its part off the layers' and the vocabulary-wide parts alone: at cp 1 the term is 0.0, exactly)
+    return float(np.max(level - tp_off - (1.0 - g_share) * wsized - (1.0 - 1.0 / float(cp)) * (level - tp_off - wsized)))
 
 
 class _Walk:

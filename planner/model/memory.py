@@ -3254,13 +3254,15 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     (``Stack.loop_holds_output`` False: HF Trainer's ``compute_loss`` / ``training_step``), kept through it otherwise.
 
     ``kept``: per candidate, which of these holds (``KEPT_*`` of ``zero_stage_states``, the stack's rows);
-    None: the paper convention's rows. A cp split divides the walk evenly (first order, as
-    ``_hf_activation_arrays``); a tp split keeps, at each moment of the walk, ``hf_tp_share`` of its activations, the
-    whole vocab-wide part (the gathered logits, the loss's transients and its saved log-softmax) and
+    None: the paper convention's rows. A tp split keeps, at each moment of the walk, ``hf_tp_share`` of its
+    activations, the whole vocab-wide part (the gathered logits, the loss's transients and its saved log-softmax) and
     ``hf_grad_share`` of the weight-sized tensors live then (the weight gradients, autocast's weight copies, Liger's
-    head-weight gradient): the rank's peak is the largest of those over the moments (``activations_hf.hf_rank_peak``;
-    until hfwalk44 the peak's total was split as if it held all the logits and all the gradients at once, negative
-    under checkpointing; until hfvocab44 the log-softmax and the copies were at the activations' share).
+    head-weight gradient); a cp split divides the activations and the vocab-wide part evenly (the rank's own tokens;
+    first order, as ``_hf_activation_arrays``), not the weight-sized tensors (CP splits the sequence, not the
+    weights): the rank's peak is the largest of those over the moments (``activations_hf.hf_rank_peak``, the one
+    rule, also for the gradients added to a walk without them; until hfwalk44 the peak's total was split as if it
+    held all the logits and all the gradients at once, negative under checkpointing; until hfvocab44 the log-softmax
+    and the copies were at the activations' share; until hfcp44 the weight-sized tensors were divided by cp too).
     Computed once per distinct (micro-batch, recompute, tp, cp, sp): the walk is O(layers), cached with the few
     moments that can hold a rank's peak (``hf_walk_front``)."""
     from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_rank_peak
@@ -3293,8 +3295,10 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
         # one rank's walk: the layers' share, the gathered logits, its weight gradients, moment by moment
         walks = [got.get(v, got[(False, True)])[0] for v in ((False, True), (True, True), (False, False))]
+        # the gradients added to a walk without them: a weight-sized amount alone (moments [[g, 0, g]]), at the
+        # rank's weight share and not over cp, by hf_rank_peak's one rule
         rows.append((*(hf_rank_peak(x, share, g_share, cp) for x in walks),
-                     grads * g_share / float(cp), vocab / float(cp)))
+                     hf_rank_peak(np.array([[grads, 0.0, grads]]), share, g_share, cp), vocab / float(cp)))
     passed, kept_walk, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
     held_all = (np.asarray(m_micro) > 1) | (kept == KEPT_PERSIST)  # every .grad held from the first forward on
     peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(held_all, passed + grads, kept_walk), passed))
