@@ -553,6 +553,7 @@ class FusedCEBytes:
     saved: float
     transient: float
     saved_weight: float = 0.0  # the part of ``saved`` that is the head's weight gradient (weight-sized)
+    transient_weight: float = 0.0  # the part of ``transient`` that is the frozen head weight's cast (weight-sized)
 
 
 def liger_patches(m: ModelSpec) -> bool:
@@ -582,8 +583,9 @@ def fused_ce_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     head_grad = pb * V * h if head_trains else 0.0
     saved = tok * r * h + head_grad
     chunk = float(liger_chunk_tokens(V, h, tok))
-    transient = a * float(lg.chunk(chunk)) + 4 * tok + (2.0 * V * h if (P.autocast and not head_trains) else 0.0)
-    return FusedCEBytes(eager, saved, transient, head_grad)
+    head_cast = 2.0 * V * h if (P.autocast and not head_trains) else 0.0
+    transient = a * float(lg.chunk(chunk)) + 4 * tok + head_cast
+    return FusedCEBytes(eager, saved, transient, head_grad, head_cast)
 
 
 @dataclass(frozen=True)
@@ -1488,11 +1490,15 @@ class HFActivations:
     the saves outside the blocks (ids, embedding, final norm, head, loss log-softmax);
     ``logits_transient``: the logits and the loss's vocab-wide transients at the step's peak;
     ``recompute``: the working set while a checkpointed block is recomputed (its full saves and
-    the eager attention's probability gradient), 0 without checkpointing."""
+    the eager attention's probability gradient), 0 without checkpointing; ``head_weight``: the weight-sized part of
+    ``outside`` + ``logits_transient`` (Liger's saved head-weight gradient, a frozen head's uncached autocast cast:
+    ``FusedCEBytes.saved_weight`` / ``transient_weight``), which a rank holds at its share of the weights and not
+    over cp (``hf_rank_peak``'s rule; memory ``_hf_activation_arrays``); 0 for the eager loss."""
     per_layer: float
     outside: float
     logits_transient: float
     recompute: float
+    head_weight: float = 0.0
 
 
 def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str,
@@ -1509,7 +1515,8 @@ def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str
     if fused_ce and mt not in LAYERNORM_FAMILIES:
         fc = fused_ce_bytes(m, mt, seq, batch, precision, head_trains)
         return HFActivations((blocks + st.kv_cache) / m.layers, outside - fc.eager_saved + fc.saved, fc.transient,
-                             _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing))
+                             _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing),
+                             fc.saved_weight + fc.transient_weight)
     return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.vocab,
                          _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing))
 

@@ -3195,13 +3195,19 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     recompute: "selective" plans keep everything, "full" is gradient checkpointing per block.
     A cp split divides the tokens' bytes evenly (first order); a tp split keeps ``hf_tp_share`` of a layer's and
     the head's whole logits: transformers' ``lm_head`` is ``colwise_gather_output`` (models/llama/modeling_llama.py
-    ``LlamaForCausalLM._tp_plan``), a gathered output on every rank."""
-    from planner.model.activations_hf import hf_attn_impl
+    ``LlamaForCausalLM._tp_plan``), a gathered output on every rank. The head's weight-sized bytes
+    (``HFActivations.head_weight``: Liger's saved head-weight gradient, a frozen head's autocast cast) are not
+    tokens': they go by ``activations_hf.hf_rank_peak``'s rule, the walked step's (at the rank's share of the weights,
+    ``hf_grad_share``, and NOT over cp: context parallelism shards the sequence, not the weights; accelerate
+    docs/source/concept_guides/context_parallelism.md). Until hftab44 they were over cp and whole on a TP rank."""
+    from planner.model.activations_hf import hf_attn_impl, hf_rank_peak
 
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
-    (kmb, krc, ktp, kcp, ksp, kwh), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
-                                                        np.broadcast_to(on_ep, c.tp.shape))
+    # (ep only where AutoEP's weight share depends on it, code 3, as _hf_walk_arrays)
+    (kmb, krc, ktp, kcp, ksp, kwh, kep), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
+                                                             np.broadcast_to(on_ep, c.tp.shape),
+                                                             np.where(on_ep == 3, c.ep, 1))
     rows = []
     # the loss as Liger's fused linear cross-entropy (Stack.fused_cross_entropy): a frozen head (LoRA's) gets no
     # weight gradient from it
@@ -3210,10 +3216,14 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     head_trains = not frozen_base(m, t)
     spec = m.model_dump_json()
     shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precision, impl)
-    for mb, rc, cp, share in zip(kmb, krc, kcp, shares):
+    for mb, rc, tp, cp, wh, ep, share in zip(kmb, krc, ktp, kcp, kwh, kep, shares):
         r = _hf_table(m, spec, int(seq), int(mb), precision, impl, int(rc) == 2, fused, head_trains, held)
         div = float(cp) / float(share)
-        rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / float(cp)))
+        # the head as one moment of hf_rank_peak: no layers' part, the tokens' bytes whole on a TP rank, over cp
+        head = r.outside + r.logits_transient
+        g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep)) if r.head_weight else 1.0
+        rows.append((r.per_layer / div, r.recompute / div,
+                     hf_rank_peak(np.array([[head, head - r.head_weight, r.head_weight]]), 1.0, g_share, cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
     return arr[:, 0], arr[:, 1], arr[:, 2]
 
