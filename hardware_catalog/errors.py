@@ -32,7 +32,14 @@ ECHO_DIGITS = 15
 def _echo(value) -> str:
     """``repr`` of ``value``, a whole number of more than ``ECHO_DIGITS`` digits as ``ECHO_DIGITS`` significant digits
     in scientific form (``1e+308``, as Python writes the float ``1e308``). Until qa65 ``global_batch: 1e308`` was
-    refused as "got 100000000000000001097906362944045541740492309677311846336810682903157585404911491…"."""
+    refused as "got 100000000000000001097906362944045541740492309677311846336810682903157585404911491…". ``None`` and
+    the booleans as YAML writes them: ``null``, ``true``, ``false`` (a non-nullable bool given ``null`` read "got None").
+
+    >>> _echo(None), _echo(True), _echo("true")
+    ('null', 'true', "'true'")
+    """
+    if value is None or isinstance(value, bool):  # as the job file spells them, not Python's None / True (session 44)
+        return "null" if value is None else str(value).lower()
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** ECHO_DIGITS:
         from decimal import Context
 
