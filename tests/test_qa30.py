@@ -114,8 +114,8 @@ def test_rule_broken_everywhere_unit():
 # ---- 3. a key that is no text was named as a field in pydantic's words ("1: Keys should be strings, got 1") --------
 @pytest.mark.parametrize("text, field, key", [
     ("model: {preset: llama3-8b}\n1: 2\n", "job", "1"),
-    ("model: {preset: llama3-8b}\nconstraints: {true: 1}\n", "constraints", "True"),  # was "constraints.1: ... True"
-    ("model: {preset: llama3-8b}\ntraining: {null: 1}\n", "training", "None"),
+    ("model: {preset: llama3-8b}\nconstraints: {true: 1}\n", "constraints", "true"),  # was "constraints.1: ... True"; YAML spelling since session 44
+    ("model: {preset: llama3-8b}\ntraining: {null: 1}\n", "training", "null"),
 ])
 def test_a_key_that_is_no_text_blames_its_mapping(tmp_path, cli, text, field, key):
     p = tmp_path / "job.yaml"
