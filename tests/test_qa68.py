@@ -21,12 +21,10 @@ from planner.model import stacks
 from planner.spec import load_job_dict, parse_yaml_text
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from test_gradaccum_fusion_gaf43 import JOB as GAF43_JOB  # noqa: E402
 
-JOB = {"model": {"preset": "llama3-8b"},
-       "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "precision": "bf16", "optimizer": "adamw",
-                    "recompute": "selective", "tokens": 1.0e12},
-       "parallel": {"tp": 2, "pp": 1, "cp": 1, "zero": 3, "sequence_parallel": True},
-       "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}}
+# gaf43's job at ZeRO-3 (one job for both files' fusion checks)
+JOB = {**GAF43_JOB, "parallel": {**GAF43_JOB["parallel"], "zero": 3}}
 
 
 def _job(tmp_path, zero: int = 3, **framework):
