@@ -16,7 +16,11 @@ from one_rank import one_rank_group  # noqa: F401  (the tests import it from her
 
 # no hypothesis example may fail for its wall time (its default 200 ms deadline is a timing assert, and the
 # suite runs on busy machines and beside other workers); each test's example count is set where it is written
-settings.register_profile("planner", deadline=None)
+# Under CI (the `CI` variable set, as CI services and hypothesis's own "ci" profile read it) the examples are
+# derived from each test's name, so a run that lands can be rerun example for example; elsewhere they are drawn
+# fresh, so the suite's local runs together still reach the strategies' corners.
+settings.register_profile("planner", deadline=None, derandomize=bool(os.environ.get("CI")), database=None
+                          if os.environ.get("CI") else settings.default.database)
 settings.load_profile("planner")
 
 ROOT = Path(__file__).resolve().parents[1]

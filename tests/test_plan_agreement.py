@@ -123,8 +123,8 @@ jobs = st.builds(
 
 
 # 25 examples (40 until suite44b): each is a whole recommend, the report and a simulation (39.6 s for 40 on a
-# quiet machine since mem43's per-rank memory, 17 s before); the examples are drawn fresh on every run (no fixed
-# seed), so the suite's runs together still reach the strategy's corners
+# quiet machine since mem43's per-rank memory, 17 s before); the examples are drawn fresh on every local run, and
+# derived from the test's name under CI (tests/conftest.py's profile), so a CI result can be reproduced
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=jobs)
 def test_recommend_estimate_report_and_simulate_agree_on_the_plan(raw):
