@@ -793,7 +793,29 @@ def nemo2407_ft(cat, example_tokens: float | None = None) -> pd.DataFrame:
     launcher configs set them (no VP, ``sequence_parallel: False``); the table prints no VP or
     SP, and with the same models' pretraining layouts of this page (13B VP 10; 70B SP with TE TP
     overlap) they would be a few percent: not taken, as nothing states the fine-tuning runs used
-    them."""
+    them.
+
+    Checked against the same page's pretraining rows (acc45c, 2026-12-06; nothing changed). Each SFT row's
+    tokens/s/GPU, set against its model's pretraining row (``nemo2407``: 7B TP1 PP1 DP8 16934, 13B PP4 VP10 DP4
+    8715, 70B TP4 PP4 VP20 DP4 1728 tokens/s/GPU at 4096 tokens, full attention) scaled by the FLOPs a token
+    saves with per-example attention (the docstring's 46.1 / 39.6, 87.2 / 77.1, 444.5 / 412.3): 7B 19714
+    expected for 17120 measured (-13.2%), 13B 9857 for 9741 (-1.2%), 70B 1863 for 1833 (-1.6%). So the two
+    pipelined SFT rows run at the interleaved pretraining layouts' efficiency: a 1F1B pipeline without VP would
+    lose 3 / 19 of the 13B step (16 micro-batches) and 3 / 35 of the 70B's (32), 8300 and 1703 tokens/s, 15% and
+    7% under what was measured. The planner prices that 1F1B bubble (0.30 / 0.44 / 0.57 s on 13B SFT, 70B SFT,
+    70B LoRA); with the pretraining rows' VP (10 / 20) the six rows would be -13.9 / -2.6 / +8.6 / -6.4 / -4.4 /
+    -3.8% (median / p90 10.0 / 14.5 -> 5.4 / 11.2), with VP 2 -13.9 / +4.0 / +10.1 / -6.4 / -4.4 / -0.2% (5.4 /
+    12.0). Not taken: the table prints no VP and the launcher's peft/llama/sft.yaml sets
+    ``virtual_pipeline_model_parallel_size: null``; an inference from the rates, not a stated setting. The 7B
+    SFT row is the opposite: it moves 13% fewer tokens than its pretraining row predicts, and solving the two 7B
+    steps for a per-step cost F beside c per micro-batch (16 c + F = 3.870 s, 4 c / 1.164 + F = 0.957 s) gives
+    F = 0.16 s (c = 0.232 s), where the planner's step-level terms are 0.028 s (exposed gradient reduce-scatter
+    0.015, parameter all-gather 0.008, optimizer 0.005): 4 micro-batches a step cannot hide what 16 do, but the
+    exposed gradient reduce-scatter and all-gather of 6.7B bf16 parameters over NVLink are 0.03 s each even
+    unhidden. Ruled out on the way (six rows, median / p90): Apex's fp32 optimizer state and gradients (the
+    NeMo default, not sft.yaml's) -13.0 / +13.9 / +15.6 / -6.4 / -4.4 / +4.4% (9.7 / 14.8: 0.9 point on 7B);
+    whole-row attention -2.5 / +25.6 / +21.7 / +10.4 / +10.3 / +13.7% (12.0 / 23.6: the LoRA rows, which share
+    the attention, go +10%)."""
     d = pd.read_csv(DATA / "nemo2407_finetune.csv")
     rows = []
     hw = hw_option(cat, "H100-SXM-80GB", 8, 8 * 400.0)  # DGX H100: 8 x 400 Gb/s NICs
