@@ -65,6 +65,13 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   predicted 6.8 s stay exposed), so this row's over-prediction points at the unstated
   micro-batch/sharding, which the row cannot decide (one micro-batch of 8 sequences needs
   ZeRO-3 to fit in this memory model and then predicts 4.3 s).
+  Re-searched 2026-12-06 (acc45d) for every input the production rows guess: sourced and already mapped are
+  BLOOM's (tr11-176B-ml.slurm: MBS 2 "was MBS=1 till GBS=784", TP 4, PP 12, bf16 with ZeRO 0 "implements its own
+  zero stage 1", --checkpoint-activations) and MT-NLG's bf16, 80 GB A100s and 8 x 200 Gb/s HDR a node. Still unstated
+  anywhere found: MT-NLG's micro-batch (1 here: -19.9%; 2 would give -14.9%, 4 +1.2%; the one "MICRO_BATCH_SIZE=1"
+  found, bigscience's tr8-104B chronicles, reconstructs it from a table this project keeps apart, so it is not
+  used) and LLaMA-65B's micro-batch, sharding and gradient dtype (+25.5%; bf16 gradients +11.3%, 4 sequences a
+  micro-batch at ZeRO-1 -2.4%). OPT's launch is metaseq's (``PR2_LAUNCH``); the row stays unscored.
 * nemo2407_ft — NeMo 24.07's fine-tuning table (Llama2 7B/13B/70B, SFT and LoRA, FP8, DGX-H100,
   SQuAD packed to 4096 tokens): tokens/s/GPU converted to iteration time (``nemo2407_ft``).
 * nemo_longseq — NeMo's long-sequence tables (Llama2-7B fp8 on DGX-H100, Llama3-8B fp8 on DGX-B200,
@@ -999,8 +1006,41 @@ class PR2Case:
     options: dict
 
 
+#: inputs a row leaves empty or vague ("not stated", "FSDP") that its source's public launch code states (row-id prefix
+#: -> the columns' values, replacing the row's). OPT-175B
+#: (metaseq, facebookresearch/metaseq): ``metaseq/launcher/opt_job_constants.py`` gives 175b ``model_parallel`` 8 (the
+#: mapping's TP default; the released checkpoint is 992 files, 124 FSDP shards x 8 model parts: chronicles
+#: 27_percent_update.md) and ``metaseq/launcher/opt_baselines.py`` launches ``--ddp-backend fully_sharded
+#: --no-reshard-after-forward`` (its save-dir key "zero2": FSDP SHARD_GRAD_OP, ZeRO-2), ``--checkpoint-activations``
+#: (full recompute), ``--update-freq 1`` (no accumulation) and ``--batch-size`` = batch tokens // DP // 2048: the
+#: paper's 2M-token batch (Table 1) over DP 124 is 8 sequences a GPU, one micro-batch, 992 sequences a step. The row
+#: stays unscored (its 147 TFLOP/s is a peak, "up to"); chronicles final_update.md's "~4.30E+23 FLOPs ... ~33 days
+#: ... on 1024 80GB A100s" is 147 TFLOP/s under the recompute-inclusive 96Bslh^2(1+s/6h+V/16lh) count (1.434e12 a
+#: token x 300B tokens), i.e. ~102.5 tokens/s/GPU at that peak: predicted 16.0 s against 20.0 s a step (-20%).
+PR2_LAUNCH = (("opt_175b", dict(global_batch_seqs=992, micro_batch=8, recompute="full (metaseq --checkpoint-activations)",
+                                zero_or_fsdp="FSDP (fairscale) --no-reshard-after-forward + Megatron TP")),)
+
+
+def pr2_launch(r):
+    """The row with the columns its source's launch code states (``PR2_LAUNCH``) in place of its own."""
+    fill = next((v for k, v in PR2_LAUNCH if r.id.startswith(k)), None)
+    return r._replace(**fill) if fill else r
+
+
+def pr2_zero(z: str) -> int:
+    """The ZeRO stage a row's ``zero_or_fsdp`` text names: FSDP kept unsharded from forward to backward
+    (fairscale/metaseq ``--no-reshard-after-forward``, FSDP1 SHARD_GRAD_OP) is ZeRO-2, other FSDP ZeRO-3, a distributed
+    optimizer / ZeRO / sharded optimizer state ZeRO-1, else 0."""
+    if "no-reshard-after-forward" in z:
+        return 2
+    if "fsdp" in z and "fsdp=0" not in z:
+        return 3
+    return 1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0
+
+
 def pr2_case(cat, r) -> PR2Case:
     """The planner's inputs for one row of published_runs_2.csv (a ``DataFrame.itertuples`` row)."""
+    r = pr2_launch(r)
     gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
     inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
     inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
@@ -1043,7 +1083,7 @@ def pr2_case(cat, r) -> PR2Case:
     if rn:  # the recipe's full recompute of N layers per stage (Megatron --recompute-method block)
         rc = RECOMPUTE.code["full"]
     z = str(r.zero_or_fsdp).lower()
-    zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
+    zero = pr2_zero(z)
     if dp * cp == 1:  # the sharding group is dp x cp (torchtitan's dp_shard_cp mesh, Megatron's DO)
         zero = 0
     elif "not stated" in z:  # the least sharding at which the model states fit (below)

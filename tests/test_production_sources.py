@@ -59,3 +59,40 @@ def test_bloom_partition_as_its_launch_states():
     assert deepspeed_stage_layers(split_runtime(fw), 70, 12) == (5,) + (6,) * 10 + (5,)
     mtnlg = V.row_stack("megatron-deepspeed", V.pr2_options(rows["mtnlg_530b_2240"], "megatron-deepspeed"))
     assert mtnlg.pp_partition_method is None
+
+
+def _pr2_row(rid: str):
+    import sys
+
+    import pandas as pd
+
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import validate
+
+    return validate, next(r for r in pd.read_csv(validate.PR2_CSV).itertuples() if r.id == rid)
+
+
+def test_opt_175b_layout_is_metaseqs_launch():
+    """OPT-175B's row leaves the batch, micro-batch and recompute empty and says "FSDP": metaseq's launcher
+    (metaseq/launcher/opt_baselines.py, opt_job_constants.py) states them: model parallel 8, ``--ddp-backend
+    fully_sharded --no-reshard-after-forward`` (ZeRO-2), ``--checkpoint-activations``, ``--update-freq 1`` with
+    the 2M-token batch over DP 124: 8 sequences a GPU, 992 a step. (Before: Korthikanti's 280-per-replica fallback,
+    34,720 sequences, micro-batch 1, no recompute, ZeRO-3.)"""
+    from hardware_catalog import load_catalog
+
+    validate, r = _pr2_row("opt_175b_992")
+    case = validate.pr2_case(load_catalog(), r)
+    c = case.candidates
+    got = dict(tp=int(c.tp[0]), dp=int(c.dp[0]), mb=int(c.mb[0]), zero=int(c.zero[0]))
+    assert got == dict(tp=8, dp=124, mb=8, zero=2)
+    assert (case.training.global_batch, case.training.recompute, case.training.precision) == (992, "full", "fp16")
+
+
+def test_zero_stage_words():
+    """FSDP kept gathered between forward and backward is ZeRO-2; other FSDP ZeRO-3; ZeRO / distributed
+    optimizer / BLOOM's sharded bf16 optimizer ZeRO-1; Megatron-Bridge's ``FSDP=0`` none."""
+    validate, _ = _pr2_row("opt_175b_992")
+    words = {"fsdp (fairscale) --no-reshard-after-forward": 2, "fsdp (fairscale) + megatron tp": 3, "fsdp=0": 0,
+             "deepspeed zero (stage not confirmed here)": 1, "bf16 optimizer that shards optimizer state": 1, "ddp": 0}
+    assert {w: validate.pr2_zero(w) for w in words} == words
