@@ -72,6 +72,12 @@ class Record:
         return {k: jsonable(v) for k, v in self.items() if k not in self._not_json}
 
 
+#: the parts a rank's memory is split into, in the order its records hold them and reports list them (planner.model
+#: .memory): ``Memory`` (the most loaded rank) and ``RankTotal`` (each pipeline rank class) carry each, and ``total``
+#: their sum. Written once for the memory model's per-rank rows, the search's ``Memory`` and the memory table and chart
+MEMORY_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other")
+
+
 @dataclass(frozen=True)
 class Memory(Record):
     """Bytes per GPU on the most loaded rank (planner.model.memory)."""

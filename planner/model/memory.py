@@ -74,7 +74,7 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import select, where0
-from planner.results import RankMemory, RankTotal
+from planner.results import MEMORY_PARTS, RankMemory, RankTotal
 from planner.spec.params import count_params, hybrid_block_params, layer_kinds, mtp_modules
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (HF_PRECISION, adapter_params, adapter_whole_params, frozen_base,
@@ -2811,8 +2811,9 @@ def rank_state_context(x: StateContext, gpu, rank) -> StateContext:
 #: codes 0 and 1 kept their meaning when the middle rank got its own (mem43b)
 PEAK_STAGES = ("first", "last", "middle")
 
-#: the parts of one rank's memory (``memory_per_gpu``'s columns of the same names), and their sum
-RANK_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other", "total")
+#: the parts of one rank's memory (``results.MEMORY_PARTS``: ``memory_per_gpu``'s columns of the same names), and their
+#: sum
+RANK_PARTS = MEMORY_PARTS + ("total",)
 
 
 def rank_parts(weights, grads, optimizer, act, logits, head, other) -> dict:

@@ -1398,41 +1398,53 @@ class _Deadlock(RuntimeError):
     pass
 
 
-def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, t_lead=0.0) -> PipelineTiming:
-    nvs = pp * vpp  # virtual stages: chunk c of stage s is virtual stage c*pp + s
-    end: dict[tuple[str, int, int], float] = {}  # (kind, mb, virtual stage) -> end time
-    pos = [0] * pp
-    clock = [0.0] * pp
-    first_f = [0.0] * m
+def _sweep(orders, run_op, deadlock: str) -> None:
+    """List scheduling's sweep, shared by ``_list_schedule`` and ``_dualpipev_schedule``: each rank runs its ops in
+    its order, an op as soon as ``run_op(rank, op)`` finds its inputs there (it times the op and returns True; False
+    where a producer has not run yet), and the ranks are swept until every op has run. A sweep in which no op runs is
+    a deadlock (``_Deadlock`` with the message ``deadlock``: the interleaved schedule then retries with one more
+    warm-up forward, ``_timing``)."""
+    pos = [0] * len(orders)
     remaining = sum(len(o) for o in orders)
-    while remaining:  # sweep stages, running every op whose producer has finished
+    while remaining:
         progressed = False
-        for s in range(pp):
-            ops = orders[s]
-            while pos[s] < len(ops):
-                kind, mb, c = ops[pos[s]]
-                vs = c * pp + s
-                if kind == "F":
-                    dep = end.get(("F", mb, vs - 1)) if vs > 0 else 0.0
-                    dur = (t_f0 if s == 0 else t_f) / vpp + (t_lead if mb == 0 and c == 0 else 0.0)
-                else:
-                    dep = end.get(("B", mb, vs + 1)) if vs < nvs - 1 else end.get(("F", mb, vs))
-                    dur = t_b / vpp
-                if dep is None:
-                    break
-                link = t_p2p if (kind == "F" and vs > 0) or (kind == "B" and vs < nvs - 1) else 0.0
-                start = max(clock[s], dep + link)
-                if kind == "F" and s == 0 and c == 0:
-                    first_f[mb] = start
-                clock[s] = start + dur
-                end[(kind, mb, vs)] = clock[s]
-                if record is not None:
-                    record[s].append((kind, mb, start, clock[s]))
-                pos[s] += 1
+        for r, ops in enumerate(orders):
+            while pos[r] < len(ops) and run_op(r, ops[pos[r]]):
+                pos[r] += 1
                 remaining -= 1
                 progressed = True
         if not progressed:
-            raise _Deadlock(f"deadlocked (pp={pp}, m={m}, vpp={vpp})")
+            raise _Deadlock(deadlock)
+
+
+def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, t_lead=0.0) -> PipelineTiming:
+    nvs = pp * vpp  # virtual stages: chunk c of stage s is virtual stage c*pp + s
+    end: dict[tuple[str, int, int], float] = {}  # (kind, mb, virtual stage) -> end time
+    clock = [0.0] * pp
+    first_f = [0.0] * m
+
+    def run_op(s, op) -> bool:
+        kind, mb, c = op
+        vs = c * pp + s
+        if kind == "F":
+            dep = end.get(("F", mb, vs - 1)) if vs > 0 else 0.0
+            dur = (t_f0 if s == 0 else t_f) / vpp + (t_lead if mb == 0 and c == 0 else 0.0)
+        else:
+            dep = end.get(("B", mb, vs + 1)) if vs < nvs - 1 else end.get(("F", mb, vs))
+            dur = t_b / vpp
+        if dep is None:
+            return False
+        link = t_p2p if (kind == "F" and vs > 0) or (kind == "B" and vs < nvs - 1) else 0.0
+        start = max(clock[s], dep + link)
+        if kind == "F" and s == 0 and c == 0:
+            first_f[mb] = start
+        clock[s] = start + dur
+        end[(kind, mb, vs)] = clock[s]
+        if record is not None:
+            record[s].append((kind, mb, start, clock[s]))
+        return True
+
+    _sweep(orders, run_op, f"deadlocked (pp={pp}, m={m}, vpp={vpp})")
     return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
 
 
@@ -1862,7 +1874,7 @@ def _dualpipev_schedule(pp, m, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTi
     w = b * DUALPIPEV_W_SHARE
     end: dict[tuple[str, int, int], float] = {}  # ("F" | "B", mb, vs) -> end; "B" = the input gradient is out
     orders = dualpipev_orders(pp, m)
-    pos, clock = [0] * pp, [0.0] * pp
+    clock = [0.0] * pp
     first_f = [0.0] * m
     rank_of = [dualpipev_rank_of(v, pp) for v in range(nvs)]
 
@@ -1881,36 +1893,28 @@ def _dualpipev_schedule(pp, m, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTi
     def dur(kind, vs):
         return {"F": t_f0 / 2 if vs == 0 else f, "B": b, "I": b - w, "W": w}[kind]
 
-    remaining = sum(len(o) for o in orders)
-    while remaining:
-        progressed = False
-        for r in range(pp):
-            ops = orders[r]
-            while pos[r] < len(ops):
-                op = ops[pos[r]]
-                parts = [("F",) + op[1], ("B",) + op[2]] if op[0] == "X" else [op]
-                deps = [0.0 if k == "W" else ready("F" if k == "F" else "B", mb, vs) for k, mb, vs in parts]
-                if any(d is None for d in deps):
-                    break
-                start = max([clock[r]] + deps)
-                t = start
-                for (k, mb, vs) in parts:
-                    t += dur(k, vs)
-                    if k != "W" and op[0] != "X":
-                        end[("F" if k == "F" else "B", mb, vs)] = t
-                    if k == "F" and vs == 0:
-                        first_f[mb] = start
-                    if record is not None:
-                        record[r].append(("F" if k == "F" else "B" if k in ("B", "I") else "W", mb, start, t))
-                if op[0] == "X":  # the pair's outputs are there when the pair ends
-                    for (k, mb, vs) in parts:
-                        end[("F" if k == "F" else "B", mb, vs)] = t
-                clock[r] = t
-                pos[r] += 1
-                remaining -= 1
-                progressed = True
-        if not progressed:
-            raise _Deadlock(f"DualPipeV deadlocked (pp={pp}, m={m})")
+    def run_op(r, op) -> bool:
+        parts = [("F",) + op[1], ("B",) + op[2]] if op[0] == "X" else [op]
+        deps = [0.0 if k == "W" else ready("F" if k == "F" else "B", mb, vs) for k, mb, vs in parts]
+        if any(d is None for d in deps):
+            return False
+        start = max([clock[r]] + deps)
+        t = start
+        for (k, mb, vs) in parts:
+            t += dur(k, vs)
+            if k != "W" and op[0] != "X":
+                end[("F" if k == "F" else "B", mb, vs)] = t
+            if k == "F" and vs == 0:
+                first_f[mb] = start
+            if record is not None:
+                record[r].append(("F" if k == "F" else "B" if k in ("B", "I") else "W", mb, start, t))
+        if op[0] == "X":  # the pair's outputs are there when the pair ends
+            for (k, mb, vs) in parts:
+                end[("F" if k == "F" else "B", mb, vs)] = t
+        clock[r] = t
+        return True
+
+    _sweep(orders, run_op, f"DualPipeV deadlocked (pp={pp}, m={m})")
     return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
 
 

@@ -324,6 +324,17 @@ def _zero3(c):
     return c.zero >= 3
 
 
+def _autoep(st, m) -> bool:
+    """DeepSpeed's AutoEP on a MoE model (``Stack.moe_ep_tp_fold``): the ``ds-autoep-*`` rules apply."""
+    return _moe(m) and getattr(st, "moe_ep_tp_fold", False)
+
+
+def _autoep_unfolded(c):
+    """Rows whose experts are not folded over tensor parallelism (TP 1 or EP 1): what AutoEP + AutoTP's
+    ``validate_folding_global`` checks only where both are over 1 (deepspeed/module_inject/auto_ep_folding.py)."""
+    return (c.tp == 1) | (c.ep == 1)
+
+
 def _fsdp2(st) -> bool:
     """Megatron's ZeRO-2/3 is PyTorch FSDP2 / refused (not Megatron-FSDP: ``Stack.megatron_fsdp``); a fork with no
     ZeRO-3 path at all (``Stack.has_zero3``: Intel's core_r0.9.0) is ``megatron-fork-zero`` 's, not these rules'."""
@@ -1232,8 +1243,8 @@ RULES: tuple[StackRule, ...] = (
               "ZeRO-3 with expert parallelism folded over tensor parallelism (AutoEP + AutoTP: ZeRO stage 0-2)",
               "DeepSpeed deepspeed/module_inject/auto_ep_folding.py validate_folding_global: 'AutoEP+AutoTP with ZeRO "
               "stage 3 is reserved for the separate ZeRO-3 composition lane. Use ZeRO stage 0, 1, or 2'",
-              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_tp_fold", False),
-              lambda c, m, t: (c.tp == 1) | (c.ep == 1) | (c.zero < 3),
+              lambda st, m, t: _autoep(st, m),
+              lambda c, m, t: _autoep_unfolded(c) | (c.zero < 3),
               lambda c, m, t: f": ZeRO-{int(c.zero[0])} at TP{int(c.tp[0])} EP{int(c.ep[0])}",
               # (the remedy outside the parentheses, the source the last aside: hardware_catalog.errors fit_message
               # lets the asides give way, the rest stays)
@@ -1243,8 +1254,8 @@ RULES: tuple[StackRule, ...] = (
               "optimizer offload with expert parallelism folded over tensor parallelism (AutoEP + AutoTP)",
               "DeepSpeed deepspeed/module_inject/auto_ep_folding.py validate_folding_global: 'ZeRO optimizer/parameter "
               "offload with AutoEP+AutoTP folding is not validated yet. Disable offload'",
-              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_tp_fold", False) and bool(st.optimizer_offload),
-              lambda c, m, t: (c.tp == 1) | (c.ep == 1),
+              lambda st, m, t: _autoep(st, m) and bool(st.optimizer_offload),
+              lambda c, m, t: _autoep_unfolded(c),
               lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])}",
               sentence="{name}'s AutoEP refuses optimizer offload with expert parallelism folded over tensor "
                        "parallelism (TP > 1 and EP > 1){extra} ({source})"),
@@ -1254,8 +1265,7 @@ RULES: tuple[StackRule, ...] = (
               "DeepSpeed deepspeed/module_inject/auto_ep_presets/registry.py PRESET_MODELS (mixtral, qwen3_moe / "
               "qwen2_moe, qwen3_5_moe_text, deepseek_v2, deepseek_v3, llama4); auto_ep.py AutoEP.ep_parser: "
               "'AutoEP: no MoE layers detected in model.'",
-              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_tp_fold", False) and (
-                  getattr(m, "hf_model_type", None) not in AUTOEP_MODEL_TYPES),
+              lambda st, m, t: _autoep(st, m) and getattr(m, "hf_model_type", None) not in AUTOEP_MODEL_TYPES,
               lambda c, m, t: c.ep == 1,
               lambda c, m, t: f": EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None) or 'this model'}",
               sentence="{name}'s AutoEP has no preset for this model type: it detects no MoE layer and replaces none, "

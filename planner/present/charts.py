@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 
 from planner.model.cost import RATE_NAMES
+from planner.results import MEMORY_PARTS
 from planner.search.explain import LABELS
 from planner.search.rank import cost_of, hours_of
 from planner.units import config_str
 from planner.workloads.serving import NO_TPOT
 
 GiB = 2**30
-MEMORY_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other")
 MEMORY_LABELS = {"weights": "weights", "grads": "gradients", "optimizer": "optimizer states",
                  "activations": "activations", "logits": "logits / loss", "other": "other (context, buffers)"}
 # one colour per step-time part, so the same part looks the same in the app and the report

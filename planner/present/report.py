@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after
-from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
+from planner.results import (MEMORY_PARTS, CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line,
+                             jsonable, ranked_price)
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, peak_rank_line, stack_table_cells, utilisation_columns
 from planner.search.rank import cost_of, hours_of
@@ -646,7 +647,7 @@ def _memory_section(best: dict, with_charts: bool) -> Section:
         s.blocks.append(Chart("memory", charts.memory_chart(best), f"memory of the most loaded rank by part vs {device_of(best['hardware'])} capacity"))
     s.blocks.append(Table(["part", "GiB", "share"],
                           [[charts.MEMORY_LABELS[k], fmt_gib(mem[k]),
-                            "<0.1%" if 0 < mem[k] / mem["total"] < 0.0005 else fmt_pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
+                            "<0.1%" if 0 < mem[k] / mem["total"] < 0.0005 else fmt_pct(mem[k] / mem["total"])] for k in MEMORY_PARTS]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
                           f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"
                           + ("; gradients: the stack's own buffers; autograd's .grad tensors are in activations (the "

@@ -13,7 +13,7 @@ from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, peak_rank_line, stack_table_cells
 
 from planner.simulate.failures import MIN_GOODPUT
-from planner.results import ranked_hours, ranked_price
+from planner.results import MEMORY_PARTS, ranked_hours, ranked_price
 from planner.units import (params_str, count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, power_words, rack_words, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_years, fmt_sig, fmt_given, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
@@ -30,7 +30,7 @@ def memory_table(res: dict) -> Table:
     t = Table(title=f"memory per {device_of(res['hardware'])}", caption=caption, show_edge=False, min_width=width)
     t.add_column("part")
     t.add_column("GiB", justify="right")
-    for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
+    for k in MEMORY_PARTS:
         t.add_row(k, fmt_gib(mem[k]))  # a rank-1 adapter's gradients read "0.00"
     if mem.get("comm_buffers"):
         # DeepEP / HybridEP's buffers (planner.model.memory moe_comm_buffers): 0.73 GiB at EP 64, up to GBs for HybridEP

@@ -22,14 +22,12 @@ from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, sp
 from planner.model.stacks import (CP_EXCHANGE_WORDS, Stack, cp_comm_mix, default_stack_mode, from_training,
                                    fused_attention)
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
-from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
+from planner.results import MEMORY_PARTS, Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
 from planner.spec import JobSpec
 from planner.spec.params import count_params
 from planner.spec.schema import has_shared_experts
 from planner.vocab import RECOMPUTE
-
-MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
 
 
 def memory_limit(job: JobSpec, hw: HardwareOption) -> tuple[float, float]:
@@ -94,7 +92,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
     limit, head = memory_limit(job, hw)
-    memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
+    memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_PARTS}, total=float(mem["total"][i]),
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage=PEAK_STAGES[int(mem["stage"][i])],
                     limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
                     host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)),
