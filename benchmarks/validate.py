@@ -2300,7 +2300,10 @@ def mbridge_all(cat) -> pd.DataFrame:
       Adding the first without finding the second moves the thin rows toward 0% and the thick ones to +20..+30% -- the
       trade every what-if above but the post-sync one shows.
     * Table quirks kept out of the error: see the builder's ``LEFT_OUT`` (a malformed 25.11 H100 row,
-      the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies); 26.04.01
+      the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies; since acc45b the two
+      26.06.01 GB300 / GB200 GPT-OSS 120B MXFP8 prints, whose footnote ``[^gpt-oss-note]`` calls them a known
+      performance regression, cudnn-frontend issue #256, fixed in the next container: builder
+      ``REGRESSION_FOOTNOTES``; the accmoe pass below read them as release drift); 26.04.01
       prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%).
     * Tenth pass (accmoe, 2026-12-03): the worst rows sorted by what they share; a mapping and a routing bound taken.
       Taken: the B200 DeepSeek-V3 FP8-MX V2 recipe's own settings for its layout (``MBRIDGE_LAYOUT_VARIANTS``: PP 8
