@@ -62,15 +62,43 @@ def summary(pairs: pd.DataFrame) -> pd.DataFrame:
             .reset_index().sort_values(["model", "pairs"], ascending=[True, False]))
 
 
+#: the step times a pair's gaps divide: positive finite numbers in every row (``read_table``)
+STEP_TIMES = ("measured_s", "predicted_s")
+
+
+def read_rows(path, source: str) -> pd.DataFrame:
+    """``source``'s rows of a ``validate.py --csv`` file, or one ``InputError`` (field ``csv``, or ``--source`` when
+    the file has no row of it): the file read by the scripts' one reader (``planner.present.script_args.read_table``),
+    the layout columns numbers where given. Until qa69 ``pd.read_csv`` read it and an empty, binary or unclosed-quote
+    file, a missing column or a text cell was a traceback (as precision_pairs.py's were until fuzz44), and a source
+    named wrong printed an empty table."""
+    from hardware_catalog.errors import clip
+    from planner.errors import InputError
+    from planner.present.script_args import read_table
+
+    df = read_table(path, "csv", ("source", "model", "dp", "mb", *STEP_TIMES), STEP_TIMES, (*FIELDS, "gb"))
+    rows = df[df["source"] == source]
+    if rows.empty and not df.empty:
+        known = sorted(map(str, df["source"].dropna().unique()))
+        raise InputError("--source", f"no row of {clip(source)} in the file (sources: {', '.join(known[:12])}"
+                                     f"{', ...' if len(known) > 12 else ''})")
+    return rows
+
+
 def main(argv=None):
+    from planner.errors import InputError
+    from planner.present.safe import clean_line
     from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
     ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("csv", help="validate.py --csv output")
     ap.add_argument("--source", required=True)
     ap.add_argument("--top", type=int, default=10, help="largest inversions listed per model")
     args = ap.parse_args(argv)
-    df = pd.read_csv(args.csv)
-    pairs = inverted_pairs(df[df["source"] == args.source])
+    try:  # a file that is no such table: one line, exit 2
+        rows = read_rows(args.csv, args.source)
+    except InputError as e:
+        ap.exit(2, f"error: {clean_line(e)}\n")
+    pairs = inverted_pairs(rows)
     pd.set_option("display.width", 250)
     print(summary(pairs).round(1).to_string(index=False))
     for model, p in pairs.groupby("model", sort=False):

@@ -489,6 +489,8 @@ class _Row(BaseModel):
         # YAML's true / yes is a typo in a number column, not 1 (pydantic's lax mode read `utilisation: yes` as 1.0 and
         # `price_ondemand_usd_hr: true` as 1 $/node-h; a job's onprem: field refused the same value)
         annotation = cls.model_fields[info.field_name].annotation
+        if bool in _kinds(annotation):
+            return bool_cell(v)  # the one reading of a bool cell (``_same_cell`` compares by it too)
         if _number_column(annotation):
             if isinstance(v, bool):
                 raise ValueError("must be a number")
@@ -496,6 +498,35 @@ class _Row(BaseModel):
             # file's rule (files.yaml12_number), so `pcie_gen: 5e0` is 5 and a refusal quotes the number
             v = files.yaml12_number(v, whole=float not in _kinds(annotation))
         return _blank_to_none(v)
+
+
+#: the text a bool column's cell takes (``bool_cell``), in any case: ``planner catalog instances --csv`` writes "True" /
+#: "False", the shipped instances.csv "true" / "false", YAML 1.2's booleans arrive as bools
+BOOL_CELL_WORDS = {"true": True, "false": False}
+
+
+def bool_cell(v: Any) -> Optional[bool]:
+    """A bool column's cell (``InstanceRow.cluster``) as a catalog row reads it: a bool, the text true / false in any
+    case (``BOOL_CELL_WORDS``), or blank for unset (None); anything else is refused (ValueError). A CSV cell is text by
+    nature, so text is read, but only these two words: pydantic's lax bool, which read the rows until qa69, took
+    ``yes`` / ``no`` / ``on`` / ``off`` / ``y`` / ``n`` / ``t`` / ``f`` / ``1`` / ``0`` (and YAML's numbers 0 / 1), so a
+    cell ``n`` or ``0`` planned a box as no cluster without a word; a job file's bool field takes YAML 1.2's spellings
+    only (qa68, planner.spec.schema ``_strict_bools``). ``_same_cell`` reads an override cell by this function too.
+
+    >>> bool_cell("TRUE"), bool_cell(" false "), bool_cell(""), bool_cell(False)
+    (True, False, None, False)
+    >>> bool_cell("yes")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be true or false (either case; empty leaves it unset)
+    """
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in BOOL_CELL_WORDS:
+        return BOOL_CELL_WORDS[v.strip().lower()]
+    if isinstance(v, str) and not v.strip():
+        return None
+    raise ValueError("must be true or false (either case; empty leaves it unset)")  # (the refusal adds the cell)
 
 
 def _kinds(annotation) -> set:
@@ -1596,21 +1627,19 @@ def _short(v: Any, limit: int = 24) -> str:
     return "-" if not text else text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-#: the text a catalog row's bool column takes (pydantic's lax bool, which reads the override rows: InstanceRow.cluster)
-_BOOL_CELL_TEXT = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False, "1": True,
-                   "0": False, "t": True, "f": False, "y": True, "n": False}
-
-
 def _same_cell(new: Any, old: Any) -> bool:
     """Whether an override cell restates the built-in one: YAML's ``true`` is the CSV's "true" and 30.0 is "30" (both
     were noted as changes: "cluster true -> True")."""
     a, b = ("" if x is None else str(x).strip().lower() if isinstance(x, bool) else str(x).strip() for x in (new, old))
-    if a == b or (a.lower() in ("true", "false") and a.lower() == b.lower()):  # `catalog --csv` writes "False"
+    if a == b:
         return True
-    if b.lower() in ("true", "false") and a.lower() in _BOOL_CELL_TEXT:
-        # a bool column's text cell ("yes", "1": a CSV cell is text, read by the row model's lax bool; since qa68 YAML's
-        # ``yes`` reaches here as text too) restates the built-in value it means
-        return _BOOL_CELL_TEXT[a.lower()] == (b.lower() == "true")
+    if b.lower() in BOOL_CELL_WORDS:
+        # a bool column's cell (`catalog --csv` writes "False" for the shipped "false"), read as the row model reads it
+        # (``bool_cell``): a cell it refuses changes the row, and the row's validation says why
+        try:
+            return bool_cell(new) == BOOL_CELL_WORDS[b.lower()]
+        except ValueError:
+            return False
     try:
         return float(a) == float(b)
     except ValueError:

@@ -233,9 +233,9 @@ CELLS = ["true", "false", "True", "yes", "on", "1", "0", "2", "maybe", "", "'fal
 @fuzz_settings(20)
 @given(cell=st.sampled_from(CELLS), fmt=st.sampled_from(["csv", "yaml"]))
 def test_fuzz_catalog_override_bool_column(tmp_path_factory, cell, fmt):
-    """``instances[].cluster`` in a CSV cell (text: pydantic's lax words, as a spreadsheet writes them; QA 68 left
-    it so) or a YAML override (the job's loader): the row added, or one line naming the override and the column (or
-    the tag's line and field)."""
+    """``instances[].cluster`` in a CSV cell (text: true / false in any case since qa69, ``catalog.bool_cell``) or a
+    YAML override (the job's loader): the row added, or one line naming the override and the column (or the tag's line
+    and field)."""
     d = tmp_path_factory.mktemp("catbool")
     row = {"cloud": "onprem", "name": "x8", "gpu": "H100", "gpu_count": "8", "price_ondemand_usd_hr": "20",
            "source": "quote"}

@@ -195,7 +195,7 @@ def test_override_yaml_booleans_are_not_numbers(cli, tmp_path, text, field):
     code, out, err = cli("catalog", "instances", "--catalog", over)
     assert code == 2 and out == ""
     assert err.strip().startswith(f"error: catalog override b.yaml: {field}: must be a number, got ")
-    over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, cluster: yes}\n")  # a true/false column takes it
+    over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, cluster: true}\n")  # a true/false column takes it
     assert cli("catalog", "instances", "--catalog", over)[0] == 0
 
 
@@ -206,7 +206,7 @@ def test_override_note_does_not_report_a_restated_cell_as_changed(cli, tmp_path)
     from hardware_catalog import load_catalog
 
     over = tmp_path / "same.yaml"
-    over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, cluster: yes, price_ondemand_usd_hr: 55.040}\n")
+    over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, cluster: 'TRUE', price_ondemand_usd_hr: 55.040}\n")
     cat = load_catalog([over])
     assert cat.overrides == ["same.yaml: instance aws:p5.48xlarge: restated, nothing changed"]
     assert not cat.instance("aws:p5.48xlarge").source.startswith("user override")

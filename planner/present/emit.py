@@ -1815,6 +1815,20 @@ POWER_LIMIT_WHERE = {
 }
 
 
+#: how a user checks that the cluster's job CRD keeps the sidecar's ``restartPolicy``: a server-side dry run returns the
+#: object as the API server would store it, after the CRD's structural schema has pruned the fields it does not list
+#: (Kubernetes docs, "Extend the Kubernetes API with CustomResourceDefinitions", "Field pruning"; kubectl apply
+#: ``--dry-run=server``); kubectl's server-side field validation (on by default since 1.27) refuses such a field as
+#: unknown instead. Said in the header because Training Operator v1.8's PyTorchJob CRD could not be read (qa69):
+#: the stored copies of kubeflow/training-operator manifests/base/crds/kubeflow.org_pytorchjobs.yaml are the v1.9 line
+#: (c20bf65; kubeflow/trainer ee38ae8, both controller-gen v0.16.5, which list it) and an early one (04538cc,
+#: controller-gen v0.6.0); v1.8's roadmap (kubeflow/trainer issue #1994) moved it to Kubernetes 1.27-1.29 (PR #2038,
+#: K8s 1.28 support, merged 2024-03-28, before v1.8.0-rc.0), which suggests k8s.io/api >= v0.28, not checked here.
+K8S_PRUNE_CHECK = ("`kubectl apply --dry-run=server -o yaml -f` this file prints restartPolicy: Always under "
+                   "power-limit-restore where the CRD keeps it; where not, kubectl names it an unknown field or prints "
+                   "the sidecar without it")
+
+
 #: what runs ``power_restore_body`` in each format, and what it leaves to the site, for its header note
 POWER_RESTORE_WHERE = {
     "slurm": ("the batch script's EXIT trap (TERM and INT trapped into an exit), by an srun step on every node,",
@@ -1826,7 +1840,8 @@ POWER_RESTORE_WHERE = {
             "sends it SIGTERM once the trainer has exited),",
             " The sidecar needs Kubernetes >= 1.29 (sidecar containers on by default) and a job operator built on "
             "k8s.io/api >= v0.28, whose CRD and Go types keep initContainers[].restartPolicy (Training Operator "
-            "v1.9's PyTorchJob CRD does; v1.7-era builds, on k8s.io/api v0.26, do not): where the field is lost, "
+            "v1.9's PyTorchJob CRD does; v1.7-era builds, on k8s.io/api v0.26, do not; v1.8's CRD is unchecked: "
+            f"{K8S_PRUNE_CHECK}): where the field is lost, "
             "the sidecar's startupProbe makes the API server refuse the pod ('startupProbe: Forbidden: may not be "
             "set for init containers without restartPolicy=Always', in the job's events) before any limit is set, "
             "instead of the pod waiting in Init."),

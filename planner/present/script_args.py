@@ -66,14 +66,15 @@ class ScriptArgs(argparse.ArgumentParser):
         self.exit(2, usage_line(message) + "\n")
 
 
-def read_table(path, field: str, columns=(), positive=()):
+def read_table(path, field: str, columns=(), positive=(), numbers=()):
     """A script's input table (``validate.py --csv`` output) as a pandas DataFrame, or one ``InputError`` naming
     ``field``: the file read as every user file is (``hardware_catalog.files.read_text``: a regular file, at most
-    8 MiB, UTF-8), a CSV with a header line, the ``columns`` there, and the ``positive`` columns positive finite
-    numbers (each read as a number). Until fuzz44 ``benchmarks/precision_pairs.py`` handed the path to
-    ``pd.read_csv`` and met an empty file (EmptyDataError), a binary one (UnicodeDecodeError), a quote left open
-    (ParserError), a missing ``id`` column (KeyError), a step time ``abc`` (TypeError) or 0 (ZeroDivisionError) with
-    a traceback."""
+    8 MiB, UTF-8), a CSV with a header line, the ``columns`` there, the ``positive`` columns positive finite
+    numbers (each read as a number), and the ``numbers`` columns, where the file has them, numbers or blank (a row of
+    another source leaves a layout column empty; ``_numbers``). Until fuzz44 ``benchmarks/precision_pairs.py`` handed
+    the path to ``pd.read_csv`` and met an empty file (EmptyDataError), a binary one (UnicodeDecodeError), a quote left
+    open (ParserError), a missing ``id`` column (KeyError), a step time ``abc`` (TypeError) or 0 (ZeroDivisionError)
+    with a traceback; ``benchmarks/inverted_pairs.py`` did until qa69."""
     import io
     import math
 
@@ -100,5 +101,24 @@ def read_table(path, field: str, columns=(), positive=()):
             given = df[c].iloc[bad[0]]
             raise InputError(field, f"{shown}: row {bad[0] + 1}: {c} must be a positive number, got "
                                     f"{clip(given.item() if hasattr(given, 'item') else given)}")  # (numpy's repr: no)
+        df[c] = x
+    return _numbers(df, [c for c in numbers if c in df.columns], field, shown)
+
+
+def _numbers(df, columns, field: str, shown: str):
+    """``df`` with each of ``columns`` read as numbers, blanks kept blank (NaN); a cell of text refused in one line
+    (``read_table``)."""
+    import pandas as pd
+
+    from hardware_catalog.errors import clip
+    from planner.errors import InputError
+
+    for c in columns:
+        x = pd.to_numeric(df[c], errors="coerce")
+        bad = [i for i, (v, given) in enumerate(zip(x, df[c])) if pd.isna(v) and not pd.isna(given)]
+        if bad:
+            given = df[c].iloc[bad[0]]
+            raise InputError(field, f"{shown}: row {bad[0] + 1}: {c} must be a number or blank, got "
+                                    f"{clip(given.item() if hasattr(given, 'item') else given)}")
         df[c] = x
     return df

@@ -17,7 +17,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardware_catalog.bounds import range_error
-from hardware_catalog.errors import from_validation, one_of
+from hardware_catalog.errors import clip, from_validation, one_of
 from hardware_catalog.files import YAML12_BOOLS, yaml12_number
 from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
@@ -77,17 +77,47 @@ class _Strict(BaseModel):
                 if isinstance(v, bool) and f is not None and _takes(f.annotation, (int, float)) \
                         and not _takes(f.annotation, (bool,)):
                     raise ValueError(f"{k}: must be a number, not {str(v).lower()}")
-            # YAML 1.1 (PyYAML) reads `steps: 1e5`, `tokens: 2e12`, `qps: 1e-9` as text (its floats need a dot and a
-            # signed exponent): a numeric field reads it as YAML 1.2 does (hardware_catalog.files.yaml12_number, the
-            # rule catalog overrides share), so a refusal quotes the number ("got 1e-09", not "got '1e-9'") and an
-            # integer field takes a whole one; a field that also takes text (a name) keeps it as written
-            fixed = {k: yaml12_number(v, whole=not _takes(f.annotation, (float,))) for k, v in data.items()
-                     if isinstance(v, str) and isinstance(k, str) and (f := cls.model_fields.get(k)) is not None
-                     and _takes(f.annotation, (int, float)) and not _takes(f.annotation, (str,))}
+            # a field that takes numbers only (not text too: a name keeps what it was given) reads its text by
+            # ``_number_text``; a list of numbers (moe.dense_layers) each item
+            numeric = {k: not _takes(f.annotation, (float,)) for k, v in data.items()
+                       if isinstance(v, (str, list)) and isinstance(k, str) and (f := cls.model_fields.get(k)) is not None
+                       and _takes(f.annotation, (int, float)) and not _takes(f.annotation, (str,))}  # k: whole numbers only
+            fixed = {k: [_number_text(k, x, whole) for x in data[k]] if isinstance(data[k], list)
+                     else _number_text(k, data[k], whole) for k, whole in numeric.items()}
             if fixed:
                 data = {**data, **fixed}
             _strict_bools(cls, data)
         return data
+
+
+def _number_text(field: str, value: Any, whole: bool) -> Any:
+    """A numeric field's ``value`` where it is text: YAML 1.2's exponent float, which YAML 1.1 (PyYAML) reads as text
+    (``steps: 1e5``, ``qps: 1e-9``: its floats need a dot and a signed exponent), is the number YAML 1.2 reads
+    (hardware_catalog.files ``yaml12_number``, the rule catalog overrides share), so a refusal quotes the number ("got
+    1e-09", not "got '1e-9'") and an integer field takes a whole one. Other text that reads as a finite number is a
+    quoted number (``power_limit_w: "500"``, JSON's ``"global_batch": "512"``): text in YAML and JSON alike, which
+    pydantic's lax mode read as the number without a word, as it read ``"false"`` as a bool (qa68); refused, naming
+    the field and the remedy (qa69). A job file is typed by its author, so a number is written as one; a catalog
+    override's CSV cell is text by nature and keeps reading numbers (``hardware_catalog.catalog._Row``). Text that is
+    no number (``"abc"``, ``nan``, YAML 1.2's text) is left to the field's own check and its words.
+
+    >>> _number_text("steps", "1e4", whole=True), _number_text("qps", "abc", whole=False)
+    (10000, 'abc')
+    >>> _number_text("power_limit_w", "500", whole=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: power_limit_w: must be a number, got the text '500' (quoted: write the number unquoted)
+    """
+    number = yaml12_number(value, whole=whole)
+    if not isinstance(number, str):
+        return number
+    try:
+        quoted = math.isfinite(float(number))
+    except ValueError:
+        return number
+    if quoted:
+        raise ValueError(f"{field}: must be a number, got the text {clip(number)} (quoted: write the number unquoted)")
+    return number
 
 
 def _strict_bools(cls, data: dict) -> None:
