@@ -654,8 +654,12 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     plan's gradient term) — each weight gradient still lives from its matmul's backward to the
     end of its block's phase; ``weight_casts=False``: no autocast copies of the weights (a stack
     that gathers the weights in bf16 itself, FSDP's ``MixedPrecision(param_dtype=bf16)``; its
-    gathered layers are the plan's weight term) — the expert slices' copies, which the matmuls
-    save, stay. ``fused_ce``: the loss is Liger Kernel's fused linear cross-entropy
+    gathered layers are the plan's weight term) — nor of the expert slices: torch's autocast casts an argument only
+    where its dtype is not the target's (aten/src/ATen/autocast_mode.cpp ``cached_cast``: ``arg.scalar_type() !=
+    to_type``; it caches only leaves that require grad and are no views, so over fp32 weights an eager loop's
+    ``gate_up_proj[expert_idx]`` slice is cast at each call and its copy saved by the matmul), and a bf16 slice of a
+    bf16 weight is passed as it is (until mem45 the walk freed those copies in each expert's backward, never having
+    made them: up to two experts' bf16 copies short in the MoE phase). ``fused_ce``: the loss is Liger Kernel's fused linear cross-entropy
     (``fused_ce_bytes``): no logits returned, the head's saves replaced by the loss's gradients,
     one chunk's logits the only vocab-wide transient (the RMSNorm decoders; Liger patches no
     GPT-2 / BERT). ``output_held``: the caller keeps the model's output (``logits`` and ``past_key_values``,
@@ -1321,10 +1325,11 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         # the activation and gate/up before gate/up's select_backward
         eb = r if (R.bias and amp) else a
         wb = 4 if R.weights == "fp32" else a
-        down_half = te * (r * h + wb + eb * h + a * f) + (2.0 * h * f if amp else 0.0)
-        rest = per_expert + (2.0 * mlp_params(m, f) if amp else 0.0) - down_half
-        # (of which weight-sized: the slices' copies, in ``after``'s casts where ``weight_casts``)
+        # (of which weight-sized: the slices' copies, in ``after``'s casts where ``weight_casts``; none where the
+        # weights reach autocast in bf16, ``cw`` 0: no cast, so nothing to free -- until mem45 freed all the same)
         down_cast, rest_cast = (cw * 2.0 * h * f, cw * 2.0 * (mlp_params(m, f) - h * f)) if amp else (0.0, 0.0)
+        down_half = te * (r * h + wb + eb * h + a * f) + down_cast
+        rest = per_expert + down_cast + rest_cast - down_half
         D = gb * E * h * f
         G = gb * E * (2 if gated else 1) * h * f
         dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))
