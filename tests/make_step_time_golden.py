@@ -207,6 +207,12 @@ were over cp): only llama3-70b/hf-trainer moved, its 5 single-stage CP2 rows wit
 bytes (rows 7, 10, 45 at TP 8/2/8; rows 20, 53 at TP 1; row 55, ZeRO-3, not) on both instances, 10 of 736 arrays,
 memory only: activations x1.176-1.945, total / total_last x1.064-1.169, other / other_last x1.146-1.829 with them;
 CP 1 rows bit for bit; no step-time array.
+Regenerated on the mem45 branch (2026-12-06) for the tokens' tensors outside the blocks of the walked HF step whole on a
+TP rank (activations_hf hf_step_walk's second column: the final norm's saves, the head's input, ids and labels, the
+gradient the head hands the final norm; they were in the layers' part, at hf_tp_share) and for bf16-gathered weights
+freeing no expert-slice copies (no MoE case here): only llama3-70b/hf-trainer moved, 8 of its 64 rows (TP > 1: a share
+below 1) on both instances, 10 of 736 arrays, memory only: activations x1.0014-1.0220, total / total_last
+x1.0006-1.0081, other / other_last x1.0012-1.0110 with them; no step-time array.
 """
 from __future__ import annotations
 

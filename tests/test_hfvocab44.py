@@ -55,7 +55,9 @@ def test_loss_saves_are_whole_on_a_tp_rank(monkeypatch, preset, stack, seq, row,
     mt = AH.hf_model_type(m)
     saves = sum(AH._loss_saves(mt, AH.PRECISIONS["bf16"])) * AH._logits(m, seq, row["mb"])
     assert saves == 6 * seq * m.vocab  # fp32 log-softmax, bf16 tanh
-    assert got == pytest.approx(old + (1.0 - share) * saves / cp, rel=1e-12)
+    # (mem45: and the tokens' saves outside the blocks, whole on a TP rank, live at the loss's backward)
+    outside = AH.hf_saved_parts(m, mt, seq, row["mb"], "bf16", "eager", False)[1] - saves
+    assert got == pytest.approx(old + (1.0 - share) * (saves + outside) / cp, rel=1e-12)
 
 
 def test_autocast_copies_split_like_the_weights(monkeypatch):
@@ -81,17 +83,21 @@ def test_the_walks_parts(preset):
     n = AH._logits(m, 256, 1)
     saves = sum(AH._loss_saves(mt, AH.PRECISIONS["amp_bf16"])) * n
     st, mo = AH.hf_step_walk(m, mt, 256, 1, "amp_bf16", "sdpa", False, False)
+    # (mem45: the second column also holds the tokens' tensors outside the blocks, whole on a TP rank: the saves
+    # until the head's backward, then the labels and the gradient it hands the final norm)
+    out = AH.hf_saved_parts(m, mt, 256, 1, "amp_bf16", "sdpa", False)[1] - saves
     # the moments: the forward's end, the walk's start, the loss's backward, after the head (no gradients kept);
     # at the forward's end the loss's upcast (4 B a logit) and the final norm's fp32 output besides the logits
-    assert mo[0, 1] == pytest.approx(st.logits + 4 * n + 4 * m.hidden * 256 + saves, rel=1e-15)
-    assert mo[1, 1] == st.logits + saves
-    assert mo[2, 1] == pytest.approx(st.logits + 2 * 4 * n + saves, rel=1e-15)  # the loss's two fp32 gradients
-    assert mo[3, 1] == st.logits
+    assert mo[0, 1] == pytest.approx(st.logits + 4 * n + 4 * m.hidden * 256 + saves + out, rel=1e-15)
+    assert mo[1, 1] == pytest.approx(st.logits + saves + out, rel=1e-15)
+    assert mo[2, 1] == pytest.approx(st.logits + 2 * 4 * n + saves + out, rel=1e-15)  # the loss's fp32 gradients
+    assert mo[3, 1] == pytest.approx(st.logits + 8 * 257 + 4 * m.hidden * 256, rel=1e-15)
     assert mo[0, 2] == st.weight_casts == AH.hf_param_cast_bytes(m, mt)
     fc = AH.fused_ce_bytes(m, mt, 256, 1, "amp_bf16")
     assert fc.saved_weight == 4 * m.vocab * m.hidden  # the fp32 head's gradient, saved in the forward
     fst, fmo = AH.hf_step_walk(m, mt, 256, 1, "amp_bf16", "sdpa", False, False, fused_ce=True)
     assert fmo[0, 2] == fst.weight_casts + fc.saved_weight
-    assert fmo[0, 1] == fc.transient  # one chunk's logits; no log-softmax (Liger saves none)
+    fout = out - fc.eager_saved + saves + (fc.saved - fc.saved_weight)  # the head's input out, Liger's gradient in
+    assert fmo[0, 1] == pytest.approx(fc.transient + fout, rel=1e-15)  # one chunk's logits; no log-softmax
     level, vocab, wsized = fmo.T
     assert (level - vocab - wsized >= -1e-9 * level.max()).all()

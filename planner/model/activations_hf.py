@@ -654,8 +654,12 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     plan's gradient term) — each weight gradient still lives from its matmul's backward to the
     end of its block's phase; ``weight_casts=False``: no autocast copies of the weights (a stack
     that gathers the weights in bf16 itself, FSDP's ``MixedPrecision(param_dtype=bf16)``; its
-    gathered layers are the plan's weight term) — the expert slices' copies, which the matmuls
-    save, stay. ``fused_ce``: the loss is Liger Kernel's fused linear cross-entropy
+    gathered layers are the plan's weight term) — nor of the expert slices: torch's autocast casts an argument only
+    where its dtype is not the target's (aten/src/ATen/autocast_mode.cpp ``cached_cast``: ``arg.scalar_type() !=
+    to_type``; it caches only leaves that require grad and are no views, so over fp32 weights an eager loop's
+    ``gate_up_proj[expert_idx]`` slice is cast at each call and its copy saved by the matmul), and a bf16 slice of a
+    bf16 weight is passed as it is (until mem45 the walk freed those copies in each expert's backward, never having
+    made them: up to two experts' bf16 copies short in the MoE phase). ``fused_ce``: the loss is Liger Kernel's fused linear cross-entropy
     (``fused_ce_bytes``): no logits returned, the head's saves replaced by the loss's gradients,
     one chunk's logits the only vocab-wide transient (the RMSNorm decoders; Liger patches no
     GPT-2 / BERT). ``output_held``: the caller keeps the model's output (``logits`` and ``past_key_values``,
@@ -675,7 +679,14 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     total among them is ``max(peak_forward, peak_step)``, bit for bit (hfwalk44). The vocabulary-wide part is the
     logits and the loss's transients that ``vocab`` counts and, until the head's backward frees them, the loss's
     vocabulary-wide saves (``_loss_saves``: the fp32 log-softmax, Gemma 2's soft-cap tanh), so the largest of it
-    over the moments is ``vocab`` plus those saves. The weight-sized part is the parameter gradients, autocast's
+    over the moments is ``vocab`` plus those saves -- and, with the same rule on a rank (whole on every TP rank, over
+    cp), the tokens' tensors outside the blocks: until the head's backward the saves ``_saved_rows`` puts outside
+    them less the loss's (the ids, the final norm's saves, the head's input or Liger's gradient of it, the labels),
+    after it the labels, the embeddings' saves and the gradient the head hands the final norm. transformers' head
+    is a column split of a replicated input (integrations/tensor_parallel.py ``ColwiseParallel``:
+    ``desired_input_layouts = (Replicate(),)``, its input's gradient all-reduced in the backward; the plan names
+    no norm), DeepSpeed AutoTP's ``LmHeadLinearAllreduce`` reads the whole hidden states: every TP rank holds
+    them whole (mem45; until then they were in the layers' part, at ``hf_tp_share``). The weight-sized part is the parameter gradients, autocast's
     cached bf16 weight copies (each freed with its matmul's backward, ``_block_backward``'s ``wcast``; under
     checkpointing made again by each block's recompute) and Liger's saved head-weight gradient
     (``FusedCEBytes.saved_weight``). Until hfvocab44 the saves and the copies were in the layers' part.
@@ -727,7 +738,14 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     # the forward: what the blocks keep grows block by block; under checkpointing each block's
     # forward frees what it does not keep, so its peak is its own working set on top
     peak_fwd = after + loss_fwd
-    v_fwd = logits + loss_fwd + v_saved  # the forward's vocabulary-wide tensors at its end
+    _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
+    if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
+        outside += fc.saved - fc.eager_saved
+    # the tokens' tensors outside the blocks, whole on every TP rank (``hf_rank_peak``): the ids, the final norm's
+    # saves, the head's input (Liger: the loss's gradient with respect to it), the labels -- ``outside`` less its
+    # vocabulary-wide and weight-sized saves
+    out_whole = outside - v_saved - (fc.saved_weight if fused else 0.0)
+    v_fwd = logits + loss_fwd + v_saved + out_whole  # the forward's tensors whole on a TP rank at its end
     fwd_moments = [(peak_fwd, v_fwd, w_fwd)]
     if checkpointing:
         blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
@@ -752,12 +770,9 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     # what the backward starts from: the Trainer's loop has dropped the model output (``output_held``)
     held = after if output_held else after - logits - kv
     v_held = logits if output_held else 0.0
-    w = _Walk(held, v_held + v_saved, w_fwd)
-    w.vocab = v_held + v_saved + loss_bwd
+    w = _Walk(held, v_held + v_saved + out_whole, w_fwd)
+    w.vocab = v_held + v_saved + loss_bwd + out_whole
     w.op(loss_bwd)
-    _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
-    if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
-        outside += fc.saved - fc.eager_saved
     # a tied head's gradient waits in the embedding's gradient buffer until the embedding's
     # own is summed into it; the causal LMs' shifted labels stay (BERT's labels are the input's)
     tied = V * h if m.tied_embeddings else 0
@@ -773,7 +788,9 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     elif bert:
         pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
     w.level = held - outside + pre + labels - head_cast + g_head + r * h * tok
-    w.vocab, w.wsized = v_held, g_head + (casts - head_cast)  # the blocks' weight copies stay
+    # (whole on a TP rank from here on: the labels, the embeddings' saves and the gradient the head's backward hands
+    # the final norm -- the colwise head's input gradient is all-reduced -- then the residual stream's)
+    w.vocab, w.wsized = v_held + pre + labels + r * h * tok, g_head + (casts - head_cast)  # the blocks' copies stay
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     # under checkpointing, the inputs only one attention kind's blocks get (``_kind_inputs``) go
     # with the checkpoint of the lowest block of that kind (its backward frees the last reference)
@@ -798,7 +815,8 @@ def hf_walk_front(moments: np.ndarray) -> np.ndarray:
     (the unsplit peak) is kept. Why that is exact: a rank's value at a moment, ``hf_rank_peak``'s ``(layers x share
     + vocab) / cp + wsized x g_share``, grows with each part (the shares are >= 0, cp >= 1), so a bounded moment's
     value is at most its bound's. Three parts, not more, is what keeps the front a sweep: the weight-sized tensors (the
-    gradients, autocast's weight copies, Liger's head-weight gradient) all split as the weights do, one share.
+    gradients, autocast's weight copies, Liger's head-weight gradient) all split as the weights do, one share, and
+    the tokens' tensors outside the blocks go with the vocabulary-wide ones, whole on a TP rank (mem45).
     The vocabulary-wide part takes a few values (the forward's end, the loss's backward, after the head): per value,
     a sweep from the largest layers' part down keeps a moment where its weight-sized part passes all before it.
     With kept gradients the layers' part falls and the gradients grow block by block, so one moment or two a block
@@ -818,7 +836,8 @@ def hf_rank_peak(moments: np.ndarray, share: float, g_share: float, cp: float = 
     """One rank's peak of a walked step: the largest over the step's moments (``hf_step_walk``, or their
     ``hf_walk_front``) of ``(layers x share + vocab) / cp + wsized x g_share``: the layers' part (the saves,
     activation gradients and transients) at the rank's share of a layer's activations (memory ``hf_tp_share``),
-    the vocabulary-wide tensors whole, both over the context-parallel ranks (each holds its own tokens' activations
+    the vocabulary-wide tensors and the tokens' tensors outside the blocks (the head's input, the final norm's
+    saves, the labels: ``hf_step_walk``; mem45) whole, both over the context-parallel ranks (each holds its own tokens' activations
     and logits), and the weight-sized tensors (parameter gradients, autocast's weight copies, Liger's head-weight
     gradient) at the rank's share of the weights (memory ``hf_grad_share``: a copy or a gradient is the size of the
     rank's weight) and NOT over cp: context parallelism splits the sequence, not the weights (accelerate
@@ -851,8 +870,9 @@ class _Walk:
     node's saved tensors and its incoming gradient once the node has run).
 
     Besides the total, the walk follows two of its parts, which a tensor-parallel rank holds at other shares than
-    the activations (memory ``_hf_walk_arrays``): ``vocab``, the vocabulary-wide tensors (the gathered logits, the
-    loss's transients and its vocabulary-wide saves), set by the caller; ``wsized``, the weight-sized tensors (the
+    the activations (memory ``_hf_walk_arrays``): ``vocab``, the tensors whole on every TP rank -- the vocabulary-wide
+    ones (the gathered logits, the loss's transients and its vocabulary-wide saves) and the tokens' tensors outside
+    the blocks (``hf_step_walk``; mem45) --, set by the caller; ``wsized``, the weight-sized tensors (the
     parameter gradients, autocast's bf16 weight copies, Liger's saved head-weight gradient), which an op names in
     ``ws_alloc`` / ``ws_free`` (parts of ``alloc`` / ``free``). ``moments``: (level, vocab, wsized) at each point the
     peak is read, the start included, so that ``peak`` is the largest level among them (hfwalk44, hfvocab44)."""
@@ -1321,10 +1341,11 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         # the activation and gate/up before gate/up's select_backward
         eb = r if (R.bias and amp) else a
         wb = 4 if R.weights == "fp32" else a
-        down_half = te * (r * h + wb + eb * h + a * f) + (2.0 * h * f if amp else 0.0)
-        rest = per_expert + (2.0 * mlp_params(m, f) if amp else 0.0) - down_half
-        # (of which weight-sized: the slices' copies, in ``after``'s casts where ``weight_casts``)
+        # (of which weight-sized: the slices' copies, in ``after``'s casts where ``weight_casts``; none where the
+        # weights reach autocast in bf16, ``cw`` 0: no cast, so nothing to free -- until mem45 freed all the same)
         down_cast, rest_cast = (cw * 2.0 * h * f, cw * 2.0 * (mlp_params(m, f) - h * f)) if amp else (0.0, 0.0)
+        down_half = te * (r * h + wb + eb * h + a * f) + down_cast
+        rest = per_expert + down_cast + rest_cast - down_half
         D = gb * E * h * f
         G = gb * E * (2 if gated else 1) * h * f
         dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))

@@ -3200,7 +3200,12 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     (``HFActivations.head_weight``: Liger's saved head-weight gradient, a frozen head's autocast cast) are not
     tokens': they go by ``activations_hf.hf_rank_peak``'s rule, the walked step's (at the rank's share of the weights,
     ``hf_grad_share``, and NOT over cp: context parallelism shards the sequence, not the weights; accelerate
-    docs/source/concept_guides/context_parallelism.md). Until hftab44 they were over cp and whole on a TP rank."""
+    docs/source/concept_guides/context_parallelism.md). Until hftab44 they were over cp and whole on a TP rank.
+    The layers' pieces (``per_layer``, ``recompute``) are tokens' bytes alone -- the saves, the DynamicCache, a
+    recomputed block's working set; on these rows autocast's weight copies sit in the weight term and the
+    gradients in theirs (``autograd_grads``), neither over cp -- so the whole of them goes over cp, the rule the walk
+    gives its layers' part (checked for mem45: Llama-3-8B under the HF Trainer, 4,096 tokens, TP2 PP4 DP8, CP1 ->
+    CP2: activations 36.53 -> 18.27 GiB, weights 6.34 and gradients 4.23 GiB at both)."""
     from planner.model.activations_hf import hf_attn_impl, hf_rank_peak
 
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
@@ -3266,7 +3271,8 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
 
     ``kept``: per candidate, which of these holds (``KEPT_*`` of ``zero_stage_states``, the stack's rows);
     None: the paper convention's rows. A tp split keeps, at each moment of the walk, ``hf_tp_share`` of its
-    activations, the whole vocab-wide part (the gathered logits, the loss's transients and its saved log-softmax) and
+    activations, the whole vocab-wide part (the gathered logits, the loss's transients and its saved log-softmax; and
+    the tokens' tensors outside the blocks, the head's input among them: whole on every TP rank, mem45) and
     ``hf_grad_share`` of the weight-sized tensors live then (the weight gradients, autocast's weight copies, Liger's
     head-weight gradient); a cp split divides the activations and the vocab-wide part evenly (the rank's own tokens;
     first order, as ``_hf_activation_arrays``), not the weight-sized tensors (CP splits the sequence, not the
@@ -3274,6 +3280,8 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     rule, also for the gradients added to a walk without them; until hfwalk44 the peak's total was split as if it
     held all the logits and all the gradients at once, negative under checkpointing; until hfvocab44 the log-softmax
     and the copies were at the activations' share; until hfcp44 the weight-sized tensors were divided by cp too).
+    Liger's head-weight gradient is always walked as a training head's: a walked row trains its head (the one frozen
+    head is a frozen base's, LoRA's / QLoRA's, which ``memory_per_gpu`` never walks: its ``walked``).
     Computed once per distinct (micro-batch, recompute, tp, cp, sp): the walk is O(layers), cached with the few
     moments that can hold a rank's peak (``hf_walk_front``)."""
     from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_rank_peak
