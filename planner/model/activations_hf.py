@@ -820,7 +820,7 @@ def hf_walk_front(moments: np.ndarray) -> np.ndarray:
     The vocabulary-wide part takes a few values (the forward's end, the loss's backward, after the head): per value,
     a sweep from the largest layers' part down keeps a moment where its weight-sized part passes all before it.
     With kept gradients the layers' part falls and the gradients grow block by block, so one moment or two a block
-    stay (Llama-3-70B at 4k, bf16: 164 of 485, checkpointed 86 of 565); without them a handful."""
+    stay (Llama-3-70B at 4k, bf16: 164 of 484, checkpointed 86 of 565); without them a handful."""
     level, vocab, wsized = moments.T
     rest = level - vocab - wsized
     cand = [np.array([np.argmax(level)])]
