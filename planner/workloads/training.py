@@ -357,7 +357,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
         out = with_spot_risk(out, hw, spot_model)
     out = with_accuracy(with_checkpoint_failures(out, job), job)
     lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp, "ep": out.config.ep, "tp": out.config.tp,
-           "gpus_per_node": hw.gpus_per_node}
+           "gpus_per_node": hw.gpus_per_node, "recompute": out.config.recompute}  # recompute: stacks.remat_label
     power = physics.power_limit_words(hw, job.training.precision)  # GPUs held below their rated power limit
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + ((power,) if power else ())
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
