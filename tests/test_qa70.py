@@ -102,3 +102,46 @@ def test_report_stack_line_matches_the_winner(tpu_report):
     assert "rc:" not in alt[0]
     line = next(ln for ln in tpu_report.splitlines() if "training stack: maxtext" in ln)
     assert "remat_policy=none" in line and "remat_policy=full" not in line
+
+
+# ---- the likely range's slow end against the job's budget and deadline, said beside the range everywhere ----------
+LORA_JOB = """
+model: {preset: llama3.1-8b}
+training:
+  mode: lora
+  lora: {rank: 16, alpha: 32, targets: all-linear}
+  seq_len: 4096
+  global_batch: 32
+  precision: bf16
+  optimizer: adamw
+  recompute: none
+  micro_batch: 1
+  dataset_samples: 200000
+  mean_example_tokens: 1500
+  packing: packed
+  epochs: 2
+parallel: {tp: 1, pp: 1, dp: 32, zero: 0}
+cluster: {instance: aws:p4de.24xlarge, nodes: 4}
+constraints: {budget_usd: %s, deadline_hours: %s}
+"""
+
+
+def test_slow_end_over_the_budget_is_said_beside_the_range():
+    """Llama-3.1-8B LoRA on 4 x p4de.24xlarge: $88.99 predicted, up to ~$104 at the slow end; under a $95 budget the
+    estimate's accuracy line (and --json's accuracy record) says the slow end is over it."""
+    from planner.present.terminal import accuracy_line
+    from planner.workloads.training import estimate_job
+
+    plan = estimate_job(load_job_dict(yaml.safe_load(LORA_JOB % (95, 100))))
+    acc = plan.accuracy
+    assert acc["cost_usd_range"][0] < 95 < acc["cost_usd_range"][1]
+    assert acc["hours_range"][1] < 100
+    assert acc["slow_end_breaks"] == ["over the $95.00 budget (constraints.budget_usd)"]
+    assert accuracy_line(acc).endswith("; at the slow end the run would be over the $95.00 budget "
+                                       "(constraints.budget_usd)")
+    # a deadline under the slow end's hours too; a budget above its cost is not named
+    tight = estimate_job(load_job_dict(yaml.safe_load(LORA_JOB % (1000, acc["hours_range"][1] * 0.99)))).accuracy
+    assert len(tight["slow_end_breaks"]) == 1 and tight["slow_end_breaks"][0].startswith("beyond the ")
+    assert tight["slow_end_breaks"][0].endswith(" deadline (constraints.deadline_hours)")
+    roomy = estimate_job(load_job_dict(yaml.safe_load(LORA_JOB % (1000, 100)))).accuracy
+    assert roomy["slow_end_breaks"] == [] and "slow end" not in accuracy_line(roomy)

@@ -730,15 +730,10 @@ def _risks_section(job: JobSpec, rec: dict, sweeps: dict) -> Section:
                      + (f", {fmt_many(cf['expected_failures'])} failures" if cf.get("job_mtbf_hours") is not None else "")
                      + "); the ranking, the budget and the deadline use the expected time and cost with them. "
                      "They are expectations: the failures are random, so the actual run can take longer.")
-    acc, con = best.get("accuracy"), job.constraints
+    acc = best.get("accuracy")
     if acc:  # the step-time model's error on published runs of this kind: the range a budget should allow for
-        hi_h, hi_c = acc["hours_range"][1], (acc["cost_usd_range"] or [None, None])[1]
-        over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
-                if con.deadline_hours is not None and (hi_h is None or hi_h > con.deadline_hours) else []) + (
-               [f"over the {fmt_usd(con.budget_usd)} budget"] if con.budget_usd is not None and hi_c and hi_c > con.budget_usd
-               else [])
-        risks.append("Model error: " + accuracy_line(acc).split(": ", 1)[1]
-                     + (". At the slow end the run would be " + " and ".join(over) if over else "") + ".")
+        # (the slow end's broken deadline / budget: accuracy_line says them, workloads.training.slow_end_breaks)
+        risks.append("Model error: " + accuracy_line(acc).split(": ", 1)[1] + ".")
     for a in best.get("advice", []):
         risks.append(f"Advice: {a}.")
     inp = rec.get("inputs") or {}
