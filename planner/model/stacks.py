@@ -1572,7 +1572,8 @@ class Stack:
         return "off (ZeRO-3: torch FSDP2)" if self.gradient_accumulation_fusion else "off"
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
-                 pp: int | None = None, moe: bool = True, shared_experts: bool = True) -> str:
+                 pp: int | None = None, moe: bool = True, shared_experts: bool = True,
+                 recompute: str = "full") -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
@@ -1583,7 +1584,8 @@ class Stack:
         stack line while the load note said the option changes nothing. ``shared_experts`` False (a dense model, or
         an MoE model without shared experts: ``spec.schema.has_shared_experts``) leaves out
         ``moe_shared_expert_overlap``, which overlaps nothing there (the load note says so): Mixtral-8x7B with it
-        read "moe_shared_expert_overlap=on" until small31b."""
+        read "moe_shared_expert_overlap=on" until small31b. ``recompute``: the plan's, which says the remat policy
+        MaxText runs (``remat_label``: ``none`` without recompute)."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
@@ -1601,8 +1603,10 @@ class Stack:
         if self.activation_offload:
             opts.append("activation_offload=on" + (f" layers={self.activation_offload_layers}"
                                                     if self.activation_offload_layers is not None else ""))
+        label = remat_label(self, recompute) if self.has_remat_policy and transformer else None
+        if label is not None:  # the policy the plan runs: none without recompute (QA 70)
+            opts.append(f"remat_policy={label}")
         if self.has_remat_policy and transformer:
-            opts.append(f"remat_policy={remat_label(self)}")
             if self.num_vocab_tiling > 1:
                 opts.append(f"num_vocab_tiling={self.num_vocab_tiling}")
             if self.ag_backward_pipelining:
@@ -1792,9 +1796,22 @@ def remat_saved(remat) -> dict[str, float]:
     return {k: 1.0 if loc.get(k) in ("device", "offload") else 0.0 for k in MAXTEXT_REMAT_TENSORS}
 
 
-def remat_label(st) -> str:
-    """The stack line's words for ``st``'s remat policy: the name, and under custom the tensors not rematerialised."""
-    policy = st.remat_policy or "full"
+def remat_policy_run(st, recompute: str = "full") -> str | None:
+    """MaxText's ``remat_policy`` a plan at ``recompute`` runs: ``none`` without recompute (base.yml's ``remat_policy:
+    none``: every tensor saved, what the plan's memory and FLOPs price), the stack's policy under full recompute
+    (``full`` unless set), None under the planner's selective recompute, which no MaxText policy names. One reading
+    for the stack line (``remat_label``) and the launch keys (planner.present.emit ``maxtext_remat_keys``): until QA 70
+    the stack line read "remat_policy=full" beside a plan priced without recompute (Llama-2-13B on tpu-v6e-64, TP4
+    DP16, 13.56 s, 7.4 GiB of activations) while the launch keys said ``remat_policy=none``."""
+    if recompute == "none":
+        return "none"
+    return (st.remat_policy or "full") if recompute == "full" else None
+
+
+def remat_label(st, recompute: str = "full") -> str | None:
+    """The stack line's words for the remat policy a plan at ``recompute`` runs (``remat_policy_run``): the name, and
+    under custom the tensors not rematerialised; None where no MaxText policy names it (selective recompute)."""
+    policy = remat_policy_run(st, recompute)
     if policy != "custom":
         return policy
     loc = remat_locations(st)

@@ -66,7 +66,7 @@ from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
 from planner.model.stacks import (UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_parts, from_training, has_shared_experts,
-                                  hf_attn_choice)
+                                  hf_attn_choice, remat_policy_run)
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -1264,11 +1264,9 @@ def maxtext_remat_keys(st, recompute: str) -> str:
     was priced with: ``remat_policy=none`` without recompute, under full recompute the stack's policy (planner.model.stacks
     ``MAXTEXT_REMAT_POLICIES``; default ``full``) and, under ``custom``, each tensor the job set
     (``Stack.remat_tensors``)."""
-    if recompute == "none":
-        return "remat_policy=none"
-    if recompute != "full":  # the planner's selective recompute is no MaxText policy: no keys to give
+    policy = remat_policy_run(st, recompute)  # the stack line's reading (QA 70)
+    if policy is None:  # the planner's selective recompute is no MaxText policy: no keys to give
         return ""
-    policy = st.remat_policy or "full"
     tensors = st.remat_tensors if policy == "custom" else ()
     return " ".join([f"remat_policy={policy}"] + [f"{k}={v}" for k, v in tensors])
 

@@ -505,11 +505,13 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
     s = Section("Top alternatives")
     rows = []
     util = utilisation_columns(rec["ranked"], fmt_pct)  # MFU and HFU, as the app's tables
+    # one unit a column, as the sensitivity tables and the terminal's: "7.5 d" above "45.4 h" until QA 70
+    times = fmt_hours_column([hours_of(r, spot) for r in rec["ranked"]])
     for i, r in enumerate(rec["ranked"], 1):
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), f"{r['hardware']['gpus']:,}",
                      config_str(r["config"]), fmt_step_s(r['step_time_s']), *(u[i - 1] for u in util.values()),
-                     fmt_gib_pair(m["total"], m.get("limit") or m["capacity"]), fmt_time(hours_of(r, spot) * 3600),
+                     fmt_gib_pair(m["total"], m.get("limit") or m["capacity"]), times[i - 1],
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say
@@ -526,9 +528,9 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
         s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot or cf else ""),
                                "cost" + (" (expected spot)" if spot else f" (expected {at_rate(best['cost'])})" if cf
                                          else f" ({rate_name(best['cost'])})")],
-                              [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600),
-                                fmt_usd(p["cost"])]
-                               for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
+                              [[p["hardware"], str(p["nodes"]), t, fmt_usd(p["cost"])]
+                               for p, t in zip(pareto[:10], fmt_hours_column([p["train_hours"] for p in pareto[:10]]))],
+                              "Pareto front: no other plan is both faster and cheaper"
                               + (f"; {caveat}" if caveat else "")))
     return s
 
@@ -729,15 +731,10 @@ def _risks_section(job: JobSpec, rec: dict, sweeps: dict) -> Section:
                      + (f", {fmt_many(cf['expected_failures'])} failures" if cf.get("job_mtbf_hours") is not None else "")
                      + "); the ranking, the budget and the deadline use the expected time and cost with them. "
                      "They are expectations: the failures are random, so the actual run can take longer.")
-    acc, con = best.get("accuracy"), job.constraints
+    acc = best.get("accuracy")
     if acc:  # the step-time model's error on published runs of this kind: the range a budget should allow for
-        hi_h, hi_c = acc["hours_range"][1], (acc["cost_usd_range"] or [None, None])[1]
-        over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
-                if con.deadline_hours is not None and (hi_h is None or hi_h > con.deadline_hours) else []) + (
-               [f"over the {fmt_usd(con.budget_usd)} budget"] if con.budget_usd is not None and hi_c and hi_c > con.budget_usd
-               else [])
-        risks.append("Model error: " + accuracy_line(acc).split(": ", 1)[1]
-                     + (". At the slow end the run would be " + " and ".join(over) if over else "") + ".")
+        # (the slow end's broken deadline / budget: accuracy_line says them, workloads.training.slow_end_breaks)
+        risks.append("Model error: " + accuracy_line(acc).split(": ", 1)[1] + ".")
     for a in best.get("advice", []):
         risks.append(f"Advice: {a}.")
     inp = rec.get("inputs") or {}
@@ -1082,9 +1079,10 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
     if rec.get("views_note"):  # a data-bound job: the scaling table is compute-bound, the recommendation simulated
         s.blocks.append(rec["views_note"][0].upper() + rec["views_note"][1:] + ".")
     util = utilisation_columns(rows, fmt_pct)  # MFU and HFU, as the app's scaling table
+    times = fmt_hours_column([r["days"] * 24 for r in rows])  # one unit a column (QA 70)
     s.blocks.append(Table(["nodes", "layout", "step s", *util, "time to train", "cost"],
                           [[str(r["nodes"]), config_str(r), fmt_step_s(r['step_time_s']), *(u[i] for u in util.values()),
-                            fmt_time(r["days"] * 86400), fmt_usd(r["cost"])] for i, r in enumerate(rows)],
+                            times[i], fmt_usd(r["cost"])] for i, r in enumerate(rows)],
                           f"best layout per node count on {rec['best']['hardware']['name']}"
                           + (" (expected spot cost)" if spot else "")
                           # the search's ranked figures: with the job's checkpoint pauses and failures, as the

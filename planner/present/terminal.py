@@ -727,7 +727,10 @@ def accuracy_line(a: dict) -> str:
             + (f" (the error applied to the modelled part; the simulated data stall, "
                f"{a['data_stall_share']:.0%} of the step, "
                f"kept)" if a.get("data_stall_s") else "") + ", "
-            f"{accuracy_range(a)}; {a['basis']}")
+            f"{accuracy_range(a)}; {a['basis']}"
+            # the job's deadline / budget its slow end breaks (workloads.training.slow_end_breaks; QA 70)
+            + ("; at the slow end the run would be " + " and ".join(a["slow_end_breaks"])
+               if a.get("slow_end_breaks") else ""))
 
 
 def accuracy_range(a: dict) -> str:
