@@ -17,7 +17,7 @@ import pytest
 
 from planner.simulate.serving import ArrivalSpec
 from planner.workloads.serving_queue import fill_path, fill_reach, output_survival, overload_wait_scale
-from tests.test_serve45 import _job_option
+from test_serve45 import _job_option
 
 ROOT = Path(__file__).resolve().parents[1]
 
