@@ -398,6 +398,9 @@ FILL_HORIZON_SOJOURNS = 8.0
 #: fixed-point passes of a step on its own prompt intake (``burst_step``): the intake is the rate x the step, a
 #: contraction well under load (each pass moves the step by the prompt share's derivative, < 1 where the prefill fits)
 FILL_FIXED_POINT = 12
+#: the most cohorts ``fill_path`` keeps of the calm state (its ages up to the longest output's time in bins of dt, or
+#: wider: 16k-token outputs under 0.1 s bursts would be ~10^5 bins of 2 ms)
+CALM_COHORTS = 2048
 #: points of the output-length survival table ``fill_path`` and ``fill_reach`` interpolate in (0 to the lengths' clip)
 SURVIVAL_POINTS = 512
 #: equal-probability points of each exponential length ``fill_reach`` averages over (the burst before, the calm)
@@ -469,10 +472,12 @@ def fill_path(im: IterationModel, s: ServingSpec, calm: float, burst: float, bat
         L = min(calm * O * float(np.interp(L, m_calm, tau_calm)), float(batch))
     dt = FILL_HORIZON_SOJOURNS * sojourn / FILL_STEPS
     tau0 = float(np.interp(L, m_calm, tau_calm))
-    ages = np.arange(int(math.ceil(LENGTH_CLIP * O * tau0 / dt)), 0, -1) * dt  # the calm cohorts, oldest first
-    n0 = len(ages)
+    # the calm cohorts, oldest first: ages dt apart up to the longest output's time, in at most CALM_COHORTS bins
+    n0 = min(int(math.ceil(LENGTH_CLIP * O * tau0 / dt)), CALM_COHORTS)
+    width = LENGTH_CLIP * O * tau0 / n0
+    ages = np.arange(n0, 0, -1) * width
     steps = np.concatenate((ages / tau0, np.zeros(FILL_STEPS)))  # the calm cohorts, then one a path step
-    mass = np.concatenate((np.full(n0, calm * dt), np.full(FILL_STEPS, burst * dt)))
+    mass = np.concatenate((np.full(n0, calm * width), np.full(FILL_STEPS, burst * dt)))
     path = np.empty(FILL_STEPS)
     for i in range(FILL_STEPS):
         live = n0 + i + 1
