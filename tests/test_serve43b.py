@@ -174,7 +174,8 @@ def test_the_bursty_screen_never_rises_with_a_replica(budget):
     """At 512 the screen read 2,110 / 7,573 / 3,234 / 2,704 ms at 11-14 replicas (the burst at load 1.047 / 0.96 /
     0.886 / 0.823: the fluid queue just over 1, the stationary one just under); at 2,048 1,918 at 17 and 22,992 at
     18. An hour simulated at 11-14 (budget 512, seed 0, benchmarks/burst_screen.py's set-up): 3,231 / 2,711 / 2,384 /
-    2,138 ms; the screen now states 2,672 at each, within 0.8-1.3x."""
+    2,138 ms; serve43's screen stated 2,672 at each, within 0.8-1.3x; since serve45 (the overloaded state's p99 prompt
+    and its Brownian wait once the slots fill) 4,199 / 4,199 / 3,234 / 2,704, 1.26-1.55x, over it."""
     m, s, hw, im, tgt = _bursty_rag()
     b = 15  # the row's batch at 512 (its max_num_seqs)
     rps = serving.replica_throughput(im, s, b, budget)[1]
@@ -187,24 +188,27 @@ def test_the_bursty_screen_never_rises_with_a_replica(budget):
     if budget == 512:
         simulated = {11: 3231, 12: 2711, 13: 2384, 14: 2138}
         for r, ms in simulated.items():
-            assert 0.8 <= p99[r - 6] * 1e3 / ms <= 1.3, (r, p99[r - 6])
+            assert 1.0 <= p99[r - 6] * 1e3 / ms <= 1.6, (r, p99[r - 6])
 
 
 def test_an_overloaded_burst_counts_the_requests_own_first_token():
     """At load just over 1 the fluid wait (rho - 1) x age is near nothing: the state's TTFT is still the request's own
     prefill beside a full batch (``llm_ttft`` at L = the batch), never under it (it read 2,110 ms at 11 replicas, under
-    an idle fleet's 2,078 at 20)."""
+    an idle fleet's 2,078 at 20). Since serve45 the prompts' spread is in it: the state's p99 is at least the p99 of
+    that prefill over the prompt lengths drawn (2,090 ms), where serve43 took the mean prompt's (713 ms)."""
     m, s, hw, im, tgt = _bursty_rag()
     rps = serving.replica_throughput(im, s, 15, 512)[1]
     ttft = serving.burst_parts(m, s, hw, 1, tgt, 15, 11, rps, im, 512, tpot=False)[0]
-    own = float(serving.llm_ttft(im, s, 15, 15, budget=512))
+    own = float(serving.llm_ttft(im, s, 15, 15, budget=512, q=0.99))
     w, tail, end = ttft[0]  # the burst, overloaded at 11
-    assert tail(0.999 * own) == 1.0 and tail(own + 0.01) < 1.0 and end > own
+    assert serving.mixture_quantile(0.99, [(1.0, tail, end)]) >= own and end > own
 
 
 def test_the_bursty_rag_row_is_sized_at_the_least_count_meeting_its_ttft():
     """The screen's search bisects the TTFT as monotone (``least_meeting``): it said 14 (7,573 ms at 12 over the 3 s
-    target); the screen meets it from 11 (2,672 ms). The simulated hour needs 12 (2,711 ms), 13 with the 10% margin."""
+    target); serve43's screen met it from 11 (2,672 ms), serve45's from 14 (2,704; 13 reads 3,234: the overloaded
+    state at 11 counts its p99 prompt's prefill, 2,090 ms, and the Brownian wait after the fill, which the count of 12
+    and 13 is capped at). The simulated hour needs 12 (2,711 ms), 13 with the 10% margin."""
     m, s, hw, im, tgt = _bursty_rag()
     row = serving.llm_option(m, s, hw, 1, tgt, im)
-    assert (row.token_budget, row.batch, row.queue_replicas, row.replicas_raised_by) == (512, 15, 11, "ttft")
+    assert (row.token_budget, row.batch, row.queue_replicas, row.replicas_raised_by) == (512, 15, 14, "ttft")

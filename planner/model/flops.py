@@ -357,7 +357,11 @@ def op_sac_recompute_share(m: ModelSpec, fused_qkv: bool = False) -> float:
 def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool = False):
     """Mean keys per query summed over the layers (``layers x keys``), MTP layers included.
 
-    Full layers: s keys (s/2 with ``causal_half``). Sliding-window / chunked layers
+    Full layers: s keys (s/2 with ``causal_half``: FlashAttention's own count of a causal sequence,
+    Dao-AILab/flash-attention benchmarks/benchmark_flash_attention.py ``flops``: 4 x seqlen^2 x nheads x headdim
+    // 2 when causal; the mask's s(s + 1)/2 pairs less the diagonal, 1/s of them, 0.02% at s = 4,096 -- a count
+    for MFU, which a training sequence's length makes exact enough, not the mask's: serving's prefill counts the
+    diagonal, ``serving_iteration.prefill_pairs``, where a chunk can be a few tokens). Sliding-window / chunked layers
     (``local_layers`` of them, window w), when ``windowed`` — a kernel that skips blocks outside
     the window (FlashAttention-2's ``window_size``, as Gemma 2/3, gpt-oss and Mistral run in
     training): min(s, w) keys under the full-count convention, w - w^2/(2s) causal (s > w).

@@ -143,9 +143,9 @@ from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, COMPUTE_
 from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
                                               serving_budget)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
-                                             jsq_extra_wait, jsq_wait_probability, mixture_quantile, occupancy_wait,
-                                             prompt_grid, queue_wait, screen_tpot, tpot_quantile,
-                                             tpot_tail, ttft_quantile, ttft_tail)
+                                             fill_reach, jsq_extra_wait, jsq_wait_probability, mixture_quantile,
+                                             occupancy_wait, overload_wait_scale, prompt_grid, queue_wait,
+                                             screen_tpot, tpot_quantile, tpot_tail, ttft_quantile, ttft_tail)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS, SimSettings,
                                                 arrival_spec, arrivals_words, backlog_arrivals, draw_workload,
                                                 length_words,
@@ -222,17 +222,20 @@ def burst_parts(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int,
     stationary arrival-weighted states, Fischer & Meier-Hellstern, Performance Evaluation 18, 1993). Until serve41 the
     screen held every request at the burst rate as if bursts never ended (the chat example's p99 TTFT 670 ms against
     a simulated 361). A state at or over the fleet's capacity (rho = rate / (r x ``capacity``) >= 1) has no steady
-    state; there the fluid approximation (Newell, Applications of Queueing Theory, 2nd ed. 1982, ch. 2: the queue
-    grows at rate - capacity): an arrival u s into the state waits u (rho - 1), and its age u in an exponential
-    sojourn of mean T is exponential of mean T (memoryless), so P(wait > t) = exp(-t / ((rho - 1) T)), after its own
-    first token's time in service beside a full batch (``llm_ttft`` at L = the batch, no queue: until serve43 left
-    out, so a state just over load 1 read a TTFT near 0, under an idle replica's); its TPOT is a full batch's, a
-    backlog's (``tpot_tail`` without a rate). The p99 TTFT the screen states is ``burst_ttft``'s, which keeps it
+    state; there ``overload_tail`` (serve45): the request's own first token beside a full batch (``llm_ttft``'s tail at
+    L = the batch, no queue: until serve43 left out, so a state just over load 1 read a TTFT near 0, under an idle
+    replica's; until serve45 its mean prompt's), and a wait only for the arrivals after the slots fill (``fill_reach``),
+    exponential of ``overload_wait_scale`` (the reflected Brownian queue; until serve45 every arrival of the state
+    waited the fluid queue from its first second, Newell, Applications of Queueing Theory, 2nd ed. 1982, ch. 2:
+    P(wait > t) = exp(-t / ((rho - 1) T)), T the mean sojourn); its TPOT is a full batch's, a backlog's
+    (``tpot_tail`` without a rate). The p99 TTFT the screen states is ``burst_ttft``'s, which keeps it
     monotone in the replicas across load 1. Left out: the backlog a burst leaves to the state after it (the fluid
-    drain). ``tpot``: False leaves the TPOT parts out (empty). Measured (benchmarks/burst_screen.py,
-    README "Bursty arrivals", an hour of arrivals, serve42): 1.25-2.7x over the simulated p99 TTFT at 30 s bursts and
-    the RAG job, 0.77-0.93x under it at the chat job's 10 s bursts; far over only where a burst is 1.06x the slots'
-    capacity and the simulated slots never fill (1,500-token outputs at 3 replicas: 7.7 s against 52 ms). Tried and
+    drain). ``tpot``: False leaves the TPOT parts out (empty). Measured (benchmarks/burst_screen.py ``--factors``,
+    README "Bursty arrivals", an hour of arrivals, seed 0): 0.63x to 2.6x the simulated p99 TTFT over its 27 rows but
+    the long-output job's 30 s bursts on 3 replicas, 28x (1,477 ms against 52; 7,752 before serve45, when the screen
+    had its slots full from a burst's first second); the chat job's 10 s bursts on 12 / 14 replicas read 0.63x / 0.64x
+    of seed 0's hour, whose p99 is one back-to-back pair of bursts (seeds 1 and 2: 3,719 / 4,035 ms on 12, 377 / 428
+    on 14, against seed 0's 10,066 / 1,461 and the screen's 6,378 / 939). Tried and
     not taken: each state's rate averaged over the last time in service (M_t/G/inf: Eick, Massey & Whitt, Operations
     Research 41(4), 1993), the chat example at 14 replicas 269 ms against a simulated 839 over 600 s (serve41); an
     overloaded state's queue started only once the M_t/G/inf offered load fills its slots, its arrivals before that at
@@ -241,14 +244,13 @@ def burst_parts(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int,
     whose requests hold a slot 13 s, 5,896 / 632 ms against 10,066 / 1,461 at 12 / 14 replicas (serve42; docs/
     serving_notes.md)."""
     ttft, tpots = [], []
+    _, calm, calm_s = min(target.bursts, key=lambda b: b[1])  # the state a burst is entered from
+    calm = target.qps * calm / r
     for share, factor, sojourn in target.bursts:
         rate = target.qps * factor / r
         rho = rate / capacity
         if rho >= 1.0:
-            theta = max((rho - 1.0) * sojourn, 1e-9)  # 1e-9 s: at rho exactly 1 the fluid queue waits nothing
-            own = float(llm_ttft(im, s, batch, batch, budget=budget))  # its own first token, a full batch beside it
-            ttft.append((share, lambda t, th=theta, o=own: 1.0 if t < o else math.exp(-(t - o) / th),
-                         own + theta * math.log(1.0 / (1.0 - TTFT_QUANTILE))))
+            ttft.append((share, *overload_tail(im, s, (calm, rate, capacity, sojourn, calm_s), batch, r, budget)))
             if tpot:
                 tl, _, hi = tpot_tail(im, s, batch, budget)
                 tpots.append((share, tl, hi))
@@ -260,6 +262,26 @@ def burst_parts(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int,
             tl, _, hi = tpot_tail(im, s, b, budget, rate=rate, R=r)
             tpots.append((share, tl, hi))
     return ttft, tpots
+
+
+def overload_tail(im: IterationModel, s: ServingSpec, state: tuple, batch: int, r: int, budget: int) -> tuple:
+    """(t -> P(TTFT > t), bracket end) of the arrivals in an overloaded state of ``burst_parts``, ``state`` (calm rate,
+    its rate, capacity, all requests/s a replica, mean sojourn s): its own first token beside a full batch
+    (``llm_ttft``'s tail at L = the batch: the prompt lengths drawn, the running step), then a wait only for the share
+    e^(-u_f / T) that arrives after the slots fill (``fill_reach``: u_f into a burst entered from what the burst before
+    left; an arrival's age in an exponential sojourn of mean T is exponential of mean T), exponential of scale
+    ``overload_wait_scale`` (the reflected Brownian queue from the fill on). Until serve45 every arrival of the state
+    waited the fluid queue from the state's first second (scale (rho - 1) T, Newell 1982): the long-output job's 8x /
+    10% / 30 s bursts on 3 replicas read 7,752 ms against a simulated 52 (its slots fill ~100 s into a burst, for 3.8%
+    of its burst arrivals; 1,477 ms now). (None, 0) for a state that never ends (its queue grows without bound)."""
+    calm, rate, capacity, sojourn, calm_sojourn = state
+    if not math.isfinite(sojourn):  # an overloaded state that never ends (Poisson over capacity): unbounded
+        return None, 0.0
+    # what fills: the slots, each held for an output's decode (the service's spread: its lengths'), or the prefill
+    # budget, a prompt's share of it (the prompts')
+    reach, slots = fill_reach(im, s, calm, rate, batch, budget, (sojourn, calm_sojourn))
+    theta = overload_wait_scale(rate, capacity, r, sojourn, s.output_cv if slots else s.prompt_cv)
+    return llm_ttft(im, s, batch, batch, budget=budget, q=TTFT_QUANTILE, tail=True, queues=((reach, reach * theta),))
 
 
 def overloaded_replicas(target: ServeTarget, capacity: float) -> int:
@@ -335,7 +357,7 @@ def screen_point(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int
 
 def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float] = None,
              budget: int = REALTIME_TOKEN_BUDGET, q: Optional[float] = None, replicas: int = 1,
-             tail: bool = False) -> np.ndarray:
+             tail: bool = False, queues: tuple = ()) -> np.ndarray:
     """TTFT of a request arriving at a replica with ``L`` requests in its batch (the mean, or with ``q`` its
     q-quantile; vectorised) and at most
     ``batch`` sequences running, under continuous batching with chunked prefill as vLLM V1's scheduler runs it
@@ -400,6 +422,8 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
 
     With ``tail`` (a scalar ``L`` and ``q``) it returns the TTFT's tail and bracket in place of the percentile
     (``ttft_tail``: None where a queue is unstable), which ``burst_parts`` mixes over bursty arrivals' states.
+    ``queues``: (probability of waiting, mean wait) of queues the caller adds to these (``overload_tail``'s wait
+    once a burst has filled the slots).
 
     With ``q`` (``TTFT_QUANTILE``, 0.99: ``serving.ttft_ms`` is a p99) it is that percentile, not the mean
     (``ttft_quantile``): the request's own prefill over the prompt lengths the simulation draws (``prompt_grid``:
@@ -506,7 +530,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     if q is not None:  # a percentile: prompts drawn as the simulation draws them (new tokens: those past the prefix)
         lengths, weights = prompt_grid(P, cv)
         n_q = np.maximum(lengths - H, 1.0)
-    waits = []  # (probability of waiting, mean wait) per queue
+    waits = list(queues)  # (probability of waiting, mean wait) per queue: the caller's (``overload_tail``), then these
     if rate is not None:
         # the fleet's queues are pooled: the simulation routes each request to the replica with the fewest
         # outstanding (``least_outstanding``), join-the-shortest-queue, whose queue length is one queue of all their

@@ -16,7 +16,8 @@ from statistics import NormalDist
 import numpy as np
 
 from planner.spec import ServingSpec
-from planner.workloads.serving_iteration import IterationModel, lumped_parts
+from planner.workloads.serving_iteration import IterationModel, lumped_iteration, lumped_parts
+from planner.workloads.serving_memory import shared_prefix
 from planner.workloads.serving_settings import LENGTH_CLIP, REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS
 
 
@@ -385,6 +386,175 @@ def mixture_quantile(q: float, parts) -> float:
 #: z past which the normal tail 0.5 erfc(z / sqrt 2) rounds to exactly 0.0 / at or under which to exactly 1.0 in double
 #: (``tpot_quantile`` skips erfc there; tests/test_serving_tpot.py checks both against math.erfc)
 TAIL_ZERO_Z, TAIL_ONE_Z = 40.0, -9.0
+
+#: the steps of the fluid path ``fill_age`` walks over its horizon (``FILL_HORIZON_SOJOURNS`` burst lengths), and the
+#: occupancies it tabulates the burst's step at (``burst_step``): a path of 400 steps of dt = 8 T / 400 (0.2 s for the
+#: default 10 s bursts) resolves a 10 s time in service in 50 cohorts
+FILL_STEPS = 400
+FILL_GRID = 64
+#: how many mean burst lengths ``fill_age`` looks ahead: an arrival is that old with probability e^-8 = 3.4e-4, so a
+#: fill past it changes no p99 (the state's share of waiting arrivals is under its share x 3.4e-4)
+FILL_HORIZON_SOJOURNS = 8.0
+#: fixed-point passes of a step on its own prompt intake (``burst_step``): the intake is the rate x the step, a
+#: contraction well under load (each pass moves the step by the prompt share's derivative, < 1 where the prefill fits)
+FILL_FIXED_POINT = 12
+#: the most cohorts ``fill_path`` keeps of the calm state (its ages up to the longest output's time in bins of dt, or
+#: wider: 16k-token outputs under 0.1 s bursts would be ~10^5 bins of 2 ms)
+CALM_COHORTS = 2048
+#: points of the output-length survival table ``fill_path`` and ``fill_reach`` interpolate in (0 to the lengths' clip)
+SURVIVAL_POINTS = 512
+#: equal-probability points of each exponential length ``fill_reach`` averages over (the burst before, the calm)
+REACH_POINTS = 48
+
+
+def output_survival(O: float, cv: float, steps) -> np.ndarray:
+    """P(a request's output is longer than ``steps`` tokens): the lognormal lengths the simulation draws
+    (``prompt_grid``'s sigma^2 = ln(1 + cv^2), mu = ln O - sigma^2 / 2, clipped at ``LENGTH_CLIP`` x O), a decode step a
+    token; cv 0: exactly O tokens. Vectorised over ``steps``.
+
+    >>> [round(float(x), 3) for x in output_survival(200.0, 0.5, [0.0, 200.0, 600.0])]
+    [1.0, 0.407, 0.005]
+    """
+    k = np.asarray(steps, dtype=np.float64)
+    if cv <= 0:
+        return (k < O).astype(np.float64)
+    sigma = math.sqrt(math.log1p(cv * cv))
+    z = (np.log(np.maximum(k, 1e-300)) - (math.log(O) - sigma * sigma / 2.0)) / sigma
+    tail = 0.5 * np.vectorize(math.erfc, otypes=[np.float64])(z / math.sqrt(2.0))
+    return np.where(k <= 0, 1.0, np.where(k >= LENGTH_CLIP * O, 0.0, tail))  # the draws' clip
+
+
+def burst_step(im: IterationModel, s: ServingSpec, rate: float, batch: int, budget: int):
+    """(occupancies, steps, room): a replica's mean engine step at ``FILL_GRID`` occupancies m from 1 to ``batch``
+    while prompts come in at ``rate`` requests/s whatever the finishes (``lumped_iteration`` with the p = O x rate x
+    step slots' prompts that makes rate x step prompts a step; in the steady state p is the m finishing slots'), and
+    whether the budget's room beside the m decodes holds those prompt tokens (False where the prefill budget, not the
+    slots, is what overflows). The step's fixed point on its own intake by ``FILL_FIXED_POINT`` passes."""
+    O, N = float(s.output_tokens), float(s.prompt_tokens - shared_prefix(s))
+    m = np.linspace(1.0, float(batch), FILL_GRID)
+    tau = lumped_iteration(im, s, m, budget, prefilling=m)
+    for _ in range(FILL_FIXED_POINT):
+        tau = lumped_iteration(im, s, m, budget, prefilling=np.minimum(O * rate * tau, 1e9))
+    return m, tau, rate * tau * N < np.maximum(max(budget, batch) - m, 0.0)
+
+
+def fill_path(im: IterationModel, s: ServingSpec, calm: float, burst: float, batch: int, budget: int,
+              sojourn: float) -> tuple:
+    """(ages s, occupancies, fill age s, (occupancies, steps) of ``burst_step`` at the burst's rate, whether the
+    slots fill rather than the prefill budget overflow): a replica's occupancy into a burst, the rate stepping from
+    ``calm`` to ``burst`` requests/s with the replica in the calm rate's steady state, and the seconds into it at which
+    its ``batch`` slots fill or the prompts stop fitting the budget's room (inf where neither does within
+    ``FILL_HORIZON_SOJOURNS`` x ``sojourn``, the burst's mean length). Until then an arrival finds a slot; the path
+    stops at the fill. The survival is tabulated over the steps (``SURVIVAL_POINTS``).
+
+    The age-structured fluid model of a many-server queue (Whitt, "Fluid models for multiserver queues with
+    abandonments", Operations Research 54(1), 2006: the content by elapsed service, each cohort leaving at its service
+    distribution's hazard): with infinitely many slots its occupancy is the M_t/G/inf mean m(u) = sum over cohorts of
+    rate x dt x P(S > their age) (Eick, Massey & Whitt, Operations Research 41(4), 1993), so the slots fill at the
+    first u where m(u) reaches the batch. Here a cohort's age is counted in decode steps, not seconds: a request
+    leaves after its output tokens (``output_survival``, the lengths the simulation draws), one a step, and the step
+    lengthens as the batch fills (``burst_step``: the steps of a fuller batch read more KV, and carry the burst's
+    prompts). That is what keeps a long-output fleet from filling: on llama3-8b 300 / 1,500 tokens over 3 p5.4xlarge
+    replicas the burst (18.8 QPS) is 1.07x the full batch's rate, but the fleet enters it with ~40 of its 765 slots
+    held, at 11 ms steps where the full batch's are 29 ms, so the first burst arrivals leave at ~0.24 of the full
+    batch's pace and the slots fill only after ~100 s (the simulated hour: its 139 s burst took the fleet to 732 of
+    765, the 116 s one to 664); the chat job's 200-token outputs turn over in ~10 s and its slots fill 12 / 25 s into
+    a burst at 12 / 14 g6e.xlarge replicas (the simulated fleet at 14: full in every burst of 26 s and more, from ~15 a
+    replica)."""
+    O = float(s.output_tokens)
+    ks = np.linspace(0.0, LENGTH_CLIP * O, SURVIVAL_POINTS)
+    surv = output_survival(O, s.output_cv, ks)
+    m_calm, tau_calm, _ = burst_step(im, s, calm, batch, budget)
+    m_b, tau_b, fits = burst_step(im, s, burst, batch, budget)
+    fits = fits.astype(np.float64)
+    L = 1.0  # the calm steady occupancy: Little's law L = calm x O x step(L), from below
+    for _ in range(64):
+        L = min(calm * O * float(np.interp(L, m_calm, tau_calm)), float(batch))
+    dt = FILL_HORIZON_SOJOURNS * sojourn / FILL_STEPS
+    tau0 = float(np.interp(L, m_calm, tau_calm))
+    # the calm cohorts, oldest first: ages dt apart up to the longest output's time, in at most CALM_COHORTS bins
+    n0 = min(int(math.ceil(LENGTH_CLIP * O * tau0 / dt)), CALM_COHORTS)
+    width = LENGTH_CLIP * O * tau0 / n0
+    ages = np.arange(n0, 0, -1) * width
+    steps = np.concatenate((ages / tau0, np.zeros(FILL_STEPS)))  # the calm cohorts, then one a path step
+    mass = np.concatenate((np.full(n0, calm * width), np.full(FILL_STEPS, burst * dt)))
+    path = np.empty(FILL_STEPS)
+    for i in range(FILL_STEPS):
+        live = n0 + i + 1
+        m = float(mass[:live] @ np.interp(steps[:live], ks, surv, right=0.0))
+        path[i] = min(m, float(batch))
+        if m >= batch or np.interp(m, m_b, fits) <= 0.5:
+            return np.arange(i + 1) * dt, path[:i + 1], i * dt, (m_b, tau_b, m >= batch)
+        steps[:live] += dt / float(np.interp(m, m_b, tau_b))
+    return np.arange(FILL_STEPS) * dt, path, math.inf, (m_b, tau_b, bool(fits[-1] > 0.5))
+
+
+def fill_reach(im: IterationModel, s: ServingSpec, calm: float, burst: float, batch: int, budget: int,
+               sojourns: tuple) -> tuple:
+    """``fill_reach_value`` memoised (the screen asks each state again for its TPOT and at ``overloaded_replicas``)."""
+    return _fill_reach_memo(im, _SpecValue(s), float(calm), float(burst), int(batch), int(budget), tuple(sojourns))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _fill_reach_memo(im: IterationModel, spec, calm: float, burst: float, batch: int, budget: int,
+                     sojourns: tuple) -> tuple:
+    return fill_reach_value(im, spec.spec, calm, burst, batch, budget, sojourns)
+
+
+def fill_reach_value(im: IterationModel, s: ServingSpec, calm: float, burst: float, batch: int, budget: int,
+                     sojourns: tuple) -> tuple:
+    """(P(an arrival in a burst finds its replica full), whether the slots fill rather than the prefill budget
+    overflow): E[e^(-u_f / T)] over the occupancy the burst starts from, u_f the rest of ``fill_path``'s path from there
+    and T the burst's mean length (an arrival's age in an exponential sojourn is exponential of mean T); ``sojourns``
+    (burst, calm) mean lengths. The fleet enters a burst with what the one before it left: that burst, of exponential
+    length tau, took the path to m(tau) (the slots at most), and over the calm C between (exponential) the excess over
+    the calm occupancy decays as the share of its requests still in service, the equilibrium residual of the output
+    lengths (M/G/inf after the rate drops: Eick, Massey & Whitt 1993) in steps at the occupancy the burst left (the
+    slowest pace the calm runs at). The burst then fills in u_fill less the path's time to that occupancy. Bursts two
+    back are left out. Quadrature over both lengths at ``REACH_POINTS`` equal-probability points each. 0 where the path
+    never fills."""
+    T, T0 = sojourns
+    u, m, u_fill, (m_b, tau_b, slots) = fill_path(im, s, calm, burst, batch, budget, T)
+    if not math.isfinite(u_fill):
+        return 0.0, slots
+    O = float(s.output_tokens)
+    p = (np.arange(REACH_POINTS) + 0.5) / REACH_POINTS
+    ks = np.linspace(0.0, LENGTH_CLIP * O, SURVIVAL_POINTS)
+    surv = output_survival(O, s.output_cv, ks)
+    resid = np.concatenate((np.cumsum(((surv[1:] + surv[:-1]) / 2.0 * np.diff(ks))[::-1])[::-1], [0.0]))
+    m_end = np.interp(-T * np.log1p(-p), u, m)  # the burst before: its length's quantiles
+    k_left = (-T0 * np.log1p(-p))[None, :] / np.interp(m_end, m_b, tau_b)[:, None]  # the calm, in steps
+    m_start = m[0] + (m_end[:, None] - m[0]) * np.interp(k_left, ks, resid / resid[0], right=0.0)
+    u_f = u_fill - np.interp(m_start, np.maximum.accumulate(m), u)
+    return float(np.exp(-u_f / T).mean()), slots
+
+
+def overload_wait_scale(burst: float, capacity: float, replicas: int, sojourn: float, cs: float = 1.0) -> float:
+    """theta (s): an overloaded state's wait tail P(wait > t) = e^(-t / theta) over its arrivals once the fleet is full,
+    ``replicas`` x ``capacity`` requests/s served against ``burst`` x ``replicas`` arriving, the state lasting an
+    exponential ``sojourn``, the service times' coefficient of variation ``cs``.
+
+    The queue from the fill on is the reflected Brownian motion of the heavy-traffic limit (Iglehart & Whitt, "Multiple
+    channel queues in heavy traffic. I/II", Adv. Appl. Prob. 2, 1970): drift delta = R (burst - capacity), variance
+    rate sigma^2 = R (burst Ca^2 + capacity Cs^2), Ca = 1 (Poisson arrivals within a state; each busy server's
+    departures a renewal stream of the service's Cs, and a superposition's variance rate the sum of theirs). Started
+    at 0, a reflected Brownian motion at time s is in law the supremum of the free one over [0, s] (the reflection
+    map reversed in time), and an arrival's age past the fill is exponential of mean ``sojourn`` (memoryless), where
+    the supremum of a Brownian motion with drift is exponential of rate eta, the positive root of sigma^2 eta^2 / 2 +
+    delta eta = 1 / sojourn (Kyprianou, Introductory Lectures on Fluctuations of Levy Processes, 2006, §3.3: a
+    spectrally negative process's supremum at an independent exponential time). The queue Q, served at R x capacity,
+    waits Q / (R capacity): theta = 1 / (eta R capacity). As sigma -> 0 it is the fluid queue's (rho - 1) x sojourn,
+    rho = burst / capacity (Newell 1982; the screen's until serve45), which it passes most near rho = 1: the chat
+    job's 10 s bursts at 14 replicas (rho 1.03, output cv 0.5) 0.33 s fluid, 0.48 s here.
+
+    >>> round(overload_wait_scale(1.2, 1.0, 1000, 10.0), 3), round(overload_wait_scale(1.0, 1.0, 1, 2.0), 3)
+    (2.005, 1.414)
+    """
+    mu = replicas * capacity
+    delta, var = replicas * (burst - capacity), replicas * (burst + capacity * cs * cs)
+    eta = (math.sqrt(delta * delta + 2.0 * var / sojourn) - delta) / var
+    return 1.0 / (eta * mu)
+
 
 #: the TPOT percentile the screen judges against ``serving.p99_latency_ms`` (a p99 over requests, as the simulation's
 #: ``Percentiles`` and ``vllm bench serve``'s p99_tpot take it): ``llm_option`` sizes the batch by it
