@@ -52,6 +52,37 @@ def ring_time(kind: str, nbytes, n, bw, alpha):
     return np.where(n > 1, t, 0.0)
 
 
+#: NCCL's latency model of a small all-reduce, LL protocol (NVIDIA/nccl src/graph/tuning.cc @b6475625
+#: ``ncclTopoTuneModel``): ``baseLat`` Tree / Ring LL 6.8 / 6.6 us; ``hwLat`` per step, Tree / Ring LL, NVLink 0.6 /
+#: 0.6 us, PCI 1.0 / 1.0 us, network 5.0 / 2.7 us; a ring takes ``nsteps = 2 (nRanks - 1)`` steps, ``nInterSteps =
+#: 2 nNodes`` of them on the network (``nNodes > 1``), each intra-node step at least the net post overhead
+#: (``getNetOverhead``, 1 us); a tree 2 ((nRanks / nNodes - 1) intraLat + log2(nNodes) interLat). At a few bytes the
+#: bandwidth term is nil and NCCL runs the algorithm of least latency (``ncclTopoGetAlgoTime``); the Simple
+#: protocol's and NVLS's bases (8.4 / 23 us) are larger. Used only where the message is bytes, not a buffer
+#: (``small_allreduce_time``).
+NCCL_LL_BASE_S = {"tree": 6.8e-6, "ring": 6.6e-6}
+NCCL_LL_HOP_S = {"nvlink": {"tree": 0.6e-6, "ring": 0.6e-6}, "pci": {"tree": 1.0e-6, "ring": 1.0e-6},
+                 "net": {"tree": 5.0e-6, "ring": 2.7e-6}}
+NCCL_NET_OVERHEAD_S = 1.0e-6
+
+
+def small_allreduce_time(n, stride, gpus_per_node, link: str = "nvlink"):
+    """Seconds of an all-reduce of a few bytes (a 4-byte amax) over a group of ``n`` ranks with inner stride
+    ``stride`` placed by Megatron's rank order (vectorised; ``NCCL_LL_BASE_S``), the node's GPUs joined by ``link``
+    ("nvlink" or "pci", NCCL's ``NCCL_HW_NVLINK`` / ``NCCL_HW_PCI``): NCCL's LL latency, the lesser of its ring and
+    tree. Inside one NVLink domain 6.6 + 2 (n - 1) x 0.6 us: 7.8 us at n = 2, 15.0 us at n = 8. The bandwidth-regime
+    ring of ``ring_time`` (``intra_alpha_s`` a step) prices buffers, not this."""
+    n = np.asarray(n, dtype=np.float64)
+    k = np.maximum(n / members_per_node(n, stride, gpus_per_node), 1.0)
+    multi = k > 1
+    hop, net = NCCL_LL_HOP_S[link], NCCL_LL_HOP_S["net"]
+    inter = np.where(multi, 2.0 * k, 0.0)
+    intra = np.where(multi, max(hop["ring"], NCCL_NET_OVERHEAD_S), hop["ring"])
+    ring = NCCL_LL_BASE_S["ring"] + (2.0 * (n - 1) - inter) * intra + inter * net["ring"]
+    tree = NCCL_LL_BASE_S["tree"] + 2.0 * ((n / k - 1) * hop["tree"] + np.log2(k) * net["tree"])
+    return np.where(n > 1, np.minimum(ring, tree), 0.0)
+
+
 def p2p_time(nbytes, bw, alpha):
     return np.asarray(nbytes, dtype=np.float64) / np.asarray(bw) + alpha
 

@@ -232,6 +232,22 @@ class LowPrecisionRecipe:
     against MXFP8's 8.507 - 7.324 = 1.183 at MXFP8's 4.0625 B: 4.0625 x 2.768 / 1.183 = 9.505 B (its power-of-2
     scales converted to MXFP8's layout besides the quantisation; "its autocast quantization overhead (block-wise
     scaling computation) is higher than MXFP8's", the guide says). ``recipe_on`` applies it.
+
+    ``sp_amax_allreduce``: Transformer Engine quantises a sequence-parallel tensor it is about to all-gather over TP
+    with one scale for the whole group, so it all-reduces (MAX) the tensor's 4-byte amax over the TP group between the
+    amax kernel and the cast: transformer_engine/pytorch/module/linear.py (and layernorm_linear.py, layernorm_mlp.py)
+    ``_customize_quantizers_float8_current_scaling`` / ``_customize_quantizers_nvfp4`` set ``with_amax_reduction =
+    True``, ``amax_reduction_group = self.tp_group`` on the column-parallel input quantizer (forward) and the
+    row-parallel grad-output quantizer (backward) when ``sequence_parallel``; csrc/quantizer.cpp
+    ``Float8CurrentScalingQuantizer::quantize_impl`` runs ``amax_reduction_group->allreduce(...)->wait()`` after
+    ``nvte_compute_amax`` and before ``nvte_compute_scale_from_amax`` (NVFP4: one ``allreduce_coalesced`` of its row-
+    and column-wise amax), so the compute stream waits on it. True for per-tensor current scaling (``tensorwise``:
+    TE ``Float8CurrentScaling``) and ``nvfp4``. Not delayed scaling (its amaxes go into the history and one coalesced
+    all-reduce of every module's amax runs at the outermost autocast exit, ``reduce_and_update_fp8_tensors``: one a
+    pass, not one a GEMM, not priced), not MXFP8 or block-wise FP8 (block scales are local), not TE's
+    ``GroupedLinear`` (its ``_customize_quantizers_float8_current_scaling`` sets no reduction: the experts' inputs are
+    not gathered over TP by TE). Priced where the stack's linears are TE's TP modules (``Stack.te_tp_linears``):
+    step_time ``sp_amax_allreduces``.
     """
 
     name: str
@@ -244,6 +260,7 @@ class LowPrecisionRecipe:
     transpose_bytes: float = 0.0
     split_kernels: float = 0.0
     sm100: tuple = ()  # (peak, gemm_rel, cast_bytes) on compute capability 10.x, where the recipe runs another path
+    sp_amax_allreduce: bool = False  # TE all-reduces a gathered SP input's amax over TP before its cast
 
 
 #: Transformer Engine's GEMM profiling guide (NVIDIA/TransformerEngine docs/features/low_precision_training/
@@ -271,7 +288,8 @@ def te_b300_cast_share(recipe: str) -> float:
 
 RECIPES = {
     "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92,
-                                     param_gather_bytes=1.0, transpose_bytes=1.0, split_kernels=3.0),
+                                     param_gather_bytes=1.0, transpose_bytes=1.0, split_kernels=3.0,
+                                     sp_amax_allreduce=True),
     "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0,
                                   transpose_bytes=1.0),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
@@ -287,6 +305,7 @@ RECIPES = {
     # FP4 / FP8 peak ratio, the casts at its NVFP4 / MXFP8 autocast overhead (each over its own run's BF16)
     "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=4.0625 * te_b300_cast_share("nvfp4") / te_b300_cast_share("mxfp8"),
                                 weight_casts="step", peak="fp4", saved_bytes=0.5 + 1.0 / 16,
+                                sp_amax_allreduce=True,
                                 gemm_rel=0.876 * TE_B300_LAYER_MS["mxfp8"][1] / TE_B300_LAYER_MS["nvfp4"][1]
                                 / LOW_PRECISION_PEAKS["fp4"][4]),
 }
@@ -436,6 +455,14 @@ class Stack:
     #: the linears are Transformer Engine modules (Megatron-Core's TE layer spec): under FP8 they
     #: keep their inputs for backward quantised (planner.model.activations.layer_saved_tensors)
     te_linears: bool = False
+    #: the TP linears are Transformer Engine's own tensor-parallel modules, built with the TP group and the
+    #: ``sequence_parallel`` flag (Megatron-Core's TE layer spec: megatron/core/extensions/transformer_engine.py
+    #: ``TELayerNormColumnParallelLinear`` / ``TEColumnParallelLinear`` / ``TERowParallelLinear`` pass ``tp_group``,
+    #: ``sequence_parallel=config.sequence_parallel`` and ``parallel_mode``), so under SP TE gathers their inputs and
+    #: output gradients itself, quantised: a recipe with ``LowPrecisionRecipe.sp_amax_allreduce`` all-reduces each one's
+    #: amax over TP first (step_time ``sp_amax_allreduces``). Off where TE linears run under another TP (NeMo
+    #: AutoModel's DTensor plans pass no ``sequence_parallel`` to ``te.Linear``)
+    te_tp_linears: bool = False
     #: without TP comm overlap (``tp_overlap="none"``) the column-parallel linears' backward issues
     #: its TP collectives asynchronously under its own GEMMs: the SP input re-gather under the
     #: dgrad, the dgrad reduce-scatter / all-reduce under the wgrad (physics.tp_exposed_async_bwd:
@@ -2577,7 +2604,7 @@ STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", has_compile=False, has_grad_accum_fusion=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
-        caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
+        caches_fp8_weights=True, te_linears=True, te_tp_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
@@ -2872,6 +2899,8 @@ STACKS["megatron-core-gaudi"] = replace(
     doc_masking=False, has_zero3=False, has_megatron_fsdp=False, overlap_grad_reduce=False, overlap_param_gather=False,
     module_recompute=False, offloads=(), optimizer_offload_zero=0, moe_dispatchers=("alltoall",),
     has_moe_a2a_overlap=False, has_cuda_graphs=False, cp_comm_types=(),
+    # Intel's TE (intel_transformer_engine.py) runs delayed scaling; its quantisers are not TE's current-scaling ones
+    te_tp_linears=False,
     # core_r0.9.0 has the native fused loss (megatron/core/fusions/fused_cross_entropy.py) but no
     # --cross-entropy-fusion-impl (TE's kernel came to Megatron-Core later) and Intel's TE has no such kernel
     ce_fusions=("none", "native"),

@@ -97,7 +97,7 @@ import numpy as np
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.evaluation import spread_zero3
 from planner.model.comm import (collective_time, ep_domain_members, hierarchical_cp_a2a, members_per_node, nic_bytes,
-                                p2p_time, ring_hop_time, torch_ring_columns)
+                                p2p_time, ring_hop_time, small_allreduce_time, torch_ring_columns)
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
                                  selective_kw)
@@ -1044,6 +1044,30 @@ def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Stack):
     return moe_ar
 
 
+def sp_amax_allreduces(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack) -> PassTimes:
+    """Transformer Engine's amax all-reduces of one layer under sequence parallelism (stacks.LowPrecisionRecipe
+    ``sp_amax_allreduce``: per-tensor current scaling and NVFP4, on a stack whose linears are TE's TP modules,
+    ``Stack.te_tp_linears``): before quantising a column-parallel linear's input for its all-gather (forward) and a
+    row-parallel linear's output gradient for its all-gather (backward), TE all-reduces the 4-byte amax over TP and
+    the compute stream waits on it (``->wait()`` ahead of the cast): one small all-reduce each, at NCCL's latency
+    (comm ``small_allreduce_time``, on NCCL's PCI step where the part's GPUs talk over PCIe, else its NVLink one),
+    not hidden by TP comm overlap (it precedes the gather the overlap hides).
+    One forward and one backward per column / row pair: the attention block's (QKV, out), the dense MLP's (FC1,
+    FC2), a Mamba mixer's (in, out), a MoE block's shared experts' (Megatron-Core ``SharedExpertMLP`` is an ``MLP``
+    of TE linears); the routed experts' ``TEGroupedLinear`` has none. Per mean layer from ``ssm.layer_shares``: 2 + 2
+    a dense transformer layer, 1 + 1 a hybrid layer (one block) or a MoE layer without shared experts. None at TP 1,
+    without SP, on the layers the recipe keeps 16-bit (``bf16_share``)."""
+    if not (c.low and c.recipe.sp_amax_allreduce and getattr(fw, "te_tp_linears", False)):
+        return PassTimes(0.0, 0.0)
+    sh = ssm.layer_shares(m)
+    shared = float(bool(m.moe.shared_experts)) if m.moe is not None else 0.0
+    pairs = sh["*"] + sh["M"] + sh["-"] + sh["E"] * shared
+    link = "pci" if str(getattr(hw.gpu, "intra_node_link", "")).startswith("PCIe") else "nvlink"
+    t = np.where(np.asarray(c.sp, dtype=bool) & (c.tp > 1), small_allreduce_time(c.tp, 1, c.g, link), 0.0)
+    t = t * pairs * (1.0 - c.bf16_share)
+    return PassTimes(t, t)
+
+
 def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_comm_overlap: float,
             attn_proj: list, dense_mlp: list, parts, sh: dict, blocks: float, pa_ag) -> TpComm:
     """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
@@ -1097,7 +1121,8 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_com
             "all_gather", T * (q + 2 * kv) * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out), 0.0)
         tp_fwd, tp_bwd = tp_fwd + qkv_ag, tp_bwd + qkv_ag
     tp_bwd = tp_bwd + pa_ag  # the partitioned checkpoint's all-gather, a plain NCCL call before the re-run (exposed)
-    return TpComm(tp_fwd, tp_bwd, slow_f, slow_b)
+    amax = sp_amax_allreduces(c, m, hw, fw)  # TE's amax all-reduces ahead of the SP gathers' casts (exposed)
+    return TpComm(tp_fwd + amax.fwd, tp_bwd + amax.bwd, slow_f, slow_b)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
