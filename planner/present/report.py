@@ -687,10 +687,10 @@ def _sensitivity_section(job: JobSpec, rec: dict, catalog, profile, sensitivity_
                     + (f" These are {caveat}." if caveat else ""))
     sweeps = {}
     for what in sensitivity_inputs:
-        if what == "inter_node_gbps" and best["hardware"].get("multi_node") is False:
-            # single-node hardware has no fabric: every row of the sweep was the same plan
-            s.blocks.append(f"**{SENSITIVITY[what].label}**: not swept: {best['hardware']['name']} is single-node "
-                            "only, so no figure of the plan depends on a network.")
+        why = _network_unswept(best["hardware"]) if what == "inter_node_gbps" else None
+        if why:  # every row of the sweep would be the same plan
+            s.blocks.append(f"**{SENSITIVITY[what].label}**: not swept: {why}, so no figure of the plan depends on a "
+                            "network.")
             continue
         df = sensitivity(job, best, what, catalog, profile)
         sweeps[what] = df
@@ -1033,6 +1033,17 @@ def _spot_risk_line(r: dict) -> str:
             f"{fmt_many(r['interruptions'])} interruptions" + (f" and {fmt_many(r['node_failures'])} node failures"
                                                          if r.get("node_failures") is not None else "")
             + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); {spot_range(r)}")
+
+
+def _network_unswept(hw: dict) -> Optional[str]:
+    """Why the inter-node network sweep would print one plan in every row, or None: single-node hardware has no
+    fabric, and a plan of one node sends nothing between nodes (QA 70: six identical rows, where the Risks bullet
+    already said the plan does not depend on the network)."""
+    if hw.get("multi_node") is False:
+        return f"{hw['name']} is single-node only"
+    if hw.get("nodes", 1) <= 1:
+        return "the plan runs on one node and uses no inter-node network"
+    return None
 
 
 def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:

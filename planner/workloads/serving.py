@@ -623,6 +623,32 @@ def slot_service(im: IterationModel, s: ServingSpec, batch: int, budget: int = R
     return time_in_service(im, s, n - 1.0, n, int(batch), budget)
 
 
+def budget_batch(s: ServingSpec, b, budget):
+    """The sequences a token budget keeps decoding with ``b`` allowed in flight (``max_num_seqs``; vectorised): b
+    where the room beside the b decodes holds the prompt tokens the batch takes in a step, b x N / O <= budget - b
+    (Little's law: b / O prompts a step, N = P - H new tokens each, ``shared_prefix``), else d = budget x O / (N + O),
+    the batch whose intake fills the room exactly (one output token: no decodes, b x N <= budget). Why: vLLM V1's scheduler gives each step's
+    ``max_num_batched_tokens`` to the running decodes first, one token each, then to prompt chunks while it lasts
+    (vllm/v1/core/sched/scheduler.py ``schedule``, ``token_budget``; Sarathi-Serve's stall-free batching, Agrawal et
+    al. OSDI 2024, arXiv:2403.02310, §4.3: decodes, then prefill chunks, within one token budget a step), so at most
+    budget - d prompt tokens a step come in; in steady state the requests finishing a step (d / O) are those whose
+    prompts came in, d / O x N = budget - d. The other b - d slots wait through their prompts' chunks without
+    decoding (or stay empty). The one rule of the real-time throughput (``replica_throughput``) and of the budgets an
+    offline backlog may take (``offline_token_budget``). Measured (the simulated backlogs' steady part, decodes a
+    step time-weighted): llama3-8b 1,500 / 300 tokens on A100 TP2 at budget 512, 85.8 at b = 96 and 85.9 at b = 128
+    (d = 85.33); llama3.1-8b 8,000 / 128 on one H100 at 2,048, b = 56: 32.6 (d = 32.25, benchmarks/capacity_gap.py).
+
+    >>> from planner.spec import ServingSpec
+    >>> round(float(budget_batch(ServingSpec(prompt_tokens=1500, output_tokens=300), 96, 512)), 2)
+    85.33
+    >>> float(budget_batch(ServingSpec(prompt_tokens=1500, output_tokens=300), 64, 2048))
+    64.0
+    """
+    O = s.output_tokens
+    per_seq = (s.prompt_tokens - shared_prefix(s)) / O + (O > 1)  # budget tokens a slot takes a step: its decode's one
+    return np.minimum(np.asarray(b, dtype=np.float64), budget / per_seq)
+
+
 #: the first token budget (vLLM ``max_num_batched_tokens``) an offline backlog is planned at, kept on a tie
 #: (``offline_token_budget``)
 OFFLINE_TOKEN_BUDGET = 8192
@@ -632,8 +658,8 @@ OFFLINE_TOKEN_BUDGETS = tuple(dict.fromkeys((OFFLINE_TOKEN_BUDGET, *REALTIME_TOK
 
 
 def offline_token_budget(im: IterationModel, s: ServingSpec, b: int) -> int:
-    """The token budget of ``OFFLINE_TOKEN_BUDGETS`` whose steady step at batch ``b`` is shortest (``lumped_iteration``:
-    the most requests/s, b / (O x step)): the analytic fill (``offline_run``) chunks its prompts in it and the
+    """The token budget of ``OFFLINE_TOKEN_BUDGETS`` that serves the most requests/s at batch ``b``
+    (``replica_throughput``; at the same b, the shortest steady step): the analytic fill (``offline_run``) chunks its prompts in it and the
     simulated backlog (``_refine_offline``) runs with it. A smaller chunk can serve more: each step then carries a
     chunk of prompt beside the b decodes, so the decodes' weight and KV reads hide under the chunk's GEMMs, where a
     whole prompt in one step leaves most steps decode-only and memory-bound (Sarathi, Agrawal et al. 2023,
@@ -642,15 +668,14 @@ def offline_token_budget(im: IterationModel, s: ServingSpec, b: int) -> int:
     real-time row's 5.67 at budget 512 (simulated backlog of 2,000 requests: 4.76 at 8,192, 5.52 at 512).
 
     A smaller budget is taken only where its room beside the b decodes holds the prompt tokens the batch takes in a
-    step (b / O prompts, Little's law): where it does not, the engine cannot keep b sequences decoding, which b / (O x
-    step) assumes (``lumped_parts`` prices a lump over the room as one step), and the simulated backlog runs many
-    more, shorter steps, so the analytic figure is not what the engine runs: examples/serving-batch-llama3-8b.yaml's
+    step (``budget_batch`` >= b, the rule the real-time throughput prices by): where it does not, the engine cannot
+    keep b sequences decoding, which ``offline_run``'s fill and decode parts assume, and the simulated backlog runs many
+    more, shorter steps (until srvcap45 the steady step was priced at b there too): examples/serving-batch-llama3-8b.yaml's
     g6e.48xlarge TP1 at batch 218, 2,048 / 256 tokens (512's room of 294 against 1,744 a step) runs at 2,048, its
     simulated backlog 6.06 req/s (8,192: 5.23; 512, not taken: 6.19 at 5x the engine events)."""
-    intake = b * (s.prompt_tokens - shared_prefix(s)) / s.output_tokens  # prompt tokens a step takes in at batch b
-    steps = {k: float(lumped_iteration(im, s, b, k)) for k in OFFLINE_TOKEN_BUDGETS
-             if k == OFFLINE_TOKEN_BUDGET or k - b >= intake}
-    return min(steps, key=steps.get)  # the first on a tie: OFFLINE_TOKEN_BUDGET
+    rates = {k: float(replica_throughput(im, s, b, k)[1]) for k in OFFLINE_TOKEN_BUDGETS
+             if k == OFFLINE_TOKEN_BUDGET or budget_batch(s, b, k) >= b}  # a smaller one: its room holds the intake
+    return max(rates, key=rates.get)  # the first on a tie: OFFLINE_TOKEN_BUDGET
 
 
 @dataclass(frozen=True)
@@ -689,7 +714,7 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
     k = max(1, math.ceil(b * N / budget))
     fill = k * float(im.time(**im.prompt_prefill(float(H), N, b / k)))
     decode = (O - 1) * float(steady_iteration(im, s, b, prefilling=0.0)["step"])
-    rest = (n / b - 1.0) * O * float(lumped_iteration(im, s, b, budget))
+    rest = (n - b) / float(replica_throughput(im, s, b, budget)[1])  # n / b - 1 batches of O steady steps
     return OfflineRun(requests=n, batch=b, seconds=fill + decode + rest)
 
 
@@ -825,9 +850,10 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     # over requests, screen_tpot, sizes the batch)
     im = im or option_iteration(m, s, hw, tp)
     it = steady_iteration(im, s, B)
-    # throughput: the mean step as the engine runs it, prompts in lumps (lumped_iteration), at the real-time budget
-    # the screen and the simulation run; offline at the backlog's (offline_token_budget, below)
-    step = lumped_iteration(im, s, B, REALTIME_TOKEN_BUDGET)
+    # throughput: the mean step as the engine runs it, prompts in lumps, at the sequences the budget keeps decoding
+    # (replica_throughput), at the real-time budget the screen and the simulation run; offline at the backlog's
+    # (offline_token_budget, below)
+    rps_b = replica_throughput(im, s, B, REALTIME_TOKEN_BUDGET)[1]
     tpot = llm_tpot(m, s, hw, tp, B[:1], im)  # batch 1: the bare decode step (its p99 too: nothing else prefills)
     # the batch is sized at full load (B in flight): the TTFT target, a p99, must hold then at its percentile
     # (``TTFT_QUANTILE``); the TTFT stated is that percentile at the load. ``ttft_batch1_ms`` is one request alone at
@@ -859,8 +885,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     b = int(B[i])
     j = len(B) - 1  # offline: the memory-limited batch, no latency target, at its fastest budget (QA 67)
     budget_offline = offline_token_budget(im, s, int(B[j]))
-    step_offline = float(lumped_iteration(im, s, B[j], budget_offline))
-    rps_offline = B[j] / (s.output_tokens * step_offline)
+    rps_offline = float(replica_throughput(im, s, B[j], budget_offline)[1])
     sized = None
     if target.qps:  # the TPOT / TTFT the screen states: at the load a replica of the analytic size sees
         # the batch (``max_num_seqs``) at each budget its own: its backlog's TPOT and full batch's TTFT at that budget
@@ -874,10 +899,10 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                 (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
                  f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any token budget ("
                 + " / ".join(f"{k:,}" for k in REALTIME_TOKEN_BUDGETS) + ") and replica count up to "
-                f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / (b / (s.output_tokens * step[i]))):,} its "
+                f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps_b[i]):,} its "
                 f"throughput needs at {REALTIME_TOKEN_BUDGET:,}"))
         i, b, allows = sized.batch - 1, sized.batch, by_budget[sized.budget]
-    rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
+    rps = float(rps_b[i])  # Little's law: the d the budget keeps decoding, each lasting O iterations
     # what held the batch down (serving_budget.fleet_bound): a target, else memory or serving.max_batch
     held = min(allows, key=allows.get) if allows and min(allows.values()) < len(B) else None
     load = dict(batch_limit=held or ("max_batch" if b == s.max_batch and b < b_mem else "memory"))
@@ -896,10 +921,10 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         load["tpot_ms"] = None
     row = ServingOption(**base, meets_latency=True, batch=b,
                         bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
-                        tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
+                        tokens_per_s_per_replica=rps * s.output_tokens, requests_per_s_per_replica=rps,
                         token_budget=REALTIME_TOKEN_BUDGET,
                         batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
-                        tokens_per_s_offline=float(B[j] / step_offline), token_budget_offline=budget_offline,
+                        tokens_per_s_offline=rps_offline * s.output_tokens, token_budget_offline=budget_offline,
                         **load)
     # a sized plan states its throughput at the budget its TTFT, TPOT and replicas are at (serve44: it stated 2,048's
     # beside a TPOT at 512; serve45: the TTFT and the replicas too)
@@ -950,7 +975,7 @@ def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batches
         batch = batches.get(k, 0)
         if batch < 1:  # no batch meets the targets at this budget
             continue
-        rps = replica_throughput(im, s, batch, k)[1]
+        rps = float(replica_throughput(im, s, batch, k)[1])
         r0 = math.ceil(target.qps / rps)
         got = queue_replicas(m, s, hw, tp, target, batch, r0, im, capacity=rps, budget=k,
                              below=None if best is None else best.replicas)
@@ -959,13 +984,28 @@ def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batches
     return best
 
 
-def replica_throughput(im: IterationModel, s: ServingSpec, batch: int, budget: int) -> tuple[float, float]:
-    """(the mean step in s, requests/s a replica) of ``batch`` requests in flight at token budget ``budget``: the step
-    as the engine runs it, prompts lumped into it (``lumped_iteration``), and Little's law, B in flight each lasting
-    O of those steps, as ``llm_option``'s rows over every batch. The one count ``budget_replicas`` sizes a budget's
-    replicas by and ``_throughput_at`` re-states a row's throughput with."""
-    step = float(lumped_iteration(im, s, float(batch), budget))
-    return step, batch / (s.output_tokens * step)
+def replica_throughput(im: IterationModel, s: ServingSpec, batch, budget: int) -> tuple:
+    """(the mean step in s, requests/s a replica) of ``batch`` requests allowed in flight (``max_num_seqs``) at token
+    budget ``budget`` (vectorised over ``batch``): the step as the engine runs it, prompts lumped into it
+    (``lumped_iteration``), at the sequences the budget keeps decoding (``budget_batch``), and Little's law, d in
+    flight each lasting O of those steps: d / (O x step). The one count ``llm_option``'s rows (real-time and offline),
+    ``budget_replicas``' replicas, ``_throughput_at``'s re-statement, ``offline_token_budget``'s choice and
+    ``offline_run``'s steady part are priced by (the tokens a second are d / step = O x requests/s).
+
+    Until srvcap45 it was batch / (O x the lumped step at batch), which where the budget binds priced a step carrying
+    the batch's whole intake, over the budget (``lumped_parts``: a lump over the room as one step): the chat job of QA
+    70 (llama3-8b, 1,500 / 300 tokens) on Azure A100 TP2 at batch 96, budget 512, 96 decodes and 480 prompt tokens in
+    a 27.38 ms step, where its simulated backlog runs 85.8 decodes and 422 prompt tokens in 24.55 ms steps
+    (``budget_batch``: 85.33 and 426.7). The requests/s hardly moved there (11.69 -> 11.60, simulated 11.67: the step
+    is compute-bound, linear in its tokens) but at batch 128 it read 11.85 against the simulated 11.54 (now 11.60),
+    and the batch the screen's figures assumed decoding was not the engine's."""
+    # one output token: no slot decodes, so there is no decode batch for the budget to hold down; the step prices the
+    # b prompts whole (f = 1), linear in their tokens as the engine's budget-sized chunks are. At d = budget / N the
+    # model's decode row a slot (none in the engine) tips a step past a 128-row GEMM tile: llama3.1-8b 128 / 1 on one
+    # H100 at 2,048 read 209.4 req/s against the simulated 217.8 (at b: 216.4), 2,000 / 1 12.96 against 13.43 (13.52)
+    d = budget_batch(s, batch, budget) if s.output_tokens > 1 else np.asarray(batch, dtype=np.float64)
+    step = lumped_iteration(im, s, d, budget)
+    return step, d / (s.output_tokens * step)
 
 
 def batch_allows(n: int, target: ServeTarget, tpot_at: Callable[[int], float],
@@ -2205,8 +2245,8 @@ def _throughput_at(row: ServingOption, s: ServingSpec, im: IterationModel, budge
     TPOT stay the screen's here (``_at_budget`` re-states the TPOT)."""
     if budget == row.token_budget or not row.batch:
         return row
-    step, rps = replica_throughput(im, s, row.batch, budget)
-    new = dict(tokens_per_s_per_replica=row.batch / step, requests_per_s_per_replica=rps, token_budget=budget)
+    rps = float(replica_throughput(im, s, row.batch, budget)[1])
+    new = dict(tokens_per_s_per_replica=rps * s.output_tokens, requests_per_s_per_replica=rps, token_budget=budget)
     if row.usd_per_million_requests_full is not None:  # price / throughput: rescaled with the throughput
         new["usd_per_million_requests_full"] = (row.usd_per_million_requests_full * row.requests_per_s_per_replica
                                                 / rps)
