@@ -14,6 +14,7 @@ from planner.hardware.options import option_from_instance
 from planner.search import recommend as R
 from planner.search import space as S
 from planner.spec import load_job
+from planner.spec.schema import FrameworkSpec
 from planner.workloads.training import recommend
 from test_rec44 import _catalog, _random_job
 
@@ -93,3 +94,34 @@ def test_example_search_as_rows_at_each_call(monkeypatch):
     assert kept.ranked == fresh.ranked and kept.pareto == fresh.pareto
     assert (kept.evaluated, kept.fits_memory, kept.feasible) == (fresh.evaluated, fresh.fits_memory, fresh.feasible)
     assert (kept.assumptions, kept.caveats) == (fresh.assumptions, fresh.caveats)
+
+
+def _auto_job(tmp_path, seed: int):
+    """test_rec44's seeded job with ``training.framework: auto`` (every stack of defaults.AUTO_FRAMEWORKS searched:
+    each group's chunk carries its stack's schedule, ``recommend._group_chunk``)."""
+    job = _random_job(tmp_path, seed)
+    return job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(name="auto")})})
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_auto_search_as_each_option_afresh(tmp_path, monkeypatch, seed):
+    """A search over several stacks: each group's copy of a kept chunk is made once (``SearchMemo.group_chunk``) and
+    handed to every later option on the space (so its memory answers and variant rows serve them); the table, plans,
+    counts and notes equal those of the search that makes a copy per option and computes the variant rows at each
+    call (the search before speed45), and the copies were served, so the comparison is not of one path with itself."""
+    cat, job = _catalog(tmp_path), _auto_job(tmp_path, seed)
+    made = []
+    real = R._group_chunk
+    monkeypatch.setattr(R, "_group_chunk", lambda *a: (made.append(1), real(*a))[1])
+    kept = recommend(job, cat, simulate=False)
+    n_made = len(made)
+    _by_rows(monkeypatch)
+    monkeypatch.setattr(R.SearchMemo, "group_chunk", lambda self, chunk, grp, make: make())
+    fresh = recommend(job, cat, simulate=False)
+    assert kept.table.shape[0] > 0 and kept.table["framework"].nunique() >= 1
+    pd.testing.assert_frame_equal(kept.table, fresh.table)
+    assert kept.best == fresh.best and kept.ranked == fresh.ranked and kept.pareto == fresh.pareto
+    assert (kept.evaluated, kept.fits_memory, kept.feasible) == (fresh.evaluated, fresh.fits_memory, fresh.feasible)
+    assert (kept.why, kept.assumptions, kept.caveats, kept.notes, kept.stacks) == (
+        fresh.why, fresh.assumptions, fresh.caveats, fresh.notes, fresh.stacks)
+    assert n_made < len(made) - n_made  # the options after the first on a space were handed the kept copies

@@ -103,6 +103,7 @@ class SearchMemo(LayerMemo):
         self._kept: dict[int, Candidates] = {}  # id -> a chunk kept in _spaces (a later option is handed it again)
         self._rows: dict[tuple, tuple] = {}  # (variant, chunk) ids -> (variant, chunk, bits known, bits passing)
         self._rows_room = ROWS_HELD_BYTES
+        self._groups: dict[tuple, tuple] = {}  # (chunk, stack group) ids -> (the group, _group_chunk's answer)
 
     def chunks(self, job: JobSpec, hw) -> list:
         """``list(enumerate(space_chunks(job, hw)))``, built once per ``space.space_key`` (the GPUs per node and
@@ -120,6 +121,20 @@ class SearchMemo(LayerMemo):
             self._spaces[key] = (job, chunks)
             self._kept.update((id(c), c) for _, c in chunks)
         return chunks
+
+    def group_chunk(self, chunk: Candidates, grp, make) -> tuple:
+        """``make()``, ``_group_chunk``'s chunk as a stack group runs it, once per kept chunk and group: a search over
+        several stacks (the app's GPUs and TPUs) gave each option a new copy of every chunk (a new schedule column
+        per group), so no later option met the memory answers, layer keys or variant rows of the same rows
+        (speed45: 66 of the app preset's 66 chunk searches). The copy is kept with its chunk (``chunks``)."""
+        if self._kept.get(id(chunk)) is not chunk:
+            return make()
+        key = (id(chunk), id(grp))
+        got = self._groups.get(key)
+        if got is None or got[0] is not grp:
+            got = self._groups[key] = (grp, make())
+            self._kept[id(got[1][0])] = got[1][0]
+        return got[1]
 
     def variant_rows(self, var, c: Candidates, refused: dict | None = None, within: np.ndarray | None = None):
         """``var.rows(c, refused, within)``, each row of a kept chunk (``chunks``) computed once per variant for the
@@ -688,19 +703,29 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     before, tally.pending = tally.counts(), []  # what this search adds, kept for the options on its hardware
     for j, chunk in chunks:
         for g, grp in runs_here:
-            c = chunk
-            # an open schedule is the group's stack's own (schedule_codes); space._layouts resolved it already for
-            # a search of the job's one stack, so only a search over several stacks re-resolves it per group
-            if s.auto and "schedule" not in job.parallel.model_fields_set:
-                c = replace(c, schedule=stack_rules.schedule_codes(grp.variants[0].stack, job.parallel, c.pp, c.vpp))
-            if job.parallel.sequence_parallel is None:  # open: off where the stack refuses it on (open_sp)
-                osp = stack_rules.open_sp(grp.variants[0].stack, job.model, grp.job.training, chunk)
-                if osp.off.any():
-                    c = replace(c, sp=osp.sp)  # (c: keeps the group's schedule above)
-                    tally.sp_off[g][0] += int(osp.off.sum())
-                    tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + osp.rules))
+            c, (off, rules) = (memo.group_chunk(chunk, grp, lambda: _group_chunk(job, s, chunk, grp))
+                               if isinstance(memo, SearchMemo) else _group_chunk(job, s, chunk, grp))
+            if off:
+                tally.sp_off[g][0] += off
+                tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + rules))
             _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead)
     tally.done[hkey], tally.pending = (tally.pending, _count_moves(before, tally.counts())), None
+
+
+def _group_chunk(job: JobSpec, s: SearchSetup, chunk, grp) -> tuple:
+    """(rows, (sequence-parallel rows turned off, the rules that did it)): ``chunk`` as group ``grp``'s stack runs
+    it. Reads the job, the stack and the chunk, no hardware (``SearchMemo.group_chunk`` keeps it per chunk)."""
+    c, off, rules = chunk, 0, ()
+    # an open schedule is the group's stack's own (schedule_codes); space._layouts resolved it already for
+    # a search of the job's one stack, so only a search over several stacks re-resolves it per group
+    if s.auto and "schedule" not in job.parallel.model_fields_set:
+        c = replace(c, schedule=stack_rules.schedule_codes(grp.variants[0].stack, job.parallel, c.pp, c.vpp))
+    if job.parallel.sequence_parallel is None:  # open: off where the stack refuses it on (open_sp)
+        osp = stack_rules.open_sp(grp.variants[0].stack, job.model, grp.job.training, chunk)
+        if osp.off.any():
+            c = replace(c, sp=osp.sp)  # (c: keeps the group's schedule above)
+            off, rules = int(osp.off.sum()), osp.rules
+    return c, (off, rules)
 
 
 def _count_moves(before: tuple, after: tuple) -> tuple:
