@@ -79,6 +79,10 @@ def picks_uniform_recompute(job: JobSpec, stack) -> bool:
             and getattr(t, "recompute_method", None) in (None, "uniform"))
 
 
+#: the most bytes of stack-variant rows a search keeps (``SearchMemo.variant_rows``: two bits a row)
+ROWS_HELD_BYTES = 1 << 25
+
+
 class SearchMemo(LayerMemo):
     """A search's ``LayerMemo`` that also keeps ``memory_per_gpu``'s whole answers (``memory``) while a later hardware
     option may ask for them again. ``memory_per_gpu`` reads the model, the training spec, the stack, the rows and
@@ -97,6 +101,10 @@ class SearchMemo(LayerMemo):
         self._room = rows
         self._spaces: dict[tuple, tuple] = {}  # space_key -> (the job, its chunks)
         self._space_room = CHUNK_ROWS
+        self._kept: dict[int, Candidates] = {}  # id -> a chunk kept in _spaces (a later option is handed it again)
+        self._rows: dict[tuple, tuple] = {}  # (variant, chunk) ids -> (variant, chunk, bits known, bits passing)
+        self._rows_room = ROWS_HELD_BYTES
+        self._groups: dict[tuple, tuple] = {}  # (chunk, stack group) ids -> (the group, _group_chunk's answer)
 
     def chunks(self, job: JobSpec, hw) -> list:
         """``list(enumerate(space_chunks(job, hw)))``, built once per ``space.space_key`` (the GPUs per node and
@@ -112,7 +120,56 @@ class SearchMemo(LayerMemo):
         if rows <= self._space_room:
             self._space_room -= rows
             self._spaces[key] = (job, chunks)
+            self._kept.update((id(c), c) for _, c in chunks)
         return chunks
+
+    def group_chunk(self, chunk: Candidates, grp, make) -> tuple:
+        """``make()``, ``_group_chunk``'s chunk as a stack group runs it, once per kept chunk and group: a search over
+        several stacks (the app's GPUs and TPUs) gave each option a new copy of every chunk (a new schedule column
+        per group), so no later option met the memory answers, layer keys or variant rows of the same rows
+        (speed45: 66 of the app preset's 66 chunk searches). The copy is kept with its chunk (``chunks``)."""
+        if self._kept.get(id(chunk)) is not chunk:
+            return make()
+        key = (id(chunk), id(grp))
+        got = self._groups.get(key)
+        if got is None or got[0] is not grp:
+            got = self._groups[key] = (grp, make())
+            self._kept[id(got[1][0])] = got[1][0]
+        return got[1]
+
+    def variant_rows(self, var, c: Candidates, refused: dict | None = None, within: np.ndarray | None = None):
+        """``var.rows(c, refused, within)``, each row of a kept chunk (``chunks``) computed once per variant for the
+        search. A variant's rows depend on the variant and the chunk only (the stack's rules, the offload rules, the
+        split: no hardware; speed37's ``within`` only says which rows are asked), yet each option on the same space
+        asked again (DeepSeek-V3: 2,016 calls on 3 chunk objects, 2.4 of their 3.2 CPU s repeats, speed45). The rows
+        answered are kept as bits (which are known, which pass; ``ROWS_HELD_BYTES`` in all), and a later call on the
+        same objects computes only the rows it asks that are not known (``rows``' ``within``). Every test is a
+        row's own, so this is the answer ``rows`` gives, bit for bit (tests/test_speed45.py)."""
+        n, key = len(c), (id(var), id(c))
+        if self._kept.get(id(c)) is not c:  # (a chunk no later option is handed: nothing to keep)
+            return var.rows(c, refused=refused, within=within)
+        held = self._rows.get(key)
+        if held is None:
+            known, ok = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        else:
+            known, ok = (np.unpackbits(b, count=n).view(bool) for b in held[2:])
+        need = ~known if within is None else within & ~known
+        if need.any():
+            got = (var.rows(c, refused=refused) if held is None and within is None
+                   else var.rows(c, within=need))  # (refused: the whole chunk's, asked only on a first whole call)
+            ok |= got
+            known |= need
+            self._hold(key, var, c, known, ok)
+        return ok & within if within is not None else ok
+
+    def _hold(self, key: tuple, var, c: Candidates, known: np.ndarray, ok: np.ndarray) -> None:
+        """Keep ``variant_rows``' bits of (``var``, ``c``) where they fit in what is left of ``ROWS_HELD_BYTES``."""
+        bits = (np.packbits(known), np.packbits(ok))
+        old = self._rows.get(key)
+        room = self._rows_room + (sum(b.nbytes for b in old[2:]) if old is not None else 0)
+        if bits[0].nbytes + bits[1].nbytes <= room:
+            self._rows_room = room - bits[0].nbytes - bits[1].nbytes
+            self._rows[key] = (var, c, *bits)
 
     def memory(self, model, training, c: Candidates, stack, gpu: str) -> dict:
         """``memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=self)``, or the answer it gave before on
@@ -135,6 +192,13 @@ class SearchMemo(LayerMemo):
         """Drop the answers on GPU ``gpu`` (no later option asks for them)."""
         for key in [k for k in self._answers if k[3] == gpu]:
             self._room += key[4] * len(self._answers.pop(key))
+
+
+def _variant_rows(memo, var, c: Candidates, refused: dict | None = None, within: np.ndarray | None = None):
+    """``var.rows(c, refused, within)``: under a ``SearchMemo``, a kept chunk's rows computed once for the search."""
+    if isinstance(memo, SearchMemo):
+        return memo.variant_rows(var, c, refused, within)
+    return var.rows(c, refused=refused, within=within)
 
 
 def _same_column(a: np.ndarray, b: np.ndarray) -> bool:
@@ -640,19 +704,29 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     before, tally.pending = tally.counts(), []  # what this search adds, kept for the options on its hardware
     for j, chunk in chunks:
         for g, grp in runs_here:
-            c = chunk
-            # an open schedule is the group's stack's own (schedule_codes); space._layouts resolved it already for
-            # a search of the job's one stack, so only a search over several stacks re-resolves it per group
-            if s.auto and "schedule" not in job.parallel.model_fields_set:
-                c = replace(c, schedule=stack_rules.schedule_codes(grp.variants[0].stack, job.parallel, c.pp, c.vpp))
-            if job.parallel.sequence_parallel is None:  # open: off where the stack refuses it on (open_sp)
-                osp = stack_rules.open_sp(grp.variants[0].stack, job.model, grp.job.training, chunk)
-                if osp.off.any():
-                    c = replace(c, sp=osp.sp)  # (c: keeps the group's schedule above)
-                    tally.sp_off[g][0] += int(osp.off.sum())
-                    tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + osp.rules))
+            c, (off, rules) = (memo.group_chunk(chunk, grp, lambda: _group_chunk(job, s, chunk, grp))
+                               if isinstance(memo, SearchMemo) else _group_chunk(job, s, chunk, grp))
+            if off:
+                tally.sp_off[g][0] += off
+                tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + rules))
             _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead)
     tally.done[hkey], tally.pending = (tally.pending, _count_moves(before, tally.counts())), None
+
+
+def _group_chunk(job: JobSpec, s: SearchSetup, chunk, grp) -> tuple:
+    """(rows, (sequence-parallel rows turned off, the rules that did it)): ``chunk`` as group ``grp``'s stack runs
+    it. Reads the job, the stack and the chunk, no hardware (``SearchMemo.group_chunk`` keeps it per chunk)."""
+    c, off, rules = chunk, 0, ()
+    # an open schedule is the group's stack's own (schedule_codes); space._layouts resolved it already for
+    # a search of the job's one stack, so only a search over several stacks re-resolves it per group
+    if s.auto and "schedule" not in job.parallel.model_fields_set:
+        c = replace(c, schedule=stack_rules.schedule_codes(grp.variants[0].stack, job.parallel, c.pp, c.vpp))
+    if job.parallel.sequence_parallel is None:  # open: off where the stack refuses it on (open_sp)
+        osp = stack_rules.open_sp(grp.variants[0].stack, job.model, grp.job.training, chunk)
+        if osp.off.any():
+            c = replace(c, sp=osp.sp)  # (c: keeps the group's schedule above)
+            off, rules = int(osp.off.sum()), osp.rules
+    return c, (off, rules)
 
 
 def _count_moves(before: tuple, after: tuple) -> tuple:
@@ -712,7 +786,7 @@ def _share(frame: dict, first: dict) -> dict:
     return out
 
 
-def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally) -> dict:
+def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=None) -> dict:
     """Each variant's rows of chunk ``c`` once (the stack rules are the costly part), ``{variant: rows}`` for the
     base and the variants without parents; the base's refusals tallied by rule (``tally.refused``), each layout also
     under the first rule it breaks, except where another searched option value runs it."""
@@ -723,10 +797,10 @@ def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally) -> di
     # each variant's rows of this chunk once (the stack rules are the costly part): the base's refusals
     # serve its rows too
     base_refused = variants[0].refusals(c)
-    vrows = {0: variants[0].rows(c, refused=base_refused)}
+    vrows = {0: _variant_rows(memo, variants[0], c, refused=base_refused)}
     for v, var in enumerate(variants[1:], 1):
         if not var.parents:
-            vrows[v] = var.rows(c)
+            vrows[v] = _variant_rows(memo, var, c)
             runs |= vrows[v]
     refused, first_refused = tally.refused, tally.first_refused
     for name, mask in base_refused.items():
@@ -753,7 +827,7 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
     variants = grp.variants
     misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
     roots = {}  # variant -> (rows it was tried on, their memory)
-    vrows = _tally_refusals(job, c, g, variants, tally)
+    vrows = _tally_refusals(job, c, g, variants, tally, memo)
     twins = {}  # (stage from, stage to) -> one_replica_twins over this chunk: the same for every variant that asks
     for v, var in enumerate(variants):
         rows = vrows[v].copy() if v in vrows else np.ones(len(c), dtype=bool)
@@ -768,7 +842,7 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
                 pm[tw >= 0] = pm[tw[tw >= 0]]
             rows &= pm
         if v not in vrows:  # its own rules only on the rows its parents left (StackVariant.rows)
-            rows = var.rows(c, within=rows)
+            rows = _variant_rows(memo, var, c, within=rows)
         tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
         if var.root is not None and var.root in roots and rows.any():
             ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)
