@@ -98,7 +98,7 @@ from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_
 from planner.model.evaluation import spread_zero3
 from planner.model.comm import (collective_time, ep_domain_members, hierarchical_cp_a2a, members_per_node, nic_bytes,
                                 p2p_time, ring_hop_time, small_allreduce_time, torch_ring_columns)
-from planner.model.flops import (attention_core_flops, attention_keys, attention_span, cp_attention_span,
+from planner.model.flops import (attention_core_flops, attention_keys, local_keys, attention_span, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
                                  selective_kw)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
@@ -710,10 +710,13 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
     span = cp_attention_span(t, fw, cp)  # per row: the whole row at CP > 1 where the stack's CP drops the masks
     # mean keys per query over the layers (sliding-window layers: the window) and MLA's dims
     mk = m.model_copy(update={"mtp_layers": 0}) if m.hybrid else m  # hybrid: its MTP block is priced apart
-    attn_flops = attention_core_flops(T, attention_keys(mk, span) / (mk.layers + mk.mtp_layers), score_dim(m) / tp)
     causal = causal_kernels and m.causal
     if fused_attention(fw, m, t):
-        kernel_flops = attn_flops / 2 if causal else attn_flops
+        # the keys a causal kernel computes per query (full layers s/2, window layers w - w^2/2s: halving the
+        # full-count window, min(s, w), counted a window layer's w keys as w/2), per kind at its own call rate
+        n = mk.layers + mk.mtp_layers
+        kernel_flops, loc_share = (attention_core_flops(T, attention_keys(mk, span, causal_half=causal) / n,
+                                                        score_dim(m) / tp), window_key_share(mk, span, causal))
         # a kernel built for fixed head dims computes the padded one (Stack.attn_hdim_tiles: FlashAttention-1)
         hd = score_dim(m) / m.heads
         kernel_flops = kernel_flops * physics.padded_head_dim(hd, fw.attn_hdim_tiles) / hd
@@ -729,11 +732,34 @@ def attention_core(c: LayerContext, m: ModelSpec, t: TrainingSpec, hw: HardwareO
         kernel = physics.te_training_attention_kernel(fw.attn_kernel, hw.gpu.name, d_qk, d_v)
         a_f, a_b = physics.attention_efficiency(kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd,
                                                 head_dim=score_dim(m) / m.heads)
+        if loc_share is not None:  # window layers at the rate of the call their rows amount to (window_call_keys)
+            w_f, w_b = physics.attention_efficiency(kernel, hw.gpu.name, window_call_keys(m, call_keys), eff.attn_fwd,
+                                                    eff.attn_bwd, head_dim=score_dim(m) / m.heads)
+            a_f = 1.0 / ((1.0 - loc_share) / a_f + loc_share / w_f)
+            a_b = 1.0 / ((1.0 - loc_share) / a_b + loc_share / w_b)
         fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
         bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
     else:
         return explicit_attention(c, m, t, fw, heads, sh)
     return PassTimes(fwd_attn, bwd_attn)
+
+
+def window_key_share(m: ModelSpec, span, causal: bool):
+    """The sliding-window layers' share of the keys a fused kernel computes (``flops.attention_keys``, causal half
+    where the kernel skips the masked blocks), or None for a model without window layers (chunked ones included:
+    Llama 4's chunks are causal calls of their own over ``w`` keys, as ``cp_call_keys`` already has them at s)."""
+    if not (m.sliding_window and m.local_layers) or m.local_attention != "sliding":
+        return None
+    own = m.local_layers * local_keys(span, m.sliding_window, "sliding", causal and m.causal)
+    return own / attention_keys(m, span, causal_half=causal)
+
+
+def window_call_keys(m: ModelSpec, call_keys):
+    """The causal call length whose per-query work a sliding-window layer's rows match: a causal call over ``s`` keys
+    computes s/2 keys a query, a window-``w`` layer (FlashAttention-2's ``window_size``, the block-skipping kernel
+    cuDNN / TE run for gpt-oss, Gemma 2/3, Mistral) ~w, so it runs at ``physics.attention_efficiency``'s rate for a
+    2w-key call, capped at the call's own keys (s <= 2w: the window spans the row)."""
+    return np.minimum(np.asarray(call_keys, dtype=np.float64), 2.0 * float(m.sliding_window))
 
 
 def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, heads, sh: dict) -> PassTimes:
