@@ -297,7 +297,14 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     vtrain_single's 32 rows that fail it (16 heads, TP 8, micro-batch 1) were -27.5% (std 1.5) against +1.4% for the
     other 1,408; priced, -21.2% (rho 0.950 -> 0.962). In vtrain_multi only the 18.4B TP 16 micro-batch 2 row fails it
     (3 heads a rank x 2): -13.0 -> -4.0%. Every 39.1B row passes (64 heads: 8-32 a rank), so the TP 2 / 4 residue is
-    not this either."""
+    not this either.
+
+    A ninth look (acc45e, 2026-12-06; docs/accuracy_log.md): the PP rows' error fell with the micro-batch count
+    (single-node PP 4 micro-batch 8 at 2 micro-batches +24.8%) and the multi-node over-prediction grew with PP at a
+    fixed bubble fraction (175B TP 4 PP 16 +0.3% vs PP 32 +5.5%): the 1F1B fill priced at the head's stage. Taken
+    (``step_time.fill_excess``: the lighter stages fill and drain at their own pace, as Megatron's 1F1B and DeepSpeed's
+    ``TrainSchedule`` both run it): vtrain_single 5.5 / 19.4 -> 5.3 / 19.2%, vtrain_multi 4.0 / 16.6 (0.812) -> 2.9 /
+    17.2% (0.808: the 39.1B TP <= 4 rows, 15-37% under before, go 0-5 points further under; 175B 0.906 -> 0.924)."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",

@@ -88,9 +88,11 @@ def test_end_layers_slow_the_stage_that_holds_them(catalog, pp, v, on_last):
     """Llama-3-8B shapes (32 layers), MXFP8 with its last 6 layers 16-bit, TP 1, one micro-batch of 4 x 8192
     tokens, 8 micro-batches: the step grows by (m + (pp - 1) / v) x (the 16-bit layers on the pacing stage) x
     (one layer's 16-bit GEMMs minus its MXFP8 ones, from the GEMM shapes) -- Narayanan et al. 2021's step is
-    the slowest stage's time over m micro-batches plus the bubble. pp = 1: all 6 on the one stage; pp = 2: all 6
-    on the last stage (spread evenly, 3 a stage, it would be half that); pp = 2 with 4 model chunks: the last
-    stage's last chunk holds layers 28-31 (4 of them), stage 0's last chunk 26-27."""
+    the slowest stage's time over m micro-batches plus the bubble -- on the interleaved schedule; on 1F1B the
+    lighter stages fill and drain at their own pace (step_time ``fill_excess``), so only the m steady passes of the
+    pacing stage grow. pp = 1: all 6 on the one stage; pp = 2: all 6 on the last stage (spread evenly, 3 a stage,
+    it would be half that); pp = 2 with 4 model chunks: the last stage's last chunk holds layers 28-31 (4 of them),
+    stage 0's last chunk 26-27."""
     m_micro, mb, seq = 8, 4, 8192
     t = TrainingSpec(seq_len=seq, global_batch=m_micro * mb, micro_batch=mb, precision="fp8")
     hw = hw_for(catalog, "B200")
@@ -101,7 +103,7 @@ def test_end_layers_slow_the_stage_that_holds_them(catalog, pp, v, on_last):
         st = resolve("megatron-core", fp8_recipe="mxfp8", lp_bf16_layers=n16)
         return float(step_time(LLAMA, t, c, hw, framework=st, overlap_grad_reduce=False)["step_time_s"][0])
 
-    want = (m_micro + (pp - 1) / v) * on_last * _gemm_pass_delta(hw, LLAMA, mb * seq, resolve("megatron-core", fp8_recipe="mxfp8"))
+    want = (m_micro + (pp - 1) / v * (v > 1)) * on_last * _gemm_pass_delta(hw, LLAMA, mb * seq, resolve("megatron-core", fp8_recipe="mxfp8"))
     assert want > 0
     assert step(6) - step(0) == pytest.approx(want, rel=1e-6)
 
@@ -109,7 +111,8 @@ def test_end_layers_slow_the_stage_that_holds_them(catalog, pp, v, on_last):
 def test_mtp_module_kept_16_bit_on_the_last_stage(catalog):
     """A plain model's MTP module (one depth: eh_proj, a decoder layer, the head) sits on the last stage;
     ``lp_bf16_mtp`` (Megatron-Core ``--keep-mtp-spec-in-bf16``) runs its eh_proj (M, N, K) = (T, h, 2h) and its
-    layer's linears 16-bit: the step grows by (m + pp - 1) x their GEMM-shape difference."""
+    layer's linears 16-bit: the step grows by m x their GEMM-shape difference (the pacing stage's steady passes;
+    the lighter first stage fills and drains at its own pace, step_time ``fill_excess``)."""
     m_micro, mb, seq, pp = 8, 4, 8192, 2
     model = LLAMA.model_copy(update={"mtp_layers": 1})
     t = TrainingSpec(seq_len=seq, global_batch=m_micro * mb, micro_batch=mb, precision="fp8")
@@ -121,7 +124,7 @@ def test_mtp_module_kept_16_bit_on_the_last_stage(catalog):
         return float(step_time(model, t, c, hw, framework=st, overlap_grad_reduce=False)["step_time_s"][0])
 
     T = mb * seq
-    want = (m_micro + pp - 1) * _gemm_pass_delta(hw, model, T, resolve("megatron-core", fp8_recipe="mxfp8"),
+    want = m_micro * _gemm_pass_delta(hw, model, T, resolve("megatron-core", fp8_recipe="mxfp8"),
                                                  extra=[(T, model.hidden, 2 * model.hidden)])
     assert step(True) - step(False) == pytest.approx(want, rel=1e-6)
 
@@ -177,12 +180,13 @@ def test_switch_alone_keeps_megatrons_one_and_one():
     assert (st.lp_bf16_first_layers, st.lp_bf16_layers, st.first_last_layers_bf16) == (0, 14, True)
 
 
-@pytest.mark.parametrize("pp,first,last,on_pacing", [(1, 1, 1, 2), (2, 6, 6, 6), (2, 6, 0, 0)])
-def test_first_layers_priced_on_the_stage_that_holds_them(catalog, pp, first, last, on_pacing):
-    """Llama-3-8B shapes, MXFP8, TP 1, 8 micro-batches of 4 x 8192 tokens: the step grows by (m + pp - 1) x (the
-    16-bit layers on the pacing stage) x (one layer's 16-bit GEMMs minus its MXFP8 ones). pp = 1: the first and
-    the last layer, both on the one stage; pp = 2 with 6 + 6: 6 on each stage, the last (with the head) paces, so
-    6, not 12; pp = 2 with the first 6 only: they sit on stage 0, which still paces below the head's stage."""
+@pytest.mark.parametrize("pp,first,last,on_pacing,on_others", [(1, 1, 1, 2, 0), (2, 6, 6, 6, 6), (2, 6, 0, 0, 6)])
+def test_first_layers_priced_on_the_stage_that_holds_them(catalog, pp, first, last, on_pacing, on_others):
+    """Llama-3-8B shapes, MXFP8, TP 1, 8 micro-batches of 4 x 8192 tokens: the step grows by m x (the 16-bit layers
+    on the pacing stage) plus, once each, those on the lighter stages that fill and drain the 1F1B pipeline
+    (step_time ``fill_excess``), x (one layer's 16-bit GEMMs minus its MXFP8 ones). pp = 1: the first and the last
+    layer, both on the one stage; pp = 2 with 6 + 6: 6 on each stage, the last (with the head) paces: (m + 1) x 6;
+    pp = 2 with the first 6 only: they sit on stage 0, which still paces below the head's stage: 1 x 6 (the fill)."""
     m_micro, mb, seq = 8, 4, 8192
     t = TrainingSpec(seq_len=seq, global_batch=m_micro * mb, micro_batch=mb, precision="fp8")
     hw = hw_for(catalog, "B200")
@@ -193,7 +197,7 @@ def test_first_layers_priced_on_the_stage_that_holds_them(catalog, pp, first, la
         return float(step_time(LLAMA, t, c, hw, framework=st, overlap_grad_reduce=False)["step_time_s"][0])
 
     per_layer = _gemm_pass_delta(hw, LLAMA, mb * seq, resolve("megatron-core", fp8_recipe="mxfp8"))
-    want = (m_micro + pp - 1) * on_pacing * per_layer
+    want = (m_micro * on_pacing + on_others) * per_layer
     delta = step(first_last_layers_bf16=True, lp_bf16_first_layers=first, lp_bf16_layers=last) - step()
     assert delta == pytest.approx(want, rel=1e-6, abs=1e-9)
     if pp == 1:

@@ -108,7 +108,8 @@ def test_a_schedule_run_per_accumulation_step_pays_a_bubble_per_run(catalog, pp,
     """pp_pass_microbatches (AutoModel: schedule.step per gradient-accumulation step over its local batch): m
     micro-batches in runs of m / runs each fill and drain the pipeline, so the bubble is runs x that of one run of
     m / runs (Narayanan's (p - 1)/v stage times each); the steady part is the same; a run as long as the step (or
-    longer) is the one-run step."""
+    longer) is the one-run step. On 1F1B each fill and drain runs at the lighter stages' pace (``t_pp_fill_excess``
+    less than (p - 1) pacing-stage times: tests/test_fill_excess45.py), once per run too."""
     from dataclasses import replace
 
     from planner.model.step_time import step_time
@@ -125,10 +126,12 @@ def test_a_schedule_run_per_accumulation_step_pays_a_bubble_per_run(catalog, pp,
         fw = replace(st, pp_pass_microbatches={"one": None, "runs": m // runs, "short": None, "long": 2 * m}[passes])
         out[passes] = step_time(LLAMA, t, c, hw_for(catalog), framework=fw)
     t_stage = out["one"]["t_fwd_mb"][0] + out["one"]["t_bwd_mb"][0]
-    assert out["one"]["bubble"][0] == pytest.approx((pp - 1) / v * t_stage)
+    fill = out["one"]["t_pp_fill_excess"][0]  # the head's stage paces; the others fill (0 when interleaved)
+    assert (fill > 0) == (v == 1)
+    assert out["one"]["bubble"][0] == pytest.approx((pp - 1) / v * t_stage - fill)
     assert out["runs"]["bubble"][0] == pytest.approx(runs * out["short"]["bubble"][0])
     assert out["runs"]["step_time_s"][0] - out["one"]["step_time_s"][0] == pytest.approx(
-        (runs - 1) * (pp - 1) / v * t_stage, rel=1e-6)
+        (runs - 1) * ((pp - 1) / v * t_stage - fill), rel=1e-6)
     assert out["long"]["step_time_s"][0] == out["one"]["step_time_s"][0]
 
 

@@ -36,14 +36,17 @@ def cands(**kw):
 @pytest.mark.parametrize("pp,v,m", [(4, 1, 8), (8, 1, 32), (4, 2, 8), (8, 4, 16)])
 def test_bubble_fraction_is_p_minus_1_over_v_m(catalog, pp, v, m):
     """Narayanan et al. 2021 §2.2: bubble / ideal time = (p - 1) / (v m) for 1F1B (v = 1) and the
-    interleaved schedule (v chunks per device, m a multiple of p)."""
+    interleaved schedule (v chunks per device, m a multiple of p), at the pacing stage's time; on 1F1B the stages
+    lighter than it (all but the LM head's) fill and drain at their own pace, ``t_pp_fill_excess`` less
+    (tests/test_fill_excess45.py)."""
     t = TrainingSpec(seq_len=4096, global_batch=m, micro_batch=1, precision="bf16")
     c = cands(tp=8, pp=pp, dp=1, vpp=v, schedule=SCHEDULE.code["interleaved" if v > 1 else "1f1b"],
               nodes=pp)
     out = step_time(LLAMA, t, c, hw_for(catalog))
     ideal = out["num_microbatches"][0] * (out["t_fwd_mb"][0] + out["t_bwd_mb"][0])
     assert out["num_microbatches"][0] == m
-    assert out["bubble"][0] / ideal == pytest.approx((pp - 1) / (v * m))
+    assert (out["bubble"][0] + out["t_pp_fill_excess"][0]) / ideal == pytest.approx((pp - 1) / (v * m))
+    assert (out["t_pp_fill_excess"][0] > 0) == (v == 1)
 
 
 def test_narayanan_table1_row_by_eq3(catalog):

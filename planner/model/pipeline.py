@@ -1346,7 +1346,8 @@ class PipelineTiming:
 
 def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0,
                     t_p2p: float = 0.0, schedule: str | None = None,
-                    t_f_first: float | None = None, group: int | None = None, t_lead: float = 0.0) -> PipelineTiming:
+                    t_f_first: float | None = None, group: int | None = None, t_lead: float = 0.0,
+                    t_lighter: float = 0.0) -> PipelineTiming:
     """Exact timing of one step's schedule by list scheduling (see module docstring).
 
     ``t_f_first`` replaces the forward time of stage 0 (e.g. with a non-overlapped H2D copy added).
@@ -1354,30 +1355,37 @@ def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float 
     ``t_lead``: seconds every stage's first forward (micro-batch 0, chunk 0) waits before it computes, once the
     micro-batch has arrived: a collective that stage only starts then (the ZeRO-1/2 parameter all-gather's first
     bucket under Megatron-Core's unaligned ``--overlap-param-gather``: planner.model.step_time ``compose_step``).
+    ``t_lighter``: on the 1F1B schedule, seconds a micro-batch (forward and backward, in their proportion) each stage
+    but the last runs under ``t_f + t_b``: the last stage, with the LM head, paces and the others fill and drain
+    (planner.model.step_time ``fill_excess`` / (pp - 1)).
     """
     schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
     inter = schedule == "interleaved"
     if schedule == "dualpipev":  # (dualpipev_orders: its own op order, two stages a rank)
         vpp = 1
     return _timing(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
-                   t_f if t_f_first is None else t_f_first, None, group if inter and vpp > 1 else None, t_lead)
+                   t_f if t_f_first is None else t_f_first, None, group if inter and vpp > 1 else None, t_lead,
+                   t_lighter if schedule == "1f1b" else 0.0)
 
 
 def pipeline_ops(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0, t_p2p: float = 0.0,
                  schedule: str | None = None, t_f_first: float | None = None,
-                 group: int | None = None, t_lead: float = 0.0) -> list[list[tuple[str, int, float, float]]]:
+                 group: int | None = None, t_lead: float = 0.0,
+                 t_lighter: float = 0.0) -> list[list[tuple[str, int, float, float]]]:
     """Per stage, the (kind, micro-batch, start, end) of every operation of ``pipeline_timing``'s schedule (the
     simulator's per-micro-batch timeline): the same list scheduling, so the last end is its makespan."""
     schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
     inter = schedule == "interleaved"
     ops: list[list[tuple[str, int, float, float]]] = []
     _timing.__wrapped__(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
-                        t_f if t_f_first is None else t_f_first, ops, group if inter and vpp > 1 else None, t_lead)
+                        t_f if t_f_first is None else t_f_first, ops, group if inter and vpp > 1 else None, t_lead,
+                        t_lighter if schedule == "1f1b" else 0.0)
     return ops
 
 
 @lru_cache(maxsize=256)
-def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, group=None, t_lead=0.0) -> PipelineTiming:
+def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, group=None, t_lead=0.0,
+            t_lighter=0.0) -> PipelineTiming:
     if schedule == "dualpipev":  # torchtitan's only: no Megatron first-forward gather wait (t_lead is 0 there)
         if record is not None:
             record[:] = [[] for _ in range(pp)]
@@ -1387,7 +1395,7 @@ def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, group=None
             if record is not None:
                 record[:] = [[] for _ in range(pp)]
             return _list_schedule(stage_orders(schedule, pp, m, vpp, extra, group), pp, m, vpp, t_f, t_b, t_p2p,
-                                  t_f0, record, t_lead)
+                                  t_f0, record, t_lead, t_lighter)
         except _Deadlock:
             if schedule != "interleaved":
                 raise
@@ -1417,8 +1425,10 @@ def _sweep(orders, run_op, deadlock: str) -> None:
             raise _Deadlock(deadlock)
 
 
-def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, t_lead=0.0) -> PipelineTiming:
+def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, t_lead=0.0, t_lighter=0.0) -> PipelineTiming:
     nvs = pp * vpp  # virtual stages: chunk c of stage s is virtual stage c*pp + s
+    # the stages before the last, lighter by ``t_lighter`` a micro-batch (pipeline_timing), in the passes' proportion
+    less_f, less_b = (t_lighter * x / (t_f + t_b) if t_f + t_b > 0 else 0.0 for x in (t_f, t_b))
     end: dict[tuple[str, int, int], float] = {}  # (kind, mb, virtual stage) -> end time
     clock = [0.0] * pp
     first_f = [0.0] * m
@@ -1429,9 +1439,10 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, t_lea
         if kind == "F":
             dep = end.get(("F", mb, vs - 1)) if vs > 0 else 0.0
             dur = (t_f0 if s == 0 else t_f) / vpp + (t_lead if mb == 0 and c == 0 else 0.0)
+            dur -= less_f if s < pp - 1 else 0.0
         else:
             dep = end.get(("B", mb, vs + 1)) if vs < nvs - 1 else end.get(("F", mb, vs))
-            dur = t_b / vpp
+            dur = t_b / vpp - (less_b if s < pp - 1 else 0.0)
         if dep is None:
             return False
         link = t_p2p if (kind == "F" and vs > 0) or (kind == "B" and vs < nvs - 1) else 0.0
@@ -1720,7 +1731,7 @@ def chunk_reduce_window(t_bwd, pp, vpp, interleaved, aligned):
 
 def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap,
                      t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0, dualpipev=False,
-                     aligned_reduce=False) -> dict:
+                     aligned_reduce=False, fill_excess=0.0) -> dict:
     """One optimizer step from its parts (vectorised), the one composition the analytic model
     and the simulator's analytic check share:
 
@@ -1737,7 +1748,9 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     of ``pass_m`` micro-batches. ``dualpipev``: the rows (a bool, or one per row) that run DualPipeV, whose bubble is
     ``dualpipev_bubble`` (``in_stage`` split between its forward and backward as the stage times are).
     ``aligned_reduce``: the interleaved schedule reduces chunk by chunk (``chunk_reduce_window``; its window returned
-    as ``hides``, the backward the reduce hides under)."""
+    as ``hides``, the backward the reduce hides under). ``fill_excess``: on the 1F1B schedule (v = 1), how much the
+    bubble's pp - 1 pacing-stage times exceed the other stages' own (step_time ``fill_excess``: the fill and drain
+    run at those stages' pace), taken off each run's bubble."""
     steady = m * (t_fwd_mb + t_bwd_mb + per_mb_exposed)
     t_stage = t_fwd_mb + t_bwd_mb + in_stage
     if pass_m is None:
@@ -1745,12 +1758,17 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     else:
         run_m = np.minimum(np.asarray(m, dtype=np.float64), float(pass_m))
         bubble = np.asarray(m, dtype=np.float64) / run_m * bubble_time(pp, run_m, vpp, t_stage, interleaved)
+    # the lighter stages' fill and drain: on 1F1B rows (v = 1) with a pipeline, once per run of the schedule
+    one_f1b = (~np.asarray(interleaved, dtype=bool) | (np.asarray(vpp) <= 1)) & ~np.asarray(dualpipev, dtype=bool)
+    fill = np.where(one_f1b & (np.asarray(pp) > 1), fill_excess, 0.0)
+    if np.any(fill):
+        bubble = bubble - (fill if pass_m is None else np.asarray(m, dtype=np.float64) / run_m * fill)
     if np.any(dualpipev):
         bubble = np.where(dualpipev, dualpipev_bubble(pp, t_fwd_mb + 0.5 * in_stage, t_bwd_mb + 0.5 * in_stage), bubble)
     hides = chunk_reduce_window(t_bwd_mb, pp, vpp, interleaved, aligned_reduce)
     exposed = exposed_dp_comm(t_dp, hides, buckets, overlap)
     return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer,
-                hides=hides)
+                hides=hides, fill=fill)
 
 
 def sync_end(bwd_start: float, bwd_end: float, t_dp: float, buckets: int, overlap: bool) -> float:

@@ -1711,6 +1711,8 @@ class PaceRank:
     rec: np.ndarray
     mix: dict
     share: np.ndarray
+    #: the pacing rank's time over the others', summed over them: (k - 1) x pace - sum of the other ranks' (``fill_excess``)
+    excess: np.ndarray | float = 0.0
 
 
 def rank_mix(layers: int, counts, rank_of, k: int, weights) -> np.ndarray:
@@ -1747,7 +1749,7 @@ def pace_rank(layers: int, pp, tm: RankTimes, chunks=1, runtime="megatron", tp=1
         return (f(x.layer), f(x.head), {j: f(v) for j, v in x.b16.items()}, f(x.rec),
                 {j: f(v) for j, v in x.mix.items()})
     tc, hc = cols(tm), (None if hide is None else cols(th))
-    n, head, rec, share = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    n, head, rec, share, excess = (np.zeros(shape) for _ in range(5))
     b16 = {j: np.zeros(shape) for j in kinds}
     nmix = {j: np.zeros(shape) for j in mix}
     rni = None if rn is None else np.broadcast_to(np.asarray(rn), shape)
@@ -1776,7 +1778,20 @@ def pace_rank(layers: int, pp, tm: RankTimes, chunks=1, runtime="megatron", tp=1
             nmix[j][rows] = r[top]
         if at is not None:
             share[rows] = at[pick]
-    return PaceRank(nl=n, head=head, b16=b16, rec=rec, mix=nmix, share=share)
+        excess[rows] = fill_excess(pace, pick)
+    return PaceRank(nl=n, head=head, b16=b16, rec=rec, mix=nmix, share=share, excess=excess)
+
+
+def fill_excess(pace: np.ndarray, pick) -> np.ndarray:
+    """How much the bubble's ``(k - 1) x`` the pacing rank's time overstates the fill and drain, per row of ``pace``
+    (rows x ranks: each rank's time per micro-batch, forward and backward; ``pick`` the pacing rank's cells):
+    ``(k - 1) pace[top] - sum of the other ranks' pace``. The 1F1B schedule's step with unequal stages is
+    ``m t_max + sum of the other stages' t`` (list scheduling of Megatron's 1F1B order and a rendezvous replay of
+    DeepSpeed's ``TrainSchedule``, deepspeed/runtime/pipe/schedule.py: micro-batch 0's forward crosses the lighter
+    stages once and the last backward crosses them once; only the pacing stage is busy in between; exact where
+    the last rank, which holds the LM head, paces -- tests/test_fill_excess45.py), not ``(m + k - 1) t_max``."""
+    top = pace[pick]
+    return np.maximum((pace.shape[1] - 1) * top - (pace.sum(axis=1) - top), 0.0)
 
 
 def _rank_share(hide, rows, k: int) -> np.ndarray:
@@ -2329,6 +2344,9 @@ class StageTimes:
     per_mb: dict
     layers_max: np.ndarray
     peak: float
+    #: what the bubble's pp - 1 pacing-stage times overstate the fill and drain by (``fill_excess``: the LM head's
+    #: last stage paces, the other stages fill); 0 for a model on one stage kind (generic_stage)
+    fill_excess: np.ndarray | float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2573,6 +2591,7 @@ class PacingStage:
     #: a mixed model's layers of each kind beyond the model's mix (``rank_mix``; {} where all are alike)
     mix: dict = dataclasses.field(default_factory=dict)
     share: np.ndarray | float = 0.0  # its paired share of the EP all-to-all (``A2AShare.at`` its rank)
+    excess: np.ndarray | float = 0.0  # its time over the other ranks', summed over them (``fill_excess``)
 
     def layers(self, k):
         """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb[kind]`` of them its kind's
@@ -2617,7 +2636,7 @@ def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> Pacin
         nb[None] = nb[None] + lr.K16 * head_w
     nle, heads, proj = nl + lr.KL * head_w, (1 + lr.K) * head_w, lr.K * head_w  # layer / head / projection counts
     return PacingStage(nl=nl, nle=nle, heads=heads, proj=proj, nb=nb, lr=lr, frac=frac, mix=got.mix,
-                       share=got.share)
+                       share=got.share, excess=got.excess)
 
 
 def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKeys):
@@ -2747,7 +2766,7 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
         t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
         per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     return StageTimes(t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_pp=t_pp, hop_in=hop_in, hop_out=hop_out, t_send=t_send,
-                      per_mb=per_mb, layers_max=layers_max, peak=s.peak)
+                      per_mb=per_mb, layers_max=layers_max, peak=s.peak, fill_excess=np.asarray(st.excess)[inv])
 
 
 def generic_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs) -> StageTimes:
@@ -3044,6 +3063,8 @@ class StepParts:
     #: the backward the bucketed reduce hides under (pipeline.chunk_reduce_window, as the composition read it): the
     #: record's ``t_dp_hides``, which computed it a second time from the same arrays until speed42
     dp_hides: np.ndarray
+    #: what the 1F1B bubble took off a run for the lighter stages' fill and drain (``fill_excess``; the simulator's)
+    fill_taken: np.ndarray | float = 0.0
 
 
 def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
@@ -3149,7 +3170,7 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
                             zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
                             getattr(fw, "pp_pass_microbatches", None), in_stage=zx.z3_exposed_mb,
                             dualpipev=c.schedule == SCHEDULE.code["dualpipev"],
-                            aligned_reduce=fw.align_grad_reduce)
+                            aligned_reduce=fw.align_grad_reduce, fill_excess=st.fill_excess)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     pp_fill, pp_hop = pipeline_fill(c, s, st, zx.z3_exposed_mb)
     step = step + pp_fill
@@ -3185,7 +3206,7 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     step = step + raf_fwd
     return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
                      pp_fill=pp_fill, pp_hop=pp_hop, pg_lead=pg_lead, raf_fwd=raf_fwd, dp_overlap=dp_overlap,
-                     dp_hides=comp["hides"])
+                     dp_hides=comp["hides"], fill_taken=comp["fill"] + 0.0 * step)
 
 
 def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep,
@@ -3218,6 +3239,8 @@ def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st:
         # in the fill)
         t_dp_tail=sp.dp_slow + sp.pg_exposed - s.pp * sp.pg_lead + m_micro * z2_exposed_mb + sp.raf_fwd,
         t_pp_lead=sp.pg_lead, t_zero3_step=sp.raf_fwd, dp_buckets=zx.per_layer + 0.0 * step,
+        # what the 1F1B bubble took off for the lighter stages' fill and drain (``fill_excess``): the simulator's too
+        t_pp_fill_excess=sp.fill_taken,
         # the backward the bucketed reduce hides under (pipeline.chunk_reduce_window), the simulator's too
         t_dp_hides=sp.dp_hides + 0.0 * step,
         overlap_grad_reduce=np.broadcast_to(sp.dp_overlap, (n,)),

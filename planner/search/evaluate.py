@@ -149,6 +149,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             t_pp_p2p=float(st["t_pp_p2p"][i]), t_pp_hop=float(st["t_pp_hop"][i]),
             # the parameter gather each stage's first forward waits on (step_time ``pg_lead``; 0 on most plans)
             t_pp_lead=float(st["t_pp_lead"][i]),
+            # what the 1F1B bubble's pp - 1 pacing-stage times exceed the lighter stages' own by (step_time
+            # ``fill_excess``): the simulator's list schedule runs those stages lighter
+            t_pp_fill_excess=float(st["t_pp_fill_excess"][i]),
             # the ZeRO-3 gather of comm_zero3 paid once a step, not per micro-batch (step_time ``raf_fwd``)
             t_zero3_step=float(st["t_zero3_step"][i]),
             # the backward the bucketed DP reduce hides under (step_time ``t_dp_hides``: the interleaved schedule's

@@ -72,6 +72,9 @@ class PipelineConfig:
     t_dp_comm: float = 0.0
     t_dp_tail: float = 0.0
     t_stage_lead: float = 0.0
+    #: on the 1F1B schedule, how much the pp - 1 stages before the last (the LM head's, which paces) run under it
+    #: a micro-batch, summed over them (step_time ``fill_excess``): the fill and drain at their own pace
+    t_fill_excess: float = 0.0
     t_optimizer: float = 0.0
     overlap_grad_reduce: bool = True
     dp_buckets: int = DDP_BUCKETS
@@ -111,7 +114,7 @@ class PipelineConfig:
                                        self.t_pp_p2p, 0.0, 1, 1, self.vpp_group)[0])
         comp = step_composition(self.m, self.pp, self.vpp, inter, self.t_fwd_mb, self.t_bwd_mb, self.t_dp_comm,
                                 self.dp_buckets, self.overlap_grad_reduce, self.t_optimizer,
-                                dualpipev=self.schedule == "dualpipev")
+                                dualpipev=self.schedule == "dualpipev", fill_excess=self.t_fill_excess)
         exposed = exposed_dp_comm(self.t_dp_comm, self.hides, self.dp_buckets, self.overlap_grad_reduce)
         # the stages' first-forward waits: on the 1F1B path once per stage (pipeline_timing with ``t_lead``: pp of them)
         lead = self.pp * self.t_stage_lead
@@ -364,7 +367,7 @@ class SimConfig:
             # step_time's ``t_pp_hop``) as the link delay: the list schedule pays pipeline.fill_exposure's path
             t_pp_p2p=float(d.get("t_pp_hop", 0.0)), comm_in_stage=2 * float(d.get("t_pp_p2p", 0.0)) + z3 + layer_comm,
             t_dp_comm=float(d.get("t_dp_comm", 0.0)), t_dp_tail=float(d.get("t_dp_tail", 0.0)),
-            t_stage_lead=float(d.get("t_pp_lead", 0.0)),
+            t_stage_lead=float(d.get("t_pp_lead", 0.0)), t_fill_excess=float(d.get("t_pp_fill_excess", 0.0)),
             t_optimizer=float(d.get("t_optimizer", 0.0)), dp_buckets=buckets,
             overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,
             tokens_per_sample=seq if is_tf else 0,

@@ -146,9 +146,12 @@ class _Run:
         sch = p.schedule
         g = p.vpp_group  # Megatron's explicit interleaved micro-batch group size, None: the default
         lead = p.t_stage_lead  # each stage's first forward waits on its parameter gather (PipelineConfig)
-        full = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, tf + h2d, group=g, t_lead=lead)
-        nop2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, 0.0, sch, group=g)
-        withp2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, group=g, t_lead=lead)
+        # the stages before the last fill and drain at their own, lighter pace (PipelineConfig.t_fill_excess)
+        light = p.t_fill_excess / (p.pp - 1) if p.pp > 1 else 0.0
+        full = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, tf + h2d, group=g, t_lead=lead,
+                               t_lighter=light)
+        nop2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, 0.0, sch, group=g, t_lighter=light)
+        withp2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, group=g, t_lead=lead, t_lighter=light)
         self.t_pipe = full.makespan
         self.offsets = full.first_stage_fwd_start
         # communication folded into the stage time (analytic inputs: sends, ZeRO-3 gathers) counts as comm, not
@@ -500,7 +503,8 @@ def _ops_by_stage(p, t_f_first):
     non-overlapped H2D copy). Until 2026-12-02 a copy of that loop here left out the H2D copy (the drawn ops ended
     before the step's pipeline did) and the deadlock guard (it spun forever on a schedule that deadlocks)."""
     return pipeline_ops(p.pp, p.m, p.vpp, p.t_fwd_mb, p.t_bwd_mb, p.t_pp_p2p, p.schedule, t_f_first,
-                        getattr(p, "vpp_group", None), getattr(p, "t_stage_lead", 0.0))
+                        getattr(p, "vpp_group", None), getattr(p, "t_stage_lead", 0.0),
+                        getattr(p, "t_fill_excess", 0.0) / (p.pp - 1) if p.pp > 1 else 0.0)
 
 
 def check_failures(cfg: SimConfig, steps: int) -> None:
