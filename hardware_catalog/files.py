@@ -195,6 +195,7 @@ _SAFE_LOADER.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(f"^(?:{'
 
 #: YAML 1.2's numbers (the core schema, yaml.org/spec/1.2.2 section 10.3.2): ``[-+]? [0-9]+``, ``0o [0-7]+``,
 #: ``0x [0-9a-fA-F]+``; ``[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?`` and the specials.
+YAML_SPACE = " \t\r\n"  # YAML's white space and line breaks (spec 1.2.2 section 5.4, 5.5): the strip of a number's text
 YAML12_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 #: the numbers the loader reads in a plain scalar: YAML 1.2's that YAML 1.1 (yaml.org/type/int.html, float.html;
@@ -408,7 +409,7 @@ def yaml12_number(value: Any, whole: bool = False) -> Any:
     """
     if not isinstance(value, str):
         return value
-    t = value.strip()
+    t = value.strip(YAML_SPACE)
     if not (_YAML12_EXPONENT_FLOAT.fullmatch(t) or (is_yaml12_number(t) and not (_PLAIN_INT.match(t) or _PLAIN_FLOAT.match(t)))):
         return value
     if YAML12_INT.fullmatch(t):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import clip, from_validation, one_of
-from hardware_catalog.files import YAML12_BOOLS, QuotedText, is_yaml12_number, yaml12_number
+from hardware_catalog.files import YAML12_BOOLS, YAML_SPACE, QuotedText, is_yaml12_number, yaml12_float, yaml12_number
 from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
 from planner import vocab as V
@@ -118,12 +118,13 @@ def _number_text(field: str, value: Any, whole: bool) -> Any:
     number = value if isinstance(value, QuotedText) else yaml12_number(value, whole=whole)
     if not isinstance(number, str):
         return number
+    text = number.strip(YAML_SPACE)  # (YAML's white space only: a no-break space is text to it)
+    if is_yaml12_number(text) and math.isfinite(yaml12_float(text)):
+        raise ValueError(f"{field}: must be a number, got the text {clip(str(number))} (quoted: write the number unquoted)")
     try:
         finite = math.isfinite(float(number))  # (Python's reading: what pydantic's lax mode would take)
     except ValueError:
         return number
-    if finite and is_yaml12_number(number.strip()):
-        raise ValueError(f"{field}: must be a number, got the text {clip(str(number))} (quoted: write the number unquoted)")
     if finite:
         raise ValueError(f"{field}: must be a number, got the text {clip(str(number))} (YAML reads it as text: write the "
                          "number in the digits 0-9, unquoted)")
