@@ -193,6 +193,50 @@ _SAFE_LOADER.yaml_implicit_resolvers = {
     for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()}
 _SAFE_LOADER.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(f"^(?:{'|'.join(YAML12_BOOLS)})$"), list("tTfF"))
 
+#: YAML 1.2's numbers (the core schema, yaml.org/spec/1.2.2 section 10.3.2): ``[-+]? [0-9]+``, ``0o [0-7]+``,
+#: ``0x [0-9a-fA-F]+``; ``[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?`` and the specials.
+YAML_SPACE = " \t\r\n"  # YAML's white space and line breaks (spec 1.2.2 section 5.4, 5.5): the strip of a number's text
+YAML12_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+#: the numbers the loader reads in a plain scalar: YAML 1.2's that YAML 1.1 (yaml.org/type/int.html, float.html;
+#: PyYAML's dumper) reads as numbers too, so whatever ``yaml.safe_dump`` writes unquoted reads back as it was dumped
+#: (its dumper quotes a text only where YAML 1.1 would read a number). PyYAML's own YAML 1.1 resolvers read ``0100`` as
+#: the octal 64, ``1:04`` as the sexagesimal 64, ``6_4`` as 64 and ``0b1`` as 1 without a word; YAML 1.2 reads 100 and
+#: text (fuzz45). YAML 1.2 numbers YAML 1.1 reads as text (``1e5``, ``-.5``, ``0o17``, ``089``) stay text here and are
+#: read per numeric field (``yaml12_number``): a name written ``1e5`` keeps its text, and round-trips.
+_PLAIN_INT = re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|[-+]?0[0-7]+|0x[0-9a-fA-F]+)$")
+_PLAIN_FLOAT = re.compile(r"^(?:[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?|\.[0-9]+(?:[eE][-+][0-9]+)?"
+                          r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+#: a plain scalar YAML 1.2 reads as a number and YAML 1.1 as text: built as the text it is (``_plain_text``), only its
+#: tag telling it from the same text quoted or under ``!!str`` (``QuotedText``)
+_YAML12_ONLY_NUMBER = "tag:yaml.org,2002:yaml12-number"
+_SAFE_LOADER.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in _SAFE_LOADER.yaml_implicit_resolvers.items()}
+for _tag, _rx, _first in (("tag:yaml.org,2002:int", _PLAIN_INT, "-+0123456789"),
+                          ("tag:yaml.org,2002:float", _PLAIN_FLOAT, "-+0123456789."),
+                          (_YAML12_ONLY_NUMBER, re.compile(f"^(?:{YAML12_INT.pattern}|{YAML12_FLOAT.pattern})$"),
+                           "-+0123456789.")):
+    _SAFE_LOADER.add_implicit_resolver(_tag, _rx, list(_first))
+
+
+class QuotedText(str):
+    """Text a job wrote quoted (or under ``!!str``, or as a JSON string) that YAML 1.2 reads as a number unquoted
+    (``"1e5"``): the same text to every reader but a numeric field of a job, which refuses a quoted number
+    (planner.spec.schema ``_number_text``). Until fuzz45 a quoted ``"1e5"`` read as the number, since PyYAML hands the
+    plain ``1e5`` (YAML 1.1's text) as the same string. ``yaml.safe_dump`` writes it quoted, as it was read."""
+
+    __slots__ = ()
+
+
+def quoted_text(value: str) -> str:
+    """``value`` as ``QuotedText`` where ``yaml12_number`` would read it as a number, else unchanged."""
+    return QuotedText(value) if yaml12_number(value) is not value else value
+
+
+for _dumper in {yaml.SafeDumper, yaml.Dumper, getattr(yaml, "CSafeDumper", yaml.SafeDumper), getattr(yaml, "CDumper", yaml.Dumper)}:
+    _dumper.add_representer(QuotedText, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", str(s), style="'"))
+
 
 class _ScalarRefused(ValueError):
     """A scalar the loader will not build (an integer ``int()`` will not read, an explicit tag whose text is no value
@@ -214,16 +258,25 @@ def _int_within_python(loader, node):
     """A YAML integer, or a located refusal where Python will not read it: since CPython 3.11 ``int()`` of a decimal
     string longer than ``sys.get_int_max_str_digits()`` (4,300) raises ValueError (CVE-2020-10735's limit), and a job's,
     a catalog override's (YAML or JSON, both read here) or any YAML file's ``global_batch: 999...9`` of 5,000 digits was
-    an "internal error (ValueError): Exceeds the limit (4300 digits)", exit 1 (QA 64). Any such number is far past
+    an "internal error (ValueError): Exceeds the limit (4300 digits)", exit 1 (QA 64). The text is read as YAML 1.2
+    reads it (``yaml12_int``; the implicit resolver takes YAML 1.2's integers only, ``_PLAIN_INT``). Any such number is far past
     every field's bound, so it is refused here, at its line, as too large. An explicit ``!!int`` on text that is no
     integer (``!!int x``, ``!!int ''``) is refused as no whole number (``_tag_refusal``): until fuzz44 the first read
     "too large: a whole number of 0 digits" and the second was an "internal error (IndexError)"."""
+    text = loader.construct_scalar(node)
+    if not YAML12_INT.fullmatch(text):  # (only an explicit ``!!int`` reaches here with other text: ``!!int 6_4``)
+        raise _tag_refusal("int", node)
     try:
-        return loader.construct_yaml_int(node)
-    except (ValueError, IndexError):
-        if sum(c.isdigit() for c in node.value) > sys.get_int_max_str_digits():
-            raise _ScalarRefused(f"line {node.start_mark.line + 1}: {_too_long(node.value)}") from None
-        raise _tag_refusal("int", node) from None
+        return yaml12_int(text)
+    except ValueError:
+        raise _ScalarRefused(f"line {node.start_mark.line + 1}: {_too_long(node.value)}") from None
+
+
+def yaml12_int(text: str) -> int:
+    """A YAML 1.2 integer's value (``YAML12_INT``): decimal with or without leading zeros (PyYAML read ``0100`` as the
+    octal 64, YAML 1.1's rule), ``0o`` octal, ``0x`` hexadecimal. ValueError past ``int()``'s digit limit."""
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
 
 
 #: what the text of an explicitly tagged scalar must be, per tag: the words of its refusal (``_tag_refusal``)
@@ -250,11 +303,23 @@ def _yaml12_bool(loader, node):
 
 
 def _float_or_refused(loader, node):
-    """A YAML float; ``!!float`` on text that is none (``!!float x``, ``!!float ''``) refused (``_tag_refusal``)."""
-    try:
-        return loader.construct_yaml_float(node)
-    except (ValueError, IndexError):
-        raise _tag_refusal("float", node) from None
+    """A YAML float as YAML 1.2 reads it (``yaml12_float``); ``!!float`` on text that is none (``!!float x``,
+    ``!!float ''``, YAML 1.1's ``1_0.5``) refused (``_tag_refusal``)."""
+    text = loader.construct_scalar(node)
+    if not (YAML12_FLOAT.fullmatch(text) or YAML12_INT.fullmatch(text)):  # ``!!float 1_0.5``, ``!!float 1:30``: no
+        raise _tag_refusal("float", node)  # YAML 1.2 float (PyYAML's constructor read YAML 1.1's 10.5 and 90.0)
+    return yaml12_float(text)
+
+
+def yaml12_float(text: str) -> float:
+    """A YAML 1.2 number's value as a float (``YAML12_FLOAT``, or an integer's under ``!!float``)."""
+    special = {"inf": math.inf, "nan": math.nan}.get(text.lstrip("+-.").lower())
+    if special is not None:
+        return -special if text.startswith("-") else special
+    if text[:2] in ("0o", "0x"):
+        n = yaml12_int(text)
+        return math.copysign(math.inf, n) if n.bit_length() > 1024 else float(n)  # (past float's range: inf)
+    return float(text)
 
 
 def _timestamp_or_text(loader, node):
@@ -271,9 +336,16 @@ def _timestamp_or_text(loader, node):
         raise _tag_refusal("timestamp", node) from None
 
 
+def _text(loader, node):
+    """A text scalar: ``QuotedText`` where YAML 1.2 reads it as a number unquoted (``quoted_text``); a plain one that
+    YAML 1.2 reads so and YAML 1.1 does not resolves to ``_YAML12_ONLY_NUMBER`` instead, and is plain text."""
+    return quoted_text(loader.construct_scalar(node))
+
+
 for _tag, _construct in {"int": _int_within_python, "bool": _yaml12_bool, "float": _float_or_refused,
-                         "timestamp": _timestamp_or_text}.items():
+                         "timestamp": _timestamp_or_text, "str": _text}.items():
     _SAFE_LOADER.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct)
+_SAFE_LOADER.add_constructor(_YAML12_ONLY_NUMBER, lambda loader, node: loader.construct_scalar(node))
 
 
 def _key_path(root: yaml.Node, target: yaml.Node) -> str:
@@ -317,7 +389,9 @@ _YAML12_EXPONENT_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?
 
 
 def yaml12_number(value: Any, whole: bool = False) -> Any:
-    """``value`` as a number where it is text YAML 1.2 reads as a float (``_YAML12_EXPONENT_FLOAT``), else unchanged.
+    """``value`` as a number where it is text YAML 1.2 reads as a number and the loader leaves as text (YAML 1.1's
+    text: ``_YAML12_EXPONENT_FLOAT``, ``-.5``, ``0o17``, ``089``; ``_PLAIN_INT`` / ``_PLAIN_FLOAT`` are read by the
+    loader itself), else unchanged.
     The one rule of a numeric field in a job file and a catalog override (``planner.spec.schema._Strict``,
     ``hardware_catalog.catalog._Row``): only a field that takes a number applies it, so a name written ``1e5`` stays the
     text it is (a loader-wide YAML 1.2 resolver would make it 100000.0). ``whole``: a field that takes integers only,
@@ -330,11 +404,23 @@ def yaml12_number(value: Any, whole: bool = False) -> Any:
     (1e-09, 2000000000000.0, 10000, inf)
     >>> yaml12_number("nan"), yaml12_number("1e5x"), yaml12_number("12"), yaml12_number(3)
     ('nan', '1e5x', '12', 3)
+    >>> yaml12_number("-.5"), yaml12_number("0o17"), yaml12_number("089"), yaml12_number("6_4")
+    (-0.5, 15, 89, '6_4')
     """
-    if not (isinstance(value, str) and _YAML12_EXPONENT_FLOAT.fullmatch(value.strip())):
+    if not isinstance(value, str):
         return value
-    x = float(value)
+    t = value.strip(YAML_SPACE)
+    if not (_YAML12_EXPONENT_FLOAT.fullmatch(t) or (is_yaml12_number(t) and not (_PLAIN_INT.match(t) or _PLAIN_FLOAT.match(t)))):
+        return value
+    if YAML12_INT.fullmatch(t):
+        return yaml12_int(t)
+    x = yaml12_float(t)
     return int(x) if whole and math.isfinite(x) and x.is_integer() else x
+
+
+def is_yaml12_number(text: str) -> bool:
+    """Whether YAML 1.2 reads ``text``, unquoted, as a number (``YAML12_INT`` / ``YAML12_FLOAT``)."""
+    return bool(YAML12_INT.fullmatch(text) or YAML12_FLOAT.fullmatch(text))
 
 
 def parse_yaml(text: str, field: str, where: str) -> Any:
@@ -377,9 +463,20 @@ def _no_duplicates(field: str, where: str):
         for k, v in pairs:
             if k in out:
                 raise InputError(field, f"{where}: duplicate key {clip(k)}")
-            out[k] = v
+            out[k] = _json_text(v)
         return out
     return hook
+
+
+def _json_text(v: Any) -> Any:
+    """A JSON value with its strings (in lists too; an object's are marked when it is built) as a YAML loader reads
+    quoted ones (``quoted_text``): JSON's ``"1e5"`` is quoted text, which a job's numeric field refuses, as it refuses
+    ``"512"`` (fuzz45; until then it read 100000)."""
+    if isinstance(v, str):
+        return quoted_text(v)
+    if isinstance(v, list):
+        return [_json_text(x) for x in v]
+    return v
 
 
 def _json_depth_ok(obj: Any) -> bool:

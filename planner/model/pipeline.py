@@ -1274,10 +1274,10 @@ def chunk_inflight(pp: int, m: int, vpp: int, rank: int, group: int | None = Non
     >>> chunk_inflight(4, 8, 2, 0).tolist()
     [[7.0, 4.0], [8.0, 3.0]]
     """
-    fwd, bwd, chunk, warm, k = _interleaved_replay(pp, m, vpp, rank, group, extra)
+    done, _, warm, k = _interleaved_replay(pp, m, vpp, rank, group, extra)
     # after forward warm + k, backwards 0 .. k - 1 done (every forward in the warm-up: all held before the first
     # backward)
-    seen = fwd[-1:] if k is None else fwd[warm + k] - bwd[k]
+    seen = done([m * vpp]) if k is None else done(warm + k + 1) - done(k)[:, ::-1]
     seen = np.unique(seen, axis=0)
     out = np.ascontiguousarray(seen[seen.sum(axis=1) == seen.sum(axis=1).max()])
     out.setflags(write=False)
@@ -1285,27 +1285,34 @@ def chunk_inflight(pp: int, m: int, vpp: int, rank: int, group: int | None = Non
 
 
 def _interleaved_replay(pp: int, m: int, vpp: int, rank: int, group: int | None, extra: int) -> tuple:
-    """Megatron-Core's interleaved order on rank ``rank`` (``chunk_inflight``): (each chunk's forwards done after
-    forward op i, cumulative, (m vpp x vpp); the backwards done before backward op k, the same; each forward op's
-    chunk; the warm-up count; the steady steps k whose states cover every count vector, None where every forward is
-    in the warm-up). Within the full groups the counts repeat with period g vpp, so one period and the steps from
-    the last group on cover every vector."""
+    """Megatron-Core's interleaved order on rank ``rank`` (``chunk_inflight``): (``done(n)``, each chunk's forwards
+    among the first n forward ops (rows x vpp; the backwards before backward op k are ``done(k)`` with the chunks
+    reversed); ``chunk_of(i)``, forward op i's chunk; the warm-up count; the steady steps k whose states cover every
+    count vector, None where every forward is in the warm-up). Within the full groups the counts repeat with period
+    g vpp, so one period and the steps from the last group on cover every vector. Both in closed form, at the steps
+    asked only: until fuzz45 the whole (m vpp x vpp) table was built and summed, so a job's ``global_batch`` of 2^26
+    at PP8 VPP12 (its limit, one micro-batch a replica each) asked 77 GB and was killed, and 10^6 took 48 s."""
     total = m * vpp
     g = int(vpp_group_size(m, pp, group))
     warm = min(interleaved_warmup(pp, vpp, g, rank, extra), total)
-    # the schedule table's chunk of virtual micro-batch i (``_virtual_order``), in numpy: full groups of g through
-    # the chunks, then the last group of the rest
-    full = (m // g) * g * vpp
-    i = np.arange(total)
-    chunk = np.where(i < full, (i % max(g * vpp, 1)) // g, (i - full) // max(m - (m // g) * g, 1))
-    ops = np.zeros((total, vpp))
-    ops[i, chunk] = 1.0
-    fwd = np.cumsum(ops, axis=0)
-    bwd = np.concatenate([np.zeros((1, vpp)), fwd[:-1, ::-1]])  # backward k on chunk vpp - 1 - the table's
+    full = (m // g) * g * vpp  # the forward ops of the full groups (g micro-batches through each chunk in turn)
+    rest = m - (m // g) * g  # the last group's micro-batches
+    c = np.arange(vpp)
+
+    def done(n):
+        n = np.asarray(n)[:, None]
+        in_full = np.minimum(n, full)
+        counts = (in_full // (g * vpp)) * g + np.clip(in_full % (g * vpp) - c * g, 0, g)
+        return (counts + np.clip(n - full - c * max(rest, 1), 0, rest)).astype(np.float64)
+
+    def chunk_of(i):
+        return np.where(i < full, (i % max(g * vpp, 1)) // g, (i - full) // max(rest, 1))
     if warm == total:
-        return fwd, bwd, chunk, warm, None
-    k = np.arange(total - warm)
-    return fwd, bwd, chunk, warm, k[(k < g * vpp) | (k >= full - warm - g * vpp)]
+        return done, chunk_of, warm, None
+    steps = total - warm
+    head, tail = min(g * vpp, steps), max(full - warm - g * vpp, 0)  # (the first period, the last group's steps)
+    k = np.arange(steps) if tail <= head else np.concatenate([np.arange(head), np.arange(tail, steps)])
+    return done, chunk_of, warm, k
 
 
 @lru_cache(maxsize=2048)
@@ -1324,11 +1331,12 @@ def chunk_inflight_paired(pp: int, m: int, vpp: int, rank: int, group: int | Non
     >>> chunk_inflight_paired(4, 8, 2, 0).tolist()
     [[7.0, 4.0, 0.0], [8.0, 3.0, 1.0]]
     """
-    fwd, bwd, chunk, warm, k = _interleaved_replay(pp, m, vpp, rank, group, 1)
+    done, chunk_of, warm, k = _interleaved_replay(pp, m, vpp, rank, group, 1)
     if k is None:
-        seen = np.concatenate([fwd[-1:], [[-1.0]]], axis=1)
+        seen = np.concatenate([done([m * vpp]), [[-1.0]]], axis=1)
     else:  # before pair k: forwards 0 .. warm + k - 1 and backwards 0 .. k - 1 done
-        seen = np.concatenate([fwd[warm + k - 1] - bwd[k], chunk[warm + k][:, None].astype(np.float64)], axis=1)
+        seen = np.concatenate([done(warm + k) - done(k)[:, ::-1], chunk_of(warm + k)[:, None].astype(np.float64)],
+                              axis=1)
     seen = np.unique(seen, axis=0)
     held = seen[:, :-1].sum(axis=1)
     out = np.ascontiguousarray(seen[held == held.max()])

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import clip, from_validation, one_of
-from hardware_catalog.files import YAML12_BOOLS, yaml12_number
+from hardware_catalog.files import YAML12_BOOLS, YAML_SPACE, QuotedText, is_yaml12_number, yaml12_float, yaml12_number
 from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
 from planner import vocab as V
@@ -91,15 +91,18 @@ class _Strict(BaseModel):
 
 
 def _number_text(field: str, value: Any, whole: bool) -> Any:
-    """A numeric field's ``value`` where it is text: YAML 1.2's exponent float, which YAML 1.1 (PyYAML) reads as text
-    (``steps: 1e5``, ``qps: 1e-9``: its floats need a dot and a signed exponent), is the number YAML 1.2 reads
-    (hardware_catalog.files ``yaml12_number``, the rule catalog overrides share), so a refusal quotes the number ("got
-    1e-09", not "got '1e-9'") and an integer field takes a whole one. Other text that reads as a finite number is a
-    quoted number (``power_limit_w: "500"``, JSON's ``"global_batch": "512"``): text in YAML and JSON alike, which
-    pydantic's lax mode read as the number without a word, as it read ``"false"`` as a bool (qa68); refused, naming
-    the field and the remedy (qa69). A job file is typed by its author, so a number is written as one; a catalog
-    override's CSV cell is text by nature and keeps reading numbers (``hardware_catalog.catalog._Row``). Text that is
-    no number (``"abc"``, ``nan``, YAML 1.2's text) is left to the field's own check and its words.
+    """A numeric field's ``value`` where it is text: YAML 1.2's numbers that YAML 1.1 (PyYAML) reads as text (``steps:
+    1e5``, ``qps: 1e-9``: its floats need a dot and a signed exponent; ``-.5``, ``0o17``) are the numbers YAML 1.2
+    reads (hardware_catalog.files ``yaml12_number``, the rule catalog overrides share), so a refusal quotes the number
+    ("got 1e-09", not "got '1e-9'") and an integer field takes a whole one. Other text that YAML reads as a finite
+    number unquoted is a quoted number (``power_limit_w: "500"``, JSON's ``"global_batch": "512"``, and since fuzz45
+    ``"1e5"``: the loaders mark it, ``files.QuotedText``): text in YAML and JSON alike, which pydantic's lax mode read
+    as the number without a word, as it read ``"false"`` as a bool (qa68); refused, naming the field and the remedy
+    (qa69). A job file is typed by its author, so a number is written as one; a catalog override's CSV cell is text by
+    nature and keeps reading numbers (``hardware_catalog.catalog._Row``). Text Python reads as a number and YAML does
+    not (``６４``, ``٦٤``, ``6_4``, a no-break space around digits) is refused as no YAML number: until fuzz45 it was
+    called quoted, with the remedy "write the number unquoted" that still reads text. Text that is no number
+    (``"abc"``, ``nan``) is left to the field's own check and its words.
 
     >>> _number_text("steps", "1e4", whole=True), _number_text("qps", "abc", whole=False)
     (10000, 'abc')
@@ -107,16 +110,24 @@ def _number_text(field: str, value: Any, whole: bool) -> Any:
     Traceback (most recent call last):
     ...
     ValueError: power_limit_w: must be a number, got the text '500' (quoted: write the number unquoted)
+    >>> _number_text("global_batch", "６４", whole=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: global_batch: must be a number, got the text '６４' (YAML reads it as text: write the number in the digits 0-9, unquoted)
     """
-    number = yaml12_number(value, whole=whole)
+    number = value if isinstance(value, QuotedText) else yaml12_number(value, whole=whole)
     if not isinstance(number, str):
         return number
+    text = number.strip(YAML_SPACE)  # (YAML's white space only: a no-break space is text to it)
+    if is_yaml12_number(text) and math.isfinite(yaml12_float(text)):
+        raise ValueError(f"{field}: must be a number, got the text {clip(str(number))} (quoted: write the number unquoted)")
     try:
-        quoted = math.isfinite(float(number))
+        finite = math.isfinite(float(number))  # (Python's reading: what pydantic's lax mode would take)
     except ValueError:
         return number
-    if quoted:
-        raise ValueError(f"{field}: must be a number, got the text {clip(number)} (quoted: write the number unquoted)")
+    if finite:
+        raise ValueError(f"{field}: must be a number, got the text {clip(str(number))} (YAML reads it as text: write the "
+                         "number in the digits 0-9, unquoted)")
     return number
 
 
