@@ -304,7 +304,16 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     fixed bubble fraction (175B TP 4 PP 16 +0.3% vs PP 32 +5.5%): the 1F1B fill priced at the head's stage. Taken
     (``step_time.fill_excess``: the lighter stages fill and drain at their own pace, as Megatron's 1F1B and DeepSpeed's
     ``TrainSchedule`` both run it): vtrain_single 5.5 / 19.4 -> 5.3 / 19.2%, vtrain_multi 4.0 / 16.6 (0.812) -> 2.9 /
-    17.2% (0.808: the 39.1B TP <= 4 rows, 15-37% under before, go 0-5 points further under; 175B 0.906 -> 0.924)."""
+    17.2% (0.808: the 39.1B TP <= 4 rows, 15-37% under before, go 0-5 points further under; 175B 0.906 -> 0.924).
+
+    A tenth look (acc45g, 2026-12-06; docs/accuracy_log.md): the single-node PP 4 TP 1 rows still read under, more at
+    more micro-batches (mb 1: -7.4 / -12.6% at 2 / 16). Not the per-tick send: DeepSpeed's engine sends with a
+    blocking ``dist.send`` a message (runtime/pipe/p2p.py), two a micro-batch on the critical path, as priced; the PP 1
+    rows, which send nothing, carry the same deficit. Each PP 1 cell's time a micro-batch fitted as a + b x layers: the
+    layer-independent a (head, loss, embedding) is measured ~2x the prediction at TP 1 (mb 1: 7.1 / 11.2 ms vs 3.5 /
+    5.3 ms at h 1,024 / 2,048; TP 2: 3.6 / 4.3 vs 2.2 / 2.7), the per-layer b over-predicted 2-8%: cancelling at 12-24
+    layers, not at a pacing stage's 3-6, and weighing more as the bubble shrinks. That decomposition predicts every
+    PP 2 / 4 cell's tick deficit to within 0.5-0.9 ms (over), leaving no room for a send. Nothing changed."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",
