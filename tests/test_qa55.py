@@ -14,8 +14,10 @@ TPU_JOB = {"model": {"preset": "llama3-8b"},
            "parallel": {"tp": 1, "pp": 1}, "cluster": {"instance": "gcp:tpu-v6e-8", "nodes": 1}}
 
 
-def _maxtext(tmp_path, **framework):
+def _maxtext(tmp_path, recompute_full=False, **framework):
     job = {k: dict(v) for k, v in TPU_JOB.items()}
+    if recompute_full:
+        job["training"]["recompute"] = "full"
     job["training"]["framework"] = {"name": "maxtext", **framework}
     return str(write_job(tmp_path, job))
 
@@ -33,7 +35,16 @@ def test_remat_tensors_take_any_case_as_remat_policy_does(cli, tmp_path):
                          "--json")
     a, b = json.loads(out), json.loads(out2)
     assert a["step_time_s"] == b["step_time_s"] and a["memory_per_gpu_bytes"] == b["memory_per_gpu_bytes"]
-    assert "custom (offload decoder_layer_input; device mlpwo)" in out
+    # the policy applies to layers under remat: with training.recompute open, estimate runs none -- MaxText's
+    # remat_policy none, as the stack line says since QA 70 -- and says the job's policy is not used
+    # (training.unused_remat_policy); under recompute: full the stack line names the custom tensors
+    assert "remat_policy=none" in err + out and "training.framework.remat_policy custom not used" in " ".join(
+        (err + out).split())
+    code3, out3, err3 = cli("estimate", _maxtext(tmp_path, remat_policy="Custom", recompute_full=True,
+                                                 remat_tensors={"Decoder_Layer_Input": " Offload ", "MLPWO": "Device"}))
+    assert code3 == 0, err3
+    assert "custom (offload decoder_layer_input; device mlpwo)" in " ".join((out3 + err3).split())
+    assert "not used" not in out3 + err3
     # a name that folds to none of them is still refused with the names as spelled
     code, _, err = cli("estimate", _maxtext(tmp_path, remat_policy="custom",
                                             remat_tensors={"decoder_layer_input": "host"}))

@@ -300,9 +300,9 @@ def left_out(job: JobSpec, simulated: bool, plan: Plan | None = None) -> tuple[s
     line = evaluation_line(plan.cost.evaluation if plan is not None else None)
     if line:
         out.append(line)
-    line = unused_partial_recompute(job, plan)
-    if line:
-        out.append(line)
+    for line in (unused_partial_recompute(job, plan), unused_remat_policy(job, plan)):
+        if line:
+            out.append(line)
     return tuple(out)
 
 
@@ -319,6 +319,26 @@ def unused_partial_recompute(job: JobSpec, plan: Plan | None) -> str:
             f"recompute, and the recommended plan runs "
             f"recompute {plan.config.recompute} (training.recompute is open, and the search found it "
             "better); set training.recompute: full to plan with them")
+
+
+def unused_remat_policy(job: JobSpec, plan: Plan | None) -> str:
+    """MaxText's ``training.framework.remat_policy`` (and its ``remat_tensors``) the job sets, when the plan does not
+    run full recompute: the policy names what a layer under remat keeps (MaxText decoders.py ``get_remat_policy``),
+    so a plan without recompute runs ``remat_policy: none`` (planner.model.stacks ``remat_policy_run``, the stack
+    line and the launch keys) and the job's policy is not what was priced -- said, as ``unused_partial_recompute``
+    says of Megatron's split. Since QA 70 the stack line names the policy the plan runs; a job that wrote
+    ``remat_policy: custom`` with ``training.recompute`` open read ``remat_policy=none`` with no word why. "" when
+    the policy is used, is ``none`` or is not set."""
+    fw = job.training.framework
+    policy = getattr(fw, "remat_policy", None) if fw is not None else None
+    if policy in (None, "none") or plan is None or plan.config.recompute == "full":
+        return ""
+    why = ("training.recompute is left open: estimate runs none, recommend what its search ranks first"
+           if job.training.recompute is None else
+           f"the job sets training.recompute: {job.training.recompute}")
+    return (f"training.framework.remat_policy {policy} not used: MaxText applies it to layers under remat "
+            f"(training.recompute: full), and the plan runs recompute {plan.config.recompute} ({why}), which is "
+            "MaxText's remat_policy none; set training.recompute: full to plan with it")
 
 
 def _as_written(fn):
