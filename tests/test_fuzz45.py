@@ -367,7 +367,7 @@ def test_the_interleaved_replay_at_the_global_batch_limit_is_bounded():
     finally:
         tracemalloc.stop()
     assert peak < 20 * 2**20, peak
-    big = chunk_inflight.__wrapped__(8, 1 << 26, 12, 0)
-    assert big.shape == (42, 12) and set(big.sum(axis=1)) == {(8 - 1) * 2 + 11 * 8 + 1}  # (the warm-up + 1)
+    big = chunk_inflight.__wrapped__(8, 1 << 26, 12, 0)  # (42 states until mbgroup45 kept the turning ones only)
+    assert big.shape == (22, 12) and set(big.sum(axis=1)) == {(8 - 1) * 2 + 11 * 8 + 1}  # (the warm-up + 1)
     assert chunk_inflight_paired.__wrapped__(8, 1 << 26, 12, 3).shape[1] == 13
     assert chunk_inflight.__wrapped__(4, 8, 2, 0).tolist() == [[7.0, 4.0], [8.0, 3.0]]

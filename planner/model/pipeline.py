@@ -430,9 +430,10 @@ def chunk_spread(ranks, pp: int, vpp: int) -> tuple[int, ...]:
 def _split_inflight(pp: int, vpp: int) -> tuple:
     """Per rank, the count vectors ``chunk_inflight`` gives its chunks at the schedule's steady state (as tuples,
     for ``split_cost``'s plain-Python sums): at m = 2 pp micro-batches (Megatron-Core's default group of pp), whose
-    peak vectors every m = k pp with k >= 2 shares (checked for pp 2..16, vpp 2..8, k 2..11: within full groups the
-    counts repeat with period pp vpp, and the warm-up ends inside the second group). The split is chosen once per
-    (layers, pp, vpp), before any row's m; the old even spread priced the same steady total, warm-up + 1."""
+    peak vectors (and so their weighted maxima) every m = k pp with k >= 2 shares (checked for pp 2..16, vpp 2..8,
+    k 2..11: within full groups the counts repeat with period pp vpp, and the warm-up ends inside the second group).
+    The split is chosen once per (layers, pp, vpp), before any row's m; the old even spread priced the same steady
+    total, warm-up + 1."""
     return tuple(tuple(tuple(x) for x in chunk_inflight(pp, 2 * pp, vpp, r).tolist()) for r in range(pp))
 
 
@@ -1257,9 +1258,11 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
 @lru_cache(maxsize=2048)
 def chunk_inflight(pp: int, m: int, vpp: int, rank: int, group: int | None = None, extra: int = 0) -> np.ndarray:
     """Micro-batches each of pipeline rank ``rank``'s ``vpp`` model chunks holds at its peaks under the interleaved
-    schedule: (states x vpp), one row per distinct count vector after a forward of the steady 1F1B phase (or, all
-    forwards in the warm-up, the one after it), the rows whose total is the peak's (every other is a warm-up
-    prefix of one of them, which holds no more on any chunk). A replay of Megatron-Core's order
+    schedule: (states x vpp), one row per distinct count vector after a forward of the steady 1F1B phase at the
+    schedule's turning steps (``_turning_steps``: every other steady state lies between two of them, so any
+    weighted sum of the counts peaks at one of them; or, all forwards in the warm-up, the one after it), the rows
+    whose total is the peak's (every other is a warm-up prefix of one of them, which holds no more on any chunk). A
+    replay of Megatron-Core's order
     (pipeline_parallel/schedules.py ``forward_backward_pipelining_with_interleaving``): the
     ``get_pp_rank_microbatches`` warm-up ``(pp - rank - 1) * 2 + (vpp - 1) * group`` chunk forwards (``extra``
     more: the MoE all-to-all overlap's one, combined_1f1b), then forward k + warm-up and backward k alternating;
@@ -1288,9 +1291,10 @@ def _interleaved_replay(pp: int, m: int, vpp: int, rank: int, group: int | None,
     """Megatron-Core's interleaved order on rank ``rank`` (``chunk_inflight``): (``done(n)``, each chunk's forwards
     among the first n forward ops (rows x vpp; the backwards before backward op k are ``done(k)`` with the chunks
     reversed); ``chunk_of(i)``, forward op i's chunk; the warm-up count; the steady steps k whose states cover every
-    count vector, None where every forward is in the warm-up). Within the full groups the counts repeat with period
-    g vpp, so one period and the steps from the last group on cover every vector. Both in closed form, at the steps
-    asked only: until fuzz45 the whole (m vpp x vpp) table was built and summed, so a job's ``global_batch`` of 2^26
+    count vector's weighted maxima, None where every forward is in the warm-up). Within the full groups the counts
+    repeat with period g vpp, so one period and the steps from the last group on cover every vector, and of those
+    only the turning steps (``_turning_steps``, O(vpp) of them) are kept. Both in closed form, at the steps asked
+    only: until fuzz45 the whole (m vpp x vpp) table was built and summed, so a job's ``global_batch`` of 2^26
     at PP8 VPP12 (its limit, one micro-batch a replica each) asked 77 GB and was killed, and 10^6 took 48 s."""
     total = m * vpp
     g = int(vpp_group_size(m, pp, group))
@@ -1311,8 +1315,30 @@ def _interleaved_replay(pp: int, m: int, vpp: int, rank: int, group: int | None,
         return done, chunk_of, warm, None
     steps = total - warm
     head, tail = min(g * vpp, steps), max(full - warm - g * vpp, 0)  # (the first period, the last group's steps)
-    k = np.arange(steps) if tail <= head else np.concatenate([np.arange(head), np.arange(tail, steps)])
+    spans = ((0, steps),) if tail <= head else ((0, head), (tail, steps))
+    k = np.unique(np.concatenate([_turning_steps(lo, hi, warm, g, full, rest, vpp) for lo, hi in spans]))
     return done, chunk_of, warm, k
+
+
+def _turning_steps(lo: int, hi: int, warm: int, g: int, full: int, rest: int, vpp: int) -> np.ndarray:
+    """The steady steps k in [lo, hi) at which ``_interleaved_replay``'s states turn: its first and last, and each
+    k (and k - 1) where forward op k + o starts a run of one chunk's ops, o in (0, warm, warm + 1) (the backward
+    k, the paired forward warm + k, the forward after the warm-up's warm + k + 1). Between two of them every
+    state is done(k + o) - done(k) reversed with both ops inside one chunk's run, so the counts move by one
+    fixed vector a step (and the pair's forward chunk holds): any weighted sum of a state's counts (the bytes
+    ``memory.chunk_activations`` and ``split_cost`` take the max of, with the pair's one layer) is linear in k
+    there, its max at one end. So these O(vpp) states give every max the g x vpp states of a period give
+    (mbgroup45: an explicit ``microbatch_group_size`` of 65,536 at PP8 VPP12 kept 327,696 states and the plan took a
+    minute). Runs start every g ops in the full groups (``chunk_of``) and every ``rest`` ops in the last group."""
+    out = [np.array([lo, hi - 1])]
+    for o in (0, warm, warm + 1):
+        a, b = lo + o, hi + o  # op indices whose run start moves a step in [lo, hi)
+        runs = np.arange(-(-a // g) * g, min(b, full) + 1, g)
+        last = full + np.arange(1, vpp) * rest if rest else np.zeros(0, dtype=np.int64)
+        at = np.concatenate([runs, last[(last >= a) & (last <= b)]]) - o
+        out += [at, at - 1]
+    k = np.concatenate(out)
+    return k[(k >= lo) & (k < hi)]
 
 
 @lru_cache(maxsize=2048)
@@ -1326,7 +1352,8 @@ def chunk_inflight_paired(pp: int, m: int, vpp: int, rank: int, group: int | Non
     layer's state released after its phase, ``b_layer.release_state()``), so while the forward's chunk saves its
     layers 0 .. i the backward's has freed its top i: the rank holds the state before the pair and one layer more,
     not the forward's whole chunk beside the backward's (``chunk_inflight`` with ``extra`` 1, a chunk high by all but
-    one of its layers). Only the rows whose totals are the peak's are kept (as ``chunk_inflight``).
+    one of its layers). Only the turning states and the rows whose totals are the peak's are kept (as
+    ``chunk_inflight``).
 
     >>> chunk_inflight_paired(4, 8, 2, 0).tolist()
     [[7.0, 4.0, 0.0], [8.0, 3.0, 1.0]]
