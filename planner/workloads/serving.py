@@ -497,10 +497,16 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     n_busy = np.minimum(L / np.where(busy > 0, busy, 1.0), cap)  # L = 0: busy 0, n_busy 0
     T = np.maximum(float(budget), np.asarray(batch, dtype=np.float64))  # the engine's budget is >= its batch
     # of the others, those decoding: a request spends ~N / T steps prefilling and O - 1 decoding (one output token:
-    # none decode; the others' prompts are the prefill budget's queue, below)
-    dec = others * (O - 1.0) / (O - 1.0 + np.maximum(N / T, 1.0))
-    # the running iteration's prompt tokens, at most the budget its decodes leave
-    running = lumped_iteration(im, s, n_busy, T, prefilling=np.minimum(n_busy, np.maximum(T - n_busy, 0.0) * O / N))
+    # none decode; the others' prompts are the prefill budget's queue, below), at most the d the budget keeps
+    # decoding with them and the request in the slots (``budget_decodes``, the throughput's rule, srvq45): vLLM V1
+    # gives the budget to the running decodes first, so where the room cannot hold the intake only d decode and the
+    # room left is budget - d = d x N / O, and the budget queue's capacity at full slots is the throughput (QA 70's
+    # chat job on Azure A100 TP2 at batch 96, budget 512: 94.1 decodes, a room of 418 and 11.36 req/s, against the
+    # throughput's 85.33 and 11.60)
+    dec = np.minimum(others * (O - 1.0) / (O - 1.0 + np.maximum(N / T, 1.0)), budget_decodes(s, others + 1.0, T))
+    # the running iteration: its decodes as the budget keeps them, its prompt tokens at most the budget they leave
+    d_busy = budget_decodes(s, n_busy, T)
+    running = lumped_iteration(im, s, d_busy, T, prefilling=np.minimum(d_busy, np.maximum(T - d_busy, 0.0) * O / N))
     room = np.maximum(T - dec, 1.0)  # the budget left for prompt chunks once the running decodes have theirs
 
     def own(n, dec, room):
@@ -608,11 +614,26 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
 
 
 def time_in_service(im: IterationModel, s: ServingSpec, L, b, batch: int, budget: int = REALTIME_TOKEN_BUDGET):
-    """W: a request's mean time in a slot with ``L`` others in flight and ``b`` decoding (vectorised): its TTFT beside
-    them (``llm_ttft`` without a rate) and O - 1 decode steps as the engine runs them at b (``lumped_iteration``: the
-    b - 1 others' next prompts in lumps). ``screen_concurrency``'s W(L) and ``slot_service``'s W(n)."""
-    return (llm_ttft(im, s, L, batch, budget=budget)
+    """W: a request's mean time in a slot with ``L`` others in flight and ``b`` in the slots (vectorised): its TTFT
+    beside them (``llm_ttft`` without a rate) and O - 1 decode steps as the engine runs them at b
+    (``lumped_iteration``: the b - 1 others' next prompts in lumps). ``screen_concurrency``'s W(L) and
+    ``slot_service``'s W(n).
+
+    Where the budget binds (``budget_decodes`` < b: the room beside b decodes cannot hold their prompt intake) the
+    slots turn over at the budget's intake, the real-time throughput's rule: vLLM V1's scheduler gives each step's
+    budget to the running decodes first, then to prompt chunks (vllm/v1/core/sched/scheduler.py ``schedule``), so d
+    keep decoding, d / O requests finish a step, and the other b - d slots wait in their prompts' chunks; Little's law
+    over the b slots, W = b / ``replica_throughput`` = b x O x step(d) / d, and the slot queue's full-occupancy rate
+    batch / W(batch) is the throughput figure. Until srvq45 W priced b decodes there, a rate over the throughput where
+    the step is memory-bound or the batch past d: QA 70's chat job (llama3-8b, 1,500 / 300 tokens) on gcp
+    a3-highgpu-8g H100 TP1 at batch 118, budget 512, 14.45 req/s against the throughput's 14.30; Azure A100 TP2 at
+    batch 128 11.76 against 11.60 (docs/serving_notes.md, srvq45)."""
+    free = (llm_ttft(im, s, L, batch, budget=budget)
             + (s.output_tokens - 1) * lumped_iteration(im, s, b, budget, prefilling=b - 1.0))
+    binds = budget_decodes(s, b, budget) < b
+    if not np.any(binds):
+        return free
+    return np.where(binds, b / replica_throughput(im, s, b, budget)[1], free)
 
 
 def slot_service(im: IterationModel, s: ServingSpec, batch: int, budget: int = REALTIME_TOKEN_BUDGET) -> np.ndarray:
@@ -647,6 +668,13 @@ def budget_batch(s: ServingSpec, b, budget):
     O = s.output_tokens
     per_seq = (s.prompt_tokens - shared_prefix(s)) / O + (O > 1)  # budget tokens a slot takes a step: its decode's one
     return np.minimum(np.asarray(b, dtype=np.float64), budget / per_seq)
+
+
+def budget_decodes(s: ServingSpec, b, budget):
+    """The sequences that decode a step with ``b`` in flight at token budget ``budget`` (vectorised), as the real-time
+    throughput (``replica_throughput``) and the slot queue's time in service (``time_in_service``) both price them:
+    ``budget_batch``, except at one output token, where no slot decodes and the step prices the b prompts whole (b)."""
+    return budget_batch(s, b, budget) if s.output_tokens > 1 else np.asarray(b, dtype=np.float64)
 
 
 #: the first token budget (vLLM ``max_num_batched_tokens``) an offline backlog is planned at, kept on a tie
@@ -1003,7 +1031,7 @@ def replica_throughput(im: IterationModel, s: ServingSpec, batch, budget: int) -
     # b prompts whole (f = 1), linear in their tokens as the engine's budget-sized chunks are. At d = budget / N the
     # model's decode row a slot (none in the engine) tips a step past a 128-row GEMM tile: llama3.1-8b 128 / 1 on one
     # H100 at 2,048 read 209.4 req/s against the simulated 217.8 (at b: 216.4), 2,000 / 1 12.96 against 13.43 (13.52)
-    d = budget_batch(s, batch, budget) if s.output_tokens > 1 else np.asarray(batch, dtype=np.float64)
+    d = budget_decodes(s, batch, budget)
     step = lumped_iteration(im, s, d, budget)
     return step, d / (s.output_tokens * step)
 
