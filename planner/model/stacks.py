@@ -244,10 +244,22 @@ class LowPrecisionRecipe:
     and column-wise amax), so the compute stream waits on it. True for per-tensor current scaling (``tensorwise``:
     TE ``Float8CurrentScaling``) and ``nvfp4``. Not delayed scaling (its amaxes go into the history and one coalesced
     all-reduce of every module's amax runs at the outermost autocast exit, ``reduce_and_update_fp8_tensors``: one a
-    pass, not one a GEMM, not priced), not MXFP8 or block-wise FP8 (block scales are local), not TE's
+    pass, not one a GEMM: ``pass_amax_allreduce`` below), not MXFP8 or block-wise FP8 (block scales are local), not TE's
     ``GroupedLinear`` (its ``_customize_quantizers_float8_current_scaling`` sets no reduction: the experts' inputs are
     not gathered over TP by TE). Priced where the stack's linears are TE's TP modules (``Stack.te_tp_linears``):
     step_time ``sp_amax_allreduces``.
+
+    ``pass_amax_allreduce``: delayed scaling's amax reduction (amaxd45). Its quantisers write each tensor's amax into
+    the module's history and scale with the history's, so no GEMM waits on a collective; instead
+    transformer_engine/pytorch/fp8.py ``FP8GlobalStateManager.reduce_and_update_fp8_tensors`` concatenates every
+    module's current amaxes (``global_amax_buffer``: 3 a GEMM forward -- input, weight, output --, 2 backward) and
+    all-reduces them (MAX) over the autocast's ``fp8_group`` in one ``torch.distributed.all_reduce(...,
+    async_op=False)`` -- the compute stream waits on it -- then runs one fused amax-and-scale update. It runs where
+    the outermost ``fp8_autocast`` exits (``fp8_autocast_exit``: once per forward of each autocast region) and at
+    the end of the region's backward (linear.py / layernorm_linear.py / layernorm_mlp.py set
+    ``ctx.reduce_and_update_bwd_fp8_tensors`` on the region's first FP8 module, whose backward runs last). True for
+    ``delayed`` only (``DelayedScaling.reduce_amax`` defaults True); which group is the stack's
+    (``Stack.te_amax_reduction``): step_time ``pass_amax_allreduces``.
     """
 
     name: str
@@ -261,6 +273,7 @@ class LowPrecisionRecipe:
     split_kernels: float = 0.0
     sm100: tuple = ()  # (peak, gemm_rel, cast_bytes) on compute capability 10.x, where the recipe runs another path
     sp_amax_allreduce: bool = False  # TE all-reduces a gathered SP input's amax over TP before its cast
+    pass_amax_allreduce: bool = False  # TE all-reduces every module's amax once a pass (delayed scaling)
 
 
 #: Transformer Engine's GEMM profiling guide (NVIDIA/TransformerEngine docs/features/low_precision_training/
@@ -291,7 +304,7 @@ RECIPES = {
                                      param_gather_bytes=1.0, transpose_bytes=1.0, split_kernels=3.0,
                                      sp_amax_allreduce=True),
     "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0,
-                                  transpose_bytes=1.0),
+                                  transpose_bytes=1.0, pass_amax_allreduce=True),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
     "blockwise": LowPrecisionRecipe("blockwise", cast_bytes=2.0 + 1.0 + 1.0 + 2 * 4.0 / 128, weight_casts="microbatch",
                                     gemm_rel=0.92 * ((1358 + 1304) / 2) / ((1290.1 + 1377.3 + 1382.2) / 3),
@@ -463,6 +476,15 @@ class Stack:
     #: amax over TP first (step_time ``sp_amax_allreduces``). Off where TE linears run under another TP (NeMo
     #: AutoModel's DTensor plans pass no ``sequence_parallel`` to ``te.Linear``)
     te_tp_linears: bool = False
+    #: the stack runs Transformer Engine's ``fp8_autocast`` with Megatron-Core's amax reduction group as its
+    #: ``fp8_group``: megatron/core/fp8_utils.py ``get_fp8_context`` passes ``parallel_state.get_amax_reduction_group(
+    #: with_context_parallel=True, tp_only_amax_red=config.tp_only_amax_red)``, by default
+    #: ``_TENSOR_AND_DATA_PARALLEL_GROUP_WITH_CP``: the TP x CP x DP ranks of one pipeline stage (contiguous under
+    #: the default ``tp-cp-ep-dp-pp`` rank order), and under delayed scaling TransformerBlock enters it once around
+    #: the block (one region a model chunk). A recipe with ``LowPrecisionRecipe.pass_amax_allreduce`` all-reduces the
+    #: amaxes over that group once a pass (step_time ``pass_amax_allreduces``). Off for megatron-core-gaudi (Intel's
+    #: TE over HCCL, not NCCL's latency model)
+    te_amax_reduction: bool = False
     #: without TP comm overlap (``tp_overlap="none"``) the column-parallel linears' backward issues
     #: its TP collectives asynchronously under its own GEMMs: the SP input re-gather under the
     #: dgrad, the dgrad reduce-scatter / all-reduce under the wgrad (physics.tp_exposed_async_bwd:
@@ -2604,7 +2626,7 @@ STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", has_compile=False, has_grad_accum_fusion=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
-        caches_fp8_weights=True, te_linears=True, te_tp_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
+        caches_fp8_weights=True, te_linears=True, te_tp_linears=True, te_amax_reduction=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
@@ -2899,8 +2921,9 @@ STACKS["megatron-core-gaudi"] = replace(
     doc_masking=False, has_zero3=False, has_megatron_fsdp=False, overlap_grad_reduce=False, overlap_param_gather=False,
     module_recompute=False, offloads=(), optimizer_offload_zero=0, moe_dispatchers=("alltoall",),
     has_moe_a2a_overlap=False, has_cuda_graphs=False, cp_comm_types=(),
-    # Intel's TE (intel_transformer_engine.py) runs delayed scaling; its quantisers are not TE's current-scaling ones
-    te_tp_linears=False,
+    # Intel's TE (intel_transformer_engine.py) runs delayed scaling; its quantisers are not TE's current-scaling ones,
+    # its amax reduction runs over HCCL, whose latency NCCL's tuning model does not price
+    te_tp_linears=False, te_amax_reduction=False,
     # core_r0.9.0 has the native fused loss (megatron/core/fusions/fused_cross_entropy.py) but no
     # --cross-entropy-fusion-impl (TE's kernel came to Megatron-Core later) and Intel's TE has no such kernel
     ce_fusions=("none", "native"),

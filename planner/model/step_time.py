@@ -1070,6 +1070,12 @@ def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Stack):
     return moe_ar
 
 
+def nccl_link(hw: HardwareOption) -> str:
+    """NCCL's hop type inside this part's node (comm ``NCCL_LL_HOP_S``): "pci" where its GPUs talk over PCIe, else
+    "nvlink"."""
+    return "pci" if str(getattr(hw.gpu, "intra_node_link", "")).startswith("PCIe") else "nvlink"
+
+
 def sp_amax_allreduces(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack) -> PassTimes:
     """Transformer Engine's amax all-reduces of one layer under sequence parallelism (stacks.LowPrecisionRecipe
     ``sp_amax_allreduce``: per-tensor current scaling and NVFP4, on a stack whose linears are TE's TP modules,
@@ -1088,7 +1094,7 @@ def sp_amax_allreduces(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: St
     sh = ssm.layer_shares(m)
     shared = float(bool(m.moe.shared_experts)) if m.moe is not None else 0.0
     pairs = sh["*"] + sh["M"] + sh["-"] + sh["E"] * shared
-    link = "pci" if str(getattr(hw.gpu, "intra_node_link", "")).startswith("PCIe") else "nvlink"
+    link = nccl_link(hw)
     t = np.where(np.asarray(c.sp, dtype=bool) & (c.tp > 1), small_allreduce_time(c.tp, 1, c.g, link), 0.0)
     t = t * pairs * (1.0 - c.bf16_share)
     return PassTimes(t, t)
@@ -2888,12 +2894,33 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
                   t_opt=t_opt, t_dp=t_dp, nccl_sms=nccl_sms, rs_last=rs_last)
 
 
+def pass_amax_allreduces(t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs):
+    """Seconds a micro-batch's forward (and as many its backward) waits on delayed scaling's amax all-reduce
+    (stacks.LowPrecisionRecipe ``pass_amax_allreduce``, on a stack with ``Stack.te_amax_reduction``): TE's
+    ``reduce_and_update_fp8_tensors`` all-reduces every module's amaxes in one blocking call where each
+    ``fp8_autocast`` region's forward ends and where its backward ends; Megatron-Core's TransformerBlock is one
+    region, so one call a model chunk (``Candidates.chunks``) and pass. Its group is Megatron's amax reduction group,
+    the stage's TP x CP x DP ranks (gpus / pp, consecutive: stride 1), priced at NCCL's LL latency over its span
+    (comm ``small_allreduce_time``: the network's tree / ring hops where DP crosses nodes, the PCI step where the
+    part's GPUs talk over PCIe). The message, 3 amaxes a GEMM forward and 2 backward (4-byte each: ~50 B a dense
+    layer, a few KB a stage), is priced by its latency alone, as amax45's 4-byte ones; the bytes' term and the one
+    fused amax-and-scale update kernel after the call are not priced."""
+    if not (t.precision == "fp8" and s.fw.recipe.pass_amax_allreduce and getattr(s.fw, "te_amax_reduction", False)):
+        return np.zeros(s.n)
+    link = nccl_link(hw)
+    return c.chunks * small_allreduce_time(c.gpus / c.pp, 1, s.g, link)
+
+
 def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
                       st: StageTimes, dpt: DpStep) -> StageTimes:
     """``st`` with the per-micro-batch passes over the rank's parameters: unfused gradient accumulation
-    (Stack.grad_accum_pass, ``grad_accum_pass``) and AMP's weight casts (``autocast_cast_bytes``)."""
+    (Stack.grad_accum_pass, ``grad_accum_pass``), AMP's weight casts (``autocast_cast_bytes``) and delayed scaling's
+    amax all-reduce (``pass_amax_allreduces``, booked with TP's communication as amax45's SP amaxes are)."""
     fw, eff, D, dinv = s.fw, s.eff, dpt.D, dpt.dinv
     t_fwd_mb, t_bwd_mb, per_mb = st.t_fwd_mb, st.t_bwd_mb, dict(st.per_mb)
+    amax = pass_amax_allreduces(t, c, hw, s)
+    t_fwd_mb, t_bwd_mb = t_fwd_mb + amax, t_bwd_mb + amax
+    per_mb["comm_tp"] = per_mb["comm_tp"] + 2.0 * amax
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
     # (not modelled)
