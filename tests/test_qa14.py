@@ -32,16 +32,19 @@ def test_a_plans_config_fed_back_as_parallel_runs_the_same_layout(cli, tmp_path)
 SERVE = "model: {preset: llama3-8b}\nserving: {qps: 10000, p99_latency_ms: 100, ttft_ms: 2000}\n"
 
 
-@pytest.mark.parametrize("constraint,field,start", [
-    ("budget_usd: 1", "constraints.budget_usd", "a real-time service runs without an end"),
-    ("deadline_hours: 1", "constraints.deadline_hours", "a real-time service is sized for serving.qps"),
-    # held to now (tests/test_serving_constraints.py): 1 GPU serves nowhere near 10,000 QPS
-    ("max_gpus: 1", "constraints.max_gpus", "no option meets the constraints; nearest: "),
+@pytest.mark.parametrize("constraint,hardware,field,start", [
+    ("budget_usd: 1", "", "constraints.budget_usd", "a real-time service runs without an end"),
+    ("deadline_hours: 1", "", "constraints.deadline_hours", "a real-time service is sized for serving.qps"),
+    # held to now (tests/test_serving_constraints.py): 1 GPU serves nowhere near 10,000 QPS. The cap is held on each
+    # sized option whatever its hardware (``serving._hold``), so one GPU type is enough to see the refusal: every GPU
+    # on every cloud sized ~200 options for the same first words, about ten times the CPU
+    ("max_gpus: 1", "cluster: {gpu: H100}\n", "constraints.max_gpus", "no option meets the constraints; nearest: "),
 ])
-def test_serve_refuses_constraints_a_real_time_job_cannot_hold(cli, tmp_path, constraint, field, start):
+def test_serve_refuses_constraints_a_real_time_job_cannot_hold(cli, tmp_path, constraint, hardware, field, start):
     """``constraints.max_gpus: 1`` at 10,000 QPS recommended 606 replicas on 76 nodes; budget and deadline
     were ignored the same way. A real-time service has no end for a total budget or a deadline to hold to."""
-    code, out, err = cli("serve", write_job(tmp_path, SERVE + f"constraints: {{{constraint}}}\n"), "--no-simulate")
+    code, out, err = cli("serve", write_job(tmp_path, SERVE + f"constraints: {{{constraint}}}\n" + hardware),
+                         "--no-simulate")
     assert code == 2, out
     assert err.startswith(f"error: {field}: {start}") and err.count("\n") == 1, err
 
@@ -60,7 +63,9 @@ def test_serve_says_it_does_not_apply_a_node_count(cli, tmp_path):
 
 def test_serve_keeps_training_constraints_of_a_job_that_also_trains(cli, tmp_path):
     """A job with a training section keeps its constraints for recommend; serve plans its serving part."""
-    text = SERVE + "training: {tokens: 1.0e9}\nconstraints: {max_gpus: 64}\n"
+    # one GPU type (the serving part on every GPU of every cloud was ten times the CPU for the same exit code): the
+    # training constraints are kept whatever hardware the serving part is sized on
+    text = SERVE + "training: {tokens: 1.0e9}\nconstraints: {max_gpus: 64}\ncluster: {gpu: H100}\n"
     code, out, err = cli("serve", write_job(tmp_path, text), "--no-simulate")
     assert code == 0, err
 
