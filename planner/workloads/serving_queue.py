@@ -167,6 +167,12 @@ JSQ_CHAIN_MAX = 512
 #: the idle servers the chain keeps: up to the mean idle count R - a plus this many sd of the busy count (sqrt(a),
 #: M/M/inf's Poisson); the probability on the cut edge is under 1e-10 from 64 to 1,024 replicas at 80-98% busy
 JSQ_IDLE_SDS = 6.0
+#: a pooled queue's P(wait) (Erlang C) under which ``jsq_wait_probability`` takes it for the chain's: JSQ waits less
+#: than the pooled queue, so the chain's value is smaller still, and a probability this small moves no p99 (the screen's
+#: tails are P(wait) x e^(-t / scale) against 1e-2). At low load the chain keeps every idle count (its cut is R), ~R^2 / 4
+#: phases over 2R levels: 512 one-slot replicas at 10-50% busy took 2.5-5.7 s a call on a shared 2-core machine, and a
+#: bursty job at max_batch 1 (fuzz45b: mmpp 1000x, 0.1% share, 1 s bursts at 40 QPS) asked ~200 such loads, past 80 s
+JSQ_NEGLIGIBLE_WAIT = 1e-12
 
 
 @functools.lru_cache(maxsize=1 << 12)  # the screen asks again for each instance type with the same GPUs
@@ -204,7 +210,8 @@ def jsq_wait_probability(replicas: int, load: float) -> float:
     x sqrt(JSQ_CHAIN_MAX / R). Measured on the chain, P(wait) x sqrt(R) at beta 1.13 is 0.468 / 0.505 / 0.533 /
     0.554 / 0.569 at 64 / 128 / 256 / 512 / 1,024 replicas (still rising: the scaled value reads 2.6% under at
     1,024). Against discrete events (``benchmarks/jsq_wait.py --many``) see docs/serving_notes.md (servetpot36).
-    1 at a >= R.
+    1 at a >= R. Where the pooled queue's Erlang C is under ``JSQ_NEGLIGIBLE_WAIT`` that bound is the answer (at 128 /
+    256 / 512 replicas, 10-95% busy, the chain read 0.14-0.90x Erlang C; fuzz45b).
 
     >>> round(jsq_wait_probability(1, 0.5), 4), round(jsq_wait_probability(2, 1.0), 4)  # M/M/1: rho
     (0.5, 0.3182)
@@ -218,6 +225,9 @@ def jsq_wait_probability(replicas: int, load: float) -> float:
         return 0.0
     if lam >= R:
         return 1.0
+    pooled = float(erlang_c(R, lam))
+    if pooled < JSQ_NEGLIGIBLE_WAIT:  # an upper bound too small to matter: the chain is skipped (fuzz45b)
+        return pooled
     if R > JSQ_CHAIN_MAX:  # the Halfin-Whitt scaling from the chain at JSQ_CHAIN_MAX replicas, the same beta
         r0 = JSQ_CHAIN_MAX
         a0 = r0 - (R - lam) / math.sqrt(R) * math.sqrt(r0)
