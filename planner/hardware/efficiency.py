@@ -105,7 +105,15 @@ class Efficiency:
     def _table_correction(self, m, n, k, eff):
         """Scale the analytic shape curve by measured/predicted at the nearest measured shape
         (nearest in log2 space), so that measured shapes are reproduced exactly and shapes in
-        between inherit the correction of their closest measurement."""
+        between inherit the correction of their closest measurement.
+
+        The result is held at or under the fastest the profile states (``gemm_max``, the fitted large-GEMM
+        ceiling, or its fastest measured row; each <= 1, README "Calibration profiles"): the ratio at a grid's
+        edge is carried to shapes past it, where the analytic curve keeps rising, and at a small edge shape
+        the curve's 128 x 128 tiles (``gemm_util``) under-predict the kernel cuBLAS picks, so the ratio is
+        large. Until QA 73 a profile with a 1024^3 row at 0.42 of peak, ``gemm_max`` 0.10 and
+        ``gemm_k_half`` 8192 priced an 8k x 4k x 14k GEMM at 3.09 of the H100's peak and
+        ``examples/llama3-8b-estimate.yaml`` at "MFU 114%"."""
         pts = np.asarray(self.gemm_table, dtype=np.float64).reshape(-1, 4)
         if len(pts) == 0:
             return eff
@@ -119,7 +127,7 @@ class Efficiency:
         for s in range(0, len(q), 1 << 15):  # chunks bound the (queries x points) distance matrix
             d = ((q[s:s + (1 << 15), None, :] - grid[None]) ** 2).sum(-1)
             nearest[s:s + (1 << 15)] = d.argmin(axis=1)
-        return eff * ratio[nearest].reshape(M.shape)
+        return np.minimum(eff * ratio[nearest].reshape(M.shape), max(self.gemm_max, float(pe.max())))
 
     def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0, batch=1.0):
         """Seconds for ``batch`` independent (m x k) @ (k x n) GEMMs run as one batched kernel
