@@ -32,6 +32,9 @@ class Simulation(Record):
 
             out["hardware"] = jsonable(self.estimate.hardware)
             out["config"] = jsonable(self.estimate.config)
+            cf = getattr(self.estimate.cost, "checkpoint_failures", None)
+            if cf:  # the pauses' save size and write rate, the failures counted: the text's checkpoints line (QA 73)
+                out["checkpoint_failures"] = jsonable(cf)
         if self.measured:
             out["measured"] = list(self.measured)
         return out
