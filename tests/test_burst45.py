@@ -8,26 +8,15 @@ read 7,752 ms where the simulated hour reads 52 (its fleet never filled: the 139
 slots). Each test fails on the code before serve45 (the functions did not exist; the screen read 7,752 ms)."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from planner.simulate.serving import ArrivalSpec
 from planner.workloads.serving_queue import fill_path, fill_reach, output_survival, overload_wait_scale
+from test_serve42 import _bench  # benchmarks/burst_screen.py as a module
 from test_serve45 import _job_option
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("burst_screen", ROOT / "benchmarks" / "burst_screen.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def _state(job: int, shape_i: int, r: int):
     """(iteration model, spec, calm rate, burst rate a replica, batch, (burst, calm) sojourns) of a benchmark row."""

@@ -35,6 +35,7 @@ from conftest import ROOT  # noqa: E402
 from test_fuzz_cli import ERROR_LINE, check_outcome, fuzz_settings, run_cli, stray  # noqa: E402
 
 from planner.spec import schema as S  # noqa: E402
+from test_fuzz44 import _block  # block YAML of a drawn job, one writer for both fuzzers
 
 BASE = {"model": {"preset": "gpt2"}, "training": {"seq_len": "1024", "global_batch": "64", "tokens": "1.0e9"},
         "cluster": {"gpu": "H100", "nodes": "1"}}
@@ -84,16 +85,6 @@ def _written(style: str, v: str) -> str:
     return {"plain": e, "single": f"'{v}'", "double": f'"{v}"', "literal": f"|-\n{v or 'x'}",
             "folded": f">-\n{v or 'x'}", "anchor": f"&n {e}", "alias": "*n", "tag-str": f"!!str {e}",
             "tag-int": f"!!int {e}", "tag-float": f"!!float {e}", "list": f"[{e}]"}[style]
-
-
-def _block(tree: dict, indent: int = 0) -> str:
-    out, pad = [], " " * indent
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.append(f"{pad}{k}:\n{_block(v, indent + 2)}")
-        else:
-            out.append(f"{pad}{k}: " + str(v).replace("\n", "\n" + pad + "  ") + "\n")
-    return "".join(out)
 
 
 def _job(field: tuple[str, ...], raw: str, holder: str | None = None) -> dict:

@@ -47,6 +47,16 @@ def _random_job(tmp_path, seed: int):
     return load_job(write_job(tmp_path, text))
 
 
+def _same_search(kept, fresh):
+    """Two ``recommend`` results alike in every field a user or a script reads: the table, the ranked plans, the
+    Pareto front, the counts and the words."""
+    pd.testing.assert_frame_equal(kept.table, fresh.table)
+    assert kept.best == fresh.best and kept.ranked == fresh.ranked and kept.pareto == fresh.pareto
+    assert (kept.evaluated, kept.fits_memory, kept.feasible) == (fresh.evaluated, fresh.fits_memory, fresh.feasible)
+    assert (kept.why, kept.assumptions, kept.caveats, kept.notes) == (fresh.why, fresh.assumptions, fresh.caveats,
+                                                                      fresh.notes)
+
+
 def _afresh(monkeypatch):
     """Every memory call computed and every space built afresh (the search before rec44)."""
     monkeypatch.setattr(R.SearchMemo, "memory", lambda self, model, training, c, stack, gpu: R.memory_per_gpu(
@@ -71,11 +81,7 @@ def test_answers_as_every_call_computed_afresh(tmp_path, monkeypatch, seed):
     n_mem, n_built = len(mem), len(built)
     _afresh(monkeypatch)
     fresh = recommend(job, cat, simulate=False)
-    pd.testing.assert_frame_equal(kept.table, fresh.table)
-    assert kept.best == fresh.best and kept.ranked == fresh.ranked and kept.pareto == fresh.pareto
-    assert (kept.evaluated, kept.fits_memory, kept.feasible) == (fresh.evaluated, fresh.fits_memory, fresh.feasible)
-    assert (kept.why, kept.assumptions, kept.caveats, kept.notes) == (fresh.why, fresh.assumptions, fresh.caveats,
-                                                                      fresh.notes)
+    _same_search(kept, fresh)
     assert n_mem < len(mem) - n_mem  # the second H100 option's questions were answered before
     assert n_built == 2 and len(built) - n_built == 4  # two spaces (8- and 4-GPU nodes) for four options
 

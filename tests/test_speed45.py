@@ -5,7 +5,6 @@ of their 3.2 CPU s were repeats). Kept as bits and asked again with another ``wi
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import EXAMPLES
@@ -16,7 +15,7 @@ from planner.search import space as S
 from planner.spec import load_job
 from planner.spec.schema import FrameworkSpec
 from planner.workloads.training import recommend
-from test_rec44 import _catalog, _random_job
+from test_rec44 import _catalog, _random_job, _same_search
 
 
 def _by_rows(monkeypatch):
@@ -76,11 +75,7 @@ def test_search_as_rows_at_each_call(tmp_path, monkeypatch, seed):
     kept = recommend(job, cat, simulate=False)
     _by_rows(monkeypatch)
     fresh = recommend(job, cat, simulate=False)
-    pd.testing.assert_frame_equal(kept.table, fresh.table)
-    assert kept.best == fresh.best and kept.ranked == fresh.ranked and kept.pareto == fresh.pareto
-    assert (kept.evaluated, kept.fits_memory, kept.feasible) == (fresh.evaluated, fresh.fits_memory, fresh.feasible)
-    assert (kept.why, kept.assumptions, kept.caveats, kept.notes) == (fresh.why, fresh.assumptions, fresh.caveats,
-                                                                      fresh.notes)
+    _same_search(kept, fresh)
 
 
 def test_example_search_as_rows_at_each_call(monkeypatch):
@@ -90,10 +85,7 @@ def test_example_search_as_rows_at_each_call(monkeypatch):
     kept = recommend(job, cat, simulate=False)
     _by_rows(monkeypatch)
     fresh = recommend(job, cat, simulate=False)
-    pd.testing.assert_frame_equal(kept.table, fresh.table)
-    assert kept.ranked == fresh.ranked and kept.pareto == fresh.pareto
-    assert (kept.evaluated, kept.fits_memory, kept.feasible) == (fresh.evaluated, fresh.fits_memory, fresh.feasible)
-    assert (kept.assumptions, kept.caveats) == (fresh.assumptions, fresh.caveats)
+    _same_search(kept, fresh)
 
 
 def _auto_job(tmp_path, seed: int):
@@ -119,9 +111,6 @@ def test_auto_search_as_each_option_afresh(tmp_path, monkeypatch, seed):
     monkeypatch.setattr(R.SearchMemo, "group_chunk", lambda self, chunk, grp, make: make())
     fresh = recommend(job, cat, simulate=False)
     assert kept.table.shape[0] > 0 and kept.table["framework"].nunique() >= 1
-    pd.testing.assert_frame_equal(kept.table, fresh.table)
-    assert kept.best == fresh.best and kept.ranked == fresh.ranked and kept.pareto == fresh.pareto
-    assert (kept.evaluated, kept.fits_memory, kept.feasible) == (fresh.evaluated, fresh.fits_memory, fresh.feasible)
-    assert (kept.why, kept.assumptions, kept.caveats, kept.notes, kept.stacks) == (
-        fresh.why, fresh.assumptions, fresh.caveats, fresh.notes, fresh.stacks)
+    _same_search(kept, fresh)
+    assert kept.stacks == fresh.stacks
     assert n_made < len(made) - n_made  # the options after the first on a space were handed the kept copies
