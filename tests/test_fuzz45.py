@@ -17,12 +17,9 @@ unquoted", advice that still reads text; and an interleaved layout's in-flight r
 (``pipeline._interleaved_replay`` in closed form)."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import re
-import sys
 
 import pytest
 import yaml
@@ -31,11 +28,11 @@ pytest.importorskip("hypothesis")
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
 from test_fuzz_cli import ERROR_LINE, check_outcome, fuzz_settings, run_cli, stray  # noqa: E402
 
 from planner.spec import schema as S  # noqa: E402
 from test_fuzz44 import _block  # block YAML of a drawn job, one writer for both fuzzers
+from test_qa69 import _pairs_main  # inverted_pairs.main in-process: (code, stdout, stderr)
 
 BASE = {"model": {"preset": "gpt2"}, "training": {"seq_len": "1024", "global_batch": "64", "tokens": "1.0e9"},
         "cluster": {"gpu": "H100", "nodes": "1"}}
@@ -271,23 +268,9 @@ def test_fuzz_catalog_override_hostile_bool_cells(tmp_path_factory, cell, fmt):
 
 
 # ---------------------------------------------------------------------------- benchmarks/inverted_pairs.py
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import inverted_pairs  # noqa: E402
-
 IP_HEAD = ["source", "model", "gpus", "tp", "pp", "dp", "mb", "gb", "measured_s", "predicted_s"]
 IP_CELL = st.sampled_from(["1", "2", "0", "-1", "0.5", "abc", "", "nan", "inf", "1e-300", "1e400", "\"1,5\"", "\"",
                            "s", "m/gb64", "８", "\u00a01", "x" * 300])
-
-
-def _ip_main(path, source="s"):
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            inverted_pairs.main([str(path), "--source", source])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
 
 
 @fuzz_settings(60)
@@ -305,7 +288,7 @@ def test_fuzz_inverted_pairs_csv(tmp_path_factory, head, full_head, rows, raw, s
     else:
         cols = IP_HEAD if full_head else head
         p.write_text("\n".join([",".join(cols)] + [",".join(r[:len(cols)] or ["s"]) for r in rows]) + "\n")
-    code, out, err = _ip_main(p, source)
+    code, out, err = _pairs_main(p, source)
     assert "Traceback" not in out + err
     if code:
         line = err.strip()
