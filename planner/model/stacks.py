@@ -258,8 +258,8 @@ class LowPrecisionRecipe:
     the outermost ``fp8_autocast`` exits (``fp8_autocast_exit``: once per forward of each autocast region) and at
     the end of the region's backward (linear.py / layernorm_linear.py / layernorm_mlp.py set
     ``ctx.reduce_and_update_bwd_fp8_tensors`` on the region's first FP8 module, whose backward runs last). True for
-    ``delayed`` only (``DelayedScaling.reduce_amax`` defaults True); which group is the stack's
-    (``Stack.te_amax_reduction``): step_time ``pass_amax_allreduces``.
+    ``delayed`` only (``DelayedScaling.reduce_amax`` defaults True); which group, and how many autocast exits a pass,
+    is the stack's (``Stack.te_amax_reduction``, a ``TE_AMAX_REDUCTIONS`` entry): step_time ``pass_amax_allreduces``.
     """
 
     name: str
@@ -323,6 +323,61 @@ RECIPES = {
                                 / LOW_PRECISION_PEAKS["fp4"][4]),
 }
 assert set(RECIPES) == set(FP8_RECIPE.names)
+
+
+@dataclass(frozen=True)
+class AmaxReduction:
+    """How a stack's training loop enters Transformer Engine's ``fp8_autocast`` under delayed scaling, and so when
+    TE all-reduces its amaxes (``LowPrecisionRecipe.pass_amax_allreduce``) and over which group (amaxd45, amaxd46).
+
+    TE (transformer_engine/pytorch/quantization.py, fp8.py in 1.x) ``FP8GlobalStateManager.autocast_exit`` calls
+    ``reduce_and_update_fp8_tensors(forward=True)`` whenever the outermost autocast exits with grad enabled, and that
+    reduces every non-empty forward key of the process-wide ``global_amax_buffer`` -- the modules of any earlier
+    region included -- in one blocking ``torch.distributed.all_reduce(..., op=MAX, group=group, async_op=False)``
+    where ``get_world_size(group=group) > 1``. ``group`` is the autocast's ``fp8_group``; ``None`` is
+    torch.distributed's default group, every rank of the job. The backward reduces once, at the end of the region's
+    first FP8 module's backward (``ctx.reduce_and_update_bwd_fp8_tensors = is_first_fp8_module()`` in linear.py /
+    layernorm_linear.py / layernorm_mlp.py).
+
+    ``group``: "stage" (Megatron's amax reduction group, the TP x CP x DP ranks of one pipeline stage) or "world" (all
+    GPUs of the job): step_time ``AMAX_GROUP_RANKS``. ``fwd_exits``: outermost autocast exits a micro-batch's forward
+    pays, each model chunk. ``bwd_reductions``: the backward's, each chunk. ``recompute_exits``: those a fully
+    recomputed forward (``recompute: full``) adds in the backward -- none: TE's checkpoint re-runs the forward under
+    ``activation_recompute_forward(recompute_phase=True)`` and no ``fp8_autocast`` (transformer_engine/pytorch/
+    distributed.py ``_CheckpointFunction.backward``: ``with torch.enable_grad(), ctx.recompute_ctx,
+    ctx.torch_gpu_amp_ctx, ctx.torch_cpu_amp_ctx, activation_recompute_forward(activation_recompute=True,
+    recompute_phase=True): outputs = ctx.run_function(...)``; the non-reentrant ``recompute_fn`` likewise), so no
+    autocast exits and nothing is reduced; in that phase ``prepare_forward`` takes the
+    ``get_old_fp8_meta_tensors_for_recompute`` branch (the first forward's scales, no ``add_fp8_tensors_to_global_
+    buffer``) and the linears put ``IS_FIRST_FP8_MODULE`` back after reading it (``if
+    in_fp8_activation_recompute_phase(): FP8GlobalStateManager.IS_FIRST_FP8_MODULE = _first_fp8_module``), so the
+    recompute adds no backward reduction either. torch.utils.checkpoint's recompute (Composer's activation
+    checkpointing) enters no TE autocast either."""
+
+    group: str
+    fwd_exits: float
+    bwd_reductions: float
+    recompute_exits: float = 0.0
+    sources: str = ""
+
+
+#: ``Stack.te_amax_reduction`` -> ``AmaxReduction``.
+TE_AMAX_REDUCTIONS = {
+    # megatron/core/transformer/transformer_block.py: under Fp8Recipe.delayed one ``get_fp8_context`` around the block
+    # (``use_outer_fp8_context``), its fp8_group Megatron's amax reduction group (fp8_utils.py ``get_fp8_context``)
+    "megatron": AmaxReduction("stage", 1.0, 1.0, sources="Megatron-Core transformer_block.py / fp8_utils.py"),
+    # composer/trainer/trainer.py ``_train_microbatch``: ``with get_precision_context(precision): outputs =
+    # model(batch)``, then again ``with get_precision_context(precision): loss = self._original_model.loss(outputs,
+    # batch)``; composer/core/precision.py ``get_precision_context`` (amp_fp8): ``te.fp8_autocast(enabled=True,
+    # fp8_recipe=fp8_recipe)``, no fp8_group. Two outermost exits a forward: the loss region holds no TE module but its
+    # exit reduces the model's buffered amaxes again
+    "composer": AmaxReduction("world", 2.0, 1.0, sources="mosaicml/composer trainer.py, core/precision.py"),
+    # accelerate/utils/transformer_engine.py ``contextual_fp8_autocast``: ``with fp8_autocast(enabled=enabled,
+    # fp8_recipe=fp8_recipe): return model_forward(...)`` (no fp8_group), wrapped around model.forward by
+    # ``apply_fp8_autowrap`` in Accelerator.prepare_model; the HF model computes its loss inside forward: one region
+    "accelerate": AmaxReduction("world", 1.0, 1.0, sources="huggingface/accelerate utils/transformer_engine.py, "
+                                                           "accelerator.py prepare_model"),
+}
 
 
 def fp8_param_gather_on(stack, training, zero):
@@ -476,15 +531,17 @@ class Stack:
     #: amax over TP first (step_time ``sp_amax_allreduces``). Off where TE linears run under another TP (NeMo
     #: AutoModel's DTensor plans pass no ``sequence_parallel`` to ``te.Linear``)
     te_tp_linears: bool = False
-    #: the stack runs Transformer Engine's ``fp8_autocast`` with Megatron-Core's amax reduction group as its
-    #: ``fp8_group``: megatron/core/fp8_utils.py ``get_fp8_context`` passes ``parallel_state.get_amax_reduction_group(
+    #: how the stack enters Transformer Engine's ``fp8_autocast``, a key of ``TE_AMAX_REDUCTIONS`` ("" where it does
+    #: not): which group its amax reduction runs over and how many times a pass (``AmaxReduction``). "megatron":
+    #: megatron/core/fp8_utils.py ``get_fp8_context`` passes ``parallel_state.get_amax_reduction_group(
     #: with_context_parallel=True, tp_only_amax_red=config.tp_only_amax_red)``, by default
     #: ``_TENSOR_AND_DATA_PARALLEL_GROUP_WITH_CP``: the TP x CP x DP ranks of one pipeline stage (contiguous under
     #: the default ``tp-cp-ep-dp-pp`` rank order), and under delayed scaling TransformerBlock enters it once around
-    #: the block (one region a model chunk). A recipe with ``LowPrecisionRecipe.pass_amax_allreduce`` all-reduces the
-    #: amaxes over that group once a pass (step_time ``pass_amax_allreduces``). Off for megatron-core-gaudi (Intel's
-    #: TE over HCCL, not NCCL's latency model)
-    te_amax_reduction: bool = False
+    #: the block (one region a model chunk). "composer" (llm-foundry) and "accelerate" (HF Trainer) pass no
+    #: ``fp8_group``: TE then reduces over the default, world, group (amaxd46). A recipe with
+    #: ``LowPrecisionRecipe.pass_amax_allreduce`` all-reduces the amaxes over that group (step_time
+    #: ``pass_amax_allreduces``). Off for megatron-core-gaudi (Intel's TE over HCCL, not NCCL's latency model)
+    te_amax_reduction: str = ""
     #: without TP comm overlap (``tp_overlap="none"``) the column-parallel linears' backward issues
     #: its TP collectives asynchronously under its own GEMMs: the SP input re-gather under the
     #: dgrad, the dgrad reduce-scatter / all-reduce under the wgrad (physics.tp_exposed_async_bwd:
@@ -2626,7 +2683,7 @@ STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", has_compile=False, has_grad_accum_fusion=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
-        caches_fp8_weights=True, te_linears=True, te_tp_linears=True, te_amax_reduction=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
+        caches_fp8_weights=True, te_linears=True, te_tp_linears=True, te_amax_reduction="megatron", tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
@@ -2709,6 +2766,7 @@ STACKS: dict[str, Stack] = {
         has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
         bnb_whole_at_cp=True,  # its CP runs under FSDP2, which shards no bitsandbytes weight
         fused_ce_kernel="liger",  # TrainingArguments.use_liger_kernel (default False: fused_cross_entropy off)
+        te_amax_reduction="accelerate",  # accelerate's TE autocast: no fp8_group, the world group (amaxd46)
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(
@@ -2726,6 +2784,7 @@ STACKS: dict[str, Stack] = {
         # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
         # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
         fp8_recipe="delayed",
+        te_amax_reduction="composer",  # its amax all-reduces over the world group, twice a forward (amaxd46)
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
                 "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
                 "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "
@@ -2923,7 +2982,7 @@ STACKS["megatron-core-gaudi"] = replace(
     has_moe_a2a_overlap=False, has_cuda_graphs=False, cp_comm_types=(),
     # Intel's TE (intel_transformer_engine.py) runs delayed scaling; its quantisers are not TE's current-scaling ones,
     # its amax reduction runs over HCCL, whose latency NCCL's tuning model does not price
-    te_tp_linears=False, te_amax_reduction=False,
+    te_tp_linears=False, te_amax_reduction="",
     # core_r0.9.0 has the native fused loss (megatron/core/fusions/fused_cross_entropy.py) but no
     # --cross-entropy-fusion-impl (TE's kernel came to Megatron-Core later) and Intel's TE has no such kernel
     ce_fusions=("none", "native"),
@@ -2968,6 +3027,7 @@ STACKS["neuronx-distributed"] = Stack(
             "and parallel cross-entropy (GPT-NeoX 20B tutorial); gradient reduction at the step's end (no "
             "overlap assumed), selective activation checkpointing of the attention core (Korthikanti et al.)")
 assert set(FRAMEWORK.names) <= set(STACKS)
+assert all(not st.te_amax_reduction or st.te_amax_reduction in TE_AMAX_REDUCTIONS for st in STACKS.values())
 
 #: Which platforms (planner.hardware.options ``PLATFORMS``) each stack's code runs on, and the source. Transformer
 #: Engine, NCCL, cuDNN / FlashAttention kernels and torch.compile's Triton kernels are CUDA code with ROCm ports

@@ -114,12 +114,12 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, l
 from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Stack,
                                    all_reduces_grads, core_attention_fallback, cp_comm_mix, cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention,
                                    explicit_softmax_extra, fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes,
-                                   recipe_on, recompute_modules, remat_saved, SEARCHED, te_cast_bytes)
+                                   recipe_on, recompute_modules, remat_saved, SEARCHED, TE_AMAX_REDUCTIONS, te_cast_bytes)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
 from planner.model.activations_hf import hf_eager_softmax_extra, liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
-from planner.vocab import SCHEDULE
+from planner.vocab import RECOMPUTE, SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
 
@@ -2894,21 +2894,31 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
                   t_opt=t_opt, t_dp=t_dp, nccl_sms=nccl_sms, rs_last=rs_last)
 
 
+#: the ranks of a delayed-scaling amax reduction group (stacks.AmaxReduction ``group``), placed consecutively (stride
+#: 1): "stage" is Megatron's amax reduction group, the TP x CP x DP ranks of one pipeline stage (gpus / pp); "world"
+#: torch.distributed's default group, every GPU of the job (an ``fp8_autocast`` with no ``fp8_group``)
+AMAX_GROUP_RANKS = {"stage": lambda c: c.gpus / c.pp, "world": lambda c: c.gpus * 1.0}
+
+
 def pass_amax_allreduces(t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs):
-    """Seconds a micro-batch's forward (and as many its backward) waits on delayed scaling's amax all-reduce
-    (stacks.LowPrecisionRecipe ``pass_amax_allreduce``, on a stack with ``Stack.te_amax_reduction``): TE's
-    ``reduce_and_update_fp8_tensors`` all-reduces every module's amaxes in one blocking call where each
-    ``fp8_autocast`` region's forward ends and where its backward ends; Megatron-Core's TransformerBlock is one
-    region, so one call a model chunk (``Candidates.chunks``) and pass. Its group is Megatron's amax reduction group,
-    the stage's TP x CP x DP ranks (gpus / pp, consecutive: stride 1), priced at NCCL's LL latency over its span
-    (comm ``small_allreduce_time``: the network's tree / ring hops where DP crosses nodes, the PCI step where the
-    part's GPUs talk over PCIe). The message, 3 amaxes a GEMM forward and 2 backward (4-byte each: ~50 B a dense
-    layer, a few KB a stage), is priced by its latency alone, as amax45's 4-byte ones; the bytes' term and the one
-    fused amax-and-scale update kernel after the call are not priced."""
-    if not (t.precision == "fp8" and s.fw.recipe.pass_amax_allreduce and getattr(s.fw, "te_amax_reduction", False)):
-        return np.zeros(s.n)
-    link = nccl_link(hw)
-    return c.chunks * small_allreduce_time(c.gpus / c.pp, 1, s.g, link)
+    """Seconds a micro-batch's (forward, backward) waits on delayed scaling's amax all-reduces
+    (stacks.LowPrecisionRecipe ``pass_amax_allreduce``, on a stack whose ``Stack.te_amax_reduction`` names a
+    ``stacks.TE_AMAX_REDUCTIONS`` entry): TE's ``reduce_and_update_fp8_tensors`` all-reduces every module's amaxes in
+    one blocking call where each outermost ``fp8_autocast`` exits and where the region's backward ends, per model chunk
+    (``Candidates.chunks``): Megatron-Core's TransformerBlock is one region (amaxd45); Composer enters two a forward,
+    the model's and the loss's, accelerate one (amaxd46); a fully recomputed forward adds none (``recompute_exits``).
+    Its group (``AMAX_GROUP_RANKS``): Megatron's amax reduction group, the stage's TP x CP x DP ranks, or -- where the
+    autocast gets no ``fp8_group`` -- the world group, priced at NCCL's LL latency over its span (comm
+    ``small_allreduce_time``: the network's tree / ring hops where it crosses nodes, the PCI step where the part's GPUs
+    talk over PCIe). The message, 3 amaxes a GEMM forward and 2 backward (4-byte each: ~50 B a dense layer, a few KB
+    a stage), is priced by its latency alone, as amax45's 4-byte ones; the bytes' term and the one fused
+    amax-and-scale update kernel after the call are not priced."""
+    e = TE_AMAX_REDUCTIONS.get(getattr(s.fw, "te_amax_reduction", "") or "")
+    if not (t.precision == "fp8" and s.fw.recipe.pass_amax_allreduce and e):
+        return np.zeros(s.n), np.zeros(s.n)
+    one = c.chunks * small_allreduce_time(AMAX_GROUP_RANKS[e.group](c), 1, s.g, nccl_link(hw))
+    rebuilt = np.where(c.rc == RECOMPUTE.code["full"], e.recompute_exits, 0.0)
+    return e.fwd_exits * one, (e.bwd_reductions + rebuilt) * one
 
 
 def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
@@ -2918,9 +2928,9 @@ def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     amax all-reduce (``pass_amax_allreduces``, booked with TP's communication as amax45's SP amaxes are)."""
     fw, eff, D, dinv = s.fw, s.eff, dpt.D, dpt.dinv
     t_fwd_mb, t_bwd_mb, per_mb = st.t_fwd_mb, st.t_bwd_mb, dict(st.per_mb)
-    amax = pass_amax_allreduces(t, c, hw, s)
-    t_fwd_mb, t_bwd_mb = t_fwd_mb + amax, t_bwd_mb + amax
-    per_mb["comm_tp"] = per_mb["comm_tp"] + 2.0 * amax
+    amax_f, amax_b = pass_amax_allreduces(t, c, hw, s)
+    t_fwd_mb, t_bwd_mb = t_fwd_mb + amax_f, t_bwd_mb + amax_b
+    per_mb["comm_tp"] = per_mb["comm_tp"] + amax_f + amax_b
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
     # (not modelled)
