@@ -56,7 +56,7 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "moe_profiles": (
         ("id", "kind", "component", "gpu", "metric", "value", "unit", "source", "provenance", "read_date", "notes"),
         ("hidden", "ffn_hidden", "experts", "top_k", "tokens_per_rank", "ep", "num_gpus", "num_sms", "value", "value_high",
-         "baseline_value", "time_ms"),
+         "baseline_value", "time_ms", "fwd_ms"),
     ),
     "gpu_variability": (
         ("id", "gpu", "metric", "definition", "value", "unit", "source", "provenance", "notes"),

@@ -8,7 +8,13 @@ Row kinds compared:
   and router GEMMs, the EP all-to-alls (dispatch + combine, forward and backward), the memory-bound
   traffic (token permutation, the all-to-all dispatcher's chunk sort, the routed SwiGLU; the backward
   at ``step_time.BWD_MEMBOUND_FACTOR``), the dispatcher's sync, and the host (op count x launch), each
-  pass costing max(host, GPU) as in the step model.
+  pass costing max(host, GPU) as in the step model. Two harnesses: marin's mirror of Megatron-LM's moe_perf
+  (issues #4311 / #3666: Qwen3 shapes, one axis at a time, three dispatchers, bf16) and Megatron-LM's own moe_perf
+  regression baselines (baseline.json: Mixtral / DeepSeek proxies, bf16 and fp8 blockwise, forward printed apart,
+  ``fwd_ms``). The rows whose layer is not a Qwen3 MoE name the preset whose router / shared expert they take
+  (``proxy``: ``layer_preset``). Printed per harness and dispatcher: the median ratio and, over a sweep, the
+  least-squares line measured = slope x the planner's GPU work + intercept (``layer_fit``): a term in the right
+  units gives slope ~1, intercept ~0.
 * ``ep_comm_bandwidth``: EP dispatch / combine bandwidth. The planner's rate under the row's own
   definition: NVLink "algorithm"/"logical" bandwidth counts every token once per rank it reaches, the
   rank itself included (DeepEP tests/test_hybrid_ep.py), so the planner's rate is those bytes over its
@@ -64,16 +70,24 @@ def _hw(cat, gpu: str, ranks: int):
     return hw_option(cat, gpu, g, NIC_GBPS_PER_GPU * g)
 
 
+def layer_preset(r) -> str:
+    """The planner preset whose other MoE fields (router score function and groups, shared expert) a
+    ``moe_layer_time`` row's layer takes: the row's ``proxy`` (Megatron-LM's moe_perf proxies: DeepSeek-V3's
+    router and shared expert, Mixtral's plain top-2), else the Qwen3 MoE of its width (the marin rows: Qwen3's
+    softmax top-k, no shared expert, at every width the sweep sets)."""
+    return r.get("proxy") or ("qwen3-235b-a22b" if r["hidden"] == 4096 else "qwen3-30b-a3b")
+
+
 def moe_block(cat, r) -> dict:
     """The planner's MoE block (forward + backward of one MoE layer on one rank) for a ``moe_layer_time`` row,
-    by component (seconds)."""
-    preset = "qwen3-235b-a22b" if r["hidden"] == 4096 else "qwen3-30b-a3b"
-    kw = dict(PRESETS[preset])
+    by component (seconds); ``fwd`` is the forward pass alone (the rows that print it: ``fwd_ms``)."""
+    kw = dict(PRESETS[layer_preset(r)])
     kw.update(hidden=r["hidden"], ffn_hidden=r["ffn_hidden"], moe=dict(kw["moe"], experts=r["experts"], top_k=r["top_k"]))
     m = ModelSpec(**kw)
     t = TrainingSpec(seq_len=r["tokens_per_rank"], global_batch=r["ep"], micro_batch=1, precision=r["precision"])
     hw = _hw(cat, r["gpu"], r["ep"])
-    fw = stacks.resolve("megatron-core", moe_dispatcher=r["dispatcher"])
+    recipe = {"fp8_recipe": r["fp8_recipe"]} if r.get("fp8_recipe") else {}
+    fw = stacks.resolve("megatron-core", moe_dispatcher=r["dispatcher"], **recipe)
     seen = {}
     real = moe_mech.moe_layer
 
@@ -97,7 +111,7 @@ def moe_block(cat, r) -> dict:
     host_b = st.BWD_HOST_FACTOR * host_f
     return dict(gemm=gemm_f + gemm_b, a2a=4 * a2a + extra, membound=(1 + st.BWD_MEMBOUND_FACTOR) * mem_f,
                 permute=(1 + st.BWD_MEMBOUND_FACTOR) * perm_f, sync=_f(ml.sync_s), host=host_f + host_b,
-                total=max(gpu_f, host_f) + max(gpu_b, host_b))
+                fwd=max(gpu_f, host_f), total=max(gpu_f, host_f) + max(gpu_b, host_b))
 
 
 def ep_rate(cat, r) -> float:
@@ -146,7 +160,8 @@ def compare(cat=None) -> list[dict]:
         if r["kind"] == "moe_layer_time":
             b = moe_block(cat, r)
             out.append(dict(id=r["id"], kind=r["kind"], measured=r["value"], planner=1e3 * b["total"],
-                            ratio=r["value"] / (1e3 * b["total"]), parts={k: 1e3 * v for k, v in b.items()}))
+                            ratio=r["value"] / (1e3 * b["total"]), parts={k: 1e3 * v for k, v in b.items()},
+                            measured_fwd=r["fwd_ms"], dispatcher=r["dispatcher"]))
         elif r["kind"] == "ep_comm_bandwidth" and r["ep"] and r["hidden"] and r["top_k"]:
             p = ep_rate(cat, r)
             out.append(dict(id=r["id"], kind=r["kind"], measured=r["value"], planner=p, ratio=r["value"] / p,
@@ -164,15 +179,50 @@ def compare(cat=None) -> list[dict]:
     return out
 
 
+def gpu_ms(x) -> float:
+    """The planner's GPU work in a layer row's block (ms): its parts less the host."""
+    p = x["parts"]
+    return p["gemm"] + p["a2a"] + p["membound"] + p["sync"]
+
+
+def layer_fit(xs) -> tuple[float, float, float]:
+    """Least-squares measured = slope x GPU work + intercept (ms) over layer rows, and the correlation: a layer
+    priced in the right units has slope ~1 and intercept ~0; a floor the GPU work does not move shows as a large
+    intercept and a small slope."""
+    g = np.array([gpu_ms(x) for x in xs])
+    y = np.array([x["measured"] for x in xs])
+    slope, icpt = np.linalg.lstsq(np.vstack([g, np.ones_like(g)]).T, y, rcond=None)[0]
+    return float(slope), float(icpt), float(np.corrcoef(g, y)[0, 1])
+
+
+#: the moe_layer_time rows by harness: marin's mirror of moe_perf (bf16 dummy GEMM) and Megatron-LM's own baselines
+LAYER_SOURCES = {"marin (issues #3666 / #4311)": ("marin",), "Megatron-LM moe_perf baseline.json": ("mlm_moe_perf",)}
+
+
+def print_layers(res) -> None:
+    layers = [x for x in res if x["kind"] == "moe_layer_time"]
+    print("MoE layer forward + backward (ms): measured vs the planner's block, and its parts")
+    for x in layers:
+        p = x["parts"]
+        fwd = f"  fwd {x['measured_fwd']:5.2f}/{p['fwd']:5.2f}" if x["measured_fwd"] else ""
+        print(f"  {x['id']:<52} meas {x['measured']:6.2f}  pred {x['planner']:5.2f}  x{x['ratio']:.2f}{fwd}  | gemm "
+              f"{p['gemm']:.2f} a2a {p['a2a']:.2f} membound {p['membound']:.2f} (permute {p['permute']:.2f}) "
+              f"host {p['host']:.2f}")
+    print("\nBy harness and dispatcher: measured / planner (median, range); over a sweep, measured = slope x planner GPU "
+          "work + intercept")
+    for name, prefixes in LAYER_SOURCES.items():
+        for disp in ("alltoall", "deepep", "hybridep"):
+            xs = [x for x in layers if x["id"].startswith(prefixes) and x["dispatcher"] == disp]
+            rr = np.array([x["ratio"] for x in xs])
+            # a fit only over a sweep (the marin rows: one axis at a time); moe_perf has two shapes x two precisions
+            fit = "slope {:5.2f} intercept {:6.2f} ms  corr {:5.2f}".format(*layer_fit(xs)) if len(xs) >= 6 else ""
+            print(f"  {name:<36} {disp:<9} n={len(xs):2d}  x{np.median(rr):.2f} ({rr.min():.2f}-{rr.max():.2f})  {fit}")
+
+
 def main() -> int:
     cat = load_catalog()
     res = compare(cat)
-    print("MoE layer forward + backward (ms): measured vs the planner's block, and its parts")
-    for x in (x for x in res if x["kind"] == "moe_layer_time"):
-        p = x["parts"]
-        print(f"  {x['id']:<40} meas {x['measured']:6.2f}  pred {x['planner']:5.2f}  x{x['ratio']:.2f}  | gemm {p['gemm']:.2f} "
-              f"a2a {p['a2a']:.2f} membound {p['membound']:.2f} (permute {p['permute']:.2f}) sync {p['sync']:.2f} "
-              f"host {p['host']:.2f}")
+    print_layers(res)
     print("\nEP dispatch / combine bandwidth (GB/s): median measured / planner by group (n; range)")
     groups: dict = {}
     for x in (x for x in res if x["kind"] == "ep_comm_bandwidth"):
