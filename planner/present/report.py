@@ -46,7 +46,7 @@ from planner.present import charts
 from planner.present.serving import budget_rate, buy_words, offline_usd, offline_words, tpot_cell, trace_note, usd_per_million
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
-                                      spot_range, tokens_words)
+                                      spot_range, tokens_words, memory_notes)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -649,8 +649,10 @@ def _memory_section(best: dict, with_charts: bool) -> Section:
         s.blocks.append(Chart("memory", charts.memory_chart(best), f"memory of the most loaded rank by part vs {device_of(best['hardware'])} capacity"))
     s.blocks.append(Table(["part", "GiB", "share"],
                           [[charts.MEMORY_LABELS[k], fmt_gib(mem[k]),
-                            "<0.1%" if 0 < mem[k] / mem["total"] < 0.0005 else fmt_pct(mem[k] / mem["total"])] for k in MEMORY_PARTS]
-                          + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
+                            fmt_pct(mem[k] / mem["total"])] for k in MEMORY_PARTS]  # fmt_pct: "<0.1%", not "0.0%"
+                          + [[label, fmt_gib(b), fmt_pct(b / mem["total"])] for label, b in memory_notes(mem, inside=True)]
+                          + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]]
+                          + [[label, fmt_gib(b), "-"] for label, b in memory_notes(mem, inside=False)],
                           f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"
                           + ("; gradients: the stack's own buffers; autograd's .grad tensors are in activations (the "
                              "step's walked peak)" if mem.get("grads_in_activations") else "")))

@@ -18,6 +18,22 @@ from planner.units import (params_str, count_of, every_steps, fmt_goodput, fmt_s
                            fmt_rate, fmt_share, fmt_years, fmt_sig, fmt_given, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
+#: the rows a memory table prints beside its parts, by ``Memory`` field: (label, inside the total). The MoE dispatcher's
+#: buffers are part of the total (DeepEP / HybridEP, planner.model.memory moe_comm_buffers: 0.73 GiB at EP 64, up to GBs
+#: for HybridEP); what a plan offloads to host RAM is not (planner.model.offload: a 128K-token plan with activation
+#: offload read "activations 13.01" with the 123 GiB per GPU it offloads printed nowhere)
+MEMORY_NOTES = {"comm_buffers": ("  of which MoE dispatcher buffers", True),
+                "host": ("offloaded to host memory (not in the total)", False)}
+
+
+def memory_notes(mem: dict, inside: bool) -> list[tuple[str, float]]:
+    """(label, bytes) of each ``MEMORY_NOTES`` row a plan's memory holds, those inside the total or those outside it:
+    one list for this module's table and the report's (``report._memory_section``), which until QA 74 printed neither
+    (QLoRA Llama-3.1-70B on 2 A100s with its optimizer offloaded read "optimizer states 0.00", its 4.63 GiB a GPU on
+    the host said nowhere)."""
+    return [(label, mem[k]) for k, (label, within) in MEMORY_NOTES.items() if within == inside and mem.get(k)]
+
+
 def memory_table(res: dict) -> Table:
     mem = res["memory_per_gpu_bytes"]
     caption = f"most loaded rank: {mem['most_loaded_stage']} pipeline stage"
@@ -32,18 +48,15 @@ def memory_table(res: dict) -> Table:
     t.add_column("GiB", justify="right")
     for k in MEMORY_PARTS:
         t.add_row(k, fmt_gib(mem[k]))  # a rank-1 adapter's gradients read "0.00"
-    if mem.get("comm_buffers"):
-        # DeepEP / HybridEP's buffers (planner.model.memory moe_comm_buffers): 0.73 GiB at EP 64, up to GBs for HybridEP
-        t.add_row("  of which MoE dispatcher buffers", fmt_gib(mem["comm_buffers"]))
+    for label, b in memory_notes(mem, inside=True):
+        t.add_row(label, fmt_gib(b))
     t.add_row("[bold]total[/]", f"[bold]{mem['total'] / GiB:.2f}[/] of {mem['capacity'] / GiB:.0f}")
     if mem.get("limit") is not None and mem.get("headroom"):
         # "fits" is judged against the limit, which the table showed only as the HBM: "50.33 of 80" beside
         # "50.3 GiB of 76.0 allowed" read as two different answers
         t.add_row(f"allowed ({mem['headroom']:.0%} headroom)", fmt_gib(mem["limit"]))
-    if mem.get("host"):
-        # offload (planner.model.offload): the rows above are what stays on the GPU; a 128K-token plan with activation
-        # offload read "activations 13.01" with the 123 GiB per GPU it offloads printed nowhere
-        t.add_row("offloaded to host memory (not in the total)", fmt_gib(mem["host"]))
+    for label, b in memory_notes(mem, inside=False):  # offload: the rows above are what stays on the GPU
+        t.add_row(label, fmt_gib(b))
     return t
 
 
