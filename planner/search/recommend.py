@@ -1038,8 +1038,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     n_fit = sum(n for n, _ in frames)
     objective = con.objective
     assumptions = _search_assumptions(job, cat, opts, s.live, searched, off_platform, left_out, s.lists,
-                                      tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off)
-    assumptions += _recipe_notes(s.live, tally.recipes_off, searched)
+                                      tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off, tally.recipes_off)
     hcol, ccol, ucol = ranked_columns(None)  # with the checkpoint pauses and node failures where the job sets them
     # the ranking reads these columns of every row, nothing else: the table's other ~40 columns are built only for
     # the rows kept (``RankedRows``), ~40 B a plan instead of ~0.55 KB (README "Limits and bad input")
@@ -1521,12 +1520,14 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
 
 
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
-                        refused: dict, refused_rows: dict, regroup: dict, sp_off: dict | None = None) -> list[str]:
+                        refused: dict, refused_rows: dict, regroup: dict, sp_off: dict | None = None,
+                        recipes_off: dict | None = None) -> list[str]:
     """The assumption lines of a search that ranked plans: the job's own, the hardware left out (not in the catalog,
     no stack runs on it, no low-precision peak), the stack an open framework was timed on, the recompute lists
     searched and the layouts each stack refuses (recommend's counts, each layout under the first rule it breaks), the
     layouts searched without sequence parallelism because the stack refuses it on them (``sp_off``: per group, the
-    rows and the rules; ``stack_rules.open_sp``), and the memory headroom over the ``searched``
+    rows and the rules; ``stack_rules.open_sp``), the fp8 recipes an ``fp8_recipe: auto`` search tried and left out
+    (``_recipe_notes``, ``recipes_off``: ``SearchTally.recipes_off``), and the memory headroom over the ``searched``
     GPUs."""
     con = job.constraints
     assumptions = list(job.assumptions)
@@ -1569,6 +1570,7 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
                                "both; DualPipeV needs compile off, as this job has it)")
         if sp_off and sp_off[g][0]:
             assumptions.append(sp_off_note(grp.variants[0].stack, *sp_off[g]))
+    assumptions += _recipe_notes(live, recipes_off or {}, searched)
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
     nouns = {device_noun(o.gpu) for o in opts if o.gpu.name in searched} or {"GPU"}  # "chip" on TPU / Trainium
     mem_noun = nouns.pop() if len(nouns) == 1 else "accelerator"
