@@ -3090,7 +3090,7 @@ RECIPE_AUTO = "auto"
 def recipe_auto_refusal(name: str) -> str:
     """Why a one-plan command refuses ``fp8_recipe: auto`` on stack ``name`` (one line, the recipes it would try)."""
     st = STACKS.get(name)
-    offered = ", ".join(fp8_recipes(st)) if st is not None else "each stack's"
+    offered = (", ".join(fp8_recipes(st)) or "none: no fp8 path") if st is not None else "each stack's"
     default = f"{name}'s default, {st.fp8_recipe}" if st is not None else "the stack's default"
     return (f"auto leaves the recipe to planner recommend, which tries those {name} offers ({offered}); estimate and "
             f"simulate time one recipe: name it (or leave fp8_recipe out for {default})")
