@@ -3130,6 +3130,8 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
         raise InputError("training.framework", "auto leaves the stack to planner recommend, which searches "
                          f"{', '.join(D.AUTO_FRAMEWORKS)}; estimate and simulate time one stack: name it (or leave "
                          "training.framework out for the default)")
+    if spec is not None and spec.fp8_recipe == RECIPE_AUTO:  # a search over recipes (planner.search.space)
+        raise InputError("training.framework.fp8_recipe", recipe_auto_refusal(spec.name))
     if spec is None:  # the default stack, or the one the training mode or the optimizer needs
         st = resolve(default_stack_name(t))
     else:
@@ -3137,6 +3139,21 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
     recompute_modules(t, st)  # refuse a module list the stack cannot run before anything is timed
     # an optimizer the stack does not implement, or runs with other options (Muon: planner.model.optimizers)
     return stack_for(st, t)
+
+
+#: ``training.framework.fp8_recipe: auto``: ``recommend`` tries each recipe the stack's code offers on each GPU
+#: (planner.search.space ``recipe_choices``); ``estimate`` and ``simulate`` time one recipe and refuse it, as they
+#: refuse ``training.framework: auto``
+RECIPE_AUTO = "auto"
+
+
+def recipe_auto_refusal(name: str) -> str:
+    """Why a one-plan command refuses ``fp8_recipe: auto`` on stack ``name`` (one line, the recipes it would try)."""
+    st = STACKS.get(name)
+    offered = (", ".join(fp8_recipes(st)) or "none: no fp8 path") if st is not None else "each stack's"
+    default = f"{name}'s default, {st.fp8_recipe}" if st is not None else "the stack's default"
+    return (f"auto leaves the recipe to planner recommend, which tries those {name} offers ({offered}); estimate and "
+            f"simulate time one recipe: name it (or leave fp8_recipe out for {default})")
 
 
 #: what ``recompute: selective`` re-runs when the job names no list (TransformerConfig: None -> ["core_attn"])
@@ -3199,7 +3216,8 @@ def recompute_split(t, stack: Stack, model=None) -> tuple[str | None, int | None
 #: ``stack_variants``). The others are not searched: compile, TP overlap and overlapped
 #: reduce/gather are pure speed-ups a tuned stack turns on (the registry default); the fp8
 #: recipe is a numerics choice the planner cannot judge (delayed scaling is fastest but not the
-#: recipes' recommended default); the selective-recompute variant is fixed by the stack's code
+#: recipes' recommended default), so it is searched only where the job asks (``fp8_recipe: auto``,
+#: ``RECIPE_AUTO``: planner.search.space ``recipe_choices``), ranked on time and price alone; the selective-recompute variant is fixed by the stack's code
 #: and the activation model does not tell the variants' memory apart.
 def megatron_fsdp_low_zero(zero: int) -> str:
     """Why ``megatron_fsdp: true`` at ZeRO below 2 is refused (``estimate`` and ``recommend`` alike): Megatron-FSDP's

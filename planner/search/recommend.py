@@ -26,7 +26,7 @@ from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu, other_words
-from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses
+from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, RECIPES, SEARCHED, layout_uses
 from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
@@ -37,8 +37,8 @@ from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, PORTS, RUNS_ON, port_of, attn_implementation_refusal, check_platform,
                                   recompute_split)
-from planner.search.space import (CHUNK_ROWS, empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, refusal_error, refusal_note, sp_off_note,
-                                  searched_options, space_chunks, space_key, stack_groups, stack_runs_on, variant_job)
+from planner.search.space import (CHUNK_ROWS, empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, recipe_auto, recipe_choices, refusal_error, refusal_note, sp_off_note,
+                                  searched_options, without_auto_recipe, space_chunks, space_key, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -450,6 +450,7 @@ class SearchSetup:
     lists: dict  # group index -> the recompute_modules lists searched (space.module_lists_note)
     any_lists: bool
     partial_cols: bool  # the table has recompute_method / recompute_num_layers columns
+    recipes: bool = False  # the job's fp8_recipe: auto: the table has an fp8_recipe column (space.recipe_choices)
 
 
 @dataclass
@@ -480,6 +481,8 @@ class SearchTally:
     pending: list | None = None
     # GPU name -> the error of its first option left out for the job's GPU limits (its one node past max_gpus)
     capped: dict = dc_field(default_factory=dict)
+    # fp8_recipe auto: recipe -> (GPU names it was left out on, what they lack: physics.peak_need) (_variants_off)
+    recipes_off: dict = dc_field(default_factory=dict)
 
     @classmethod
     def start(cls, live) -> "SearchTally":
@@ -558,7 +561,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     (refusals tallied by ``_tally_refusals``, each variant's memory, fit and price in ``_search_variant``, its rows
     in ``_frame``), then ``_ranked_table`` (constraints, rank, Pareto) and ``_assemble`` (plans, why, result)."""
     t0 = time.perf_counter()
-    s = _search_setup(job, catalog, profile)
+    # fp8_recipe auto: the job at each stack's default recipe, the others searched as a stack option (space.stack_variants)
+    recipes, job = recipe_auto(job), without_auto_recipe(job)
+    s = _search_setup(job, catalog, profile, recipes)
     tally = SearchTally.start(s.live)
     memo = SearchMemo()  # the layer model's rows, shared by every step_time and memory_per_gpu call of this search
     last = {hw.gpu.name: k for k, hw in enumerate(s.opts)}  # each GPU's last option: its memory answers kept until then
@@ -573,10 +578,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     return _assemble(job, s, tally, r, top, spot_model, overhead, t0)
 
 
-def _search_setup(job: JobSpec, catalog, profile) -> SearchSetup:
+def _search_setup(job: JobSpec, catalog, profile, recipes: bool = False) -> SearchSetup:
     """The hardware options (hardware.options.options_for_search) and the stacks searched: the job's own, or with
     training.framework auto each one that runs the job (space.stack_groups); each group's variants are the open
-    stack options' combinations (space.stack_variants)."""
+    stack options' combinations (space.stack_variants), with ``recipes`` (fp8_recipe auto) its fp8 recipes too."""
     cat = catalog or load_catalog()
     con = job.constraints
     opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
@@ -584,7 +589,7 @@ def _search_setup(job: JobSpec, catalog, profile) -> SearchSetup:
     steps, tokens = total_steps(job), total_tokens(job)
     # the stacks searched: the job's own, or with training.framework auto each one that runs the job
     # (space.stack_groups); each group's variants are the open stack options' combinations (space.stack_variants)
-    groups = stack_groups(job, [o.gpu for o in opts])
+    groups = stack_groups(job, [o.gpu for o in opts], recipes)
     # an open training.framework over accelerators of several platforms (GPUs and TPUs): one group per platform's
     # stack (space.stack_groups), each row says which
     auto = is_auto(job) or len(groups) > 1
@@ -596,7 +601,8 @@ def _search_setup(job: JobSpec, catalog, profile) -> SearchSetup:
     partial_cols = bool(job.training.recompute_num_layers) or any(
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
-    return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols)
+    recipes = any("fp8_recipe" in grp.variants[0].values for _, grp in live)
+    return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols, recipes)
 
 
 def _check_fixed_spot_price(job: JobSpec, opts) -> None:
@@ -702,6 +708,7 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     price = hw.price(s.con.spot)
     limit, head = memory_limit(job, hw)
     before, tally.pending = tally.counts(), []  # what this search adds, kept for the options on its hardware
+    skip = {g: _variants_off(grp, hw.gpu, tally) for g, grp in runs_here}  # recipes the GPU lacks (fp8_recipe auto)
     for j, chunk in chunks:
         for g, grp in runs_here:
             c, (off, rules) = (memo.group_chunk(chunk, grp, lambda: _group_chunk(job, s, chunk, grp))
@@ -709,8 +716,30 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
             if off:
                 tally.sp_off[g][0] += off
                 tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + rules))
-            _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead)
+            _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead,
+                          skip[g])
     tally.done[hkey], tally.pending = (tally.pending, _count_moves(before, tally.counts())), None
+
+
+def _variants_off(grp, gpu, tally: SearchTally) -> frozenset:
+    """The variants of ``grp`` not searched on ``gpu``: those whose fp8 recipe needs a GEMM peak the part lacks
+    (physics ``LOW_PRECISION_PEAKS``: MXFP8 below Blackwell, blockwise off Hopper / Blackwell; an ``fp8_recipe: auto``
+    search, ``space.recipe_choices``), each recipe tallied with the GPU (``tally.recipes_off``). The base variant is
+    the stack's default recipe, which ``_groups_here`` already held to the part. A recipe's variants differ from
+    each other's only in it, so a variant left out leaves out no parent of one kept (``StackVariant.parents``)."""
+    if "fp8_recipe" not in grp.variants[0].values:
+        return frozenset()
+    lacks = {}
+    for r in dict.fromkeys(v.stack.fp8_recipe for v in grp.variants):
+        peak = RECIPES[r].peak
+        try:
+            physics.datasheet_peak(gpu, peak)
+        except NoPeakError:
+            lacks[r] = physics.peak_need(peak)
+            gpus, _ = tally.recipes_off.setdefault(r, ([], lacks[r]))
+            if gpu.name not in gpus:
+                gpus.append(gpu.name)
+    return frozenset(v for v, var in enumerate(grp.variants) if var.stack.fp8_recipe in lacks)
 
 
 def _group_chunk(job: JobSpec, s: SearchSetup, chunk, grp) -> tuple:
@@ -786,10 +815,11 @@ def _share(frame: dict, first: dict) -> dict:
     return out
 
 
-def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=None) -> dict:
+def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=None, off=frozenset()) -> dict:
     """Each variant's rows of chunk ``c`` once (the stack rules are the costly part), ``{variant: rows}`` for the
     base and the variants without parents; the base's refusals tallied by rule (``tally.refused``), each layout also
-    under the first rule it breaks, except where another searched option value runs it."""
+    under the first rule it breaks, except where another searched option value runs it (not one of ``off``, the
+    variants not searched on this GPU: ``_variants_off``)."""
     any_refused = np.zeros(len(c), dtype=bool)
     # a layout the job's stack refuses but another searched option value runs (Megatron-FSDP's
     # ZeRO-3 with PP, ...) is not left out
@@ -799,7 +829,7 @@ def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=
     base_refused = variants[0].refusals(c)
     vrows = {0: _variant_rows(memo, variants[0], c, refused=base_refused)}
     for v, var in enumerate(variants[1:], 1):
-        if not var.parents:
+        if not var.parents and v not in off:
             vrows[v] = _variant_rows(memo, var, c)
             runs |= vrows[v]
     refused, first_refused = tally.refused, tally.first_refused
@@ -820,16 +850,18 @@ def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=
 
 
 def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, grp, price, limits,
-                  tally: SearchTally, memo, spot_model, overhead) -> None:
+                  tally: SearchTally, memo, spot_model, overhead, off=frozenset()) -> None:
     """One chunk of an option's space under one stack group: each variant on the rows it stands for -- an offload
     or a longer recompute list only where its parents do not fit, and only where it can free enough
-    (``could_fit``) -- evaluated by ``_search_variant``."""
+    (``could_fit``) -- evaluated by ``_search_variant``; none of ``off`` (recipes the GPU lacks: ``_variants_off``)."""
     variants = grp.variants
     misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
     roots = {}  # variant -> (rows it was tried on, their memory)
-    vrows = _tally_refusals(job, c, g, variants, tally, memo)
+    vrows = _tally_refusals(job, c, g, variants, tally, memo, off)
     twins = {}  # (stage from, stage to) -> one_replica_twins over this chunk: the same for every variant that asks
     for v, var in enumerate(variants):
+        if v in off:  # its recipe's GEMM peak is not on this GPU (its children share the recipe: skipped too)
+            continue
         rows = vrows[v].copy() if v in vrows else np.ones(len(c), dtype=bool)
         for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
             pm = misfit.get(q, np.zeros(len(c), dtype=bool))
@@ -966,6 +998,7 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
         **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED},  # the plan's stack options
+        **({"fp8_recipe": var.stack.fp8_recipe} if s.recipes else {}),  # fp8_recipe auto: the row's recipe
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                  if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
         # Megatron's --recompute-method and --recompute-num-layers of the full rows (block N or
@@ -1005,7 +1038,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     n_fit = sum(n for n, _ in frames)
     objective = con.objective
     assumptions = _search_assumptions(job, cat, opts, s.live, searched, off_platform, left_out, s.lists,
-                                      tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off)
+                                      tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off, tally.recipes_off)
     hcol, ccol, ucol = ranked_columns(None)  # with the checkpoint pauses and node failures where the job sets them
     # the ranking reads these columns of every row, nothing else: the table's other ~40 columns are built only for
     # the rows kept (``RankedRows``), ~40 B a plan instead of ~0.55 KB (README "Limits and bad input")
@@ -1487,12 +1520,14 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
 
 
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
-                        refused: dict, refused_rows: dict, regroup: dict, sp_off: dict | None = None) -> list[str]:
+                        refused: dict, refused_rows: dict, regroup: dict, sp_off: dict | None = None,
+                        recipes_off: dict | None = None) -> list[str]:
     """The assumption lines of a search that ranked plans: the job's own, the hardware left out (not in the catalog,
     no stack runs on it, no low-precision peak), the stack an open framework was timed on, the recompute lists
     searched and the layouts each stack refuses (recommend's counts, each layout under the first rule it breaks), the
     layouts searched without sequence parallelism because the stack refuses it on them (``sp_off``: per group, the
-    rows and the rules; ``stack_rules.open_sp``), and the memory headroom over the ``searched``
+    rows and the rules; ``stack_rules.open_sp``), the fp8 recipes an ``fp8_recipe: auto`` search tried and left out
+    (``_recipe_notes``, ``recipes_off``: ``SearchTally.recipes_off``), and the memory headroom over the ``searched``
     GPUs."""
     con = job.constraints
     assumptions = list(job.assumptions)
@@ -1535,6 +1570,7 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
                                "both; DualPipeV needs compile off, as this job has it)")
         if sp_off and sp_off[g][0]:
             assumptions.append(sp_off_note(grp.variants[0].stack, *sp_off[g]))
+    assumptions += _recipe_notes(live, recipes_off or {}, searched)
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
     nouns = {device_noun(o.gpu) for o in opts if o.gpu.name in searched} or {"GPU"}  # "chip" on TPU / Trainium
     mem_noun = nouns.pop() if len(nouns) == 1 else "accelerator"
@@ -1543,6 +1579,33 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
                        f"({other_words(plats)} are counted in the plan; constraints.memory_headroom"
                        + (", default" if con.memory_headroom is None else "") + ")")
     return assumptions
+
+
+def _recipe_notes(live, off: dict, searched: set) -> list[str]:
+    """One line per stack an ``fp8_recipe: auto`` search tried recipes on: the recipes tried, those left out on some
+    GPUs for the GEMM peak they lack (``off``: ``SearchTally.recipes_off``; on every GPU ``searched``: not tried), and
+    those never tried, with why (``space.recipe_choices``: not in the stack's code, fp4's recipe, the stack's
+    refusal)."""
+    out = []
+    for _, grp in live:
+        base = grp.variants[0]
+        if "fp8_recipe" not in base.values:
+            continue
+        why = {}  # reason -> the recipes it leaves out (one clause each)
+        for r, w in recipe_choices(base.stack, base.model, base.training)[1].items():
+            why.setdefault(w, []).append(r)
+        tried = []
+        for r in dict.fromkeys(v.stack.fp8_recipe for v in grp.variants):
+            if r in off and searched <= set(off[r][0]):  # no GPU searched has its GEMMs
+                why.setdefault(f"{off[r][1]}: not on {', '.join(sorted(searched))}", []).append(r)
+            else:
+                tried.append(r)
+        gpu = "; ".join(f"{r} not on {', '.join(off[r][0])}: {off[r][1]}" for r in tried if r in off)
+        left = "; ".join(f"{', '.join(rs)} ({w})" for w, rs in why.items())
+        out.append(f"training.framework.fp8_recipe auto: {grp.name} tried {', '.join(tried)} ({base.stack.fp8_recipe} "
+                   "its default), each priced by the step-time and memory model and ranked on the objective"
+                   + (f" ({gpu})" if gpu else "") + (f"; not tried: {left}" if left else ""))
+    return out
 
 
 def _within_constraints(job: JobSpec, cols: dict, hcol: str, ccol: str, overhead, assumptions: list,

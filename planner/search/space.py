@@ -36,12 +36,12 @@ from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, st
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, allocator_reserve
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, STACKS, Stack,
-                                  attn_implementation_refusal, check_platform, from_training, holds,
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RECIPE_AUTO, RUNS_ON, SEARCHED, STACKS, Stack,
+                                  attn_implementation_refusal, check_platform, fp8_recipes, from_training, holds,
                                   megatron_fsdp_low_zero, open_options, port_of, recompute_modules)
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
-from planner.vocab import RECOMPUTE, SCHEDULE
+from planner.vocab import FP8_RECIPE, RECOMPUTE, SCHEDULE
 
 #: rows of the Cartesian product built at once (10 int64 columns: ~84 MB a chunk)
 CHUNK_ROWS = 1 << 20
@@ -611,7 +611,7 @@ class StackVariant:
         return ok
 
 
-def stack_variants(job: JobSpec) -> list[StackVariant]:
+def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     """The stack option combinations to search, the job's own (base) stack first. Which options:
     those in ``stacks.SEARCHED`` the job leaves open and the stack implements
     (``Stack.offloads``), where they can change a plan: optimizer offload (under LoRA/QLoRA's frozen
@@ -621,7 +621,10 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     cross-entropy on the stacks that have one (HF Trainer's Liger) for a model it patches, as a fallback.
     A small outer product (at most 2 x 2 x 2 x 2), evaluated variant by variant on whole chunks; then the
     same combinations once more for each Megatron-Core ``recompute_modules`` list searched
-    (``recompute_module_lists``), on the selective-recompute rows (``_with_module_lists``)."""
+    (``recompute_module_lists``), on the selective-recompute rows (``_with_module_lists``). ``recipes``: the job set
+    ``training.framework.fp8_recipe: auto`` (``recipe_auto``; ``job`` has it cleared, ``without_auto_recipe``): each
+    recipe ``recipe_choices`` keeps is an axis value, the stack's default first (not a fallback: every one is tried
+    on every row, on the GPUs with its GEMM peak: planner.search.recommend ``_variants_off``)."""
     m, t, p = job.model, job.training, job.parallel
     base = from_training(t, model=m)  # as its code runs this model (AutoModel's dense parallelizer: Stack.for_model)
     whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
@@ -632,6 +635,8 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(p.zero))
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
+    if recipes and t.precision == "fp8":  # the job's fp8_recipe: auto (outermost: the base's recipe first)
+        axes["fp8_recipe"] = recipe_choices(base, m, t)[0]
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
     # layout search tries anyway when parallel.zero is open (on the stacks that have ZeRO-2; the
     # Megatron ones refuse it, stack_rules "megatron-zero2"): searched only when the job fixes zero: 3
@@ -722,6 +727,56 @@ class StackGroup:
     job: JobSpec
     variants: tuple = ()
     refused: str | None = None
+
+
+def recipe_auto(job: JobSpec) -> bool:
+    """The job leaves the fp8 recipe to the search (``training.framework.fp8_recipe: auto``)."""
+    fw = getattr(job.training, "framework", None)
+    return fw is not None and getattr(fw, "fp8_recipe", None) == RECIPE_AUTO
+
+
+def without_auto_recipe(job: JobSpec) -> JobSpec:
+    """``job`` with ``fp8_recipe: auto`` cleared: each stack at its default recipe, the base variant of the search
+    (``stack_variants(job, recipes=True)`` adds the others); ``job`` itself where it does not set auto."""
+    if not recipe_auto(job):
+        return job
+    fw = job.training.framework.model_copy(update={"fp8_recipe": None})
+    return job.model_copy(update={"training": job.training.model_copy(update={"framework": fw})})
+
+
+def recipe_choices(base: Stack, m, t) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The fp8 recipes a ``fp8_recipe: auto`` search tries on stack ``base`` (its default first), and why each other
+    one is left out, before any GPU: one its code does not offer (``stacks.fp8_recipes``: planner.model.stack_rules
+    ``FP8_RECIPES``, e.g. llm-foundry's Composer runs delayed scaling only), nvfp4 (``training.precision: fp4``'s
+    recipe, FP4 GEMMs: the fp8 search keeps to FP8), or one the stack refuses for this job (``Stack.with_options``,
+    Megatron-Core's recompute lists under delayed scaling, a job-wide stack rule). The GPU refusals (MXFP8 below
+    Blackwell, blockwise off Hopper / Blackwell: physics ``LOW_PRECISION_PEAKS``) are per hardware option, in
+    planner.search.recommend. Each recipe kept is priced by the step-time and memory model as it stands."""
+    if t.precision != "fp8":
+        return (), {}
+    offered = fp8_recipes(base)
+    tried, left = [base.fp8_recipe], {}
+    for r in FP8_RECIPE.names:
+        if r == base.fp8_recipe:
+            continue
+        why = (f"not in {base.name}'s code, stack_rules FP8_RECIPES" if r not in offered else
+               "training.precision fp4's recipe" if r == "nvfp4" else _recipe_refusal(base, m, t, r))
+        if why:
+            left[r] = why
+        else:
+            tried.append(r)
+    return tuple(tried), left
+
+
+def _recipe_refusal(base: Stack, m, t, recipe: str) -> str | None:
+    """Why ``base`` refuses this job with ``recipe`` (its option checks, the recompute list, a job-wide rule), or None."""
+    try:
+        st = base.with_options(fp8_recipe=recipe)
+        recompute_modules(t, st, m, t.precision)
+    except InputError as e:
+        return e.message
+    rule = stack_rules.job_refusal(st, m, t)
+    return rule.message(stack=st) if rule is not None else None
 
 
 def is_auto(job: JobSpec) -> bool:
@@ -865,7 +920,7 @@ def stack_runs_on(name: str, gpu) -> bool:
     return plat is None or plat in RUNS_ON.get(name, (plat,))
 
 
-def _built_groups(jobs: dict, check=lambda name, job: None, reword=lambda name, e: e):
+def _built_groups(jobs: dict, check=lambda name, job: None, reword=lambda name, e: e, recipes: bool = False):
     """One ``StackGroup`` per stack name -> job of ``jobs``, each built and checked alone (``check``, then its
     variants: ``stack_variants``); a stack that refuses its job is kept with its reason (``reword``: the refusal as
     the group says it), for the comparison. Returns the groups and the refusals, in order."""
@@ -873,7 +928,7 @@ def _built_groups(jobs: dict, check=lambda name, job: None, reword=lambda name, 
     for name, j in jobs.items():
         try:
             check(name, j)
-            out.append(StackGroup(name, j, tuple(stack_variants(j))))
+            out.append(StackGroup(name, j, tuple(stack_variants(j, recipes))))
         except InputError as e:
             e = reword(name, e)
             errors.append(e)
@@ -881,7 +936,7 @@ def _built_groups(jobs: dict, check=lambda name, job: None, reword=lambda name, 
     return out, errors
 
 
-def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
+def stack_groups(job: JobSpec, gpus=(), recipes: bool = False) -> list[StackGroup]:
     """The stacks to search: the job's own, or for ``training.framework: auto`` each of
     ``defaults.AUTO_FRAMEWORKS`` with the job's options, built and checked alone (``stack_variants``:
     its rules, its options; ``finetune.check_targets``: LoRA targets its model code has). A stack that
@@ -889,7 +944,8 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
     refusal is the error. ``gpus``: the accelerators searched. Where one of them runs none of those stacks'
     code (a TPU, Trainium), its platform's stack (``defaults.FRAMEWORK_BY_PLATFORM``) is searched as well --
     for ``auto`` beside the others, for an open ``training.framework`` as that platform's default (one group
-    per platform's stack, each searched only on the accelerators it runs on: planner.search.recommend)."""
+    per platform's stack, each searched only on the accelerators it runs on: planner.search.recommend). ``recipes``:
+    each stack's fp8 recipes are searched too (``stack_variants``; the job's ``fp8_recipe: auto``, cleared)."""
     plats = list(dict.fromkeys(p for p in (platform_of(g) for g in gpus) if p is not None))
     if not is_auto(job):
         if job.training.framework is None and plats:
@@ -898,7 +954,7 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
             names = [n for n in dict.fromkeys(open_stack(job, p) for p in plats)
                      if hybrid_stack_refusal(job.model, n) is None] or [from_training(job.training).name]
             if names != [from_training(job.training).name]:
-                return [StackGroup(n, named_stack_job(job, n), tuple(stack_variants(named_stack_job(job, n))))
+                return [StackGroup(n, named_stack_job(job, n), tuple(stack_variants(named_stack_job(job, n), recipes)))
                         for n in names]
         if job.training.framework is not None and plats:
             # a stack named where its name means a vendor's fork (stacks.PORTS: megatron-core on Gaudi is Intel's
@@ -913,11 +969,11 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
                     here = dict.fromkeys(g.name for g in gpus if platform_of(g) in RUNS_ON[n])
                     return port_refusal(e, name, n, here) if n != name else e
                 out, errors = _built_groups({n: named_stack_job(job, n) if n != name else job for n in names},
-                                            reword=reword)
+                                            reword=reword, recipes=recipes)
                 if len(errors) == len(out):
                     raise errors[0]
                 return out
-        return [StackGroup(from_training(job.training).name, job, tuple(stack_variants(job)))]
+        return [StackGroup(from_training(job.training).name, job, tuple(stack_variants(job, recipes)))]
     if not job.model.is_transformer:  # the registry's stacks differ in how they run transformer layers only
         raise InputError("training.framework", "auto compares stacks by their transformer layers (planner.model.stacks); "
                                                "for this model they time alike: name the stack or leave it out")
@@ -932,7 +988,7 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
             raise InputError("training.framework", f"{name} runs on {runs}, none of which the search has")
         check_targets(j.model, j.training, stack_rules.RUNTIMES.get(name))
 
-    out, errors = _built_groups({n: stack_job(job, n) for n in dict.fromkeys(names)}, check=check)
+    out, errors = _built_groups({n: stack_job(job, n) for n in dict.fromkeys(names)}, check=check, recipes=recipes)
     if all(g.refused for g in out):
         # the field leads the line already: "error: training.framework: training.framework auto: ..." said it twice
         # the stacks auto compares lead the line (an error keeps 300 characters): a job whose options only a stack
@@ -1006,13 +1062,26 @@ def _with_module_lists(variants: list[StackVariant], lists) -> list[StackVariant
         for k, v in enumerate(variants):
             if v.stack.activation_offload:  # Megatron-Core offloads activations without recompute only
                 continue
+            if not _list_runs(training, v):  # a searched recipe's refusal of the list (FP8 delayed scaling)
+                continue
             at[b, k] = len(out)
-            parents = tuple(at[b, q] for q in v.parents if (b, q) in at) + tuple(at[i, k] for i in largest)
+            parents = (tuple(at[b, q] for q in v.parents if (b, q) in at)
+                       + tuple(at[i, k] for i in largest if (i, k) in at))
             # screened against the same combination under the default list (no offload) or, with an
             # offload, against this list without it
             root, frees = (at[0, k], ("activations",)) if v.root is None else (at[b, v.root], None)
             out.append(replace(v, training=training, modules=mods, parents=parents, root=root, frees=frees))
     return out
+
+
+def _list_runs(training, v: StackVariant) -> bool:
+    """Whether Megatron-Core runs ``training``'s recompute list on variant ``v``'s stack (``stacks.recompute_modules``:
+    moe_act and layernorm refused under FP8 delayed scaling, a recipe a ``fp8_recipe: auto`` search tries)."""
+    try:
+        recompute_modules(training, v.stack, v.model, training.precision)
+    except InputError:
+        return False
+    return True
 
 
 def variant_job(job: JobSpec, variant: StackVariant) -> JobSpec:

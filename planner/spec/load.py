@@ -184,7 +184,8 @@ def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
         raw["training"] = {**t, "precision": "fp8"}  # so that the schema names the bad framework
         return
     fw = {"name": fw} if isinstance(fw, str) else dict(fw or {})
-    if FP8_RECIPE.canonical(fw.get("fp8_recipe")) not in (None, "nvfp4"):
+    # ``auto`` (a search over recipes) has one fp4 recipe to try: nvfp4 (planner.search.space ``recipe_choices``)
+    if FP8_RECIPE.canonical(fw.get("fp8_recipe")) not in (None, "nvfp4", "auto"):
         raise InputError("training.framework.fp8_recipe",
                          f"{fw['fp8_recipe']!r} contradicts training.precision fp4 (use nvfp4 or precision fp8)")
     fw["fp8_recipe"] = "nvfp4"

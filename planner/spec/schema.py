@@ -596,7 +596,8 @@ class FrameworkSpec(_Strict):
     overlap_grad_reduce: Optional[bool] = None
     overlap_param_gather: Optional[bool] = None
     reshard_after_forward: Optional[bool] = None
-    fp8_recipe: Optional[V.FP8_RECIPE.literal] = None
+    #: "auto": ``recommend`` tries each recipe the stack offers (planner.search.space ``recipe_choices``)
+    fp8_recipe: Optional[Union[V.FP8_RECIPE.literal, Literal["auto"]]] = None
     selective: Optional[V.SELECTIVE_AC.literal] = None
     #: torchtitan layer SAC (selective: layer): checkpoint each n-th layer (activation_checkpoint.selective_ac_option)
     ac_freq: Optional[int] = Field(None, ge=1, le=1 << 16)

@@ -26,7 +26,7 @@ from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, s
 from planner.model.stacks import from_training, megatron_fsdp_low_zero, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import recommend as search_plans, with_spot_risk
-from planner.search.space import for_accelerator, is_auto
+from planner.search.space import for_accelerator, is_auto, without_auto_recipe
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
@@ -427,13 +427,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     data pipeline and ``simulate`` is on, the simulator's re-check of the shown plans. ``profile``'s
     data-pipeline measurements fill the ``data`` fields the job leaves unset (``with_measured_data``): the
     search's evaluation passes and the re-check read the same rates."""
-    job = with_measured_data(job, profile)
+    asked = with_measured_data(job, profile)  # (fp8_recipe auto: searched, planner.search.space.recipe_choices)
+    job = without_auto_recipe(asked)  # the re-check and the notes: each plan's recipe is in its stack record
     spot_model = spot_model_for(job)
     if job.model is not None and not is_auto(job):  # LoRA targets that adapt nothing: refused before the search, as in
         # estimate (framework auto: per stack, planner.search.space.stack_groups)
         check_targets(job.model, job.training, stack_rules.RUNTIMES.get(from_training(job.training).name))
     # the job's checkpoint pauses and node failures: priced on every candidate, ranked and filtered on
-    rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model,
+    rec = search_plans(asked, catalog, profile, top=top, progress=progress, spot_model=spot_model,
                        overhead=CheckpointOverhead.for_job(job))
     if not (simulate and job.data is not None):
         # the model's own error on runs of each plan's kind, on the time and cost it is ranked at
