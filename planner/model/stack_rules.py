@@ -316,6 +316,15 @@ class StackRule:
         return fit_message(f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})")
 
 
+def _te_torch_checkpoint(st) -> bool:
+    """The stack's fp8 recipe runs Transformer Engine linears whose full recompute its checkpoint cannot run
+    (stacks.TE_RECOMPUTES ``runs`` "fails"): the ``te-fp8-torch-checkpoint`` rule applies."""
+    from planner.model.stacks import TE_RECOMPUTES  # (stacks reads this module at call time)
+
+    rc = TE_RECOMPUTES.get(getattr(st, "te_amax_reduction", "") or "")
+    return rc is not None and rc.refuses(st.fp8_recipe, "full")
+
+
 def _moe(m) -> bool:
     return m is not None and getattr(m, "moe", None) is not None
 
@@ -1054,6 +1063,12 @@ RULES: tuple[StackRule, ...] = (
                 lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run],
                 sentence="{name} has no fp8 path ({source}); use bf16" if run in NO_FP8_PATH else None, any_model=True)
       for run in FP8_RECIPES),
+    # ---- a Transformer Engine fp8 layer under torch's non-reentrant checkpoint (stacks.TE_RECOMPUTES, fp8rc46)
+    StackRule("te-fp8-torch-checkpoint", "hf", "training.recompute",
+              "full recompute of TE fp8 layers: torch's checkpoint re-runs them 16-bit (use bf16 or no recompute)",
+              "TE base.py prepare_forward; torch CheckpointError, TransformerEngine #776",
+              lambda st, m, t: t.precision == "fp8" and _te_torch_checkpoint(st),
+              lambda c, m, t: c.rc != _FULL),
     # ---- NeMo AutoModel
     StackRule("automodel-moe-tp", "automodel", "parallel.tp",
               "tensor parallelism on its MoE models",

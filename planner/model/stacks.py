@@ -351,8 +351,8 @@ class AmaxReduction:
     ``get_old_fp8_meta_tensors_for_recompute`` branch (the first forward's scales, no ``add_fp8_tensors_to_global_
     buffer``) and the linears put ``IS_FIRST_FP8_MODULE`` back after reading it (``if
     in_fp8_activation_recompute_phase(): FP8GlobalStateManager.IS_FIRST_FP8_MODULE = _first_fp8_module``), so the
-    recompute adds no backward reduction either. torch.utils.checkpoint's recompute (Composer's activation
-    checkpointing) enters no TE autocast either."""
+    recompute adds no backward reduction either. torch.utils.checkpoint's recompute (Composer's bf16 activation
+    checkpointing; its fp8 one is TE's, ``TE_RECOMPUTES``) enters no TE autocast either."""
 
     group: str
     fwd_exits: float
@@ -378,6 +378,72 @@ TE_AMAX_REDUCTIONS = {
     "accelerate": AmaxReduction("world", 1.0, 1.0, sources="huggingface/accelerate utils/transformer_engine.py, "
                                                            "accelerator.py prepare_model"),
 }
+
+
+@dataclass(frozen=True)
+class TeRecompute:
+    """What a full recompute re-runs a Transformer Engine fp8 layer at under the stack's activation checkpoint
+    (fp8rc46): "fp8" or "fails" (``runs``).
+
+    TE decides a module's precision per call in ``TransformerEngineBaseModule.prepare_forward``
+    (transformer_engine/pytorch/module/base.py, 1.x and 2.x alike): ``if self.fp8 and
+    in_fp8_activation_recompute_phase(): FP8GlobalStateManager.get_old_fp8_meta_tensors_for_recompute(...)`` -- the
+    module keeps the fp8 flag of its first forward and that forward's scales -- ``else: ... self.init_fp8_metadata()``,
+    whose ``self.fp8 = FP8GlobalStateManager.is_fp8_enabled()`` is False outside an ``fp8_autocast``. The backward,
+    where a recompute runs, is outside every stack's autocast (amaxd46). So:
+
+    * "fp8": TE's own checkpoint (transformer_engine/pytorch/distributed.py ``checkpoint``: reentrant
+      ``_CheckpointFunction.backward`` and the non-reentrant ``recompute_fn`` both enter
+      ``activation_recompute_forward(activation_recompute=True, recompute_phase=True)``; a callable holding TE modules,
+      ``has_te_modules``, takes TE's path; an older TE's ``_is_te_module`` sent a block that is not itself a TE module
+      to torch.utils.checkpoint with the caller's ``context_fn``, which Composer sets to TE's
+      ``get_activation_recompute_contexts``: the same phase) re-runs the layer in fp8 at the first forward's scales: the recompute is
+      priced as the layer's fp8 forward (step_time ``_layer_terms``, ``re_fwd``), casts included. TE's non-reentrant
+      checkpoint has no early stop ("``use_reentrant=False`` does not support early stopping, and will execute the
+      entire forward pass"); nor does an eager TE linear save before its GEMM (step_time ``early_stop_skip``).
+    * "fails": torch.utils.checkpoint's non-reentrant recompute enters no TE phase, so the TE linears re-run in
+      16-bit and save other tensors than the fp8 forward did (linear.py saves the fp8 input transpose, the fp8
+      weight transpose and a ``scale_inv`` clone under fp8, the 16-bit input and weight without), and torch's
+      ``check_recomputed_tensors_match`` raises ``CheckpointError`` ("A different number of tensors was saved during
+      the original forward and recomputation", NVIDIA/TransformerEngine issue #776: 20 saved, 10 recomputed; #415 the
+      same on torch's early-stop path): refused (stack_rules ``te-fp8-torch-checkpoint``). A reentrant torch
+      checkpoint runs, but the re-run forward and the backward built from it are 16-bit (``ctx.fp8`` False): not a
+      variant any registry stack runs.
+
+    ``te_recipes``: the recipes the stack runs through TE (() all of them; accelerate runs its tensorwise and rowwise
+    recipes through torchao's ``Float8Linear``, which casts on every call and so re-runs in fp8)."""
+
+    runs: str
+    te_recipes: tuple = ()
+    sources: str = ""
+
+    def refuses(self, recipe: str, recompute: str) -> bool:
+        """Whether a job of fp8 ``recipe`` with recompute ``recompute`` cannot run under this checkpoint."""
+        return (self.runs == "fails" and recompute == "full"
+                and (not self.te_recipes or recipe in self.te_recipes))
+
+
+#: the stack's Transformer Engine integration (``Stack.te_amax_reduction``'s key) -> ``TeRecompute``
+TE_RECOMPUTES = {
+    # megatron/core/transformer/transformer_block.py ``_checkpointed_forward.checkpoint_handler``: "Determines whether
+    # to use the `te_checkpoint` or `tensor_parallel.checkpoint`": ``if self.config.fp8 (or fp4): te_checkpoint(...)``
+    "megatron": TeRecompute("fp8", sources="Megatron-Core transformer_block.py checkpoint_handler: te_checkpoint"),
+    # composer/distributed/dist_strategy.py ``prepare_fsdp_module``: "FP8 TE requires using the TE checkpoint
+    # function" -- ``te_checkpoint_wrapper`` (FSDPConfig, amp_fp8 only, non-reentrant only) wraps each block in
+    # ``checkpoint_wrapper(m, context_fn=te.distributed.get_activation_recompute_contexts,
+    # checkpoint_fn=te.distributed.checkpoint, use_reentrant=False)``; mosaicml/composer PR #3156 (2024-03-29) added
+    # it because "FSDP activation checkpointing currently does not work with FP8 TE": the torch path fails, so an fp8
+    # run with activation checkpointing is a TE-checkpoint run
+    "composer": TeRecompute("fp8", sources="mosaicml/composer dist_strategy.py te_checkpoint_wrapper (PR #3156)"),
+    # accelerate wraps only model.forward in fp8_autocast (utils/transformer_engine.py ``contextual_fp8_autocast``);
+    # transformers' ``gradient_checkpointing_enable`` checkpoints each decoder layer with torch.utils.checkpoint,
+    # non-reentrant (the registry's hf-trainer, Stack.torch_checkpoint; transformers 5.x's default ``{"use_reentrant":
+    # False}``, 4.x's True)
+    "accelerate": TeRecompute("fails", te_recipes=("delayed",),
+                              sources="huggingface/accelerate utils/transformer_engine.py; transformers "
+                                      "gradient_checkpointing_enable (torch.utils.checkpoint)"),
+}
+assert set(TE_RECOMPUTES) == set(TE_AMAX_REDUCTIONS)
 
 
 def fp8_param_gather_on(stack, training, zero):
