@@ -100,6 +100,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   network (multislice), with each recipe's MaxText workload (``maxtext``).
 * mi300x — public AMD CDNA 3 training logs with their configs: Primus / ROCm Megatron-LM on MI325X (AMD
   Accelerator Cloud AAC11) and Primus on 8 MI300X (``mi300x``); scored against the microbenchmark priors.
+* olmo_core — Ai2's OLMo-core README throughput table: tokens/s per H100 for OLMo 2 1B-32B and a Llama-3-8B
+  shape, BF16 and BF16 + torchao float8, each row on the training script it names (FSDP2, torch.compile;
+  ``olmo_core``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -145,6 +148,7 @@ OPEN_REPORTS_CSV = DATA / "open_reports.csv"  # built by data/parts/scripts/open
 TECH_REPORTS_CSV = DATA / "tech_reports.csv"  # transcribed from the reports' layout tables (``tech_reports``)
 AUTOMODEL_CSV = DATA / "automodel_runs.csv"  # NeMo AutoModel's performance summary, copied by hand (``automodel``)
 MI300X_CSV = DATA / "mi300x_runs.csv"  # built by data/parts/scripts/mi300x.py (``mi300x``)
+OLMO_CORE_CSV = DATA / "olmo_core_runs.csv"  # built by data/parts/scripts/olmo_core.py (``olmo_core``)
 MAXTEXT_CSV = DATA / "maxtext_runs.csv"  # built by data/parts/scripts/maxtext.py (``maxtext``)
 
 
@@ -2680,8 +2684,15 @@ def _open_reports_model(r) -> ModelSpec:
                      ffn_hidden=int(r.ffn_hidden), vocab=int(r.vocab), mlp=r.mlp, norm=r.norm, position=r.position,
                      max_positions=int(r.seq_len) if r.position == "learned" else None,
                      tied_embeddings=bool(r.tied_embeddings),
+                     # OLMo 2's q/k RMSNorm over the whole projections (olmo_core_runs.csv's column; others have none)
+                     qk_norm=_text(getattr(r, "qk_norm", None), "none"),
                      # GPT-NeoX and BLOOM-style models carry biases on every linear; Llama-style none
                      qkv_bias=r.norm == "layernorm", linear_bias=r.norm == "layernorm")
+
+
+def _text(v, default: str) -> str:
+    """A CSV cell as text, ``default`` where the column is absent or the cell empty (NaN)."""
+    return v if isinstance(v, str) and v else default
 
 
 def open_reports_case(cat, r):
@@ -2808,6 +2819,29 @@ def open_reports(cat) -> pd.DataFrame:
                         gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
                         measured_s=OPEN_REPORTS_STEP[r.metric](r), predicted_s=pred))
     return pd.DataFrame(out)
+def olmo_core(cat) -> pd.DataFrame:
+    """Ai2's OLMo-core README throughput table (``OLMO_CORE_CSV``, builder data/parts/scripts/olmo_core.py; the
+    README cell, source, read date and every assumption per row; checks in tests/test_olmo_core_data.py): tokens
+    per second per H100 for OLMo 2 1B / 7B / 13B / 32B and a Llama-3-8B shape, bf16 and bf16 + torchao float8,
+    each row running the training script it names. Stated: model, context 4096, precision, the script; from the
+    script: global batch, rank micro-batch, FSDP / HSDP with fp32 gradient reduce, torch.compile, activation
+    checkpointing (the 32B's full, none below). Not stated, so the documented default: the GPU count (the launch
+    default of one 8-GPU node; the 32B's 64 nodes from its hard-coded HSDP replica count) and the network.
+
+    Mapped onto the ``torchtitan`` stack (FSDP2 per block, compiled, SDPA flash, float8 ``tensorwise``: what
+    OLMo-core runs, torchao's default recipe) through ``open_reports_case``, the same mapping as the fms-fsdp and
+    TinyLlama rows; nothing in planner/ was changed or fitted for them (held out, as added: src46)."""
+    d = pd.read_csv(OLMO_CORE_CSV)
+    out = []
+    for r in d[d["scored"]].itertuples():
+        model, tr, c, hw, stack = open_reports_case(cat, r)
+        pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
+        out.append(dict(source="olmo_core", model=r.model, id=r.id, **kind(model, hw), stack=r.stack,
+                        gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
+                        measured_s=OPEN_REPORTS_STEP[r.metric](r), predicted_s=pred))
+    return pd.DataFrame(out)
+
+
 def tech_reports(cat) -> pd.DataFrame:
     """Production pre-training runs from NVIDIA technical reports that print their layout
     (``TECH_REPORTS_CSV``, transcribed by hand; source, section/table, read date, notes and every
@@ -4032,6 +4066,7 @@ def run_all(cat=None) -> pd.DataFrame:
                       automodel(cat),  # NeMo AutoModel's DGX-H100 table (benchmarks/data/automodel_runs.csv)
                       mi300x(cat),  # MI325X / MI300X Primus and ROCm Megatron-LM logs (benchmarks/data/mi300x_runs.csv)
                       maxtext(cat),  # MaxText on TPU v6e, tpu-recipes README step lines (benchmarks/data/maxtext_runs.csv)
+                      olmo_core(cat),  # Ai2 OLMo-core README throughput table, H100 (benchmarks/data/olmo_core_runs.csv)
                       ], ignore_index=True)
 
 
