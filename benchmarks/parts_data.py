@@ -67,6 +67,12 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "chunk_size", "metric", "value", "unit", "time_ms", "source", "provenance", "notes"),
         ("batch", "seq_len", "tokens", "heads", "head_dim", "groups", "d_state", "chunk_size", "value", "time_ms"),
     ),
+    "offload": (
+        ("id", "date", "stack", "offloaded", "model_json", "gpu", "num_gpus", "seq_len", "micro_batch", "global_batch",
+         "precision", "recompute", "zero", "host_link", "cpu", "metric", "value", "unit", "quote", "assumptions",
+         "source", "provenance", "read_date", "notes"),
+        ("num_gpus", "gpus_per_node", "seq_len", "micro_batch", "global_batch", "zero", "value", "baseline_value"),
+    ),
     "xla_collectives": (
         ("id", "gpu", "collective", "tensor_size_bytes", "xla_network_throughput_bytes_per_s", "throughput_gbps", "source", "provenance", "notes"),
         ("num_gpus", "num_nodes", "group_size", "num_groups", "shape_elements", "tensor_size_bytes",

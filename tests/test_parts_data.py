@@ -18,6 +18,7 @@ REQUIRED_NUMERIC = {
     "moe_profiles": ("value",),
     "gpu_variability": ("value",),
     "ssd_kernels": ("value", "time_ms", "tokens", "heads", "head_dim", "groups", "d_state", "chunk_size"),
+    "offload": ("value", "num_gpus", "seq_len", "micro_batch", "global_batch"),
     "peak_memory": ("measured_gib", "num_gpus", "seq_len", "tp", "pp", "dp"),  # micro-batch: unstated for the PP rows
 }
 
