@@ -251,7 +251,7 @@ def test_checkpoint_interval_optimum_near_young_daly():
     cfg = SimConfig(PipelineConfig(t_fwd_mb=0.1, t_bwd_mb=0.2),
                     checkpoint=CheckpointConfig(every_steps=100, bytes=60e9, write_bw=1e9),
                     failures=FailureConfig(mtbf_node_s=8 * 3600.0, nodes=2, restart_s=300))
-    ans = A.checkpoint_interval_sweep(cfg, step_s=0.3, horizon_mtbf=2000)
+    ans = A.checkpoint_interval_sweep(cfg, step_s=0.3)
     yd = ans["young_daly_interval_s"]
     assert yd == pytest.approx(math.sqrt(2 * 60 * 4 * 3600))
     assert 0.6 * yd <= ans["best_interval_s"] <= 1.6 * yd

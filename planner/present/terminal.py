@@ -502,7 +502,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                                                           else "")))
     # the duration column in one unit named in its header (units.duration_column): a fixed "days" printed an
     # 11-hour run as "0.47" and a 6-minute fine-tune as "0.0043"
-    dur_unit, dur_name, durations = duration_column([ranked_hours(r["cost"], spot) for r in rows])
+    _, dur_name, durations = duration_column([ranked_hours(r["cost"], spot) for r in rows])
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
             (dur_name, "right"), ("cost", "right"), (f"$/1M {unit}", "right")]

@@ -325,17 +325,18 @@ def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_
 
 
 def checkpoint_interval_sweep(cfg: SimConfig, step_s: Optional[float] = None, steps: int = 300,
-                              seed: int = 0, horizon_mtbf: float = 300.0, points: int = 13) -> dict:
+                              seed: int = 0, points: int = 13) -> dict:
     """Goodput against the checkpoint interval, and its maximiser vs Young's sqrt(2 delta MTBF).
 
     The step time comes from the step-level simulation (or ``step_s``). Each interval's goodput is the
     segment model's expectation in closed form (``failures.expected_goodput``, blocking or asynchronous), the
     formula ``estimate``, ``recommend`` and the report price the job's checkpoint section with
-    (``failures.run_overhead``). It was a segment-level simulation over ``horizon_mtbf`` job MTBFs, and that
+    (``failures.run_overhead``). It was a segment-level simulation over a horizon of job MTBFs, and that
     one draw is not the expectation it was labelled: Llama-3-8B saving 45 s every 200 steps of 14.2 s at a
-    5 h job MTBF read 88.4% against ``estimate``'s 87.8% for the same interval (``horizon_mtbf`` and
-    ``seed`` are kept for callers; ``failures.simulate_goodput`` is the formula's test oracle). Intervals: a
-    log grid from 1/8x to 8x Young's interval.
+    5 h job MTBF read 88.4% against ``estimate``'s 87.8% for the same interval (its ``horizon_mtbf`` argument,
+    a no-op since, went in dead46; ``seed`` seeds the step-level simulation when ``step_s`` is not given;
+    ``failures.simulate_goodput`` is the formula's test oracle). Intervals: a log grid from 1/8x to 8x Young's
+    interval.
 
     The job's evaluation passes run between saves: a segment is ``n`` steps plus their share of the passes
     (``failures.work_per_step_s``, as ``estimate`` prices it since QA 57), so the intervals are seconds of work

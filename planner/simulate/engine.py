@@ -190,7 +190,6 @@ class _Run:
         self.done = self.env.event()
         self.loaders: list[Optional[Loader]] = []
         self.loader_blocked_s = 0.0
-        self.data_wait_rank_s = 0.0
 
     # ---- recording -----------------------------------------------------------------------
     def record(self, rank, resource, kind, start, end):
@@ -292,7 +291,7 @@ class _Run:
         """Last replica arrived: DP reduce in buckets, optimizer, eval/checkpoint pauses."""
         env, p = self.env, self.p
         arr, self.arrivals = self.arrivals, []
-        E, shift, f_crit, r_crit = max(arr)
+        E, shift, f_crit, _ = max(arr)
         if p.t_dp_comm > 0:
             # the reduce overlaps the last backward of every replica: its overlappable buckets
             # start when the last replica starts that backward, its final bucket when it ends

@@ -55,7 +55,6 @@ class CpuPool:
         self._next_id = 0
         self._version = 0
         self._last = 0.0
-        self.busy_core_seconds = 0.0
 
     def _rate(self) -> float:
         n = len(self.jobs)
@@ -65,12 +64,9 @@ class CpuPool:
         dt = self.env.now - self._last
         if dt > 0 and self.jobs:
             r = self._rate()
-            n_work = 0
             for job in self.jobs.values():
                 if not job[2]:
                     job[0] -= r * dt
-                    n_work += 1
-            self.busy_core_seconds += r * dt * len(self.jobs)
         self._last = self.env.now
 
     def _add(self, amount: float, hold: bool) -> simpy.Event:
