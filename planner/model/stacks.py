@@ -2099,7 +2099,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "mixed_precision": (lambda st: st.mixed_precision is not None,
                         "Hugging Face model-code precision switch (mixed_precision: amp | bf16)", None),
     "moe_dispatcher": (lambda st: bool(st.moe_dispatchers), "MoE token dispatcher", lambda st: st.moe_dispatchers),
-    "moe_a2a_overlap": (*_mcore("MoE all-to-all overlap"), None),
+    # The field meant for it (dead46: the gate read has_cuda_graphs, the same three stacks today but not by design).
+    "moe_a2a_overlap": (lambda st: st.has_moe_a2a_overlap, "MoE all-to-all overlap (a Megatron-Core option)", None),
     "recompute_early_stop": (lambda st: st.torch_checkpoint,
                              "recompute early stop (its checkpoint is reentrant: only PyTorch's non-reentrant one "
                              "stops early)", None),
