@@ -352,8 +352,10 @@ PRIORS["MI350X"] = PRIORS["MI355X"].with_(sources={"*": PRIORS["MI355X"].sources
 V100_HGEMM_8192_TFLOPS = 97.36
 V100_SGEMM_8192_TFLOPS = 14.38
 V100_TRIAD_GBPS = (718.3771, 803.2403)  # Float32, Float64
+#: the generic prior's wave and k factors at 8192^3 (its ``gemm_max`` taken as 1): 0.973
+_V100_SHAPE_8192 = float(PRIORS["generic"].with_(gemm_max=1.0).gemm_efficiency(8192, 8192, 8192))
 PRIORS["V100"] = PRIORS["generic"].with_(
-    gemm_max=0.80, simt_gemm_max=round(V100_SGEMM_8192_TFLOPS / 15.7, 3), sm_count=80,
+    gemm_max=round(V100_HGEMM_8192_TFLOPS / 125.0 / _V100_SHAPE_8192, 2), simt_gemm_max=round(V100_SGEMM_8192_TFLOPS / 15.7, 3), sm_count=80,
     hbm=round(sum(V100_TRIAD_GBPS) / 2 / 900.0, 3),
     sources={"*": "prior: V100 cuBLAS HGEMM/SGEMM and triad-bandwidth microbenchmarks; attention, links generic"})
 
