@@ -220,13 +220,18 @@ def takes_sequences(base: dict) -> bool:
 
 def partial_recompute(base: dict) -> bool:
     """Whether the job's stack checkpoints only some layers under full recompute (``Stack.partial_recompute``:
-    Megatron's --recompute-method / --recompute-num-layers) on a transformer: where the app shows those inputs."""
+    Megatron's --recompute-method / --recompute-num-layers) on a transformer: where the app shows those inputs. A
+    search over stacks (``framework: auto``) has no one stack to ask; a search over fp8 recipes (``fp8_recipe: auto``)
+    has its stack, asked at its default recipe (``search.space.without_auto_recipe``, the search's base variant):
+    ``from_training`` refuses the recipe search, as ``estimate`` does, and the inputs vanished from a Megatron-Core
+    job with ``fp8_recipe: auto`` under recompute full though its plan was ``rc:full(block N)`` (rec46b)."""
     from planner.model.stacks import from_training
+    from planner.search.space import is_auto, without_auto_recipe
     job = _load(copy.deepcopy(base))
-    if not job.model.is_transformer or getattr(job.training.framework, "name", None) == "auto":
+    if not job.model.is_transformer or is_auto(job):
         return False
     try:
-        return bool(from_training(job.training).partial_recompute)
+        return bool(from_training(without_auto_recipe(job).training).partial_recompute)
     except InputError:
         return False
 

@@ -154,6 +154,15 @@ FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "me
                   "neuronx-distributed", "nemo-automodel", "megatron-core-gaudi")
 #: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stacks.RECIPES)
 FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "blockwise", "mxfp8", "nvfp4")
+#: a job field's "leave it to the search" value, where a vocabulary's field takes one: ``training.framework: auto``
+#: (``recommend`` searches the stacks) and ``fp8_recipe: auto`` (it tries each recipe the stack offers); ``estimate``
+#: and ``simulate`` refuse it (planner.model.stacks ``from_training``). It is one more name of the field's vocabulary
+#: (``FRAMEWORK_CHOICE``, ``FP8_RECIPE_CHOICE``), so it folds as the names do and a refusal lists it: until rec46b
+#: ``framework: AUTO`` was refused with the stacks alone, as "must be one of megatron-core, ..., got 'AUTO'", beside
+#: an accepted ``precision: BF16``
+AUTO = "auto"
+FRAMEWORK_CHOICE = Vocab(*FRAMEWORK.names, AUTO)
+FP8_RECIPE_CHOICE = Vocab(*FP8_RECIPE.names, AUTO)
 #: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP
 TP_OVERLAP = Vocab("none", "te", "async_tp")
 #: Megatron-Core's context-parallel exchange (--cp-comm-type; TE context_parallel.py ``attn_forward_func_with_cp``):

@@ -54,7 +54,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import (ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
+from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
                            CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_LOCATION, REMAT_POLICY,
                            REMAT_TENSOR)
@@ -3193,7 +3193,7 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
     spec = getattr(t, "framework", None)
     if name is not None:
         return stack_for(resolve(name), t)
-    if spec is not None and spec.name == "auto":  # a search over stacks (planner.search.space.stack_groups)
+    if spec is not None and spec.name == AUTO:  # a search over stacks (planner.search.space.stack_groups)
         raise InputError("training.framework", "auto leaves the stack to planner recommend, which searches "
                          f"{', '.join(D.AUTO_FRAMEWORKS)}; estimate and simulate time one stack: name it (or leave "
                          "training.framework out for the default)")
@@ -3211,7 +3211,7 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
 #: ``training.framework.fp8_recipe: auto``: ``recommend`` tries each recipe the stack's code offers on each GPU
 #: (planner.search.space ``recipe_choices``); ``estimate`` and ``simulate`` time one recipe and refuse it, as they
 #: refuse ``training.framework: auto``
-RECIPE_AUTO = "auto"
+RECIPE_AUTO = AUTO  # (planner.vocab: one more name of FP8_RECIPE_CHOICE, folded as the recipes are)
 
 
 def recipe_auto_refusal(name: str) -> str:

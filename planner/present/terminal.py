@@ -446,7 +446,7 @@ def render_estimate(con: Console, res: dict) -> None:
 
 #: columns whose text must stay whole on a narrow terminal: folded onto more lines, not cut with an ellipsis
 #: ("aws:p5.4…" at 100 columns; "azure:Standard_ND96is…" at 130 hid whether the row was H100, H200 or MI300X)
-FOLD = {"hardware": "fold", "layout": "fold", "gpu": "fold"}
+FOLD = {"hardware": "fold", "layout": "fold", "gpu": "fold", "fp8 recipe": "fold"}  # ("tensorw…")
 #: of those, the names that stay on one line wherever the table still fits the terminal with them whole
 WHOLE = ("hardware", "gpu")
 
@@ -474,6 +474,23 @@ def keep_names_whole(con: Console, t: Table, names=WHOLE) -> Table:
         for c in cols:
             c.no_wrap = False
     return t
+
+
+def recipe_cells(recipes: list, searched: bool) -> list | None:
+    """Each row's fp8 recipe, as a table column, where a ``training.framework.fp8_recipe: auto`` search (``searched``)
+    gave its rows different ones; None (no column) otherwise. The CSV and a view row's JSON carry ``fp8_recipe`` in
+    every such search; in the terminal a column of one recipe repeats the ``assumed: training stack:`` line, which
+    names the plan's recipe (rec46b: until then neither recommend's table nor ``--by framework``'s said which recipe a
+    row ran, Megatron-Core's delayed scaling beside torchtitan's rowwise)."""
+    return list(recipes) if searched and len(set(recipes)) > 1 else None
+
+
+def ranked_recipes(rows: list[dict]) -> list | None:
+    """``recipe_cells`` of recommend's ranked rows: each plan's stack record names its recipe, and lists
+    ``fp8_recipe`` under ``searched`` where the search chose it."""
+    stacks = [r.get("stack") or {} for r in rows]
+    return recipe_cells([st.get("fp8_recipe") or "-" for st in stacks],
+                        any("fp8_recipe" in st.get("searched", ()) for st in stacks))
 
 
 def render_recommendation(con: Console, res: dict, top: int) -> None:
@@ -506,6 +523,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
             (dur_name, "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
+    recipes = ranked_recipes(rows)  # fp8_recipe auto: the recipe, after the layout it ran with
+    cols[4:4] = [("fp8 recipe", "left")] if recipes else []
     if spot and overheads:  # the spot model's overhead: its checkpoint pauses (the job's cadence or the optimal one) and
         # interruptions (and node failures where the job sets an MTBF), not the interruptions alone
         cols += [("+time vs compute", "right")]
@@ -531,7 +550,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
             else hw["name"]
         # the power limit the GPUs are held at ("at 500 W"), as the recommended line says it under the table
         cells = [str(i), esc(name) + power_words(hw), str(hw["nodes"]), config_str(r["config"]),
-                 fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
+                 *([recipes[i - 1]] if recipes else []), fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                  fmt_gib_pair(mem["total"], limit),
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  duration, fmt_usd(c),
@@ -893,10 +912,12 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     # `--by framework`'s rows (one per framework) are headed by what they are per; until QA 37b the stack rode in the
     # accelerator cell, "H100-SXM-80GB (megatron-core)" under "gpu"
     stacks = any("framework" in r for r in rows)
-    cols = (("framework",) if stacks else ()) + (acc, "hardware", "nodes", "layout", "step s", "MFU", "mem GiB",
-                                                 dur_name) + ((f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",)
+    recipes = recipe_cells([r.get("fp8_recipe", "-") for r in rows], any("fp8_recipe" in r for r in rows))
+    cols = ((("framework",) if stacks else ()) + (acc, "hardware", "nodes", "layout")
+            + (("fp8 recipe",) if recipes else ()) + ("step s", "MFU", "mem GiB", dur_name)
+            + ((f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",))
     for col in cols:
-        t.add_column(col, justify="left" if col in ("framework", acc, "hardware", "layout") else "right",
+        t.add_column(col, justify="left" if col in ("framework", acc, "hardware", "layout", "fp8 recipe") else "right",
                      overflow=FOLD.get("gpu" if col == acc else col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations)):
         # the partial-full-recompute pair too: a plan recomputing 1 block read "rc:full" here and "rc:full(block 1)" in
@@ -907,7 +928,7 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
         # the watts a row's GPUs are held at under cluster.power_limit_w ("at 500 W"), as recommend's table says them
         t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"] + power_words(r),
                   str(r["nodes"]),
-                  layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
+                  layout, *((recipes[i],) if recipes else ()), fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))
     return t
 

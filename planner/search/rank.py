@@ -185,8 +185,9 @@ def _change(d: float) -> str:
 #: refused as "must be one of gpu, cloud, hardware, framework" until QA 39c)
 COMPARE_BY = Vocab("gpu", "cloud", "hardware", "framework")
 #: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD); "framework"
-#: only in a ``training.framework: auto`` search's table
-VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard",
+#: only in a ``training.framework: auto`` search's table, "fp8_recipe" only in a ``fp8_recipe: auto`` one's
+#: (planner.search.recommend: the column its table and the CSV have then)
+VIEW_COLUMNS = ("framework", "fp8_recipe", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard",
                 "micro_batch", "recompute", "recompute_modules", "recompute_method", "recompute_num_layers", "step_time_s", "mfu", "hfu", "mem_gib", "train_hours", "cost")
 
 

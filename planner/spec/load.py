@@ -23,7 +23,7 @@ from planner.spec.params import count_params
 from planner.spec.hf import hf_config_notes, hf_config_path, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
 from planner.spec.schema import JobSpec, ModelSpec, _first_error, has_local_rope, has_shared_experts
-from planner.vocab import FP8_RECIPE, MOE_ONLY_OPTIONS
+from planner.vocab import AUTO, FP8_RECIPE_CHOICE, MOE_ONLY_OPTIONS
 
 
 def read_yaml(path: str | Path, field: str = "job") -> Any:
@@ -185,7 +185,7 @@ def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
         return
     fw = {"name": fw} if isinstance(fw, str) else dict(fw or {})
     # ``auto`` (a search over recipes) has one fp4 recipe to try: nvfp4 (planner.search.space ``recipe_choices``)
-    if FP8_RECIPE.canonical(fw.get("fp8_recipe")) not in (None, "nvfp4", "auto"):
+    if FP8_RECIPE_CHOICE.canonical(fw.get("fp8_recipe")) not in (None, "nvfp4", AUTO):
         raise InputError("training.framework.fp8_recipe",
                          f"{fw['fp8_recipe']!r} contradicts training.precision fp4 (use nvfp4 or precision fp8)")
     fw["fp8_recipe"] = "nvfp4"

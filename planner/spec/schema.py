@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import typing
-from typing import Any, Literal, Optional, Union
+from typing import Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -590,14 +590,14 @@ class FrameworkSpec(_Strict):
     leaves the stack itself open: ``recommend`` searches the stacks of ``defaults.AUTO_FRAMEWORKS``
     (each with these options, where it has them) and ranks them together; ``estimate`` refuses it."""
 
-    name: Union[V.FRAMEWORK.literal, Literal["auto"]] = "megatron-core"
+    name: V.FRAMEWORK_CHOICE.literal = "megatron-core"
     compile: Optional[bool] = None
     tp_overlap: Optional[V.TP_OVERLAP.literal] = None
     overlap_grad_reduce: Optional[bool] = None
     overlap_param_gather: Optional[bool] = None
     reshard_after_forward: Optional[bool] = None
     #: "auto": ``recommend`` tries each recipe the stack offers (planner.search.space ``recipe_choices``)
-    fp8_recipe: Optional[Union[V.FP8_RECIPE.literal, Literal["auto"]]] = None
+    fp8_recipe: Optional[V.FP8_RECIPE_CHOICE.literal] = None
     selective: Optional[V.SELECTIVE_AC.literal] = None
     #: torchtitan layer SAC (selective: layer): checkpoint each n-th layer (activation_checkpoint.selective_ac_option)
     ac_freq: Optional[int] = Field(None, ge=1, le=1 << 16)
