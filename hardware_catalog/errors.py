@@ -280,9 +280,15 @@ def reword(sentence: str) -> str | None:
     return None
 
 
+#: pydantic's tag for a union branch of a bare type (``Union[float, list[float]]`` reports under ``float`` and
+#: ``list[float]``): no field of the job, catalog or profile schemas has one of these names. Until fuzz46
+#: ``tabular.early_stopping.best_iteration: abc`` was refused as ``best_iteration.float``, a field none can write
+_SCALAR_BRANCHES = frozenset({"int", "float", "str", "bool", "bytes", "none"})
+
+
 def _is_branch(part) -> bool:
-    """A location part that names a union branch (``literal[...]``, ``list[str]``), not a field."""
-    return isinstance(part, str) and "[" in part
+    """A location part that names a union branch (``literal[...]``, ``list[str]``, ``float``), not a field."""
+    return isinstance(part, str) and ("[" in part or part in _SCALAR_BRANCHES)
 
 
 def _plain_loc(err) -> list[str]:

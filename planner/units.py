@@ -379,7 +379,14 @@ def split_str(rank_layers) -> str:
 
 
 def fmt_usd_cents(x: float) -> str:
-    """Small amounts to a hundredth of a cent (a GBDT run costs cents): $0.0123, $12.50."""
+    """Small amounts to a hundredth of a cent (a GBDT run costs cents): $0.0123, $12.50; from $1e12 as ``fmt_usd``
+    writes it (a GBDT plan at the slowest measured rate read "$24,791,666,666,666.66", its cents shown: fuzz46).
+
+    >>> fmt_usd_cents(0.0123), fmt_usd_cents(12.5), fmt_usd_cents(2.479e13)
+    ('$0.0123', '$12.50', '$2.5e+13')
+    """
+    if x >= 1e12:
+        return fmt_usd(x)
     return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
 
 

@@ -109,7 +109,10 @@ import simpy
 
 from hardware_catalog.files import is_regular_file, read_text
 from planner import defaults as D
+from hardware_catalog.errors import clip
 from planner.errors import InputError, TooLargeError, shown_path
+from planner.spec.schema import MAX_REQUEST_TOKENS
+from planner.units import fmt_given
 from planner.model import ew
 from planner.simulate.resources import RateLimiter
 
@@ -337,6 +340,31 @@ def make_workload(arrivals: ArrivalSpec, prompt: LengthDist, output: LengthDist,
     return Workload(t, _lengths(prompt, len(t), rng, "prompt"), _lengths(output, len(t), rng, "output"))
 
 
+TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+
+
+def _trace_row(r: dict, i: int, columns: int) -> tuple[float, int, int]:
+    """One row of a trace (``csv.DictReader``'s, at the file's line ``i``: DictReader skips blank lines, which a count
+    of rows would not): (arrival_s, prompt_tokens, output_tokens), each checked. A token count is held to
+    ``MAX_REQUEST_TOKENS``, serving.prompt_tokens' limit: past int64 one was an internal error (OverflowError) and at
+    2^63 - 1 numpy's cast warning was written beside the refusal (fuzz46)."""
+    if r.get(None):  # cells past the header's columns (DictReader's restkey): a shifted row, read askew
+        raise InputError("trace", f"line {i}: {columns + len(r[None])} cells but the header has {columns} columns")
+    try:
+        a, pr, out = float(r["arrival_s"]), int(r["prompt_tokens"]), int(r["output_tokens"])
+    except (TypeError, ValueError):
+        raise InputError("trace", f"line {i}: arrival_s must be a number and token counts integers") from None
+    if not math.isfinite(a):  # "need arrival_s >= 0" for inf, which is >= 0, until QA 39
+        raise InputError("trace", f"line {i}: arrival_s must be a finite number of seconds, got {a}")
+    if not (a >= 0 and pr >= 1 and out >= 1):
+        raise InputError("trace", f"line {i}: need arrival_s >= 0 and token counts >= 1")
+    for name, n in (("prompt_tokens", pr), ("output_tokens", out)):
+        if n > MAX_REQUEST_TOKENS:
+            raise TooLargeError("trace", f"line {i}: {name} {fmt_given(n) if n < 10 ** 15 else clip(n)} is over {MAX_REQUEST_TOKENS:,} tokens, "
+                                         f"serving.{name}'s limit")
+    return a, pr, out
+
+
 def load_trace(path) -> Workload:
     """A CSV trace with a header and columns ``arrival_s,prompt_tokens,output_tokens`` (any order;
     other columns ignored; a row with more cells than the header has columns is refused, as a catalog override's is:
@@ -353,27 +381,14 @@ def load_trace(path) -> Workload:
     if is_regular_file(p) and p.stat().st_size > MAX_TRACE_BYTES:  # (is_regular_file: a name too long is read_text's)
         raise TooLargeError("trace", f"{clip_path(p)} is over {MAX_TRACE_BYTES >> 20} MiB")
     text = read_text(p, "trace", MAX_TRACE_BYTES)  # regular files only, UTF-8 (a spreadsheet's BOM dropped)
-    cols = ("arrival_s", "prompt_tokens", "output_tokens")
     rows = []
     with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in cols if c not in (reader.fieldnames or [])]
+        missing = [c for c in TRACE_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise InputError("trace", f"missing column(s) {', '.join(missing)}; need {', '.join(cols)}")
+            raise InputError("trace", f"missing column(s) {', '.join(missing)}; need {', '.join(TRACE_COLUMNS)}")
         for r in reader:
-            i = reader.line_num  # the file's line (DictReader skips blank lines, which a count of rows would not)
-            if r.get(None):  # cells past the header's columns (DictReader's restkey): a shifted row, read askew
-                raise InputError("trace", f"line {i}: {len(reader.fieldnames) + len(r[None])} cells but the header "
-                                          f"has {len(reader.fieldnames)} columns")
-            try:
-                a, pr, out = float(r["arrival_s"]), int(r["prompt_tokens"]), int(r["output_tokens"])
-            except (TypeError, ValueError):
-                raise InputError("trace", f"line {i}: arrival_s must be a number and token counts integers") from None
-            if not math.isfinite(a):  # "need arrival_s >= 0" for inf, which is >= 0, until QA 39
-                raise InputError("trace", f"line {i}: arrival_s must be a finite number of seconds, got {a}")
-            if not (a >= 0 and pr >= 1 and out >= 1):
-                raise InputError("trace", f"line {i}: need arrival_s >= 0 and token counts >= 1")
-            rows.append((a, pr, out))
+            rows.append(_trace_row(r, reader.line_num, len(reader.fieldnames)))
             _check_size(len(rows), "trace")
     if not rows:
         raise InputError("trace", "the trace has no requests")

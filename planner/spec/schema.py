@@ -53,7 +53,20 @@ MIN_RATE = {  # (the catalog's speed columns share the floor: hardware_catalog.b
     # step is lost in the float, and every option but the largest "missed the targets" (qps 1e-300: $1.5e304 per
     # million requests, 4 of 5 options "do not work")
     "qps": 1e-6,
+    # tabular.measured_rows_per_s (rows x trees per second, a core or a GPU): ``cpu_per_core: 1e-300`` overflowed
+    # to an infinite time (numpy's overflow warning on stderr, every instance "never for $inf", "+nan% cost":
+    # fuzz46); at the floor the schema's largest job (1e12 rows x 1e6 trees x 1e6 runs) takes a finite 1e27 s
+    "rows_per_s": RATE_FLOOR,
 }
+
+#: the fastest request rate a serving job states (serving.qps) or a replayed trace brings (requests / last arrival):
+#: a trace of two requests 1e-300 s apart was sized for 2e300 QPS and refused with a 300-digit rate (fuzz46)
+MAX_QPS = 1e9
+
+#: the most tokens one request's prompt or output holds (serving.prompt_tokens / output_tokens and a trace's
+#: cells): 16 Mi, past every context window modelled (MAX_REASONABLE["seq_len"]); a trace cell of 30 digits was
+#: an internal error (OverflowError) and one of 2^63 - 1 wrote numpy's cast warning beside its refusal (fuzz46)
+MAX_REQUEST_TOKENS = 1 << 24
 
 
 def _takes(annotation, kinds) -> bool:
@@ -1143,17 +1156,17 @@ class ServingSpec(_Strict):
 
     p99_latency_ms: Optional[float] = Field(None, gt=0, le=1e7)
     ttft_ms: Optional[float] = Field(None, gt=0, le=1e7)
-    qps: Optional[float] = Field(None, ge=MIN_RATE["qps"], le=1e9)
+    qps: Optional[float] = Field(None, ge=MIN_RATE["qps"], le=MAX_QPS)
     max_batch: int = Field(64, gt=0, le=1 << 16)
     precision: V.SERVE_PRECISION.literal = "bf16"  # weights (and GEMM inputs)
     kv_precision: V.KV_PRECISION.literal = "bf16"  # KV-cache entries
     engine: V.SERVE_ENGINE.literal = "vllm"  # whose iteration efficiency (planner.model.serving_efficiency)
-    prompt_tokens: int = Field(512, gt=0, le=1 << 24)
-    output_tokens: int = Field(256, gt=0, le=1 << 24)
+    prompt_tokens: int = Field(512, gt=0, le=MAX_REQUEST_TOKENS)
+    output_tokens: int = Field(256, gt=0, le=MAX_REQUEST_TOKENS)
     # tokens at the start of every prompt that every request shares (a system prompt, few-shot examples):
     # the engine's prefix cache prefills them once and keeps their whole KV blocks once per replica
     # (planner/workloads/serving_memory.py ``shared_prefix``); must be < prompt_tokens
-    shared_prefix_tokens: int = Field(0, ge=0, le=1 << 24)
+    shared_prefix_tokens: int = Field(0, ge=0, le=MAX_REQUEST_TOKENS)
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
     # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36)
     requests: Optional[float] = Field(None, ge=1, le=1e15)

@@ -126,7 +126,7 @@ from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
 from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
-from planner.spec.schema import MAX_REASONABLE, MIN_RATE
+from planner.spec.schema import MAX_QPS, MAX_REASONABLE, MIN_RATE
 from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, ReplicaSpec, ServingSimConfig, cut_words,
                                        simulate_serving)
@@ -2400,6 +2400,33 @@ def _at_basis(row: ServingOption, basis: str, realtime: bool, cat) -> ServingOpt
                    price_dates=rate_price_dates(cat, row.hardware, rate))
 
 
+def _trace_qps(wl) -> float:
+    """The rate a replayed trace brings (requests / last arrival_s), held to serving.qps's bounds (``MIN_RATE`` and
+    ``MAX_QPS``), refused as ``trace`` where it has none or is outside them."""
+    if len(wl) < 2 or wl.span_s <= 0:
+        # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
+        # sized 396 million replicas
+        raise InputError("trace", (f"its {len(wl):,} requests " if len(wl) != 1 else "its one request ")
+                         + (("arrives" if len(wl) == 1 else "all arrive") + " at 0 s" if wl.span_s <= 0
+                            else "gives no arrival rate")
+                         + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
+                         "at least two requests spread over time")
+    qps = len(wl) / wl.span_s
+    if qps < MIN_RATE["qps"]:
+        # serving.qps's floor, for the same reason: two requests at 0 s and 1e18 s planned TP8 at "$7.6e+21 per
+        # 1M requests", every smaller option "missing" its p99s (a decode step lost in the float at 1e18 s)
+        raise InputError("trace", f"its {len(wl):,} requests over {wl.span_s:.3g} s arrive at {qps:.3g} QPS, below "
+                                  f"the {MIN_RATE['qps']:g} QPS floor serving.qps holds to (a request every "
+                                  f"~{1 / MIN_RATE['qps'] / 86400:.1f} days): replay a trace of real arrival times")
+    if qps > MAX_QPS:
+        # and its ceiling: two requests 1e-300 s apart were sized for 2e300 QPS, refused as "needs 693,780,041,...
+        # QPS" (a 300-digit rate cut by the message cap, fuzz46)
+        raise InputError("trace", f"its {len(wl):,} requests over {wl.span_s:.3g} s arrive at {qps:.3g} QPS, above "
+                                  f"the {MAX_QPS:.0e} QPS ceiling serving.qps holds to: replay a trace of real "
+                                  "arrival times (in seconds)")
+    return qps
+
+
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
                  sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None,
                  progress: Optional[Callable[[int, int, str], None]] = None,
@@ -2443,14 +2470,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         sim_workload(s, 1.0, 1.0, 1, sim, 0, m)
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = sim_workload(s, 1.0, 1.0, 1, sim, 0, m)
-        if len(wl) < 2 or wl.span_s <= 0:
-            # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
-            # sized 396 million replicas
-            raise InputError("trace", (f"its {len(wl):,} requests " if len(wl) != 1 else "its one request ")
-                             + (("arrives" if len(wl) == 1 else "all arrive") + " at 0 s" if wl.span_s <= 0 else "gives no arrival rate")
-                             + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
-                             "at least two requests spread over time")
-        qps = len(wl) / wl.span_s
+        qps = _trace_qps(wl)
         # the screen's load too (its Little's-law concurrency and the TPOT / TTFT at it): the replicas and $ were at
         # the trace's 7.88 QPS while each option's "at concurrency 1.81" was the job's 2 QPS (QA 37)
         target = replace(target, qps=qps)
@@ -2471,12 +2491,6 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             # mean prompt refused every option as "KV of one sequence and of the shared prefix exceed ...")
             trace_lengths["shared_prefix_tokens"] = round(float(np.mean(np.minimum(s.shared_prefix_tokens,
                                                                                     wl.prompt - 1))))
-        if qps < MIN_RATE["qps"]:
-            # serving.qps's floor, for the same reason: two requests at 0 s and 1e18 s planned TP8 at "$7.6e+21 per
-            # 1M requests", every smaller option "missing" its p99s (a decode step lost in the float at 1e18 s)
-            raise InputError("trace", f"its {len(wl):,} requests over {wl.span_s:.3g} s arrive at {qps:.3g} QPS, below "
-                                      f"the {MIN_RATE['qps']:g} QPS floor serving.qps holds to (a request every "
-                                      f"~{1 / MIN_RATE['qps'] / 86400:.1f} days): replay a trace of real arrival times")
     bursty = realtime and bool(qps) and not sim.trace and sim.arrivals == "mmpp"
     if bursty:
         # bursty arrivals (serving.arrivals' burst shape): the screen's p99s are the mixture over the burst and the

@@ -54,7 +54,7 @@ from typing import Literal, Optional, Union
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
-from planner.spec.schema import _Strict
+from planner.spec.schema import MIN_RATE, _Strict
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
@@ -109,8 +109,8 @@ class EarlyStopping(_Strict):
 
 class MeasuredRates(_Strict):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
-    cpu_per_core: Optional[float] = Field(None, gt=0)  # rows x trees per second on one core
-    gpu: Optional[float] = Field(None, gt=0)  # rows x trees per second on one GPU
+    cpu_per_core: Optional[float] = Field(None, ge=MIN_RATE["rows_per_s"])  # rows x trees per second on one core
+    gpu: Optional[float] = Field(None, ge=MIN_RATE["rows_per_s"])  # rows x trees per second on one GPU
 
 
 class TabularSpec(_Strict):
