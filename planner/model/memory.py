@@ -235,9 +235,9 @@ def gpu_memory_key(gpu: str | None) -> tuple:
     the runtime's reserve (``runtime_reserve``), and whether it is a compute capability 10.x part (physics.SM100),
     where Transformer Engine's per-tensor FP8 weights need no transposed copy (``stacks.fp8_linear_weight_bytes``,
     ``te_skips_fp8_transpose``). A search's memo (``planner.search.recommend.SearchMemo.memory``) asks once per key:
-    a whole-catalog search's twelve CUDA parts before Blackwell share one (speed46); tests/test_speed46.py holds
-    every catalog part to the answers of the parts that share its key. A new read of ``gpu`` in this module belongs
-    here."""
+    the catalog's 22 CUDA parts before Blackwell share one (12 in a whole-catalog search, speed46).
+    tests/test_speed46.py holds every catalog part to the answers of the parts that share its key. A new read of
+    ``gpu`` in this module belongs here."""
     from planner.model.physics import SM100
 
     plat = _part_platform(gpu) if gpu else None
