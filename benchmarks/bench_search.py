@@ -4,8 +4,8 @@ Prints configurations evaluated per second by the vectorised memory + step-time 
 hardware option (the hot path of the search), for a dense model and an MoE one (expert parallelism,
 expert-tensor parallelism 1 or TP), and the end-to-end recommend time for the shipped Llama-3-70B
 example (its stack options open, fixed, and the stack itself searched: ``training.framework: auto``) and
-the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched), the what-if app's first search (its default
-preset), and that preset over a private catalog of 200 instance rows on 6 kinds of hardware (gen_private_catalog.py). Run: ``python benchmarks/bench_search.py``.
+the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched), the bare-model example over the whole catalog, the
+what-if app's first search (its default preset), and that preset over a private catalog of 200 instance rows on 6 kinds of hardware (gen_private_catalog.py). Run: ``python benchmarks/bench_search.py``.
 It runs under the allocator policy the CLI sets (planner.alloc: freed numpy temporaries stay in the heap);
 ``BENCH_DEFAULT_MALLOC=1`` runs it under glibc's default policy instead.
 """
@@ -121,6 +121,10 @@ def main():
         print(timed_recommend(j, cat, f"examples/llama3-70b.yaml, {label}", ", kept rows and top-10 details included"))
     for name in ("mixtral-8x7b", "deepseek-v3-pretrain"):  # MoE: EP and expert-TP searched
         print(timed_recommend(load_job(ROOT / "examples" / f"{name}.yaml"), cat, f"examples/{name}.yaml (MoE)"))
+    # a file holding only a model: every GPU of the catalog searched (test_cli's and test_rope's bare-model
+    # recommends), most of them CUDA parts the memory model cannot tell apart (memory.gpu_memory_key, speed46)
+    print(timed_recommend(load_job(ROOT / "examples" / "bare-model.yaml"), cat,
+                          "examples/bare-model.yaml (whole catalog)"))
     # the what-if app's first search: its default preset with the inputs as the page starts them (planner.interactive),
     # what a changed job costs a rerun (Megatron's block recompute N searched: its probes)
     from planner import interactive as wi

@@ -20,7 +20,8 @@ from planner.spec import load_job
 from planner.workloads.training import recommend
 
 #: (gpu, GPUs per node, fabric, network Gb/s): the H100 rows share a GPU (one memory model) but not their hardware
-#: (no ``_reuse``), the A100 row sits between them (its own answers), the 4-GPU H100 row has another space
+#: (no ``_reuse``), the A100 row sits between them (its own answers until speed46, the H100's since: one
+#: ``memory.gpu_memory_key``), the 4-GPU H100 row has another space
 SHAPES = [("H100-SXM-80GB", 8, "infiniband", 3200), ("A100-SXM4-80GB", 8, "infiniband", 1600),
           ("H100-SXM-80GB", 8, "roce", 800), ("H100-SXM-80GB", 4, "infiniband", 1600)]
 
@@ -94,7 +95,8 @@ def _rows(n: int, **kw) -> Candidates:
 
 def test_an_answer_is_served_only_for_the_same_rows(tmp_path, monkeypatch):
     """An answer is given again for equal columns (other objects), as read-only arrays in a new dict; a column of
-    another value or dtype, or another GPU, is computed afresh, and ``forget`` drops a GPU's answers."""
+    another value or dtype, or a GPU of another memory key (speed46: ``memory.gpu_memory_key``; the A100 shares the
+    H100's, the B200 does not), is computed afresh, and ``forget`` drops a GPU key's answers."""
     job = load_job(write_job(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 128, "
                                        "precision: bf16, steps: 10}\n"))
     stack = from_training(job.training, model=job.model)
@@ -108,10 +110,13 @@ def test_an_answer_is_served_only_for_the_same_rows(tmp_path, monkeypatch):
     memo.memory(job.model, job.training, _rows(8, mb=2), stack, "H100-SXM-80GB")
     memo.memory(job.model, job.training, _rows(8, tp=np.full(8, 2, dtype=np.int32)), stack, "H100-SXM-80GB")
     memo.memory(job.model, job.training, _rows(8), stack, "A100-SXM-80GB")
+    assert len(calls) == 3
+    memo.memory(job.model, job.training, _rows(8), stack, "B200-SXM-180GB")
     assert len(calls) == 4
     memo.forget("H100-SXM-80GB")
-    memo.memory(job.model, job.training, _rows(8), stack, "H100-SXM-80GB")
     memo.memory(job.model, job.training, _rows(8), stack, "A100-SXM-80GB")
+    memo.memory(job.model, job.training, _rows(8), stack, "H100-SXM-80GB")
+    memo.memory(job.model, job.training, _rows(8), stack, "B200-SXM-180GB")
     assert len(calls) == 5
     fresh = memory_per_gpu(job.model, job.training, _rows(8), stack=stack, gpu="H100-SXM-80GB")
     for k, v in fresh.items():

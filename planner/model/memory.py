@@ -228,6 +228,23 @@ def runtime_reserve(gpu: str | None, stack) -> tuple[RuntimeReserve, float]:
     return r, r.context_on(gpu)
 
 
+def gpu_memory_key(gpu: str | None) -> tuple:
+    """All that ``memory_per_gpu`` reads of its GPU name ``gpu``, as a hashable value: two parts with the same key get
+    the same answer, bit for bit, on the same model, spec, stack and rows. The name enters in three places only: the
+    part's platform (``_part_platform``) and its measured withheld memory (``RuntimeReserve.context_on``), which pick
+    the runtime's reserve (``runtime_reserve``), and whether it is a compute capability 10.x part (physics.SM100),
+    where Transformer Engine's per-tensor FP8 weights need no transposed copy (``stacks.fp8_linear_weight_bytes``,
+    ``te_skips_fp8_transpose``). A search's memo (``planner.search.recommend.SearchMemo.memory``) asks once per key:
+    the catalog's 22 CUDA parts before Blackwell share one (12 in a whole-catalog search, speed46).
+    tests/test_speed46.py holds every catalog part to the answers of the parts that share its key. A new read of
+    ``gpu`` in this module belongs here."""
+    from planner.model.physics import SM100
+
+    plat = _part_platform(gpu) if gpu else None
+    contexts = tuple(r.context_on(gpu) for r in RUNTIME_RESERVE.values())
+    return plat, contexts, gpu is not None and str(gpu).upper().startswith(SM100)
+
+
 def allocator_reserve(dynamic, fragmentation=FRAGMENTATION):
     """The caching allocator's reserve on ``dynamic`` bytes (a stage's activations + logits): ``fragmentation`` of
     them (``RuntimeReserve.fragmentation``; CUDA's ``FRAGMENTATION``, 0 under XLA), in ``other`` beside the part the allocator never sees (``memory_per_gpu``'s ``outside_allocator``), so

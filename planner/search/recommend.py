@@ -25,7 +25,7 @@ from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
-from planner.model.memory import memory_per_gpu, other_words
+from planner.model.memory import gpu_memory_key, memory_per_gpu, other_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, RECIPES, SEARCHED, layout_uses
 from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
@@ -92,12 +92,17 @@ class SearchMemo(LayerMemo):
     answered before (rec44, counted by hashing each call's inputs). An answer is found by the same objects and exact
     equality of every column (dtype and values), so it is the answer the call would compute, bit for bit; its
     arrays are read-only (no caller changes a memory answer in place; a write would raise rather than reach the
-    next option). ``forget`` drops a GPU's answers after its last option (``recommend``), and at most ``rows`` rows
-    of answers are kept at once (past that a call is computed and not kept)."""
+    next option). The GPU enters by what the memory model reads of it (``memory.gpu_memory_key``), not its name: the
+    parts that share a key (a whole-catalog search's A10G, A100, L4, L40S, H100, H200 ...) get one another's answers
+    on the same chunks (speed46, with ``_uniform_at_once``: the memory calls the bare-model example computes 681 ->
+    323, the app preset's 573 -> 351). ``forget`` drops a key's answers after the last option of its parts
+    (``recommend``), and at most ``rows`` rows of answers are kept at once (past that a call is computed and not
+    kept)."""
 
     def __init__(self, rows: int = 1 << 22):
         super().__init__()
-        self._answers: dict[tuple, list] = {}  # (model, training, stack, gpu, rows) ids -> [(objects, columns, answer)]
+        self._answers: dict[tuple, list] = {}  # (model, training, stack, gpu key, rows) -> [(objects, columns, answer)]
+        self._gpu_keys: dict[str, tuple] = {}  # GPU name -> memory.gpu_memory_key
         self._room = rows
         self._spaces: dict[tuple, tuple] = {}  # space_key -> (the job, its chunks)
         self._space_room = CHUNK_ROWS
@@ -174,7 +179,7 @@ class SearchMemo(LayerMemo):
     def memory(self, model, training, c: Candidates, stack, gpu: str) -> dict:
         """``memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=self)``, or the answer it gave before on
         the same objects and rows (a new dict of the same read-only arrays)."""
-        key = (id(model), id(training), id(stack), gpu, len(c))
+        key = (id(model), id(training), id(stack), self.gpu_key(gpu), len(c))
         cols = tuple(getattr(c, f.name) for f in fields(Candidates))
         for objs, held, answer in self._answers.get(key, ()):
             if objs[0] is model and objs[1] is training and objs[2] is stack and all(map(_same_column, held, cols)):
@@ -188,9 +193,17 @@ class SearchMemo(LayerMemo):
             self._answers.setdefault(key, []).append(((model, training, stack), cols, answer))
         return dict(answer)
 
+    def gpu_key(self, gpu: str) -> tuple:
+        """``memory.gpu_memory_key(gpu)``, taken once per name."""
+        got = self._gpu_keys.get(gpu)
+        if got is None:
+            got = self._gpu_keys[gpu] = gpu_memory_key(gpu)
+        return got
+
     def forget(self, gpu: str) -> None:
-        """Drop the answers on GPU ``gpu`` (no later option asks for them)."""
-        for key in [k for k in self._answers if k[3] == gpu]:
+        """Drop the answers on GPU ``gpu`` and the parts that share its key (no later option asks for them)."""
+        gkey = self.gpu_key(gpu)
+        for key in [k for k in self._answers if k[3] == gkey]:
             self._room += key[4] * len(self._answers.pop(key))
 
 
@@ -279,7 +292,9 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
     where g left a chunk a partial group). Rows are screened first: uniform frees at most the stage's activations,
     so a row whose total less its activations is over the limit is left out. Then the groups are tried in rising
     order, each row only until one fits: the smallest g that fits, exactly (the kept inputs of each chunk, C / g,
-    and the rebuilt group move together, and per chunk, chunk_activations). Until uniform40 two probes (g 2 and the
+    and the rebuilt group move together, and per chunk, chunk_activations); since speed46 every (row, group) pair in
+    one memory call (``_uniform_at_once``, up to ``UNIFORM_AT_ONCE`` pairs; past that ``_uniform_rounds``, a call
+    per group), the same g and numbers. Until uniform40 two probes (g 2 and the
     fullest chunk) fitted a line in ceil(C / g) and g - 1 and checked the g it predicted, exact only while every
     chunk took the fullest chunk's ceil(C / g) / C a layer.
     Returns (candidates, memory, fits) with the chosen rows' ``rg``, memory and fit replaced."""
@@ -297,7 +312,26 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
         rows, sub, steps = rows[runs], sub.take(np.flatnonzero(runs)), steps[runs]
     if not len(rows):
         return cv, mem, fits
-    n = len(rows)
+    probe = _uniform_at_once if int(steps[:, 2:].sum()) <= UNIFORM_AT_ONCE else _uniform_rounds
+    g, pick = probe(job, training, sub, steps, stack, hw, limit, memo)
+    part = np.flatnonzero(g > 0)
+    if not len(part):
+        return cv, mem, fits
+    sel = rows[part]
+    cv, mem = _with_rows(cv, mem, sel, "rg", g[part], {k: v[part] for k, v in pick.items()})
+    fits = fits.copy()
+    fits[sel] = True
+    return cv, mem, fits
+
+
+#: the most (row, group) pairs ``smallest_uniform_group`` probes in one memory call (more: group by group)
+UNIFORM_AT_ONCE = 1 << 16
+
+
+def _uniform_rounds(job: JobSpec, training, sub, steps, stack, hw, limit: float, memo=None):
+    """``smallest_uniform_group``'s probe group by group: each launchable g in rising order on the rows of ``sub``
+    no smaller g fitted. Returns (g per row, 0 where none fits; the memory columns of each row at its g)."""
+    n = len(sub)
     g = np.zeros(n, dtype=np.int64)
     pick: dict = {}
     for gi in range(2, steps.shape[1]):  # a few groups: the common divisors of a split's chunk sizes
@@ -315,14 +349,30 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
                 pick.setdefault(k, np.zeros(n, dtype=v.dtype))[hit] = v[ok]
         if (g > 0).all():
             break
-    part = np.flatnonzero(g > 0)
-    if not len(part):
-        return cv, mem, fits
-    sel = rows[part]
-    cv, mem = _with_rows(cv, mem, sel, "rg", g[part], {k: v[part] for k, v in pick.items()})
-    fits = fits.copy()
-    fits[sel] = True
-    return cv, mem, fits
+    return g, pick
+
+
+def _uniform_at_once(job: JobSpec, training, sub, steps, stack, hw, limit: float, memo=None):
+    """``_uniform_rounds``' answer from one memory call on every (row, launchable g) pair of ``sub``: a row's memory
+    at g does not depend on the rows probed with it (as ``smallest_block_recompute``'s bisection at once), so each
+    row's first fitting pair in rising g is the g and the numbers the rounds pick. The rounds were a call per group
+    (up to seven on a 24-layer chunk), each a fixed cost on a few rows: ~450 of a whole-catalog search's ~1,100
+    memory questions (speed46). The pairs past a row's answer are the extra work, a few rows each."""
+    n = len(sub)
+    at, gs = np.nonzero(steps[:, 2:])  # row-major: each row's groups in rising order
+    gs = gs + 2
+    ok, got = _memory_at(job, training, sub, at, "rg", gs, stack, hw, limit, memo)
+    hit = np.flatnonzero(ok)
+    first = hit[np.r_[True, at[hit[1:]] != at[hit[:-1]]]] if len(hit) else hit  # each row's smallest fitting g
+    g = np.zeros(n, dtype=np.int64)
+    g[at[first]] = gs[first]
+    pick: dict = {}
+    for k, v in got.items():
+        if np.ndim(v) and len(v) == len(at):
+            v = np.asarray(v)
+            pick[k] = np.zeros(n, dtype=v.dtype)
+            pick[k][at[first]] = v[first]
+    return g, (pick if len(first) else {})
 
 
 def with_block_one(cv):
@@ -566,10 +616,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     s = _search_setup(job, catalog, profile, recipes)
     tally = SearchTally.start(s.live)
     memo = SearchMemo()  # the layer model's rows, shared by every step_time and memory_per_gpu call of this search
-    last = {hw.gpu.name: k for k, hw in enumerate(s.opts)}  # each GPU's last option: its memory answers kept until then
+    # each GPU key's last option (SearchMemo.gpu_key: the parts the memory model cannot tell apart): its memory
+    # answers kept until then
+    last = {memo.gpu_key(hw.gpu.name): k for k, hw in enumerate(s.opts)}
     for k, hw in enumerate(s.opts):
         _search_option(job, s, k, hw, tally, memo, progress, spot_model, overhead)
-        if last[hw.gpu.name] == k:
+        if last[memo.gpu_key(hw.gpu.name)] == k:
             memo.forget(hw.gpu.name)
     if progress:  # the ranking is no option of the bar's but can take a while: 2.7M fitting plans of a 65K-token
         # hybrid MoE over every instance took ~37 s to filter, sort and mark (the bar sat at "done" meanwhile)
