@@ -89,6 +89,30 @@ add(id="ptblog_gb200_mxfp8_llama4_scout",kind="e2e_training_speedup",gpu="GB200"
     source="PyTorch blog 'MXFP8 Training for MoEs: 1.3x training speedup vs BF16 for Llama4 Scout on GB200 cluster using TorchAO and TorchTitan'",provenance="https://pytorch.org/?p=58489",
     notes="'+30.2% training speedup'; '~81% of the theoretical max achievable speedup ... (roofline 1.37x)'. output, router.gate, attention.wk/wv kept in bf16.")
 
+# torchao's own torchtitan Llama3-8B runs (f8ratio46, read 2026-12-06): the "Training benchmarks" tables of
+# torchao/float8/README.md (pytorch/ao @9519bebb), one node of 8 GPUs, local batch 1, sequence 8192, torch.compile,
+# FSDP2, per-op SAC; speedup = the float8 row's median tokens/s over the bf16 row's, computed here
+AO = ("pytorch/ao torchao/float8/README.md 'Training benchmarks' (commit 9519bebbc397d60274982a74c084f9dff18e61a6)",
+      "https://github.com/pytorch/ao/blob/9519bebbc397d60274982a74c084f9dff18e61a6/torchao/float8/README.md")
+AO_RUNS = {"h100": ("H100", "8x H100 (Meta; torchao's roofline_utils: 'custom to Meta's H100 variant', 2.4 TB/s)",
+                    "torch 2.7.0a0+gitb98af95, torchao 0.10.0+git890e0ac8, torchtitan 0.0.2", 6150.0,
+                    (("tensorwise", "tensorwise with float8 all-gather", 7689.5, "25.03%"),
+                     ("rowwise", "rowwise with bfloat16 all-gather", 6768.0, "10.05%"))),
+           "mi300x": ("MI300X", "8x MI300X", "torch 2.9.0.dev20250811+rocm6.4, torchao 0.13.0+git4fc4068d6, torchtitan "
+                      "2c8b5947991239913d67e2f7d22a255c3e2a9694", 5376.5,
+                      (("tensorwise", "tensorwise with float8 all-gather", 6166.0, "14.68%"),
+                       ("rowwise_with_gw_hp", "rowwise_with_gw_hp with bfloat16 all-gather", 6100.0, "13.46%"),
+                       ("rowwise", "rowwise with bfloat16 all-gather", 5891.0, "9.57%")))}
+for g, (gpu, system, sw, bf16, recipes) in AO_RUNS.items():
+    for rec, cell, tps, pct in recipes:
+        rows.append(new_row(cols, "2026-12-06", id=f"torchao_readme_{g}_llama3_8b_{rec}", kind="e2e_training_speedup", gpu=gpu, system=system,
+            precision=f"float8 {rec} (torchao; README: '{cell}')", baseline_precision="bf16",
+            speedup_low=round(tps / bf16, 4), speedup_high=round(tps / bf16, 4), model="Llama3-8B", num_gpus=8,
+            parallelism="FSDP2, batch size 1, sequence length 8192, torch.compile, per-op SAC", software=sw,
+            source=AO[0], provenance=AO[1],
+            notes=f"Median tokens/second {tps} against the bf16 row's {bf16} (README 'Speedup over baseline' {pct}); "
+                  "steps 100. Also in parts/peak_memory.csv (titan25_ao_*) for their peak memory."))
+
 # Azure ND MI300X v5: the same GEMM harness (hipBLASLt), results in a fork of the guide (read 2026-12-01; first
 # appended to the CSV by hand); the file's block after xla_tables.py's xla_* rows
 MI3 = ("samuel-bohman/AI-benchmarking-guide", "Azure_Results/ND_MI300X_v5_results.md", "3de0c294fd1059a91a2c158712c4a078619d73e8")
