@@ -94,7 +94,7 @@ def test_queue_replicas_answers_as_the_one_rate_screen(monkeypatch, qps):
 
 def test_a_million_qps_screen_completes_with_its_answer():
     """The chat example at 1e6 QPS on g6e.xlarge alone (``--no-simulate``): 122,644 TP1 replicas at budget 512,
-    batch 82, TTFT-bound, as before srvspeed46 (its screen took 23.6 s of CPU over the example's options, now ~12)."""
+    batch 82, TTFT-bound, as before srvspeed46 (the screen over all the example's options took 25-30 CPU s, now 12-15)."""
     from hardware_catalog import load_catalog
 
     from planner.spec import load_job_dict
