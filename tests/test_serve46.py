@@ -46,7 +46,7 @@ def _fake_point(ttft_from: int, tpot_misses: set):
     """A screen whose TTFT meets from ``ttft_from`` replicas and whose TPOT misses at ``tpot_misses``, counting calls."""
     calls = []
 
-    def point(m, s, hw, tp, target, batch, r, capacity, im, budget):
+    def point(m, s, hw, tp, target, batch, r, capacity, im, budget, conc=None):
         calls.append(r)
         return [1.0, 1.0, 0.5 if r >= ttft_from else 2.0, (lambda: 2.0 if r in tpot_misses else 0.5)]
     return point, calls

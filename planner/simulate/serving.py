@@ -196,21 +196,27 @@ def _poisson(a: ArrivalSpec, rng) -> np.ndarray:
 #: (1 / rate): a shape whose cycle is shorter is drawn in blocks of this length (fuzz45b: 1e-9 s bursts at a 99.9999%
 #: share, a 1e-15 s calm, were ~10^11 sojourns a loop pass each, killed past 150 s at 6 GB)
 MMPP_LUMP = 0.1
+#: the most burst/calm sojourns ``_mmpp`` draws one loop pass each (~8 us a pass here); a run expected to hold more is
+#: drawn by ``_mmpp_lumped`` in blocks of one cycle, the same process as arrays (srvspeed46: 1 ms bursts at 40 QPS for
+#: 2,000 s are ~10^6 sojourns, 4-8 s of loop, 0.2 s as arrays); under it the loop keeps the seeded draws unchanged
+MMPP_LOOP_SOJOURNS = 10_000
 
 
 def _mmpp(a: ArrivalSpec, rng) -> np.ndarray:
     """Two-state Markov-modulated Poisson process (Fischer & Meier-Hellstern 1993): exponential
     sojourns (mean ``burst_s`` high, ``burst_s (1 - share) / share`` low); within a state, Poisson
     at r_high = ratio x r_low, with r_low = rate / (share x ratio + 1 - share) so the mean is rate.
-    A cycle shorter than ``MMPP_LUMP`` x the mean gap goes to ``_mmpp_lumped``."""
+    A cycle shorter than ``MMPP_LUMP`` x the mean gap goes to ``_mmpp_lumped``, and so does a run of more than
+    ``MMPP_LOOP_SOJOURNS`` sojourns, in blocks of one cycle: each state's time in it is one exponential sojourn
+    (Gamma(1, mean)), its arrivals Poisson given that time and uniform over it, the loop's process exactly."""
     if not (a.burst_ratio >= 1 and 0 < a.burst_share < 1 and a.burst_s > 0):
         raise InputError("arrivals", "mmpp needs burst_ratio >= 1, 0 < burst_share < 1, burst_s > 0")
     (_, hi, hi_s), (_, lo, lo_s) = a.states()
     levels, means = (hi, lo), (hi_s, lo_s)
     out, t, state = [], 0.0, int(rng.random() >= a.burst_share)
     cycles = int(MMPP_LUMP / (a.rate * (hi_s + lo_s)))  # whole cycles in one block
-    if cycles > 1:
-        return _mmpp_lumped(a, rng, levels, means, state, cycles)
+    if cycles > 1 or 2.0 * a.duration_s / (hi_s + lo_s) > MMPP_LOOP_SOJOURNS:
+        return _mmpp_lumped(a, rng, levels, means, state, max(cycles, 1))
     while t < a.duration_s:
         end = min(t + rng.exponential(means[state]), a.duration_s)
         k = rng.poisson(levels[state] * (end - t))
@@ -223,7 +229,8 @@ def _mmpp_lumped(a: ArrivalSpec, rng, levels, means, state: int, cycles: int) ->
     """``_mmpp`` in blocks of ``cycles`` whole cycles, drawn as arrays: a block's time in each state is the sum of
     ``cycles`` exponential sojourns, Gamma(cycles, mean), and its arrivals in that state Poisson at the state's rate x
     that time (exact counts given the times); each state's arrivals are placed uniformly over its part of the block,
-    which moves one by at most a block, ``MMPP_LUMP`` x the mean gap."""
+    which moves one by at most a block, ``MMPP_LUMP`` x the mean gap. At ``cycles`` = 1 nothing moves: each part is one
+    sojourn, as the per-sojourn loop draws it (``MMPP_LOOP_SOJOURNS``)."""
     n = int(a.duration_s / (cycles * sum(means)) * 1.2 + 10)
     first, second = (0, 1) if state == 0 else (1, 0)
     parts = []

@@ -108,6 +108,7 @@ layers contract).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass, replace
@@ -334,7 +335,7 @@ def burst_quantile(parts: list, q: float) -> float:
 
 
 def screen_point(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r: int, capacity: float,
-                 im: IterationModel, budget: int) -> list:
+                 im: IterationModel, budget: int, conc: Optional[tuple] = None) -> list:
     """[L, b, p99 TTFT s, p99 TPOT s] the screen states for ``r`` replicas at ``target``'s load, every figure at the
     one token budget ``budget`` (vLLM ``max_num_batched_tokens``), the TPOT a thunk until asked (its tails are the
     dearer part). L and b: ``screen_concurrency``'s at the replica's mean rate; under bursty arrivals the p99s are the
@@ -344,9 +345,10 @@ def screen_point(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int
     Why one budget (serve45): the budget sets all three as vLLM runs it (vllm/v1/core/sched/scheduler.py
     ``schedule``: the running decodes' tokens first, then waiting prompts chunked to what is left), so a prompt's
     prefill takes ceil(prompt / room) steps and each step's time grows with the budget's prompt tokens. Until serve45
-    the TTFT was at 2,048 beside a TPOT at the budget least for it (512 on the chat example's g6e.xlarge)."""
+    the TTFT was at 2,048 beside a TPOT at the budget least for it (512 on the chat example's g6e.xlarge).
+    ``conc``: (L, b) at this count where the caller has them (``queue_replicas``' batches, ``screen_concurrency_many``)."""
     rate = target.qps / r
-    conc, b_eff = screen_concurrency(m, s, hw, tp, rate, batch, im, budget)
+    conc, b_eff = conc or screen_concurrency(m, s, hw, tp, rate, batch, im, budget)
     if target.bursts:
         return [conc, b_eff, burst_ttft(m, s, hw, tp, target, batch, r, capacity, im, budget),
                 lambda: burst_quantile(burst_parts(m, s, hw, tp, target, batch, r, capacity, im, budget)[1],
@@ -1108,10 +1110,18 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     after the first is taken only where it saves a replica, as the simulation tries its settings), else None."""
     im = im or option_iteration(m, s, hw, tp)
     seen: dict = {}
+    conc: dict = {}  # r -> (L, b), computed for the counts the search may ask next at once (``ahead``)
+
+    def ahead(rs) -> None:
+        new = sorted({int(r) for r in rs if r not in conc and r0 <= r <= top})
+        if new:
+            L, b = screen_concurrency_many(m, s, hw, tp, target.qps / np.asarray(new, dtype=np.float64), batch, im,
+                                           budget)
+            conc.update(zip(new, zip(L.tolist(), b.tolist())))
 
     def at(r: int) -> list:
         if r not in seen:
-            seen[r] = screen_point(m, s, hw, tp, target, batch, r, capacity, im, budget)
+            seen[r] = screen_point(m, s, hw, tp, target, batch, r, capacity, im, budget, conc.get(r))
         return seen[r]
 
     def ttft_meets(r: int) -> bool:
@@ -1123,14 +1133,18 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
         return target.tpot_s is None or s.output_tokens <= 1 or g[3] <= target.tpot_s
 
     top = QUEUE_REPLICA_FACTOR * r0 if below is None else below - 1  # the counts looked at: r0 .. top
-    r_t = least_meeting(ttft_meets, r0, top)  # the TTFT falls with the rate a replica gets
+    r_t = least_meeting(ttft_meets, r0, top, ahead)  # the TTFT falls with the rate a replica gets
     if r_t is None:
         return None
     # the TPOT need not fall with the replicas (serve46: fewer prompts a replica take the steps from mostly lumped to
     # a mix, so the requests' TPOTs spread): the counts from the TTFT's in turn, then the doubling and bisection
-    r = next((r for r in range(r_t, min(r_t + TPOT_SCAN, top + 1)) if tpot_meets(r)), None)
+    scan = range(r_t, min(r_t + TPOT_SCAN, top + 1))
+    r = r_t if tpot_meets(r_t) else None
+    if r is None:
+        ahead(scan)  # the rest of the scan priced in one pass
+        r = next((n for n in scan[1:] if tpot_meets(n)), None)
     if r is None and r_t + TPOT_SCAN <= top:
-        r = least_meeting(lambda n: ttft_meets(n) and tpot_meets(n), r_t + TPOT_SCAN, top)
+        r = least_meeting(lambda n: ttft_meets(n) and tpot_meets(n), r_t + TPOT_SCAN, top, ahead)
     if r is None:
         return None
     g = at(r)
@@ -1143,26 +1157,59 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
 TPOT_SCAN = 16
 
 
-def least_meeting(meets: Callable[[int], bool], lo: int, hi: int) -> Optional[int]:
+def least_meeting(meets: Callable[[int], bool], lo: int, hi: int,
+                  ahead: Callable[[list], None] = lambda ns: None) -> Optional[int]:
     """The least n in [lo, hi] with ``meets(n)``, found by doubling from ``lo`` then bisecting, which is exact where
     ``meets`` holds from some n on (the TTFT as the rate a replica gets falls); None where ``hi`` misses. At most
-    2 log2(hi - lo + 1) + 2 calls."""
+    2 log2(hi - lo + 1) + 2 calls. ``ahead(ns)``: told the counts it may ask next, before it asks them (the next
+    ``AHEAD_LEVELS`` doubling points, or levels of midpoints while bisecting), so the caller
+    can price them in one vectorised pass (``queue_replicas``: ``screen_concurrency_many``); the calls and the answer
+    are the same with it or without."""
     if lo > hi:
         return None
+    def doubling(j: int) -> list:
+        return [min(lo + (1 << i), hi) for i in range(j, j + AHEAD_LEVELS)]
+    ahead([lo, *doubling(0)])  # one pass where lo misses, hardly dearer than lo alone where it meets
     if meets(lo):
         return lo
-    miss, step = lo, 1
-    while True:
-        r = min(lo + step, hi)
+    miss = lo
+    for j in itertools.count():
+        if j and j % AHEAD_LEVELS == 0:
+            ahead(doubling(j))
+        r = min(lo + (1 << j), hi)
         if meets(r):
             break
         if r >= hi:
             return None
-        miss, step = r, 2 * step
-    while r - miss > 1:
+        miss = r
+    for depth in itertools.count():
+        if r - miss <= 1:
+            break
+        if depth % AHEAD_LEVELS == 0:
+            ahead(_bisection_points(miss, r, AHEAD_LEVELS))
         mid = (miss + r) // 2
         miss, r = (miss, mid) if meets(mid) else (mid, r)
     return r
+
+
+#: doubling points, or levels of bisection midpoints (2^5 - 1 = 31 counts), ``least_meeting`` tells its caller at
+#: once: one vectorised fixed point over 32 rates took 2.6 ms beside 2.0 ms for one (srvspeed46, the chat job's
+#: g6e.xlarge at batch 82)
+AHEAD_LEVELS = 5
+
+
+def _bisection_points(miss: int, hit: int, levels: int) -> list:
+    """The midpoints bisecting (miss, hit) may ask over its next ``levels`` steps, whichever way each goes."""
+    out, spans = [], [(miss, hit)]
+    for _ in range(levels):
+        nxt = []
+        for a, b in spans:
+            if b - a > 1:
+                mid = (a + b) // 2
+                out.append(mid)
+                nxt += [(a, mid), (mid, b)]
+        spans = nxt
+    return out
 
 
 #: fixed-point steps ``screen_concurrency`` takes at most (it converges in a handful below saturation)
@@ -1184,19 +1231,33 @@ def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int,
     (``screen_tpot``; ``llm_tpot`` at b until tpot33).
     ``im``: the option's iteration model where the caller has it (``llm_option``); ``budget``: the token budget the
     steps run at (``screen_point``'s, serve45)."""
+    L, b = screen_concurrency_many(m, s, hw, tp, np.array([float(rate)]), batch, im, budget)
+    return float(L[0]), float(b[0])
+
+
+def screen_concurrency_many(m, s: ServingSpec, hw, tp: int, rates: np.ndarray, batch: int,
+                            im: Optional[IterationModel] = None,
+                            budget: int = REALTIME_TOKEN_BUDGET) -> tuple[np.ndarray, np.ndarray]:
+    """``screen_concurrency`` at each of ``rates`` in one vectorised fixed point (arrays L, b): each rate's iterates
+    are its own, and one stops where it converges, so each (L, b) is the scalar loop's bit for bit
+    (tests/test_srvspeed46.py compares them on a grid). Why (srvspeed46): the fixed point is ~20 calls of
+    ``time_in_service`` near saturation, each ~0.1 ms of numpy overhead on one rate as on thirty, and
+    ``queue_replicas`` asks for ~20 counts at 1e6 QPS (r0 ~10^5, its doubling and bisection); it now prices the
+    counts its search may ask next at once (``least_meeting``'s ``ahead``)."""
     im = im or option_iteration(m, s, hw, tp)
-    L = 0.0
+    rates = np.asarray(rates, dtype=np.float64)
+    L, live = np.zeros_like(rates), np.arange(len(rates))
     for _ in range(CONCURRENCY_ITERATIONS):
-        b = min(1.0 + L, float(batch))
+        cur = L[live]
         # the mean time in service: its decode steps as the engine runs them (the others' prompts in lumps,
         # lumped_iteration), not llm_tpot's step at the mean composition
-        W = float(time_in_service(im, s, L, b, batch, budget))
-        nxt = min(rate * W, float(batch))
-        if abs(nxt - L) <= 1e-9 * max(nxt, 1.0):
-            L = nxt
+        W = time_in_service(im, s, cur, np.minimum(1.0 + cur, float(batch)), batch, budget)
+        nxt = np.minimum(rates[live] * W, float(batch))
+        L[live] = nxt
+        live = live[np.abs(nxt - cur) > 1e-9 * np.maximum(nxt, 1.0)]  # the converged ones stop here
+        if not len(live):
             break
-        L = nxt
-    return L, min(1.0 + L, float(batch))
+    return L, np.minimum(1.0 + L, float(batch))
 
 
 def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
