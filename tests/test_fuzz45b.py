@@ -16,8 +16,9 @@ at 10-50% busy took 2.5-5.7 s a call, and a bursty job at ``max_batch: 1`` (mmpp
 value from above, and under ``JSQ_NEGLIGIBLE_WAIT`` (1e-12) it is taken instead: 11 s.
 
 QPS 1e6 (bursty or not) is left out of the drawn jobs: a fleet of ~10^4 replicas screens for 20-50 s on a loaded
-2-core machine (each of ~900 screen points runs ``screen_concurrency``'s fixed point); bounded, not a hang (docs/qa_log.md
-"Fuzz 45b")."""
+2-core machine (each of ~900 screen points runs ``screen_concurrency``'s fixed point); 12-15 CPU s since srvspeed46
+priced the counts ``least_meeting`` may ask next in one vectorised pass; bounded, not a hang (docs/qa_log.md
+"Fuzz 45b", docs/serving_notes.md "srvspeed46")."""
 from __future__ import annotations
 
 import json
