@@ -295,6 +295,10 @@ class Cost(Record):
     #: "cluster.price_usd_hr", the job's own rate, which replaces it (planner.search.rank.PRICE_BASES; QA 60: it was
     #: labelled on-demand)
     price_basis: str = "on-demand"
+    #: the rate ``usd_per_million_tokens`` (and recommend's ``cost.ranked``) is at, the figures the plan is ranked at:
+    #: "spot" on a spot job with a spot price, else ``price_basis`` (planner.model.cost.ranked_basis). Added beside
+    #: ``price_basis`` in QA 75, which a spot search's rows read as the ranking's basis (the top level said "spot")
+    ranked_price_basis: str = "on-demand"
     #: with the job's own rate: the catalog's on-demand rate of the instance (USD per node-hour), what the committed
     #: prices' ``ondemand_same_hours_usd`` and ``breakeven_busy`` are set against; None where the catalog has none
     #: (a bare GPU) or the cost is at the catalog's rate anyway
@@ -387,13 +391,14 @@ def figures_include(cost, spot: bool) -> str:
 
 
 def ranked_figures(cost, spot: bool) -> dict:
-    """A plan's ranked time and cost with what they include (``Recommendation.to_json`` puts this in
-    each ranked row's ``cost`` as ``ranked``; ``cost.hours`` and ``cost.cost_*_usd`` stay uninterrupted)."""
+    """A plan's ranked time and cost with what they include and the rate they are at (``price_basis``: the cost's
+    ``ranked_price_basis``; QA 75) (``Recommendation.to_json`` puts this in each ranked row's ``cost`` as
+    ``ranked``; ``cost.hours`` and ``cost.cost_*_usd`` stay uninterrupted)."""
     usd = ranked_price(cost, spot)
     tokens = cost.get("tokens")
     return dict(hours=ranked_hours(cost, spot), cost_usd=usd,
                 usd_per_million_tokens=usd / tokens * 1e6 if usd is not None and tokens else None,
-                includes=figures_include(cost, spot))
+                includes=figures_include(cost, spot), price_basis=cost.get("ranked_price_basis"))
 
 
 def ranked_hours(cost, spot: bool) -> float:

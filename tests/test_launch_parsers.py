@@ -430,6 +430,9 @@ MEGATRON_FLAGS = {
     "--mscale-all-dim": ("mscale_all_dim", float),
     "--untie-embeddings-and-output-weights": ("untie_embeddings_and_output_weights", bool),
     "--disable-bias-linear": ("disable_bias_linear", bool),
+    # arguments.py _add_regularization_args: type=float, default 0.1 each; TransformerConfig fields of the same names
+    "--attention-dropout": ("attention_dropout", float),
+    "--hidden-dropout": ("hidden_dropout", float),
     "--add-qkv-bias": ("add_qkv_bias", bool),
     "--seq-length": ("seq_length", int),
     "--max-position-embeddings": ("max_position_embeddings", int),
@@ -470,6 +473,7 @@ def _choice(value: str, choices: tuple) -> str:
 MEGATRON_DEFAULTS = {"optimizer": "adam", "sgd_momentum": 0.9, "data_parallel_sharding_strategy": "no_shard", "pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
                      "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute",
                      "rotary_base": 10000, "norm_epsilon": 1e-5, "rope_scaling_factor": 8.0,
+                     "attention_dropout": 0.1, "hidden_dropout": 0.1,
                      "rotary_scaling_factor": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0, "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "recompute_modules": None,

@@ -474,6 +474,7 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
                                                      spot=at_spot, catalog_ondemand=catalog_od if stated else None,
                                                      quote=None if stated else quote)),
                 price_basis=rent_basis(getattr(job.cluster, "price_usd_hr", None)),
+                ranked_price_basis=ranked_basis(at_spot, getattr(job.cluster, "price_usd_hr", None)),
                 catalog_ondemand_usd_hr=catalog_od if stated else None,
                 price_region=price_region(job.constraints, catalog, instance_key,
                                           getattr(job.cluster, "price_usd_hr", None)))
@@ -508,6 +509,15 @@ def rent_basis(price_usd_hr) -> str:
     replaces the instance's on-demand rate, ``hardware.options.option_from_instance``), else the catalog's "on-demand"
     rate. One rule for a training plan's ``Cost.price_basis`` and a serving option's (QA 61)."""
     return "cluster.price_usd_hr" if price_usd_hr is not None else "on-demand"
+
+
+def ranked_basis(spot: bool, price_usd_hr) -> str:
+    """What the figures a plan is ranked at are priced at (a ``RATE_NAMES`` key): "spot" where the job asks for spot
+    and the spot rate prices it (``constraints.spot``), else its rent (``rent_basis``). ``Cost.ranked_price_basis``
+    (the rate of ``usd_per_million_tokens`` and of recommend's ``cost.ranked``) and a search's ``price_basis``
+    (``planner.search.rank.price_basis``) are this one rule: until QA 75 a spot search's rows said only
+    ``cost.price_basis: "on-demand"`` (the rent ``cost_ondemand_usd`` is at) beside spot $ per million tokens."""
+    return "spot" if spot else rent_basis(price_usd_hr)
 
 
 def price_region(constraints, catalog, instance_key: str | None, price_usd_hr=None) -> str | None:

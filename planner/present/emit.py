@@ -248,6 +248,15 @@ MEGATRON_MLA_PLAIN_ROPE = ["--rope-type", "rope", "--no-rope-fusion"]
 MEGATRON_MLA_YARN_FIXED = {"original_max_positions": 4096, "beta_fast": 32.0, "beta_slow": 1.0}
 
 
+#: Megatron-LM arguments.py ``_add_regularization_args``: ``--attention-dropout`` and ``--hidden-dropout``, type=float,
+#: default 0.1 each (NVIDIA/Megatron-LM megatron/training/arguments.py, read via the search index), copied onto
+#: TransformerConfig by ``core_transformer_config_from_args``. A plan without ``training.dropout`` prices no dropout
+#: (no masks in planner.model.activations, no dropout kernels in step_time), and NVIDIA's own Llama 3 launch
+#: (examples/llama/train_llama3_8b_h100_fp8.sh) passes 0.0 for both; until QA 75 the line passed neither, so the
+#: run trained at 0.1 with masks and kernels the plan did not hold
+MEGATRON_DROPOUT_FLAGS = ("--attention-dropout", "--hidden-dropout")
+
+
 def _scaling_str(sc) -> str:
     return f"{sc.type} scaling, factor {sc.factor:g}"
 
@@ -740,6 +749,8 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         a.append("--untie-embeddings-and-output-weights")
     if not m.linear_bias:
         a.append("--disable-bias-linear")
+    if not t.dropout:  # the plan priced none: Megatron's 0.1 default would add masks and kernels
+        a += [x for flag in MEGATRON_DROPOUT_FLAGS for x in _flag(flag, 0.0)]
     if m.qkv_bias:
         a.append("--add-qkv-bias")
     if m.position == "learned" and m.max_positions and t.seq_len > m.max_positions:

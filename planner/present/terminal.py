@@ -843,6 +843,14 @@ def checkpoint_saves_words(o: dict) -> str:
             "failure loses and add no save)")
 
 
+def expected_failures_words(n: float) -> str:
+    """An expected failure count as both branches of ``checkpoint_line`` say it: ``fmt_many``'s precision ("0.034
+    expected failures", "0.3", "91.1"), "no failures expected" for none. The line without an MTBF rounded the
+    published-rate count to a whole number, so a 13.5 h run on 16 nodes (0.034 expected) read "this run would see
+    about 0 failures" beside the MTBF branch's "0.034 expected failures" (QA 73 / 74 left it, QA 75 fixed it)."""
+    return "no failures expected" if n == 0 else f"{fmt_many(n)} expected failures"
+
+
 def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False, rate: str = "on-demand") -> str:
     """One line: the job's checkpoint pauses and node failures (``Cost.checkpoint_failures``) as
     expected wall time and on-demand cost, then ``note``: beside the uninterrupted figures
@@ -864,14 +872,13 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False, rate:
         parts.append(f"a failure every {fmt_time(o['job_mtbf_hours'] * 3600)} on average (job MTBF), "
                      f"{o['restart_minutes']:.0f} min restart + lost work each")
     elif o.get("job_mtbf_hours") is not None:
-        parts.append(f"{fmt_many(n_fail)} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
+        parts.append(f"{expected_failures_words(n_fail)} (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
                      f"{o['restart_minutes']:.0f} min restart + lost work each)")
     elif o.get("uncounted_failures") is not None:
         # no MTBF given: the goodput is the pauses' alone, which at thousands of GPUs reads far too good unless said
-        n = f"{o['uncounted_failures']:,.0f}"  # "about 1 failures" until QA 73
         parts.append(f"no node failures counted (checkpoint.mtbf_hours_per_node not set; at Llama 3 405B's published "
                      f"{PUBLISHED_NODE_MTBF_HOURS:,.0f} h per node, defaults.PUBLISHED_NODE_MTBF_HOURS, this run "
-                     f"would see about {n} failure{'' if n == '1' else 's'})")
+                     f"would see {expected_failures_words(o['uncounted_failures'])})")
     if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
         return ("checkpoints and failures: " + "; ".join(parts) + ": the run never finishes in practice (expected "
                 f"time over {1 / MIN_GOODPUT:,.0f}x the uninterrupted: goodput under {MIN_GOODPUT:.1%}, taken as 0)")

@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
     import pandas as pd
 
 from planner import defaults as D
-from planner.model.cost import region_words
+from planner.model.cost import ranked_basis, region_words
 from planner.results import ranked_hours, ranked_price
 from planner.units import fmt_pct, fmt_time, fmt_usd, hardware_str, power_words
 from planner.vocab import Vocab
@@ -87,8 +87,9 @@ PRICE_BASES = ("on-demand", "spot", "cluster.price_usd_hr")
 def price_basis(spot: bool, stated_price) -> str:
     """The ``PRICE_BASES`` entry a search's costs are at: spot when the job asks for spot (its rate
     replaces any other: ``HardwareOption.price``), else the job's stated node price if it gives one,
-    else the catalog's on-demand rate."""
-    return "spot" if spot else ("cluster.price_usd_hr" if stated_price else "on-demand")
+    else the catalog's on-demand rate (``model.cost.ranked_basis``, the rule each plan's ``cost.ranked_price_basis``
+    follows)."""
+    return ranked_basis(spot, stated_price)
 
 
 def cost_of(row: dict, spot: bool):
