@@ -6,6 +6,9 @@ import math
 from dataclasses import dataclass
 
 GiB = 2**30
+#: hours in the month every $-a-month figure is at: a year's 8,760 h / 12 (cloud price calculators' 730 h; spot
+#: interruption shares, serving budgets, on-prem hosting, the campaign's storage months)
+HOURS_PER_MONTH = 8760.0 / 12
 
 
 @dataclass(frozen=True)

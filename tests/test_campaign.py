@@ -30,8 +30,8 @@ def test_caching_wins_from_the_second_experiment():
     assert yes["experiments_per_week_max"] > no["experiments_per_week_max"]
     # the arithmetic: 10 x (6 h x $3 + $50) without a cache
     assert no["cost_usd"] == pytest.approx(10 * (6 * 3 + 50))
-    # storage: one 200 GB version for 2 weeks at the S3 price
-    assert yes["storage_usd"] == pytest.approx(200 * S3_STANDARD_USD_PER_GB_MONTH * 2 / (52 / 12))
+    # storage: one 200 GB version for 2 weeks (336 h) at the S3 price a 730 h month
+    assert yes["storage_usd"] == pytest.approx(200 * S3_STANDARD_USD_PER_GB_MONTH * 2 * 168 / 730)
 
 
 def test_invalidation_erodes_the_savings():

@@ -186,18 +186,18 @@ def test_a_trace_beside_a_shared_prefix_is_screened_at_the_prefix_its_requests_s
 
 # ---- the preprocessing campaign: what the storage $ is of was not printed ------------------------------------------
 def test_campaign_says_the_storage_it_charges(cli):
-    """examples/preprocess-campaign.yaml: caching's $58.17 of storage (26% of its $219.14) is 6.85 expected versions
-    x 400 GB x $0.023/GB-month x 0.923 months, every version billed for the whole campaign (an upper bound that only
+    """examples/preprocess-campaign.yaml: caching's $58.01 of storage (26% of its $218.98) is 6.85 expected versions
+    x 400 GB x $0.023/GB-month x 0.921 months (730 h months since QA 75's follow-up; $58.17 at 52 / 12 weeks), every version billed for the whole campaign (an upper bound that only
     campaign.py's docstring gave); the sources line now says it."""
     from conftest import EXAMPLES, answered
     code, out, err = cli("recommend", EXAMPLES / "preprocess-campaign.yaml")
     assert code == 0, err
     flat = " ".join(out.split())
     assert ("storage $0.023/GB-month (S3 Standard, aws.amazon.com/s3/pricing), for each of the 6.85 expected versions "
-            "of 400 GB over the whole campaign (0.923 months): none deleted and each billed from the start, an upper "
+            "of 400 GB over the whole campaign (0.921 months): none deleted and each billed from the start, an upper "
             "bound") in flat, flat
     c = answered(cli("recommend", EXAMPLES / "preprocess-campaign.yaml", "--json"))["campaign"]
-    assert c["cache"]["storage_usd"] == pytest.approx(6.85 * 400 * 0.023 * 4 / (52 / 12))
+    assert c["cache"]["storage_usd"] == pytest.approx(6.85 * 400 * 0.023 * 4 * 168 / 730)
 
 
 # ---- report: the serving cost chart's caption --------------------------------------------------------------------------
@@ -244,3 +244,12 @@ def test_a_spot_job_without_interruptions_still_pays_its_checkpoint_pauses():
     hours, step, block, every = np.array([10.0]), np.array([1.0]), 5.0, 100
     e = spot_expectation(SpotRate(0.0, 0.0, 0.0, 0.0, "t"), hours, np.array([1]), step, 1.0, block, 600.0, every)
     assert float(e["hours"][0]) == pytest.approx(10.0 * 105 / 100, rel=1e-12)  # 360 saves of 5 s over 36,000 steps
+
+
+def test_one_month_for_every_dollars_a_month_figure():
+    """QA 75: the campaign's storage months were 52 / 12 weeks (728 h) where serving budgets, spot interruption shares
+    and on-prem hosting are at 730 h; one month now (``units.HOURS_PER_MONTH``)."""
+    from planner.units import HOURS_PER_MONTH
+    from planner.workloads.campaign import HOURS_PER_WEEK, WEEKS_PER_MONTH
+    assert HOURS_PER_MONTH == 730.0
+    assert WEEKS_PER_MONTH * HOURS_PER_WEEK == pytest.approx(HOURS_PER_MONTH, rel=1e-15)

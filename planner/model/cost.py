@@ -26,7 +26,7 @@ import numpy as np
 from hardware_catalog.catalog import oldest_price
 from planner import defaults as D
 from planner.results import Cost
-from planner.units import fmt_given
+from planner.units import HOURS_PER_MONTH, fmt_given
 from planner.spec import JobSpec
 
 HOURS_PER_YEAR = 8760.0
@@ -200,7 +200,7 @@ def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int, job_onprem=
     capex_hr = capex * (1 + v["network_cost_share"]) * (1 - v["residual_value_fraction"]) / (years * HOURS_PER_YEAR * util)
     staff_hr = capex * (v["staff_share_per_year"] + v["support_share_per_year"]) / (HOURS_PER_YEAR * util)
     power_hr = kw * v["pue"] * v["power_price_usd_per_kwh"] / util
-    hosting_hr = kw * v["hosting_usd_per_kw_month"] / 730.0 / util
+    hosting_hr = kw * v["hosting_usd_per_kw_month"] / HOURS_PER_MONTH / util
     return dict(capex_per_node=capex * (1 + v["network_cost_share"]), server_price_per_node=capex, capex_hr=capex_hr, staff_support_hr=staff_hr, power_hr=power_hr,
                 hosting_hr=hosting_hr, total_hr=capex_hr + staff_hr + power_hr + hosting_hr, kw=kw, years=years,
                 utilisation=util, inputs={k: dict(value=val, source=src) for k, (val, src) in inp.items()})

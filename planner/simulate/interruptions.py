@@ -31,10 +31,10 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner import defaults as D
+from planner.units import HOURS_PER_MONTH
 from planner.simulate.failures import expected_goodput, finishing, run_segments, work_per_step_s, young_daly_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
-HOURS_PER_MONTH = 730.0
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,14 @@ from planner.spec.schema import _Strict
 from planner.errors import InputError
 from planner.results import CampaignCurve, CampaignPlan, CampaignScenario
 from planner.spec import validate_section
+from planner.units import HOURS_PER_MONTH
 from hardware_catalog import load_catalog
 
 S3_STANDARD_USD_PER_GB_MONTH = 0.023
 HOURS_PER_WEEK = 168.0
-WEEKS_PER_MONTH = 52.0 / 12.0
+#: the storage months a campaign bills: the 730 h month every other $-a-month figure is at (QA 75: 52 / 12 weeks,
+#: 728 h, was a second month)
+WEEKS_PER_MONTH = HOURS_PER_MONTH / HOURS_PER_WEEK
 DEFAULT_FETCH_GBPS = 10.0
 CURVE_POINTS = 1000  # points of the cumulative-cost curve reported (a 5-million-experiment campaign printed 4.7 GB)
 

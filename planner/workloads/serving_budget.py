@@ -17,7 +17,8 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.platform import PLATFORMS, platform_of
 from planner.model.cost import rate_price_dates
 from planner.results import ServingOption
-from planner.simulate.interruptions import HOURS_PER_MONTH, rate_for
+from planner.simulate.interruptions import rate_for
+from planner.units import HOURS_PER_MONTH
 from planner.spec import ServingSpec
 from planner.units import count_of, fmt_run_time, fmt_usd
 
