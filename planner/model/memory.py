@@ -341,7 +341,8 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     """Per ZeRO stage 0..3 (index), what the gradients and the optimizer state cost per trained parameter
     beyond the weights, as arrays: (gradient bytes held unsharded, gradient bytes held as the 1/N shard, optimizer
     state sharded (bool), reduce-bucket bytes per rank (not per parameter), ``.grad`` kept (``KEPT_*``), 16-bit
-    ``.grad`` bytes per parameter). ``grads``: the convention's gradient bytes (``model_state_bytes_per_param``),
+    ``.grad`` bytes per parameter, bytes per element of the rank's largest parameter held as one buffer:
+    ``ZeroStageStates.largest_grad_buffer``, DeepSpeed's offload, ``state_grads``). ``grads``: the convention's gradient bytes (``model_state_bytes_per_param``),
     ``weights`` the 16-bit weight bytes. On an FSDP2 stack (``Stack.fsdp2_dp``) the ZeRO-2/3 gradient shard is in the
     fp32 master's bytes whatever ``grads`` says (torch ``foreach_reduce`` casts the reduced shard to the parameter's
     dtype).
@@ -366,13 +367,14 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
             shard = weights
         return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, shard, shard]),
                 np.array([False, True, True, True]), np.zeros(4),
-                np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4))
+                np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4), np.zeros(4))
     overlap = int(bool(getattr(stack, "overlap_grad_reduce", False)))
     return (np.array([r.acc_bytes for r in rows]), np.array([r.shard_grad_bytes for r in rows]),
             np.array([r.optimizer_sharded for r in rows]),
             np.array([r.reduce_buckets[overlap] * ZERO_REDUCE_BUCKET_ELEMS * weights for r in rows]),
             np.array([GRADS_KEPT.index(r.grads_kept) for r in rows]),
-            np.array([weights if r.grads_kept != "none" else 0.0 for r in rows]))
+            np.array([weights if r.grads_kept != "none" else 0.0 for r in rows]),
+            np.array([weights if r.largest_grad_buffer else 0.0 for r in rows]))
 
 
 #: Megatron-FSDP's communication window, in elements: without ``--suggested-communication-unit-size``
@@ -1185,6 +1187,7 @@ class StateContext:
     g_bucket: object
     g_kept: object
     g_autograd: object
+    g_largest: object  # bytes per element of the largest parameter's buffer (zero_stage_states; DeepSpeed's offload)
     w_held: object
     w_end: object
     dw16: object
@@ -1408,12 +1411,15 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
 
 def state_grads(x: StateContext, dense, expert):
     """Gradient bytes of a stage (per candidate, ``[sinv]``): the ZeRO stage's whole, sharded and bucket bytes
-    (``zero_stage_states``), whole where FSDP holds them unsharded (``_fsdp_held``), Megatron-FSDP's gradient
-    buckets, FSDP2's unsharded gradient and reduce-scatter input (``fsdp2_reduce_buffer_bytes``)."""
+    (``zero_stage_states``) and its buffer of the rank's largest parameter (``largest_param_elems``: DeepSpeed's
+    ``temp_grad_buffer_for_gpu_offload``), whole where FSDP holds them unsharded (``_fsdp_held``), Megatron-FSDP's
+    gradient buckets, FSDP2's unsharded gradient and reduce-scatter input (``fsdp2_reduce_buffer_bytes``)."""
     kz, kzi, g_b = x.kz, x.kzi, x.b.grads
     d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
     grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
+    if x.m.is_transformer and np.any(x.g_largest):
+        grads = grads + x.g_largest[kzi] * largest_param_elems(x.m, x.ktpf)
     # held unsharded: FSDP2 accumulates in its reduce dtype (``g_b``); experts left out of FSDP
     # (``ep_experts_unsharded``) keep autograd's ``.grad``, in the parameters' dtype (16-bit under Stack.params_16bit)
     e_b = np.where(ep_experts_unsharded(x), x.b.weights, g_b) if (x.fsdp2 and params_16bit(x.st, x.t)) else g_b

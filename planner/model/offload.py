@@ -10,9 +10,11 @@ CPU, the updated 16-bit parameters copied back), Megatron-Core ``--optimizer-cpu
 optimizer ``torch.optim.AdamW``), FSDP2 ``CPUOffloadPolicy`` (the optimizer step runs on the
 CPU's copy); the CPU Adam rate is ``CPU_ADAM``:
 
-* GPU memory: the rank's optimizer shard (fp32 master + moments) leaves HBM; the gradient buffer
-  stays (Megatron keeps ``main_grad`` on the GPU and copies it out at the step; counting it is
-  the conservative choice for DeepSpeed, which streams its partition out bucket by bucket).
+* GPU memory: the rank's optimizer shard (fp32 master + moments) leaves HBM; Megatron's gradient
+  buffer stays (it keeps ``main_grad`` on the GPU and copies it out at the step); DeepSpeed's
+  gradient partition leaves too, its reduce buckets and one buffer of the largest parameter stay
+  (it streams the partition out bucket by bucket: planner.model.stacks ``ZERO_OFFLOAD_ROWS``, read
+  from its stage_1_and_2.py / stage3.py; until zoff46, 2026-12-06, the whole partition was counted).
 * Host memory: master + moments + a 4-byte fp32 gradient copy per parameter of the shard
   (HybridDeviceOptimizer's pinned ``cpu_copy_map_grad``; DeepSpeed's fp32 gradient partition).
 * Time: the gradient copy device-to-host overlaps the last micro-batch's backward (DeepSpeed

@@ -2631,7 +2631,9 @@ class ZeroStageStates:
     * ``shard_grad_bytes``: the rank's gradient partition (1/N of it);
     * ``optimizer_sharded``: the fp32 master and optimizer state are partitioned over the N ranks;
     * ``reduce_buckets``: contiguous reduce buffers of ``ZERO_REDUCE_BUCKET_ELEMS`` 16-bit elements each, without
-      and with overlapped reduction (``Stack.overlap_grad_reduce``: DeepSpeed ``overlap_comm``).
+      and with overlapped reduction (``Stack.overlap_grad_reduce``: DeepSpeed ``overlap_comm``);
+    * ``largest_grad_buffer``: a 16-bit buffer of the rank's largest single parameter, held all run (DeepSpeed's
+      ``temp_grad_buffer_for_gpu_offload`` under optimizer offload, ``ZERO_OFFLOAD_ROWS``).
     """
 
     wrapper: str
@@ -2640,6 +2642,7 @@ class ZeroStageStates:
     shard_grad_bytes: float = 0.0
     optimizer_sharded: bool = True
     reduce_buckets: tuple[int, int] = (0, 0)
+    largest_grad_buffer: bool = False
 
 
 #: ``ZeroStageStates.grads_kept``'s values
@@ -2689,6 +2692,40 @@ _ZERO_3 = ZeroStageStates(
     "DeepSpeedZeroOptimizer_Stage3", grads_kept="none", shard_grad_bytes=2.0, optimizer_sharded=True,
     reduce_buckets=(1, 1))
 
+# DeepSpeed under optimizer offload (ZeRO-Offload, Ren et al. 2021; ``zero_optimization.offload_optimizer`` /
+# the older ``cpu_offload``), read from deepspeedai/DeepSpeed deepspeed/runtime/zero/stage_1_and_2.py and stage3.py
+# (stored versions 2024-2025; the 2021 stage2.py of the ZeRO-Offload tutorial has the same paths): the gradient
+# partition leaves the GPU, the reduce buckets stay.
+_ZERO_1_OFFLOAD = replace(
+    # ``self.contiguous_gradients = contiguous_gradients or self.cpu_offload`` ("CPU-Offload requires contiguous
+    # gradients"), though engine.py turns it (and ``overlap_comm``) off for stage 1: the reduce at the accumulation
+    # boundary goes through one contiguous bucket (``setup_buckets`` in ``process_gradients``), the 16-bit ``.grad``
+    # still whole until then; ``temp_grad_buffer_for_gpu_offload = torch.zeros(largest_param_numel, device=<GPU>,
+    # dtype=self.dtype)`` is allocated in ``__init__`` ``if self.cpu_offload``
+    _ZERO_1, reduce_buckets=(1, 1), largest_grad_buffer=True)
+_ZERO_2_OFFLOAD = replace(
+    # ``copy_grads_in_partition`` returns before it allocates ``grads_in_partition`` ``if self.cpu_offload``: each
+    # reduced bucket's partition goes to the host fp32 gradient (``async_inplace_copy_grad_to_fp32_buffer_from_gpu``
+    # into ``single_partition_of_fp32_groups[i].grad``, allocated on ``self.device`` = 'cpu') and the ``.grad`` view
+    # into the bucket is cleared; with gradient accumulation the micro-batches before the boundary copy it to a host
+    # buffer per parameter (``accumulated_grads_in_cpu``) and add it back through ``temp_grad_buffer_for_gpu_offload``
+    # (``async_accumulate_grad_in_cpu_via_gpu``). On the GPU: the reduce buckets (``ipg_buffer``, two with
+    # ``overlap_comm``) and that largest-parameter buffer
+    _ZERO_2, shard_grad_bytes=0.0, largest_grad_buffer=True)
+_ZERO_3_OFFLOAD = replace(
+    # stage3.py ``DeepSpeedZeroOptimizer_Stage3.__init__``: ``self.device = ... if not self.offload_optimizer else
+    # OffloadDeviceEnum.cpu``, and ``_setup_for_real_optimizer`` allocates ``grad_partitions_flat_buffer`` on
+    # ``self.device`` (pinned with ``offload_optimizer_pin_memory``): the gradient partition on the host; the
+    # contiguous reduce bucket (``__ipg_bucket_flat_buffer``) stays on the GPU; ``partition_grads`` accumulates a
+    # host partition through a transient GPU copy of one parameter's shard
+    _ZERO_3, shard_grad_bytes=0.0)
+#: the rows that replace a DeepSpeed table's ZeRO 1-3 rows under ``Stack.optimizer_offload`` (``zero_state_rows``);
+#: ZeRO-0 has no offload (``offload.valid_masks``). bf16 ZeRO-1 runs ``DeepSpeedZeroOptimizer`` with CPU offload
+#: whatever its accumulation dtype (engine.py ``_do_optimizer_sanity_check``, below), so ``_BF16_OPTIMIZER`` does not
+#: stay. Until 2026-12-06 (zoff46) the whole 16-bit partition was counted on the GPU: the ZeRO-Offload tutorial's 10B
+#: GPT-2 on one V100 read 21.0 GiB of gradients where DeepSpeed holds its buckets and one parameter's buffer (2.2 GiB)
+ZERO_OFFLOAD_ROWS: tuple[ZeroStageStates | None, ...] = (None, _ZERO_1_OFFLOAD, _ZERO_2_OFFLOAD, _ZERO_3_OFFLOAD)
+
 #: per ``Stack.zero_states``: per 16-bit precision, the ``ZeroStageStates`` of ZeRO stages 0, 1, 2, 3.
 #: Which wrapper a stage gets is engine.py ``_do_optimizer_sanity_check`` with ``get_data_types`` (DeepSpeed
 #: 0.9-0.16, e.g. commit 2ef4fd57): ``grad_accum_dtype`` defaults to fp32 for bf16 without ZeRO, the model dtype
@@ -2727,11 +2764,15 @@ def zero_state_rows(stack, training) -> tuple[ZeroStageStates, ...] | None:
     """The ``ZERO_STATES`` rows (ZeRO stages 0..3) a stack's optimizer wrapper holds for ``training``: its table
     (``Stack.zero_states``) at the job's 16-bit precision with fp32 master weights (``weights: megatron``), the
     defaults the table is read at; None where the stack has no table or the job another convention (the ZeRO
-    paper's layout and ``training.grad_dtype`` apply). The memory (planner.model.memory ``zero_stage_states``) and
-    the time of the unfused accumulation (planner.model.step_time ``grad_accum_pass``) both read it."""
+    paper's layout and ``training.grad_dtype`` apply); under ``Stack.optimizer_offload`` the offloaded wrapper's
+    ZeRO 1-3 rows (``ZERO_OFFLOAD_ROWS``). The memory (planner.model.memory ``zero_stage_states``) and the time of the
+    unfused accumulation (planner.model.step_time ``grad_accum_pass``) both read it."""
     if training.weights != "megatron":
         return None
-    return ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {}).get(training.precision)
+    rows = ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {}).get(training.precision)
+    if rows is None or not getattr(stack, "optimizer_offload", False):
+        return rows
+    return tuple(off or row for off, row in zip(ZERO_OFFLOAD_ROWS, rows))  # the offloaded wrapper's (ZERO_OFFLOAD_ROWS)
 
 
 #: FlashAttention-1 (flash_attn 0.2-1.0.x, csrc/flash_attn/fmha_api.cpp ``run_fmha_fwd`` / ``run_fmha_bwd``) builds its
