@@ -495,7 +495,7 @@ def resnet50(cat) -> pd.DataFrame:
 #: fp32 m/v states; LAMB adds a per-tensor norm pass), and the update runs once per 32-512
 #: micro-batches, ~6 ms of a 14 s step, so its extra pass is < 0.1%. The megatron-lm stack (fused
 #: kernels, 16-bit weights) predicts these rows within 0.5 points of hf-trainer.
-#: The eager HF code's own dropout kernels and bias-gradient reductions (step_time.eager_hf_layer_bytes,
+#: The eager HF code's own dropout kernels and bias-gradient reductions (layer_ops.eager_hf_layer_bytes,
 #: counted on real torch ops) are priced on hf-trainer: A100 rows -11..-14% -> -8..-10%, V100 +1.7 / -0.9%
 #: -> +5.2 / +2.6% (DLE's NVFuser may fuse some of them: stated, not modelled).
 #: With V100's own measured prior (efficiency.PRIORS["V100"], merged at the same stop) the V100 rows moved from
@@ -2805,7 +2805,7 @@ def open_reports(cat) -> pd.DataFrame:
     1/tp slice in the checkpoint call and, in the backward, writes a zero buffer of the full input, copies the slice in
     and all-gathers the rest over TP (in fp32 for a bf16 input), before the re-run forward (EleutherAI/DeeperSpeed
     @1622ff0f activation_checkpointing/checkpointing.py ``CheckpointFunction.forward`` / ``get_full_inputs``).
-    ``Stack.partition_activations`` prices the copies (step_time ``partitioned_checkpoint_bytes``) and the TP
+    ``Stack.partition_activations`` prices the copies (layer_ops ``partitioned_checkpoint_bytes``) and the TP
     all-gather (exposed, a plain NCCL call); torch's one-rank all-gather at TP 1 is not counted. Pythia +0.3..+0.9
     points: 70M -14.4 -> -14.1%, 160M -9.1 -> -8.5, 410M -10.0 -> -9.4, 1B -8.1 -> -7.2 (bf16: the fp32 casts),
     1.4B -10.9 -> -10.5, 2.8B -8.7 -> -8.3, 6.9B -8.5 -> -7.9 (TP 2), 12B -10.5 -> -9.7 (TP 4); the source 8.94% /
@@ -3064,7 +3064,7 @@ def automodel(cat) -> pd.DataFrame:
       ``flex``, whose ``FlexAttention.forward`` (components/attention/flex_attention.py) runs the compiled kernel with
       ``return_lse=True`` and then ``torch.sigmoid(lse - w)``, ``out * scale`` (an fp32 product) and ``.to(q.dtype)``
       as eager ops -- 2 act_b + 8 B an output element forward and 3 act_b + 28 backward, plus 20 / 32 B a (token,
-      head) row (step_time.sink_rescale_bytes, counted on real torch ops; ``Stack.sink_rescale_kernels``: the
+      head) row (layer_ops.sink_rescale_bytes, counted on real torch ops; ``Stack.sink_rescale_kernels``: the
       kernel the row maps FlexAttention to, fa2; TE's cuDNN path keeps the sinks in its softmax). No recompute on
       these rows, so once forward and once backward: gpt-oss-20b 8.27 -> 8.48 s (-17.6 -> -15.5%), -120b 3.65 ->
       3.73 s (-15.0 -> -13.1%); the rest unchanged. After: median 15.0 -> 14.4%, p90 20.0 -> 20.0%, mean -4.7 ->
@@ -3123,7 +3123,7 @@ def automodel(cat) -> pd.DataFrame:
     Since 2026-12-05 (the automodel41 branch), one more behaviour of AutoModel's source (before: +17.4 / +17.4 / -19.1 /
     -11.5 / -14.2 / -5.3 / -16.4 / -14.6 / +5.9%, median 14.6%, p90 17.8%, mean -4.5%):
 
-    * DeepSeek-V3's attention joins q and k with eager ``torch.cat`` (``Stack.mla_eager_cat``, step_time.mla_cat_bytes):
+    * DeepSeek-V3's attention joins q and k with eager ``torch.cat`` (``Stack.mla_eager_cat``, layer_ops.mla_cat_bytes):
       models/deepseek_v3/layers.py ``MLA._forward_impl`` (@0b5d3f7c; Kimi K2 runs the same model) concatenates q_nope /
       q_pe and k_nope / the head-expanded k_pe, and the splits they came from re-join their gradients backward, where
       Megatron-Core's fused MLA RoPE writes q and k once: 180,352 B a token and layer forward, 248,192 backward (bf16),

@@ -3,11 +3,11 @@ planner's own price for the same shape: which part of an MoE layer the step-time
 
 Row kinds compared:
 * ``moe_layer_time``: one Megatron-Core MoE layer, forward + backward, measured alone. The planner's
-  MoE block for the row's shape: ``moe.moe_layer`` as ``step_time._layer_terms`` calls it (captured
+  MoE block for the row's shape: ``moe.moe_layer`` as ``layer_ops._layer_terms`` calls it (captured
   from that call, so the GEMM timer, links and stack are the step-time model's), split into the expert
   and router GEMMs, the EP all-to-alls (dispatch + combine, forward and backward), the memory-bound
   traffic (token permutation, the all-to-all dispatcher's chunk sort, the routed SwiGLU; the backward
-  at ``step_time.BWD_MEMBOUND_FACTOR``), the dispatcher's sync, and the host (op count x launch), each
+  at ``layer_ops.BWD_MEMBOUND_FACTOR``), the dispatcher's sync, and the host (op count x launch), each
   pass costing max(host, GPU) as in the step model. Two harnesses: marin's mirror of Megatron-LM's moe_perf
   (issues #4311 / #3666: Qwen3 shapes, one axis at a time, three dispatchers, bf16) and Megatron-LM's own moe_perf
   regression baselines (baseline.json: Mixtral / DeepSeek proxies, bf16 and fp8 blockwise, forward printed apart,
@@ -49,7 +49,7 @@ from benchmarks.validate import hw_option  # noqa: E402
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.model import moe as moe_mech  # noqa: E402
 from planner.model import stacks  # noqa: E402
-from planner.model import step_time as st  # noqa: E402
+from planner.model import layer_ops, step_time as st  # noqa: E402
 from planner.model.comm import a2a_time  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.spec.presets import PRESETS  # noqa: E402
@@ -96,10 +96,10 @@ def moe_block(cat, r) -> dict:
         return seen["ml"]
 
     with mock.patch.object(moe_mech, "moe_layer", spy):
-        st._layer_terms(m, t, hw, fw, 1, 1, r["ep"], 1, False, 0, 0.0, True, etp=1)
+        layer_ops._layer_terms(m, t, hw, fw, 1, 1, r["ep"], 1, False, 0, 0.0, True, etp=1)
     ml, eff, hbm = seen["ml"], hw.eff, hw.gpu.hbm_bw
     T = float(r["tokens_per_rank"])
-    # the routed SwiGLU: ``step_time.elementwise`` counts one copy per token in the layer's elementwise bytes and the other
+    # the routed SwiGLU: ``layer_ops.elementwise`` counts one copy per token in the layer's elementwise bytes and the other
     # top_k - 1 in ``membound_bytes``; read 2f, write f
     act = T * 3 * st.ACT_BYTES[r["precision"]] * m.ffn_hidden
     mem_f = _f(eff.memory_time(ml.membound_bytes + act, hbm))
@@ -107,10 +107,10 @@ def moe_block(cat, r) -> dict:
     host_f = _f(ml.host_ops) * eff.launch_s
     gemm_f, gemm_b, a2a, extra = _f(ml.fwd_mlp), _f(ml.bwd_mlp), _f(ml.a2a), _f(ml.a2a_extra)
     gpu_f = gemm_f + 2 * a2a + extra + mem_f + _f(ml.sync_s)  # HybridEP's extras (moe.dispatch_extra_time) with the forward
-    gpu_b = gemm_b + 2 * a2a + st.BWD_MEMBOUND_FACTOR * mem_f
-    host_b = st.BWD_HOST_FACTOR * host_f
-    return dict(gemm=gemm_f + gemm_b, a2a=4 * a2a + extra, membound=(1 + st.BWD_MEMBOUND_FACTOR) * mem_f,
-                permute=(1 + st.BWD_MEMBOUND_FACTOR) * perm_f, sync=_f(ml.sync_s), host=host_f + host_b,
+    gpu_b = gemm_b + 2 * a2a + layer_ops.BWD_MEMBOUND_FACTOR * mem_f
+    host_b = layer_ops.BWD_HOST_FACTOR * host_f
+    return dict(gemm=gemm_f + gemm_b, a2a=4 * a2a + extra, membound=(1 + layer_ops.BWD_MEMBOUND_FACTOR) * mem_f,
+                permute=(1 + layer_ops.BWD_MEMBOUND_FACTOR) * perm_f, sync=_f(ml.sync_s), host=host_f + host_b,
                 fwd=max(gpu_f, host_f), total=max(gpu_f, host_f) + max(gpu_b, host_b))
 
 

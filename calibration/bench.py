@@ -193,7 +193,7 @@ def _fp8_supported(device: str) -> bool:
 
 
 # The three GEMMs of a Linear layer's training step, each keyed by the (m, n, k) the step-time
-# model asks ``Efficiency.gemm_time`` for (planner/model/step_time.py ``gemm``): forward (M, N, K),
+# model asks ``Efficiency.gemm_time`` for (planner/model/layer_ops.py ``LayerContext.gemm``): forward (M, N, K),
 # dgrad (M, K, N), wgrad (K, N, M). Backward layouts run at their own rates (on some CPUs bf16
 # dgrad/wgrad are several times slower than the forward), so the table holds all three.
 LAYOUTS = ("fwd", "dgrad", "wgrad")

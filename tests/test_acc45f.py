@@ -1,12 +1,12 @@
 """Sliding-window layers in the fused attention kernel's time (acc45f): the keys a causal block-skipping kernel
 computes for a window-``w`` layer are ``w - w^2/2s`` a query (``flops.local_keys``), not half the window (the causal
 halving applied to the full-count ``min(s, w)`` counted them as ``w/2``), and the layer's rows run at the rate of
-the causal call whose per-query work they match (2w keys, ``step_time.window_call_keys``), not the full row's."""
+the causal call whose per-query work they match (2w keys, ``layer_ops.window_call_keys``), not the full row's."""
 import numpy as np
 import pytest
 
 from planner.hardware.options import option_from_instance
-from planner.model import physics, step_time
+from planner.model import layer_ops, physics, step_time
 from planner.model.flops import local_keys
 from planner.model.stacks import resolve
 from planner.spec import ModelSpec, TrainingSpec
@@ -20,8 +20,8 @@ def _attn(catalog, m):
     hw = option_from_instance(catalog.instance("aws:p5.48xlarge"))
     fw = resolve(None)
     one = np.ones(1, dtype=np.int64)
-    c = step_time.layer_context(m, t, hw, fw, one, one, one, one, one > 1, one, None)
-    return step_time.attention_core(c, m, t, hw, fw, True, step_time.ssm.layer_shares(m)), c, hw, fw
+    c = layer_ops.layer_context(m, t, hw, fw, one, one, one, one, one > 1, one, None)
+    return layer_ops.attention_core(c, m, t, hw, fw, True, step_time.ssm.layer_shares(m)), c, hw, fw
 
 
 def test_a_window_layer_costs_its_keys_at_the_short_call_rate(catalog):

@@ -17,7 +17,7 @@ import pytest
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.model import stacks
 from planner.model.comm import small_allreduce_time
-from planner.model.step_time import _layer_terms, layer_context, sp_amax_allreduces
+from planner.model.layer_ops import _layer_terms, layer_context, sp_amax_allreduces
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
 

@@ -62,19 +62,39 @@ def test_no_module_level_import_cycles_in_planner():
                 pytest.fail(f"cycle between {a} and {b}")
 
 
+LAYER_OPS = ("layer_context", "attention_projections", "dense_mlp_shapes", "mamba_block", "attention_core",
+             "elementwise", "moe_block", "layer_gemms", "memory_bound", "tp_comm", "cp_comm", "sync_idle",
+             "host_dispatch", "early_stop_skip", "selective_recompute", "lm_head", "mtp_projection")
+
+
 def test_layer_model_is_composed_of_op_functions():
-    """step_time._layer_terms composes one function per op group (Calculon's per-layer ops, each owning its time,
+    """layer_ops._layer_terms composes one function per op group (Calculon's per-layer ops, each owning its time,
     without its 2,400-line class): the composer and each op function stay short enough to read whole (the
     composer was one 425-line function until 2026-12-04)."""
-    tree = ast.parse((ROOT / "planner" / "model" / "step_time.py").read_text())
+    tree = ast.parse((ROOT / "planner" / "model" / "layer_ops.py").read_text())
     lines = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert lines["_layer_terms"] <= 120, f"_layer_terms is {lines['_layer_terms']} lines"
-    ops = ("layer_context", "attention_projections", "dense_mlp_shapes", "mamba_block", "attention_core", "elementwise",
-           "moe_block", "layer_gemms", "memory_bound", "tp_comm", "cp_comm", "sync_idle", "host_dispatch",
-           "early_stop_skip", "selective_recompute", "lm_head", "mtp_projection")
-    for name in ops:
-        assert name in lines, f"step_time.{name} is gone: the README's code walk names it"
-        assert lines[name] <= 60, f"step_time.{name} is {lines[name]} lines"
+    for name in LAYER_OPS:
+        assert name in lines, f"layer_ops.{name} is gone: the README's code walk names it"
+        assert lines[name] <= 60, f"layer_ops.{name} is {lines[name]} lines"
+
+
+def test_the_layer_ops_and_the_step_are_two_modules():
+    """planner/model/step_time.py held the layer's ops and the step's composition in 3,336 lines until split46: the
+    op functions and their ``LayerContext`` live in layer_ops.py only (step_time.py defines none of them, so the split
+    cannot fold back), and layer_ops imports nothing from step_time (the import-linter contract says the same)."""
+    def top_level(name):
+        tree = ast.parse((ROOT / "planner" / "model" / f"{name}.py").read_text())
+        defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        return defined, imported
+
+    ops, ops_imports = top_level("layer_ops")
+    step, _ = top_level("step_time")
+    assert {"LayerContext", "_layer_terms", *LAYER_OPS} <= ops
+    assert ops & step == set(), sorted(ops & step)
+    assert "planner.model.step_time" not in ops_imports
 
 
 def _function_lines(path: Path) -> dict:

@@ -14,7 +14,8 @@ from planner.model.activations import (CHUNK_CE_BYTES, LINEAR_CE_TOKEN_BYTES, LO
 from planner.model.memory import memory_per_gpu
 from planner.model.stack_rules import rules_for, rules_runtime
 from planner.model.stacks import STACKS, holds, resolve
-from planner.model.step_time import AUTOMODEL_CE_BYTES, CHUNKED_CE_OPS_PER_CHUNK, step_time
+from planner.model.step_time import step_time
+from planner.model.layer_ops import AUTOMODEL_CE_BYTES, CHUNKED_CE_OPS_PER_CHUNK
 from planner.spec import TrainingSpec
 
 from test_left19 import _job, _spec_flags
@@ -131,7 +132,7 @@ def _counted(torch, fn_apply, n, v):
 
 
 def test_the_chunked_loss_moves_the_bytes_and_launches_the_ops_priced():
-    """step_time AUTOMODEL_CE_BYTES "masked_ce_chunked" and CHUNKED_CE_OPS_PER_CHUNK against the op-by-op count of the
+    """layer_ops AUTOMODEL_CE_BYTES "masked_ce_chunked" and CHUNKED_CE_OPS_PER_CHUNK against the op-by-op count of the
     chunk loop: forward act + 28 bytes per logit, backward 4 act + 24 (the generic fused form prices 7 and 7)."""
     torch = pytest.importorskip("torch")
     fn = _chunked_fn(torch)

@@ -5,7 +5,8 @@ import pytest
 from planner.errors import InputError
 from planner.model import stacks
 from planner.model.stacks import cuda_graph_host_ops, cuda_graph_parts, resolve
-from planner.model.step_time import BWD_HOST_FACTOR, step_time
+from planner.model.step_time import step_time
+from planner.model.layer_ops import BWD_HOST_FACTOR
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
 from test_step_time import cands, hw_for

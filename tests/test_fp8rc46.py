@@ -18,7 +18,7 @@ from planner.errors import InputError
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.layout import Candidates
 from planner.model import stack_rules, stacks
-from planner.model.step_time import _layer_terms
+from planner.model.layer_ops import _layer_terms
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 

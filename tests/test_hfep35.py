@@ -120,7 +120,7 @@ def test_deepseek_runs_its_experts_only_plan(cli, tmp_path):
 
 def test_eager_bias_gradients_follow_the_attention_split():
     """gpt-oss's q/k/v biases: their gradient reductions run on the attention's split (whole under its EP plan)."""
-    from planner.model.step_time import eager_hf_layer_bytes
+    from planner.model.layer_ops import eager_hf_layer_bytes
     from planner.spec import ModelSpec
     from planner.spec.presets import PRESETS
 

@@ -102,7 +102,7 @@ def _moved(family, autocast):
 @pytest.mark.parametrize("autocast", [False, True])
 def test_table_is_what_each_family_moves(family, autocast):
     """HF_EAGER_SOFTMAX's extra bytes and kernels are each family's ops less the fused default's softmax (4 / 6 B, one
-    kernel each way: step_time.SCORE_BYTES_*). llama in a 16-bit model 28 / 28 B, 5 / 4 kernels."""
+    kernel each way: layer_ops.SCORE_BYTES_*). llama in a 16-bit model 28 / 28 B, 5 / 4 kernels."""
     f, b, kf, kb = _moved(family, autocast)
     form = A.HF_EAGER_SOFTMAX[family]
     assert form.extra_bytes[autocast] == (f - 4, b - 6)
@@ -112,7 +112,7 @@ def test_table_is_what_each_family_moves(family, autocast):
 def test_rmsnorm_decoders_run_llamas_softmax():
     """Families without an entry (mistral, qwen2, qwen3, mixtral, DeepSeek, OLMo 2, Phi-3, Gemma 3) run llama's
     ``eager_attention_forward``; gpt-oss and Llama 4 keep the softmax in the scores' dtype, unpriced here (gpt-oss:
-    step_time.hf_sink_score_bytes)."""
+    layer_ops.hf_sink_score_bytes)."""
     for fam in ("mistral", "qwen2", "qwen3", "mixtral", "deepseek_v3", "olmo2", "phi3", "gemma3_text"):
         assert A.hf_eager_softmax(fam) is A.HF_EAGER_SOFTMAX["llama"]
     for fam in ("gpt_oss", "llama4_text"):

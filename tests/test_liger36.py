@@ -12,7 +12,7 @@ import pytest
 from conftest import write_job
 
 from planner.model.activations_hf import fused_ce_bytes, liger_chunk_tokens
-from planner.model.step_time import cross_entropy_bytes
+from planner.model.layer_ops import cross_entropy_bytes
 
 # QA 48's job: Llama-3.1-8B LoRA at 32,768 tokens on one H100 under the HF Trainer with gradient checkpointing
 LORA_32K = """

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import one_rank_group
 from planner.hardware.options import option_from_instance
-from planner.model import activations, activations_hf, step_time
+from planner.model import activations, activations_hf, layer_ops
 from planner.model.activations import RankLogits, rank_logits
 from planner.model.stacks import resolve
 from planner.spec import ModelSpec, TrainingSpec
@@ -46,21 +46,21 @@ def test_the_lm_head_takes_its_count_from_the_helper(catalog, monkeypatch, prese
     mb = np.array([1, 2, 1, 4])
 
     def head(micro_batch):
-        c = step_time.layer_context(m, t, hw, fw, tp, one, one, micro_batch, tp > 1, tp, None)
-        return step_time.lm_head(c, m, t, fw, ())
+        c = layer_ops.layer_context(m, t, hw, fw, tp, one, one, micro_batch, tp > 1, tp, None)
+        return layer_ops.lm_head(c, m, t, fw, ())
 
     seen = []
-    real = step_time.rank_logits
+    real = layer_ops.rank_logits
 
     def spy(*a, **kw):
         seen.append(kw.get("head_seq"))
         return real(*a, **kw)
 
-    monkeypatch.setattr(step_time, "rank_logits", spy)
+    monkeypatch.setattr(layer_ops, "rank_logits", spy)
     base = head(mb)
     assert seen == [head_seq]
     want = head(3 * mb)
-    monkeypatch.setattr(step_time, "rank_logits", _tripled(real))
+    monkeypatch.setattr(layer_ops, "rank_logits", _tripled(real))
     got = head(mb)
     for g, w in ((got.fwd, want.fwd), (got.bwd, want.bwd), (got.gemm, want.gemm)):
         np.testing.assert_allclose(g, w, rtol=1e-12)

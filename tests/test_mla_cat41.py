@@ -2,7 +2,7 @@
 
 nemo_automodel/components/models/deepseek_v3/layers.py ``MLA._forward_impl`` (@0b5d3f7c, the DeepSeek-V3 and Kimi K2
 rows' model): ``q = torch.cat([q_nope, q_pe], dim=-1)``, ``k = torch.cat([k_nope, k_pe.expand(...)], dim=-1)``, uncompiled
-with TE attention. ``step_time.mla_cat_bytes`` prices the two joins and the re-joins their splits' gradients make
+with TE attention. ``layer_ops.mla_cat_bytes`` prices the two joins and the re-joins their splits' gradients make
 (``Stack.mla_eager_cat``)."""
 from dataclasses import replace
 from types import SimpleNamespace
@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from planner.model import stacks
-from planner.model.step_time import mla_cat_bytes, step_time
+from planner.model.step_time import step_time
+from planner.model.layer_ops import mla_cat_bytes
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
 

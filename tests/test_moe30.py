@@ -4,7 +4,7 @@ loop over experts it runs. Each check failed on the code before."""
 import numpy as np
 import pytest
 
-from planner.model import step_time as st_mod
+from planner.model import layer_ops, step_time as st_mod
 from planner.model.stacks import resolve
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
@@ -71,13 +71,13 @@ def test_switch_mlp_priced_as_its_expert_loop(catalog):
         return g(M, N, K), g(M, K, N) + g(K, N, M)
     links = (hw.intra_bw_eff, hw.inter_bw_per_gpu, eff.intra_alpha_s, eff.inter_alpha_s)
     ml = moe_mech.moe_layer(SWITCH, np.array([T]), np.array([tp]), np.array([tp]), np.array([1.0]), 8.0, b, gemm, st,
-                            links, launch_s=eff.launch_s, bwd_factor=st_mod.BWD_MEMBOUND_FACTOR)
+                            links, launch_s=eff.launch_s, bwd_factor=layer_ops.BWD_MEMBOUND_FACTOR)
     up, down, router = gemm(T / E, f / tp, h), gemm(T / E, h, f / tp), gemm(T, E, h)
     assert float(np.ravel(ml.fwd_mlp)[0]) == pytest.approx(E * (up[0] + down[0]) + router[0], rel=1e-9)
     assert float(np.ravel(ml.bwd_mlp)[0]) == pytest.approx(E * (up[1] + down[1]) + router[1], rel=1e-9)
     assert float(np.asarray(ml.a2a)) == 0.0  # no token dispatch, no ETP gather
     assert float(np.ravel(ml.membound_bytes)[0]) == pytest.approx(10 * T * h * b)
-    assert float(np.ravel(ml.membound_bytes)[0]) * st_mod.BWD_MEMBOUND_FACTOR + float(np.ravel(ml.bwd_membound_bytes)[0]) == \
+    assert float(np.ravel(ml.membound_bytes)[0]) * layer_ops.BWD_MEMBOUND_FACTOR + float(np.ravel(ml.bwd_membound_bytes)[0]) == \
         pytest.approx((8 * E + 8) * T * h * b)
     assert float(ml.host_ops) == 7 + 10 * E
     # one sync per expert: 2 launches of idle, and the expert's 10 host ops beyond its two GEMMs' time

@@ -723,7 +723,7 @@ def test_chunk_sort_slows_the_all_to_all_moe_layer_by_its_bytes(catalog, monkeyp
     """Qwen3-30B-A3B at EP 8 (16 local experts) on Megatron-Core's all-to-all dispatcher, GPU-bound
     (8 sequences per micro-batch): the step is longer than the same step without the chunk sort by the
     sort's HBM time, forward and backward (x BWD_MEMBOUND_FACTOR), per MoE layer and micro-batch."""
-    from planner.model.step_time import BWD_MEMBOUND_FACTOR
+    from planner.model.layer_ops import BWD_MEMBOUND_FACTOR
 
     m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
     t = TrainingSpec(seq_len=4096, global_batch=256, precision="bf16")
@@ -838,12 +838,12 @@ def test_fused_mlp_step_saves_exactly_the_named_passes(catalog):
     """On B200 under MXFP8, Qwen3-30B-A3B with the fused grouped MLP runs faster than without by exactly the HBM
     time of the passes ``fused_mlp_bytes`` names: forward, the activation over T k routed rows and the 16-bit
     read of fc2's input cast over the busiest expert's rows; backward, twice the activation
-    (step_time.BWD_MEMBOUND_FACTOR) less the epilogue's read of fc1's saved output, plus the 16-bit read of
+    (layer_ops.BWD_MEMBOUND_FACTOR) less the epilogue's read of fc1's saved output, plus the 16-bit read of
     fc1's output-gradient cast (2f wide); and the unfused path's per-expert quantize launches
     (``moe.split_quantize_kernels``: one kernel per local expert for each GEMM's input forward and output gradient
     backward, at ``kernel_gap_s``), which the fused path's grouped quantize does not pay. Under bf16 the option changes
     nothing (the fuser needs MXFP8 / NVFP4)."""
-    from planner.model.step_time import BWD_MEMBOUND_FACTOR
+    from planner.model.layer_ops import BWD_MEMBOUND_FACTOR
     q = ModelSpec(**PRESETS["qwen3-30b-a3b"])
     hw = hw_for(catalog, "B200-SXM-180GB", launch_s=0.0)  # no host time: the option's host ops drop out too
     c = cands(tp=[1], pp=1, dp=8, ep=8, gpus_per_node=8)

@@ -13,7 +13,7 @@ import pytest
 
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.model.stacks import resolve
-from planner.model.step_time import layer_context
+from planner.model.layer_ops import layer_context
 from planner.spec import ModelSpec, TrainingSpec
 
 M = 15872

@@ -55,7 +55,7 @@ cluster: {instance: aws:p5.48xlarge, nodes: 16}
 
 
 def test_torchtitan_cp_line_says_it_exchanges_the_expanded_kv(tmp_path):
-    """The exchange is priced on 2 x q_dim / tp bytes a token (step_time.cp_comm's kv_width): 8x Llama-3.1-70B's
+    """The exchange is priced on 2 x q_dim / tp bytes a token (layer_ops.cp_comm's kv_width): 8x Llama-3.1-70B's
     grouped K/V; the stack line now says so, and a stack that exchanges the grouped heads (megatron-core) does not."""
     job = tmp_path / "tt.yaml"
     job.write_text(TT_128K)

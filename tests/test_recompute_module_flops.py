@@ -1,7 +1,7 @@
 """Hardware FLOPs (HFU) under Megatron-Core's per-module selective recompute
 (``training.recompute_modules``): the backward re-runs exactly the forward matmuls of the listed
 modules (planner.model.flops ``recompute_module_flops_per_token``), as the step time re-runs them
-(planner.model.step_time ``_module_recompute``). Extra FLOPs are checked against hand counts from
+(planner.model.layer_ops ``_module_recompute``). Extra FLOPs are checked against hand counts from
 the presets' dimensions (written out here, not taken from the planner's helpers); model FLOPs (MFU)
 never change with the list."""
 import pytest
@@ -92,7 +92,7 @@ def test_estimate_hfu_follows_the_module_list(catalog):
 
 
 def test_recomputed_gemms_never_beat_the_peak(catalog):
-    """What each module re-runs in the step time (step_time._module_recompute) and in the hardware
+    """What each module re-runs in the step time (layer_ops._module_recompute) and in the hardware
     FLOPs is the same work: its extra FLOPs over its extra GEMM seconds is a rate no GPU exceeds
     (H100 SXM dense bf16: 989 TFLOP/s). DeepSeek-V2-Lite has no q LoRA, so mla_up_proj re-runs the
     whole q_proj (multi_latent_attention.py ``qkv_up_proj_and_rope_apply``): timing only kv_up

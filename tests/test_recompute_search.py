@@ -165,7 +165,7 @@ def test_nothing_is_searched_when_the_job_fixes_recompute_or_the_stack_has_no_mo
 def test_a_longer_list_is_never_faster_so_it_is_tried_only_where_its_sub_lists_do_not_fit(catalog):
     """What the search's pruning rests on (space._with_module_lists): over every layout of a DeepSeek-V3
     search on one instance type, a list's step time is at least each of its sub-lists' (each module's
-    forward is re-run once more, planner.model.step_time._module_recompute) -- and the table never holds
+    forward is re-run once more, planner.model.layer_ops._module_recompute) -- and the table never holds
     a list next to one of its sub-lists on the same layout and offloads."""
     from planner.hardware.options import options_for_search
     from planner.model.step_time import step_time

@@ -71,7 +71,7 @@ def test_eager_sink_attention_only_on_hf_code():
 
 
 def test_hf_sink_score_bytes_match_real_ops():
-    """step_time.HF_SINK_SCORE_BYTES are what transformers' gpt-oss ``eager_attention_forward`` moves per score around
+    """layer_ops.HF_SINK_SCORE_BYTES are what transformers' gpt-oss ``eager_attention_forward`` moves per score around
     its two GEMMs (models/gpt_oss/modeling_gpt_oss.py @ 00d4b3d2), counted with a TorchDispatchMode on real torch ops:
     every op but views and the GEMMs, by the score-sized tensors it reads or writes, under CPU autocast (the HF
     Trainer's bf16=True over an fp32 model: the fp32 mask promotes the scores) and in a bf16 model."""
@@ -80,7 +80,7 @@ def test_hf_sink_score_bytes_match_real_ops():
     import torch.nn.functional as F
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
-    from planner.model.step_time import hf_sink_score_bytes
+    from planner.model.layer_ops import hf_sink_score_bytes
 
     aten = torch.ops.aten
     skip = {aten.view.default, aten.unsqueeze.default, aten.squeeze.dim, aten.expand.default, aten.detach.default,

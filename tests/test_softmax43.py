@@ -138,7 +138,7 @@ def test_metaseq_runs_megatrons_kernel_at_every_length():
     ("torch_autocast", "torch_autocast", False, (0, 0)), ("sdpa_math", "sdpa_math", False, (4, 8))])
 def test_extra_bytes_are_the_paths_ops(path, form, autocast, gemm_fp32):
     """stacks.EXPLICIT_SOFTMAX's bytes are what each path moves between its GEMMs less the fused default's softmax
-    (4 forward, 6 backward: step_time.SCORE_BYTES_*), plus, for SDPA's math backend, its GEMMs' fp32 score operands
+    (4 forward, 6 backward: layer_ops.SCORE_BYTES_*), plus, for SDPA's math backend, its GEMMs' fp32 score operands
     (2 B more for QK^T's write and AV's read; backward dP, P, and dS twice)."""
     f, b = _moved_per_score(path)
     ef, eb = stacks.EXPLICIT_SOFTMAX[form].extra_bytes[autocast]

@@ -16,7 +16,7 @@ import pytest
 
 from planner.model import stacks
 from planner.model.stacks import softmax_fallback
-from planner.model.step_time import SOFTMAX_FALLBACK_BYTES, SOFTMAX_FALLBACK_OPS
+from planner.model.layer_ops import SOFTMAX_FALLBACK_BYTES, SOFTMAX_FALLBACK_OPS
 
 
 def _v():

@@ -7,7 +7,7 @@ import pytest
 from planner.hardware.options import option_from_instance
 from planner.layout import distinct_rows
 from planner.model.stacks import resolve
-from planner.model.step_time import attention_projection_shapes, dense_mlp_shapes, layer_context
+from planner.model.layer_ops import attention_projection_shapes, dense_mlp_shapes, layer_context
 from planner.spec import load_job
 
 from conftest import EXAMPLES

@@ -4,7 +4,7 @@ and DeepSeek-V3's `recommend` ran `_layer_terms` 96 more times on the same layer
 import numpy as np
 
 from planner.hardware.options import option_from_instance
-from planner.model import step_time as S
+from planner.model import layer_ops, step_time as S
 from planner.model.stacks import STACKS
 from planner.spec import ModelSpec, load_job
 from planner.spec.presets import PRESETS
@@ -15,7 +15,7 @@ from make_step_time_golden import candidates
 
 def _runs(monkeypatch, job, hw, memo, sets):
     """the ``_layer_terms`` runs of one ``step_time`` call on each candidate set, and the results"""
-    names, orig = [], S._layer_terms
+    names, orig = [], layer_ops._layer_terms
 
     def spy(m, *a, **k):
         names.append(m.layers)

@@ -308,11 +308,11 @@ def _eager_layer_extra_elements(spec, seq=48, batch=2, frozen=False):
 
 @pytest.mark.parametrize("name", ["gpt", "bert"])
 def test_eager_hf_layer_bytes_match_real_ops(name):
-    """The eager HF code's per-layer dropout passes and bias-gradient reductions (step_time.eager_hf_layer_bytes)
+    """The eager HF code's per-layer dropout passes and bias-gradient reductions (layer_ops.eager_hf_layer_bytes)
     are what a real torch model runs: 2-byte activations times the elements its ``native_dropout`` (forward),
     ``native_dropout_backward`` and bias ``sum`` (backward) kernels read and write per token, with dropout on;
     without dropout only the bias reductions remain, and a model without biases pays the dropout alone."""
-    from planner.model.step_time import eager_hf_layer_bytes
+    from planner.model.layer_ops import eager_hf_layer_bytes
     from tiny_models import MODELS
 
     spec = MODELS[name]
@@ -334,7 +334,7 @@ def test_eager_hf_layer_bytes_priced_only_on_the_eager_hf_stacks(catalog):
     from dataclasses import replace
 
     from planner.model import stacks
-    from planner.model.step_time import eager_hf_layer_bytes
+    from planner.model.layer_ops import eager_hf_layer_bytes
     from planner.spec.presets import PRESETS
 
     bert = ModelSpec(**PRESETS["bert-large"])
@@ -553,10 +553,10 @@ def _neox_attention_extra_elements(flash: bool, s=16, b=2, heads=4, hn=8, rot=2)
 
 @pytest.mark.parametrize("flash", [True, False])
 def test_neox_attention_bytes_match_real_ops(flash):
-    """GPT-NeoX's partial-rotary re-joins and flash-path packing (step_time.neox_attention_bytes) are what the
+    """GPT-NeoX's partial-rotary re-joins and flash-path packing (layer_ops.neox_attention_bytes) are what the
     torch ops of that code move per token, with the flash path and without (the fused-softmax path keeps only the
     rotary re-joins); a model without RoPE has no re-joins."""
-    from planner.model.step_time import neox_attention_bytes
+    from planner.model.layer_ops import neox_attention_bytes
 
     m = ModelSpec(name="neox-tiny", layers=1, hidden=32, heads=4, ffn_hidden=128, vocab=64, mlp="gelu",
                   norm="layernorm", position="rope")
@@ -574,7 +574,7 @@ def test_neox_attention_priced_only_on_its_rows(catalog):
     to the backward; off, the stack's step is unchanged."""
     from dataclasses import replace
     from planner.model import stacks
-    from planner.model.step_time import neox_attention_bytes
+    from planner.model.layer_ops import neox_attention_bytes
 
     neox = ModelSpec(name="neox-160m", layers=12, hidden=768, heads=12, ffn_hidden=3072, vocab=50304, mlp="gelu",
                      norm="layernorm", position="rope")
@@ -647,10 +647,10 @@ def _sink_rescale_elements(act_dtype, form="fp32_product", b=2, heads=4, s=64, h
 @pytest.mark.parametrize("form", ["fp32_product", "scale_cast"])
 @pytest.mark.parametrize("act_dtype", ["bfloat16", "float16"])
 def test_sink_rescale_bytes_match_real_ops(act_dtype, form):
-    """step_time.SINK_RESCALES are what the torch ops of each FlexAttention sink rescale move per output element:
+    """layer_ops.SINK_RESCALES are what the torch ops of each FlexAttention sink rescale move per output element:
     AutoModel's fp32 product (2 act_b + 8 + 20 / head_dim forward, 3 act_b + 28 + 32 / head_dim backward) and
     torchtitan's scale cast first (2 act_b + (20 + 2 act_b) / head_dim, 6 act_b + (28 + 3 act_b) / head_dim)."""
-    from planner.model.step_time import SINK_RESCALES
+    from planner.model.layer_ops import SINK_RESCALES
 
     real, hd = _sink_rescale_elements(act_dtype, form)
     f, b = SINK_RESCALES[form](2.0, hd)
@@ -663,7 +663,7 @@ def test_torchtitan_prices_its_sink_rescale_only_uncompiled(catalog):
     fused) nothing, and nothing on a model without sinks. Every registered stack names a known form."""
     from dataclasses import replace
     from planner.model import stacks
-    from planner.model.step_time import SINK_RESCALES, sink_rescale_cast_bytes
+    from planner.model.layer_ops import SINK_RESCALES, sink_rescale_cast_bytes
     from planner.spec.presets import PRESETS
 
     assert all(st.sink_rescale_form in SINK_RESCALES for st in stacks.STACKS.values())
@@ -689,7 +689,7 @@ def test_sink_rescale_priced_only_where_the_stack_runs_it(catalog):
     (cudnn: the sinks inside cuDNN's softmax), with the field emptied, or on a model without sinks."""
     from dataclasses import replace
     from planner.model import stacks
-    from planner.model.step_time import sink_rescale_bytes
+    from planner.model.layer_ops import sink_rescale_bytes
     from planner.spec.presets import PRESETS
 
     oss = ModelSpec(**PRESETS["gpt-oss-20b"])
@@ -783,10 +783,10 @@ def _megatron_ce_elements(tokens=6, vocab=40, act_dtype="float16"):
 
 
 def test_cross_entropy_bytes_match_real_ops():
-    """The unfused Megatron loss (step_time.cross_entropy_bytes, ``Stack.ce_unfused``) moves what the torch ops of
+    """The unfused Megatron loss (layer_ops.cross_entropy_bytes, ``Stack.ce_unfused``) moves what the torch ops of
     that code move per logit, forward and backward, from 16-bit and from 32-bit logits; the fused / generic form
     stays at act_b + 12 in all."""
-    from planner.model.step_time import cross_entropy_bytes
+    from planner.model.layer_ops import cross_entropy_bytes
 
     for dtype, act_b in (("float16", 2.0), ("bfloat16", 2.0), ("float32", 4.0)):
         real = _megatron_ce_elements(act_dtype=dtype)
@@ -800,7 +800,7 @@ def test_unfused_cross_entropy_on_the_legacy_megatron_stacks_only(catalog):
     the others; on a pass the head dominates it adds exactly memory_time(tokens x vocab x the byte difference)."""
     from dataclasses import replace
     from planner.model import stacks
-    from planner.model.step_time import cross_entropy_bytes
+    from planner.model.layer_ops import cross_entropy_bytes
 
     assert {n for n, s in stacks.STACKS.items() if s is not None and s.ce_unfused} == {
         "megatron-lm", "megatron-deepspeed", "megatron"}

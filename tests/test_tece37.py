@@ -1,7 +1,7 @@
 """Megatron-Core's loss kernels as one stack option, ``training.framework.cross_entropy_fusion`` (tece37):
 
 * none: no ``--cross-entropy-loss-fusion``: tensor_parallel.vocab_parallel_cross_entropy (an fp32 copy worked in place;
-  the unfused pricing of ``step_time.cross_entropy_bytes``, "megatron_ce" memory);
+  the unfused pricing of ``layer_ops.cross_entropy_bytes``, "megatron_ce" memory);
 * native: megatron/core/fusions/fused_cross_entropy.py, the same steps under ``jit_fuser`` (torch.compile), whose
   backward graph scatters into the saved softmax, so Inductor writes a fresh fp32 gradient ("megatron_ce_fused");
 * te: ``--cross-entropy-fusion-impl te``, Transformer Engine's ``parallel_cross_entropy``: the gradient written over

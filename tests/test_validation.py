@@ -250,7 +250,7 @@ REACHED = {
     # off (torch's own backward_maybe_with_nosync: DeepSeek-V3 1024 -22.3 -> -21.2%, Kimi K2 -16.2 -> -16.0%)
     # -> 0.150 / 0.200 with the accauto / accauto2 passes (AutoPipeline's stages, torch's foreach Adam, the shared
     # experts' stream; validate.automodel); 0.150 / 0.200 -> 0.144 / 0.200 with gpt-oss's sinks as AutoModel's
-    # FlexAttention path runs them, an eager fp32 rescale after the kernel (step_time.sink_rescale_bytes:
+    # FlexAttention path runs them, an eager fp32 rescale after the kernel (layer_ops.sink_rescale_bytes:
     # gpt-oss-20b -17.6 -> -15.5%, -120b -15.0 -> -13.1%); 0.150 / 0.183 (the automodel36 / ammem37 passes) -> 0.146 /
     # 0.178 with the pipelined stage's reduce-scatter exposed whole, issued after the stage's backward
     # (step_time.reduce_overlaps_backward, acc41c: DeepSeek-V3 1024 -21.7 -> -19.1%, 256 -12.5 -> -11.5%, Kimi K2

@@ -855,7 +855,7 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_
       tile's logits alive at a time.
     * ``head_seq``: the positions of a sequence the head runs on where it runs on fewer than all (``TrainingSpec.
       head_tokens_per_seq``: BERT's masked positions), at most ``seq``; None, all of them. The step time's head
-      (step_time ``lm_head``) passes it; the memory callers count every position (HF's ``BertForMaskedLM`` runs its
+      (layer_ops ``lm_head``) passes it; the memory callers count every position (HF's ``BertForMaskedLM`` runs its
       ``cls`` head on the whole ``sequence_output``).
     * the dtype is not the count's: HF's loss upcasts the whole logits (transformers loss_utils.py ``ForCausalLMLoss``:
       ``logits.float()``, 4 bytes a logit, ``LOSS_TRANSIENT_BYTES`` "cast_ce"); a fused loss that never writes fp32

@@ -98,7 +98,7 @@ ROUTERS = {
 
 # a family's ``attn_implementation="eager"`` softmax is a stacks ``ExplicitSoftmax`` (the one form of an explicit
 # softmax, a stack's own or a model family's), read by the memory (``_saved_rows``: what autograd keeps a score) and
-# the step time (step_time ``explicit_attention`` through ``hf_eager_softmax_extra``). Here ``fp32_saved`` is
+# the step time (layer_ops ``explicit_attention`` through ``hf_eager_softmax_extra``). Here ``fp32_saved`` is
 # ``softmax(dtype=torch.float32)``: its fp32 output and, in a 16-bit model, its cast back are kept (False: the softmax
 # runs in the scores' dtype, which the fp32 mask promotes under autocast); under autocast RoPE's fp32 tables make q
 # and k fp32 and the 4-D mask is fp32, so the mask add promotes the scores. Counted on CPU replicas at no attention
@@ -129,7 +129,7 @@ HF_EAGER_SOFTMAX = {
     "bert": ExplicitSoftmax(False, {False: (4.0, 4.0), True: (20.0, 22.0)}, {False: (1.0, 1.0), True: (3.0, 3.0)},
                             "transformers bert BertSelfAttention: 16-bit softmax (CUDA autocast: fp32)"),
     # the softmax in the scores' dtype (activations measured per family); their time: gpt-oss's sink attention is
-    # step_time ``hf_sink_score_bytes``, Llama 4's eager code is not read for time here (the fused default)
+    # layer_ops ``hf_sink_score_bytes``, Llama 4's eager code is not read for time here (the fused default)
     "gpt_oss": ExplicitSoftmax(False, None, None, "transformers gpt_oss: sink column, scores' dtype"),
     "llama4_text": ExplicitSoftmax(False, None, None, "transformers llama4: softmax in the scores' dtype"),
 }
@@ -1459,7 +1459,7 @@ def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: s
     training run would otherwise reach; flash_attention_2/3 and flex_attention are fused by construction, FA2/3 on
     MLA ("fused_pad") with v zero-padded to the q/k head dim and the output sliced back (models/deepseek_v2/
     modeling_deepseek_v2.py ``F.pad(value_states, [0, self.qk_head_dim - self.v_head_dim])`` where
-    ``is_flash_attention_requested``; step_time ``fa_padded_v``). Only the
+    ``is_flash_attention_requested``; layer_ops ``fa_padded_v``). Only the
     CPU (``device="cpu"``: the recordings, tests/data/hf_activations.json) sends MLA to the math path (``_math``)."""
     if choice is None:
         choice = "sdpa" if flash and not m.attention_sinks else "eager"

@@ -737,7 +737,7 @@ def full_weight_grads(m: ModelSpec, t: TrainingSpec) -> dict:
 def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp, gemm, adapter_gemm=None):
     """(forward, backward) seconds that one layer of this kind (MoE or dense) adds to the base
     GEMMs of a frozen-base pass on one rank — the GEMMs behind ``finetune_flops_per_token``'s
-    counts, timed by ``gemm(M, N, K, wg=, batch=)`` (``step_time.LayerContext.gemm``: forward,
+    counts, timed by ``gemm(M, N, K, wg=, batch=)`` (``layer_ops.LayerContext.gemm``: forward,
     and backward = dgrad + ``wg`` x wgrad) for the base, ``adapter_gemm`` (default ``gemm``) for
     the adapters' factors. The adapters are plain 16-bit linears under an FP8 base: NeMo's
     ``ParallelLinearAdapter`` builds them from megatron.core.tensor_parallel

@@ -102,7 +102,7 @@ def remat_skip_flops_per_token(m: ModelSpec, remat) -> float:
     policy ``remat`` ((tensor, location) pairs, planner.model.stacks ``remat_locations``): the GEMMs whose outputs it
     saves on the chip or the host -- q / k / v (h x q_dim, h x kv_dim each), ``out_proj`` (q_dim x h) on every
     attention layer, the dense layers' ``mlpwi_0`` / ``mlpwi_1`` (gated: h x f each) or ``mlpwi`` (h x f) and
-    ``mlpwo`` (f x h) (the experts' are not skipped; planner.model.step_time ``remat_policy_skip`` times the same).
+    ``mlpwo`` (f x h) (the experts' are not skipped; planner.model.layer_ops ``remat_policy_skip`` times the same).
     0 without a policy, and for MLA or hybrid models (no MaxText names priced there)."""
     if remat is None or m.mla is not None or m.hybrid or not m.is_transformer:
         return 0.0

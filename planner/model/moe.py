@@ -1,5 +1,5 @@
 """Mixture-of-experts mechanics of one MoE layer on one rank, one function per concept, vectorised
-over candidate layouts. ``step_time._layer_terms`` composes them; nothing here is fitted.
+over candidate layouts. ``layer_ops._layer_terms`` composes them; nothing here is fitted.
 
 * ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM; ``grouped_gemm_host_ops`` its
   per-expert host cost (``TE_GROUPED_GEMM_PER_EXPERT_S``).
@@ -414,7 +414,7 @@ def eager_expert_ops(m, stack, rows, f_rank, local) -> EagerExpertOps:
 #: * backward: fc2's dgrad GEMM runs the GLU backward, the probability gradient (``dprob``) and the MXFP8
 #:   quantisation of fc1's output gradient in its epilogue (``grouped_gemm_dglu_wrapper_sm100`` with
 #:   ``c_tensor`` = the saved fc1 output, ``d_row`` / ``d_col`` fp8 outputs). Gone: the activation
-#:   backward (charged as ``step_time.BWD_MEMBOUND_FACTOR`` x the forward's) and the 16-bit read of
+#:   backward (charged as ``layer_ops.BWD_MEMBOUND_FACTOR`` x the forward's) and the 16-bit read of
 #:   fc1's output-gradient cast; the epilogue still reads the saved fc1 output (``up`` 16-bit elements per
 #:   row), which is added back. fc2's output-gradient and fc1's input casts are unchanged (separate
 #:   ``group_quantize`` / ``split_quantize`` calls in the same files).
@@ -989,7 +989,7 @@ def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
     k T x h; ``unpermute``: reads the k T x h expert outputs and writes T x h, the probability
     weighting fused in; the fused TE kernels of ``--moe-permute-fusion`` move the same bytes).
     The backward's scatter-adds are charged by the layer's backward factor
-    (step_time.BWD_MEMBOUND_FACTOR), as for every other elementwise op."""
+    (layer_ops.BWD_MEMBOUND_FACTOR), as for every other elementwise op."""
     row = np.asarray(tokens_rank, dtype=np.float64) * hidden * el_bytes
     return row * (1 + top_k) + row * (top_k + 1)
 
@@ -1008,7 +1008,7 @@ def chunk_sort_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, loca
     (torchtitan/distributed/expert_parallel.py ``_permute`` / ``_unpermute``). The flex dispatchers
     (DeepEP / HybridEP, ``dedup``) hand the experts their tokens through one local permute, which
     ``permute_bytes`` already counts: 0 for them. The backward's copies are charged by the layer's
-    backward factor (step_time.BWD_MEMBOUND_FACTOR), as for ``permute_bytes``."""
+    backward factor (layer_ops.BWD_MEMBOUND_FACTOR), as for ``permute_bytes``."""
     rows = np.asarray(tokens_rank, dtype=np.float64) * top_k * np.asarray(etp, dtype=np.float64) * hidden * el_bytes
     # ``dispatch_postprocess`` tests only ``num_local_experts > 1``: without EP the sort is an identity copy
     on = (not dedup) & (np.asarray(local, dtype=np.float64) > 1)
@@ -1247,7 +1247,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                                intra, inter, a_in, a_out)
         etp_ag = etp_ag + 0.5 * np.where(np.asarray(ep) > 1, fold, 0.0)
     # no dispatch, no ETP gather where every rank holds the whole micro-batch, and the experts' partial outputs
-    # are summed by the all-reduce the layer's TP term prices (step_time ``tp_comm``: the MLP's T x h all-reduce,
+    # are summed by the all-reduce the layer's TP term prices (layer_ops ``tp_comm``: the MLP's T x h all-reduce,
     # forward and backward, over the TP group = the EP group). Until hfstack34 the HF-code stacks priced four
     # Megatron all-to-alls on top of it. The permutation (one argsort, gather and index_add over all T x top_k
     # rows, moe.py ``grouped_mm_experts_forward``) runs on the whole micro-batch; no second, per-source sort
@@ -1323,7 +1323,7 @@ def switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes: float, gemm: Callable, 
     (h 2048, f 8192, 24 layers, 2048 tokens a sequence) on H100 per micro-batch is now 195.5 ms at TP 1 mb 4 (was
     169.1), 161.0 at TP 2 (108.6) and 159.4 at TP 8 mb 1 (83.4); with 64 experts x2.4-2.9. No validation row runs it.
     The activations it saves are its own (activations ``switch_mlp_saved_tensors``). ``bwd_factor``: the layer model's backward memory-bound
-    factor (step_time ``BWD_MEMBOUND_FACTOR``), which ``bwd_membound_bytes`` counts beyond."""
+    factor (layer_ops ``BWD_MEMBOUND_FACTOR``), which ``bwd_membound_bytes`` counts beyond."""
     e = m.moe
     wg = {k: {"wg": v} for k, v in (wgrad or {}).items()}
     h, f, E = m.hidden, m.ffn_hidden, float(e.experts)

@@ -581,7 +581,7 @@ CP_MERGE_ELEMS = {"fwd_out": 3.0, "bwd_dq": 3.0, "bwd_dkv": 5.0}
 #: wait on the receive, ``empty_like`` for the next buffer, the batched isend/irecv, the
 #: attention kernel call, the softmax-LSE correction and the output correction, and the views
 #: of the step's Q/K/V halves under causal load balancing (~7); the backward dispatches about
-#: twice as many (step_time.BWD_HOST_FACTOR).
+#: twice as many (layer_ops.BWD_HOST_FACTOR).
 CP_STEP_HOST_OPS = 7.0
 
 

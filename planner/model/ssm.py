@@ -239,7 +239,7 @@ def ssd_roofline_factor(gpu_name: str) -> float:
 #: bias-dropout-add (megatron/core/ssm/mamba_mixer.py ``forward`` / ``_ssm_training``, mamba_layer.py; mamba_ssm
 #: ssd_combined.py ``MambaSplitConv1dScanCombinedFn.forward``): 20, a whole transformer layer's count where the
 #: step-time model gives every hybrid block half of it. The backward runs ~2x as many (its 4 re-run and 11
-#: backward SSD kernels, the conv's two, the norm's, the linears' dgrad / wgrad): step_time.BWD_HOST_FACTOR.
+#: backward SSD kernels, the conv's two, the norm's, the linears' dgrad / wgrad): layer_ops.BWD_HOST_FACTOR.
 MAMBA_HOST_OPS = 20.0
 
 

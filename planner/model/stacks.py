@@ -63,7 +63,7 @@ from planner.model.physics import LOW_PRECISION_PEAKS
 from planner.spec.schema import has_shared_experts
 
 #: how each of Megatron-Core's ``--cp-comm-type`` values (planner.vocab ``CP_COMM_TYPE``, p2p first: its default) is
-#: priced (``Stack.cp_kind``; planner.model.step_time ``cp_comm``)
+#: priced (``Stack.cp_kind``; planner.model.layer_ops ``cp_comm``)
 CP_COMM_KINDS = {"p2p": "p2p", "all_gather": "te_allgather", "a2a": "te_a2a", "a2a+p2p": "te_a2a_p2p"}
 
 
@@ -247,7 +247,7 @@ class LowPrecisionRecipe:
     pass, not one a GEMM: ``pass_amax_allreduce`` below), not MXFP8 or block-wise FP8 (block scales are local), not TE's
     ``GroupedLinear`` (its ``_customize_quantizers_float8_current_scaling`` sets no reduction: the experts' inputs are
     not gathered over TP by TE). Priced where the stack's linears are TE's TP modules (``Stack.te_tp_linears``):
-    step_time ``sp_amax_allreduces``.
+    layer_ops ``sp_amax_allreduces``.
 
     ``pass_amax_allreduce``: delayed scaling's amax reduction (amaxd45). Its quantisers write each tensor's amax into
     the module's history and scale with the history's, so no GEMM waits on a collective; instead
@@ -398,9 +398,9 @@ class TeRecompute:
       ``has_te_modules``, takes TE's path; an older TE's ``_is_te_module`` sent a block that is not itself a TE module
       to torch.utils.checkpoint with the caller's ``context_fn``, which Composer sets to TE's
       ``get_activation_recompute_contexts``: the same phase) re-runs the layer in fp8 at the first forward's scales: the recompute is
-      priced as the layer's fp8 forward (step_time ``_layer_terms``, ``re_fwd``), casts included. TE's non-reentrant
+      priced as the layer's fp8 forward (layer_ops ``_layer_terms``, ``re_fwd``), casts included. TE's non-reentrant
       checkpoint has no early stop ("``use_reentrant=False`` does not support early stopping, and will execute the
-      entire forward pass"); nor does an eager TE linear save before its GEMM (step_time ``early_stop_skip``).
+      entire forward pass"); nor does an eager TE linear save before its GEMM (layer_ops ``early_stop_skip``).
     * "fails": torch.utils.checkpoint's non-reentrant recompute enters no TE phase, so the TE linears re-run in
       16-bit and save other tensors than the fp8 forward did (linear.py saves the fp8 input transpose, the fp8
       weight transpose and a ``scale_inv`` clone under fp8, the 16-bit input and weight without), and torch's
@@ -548,18 +548,18 @@ class Stack:
     attn_kernel: str = "prior"
     #: the ``attn_kernel`` values under which the stack's attention-sink models (gpt-oss: one learned logit per head)
     #: run the sinks as an eager rescale of the kernel's output, ``out * sigmoid(lse - w)`` in fp32 and a cast back
-    #: (step_time.sink_rescale_bytes); () = the sinks inside the kernel's softmax (TE's ``softmax_type="learnable"``)
+    #: (layer_ops.sink_rescale_bytes); () = the sinks inside the kernel's softmax (TE's ``softmax_type="learnable"``)
     #: or no such model path. Priced only on uncompiled blocks (``compile`` off): torch.compile fuses the four
     #: pointwise ops into one kernel (about one more read and write of the output, 2 act_b an element forward, not
     #: priced). Set by NeMo AutoModel's and torchtitan's FlexAttention paths (their entries give file and commit).
     #: Not set on the stacks that run HF transformers' model code: their gpt-oss attention is eager
     #: (``eager_sink_attention``, small32b)
     sink_rescale_kernels: tuple = ()
-    #: the op order of that rescale (step_time.SINK_RESCALES): "fp32_product" (AutoModel: ``out * scale`` in fp32,
+    #: the op order of that rescale (layer_ops.SINK_RESCALES): "fp32_product" (AutoModel: ``out * scale`` in fp32,
     #: cast back) or "scale_cast" (torchtitan: the scale cast to the output's dtype, a 16-bit product)
     sink_rescale_form: str = "fp32_product"
     #: the stack's multi-head latent attention joins q's and k's rotary and non-rotary parts with eager ``torch.cat``
-    #: (step_time.mla_cat_bytes: the two joins forward, the split gradients' re-joins backward), where Megatron-Core's
+    #: (layer_ops.mla_cat_bytes: the two joins forward, the split gradients' re-joins backward), where Megatron-Core's
     #: fused MLA RoPE kernels (``apply_rope_fusion``) write q and k once. Priced only on uncompiled blocks (``compile``
     #: off: torch.compile folds the joins into the kernels around them) of an MLA model (DeepSeek-V2/V3, Kimi K2).
     #: NeMo AutoModel (its DeepSeek-V3 ``MLA``); off elsewhere until a stack's own MLA code is read
@@ -594,7 +594,7 @@ class Stack:
     #: ``TELayerNormColumnParallelLinear`` / ``TEColumnParallelLinear`` / ``TERowParallelLinear`` pass ``tp_group``,
     #: ``sequence_parallel=config.sequence_parallel`` and ``parallel_mode``), so under SP TE gathers their inputs and
     #: output gradients itself, quantised: a recipe with ``LowPrecisionRecipe.sp_amax_allreduce`` all-reduces each one's
-    #: amax over TP first (step_time ``sp_amax_allreduces``). Off where TE linears run under another TP (NeMo
+    #: amax over TP first (layer_ops ``sp_amax_allreduces``). Off where TE linears run under another TP (NeMo
     #: AutoModel's DTensor plans pass no ``sequence_parallel`` to ``te.Linear``)
     te_tp_linears: bool = False
     #: how the stack enters Transformer Engine's ``fp8_autocast``, a key of ``TE_AMAX_REDUCTIONS`` ("" where it does
@@ -625,7 +625,7 @@ class Stack:
     #: passes it, megatron/initialize.py ``deepspeed.checkpointing.configure(synchronize=...)``, and its
     #: PipelineModule checkpoints every ``checkpoint-num-layers`` = 1 layer with DeepSpeed's checkpoint). Only
     #: with full recompute. Off everywhere in the registry; validate's open_reports rows set it where the
-    #: run's config does (validate.ROW_STACK_FIELDS; step_time.sync_idle prices it)
+    #: run's config does (validate.ROW_STACK_FIELDS; layer_ops.sync_idle prices it)
     sync_each_layer: bool = False
     #: DeepSpeed's activation checkpoint stores each checkpointed call's input partitioned over the TP group and
     #: re-gathers it in the backward (``PARTITION_ACTIVATIONS``: deepspeed/runtime/activation_checkpointing/
@@ -634,18 +634,18 @@ class Stack:
     #: the slice in and ``dist.all_gather``s the rest over the model-parallel group, in fp32 when the saved tensor is
     #: bf16, ``fp32_comm``), EleutherAI/DeeperSpeed @1622ff0f; GPT-NeoX's ``partition-activations`` passes it
     #: (``deepspeed.checkpointing.configure(partition_activations=...)``). Only with full recompute. Priced by
-    #: step_time.partitioned_checkpoint_bytes and the TP all-gather in ``step_time.memory_bound``. Off everywhere in the
+    #: layer_ops.partitioned_checkpoint_bytes and the TP all-gather in ``layer_ops.memory_bound``. Off everywhere in the
     #: registry; validate's open_reports Pythia rows set it (every Pythia config: ``"partition-activations": true``)
     partition_activations: bool = False
     #: GPT-NeoX's own attention code (megatron/model/transformer.py ``ParallelSelfAttention`` of the 2022-23 Pythia /
     #: NeoX-20B releases): its partial rotary splits q and k into ``[..., :rotary_ndims]`` / ``[..., rotary_ndims:]``
     #: slices and ``torch.cat``s them back, and its flash path copies q, k, v into ``[b * s, 1, np, hn]``
     #: (``transpose(0, 1).reshape``) and packs them with ``torch.concat`` for ``flash_attn_unpadded_qkvpacked_func``;
-    #: priced by step_time.neox_attention_bytes. Off everywhere in the registry; validate's open_reports rows set it
+    #: priced by layer_ops.neox_attention_bytes. Off everywhere in the registry; validate's open_reports rows set it
     #: for the GPT-NeoX runs (validate.ROW_STACK_FIELDS)
     neox_attention: bool = False
     #: the longest key length Megatron's ``FusedScaleMaskSoftmax`` CUDA kernel takes on this stack's explicit (non-flash)
-    #: attention; 0: the stack has no such kernel (its softmax priced as the fused default: ``step_time.SCORE_BYTES_*``,
+    #: attention; 0: the stack has no such kernel (its softmax priced as the fused default: ``layer_ops.SCORE_BYTES_*``,
     #: the 16-bit saved output of activations.layer_saved_tensors).
     #: Past it, or where the kernel's other constraints fail, the module runs its torch fallback
     #: (``stacks.softmax_fallback``). microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753
@@ -829,7 +829,7 @@ class Stack:
     #: the loss is Megatron's vocab-parallel cross-entropy run unfused on an fp32 copy of the logits, as the
     #: 2021-23 Megatron-LM / Megatron-DeepSpeed / GPT-NeoX training scripts call it (``vocab_parallel_cross_entropy(
     #: output.float(), labels)`` unless ``--fp16-lm-cross-entropy``; megatron/mpu/cross_entropy.py
-    #: ``_VocabParallelCrossEntropy``): one HBM pass per step of it (step_time.cross_entropy_bytes). Megatron-Core
+    #: ``_VocabParallelCrossEntropy``): one HBM pass per step of it (layer_ops.cross_entropy_bytes). Megatron-Core
     #: as NeMo / Megatron-Bridge configure it sets ``cross_entropy_loss_fusion`` (the fused loss): off there; its
     #: unfused path is ``cross_entropy_fusion`` "none" (``ce_runs_unfused``)
     ce_unfused: bool = False
@@ -1182,7 +1182,7 @@ class Stack:
     #: (the loss the untiled path runs) made and dropped in turn, the hidden states its only residual beside the
     #: labels; the custom VJP's backward scan re-runs each tile's logits and loss under ``jax.vjp``. Priced by
     #: planner.model.activations ``logits_bytes`` / ``loss_transient_bytes`` (``vocab_tiles``: one tile's vocab-wide
-    #: bytes) and planner.model.step_time ``lm_head`` (the head GEMM and loss re-run in the backward). The Gemma3
+    #: bytes) and planner.model.layer_ops ``lm_head`` (the head GEMM and loss re-run in the backward). The Gemma3
     #: tpu-recipes set 16
     num_vocab_tiling: int = 1
     #: the layers run as one loop whose body gathers its own layer's weights (MaxText's ``scan_layers: True``, base.yml's
@@ -1400,7 +1400,7 @@ class Stack:
     #: precision). The MTP projection and the MTP block (a hybrid model's "*E", a plain model's decoder layer).
     #: Without it the MTP module runs an fp8 recipe even under --first-last-layers-bf16 (Megatron-Core's MTP
     #: layers take the global fp8 context, multi_token_prediction.py ``_proj_and_transformer_layer``); under
-    #: NVFP4 it is 16-bit either way (step_time ``mtp_runs_16bit``)
+    #: NVFP4 it is 16-bit either way (layer_ops ``mtp_runs_16bit``)
     lp_bf16_mtp: bool = False
     #: Megatron-Core's interleaved-schedule micro-batch group (``--microbatch-group-size-per-virtual-pipeline-stage``,
     #: ModelParallelConfig ``microbatch_group_size_per_vp_stage``): micro-batches a rank runs through one model chunk
@@ -1607,7 +1607,7 @@ class Stack:
 
     @property
     def cp_kind(self) -> str:
-        """How the CP exchange is priced (planner.model.step_time ``cp_comm``, ``CP_EXCHANGE_WORDS``): the stack's
+        """How the CP exchange is priced (planner.model.layer_ops ``cp_comm``, ``CP_EXCHANGE_WORDS``): the stack's
         fixed ``cp_exchange``, or where it offers ``cp_comm_types`` the type chosen (``CP_COMM_KINDS``). A per-layer
         list of one type repeated is that type's; a mixed list has no one kind: its callers price each type apart
         (``cp_comm_mix``), and asking is a bug."""
@@ -1636,7 +1636,7 @@ class Stack:
 
     @property
     def ce_runs_unfused(self) -> bool:
-        """Megatron's vocab-parallel loss runs unfused, op by op on an fp32 copy (step_time.cross_entropy_bytes
+        """Megatron's vocab-parallel loss runs unfused, op by op on an fp32 copy (layer_ops.cross_entropy_bytes
         ``unfused``): the legacy stacks (``ce_unfused``) and Megatron-Core without ``--cross-entropy-loss-fusion``
         (``cross_entropy_fusion`` "none")."""
         return self.ce_unfused or self.cross_entropy_fusion == "none"
@@ -1962,7 +1962,7 @@ def remat_saved(remat) -> dict[str, float]:
     """1.0 for each of MaxText's named tensors (``MAXTEXT_REMAT_TENSORS``) that the policy's (tensor, location) pairs
     ``remat`` (planner.model.activations ``stack_remat``) keep, on the chip or offloaded to the host, so that the
     full-recompute re-run does not repeat the GEMM that makes it; 0.0 for those it rematerialises. Read by the FLOPs
-    (planner.model.flops ``remat_skip_flops_per_token``) and the time (planner.model.step_time ``remat_policy_skip``)
+    (planner.model.flops ``remat_skip_flops_per_token``) and the time (planner.model.layer_ops ``remat_policy_skip``)
     alike."""
     loc = dict(remat)
     return {k: 1.0 if loc.get(k) in ("device", "offload") else 0.0 for k in MAXTEXT_REMAT_TENSORS}
@@ -2444,7 +2444,7 @@ def eager_sink_attention(fw, m) -> bool:
     kernels-community/vllm-flash-attn3 hub kernel, an inference fork), so flash_attn 2 drops the sinks -- another
     model; the flex path rescales after the kernel in a third op order (integrations/flex_attention.py @ 2ccc6cae).
     The run that trains gpt-oss is ``eager_attention_forward``: the full s x s scores, the sink column concatenated,
-    max-subtracted, softmaxed and dropped (step_time ``hf_sink_score_bytes``; its saves: activations_hf, the sink
+    max-subtracted, softmaxed and dropped (layer_ops ``hf_sink_score_bytes``; its saves: activations_hf, the sink
     column). Until small32b the time priced FA2 (causal, no sinks) and the memory sdpa's saves for it."""
     return bool(m.attention_sinks) and getattr(fw, "mixed_precision", None) is not None
 
@@ -2537,7 +2537,7 @@ class ExplicitSoftmax:
 
 #: per ``Stack.explicit_softmax``, what its softmax saves and moves (``ExplicitSoftmax``). "megatron" and "unread"
 #: are rules, not entries (``explicit_softmax_fp32``): Megatron's kernel or its torch fallback (``softmax_fallback``,
-#: priced by step_time ``SOFTMAX_FALLBACK_BYTES``), and the reading every stack had before softmax43 for the stacks
+#: priced by layer_ops ``SOFTMAX_FALLBACK_BYTES``), and the reading every stack had before softmax43 for the stacks
 #: whose code is not read (MaxText, NeuronX, NeMo AutoModel, the generic fsdp / pytorch-ddp / dle-convnets entries):
 #: the fused default up to ``UNREAD_FP32_KEYS`` keys, the fp32 output past them, no extra time. The HF-code stacks
 #: (hf-trainer, deepspeed) are "transformers" (``EXPLICIT_SOFTMAX_RULES``), no entry here: transformers' eager softmax

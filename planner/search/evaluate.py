@@ -386,7 +386,7 @@ def cp_exchange_note(fw: Stack, cp: int, model=None, tp: int = 1, gpus_per_node:
 def _cp_words(fw: Stack, cp: int, model, tp: int, gpus_per_node: int) -> str:
     """``CP_EXCHANGE_WORDS`` of one exchange kind, with a2a+p2p's hierarchical sizes, and where the stack expands
     grouped K/V heads before the attention call (``Stack.repeats_kv_heads``: torchtitan's ``repeat_kv`` before SDPA)
-    the expanded bytes it moves (``step_time.cp_comm``'s ``kv_width``): torchtitan's Llama-3.1-70B at CP8 TP8 and
+    the expanded bytes it moves (``layer_ops.cp_comm``'s ``kv_width``): torchtitan's Llama-3.1-70B at CP8 TP8 and
     128K tokens exchanges 8x the grouped K/V, a third of its step, which its line did not say until QA 74."""
     kind = CP_EXCHANGE_WORDS[fw.cp_kind]  # (the TE entries name the cp_comm_type)
     if fw.cp_kind == "te_a2a_p2p" and model is not None:
