@@ -12,7 +12,7 @@ Sources (read 2026-12-06 via the search index):
   cards, two Intel Xeon Platinum 8380 CPUs ..., and 1 TB of system memory"), table "Large Language Model (LLM)
   Throughput: Intel Gaudi 2 Accelerator": Model | # HPU | Sequence Length | Precision | Batch Size | Throughput
   (tokens/sec). The throughput is the job's, all cards together (per card it would be 2.8 PFLOP/s for Llama 2 7B,
-  3x the FP8 peak). Only that table is used; the page's other table (time-to-train benchmark results) is not read
+  3x the FP8 peak). Only that table is used; the page's other table (time-to-train benchmark results) is not used
   for anything. A later version of the page (software 1.19.0, PyTorch 2.5.1) lists the same five configurations at
   70523 / 59397 / 54614 / 37440 / 43332 tokens/s (+3.0 / +1.9 / +0.6 / +3.1 / -0.8%): quoted in the notes, not scored.
 * The configuration: the page names no framework, parallel layout or micro-batch. Intel's training code for LLaMA
