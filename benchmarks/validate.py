@@ -100,6 +100,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   network (multislice), with each recipe's MaxText workload (``maxtext``).
 * mi300x — public AMD CDNA 3 training logs with their configs: Primus / ROCm Megatron-LM on MI325X (AMD
   Accelerator Cloud AAC11) and Primus on 8 MI300X (``mi300x``); scored against the microbenchmark priors.
+* gaudi — Intel's Gaudi 2 LLM training throughputs (its model-performance page, software 1.18.0), each on the
+  FP8 recipe Intel's Megatron-DeepSpeed 1.18.0 README gives for that model and card count (``gaudi``); scored
+  against the Gaudi microbenchmark priors.
 * olmo_core — Ai2's OLMo-core README throughput table: tokens/s per H100 for OLMo 2 1B-32B and a Llama-3-8B
   shape, BF16 and BF16 + torchao float8, each row on the training script it names (FSDP2, torch.compile;
   ``olmo_core``).
@@ -148,6 +151,7 @@ OPEN_REPORTS_CSV = DATA / "open_reports.csv"  # built by data/parts/scripts/open
 TECH_REPORTS_CSV = DATA / "tech_reports.csv"  # transcribed from the reports' layout tables (``tech_reports``)
 AUTOMODEL_CSV = DATA / "automodel_runs.csv"  # NeMo AutoModel's performance summary, copied by hand (``automodel``)
 MI300X_CSV = DATA / "mi300x_runs.csv"  # built by data/parts/scripts/mi300x.py (``mi300x``)
+GAUDI_CSV = DATA / "gaudi_runs.csv"  # built by data/parts/scripts/gaudi.py (``gaudi``)
 OLMO_CORE_CSV = DATA / "olmo_core_runs.csv"  # built by data/parts/scripts/olmo_core.py (``olmo_core``)
 MAXTEXT_CSV = DATA / "maxtext_runs.csv"  # built by data/parts/scripts/maxtext.py (``maxtext``)
 
@@ -870,6 +874,7 @@ PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
     "H200-SXM-141GB (GCP A3 Ultra)": ("H200-SXM-141GB", None),  # h200_runs.csv: a3-ultragpu-8g, 700 W parts
     "MI325X-256GB (AMD Accelerator Cloud AAC11)": ("MI325X-256GB", None),  # mi300x_runs.csv
     "MI300X-192GB (8 x AMD Instinct MI300X, one node)": ("MI300X-192GB", None),  # mi300x_runs.csv
+    "Gaudi2-96GB (Intel HLS-Gaudi2, HL-225H)": ("Gaudi2-96GB", None),  # gaudi_runs.csv
 }
 
 
@@ -890,6 +895,7 @@ PR2_STACKS = (
     ("h200", "megatron-core"),
     ("automodel", "nemo-automodel"),  # NeMo AutoModel: its own entry (planner.model.stacks), validate.automodel
     ("mi3", "megatron-core"),  # Primus (Megatron-LM backend) and ROCm Megatron-LM: validate.mi300x
+    ("gaudi", "megatron-deepspeed"),  # Intel's Megatron-DeepSpeed fork (HabanaAI, 1.18.0): validate.gaudi
 )
 
 
@@ -921,7 +927,8 @@ def pr2_intra_gbps(r):
 #: other stored version of the same tables, mbridge_all_runs.csv); anything else is README §3's production set
 PR2_SOURCES = (("titan", "titan"), ("nemo", "nemo2407"), ("mbridgeall", "mbridge_all"), ("mbridge", "mbridge"),
                ("togetherbl", "together B200 baselines"), ("together", "together B200"), ("kor22", "kor22"), ("techrep", "tech_reports"),
-               ("h200", "h200"), ("automodel", "automodel"), ("mi3", "mi300x"))  # h200: with its H100 pair row (h200_runs.csv ``h100_pair``)
+               ("h200", "h200"), ("automodel", "automodel"), ("mi3", "mi300x"),
+               ("gaudi", "gaudi"))  # h200: with its H100 pair row (h200_runs.csv ``h100_pair``)
 
 
 def pr2_source(rid: str) -> str:
@@ -1112,7 +1119,7 @@ def pr2_case(cat, r) -> PR2Case:
     options = pr2_options(r, stack)
     bf16_reduce = (any(r.id.startswith(src) and any(k in str(r.model).lower() for k in models)
                        for src, models in BF16_GRAD_REDUCE.items())
-                   or BF16_GRAD_REDUCE_NOTE in notes.lower())
+                   or BF16_GRAD_REDUCE_NOTE in notes.lower() or DS_BF16_GRAD_ACCUM_NOTE in notes.lower())
     # a source that names the optimizer in the row's notes (mbridge_all: Kimi K2's Muon footnote) or in its own column
     # (automodel_runs.csv: the benchmark config's ``torch.optim.Adam``), else AdamW
     stated_opt = getattr(r, "optimizer", float("nan"))
@@ -2008,6 +2015,33 @@ def mi300x(cat) -> pd.DataFrame:
     4 B prices; the catalog's MI325X peaks are AMD's dense ones. ml-engineering's H100 pair as the per-tensor ``gemm_rel``
     (0.883) takes this source 10.5 / 16.0 -> 12.2 / 19.5%."""
     out = pr2_rows(cat, path=MI300X_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
+def gaudi(cat) -> pd.DataFrame:
+    """Intel's published Gaudi 2 LLM training throughputs with the run configuration Intel's own code gives for them
+    (``GAUDI_CSV``, builder data/parts/scripts/gaudi.py; provenance per row; tests/test_gaudi_data.py): the
+    "Large Language Model (LLM) Throughput: Intel Gaudi 2 Accelerator" table of Intel's model-performance page
+    (software 1.18.0, PyTorch 2.4.0, HLS-Gaudi2 boxes of 8 HL-225H) -- LLaMA 2 7B on 8 cards, 13B on 16, LLaMA 3.1 8B
+    on 8 and 70B on 64, all FP8 -- each on the FP8 recipe HabanaAI/Megatron-DeepSpeed's 1.18.0 README gives for that
+    model and card count (the page names neither framework nor layout; the other Intel fork had no FP8 LLaMA recipe at
+    that release: the builder's docstring). The value is the step, GBS x seq / the page's tokens/s (all cards).
+
+    Mapped as the production Megatron-DeepSpeed rows (``pr2_case``): stack megatron-deepspeed (the DeepSpeed pipeline
+    engine over the legacy Megatron layers, its ZeRO-1, no gradient-accumulation fusion, gradients reduced after the
+    last backward); selective recompute (``HL_CKP_ACT=2``: ``--recompute-granularity=selective``); sequence parallel
+    where TP > 1 (run_llama.sh's default); the HLS-Gaudi2 box's 3 x 100 GbE scale-out ports a chip (2400 Gb/s a node,
+    hardware_catalog systems.csv ``intel:HLS-Gaudi2``); the two LLaMA 2 recipes' bf16 gradient accumulation
+    (``DS_BF16_GRAD_ACCUM_NOTE``). FP8 is Intel's Transformer Engine for Gaudi at delayed scaling, set as the row's
+    ``fp8_recipe`` (``ROW_STACK_FIELDS``): the registry's megatron-deepspeed is upstream's, whose pipeline layer has no
+    fp8 path (planner.model.stack_rules ``NO_FP8_PATH``, refused for a job), while Intel's fork runs FP8 through the
+    pipeline engine (its README's "Run LLaMA 2 70B on 32 HPUs with FP8 precision" at HL_PP=4). Gaudi 2 takes its
+    matmul-ceiling prior (efficiency ``mamf_prior``: 0.724 of the 432 TFLOP/s bf16 peak) and the generic rest; nothing
+    in planner/ was fitted to these rows.
+
+    2026-12-06 (src46b), as first added: +10.0% (LLaMA 2 7B), -9.0% (13B), -3.6% (LLaMA 3.1 8B), +16.8% (70B); median
+    |err| 9.5%, mean signed +3.5% (docs/accuracy_log.md src46b)."""
+    out = pr2_rows(cat, path=GAUDI_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
 
@@ -3953,6 +3987,12 @@ H200_BF16_GRAD_REDUCE = ("llama", "mixtral")
 #: recipe's performance mode, and every fp8 run of NeMo's scripts/performance, helpers.py ``set_precision_configs``
 #: @02a0e6a5; builder data/parts/scripts/dgxc.py)
 BF16_GRAD_REDUCE_NOTE = "grad_reduce_in_fp32=false"
+#: the phrase a DeepSpeed row's notes carry for a config whose ``data_types.grad_accum_dtype`` is bf16 (gaudi_runs.csv:
+#: Intel's Megatron-DeepSpeed recipes' HL_GRAD_ACCUM_DTYPE=bf16, scripts/run_llama.sh): the gradients accumulated over
+#: the micro-batches and reduced at the model's bf16, not DeepSpeed's default fp32 (deepspeed/runtime/engine.py
+#: ``_do_optimizer_sanity_check``: a bf16 model with an fp32 accumulation dtype takes the BF16_Optimizer and its fp32
+#: gradient buffers; with bf16 the ZeRO optimizer over the bf16 gradients) -- the job's ``grad_dtype`` "same"
+DS_BF16_GRAD_ACCUM_NOTE = "grad_accum_dtype=bf16"
 BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE, "dgxc": DGXC_BF16_GRAD_REDUCE,
                     "h200": H200_BF16_GRAD_REDUCE}
 
@@ -4065,6 +4105,7 @@ def run_all(cat=None) -> pd.DataFrame:
                       h200(cat),  # Google Cloud's A3 Ultra (H200) recipe steps (h200_runs.csv)
                       automodel(cat),  # NeMo AutoModel's DGX-H100 table (benchmarks/data/automodel_runs.csv)
                       mi300x(cat),  # MI325X / MI300X Primus and ROCm Megatron-LM logs (benchmarks/data/mi300x_runs.csv)
+                      gaudi(cat),  # Intel's Gaudi 2 training throughputs on its Megatron-DeepSpeed recipes (gaudi_runs.csv)
                       maxtext(cat),  # MaxText on TPU v6e, tpu-recipes README step lines (benchmarks/data/maxtext_runs.csv)
                       olmo_core(cat),  # Ai2 OLMo-core README throughput table, H100 (benchmarks/data/olmo_core_runs.csv)
                       ], ignore_index=True)
