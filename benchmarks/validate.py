@@ -301,7 +301,7 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     Nothing changed.
 
     An eighth look (acc42d, 2026-12-05): the one shape rule Megatron-DeepSpeed's code states for the attention is its
-    fused softmax's (``stacks.softmax_fallback``: micro-batch x heads a rank a multiple of 4, at most 2048 keys).
+    fused softmax's (``stack_kernels.softmax_fallback``: micro-batch x heads a rank a multiple of 4, at most 2048 keys).
     vtrain_single's 32 rows that fail it (16 heads, TP 8, micro-batch 1) were -27.5% (std 1.5) against +1.4% for the
     other 1,408; priced, -21.2% (rho 0.950 -> 0.962). In vtrain_multi only the 18.4B TP 16 micro-batch 2 row fails it
     (3 heads a rank x 2): -13.0 -> -4.0%. Every 39.1B row passes (64 heads: 8-32 a rank), so the TP 2 / 4 residue is
@@ -1185,7 +1185,7 @@ PR2_FP8_RECIPES = (("delayed", "delayed"), ("nvfp4", "nvfp4"), ("mxfp8", "mxfp8"
 
 def pr2_low_precision(r) -> str | None:
     """The row's fp8/fp4 recipe (``PR2_FP8_RECIPES``), or None for a 16-bit row. NVFP4 trains with
-    precision "fp8" and the nvfp4 recipe (planner.model.stacks.RECIPES: its GEMMs at the FP4 peak)."""
+    precision "fp8" and the nvfp4 recipe (planner.model.stack_kernels.RECIPES: its GEMMs at the FP4 peak)."""
     prec = str(r.precision).lower()
     if "fp8" not in prec and "nvfp4" not in prec:
         return None
@@ -1912,7 +1912,7 @@ def mi300x(cat) -> pd.DataFrame:
       fp8_gemm.csv / gemm_efficiency.csv ``primus_turbo_mi300x_*``): bf16 (hipBLASLt) 568-650 TFLOP/s forward, fp8
       tensorwise 648-1037 with both operands quantised per call; fp8 / bf16 1.47x forward, 1.43x backward at the
       median, ~1.68x forward with the casts' HBM traffic taken out -- below the 2 x 0.92 = 1.84x the fp8 recipe gives
-      (planner.model.stacks.RECIPES; 0.84 instead of 0.92 would put the fp8 rows at +19..+27%).
+      (planner.model.stack_kernels.RECIPES; 0.84 instead of 0.92 would put the fp8 rows at +19..+27%).
     * Azure ND MI300X v5 hipBLASLt FP8 (ROCm 6.2): 1159.5 TFLOP/s at its best shape over MI300X's MAMF bf16 668.4 =
       1.73x; the model's MI300X FP8 in-step fraction (0.382 x 0.92 = 0.351) matches H100's in-step FP8 scaled by the
       two parts' FP8 ceilings (0.552 x 0.443 / 0.698 = 0.350).
@@ -2562,7 +2562,7 @@ def mbridge_all(cat) -> pd.DataFrame:
       compared the fprop GEMMs only: the planner gave MXFP8 1.840x over BF16 pre-quantised where TE measures 1.752x
       (the block-scaled kernel; TE's FP8 block kernels 1.879x), and 1.385x per layer with its casts where TE measures
       1.437x -- its 6 B two-pass casts cost about twice TE's measured autocast-minus-kernel time. Now (planner.model.
-      stacks.RECIPES ``mxfp8``): the MXFP8 GEMM fraction 0.92 x 1.752 / 1.840 = 0.876 and the one-pass cast TE runs
+      stack_kernels.RECIPES ``mxfp8``): the MXFP8 GEMM fraction 0.92 x 1.752 / 1.840 = 0.876 and the one-pass cast TE runs
       (quantize_mxfp8.cuh: one read, both orientations) 4.0625 B; the fused grouped MLP's cut of the cast's 16-bit
       read follows, 4 -> 2 B (moe.FUSED_MLP_CAST_READS). TE's table comes back: per layer 1.446x (1.437), fprop
       1.500x (1.507), pre-quantised 1.752x (tests/test_mxfp8_te_table.py). Pairs: 1.018 / 1.017 / 1.017 / 1.015 /
@@ -2618,7 +2618,7 @@ def mbridge_all(cat) -> pd.DataFrame:
       qwen3_llm_pretrain.py applies ``set_full_iter_cg_configs`` to B300 / B200 too when the workload config asks
       for full-iteration graphs -- that release's B300 workload config was not read.
     * Seventeenth pass (acc41b, 2026-12-05): NVFP4 at Transformer Engine's own B300 GEMM profiling table
-      (planner.model.stacks ``TE_B300_LAYER_MS``, the table MXFP8's 0.876 comes from): NVFP4's kernels 1.951x MXFP8's
+      (planner.model.stack_kernels ``TE_B300_LAYER_MS``, the table MXFP8's 0.876 comes from): NVFP4's kernels 1.951x MXFP8's
       pre-quantised (the planner had 2.28x: gemm_rel 1.0 at the catalog's 2x FP4 peak, from Azure's GB200 cuBLASLt
       cubes) and its autocast casts 1.87x MXFP8's (each run over its own BF16 layer): gemm_rel 0.855, 7.60 B
       (tests/test_nvfp4_te_table.py). Same-layout NVFP4 / MXFP8 step ratios, measured against predicted before ->

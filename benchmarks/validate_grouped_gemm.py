@@ -4,7 +4,7 @@ measurements (benchmarks/data/parts/grouped_gemm.csv).
 For each row the planner's time for the row's shape is computed with the GPU's efficiency prior
 (the same ``Efficiency`` the step-time model uses, ``gemm_max`` being the *in-step* fraction fitted
 to step times, not an isolated-kernel one) at the datasheet peak of the row's precision, and
-the FP8/FP4 rows at the recipe's ``gemm_rel`` (``stacks.RECIPES``, column ``recipe``) as ``step_time`` prices
+the FP8/FP4 rows at the recipe's ``gemm_rel`` (``stack_kernels.RECIPES``, column ``recipe``) as ``step_time`` prices
 the linears, and compared as an error in time: ``err = predicted time / measured time - 1`` (= measured TFLOP/s /
 predicted TFLOP/s - 1). Negative: the planner predicts the kernel faster than it ran — the sign of
 the MoE step-time under-prediction this checks.
@@ -36,7 +36,7 @@ from hardware_catalog import load_catalog  # noqa: E402
 from planner.hardware.options import efficiency_for  # noqa: E402
 from planner.model import moe as moe_mech  # noqa: E402
 from planner.model.physics import datasheet_peak  # noqa: E402
-from planner.model.stacks import RECIPES  # noqa: E402
+from planner.model.stack_kernels import RECIPES  # noqa: E402
 
 BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}
 

@@ -152,7 +152,7 @@ SEQUENCE_PACKING = Vocab("packed", "concatenated", "padded")
 FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed", "torchtitan",
                   "deepspeed", "hf-trainer", "llm-foundry", "metaseq", "dle-convnets", "pytorch-ddp", "maxtext",
                   "neuronx-distributed", "nemo-automodel", "megatron-core-gaudi")
-#: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stacks.RECIPES)
+#: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stack_kernels.RECIPES)
 FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "blockwise", "mxfp8", "nvfp4")
 #: a job field's "leave it to the search" value, where a vocabulary's field takes one: ``training.framework: auto``
 #: (``recommend`` searches the stacks) and ``fp8_recipe: auto`` (it tries each recipe the stack offers); ``estimate``

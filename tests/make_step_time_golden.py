@@ -18,7 +18,7 @@ committed before it was already stale in nemotron-3-nano-pretrain (22 arrays: on
 x1.17-1.19 since the interleaved-pipeline change, qa21), which this regeneration also takes up; regenerated on the qa23
 branch (2026-12-02) for the FP8 parameter all-gather at 1 B under --fp8-param-gather (step_time._dp_terms,
 LowPrecisionRecipe.param_gather_bytes) and the 16-bit weights + cached FP8 copy at ZeRO-0 (memory,
-stacks.fp8_weights_as_stored): only the two fp8 megatron-core cases moved (llama3-70b case 1, nemotron-3-nano-pretrain),
+stack_kernels.fp8_weights_as_stored): only the two fp8 megatron-core cases moved (llama3-70b case 1, nemotron-3-nano-pretrain),
 44 of 574 arrays: ZeRO-1/2 rows' exposed parameter gather x0.06-0.51, step time x0.85-1.0, ZeRO-0 rows' weights x1.5
 and memory total x1.01-1.06.
 Also regenerated on the

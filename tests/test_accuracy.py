@@ -7,7 +7,7 @@ import pytest
 
 from planner.errors import InputError
 from planner.layout import check_layout
-from planner.model import physics, stacks
+from planner.model import physics, stack_kernels, stacks
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import FRAMEWORK
@@ -83,7 +83,7 @@ def test_fp8_speeds_up_only_the_linears(catalog):
     the saving per FLOP. The model's linear speedup must lie between those bounds' sides."""
     hw = hw_for(catalog)
     eff = hw.eff
-    rec = stacks.RECIPES["tensorwise"]
+    rec = stack_kernels.RECIPES["tensorwise"]
 
     def ratio(M, K, N):
         bf = eff.gemm_time(M, N, K, physics.reachable_peak(hw, "bf16"), hw.gpu.hbm_bw, 2.0)

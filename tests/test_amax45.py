@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from planner.hardware.options import HardwareOption, efficiency_for
-from planner.model import stacks
+from planner.model import stack_kernels, stacks
 from planner.model.comm import small_allreduce_time
 from planner.model.layer_ops import _layer_terms, layer_context, sp_amax_allreduces
 from planner.spec import ModelSpec, TrainingSpec
@@ -52,7 +52,7 @@ def test_recipe_and_stack_tables_say_who_reduces():
     """The recipes TE reduces a gathered tensor's amax under (current scaling, NVFP4) and the stacks whose linears
     are TE's TP modules (Megatron-Core and the NVIDIA stacks on it); not delayed scaling, MXFP8, block-wise, rowwise,
     nor NeMo AutoModel's te.Linear under DTensor TP, nor Intel's Gaudi TE."""
-    assert {k for k, r in stacks.RECIPES.items() if r.sp_amax_allreduce} == {"tensorwise", "nvfp4"}
+    assert {k for k, r in stack_kernels.RECIPES.items() if r.sp_amax_allreduce} == {"tensorwise", "nvfp4"}
     on = {k for k, s in stacks.STACKS.items() if s.te_tp_linears}
     assert on == {"megatron-core", "nemo", "megatron-bridge"}
 

@@ -17,7 +17,7 @@ import pytest
 
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.layout import Candidates
-from planner.model import stacks
+from planner.model import stack_kernels, stacks
 from planner.model.comm import small_allreduce_time
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
@@ -50,7 +50,7 @@ def test_tables_say_who_reduces_once_a_pass():
     """Only the delayed recipe reduces its amaxes once a pass; the stacks that hand TE Megatron's amax reduction group
     are Megatron-Core and the NVIDIA launchers on it (not Intel's Gaudi fork, not NeMo AutoModel; the world-group
     stacks are amaxd46's)."""
-    assert {k for k, r in stacks.RECIPES.items() if r.pass_amax_allreduce} == {"delayed"}
+    assert {k for k, r in stack_kernels.RECIPES.items() if r.pass_amax_allreduce} == {"delayed"}
     megatron = {k for k, s in stacks.STACKS.items() if s.te_amax_reduction == "megatron"}  # amaxd46: a registry key
     assert megatron == {"megatron-core", "nemo", "megatron-bridge"}
 

@@ -17,7 +17,7 @@ import pytest
 
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.layout import Candidates
-from planner.model import stacks
+from planner.model import stack_kernels, stacks
 from planner.model.comm import small_allreduce_time
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
@@ -55,7 +55,7 @@ def test_registry_says_who_reduces_over_which_group():
     """Megatron's stacks reduce over the stage group once a region; llm-foundry (Composer) and the HF Trainer
     (accelerate) over the world group, Composer twice a forward (model, loss), accelerate once; none of them adds a
     reduction for a recomputed forward."""
-    r = stacks.TE_AMAX_REDUCTIONS
+    r = stack_kernels.TE_AMAX_REDUCTIONS
     assert {k: s.te_amax_reduction for k, s in stacks.STACKS.items() if s.te_amax_reduction} == {
         "megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron",
         "llm-foundry": "composer", "hf-trainer": "accelerate"}
@@ -103,7 +103,7 @@ def test_full_recompute_adds_no_reduction(catalog, monkeypatch, stack, kw, c):
     fw = stacks.resolve(stack, **kw)
     assert _added(catalog, fw, _cands(*c, rc="full"), "full") == pytest.approx(_added(catalog, fw, _cands(*c)), rel=1e-9)
     key = fw.te_amax_reduction
-    monkeypatch.setitem(stacks.TE_AMAX_REDUCTIONS, key, replace(stacks.TE_AMAX_REDUCTIONS[key], recompute_exits=1.0))
+    monkeypatch.setitem(stack_kernels.TE_AMAX_REDUCTIONS, key, replace(stack_kernels.TE_AMAX_REDUCTIONS[key], recompute_exits=1.0))
     f0, b0, _ = _added(catalog, fw, _cands(*c))
     f2, b2, _ = _added(catalog, fw, _cands(*c, rc="full"), "full")
-    assert (f2, b2) == pytest.approx((f0, b0 + b0 / stacks.TE_AMAX_REDUCTIONS[key].bwd_reductions), rel=1e-9)
+    assert (f2, b2) == pytest.approx((f0, b0 + b0 / stack_kernels.TE_AMAX_REDUCTIONS[key].bwd_reductions), rel=1e-9)

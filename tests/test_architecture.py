@@ -97,6 +97,52 @@ def test_the_layer_ops_and_the_step_are_two_modules():
     assert "planner.model.step_time" not in ops_imports
 
 
+#: what split46b moved from stacks.py into stack_kernels.py: the kernels' and numerics' tables the registry's entries
+#: name by key, their dataclasses and the rules that read them
+STACK_KERNELS = ("LowPrecisionRecipe", "RECIPES", "TE_B300_LAYER_MS", "AmaxReduction", "TE_AMAX_REDUCTIONS",
+                 "TeRecompute", "TE_RECOMPUTES", "fp8_param_gather_on", "fp8_weights_as_stored", "te_cast_bytes",
+                 "recipe_on", "fp8_linear_weight_bytes", "FA1_HEAD_DIM_TILES", "TRITON_FA_HEAD_DIM_TILES",
+                 "MCORE_FUSED_SOFTMAX_KEYS", "AttnKernels", "ATTN_IMPLEMENTATION_KERNELS", "attn_implementation_refusal",
+                 "fused_attention", "hf_attn_choice", "eager_sink_attention", "softmax_fallback",
+                 "core_attention_fallback", "ExplicitSoftmax", "EXPLICIT_SOFTMAX", "UNREAD_FP32_KEYS",
+                 "explicit_softmax_fp32", "explicit_softmax_extra", "EAGER_FP32_BYTES", "AUTOCAST_CAST_BYTES")
+
+
+def _top_level_names(path: Path) -> set:
+    """The functions, classes and assigned names a module defines at its top level."""
+    names = set()
+    for n in ast.parse(path.read_text()).body:
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, ast.Assign):
+            names |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+            names.add(n.target.id)
+    return names
+
+
+def test_the_registry_and_its_kernels_tables_are_two_modules():
+    """planner/model/stacks.py held the registry (``Stack``, ``STACKS``, the option rules) and the kernels' and
+    numerics' tables its entries name by key (recipes, amax reductions, attention kernels, softmax forms) in 3,488
+    lines until split46b: those live in stack_kernels.py only (stacks.py defines none of them, so the split cannot
+    fold back, and no module imports them through stacks), and stack_kernels imports nothing from stacks (the
+    import-linter contract says the same)."""
+    model = ROOT / "planner" / "model"
+    kernels, registry = _top_level_names(model / "stack_kernels.py"), _top_level_names(model / "stacks.py")
+    assert set(STACK_KERNELS) <= kernels
+    assert {"Stack", "STACKS", "OPTIONS", "OPTION_HOLDERS", "check_option"} <= registry
+    assert kernels & registry == set(), sorted(kernels & registry)
+    tree = ast.parse((model / "stack_kernels.py").read_text())
+    assert not any(isinstance(n, ast.ImportFrom) and n.module == "planner.model.stacks" for n in ast.walk(tree))
+    through = []
+    code = [*ROOT.glob("planner/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("tests/*.py"), ROOT / "app.py"]
+    for path in code:
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.ImportFrom) and n.module == "planner.model.stacks":
+                through += [f"{path.relative_to(ROOT)}: {a.name}" for a in n.names if a.name in kernels]
+    assert through == [], through
+
+
 def _function_lines(path: Path) -> dict:
     tree = ast.parse(path.read_text())
     return {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}

@@ -8,7 +8,7 @@ import pytest
 from hardware_catalog import load_catalog
 from planner.hardware.efficiency import CDNA3_ATTN_HD64_REL, CDNA3_ATTN_HD128, prior_for
 from planner.model import physics
-from planner.model.stacks import RECIPES
+from planner.model.stack_kernels import RECIPES
 from conftest import ROOT
 
 PARTS = ROOT / "benchmarks" / "data" / "parts"
@@ -76,7 +76,7 @@ def test_fp8_gemm_evidence_does_not_ask_for_more_than_the_recipe():
     """Same harness, same shapes, MI300X: Primus-Turbo's fp8 tensorwise GEMM (time includes quantising both bf16
     operands) over its bf16 GEMM is 1.47x forward / 1.43x backward at the median of the Llama 2 7B / 70B / 3.1 8B
     shapes; with the operands' cast traffic (5 B per element at Azure's 4.11 TB/s) taken out of the forward,
-    1.68x: below the 2 x 0.92 = 1.84x the delayed / tensorwise recipes give (planner.model.stacks.RECIPES)."""
+    1.68x: below the 2 x 0.92 = 1.84x the delayed / tensorwise recipes give (planner.model.stack_kernels.RECIPES)."""
     f = pd.read_csv(PARTS / "fp8_gemm.csv")
     b = pd.read_csv(PARTS / "gemm_efficiency.csv")
     f, b = f[f["id"].str.startswith(PREFIX)], b[b["id"].str.startswith(PREFIX)]

@@ -17,7 +17,8 @@ from conftest import ROOT, answered, refused, write_job
 from test_mxfp8_te_table import _ratios
 
 from planner.model import physics
-from planner.model.stacks import RECIPES, recipe_on, resolve, te_cast_bytes
+from planner.model.stacks import resolve
+from planner.model.stack_kernels import RECIPES, recipe_on, te_cast_bytes
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

@@ -11,7 +11,8 @@ import pytest
 from planner.errors import InputError
 from planner.hardware.options import option_from_cluster
 from planner.model import offload, step_time
-from planner.model.stacks import STACKS, fp8_param_gather_on, fp8_weights_as_stored, from_training
+from planner.model.stacks import STACKS, from_training
+from planner.model.stack_kernels import fp8_param_gather_on, fp8_weights_as_stored
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
 

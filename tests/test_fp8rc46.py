@@ -17,7 +17,7 @@ import pytest
 from planner.errors import InputError
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.layout import Candidates
-from planner.model import stack_rules, stacks
+from planner.model import stack_kernels, stack_rules, stacks
 from planner.model.layer_ops import _layer_terms
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -46,8 +46,8 @@ def _job(precision="fp8", recompute="full"):
 def test_registry_says_which_checkpoint_reruns_fp8():
     """One entry per TE integration: Megatron's and Composer's checkpoints re-run fp8, accelerate's torch checkpoint
     fails, for its TE recipe only (its tensorwise / rowwise are torchao's Float8Linear, which casts on every call)."""
-    r = stacks.TE_RECOMPUTES
-    assert set(r) == set(stacks.TE_AMAX_REDUCTIONS) == {"megatron", "composer", "accelerate"}
+    r = stack_kernels.TE_RECOMPUTES
+    assert set(r) == set(stack_kernels.TE_AMAX_REDUCTIONS) == {"megatron", "composer", "accelerate"}
     assert {k: e.runs for k, e in r.items()} == {"megatron": "fp8", "composer": "fp8", "accelerate": "fails"}
     assert r["accelerate"].te_recipes == ("delayed",)
     assert r["accelerate"].refuses("delayed", "full")

@@ -12,7 +12,7 @@ import pytest
 from benchmarks.parts_data import load
 from benchmarks.validate_grouped_gemm import summary, table
 from planner.model import moe as moe_mech
-from planner.model.stacks import RECIPES
+from planner.model.stack_kernels import RECIPES
 
 ROWS = {r["id"]: r for r in load("grouped_gemm")}
 

@@ -1,5 +1,5 @@
 """hfattn36: transformers' ``attn_implementation`` as one option of the HF-code stacks (hf-trainer, deepspeed),
-read by the memory (activations_hf ``hf_attn_impl``) and the time (stacks ``fused_attention``) alike, refused where
+read by the memory (activations_hf ``hf_attn_impl``) and the time (stack_kernels ``fused_attention``) alike, refused where
 the model's code does not run it, printed in the stack line and noted by ``--emit``."""
 from __future__ import annotations
 

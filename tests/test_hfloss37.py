@@ -129,7 +129,7 @@ def test_flash_attention_refused_only_where_its_package_refuses(tmp_path, cli):
     off CUDA / ROCm: flash_attn_3's sm_80 build runs on Ampere and Ada (ARCH_SWITCH 80 / 86 / 89), flash_attn on
     Blackwell (physics.FA2_BLACKWELL is measured there) and on ROCm (composable_kernel). The CLI answers there."""
     from hardware_catalog import load_catalog
-    from planner.model.stacks import attn_implementation_refusal
+    from planner.model.stack_kernels import attn_implementation_refusal
 
     gpus = load_catalog().gpus.values()
     fa3 = {g.name for g in gpus if attn_implementation_refusal("flash_attention_3", g)}

@@ -51,10 +51,11 @@ def test_fp8_weights_elsewhere_unchanged(gpu, recipe, zero, want):
 ])
 def test_blackwell_te_casts_write_no_transpose(gpu, framework, recipe, want):
     """The same TE rule for the quantisation passes: on Blackwell a per-tensor recipe's cast writes the row-wise FP8
-    copy only (LowPrecisionRecipe.transpose_bytes, stacks.te_cast_bytes), and the step prices that."""
+    copy only (LowPrecisionRecipe.transpose_bytes, stack_kernels.te_cast_bytes), and the step prices that."""
     from dataclasses import replace
 
-    from planner.model.stacks import resolve, te_cast_bytes
+    from planner.model.stacks import resolve
+    from planner.model.stack_kernels import te_cast_bytes
 
     # (set past the option check: torchtitan 0.3 offers no tensorwise, its 2024-25 versions -- the validation rows --
     # did; QA 32 refuses it where a job sets it)
@@ -66,17 +67,17 @@ def test_blackwell_cast_saving_reaches_the_step_time():
     memory-bound share of the step falls (the GEMMs are unchanged)."""
     from dataclasses import replace
 
-    from planner.model import stacks
+    from planner.model import stack_kernels
 
     job = _job({"framework": {"name": "megatron-core", "fp8_recipe": "tensorwise"}, "precision": "fp8"},
                {"tp": 1, "zero": 1}, gpu="B200-SXM-180GB")
     now = estimate_job(job)["step_time_s"]
-    old = replace(stacks.RECIPES["tensorwise"], transpose_bytes=0.0)
+    old = replace(stack_kernels.RECIPES["tensorwise"], transpose_bytes=0.0)
     try:
-        stacks.RECIPES["tensorwise"] = old
+        stack_kernels.RECIPES["tensorwise"] = old
         before = estimate_job(job)["step_time_s"]
     finally:
-        stacks.RECIPES["tensorwise"] = replace(old, transpose_bytes=1.0)
+        stack_kernels.RECIPES["tensorwise"] = replace(old, transpose_bytes=1.0)
     assert now < before
 
 

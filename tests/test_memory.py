@@ -78,7 +78,7 @@ def test_interleaving_and_gpipe_hold_more_activations():
 
 
 def test_explicit_attention_past_the_fused_softmax_keeps_fp32_probabilities():
-    """Megatron-Core's fused softmax takes at most 4096 keys (stacks.MCORE_FUSED_SOFTMAX_KEYS, stacks.softmax_fallback);
+    """Megatron-Core's fused softmax takes at most 4096 keys (stack_kernels.MCORE_FUSED_SOFTMAX_KEYS, stack_kernels.softmax_fallback);
     beyond it the torch fallback keeps the softmax in fp32 (measured on Megatron-Core's local spec,
     tests/test_mcore_activations.py): a non-flash plan at 8192 tokens holds those rows, at 4096 not."""
     from planner.model.activations import layer_activation_bytes, stack_table_kw

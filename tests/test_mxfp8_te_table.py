@@ -46,7 +46,7 @@ def _ratios(catalog, gpu: str = "B300-SXM-288GB", recipe: str = "mxfp8", stack="
 
 
 def test_mxfp8_prices_te_b300_gemm_table(catalog):
-    """The MXFP8 recipe (planner.model.stacks.RECIPES: gemm_rel 0.876, one-pass casts of 4.0625 B) gives TE's B300
+    """The MXFP8 recipe (planner.model.stack_kernels.RECIPES: gemm_rel 0.876, one-pass casts of 4.0625 B) gives TE's B300
     table back within 1.5%: the GEMM kernel alone (1.752x over BF16; 1.840x with the per-tensor 0.92 it had) and
     with its casts per layer (1.437x; 1.385x with the two-pass 6 B casts) and for the forward GEMMs (1.507x)."""
     got = _ratios(catalog)

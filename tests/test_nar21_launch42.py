@@ -74,7 +74,7 @@ def test_validation_rows_run_the_scripts_micro_batch_and_the_fused_kernel():
     """The error table's nar21 rows carry the script's micro-batch (1 everywhere before), so the 18.4B (6 heads a
     TP-8 rank x 8) and 76.1B (10 x 2) rows run Megatron's fused softmax kernel, not its torch fallback."""
     import validate as V
-    from planner.model import stacks
+    from planner.model import stack_kernels, stacks
     d = V.published(V.load_catalog())
     nar = d[d["source"] == "nar21"].set_index("model")
     want = {f"GPT {r.params_b:.1f}B": SCRIPT[s][2] for s, rid in ROW.items()
@@ -85,4 +85,4 @@ def test_validation_rows_run_the_scripts_micro_batch_and_the_fused_kernel():
     for rid in ("nar21_t1_18p4b", "nar21_t1_76p1b"):
         r = rows.loc[rid]
         batches = want[f"GPT {r.params_b:.1f}B"] * r.heads / r.tp
-        assert stacks.softmax_fallback(fw, np.array([batches]), 2048.0, 2048.0, 2.0).tolist() == [0.0], rid
+        assert stack_kernels.softmax_fallback(fw, np.array([batches]), 2048.0, 2048.0, 2.0).tolist() == [0.0], rid

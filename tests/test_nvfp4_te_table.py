@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 from test_mxfp8_te_table import _ratios
 
-from planner.model import physics, stacks
+from planner.model import physics, stack_kernels, stacks
 
 TE_B300_NVFP4 = {"layer_autocast": 12.227 / 6.439, "layer_prequant": 12.835 / 3.754, "fprop_autocast": 4.056 / 1.944}
 
@@ -23,7 +23,7 @@ TE_B300_NVFP4 = {"layer_autocast": 12.227 / 6.439, "layer_prequant": 12.835 / 3.
 def _per_call_weight_casts(monkeypatch):
     """Megatron-Core's NVFP4 linears as TE's tool times them: the weight quantised at every call (the recipe's own
     ``weight_casts`` is once a step, and Megatron-Core caches the quantised weight across micro-batches)."""
-    monkeypatch.setitem(stacks.RECIPES, "nvfp4", replace(stacks.RECIPES["nvfp4"], weight_casts="microbatch"))
+    monkeypatch.setitem(stack_kernels.RECIPES, "nvfp4", replace(stack_kernels.RECIPES["nvfp4"], weight_casts="microbatch"))
     return replace(stacks.resolve("megatron-core", fp8_recipe="nvfp4"), caches_fp8_weights=False)
 
 
@@ -31,13 +31,13 @@ def test_nvfp4_recipe_is_read_off_the_te_b300_table():
     """The GEMM fraction: TE's NVFP4 / MXFP8 kernel ratio (7.324 / 3.754 = 1.951x) over the catalog's FP4 / FP8 peak
     ratio (2x), times MXFP8's 0.876; the casts: MXFP8's 4.0625 B times NVFP4's autocast overhead over MXFP8's, each
     over its own run's BF16 layer (0.234 / 0.125 = 1.87x)."""
-    r = stacks.RECIPES["nvfp4"]
+    r = stack_kernels.RECIPES["nvfp4"]
     assert physics.LOW_PRECISION_PEAKS["fp4"][4] == 2.0
     assert r.gemm_rel == pytest.approx(0.876 * 1.951 / 2.0, rel=1e-3) and r.gemm_rel == pytest.approx(0.8545, abs=5e-4)
-    assert stacks.te_b300_cast_share("nvfp4") / stacks.te_b300_cast_share("mxfp8") == pytest.approx(1.871, abs=1e-3)
+    assert stack_kernels.te_b300_cast_share("nvfp4") / stack_kernels.te_b300_cast_share("mxfp8") == pytest.approx(1.871, abs=1e-3)
     assert r.cast_bytes == pytest.approx(7.602, abs=1e-3)
     # the raw ms difference mixes two BF16 baselines 5% apart; the block-wise SM100 path keeps that reading
-    assert stacks.te_b300_cast_ms("nvfp4") / stacks.te_b300_cast_ms("mxfp8") == pytest.approx(2.270, abs=1e-3)
+    assert stack_kernels.te_b300_cast_ms("nvfp4") / stack_kernels.te_b300_cast_ms("mxfp8") == pytest.approx(2.270, abs=1e-3)
 
 
 def test_nvfp4_on_b300_gives_te_profiling_table_back(catalog, monkeypatch):

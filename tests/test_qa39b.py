@@ -93,8 +93,8 @@ def test_a_tiny_token_rate_is_printed_in_significant_figures(tmp_path, cli):
 
 # ---- 6. explain's causal-count line read training.flash_attention, not the stack's kernel ----------------------------
 # since small32b gpt-oss on the Hugging Face stacks runs eager sink attention whatever flash_attention says
-# (stacks.eager_sink_attention): the full matrix runs (HFU 1.3% above MFU 1.0%), yet the advice said "the causal kernel
-# skips its masked half"; explain now asks stacks.fused_attention, as the step time does
+# (stack_kernels.eager_sink_attention): the full matrix runs (HFU 1.3% above MFU 1.0%), yet the advice said "the causal kernel
+# skips its masked half"; explain now asks stack_kernels.fused_attention, as the step time does
 @pytest.mark.parametrize("framework, said", [("hf-trainer", False), ("torchtitan", True)])
 def test_the_causal_count_line_follows_the_stacks_attention_kernel(tmp_path, cli, framework, said):
     import json

@@ -248,7 +248,7 @@ def _recipe_value_ok(cell: str, names: list[str], recipe: str, v: float) -> bool
 
 
 def test_each_recipe_field_in_the_parameter_table_gives_every_recipes_value():
-    from planner.model.stacks import RECIPES
+    from planner.model.stack_kernels import RECIPES
     names = sorted(RECIPES, key=len, reverse=True)
     rows = dict(_recipe_rows())
     assert {"cast_bytes", "param_gather_bytes", "saved_bytes", "gemm_rel", "transpose_bytes"} <= set(rows)

@@ -59,7 +59,8 @@ def test_eager_sink_attention_only_on_hf_code():
     """The rule is the HF code's (``mixed_precision`` set): torchtitan and AutoModel keep their FlexAttention kernel and
     sink rescale, and a model without sinks keeps sdpa / flash."""
     from planner.model.activations_hf import hf_attn_impl
-    from planner.model.stacks import STACKS, eager_sink_attention
+    from planner.model.stacks import STACKS
+    from planner.model.stack_kernels import eager_sink_attention
     from planner.spec import ModelSpec
     from planner.spec.presets import PRESETS
 

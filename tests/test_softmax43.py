@@ -1,7 +1,7 @@
 """The softmax of explicit attention on stacks without Megatron's ``FusedScaleMaskSoftmax`` (softmax43, 2026-12-05):
-each stack's own code, one registry entry each (stacks.EXPLICIT_SOFTMAX), read by the memory (what autograd keeps per
-score: stacks.explicit_softmax_fp32) and the step time (the bytes and kernels beyond a fused 16-bit softmax:
-stacks.explicit_softmax_extra). Until softmax43 all of them kept the fp32 softmax past 4096 keys only and paid no
+each stack's own code, one registry entry each (stack_kernels.EXPLICIT_SOFTMAX), read by the memory (what autograd keeps per
+score: stack_kernels.explicit_softmax_fp32) and the step time (the bytes and kernels beyond a fused 16-bit softmax:
+stack_kernels.explicit_softmax_extra). Until softmax43 all of them kept the fp32 softmax past 4096 keys only and paid no
 extra time.
 
 The truth is a CPU replica of each path: what it keeps, with ``torch.autograd.graph.saved_tensors_hooks`` over the
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.model import stacks
+from planner.model import stack_kernels, stacks
 from planner.model.activations import NONE, SELECTIVE, layer_activation_bytes, saved_softmax_fp32, stack_table_kw
 from planner.spec import ModelSpec
 
@@ -131,17 +131,17 @@ def test_metaseq_runs_megatrons_kernel_at_every_length():
     st = stacks.resolve("metaseq")
     for seq in (2048, 8192):
         assert saved_softmax_fp32(st, _model(), seq, np.array([1]), np.array([1]), 1, 2.0).tolist() == [0.0]
-    assert stacks.explicit_softmax_extra(st, False, 2.0) == (0.0, 0.0, 0.0, 0.0)
+    assert stack_kernels.explicit_softmax_extra(st, False, 2.0) == (0.0, 0.0, 0.0, 0.0)
 
 
 @pytest.mark.parametrize("path, form, autocast, gemm_fp32", [
     ("torch_autocast", "torch_autocast", False, (0, 0)), ("sdpa_math", "sdpa_math", False, (4, 8))])
 def test_extra_bytes_are_the_paths_ops(path, form, autocast, gemm_fp32):
-    """stacks.EXPLICIT_SOFTMAX's bytes are what each path moves between its GEMMs less the fused default's softmax
+    """stack_kernels.EXPLICIT_SOFTMAX's bytes are what each path moves between its GEMMs less the fused default's softmax
     (4 forward, 6 backward: layer_ops.SCORE_BYTES_*), plus, for SDPA's math backend, its GEMMs' fp32 score operands
     (2 B more for QK^T's write and AV's read; backward dP, P, and dS twice)."""
     f, b = _moved_per_score(path)
-    ef, eb = stacks.EXPLICIT_SOFTMAX[form].extra_bytes[autocast]
+    ef, eb = stack_kernels.EXPLICIT_SOFTMAX[form].extra_bytes[autocast]
     assert (ef, eb) == (f - 4 + gemm_fp32[0], b - 6 + gemm_fp32[1])
 
 

@@ -1,5 +1,5 @@
 """Megatron's ``FusedScaleMaskSoftmax`` runs its torch fallback where its CUDA kernel's constraints fail
-(``stacks.softmax_fallback``, ``Stack.fused_softmax_keys``): microsoft/Megatron-DeepSpeed megatron/model/
+(``stack_kernels.softmax_fallback``, ``Stack.fused_softmax_keys``): microsoft/Megatron-DeepSpeed megatron/model/
 fused_softmax.py @0782d753 ``custom_kernel_constraint = 16 < sk <= 2048 and sq % 4 == 0 and attn_batch_size % 4 == 0``
 (the causal kernel itself asserts ``attn_batches % batches_per_block == 0``, NVIDIA/Megatron-LM megatron/fused_kernels/
 scaled_upper_triang_masked_softmax.h). vTrain's single-node rows with 16 heads at TP 8 and micro-batch 1 (2 attention
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from planner.model import stacks
-from planner.model.stacks import softmax_fallback
+from planner.model.stack_kernels import softmax_fallback
 from planner.model.layer_ops import SOFTMAX_FALLBACK_BYTES, SOFTMAX_FALLBACK_OPS
 
 

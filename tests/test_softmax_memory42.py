@@ -1,4 +1,4 @@
-"""The memory of Megatron's softmax fallback (mem42, 2026-12-05): one rule (stacks.softmax_fallback, through
+"""The memory of Megatron's softmax fallback (mem42, 2026-12-05): one rule (stack_kernels.softmax_fallback, through
 ``core_attention_fallback``) decides fused kernel or torch path for the step time and for the saved activations.
 
 Where ``FusedScaleMaskSoftmax`` runs ``forward_torch_softmax`` (NVIDIA/Megatron-LM megatron/core/fusions/
@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from planner.layout import Candidates
-from planner.model import stacks
+from planner.model import stack_kernels, stacks
 from planner.model.activations import NONE, SELECTIVE, layer_activation_bytes
 from planner.model.memory import memory_per_gpu
-from planner.model.stacks import core_attention_fallback
+from planner.model.stack_kernels import core_attention_fallback
 from planner.spec import ModelSpec
 
 MDS = stacks.resolve("megatron-deepspeed")
@@ -151,7 +151,7 @@ def test_legacy_kernel_stops_at_2048_keys():
     """The legacy Megatron code bases' kernel takes at most 2048 keys (Megatron-Core's 4096): at 4096 keys and 16
     heads a rank (TP 1) their softmax runs the torch path and keeps the fp32 output -- until mem42 the memory read
     Megatron-Core's 4096 for every stack."""
-    as_mcore = replace(MDS, fused_softmax_keys=stacks.MCORE_FUSED_SOFTMAX_KEYS)
+    as_mcore = replace(MDS, fused_softmax_keys=stack_kernels.MCORE_FUSED_SOFTMAX_KEYS)
     scores = 16 * 4096 * 4096
     assert _vtrain_memory(1, 0, MDS, tp=1, seq=4096) - _vtrain_memory(1, 0, as_mcore, tp=1, seq=4096) == \
         20 * scores * 2
@@ -180,8 +180,8 @@ def test_time_and_memory_take_the_fallback_on_the_same_keys():
 
 
 def test_unread_stacks_keep_the_earlier_reading():
-    """A stack whose explicit softmax is not read (MaxText: stacks.EXPLICIT_SOFTMAX has no entry for it) keeps the fp32
-    softmax past 4096 keys only, as every stack did before mem42 (stacks.UNREAD_FP32_KEYS; torchtitan, llm-foundry,
+    """A stack whose explicit softmax is not read (MaxText: stack_kernels.EXPLICIT_SOFTMAX has no entry for it) keeps the fp32
+    softmax past 4096 keys only, as every stack did before mem42 (stack_kernels.UNREAD_FP32_KEYS; torchtitan, llm-foundry,
     metaseq and the HF-code stacks read their own code since softmax43: tests/test_softmax43.py); Megatron's stacks
     follow the kernel's rule at any length."""
     from planner.model.activations import saved_softmax_fp32

@@ -198,7 +198,7 @@ CASES = [
     ("hf-fp8-recipe", ("hf-trainer", {"fp8_recipe": "mxfp8"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
     ("automodel-fp8-recipe", ("nemo-automodel", {"fp8_recipe": "delayed"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
     # Transformer Engine fp8 linears under torch's non-reentrant checkpoint re-run 16-bit and save other tensors than
-    # the fp8 forward did: torch CheckpointError (TransformerEngine #776; stacks.TE_RECOMPUTES, fp8rc46)
+    # the fp8 forward did: torch CheckpointError (TransformerEngine #776; stack_kernels.TE_RECOMPUTES, fp8rc46)
     ("te-fp8-torch-checkpoint", ("hf-trainer", {"fp8_recipe": "delayed"}), "llama3-8b", {"precision": "fp8"},
      dict(rc=RECOMPUTE.code["full"], zero=3), dict(rc=RECOMPUTE.code["none"], zero=3)),
     # NeMo AutoModel's MoE parallelizer asserts TP 1

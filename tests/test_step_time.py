@@ -823,9 +823,9 @@ def test_flash_kernels_built_for_fixed_head_dims_compute_the_padded_one(catalog)
     (``BLOCK_HEADDIM``); a stack with such kernels prices the attention of a head dim in between at the padded
     width (Pythia-2.8B's 80 on FA1's 128 kernel: 1.6x), and a head dim the kernels are built for as before."""
     from dataclasses import replace
-    from planner.model import physics, stacks
+    from planner.model import physics, stack_kernels, stacks
 
-    fa1, triton = stacks.FA1_HEAD_DIM_TILES, stacks.TRITON_FA_HEAD_DIM_TILES
+    fa1, triton = stack_kernels.FA1_HEAD_DIM_TILES, stack_kernels.TRITON_FA_HEAD_DIM_TILES
     assert [physics.padded_head_dim(d, fa1) for d in (24, 32, 40, 64, 80, 128)] == [32.0, 32.0, 64.0, 64.0, 128.0, 128.0]
     assert [physics.padded_head_dim(d, triton) for d in (8, 24, 80, 112)] == [16.0, 32.0, 128.0, 128.0]
     assert physics.padded_head_dim(80, ()) == 80.0 and physics.padded_head_dim(256, fa1) == 256.0

@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # source: (median abs err, p90 abs err, Spearman within model or None) reached
 REACHED = {
-    # 0.948 -> 0.962 with Megatron's softmax fallback (acc42d, stacks.softmax_fallback: its 32 rows of 16 heads at
+    # 0.948 -> 0.962 with Megatron's softmax fallback (acc42d, stack_kernels.softmax_fallback: its 32 rows of 16 heads at
     # TP 8 and micro-batch 1, 2 attention batches a rank, -27.5 -> -21.2%)
     # 0.055 / 0.194 -> 0.053 / 0.192 and 0.040 / 0.166 / 0.812 -> 0.029 / 0.172 / 0.808 with the 1F1B fill at the
     # lighter stages' pace (acc45e, step_time.fill_excess: PP 4 micro-batch 8, 2 micro-batches, +26 -> -0.3%; the
@@ -110,7 +110,7 @@ REACHED = {
     # (rerun38: seven rows averaged with their 2026-04-15 re-runs, median / p90 / Spearman unchanged, mean -18.7 -> -18.6%)
     # (rerunb38: twelve rows averaged with the later worklog re-runs, median / p90 / Spearman unchanged, mean -18.6 ->
     # -18.2%)
-    # 0.205 / 0.532 / 0.606 -> 0.176 / 0.532 / 0.548 with NVFP4 at TE's B300 GEMM profiling table (stacks.RECIPES
+    # 0.205 / 0.532 / 0.606 -> 0.176 / 0.532 / 0.548 with NVFP4 at TE's B300 GEMM profiling table (stack_kernels.RECIPES
     # "nvfp4": gemm_rel 1.0 -> 0.855, casts 7.125 -> 7.60 B; acc41b): the 7 NVFP4 rows 4-8 points closer (405B PP8 VPP4
     # 256 -8.8 -> -0.5%, 70B -13.2 -> -6.4%); the rho drop is the 405B NVFP4 group's PP 8 / PP 16 pairs, predicted
     # 0.2-0.5% apart (56.33 < 56.60 s before, 61.47 > 61.39 s after) where PP 16 measures 1.2-1.3x slower; kept
@@ -155,7 +155,7 @@ REACHED = {
     # NVFP4 configs (validate.MBRIDGE_NO_TP_OVERLAP) and Nemotron 3 Super's last 14 layers in BF16
     # (validate.MBRIDGE_BF16_LAYERS, stacks.Stack.lp_bf16_layers), its MTP in BF16 (Stack.lp_bf16_mtp): NVFP4 rows
     # median |err| 21.9 -> 18.9%; 0.129 / 0.349 -> 0.130 / 0.361 with NVFP4's quantisation bytes as TE's
-    # NVFP4Quantizer moves them (7.125 B per element, was an estimated 9: stacks.RECIPES, sourced, not fitted)
+    # NVFP4Quantizer moves them (7.125 B per element, was an estimated 9: stack_kernels.RECIPES, sourced, not fitted)
     # 0.130 / 0.361 / 0.597 -> 0.139 / 0.361 / 0.597 with the Nemotron 3 recipes read from the revision whose layout
     # is the tables' (validate.MBRIDGE_NEMOTRON3_REVISIONS, @d063066b): Super GB200 MXFP8 (TP2) recomputes nothing
     # (it took @06e8da4e's TP1 list), -11 -> -31% on its 5 rows; kept: the source, not the fit; 0.139 -> 0.140 with

@@ -54,7 +54,7 @@ class Efficiency:
     simt_gemm_max: float | None = None
     # FP8 GEMM ceiling over the BF16 one, each as a fraction of its own datasheet peak, relative to H100's (both
     # measured where a table gives both dtypes: ``CDNA3_MAF_TFLOPS``): scales the recipe's FP8 GEMM fraction
-    # (planner.model.stacks.RECIPES ``gemm_rel``, set from H100) on this part; 1.0 where not measured
+    # (planner.model.stack_kernels.RECIPES ``gemm_rel``, set from H100) on this part; 1.0 where not measured
     fp8_rel: float = 1.0
     intra_bw: float = 0.75  # achieved bus bandwidth / NVLink per-direction peak (nccl-tests)
     inter_bw: float = 0.85  # achieved bus bandwidth / NIC line rate (nccl-tests over IB/RoCE)
@@ -304,7 +304,7 @@ CDNA3_ATTN_HD64_REL = (0.80, 0.95)
 #: (benchmarks/data/parts: nccl_bandwidth.csv ``azure_mi300x_*``), the harness whose H100 rows match the H100
 #: priors: STREAM copy 4.11 of 5.3 TB/s (0.775); RCCL all-reduce bus bandwidth 316.8 GB/s at 8 GB over the
 #: 448 GB/s Infinity Fabric per direction (0.707); attention ``CDNA3_ATTN_HD128``. GEMMs keep the MAMF-scaled
-#: bf16 fraction (``mamf_prior``); FP8 GEMMs run at the fp8 recipe's 0.92 of it (planner.model.stacks.RECIPES, H100's
+#: bf16 fraction (``mamf_prior``); FP8 GEMMs run at the fp8 recipe's 0.92 of it (planner.model.stack_kernels.RECIPES, H100's
 #: FP8 / BF16 relation) times ``fp8_rel`` (1.018 / 1.021). Until 2026-12-03 without ``fp8_rel``: AMD's FP8 / BF16
 #: ratio (1.80x) was set against the recipe's 2 x 0.92 = 1.84x and read as no faster, but 0.92 is the Azure harness's
 #: H100 ratio at fixed cubes, where AMD's is a ratio of tuned maxima; the one table with both dtypes shape-searched on

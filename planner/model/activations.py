@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.model.moe import padded_rows, rank_load
-from planner.model.stacks import cp_comm_mix, explicit_softmax_av_fp32, explicit_softmax_fp32, remat_locations
+from planner.model.stacks import cp_comm_mix, remat_locations
+from planner.model.stack_kernels import explicit_softmax_av_fp32, explicit_softmax_fp32
 from planner.spec import ModelSpec
 from planner.spec.params import spec_memo
 from planner.vocab import HYBRID_LAYER
@@ -100,7 +101,7 @@ RECOMPUTE_MODULE_ROWS = {
 
 def saved_softmax_fp32(fw, m: ModelSpec, seq, mb, tp, cp, act_bytes):
     """Per activation key, 1 where explicit attention keeps an fp32 softmax output (``layer_saved_tensors``'
-    ``fp32_softmax``), else 0: the stack's own softmax (stacks ``explicit_softmax_fp32``: Megatron's torch fallback by
+    ``fp32_softmax``), else 0: the stack's own softmax (stack_kernels ``explicit_softmax_fp32``: Megatron's torch fallback by
     the rule the step time prices its passes by, or the stack's ``EXPLICIT_SOFTMAX`` entry). Flash attention keeps no
     softmax (the table reads this in its explicit rows only)."""
     return explicit_softmax_fp32(fw, m, seq, mb, tp, cp, act_bytes)
@@ -135,7 +136,7 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
 
     ``fp32_softmax`` (explicit attention only): the softmax runs in fp32 on 16-bit scores and its
     fp32 output is what backward keeps -- Megatron's ``FusedScaleMaskSoftmax`` where its CUDA kernel
-    does not run (stacks ``softmax_fallback``, the rule the step time reads: past the kernel's keys, or
+    does not run (stack_kernels ``softmax_fallback``, the rule the step time reads: past the kernel's keys, or
     heads a rank x micro-batch, or the query length, off the kernel's multiples). Its
     ``forward_torch_softmax`` (NVIDIA/Megatron-LM megatron/core/fusions/fused_softmax.py; the legacy
     ``FusedScaleMaskSoftmax.forward`` else-branch of microsoft/Megatron-DeepSpeed megatron/model/
@@ -156,10 +157,10 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     (tests/test_softmax_memory42.py) and on Megatron-Core's local spec past 4096 keys
     (tests/test_mcore_activations.py). ``layer_activation_bytes`` takes it per key (an array of 0 / 1).
     The same fp32 output and cast are what llm-foundry's torch attention (``torch.softmax`` under CUDA autocast,
-    ``.to(v.dtype)``) keeps at every length (stacks ``EXPLICIT_SOFTMAX``; tests/test_softmax43.py).
+    ``.to(v.dtype)``) keeps at every length (stack_kernels ``EXPLICIT_SOFTMAX``; tests/test_softmax43.py).
 
     ``fp32_av`` (with ``fp32_softmax``): the AV GEMM multiplies the fp32 softmax itself, as torch SDPA's math backend
-    does after casting q, k and v up to fp32 (stacks ``EXPLICIT_SOFTMAX`` "sdpa_math"): no 16-bit cast row. (Its fp32
+    does after casting q, k and v up to fp32 (stack_kernels ``EXPLICIT_SOFTMAX`` "sdpa_math"): no 16-bit cast row. (Its fp32
     copies of q, k and v, 2 B an element beyond the ``q,k,v`` row, are not in the table.)
 
     ``fused_norm``: Megatron-Core's TE spec, where a norm that feeds one linear is fused into it
@@ -682,7 +683,7 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
     ``cp_comm_type``), ``cp_p2p`` / ``cp_a2a_p2p`` those whose CP is its K/V ring (p2p, a2a+p2p), ``sink_rescale``
     the form of ``model``'s eager sink rescale (``sink_rescale_form``), ``fused_act_experts`` where the routed experts'
     activation keeps only its input under the stack's dispatcher (``Stack.moe_fused_act_dispatchers``), ``fp32_av`` where
-    its explicit attention's AV GEMM runs on the fp32 softmax (stacks ``EXPLICIT_SOFTMAX`` "sdpa_math")."""
+    its explicit attention's AV GEMM runs on the fp32 softmax (stack_kernels ``EXPLICIT_SOFTMAX`` "sdpa_math")."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
     # the layers whose CP is TE's all-gather (Megatron-Core cp_comm_type all_gather; a per-layer list's share)

@@ -42,7 +42,7 @@ from operator import add
 import numpy as np
 
 from planner.model.activations import rank_logits
-from planner.model.stacks import ExplicitSoftmax
+from planner.model.stack_kernels import ExplicitSoftmax
 from planner.spec import ModelSpec
 
 
@@ -96,7 +96,7 @@ ROUTERS = {
 }
 
 
-# a family's ``attn_implementation="eager"`` softmax is a stacks ``ExplicitSoftmax`` (the one form of an explicit
+# a family's ``attn_implementation="eager"`` softmax is a stack_kernels ``ExplicitSoftmax`` (the one form of an explicit
 # softmax, a stack's own or a model family's), read by the memory (``_saved_rows``: what autograd keeps a score) and
 # the step time (layer_ops ``explicit_attention`` through ``hf_eager_softmax_extra``). Here ``fp32_saved`` is
 # ``softmax(dtype=torch.float32)``: its fp32 output and, in a 16-bit model, its cast back are kept (False: the softmax
@@ -1449,7 +1449,7 @@ def _math(m: ModelSpec, impl: str) -> bool:
 
 def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: str = "cuda") -> str:
     """The saved-tensor key (``_saved_rows``' ``impl``) of the attention the HF code trains ``m`` with on ``device``.
-    ``choice`` is transformers' ``attn_implementation`` (planner.model.stacks ``hf_attn_choice``); None: sdpa where
+    ``choice`` is transformers' ``attn_implementation`` (planner.model.stack_kernels ``hf_attn_choice``); None: sdpa where
     ``training.flash_attention`` asks for a fused kernel, else eager; a model with attention sinks (gpt-oss) always
     eager (``_supports_sdpa = False``; flash_attention_2 drops the sinks: planner.model.stacks
     ``eager_sink_attention``, the time's rule). Any non-eager choice on CUDA is a fused kernel saving q, k, v, its

@@ -45,6 +45,7 @@ import numpy as np
 from planner import defaults as D
 from planner.errors import InputError, clip
 from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_saved_parts
+from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
 from planner.spec.shapes import attention_weights
@@ -683,7 +684,6 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     fam = hf_model_type(m)
     prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
     a, w = SAVED_BYTES[prec], 4.0 if t.mode == "qlora" else PARAM_BYTES[prec]
-    from planner.model.stacks import hf_attn_choice
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # ``stack``'s attn_implementation
     mb, rc = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)

@@ -79,9 +79,11 @@ from planner.model.flops import (attention_core_flops, attention_keys, local_key
 from planner.model.finetune import dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES
-from planner.model.stacks import (ATTN_OPS_SHARE, hf_attn_choice, EAGER_FP32_BYTES, Stack, core_attention_fallback,
-                                  cuda_graph_host_ops, cuda_graph_parts, eager_sink_attention, explicit_softmax_extra,
-                                  fused_attention, recipe_on, recompute_modules, remat_saved, te_cast_bytes)
+from planner.model.stacks import (ATTN_OPS_SHARE, Stack, cuda_graph_host_ops, cuda_graph_parts, recompute_modules,
+                                  remat_saved)
+from planner.model.stack_kernels import (hf_attn_choice, EAGER_FP32_BYTES, core_attention_fallback,
+                                         eager_sink_attention, explicit_softmax_extra, fused_attention, recipe_on,
+                                         te_cast_bytes)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
 from planner.model.activations_hf import hf_eager_softmax_extra, liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
@@ -103,7 +105,7 @@ BWD_HOST_FACTOR = 2.0
 # QK^T backward GEMMs (4).
 SCORE_BYTES_FWD = {True: 13.0, False: 8.0}  # dropout on / off
 SCORE_BYTES_BWD = {True: 19.0, False: 14.0}
-#: Megatron's ``FusedScaleMaskSoftmax`` when its CUDA kernel does not run (stacks ``softmax_fallback``): the torch path of
+#: Megatron's ``FusedScaleMaskSoftmax`` when its CUDA kernel does not run (stack_kernels ``softmax_fallback``): the torch path of
 #: microsoft/Megatron-DeepSpeed megatron/model/fused_softmax.py @0782d753 (the legacy Megatron-LM file is the same) on
 #: 16-bit scores with ``softmax_in_fp32`` (forced by the default ``apply_query_key_layer_scaling``, whose layer-number
 #: coefficient is the ``scale``): ``input.float()`` (read 2, write 4), ``input * self.scale`` (4 + 4), the mask
@@ -697,7 +699,7 @@ def window_call_keys(m: ModelSpec, call_keys):
 def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, heads, sh: dict) -> PassTimes:
     """Explicit (non-flash) attention of one layer and micro-batch on one rank: Megatron's CoreAttention (batched QK^T
     and AV GEMMs plus the s x s scores at HBM bandwidth, ``SCORE_BYTES_*``; its softmax's torch fallback where the
-    fused kernel refuses the shape, stacks ``softmax_fallback``), or transformers' eager sink attention."""
+    fused kernel refuses the shape, stack_kernels ``softmax_fallback``), or transformers' eager sink attention."""
     eff, hbm, peak, act_b, gemm_b, mb, seq, cp = c.eff, c.hbm, c.peak, c.act_b, c.gemm_b, c.mb, c.seq, c.cp
     # Megatron CoreAttention: baddbmm / bmm over mb*heads (one batched kernel each), full
     # s x s scores (the causal mask is applied in softmax, the GEMMs compute every score)
@@ -711,13 +713,13 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
     scores = bt * Sq * seq
     drop = bool(t.dropout)
     sc_f, sc_b = SCORE_BYTES_FWD[drop] * act_b / 2, SCORE_BYTES_BWD[drop] * act_b / 2
-    # Megatron's fused softmax kernel refused (stacks.softmax_fallback, the rule the memory's fp32 softmax reads too):
+    # Megatron's fused softmax kernel refused (stack_kernels.softmax_fallback, the rule the memory's fp32 softmax reads too):
     # its torch path's extra passes and kernels
     fb = core_attention_fallback(fw, m, seq, mb, c.atp, cp, act_b)
     sc_f, sc_b = sc_f + fb * SOFTMAX_FALLBACK_BYTES[0], sc_b + fb * SOFTMAX_FALLBACK_BYTES[1]
     fb_k = fb_kb = fb * SOFTMAX_FALLBACK_OPS
     # a stack's own softmax (transformers' eager per model family: activations_hf.HF_EAGER_SOFTMAX; llm-foundry's torch
-    # path, SDPA's math backend: stacks.EXPLICIT_SOFTMAX): its passes beyond the fused default, per score (gpt-oss's
+    # path, SDPA's math backend: stack_kernels.EXPLICIT_SOFTMAX): its passes beyond the fused default, per score (gpt-oss's
     # eager sink attention: hf_sink_score_bytes)
     sink = eager_sink_attention(fw, m)
     ex_f, ex_b, ex_kf, ex_kb = (0.0,) * 4 if sink else own_softmax_extra(fw, m, t, act_b)
@@ -739,7 +741,7 @@ def own_softmax_extra(fw, m: ModelSpec, t: TrainingSpec, act_b) -> tuple[float, 
     """(forward bytes, backward bytes, forward kernels, backward kernels) a score that the explicit attention's softmax
     moves beyond the fused default: on the HF-code stacks (``Stack.explicit_softmax`` "transformers") the model
     family's eager code (activations_hf ``hf_eager_softmax_extra``, the table its memory reads), elsewhere the stack's
-    own (stacks ``explicit_softmax_extra``)."""
+    own (stack_kernels ``explicit_softmax_extra``)."""
     if getattr(fw, "explicit_softmax", "unread") == "transformers":
         return hf_eager_softmax_extra(m, fw.autocasts(t), act_b)
     return explicit_softmax_extra(fw, fw.autocasts(t), act_b)
@@ -780,7 +782,7 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: d
     # fused (torch.compile, TE LayerNormLinear): each residual add + norm is one kernel (read x and
     # the residual, write the sum and the normed output: 4h) and the layout copy disappears.
     # Eager fp32-upcast norms and RoPE (HF / torchtitan Llama code) run one kernel per op: counted
-    # in planner.model.stacks.EAGER_FP32_BYTES.
+    # in planner.model.stack_kernels.EAGER_FP32_BYTES.
     unfused = fw.eager_fp32_ops and not fw.compile
     # only RMSNorm is an eager op chain in that code: LayerNorm models (HF GPT-2 / BERT, DeepLearningExamples'
     # BERT modeling.py) call nn.LayerNorm, one ATen native_layer_norm kernel (read x, write y)
@@ -1009,7 +1011,7 @@ def nccl_link(hw: HardwareOption) -> str:
 
 
 def sp_amax_allreduces(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack) -> PassTimes:
-    """Transformer Engine's amax all-reduces of one layer under sequence parallelism (stacks.LowPrecisionRecipe
+    """Transformer Engine's amax all-reduces of one layer under sequence parallelism (stack_kernels.LowPrecisionRecipe
     ``sp_amax_allreduce``: per-tensor current scaling and NVFP4, on a stack whose linears are TE's TP modules,
     ``Stack.te_tp_linears``): before quantising a column-parallel linear's input for its all-gather (forward) and a
     row-parallel linear's output gradient for its all-gather (backward), TE all-reduces the 4-byte amax over TP and

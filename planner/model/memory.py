@@ -86,7 +86,8 @@ from planner.model.pipeline import (ExplicitLayout, TitanSplit, chunk_inflight, 
                                     pipeline_split, recomputed_fraction, runtime_at, split_keys, split_per_row, split_runtime, stage_layer_ends, stage_layer_split, stage_ranks,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups, vpp_group_size)
-from planner.model.stacks import cp_comm_mix, fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, hf_attn_choice, recompute_modules
+from planner.model.stacks import cp_comm_mix, from_training, recompute_modules
+from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored, hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import HYBRID_LAYER
 
@@ -233,7 +234,7 @@ def gpu_memory_key(gpu: str | None) -> tuple:
     the same answer, bit for bit, on the same model, spec, stack and rows. The name enters in three places only: the
     part's platform (``_part_platform``) and its measured withheld memory (``RuntimeReserve.context_on``), which pick
     the runtime's reserve (``runtime_reserve``), and whether it is a compute capability 10.x part (physics.SM100),
-    where Transformer Engine's per-tensor FP8 weights need no transposed copy (``stacks.fp8_linear_weight_bytes``,
+    where Transformer Engine's per-tensor FP8 weights need no transposed copy (``stack_kernels.fp8_linear_weight_bytes``,
     ``te_skips_fp8_transpose``). A search's memo (``planner.search.recommend.SearchMemo.memory``) asks once per key:
     the catalog's 22 CUDA parts before Blackwell share one (12 in a whole-catalog search, speed46).
     tests/test_speed46.py holds every catalog part to the answers of the parts that share its key. A new read of
@@ -1271,8 +1272,8 @@ def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kp
     extra per parameter, the pipeline ends' and head's parameters per TP rank, the kept layers' parameters."""
     frozen, w_b = b.frozen, b.weights
     # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes) where it does at this ZeRO stage
-    # (stacks.fp8_weights_as_stored: Megatron-Core's --fp8-param-gather needs sharded parameters and an FP8 recipe)
-    # on a part without the transposed FP8 copy (stacks.fp8_linear_weight_bytes) the linears hold less than the
+    # (stack_kernels.fp8_weights_as_stored: Megatron-Core's --fp8-param-gather needs sharded parameters and an FP8 recipe)
+    # on a part without the transposed FP8 copy (stack_kernels.fp8_linear_weight_bytes) the linears hold less than the
     # stack's figure and the pipeline ends (embedding, head, final norm: 16-bit) keep it: w_end more per end parameter
     stored = np.zeros(np.shape(kz), dtype=bool) if frozen else fp8_weights_as_stored(st, t, kz)
     lin_b = fp8_linear_weight_bytes(st, t, gpu)
@@ -2691,7 +2692,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     last, 2 a middle rank; ``rank_memory``'s ``peak_stage`` and the plan's ``most_loaded_stage`` read it; until
     mem43b 0 also where a middle rank peaked, and 1 on one stage where its "last" figure was the larger), ``host``
     (bytes per GPU offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework), on
-    GPU ``gpu`` (a catalog name; it matters only for FP8-stored weights, stacks.fp8_linear_weight_bytes; None:
+    GPU ``gpu`` (a catalog name; it matters only for FP8-stored weights, stack_kernels.fp8_linear_weight_bytes; None:
     Hopper's layout rules).
 
     Stacks that run the Hugging Face model code (``Stack.mixed_precision`` set: hf-trainer,

@@ -68,7 +68,7 @@ TE_GROUPED_GEMM_PER_EXPERT_S = {
     "block": (0.267e-3 - 0.069e-3) / 8,
     "tensor": 2 * 16 * 2048 * 768 * 2048 / 553.945e12 / 16,
 }
-#: the operand scaling of each low-precision recipe's GEMMs (planner.model.stacks.RECIPES); 16-bit GEMMs
+#: the operand scaling of each low-precision recipe's GEMMs (planner.model.stack_kernels.RECIPES); 16-bit GEMMs
 #: (no recipe) are ``tensor``: TE's MXFP8BlockScaling (32-element blocks), NVFP4BlockScaling (16-element
 #: blocks) and Float8BlockScaling (128-element / 128x128 blocks, a scale tensor per expert operand) against per-tensor
 #: current / delayed scaling and torchao rowwise (a scale vector per operand)
@@ -419,7 +419,7 @@ def eager_expert_ops(m, stack, rows, f_rank, local) -> EagerExpertOps:
 #:   row), which is added back. fc2's output-gradient and fc1's input casts are unchanged (separate
 #:   ``group_quantize`` / ``split_quantize`` calls in the same files).
 #:
-#: ``cast_reads``: of MXFP8's ``cast_bytes`` (planner.model.stacks.RECIPES: one read of the 16-bit tensor for
+#: ``cast_reads``: of MXFP8's ``cast_bytes`` (planner.model.stack_kernels.RECIPES: one read of the 16-bit tensor for
 #: both orientations, 2 + 1 + 1 + scales), the 2 B per element that read the 16-bit tensor (4 B while the cast
 #: was priced as two passes, until 2026-12-04). NVFP4 is not modelled: there the backward still quantises
 #: fc1's output gradient in a separate pass (grouped_mlp.py ``_group_quantize_for_grouped_mlp(fc1_dy_bf16, ...)``)

@@ -68,6 +68,7 @@ from functools import reduce
 
 import numpy as np
 
+from planner.model.stack_kernels import fp8_param_gather_on
 from planner.spec import ModelSpec
 from planner.spec.params import count_params, layer_kinds, mtp_modules
 from planner.spec.shapes import attention_weights, latent_weights, mamba_weights, mlp_weights, shared_expert_width
@@ -599,8 +600,6 @@ def precision_aware(stack, t) -> PrecisionAware | None:
     apply (the HybridDeviceOptimizer is built without them: stack_rules ``mcore-pa-offload-dtypes``)."""
     if getattr(stack, "optimizer_offload", False):
         return None
-    from planner.model.stacks import fp8_param_gather_on  # (stacks imports this module)
-
     prec = getattr(t, "precision", "bf16")
     if not getattr(stack, "precision_aware_optimizer", False):
         # NeMo 1.x's Apex DistributedFusedAdam (Stack.apex_param_remainders): fp32 moments, the master as the bf16

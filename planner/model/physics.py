@@ -35,7 +35,7 @@ FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
 #: capability 10.0 or higher required for MXFP8 execution"); torchao's MX training needs SM100 too
 MX_CAPABLE = FP4_CAPABLE
 #: Compute capability 10.x (SM100: B100/B200/GB200; SM103: B300/GB300; not SM120, the RTX Blackwell parts), by GPU
-#: name prefix: one list for every rule that keys on it (``stacks.te_skips_fp8_transpose``,
+#: name prefix: one list for every rule that keys on it (``stack_kernels.te_skips_fp8_transpose``,
 #: ``te_training_attention_kernel``). Its FP8 GEMMs take either operand in either layout, so Transformer Engine's
 #: per-tensor FP8 (delayed or current scaling) keeps no transposed ("column-wise") copy of an FP8 tensor: TE
 #: common/transformer_engine.cpp ``nvte_is_non_tn_fp8_gemm_supported`` is true for compute capability 10.x-11.x and
@@ -356,7 +356,7 @@ ATTN_HEAD_DIM_REL["fa2"].update({fam: {64: CDNA3_ATTN_HD64_REL} for fam in ("MI3
 
 def padded_head_dim(head_dim: float, tiles: tuple = ()) -> float:
     """The head dim the stack's flash kernel computes over: the smallest of ``tiles`` (``Stack.attn_hdim_tiles``:
-    stacks.FA1_HEAD_DIM_TILES, stacks.TRITON_FA_HEAD_DIM_TILES) at least ``head_dim``, the kernel's tiles loaded and
+    stack_kernels.FA1_HEAD_DIM_TILES, stack_kernels.TRITON_FA_HEAD_DIM_TILES) at least ``head_dim``, the kernel's tiles loaded and
     multiplied up to that width; the head dim itself with no tiles or above the largest (such a kernel refuses it; the
     planner does not)."""
     fit = [t for t in sorted(tiles) if t >= head_dim]

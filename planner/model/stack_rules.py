@@ -48,6 +48,7 @@ from planner.layout import V_SPLIT, micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
 from planner.model.activations_hf import liger_patches
 from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_TP_PLAN
+from planner.model.stack_kernels import TE_RECOMPUTES
 from planner.model.pipeline import titan_layers_per_stage, titan_stages  # noqa: F401 (the rules' and --emit's)
 from planner.vocab import RECOMPUTE, SCHEDULE
 
@@ -189,7 +190,7 @@ def _bnb(t) -> bool:
     """The frozen base is bitsandbytes layers (planner.model.finetune.bitsandbytes_base)."""
     from planner.model.finetune import bitsandbytes_base
     return bitsandbytes_base(t)
-#: the low-precision recipes (planner.model.stacks.RECIPES) each runtime's code offers for its linears.
+#: the low-precision recipes (planner.model.stack_kernels.RECIPES) each runtime's code offers for its linears.
 #: Megatron: Transformer Engine's recipes as Megatron-LM passes them (``--fp8-recipe delayed|tensorwise|blockwise|
 #: mxfp8``, ``--fp4-recipe nvfp4``; TE recipe.py DelayedScaling, Float8CurrentScaling, Float8BlockScaling,
 #: MXFP8BlockScaling, NVFP4BlockScaling; megatron/core/fp8_utils.py ``get_fp8_recipe`` @6a6cd478: ``elif
@@ -318,9 +319,7 @@ class StackRule:
 
 def _te_torch_checkpoint(st) -> bool:
     """The stack's fp8 recipe runs Transformer Engine linears whose full recompute its checkpoint cannot run
-    (stacks.TE_RECOMPUTES ``runs`` "fails"): the ``te-fp8-torch-checkpoint`` rule applies."""
-    from planner.model.stacks import TE_RECOMPUTES  # (stacks reads this module at call time)
-
+    (stack_kernels.TE_RECOMPUTES ``runs`` "fails"): the ``te-fp8-torch-checkpoint`` rule applies."""
     rc = TE_RECOMPUTES.get(getattr(st, "te_amax_reduction", "") or "")
     return rc is not None and rc.refuses(st.fp8_recipe, "full")
 
@@ -1063,7 +1062,7 @@ RULES: tuple[StackRule, ...] = (
                 lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run],
                 sentence="{name} has no fp8 path ({source}); use bf16" if run in NO_FP8_PATH else None, any_model=True)
       for run in FP8_RECIPES),
-    # ---- a Transformer Engine fp8 layer under torch's non-reentrant checkpoint (stacks.TE_RECOMPUTES, fp8rc46)
+    # ---- a Transformer Engine fp8 layer under torch's non-reentrant checkpoint (stack_kernels.TE_RECOMPUTES, fp8rc46)
     StackRule("te-fp8-torch-checkpoint", "hf", "training.recompute",
               "full recompute of TE fp8 layers: torch's checkpoint re-runs them 16-bit (use bf16 or no recompute)",
               "TE base.py prepare_forward; torch CheckpointError, TransformerEngine #776",

@@ -83,9 +83,9 @@ from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, mode
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed,
                                     rebuilt_layers, recomputed_fraction, split_per_row, split_runtime, step_composition)
-from planner.model.stacks import (AUTOCAST_CAST_BYTES, Stack, all_reduces_grads, cp_comm_mix, cuda_graph_parts,
-                                  fp8_param_gather_on, from_training, fused_attention, grad_reduce_bytes, SEARCHED,
-                                  TE_AMAX_REDUCTIONS)
+from planner.model.stacks import (Stack, all_reduces_grads, cp_comm_mix, cuda_graph_parts, from_training,
+                                  grad_reduce_bytes, SEARCHED)
+from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on, fused_attention, TE_AMAX_REDUCTIONS
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -398,7 +398,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     Every parameter all-gather -- ZeRO-1/2's of the updated parameters and ZeRO-3's per unit -- moves the width
     ``fp8_param_gather_on`` and the recipe decide (``LowPrecisionRecipe.param_gather_bytes``, the pipeline ends at
     16 bits: ``fp8_param_gather_bytes``), the width planner.model.memory stores the weights at
-    (``stacks.fp8_weights_as_stored``). Megatron-FSDP under ``--fp8-param-gather`` keeps FP8 weight buffers and
+    (``stack_kernels.fp8_weights_as_stored``). Megatron-FSDP under ``--fp8-param-gather`` keeps FP8 weight buffers and
     gathers them as such (megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py: the model
     weight buffer of an FP8 parameter is uint8, ``is_float8tensor``; its all-gather runs over that buffer), as the
     distributed optimizer does. Until 2026-12-03 (fp8gather) ZeRO-3 gathered 16-bit weights while memory held FP8
@@ -630,7 +630,7 @@ def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np
 
 def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
     """HBM bytes of AMP's weight casts in one micro-batch of the whole model (``Stack.autocasts``;
-    ``stacks.AUTOCAST_CAST_BYTES`` per element), as (forward, backward): the forward casts every
+    ``stack_kernels.AUTOCAST_CAST_BYTES`` per element), as (forward, backward): the forward casts every
     autocast-eligible weight (``activations_hf.hf_param_cast_bytes``: the linear, router and expert
     weights and biases and the head, not the embeddings or norms); the backward casts their
     gradients back to fp32 and, under full recompute (``rc`` 2), each checkpointed block casts its
@@ -1451,7 +1451,7 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
                   t_opt=t_opt, t_dp=t_dp, nccl_sms=nccl_sms, rs_last=rs_last)
 
 
-#: the ranks of a delayed-scaling amax reduction group (stacks.AmaxReduction ``group``), placed consecutively (stride
+#: the ranks of a delayed-scaling amax reduction group (stack_kernels.AmaxReduction ``group``), placed consecutively (stride
 #: 1): "stage" is Megatron's amax reduction group, the TP x CP x DP ranks of one pipeline stage (gpus / pp); "world"
 #: torch.distributed's default group, every GPU of the job (an ``fp8_autocast`` with no ``fp8_group``)
 AMAX_GROUP_RANKS = {"stage": lambda c: c.gpus / c.pp, "world": lambda c: c.gpus * 1.0}
@@ -1459,8 +1459,8 @@ AMAX_GROUP_RANKS = {"stage": lambda c: c.gpus / c.pp, "world": lambda c: c.gpus 
 
 def pass_amax_allreduces(t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs):
     """Seconds a micro-batch's (forward, backward) waits on delayed scaling's amax all-reduces
-    (stacks.LowPrecisionRecipe ``pass_amax_allreduce``, on a stack whose ``Stack.te_amax_reduction`` names a
-    ``stacks.TE_AMAX_REDUCTIONS`` entry): TE's ``reduce_and_update_fp8_tensors`` all-reduces every module's amaxes in
+    (stack_kernels.LowPrecisionRecipe ``pass_amax_allreduce``, on a stack whose ``Stack.te_amax_reduction`` names a
+    ``stack_kernels.TE_AMAX_REDUCTIONS`` entry): TE's ``reduce_and_update_fp8_tensors`` all-reduces every module's amaxes in
     one blocking call where each outermost ``fp8_autocast`` exits and where the region's backward ends, per model chunk
     (``Candidates.chunks``): Megatron-Core's TransformerBlock is one region (amaxd45); Composer enters two a forward,
     the model's and the loss's, accelerate one (amaxd46); a fully recomputed forward adds none (``recompute_exits``).

@@ -66,7 +66,8 @@ from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
 from planner.model.stacks import (UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_parts, from_training, has_shared_experts,
-                                  hf_attn_choice, remat_policy_run)
+                                  remat_policy_run)
+from planner.model.stack_kernels import hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -423,9 +424,9 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
       2 bytes a parameter, NeMo / Megatron-Bridge's ``fp8_param_gather=True``): ``--fp8-param-gather``, which
       validate_args allows only "with distributed optimizer, torch fsdp2, megatron fsdp" — a plan without one
       (ZeRO-0) and an NVFP4 plan launch without it, and memory prices their 16-bit weights and cached copy
-      (planner.model.stacks ``fp8_param_gather_on``, the one rule for both)."""
+      (planner.model.stack_kernels ``fp8_param_gather_on``, the one rule for both)."""
     from planner.model.physics import tp_overlap_mode
-    from planner.model.stacks import fp8_param_gather_on
+    from planner.model.stack_kernels import fp8_param_gather_on
 
     t = job.training
     st = plan_stack(job, cfg)

@@ -19,8 +19,8 @@ from planner.model.moe import hf_ep_plan_note
 from planner.model import offload, physics
 from planner.model.memory import PEAK_STAGES, memory_per_gpu, rank_memory
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
-from planner.model.stacks import (CP_EXCHANGE_WORDS, Stack, cp_comm_mix, default_stack_mode, from_training,
-                                   fused_attention)
+from planner.model.stacks import CP_EXCHANGE_WORDS, Stack, cp_comm_mix, default_stack_mode, from_training
+from planner.model.stack_kernels import fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import MEMORY_PARTS, Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line

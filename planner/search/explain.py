@@ -224,12 +224,13 @@ def mfu_hfu(res: dict) -> str:
 
 def high_mfu_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     """What an MFU at the top of published runs (``defaults.HIGH_MFU``) assumes, said beside it: the recompute, the
-    attention kernel (``stacks.fused_attention``, as the step time prices it) and where the collectives run (the
+    attention kernel (``stack_kernels.fused_attention``, as the step time prices it) and where the collectives run (the
     nodes, TP and PP). The published runs that high share them: the FlashAttention-2 paper's A100 72.7% (arXiv:
     2307.08691 Table 1, README "MFU envelope") ran one node of DDP without activation checkpointing on fused
     kernels. Until qa65 the A100 Llama-3-8B plan printed 71% MFU with none of it said."""
     from planner.defaults import HIGH_MFU
-    from planner.model.stacks import from_training, fused_attention
+    from planner.model.stacks import from_training
+    from planner.model.stack_kernels import fused_attention
 
     m, t, cfg, hw = job.model, job.training, res["config"], res["hardware"]
     if not m.is_transformer or res["mfu"] < HIGH_MFU:
@@ -252,16 +253,17 @@ def causal_count_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     step_flops' ``hardware``). Said, with the executed share of the model FLOPs (the same step_flops with
     ``causal_half``), where the masked half is a quarter or more of the model FLOPs (8B from ~32K tokens).
 
-    Only where the plan's stack runs a fused kernel (``stacks.fused_attention``, the rule the step time and HFU use):
+    Only where the plan's stack runs a fused kernel (``stack_kernels.fused_attention``, the rule the step time and HFU use):
     without one the full score matrix runs, masked half included, and nothing is skipped. Until QA 39b this read
     ``training.flash_attention`` alone, so gpt-oss on the Hugging Face stacks, which run its sink attention eagerly
-    whatever that flag says (``stacks.eager_sink_attention``), was told its causal kernel skipped half. ``stack``:
+    whatever that flag says (``stack_kernels.eager_sink_attention``), was told its causal kernel skipped half. ``stack``:
     the plan's (``advice``'s); else the one the plan's stack record names, else the job's."""
     m, t = job.model, job.training
     if not (m.is_transformer and m.causal):
         return []
     from planner.model.flops import step_flops
-    from planner.model.stacks import from_training, fused_attention
+    from planner.model.stacks import from_training
+    from planner.model.stack_kernels import fused_attention
 
     if stack is None:
         named = (res.get("stack") or {}).get("name")

@@ -26,7 +26,8 @@ from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import gpu_memory_key, memory_per_gpu, other_words
-from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, RECIPES, SEARCHED, layout_uses
+from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses
+from planner.model.stack_kernels import RECIPES
 from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
@@ -35,8 +36,8 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
-from planner.model.stacks import (ATTN_IMPLEMENTATION_KERNELS, PORTS, RUNS_ON, port_of, attn_implementation_refusal, check_platform,
-                                  recompute_split)
+from planner.model.stacks import PORTS, RUNS_ON, port_of, check_platform, recompute_split
+from planner.model.stack_kernels import ATTN_IMPLEMENTATION_KERNELS, attn_implementation_refusal
 from planner.search.space import (CHUNK_ROWS, empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, recipe_auto, recipe_choices, refusal_error, refusal_note, sp_off_note,
                                   searched_options, without_auto_recipe, space_chunks, space_key, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
@@ -708,7 +709,7 @@ def _off_platform(job: JobSpec, live, hw, tally: SearchTally, groups=()) -> bool
 def _groups_here(job: JobSpec, live, hw) -> tuple[list, tuple | None]:
     """The searched stack groups that run on ``hw``'s accelerator, and (error, what the GPU lacks) for the last one
     left out for a reason the GPU cannot help: the job's transformers ``attn_implementation`` whose kernel package has
-    no kernels for it (stacks.attn_implementation_refusal: flash_attention_3 off compute capability 8.x / 9.0) or the
+    no kernels for it (stack_kernels.attn_implementation_refusal: flash_attention_3 off compute capability 8.x / 9.0) or the
     recipe's low-precision peak it lacks (physics.datasheet_peak) -- so that a search over several GPU types skips
     those rather than failing."""
     runs_here, no_peak = [], None
@@ -2024,7 +2025,7 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
                 out.append(line)
     if job.training.precision == "fp8":
         out.append("fp8: only the linear GEMMs run low-precision, at the recipe's share of the bf16 GEMM efficiency on "
-                   "the low-precision peak, plus its quantisation traffic (planner.model.stacks.RECIPES: gemm_rel and "
+                   "the low-precision peak, plus its quantisation traffic (planner.model.stack_kernels.RECIPES: gemm_rel and "
                    "cast_bytes are priors from public GEMM and TE measurements, not measured on this GPU)")
     if any(p.cost.checkpoint_failures for p in ranked) and failing(job):
         out.append("checkpoints and failures: ranked and filtered on the expected time and cost with the job's checkpoint "

@@ -37,8 +37,9 @@ from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, allocator_reserve
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RECIPE_AUTO, RUNS_ON, SEARCHED, STACKS, Stack,
-                                  attn_implementation_refusal, check_platform, fp8_recipes, from_training, holds,
-                                  megatron_fsdp_low_zero, open_options, port_of, recompute_modules)
+                                  check_platform, fp8_recipes, from_training, holds, megatron_fsdp_low_zero,
+                                  open_options, port_of, recompute_modules)
+from planner.model.stack_kernels import attn_implementation_refusal
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
 from planner.vocab import FP8_RECIPE, RECOMPUTE, SCHEDULE
@@ -839,7 +840,7 @@ def platform_note(gpu, name: str, names: tuple[str, ...] = ()) -> str:
 def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     """``job`` as it runs on accelerator ``gpu``: a named stack whose code does not run there is refused
     (``stacks.check_platform``: one line naming those that do), and so is an ``attn_implementation`` whose kernel
-    package has no kernels for it (``stacks.attn_implementation_refusal``: flash_attention_3 off CUDA compute
+    package has no kernels for it (``stack_kernels.attn_implementation_refusal``: flash_attention_3 off CUDA compute
     capability 8.x / 9.0, flash_attention_2 below 8.0 or off CUDA / ROCm); an open ``training.framework`` becomes the
     platform's stack (``open_stack``), with an assumption line saying so, where the default's code does not
     run there. ``training.framework: auto`` is left to ``stack_groups``."""

@@ -172,7 +172,7 @@ def _note_model_defaults(m: ModelSpec, given: dict, notes: list[str]) -> None:
 def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
     """``training.precision: fp4`` is how people say NVFP4 training (Blackwell; NVIDIA's NVFP4
     recipe in Transformer Engine): the linear GEMMs in FP4, everything else as in FP8 training. The
-    planner models it as the fp8 path with the ``nvfp4`` recipe (planner.model.stacks.RECIPES:
+    planner models it as the fp8 path with the ``nvfp4`` recipe (planner.model.stack_kernels.RECIPES:
     the FP4 peak, its quantisation bytes), so the job is rewritten to that and says so; a
     framework that names another low-precision recipe contradicts it."""
     t = raw.get("training")

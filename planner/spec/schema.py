@@ -663,7 +663,7 @@ class FrameworkSpec(_Strict):
     #: micro-batch's weight gradient in a pass of its own (planner.model.stacks Stack.gradient_accumulation_fusion)
     gradient_accumulation_fusion: Optional[bool] = None
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
-    #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stacks ``hf_attn_choice``); None: the one
+    #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stack_kernels ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
     attn_implementation: Optional[V.ATTN_IMPLEMENTATION.literal] = None
     #: Megatron-Core stacks: how context parallelism exchanges K/V (--cp-comm-type: p2p ring, all_gather, a2a Ulysses,

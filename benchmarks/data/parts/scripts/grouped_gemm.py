@@ -15,7 +15,7 @@ rows = []
 
 def add(**kw):
     r = new_row(cols, D, **kw)
-    if not r["recipe"]:  # the planner's low-precision recipe (stacks.RECIPES) that prices this scaling
+    if not r["recipe"]:  # the planner's low-precision recipe (stack_kernels.RECIPES) that prices this scaling
         r["recipe"] = {"bf16": "none", "fp4": "nvfp4"}.get(r["precision"], "")
     assert r["recipe"], r["id"]
     rows.append(r)

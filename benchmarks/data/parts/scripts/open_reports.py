@@ -88,7 +88,7 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # every Pythia config sets "synchronize-each-layer": true (stacks.Stack.sync_each_layer)
         # and GPT-NeoX's own attention code: partial-rotary re-joins, flash-path q/k/v packing (Stack.neox_attention)
         # FA1 builds kernels for head dims 32 / 64 / 128 and runs a head dim in between on the next (2.8B: 80 on
-        # the 128 kernel; stacks.FA1_HEAD_DIM_TILES, stacks.Stack.attn_hdim_tiles)
+        # the 128 kernel; stack_kernels.FA1_HEAD_DIM_TILES, stacks.Stack.attn_hdim_tiles)
         # the DeeperSpeed they ran all-reduces every gradient in the pipeline engine, as NeoX-20B's
         # (stacks.Stack.grad_all_reduce "always"): gpt-neox README and DeeperSpeed README, "Versions": "Version 1.0
         # of GPT-NeoX and DeeperSpeed maintain snapshots of the old stable versions that GPT-NeoX-20B and the Pythia
