@@ -12,6 +12,8 @@ node and (node, feature) beside the row work, and the quantile sketch's copy of 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 MAX_BIN = 256
@@ -73,3 +75,88 @@ def gpu_sketch_s(rows, features, host_bw):
     (``host_bw``, bytes/s; PCIe, or NVLink-C2C on a Grace superchip). The device-side sort of the copied values is
     memory-bound at HBM rates and not counted, so this is a floor."""
     return rows * features * GPU_SKETCH_BYTES_PER_CELL / np.asarray(host_bw, dtype=np.float64)
+
+
+# --- GPU memory (XGBoost 3.2 ``hist`` on CUDA: what the device allocates) -------------------------------------------
+# Read in dmlc/xgboost's source and matched against the xgboost 3.2.0 wheel's libxgboost.so (its strings carry
+# ``CalcNumSymbols``'s three log lines "Ellpack is dense." / "Ellpack is relatively dense." / "Ellpack is sparse.",
+# ``DeviceHistogramStorage::Reset(Context const*, int, unsigned long)`` and ``BuildHistogram(..., Span<GradientPairInt64
+# const> gpair, ...)``, the versions below). The job's matrix is taken as dense (no missing values).
+#: bytes ``CompressedBufferWriter::CalculateBufferSize`` adds before the packed symbols (src/common/compressed_iterator.h
+#: ``detail::kPadding``: "so we can read slightly off the beginning of the array"); the total is rounded up to 4 bytes
+#: for ``atomicOr`` on unsigned ints
+ELLPACK_PADDING_BYTES = 8
+#: device bytes per row beside the matrix: the objective's float gradient pair (``GradientPair``, 2 x 4 B), its
+#: quantised copy the histograms are built from (``GradientPairInt64``, 2 x 8 B: src/tree/gpu_hist/quantiser.cuh
+#: ``CalcQuantizedGpairs`` allocates a rows x targets ``linalg::Matrix<GradientPairInt64>``) and the row partitioner's
+#: row ids and their sorting staging area (src/tree/gpu_hist/row_partitioner.cuh ``ridx_`` / ``ridx_tmp_``, ``RowIndexT``
+#: = uint32). Labels and the prediction cache (4 B a row each) are not counted.
+GPU_BYTES_PER_ROW = 2 * 4 + 2 * 8 + 2 * 4
+#: bytes of one histogram bin: a quantised ``GradientPairInt64`` (src/tree/gpu_hist/histogram.cuh
+#: ``DeviceHistogramStorage``: "using GradientSumT = GradientPairInt64")
+GPU_HIST_BYTES_PER_BIN = 16
+#: nodes the GPU histogram cache holds before it spills into a one-batch overflow buffer: src/tree/hist/hist_param.h
+#: ``HistMakerTrainParam::CudaDefaultNodes`` = 1 << 12 ("Smaller for GPU due to memory limitation"; the CPU's is 1 << 16)
+GPU_MAX_CACHED_HIST_NODES = 1 << 12
+#: tree nodes expanded together: src/tree/updater_gpu_hist.cu ``UpdateTree`` builds ``Driver<GPUExpandEntry>
+#: driver(param, 32)`` ("Process maximum 32 nodes at a time"), so a batch allocates at most 64 child histograms
+GPU_NODE_BATCH = 32
+#: bytes the histogram buffer reserves when it is made: ``cuda_impl::DftReserveSize`` = 1 << 22 int64 values ("Start
+#: with about 16mb": 32 MiB), the floor of the cache
+GPU_HIST_RESERVE_BYTES = (1 << 22) * 8
+
+
+def ellpack_symbol_bits(symbols: int) -> int:
+    """Bits per packed bin id: ``detail::SymbolBits`` (src/common/compressed_iterator.h), ceil(log2(symbols)), at
+    least 1: 256 symbols take 8 bits, 257 take 9."""
+    return max(math.ceil(math.log2(symbols)), 1)
+
+
+def gpu_ellpack_bytes(rows: int, features: int, max_bin: int = MAX_BIN) -> int:
+    """Device bytes of XGBoost's quantised GPU matrix (ELLPACK) for a dense ``rows x features`` matrix.
+
+    src/data/ellpack_page.cu ``CalcNumSymbols``: with no missing value the page is stored dense (row_stride = the
+    feature count) and each cell holds its feature-local bin id, so the alphabet is the largest per-feature cut count
+    ("No missing, hence no null value, hence no + 1 symbol"): at most ``max_bin``, and no more than the rows (a
+    feature's cuts are at most its distinct values). Measured with xgboost 3.2.0 (``QuantileDMatrix.get_quantile_cut``,
+    less the min value the C API prepends per feature): 256 cuts a feature at max_bin 256, 64 at 64, 100 at 100 rows.
+    A matrix with missing values stores one more symbol (the null bin: 257 at max_bin 256, 9 bits); a sparse one
+    (rows shorter than the feature count) global bin ids over every feature. ``InitCompressedData`` allocates
+    ``CompressedBufferWriter::CalculateBufferSize(row_stride x rows, symbols)``: the packed bits, rounded up to bytes,
+    plus ``ELLPACK_PADDING_BYTES``, rounded up to 4 bytes."""
+    bits = ellpack_symbol_bits(min(max_bin, rows))
+    packed = -(-bits * rows * features // 8)
+    return max(-(-(packed + ELLPACK_PADDING_BYTES) // 4) * 4, ELLPACK_PADDING_BYTES + 1)
+
+
+def gpu_histogram_cache_bytes(rows: int, features: int, depth: int, max_bin: int = MAX_BIN) -> int:
+    """Peak device bytes of the GPU node-histogram cache (src/tree/gpu_hist/histogram.cuh ``DeviceHistogramStorage``).
+
+    Every node expanded gets a histogram of ``features x max_bin`` bins (``GPU_HIST_BYTES_PER_BIN`` each), both
+    children of a split (one built, the other by subtraction), and children at ``depth`` get none
+    (``ExpandEntryImpl::ChildIsValid``: depth >= max_depth), so a level-wise tree allocates levels 0 .. depth - 1
+    (at most one node per row on a level). ``AllocateHistograms`` grows the buffer to max(2 x its size, the size
+    needed), batch by batch (``GPU_NODE_BATCH`` parents); once ``GPU_MAX_CACHED_HIST_NODES`` are cached a batch goes
+    to an overflow buffer instead. The buffer starts with ``GPU_HIST_RESERVE_BYTES`` reserved and is zeroed between
+    trees, not freed, so each tree reaches the same peak (thrust's own capacity policy on a resize is not modelled)."""
+    size = used = overflow = 0
+    for level in range(depth):
+        nodes = int(min(2**level, rows))
+        batch_max = 1 if level == 0 else 2 * GPU_NODE_BATCH
+        while nodes > 0:
+            batch = min(nodes, batch_max)
+            nodes -= batch
+            if used >= GPU_MAX_CACHED_HIST_NODES:
+                overflow = max(overflow, batch)
+                continue
+            used += batch
+            size = max(2 * size, used) if size < used else size
+    hist_bytes = features * min(max_bin, rows) * GPU_HIST_BYTES_PER_BIN
+    return max(size * hist_bytes, GPU_HIST_RESERVE_BYTES) + overflow * hist_bytes
+
+
+def gpu_memory_bytes(rows: int, features: int, depth: int, max_bin: int = MAX_BIN) -> int:
+    """Device bytes an XGBoost ``hist`` run holds on one GPU: the quantised matrix, the per-row gradient and
+    partition buffers and the histogram cache (the three functions and constant above, each with its source)."""
+    return (gpu_ellpack_bytes(rows, features, max_bin) + rows * GPU_BYTES_PER_ROW
+            + gpu_histogram_cache_bytes(rows, features, depth, max_bin))

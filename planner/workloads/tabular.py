@@ -36,8 +36,9 @@ replaces either prior: ``measured_rows_per_s: {cpu_per_core: R, gpu: R}`` in row
 second at the job's features and depth.
 
 **Memory**: the raw float32 matrix (4 B per cell) plus the quantised matrix (1 B per cell at
-max_bin <= 256) and gradient pairs (8 B per row) in host RAM; on GPU the quantised (ELLPACK)
-matrix and gradients in GPU memory.
+max_bin <= 256) and gradient pairs (8 B per row) in host RAM; on GPU what XGBoost 3.2 allocates on the device
+(``planner.model.gbdt.gpu_memory_bytes``): the ELLPACK matrix at ceil(log2(bins)) bits a cell (8 at max_bin 256, 6 at
+64), 32 B a row of gradients and row partition, and the node-histogram cache (16 B a bin per node).
 
 **Early stopping** (XGBoost ``early_stopping_rounds``): training stops ``patience`` rounds after
 the best validation round, so a run trains ``min(trees, best_iteration + 1 + patience)`` trees
@@ -61,7 +62,8 @@ from planner.hardware.options import select_instances
 from planner.units import fmt_run_time, fmt_usd_cents as _usd
 from planner.spec import validate_section
 from planner.errors import read_json_object
-from planner.model.gbdt import gpu_sketch_s, gpu_tree_fixed_s, predict_tree_s  # the cost model, written once
+from planner.model.gbdt import (gpu_memory_bytes, gpu_sketch_s, gpu_tree_fixed_s,  # the cost model, written once
+                                predict_tree_s)
 from planner.results import TabularOption, TabularPlan
 from hardware_catalog import load_catalog
 from hardware_catalog.catalog import PCIE_X16_GBPS_PER_DIR
@@ -248,7 +250,7 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
     trees = expected_trees(spec)
     cells = spec.rows * spec.features
     host_need = cells * (BYTES_RAW + BYTES_BIN) + spec.rows * BYTES_GRAD
-    gpu_need = cells * BYTES_BIN + spec.rows * BYTES_GRAD
+    gpu_need = gpu_memory_bytes(spec.rows, spec.features, spec.depth, spec.max_bin)
     rows = []
     by_key = {i.key: i for i in insts}
     cpu = [i for i in insts if not i.is_gpu]
@@ -394,7 +396,8 @@ def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> TabularOp
     billed_h = spec.runs * max(seconds, MIN_BILLED_S) / 3600.0
     reason = None if fits_host and fits_gpu else (
         f"needs {host_need / 2**30:.1f} GiB RAM, has {inst.ram_bytes / 2**30:.0f}" if not fits_host
-        else f"needs {gpu_need / 2**30:.1f} GiB GPU memory, has {inst.gpu.memory_bytes / 2**30:.0f}")
+        # the GPU's memory at the need's precision: an L40S's 44.7 GiB read "has 45" beside "needs 44.8" (gbdt46)
+        else f"needs {gpu_need / 2**30:.1f} GiB GPU memory, has {inst.gpu.memory_bytes / 2**30:.1f}")
     return TabularOption(instance=inst.key, kind=kind, vcpus=inst.vcpus, gpu=inst.gpu.name if inst.is_gpu else None,
                          ram_gib=inst.ram_bytes / 2**30 if inst.ram_bytes else None, price_usd_hr=price,
                          seconds_per_run=seconds, hours=hours, cost_usd=billed_h * price, fits=fits_host and fits_gpu,
