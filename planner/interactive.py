@@ -40,6 +40,7 @@ from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
 from planner.vocab import RECOMPUTE, RECOMPUTE_METHOD
+from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price
 from hardware_catalog import files as _files
@@ -720,6 +721,8 @@ def ranked_display(rec: dict) -> pd.DataFrame:
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}
     count_col = f"{nouns.pop()}s" if len(nouns) == 1 else ("accelerators" if nouns else "GPUs")
     util = utilisation_columns(rec["ranked"])
+    # each plan's stack and fp8 recipe, where the search chose them and they differ, as recommend's table (qa77)
+    searched = plan_searched_columns(rec["ranked"])
     rent = rent_column(rec["best"]["cost"]) if rec.get("best") else "on-demand $"  # one rate for the whole search
     for i, (r, h) in enumerate(zip(rec["ranked"], hours), 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
@@ -727,7 +730,7 @@ def ranked_display(rec: dict) -> pd.DataFrame:
         # column held the uninterrupted cost beside the days with the job's checkpoint pauses and node failures
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
                      count_col: r["hardware"]["gpus"], "layout": config_str(r["config"]),
-                     "step s": round(r["step_time_s"], 3), **{k: v[i - 1] for k, v in util.items()},
+                     **{k: v[i - 1] for k, v in searched.items()}, "step s": round(r["step_time_s"], 3), **{k: v[i - 1] for k, v in util.items()},
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
                      rent: ranked_price(c, False), "spot $": ranked_price(c, True)})
     df = pd.DataFrame(rows)
@@ -1056,7 +1059,9 @@ def scaling_display(rec) -> pd.DataFrame:
     rows = scaling_view(rec["kept"], rec["best"]["hardware"]["name"])
     dur, hours = _duration([r["days"] * 24 for r in rows])
     util = utilisation_columns(rows)
-    return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
+    searched = view_searched_columns(rows)  # each count's stack and fp8 recipe, where searched and they differ (qa77)
+    return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), **{k: v[i] for k, v in searched.items()},
+                          "step s": round(r["step_time_s"], 3),
                           **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])
 
@@ -1078,7 +1083,9 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     rows = best_per(rec["kept"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
     util = utilisation_columns(rows)
+    searched = view_searched_columns(rows)  # each row's stack and fp8 recipe, where searched and they differ (qa77)
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
+                          **{k: v[i] for k, v in searched.items() if k != by},
                           "step s": round(r["step_time_s"], 3),  # as `planner compare` and the scaling table
                           **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])
