@@ -101,6 +101,32 @@ def with_value(options: tuple, value) -> tuple:
     return head + tuple(rest)
 
 
+#: a selectbox's "auto" (the field left to the search). Streamlit's selectbox writes a None value to the page as no
+#: selection (``SelectboxSerde.serialize``: None -> no index) and draws its placeholder, so the sidebar's instance
+#: type, nodes and recompute method / layers read "Choose an option" where they meant auto (QA 77, seen in Chromium;
+#: the widget's value was None all along, so the job was right and AppTest's ``value`` said nothing: its ``index``
+#: was None). Those selectboxes hold this word instead; the sliders, which draw None through ``format_func``, keep it.
+AUTO = "auto"
+#: the WhatIf fields the sidebar sets with a selectbox whose options include "auto"
+AUTO_SELECTBOXES = ("instance", "nodes", "recompute_method", "recompute_num_layers")
+
+
+def auto_options(options) -> tuple:
+    """A selectbox's ``options`` with None ("auto") as the word ``AUTO``."""
+    return tuple(AUTO if o is None else o for o in options)
+
+
+def widget_value(field: str, value):
+    """The sidebar widget's value for a WhatIf ``field``'s ``value``: ``AUTO`` for None where the field's widget is
+    one of the ``AUTO_SELECTBOXES``."""
+    return AUTO if value is None and field in AUTO_SELECTBOXES else value
+
+
+def field_value(value):
+    """The WhatIf value of a widget's ``value``: None (left to the search) for ``AUTO``."""
+    return None if value == AUTO else value
+
+
 @dataclass
 class WhatIf:
     """Everything the sidebar sets. ``None`` means "auto" (searched) for parallel/cluster fields

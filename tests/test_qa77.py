@@ -14,7 +14,7 @@ from planner.present.report import build_report
 from planner.search.explain import plan_searched_columns, searched_column, view_searched_columns
 from planner.spec import load_job_dict
 
-from conftest import write_job
+from conftest import ROOT, write_job
 
 #: Llama-3-8B on TPU v5p or H100 on GCP, the framework left open: MaxText on the TPU rows, Megatron-Core on the GPUs
 #: (test_accelerator_stacks), the two among recommend's ranked plans
@@ -82,3 +82,27 @@ def test_the_apps_tables_name_each_rows_stack(mixed):
     assert dict(zip(per_gpu["gpu"], per_gpu["framework"])) == {"TPU-v5p": "maxtext", "H100-SXM-80GB": "megatron-core"}
     # the winner's hardware runs one stack at every node count: no column repeating it
     assert "framework" not in wi.scaling_display(rec).columns
+
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+
+
+def test_the_sidebars_auto_selectboxes_show_auto():
+    """Streamlit draws a selectbox whose value is None as no selection ("Choose an option", seen in Chromium): the
+    instance type, nodes and recompute method / layers left to the search read so, not "auto". Each selectbox now
+    has a selected option (AppTest's ``index``: None until QA 77), "auto" on those four, and the job is the same."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    assert not at.exception and not at.error
+    boxes = {b.key: b for b in at.selectbox}
+    assert {"w_instance", "w_nodes", "w_recompute_method", "w_recompute_num_layers"} <= set(boxes)
+    assert all(b.index is not None for b in boxes.values()), {k: b.index for k, b in boxes.items()}
+    for k in ("w_instance", "w_nodes", "w_recompute_method", "w_recompute_num_layers"):
+        assert boxes[k].value == wi.AUTO and boxes[k].options[boxes[k].index] == "auto", k
+    # pinned and back: the page's plan follows, and "auto" searches again
+    at.selectbox(key="w_instance").set_value("aws:p5.48xlarge")
+    at.selectbox(key="w_nodes").set_value(2).run()
+    assert at.success[0].value.startswith("**2 x aws:p5.48xlarge"), at.success[0].value
+    at.selectbox(key="w_nodes").set_value(wi.AUTO).run()
+    assert not at.exception and not at.error and "x aws:p5.48xlarge" in at.success[0].value
+    assert at.selectbox(key="w_nodes").index == 0
