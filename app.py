@@ -181,7 +181,7 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
 if st.session_state.get("_source") != source:
     start = wi.inputs_from_job(wi.build_job(base, None), catalog)
     for k, v in start.as_dict().items():
-        st.session_state[f"w_{k}"] = v
+        st.session_state[f"w_{k}"] = wi.widget_value(k, v)  # a selectbox's auto as the word (wi.AUTO_SELECTBOXES)
     st.session_state["w_tokens_b"] = (start.tokens or 0) / 1e9
     st.session_state["w_deadline_days"] = (start.deadline_hours or 0) / 24
     st.session_state["w_budget_musd"] = (start.budget_usd or 0) / 1e6
@@ -214,10 +214,11 @@ if wi.partial_recompute(base):  # Megatron's --recompute-method / --recompute-nu
     full_rc = s["w_recompute"] in (None, "full")
     off = None if full_rc else "only with recompute full (or auto)"
     c1, c2 = sb.columns(2)
-    c1.selectbox("recompute method", wi.RECOMPUTE_METHODS, key="w_recompute_method", format_func=auto, disabled=not full_rc,
+    c1.selectbox("recompute method", wi.auto_options(wi.RECOMPUTE_METHODS), key="w_recompute_method", disabled=not full_rc,
                  help=off or "block: the first N layers of each stage; uniform: groups of N layers; auto: searched")
-    c2.selectbox("recompute layers (N)", wi.with_value(wi.RECOMPUTE_LAYERS, s["w_recompute_num_layers"]),
-                 key="w_recompute_num_layers", format_func=auto, disabled=not full_rc,
+    c2.selectbox("recompute layers (N)",
+                 wi.auto_options(wi.with_value(wi.RECOMPUTE_LAYERS, wi.field_value(s.get("w_recompute_num_layers")))),
+                 key="w_recompute_num_layers", disabled=not full_rc,
                  help=off or "Megatron --recompute-num-layers; auto: the smallest N that fits")
 sb.select_slider("tensor parallel (TP)", wi.with_value(wi.TPS, s["w_tp"]), key="w_tp", format_func=auto)
 sb.select_slider("pipeline parallel (PP)", wi.with_value(wi.PPS, s["w_pp"]), key="w_pp", format_func=auto)
@@ -227,21 +228,23 @@ sb.select_slider("ZeRO stage (3 = FSDP)", wi.ZEROS, key="w_zero", format_func=au
 sb.header("Hardware")
 sb.multiselect("GPUs", sorted(set(wi.gpu_choices(catalog)) | set(s["w_gpus"])), key="w_gpus")
 sb.multiselect("clouds (none = all)", wi.cloud_choices(catalog), key="w_clouds")
-insts = [None] + wi.instance_choices(catalog, s["w_gpus"], s["w_clouds"])
+insts = [wi.AUTO] + wi.instance_choices(catalog, s["w_gpus"], s["w_clouds"])
 if s["w_instance"] not in insts:
     insts.append(s["w_instance"])
-sb.selectbox("instance type", insts, key="w_instance", format_func=auto)
-sb.selectbox("nodes", wi.with_value((None, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512), s["w_nodes"]), key="w_nodes", format_func=auto)
+sb.selectbox("instance type", insts, key="w_instance")
+instance = wi.field_value(s["w_instance"])  # None: searched
+sb.selectbox("nodes", wi.auto_options(wi.with_value((None, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512), wi.field_value(s["w_nodes"]))),
+             key="w_nodes")
 sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s["w_max_gpus"]), key="w_max_gpus",
                  help=f"without a deadline or budget, plans over {D.HORIZON_HOURS / 24:.0f} days are left out")
 sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, step=100.0, key="w_inter_node_gbps",
                 max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"))
-power = wi.power_limit_choices(catalog, s["w_gpus"], s["w_instance"], s.get("w_power_limit_w"))
+power = wi.power_limit_choices(catalog, s["w_gpus"], instance, s.get("w_power_limit_w"))
 if power:  # the GPUs' own range (nvidia-smi -pl); none for TPUs alone
     sb.select_slider("power limit, W per GPU", power.options, key="w_power_limit_w",
                      format_func=lambda v: "rated" if v is None else f"{v:,.0f} W",
                      help=f"cluster.power_limit_w: each GPU at the lower of it and its rated limit ({power.ranges})")
-segments = () if s["w_instance"] else wi.segment_choices(base, catalog)
+segments = () if instance else wi.segment_choices(base, catalog)
 if segments:  # an NVL72 rack: the Slurm --segment that is the job's NVLink domain
     sb.select_slider("NVL72 segment (trays of 4 GPUs)", wi.with_value(segments, s.get("w_segment")), key="w_segment",
                      format_func=auto, help="cluster.segment: auto searches the rack (18) and 16 trays; "
@@ -258,11 +261,12 @@ w = wi.WhatIf(
     seq_len=s["w_seq_len"], global_batch=s["w_global_batch"], micro_batch=s["w_micro_batch"],
     precision=s["w_precision"], optimizer=s["w_optimizer"], recompute=s["w_recompute"],
     # (absent where the stack has no such inputs: Streamlit drops a widget's key when it is not drawn)
-    recompute_method=s.get("w_recompute_method"), recompute_num_layers=s.get("w_recompute_num_layers"),
+    recompute_method=wi.field_value(s.get("w_recompute_method")),
+    recompute_num_layers=wi.field_value(s.get("w_recompute_num_layers")),
     mode=s["w_mode"], lora_rank=int(s["w_lora_rank_n"]) if s["w_mode"] in ("lora", "qlora") else None,
     tokens=s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None,
     tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"], gpus=s["w_gpus"], clouds=s["w_clouds"],
-    instance=s["w_instance"], nodes=s["w_nodes"], spot=s["w_spot"], max_gpus=s["w_max_gpus"],
+    instance=instance, nodes=wi.field_value(s["w_nodes"]), spot=s["w_spot"], max_gpus=s["w_max_gpus"],
     budget_usd=s["w_budget_musd"] * 1e6 or None, deadline_hours=s["w_deadline_days"] * 24 or None,
     objective=s["w_objective"], inter_node_gbps=s["w_inter_node_gbps"] or None,
     power_limit_w=s.get("w_power_limit_w") if power else None, segment=s.get("w_segment") if segments else None,

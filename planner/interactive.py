@@ -40,6 +40,7 @@ from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
 from planner.vocab import RECOMPUTE, RECOMPUTE_METHOD
+from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price
 from hardware_catalog import files as _files
@@ -98,6 +99,32 @@ def with_value(options: tuple, value) -> tuple:
     except TypeError:
         pass
     return head + tuple(rest)
+
+
+#: a selectbox's "auto" (the field left to the search). Streamlit's selectbox writes a None value to the page as no
+#: selection (``SelectboxSerde.serialize``: None -> no index) and draws its placeholder, so the sidebar's instance
+#: type, nodes and recompute method / layers read "Choose an option" where they meant auto (QA 77, seen in Chromium;
+#: the widget's value was None all along, so the job was right and AppTest's ``value`` said nothing: its ``index``
+#: was None). Those selectboxes hold this word instead; the sliders, which draw None through ``format_func``, keep it.
+AUTO = "auto"
+#: the WhatIf fields the sidebar sets with a selectbox whose options include "auto"
+AUTO_SELECTBOXES = ("instance", "nodes", "recompute_method", "recompute_num_layers")
+
+
+def auto_options(options) -> tuple:
+    """A selectbox's ``options`` with None ("auto") as the word ``AUTO``."""
+    return tuple(AUTO if o is None else o for o in options)
+
+
+def widget_value(field: str, value):
+    """The sidebar widget's value for a WhatIf ``field``'s ``value``: ``AUTO`` for None where the field's widget is
+    one of the ``AUTO_SELECTBOXES``."""
+    return AUTO if value is None and field in AUTO_SELECTBOXES else value
+
+
+def field_value(value):
+    """The WhatIf value of a widget's ``value``: None (left to the search) for ``AUTO``."""
+    return None if value == AUTO else value
 
 
 @dataclass
@@ -720,6 +747,8 @@ def ranked_display(rec: dict) -> pd.DataFrame:
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}
     count_col = f"{nouns.pop()}s" if len(nouns) == 1 else ("accelerators" if nouns else "GPUs")
     util = utilisation_columns(rec["ranked"])
+    # each plan's stack and fp8 recipe, where the search chose them and they differ, as recommend's table (qa77)
+    searched = plan_searched_columns(rec["ranked"])
     rent = rent_column(rec["best"]["cost"]) if rec.get("best") else "on-demand $"  # one rate for the whole search
     for i, (r, h) in enumerate(zip(rec["ranked"], hours), 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
@@ -727,7 +756,7 @@ def ranked_display(rec: dict) -> pd.DataFrame:
         # column held the uninterrupted cost beside the days with the job's checkpoint pauses and node failures
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
                      count_col: r["hardware"]["gpus"], "layout": config_str(r["config"]),
-                     "step s": round(r["step_time_s"], 3), **{k: v[i - 1] for k, v in util.items()},
+                     **{k: v[i - 1] for k, v in searched.items()}, "step s": round(r["step_time_s"], 3), **{k: v[i - 1] for k, v in util.items()},
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
                      rent: ranked_price(c, False), "spot $": ranked_price(c, True)})
     df = pd.DataFrame(rows)
@@ -1056,7 +1085,9 @@ def scaling_display(rec) -> pd.DataFrame:
     rows = scaling_view(rec["kept"], rec["best"]["hardware"]["name"])
     dur, hours = _duration([r["days"] * 24 for r in rows])
     util = utilisation_columns(rows)
-    return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
+    searched = view_searched_columns(rows)  # each count's stack and fp8 recipe, where searched and they differ (qa77)
+    return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), **{k: v[i] for k, v in searched.items()},
+                          "step s": round(r["step_time_s"], 3),
                           **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])
 
@@ -1078,7 +1109,9 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     rows = best_per(rec["kept"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
     util = utilisation_columns(rows)
+    searched = view_searched_columns(rows)  # each row's stack and fp8 recipe, where searched and they differ (qa77)
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
+                          **{k: v[i] for k, v in searched.items() if k != by},
                           "step s": round(r["step_time_s"], 3),  # as `planner compare` and the scaling table
                           **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])

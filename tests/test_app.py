@@ -68,7 +68,8 @@ def _inputs_of(at) -> wi.WhatIf:
     return wi.WhatIf(seq_len=s["w_seq_len"], global_batch=s["w_global_batch"], micro_batch=s["w_micro_batch"],
                      precision=s["w_precision"], optimizer=s["w_optimizer"], recompute=s["w_recompute"],
                      tokens=s["w_tokens_b"] * 1e9, tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"],
-                     gpus=s["w_gpus"], clouds=s["w_clouds"], instance=s["w_instance"], nodes=s["w_nodes"],
+                     gpus=s["w_gpus"], clouds=s["w_clouds"], instance=wi.field_value(s["w_instance"]),
+                     nodes=wi.field_value(s["w_nodes"]),
                      spot=s["w_spot"], max_gpus=s["w_max_gpus"], budget_usd=s["w_budget_musd"] * 1e6 or None,
                      deadline_hours=s["w_deadline_days"] * 24 or None, objective=s["w_objective"],
                      inter_node_gbps=s["w_inter_node_gbps"] or None)

@@ -37,7 +37,8 @@ from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX
 from planner.results import (MEMORY_PARTS, CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line,
                              jsonable, ranked_price)
 from planner.present.safe import clean
-from planner.search.explain import LABELS, mfu_hfu, peak_rank_line, stack_table_cells, utilisation_columns
+from planner.search.explain import (LABELS, mfu_hfu, peak_rank_line, plan_searched_columns, stack_table_cells,
+                                    utilisation_columns, view_searched_columns)
 from planner.search.rank import cost_of, hours_of
 from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
@@ -507,15 +508,19 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
     util = utilisation_columns(rec["ranked"], fmt_pct)  # MFU and HFU, as the app's tables
     # one unit a column, as the sensitivity tables and the terminal's: "7.5 d" above "45.4 h" until QA 70
     times = fmt_hours_column([hours_of(r, spot) for r in rec["ranked"]])
+    # each row's stack and fp8 recipe where the search chose them and they differ, as recommend's table (qa77)
+    searched = plan_searched_columns(rec["ranked"])
     for i, r in enumerate(rec["ranked"], 1):
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), f"{r['hardware']['gpus']:,}",
-                     config_str(r["config"]), fmt_step_s(r['step_time_s']), *(u[i - 1] for u in util.values()),
+                     config_str(r["config"]), *(v[i - 1] for v in searched.values()), fmt_step_s(r['step_time_s']),
+                     *(u[i - 1] for u in util.values()),
                      fmt_gib_pair(m["total"], m.get("limit") or m["capacity"]), times[i - 1],
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say
-    s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout", "step s", *util, "mem/limit GiB",
+    s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout",
+                           *searched, "step s", *util, "mem/limit GiB",
                            *_expected_headers(spot, bool(cf), rate_name(best["cost"]))], rows,
                           "best layout per (hardware, node count), ranked by the objective"
                           + (" (times and costs with the checkpoint pauses and node failures)" if cf else "")))
@@ -1093,8 +1098,10 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
         s.blocks.append(rec["views_note"][0].upper() + rec["views_note"][1:] + ".")
     util = utilisation_columns(rows, fmt_pct)  # MFU and HFU, as the app's scaling table
     times = fmt_hours_column([r["days"] * 24 for r in rows])  # one unit a column (QA 70)
-    s.blocks.append(Table(["nodes", "layout", "step s", *util, "time to train", "cost"],
-                          [[str(r["nodes"]), config_str(r), fmt_step_s(r['step_time_s']), *(u[i] for u in util.values()),
+    searched = view_searched_columns(rows)  # each count's stack and fp8 recipe, where searched and they differ (qa77)
+    s.blocks.append(Table(["nodes", "layout", *searched, "step s", *util, "time to train", "cost"],
+                          [[str(r["nodes"]), config_str(r), *(v[i] for v in searched.values()), fmt_step_s(r['step_time_s']),
+                            *(u[i] for u in util.values()),
                             times[i], fmt_usd(r["cost"])] for i, r in enumerate(rows)],
                           f"best layout per node count on {rec['best']['hardware']['name']}"
                           + (" (expected spot cost)" if spot else "")

@@ -10,7 +10,8 @@ from rich.table import Table
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after, region_clause
 from planner.present.safe import esc, print_marked
-from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, peak_rank_line, stack_table_cells
+from planner.search.explain import (LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, peak_rank_line, plan_searched_columns,
+                                    stack_table_cells, view_searched_columns)
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import MEMORY_PARTS, ranked_hours, ranked_price
@@ -446,7 +447,7 @@ def render_estimate(con: Console, res: dict) -> None:
 
 #: columns whose text must stay whole on a narrow terminal: folded onto more lines, not cut with an ellipsis
 #: ("aws:p5.4…" at 100 columns; "azure:Standard_ND96is…" at 130 hid whether the row was H100, H200 or MI300X)
-FOLD = {"hardware": "fold", "layout": "fold", "gpu": "fold", "fp8 recipe": "fold"}  # ("tensorw…")
+FOLD = {"hardware": "fold", "layout": "fold", "gpu": "fold", "fp8 recipe": "fold", "framework": "fold"}  # ("tensorw…")
 #: of those, the names that stay on one line wherever the table still fits the terminal with them whole
 WHOLE = ("hardware", "gpu")
 
@@ -474,23 +475,6 @@ def keep_names_whole(con: Console, t: Table, names=WHOLE) -> Table:
         for c in cols:
             c.no_wrap = False
     return t
-
-
-def recipe_cells(recipes: list, searched: bool) -> list | None:
-    """Each row's fp8 recipe, as a table column, where a ``training.framework.fp8_recipe: auto`` search (``searched``)
-    gave its rows different ones; None (no column) otherwise. The CSV and a view row's JSON carry ``fp8_recipe`` in
-    every such search; in the terminal a column of one recipe repeats the ``assumed: training stack:`` line, which
-    names the plan's recipe (rec46b: until then neither recommend's table nor ``--by framework``'s said which recipe a
-    row ran, Megatron-Core's delayed scaling beside torchtitan's rowwise)."""
-    return list(recipes) if searched and len(set(recipes)) > 1 else None
-
-
-def ranked_recipes(rows: list[dict]) -> list | None:
-    """``recipe_cells`` of recommend's ranked rows: each plan's stack record names its recipe, and lists
-    ``fp8_recipe`` under ``searched`` where the search chose it."""
-    stacks = [r.get("stack") or {} for r in rows]
-    return recipe_cells([st.get("fp8_recipe") or "-" for st in stacks],
-                        any("fp8_recipe" in st.get("searched", ()) for st in stacks))
 
 
 def render_recommendation(con: Console, res: dict, top: int) -> None:
@@ -523,8 +507,10 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
             (dur_name, "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
-    recipes = ranked_recipes(rows)  # fp8_recipe auto: the recipe, after the layout it ran with
-    cols[4:4] = [("fp8 recipe", "left")] if recipes else []
+    # a search over stacks or fp8 recipes: each row's, after the layout it ran with, where they differ
+    # (explain.plan_searched_columns; rec46b the recipe, qa77 the stack)
+    searched = plan_searched_columns(rows)
+    cols[4:4] = [(head, "left") for head in searched]
     if spot and overheads:  # the spot model's overhead: its checkpoint pauses (the job's cadence or the optimal one) and
         # interruptions (and node failures where the job sets an MTBF), not the interruptions alone
         cols += [("+time vs compute", "right")]
@@ -550,7 +536,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
             else hw["name"]
         # the power limit the GPUs are held at ("at 500 W"), as the recommended line says it under the table
         cells = [str(i), esc(name) + power_words(hw), str(hw["nodes"]), config_str(r["config"]),
-                 *([recipes[i - 1]] if recipes else []), fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
+                 *(v[i - 1] for v in searched.values()), fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                  fmt_gib_pair(mem["total"], limit),
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  duration, fmt_usd(c),
@@ -919,7 +905,7 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     # `--by framework`'s rows (one per framework) are headed by what they are per; until QA 37b the stack rode in the
     # accelerator cell, "H100-SXM-80GB (megatron-core)" under "gpu"
     stacks = any("framework" in r for r in rows)
-    recipes = recipe_cells([r.get("fp8_recipe", "-") for r in rows], any("fp8_recipe" in r for r in rows))
+    recipes = view_searched_columns(rows).get("fp8 recipe")
     cols = ((("framework",) if stacks else ()) + (acc, "hardware", "nodes", "layout")
             + (("fp8 recipe",) if recipes else ()) + ("step s", "MFU", "mem GiB", dur_name)
             + ((f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",))

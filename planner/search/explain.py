@@ -184,6 +184,45 @@ def utilisation_columns(rows, fmt) -> dict[str, list]:
     return {k: [fmt(r[c]) for r in recs] for k, c in UTILISATION.items()}
 
 
+def searched_column(values: list, searched: bool) -> list | None:
+    """Each row's ``values`` as a table column where the search chose them (``searched``) and they differ between
+    the rows; None (no column) otherwise: a column of one value repeats the plan's ``assumed: training stack:``
+    line, which names it. rec46b wrote it for the fp8 recipe (``fp8_recipe: auto``: Megatron-Core's delayed
+    scaling beside torchtitan's rowwise); qa77 gave it the stack, whose rows recommend's ranked table, the report's
+    alternatives and the app's tables ranked side by side with no word of which stack each ran.
+
+    >>> searched_column(["rowwise", "mxfp8"], True), searched_column(["rowwise", "rowwise"], True)
+    (['rowwise', 'mxfp8'], None)
+    """
+    return list(values) if searched and len(set(values)) > 1 else None
+
+
+#: the searched stack columns of a table of plans: header -> (the key of a ranked plan's ``stack`` record, the key
+#: of a view row, ``rank._rows``: present only in a search that chose it)
+SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_recipe", "fp8_recipe")}
+
+
+def plan_searched_columns(plans: list[dict]) -> dict[str, list]:
+    """``searched_column`` of ranked plans (``Plan.to_dict``), header -> cells, only the columns that differ. A
+    plan's stack record (``evaluate.stack_record``) names its stack and recipe and lists ``fp8_recipe`` under
+    ``searched`` where the search chose it; its stack name is not listed there, and needs not be: plans of several
+    stacks come only from a search over them (``training.framework: auto``, or an open one over GPUs and TPUs,
+    each platform's own stack: ``space.stack_groups``)."""
+    stacks = [p.get("stack") or {} for p in plans]
+    cols = {head: searched_column([st.get(key) or "-" for st in stacks],
+                                  key == "name" or any(key in st.get("searched", ()) for st in stacks))
+            for head, (key, _) in SEARCHED_COLUMNS.items()}
+    return {head: c for head, c in cols.items() if c}
+
+
+def view_searched_columns(rows: list[dict]) -> dict[str, list]:
+    """``searched_column`` of comparison / scaling rows (``rank.best_per``, ``rank.scaling_view``), header ->
+    cells, only the columns that differ: a row holds ``framework`` / ``fp8_recipe`` where the search chose it."""
+    cols = {head: searched_column([r.get(key) or "-" for r in rows], any(key in r for r in rows))
+            for head, (_, key) in SEARCHED_COLUMNS.items()}
+    return {head: c for head, c in cols.items() if c}
+
+
 def mfu_hfu_values(res: dict) -> str:
     """"MFU / HFU" as two shares, the figure the CLI's cell and the app's metric show. A share under a twentieth
     of a percent reads "<0.1%" (``units.fmt_share``): a 2-layer toy model's 0.004% printed "0.0% / 0.0%" until
