@@ -88,6 +88,8 @@ STALE_PRICE_DAYS = 180
 def _quoted_period(text: str) -> tuple[datetime.date, datetime.date] | None:
     """(first day, last day) of an ISO date ``YYYY-MM-DD``, month ``YYYY-MM`` or year ``YYYY``; None for other text."""
     t = str(text).strip()
+    if not t.isascii():  # (``isdigit`` and ``int`` take Arabic-Indic digits: ``٢٠٢٦`` was the year 2026, fuzz46b)
+        return None
     try:
         if len(t) == 4 and t.isdigit():
             return datetime.date(int(t), 1, 1), datetime.date(int(t), 12, 31)
@@ -495,8 +497,9 @@ class _Row(BaseModel):
             if isinstance(v, bool):
                 raise ValueError("must be a number")
             # `price_ondemand_usd_hr: 3e1` in a YAML override is text to YAML 1.1 (a CSV cell always is): the job
-            # file's rule (files.yaml12_number), so `pcie_gen: 5e0` is 5 and a refusal quotes the number
-            v = files.yaml12_number(v, whole=float not in _kinds(annotation))
+            # file's rule (files.number_cell), so `pcie_gen: 5e0` is 5 and a refusal quotes the number; `4_0` and
+            # Arabic-Indic digits are refused as no YAML number (pydantic's lax mode read `4_0` $/h as 40, fuzz46b)
+            v = files.number_cell(v, whole=float not in _kinds(annotation))
         return _blank_to_none(v)
 
 
@@ -1640,10 +1643,11 @@ def _same_cell(new: Any, old: Any) -> bool:
             return bool_cell(new) == BOOL_CELL_WORDS[b.lower()]
         except ValueError:
             return False
-    try:
-        return float(a) == float(b)
+    try:  # (the row's reading of a number, ``files.number_cell``: `5_5.04` is no restatement of 55.04, fuzz46b)
+        x, y = files.number_cell(a), files.number_cell(b)
     except ValueError:
         return False
+    return not isinstance(x, str) and x == y
 
 
 def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:

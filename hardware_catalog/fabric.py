@@ -21,6 +21,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardware_catalog.files import number_cell
+
 DATA = Path(__file__).parent / "data" / "launch_fabric.csv"
 
 #: ``transport`` values: the AWS Elastic Fabric Adapter; InfiniBand HCAs (Azure ND); Google's GPUDirect-TCPX (A3
@@ -76,7 +78,8 @@ def parse_row(r: dict) -> LaunchFabric:
     if TRANSPORT_CLOUD.get(transport, cloud) != cloud:
         raise FabricRowError("transport", f"{transport} is {TRANSPORT_CLOUD[transport]}'s, not {cloud}'s")
     dev = cell("devices")
-    if dev and not (dev.isdigit() and 1 <= int(dev) <= 1024):
+    n = _devices(str(r.get("devices") or ""))  # (unstripped: a no-break space is no YAML white space)
+    if dev and not (isinstance(n, int) and 1 <= n <= 1024):
         raise FabricRowError("devices", f"{dev!r} is not a positive whole number (at most 1024)")
     if dev and transport not in ("efa", "infiniband"):
         raise FabricRowError("devices", f"is the EFA or InfiniBand HCA count, not {transport}'s (leave it empty)")
@@ -88,7 +91,16 @@ def parse_row(r: dict) -> LaunchFabric:
     for c in ("source", "read"):
         if not cell(c):
             raise FabricRowError(c, "is required: a row needs its source and the date it was read")
-    return LaunchFabric(f"{cloud}:{inst}", transport, int(dev) if dev else None, cell("source"), cell("read"), topo)
+    return LaunchFabric(f"{cloud}:{inst}", transport, n if dev else None, cell("source"), cell("read"), topo)
+
+
+def _devices(dev: str):
+    """The devices cell as every CSV number is read (``files.number_cell``): ``str.isdigit`` took ``١٢`` (Arabic-Indic
+    digits) and ``int`` read it as 12 until fuzz46b; the text itself where it is no number."""
+    try:
+        return number_cell(dev, whole=True)
+    except ValueError:
+        return dev
 
 
 @functools.lru_cache(maxsize=1)

@@ -423,6 +423,58 @@ def is_yaml12_number(text: str) -> bool:
     return bool(YAML12_INT.fullmatch(text) or YAML12_FLOAT.fullmatch(text))
 
 
+def is_python_only_number(text: str) -> bool:
+    """Whether ``text`` is a finite number to Python's ``float`` and no number to YAML 1.2 (its white space stripped):
+    ``6_4``, ``٦٤`` (Arabic-Indic), ``６４`` (full-width), a no-break space around digits. Python (and pydantic's lax
+    mode, and ``int``) reads these as the number; the one rule of what a number looks like (a job's field, a catalog
+    override's cell, a trace's cell: ``number_cell``) refuses them, since fuzz45 for a job and fuzz46b for a CSV.
+
+    >>> [is_python_only_number(t) for t in ("6_4", "٦٤", "7\\u00a0", " 7 ", "1e3", "inf", "abc")]
+    [True, True, True, False, False, False, False]
+    """
+    if is_yaml12_number(text.strip(YAML_SPACE)):
+        return False
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+#: ``number_cell``'s refusal of text only Python reads as a number
+NUMBER_CELL_WORDS = "must be a number in the digits 0-9, as YAML 1.2 writes one (no _, no-break space or other digits)"
+
+
+def number_cell(value: Any, whole: bool = False) -> Any:
+    """A CSV cell (text by nature) of a numeric column, read by the rule a job file's numeric field follows: the text,
+    less YAML's white space around it (``YAML_SPACE``: a CSV's `` 7 `` is 7, as ``steps:  7 `` is), as a number where
+    YAML 1.2 reads it as one (``1e3``, ``0x10``, ``.5``): a float, or with ``whole`` (a column of integers) a whole
+    number the ``int``, as ``yaml12_number`` gives an integer field ``1e4``), ValueError where only Python reads it (``is_python_only_number``: until fuzz46b a
+    trace's ``1_0`` was 10 and ``١٢`` 12, and an override's ``4_0`` $/h 40), else unchanged (a blank, ``abc``, ``inf``:
+    the column's own check and its words). Non-text is unchanged.
+
+    >>> number_cell(" 7 ", whole=True), number_cell("1e3", whole=True), number_cell("0x10"), number_cell("abc")
+    (7, 1000, 16.0, 'abc')
+    >>> number_cell("1_0")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be a number in the digits 0-9, as YAML 1.2 writes one (no _, no-break space or other digits)
+    """
+    if not isinstance(value, str):
+        return value
+    t = value.strip(YAML_SPACE)
+    if is_yaml12_number(t):
+        if whole and YAML12_INT.fullmatch(t):
+            try:
+                return yaml12_int(t)  # (exact: 2^63 is 2^63)
+            except ValueError:  # past ``int()``'s digit limit (a decimal of 4,300+ digits): the float, inf
+                pass
+        x = yaml12_float(t)
+        return int(x) if whole and isinstance(x, float) and math.isfinite(x) and x.is_integer() else x
+    if is_python_only_number(value):
+        raise ValueError(NUMBER_CELL_WORDS)  # (the cell is quoted by the caller, as its other refusals are)
+    return value
+
+
 def parse_yaml(text: str, field: str, where: str) -> Any:
     """A YAML document, safely: SafeLoader, with the limits of this module checked on the composed
     node graph before any Python object is built from it."""
@@ -506,6 +558,36 @@ def _json_int(text: str) -> int:
         raise _ScalarRefused(_too_long(text)) from None
 
 
+#: json's reasons (CPython Lib/json/decoder.py and Modules/_json.c, whose messages end in "at" where the position is
+#: appended to the message, as ``JSONDecodeError``'s str does) in a user's words; the reason itself where it is not here
+JSON_REASONS = {
+    "Invalid control character at": "a control character inside a string (JSON writes a tab or line end there as "
+                                    "\\t or \\n)",
+    "Unterminated string starting at": "a string opened here is never closed (no \" before the end)",
+    "Invalid \\escape": "a backslash that starts no escape (write \\\\ for a backslash)",
+    "Invalid \\uXXXX escape": "\\u is not followed by four hexadecimal digits",
+    "Extra data": "more text after the JSON value ends",
+    "Expecting value": "a value expected here (a number, a \"string\", true, false, null, [ or {)",
+    "Expecting ',' delimiter": "a , expected here (or the ] or } that closes the list or object)",
+    "Expecting ':' delimiter": "a : expected here, after the key",
+    "Expecting property name enclosed in double quotes": "a key in double quotes expected (or a } with no comma "
+                                                         "before it)",
+}
+
+
+def json_reason(e: json.JSONDecodeError) -> str:
+    """``e``'s reason in words (``JSON_REASONS``): json's "Invalid control character at" ended the one-line refusal
+    at "at", the position it points to only in ``e.pos`` (fuzz46b); the caller gives the line and column.
+
+    >>> try:
+    ...     json.loads('{"a": "x\\x01y"}')
+    ... except json.JSONDecodeError as e:
+    ...     print(e.lineno, e.colno, json_reason(e))
+    1 9 a control character inside a string (JSON writes a tab or line end there as \\t or \\n)
+    """
+    return JSON_REASONS.get(e.msg, e.msg)
+
+
 def parse_json(text: str, field: str, where: str) -> Any:
     """Strict JSON: no duplicate keys, no NaN/Infinity, no integer past ``int()``'s limit, at most ``MAX_DEPTH``
     levels."""
@@ -515,7 +597,7 @@ def parse_json(text: str, field: str, where: str) -> Any:
     except _ScalarRefused as e:
         raise InputError(field, f"{where}: {e}") from None
     except json.JSONDecodeError as e:
-        raise InputError(field, f"{where} is not valid JSON (line {e.lineno}: {e.msg})") from None
+        raise InputError(field, f"{where} is not valid JSON (line {e.lineno}, column {e.colno}: {json_reason(e)})") from None
     except RecursionError:
         raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as e:

@@ -31,6 +31,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable
 
+from hardware_catalog.files import NUMBER_CELL_WORDS, number_cell
+
 #: a CSV header holding these is a SkyPilot catalog, not one of the override tables
 SIGNATURE = ("InstanceType", "Price")
 #: the columns a SkyPilot catalog must have to be read
@@ -45,13 +47,15 @@ def is_skypilot(header: Iterable[str]) -> bool:
 
 def _number(cell, where: str, column: str, fail) -> float | None:
     """A price or count cell: empty = None; otherwise a finite number >= 0 (``fail(field, message)`` raises)."""
-    text = str(cell or "").strip()
-    if not text:
+    text = str(cell or "")
+    if not text.strip():
         return None
-    try:
-        x = float(text)
+    try:  # (every CSV's number rule, ``files.number_cell``: ``float`` read ``1_0`` and ``١٢`` until fuzz46b)
+        x = number_cell(text)
     except ValueError:
-        raise fail(f"{where}.{column}", f"must be a number, got {text[:40]!r}") from None
+        raise fail(f"{where}.{column}", f"{NUMBER_CELL_WORDS}, got {text[:40]!r}") from None
+    if isinstance(x, str):
+        raise fail(f"{where}.{column}", f"must be a number, got {text[:40]!r}")
     if not math.isfinite(x) or x < 0:
         raise fail(f"{where}.{column}", f"must be a finite number >= 0, got {text[:40]!r}")
     return x

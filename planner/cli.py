@@ -23,13 +23,13 @@ from hardware_catalog.files import NUL_IN_NAME, os_reason
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
 from planner.errors import InputError, clip, one_of, shown_path
 from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_stream, write_text
-from planner.present.safe import SafeConsole as Console, clean_line, esc
+from planner.present.safe import PIPED_COLUMNS, SafeConsole as Console, clean_line, columns, esc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="GPU capacity planner and training cost/throughput simulator.")
 out = Console(soft_wrap=False)
 if not out.is_terminal:  # piped or captured: wide enough that tables stay on one line per row
-    out = Console(soft_wrap=False, width=int(os.environ.get("COLUMNS", "150")))
+    out = Console(soft_wrap=False, width=columns() or PIPED_COLUMNS)
 err = Console(stderr=True)
 
 

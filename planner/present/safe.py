@@ -11,12 +11,14 @@ cursor or recolours the rest of the screen.
 * ``SafeConsole``: the console the CLI prints through. Every text segment it writes is cleaned
   (the escape sequences rich itself emits for styles and the progress bar are not text segments,
   so they survive), and a string whose markup does not parse is printed literally instead of
-  raising — a backstop for a call site that forgot ``esc``.
+  raising — a backstop for a call site that forgot ``esc``. The ``COLUMNS`` it lays text out at is
+  read by ``columns`` (fuzz46b: ``COLUMNS=0`` printed nothing at all, an error included).
 """
 from __future__ import annotations
 
 import json as _json
 import math
+import os
 import re
 
 from rich.console import Console
@@ -24,6 +26,8 @@ from rich.errors import MarkupError
 from rich.markup import escape as _markup_escape
 from rich.segment import Segment
 from rich.text import Text
+
+from hardware_catalog.files import number_cell
 
 # C0 controls except tab and newline, DEL, C1 controls, and the Unicode bidi overrides/isolates
 # (which reorder what the terminal shows: "Trojan Source", CVE-2021-42574)
@@ -65,8 +69,42 @@ def print_marked(con, mark: str, lines) -> None:
         con.print(MARKS[mark].format(esc(line)))
 
 
+#: the narrowest width text is laid out at, whatever ``COLUMNS`` says: at 1 rich's table layout failed (an internal
+#: error, AssertionError "Sum of ratios must be > 0", from ``estimate``), and below ~20 a table cell is a letter wide
+MIN_COLUMNS = 20
+#: the width output is laid out at where it is piped or captured and ``COLUMNS`` gives none: wide enough that tables
+#: stay on one line per row
+PIPED_COLUMNS = 150
+
+
+def columns(environ=os.environ) -> int | None:
+    """The width ``COLUMNS`` asks for, held at ``MIN_COLUMNS`` at least; None where it is unset or gives none.
+    POSIX (XBD 8.3, "Other Environment Variables"): COLUMNS is "a decimal integer > 0" and, unset or null, the
+    implementation determines the width; a value that is none is read so here (it is a number as a CSV cell's is,
+    ``files.number_cell``). Until fuzz46b the CLI read it with ``int()``: ``COLUMNS=abc``, ``1e3`` or an empty one
+    was a traceback at import, and rich took ``0`` as a width of 0 and printed nothing, an ``--json`` plan and an
+    error line alike, exit 0 or 2 with empty output.
+
+    >>> [columns({"COLUMNS": v}) for v in ("80", " 80 ", "0", "-5", "1", "abc", "", "1e3")], columns({})
+    ([80, 80, None, None, 20, None, None, 1000], None)
+    """
+    raw = environ.get("COLUMNS")
+    try:
+        n = number_cell(raw, whole=True)
+    except ValueError:  # (٨٠, 8_0: no number)
+        return None
+    return max(n, MIN_COLUMNS) if isinstance(n, int) and n > 0 else None
+
+
 class SafeConsole(Console):
-    """A rich Console that cannot be driven by the text it prints (see the module docstring)."""
+    """A rich Console that cannot be driven by the text it prints (see the module docstring). Rich reads ``COLUMNS``
+    (and its other variables) from the environment it is given: it is given ``COLUMNS`` as ``columns`` reads it."""
+
+    def __init__(self, *args, **kwargs):
+        env = dict(kwargs.pop("_environ", None) or os.environ)
+        width = columns(env)
+        env.pop("COLUMNS", None)
+        super().__init__(*args, _environ=env | ({"COLUMNS": str(width)} if width else {}), **kwargs)
 
     def render_str(self, text: str, *args, **kwargs) -> Text:
         try:
@@ -89,7 +127,9 @@ class SafeConsole(Console):
         s = _json.dumps(_finite(data), indent=indent, ensure_ascii=False, allow_nan=False)
         # colour only where it shows: piped to a script or a file the styles are dropped anyway, and the JSON
         # highlighter's regex pass was ~80% of printing a large payload (3,000 rows: 2.8 -> 0.5 CPU-s)
-        shown = highlight and self.is_terminal and self.color_system is not None
+        # and only on a real terminal: rich's ``is_terminal`` is true under FORCE_COLOR / TTY_COMPATIBLE, which CI
+        # sets for coloured logs, and ``--json`` piped to a script was then ANSI codes around every key (fuzz46b)
+        shown = highlight and self.is_terminal and self.color_system is not None and _isatty(self.file)
         s = _CONTROL.sub(_json_escape, s)
         if not shown:  # no styles: the text's segment as it is (see _Verbatim)
             self.print(_Verbatim(s), soft_wrap=True)
@@ -116,6 +156,14 @@ class _Verbatim:
     def __rich_console__(self, console, options):
         yield Segment(self.text)
         yield Segment.line()
+
+
+def _isatty(file) -> bool:
+    """Whether ``file`` is a terminal itself (not one rich is told to treat as such)."""
+    try:
+        return file.isatty()
+    except (AttributeError, ValueError, OSError):  # (no isatty, or a closed file)
+        return False
 
 
 def _finite(x):

@@ -107,7 +107,7 @@ from typing import Callable, Optional
 import numpy as np
 import simpy
 
-from hardware_catalog.files import is_regular_file, read_text
+from hardware_catalog.files import is_regular_file, number_cell, read_text
 from planner import defaults as D
 from hardware_catalog.errors import clip
 from planner.errors import InputError, TooLargeError, shown_path
@@ -357,10 +357,7 @@ def _trace_row(r: dict, i: int, columns: int) -> tuple[float, int, int]:
     2^63 - 1 numpy's cast warning was written beside the refusal (fuzz46)."""
     if r.get(None):  # cells past the header's columns (DictReader's restkey): a shifted row, read askew
         raise InputError("trace", f"line {i}: {columns + len(r[None])} cells but the header has {columns} columns")
-    try:
-        a, pr, out = float(r["arrival_s"]), int(r["prompt_tokens"]), int(r["output_tokens"])
-    except (TypeError, ValueError):
-        raise InputError("trace", f"line {i}: arrival_s must be a number and token counts integers") from None
+    a, pr, out = (_trace_cell(r, name, i) for name in TRACE_COLUMNS)
     if not math.isfinite(a):  # "need arrival_s >= 0" for inf, which is >= 0, until QA 39
         raise InputError("trace", f"line {i}: arrival_s must be a finite number of seconds, got {a}")
     if not (a >= 0 and pr >= 1 and out >= 1):
@@ -370,6 +367,29 @@ def _trace_row(r: dict, i: int, columns: int) -> tuple[float, int, int]:
             raise TooLargeError("trace", f"line {i}: {name} {fmt_given(n) if n < 10 ** 15 else clip(n)} is over {MAX_REQUEST_TOKENS:,} tokens, "
                                          f"serving.{name}'s limit")
     return a, pr, out
+
+
+def _trace_cell(r: dict, name: str, i: int) -> float | int:
+    """The cell ``name`` of a trace row at line ``i``: a number as a job's field reads one (``files.number_cell``: YAML
+    1.2's form, a whole token count an ``int``), where Python's ``int`` / ``float`` read it until fuzz46b, so ``1_0``
+    was 10, ``١٢`` (Arabic-Indic digits) 12 and ``7\u00a0`` 7; those are refused, naming the cell. The spaces a CSV
+    writes around a cell are YAML's white space and read (`` 7 `` is 7). A token count is a whole number (``7.0`` and
+    ``1e3`` are, as a job's integer fields take ``256.0`` and ``1e4``); an arrival any number."""
+    whole = name != "arrival_s"
+    try:
+        x = number_cell(r[name], whole=whole)
+    except ValueError as e:
+        raise InputError("trace", f"line {i}: {name} {e}, got {clip(r[name])}") from None
+    if isinstance(x, str):  # Python's inf / nan (text to YAML) are refused below as not finite (QA 39), other text here
+        try:
+            x = float(x)
+        except ValueError:
+            x = None
+    if x is None:  # (also a row a cell short: DictReader's restval)
+        raise InputError("trace", f"line {i}: arrival_s must be a number and token counts integers")
+    if isinstance(x, float) and whole and math.isfinite(x):  # (inf: over the token limit; nan: under 1)
+        raise InputError("trace", f"line {i}: {name} must be a whole number of tokens, got {fmt_given(x)}")
+    return x
 
 
 def load_trace(path) -> Workload:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import clip, from_validation, one_of
-from hardware_catalog.files import YAML12_BOOLS, YAML_SPACE, QuotedText, is_yaml12_number, yaml12_float, yaml12_number
+from hardware_catalog.files import (YAML12_BOOLS, YAML_SPACE, QuotedText, is_python_only_number, is_yaml12_number,
+                                     yaml12_float, yaml12_number)
 from hardware_catalog.bounds import RATE_FLOOR
 from planner import defaults as D
 from planner import vocab as V
@@ -134,11 +135,7 @@ def _number_text(field: str, value: Any, whole: bool) -> Any:
     text = number.strip(YAML_SPACE)  # (YAML's white space only: a no-break space is text to it)
     if is_yaml12_number(text) and math.isfinite(yaml12_float(text)):
         raise ValueError(f"{field}: must be a number, got the text {clip(str(number))} (quoted: write the number unquoted)")
-    try:
-        finite = math.isfinite(float(number))  # (Python's reading: what pydantic's lax mode would take)
-    except ValueError:
-        return number
-    if finite:
+    if is_python_only_number(number):  # (Python's reading: what pydantic's lax mode would take)
         raise ValueError(f"{field}: must be a number, got the text {clip(str(number))} (YAML reads it as text: write the "
                          "number in the digits 0-9, unquoted)")
     return number
