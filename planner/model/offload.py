@@ -308,7 +308,7 @@ def checkpoint_moved_bytes(stack, m, t, c, act_bytes: float, layers):
     the recomputes): every checkpointed layer's input (``offloaded_layers``) as the rank keeps it
     (``activation_layer_bytes`` at full recompute: its 1/tp slice under ``partition_activations``); 0 without it."""
     if not (getattr(stack, "cpu_checkpointing", False) and m.is_transformer):
-        return np.zeros(len(c), dtype=np.float64)
+        return np.zeros(np.shape(np.asarray(c.tp)), dtype=np.float64)  # (c may be a bare namespace of columns)
     keys, inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
     layer_bytes = activation_layer_bytes(m, t, SimpleNamespace(**dict(zip(("tp", "cp", "sp", "mb", "rc"), keys))),
                                          act_bytes, stack)[inv]
