@@ -56,7 +56,8 @@ def test_the_tutorial_job_holds_the_two_buckets_and_the_largest_parameter_not_th
     assert mem["optimizer"] == 0.0
     # what is left over the allowance at the tutorial's micro-batch of 10 is the activations and the logits (11.1
     # GiB): the DeepSpeed team's 10B config checkpoints them to the CPU (DeepSpeedExamples Megatron-LM/scripts/
-    # ds_zero-offload_10B_config.json ``cpu_checkpointing``), which the planner does not model
+    # ds_zero-offload_10B_config.json ``cpu_checkpointing``), an option of megatron-deepspeed's code (ds46:
+    # tests/test_ds46.py), not of this HF-path stack's
     assert not fits and mem["total"] - mem["activations"] - mem["logits"] < mem["limit"]
     assert _mem(_with(tutorial, mb=6))[0]
 

@@ -456,7 +456,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
                            fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0,
-                           remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False):
+                           remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
+                           partition_tp=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold); ``fp32_softmax``
@@ -484,6 +485,9 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     (``moe_a2a_transient``, in ``recompute_working_set``), unused here.
     ``remat``: MaxText's remat policy as (tensor, location) pairs (``stack_table_kw``; stacks.remat_locations): full
     recompute keeps the tensors it puts on the device (``remat_tensor_bytes``) in place of the layer input.
+    ``partition_tp``: DeepSpeed's ``partition_activations`` (planner.model.stacks ``Stack.partition_activations``):
+    the checkpointed input the rank keeps is its 1/tp slice of the tensor the layer gets (checkpointing.py
+    ``partition_activations``: ``get_partition_size`` = numel / mp_size, whatever sequence parallelism already split).
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = rank_tokens(seq, micro_batch, cp)
@@ -532,7 +536,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         keep_all = keep_all + o
         if "core_attn" not in mods:  # re-running the core attention frees it with the kernel's other saves
             keep_sel = keep_sel + o
-    full = tokens * m.hidden * act_bytes / sp_div
+    full = tokens * m.hidden * act_bytes / sp_div / (tp if partition_tp else 1.0)
     if remat is not None:  # MaxText's named remat policy: what it keeps on the chip (the host's share apart)
         full = remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, moe, remat)[0]
     if selective == "op":
@@ -704,7 +708,9 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 and getattr(stack, "moe_dispatcher", "alltoall") == "alltoall",
                 sink_rescale=sink_rescale_form(stack, model),
                 fused_act_experts=getattr(stack, "moe_dispatcher", None) in getattr(stack, "moe_fused_act_dispatchers", ()),
-                fp32_av=explicit_softmax_av_fp32(stack))
+                fp32_av=explicit_softmax_av_fp32(stack),
+                # DeepSpeed's partition_activations: the checkpointed input split over the TP group
+                partition_tp=bool(getattr(stack, "partition_activations", False)))
 
 
 def sink_rescale_form(stack, model) -> str | None:
@@ -766,7 +772,8 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
                           switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, remat=None,
-                          moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False):
+                          moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
+                          partition_tp=False):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
     CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and
@@ -776,7 +783,9 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
     behind Megatron-Core's all-to-all dispatcher (``moe_a2a``, ``ep`` > 1) the dispatcher's unsaved copies
     (``moe_a2a_transient``), which live inside the MoE block and never beside the attention's: the larger of the
     two. ``kind``: one block of a hybrid model (``block_saved_tensors``; each block is its own
-    checkpointed layer)."""
+    checkpointed layer). ``partition_tp`` (DeepSpeed's ``partition_activations``) moves nothing here: the layer
+    rebuilds from its input gathered whole (checkpointing.py ``gather_partitioned_activations``)."""
+    del partition_tp  # (the stack keyword layer_activation_bytes takes: the saved input, not the rebuild)
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes,

@@ -370,9 +370,10 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
                 np.array([False, True, True, True]), np.zeros(4),
                 np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4), np.zeros(4))
     overlap = int(bool(getattr(stack, "overlap_grad_reduce", False)))
+    bucket = getattr(stack, "reduce_bucket_size", None) or ZERO_REDUCE_BUCKET_ELEMS  # the job's, else DeepSpeed's
     return (np.array([r.acc_bytes for r in rows]), np.array([r.shard_grad_bytes for r in rows]),
             np.array([r.optimizer_sharded for r in rows]),
-            np.array([r.reduce_buckets[overlap] * ZERO_REDUCE_BUCKET_ELEMS * weights for r in rows]),
+            np.array([r.reduce_buckets[overlap] * bucket * weights for r in rows]),
             np.array([GRADS_KEPT.index(r.grads_kept) for r in rows]),
             np.array([weights if r.grads_kept != "none" else 0.0 for r in rows]),
             np.array([weights if r.largest_grad_buffer else 0.0 for r in rows]))

@@ -81,6 +81,22 @@ together_b200_baselines.csv) at 64 / 128 / 256 / 512 / 592 GPUs: -7.8 / -6.2 / -
 (measured +20% from 64 to 592 GPUs, predicted +15% before, +18% now) is not this mechanism's: the copies and the
 NIC bytes per GPU do not grow with DP; the collectives' ring latency does (planner.model.comm).
 
+DeepSpeed's activation checkpointing (``Stack.cpu_checkpointing``, ``Stack.partition_activations``: Megatron-DeepSpeed
+``--checkpoint-in-cpu`` / ``--partition-activations``, the DeepSpeed config's ``activation_checkpointing`` section),
+read in deepspeedai/DeepSpeed deepspeed/runtime/activation_checkpointing/checkpointing.py ``CheckpointFunction``: on
+the full-recompute rows each checkpointed layer's input goes to host memory in the forward and comes back before the
+layer's recompute. With ``partition_activations`` (the DeepSpeed team's 10B ZeRO-Offload config sets both) the
+rank's 1/tp slice is cut, ``.clone()``-d and copied into a CPU tensor (``partition.cpu()``, or ``copy_`` into the
+``contiguous_memory_optimization`` buffers, made with ``new_empty(..., device='cpu')``: pageable, not pinned), and
+``backward`` copies it back (``t.saved_data.to(t.device)``) before the TP all-gather: blocking copies on the compute
+stream, so the forward's D2H and the backward's H2D are priced whole at the host link (``activation_exposed_mb``).
+Without partitioning the 2021-2025 versions copy the same way (``copy_to_device(args, device=torch.device('cpu'))``,
+``move_to_device`` back); the newest (``_ActivationOffloadEngine``, keep-last 1) copies asynchronously, which is not
+modelled (the conservative side). GPU memory keeps ``CPU_CHECKPOINT_RESIDENT`` inputs; the host all of them
+(``offloaded_layers``, per micro-batch in flight one: the pipeline's other in-flight micro-batches' host copies are not
+counted). The partitioned input's clone, re-assembly and TP all-gather are planner.model.layer_ops'
+(``partitioned_checkpoint_bytes``); not priced: the pageable copies' rate below pinned ones (``PCIE_EFF`` for both).
+
 MaxText's remat offload (``Stack.remat_policy``, planner.model.stacks ``MAXTEXT_REMAT_POLICIES``): the tensors a
 policy names ``offload`` leave the layer's ``jax.checkpoint`` for pinned host memory
 (``save_and_offload_only_these_names(..., offload_src="device", offload_dst="pinned_host")``, MaxText/layers/
@@ -102,7 +118,8 @@ import numpy as np
 from planner.layout import distinct_rows
 from planner.model.activations import (mean_layer_activation_bytes, remat_host_layer_bytes, saved_softmax_fp32,
                                        stack_remat, stack_table_kw)
-from planner.model.stacks import recompute_modules
+from planner.model.stacks import DS_CHECKPOINT_OPTIONS, recompute_modules
+from planner.vocab import RECOMPUTE
 
 
 @dataclass(frozen=True)
@@ -144,6 +161,11 @@ HOST_GRAD_BYTES = 4.0
 #: ``OffloadSynchronizer`` (module docstring; the last layer is never offloaded, ``cpu_offloading_num_layers <
 #: num_layers``, so at least one stays)
 RESIDENT_EXTRA = 0.0
+#: checkpointed layer inputs the GPU holds under DeepSpeed's ``cpu_checkpointing``: the one copied back before its
+#: layer's recompute (``CheckpointFunction.backward``: ``t.data = t.saved_data.to(t.device)``, freed with the layer's
+#: backward); in the forward each input is emptied on the GPU once its host copy is made (``arg.data =
+#: torch.empty([])``), so the layer running holds its own and no other
+CPU_CHECKPOINT_RESIDENT = 1.0
 #: share of the host's RAM a plan may fill with offloaded state, or a dataset cache in RAM
 #: (planner.simulate.answers ``cache_worth_it``); the rest: OS, data loaders, the framework's pinned
 #: staging buffers — an assumption
@@ -180,6 +202,10 @@ def cpu_adam_params_per_s(hw) -> float:
 WHY_REFUSED = {
     "activation_offload": "Megatron-Core's activation offload (--cpu-offloading) runs with pp = 1 and recompute none "
                           "only (transformer_config.py)",
+    "cpu_checkpointing": "DeepSpeed's cpu_checkpointing (--checkpoint-in-cpu) moves the checkpointed layers' inputs: "
+                         "recompute full only (the layers deepspeed.checkpointing.checkpoint wraps)",
+    "partition_activations": "DeepSpeed's partition_activations (--partition-activations) splits the checkpointed "
+                             "layers' inputs: recompute full only (the layers deepspeed.checkpointing.checkpoint wraps)",
     "optimizer_offload": "an offloaded optimizer is a sharded one (Megatron --optimizer-cpu-offload needs "
                          "--use-distributed-optimizer; DeepSpeed offload_optimizer needs ZeRO stage >= 1): zero >= 1 "
                          "when there is more than one data-parallel replica, and on Megatron with one too",
@@ -191,6 +217,9 @@ def valid_masks(stack, c) -> dict:
     out = {}
     if stack.activation_offload:
         out["activation_offload"] = (c.pp == 1) & (c.rc == 0)
+    for k in DS_CHECKPOINT_OPTIONS:  # DeepSpeed's CheckpointFunction acts on the checkpointed layers only
+        if getattr(stack, k, False):
+            out[k] = c.rc == RECOMPUTE.code["full"]
     if stack.optimizer_offload:
         # with one replica ZeRO shards nothing, but the stage its launch writes is still the plan's
         # (Stack.optimizer_offload_zero: Megatron's offload needs its distributed optimizer, ZeRO-1)
@@ -210,7 +239,10 @@ def valid_mask(stack, c) -> np.ndarray:
 def offloaded_layers(layers, stack):
     """Layers (of the stage's ``layers``; activation offload runs with pp = 1 only) whose activations go to the
     host: ``Stack.activation_offload_layers`` (``--cpu-offloading-num-layers``), else all but the last; none
-    without activation offload."""
+    without activation offload. Under DeepSpeed's ``cpu_checkpointing`` (full-recompute rows only, ``valid_masks``)
+    every checkpointed layer's input (module docstring, "DeepSpeed")."""
+    if getattr(stack, "cpu_checkpointing", False):
+        return np.asarray(layers, dtype=np.float64)
     if not stack.activation_offload:
         return np.zeros_like(np.asarray(layers, dtype=np.float64))
     n = np.asarray(layers, dtype=np.float64) - 1.0
@@ -222,6 +254,8 @@ def offloaded_layers(layers, stack):
 def resident_layers(layers, stack):
     """Layers whose activations the GPU holds at the peak (all of them without offload): the layers not offloaded
     (``RESIDENT_EXTRA`` more, none under TE's ``OffloadSynchronizer``), at most ``layers``."""
+    if getattr(stack, "cpu_checkpointing", False):  # the one input back on the GPU for its layer's recompute
+        return np.minimum(layers, CPU_CHECKPOINT_RESIDENT)
     if not stack.activation_offload:
         return layers
     return np.minimum(layers, layers - offloaded_layers(layers, stack) + RESIDENT_EXTRA)
@@ -269,14 +303,29 @@ def activation_moved_bytes(stack, m, t, c, act_bytes: float, layers):
     return offloaded_layers(layers, stack) * layer_bytes
 
 
+def checkpoint_moved_bytes(stack, m, t, c, act_bytes: float, layers):
+    """Bytes per micro-batch DeepSpeed's ``cpu_checkpointing`` copies to the host in the forward (and back before
+    the recomputes): every checkpointed layer's input (``offloaded_layers``) as the rank keeps it
+    (``activation_layer_bytes`` at full recompute: its 1/tp slice under ``partition_activations``); 0 without it."""
+    if not (getattr(stack, "cpu_checkpointing", False) and m.is_transformer):
+        return np.zeros(np.shape(np.asarray(c.tp)), dtype=np.float64)  # (c may be a bare namespace of columns)
+    keys, inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
+    layer_bytes = activation_layer_bytes(m, t, SimpleNamespace(**dict(zip(("tp", "cp", "sp", "mb", "rc"), keys))),
+                                         act_bytes, stack)[inv]
+    return offloaded_layers(layers, stack) * layer_bytes
+
+
 def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb, t_bwd_mb):
     """Seconds per micro-batch the activation copies add: ``offloaded_layers`` layers out during the forward and
     back during the backward, each exposed only beyond the pass it overlaps (module docstring: TE spreads the
     copies over the pass's layer windows); likewise MaxText's remat offload (``remat_moved_bytes``, module
-    docstring "MaxText")."""
+    docstring "MaxText"). DeepSpeed's ``cpu_checkpointing`` copies (``checkpoint_moved_bytes``) are blocking: whole,
+    out and back (module docstring, "DeepSpeed")."""
+    bw = host_link_bps(hw)
     moved = (activation_moved_bytes(stack, m, t, c, act_bytes, layers)
-             + remat_moved_bytes(stack, m, t, c, act_bytes, layers)) / host_link_bps(hw)
-    return np.maximum(moved - t_fwd_mb, 0.0) + np.maximum(moved - t_bwd_mb, 0.0)
+             + remat_moved_bytes(stack, m, t, c, act_bytes, layers)) / bw
+    blocking = 2.0 * checkpoint_moved_bytes(stack, m, t, c, act_bytes, layers) / bw
+    return np.maximum(moved - t_fwd_mb, 0.0) + np.maximum(moved - t_bwd_mb, 0.0) + blocking
 
 
 def pcie_contention_mb(hw, copy_bytes, nic_fwd, nic_bwd, t_fwd_pass, t_bwd_pass):

@@ -228,9 +228,12 @@ class Stack:
     #: argument but the last, ``backward`` -> ``get_full_inputs`` builds a ``torch.zeros`` full-size buffer, copies
     #: the slice in and ``dist.all_gather``s the rest over the model-parallel group, in fp32 when the saved tensor is
     #: bf16, ``fp32_comm``), EleutherAI/DeeperSpeed @1622ff0f; GPT-NeoX's ``partition-activations`` passes it
-    #: (``deepspeed.checkpointing.configure(partition_activations=...)``). Only with full recompute. Priced by
-    #: layer_ops.partitioned_checkpoint_bytes and the TP all-gather in ``layer_ops.memory_bound``. Off everywhere in the
-    #: registry; validate's open_reports Pythia rows set it (every Pythia config: ``"partition-activations": true``)
+    #: (``deepspeed.checkpointing.configure(partition_activations=...)``), Megatron-DeepSpeed's
+    #: ``--partition-activations`` likewise (a job option there since ds46: ``has_ds_checkpointing``). Only with full
+    #: recompute. Priced by layer_ops.partitioned_checkpoint_bytes and the TP all-gather in ``layer_ops.memory_bound``,
+    #: and in memory by planner.model.activations ``layer_activation_bytes`` (``partition_tp``: the kept input's 1/tp
+    #: slice; until ds46 the memory held it whole). Off everywhere in the registry; validate's open_reports Pythia rows
+    #: set it (every Pythia config: ``"partition-activations": true``)
     partition_activations: bool = False
     #: GPT-NeoX's own attention code (megatron/model/transformer.py ``ParallelSelfAttention`` of the 2022-23 Pythia /
     #: NeoX-20B releases): its partial rotary splits q and k into ``[..., :rotary_ndims]`` / ``[..., rotary_ndims:]``
@@ -796,6 +799,26 @@ class Stack:
     #: the stack takes ``remat_policy`` / ``remat_tensors`` / ``num_vocab_tiling`` / ``ag_backward_pipelining`` (MaxText)
     has_remat_policy: bool = False
     optimizer_offload: bool = False
+    #: DeepSpeed's ``cpu_checkpointing`` (Megatron-DeepSpeed ``--checkpoint-in-cpu``; the DeepSpeed config's
+    #: ``activation_checkpointing.cpu_checkpointing``): each checkpointed layer's input goes to host memory in the
+    #: forward and comes back before the layer's recompute (deepspeedai/DeepSpeed deepspeed/runtime/
+    #: activation_checkpointing/checkpointing.py ``CheckpointFunction``: ``partition.cpu()`` / ``copy_to_device(...,
+    #: torch.device('cpu'))``, then ``t.saved_data.to(t.device)`` in ``backward``). Megatron-DeepSpeed runs DeepSpeed's
+    #: checkpoint under ``--deepspeed-activation-checkpointing`` (megatron/initialize.py
+    #: ``_configure_deepspeed_checkpointing``: ``deepspeed.checkpointing.configure(mpu, partition_activations=
+    #: args.partition_activations, ..., checkpoint_in_cpu=args.checkpoint_in_cpu)``, ``mpu.checkpoint =
+    #: deepspeed.checkpointing.checkpoint``). Only with full recompute (planner.model.offload ``valid_masks``). Priced
+    #: by planner.model.offload (module docstring "DeepSpeed": the host copies, the GPU's one resident input)
+    cpu_checkpointing: bool = False
+    #: the stack's checkpointed layers run DeepSpeed's ``CheckpointFunction`` (the two options above): Megatron-DeepSpeed.
+    #: Not the ``deepspeed`` (Hugging Face) stack: transformers' ``gradient_checkpointing_enable`` wraps its layers in
+    #: ``torch.utils.checkpoint``, which the DeepSpeed config's ``activation_checkpointing`` section does not reach
+    has_ds_checkpointing: bool = False
+    #: DeepSpeed ``zero_optimization.reduce_bucket_size`` in elements (the reduce buckets of ``ZERO_STATES``' rows,
+    #: planner.model.memory ``zero_stage_states``); None: DeepSpeed's default, ``ZERO_REDUCE_BUCKET_ELEMS``. The
+    #: ZeRO-Offload tutorial's 10B config sets 5e7 (DeepSpeedExamples Megatron-LM/scripts/
+    #: ds_zero-offload_10B_config.json)
+    reduce_bucket_size: float | None = None
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
     #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
     #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``
@@ -1338,6 +1361,16 @@ class Stack:
             return "on"
         return "off (ZeRO-3: torch FSDP2)" if self.gradient_accumulation_fusion else "off"
 
+    def mixed_precision_label(self, precision: str | None) -> str:
+        """``mixed_precision`` as the job runs it, for the stack line. The value "bf16" is the mode "the module cast to
+        16 bits" (DeepSpeed's engine: engine.py ``_configure_distributed_model`` casts the module with ``.half()``
+        under ``fp16.enabled``, ``.bfloat16()`` under ``bf16.enabled``; transformers' ``torch_dtype``): its dtype is
+        the job's 16-bit precision, so an fp16 job reads ``fp16`` (until ds46 the mode's name: an fp16 DeepSpeed
+        job's stack line said ``mixed_precision=bf16``). "amp" (autocast over fp32 weights) names no dtype."""
+        if self.mixed_precision == "bf16" and precision in CAST_PRECISIONS:
+            return precision
+        return self.mixed_precision
+
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True,
                  recompute: str = "full") -> str:
@@ -1380,11 +1413,14 @@ class Stack:
                 opts.append("ag_backward_pipelining=on")
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
+        opts += [f"{k}=on" for k in DS_CHECKPOINT_OPTIONS if getattr(self, k)]
+        if self.reduce_bucket_size is not None:
+            opts.append(f"reduce_bucket_size={self.reduce_bucket_size:.0f}")
         if self.precision_aware_optimizer and not self.optimizer_offload:  # the state dtypes the plan prices
             opts.append(f"precision_aware_optimizer=on (exp_avg {self.exp_avg_dtype}, exp_avg_sq {self.exp_avg_sq_dtype}"
                         f", main_params {self.main_params_dtype})")
         if self.mixed_precision is not None:
-            opts.append(f"mixed_precision={self.mixed_precision}")
+            opts.append(f"mixed_precision={self.mixed_precision_label(precision)}")
         if self.recompute_early_stop:
             opts.append("recompute_early_stop=on")
         if self.selective == "layer":  # torchtitan layer SAC: which layers its selective recompute checkpoints
@@ -1443,8 +1479,15 @@ LAYER_SAC_FREQ = 2
 #: (the other two classes take no such argument)
 UPCAST_LOSS_FNS = ("masked_ce", "masked_ce_chunked")
 
+#: DeepSpeed's activation-checkpoint options (``Stack.partition_activations``, ``Stack.cpu_checkpointing``), in the
+#: order the stack line lists them
+DS_CHECKPOINT_OPTIONS = ("partition_activations", "cpu_checkpointing")
+#: the 16-bit precisions ``mixed_precision: bf16`` casts the module to (``Stack.mixed_precision_label``)
+CAST_PRECISIONS = ("bf16", "fp16")
+
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
+           "partition_activations", "cpu_checkpointing", "reduce_bucket_size",
            "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
@@ -1663,6 +1706,11 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "activation_offload_layers": (lambda st: "activation" in st.offloads,
                                   "activation offload (Megatron-Core's --cpu-offloading-num-layers)", None),
     "optimizer_offload": (lambda st: "optimizer" in st.offloads, "optimizer offload", None),
+    **{k: (lambda st: st.has_ds_checkpointing, f"DeepSpeed activation checkpointing ({w})", None)
+       for k, w in (("partition_activations", "Megatron-DeepSpeed's --partition-activations"),
+                    ("cpu_checkpointing", "Megatron-DeepSpeed's --checkpoint-in-cpu"))},
+    "reduce_bucket_size": (lambda st: st.zero_states is not None, "DeepSpeed ZeRO reduce bucket "
+                           "(zero_optimization.reduce_bucket_size)", None),
     "remat_policy": (lambda st: st.has_remat_policy, "MaxText remat policy", None),
     "remat_tensors": (lambda st: st.has_remat_policy, "MaxText remat policy (remat_policy: custom's tensors)", None),
     "num_vocab_tiling": (lambda st: st.has_remat_policy, "MaxText vocabulary tiling (num_vocab_tiling)", None),
@@ -2122,6 +2170,7 @@ STACKS: dict[str, Stack] = {
     "megatron-deepspeed": Stack(
         "megatron-deepspeed", has_compile=False, has_reshard=False, has_param_gather=False, loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
+        has_ds_checkpointing=True,  # --deepspeed-activation-checkpointing: DeepSpeed's CheckpointFunction (ds46)
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "

@@ -65,8 +65,8 @@ from planner.model.comm import hierarchical_cp_a2a
 from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
-from planner.model.stacks import (UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_parts, from_training, has_shared_experts,
-                                  remat_policy_run)
+from planner.model.stacks import (DS_CHECKPOINT_OPTIONS, UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_parts,
+                                  from_training, has_shared_experts, remat_policy_run)
 from planner.model.stack_kernels import hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
@@ -1164,6 +1164,12 @@ FUSED_CE_NOTES = {
 }
 
 
+#: Megatron-DeepSpeed's flag for each of DeepSpeed's activation-checkpoint options (planner.model.stacks
+#: ``DS_CHECKPOINT_OPTIONS``; megatron/arguments.py ``_add_activation_checkpoint_args``), which ``launch_notes`` names:
+#: the emitter has no Megatron-DeepSpeed launcher (its styles run Megatron-Core, torchtitan, NeMo AutoModel)
+DS_CHECKPOINT_FLAGS = {"partition_activations": "--partition-activations", "cpu_checkpointing": "--checkpoint-in-cpu"}
+
+
 def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
     """What the plan priced that the launch line cannot say, one ``# note:`` line each (``LaunchPlan.notes``):
 
@@ -1193,6 +1199,12 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
         note = config_rope_note(job.model, "$TITAN_CONFIG's model args" if style == "fsdp"
                                 else "the recipe's model config ($AUTOMODEL_CONFIG)")
         notes += [note] if note else []
+    ds_flags = [DS_CHECKPOINT_FLAGS[k] for k in DS_CHECKPOINT_OPTIONS if getattr(st, k)]
+    if ds_flags:  # DeepSpeed's checkpoint options the plan priced (planner.model.offload "DeepSpeed"): no such flags here
+        notes.append(f"the plan's checkpoints run DeepSpeed's activation checkpointing: Megatron-DeepSpeed "
+                     f"--deepspeed-activation-checkpointing {' '.join(ds_flags)} (the DeepSpeed config's "
+                     f"activation_checkpointing section); {stack_rules.RUNTIME_NAMES[run]} has no such flags, so this "
+                     f"line keeps the checkpoints whole on the GPU")
     if st.fused_cross_entropy:  # the fused loss the plan priced is the stack's own switch (Stack.fused_ce_kernel)
         notes.append(FUSED_CE_NOTES[st.fused_ce_kernel])
     choice = hf_attn_choice(st, job.model, t)

@@ -618,6 +618,13 @@ class FrameworkSpec(_Strict):
     #: Megatron-Core --cpu-offloading-num-layers (planner.model.stacks Stack.activation_offload_layers)
     activation_offload_layers: Optional[int] = Field(None, gt=0, le=1 << 16)
     optimizer_offload: Optional[bool] = None
+    #: megatron-deepspeed: DeepSpeed's activation checkpointing on the recompute: full rows (--deepspeed-activation-
+    #: checkpointing): each checkpointed layer input split over the TP group (--partition-activations) and / or kept in
+    #: host memory (--checkpoint-in-cpu); planner.model.stacks Stack.partition_activations, Stack.cpu_checkpointing
+    partition_activations: Optional[bool] = None
+    cpu_checkpointing: Optional[bool] = None
+    #: DeepSpeed stacks: zero_optimization.reduce_bucket_size, elements (None: DeepSpeed's 5e8)
+    reduce_bucket_size: Optional[float] = Field(None, gt=0, le=1e12)
     #: MaxText's remat_policy (planner.model.stacks MAXTEXT_REMAT_POLICIES) on the recompute: full rows, and under
     #: custom the per-tensor locations (decoder_layer_input: offload, query_proj: device, ...; MAXTEXT_REMAT_TENSORS)
     remat_policy: Optional[V.REMAT_POLICY.literal] = None
