@@ -31,7 +31,7 @@ def trial_gemm_max(monkeypatch, gpu_name: str, value: float) -> float:
 
 @pytest.mark.parametrize("gpu", ["MI300X-192GB", "Gaudi2-96GB"])
 def test_refit_at_050_moves_the_matmul_ceiling_priors_by_their_ratio(monkeypatch, gpu):
-    """At a trial 0.50 an MI300X / Gaudi 2 row is priced at 0.50 x its ceiling ratio to H100's (0.5 x 0.636 =
+    """At a trial 0.50 an MI300X / Gaudi 2 row is priced at 0.50 x its ceiling ratio to H100's (0.5 x 0.637 =
     0.318, 0.5 x 1.207 = 0.604), where the old refit left 0.382 / 0.724 (0.60's) in place."""
     cat = load_catalog()
     frac = {g: MAMF[g] * 1e12 / cat.gpu(g).peak("bf16") for g in (gpu, "H100-SXM-80GB")}
