@@ -163,7 +163,8 @@ class Efficiency:
 # Within that tie the lower value is kept: it predicts slower steps, the conservative side for a budget
 # (at 0.62 dgxc 4.5 -> 2.5% and mbridge_all 13.9 -> 13.1% median, nemo2407 5.0 -> 6.9% and nemo2407_ft
 # 7.9 -> 10.0%). LOSO refits 0.58-0.62. The same for every row and every model; a calibration profile
-# replaces it.
+# replaces it. Every family whose gemm_max derives from it (B300, the matmul-ceiling-priced GPUs) takes it
+# through ``IN_STEP_GEMM_OF`` below, which the LOSO refit evaluates at its trial values too.
 H100_IN_STEP_GEMM = 0.60
 PRIORS = {
     "A100": Efficiency(gemm_max=0.83, sm_count=108, attn_fwd=0.60, attn_bwd=0.45, hbm=0.85,
