@@ -120,6 +120,7 @@ from __future__ import annotations
 import re
 import sys
 from contextlib import contextmanager
+from functools import cache
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -132,7 +133,7 @@ from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates
 from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
 from planner.model.flops import narayanan_eq3  # noqa: E402
-from planner.hardware.efficiency import BLACKWELL_ULTRA_GEMM_GAIN, gpu_family  # noqa: E402
+from planner.hardware.efficiency import gpu_family, in_step_gemm_max  # noqa: E402
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
@@ -163,21 +164,29 @@ def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
                      position="learned", max_positions=int(positions))
 
 
-#: the fitted parameters (name -> (GPU families it applies to, Efficiency field)): the only values
-#: set from step-time data; ``loso`` refits them without each source in turn
-#: (family -> the factor the family's value is of the fitted one: B300 = Blackwell Ultra's measured GEMM gain)
-FITTED = {"H100_IN_STEP_GEMM": ({"H100": 1.0, "H200": 1.0, "B200": 1.0, "B300": BLACKWELL_ULTRA_GEMM_GAIN}, "gemm_max")}
+#: the fitted parameters (name -> (the function from a value of it to {GPU family: that family's value of the
+#: field}, Efficiency field)): the only values set from step-time data; ``loso`` refits them without each source
+#: in turn. The function is the one the shipped priors are built with (efficiency.in_step_gemm_max: H100 / H200 /
+#: B200, B300 by Blackwell Ultra's measured GEMM gain, and every GPU priced from its matmul ceiling, MI300X ...
+#: Gaudi 3), so a trial value reaches every prior the shipped value reaches.
+FITTED = {"H100_IN_STEP_GEMM": (in_step_gemm_max, "gemm_max")}
 FIT_GRID = {"H100_IN_STEP_GEMM": tuple(np.round(np.arange(0.50, 0.781, 0.02), 2))}
 _OVERRIDE: dict = {}  # parameter -> value while ``loso`` refits
+
+
+@cache
+def trial_values(name: str, value: float) -> dict:
+    """{GPU family: field value} of fitted parameter ``name`` at ``value`` (``FITTED``; read once per trial)."""
+    return FITTED[name][0](value)
 
 
 def _eff(gpu):
     eff = efficiency_for(gpu)
     for name, v in _OVERRIDE.items():
-        fams, fld = FITTED[name]
+        fams, fld = trial_values(name, v), FITTED[name][1]
         fam = gpu_family(gpu.name)
         if fam in fams:
-            eff = eff.with_(**{fld: v * fams[fam]})
+            eff = eff.with_(**{fld: fams[fam]})
     return eff
 
 

@@ -21,6 +21,7 @@ quantization", "tile quantization") and measured by the calibration GEMM grid.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -162,16 +163,18 @@ class Efficiency:
 # Within that tie the lower value is kept: it predicts slower steps, the conservative side for a budget
 # (at 0.62 dgxc 4.5 -> 2.5% and mbridge_all 13.9 -> 13.1% median, nemo2407 5.0 -> 6.9% and nemo2407_ft
 # 7.9 -> 10.0%). LOSO refits 0.58-0.62. The same for every row and every model; a calibration profile
-# replaces it.
+# replaces it. Every family whose gemm_max derives from it (B300, the matmul-ceiling-priced GPUs) takes it
+# through ``IN_STEP_GEMM_OF`` below, which the LOSO refit evaluates at its trial values too.
 H100_IN_STEP_GEMM = 0.60
 PRIORS = {
     "A100": Efficiency(gemm_max=0.83, sm_count=108, attn_fwd=0.60, attn_bwd=0.45, hbm=0.85,
                        intra_bw=0.77, launch_s=20e-6, sources={"*": "prior: A100 public measurements"}),
-    "H100": Efficiency(gemm_max=H100_IN_STEP_GEMM, sm_count=132, attn_fwd=0.55, attn_bwd=0.40, hbm=0.85,
+    # H100 / H200 / B200 gemm_max: the fitted value, set with every family derived from it (``IN_STEP_GEMM_OF``)
+    "H100": Efficiency(sm_count=132, attn_fwd=0.55, attn_bwd=0.40, hbm=0.85,
                        intra_bw=0.80, sources={"*": "prior: H100 (gemm_max from in-step measurements)"}),
-    "H200": Efficiency(gemm_max=H100_IN_STEP_GEMM, sm_count=132, attn_fwd=0.55, attn_bwd=0.40, hbm=0.85,
+    "H200": Efficiency(sm_count=132, attn_fwd=0.55, attn_bwd=0.40, hbm=0.85,
                        intra_bw=0.80, sources={"*": "prior: H200 ~ H100 compute"}),
-    "B200": Efficiency(gemm_max=H100_IN_STEP_GEMM, sm_count=148, attn_fwd=0.50, attn_bwd=0.38, hbm=0.80,
+    "B200": Efficiency(sm_count=148, attn_fwd=0.50, attn_bwd=0.38, hbm=0.80,
                        intra_bw=0.80, sources={"*": "prior: B200 assumed ~ H100 fractions"}),
     "generic": Efficiency(gemm_max=0.70, sm_count=80, attn_fwd=0.45, attn_bwd=0.35, hbm=0.75,
                           sources={"*": "prior: generic GPU fractions"}),
@@ -191,8 +194,8 @@ PRIORS = {
 #: taken). Measured on the NVL72 parts; the HGX B300 (1100 W) takes it too: its datasheet stands to
 #: the HGX B200's as GB300's to GB200's (2250 vs 2250 dense BF16) and no HGX pair was found measured.
 BLACKWELL_ULTRA_GEMM_GAIN = 3308.5 / 2906.9
-PRIORS["B300"] = PRIORS["B200"].with_(
-    gemm_max=H100_IN_STEP_GEMM * BLACKWELL_ULTRA_GEMM_GAIN, sm_count=160,
+PRIORS["B300"] = PRIORS["B200"].with_(  # gemm_max: B200's x the gain (``IN_STEP_GEMM_OF``)
+    sm_count=160,
     sources={"*": "prior: B200 fractions; GEMM x1.138 (cuBLASLt FP8, GB300 vs GB200, Azure), 160 SMs"})
 
 
@@ -263,15 +266,28 @@ def fp8_rel(fam: str) -> float:
     return own / ref
 
 
+def mamf_fractions(fam: str) -> tuple[float, float]:
+    """(a family's measured BF16 matmul ceiling, H100's), each as a fraction of its own catalog BF16 peak
+    (``MAMF_BF16_TFLOPS`` of ``MAMF_CATALOG_GPU``): MI300X 0.511 vs H100's 0.803."""
+    return (MAMF_BF16_TFLOPS[fam] / _peak_tflops(MAMF_CATALOG_GPU[fam]),
+            MAMF_BF16_TFLOPS["H100"] / _peak_tflops(MAMF_CATALOG_GPU["H100"]))
+
+
+def mamf_gemm_max(fam: str, in_step: float = H100_IN_STEP_GEMM) -> float:
+    """``gemm_max`` of a GPU whose matmul ceiling is measured but whose training steps are not: H100's in-step
+    fraction ``in_step`` x (MAMF / peak) / (H100 MAMF / H100 peak) (``mamf_fractions``), to 4 places."""
+    frac, h100 = mamf_fractions(fam)
+    return round(in_step * frac / h100, 4)
+
+
 def mamf_prior(fam: str) -> Efficiency:
-    """The generic prior with the GEMM fraction of a GPU whose matmul ceiling is measured but whose training
-    steps are not: ``H100_IN_STEP_GEMM x (MAMF / peak) / (H100 MAMF / H100 peak)`` (``MAMF_BF16_TFLOPS``), and its
-    ``fp8_rel`` where its FP8 and BF16 ceilings are measured together."""
-    frac = MAMF_BF16_TFLOPS[fam] / _peak_tflops(MAMF_CATALOG_GPU[fam])
-    h100 = MAMF_BF16_TFLOPS["H100"] / _peak_tflops(MAMF_CATALOG_GPU["H100"])
+    """The generic prior with the SM count and ``fp8_rel`` of a GPU whose matmul ceiling is measured but whose
+    training steps are not (``fp8_rel`` where its FP8 and BF16 ceilings are measured together); its GEMM fraction,
+    ``mamf_gemm_max``, is set with every family derived from the fitted value (``IN_STEP_GEMM_OF``)."""
+    frac, h100 = mamf_fractions(fam)
     rel = fp8_rel(fam)
     return PRIORS["generic"].with_(
-        gemm_max=round(H100_IN_STEP_GEMM * frac / h100, 4), fp8_rel=round(rel, 4),
+        fp8_rel=round(rel, 4),
         sm_count=MAMF_SM_COUNT.get(fam, PRIORS["generic"].sm_count),
         sources={"*": f"prior: generic fractions; GEMM = H100's in-step {H100_IN_STEP_GEMM} x measured matmul ceiling "
                       f"{frac:.3f} / H100's {h100:.3f} (ml-engineering MAMF table: {MAMF_BF16_TFLOPS[fam]:g} TFLOP/s)"
@@ -316,7 +332,9 @@ _MI300X = builtin_gpu("MI300X-192GB")
 CDNA3_MEASURED = dict(attn_fwd=CDNA3_ATTN_HD128[0], attn_bwd=CDNA3_ATTN_HD128[1],
                       hbm=4.11e12 / _MI300X.hbm_bw, intra_bw=316.8e9 / _MI300X.intra_node_bw)
 
-for _fam in ("MI300X", "MI325X", "MI355X", "GAUDI2", "GAUDI3"):
+#: the families priced by ``mamf_prior``: every measured ceiling's but H100's, the reference (MI350X takes MI355X's below)
+MAMF_FAMILIES = tuple(f for f in MAMF_BF16_TFLOPS if f != "H100")
+for _fam in MAMF_FAMILIES:
     PRIORS[_fam] = mamf_prior(_fam)
 for _fam in ("MI300X", "MI325X"):
     PRIORS[_fam] = PRIORS[_fam].with_(**CDNA3_MEASURED, sources={"*": PRIORS[_fam].sources["*"] + "; flash attention "
@@ -325,6 +343,30 @@ for _fam in ("MI300X", "MI325X"):
                                       + ("" if _fam == "MI300X" else ", MI300X's taken for its same die (its own 6.0 TB/s "
                                                                      "HBM3E fraction not measured)")})
 PRIORS["MI350X"] = PRIORS["MI355X"].with_(sources={"*": PRIORS["MI355X"].sources["*"] + " (MI355X's: same CDNA 4 die)"})
+
+#: family -> its ``gemm_max`` as a function of the fitted in-step fraction (``H100_IN_STEP_GEMM``): every prior
+#: derived from the fitted value, the one place it reaches them. H100 / H200 / B200 take it as is; B300 B200's x
+#: ``BLACKWELL_ULTRA_GEMM_GAIN``; the GPUs with a measured matmul ceiling but no measured steps H100's x their
+#: ceiling ratio (``mamf_gemm_max``), MI350X MI355X's (same CDNA 4 die). Export SKUs (``FAMILY_OF``: H800, A800)
+#: take their die's family through ``gpu_family``. V100 and A100 are not here: their ``gemm_max`` is measured
+#: (cuBLAS microbenchmarks), not derived. benchmarks/validate.py ``loso`` refits the value through this table, so a
+#: trial value moves every family it moves in the shipped priors.
+IN_STEP_GEMM_OF = {
+    "H100": lambda v: v, "H200": lambda v: v, "B200": lambda v: v,
+    "B300": lambda v: v * BLACKWELL_ULTRA_GEMM_GAIN,
+    **{f: partial(mamf_gemm_max, f) for f in MAMF_FAMILIES},
+    "MI350X": partial(mamf_gemm_max, "MI355X"),
+}
+
+
+def in_step_gemm_max(in_step: float = H100_IN_STEP_GEMM) -> dict[str, float]:
+    """Family -> ``gemm_max`` at the in-step fraction ``in_step`` (``IN_STEP_GEMM_OF``): the shipped priors' at the
+    default, a refit's at a trial value."""
+    return {fam: derive(in_step) for fam, derive in IN_STEP_GEMM_OF.items()}
+
+
+for _fam, _gemm in in_step_gemm_max().items():
+    PRIORS[_fam] = PRIORS[_fam].with_(gemm_max=_gemm)
 
 #: V100 (SXM2, Volta: 80 SMs, 125 dense fp16 tensor TFLOP/s, 15.7 fp32, 900 GB/s HBM2; catalog), its
 #: fractions from public V100 microbenchmarks (benchmarks/data/parts/gemm_efficiency.csv,
