@@ -17,6 +17,7 @@ from pydantic_core import PydanticUndefined
 from planner.errors import InputError
 from planner.spec import schema as S
 from planner.spec.load import load_job_dict
+from planner.workloads.tabular import TabularSpec
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -77,13 +78,16 @@ def _fields(model=S.JobSpec, section=""):
         yield section, name, _default(f), _choices(f.annotation)
 
 
-CASES = list(_fields())
+#: the job schema's fields, and the ``tabular`` section's, which ``JobSpec`` takes as a dict and
+#: ``planner.workloads.tabular`` validates (its fields were in no table until gbdt46b)
+CASES = list(_fields()) + list(_fields(TabularSpec, "tabular"))
 
 
 def test_the_walk_sees_every_section():
     assert {s for s, *_ in CASES} >= {"", "model", "model.moe", "model.mla", "model.mamba", "training",
                                       "training.framework", "training.lora", "parallel", "cluster", "data",
-                                      "evaluation", "checkpoint", "constraints", "serving", "onprem"}
+                                      "evaluation", "checkpoint", "constraints", "serving", "onprem",
+                                      "tabular", "tabular.early_stopping", "tabular.measured_rows_per_s"}
     assert len(CASES) > 190
 
 

@@ -13,6 +13,7 @@ node and (node, feature) beside the row work, and the quantile sketch's copy of 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -81,7 +82,8 @@ def gpu_sketch_s(rows, features, host_bw):
 # Read in dmlc/xgboost's source and matched against the xgboost 3.2.0 wheel's libxgboost.so (its strings carry
 # ``CalcNumSymbols``'s three log lines "Ellpack is dense." / "Ellpack is relatively dense." / "Ellpack is sparse.",
 # ``DeviceHistogramStorage::Reset(Context const*, int, unsigned long)`` and ``BuildHistogram(..., Span<GradientPairInt64
-# const> gpair, ...)``, the versions below). The job's matrix is taken as dense (no missing values).
+# const> gpair, ...)``, the versions below). The job's share of missing cells (``tabular.missing_share``, default 0:
+# dense) picks the ELLPACK layout (``ellpack_layout``).
 #: bytes ``CompressedBufferWriter::CalculateBufferSize`` adds before the packed symbols (src/common/compressed_iterator.h
 #: ``detail::kPadding``: "so we can read slightly off the beginning of the array"); the total is rounded up to 4 bytes
 #: for ``atomicOr`` on unsigned ints
@@ -112,20 +114,68 @@ def ellpack_symbol_bits(symbols: int) -> int:
     return max(math.ceil(math.log2(symbols)), 1)
 
 
-def gpu_ellpack_bytes(rows: int, features: int, max_bin: int = MAX_BIN) -> int:
-    """Device bytes of XGBoost's quantised GPU matrix (ELLPACK) for a dense ``rows x features`` matrix.
+@dataclass(frozen=True)
+class EllpackLayout:
+    """The layout XGBoost's GPU ``hist`` stores the quantised matrix in (``ellpack_layout``)."""
+    kind: str  #: "dense", "relatively dense" or "sparse": ``CalcNumSymbols``'s log line
+    row_stride: int  #: cells stored a row
+    symbols: int  #: the bin-id alphabet, the null bin included where there is one
 
-    src/data/ellpack_page.cu ``CalcNumSymbols``: with no missing value the page is stored dense (row_stride = the
-    feature count) and each cell holds its feature-local bin id, so the alphabet is the largest per-feature cut count
-    ("No missing, hence no null value, hence no + 1 symbol"): at most ``max_bin``, and no more than the rows (a
-    feature's cuts are at most its distinct values). Measured with xgboost 3.2.0 (``QuantileDMatrix.get_quantile_cut``,
-    less the min value the C API prepends per feature): 256 cuts a feature at max_bin 256, 64 at 64, 100 at 100 rows.
-    A matrix with missing values stores one more symbol (the null bin: 257 at max_bin 256, 9 bits); a sparse one
-    (rows shorter than the feature count) global bin ids over every feature. ``InitCompressedData`` allocates
-    ``CompressedBufferWriter::CalculateBufferSize(row_stride x rows, symbols)``: the packed bits, rounded up to bytes,
-    plus ``ELLPACK_PADDING_BYTES``, rounded up to 4 bytes."""
-    bits = ellpack_symbol_bits(min(max_bin, rows))
-    packed = -(-bits * rows * features // 8)
+    @property
+    def bits(self) -> int:
+        return ellpack_symbol_bits(self.symbols)
+
+
+def densest_row_cells(rows: int, features: int, missing_share: float) -> int:
+    """Present cells in the densest of ``rows`` rows when each of ``features`` cells is missing independently with
+    probability ``missing_share``: a row's count is Binomial(features, 1 - missing_share) with upper tail S(k), and
+    the rows' maximum is at least k with probability 1 - (1 - S(k))^rows; this is its median, the largest k where
+    that reaches 1/2. S(k) is summed down from k = features in logs (the pmf ratio p(k-1)/p(k) = k/(features-k+1) x
+    share/(1-share)), so 0.99^1e6 does not underflow. At least 1: a matrix with data has a non-empty row."""
+    if missing_share <= 0.0:
+        return features
+    k = np.arange(features, 0, -1, dtype=np.float64)  # features .. 1
+    log_ratio = np.log(k) - np.log(features - k + 1) + math.log(missing_share) - math.log1p(-missing_share)
+    log_pmf = features * math.log1p(-missing_share) + np.concatenate(([0.0], np.cumsum(log_ratio)))  # k = F .. 0
+    log_tail = np.minimum(np.logaddexp.accumulate(log_pmf), 0.0)  # log S(k), k = F .. 0
+    with np.errstate(divide="ignore"):
+        reached = rows * np.log1p(-np.exp(log_tail)) <= -math.log(2.0)
+    return max(features - int(np.argmax(reached)), 1)
+
+
+def ellpack_layout(rows: int, features: int, max_bin: int = MAX_BIN, missing_share: float = 0.0) -> EllpackLayout:
+    """The ELLPACK layout XGBoost 3.2 picks (dmlc/xgboost src/data/ellpack_page.cu ``CalcNumSymbols``, read with its
+    three log lines, which the 3.2.0 wheel's libxgboost.so carries):
+
+    - "Ellpack is dense." (``is_dense``: no missing cell, ``DMatrix::IsDense``): a row stores every feature, each
+      cell its feature-local bin id; the alphabet is the largest per-feature cut count ("No missing, hence no null
+      value, hence no + 1 symbol"): at most ``max_bin``, and no more than the rows (a feature's cuts are at most its
+      distinct values). Measured with xgboost 3.2.0 (``QuantileDMatrix.get_quantile_cut``, less the min value the C
+      API prepends per feature): 256 cuts a feature at max_bin 256, 64 at 64, 100 at 100 rows.
+    - "Ellpack is relatively dense." (a missing cell, but the densest row, ``row_stride``, holds every feature):
+      stored as dense, feature-local ids plus the null bin: ``n_symbols_dense + 1`` (257 at max_bin 256: 9 bits).
+    - "Ellpack is sparse." (no row is complete): rows of ``row_stride`` cells, the densest row's present count
+      (``GetRowStride``; shorter rows padded with the null bin), each cell its global bin id: ``TotalBins() + 1``
+      symbols (50 features x 256 bins + 1 = 12,801: 14 bits).
+
+    The densest row is ``densest_row_cells`` (cells missing independently at ``missing_share``); any share above 0
+    is taken as some cell missing."""
+    cuts = min(max_bin, rows)
+    if missing_share <= 0.0:
+        return EllpackLayout("dense", features, cuts)
+    stride = densest_row_cells(rows, features, missing_share)
+    if stride == features:
+        return EllpackLayout("relatively dense", features, cuts + 1)
+    return EllpackLayout("sparse", stride, features * cuts + 1)
+
+
+def gpu_ellpack_bytes(rows: int, features: int, max_bin: int = MAX_BIN, missing_share: float = 0.0) -> int:
+    """Device bytes of XGBoost's quantised GPU matrix (ELLPACK) in the layout ``ellpack_layout`` picks.
+    ``InitCompressedData`` allocates ``CompressedBufferWriter::CalculateBufferSize(row_stride x rows, symbols)``
+    (src/common/compressed_iterator.h): ``detail::SymbolBits`` bits a cell, rounded up to bytes, plus
+    ``ELLPACK_PADDING_BYTES``, rounded up to 4 bytes."""
+    layout = ellpack_layout(rows, features, max_bin, missing_share)
+    packed = -(-layout.bits * rows * layout.row_stride // 8)
     return max(-(-(packed + ELLPACK_PADDING_BYTES) // 4) * 4, ELLPACK_PADDING_BYTES + 1)
 
 
@@ -155,8 +205,8 @@ def gpu_histogram_cache_bytes(rows: int, features: int, depth: int, max_bin: int
     return max(size * hist_bytes, GPU_HIST_RESERVE_BYTES) + overflow * hist_bytes
 
 
-def gpu_memory_bytes(rows: int, features: int, depth: int, max_bin: int = MAX_BIN) -> int:
+def gpu_memory_bytes(rows: int, features: int, depth: int, max_bin: int = MAX_BIN, missing_share: float = 0.0) -> int:
     """Device bytes an XGBoost ``hist`` run holds on one GPU: the quantised matrix, the per-row gradient and
     partition buffers and the histogram cache (the three functions and constant above, each with its source)."""
-    return (gpu_ellpack_bytes(rows, features, max_bin) + rows * GPU_BYTES_PER_ROW
+    return (gpu_ellpack_bytes(rows, features, max_bin, missing_share) + rows * GPU_BYTES_PER_ROW
             + gpu_histogram_cache_bytes(rows, features, depth, max_bin))

@@ -38,7 +38,9 @@ second at the job's features and depth.
 **Memory**: the raw float32 matrix (4 B per cell) plus the quantised matrix (1 B per cell at
 max_bin <= 256) and gradient pairs (8 B per row) in host RAM; on GPU what XGBoost 3.2 allocates on the device
 (``planner.model.gbdt.gpu_memory_bytes``): the ELLPACK matrix at ceil(log2(bins)) bits a cell (8 at max_bin 256, 6 at
-64), 32 B a row of gradients and row partition, and the node-histogram cache (16 B a bin per node).
+64; with ``missing_share`` above 0 a null bin, 9 bits, or when no row is complete global bin ids over the densest row's
+cells: ``gbdt.ellpack_layout``), 32 B a row of gradients and row partition, and the node-histogram cache (16 B a bin
+per node).
 
 **Early stopping** (XGBoost ``early_stopping_rounds``): training stops ``patience`` rounds after
 the best validation round, so a run trains ``min(trees, best_iteration + 1 + patience)`` trees
@@ -62,8 +64,8 @@ from planner.hardware.options import select_instances
 from planner.units import fmt_run_time, fmt_usd_cents as _usd
 from planner.spec import validate_section
 from planner.errors import read_json_object
-from planner.model.gbdt import (gpu_memory_bytes, gpu_sketch_s, gpu_tree_fixed_s,  # the cost model, written once
-                                predict_tree_s)
+from planner.model.gbdt import (ellpack_layout, gpu_memory_bytes, gpu_sketch_s,  # the cost model, written once
+                                gpu_tree_fixed_s, predict_tree_s)
 from planner.results import TabularOption, TabularPlan
 from hardware_catalog import load_catalog
 from hardware_catalog.catalog import PCIE_X16_GBPS_PER_DIR
@@ -123,6 +125,9 @@ class TabularSpec(_Strict):
     trees: int = Field(gt=0, le=1_000_000)
     depth: int = Field(6, gt=0, le=32)
     max_bin: int = Field(256, gt=1, le=256)
+    #: the share of the matrix's cells that are missing (NaN), taken as missing independently of each other: it picks
+    #: XGBoost's GPU matrix layout (``gbdt.ellpack_layout``); below 1, as a matrix of only missing cells has no data
+    missing_share: float = Field(0.0, ge=0.0, lt=1.0)
     runs: int = Field(1, gt=0, le=1_000_000)
     early_stopping: Optional[EarlyStopping] = None
     measured_rows_per_s: Optional[MeasuredRates] = None
@@ -250,7 +255,7 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
     trees = expected_trees(spec)
     cells = spec.rows * spec.features
     host_need = cells * (BYTES_RAW + BYTES_BIN) + spec.rows * BYTES_GRAD
-    gpu_need = gpu_memory_bytes(spec.rows, spec.features, spec.depth, spec.max_bin)
+    gpu_need = gpu_memory_bytes(spec.rows, spec.features, spec.depth, spec.max_bin, spec.missing_share)
     rows = []
     by_key = {i.key: i for i in insts}
     cpu = [i for i in insts if not i.is_gpu]
@@ -300,6 +305,7 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
         + (f"billing per second with a {MIN_BILLED_S:.0f} s minimum per run; instance start-up and "
                      "data loading from storage not included",)
         + multi_words
+        + ((gpu_matrix_note(spec),) if gpu else ())
         + ((f"left out: {no_cuda_words}",) if no_cuda and con.instances else ())
         # the $/h column was spot rates (a tenth of on-demand) and nothing said so
         + (("prices: spot rates (constraints.spot), only instances with one; interruptions are not modelled "
@@ -308,6 +314,25 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
         spot=bool(con.spot),
         accuracy=tabular_accuracy(spec, best, trees, prof if cpu else None),
     )
+
+
+#: what each ELLPACK layout stores, said in the GPU matrix's assumption line (``gpu_matrix_note``)
+GPU_MATRIX_WORDS = {
+    "dense": "no missing values; give tabular.missing_share if the data has some",
+    "relatively dense": "feature-local bin ids and a null bin: {share}, so some row is complete",
+    "sparse": "global bin ids, {symbols:,} symbols, over {stride:,} of {features:,} features a row, the densest row's: "
+              "{share}",
+}
+
+
+def gpu_matrix_note(spec: TabularSpec) -> str:
+    """The assumption line for the GPU matrix: the ELLPACK layout ``gbdt.ellpack_layout`` picks for the job's
+    ``missing_share`` and its bits a cell, said beside the GPU memory it sets."""
+    lay = ellpack_layout(spec.rows, spec.features, spec.max_bin, spec.missing_share)
+    words = GPU_MATRIX_WORDS[lay.kind].format(
+        share=f"{spec.missing_share:.3g} of cells missing, independently of each other", symbols=lay.symbols,
+        stride=lay.row_stride, features=spec.features)
+    return f"GPU matrix: XGBoost's ELLPACK {lay.kind}, {lay.bits} bits a cell ({words})"
 
 
 #: the CPU profile's 1-thread rate against real xgboost at sizes it was not fitted on, predicted / measured - 1:
