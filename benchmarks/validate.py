@@ -4081,6 +4081,15 @@ def tie_ceiling(g: pd.DataFrame) -> float:
     return spearman(best, g["measured_s"])
 
 
+def error_stats(err) -> dict:
+    """The error columns every table of a benchmark prints, over relative errors ``err`` (predicted / measured - 1):
+    median and 90th-percentile absolute error and the mean signed error (the issue's targets: median <= 10%, p90 <=
+    25%). One definition for validate.py's, validate_memory.py's and validate_offload.py's tables."""
+    a = np.abs(np.asarray(err, dtype=float))
+    return dict(median_abs_err=float(np.median(a)), p90_abs_err=float(np.quantile(a, 0.9)),
+                mean_signed_err=float(np.mean(err)))
+
+
 def error_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per source: rows, median / p90 absolute and mean signed error of the step time, and the mean Spearman of
     predicted against measured step time within each model (groups of >= 3 rows) -- over all rows, the most any
@@ -4095,8 +4104,7 @@ def error_table(df: pd.DataFrame) -> pd.DataFrame:
         cfg = [spearman(c["predicted_s"], c["measured_s"]) for c in map(distinct_configs, (x for _, x in g.groupby("model")))]
         cfg = [r for r in cfg if r == r]
         ceil = [c for c in (tie_ceiling(x) for _, x in g.groupby("model")) if c == c]
-        out.append(dict(source=src, rows=len(g), median_abs_err=np.median(np.abs(g["err"])),
-                        p90_abs_err=np.quantile(np.abs(g["err"]), 0.9), mean_signed_err=g["err"].mean(),
+        out.append(dict(source=src, rows=len(g), **error_stats(g["err"]),
                         spearman_within_model=np.mean(rhos) if rhos else np.nan, models_ranked=len(rhos),
                         spearman_tie_ceiling=np.mean(ceil) if ceil else np.nan,
                         spearman_distinct_configs=np.mean(cfg) if cfg else np.nan, models_ranked_distinct=len(cfg)))

@@ -68,7 +68,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.validate import gpt_model, pr2_case, pr2_options, report, row_stack  # noqa: E402
+from benchmarks.validate import error_stats, gpt_model, pr2_case, pr2_options, report, row_stack  # noqa: E402
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.model import stacks  # noqa: E402
@@ -199,13 +199,8 @@ def rows(path=None) -> pd.DataFrame:
 
 def error_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per source: rows, median and p90 absolute error, mean signed error, and the metric compared."""
-    out = []
-    for src, g in df.groupby("source", sort=False):
-        a = np.abs(g["err"])
-        out.append(dict(source=src, rows=len(g), metric="/".join(sorted(set(g["metric"]))),
-                        median_abs_err=float(np.median(a)), p90_abs_err=float(np.quantile(a, 0.9)),
-                        mean_signed_err=float(g["err"].mean())))
-    return pd.DataFrame(out)
+    return pd.DataFrame([dict(source=src, rows=len(g), metric="/".join(sorted(set(g["metric"]))), **error_stats(g["err"]))
+                         for src, g in df.groupby("source", sort=False)])
 
 
 def main(argv=None):

@@ -34,6 +34,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.parts_data import load  # noqa: E402
+from benchmarks.validate import error_stats  # noqa: E402
 
 #: the group each offload.csv row is summarised under (by its ``stack`` and ``offloaded``)
 GROUPS = {("deepspeed", "optimizer"): "optimizer offload: DeepSpeed ZeRO-Offload (V100)",
@@ -134,12 +135,8 @@ def rows(with_validation: bool = True) -> pd.DataFrame:
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per group: rows, median and p90 absolute error, mean signed error."""
-    out = []
-    for group, g in df.groupby("group", sort=False):
-        a = np.abs(g["err"])
-        out.append(dict(group=group, rows=len(g), median_abs_err=float(np.median(a)),
-                        p90_abs_err=float(np.quantile(a, 0.9)), mean_signed_err=float(g["err"].mean())))
-    return pd.DataFrame(out)
+    return pd.DataFrame([dict(group=group, rows=len(g), **error_stats(g["err"]))
+                         for group, g in df.groupby("group", sort=False)])
 
 
 def main(argv=None):
