@@ -12,7 +12,8 @@ from planner.model.serving_efficiency import ENGINES
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
-from planner.workloads.serving import ServeTarget, _sim_config, latency_vs_qps, llm_option, plan_serving
+from planner.workloads.serving_screen import ServeTarget, llm_option
+from planner.workloads.serving import _sim_config, latency_vs_qps, plan_serving
 from planner.workloads.serving_iteration import IterationModel, _llm_iteration
 from planner.workloads.serving_memory import (WEIGHT_BYTES, kv_bytes_per_token, quantised_params,
                                               quantised_weight_bytes, weight_bytes)
@@ -423,7 +424,7 @@ def test_engine_parameters_enter_the_one_iteration_function():
     c128 = im0.parts(prefill_tokens=128)["compute"]
     assert c65 == pytest.approx(c128) and im0.parts(prefill_tokens=64)["compute"] < c65
     # the engine named in the job is the one the simulation's replica uses
-    from planner.workloads.serving import replica_spec
+    from planner.workloads.serving_screen import replica_spec
     job = _job({"p99_latency_ms": 200, "engine": "tensorrt-llm"}, model="llama3.1-8b")
     spec = replica_spec(job.model, job.serving, hw, 1)
     assert spec.iteration.host_s == ENGINES["tensorrt-llm"].host_s
