@@ -315,7 +315,7 @@ def test_a_batch_1_fleet_waits_as_jsq_and_other_fleets_as_before(monkeypatch):
     is under the 1 s target with JSQ's probability of waiting (489 ms; the simulated fleet 573-722 ms over 20,000
     requests, seeds 0 / 1) where Erlang C's read 1,083 ms, and 9 replicas stay over (1,914 ms; simulated 1,762-1,942).
     One replica and batches over 1 never call it (serve35: a replica's occupancy chain does not over-state P(wait))."""
-    import planner.workloads.serving_screen as ws
+    import planner.workloads.serving_screen as screen
     from planner.workloads.serving_screen import screen_concurrency
     from planner.workloads.serving_queue import TTFT_QUANTILE
     job = load_job_dict({"model": {"preset": "llama3-8b"},
@@ -330,7 +330,7 @@ def test_a_batch_1_fleet_waits_as_jsq_and_other_fleets_as_before(monkeypatch):
         return float(llm_ttft(im, s, L, batch, rate=2.0 / R, q=TTFT_QUANTILE, replicas=R))
 
     assert 0.3 < p99(10) < 0.8 and 1.5 < p99(9) < 2.5
-    monkeypatch.setattr(ws, "jsq_wait_probability", lambda *a: pytest.fail("called off a batch-1 fleet"))
+    monkeypatch.setattr(screen, "jsq_wait_probability", lambda *a: pytest.fail("called off a batch-1 fleet"))
     p99(1)
     p99(3, batch=4)
 
@@ -338,8 +338,8 @@ def test_a_batch_1_fleet_waits_as_jsq_and_other_fleets_as_before(monkeypatch):
 def test_an_option_no_replica_count_brings_under_its_ttft_target_is_refused(monkeypatch):
     """``queue_replicas`` looks up to ``QUEUE_REPLICA_FACTOR`` x the throughput's count; an option whose queued TTFT
     meets the target at none of them is counted under "do not meet", with why, never listed with a TTFT over it."""
-    import planner.workloads.serving_screen as ws
-    monkeypatch.setattr(ws, "QUEUE_REPLICA_FACTOR", 1)
+    import planner.workloads.serving_screen as screen
+    monkeypatch.setattr(screen, "QUEUE_REPLICA_FACTOR", 1)
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800,
                                      "output_tokens": 200, "max_batch": 256},
