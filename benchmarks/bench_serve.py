@@ -22,7 +22,8 @@ from planner.hardware.options import option_from_cluster  # noqa: E402
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ServingSimConfig,  # noqa: E402
                                       make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job, load_job_dict  # noqa: E402
-from planner.workloads.serving import plan_serving, replica_spec  # noqa: E402
+from planner.workloads.serving import plan_serving  # noqa: E402
+from planner.workloads.serving_screen import replica_spec  # noqa: E402
 
 
 def run(label, arrivals, replicas):

@@ -30,8 +30,9 @@ from dataclasses import replace
 from hardware_catalog import load_catalog
 from planner.simulate.serving import ArrivalSpec
 from planner.spec import load_job_dict
-from planner.workloads.serving import (ServeTarget, _options, _sim_config, burst_parts, burst_quantile, burst_ttft,
-                                       llm_option, llm_ttft, screen_concurrency)
+from planner.workloads.serving_screen import (ServeTarget, burst_parts, burst_quantile, burst_ttft, llm_option,
+                                              llm_ttft, screen_concurrency)
+from planner.workloads.serving import _options, _sim_config
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_queue import TPOT_QUANTILE, TTFT_QUANTILE, screen_tpot

@@ -29,7 +29,8 @@ import numpy as np
 from hardware_catalog import load_catalog
 from planner.simulate.serving import ArrivalSpec, simulate_serving
 from planner.spec import load_job_dict
-from planner.workloads.serving import ServeTarget, _capacity, _options, _sim_config, capacity_backlog, llm_option
+from planner.workloads.serving_screen import ServeTarget, llm_option
+from planner.workloads.serving import _capacity, _options, _sim_config, capacity_backlog
 from planner.workloads.serving_iteration import lumped_iteration, option_iteration, steady_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, draw_workload, settings_for

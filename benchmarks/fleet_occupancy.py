@@ -21,7 +21,8 @@ import numpy as np
 from sim_admissions import simulate_with_admissions
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
-from planner.workloads.serving import ServeTarget, _options, _sim_config, screen_concurrency, slot_service
+from planner.workloads.serving_screen import ServeTarget, screen_concurrency, slot_service
+from planner.workloads.serving import _options, _sim_config
 from planner.workloads.serving_iteration import lumped_parts, option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_queue import TPOT_OPEN_RHO_MAX, occupancy_distribution, tpot_quantile

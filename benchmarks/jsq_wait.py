@@ -29,7 +29,8 @@ import numpy as np
 from sim_admissions import simulate_with_admissions
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
-from planner.workloads.serving import ServeTarget, _options, _sim_config, llm_ttft, screen_concurrency, slot_service
+from planner.workloads.serving_screen import ServeTarget, llm_ttft, screen_concurrency, slot_service
+from planner.workloads.serving import _options, _sim_config
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_queue import TTFT_QUANTILE, erlang_c, jsq_wait_probability

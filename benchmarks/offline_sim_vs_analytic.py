@@ -1,5 +1,5 @@
 """How the simulated backlog moves an offline job's analytic time (``serving._refine_offline`` against
-``serving.offline_run``): each shipped serving example is planned as an offline job (``serving.mode: batch`` and
+``serving_screen.offline_run``): each shipped serving example is planned as an offline job (``serving.mode: batch`` and
 ``serving.requests``; the batch example as it ships) with every option the analytic screen lists simulated, and the
 ratio simulated / analytic $ per million requests (the fleet's time at the same replicas and price) printed per option
 with its extremes, the spread ``serving_budget.OFFLINE_ANALYTIC_TO_SIMULATED`` states for an offline option the

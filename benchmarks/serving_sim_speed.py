@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 from planner.simulate.serving import ArrivalSpec, Workload, simulate_serving  # noqa: E402
 from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
 from planner.workloads import serving as ws  # noqa: E402
+from planner.workloads.serving_screen import ServeTarget  # noqa: E402
 from planner.workloads.serving_memory import served_model  # noqa: E402
 from planner.workloads.serving_settings import draw_workload, settings_for  # noqa: E402
 
@@ -60,7 +61,7 @@ def one(label: str, seconds: float, replicas: int = 28, tokens: float | None = N
     if tokens:  # the first requests that hold about this many prompt + output tokens
         n = int(np.searchsorted(np.cumsum(wl.prompt + wl.output), tokens)) + 1
         wl = Workload(wl.arrival_s[:n], wl.prompt[:n], wl.output[:n])
-    cfg = ws._sim_config(m, s, hw, 2, 64, 512, replicas, ws.ServeTarget(0.05, 1.0, 40.0), sim, min(30.0, wl.span_s / 6))
+    cfg = ws._sim_config(m, s, hw, 2, 64, 512, replicas, ServeTarget(0.05, 1.0, 40.0), sim, min(30.0, wl.span_s / 6))
     t0 = time.perf_counter()
     res = simulate_serving(cfg, wl)
     wall = time.perf_counter() - t0

@@ -1,5 +1,5 @@
 """The slot queue at a binding token budget (srvq45): for QA 70's chat job and tests/test_serve43b.py's RAG job at
-budget 512, where the room beside the batch's decodes cannot hold its prompt intake (``serving.budget_batch`` < the
+budget 512, where the room beside the batch's decodes cannot hold its prompt intake (``serving_screen.budget_batch`` < the
 batch), the slot queue's full-occupancy rate (batch / ``slot_service``'s W(batch)) against the throughput
 (``replica_throughput``), and the screen's p99 TTFT (``screen_point``) against the simulated Poisson fleet's at a few
 replica counts (seed 0, ``REQUESTS`` requests, max_num_seqs the row's batch, budget 512). ``--screen-only`` prints
@@ -16,8 +16,8 @@ from dataclasses import replace
 from hardware_catalog import load_catalog
 from planner.simulate.serving import simulate_serving
 from planner.spec import load_job_dict
-from planner.workloads.serving import (ServeTarget, _options, _sim_config, budget_batch, replica_throughput,
-                                       screen_point, slot_service)
+from planner.workloads.serving_screen import ServeTarget, budget_batch, replica_throughput, screen_point, slot_service
+from planner.workloads.serving import _options, _sim_config
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import settings_for, sim_workload

@@ -20,7 +20,8 @@ import numpy as np
 
 from sim_admissions import simulate_with_admissions
 from ttft_grid import MODELS as GRID_MODELS, grid_replica
-from planner.workloads.serving import ServeTarget, _sim_config, llm_ttft, screen_concurrency, slot_service
+from planner.workloads.serving_screen import ServeTarget, llm_ttft, screen_concurrency, slot_service
+from planner.workloads.serving import _sim_config
 from planner.workloads.serving_queue import TTFT_QUANTILE, occupancy_wait
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, sim_workload
 

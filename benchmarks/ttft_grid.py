@@ -17,8 +17,8 @@ from dataclasses import replace
 
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
-from planner.workloads.serving import (ServeTarget, _capacity, _options, _sim_config, llm_option, llm_ttft,
-                                       screen_concurrency)
+from planner.workloads.serving_screen import ServeTarget, llm_option, llm_ttft, screen_concurrency
+from planner.workloads.serving import _capacity, _options, _sim_config
 from planner.workloads.serving_queue import TTFT_QUANTILE
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model

@@ -111,7 +111,7 @@ sys.path.insert(0, str(ROOT))
 from planner.hardware.options import option_from_cluster  # noqa: E402
 from planner.simulate.serving import EngineConfig, ServingSimConfig, Workload, simulate_serving  # noqa: E402
 from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
-from planner.workloads.serving import replica_spec  # noqa: E402
+from planner.workloads.serving_screen import replica_spec  # noqa: E402
 from planner.workloads.serving_iteration import IterationModel  # noqa: E402
 from planner.workloads.serving_memory import served_model  # noqa: E402
 from planner.model.serving_efficiency import ENGINES as EFF, ServingEfficiency  # noqa: E402

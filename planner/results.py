@@ -651,16 +651,16 @@ class ServingOption(Sparse):
     tokens_per_s_per_replica: Optional[float] = None  # LLMs
     requests_per_s_per_replica: Optional[float] = None
     #: an LLM's token budget (vLLM ``max_num_batched_tokens``) the row's throughput, TTFT, TPOT and analytic replicas
-    #: are stated at (serve45): the screen's (``serving.budget_replicas``, the one needing the fewest replicas), the
-    #: simulation's pick where simulated; ``token_budget_by`` says which ("fewest replicas" / "simulated"), None where
-    #: the row is not sized for a QPS (2,048, vLLM V1's online default)
+    #: are stated at (serve45): the screen's (``serving_screen.budget_replicas``, the one needing the fewest replicas),
+    #: the simulation's pick where simulated; ``token_budget_by`` says which ("fewest replicas" / "simulated"), None
+    #: where the row is not sized for a QPS (2,048, vLLM V1's online default)
     token_budget: Optional[int] = None
     token_budget_by: Optional[str] = None
     batch_offline: Optional[int] = None  # the memory-limited batch, no latency target
     requests_per_s_offline: Optional[float] = None
     tokens_per_s_offline: Optional[float] = None  # LLMs
-    #: LLMs: the token budget the offline figures are at, the fastest of ``serving.OFFLINE_TOKEN_BUDGETS`` at
-    #: ``batch_offline`` (``serving.offline_token_budget``; 8,192 always until QA 67)
+    #: LLMs: the token budget the offline figures are at, the fastest of ``serving_screen.OFFLINE_TOKEN_BUDGETS`` at
+    #: ``batch_offline`` (``serving_screen.offline_token_budget``; 8,192 always until QA 67)
     token_budget_offline: Optional[int] = None
     #: a real-time LLM job with a QPS: the fewest replicas whose queued TTFT meets the target (``queue_replicas``),
     #: the analytic size before the ``min_gpus`` floor: not in the JSON (``replicas`` / ``analytic_replicas`` are)

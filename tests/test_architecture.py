@@ -143,6 +143,41 @@ def test_the_registry_and_its_kernels_tables_are_two_modules():
     assert through == [], through
 
 
+#: what split46c moved from planner/workloads/serving.py into serving_screen.py: one option's analytic size before any
+#: simulation (its batch, token budget, throughput, replicas and the p99 TTFT / TPOT at its load) with its tables
+SERVING_SCREEN = ("ServeTarget", "burst_parts", "overload_tail", "overloaded_replicas", "burst_ttft", "burst_quantile",
+                  "screen_point", "llm_ttft", "time_in_service", "slot_service", "budget_batch", "budget_decodes",
+                  "OFFLINE_TOKEN_BUDGET", "OFFLINE_TOKEN_BUDGETS", "offline_token_budget", "OfflineRun", "offline_run",
+                  "kv_free_bytes", "replica_spec", "llm_option", "BUDGET_BY_SCREEN", "BUDGET_BY_SIMULATION",
+                  "BudgetSize", "budget_replicas", "replica_throughput", "_throughput_at", "batch_allows",
+                  "QUEUE_REPLICA_FACTOR", "queue_replicas", "TPOT_SCAN", "least_meeting", "AHEAD_LEVELS",
+                  "_bisection_points", "CONCURRENCY_ITERATIONS", "screen_concurrency", "screen_concurrency_many",
+                  "generic_option")
+
+
+def test_the_serving_plan_and_its_analytic_screen_are_two_modules():
+    """planner/workloads/serving.py held the plan (options, limits, the simulations' refinement, the ranking) and the
+    analytic screen of one option in 3,158 lines until split46c: the screen lives in serving_screen.py only (serving.py
+    defines none of it, so the split cannot fold back, and no module imports it through serving, where a monkeypatch
+    would miss the screen's own calls), and serving_screen imports nothing from serving or serving_budget (the
+    import-linter layers contract says the same)."""
+    workloads = ROOT / "planner" / "workloads"
+    screen, plan = _top_level_names(workloads / "serving_screen.py"), _top_level_names(workloads / "serving.py")
+    assert set(SERVING_SCREEN) <= screen
+    assert {"plan_serving", "ServingLimits", "_refine_realtime", "_refine_offline", "rank_key", "_at_budget"} <= plan
+    assert screen & plan == set(), sorted(screen & plan)
+    tree = ast.parse((workloads / "serving_screen.py").read_text())
+    above = {"planner.workloads.serving", "planner.workloads.serving_budget"}
+    assert not any(isinstance(n, ast.ImportFrom) and n.module in above for n in ast.walk(tree))
+    through = []
+    code = [*ROOT.glob("planner/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("tests/*.py"), ROOT / "app.py"]
+    for path in code:
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.ImportFrom) and n.module == "planner.workloads.serving":
+                through += [f"{path.relative_to(ROOT)}: {a.name}" for a in n.names if a.name in screen]
+    assert through == [], through
+
+
 def _function_lines(path: Path) -> dict:
     tree = ast.parse(path.read_text())
     return {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}

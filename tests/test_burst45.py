@@ -20,7 +20,7 @@ from test_serve45 import _job_option
 
 def _state(job: int, shape_i: int, r: int):
     """(iteration model, spec, calm rate, burst rate a replica, batch, (burst, calm) sojourns) of a benchmark row."""
-    from planner.workloads.serving import ServeTarget, llm_option
+    from planner.workloads.serving_screen import ServeTarget, llm_option
     b = _bench()
     _, jd, inst, tp, _ = b.JOBS[job]
     _, m, s, hw, im = _job_option(jd, inst)

@@ -93,7 +93,7 @@ SERVE = {"model": {"preset": "llama3-70b"},
 
 def test_offline_serves_at_least_the_real_time_rate():
     """Each option's offline row (its batch limit, no target) serves at least its real-time row's requests/s: it runs
-    at the fastest budget (``serving.offline_token_budget``), which for the TP8 row is the real-time row's 512."""
+    at the fastest budget (``serving_screen.offline_token_budget``), which for the TP8 row is the real-time row's 512."""
     from planner.workloads.serving import plan_serving
 
     rows = [r for r in plan_serving(load_job_dict(SERVE), simulate=False)["options"] if r["meets_latency"]]

@@ -37,7 +37,8 @@ def _option():
     """The chat job's g6e.xlarge TP1 option: (p99 TTFT of r replicas under ``spec``'s arrivals, that option)."""
     from hardware_catalog import load_catalog
     from planner.spec import load_job_dict
-    from planner.workloads.serving import ServeTarget, _options, burst_parts, burst_quantile, llm_option
+    from planner.workloads.serving_screen import ServeTarget, burst_parts, burst_quantile, llm_option
+    from planner.workloads.serving import _options
     from planner.workloads.serving_iteration import option_iteration
     from planner.workloads.serving_memory import served_model
     from planner.workloads.serving_queue import TTFT_QUANTILE

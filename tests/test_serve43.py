@@ -13,7 +13,8 @@ from hardware_catalog import load_catalog
 
 from planner.spec import load_job_dict
 from planner.workloads import serving
-from planner.workloads.serving import _options, plan_serving, replica_throughput
+from planner.workloads.serving import _options, plan_serving
+from planner.workloads.serving_screen import replica_throughput
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET

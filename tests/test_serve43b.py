@@ -15,11 +15,13 @@ from dataclasses import replace
 
 import pytest
 
-import planner.workloads.serving as serving
+import planner.workloads.serving_screen as serving_screen
 from planner.interactive import _load
 from planner.results import ServingOption
-from planner.workloads.serving import (ServeTarget, ServingLimits, _cost_floor, _engine_settings, _tie_cannot_beat,
-                                       plan_serving, queue_replicas, rank_key)
+from planner.workloads.serving_screen import ServeTarget, queue_replicas
+from planner.workloads.serving import (ServingLimits, _cost_floor, _engine_settings, _tie_cannot_beat, plan_serving,
+                                       rank_key)
+from planner.workloads.serving_queue import mixture_quantile
 from planner.workloads.serving_settings import SimSettings
 from conftest import engine_events_counted, write_job
 from test_serve45 import RAG, _setup
@@ -128,7 +130,7 @@ def test_the_queue_search_says_which_target_raised_the_count(monkeypatch, ttft_f
     """From r0 = 6: the TTFT's least count over r0 is the TTFT's; a count the TPOT scan went past it to, the TPOT's."""
     m, s, hw, _, im = _setup(RAG, "aws:g6e.xlarge")
     point, _ = _fake_point(ttft_from, misses)
-    monkeypatch.setattr(serving, "screen_point", point)
+    monkeypatch.setattr(serving_screen, "screen_point", point)
     got = queue_replicas(m, s, hw, 1, ServeTarget(1.0, 1.0, 8.0), 15, 6, im, capacity=1.0, budget=512)
     assert (got[0], got[-1]) == want
 
@@ -181,10 +183,10 @@ def test_the_bursty_screen_never_rises_with_a_replica(budget):
     and its Brownian wait once the slots fill) 4,199 / 4,199 / 3,234 / 2,704, 1.26-1.55x, over it."""
     m, s, hw, im, tgt = _bursty_rag()
     b = 15  # the row's batch at 512 (its max_num_seqs)
-    rps = serving.replica_throughput(im, s, b, budget)[1]
-    p99 = [serving.screen_point(m, s, hw, 1, tgt, b, r, rps, im, budget)[2] for r in range(6, 25)]
+    rps = serving_screen.replica_throughput(im, s, b, budget)[1]
+    p99 = [serving_screen.screen_point(m, s, hw, 1, tgt, b, r, rps, im, budget)[2] for r in range(6, 25)]
     assert all(x >= y for x, y in zip(p99, p99[1:])), [round(x * 1e3) for x in p99]
-    top = serving.overloaded_replicas(tgt, rps)
+    top = serving_screen.overloaded_replicas(tgt, rps)
     assert top == (11 if budget == 512 else 17)
     burst = s.qps * max(f for _, f, _ in tgt.bursts)  # 18.3 QPS: 4x the 4.57 between bursts
     assert burst / top / rps >= 1.0 > burst / (top + 1) / rps
@@ -200,11 +202,11 @@ def test_an_overloaded_burst_counts_the_requests_own_first_token():
     an idle fleet's 2,078 at 20). Since serve45 the prompts' spread is in it: the state's p99 is at least the p99 of
     that prefill over the prompt lengths drawn (2,090 ms), where serve43 took the mean prompt's (713 ms)."""
     m, s, hw, im, tgt = _bursty_rag()
-    rps = serving.replica_throughput(im, s, 15, 512)[1]
-    ttft = serving.burst_parts(m, s, hw, 1, tgt, 15, 11, rps, im, 512, tpot=False)[0]
-    own = float(serving.llm_ttft(im, s, 15, 15, budget=512, q=0.99))
+    rps = serving_screen.replica_throughput(im, s, 15, 512)[1]
+    ttft = serving_screen.burst_parts(m, s, hw, 1, tgt, 15, 11, rps, im, 512, tpot=False)[0]
+    own = float(serving_screen.llm_ttft(im, s, 15, 15, budget=512, q=0.99))
     w, tail, end = ttft[0]  # the burst, overloaded at 11
-    assert serving.mixture_quantile(0.99, [(1.0, tail, end)]) >= own and end > own
+    assert mixture_quantile(0.99, [(1.0, tail, end)]) >= own and end > own
 
 
 def test_the_bursty_rag_row_is_sized_at_the_least_count_meeting_its_ttft():
@@ -213,5 +215,5 @@ def test_the_bursty_rag_row_is_sized_at_the_least_count_meeting_its_ttft():
     state at 11 counts its p99 prompt's prefill, 2,090 ms, and the Brownian wait after the fill, which the count of 12
     and 13 is capped at). The simulated hour needs 12 (2,711 ms), 13 with the 10% margin."""
     m, s, hw, im, tgt = _bursty_rag()
-    row = serving.llm_option(m, s, hw, 1, tgt, im)
+    row = serving_screen.llm_option(m, s, hw, 1, tgt, im)
     assert (row.token_budget, row.batch, row.queue_replicas, row.replicas_raised_by) == (512, 15, 14, "ttft")

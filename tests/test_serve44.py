@@ -15,7 +15,8 @@ import pytest
 
 from planner.results import ServingOption
 from planner.simulate.serving import ArrivalSpec
-from planner.workloads.serving import ServeTarget, _at_budget, llm_option, plan_serving, rank_key, replica_throughput
+from planner.workloads.serving_screen import ServeTarget, llm_option, replica_throughput
+from planner.workloads.serving import _at_budget, plan_serving, rank_key
 from test_serve45 import CHAT, RAG, _job_option
 
 

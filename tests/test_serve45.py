@@ -17,9 +17,10 @@ import pytest
 from hardware_catalog import load_catalog
 
 from planner.spec import load_job_dict
-from planner.workloads.serving import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, REALTIME_TOKEN_BUDGETS, ServeTarget,
-                                       _at_budget, _options, llm_option, llm_ttft, plan_serving, replica_throughput,
-                                       queue_replicas, screen_concurrency, screen_point)
+from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, ServeTarget, llm_option, llm_ttft,
+                                              replica_throughput, queue_replicas, screen_concurrency, screen_point)
+from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGETS
+from planner.workloads.serving import _at_budget, _options, plan_serving
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_queue import TTFT_QUANTILE

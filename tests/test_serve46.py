@@ -13,9 +13,10 @@ import math
 
 import pytest
 
-import planner.workloads.serving as serving
-from planner.workloads.serving import (REALTIME_TOKEN_BUDGETS, ServeTarget, batch_allows, llm_option, llm_ttft,
-                                       queue_replicas, screen_point)
+import planner.workloads.serving_screen as serving_screen
+from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGETS
+from planner.workloads.serving_screen import (ServeTarget, batch_allows, llm_option, llm_ttft, queue_replicas,
+                                              screen_point)
 from planner.workloads.serving_iteration import lumped_parts
 from planner.workloads.serving_queue import TTFT_QUANTILE, tpot_quantile
 from test_serve45 import CHAT, RAG, _rps, _setup
@@ -59,18 +60,18 @@ def test_the_search_returns_the_least_count_meeting_both(monkeypatch, ttft_from,
     (10, 14] and said 11 where 9 meets both."""
     m, s, hw, _, im = _setup(RAG, "aws:g6e.xlarge")
     point, calls = _fake_point(ttft_from, misses)
-    monkeypatch.setattr(serving, "screen_point", point)
+    monkeypatch.setattr(serving_screen, "screen_point", point)
     got = queue_replicas(m, s, hw, 1, ServeTarget(1.0, 1.0, 8.0), 15, 6, im, capacity=1.0, budget=512)
     assert got[0] == want
-    assert len(set(calls)) <= 2 * math.log2(1024 * 6) + serving.TPOT_SCAN + 2
+    assert len(set(calls)) <= 2 * math.log2(1024 * 6) + serving_screen.TPOT_SCAN + 2
 
 
 def test_the_search_is_bounded_where_nothing_meets(monkeypatch):
     m, s, hw, _, im = _setup(RAG, "aws:g6e.xlarge")
     point, calls = _fake_point(9, set(range(10**5)))
-    monkeypatch.setattr(serving, "screen_point", point)
+    monkeypatch.setattr(serving_screen, "screen_point", point)
     assert queue_replicas(m, s, hw, 1, ServeTarget(1.0, 1.0, 8.0), 15, 6, im, capacity=1.0, budget=512) is None
-    assert len(set(calls)) <= 4 * math.log2(1024 * 6) + serving.TPOT_SCAN + 4
+    assert len(set(calls)) <= 4 * math.log2(1024 * 6) + serving_screen.TPOT_SCAN + 4
     calls.clear()  # below: only counts under it
     assert queue_replicas(m, s, hw, 1, ServeTarget(1.0, 1.0, 8.0), 15, 6, im, capacity=1.0, budget=512,
                           below=9) is None and max(calls) <= 8

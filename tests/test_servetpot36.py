@@ -9,7 +9,8 @@ import pytest
 
 from hardware_catalog import load_catalog
 from planner.spec import load_job_dict
-from planner.workloads.serving import _options, llm_ttft, screen_concurrency
+from planner.workloads.serving import _options
+from planner.workloads.serving_screen import llm_ttft, screen_concurrency
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_queue import TTFT_QUANTILE, erlang_c, jsq_wait_probability, tpot_quantile
@@ -62,13 +63,13 @@ def test_a_batch_1_fleet_past_64_replicas_waits_as_jsq(monkeypatch):
     """tests/test_serving.py's batch-1 job (p5.48xlarge TP1, llama3-8b, W 2.27 s a request) scaled to 128 and 1,000
     replicas at 95% busy: the p99 TTFT takes JSQ's probability of waiting (the cut chain; the scaled one past 512),
     not the pooled Erlang C it fell back to past 64 replicas, which read most of the fleet waiting."""
-    import planner.workloads.serving as ws
-    from planner.workloads.serving import slot_service
+    import planner.workloads.serving_screen as screen
+    from planner.workloads.serving_screen import slot_service
     m, s, hw, im = _replica(BATCH1_JOB, "aws:p5.48xlarge", 1)
     W1 = float(slot_service(im, s, 1)[0])
     seen = []
-    real = ws.jsq_wait_probability
-    monkeypatch.setattr(ws, "jsq_wait_probability", lambda R, a: seen.append(R) or real(R, a))
+    real = screen.jsq_wait_probability
+    monkeypatch.setattr(screen, "jsq_wait_probability", lambda R, a: seen.append(R) or real(R, a))
     for R in (128, 1000):
         rate = 0.95 / W1  # per replica: 95% busy
         L = screen_concurrency(m, s, hw, 1, rate, 1, im)[0]

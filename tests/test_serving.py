@@ -12,7 +12,8 @@ from planner.model.serving_efficiency import ENGINES
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
-from planner.workloads.serving import ServeTarget, _sim_config, latency_vs_qps, llm_option, plan_serving
+from planner.workloads.serving_screen import ServeTarget, llm_option
+from planner.workloads.serving import _sim_config, latency_vs_qps, plan_serving
 from planner.workloads.serving_iteration import IterationModel, _llm_iteration
 from planner.workloads.serving_memory import (WEIGHT_BYTES, kv_bytes_per_token, quantised_params,
                                               quantised_weight_bytes, weight_bytes)
@@ -307,8 +308,8 @@ def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_a
     Since serve45 the screen sizes each budget too (``budget_replicas``) and, as the simulation did, takes 512's 3
     replicas (41.5 req/s a replica, 87% busy, TTFT 200 ms); so the screen here is held to 2,048 as the simulation is,
     where the throughput's 3 run at 99.5%."""
-    import planner.workloads.serving as ws
     import planner.workloads.serving_queue as wq
+    import planner.workloads.serving_screen as screen
     # held to TP1: since serve44 an option with more headroom at the same $/h ranks first (``rank_key``)
     base = _plan(_tp1(_job({**CHAT8B, "qps": 10}, model="llama3-8b")))["best"]
     assert base["token_budget"] == REALTIME_TOKEN_BUDGET  # 1 replica at every budget: the first kept
@@ -316,7 +317,7 @@ def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_a
     job = _tp1(_job({**CHAT8B, "qps": qps}, model="llama3-8b"))
     at512 = _plan(job)["best"]  # every budget screened: 512 meets the targets with 3
     assert (at512["token_budget"], at512["replicas"], at512["bound_by"]) == (512, 3, "throughput")
-    for mod in (ws, wq):
+    for mod in (screen, wq):
         monkeypatch.setattr(mod, "REALTIME_TOKEN_BUDGETS", (REALTIME_TOKEN_BUDGET,))
     analytic = _plan(job)["best"]
     assert math.ceil(qps / analytic["requests_per_s_per_replica"]) == 3
@@ -423,7 +424,7 @@ def test_engine_parameters_enter_the_one_iteration_function():
     c128 = im0.parts(prefill_tokens=128)["compute"]
     assert c65 == pytest.approx(c128) and im0.parts(prefill_tokens=64)["compute"] < c65
     # the engine named in the job is the one the simulation's replica uses
-    from planner.workloads.serving import replica_spec
+    from planner.workloads.serving_screen import replica_spec
     job = _job({"p99_latency_ms": 200, "engine": "tensorrt-llm"}, model="llama3.1-8b")
     spec = replica_spec(job.model, job.serving, hw, 1)
     assert spec.iteration.host_s == ENGINES["tensorrt-llm"].host_s

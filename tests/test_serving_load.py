@@ -12,7 +12,8 @@ import pytest
 from hardware_catalog import load_catalog
 from planner.hardware.options import option_from_cluster
 from planner.spec import load_job_dict
-from planner.workloads.serving import plan_serving, screen_concurrency
+from planner.workloads.serving import plan_serving
+from planner.workloads.serving_screen import screen_concurrency
 from planner.workloads.serving_settings import SimSettings, settings_for
 from planner.workloads.serving_iteration import llm_tpot
 from planner.workloads.serving_memory import served_model

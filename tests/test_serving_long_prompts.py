@@ -8,6 +8,7 @@ from hardware_catalog import load_catalog
 from planner.simulate.serving import simulate_serving
 from planner.spec import load_job_dict
 from planner.workloads import serving as sv
+from planner.workloads.serving_screen import ServeTarget, llm_option, llm_ttft, screen_concurrency
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_queue import TTFT_QUANTILE
@@ -25,10 +26,10 @@ def test_the_p99_ttft_of_a_long_prompt_fleet_counts_the_wait_at_its_own_replica(
     m, s = served_model(job.model), job.serving
     hw = next(h for h in sv._options(job, load_catalog(), None) if h.name == "lambda:gpu_8x_b200_sxm6")
     im = option_iteration(m, s, hw, 4)
-    target = sv.ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
+    target = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
     rate = s.qps / replicas
-    L, _ = sv.screen_concurrency(m, s, hw, 4, rate, 21, im)
-    got = float(sv.llm_ttft(im, s, L, 21, rate=rate, q=TTFT_QUANTILE, replicas=replicas)) * 1e3
+    L, _ = screen_concurrency(m, s, hw, 4, rate, 21, im)
+    got = float(llm_ttft(im, s, L, 21, rate=rate, q=TTFT_QUANTILE, replicas=replicas)) * 1e3
     sim = settings_for(job)
     wl = sim_workload(s, s.qps, sim.search_s, sim.search_requests, sim, sim.seed, m)
     cfg = sv._sim_config(m, s, hw, 4, 21, 2048, replicas, target, sim, min(30.0, wl.span_s / 6), im)
@@ -36,6 +37,6 @@ def test_the_p99_ttft_of_a_long_prompt_fleet_counts_the_wait_at_its_own_replica(
     assert got == pytest.approx(p99, rel=0.05)
     assert old < 0.9 * p99  # pooled alone it read well under
     if replicas == 6:
-        row = sv.llm_option(m, s, hw, 4, target, im)
+        row = llm_option(m, s, hw, 4, target, im)
         assert (row.batch, row.token_budget, row.queue_replicas) == (17, 2048, 6)
         assert row.ttft_ms == pytest.approx(got, rel=1e-6)

@@ -92,7 +92,7 @@ def test_vllm_marlin_pads_mxfp4_experts_below_hopper():
 
 def test_marlin_padding_costs_decode_bytes_flops_and_kv_memory_on_a100():
     from planner.model.serving_efficiency import ENGINES
-    from planner.workloads.serving import kv_free_bytes
+    from planner.workloads.serving_screen import kv_free_bytes
 
     job = load_job_dict({"model": {"preset": "gpt-oss-120b"}, "serving": {"precision": "mxfp4", "engine": "vllm"}})
     m, hw = job.model, _hw("A100-SXM-80GB")

@@ -16,7 +16,8 @@ from planner.hardware.options import option_from_cluster
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
+from planner.workloads.serving_screen import ServeTarget, kv_free_bytes, llm_option, replica_spec
+from planner.workloads.serving import plan_serving
 from planner.workloads.serving_iteration import IterationModel, prefill_time
 from planner.workloads.serving_memory import kv_bytes_per_sequence, kv_prefix_bytes, shared_prefix
 from planner.workloads.serving_settings import settings_for

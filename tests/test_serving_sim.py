@@ -11,7 +11,7 @@ from planner.hardware.options import option_from_cluster
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, load_trace, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import replica_spec
+from planner.workloads.serving_screen import replica_spec
 from planner.workloads.serving_iteration import IterationModel, _llm_iteration
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))

@@ -14,7 +14,8 @@ from planner.model.serving_efficiency import ENGINES
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import ServeTarget, kv_free_bytes, llm_option, plan_serving, replica_spec
+from planner.workloads.serving_screen import ServeTarget, kv_free_bytes, llm_option, replica_spec
+from planner.workloads.serving import plan_serving
 from planner.workloads.serving_iteration import IterationModel
 from planner.workloads.serving_memory import _vllm_group_slots, kv_bytes_per_sequence, kv_bytes_per_token, kv_layout
 from conftest import answered, invoke_app

@@ -11,6 +11,7 @@ from hardware_catalog import load_catalog
 from planner.simulate.serving import ArrivalSpec, simulate_serving
 from planner.spec.load import load_job
 from planner.workloads import serving as sv
+from planner.workloads.serving_screen import ServeTarget, llm_option
 from planner.workloads import serving_queue as sq
 from planner.workloads.serving_iteration import llm_tpot, lumped_iteration, option_iteration
 from planner.workloads.serving_memory import served_model
@@ -40,7 +41,7 @@ def test_analytic_p99_tpot_is_the_simulated_p99_of_a_full_batch(name, tp, B, bud
     job, m, s, hw, im = _chat(name, tp)
     sim = settings_for(job)
     wl = draw_workload(s, ArrivalSpec("burst", count=1500), sim, m.context_length, sim.seed)
-    cfg = sv._sim_config(m, s, hw, tp, B, budget, 1, sv.ServeTarget(None, None, None), sim, 0.0, im)
+    cfg = sv._sim_config(m, s, hw, tp, B, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
     p99 = simulate_serving(replace(cfg, drain_s=1e7), wl, monitor=False).tpot.p99
     assert sq.tpot_quantile(im, s, B, budget) == pytest.approx(p99, rel=0.04)
     if old_under:
@@ -64,8 +65,8 @@ def test_chat_l4_tp2_is_not_listed_at_a_batch_whose_p99_tpot_misses():
     against its 50 ms p99 target, while its simulated p99 was 57.7 ms at 38 replicas (53.0 at budget 512). Sized by
     the p99 it gets the largest batch whose p99 meets 50 ms (6, at budget 512) and states that p99."""
     job, m, s, hw, im = _chat()
-    target = sv.ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
-    row = sv.llm_option(m, s, hw, 2, target, im)
+    target = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
+    row = llm_option(m, s, hw, 2, target, im)
     assert row.meets_latency and row.batch < 12
     assert sq.screen_tpot(im, s, 12) > 0.05  # the old batch's p99 misses the target at every budget
     assert sq.screen_tpot(im, s, row.batch) <= 0.05 < sq.screen_tpot(im, s, row.batch + 1)
@@ -79,8 +80,8 @@ def test_the_screen_takes_the_budget_that_keeps_the_tpot_least():
     job, m, s, hw, im = _chat("aws:g6e.xlarge", 1)
     assert sq.tpot_quantile(im, s, 64, 512) < 0.05 < sq.tpot_quantile(im, s, 64, 2048)
     assert sq.screen_tpot(im, s, 64) == sq.tpot_quantile(im, s, 64, 512)
-    target = sv.ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
-    assert sv.llm_option(m, s, hw, 1, target, im).batch > 64
+    target = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
+    assert llm_option(m, s, hw, 1, target, im).batch > 64
 
 
 def test_an_option_whose_decode_step_alone_misses_the_margin_is_not_simulated():
@@ -142,7 +143,7 @@ def test_a_long_prompts_chunks_stall_consecutive_steps(B, old):
     im = option_iteration(m, s, hw, 4)
     sim = settings_for(job)
     wl = draw_workload(s, ArrivalSpec("burst", count=1500), sim, m.context_length, sim.seed)
-    cfg = sv._sim_config(m, s, hw, 4, B, 2048, 1, sv.ServeTarget(None, None, None), sim, 0.0, im)
+    cfg = sv._sim_config(m, s, hw, 4, B, 2048, 1, ServeTarget(None, None, None), sim, 0.0, im)
     p99 = simulate_serving(replace(cfg, drain_s=1e7), wl, monitor=False).tpot.p99
     got = sq.tpot_quantile(im, s, B, 2048)
     assert got == pytest.approx(p99, rel=0.06)

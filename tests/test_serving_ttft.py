@@ -14,7 +14,8 @@ from hardware_catalog import load_catalog
 from planner.model.serving_efficiency import engine_efficiency
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
-from planner.workloads.serving import _options, llm_ttft, plan_serving
+from planner.workloads.serving import _options, plan_serving
+from planner.workloads.serving_screen import llm_ttft
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import settings_for
@@ -79,7 +80,8 @@ def test_long_prompt_counts_its_chunk_steps():
     (2,048 x 3 + 1,856), under 512 in 16: the analytic TTFT of a lone request is those steps, as the simulation
     runs them (fixed lengths, one request), where it had been one 8,000-token step whatever the budget."""
     from planner.simulate.serving import ArrivalSpec, LengthDist, make_workload, simulate_serving
-    from planner.workloads.serving import ServeTarget, _sim_config
+    from planner.workloads.serving_screen import ServeTarget
+    from planner.workloads.serving import _sim_config
     job = _long_job(8000, 1)
     m, s = served_model(job.model), job.serving
     hw = next(h for h in _options(job, load_catalog(), None) if h.name == "aws:p5.4xlarge")
@@ -170,7 +172,7 @@ def test_the_occupancy_chain_solves_its_balance_equations_and_is_erlang_c_at_a_c
 def test_ttft_rises_monotonically_with_rate_and_is_unstable_past_capacity():
     """With the replica's arrival rate, the TTFT grows with it (the queues' waits rise toward capacity) and is
     inf at or past capacity (the prefill budget: 2,000-token prompts, one output token)."""
-    from planner.workloads.serving import screen_concurrency
+    from planner.workloads.serving_screen import screen_concurrency
     job = _long_job(2000, 1)
     m, s = served_model(job.model), job.serving
     hw = next(h for h in _options(job, load_catalog(), None) if h.name == "aws:p5.4xlarge")
@@ -253,7 +255,7 @@ def test_a_small_batch_over_many_replicas_waits_for_its_own_replicas_slots():
     under least-outstanding routing it waits at one replica for one of its 6 slots (``jsq_extra_wait``: + 69 x 9.9 s /
     420 x 0.625): the simulated p99 of that fleet is 4.1 s (8,000 requests at 40 QPS, seed 0) and the analytic 3.6 s
     (was 0.83). One replica (benchmarks/ttft_grid.py's points) is the pooled queue as before."""
-    from planner.workloads.serving import llm_ttft, screen_concurrency
+    from planner.workloads.serving_screen import llm_ttft, screen_concurrency
     from planner.workloads.serving_queue import TTFT_QUANTILE, jsq_extra_wait
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800,
@@ -313,8 +315,8 @@ def test_a_batch_1_fleet_waits_as_jsq_and_other_fleets_as_before(monkeypatch):
     is under the 1 s target with JSQ's probability of waiting (489 ms; the simulated fleet 573-722 ms over 20,000
     requests, seeds 0 / 1) where Erlang C's read 1,083 ms, and 9 replicas stay over (1,914 ms; simulated 1,762-1,942).
     One replica and batches over 1 never call it (serve35: a replica's occupancy chain does not over-state P(wait))."""
-    import planner.workloads.serving as ws
-    from planner.workloads.serving import screen_concurrency
+    import planner.workloads.serving_screen as screen
+    from planner.workloads.serving_screen import screen_concurrency
     from planner.workloads.serving_queue import TTFT_QUANTILE
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "serving": {"qps": 2, "p99_latency_ms": 100, "max_batch": 1, "ttft_ms": 1000},
@@ -328,7 +330,7 @@ def test_a_batch_1_fleet_waits_as_jsq_and_other_fleets_as_before(monkeypatch):
         return float(llm_ttft(im, s, L, batch, rate=2.0 / R, q=TTFT_QUANTILE, replicas=R))
 
     assert 0.3 < p99(10) < 0.8 and 1.5 < p99(9) < 2.5
-    monkeypatch.setattr(ws, "jsq_wait_probability", lambda *a: pytest.fail("called off a batch-1 fleet"))
+    monkeypatch.setattr(screen, "jsq_wait_probability", lambda *a: pytest.fail("called off a batch-1 fleet"))
     p99(1)
     p99(3, batch=4)
 
@@ -336,8 +338,8 @@ def test_a_batch_1_fleet_waits_as_jsq_and_other_fleets_as_before(monkeypatch):
 def test_an_option_no_replica_count_brings_under_its_ttft_target_is_refused(monkeypatch):
     """``queue_replicas`` looks up to ``QUEUE_REPLICA_FACTOR`` x the throughput's count; an option whose queued TTFT
     meets the target at none of them is counted under "do not meet", with why, never listed with a TTFT over it."""
-    import planner.workloads.serving as ws
-    monkeypatch.setattr(ws, "QUEUE_REPLICA_FACTOR", 1)
+    import planner.workloads.serving_screen as screen
+    monkeypatch.setattr(screen, "QUEUE_REPLICA_FACTOR", 1)
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "serving": {"qps": 40, "p99_latency_ms": 50, "ttft_ms": 1000, "prompt_tokens": 800,
                                      "output_tokens": 200, "max_batch": 256},
@@ -368,7 +370,8 @@ def test_the_ranking_line_says_how_the_simulation_moves_the_analytic_size():
 def _one_replica_sim_p99(job, hw, tp, batch, rate, requests=1500):
     """The simulated TTFT p99 (s) of one replica offered ``rate`` Poisson requests/s (lognormal lengths, seed 0)."""
     from planner.simulate.serving import simulate_serving
-    from planner.workloads.serving import ServeTarget, _sim_config
+    from planner.workloads.serving_screen import ServeTarget
+    from planner.workloads.serving import _sim_config
     from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, sim_workload
     m, s = served_model(job.model), job.serving
     sim = settings_for(job)
@@ -383,7 +386,7 @@ def test_replicas_are_sized_by_the_ttft_percentile_the_target_names():
     <= 1,000 ms. One replica (~80% busy) has a mean TTFT of 287 ms, which the screen judged until ttft32 (1 replica),
     but its simulated p99 misses the target (~1.3 s); the analytic p99 (``TTFT_QUANTILE``) says so (~1.2 s), so the
     screen sizes 2 replicas, whose simulated p99 meets it."""
-    from planner.workloads.serving import screen_concurrency
+    from planner.workloads.serving_screen import screen_concurrency
     from planner.workloads.serving_queue import TTFT_QUANTILE
     job = load_job_dict({"model": {"preset": "llama3.1-8b"},
                          "serving": {"qps": 10.7, "ttft_ms": 1000, "prompt_tokens": 2000, "output_tokens": 1},
@@ -404,7 +407,7 @@ def test_ttft_percentile_rises_with_load_from_the_no_queue_value():
     """The p99 TTFT with the replica's queues grows with its arrival rate, sits over the mean, and at a vanishing
     rate equals the p99 without queues at the same load (``llm_ttft(..., q=)`` without ``rate``): the p99 prompt's
     prefill (and the running iteration a busy replica finishes first), nothing queued."""
-    from planner.workloads.serving import ServeTarget, llm_option, screen_concurrency
+    from planner.workloads.serving_screen import ServeTarget, llm_option, screen_concurrency
     from planner.workloads.serving_queue import TTFT_QUANTILE
     for prompt, output in ((2000, 1), (2000, 128), (128, 128)):
         job = _long_job(prompt, output)
@@ -456,7 +459,8 @@ def test_simulated_capacity_is_the_backlogs_steady_rate_not_its_drain_tail():
     2,560-request backlog (finishes between its 20% and 80% quantiles) reads 47.96, within 2% of it and under the
     analytic lumped throughput (51.0)."""
     from planner.simulate.serving import ArrivalSpec, simulate_serving
-    from planner.workloads.serving import ServeTarget, _capacity, _sim_config
+    from planner.workloads.serving_screen import ServeTarget
+    from planner.workloads.serving import _capacity, _sim_config
     from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, draw_workload
     job, m, s, hw, im = _h100_option(128, 128)
     sim = settings_for(job)
@@ -474,7 +478,8 @@ def test_the_screens_throughput_is_the_step_the_engine_runs():
     benchmarks/capacity_gap.py): the engine puts a finished slot's next prompt into the next step whole, so the prompt
     work comes in lumps and the mean step is over the step at the mean composition. With the step as the engine runs
     it (``lumped_iteration``) 10.59, within 5%; one output token (every step carries prompts) is unchanged."""
-    from planner.workloads.serving import ServeTarget, _capacity, llm_option
+    from planner.workloads.serving_screen import ServeTarget, llm_option
+    from planner.workloads.serving import _capacity
     from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET
     job, m, s, hw, im = _h100_option(2000, 128)
     row = llm_option(m, s, hw, 1, ServeTarget(None, None, None), im)

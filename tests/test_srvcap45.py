@@ -3,7 +3,8 @@ and the report's inter-node network sweep of a one-node plan."""
 import pytest
 
 from planner.spec import load_job_dict
-from planner.workloads.serving import (_capacity, _options, budget_batch, offline_token_budget, replica_throughput)
+from planner.workloads.serving import _capacity, _options
+from planner.workloads.serving_screen import budget_batch, offline_token_budget, replica_throughput
 from planner.workloads.serving_iteration import lumped_iteration, option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import settings_for

@@ -1,13 +1,14 @@
 """srvq45: the slot queue's time in service and the TTFT's budget queue at a binding token budget use the real-time
-throughput's rule (``serving.budget_decodes`` / ``budget_batch``: where the room beside b decodes cannot hold their
+throughput's rule (``serving_screen.budget_decodes`` / ``budget_batch``: where the room beside b decodes cannot hold their
 prompt intake, vLLM V1 keeps d = budget x O / (N + O) decoding), so the fleet's queueing and its throughput agree."""
 import math
 
 import pytest
 
 from planner.spec import load_job_dict
-from planner.workloads.serving import (_options, budget_batch, llm_ttft, replica_throughput, screen_concurrency,
-                                       slot_service, time_in_service)
+from planner.workloads.serving import _options
+from planner.workloads.serving_screen import (budget_batch, llm_ttft, replica_throughput, screen_concurrency,
+                                              slot_service, time_in_service)
 from planner.workloads.serving_iteration import lumped_iteration, option_iteration
 from planner.workloads.serving_memory import served_model
 

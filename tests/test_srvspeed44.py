@@ -10,7 +10,7 @@ from planner.model import ew
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ServingSimConfig, make_workload,
                                       simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
-from planner.workloads.serving import replica_spec
+from planner.workloads.serving_screen import replica_spec
 
 H100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
 

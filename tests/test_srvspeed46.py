@@ -18,9 +18,9 @@ import pytest
 from test_serve45 import CHAT, RAG, _setup
 
 import planner.simulate.serving as sim
-import planner.workloads.serving as S
-from planner.workloads.serving import (CONCURRENCY_ITERATIONS, least_meeting, queue_replicas,
-                                       replica_throughput, screen_concurrency_many, time_in_service)
+import planner.workloads.serving_screen as S
+from planner.workloads.serving_screen import (CONCURRENCY_ITERATIONS, least_meeting, queue_replicas, replica_throughput,
+                                              screen_concurrency_many, time_in_service)
 
 
 def _scalar_concurrency(m, s, hw, tp, rate, batch, im, budget):

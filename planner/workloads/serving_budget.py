@@ -68,12 +68,12 @@ PROMPT_GROWTH = 2.0
 
 def fleet_bound(row: ServingOption, qps: float) -> str:
     """What sets a real-time option's replica count, as the analytic screen sized it: the target whose queued p99
-    raised the replicas over the ceil(QPS / requests/s) the throughput needs (``serving.queue_replicas``: "ttft" where
-    the TTFT's least count is over it, "tpot" where the TPOT scan went past that, ``ServingOption.replicas_raised_by``),
-    "tpot" or "ttft" where that target held the batch under memory's and ``serving.max_batch``
-    (``ServingOption.batch_limit``), else "throughput". A throughput-bound fleet's error is the throughput model's; a
-    latency-bound one's is also the latency model's (``replica_range``). Until serve43 every raised count read "ttft",
-    the TPOT scan's (serve46) too.
+    raised the replicas over the ceil(QPS / requests/s) the throughput needs (``serving_screen.queue_replicas``: "ttft"
+    where the TTFT's least count is over it, "tpot" where the TPOT scan went past that,
+    ``ServingOption.replicas_raised_by``), "tpot" or "ttft" where that target held the batch under memory's and
+    ``serving.max_batch`` (``ServingOption.batch_limit``), else "throughput". A throughput-bound fleet's error is the
+    throughput model's; a latency-bound one's is also the latency model's (``replica_range``). Until serve43 every
+    raised count read "ttft", the TPOT scan's (serve46) too.
 
     >>> from planner.results import ServingOption
     >>> o = ServingOption(hardware="x", gpu="g", tp=1, gpus_per_node=8, weights_gib_per_gpu=1.0,
@@ -163,8 +163,8 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
     (``replica_range``) and the monthly cost it implies, and what moves the answer: the analytic screen of the same
     option (hardware, TP, precision) re-run at ``QPS_GROWTH`` x the QPS and at ``PROMPT_GROWTH`` x the prompt
     (``size(spec, target)``: serving.py's analytic screen and costs of the option, as the plan sized it; ``target`` a
-    ``serving.ServeTarget``, ``lim`` the plan's ``serving.ServingLimits``), and spot (the fleet's nodes at the spot
-    rate before interruptions, and the reclaims a month at the catalog's interruption rate,
+    ``serving_screen.ServeTarget``, ``lim`` the plan's ``serving.ServingLimits``), and spot (the fleet's nodes at the
+    spot rate before interruptions, and the reclaims a month at the catalog's interruption rate,
     ``simulate.interruptions.rate_for``). None for an offline job, one without a QPS or an option without a price."""
     if sp.mode == "batch" or not target.qps or not best.usd_per_hr or not best.replicas:
         return None

@@ -746,7 +746,7 @@ def least_budget(by_budget: dict) -> tuple[int, float]:
     """(budget, TPOT): the token budget of ``by_budget`` (budget -> p99 TPOT) whose TPOT is least, ties to the first
     in ``REALTIME_TOKEN_BUDGETS`` order (2,048 first: the simulation's first try, ``SimSettings.token_budgets``): the
     backlog's TPOT that sizes the batch (``screen_tpot``: some budget runs it under the target). The row's stated
-    budget is ``serving.budget_replicas``' since serve45 (the one needing the fewest replicas, every figure at it);
+    budget is ``serving_screen.budget_replicas``' since serve45 (the one needing the fewest replicas, every figure at it);
     in serve44 it was this one."""
     k = min(by_budget, key=lambda b: (by_budget[b], REALTIME_TOKEN_BUDGETS.index(b)))
     return k, by_budget[k]

@@ -35,7 +35,7 @@ from planner.units import fmt_rate
 REALTIME_TOKEN_BUDGET = 2048
 #: the token budgets the simulation tries for a real-time option (``SimSettings.token_budgets``): the default, a small
 #: chunk (Sarathi-Serve's 512: fewer prompt tokens per step, shorter stalls for the decodes beside them) and a large
-#: one; the screen's TPOT is at the best of them (``serving.llm_option``)
+#: one; the screen's TPOT is at the best of them (``serving_screen.llm_option``)
 REALTIME_TOKEN_BUDGETS = (REALTIME_TOKEN_BUDGET, 512, 8192)
 
 
