@@ -11,6 +11,7 @@ import hashlib
 import streamlit as st
 
 from planner.present import charts
+from planner.present.serving import rejected_words
 from planner.present.terminal import accuracy_line, at_rate
 from planner import interactive as wi
 from planner.errors import InputError
@@ -114,11 +115,11 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
                  help="poisson: steady; mmpp: bursts at the same mean QPS (serving.arrivals)")
     flat = st.session_state["a_kind"] != "mmpp"
     # the job file's bounds; a value they refuse (a share of 0 or 1) is the loader's one-line error on the page
-    sb.number_input("burst factor (x the rate between bursts)", min_value=1.0, format="%g", disabled=flat,
+    sb.number_input("burst factor (x the rate between bursts)", min_value=1.0, format=wi.NUMBER_FORMAT, disabled=flat,
                     max_value=float(wi.schema_bound(ArrivalsSpec, "burst_factor")), key="a_burst_factor")
-    sb.number_input("burst share of the time", min_value=0.0, max_value=1.0, step=0.05, format="%g", disabled=flat,
+    sb.number_input("burst share of the time", min_value=0.0, max_value=1.0, step=0.05, format=wi.NUMBER_FORMAT, disabled=flat,
                     key="a_burst_share")
-    sb.number_input("burst length, s", min_value=0.0, max_value=float(wi.schema_bound(ArrivalsSpec, "burst_s")), format="%g",
+    sb.number_input("burst length, s", min_value=0.0, max_value=float(wi.schema_bound(ArrivalsSpec, "burst_s")), format=wi.NUMBER_FORMAT,
                     disabled=flat, key="a_burst_s")
     base = wi.with_arrivals(base, *(st.session_state[f"a_{k}"] for k in wi.ARRIVAL_FIELDS))
     st.title(f"planner — serving ({source_name})")
@@ -162,6 +163,13 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
             qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
             st.caption(f"not simulated: {qs} QPS, past the curve's "
                        f"simulation bound ({skipped[0]['not_simulated']})")
+    left_out = rejected_words(res)
+    if left_out.lines:  # the options that miss the targets or a job limit, and why: serve's "does not work:" lines
+        st.subheader("options that do not work")
+        for line in left_out.lines:
+            st.caption(dollars(line))
+        if left_out.dated:  # how old their rates are (serve's "prices dated (options that do not work)" line)
+            st.caption(dollars(left_out.dated))
     if budget and budget.risks:  # what moves the fleet and its bill, one line each with its number (the report's Risks)
         st.subheader("risks")
         st.markdown("\n".join(f"- {dollars(r)}" for r in budget.risks))
@@ -198,7 +206,7 @@ sb.select_slider("global batch (sequences)" if seqs else "global batch (samples)
                  wi.with_value(wi.GLOBAL_BATCHES, s["w_global_batch"]), key="w_global_batch")
 if s["w_tokens"] is not None:
     # from one token to the job file's limit (``wi.schema_bound``), so an uploaded job's own count is kept
-    sb.number_input("training tokens (billions)", min_value=1e-9, key="w_tokens_b", format="%g",
+    sb.number_input("training tokens (billions)", min_value=1e-9, key="w_tokens_b", format=wi.NUMBER_FORMAT,
                     max_value=wi.schema_bound(TrainingSpec, "tokens") / 1e9)
 c1, c2 = sb.columns(2)
 c1.selectbox("precision", PRECISION.names, key="w_precision")
@@ -238,7 +246,7 @@ sb.selectbox("nodes", wi.auto_options(wi.with_value((None, 1, 2, 4, 8, 16, 32, 6
 sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s["w_max_gpus"]), key="w_max_gpus",
                  help=f"without a deadline or budget, plans over {D.HORIZON_HOURS / 24:.0f} days are left out")
 sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, step=100.0, key="w_inter_node_gbps",
-                max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"))
+                format=wi.NUMBER_FORMAT, max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"))
 power = wi.power_limit_choices(catalog, s["w_gpus"], instance, s.get("w_power_limit_w"))
 if power:  # the GPUs' own range (nvidia-smi -pl); none for TPUs alone
     sb.select_slider("power limit, W per GPU", power.options, key="w_power_limit_w",
@@ -251,10 +259,10 @@ if segments:  # an NVL72 rack: the Slurm --segment that is the job's NVLink doma
                                             "each segment pays its share of whole racks")
 sb.header("Budget")
 sb.checkbox("spot instances", key="w_spot")
-# "%g", not Streamlit's default "%0.2f": a $400 fine-tune's budget (0.0004 $M) read "0.00" beside "0 = none", and a
-# 1 h deadline "0.04" days (QA 58)
-sb.number_input("budget, $M (0 = none)", min_value=0.0, step=0.1, key="w_budget_musd", format="%g")
-sb.number_input("deadline, days (0 = none)", min_value=0.0, step=1.0, key="w_deadline_days", format="%g")
+# not Streamlit's default "%0.2f": a $400 fine-tune's budget (0.0004 $M) read "0.00" beside "0 = none", and a
+# 1 h deadline "0.04" days (QA 58); nor a bare "%g", every digit in the browser (wi.NUMBER_FORMAT, QA 80)
+sb.number_input("budget, $M (0 = none)", min_value=0.0, step=0.1, key="w_budget_musd", format=wi.NUMBER_FORMAT)
+sb.number_input("deadline, days (0 = none)", min_value=0.0, step=1.0, key="w_deadline_days", format=wi.NUMBER_FORMAT)
 sb.selectbox("objective", OBJECTIVE.names, key="w_objective")
 
 w = wi.WhatIf(

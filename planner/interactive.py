@@ -101,6 +101,16 @@ def with_value(options: tuple, value) -> tuple:
     return head + tuple(rest)
 
 
+#: the sidebar's decimal number inputs, as the browser draws them: four significant digits, no trailing zeros.
+#: Streamlit's number_input formats in the browser with its sprintf.js fork (the bundled ``sprintfjs`` module), where
+#: ``%g`` with no precision is ``String(parseFloat(v))``: every digit of a double, so the preset's 160.60522496
+#: billion tokens read "160.60522496" (QA 77), and ``%0.2f`` (Streamlit's default) 1 h as "0.04" days (QA 58).
+#: ``%.4g`` there is ``String(Number(v.toPrecision(4)))``: "160.6", "15000", "0.0004", "0.04167", "2" (toPrecision
+#: alone draws "2.000" and "1.500e+4"). It changes only what is drawn: the value (and the job) keep every digit
+#: until the user types another.
+NUMBER_FORMAT = "%.4g"
+
+
 #: a selectbox's "auto" (the field left to the search). Streamlit's selectbox writes a None value to the page as no
 #: selection (``SelectboxSerde.serialize``: None -> no index) and draws its placeholder, so the sidebar's instance
 #: type, nodes and recompute method / layers read "Choose an option" where they meant auto (QA 77, seen in Chromium;

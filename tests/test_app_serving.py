@@ -90,3 +90,32 @@ def test_serving_assumptions_say_how_old_the_prices_are(chat):
     line = wi.prices_dated_line(res.get("budget") or res.get("offline_budget"))
     shown = [md.value for md in at.markdown if "prices dated" in md.value]
     assert line and shown == [f"- {line}"], (line, shown)
+
+
+def test_serving_page_says_which_options_do_not_work_and_why(chat):
+    """QA 80: `planner serve` lists the options that miss the targets or break a job limit ("does not work: L4-24GB TP1:
+    TPOT 88.3 ms over the 50 ms target ...") and how old their rates are; the app's serving page left them out, so a
+    user comparing options there could not see why the cheaper ones were not recommended. The page shows the lines
+    serve prints for the same plan (one source: ``present.serving.rejected_words``)."""
+    import io
+
+    from rich.console import Console
+
+    from planner.present.serving import render_serving
+
+    at, _ = chat
+    res = wi.serving_view(wi.parse_upload("chat.yaml", CHAT))["plan"]
+    out = io.StringIO()
+    render_serving(Console(file=out, width=400, color_system=None), res)
+    said = [ln for ln in out.getvalue().splitlines() if ln.startswith(("does not work", "prices dated (options"))]
+    assert len(said) >= 2 and said[0].startswith("does not work: L4-24GB TP1: TPOT"), said
+    assert "options that do not work" in [h.value for h in at.subheader]
+    shown = [c.value.replace("\\$", "$") for c in at.caption if c.value.startswith(("does not work", "prices dated"))]
+    assert shown == said
+
+
+def test_serving_arrival_inputs_draw_four_significant_digits(chat):
+    """The arrivals' decimal inputs share the training page's format (a bare %g drew every digit in the browser)."""
+    at, _ = chat
+    formats = {n.key: n.proto.format for n in at.number_input}
+    assert formats == dict.fromkeys(("a_burst_factor", "a_burst_share", "a_burst_s"), wi.NUMBER_FORMAT), formats

@@ -4,6 +4,7 @@ definitions. The planning itself is planner/workloads/serving.py (no rich there)
 from __future__ import annotations
 
 import math
+from typing import NamedTuple, Optional
 
 from rich.table import Table
 
@@ -175,7 +176,7 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     llm = res.get("kv_bytes_per_token") is not None
     # a precision search (--precisions) lists several precisions per hardware: say which row is which
     precs = tuple(res.get("precisions") or (res["precision"],))
-    multi = precs != (res["precision"],)
+    multi = _precision_search(res)
     if multi:
         head += f"; precisions searched: {', '.join(precs)} (the prec column)"
     # a target the job does not set (no TTFT, no QPS) is left out, not printed as "None"
@@ -273,7 +274,35 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):
         con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
-    seen, said = set(), []
+    left_out = rejected_words(res)
+    for line in left_out.lines:
+        con.print(f"[dim]{esc(line)}[/]")
+    if left_out.dated:  # how old the rates behind the lines above are, as the options' line says (prices39)
+        con.print(f"[dim]{esc(left_out.dated)}[/]", highlight=False)
+    con.print(f"[dim]definitions: {res['definitions']}[/]")
+    print_marked(con, "assumed", res.get("assumptions", []))
+
+
+def _precision_search(res: ServingPlan) -> bool:
+    """Whether the plan searched several precisions (--precisions): its rows then say which precision is which."""
+    return tuple(res.get("precisions") or (res["precision"],)) != (res["precision"],)
+
+
+class RejectedWords(NamedTuple):
+    """The options that miss the targets or break a job limit, in `planner serve`'s words: one "does not work:" line
+    per GPU, TP (and precision, in a precision search), and how old the rates behind them are (``None`` where no
+    line has a dated rate)."""
+    lines: list[str]
+    dated: Optional[str]
+
+
+def rejected_words(res: ServingPlan) -> RejectedWords:
+    """`planner serve`'s "does not work" lines, plain text: the terminal prints them dim (``render_serving``) and the
+    app's serving page under the answer (QA 80: the page left them out, so a user comparing options there could not
+    see why the cheaper ones were not recommended). The first rejected row of each GPU and TP is said (the rows come
+    best first: ``workloads.serving``)."""
+    multi = _precision_search(res)
+    seen, said, lines = set(), [], []
     for r in res["rejected"]:
         key = (r["gpu"], r["tp"], r.get("precision") if multi else None)
         if key in seen:
@@ -283,13 +312,10 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them;
         # one that meets the targets but breaks a job limit names the limit
         broken = f" ({r['constraint_broken']})" if r.get("constraint_broken") else ""
-        con.print(f"[dim]does not work{broken}: {r['gpu']} TP{r['tp']}"
-                  f"{' ' + r['precision'] if multi and r.get('precision') else ''}: {r.get('reason', '')}[/]")
-    rejected_dated = view_price_dates_words(said)
-    if rejected_dated:  # how old the rates behind the lines above are, as the options' line says (prices39)
-        con.print(f"[dim]prices dated (options that do not work): {esc(rejected_dated)}[/]", highlight=False)
-    con.print(f"[dim]definitions: {res['definitions']}[/]")
-    print_marked(con, "assumed", res.get("assumptions", []))
+        lines.append(f"does not work{broken}: {r['gpu']} TP{r['tp']}"
+                     f"{' ' + r['precision'] if multi and r.get('precision') else ''}: {r.get('reason', '')}")
+    dated = view_price_dates_words(said)
+    return RejectedWords(lines, f"prices dated (options that do not work): {dated}" if dated else None)
 
 
 #: where a plan's simulation bound came from (``ServingSimulation.plan_event_bound_from``), in the plan bound's line
