@@ -41,7 +41,7 @@ def test_a_trace_cell_that_is_no_number_is_named_in_the_refusal(tmp_path, rows, 
     (" 1e400", "prompt_tokens '1e400' is over 16,777,216 tokens"),
     ("9" * 400, "prompt_tokens 1e+400 is over 16,777,216 tokens"),  # an int: its scientific form, as before
     ("16777217", "prompt_tokens 16,777,217 is over 16,777,216 tokens"),
-])
+], ids=["5000-digits", "1e400", "400-digits", "limit+1"])
 def test_a_token_count_over_the_limit_is_shown_as_written_not_as_inf(tmp_path, cell, shown):
     words = _refusal(tmp_path, f"0.1,{cell},10\n", TooLargeError)
     assert f"line 2: {shown}, serving.prompt_tokens's limit" in words, words
