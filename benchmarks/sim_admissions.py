@@ -2,9 +2,14 @@
 the slot queue against the analytic screen (slot_wait.py, jsq_wait.py, fleet_occupancy.py; README serving section,
 docs/serving_notes.md "serve35" and "servegap35").
 
-The simulator has no admission callback (a planner run needs none), so the hook wraps ``Engine._start`` -- where
-vLLM V1's ``schedule()`` moves a request to ``running`` -- for the run's length and keeps the run's ``Stats`` (its
-per-request send, first-token and finish times); both are restored however the run ends.
+The simulator has no admission callback (a planner run needs none), so the hook wraps ``Engine._prefills`` -- the
+step's scheduling, where vLLM V1's ``schedule()`` moves a request from ``waiting`` to ``running`` -- and calls it for
+each request in ``Engine.running`` after the call that was not there before (``_preempt_newest`` inside the call takes
+its request off that list, so one preempted and readmitted in one step is seen). Until fuzz46c it wrapped
+``Engine._start``, which the engine calls also to probe the head of the queue (``_admissible``, ``_head_blocked``, an
+attempt ``_prefills`` then refuses for want of KV blocks): with KV blocks short a request's first call came up to
+steps before its admission. The run's ``Stats`` (its per-request send, first-token and finish times) are kept; all
+of it is restored however the run ends.
 """
 from __future__ import annotations
 
@@ -15,24 +20,38 @@ import planner.simulate.serving as simserve
 
 def simulate_with_admissions(cfg, wl, on_admit):
     """Run ``cfg`` on workload ``wl``, calling ``on_admit(engine, request)`` at every admission (a preempted request's
-    return too); returns the run's ``Stats``."""
-    kept, start, stats_cls = [], simserve.Engine._start, simserve.Stats
+    return too), in admission order at the step's time; returns the run's ``Stats`` with ``sent`` / ``first`` /
+    ``finish`` as arrays (the engine keeps lists; the benchmarks index them by arrays of request ids)."""
+    E = simserve.Engine
+    kept, saved = [], (E._prefills, E._preempt_newest, simserve.Stats)
+    prefills, preempt, stats_cls = saved
+    held: set[int] = set()  # running when this step's _prefills began, less those it preempted
 
-    def _start(engine, r):
-        on_admit(engine, r)
-        return start(engine, r)
+    def _prefills(engine, budget):
+        held.clear()
+        held.update(engine.running)
+        out = prefills(engine, budget)
+        for rid, r in list(engine.running.items()):  # (admission order)
+            if rid not in held:
+                on_admit(engine, r)
+        return out
+
+    def _preempt_newest(engine):
+        r, cost = preempt(engine)
+        held.discard(r.rid)
+        return r, cost
 
     class Stats(stats_cls):
         def __init__(self, n):
             super().__init__(n)
             kept.append(self)
 
-    simserve.Engine._start, simserve.Stats = _start, Stats
+    E._prefills, E._preempt_newest, simserve.Stats = _prefills, _preempt_newest, Stats
     try:
         simserve.simulate_serving(cfg, wl, monitor=False, max_events=10 ** 9)
     finally:
-        simserve.Engine._start, simserve.Stats = start, stats_cls
+        E._prefills, E._preempt_newest, simserve.Stats = saved
     stats = kept[-1]
-    for name in ("sent", "first", "finish"):  # the engine keeps lists; the benchmarks index them by request arrays
+    for name in ("sent", "first", "finish"):
         setattr(stats, name, np.asarray(getattr(stats, name), dtype=float))
     return stats

@@ -364,9 +364,26 @@ def _trace_row(r: dict, i: int, columns: int) -> tuple[float, int, int]:
         raise InputError("trace", f"line {i}: need arrival_s >= 0 and token counts >= 1")
     for name, n in (("prompt_tokens", pr), ("output_tokens", out)):
         if n > MAX_REQUEST_TOKENS:
-            raise TooLargeError("trace", f"line {i}: {name} {fmt_given(n) if n < 10 ** 15 else clip(n)} is over {MAX_REQUEST_TOKENS:,} tokens, "
-                                         f"serving.{name}'s limit")
+            raise TooLargeError("trace", f"line {i}: {name} {_shown_count(r[name], n)} is over {MAX_REQUEST_TOKENS:,} "
+                                         f"tokens, serving.{name}'s limit")
     return a, pr, out
+
+
+def _shown_count(cell: str, n: float | int) -> str:
+    """A token count over the limit as its refusal shows it: the number (``fmt_given``; ``clip``'s scientific form past
+    10^15), or, where it read as infinite, the cell as written -- a decimal of 4,300+ digits is past ``int()``'s digit
+    limit and read as its float, inf, so "prompt_tokens inf" named no cell (fuzz46b); its digits are counted, other
+    text (``1e400``, ``inf``) quoted, clipped.
+
+    >>> _shown_count("7", 16_777_217), _shown_count("9" * 40, 10 ** 40 - 1), _shown_count("9" * 5000, math.inf)
+    ('16,777,217', '1e+40', 'of 5,000 digits')
+    >>> _shown_count(" 1e400", math.inf)
+    "'1e400'"
+    """
+    if isinstance(n, int) or math.isfinite(n):  # (an int of 400 digits is past float's range: no isfinite)
+        return fmt_given(n) if n < 10 ** 15 else clip(n)
+    text = cell.strip()
+    return f"of {len(text):,} digits" if text.isascii() and text.isdigit() else clip(text)
 
 
 def _trace_cell(r: dict, name: str, i: int) -> float | int:
@@ -385,8 +402,10 @@ def _trace_cell(r: dict, name: str, i: int) -> float | int:
             x = float(x)
         except ValueError:
             x = None
-    if x is None:  # (also a row a cell short: DictReader's restval)
-        raise InputError("trace", f"line {i}: arrival_s must be a number and token counts integers")
+    if x is None:  # QA 39's words, and since fuzz46c the cell they refuse
+        raise InputError("trace", f"line {i}: arrival_s must be a number and token counts integers, got "
+                                  + (f"no {name} cell (the row has fewer cells than the header has columns)"
+                                     if r[name] is None else f"{name} {clip(r[name])}"))
     if isinstance(x, float) and whole and math.isfinite(x):  # (inf: over the token limit; nan: under 1)
         raise InputError("trace", f"line {i}: {name} must be a whole number of tokens, got {fmt_given(x)}")
     return x
