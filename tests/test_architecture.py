@@ -108,6 +108,18 @@ STACK_KERNELS = ("LowPrecisionRecipe", "RECIPES", "TE_B300_LAYER_MS", "AmaxReduc
                  "explicit_softmax_fp32", "explicit_softmax_extra", "EAGER_FP32_BYTES", "AUTOCAST_CAST_BYTES")
 
 
+def _imported_through(module: str, names: set) -> list:
+    """Every ``from <module> import X`` in the code base (planner, benchmarks, tests, app.py) with X one of ``names``:
+    a moved name imported through the module it left (a split's tests require none)."""
+    through = []
+    code = [*ROOT.glob("planner/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("tests/*.py"), ROOT / "app.py"]
+    for path in code:
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.ImportFrom) and n.module == module:
+                through += [f"{path.relative_to(ROOT)}: {a.name}" for a in n.names if a.name in names]
+    return through
+
+
 def _top_level_names(path: Path) -> set:
     """The functions, classes and assigned names a module defines at its top level."""
     names = set()
@@ -134,12 +146,7 @@ def test_the_registry_and_its_kernels_tables_are_two_modules():
     assert kernels & registry == set(), sorted(kernels & registry)
     tree = ast.parse((model / "stack_kernels.py").read_text())
     assert not any(isinstance(n, ast.ImportFrom) and n.module == "planner.model.stacks" for n in ast.walk(tree))
-    through = []
-    code = [*ROOT.glob("planner/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("tests/*.py"), ROOT / "app.py"]
-    for path in code:
-        for n in ast.walk(ast.parse(path.read_text())):
-            if isinstance(n, ast.ImportFrom) and n.module == "planner.model.stacks":
-                through += [f"{path.relative_to(ROOT)}: {a.name}" for a in n.names if a.name in kernels]
+    through = _imported_through("planner.model.stacks", kernels)
     assert through == [], through
 
 
@@ -169,12 +176,7 @@ def test_the_serving_plan_and_its_analytic_screen_are_two_modules():
     tree = ast.parse((workloads / "serving_screen.py").read_text())
     above = {"planner.workloads.serving", "planner.workloads.serving_budget"}
     assert not any(isinstance(n, ast.ImportFrom) and n.module in above for n in ast.walk(tree))
-    through = []
-    code = [*ROOT.glob("planner/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("tests/*.py"), ROOT / "app.py"]
-    for path in code:
-        for n in ast.walk(ast.parse(path.read_text())):
-            if isinstance(n, ast.ImportFrom) and n.module == "planner.workloads.serving":
-                through += [f"{path.relative_to(ROOT)}: {a.name}" for a in n.names if a.name in screen]
+    through = _imported_through("planner.workloads.serving", screen)
     assert through == [], through
 
 
