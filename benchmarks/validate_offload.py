@@ -37,7 +37,7 @@ from benchmarks.parts_data import load  # noqa: E402
 from benchmarks.validate import error_stats  # noqa: E402
 
 #: the group each offload.csv row is summarised under (by its ``stack`` and ``offloaded``)
-GROUPS = {("deepspeed", "optimizer"): "optimizer offload: DeepSpeed ZeRO-Offload (V100)",
+GROUPS = {("megatron-deepspeed", "optimizer"): "optimizer offload: DeepSpeed ZeRO-Offload (V100)",
           ("megatron-core", "optimizer"): "optimizer offload: Megatron-Core HybridDeviceOptimizer (H100, added s)"}
 #: validate.py's sources whose rows may run Megatron-Core's activation offload, and their group names
 VALIDATION = (("mbridge_all", "activation offload: Megatron-Bridge GB200 / GB300 (validation rows)"),
@@ -46,8 +46,9 @@ VALIDATION = (("mbridge_all", "activation offload: Megatron-Bridge GB200 / GB300
 
 def job(r: dict, offload: bool = True, batch_scale: int = 1) -> dict:
     """The ``estimate`` job of an offload.csv row: its model, layout, precision, stack and GPUs as stated (the row's
-    ``assumptions`` say what was taken where the source is silent); ``offload`` False: the same job without it."""
-    fw = {"name": r["stack"], f"{r['offloaded']}_offload": bool(offload)}
+    ``assumptions`` say what was taken where the source is silent) with its stack options (``framework_json``);
+    ``offload`` False: the same job without it."""
+    fw = {"name": r["stack"], **json.loads(r.get("framework_json") or "{}"), f"{r['offloaded']}_offload": bool(offload)}
     return {"model": json.loads(r["model_json"]),
             "training": {"seq_len": r["seq_len"], "global_batch": r["global_batch"] * batch_scale,
                          "micro_batch": r["micro_batch"], "precision": r["precision"], "recompute": r["recompute"],

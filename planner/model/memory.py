@@ -1450,7 +1450,8 @@ def state_optimizer(x: StateContext, dense, expert, blocks=None):
 @dataclasses.dataclass(frozen=True, slots=True)
 class StageStates:
     """The model states of the first (``f*``) and the last (``l*``) pipeline stage, bytes per GPU per candidate:
-    weights, gradients, optimizer (master + moments), and what is offloaded to host RAM."""
+    weights, gradients, optimizer (master + moments), and what is offloaded to host RAM (``host_accum_*``: the host
+    buffers held only with gradient accumulation, ``optimizer_offload``)."""
     fw: object
     lw: object
     fg: object
@@ -1459,6 +1460,8 @@ class StageStates:
     lo: object
     host_f: object = 0.0
     host_l: object = 0.0
+    host_accum_f: object = 0.0
+    host_accum_l: object = 0.0
 
 
 def muon_heaviest_stage(x: StateContext) -> StateContext:
@@ -1577,14 +1580,32 @@ def moe_comm_buffers(m: ModelSpec, st, c: Candidates, seq):
     return dispatcher_buffer_bytes(dispatcher, m.expert_io, m.moe.experts, tokens, c.ep, c.etp, c.gpus_per_node)
 
 
+def offload_host_rows(x: StateContext) -> tuple:
+    """(host bytes per offloaded parameter always held, those held only with gradient accumulation) per candidate:
+    the optimizer wrapper's own host buffers at the candidate's ZeRO stage (``stacks.ZeroStageStates``
+    ``host_bit16_bytes`` / ``host_accum_bytes``, DeepSpeed's, read from stage_1_and_2.py there); 0 for a stack
+    without a ZeRO table."""
+    from planner.model.stacks import zero_state_rows
+
+    rows = zero_state_rows(x.st, x.t)
+    if rows is None:
+        return 0.0, 0.0
+    return tuple(np.array([getattr(r, k) for r in rows])[x.kzi][x.sinv]
+                 for k in ("host_bit16_bytes", "host_accum_bytes"))
+
+
 def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
-    """Master + moments move to host RAM (model.offload); under a frozen base, the adapters' state (fp32 adapters
-    keep no master: their optimizer state alone, added by ``adapter_states``)."""
+    """Master + moments move to host RAM (model.offload) with the wrapper's host buffers (``offload_host_rows``); under
+    a frozen base, the adapters' state (fp32 adapters keep no master: their optimizer state alone, added by
+    ``adapter_states``)."""
     st, b = x.st, x.b
     if not (st.optimizer_offload and b.state > 0):
         return s
     fw, lw, fo, lo = s.fw, s.lw, s.fo, s.lo
-    host_f, host_l = (offload.host_optimizer_bytes(o, b.adapter_optimizer if b.frozen else b.state) for o in (fo, lo))
+    state = b.adapter_optimizer if b.frozen else b.state
+    bit16, accum = offload_host_rows(x)
+    host_f, host_l = (offload.host_optimizer_bytes(o, state, bit16) for o in (fo, lo))
+    acc_f, acc_l = (offload.offloaded_params(o, state) * accum for o in (fo, lo))
     fo, lo = fo * 0.0, lo * 0.0
     if b.frozen and x.fsdp2:
         # FSDP2 CPUOffloadPolicy moves every parameter's shard to the host, the frozen base's too (torch
@@ -1593,7 +1614,7 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
         base_f, base_l = (np.where(x.kz >= 3, (dd / x.ktpf / x.dps + ee / (x.ketp * x.kep) / x.edps) * b.weights,
                                    0.0)[x.sinv] for dd, ee in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
         fw, lw, host_f, host_l = fw - base_f, lw - base_l, host_f + base_f, host_l + base_l
-    return StageStates(fw, lw, s.fg, s.lg, fo, lo, host_f, host_l)
+    return StageStates(fw, lw, s.fg, s.lg, fo, lo, host_f, host_l, acc_f, acc_l)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -2759,15 +2780,17 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     buffers = moe_comm_buffers(m, st, c, seq)
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
+    # the optimizer wrapper's host accumulation buffers, held only when a step has more than one micro-batch
+    host_acc = (np.where(m_micro > 1.0, s.host_accum_f, 0.0), np.where(m_micro > 1.0, s.host_accum_l, 0.0))
     if m.is_transformer:
         # the loss's backward: the head's gradient and gathered kernel where a layer's would be (scan_loss_weights)
         loss_w = scan_loss_weights(m, st, c, b.act, (x.largest * np.minimum(x.w_held, 2.0))[x.sinv])
         a = transformer_activations(m, t, given, st, c, seq, gb, b, memo, hf, walked, layers, m_micro, x.g_kept,
                                     loss_w, exact=ranks)
-        host_f, host_l = s.host_f + a.host, s.host_l + a.host
+        host_f, host_l = s.host_f + a.host + host_acc[0], s.host_l + a.host + host_acc[1]
     else:
         a = sample_activations(m, c, b.act)
-        host_f, host_l = s.host_f, s.host_l
+        host_f, host_l = s.host_f + host_acc[0], s.host_l + host_acc[1]
 
     rt, context = runtime_reserve(gpu, st)  # the platform's runtime: CUDA's context and NCCL, XLA's withheld HBM
     outside = context + rt.per_group * groups + buffers

@@ -261,12 +261,21 @@ def resident_layers(layers, stack):
     return np.minimum(layers, layers - offloaded_layers(layers, stack) + RESIDENT_EXTRA)
 
 
-def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float):
-    """Host bytes of an offloaded optimizer shard that takes ``optimizer_bytes`` on the GPU
-    (master + moments at ``state_bytes_per_param``), plus its fp32 gradient copy."""
+def offloaded_params(optimizer_bytes, state_bytes_per_param: float):
+    """Parameters of an offloaded optimizer shard that takes ``optimizer_bytes`` on the GPU (master + moments at
+    ``state_bytes_per_param``); 0 where there is no state."""
     if state_bytes_per_param <= 0:
         return np.zeros_like(optimizer_bytes)
-    return optimizer_bytes * (1.0 + HOST_GRAD_BYTES / state_bytes_per_param)
+    return optimizer_bytes / state_bytes_per_param
+
+
+def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float, wrapper_bytes_per_param=0.0):
+    """Host bytes of an offloaded optimizer shard that takes ``optimizer_bytes`` on the GPU
+    (master + moments at ``state_bytes_per_param``), plus its fp32 gradient copy and the optimizer wrapper's own
+    host buffers per parameter of the shard (``wrapper_bytes_per_param``: ``stacks.ZeroStageStates.host_bit16_bytes``,
+    DeepSpeed's 16-bit partition copy)."""
+    n = offloaded_params(optimizer_bytes, state_bytes_per_param)
+    return n * (state_bytes_per_param + HOST_GRAD_BYTES + wrapper_bytes_per_param)
 
 
 def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):

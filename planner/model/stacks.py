@@ -1995,7 +1995,12 @@ class ZeroStageStates:
     * ``reduce_buckets``: contiguous reduce buffers of ``ZERO_REDUCE_BUCKET_ELEMS`` 16-bit elements each, without
       and with overlapped reduction (``Stack.overlap_grad_reduce``: DeepSpeed ``overlap_comm``);
     * ``largest_grad_buffer``: a 16-bit buffer of the rank's largest single parameter, held all run (DeepSpeed's
-      ``temp_grad_buffer_for_gpu_offload`` under optimizer offload, ``ZERO_OFFLOAD_ROWS``).
+      ``temp_grad_buffer_for_gpu_offload`` under optimizer offload, ``ZERO_OFFLOAD_ROWS``);
+    * ``host_bit16_bytes``: under optimizer offload, host bytes per parameter of the rank's partition besides the
+      master, the state and the fp32 gradient (planner.model.offload ``host_optimizer_bytes``): DeepSpeed's 16-bit
+      copy of the updated partition (``param_buffer_of_bit16_for_cpu_offload_groups``, ``ZERO_OFFLOAD_ROWS``);
+    * ``host_accum_bytes``: the same, held only with gradient accumulation (more than one micro-batch a step):
+      DeepSpeed's per-parameter host accumulation buffers (``accumulated_grads_in_cpu``).
     """
 
     wrapper: str
@@ -2005,6 +2010,8 @@ class ZeroStageStates:
     optimizer_sharded: bool = True
     reduce_buckets: tuple[int, int] = (0, 0)
     largest_grad_buffer: bool = False
+    host_bit16_bytes: float = 0.0
+    host_accum_bytes: float = 0.0
 
 
 #: ``ZeroStageStates.grads_kept``'s values
@@ -2057,14 +2064,24 @@ _ZERO_3 = ZeroStageStates(
 # DeepSpeed under optimizer offload (ZeRO-Offload, Ren et al. 2021; ``zero_optimization.offload_optimizer`` /
 # the older ``cpu_offload``), read from deepspeedai/DeepSpeed deepspeed/runtime/zero/stage_1_and_2.py and stage3.py
 # (stored versions 2024-2025; the 2021 stage2.py of the ZeRO-Offload tutorial has the same paths): the gradient
-# partition leaves the GPU, the reduce buckets stay.
+# partition leaves the GPU, the reduce buckets stay. On the host, besides the fp32 master, state and gradient
+# (``offload.host_optimizer_bytes``), ``DeepSpeedZeroOptimizer.__init__`` (stage_1_and_2.py @02aa38c3) allocates
+# ``if self.cpu_offload`` a 16-bit buffer the shape of the rank's fp32 partition (``temp_buffer_bit16 =
+# torch.full(weights_partition.shape, ..., dtype=temp_dtype)``, pinned with ``cpu_offload_pin_memory``, appended to
+# ``param_buffer_of_bit16_for_cpu_offload_groups``; the step casts the updated master into it and copies it to the
+# GPU's 16-bit partition): 2 B a parameter. With gradient accumulation (``gradient_accumulation_steps > 1``),
+# ``copy_grads_in_partition`` calls ``async_accumulate_grad_in_cpu_via_gpu`` for every parameter of the partition,
+# which keeps a host buffer of the whole parameter in its dtype (``buffer_to_accumulate_to_in_cpu``: ``torch.zeros(
+# param.numel(), dtype=param.dtype, device=self.device)``, pinned likewise) in ``accumulated_grads_in_cpu`` all run:
+# 2 B more (a parameter straddling the partition's edge is counted by its share, not whole). Stage 3 is not read
+# for these (``_ZERO_3_OFFLOAD`` keeps none). Until 2026-12-06 (ds46b) neither was counted.
 _ZERO_1_OFFLOAD = replace(
     # ``self.contiguous_gradients = contiguous_gradients or self.cpu_offload`` ("CPU-Offload requires contiguous
     # gradients"), though engine.py turns it (and ``overlap_comm``) off for stage 1: the reduce at the accumulation
     # boundary goes through one contiguous bucket (``setup_buckets`` in ``process_gradients``), the 16-bit ``.grad``
     # still whole until then; ``temp_grad_buffer_for_gpu_offload = torch.zeros(largest_param_numel, device=<GPU>,
     # dtype=self.dtype)`` is allocated in ``__init__`` ``if self.cpu_offload``
-    _ZERO_1, reduce_buckets=(1, 1), largest_grad_buffer=True)
+    _ZERO_1, reduce_buckets=(1, 1), largest_grad_buffer=True, host_bit16_bytes=2.0, host_accum_bytes=2.0)
 _ZERO_2_OFFLOAD = replace(
     # ``copy_grads_in_partition`` returns before it allocates ``grads_in_partition`` ``if self.cpu_offload``: each
     # reduced bucket's partition goes to the host fp32 gradient (``async_inplace_copy_grad_to_fp32_buffer_from_gpu``
@@ -2073,7 +2090,7 @@ _ZERO_2_OFFLOAD = replace(
     # buffer per parameter (``accumulated_grads_in_cpu``) and add it back through ``temp_grad_buffer_for_gpu_offload``
     # (``async_accumulate_grad_in_cpu_via_gpu``). On the GPU: the reduce buckets (``ipg_buffer``, two with
     # ``overlap_comm``) and that largest-parameter buffer
-    _ZERO_2, shard_grad_bytes=0.0, largest_grad_buffer=True)
+    _ZERO_2, shard_grad_bytes=0.0, largest_grad_buffer=True, host_bit16_bytes=2.0, host_accum_bytes=2.0)
 _ZERO_3_OFFLOAD = replace(
     # stage3.py ``DeepSpeedZeroOptimizer_Stage3.__init__``: ``self.device = ... if not self.offload_optimizer else
     # OffloadDeviceEnum.cpu``, and ``_setup_for_real_optimizer`` allocates ``grad_partitions_flat_buffer`` on

@@ -50,8 +50,9 @@ OUT = Path(__file__).resolve().parents[1] / "offload.csv"
 READ = "2026-12-06"
 
 COLUMNS = ("id", "date", "stack", "offloaded", "model", "model_json", "gpu", "num_gpus", "gpus_per_node", "seq_len",
-           "micro_batch", "global_batch", "precision", "recompute", "zero", "host_link", "cpu", "metric", "value",
-           "unit", "baseline_value", "quote", "assumptions", "source", "provenance", "read_date", "notes")
+           "micro_batch", "global_batch", "precision", "recompute", "zero", "framework_json", "host_link", "cpu",
+           "metric", "value", "unit", "baseline_value", "quote", "assumptions", "source", "provenance", "read_date",
+           "notes")
 
 #: Megatron-LM GPT-2 as the 2020 DeepSpeedExamples code builds it (GeLU MLP of 4h, LayerNorm, learned positions,
 #: biases, tied embedding / head, GPT-2 BPE vocabulary) at the tutorial's 50 x 4096 x 32 heads
@@ -65,12 +66,19 @@ QWEN3_0P6B = dict(layers=28, hidden=1024, heads=16, kv_heads=8, head_dim=128, ff
 ZO_URL = "https://arxiv.org/abs/2101.06840 (abstract); run inputs: https://github.com/microsoft/DeepSpeed/blob/" \
          "077e6740178eba4ccff1b3ea9a7981578d3d42e4/docs/_tutorials/zero-offload.md"
 NEMO_RL_URL = "https://github.com/NVIDIA-NeMo/RL/pull/3628"
+#: the DeepSpeed team's own config for this job (microsoft/DeepSpeedExamples Megatron-LM/scripts/
+#: ds_zero-offload_10B_config.json @19624a6f: ``activation_checkpointing: {partition_activations: true,
+#: contiguous_memory_optimization: true, cpu_checkpointing: true}``, ``zero_optimization.reduce_bucket_size``
+#: 50000000), as the megatron-deepspeed stack's job options (ds46); its ``train_batch_size`` 30 /
+#: ``gradient_accumulation_steps`` 3 is not taken: the tutorial states batch 10 and only the zero_optimization keys
+ZO_10B_CONFIG = {"partition_activations": True, "cpu_checkpointing": True, "reduce_bucket_size": 5e7}
 
 ROWS = [
-    dict(id="zero_offload_atc21_10b_1xv100", date="2021-01-18", stack="deepspeed", offloaded="optimizer",
+    dict(id="zero_offload_atc21_10b_1xv100", date="2021-01-18", stack="megatron-deepspeed", offloaded="optimizer",
          model="gpt2-10b (Megatron-LM GPT-2, 50 x 4096)", model_json=json.dumps(GPT2_10B, sort_keys=True),
          gpu="V100-SXM2-32GB", num_gpus=1, gpus_per_node=1, seq_len=1024, micro_batch=10, global_batch=10,
-         precision="fp16", recompute="full", zero=2, host_link="PCIe Gen3 x16 (DGX-2)",
+         precision="fp16", recompute="full", zero=2, framework_json=json.dumps(ZO_10B_CONFIG, sort_keys=True),
+         host_link="PCIe Gen3 x16 (DGX-2)",
          cpu="2 x Xeon Platinum 8168, 96 threads (DGX-2; assumed, the testbed offload.CPU_ADAM assumes)",
          metric="tflops_per_gpu", value=40, unit="TFLOP/s per GPU", baseline_value="",
          quote="ZeRO-Offload can achieve 40 TFlops/GPU on a single NVIDIA V100 GPU for 10B parameter model",
@@ -81,7 +89,12 @@ ROWS = [
                      "counted as hardware FLOPs with the recomputed forward (the DeepSpeed team's "
                      "checkpoint_activations_factor = 4 with checkpointing, DeepSpeedExamples print_throughput), so "
                      "the measured step is the planner's hardware FLOPs over 40 TFLOP/s; V100-SXM3 (DGX-2) mapped to "
-                     "the catalog's V100-SXM2-32GB (same GV100, 32 GB); one GPU of the node, the CPUs all its own",
+                     "the catalog's V100-SXM2-32GB (same GV100, 32 GB); one GPU of the node, the CPUs all its own; "
+                     "stack: megatron-deepspeed, the lineage of the DeepSpeedExamples Megatron-LM GPT-2 the tutorial "
+                     "ran (Megatron layers, DeepSpeed's activation checkpointing), with the DeepSpeed team's 10B "
+                     "config's partition_activations, cpu_checkpointing and reduce_bucket_size 5e7 "
+                     "(DeepSpeedExamples Megatron-LM/scripts/ds_zero-offload_10B_config.json @19624a6f; its "
+                     "train_batch_size 30 with gradient_accumulation_steps 3 not taken: the tutorial states batch 10)",
          source="Ren et al., 'ZeRO-Offload: Democratizing Billion-Scale Model Training', USENIX ATC 2021, "
                 "arXiv:2101.06840, abstract; DeepSpeed ZeRO-Offload tutorial",
          provenance=ZO_URL, read_date=READ,
@@ -90,6 +103,7 @@ ROWS = [
     dict(id="nemo_rl_pr3628_qwen3_0p6b_1xh100", date="2026-08-13", stack="megatron-core", offloaded="optimizer",
          model="qwen3-0.6b", model_json=json.dumps(QWEN3_0P6B, sort_keys=True), gpu="H100-SXM5-80GB", num_gpus=1,
          gpus_per_node=1, seq_len=4096, micro_batch=1, global_batch=8, precision="bf16", recompute="none", zero=1,
+         framework_json="{}",
          host_link="PCIe Gen5 x16 (HGX H100; assumed)", cpu="not stated (CoreWeave H100 node)",
          metric="added_s", value=round(1.678 - 0.752, 3), unit="s per step (offload on - off)",
          baseline_value=0.752,
