@@ -33,7 +33,8 @@ def test_a_missed_deadline_says_what_the_budget_buys(cli, tmp_path):
 def test_the_apps_budget_and_deadline_show_a_fine_tunes_figures():
     """A LoRA job with a $400 budget and a 1 h deadline, uploaded: the app's "budget, $M" field drew 0.0004 as "0.00"
     (Streamlit's default "%0.2f"), beside "(0 = none)", and the deadline 0.0417 days as "0.04". Each field now shows
-    what the search holds the plans to."""
+    what the search holds the plans to (since QA 80 at four significant digits, ``interactive.NUMBER_FORMAT``: the
+    deadline reads 0.04167 days, not 0.0416667)."""
     import pytest
 
     from test_app import _app
@@ -43,7 +44,7 @@ def test_the_apps_budget_and_deadline_show_a_fine_tunes_figures():
     at.file_uploader(key="upload").set_value(("lora.yaml", (LORA_JOB % (400, 1)).encode(), "application/octet-stream")).run()
     assert not at.exception and not at.error, [e.value for e in list(at.exception) + list(at.error)]
     shown = {k: (lambda n: n.format % n.value)(at.number_input(key=k)) for k in ("w_budget_musd", "w_deadline_days")}
-    assert shown == {"w_budget_musd": "0.0004", "w_deadline_days": "0.0416667"}, shown
+    assert shown == {"w_budget_musd": "0.0004", "w_deadline_days": "0.04167"}, shown
 
 
 BARE_SPOT = """

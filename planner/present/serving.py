@@ -284,8 +284,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
 
 
 def _precision_search(res: ServingPlan) -> bool:
-    """Whether the plan searched several precisions (--precisions): its rows then say which precision is which."""
-    return tuple(res.get("precisions") or (res["precision"],)) != (res["precision"],)
+    """Whether the plan searched several precisions (--precisions): its rows then say which precision is which. A
+    generic (non-LLM) model's plan has no precision at all (QA 80's serving page met one: test_qa44)."""
+    return tuple(res.get("precisions") or (res.get("precision"),)) != (res.get("precision"),)
 
 
 class RejectedWords(NamedTuple):
@@ -300,10 +301,11 @@ def rejected_words(res: ServingPlan) -> RejectedWords:
     """`planner serve`'s "does not work" lines, plain text: the terminal prints them dim (``render_serving``) and the
     app's serving page under the answer (QA 80: the page left them out, so a user comparing options there could not
     see why the cheaper ones were not recommended). The first rejected row of each GPU and TP is said (the rows come
-    best first: ``workloads.serving``)."""
+    best first: ``workloads.serving``). A plan without options to reject (the app's view of a hardware-metric job,
+    test_qa44) has none."""
     multi = _precision_search(res)
     seen, said, lines = set(), [], []
-    for r in res["rejected"]:
+    for r in res.get("rejected") or ():
         key = (r["gpu"], r["tp"], r.get("precision") if multi else None)
         if key in seen:
             continue
