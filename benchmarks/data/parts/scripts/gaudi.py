@@ -36,7 +36,7 @@ step time against the printed throughput, the layout products and the provenance
 import sys
 from pathlib import Path
 
-from parts_csv import write_csv
+from parts_csv import PR2_COLUMNS, write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "gaudi_runs.csv"
 PAGE = "https://www.intel.com/content/www/us/en/developer/platform/gaudi/model-performance-gaudi2-training.html"
@@ -94,11 +94,7 @@ rows = [
       extra=("GBS 128 = the page's batch (script default 2048). 8 nodes. MBS 1. GA = 128 / (8 x 1) = 16. Gradient "
              "accumulation dtype not set: DeepSpeed's default.")),
 ]
-cols = ["id", "source", "table", "model", "params_b", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq_len",
-        "moe_experts", "moe_topk", "global_batch_seqs", "micro_batch", "tp", "pp", "dp", "cp", "vpp", "zero_or_fsdp", "recompute",
-        "precision", "gpu", "num_gpus", "gpus_per_node", "interconnect", "metric", "value", "notes", "tp_overlap", "inter_node_gbps",
-        "stack_options", "container", "provenance", "config_provenance", "read_date", "tokens_per_s_printed",
-        "tokens_per_s_printed_1_19"]
+cols = [*PR2_COLUMNS, "tokens_per_s_printed", "tokens_per_s_printed_1_19"]
 
 
 def notes(r) -> str:

@@ -34,7 +34,7 @@ figures); MaxText/JAX runs (no planner stack); MLPerf results (forbidden).
 import sys
 from pathlib import Path
 
-from parts_csv import write_csv
+from parts_csv import PR2_COLUMNS, write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "mi300x_runs.csv"
 HISO = "https://github.com/hisohara/ai-scripts/blob/{c}/{p}"
@@ -150,11 +150,7 @@ rows = [
              "use_flash_attn True: which script version produced the JSON is not stated, so the row carries that "
              "ambiguity. A small single-node run (the repository compares it with NeMo on H100).")),
 ]
-cols = ["id", "source", "table", "model", "params_b", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq_len",
-        "moe_experts", "moe_topk", "global_batch_seqs", "micro_batch", "tp", "pp", "dp", "cp", "vpp", "zero_or_fsdp", "recompute",
-        "precision", "gpu", "num_gpus", "gpus_per_node", "interconnect", "metric", "value", "notes", "tp_overlap", "inter_node_gbps",
-        "stack_options", "container", "provenance", "config_provenance", "read_date", "tokens_per_s_per_gpu_printed",
-        "tflops_per_gpu_printed"]
+cols = [*PR2_COLUMNS, "tokens_per_s_per_gpu_printed", "tflops_per_gpu_printed"]
 
 
 def url(repo, commit, path):

@@ -2,6 +2,15 @@
 name (each script runs as ``python benchmarks/data/parts/scripts/<name>.py``, so this folder is on ``sys.path``)."""
 import csv
 
+#: the columns of a run table that benchmarks/validate.py maps with ``pr2_case``: published_runs_2.csv's 31, then the
+#: run settings and provenance validate reads beside them (tp_overlap ... read_date). The builders of such tables
+#: (mi300x.py, gaudi.py) write these, then their own printed-figure columns
+PR2_COLUMNS = ("id", "source", "table", "model", "params_b", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab",
+               "seq_len", "moe_experts", "moe_topk", "global_batch_seqs", "micro_batch", "tp", "pp", "dp", "cp", "vpp",
+               "zero_or_fsdp", "recompute", "precision", "gpu", "num_gpus", "gpus_per_node", "interconnect", "metric",
+               "value", "notes", "tp_overlap", "inter_node_gbps", "stack_options", "container", "provenance",
+               "config_provenance", "read_date")
+
 
 def new_row(cols, read_date, **cells) -> dict:
     """A row of ``cols``: the given ``cells``, every other column empty, ``read_date`` stamped."""
