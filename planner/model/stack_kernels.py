@@ -70,7 +70,9 @@ class LowPrecisionRecipe:
     for bf16 (efficiency.PRIORS sources): 0.92. Checked and not taken (docs/accuracy_log.md refit44): the
     same-harness H100 ratio (ml-engineering's MAMF table, 0.883, efficiency ``MAMF_FP8_TFLOPS``) with
     ``H100_IN_STEP_GEMM`` refit; the refit stays at 0.60 and the mean of all sources' medians goes 7.93 -> 8.07%,
-    LOSO 8.38 -> 8.74%. Rowwise-scaled GEMMs apply the scales in the
+    LOSO 8.38 -> 8.74%. The same table's Hopper rows give 0.883 (H100) / 0.914 (H200) / 0.926 (GH200): 0.92 is inside
+    (parts ``maf_mlengineering_*``, tests/test_fp8_gemm_band47.py); the torchao float8 pairs would need ~0.80 (f8gemm47).
+    Rowwise-scaled GEMMs apply the scales in the
     epilogue with a slower kernel (torchao README: rowwise "slightly slower" than tensorwise):
     0.85 (assumed). NVFP4: until 2026-12-05 1.0, from Azure's GB200 cuBLASLt cubes (FP4, its block format not
     stated: 7,488-7,628 of 10,000, 0.75, vs FP8 0.58 of 5,000; same rows); now from TE's B300 table below, which
