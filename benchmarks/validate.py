@@ -106,6 +106,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * olmo_core — Ai2's OLMo-core README throughput table: tokens/s per H100 for OLMo 2 1B-32B and a Llama-3-8B
   shape, BF16 and BF16 + torchao float8, each row on the training script it names (FSDP2, torch.compile;
   ``olmo_core``).
+* fms_compile — the PyTorch blog "Maximizing Training Throughput Using PyTorch FSDP and Torch.compile" (IBM /
+  Meta, 2024-05-21): MFU of IBM's fms-fsdp with torch.compile, Llama 2 7B-70B shapes on 128 A100 and 464 H100,
+  converted at the team's earlier printed tokens/s-and-MFU pairs (``fms_compile``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -154,6 +157,7 @@ AUTOMODEL_CSV = DATA / "automodel_runs.csv"  # NeMo AutoModel's performance summ
 MI300X_CSV = DATA / "mi300x_runs.csv"  # built by data/parts/scripts/mi300x.py (``mi300x``)
 GAUDI_CSV = DATA / "gaudi_runs.csv"  # built by data/parts/scripts/gaudi.py (``gaudi``)
 OLMO_CORE_CSV = DATA / "olmo_core_runs.csv"  # built by data/parts/scripts/olmo_core.py (``olmo_core``)
+FMS_COMPILE_CSV = DATA / "fms_compile_runs.csv"  # built by data/parts/scripts/fms_compile.py (``fms_compile``)
 MAXTEXT_CSV = DATA / "maxtext_runs.csv"  # built by data/parts/scripts/maxtext.py (``maxtext``)
 
 
@@ -2704,6 +2708,10 @@ OPEN_REPORTS_STEP = {
     # Pythia Table 5: GPU-hours = iteration time x iterations x GPUs / 3600 (the paper's caption)
     "gpu_hours_total": lambda r: r.value * 3600 / (r.num_gpus * r.train_iters),
     "iteration_time_s": lambda r: float(r.value),
+    # MFU at the FLOPs per token a printed (tokens/s, MFU) pair of the same model and GPU implies (fms_compile_runs.csv:
+    # the team's NanoGPT / PaLM count, whose parameter total is not stated): tokens/s = ref tokens/s x MFU / ref MFU
+    "mfu_at_reference_pair": lambda r: r.global_batch_seqs * r.seq_len / (r.ref_tokens_per_s * r.value / r.ref_mfu
+                                                                          * r.num_gpus),
     # DeepSeek-V3 §5 / Table 1: GPU-hours per trillion tokens, at the row's tokens per step
     "gpu_hours_per_trillion_tokens": lambda r: r.value * 3600 * r.global_batch_seqs * r.seq_len / 1e12 / r.num_gpus,
     # GPT-NeoX's get_flops of 2021-22 (megatron/logging.py): batch * seq * (6 * params + 60 * seq * h * l)
@@ -2862,6 +2870,8 @@ def open_reports(cat) -> pd.DataFrame:
                         gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
                         measured_s=OPEN_REPORTS_STEP[r.metric](r), predicted_s=pred))
     return pd.DataFrame(out)
+
+
 def olmo_core(cat) -> pd.DataFrame:
     """Ai2's OLMo-core README throughput table (``OLMO_CORE_CSV``, builder data/parts/scripts/olmo_core.py; the
     README cell, source, read date and every assumption per row; checks in tests/test_olmo_core_data.py): tokens
@@ -2874,15 +2884,38 @@ def olmo_core(cat) -> pd.DataFrame:
     Mapped onto the ``torchtitan`` stack (FSDP2 per block, compiled, SDPA flash, float8 ``tensorwise``: what
     OLMo-core runs, torchao's default recipe) through ``open_reports_case``, the same mapping as the fms-fsdp and
     TinyLlama rows; nothing in planner/ was changed or fitted for them (held out, as added: src46)."""
-    d = pd.read_csv(OLMO_CORE_CSV)
+    return open_reports_table(cat, OLMO_CORE_CSV, "olmo_core")
+
+
+def open_reports_table(cat, path, source: str) -> pd.DataFrame:
+    """The scored rows of a run table in ``open_reports.csv``'s columns (parts_csv.OPEN_REPORTS_COLUMNS), each mapped
+    by ``open_reports_case`` and its measured step time by ``OPEN_REPORTS_STEP`` of its metric, as ``source``."""
+    d = pd.read_csv(path)
     out = []
     for r in d[d["scored"]].itertuples():
         model, tr, c, hw, stack = open_reports_case(cat, r)
         pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
-        out.append(dict(source="olmo_core", model=r.model, id=r.id, **kind(model, hw), stack=r.stack,
+        out.append(dict(source=source, model=r.model, id=r.id, **kind(model, hw), stack=r.stack,
                         gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
                         measured_s=OPEN_REPORTS_STEP[r.metric](r), predicted_s=pred))
     return pd.DataFrame(out)
+
+
+def fms_compile(cat) -> pd.DataFrame:
+    """The PyTorch blog "Maximizing Training Throughput Using PyTorch FSDP and Torch.compile" (IBM / Meta,
+    2024-05-21; ``FMS_COMPILE_CSV``, builder data/parts/scripts/fms_compile.py, checks in
+    tests/test_fms_compile_data.py): the MFU of IBM's fms-fsdp with torch.compile for Llama 2 7B / 13B / 34B / 70B
+    shapes, batch 2 a GPU, on 128 A100 80GB (400 Gb/s) and 464 H100 80GB (3.2 Tb/s). The blog prints MFU only;
+    each row's MFU becomes tokens/s at the FLOPs per token the same team's earlier blog implies by printing
+    tokens/s and MFU of that size and GPU side by side (``OPEN_REPORTS_STEP["mfu_at_reference_pair"]``). Only
+    the eight compile cells are scored: the no-compile column repeats the earlier blog's runs (open_reports'
+    ``fms_blog_*``). Not stated, so assumed per row: sequence 4096, sharding and checkpoint fraction per size as
+    the earlier blog ran them, SXM parts, 8 GPUs a node.
+
+    Mapped as open_reports' fms-fsdp rows (``open_reports_case``, the ``torchtitan`` stack: FSDP per block, SDPA
+    flash), compiled (``compile=True``); nothing in planner/ was changed or fitted for them (held out, as added:
+    src47)."""
+    return open_reports_table(cat, FMS_COMPILE_CSV, "fms_compile")
 
 
 def tech_reports(cat) -> pd.DataFrame:
@@ -4125,6 +4158,7 @@ def run_all(cat=None) -> pd.DataFrame:
                       gaudi(cat),  # Intel's Gaudi 2 training throughputs on its Megatron-DeepSpeed recipes (gaudi_runs.csv)
                       maxtext(cat),  # MaxText on TPU v6e, tpu-recipes README step lines (benchmarks/data/maxtext_runs.csv)
                       olmo_core(cat),  # Ai2 OLMo-core README throughput table, H100 (benchmarks/data/olmo_core_runs.csv)
+                      fms_compile(cat),  # IBM fms-fsdp + torch.compile MFU, A100 / H100 (benchmarks/data/fms_compile_runs.csv)
                       ], ignore_index=True)
 
 

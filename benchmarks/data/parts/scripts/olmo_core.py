@@ -8,17 +8,12 @@ plus ``qk_norm``, ``quote`` and ``date``. The only arithmetic is ``measured_step
 Run: python benchmarks/data/parts/scripts/olmo_core.py"""
 from pathlib import Path
 
-from parts_csv import write_csv
+from parts_csv import OPEN_REPORTS_COLUMNS, write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "olmo_core_runs.csv"
 READ = "2026-12-06"
 URL = "https://github.com/allenai/OLMo-core"
-cols = ["id", "model", "preset", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "mlp", "norm", "position",
-        "tied_embeddings", "parallel_residual", "qk_norm", "params_total", "seq_len", "global_batch_seqs", "micro_batch",
-        "grad_accum", "train_iters", "num_gpus", "gpu", "gpus_per_node", "inter_node_gbps", "interconnect", "tp", "pp", "dp",
-        "ep", "zero", "dp_shard", "precision", "grad_reduce", "recompute", "recompute_modules", "flash_attention", "stack",
-        "stack_options", "stack_as_run", "metric", "value", "flop_formula", "measured_step_s", "source_url", "source_loc",
-        "quote", "date", "layout_source", "read_date", "scored", "not_scored_reason", "cross_check", "notes"]
+cols = OPEN_REPORTS_COLUMNS
 
 #: the README version read (search-index file 47201541904: the table with the 32B rows and the OLMo2-*.py script
 #: names; commit not resolved); an earlier version (file 4383758896, scripts OLMo-*.py, no 32B) prints the same

@@ -12,6 +12,17 @@ PR2_COLUMNS = ("id", "source", "table", "model", "params_b", "layers", "hidden",
                "config_provenance", "read_date")
 
 
+#: the columns of a run table that benchmarks/validate.py maps with ``open_reports_case`` (one run a row, its model's
+#: columns, layout, stack and metric, then its provenance): olmo_core_runs.csv's, whose builder (olmo_core.py) first
+#: wrote them; fms_compile.py writes them and its reference-pair columns after
+OPEN_REPORTS_COLUMNS = ("id", "model", "preset", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "mlp", "norm",
+                        "position", "tied_embeddings", "parallel_residual", "qk_norm", "params_total", "seq_len",
+                        "global_batch_seqs", "micro_batch", "grad_accum", "train_iters", "num_gpus", "gpu", "gpus_per_node",
+                        "inter_node_gbps", "interconnect", "tp", "pp", "dp", "ep", "zero", "dp_shard", "precision",
+                        "grad_reduce", "recompute", "recompute_modules", "flash_attention", "stack", "stack_options",
+                        "stack_as_run", "metric", "value", "flop_formula", "measured_step_s", "source_url", "source_loc",
+                        "quote", "date", "layout_source", "read_date", "scored", "not_scored_reason", "cross_check", "notes")
+
 def new_row(cols, read_date, **cells) -> dict:
     """A row of ``cols``: the given ``cells``, every other column empty, ``read_date`` stamped."""
     r = {c: "" for c in cols}
