@@ -1,0 +1,37 @@
+"""Names and tables the code honours (session 46 review's list, code47): one vocabulary of price bases that the code
+reads, and no table or field that nothing reads."""
+import ast
+from pathlib import Path
+
+from planner import vocab
+from planner.model.cost import RATE_NAMES
+from planner.present.terminal import PRICE_WORDS
+from planner.search import rank
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compared_literals(words: set) -> list[str]:
+    """``path:line`` of every comparison in planner/ with one of ``words`` as a literal operand (alone or in a
+    tuple / list / set)."""
+    hits = []
+    for path in sorted((ROOT / "planner").rglob("*.py")):
+        for n in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(n, ast.Compare):
+                continue
+            for c in (n.left, *n.comparators):
+                elts = c.elts if isinstance(c, (ast.Tuple, ast.List, ast.Set)) else [c]
+                if any(isinstance(e, ast.Constant) and e.value in words for e in elts):
+                    hits.append(f"{path.relative_to(ROOT)}:{n.lineno}")
+    return hits
+
+
+def test_price_bases_are_one_vocabulary_the_code_reads():
+    """The price bases live in planner.vocab (search.rank.PRICE_BASES listed them and only comments cited it: the code
+    compared literals): the tables keyed on a basis hold each of its names, and no comparison in planner/ spells "spot"
+    or "cluster.price_usd_hr" as a literal ("on-demand" is also the basis' name in words, which RATE_NAMES' values and
+    rate_after's output are compared to, so it is not scanned)."""
+    assert vocab.PRICE_BASIS.names == (vocab.ON_DEMAND, vocab.SPOT, vocab.JOB_RATE)
+    assert set(RATE_NAMES) == set(PRICE_WORDS) == set(vocab.PRICE_BASIS)
+    assert not hasattr(rank, "PRICE_BASES")
+    assert _compared_literals({vocab.SPOT, vocab.JOB_RATE}) == []
