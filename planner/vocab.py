@@ -68,7 +68,7 @@ RECOMPUTE = Vocab("none", "selective", "full")
 #: ``recompute_modules``, megatron/core/transformer/transformer_config.py 0.16.1 l. 411-421; Megatron-LM
 #: ``--recompute-modules``): the attention core (the default, = Korthikanti's selective), the MoE
 #: experts' activation function, the norms, MLA's up-projections and RoPE, the dense MLP, the whole
-#: MoE layer, the shared experts (planner.model.activations.RECOMPUTE_MODULE_ROWS)
+#: MoE layer, the shared experts (planner.model.activations' docstring, "Recompute modules")
 #: which layers ``recompute: full`` re-runs (Megatron-Core TransformerConfig ``recompute_method``,
 #: transformer_block.py ``_checkpointed_forward``): "block" checkpoints the first ``recompute_num_layers``
 #: layers of each model chunk and runs the rest plain, "uniform" checkpoints the input of every group of

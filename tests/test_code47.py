@@ -35,3 +35,14 @@ def test_price_bases_are_one_vocabulary_the_code_reads():
     assert set(RATE_NAMES) == set(PRICE_WORDS) == set(vocab.PRICE_BASIS)
     assert not hasattr(rank, "PRICE_BASES")
     assert _compared_literals({vocab.SPOT, vocab.JOB_RATE}) == []
+
+
+def test_recompute_modules_are_documented_where_the_code_reads_them():
+    """activations.RECOMPUTE_MODULE_ROWS was a dict of prose no code read (the ``SavedTensor.modules`` tags decide what a
+    module frees): it is the module docstring's "Recompute modules" list now, one bullet per vocabulary name."""
+    from planner.model import activations
+
+    assert not hasattr(activations, "RECOMPUTE_MODULE_ROWS")
+    section = activations.__doc__.split("Recompute modules:", 1)[1]
+    bullets = [line[2:].split(":", 1)[0] for line in section.splitlines() if line.startswith("* ") and ":" in line]
+    assert [b for b in bullets if b in vocab.RECOMPUTE_MODULES] == sorted(vocab.RECOMPUTE_MODULES)

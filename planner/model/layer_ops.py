@@ -1459,7 +1459,7 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
                       mem, norm_b, act_b, dense_act_b, fused_norm, moe_act_extra=0.0):
     """(GEMM, attention, memory-bound, TP, EP) seconds one layer's backward spends re-running
     the forward of Megatron-Core's ``recompute_modules`` (the memory side:
-    activations.RECOMPUTE_MODULE_ROWS), averaged over dense and MoE layers. Each module is re-run
+    the activations docstring's "Recompute modules"), averaged over dense and MoE layers. Each module is re-run
     as its forward ran: "core_attn" the attention kernel; "mlp" the dense MLP's GEMMs, activation
     and (TE spec) its fused norm, with its TP collectives (half a layer's, a hybrid "-" block's whole); "moe" the router,
     dispatch and combine all-to-alls, experts and shared experts, and the permutation traffic;

@@ -1019,7 +1019,7 @@ def recompute_module_lists(job: JobSpec) -> tuple[tuple[str, ...], ...]:
     (``Stack.module_recompute``), for a transformer whose layers' activations the lists change (a
     LoRA/QLoRA frozen base keeps peft's own set); only lists Megatron-Core accepts for this model,
     stack and precision (``stacks.recompute_modules``, TransformerConfig's rules) and whose every
-    module frees memory on this model (the activation table, ``activations.RECOMPUTE_MODULE_ROWS``:
+    module frees memory on this model (the activation table, ``activations``' docstring "Recompute modules":
     "mlp" needs dense layers, "layernorm" a norm that is a separate module) -- a module that frees
     nothing only adds time."""
     m, t = job.model, job.training
