@@ -46,3 +46,17 @@ def test_recompute_modules_are_documented_where_the_code_reads_them():
     section = activations.__doc__.split("Recompute modules:", 1)[1]
     bullets = [line[2:].split(":", 1)[0] for line in section.splitlines() if line.startswith("* ") and ":" in line]
     assert [b for b in bullets if b in vocab.RECOMPUTE_MODULES] == sorted(vocab.RECOMPUTE_MODULES)
+
+
+def test_pipeline_timing_and_param_count_fields_are_read():
+    """Every field of ``PipelineTiming`` and ``ParamCount`` is read as an attribute somewhere in planner/
+    (``last_bwd_end`` and ``moe_layer_active`` were written and never read until code47)."""
+    from dataclasses import fields
+
+    from planner.model.pipeline import PipelineTiming
+    from planner.spec.params import ParamCount
+
+    read = {n.attr for path in (ROOT / "planner").rglob("*.py") for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load)}
+    unread = [f"{cls.__name__}.{f.name}" for cls in (PipelineTiming, ParamCount) for f in fields(cls) if f.name not in read]
+    assert unread == []
