@@ -60,3 +60,24 @@ def test_pipeline_timing_and_param_count_fields_are_read():
             if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load)}
     unread = [f"{cls.__name__}.{f.name}" for cls in (PipelineTiming, ParamCount) for f in fields(cls) if f.name not in read]
     assert unread == []
+
+
+def test_one_helper_says_why_a_recompute_list_is_refused():
+    """space._list_refusal: the one place the search asks ``stacks.recompute_modules`` under ``except InputError``
+    (``_recipe_refusal``, ``recompute_module_lists`` and ``_with_module_lists`` each had their own try until code47):
+    Megatron-Core's refusal as its message, None where the list runs."""
+    from planner.model.stacks import resolve
+    from planner.search import space
+    from planner.spec import load_job_dict
+
+    def training(**kw):
+        return load_job_dict({"model": {"preset": "qwen3-30b-a3b"},
+                              "training": {"seq_len": 4096, "global_batch": 64, "tokens": 1e9,
+                                           "recompute": "selective", **kw},
+                              "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}})
+
+    job = training(recompute_modules=["moe_act"], precision="fp8")
+    assert space._list_refusal(job.training, resolve("megatron-core"), job.model) is None
+    why = space._list_refusal(job.training, resolve("megatron-core", fp8_recipe="delayed"), job.model)
+    assert "delayed" in why
+    assert not hasattr(space, "_list_runs")
