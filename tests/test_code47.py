@@ -81,3 +81,17 @@ def test_one_helper_says_why_a_recompute_list_is_refused():
     why = space._list_refusal(job.training, resolve("megatron-core", fp8_recipe="delayed"), job.model)
     assert "delayed" in why
     assert not hasattr(space, "_list_runs")
+
+
+def test_no_stack_field_is_named_like_a_planner_module():
+    """``Stack.layer_ops`` (host ops a layer's forward dispatches) shared its name with planner/model/layer_ops.py until
+    code47 (now ``layer_host_ops``): no field of ``Stack`` names a module or package of planner/."""
+    from dataclasses import fields
+
+    from planner.model.stacks import Stack
+
+    planner = ROOT / "planner"
+    modules = {p.stem for p in planner.rglob("*.py")} | {p.name for p in planner.rglob("*") if p.is_dir()}
+    names = {f.name for f in fields(Stack)}
+    assert "layer_host_ops" in names
+    assert sorted(names & modules) == []

@@ -1207,11 +1207,11 @@ def host_dispatch(c: LayerContext, m: ModelSpec, fw: Stack, graphs, blocks: floa
     moe_share = c.moe_share
     # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with
     # half a layer's ops); the MoE block's apart (moe.MOE_GRAPH_OPS)
-    layer_ops, tp_ops = fw.layer_ops * fw.host_ops_scale * blocks, np.where(tp > 1, fw.tp_ops * blocks, 0.0)
+    layer_host, tp_ops = fw.layer_host_ops * fw.host_ops_scale * blocks, np.where(tp > 1, fw.tp_ops * blocks, 0.0)
     moe_r, moe_p = (moe_mech.MOE_GRAPH_OPS[k] if m.moe is not None else 0.0 for k in ("moe_router", "moe_preprocess"))
     return cuda_graph_host_ops(
-        graphs, attn=layer_ops * ATTN_OPS_SHARE + tp_ops + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0),
-        mlp=layer_ops * (1 - ATTN_OPS_SHARE) + tp_ops, moe_router=moe_r, moe_preprocess=moe_p,
+        graphs, attn=layer_host * ATTN_OPS_SHARE + tp_ops + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0),
+        mlp=layer_host * (1 - ATTN_OPS_SHARE) + tp_ops, moe_router=moe_r, moe_preprocess=moe_p,
         moe_rest=moe_host_ops - moe_r - moe_p, moe_share=moe_share, hybrid=sh if m.hybrid else None,
         mamba=ssm.MAMBA_HOST_OPS * fw.host_ops_scale + 2 * tp_ops if mam else None) * c.eff.launch_s
 
