@@ -32,7 +32,7 @@ from planner.model.memory import memory_per_gpu  # noqa: E402
 from planner.spec import load_job  # noqa: E402
 
 #: step_time's stages (planner.model.step_time._step_rows) and the two keyed computations inside them
-STAGES = ("step_inputs", "stage_keys", "layer_rows", "_layer_terms", "pacing_stage", "pipeline_sends", "dp_step_terms",
+STAGES = ("step_inputs", "stage_keys", "layer_rows", "layer_terms", "pacing_stage", "pipeline_sends", "dp_step_terms",
           "_dp_terms", "microbatch_extras", "zero_exposure", "offload_step", "compose_step", "step_record",
           "_candidate_flops")
 

@@ -3,7 +3,7 @@ planner's own price for the same shape: which part of an MoE layer the step-time
 
 Row kinds compared:
 * ``moe_layer_time``: one Megatron-Core MoE layer, forward + backward, measured alone. The planner's
-  MoE block for the row's shape: ``moe.moe_layer`` as ``layer_ops._layer_terms`` calls it (captured
+  MoE block for the row's shape: ``moe.moe_layer`` as ``layer_ops.layer_terms`` calls it (captured
   from that call, so the GEMM timer, links and stack are the step-time model's), split into the expert
   and router GEMMs, the EP all-to-alls (dispatch + combine, forward and backward), the memory-bound
   traffic (token permutation, the all-to-all dispatcher's chunk sort, the routed SwiGLU; the backward
@@ -96,7 +96,7 @@ def moe_block(cat, r) -> dict:
         return seen["ml"]
 
     with mock.patch.object(moe_mech, "moe_layer", spy):
-        layer_ops._layer_terms(m, t, hw, fw, 1, 1, r["ep"], 1, False, 0, 0.0, True, etp=1)
+        layer_ops.layer_terms(m, t, hw, fw, 1, 1, r["ep"], 1, False, 0, 0.0, True, etp=1)
     ml, eff, hbm = seen["ml"], hw.eff, hw.gpu.hbm_bw
     T = float(r["tokens_per_rank"])
     # the routed SwiGLU: ``layer_ops.elementwise`` counts one copy per token in the layer's elementwise bytes and the other

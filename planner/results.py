@@ -22,6 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from planner.units import fmt_time, ordinal
+from planner.vocab import ON_DEMAND
 
 
 def jsonable(x: Any) -> Any:
@@ -292,13 +293,13 @@ class Cost(Record):
     #: before the job sections' records, which stay last
     price_dates: Optional[dict] = None
     #: the rate ``cost_ondemand_usd`` (and the buy comparison) is at: "on-demand", the catalog's, or
-    #: "cluster.price_usd_hr", the job's own rate, which replaces it (planner.search.rank.PRICE_BASES; QA 60: it was
+    #: "cluster.price_usd_hr", the job's own rate, which replaces it (planner.vocab.PRICE_BASIS; QA 60: it was
     #: labelled on-demand)
-    price_basis: str = "on-demand"
+    price_basis: str = ON_DEMAND
     #: the rate ``usd_per_million_tokens`` (and recommend's ``cost.ranked``) is at, the figures the plan is ranked at:
     #: "spot" on a spot job with a spot price, else ``price_basis`` (planner.model.cost.ranked_basis). Added beside
     #: ``price_basis`` in QA 75, which a spot search's rows read as the ranking's basis (the top level said "spot")
-    ranked_price_basis: str = "on-demand"
+    ranked_price_basis: str = ON_DEMAND
     #: with the job's own rate: the catalog's on-demand rate of the instance (USD per node-hour), what the committed
     #: prices' ``ondemand_same_hours_usd`` and ``breakeven_busy`` are set against; None where the catalog has none
     #: (a bare GPU) or the cost is at the catalog's rate anyway
@@ -532,8 +533,8 @@ class Recommendation(Record):
     #: absent from the JSON when empty
     no_plan: tuple[dict, ...] = ()
     #: what the ranked cost (the table's ``cost``, the ``--by`` / ``--scaling`` / ``compare`` rows' ``cost``) is
-    #: priced at: "on-demand", "spot" or "cluster.price_usd_hr" (planner.search.rank.PRICE_BASES)
-    price_basis: str = "on-demand"
+    #: priced at: "on-demand", "spot" or "cluster.price_usd_hr" (planner.vocab.PRICE_BASIS)
+    price_basis: str = ON_DEMAND
     #: what the ranked time and cost (the table's ``train_hours``/``cost``, the view rows' ``days``/``cost``,
     #: each ranked row's ``cost.ranked``) include: ``figures_include`` of the best plan
     figures_include: str = "none (uninterrupted)"

@@ -68,7 +68,7 @@ RECOMPUTE = Vocab("none", "selective", "full")
 #: ``recompute_modules``, megatron/core/transformer/transformer_config.py 0.16.1 l. 411-421; Megatron-LM
 #: ``--recompute-modules``): the attention core (the default, = Korthikanti's selective), the MoE
 #: experts' activation function, the norms, MLA's up-projections and RoPE, the dense MLP, the whole
-#: MoE layer, the shared experts (planner.model.activations.RECOMPUTE_MODULE_ROWS)
+#: MoE layer, the shared experts (planner.model.activations' docstring, "Recompute modules")
 #: which layers ``recompute: full`` re-runs (Megatron-Core TransformerConfig ``recompute_method``,
 #: transformer_block.py ``_checkpointed_forward``): "block" checkpoints the first ``recompute_num_layers``
 #: layers of each model chunk and runs the rest plain, "uniform" checkpoints the input of every group of
@@ -89,6 +89,15 @@ PRECISION_ALIASES = {"fp4": "NVFP4: fp8 with fp8_recipe nvfp4"}
 OPTIMIZER = Vocab("adamw", "adam", "adam8bit", "adafactor", "lion", "sgd", "sgd_momentum", "muon")
 #: what `recommend` minimises
 OBJECTIVE = Vocab("cost", "time", "tokens_per_dollar")
+#: what a cost is priced at (``Cost.price_basis`` and ``ranked_price_basis``, a search's ``price_basis``, serve's
+#: ``offline_price``): the catalog's on-demand rate; its spot rate (``constraints.spot``: the expected cost with
+#: interruptions where they are modelled); or the job's own ``cluster.price_usd_hr``, which replaces the on-demand
+#: rate (planner.model.cost.rent_basis, ranked_basis). Reserved / committed rates and buying are never what a plan
+#: is ranked at: each plan's ``cost.committed`` and ``cost.buy`` give the run at those. The code that picks or
+#: compares a basis reads the names below, never a literal (until code47 ``search.rank.PRICE_BASES`` listed them
+#: and no code read it)
+PRICE_BASIS = Vocab("on-demand", "spot", "cluster.price_usd_hr")
+ON_DEMAND, SPOT, JOB_RATE = PRICE_BASIS.names
 #: model families
 FAMILY = Vocab("decoder", "encoder", "moe", "generic")
 #: MLP block kinds (gated ones have two input projections); "relu2" is squared ReLU, not gated

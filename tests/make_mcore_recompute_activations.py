@@ -16,7 +16,7 @@ one rank, TP=1:
 
 Not runnable on CPU: "moe_act" (needs ``moe_grouped_gemm``: the legacy GroupedMLP's ``grouped_gemm``
 CUDA kernels or Transformer Engine's TEGroupedMLP) and "mla_up_proj" (its fused MLA RoPE is
-Transformer Engine/CUDA only); their rows stand on the source (activations.RECOMPUTE_MODULE_ROWS).
+Transformer Engine/CUDA only); their rows stand on the source (the activations docstring's "Recompute modules").
 
 One more CPU adaptation: ``CheckpointWithoutOutput`` (0.16.1 random.py l. 634, ``self.fp8 = fp8 is not
 None``) always takes its FP8 branch, which calls Transformer Engine's ``FP8GlobalStateManager``,

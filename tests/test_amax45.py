@@ -17,7 +17,7 @@ import pytest
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.model import stack_kernels, stacks
 from planner.model.comm import small_allreduce_time
-from planner.model.layer_ops import _layer_terms, layer_context, sp_amax_allreduces
+from planner.model.layer_ops import layer_terms, layer_context, sp_amax_allreduces
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
 
@@ -84,7 +84,7 @@ def test_the_tp_op_carries_it_into_the_layer(catalog):
     hw = _hw(catalog)
 
     def tp_s(stack):
-        d = _layer_terms(DENSE, t, hw, stack, np.array([4]), np.array([1]), np.array([1]), np.array([1]),
+        d = layer_terms(DENSE, t, hw, stack, np.array([4]), np.array([1]), np.array([1]), np.array([1]),
                          np.array([True]), np.array([0]), 0.0, True)
         return float(d["tp"][0]), float(d["gemm"][0])
 

@@ -68,12 +68,12 @@ LAYER_OPS = ("layer_context", "attention_projections", "dense_mlp_shapes", "mamb
 
 
 def test_layer_model_is_composed_of_op_functions():
-    """layer_ops._layer_terms composes one function per op group (Calculon's per-layer ops, each owning its time,
+    """layer_ops.layer_terms composes one function per op group (Calculon's per-layer ops, each owning its time,
     without its 2,400-line class): the composer and each op function stay short enough to read whole (the
     composer was one 425-line function until 2026-12-04)."""
     tree = ast.parse((ROOT / "planner" / "model" / "layer_ops.py").read_text())
     lines = {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, ast.FunctionDef)}
-    assert lines["_layer_terms"] <= 120, f"_layer_terms is {lines['_layer_terms']} lines"
+    assert lines["layer_terms"] <= 120, f"layer_terms is {lines['layer_terms']} lines"
     for name in LAYER_OPS:
         assert name in lines, f"layer_ops.{name} is gone: the README's code walk names it"
         assert lines[name] <= 60, f"layer_ops.{name} is {lines[name]} lines"
@@ -91,10 +91,14 @@ def test_the_layer_ops_and_the_step_are_two_modules():
         return defined, imported
 
     ops, ops_imports = top_level("layer_ops")
-    step, _ = top_level("step_time")
-    assert {"LayerContext", "_layer_terms", *LAYER_OPS} <= ops
+    step, step_imports = top_level("step_time")
+    assert {"LayerContext", "layer_terms", *LAYER_OPS} <= ops
     assert ops & step == set(), sorted(ops & step)
     assert "planner.model.step_time" not in ops_imports
+    # what step_time takes from layer_ops is layer_ops' public surface (it imported the private ``_layer_terms``
+    # until code47)
+    private = sorted(n for n in step_imports if n.startswith("planner.model.layer_ops._"))
+    assert private == [], private
 
 
 #: what split46b moved from stacks.py into stack_kernels.py: the kernels' and numerics' tables the registry's entries

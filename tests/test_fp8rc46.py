@@ -18,7 +18,7 @@ from planner.errors import InputError
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.layout import Candidates
 from planner.model import stack_kernels, stack_rules, stacks
-from planner.model.layer_ops import _layer_terms
+from planner.model.layer_ops import layer_terms
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 
@@ -87,7 +87,7 @@ def test_llm_foundry_recompute_is_the_whole_fp8_forward(catalog):
 
     def terms(rc, bf16_share=None):
         a = np.array([1])
-        return _layer_terms(DENSE, _job(recompute=rc), hw, fw, a, a, a, np.array([4]), np.array([False]),
+        return layer_terms(DENSE, _job(recompute=rc), hw, fw, a, a, a, np.array([4]), np.array([False]),
                             np.array([RECOMPUTE.code[rc]]), 0.0, True, bf16_share=bf16_share)
 
     none, full = terms("none"), terms("full")

@@ -1,5 +1,5 @@
 """Megatron-Core's per-module selective recompute (``training.recompute_modules``) in the activation
-table (planner/model/activations.py ``RECOMPUTE_MODULE_ROWS``) against what Megatron-Core 0.16.1
+table (planner/model/activations.py, the module docstring's "Recompute modules") against what Megatron-Core 0.16.1
 really keeps: tests/data/mcore_recompute_activations.json, written by
 tests/make_mcore_recompute_activations.py (a tiny dense GPT and a tiny MoE GPT on the local spec, CPU,
 TP=1; the script documents the CPU adaptations). These tests read the JSON only.
@@ -10,7 +10,7 @@ CPU/local-spec artifacts the table does not model (DotProductAttention expands t
 the RoPE cos/sin caches) and which cancel in the difference. The MoE truth also fixes the experts'
 routing-weight placement: Megatron-Core keeps no expert output (``probs_in_experts``).
 
-Not measurable on CPU (stand on the source, activations.RECOMPUTE_MODULE_ROWS): moe_act (grouped-GEMM
+Not measurable on CPU (stand on the source, the activations docstring's "Recompute modules"): moe_act (grouped-GEMM
 experts) and mla_up_proj (TE's fused MLA RoPE).
 """
 import json

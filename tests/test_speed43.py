@@ -1,6 +1,6 @@
 """speed43: a mixed MoE model's MTP block is its "E" kind's block (step_time.mtp_layer_block, layer_kinds), so a
 search's memo runs the layer model once for both. Until speed43 the block was memoised under its own name ("mtp")
-and DeepSeek-V3's `recommend` ran `_layer_terms` 96 more times on the same layer keys (482 runs, 386 now)."""
+and DeepSeek-V3's `recommend` ran `layer_terms` 96 more times on the same layer keys (482 runs, 386 now)."""
 import numpy as np
 
 from planner.hardware.options import option_from_instance
@@ -14,15 +14,15 @@ from make_step_time_golden import candidates
 
 
 def _runs(monkeypatch, job, hw, memo, sets):
-    """the ``_layer_terms`` runs of one ``step_time`` call on each candidate set, and the results"""
-    names, orig = [], layer_ops._layer_terms
+    """the ``layer_terms`` runs of one ``step_time`` call on each candidate set, and the results"""
+    names, orig = [], layer_ops.layer_terms
 
     def spy(m, *a, **k):
         names.append(m.layers)
         return orig(m, *a, **k)
-    monkeypatch.setattr(S, "_layer_terms", spy)
+    monkeypatch.setattr(S, "layer_terms", spy)
     out = [S.step_time(job.model, job.training, c, hw, memo=memo) for c in sets]
-    monkeypatch.setattr(S, "_layer_terms", orig)
+    monkeypatch.setattr(S, "layer_terms", orig)
     return names, out
 
 

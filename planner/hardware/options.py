@@ -12,6 +12,7 @@ from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family
 from planner.errors import InputError, clip
 from planner.units import count_of, fmt_given
 from planner.spec import ClusterSpec, ConstraintsSpec
+from planner.vocab import ON_DEMAND, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
@@ -606,7 +607,7 @@ def instance_gpu_hour_rate(inst: Instance, spot: bool) -> float | None:
 
 def rate_basis(spot: bool) -> str:
     """The rate a plan is priced at, in words: spot where ``constraints.spot``, else on-demand."""
-    return "spot" if spot else "on-demand"
+    return SPOT if spot else ON_DEMAND
 
 
 def over_price_cap(con: ConstraintsSpec, insts: list[Instance]) -> list[Instance]:

@@ -22,6 +22,39 @@ tests/test_activations.py):
 * outside the layers (``logits_bytes``): the final-norm input/output, the logits and the
   fp32 copy cross-entropy makes of them, and the loss's softmax. With a large vocabulary these
   dominate, so they are reported separately.
+
+Recompute modules: what each of Megatron-Core's ``recompute_modules`` (0.16.1; ``planner.vocab.RECOMPUTE_MODULES``)
+frees of the table, and what it keeps instead. Two mechanisms (megatron/core/tensor_parallel/random.py):
+
+* ``tensor_parallel.checkpoint`` (``CheckpointFunction``: the module runs under no_grad, its
+  inputs saved, re-run in backward) for "mlp" (transformer_layer.py l. 719-741: the dense layers'
+  MLP only, ``if not self.is_moe_layer`` l. 445-447), "moe" (moe/moe_layer.py l. 432-450: router,
+  dispatch, experts, combine) and "shared_experts" (moe_layer.py l. 294-310). What they keep is
+  their input: the pre-MLP norm's output, already a row -- except where Transformer Engine fuses
+  that norm into fc1 (``fused_norm``: TELayerNormColumnParallelLinear, the dense layers of the TE
+  spec, gpt_layer_specs.py ``pre_mlp_layernorm=IdentityOp``), where the MLP's input is the norm's
+  input (``norm2.input``, kept) and the norm's statistics and output go with the MLP;
+* ``CheckpointWithoutOutput`` (the module runs under no_grad, its output storage is freed once
+  its consumers ran -- ``discard_output_and_register_recompute`` -- and refilled before their
+  backward) for "layernorm" (transformer_layer.py l. 576-614 and 671-800: the input and pre-MLP
+  norms where they are separate modules, i.e. not fused into the next linear: both in the local
+  spec, in the TE spec the MoE layers' pre-MLP norm and the MLA layers' input norm,
+  gpt_layer_specs.py l. 248-265), "moe_act" (moe/experts.py l. 226-273, 738-750: the experts'
+  activation; fc1's output stays as the checkpoint's input) and "mla_up_proj"
+  (multi_latent_attention.py l. 838-846: the q/kv up-projections with their norms and RoPE; the
+  latents q_compressed, kv_compressed and k_pos_emb stay). Under FP8 the consumers keep the
+  original 16-bit input, not an FP8 copy (``set_save_original_input``), so the row goes too.
+
+The rows each frees, as the table's ``SavedTensor.modules`` tags name them (the tags are what the code reads;
+this list says the same in words -- it was the unread dict ``RECOMPUTE_MODULE_ROWS`` until code47):
+
+* core_attn: the rows not marked selective: softmax/log-sum-exp, scores, attention dropout
+* layernorm: norm statistics and output of the norms that are separate modules
+* mla_up_proj: q, k, v and the up-projections' norm statistics/outputs (MLA)
+* mlp: the dense MLP's intermediates (and its fused norm's statistics and output)
+* moe: the MoE layer's routing, dispatch, experts and shared experts
+* moe_act: the routed experts' activation output (and the unfused activation's input copy)
+* shared_experts: the shared experts' intermediates
 """
 from __future__ import annotations
 
@@ -57,7 +90,7 @@ class SavedTensor:
     #: saved quantised, 1 byte per element (``te_fp8``, see ``layer_saved_tensors``)
     linear_input: bool = False
     #: the Megatron-Core ``recompute_modules`` whose recompute frees this tensor (besides
-    #: "core_attn", which frees the rows not ``selective``): ``RECOMPUTE_MODULE_ROWS``
+    #: "core_attn", which frees the rows not ``selective``): the module docstring's "Recompute modules"
     modules: tuple = ()
     #: ``per_token`` counts elements a layer and micro-batch, whatever its tokens (the counts exchange: one int64
     #: per expert)
@@ -65,38 +98,6 @@ class SavedTensor:
     #: rows of routed (token, expert) pairs: the busiest EP rank holds ``moe.rank_load`` times the mean of them (a
     #: stated ``imbalance``, at most ``ep``), as its expert GEMMs compute (``moe.moe_layer``)
     routed: bool = False
-
-
-#: What each of Megatron-Core's ``recompute_modules`` (0.16.1) frees of the table, and what it keeps
-#: instead. Two mechanisms (megatron/core/tensor_parallel/random.py):
-#:
-#: * ``tensor_parallel.checkpoint`` (``CheckpointFunction``: the module runs under no_grad, its
-#:   inputs saved, re-run in backward) for "mlp" (transformer_layer.py l. 719-741: the dense layers'
-#:   MLP only, ``if not self.is_moe_layer`` l. 445-447), "moe" (moe/moe_layer.py l. 432-450: router,
-#:   dispatch, experts, combine) and "shared_experts" (moe_layer.py l. 294-310). What they keep is
-#:   their input: the pre-MLP norm's output, already a row -- except where Transformer Engine fuses
-#:   that norm into fc1 (``fused_norm``: TELayerNormColumnParallelLinear, the dense layers of the TE
-#:   spec, gpt_layer_specs.py ``pre_mlp_layernorm=IdentityOp``), where the MLP's input is the norm's
-#:   input (``norm2.input``, kept) and the norm's statistics and output go with the MLP;
-#: * ``CheckpointWithoutOutput`` (the module runs under no_grad, its output storage is freed once
-#:   its consumers ran -- ``discard_output_and_register_recompute`` -- and refilled before their
-#:   backward) for "layernorm" (transformer_layer.py l. 576-614 and 671-800: the input and pre-MLP
-#:   norms where they are separate modules, i.e. not fused into the next linear: both in the local
-#:   spec, in the TE spec the MoE layers' pre-MLP norm and the MLA layers' input norm,
-#:   gpt_layer_specs.py l. 248-265), "moe_act" (moe/experts.py l. 226-273, 738-750: the experts'
-#:   activation; fc1's output stays as the checkpoint's input) and "mla_up_proj"
-#:   (multi_latent_attention.py l. 838-846: the q/kv up-projections with their norms and RoPE; the
-#:   latents q_compressed, kv_compressed and k_pos_emb stay). Under FP8 the consumers keep the
-#:   original 16-bit input, not an FP8 copy (``set_save_original_input``), so the row goes too.
-RECOMPUTE_MODULE_ROWS = {
-    "core_attn": "the rows not marked selective: softmax/log-sum-exp, scores, attention dropout",
-    "layernorm": "norm statistics and output of the norms that are separate modules",
-    "mla_up_proj": "q, k, v and the up-projections' norm statistics/outputs (MLA)",
-    "mlp": "the dense MLP's intermediates (and its fused norm's statistics and output)",
-    "moe": "the MoE layer's routing, dispatch, experts and shared experts",
-    "moe_act": "the routed experts' activation output (and the unfused activation's input copy)",
-    "shared_experts": "the shared experts' intermediates",
-}
 
 
 def saved_softmax_fp32(fw, m: ModelSpec, seq, mb, tp, cp, act_bytes):
@@ -165,7 +166,7 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
 
     ``fused_norm``: Megatron-Core's TE spec, where a norm that feeds one linear is fused into it
     (TELayerNormColumnParallelLinear) and is a separate module only before MLA's down-projections
-    and the MoE router (which the per-module recompute tells apart: ``RECOMPUTE_MODULE_ROWS``).
+    and the MoE router (which the per-module recompute tells apart: the module docstring's "Recompute modules").
     MLA models (``m.mla``) keep the latents the up-projections take (q_compressed, kv_compressed,
     k_pos_emb: ``mla.latents``) and those projections' fused-norm outputs and statistics.
 
@@ -198,7 +199,7 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     stat = 2 if m.norm == "layernorm" else 1  # fp32 mean+rstd, or rstd only
     T = []
     add = lambda *r, **k: T.append(SavedTensor(*r, **k))  # noqa: E731
-    # which recompute module frees a norm's statistics and output (RECOMPUTE_MODULE_ROWS)
+    # which recompute module frees a norm's statistics and output (the module docstring's "Recompute modules")
     ln1 = ("layernorm",) if (not fused_norm or m.mla is not None) else ()
     ln2 = ("layernorm",) if (not fused_norm or moe) else ("mlp",)
     add("norm1.input", h, None, "sp", True)
@@ -367,7 +368,6 @@ def block_saved_tensors(m: ModelSpec, kind, *args):
     return rows[:cut] if kind == "*" else rows[cut:]
 
 
-
 @spec_memo
 def _block_rows(m: ModelSpec, kind, *args) -> tuple:
     """``block_saved_tensors`` as a tuple, built once per model and arguments (``spec_memo``): the memory model reads
@@ -474,7 +474,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     and the rest at none blended by planner.model.memory ``_partial_recompute_saves``
     (pipeline.recomputed_fraction).
     ``modules``: what Megatron's selective recompute re-runs (``training.recompute_modules``;
-    default the attention core): the rows it frees go (``RECOMPUTE_MODULE_ROWS``).
+    default the attention core): the rows it frees go (the module docstring's "Recompute modules").
     ``kind``: one block of a hybrid model (``block_saved_tensors``); None: a transformer layer.
     ``ep``: expert parallelism, where it moves what is kept (op SAC keeps an MoE layer's all-to-all outputs).
     ``cp_allgather``: the share of the layers whose CP runs TE's K/V all-gather (Megatron-Core ``cp_comm_type``
@@ -544,7 +544,6 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     elif selective == "layer":  # a layer layer SAC checkpoints (memory._partial_recompute_saves: the share)
         keep_sel = full
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
-
 
 
 def cp_allgather_saves(m: ModelSpec, tokens, tp, cp, act_bytes):

@@ -27,6 +27,7 @@ from hardware_catalog.catalog import oldest_price
 from planner import defaults as D
 from planner.results import Cost
 from planner.units import HOURS_PER_MONTH, fmt_given
+from planner.vocab import JOB_RATE, ON_DEMAND, SPOT
 from planner.spec import JobSpec
 
 HOURS_PER_YEAR = 8760.0
@@ -381,18 +382,18 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
     gbprice42): that row's date, not the job's."""
     out = []
     inst = catalog_instance(catalog, instance_key)  # None: a bare GPU, or an instance named only by its commitments
-    rates = [("on-demand", price_ondemand, inst.price_ondemand if inst else None),
-             ("spot", price_spot, inst.price_spot if inst else None)]
+    rates = [(ON_DEMAND, price_ondemand, inst.price_ondemand if inst else None),
+             (SPOT, price_spot, inst.price_spot if inst else None)]
     for what, rate, row_rate in (rates[::-1] if spot else rates):
         if not rate:
             continue
         if inst is not None and row_rate and abs(float(rate) - float(row_rate)) <= 1e-9 * float(row_rate):
-            out.append((f"{inst.key} {what}", inst.rate_date(what == "spot") or ""))
-        elif inst is None and quote and what == "on-demand":
+            out.append((f"{inst.key} {what}", inst.rate_date(what == SPOT) or ""))
+        elif inst is None and quote and what == ON_DEMAND:
             out.append((quote["what"], quote.get("price_date") or ""))
         else:
             # the job's own rate (QA 60: it read "on-demand rate from the job", as if it were an on-demand price)
-            out.append(("the job's rate (cluster.price_usd_hr)" if what == "on-demand"
+            out.append(("the job's rate (cluster.price_usd_hr)" if what == ON_DEMAND
                         else f"{what} rate from the job (cluster.price_usd_hr)", ""))
     if inst is not None and catalog_ondemand and committed:
         out.append((f"{inst.key} on-demand (what the committed prices are set against)", inst.rate_date(False) or ""))
@@ -410,7 +411,7 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
     return out
 
 
-def rate_price_dates(catalog, instance_key: str | None, basis: str = "on-demand") -> dict | None:
+def rate_price_dates(catalog, instance_key: str | None, basis: str = ON_DEMAND) -> dict | None:
     """The date of the one rate a comparison row's cost is priced at (``compare`` / ``recommend --by`` / ``--scaling``
     rows, ``Recommendation.price_basis``: the instance's on-demand or spot rate), summed up as a plan's
     ``Cost.price_dates`` is (``oldest_price``): the clouds' rows rest on sources of very different ages (a GCP bound at
@@ -422,13 +423,13 @@ def rate_price_dates(catalog, instance_key: str | None, basis: str = "on-demand"
     return oldest_price([(f"{catalog.instance(instance_key).key} {basis}", date)])
 
 
-def rate_date(catalog, instance_key: str | None, basis: str = "on-demand") -> str | None:
+def rate_date(catalog, instance_key: str | None, basis: str = ON_DEMAND) -> str | None:
     """The ``price_date`` of the one rate a row's cost is priced at (``Recommendation.price_basis``: the instance's
     on-demand or spot rate, ``Instance.rate_date``), as the catalog writes it ("" where its row gives none); None for
     a bare GPU or a job's ``cluster.price_usd_hr`` (no catalog rate). ``rate_price_dates`` sums it up for a
     comparison row; ``recommend --csv`` writes it in each row's ``price_date`` (QA 55b)."""
-    inst = catalog_instance(catalog, instance_key) if basis in ("on-demand", "spot") else None
-    return None if inst is None else inst.rate_date(basis == "spot") or ""
+    inst = catalog_instance(catalog, instance_key) if basis in (ON_DEMAND, SPOT) else None
+    return None if inst is None else inst.rate_date(basis == SPOT) or ""
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
@@ -463,7 +464,7 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     ranked = sp if at_spot else od
     # the job's cluster.price_usd_hr replaces the on-demand rate as the run's own (QA 60): its committed prices are
     # still set against what the cloud charges on demand, the catalog's rate (none for a bare GPU), not against it
-    stated = rent_basis(getattr(job.cluster, "price_usd_hr", None)) == "cluster.price_usd_hr"
+    stated = rent_basis(getattr(job.cluster, "price_usd_hr", None)) == JOB_RATE
     catalog_od = catalog_ondemand(catalog, instance_key) if stated else price_ondemand
     committed = committed_costs(catalog, instance_key, hours, nodes, catalog_od)
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
@@ -482,13 +483,13 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
 
 #: what a plan's rent is at, in words (``Cost.price_basis``): the job's ``cluster.price_usd_hr`` replaces the on-demand
 #: rate and is no on-demand price (QA 60: "$21.7k on-demand" at a $30 reserved rate, and "40% above on-demand's $21.7k")
-RATE_NAMES = {"on-demand": "on-demand", "spot": "spot", "cluster.price_usd_hr": "the job's rate (cluster.price_usd_hr)"}
+RATE_NAMES = {ON_DEMAND: "on-demand", SPOT: "spot", JOB_RATE: "the job's rate (cluster.price_usd_hr)"}
 
 
 def rate_after(basis: str | None) -> str:
     """The rate a rent figure is at (a ``RATE_NAMES`` key), after the figure: "on-demand", or "at the job's rate
     (cluster.price_usd_hr)" (QA 60's estimate / report wording; serve's month and likely range since QA 61)."""
-    name = RATE_NAMES.get(basis or "on-demand", "on-demand")
+    name = RATE_NAMES.get(basis or ON_DEMAND, "on-demand")
     return name if name == "on-demand" else f"at {name}"
 
 
@@ -500,15 +501,15 @@ def at_price_words(basis: str | None) -> str:
     >>> at_price_words("cluster.price_usd_hr"), at_price_words("spot")
     ("at the job's rate (cluster.price_usd_hr)", 'at the spot price')
     """
-    name = RATE_NAMES.get(basis or "on-demand", basis)
-    return f"at {name}" if basis == "cluster.price_usd_hr" else f"at the {name} price"
+    name = RATE_NAMES.get(basis or ON_DEMAND, basis)
+    return f"at {name}" if basis == JOB_RATE else f"at the {name} price"
 
 
 def rent_basis(price_usd_hr) -> str:
     """What a plan's rent is at (a ``RATE_NAMES`` key): the job's ``cluster.price_usd_hr`` where it gives one (it
     replaces the instance's on-demand rate, ``hardware.options.option_from_instance``), else the catalog's "on-demand"
     rate. One rule for a training plan's ``Cost.price_basis`` and a serving option's (QA 61)."""
-    return "cluster.price_usd_hr" if price_usd_hr is not None else "on-demand"
+    return JOB_RATE if price_usd_hr is not None else ON_DEMAND
 
 
 def ranked_basis(spot: bool, price_usd_hr) -> str:
@@ -517,7 +518,7 @@ def ranked_basis(spot: bool, price_usd_hr) -> str:
     (the rate of ``usd_per_million_tokens`` and of recommend's ``cost.ranked``) and a search's ``price_basis``
     (``planner.search.rank.price_basis``) are this one rule: until QA 75 a spot search's rows said only
     ``cost.price_basis: "on-demand"`` (the rent ``cost_ondemand_usd`` is at) beside spot $ per million tokens."""
-    return "spot" if spot else rent_basis(price_usd_hr)
+    return SPOT if spot else rent_basis(price_usd_hr)
 
 
 def price_region(constraints, catalog, instance_key: str | None, price_usd_hr=None) -> str | None:

@@ -62,7 +62,7 @@ In code each op group is a function of its own over one ``LayerContext`` (the ra
   Liger Kernel's fused linear cross-entropy, NeMo AutoModel's losses ``AUTOMODEL_CE_BYTES``);
 * ``mtp_projection`` -- multi-token prediction's eh_proj (DeepSeek-V3 §2.2; Megatron-Core multi_token_prediction.py).
 
-``_layer_terms`` composes them in the layer's order into the per-micro-batch terms. The step (stages, pipeline,
+``layer_terms`` composes them in the layer's order into the per-micro-batch terms. The step (stages, pipeline,
 data parallelism, ZeRO, the optimizer) is planner.model.step_time's, which imports this module; this module imports
 nothing from it (pyproject's import-linter contract).
 """
@@ -365,7 +365,7 @@ def mtp_runs_16bit(fw: Stack, precision: str) -> bool:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LayerContext:
-    """What every op of one layer reads (``_layer_terms`` builds it once per call): the job's rates and byte widths
+    """What every op of one layer reads (``layer_terms`` builds it once per call): the job's rates and byte widths
     on this part, and the layer keys' degrees and tokens as float arrays over the distinct keys. ``gemm`` prices one
     linear (forward, backward) with the recipe's quantisation; the op functions below take it from here."""
     eff: object
@@ -480,7 +480,7 @@ class LayerContext:
 
 def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, etp,
                   bf16_share, ep_dom=None) -> LayerContext:
-    """The ``LayerContext`` of one ``_layer_terms`` call: the peaks (the recipe's FP8/FP4 GEMM fraction on the
+    """The ``LayerContext`` of one ``layer_terms`` call: the peaks (the recipe's FP8/FP4 GEMM fraction on the
     linears only; fp32 matmuls on the CUDA cores), the activation and GEMM byte widths, the links, and the keys'
     degrees as float arrays with the tokens per micro-batch per rank."""
     eff = hw.eff
@@ -577,7 +577,7 @@ def attention_projection_shapes(c: LayerContext, m: ModelSpec) -> list:
 def attention_projections(c: LayerContext, m: ModelSpec, priced: list | None = None) -> AttentionProjections:
     """QKV (column-parallel) and output (row-parallel) projections of one attention layer; MLA's down/up projections
     as Megatron-Core's MLASelfAttention splits them (``attention_projection_shapes``). ``priced``: those shapes'
-    (forward, backward) already priced (``_layer_terms`` prices them with the dense MLP's in one ``gemms`` call)."""
+    (forward, backward) already priced (``layer_terms`` prices them with the dense MLP's in one ``gemms`` call)."""
     if priced is None:
         priced = c.gemms(attention_projection_shapes(c, m))
     if m.mla is None:
@@ -1207,11 +1207,11 @@ def host_dispatch(c: LayerContext, m: ModelSpec, fw: Stack, graphs, blocks: floa
     moe_share = c.moe_share
     # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with
     # half a layer's ops); the MoE block's apart (moe.MOE_GRAPH_OPS)
-    layer_ops, tp_ops = fw.layer_ops * fw.host_ops_scale * blocks, np.where(tp > 1, fw.tp_ops * blocks, 0.0)
+    layer_host, tp_ops = fw.layer_host_ops * fw.host_ops_scale * blocks, np.where(tp > 1, fw.tp_ops * blocks, 0.0)
     moe_r, moe_p = (moe_mech.MOE_GRAPH_OPS[k] if m.moe is not None else 0.0 for k in ("moe_router", "moe_preprocess"))
     return cuda_graph_host_ops(
-        graphs, attn=layer_ops * ATTN_OPS_SHARE + tp_ops + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0),
-        mlp=layer_ops * (1 - ATTN_OPS_SHARE) + tp_ops, moe_router=moe_r, moe_preprocess=moe_p,
+        graphs, attn=layer_host * ATTN_OPS_SHARE + tp_ops + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0),
+        mlp=layer_host * (1 - ATTN_OPS_SHARE) + tp_ops, moe_router=moe_r, moe_preprocess=moe_p,
         moe_rest=moe_host_ops - moe_r - moe_p, moe_share=moe_share, hybrid=sh if m.hybrid else None,
         mamba=ssm.MAMBA_HOST_OPS * fw.host_ops_scale + 2 * tp_ops if mam else None) * c.eff.launch_s
 
@@ -1354,7 +1354,7 @@ def mtp_projection(c: LayerContext, m: ModelSpec) -> PassTimes:
     return PassTimes(*c.gemm(pm, pn / c.tp, pk, s16=c.mtp_share))
 
 
-def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, rc,
+def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
                  sel_share=0.0, ep_dom=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key, composed from the op
@@ -1459,7 +1459,7 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
                       mem, norm_b, act_b, dense_act_b, fused_norm, moe_act_extra=0.0):
     """(GEMM, attention, memory-bound, TP, EP) seconds one layer's backward spends re-running
     the forward of Megatron-Core's ``recompute_modules`` (the memory side:
-    activations.RECOMPUTE_MODULE_ROWS), averaged over dense and MoE layers. Each module is re-run
+    the activations docstring's "Recompute modules"), averaged over dense and MoE layers. Each module is re-run
     as its forward ran: "core_attn" the attention kernel; "mlp" the dense MLP's GEMMs, activation
     and (TE spec) its fused norm, with its TP collectives (half a layer's, a hybrid "-" block's whole); "moe" the router,
     dispatch and combine all-to-alls, experts and shared experts, and the permutation traffic;

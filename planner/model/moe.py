@@ -1,5 +1,5 @@
 """Mixture-of-experts mechanics of one MoE layer on one rank, one function per concept, vectorised
-over candidate layouts. ``layer_ops._layer_terms`` composes them; nothing here is fitted.
+over candidate layouts. ``layer_ops.layer_terms`` composes them; nothing here is fitted.
 
 * ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM; ``grouped_gemm_host_ops`` its
   per-expert host cost (``TE_GROUPED_GEMM_PER_EXPERT_S``).

@@ -1375,7 +1375,6 @@ def chunk_inflight_paired(pp: int, m: int, vpp: int, rank: int, group: int | Non
 class PipelineTiming:
     makespan: float  # first forward start to last backward end, over all stages
     first_stage_fwd_start: tuple[float, ...]  # when stage 0 starts the forward of micro-batch i
-    last_bwd_end: tuple[float, ...]  # per stage: end of its last backward (grads final)
     ideal: float  # m * (t_f + t_b): the busy time of one stage
 
 
@@ -1491,7 +1490,7 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, t_lea
         return True
 
     _sweep(orders, run_op, f"deadlocked (pp={pp}, m={m}, vpp={vpp})")
-    return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
+    return PipelineTiming(max(clock), tuple(first_f), m * (t_f + t_b))
 
 
 @dataclass(frozen=True)
@@ -1968,7 +1967,7 @@ def _dualpipev_schedule(pp, m, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTi
         return True
 
     _sweep(orders, run_op, f"DualPipeV deadlocked (pp={pp}, m={m})")
-    return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
+    return PipelineTiming(max(clock), tuple(first_f), m * (t_f + t_b))
 
 
 @lru_cache(maxsize=1024)

@@ -320,7 +320,7 @@ class TeRecompute:
       ``has_te_modules``, takes TE's path; an older TE's ``_is_te_module`` sent a block that is not itself a TE module
       to torch.utils.checkpoint with the caller's ``context_fn``, which Composer sets to TE's
       ``get_activation_recompute_contexts``: the same phase) re-runs the layer in fp8 at the first forward's scales: the recompute is
-      priced as the layer's fp8 forward (layer_ops ``_layer_terms``, ``re_fwd``), casts included. TE's non-reentrant
+      priced as the layer's fp8 forward (layer_ops ``layer_terms``, ``re_fwd``), casts included. TE's non-reentrant
       checkpoint has no early stop ("``use_reentrant=False`` does not support early stopping, and will execute the
       entire forward pass"); nor does an eager TE linear save before its GEMM (layer_ops ``early_stop_skip``).
     * "fails": torch.utils.checkpoint's non-reentrant recompute enters no TE phase, so the TE linears re-run in

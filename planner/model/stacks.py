@@ -126,7 +126,7 @@ class Stack:
     #: the platforms (planner.hardware.options ``PLATFORMS``) the stack's code runs on; each entry's are in
     #: ``RUNS_ON``, with sources. A job's accelerator must be one of them (``check_platform``)
     platforms: tuple[str, ...] = ("cuda",)
-    layer_ops: float = 40.0  # host-dispatched ops per layer forward (eager)
+    layer_host_ops: float = 40.0  # host-dispatched ops per layer forward (eager)
     head_ops: float = 30.0  # embedding + final norm + logits + loss ops
     kernels_layer: float = 16.0  # GPU kernels per layer forward (launch tails)
     tp_ops: float = 2.0  # extra host ops per TP collective
@@ -2156,7 +2156,7 @@ def zero_state_rows(stack, training) -> tuple[ZeroStageStates, ...] | None:
 
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
-        "megatron-core", has_compile=False, has_grad_accum_fusion=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        "megatron-core", has_compile=False, has_grad_accum_fusion=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_host_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, te_tp_linears=True, te_amax_reduction="megatron", tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
@@ -2207,7 +2207,7 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
                 "and no tensorwise: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
-        "deepspeed", explicit_softmax="transformers", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", explicit_softmax="transformers", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_host_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says
@@ -2226,7 +2226,7 @@ STACKS: dict[str, Stack] = {
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
-        "hf-trainer", explicit_softmax="transformers", torch_checkpoint=True, layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "hf-trainer", explicit_softmax="transformers", torch_checkpoint=True, layer_host_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         fsdp_zero2_param_dtype=True,  # accelerate FSDP MixedPrecision(param_dtype=bf16) at SHARD_GRAD_OP
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
@@ -2471,7 +2471,7 @@ STACKS["megatron-core-gaudi"] = replace(
 #: The stacks for the accelerators that run no CUDA/ROCm code: Google TPUs (JAX / MaxText) and AWS Trainium
 #: (NeuronX Distributed). Both compile the whole training step into one XLA program that the host launches once
 #: per step (``jax.jit`` of MaxText's train_step; torch-neuronx's lazy tensors traced into one graph compiled by
-#: neuronx-cc), so no host op is dispatched per layer (``layer_ops`` = ``head_ops`` = ``tp_ops`` = 0) and the
+#: neuronx-cc), so no host op is dispatched per layer (``layer_host_ops`` = ``head_ops`` = ``tp_ops`` = 0) and the
 #: elementwise chains are fused into their producers (``compile``). What is *not* known from a source is set to
 #: the conservative side and said so: TP collectives exposed (``tp_overlap`` none), ``kernels_layer`` 12 (a fused
 #: layer's GEMMs, attention and a few fusions, as megatron-core's count: not counted from an XLA dump), the
@@ -2479,7 +2479,7 @@ STACKS["megatron-core-gaudi"] = replace(
 #: fraction). The efficiency priors of these chips are the generic ones, unmeasured (planner.hardware.efficiency
 #: ``UNMEASURED_PLATFORMS``), and every output says so.
 STACKS["maxtext"] = Stack(
-    "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
+    "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_host_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
     has_remat_policy=True, casts_weights_per_use=True, moments_like_params=True, scan_gathers=True,
     doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
     tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
@@ -2492,7 +2492,7 @@ STACKS["maxtext"] = Stack(
             "per example by segment ids; MoE experts as megablox grouped matmuls. Modelled on TPU only (MaxText on "
             "GPUs runs cuDNN/TE attention: not this entry)")
 STACKS["neuronx-distributed"] = Stack(
-    "neuronx-distributed", platforms=("neuron",), has_compile=False, has_reshard=False, has_param_gather=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
+    "neuronx-distributed", platforms=("neuron",), has_compile=False, has_reshard=False, has_param_gather=False, layer_host_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
     compile=True, loss="megatron_ce", tp_overlap="none", overlap_grad_reduce=False, overlap_param_gather=False,
     reshard_after_forward=True, offloads=(),
     sources="aws-neuron/neuronx-distributed (NxD Core / NxD Training, torch-neuronx): 'we support 3D parallelism: "
@@ -2724,7 +2724,7 @@ def open_options(t) -> tuple[str, ...]:
 #: layer MoE) or all three. The model-dependent refusals are ``cuda_graph_parts``'. Graphs also refuse full
 #: recompute ("recompute_granularity must not be full when CUDA Graphs are enabled"): a per-layout stack rule
 #: (planner.model.stack_rules "cuda-graphs-full-recompute"), so the search drops those layouts.
-#: Share of a Megatron-Core layer's forward host ops (``Stack.layer_ops``, 20) in its attention half, the rest in its
+#: Share of a Megatron-Core layer's forward host ops (``Stack.layer_host_ops``, 20) in its attention half, the rest in its
 #: MLP half (the split ``cuda_graph_host_ops`` needs; TransformerLayer ``_forward_attention`` / ``_forward_mlp`` with
 #: the TE spec): named ops linear_qkv, the view + split of the mixed QKV (2), RoPE on q and k (2), core attention,
 #: linear_proj, bias-dropout-add = 8 against linear_fc1, the fused SwiGLU, linear_fc2, bias-dropout-add = 4; the

@@ -10,7 +10,7 @@ the forward+backward time of one micro-batch on the slowest stage (the most laye
 logits and loss on the last stage, plus the stage-to-stage sends).
 
 One layer's pass (forward, backward, recomputed forward) on one rank -- its GEMMs, attention core, memory-bound work,
-host dispatch and the TP / CP / EP communication inside it -- is planner.model.layer_ops' (``_layer_terms`` over one
+host dispatch and the TP / CP / EP communication inside it -- is planner.model.layer_ops' (``layer_terms`` over one
 ``LayerContext``). On top of the layers:
 
 * ZeRO-3/FSDP parameter all-gathers (forward and backward) and gradient reduce-scatter per
@@ -91,7 +91,7 @@ from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import RECOMPUTE, SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
-from planner.model.layer_ops import _layer_terms, math_gemm_max, mtp_runs_16bit, nccl_link, TENSOR_CORE_MATH
+from planner.model.layer_ops import layer_terms, math_gemm_max, mtp_runs_16bit, nccl_link, TENSOR_CORE_MATH
 
 BREAKDOWN_KEYS = (
     "compute_gemm", "compute_attention", "compute_memory_bound", "comm_tp", "comm_cp", "comm_ep",
@@ -748,11 +748,11 @@ LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy",
 
 
 class LayerMemo:
-    """A search's memo of the layer model: ``_layer_terms``' rows by layer key, kept across the search's
+    """A search's memo of the layer model: ``layer_terms``' rows by layer key, kept across the search's
     ``step_time`` calls. Its chunks, stack variants and instance types each call the layer model on a few hundred
     layer keys, most of them already met with the same inputs: it was about half of a call's ~10 ms fixed cost.
 
-    A row's terms depend on what ``_layer_terms`` reads -- the model, the training spec, the stack (resolved) and the
+    A row's terms depend on what ``layer_terms`` reads -- the model, the training spec, the stack (resolved) and the
     hardware option, less the fields it never reads (``LAYER_FREE_HW``, ``LAYER_FREE_STACK``), the call's options and
     which layer set it is (the recipe's, the 16-bit one, the hybrid MTP block) -- and on the row's layer key (tp, cp,
     ep, mb, sp, rc, etp, the layer-SAC share), not on the other rows of the call (tests/test_step_time_batch.py holds
@@ -1037,7 +1037,7 @@ def per_cp_type(fw: Stack, m: ModelSpec, terms) -> dict:
 
 def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk: StageKeys, tp_comm_overlap: float,
                causal_kernels: bool, memo: LayerMemo | None, frac=None) -> LayerRows:
-    """``_layer_terms`` at the layer keys ``sk``, through the search's ``memo`` where there is one, gathered to the
+    """``layer_terms`` at the layer keys ``sk``, through the search's ``memo`` where there is one, gathered to the
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
     (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
     (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
@@ -1047,7 +1047,7 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
                tp_comm_overlap, causal_kernels) if memo is not None else None
 
     def layer(rc, bf16_share=None, block=None):
-        """``_layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: a
+        """``layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: a
         block priced apart, (model, CUDA graph parts, its name in the memo) -- the hybrid model's MTP block, a
         kept 16-bit block of one kind), through the search's memo where there is one"""
         mdl, parts, name = (m, None, None) if block is None else block
@@ -1055,7 +1055,7 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
         def one(f, kind):
             """the terms with every layer on stack ``f`` (``kind``: the CP type it fixes, part of the memo key)"""
             def run(r=slice(None)):
-                return _layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
+                return layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
                                     causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
                                     sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom))
             if memo is None:

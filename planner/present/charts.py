@@ -25,6 +25,7 @@ from planner.results import MEMORY_PARTS
 from planner.search.explain import LABELS
 from planner.search.rank import cost_of, hours_of
 from planner.units import config_str
+from planner.vocab import ON_DEMAND
 from planner.workloads.serving import NO_TPOT
 
 GiB = 2**30
@@ -329,7 +330,7 @@ def serving_cost_chart(res: dict, top: int = 10) -> alt.LayerChart:
     qps = res["budget"]["qps"]
     keys = [k for k in SERVING_STATUS_COLORS if k in set(df["status"])]
     df = df.assign(label=[f"${v / 1e3:,.1f}k" if v >= 1e3 else f"${v:,.0f}" for v in df["usd_per_month"]])
-    rate = RATE_NAMES.get(res["budget"].get("price") or "on-demand", "on-demand")  # the job's own rate too (QA 61)
+    rate = RATE_NAMES.get(res["budget"].get("price") or ON_DEMAND, "on-demand")  # the job's own rate too (QA 61)
     x = alt.X("usd_per_month:Q", title=f"$ per month ({rate}, {hpm:,.0f} h)", axis=alt.Axis(format="$~s"))
     # the order as a list: a layered chart drops an EncodingSortField (the bars came out in no order)
     y = alt.Y("option:N", sort=list(df.sort_values("usd_per_month", kind="stable")["option"]),

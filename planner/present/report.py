@@ -36,6 +36,7 @@ from planner.hardware.options import calibrate_hint
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after
 from planner.results import (MEMORY_PARTS, CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line,
                              jsonable, ranked_price)
+from planner.vocab import JOB_RATE, ON_DEMAND, SPOT
 from planner.present.safe import clean
 from planner.search.explain import (LABELS, mfu_hfu, peak_rank_line, plan_searched_columns, stack_table_cells,
                                     utilisation_columns, view_searched_columns)
@@ -179,7 +180,7 @@ def _committed_line(c: dict, hw: dict, today: Optional[_dt.date] = None, cost: d
     were set against a us-central1 rate with nothing saying so. With the job's own rate (``cost.price_basis``
     "cluster.price_usd_hr") the on-demand rate is the catalog's (``cost.catalog_ondemand_usd_hr``), not the job's
     (QA 60: a $30 reserved rate was "the on-demand 30.00"), or none where the catalog has none."""
-    stated = (cost or {}).get("price_basis") == "cluster.price_usd_hr"
+    stated = (cost or {}).get("price_basis") == JOB_RATE
     nodes, od = hw["nodes"], (cost["catalog_ondemand_usd_hr"] if stated else hw.get("price_ondemand_usd_hr"))
     never = (f"; at {c['price_usd_hr']:.2f} $/node-h it is not below the on-demand {od:.2f}, so it never beats on-demand"
              if od and c["price_usd_hr"] >= od else "")
@@ -271,7 +272,7 @@ def _price_rows(rec: dict, catalog, today: Optional[_dt.date] = None) -> Table:
             except Exception:  # noqa: BLE001 — a row from an override catalog may not resolve by key
                 inst = None
         hw = r["hardware"]
-        stated = r["cost"].get("price_basis") == "cluster.price_usd_hr"  # the job's rate is no catalog price (QA 60)
+        stated = r["cost"].get("price_basis") == JOB_RATE  # the job's rate is no catalog price (QA 60)
         cod = r["cost"].get("catalog_ondemand_usd_hr")
         rows.append([name, (f"{cod:.2f}" if cod else "-") + f" (the job's rate, {hw['price_ondemand_usd_hr']:.2f}, is used)"
                      if stated else f"{hw['price_ondemand_usd_hr']:.2f}" if hw["price_ondemand_usd_hr"] else "-",
@@ -551,7 +552,7 @@ def _rented_only(catalog, gpu_name: str) -> str | None:
 def _catalog_rate_words(cost: dict, hw: dict) -> str:
     """Beside a cost at the job's own rate (``cost.price_basis`` "cluster.price_usd_hr"): the catalog's on-demand rate
     of the instance and the same hours at it, or that the catalog has none (QA 60); "" for a cost at on-demand."""
-    if cost.get("price_basis") != "cluster.price_usd_hr":
+    if cost.get("price_basis") != JOB_RATE:
         return ""
     od = cost.get("catalog_ondemand_usd_hr")
     if not od:
@@ -582,7 +583,7 @@ def _cost_section(rec: dict, catalog=None, today: Optional[_dt.date] = None) -> 
     # a bare GPU has no price: "On-demand: - (0.00 $/node-h x 4 nodes x 215 h)" was printed
     # the job's cluster.price_usd_hr is the run's own rate, no on-demand price (QA 60): named so, with the catalog's
     # on-demand rate beside it where the catalog has one
-    stated = cost.get("price_basis") == "cluster.price_usd_hr"
+    stated = cost.get("price_basis") == JOB_RATE
     head = "At the job's rate (cluster.price_usd_hr)" if stated else "On-demand"
     lines = [f"{head}: {fmt_usd(cost['cost_ondemand_usd'])} ({_rate_times(best['hardware'])} x "
              f"{_hours(cost['hours'])})" + _catalog_rate_words(cost, best["hardware"]) + "."
@@ -1504,7 +1505,7 @@ def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", 
     # (QA 41: 47.34 s and $0.0174 for three runs of 15.78 s); "per run" is said only of one run's figures
     runs = int(res.get("runs") or 1)
     total = "per run" if runs == 1 else f"({runs:,} runs)"
-    basis = "spot" if res.get("spot") else "on-demand"
+    basis = SPOT if res.get("spot") else ON_DEMAND
     rows = [["instance", best["instance"]], ["kind", best["kind"]],
             *([["time per run", fmt_time(best["seconds_per_run"])]] if runs > 1 else []),
             [f"time {total}", fmt_time(best["hours"] * 3600)],

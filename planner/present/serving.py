@@ -15,6 +15,7 @@ from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
 from planner.model.cost import RATE_NAMES, at_price_words, rate_after, region_clause
 from planner.present.terminal import price_dates_words, view_price_dates_words
+from planner.vocab import ON_DEMAND, SPOT
 from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
 
 
@@ -85,13 +86,13 @@ def budget_rate(b: dict) -> str:
     """The rate a real-time budget (``serving_budget``) is at, in words: "on-demand", or "the job's rate
     (cluster.price_usd_hr)" (its ``price``, a ``model.cost.RATE_NAMES`` key): the report's rows and the app's
     metrics, which read "on-demand" at the job's own rate until QA 61."""
-    return RATE_NAMES.get(b.get("price") or "on-demand", "on-demand")
+    return RATE_NAMES.get(b.get("price") or ON_DEMAND, "on-demand")
 
 
 def _rent_name(b: dict) -> str:
     """The rent a fleet's buy figure is set against (its ``price_basis``, ``model.cost.RATE_NAMES``): "on-demand", or
     the job's rate (QA 61: "owning beats on-demand" at a $30 reserved rate)."""
-    return RATE_NAMES.get(b.get("price_basis") or "on-demand", "on-demand")
+    return RATE_NAMES.get(b.get("price_basis") or ON_DEMAND, "on-demand")
 
 
 def _offline_buy_words(b: dict) -> str:
@@ -234,13 +235,13 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     if realtime and any(offline_usd(r, True) is not None for r in shown) and "$/1M req batch" not in dropped:
         # the last $ column is not the real-time cost: say what it is (not when no row has it: a bare GPU has
         # no price, and the line described a column the table did not show)
-        price = res["options"][0].get("offline_price") or "on-demand"
+        price = res["options"][0].get("offline_price") or ON_DEMAND
         con.print(f"[dim]$/1M req batch: the same option run offline (mode: batch, no latency target) at its "
                   f"batch limit (memory, or serving.max_batch), {esc(at_price_words(price))}; not the real-time cost[/]")
     elif not realtime and any(offline_usd(r, False) is not None for r in shown):
         # an offline job is priced at spot when constraints.spot is set: the table did not say which price
-        price = res["options"][0].get("offline_price") or "on-demand"
-        con.print(f"[dim]costs {esc(at_price_words(price))}" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
+        price = res["options"][0].get("offline_price") or ON_DEMAND
+        con.print(f"[dim]costs {esc(at_price_words(price))}" + (" (constraints.spot)" if price == SPOT else "") + "[/]")
     dated = view_price_dates_words(shown)
     if dated:  # how old the rate each shown option's cost is at is (its price_dates; QA 55b), as compare's line says
         con.print(f"[dim]prices dated: {esc(dated)}[/]", highlight=False)

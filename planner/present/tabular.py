@@ -5,6 +5,7 @@ from rich.table import Table
 
 from planner.present.safe import esc, print_marked
 from planner.results import TabularPlan
+from planner.vocab import ON_DEMAND, SPOT
 from planner.units import fmt_hours_column, fmt_time, fmt_usd_cents as _usd
 
 
@@ -78,7 +79,7 @@ def tabular_csv(res: TabularPlan, catalog=None) -> str:
     from planner.model.cost import rate_date
     from planner.results import TabularOption
 
-    basis = "spot" if res.spot else "on-demand"
+    basis = SPOT if res.spot else ON_DEMAND
     cols = [f.name for f in fields(TabularOption)] + ["price_date", "price_basis"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, cols, lineterminator="\n")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after, region_clause
+from planner.vocab import JOB_RATE, ON_DEMAND, SPOT
 from planner.present.safe import esc, print_marked
 from planner.search.explain import (LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, peak_rank_line, plan_searched_columns,
                                     stack_table_cells, view_searched_columns)
@@ -104,7 +105,7 @@ def breakeven_months(buy: dict) -> str:
 
 def rate_name(cost: dict | None) -> str:
     """The rate ``cost.cost_ondemand_usd`` is at, in words: "on-demand", or the job's rate (``RATE_NAMES``)."""
-    return RATE_NAMES.get((cost or {}).get("price_basis") or "on-demand", "on-demand")
+    return RATE_NAMES.get((cost or {}).get("price_basis") or ON_DEMAND, "on-demand")
 
 
 def at_rate(cost: dict | None) -> str:
@@ -147,7 +148,7 @@ def _block_versus(c: dict, cost: dict | None = None) -> str:
     words = (f" ({side} blocks side by side: AWS sells at most {BLOCK_INSTANCES_PER_BLOCK} instances a block)"
              if side > 1 else "")
     od, bill = c.get("ondemand_same_hours_usd"), c.get("commitment_usd")
-    stated = (cost or {}).get("price_basis") == "cluster.price_usd_hr"
+    stated = (cost or {}).get("price_basis") == JOB_RATE
     if stated and not od and bill is not None:
         return words + ", beside no on-demand figure (the catalog has no on-demand rate for this instance)"
     if not od or bill is None:
@@ -927,7 +928,7 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
 
 
 #: a view row's ``price_basis`` in a table title
-PRICE_WORDS = {"on-demand": "on-demand prices", "spot": "spot prices", "cluster.price_usd_hr": "the job's cluster.price_usd_hr"}
+PRICE_WORDS = {ON_DEMAND: "on-demand prices", SPOT: "spot prices", JOB_RATE: "the job's cluster.price_usd_hr"}
 
 VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
                "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}

@@ -76,16 +76,8 @@ def rank_order(keys) -> np.ndarray:
     return np.lexsort(tuple(np.asarray(k, dtype=np.float64) for k in reversed(keys)))
 
 
-#: what a comparison row's ``cost`` (and the search table's) is priced at: the catalog's on-demand
-#: rate; its spot rate (``constraints.spot``: the expected cost with interruptions where they are
-#: modelled); or the job's own ``cluster.price_usd_hr`` (which replaces the on-demand rate). Reserved /
-#: committed rates and buying are never what a plan is ranked at: each plan's ``cost.committed`` and
-#: ``cost.buy`` give the run at those
-PRICE_BASES = ("on-demand", "spot", "cluster.price_usd_hr")
-
-
 def price_basis(spot: bool, stated_price) -> str:
-    """The ``PRICE_BASES`` entry a search's costs are at: spot when the job asks for spot (its rate
+    """The ``planner.vocab.PRICE_BASIS`` name a search's costs are at: spot when the job asks for spot (its rate
     replaces any other: ``HardwareOption.price``), else the job's stated node price if it gives one,
     else the catalog's on-demand rate (``model.cost.ranked_basis``, the rule each plan's ``cost.ranked_price_basis``
     follows)."""

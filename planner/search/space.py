@@ -773,11 +773,23 @@ def _recipe_refusal(base: Stack, m, t, recipe: str) -> str | None:
     """Why ``base`` refuses this job with ``recipe`` (its option checks, the recompute list, a job-wide rule), or None."""
     try:
         st = base.with_options(fp8_recipe=recipe)
-        recompute_modules(t, st, m, t.precision)
     except InputError as e:
         return e.message
+    if (why := _list_refusal(t, st, m)) is not None:
+        return why
     rule = stack_rules.job_refusal(st, m, t)
     return rule.message(stack=st) if rule is not None else None
+
+
+def _list_refusal(training, stack: Stack, m) -> str | None:
+    """Why Megatron-Core refuses ``training``'s ``recompute_modules`` list on ``stack`` for model ``m``
+    (``stacks.recompute_modules``, TransformerConfig's rules: no MLA, no MoE, moe_act / layernorm under FP8 delayed
+    scaling, ...), or None where it runs it."""
+    try:
+        recompute_modules(training, stack, m, training.precision)
+    except InputError as e:
+        return e.message
+    return None
 
 
 def is_auto(job: JobSpec) -> bool:
@@ -1019,7 +1031,7 @@ def recompute_module_lists(job: JobSpec) -> tuple[tuple[str, ...], ...]:
     (``Stack.module_recompute``), for a transformer whose layers' activations the lists change (a
     LoRA/QLoRA frozen base keeps peft's own set); only lists Megatron-Core accepts for this model,
     stack and precision (``stacks.recompute_modules``, TransformerConfig's rules) and whose every
-    module frees memory on this model (the activation table, ``activations.RECOMPUTE_MODULE_ROWS``:
+    module frees memory on this model (the activation table, ``activations``' docstring "Recompute modules":
     "mlp" needs dense layers, "layernorm" a norm that is a separate module) -- a module that frees
     nothing only adds time."""
     m, t = job.model, job.training
@@ -1034,10 +1046,8 @@ def recompute_module_lists(job: JobSpec) -> tuple[tuple[str, ...], ...]:
 
     out = []
     for mods in D.RECOMPUTE_MODULE_LISTS:
-        try:
-            recompute_modules(t.model_copy(update={"recompute_modules": list(mods)}), base, m, t.precision)
-        except InputError:
-            continue  # Megatron-Core refuses it here (no MLA, no MoE, FP8 delayed scaling, ...)
+        if _list_refusal(t.model_copy(update={"recompute_modules": list(mods)}), base, m) is not None:
+            continue  # Megatron-Core refuses it here
         if all(kept((x,)) < kept(()) for x in mods):
             out.append(tuple(mods))
     return tuple(out)
@@ -1063,7 +1073,7 @@ def _with_module_lists(variants: list[StackVariant], lists) -> list[StackVariant
         for k, v in enumerate(variants):
             if v.stack.activation_offload:  # Megatron-Core offloads activations without recompute only
                 continue
-            if not _list_runs(training, v):  # a searched recipe's refusal of the list (FP8 delayed scaling)
+            if _list_refusal(training, v.stack, v.model) is not None:  # a searched recipe's (FP8 delayed scaling)
                 continue
             at[b, k] = len(out)
             parents = (tuple(at[b, q] for q in v.parents if (b, q) in at)
@@ -1073,16 +1083,6 @@ def _with_module_lists(variants: list[StackVariant], lists) -> list[StackVariant
             root, frees = (at[0, k], ("activations",)) if v.root is None else (at[b, v.root], None)
             out.append(replace(v, training=training, modules=mods, parents=parents, root=root, frees=frees))
     return out
-
-
-def _list_runs(training, v: StackVariant) -> bool:
-    """Whether Megatron-Core runs ``training``'s recompute list on variant ``v``'s stack (``stacks.recompute_modules``:
-    moe_act and layernorm refused under FP8 delayed scaling, a recipe a ``fp8_recipe: auto`` search tries)."""
-    try:
-        recompute_modules(training, v.stack, v.model, training.precision)
-    except InputError:
-        return False
-    return True
 
 
 def variant_job(job: JobSpec, variant: StackVariant) -> JobSpec:

@@ -106,7 +106,6 @@ class ParamCount:
     final_norm: int
     dense_layer: int  # one dense (non-MoE) layer
     moe_layer: int  # one MoE layer, all experts (0 for dense models)
-    moe_layer_active: int  # one MoE layer, active part
     expert: int  # one routed expert's MLP
     n_dense_layers: int
     n_moe_layers: int
@@ -212,7 +211,7 @@ def hybrid_block_params(m: ModelSpec) -> dict:
 def count_params(m: ModelSpec) -> ParamCount:
     if not m.is_transformer:
         n = int(m.params)
-        return ParamCount(n, n, 0, 0, 0, n, 0, 0, 0, 1, 0)
+        return ParamCount(n, n, 0, 0, 0, n, 0, 0, 1, 0)
     h, V = m.hidden, m.vocab
     attn = attention_params(m)
     norms = m.layer_norms * _norm(m)  # Gemma 2/3: pre+post attention and MLP norms (4)
@@ -256,6 +255,6 @@ def count_params(m: ModelSpec) -> ParamCount:
     active = embedding + layers_active + final_norm + lm_head + mtp_active
     return ParamCount(
         total=total, active=active, embedding=embedding, lm_head=lm_head, final_norm=final_norm,
-        dense_layer=dense_layer, moe_layer=moe_layer, moe_layer_active=moe_active, expert=expert,
+        dense_layer=dense_layer, moe_layer=moe_layer, expert=expert,
         n_dense_layers=n_dense, n_moe_layers=n_moe, mtp=mtp,
     )

@@ -136,6 +136,7 @@ from planner.simulate.serving import ArrivalSpec, EngineConfig, ServingSimConfig
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
 from hardware_catalog import load_catalog
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
+from planner.vocab import ON_DEMAND, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
                                               kv_layout, served_model, shared_prefix, weight_bytes)
 from planner.workloads.serving_iteration import COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
@@ -268,7 +269,7 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
         at_spot = spot and spot_gpu is not None
         off_price = spot_gpu if at_spot else price_gpu
         new["usd_per_million_requests_offline"] = off_price * row.tp / (row.requests_per_s_offline * 3600) * 1e6
-        new["offline_price"] = "spot" if at_spot else "on-demand"
+        new["offline_price"] = SPOT if at_spot else ON_DEMAND
         if s.requests:
             hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node
             new["offline_node_hours"] = hours
@@ -1195,7 +1196,7 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         d["replica_hours"] = replica_hours
         if row.offline_replicas:
             d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=seconds / 3600)
-        rate = gpu_hour_rate(row.price_spot_usd_hr if row.offline_price == "spot" else row.price_usd_hr,
+        rate = gpu_hour_rate(row.price_spot_usd_hr if row.offline_price == SPOT else row.price_usd_hr,
                              row.gpus_per_node)
         if rate is not None:
             d["usd"] = replica_hours * rate * row.tp
@@ -1333,7 +1334,7 @@ def _at_basis(row: ServingOption, basis: str, realtime: bool, cat) -> ServingOpt
     one (spot stays spot), and ``price_dates``, the date of that rate (``rate_price_dates``: real-time at the
     on-demand side, offline at ``offline_price``; none for the job's rate, which has no catalog date). Until QA 61 a
     job's $30 rate was dated as the catalog's p5.48xlarge on-demand row and called on-demand throughout."""
-    offline = basis if row.offline_price == "on-demand" else row.offline_price
+    offline = basis if row.offline_price == ON_DEMAND else row.offline_price
     rate = basis if realtime else offline or basis
     return replace(row, price_basis=basis if row.price_usd_hr is not None else None, offline_price=offline,
                    price_dates=rate_price_dates(cat, row.hardware, rate))
@@ -1639,7 +1640,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are "
-                              + ("on-demand prices" if basis == "on-demand" else "at the job's rate (cluster.price_usd_hr)")
+                              + ("on-demand prices" if basis == ON_DEMAND else "at the job's rate (cluster.price_usd_hr)")
                               + " (a reclaimed spot replica drops its requests); spot prices only the offline $/1M req "
                               "batch column"]
                              if realtime and job.constraints.spot and any(o.price_usd_hr for o in options) else [])

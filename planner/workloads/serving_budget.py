@@ -21,6 +21,7 @@ from planner.simulate.interruptions import rate_for
 from planner.units import HOURS_PER_MONTH
 from planner.spec import ServingSpec
 from planner.units import count_of, fmt_run_time, fmt_usd
+from planner.vocab import SPOT
 
 
 #: the serving model's signed throughput error on published runs, predicted / measured requests/s - 1, its 10th and
@@ -221,7 +222,7 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                 replicas_range=rng, usd_per_month_range=[month(r) for r in rng] if rng else None, range_basis=basis,
                 analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot,
                 **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem),
-                          spot_used=best.offline_price == "spot"))
+                          spot_used=best.offline_price == SPOT))
 
 
 def _priced(best: ServingOption, catalog, buy: Optional[dict], spot: bool = False,
@@ -307,7 +308,7 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
     if usd is None:
         return None
     per_node = best.gpus_per_node // best.tp
-    spot = best.offline_price == "spot"
+    spot = best.offline_price == SPOT
     node_usd_hr = best.price_spot_usd_hr if spot else best.price_usd_hr
     replica_usd_hr = node_usd_hr / per_node
     # a generic model's analytic job runs on one node's replicas (serving._costs: its offline node-hours)

@@ -30,6 +30,7 @@ from planner.search.space import for_accelerator, is_auto, without_auto_recipe
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
+from planner.vocab import JOB_RATE
 from planner.spec import JobSpec
 from planner.spec.load import wrote_fp4
 from planner.spec.schema import INTERLEAVED_NEEDS_VPP
@@ -218,7 +219,7 @@ def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
     buy, committed = c.buy, c.committed
     if np.isfinite(o["expected_hours"]) and (buy or committed):  # owned / committed nodes sit through them too
         # committed prices are set against the catalog's on-demand rate, not the job's own (cost.cost_summary; QA 60)
-        od_set = c.catalog_ondemand_usd_hr if c.price_basis == "cluster.price_usd_hr" else od
+        od_set = c.catalog_ondemand_usd_hr if c.price_basis == JOB_RATE else od
         buy, committed = owned_at_wall_hours(buy, committed, o["expected_hours"], plan.hardware.nodes, od_set,
                                              o["expected_cost_ondemand_usd"], f"with {checkpoint_words(o)}")
     c = replace(c, checkpoint_failures=o, buy=buy, committed=committed)
