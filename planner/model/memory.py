@@ -1617,6 +1617,29 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
     return StageStates(fw, lw, s.fg, s.lg, fo, lo, host_f, host_l, acc_f, acc_l)
 
 
+def fsdp2_offload_grads(x: StateContext, s: StageStates, c: Candidates, gb) -> StageStates:
+    """FSDP2 ``CPUOffloadPolicy`` (``optimizer_offload`` on an FSDP2 stack, ``Stack.fsdp2_dp``) keeps the reduced
+    gradient shard on the host: torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py ``foreach_reduce`` (pytorch/
+    pytorch, read 2026-12-06), ``if fsdp_param.offload_to_cpu: new_sharded_grad = new_sharded_grad.to(torch.device(
+    "cpu"), non_blocking=...)`` ("Since the GPU sharded gradient is allocated in the RS stream, we can free it here"),
+    which becomes ``sharded_param.grad`` (later micro-batches ``+=`` into it on the CPU). Its host bytes are
+    ``offload.HOST_GRAD_BYTES``' already; this takes the ZeRO-2/3 shard (``state_grads``' sharded term) off the GPU's
+    gradients where they are not held unsharded (``_fsdp_held``: a held gradient stays on the GPU until the last
+    backward's reduce-scatter; the deferred sync holds none at one micro-batch a step, as ``stage_states``). A frozen
+    base's adapters are left as they are. Until 2026-12-06 (offload47) the shard stayed counted on the GPU."""
+    if not (x.fsdp2 and x.st.optimizer_offload and x.b.state > 0) or x.b.frozen:
+        return s
+    held = _fsdp_held(x)[0][x.sinv]
+    if getattr(x.st, "defer_fsdp_grad_sync", False):
+        x1 = dataclasses.replace(x, st=dataclasses.replace(x.st, defer_fsdp_grad_sync=False))
+        held = np.where(gb / (c.mb * c.dp) <= 1.0, _fsdp_held(x1)[0][x.sinv], held)
+    on_host = (x.kz >= 2)[x.sinv] & ~held
+    shard_f, shard_l = (np.where(on_host, ((dense_rank(x, d) / x.dps + e / (x.ketp * x.kep) / x.edps)
+                                           * x.g_shard[x.kzi])[x.sinv], 0.0)
+                        for d, e in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
+    return dataclasses.replace(s, fg=s.fg - shard_f, lg=s.lg - shard_l)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ActivationTerms:
     """Activations and logits of the first and the last pipeline stage (bytes per GPU per candidate), and the
@@ -2745,8 +2768,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
 def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
     """The first and last stage's model states as ``memory_per_gpu`` prices them: ``model_states``, the deferred
-    FSDP gradient sync's one-micro-batch rows, ``autograd_grads``, a frozen base's ``adapter_states`` and
-    ``optimizer_offload``."""
+    FSDP gradient sync's one-micro-batch rows, ``autograd_grads``, a frozen base's ``adapter_states``,
+    ``optimizer_offload`` and FSDP2's offloaded gradient shard (``fsdp2_offload_grads``)."""
     s = model_states(x)
     if getattr(x.st, "defer_fsdp_grad_sync", False):  # one micro-batch a step: its sync is the last one, nothing held
         one = gb / (c.mb * c.dp) <= 1.0
@@ -2756,7 +2779,7 @@ def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
     s = autograd_grads(x, s, c, walked, hf)
     if x.b.frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
         s = adapter_states(x, s, x.k_layers[x.sinv], c.tp.astype(np.float64))
-    return optimizer_offload(x, s)
+    return fsdp2_offload_grads(x, optimizer_offload(x, s), c, gb)
 
 
 def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch, stack, gpu, memo,

@@ -24,6 +24,10 @@ CPU's copy); the CPU Adam rate is ``CPU_ADAM``:
   the CPU step). All ranks of a node step their shards on the node's cores at once. FSDP2's
   ``CPUOffloadPolicy`` keeps the sharded parameters themselves on the host and copies them in before
   every all-gather and each reduced gradient shard out after every reduce-scatter: ``fsdp2_copies_exposed``.
+  DeepSpeed's gradient accumulation under offload copies each micro-batch's 16-bit gradients through the host
+  (16-bit in and out per micro-batch at ZeRO-2 / 3, the boundary's copy in at ZeRO-1: planner.model.stacks
+  ``ZERO_OFFLOAD_ROWS``): ``partition_copies_exposed``, hidden under the backward only on DeepSpeed's reduction
+  stream (``overlap_comm``). Until 2026-12-06 (offload47) they were not priced.
 
 Activation offload — Megatron-Core ``--cpu-offloading`` (TE ``get_cpu_offload_context``,
 ``AsyncDoubleBufferGroupOffloadHandler``): the saved activations of each finished layer are
@@ -379,6 +383,29 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
     d2h = local_params * grad_bytes / bw
     h2d = local_params * param_bytes / bw
     return cpu, np.maximum(d2h - t_bwd_mb, 0.0) + h2d
+
+
+def partition_copies_exposed(hw, local_params, m_micro, t_bwd_mb, mb_bytes, side_stream, grad_bytes: float):
+    """Exposed seconds per step of the 16-bit gradient copies DeepSpeed's ZeRO-Offload makes in each micro-batch's
+    backward besides the boundary's fp32 copy out (``stacks.ZeroStageStates.mb_copy_bytes``, read from
+    stage_1_and_2.py ``async_accumulate_grad_in_cpu_via_gpu`` and stage3.py ``partition_grads``): ``mb_bytes`` =
+    (one micro-batch a step; of more: the first, each middle one, the last) bytes per parameter of the rank's
+    partition (``local_params``), both directions on one stream. On the reduction stream (``side_stream``: DeepSpeed
+    ``overlap_comm``) each micro-batch's copies hide under its backward (``t_bwd_mb``) and the last one's share the
+    stream with the fp32 gradient out (``grad_bytes`` a parameter, ``optimizer_terms``' ``d2h``, which it precedes):
+    only what the pair adds beyond the backward counts here. On the compute stream they are exposed whole."""
+    bw = host_link_bps(hw)
+    p = np.asarray(local_params, dtype=np.float64) / bw
+    single, first, middle, last = (np.asarray(b, dtype=np.float64) * p for b in mb_bytes)
+    m = np.asarray(m_micro, dtype=np.float64)
+
+    def exposed(secs):
+        return np.where(side_stream, np.maximum(secs - t_bwd_mb, 0.0), secs)
+
+    lead = np.where(m > 1, exposed(first) + np.maximum(m - 2.0, 0.0) * exposed(middle), 0.0)
+    end, d2h = np.where(m > 1, last, single), p * grad_bytes
+    tail = np.where(side_stream, np.maximum(end + d2h - t_bwd_mb, 0.0) - np.maximum(d2h - t_bwd_mb, 0.0), end)
+    return lead + tail
 
 
 def host_ram(hw) -> tuple[float, str]:

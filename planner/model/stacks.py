@@ -2000,7 +2000,14 @@ class ZeroStageStates:
       master, the state and the fp32 gradient (planner.model.offload ``host_optimizer_bytes``): DeepSpeed's 16-bit
       copy of the updated partition (``param_buffer_of_bit16_for_cpu_offload_groups``, ``ZERO_OFFLOAD_ROWS``);
     * ``host_accum_bytes``: the same, held only with gradient accumulation (more than one micro-batch a step):
-      DeepSpeed's per-parameter host accumulation buffers (``accumulated_grads_in_cpu``).
+      DeepSpeed's per-parameter host accumulation buffers (``accumulated_grads_in_cpu``);
+    * ``mb_copy_bytes``: under optimizer offload, host-link bytes (both directions, one stream) per parameter of the
+      rank's partition that the wrapper's gradient handling copies in a micro-batch's backward besides the boundary's
+      fp32 gradient copy out, as (a step of one micro-batch; of more: the first, each middle one, the last):
+      DeepSpeed's 16-bit accumulation through the host (``ZERO_OFFLOAD_ROWS``; priced by planner.model.offload
+      ``partition_copies_exposed``);
+    * ``mb_copy_side_stream``: whether those copies run on DeepSpeed's reduction stream under ``overlap_comm`` (beside
+      the backward); False: on the compute stream, exposed whole.
     """
 
     wrapper: str
@@ -2012,6 +2019,8 @@ class ZeroStageStates:
     largest_grad_buffer: bool = False
     host_bit16_bytes: float = 0.0
     host_accum_bytes: float = 0.0
+    mb_copy_bytes: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    mb_copy_side_stream: bool = True
 
 
 #: ``ZeroStageStates.grads_kept``'s values
@@ -2075,13 +2084,29 @@ _ZERO_3 = ZeroStageStates(
 # param.numel(), dtype=param.dtype, device=self.device)``, pinned likewise) in ``accumulated_grads_in_cpu`` all run:
 # 2 B more (a parameter straddling the partition's edge is counted by its share, not whole). Stage 3 is not read
 # for these (``_ZERO_3_OFFLOAD`` keeps none). Until 2026-12-06 (ds46b) neither was counted.
+#
+# What crosses the host link per micro-batch (``mb_copy_bytes``, read 2026-12-06 by offload47): stage_1_and_2.py's
+# ``async_accumulate_grad_in_cpu_via_gpu`` (the 2021 stage2.py through the 2024 stage_1_and_2.py) copies, per parameter
+# of the partition and in its 16-bit dtype, the host accumulation buffer in (``dest_buffer.copy_(
+# self.accumulated_grads_in_cpu[param_id] ...)``, then ``add_`` on the GPU) ``if self.micro_step_id > 0`` and the
+# accumulated gradient out (``copy_gradients_to_cpu``) ``if not self.is_gradient_accumulation_boundary`` ("at the
+# boundary we will send 32bit directly": ``async_inplace_copy_grad_to_fp32_buffer_from_gpu``, the fp32 copy out that
+# offload.optimizer_terms prices). So a step of m > 1 micro-batches: the first 2 B out, each middle one 2 B in + 2 B
+# out, the last 2 B in; m = 1 none. The newest stored version (deepspeedai @02aa38c3) copies out only at micro-step 0
+# (``else: copy_gradients_to_cpu()``): 2 B less per middle micro-batch, not taken (the ZeRO-Offload paper's runs are
+# the older code). ``reduce_ipg_grads`` runs these on ``self.reduction_stream`` under ``overlap_comm``, else on the
+# current (compute) stream.
 _ZERO_1_OFFLOAD = replace(
     # ``self.contiguous_gradients = contiguous_gradients or self.cpu_offload`` ("CPU-Offload requires contiguous
     # gradients"), though engine.py turns it (and ``overlap_comm``) off for stage 1: the reduce at the accumulation
     # boundary goes through one contiguous bucket (``setup_buckets`` in ``process_gradients``), the 16-bit ``.grad``
     # still whole until then; ``temp_grad_buffer_for_gpu_offload = torch.zeros(largest_param_numel, device=<GPU>,
     # dtype=self.dtype)`` is allocated in ``__init__`` ``if self.cpu_offload``
-    _ZERO_1, reduce_buckets=(1, 1), largest_grad_buffer=True, host_bit16_bytes=2.0, host_accum_bytes=2.0)
+    # Stage 1 registers no reduce hooks (no ``partition_gradients``, ``overlap_comm`` off): ``reduce_gradients`` walks
+    # the parameters after the boundary's backward, on the current stream, so only that micro-batch's copy in
+    # (``micro_step_id > 0``) crosses, exposed whole
+    _ZERO_1, reduce_buckets=(1, 1), largest_grad_buffer=True, host_bit16_bytes=2.0, host_accum_bytes=2.0,
+    mb_copy_bytes=(0.0, 0.0, 0.0, 2.0), mb_copy_side_stream=False)
 _ZERO_2_OFFLOAD = replace(
     # ``copy_grads_in_partition`` returns before it allocates ``grads_in_partition`` ``if self.cpu_offload``: each
     # reduced bucket's partition goes to the host fp32 gradient (``async_inplace_copy_grad_to_fp32_buffer_from_gpu``
@@ -2090,14 +2115,19 @@ _ZERO_2_OFFLOAD = replace(
     # buffer per parameter (``accumulated_grads_in_cpu``) and add it back through ``temp_grad_buffer_for_gpu_offload``
     # (``async_accumulate_grad_in_cpu_via_gpu``). On the GPU: the reduce buckets (``ipg_buffer``, two with
     # ``overlap_comm``) and that largest-parameter buffer
-    _ZERO_2, shard_grad_bytes=0.0, largest_grad_buffer=True, host_bit16_bytes=2.0, host_accum_bytes=2.0)
+    _ZERO_2, shard_grad_bytes=0.0, largest_grad_buffer=True, host_bit16_bytes=2.0, host_accum_bytes=2.0,
+    mb_copy_bytes=(0.0, 2.0, 4.0, 2.0))
 _ZERO_3_OFFLOAD = replace(
     # stage3.py ``DeepSpeedZeroOptimizer_Stage3.__init__``: ``self.device = ... if not self.offload_optimizer else
     # OffloadDeviceEnum.cpu``, and ``_setup_for_real_optimizer`` allocates ``grad_partitions_flat_buffer`` on
     # ``self.device`` (pinned with ``offload_optimizer_pin_memory``): the gradient partition on the host; the
     # contiguous reduce bucket (``__ipg_bucket_flat_buffer``) stays on the GPU; ``partition_grads`` accumulates a
-    # host partition through a transient GPU copy of one parameter's shard
-    _ZERO_3, shard_grad_bytes=0.0)
+    # host partition through a transient GPU copy of one parameter's shard. ``partition_grads`` (stage3.py @02aa38c3,
+    # the same since 2021): micro-step 0 copies the reduced shard out (``grad_buffer.copy_(grad_partition)``) and back
+    # in (``grad_buffer.to(grad_partition.device)``, the GPU copy the boundary's fp32 copy out reads); every later one
+    # copies the host partition in, adds, and copies it out ("adding directly to cpu is very slow"): 2 B in + 2 B out
+    # (the 16-bit accumulation dtype) every micro-batch, on ``reduce_and_partition_stream`` under ``overlap_comm``
+    _ZERO_3, shard_grad_bytes=0.0, mb_copy_bytes=(4.0, 4.0, 4.0, 4.0))
 #: the rows that replace a DeepSpeed table's ZeRO 1-3 rows under ``Stack.optimizer_offload`` (``zero_state_rows``);
 #: ZeRO-0 has no offload (``offload.valid_masks``). bf16 ZeRO-1 runs ``DeepSpeedZeroOptimizer`` with CPU offload
 #: whatever its accumulation dtype (engine.py ``_do_optimizer_sanity_check``, below), so ``_BF16_OPTIMIZER`` does not

@@ -1606,6 +1606,23 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
     return ZeroExposure(z3=z3, z3_exposed_mb=z3_exposed_mb, z2_exposed_mb=z2_exposed_mb, per_layer=per_layer)
 
 
+def zero_offload_copies(fw, t: TrainingSpec, hw: HardwareOption, c: Candidates, local, m_micro, t_bwd_mb,
+                        grad_bytes: float):
+    """Exposed seconds per step of the optimizer wrapper's per-micro-batch gradient copies under optimizer offload
+    (offload.partition_copies_exposed) at each candidate's ZeRO stage, from its ZeRO table (``stacks.zero_state_rows``:
+    ``mb_copy_bytes``, on the reduction stream where ``mb_copy_side_stream`` and the stack's ``overlap_grad_reduce``,
+    DeepSpeed ``overlap_comm``); 0 for a stack without a table or without the offload."""
+    from planner.model.stacks import zero_state_rows  # lazy, as the other stack tables here
+
+    rows = zero_state_rows(fw, t) if fw.optimizer_offload else None
+    if rows is None:
+        return 0.0
+    z = np.asarray(c.zero)
+    side = np.array([r.mb_copy_side_stream for r in rows])[z] & bool(getattr(fw, "overlap_grad_reduce", False))
+    return offload.partition_copies_exposed(hw, local, m_micro, t_bwd_mb, np.array([r.mb_copy_bytes for r in rows])[z].T,
+                                            side, grad_bytes)
+
+
 def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs, st: StageTimes,
                  dpt: DpStep, zx: ZeroExposure):
     """(t_opt, off_step, off_mb): the optimizer step with offload to host memory (planner.model.offload), the
@@ -1617,6 +1634,7 @@ def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOptio
     # optimizer step and its gradient/parameter copies per step
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
     t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], dpt.t_opt, st.t_bwd_mb, g_b, min(w_b, 2.0))
+    off_step = off_step + zero_offload_copies(fw, t, hw, c, D["local"][dinv], m_micro, st.t_bwd_mb, g_b)
     off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, s.act_b, st.layers_max, st.t_fwd_mb, st.t_bwd_mb)
     if fw.optimizer_offload and getattr(fw, "fsdp2_dp", False):  # FSDP2 CPUOffloadPolicy: copies per collective
         master_b = model_state_bytes_per_param(t, m.hidden or 4096)[2]
