@@ -156,7 +156,7 @@ class Candidates:
     def kept(self, name: str, fn: Callable[[], object], columns: tuple, *deps):
         """``fn()`` computed once while the columns ``columns`` (fields, or ``DERIVED_COLUMNS``) and ``deps`` are the
         same objects (as ``derived``, for a result that is not one column; callers leave it unchanged): the pipeline
-        stages' parameters at the model-state key (planner.model.memory ``key_stage_split``), which a memory and a
+        stages' parameters at the model-state key (planner.model.memory_stages ``key_stage_split``), which a memory and a
         step-time call on these rows both read."""
         srcs = (*self._columns(columns), *deps)
         got = self._kept.get(name)

@@ -11,7 +11,7 @@ work on distinct_rows / step_time's key-level terms, which changed no number); r
 regenerated on the left branch (2026-12-02) for memory._mixed_stage_params (each pipeline stage of an MoE model with
 dense layers holds its own layers): only deepseek-v3-pretrain moved, 42 of 574 arrays (memory total x0.93-1.05, step
 time x0.93-1.05 through the DP reduce of the stage's dense parameters); regenerated on the pipe2 branch (2026-12-02) for
-memory.stage_layer_microbatches (the activations of the peak pipeline rank, each rank its own layers x its own
+memory_stages.stage_layer_microbatches (the activations of the peak pipeline rank, each rank its own layers x its own
 micro-batches in flight): memory only, deepseek-v3-pretrain (61 layers) and nemotron-3-nano-pretrain (52) where pp does
 not divide the layers, 20 of 574 arrays (activations x0.80-0.98, total x0.88-1.0); no step-time array. The file as
 committed before it was already stale in nemotron-3-nano-pretrain (22 arrays: one row's bubble x1.43 and step time
@@ -25,7 +25,7 @@ Also regenerated on the
 qa22 branch (2026-12-02), 38 of 574 arrays: torchtitan's ZeRO-2 timed as the FSDP2 reshard_after_forward=False it
 launches (Stack.fsdp2_dp; llama3-70b/torchtitan, the 12 ZeRO-2 rows: with PP the phantom per-micro-batch
 reduce-scatters gone, step time x0.78-0.99 on p5 and x0.35-0.99 on g6; without PP a gather per micro-batch, x1.02-1.15),
-and ZeRO-3's gather buffer as a rank's share of the largest layer (memory.largest_unit_params: its local experts,
+and ZeRO-3's gather buffer as a rank's share of the largest layer (memory_stages.largest_unit_params: its local experts,
 not all of them; the experts not split by TP at expert-TP 1): mixtral-8x7b, deepseek-v3-pretrain and
 nemotron-3-nano-pretrain ZeRO-3 rows' weights x0.16-3.5, totals x0.55-1.43; no other step-time array.
 Regenerated again on main after merging left3 (one pipeline split for launch and price: 16 arrays, memory
@@ -38,7 +38,7 @@ gathered beside the prefetched last layer (Stack.fsdp2_root "head", memory.fsdp2
 llama3-70b/torchtitan moved, 6 of 574 arrays (mem weights, total, total_last on both instances): ZeRO-3 rows' weights
 x1.0-1.11, totals x1.0-1.002; no step-time array.
 Regenerated on the left5 branch (2026-12-02) for a hybrid model's stages on the launched split, VPP included
-(memory._hybrid_stage_params, and step_time._dp_terms on the same split): only nemotron-3-nano-pretrain moved, 18
+(memory_stages._hybrid_stage_params, and step_time._dp_terms on the same split): only nemotron-3-nano-pretrain moved, 18
 of its 64 rows (interleaved ones) on both instances, 42 of 574 arrays: weights/grads/optimizer x0.995-1.31, memory total x0.997-1.23
 (one row's peak moved to the first stage), optimizer and DP reduce x0.99-1.29 (comm_dp x1.47 on g6), step time
 x1.0-1.13 (p5) and x1.0-1.24 (g6).

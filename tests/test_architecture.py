@@ -184,6 +184,33 @@ def test_the_serving_plan_and_its_analytic_screen_are_two_modules():
     assert through == [], through
 
 
+#: what split47 moved from planner/model/memory.py into memory_stages.py: what each pipeline stage holds -- its
+#: parameters (the split the model states are priced on, the ends, MTP, the 16-bit kept copies, the largest gathered
+#: unit) and its micro-batches in flight
+MEMORY_STAGES = ("largest_unit_params", "StageSplit", "STATE_KEY", "split_blocks", "key_stage_split", "stage_params",
+                 "_with_mtp_blocks", "stage_split", "_split_tables", "_split_stage_params", "layer_params",
+                 "lp16_rank_params", "pipeline_end_params", "mtp_embedding_copy", "_with_pipeline_ends",
+                 "mtp_stage_params", "_hybrid_stage_params", "inflight_microbatches", "combined_pair_layers",
+                 "stage_layer_microbatches")
+
+
+def test_the_memory_model_and_its_pipeline_stages_are_two_modules():
+    """planner/model/memory.py held the memory model (model states, activations, the reserve, the rank classes) and
+    what each pipeline stage holds (its parameters and micro-batches in flight) in 3,409 lines until split47: the
+    stages live in memory_stages.py only (memory.py defines none of them, so the split cannot fold back, and no module
+    imports them through memory), and memory_stages imports nothing from memory (the import-linter contract says the
+    same)."""
+    model = ROOT / "planner" / "model"
+    stages, memory = _top_level_names(model / "memory_stages.py"), _top_level_names(model / "memory.py")
+    assert set(MEMORY_STAGES) <= stages
+    assert {"memory_per_gpu", "rank_memory", "state_context", "StateContext", "transformer_activations"} <= memory
+    assert stages & memory == set(), sorted(stages & memory)
+    tree = ast.parse((model / "memory_stages.py").read_text())
+    assert not any(isinstance(n, ast.ImportFrom) and n.module == "planner.model.memory" for n in ast.walk(tree))
+    through = _imported_through("planner.model.memory", stages)
+    assert through == [], through
+
+
 def _function_lines(path: Path) -> dict:
     tree = ast.parse(path.read_text())
     return {n.name: n.end_lineno - n.lineno + 1 for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}

@@ -14,6 +14,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model import memory as M
+from planner.model import memory_stages as MS
 from planner.model.pipeline import chunk_inflight, pipeline_split, split_runtime, stage_orders
 from planner.model.stacks import from_training
 from planner.spec import load_job_dict
@@ -57,7 +58,7 @@ def test_replay_matches_megatron_core_per_chunk(pp, v, m, g):
             assert max(np.dot(s, w) for s in got) == max(np.dot(s, w) for s in want), w
         c = Candidates(tp=np.array([1]), pp=pp, dp=1, cp=1, ep=1, vpp=v, zero=1, mb=1, rc=0, sp=False,
                        schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=pp)
-        want = float(M.inflight_microbatches(c, np.array([float(m)]), rank=rank, group=g)[0]) * v
+        want = float(MS.inflight_microbatches(c, np.array([float(m)]), rank=rank, group=g)[0]) * v
         assert sum(got[0]) == pytest.approx(want)
 
 
@@ -137,7 +138,7 @@ def test_deepseek_v3_first_chunk_dense_layers_move_the_peak():
     st = from_training(j.training)
     c = Candidates(tp=np.array([1]), pp=4, dp=8, cp=1, ep=1, vpp=4, zero=1, mb=1, rc=0, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=4)
-    lm0, lm1, lm_last, last_in = M.stage_layer_microbatches(j.model.layers, c, np.array([32.0]), False, st, j.model)
+    lm0, lm1, lm_last, last_in = MS.stage_layer_microbatches(j.model.layers, c, np.array([32.0]), False, st, j.model)
     w0, w1, wl = M.stage_kind_bytes(j.model, st, c, kinds)
     even0 = float(lm0[0] * w0[0])
     assert walked[0] != pytest.approx(even0)
@@ -151,6 +152,6 @@ def test_equal_chunks_keep_the_old_figure_bit_for_bit():
     c = Candidates(tp=np.array([1]), pp=4, dp=8, cp=1, ep=1, vpp=2, zero=1, mb=1, rc=0, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=4)
     first, last = _acts(j, 4, 2, 32)
-    lm0, lm1, lm_last, _ = M.stage_layer_microbatches(j.model.layers, c, np.array([32.0]), False, st, j.model)
+    lm0, lm1, lm_last, _ = MS.stage_layer_microbatches(j.model.layers, c, np.array([32.0]), False, st, j.model)
     assert float(first[0]) == float(np.maximum(lm0 * 1.0, lm1 * 1.0)[0])
     assert float(last[0]) == float(lm_last[0] * 1.0)

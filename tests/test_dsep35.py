@@ -154,7 +154,7 @@ def test_zero3_gathers_the_plan_whole_parts_whole():
     """ZeRO-3's gather window (``largest_unit_params``) holds a layer as the rank holds it: under Qwen3-MoE's EP plan
     (HF Trainer TP4 EP4) an MoE layer's attention, router and norms whole and a quarter of its experts; under
     Megatron-Core's TP4 EP4 its dense part over TP. hfep35 divided the HF plan's whole parts by TP there too."""
-    from planner.model.memory import largest_unit_params
+    from planner.model.memory_stages import largest_unit_params
     from planner.model.stacks import STACKS
     from planner.spec import ModelSpec
     from planner.spec.params import count_params

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from planner.errors import InputError
-from planner.model.memory import inflight_microbatches
+from planner.model.memory_stages import inflight_microbatches
 from planner.model.moe import dualpipev_paired_share
 from planner.model.pipeline import (dualpipev_bubble, dualpipev_inflight, dualpipev_orders, dualpipev_rank_of,
                                     pipeline_ops, pipeline_timing)

@@ -6,7 +6,8 @@ import pytest
 
 from planner.model import physics, step_time as st_mod
 from planner.model.comm import collective_time
-from planner.model.memory import hsdp_groups, layer_params, lp16_rank_params
+from planner.model.memory import hsdp_groups
+from planner.model.memory_stages import layer_params, lp16_rank_params
 from planner.model.stacks import resolve
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec

@@ -75,7 +75,7 @@ def test_reduce_dtype_follows_grad_dtype():
 
 
 def test_tensor_parallel_splits_the_unit():
-    """A rank's unit is its TP slice of the largest layer (planner.model.memory.largest_unit_params)."""
+    """A rank's unit is its TP slice of the largest layer (planner.model.memory_stages.largest_unit_params)."""
     one, tp4 = _mem(_job("torchtitan")), _mem(_job("torchtitan"), tp=4, dp=2, sp=True)
     buf = fsdp2_reduce_buffer_bytes(LAYER8B, 2.0, 4.0)
     assert buf == pytest.approx(6 * LAYER8B)

@@ -156,7 +156,7 @@ def test_deepseek_v3_pp16_stages_hold_their_own_layers():
     import numpy as np
 
     from planner.layout import Candidates
-    from planner.model.memory import stage_params
+    from planner.model.memory_stages import stage_params
     from planner.spec.params import count_params
 
     job = load_job_dict({"model": {"preset": "deepseek-v3"},

@@ -85,7 +85,7 @@ def _cands(pp, vpp):
     (18, 8, 1, (2, 3, 2)),  # the layout: priced 0 on rank 0 and on the last
 ])
 def test_memory_reads_the_launched_ranks(layers, pp, vpp, ranks):
-    from planner.model.memory import stage_layer_microbatches
+    from planner.model.memory_stages import stage_layer_microbatches
     from planner.model.pipeline import stage_layer_ends
     n0, n1, nl = stage_layer_ends(layers, np.array([pp]), np.array([vpp]))
     assert (n0[0], n1[0], nl[0]) == ranks
@@ -99,7 +99,7 @@ def test_mixed_moe_stages_sum_the_launched_virtual_stages():
     stages, 6, 7, 6 x 8 (rank 0 12 layers, rank 1 13, the rest 12); the memory model summed 10 stages of
     ``stage_layer_split(61, 10)`` (2, 7 x 8, 3) instead: rank 1 14 MoE layers (> ceil(61 / 5) = 13), the last rank 10
     plus the MTP module's. Now the heaviest stage before the last holds 13 MoE layers, the last 12 + 1."""
-    from planner.model.memory import stage_params
+    from planner.model.memory_stages import stage_params
     from planner.model.pipeline import pipeline_split
     from planner.present.emit import megatron_pipeline_split
     from planner.spec import load_job_dict
@@ -121,7 +121,8 @@ def test_memory_per_gpu_model_states_follow_the_vpp_split():
     virtual stages 9, 19, 29, 6 MoE layers, plus the MTP module and the head -- the heaviest rank (81.6B
     parameters); PP10 alone (2, 7 x 8, 3) has its last rank at 3 layers and a middle rank of 7 MoE layers the
     heaviest (80.6B). The weights now follow the VPP split."""
-    from planner.model.memory import memory_per_gpu, stage_params
+    from planner.model.memory import memory_per_gpu
+    from planner.model.memory_stages import stage_params
     from planner.spec import load_job_dict
     job = load_job_dict({"model": {"preset": "deepseek-v3"},
                          # Megatron's own split (pipe36: the open split is balanced at VPP too, its last rank lighter)
@@ -180,7 +181,7 @@ def test_torchtitan_split_is_the_one_its_launch_builds():
 def test_torchtitan_memory_reads_rank_0_full():
     """Llama-3.1-405B's 126 layers on PP8 under 1F1B with 32 micro-batches: torchtitan's rank 0 runs 16 layers x 8
     in flight = 128 layer-micro-batches; Megatron's split (15, 16 x 6, 15) read rank 0's 15 x 8 = 120 (-6.3%)."""
-    from planner.model.memory import stage_layer_microbatches
+    from planner.model.memory_stages import stage_layer_microbatches
     from planner.model.stacks import STACKS
     c = _cands(8, 1)
     r0, r1, _, _ = stage_layer_microbatches(126, c, np.array([32.0]), stack=STACKS["torchtitan"])

@@ -7,7 +7,7 @@ import pytest
 
 from planner.hardware.options import option_from_cluster
 from planner.layout import Candidates
-from planner.model import memory, step_time
+from planner.model import memory_stages, step_time
 from planner.model.pipeline import split_runtime
 from planner.model.stacks import from_training
 from planner.spec import load_job_dict
@@ -42,7 +42,7 @@ def test_dp_terms_use_the_launched_split(fw, pp, vpp, nodes, zero):
                                                           one(vpp)), None, st, etp=one(1))
     c = Candidates.layouts(one(1), one(pp), one(dp), one(1), one(ep), one(zero))
     c.vpp = one(vpp)
-    fd, fe, ld, le = memory.stage_params(job.model, c, split_runtime(st, job.model))[:4]  # the launched split
+    fd, fe, ld, le = memory_stages.stage_params(job.model, c, split_runtime(st, job.model))[:4]  # the launched split
     assert D["stage_p"][0] == pytest.approx(max(fd[0], ld[0]) + max(fe[0], le[0]) / ep, rel=1e-9)
 
 
@@ -52,7 +52,7 @@ def test_vpp_moves_the_dp_reduce_of_a_mixed_moe_model():
     # 21.3 ms until left6; 20.2 since the pace is the launched split's (2, 7 x 8, 3 layers: a middle rank paces,
     # step_time.slowest_stage), under whose backward a little more of the reduce hides; 29.3 ms since small30b: the
     # last stage holds the MTP module's copy of the word embedding (0.93B parameters, untied), reduced with its other
-    # gradients (memory.pipeline_end_params), which makes it the stage whose reduce is exposed; 31.8 ms since
+    # gradients (memory_stages.pipeline_end_params), which makes it the stage whose reduce is exposed; 31.8 ms since
     # pplayout35: the open split is pipeline.BalancedSplit's 5, 7 x 8, 0 (the heads and MTP alone on the last stage),
     # whose first stage holds the three dense layers and two MoE ones
     # since pp35b the 1F1B row's DP time also holds the first-forward parameter-gather wait of the other pp - 1 = 9
@@ -70,7 +70,7 @@ def test_vpp_moves_the_dp_reduce_of_a_mixed_moe_model():
 
 
 # ---- 2. a hybrid model's stages on the launched split, VPP included ---------------------------------------------
-# memory._hybrid_stage_params cut the pattern into pp stages of the PP-only Megatron split, whatever vpp. NeMo
+# memory_stages._hybrid_stage_params cut the pattern into pp stages of the PP-only Megatron split, whatever vpp. NeMo
 # AutoModel runs Nemotron-H-8B (52 blocks) on PP4 x VPP2; the launched split (pipeline.pipeline_split) is 6, 7, 7, 7,
 # 7, 6, 6, 6 blocks, chunk j on rank j % 4: the last rank holds blocks 19-25 and 46-51, not 39-51, and its weights
 # are 4.398 GiB a GPU, not 4.272.
@@ -98,7 +98,7 @@ def test_hybrid_stage_params_follow_the_virtual_stages():
     ranks = [0.0] * 4
     for j in range(8):
         ranks[j % 4] += sum(blocks[b] for b in m.hybrid_pattern[edges[j]:edges[j + 1]])
-    fd, fe, ld, le, layers, _ = memory.stage_params(m, c, "megatron")
+    fd, fe, ld, le, layers, _ = memory_stages.stage_params(m, c, "megatron")
     head = pc.lm_head + pc.final_norm
     assert ld[0] == pytest.approx(ranks[3] + head, rel=1e-12)
     assert fd[0] == pytest.approx(max(ranks[:3]) + pc.embedding, rel=1e-12)

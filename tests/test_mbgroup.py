@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from planner.layout import Candidates
-from planner.model.memory import inflight_microbatches
+from planner.model.memory_stages import inflight_microbatches
 from planner.model import pipeline
 from planner.model.pipeline import _list_schedule, analytic_makespan, pipeline_timing, stage_orders
 from planner.model.stack_rules import megatron_groups

@@ -19,6 +19,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model import memory as M
+from planner.model import memory_stages as MS
 from planner.model.pipeline import pipeline_split
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
@@ -74,7 +75,7 @@ def test_each_rank_holds_its_own_blocks_and_rank_0_the_embedding(preset, pp):
     c = Candidates(tp=np.array([1]), pp=pp, dp=8, cp=1, ep=1, vpp=1, zero=1, mb=1, rc=1, sp=False,
                    schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=pp)
     got = M.memory_per_gpu(j.model, j.training, c, gpu="H100-SXM-80GB", ranks=True)
-    dense, exp = M.layer_params(j.model)
+    dense, exp = MS.layer_params(j.model)
     counts = pipeline_split(j.model.layers, pp, 1, "megatron")[1]
     start = np.concatenate([[0], np.cumsum(counts)])
 
@@ -134,7 +135,7 @@ def test_combined_1f1b_holds_one_layer_of_the_pair(pp, v, m, per_chunk):
     the warm-up's chunks and one layer of the pair's forward; until mem43 the forward's whole chunk (PP4 VPP2 m 8,
     4 layers a chunk: rank 0 11 chunks + 1 layer = 45 layer-micro-batches, not 12 chunks = 48). Where every forward
     is in the warm-up (m 4 on PP4 VPP2, rank 0) nothing pairs and every chunk is held."""
-    from planner.model.memory import stage_layer_microbatches
+    from planner.model.memory_stages import stage_layer_microbatches
 
     c, mm = _interleaved(pp, v, m)
     r0, r1, last, _ = stage_layer_microbatches(pp * v * per_chunk, c, mm, a2a_overlap=True)
@@ -161,7 +162,7 @@ def test_combined_1f1b_without_pipelining_holds_one_layer_more(m, want):
     """One stage (combined_1f1b.py ``combined_1f1b_schedule_for_no_pipelining``: "Phases 1: 1st microbatch backward +
     2nd microbatch forward"): a micro-batch's 61 layers and one layer of the next one's forward; with one
     micro-batch nothing pairs."""
-    from planner.model.memory import stage_layer_microbatches
+    from planner.model.memory_stages import stage_layer_microbatches
 
     c = Candidates(tp=np.array([1]), pp=1, dp=8, cp=1, ep=8, vpp=1, zero=1, mb=1, rc=0, sp=False,
                    schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=1)

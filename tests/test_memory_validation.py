@@ -258,7 +258,7 @@ def test_megatron_loss_peak_matches_the_table(tmp_path):
 
 @pytest.mark.parametrize("pp,v", [(2, 1), (4, 1), (8, 1), (2, 2), (4, 8), (8, 4), (2, 24)])
 def test_last_stage_holds_megatrons_warmup(pp, v):
-    """The micro-batches the first and the last pipeline stage hold (memory.inflight_microbatches)
+    """The micro-batches the first and the last pipeline stage hold (memory_stages.inflight_microbatches)
     against Megatron-Core's own ``get_pp_rank_microbatches`` (the installed megatron.core): the
     warm-up chunk forwards of rank 0 and rank pp - 1, plus the one of the first steady step, in
     micro-batches of the stage (v chunks each)."""
@@ -268,7 +268,7 @@ def test_last_stage_holds_megatrons_warmup(pp, v):
     from megatron.core.pipeline_parallel.schedules import get_pp_rank_microbatches
 
     from planner.layout import Candidates
-    from planner.model.memory import inflight_microbatches
+    from planner.model.memory_stages import inflight_microbatches
     from planner.vocab import SCHEDULE
 
     for m in (pp, 2 * pp, 64):

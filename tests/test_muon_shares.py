@@ -112,11 +112,11 @@ def test_nemotron_3_super_muon_memory(tmp_path, cli):
 
 @pytest.mark.parametrize("name", LAYERED)
 def test_stage_fractions_are_fractions(name):
-    """Every stage's Muon shares, read off the blocks it holds (memory ``StageSplit``), lie in [0, 1] on PP 1-8,
+    """Every stage's Muon shares, read off the blocks it holds (memory_stages ``StageSplit``), lie in [0, 1] on PP 1-8,
     the expert share the class's (until 2026-12-04 the dense share was the mean mix over the stage, capped at 1, and
     the expert share that ratio too: 1.05 on a Nemotron 3 Nano PP2 stage holding more "E" blocks than the mean)."""
     from planner.layout import Candidates
-    from planner.model.memory import stage_split
+    from planner.model.memory_stages import stage_split
 
     m = MODELS[name]
     pp = np.array([p for p in (1, 2, 4, 8) if p <= m.layers])
@@ -142,7 +142,7 @@ def test_stage_with_head_and_mtp_against_a_middle_stage():
     stage's Muon parameters and state bytes are its own blocks', by hand from the layer shapes (until 2026-12-04
     the MTP module's dense weights were AdamW's and every stage priced at the model's mean layer mix)."""
     from planner.layout import Candidates
-    from planner.model.memory import stage_split
+    from planner.model.memory_stages import stage_split
     from planner.model.pipeline import pipeline_split
 
     m = MODELS["deepseek-v3"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from planner.model import memory as M
+from planner.model import memory_stages as MS
 from planner.search.explain import peak_rank_line
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
@@ -61,7 +62,7 @@ def test_deepseek_v3_pp16_total_is_the_middle_ranks_own_not_paired():
         assert mem[k] == mid[k]
     assert r0.activations - mid.activations > 0.25 * GiB / (1 + M.FRAGMENTATION)  # the pairing's 0.287 GiB
     # rank 0: the embedding and layers 0-3 (three dense, one MoE: its routed experts over EP 8), 2 B a weight
-    dense, exp = M.layer_params(j.model)
+    dense, exp = MS.layer_params(j.model)
     own = count_params(j.model).embedding + dense[:4].sum() + exp[:4].sum() / 8
     assert r0.weights == pytest.approx(2.0 * own, rel=1e-9)
     assert "1 (middle)" in peak_rank_line(plan.to_json()) and "GiB over" not in peak_rank_line(plan.to_json())
@@ -74,7 +75,7 @@ def test_nemotron_h_pp8_peak_is_the_last_rank():
     j = _job({"preset": "nemotron-h-8b"}, 8)
     plan, r = _ranks(j)
     assert (r.peak_rank, r.peak_stage) == (7, "last") and r.peak == plan.memory_per_gpu_bytes.total
-    dense, exp = M.layer_params(j.model)
+    dense, exp = MS.layer_params(j.model)
     assert r.ranks[0].weights == pytest.approx(2.0 * (count_params(j.model).embedding + dense[:5].sum()), rel=1e-9)
     assert r.ranks[1].rank in range(1, 7)
 

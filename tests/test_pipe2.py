@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from planner.layout import Candidates
-from planner.model.memory import memory_per_gpu, stage_layer_microbatches
+from planner.model.memory import memory_per_gpu
+from planner.model.memory_stages import stage_layer_microbatches
 from planner.model.pipeline import stage_layer_split
 from planner.model.step_time import slowest_stage
 from planner.present.emit import megatron_pipeline_split
@@ -98,7 +99,7 @@ def test_every_ranks_in_flight_count_is_megatrons(pp, v):
 
     from megatron.core.pipeline_parallel.schedules import get_pp_rank_microbatches
 
-    from planner.model.memory import inflight_microbatches
+    from planner.model.memory_stages import inflight_microbatches
 
     for m in (pp, 2 * pp, 64):
         c = _cands(pp, v, "interleaved" if v > 1 else "1f1b")

@@ -7,7 +7,7 @@ offload, no CUDA graphs, Megatron-FSDP off) on the Llama 3.1 405B recipe, which 
 virtual stages, 7 + 14 x 8 + 7 layers a rank. The planner priced the first stage's model states at ceil(126 / 16) = 8
 layers *and* the embedding (2.1B parameters, 0.53B a TP rank), a rank that does not exist: rank 0 holds 7 layers and
 the embedding (24.4B), rank 1 8 layers (25.5B). Every stage is now counted from the split it launches
-(memory ``_split_stage_params``), and the 16-bit end layers and embedding storage follow the rank "first" is
+(memory_stages ``_split_stage_params``), and the 16-bit end layers and embedding storage follow the rank "first" is
 (``StageSplit.first_rank``). The activations were already rank 1's (8 layers x 77 chunk forwards of 2 layers = 154
 layer-micro-batches at VPP 4), which the re-enactment below of Megatron-Core's interleaved order confirms.
 """
@@ -19,7 +19,8 @@ import pytest
 
 from conftest import ROOT
 from planner.layout import Candidates
-from planner.model.memory import GiB, memory_per_gpu, stage_layer_microbatches, stage_split
+from planner.model.memory import GiB, memory_per_gpu
+from planner.model.memory_stages import stage_layer_microbatches, stage_split
 from planner.model.pipeline import pipeline_split
 from planner.spec.params import count_params
 from planner.vocab import SCHEDULE

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from planner.layout import Candidates
-from planner.model.memory import inflight_microbatches
+from planner.model.memory_stages import inflight_microbatches
 from planner.model.pipeline import analytic_makespan, pipeline_ops, pipeline_timing, stage_orders, vpp_group_size
 from planner.results import jsonable
 from planner.simulate.config import SimConfig

@@ -17,6 +17,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model import memory as M
+from planner.model import memory_stages as MS
 from planner.model.pipeline import (BalancedSplit, balanced_counts, chunk_inflight, layout_counts, pipeline_split,
                                     rank_sums, split_cost, split_runtime, stage_orders)
 from planner.model.stacks import from_training
@@ -138,7 +139,7 @@ def _acts(j, pp, v, mm, method, n, kinds, rebuilt=True):
         reb = (lambda: ({q: one * FULL[q] for q in kinds}, {q: one * NONE[q] for q in kinds})) if rebuilt else None
         w = M.stage_kind_bytes(m, st, c, mixed)
     _, a0, a1, al, e0, e1, el = M.chunk_activations(m, st, c, np.array([float(mm)]), False, per, kk, 0.0, None, reb)
-    lm = M.stage_layer_microbatches(m.layers, c, np.array([float(mm)]), False, st, m)[:3]
+    lm = MS.stage_layer_microbatches(m.layers, c, np.array([float(mm)]), False, st, m)[:3]
     return [float((lm_ * w_)[0]) if e[0] else float(a[0]) for a, e, lm_, w_ in zip((a0, a1, al), (e0, e1, el), lm, w)]
 
 

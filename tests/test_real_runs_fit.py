@@ -143,7 +143,7 @@ def _megatron_rank0_chunks(pp, v, m, a2a):
     one more under ``overlap_moe_expert_parallel_comm``, all of them when m == pp; then one more
     forward before the first backward; never more than the m * v there are. Under the overlap that steady
     forward runs combined with a backward, layer by layer (Megatron-Core combined_1f1b.py), so it holds one layer,
-    not a chunk: ``inflight_microbatches`` leaves it out and ``memory.combined_pair_layers`` adds the layer (mem43)."""
+    not a chunk: ``inflight_microbatches`` leaves it out and ``memory_stages.combined_pair_layers`` adds the layer (mem43)."""
     total = m * v
     if v == 1:
         warm = min(pp - 1, total)
@@ -157,7 +157,7 @@ def _megatron_rank0_chunks(pp, v, m, a2a):
 @pytest.mark.parametrize("pp,v", [(2, 1), (4, 1), (8, 1), (2, 2), (4, 5), (8, 4), (8, 8), (8, 12)])
 @pytest.mark.parametrize("a2a", [False, True])
 def test_first_stage_holds_megatrons_warmup_microbatches(pp, v, a2a):
-    from planner.model.memory import inflight_microbatches
+    from planner.model.memory_stages import inflight_microbatches
     from planner.vocab import SCHEDULE
 
     for m in (pp, 2 * pp, 64):

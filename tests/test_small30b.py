@@ -86,7 +86,7 @@ def test_mtp_last_stage_holds_a_copy_of_the_word_embedding():
     first stage's own."""
     import numpy as np
 
-    from planner.model.memory import stage_split
+    from planner.model.memory_stages import stage_split
     from planner.spec import ModelSpec
     from planner.spec.params import count_params
     from planner.spec.presets import _llama

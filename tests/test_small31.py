@@ -114,7 +114,7 @@ def test_muon_step_paced_by_a_middle_stage_with_more_newton_schulz(catalog):
     import numpy as np
 
     from planner.model import optimizers, physics
-    from planner.model.memory import layer_params, stage_split
+    from planner.model.memory_stages import layer_params, stage_split
     from planner.model.pipeline import pipeline_split
     from planner.model.stacks import resolve
     from planner.model.step_time import OPTIMIZER_BYTES_PER_PARAM, step_time

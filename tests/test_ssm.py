@@ -376,7 +376,7 @@ def test_hybrid_pipeline_stages_hold_their_own_blocks(preset):
     mean block), the stages differ where the pattern is uneven, and ZeRO-3's gather buffer is the largest
     block (a Mamba or MoE block, above the mean layer)."""
     from planner.layout import Candidates
-    from planner.model.memory import stage_params
+    from planner.model.memory_stages import stage_params
 
     m = ModelSpec(**PRESETS[preset])
     pc = count_params(m)
@@ -434,7 +434,7 @@ def test_mtp_modules_are_in_the_last_stages_memory(preset):
     experts of their MoE blocks are expert parameters) with the MTP modules' copy of the word embedding (untied
     both: V x h, ``mtp_embedding_copy``, small30b)."""
     from planner.layout import Candidates
-    from planner.model.memory import mtp_embedding_copy, mtp_stage_params, stage_params
+    from planner.model.memory_stages import mtp_embedding_copy, mtp_stage_params, stage_params
 
     m = ModelSpec(**PRESETS[preset])
     pc = count_params(m)

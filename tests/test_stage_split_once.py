@@ -1,5 +1,5 @@
-"""code42: a memory + step-time pair on one Candidates finds the pipeline stages' parameters (memory ``stage_split``)
-once, at the model-state key (memory ``key_stage_split``, kept on the Candidates), and the step time's DP terms read
+"""code42: a memory + step-time pair on one Candidates finds the pipeline stages' parameters (memory_stages ``stage_split``)
+once, at the model-state key (memory_stages ``key_stage_split``, kept on the Candidates), and the step time's DP terms read
 it at their own keys; until code42 each found it. The numbers are those of a pair on fresh copies of the rows, bit for
 bit (tests/data/step_time_golden.npz did not move)."""
 from __future__ import annotations
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import planner.model.memory as M
+import planner.model.memory_stages as MS
 import planner.model.step_time as S
 from hardware_catalog import load_catalog
 from planner.hardware.options import option_from_instance
@@ -21,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _counted(monkeypatch) -> list:
     calls = []
-    real = M.stage_split
+    real = MS.stage_split
     counted = lambda *a, **k: calls.append(len(a[1])) or real(*a, **k)  # noqa: E731
-    monkeypatch.setattr(M, "stage_split", counted)
+    monkeypatch.setattr(MS, "stage_split", counted)
     monkeypatch.setattr(S, "stage_split", counted)
     return calls
 
@@ -54,8 +55,8 @@ def test_the_kept_split_is_found_again_for_a_new_column(monkeypatch):
     st = M.from_training(t, None, m)
     c = _candidates(400, 7)
     calls = _counted(monkeypatch)
-    first = M.key_stage_split(m, t, st, c)
-    assert M.key_stage_split(m, t, st, c) is first and len(calls) == 1
+    first = MS.key_stage_split(m, t, st, c)
+    assert MS.key_stage_split(m, t, st, c) is first and len(calls) == 1
     c.pp = np.ones(len(c), dtype=np.int64)
-    again = M.key_stage_split(m, t, st, c)
-    assert again is not first and len(calls) == 2 and len(again.first_dense) == len(c.distinct(*M.STATE_KEY)[0][0])
+    again = MS.key_stage_split(m, t, st, c)
+    assert again is not first and len(calls) == 2 and len(again.first_dense) == len(c.distinct(*MS.STATE_KEY)[0][0])

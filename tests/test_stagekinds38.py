@@ -2,7 +2,7 @@
 
 memory.stage_activations multiplied a rank's layer-micro-batches by the model's mean layer's saved bytes
 (activations.mean_layer_activation_bytes), while the stage's parameters already counted each layer's own
-(memory.layer_params). Where a model's layers differ -- DeepSeek-V3's / Kimi K2's first dense layers among MoE ones,
+(memory_stages.layer_params). Where a model's layers differ -- DeepSeek-V3's / Kimi K2's first dense layers among MoE ones,
 a hybrid's Mamba, attention and MLP blocks -- each rank now sums its own layers' saves (memory.layer_kind_saves,
 stage_kind_bytes). The hand values below come from the per-kind table (activations.layer_activation_bytes) and the
 layout cut by hand; every check reads the old mean layer otherwise, and fails on the code before it.

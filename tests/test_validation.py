@@ -159,7 +159,7 @@ REACHED = {
     # 0.130 / 0.361 / 0.597 -> 0.139 / 0.361 / 0.597 with the Nemotron 3 recipes read from the revision whose layout
     # is the tables' (validate.MBRIDGE_NEMOTRON3_REVISIONS, @d063066b): Super GB200 MXFP8 (TP2) recomputes nothing
     # (it took @06e8da4e's TP1 list), -11 -> -31% on its 5 rows; kept: the source, not the fit; 0.139 -> 0.140 with
-    # the MTP modules' weights in the last stage's gradient reduce and optimizer step (memory.mtp_stage_params)
+    # the MTP modules' weights in the last stage's gradient reduce and optimizer step (memory_stages.mtp_stage_params)
     # 0.141 / 0.361 -> 0.142 / 0.336 with HybridEP's routing-map all-gather and probability rows
     # (moe.dispatch_extra_time): the too-fast HybridEP rows closer (Nemotron 3 Super EP 64 5-7 points, Qwen3-30B /
     # Nano ~1), the HybridEP rows near or above zero slower (Kimi K2 +1.9 -> +4.0%, Qwen3-235B EP 32-64 +0.3..+1)

@@ -7,7 +7,7 @@ NVIDIA/Megatron-LM megatron/core/pipeline_parallel/schedules.py ``get_pp_rank_mi
 stages. This is needed to ensure the forward and backward computations are independent in all 1f1b steps"); the
 steady loop of ``forward_backward_pipelining_with_interleaving`` runs ``num_microbatches_remaining`` = m v - warm-up
 combined forward/backward steps (forward k + warm-up with backward k), the cool-down the rest of the backwards. The
-memory's micro-batches in flight (memory.inflight_microbatches, pipeline.chunk_inflight) counted the + 1 already; the
+memory's micro-batches in flight (memory_stages.inflight_microbatches, pipeline.chunk_inflight) counted the + 1 already; the
 step time's paired share (moe.a2a_paired_share) did not. Both now read pipeline.interleaved_warmup.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model import memory as M
+from planner.model import memory_stages as MS
 from planner.model import moe
 from planner.model import pipeline as P
 from planner.vocab import SCHEDULE
@@ -60,15 +61,15 @@ def test_time_and_memory_read_one_warm_up(pp, v, m, g):
     """The memory holds the warm-up forwards (inflight_microbatches x v chunk micro-batches); the step time pairs the
     forwards past the warm-up. With the overlap on, one count: held = unpaired. Until mem43 the memory held the first
     steady forward's whole chunk too (held - 1 = unpaired); combined 1F1B runs it layer by layer beside the
-    backward, so a pair holds one layer of it (memory.combined_pair_layers, added in stage_layer_microbatches)."""
+    backward, so a pair holds one layer of it (memory_stages.combined_pair_layers, added in stage_layer_microbatches)."""
     c = Candidates(tp=np.array([1]), pp=pp, dp=1, cp=1, ep=2, vpp=v, zero=1, mb=1, rc=0, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=pp)
     for rank in range(pp):
-        held = float(M.inflight_microbatches(c, np.array([float(m)]), True, rank=rank, group=g)[0]) * v
+        held = float(MS.inflight_microbatches(c, np.array([float(m)]), True, rank=rank, group=g)[0]) * v
         unpaired = (1 - float(moe.a2a_paired_share(pp, v, m, group=g, rank=rank))) * m * v
         assert held == pytest.approx(unpaired)
         assert held == pytest.approx(min(_megatron_warmup(pp, v, g or pp, rank, True), m * v))
-        pair = float(M.combined_pair_layers(c, np.array([float(m)]), True, rank, g)[0])
+        pair = float(MS.combined_pair_layers(c, np.array([float(m)]), True, rank, g)[0])
         assert pair == (1.0 if unpaired < m * v else 0.0)  # one layer where the rank runs pairs
 
 

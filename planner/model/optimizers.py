@@ -28,7 +28,7 @@ torch ``state["momentum_buffer"] = zeros_like(p.grad)``; Megatron ``muon_init_st
 both keep the fp32 master copy of the precision convention. ``class_shares`` gives the share of
 each parameter class (dense layer, MoE layer less its experts, routed expert) that is Muon's; a pipeline
 stage's Muon matrices are those of the blocks it holds (``block_matrices``: its dense and MoE layers, hybrid
-blocks and MTP modules, counted on the split the plan launches by planner.model.memory ``stage_split``), so a
+blocks and MTP modules, counted on the split the plan launches by planner.model.memory_stages ``stage_split``), so a
 stage with the embedding, the head, the MTP modules or DeepSeek's dense first layers has its own share.
 
 How the stacks run it (``IMPLEMENTATIONS``, keyed by the runtime of planner.model.stack_rules):
@@ -193,7 +193,7 @@ def class_shares(m: ModelSpec) -> dict[str, float]:
 
 
 def block_matrices(m: ModelSpec, fused_fc1: bool = True) -> dict[str, tuple[Matrix, ...]]:
-    """The Muon matrices of one block of each kind a pipeline stage holds (planner.model.memory ``StageSplit``):
+    """The Muon matrices of one block of each kind a pipeline stage holds (planner.model.memory_stages ``StageSplit``):
 
     * the layer kinds of planner.spec.params ``layer_kinds``: "dense" (attention + dense MLP) and "moe" (an MoE
       layer less its routed experts: ``layer_matrices`` "moe_layer"), or a hybrid's "M", "*", "-" mixers
@@ -231,7 +231,7 @@ def stage_expert_blocks(m: ModelSpec, blocks: dict):
 
 def stage_muon_params(m: ModelSpec, blocks: dict):
     """Muon-updated (dense, expert) parameters of a pipeline stage holding ``blocks`` (kind -> count, arrays welcome:
-    memory ``StageSplit``; ``whole_model_blocks`` for every layer): the matrices of ``block_matrices`` per block,
+    memory_stages ``StageSplit``; ``whole_model_blocks`` for every layer): the matrices of ``block_matrices`` per block,
     each MoE block's routed experts (embeddings, head and final norm are AdamW's)."""
     mats = block_matrices(m)
     dense = sum((np.asarray(n, dtype=np.float64) * _numel(mats[k]) for k, n in blocks.items()), np.float64(0.0))
@@ -250,7 +250,7 @@ def whole_model_blocks(m: ModelSpec) -> dict[str, float]:
 
 def muon_fractions(m: ModelSpec, dense, expert, blocks: dict):
     """(dense, expert) shares of a stage's parameters that Muon updates, for ``dense`` / ``expert`` parameters
-    (arrays, memory ``StageSplit``) of a stage holding ``blocks``. Expert: ``class_shares``' exactly (a stage's
+    (arrays, memory_stages ``StageSplit``) of a stage holding ``blocks``. Expert: ``class_shares``' exactly (a stage's
     expert parameters are routed experts, its own MoE layers' and the MTP modules', whatever their number).
     Dense: the stage's own blocks' Muon parameters (``stage_muon_params``) over its dense parameters, which also
     hold the AdamW ends (embedding, head, final norm). Until 2026-12-04 the numerator was the fullest stage's layer
@@ -323,7 +323,7 @@ def implementation(run: str | None) -> MuonImpl | None:
 
 def stage_ns_time(m: ModelSpec, impl: MuonImpl, eff, peak, hbm_bw, blocks: dict, tp, etp, ep, dps, edps, zero,
                   launch_s):
-    """Seconds of the Newton-Schulz work of the busiest rank of a stage holding ``blocks`` (memory ``StageSplit``;
+    """Seconds of the Newton-Schulz work of the busiest rank of a stage holding ``blocks`` (memory_stages ``StageSplit``;
     vectorised over layouts): each block's matrices (``block_matrices``: its MTP modules' too).
     Matrices are orthogonalised per TP shard (Megatron blockwise); the routed experts of the stage's MoE blocks
     are spread over etp x ep; with ZeRO >= ``impl.ns_split_zero`` each data-parallel rank takes an
@@ -498,7 +498,7 @@ def stack_for(stack, t):
 
 def step_terms(m: ModelSpec, impl: MuonImpl, hw, blocks: dict, tp, etp, ep, dps, edps, zero, stage_dense, stage_expert,
                adam_bytes: float):
-    """Seconds of Muon's optimizer step on the busiest rank of a stage holding ``blocks`` (memory ``StageSplit``;
+    """Seconds of Muon's optimizer step on the busiest rank of a stage holding ``blocks`` (memory_stages ``StageSplit``;
     vectorised over the distinct layouts of step_time._dp_terms): the elementwise pass over the
     rank's parameters (Muon's matrices at ``MUON_ELEMENTWISE_BYTES``, the rest at AdamW's
     ``adam_bytes``), the Newton-Schulz GEMMs (``stage_ns_time``), and the stack's redistribution of

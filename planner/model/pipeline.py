@@ -67,7 +67,7 @@ def interleaved_warmup(pp, vpp, group, rank=0, a2a_overlap=False):
     1f1b steps" (NVIDIA/Megatron-LM megatron/core/pipeline_parallel/schedules.py ``get_pp_rank_microbatches``, the
     interleaved branch, training only). ``group``: the micro-batch group size (``vpp_group_size``). The one count
     the step time's paired share (moe.a2a_paired_share), the memory's micro-batches in flight
-    (memory.inflight_microbatches, chunk_inflight) and the list schedule's order (``stage_orders``) read.
+    (memory_stages.inflight_microbatches, chunk_inflight) and the list schedule's order (``stage_orders``) read.
 
     Without the extra forward the last rank's first 1F1B step would pair micro-batch 0's forward of its last chunk with
     that micro-batch's own backward; with it every pair is of two micro-batches, and the list schedule with each
@@ -391,7 +391,7 @@ def stage_kind_layers(weights, counts) -> np.ndarray:
     """(kinds x virtual stages) each stage's layers of each kind: ``weights`` (kinds x layers, ``kind_weights``; or
     one kind's row) summed over each stage's run of ``counts`` (layer order: ``pipeline_split``), exact (integer
     running sums). The one count of a split's layer kinds: the step time's pacing rank (step_time ``rank_mix``),
-    the memory model's stage parameters, blocks and activations (memory ``_split_tables``,
+    the memory model's stage parameters, blocks and activations (memory_stages ``_split_tables``,
     ``_layout_kind_shares``, ``_chunk_kind_table``) and each rank's rebuild (memory ``stage_kind_rws``).
 
     >>> stage_kind_layers(kind_weights(("dense",) * 3 + ("moe",) * 5, ("dense", "moe")), (3, 3, 2)).tolist()
@@ -441,7 +441,7 @@ def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1, stages=None) -> 
     """(pace, in-flight layer-micro-batches, parameters) of a split ``counts`` (layers per rank, its chunks summed)
     in mean layers (``BalancedSplit``): the pace max(middle ranks, first, last + head) the step time charges the
     fullest rank (the embedding's lookup is no matmul), the most layer-micro-batches a rank holds (its layers x its
-    micro-batches in flight, planner.model.memory ``inflight_microbatches``: pp - r under 1F1B) and the
+    micro-batches in flight, planner.model.memory_stages ``inflight_microbatches``: pp - r under 1F1B) and the
     most parameters (the embedding on the first rank, the head on the last: ``embed_params`` / ``head_params``).
     Interleaved (vpp > 1), each chunk's own layers (``stages``, layers per virtual stage; None: ``chunk_spread``)
     x the micro-batches that chunk holds, the largest over the rank's count vectors (``chunk_inflight`` at the steady
@@ -449,7 +449,7 @@ def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1, stages=None) -> 
     chunk held Megatron-Core's ``((pp - r - 1) * 2 + (vpp - 1) * pp + 1) / vpp`` micro-batches, the mean chunk's
     count (rank 0 of PP4 VPP2 holds (7, 4) or (8, 3), not 5.5 each), blind to which chunk a rank's extra layer is on.
     ``vpp`` ``V_SPLIT`` (DualPipeV): ``counts`` per rank of its V, the embedding and the head both on rank 0, and
-    every rank pp + 1/2 micro-batches of its layers in flight (memory ``inflight_microbatches``)."""
+    every rank pp + 1/2 micro-batches of its layers in flight (memory_stages ``inflight_microbatches``)."""
     if vpp == V_SPLIT:
         c = counts
         return (float(max(c[0] + w.head, max(c[1:], default=0))), float(max(c) * (pp + 0.5)),
@@ -945,7 +945,7 @@ def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
 def split_keys(pp, vpp=1, tp=1, runtime="megatron"):
     """``split_per_row``'s keys: (the distinct (pp, vpp, tp) rows as tuples, each row's index among them, shaped as
     the broadcast columns), for a caller that gathers by the index rather than masking the rows split by split
-    (``memory._split_stage_params``: a mask per split is a pass over every row per split)."""
+    (``memory_stages._split_stage_params``: a mask per split is a pass over every row per split)."""
     pp = np.asarray(pp)
     vpp = np.asarray(vpp)
     vpp = np.where(vpp == V_SPLIT, V_SPLIT, np.maximum(vpp, 1))  # DualPipeV's V kept (``V_SPLIT``)
@@ -1007,7 +1007,7 @@ def lp16_rank_layers(layers: int, pp, vpp=1, first: int = 0, last: int = 0, tp=1
     """(first rank's, last rank's) 16-bit layers (``lp16_layers``; with ``weights`` their sum of those) over the
     candidates' (pp, vpp) columns, the virtual stages summed per rank (virtual stage s on rank s % pp), on the split
     ``runtime`` launches. With pp 1 both are the one rank's. ``first_rank``: per candidate, the rank the "first"
-    stage is (planner.model.memory ``StageSplit.first_rank``, the heaviest before the last), else rank 0."""
+    stage is (planner.model.memory_stages ``StageSplit.first_rank``, the heaviest before the last), else rank 0."""
     shape = np.broadcast(np.asarray(pp), np.asarray(vpp), np.asarray(tp)).shape
     r0, rl = np.zeros(shape), np.zeros(shape)
     if not (first or last):
@@ -1171,7 +1171,7 @@ def stage_layer_ends(layers: int, pp, vpp=1, runtime="megatron", tp=1):
     ``DeepSpeedSplit`` reads): (rank 0, rank 1, last rank) layers, as float arrays.
     Rank 1 holds the fullest share of the ranks between the ends (a Megatron layout's extra layers start at virtual
     stage 1; torchtitan's at stage 0, so its rank 1 holds no more than rank 0 and no less than the later ones)
-    and, with the most micro-batches in flight of them (``memory.inflight_microbatches`` falls with the rank), their
+    and, with the most micro-batches in flight of them (``memory_stages.inflight_microbatches`` falls with the rank), their
     activation peak; with pp <= 2 it is the last rank (pp 2) or rank 0 (pp 1)."""
     if tp_dependent(runtime):  # DeepSpeed's "parameters" counts a rank's own parameters: a split per TP size
         pp, vpp, tp = np.broadcast_arrays(np.asarray(pp), np.asarray(vpp), np.asarray(tp))
@@ -1270,7 +1270,7 @@ def chunk_inflight(pp: int, m: int, vpp: int, rank: int, group: int | None = Non
     micro-batch k (groups of ``vpp_group_size`` micro-batches, each group through chunk 0, 1, ...), backward k
     on ``vpp - 1 -`` that (``_virtual_order``, the order ``stage_orders`` times). torch's
     ``ScheduleInterleaved1F1B`` runs the same counts and chunk order (its ``microbatches_per_round`` the group).
-    The total is the warm-up count plus one, as ``memory.inflight_microbatches`` prices it; the spread is not
+    The total is the warm-up count plus one, as ``memory_stages.inflight_microbatches`` prices it; the spread is not
     even: PP4 VPP2 m 8 rank 0 holds (7, 4) then (8, 3) chunk micro-batches, not 5.5 each; PP16 VPP8 m 64 rank 0
     31 to 32 on chunk 0 and the last rank 0 or 1 on its last chunk.
 

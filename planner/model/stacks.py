@@ -1024,7 +1024,7 @@ class Stack:
     #: ModelParallelConfig ``microbatch_group_size_per_vp_stage``): micro-batches a rank runs through one model chunk
     #: before the next. None: Megatron's default, pp (set in ``__post_init__``). Megatron runs pp <= g <= m with
     #: ``m % g`` 0 or >= pp (planner.model.stack_rules "interleaved-m"); a larger g holds ``(v - 1)(g - pp)`` more
-    #: chunk forwards in the warm-up (planner.model.memory ``inflight_microbatches``) and, every group keeping >= pp
+    #: chunk forwards in the warm-up (planner.model.memory_stages ``inflight_microbatches``) and, every group keeping >= pp
     #: micro-batches, no more bubble (planner.model.pipeline ``vpp_group_size``)
     microbatch_group_size: int | None = None
     #: micro-batches per run of the pipeline schedule, where the training loop runs the schedule once per

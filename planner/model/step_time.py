@@ -78,8 +78,9 @@ from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.finetune import frozen_base, frozen_storage_bytes, trainable_share, training_step_flops
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
-from planner.model.memory import (ACT_BYTES, hsdp_groups, lp16_rank_params, model_state_bytes_per_param, moments_16bit,
-                                  pipeline_end_params, split_blocks, stage_split, key_stage_split, STATE_KEY)
+from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, moments_16bit
+from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
+                                         key_stage_split, STATE_KEY)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed,
                                     rebuilt_layers, recomputed_fraction, split_per_row, split_runtime, step_composition)
@@ -220,7 +221,7 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     The ranks are the split the plan launches -- planner.model.pipeline ``pipeline_split`` for ``runtime``, the one
     --emit writes (``--decoder-first/last-pipeline-num-layers``, ``--account-for-embedding-in-pipeline-split
     --account-for-loss-in-pipeline-split``, an explicit layout) and the memory model holds
-    (``memory.stage_layer_microbatches``) -- each rank's layers summed over its chunks (virtual stage s on rank
+    (``memory_stages.stage_layer_microbatches``) -- each rank's layers summed over its chunks (virtual stage s on rank
     s % pp), the LM head and loss on the last rank, and the ``n16`` end layers the stack keeps 16-bit under the
     fp8/fp4 recipe (``t16`` more each) on the ranks that hold them by global layer number (Megatron-Core
     fp8_utils.py ``is_first_last_bf16_layer``), and the ``first16`` first layers so kept
@@ -421,7 +422,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     # ``stage_params``: a mixed MoE model's dense layers fall on the stages that hold them)
     muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
     # Muon reads each stage's blocks; the stack, what an HF plan leaves whole in the gathered unit. ``split``: the
-    # one the memory model found at these keys (``dp_step_terms``: memory ``key_stage_split``), else found here
+    # one the memory model found at these keys (``dp_step_terms``: memory_stages ``key_stage_split``), else found here
     if split is None:
         split = stage_split(m, cc, split_runtime(fw, m), blocks=split_blocks(m, t), stack=fw)
     f_dense, f_exp, l_dense, l_exp, layers, _ = split.params()
@@ -550,12 +551,12 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
 def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=None, first_rank=None) -> tuple:
     """(dense, expert) bytes of the parameters a parameter all-gather (ZeRO-1/2's after the step, ZeRO-3's per unit)
     moves under Megatron-Core's ``--fp8-param-gather``, before the TP / expert-grid division, on the pipeline stage
-    that moves most (vectorised over ``pp``; ``stage``: memory ``stage_params``' first dense, first expert, last
+    that moves most (vectorised over ``pp``; ``stage``: memory_stages ``stage_params``' first dense, first expert, last
     dense, last expert): the transformer layers' linear weights at ``fp8_bytes``
     (``LowPrecisionRecipe.param_gather_bytes``), what the pipeline ends hold (the embedding on the first stage, the
-    final norm and the LM head on the last: planner.model.memory ``pipeline_end_params``) and the layers the stack
-    keeps 16-bit (``kept``: memory ``lp16_rank_params``' first / last rank's dense and expert parameters of them) at
-    ``bytes16``. ``first_rank``: the rank the first stage is (memory ``StageSplit.first_rank``); one past rank 0
+    final norm and the LM head on the last: planner.model.memory_stages ``pipeline_end_params``) and the layers the stack
+    keeps 16-bit (``kept``: memory_stages ``lp16_rank_params``' first / last rank's dense and expert parameters of them) at
+    ``bytes16``. ``first_rank``: the rank the first stage is (memory_stages ``StageSplit.first_rank``); one past rank 0
     holds no embedding.
 
     Only TE modules built under TE's ``fp8_model_init`` hold FP8 parameters: Megatron-Core builds each transformer
