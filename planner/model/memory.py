@@ -85,7 +85,7 @@ from planner.model import offload, optimizers
 from planner.model.moe import (HfEpPlan, dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params,
                                 hf_tp_plan)
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
-                                    recomputed_fraction, runtime_at, split_per_row, split_runtime, stage_layer_split,
+                                    recomputed_fraction, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups)
 from planner.model.memory_stages import (STATE_KEY, inflight_microbatches, key_stage_split, layer_params,
