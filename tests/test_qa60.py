@@ -93,7 +93,7 @@ def test_the_apps_scaling_view_says_the_node_counts_left_out():
     caps = [" ".join(c.value.split()) for c in at.caption]
     note = [c for c in caps if c.startswith("scaling: node counts of aws:p5.48xlarge with no plan within")]
     assert note, caps
-    assert "1: its fastest plan takes 30.1 d, over the 100 h deadline" in note[0], note
+    assert "1: its fastest plan takes 30.1 d, over the 100 h (4.2 d) deadline" in note[0], note
     assert wi.scaling_caption(dict(nodes_cut=(), best=dict(hardware=dict(name="x")))) == ""
 
 
