@@ -234,7 +234,7 @@ sb.select_slider("context parallel (CP)", wi.with_value(wi.CPS, s["w_cp"]), key=
 sb.select_slider("ZeRO stage (3 = FSDP)", wi.ZEROS, key="w_zero", format_func=auto)
 
 sb.header("Hardware")
-sb.multiselect("GPUs", sorted(set(wi.gpu_choices(catalog)) | set(s["w_gpus"])), key="w_gpus")
+sb.multiselect("GPUs (none = all)", sorted(set(wi.gpu_choices(catalog)) | set(s["w_gpus"])), key="w_gpus")
 sb.multiselect("clouds (none = all)", wi.cloud_choices(catalog), key="w_clouds")
 insts = [wi.AUTO] + wi.instance_choices(catalog, s["w_gpus"], s["w_clouds"])
 if s["w_instance"] not in insts:
@@ -332,6 +332,8 @@ metric_rows([
 ])
 for n in mfu.notes:  # under the metrics, beside the MFU figure: long-context MFU passes what the GPU executes
     st.caption(n)
+for line in wi.price_lines(best):  # spot's range, checkpoints, buy and committed prices: recommend's lines (QA 82)
+    st.caption(dollars(line))
 held = wi.power_line(rec)
 if held:  # the GPUs held below their rated limit: the clock the step time is at, beside it
     st.caption(held)
@@ -364,7 +366,8 @@ what = st.radio("vary", wi.sweeps_for(best), horizontal=True, key="sens_input",
                 format_func=lambda k: wi.SENSITIVITY[k].label)
 sens = wi.cached_view(wi.sensitivity, job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
-    st.altair_chart(wi.cached_view(charts.sensitivity_chart, sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
+    st.altair_chart(wi.cached_view(charts.sensitivity_chart, sens, wi.SENSITIVITY[what].label, spot,
+                                   cost.get("price_basis")), width="stretch", theme=None)
 unpriced = wi.cached_view(wi.unpriced_caption, rec)  # said under each table with cost cells, so an empty cell is not read as $0
 # under the tables with a spot $ column (the sweep's rows are the recommended hardware's): "None" there is no spot offer
 no_spot = wi.no_spot_caption(rec["ranked"])

@@ -60,7 +60,8 @@ from planner.present.terminal import rate_name
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
 DEFAULT_PRESET = "llama3-8b"
-# the GPUs searched unless a job names its own: the training-class parts every big cloud rents
+# a preset's GPUs (``preset_base``): the training-class parts every big cloud rents; an uploaded job that names none
+# is searched over every GPU, as the CLI searches it
 DEFAULT_GPUS = ("H100-SXM-80GB", "H200-SXM-141GB", "A100-SXM-80GB")
 
 # widget vocabularies (None = "auto": the field is left out, so the search chooses it)
@@ -201,7 +202,9 @@ def _load(doc: dict) -> JobSpec:
 
 
 def preset_base(name: str) -> dict:
-    return {"model": {"preset": name}}
+    """A preset's starting document: the model, searched over the app's ``DEFAULT_GPUS`` (a preset is no job: it
+    names no GPUs of its own, and the three training-class parts keep the first page's search short)."""
+    return {"model": {"preset": name}, "constraints": {"gpus": list(DEFAULT_GPUS)}}
 
 
 def parse_upload(name: str, data: bytes) -> dict:
@@ -278,10 +281,14 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
     ``cluster.instance`` (and no ``constraints.gpus``) starts with that instance's GPU (``catalog``'s row; none
     without a catalog): the app's three default GPUs were written into constraints.gpus beside it, and every job on
     an instance of another GPU (p4d's A100-SXM-40GB, a TPU slice, MI300X) was refused on upload, "constraints.gpus:
-    the cluster's A100-SXM-40GB is not one of them" (QA 54), though ``planner estimate`` plans it."""
+    the cluster's A100-SXM-40GB is not one of them" (QA 54), though ``planner estimate`` plans it. A job that names
+    no GPU at all starts with none chosen, every GPU searched, as ``planner recommend`` and ``planner report`` search
+    it: the app's ``DEFAULT_GPUS`` were written in, and llama2-13b-spot.yaml read 2 x aws:p5en.48xlarge for $86.6k
+    on the page, 2 x aws:p6-b300.48xlarge for $33.8k in the report of the same file (QA 82; a preset's own
+    document names the defaults, ``preset_base``)."""
     t, p, cl, con = job.training, job.parallel, job.cluster, job.constraints
     gpus = list(con.gpus) if con.gpus else [cl.gpu] if cl.gpu else (
-        _instance_gpu(catalog, cl.instance) if cl.instance else list(DEFAULT_GPUS))
+        _instance_gpu(catalog, cl.instance) if cl.instance else [])
     return WhatIf(
         seq_len=t.seq_len, global_batch=t.global_batch, micro_batch=t.micro_batch,
         precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
@@ -731,6 +738,14 @@ def rent_column(cost) -> str:
     return "on-demand $" if name == "on-demand" else f"{name} $"
 
 
+def ranked_cost_column(rec: dict) -> str:
+    """The header of the one cost column of the views of the search's table (scaling, best plan per GPU): the figure
+    it ranks on, "spot $" (expected, with interruptions: the alternatives' spot column) for a spot search, else
+    ``rent_column``. It read "cost $": llama2-13b-spot.yaml's 2-node row $33.8k there beside "on-demand $" $299.2k
+    in the alternatives below (the report's scaling caption says "expected spot cost"; QA 82)."""
+    return "spot $" if rec.get("spot") else rent_column(rec["best"]["cost"])
+
+
 def sensitivity_display(df: pd.DataFrame, label: str, rent: str = "on-demand $") -> pd.DataFrame:
     """The sensitivity frame in people's units; ``rent``: the rent column's header (``rent_column``)."""
     dur, hours = _duration(df["hours"])
@@ -1041,6 +1056,26 @@ def serving_budget(view: dict) -> Optional[ServingBudget]:
     return ServingBudget(tuple(metrics), f"per month: {budget_words(b)}", words, tuple(risks), _buy_line(b.get("buy")))
 
 
+def price_lines(best: dict) -> tuple[str, ...]:
+    """What ``planner recommend`` prints under its table of the winner's other prices and expected figures, in its
+    words (``present.terminal``): spot's interruptions and their range, the job's checkpoint pauses and node
+    failures, the run on owned nodes and at committed prices (neither ranked on). The page showed none of them, though
+    its "prices dated" line named them: llama3-70b.yaml's read "oldest 2024 (aws:p5.48xlarge capacity-block
+    commitment)", whose $18.80M the page never gave, and the report's buy figure ($9.08M on owned nodes for the
+    run's 934 h) was nowhere on it (QA 82)."""
+    from planner.present.terminal import (CKPT_RANKED, CKPT_SPOT, at_rate, buy_words, checkpoint_line,
+                                          committed_words, spot_line)
+
+    cost, hw = best["cost"], best["hardware"]
+    risk, ckpt = cost.get("spot_risk"), cost.get("checkpoint_failures")
+    return tuple(line for line in (
+        spot_line(risk) if risk else "",
+        checkpoint_line(ckpt, CKPT_SPOT if risk else CKPT_RANKED, spot=bool(risk), rate=at_rate(cost)) if ckpt else "",
+        f"buy instead (not ranked on): {buy_words(cost, hw)}" if cost.get("buy") else "",
+        f"committed (not ranked on): {committed_words(cost['committed'], hw, cost)}" if cost.get("committed") else "",
+    ) if line)
+
+
 def prices_dated_line(priced: Optional[dict]) -> Optional[str]:
     """The "prices dated" words (``present.terminal.price_dates_words``) of a plan's cost, serving budget or offline
     budget, for the page's assumptions: how old the prices behind its $ are, a ``not before`` bound said as one
@@ -1094,11 +1129,12 @@ def scaling_display(rec) -> pd.DataFrame:
 
     rows = scaling_view(rec["kept"], rec["best"]["hardware"]["name"])
     dur, hours = _duration([r["days"] * 24 for r in rows])
+    cost = ranked_cost_column(rec)
     util = utilisation_columns(rows)
     searched = view_searched_columns(rows)  # each count's stack and fp8 recipe, where searched and they differ (qa77)
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), **{k: v[i] for k, v in searched.items()},
                           "step s": round(r["step_time_s"], 3),
-                          **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
+                          **{k: v[i] for k, v in util.items()}, dur: h, cost: round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])
 
 
@@ -1118,10 +1154,11 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
 
     rows = best_per(rec["kept"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
+    cost = ranked_cost_column(rec)
     util = utilisation_columns(rows)
     searched = view_searched_columns(rows)  # each row's stack and fp8 recipe, where searched and they differ (qa77)
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
                           **{k: v[i] for k, v in searched.items() if k != by},
                           "step s": round(r["step_time_s"], 3),  # as `planner compare` and the scaling table
-                          **{k: v[i] for k, v in util.items()}, dur: h, "cost $": round(r["cost"], 2)}
+                          **{k: v[i] for k, v in util.items()}, dur: h, cost: round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])

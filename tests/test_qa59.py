@@ -24,7 +24,7 @@ def test_scaling_says_the_node_counts_the_constraints_left_out(cli, tmp_path):
     assert code == 0, err
     flat = " ".join(out.split())
     assert ("node counts of aws:p5.48xlarge with no plan within the constraints, left out of the table — 1: its "
-            "fastest plan takes 30.1 d, over the 100 h deadline; 2: its fastest plan takes 15.0 d") in flat, flat[-900:]
+            "fastest plan takes 30.1 d, over the 100 h (4.2 d) deadline; 2: its fastest plan takes 15.0 d") in flat, flat[-900:]
     assert "16: its cheapest plan costs $40.0k, over the $39.8k budget" in flat, flat[-900:]
     code, out, err = cli("recommend", job, "--no-simulate", "--scaling", "--json")
     assert code == 0, err

@@ -93,7 +93,7 @@ def test_the_apps_scaling_view_says_the_node_counts_left_out():
     caps = [" ".join(c.value.split()) for c in at.caption]
     note = [c for c in caps if c.startswith("scaling: node counts of aws:p5.48xlarge with no plan within")]
     assert note, caps
-    assert "1: its fastest plan takes 30.1 d, over the 100 h deadline" in note[0], note
+    assert "1: its fastest plan takes 30.1 d, over the 100 h (4.2 d) deadline" in note[0], note
     assert wi.scaling_caption(dict(nodes_cut=(), best=dict(hardware=dict(name="x")))) == ""
 
 
@@ -124,5 +124,6 @@ def test_the_app_names_the_jobs_rate():
     labels = [m.label for m in at.metric]
     assert "cost (at the job's rate (cluster.price_usd_hr))" in labels, labels
     cols = [list(d.value.columns) for d in at.dataframe]
-    assert sum("the job's rate (cluster.price_usd_hr) $" in c for c in cols) == 2, cols  # sensitivity, alternatives
+    # sensitivity, scaling, best per GPU (their "cost $" until QA 82), alternatives
+    assert sum("the job's rate (cluster.price_usd_hr) $" in c for c in cols) == 4, cols
     assert not any("on-demand $" in c for c in cols), cols

@@ -20,7 +20,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from planner.model.cost import RATE_NAMES
+from planner.model.cost import RATE_NAMES, rate_after
 from planner.results import MEMORY_PARTS
 from planner.search.explain import LABELS
 from planner.search.rank import cost_of, hours_of
@@ -160,7 +160,8 @@ def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = 
                alt.Tooltip("mfu:Q", format=".0%", title="MFU"), alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"),
                alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]
     x = alt.X("days:Q", title="days to train", scale=alt.Scale(type="log"))
-    y = alt.Y("cost:Q", title=("expected spot" if spot else "on-demand") + " cost (USD)", scale=alt.Scale(type="log"),
+    y = alt.Y("cost:Q", title=cost_title("expected spot" if spot else rate_after((best or {}).get("cost", {}).get("price_basis")),
+                                         " (USD)"), scale=alt.Scale(type="log"),
               axis=alt.Axis(format="$~s"))
     pts = alt.Chart(df).mark_circle(size=45, opacity=0.55).encode(
         x=x, y=y, color=alt.Color("gpu:N", legend=alt.Legend(title="GPU", orient="right")), tooltip=tooltip)
@@ -214,9 +215,17 @@ NO_FIT = "does not fit"
 NO_FIT_COLOR = "#333333"
 
 
-def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False) -> alt.VConcatChart:
+def cost_title(rate: str, unit: str = "") -> str:
+    """A cost axis's title at ``rate`` (``model.cost.rate_after``'s words, or "spot"): "on-demand cost (USD)", or
+    "cost (USD) at the job's rate (cluster.price_usd_hr)". A job's own rate was drawn "on-demand cost" beside the
+    page's "cost (at the job's rate (cluster.price_usd_hr))" (QA 82)."""
+    return f"cost{unit} {rate}" if rate.startswith("at ") else f"{rate} cost{unit}"
+
+
+def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: str | None = None) -> alt.VConcatChart:
     """Time to train and cost as one input varies, other inputs held; the current value marked.
-    ``df`` comes from ``planner.interactive.sensitivity``.
+    ``df`` comes from ``planner.interactive.sensitivity``; ``basis``: the plan's ``cost.price_basis``, the rate its
+    on-demand column is at.
 
     The line joins the points that fit only: a point that does not fit (estimate_job still times it) is a cross off
     the line, labelled "does not fit" on the side with room. The line ran through the crosses,
@@ -252,7 +261,7 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False) -> alt.V
         return alt.layer(*layers).properties(width=WIDTH, height=150)
 
     return alt.vconcat(panel("days", "days to train", ",.3~g"),
-                       panel("cost", ("spot" if spot else "on-demand") + " cost", "$~s")).properties(
+                       panel("cost", cost_title("spot" if spot else rate_after(basis)), "$~s")).properties(
         title=f"sensitivity to {label} (other inputs held; red ring = current"
               + ("; cross = does not fit, off the line)" if len(nofit) else ")"))
 

@@ -706,7 +706,7 @@ def _sensitivity_section(job: JobSpec, rec: dict, catalog, profile, sensitivity_
         s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"]),
                                                 bool(cost.get("checkpoint_failures")), rate_name(cost)))
     if with_charts and "nodes" in sweeps:
-        s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
+        s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot, best["cost"].get("price_basis")),
                               "time and cost vs node count"))
     return s, sweeps
 

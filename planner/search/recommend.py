@@ -1132,6 +1132,14 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
                        binding, nodes_cut, stacks_cut)
 
 
+def deadline_words(hours: float) -> str:
+    """A deadline in the hours the job gives, every digit grouped ("2,160 h"; ``:g`` wrote 1,234,567 h "1.23457e+06"),
+    a long one also in the days or years the plans' times are printed in ("2,160 h (90.0 d)"). The binding line
+    said so and the scaling view's left-out counts read "over the 2160 h deadline" beside "309.4 d" (QA 82)."""
+    words = f"{hours:,.10g} h"
+    return words + f" ({fmt_time(hours * 3600)})" if hours >= 48 else words
+
+
 def _nodes_cut(con, cols: dict, hcol: str, ccol: str, keep: np.ndarray, name_of) -> tuple[dict, ...]:
     """Each (hardware, node count) with plans that fit in memory but none the constraints keep, and why:
     ``{"hardware", "nodes", "reason"}``, by hardware then nodes (``_cut_reasons``). ``--scaling`` prints the
@@ -1157,7 +1165,7 @@ def _cut_reasons(con, key: np.ndarray, hours, cost, keep: np.ndarray) -> dict:
     within = np.where(hours <= deadline, cost, np.nan)  # the cost of the plans the deadline (horizon) keeps
     g = pd.DataFrame({"k": key[out], "h": np.where(np.isfinite(hours), hours, np.inf), "c": cost,
                       "w": within}).groupby("k", sort=True).min()
-    limit = f"{con.deadline_hours:g} h deadline" if con.deadline_hours is not None else \
+    limit = f"{deadline_words(con.deadline_hours)} deadline" if con.deadline_hours is not None else \
         f"{D.HORIZON_HOURS / 24:.0f}-day horizon (no constraints.deadline_hours: defaults.HORIZON_HOURS)"
     reasons = {}
     for k, h, c, w in zip(g.index.to_numpy(), g["h"].to_numpy(), g["c"].to_numpy(), g["w"].to_numpy()):
@@ -1199,9 +1207,7 @@ def _binding_constraint(con, objective: str, cols: dict, hcol: str, ccol: str, k
         free |= (hours <= (con.deadline_hours if con.deadline_hours is not None else D.HORIZON_HOURS)) & np.isfinite(hours)
         measure, what = hours, "fastest"
     elif objective != "time" and con.deadline_hours is not None:
-        field, limit, over = "constraints.deadline_hours", f"{con.deadline_hours:,g} h", hours > con.deadline_hours
-        if con.deadline_hours >= 48:  # a long deadline also in the days the plan's time is printed in
-            limit += f" ({fmt_time(con.deadline_hours * 3600)})"
+        field, limit, over = "constraints.deadline_hours", deadline_words(con.deadline_hours), hours > con.deadline_hours
         free |= ~(cost > (con.budget_usd if con.budget_usd is not None else np.inf)) & (hours <= D.HORIZON_HOURS)
         measure, what = cost, "cheapest"
     else:
