@@ -28,3 +28,20 @@ def test_moe_lora_flops_line_is_per_active_parameter(cli, tmp_path):
     assert 10.5 < per_active < 11.5
     assert f"{per_active:.1f} FLOPs per active parameter per token" in line, line
     assert "experts up, experts down: a full weight gradient" in line, line
+
+
+_GBDT = {"tabular": {"rows": 50_000_000, "features": 300, "trees": 2000, "depth": 8, "missing_share": 0.05, "runs": 20},
+         "constraints": {"clouds": ["aws"]}}
+
+
+def test_tabular_accuracy_line_says_its_reason_once(cli, tmp_path):
+    """An XGBoost sweep won by a GPU row printed "accuracy: none: only a prior stands (GPU time): only a prior stands
+    for the GPU time: ...": the report cell's short reason (``range_words``) and then the basis that says the same.
+    Without a range the line is now "none:" and the basis; the report's cell keeps its short reason."""
+    from conftest import flat
+
+    code, out, err = cli("recommend", write_job(tmp_path, _GBDT))
+    assert code == 0, err
+    text = flat(out)
+    assert "accuracy: none: only a prior stands for the GPU time: its row work" in text, text
+    assert text.count("only a prior stands") == 1, text
