@@ -45,3 +45,51 @@ def test_tabular_accuracy_line_says_its_reason_once(cli, tmp_path):
     text = flat(out)
     assert "accuracy: none: only a prior stands for the GPU time: its row work" in text, text
     assert text.count("only a prior stands") == 1, text
+
+
+# Llama-3.1-8B full fine-tune on the HF Trainer, Lambda / RunPod only, at most $3 a GPU-hour: the search tries
+# Liger's fused cross-entropy where the eager loss's logits keep a layout from fitting
+_HF_FT = {"model": {"preset": "llama3.1-8b"},
+          "training": {"seq_len": 8192, "global_batch": 128, "precision": "bf16", "tokens": 2.0e10,
+                       "mode": "full_finetune", "framework": "hf-trainer"},
+          "constraints": {"clouds": ["lambda", "runpod"], "max_price_per_gpu_hour": 3.0}}
+
+
+def _liger_rows(plans):
+    return [bool((p.get("stack") or {}).get("fused_cross_entropy")) for p in plans]
+
+
+def test_ranked_and_compared_plans_say_which_ran_the_liger_loss(cli, tmp_path):
+    """recommend ranked an MI300X row on the eager loss beside A100 / GH200 rows that fit only with Liger's fused
+    linear cross-entropy (the 8 x A100 layout needs 84.1 GiB of 76 allowed without it, 75 with it), and neither the
+    ranked table, the report's alternatives nor `compare --by gpu` said which row ran which: only the JSON's stack
+    record. Each table now has a "loss" column where the rows differ (explain.SEARCHED_COLUMNS, as the fp8
+    recipe's), and a --by row holds fused_cross_entropy where its stack has the option."""
+    from conftest import flat
+
+    job = write_job(tmp_path, _HF_FT)
+    d = answered(cli("recommend", job, "--json"))
+    liger = _liger_rows(d["ranked"])
+    assert True in liger and False in liger, liger
+    code, out, err = cli("recommend", job)
+    assert code == 0, err
+    text = flat(out)
+    assert " loss " in text and "Liger fused" in text and "eager" in text, text
+    code, out, err = cli("compare", job, "--by", "gpu")
+    assert code == 0, err
+    assert "Liger fused" in flat(out), out
+    rows = answered(cli("compare", job, "--by", "gpu", "--json"))
+    rows = rows if isinstance(rows, list) else next(iter(rows.values()))
+    assert {r.get("fused_cross_entropy") for r in rows} == {True, False}, rows
+
+
+def test_searched_cells_word_the_loss_and_leave_other_columns_as_they_were():
+    """The cells: True / False as words (a bare bool printed nothing in rich's table), "-" for a stack without
+    the option; the framework / recipe cells unchanged."""
+    from planner.search.explain import plan_searched_columns, view_searched_columns
+
+    plans = [{"stack": {"name": "hf-trainer", "fused_cross_entropy": True, "searched": ["fused_cross_entropy"]}},
+             {"stack": {"name": "megatron-core", "searched": []}}]
+    assert plan_searched_columns(plans) == {"framework": ["hf-trainer", "megatron-core"], "loss": ["Liger fused", "-"]}
+    rows = [{"fused_cross_entropy": False, "fp8_recipe": "rowwise"}, {"fused_cross_entropy": True, "fp8_recipe": "mxfp8"}]
+    assert view_searched_columns(rows) == {"fp8 recipe": ["rowwise", "mxfp8"], "loss": ["eager", "Liger fused"]}

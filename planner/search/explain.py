@@ -198,8 +198,22 @@ def searched_column(values: list, searched: bool) -> list | None:
 
 
 #: the searched stack columns of a table of plans: header -> (the key of a ranked plan's ``stack`` record, the key
-#: of a view row, ``rank._rows``: present only in a search that chose it)
-SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_recipe", "fp8_recipe")}
+#: of a view row, ``rank._rows``: present only in a search that chose it). The loss: hf-trainer's Liger fused linear
+#: cross-entropy (``fused_cross_entropy``, searched where the eager loss's logits keep a plan from fitting); until QA 81
+#: no table said which rows ran it: Llama-3.1-8B's full fine-tune on Lambda / RunPod ranked 8 x A100 at 75/76 GiB
+#: with it beside an MI300X row without it, and the same layout without Liger needs 84.1 GiB
+SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_recipe", "fp8_recipe"),
+                    "loss": ("fused_cross_entropy", "fused_cross_entropy")}
+#: the words of a searched column's boolean cells (the stack option's value -> the cell)
+SEARCHED_CELLS = {"loss": {True: "Liger fused", False: "eager"}}
+
+
+def _searched_cell(head: str, value) -> str:
+    """One cell of a searched column: the option's word (``SEARCHED_CELLS``), its value, or "-" where the row's stack
+    has no such option."""
+    if value is None:
+        return "-"
+    return SEARCHED_CELLS.get(head, {}).get(value, value) or "-"
 
 
 def plan_searched_columns(plans: list[dict]) -> dict[str, list]:
@@ -209,7 +223,7 @@ def plan_searched_columns(plans: list[dict]) -> dict[str, list]:
     stacks come only from a search over them (``training.framework: auto``, or an open one over GPUs and TPUs,
     each platform's own stack: ``space.stack_groups``)."""
     stacks = [p.get("stack") or {} for p in plans]
-    cols = {head: searched_column([st.get(key) or "-" for st in stacks],
+    cols = {head: searched_column([_searched_cell(head, st.get(key)) for st in stacks],
                                   key == "name" or any(key in st.get("searched", ()) for st in stacks))
             for head, (key, _) in SEARCHED_COLUMNS.items()}
     return {head: c for head, c in cols.items() if c}
@@ -218,7 +232,7 @@ def plan_searched_columns(plans: list[dict]) -> dict[str, list]:
 def view_searched_columns(rows: list[dict]) -> dict[str, list]:
     """``searched_column`` of comparison / scaling rows (``rank.best_per``, ``rank.scaling_view``), header ->
     cells, only the columns that differ: a row holds ``framework`` / ``fp8_recipe`` where the search chose it."""
-    cols = {head: searched_column([r.get(key) or "-" for r in rows], any(key in r for r in rows))
+    cols = {head: searched_column([_searched_cell(head, r.get(key)) for r in rows], any(key in r for r in rows))
             for head, (_, key) in SEARCHED_COLUMNS.items()}
     return {head: c for head, c in cols.items() if c}
 
