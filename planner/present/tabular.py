@@ -57,7 +57,10 @@ def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
         con.print(f"[dim]{esc(line)}[/]")
     acc = res.get("accuracy")
     if acc:  # the likely range from the rate's measured error, or that only a prior stands (tabular_accuracy)
-        con.print(f"[yellow]accuracy:[/] {esc(range_words(acc))}: {esc(acc['basis'])}", highlight=False)
+        # no range: the basis says why, so the cell's short reason ("none: only a prior stands (GPU time)") is not
+        # printed before it ("accuracy: none: only a prior stands (GPU time): only a prior stands for the GPU time")
+        head = range_words(acc) if acc.get("hours_range") else "none"
+        con.print(f"[yellow]accuracy:[/] {esc(head)}: {esc(acc['basis'])}", highlight=False)
     for r in res["rejected"][:5]:
         con.print(f"[dim]does not fit: {esc(r['instance'])}: {esc(r['reason'])}[/]")
     print_marked(con, "assumed", res["assumptions"])

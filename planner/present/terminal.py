@@ -906,12 +906,13 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     # `--by framework`'s rows (one per framework) are headed by what they are per; until QA 37b the stack rode in the
     # accelerator cell, "H100-SXM-80GB (megatron-core)" under "gpu"
     stacks = any("framework" in r for r in rows)
-    recipes = view_searched_columns(rows).get("fp8 recipe")
+    # the other searched stack columns where the rows differ: the fp8 recipe (rec46b), the loss (QA 81)
+    searched = {h: c for h, c in view_searched_columns(rows).items() if h != "framework"}
     cols = ((("framework",) if stacks else ()) + (acc, "hardware", "nodes", "layout")
-            + (("fp8 recipe",) if recipes else ()) + ("step s", "MFU", "mem GiB", dur_name)
+            + tuple(searched) + ("step s", "MFU", "mem GiB", dur_name)
             + ((f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",))
     for col in cols:
-        t.add_column(col, justify="left" if col in ("framework", acc, "hardware", "layout", "fp8 recipe") else "right",
+        t.add_column(col, justify="left" if col in ("framework", acc, "hardware", "layout", *searched) else "right",
                      overflow=FOLD.get("gpu" if col == acc else col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations)):
         # the partial-full-recompute pair too: a plan recomputing 1 block read "rc:full" here and "rc:full(block 1)" in
@@ -922,7 +923,7 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
         # the watts a row's GPUs are held at under cluster.power_limit_w ("at 500 W"), as recommend's table says them
         t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"] + power_words(r),
                   str(r["nodes"]),
-                  layout, *((recipes[i],) if recipes else ()), fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
+                  layout, *(c[i] for c in searched.values()), fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))
     return t
 

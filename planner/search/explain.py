@@ -198,8 +198,22 @@ def searched_column(values: list, searched: bool) -> list | None:
 
 
 #: the searched stack columns of a table of plans: header -> (the key of a ranked plan's ``stack`` record, the key
-#: of a view row, ``rank._rows``: present only in a search that chose it)
-SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_recipe", "fp8_recipe")}
+#: of a view row, ``rank._rows``: present only in a search that chose it). The loss: hf-trainer's Liger fused linear
+#: cross-entropy (``fused_cross_entropy``, searched where the eager loss's logits keep a plan from fitting); until QA 81
+#: no table said which rows ran it: Llama-3.1-8B's full fine-tune on Lambda / RunPod ranked 8 x A100 at 75/76 GiB
+#: with it beside an MI300X row without it, and the same layout without Liger needs 84.1 GiB
+SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_recipe", "fp8_recipe"),
+                    "loss": ("fused_cross_entropy", "fused_cross_entropy")}
+#: the words of a searched column's boolean cells (the stack option's value -> the cell)
+SEARCHED_CELLS = {"loss": {True: "Liger fused", False: "eager"}}
+
+
+def _searched_cell(head: str, value) -> str:
+    """One cell of a searched column: the option's word (``SEARCHED_CELLS``), its value, or "-" where the row's stack
+    has no such option."""
+    if value is None:
+        return "-"
+    return SEARCHED_CELLS.get(head, {}).get(value, value) or "-"
 
 
 def plan_searched_columns(plans: list[dict]) -> dict[str, list]:
@@ -209,7 +223,7 @@ def plan_searched_columns(plans: list[dict]) -> dict[str, list]:
     stacks come only from a search over them (``training.framework: auto``, or an open one over GPUs and TPUs,
     each platform's own stack: ``space.stack_groups``)."""
     stacks = [p.get("stack") or {} for p in plans]
-    cols = {head: searched_column([st.get(key) or "-" for st in stacks],
+    cols = {head: searched_column([_searched_cell(head, st.get(key)) for st in stacks],
                                   key == "name" or any(key in st.get("searched", ()) for st in stacks))
             for head, (key, _) in SEARCHED_COLUMNS.items()}
     return {head: c for head, c in cols.items() if c}
@@ -218,7 +232,7 @@ def plan_searched_columns(plans: list[dict]) -> dict[str, list]:
 def view_searched_columns(rows: list[dict]) -> dict[str, list]:
     """``searched_column`` of comparison / scaling rows (``rank.best_per``, ``rank.scaling_view``), header ->
     cells, only the columns that differ: a row holds ``framework`` / ``fp8_recipe`` where the search chose it."""
-    cols = {head: searched_column([r.get(key) or "-" for r in rows], any(key in r for r in rows))
+    cols = {head: searched_column([_searched_cell(head, r.get(key)) for r in rows], any(key in r for r in rows))
             for head, (_, key) in SEARCHED_COLUMNS.items()}
     return {head: c for head, c in cols.items() if c}
 
@@ -342,16 +356,21 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     over the same attention span, ``flops.attention_span`` of the plan's ``stack``): both hold the attention
     core, which a frozen base does not shrink. The line compared them with a bare 6 (6N, no attention), so a
     rank-16 LoRA of Llama-3.1-8B at 32K tokens read "10.2 FLOPs per parameter per token instead of 6", more
-    than full training, whose step at that length is 12.0."""
+    than full training, whose step at that length is 12.0. Per *active* parameter (``count_params(m).active``, the
+    weights a token runs through; the total for a dense model): a MoE's step divided by its total read "1.2 FLOPs
+    per parameter per token, 94% of the 1.2" for a LoRA of Qwen3-30B-A3B, 30.5B parameters of which 3.35B run a
+    token, where the 6N / 4N a practitioner checks the line against are per active parameter (QA 81)."""
     m, t = job.model, job.training
     if not (m.is_transformer and t.mode in ("lora", "qlora")):
         return []
     from planner import defaults as D
-    from planner.model.finetune import adapter_params, base_weights, frozen_storage_bytes, quantized_params, unmatched_targets
+    from planner.model.finetune import (adapter_params, base_weights, frozen_storage_bytes, full_weight_grads,
+                                        quantized_params, unmatched_targets)
     from planner.model.flops import attention_span, step_flops
     from planner.spec.params import count_params
 
-    n, a = count_params(m).total, adapter_params(m, t)
+    pc = count_params(m)
+    n, a, active = pc.total, adapter_params(m, t), pc.active
     kind = base_weights(t)
     dq = " with double quantisation" if kind == "nf4" and t.double_quant else ""
     if stack is None:
@@ -371,13 +390,18 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     miss = unmatched_targets(m, t)
     missed = (f"; {', '.join(miss)} {'matches' if len(miss) == 1 else 'match'} no module of {m.name or 'the model'}: "
               "only the other targets are adapted") if miss else ""
+    # peft's ParamWrapper runs the fused experts / router on W + delta: their full weight gradient is computed
+    wg = full_weight_grads(m, t)
+    wgrad = (f" (but {', '.join(r.replace('_', ' ') for r in wg)}: a full weight gradient, peft's ParamWrapper runs "
+             "them on W + delta)") if wg else ""
     return [
         f"{t.mode}: frozen base stored as {kind}{dq}: {frozen_storage_bytes(m, t) / 2**30:.1f} GiB "
         f"({frozen_storage_bytes(m, t) / n:.2f} bytes/param); {fmt_count(a)} adapter parameters "
         f"(rank {t.lora.rank}, {t.lora.targets if isinstance(t.lora.targets, str) else ','.join(t.lora.targets)}; "
         f"{a / n:.2%} of {n / 1e9:.1f}B) carry the gradients and optimizer state{missed}",
-        f"frozen base: backward computes input gradients only: {mine / tokens / n:.1f} FLOPs per parameter per token, "
-        f"{mine / full:.0%} of the {full / tokens / n:.1f} of training every weight on this step (attention included)",
+        f"frozen base: backward computes input gradients only{wgrad}: {mine / tokens / active:.1f} FLOPs per "
+        f"{'active ' if active < n else ''}parameter per token, {mine / full:.0%} of the {full / tokens / active:.1f} "
+        "of training every weight on this step (attention included)",
     ]
 
 

@@ -179,9 +179,11 @@ def _change(d: float) -> str:
 COMPARE_BY = Vocab("gpu", "cloud", "hardware", "framework")
 #: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD); "framework"
 #: only in a ``training.framework: auto`` search's table, "fp8_recipe" only in a ``fp8_recipe: auto`` one's
-#: (planner.search.recommend: the column its table and the CSV have then)
+#: (planner.search.recommend: the column its table and the CSV have then), "fused_cross_entropy" only on the rows
+#: of a stack with the option (hf-trainer's Liger loss; ``_rows`` drops it elsewhere)
 VIEW_COLUMNS = ("framework", "fp8_recipe", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard",
-                "micro_batch", "recompute", "recompute_modules", "recompute_method", "recompute_num_layers", "step_time_s", "mfu", "hfu", "mem_gib", "train_hours", "cost")
+                "micro_batch", "recompute", "recompute_modules", "recompute_method", "recompute_num_layers",
+                "fused_cross_entropy", "step_time_s", "mfu", "hfu", "mem_gib", "train_hours", "cost")
 
 
 def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = None) -> list[dict]:
@@ -204,6 +206,10 @@ def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = Non
     for i, r in enumerate(out):
         r["offload"] = "+".join(k for k in parts if flags[k][i]) or "none"
         r["megatron_fsdp"] = bool(mfsdp[i] and r.get("zero", 0) >= 2)
+        if r.get("fused_cross_entropy") is None:  # held where the row's stack has the option (hf-trainer), as fp8_recipe
+            r.pop("fused_cross_entropy", None)
+        else:
+            r["fused_cross_entropy"] = bool(r["fused_cross_entropy"])
         r["days"] = r.pop("train_hours") / 24.0
         if eval_hours is not None:  # the job's evaluation passes, held in ``days`` (recommend's eval_hours column)
             r["eval_days"] = float(eval_hours[i]) / 24.0
