@@ -83,7 +83,7 @@ from planner.model.stacks import (ATTN_OPS_SHARE, Stack, cuda_graph_host_ops, cu
                                   remat_saved)
 from planner.model.stack_kernels import (hf_attn_choice, EAGER_FP32_BYTES, core_attention_fallback,
                                          eager_sink_attention, explicit_softmax_extra, fused_attention, recipe_on,
-                                         te_cast_bytes)
+                                         te_cast_bytes, te_recompute_runs)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
 from planner.model.activations_hf import hf_eager_softmax_extra, liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
@@ -409,6 +409,10 @@ class LayerContext:
     #: ``ep_domain_members`` at the job's size; the layer keys carry it), then the same three of the expert-TP
     #: groups (``ep_domain_members(etp, 1, ...)``: etp consecutive ranks); None: as members_per_node
     ep_dom: tuple | None = None
+    #: per layer key, 1 where the linears' recompute and backward run 16-bit after an fp8 forward (torch's reentrant
+    #: checkpoint over Transformer Engine layers: stack_kernels ``TeRecompute.reentrant`` "16bit", full recompute),
+    #: else 0 (``te_reentrant_rerun``)
+    rerun16: object = 0.0
 
     @property
     def links(self):
@@ -472,9 +476,15 @@ class LayerContext:
             fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm,
                                         kernels=n_g * cast_kernels * (1.0 + w_casts))
             bwd = bwd + eff.memory_time(n_g * M * N * (cast_b - cast_cut[1]), hbm, kernels=n_g * cast_kernels)
-            if s16:  # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
+            r16 = self.rerun16
+            # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
+            if s16 or np.any(r16):
                 f16, b16 = self.gemm(M, N, K, pk=self.peak, b=float(self.act_b), groups=groups, wg=wg, batch=batch)
                 fwd, bwd = (1 - s16) * fwd + s16 * f16, (1 - s16) * bwd + s16 * b16
+                # a 16-bit re-run after an fp8 forward: layer_terms prices the recompute as this forward again
+                # (``re_fwd``), so the backward carries the 16-bit recompute's difference from it and its own 16-bit
+                # passes (no output-gradient cast): the pass sum is fwd + f16 + b16
+                bwd = bwd + r16 * (b16 + f16 - fwd - bwd)
         return fwd, bwd
 
 
@@ -1354,6 +1364,16 @@ def mtp_projection(c: LayerContext, m: ModelSpec) -> PassTimes:
     return PassTimes(*c.gemm(pm, pn / c.tp, pk, s16=c.mtp_share))
 
 
+def te_reentrant_rerun(c: LayerContext, rc) -> LayerContext:
+    """``c`` with ``rerun16`` set where a full recompute (``rc`` 2) re-runs the stack's Transformer Engine fp8 linears
+    16-bit under torch's reentrant checkpoint (stack_kernels ``te_recompute_runs`` "16bit": HF Trainer with
+    ``use_reentrant: true``, accelerate's TE recipe): the forward stays fp8, the recompute and the backward built from
+    it run unquantised (TE module/base.py ``init_fp8_metadata`` outside ``fp8_autocast``; linear.py ``ctx.fp8``)."""
+    if not (c.low and te_recompute_runs(c.fw, c.fw.fp8_recipe) == "16bit"):
+        return c
+    return dataclasses.replace(c, rerun16=np.where(np.asarray(rc) == 2, 1.0, 0.0))
+
+
 def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
                  sel_share=0.0, ep_dom=None) -> dict:
@@ -1366,7 +1386,7 @@ def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp
     layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
     puts those on the stages that hold them, ``slowest_stage``). ``ep_dom``: the EP and expert-TP groups' placement
     on the NVLink domains at each key (``stage_keys``, ``LayerContext.ep_dom``; None: as ``comm.members_per_node``)."""
-    c = layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom)
+    c = te_reentrant_rerun(layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom), rc)
     eff, T, tp, cp, combine = c.eff, c.T, c.tp, c.cp, c.combine
     # the attention projections and the dense MLP priced in one ``gemms`` call (its numpy calls once, not per GEMM)
     a_shapes = attention_projection_shapes(c, m)

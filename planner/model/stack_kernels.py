@@ -305,7 +305,8 @@ TE_AMAX_REDUCTIONS = {
 @dataclass(frozen=True)
 class TeRecompute:
     """What a full recompute re-runs a Transformer Engine fp8 layer at under the stack's activation checkpoint
-    (fp8rc46): "fp8" or "fails" (``runs``).
+    (fp8rc46): "fp8" or "fails" (``runs``), and "16bit" where the stack's checkpoint is torch's reentrant one
+    (``reentrant``, hfckpt47).
 
     TE decides a module's precision per call in ``TransformerEngineBaseModule.prepare_forward``
     (transformer_engine/pytorch/module/base.py, 1.x and 2.x alike): ``if self.fp8 and
@@ -328,9 +329,22 @@ class TeRecompute:
       weight transpose and a ``scale_inv`` clone under fp8, the 16-bit input and weight without), and torch's
       ``check_recomputed_tensors_match`` raises ``CheckpointError`` ("A different number of tensors was saved during
       the original forward and recomputation", NVIDIA/TransformerEngine issue #776: 20 saved, 10 recomputed; #415 the
-      same on torch's early-stop path): refused (stack_rules ``te-fp8-torch-checkpoint``). A reentrant torch
-      checkpoint runs, but the re-run forward and the backward built from it are 16-bit (``ctx.fp8`` False): not a
-      variant any registry stack runs.
+      same on torch's early-stop path): refused (stack_rules ``te-fp8-torch-checkpoint``).
+    * "16bit" (``reentrant``: what the stack's checkpoint runs where it is torch's reentrant one, ``Stack.
+      use_reentrant``, hfckpt47): torch.utils.checkpoint's ``CheckpointFunction.forward`` runs the block under
+      ``torch.no_grad()`` -- inside the model's ``fp8_autocast``, so fp8 GEMMs and casts, but no autograd node keeps
+      a ``ctx`` -- and its ``backward`` re-runs the block under ``torch.enable_grad()`` outside every autocast:
+      ``init_fp8_metadata`` reads ``is_fp8_enabled()`` False, the linears run unquantised and set ``ctx.fp8 =
+      False`` (linear.py / layernorm_linear.py / layernorm_mlp.py ``_Linear.forward``), and their backward, the one
+      ``torch.autograd.backward(outputs, grads)`` runs on the re-built graph, runs its dgrad / wgrad GEMMs on the
+      16-bit tensors it saved (the gradient is quantised only ``if ctx.fp8``): reentrant checkpointing compares no
+      saved tensors, so it runs. Priced as the
+      fp8 forward, a 16-bit recompute and a 16-bit backward of the linears (layer_ops ``LayerContext.rerun16``), no
+      backward amax reduction (``ctx.reduce_and_update_bwd_fp8_tensors`` is set only under ``ctx.fp8``:
+      step_time ``pass_amax_allreduces``), no early stop (``_StopRecomputationError`` is the non-reentrant
+      ``_recomputation_hook``'s). Reentrant is transformers 4.x's default (``gradient_checkpointing_enable``:
+      ``{"use_reentrant": True}`` when no kwargs are passed, PR #28538; 4.35 / 4.36 passed ``{}``, torch's own
+      default True).
 
     ``te_recipes``: the recipes the stack runs through TE (() all of them; accelerate runs its tensorwise and rowwise
     recipes through torchao's ``Float8Linear``, which casts on every call and so re-runs in fp8)."""
@@ -338,11 +352,19 @@ class TeRecompute:
     runs: str
     te_recipes: tuple = ()
     sources: str = ""
+    #: what a reentrant torch checkpoint re-runs the TE layers at on this integration ("" : the stack has none)
+    reentrant: str = ""
 
-    def refuses(self, recipe: str, recompute: str) -> bool:
+    def runs_under(self, recipe: str, reentrant: bool) -> str:
+        """"fp8", "fails" or "16bit" for fp8 ``recipe`` under this checkpoint (``reentrant``: torch's reentrant one);
+        "fp8" for a recipe that does not run through TE (torchao casts on every call)."""
+        if self.te_recipes and recipe not in self.te_recipes:
+            return "fp8"
+        return self.reentrant if reentrant and self.reentrant else self.runs
+
+    def refuses(self, recipe: str, recompute: str, reentrant: bool = False) -> bool:
         """Whether a job of fp8 ``recipe`` with recompute ``recompute`` cannot run under this checkpoint."""
-        return (self.runs == "fails" and recompute == "full"
-                and (not self.te_recipes or recipe in self.te_recipes))
+        return recompute == "full" and self.runs_under(recipe, reentrant) == "fails"
 
 
 #: the stack's Transformer Engine integration (``Stack.te_amax_reduction``'s key) -> ``TeRecompute``
@@ -358,14 +380,21 @@ TE_RECOMPUTES = {
     # run with activation checkpointing is a TE-checkpoint run
     "composer": TeRecompute("fp8", sources="mosaicml/composer dist_strategy.py te_checkpoint_wrapper (PR #3156)"),
     # accelerate wraps only model.forward in fp8_autocast (utils/transformer_engine.py ``contextual_fp8_autocast``);
-    # transformers' ``gradient_checkpointing_enable`` checkpoints each decoder layer with torch.utils.checkpoint,
-    # non-reentrant (the registry's hf-trainer, Stack.torch_checkpoint; transformers 5.x's default ``{"use_reentrant":
-    # False}``, 4.x's True)
-    "accelerate": TeRecompute("fails", te_recipes=("delayed",),
+    # transformers' ``gradient_checkpointing_enable`` checkpoints each decoder layer with torch.utils.checkpoint:
+    # non-reentrant by default since transformers 5 (PR #43203, ``{"use_reentrant": False}``; the registry's
+    # hf-trainer, Stack.use_reentrant False), reentrant in 4.x (``{"use_reentrant": True}``; use_reentrant: true)
+    "accelerate": TeRecompute("fails", te_recipes=("delayed",), reentrant="16bit",
                               sources="huggingface/accelerate utils/transformer_engine.py; transformers "
                                       "gradient_checkpointing_enable (torch.utils.checkpoint)"),
 }
 assert set(TE_RECOMPUTES) == set(TE_AMAX_REDUCTIONS)
+
+
+def te_recompute_runs(fw, recipe: str) -> str:
+    """What a full recompute re-runs stack ``fw``'s TE fp8 layers at under fp8 ``recipe`` (``TeRecompute.runs_under``
+    with the stack's ``use_reentrant``); "fp8" on a stack with no TE integration entry."""
+    rc = TE_RECOMPUTES.get(getattr(fw, "te_amax_reduction", "") or "")
+    return rc.runs_under(recipe, bool(getattr(fw, "use_reentrant", False))) if rc is not None else "fp8"
 
 
 def fp8_param_gather_on(stack, training, zero):

@@ -319,9 +319,10 @@ class StackRule:
 
 def _te_torch_checkpoint(st) -> bool:
     """The stack's fp8 recipe runs Transformer Engine linears whose full recompute its checkpoint cannot run
-    (stack_kernels.TE_RECOMPUTES ``runs`` "fails"): the ``te-fp8-torch-checkpoint`` rule applies."""
+    (stack_kernels.TE_RECOMPUTES ``runs`` "fails"; torch's reentrant checkpoint, ``Stack.use_reentrant``, runs them
+    16-bit instead, hfckpt47): the ``te-fp8-torch-checkpoint`` rule applies."""
     rc = TE_RECOMPUTES.get(getattr(st, "te_amax_reduction", "") or "")
-    return rc is not None and rc.refuses(st.fp8_recipe, "full")
+    return rc is not None and rc.refuses(st.fp8_recipe, "full", bool(getattr(st, "use_reentrant", False)))
 
 
 def _moe(m) -> bool:
@@ -1064,7 +1065,8 @@ RULES: tuple[StackRule, ...] = (
       for run in FP8_RECIPES),
     # ---- a Transformer Engine fp8 layer under torch's non-reentrant checkpoint (stack_kernels.TE_RECOMPUTES, fp8rc46)
     StackRule("te-fp8-torch-checkpoint", "hf", "training.recompute",
-              "full recompute of TE fp8 layers: torch's checkpoint re-runs them 16-bit (use bf16 or no recompute)",
+              "full recompute of TE fp8 layers: torch's non-reentrant checkpoint re-runs them 16-bit (use bf16, no "
+              "recompute, or use_reentrant: true)",
               "TE base.py prepare_forward; torch CheckpointError, TransformerEngine #776",
               lambda st, m, t: t.precision == "fp8" and _te_torch_checkpoint(st),
               lambda c, m, t: c.rc != _FULL),

@@ -387,6 +387,15 @@ class Stack:
     #: ``checkpoint_wrapper``, FSDP, HF Trainer with ``use_reentrant: False``); Megatron's
     #: ``CheckpointFunction``, DeepSpeed's and TE's are reentrant: ``recompute_early_stop`` is refused
     torch_checkpoint: bool = False
+    #: transformers' ``gradient_checkpointing_kwargs`` ``use_reentrant`` (None: the stack does not checkpoint through
+    #: ``PreTrainedModel.gradient_checkpointing_enable``). With no kwargs (TrainingArguments'
+    #: ``gradient_checkpointing_kwargs`` defaults to None) transformers 4.x passes ``{"use_reentrant": True}`` (PR
+    #: #28538, 2024-01; 4.35 / 4.36 passed ``{}``, torch's own default True: issue #28536) and 5.x
+    #: ``{"use_reentrant": False}`` (PR #43203, 2026-01): the registry's hf-trainer is today's, False. True: torch's
+    #: reentrant ``CheckpointFunction`` -- no early stop (``recompute_early_stop`` refused), and TE fp8 layers re-run
+    #: and back-propagate 16-bit instead of raising ``CheckpointError`` (stack_kernels ``TeRecompute.reentrant``,
+    #: hfckpt47)
+    use_reentrant: bool | None = None
     #: how the stack computes its cross-entropy (planner.model.activations.LOSS_TRANSIENT_BYTES: what
     #: the loss holds at its peak): Megatron's in-place vocab-parallel cross-entropy (the Megatron
     #: stacks; metaseq's ``vocab_parallel_cross_entropy`` criterion calls Megatron's legacy mpu one on
@@ -1170,6 +1179,10 @@ class Stack:
             field = next((k for k in LP16_OPTIONS if opts.get(k)), "lp_bf16_layers")
             raise InputError(f"training.framework.{field}", "Megatron-Core refuses 16-bit first / last layers "
                                                             "with delayed scaling; use fp8_recipe tensorwise or mxfp8")
+        if out.use_reentrant and out.recompute_early_stop:  # torch/utils/checkpoint.py: the non-reentrant one's only
+            raise InputError("training.framework.recompute_early_stop",
+                             "torch's reentrant checkpoint (use_reentrant: true) re-runs the whole block: "
+                             "no early stop")
         return out
 
     def for_model(self, model) -> "Stack":
@@ -1423,6 +1436,8 @@ class Stack:
             opts.append(f"mixed_precision={self.mixed_precision_label(precision)}")
         if self.recompute_early_stop:
             opts.append("recompute_early_stop=on")
+        if self.use_reentrant is not None and recompute != "none":  # which torch checkpoint the recompute runs
+            opts.append(f"use_reentrant={'on' if self.use_reentrant else 'off'}")
         if self.selective == "layer":  # torchtitan layer SAC: which layers its selective recompute checkpoints
             opts.append(f"selective=layer ac_freq={self.layer_sac_every}")
         if self.fused_qkv != getattr(STACKS.get(self.name), "fused_qkv", self.fused_qkv):  # said where set otherwise
@@ -1489,7 +1504,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
            "partition_activations", "cpu_checkpointing", "reduce_bucket_size",
            "mixed_precision",
-           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
+           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "use_reentrant", "megatron_fsdp",
+           "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
@@ -1722,9 +1738,12 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "moe_dispatcher": (lambda st: bool(st.moe_dispatchers), "MoE token dispatcher", lambda st: st.moe_dispatchers),
     # The field meant for it (dead46: the gate read has_cuda_graphs, the same three stacks today but not by design).
     "moe_a2a_overlap": (lambda st: st.has_moe_a2a_overlap, "MoE all-to-all overlap (a Megatron-Core option)", None),
-    "recompute_early_stop": (lambda st: st.torch_checkpoint,
+    "recompute_early_stop": (lambda st: st.torch_checkpoint and not st.use_reentrant,
                              "recompute early stop (its checkpoint is reentrant: only PyTorch's non-reentrant one "
                              "stops early)", None),
+    "use_reentrant": (lambda st: st.use_reentrant is not None,
+                      "transformers gradient_checkpointing_kwargs use_reentrant (the stacks that checkpoint through "
+                      "gradient_checkpointing_enable)", None),
     "megatron_fsdp": (lambda st: st.has_megatron_fsdp, "Megatron-FSDP", None),
     **{k: (*_mcore(w), None) for k, w in (("moe_fused_mlp", "fused grouped MLP"), ("cuda_graph_impl", "CUDA graphs"),
                                           ("cuda_graph_scope", "CUDA-graph scope"),
@@ -2273,6 +2292,7 @@ STACKS: dict[str, Stack] = {
         bnb_whole_at_cp=True,  # its CP runs under FSDP2, which shards no bitsandbytes weight
         fused_ce_kernel="liger",  # TrainingArguments.use_liger_kernel (default False: fused_cross_entropy off)
         te_amax_reduction="accelerate",  # accelerate's TE autocast: no fp8_group, the world group (amaxd46)
+        use_reentrant=False,  # transformers 5's gradient_checkpointing_enable default (Stack.use_reentrant, hfckpt47)
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(

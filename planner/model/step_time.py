@@ -86,7 +86,8 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, l
                                     rebuilt_layers, recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (Stack, all_reduces_grads, cp_comm_mix, cuda_graph_parts, from_training,
                                   grad_reduce_bytes, SEARCHED)
-from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on, fused_attention, TE_AMAX_REDUCTIONS
+from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on, fused_attention, TE_AMAX_REDUCTIONS, \
+    te_recompute_runs
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -1475,8 +1476,12 @@ def pass_amax_allreduces(t: TrainingSpec, c: Candidates, hw: HardwareOption, s: 
     if not (t.precision == "fp8" and s.fw.recipe.pass_amax_allreduce and e):
         return np.zeros(s.n), np.zeros(s.n)
     one = c.chunks * small_allreduce_time(AMAX_GROUP_RANKS[e.group](c), 1, s.g, nccl_link(hw))
-    rebuilt = np.where(c.rc == RECOMPUTE.code["full"], e.recompute_exits, 0.0)
-    return e.fwd_exits * one, (e.bwd_reductions + rebuilt) * one
+    full = c.rc == RECOMPUTE.code["full"]
+    rebuilt = np.where(full, e.recompute_exits, 0.0)
+    # a backward built from a 16-bit re-run (torch's reentrant checkpoint over TE, hfckpt47) holds no fp8 module:
+    # TE sets ``ctx.reduce_and_update_bwd_fp8_tensors`` only under ``ctx.fp8``
+    bwd = np.where(full & (te_recompute_runs(s.fw, s.fw.fp8_recipe) == "16bit"), 0.0, e.bwd_reductions)
+    return e.fwd_exits * one, (bwd + rebuilt) * one
 
 
 def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,

@@ -640,6 +640,9 @@ class FrameworkSpec(_Strict):
     #: non-reentrant torch.utils.checkpoint stops recomputing once the backward's tensors exist again
     #: (torchtitan activation_checkpoint.early_stop; torch >= 2.1 default when not passed)
     recompute_early_stop: Optional[bool] = None
+    #: HF-code stacks: transformers' gradient_checkpointing_kwargs use_reentrant (torch's reentrant checkpoint: no
+    #: early stop; TE fp8 layers re-run 16-bit); None: the stack's default (hf-trainer: transformers 5's False)
+    use_reentrant: Optional[bool] = None
     #: Megatron-Core stacks: ZeRO-2/3 as Megatron-FSDP (--use-megatron-fsdp, optim_grads / optim_grads_params)
     megatron_fsdp: Optional[bool] = None
     #: Megatron-Core stacks: the experts' grouped MLP as one fused Transformer Engine op chain
