@@ -99,7 +99,7 @@ class Memory(Record):
     margin: Optional[float] = None  # capacity - total: bytes left free on the most loaded rank
     host: float = 0.0  # bytes per GPU offloaded to host RAM (planner.model.offload)
     host_limit: Optional[float] = None  # bytes per GPU of host RAM a plan may fill (offload.host_limit)
-    #: the HF model code's walked step (memory._hf_walk_arrays): autograd's ``.grad`` tensors are in ``activations``,
+    #: the HF model code's walked step (memory_activations._hf_walk_arrays): autograd's ``.grad`` tensors are in ``activations``,
     #: ``grads`` holds the stack's own buffers only (none for one HF Trainer process: a full fine-tune read "grads 0.00")
     grads_in_activations: bool = False
     #: bytes of ``other`` that are the MoE token dispatcher's own buffers (DeepEP / HybridEP, allocated once:

@@ -82,7 +82,7 @@ arrays (both instances): compute_memory_bound x0.72-0.97, step time x0.94-0.99, 
 mfu / hfu / tokens_per_s x1.006-1.068; on g6 3 rows' comm_dp / t_dp_tail x1.02-1.07 and t_param_gather_exposed
 x1.06-1.28 (a shorter backward hides less); no memory array.
 Regenerated on the hfsp34 branch (2026-12-04) for the HF code's activations under tensor parallelism without sequence
-parallelism (memory.hf_tp_share: a rank keeps the residual stream and the column layers' inputs whole) and its
+parallelism (memory_activations.hf_tp_share: a rank keeps the residual stream and the column layers' inputs whole) and its
 gathered logits (lm_head colwise_gather_output, whole at any TP): only llama3-70b/hf-trainer (case 3) moved, memory
 only, 20 of 672 arrays (both instances): 31 of 64 rows' total x1.0-2.16, logits x2 and up from 0 where the peak stage
 became the last one (4 rows' ``stage``, their weights x1.0000002-1.0000009, activations x0.36-8.0 with it); no
@@ -144,7 +144,7 @@ Regenerated on the a2aperm37 branch (2026-12-05) for the all-to-all dispatcher's
 activations x1.00-1.12 / x1.00-1.39, total x1.00-1.02 / x1.00-1.05, other / other_last by the fragmentation share);
 no step-time array.
 Regenerated on the losspeak38 branch (2026-12-05) for the loss's buffers and the last layer's rebuild never live
-together in the PyTorch stacks either (memory.loss_logits: the logits term is what the loss exceeds the rebuild by, or
+together in the PyTorch stacks either (memory_activations.loss_logits: the logits term is what the loss exceeds the rebuild by, or
 the held logits): every case but hf-trainer's (its walked step) moved, 120 of 720 arrays on both instances, memory
 only: logits x0-1.0, total x0.885-1.0, total_last x0.85-1.0 (the most loaded stage flips to the first on some rows, so
 its weights / grads / optimizer / activations move with it, x0.98-3.9); no step-time array.
@@ -154,12 +154,12 @@ experts' 2048): only deepseek-v3-pretrain moved, 10 of 720 arrays on both instan
 x1.000-1.010, other / other_last x1.000-1.010 (the fragmentation share), total / total_last x1.000-1.008; no
 step-time array.
 Regenerated on the stagekinds38 branch (2026-12-05) for each pipeline rank's activations summed over its own layers'
-kinds (memory.stage_kind_bytes; the MTP depth at its own blocks), not the mean layer: only the two models whose layers
+kinds (memory_activations.stage_kind_bytes; the MTP depth at its own blocks), not the mean layer: only the two models whose layers
 differ moved, 20 of 720 arrays on both instances, memory only: deepseek-v3-pretrain activations x0.960-1.012, total
 x0.975-1.005, total_last x1.000-1.007; nemotron-3-nano-pretrain activations x0.964-1.119, total x0.986-1.088,
 total_last x0.989-1.015 (other / other_last with them, the fragmentation share); no step-time array.
 Regenerated on the chunk39 branch (2026-12-05) for the interleaved schedule's per-chunk micro-batch counts
-(memory.chunk_activations, pipeline.chunk_inflight: each chunk's own layers x the micro-batches that chunk holds, the
+(memory_activations.chunk_activations, pipeline.chunk_inflight: each chunk's own layers x the micro-batches that chunk holds, the
 MTP depth on the last chunk): only the two models whose chunks differ moved, 20 of 720 arrays on both instances, memory
 only: deepseek-v3-pretrain activations x1.013-1.023, total x1.000-1.003, total_last x0.971-1.000;
 nemotron-3-nano-pretrain activations x0.973-1.059, total x0.993-1.051, total_last x0.957-1.006 (other / other_last
@@ -202,7 +202,7 @@ activations x0.256-1.159, total / total_last x0.617-1.054 (down where the copies
 most, share 1 there; up where the log-softmax does: the ZeRO-3 rows, no copies), other / other_last with them; TP 1
 rows bit for bit; no step-time array.
 Regenerated on the hfcp44 branch (2026-12-06) for a CP rank's weight-sized tensors of the walked HF step whole
-(activations_hf.hf_rank_peak, memory._hf_walk_arrays' added gradients: CP splits the sequence, not the weights; they
+(activations_hf.hf_rank_peak, memory_activations._hf_walk_arrays' added gradients: CP splits the sequence, not the weights; they
 were over cp): only llama3-70b/hf-trainer moved, its 5 single-stage CP2 rows with a walk whose peak holds weight-sized
 bytes (rows 7, 10, 45 at TP 8/2/8; rows 20, 53 at TP 1; row 55, ZeRO-3, not) on both instances, 10 of 736 arrays,
 memory only: activations x1.176-1.945, total / total_last x1.064-1.169, other / other_last x1.146-1.829 with them;

@@ -203,11 +203,54 @@ def test_the_memory_model_and_its_pipeline_stages_are_two_modules():
     model = ROOT / "planner" / "model"
     stages, memory = _top_level_names(model / "memory_stages.py"), _top_level_names(model / "memory.py")
     assert set(MEMORY_STAGES) <= stages
-    assert {"memory_per_gpu", "rank_memory", "state_context", "StateContext", "transformer_activations"} <= memory
+    assert {"memory_per_gpu", "rank_memory", "state_context", "StateContext", "state_bytes"} <= memory
     assert stages & memory == set(), sorted(stages & memory)
     tree = ast.parse((model / "memory_stages.py").read_text())
     assert not any(isinstance(n, ast.ImportFrom) and n.module == "planner.model.memory" for n in ast.walk(tree))
     through = _imported_through("planner.model.memory", stages)
+    assert through == [], through
+
+
+#: what split47b moved from planner/model/memory.py into memory_activations.py: the activations and logits of each
+#: pipeline rank -- the per-layer saves (the HF table and walk among them), partial recompute, each rank's layers x its
+#: micro-batches in flight chunk by chunk, the middle ranks, the loss and a scanned stack's transients, the assembly --
+#: with the ``StateBytes`` record it reads
+MEMORY_ACTIVATIONS = ("layer_matrix_elems", "scan_unreduced_grad_elems", "scan_grad_transient", "StateBytes",
+                      "ActivationTerms", "layer_saves", "kind_rebuilds", "layer_kind_saves", "_kind_saves",
+                      "_middle_reps", "_rank0_covers", "middle_settled", "_partial_rows", "_prune_middle",
+                      "_PARTIAL_LAST", "_any_partial_recompute", "split_middle_reps", "_Signatures", "_SIGNATURES",
+                      "_layer_signatures", "middle_groups", "middle_rank_of", "_middle_rank_rows",
+                      "_layout_kind_shares", "stage_kind_bytes", "_row_splits", "_find_row_splits", "mtp_kinds",
+                      "_layout_kinds_held", "stage_kind_rws", "offload_kind_bytes", "_chunk_kind_table",
+                      "_chunk_kind_counts", "_chunk_rebuilt_counts", "_stacked_inflight", "_partial_keys",
+                      "chunk_activations", "rank_block_activations", "_ranks_taken", "RankActivations",
+                      "rank_activations", "cp_a2a_keys", "loss_logits", "loss_beside_rebuild", "held_logit_bytes",
+                      "_unmixed_saves", "_rank_rebuilds", "middle_activations", "_rows_of", "transformer_activations",
+                      "sample_activations", "_fewest_plain", "_largest_chunk", "_partial_recompute_saves",
+                      "hf_attention_saves_share", "hf_ep_rank_share", "hf_rank_share", "hf_rank_shares", "AUTOTP_MOE",
+                      "hf_ep_rows", "hf_grad_share", "hf_tp_share", "_hf_activation_arrays", "_hf_walk_arrays",
+                      "_WALKS", "_HF_TABLES", "_hf_table", "_walk")
+
+
+def test_the_memory_model_and_its_activations_are_two_modules():
+    """planner/model/memory.py held the model states, the reserve, the rank classes and the activations in 2,928
+    lines until split47b: the activations live in memory_activations.py only (memory.py defines none of them, so the
+    split cannot fold back, and no module imports them through memory, where a monkeypatch would miss the
+    activations' own calls), and memory_activations imports nothing from memory (the import-linter contract says the
+    same); the gradient codes both read are stacks' (``KEPT_*``, beside ``GRADS_KEPT``)."""
+    model = ROOT / "planner" / "model"
+    acts, memory = _top_level_names(model / "memory_activations.py"), _top_level_names(model / "memory.py")
+    assert set(MEMORY_ACTIVATIONS) <= acts
+    assert {"memory_per_gpu", "rank_memory", "state_bytes", "state_context", "zero_stage_states", "_hf_code",
+            "held_training"} <= memory
+    assert acts & memory == set(), sorted(acts & memory)
+    tree = ast.parse((model / "memory_activations.py").read_text())
+    assert not any(isinstance(n, ast.ImportFrom) and n.module == "planner.model.memory" for n in ast.walk(tree))
+    from planner.model import stacks
+
+    kept = (stacks.KEPT_NONE, stacks.KEPT_ACCUMULATED, stacks.KEPT_PERSIST)
+    assert kept == tuple(stacks.GRADS_KEPT.index(k) for k in ("none", "accumulated", "persist"))
+    through = _imported_through("planner.model.memory", acts)
     assert through == [], through
 
 
@@ -239,10 +282,13 @@ def test_memory_and_search_are_composed_of_stages():
     assert mem["memory_per_gpu"] <= 90, f"memory_per_gpu is {mem['memory_per_gpu']} lines"
     for name in ("state_bytes", "state_context", "weight_storage", "state_weights", "state_grads", "state_optimizer",
                  "model_states", "autograd_grads", "adapter_states", "optimizer_offload", "comm_groups",
-                 "fsdp2_head_buffers", "layer_saves", "rank_activations", "transformer_activations",
-                 "sample_activations"):
+                 "fsdp2_head_buffers"):
         assert name in mem, f"memory.{name} is gone: the README's code walk names it"
         assert mem[name] <= 60, f"memory.{name} is {mem[name]} lines"
+    acts = _function_lines(ROOT / "planner" / "model" / "memory_activations.py")  # (in memory.py until split47b)
+    for name in ("layer_saves", "rank_activations", "transformer_activations", "sample_activations"):
+        assert name in acts, f"memory_activations.{name} is gone: the README's code walk names it"
+        assert acts[name] <= 60, f"memory_activations.{name} is {acts[name]} lines"
     rec = _function_lines(ROOT / "planner" / "search" / "recommend.py")
     assert rec["recommend"] <= 50, f"recommend is {rec['recommend']} lines"
     for name in ("_search_setup", "_search_option", "_tally_refusals", "_search_chunk", "_search_variant", "_frame",

@@ -4,7 +4,7 @@ Megatron-Core's interleaved schedule (pipeline_parallel/schedules.py ``forward_b
 runs its warm-up group by group from chunk 0 (``get_schedule_table``, ``get_model_chunk_id``), so at a rank's peak its
 chunks hold different micro-batch counts; memory.stage_activations priced every chunk at (warm-up + 1) / v of the
 rank's layers. A rank's activations are now the sum over its chunks of that chunk's held micro-batches x its own
-layers' bytes (pipeline.chunk_inflight, memory.chunk_activations). The replay below is written from the Megatron-Core
+layers' bytes (pipeline.chunk_inflight, memory_activations.chunk_activations). The replay below is written from the Megatron-Core
 source independently of planner.model.pipeline; the heterogeneous checks walk stage_orders' op lists.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from planner.layout import Candidates
-from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.model import memory_stages as MS
 from planner.model.pipeline import chunk_inflight, pipeline_split, split_runtime, stage_orders
 from planner.model.stacks import from_training
@@ -104,8 +104,8 @@ def _acts(j, pp, v, mm, kinds=None):
     c = Candidates(tp=np.array([1]), pp=pp, dp=8, cp=1, ep=1, vpp=v, zero=1, mb=1, rc=0, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=pp)
     one = np.array([1.0])
-    got = M.rank_activations(m, st, c, np.array([float(mm)]), np.array([float(mm)]), one, 0.0 * one, 0.0 * one,
-                             kinds)
+    got = MA.rank_activations(m, st, c, np.array([float(mm)]), np.array([float(mm)]), one, 0.0 * one, 0.0 * one,
+                              kinds)
     return got.first, got.last
 
 
@@ -139,7 +139,7 @@ def test_deepseek_v3_first_chunk_dense_layers_move_the_peak():
     c = Candidates(tp=np.array([1]), pp=4, dp=8, cp=1, ep=1, vpp=4, zero=1, mb=1, rc=0, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=4)
     lm0, lm1, lm_last, last_in = MS.stage_layer_microbatches(j.model.layers, c, np.array([32.0]), False, st, j.model)
-    w0, w1, wl = M.stage_kind_bytes(j.model, st, c, kinds)
+    w0, w1, wl = MA.stage_kind_bytes(j.model, st, c, kinds)
     even0 = float(lm0[0] * w0[0])
     assert walked[0] != pytest.approx(even0)
     assert float(last[0]) != pytest.approx(float(lm_last[0] * wl[0] + mtp * last_in[0]))

@@ -97,7 +97,7 @@ def test_autoep_walked_gradients_over_ep():
     """A walked full fine-tune holds each rank's ``.grad`` as it holds the weights: under AutoEP the routed experts
     over EP and the rest over TP (``hf_grad_share`` code 3, chosen by ``hf_ep_rows`` for the deepspeed stack at
     EP > 1); hfep35 took transformers' EP plan there (code 1: 1.54B whole, the experts over TP)."""
-    from planner.model.memory import hf_ep_rows, hf_grad_share
+    from planner.model.memory_activations import hf_ep_rows, hf_grad_share
     from planner.model.stacks import STACKS
     from planner.spec import ModelSpec
     from planner.spec.params import count_params
@@ -118,7 +118,7 @@ def test_deepseek_v3_tp_plan_leaves_mla_whole():
     (61 x attention_params), its GEMMs and saves, no all-reduce -- while DeepSeek-V2's plan splits it (q_proj /
     q_b_proj / kv_b_proj colwise, o_proj rowwise). hfep35 split DeepSeek-V3's attention over TP."""
     from planner.model import moe as moe_mech
-    from planner.model.memory import hf_ep_rows
+    from planner.model.memory_activations import hf_ep_rows
     from planner.model.stacks import STACKS
     from planner.spec import ModelSpec
     from planner.spec.params import attention_params

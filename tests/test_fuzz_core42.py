@@ -18,8 +18,8 @@ fields, other GPU limits) one after the other. Each batch must give:
 
 Found by it (fixed at their root, each a crash on a batch the search hands): an empty batch of a model with
 several layer kinds (DeepSeek-V3, Kimi-K2, the hybrids) raised ``max() arg is an empty sequence`` in
-memory.stage_kind_bytes, and a DualPipeV row at pp 1 (test_speed42's random layouts) the same in
-memory._layout_kind_shares.
+memory_activations.stage_kind_bytes, and a DualPipeV row at pp 1 (test_speed42's random layouts) the same in
+memory_activations._layout_kind_shares.
 """
 from __future__ import annotations
 
@@ -214,9 +214,9 @@ def _empty() -> Candidates:
 def test_empty_batch_on_every_preset():
     """An empty batch (recommend's probes when no row is left) gives every preset empty outputs, on three stacks, with
     and without a search's LayerMemo. Before fuzz42: DeepSeek-V3, Kimi-K2 and the Nemotron hybrids (several layer
-    kinds) raised ``max() arg is an empty sequence`` in memory.stage_kind_bytes; the HF stacks ``np.max`` of an empty
+    kinds) raised ``max() arg is an empty sequence`` in memory_activations.stage_kind_bytes; the HF stacks ``np.max`` of an empty
     array in step_time._candidate_flops; torchtitan's (and any CP-ring) attention IndexError in
-    comm.torch_ring_columns; and a memo met first on no rows returned no term (KeyError in memory.layer_saves)."""
+    comm.torch_ring_columns; and a memo met first on no rows returned no term (KeyError in memory_activations.layer_saves)."""
     hw = _hw("aws:p5.48xlarge")
     for preset in sorted(PRESETS):
         for stack in (None, "hf-trainer", "torchtitan"):
@@ -233,7 +233,7 @@ def test_empty_batch_on_every_preset():
 def test_dualpipev_at_pp1_row():
     """A DualPipeV row with no pipeline (pp 1: the V's two stages on rank 0; the stack rules refuse it on torchtitan,
     test_speed42's random layouts hand it to the model) gives DeepSeek-V3's memory finite numbers, as the 1F1B row
-    does: memory._layout_kind_shares raised ``max() arg is an empty sequence`` (no rank past 0) before fuzz42."""
+    does: memory_activations._layout_kind_shares raised ``max() arg is an empty sequence`` (no rank past 0) before fuzz42."""
     from planner.vocab import SCHEDULE
 
     job = load_job_dict(_raw("deepseek-v3", None, 4096, 256, None))

@@ -227,7 +227,7 @@ def test_estimate_on_hf_trainer_is_the_walked_peak(fam, precision, checkpointing
 
 
 def test_walked_gradients_and_weight_copies_follow_the_stack():
-    """Which gradients and autocast copies the walk keeps (memory._hf_walk_arrays): DDP keeps the
+    """Which gradients and autocast copies the walk keeps (memory_activations._hf_walk_arrays): DDP keeps the
     ``.grad`` tensors besides its buckets (with accumulation all of them, from the first
     micro-batch on); ZeRO-2 reduces and frees each gradient; ZeRO-3 also gathers the weights in
     bf16 (no autocast copies). The walks are the Trainer loop's (the model output freed before the backward)."""

@@ -1,7 +1,7 @@
 """hfcp44: a context-parallel rank of the HF code's walked step holds its whole share of the weight-sized tensors.
 
 hfwalk44 / hfvocab44 priced one rank's walked step as ``(layers x share + vocab + wsized x g_share) / cp`` and
-memory ``_hf_walk_arrays`` added the kept gradients as ``grads x g_share / cp``. Context parallelism splits the
+memory_activations ``_hf_walk_arrays`` added the kept gradients as ``grads x g_share / cp``. Context parallelism splits the
 sequence, not the weights (accelerate docs/source/concept_guides/context_parallelism.md: the attention's inputs are
 sharded along the sequence dimension): a CP rank holds its TP shard's whole gradients, autocast weight copies and
 Liger's head-weight gradient. Now ``(layers x share + vocab) / cp + wsized x g_share``, one rule at both sites."""
@@ -12,6 +12,7 @@ import pytest
 
 import planner.model.activations_hf as AH
 from planner.model import memory as M
+from planner.model.stack_kernels import hf_attn_choice
 from planner.model.stacks import resolve
 from test_hfwalk44 import _job, _row
 
@@ -52,7 +53,7 @@ def test_cp2_row_keeps_the_cp1_rows_gradients():
     job = _job("llama3-8b", "hf-trainer", seq=8192, gb=64)
     m, st = job.model, resolve("hf-trainer")
     mt = AH.hf_model_type(m)
-    impl = AH.hf_attn_impl(m, job.training.flash_attention, M.hf_attn_choice(st, m, job.training))
+    impl = AH.hf_attn_impl(m, job.training.flash_attention, hf_attn_choice(st, m, job.training))
     s, moments = AH.hf_step_walk(m, mt, 8192, 1, "amp_bf16", impl, True, False, True, False,
                                  bool(getattr(st, "loop_holds_output", False)))
     level, vocab, wsized = moments.T

@@ -78,7 +78,7 @@ def test_llama4_split_attention_whole_moe_half():
     """Llama 4's plan splits attention and the dense MLP: its share sits between the TP plan's and 1, and is the
     attention half at the TP share plus the MoE half whole."""
     from planner.model import moe as moe_mech
-    from planner.model.memory import hf_attention_saves_share, hf_ep_rank_share, hf_tp_share
+    from planner.model.memory_activations import hf_attention_saves_share, hf_ep_rank_share, hf_tp_share
     from planner.spec import ModelSpec
     from planner.spec.presets import PRESETS
 
@@ -182,7 +182,7 @@ def test_walked_gradients_follow_the_plan():
     EP plan the 1.54B whole parameters' gradients are whole (hfep34: all over TP). DeepSpeed TP4 EP4 ZeRO-1, 8,192
     tokens: 3/4 x 1.54B x 2 bytes more (102.24 -> 104.40 GiB of activations, the walk holding the .grad tensors)."""
     from planner.model import moe as moe_mech
-    from planner.model.memory import hf_grad_share
+    from planner.model.memory_activations import hf_grad_share
     from planner.model.stacks import STACKS
     from planner.spec import ModelSpec
     from planner.spec.params import count_params

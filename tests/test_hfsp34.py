@@ -58,7 +58,7 @@ def test_hf_tp_keeps_the_whole_residual_stream_and_logits(cli, tmp_path):
     """A TP rank of the HF code keeps the norm inputs, the column layers' inputs and the residual stream whole: of a
     Llama-3.1-8B layer's saves at 4,096 tokens it keeps 59.8% at TP2 (50% with SP), all of them under gradient
     checkpointing (the layer input); lm_head is colwise_gather_output, so the logits are whole at any TP."""
-    from planner.model.memory import hf_tp_share
+    from planner.model.memory_activations import hf_tp_share
     from planner.spec import ModelSpec
     from planner.spec.presets import PRESETS
 

@@ -1,7 +1,7 @@
 """hftab44: the HF table path (rows not walked: a frozen base, pp > 1, activation offload) splits the head's
 weight-sized bytes as the walked step does.
 
-memory ``_hf_activation_arrays`` divided the head's whole figure (``outside`` + ``logits_transient`` of
+memory_activations ``_hf_activation_arrays`` divided the head's whole figure (``outside`` + ``logits_transient`` of
 ``activations_hf.hf_activations``) by cp. With Liger's fused linear cross-entropy that figure holds weight-sized
 bytes: the saved head-weight gradient where the head trains, and under autocast with a frozen head (LoRA) the head
 weight's 16-bit cast that autocast does not cache (``FusedCEBytes.saved_weight`` / ``transient_weight``). Context

@@ -14,6 +14,7 @@ import pytest
 
 import planner.model.activations_hf as AH
 from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.model.stacks import resolve
 from planner.spec import ModelSpec
 from planner.spec.presets import PRESETS
@@ -34,7 +35,7 @@ def _rank_figure(monkeypatch, preset, stack, seq, **row):
         return real(moments, share, g_share, cp)
 
     monkeypatch.setattr(AH, "hf_rank_peak", spy)
-    monkeypatch.setattr(M, "_WALKS", {})
+    monkeypatch.setattr(MA, "_WALKS", {})
     mem = M.memory_per_gpu(m, t, _row(1, **row), stack=st, gpu=GPU)
     return m, float(mem["activations"][0]) + float(mem["logits"][0]), calls[0]
 

@@ -1,6 +1,6 @@
 """hfwalk44: a tensor-parallel rank's peak of the HF code's walked step, moment by moment.
 
-memory ``_hf_walk_arrays`` split the walk's peak (one total) for a TP rank as if the peak's moment held the layers'
+memory_activations ``_hf_walk_arrays`` split the walk's peak (one total) for a TP rank as if the peak's moment held the layers'
 part, all the logits and all the gradients at once: ``(peak - vocab - grads) x share + vocab + grads x g_share``.
 Under gradient checkpointing the peak falls late in the backward, logits freed, and the figure went negative
 (llama3-8b on DeepSpeed, TP8 ZeRO-1, checkpointed: -2.16 GB, found by tests/test_fuzz_core42.py). Now the walk gives
@@ -18,6 +18,7 @@ import pytest
 import planner.model.activations_hf as AH
 from planner.layout import Candidates
 from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.model.stacks import resolve
 from planner.spec import ModelSpec, load_job_dict
 from planner.spec.presets import PRESETS
@@ -54,7 +55,7 @@ def test_checkpointed_tp8_deepspeed_row_is_its_exact_peak():
     mt = AH.hf_model_type(m)
     s, moments = AH.hf_step_walk(m, mt, 2048, 2, "bf16", "sdpa", True, True, True, False,
                                  bool(getattr(st, "loop_holds_output", False)))
-    share = float(M.hf_tp_share(m, 2048, np.array([2]), np.array([8.0]), np.array([False]), np.array([2]))[0])
+    share = float(MA.hf_tp_share(m, 2048, np.array([2]), np.array([8.0]), np.array([False]), np.array([2]))[0])
     want = _values(moments, share, 1.0 / 8).max()
     assert act + logits == pytest.approx(want, rel=1e-12)
     assert logits == pytest.approx(s.vocab, rel=1e-15)  # the report's logits: the vocab-wide tensors less the saves
@@ -112,7 +113,7 @@ def test_tp_rows_between_their_moments_and_the_unsplit_peak(monkeypatch, stack):
         return got
 
     monkeypatch.setattr(AH, "hf_rank_peak", spy)
-    monkeypatch.setattr(M, "_WALKS", {})
+    monkeypatch.setattr(MA, "_WALKS", {})
     mem = M.memory_per_gpu(m, t, _row(len(grid), tp=tp, dp=64 // tp, rc=rc, zero=zero, mb=mb), stack=st,
                            gpu="H100-SXM-80GB")
     assert calls
@@ -125,7 +126,7 @@ def test_tp_rows_between_their_moments_and_the_unsplit_peak(monkeypatch, stack):
                            gpu="H100-SXM-80GB")
     assert (act + logits <= (np.asarray(one["activations"]) + np.asarray(one["logits"])) * (1 + 1e-12)).all()
     monkeypatch.setattr(AH, "hf_walk_front", lambda moments: moments)
-    monkeypatch.setattr(M, "_WALKS", {})
+    monkeypatch.setattr(MA, "_WALKS", {})
     every = M.memory_per_gpu(m, t, _row(len(grid), tp=tp, dp=64 // tp, rc=rc, zero=zero, mb=mb), stack=st,
                              gpu="H100-SXM-80GB")
     np.testing.assert_allclose(np.asarray(every["activations"]), act, rtol=1e-12)

@@ -1,14 +1,14 @@
 """The logits a rank holds, counted once (logit39): activations.rank_logits owns the count (tokens / cp / vocab tiles
-x V / tp) that ``logits_bytes``, ``loss_transient_bytes`` and memory ``held_logit_bytes`` each wrote inline before;
+x V / tp) that ``logits_bytes``, ``loss_transient_bytes`` and memory_activations ``held_logit_bytes`` each wrote inline before;
 ``rank_tokens`` (seq x micro-batch / cp) and ``sp_divisor`` the other formulas logit39 folded into one place each."""
 
 import numpy as np
 import pytest
 
-from planner.model import activations, memory, stacks
+from planner.model import activations, memory_activations, stacks
 from planner.model.activations import (RankLogits, logits_bytes, loss_transient_bytes, rank_logits, rank_tokens,
                                        sp_divisor)
-from planner.model.memory import held_logit_bytes
+from planner.model.memory_activations import held_logit_bytes
 from planner.spec import ModelSpec
 from planner.spec.presets import PRESETS
 
@@ -36,8 +36,8 @@ def _ids(p):
 
 
 def _stack_calls(m, st, act=2.0):
-    """The three functions as memory.loss_logits calls them with the stack's options (without SP: the hidden rows
-    ``logits_bytes`` adds are the same on both sides of the checks below)."""
+    """The three functions as memory_activations.loss_logits calls them with the stack's options (without SP: the
+    hidden rows ``logits_bytes`` adds are the same on both sides of the checks below)."""
     tiles = getattr(st, "num_vocab_tiling", 1)
     chunk = getattr(st, "ce_chunk_size", None) or 0
     return (logits_bytes(m, SEQ, MB, TP, CP, act, vocab_tiles=tiles),
@@ -96,7 +96,7 @@ def test_the_callers_take_the_count_from_the_helper(model, monkeypatch, case):
         return RankLogits(lg.tokens * 3, lg.vocab, lg.tp)
 
     monkeypatch.setattr(activations, "rank_logits", tripled)
-    monkeypatch.setattr(memory, "rank_logits", tripled)
+    monkeypatch.setattr(memory_activations, "rank_logits", tripled)
     saved, transient, held = _stack_calls(model, st)
     vocab_saved = real(model, SEQ, MB, TP, CP, getattr(st, "num_vocab_tiling", 1)).shard * 4
     np.testing.assert_allclose(saved - before[0], 2 * vocab_saved, rtol=1e-12)

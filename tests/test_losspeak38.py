@@ -4,7 +4,7 @@ Under full activation checkpointing the backward first runs the loss's and the o
 its saved tensors as it runs (torch/csrc/autograd/engine.cpp ``call_function``: ``will_release_variables``), and only
 then reaches the last checkpointed layer, whose rebuild starts there. So the step's peak is the larger of (the
 layers' saves + the loss's buffers) and (the layers' saves + one layer's rebuild + the logits the loop still holds),
-not their sum, which every stack but MaxText's was priced at (memory.loss_logits, ``loss_beside_rebuild``).
+not their sum, which every stack but MaxText's was priced at (memory_activations.loss_logits, ``loss_beside_rebuild``).
 
 Measured here on CPU with the allocator's trace (the torch profiler's ``[memory]`` events, as calibration.loop's
 ``cpu_alloc_peak``): a bf16 checkpointed decoder with torch.utils.checkpoint (non-reentrant and reentrant) under
@@ -21,7 +21,8 @@ import pytest
 from conftest import one_rank_group
 from planner.model import stacks
 from planner.model.activations import logits_bytes, loss_transient_bytes
-from planner.model.memory import held_logit_bytes, loss_beside_rebuild, memory_per_gpu
+from planner.model.memory import memory_per_gpu
+from planner.model.memory_activations import held_logit_bytes, loss_beside_rebuild
 
 #: tagged allocations (odd byte counts no tensor here has) that split the trace into phases
 MARK = {"bwd": 1_000_003, "head": 1_000_033}

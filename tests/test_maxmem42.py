@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from planner.model import stacks
-from planner.model.memory import memory_per_gpu, scan_grad_transient, scan_unreduced_grad_elems
+from planner.model.memory import memory_per_gpu
+from planner.model.memory_activations import scan_grad_transient, scan_unreduced_grad_elems
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

@@ -41,7 +41,7 @@ def _replay(pp, m, v, rank, group, paired):
 
 
 def _best(states, w, one, paired):
-    """The max over states of the weighted counts (memory.chunk_activations' ``peak``: each chunk's bytes x its
+    """The max over states of the weighted counts (memory_activations.chunk_activations' ``peak``: each chunk's bytes x its
     micro-batches, plus under the overlap one layer of the pair's forward chunk)."""
     s = np.asarray(states, dtype=np.int64)
     v = len(w)

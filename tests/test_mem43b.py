@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.present.terminal import memory_table
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
@@ -151,5 +152,5 @@ def test_the_partial_recompute_answer_follows_the_rows_asked():
     plain = SimpleNamespace(rc=np.array([0, 2, 1]), rn=np.array([0, 0, 0]), rg=np.array([1, 1, 1]))
     partial = SimpleNamespace(rc=np.array([0, 2, 1]), rn=np.array([0, 3, 0]), rg=np.array([1, 1, 1]))
     uniform = SimpleNamespace(rc=np.array([2]), rn=np.array([0]), rg=np.array([4]))
-    answers = [M._any_partial_recompute(c) for c in (plain, plain, partial, partial, uniform, plain)]
+    answers = [MA._any_partial_recompute(c) for c in (plain, plain, partial, partial, uniform, plain)]
     assert answers == [False, False, True, True, True, False]

@@ -66,6 +66,8 @@ def test_tp8_row_prices_the_tensors_outside_the_blocks_whole(monkeypatch):
     the rank's peak is the loss's backward, where the saves outside the blocks are live; they are whole on the rank
     now, so the figure rises by the (1 - share) of them the layers' share took off (session 44's figure pinned)."""
     from planner.model import memory as M
+    from planner.model import memory_activations as MA
+    from planner.model.stack_kernels import hf_attn_choice
     from planner.model.stacks import resolve
     from test_hfwalk44 import _job, _row
 
@@ -74,12 +76,12 @@ def test_tp8_row_prices_the_tensors_outside_the_blocks_whole(monkeypatch):
     calls = []
     real = AH.hf_rank_peak
     monkeypatch.setattr(AH, "hf_rank_peak", lambda mo, s, g, cp=1.0: calls.append(s) or real(mo, s, g, cp))
-    monkeypatch.setattr(M, "_WALKS", {})
+    monkeypatch.setattr(MA, "_WALKS", {})
     mem = M.memory_per_gpu(m, t, _row(1, tp=8, dp=8, rc=0, zero=1, mb=2), stack=st, gpu="H100-SXM-80GB")
     got = float(mem["activations"][0]) + float(mem["logits"][0])
     share = calls[0]
     assert 0.0 < share < 1.0
-    impl = AH.hf_attn_impl(m, t.flash_attention, M.hf_attn_choice(st, m, t))
+    impl = AH.hf_attn_impl(m, t.flash_attention, hf_attn_choice(st, m, t))
     old = 21855183460.274162 + 8405385216.0  # hfcp44's activations + logits of the row
     want = old + (1.0 - share) * _outside_whole(m, AH.hf_model_type(m), 4096, 2, "bf16", impl)
     assert got == pytest.approx(want, rel=1e-12)

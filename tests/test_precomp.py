@@ -316,10 +316,10 @@ def _saved(spec, layers, **kw):
 def test_block_and_uniform_saved_bytes_match_torch_checkpoint():
     """A 6-layer Llama-style stack on CPU, torch.utils.checkpoint applied Megatron's way (block: the first N layers
     one by one; uniform: groups of N), the bytes autograd keeps counted with saved_tensors_hooks (SavedTensors),
-    against the planner's per-layer saves (memory._partial_recompute_saves through memory_per_gpu's
+    against the planner's per-layer saves (memory_activations._partial_recompute_saves through memory_per_gpu's
     formulas: pipeline.recomputed_fraction / uniform_groups of the none and full per-layer bytes)."""
     from planner.model.activations import FULL as A_FULL, NONE as A_NONE, layer_activation_bytes
-    from planner.model.memory import _partial_recompute_saves
+    from planner.model.memory_activations import _partial_recompute_saves
     from tiny_models import MODELS
     spec, L = MODELS["llama"], 6
     none_b = float(layer_activation_bytes(spec, 128, 2, act_bytes=2))
@@ -440,12 +440,12 @@ def test_layer_sac_frequency_refusals(main_cli, tmp_path, framework, words):
 def test_layer_sac_saved_bytes_match_torch_checkpoint():
     """torchtitan's layer SAC on a 6-layer Llama-style CPU stack: its ``_apply_layer_sac`` loop (a counter from 1,
     ``ptd_checkpoint_wrapper`` where count % n == 0) applied to the blocks, the bytes autograd keeps counted with
-    saved_tensors_hooks, against the planner's per-layer saves (memory._partial_recompute_saves with the stack's
+    saved_tensors_hooks, against the planner's per-layer saves (memory_activations._partial_recompute_saves with the stack's
     ``ac_freq``: pipeline.recomputed_fraction's floor(L / n) / L of the full per-layer bytes, the rest at none)"""
     from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
     from calibration.reference_models import SavedTensors, build_model
     from planner.model.activations import FULL as A_FULL, layer_activation_bytes
-    from planner.model.memory import _partial_recompute_saves
+    from planner.model.memory_activations import _partial_recompute_saves
     from tiny_models import MODELS
     spec, L = MODELS["llama"], 6
     m = spec.model_copy(update=dict(layers=L))

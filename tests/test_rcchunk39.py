@@ -2,11 +2,11 @@
 
 1. pipeline.split_cost priced an interleaved rank's layers at the even spread (every chunk (warm-up + 1) / v
    micro-batches), blind to which chunk holds a rank's extra layer; it now sums each chunk's layers x the counts
-   pipeline.chunk_inflight replays (the sum memory.chunk_activations reports), and balanced_counts puts a rank's extra
+   pipeline.chunk_inflight replays (the sum memory_activations.chunk_activations reports), and balanced_counts puts a rank's extra
    layers on its later chunks (pipeline.chunk_spread), which hold the fewest.
 2. Megatron-Core's ``--recompute-method block --recompute-num-layers N`` runs per model chunk (transformer_block.py:
    each chunk its own TransformerBlock, ``num_layers_per_pipeline_rank = len(self.layers)``, ``_checkpointed_forward``
-   over those layers); memory.chunk_activations now prices each chunk's own first N layers, by kind, held by that
+   over those layers); memory_activations.chunk_activations now prices each chunk's own first N layers, by kind, held by that
    chunk's micro-batches. The hand counts below walk
    stage_orders' op lists with each chunk's bytes written out from the Megatron loop, independently of the planner.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from planner.layout import Candidates
-from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.model import memory_stages as MS
 from planner.model.pipeline import (BalancedSplit, balanced_counts, chunk_inflight, layout_counts, pipeline_split,
                                     rank_sums, split_cost, split_runtime, stage_orders)
@@ -123,7 +123,7 @@ def _acts(j, pp, v, mm, method, n, kinds, rebuilt=True):
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=pp,
                    rn=np.array([n if method == "block" else 0]), rg=np.array([n if method == "uniform" else 0]))
     one = np.array([1.0])
-    # the mean layer's mix (memory._partial_recompute_saves), as transformer_activations hands it over
+    # the mean layer's mix (memory_activations._partial_recompute_saves), as transformer_activations hands it over
     cm = int(np.ceil(m.layers / (pp * v)))
     if method == "block":
         f = min(n, cm) / cm
@@ -137,8 +137,8 @@ def _acts(j, pp, v, mm, method, n, kinds, rebuilt=True):
     else:
         per, kk = one, mixed
         reb = (lambda: ({q: one * FULL[q] for q in kinds}, {q: one * NONE[q] for q in kinds})) if rebuilt else None
-        w = M.stage_kind_bytes(m, st, c, mixed)
-    _, a0, a1, al, e0, e1, el = M.chunk_activations(m, st, c, np.array([float(mm)]), False, per, kk, 0.0, None, reb)
+        w = MA.stage_kind_bytes(m, st, c, mixed)
+    _, a0, a1, al, e0, e1, el = MA.chunk_activations(m, st, c, np.array([float(mm)]), False, per, kk, 0.0, None, reb)
     lm = MS.stage_layer_microbatches(m.layers, c, np.array([float(mm)]), False, st, m)[:3]
     return [float((lm_ * w_)[0]) if e[0] else float(a[0]) for a, e, lm_, w_ in zip((a0, a1, al), (e0, e1, el), lm, w)]
 
@@ -174,7 +174,7 @@ def test_uneven_chunks_block(layers, pp, v, mm, n):
 
 def test_equal_chunks_keep_the_figure_bit_for_bit():
     """32 layers on PP4 VPP2 (4 a chunk, one kind), block 2 / 5: every chunk takes the share, the figure is the one
-    before, bit for bit; uniform keeps the fullest chunk's share (memory.chunk_activations)."""
+    before, bit for bit; uniform keeps the fullest chunk's share (memory_activations.chunk_activations)."""
     j = _job("llama3-8b", 4, 2, layers=32)
     for method, n in (("block", 2), ("block", 5), ("uniform", 2), ("uniform", 3)):
         assert _acts(j, 4, 2, 32, method, n, ("dense",)) == _acts(j, 4, 2, 32, method, n, ("dense",), rebuilt=False)

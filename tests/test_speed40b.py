@@ -1,6 +1,6 @@
 """speed40b: the DeepSeek-V3 search's per-row work grouped by key, each figure unchanged.
 
-``memory.chunk_activations`` prices each distinct (stage key, activation key, rn, rg) of the interleaved rows once and
+``memory_activations.chunk_activations`` prices each distinct (stage key, activation key, rn, rg) of the interleaved rows once and
 gathers the figures back (``akey``); every step is elementwise, so each row's figure is the one it had priced alone.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 
 from planner.layout import Candidates
 from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.spec import load_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +39,9 @@ def test_grouped_chunks_equal_and_priced_once(monkeypatch):
     rows, not their six copies."""
     job = load_job(ROOT / "examples" / "deepseek-v3-pretrain.yaml")
     calls = []
-    real = M.chunk_activations
+    real = MA.chunk_activations
     priced = []
-    real_distinct = M.distinct_rows
+    real_distinct = MA.distinct_rows
 
     def distinct(*cols):
         if len(cols) == 1:  # a split's stage keys over its rows (the rows priced)
@@ -58,8 +59,8 @@ def test_grouped_chunks_equal_and_priced_once(monkeypatch):
         calls.append((got, plain, n_grouped, priced[-1]))
         return got
 
-    monkeypatch.setattr(M, "chunk_activations", spy)
-    monkeypatch.setattr(M, "distinct_rows", distinct)
+    monkeypatch.setattr(MA, "chunk_activations", spy)
+    monkeypatch.setattr(MA, "distinct_rows", distinct)
     for gb in (None, 64):
         M.memory_per_gpu(job.model, job.training, _rows(400, 1), global_batch=gb)
     assert len(calls) == 2

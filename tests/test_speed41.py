@@ -93,9 +93,9 @@ def test_saved_rows_computed_once_per_kind_of_block():
 def test_hf_table_read_once_per_microbatch_and_checkpointing(monkeypatch):
     """A memory call under the HF Trainer stack reads ``hf_activations`` once per distinct (micro-batch,
     checkpointing) of its candidates, not once per (micro-batch, recompute, tp, cp, sp) key (36 on this set, 6
-    now), and a second call on the same model and shapes reads it no more (``memory._HF_TABLES``, kept as the
+    now), and a second call on the same model and shapes reads it no more (``memory_activations._HF_TABLES``, kept as the
     walks are); both calls give the same bytes."""
-    from planner.model import memory as M
+    from planner.model import memory_activations as MA
 
     job = load_job(ROOT / "examples" / "llama3-70b.yaml")
     rng = np.random.default_rng(0)
@@ -113,7 +113,7 @@ def test_hf_table_read_once_per_microbatch_and_checkpointing(monkeypatch):
         return orig(m, seq, batch, precision, impl, checkpointing, *a, **k)
 
     monkeypatch.setattr(AH, "hf_activations", counted)
-    monkeypatch.setattr(M, "_HF_TABLES", {})
+    monkeypatch.setattr(MA, "_HF_TABLES", {})
     first = memory_per_gpu(job.model, job.training, c, stack=stack)
     assert len(calls) == len(set(calls)) == 6
     again = memory_per_gpu(job.model, job.training, c, stack=stack)

@@ -1,7 +1,7 @@
 """speed44: the search prices a middle pipeline rank only where it can beat rank 0.
 
 ``memory_per_gpu`` without ``ranks`` (the search) reads the peak rank class only, so a middle rank that provably
-holds no more than rank 0 (``memory.middle_settled``: rank 0 holds every layer it holds, chunk by chunk, and at least
+holds no more than rank 0 (``memory_activations.middle_settled``: rank 0 holds every layer it holds, chunk by chunk, and at least
 its micro-batches in flight) is not priced, and a further middle rank (``middle_activations``' groups past the
 first) is priced on the rows that have one only. With ``ranks`` every middle rank is priced on every row (the exact
 path ``rank_memory`` reads). The two must give every shared column bit for bit, on the rows the search hands the
@@ -17,6 +17,7 @@ import pytest
 
 from planner.hardware.options import option_from_instance
 from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import from_training
 from planner.search.space import space_for, stack_groups
@@ -80,8 +81,8 @@ def test_search_path_gives_the_exact_path_bits(i):
             assert np.array_equal(np.broadcast_to(v, (len(c),)), np.broadcast_to(exact[k], (len(c),)),
                                   equal_nan=True), k
         told = np.isfinite(exact["middle_total"])
-        for g in range(M.middle_groups(m, st, c)):
-            ours = told & M.middle_settled(m, st, c, g) & (exact["middle_rank"] == M.middle_rank_of(m, st, c, g)[0])
+        for g in range(MA.middle_groups(m, st, c)):
+            ours = told & MA.middle_settled(m, st, c, g) & (exact["middle_rank"] == MA.middle_rank_of(m, st, c, g)[0])
             assert (exact["middle_total"][ours] <= exact["rank0_total"][ours]).all()
             counts[0] += ours.sum()
         counts[1] += (exact["stage"] == M.PEAK_STAGES.index("middle")).sum()
@@ -96,7 +97,7 @@ def test_the_cases_reach_both_outcomes():
     for i in (0, 4, 6):
         job, stack, c, _ = _rows(i)
         st = from_training(job.training, stack, job.model)
-        settled += M.middle_settled(job.model, st, c, 0).sum()
+        settled += MA.middle_settled(job.model, st, c, 0).sum()
         got = M.memory_per_gpu(job.model, job.training, c, stack=stack, gpu=_hw().gpu.name)
         wins += (got["stage"] == M.PEAK_STAGES.index("middle")).sum()
     assert settled > 0 and wins > 0
@@ -106,8 +107,8 @@ def test_rank0_covers_chunk_by_chunk():
     """``_rank0_covers``: rank 0 holds every layer of a rank (same signature) on each chunk, not just as many."""
     a, b = ("a", 1.0, 0.0, False), ("b", 2.0, 0.0, False)
     # pp 3, one chunk: rank 0 (a, a, b), rank 1 (a, b), rank 2 (b, b)
-    assert M._rank0_covers((a, a, b, a, b, b, b), 3, 1, (3, 2, 2)) == (True, True, False)
+    assert MA._rank0_covers((a, a, b, a, b, b, b), 3, 1, (3, 2, 2)) == (True, True, False)
     # pp 3, two chunks a rank: rank 1's first chunk (b) is not in rank 0's (a), though rank 0 holds a b later
     sig = (a, b, a, b, b, a)
-    assert M._rank0_covers(sig, 3, 2, (1, 1, 1, 1, 1, 1))[1] is False
-    assert M._rank0_covers(sig, 3, M.V_SPLIT, (1, 1, 1, 1, 1, 1)) == (False,) * 3
+    assert MA._rank0_covers(sig, 3, 2, (1, 1, 1, 1, 1, 1))[1] is False
+    assert MA._rank0_covers(sig, 3, M.V_SPLIT, (1, 1, 1, 1, 1, 1)) == (False,) * 3

@@ -121,7 +121,7 @@ def test_1f1b_ranks_keep_their_own_first_n():
     (over rank 1's (5 + 7 x 3) x 7 = 182), the last 5 + 6 x 3 = 23; the fullest rank's share 5 / 12 on every rank
     gave 190.7 and 23.8."""
     from planner.layout import Candidates
-    from planner.model import memory as M
+    from planner.model import memory_activations as MA
     from planner.model.pipeline import pipeline_split, split_runtime
     from planner.model.stacks import from_training
     from planner.vocab import SCHEDULE
@@ -137,10 +137,10 @@ def test_1f1b_ranks_keep_their_own_first_n():
                    schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=8, rn=np.array([n]))
     counts = pipeline_split(94, 8, 1, split_runtime(st, m))[1]
     assert counts == (11,) + (12,) * 6 + (11,)
-    f = min(n, 12) / 12  # the mean layer's mix (memory._partial_recompute_saves)
+    f = min(n, 12) / 12  # the mean layer's mix (memory_activations._partial_recompute_saves)
     one = np.array([1.0])
-    got = M.rank_activations(m, st, c, np.array([mm]), np.array([mm]), (f * full + (1 - f) * none) * one,
-                             0 * one, 0 * one, None, lambda: ({"": full * one}, {"": none * one}))
+    got = MA.rank_activations(m, st, c, np.array([mm]), np.array([mm]), (f * full + (1 - f) * none) * one,
+                              0 * one, 0 * one, None, lambda: ({"": full * one}, {"": none * one}))
     first, last = got.first, got.last
     walk = [(_megatron_rerun((c_r,), n) * full + (c_r - _megatron_rerun((c_r,), n)) * none) * (8 - r)
             for r, c_r in enumerate(counts)]
@@ -153,7 +153,7 @@ def test_rebuild_peak_at_the_chunk_with_fewest_plain_layers():
     fullest chunk's 2, so a rebuild working set of 10 (a plain layer's saves 3, its own working set 2) adds
     max(2, 10 - 1 x 3) = 7; the fullest chunk's count gave max(2, 10 - 2 x 3) = 4."""
     from planner.layout import Candidates
-    from planner.model import memory as M
+    from planner.model import memory_activations as MA
     from planner.model.pipeline import split_runtime
     from planner.model.stacks import from_training
     from planner.vocab import SCHEDULE
@@ -163,8 +163,8 @@ def test_rebuild_peak_at_the_chunk_with_fewest_plain_layers():
     c = Candidates(tp=np.array([1]), pp=2, dp=4, cp=1, ep=1, vpp=4, zero=1, mb=1, rc=2, sp=False,
                    schedule=SCHEDULE.code["interleaved"], gpus_per_node=8, nodes=1, rn=np.array([2]))
     one = np.array([1.0])
-    _, rws = M._partial_recompute_saves(m, j.training, c, 1.0 * one, 10.0 * one, lambda: [3.0 * one, 2.0 * one],
-                                        0, split_runtime(st, m))
+    _, rws = MA._partial_recompute_saves(m, j.training, c, 1.0 * one, 10.0 * one, lambda: [3.0 * one, 2.0 * one],
+                                         0, split_runtime(st, m))
     plain = min(c_ - _megatron_rerun((c_,), 2) for c_ in CHUNKS)
     assert plain == 1 and rws[0] == pytest.approx(max(2.0, 10.0 - plain * 3.0))
 

@@ -3,7 +3,7 @@
 memory.stage_activations multiplied a rank's layer-micro-batches by the model's mean layer's saved bytes
 (activations.mean_layer_activation_bytes), while the stage's parameters already counted each layer's own
 (memory_stages.layer_params). Where a model's layers differ -- DeepSeek-V3's / Kimi K2's first dense layers among MoE ones,
-a hybrid's Mamba, attention and MLP blocks -- each rank now sums its own layers' saves (memory.layer_kind_saves,
+a hybrid's Mamba, attention and MLP blocks -- each rank now sums its own layers' saves (memory_activations.layer_kind_saves,
 stage_kind_bytes). The hand values below come from the per-kind table (activations.layer_activation_bytes) and the
 layout cut by hand; every check reads the old mean layer otherwise, and fails on the code before it.
 """
@@ -14,6 +14,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.model.activations import (layer_activation_bytes, recompute_working_set, saved_softmax_fp32,
                                        stack_table_kw)
 from planner.model.stacks import from_training, recompute_modules
@@ -42,7 +43,7 @@ def _cands(pp, ep=1):
 
 def _table(j, ep):
     """(one layer's saved bytes of a kind, its rebuild working set) at the job's settings (the table's keywords as
-    memory.layer_saves passes them), micro-batch 1, TP 1, CP 1, no recompute."""
+    memory_activations.layer_saves passes them), micro-batch 1, TP 1, CP 1, no recompute."""
     m, t = j.model, j.training
     st = from_training(t)
     kw = dict(tp=1, cp=1, sp=False, ep=ep, recompute=0, flash=t.flash_attention, dropout=t.dropout, act_bytes=2.0,
@@ -74,7 +75,7 @@ def test_deepseek_v3_et4_rank0_holds_three_dense_and_one_moe_layer():
     assert rank1 > rank0 and 16 * 4 * mean + emb > 15 * 4 * mean  # the peak rank moved
     act = float(M.memory_per_gpu(m, j.training, c, stack=st)["activations"][0])
     assert act == pytest.approx(rank1 + max(rws(moe=False), rws(moe=True)), rel=1e-9)
-    w0, w1, wl = M.stage_kind_bytes(m, st, c, {"dense": np.array([d]), "moe": np.array([e])})
+    w0, w1, wl = MA.stage_kind_bytes(m, st, c, {"dense": np.array([d]), "moe": np.array([e])})
     assert 4 * w0[0] == pytest.approx(3 * d + e, rel=1e-12)
     assert 4 * w1[0] == pytest.approx(4 * e, rel=1e-12) and wl[0] == pytest.approx(e, rel=1e-12)
 
@@ -106,11 +107,11 @@ def test_hybrid_ranks_sum_their_own_blocks():
     act = float(mem["activations"][0])
     assert act == pytest.approx((last if int(mem["stage"][0]) == 1 else first) + rw, rel=1e-9)
     assert abs(first - max(4 * 29 * mean + emb, 3 * 30 * mean)) > 1e-3 * first  # not the mean block's
-    w0, w1, wl = M.stage_kind_bytes(m, st, c, {k: np.array([v]) for k, v in kind.items()})
+    w0, w1, wl = MA.stage_kind_bytes(m, st, c, {k: np.array([v]) for k, v in kind.items()})
     assert (29 * w0[0], 30 * w1[0], 29 * wl[0]) == pytest.approx((sums[0], sums[1], sums[3]), rel=1e-12)
     # the second middle rank that can peak (rank 2, other blocks): its own mix (mem43b; until then both ranks
     # took the larger mix, rank 2's, at rank 1's three micro-batches in flight)
-    w2 = M.stage_kind_bytes(m, st, c, {k: np.array([v]) for k, v in kind.items()}, group=1)[1]
+    w2 = MA.stage_kind_bytes(m, st, c, {k: np.array([v]) for k, v in kind.items()}, group=1)[1]
     assert 30 * w2[0] == pytest.approx(sums[2], rel=1e-12)
 
 
@@ -127,5 +128,5 @@ def test_offload_moves_the_first_layers_at_their_own_kind():
     # the host's activations: the three dense layers (one micro-batch in flight at pp 1)
     base = M.memory_per_gpu(m, j.training, _cands(1), stack=from_training(_job("deepseek-v3", 1).training))
     assert float(mem["host"][0] - base["host"][0]) == pytest.approx(3 * d, rel=1e-9)
-    host, resident = M.offload_kind_bytes(m, st, {"dense": np.array([d]), "moe": np.array([e])})
+    host, resident = MA.offload_kind_bytes(m, st, {"dense": np.array([d]), "moe": np.array([e])})
     assert host[0] == pytest.approx(3 * d, rel=1e-12) and resident[0] == pytest.approx(e, rel=1e-12)

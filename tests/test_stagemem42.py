@@ -1,4 +1,4 @@
-"""stagemem42: each pipeline rank's rebuild peak follows the layer kinds it holds (memory ``stage_kind_rws``), counted
+"""stagemem42: each pipeline rank's rebuild peak follows the layer kinds it holds (memory_activations ``stage_kind_rws``), counted
 by the one per-rank kind count the step time's pacing rank reads (pipeline ``rank_kind_layers``, step_time
 ``rank_mix``). Until stagemem42 every rank took the model's largest layer rebuild (``layer_saves``' rws): a rank of
 DeepSeek-V3's dense layers an MoE layer's, a hybrid rank without attention blocks the attention block's."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.model import pipeline as P
 from planner.model import step_time as S
 from planner.model.activations import recompute_working_set, saved_softmax_fp32, stack_table_kw
@@ -29,7 +29,7 @@ def _job(model, pp, layout=None, ep=1, flash=True, recompute="full"):
 
 
 def _rws(j, ep, **k):
-    """one layer's rebuild peak of a kind at the job's settings (the keywords memory.layer_saves passes)"""
+    """one layer's rebuild peak of a kind at the job's settings (the keywords memory_activations.layer_saves passes)"""
     m, t = j.model, j.training
     st = from_training(t)
     kw = dict(tp=1, cp=1, sp=False, ep=ep, recompute=2, flash=t.flash_attention, dropout=t.dropout, act_bytes=2.0,
@@ -41,7 +41,7 @@ def _rws(j, ep, **k):
 def _stages(monkeypatch, j):
     """(first, last) stage activations as estimated, and as every rank at the model's largest rebuild (the old rule)"""
     seen = []
-    orig = M.rank_activations  # (its first and last are what transformer_activations reads: peak42)
+    orig = MA.rank_activations  # (its first and last are what transformer_activations reads: peak42)
 
     def spy(*a, **k):
         got = orig(*a, **k)
@@ -49,7 +49,7 @@ def _stages(monkeypatch, j):
         if (a[12] if len(a) > 12 else k.get("group", 0)) == 0:  # (a further middle rank's call: mem43b)
             seen.append(((got.first, got.last), (old.first, old.last), a[11] if len(a) > 11 else None))
         return got
-    monkeypatch.setattr(M, "rank_activations", spy)
+    monkeypatch.setattr(MA, "rank_activations", spy)
     estimate_job(j)
     return seen[-1]
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import one_rank_group
 from planner.layout import Candidates
 from planner.model import memory as M
+from planner.model import memory_activations as MA
 from planner.model.pipeline import chunk_inflight, split_runtime
 from planner.model.stacks import from_training
 from planner.spec import load_job_dict
@@ -65,8 +66,8 @@ FULL, NONE = 1.0, 3.0  # a layer's saves under full recompute (its input) and wi
 def _stage(j, c, per_layer, mm=64.0):
     """(first, last) stage activations of one row at a checkpointed layer FULL, a plain layer NONE, no rebuild"""
     one = np.array([1.0])
-    got = M.rank_activations(j.model, from_training(j.training), c, np.array([mm]), np.array([mm]),
-                             per_layer * one, 0 * one, 0 * one, None, lambda: ({"": FULL * one}, {"": NONE * one}))
+    got = MA.rank_activations(j.model, from_training(j.training), c, np.array([mm]), np.array([mm]),
+                              per_layer * one, 0 * one, 0 * one, None, lambda: ({"": FULL * one}, {"": NONE * one}))
     return got.first, got.last
 
 
@@ -78,7 +79,7 @@ def test_chunk_counts_are_the_megatron_loop(counts, pp, vpp):
     lk, names = ("",) * sum(counts), ("",)
     for method in ("block", "uniform"):
         for n in range(1, max(counts) + 2):
-            got = M._chunk_kind_table(lk, names, pp, vpp, counts, n, method == "uniform")
+            got = MA._chunk_kind_table(lk, names, pp, vpp, counts, n, method == "uniform")
             for s, c_ in enumerate(counts):
                 j, r = divmod(s, pp)
                 try:
@@ -87,7 +88,7 @@ def test_chunk_counts_are_the_megatron_loop(counts, pp, vpp):
                     assert method == "uniform" and c_ % n
                     continue
                 assert got[0][0, j, r] == c_ and got[1][0, j, r] == kept, (method, n, s)
-                g0 = M._chunk_rebuilt_counts(lk, names, pp, vpp, counts, n, max(counts), method == "uniform")
+                g0 = MA._chunk_rebuilt_counts(lk, names, pp, vpp, counts, n, max(counts), method == "uniform")
                 plain_all = g0[0][2] if r == 0 else (g0[1][2] if r == pp - 1 else None)
                 if plain_all is not None:
                     assert plain_all[0, j] == plain, (method, n, s)
@@ -128,8 +129,8 @@ def _rebuild(j, c, rws=10.0, pl0=3.0, full_layer=1.0):
     saves 3)"""
     one = np.array([1.0])
     st = from_training(j.training)
-    return M._partial_recompute_saves(j.model, j.training, c, full_layer * one, rws * one,
-                                      lambda: [pl0 * one, 2.0 * one], 0, split_runtime(st, j.model))[1][0]
+    return MA._partial_recompute_saves(j.model, j.training, c, full_layer * one, rws * one,
+                                       lambda: [pl0 * one, 2.0 * one], 0, split_runtime(st, j.model))[1][0]
 
 
 def test_uniform_rebuilds_the_largest_chunks_group():

@@ -471,7 +471,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     (``op_sac_saved_tensors``, dense, MoE and hybrid blocks; ``fused_qkv``: the stack's fused QKV projection, which
     moves its mm count) or its layer SAC, each ``ac_freq``-th
     layer fully checkpointed: here a checkpointed layer (its input, as full), the share of such layers
-    and the rest at none blended by planner.model.memory ``_partial_recompute_saves``
+    and the rest at none blended by planner.model.memory_activations ``_partial_recompute_saves``
     (pipeline.recomputed_fraction).
     ``modules``: what Megatron's selective recompute re-runs (``training.recompute_modules``;
     default the attention core): the rows it frees go (the module docstring's "Recompute modules").
@@ -541,7 +541,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         full = remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, moe, remat)[0]
     if selective == "op":
         keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m, moe, kind, fused_qkv, flash))
-    elif selective == "layer":  # a layer layer SAC checkpoints (memory._partial_recompute_saves: the share)
+    elif selective == "layer":  # a layer layer SAC checkpoints (memory_activations._partial_recompute_saves: the share)
         keep_sel = full
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
 
@@ -820,7 +820,7 @@ class RankLogits:
     ``tokens``: the tokens whose logits are alive at once (``rank_tokens`` over the vocabulary tiles); ``vocab``: the
     model's vocabulary; ``tp``: the vocabulary-parallel split (float64). The bytes per logit are each caller's:
     ``logits_bytes`` (the saved fp32 log-softmax, 4), ``loss_transient_bytes`` (``LOSS_TRANSIENT_BYTES``, by the
-    stack's loss code), memory ``held_logit_bytes`` (the activation dtype)."""
+    stack's loss code), memory_activations ``held_logit_bytes`` (the activation dtype)."""
     tokens: object
     vocab: int
     tp: object
@@ -869,7 +869,7 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_
     * the dtype is not the count's: HF's loss upcasts the whole logits (transformers loss_utils.py ``ForCausalLMLoss``:
       ``logits.float()``, 4 bytes a logit, ``LOSS_TRANSIENT_BYTES`` "cast_ce"); a fused loss that never writes fp32
       logits (TE's kernel, "te_parallel_ce") or no logits at all (Cut Cross-Entropy, "linear_ce", whose model returns
-      none: memory ``held_logit_bytes``) prices fewer bytes per logit of the same count.
+      none: memory_activations ``held_logit_bytes``) prices fewer bytes per logit of the same count.
 
     The non-transformer models (no LM head) are each caller's zero."""
     positions = seq if head_seq is None else np.minimum(seq, head_seq)

@@ -835,11 +835,11 @@ def hf_walk_front(moments: np.ndarray) -> np.ndarray:
 def hf_rank_peak(moments: np.ndarray, share: float, g_share: float, cp: float = 1.0) -> float:
     """One rank's peak of a walked step: the largest over the step's moments (``hf_step_walk``, or their
     ``hf_walk_front``) of ``(layers x share + vocab) / cp + wsized x g_share``: the layers' part (the saves,
-    activation gradients and transients) at the rank's share of a layer's activations (memory ``hf_tp_share``),
+    activation gradients and transients) at the rank's share of a layer's activations (memory_activations ``hf_tp_share``),
     the vocabulary-wide tensors and the tokens' tensors outside the blocks (the head's input, the final norm's
     saves, the labels: ``hf_step_walk``; mem45) whole, both over the context-parallel ranks (each holds its own tokens' activations
     and logits), and the weight-sized tensors (parameter gradients, autocast's weight copies, Liger's head-weight
-    gradient) at the rank's share of the weights (memory ``hf_grad_share``: a copy or a gradient is the size of the
+    gradient) at the rank's share of the weights (memory_activations ``hf_grad_share``: a copy or a gradient is the size of the
     rank's weight) and NOT over cp: context parallelism splits the sequence, not the weights (accelerate
     docs/source/concept_guides/context_parallelism.md: it "shard[s] the inputs to the attention computation along
     the sequence dimension"; torch's ``torch.distributed.tensor.experimental.context_parallel`` shards the
@@ -870,7 +870,7 @@ class _Walk:
     node's saved tensors and its incoming gradient once the node has run).
 
     Besides the total, the walk follows two of its parts, which a tensor-parallel rank holds at other shares than
-    the activations (memory ``_hf_walk_arrays``): ``vocab``, the tensors whole on every TP rank -- the vocabulary-wide
+    the activations (memory_activations ``_hf_walk_arrays``): ``vocab``, the tensors whole on every TP rank -- the vocabulary-wide
     ones (the gathered logits, the loss's transients and its vocabulary-wide saves) and the tokens' tensors outside
     the blocks (``hf_step_walk``; mem45) --, set by the caller; ``wsized``, the weight-sized tensors (the
     parameter gradients, autocast's bf16 weight copies, Liger's saved head-weight gradient), which an op names in
@@ -1514,7 +1514,7 @@ class HFActivations:
     the eager attention's probability gradient), 0 without checkpointing; ``head_weight``: the weight-sized part of
     ``outside`` + ``logits_transient`` (Liger's saved head-weight gradient, a frozen head's uncached autocast cast:
     ``FusedCEBytes.saved_weight`` / ``transient_weight``), which a rank holds at its share of the weights and not
-    over cp (``hf_rank_peak``'s rule; memory ``_hf_activation_arrays``); 0 for the eager loss."""
+    over cp (``hf_rank_peak``'s rule; memory_activations ``_hf_activation_arrays``); 0 for the eager loss."""
     per_layer: float
     outside: float
     logits_transient: float

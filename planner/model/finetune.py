@@ -680,7 +680,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     with peft's fp32 adapters. ``flash_attention`` selects transformers' sdpa (whose CPU flash
     kernel keeps what the CUDA one keeps), else eager. The outside part (loss, final norm) is left
     to the memory model's head/loss term. ``split`` divides the bytes: the memory model passes cp over the share a
-    TP rank keeps (``memory.hf_tp_share``; until hfsp34 tp x cp, an even split)."""
+    TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split)."""
     fam = hf_model_type(m)
     prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
     a, w = SAVED_BYTES[prec], 4.0 if t.mode == "qlora" else PARAM_BYTES[prec]

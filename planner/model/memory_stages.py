@@ -443,7 +443,7 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     ``group``: Megatron's explicit ``--microbatch-group-size-per-virtual-pipeline-stage`` (``Stack.
     microbatch_group_size``), the g of the warm-up count: pp 4, v 2, m 12 at g 6 holds (6 + 6 + 1)/2 = 6.5 on
     rank 0, not 5.5. The interleaved count is the rank's total; its chunks hold it unevenly (chunk 0 the most on
-    rank 0, ``pipeline.chunk_inflight``), which memory ``chunk_activations`` prices where the chunks differ."""
+    rank 0, ``pipeline.chunk_inflight``), which memory_activations ``chunk_activations`` prices where the chunks differ."""
     pp = c.pp.astype(np.float64)
     v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
@@ -493,7 +493,7 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under 1F1B, Megatron-Core's warm-up count
     interleaved, m under GPipe); the GPU keeps ``offload.resident_layers`` of
     them under activation offload (``stack``). The second figure is rank 1's, or with ``mid`` ((rank, its layers)
-    per row: memory ``middle_rank_of``) that middle rank's own layers at its own count (mem43b: until then every middle
+    per row: memory_activations ``middle_rank_of``) that middle rank's own layers at its own count (mem43b: until then every middle
     rank was priced at rank 1's count); with pp <= 2 there is no rank between the ends and it reads 0. The embedding's output (rank 0) and the logits and loss (the last) are the
     caller's. Llama-3.1-405B's 126 layers on PP16 under 1F1B (7 + 14 x 8 + 7): rank 0 7 x 16 = 112, rank 1
     8 x 15 = 120, where ceil(126 / 16) x 16 = 128 overstated it by 6.7%; Llama-3-8B's 32 on PP3 (10 + 11 + 11):

@@ -1255,7 +1255,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     tok_rank = np.where(allreduce, T * load, tok_rank)
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     # on the HF code the gate activation runs on all T x top_k rows, over the expert-TP: whole under EP
-    # (grouped_mm_experts_forward keeps the other ranks' rows in S; memory.hf_ep_rank_share) and under DeepSpeed's
+    # (grouped_mm_experts_forward keeps the other ranks' rows in S; memory_activations.hf_ep_rank_share) and under DeepSpeed's
     # AutoTP (Stack.tp_splits_experts), over TP under transformers' TP plan (until hfep35 over TP always)
     xdiv = np.where(allreduce, etp, tp)
     mb_bytes = (T * act_bytes * (e.top_k - 1) * m.mlp_act_factor * f / xdiv

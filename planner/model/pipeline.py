@@ -392,7 +392,7 @@ def stage_kind_layers(weights, counts) -> np.ndarray:
     one kind's row) summed over each stage's run of ``counts`` (layer order: ``pipeline_split``), exact (integer
     running sums). The one count of a split's layer kinds: the step time's pacing rank (step_time ``rank_mix``),
     the memory model's stage parameters, blocks and activations (memory_stages ``_split_tables``,
-    ``_layout_kind_shares``, ``_chunk_kind_table``) and each rank's rebuild (memory ``stage_kind_rws``).
+    ``_layout_kind_shares``, ``_chunk_kind_table``) and each rank's rebuild (memory_activations ``stage_kind_rws``).
 
     >>> stage_kind_layers(kind_weights(("dense",) * 3 + ("moe",) * 5, ("dense", "moe")), (3, 3, 2)).tolist()
     [[3.0, 0.0, 0.0], [0.0, 3.0, 2.0]]
@@ -445,7 +445,7 @@ def split_cost(counts, pp: int, w: BalancedSplit, vpp: int = 1, stages=None) -> 
     most parameters (the embedding on the first rank, the head on the last: ``embed_params`` / ``head_params``).
     Interleaved (vpp > 1), each chunk's own layers (``stages``, layers per virtual stage; None: ``chunk_spread``)
     x the micro-batches that chunk holds, the largest over the rank's count vectors (``chunk_inflight`` at the steady
-    state, ``_split_inflight``): the sum memory.chunk_activations prices the launched split by. Until rcchunk39 every
+    state, ``_split_inflight``): the sum memory_activations.chunk_activations prices the launched split by. Until rcchunk39 every
     chunk held Megatron-Core's ``((pp - r - 1) * 2 + (vpp - 1) * pp + 1) / vpp`` micro-batches, the mean chunk's
     count (rank 0 of PP4 VPP2 holds (7, 4) or (8, 3), not 5.5 each), blind to which chunk a rank's extra layer is on.
     ``vpp`` ``V_SPLIT`` (DualPipeV): ``counts`` per rank of its V, the embedding and the head both on rank 0, and
@@ -1326,7 +1326,7 @@ def _turning_steps(lo: int, hi: int, warm: int, g: int, full: int, rest: int, vp
     k, the paired forward warm + k, the forward after the warm-up's warm + k + 1). Between two of them every
     state is done(k + o) - done(k) reversed with both ops inside one chunk's run, so the counts move by one
     fixed vector a step (and the pair's forward chunk holds): any weighted sum of a state's counts (the bytes
-    ``memory.chunk_activations`` and ``split_cost`` take the max of, with the pair's one layer) is linear in k
+    ``memory_activations.chunk_activations`` and ``split_cost`` take the max of, with the pair's one layer) is linear in k
     there, its max at one end. So these O(vpp) states give every max the g x vpp states of a period give
     (mbgroup45: an explicit ``microbatch_group_size`` of 65,536 at PP8 VPP12 kept 327,696 states and the plan took a
     minute). Runs start every g ops in the full groups (``chunk_of``) and every ``rest`` ops in the last group."""

@@ -408,7 +408,7 @@ class Stack:
     #: its training loop keeps the model's output (the logits; on transformers' code also ``past_key_values``, the
     #: DynamicCache) referenced through ``backward``. Read by the walked HF step (the stacks that run transformers'
     #: model code, ``mixed_precision`` set: planner.model.activations_hf ``hf_step_memory``'s ``output_held``) and by
-    #: the logits term of the other stacks (memory ``loss_logits``): every loss's buffers are freed before the last
+    #: the logits term of the other stacks (memory_activations ``loss_logits``): every loss's buffers are freed before the last
     #: layer's rebuild, but the logits the loop holds stay beside it (losspeak38). True on llm-foundry (Composer's
     #: composer/trainer/trainer.py ``_train_microbatch`` keeps ``self.state.outputs`` through the backward) and
     #: nemo-automodel (recipes/llm/train_ft.py ``_forward_backward_step``: ``out = model(**batch)`` in the backward's
@@ -2007,7 +2007,7 @@ class ZeroStageStates:
       the accumulation boundary's reduce and the step's ``zero_grad`` (as DDP's); "persist" when nothing frees
       them at the step, so the last backward's are still held through the next forward (cleared only when the
       next backward starts). A stack that runs the Hugging Face model code has them in its walked step
-      (planner.model.memory ``_hf_walk_arrays``), any other in its gradient term;
+      (planner.model.memory_activations ``_hf_walk_arrays``), any other in its gradient term;
     * ``acc_bytes``: an unsharded gradient-accumulation buffer of its own;
     * ``shard_grad_bytes``: the rank's gradient partition (1/N of it);
     * ``optimizer_sharded``: the fp32 master and optimizer state are partitioned over the N ranks;
@@ -2044,6 +2044,9 @@ class ZeroStageStates:
 
 #: ``ZeroStageStates.grads_kept``'s values
 GRADS_KEPT = ("none", "accumulated", "persist")
+#: ``GRADS_KEPT``'s codes: what planner.model.memory ``zero_stage_states`` returns per ZeRO stage and
+#: memory_activations ``_hf_walk_arrays`` reads per candidate (in memory.py until split47b)
+KEPT_NONE, KEPT_ACCUMULATED, KEPT_PERSIST = range(3)
 #: DeepSpeed's ``zero_optimization.reduce_bucket_size`` default, 5e8 elements (deepspeed/runtime/zero/config.py
 #: ``DeepSpeedZeroConfig.reduce_bucket_size = Field(pp_int(5e8))``; stage3.py ``DeepSpeedZeroOptimizer_Stage3.__init__``
 #: ``reduce_bucket_size=500000000``). The Hugging Face Trainer's "auto" config fills hidden x hidden instead

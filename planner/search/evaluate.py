@@ -83,7 +83,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     if cfg["recompute"] == "full" and cfg["recompute_method"] is None and getattr(t, "recompute_method", None):
         # the job's method on a row that checkpoints every layer (N left open for recommend, and the row fit without
         # a partial split: rn = rg = 0) is that method at every layer: uniform groups of 1, a block of the whole stage
-        # chunk -- the same step and memory (pipeline.recomputed_fraction, memory._partial_recompute_saves). The plan
+        # chunk -- the same step and memory (pipeline.recomputed_fraction, memory_activations._partial_recompute_saves). The plan
         # said neither, so its layout written back beside the job's recompute_method was refused by estimate
         # ("recompute_num_layers: required with recompute_method uniform"; session 34, tests/test_plan_agreement.py)
         cfg["recompute_method"] = t.recompute_method

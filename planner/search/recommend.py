@@ -285,7 +285,7 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
     Megatron uniform group g (``--recompute-method uniform --recompute-num-layers g``) that fits. Uniform re-runs
     every layer, so its step time is full recompute's at any g (pipeline.recomputed_fraction): it only makes rows fit
     that did not, by keeping C / g group inputs of each chunk of C layers instead of one per layer at the price of
-    a whole group rebuilt at once (memory._partial_recompute_saves, chunk_activations). Of those equally fast plans
+    a whole group rebuilt at once (memory_activations._partial_recompute_saves, chunk_activations). Of those equally fast plans
     the smallest g rebuilds least.
 
     Only the groups Megatron-Core runs on the row's split are tried (``launchable_uniform_groups``: g dividing every
