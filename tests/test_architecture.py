@@ -160,7 +160,7 @@ SERVING_SCREEN = ("ServeTarget", "burst_parts", "overload_tail", "overloaded_rep
                   "screen_point", "llm_ttft", "time_in_service", "slot_service", "budget_batch", "budget_decodes",
                   "OFFLINE_TOKEN_BUDGET", "OFFLINE_TOKEN_BUDGETS", "offline_token_budget", "OfflineRun", "offline_run",
                   "kv_free_bytes", "replica_spec", "llm_option", "BUDGET_BY_SCREEN", "BUDGET_BY_SIMULATION",
-                  "BudgetSize", "budget_replicas", "replica_throughput", "_throughput_at", "batch_allows",
+                  "BudgetSize", "budget_replicas", "replica_throughput", "throughput_at", "batch_allows",
                   "QUEUE_REPLICA_FACTOR", "queue_replicas", "TPOT_SCAN", "least_meeting", "AHEAD_LEVELS",
                   "_bisection_points", "CONCURRENCY_ITERATIONS", "screen_concurrency", "screen_concurrency_many",
                   "generic_option")
