@@ -185,7 +185,7 @@ class _SAFE_LOADER(_BASE_LOADER):  # noqa: N801 — the loader the module has al
 #: FALSE``). PyYAML resolves YAML 1.1's (yaml.org/type/bool.html) and so read ``yes`` / ``no`` / ``on`` / ``off`` as
 #: true or false, in a bool field and anywhere else (a name ``on`` was refused as "must be text, got True"); here they
 #: are the text YAML 1.2 reads, and a bool field refuses text, naming these spellings (planner.spec.schema
-#: ``_Strict``, qa68). The numbers' rule is ``yaml12_number``'s, per field: the booleans' is the loader's, because the
+#: ``Strict``, qa68). The numbers' rule is ``yaml12_number``'s, per field: the booleans' is the loader's, because the
 #: spelling is gone once PyYAML has made a bool of it.
 YAML12_BOOLS = ("true", "True", "TRUE", "false", "False", "FALSE")
 _SAFE_LOADER.yaml_implicit_resolvers = {
@@ -392,7 +392,7 @@ def yaml12_number(value: Any, whole: bool = False) -> Any:
     """``value`` as a number where it is text YAML 1.2 reads as a number and the loader leaves as text (YAML 1.1's
     text: ``_YAML12_EXPONENT_FLOAT``, ``-.5``, ``0o17``, ``089``; ``_PLAIN_INT`` / ``_PLAIN_FLOAT`` are read by the
     loader itself), else unchanged.
-    The one rule of a numeric field in a job file and a catalog override (``planner.spec.schema._Strict``,
+    The one rule of a numeric field in a job file and a catalog override (``planner.spec.schema.Strict``,
     ``hardware_catalog.catalog._Row``): only a field that takes a number applies it, so a name written ``1e5`` stays the
     text it is (a loader-wide YAML 1.2 resolver would make it 100000.0). ``whole``: a field that takes integers only,
     where a whole number is the ``int`` (``steps: 1e4`` is 10,000; ``1e30`` meets the field's bound as a number, not

@@ -860,13 +860,13 @@ def mfu_shown(job: JobSpec, best: dict) -> MfuShown:
 
 
 def sensitivity_caption(best: dict) -> str:
-    """What the sensitivity rows leave out for a data-bound plan (``report._analytic_caveat``, the report's words
+    """What the sensitivity rows leave out for a data-bound plan (``report.analytic_caveat``, the report's words
     under its own sensitivity tables): each row is an ``estimate_job``, compute-bound, beside metrics from the
     simulated step. "" when the plan was not re-timed by the simulator. The app's sensitivity table showed the
     ResNet-50 files job's "1 (current)" row at 44.4 minutes under a "time to train 10.0 h" metric, saying nothing."""
-    from planner.present.report import _analytic_caveat
+    from planner.present.report import analytic_caveat
 
-    c = _analytic_caveat(best)
+    c = analytic_caveat(best)
     return f"{c[0].upper()}{c[1:]}" if c else ""
 
 

@@ -170,11 +170,11 @@ def test_fsdp2_over_bf16_parameters_holds_what_the_planner_prices(tmp_path):
 
 @pytest.mark.parametrize("preset,want", [("qwen3-30b-a3b", 6.0), ("llama3-8b", 14.0)])
 def test_the_checkpoint_holds_the_16bit_states(preset, want):
-    """The simulator's checkpoint (planner.simulate.config ``_checkpoint_bytes``) sizes what the stack holds: an
+    """The simulator's checkpoint (planner.simulate.config ``checkpoint_bytes``) sizes what the stack holds: an
     AutoModel MoE job's bf16 weights and two bf16 moments, 6 B a parameter (was 2 + 4 + 8 = 14); the dense path 14."""
-    from planner.simulate.config import _checkpoint_bytes
+    from planner.simulate.config import checkpoint_bytes
     from test_left19 import _job
 
     job = _job({"framework": {"name": AM}, "optimizer": "adam", "recompute": "full"},
                {"tp": 1, "pp": 1, "zero": 3}, model={"preset": preset})
-    assert _checkpoint_bytes({}, job) == pytest.approx(count_params(job.model).total * want)
+    assert checkpoint_bytes({}, job) == pytest.approx(count_params(job.model).total * want)

@@ -130,11 +130,11 @@ def test_gpu_plans_keep_cuda_and_nccl():
     ("deepspeed", None, 14.0), ("megatron-core", None, 14.0),
 ])
 def test_checkpoint_follows_the_weights_the_stack_holds(framework, weights, want):
-    from planner.simulate.config import _checkpoint_bytes
+    from planner.simulate.config import checkpoint_bytes
 
     t = {"framework": framework, "precision": "bf16", **({"weights": weights} if weights else {})}
     job = _job(t, {"tp": 1, "zero": 0})
-    assert _checkpoint_bytes({}, job) == pytest.approx(count_params(job.model).total * want)
+    assert checkpoint_bytes({}, job) == pytest.approx(count_params(job.model).total * want)
 
 
 def test_checkpoint_and_memory_take_one_convention():

@@ -112,7 +112,7 @@ def test_hybrid_vpp_weights_per_gpu():
 
 
 # ---- 3. the checkpoint sized on the plan's stack ----------------------------------------------------------------
-# simulate.config._checkpoint_bytes took the convention from the job's training.framework: under ``auto`` (no stack
+# simulate.config.checkpoint_bytes took the convention from the job's training.framework: under ``auto`` (no stack
 # named) that raised inside it and the size fell to the no-parameter fallback, 0 B for a preset: a Llama-3-8B plan's
 # checkpoint pauses were free (goodput 1.0); a plan the search put on the HF Trainer (fp32 weights + moments, 12 B a
 # parameter) was sized as the job's stack (14 B under megatron-core).

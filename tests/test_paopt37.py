@@ -126,13 +126,13 @@ def test_checkpoint_holds_fp32_state_whatever_the_dtypes():
     and the master whole: the checkpoint is the 2 + 4 + 8 bytes a parameter of the plain path, not the state the GPU
     holds. A checkpoint sized from the held state (6 B with bf16 moments and remainders) would make its pauses 2.3x
     too short."""
-    from planner.simulate.config import _checkpoint_bytes
+    from planner.simulate.config import checkpoint_bytes
 
     plain = _job({})
     held = _job({"precision_aware_optimizer": True, "exp_avg_dtype": "bf16", "exp_avg_sq_dtype": "bf16"})
     n = estimate_job(plain).params
-    assert _checkpoint_bytes({}, held, resolve("megatron-core")) == pytest.approx(n * 14, rel=1e-3)
-    assert _checkpoint_bytes({}, held) == _checkpoint_bytes({}, plain)
+    assert checkpoint_bytes({}, held, resolve("megatron-core")) == pytest.approx(n * 14, rel=1e-3)
+    assert checkpoint_bytes({}, held) == checkpoint_bytes({}, plain)
 
 
 def test_one_replica_layouts_run_at_zero_1(cli, tmp_path):

@@ -233,7 +233,7 @@ def test_lora_checkpoint_holds_the_adapters_not_the_frozen_base():
     answer advised one save per 21 hours. peft saves the adapters (and the Trainer their optimizer state)."""
     from planner.model.finetune import trainable_params
     from planner.model.memory import model_state_bytes_per_param
-    from planner.simulate.config import _checkpoint_bytes
+    from planner.simulate.config import checkpoint_bytes
     from planner.spec import load_job_dict
 
     job = load_job_dict({"model": {"preset": "llama3.1-70b"},
@@ -243,9 +243,9 @@ def test_lora_checkpoint_holds_the_adapters_not_the_frozen_base():
     n = trainable_params(job.model, job.training)
     assert 1e8 < n < 1e9  # the rank-16 adapters, not 70B
     # fp32 adapters with no master copy (qa17: 4 + 8 B an adapter, as memory_per_gpu holds them, not 2 + 4 + 8)
-    assert _checkpoint_bytes({"params": 70.6e9}, job) == pytest.approx(n * (4 + opt))
+    assert checkpoint_bytes({"params": 70.6e9}, job) == pytest.approx(n * (4 + opt))
     full = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"mode": "full_finetune", "tokens": 1e8}})
-    assert _checkpoint_bytes({}, full) > 8e9 * (w + master + opt) * 0.9  # a full fine-tune saves every weight
+    assert checkpoint_bytes({}, full) > 8e9 * (w + master + opt) * 0.9  # a full fine-tune saves every weight
 
 
 def test_small_shards_on_local_nvme_are_not_slower_than_files():

@@ -135,8 +135,8 @@ def test_fp8_format_is_the_recipes(gpu, recipe, fmt):
 @pytest.mark.parametrize("precision,weights,want", [("fp8", "megatron", 14.0), ("bf16", "amp", 12.0),
                                                      ("fp8", "amp", 12.0), ("bf16", "megatron", 14.0)])
 def test_checkpoint_holds_no_compute_copies(precision, weights, want):
-    from planner.simulate.config import _checkpoint_bytes
+    from planner.simulate.config import checkpoint_bytes
     from planner.spec.params import count_params
 
     job = _job({"framework": "megatron-core", "precision": precision, "weights": weights}, {"tp": 2, "zero": 1})
-    assert _checkpoint_bytes({}, job) == pytest.approx(count_params(job.model).total * want)
+    assert checkpoint_bytes({}, job) == pytest.approx(count_params(job.model).total * want)

@@ -127,7 +127,7 @@ def test_workers_answer_names_the_shard_count_when_it_caps_the_workers():
     138 shards, 17 reading workers per replica, 2 GET/s of S3's 5,500). Here 10 shards over 2 replicas leave 5
     reading workers each, with the storage far from its ceiling: the bound is the shard count, at 5 workers' rate."""
     from planner.present.simulation import format_answers
-    from planner.simulate.answers import _storage_ceiling, workers_needed
+    from planner.simulate.answers import storage_ceiling, workers_needed
 
     ld = LoaderConfig(workers=2, decode_s=0.004, decode_cv=0.0, format="shards", sample_bytes=100_000,
                       shard_bytes=10e6, dataset_samples=1000, storage=STORAGE_PROFILES["local_nvme"])
@@ -136,7 +136,7 @@ def test_workers_answer_names_the_shard_count_when_it_caps_the_workers():
     assert (a["bound"], a["shards_total"], a["workers_reading"]) == ("shards", 10, 5)
     five = next(r for r in a["rows"] if r["workers"] == 5)
     assert max(r["samples_per_s"] for r in a["rows"]) == pytest.approx(five["samples_per_s"], rel=0.02)
-    assert five["samples_per_s"] < 0.2 * _storage_ceiling(ld)  # not the storage
+    assert five["samples_per_s"] < 0.2 * storage_ceiling(ld)  # not the storage
     said = str(format_answers({"workers": a})[0])
     assert "the shard count binds: 10 shards over 2 data-parallel replicas" in said and "storage binds" not in said
 
@@ -144,7 +144,7 @@ def test_workers_answer_names_the_shard_count_when_it_caps_the_workers():
 def test_recommend_limits_line_names_the_shard_count():
     """The same cap in ``recommend``'s limits line (``training.data_bound_line``): it told a plan whose loaders had
     idle workers (no shard left for them) that more workers per GPU and more GPUs help."""
-    from planner.simulate.answers import _storage_ceiling
+    from planner.simulate.answers import storage_ceiling
     from planner.workloads.training import data_bound_line
 
     ld = LoaderConfig(workers=8, decode_s=0.004, decode_cv=0.0, format="shards", sample_bytes=100_000,
@@ -152,7 +152,7 @@ def test_recommend_limits_line_names_the_shard_count():
     cfg = SimConfig(PipelineConfig(t_fwd_mb=0.005, t_bwd_mb=0.01, micro_batch=32, dp=2), loader=ld)
     res = simulate(cfg, steps=100, seed=0)
     assert res.data["loader_workers"] == 5
-    assert (res.steady_samples_per_s or res.samples_per_s) < 0.2 * _storage_ceiling(ld)
+    assert (res.steady_samples_per_s or res.samples_per_s) < 0.2 * storage_ceiling(ld)
     line = data_bound_line(cfg, res, 0.3, 0.015, 0.02)
     assert "the shard count binds (10 shards over 2 data-parallel replicas: 5 of each loader's 8 workers" in line
     assert "more loader workers or GPUs do not" in line and "more loader workers/vCPUs per GPU" not in line

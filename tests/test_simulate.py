@@ -222,7 +222,7 @@ def test_vit_keeps_up_where_resnet_starves():
     out = {}
     for name in ("vit-b16-objectstore-shards", "resnet50-objectstore-shards"):
         job = load_job(EXAMPLES / f"{name}.yaml")
-        cfg = A._data_only(SimConfig.from_estimate(estimate_job(job), job))
+        cfg = A.data_only(SimConfig.from_estimate(estimate_job(job), job))
         out[name] = simulate(cfg, steps=300, seed=0).data["steady_data_wait_share"]
     assert out["vit-b16-objectstore-shards"] < out["resnet50-objectstore-shards"] - 0.15
 
@@ -404,7 +404,7 @@ def test_image_model_simulation_has_no_tokens_per_second():
     """An image model's simulation JSON said tokens_per_s = samples_per_s (1 "token" per image); it is null now,
     and a transformer's is samples/s x its sequence length."""
     job = load_job(EXAMPLES / "resnet50-objectstore-shards.yaml")
-    r = simulate(A._data_only(SimConfig.from_estimate(estimate_job(job), job)), steps=60, seed=0)
+    r = simulate(A.data_only(SimConfig.from_estimate(estimate_job(job), job)), steps=60, seed=0)
     assert r.tokens_per_s is None and r.samples_per_s > 0
     cfg = SimConfig(PipelineConfig(t_fwd_mb=0.01, t_bwd_mb=0.02, micro_batch=4, tokens_per_sample=2048))
     r = simulate(cfg, steps=20)

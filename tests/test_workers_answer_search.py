@@ -71,7 +71,7 @@ def test_storage_slower_than_the_cpu_ceiling_keeps_the_scan(monkeypatch):
     # 1 request/s for individual files: the storage serves 1 sample/s, under the CPU ceiling at 128 workers
     slow = replace(STORAGE_PROFILES["object_store"], max_requests_per_s=1.0)
     cfg = replace(cfg, loader=replace(cfg.loader, storage=slow, format="files"))
-    assert A._storage_ceiling(cfg.loader) == pytest.approx(1.0)
+    assert A.storage_ceiling(cfg.loader) == pytest.approx(1.0)
     assert A._cpu_ceiling_settles(cfg, 128, 0.03, 32.0, 1000.0, 0.95) == 0.0
     # the same job on fast storage is settled; a job whose ceiling reaches the target is not
     fast = _decode_bound_cfg()

@@ -439,7 +439,7 @@ def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: 
     the parameters less the embeddings and the norm weights, plus the tied head's matrix. Under
     gradient checkpointing the blocks' casts are made and freed inside each block's forward
     and recompute, so only the head's copy outlives the forward."""
-    from planner.spec.params import _norm as norm_params, count_params
+    from planner.spec.params import count_params, norm_params
 
     pc = count_params(m)
     head = m.vocab * m.hidden + (m.hidden * m.hidden + m.hidden if m.mlm_head else 0)
@@ -1208,7 +1208,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
       backward's q/k/v gradients at once; GPT-2/BERT: the output dropout's gradient, then the
       score path with dropout on the probabilities in the scores' dtype (sdpa's math path: fp32).
     """
-    from planner.spec.params import _norm as norm_params, attention_params, mlp_params
+    from planner.spec.params import attention_params, mlp_params, norm_params
 
     a, r, amp = P.act, P.stream, P.autocast
     tok = seq * batch

@@ -144,14 +144,14 @@ def gpt_model_pipe_specs(layers: int, m=None) -> tuple[PipeSpec, ...]:
         norm = PipeSpec("LayerNorm", "norm")
         body = (PipeSpec("ParallelTransformerLayerPipe", "transformer"),) * layers
     else:
-        from planner.spec.params import _norm, count_params
+        from planner.spec.params import count_params, norm_params
         pc = count_params(m)
         h = m.hidden
         word = m.vocab * h
         embed = PipeSpec("EmbeddingPipe", "embedding", replicated=pc.embedding - word, vocab=m.vocab, width=h)
         head = embed if m.tied_embeddings else PipeSpec("LMHeadPipe", "head", sharded=pc.lm_head)
         norm = PipeSpec("LayerNorm", "norm", replicated=pc.final_norm)
-        whole = m.layer_norms * _norm(m) + (2 * h if m.linear_bias else 0)
+        whole = m.layer_norms * norm_params(m) + (2 * h if m.linear_bias else 0)
         moe = set(m.moe_layer_ids) if m.moe is not None else set()
         per_layer = [pc.moe_layer if i in moe else pc.dense_layer for i in range(layers)]
         body = tuple(PipeSpec("ParallelTransformerLayerPipe", "transformer", sharded=int(p) - whole, replicated=whole)

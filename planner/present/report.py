@@ -121,7 +121,7 @@ def _hours(h: float) -> str:
     return f"{h:,.0f} h" if h >= 100 else f"{h:.3g} h"
 
 
-def _analytic_caveat(best: dict) -> str:
+def analytic_caveat(best: dict) -> str:
     """When the winner's step was re-timed by the simulator (a data-bound plan), the tables built
     from the search's analytic table or from ``estimate_job`` (Pareto front, sensitivity, chart)
     show compute-bound times: say so, with the gap, so that they are not read as the plan's."""
@@ -387,7 +387,7 @@ def _sweep_base(best: dict, sweep: pd.DataFrame) -> tuple[float, dict, str]:
     from 5.4% to 73% of the step (step 2.57 s -> 95.3 ms, 1348% scaling efficiency)", its simulated 2.57 s set
     against the 2-node row's analytic 95.3 ms (the alternatives table beside it: 1.56 s simulated)."""
     cur = sweep[sweep["current"] & sweep["step_time_s"].notna()] if "current" in sweep else sweep.iloc[:0]
-    if not _analytic_caveat(best) or cur.empty:
+    if not analytic_caveat(best) or cur.empty:
         return best["step_time_s"], best["breakdown_s"], ""
     row = cur.iloc[0]
     return (float(row["step_time_s"]), row["breakdown"] if isinstance(row.get("breakdown"), dict) else {},
@@ -529,7 +529,7 @@ def _alternatives_section(rec: dict, with_charts: bool) -> Section:
         s.blocks.append(Chart("cost_vs_time", charts.cost_time_chart(rec["kept"], best, spot),
                               "cost vs time to train of the candidates, Pareto front dashed, recommendation ringed"))
     pareto = rec.get("pareto") or []
-    caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
+    caveat = analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
     if pareto:
         s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot or cf else ""),
                                "cost" + (" (expected spot)" if spot else f" (expected {at_rate(best['cost'])})" if cf
@@ -688,7 +688,7 @@ def _sensitivity_section(job: JobSpec, rec: dict, catalog, profile, sensitivity_
     input (the risks read the node-count and network ones)."""
     best, spot = rec["best"], rec["spot"]
     cost = best["cost"]
-    caveat = _analytic_caveat(best)
+    caveat = analytic_caveat(best)
     s = Section("Sensitivity")
     s.blocks.append("Each row changes one input of the recommended plan and holds the rest "
                     "(same analytic model as the search; impossible layouts say why)."

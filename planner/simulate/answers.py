@@ -69,7 +69,7 @@ def _summary(res, label: Optional[str] = None, **extra) -> dict:
     return d
 
 
-def _data_only(cfg: SimConfig) -> SimConfig:
+def data_only(cfg: SimConfig) -> SimConfig:
     """The job without evaluation, checkpoints or failures: the input-pipeline questions are about
     steady-state training throughput (and the steady-state shortcut needs no failures)."""
     return replace(cfg, evaluation=replace(cfg.evaluation, every_steps=0),
@@ -77,7 +77,7 @@ def _data_only(cfg: SimConfig) -> SimConfig:
                    failures=replace(cfg.failures, mtbf_node_s=None))
 
 
-def _steps_for(steps: int, ld) -> int:
+def steps_for(steps: int, ld) -> int:
     """Long enough to leave three steady-state windows after the loaders' warm-up (the engine's
     window is max(30, 2 x prefetch x workers) steps); the steady-state shortcut stops it early."""
     from planner.simulate.engine import WINDOW_CAP
@@ -87,7 +87,7 @@ def _steps_for(steps: int, ld) -> int:
 
 def _ran(runs: list) -> dict:
     """What an answer's simulations ran, stated with it (``simulated``): ``runs`` are (steps asked, SimResult). Each
-    run asks for ``_steps_for`` steps (the caller's ``steps``, at least four of the engine's steady-state windows:
+    run asks for ``steps_for`` steps (the caller's ``steps``, at least four of the engine's steady-state windows:
     the loaders' warm-up, then three windows that must agree) and stops once its step times settle (the steady-state
     shortcut), so its length follows what the question needs, not the fixed ``steps``: a longer cap changes no answer
     that settled (the ResNet-50 shards example's answers are the same at 300 and 1,200 steps). A run that did not
@@ -116,9 +116,9 @@ def _gpu_bound(cfg: SimConfig, steps: int, seed: int):
     # (QA 56). The device copies (device_bytes: pinned staging, H2D) stay
     free = replace(ld, decode_s=0.0, collate_s=0.0, cache_fraction=1.0, storage=STORAGE_PROFILES["memory"],
                    read_fraction=0.0)
-    # as long as the variants it is compared with (``_steps_for``): at the bare ``steps`` a loader whose warm-up
+    # as long as the variants it is compared with (``steps_for``): at the bare ``steps`` a loader whose warm-up
     # window is over 75 steps (the ResNet-50 shards example: 92) could not reach the steady state's four windows
-    return simulate(replace(cfg, loader=free), steps=_steps_for(steps, free), seed=seed)
+    return simulate(replace(cfg, loader=free), steps=steps_for(steps, free), seed=seed)
 
 
 def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: float = 0.95,
@@ -148,7 +148,7 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     shards job's rate read 2,479 samples/s instead of 2,384 (+4%); at 0.5% the same. The shortened windows leave part
     of the loaders' drain in the mean; half-length windows after the warm-up were worse (64 workers 0.221 of the
     GPU-bound rate, not 0.148). Not adopted; benchmarks/bench_workers_answer.py times the answer."""
-    cfg = _data_only(cfg)
+    cfg = data_only(cfg)
     if cfg.loader is None:
         return {"workers_needed": 0, "vcpus_per_gpu": None, "bound": "gpu", "rows": [],
                 "note": "no data section: data never limits"}
@@ -168,11 +168,11 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     settled = _cpu_ceiling_settles(cfg, grid[-1], t_gpu_batch, t_build, _rate(gpu), target)
     if settled:  # no count in the grid reaches the target: simulate only the rows the table needs
         grid = [w for w in grid if w == ld.workers or w == grid[-1]]
-    ran = [(_steps_for(steps, ld), gpu)]
+    ran = [(steps_for(steps, ld), gpu)]
     for w in grid:
         c = replace(cfg, loader=replace(ld, workers=w, cores=None))
-        r = simulate(c, steps=_steps_for(steps, c.loader), seed=seed)
-        ran.append((_steps_for(steps, c.loader), r))
+        r = simulate(c, steps=steps_for(steps, c.loader), seed=seed)
+        ran.append((steps_for(steps, c.loader), r))
         share = _rate(r) / _rate(gpu)
         rows.append(_summary(r, workers=w, vcpus_per_gpu=_vcpus_per_gpu(cfg, w + 1), share_of_gpu_bound=share,
                              requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
@@ -206,7 +206,7 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     }
 
 
-def _storage_ceiling(ld) -> float:
+def storage_ceiling(ld) -> float:
     """Samples/s the storage can serve the whole job at most: its aggregate bandwidth over the bytes
     of a sample that misses the cache, and its request-rate cap over the requests per such sample (one
     per file; one per shard, spread over the shard's samples) — ``Storage``'s two shared servers. inf
@@ -225,13 +225,13 @@ def _cpu_ceiling_settles(cfg: SimConfig, w_max: int, t_gpu_batch: float, t_build
     ``workers_needed`` without a scan (0.0 when it does not): ``w_max`` workers, each building at most
     one batch per ``t_build`` (data_pipeline.md §1.5: ``W >= G * t_batch`` inverted), reach at most
     ``w_max * t_gpu_batch / t_build`` of it. Settled when that is below ``target / CEILING_MARGIN``
-    and the storage's ceiling (``_storage_ceiling``) is ``CEILING_MARGIN`` x the CPU's samples/s."""
+    and the storage's ceiling (``storage_ceiling``) is ``CEILING_MARGIN`` x the CPU's samples/s."""
     if t_build <= 0 or t_gpu_batch <= 0 or gpu_rate <= 0:
         return 0.0
     share = w_max * t_gpu_batch / t_build
     if share * CEILING_MARGIN >= target:
         return 0.0
-    if _storage_ceiling(cfg.loader) < CEILING_MARGIN * share * gpu_rate:
+    if storage_ceiling(cfg.loader) < CEILING_MARGIN * share * gpu_rate:
         return 0.0
     return share
 
@@ -254,7 +254,7 @@ def cache_worth_it(cfg: SimConfig, steps: int = 300, seed: int = 0) -> dict:
     CPU time per sample is ``decode_s`` x (1 - ``DECODE_SHARE`` x the share). The configured cache is
     simulated as given and flagged (``configured_fits``) when it is larger than the RAM. With the
     dataset's size or the node's RAM unknown nothing is sized (``fits`` None)."""
-    cfg = _data_only(cfg)
+    cfg = data_only(cfg)
     if cfg.loader is None:
         return {"worth_it": False, "rows": [], "note": "no data section"}
     ld = cfg.loader
@@ -280,8 +280,8 @@ def cache_worth_it(cfg: SimConfig, steps: int = 300, seed: int = 0) -> dict:
     ]
     rows, ran = [], []
     for label, lc, mem, fits in variants:
-        r = simulate(replace(cfg, loader=lc), steps=_steps_for(steps, lc), seed=seed)
-        ran.append((_steps_for(steps, lc), r))
+        r = simulate(replace(cfg, loader=lc), steps=steps_for(steps, lc), seed=seed)
+        ran.append((steps_for(steps, lc), r))
         rows.append(_summary(r, label, cache_bytes=mem, cache_fraction=lc.cache_fraction, fits=fits))
     base = rows[0]["samples_per_s"]
     best = max(rows[1:], key=lambda x: x["samples_per_s"])
@@ -296,12 +296,12 @@ def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_
     """Small files vs shards of each size in ``grid`` (MB). The answer is the *smallest* shard size
     within ``tolerance`` of the best throughput: smaller shards shuffle better, start faster and
     need less buffer memory per worker (data_pipeline.md §1.7, MosaicML cache formulas)."""
-    cfg = _data_only(cfg)
+    cfg = data_only(cfg)
     if cfg.loader is None:
         return {"best_shard_mb": None, "rows": [], "note": "no data section"}
     ld = cfg.loader
     rows = []
-    n = _steps_for(steps, ld)
+    n = steps_for(steps, ld)
     r = simulate(replace(cfg, loader=replace(ld, format="files")), steps=n, seed=seed)
     ran = [(n, r)]
     rows.append(_summary(r, "individual files", shard_mb=None,

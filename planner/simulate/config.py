@@ -170,7 +170,7 @@ class LoaderConfig:
         """Storage requests a consumed sample costs: its miss share (1 - ``cache_fraction``) times one request per
         file, or one per shard spread over the shard's samples (the loader opens a shard with one GET and streams
         its samples, ``Loader.fetch_plan``). The storage's request-rate cap over this is its sample ceiling
-        (answers ``_storage_ceiling``), and the consumed sample rate times it the run's request rate
+        (answers ``storage_ceiling``), and the consumed sample rate times it the run's request rate
         (engine ``storage_requests_per_s``)."""
         if self.storage.latency_s == 0 and self.storage.conn_bw >= 1e10 and self.cache_fraction == 0:
             return 0.0  # the data already in memory (Loader.fetch_plan): no request
@@ -183,7 +183,7 @@ class LoaderConfig:
         sample_bytes samples), none for data already in memory -- the byte twin of ``storage_requests_per_sample``,
         and the consumed sample rate times it the run's storage read rate (engine ``storage_read_Bps``). Filtering at
         storage reads ``read_fraction`` of those bytes, as the loader reads them (``Loader.fetch_plan``) and the
-        storage's ceiling counts them (answers ``_storage_ceiling``): until qa26 this left it out, and a job reading
+        storage's ceiling counts them (answers ``storage_ceiling``): until qa26 this left it out, and a job reading
         a quarter of each sample reported 361 MB/s where its loaders read 90 MB/s."""
         if self.storage_requests_per_sample() == 0.0:
             return 0.0
@@ -342,7 +342,7 @@ class SimConfig:
         ZeRO-3 traffic (``breakdown["comm_zero3"] / m``) is added to the stage time, and both are attributed to "comm"
         (``comm_in_stage``), as estimate's breakdown lists them apart from the compute. ``stack``: the plan's
         stack (its ``stack`` record or a ``Stack``; None: the job's ``training.framework``), which sizes the
-        checkpoint (``_checkpoint_bytes``)."""
+        checkpoint (``checkpoint_bytes``)."""
         d = detail  # the Plan's ``detail`` (one shape: from_estimate passes it)
         pp, dp = int(d.get("pp", 1)), int(d.get("dp", 1))
         m = max(1, int(round(float(d.get("num_microbatches", 1)))))
@@ -408,7 +408,7 @@ class SimConfig:
             ev = EvalConfig(every_steps=e.every_steps, samples=e.samples, full_every=1,
                             subset_fraction=e.holdout_fraction, tier_full_every=e.full_every)
         c = getattr(job, "checkpoint", None) if job is not None else None
-        ck, fl = checkpoint_sections(c, _checkpoint_bytes(d, job, stack) if c is not None else 0.0, n_gpus, nodes)
+        ck, fl = checkpoint_sections(c, checkpoint_bytes(d, job, stack) if c is not None else 0.0, n_gpus, nodes)
         return cls(pipeline=pipe, loader=loader, evaluation=ev, checkpoint=ck, failures=fl,
                    analytic_step_time_s=d.get("step_time_s"), gpus_per_replica=max(n_gpus // max(dp, 1), 1))
 
@@ -473,7 +473,7 @@ def plan_stack(stack: Any):
     return resolve(stack["name"], **record_options(stack))
 
 
-def _checkpoint_bytes(detail: dict, job: Any, stack: Any = None) -> float:
+def checkpoint_bytes(detail: dict, job: Any, stack: Any = None) -> float:
     """Model state written per checkpoint: weights + fp32 master + optimizer moments (gradients
     are not saved). Bytes per parameter come from planner.model.memory (ZeRO's 2+12 accounting).
     A LoRA / QLoRA run saves its adapters and their optimizer state, not the frozen base (peft's

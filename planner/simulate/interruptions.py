@@ -160,7 +160,7 @@ class SpotModel:
         bps = (ck.write_gbps if ck else D.SPOT_CHECKPOINT_WRITE_GBPS) * 1e9 / 8
         self.block_s = 0.0 if (ck and ck.asynchronous) else checkpoint_bytes / bps
         self.persist_s = checkpoint_bytes / bps if (ck and ck.asynchronous) else 0.0  # durable after its write
-        # the checkpoint's bytes on a stack (simulate.config._checkpoint_bytes), for ``for_stack``; None: one size
+        # the checkpoint's bytes on a stack (simulate.config.checkpoint_bytes), for ``for_stack``; None: one size
         self._size_for, self._per_stack = size_for, {}
         self.rows = load_rates()
         self.user = job.constraints.spot_interruptions_per_node_day

@@ -14,15 +14,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from hardware_catalog import files as _files
 from hardware_catalog.catalog import fold_name
 from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
 from planner.spec.hf import hf_config_notes, hf_config_path, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
-from planner.spec.schema import JobSpec, ModelSpec, _first_error, has_local_rope, has_shared_experts
+from planner.spec.schema import JobSpec, ModelSpec, has_local_rope, has_shared_experts, validate_section
 from planner.vocab import AUTO, FP8_RECIPE_CHOICE, MOE_ONLY_OPTIONS
 
 
@@ -209,10 +207,7 @@ def _validate_job(raw: dict, assumptions: list[str]) -> JobSpec:
                     "serving", "tabular", "campaign"):
         if section in raw and raw[section] is not None and not isinstance(raw[section], dict):
             raise InputError(section, f"must be a mapping (got {type(raw[section]).__name__})")
-    try:
-        job = JobSpec.model_validate(raw)
-    except ValidationError as e:
-        raise _first_error(e, root=JobSpec) from None
+    job = validate_section(JobSpec, raw, "")  # the whole job: its first problem named by its own path
     job.assumptions = assumptions
     return job
 

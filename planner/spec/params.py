@@ -116,7 +116,10 @@ class ParamCount:
         return self.dense_layer * self.n_dense_layers + self.moe_layer * self.n_moe_layers
 
 
-def _norm(m: ModelSpec) -> int:
+def norm_params(m: ModelSpec) -> int:
+    """One normalisation layer's parameters: RMSNorm a scale per hidden unit (transformers' ``LlamaRMSNorm.weight``),
+    LayerNorm a scale and a bias (``torch.nn.LayerNorm``'s ``weight`` and ``bias``). Public: the pipeline's stage
+    split, the HF activation rows and the serving weights count norms with it, as ``count_params`` does."""
     return m.hidden if m.norm == "rmsnorm" else 2 * m.hidden
 
 
@@ -182,7 +185,7 @@ def mtp_params(m: ModelSpec, moe_layer: int, dense_layer: int) -> int:
     output head are shared with the main model. transformers 5.23 builds no MTP module."""
     h = m.hidden
     # a hybrid model's ``moe_layer`` is the E block alone: its "*E" MTP block adds the attention layer
-    hybrid_attn = attention_params(m) + _norm(m) if m.hybrid else 0
+    hybrid_attn = attention_params(m) + norm_params(m) if m.hybrid else 0
     return 3 * h + 2 * h * h + hybrid_attn + (moe_layer if m.moe is not None else dense_layer)
 
 
@@ -204,7 +207,7 @@ def hybrid_block_params(m: ModelSpec) -> dict:
     ``ParamCount.moe_layer``."""
     kinds = {"*": attention_params(m), "-": mlp_params(m, m.dense_width),
              "M": mamba_params(m) if m.mamba is not None else 0}
-    return {k: p + _norm(m) for k, p in kinds.items()}
+    return {k: p + norm_params(m) for k, p in kinds.items()}
 
 
 @spec_memo
@@ -214,7 +217,7 @@ def count_params(m: ModelSpec) -> ParamCount:
         return ParamCount(n, n, 0, 0, 0, n, 0, 0, 1, 0)
     h, V = m.hidden, m.vocab
     attn = attention_params(m)
-    norms = m.layer_norms * _norm(m)  # Gemma 2/3: pre+post attention and MLP norms (4)
+    norms = m.layer_norms * norm_params(m)  # Gemma 2/3: pre+post attention and MLP norms (4)
     dense_layer = attn + mlp_params(m, m.dense_width) + norms
     moe_layer = moe_active = expert = 0
     n_moe = m.moe_layers
@@ -229,8 +232,8 @@ def count_params(m: ModelSpec) -> ParamCount:
         router = h * e.experts + (e.experts if e.router_bias else 0)
         if e.latent_size:  # fc1_latent_proj h -> l and fc2_latent_proj l -> h (moe_layer.py; HF NemotronHMoE)
             router += latent_proj_params(m)
-        moe_layer = attn + norms + router + e.experts * expert + shared + (_norm(m) if m.hybrid else 0)
-        moe_active = attn + norms + router + e.top_k * expert + shared + (_norm(m) if m.hybrid else 0)
+        moe_layer = attn + norms + router + e.experts * expert + shared + (norm_params(m) if m.hybrid else 0)
+        moe_active = attn + norms + router + e.top_k * expert + shared + (norm_params(m) if m.hybrid else 0)
     n_dense = m.layers - n_moe
     if m.hybrid:
         # the non-MoE layers' total, as a mean per layer (``dense_layer`` x ``n_dense_layers``)
@@ -241,11 +244,11 @@ def count_params(m: ModelSpec) -> ParamCount:
         embedding += m.max_positions * h
     embedding += m.type_vocab * h
     if m.family == "encoder":
-        embedding += _norm(m)  # BERT's embedding LayerNorm
-    final_norm = _norm(m) if m.family != "encoder" else 0
+        embedding += norm_params(m)  # BERT's embedding LayerNorm
+    final_norm = norm_params(m) if m.family != "encoder" else 0
     lm_head = 0 if m.tied_embeddings else V * h
     if m.mlm_head:
-        lm_head += h * h + h + _norm(m) + V  # transform dense + norm + decoder bias
+        lm_head += h * h + h + norm_params(m) + V  # transform dense + norm + decoder bias
     layers = (other if m.hybrid else dense_layer * n_dense) + moe_layer * n_moe
     layers_active = (other if m.hybrid else dense_layer * n_dense) + moe_active * n_moe
     n_mtp = mtp_modules(m)

@@ -76,7 +76,10 @@ def _takes(annotation, kinds) -> bool:
     return any(_takes(a, kinds) for a in typing.get_args(annotation))
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """The base of every job section's model: unknown keys, booleans given as numbers and non-finite numbers are
+    refused, and numeric text is read by one rule (``_number_text``). Public: the workloads' own sections
+    (planner/workloads ``tabular``, ``campaign``) subclass it, so their fields are refused as the job's are."""
     # allow_inf_nan=False: ``.inf``/``.nan`` in YAML (or NaN in JSON) are refused with the field
     # named; an infinite evaluation set or budget would otherwise surface as an internal error
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
@@ -154,7 +157,7 @@ def _strict_bools(cls, data: dict) -> None:
                              f"{', '.join(YAML12_BOOLS)})")
 
 
-class MoESpec(_Strict):
+class MoESpec(Strict):
     experts: int = Field(gt=0, le=4096)
     top_k: int = Field(gt=0, le=64)
     shared_experts: int = Field(0, ge=0, le=64)
@@ -218,7 +221,7 @@ class MoESpec(_Strict):
         return self
 
 
-class MLASpec(_Strict):
+class MLASpec(Strict):
     """DeepSeek-V2/V3 multi-head latent attention (transformers ``modeling_deepseek_v3.py``
     ``DeepseekV3Attention``): q = q_b(norm(q_a(x))) (or q_proj(x) when ``q_lora_rank`` is None),
     [c_kv, k_pe] = kv_a_proj_with_mqa(x), [k_nope, v] = kv_b(norm(c_kv)), heads of
@@ -231,7 +234,7 @@ class MLASpec(_Strict):
     v_head_dim: int = Field(gt=0)
 
 
-class RopeScalingSpec(_Strict):
+class RopeScalingSpec(Strict):
     """A RoPE model's frequency scaling (HF config.json ``rope_scaling``; transformers 5.x ``rope_parameters``):
     ``type`` and ``factor``; the llama3 type's band (``low_freq_factor``, ``high_freq_factor``), the context it
     was trained at (``original_max_positions``: ``original_max_position_embeddings``) and YaRN's ramp bounds
@@ -251,7 +254,7 @@ class RopeScalingSpec(_Strict):
     mscale_all_dim: Optional[float] = Field(None, ge=0, le=1e3)
 
 
-class MambaSpec(_Strict):
+class MambaSpec(Strict):
     """The Mamba-2 mixer of a hybrid model's "M" layers (Dao & Gu 2024, "Transformers are SSMs",
     arXiv 2405.21060; Megatron-Core megatron/core/ssm/mamba_mixer.py ``MambaMixer``; HF
     ``NemotronHMamba2Mixer``): ``heads`` SSM heads of ``head_dim`` channels (d_inner = heads x
@@ -295,7 +298,7 @@ def has_shared_experts(model) -> bool:
     return moe is not None and bool(getattr(moe, "shared_experts", 0))
 
 
-class ModelSpec(_Strict):
+class ModelSpec(Strict):
     """A model's architecture. Transformer fields for decoder/encoder/moe; three numbers for generic.
 
     ``ffn_hidden`` is the per-branch width of a gated MLP (Llama's ``intermediate_size``) and the
@@ -572,7 +575,7 @@ class ModelSpec(_Strict):
         return self.family in ("decoder", "moe")
 
 
-class LoRASpec(_Strict):
+class LoRASpec(Strict):
     """LoRA adapters (Hu et al. 2021; peft ``LoraConfig``): rank, alpha (the scale alpha/r costs
     nothing) and the linears adapted — ``qkvo``, ``all-linear`` (peft's: every linear of the
     blocks, not the output head) or module names (q_proj, k_proj, v_proj, o_proj, gate_proj,
@@ -594,7 +597,7 @@ class LoRASpec(_Strict):
         return v
 
 
-class FrameworkSpec(_Strict):
+class FrameworkSpec(Strict):
     """``training.framework``: the training stack (planner.model.stacks.STACKS) and the options
     that change time or memory; an option left out takes the stack's own default. ``name: auto``
     leaves the stack itself open: ``recommend`` searches the stacks of ``defaults.AUTO_FRAMEWORKS``
@@ -779,7 +782,7 @@ class FrameworkSpec(_Strict):
         return {"name": v} if isinstance(v, str) else v
 
 
-class TrainingSpec(_Strict):
+class TrainingSpec(Strict):
     seq_len: int = Field(4096, gt=0, le=MAX_REASONABLE["seq_len"])
     global_batch: int = Field(1024, gt=0, le=1 << 26)  # sequences (samples for generic models)
     micro_batch: Optional[int] = Field(None, gt=0, le=1 << 16)
@@ -894,7 +897,7 @@ class TrainingSpec(_Strict):
 INTERLEAVED_NEEDS_VPP = "the interleaved schedule needs vpp > 1 (virtual pipeline stages per rank)"
 
 
-class ParallelSpec(_Strict):
+class ParallelSpec(Strict):
     """Parallel degrees. Any field left out (None) is searched by ``planner recommend``."""
 
     tp: Optional[int] = Field(None, gt=0, le=1024)
@@ -930,7 +933,7 @@ class ParallelSpec(_Strict):
         return self
 
 
-class ClusterSpec(_Strict):
+class ClusterSpec(Strict):
     gpu: Optional[str] = None
     instance: Optional[str] = None  # "aws:p5.48xlarge"
     gpus_per_node: Optional[int] = Field(None, gt=0, le=1024)
@@ -955,7 +958,7 @@ class ClusterSpec(_Strict):
         return self
 
 
-class DataSpec(_Strict):
+class DataSpec(Strict):
     """The input pipeline. Empty means "data never limits" (pre-tokenised text, say)."""
 
     storage: V.STORAGE.literal = "local_nvme"
@@ -993,7 +996,7 @@ class DataSpec(_Strict):
 MAX_STEPS = 1 << 40
 
 
-class EvaluationSpec(_Strict):
+class EvaluationSpec(Strict):
     every_steps: int = Field(0, ge=0, le=MAX_STEPS)  # 0 = no evaluation
     samples: float = Field(0, ge=0, le=1e15)  # evaluation set size in samples (sequences), as dataset_samples
     # tiered evaluation: a stratified holdout of this share of the set at most evaluations, and the
@@ -1002,7 +1005,7 @@ class EvaluationSpec(_Strict):
     full_every: int = Field(10, ge=1, le=1_000_000)
 
 
-class CheckpointSpec(_Strict):
+class CheckpointSpec(Strict):
     every_steps: int = Field(0, ge=0, le=MAX_STEPS)  # 0 = no checkpoints
     write_gbps: float = Field(20.0, ge=MIN_RATE["gbps"], le=1e6)  # aggregate storage write bandwidth, Gb/s
     asynchronous: bool = False
@@ -1076,7 +1079,7 @@ def _deadline_in_bounds(value, field: str):
     return value
 
 
-class ConstraintsSpec(_Strict):
+class ConstraintsSpec(Strict):
     budget_usd: Optional[float] = Field(None, gt=0, le=1e13)  # above world GDP: a typo
     deadline_hours: Optional[float] = None  # bounds: DEADLINE_HOURS_MAX (_deadline_in_bounds)
     #: the most GPUs a plan rents: the GPUs billed, whole racks on a GB200 / GB300 NVL72 (a 64-GPU segment rents its
@@ -1123,7 +1126,7 @@ class ConstraintsSpec(_Strict):
         return None
 
 
-class ArrivalsSpec(_Strict):
+class ArrivalsSpec(Strict):
     """``serving.arrivals``: how the simulation draws requests at ``serving.qps`` -- ``kind`` poisson, or mmpp (a
     two-state Markov-modulated Poisson process, planner/simulate/serving.py ``_mmpp``) whose bursts run at
     ``burst_factor`` x the rate between them for a ``burst_share`` of the time, ``burst_s`` seconds each on average
@@ -1156,7 +1159,7 @@ class ArrivalsSpec(_Strict):
         return self
 
 
-class ServingSpec(_Strict):
+class ServingSpec(Strict):
     """Inference targets (planner/workloads/serving.py). For LLMs ``p99_latency_ms`` is the p99 time per
     output token (TPOT) and ``ttft_ms`` the p99 time to first token; for generic models
     ``p99_latency_ms`` is the p99 latency of one request."""
@@ -1233,7 +1236,7 @@ ONPREM_KEYS = {"horizon_years": "amortisation_years", "utilisation": "utilisatio
                "residual_value_fraction": "residual_value_fraction"}
 
 
-class OnpremSpec(_Strict):
+class OnpremSpec(Strict):
     """Buy instead of rent: the on-prem TCO inputs of this job (each left out = the catalog's
     ``hardware_catalog/data/onprem.csv`` value, or a catalog override file's ``onprem:`` row)."""
 
@@ -1280,7 +1283,7 @@ def hybrid_stack_refusal(model, name: str | None) -> str | None:
             "(megatron-core, nemo, megatron-bridge) or nemo-automodel")
 
 
-class JobSpec(_Strict):
+class JobSpec(Strict):
     model: Optional[ModelSpec] = None  # required unless the job is a tabular (non-neural) workload
     training: TrainingSpec = TrainingSpec()
     parallel: ParallelSpec = ParallelSpec()
@@ -1395,8 +1398,9 @@ class JobSpec(_Strict):
 # Loading
 # --------------------------------------------------------------------------------------------
 def validate_section(model_cls, raw, field: str):
-    """Validate a free-form job section (``tabular``, ``campaign``) with its own pydantic model;
-    the first problem is one InputError naming ``field.<path>``."""
+    """Validate a free-form job section (``tabular``, ``campaign``) with its own pydantic model, or the whole job
+    (``JobSpec``, ``field`` ""); the first problem is one InputError naming ``field.<path>`` (``<path>`` alone for
+    the whole job)."""
     try:
         return model_cls.model_validate(raw)
     except ValidationError as e:

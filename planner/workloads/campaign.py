@@ -41,7 +41,7 @@ from typing import Optional
 import numpy as np
 from pydantic import ConfigDict, Field
 
-from planner.spec.schema import _Strict
+from planner.spec.schema import Strict
 
 from planner.errors import InputError
 from planner.results import CampaignCurve, CampaignPlan, CampaignScenario
@@ -58,8 +58,8 @@ DEFAULT_FETCH_GBPS = 10.0
 CURVE_POINTS = 1000  # points of the cumulative-cost curve reported (a 5-million-experiment campaign printed 4.7 GB)
 
 
-class PreprocessSpec(_Strict):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
+class PreprocessSpec(Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (Strict)
     hours: float = Field(gt=0, le=1e5)
     instance: Optional[str] = None  # catalog instance; its price and network are used
     nodes: int = Field(1, gt=0, le=100_000)
@@ -67,14 +67,14 @@ class PreprocessSpec(_Strict):
     output_gb: float = Field(100.0, ge=0, le=1e9)  # artifact size
 
 
-class TrainPart(_Strict):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
+class TrainPart(Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (Strict)
     hours: float = Field(gt=0, le=1e6)
     usd: float = Field(ge=0, le=1e10)
 
 
-class CampaignSpec(_Strict):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
+class CampaignSpec(Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (Strict)
     experiments_per_week: float = Field(gt=0, le=10_000)
     weeks: float = Field(1.0, gt=0, le=520)
     preprocess: PreprocessSpec

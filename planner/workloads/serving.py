@@ -143,7 +143,7 @@ from planner.workloads.serving_iteration import COMPUTE_DTYPE, IterationModel, o
 from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
                                               serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, OfflineRun, ServeTarget,
-                                              _throughput_at, generic_option, llm_option, offline_run,
+                                              throughput_at, generic_option, llm_option, offline_run,
                                               offline_token_budget, replica_spec, screen_point)
 from planner.workloads.serving_settings import (LENGTH_CLIP, SimSettings, arrival_spec, arrivals_words,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
@@ -1207,12 +1207,12 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
 def _at_budget(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarget, im: IterationModel,
                budget: int, replicas: Optional[int] = None) -> ServingOption:
     """``row`` re-stated at the token budget ``budget`` the simulation picked (``_refine_realtime``): its throughput
-    (``_throughput_at``) and its p99 TTFT and TPOT, the screen's at that budget for the load of ``replicas`` (the
+    (``throughput_at``) and its p99 TTFT and TPOT, the screen's at that budget for the load of ``replicas`` (the
     simulated count the row states, serve45; the analytic count by default, as serve44 did) (``screen_point``). Until serve44 the TPOT stayed the screen's at its own least budget (512 on the chat and RAG
     jobs of benchmarks/burst_screen.py, 47-59 ms) beside a simulation run at 2,048 (53-76 ms): the screen at 2,048
     reads 65-72 ms there (README "Bursty arrivals"); until serve45 the TTFT stayed at 2,048 whatever the budget."""
     same = budget == row.token_budget and replicas in (None, row.queue_replicas)
-    row = replace(_throughput_at(row, s, im, budget), token_budget_by=BUDGET_BY_SIMULATION)
+    row = replace(throughput_at(row, s, im, budget), token_budget_by=BUDGET_BY_SIMULATION)
     if same or not row.batch or not target.qps or not row.queue_replicas:
         return row
     conc, _, ttft, tpot = screen_point(m, s, hw, row.tp, target, row.batch, replicas or row.queue_replicas,

@@ -26,7 +26,7 @@ from planner.hardware.efficiency import gpu_family
 from planner.model.serving_efficiency import LocalKV, ServingEfficiency, engine_efficiency
 from planner.simulate.serving import BlockCost
 from planner.spec import ServingSpec
-from planner.spec.params import _norm, count_params
+from planner.spec.params import count_params, norm_params
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -338,7 +338,7 @@ def quantised_params(m) -> tuple[float, float]:
     2.1
     """
     pc = count_params(m)
-    norms = m.layers * max(m.layer_norms, 1) * _norm(m)
+    norms = m.layers * max(m.layer_norms, 1) * norm_params(m)
     router = pc.n_moe_layers * m.hidden * m.moe.experts if m.moe is not None else 0
     keep = pc.embedding + pc.lm_head + pc.final_norm + norms + router
     return float(pc.total - keep), float(keep)

@@ -3,7 +3,7 @@ hardware option and TP degree (``llm_option`` for an LLM, ``generic_option`` for
 
 For an LLM it sizes the memory-limited batch (``kv_free_bytes``), the engine's batch (the largest whose p99 TPOT and
 TTFT meet the targets, ``batch_allows``), the token budget that needs the fewest replicas (``budget_replicas``) and at
-it the throughput (``replica_throughput``, ``_throughput_at``) and the replicas whose queued p99 TTFT and TPOT meet the
+it the throughput (``replica_throughput``, ``throughput_at``) and the replicas whose queued p99 TTFT and TPOT meet the
 targets (``queue_replicas``, ``least_meeting``), with the load a replica sees (``screen_concurrency``) and the p99s it
 states there (``screen_point``: ``llm_ttft`` under Poisson arrivals, ``burst_parts`` / ``burst_ttft`` the mixture over
 bursty arrivals' states); an offline job's share of its requests on one replica (``offline_run``) at the fastest token
@@ -12,7 +12,7 @@ follow (the roofline step, the KV cache, chunked prefill, the queues) is describ
 docstring and README "Serving"; planner/workloads/serving.py plans with these figures (the limits, the simulations'
 refinement, the ranking).
 
-Until split46c this was planner/workloads/serving.py's lines 201-1292 and its ``_throughput_at`` (moved verbatim; the
+Until split46c this was planner/workloads/serving.py's lines 201-1292 and its ``throughput_at`` (moved verbatim; the
 module held 3,158 lines). It imports nothing from serving.py or serving_budget.py (pyproject.toml's serving layers
 contract), so the screen cannot call back into the plan.
 """
@@ -803,7 +803,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                         **load)
     # a sized plan states its throughput at the budget its TTFT, TPOT and replicas are at (serve44: it stated 2,048's
     # beside a TPOT at 512; serve45: the TTFT and the replicas too)
-    return _throughput_at(row, s, im, sized.budget) if target.qps else row
+    return throughput_at(row, s, im, sized.budget) if target.qps else row
 
 
 #: ``ServingOption.token_budget_by``: how the row's token budget was chosen -- by the screen, the one needing the fewest
@@ -864,7 +864,7 @@ def replica_throughput(im: IterationModel, s: ServingSpec, batch, budget: int) -
     budget ``budget`` (vectorised over ``batch``): the step as the engine runs it, prompts lumped into it
     (``lumped_iteration``), at the sequences the budget keeps decoding (``budget_batch``), and Little's law, d in
     flight each lasting O of those steps: d / (O x step). The one count ``llm_option``'s rows (real-time and offline),
-    ``budget_replicas``' replicas, ``_throughput_at``'s re-statement, ``offline_token_budget``'s choice and
+    ``budget_replicas``' replicas, ``throughput_at``'s re-statement, ``offline_token_budget``'s choice and
     ``offline_run``'s steady part are priced by (the tokens a second are d / step = O x requests/s).
 
     Until srvcap45 it was batch / (O x the lumped step at batch), which where the budget binds priced a step carrying
@@ -883,7 +883,7 @@ def replica_throughput(im: IterationModel, s: ServingSpec, batch, budget: int) -
     return step, d / (s.output_tokens * step)
 
 
-def _throughput_at(row: ServingOption, s: ServingSpec, im: IterationModel, budget: int) -> ServingOption:
+def throughput_at(row: ServingOption, s: ServingSpec, im: IterationModel, budget: int) -> ServingOption:
     """``row``'s throughput (tokens and requests a second a replica, and the $ per million requests at full load) at
     the token budget ``budget`` the plan runs: the screen's (``budget_replicas``, serve45: ``llm_option``; the budget
     its TPOT was least at in serve44, ``REALTIME_TOKEN_BUDGET`` until then) or the simulation's pick (``_at_budget``),

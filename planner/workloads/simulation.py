@@ -48,7 +48,7 @@ def job_answers(job, cfg: SimConfig, result: SimResult, steps: int = 300, seed: 
     ``checkpoint.mtbf_hours_per_node`` is set. ``tick(name)`` is called before each question.
 
     ``steps`` is a floor, not each question's length: the loader questions run at least four of the engine's
-    steady-state windows (the loaders' warm-up, then three that must agree; ``answers._steps_for``) and stop once
+    steady-state windows (the loaders' warm-up, then three that must agree; ``answers.steps_for``) and stop once
     their step times settle, the evaluation question at least one tier cycle, and the checkpoint sweep is the
     closed form on the run's step time (no simulated horizon limits its intervals). Each answer says what it ran
     (``simulated``)."""
@@ -84,11 +84,11 @@ def answer_steps(cfg: SimConfig, steps: int = 300) -> dict[str, int]:
     shortcut ends, asks for fewer): the weights of ``planner simulate``'s progress bar."""
     out = {}
     if cfg.loader is not None:
-        ld = A._data_only(cfg).loader
+        ld = A.data_only(cfg).loader
         grid = set(A.WORKER_GRID) | ({ld.workers} if 0 < ld.workers <= max(A.WORKER_GRID) else set())
-        out["loader workers"] = A._steps_for(steps, ld) + sum(A._steps_for(steps, replace(ld, workers=w)) for w in grid)
-        out["caching"] = 3 * A._steps_for(steps, ld)  # as configured, raw and decoded caches
-        out["shard size"] = (1 + len(A.SHARD_MB_GRID)) * A._steps_for(steps, ld)  # files, then each shard size
+        out["loader workers"] = A.steps_for(steps, ld) + sum(A.steps_for(steps, replace(ld, workers=w)) for w in grid)
+        out["caching"] = 3 * A.steps_for(steps, ld)  # as configured, raw and decoded caches
+        out["shard size"] = (1 + len(A.SHARD_MB_GRID)) * A.steps_for(steps, ld)  # files, then each shard size
     e = cfg.evaluation
     if e.every_steps and e.samples > 0:
         cycle = e.every_steps * e.tier_full_every

@@ -57,7 +57,7 @@ from typing import Literal, Optional, Union
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
-from planner.spec.schema import MIN_RATE, _Strict
+from planner.spec.schema import MIN_RATE, Strict
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
@@ -95,8 +95,8 @@ BYTES_RAW, BYTES_BIN, BYTES_GRAD = 4.0, 1.0, 8.0
 MIN_BILLED_S = 60.0
 
 
-class EarlyStopping(_Strict):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
+class EarlyStopping(Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (Strict)
     patience: int = Field(gt=0, le=1_000_000)
     best_iteration: Union[float, list[float]]  # 0-based round of the best validation score, or [lo, hi]
 
@@ -111,14 +111,14 @@ class EarlyStopping(_Strict):
         return self
 
 
-class MeasuredRates(_Strict):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
+class MeasuredRates(Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (Strict)
     cpu_per_core: Optional[float] = Field(None, ge=MIN_RATE["rows_per_s"])  # rows x trees per second on one core
     gpu: Optional[float] = Field(None, ge=MIN_RATE["rows_per_s"])  # rows x trees per second on one GPU
 
 
-class TabularSpec(_Strict):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
+class TabularSpec(Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (Strict)
     library: Literal["xgboost"] = "xgboost"
     rows: int = Field(gt=0, le=10**12)  # whole rows: 1.5 was planned as "2 rows" at 1.5 rows' cost (QA 37)
     features: int = Field(gt=0, le=1_000_000)

@@ -155,8 +155,8 @@ def spot_model_for(job: JobSpec):
     ``recommend`` price a spot plan the same way (expected cost and time with interruptions)."""
     if not (job.constraints.spot and job.model is not None):
         return None
-    from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
-    return SpotModel(job, _checkpoint_bytes({}, job), size_for=lambda stack: _checkpoint_bytes({}, job, stack))
+    from planner.simulate.config import checkpoint_bytes  # the simulator's own checkpoint size
+    return SpotModel(job, checkpoint_bytes({}, job), size_for=lambda stack: checkpoint_bytes({}, job, stack))
 
 
 class CheckpointOverhead:
@@ -168,10 +168,10 @@ class CheckpointOverhead:
     from ``for_job`` where the job has no such section: the search is then as without one."""
 
     def __init__(self, job: JobSpec):
-        from planner.simulate.config import _checkpoint_bytes, checkpoint_sections  # the simulator's own size
+        from planner.simulate.config import checkpoint_bytes, checkpoint_sections  # the simulator's own size
         self.job = job
         self._sections = checkpoint_sections
-        self._size = _checkpoint_bytes
+        self._size = checkpoint_bytes
         self._bytes = {}  # per stack: the checkpoint size under the convention the stack holds
 
     def bytes_for(self, stack=None) -> float:
@@ -473,7 +473,7 @@ def views_note(job: JobSpec, best: Plan | None) -> str:
             f"{sim.data_wait_share:.0%} of it), as the ranked plans show")
 
 
-#: a simulated pipeline serving this share of its storage's ceiling (``answers._storage_ceiling``: aggregate
+#: a simulated pipeline serving this share of its storage's ceiling (``answers.storage_ceiling``: aggregate
 #: bandwidth and request-rate cap over the bytes and requests of a sample that misses the cache) is bound by the
 #: storage; below it, by each replica's loader (workers, vCPUs, per-request latency). A stated cut, not a measurement.
 STORAGE_BINDS = 0.9
@@ -486,12 +486,12 @@ def data_bound_line(cfg, res, wait: float, analytic: float, sim_step: float) -> 
     replica with its loader) add throughput until the storage does. The line said "more GPUs do not" help either
     way: ResNet-50 reading files from S3 on one p5.48xlarge (3,190 images/s, 58% of S3's 5,500 requests/s) beside
     the same table's two nodes at 5,253 images/s, 1.6x faster."""
-    from planner.simulate.answers import _storage_ceiling
+    from planner.simulate.answers import storage_ceiling
 
     head = (f"data pipeline: the GPUs wait for data {wait:.0%} of each step (simulated; analytic compute-bound step "
             f"{analytic * 1e3:,.4g} ms, simulated {sim_step * 1e3:,.4g} ms)")
     sps = res.steady_samples_per_s or res.samples_per_s
-    ceiling = _storage_ceiling(cfg.loader) if cfg.loader is not None else float("inf")
+    ceiling = storage_ceiling(cfg.loader) if cfg.loader is not None else float("inf")
     shards = "shards, " if cfg.loader is not None and cfg.loader.format == "files" else ""
     ld, dp = cfg.loader, cfg.pipeline.dp
     if ld is not None and ld.workers_reading(dp) < ld.workers:
