@@ -102,9 +102,9 @@ def test_the_layer_ops_and_the_step_are_two_modules():
 
 
 
-#: private names a planner module may still import from another, each with why. memory.py's ``_saved_rows`` import
-#: stays while another branch moves memory.py's code verbatim (split): the lead removes this entry after it merges
-PRIVATE_IMPORTS_ALLOWED = {("planner.model.memory", "planner.model.activations_hf._saved_rows")}
+#: private names a planner module may still import from another, each with why (none: activations_hf's
+#: ``saved_rows``, the last one, is public since the memory split merged)
+PRIVATE_IMPORTS_ALLOWED: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:
@@ -276,7 +276,7 @@ MEMORY_ACTIVATIONS = ("layer_matrix_elems", "scan_unreduced_grad_elems", "scan_g
                       "_chunk_kind_counts", "_chunk_rebuilt_counts", "_stacked_inflight", "_partial_keys",
                       "chunk_activations", "rank_block_activations", "_ranks_taken", "RankActivations",
                       "rank_activations", "cp_a2a_keys", "loss_logits", "loss_beside_rebuild", "held_logit_bytes",
-                      "_unmixed_saves", "_rank_rebuilds", "middle_activations", "_rows_of", "transformer_activations",
+                      "_unmixed_saves", "_rank_rebuilds", "middle_activations", "rows_of", "transformer_activations",
                       "sample_activations", "_fewest_plain", "_largest_chunk", "_partial_recompute_saves",
                       "hf_attention_saves_share", "hf_ep_rank_share", "hf_rank_share", "hf_rank_shares", "AUTOTP_MOE",
                       "hf_ep_rows", "hf_grad_share", "hf_tp_share", "_hf_activation_arrays", "_hf_walk_arrays",

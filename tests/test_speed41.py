@@ -82,11 +82,11 @@ def test_tape_rounds_as_the_walk_does():
 
 
 def test_saved_rows_computed_once_per_kind_of_block():
-    """``_saved_rows`` gives the blocks of one kind (attention local or not, MoE or dense) one row object: Gemma 3's
+    """``saved_rows`` gives the blocks of one kind (attention local or not, MoE or dense) one row object: Gemma 3's
     48 blocks have two kinds, Llama's one; the totals are the rows' sum."""
     for preset, kinds in (("gemma3-12b", 2), ("llama3-70b", 1), ("qwen3-30b-a3b", 1)):
         m = ModelSpec(**PRESETS[preset])
-        blocks, _, rows = AH._saved_rows(m, AH.hf_model_type(m), 256, 2, "amp_bf16", "sdpa", False)
+        blocks, _, rows = AH.saved_rows(m, AH.hf_model_type(m), 256, 2, "amp_bf16", "sdpa", False)
         assert len(rows) == m.layers and len({id(r) for r in rows}) == kinds
 
 

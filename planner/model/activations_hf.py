@@ -97,7 +97,7 @@ ROUTERS = {
 
 
 # a family's ``attn_implementation="eager"`` softmax is a stack_kernels ``ExplicitSoftmax`` (the one form of an explicit
-# softmax, a stack's own or a model family's), read by the memory (``_saved_rows``: what autograd keeps a score) and
+# softmax, a stack's own or a model family's), read by the memory (``saved_rows``: what autograd keeps a score) and
 # the step time (layer_ops ``explicit_attention`` through ``hf_eager_softmax_extra``). Here ``fp32_saved`` is
 # ``softmax(dtype=torch.float32)``: its fp32 output and, in a 16-bit model, its cast back are kept (False: the softmax
 # runs in the scores' dtype, which the fp32 mask promotes under autocast); under autocast RoPE's fp32 tables make q
@@ -187,11 +187,11 @@ def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
                    impl: str = "eager", checkpointing: bool = False) -> tuple[float, float]:
     """``hf_saved_bytes`` split into (the blocks with their RoPE tables and masks, what lies
     outside them: ids, embedding, final norm, head and loss)."""
-    blocks, outside, _ = _saved_rows(m, model_type, seq, batch, precision, impl, checkpointing)
+    blocks, outside, _ = saved_rows(m, model_type, seq, batch, precision, impl, checkpointing)
     return blocks, outside
 
 
-def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str,
+def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str,
                 impl: str, checkpointing: bool) -> tuple[float, float, list[tuple[float, float]]]:
     """``hf_saved_parts`` and, without checkpointing, each block's saves split in the order its
     backward frees them: (attention with its input norm, MLP/MoE with its norm(s)), bytes per
@@ -565,7 +565,7 @@ def liger_patches(m: ModelSpec) -> bool:
 
 def fused_ce_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    head_trains: bool = True, bf16_weights: bool = False) -> FusedCEBytes:
-    """``FusedCEBytes`` of one micro-batch of ``batch`` x ``seq`` tokens (the eager part as ``_saved_rows``'
+    """``FusedCEBytes`` of one micro-batch of ``batch`` x ``seq`` tokens (the eager part as ``saved_rows``'
     ``outside`` counts it). ``bf16_weights``: the head's weight reaches the loss in bf16 under autocast (FSDP's
     ``MixedPrecision(param_dtype=bf16)``: ``hf_step_memory``'s ``weight_casts=False``), so its gradient is bf16. Checked on CPU against a torch re-implementation of Liger's chunk loop (tests/
     test_liger36.py: ``saved_tensors_hooks`` and the chunk loop's peak allocation)."""
@@ -680,7 +680,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     logits and the loss's transients that ``vocab`` counts and, until the head's backward frees them, the loss's
     vocabulary-wide saves (``_loss_saves``: the fp32 log-softmax, Gemma 2's soft-cap tanh), so the largest of it
     over the moments is ``vocab`` plus those saves -- and, with the same rule on a rank (whole on every TP rank, over
-    cp), the tokens' tensors outside the blocks: until the head's backward the saves ``_saved_rows`` puts outside
+    cp), the tokens' tensors outside the blocks: until the head's backward the saves ``saved_rows`` puts outside
     them less the loss's (the ids, the final norm's saves, the head's input or Liger's gradient of it, the labels),
     after it the labels, the embeddings' saves and the gradient the head hands the final norm. transformers' head
     is a column split of a replicated input (integrations/tensor_parallel.py ``ColwiseParallel``:
@@ -738,7 +738,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     # the forward: what the blocks keep grows block by block; under checkpointing each block's
     # forward frees what it does not keep, so its peak is its own working set on top
     peak_fwd = after + loss_fwd
-    _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
+    _, outside, rows = saved_rows(m, model_type, seq, batch, precision, impl, False)
     if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
         outside += fc.saved - fc.eager_saved
     # the tokens' tensors outside the blocks, whole on every TP rank (``hf_rank_peak``): the ids, the final norm's
@@ -898,7 +898,7 @@ def _blocks_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: i
                      replay: bool = True) -> None:
     """The blocks' backward in reverse order (``_block_backward`` each), the checkpoint inputs of a kind freed with
     the lowest block of that kind (``last_of_kind``). A block's walk depends on the block only through its saves
-    (``rows[i]``) and whether it is an MoE block, so it is walked once per row object and kind (``_saved_rows``
+    (``rows[i]``) and whether it is an MoE block, so it is walked once per row object and kind (``saved_rows``
     gives the blocks of a kind one row object; Llama-3-70B: one walk for its 80 blocks) and replayed on each block
     (``_Tape``: the same additions, so the same bits); ``replay=False`` walks every block itself (the reference
     tests/test_speed41.py holds the replay to)."""
@@ -1448,7 +1448,7 @@ def _math(m: ModelSpec, impl: str) -> bool:
 
 
 def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: str = "cuda") -> str:
-    """The saved-tensor key (``_saved_rows``' ``impl``) of the attention the HF code trains ``m`` with on ``device``.
+    """The saved-tensor key (``saved_rows``' ``impl``) of the attention the HF code trains ``m`` with on ``device``.
     ``choice`` is transformers' ``attn_implementation`` (planner.model.stack_kernels ``hf_attn_choice``); None: sdpa where
     ``training.flash_attention`` asks for a fused kernel, else eager; a model with attention sinks (gpt-oss) always
     eager (``_supports_sdpa = False``; flash_attention_2 drops the sinks: planner.model.stacks

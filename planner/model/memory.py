@@ -82,7 +82,7 @@ from planner.model.moe import dispatcher_buffer_bytes, hf_ep_plan as moe_mech_pl
 from planner.model.pipeline import split_runtime
 from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_params, pipeline_end_params,
                                          split_blocks)
-from planner.model.memory_activations import (ActivationTerms, StateBytes, _rows_of, layer_matrix_elems,
+from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
                                               sample_activations, transformer_activations)
 from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, from_training
 from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored
@@ -1173,7 +1173,7 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     outside = context + rt.per_group * groups + buffers
 
     def other(act, rows=None):  # (``rows``: the reserve of those rows only, ``act`` theirs: rank_class_rows)
-        return _rows_of(outside, rows, len(c)) + allocator_reserve(act, rt.fragmentation)
+        return rows_of(outside, rows, len(c)) + allocator_reserve(act, rt.fragmentation)
 
     first = rank_parts(s.fw, s.fg, s.fo, a.first_act, a.first_logits, fsdp2_head[0], other)
     # rank 0 and the middle rank that peaks each on its own states beside its own activations (rank_class_rows), and
@@ -1278,7 +1278,7 @@ def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms
         rk = np.zeros(nk, dtype=np.intp)  # the rank per state key (a key's rows share one split)
         rk[x.sinv] = np.maximum(rank_rows, 0)
         w, g, o = rank_class_states(rank_state_context(x, kw["gpu"], rk), c, kw, rows)
-        at = functools.partial(_rows_of, rows=rows, n=n)
+        at = functools.partial(rows_of, rows=rows, n=n)
         return rank_parts(w, g, o, at(act), at(a.first_logits), at(head_f), lambda v: other(v, rows))
     out = dict(told=told, **{f"rank0_{k}": v for k, v in priced(np.zeros(n, dtype=np.intp), a.rank0_act).items()})
     # the largest total over the middle ranks priced (the first of equals; -inf: none), each on its priced rows
@@ -1386,7 +1386,7 @@ def held_training(m: ModelSpec, t: TrainingSpec, stack=None) -> TrainingSpec:
     """``t`` with the weights convention the stack really holds: a stack that runs transformers' code under autocast
     (``_hf_code`` "amp_bf16": HF Trainer's ``TrainingArguments(bf16=True)``, autocast over the fp32 model) keeps fp32
     weights and no separate master copy whatever ``training.weights`` says (``weights: amp``); otherwise ``t``. One
-    rule for the memory (``memory_per_gpu``) and the checkpoint (planner.simulate.config ``_checkpoint_bytes``)."""
+    rule for the memory (``memory_per_gpu``) and the checkpoint (planner.simulate.config ``checkpoint_bytes``)."""
     if _hf_code(m, t, stack) == "amp_bf16" and t.weights != "amp":
         return t.model_copy(update={"weights": "amp"})
     return t

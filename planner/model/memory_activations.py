@@ -1118,21 +1118,21 @@ def middle_activations(m: ModelSpec, st, c: Candidates, ra: RankActivations, arg
         acts.append(np.zeros(n))
         if rows.size:
             cc = c.take(rows)
-            acts[g][rows] = rank_activations(m, st, cc, *_rows_of(args, rows, n), rebuilds(cc, rows, g), g).middle
+            acts[g][rows] = rank_activations(m, st, cc, *rows_of(args, rows, n), rebuilds(cc, rows, g), g).middle
     return tuple(acts[:len(ranks)]), tuple(ranks), tuple(priced)
 
 
-def _rows_of(x, rows, n: int):
+def rows_of(x, rows, n: int):
     """``x`` at ``rows``: a column of ``n`` rows taken, a tuple, list or dict of them or a callable giving them
     likewise, anything else (a value for every row) as it is (``middle_activations``' arguments); ``rows`` None: all."""
     if rows is None:
         return x
     if callable(x):
-        return lambda: _rows_of(x(), rows, n)
+        return lambda: rows_of(x(), rows, n)
     if isinstance(x, dict):
-        return {k: _rows_of(v, rows, n) for k, v in x.items()}
+        return {k: rows_of(v, rows, n) for k, v in x.items()}
     if isinstance(x, (tuple, list)):
-        return type(x)(_rows_of(v, rows, n) for v in x)
+        return type(x)(rows_of(v, rows, n) for v in x)
     return x[rows] if isinstance(x, np.ndarray) and x.ndim and x.shape[0] == n else x
 
 
@@ -1195,7 +1195,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
         ra = dataclasses.replace(ra, **{k: np.where(walked, w_act, getattr(ra, k)) for k in ("rank0", "last", "first")})
         first_logits, last_logits = (np.where(walked, w_logits, x) for x in (first_logits, last_logits))
     return ActivationTerms(ra.first, ra.last, first_logits, last_logits, host, ra.rank0, *middle_activations(
-        m, st, c, ra, args, lambda cc, rows, g: rebuilds(cc, *_rows_of(at, rows, len(c)), group=g)[1], exact))
+        m, st, c, ra, args, lambda cc, rows, g: rebuilds(cc, *rows_of(at, rows, len(c)), group=g)[1], exact))
 
 
 def sample_activations(m: ModelSpec, c: Candidates, act_b) -> ActivationTerms:
@@ -1298,11 +1298,11 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
 
 def hf_attention_saves_share(m: ModelSpec, seq: int, micro_batch: int, precision: str, impl: str) -> float:
     """The attention blocks' share (with their input norm) of a layer's saves in the HF table without checkpointing
-    (activations_hf ``_saved_rows``: each block's (attention, MLP) bytes per token in the order its backward frees
+    (activations_hf ``saved_rows``: each block's (attention, MLP) bytes per token in the order its backward frees
     them); 0 where the table gives no split."""
-    from planner.model.activations_hf import _saved_rows, hf_model_type
+    from planner.model.activations_hf import saved_rows, hf_model_type
 
-    rows = _saved_rows(m, m.hf_model_type or hf_model_type(m), int(seq), int(micro_batch), precision, impl, False)[2]
+    rows = saved_rows(m, m.hf_model_type or hf_model_type(m), int(seq), int(micro_batch), precision, impl, False)[2]
     attn, total = sum(r[0] for r in rows), sum(r[0] + r[1] for r in rows)
     return attn / total if total else 0.0
 

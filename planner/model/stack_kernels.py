@@ -647,7 +647,7 @@ class ExplicitSoftmax:
     source: str
     #: the AV GEMM multiplies the fp32 softmax itself (no 16-bit cast kept: activations ``fp32_av``)
     av_fp32: bool = False
-    #: Gemma 2's tanh soft-capping before the mask (its tanh kept, a per score: activations_hf ``_saved_rows``)
+    #: Gemma 2's tanh soft-capping before the mask (its tanh kept, a per score: activations_hf ``saved_rows``)
     softcap: bool = False
 
     def extra(self, autocast: bool, act_b) -> tuple[float, float, float, float]:
