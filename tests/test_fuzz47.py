@@ -262,3 +262,17 @@ def test_the_storage_read_stops_at_its_size_on_a_larger_file(tmp_path):
     small = tmp_path / "small.bin"
     small.write_bytes(b"x" * 1000)
     assert storage_rows(small, nbytes=1 << 20)["bytes"] == 1000  # a smaller file: all of it, as before
+
+
+# ---------------------------------------------------------------------------------------------- dates echoed
+@pytest.mark.parametrize("text, shown", [
+    ("training: {seq_len: 1024, framework: {name: megatron-core, 2020-01-01: x}}",
+     "error: training.framework: a field name must be text, got the key 2020-01-01"),
+    ("constraints: {gpus: [2020-01-01 10:00:00]}", "error: constraints.gpus.0: must be text, got 2020-01-01 10:00:00"),
+])
+def test_a_yaml_date_is_quoted_back_as_yaml_writes_it(tmp_path, text, shown):
+    """YAML reads an unquoted ``2020-01-01`` as a date: a refusal quoted it as Python's ``datetime.date(2020, 1, 1)``."""
+    p = tmp_path / "job.yaml"
+    p.write_text("model: {preset: gpt2}\n" + text + "\n")
+    code, out, err = run_cli("recommend", p, "--json", "--no-simulate")
+    assert code == 2 and err.strip() == shown, err
