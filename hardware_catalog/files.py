@@ -483,7 +483,7 @@ def _check_events(text: str, field: str, where: str) -> None:
     ``CParser._compose_node``) recurses once per level on the C stack without a depth check, so ``model:`` followed by
     50,000 ``[`` (100 KB) killed the process with a segmentation fault, no message, exit -11 (fuzz47; PyYAML 6.0.4's
     scanner stops deep flow nesting, not block nesting); and an 8 MiB override of ~1.4 million values took ~10 s to
-    compose before ``_check_yaml`` refused it (~0.4 s now). Only the first document is read: a second one is the
+    compose before ``_check_yaml`` refused it (the events: ~0.35 s). Only the first document is read: a second one is the
     composer's refusal, as before."""
     depth = nodes = 0
     for event in yaml.parse(text, Loader=_SAFE_LOADER):
