@@ -7,6 +7,7 @@ it and ``CatalogError`` derives from it, so a shell catches one type and prints
 """
 from __future__ import annotations
 
+import datetime
 import functools
 import re
 import unicodedata
@@ -34,12 +35,18 @@ def _echo(value) -> str:
     in scientific form (``1e+308``, as Python writes the float ``1e308``). Until qa65 ``global_batch: 1e308`` was
     refused as "got 100000000000000001097906362944045541740492309677311846336810682903157585404911491…". ``None`` and
     the booleans as YAML writes them: ``null``, ``true``, ``false`` (a non-nullable bool given ``null`` read "got None").
+    A date or a date and time as YAML writes them (ISO 8601, YAML 1.1's timestamp): a key ``2020-01-01:`` was refused
+    as "a field name must be text, got the key datetime.date(2020, 1, 1)" (fuzz47).
 
     >>> _echo(None), _echo(True), _echo("true")
     ('null', 'true', "'true'")
+    >>> _echo(datetime.date(2020, 1, 1)), _echo(datetime.datetime(2020, 1, 1, 10, 0))
+    ('2020-01-01', '2020-01-01 10:00:00')
     """
     if value is None or isinstance(value, bool):  # as the job file spells them, not Python's None / True (session 44)
         return "null" if value is None else str(value).lower()
+    if isinstance(value, datetime.date):  # (a datetime is a date too)
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else value.isoformat()
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** ECHO_DIGITS:
         from decimal import Context
 

@@ -475,11 +475,40 @@ def number_cell(value: Any, whole: bool = False) -> Any:
     return value
 
 
+def _check_events(text: str, field: str, where: str) -> None:
+    """The limits of ``_check_yaml`` that can be seen before a node is composed, checked on the parser's events (a flat
+    stream: libyaml's parser keeps its own stack): collections open more than ``MAX_DEPTH`` + 1 at once (a node deeper
+    than ``MAX_DEPTH``), and more than ``MAX_NODES`` nodes written out (aliases counted once here, so a lower bound of
+    the expanded size ``_check_yaml`` counts). Why before: PyYAML 6.0.3's C composer (``_yaml.pyx``
+    ``CParser._compose_node``) recurses once per level on the C stack without a depth check, so ``model:`` followed by
+    50,000 ``[`` (100 KB) killed the process with a segmentation fault, no message, exit -11 (fuzz47; PyYAML 6.0.4's
+    scanner stops deep flow nesting, not block nesting); and an 8 MiB override of ~1.4 million values took ~10 s to
+    compose before ``_check_yaml`` refused it (the events: ~0.35 s). Only the first document is read: a second one is the
+    composer's refusal, as before."""
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.DocumentEndEvent):
+            return
+        if isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            continue
+        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
+            nodes += 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH + 1:
+                raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep")
+        if nodes > MAX_NODES:
+            raise InputError(field, f"{where}: too large: expands to more than {MAX_NODES:,} values "
+                                    "(aliases are counted each time they are used)")
+
+
 def parse_yaml(text: str, field: str, where: str) -> Any:
-    """A YAML document, safely: SafeLoader, with the limits of this module checked on the composed
-    node graph before any Python object is built from it."""
+    """A YAML document, safely: SafeLoader, with the limits of this module checked on the parser's events before a
+    node is composed (``_check_events``) and on the composed node graph before any Python object is built from it."""
     loader, node = _SAFE_LOADER(text), None
     try:
+        _check_events(text, field, where)
         node = loader.get_single_node()
         if node is None:
             return None

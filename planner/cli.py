@@ -607,7 +607,8 @@ def simulate(
                        "--timeline", force)
         _show(planned, as_json)
         if timeline is not None and not as_json:  # it wrote the file without a word (report and calibrate say so)
-            out.print(f"[green]wrote[/] {esc(timeline)} ({len(planned.result.result.timeline or []):,} timeline rows)")
+            rows = len(planned.result.result.timeline or [])
+            out.print(f"[green]wrote[/] {esc(shown_path(timeline))} ({rows:,} timeline rows)")
     _run(go)
 
 
@@ -668,7 +669,7 @@ def calibrate(
         prof = run_calibration(device=dev, quick=quick, out_path=out_path, storage_path=storage, progress=True,
                                force=force)
         f = prof.fitted
-        out.print(f"[green]wrote[/] {esc(out_path)}: {esc(prof.fingerprint.device_name)}"
+        out.print(f"[green]wrote[/] {esc(shown_path(out_path))}: {esc(prof.fingerprint.device_name)}"
                   + (f" (catalog GPU {esc(prof.fingerprint.catalog_gpu)})" if prof.fingerprint.catalog_gpu else "")
                   # a bare "gemm_max 0.07" did not say of what: the share of the profile's recorded peak
                   + (f"; the largest GEMMs reach {f.gemm_max:.0%} of the peak it records (gemm_max {f.gemm_max:.2f})"
@@ -707,7 +708,7 @@ def report(
                                          today=datetime.datetime.now(datetime.timezone.utc).date())
         files = write_report(rep, out_path, force)
         _say_stale_prices(result, spot_whatif=True)  # after the write: a refused or failed write is its one error line alone
-        out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
+        out.print(f"[green]wrote[/] {', '.join(esc(shown_path(f)) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))
     _run(go)
 

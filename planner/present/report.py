@@ -910,14 +910,26 @@ def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]
                 if svg is not None:
                     rel = f"{assets_dir}/{b.name}.svg"
                     assets[rel] = svg.encode("utf-8")
-                    out += [f"![{_md_cell(b.alt)}]({quote(rel)})", ""]
+                    out += [f"![{_md_cell(b.alt)}]({_link(rel)})", ""]
                 else:
                     rel = f"{assets_dir}/{b.name}.vl.json"
                     assets[rel] = b.chart.to_json().encode("utf-8")
-                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({quote(rel)})", ""]
+                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({_link(rel)})", ""]
     summary = json.dumps(jsonable(rep.summary)).replace("--", "-\\u002d")
     out.append(f"<!-- planner-summary: {summary} -->")
     return "\n".join(out) + "\n", assets
+
+
+def _link(rel: str) -> str:
+    """A chart file's Markdown link, percent-encoded (RFC 3986 section 2.1) from the bytes of its name. A report named
+    with bytes that are not UTF-8 (``-o $'\\xff.md'``: Linux names are bytes, which Python holds as surrogate escapes,
+    PEP 383) was an internal error (UnicodeEncodeError in ``quote``) after the whole search (fuzz47): the escapes go back
+    to their bytes, ``%FF_files/memory.svg``, which a viewer decodes to the folder's name on disk.
+
+    >>> _link("a b_files/memory.svg"), _link("\\udcff_files/memory.svg")
+    ('a%20b_files/memory.svg', '%FF_files/memory.svg')
+    """
+    return quote(rel, errors="surrogateescape")
 
 
 def report_format(path: Path) -> str:
