@@ -4059,10 +4059,11 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: ``partition-activations``: stacks.Stack.partition_activations); the fp8 recipe the row's code version ran, which the
 #: registry's current code need not offer (stacks.fp8_recipes, refused for a job since QA 32): torchtitan 2024-25's
 #: tensorwise (0.3 dropped it); DeepSeek-V3's block-wise scaling ran as rowwise here until the registry had blockwise
-#: (fp8blk36: open_reports.csv's row now names it, a recipe Megatron-Core offers)
+#: (fp8blk36: open_reports.csv's row now names it, a recipe Megatron-Core offers); the RoPE of IBM's fms-fsdp model
+#: code, foundation-model-stack's real 2 x 2 rotation in fp32 (stacks.Stack.eager_rope, priced uncompiled: compile47)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
                     "grad_all_reduce", "serial_grad_checks", "partition_activations", "fp8_recipe",
-                    "mfsdp_double_buffer", "apex_param_remainders")
+                    "mfsdp_double_buffer", "apex_param_remainders", "eager_rope")
 
 
 def row_stack(stack: str, options: dict):

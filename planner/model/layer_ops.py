@@ -803,7 +803,7 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: d
         full_b = 2 * norm_b * h + act_b * 2 * 3 * h
     full_b = full_b + (2 * h if t.dropout else 0)
     act_fn_b = EAGER_FP32_BYTES["swiglu"] if unfused and m.gated else m.mlp_act_factor * act_b
-    rope_b = (EAGER_FP32_BYTES["rope"] if unfused else 2 * act_b) if m.position == "rope" else 0
+    rope_b = (EAGER_FP32_BYTES[fw.eager_rope] if unfused else 2 * act_b) if m.position == "rope" else 0
     shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
     # RoPE and the layout copy on the attention's split (LayerContext.atp: whole under an HF EP plan without it)
     attn_b = (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)) * (tp / c.atp - 1.0)

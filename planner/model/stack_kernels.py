@@ -741,8 +741,15 @@ def explicit_softmax_extra(fw, autocast: bool, act_b) -> tuple[float, float, flo
 #: from the model code: RMSNorm = x.float() (2 read + 4 write), pow (4 + 4), mean (4), x * rsqrt
 #: (4 + 4), type_as (4 + 2), * weight (2 + 2) = 36; RoPE (torchtitan ``apply_rotary_emb``) =
 #: .float() (2 + 4), complex multiply (4 + 4 + 4), type_as (4 + 2) = 24; SwiGLU eager = silu (2 + 2)
-#: and the product (4 + 2) = 10 per element of the ffn width.
-EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
+#: and the product (4 + 2) = 10 per element of the ffn width. "rope_rotation_matrix" (``Stack.eager_rope``): IBM's
+#: foundation-model-stack RoPE, which "avoids complex numbers" (fms/modules/positions.py ``RotaryEmbedding.adjusted_qk``,
+#: the same in every stored version, 2023-25: ``q_ = q.float().view(..., -1, 2)``, then
+#: ``freqs[...].mul(q_.unsqueeze(-2)).sum(5).flatten(3).type_as(q)`` with ``freqs`` a 2 x 2 fp32 rotation matrix per
+#: pair): .float() (2 + 4), the broadcast product by the matrices, two fp32 products per element (4 + 4 + 8), the
+#: sum over each pair of products (8 + 4), type_as (4 + 2) = 40, counted as "rope" is (the per-token rotation
+#: matrices read once per element); 16 B more than the complex multiply, on real torch ops forward and backward alike
+#: (tests/test_fmsrope47.py).
+EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "rope_rotation_matrix": 40.0, "swiglu": 10.0}
 
 #: HBM bytes per autocast-eligible weight element of each AMP cast (``Stack.autocasts``): each linear
 #: casts its fp32 weight to 16 bits (aten ``_to_copy``: read 4 B, write 2 B) in every forward, and

@@ -178,6 +178,10 @@ class Stack:
     #: the model code upcasts norms/RoPE to fp32 op by op (HF ``LlamaRMSNorm``, torchtitan's
     #: ``RMSNorm``/``apply_rotary_emb`` of 2024): one kernel per op unless compiled
     eager_fp32_ops: bool = False
+    #: the ``EAGER_FP32_BYTES`` key of the model code's RoPE, priced on those uncompiled fp32 chains: "rope" (torchtitan's
+    #: complex multiply, the registry's), "rope_rotation_matrix" (IBM foundation-model-stack's real 2 x 2 rotation,
+    #: which IBM's fms-fsdp trains: validate's fms rows set it, compile47)
+    eager_rope: str = "rope"
     #: the fp8 copy of each weight is made once per step and reused by later micro-batches
     #: (TE ``is_first_microbatch``, passed by Megatron-Core's schedules)
     caches_fp8_weights: bool = False

@@ -21,7 +21,7 @@ Columns are parts_csv.OPEN_REPORTS_COLUMNS (validate.open_reports_case maps them
 Run: python benchmarks/data/parts/scripts/fms_compile.py"""
 from pathlib import Path
 
-from parts_csv import OPEN_REPORTS_COLUMNS, write_csv
+from parts_csv import FMS_ROPE, OPEN_REPORTS_COLUMNS, write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "fms_compile_runs.csv"
 READ = "2026-12-06"
@@ -95,7 +95,7 @@ def _row(cluster, size, mb, mfu, gain, compiled):
     L, d, H, kv, f = LLAMA2[size]
     ref_tps, ref_mfu = REF[(cluster, size)]
     opts = f"compile={compiled};tp_overlap=none" + (";recompute_early_stop=True" if ac != "none" else "") + (
-        ";selective=layer" if ac == "selective" else "")
+        ";selective=layer" if ac == "selective" else "") + FMS_ROPE
     return dict(
         id=f"fmsc_{cluster}_{size}_{'compile' if compiled else 'eager'}", model=f"Llama-2 {size.upper()} shape (FMS)",
         preset="", layers=L, hidden=d, heads=H, kv_heads=kv, ffn_hidden=f, vocab=32000, mlp="swiglu", norm="rmsnorm",

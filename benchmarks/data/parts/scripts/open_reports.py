@@ -4,7 +4,7 @@ read 2026-12-01); the only arithmetic is ``measured_step_s``, the published figu
 (tests/test_open_reports_data.py recomputes it). Run: python benchmarks/data/parts/scripts/open_reports.py"""
 from pathlib import Path
 
-from parts_csv import write_csv
+from parts_csv import FMS_ROPE, write_csv
 
 OUT = Path(__file__).resolve().parents[2] / "open_reports.csv"
 READ = "2026-12-01"
@@ -165,7 +165,7 @@ for suffix, size, gpu, g, inter, shard, ac, mb, tps, table, mfu in FMS:
     L, d, H, kv, f = LLAMA2[size]
     hsdp = shard == "hsdp"
     opts = "compile=False;tp_overlap=none" + (";recompute_early_stop=True" if ac != "none" else "") + \
-        (";selective=layer" if ac == "selective" else "")
+        (";selective=layer" if ac == "selective" else "") + FMS_ROPE
     if table == "readme":
         loc = ("fms-fsdp README.md @0d319983 table (Model Size | Hardware | Sharding Strategy | Activation Checkpointing | "
                f"Batch Size | Training Throughput (128 GPUs)): {size}, 128 * A100, {shard.upper()}, AC {ac != 'none'}, "

@@ -2,6 +2,12 @@
 name (each script runs as ``python benchmarks/data/parts/scripts/<name>.py``, so this folder is on ``sys.path``)."""
 import csv
 
+#: the stack option every IBM fms-fsdp row adds (open_reports.py's fms_readme / fms_blog rows, fms_compile.py's): its
+#: model code's RoPE, foundation-model-stack's real 2 x 2 rotation in fp32 (fms/modules/positions.py
+#: ``RotaryEmbedding.adjusted_qk``), priced by stacks.Stack.eager_rope where the blocks run uncompiled (compile47)
+FMS_ROPE = ";eager_rope=rope_rotation_matrix"
+
+
 #: the columns of a run table that benchmarks/validate.py maps with ``pr2_case``: published_runs_2.csv's 31, then the
 #: run settings and provenance validate reads beside them (tp_overlap ... read_date). The builders of such tables
 #: (mi300x.py, gaudi.py) write these, then their own printed-figure columns
