@@ -159,7 +159,9 @@ PCIE_EFF = 0.8
 PCIE_SHARE = 0.5
 #: a GPU with no host link in the catalog (TPU, Trainium2: neither PCIe nor NVLink-C2C figure): Gen4 x16 nominal
 PCIE_FALLBACK_BPS = 32e9
-#: bytes per parameter of the fp32 gradient copy an offloaded optimizer keeps on the host
+#: bytes per parameter of the fp32 gradient copy an offloaded optimizer keeps on the host (DeepSpeed's
+#: ``single_partition_of_fp32_groups[i].grad``, Megatron-Core's ``cpu_copy_map_grad``); FSDP2's host gradient shard is
+#: in its parameter's dtype instead (planner.model.memory ``optimizer_offload``, ds47: 2 B for 16-bit parameters)
 HOST_GRAD_BYTES = 4.0
 #: layers' activations the GPU holds under activation offload beyond the L - N not offloaded: none under TE's
 #: ``OffloadSynchronizer`` (module docstring; the last layer is never offloaded, ``cpu_offloading_num_layers <
@@ -273,13 +275,16 @@ def offloaded_params(optimizer_bytes, state_bytes_per_param: float):
     return optimizer_bytes / state_bytes_per_param
 
 
-def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float, wrapper_bytes_per_param=0.0):
+def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float, wrapper_bytes_per_param=0.0,
+                         grad_bytes_per_param=HOST_GRAD_BYTES):
     """Host bytes of an offloaded optimizer shard that takes ``optimizer_bytes`` on the GPU
-    (master + moments at ``state_bytes_per_param``), plus its fp32 gradient copy and the optimizer wrapper's own
-    host buffers per parameter of the shard (``wrapper_bytes_per_param``: ``stacks.ZeroStageStates.host_bit16_bytes``,
-    DeepSpeed's 16-bit partition copy)."""
+    (master + moments at ``state_bytes_per_param``), plus its gradient copy (``grad_bytes_per_param``: fp32,
+    ``HOST_GRAD_BYTES``, for DeepSpeed and Megatron-Core; FSDP2's gradient shard is in its sharded parameter's
+    dtype, planner.model.memory ``optimizer_offload``) and the optimizer wrapper's own host buffers per parameter of
+    the shard (``wrapper_bytes_per_param``: ``stacks.ZeroStageStates.host_bit16_bytes``, DeepSpeed's 16-bit partition
+    copy)."""
     n = offloaded_params(optimizer_bytes, state_bytes_per_param)
-    return n * (state_bytes_per_param + HOST_GRAD_BYTES + wrapper_bytes_per_param)
+    return n * (state_bytes_per_param + grad_bytes_per_param + wrapper_bytes_per_param)
 
 
 def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
