@@ -38,21 +38,22 @@ def _offload_s(zero, global_batch, overlap=False):
 
 def test_the_registry_reads_deepspeeds_copies():
     """(one micro-batch a step; of more: first, middle, last) bytes a parameter, and the stream they run on."""
-    assert ZERO_OFFLOAD_ROWS[1].mb_copy_bytes == (0.0, 0.0, 0.0, 2.0) and not ZERO_OFFLOAD_ROWS[1].mb_copy_side_stream
-    assert ZERO_OFFLOAD_ROWS[2].mb_copy_bytes == (0.0, 2.0, 4.0, 2.0) and ZERO_OFFLOAD_ROWS[2].mb_copy_side_stream
+    assert ZERO_OFFLOAD_ROWS[1].mb_copy_bytes == (0.0, 0.0, 0.0, 2.0) and not ZERO_OFFLOAD_ROWS[1].reduces_in_backward
+    assert ZERO_OFFLOAD_ROWS[2].mb_copy_bytes == (0.0, 2.0, 4.0, 2.0) and ZERO_OFFLOAD_ROWS[2].reduces_in_backward
     assert ZERO_OFFLOAD_ROWS[3].mb_copy_bytes == (4.0, 4.0, 4.0, 4.0)
 
 
 @pytest.mark.parametrize("zero, global_batch, multiple", [
-    (2, 8, 1.0),  # one micro-batch: nothing but the parameter copy back
-    (2, 64, 1.0 + (2.0 + 6 * 4.0 + 2.0) / 2.0),  # 8 micro-batches: 28 B a parameter more on the compute stream
-    (1, 64, 1.0 + 2.0 / 2.0),  # ZeRO-1: the boundary's copy in alone
-    (3, 8, 1.0 + 4.0 / 2.0),  # ZeRO-3: out and back in even at one micro-batch
-    (3, 64, 1.0 + 8 * 4.0 / 2.0),
+    (2, 8, 1.0),  # one micro-batch: nothing but the fp32 gradient out and the parameter copy back
+    (2, 64, 1.0 + (2.0 + 6 * 4.0 + 2.0) / 6.0),  # 8 micro-batches: 28 B a parameter more on the compute stream
+    (1, 64, 1.0 + 2.0 / 6.0),  # ZeRO-1: the boundary's copy in alone
+    (3, 8, 1.0 + 4.0 / 6.0),  # ZeRO-3: out and back in even at one micro-batch
+    (3, 64, 1.0 + 8 * 4.0 / 6.0),
 ])
 def test_per_micro_batch_copies_on_the_compute_stream(zero, global_batch, multiple):
-    """Without overlap_comm every copy is exposed: the offload time is the 2 B parameter copy back times
-    (2 + the new bytes) / 2. Before offload47 it stayed at the copy back alone whatever the micro-batches."""
+    """Without overlap_comm every copy is exposed: the offload time is the 4 B fp32 gradient out and the 2 B
+    parameter copy back (exposed whole on the compute stream since ds47) times (6 + the new bytes) / 6. Before
+    offload47 it stayed at the copy back alone whatever the micro-batches."""
     assert _offload_s(zero, global_batch) == pytest.approx(multiple * _offload_s(2, 8), rel=1e-6)
 
 

@@ -1047,7 +1047,13 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
     fw, lw, fo, lo = s.fw, s.lw, s.fo, s.lo
     state = b.adapter_optimizer if b.frozen else b.state
     bit16, accum = offload_host_rows(x)
-    host_f, host_l = (offload.host_optimizer_bytes(o, state, bit16) for o in (fo, lo))
+    # FSDP2's host gradient is the reduced shard in the sharded parameter's dtype (torch _fsdp_collectives.py
+    # ``foreach_reduce``: ``_to_dtype_if_needed(reduce_output, orig_dtype)`` before ``.to(torch.device("cpu"))``), the
+    # ZeRO-2/3 shard bytes ``zero_stage_states`` gives (2 B for 16-bit parameters; until ds47 counted 4 B); fp32 adapters
+    # and the other stacks' fp32 copy keep ``offload.HOST_GRAD_BYTES``
+    grad = (np.where(x.kz >= 2, x.g_shard[x.kzi], offload.HOST_GRAD_BYTES)[x.sinv] if x.fsdp2 and not b.frozen
+            else offload.HOST_GRAD_BYTES)
+    host_f, host_l = (offload.host_optimizer_bytes(o, state, bit16, grad) for o in (fo, lo))
     acc_f, acc_l = (offload.offloaded_params(o, state) * accum for o in (fo, lo))
     fo, lo = fo * 0.0, lo * 0.0
     if b.frozen and x.fsdp2:
@@ -1066,20 +1072,27 @@ def fsdp2_offload_grads(x: StateContext, s: StageStates, c: Candidates, gb) -> S
     pytorch, read 2026-12-06), ``if fsdp_param.offload_to_cpu: new_sharded_grad = new_sharded_grad.to(torch.device(
     "cpu"), non_blocking=...)`` ("Since the GPU sharded gradient is allocated in the RS stream, we can free it here"),
     which becomes ``sharded_param.grad`` (later micro-batches ``+=`` into it on the CPU). Its host bytes are
-    ``offload.HOST_GRAD_BYTES``' already; this takes the ZeRO-2/3 shard (``state_grads``' sharded term) off the GPU's
-    gradients where they are not held unsharded (``_fsdp_held``: a held gradient stays on the GPU until the last
-    backward's reduce-scatter; the deferred sync holds none at one micro-batch a step, as ``stage_states``). A frozen
-    base's adapters are left as they are. Until 2026-12-06 (offload47) the shard stayed counted on the GPU."""
-    if not (x.fsdp2 and x.st.optimizer_offload and x.b.state > 0) or x.b.frozen:
+    ``optimizer_offload``'s already; this takes the ZeRO-2/3 shard (``state_grads``' sharded term; under a frozen base
+    the adapters' fp32 gradient shard, ``adapter_states``' -- CPUOffloadPolicy acts on every parameter of the unit;
+    until ds47 left on the GPU) off the GPU's gradients where they are not held unsharded (``_fsdp_held``: a held
+    gradient stays on the GPU until the last backward's reduce-scatter; the deferred sync holds none at one micro-batch
+    a step, as ``stage_states``). Until 2026-12-06 (offload47) the shard stayed counted on the GPU."""
+    if not (x.fsdp2 and x.st.optimizer_offload and x.b.state > 0):
         return s
     held = _fsdp_held(x)[0][x.sinv]
     if getattr(x.st, "defer_fsdp_grad_sync", False):
         x1 = dataclasses.replace(x, st=dataclasses.replace(x.st, defer_fsdp_grad_sync=False))
         held = np.where(gb / (c.mb * c.dp) <= 1.0, _fsdp_held(x1)[0][x.sinv], held)
     on_host = (x.kz >= 2)[x.sinv] & ~held
-    shard_f, shard_l = (np.where(on_host, ((dense_rank(x, d) / x.dps + e / (x.ketp * x.kep) / x.edps)
-                                           * x.g_shard[x.kzi])[x.sinv], 0.0)
-                        for d, e in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
+    if x.b.frozen:  # the adapters' gradient shard alone: adapter_states' gradients over no other state
+        none = np.zeros(len(c))
+        ad = adapter_states(x, StageStates(none, none, none, none, none, none), x.k_layers[x.sinv],
+                            c.tp.astype(np.float64))
+        shard_f, shard_l = (np.where(on_host, g, 0.0) for g in (ad.fg, ad.lg))
+    else:
+        shard_f, shard_l = (np.where(on_host, ((dense_rank(x, d) / x.dps + e / (x.ketp * x.kep) / x.edps)
+                                               * x.g_shard[x.kzi])[x.sinv], 0.0)
+                            for d, e in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
     return dataclasses.replace(s, fg=s.fg - shard_f, lg=s.lg - shard_l)
 
 

@@ -159,7 +159,9 @@ PCIE_EFF = 0.8
 PCIE_SHARE = 0.5
 #: a GPU with no host link in the catalog (TPU, Trainium2: neither PCIe nor NVLink-C2C figure): Gen4 x16 nominal
 PCIE_FALLBACK_BPS = 32e9
-#: bytes per parameter of the fp32 gradient copy an offloaded optimizer keeps on the host
+#: bytes per parameter of the fp32 gradient copy an offloaded optimizer keeps on the host (DeepSpeed's
+#: ``single_partition_of_fp32_groups[i].grad``, Megatron-Core's ``cpu_copy_map_grad``); FSDP2's host gradient shard is
+#: in its parameter's dtype instead (planner.model.memory ``optimizer_offload``, ds47: 2 B for 16-bit parameters)
 HOST_GRAD_BYTES = 4.0
 #: layers' activations the GPU holds under activation offload beyond the L - N not offloaded: none under TE's
 #: ``OffloadSynchronizer`` (module docstring; the last layer is never offloaded, ``cpu_offloading_num_layers <
@@ -273,13 +275,16 @@ def offloaded_params(optimizer_bytes, state_bytes_per_param: float):
     return optimizer_bytes / state_bytes_per_param
 
 
-def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float, wrapper_bytes_per_param=0.0):
+def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float, wrapper_bytes_per_param=0.0,
+                         grad_bytes_per_param=HOST_GRAD_BYTES):
     """Host bytes of an offloaded optimizer shard that takes ``optimizer_bytes`` on the GPU
-    (master + moments at ``state_bytes_per_param``), plus its fp32 gradient copy and the optimizer wrapper's own
-    host buffers per parameter of the shard (``wrapper_bytes_per_param``: ``stacks.ZeroStageStates.host_bit16_bytes``,
-    DeepSpeed's 16-bit partition copy)."""
+    (master + moments at ``state_bytes_per_param``), plus its gradient copy (``grad_bytes_per_param``: fp32,
+    ``HOST_GRAD_BYTES``, for DeepSpeed and Megatron-Core; FSDP2's gradient shard is in its sharded parameter's
+    dtype, planner.model.memory ``optimizer_offload``) and the optimizer wrapper's own host buffers per parameter of
+    the shard (``wrapper_bytes_per_param``: ``stacks.ZeroStageStates.host_bit16_bytes``, DeepSpeed's 16-bit partition
+    copy)."""
     n = offloaded_params(optimizer_bytes, state_bytes_per_param)
-    return n * (state_bytes_per_param + HOST_GRAD_BYTES + wrapper_bytes_per_param)
+    return n * (state_bytes_per_param + grad_bytes_per_param + wrapper_bytes_per_param)
 
 
 def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
@@ -368,12 +373,19 @@ def pcie_contention_mb(hw, copy_bytes, nic_fwd, nic_bwd, t_fwd_pass, t_bwd_pass)
     return one_pass(nic_fwd, t_fwd_pass) + one_pass(nic_bwd, t_bwd_pass)
 
 
-def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: float, param_bytes: float):
+def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: float, param_bytes: float,
+                    grad_out_hidden=True):
     """(optimizer seconds, exposed host-link seconds) per step. Without optimizer offload:
     the GPU step ``t_opt_gpu`` and nothing. With it: the CPU Adam step of the node's shards
-    (``local_params`` per GPU, all GPUs of the node at once), and the gradient copy out beyond
-    the last backward plus the 16-bit parameter copy back (DeepSpeed, Megatron-Core; an FSDP2 stack,
-    ``Stack.fsdp2_dp``, copies per all-gather and per reduce-scatter instead: ``fsdp2_copies_exposed``)."""
+    (``local_params`` per GPU, all GPUs of the node at once), the gradient copy out and the 16-bit parameter copy
+    back (DeepSpeed, Megatron-Core; an FSDP2 stack, ``Stack.fsdp2_dp``, copies per all-gather and per reduce-scatter
+    instead: ``fsdp2_copies_exposed``). The copy out counts beyond the last backward where it rides beside it
+    (``grad_out_hidden``, per candidate), else whole: DeepSpeed copies each reduced bucket's fp32 partition out in
+    ``reduce_ipg_grads`` on ``self.reduction_stream`` under ``overlap_comm`` and on the compute stream otherwise
+    ("TODO: copy_grad_stream is disabled because of race with reduce. This hurts perf": deepspeedai/DeepSpeed
+    deepspeed/runtime/zero/stage_1_and_2.py; stage3.py's ``reduce_and_partition_stream`` is the default stream
+    without ``overlap_comm``), and at ZeRO-1 always after the backward (planner.model.step_time
+    ``reduce_in_backward``). Until 2026-12-06 (ds47) it was taken as hidden everywhere."""
     if not stack.optimizer_offload:
         return t_opt_gpu, np.zeros_like(t_opt_gpu)
     bw = host_link_bps(hw)
@@ -382,7 +394,7 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
         return cpu, np.zeros_like(cpu)
     d2h = local_params * grad_bytes / bw
     h2d = local_params * param_bytes / bw
-    return cpu, np.maximum(d2h - t_bwd_mb, 0.0) + h2d
+    return cpu, np.where(grad_out_hidden, np.maximum(d2h - t_bwd_mb, 0.0), d2h) + h2d
 
 
 def partition_copies_exposed(hw, local_params, m_micro, t_bwd_mb, mb_bytes, side_stream, grad_bytes: float):
@@ -393,7 +405,8 @@ def partition_copies_exposed(hw, local_params, m_micro, t_bwd_mb, mb_bytes, side
     partition (``local_params``), both directions on one stream. On the reduction stream (``side_stream``: DeepSpeed
     ``overlap_comm``) each micro-batch's copies hide under its backward (``t_bwd_mb``) and the last one's share the
     stream with the fp32 gradient out (``grad_bytes`` a parameter, ``optimizer_terms``' ``d2h``, which it precedes):
-    only what the pair adds beyond the backward counts here. On the compute stream they are exposed whole."""
+    only what the pair adds beyond the backward counts here. On the compute stream they are exposed whole (and the
+    fp32 copy out too, in ``optimizer_terms``)."""
     bw = host_link_bps(hw)
     p = np.asarray(local_params, dtype=np.float64) / bw
     single, first, middle, last = (np.asarray(b, dtype=np.float64) * p for b in mb_bytes)

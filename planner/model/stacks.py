@@ -1371,6 +1371,16 @@ class Stack:
         kept = (pp or 1) > 1 and self.pp_fsdp_unsharded and not self.raf_under_pp(True)
         return "off (kept gathered under PP)" if kept else on
 
+    def overlap_grad_reduce_label(self, zero: int | None = None, precision: str | None = None) -> str:
+        """``overlap_grad_reduce`` in the stack line as a plan at ZeRO ``zero`` runs it: "on" / "off", and "off" with
+        why where the stack's optimizer wrapper reduces only after the backward at that stage whatever the option
+        (``ZeroStageStates.reduces_in_backward``: DeepSpeed's ZeRO-0/1, whose ``overlap_comm`` its engine ignores or
+        forces off; planner.model.step_time ``reduce_in_backward`` prices it so)."""
+        rows = ZERO_STATES.get(self.zero_states or "", {}).get(precision or "")
+        if not self.overlap_grad_reduce or zero is None or rows is None or rows[zero].reduces_in_backward:
+            return "on" if self.overlap_grad_reduce else "off"
+        return f"off (ZeRO-{zero}: reduced after the backward)"
+
     def grad_accum_fusion_label(self, zero: int | None = None) -> str:
         """``gradient_accumulation_fusion`` in the stack line: "on" / "off", and why where the plan's launch forces
         it off (``fuses_grad_accum``)."""
@@ -1406,7 +1416,7 @@ class Stack:
         opts = [f"compile={'on' if self.compile else 'off'}"]
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
-        opts.append(f"overlap_grad_reduce={'on' if self.overlap_grad_reduce else 'off'}")
+        opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero, precision)}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
             opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
         if transformer:
@@ -2029,8 +2039,11 @@ class ZeroStageStates:
       fp32 gradient copy out, as (a step of one micro-batch; of more: the first, each middle one, the last):
       DeepSpeed's 16-bit accumulation through the host (``ZERO_OFFLOAD_ROWS``; priced by planner.model.offload
       ``partition_copies_exposed``);
-    * ``mb_copy_side_stream``: whether those copies run on DeepSpeed's reduction stream under ``overlap_comm`` (beside
-      the backward); False: on the compute stream, exposed whole.
+    * ``reduces_in_backward``: whether the wrapper reduces from gradient hooks during the backward, bucket by bucket,
+      so that DeepSpeed's ``overlap_comm`` puts the reduce and, under offload, the copies to the host on its
+      reduction stream beside the backward; False: it reduces after the backward has returned, on the compute
+      stream, whatever ``overlap_comm`` says (read by planner.model.step_time ``reduce_in_backward``; until ds47,
+      2026-12-06, ``mb_copy_side_stream``, read for the offload copies only).
     """
 
     wrapper: str
@@ -2043,7 +2056,7 @@ class ZeroStageStates:
     host_bit16_bytes: float = 0.0
     host_accum_bytes: float = 0.0
     mb_copy_bytes: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
-    mb_copy_side_stream: bool = True
+    reduces_in_backward: bool = True
 
 
 #: ``ZeroStageStates.grads_kept``'s values
@@ -2068,16 +2081,20 @@ _BF16_OPTIMIZER = ZeroStageStates(
     # self.bf16_groups_flat[i], dtype=torch.float32)``; later ``dtype=self.grad_acc_dtype``), into which
     # ``update_hp_grads`` adds each bf16 ``.grad`` after the backward. The bf16 ``.grad`` are set to None only by
     # ``clear_lp_grads`` at the start of the next ``backward`` (and, with ``immediate_grad_update``, zeroed in place,
-    # not freed); the engine's ``_take_model_step`` calls no ``zero_grad`` for bf16 without ZeRO ("pass")
-    "BF16_Optimizer", grads_kept="persist", acc_bytes=4.0, optimizer_sharded=True)
+    # not freed); the engine's ``_take_model_step`` calls no ``zero_grad`` for bf16 without ZeRO ("pass"). Its
+    # reduce is the engine's ``allreduce_gradients`` -> ``buffered_allreduce_fallback`` after ``loss.backward()``
+    # returns (engine.py ``_backward_epilogue``; "Communicate only at gradient accumulation boundaries"), so
+    # ``reduces_in_backward`` False, as for ZeRO-1 and ``FP16_Optimizer`` below
+    "BF16_Optimizer", grads_kept="persist", acc_bytes=4.0, optimizer_sharded=True, reduces_in_backward=False)
 _ZERO_1 = ZeroStageStates(
     # stage_1_and_2.py ``DeepSpeedZeroOptimizer`` with ``partition_grads`` False: the flat 16-bit parameters whole,
     # the fp32 master partition (``single_partition_of_fp32_groups``) and its state. engine.py
     # ``_configure_zero_optimizer``: "Overlap and contiguous grads are meaningless in stage 1" -- ``overlap_comm`` and
     # (non-MoE) ``contiguous_gradients`` forced False, so no reduce-and-remove hooks (registered only ``if
     # self.partition_gradients or self.overlap_comm``) and no contiguous bucket: autograd accumulates the 16-bit
-    # ``.grad`` whole until ``reduce_gradients`` at the boundary; ``zero_grad`` after the step frees them
-    "DeepSpeedZeroOptimizer", grads_kept="accumulated", optimizer_sharded=True)
+    # ``.grad`` whole until ``reduce_gradients`` at the boundary (engine.py ``allreduce_gradients``, after the
+    # backward: ``reduces_in_backward`` False); ``zero_grad`` after the step frees them
+    "DeepSpeedZeroOptimizer", grads_kept="accumulated", optimizer_sharded=True, reduces_in_backward=False)
 _ZERO_2 = ZeroStageStates(
     # stage_1_and_2.py with ``partition_grads``: each gradient is copied into the reduce bucket and removed by its
     # hook (``reduce_ready_partitions_and_remove_grads``); the rank's partition accumulates in one contiguous 16-bit
@@ -2130,9 +2147,9 @@ _ZERO_1_OFFLOAD = replace(
     # dtype=self.dtype)`` is allocated in ``__init__`` ``if self.cpu_offload``
     # Stage 1 registers no reduce hooks (no ``partition_gradients``, ``overlap_comm`` off): ``reduce_gradients`` walks
     # the parameters after the boundary's backward, on the current stream, so only that micro-batch's copy in
-    # (``micro_step_id > 0``) crosses, exposed whole
+    # (``micro_step_id > 0``) crosses, exposed whole (``_ZERO_1``'s ``reduces_in_backward`` False)
     _ZERO_1, reduce_buckets=(1, 1), largest_grad_buffer=True, host_bit16_bytes=2.0, host_accum_bytes=2.0,
-    mb_copy_bytes=(0.0, 0.0, 0.0, 2.0), mb_copy_side_stream=False)
+    mb_copy_bytes=(0.0, 0.0, 0.0, 2.0))
 _ZERO_2_OFFLOAD = replace(
     # ``copy_grads_in_partition`` returns before it allocates ``grads_in_partition`` ``if self.cpu_offload``: each
     # reduced bucket's partition goes to the host fp32 gradient (``async_inplace_copy_grad_to_fp32_buffer_from_gpu``
@@ -2185,7 +2202,8 @@ ZERO_OFFLOAD_ROWS: tuple[ZeroStageStates | None, ...] = (None, _ZERO_1_OFFLOAD, 
 ZERO_STATES: dict[str, dict[str, tuple[ZeroStageStates, ...]]] = {
     "deepspeed": {
         "bf16": (_BF16_OPTIMIZER, _ZERO_1, _ZERO_2, _ZERO_3),
-        "fp16": (ZeroStageStates("FP16_Optimizer", grads_kept="accumulated", optimizer_sharded=False),
+        "fp16": (ZeroStageStates("FP16_Optimizer", grads_kept="accumulated", optimizer_sharded=False,
+                                 reduces_in_backward=False),
                  _ZERO_1, _ZERO_2, _ZERO_3),
     },
 }

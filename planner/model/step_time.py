@@ -861,6 +861,8 @@ class StepInputs:
     (m = global_batch / (micro_batch * dp), Narayanan et al. 2021 §2.2)"""
     fw: Stack
     overlap_grad_reduce: bool
+    #: per candidate, whether its optimizer wrapper reduces during the backward at all (``reduce_in_backward``)
+    reduces_in_backward: np.ndarray
     eff: Efficiency  # the hardware option's rates
     peak: float  # MFU's denominator (datasheet)
     act_b: float
@@ -885,7 +887,7 @@ def step_inputs(t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad
     dp = c.dp.astype(np.float64)
     gb = float(t.global_batch)
     return StepInputs(
-        fw=fw, overlap_grad_reduce=overlap_grad_reduce, eff=hw.eff,
+        fw=fw, overlap_grad_reduce=overlap_grad_reduce, reduces_in_backward=reduce_in_backward(fw, t, c), eff=hw.eff,
         peak=physics.datasheet_peak(hw.gpu, t.precision),  # MFU's denominator (datasheet)
         act_b=ACT_BYTES[t.precision], n=len(c),
         pp=c.pp.astype(np.float64), dp=dp, mb=mb, g=float(hw.gpus_per_node), gb=gb, m_micro=gb / (mb * dp),
@@ -1612,19 +1614,33 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
     return ZeroExposure(z3=z3, z3_exposed_mb=z3_exposed_mb, z2_exposed_mb=z2_exposed_mb, per_layer=per_layer)
 
 
+def reduce_in_backward(fw, t: TrainingSpec, c: Candidates) -> np.ndarray:
+    """Per candidate, whether the stack's optimizer wrapper reduces the gradients during the backward at all: its ZeRO
+    table's ``reduces_in_backward`` at the candidate's stage (``stacks.zero_state_rows``; DeepSpeed reduces from hooks
+    at ZeRO-2/3 only: ZeRO-0's BF16 / FP16 optimizer and ZeRO-1, whose engine forces ``overlap_comm`` off, reduce in
+    ``allreduce_gradients`` after ``loss.backward()``), True for a stack without a table. ``overlap_grad_reduce``
+    (DeepSpeed ``overlap_comm``) hides nothing where this is False: the DP reduce (``reduce_overlaps_backward``) and,
+    under optimizer offload, the copies to the host (``offload_step``) are exposed whole. Until ds47 (2026-12-06) the
+    deepspeed stack's ZeRO-0/1 reduce hid under the backward."""
+    from planner.model.stacks import zero_state_rows  # lazy, as the other stack tables here
+
+    rows = zero_state_rows(fw, t)
+    if rows is None:
+        return np.ones(len(c), dtype=bool)
+    return np.array([r.reduces_in_backward for r in rows])[np.asarray(c.zero)]
+
+
 def zero_offload_copies(fw, t: TrainingSpec, hw: HardwareOption, c: Candidates, local, m_micro, t_bwd_mb,
-                        grad_bytes: float):
+                        grad_bytes: float, side):
     """Exposed seconds per step of the optimizer wrapper's per-micro-batch gradient copies under optimizer offload
     (offload.partition_copies_exposed) at each candidate's ZeRO stage, from its ZeRO table (``stacks.zero_state_rows``:
-    ``mb_copy_bytes``, on the reduction stream where ``mb_copy_side_stream`` and the stack's ``overlap_grad_reduce``,
-    DeepSpeed ``overlap_comm``); 0 for a stack without a table or without the offload."""
+    ``mb_copy_bytes``), beside the backward where ``side``; 0 for a stack without a table or without the offload."""
     from planner.model.stacks import zero_state_rows  # lazy, as the other stack tables here
 
     rows = zero_state_rows(fw, t) if fw.optimizer_offload else None
     if rows is None:
         return 0.0
     z = np.asarray(c.zero)
-    side = np.array([r.mb_copy_side_stream for r in rows])[z] & bool(getattr(fw, "overlap_grad_reduce", False))
     return offload.partition_copies_exposed(hw, local, m_micro, t_bwd_mb, np.array([r.mb_copy_bytes for r in rows])[z].T,
                                             side, grad_bytes)
 
@@ -1639,8 +1655,11 @@ def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOptio
     # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
     # optimizer step and its gradient/parameter copies per step
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
-    t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], dpt.t_opt, st.t_bwd_mb, g_b, min(w_b, 2.0))
-    off_step = off_step + zero_offload_copies(fw, t, hw, c, D["local"][dinv], m_micro, st.t_bwd_mb, g_b)
+    # DeepSpeed's copies to the host ride its reduction stream only where it reduces from hooks under overlap_comm
+    side = np.asarray(s.overlap_grad_reduce, dtype=bool) & s.reduces_in_backward
+    t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], dpt.t_opt, st.t_bwd_mb, g_b, min(w_b, 2.0),
+                                              side)
+    off_step = off_step + zero_offload_copies(fw, t, hw, c, D["local"][dinv], m_micro, st.t_bwd_mb, g_b, side)
     off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, s.act_b, st.layers_max, st.t_fwd_mb, st.t_bwd_mb)
     if fw.optimizer_offload and getattr(fw, "fsdp2_dp", False):  # FSDP2 CPUOffloadPolicy: copies per collective
         master_b = model_state_bytes_per_param(t, m.hidden or 4096)[2]
@@ -1763,7 +1782,8 @@ def reduce_overlaps_backward(s: StepInputs, dpt: DpStep) -> np.ndarray:
     of the schedule (``compose_step``). Without PP the deferred syncs set the flags before the last backward and its
     hooks reduce unit by unit under it (AutoModel's ``prepare_for_final_backward``, ``get_sync_ctx``): bucketed."""
     after_backward = (dpt.held | dpt.defer_rs)[dpt.dinv] & (s.pp > 1) & bool(s.fw.pp_fsdp_unsharded)
-    return np.asarray(s.overlap_grad_reduce, dtype=bool) & ~after_backward
+    # a wrapper that reduces only after the backward (``reduce_in_backward``: DeepSpeed's ZeRO-0/1) hides none
+    return np.asarray(s.overlap_grad_reduce, dtype=bool) & s.reduces_in_backward & ~after_backward
 
 
 def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: ZeroExposure, t_opt, off_step,
