@@ -163,6 +163,10 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
             qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
             st.caption(f"not simulated: {qs} QPS, past the curve's "
                        f"simulation bound ({skipped[0]['not_simulated']})")
+    options = wi.serving_options(view)
+    if not options.frame.empty:  # the options that meet the targets, best first: serve's "serving options" table (QA 83)
+        st.subheader(options.title)
+        table(options.frame, *(dollars(n) for n in options.notes))
     left_out = rejected_words(res)
     if left_out.lines:  # the options that miss the targets or a job limit, and why: serve's "does not work:" lines
         st.subheader("options that do not work")

@@ -31,7 +31,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
@@ -53,9 +53,9 @@ from planner.model import physics
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import device_of, duration_unit, fmt_sig, fmt_time, fmt_usd
+from planner.units import device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
-from planner.present.report import build_report, render_html
+from planner.present.report import build_report, render_html, sweep_verdicts
 from planner.present.terminal import rate_name
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
@@ -747,7 +747,9 @@ def ranked_cost_column(rec: dict) -> str:
 
 
 def sensitivity_display(df: pd.DataFrame, label: str, rent: str = "on-demand $") -> pd.DataFrame:
-    """The sensitivity frame in people's units; ``rent``: the rent column's header (``rent_column``)."""
+    """The sensitivity frame in people's units; ``rent``: the rent column's header (``rent_column``). Its verdicts are
+    the report's (``report.sweep_verdicts``): "fits memory", and "meets deadline" / "within budget" where the job
+    states them (QA 83: the column read "fits", llama3-70b's 64-node row "fits yes" at 309.4 d past its 90 days)."""
     dur, hours = _duration(df["hours"])
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
@@ -758,7 +760,7 @@ def sensitivity_display(df: pd.DataFrame, label: str, rent: str = "on-demand $")
         "spot $": _dollars(df["cost_spot_usd"]),
         **utilisation_columns(df),  # "MFU %": was "MFU" over 54.3, a percent without its unit
         "mem GiB": df["mem_gib"].round(1),
-        "fits": df["fits"],
+        **sweep_verdicts(df),
         "note": df["note"],
     })
 
@@ -871,14 +873,18 @@ def sensitivity_caption(best: dict) -> str:
 
 
 def causes_caption(time_by_cause_s: dict, steps: Optional[int] = None, ranked_step_s: Optional[float] = None) -> str:
-    """The simulated timeline's time by cause, three significant figures each ("data 15.0", not the ``.3g``
-    "data 15" beside "optimizer 0.000952"). With ``steps`` and the step the plan is ranked at (``ranked_step_s``),
+    """The simulated timeline's time by cause, each as its share of the simulated time (``units.fmt_step_share``, the
+    share column of ``planner simulate``'s "where the time goes"), the time itself said once: one number format. QA 83:
+    three significant figures each read "compute 5.53, optimizer 0.000941" (and ``.3g`` before qa11 "data 15" beside
+    "optimizer 0.000952"). With ``steps`` and the step the plan is ranked at (``ranked_step_s``),
     a timeline whose loaders start cold says so where its steps run more than 5% longer: the first batches pay
     their whole build with nothing prefetched, so the ResNet-50 files job's 3 steps showed data 15.0 s (5.19 s a
     step) under a 2.57 s step metric, the steady state, and nothing said why."""
-    text = "time by cause (s): " + ", ".join(f"{k} {fmt_sig(v, 3)}" for k, v in time_by_cause_s.items())
+    total = sum(time_by_cause_s.values())
+    text = (f"time by cause, of {fmt_time(total)} simulated: "
+            + ", ".join(f"{k} {fmt_step_share(v / total)}" for k, v in time_by_cause_s.items()))
     if steps and ranked_step_s and time_by_cause_s.get("data"):
-        per_step = sum(time_by_cause_s.values()) / steps
+        per_step = total / steps
         if per_step > 1.05 * ranked_step_s:
             text += (f"; the first {steps} steps from cold loaders ({fmt_time(per_step)} a step: the first batches are "
                      f"built with nothing prefetched), where the plan's {fmt_time(ranked_step_s)} step is the steady state")
@@ -974,6 +980,27 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,
     view = dict(job=job, plan=res, curve=points, bound=runs.words(), bound_from=sim.plan_event_bound_from)
     _SERVING_VIEWS.put(key, view)
     return view
+
+class ServingOptions(NamedTuple):
+    """The serving page's table of the options that meet the targets: `planner serve`'s title, cells and the lines
+    under its table (``present.serving.options_table`` and ``options_notes``, the terminal's own)."""
+    title: str
+    frame: pd.DataFrame
+    notes: list[str]
+
+
+def serving_options(view: dict) -> ServingOptions:
+    """`planner serve`'s "serving options" table for the serving view's plan, its cells as the terminal writes them
+    (QA 83: the page gave the winner, its curve and the options that do not work, never the ones that do); a plan
+    without options (a hardware-metric job) has an empty frame."""
+    from planner.present.serving import options_notes, options_table
+
+    res = view["plan"]
+    if not res.get("options"):
+        return ServingOptions("", pd.DataFrame(), [])
+    opts = options_table(res)
+    return ServingOptions(opts.title, pd.DataFrame(opts.rows, columns=opts.cols), options_notes(res))
+
 
 def serving_metrics(view: dict) -> list[tuple[str, str]]:
     """The serving view's headline numbers as (label, value), as ``planner serve`` says them: real-time, the

@@ -148,7 +148,8 @@ def test_report_tables_of_a_checkpointed_job_say_their_figures_are_expected(cli,
     expected = "| time to train (expected) | on-demand (expected) | spot (expected, before interruptions) |"
     assert re.search(r"\| # \| hardware \| nodes \| GPUs \| layout \| step s \| MFU \| HFU \| mem/limit GiB " + re.escape(expected),
                      text), text
-    assert re.search(r"\| nodes \| GPUs \| step " + re.escape(expected) + r" MFU \| HFU \| mem GiB \| fits \|", text)
+    assert re.search(r"\| nodes \| GPUs \| step " + re.escape(expected) + r" MFU \| HFU \| mem GiB \| fits memory \| meets deadline \|",
+                     text)  # the memory verdict said as such, the job's deadline beside it (QA 83)
     assert "| hardware | nodes | time to train (expected) | cost (expected on-demand) |" in text
     assert re.search(r"\*best layout per node count on aws:p5\.48xlarge \(times and costs with the checkpoint pauses "
                      r"and node failures\)\*", text)

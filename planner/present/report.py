@@ -405,6 +405,26 @@ def _expected_headers(spot: bool, cf: bool, rate: str = "on-demand") -> tuple[st
             "spot" + (" (expected)" if spot else " (expected, before interruptions)" if cf else ""))
 
 
+#: the sensitivity tables' verdict columns (header: the sweep frame's column, ``workloads.sensitivity``), in the
+#: report's and the app's order: memory, then the job's deadline and budget where it states them. QA 83: the memory
+#: column read "fits", and llama3-70b.yaml's 64-node row "fits yes" at 309.4 d, past the job's 90-day deadline,
+#: which a reader takes for "works"
+SWEEP_VERDICTS = {"fits memory": "fits", "meets deadline": "meets_deadline", "within budget": "within_budget"}
+
+
+def sweep_verdicts(df: pd.DataFrame) -> dict[str, list[str]]:
+    """The verdict cells of a sensitivity sweep's rows by header (``SWEEP_VERDICTS``), one place for the report's
+    tables and the app's: "yes" / "NO", "-" where the row has no figure (an impossible layout, an unpriced plan); a
+    deadline or budget column only where the job states that limit (the sweep's None in every row otherwise)."""
+    timed = list(df["step_time_s"].notna())
+    out = {}
+    for head, col in SWEEP_VERDICTS.items():
+        got = [bool(v) if t and v is not None and v == v else None for v, t in zip(df.get(col, ()), timed)]
+        if any(v is not None for v in got):
+            out[head] = ["-" if v is None else "yes" if v else "NO" for v in got]
+    return out
+
+
 def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU",
                        cf: bool = False, rate: str = "on-demand") -> Table:
     rows = []
@@ -412,16 +432,20 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: s
     steps = dict(zip(df.index, fmt_time_column(df["step_time_s"])))
     hours = dict(zip(df.index, fmt_hours_column(df["hours"].where(df["step_time_s"].notna()))))
     util = {k: dict(zip(df.index, v)) for k, v in utilisation_columns(df, fmt_pct).items()}  # MFU, HFU
+    verdicts = {k: dict(zip(df.index, v)) for k, v in sweep_verdicts(df).items()}
+    # an impossible layout's reason in a column of its own (it stood in the "fits" cell, read as a memory verdict)
+    why = ["note"] if df["note"].astype(bool).any() else []
     for r in df.itertuples():
         # thousands separated, as everywhere else ("12800" and, past a million, "1e+06" were :g)
         v = (f"{r.value:,.0f}" if float(r.value).is_integer() else f"{r.value:,g}") + (" (current)" if r.current else "")
+        tail = [*(c[r.Index] for c in verdicts.values()), *([r.note] if why else [])]
         if r.step_time_s != r.step_time_s:  # NaN: the layout is impossible at this value
-            rows.append([v, "-", "-", "-", "-", "-", *("-" for _ in util), "-", r.note])
+            rows.append([v, "-", "-", "-", "-", "-", *("-" for _ in util), "-", *tail])
             continue
         rows.append([v, f"{int(r.gpus):,}", steps[r.Index], hours[r.Index],
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), *(u[r.Index] for u in util.values()),
-                     f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, f"{noun}s", "step", *_expected_headers(spot, cf, rate), *util, "mem GiB", "fits"], rows)
+                     f"{r.mem_gib:.1f}", *tail])
+    return Table([label, f"{noun}s", "step", *_expected_headers(spot, cf, rate), *util, "mem GiB", *verdicts, *why], rows)
 
 
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",

@@ -200,51 +200,13 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     if note:
         goal += f"\n[yellow]trace:[/] {esc(note)}"
     con.print(f"[bold]{head}[/]\n{goal}")
-    cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
-            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "set by", "nodes",
-            "$/h", "$/1M req", "$/1M req batch", "sized"]
-    rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
-             str(r["batch"] if realtime else r["batch_offline"]),
-             tpot_cell(r.get("tpot_ms")),  # one output token: no TPOT (NO_TPOT)
-             f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
-             # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``), or the simulated
-             # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
-             # beside the $ of the 6 the simulated backlog needed)
-             _rps(r['requests_per_s_per_replica']), str(_shown_replicas(r, realtime)),
-             # what set the replicas: throughput, the TPOT or the TTFT target (serving_budget.fleet_bound), which
-             # decides the likely range the budget states; "-" offline and without a QPS
-             r.get("bound_by") or "-",
-             str(r.get("nodes", "-")),
-             fmt_usd(r.get("usd_per_hr")),
-             # an offline job is costed by its batch column only: the real-time full-load rate beside it ($160.12 next
-             # to the ranked $30.67) read as a second price for the same job
-             usd_per_million(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")) if realtime else "-",
-             usd_per_million(offline_usd(r, realtime)),
-             "sim" if r.get("sized_by") == "simulated" else "analytic"] for i, r in enumerate(res["options"][:top], 1)]
-    # offline there is no latency target to meet: the options are the ones that run (fit in memory, a layout that divides)
-    # "1 meet the targets" until QA 42
-    verb = ((("meets" if len(res["options"]) == 1 else "meet") + " the targets",
-             "does not" if len(res["rejected"]) == 1 else "do not") if realtime else ("run", "cannot"))
-    tab, dropped = _table(con, f"serving options ({len(res['options'])} {verb[0]}, {len(res['rejected'])} {verb[1]})", cols, rows)
+    opts = options_table(res, top)
+    tab, dropped = _table(con, opts.title, opts.cols, opts.rows)
     con.print(tab)
     if dropped:
         con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")
-    if res.get("ranking"):
-        con.print(f"[dim]{res['ranking']}[/]")
-    shown = res["options"][:top]
-    if realtime and any(offline_usd(r, True) is not None for r in shown) and "$/1M req batch" not in dropped:
-        # the last $ column is not the real-time cost: say what it is (not when no row has it: a bare GPU has
-        # no price, and the line described a column the table did not show)
-        price = res["options"][0].get("offline_price") or ON_DEMAND
-        con.print(f"[dim]$/1M req batch: the same option run offline (mode: batch, no latency target) at its "
-                  f"batch limit (memory, or serving.max_batch), {esc(at_price_words(price))}; not the real-time cost[/]")
-    elif not realtime and any(offline_usd(r, False) is not None for r in shown):
-        # an offline job is priced at spot when constraints.spot is set: the table did not say which price
-        price = res["options"][0].get("offline_price") or ON_DEMAND
-        con.print(f"[dim]costs {esc(at_price_words(price))}" + (" (constraints.spot)" if price == SPOT else "") + "[/]")
-    dated = view_price_dates_words(shown)
-    if dated:  # how old the rate each shown option's cost is at is (its price_dates; QA 55b), as compare's line says
-        con.print(f"[dim]prices dated: {esc(dated)}[/]", highlight=False)
+    for line in options_notes(res, top, dropped):
+        con.print(f"[dim]{esc(line)}[/]", highlight=False)
     render_simulated(con, res, top)
     if sim.get("plan_event_bound"):  # the whole plan's simulation bound, always stated (serving.SimBudget)
         con.print(f"[dim]plan bound: at most {sim['plan_event_bound']:,} engine events over all the plan's simulations "
@@ -282,6 +244,74 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[dim]{esc(left_out.dated)}[/]", highlight=False)
     con.print(f"[dim]definitions: {res['definitions']}[/]")
     print_marked(con, "assumed", res.get("assumptions", []))
+
+
+class OptionsTable(NamedTuple):
+    """`planner serve`'s options table as cells: its title ("serving options (3 meet the targets, 2 do not)"), headers
+    and rows of text, best first."""
+    title: str
+    cols: list[str]
+    rows: list[list[str]]
+
+
+def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
+    """The options that meet the targets (offline: that run), best first, in `planner serve`'s cells: the terminal
+    prints them (``render_serving``) and the app's serving page shows them (QA 83: the page gave the winner and the
+    options that do not work, never the ones that do)."""
+    realtime = res["mode"] == "realtime"
+    llm = res.get("kv_bytes_per_token") is not None
+    multi = _precision_search(res)
+    cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
+            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "set by", "nodes",
+            "$/h", "$/1M req", "$/1M req batch", "sized"]
+    rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
+             str(r["batch"] if realtime else r["batch_offline"]),
+             tpot_cell(r.get("tpot_ms")),  # one output token: no TPOT (NO_TPOT)
+             f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
+             # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``), or the simulated
+             # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
+             # beside the $ of the 6 the simulated backlog needed)
+             _rps(r['requests_per_s_per_replica']), str(_shown_replicas(r, realtime)),
+             # what set the replicas: throughput, the TPOT or the TTFT target (serving_budget.fleet_bound), which
+             # decides the likely range the budget states; "-" offline and without a QPS
+             r.get("bound_by") or "-",
+             str(r.get("nodes", "-")),
+             fmt_usd(r.get("usd_per_hr")),
+             # an offline job is costed by its batch column only: the real-time full-load rate beside it ($160.12 next
+             # to the ranked $30.67) read as a second price for the same job
+             usd_per_million(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")) if realtime else "-",
+             usd_per_million(offline_usd(r, realtime)),
+             "sim" if r.get("sized_by") == "simulated" else "analytic"] for i, r in enumerate(res["options"][:top], 1)]
+    # offline there is no latency target to meet: the options are the ones that run (fit in memory, a layout that divides)
+    # "1 meet the targets" until QA 42
+    verb = ((("meets" if len(res["options"]) == 1 else "meet") + " the targets",
+             "does not" if len(res["rejected"]) == 1 else "do not") if realtime else ("run", "cannot"))
+    keep = filled_columns(cols, rows)
+    return OptionsTable(f"serving options ({len(res['options'])} {verb[0]}, {len(res['rejected'])} {verb[1]})",
+                        [cols[j] for j in keep], [[row[j] for j in keep] for row in rows])
+
+
+def options_notes(res: ServingPlan, top: int = 12, dropped=()) -> list[str]:
+    """The lines under the options table, plain text: how the options are ranked, what the "$/1M req batch" column is
+    (not where ``dropped``, the columns a narrow terminal left out, has it), the rate an offline job's costs are at,
+    and how old the shown options' rates are."""
+    realtime = res["mode"] == "realtime"
+    shown = res["options"][:top]
+    lines = [res["ranking"]] if res.get("ranking") else []
+    if realtime and any(offline_usd(r, True) is not None for r in shown) and "$/1M req batch" not in dropped:
+        # the last $ column is not the real-time cost: say what it is (not when no row has it: a bare GPU has
+        # no price, and the line described a column the table did not show)
+        price = res["options"][0].get("offline_price") or ON_DEMAND
+        lines.append(f"$/1M req batch: the same option run offline (mode: batch, no latency target) at its "
+                     f"batch limit (memory, or serving.max_batch), {at_price_words(price)}; not the real-time cost")
+    elif not realtime and any(offline_usd(r, False) is not None for r in shown):
+        # an offline job is priced at spot when constraints.spot is set: the table did not say which price
+        price = res["options"][0].get("offline_price") or ON_DEMAND
+        lines.append(f"costs {at_price_words(price)}" + (" (constraints.spot)" if price == SPOT else ""))
+    dated = view_price_dates_words(shown)
+    if dated:  # how old the rate each shown option's cost is at is (its price_dates; QA 55b), as compare's line says
+        lines.append(f"prices dated: {dated}")
+    return lines
 
 
 def _precision_search(res: ServingPlan) -> bool:
@@ -402,14 +432,19 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
 HARDWARE_FOLDED = 14
 
 
+def filled_columns(cols: list[str], rows: list[list[str]]) -> list[int]:
+    """The indices of the columns some row fills ("-" in every row: TTFT for a model that is not an LLM, replicas,
+    nodes and $/h for an offline job), "#" and "hardware" always."""
+    return [j for j, c in enumerate(cols) if c in ("#", "hardware") or any(row[j] != "-" for row in rows)]
+
+
 def _table(con, title: str, cols: list[str], rows: list[list[str]], optional=("$/1M req batch", "set by", "bound", "nodes")):
-    """The options as a table without the columns no shown row fills ("-" in every row: TTFT for a model
-    that is not an LLM, replicas, nodes and $/h for an offline job). Where the terminal is narrower than
+    """The options as a table without the columns no shown row fills (``filled_columns``). Where the terminal is narrower than
     the table, the headers break at their spaces and slashes, the hardware name folds onto more lines and
     every other cell stays whole; the ``optional`` columns are left out, in that order, until it fits. 14
     columns at 100 terminal columns printed "aws…" and "$13.…" in every cell, and at 130 "aws:p4d…" for
     both p4d and p4de. Returns the table and the columns left out."""
-    keep = [j for j, c in enumerate(cols) if c in ("#", "hardware") or any(row[j] != "-" for row in rows)]
+    keep = filled_columns(cols, rows)
 
     def head(c: str, split: bool) -> str:
         return c.replace(" ", "\n").replace("s/r", "s/\nr") if split else c

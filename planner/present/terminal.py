@@ -226,7 +226,8 @@ def summary_table(res: dict) -> Table:
             f"{mem['headroom']:.0%} headroom" if mem.get("limit") is not None and mem.get("headroom")
             else f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB")
     host = host_misfit(mem, noun)  # a plan within its GPU memory whose offload overfills the node's RAM
-    t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room}"
+    # memory only, as the report's and the app's sweep column (QA 83): the deadline and budget are the search's filter
+    t.add_row("fits memory", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room}"
               + (f"; host memory: {host})" if host else ")"))
     if peak := peak_rank_line(res):  # which pipeline rank runs out first (memory.rank_memory)
         t.add_row("peak rank", peak.removeprefix("peak rank: "))

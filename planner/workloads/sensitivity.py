@@ -15,7 +15,7 @@ from planner.results import jsonable
 from planner.spec import JobSpec, load_job_dict
 from planner.hardware.power import sweep_limits
 from planner.search.space import job_for_plan
-from planner.workloads.training import estimate_job
+from planner.workloads.training import estimate_job, limits_met
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,7 +159,11 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
 
     Each point is one ``estimate_job`` call — the same model as the search, a handful of points.
     A value that makes the layout impossible (e.g. a global batch that micro-batch x DP no longer
-    divides) is kept as a row with its reason in ``note`` and NaN numbers."""
+    divides) is kept as a row with its reason in ``note`` and NaN numbers.
+
+    ``meets_deadline`` and ``within_budget``: whether the row's ranked hours and cost are within the job's
+    ``constraints.deadline_hours`` and ``budget_usd`` (``training.limits_met``), as the search filters its plans; ``fits``
+    is memory alone (QA 83: llama3-70b.yaml's 64-node row fits at 309.4 d, past its 90-day deadline)."""
     if what not in SENSITIVITY:
         raise InputError("sensitivity", f"unknown input {clip(what)}; choose from {', '.join(SENSITIVITY)}")
     sw = SENSITIVITY[what]
@@ -188,14 +192,17 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
                 # with the model's repr and a URL, which the report's and the app's tables showed
                 e = from_validation(e, SECTION_OF.get(e.title, ""), default="job")
             rec.update(step_time_s=np.nan, hours=np.nan, cost_ondemand_usd=np.nan, cost_spot_usd=np.nan,
-                       mfu=np.nan, hfu=np.nan, mem_gib=np.nan, fits=False, bottleneck="", note=str(e))
+                       mfu=np.nan, hfu=np.nan, mem_gib=np.nan, fits=False, meets_deadline=None, within_budget=None,
+                       bottleneck="", note=str(e))
             rows.append(rec)
             continue
         c = r.cost
         # as the plan is ranked: a spot job's expected cost with interruptions (else the sticker), and with the job's
         # checkpoint pauses and node failures where its checkpoint section sets them (results.ranked_price)
         spot, od = c.price(True), c.price(False)
+        met = limits_met(j, c)
         rec.update(step_time_s=r["step_time_s"], hours=c.hours_at(bool(j.constraints.spot)),
+                   meets_deadline=met.deadline, within_budget=met.budget,
                    cost_ondemand_usd=od if od is not None else np.nan,
                    cost_spot_usd=spot if spot is not None else np.nan,
                    mfu=r["mfu"], hfu=r["hfu"], mem_gib=r["memory_per_gpu_bytes"]["total"] / 2**30, fits=r["fits"],

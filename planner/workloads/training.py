@@ -12,6 +12,7 @@ import functools
 import math
 
 from dataclasses import replace
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -402,19 +403,37 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     return out
 
 
-def constraints_broken(job: JobSpec, plan: Plan) -> tuple[str, ...]:
-    """The budget and deadline the one configuration ``estimate`` evaluates breaks, each named: estimate does
-    not search, and it printed a $207.2k plan under ``budget_usd: 1000`` and 78 days under ``deadline_hours: 1``
-    without a word (a fixed cluster that contradicts the other constraints is refused: ``check_fixed_cluster``).
-    The figures are the ones the plan is quoted (and ``recommend`` ranks) at: ``Cost.price`` / ``Cost.hours_at``,
-    spot when the job asks for spot."""
+class LimitsMet(NamedTuple):
+    """Whether a plan's ranked cost and time are within the job's ``constraints.budget_usd`` and ``deadline_hours``:
+    None where the job states no such limit or the plan has no price."""
+    budget: Optional[bool]
+    deadline: Optional[bool]
+
+
+def limits_met(job: JobSpec, cost) -> LimitsMet:
+    """The job's budget and deadline held to one plan's ``cost`` (a ``Cost``) at the figures the plan is quoted (and
+    ``recommend`` ranks and filters) at: ``Cost.price`` / ``Cost.hours_at``, spot when the job asks for spot; the
+    search keeps ``cost <= budget_usd`` and ``hours <= deadline_hours`` (``recommend._within_constraints``). Read by
+    ``estimate``'s advice (``constraints_broken``) and the sensitivity sweeps' verdicts (QA 83)."""
     con, spot = job.constraints, bool(job.constraints.spot)
-    usd, hours = plan.cost.price(spot), plan.cost.hours_at(spot)
+    usd, hours = cost.price(spot), cost.hours_at(spot)
+    return LimitsMet(None if con.budget_usd is None or usd is None else bool(usd <= con.budget_usd),
+                     None if con.deadline_hours is None else bool(hours <= con.deadline_hours))
+
+
+def constraints_broken(job: JobSpec, plan: Plan) -> tuple[str, ...]:
+    """The budget and deadline the one configuration ``estimate`` evaluates breaks (``limits_met``), each named:
+    estimate does not search, and it printed a $207.2k plan under ``budget_usd: 1000`` and 78 days under
+    ``deadline_hours: 1`` without a word (a fixed cluster that contradicts the other constraints is refused:
+    ``check_fixed_cluster``)."""
+    con, spot = job.constraints, bool(job.constraints.spot)
+    met = limits_met(job, plan.cost)
     out = []
-    if con.budget_usd is not None and usd is not None and usd > con.budget_usd:
-        out.append(f"constraints.budget_usd: this plan costs {fmt_usd(usd)}, over the {fmt_usd(con.budget_usd)} budget")
-    if con.deadline_hours is not None and hours > con.deadline_hours:
-        out.append(f"constraints.deadline_hours: this plan takes {fmt_time(hours * 3600)}, past the "
+    if met.budget is False:
+        out.append(f"constraints.budget_usd: this plan costs {fmt_usd(plan.cost.price(spot))}, over the "
+                   f"{fmt_usd(con.budget_usd)} budget")
+    if met.deadline is False:
+        out.append(f"constraints.deadline_hours: this plan takes {fmt_time(plan.cost.hours_at(spot) * 3600)}, past the "
                    f"{fmt_time(con.deadline_hours * 3600)} deadline")
     if out:  # the last item says what to do about all of them
         out[-1] += " (estimate evaluates the configuration the job fixes; `planner recommend` searches within the constraints)"
