@@ -40,7 +40,7 @@ from hardware_catalog import fabric as launch_fabric
 from hardware_catalog import files
 from hardware_catalog import skypilot
 from hardware_catalog.bounds import ANY_MAX, DEEPEST_DISCOUNT, RATE_FLOOR, range_error
-from hardware_catalog.errors import ECHO_CHARS, InputError, cut_middle, fit_message, from_validation, shown_path
+from hardware_catalog.errors import ECHO_CHARS, InputError, breaks_line, cut_middle, fit_message, from_validation, shown_path
 
 DATA_DIR = Path(__file__).parent / "data"
 ENV_VAR = "PLANNER_CATALOG"
@@ -600,6 +600,33 @@ class GpuRow(_Row):
 _GPU_LEGACY_COLUMNS = {"tdp_w": "power_limit_w"}
 
 
+#: the character that joins an instance's cloud and name into its key (``aws:p5.48xlarge``: ``Instance.key``)
+KEY_SEPARATOR = ":"
+
+
+def instance_key_part(text: str) -> str:
+    """An instance row's cloud or name as its key ``cloud:name`` takes it, else ValueError: no ``KEY_SEPARATOR``, which
+    would make the key read two ways (``onprem:x8:y`` is cloud ``onprem``, name ``x8:y``; a bare ``x8:y`` is looked up
+    as a key and never found, ``Catalog.instance``), and no character a terminal does not show as text on one line
+    (``breaks_line``: a line end, a tab, an escape, a right-to-left override): a name with a line end printed as two
+    table rows, ``onprem:x8`` and ``y``, and could not be given back to ``cluster.instance`` on one line (fuzz47b).
+
+    >>> instance_key_part("p5.48xlarge")
+    'p5.48xlarge'
+    >>> instance_key_part("x8:y")
+    Traceback (most recent call last):
+    ...
+    ValueError: must not hold ':' (it joins the cloud and the name in the instance's key, cloud:name)
+    """
+    if KEY_SEPARATOR in text:
+        raise ValueError(f"must not hold {KEY_SEPARATOR!r} (it joins the cloud and the name in the instance's key, "
+                         "cloud:name)")
+    if breaks_line(text):
+        raise ValueError("must not hold a line end, tab or other control character (a name is printed and typed "
+                         "back on one line)")
+    return text
+
+
 class InstanceRow(_Row):
     cloud: str = Field(min_length=1)
     name: str = Field(min_length=1)
@@ -622,6 +649,11 @@ class InstanceRow(_Row):
     price_spot_date: Optional[str] = None
     source: str = Field(min_length=1)
     notes: Optional[str] = None
+
+    @field_validator("cloud", "name")
+    @classmethod
+    def _key_part(cls, v: str) -> str:
+        return instance_key_part(v)
 
     @field_validator("fabric", mode="before")
     @classmethod
@@ -1501,6 +1533,14 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
     return {section: _from_display(section, rows, origin)}
 
 
+#: what a YAML (or JSON) override past ``files.MAX_NODES`` values is told: a row of six columns is 13 values (its
+#: mapping, 6 keys, 6 values), so 100,000 values hold ~7,700 such rows, under ``MAX_OVERRIDE_ROWS``, which only a CSV
+#: reaches. The YAML limit stays: a 20,000-row flow-style YAML override composed in ~7 s on this 2-core machine
+#: (280,009 events; its 20,000-row CSV is read in ~0.7 s), fuzz47b
+CSV_HOLDS_MORE = (f"; a YAML override holds ~{round(files.MAX_NODES / 13, -2):,.0f} rows of six columns: write more as CSV (up to "
+                  f"{MAX_OVERRIDE_ROWS:,} rows)")
+
+
 def _too_large(count: str) -> str:
     return f"too large: {count} rows (an override file may hold at most {MAX_OVERRIDE_ROWS:,} rows)"
 
@@ -1548,7 +1588,7 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
         # the file is named once: "catalog override o.yaml: yaml: o.yaml: malformed YAML ..." was printed
         # (and not twice by name and full path: "catalog override nope.csv: file: /tmp/nope.csv: file not found")
         msg = e.message.removeprefix(f"{origin}: ").removeprefix(f"{shown_path(path)}: ")
-        raise CatalogError(e.field, msg, origin) from None
+        raise CatalogError(e.field, msg + (CSV_HOLDS_MORE if msg == files.TOO_MANY_VALUES else ""), origin) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):

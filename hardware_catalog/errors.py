@@ -81,6 +81,18 @@ def shown_path(path) -> str:
     return repr(text) if any(unicodedata.category(c)[0] == "C" for c in text) else text
 
 
+def breaks_line(text: str) -> bool:
+    """Whether ``text`` holds a character a terminal does not show as text on one line: Unicode's categories C* (a
+    control character such as a line end, a tab or an escape; a format character such as a right-to-left override;
+    a surrogate, an unassigned or private code point: the characters ``shown_path`` escapes) and the line and
+    paragraph separators Zl / Zp (U+2028, U+2029, which ``str.splitlines`` breaks at).
+
+    >>> breaks_line("p5.48xlarge"), breaks_line("x\\ny"), breaks_line("x\\u202ey"), breaks_line("x\\u2028y")
+    (False, True, True, True)
+    """
+    return any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in text)
+
+
 def one_of(choices, value, note: str = "") -> str:
     """The one wording of a value outside its choices, for every field and option (a job field, a CLI option, a
     script's argparse choice): ``must be one of <choices><note>, got <value>``.

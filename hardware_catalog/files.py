@@ -7,10 +7,13 @@ Limits (stated here once, quoted in the README):
   made on the opened descriptor, so a file swapped in between cannot slip past it;
 - at most ``MAX_INPUT_BYTES`` (8 MiB) per file: the largest real input, a 3,000-row catalog CSV, is
   well under 1 MiB;
-- UTF-8 text (a leading byte-order mark, as spreadsheets write it, is dropped); binary data is refused;
+- UTF-8 text (a leading byte-order mark, as spreadsheets write it, is dropped); binary data is refused, and so are
+  UTF-16 and UTF-32, named by their byte-order marks;
 - YAML/JSON documents at most ``MAX_DEPTH`` (64) levels deep and at most ``MAX_NODES`` (100,000)
   values *after* alias expansion — a 1 KB "billion laughs" file expands to 10^9 values and is
   refused before anything is built from it; recursive aliases are refused;
+- YAML values of YAML 1.2's core types and dates only (``TAKEN_TAGS``): ``!!binary``, ``!!set``, ``!!omap``,
+  ``!!pairs``, Python's and local tags are refused at their line and field;
 - duplicate mapping keys are refused (YAML and JSON would silently keep the last one), and so are
   JSON's non-standard ``NaN`` / ``Infinity``.
 
@@ -18,6 +21,7 @@ Errors are ``InputError(field, message)``; a message quotes at most ``ECHO_CHARS
 """
 from __future__ import annotations
 
+import codecs
 import errno
 import json
 import math
@@ -35,6 +39,9 @@ from hardware_catalog.errors import ECHO_CHARS, InputError, clip, shown_path
 MAX_INPUT_BYTES = 8 * 2**20
 MAX_DEPTH = 64
 MAX_NODES = 100_000
+#: the refusal of a YAML document past ``MAX_NODES`` (``_check_events``, ``_check_yaml``; a catalog override adds where
+#: more rows fit: ``hardware_catalog.catalog``)
+TOO_MANY_VALUES = f"too large: expands to more than {MAX_NODES:,} values (aliases are counted each time they are used)"
 
 _OS_REASON = {errno.ENOENT: "file not found (no such file or directory)", errno.EACCES: "permission denied", errno.EPERM: "permission denied",
               errno.EISDIR: "is a directory", errno.ENOTDIR: "a parent is not a directory",
@@ -109,8 +116,28 @@ def read_bytes(path, field: str, limit: int = MAX_INPUT_BYTES) -> bytes:
         os.close(fd)
 
 
+#: the byte-order marks of Unicode text that is not UTF-8 (the Unicode Standard, section 23.8 "Byte Order Mark", table
+#: 23-4), UTF-32's first: its little-endian mark begins with UTF-16's. Excel's "Unicode Text" and Windows Notepad's
+#: "Unicode" save UTF-16 little-endian with its mark; Python's ``encode("utf-16")`` / ``("utf-32")`` write one too.
+OTHER_UNICODE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def _other_unicode(data: bytes) -> str | None:
+    """The refusal of UTF-16 / UTF-32 text by its byte-order mark (``OTHER_UNICODE_BOMS``), else None: until fuzz47b
+    such a file read "not UTF-8 text (byte 0xff at offset 0)", which named no encoding to save it from."""
+    for bom, name in OTHER_UNICODE_BOMS:
+        if data.startswith(bom):
+            return f"not UTF-8 text but {name} (its byte-order mark {bom.hex(' ')} starts the file); save it as UTF-8"
+    return None
+
+
 def decode_text(data: bytes, field: str, where: str) -> str:
-    """UTF-8 text, a leading byte-order mark dropped; binary or other encodings are refused."""
+    """UTF-8 text, a leading byte-order mark dropped; UTF-16 and UTF-32 (by their marks), binary or other encodings
+    are refused."""
+    other = _other_unicode(data)
+    if other is not None:
+        raise InputError(field, f"{where}: {other}")
     try:
         text = data.decode("utf-8-sig")
         if "\x00" in text:
@@ -160,8 +187,7 @@ def _check_yaml(node: yaml.Node, field: str, where: str) -> None:
                     break
         active.discard(key)
         if total > MAX_NODES:
-            raise InputError(field, f"{where}: too large: expands to more than {MAX_NODES:,} values "
-                                    "(aliases are counted each time they are used)")
+            raise InputError(field, f"{where}: {TOO_MANY_VALUES}")
         sizes[key] = total
         return total
 
@@ -210,8 +236,9 @@ _PLAIN_FLOAT = re.compile(r"^(?:[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?|\.[0-9]+(
 #: a plain scalar YAML 1.2 reads as a number and YAML 1.1 as text: built as the text it is (``_plain_text``), only its
 #: tag telling it from the same text quoted or under ``!!str`` (``QuotedText``)
 _YAML12_ONLY_NUMBER = "tag:yaml.org,2002:yaml12-number"
-_SAFE_LOADER.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+_SAFE_LOADER.yaml_implicit_resolvers = {  # (and YAML 1.1's ``=``, yaml.org/type/value.html: YAML 1.2 reads it as text)
+    first: [(tag, rx) for tag, rx in resolvers
+            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:value")]
     for first, resolvers in _SAFE_LOADER.yaml_implicit_resolvers.items()}
 for _tag, _rx, _first in (("tag:yaml.org,2002:int", _PLAIN_INT, "-+0123456789"),
                           ("tag:yaml.org,2002:float", _PLAIN_FLOAT, "-+0123456789."),
@@ -240,7 +267,8 @@ for _dumper in {yaml.SafeDumper, yaml.Dumper, getattr(yaml, "CSafeDumper", yaml.
 
 class _ScalarRefused(ValueError):
     """A scalar the loader will not build (an integer ``int()`` will not read, an explicit tag whose text is no value
-    of its type): its message is the refusal's; ``node``, where known, is the scalar, which ``parse_yaml`` locates."""
+    of its type, a tag outside ``TAKEN_TAGS`` on any node): its message is the refusal's; ``node``, where known, is the
+    node, which ``parse_yaml`` locates."""
 
     def __init__(self, message: str, node: yaml.Node | None = None):
         super().__init__(message)
@@ -346,6 +374,39 @@ for _tag, _construct in {"int": _int_within_python, "bool": _yaml12_bool, "float
                          "timestamp": _timestamp_or_text, "str": _text}.items():
     _SAFE_LOADER.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct)
 _SAFE_LOADER.add_constructor(_YAML12_ONLY_NUMBER, lambda loader, node: loader.construct_scalar(node))
+
+#: the prefix of YAML's own tags (``!!binary`` is ``tag:yaml.org,2002:binary``: yaml.org/spec/1.2.2 section 6.8.2.2)
+YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+#: the tags a job or catalog file's value may carry, written or resolved: YAML 1.2's core schema (yaml.org/spec/1.2.2
+#: sections 10.1-10.3: ``str``, ``int``, ``float``, ``bool``, ``null``, ``seq``, ``map``) and YAML 1.1's ``timestamp``
+#: (yaml.org/type/timestamp.html), which a catalog override's ``price_date: 2026-11-15`` is read as (QA 55). Every
+#: field is one of these; any other tag is refused by ``_tag_not_taken``.
+TAKEN_TAGS = ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+#: what a refused tag's line says a file holds
+TAKEN_WORDS = "a job or catalog file holds text, numbers, true/false, null, dates, lists and mappings"
+
+
+def shown_tag(tag: str) -> str:
+    """A tag as a file writes it: ``!!binary`` for YAML's own, a local ``!x`` as is, any other ``!<...>``; control
+    characters escaped (``shown_path``), cut at ``ECHO_CHARS``."""
+    text = ("!!" + tag[len(YAML_TAG_PREFIX):] if tag.startswith(YAML_TAG_PREFIX)
+            else tag if tag.startswith("!") else f"!<{tag}>")
+    return shown_path(text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…")
+
+
+def _tag_not_taken(loader, node):
+    """The refusal of a value (or key) under a tag outside ``TAKEN_TAGS``, at its line and field. PyYAML's safe loader
+    builds YAML 1.1's other types (yaml.org/type/): ``!!binary aGk=`` bytes, which pydantic's lax mode read as the text
+    ``hi`` in a text field; ``!!set {A100}`` a Python set, read as a list; a key ``!!binary`` or an ``!!omap`` entry
+    was quoted back in Python's forms (``b'hi'``, ``('A100', 1)``); and a tag it has no constructor for (``!!python/...``,
+    a local ``!x``) read "malformed YAML ... could not determine a constructor for the tag" without naming the field
+    (fuzz47b)."""
+    raise _ScalarRefused(f"the tag {shown_tag(node.tag)} is not read here ({TAKEN_WORDS})", node)
+
+
+for _tag in [t for t in _SAFE_LOADER.yaml_constructors
+             if t != _YAML12_ONLY_NUMBER and t not in {YAML_TAG_PREFIX + x for x in TAKEN_TAGS}]:
+    _SAFE_LOADER.add_constructor(_tag, _tag_not_taken)  # (the tag None: any tag with no constructor of its own)
 
 
 def _key_path(root: yaml.Node, target: yaml.Node) -> str:
@@ -499,8 +560,7 @@ def _check_events(text: str, field: str, where: str) -> None:
             if depth > MAX_DEPTH + 1:
                 raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep")
         if nodes > MAX_NODES:
-            raise InputError(field, f"{where}: too large: expands to more than {MAX_NODES:,} values "
-                                    "(aliases are counted each time they are used)")
+            raise InputError(field, f"{where}: {TOO_MANY_VALUES}")
 
 
 def parse_yaml(text: str, field: str, where: str) -> Any:

@@ -123,7 +123,8 @@ def test_fuzz_every_bool_field_in_every_scalar_style(tmp_path_factory, field, sp
     """A bool field takes YAML 1.2's six spellings, unquoted or under ``!!bool``, and nothing else: any other
     spelling, quoted text, a block scalar, a number, a list or another tag is refused in one line naming the field
     (the schema's "must be true or false", or the loader's line for a tag: ``line N: <field>: !!bool 'yes' is not
-    true or false``); a tag no safe loader builds (``!!python/bool``, a local ``!yes``) is refused as malformed YAML."""
+    true or false``); a tag no safe loader builds (``!!python/bool``, a local ``!yes``) is refused at its line and field
+    (fuzz47b; malformed YAML before)."""
     d = tmp_path_factory.mktemp("bool")
     raw = _written(style, spelling)
     holder = None
@@ -142,9 +143,9 @@ def test_fuzz_every_bool_field_in_every_scalar_style(tmp_path_factory, field, sp
     line = check_outcome(code, out, err)
     name = ".".join(field) if holder is None or field == ("model", "tied_embeddings") else "model.tied_embeddings"
     value = _bool_value(style, spelling)
-    if style in ("tag-python", "local-tag"):
-        assert line is not None and line.startswith(f"error: job: {p}: malformed YAML") \
-            and "could not determine a constructor" in line, line
+    if style in ("tag-python", "local-tag"):  # (until fuzz47b "malformed YAML ... could not determine a constructor")
+        assert line is not None and line.startswith(f"error: job: {p}: line ") \
+            and f": {name}: the tag " in line and " is not read here " in line, line
     elif value == "not a bool":
         assert line is not None, f"{name}: {raw!r} was taken"
         said = (line.startswith(f"error: {name}: ") and "true or false" in line) or \
@@ -179,7 +180,7 @@ def test_fuzz_explicit_tags_on_any_field(tmp_path_factory, field, raw, in_list):
     line = check_outcome(code, out, err)
     if line is not None and " is not " in line and line.startswith(f"error: job: {p}: line "):
         where = ".".join(field) + ("[0]" if in_list else "")
-        assert f": {where}: !!" in line, line
+        assert f": {where}: !!" in line or f": {where}: the tag " in line, line  # (fuzz47b: a tag not read here)
     assert stray(d, {p.name}) == []
 
 
