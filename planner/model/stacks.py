@@ -63,7 +63,7 @@ from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL
 from planner.model.optimizers import stack_for
 from planner.model.stack_kernels import (EXPLICIT_SOFTMAX, EXPLICIT_SOFTMAX_RULES, MCORE_FUSED_SOFTMAX_KEYS, RECIPES,
                                         TE_AMAX_REDUCTIONS, TRITON_FA_HEAD_DIM_TILES, LowPrecisionRecipe)
-from planner.spec.schema import has_shared_experts
+from planner.spec.schema import TrainingSpec, has_shared_experts
 
 #: how each of Megatron-Core's ``--cp-comm-type`` values (planner.vocab ``CP_COMM_TYPE``, p2p first: its default) is
 #: priced (``Stack.cp_kind``; planner.model.layer_ops ``cp_comm``)
@@ -1371,15 +1371,24 @@ class Stack:
         kept = (pp or 1) > 1 and self.pp_fsdp_unsharded and not self.raf_under_pp(True)
         return "off (kept gathered under PP)" if kept else on
 
-    def overlap_grad_reduce_label(self, zero: int | None = None, precision: str | None = None) -> str:
-        """``overlap_grad_reduce`` in the stack line as a plan at ZeRO ``zero`` runs it: "on" / "off", and "off" with
-        why where the stack's optimizer wrapper reduces only after the backward at that stage whatever the option
+    def overlap_grad_reduce_label(self, zero: int | None = None, training: TrainingSpec | None = None) -> str:
+        """``overlap_grad_reduce`` in the stack line as a plan at ZeRO ``zero`` runs it: "on" / "off", with why where
+        the stack's optimizer wrapper at that stage for ``training`` (``zero_state_rows``, the rows the step time and
+        the memory read) makes it so: "off" where it reduces only after the backward whatever the option
         (``ZeroStageStates.reduces_in_backward``: DeepSpeed's ZeRO-0/1, whose ``overlap_comm`` its engine ignores or
-        forces off; planner.model.step_time ``reduce_in_backward`` prices it so)."""
-        rows = ZERO_STATES.get(self.zero_states or "", {}).get(precision or "")
-        if not self.overlap_grad_reduce or zero is None or rows is None or rows[zero].reduces_in_backward:
-            return "on" if self.overlap_grad_reduce else "off"
-        return f"off (ZeRO-{zero}: reduced after the backward)"
+        forces off; planner.model.step_time ``reduce_in_backward``), and where the option off puts its ZeRO-3
+        collectives on the compute stream (``z3_streams_by_overlap``: DeepSpeed's stage 3; step_time
+        ``z3_on_compute_stream``). Until ds47b it read ``ZERO_STATES`` by precision alone, so a job without fp32
+        master weights (``training.weights`` pure / amp, where ``zero_state_rows`` has no rows) read the table's."""
+        on = "on" if self.overlap_grad_reduce else "off"
+        rows = zero_state_rows(self, training) if zero is not None and training is not None else None
+        if rows is None:
+            return on
+        if self.overlap_grad_reduce and not rows[zero].reduces_in_backward:
+            return f"off (ZeRO-{zero}: reduced after the backward)"
+        if not self.overlap_grad_reduce and rows[zero].z3_streams_by_overlap:
+            return f"off (ZeRO-{zero}: gathers and reduce-scatters on the compute stream)"
+        return on
 
     def grad_accum_fusion_label(self, zero: int | None = None) -> str:
         """``gradient_accumulation_fusion`` in the stack line: "on" / "off", and why where the plan's launch forces
@@ -1400,7 +1409,7 @@ class Stack:
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True,
-                 recompute: str = "full") -> str:
+                 recompute: str = "full", training: TrainingSpec | None = None) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
@@ -1412,11 +1421,12 @@ class Stack:
         an MoE model without shared experts: ``spec.schema.has_shared_experts``) leaves out
         ``moe_shared_expert_overlap``, which overlaps nothing there (the load note says so): Mixtral-8x7B with it
         read "moe_shared_expert_overlap=on" until small31b. ``recompute``: the plan's, which says the remat policy
-        MaxText runs (``remat_label``: ``none`` without recompute)."""
+        MaxText runs (``remat_label``: ``none`` without recompute). ``training``: the job's (TrainingSpec), whose
+        optimizer wrapper at ``zero`` says how it reduces (``overlap_grad_reduce_label``)."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
-        opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero, precision)}")
+        opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero, training)}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
             opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
         if transformer:
@@ -2043,7 +2053,12 @@ class ZeroStageStates:
       so that DeepSpeed's ``overlap_comm`` puts the reduce and, under offload, the copies to the host on its
       reduction stream beside the backward; False: it reduces after the backward has returned, on the compute
       stream, whatever ``overlap_comm`` says (read by planner.model.step_time ``reduce_in_backward``; until ds47,
-      2026-12-06, ``mb_copy_side_stream``, read for the offload copies only).
+      2026-12-06, ``mb_copy_side_stream``, read for the offload copies only);
+    * ``z3_streams_by_overlap``: whether the wrapper's per-micro-batch ZeRO-3 collectives (the parameter all-gathers
+      and the gradient reduce-scatters) get streams of their own only under ``overlap_comm``
+      (``Stack.overlap_grad_reduce``) and run on the compute stream otherwise, serialised with the forward and
+      backward: DeepSpeed's stage 3 (read by planner.model.step_time ``z3_on_compute_stream``; until ds47b,
+      2026-12-06, they hid under the passes whatever ``overlap_comm`` said).
     """
 
     wrapper: str
@@ -2057,6 +2072,7 @@ class ZeroStageStates:
     host_accum_bytes: float = 0.0
     mb_copy_bytes: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     reduces_in_backward: bool = True
+    z3_streams_by_overlap: bool = False
 
 
 #: ``ZeroStageStates.grads_kept``'s values
@@ -2109,9 +2125,16 @@ _ZERO_3 = ZeroStageStates(
     # (``grad_partitions_flat_buffer`` = ``torch.zeros(sum(p.ds_tensor.ds_numel ...), dtype=self.dtype)``, sliced into
     # ``__param_id_to_grad_partition``; later in ``gradient_accumulation_dtype``) and one contiguous reduce bucket held
     # all run (``__ipg_bucket_flat_buffer = torch.empty(self.reduce_bucket_size, dtype=self.dtype)`` with
-    # ``contiguous_gradients``, the default). The gathered weights in flight are memory_per_gpu's ZeRO-3 term
+    # ``contiguous_gradients``, the default). The gathered weights in flight are memory_per_gpu's ZeRO-3 term.
+    # Its streams (deepspeedai/DeepSpeed, stored 2025-26 versions): stage3.py ``__init__`` ``self.
+    # reduce_and_partition_stream = ... get_accelerator().Stream() if overlap_comm else get_accelerator().
+    # default_stream()``, the stream ``__reduce_and_partition_ipg_grads`` reduce-scatters each bucket on (``with
+    # get_accelerator().stream(self.reduce_and_partition_stream)``) from the gradient hooks; parameter_offload.py
+    # ``DeepSpeedZeRoOffload.__init__`` the same for the gathers (``self.__allgather_stream = ... Stream() if
+    # overlap_comm else ... default_stream()``, handed to ``PartitionedParameterCoordinator``). Without
+    # ``overlap_comm`` both run on the default stream between the layers' kernels: ``z3_streams_by_overlap``
     "DeepSpeedZeroOptimizer_Stage3", grads_kept="none", shard_grad_bytes=2.0, optimizer_sharded=True,
-    reduce_buckets=(1, 1))
+    reduce_buckets=(1, 1), z3_streams_by_overlap=True)
 
 # DeepSpeed under optimizer offload (ZeRO-Offload, Ren et al. 2021; ``zero_optimization.offload_optimizer`` /
 # the older ``cpu_offload``), read from deepspeedai/DeepSpeed deepspeed/runtime/zero/stage_1_and_2.py and stage3.py
@@ -2284,7 +2307,8 @@ STACKS: dict[str, Stack] = {
         "deepspeed", explicit_softmax="transformers", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_host_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
-        # prefetched per module whatever this says
+        # prefetched per module whatever this says, on their own stream under ``overlap_comm`` (overlap_grad_reduce)
+        # only (``ZeroStageStates.z3_streams_by_overlap``)
         overlap_param_gather=False,
         doc_masking=True,  # HF model code: flash_attention_2 varlen from position_ids
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer

@@ -863,6 +863,8 @@ class StepInputs:
     overlap_grad_reduce: bool
     #: per candidate, whether its optimizer wrapper reduces during the backward at all (``reduce_in_backward``)
     reduces_in_backward: np.ndarray
+    #: per candidate, whether its ZeRO-3 collectives run on the compute stream (``z3_on_compute_stream``)
+    z3_serial: np.ndarray
     eff: Efficiency  # the hardware option's rates
     peak: float  # MFU's denominator (datasheet)
     act_b: float
@@ -887,7 +889,8 @@ def step_inputs(t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad
     dp = c.dp.astype(np.float64)
     gb = float(t.global_batch)
     return StepInputs(
-        fw=fw, overlap_grad_reduce=overlap_grad_reduce, reduces_in_backward=reduce_in_backward(fw, t, c), eff=hw.eff,
+        fw=fw, overlap_grad_reduce=overlap_grad_reduce, reduces_in_backward=reduce_in_backward(fw, t, c),
+        z3_serial=z3_on_compute_stream(fw, t, c, bool(overlap_grad_reduce)), eff=hw.eff,
         peak=physics.datasheet_peak(hw.gpu, t.precision),  # MFU's denominator (datasheet)
         act_b=ACT_BYTES[t.precision], n=len(c),
         pp=c.pp.astype(np.float64), dp=dp, mb=mb, g=float(hw.gpus_per_node), gb=gb, m_micro=gb / (mb * dp),
@@ -1593,7 +1596,9 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
         z3_slow = physics.nccl_overlap_slowdown(np.minimum(zk, ts), eff.sm_count, nccl_sms[rows])
         # where the collectives outlast the compute, the slowed compute ends under them (physics.nccl_slowdown_exposed)
         beyond = np.maximum(0.0, zk - ts)
-        return beyond + ag / per_layer[rows] + physics.nccl_slowdown_exposed(z3_slow, beyond)
+        # on the compute stream (``z3_on_compute_stream``: DeepSpeed without overlap_comm) nothing hides: all exposed
+        hid = beyond + ag / per_layer[rows] + physics.nccl_slowdown_exposed(z3_slow, beyond)
+        return np.where(s.z3_serial[rows], zk, hid)
 
     z3_exposed_mb = _on_rows(z3[dinv], z3_exposed)
     # ZeRO-2 keeps only its 1/dp gradient partition (memory.zero_bytes_per_param), so there is no
@@ -1622,12 +1627,29 @@ def reduce_in_backward(fw, t: TrainingSpec, c: Candidates) -> np.ndarray:
     (DeepSpeed ``overlap_comm``) hides nothing where this is False: the DP reduce (``reduce_overlaps_backward``) and,
     under optimizer offload, the copies to the host (``offload_step``) are exposed whole. Until ds47 (2026-12-06) the
     deepspeed stack's ZeRO-0/1 reduce hid under the backward."""
+    return zero_row_field(fw, t, c, "reduces_in_backward", True)
+
+
+def zero_row_field(fw, t: TrainingSpec, c: Candidates, field: str, default: bool) -> np.ndarray:
+    """Per candidate, ``field`` of the stack's ZeRO table row at the candidate's stage (``stacks.zero_state_rows``, the
+    lookup the memory and the stack line read too), ``default`` for a stack without a table."""
     from planner.model.stacks import zero_state_rows  # lazy, as the other stack tables here
 
     rows = zero_state_rows(fw, t)
     if rows is None:
-        return np.ones(len(c), dtype=bool)
-    return np.array([r.reduces_in_backward for r in rows])[np.asarray(c.zero)]
+        return np.full(len(c), default, dtype=bool)
+    return np.array([getattr(r, field) for r in rows])[np.asarray(c.zero)]
+
+
+def z3_on_compute_stream(fw, t: TrainingSpec, c: Candidates, overlap_grad_reduce: bool) -> np.ndarray:
+    """Per candidate, whether its ZeRO-3 gathers and reduce-scatters run on the compute stream, serialised with the
+    forward and backward: a wrapper whose streams for them exist only under ``overlap_comm`` (``ZeroStageStates.
+    z3_streams_by_overlap``: DeepSpeed stage3.py ``reduce_and_partition_stream`` and parameter_offload.py
+    ``__allgather_stream`` are ``default_stream()`` without it) with ``overlap_grad_reduce`` off. FSDP / FSDP2
+    (torch ``FSDPCommContext``'s all-gather and reduce-scatter streams, whatever the options) and Megatron-FSDP have
+    no table: False. Until ds47b (2026-12-06) a deepspeed ZeRO-3 plan without ``overlap_comm`` hid them under the
+    passes."""
+    return zero_row_field(fw, t, c, "z3_streams_by_overlap", False) & (not overlap_grad_reduce)
 
 
 def zero_offload_copies(fw, t: TrainingSpec, hw: HardwareOption, c: Candidates, local, m_micro, t_bwd_mb,

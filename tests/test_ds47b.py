@@ -1,0 +1,78 @@
+"""ds47b: DeepSpeed ZeRO-3 without ``overlap_comm`` runs its collectives on the compute stream; the stack line's
+``overlap_grad_reduce`` reads the same ZeRO rows as the time and the memory.
+
+* deepspeedai/DeepSpeed stage3.py: ``reduce_and_partition_stream = ... Stream() if overlap_comm else
+  default_stream()``, the stream ``__reduce_and_partition_ipg_grads`` reduce-scatters on; parameter_offload.py
+  ``DeepSpeedZeRoOffload``: ``__allgather_stream`` the same for the gathers. So a deepspeed ZeRO-3 plan with
+  ``overlap_grad_reduce`` (``overlap_comm``) off pays its per-micro-batch gathers and reduce-scatters whole
+  (``ZeroStageStates.z3_streams_by_overlap``, step_time ``z3_on_compute_stream``); FSDP2 (torchtitan) keeps its own
+  streams whatever the option.
+* ``Stack.overlap_grad_reduce_label`` reads ``stacks.zero_state_rows`` (which checks ``training.weights``), not
+  ``ZERO_STATES`` by precision: a job without fp32 master weights has no rows there, so its time hides the reduce and
+  its line says "on".
+"""
+import copy
+import numpy as np
+import pytest
+
+from benchmarks.validate_offload import estimate
+from planner.model.stacks import STACKS
+from planner.model.step_time import z3_on_compute_stream
+from planner.spec.schema import TrainingSpec
+from test_offload47 import DS_JOB
+
+SERIAL_LINE = "overlap_grad_reduce=off (ZeRO-3: gathers and reduce-scatters on the compute stream)"
+
+
+def _job(framework, zero, overlap, global_batch=8, weights="megatron"):
+    j = copy.deepcopy(DS_JOB)
+    j["parallel"]["zero"] = zero
+    j["training"]["global_batch"] = global_batch
+    j["training"]["weights"] = weights
+    j["training"]["framework"] = {"name": framework, "overlap_grad_reduce": overlap}
+    return estimate(j)
+
+
+def _stack_line(res):
+    return next(a for a in res["assumptions"] if a.startswith("training stack:"))
+
+
+def test_the_deepspeed_zero3_row_says_its_streams_follow_overlap_comm():
+    """Per ZeRO stage 0..3: only DeepSpeed's stage 3 moves to the compute stream, and only with the option off; a
+    stack without a ZeRO table (torchtitan's FSDP2) never, and its step does not move."""
+    cands = type("Candidates", (), {"zero": np.arange(4), "__len__": lambda self: 4})()
+    t = TrainingSpec(precision="bf16", weights="megatron")
+    assert list(z3_on_compute_stream(STACKS["deepspeed"], t, cands, False)) == [False, False, False, True]
+    assert not z3_on_compute_stream(STACKS["deepspeed"], t, cands, True).any()
+    assert not z3_on_compute_stream(STACKS["torchtitan"], t, cands, False).any()
+    # torchtitan's FSDP2 all-gathers and reduce-scatters on streams of its own whatever overlap_grad_reduce says
+    on, off = (_job("torchtitan", 3, ov) for ov in (True, False))
+    assert off["step_time_s"] == pytest.approx(on["step_time_s"], rel=1e-12)
+    assert "compute stream" not in _stack_line(off)
+
+
+@pytest.mark.parametrize("global_batch", [8, 64])
+def test_deepspeed_zero3_without_overlap_comm_pays_its_collectives(global_batch):
+    """Llama 3 8B ZeRO-3 on 8 H100 (1 and 8 micro-batches): with overlap_comm off the gathers and reduce-scatters
+    are exposed whole, and the step grows by exactly what comm_zero3 grows (0.660 -> 0.770 s at one micro-batch,
+    comm_zero3 0.034 -> 0.144 s). Before ds47b both read 0.660 s."""
+    on, off = (_job("deepspeed", 3, ov, global_batch) for ov in (True, False))
+    z_on, z_off = on["breakdown_s"]["comm_zero3"], off["breakdown_s"]["comm_zero3"]
+    assert z_off > 3.0 * z_on
+    assert off["step_time_s"] - on["step_time_s"] == pytest.approx(z_off - z_on, rel=1e-6)
+    assert SERIAL_LINE in _stack_line(off)
+    assert "overlap_grad_reduce=on" in _stack_line(on)
+
+
+def test_stack_line_reads_the_rows_the_time_reads():
+    """DeepSpeed ZeRO-1 with 16-bit weights and no fp32 master (weights: pure): ``zero_state_rows`` has no rows for
+    it, so the time hides the reduce under the backward (overlap on beats off) and the line says "on". Before ds47b
+    the line read ZERO_STATES by precision alone: "off (ZeRO-1: reduced after the backward)"."""
+    on, off = (_job("deepspeed", 1, ov, weights="pure") for ov in (True, False))
+    assert on["step_time_s"] < off["step_time_s"]
+    line = _stack_line(on)
+    assert "overlap_grad_reduce=on" in line and "reduced after the backward" not in line
+    # with the fp32 master (the table's convention) both say the reduce runs after the backward
+    mixed = _job("deepspeed", 1, True)
+    assert "overlap_grad_reduce=off (ZeRO-1: reduced after the backward)" in _stack_line(mixed)
+    assert mixed["step_time_s"] == pytest.approx(_job("deepspeed", 1, False)["step_time_s"], rel=1e-12)
