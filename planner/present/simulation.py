@@ -205,6 +205,9 @@ def format_answers(ans: dict):
     ran = [(name, d["words"]) for name, d in ran if d and d.get("words")]
     if ran:
         parts.append(Text("simulated: " + "; ".join(f"{name}: {words}" for name, words in ran), style="dim"))
+    bound = (ans.get("bound") or {}).get("words")
+    if bound:  # the answers' work bound grouped their micro-batches or left questions out (workloads.simulation)
+        parts.append(Text(f"bounded: {bound}", style="dim"))
     return parts
 
 

@@ -308,6 +308,11 @@ class SimConfig:
     failures: FailureConfig = field(default_factory=FailureConfig)
     analytic_step_time_s: Optional[float] = None  # the estimator's figure, for comparison
     gpus_per_replica: int = 1  # tp * pp * cp: GPUs sharing one replica's loader (vCPU accounting)
+    #: each replica's micro-batches reach its trainer in groups of this many (a divisor of ``pipeline.m``): one loader
+    #: batch of ``group x micro_batch`` samples, waited for when the group's first forward starts; the pipeline
+    #: schedule stays the exact one of ``m`` micro-batches. 1: every micro-batch its own loader batch. Set above 1
+    #: only to bound a simulation's work (``engine.group_for``), and said with the result
+    microbatch_group: int = 1
 
     def replace(self, **sections) -> "SimConfig":
         return replace(self, **sections)

@@ -58,7 +58,7 @@ class Loader:
     """The DataLoader of one replica: worker processes, credits, in-order delivery, pinning."""
 
     def __init__(self, run, rank: int, gen: int, batch: int, rng: np.random.Generator):
-        c: LoaderConfig = run.cfg.loader
+        c: LoaderConfig = run.loader_cfg  # the job's loader, its per-batch collate scaled to a group (engine._Run)
         self.run, self.env, self.c, self.rank, self.gen, self.B = run, run.env, c, rank, gen, batch
         self.storage = run.storage
         self.normal, self.unif, self.expo = Draws(rng, "normal"), Draws(rng, "uniform"), Draws(rng, "exponential")
@@ -70,7 +70,7 @@ class Loader:
         # (identical behaviour — a credit for a batch past the run's end is never used — and the
         # work stays linear in the steps simulated: 1024 workers x prefetch 1024 built a million
         # batches per replica before the first step)
-        self.C = min(c.prefetch_factor * w, run.steps * run.p.m + w)
+        self.C = min(c.prefetch_factor * w, run.steps * run.batches + w)
         need = w + (1 if c.trainer_holds_core else 0)
         self.cpu = CpuPool(self.env, c.cores) if c.cores is not None and c.cores < max(need, 1) else None
         self.pin = RateLimiter(self.env, 1.0)  # single pin thread, a FIFO of seconds
