@@ -29,8 +29,12 @@ def _job(fam, v, precision="fp32"):
         return m, TrainingSpec(mode="full_finetune", precision=precision)
     targets = lo["target_modules"]
     mode = "qlora" if lo.get("qlora") else "lora"
-    return m, TrainingSpec(mode=mode, precision=precision, base_weights=lo.get("base_dtype"),
+    # the measurements are peft's: priced on a stack running peft (finetune.EXPERT_ADAPTERS "hf", mlora47)
+    return m, TrainingSpec(mode=mode, precision=precision, base_weights=lo.get("base_dtype"), framework=_PEFT_STACK,
                            lora=dict(rank=lo["r"], alpha=lo["lora_alpha"], targets=targets))
+
+
+_PEFT_STACK = {"name": "hf-trainer"}
 
 
 @pytest.mark.parametrize("fam,name,v", _variants())
@@ -175,8 +179,8 @@ OTHER = json.loads((DATA / "peft_truth.json").read_text())["other_families_all_l
 def _other_job(v, precision="fp32"):
     m = ModelSpec(**hf_config_to_fields(v["config"]))
     lo = v["lora"]
-    return m, TrainingSpec(mode="lora", precision=precision, lora=dict(rank=lo["r"], alpha=lo["lora_alpha"],
-                                                                        targets=lo["target_modules"]))
+    return m, TrainingSpec(mode="lora", precision=precision, framework=_PEFT_STACK,
+                           lora=dict(rank=lo["r"], alpha=lo["lora_alpha"], targets=lo["target_modules"]))
 
 
 @pytest.mark.parametrize("fam,v", [pytest.param(f, v, id=f) for f, v in sorted(OTHER.items())])

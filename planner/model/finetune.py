@@ -87,6 +87,9 @@ class Linear:
     #: how a tensor-parallel stack splits it (Megatron-Core): "col" (output split), "row" (input
     #: split: o_proj, down_proj), "dup" (replicated: MLA's down-projections, the router)
     tp: str = "col"
+    #: one adapter serves all the tensor's ``copies`` (Megatron-Bridge's grouped-expert adapter,
+    #: ``ExpertAdapters.shared``): its tokens still run through it per token and expert
+    shared_adapter: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,88 @@ PEFT_WRAP = {
     "linear": PeftWrap(per_token=True),
     "param": PeftWrap(per_token=False, evals_3d=2, rank_scale_fused=True),
 }
+
+
+@dataclass(frozen=True)
+class ExpertAdapters:
+    """How a stack's LoRA code adapts a MoE layer's routed experts and router (``EXPERT_ADAPTERS``).
+
+    ``wrap``: the ``PEFT_WRAP`` kind those tensors take — "param" = peft's ``ParamWrapper`` (``W + delta``
+    per call, a full weight gradient of the experts), "linear" = an adapter run on every token (and routed
+    expert) beside the frozen base op, which keeps no weight gradient. ``shared``: one adapter (A: r x in,
+    B: out x r) for all of a layer's experts instead of one per expert. ``router_name`` / ``expert_names``:
+    the module names the stack's target list uses for them. ``source``: the words the finetune line prints."""
+    wrap: str
+    shared: bool
+    source: str
+    router_name: str = "gate"
+    expert_names: tuple = ("experts.gate_up_proj", "experts.down_proj")
+
+
+#: per runtime (planner.model.stack_rules ``RUNTIMES``; peft's for any other):
+#:
+#: * "hf": peft 0.21 on transformers 5.x (``PeftWrap``, ``PEFT_MOE``): ``ParamWrapper`` on the fused 3-D
+#:   experts and the router;
+#: * "megatron": Megatron-Bridge ``src/megatron/bridge/peft/lora.py`` ``LoRA.transform`` wraps every matched
+#:   Megatron-Core linear — the experts' ``linear_fc1`` / ``linear_fc2`` (``TEColumnParallelGroupedLinear`` /
+#:   ``TERowParallelGroupedLinear``) and a ``TopKRouter`` (``LoRATopKRouter``) included — in a
+#:   ``ParallelLinearAdapter`` (``peft/utils.py``: ``linear_in`` in -> dim, ``linear_out`` dim -> out, with
+#:   ``is_expert=is_expert_linear(name)``: ``.*mlp\..*experts.*\.linear_fc[1-2]$``, not shared experts);
+#:   ``LoRALinear.forward`` (``lora_layers.py``) adds ``adapter(x)`` to the base output, so the adapter runs on
+#:   the permuted tokens, one row per token and routed expert, at rank ``dim`` (not 2r for the fused fc1). A
+#:   grouped expert linear gets one adapter for the rank's local experts (``_uses_grouped_expert_sharding``:
+#:   "shared adapter", its gradient summed over EP). ``PEFT.freeze_model`` sets ``requires_grad=False`` on the
+#:   base, and Transformer Engine's grouped GEMM runs its weight gradient only when
+#:   ``ctx.weights_requires_grad = weights[0].requires_grad`` (transformer_engine/pytorch/module/
+#:   grouped_linear.py). NeMo 2 (``nemo/collections/llm/peft/lora.py``) builds the same ``ParallelLinearAdapter``.
+EXPERT_ADAPTERS = {
+    "hf": ExpertAdapters("param", False, "peft's ParamWrapper runs them on W + delta"),
+    "megatron": ExpertAdapters("linear", True, "Megatron-Bridge / NeMo 2 ParallelLinearAdapter: one adapter per "
+                               "token and routed expert beside the frozen grouped GEMM, no weight gradient",
+                               router_name="router", expert_names=("experts.linear_fc1", "experts.linear_fc2")),
+}
+
+
+def expert_adapters(t: TrainingSpec) -> ExpertAdapters:
+    """The ``EXPERT_ADAPTERS`` entry of the stack ``t`` names (an open ``training.framework``: the default stack,
+    planner.model.stacks ``default_stack_name``, else ``defaults.FRAMEWORK``); peft's for a stack of no runtime
+    there."""
+    from planner.model.stack_rules import runtime
+    from planner.model.stacks import default_stack_name
+
+    spec = getattr(t, "framework", None)
+    name = spec.name if spec is not None else default_stack_name(t) or D.FRAMEWORK
+    return EXPERT_ADAPTERS.get(runtime(name), EXPERT_ADAPTERS["hf"])
+
+
+def on_stack(t: TrainingSpec, stack) -> TrainingSpec:
+    """``t`` naming ``stack`` (a name or planner.model.stacks ``Stack``; None: ``t`` as it is) where a frozen base's
+    pricing reads the stack from ``t`` (``expert_adapters``) and a call times it on another stack than ``t`` names
+    (step_time's ``framework``); ``t`` itself when it names that stack already (a search's own job)."""
+    name = getattr(stack, "name", stack)
+    if name is None or getattr(t, "mode", None) not in ("lora", "qlora") or t.lora is None:
+        return t
+    spec = getattr(t, "framework", None)
+    if spec is not None and spec.name == name:
+        return t
+    from planner.spec.schema import FrameworkSpec
+
+    fw = spec.model_copy(update={"name": name}) if spec is not None else FrameworkSpec(name=name)
+    return t.model_copy(update={"framework": fw})
+
+
+def _stack_wrap(L: Linear, ea: ExpertAdapters, layout: dict | None) -> Linear:
+    """``L`` as the stack's LoRA code adapts it: a bare parameter (fused experts, router module) becomes a
+    per-token linear where the stack wraps it so (``ExpertAdapters.wrap``), named as the stack's targets name it
+    under its ``layout`` (the experts keep their parts: q/k/v-style target sets still reach them)."""
+    if L.module != "param" or ea.wrap == "param":
+        return L
+    experts = L.copies > 1
+    parts = (("down_proj",) if L.tp == "row" else ("gate_proj", "up_proj")) if experts else ()
+    name = L.name
+    if layout is MEGATRON_MODULES:
+        name = ea.expert_names[L.tp == "row"] if experts else ea.router_name
+    return replace(L, module=ea.wrap, name=name, parts=parts, shared_adapter=ea.shared and experts)
 
 
 #: peft ``target_modules`` aliases: which HF module names each named set covers
@@ -241,7 +326,7 @@ def _targeted(lin: Linear, targets, converts: bool = False) -> bool:
         names = None
     else:
         names = set(TARGET_SETS.get(targets) or ()) if alias else {NEMO1_TARGETS.get(x, x) for x in targets}
-    if alias and names and names & set(lin.parts):
+    if names and names & set(lin.parts) and (alias or lin.shared_adapter):
         return True
     short = lin.name.split(".")[-1]
     if lin.module == "param" and not converts:
@@ -261,12 +346,20 @@ def _rank(lin: Linear, r: int) -> int:
 
 def adapted(m: ModelSpec, t: TrainingSpec):
     """(is_moe, layer count, contains layer 0, linear, its adapter rank or 0) for every linear kind."""
-    converts = m.moe is not None and PEFT_MOE.get(hf_model_type(m), PeftMoE()).converts
+    converts, lins = _block_linears(m, t)
+    for moe, n, first, L in lins:
+        yield moe, n, first, L, (_rank(L, t.lora.rank) if _targeted(L, t.lora.targets, converts) else 0)
+
+
+def _block_linears(m: ModelSpec, t: TrainingSpec) -> tuple[bool, list]:
+    """(whether peft's MoE config conversion applies, [(is_moe, layer count, contains layer 0, linear)]): the
+    blocks' linears as the stack's LoRA code meets them (``expert_adapters``, ``_stack_wrap``). peft's conversion
+    (``PEFT_MOE``) is peft's: a stack that wraps the experts per token matches its own names."""
+    ea = expert_adapters(t)
+    converts = m.moe is not None and PEFT_MOE.get(hf_model_type(m), PeftMoE()).converts and ea.wrap == "param"
     layout = module_layout(t)
-    for moe, n, first in _layers(m):
-        if n:
-            for L in layer_linears(m, moe, layout):
-                yield moe, n, first, L, (_rank(L, t.lora.rank) if _targeted(L, t.lora.targets, converts) else 0)
+    return converts, [(moe, n, first, _stack_wrap(L, ea, layout)) for moe, n, first in _layers(m) if n
+                      for L in layer_linears(m, moe, layout)]
 
 
 def _layers(m: ModelSpec):
@@ -279,8 +372,13 @@ def _layers(m: ModelSpec):
 def adapter_params(m: ModelSpec, t: TrainingSpec) -> int:
     """Trainable LoRA parameters: r*(fan_in + fan_out) per targeted weight tensor (an expert
     tensor of E experts: ``ParamWrapper``'s A (r*E x in) and B (out x r*E), at rank 2r for the
-    fused gate_up_proj)."""
-    return sum(n * r * (L.fan_in + L.fan_out) * L.copies for _, n, _, L, r in adapted(m, t))
+    fused gate_up_proj; one A and B for all E where the stack shares one, ``Linear.shared_adapter``)."""
+    return sum(n * r * (L.fan_in + L.fan_out) * _adapter_copies(L) for _, n, _, L, r in adapted(m, t))
+
+
+def _adapter_copies(L: Linear) -> int:
+    """Adapters of this tensor kind per layer: one per weight tensor, one in all when shared."""
+    return 1 if L.shared_adapter else L.copies
 
 
 def adapter_whole_params(m: ModelSpec, t: TrainingSpec, attention_split: bool, dense_split: bool,
@@ -299,7 +397,7 @@ def adapter_whole_params(m: ModelSpec, t: TrainingSpec, attention_split: bool, d
         if not r or (moe and (L.name.startswith("experts.") or (moe_split and not is_attn))) or (is_attn and attention_split) or (
                 not moe and not is_attn and dense_split):
             continue
-        whole += n * r * (L.fan_in + L.fan_out) * L.copies
+        whole += n * r * (L.fan_in + L.fan_out) * _adapter_copies(L)
     return whole
 
 
@@ -353,10 +451,8 @@ def unmatched_targets(m: ModelSpec, t: TrainingSpec) -> list[str]:
     plan says which (QA 48: ``[q_proj, v_proj, foo]`` read "rank 16, q_proj,v_proj,foo" as if foo were adapted)."""
     if t.mode not in ("lora", "qlora") or t.lora is None or not isinstance(t.lora.targets, list) or not m.is_transformer:
         return []
-    converts = m.moe is not None and PEFT_MOE.get(hf_model_type(m), PeftMoE()).converts
-    layout = module_layout(t)
-    lins = [L for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe, layout)]
-    return [x for x in t.lora.targets if not any(_targeted(L, [x], converts) for L in lins)]
+    converts, lins = _block_linears(m, t)
+    return [x for x in t.lora.targets if not any(_targeted(L, [x], converts) for *_, L in lins)]
 
 
 def trainable_params(m: ModelSpec, t: TrainingSpec) -> int:
@@ -750,7 +846,8 @@ def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp,
       splits its base (``Linear.tp``): a column-parallel base's A sees the whole input and its B
       makes the local output slice; a row-parallel base's A reads the local input slice and its B
       the whole output (the rank-r all-reduce between them is not charged); a replicated base's
-      adapter runs whole;
+      adapter runs whole; an expert tensor's adapter (``ExpertAdapters.wrap`` "linear": Megatron-Bridge's
+      ``ParallelLinearAdapter``) on the rank's routed tokens, split as its base over ``etp``;
     * each ``ParamWrapper`` delta, once per forward call (= micro-batch) per evaluation
       (``PeftWrap.evals_3d``: B @ A as a batched GEMM over the rank's E/ep experts, the expert
       slice of etp; the router's once) and the gradients of both factors in backward (the base
@@ -775,8 +872,9 @@ def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp,
             continue
         if PEFT_WRAP[L.module].per_token:
             M = T * L.per_token * L.copies
-            a_in = i / tp if L.tp == "row" else i
-            b_out = o / tp if L.tp == "col" else o
+            split = etp if L.copies > 1 else tp  # an expert adapter splits as its base, over the expert TP group
+            a_in = i / split if L.tp == "row" else i
+            b_out = o / split if L.tp == "col" else o
             fa, ba = agemm(M, r, a_in, wg=1.0)
             fb, bb = agemm(M, b_out, r, wg=1.0)
             fwd, bwd = fwd + fa + fb, bwd + ba + bb

@@ -75,7 +75,7 @@ from planner.npfast import select
 from planner.results import MEMORY_PARTS, RankMemory, RankTotal
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
-from planner.model.finetune import (adapter_params, adapter_whole_params, frozen_base, frozen_storage_bytes,
+from planner.model.finetune import (adapter_params, adapter_whole_params, frozen_base, frozen_storage_bytes, on_stack,
                                     bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
 from planner.model.moe import dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan
@@ -1130,6 +1130,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     middle rank's and the last rank's memory apart (``rank_class_rows``), which ``rank_memory`` reads.
 
     More than ``layout.EVAL_BLOCK`` candidates are evaluated that many at a time (``layout.in_blocks``)."""
+    t = on_stack(t, stack)  # a frozen MoE's expert adapters are the stack's (finetune.expert_adapters)
     return in_blocks(lambda b: _memory_rows(m, t, b, seq, global_batch, stack, gpu, memo, ranks), c)
 
 

@@ -75,7 +75,7 @@ from planner.model.evaluation import spread_zero3
 from planner.model.comm import (collective_time, ep_domain_members, members_per_node, nic_bytes, p2p_time,
                                 small_allreduce_time)
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
-from planner.model.finetune import frozen_base, frozen_storage_bytes, trainable_share, training_step_flops
+from planner.model.finetune import frozen_base, frozen_storage_bytes, on_stack, trainable_share, training_step_flops
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, moments_16bit
@@ -1939,6 +1939,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     (``compose_step``); the record (``step_record``). More than ``layout.EVAL_BLOCK`` candidates are evaluated
     that many at a time (``layout.in_blocks``).
     """
+    t = on_stack(t, framework)  # a frozen MoE's expert adapters are the stack's (finetune.expert_adapters)
     return in_blocks(lambda b: _step_rows(m, t, b, hw, overlap_grad_reduce, tp_comm_overlap, causal_kernels,
                                           dp_grad_bytes, framework, memo), c)
 

@@ -364,8 +364,8 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     if not (m.is_transformer and t.mode in ("lora", "qlora")):
         return []
     from planner import defaults as D
-    from planner.model.finetune import (adapter_params, base_weights, frozen_storage_bytes, full_weight_grads,
-                                        quantized_params, unmatched_targets)
+    from planner.model.finetune import (adapter_params, base_weights, frozen_storage_bytes, quantized_params,
+                                        unmatched_targets)
     from planner.model.flops import attention_span, step_flops
     from planner.spec.params import count_params
 
@@ -378,7 +378,6 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
         stack = from_training(t)
     tokens = t.global_batch * t.seq_len
     full = float(step_flops(m, t.seq_len, t.global_batch, attn_span=attention_span(t, stack.doc_masking))["model"])
-    mine = res["flops_per_step"]
     # a bitsandbytes base quantises the nn.Linear layers only: the rest stays fp32 (peft's
     # prepare_model_for_kbit_training), which on a transformers 5.x MoE is the fused 3-D experts, most of the model:
     # gpt-oss-20b's QLoRA base read "stored as nf4 ...: 75.8 GiB (3.89 bytes/param)" with no word of why (QA 43)
@@ -390,10 +389,8 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     miss = unmatched_targets(m, t)
     missed = (f"; {', '.join(miss)} {'matches' if len(miss) == 1 else 'match'} no module of {m.name or 'the model'}: "
               "only the other targets are adapted") if miss else ""
-    # peft's ParamWrapper runs the fused experts / router on W + delta: their full weight gradient is computed
-    wg = full_weight_grads(m, t)
-    wgrad = (f" (but {', '.join(r.replace('_', ' ') for r in wg)}: a full weight gradient, peft's ParamWrapper runs "
-             "them on W + delta)") if wg else ""
+    mine = res["flops_per_step"]
+    wgrad = _wgrad_words(m, t)
     return [
         f"{t.mode}: frozen base stored as {kind}{dq}: {frozen_storage_bytes(m, t) / 2**30:.1f} GiB "
         f"({frozen_storage_bytes(m, t) / n:.2f} bytes/param); {fmt_count(a)} adapter parameters "
@@ -403,6 +400,20 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
         f"{'active ' if active < n else ''}parameter per token, {mine / full:.0%} of the {full / tokens / active:.1f} "
         "of training every weight on this step (attention included)",
     ]
+
+
+def _wgrad_words(m, t) -> str:
+    """How the stack's LoRA code meets a MoE's experts (finetune.EXPERT_ADAPTERS), in the frozen-base line: peft's
+    ParamWrapper runs the fused experts / router on W + delta, whose full weight gradient is computed; Megatron-Bridge
+    / NeMo 2 run an adapter per token and expert beside the frozen grouped GEMM (mlora47: priced as peft's until then)."""
+    from planner.model.finetune import adapted, expert_adapters, full_weight_grads
+
+    wg = full_weight_grads(m, t)
+    if wg:
+        return f" (but {', '.join(r.replace('_', ' ') for r in wg)}: a full weight gradient, {expert_adapters(t).source})"
+    if m.moe is not None and any(mo and r and L.copies > 1 for mo, _, _, L, r in adapted(m, t)):
+        return f" (the routed experts too: {expert_adapters(t).source})"
+    return ""
 
 
 def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
