@@ -32,7 +32,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.units import HOURS_PER_MONTH
-from planner.simulate.failures import expected_goodput, finishing, run_segments, work_per_step_s, young_daly_interval_s
+from planner.simulate.failures import expected_goodput_rows, finishing, run_segments, work_per_step_s, young_daly_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
 
@@ -75,10 +75,6 @@ def rate_for(cloud: str, gpu_name: str, per_node_day: float | None = None, rows:
                     f"{float(row['interrupted_share_per_month_high']):.0%} of nodes a month")
 
 
-_goodput = np.vectorize(expected_goodput, otypes=[float])
-_young = np.vectorize(young_daly_interval_s, otypes=[float])
-
-
 def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=0.0, node_restart_s=0.0, persist_s=0.0,
          eval_hours=0.0):
     """(goodput, expected interruptions, expected node failures). ``node_rate``: node failures per
@@ -105,11 +101,12 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
         lam_n, lam_all = np.zeros_like(hours), lam
     mtbf_s = 3600.0 / lam_all
     interval = (every_steps * work_per_step_s(step_s, hours, eval_hours) if every_steps
-                else np.maximum(_young(block_s, mtbf_s), step_s))
+                else np.maximum(young_daly_interval_s(block_s, mtbf_s), step_s))
     # a cadence (or Young's interval) longer than the run saves nothing before it ends: the whole run is at risk
     interval, block_s, beyond = run_segments(interval, block_s, hours * 3600.0)
-    # an asynchronous save is durable ``persist_s`` after its snapshot (failures.expected_goodput)
-    g = _goodput(interval, block_s, mtbf_s, restart_s, np.where(beyond, 0.0, persist_s))
+    # an asynchronous save is durable ``persist_s`` after its snapshot (failures.expected_goodput; its rows at once,
+    # each bit for bit the scalar's: through np.vectorize a Python call a row and rate, speed47)
+    g = expected_goodput_rows(interval, block_s, mtbf_s, restart_s, np.where(beyond, 0.0, persist_s))
     # an expected time over 1,000x the uninterrupted one counts as never finishing, as for node failures
     # (failures.finishing): 5,000 interruptions per node-day planned a 117-year run before
     g = finishing(g)
