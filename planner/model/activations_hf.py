@@ -153,7 +153,8 @@ def hf_eager_softmax_extra(m: ModelSpec, autocast: bool, act_b) -> tuple[float, 
 ROPE_CASTS_BACK = {"olmo2", "llama4_text", "deepseek_v2"}
 
 #: the ``stack_kernels.EAGER_FP32_BYTES`` form of a family's eager RoPE where it is not transformers' ``rotate_half``
-#: ``apply_rotary_pos_emb`` (Llama's, copied by Mistral, Qwen 2 / 3, Mixtral, Gemma 2 / 3, OLMo 2, Phi-3, DeepSeek-V3):
+#: ``apply_rotary_pos_emb`` (Llama's, which the other decoder families here copy; DeepSeek-V3's
+#: ``apply_rotary_pos_emb_interleave`` re-lays q / k out first and is priced as it, not counted):
 #: Llama 4 and DeepSeek-V2 rotate with the complex multiply (``torch.view_as_complex(xq.float() ...) * freqs_cis``,
 #: ``type_as``), torchtitan's "rope"; gpt-oss's ``_apply_rotary_emb`` (chunk, four products on the halves, cat) is not
 #: counted here and keeps "rope"
