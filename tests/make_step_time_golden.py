@@ -213,6 +213,13 @@ gradient the head hands the final norm; they were in the layers' part, at hf_tp_
 freeing no expert-slice copies (no MoE case here): only llama3-70b/hf-trainer moved, 8 of its 64 rows (TP > 1: a share
 below 1) on both instances, 10 of 736 arrays, memory only: activations x1.0014-1.0220, total / total_last
 x1.0006-1.0081, other / other_last x1.0012-1.0110 with them; no step-time array.
+Regenerated on the hf47 branch (2026-12-06) for the HF Trainer's eager details: transformers' RoPE priced as its own
+op chain, fp32 under autocast over fp32 weights (stack_kernels.EAGER_FP32_BYTES "rope_rotate_half_amp" 44 B a q / k
+element, was "rope" 24), and hf-trainer's recompute stopping early under transformers 5's non-reentrant checkpoint
+(Stack.recompute_early_stop on): only llama3-70b/hf-trainer (case 3) moved, all 64 rows on both instances, 32 of 752
+arrays, step time only: compute_memory_bound x1.026-1.149, compute_gemm x0.931-0.937 on the full-recompute rows (the
+down projection not re-run), step_time_s x0.965-0.992 there and x1.000-1.026 elsewhere, the step's other terms with
+them; no memory array.
 """
 from __future__ import annotations
 

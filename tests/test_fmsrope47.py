@@ -15,55 +15,8 @@ from planner.model.stack_kernels import EAGER_FP32_BYTES
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 
+from rope_ops import rope_bytes as _rope_bytes
 from test_step_time import cands, hw_for
-
-
-def _rope_bytes(form: str, b=2, s=16, heads=8, d=32) -> tuple[float, float]:
-    """(forward, backward) HBM bytes per q element of one RoPE form on real torch ops, counted with a
-    TorchDispatchMode: every op but views, by the elements each tensor it reads or writes addresses, only the tensors
-    of at least q's bytes (the per-token rotation tables, read once a head, are left out, in both forms alike)."""
-    torch = pytest.importorskip("torch")
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves
-
-    aten = torch.ops.aten
-    views = {aten.view.default, aten.unsqueeze.default, aten.squeeze.dim, aten.expand.default, aten.detach.default,
-             aten.alias.default, aten._unsafe_view.default, aten.slice.Tensor, aten.view_as_complex.default,
-             aten.view_as_real.default, aten._reshape_alias.default}
-    numel, phase, n = b * s * heads * d, ["off"], {"fwd": 0, "bwd": 0}
-
-    def addressed(x):
-        k = 1
-        for size, stride in zip(x.shape, x.stride()):
-            k *= size if stride != 0 else 1
-        return k
-
-    class Ops(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            if phase[0] != "off" and func not in views:
-                ts = [x for x in tree_leaves((args, kwargs or {})) + tree_leaves(out) if isinstance(x, torch.Tensor)]
-                n[phase[0]] += sum(addressed(x) * x.element_size() for x in ts if addressed(x) * x.element_size() >= 2 * numel)
-            return out
-
-    angles = torch.randn(s, d // 2)
-    q = torch.randn(b, s, heads, d, dtype=torch.bfloat16, requires_grad=True)
-    grad = torch.randn(b, s, heads, d, dtype=torch.bfloat16)
-    with Ops():
-        phase[0] = "fwd"
-        if form == "rope_rotation_matrix":  # fms RotaryEmbedding.adjusted_qk
-            rot = torch.stack([angles.cos(), -angles.sin(), angles.sin(), angles.cos()], dim=2).view(s, d // 2, 2, 2)
-            q_ = q.float().view(*q.size()[:-1], -1, 2)
-            freqs = rot[torch.arange(s).repeat(b, 1)].float()
-            out = freqs[:, -q.size(1):, None, :, :, :].mul(q_.unsqueeze(-2)).sum(5).flatten(3).type_as(q)
-        else:  # torchtitan apply_rotary_emb (2024): the complex multiply
-            cis = torch.polar(torch.ones_like(angles), angles)
-            xq = torch.view_as_complex(q.float().reshape(*q.shape[:-1], -1, 2))
-            out = torch.view_as_real(xq * cis.view(1, s, 1, d // 2)).flatten(3).type_as(q)
-        phase[0] = "bwd"
-        out.backward(grad)
-        phase[0] = "off"
-    return n["fwd"] / numel, n["bwd"] / numel
 
 
 def test_fms_rope_bytes_match_real_ops():

@@ -152,6 +152,23 @@ def hf_eager_softmax_extra(m: ModelSpec, autocast: bool, act_b) -> tuple[float, 
 #: models/deepseek_v2/modeling_deepseek_v2.py l.270-271), so that under autocast k stays bf16
 ROPE_CASTS_BACK = {"olmo2", "llama4_text", "deepseek_v2"}
 
+#: the ``stack_kernels.EAGER_FP32_BYTES`` form of a family's eager RoPE where it is not transformers' ``rotate_half``
+#: ``apply_rotary_pos_emb`` (Llama's, which the other decoder families here copy; DeepSeek-V3's
+#: ``apply_rotary_pos_emb_interleave`` re-lays q / k out first and is priced as it, not counted):
+#: Llama 4 and DeepSeek-V2 rotate with the complex multiply (``torch.view_as_complex(xq.float() ...) * freqs_cis``,
+#: ``type_as``), torchtitan's "rope"; gpt-oss's ``_apply_rotary_emb`` (chunk, four products on the halves, cat) is not
+#: counted here and keeps "rope"
+HF_ROPE_FORMS = {"llama4_text": "rope", "deepseek_v2": "rope", "gpt_oss": "rope"}
+
+
+def hf_rope_form(m: ModelSpec, fp32_stream: bool) -> str:
+    """The ``EAGER_FP32_BYTES`` key of ``m``'s family's RoPE on the HF code (``HF_ROPE_FORMS``, else
+    "rope_rotate_half"); ``fp32_stream``: the forward autocasts over fp32 weights, so the rotary tables (cast to the
+    hidden states' dtype) and the products are fp32 ("_amp": ``PRECISIONS["amp_bf16"]``'s fp32 stream, the fp32 q / k
+    after RoPE this module's walk saves)."""
+    form = HF_ROPE_FORMS.get(hf_model_type(m), "rope_rotate_half")
+    return form + "_amp" if fp32_stream and form == "rope_rotate_half" else form
+
 
 def _logits(m: ModelSpec, seq: int, batch: int) -> float:
     """The logits of one micro-batch of ``batch`` x ``seq`` tokens over the whole vocabulary: the one count,

@@ -85,7 +85,7 @@ from planner.model.stack_kernels import (hf_attn_choice, EAGER_FP32_BYTES, core_
                                          eager_sink_attention, explicit_softmax_extra, fused_attention, recipe_on,
                                          te_cast_bytes, te_recompute_runs)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
-from planner.model.activations_hf import hf_eager_softmax_extra, liger_chunk_tokens, liger_patches
+from planner.model.activations_hf import hf_eager_softmax_extra, hf_rope_form, liger_chunk_tokens, liger_patches
 from planner.model import moe as moe_mech
 from planner.model import physics, ssm
 from planner.spec import ModelSpec, TrainingSpec
@@ -803,7 +803,7 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: d
         full_b = 2 * norm_b * h + act_b * 2 * 3 * h
     full_b = full_b + (2 * h if t.dropout else 0)
     act_fn_b = EAGER_FP32_BYTES["swiglu"] if unfused and m.gated else m.mlp_act_factor * act_b
-    rope_b = (EAGER_FP32_BYTES[fw.eager_rope] if unfused else 2 * act_b) if m.position == "rope" else 0
+    rope_b = (eager_rope_bytes(fw, m, t) if unfused else 2 * act_b) if m.position == "rope" else 0
     shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
     # RoPE and the layout copy on the attention's split (LayerContext.atp: whole under an HF EP plan without it)
     attn_b = (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)) * (tp / c.atp - 1.0)
@@ -817,6 +817,15 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: d
         attn_b = 0.0  # no HF EP plan prices a hybrid
     return Elementwise(eff.memory_time(T * (full_b / sp_div + (shard_b + attn_b) / tp), hbm), norm_b, act_fn_b,
                        unfused)
+
+
+def eager_rope_bytes(fw: Stack, m: ModelSpec, t: TrainingSpec) -> float:
+    """HBM bytes per q / k element of the stack's eager RoPE (``stack_kernels.EAGER_FP32_BYTES``): the
+    ``Stack.eager_rope`` key, or on the stacks that run transformers' model code ("transformers") the family's form,
+    fp32 where the forward autocasts over fp32 weights (activations_hf ``hf_rope_form``; hf47)."""
+    if fw.eager_rope != "transformers":
+        return EAGER_FP32_BYTES[fw.eager_rope]
+    return EAGER_FP32_BYTES[hf_rope_form(m, fw.autocasts(t))]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

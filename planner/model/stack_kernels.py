@@ -748,8 +748,20 @@ def explicit_softmax_extra(fw, autocast: bool, act_b) -> tuple[float, float, flo
 #: pair): .float() (2 + 4), the broadcast product by the matrices, two fp32 products per element (4 + 4 + 8), the
 #: sum over each pair of products (8 + 4), type_as (4 + 2) = 40, counted as "rope" is (the per-token rotation
 #: matrices read once per element); 16 B more than the complex multiply, on real torch ops forward and backward alike
-#: (tests/test_fmsrope47.py).
-EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "rope_rotation_matrix": 40.0, "swiglu": 10.0}
+#: (tests/test_fmsrope47.py). "rope_rotate_half" / "rope_rotate_half_amp": transformers' ``apply_rotary_pos_emb``
+#: (models/llama/modeling_llama.py and the families that copy it: ``q * cos + rotate_half(q) * sin``, ``rotate_half``
+#: = ``torch.cat((-x2, x1), dim=-1)`` on the halves), with ``cos`` / ``sin`` cast to the dtype of the hidden states
+#: handed to ``LlamaRotaryEmbedding.forward`` (``cos.to(dtype=x.dtype)``). 16-bit stream (the module cast to bf16):
+#: neg of one half (1 + 1), cat (2 + 2), the two products (2 + 2 table + 2 each), the add (4 + 2) = 24, the same as the
+#: complex multiply; under autocast over fp32 weights the stream, so cos / sin, is fp32 and the products promote:
+#: neg (1 + 1), cat (2 + 2), the products (2 + 4 table + 4 each), the fp32 add (8 + 4) and the cast of the fp32 q / k
+#: to bf16 at the attention (autocast's ``scaled_dot_product_attention`` / ``matmul`` entry, transformers'
+#: flash path ``query.to(target_dtype)``; OLMo 2's own ``q_embed.to(q_type)``) (4 + 2) = 44. Counted as "rope" is
+#: (each table read once per element), on real torch ops forward and backward (tests/test_hf47.py: ex tables 20
+#: and 36 B forward, 28 and 54 B backward against the complex multiply's 20 / 20). Chosen per family by
+#: layer_ops ``eager_rope_bytes`` (``Stack.eager_rope`` "transformers", activations_hf ``HF_ROPE_FORMS``).
+EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "rope_rotation_matrix": 40.0, "rope_rotate_half": 24.0,
+                    "rope_rotate_half_amp": 44.0, "swiglu": 10.0}
 
 #: HBM bytes per autocast-eligible weight element of each AMP cast (``Stack.autocasts``): each linear
 #: casts its fp32 weight to 16 bits (aten ``_to_copy``: read 4 B, write 2 B) in every forward, and

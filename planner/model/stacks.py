@@ -180,7 +180,9 @@ class Stack:
     eager_fp32_ops: bool = False
     #: the ``EAGER_FP32_BYTES`` key of the model code's RoPE, priced on those uncompiled fp32 chains: "rope" (torchtitan's
     #: complex multiply, the registry's), "rope_rotation_matrix" (IBM foundation-model-stack's real 2 x 2 rotation,
-    #: which IBM's fms-fsdp trains: validate's fms rows set it, compile47)
+    #: which IBM's fms-fsdp trains: validate's fms rows set it, compile47), "transformers" (the HF-code stacks: the
+    #: family's own form, transformers' ``rotate_half`` one fp32 under autocast over fp32 weights: layer_ops
+    #: ``eager_rope_bytes``, hf47)
     eager_rope: str = "rope"
     #: the fp8 copy of each weight is made once per step and reused by later micro-batches
     #: (TE ``is_first_microbatch``, passed by Megatron-Core's schedules)
@@ -384,7 +386,9 @@ class Stack:
     #: ``checkpoint_wrapper`` and the benchmark script sets ``activation_checkpointing_reentrant:
     #: False`` (scripts/train/benchmarking/submit_benchmarks.py ``mod_parameters``). Off for
     #: torchtitan: its ``ptd_checkpoint_wrapper`` call passes ``early_stop=ac_config.early_stop``,
-    #: default False (torchtitan config ``ActivationCheckpoint.early_stop``).
+    #: default False (torchtitan config ``ActivationCheckpoint.early_stop``). On for hf-trainer (hf47): transformers 5
+    #: checkpoints non-reentrant (``use_reentrant``) and passes torch nothing that turns early stop off; off, the
+    #: default given way, under ``use_reentrant: true``.
     recompute_early_stop: bool = False
     #: its activation checkpointing is PyTorch's non-reentrant ``torch.utils.checkpoint``, the only
     #: checkpoint with early stop (torchtitan ``ptd_checkpoint_wrapper``, Composer
@@ -1184,9 +1188,12 @@ class Stack:
             raise InputError(f"training.framework.{field}", "Megatron-Core refuses 16-bit first / last layers "
                                                             "with delayed scaling; use fp8_recipe tensorwise or mxfp8")
         if out.use_reentrant and out.recompute_early_stop:  # torch/utils/checkpoint.py: the non-reentrant one's only
-            raise InputError("training.framework.recompute_early_stop",
-                             "torch's reentrant checkpoint (use_reentrant: true) re-runs the whole block: "
-                             "no early stop")
+            # asked for both, refuse; left at the stack's default (hf-trainer's on: transformers 5), reentrant has none
+            if "recompute_early_stop" in out.given_options:
+                raise InputError("training.framework.recompute_early_stop",
+                                 "torch's reentrant checkpoint (use_reentrant: true) re-runs the whole block: "
+                                 "no early stop")
+            out = replace(out, recompute_early_stop=False)
         return out
 
     def for_model(self, model) -> "Stack":
@@ -1458,7 +1465,7 @@ class Stack:
                         f", main_params {self.main_params_dtype})")
         if self.mixed_precision is not None:
             opts.append(f"mixed_precision={self.mixed_precision_label(precision)}")
-        if self.recompute_early_stop:
+        if self.recompute_early_stop and recompute != "none":  # what the plan's recompute does (as use_reentrant)
             opts.append("recompute_early_stop=on")
         if self.use_reentrant is not None and recompute != "none":  # which torch checkpoint the recompute runs
             opts.append(f"use_reentrant={'on' if self.use_reentrant else 'off'}")
@@ -2321,6 +2328,7 @@ STACKS: dict[str, Stack] = {
         # runtime/sequence_parallel/ulysses_sp.py): all-to-alls over heads, not a ring (rule ds-ulysses-heads).
         # Until QA 49 priced as Megatron-Core's overlapped p2p ring: no CP exchange in the step
         cp_exchange="a2a",
+        eager_rope="transformers",  # the HF model code's apply_rotary_pos_emb (module in bf16: 24 B, as "rope")
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
@@ -2342,6 +2350,13 @@ STACKS: dict[str, Stack] = {
         fused_ce_kernel="liger",  # TrainingArguments.use_liger_kernel (default False: fused_cross_entropy off)
         te_amax_reduction="accelerate",  # accelerate's TE autocast: no fp8_group, the world group (amaxd46)
         use_reentrant=False,  # transformers 5's gradient_checkpointing_enable default (Stack.use_reentrant, hfckpt47)
+        # torch's non-reentrant checkpoint stops early by default (checkpoint(early_stop=True); the global
+        # set_checkpoint_early_stop None), and transformers 5 passes nothing but use_reentrant:
+        # gradient_checkpointing_enable builds functools.partial(checkpoint, **gradient_checkpointing_kwargs) and
+        # GradientCheckpointingLayer.__call__ calls it with the layer's __call__ (modeling_layers.py). Off with
+        # use_reentrant: true (Stack.with_options; hf47)
+        recompute_early_stop=True,
+        eager_rope="transformers",  # transformers' apply_rotary_pos_emb, fp32 under autocast (layer_ops.eager_rope_bytes)
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(
