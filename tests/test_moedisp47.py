@@ -92,3 +92,29 @@ def test_dispatcher_needs_table():
     assert dispatcher_gpu_refusal("alltoall", gpu("L40S-48GB", "PCIe")) is None
     assert [dispatcher_local_only("deepep", f) is None for f in ("infiniband", "roce", None, "efa", "ethernet")] == \
         [True, True, True, False, False]
+
+
+def test_dispatchers_the_job_rules_out_are_not_tried():
+    """A job whose other options refuse the flex dispatchers keeps the all-to-all and searches nothing: CUDA graphs of
+    the MoE layer (``cuda_graph_scope: [attn, moe]``, drop-and-pad) are the all-to-all's only (stacks.cuda_graph_parts);
+    a dense model has no dispatcher to choose. Without this check the search priced DeepEP and its step raised."""
+    from planner.search.space import dispatcher_choices, stack_variants
+    from planner.spec import load_job_dict
+
+    job = load_job_dict({"model": {"preset": "qwen3-30b-a3b",
+                                   "moe": {"dropless": False, "capacity_factor": 1.0, "pad_to_capacity": True}},
+                         "training": {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
+                                      "framework": {"name": "megatron-core", "cuda_graph_impl": "transformer_engine",
+                                                    "cuda_graph_scope": ["attn", "moe"]}},
+                         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    base = stack_variants(job)[0]
+    tried, left = dispatcher_choices(base.stack, job.model, job.training)
+    assert tried == ("alltoall",) and set(left) == {"deepep", "hybridep"}, (tried, left)
+    assert all("moe_dispatcher" not in v.values for v in stack_variants(job))
+    open_job = load_job_dict({"model": {"preset": "qwen3-30b-a3b"},
+                              "training": {"seq_len": 4096, "global_batch": 256, "tokens": 1e11},
+                              "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    assert stack_variants(open_job)[0].values["moe_dispatcher"] == "alltoall"
+    dense = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 256,
+                                                                          "tokens": 1e11}})
+    assert all("moe_dispatcher" not in v.values for v in stack_variants(dense))

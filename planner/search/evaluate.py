@@ -263,14 +263,14 @@ def dispatcher_alternatives(job: JobSpec, row: Candidates, hw: HardwareOption, s
         if d == stack.moe_dispatcher or dispatcher_gpu_refusal(d, hw.gpu) or (
                 spans and dispatcher_local_only(d, hw.network_fabric)):
             continue
-        try:
+        try:  # the stack's refusals: its options, its rules, and those its model code raises (a CUDA-graph scope)
             alt = stack.with_options(moe_dispatcher=d)
             stack_rules.check(alt, m, job.training, row)
+            mem = memory_per_gpu(m, job.training, row, stack=alt, gpu=hw.gpu.name)
+            st = float(step_time(m, job.training, row, hw, framework=alt)["step_time_s"][0])
         except InputError:
             continue
-        mem = memory_per_gpu(m, job.training, row, stack=alt, gpu=hw.gpu.name)
         if bool(fits_memory(job, hw, mem, limit)[0]):
-            st = float(step_time(m, job.training, row, hw, framework=alt)["step_time_s"][0])
             out.append(dict(field="moe_dispatcher", value=d, total=float(mem["total"][0]), limit=limit,
                             step_time_s=step * st / base if base > 0 else st))
     return tuple(out)

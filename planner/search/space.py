@@ -37,7 +37,7 @@ from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, allocator_reserve
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RECIPE_AUTO, RUNS_ON, SEARCHED, STACKS, Stack,
-                                  check_platform, fp8_recipes, from_training, holds, megatron_fsdp_low_zero,
+                                  check_platform, cuda_graph_parts, fp8_recipes, from_training, holds, megatron_fsdp_low_zero,
                                   open_options, port_of, recompute_modules)
 from planner.model.stack_kernels import attn_implementation_refusal
 from planner.spec import JobSpec
@@ -797,9 +797,11 @@ def dispatcher_choices(base: Stack, m, t) -> tuple[tuple[str, ...], dict[str, st
 
 
 def _option_refusal(base: Stack, m, t, **opts) -> str | None:
-    """Why ``base`` with ``opts`` refuses this job outright (its option checks, a job-wide stack rule), or None."""
+    """Why ``base`` with ``opts`` refuses this job outright (its option checks, the CUDA-graph scope it refuses for this
+    model, a job-wide stack rule), or None."""
     try:
         st = base.with_options(**opts)
+        cuda_graph_parts(st, m)  # e.g. moe captured with a flex dispatcher (stacks.cuda_graph_parts)
     except InputError as e:
         return e.message
     rule = stack_rules.job_refusal(st, m, t)
