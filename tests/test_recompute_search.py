@@ -3,7 +3,7 @@ when the job leaves ``training.recompute`` open on a Megatron-Core stack (planne
 ``recompute_module_lists``, the lists in ``defaults.RECOMPUTE_MODULE_LISTS``).
 
 The tight-memory cases run one p5.48xlarge node (8 x H100 80 GB) with the parallel layout fixed and
-the offloads switched off, so the only choice left is what to recompute; each claim of the search is
+the offloads switched off (the MoE dispatcher fixed), so the only choice left is what to recompute; each claim of the search is
 checked by ``estimate_job`` on the same layout (the estimate path, not the search's batches)."""
 import pytest
 
@@ -18,7 +18,8 @@ from planner.workloads.sensitivity import pinned_job
 from planner.workloads.training import estimate_job, recommend
 
 P5 = "aws:p5.48xlarge"
-NO_OFFLOAD = {"name": "megatron-core", "optimizer_offload": False, "activation_offload": False}
+# (and the MoE dispatcher fixed, searched since moedisp47: the only choice left is what to recompute)
+NO_OFFLOAD = {"name": "megatron-core", "optimizer_offload": False, "activation_offload": False, "moe_dispatcher": "alltoall"}
 
 
 def _job(preset, parallel, seq=4096, micro_batch=1, framework=NO_OFFLOAD, **training):

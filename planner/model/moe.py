@@ -105,6 +105,84 @@ MOE_GRAPH_OPS = {"moe_router": 4.0, "moe_preprocess": 2.0}
 #:   forwarding"). Inside a node it sends one copy per destination GPU.
 DISPATCHERS = {"alltoall": False, "deepep": True, "hybridep": True}  # name -> deduplicates per node/GPU
 
+
+@dataclass(frozen=True)
+class DispatcherNeeds:
+    """What a token dispatcher's kernel library needs of the hardware (``DISPATCHER_NEEDS``): CUDA compute capability
+    ``cc_min`` and up (x 10, planner.hardware.platform ``cuda_compute_capability``) on NVIDIA parts only, NVLink with
+    peer access between every pair of a node's GPUs (``gpu.intra_node_link`` "NVLink<n>"; PCIe boxes and 2-GPU
+    NVLink bridges are not), and, where its group (the experts' TP x EP ranks) spans nodes, a scale-out fabric in
+    ``fabrics`` (the catalog's ``fabric`` column; None: a bare GPU cluster whose network the job or the reference row
+    states without one, taken as the ConnectX RDMA NICs of the clusters built for multi-node training);
+    ``source``: the library's own words for it."""
+    package: str
+    cc_min: int
+    fabrics: tuple[str | None, ...]
+    source: str
+
+    def gpu_refusal(self, name: str, gpu) -> str | None:
+        """Why ``gpu`` cannot run this dispatcher at all (any layout), or None."""
+        from planner.hardware.platform import cuda_compute_capability, platform_of
+
+        plat = platform_of(gpu)
+        if plat is None:  # a measured profile's device: nothing known to refuse on
+            return None
+        cc = cuda_compute_capability(gpu) if plat == "cuda" else None
+        link = str(getattr(gpu, "intra_node_link", "") or "")
+        if plat != "cuda" or (cc is not None and cc < self.cc_min):
+            return f"{self.package} ({name}) needs an NVIDIA GPU of compute capability {self.cc_min / 10:.1f} or up"
+        if not link.startswith("NVLink") or link == "NVLink-bridge":
+            return f"{self.package} ({name}) needs NVLink between every pair of a node's GPUs; {gpu.name} has {link}"
+        return None
+
+    def fabric_refusal(self, name: str, fabric: str | None) -> str | None:
+        """Why a group of this dispatcher cannot span nodes over ``fabric``, or None."""
+        if fabric in self.fabrics:
+            return None
+        return f"the internode kernels need InfiniBand / RoCE RDMA, not {fabric}"
+
+
+#: What each flex dispatcher's library needs (``DispatcherNeeds``); the all-to-all dispatcher is NCCL's
+#: ``all_to_all_single`` and runs wherever the stack does (not listed).
+#:
+#: * ``deepep``: deepseek-ai/DeepEP README (V1, the NVSHMEM kernels Megatron-Core's ``fused_a2a.py`` calls),
+#:   "Requirements": "Ampere (SM80), Hopper (SM90) GPUs, or other architectures with SM90 PTX ISA support",
+#:   "NVLink for intranode communication", "RDMA network for internode communication" (its internode kernels post
+#:   through NVSHMEM IBGDA, which AWS EFA does not offer: DeepEP issue #369 "DeepEP over EFA"; GCP's A3 Mega TCPXO is
+#:   no RDMA). The V2 README adds "NVLink with full directed CUDA peer access between every pair of participating
+#:   intranode GPUs" and shows SM100 (B200) rows.
+#: * ``hybridep``: DeepEP's ``hybrid_ep`` (Hybrid-EP_Implementation.md): TMA instructions (SM90 and up; its build
+#:   ``TORCH_CUDA_ARCH_LIST="9.0 10.0"``), NVLink inside a node, multi-node over ``rdma-core`` ibverbs; on EFA its
+#:   ``select_net`` traps when it finds no mlx5 NIC (NVIDIA-NeMo/Megatron-Bridge issue #3343: "neither inter-node
+#:   DeepEP backend supports EFA").
+_RDMA = ("infiniband", "roce", None)
+DISPATCHER_NEEDS = {
+    "deepep": DispatcherNeeds("DeepEP", 80, _RDMA, "deepseek-ai/DeepEP README: SM80 / SM90, NVLink, RDMA (IBGDA)"),
+    "hybridep": DispatcherNeeds("HybridEP", 90, _RDMA, "DeepEP Hybrid-EP_Implementation.md: TMA (SM90+), NVLink, "
+                                                         "ibverbs RDMA"),
+}
+
+
+def dispatcher_gpu_refusal(dispatcher: str, gpu) -> str | None:
+    """Why ``gpu`` cannot run token dispatcher ``dispatcher`` (``DISPATCHER_NEEDS``), or None where it can.
+
+    >>> from types import SimpleNamespace as G
+    >>> h100 = G(name="H100-SXM-80GB", vendor="NVIDIA", intra_node_link="NVLink4")
+    >>> [dispatcher_gpu_refusal(d, h100) for d in ("alltoall", "deepep", "hybridep")]
+    [None, None, None]
+    >>> print(dispatcher_gpu_refusal("hybridep", G(name="A100-SXM-80GB", vendor="NVIDIA", intra_node_link="NVLink3")))
+    HybridEP (hybridep) needs an NVIDIA GPU of compute capability 9.0 or up
+    """
+    needs = DISPATCHER_NEEDS.get(dispatcher)
+    return needs.gpu_refusal(dispatcher, gpu) if needs is not None else None
+
+
+def dispatcher_local_only(dispatcher: str, fabric: str | None) -> str | None:
+    """Why ``dispatcher``'s group must stay inside one node on a cluster of ``fabric`` (None where it may span
+    nodes): the flex dispatchers' internode kernels need InfiniBand / RoCE RDMA (``DISPATCHER_NEEDS``)."""
+    needs = DISPATCHER_NEEDS.get(dispatcher)
+    return needs.fabric_refusal(dispatcher, fabric) if needs is not None else None
+
 #: Bytes per (token, expert) of the routing map a dispatcher all-gathers over the EP group before the
 #: first dispatch of a layer's forward: HybridEP builds every rank's dispatch metadata from the whole group's
 #: routing map. Megatron-Core's ``_HybridEPManager.dispatch`` hands the ``[num_tokens, num_experts]``

@@ -223,7 +223,7 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
         if layout_ok and all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values()):
             kept.append((field, value, alt))
     if not kept:
-        return ()
+        return dispatcher_alternatives(job, row, hw, stack, step)
     # one batch: the plan's own row (the base the steps are scaled to) and every alternative the rules accept
     batch = row.take(np.zeros(len(kept) + 1, dtype=int))
     for f in ("rc", "mb"):  # new arrays: take fills a constant column read-only (layout.Candidates.take)
@@ -238,6 +238,41 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
     out = [dict(field=field, value=value, total=float(mem["total"][k]), limit=limit,
                 step_time_s=step * float(st[k]) / base if base > 0 else float(st[k]))
            for k, (field, value, _) in enumerate(kept, 1) if bool(fits[k])]
+    return tuple(out) + dispatcher_alternatives(job, row, hw, stack, step)
+
+
+def dispatcher_alternatives(job: JobSpec, row: Candidates, hw: HardwareOption, stack: Stack,
+                            step: float) -> tuple[dict, ...]:
+    """The one-row plan ``row`` under each other MoE token dispatcher its stack offers (``Stack.moe_dispatchers``),
+    as ``alternatives``' entries (field ``moe_dispatcher``): where the GPU runs its library and the fabric carries
+    its group between nodes (planner.model.moe ``DISPATCHER_NEEDS``), the stack takes it (``Stack.with_options``,
+    ``stack_rules``) and the plan still fits (the flex dispatchers' buffers). Until moedisp47 a DeepSeek-V3 plan at
+    EP 64 on B200 spent 69% of its step in the all-to-all at 7.9% MFU and the advice named the share but not the
+    option that took it to 12.3% (QA 81)."""
+    from planner.errors import InputError
+    from planner.model import stack_rules
+    from planner.model.moe import dispatcher_gpu_refusal, dispatcher_local_only
+
+    m = job.model
+    if m.moe is None or not m.is_transformer:
+        return ()
+    spans = bool(row.etp[0] * row.ep[0] > row.gpus_per_node[0])  # the group (experts' TP x EP) leaves the node
+    limit, out = memory_limit(job, hw)[0], []
+    base = float(step_time(m, job.training, row, hw, framework=stack)["step_time_s"][0])
+    for d in stack.moe_dispatchers:
+        if d == stack.moe_dispatcher or dispatcher_gpu_refusal(d, hw.gpu) or (
+                spans and dispatcher_local_only(d, hw.network_fabric)):
+            continue
+        try:  # the stack's refusals: its options, its rules, and those its model code raises (a CUDA-graph scope)
+            alt = stack.with_options(moe_dispatcher=d)
+            stack_rules.check(alt, m, job.training, row)
+            mem = memory_per_gpu(m, job.training, row, stack=alt, gpu=hw.gpu.name)
+            st = float(step_time(m, job.training, row, hw, framework=alt)["step_time_s"][0])
+        except InputError:
+            continue
+        if bool(fits_memory(job, hw, mem, limit)[0]):
+            out.append(dict(field="moe_dispatcher", value=d, total=float(mem["total"][0]), limit=limit,
+                            step_time_s=step * st / base if base > 0 else st))
     return tuple(out)
 
 

@@ -146,12 +146,17 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
     return out
 
 
+#: what another MoE token dispatcher changes, after its alternative line (planner.model.moe ``DISPATCHERS``)
+DISPATCHER_WHY = {d: f": {name} sends a token across the network once per destination node (the all-to-all once per "
+                     "routed expert) and forwards it over NVLink" for d, name in (("deepep", "DeepEP"), ("hybridep", "HybridEP"))}
+
+
 def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> list[str]:
     """Per setting (recompute, micro-batch), the fastest changed value that fits, in numbers: its memory and
     step time against the plan's (``total`` bytes, ``step`` seconds); none when it would not save 1% of the
     step."""
     out = []
-    for field in ("recompute", "micro_batch"):
+    for field in ("recompute", "micro_batch", "moe_dispatcher"):
         alts = sorted((a for a in alternatives if a["field"] == field), key=lambda a: a["step_time_s"])
         if not alts or alts[0]["step_time_s"] >= 0.99 * step:
             continue
@@ -161,6 +166,8 @@ def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> lis
         if field == "recompute":
             line += (f": recompute={cfg['recompute']} "
                      f"{f'saves {-saved / 2**30:.1f} GiB per GPU' if saved < -0.05 * 2**30 else 'saves no memory'} here")
+        if field == "moe_dispatcher":  # evaluate.dispatcher_alternatives: another dispatcher the plan's stack offers
+            line = "training.framework." + line + DISPATCHER_WHY.get(a["value"], "")
         out.append(line)
     return out
 
@@ -201,9 +208,11 @@ def searched_column(values: list, searched: bool) -> list | None:
 #: of a view row, ``rank._rows``: present only in a search that chose it). The loss: hf-trainer's Liger fused linear
 #: cross-entropy (``fused_cross_entropy``, searched where the eager loss's logits keep a plan from fitting); until QA 81
 #: no table said which rows ran it: Llama-3.1-8B's full fine-tune on Lambda / RunPod ranked 8 x A100 at 75/76 GiB
-#: with it beside an MI300X row without it, and the same layout without Liger needs 84.1 GiB
+#: with it beside an MI300X row without it, and the same layout without Liger needs 84.1 GiB. The dispatcher: the MoE
+#: token dispatcher where the search tried several (moedisp47)
 SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_recipe", "fp8_recipe"),
-                    "loss": ("fused_cross_entropy", "fused_cross_entropy")}
+                    "loss": ("fused_cross_entropy", "fused_cross_entropy"),
+                    "dispatcher": ("moe_dispatcher", "moe_dispatcher")}
 #: the words of a searched column's boolean cells (the stack option's value -> the cell)
 SEARCHED_CELLS = {"loss": {True: "Liger fused", False: "eager"}}
 

@@ -26,6 +26,7 @@ from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import gpu_memory_key, memory_per_gpu, other_words
+from planner.model.moe import dispatcher_gpu_refusal, dispatcher_local_only
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses
 from planner.model.stack_kernels import RECIPES
 from planner.model.step_time import LayerMemo, step_time
@@ -38,7 +39,7 @@ from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import PORTS, RUNS_ON, port_of, check_platform, recompute_split
 from planner.model.stack_kernels import ATTN_IMPLEMENTATION_KERNELS, attn_implementation_refusal
-from planner.search.space import (CHUNK_ROWS, empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, recipe_auto, recipe_choices, refusal_error, refusal_note, sp_off_note,
+from planner.search.space import (CHUNK_ROWS, empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, recipe_auto, recipe_choices, dispatcher_choices, refusal_error, refusal_note, sp_off_note,
                                   searched_options, without_auto_recipe, space_chunks, space_key, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
@@ -502,6 +503,7 @@ class SearchSetup:
     any_lists: bool
     partial_cols: bool  # the table has recompute_method / recompute_num_layers columns
     recipes: bool = False  # the job's fp8_recipe: auto: the table has an fp8_recipe column (space.recipe_choices)
+    dispatchers: bool = False  # moe_dispatcher searched: the table has a moe_dispatcher column (space.dispatcher_choices)
 
 
 @dataclass
@@ -534,6 +536,9 @@ class SearchTally:
     capped: dict = dc_field(default_factory=dict)
     # fp8_recipe auto: recipe -> (GPU names it was left out on, what they lack: physics.peak_need) (_variants_off)
     recipes_off: dict = dc_field(default_factory=dict)
+    # moe_dispatcher searched: (on no layout, why) -> (dispatchers, hardware names) where their libraries do not run
+    # (_variants_off): the GPU (every layout) or the fabric (the layouts whose dispatcher group spans nodes)
+    dispatchers_off: dict = dc_field(default_factory=dict)
 
     @classmethod
     def start(cls, live) -> "SearchTally":
@@ -655,7 +660,9 @@ def _search_setup(job: JobSpec, catalog, profile, recipes: bool = False) -> Sear
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
     recipes = any("fp8_recipe" in grp.variants[0].values for _, grp in live)
-    return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols, recipes)
+    dispatchers = any("moe_dispatcher" in grp.variants[0].values for _, grp in live)
+    return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols, recipes,
+                       dispatchers)
 
 
 def _check_fixed_spot_price(job: JobSpec, opts) -> None:
@@ -761,7 +768,9 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     price = hw.price(s.con.spot)
     limit, head = memory_limit(job, hw)
     before, tally.pending = tally.counts(), []  # what this search adds, kept for the options on its hardware
-    skip = {g: _variants_off(grp, hw.gpu, tally) for g, grp in runs_here}  # recipes the GPU lacks (fp8_recipe auto)
+    # recipes the GPU lacks (fp8_recipe auto), dispatchers it or its fabric cannot run (moe_dispatcher searched)
+    skip = {g: _variants_off(grp, hw, tally) for g, grp in runs_here}
+    first_frame = len(tally.frames)
     for j, chunk in chunks:
         for g, grp in runs_here:
             c, (off, rules) = (memo.group_chunk(chunk, grp, lambda: _group_chunk(job, s, chunk, grp))
@@ -771,15 +780,130 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
                 tally.sp_off[g][1] = tuple(dict.fromkeys(tally.sp_off[g][1] + rules))
             _search_chunk(job, s, k, hw, j, c, g, grp, price, (limit, head), tally, memo, spot_model, overhead,
                           skip[g])
+    for g, grp in runs_here:  # the other dispatchers, on this option's best layouts
+        _try_dispatchers(job, s, k, hw, (g, grp), skip[g], first_frame, price, (limit, head), tally, memo, spot_model,
+                         overhead)
     tally.done[hkey], tally.pending = (tally.pending, _count_moves(before, tally.counts())), None
 
 
-def _variants_off(grp, gpu, tally: SearchTally) -> frozenset:
-    """The variants of ``grp`` not searched on ``gpu``: those whose fp8 recipe needs a GEMM peak the part lacks
-    (physics ``LOW_PRECISION_PEAKS``: MXFP8 below Blackwell, blockwise off Hopper / Blackwell; an ``fp8_recipe: auto``
-    search, ``space.recipe_choices``), each recipe tallied with the GPU (``tally.recipes_off``). The base variant is
-    the stack's default recipe, which ``_groups_here`` already held to the part. A recipe's variants differ from
-    each other's only in it, so a variant left out leaves out no parent of one kept (``StackVariant.parents``)."""
+def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
+    """The variants of ``grp`` not searched on hardware option ``hw`` (``VariantsOff``): those whose fp8 recipe needs a
+    GEMM peak the part lacks (physics ``LOW_PRECISION_PEAKS``: MXFP8 below Blackwell, blockwise off Hopper /
+    Blackwell; an ``fp8_recipe: auto`` search, ``space.recipe_choices``), each recipe tallied with the GPU
+    (``tally.recipes_off``), and those whose MoE dispatcher the GPU cannot run (``_dispatchers_off``). The base variant
+    is the stack's default recipe and dispatcher, which ``_groups_here`` already held to the part. A recipe's (a
+    dispatcher's) variants differ from each other's only in it, so a variant left out leaves out no parent of one
+    kept (``StackVariant.parents``)."""
+    gone, local = _dispatchers_off(grp, hw, tally)
+    base = grp.variants[0].stack.moe_dispatcher
+    later = frozenset(v for v, var in enumerate(grp.variants) if var.stack.moe_dispatcher != base) - gone
+    return VariantsOff(_recipes_off(grp, hw.gpu, tally) | gone, local, later)
+
+
+@dataclass(frozen=True)
+class VariantsOff:
+    """The variants of a stack group not searched on one hardware option (``off``) and those searched only on the
+    layouts whose MoE dispatcher group stays inside one node (``local``: a flex dispatcher on a fabric its library
+    does not cross, planner.model.moe ``dispatcher_local_only``)."""
+    off: frozenset = frozenset()
+    local: frozenset = frozenset()
+    #: the variants of another MoE dispatcher than the stack's, left out of the chunks' pass and tried afterwards on
+    #: the option's best layouts only (``_try_dispatchers``)
+    later: frozenset = frozenset()
+
+    def __contains__(self, v) -> bool:
+        return v in self.off or v in self.later
+
+    def rows(self, v: int, c) -> np.ndarray | None:
+        """The rows of ``c`` variant ``v`` may take here: its dispatcher group (the experts' TP x EP ranks, consecutive:
+        Megatron-Core's expert grid) inside one node where it is ``local``; None: every row."""
+        return (c.etp * c.ep <= c.gpus_per_node) if v in self.local else None
+
+
+#: the layouts per (nodes, EP) of one hardware option and stack group that ``_try_dispatchers`` tries the other MoE
+#: dispatchers on: the fastest under the stack's own dispatcher
+DISPATCHER_TRIES = 2
+
+
+def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: VariantsOff, first: int, price, limits,
+                     tally: SearchTally, memo, spot_model, overhead) -> None:
+    """The stack's other MoE dispatchers (``off.later``, ``space.dispatcher_choices``) on the best layouts option
+    ``k`` found under its own: per node count and EP degree the ``DISPATCHER_TRIES`` fastest fitting rows of group
+    ``g`` (frames from index ``first`` on), each under the same stack options with another dispatcher (its twin
+    variant) where the hardware runs it (``off``: the GPU, a fabric that keeps the group in a node) and the stack's
+    rules allow it (``StackVariant.rows``), its memory and fit again (the flex buffers), appended as frames. Tried on
+    every layout, the dispatchers tripled the variants (DeepSeek-V3's example search: 12.7 -> 50.7 s); a dispatcher
+    changes the EP exchange, not which layouts are worth it, so the fastest per (nodes, EP) carry the choice."""
+    g, grp = group
+    twins = _dispatcher_twins(grp)
+    picked = {}  # (chunk, variant) -> row indices of its batch
+    for j, v, idx in _fastest_rows([f for _, f in tally.frames[first:] if f["group"] == g]):
+        picked.setdefault((j, v), []).extend(idx)
+    for (j, v), idx in picked.items():
+        cv = tally.batches[(k, j, g, v)].take(np.array(sorted(set(idx))))
+        for w in twins.get(v, ()):
+            if w in off.off:
+                continue
+            ok = grp.variants[w].rows(cv)
+            if (here := off.rows(w, cv)) is not None:
+                ok &= here
+            if ok.any():
+                cw = cv.take(np.flatnonzero(ok))
+                tally.evaluated += len(cw)
+                _search_variant(job, s, (k, j, g, w), hw, cw, grp, grp.variants[w], price, limits, tally, memo,
+                                spot_model, overhead)
+
+
+def _dispatcher_twins(grp) -> dict[int, tuple[int, ...]]:
+    """Variant of the stack's own MoE dispatcher -> the variants with the same options under the others."""
+    base = grp.variants[0].stack.moe_dispatcher
+    key = {v: (tuple((n, x) for n, x in var.values.items() if n != "moe_dispatcher"), var.modules)
+           for v, var in enumerate(grp.variants)}
+    out = {}
+    for v, var in enumerate(grp.variants):
+        if var.stack.moe_dispatcher != base:
+            own = next(u for u, other in enumerate(grp.variants)
+                       if other.stack.moe_dispatcher == base and key[u] == key[v])
+            out.setdefault(own, []).append(v)
+    return {v: tuple(w) for v, w in out.items()}
+
+
+def _fastest_rows(frames: list[dict]):
+    """(chunk, variant, row indices) of the ``DISPATCHER_TRIES`` fastest rows per (nodes, EP) over ``frames``."""
+    if not frames:
+        return []
+    cols = {c: np.concatenate([np.broadcast_to(f[c], (len(f["idx"]),)) for f in frames])
+            for c in ("chunk", "variant", "idx", "nodes", "ep", "step_time_s")}
+    order = np.lexsort((cols["step_time_s"], cols["ep"], cols["nodes"]))
+    nodes, ep = cols["nodes"][order], cols["ep"][order]
+    start = np.r_[True, (nodes[1:] != nodes[:-1]) | (ep[1:] != ep[:-1])]
+    rank = np.arange(len(order)) - np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
+    keep = order[rank < DISPATCHER_TRIES]
+    return [(int(cols["chunk"][i]), int(cols["variant"][i]), [int(cols["idx"][i])]) for i in keep]
+
+
+def _dispatchers_off(grp, hw, tally: SearchTally) -> tuple[frozenset, frozenset]:
+    """(variants off, variants local-only) of ``grp`` on ``hw`` for their MoE dispatcher (``moe_dispatcher``
+    searched, ``space.dispatcher_choices``): off where the GPU cannot run its library at all, local where the fabric
+    cannot carry it between nodes (planner.model.moe ``DISPATCHER_NEEDS``), each tallied with the hardware
+    (``tally.dispatchers_off``)."""
+    if "moe_dispatcher" not in grp.variants[0].values:
+        return frozenset(), frozenset()
+    gone, local = set(), set()
+    for d in dict.fromkeys(v.stack.moe_dispatcher for v in grp.variants):
+        why = dispatcher_gpu_refusal(d, hw.gpu)
+        span = None if why else dispatcher_local_only(d, hw.network_fabric)
+        if not (why or span):
+            continue
+        where = hw.gpu.name if why else hw.name  # a GPU refuses on every option of it, a fabric on its own
+        row = tally.dispatchers_off.setdefault((bool(why), why or span), ({}, {}))
+        row[0][d], row[1][where] = None, None  # (ordered sets: the dispatchers, the hardware)
+        (gone if why else local).update(v for v, var in enumerate(grp.variants) if var.stack.moe_dispatcher == d)
+    return frozenset(gone), frozenset(local)
+
+
+def _recipes_off(grp, gpu, tally: SearchTally) -> frozenset:
+    """The variants of ``grp`` whose fp8 recipe needs a GEMM peak ``gpu`` lacks (``_variants_off``)."""
     if "fp8_recipe" not in grp.variants[0].values:
         return frozenset()
     lacks = {}
@@ -868,11 +992,12 @@ def _share(frame: dict, first: dict) -> dict:
     return out
 
 
-def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=None, off=frozenset()) -> dict:
+def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=None, off=None) -> dict:
     """Each variant's rows of chunk ``c`` once (the stack rules are the costly part), ``{variant: rows}`` for the
     base and the variants without parents; the base's refusals tallied by rule (``tally.refused``), each layout also
     under the first rule it breaks, except where another searched option value runs it (not one of ``off``, the
-    variants not searched on this GPU: ``_variants_off``)."""
+    variants not searched on this GPU, and a local-only dispatcher's rows past a node: ``_variants_off``)."""
+    off = off if off is not None else VariantsOff()
     any_refused = np.zeros(len(c), dtype=bool)
     # a layout the job's stack refuses but another searched option value runs (Megatron-FSDP's
     # ZeRO-3 with PP, ...) is not left out
@@ -884,6 +1009,8 @@ def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=
     for v, var in enumerate(variants[1:], 1):
         if not var.parents and v not in off:
             vrows[v] = _variant_rows(memo, var, c)
+            if (here := off.rows(v, c)) is not None:  # a dispatcher this fabric carries inside a node only
+                vrows[v] = vrows[v] & here
             runs |= vrows[v]
     refused, first_refused = tally.refused, tally.first_refused
     for name, mask in base_refused.items():
@@ -903,19 +1030,22 @@ def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=
 
 
 def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, grp, price, limits,
-                  tally: SearchTally, memo, spot_model, overhead, off=frozenset()) -> None:
+                  tally: SearchTally, memo, spot_model, overhead, off=None) -> None:
     """One chunk of an option's space under one stack group: each variant on the rows it stands for -- an offload
     or a longer recompute list only where its parents do not fit, and only where it can free enough
     (``could_fit``) -- evaluated by ``_search_variant``; none of ``off`` (recipes the GPU lacks: ``_variants_off``)."""
     variants = grp.variants
     misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
     roots = {}  # variant -> (rows it was tried on, their memory)
+    off = off if off is not None else VariantsOff()
     vrows = _tally_refusals(job, c, g, variants, tally, memo, off)
     twins = {}  # (stage from, stage to) -> one_replica_twins over this chunk: the same for every variant that asks
     for v, var in enumerate(variants):
         if v in off:  # its recipe's GEMM peak is not on this GPU (its children share the recipe: skipped too)
             continue
         rows = vrows[v].copy() if v in vrows else np.ones(len(c), dtype=bool)
+        if v not in vrows and (here := off.rows(v, c)) is not None:  # (a child: its own dispatcher's rows only)
+            rows &= here
         for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
             pm = misfit.get(q, np.zeros(len(c), dtype=bool))
             pz, vz = variants[q].one_replica_zero, var.one_replica_zero
@@ -1050,7 +1180,8 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
         schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
-        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED},  # the plan's stack options
+        # the plan's stack options (the MoE dispatcher where a group searched it: the column says which rows ran which)
+        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED if o != "moe_dispatcher" or s.dispatchers},
         **({"fp8_recipe": var.stack.fp8_recipe} if s.recipes else {}),  # fp8_recipe auto: the row's recipe
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                  if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
@@ -1088,10 +1219,10 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     frames.sort(key=lambda f: (f[1]["opt"], f[1]["group"], f[1]["variant"], f[1]["chunk"]))
     # no HSDP row: the table (and --csv) as without the option
     drop = ("dp_shard",) if all(np.array_equal(f["dp_shard"], f["dp"]) for _, f in frames) else ()
-    n_fit = sum(n for n, _ in frames)
-    objective = con.objective
+    n_fit, objective = sum(n for n, _ in frames), con.objective
     assumptions = _search_assumptions(job, cat, opts, s.live, searched, off_platform, left_out, s.lists,
-                                      tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off, tally.recipes_off)
+                                      tally.first_refused, tally.refused_rows, tally.first_regroup, tally.sp_off,
+                                      tally.recipes_off) + _dispatcher_notes(s.live, tally.dispatchers_off)
     hcol, ccol, ucol = ranked_columns(None)  # with the checkpoint pauses and node failures where the job sets them
     # the ranking reads these columns of every row, nothing else: the table's other ~40 columns are built only for
     # the rows kept (``RankedRows``), ~40 B a plan instead of ~0.55 KB (README "Limits and bad input")
@@ -1587,7 +1718,7 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     layouts searched without sequence parallelism because the stack refuses it on them (``sp_off``: per group, the
     rows and the rules; ``stack_rules.open_sp``), the fp8 recipes an ``fp8_recipe: auto`` search tried and left out
     (``_recipe_notes``, ``recipes_off``: ``SearchTally.recipes_off``), and the memory headroom over the ``searched``
-    GPUs."""
+    GPUs. (The MoE dispatchers a search tried: ``_dispatcher_notes``, after these.)"""
     con = job.constraints
     assumptions = list(job.assumptions)
     # a job that fixes cluster.instance / cluster.gpu is searched on that hardware alone: the list does not choose it,
@@ -1664,6 +1795,26 @@ def _recipe_notes(live, off: dict, searched: set) -> list[str]:
         out.append(f"training.framework.fp8_recipe auto: {grp.name} tried {', '.join(tried)} ({base.stack.fp8_recipe} "
                    "its default), each priced by the step-time and memory model and ranked on the objective"
                    + (f" ({gpu})" if gpu else "") + (f"; not tried: {left}" if left else ""))
+    return out
+
+
+def _dispatcher_notes(live, off: dict) -> list[str]:
+    """One line per stack whose MoE dispatcher the search chose (``moe_dispatcher`` open, ``space.dispatcher_choices``):
+    the dispatchers tried, on which layouts (``_try_dispatchers``), those the job rules out, and the hardware each is
+    kept off (``off``: ``SearchTally.dispatchers_off``)."""
+    out = []
+    for _, grp in live:
+        base = grp.variants[0]
+        if "moe_dispatcher" not in base.values:
+            continue
+        tried = list(dict.fromkeys(v.stack.moe_dispatcher for v in grp.variants))
+        left = dispatcher_choices(base.stack, base.model, base.training)[1]
+        where = "; ".join(f"{', '.join(ds)} {'not' if gone else 'inside one node only'} on {', '.join(at)} ({why})"
+                          for (gone, why), (ds, at) in off.items() if set(ds) & set(tried))
+        out.append(f"training.framework.moe_dispatcher open: {grp.name} tried {', '.join(tried)} ({tried[0]} its "
+                   f"default; the others on the {DISPATCHER_TRIES} fastest layouts per node count and EP degree, "
+                   "each priced by the step-time and memory model)" + (f" ({where})" if where else "")
+                   + "".join(f"; not tried: {d} ({w})" for d, w in left.items()))
     return out
 
 

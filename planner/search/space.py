@@ -37,7 +37,7 @@ from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, allocator_reserve
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RECIPE_AUTO, RUNS_ON, SEARCHED, STACKS, Stack,
-                                  check_platform, fp8_recipes, from_training, holds, megatron_fsdp_low_zero,
+                                  check_platform, cuda_graph_parts, fp8_recipes, from_training, holds, megatron_fsdp_low_zero,
                                   open_options, port_of, recompute_modules)
 from planner.model.stack_kernels import attn_implementation_refusal
 from planner.spec import JobSpec
@@ -638,6 +638,12 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     axes = {}
     if recipes and t.precision == "fp8":  # the job's fp8_recipe: auto (outermost: the base's recipe first)
         axes["fp8_recipe"] = recipe_choices(base, m, t)[0]
+    # the MoE token dispatcher left open where the stack offers several: each one the job's stack runs (the default
+    # first); the GPUs and fabrics each needs are planner.search.recommend's (_variants_off, moe.DISPATCHER_NEEDS)
+    if "moe_dispatcher" in open_ and holds(base, "moe_dispatcher"):
+        tried = dispatcher_choices(base, m, t)[0]
+        if len(tried) > 1:
+            axes["moe_dispatcher"] = tried
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
     # layout search tries anyway when parallel.zero is open (on the stacks that have ZeRO-2; the
     # Megatron ones refuse it, stack_rules "megatron-zero2"): searched only when the job fixes zero: 3
@@ -767,6 +773,39 @@ def recipe_choices(base: Stack, m, t) -> tuple[tuple[str, ...], dict[str, str]]:
         else:
             tried.append(r)
     return tuple(tried), left
+
+
+def dispatcher_choices(base: Stack, m, t) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The MoE token dispatchers a search tries on stack ``base`` where the job leaves ``moe_dispatcher`` open (its
+    default first), and why each other one the stack offers is left out for this job before any hardware
+    (``Stack.with_options``: a CUDA-graph scope it refuses; a job-wide stack rule: the shared-expert overlap the job
+    sets, the flex dispatcher's). None but the default for a model without MoE layers (Megatron-Core builds no token
+    dispatcher there, vocab ``MOE_ONLY_OPTIONS``). Which GPUs and fabrics run each: planner.model.moe
+    ``DISPATCHER_NEEDS``, applied per hardware option by planner.search.recommend."""
+    if m.moe is None or not m.is_transformer:
+        return (base.moe_dispatcher,), {}
+    tried, left = [base.moe_dispatcher], {}
+    for d in base.moe_dispatchers:
+        if d == base.moe_dispatcher:
+            continue
+        why = _option_refusal(base, m, t, moe_dispatcher=d)
+        if why:
+            left[d] = why
+        else:
+            tried.append(d)
+    return tuple(tried), left
+
+
+def _option_refusal(base: Stack, m, t, **opts) -> str | None:
+    """Why ``base`` with ``opts`` refuses this job outright (its option checks, the CUDA-graph scope it refuses for this
+    model, a job-wide stack rule), or None."""
+    try:
+        st = base.with_options(**opts)
+        cuda_graph_parts(st, m)  # e.g. moe captured with a flex dispatcher (stacks.cuda_graph_parts)
+    except InputError as e:
+        return e.message
+    rule = stack_rules.job_refusal(st, m, t)
+    return rule.message(stack=st) if rule is not None else None
 
 
 def _recipe_refusal(base: Stack, m, t, recipe: str) -> str | None:
