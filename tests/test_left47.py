@@ -85,3 +85,61 @@ def test_hf_trainer_is_not_refused():
     from planner.model.step_time import reduce_in_backward
     assert reduce_in_backward(STACKS["hf-trainer"], cands).all()
     assert list(reduce_in_backward(STACKS["deepspeed"], cands)) == [False, False, True, True]
+
+
+# ---- Megatron target names on a MoE: the shared experts' linear_fc1 / linear_fc2, no router under all-linear
+def _lora(preset, framework, targets=None):
+    from planner.spec.load import load_job_dict
+
+    lora = {"rank": 32, "alpha": 64} | ({"targets": targets} if targets else {})
+    tr = {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "precision": "bf16", "mode": "lora", "lora": lora,
+          "tokens": 5e8, "framework": {"name": framework}}
+    j = load_job_dict({"model": {"preset": preset}, "training": tr, "parallel": {"tp": 1, "pp": 1, "zero": 1},
+                       "cluster": {"instance": "aws:p5en.48xlarge", "nodes": 1}})
+    return j.model, j.training
+
+
+def _on(m, t):
+    from planner.model import finetune as F
+
+    return {L.name: (L, r) for mo, _, _, L, r in F.adapted(m, t) if mo and r}
+
+
+def test_linear_fc1_reaches_the_shared_experts():
+    """DeepSeek-V2-Lite (2 shared experts) on megatron-bridge, targets [linear_fc1]: Megatron-Bridge's
+    ``ModuleMatcher.match`` takes any module named ``linear_fc1``, so ``mlp.shared_experts.linear_fc1`` (gate + up
+    fused, one adapter at rank r: 32 x (2048 + 2 x 2816)) is adapted beside the routed experts'. Before left47 the
+    planner kept the shared experts' gate_proj / up_proj apart and the list missed them (4.81M -> 11.2M adapter
+    parameters)."""
+    from planner.model import finetune as F
+
+    m, t = _lora("deepseek-v2-lite", "megatron-bridge", ["linear_fc1"])
+    on = _on(m, t)
+    assert set(on) == {"experts.linear_fc1", "shared_experts.linear_fc1"}
+    L, r = on["shared_experts.linear_fc1"]
+    width = m.moe.shared_ffn_hidden or m.moe.shared_experts * m.ffn_hidden
+    assert (L.fan_in, L.fan_out, L.parts, r, L.copies) == (m.hidden, 2 * width, ("gate_proj", "up_proj"), 32, 1)
+    experts = on["experts.linear_fc1"][0]
+    per_layer = 32 * (m.hidden + 2 * width) + 32 * (experts.fan_in + experts.fan_out)
+    dense = (m.layers - m.moe_layers) * 32 * (m.hidden + 2 * m.dense_width)  # the dense first layer's linear_fc1
+    assert F.adapter_params(m, t) == m.moe_layers * per_layer + dense
+    assert set(_on(*_lora("deepseek-v2-lite", "megatron-bridge", ["linear_fc2"]))) == {
+        "experts.linear_fc2", "shared_experts.linear_fc2"}
+
+
+def test_all_linear_leaves_the_router_on_megatron_only():
+    """Megatron-Bridge's default target list (linear_qkv, linear_proj, linear_fc1, linear_fc2) has no ``router``: on
+    the Megatron-Core stacks ``all-linear`` adapts no router (Qwen3-30B-A3B: 39.9M -> 36.6M adapter parameters, 48 x
+    32 x (2048 + 128) fewer); peft's all-linear (hf-trainer) still converts the router into a target parameter; a
+    list naming ``router`` reaches it on Megatron."""
+    from planner.model import finetune as F
+
+    m, t = _lora("qwen3-30b-a3b", "megatron-bridge")
+    assert not any(n in ("gate", "router") for n in _on(m, t))
+    hf = _lora("qwen3-30b-a3b", "hf-trainer")
+    assert "gate" in _on(*hf)
+    named = _lora("qwen3-30b-a3b", "megatron-bridge", ["linear_fc1", "linear_fc2", "router"])
+    assert "router" in _on(*named)
+    without = F.adapter_params(*_lora("qwen3-30b-a3b", "megatron-bridge", ["linear_fc1", "linear_fc2"]))
+    assert F.adapter_params(*named) - without == m.moe_layers * 32 * (m.hidden + m.moe.experts)
+    assert F.adapter_params(m, t) == 36569088
