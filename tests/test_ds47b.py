@@ -5,11 +5,10 @@
   default_stream()``, the stream ``__reduce_and_partition_ipg_grads`` reduce-scatters on; parameter_offload.py
   ``DeepSpeedZeRoOffload``: ``__allgather_stream`` the same for the gathers. So a deepspeed ZeRO-3 plan with
   ``overlap_grad_reduce`` (``overlap_comm``) off pays its per-micro-batch gathers and reduce-scatters whole
-  (``ZeroStageStates.z3_streams_by_overlap``, step_time ``z3_on_compute_stream``); FSDP2 (torchtitan) keeps its own
+  (``ZeroStreams.z3_streams_by_overlap``, step_time ``z3_on_compute_stream``); FSDP2 (torchtitan) keeps its own
   streams whatever the option.
-* ``Stack.overlap_grad_reduce_label`` reads ``stacks.zero_state_rows`` (which checks ``training.weights``), not
-  ``ZERO_STATES`` by precision: a job without fp32 master weights has no rows there, so its time hides the reduce and
-  its line says "on".
+* ``Stack.overlap_grad_reduce_label`` reads the rows the time reads (since left47 ``stacks.zero_stream_rows``, for
+  every job of the stack; tests/test_left47.py).
 """
 import copy
 import numpy as np
@@ -18,7 +17,6 @@ import pytest
 from benchmarks.validate_offload import estimate
 from planner.model.stacks import STACKS
 from planner.model.step_time import z3_on_compute_stream
-from planner.spec.schema import TrainingSpec
 from test_offload47 import DS_JOB
 
 SERIAL_LINE = "overlap_grad_reduce=off (ZeRO-3: gathers and reduce-scatters on the compute stream)"
@@ -41,10 +39,9 @@ def test_the_deepspeed_zero3_row_says_its_streams_follow_overlap_comm():
     """Per ZeRO stage 0..3: only DeepSpeed's stage 3 moves to the compute stream, and only with the option off; a
     stack without a ZeRO table (torchtitan's FSDP2) never, and its step does not move."""
     cands = type("Candidates", (), {"zero": np.arange(4), "__len__": lambda self: 4})()
-    t = TrainingSpec(precision="bf16", weights="megatron")
-    assert list(z3_on_compute_stream(STACKS["deepspeed"], t, cands, False)) == [False, False, False, True]
-    assert not z3_on_compute_stream(STACKS["deepspeed"], t, cands, True).any()
-    assert not z3_on_compute_stream(STACKS["torchtitan"], t, cands, False).any()
+    assert list(z3_on_compute_stream(STACKS["deepspeed"], cands, False)) == [False, False, False, True]
+    assert not z3_on_compute_stream(STACKS["deepspeed"], cands, True).any()
+    assert not z3_on_compute_stream(STACKS["torchtitan"], cands, False).any()
     # torchtitan's FSDP2 all-gathers and reduce-scatters on streams of its own whatever overlap_grad_reduce says
     on, off = (_job("torchtitan", 3, ov) for ov in (True, False))
     assert off["step_time_s"] == pytest.approx(on["step_time_s"], rel=1e-12)
@@ -65,14 +62,10 @@ def test_deepspeed_zero3_without_overlap_comm_pays_its_collectives(global_batch)
 
 
 def test_stack_line_reads_the_rows_the_time_reads():
-    """DeepSpeed ZeRO-1 with 16-bit weights and no fp32 master (weights: pure): ``zero_state_rows`` has no rows for
-    it, so the time hides the reduce under the backward (overlap on beats off) and the line says "on". Before ds47b
-    the line read ZERO_STATES by precision alone: "off (ZeRO-1: reduced after the backward)"."""
-    on, off = (_job("deepspeed", 1, ov, weights="pure") for ov in (True, False))
-    assert on["step_time_s"] < off["step_time_s"]
-    line = _stack_line(on)
-    assert "overlap_grad_reduce=on" in line and "reduced after the backward" not in line
-    # with the fp32 master (the table's convention) both say the reduce runs after the backward
-    mixed = _job("deepspeed", 1, True)
-    assert "overlap_grad_reduce=off (ZeRO-1: reduced after the backward)" in _stack_line(mixed)
-    assert mixed["step_time_s"] == pytest.approx(_job("deepspeed", 1, False)["step_time_s"], rel=1e-12)
+    """The line and the time agree: DeepSpeed ZeRO-1 reduces after the backward whatever ``overlap_comm`` says, and
+    the line says so. ds47b pinned this for a ``weights: pure`` job as "on" with overlap beating off (its rows were
+    the fp32-master state rows); left47 reads the stream rows for every job (tests/test_left47.py)."""
+    for weights in ("megatron", "pure"):
+        on, off = (_job("deepspeed", 1, ov, weights=weights) for ov in (True, False))
+        assert "overlap_grad_reduce=off (ZeRO-1: reduced after the backward)" in _stack_line(on)
+        assert on["step_time_s"] == pytest.approx(off["step_time_s"], rel=1e-12)

@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks.validate_offload import estimate
 from planner.model import offload
-from planner.model.stacks import ZERO_OFFLOAD_ROWS
+from planner.model.stacks import ZERO_OFFLOAD_ROWS, ZERO_STREAMS
 
 #: Llama 3 8B on one 8-GPU H100 node, DeepSpeed ZeRO-Offload, one sequence a micro-batch
 DS_JOB = {"model": {"preset": "llama3-8b"},
@@ -38,8 +38,9 @@ def _offload_s(zero, global_batch, overlap=False):
 
 def test_the_registry_reads_deepspeeds_copies():
     """(one micro-batch a step; of more: first, middle, last) bytes a parameter, and the stream they run on."""
-    assert ZERO_OFFLOAD_ROWS[1].mb_copy_bytes == (0.0, 0.0, 0.0, 2.0) and not ZERO_OFFLOAD_ROWS[1].reduces_in_backward
-    assert ZERO_OFFLOAD_ROWS[2].mb_copy_bytes == (0.0, 2.0, 4.0, 2.0) and ZERO_OFFLOAD_ROWS[2].reduces_in_backward
+    streams = ZERO_STREAMS["deepspeed"]  # where they run: the stage's, whatever the weights (left47)
+    assert ZERO_OFFLOAD_ROWS[1].mb_copy_bytes == (0.0, 0.0, 0.0, 2.0) and not streams[1].reduces_in_backward
+    assert ZERO_OFFLOAD_ROWS[2].mb_copy_bytes == (0.0, 2.0, 4.0, 2.0) and streams[2].reduces_in_backward
     assert ZERO_OFFLOAD_ROWS[3].mb_copy_bytes == (4.0, 4.0, 4.0, 4.0)
 
 

@@ -155,6 +155,10 @@ CASES = [
     # transformers' TP on gpt-oss: no base_model_tp_plan (dsep35)
     ("hf-no-tp-plan", ("hf-trainer", {}), "gpt-oss-20b", {}, dict(tp=2, dp=16, etp=2, zero=3),
      dict(tp=2, dp=16, ep=2, etp=1, zero=3)),
+    # DeepSpeed's 16-bit master (bf16_master_weights_and_grads) runs with ZeRO 1-3 only (left47)
+    ("ds-pure-zero0", ("deepspeed", {}), "llama3-8b", {"weights": "pure"}, dict(zero=0), dict(zero=1)),
+    ("megatron-ds-pure-zero0", ("megatron-deepspeed", {}), "llama3-8b", {"weights": "pure"}, dict(zero=0),
+     dict(zero=1)),
     # DeepSpeed's AutoEP: no ZeRO-3 folded over AutoTP, no preset for gpt_oss (dsep35); EP beside any TP
     ("ds-autoep-zero3", ("deepspeed", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=1, zero=3),
      dict(tp=1, dp=32, ep=4, etp=1, zero=3)),

@@ -126,12 +126,15 @@ class ExpertAdapters:
     per call, a full weight gradient of the experts), "linear" = an adapter run on every token (and routed
     expert) beside the frozen base op, which keeps no weight gradient. ``shared``: one adapter (A: r x in,
     B: out x r) for all of a layer's experts instead of one per expert. ``router_name`` / ``expert_names``:
-    the module names the stack's target list uses for them. ``source``: the words the finetune line prints."""
+    the module names the stack's target list uses for them. ``source``: the words the finetune line prints.
+    ``all_linear_router``: ``targets: all-linear`` reaches the router (peft: every ``nn.Linear`` and, through its MoE
+    conversion, the router parameter); False where the stack's LoRA default list leaves it out."""
     wrap: str
     shared: bool
     source: str
     router_name: str = "gate"
     expert_names: tuple = ("experts.gate_up_proj", "experts.down_proj")
+    all_linear_router: bool = True
 
 
 #: per runtime (planner.model.stack_rules ``RUNTIMES``; peft's for any other):
@@ -150,11 +153,17 @@ class ExpertAdapters:
 #:   base, and Transformer Engine's grouped GEMM runs its weight gradient only when
 #:   ``ctx.weights_requires_grad = weights[0].requires_grad`` (transformer_engine/pytorch/module/
 #:   grouped_linear.py). NeMo 2 (``nemo/collections/llm/peft/lora.py``) builds the same ``ParallelLinearAdapter``.
+#:   Its default target list, which ``all-linear`` stands for there, is ``["linear_qkv", "linear_proj",
+#:   "linear_fc1", "linear_fc2"]`` (``peft/module_matcher.py`` ``ModuleMatcher.target_modules``; ``match`` takes a
+#:   module whose own name equals a pattern): the routed experts' and the shared experts' (``mlp.shared_experts.
+#:   linear_fc1``, Megatron-Core's ``SharedExpertMLP``, an ``MLP``) ``linear_fc1`` / ``linear_fc2`` match, the
+#:   ``mlp.router`` does not (``all_linear_router`` False; until left47 adapted here).
 EXPERT_ADAPTERS = {
     "hf": ExpertAdapters("param", False, "peft's ParamWrapper runs them on W + delta"),
     "megatron": ExpertAdapters("linear", True, "Megatron-Bridge / NeMo 2 ParallelLinearAdapter: one adapter per "
                                "token and routed expert beside the frozen grouped GEMM, no weight gradient",
-                               router_name="router", expert_names=("experts.linear_fc1", "experts.linear_fc2")),
+                               router_name="router", expert_names=("experts.linear_fc1", "experts.linear_fc2"),
+                               all_linear_router=False),
 }
 
 
@@ -253,13 +262,19 @@ def _hf_modules(m: ModelSpec, lins: list[Linear], layout: dict | None = None) ->
     by_name = {L.name: L for L in lins}
     out, done = [], set()
     for L in lins:
-        hit = next(((hf, parts) for hf, parts in table.items() if L.name in parts), None)
+        # a prefixed module (``shared_experts.gate_proj``) fuses as its own name does, under its prefix: Megatron-Core's
+        # ``mlp.shared_experts.linear_fc1`` (``SharedExpertMLP``, an ``MLP``). The routed experts' bare parameters
+        # are the stack's (``_stack_wrap``). Until left47 only unprefixed names fused
+        prefix, _, short = L.name.rpartition(".")
+        hit = None if L.module == "param" else next(((hf, parts) for hf, parts in table.items() if short in parts), None)
         if hit is None:
             out.append(L)
-        elif hit[0] not in done:
-            done.add(hit[0])
-            held = [by_name[p] for p in hit[1] if p in by_name]
-            out.append(replace(L, name=hit[0], fan_out=sum(x.fan_out for x in held), parts=hit[1]))
+            continue
+        under = (lambda x: f"{prefix}.{x}") if prefix else (lambda x: x)  # noqa: E731
+        if under(hit[0]) not in done:
+            done.add(under(hit[0]))
+            held = [by_name[under(p)] for p in hit[1] if under(p) in by_name]
+            out.append(replace(L, name=under(hit[0]), fan_out=sum(x.fan_out for x in held), parts=hit[1]))
     return out
 
 
@@ -347,8 +362,17 @@ def _rank(lin: Linear, r: int) -> int:
 def adapted(m: ModelSpec, t: TrainingSpec):
     """(is_moe, layer count, contains layer 0, linear, its adapter rank or 0) for every linear kind."""
     converts, lins = _block_linears(m, t)
+    ea = expert_adapters(t)
     for moe, n, first, L in lins:
-        yield moe, n, first, L, (_rank(L, t.lora.rank) if _targeted(L, t.lora.targets, converts) else 0)
+        on = _targeted(L, t.lora.targets, converts) and not _all_linear_leaves(L, t.lora.targets, ea)
+        yield moe, n, first, L, (_rank(L, t.lora.rank) if on else 0)
+
+
+def _all_linear_leaves(L: Linear, targets, ea: ExpertAdapters) -> bool:
+    """Whether the stack's ``all-linear`` leaves this linear out: the router (a MoE block's one linear of a single
+    copy named as the HF code or the stack names it) where ``ExpertAdapters.all_linear_router`` is False
+    (Megatron-Bridge's default target list)."""
+    return targets == "all-linear" and not ea.all_linear_router and L.copies == 1 and L.name in ("gate", ea.router_name)
 
 
 def _block_linears(m: ModelSpec, t: TrainingSpec) -> tuple[bool, list]:

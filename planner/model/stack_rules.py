@@ -1395,6 +1395,23 @@ RULES: tuple[StackRule, ...] = (
               "bigscience Megatron-DeepSpeed gpt_model.py GPTModelPipe: PP 'fails unless each stage has at least one "
               "transformer layer'",
               lambda st, m, t: True, ok_stack=_every_stage_has_a_layer, detail_stack=_empty_stage_detail),
+    # ---- DeepSpeed (the deepspeed stack on the HF model code, Megatron-DeepSpeed's pipeline engine): ``weights: pure``
+    # (16-bit weights, no fp32 master) is its ``bf16.bf16_master_weights_and_grads`` / ``fp16.
+    # fp16_master_weights_and_grads`` (the master and the gradients in the model's dtype; ``bf16_optimizer_states``,
+    # the moments too, is not the planner's pure, which keeps fp32 moments on these stacks), which its config refuses
+    # below ZeRO-1: ZeRO-0 runs BF16_Optimizer / FP16_Optimizer, each holding fp32 masters (stacks.ZERO_STATES). Until
+    # left47 a pure ZeRO-0 plan was priced without the master it cannot drop
+    *(StackRule(f"{name}-pure-zero0", run, "training.weights",
+                "16-bit weights without an fp32 master (weights pure) at ZeRO-0 (its bf16_master_weights_and_grads "
+                "/ fp16_master_weights_and_grads run with ZeRO stage 1-3; its ZeRO-0 optimizers keep fp32 masters: "
+                "use ZeRO >= 1, or weights megatron)",
+                "DeepSpeed deepspeed/runtime/config.py DeepSpeedConfig._do_error_check: 'Bf16_master_weights_and_grads "
+                "is only supported with ZeRO Stage 1, 2, or 3.' (and the Fp16_ one); bf16_optimizer.py BF16_Optimizer "
+                "(fp32_groups_flat_partition), fp16/fused_optimizer.py FP16_Optimizer (fp32_groups_flat)",
+                lambda st, m, t: bool(getattr(st, "zero_states", None)) and t.weights == "pure"
+                and t.precision in ("bf16", "fp16"),
+                lambda c, m, t: c.zero >= 1, lambda c, m, t: f": ZeRO-{int(c.zero[0])}")
+      for name, run in (("ds", "hf"), ("megatron-ds", "megatron-deepspeed"))),
     # ---- the 2021-22 Megatron layers (megatron-lm, and Megatron-DeepSpeed's copy of them): the same reason as
     # megatron-qlora; both stacks planned QLoRA where the Megatron-Core stacks refuse it (QA pass 30)
     *(StackRule(f"{run}-{kind}", run, field, what,

@@ -1378,17 +1378,17 @@ class Stack:
         kept = (pp or 1) > 1 and self.pp_fsdp_unsharded and not self.raf_under_pp(True)
         return "off (kept gathered under PP)" if kept else on
 
-    def overlap_grad_reduce_label(self, zero: int | None = None, training: TrainingSpec | None = None) -> str:
+    def overlap_grad_reduce_label(self, zero: int | None = None) -> str:
         """``overlap_grad_reduce`` in the stack line as a plan at ZeRO ``zero`` runs it: "on" / "off", with why where
-        the stack's optimizer wrapper at that stage for ``training`` (``zero_state_rows``, the rows the step time and
-        the memory read) makes it so: "off" where it reduces only after the backward whatever the option
-        (``ZeroStageStates.reduces_in_backward``: DeepSpeed's ZeRO-0/1, whose ``overlap_comm`` its engine ignores or
+        the stack's optimizer wrapper at that stage makes it so (``zero_stream_rows``, the rows the step time and the
+        memory read, for every job of the stack): "off" where it reduces only after the backward whatever the option
+        (``ZeroStreams.reduces_in_backward``: DeepSpeed's ZeRO-0/1, whose ``overlap_comm`` its engine ignores or
         forces off; planner.model.step_time ``reduce_in_backward``), and where the option off puts its ZeRO-3
         collectives on the compute stream (``z3_streams_by_overlap``: DeepSpeed's stage 3; step_time
-        ``z3_on_compute_stream``). Until ds47b it read ``ZERO_STATES`` by precision alone, so a job without fp32
-        master weights (``training.weights`` pure / amp, where ``zero_state_rows`` has no rows) read the table's."""
+        ``z3_on_compute_stream``). From ds47b to left47 it read ``zero_state_rows`` (fp32 master weights only), so a
+        ``weights: pure`` / ``amp`` job read plain "on"; before ds47b ``ZERO_STATES`` by precision."""
         on = "on" if self.overlap_grad_reduce else "off"
-        rows = zero_state_rows(self, training) if zero is not None and training is not None else None
+        rows = zero_stream_rows(self) if zero is not None else None
         if rows is None:
             return on
         if self.overlap_grad_reduce and not rows[zero].reduces_in_backward:
@@ -1416,7 +1416,7 @@ class Stack:
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True,
-                 recompute: str = "full", training: TrainingSpec | None = None) -> str:
+                 recompute: str = "full") -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
@@ -1428,12 +1428,11 @@ class Stack:
         an MoE model without shared experts: ``spec.schema.has_shared_experts``) leaves out
         ``moe_shared_expert_overlap``, which overlaps nothing there (the load note says so): Mixtral-8x7B with it
         read "moe_shared_expert_overlap=on" until small31b. ``recompute``: the plan's, which says the remat policy
-        MaxText runs (``remat_label``: ``none`` without recompute). ``training``: the job's (TrainingSpec), whose
-        optimizer wrapper at ``zero`` says how it reduces (``overlap_grad_reduce_label``)."""
+        MaxText runs (``remat_label``: ``none`` without recompute)."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
-        opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero, training)}")
+        opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero)}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
             opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
         if transformer:
@@ -2056,16 +2055,8 @@ class ZeroStageStates:
       fp32 gradient copy out, as (a step of one micro-batch; of more: the first, each middle one, the last):
       DeepSpeed's 16-bit accumulation through the host (``ZERO_OFFLOAD_ROWS``; priced by planner.model.offload
       ``partition_copies_exposed``);
-    * ``reduces_in_backward``: whether the wrapper reduces from gradient hooks during the backward, bucket by bucket,
-      so that DeepSpeed's ``overlap_comm`` puts the reduce and, under offload, the copies to the host on its
-      reduction stream beside the backward; False: it reduces after the backward has returned, on the compute
-      stream, whatever ``overlap_comm`` says (read by planner.model.step_time ``reduce_in_backward``; until ds47,
-      2026-12-06, ``mb_copy_side_stream``, read for the offload copies only);
-    * ``z3_streams_by_overlap``: whether the wrapper's per-micro-batch ZeRO-3 collectives (the parameter all-gathers
-      and the gradient reduce-scatters) get streams of their own only under ``overlap_comm``
-      (``Stack.overlap_grad_reduce``) and run on the compute stream otherwise, serialised with the forward and
-      backward: DeepSpeed's stage 3 (read by planner.model.step_time ``z3_on_compute_stream``; until ds47b,
-      2026-12-06, they hid under the passes whatever ``overlap_comm`` said).
+    Where the wrapper's collectives run (reduce from hooks or after the backward, ZeRO-3 on which stream) is not
+    here: it does not depend on the precision or the weights (``ZeroStreams``, ``ZERO_STREAMS``).
     """
 
     wrapper: str
@@ -2078,8 +2069,6 @@ class ZeroStageStates:
     host_bit16_bytes: float = 0.0
     host_accum_bytes: float = 0.0
     mb_copy_bytes: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
-    reduces_in_backward: bool = True
-    z3_streams_by_overlap: bool = False
 
 
 #: ``ZeroStageStates.grads_kept``'s values
@@ -2105,10 +2094,8 @@ _BF16_OPTIMIZER = ZeroStageStates(
     # ``update_hp_grads`` adds each bf16 ``.grad`` after the backward. The bf16 ``.grad`` are set to None only by
     # ``clear_lp_grads`` at the start of the next ``backward`` (and, with ``immediate_grad_update``, zeroed in place,
     # not freed); the engine's ``_take_model_step`` calls no ``zero_grad`` for bf16 without ZeRO ("pass"). Its
-    # reduce is the engine's ``allreduce_gradients`` -> ``buffered_allreduce_fallback`` after ``loss.backward()``
-    # returns (engine.py ``_backward_epilogue``; "Communicate only at gradient accumulation boundaries"), so
-    # ``reduces_in_backward`` False, as for ZeRO-1 and ``FP16_Optimizer`` below
-    "BF16_Optimizer", grads_kept="persist", acc_bytes=4.0, optimizer_sharded=True, reduces_in_backward=False)
+    # reduce runs after the backward (``ZERO_STREAMS``)
+    "BF16_Optimizer", grads_kept="persist", acc_bytes=4.0, optimizer_sharded=True)
 _ZERO_1 = ZeroStageStates(
     # stage_1_and_2.py ``DeepSpeedZeroOptimizer`` with ``partition_grads`` False: the flat 16-bit parameters whole,
     # the fp32 master partition (``single_partition_of_fp32_groups``) and its state. engine.py
@@ -2116,8 +2103,8 @@ _ZERO_1 = ZeroStageStates(
     # (non-MoE) ``contiguous_gradients`` forced False, so no reduce-and-remove hooks (registered only ``if
     # self.partition_gradients or self.overlap_comm``) and no contiguous bucket: autograd accumulates the 16-bit
     # ``.grad`` whole until ``reduce_gradients`` at the boundary (engine.py ``allreduce_gradients``, after the
-    # backward: ``reduces_in_backward`` False); ``zero_grad`` after the step frees them
-    "DeepSpeedZeroOptimizer", grads_kept="accumulated", optimizer_sharded=True, reduces_in_backward=False)
+    # backward: ``ZERO_STREAMS``); ``zero_grad`` after the step frees them
+    "DeepSpeedZeroOptimizer", grads_kept="accumulated", optimizer_sharded=True)
 _ZERO_2 = ZeroStageStates(
     # stage_1_and_2.py with ``partition_grads``: each gradient is copied into the reduce bucket and removed by its
     # hook (``reduce_ready_partitions_and_remove_grads``); the rank's partition accumulates in one contiguous 16-bit
@@ -2132,16 +2119,10 @@ _ZERO_3 = ZeroStageStates(
     # (``grad_partitions_flat_buffer`` = ``torch.zeros(sum(p.ds_tensor.ds_numel ...), dtype=self.dtype)``, sliced into
     # ``__param_id_to_grad_partition``; later in ``gradient_accumulation_dtype``) and one contiguous reduce bucket held
     # all run (``__ipg_bucket_flat_buffer = torch.empty(self.reduce_bucket_size, dtype=self.dtype)`` with
-    # ``contiguous_gradients``, the default). The gathered weights in flight are memory_per_gpu's ZeRO-3 term.
-    # Its streams (deepspeedai/DeepSpeed, stored 2025-26 versions): stage3.py ``__init__`` ``self.
-    # reduce_and_partition_stream = ... get_accelerator().Stream() if overlap_comm else get_accelerator().
-    # default_stream()``, the stream ``__reduce_and_partition_ipg_grads`` reduce-scatters each bucket on (``with
-    # get_accelerator().stream(self.reduce_and_partition_stream)``) from the gradient hooks; parameter_offload.py
-    # ``DeepSpeedZeRoOffload.__init__`` the same for the gathers (``self.__allgather_stream = ... Stream() if
-    # overlap_comm else ... default_stream()``, handed to ``PartitionedParameterCoordinator``). Without
-    # ``overlap_comm`` both run on the default stream between the layers' kernels: ``z3_streams_by_overlap``
+    # ``contiguous_gradients``, the default). The gathered weights in flight are memory_per_gpu's ZeRO-3 term; its
+    # streams are ``ZERO_STREAMS``'
     "DeepSpeedZeroOptimizer_Stage3", grads_kept="none", shard_grad_bytes=2.0, optimizer_sharded=True,
-    reduce_buckets=(1, 1), z3_streams_by_overlap=True)
+    reduce_buckets=(1, 1))
 
 # DeepSpeed under optimizer offload (ZeRO-Offload, Ren et al. 2021; ``zero_optimization.offload_optimizer`` /
 # the older ``cpu_offload``), read from deepspeedai/DeepSpeed deepspeed/runtime/zero/stage_1_and_2.py and stage3.py
@@ -2177,7 +2158,7 @@ _ZERO_1_OFFLOAD = replace(
     # dtype=self.dtype)`` is allocated in ``__init__`` ``if self.cpu_offload``
     # Stage 1 registers no reduce hooks (no ``partition_gradients``, ``overlap_comm`` off): ``reduce_gradients`` walks
     # the parameters after the boundary's backward, on the current stream, so only that micro-batch's copy in
-    # (``micro_step_id > 0``) crosses, exposed whole (``_ZERO_1``'s ``reduces_in_backward`` False)
+    # (``micro_step_id > 0``) crosses, exposed whole (``ZERO_STREAMS``' ZeRO-1 row)
     _ZERO_1, reduce_buckets=(1, 1), largest_grad_buffer=True, host_bit16_bytes=2.0, host_accum_bytes=2.0,
     mb_copy_bytes=(0.0, 0.0, 0.0, 2.0))
 _ZERO_2_OFFLOAD = replace(
@@ -2232,8 +2213,7 @@ ZERO_OFFLOAD_ROWS: tuple[ZeroStageStates | None, ...] = (None, _ZERO_1_OFFLOAD, 
 ZERO_STATES: dict[str, dict[str, tuple[ZeroStageStates, ...]]] = {
     "deepspeed": {
         "bf16": (_BF16_OPTIMIZER, _ZERO_1, _ZERO_2, _ZERO_3),
-        "fp16": (ZeroStageStates("FP16_Optimizer", grads_kept="accumulated", optimizer_sharded=False,
-                                 reduces_in_backward=False),
+        "fp16": (ZeroStageStates("FP16_Optimizer", grads_kept="accumulated", optimizer_sharded=False),
                  _ZERO_1, _ZERO_2, _ZERO_3),
     },
 }
@@ -2256,6 +2236,62 @@ def zero_state_rows(stack, training) -> tuple[ZeroStageStates, ...] | None:
     if rows is None or not getattr(stack, "optimizer_offload", False):
         return rows
     return tuple(off or row for off, row in zip(ZERO_OFFLOAD_ROWS, rows))  # the offloaded wrapper's (ZERO_OFFLOAD_ROWS)
+
+
+@dataclass(frozen=True)
+class ZeroStreams:
+    """Where a ZeRO optimizer wrapper's per-step collectives run at one stage: the engine's and the stage's code, the
+    same whatever the precision and the weights (``ZERO_STATES`` holds what the states weigh, by precision and with
+    fp32 master weights only; this holds for every job of the stack):
+
+    * ``reduces_in_backward``: whether the wrapper reduces from gradient hooks during the backward, bucket by bucket,
+      so that DeepSpeed's ``overlap_comm`` puts the reduce and, under offload, the copies to the host on its
+      reduction stream beside the backward; False: it reduces after the backward has returned, on the compute
+      stream, whatever ``overlap_comm`` says (read by planner.model.step_time ``reduce_in_backward`` and by the stack
+      line's ``overlap_grad_reduce_label``; until ds47, 2026-12-06, ``mb_copy_side_stream``, read for the offload
+      copies only). What the wrapper holds meanwhile (the 16-bit ``.grad`` kept whole to the boundary) is the
+      states' (``ZeroStageStates.grads_kept``);
+    * ``z3_streams_by_overlap``: whether the wrapper's per-micro-batch ZeRO-3 collectives (the parameter all-gathers
+      and the gradient reduce-scatters) get streams of their own only under ``overlap_comm``
+      (``Stack.overlap_grad_reduce``) and run on the compute stream otherwise, serialised with the forward and
+      backward (read by planner.model.step_time ``z3_on_compute_stream``; until ds47b, 2026-12-06, they hid under the
+      passes whatever ``overlap_comm`` said).
+
+    Until left47 (2026-12-06) both were fields of ``ZeroStageStates``, so a job without fp32 master weights
+    (``weights: pure`` / ``amp``, no ``ZERO_STATES`` rows) had neither rule."""
+
+    reduces_in_backward: bool = True
+    z3_streams_by_overlap: bool = False
+
+
+# DeepSpeed, read from deepspeedai/DeepSpeed (stored 2022-26 versions). engine.py ``allreduce_gradients``, called from
+# the engine's ``backward`` after ``loss.backward()`` returns (``_backward_epilogue``): "ZeRO stage >= 2 communicates
+# during non gradient accumulation boundaries as well" (``zero_optimization_partition_gradients``: the hooks'
+# ``overlapping_partition_gradients_reduce_epilogue``), else "Communicate only at gradient accumulation boundaries"
+# -- ZeRO-1's ``reduce_gradients`` or, at ZeRO-0 (BF16_Optimizer, FP16_Optimizer, or the client optimizer of an fp32
+# module under ``torch_autocast``), ``buffered_allreduce_fallback``: after the backward whatever the wrapper holds.
+# ``_configure_zero_optimizer``: "Overlap and contiguous grads are meaningless in stage 1" (``overlap_comm`` forced
+# off, no reduce hooks). Stage 3 (stage3.py ``__init__``): ``self.reduce_and_partition_stream = ... get_accelerator().
+# Stream() if overlap_comm else get_accelerator().default_stream()``, the stream ``__reduce_and_partition_ipg_grads``
+# reduce-scatters each bucket on from the gradient hooks; parameter_offload.py ``DeepSpeedZeRoOffload.__init__`` the
+# same for the gathers (``self.__allgather_stream = ... Stream() if overlap_comm else ... default_stream()``, handed to
+# ``PartitionedParameterCoordinator``): without ``overlap_comm`` both run between the layers' kernels. The pipeline
+# engine ("deepspeed-pipe") reduces after its last backward (pipe/engine.py ``_exec_reduce_grads``) and refuses
+# ZeRO-2/3 with more than one stage (stack_rules ``ds-zero-pp``): the same rows
+_DEEPSPEED_STREAMS = (ZeroStreams(reduces_in_backward=False), ZeroStreams(reduces_in_backward=False), ZeroStreams(),
+                      ZeroStreams(z3_streams_by_overlap=True))
+#: per ``Stack.zero_states``: the ``ZeroStreams`` of ZeRO stages 0, 1, 2, 3 (``zero_stream_rows``)
+ZERO_STREAMS: dict[str, tuple[ZeroStreams, ...]] = {"deepspeed": _DEEPSPEED_STREAMS,
+                                                    "deepspeed-pipe": _DEEPSPEED_STREAMS}
+assert set(ZERO_STREAMS) == set(ZERO_STATES) and all(len(rows) == 4 for rows in ZERO_STREAMS.values())
+
+
+def zero_stream_rows(stack) -> tuple[ZeroStreams, ...] | None:
+    """The ``ZERO_STREAMS`` rows (ZeRO stages 0..3) of a stack's optimizer wrapper (``Stack.zero_states``), for every
+    job of the stack whatever its precision and weights; None where the stack has no table (FSDP / FSDP2, the
+    Megatron optimizers: each collective on the streams its own options say). The one lookup the step time
+    (planner.model.step_time ``zero_stream_field``) and the stack line (``Stack.overlap_grad_reduce_label``) read."""
+    return ZERO_STREAMS.get(getattr(stack, "zero_states", None) or "")
 
 
 STACKS: dict[str, Stack] = {
@@ -2315,7 +2351,7 @@ STACKS: dict[str, Stack] = {
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says, on their own stream under ``overlap_comm`` (overlap_grad_reduce)
-        # only (``ZeroStageStates.z3_streams_by_overlap``)
+        # only (``ZeroStreams.z3_streams_by_overlap``)
         overlap_param_gather=False,
         doc_masking=True,  # HF model code: flash_attention_2 varlen from position_ids
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer

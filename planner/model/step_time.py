@@ -890,8 +890,8 @@ def step_inputs(t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad
     dp = c.dp.astype(np.float64)
     gb = float(t.global_batch)
     return StepInputs(
-        fw=fw, overlap_grad_reduce=overlap_grad_reduce, reduces_in_backward=reduce_in_backward(fw, t, c),
-        z3_serial=z3_on_compute_stream(fw, t, c, bool(overlap_grad_reduce)), eff=hw.eff,
+        fw=fw, overlap_grad_reduce=overlap_grad_reduce, reduces_in_backward=reduce_in_backward(fw, c),
+        z3_serial=z3_on_compute_stream(fw, c, bool(overlap_grad_reduce)), eff=hw.eff,
         peak=physics.datasheet_peak(hw.gpu, t.precision),  # MFU's denominator (datasheet)
         act_b=ACT_BYTES[t.precision], n=len(c),
         pp=c.pp.astype(np.float64), dp=dp, mb=mb, g=float(hw.gpus_per_node), gb=gb, m_micro=gb / (mb * dp),
@@ -1620,37 +1620,39 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
     return ZeroExposure(z3=z3, z3_exposed_mb=z3_exposed_mb, z2_exposed_mb=z2_exposed_mb, per_layer=per_layer)
 
 
-def reduce_in_backward(fw, t: TrainingSpec, c: Candidates) -> np.ndarray:
-    """Per candidate, whether the stack's optimizer wrapper reduces the gradients during the backward at all: its ZeRO
-    table's ``reduces_in_backward`` at the candidate's stage (``stacks.zero_state_rows``; DeepSpeed reduces from hooks
-    at ZeRO-2/3 only: ZeRO-0's BF16 / FP16 optimizer and ZeRO-1, whose engine forces ``overlap_comm`` off, reduce in
-    ``allreduce_gradients`` after ``loss.backward()``), True for a stack without a table. ``overlap_grad_reduce``
+def reduce_in_backward(fw, c: Candidates) -> np.ndarray:
+    """Per candidate, whether the stack's optimizer wrapper reduces the gradients during the backward at all: its
+    ``ZeroStreams.reduces_in_backward`` at the candidate's stage (``stacks.zero_stream_rows``, for every job of the
+    stack; DeepSpeed reduces from hooks at ZeRO-2/3 only: at ZeRO-0 and ZeRO-1, whose engine forces ``overlap_comm``
+    off, in ``allreduce_gradients`` after ``loss.backward()``), True for a stack without a table. ``overlap_grad_reduce``
     (DeepSpeed ``overlap_comm``) hides nothing where this is False: the DP reduce (``reduce_overlaps_backward``) and,
     under optimizer offload, the copies to the host (``offload_step``) are exposed whole. Until ds47 (2026-12-06) the
-    deepspeed stack's ZeRO-0/1 reduce hid under the backward."""
-    return zero_row_field(fw, t, c, "reduces_in_backward", True)
+    deepspeed stack's ZeRO-0/1 reduce hid under the backward; until left47 that of a job without fp32 master weights
+    (``weights: pure`` / ``amp``) still did."""
+    return zero_stream_field(fw, c, "reduces_in_backward", True)
 
 
-def zero_row_field(fw, t: TrainingSpec, c: Candidates, field: str, default: bool) -> np.ndarray:
-    """Per candidate, ``field`` of the stack's ZeRO table row at the candidate's stage (``stacks.zero_state_rows``, the
-    lookup the memory and the stack line read too), ``default`` for a stack without a table."""
-    from planner.model.stacks import zero_state_rows  # lazy, as the other stack tables here
+def zero_stream_field(fw, c: Candidates, field: str, default: bool) -> np.ndarray:
+    """Per candidate, ``field`` of the stack's ``ZeroStreams`` row at the candidate's stage (``stacks.zero_stream_rows``,
+    the lookup the memory and the stack line read too), ``default`` for a stack without a table. Until left47
+    ``zero_row_field``, which read the rows through ``zero_state_rows`` (fp32 master weights only)."""
+    from planner.model.stacks import zero_stream_rows  # lazy, as the other stack tables here
 
-    rows = zero_state_rows(fw, t)
+    rows = zero_stream_rows(fw)
     if rows is None:
         return np.full(len(c), default, dtype=bool)
     return np.array([getattr(r, field) for r in rows])[np.asarray(c.zero)]
 
 
-def z3_on_compute_stream(fw, t: TrainingSpec, c: Candidates, overlap_grad_reduce: bool) -> np.ndarray:
+def z3_on_compute_stream(fw, c: Candidates, overlap_grad_reduce: bool) -> np.ndarray:
     """Per candidate, whether its ZeRO-3 gathers and reduce-scatters run on the compute stream, serialised with the
-    forward and backward: a wrapper whose streams for them exist only under ``overlap_comm`` (``ZeroStageStates.
+    forward and backward: a wrapper whose streams for them exist only under ``overlap_comm`` (``ZeroStreams.
     z3_streams_by_overlap``: DeepSpeed stage3.py ``reduce_and_partition_stream`` and parameter_offload.py
-    ``__allgather_stream`` are ``default_stream()`` without it) with ``overlap_grad_reduce`` off. FSDP / FSDP2
-    (torch ``FSDPCommContext``'s all-gather and reduce-scatter streams, whatever the options) and Megatron-FSDP have
-    no table: False. Until ds47b (2026-12-06) a deepspeed ZeRO-3 plan without ``overlap_comm`` hid them under the
-    passes."""
-    return zero_row_field(fw, t, c, "z3_streams_by_overlap", False) & (not overlap_grad_reduce)
+    ``__allgather_stream`` are ``default_stream()`` without it) with ``overlap_grad_reduce`` off, whatever the job's
+    weights. FSDP / FSDP2 (torch ``FSDPCommContext``'s all-gather and reduce-scatter streams, whatever the options) and
+    Megatron-FSDP have no table: False. Until ds47b (2026-12-06) a deepspeed ZeRO-3 plan without ``overlap_comm`` hid
+    them under the passes; until left47 one without fp32 master weights still did."""
+    return zero_stream_field(fw, c, "z3_streams_by_overlap", False) & (not overlap_grad_reduce)
 
 
 def zero_offload_copies(fw, t: TrainingSpec, hw: HardwareOption, c: Candidates, local, m_micro, t_bwd_mb,
