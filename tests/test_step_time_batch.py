@@ -162,6 +162,6 @@ def test_layer_memo_gives_each_call_its_own_numbers(catalog, example, precision,
                         bad = np.flatnonzero(_bits(a) != _bits(b))
                         assert not len(bad), f"{hw.name} {k}: row {bad[0]} {b[bad[0]]!r} with the memo, {a[bad[0]]!r}"
     # the flipped stack options and the renamed option share the layer model's rows: fewer settings than calls (the
-    # DP terms, also memoised, read the whole stack and hardware option: a setting per pair, held above all the same)
+    # DP terms, also memoised, read the whole hardware option and the stack less DP_FREE_STACK: held above all the same)
     layer_sets = [s for s in memo._sets if s[0] != "step_time._dp_terms"]
     assert len(layer_sets) < calls / len(sets) and len(layer_sets) < len(memo._sets)

@@ -748,6 +748,13 @@ LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_
 #: nor ``cp_comm_type`` (cpcomm36: the CP exchange, cp_comm) nor ``moe_dispatcher`` (moedisp47: the EP exchange, the
 #: router's kernels), searched yet read by the layer model
 LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy", "cp_comm_type", "moe_dispatcher"))
+#: the stack options a search varies that the DP terms (``_dp_terms`` and the stage split it takes) never read:
+#: activation offload moves activations, which the gradient reduce, parameter gathers and optimizer step do not
+#: touch (its PCIe contention is ``offload_contention``'s, outside them). Its variants share a search's DP rows.
+DP_FREE_STACK = ("activation_offload",)
+#: the training fields a search varies that the DP terms never read: a Megatron-Core ``recompute_modules`` list
+#: changes the activations and the recompute (the layer model), not the parameters, gradients or optimizer state
+DP_FREE_TRAINING = ("recompute_modules",)
 
 
 class LayerMemo:
@@ -770,7 +777,7 @@ class LayerMemo:
 
     def value(self, x, free: tuple[str, ...] = ()):
         """``x`` as a hashable value, its fields ``free`` left out (taken once per object and ``free``: the DP terms
-        read the stack's and the hardware's whole value, the layer model less those fields)"""
+        read the hardware's whole value and the stack less ``DP_FREE_STACK``, the layer model less those fields)"""
         got = self._values.get((id(x), free))
         if got is None:
             got = self._values[(id(x), free)] = (x, _frozen(x, free))
@@ -1421,10 +1428,12 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
         """``_dp_terms`` at the DP keys ``r``"""
         return _dp_terms(m, t, hw, tuple(k[r] for k in dkeys[:8]), dp_grad_bytes, fw, etp=detp[r],
                          split=_split_at_dp_keys(m, t, c, fw, dinv, len(dpp), r))
-    # through the search's memo as the layer model: a DP key's terms depend on the model, the training spec, the
-    # whole hardware option and stack, and the key alone
+    # through the search's memo as the layer model: a DP key's terms depend on the model, the training spec less
+    # its recompute list, the whole hardware option, the stack less activation offload (DP_FREE_TRAINING,
+    # DP_FREE_STACK: a search's variants that differ only there share the rows; speed47b), and the key alone
     D = dp_run() if memo is None else memo.rows(
-        ("step_time._dp_terms", memo.value(m), memo.value(t), memo.value(hw), memo.value(fw), dp_grad_bytes), dkeys,
+        ("step_time._dp_terms", memo.value(m), memo.value(t, DP_FREE_TRAINING), memo.value(hw),
+         memo.value(fw, DP_FREE_STACK), dp_grad_bytes), dkeys,
         dp_run)
     t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, s.eff))[dinv]
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
