@@ -46,7 +46,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.charts import SWEEP_VERDICTS, sweep_verdicts  # noqa: F401 (the app's import; moved in QA 84)
-from planner.present.serving import (budget_rate, buy_words, offline_usd, offline_words, options_notes, options_table, tpot_cell,
+from planner.present.serving import (budget_rate, buy_words, offline_words, options_notes, options_table,
                                      trace_note, usd_per_million)
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
