@@ -371,7 +371,8 @@ what = st.radio("vary", wi.sweeps_for(best), horizontal=True, key="sens_input",
 sens = wi.cached_view(wi.sensitivity, job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
     st.altair_chart(wi.cached_view(charts.sensitivity_chart, sens, wi.SENSITIVITY[what].label, spot,
-                                   cost.get("price_basis")), width="stretch", theme=None)
+                                   cost.get("price_basis"), job.constraints.deadline_hours,
+                                   job.constraints.budget_usd), width="stretch", theme=None)
 unpriced = wi.cached_view(wi.unpriced_caption, rec)  # said under each table with cost cells, so an empty cell is not read as $0
 # under the tables with a spot $ column (the sweep's rows are the recommended hardware's): "None" there is no spot offer
 no_spot = wi.no_spot_caption(rec["ranked"])

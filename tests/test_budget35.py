@@ -43,9 +43,12 @@ def test_offline_job_has_the_whole_jobs_cost_hours_and_range(batch_plan):
     ob, best = batch_plan["offline_budget"], batch_plan["best"]
     sim = best["simulated"]
     assert batch_plan["budget"] is None and ob["sized_by"] == "simulated" and ob["price"] == "spot"
-    assert ob["usd"] == sim["usd"] and ob["usd_per_million_requests"] == pytest.approx(sim["usd_per_million_requests"])
+    # QA 84: the job's $ is its node as billed (1 TP1 replica of an 8-GPU node: 8x the replica's share, kept apart)
+    assert ob["share_usd"] == sim["usd"] and ob["usd"] == pytest.approx(8 * sim["usd"])
+    assert ob["usd_per_million_requests"] == pytest.approx(8 * sim["usd_per_million_requests"])
     replica_usd_hr = best["price_spot_usd_hr"] * best["tp"] / best["gpus_per_node"]
-    assert ob["hours"] * ob["replicas"] * replica_usd_hr == pytest.approx(ob["usd"])
+    assert ob["hours"] * ob["replicas"] * replica_usd_hr == pytest.approx(ob["share_usd"])
+    assert ob["hours"] * ob["nodes"] * best["price_spot_usd_hr"] == pytest.approx(ob["usd"])
     assert ob["replica_hours"] == pytest.approx(sim["replica_hours"])
     assert ob["usd_per_million_output_tokens"] == pytest.approx(ob["usd"] / (5e6 * 256) * 1e6)
     assert ob["usd_per_million_tokens"] == pytest.approx(ob["usd"] / (5e6 * (2048 + 256)) * 1e6)
@@ -85,15 +88,18 @@ def test_offline_budget_in_the_terminal_and_the_report(tmp_path):
     assert serve.returncode == 0, serve.stderr
     # QA 67: the backlog at its fastest token budget (2,048 here, 8,192 before: $146.79 for 10.6 d)
     # srv44: the prefill pairs count the diagonal ($123.6926 -> $123.6963, 9.0 d unchanged)
-    assert "job cost: $123.70 for 5,000,000 requests (1 replica for 9.0 d at $0.57/h, spot)" in serve.stdout
+    # QA 84: the node as billed, 8x the replica's GPU share ($123.70)
+    assert ("job cost: $989.57 for 5,000,000 requests (1 aws:g6e.48xlarge node for 9.0 d at $4.60/h, spot, billed "
+            "whole: 1 replica on 1 of its 8 GPUs)") in serve.stdout
     out = tmp_path / "r.md"
     rep = subprocess.run([sys.executable, "-m", "planner", "report", str(BATCH), "--no-simulate", "-o", str(out)],
                          cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert rep.returncode == 0, rep.stderr
     md = out.read_text()
-    assert "| job cost | $123.70 for 5,000,000 requests" in md
+    assert "| job cost | $989.57 for 5,000,000 requests" in md
     # srv44: the prefill pairs count the diagonal (the fast end $103.6743 -> $103.6774, 9.0 d unchanged)
-    assert "| likely range (model error) | 7.5 d to 12.6 d, $103.68 to $174.01 (Risks) |" in md
+    # QA 84: x 8, the node billed ($103.68 to $174.01 at the replica's share)
+    assert "| likely range (model error) | 7.5 d to 12.6 d, $829.42 to $1.39k (Risks) |" in md
     assert "- Spot: 0.12 reclaims expected over the 9.0 d run" in md
     assert '"offline_budget": {' in md  # the summary JSON
 
@@ -128,10 +134,13 @@ def test_review_options_say_what_sets_each_ones_replicas(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert rep.returncode == 0, rep.stderr
     table = out.read_text().split("## Options", 1)[1].split("## ", 1)[0]
-    assert "| sized | replicas set by |" in table
+    # QA 84: serve's own table (present.serving.options_table), its "set by" column; "replicas set by" before
+    lines = [[c.strip() for c in x.strip("|").split("|")] for x in table.splitlines() if x.startswith("| ")]
+    head, rows = lines[0], {r[1]: r for r in lines[1:]}
+    assert head[head.index("replicas") + 1] == "set by"
     # each bound as fleet_bound names it (since serve45 the g6e.xlarge is sized at 512: the TTFT raises its 5 to 6)
-    for row, bound in (("| aws:g6e.xlarge | 1 | 6 | 82 |", "ttft"), ("| aws:p5.4xlarge | 1 | 2 | 219 |", "tpot")):
-        assert row in table and table.split(row)[1].split("\n")[0].endswith(f"| {bound} |")
+    for hw, reps, bound in (("aws:g6e.xlarge", "6", "ttft"), ("aws:p5.4xlarge", "2", "tpot")):
+        assert rows[hw][head.index("replicas")] == reps and rows[hw][head.index("set by")] == bound
     assert "| throughput |" in table
 
 
@@ -194,8 +203,9 @@ def test_app_shows_an_offline_jobs_cost():
     ob = view["plan"]["offline_budget"]
     m = {x.label: x.value for x in at.metric}
     # QA 67: simulated at 2,048 tokens a step (8,192 before: $152.61 for 11.1 d)
-    assert m["$ for the job (spot)"] == "$131.82" and m["finishes in (1 replica)"] == "9.6 d"
-    assert m["likely range, $ for the job"] == "$110.60 to $172.02"
+    # QA 84: the node as billed, 8x the replica's share ($131.82, $110.60 to $172.02)
+    assert m["$ for the job (spot)"] == "$1.05k" and m["finishes in (1 replica)"] == "9.6 d"
+    assert m["likely range, $ for the job"] == "$884.77 to $1.38k"
     captions = [c.value for c in at.caption]
     assert ("job cost: " + offline_words(ob)).replace("$", "\\$") in captions
     shown = "\n".join(md.value for md in at.markdown)

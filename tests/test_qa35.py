@@ -72,7 +72,9 @@ def test_an_offline_fleet_that_leaves_a_node_part_idle_says_what_the_whole_nodes
     whole = best.offline_usd * best.gpus_per_node / used
     from planner.units import fmt_usd
 
-    assert f"costs {fmt_usd(whole)} ({best.gpus_per_node / used:.3g}x)" in note[0], note
+    # QA 84: the whole node is the job's $ (offline_budget), the replicas' share said beside it
+    assert note[0].startswith(f"offline cost: the job's {fmt_usd(whole)} is 1 node of aws:p5.48xlarge"), note
+    assert f"({fmt_usd(best.offline_usd)} for the job, {best.gpus_per_node / used:.3g}x less)" in note[0], note
 
 
 def test_an_offline_fleet_of_whole_nodes_has_no_whole_node_note():
@@ -192,7 +194,8 @@ def test_the_whole_node_note_does_not_offer_replicas_max_gpus_forbids():
                                                    "output_tokens": 128},
                                        "constraints": {"max_gpus": 4}}), simulate=False)
     note = [a for a in plan.assumptions if a.startswith("offline cost:")]
-    assert len(note) == 1 and "(2x)" in note[0] and "unless" not in note[0], note
+    # QA 84: "2x less" the replicas' share; no fleet of replicas on the idle GPUs offered ("if the idle GPUs run")
+    assert len(note) == 1 and "2x less" in note[0] and "idle GPUs run" not in note[0], note
 
 
 def test_kv_capacity_is_whole_tokens(cli):

@@ -114,20 +114,29 @@ def test_min_and_max_gpus_that_no_whole_replica_count_meets(cli, tmp_path):
     assert all(o["gpus"] == 12 for o in d["options"])
 
 
+def _billed(o: dict) -> float:
+    """An offline option's $ for the job as billed: its replicas' nodes whole (QA 84, ``serving_budget.billed_nodes``;
+    ``offline_usd`` prices a replica at its GPUs' share of the node)."""
+    per, r = o["gpus_per_node"] // o["tp"], o.get("offline_replicas") or 1
+    return o["offline_usd"] * math.ceil(r / per) * per / r
+
+
 def test_offline_budget_excludes_the_options_that_cost_more(cli, tmp_path):
     free = _plan(cli, tmp_path, OFFLINE)
-    usd = sorted(o["offline_usd"] for o in free["options"])
+    usd = sorted(_billed(o) for o in free["options"])
     budget = usd[len(usd) // 2]
     d = _plan(cli, tmp_path, _job(OFFLINE, budget_usd=budget))
-    assert {_key(o) for o in d["options"]} == {_key(o) for o in free["options"] if o["offline_usd"] <= budget}
+    within = [o for o in free["options"] if _billed(o) <= budget]
+    assert {_key(o) for o in d["options"]} == {_key(o) for o in within}
     over = [o for o in d["rejected"] if o.get("constraint_broken") == "constraints.budget_usd"]
     assert len(over) == sum(u > budget for u in usd)
     assert all(o["reason"].startswith("costs $") and "budget (budget_usd)" in o["reason"] for o in over)
-    assert d["best"] == free["best"]  # the cheapest was within it
+    assert _key(d["best"]) == _key(within[0])  # the cheapest (by the ranked share) of those billed within it
     assert any(c.startswith("constraints.budget_usd: the job's 5,000,000 requests within") for c in d["constraints"])
     code, out, err = _serve(cli, tmp_path, _job(OFFLINE, budget_usd=usd[0] * 0.99))
+    near = min(free["options"], key=_billed)  # the least over the budget, billed
     assert code == 2 and err.startswith("error: constraints.budget_usd: no option meets the constraints; nearest: "
-                                        f"{free['best']['hardware']} TP{free['best']['tp']}"), err
+                                        f"{near['hardware']} TP{near['tp']}"), err
 
 
 def test_offline_deadline_in_constraints_is_the_serving_deadline(cli, tmp_path):

@@ -460,6 +460,18 @@ def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance | System]
     return None
 
 
+def slice_hosts(cat: Catalog, gpu_name: str, fabric: Optional[str], chips: int) -> Optional[int]:
+    """The hosts of one TPU slice node (fabric ``tpu-dcn``, Cloud TPU multislice: the node is a whole slice): its
+    chips over the chips per host of the chip's host row (``planner catalog systems``, fabric ``tpu-ici``: TPU v6e 8,
+    Google's v6e page 'Chips per host 8', so gcp:tpu-v6e-256 is 32 hosts); None for any other node or a chip with
+    no host row. What the spot line says a "node" is where it is a slice (QA 84)."""
+    if fabric != "tpu-dcn":
+        return None
+    per = next((s.gpus_per_host for s in cat.systems.values()
+                if s.fabric == "tpu-ici" and s.gpu is not None and s.gpu.name == gpu_name), None)
+    return chips // per if per else None
+
+
 def multislice_instances(cat: Catalog, gpu: GPU) -> list[Instance]:
     """The catalog's TPU slice rows of ``gpu`` that join other slices over the data-center network (fabric
     ``tpu-dcn``, Cloud TPU multislice), largest slice first."""

@@ -24,7 +24,8 @@ from planner.model.cost import RATE_NAMES, rate_after
 from planner.results import MEMORY_PARTS
 from planner.search.explain import LABELS
 from planner.search.rank import cost_of, hours_of
-from planner.units import config_str
+from planner.search.recommend import deadline_words
+from planner.units import config_str, fmt_usd
 from planner.vocab import ON_DEMAND
 from planner.workloads.serving import NO_TPOT
 
@@ -210,9 +211,30 @@ def timeline_chart(tl: pd.DataFrame, busy_share: float | None = None,
     ).properties(width=WIDTH, height=alt.Step(20), title=t)
 
 
-#: how a sensitivity point that does not fit is drawn: a dark cross, labelled, off the line
-NO_FIT = "does not fit"
+#: how a sensitivity point that does not fit memory is drawn: a dark cross, labelled, off the line ("does not fit"
+#: until QA 84, when the tables beside it had said "fits memory" since QA 83)
+NO_FIT = "does not fit memory"
 NO_FIT_COLOR = "#333333"
+#: the job's deadline and budget on the sensitivity chart: a dashed rule, labelled, on the panel of its figure
+LIMIT_COLOR = "#d62728"
+
+#: a sensitivity sweep's verdict columns by header: memory (``fits``), and the job's deadline and budget held to each
+#: row's ranked hours and cost (``workloads.training.limits_met``, QA 83)
+SWEEP_VERDICTS = {"fits memory": "fits", "meets deadline": "meets_deadline", "within budget": "within_budget"}
+
+
+def sweep_verdicts(df: pd.DataFrame) -> dict[str, list[str]]:
+    """The verdict cells of a sensitivity sweep's rows by header (``SWEEP_VERDICTS``), one place for the report's
+    tables, the app's and the sensitivity chart's tooltips: "yes" / "NO", "-" where the row has no figure (an
+    impossible layout, an unpriced plan); a deadline or budget column only where the job states that limit (the
+    sweep's None in every row otherwise)."""
+    timed = list(df["step_time_s"].notna())
+    out = {}
+    for head, col in SWEEP_VERDICTS.items():
+        got = [bool(v) if t and v is not None and v == v else None for v, t in zip(df.get(col, ()), timed)]
+        if any(v is not None for v in got):
+            out[head] = ["-" if v is None else "yes" if v else "NO" for v in got]
+    return out
 
 
 def cost_title(rate: str, unit: str = "") -> str:
@@ -222,15 +244,20 @@ def cost_title(rate: str, unit: str = "") -> str:
     return f"cost{unit} {rate}" if rate.startswith("at ") else f"{rate} cost{unit}"
 
 
-def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: str | None = None) -> alt.VConcatChart:
+def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: str | None = None,
+                      deadline_hours: float | None = None, budget_usd: float | None = None) -> alt.VConcatChart:
     """Time to train and cost as one input varies, other inputs held; the current value marked.
     ``df`` comes from ``planner.interactive.sensitivity``; ``basis``: the plan's ``cost.price_basis``, the rate its
-    on-demand column is at.
+    on-demand column is at. ``deadline_hours`` / ``budget_usd``: the job's limits (``constraints``), each a dashed
+    rule on its panel, and each point's verdicts (``sweep_verdicts``) in its tooltip; until QA 84 the chart marked
+    neither, and llama3-70b.yaml's 64-node point sat on the line at 309.4 d beside a 90-day deadline.
 
     The line joins the points that fit only: a point that does not fit (estimate_job still times it) is a cross off
     the line, labelled "does not fit" on the side with room. The line ran through the crosses,
     so llama3-8b-auto's 1-node point read as part of the curve, and with the scales ending at the data the cross at
     the axis corner was half under the axis (QA 44): both scales are padded by ``PAD_PX``."""
+    verdicts = sweep_verdicts(df)
+    df = df.assign(**verdicts)
     ok = df[df["step_time_s"].notna()].copy()
     ok["days"] = ok["hours"] / 24
     ok["cost"] = ok["cost_spot_usd"] if spot else ok["cost_ondemand_usd"]
@@ -243,7 +270,11 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
     x = alt.X("value:Q", title=label, scale=alt.Scale(type="log", base=2, padding=PAD_PX))
     common = [alt.Tooltip("value:Q", title=label), alt.Tooltip("days:Q", format=".2f"),
               alt.Tooltip("cost:Q", format="$,.0f"), alt.Tooltip("mfu:Q", format=".0%", title="MFU"),
-              alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"), "fits_label:N"]
+              alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"), "fits_label:N",
+              *(alt.Tooltip(f"{h}:N") for h in verdicts if h != "fits memory")]
+    limits = {"days": (deadline_hours / 24 if deadline_hours else None, "deadline",
+                       f"deadline {deadline_words(deadline_hours or 0)}"),
+              "cost": (budget_usd, "budget", f"budget {fmt_usd(budget_usd)}")}
 
     def panel(field, title, fmt):
         y = alt.Y(f"{field}:Q", title=title, axis=alt.Axis(format=fmt), scale=alt.Scale(padding=PAD_PX))
@@ -258,12 +289,26 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
                               .encode(x=x, y=y, text="fits_label:N"))
         layers.append(alt.Chart(ok[ok["current"]]).mark_point(size=260, color="#d62728", filled=False, strokeWidth=2)
                       .encode(x=x, y=f"{field}:Q"))
+        layers += _limit_rule(field, limits[field][0], limits[field][2])
         return alt.layer(*layers).properties(width=WIDTH, height=150)
 
     return alt.vconcat(panel("days", "days to train", ",.3~g"),
                        panel("cost", cost_title("spot" if spot else rate_after(basis)), "$~s")).properties(
         title=f"sensitivity to {label} (other inputs held; red ring = current"
-              + ("; cross = does not fit, off the line)" if len(nofit) else ")"))
+              + (f"; cross = {NO_FIT}, off the line" if len(nofit) else "")
+              + ("; dashed = the job's " + " / ".join(w for v, w, _ in limits.values() if v) if any(
+                  v for v, _, _ in limits.values()) else "") + ")")
+
+
+def _limit_rule(field: str, value: float | None, text: str) -> list:
+    """The job's deadline (days panel) or budget (cost panel) as a dashed horizontal rule labelled ``text``
+    ("deadline 90.0 d"); none where the job states no such limit."""
+    if not value:
+        return []
+    d = pd.DataFrame([{field: value, "text": text}])
+    rule = alt.Chart(d).mark_rule(strokeDash=[4, 3], color=LIMIT_COLOR).encode(y=f"{field}:Q")
+    return [rule, alt.Chart(d).mark_text(align="left", dy=-6, color=LIMIT_COLOR, fontSize=11)
+            .encode(y=f"{field}:Q", text="text:N", x=alt.value(4))]
 
 
 def latency_qps_chart(points: list[dict], ttft_target_ms=None, tpot_target_ms=None, qps=None) -> alt.VConcatChart:

@@ -45,7 +45,9 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.serving import budget_rate, buy_words, offline_usd, offline_words, tpot_cell, trace_note, usd_per_million
+from planner.present.charts import SWEEP_VERDICTS, sweep_verdicts  # noqa: F401 (the app's import; moved in QA 84)
+from planner.present.serving import (budget_rate, buy_words, offline_words, options_notes, options_table,
+                                     trace_note, usd_per_million)
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words, memory_notes)
@@ -409,22 +411,6 @@ def _expected_headers(spot: bool, cf: bool, rate: str = "on-demand") -> tuple[st
 #: report's and the app's order: memory, then the job's deadline and budget where it states them. QA 83: the memory
 #: column read "fits", and llama3-70b.yaml's 64-node row "fits yes" at 309.4 d, past the job's 90-day deadline,
 #: which a reader takes for "works"
-SWEEP_VERDICTS = {"fits memory": "fits", "meets deadline": "meets_deadline", "within budget": "within_budget"}
-
-
-def sweep_verdicts(df: pd.DataFrame) -> dict[str, list[str]]:
-    """The verdict cells of a sensitivity sweep's rows by header (``SWEEP_VERDICTS``), one place for the report's
-    tables and the app's: "yes" / "NO", "-" where the row has no figure (an impossible layout, an unpriced plan); a
-    deadline or budget column only where the job states that limit (the sweep's None in every row otherwise)."""
-    timed = list(df["step_time_s"].notna())
-    out = {}
-    for head, col in SWEEP_VERDICTS.items():
-        got = [bool(v) if t and v is not None and v == v else None for v, t in zip(df.get(col, ()), timed)]
-        if any(v is not None for v in got):
-            out[head] = ["-" if v is None else "yes" if v else "NO" for v in got]
-    return out
-
-
 def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU",
                        cf: bool = False, rate: str = "on-demand") -> Table:
     rows = []
@@ -730,7 +716,9 @@ def _sensitivity_section(job: JobSpec, rec: dict, catalog, profile, sensitivity_
         s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"]),
                                                 bool(cost.get("checkpoint_failures")), rate_name(cost)))
     if with_charts and "nodes" in sweeps:
-        s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot, best["cost"].get("price_basis")),
+        s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(
+                                  sweeps["nodes"], "nodes", spot, best["cost"].get("price_basis"),
+                                  job.constraints.deadline_hours, job.constraints.budget_usd),
                               "time and cost vs node count"))
     return s, sweeps
 
@@ -1377,7 +1365,10 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         rows += [[f"{label} ({how}{price})", fmt_usd(v)] for label, how, v in (
             ("$ per 1M requests", "analytic", best.get("usd_per_million_requests_offline")),
             ("$ per 1M requests", "simulated backlog", sim_b.get("usd_per_million_requests")),
-            ("$ for the job's requests", "simulated backlog", sim_b.get("usd"))) if v is not None]
+            # the job's $ as billed is the "job cost" row below (whole nodes, serving_budget.offline_budget); this one,
+            # the replicas' GPU share, read $131.82 above a $1.05k node held for the run (QA 84): only without it
+            ("$ for the job's requests", "simulated backlog",
+             None if res.get("offline_budget") else sim_b.get("usd"))) if v is not None]
         if not any(r[0].startswith("$") for r in rows):
             rows.append(["$", "no price (a bare GPU: set cluster.price_usd_hr)"])
         # a deadline or a GPU floor / cap sets the replicas: how many, and how long they take (analytic; the
@@ -1429,35 +1420,12 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
             + (f" ({fmt_usd(sim['usd'])})" if sim.get("usd") else "")
             + (f"; {sim['replicas']} replica{'s finish' if sim['replicas'] != 1 else ' finishes'} them in {fmt_run_time(sim['hours'])}"
                if sim.get("hours") and sim.get("replicas") else "") + "."]))
-    opts = res.get("options") or []
-    # the $ each option is ranked by (``planner serve``'s table): real-time at its size (the simulated one where
-    # simulated), offline the simulated backlog's where simulated, else the analytic figure; ``ranking`` says the rule
-    # a generic model (a CNN) has one request latency, in the TPOT field: the terminal calls it "p99 ms"
-    lat_col = "TPOT ms" if llm else "p99 ms"
-    # a real-time LLM option's replicas are set by the throughput or a latency target: which likely range applies
-    # (serving_budget.fleet_bound / replica_range)
-    set_by = any(o.get("bound_by") for o in opts[:top])
-    secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", lat_col, "$/1M req", "meets latency",
-                                           "sized"] + (["replicas set by"] if set_by else []),
-                                          [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or o.get("offline_replicas") or "-"),
-                                            str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
-                                            # a generic model has no TTFT (its one latency is the TPOT column), an
-                                            # unpriced option no $: "-", not "0" ms or "nan"
-                                            _num(o.get("ttft_ms"), ",.0f"), ("n/a" if o.get("batch") is not None and o.get("tpot_ms") is None else
-                                                                          "-" if o.get("tpot_ms") is None else tpot_cell(o["tpot_ms"])),
-                                            # serve's own cells (qa66: "3,057.78" beside the summary's "$3.06k", and
-                                            # TPOT to the whole ms, "57" for serve's 56.6 against a 60 ms target)
-                                            usd_per_million((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full"))
-                                                            if realtime else offline_usd(o, False)),
-                                            # offline: no latency target to meet ("yes" read as a target met)
-                                            ("yes" if o.get("meets_latency") else "no") if realtime else "-",
-                                            "sim" if o.get("sized_by") == "simulated" else "analytic"]
-                                           + ([o.get("bound_by") or "-"] if set_by else [])
-                                           for o in opts[:top]], "analytic latency of each option; "
-                                          + (res.get("ranking") or "replicas: simulated where the option was simulated")
-                                          + ("; replicas set by: the throughput, or the TPOT / TTFT target, "
-                                             "which sets the likely range (the recommended one's: Risks)"
-                                             if set_by else ""))]))
+    # `planner serve`'s own table and the lines under it (``present.serving.options_table`` / ``options_notes``, the
+    # app's too): until QA 84 the report had its own columns ("meets latency", no $/h, no nodes, no "set by" unless a
+    # row had one) beside serve's for the same plan
+    if res.get("options"):
+        opts = options_table(res, top)
+        secs.append(Section("Options", [Table(opts.cols, opts.rows, "; ".join([opts.title, *options_notes(res, top)]))]))
     risks = []
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         # the targets as given, with their unit: "vs target 1000.0" was printed

@@ -17,7 +17,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import (calibrate_hint, options_for_search, price_cap_left_out, searches_catalog,
+from planner.hardware.options import (calibrate_hint, slice_hosts, options_for_search, price_cap_left_out, searches_catalog,
                                       spot_left_out, unmatched_gpu_lines,
                                       unmatched_gpus)
 from planner.hardware.platform import device_noun, platform_of
@@ -1997,16 +1997,18 @@ def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=()):
     one = c.take(np.array([i]))
     ev = evaluate(job, one, hw, stack=stack)
     plan = row_result(job, one, hw, dict(ev, searched=searched), 0, cat, spot)
-    return with_spot_risk(plan, hw, spot_model) if spot else plan
+    return with_spot_risk(plan, hw, spot_model, cat) if spot else plan
 
 
-def with_spot_risk(plan, hw, spot_model):
-    """The plan with its expected spot cost/time (``Cost.spot_risk``) when a model and a price exist."""
+def with_spot_risk(plan, hw, spot_model, cat):
+    """The plan with its expected spot cost/time (``Cost.spot_risk``) when a model and a price exist; a TPU slice
+    node's hosts with it (``slice_hosts``)."""
     if spot_model is None or not hw.price_spot:
         return plan
     ev = plan.cost.evaluation  # the evaluation passes in its hours lengthen the segments between saves
+    hosts = slice_hosts(cat, hw.gpu.name, hw.network_fabric, hw.gpus_per_node)
     risk = _on_stack(spot_model, plan.stack).risk(hw, plan.cost.hours, plan.hardware.nodes, plan.step_time_s,
-                                                  hw.price_spot, ev["hours"] if ev else 0.0)
+                                                  hw.price_spot, ev["hours"] if ev else 0.0, hosts)
     return replace(plan, cost=plan.cost.with_spot_risk(risk))
 
 

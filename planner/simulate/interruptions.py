@@ -182,7 +182,7 @@ class SpotModel:
     def rate(self, hw) -> SpotRate:
         return rate_for(hw.cloud, hw.gpu.name, self.user, self.rows)
 
-    def risk_for_plan(self, plan) -> dict | None:
+    def risk_for_plan(self, plan, slice_hosts: int | None = None) -> dict | None:
         """``risk`` for a finished ``Plan`` (after the simulator changed its step time)."""
         h = plan.hardware
         if not h.price_spot_usd_hr:
@@ -190,14 +190,18 @@ class SpotModel:
         hw = SimpleNamespace(cloud=h.cloud, gpu=SimpleNamespace(name=h.gpu))
         ev = plan.cost.evaluation
         return self.for_stack(plan.get("stack")).risk(hw, plan.cost.hours, h.nodes, plan.step_time_s,
-                                                      h.price_spot_usd_hr, ev["hours"] if ev else 0.0)
+                                                      h.price_spot_usd_hr, ev["hours"] if ev else 0.0, slice_hosts)
 
     def __call__(self, hw, hours, nodes, step_s, price, eval_hours=0.0) -> dict:
         """``eval_hours``: the evaluation passes inside ``hours`` (``spot_expectation``)."""
         return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, D.SPOT_MIN_CHECKPOINT_S), self.restart_s,
                                 self.every_steps, self.node_mtbf_s, self.persist_s, eval_hours)
 
-    def risk(self, hw, hours: float, nodes: int, step_s: float, price: float, eval_hours: float = 0.0) -> dict:
+    def risk(self, hw, hours: float, nodes: int, step_s: float, price: float, eval_hours: float = 0.0,
+             slice_hosts: int | None = None) -> dict:
+        """The expected spot run of one plan. ``slice_hosts``: where a node is a whole TPU slice of that many hosts
+        (``hardware.options.slice_hosts``), said with the rate, which is per node (interruptions.csv has no
+        per-slice row): the whole slice is the unit taken back and billed (QA 81 / QA 84)."""
         e = self(hw, np.array([hours]), np.array([nodes]), np.array([step_s]), price, np.array([eval_hours]))
         r = self.rate(hw)
         one = {k: float(v[0]) for k, v in e.items()}
@@ -206,7 +210,7 @@ class SpotModel:
                     interruptions=one["interruptions"], overhead=one["overhead"],
                     **({"node_failures": one["node_failures"]} if self.node_mtbf_s else {}),
                     rate_per_node_day=r.mid * 24, capacity_wait_minutes=r.capacity_wait_s / 60,
-                    checkpoint_every_steps=self.every_steps or None, source=r.source,
+                    checkpoint_every_steps=self.every_steps or None, source=r.source, slice_hosts=slice_hosts,
                     checkpoint_beyond_run=bool(self.every_steps and run_segments(self.every_steps * float(work_per_step_s(step_s, hours, eval_hours)), 0.0,
                                                                                  hours * 3600.0)[2]),
                     capacity=("spot capacity for all nodes at once is not guaranteed; each interruption waits "

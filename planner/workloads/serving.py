@@ -140,7 +140,7 @@ from planner.vocab import ON_DEMAND, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
                                               kv_layout, served_model, shared_prefix, weight_bytes)
 from planner.workloads.serving_iteration import COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
-from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_budget, offline_range,
+from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_billed_usd, offline_budget, offline_range,
                                               serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, OfflineRun, ServeTarget,
                                               throughput_at, generic_option, llm_option, offline_run,
@@ -414,11 +414,12 @@ def _load_replicas(row: ServingOption, qps: float) -> int:
 
 def _offline_fleet(row: ServingOption) -> tuple[Optional[int], Optional[float], Optional[float]]:
     """(replicas, hours, $) of an offline option for the job's requests: the simulated backlog's where simulated,
-    else the analytic ones; None where not worked out (no deadline or GPU limit: no replicas; no price: no $)."""
+    else the analytic ones; None where not worked out (no deadline or GPU limit: no replicas; no price: no $). The $
+    is its nodes as billed (``serving_budget.offline_billed_usd``: whole instances), what the budget is held to."""
     if row.refined:
         d = row.simulated or {}
-        return d.get("replicas"), d.get("hours"), d.get("usd")
-    return row.offline_replicas, row.offline_hours, row.offline_usd
+        return d.get("replicas"), d.get("hours"), offline_billed_usd(row, d.get("usd"))
+    return row.offline_replicas, row.offline_hours, offline_billed_usd(row, row.offline_usd)
 
 
 def _gpus(n: int) -> str:
@@ -628,29 +629,25 @@ def _nodes_note(job: JobSpec) -> list[str]:
     return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
 
 
-def _whole_node_note(best: ServingOption, realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
-    """An offline plan's $ is r x hours x a replica's $/h, a replica's share of the node price (``_offline_plan``):
-    a replica fleet that leaves part of a node idle is priced below what renting its nodes costs, and the real-time
-    plan of the same option rents whole nodes (its nodes column). Said, with the whole nodes' figure, where the
-    shares do not fill whole nodes (1,000 requests on one TP1 replica of an 8-GPU p6-b300.48xlarge read $0.02
-    without a word; the node held for the run costs 8x that, unless its other GPUs run replicas too, which
-    ``constraints.max_gpus`` may forbid)."""
-    if realtime:
+def _whole_node_note(job_cost: Optional[dict], realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
+    """Where an offline fleet leaves GPUs of its nodes idle, what the job's $ is and what the options table's is: the
+    job's $ is its nodes held for the run (``serving_budget.billed_nodes``: a cloud bills whole instances), the table
+    prices a replica at its GPUs' share of the node, which is what the same nodes cost where their idle GPUs run
+    replicas too (they share the requests and finish sooner), offered unless ``constraints.max_gpus`` forbids it.
+    Until QA 84 the job's $ was the share (1 TP1 replica on an 8-GPU aws:g6e.48xlarge: $131.82, the node held for
+    the run $1.05k in this line alone; QA 42 first said the whole node here)."""
+    if realtime or not job_cost or not job_cost.get("share_usd"):
         return []
-    r, hours, usd = _offline_fleet(best)
-    r = r or 1  # no deadline and no GPU limit: one replica runs the job (``_offline_plan``)
-    used = r * best.tp
-    nodes = math.ceil(used / best.gpus_per_node)
-    if not usd or nodes * best.gpus_per_node == used:
-        return []
-    whole = usd * nodes * best.gpus_per_node / used
-    fill = nodes * best.gpus_per_node // best.tp
-    line = (f"offline cost: {fmt_usd(usd)} is the {_gpus(used)} of {count_of(r, 'replica')} priced at "
-            f"{'its' if used == 1 else 'their'} share of the {best.hardware} node price; a cloud rents whole nodes: "
-            f"{count_of(nodes, 'node')} held for the run {'costs' if nodes == 1 else 'cost'} {fmt_usd(whole)} "
-            f"({whole / usd:.3g}x)")
-    if max_gpus is None or fill * best.tp <= max_gpus:
-        line += f", unless the idle GPUs run replicas too ({count_of(fill, 'replica')} share the requests and finish sooner)"
+    b, reps = job_cost, job_cost["replicas"]
+    line = (f"offline cost: the job's {fmt_usd(b['usd'])} is {count_of(b['nodes'], 'node')} of {b['hardware']} held "
+            f"for the run, billed whole (a cloud rents whole instances), though {count_of(reps, 'replica')} "
+            f"use{'s' if reps == 1 else ''} {_gpus(b['gpus_used'])} of {b['nodes'] * b['gpus_per_node']:,}; the options "
+            f"table prices {'a replica' if reps == 1 else 'the replicas'} at the GPUs' share of the node price "
+            f"({fmt_usd(b['share_usd'])} for the job, {b['usd'] / b['share_usd']:.3g}x less)")
+    fill = b["nodes"] * b["gpus_per_node"] // (b["gpus_used"] // reps)
+    if max_gpus is None or fill * b["gpus_used"] // reps <= max_gpus:
+        line += (f", what the same {'node costs' if b['nodes'] == 1 else 'nodes cost'} if the idle GPUs run "
+                 f"replicas too ({count_of(fill, 'replica')} share the requests and finish sooner)")
     return [line]
 
 
@@ -1636,7 +1633,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
                           + ([arrivals_words(qps, sim, simulated)] if bursty else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job) + _whole_node_note(options[0], realtime, job.constraints.max_gpus)
+                          + _nodes_note(job) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are "

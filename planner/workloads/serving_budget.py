@@ -287,6 +287,33 @@ def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optio
                 run_horizon_share=run["run_horizon_share"], ondemand_usd=rent, cheaper=run["cheaper"])
 
 
+def offline_fleet_replicas(row: ServingOption) -> int:
+    """The replicas an offline option runs its job on: the simulated backlog's, else the analytic plan's (a deadline or
+    a GPU floor / cap sets them), else one for an LLM (``serving._offline_plan``: no limit, the fullest batches) and one
+    node's for a generic model (``serving._costs`` prices its job in node-hours)."""
+    return ((row.simulated or {}).get("replicas") or row.offline_replicas
+            or (row.gpus_per_node // row.tp if row.generic else 1))
+
+
+def billed_nodes(row: ServingOption, replicas: int) -> tuple[int, float]:
+    """(nodes rented, billed / used GPU-hours) for ``replicas`` TP``tp`` replicas of an offline option held until the
+    job ends. A cloud bills whole instances: the offline screen prices a replica at its GPUs' share of the node
+    (``serving._offline_plan``: r x hours x node $/h / replicas per node, which ranks the options), so one TP1
+    replica on an 8-GPU aws:g6e.48xlarge read $131.82 for the job while the node it rents is billed $1.05k (8x;
+    QA 82 / QA 84). The instance-hours billed are nodes x hours x the node's $/h: ``usd`` x the returned ratio (1.0
+    where the replicas fill their nodes, or run on a smaller instance of the same GPU: a g6e.xlarge is its own
+    option, its one GPU its whole node). Source: the per-instance-hour rates of the catalog (EC2 On-Demand / Spot
+    pricing, GCP and Azure VM pricing): no cloud in it bills a share of an instance."""
+    per_node = max(row.gpus_per_node // row.tp, 1)
+    nodes = math.ceil(replicas / per_node)
+    return nodes, nodes * per_node / replicas
+
+
+def offline_billed_usd(row: ServingOption, usd: Optional[float]) -> Optional[float]:
+    """An offline option's $ for the job as billed (``billed_nodes``) from its $ at the replicas' GPU share."""
+    return None if usd is None else usd * billed_nodes(row, offline_fleet_replicas(row))[1]
+
+
 def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Optional[float],
                    local_attention: bool, catalog=None, job_onprem=None, gpu=None) -> Optional[dict]:
     """What an offline job (``serving.mode: batch``, ``serving.requests``) costs whole: it has no month, it ends. The
@@ -311,13 +338,17 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
     spot = best.offline_price == SPOT
     node_usd_hr = best.price_spot_usd_hr if spot else best.price_usd_hr
     replica_usd_hr = node_usd_hr / per_node
-    # a generic model's analytic job runs on one node's replicas (serving._costs: its offline node-hours)
-    replicas = sim.get("replicas") or best.offline_replicas or (1 if m.is_transformer else per_node)
+    replicas = offline_fleet_replicas(best)
     hours = usd / (replicas * replica_usd_hr)
-    nodes = math.ceil(replicas / per_node)
+    nodes, billed = billed_nodes(best, replicas)
+    # the job's $ is its nodes held for the run (a cloud bills whole instances); the replicas' GPU share, the figure
+    # the options table ranks by, is kept where the two differ (serving._whole_node_note says both)
+    share = usd if billed > 1 else None
+    usd *= billed
     simulated = bool(sim.get("usd") is not None)
     out = dict(requests=sp.requests, replicas=replicas, nodes=nodes, hours=hours, replica_hours=replicas * hours,
-               price=best.offline_price, usd_per_hr=replicas * replica_usd_hr, usd=usd,
+               price=best.offline_price, usd_per_hr=nodes * node_usd_hr, usd=usd, share_usd=share,
+               gpus_used=replicas * best.tp, gpus_per_node=best.gpus_per_node, hardware=best.hardware,
                usd_per_million_requests=usd / sp.requests * 1e6,
                usd_per_million_output_tokens=usd / (sp.requests * sp.output_tokens) * 1e6,
                usd_per_million_tokens=usd / (sp.requests * (sp.prompt_tokens + sp.output_tokens)) * 1e6,

@@ -18,7 +18,7 @@ import numpy as np
 
 from planner.errors import InputError, NoPeakError
 from planner.hardware.data_rates import with_measured_data
-from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster
+from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster, slice_hosts
 from planner.layout import SP_WITHOUT_TP, Candidates, check_layout, sequence_parallel
 from planner.model import accuracy, offload, physics, stack_rules
 from planner.model.cost import RATE_NAMES, cost_summary, owned_at_wall_hours
@@ -392,7 +392,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     out = row_result(job, c, hw, ev, 0, cat)
     spot_model = spot_model_for(job)
     if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
-        out = with_spot_risk(out, hw, spot_model)
+        out = with_spot_risk(out, hw, spot_model, cat)
     out = with_accuracy(with_checkpoint_failures(out, job), job)
     lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp, "ep": out.config.ep, "tp": out.config.tp,
            "gpus_per_node": hw.gpus_per_node, "recompute": out.config.recompute}  # recompute: stacks.remat_label
@@ -561,7 +561,8 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
                                           hw.name if hw.cloud != "-" else None,
                                           evaluation=r.cost.evaluation, quote=hw.price_quote))  # its passes' time: the forward, not the step
             if spot and spot_model is not None:  # the expected spot cost follows the simulated step
-                r = replace(r, cost=r.cost.with_spot_risk(spot_model.risk_for_plan(r)))
+                r = replace(r, cost=r.cost.with_spot_risk(spot_model.risk_for_plan(
+                    r, slice_hosts(catalog, hw.gpu, hw.network_fabric, hw.gpus_per_node))))
             r = with_checkpoint_failures(r, job)  # and so do the checkpoint pauses and failures
         if wait > 0.05:
             r = replace(r, bottleneck=data_bound_line(cfg, res, wait, analytic, sim_step))
