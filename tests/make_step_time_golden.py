@@ -220,6 +220,12 @@ element, was "rope" 24), and hf-trainer's recompute stopping early under transfo
 arrays, step time only: compute_memory_bound x1.026-1.149, compute_gemm x0.931-0.937 on the full-recompute rows (the
 down projection not re-run), step_time_s x0.965-0.992 there and x1.000-1.026 elsewhere, the step's other terms with
 them; no memory array.
+
+Regenerated on the hffsdp47 branch (2026-12-06): the HF Trainer's residual stream is bf16 where FSDP gathers bf16
+weights (ZeRO-2/3, ``Stack.fp32_stream``), so its RoPE is the 24 B form there and the HF memory walks / tables the bf16
+module's tensors: only llama3-70b/hf-trainer (case 3) moved, 47 of 752 arrays on both instances: step_time_s
+x0.974-0.996 on the ZeRO-2/3 rows, activations x0.165-0.838, weights x1.5 on the walked ZeRO-2 rows (FSDP's unsharded
+bf16 flat parameter, where the walk held autocast's copies), total memory x0.80-0.99.
 """
 from __future__ import annotations
 

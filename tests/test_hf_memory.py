@@ -229,8 +229,10 @@ def test_estimate_on_hf_trainer_is_the_walked_peak(fam, precision, checkpointing
 def test_walked_gradients_and_weight_copies_follow_the_stack():
     """Which gradients and autocast copies the walk keeps (memory_activations._hf_walk_arrays): DDP keeps the
     ``.grad`` tensors besides its buckets (with accumulation all of them, from the first
-    micro-batch on); ZeRO-2 reduces and frees each gradient; ZeRO-3 also gathers the weights in
-    bf16 (no autocast copies). The walks are the Trainer loop's (the model output freed before the backward)."""
+    micro-batch on); ZeRO-2 reduces and frees each gradient; at ZeRO-2/3 FSDP gathers the weights in bf16, so no
+    autocast copies and a bf16 stream: the bf16 module's walk (``Stack.fp32_stream``, hffsdp47; until then ZeRO-2 kept
+    the copies, and both the fp32 stream). The walks are the Trainer loop's (the model output freed before the
+    backward)."""
     from planner.workloads.training import estimate_job
 
     c = next(c for c in ACTS["llama"]["cases"] if c["precision"] == "amp_bf16"
@@ -244,16 +246,17 @@ def test_walked_gradients_and_weight_copies_follow_the_stack():
     passed, _ = _walked("llama", c, output_held=False, keep_grads=False)
     bare, _ = _walked("llama", c, output_held=False, keep_grads=False, weight_casts=False)
     assert bare < passed < kept + r.grads
-    assert walked(_tiny_job("llama", c, "amp", zero=0, dp=2)) == pytest.approx(kept)
-    assert walked(_tiny_job("llama", c, "amp", zero=0, dp=2, accumulate=4)) == pytest.approx(passed + r.grads)
-    assert walked(_tiny_job("llama", c, "amp", zero=2, dp=2)) == pytest.approx(passed)
-    assert walked(_tiny_job("llama", c, "amp", zero=3, dp=2)) == pytest.approx(bare)
-    # the deepspeed stack (bf16 engine): no autocast, pure-bf16 rows. Its ZeRO-1 keeps the gradients
-    # whatever overlap_comm says (engine.py forces overlap_comm off at stage 1: no reduce-and-remove
-    # hooks), so with accumulation all of them from the first micro-batch on, as DDP's; ZeRO-2 removes them
     cb = next(x for x in ACTS["llama"]["cases"] if x["precision"] == "bf16" and x["seq"] == c["seq"]
               and x["batch"] == c["batch"] and x["attn_implementation"] == "sdpa" and not x["gradient_checkpointing"])
     ds_passed, ds = _walked("llama", cb, output_held=False, keep_grads=False)[0], _walked("llama", cb, output_held=False)[1]
+    assert ds_passed < bare
+    assert walked(_tiny_job("llama", c, "amp", zero=0, dp=2)) == pytest.approx(kept)
+    assert walked(_tiny_job("llama", c, "amp", zero=0, dp=2, accumulate=4)) == pytest.approx(passed + r.grads)
+    assert walked(_tiny_job("llama", c, "amp", zero=2, dp=2)) == pytest.approx(ds_passed)
+    assert walked(_tiny_job("llama", c, "amp", zero=3, dp=2)) == pytest.approx(ds_passed)
+    # the deepspeed stack (bf16 engine): no autocast, pure-bf16 rows. Its ZeRO-1 keeps the gradients
+    # whatever overlap_comm says (engine.py forces overlap_comm off at stage 1: no reduce-and-remove
+    # hooks), so with accumulation all of them from the first micro-batch on, as DDP's; ZeRO-2 removes them
     assert walked(_tiny_job("llama", cb, "bf16", framework="deepspeed", zero=1, dp=2)) == pytest.approx(
         _walked("llama", cb, output_held=False)[0])
     assert walked(_tiny_job("llama", cb, "bf16", framework="deepspeed", zero=1, dp=2, accumulate=4)) == pytest.approx(
@@ -293,7 +296,7 @@ def test_frozen_base_hf_plans_keep_their_tables_and_pipelines_are_refused():
 def test_recommend_winner_on_hf_trainer_fits_by_the_walked_peak():
     """The recommended plan of a Llama-3-8B job on hf-trainer (AMP) fits with the walked step
     memory: its activations + logits are the walk under the winner's micro-batch, recompute and
-    ZeRO stage, and its total is within the plan's memory limit."""
+    ZeRO stage (the bf16 module's at ZeRO-2/3), and its total is within the plan's memory limit."""
     from hardware_catalog import load_catalog
     from planner.model.activations_hf import hf_step_memory
     from planner.spec import ModelSpec, load_job_dict
@@ -312,8 +315,11 @@ def test_recommend_winner_on_hf_trainer_fits_by_the_walked_peak():
     m = ModelSpec(**PRESETS["llama3-8b"])
     keep = cfg.zero == 0 or (cfg.zero == 1 and not best.stack["overlap_grad_reduce"])
     accumulate = cfg.num_microbatches > 1
-    r = hf_step_memory(m, "llama", 2048, cfg.micro_batch, "amp_bf16", "sdpa", cfg.recompute == "full",
-                       keep_grads=keep and not accumulate, weight_casts=cfg.zero < 3, output_held=False)
+    # FSDP (ZeRO-2/3 on the HF Trainer) gathers bf16 weights: no autocast copies, a bf16 stream (hffsdp47)
+    fsdp = cfg.zero >= 2
+    r = hf_step_memory(m, "llama", 2048, cfg.micro_batch, "bf16" if fsdp else "amp_bf16", "sdpa",
+                       cfg.recompute == "full", keep_grads=keep and not accumulate, weight_casts=not fsdp,
+                       output_held=False, fused_ce=bool(best.stack.get("fused_cross_entropy", False)))
     walked = max(r.peak_forward, r.peak_step) + (r.grads if keep and accumulate else 0.0)
     assert mem.activations + mem.logits == pytest.approx(walked / (cfg.tp * cfg.cp))
 

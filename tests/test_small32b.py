@@ -44,15 +44,16 @@ def test_hf_trainer_prices_gpt_oss_eager_attention(tmp_path, cli):
     """transformers' gpt-oss refuses sdpa and flash_attention_2 drops its sinks (``s_aux`` passed only to a kernel that
     takes it), so the HF Trainer trains it with ``eager_attention_forward``: full s x s scores plus the sink column.
     It was priced as causal FA2 with sdpa's saves (gpt-oss-20b, 8 x H100, ZeRO-3, 4K tokens, full recompute: 3.79 s a
-    step, compute_attention 0.23 s); now 16.40 s, 12.78 s of it the eager attention, and flash_attention on or off is
-    the same run, time and memory."""
+    step, compute_attention 0.23 s); now 10.22 s, 6.70 s of it the eager attention, and flash_attention on or off is
+    the same run, time and memory. (16.30 / 12.78 s until hffsdp47: at ZeRO-3 FSDP hands autocast bf16 weights, so
+    the stream, the mask and the scores are bf16 -- ``Stack.fp32_stream`` -- not the fp32 autocast column.)"""
     on = answered(cli("estimate", write_job(tmp_path, _oss_job(True), "a.yaml"), "--json"))
     off = answered(cli("estimate", write_job(tmp_path, _oss_job(False), "b.yaml"), "--json"))
     assert on["step_time_s"] == off["step_time_s"]
     assert on["memory_per_gpu_bytes"]["activations"] == off["memory_per_gpu_bytes"]["activations"]
     assert on["hw_flops_per_step"] == off["hw_flops_per_step"]  # the plan's count: the full s x s eager scores
-    assert on["breakdown_s"]["compute_attention"] > 4 * on["breakdown_s"]["compute_gemm"]  # the eager score passes
-    assert 15.0 < on["step_time_s"] < 18.0, on["step_time_s"]
+    assert on["breakdown_s"]["compute_attention"] > 3 * on["breakdown_s"]["compute_gemm"]  # the eager score passes
+    assert 9.0 < on["step_time_s"] < 11.5, on["step_time_s"]
 
 
 def test_eager_sink_attention_only_on_hf_code():

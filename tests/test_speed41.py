@@ -92,8 +92,8 @@ def test_saved_rows_computed_once_per_kind_of_block():
 
 def test_hf_table_read_once_per_microbatch_and_checkpointing(monkeypatch):
     """A memory call under the HF Trainer stack reads ``hf_activations`` once per distinct (micro-batch,
-    checkpointing) of its candidates, not once per (micro-batch, recompute, tp, cp, sp) key (36 on this set, 6
-    now), and a second call on the same model and shapes reads it no more (``memory_activations._HF_TABLES``, kept as the
+    checkpointing, precision) of its candidates, not once per (micro-batch, recompute, tp, cp, sp) key (36 on this set,
+    12 now: the amp table at ZeRO-0/1, the bf16 one where FSDP gathers bf16 weights at ZeRO-2/3, hffsdp47), and a second call on the same model and shapes reads it no more (``memory_activations._HF_TABLES``, kept as the
     walks are); both calls give the same bytes."""
     from planner.model import memory_activations as MA
 
@@ -109,15 +109,15 @@ def test_hf_table_read_once_per_microbatch_and_checkpointing(monkeypatch):
     orig = AH.hf_activations
 
     def counted(m, seq, batch, precision, impl, checkpointing, *a, **k):
-        calls.append((batch, checkpointing))
+        calls.append((batch, checkpointing, precision))
         return orig(m, seq, batch, precision, impl, checkpointing, *a, **k)
 
     monkeypatch.setattr(AH, "hf_activations", counted)
     monkeypatch.setattr(MA, "_HF_TABLES", {})
     first = memory_per_gpu(job.model, job.training, c, stack=stack)
-    assert len(calls) == len(set(calls)) == 6
+    assert len(calls) == len(set(calls)) == 12
     again = memory_per_gpu(job.model, job.training, c, stack=stack)
-    assert len(calls) == 6
+    assert len(calls) == 12
     for k in first:
         assert np.asarray(first[k]).tobytes() == np.asarray(again[k]).tobytes(), k
 

@@ -60,6 +60,17 @@ PRECISIONS = {
     "amp_bf16": HFPrecision(2, 4, True),    # torch.autocast(bf16) over fp32 master weights
 }
 
+
+def hf_table_precision(precision: str, fp32_stream) -> str:
+    """The ``PRECISIONS`` key of a job whose HF-code precision is ``precision`` on a row whose stream is fp32 or not
+    (``fp32_stream``: stacks ``Stack.fp32_stream``, by the ZeRO stage): "amp_bf16" -- autocast over fp32 weights --
+    only on an fp32 stream. Where FSDP hands autocast bf16 weights (accelerate's ``MixedPrecision(param_dtype=bf16)``
+    at ZeRO-2/3) the stream, the norms' outputs, the RoPE tables and q / k are bf16 and every linear's input is
+    already bf16 (autocast's cast is a no-op, no own copy): the pure-bf16 table's tensors ("bf16"; hffsdp47). Not
+    modelled there: autocast's fp32 op list (``layer_norm``: GPT-2 / BERT's LayerNorm outputs fp32 and each linear
+    after it saves a bf16 cast; ``softmax`` without a dtype: gpt-oss / Llama 4 / BERT's eager softmax fp32)."""
+    return "bf16" if precision == "amp_bf16" and not fp32_stream else precision
+
 #: how a family's RMSNorm multiplies its weight (module docstring): "cast" = weight * x.to(dtype)
 #: (Llama, Qwen, Mistral, Phi-3, DeepSeek, Llama 4); "fp32" = in fp32, then cast (OLMo 2, Gemma,
 #: gpt-oss: ``(self.weight * hidden_states).to(input_dtype)``)

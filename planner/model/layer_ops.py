@@ -413,6 +413,9 @@ class LayerContext:
     #: checkpoint over Transformer Engine layers: stack_kernels ``TeRecompute.reentrant`` "16bit", full recompute),
     #: else 0 (``te_reentrant_rerun``)
     rerun16: object = 0.0
+    #: per layer key, whether the residual stream is fp32 (``Stack.fp32_stream`` at the key's ZeRO stage: autocast
+    #: over fp32 weights), which sets the HF code's eager RoPE form and softmax passes (hffsdp47)
+    fp32s: object = False
 
     @property
     def links(self):
@@ -489,10 +492,11 @@ class LayerContext:
 
 
 def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, etp,
-                  bf16_share, ep_dom=None) -> LayerContext:
+                  bf16_share, ep_dom=None, fp32_stream=None) -> LayerContext:
     """The ``LayerContext`` of one ``layer_terms`` call: the peaks (the recipe's FP8/FP4 GEMM fraction on the
     linears only; fp32 matmuls on the CUDA cores), the activation and GEMM byte widths, the links, and the keys'
-    degrees as float arrays with the tokens per micro-batch per rank."""
+    degrees as float arrays with the tokens per micro-batch per rank. ``fp32_stream``: per key, whether the stream
+    is fp32 (``Stack.fp32_stream``; None: at ZeRO-0)."""
     eff = hw.eff
     low = t.precision == "fp8"
     if not low and t.precision not in TENSOR_CORE_MATH:
@@ -531,7 +535,18 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         atp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "attention"), dtype=np.float64),
                         dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
                         xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64),
-                        ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom))
+                        ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom),
+                        fp32s=np.asarray(fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream, dtype=bool))
+
+
+def by_stream(fn, fp32s) -> tuple:
+    """``fn(fp32_stream)``'s numbers at each key's stream dtype (``LayerContext.fp32s``): one call where every key
+    has the same, else both, chosen key by key."""
+    flat = np.ravel(fp32s)
+    if flat.size == 0 or np.all(flat == flat[0]):  # (no key at all: either column, every term empty)
+        return fn(bool(flat[0]) if flat.size else False)
+    on, off = fn(True), fn(False)
+    return tuple(np.where(fp32s, a, b) for a, b in zip(on, off))
 
 
 def moe_gate_split(m: ModelSpec, fw, tp, etp, ep):
@@ -732,12 +747,12 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
     # path, SDPA's math backend: stack_kernels.EXPLICIT_SOFTMAX): its passes beyond the fused default, per score (gpt-oss's
     # eager sink attention: hf_sink_score_bytes)
     sink = eager_sink_attention(fw, m)
-    ex_f, ex_b, ex_kf, ex_kb = (0.0,) * 4 if sink else own_softmax_extra(fw, m, t, act_b)
+    ex_f, ex_b, ex_kf, ex_kb = (0.0,) * 4 if sink else by_stream(lambda s: own_softmax_extra(fw, m, s, act_b), c.fp32s)
     sc_f, sc_b, fb_k, fb_kb = sc_f + ex_f, sc_b + ex_b, fb_k + ex_kf, fb_kb + ex_kb
     if sink:
         # transformers' gpt-oss eager attention: the sink column's ops around the GEMMs, plus the dropout mask
         # bytes where the job prices dropout (hf_sink_score_bytes)
-        sk_f, sk_b = hf_sink_score_bytes(fw.autocasts(t), seq)
+        sk_f, sk_b = by_stream(lambda s: hf_sink_score_bytes(s, seq), c.fp32s)
         sc_f = sk_f + (SCORE_BYTES_FWD[drop] - SCORE_BYTES_FWD[False]) * act_b / 2
         sc_b = sk_b + (SCORE_BYTES_BWD[drop] - SCORE_BYTES_BWD[False]) * act_b / 2
     fwd_attn = qk + av + eff.memory_time(scores * sc_f, hbm, kernels=fb_k)
@@ -747,14 +762,16 @@ def explicit_attention(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack
     return PassTimes(fwd_attn, bwd_attn, sh["*"] * fb_k)
 
 
-def own_softmax_extra(fw, m: ModelSpec, t: TrainingSpec, act_b) -> tuple[float, float, float, float]:
+def own_softmax_extra(fw, m: ModelSpec, fp32_stream: bool, act_b) -> tuple[float, float, float, float]:
     """(forward bytes, backward bytes, forward kernels, backward kernels) a score that the explicit attention's softmax
     moves beyond the fused default: on the HF-code stacks (``Stack.explicit_softmax`` "transformers") the model
     family's eager code (activations_hf ``hf_eager_softmax_extra``, the table its memory reads), elsewhere the stack's
-    own (stack_kernels ``explicit_softmax_extra``)."""
+    own (stack_kernels ``explicit_softmax_extra``); their autocast column where the stream is fp32
+    (``fp32_stream``: fp32 q / k and mask promote the scores; on FSDP's bf16 weights autocast finds a bf16 stream and
+    the 16-bit column holds, hffsdp47)."""
     if getattr(fw, "explicit_softmax", "unread") == "transformers":
-        return hf_eager_softmax_extra(m, fw.autocasts(t), act_b)
-    return explicit_softmax_extra(fw, fw.autocasts(t), act_b)
+        return hf_eager_softmax_extra(m, fp32_stream, act_b)
+    return explicit_softmax_extra(fw, fp32_stream, act_b)
 
 
 def fa_padded_v(fw, m: ModelSpec, t: TrainingSpec) -> float:
@@ -803,7 +820,7 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: d
         full_b = 2 * norm_b * h + act_b * 2 * 3 * h
     full_b = full_b + (2 * h if t.dropout else 0)
     act_fn_b = EAGER_FP32_BYTES["swiglu"] if unfused and m.gated else m.mlp_act_factor * act_b
-    rope_b = (eager_rope_bytes(fw, m, t) if unfused else 2 * act_b) if m.position == "rope" else 0
+    rope_b = (eager_rope_bytes(fw, m, t, c.fp32s) if unfused else 2 * act_b) if m.position == "rope" else 0
     shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
     # RoPE and the layout copy on the attention's split (LayerContext.atp: whole under an HF EP plan without it)
     attn_b = (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)) * (tp / c.atp - 1.0)
@@ -819,13 +836,16 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: d
                        unfused)
 
 
-def eager_rope_bytes(fw: Stack, m: ModelSpec, t: TrainingSpec) -> float:
+def eager_rope_bytes(fw: Stack, m: ModelSpec, t: TrainingSpec, fp32_stream=None):
     """HBM bytes per q / k element of the stack's eager RoPE (``stack_kernels.EAGER_FP32_BYTES``): the
     ``Stack.eager_rope`` key, or on the stacks that run transformers' model code ("transformers") the family's form,
-    fp32 where the forward autocasts over fp32 weights (activations_hf ``hf_rope_form``; hf47)."""
+    fp32 where the stream is (activations_hf ``hf_rope_form``; hf47): ``fp32_stream`` per layer key
+    (``Stack.fp32_stream``: autocast over fp32 weights, not where FSDP gathers them in bf16, hffsdp47; None: at
+    ZeRO-0)."""
     if fw.eager_rope != "transformers":
         return EAGER_FP32_BYTES[fw.eager_rope]
-    return EAGER_FP32_BYTES[hf_rope_form(m, fw.autocasts(t))]
+    fs = fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream
+    return by_stream(lambda s: (EAGER_FP32_BYTES[hf_rope_form(m, s)],), fs)[0]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1385,7 +1405,7 @@ def te_reentrant_rerun(c: LayerContext, rc) -> LayerContext:
 
 def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
-                 sel_share=0.0, ep_dom=None) -> dict:
+                 sel_share=0.0, ep_dom=None, fp32_stream=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key, composed from the op
     functions above in the layer's order (attention projections and core, MLP or MoE block, elementwise, TP / CP /
     EP communication, host dispatch, recompute, head, MTP projection).
@@ -1394,8 +1414,10 @@ def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp
     ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe: 0 (default) a
     layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
     puts those on the stages that hold them, ``slowest_stage``). ``ep_dom``: the EP and expert-TP groups' placement
-    on the NVLink domains at each key (``stage_keys``, ``LayerContext.ep_dom``; None: as ``comm.members_per_node``)."""
-    c = te_reentrant_rerun(layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom), rc)
+    on the NVLink domains at each key (``stage_keys``, ``LayerContext.ep_dom``; None: as ``comm.members_per_node``).
+    ``fp32_stream``: per key, whether the residual stream is fp32 (``stage_keys``, ``Stack.fp32_stream`` by the ZeRO
+    stage; None: at ZeRO-0)."""
+    c = te_reentrant_rerun(layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom, fp32_stream), rc)
     eff, T, tp, cp, combine = c.eff, c.T, c.tp, c.cp, c.combine
     # the attention projections and the dense MLP priced in one ``gemms`` call (its numpy calls once, not per GEMM)
     a_shapes = attention_projection_shapes(c, m)

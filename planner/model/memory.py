@@ -965,9 +965,16 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
     fg, lg = (g + (k if walked is None else np.where(walked, 0.0, k)) for g, k in zip((fg, lg), kept_grads))
     if walked is not None and hf == "amp_bf16":
         # the AMP convention's +2 bytes/param (autocast's bf16 copies) leave the weight term: the
-        # walk holds the copies as autocast caches them (zero < 3) or there are none (ZeRO-3)
-        fw = np.where(walked, state_weights(x, x.f_dense, x.f_exp, x.b.weights - 2.0), fw)
-        lw = np.where(walked, state_weights(x, x.l_dense, x.l_exp, x.b.weights - 2.0), lw)
+        # walk holds the copies as autocast caches them (on an fp32 stream) or there are none (ZeRO-3). Where FSDP1
+        # gathers bf16 weights and keeps them unsharded from the forward to the backward (SHARD_GRAD_OP: the HF
+        # Trainer's ZeRO-2, Stack.autocast_finds_fp32 False below ZeRO-3) the walk runs the bf16 table
+        # (activations_hf ``hf_table_precision``), which has no copies: the +2 stays, FSDP's flat bf16 parameter
+        # (hffsdp47; until then the walk's autocast copies of the linears stood for it)
+        zero = np.asarray(c.zero)
+        gathered = (zero < 3) & ~np.broadcast_to(x.st.autocast_finds_fp32(zero), zero.shape)
+        drop = walked & ~gathered
+        fw = np.where(drop, state_weights(x, x.f_dense, x.f_exp, x.b.weights - 2.0), fw)
+        lw = np.where(drop, state_weights(x, x.l_dense, x.l_exp, x.b.weights - 2.0), lw)
     if walked is not None and x.st.name == "hf-trainer":
         # one process, no sharding: no DistributedDataParallel wrapper (transformers Trainer
         # ``_wrap_model`` wraps in DDP only ``if self.args.local_rank != -1``; accelerate's

@@ -1347,9 +1347,10 @@ def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, reco
                             hf_attention_saves_share(m, seq, int(micro_batch), precision, impl))
 
 
-def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, plans, precision: str,
+def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, plans, precision,
                    impl: str) -> list[float]:
-    """``hf_rank_share`` of each distinct key (arrays: micro-batch, TP, SP, recompute and its ``hf_ep_rows`` code),
+    """``hf_rank_share`` of each distinct key (arrays: micro-batch, TP, SP, recompute and its ``hf_ep_rows`` code;
+    ``precision`` one for all keys or each key's, ``hf_row_precisions``),
     the rows under the TP plan (``plans[code]`` None) priced in one vectorised ``hf_tp_share`` call (elementwise, so
     each row's own value; a call per key was a quarter of a cold HF-stack memory call at 10^4 candidates, speed41),
     the others one by one."""
@@ -1361,8 +1362,8 @@ def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, pla
                                    np.asarray(recompute, dtype=np.int64)[tp_rows])
     out = out.tolist()
     for i in np.flatnonzero(~tp_rows):
-        out[i] = hf_rank_share(m, seq, micro_batch[i], tp[i], sp[i], recompute[i], plans[int(codes[i])], precision,
-                               impl)
+        out[i] = hf_rank_share(m, seq, micro_batch[i], tp[i], sp[i], recompute[i], plans[int(codes[i])],
+                               precision if isinstance(precision, str) else precision[i], impl)
     return out
 
 
@@ -1431,6 +1432,22 @@ def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
     return mean_layer_activation_bytes(m, seq, micro_batch, tp=tp, sp=sp, recompute=rc, **kw) / one
 
 
+def hf_fp32_stream(t: TrainingSpec, c: Candidates, precision: str, stack) -> np.ndarray:
+    """Per candidate, whether the HF table's ``precision`` keeps its fp32 stream (``Stack.fp32_stream`` at the row's
+    ZeRO stage, where ``precision`` is autocast's "amp_bf16"; True elsewhere): the key ``hf_table_precision`` reads."""
+    zero = np.asarray(c.zero)
+    if precision != "amp_bf16" or stack is None or not stack.autocasts(t):
+        return np.ones(zero.shape, dtype=bool)
+    return np.broadcast_to(stack.fp32_stream(t, zero), zero.shape)
+
+
+def hf_row_precisions(precision: str, fp32_keys) -> list[str]:
+    """The HF table's precision at each distinct key whose stream is fp32 or not (``fp32_keys``)."""
+    from planner.model.activations_hf import hf_table_precision
+
+    return [hf_table_precision(precision, bool(f)) for f in np.asarray(fp32_keys).tolist()]
+
+
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack=None):
     """Per-layer saves, recompute working set and the head's saves + logits/loss transients of
     the HF table (activations_hf.hf_activations) for each candidate. HF code has no selective
@@ -1451,10 +1468,13 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
 
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
-    # (ep only where AutoEP's weight share depends on it, code 3, as _hf_walk_arrays)
-    (kmb, krc, ktp, kcp, ksp, kwh, kep), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
-                                                             np.broadcast_to(on_ep, c.tp.shape),
-                                                             np.where(on_ep == 3, c.ep, 1))
+    # (ep only where AutoEP's weight share depends on it, code 3, as _hf_walk_arrays; the stream's dtype by the
+    # ZeRO stage, hf_fp32_stream)
+    (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
+                                                                  np.broadcast_to(on_ep, c.tp.shape),
+                                                                  np.where(on_ep == 3, c.ep, 1),
+                                                                  hf_fp32_stream(t, c, precision, stack).astype(int))
+    precs = hf_row_precisions(precision, kfs)
     rows = []
     # the loss as Liger's fused linear cross-entropy (Stack.fused_cross_entropy): a frozen head (LoRA's) gets no
     # weight gradient from it
@@ -1462,9 +1482,9 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
     spec = m.model_dump_json()
-    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precision, impl)
-    for mb, rc, tp, cp, wh, ep, share in zip(kmb, krc, ktp, kcp, kwh, kep, shares):
-        r = _hf_table(m, spec, int(seq), int(mb), precision, impl, int(rc) == 2, fused, head_trains, held)
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl)
+    for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
+        r = _hf_table(m, spec, int(seq), int(mb), prec, impl, int(rc) == 2, fused, head_trains, held)
         div = float(cp) / float(share)
         # the head as one moment of hf_rank_peak: no layers' part, the tokens' bytes whole on a TP rank, over cp
         head = r.outside + r.logits_transient
@@ -1506,6 +1526,10 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
       stage3.py), as ZeRO-2; and no autocast copies: accelerate's FSDP plugin gathers the weights
       in bf16 (``MixedPrecision(param_dtype=bf16)``, ``set_mixed_precision``), the gathered
       layers being the plan's weight term (DeepSpeed ZeRO-3 under torch autocast is taken the same).
+      The HF Trainer's ZeRO-2 is FSDP's SHARD_GRAD_OP with the same bf16 gather (``Stack.autocast_finds_fp32``):
+      no copies there either. Where the weights autocast finds are bf16 the stream is too (``Stack.fp32_stream``):
+      those rows walk the bf16 module's tensors (``hf_fp32_stream``, ``activations_hf.hf_table_precision``,
+      hffsdp47).
 
     The model output (logits, DynamicCache) is freed before the backward where the stack's loop drops it
     (``Stack.loop_holds_output`` False: HF Trainer's ``compute_loss`` / ``training_step``), kept through it otherwise.
@@ -1535,19 +1559,25 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     zero = np.asarray(c.zero)
     kept = np.asarray(kept)
     keep = kept != KEPT_NONE
-    # the walks a key needs: with kept gradients (DDP), without, without autocast copies (ZeRO-3)
+    # no autocast copies where FSDP hands the forward 16-bit weights (ZeRO-3; the HF Trainer's ZeRO-2 too:
+    # Stack.autocast_finds_fp32; until hffsdp47 ZeRO-3 alone)
+    no_copies = ~np.broadcast_to(stack.autocast_finds_fp32(zero), zero.shape) if stack is not None else zero >= 3
+    # the walks a key needs: with kept gradients (DDP), without, without autocast copies
     variants = [(False, True)] + [(True, True)] * bool(keep.any())
-    if precision == "amp_bf16" and (zero >= 3).any():
+    if precision == "amp_bf16" and no_copies.any():
         variants.append((False, False))
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
-    # ep only where AutoEP's gradients depend on it (code 3)
-    (kmb, krc, ktp, kcp, ksp, kwh, kep), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
-                                                             np.broadcast_to(on_ep, c.tp.shape),
-                                                             np.where(on_ep == 3, c.ep, 1))
+    # ep only where AutoEP's gradients depend on it (code 3); the stream's dtype by the ZeRO stage (hf_fp32_stream:
+    # the bf16 table where FSDP gathers bf16 weights under autocast)
+    (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
+                                                                  np.broadcast_to(on_ep, c.tp.shape),
+                                                                  np.where(on_ep == 3, c.ep, 1),
+                                                                  hf_fp32_stream(t, c, precision, stack).astype(int))
+    precs = hf_row_precisions(precision, kfs)
     rows = []
-    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precision, impl)
-    for mb, rc, tp, cp, wh, ep, share in zip(kmb, krc, ktp, kcp, kwh, kep, shares):
-        got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v, fused, held)
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl)
+    for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
+        got = {v: _walk(m, spec, mt, int(seq), int(mb), prec, impl, int(rc) == 2, *v, fused, held)
                for v in variants}
         _, grads, vocab = got[(False, True)]
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
@@ -1559,7 +1589,8 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
                      hf_rank_peak(np.array([[grads, 0.0, grads]]), share, g_share, cp), vocab / float(cp)))
     passed, kept_walk, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
     held_all = (np.asarray(m_micro) > 1) | (kept == KEPT_PERSIST)  # every .grad held from the first forward on
-    peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(held_all, passed + grads, kept_walk), passed))
+    peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(held_all, passed + grads, kept_walk),
+                                                  np.where(no_copies, no_casts, passed)))
     # (a rank's peak is at least its vocab-wide tensors' largest moment: only rounding of the split goes below)
     return np.maximum(peak - vocab, 0.0), vocab
 

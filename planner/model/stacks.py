@@ -1345,6 +1345,23 @@ class Stack:
         16-bit ``param_dtype``) likewise: until small31b Llama-3-8B under llm-foundry at ZeRO-2 paid the casts."""
         return np.asarray(zero) < (2 if self.fsdp2_dp or self.fsdp_zero2_param_dtype else 3)
 
+    def fp32_stream(self, t, zero):
+        """Per ZeRO stage ``zero`` (array), whether the residual stream -- and with it the norms' outputs, the rotary
+        tables and q / k after RoPE, the 4-D masks -- is fp32: the forward autocasts (``autocasts``) over fp32
+        weights (``autocast_finds_fp32``). The embeddings' output is the stream's dtype, and ``nn.Embedding`` is on no
+        autocast list, so it is the weight's: fp32 where the wrapper replicates the fp32 parameters, bf16 where FSDP
+        gathers them at ``param_dtype``. Under the HF Trainer both hold at once at ZeRO-2/3: accelerate's
+        ``prepare_model`` wraps ``model.forward`` in ``autocast`` under ``native_amp`` whatever the distributed type
+        (accelerator.py: ``model.forward = convert_outputs_to_fp32(autocast_context(model_forward_func))``), and its
+        FSDP plugin gathers in the mixed precision (accelerate tests/test_fsdp.py ``test_mixed_precision``:
+        ``ACCELERATE_MIXED_PRECISION=bf16`` gives ``MixedPrecision(param_dtype=bf16, reduce_dtype=bf16,
+        buffer_dtype=bf16)``), so autocast finds bf16 weights and a bf16 stream and its casts are no-ops (transformers
+        llama ``LlamaRMSNorm``: ``self.weight * hidden_states.to(input_dtype)``, bf16 in and out;
+        ``LlamaRotaryEmbedding``: ``cos.to(dtype=x.dtype)``). One rule for the step time (layer_ops
+        ``LayerContext.fp32s``: the eager RoPE form, the eager softmax's passes) and the HF memory (activations_hf
+        ``hf_table_precision``: the amp table on an fp32 stream, the bf16 one on a bf16 stream; hffsdp47)."""
+        return np.asarray(self.autocasts(t)) & self.autocast_finds_fp32(zero)
+
     def options(self, model=None, training=None, zero: int | None = None) -> dict:
         """The option values of this stack, for outputs: each option (``OPTIONS``) the stack has (``holds``) and, given
         the job's ``model`` and ``training``, that the job uses (``OPTION_USES``), so that a plan's stack record reads
@@ -2392,7 +2409,9 @@ STACKS: dict[str, Stack] = {
         # GradientCheckpointingLayer.__call__ calls it with the layer's __call__ (modeling_layers.py). Off with
         # use_reentrant: true (Stack.with_options; hf47)
         recompute_early_stop=True,
-        eager_rope="transformers",  # transformers' apply_rotary_pos_emb, fp32 under autocast (layer_ops.eager_rope_bytes)
+        # transformers' apply_rotary_pos_emb, fp32 under autocast over fp32 weights, bf16 under FSDP's bf16 gather
+        # (layer_ops.eager_rope_bytes, Stack.fp32_stream)
+        eager_rope="transformers",
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(

@@ -965,6 +965,8 @@ class StageKeys:
     #: the EP groups' (fewest, most, domains) on one NVLink domain at the job's size (comm ``ep_domain_members``),
     #: then the expert-TP groups' (``LayerContext.ep_dom``)
     kdom: tuple = ()
+    #: whether the residual stream is fp32 at each layer key (``Stack.fp32_stream`` by the ZeRO stage, hffsdp47)
+    kfs: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def up(self, terms):
         """layer-key terms at the stage keys"""
@@ -987,20 +989,24 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     else:
         dom = tuple(np.ones(len(c), dtype=np.int64) for _ in range(6))
     hides, hcode = A2AShare.distinct(hide, len(c))
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, shc, *sdom), inv = distinct_rows(
+    # the residual stream's dtype by the ZeRO stage (Stack.fp32_stream: fp32 under autocast over fp32 weights, bf16
+    # where FSDP gathers them in bf16), a layer key
+    fs = np.broadcast_to(fw.fp32_stream(t, c.zero), np.shape(c.zero)).astype(np.int64)
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, sfs, shc, *sdom), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
-        (c.tp * c.cp * c.dp) >= g, c.rn, hcode.ravel(), *dom)
+        (c.tp * c.cp * c.dp) >= g, c.rn, fs, hcode.ravel(), *dom)
     inter, pp_inter, ssp, kv = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
     every = fw.layer_sac_every
     shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
                             else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
-    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, *kdom), linv = distinct_rows(
-        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), *sdom)
+    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, *kdom), linv = distinct_rows(
+        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), sfs, *sdom)
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
                      kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
-                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, shide=hides.take(shc), kdom=tuple(kdom))
+                     kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, shide=hides.take(shc), kdom=tuple(kdom),
+                     kfs=kfs.astype(bool))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1056,8 +1062,8 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
     (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
     (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
-    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kdom, up = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp,
-                                                         sk.ksh, sk.kdom, sk.up)
+    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, kdom, up = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc,
+                                                              sk.ketp, sk.ksh, sk.kfs, sk.kdom, sk.up)
     setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
                tp_comm_overlap, causal_kernels) if memo is not None else None
 
@@ -1072,10 +1078,10 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
             def run(r=slice(None)):
                 return layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
                                     causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom))
+                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r])
             if memo is None:
                 return run()
-            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh) + kdom, run)
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, *kdom), run)
         return per_cp_type(fw, m, one)
 
     L = layer(krc)
