@@ -73,3 +73,16 @@ def test_refusal_states_a_large_target_as_given_and_the_why_reads_thousands():
     why = out["why"]
     ttfts = re.findall(r"TTFT ([0-9,]+) ms", why)
     assert ttfts and all(len(t.replace(",", "")) < 4 or "," in t for t in ttfts), why
+
+
+def test_serving_target_and_engine_names_point_at_their_fields():
+    """``tpot_ms`` (the natural name of the TPOT target) was answered "did you mean ttft_ms?", the other target; vLLM's
+    own names for the batch cap and the KV dtype were answered "unknown field" or a near miss."""
+    from planner.errors import InputError
+    import pytest
+    cases = {"tpot_ms": "p99_latency_ms", "max_num_seqs": "max_batch", "kv_cache_dtype": "kv_precision",
+             "random_input_len": "prompt_tokens", "p99_ttft_ms": "ttft_ms"}
+    for key, field in cases.items():
+        with pytest.raises(InputError) as e:
+            load_job_dict({"model": {"preset": "llama3.1-8b"}, "serving": {"qps": 5, key: 50}})
+        assert f"serving.{key}: unknown field: did you mean {field}?" in str(e.value), str(e.value)
