@@ -180,7 +180,9 @@ def test_the_bursty_screen_never_rises_with_a_replica(budget):
     0.886 / 0.823: the fluid queue just over 1, the stationary one just under); at 2,048 1,918 at 17 and 22,992 at
     18. An hour simulated at 11-14 (budget 512, seed 0, benchmarks/burst_screen.py's set-up): 3,231 / 2,711 / 2,384 /
     2,138 ms; serve43's screen stated 2,672 at each, within 0.8-1.3x; since serve45 (the overloaded state's p99 prompt
-    and its Brownian wait once the slots fill) 4,199 / 4,199 / 3,234 / 2,704, 1.26-1.55x, over it."""
+    and its Brownian wait once the slots fill) 4,199 / 4,199 / 3,234 / 2,704, 1.26-1.55x, over it; since QA 85 (the
+    prompts priced within llama3-8b's 8,192-token context, where the simulation draws them: the p99 bin was ~16,000
+    tokens) 3,219 / 2,443 / 1,785 / 1,525, 0.71-1.00x."""
     m, s, hw, im, tgt = _bursty_rag()
     b = 15  # the row's batch at 512 (its max_num_seqs)
     rps = serving_screen.replica_throughput(im, s, b, budget)[1]
@@ -193,7 +195,7 @@ def test_the_bursty_screen_never_rises_with_a_replica(budget):
     if budget == 512:
         simulated = {11: 3231, 12: 2711, 13: 2384, 14: 2138}
         for r, ms in simulated.items():
-            assert 1.0 <= p99[r - 6] * 1e3 / ms <= 1.6, (r, p99[r - 6])
+            assert 0.7 <= p99[r - 6] * 1e3 / ms <= 1.6, (r, p99[r - 6])
 
 
 def test_an_overloaded_burst_counts_the_requests_own_first_token():
@@ -213,7 +215,8 @@ def test_the_bursty_rag_row_is_sized_at_the_least_count_meeting_its_ttft():
     """The screen's search bisects the TTFT as monotone (``least_meeting``): it said 14 (7,573 ms at 12 over the 3 s
     target); serve43's screen met it from 11 (2,672 ms), serve45's from 14 (2,704; 13 reads 3,234: the overloaded
     state at 11 counts its p99 prompt's prefill, 2,090 ms, and the Brownian wait after the fill, which the count of 12
-    and 13 is capped at). The simulated hour needs 12 (2,711 ms), 13 with the 10% margin."""
+    and 13 is capped at). The simulated hour needs 12 (2,711 ms), 13 with the 10% margin. Since QA 85 (prompts within
+    the model's context, as simulated) 12: 2,443 ms, 11 reads 3,219."""
     m, s, hw, im, tgt = _bursty_rag()
     row = serving_screen.llm_option(m, s, hw, 1, tgt, im)
-    assert (row.token_budget, row.batch, row.queue_replicas, row.replicas_raised_by) == (512, 15, 14, "ttft")
+    assert (row.token_budget, row.batch, row.queue_replicas, row.replicas_raised_by) == (512, 15, 12, "ttft")

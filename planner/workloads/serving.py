@@ -2012,7 +2012,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
                     + (f" ({cut_words(sim['cut'])}; the backlog's time at that rate)" if sim.get("cut") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {tpot_words(b.tpot_ms)}"
-         + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else
+         + (f" / TTFT {b.ttft_ms:,.0f} ms" if b.ttft_ms else
             # ``llm_option`` states none where the analytic size is at a capacity (``llm_ttft``'s queues)
             " / TTFT unbounded (the analytic size is at its capacity: the queue grows)"
             if llm and b.concurrency is not None else "")
@@ -2021,8 +2021,8 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
             f"{_budget_words(b)}) (analytic)" if b.concurrency is not None else f" at batch {b.batch} (analytic)"))
     if sim:
         s += (f"; simulated at {fmt_rate(sim['qps'])} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
-              f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
-              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {tpot_words(sim['tpot_ms']['p99'])}"
+              f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']:,}: "
+              f"p99 TTFT {sim['ttft_ms']['p99']:,.0f} ms, p99 TPOT {tpot_words(sim['tpot_ms']['p99'])}"
               + (f" ({cut_words(sim['cut'])})" if sim.get("cut") else ""))
     if b.replicas:
         s += f"; {b.replicas} replica{'s' if b.replicas != 1 else ''} on {b.nodes} node{'s' if b.nodes != 1 else ''}"

@@ -199,6 +199,9 @@ class IterationModel:
     prior_flops: float = 0.0  # FLOPs per cached context token a prefill chunk up-projects (MLA), not / tp
     lin_flops_replicated: float = 0.0  # of lin_flops, through weights every TP rank holds whole (tp_replicated_params)
     attn_flops_decode: Optional[float] = None  # FLOPs per decode (query, context) pair (MLA: absorbed); None: attn_flops
+    # the engine's max_model_len: the model's stated context (ModelSpec.context_length), which no request's prompt +
+    # output exceeds (serving_settings.length_caps; the simulation draws within it); None: no stated context
+    max_model_len: Optional[int] = None
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
@@ -247,7 +250,8 @@ class IterationModel:
                    layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
                    dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute * hd_rel,
-                   tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s, **local)
+                   tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s,
+                   max_model_len=getattr(m, "context_length", None), **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":

@@ -26,6 +26,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from planner.hardware.platform import device_noun
+from planner.units import fmt_given
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
 from planner.results import ServingOption
 from planner.spec import ServingSpec
@@ -39,7 +40,7 @@ from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE,
                                              fill_reach, jsq_extra_wait, jsq_wait_probability, mixture_quantile,
                                              occupancy_wait, overload_wait_scale, prompt_grid, queue_wait,
                                              screen_tpot, tpot_quantile, tpot_tail, ttft_quantile, ttft_tail)
-from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS
+from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS, length_caps
 
 
 @dataclass
@@ -381,7 +382,8 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
 
     cv = s.prompt_cv
     if q is not None:  # a percentile: prompts drawn as the simulation draws them (new tokens: those past the prefix)
-        lengths, weights = prompt_grid(P, cv)
+        # within the model's context, as the simulation draws them (``length_caps``; QA 85)
+        lengths, weights = prompt_grid(P, cv, length_caps(P, O, im.max_model_len)[0])
         n_q = np.maximum(lengths - H, 1.0)
     waits = list(queues)  # (probability of waiting, mean wait) per queue: the caller's (``overload_tail``), then these
     if rate is not None:
@@ -752,8 +754,9 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         t1, f1 = tpot_q(B[0]), ttft_q(0)
         figs = [("TPOT", f"{t1 * 1e3:.1f} ms", target.tpot_s, t1), (f"TTFT (p{TTFT_QUANTILE * 100:g})",
                                                                     f"{f1 * 1e3:,.0f} ms", target.ttft_s, f1)]
-        missed = [f"{n} {v} over the {g * 1e3:,.4g} ms target" for n, v, g, x in figs if g is not None and x > g]
-        met = [f"{n} {v} meets {g * 1e3:,.4g} ms" for n, v, g, x in figs if g is not None and x <= g]
+        # the targets as the user gave them (``fmt_given``; ",.4g" wrote a 15,000 ms target "1.5e+04", QA 85)
+        missed = [f"{n} {v} over the {fmt_given(g * 1e3)} ms target" for n, v, g, x in figs if g is not None and x > g]
+        met = [f"{n} {v} meets {fmt_given(g * 1e3)} ms" for n, v, g, x in figs if g is not None and x <= g]
         return ServingOption(**base, meets_latency=False, reason=" and ".join(missed) + " even at batch 1"
                              + (f" ({met[0]})" if met else ""))
     i = int(np.flatnonzero(ok)[-1])  # both grow with B: the largest batch meeting the targets

@@ -224,6 +224,22 @@ class SimSettings:
 LENGTH_CLIP = 4
 
 
+def length_caps(P: int, O: int, context: int | None = None) -> tuple[int, int]:
+    """The longest (prompt, output) a request is drawn with (``length_dists``) and the analytic screen prices
+    (``serving_queue.prompt_grid``): ``LENGTH_CLIP`` x each mean and, for a model with a stated context, prompt +
+    output within it, the context split in the means' proportion (each share >= its mean, since the job's P + O
+    fits) -- what a client respecting vLLM's ``max_model_len`` sends (vLLM refuses a prompt + max_tokens over it).
+
+    >>> length_caps(6000, 1000), length_caps(6000, 1000, 8192), length_caps(64000, 200, 131072)
+    ((24000, 4000), (7021, 1171), (130663, 409))
+    """
+    p_max, o_max = LENGTH_CLIP * P, LENGTH_CLIP * O
+    if context:
+        p_max = min(p_max, int(context * P / (P + O)))
+        o_max = min(o_max, context - p_max)
+    return p_max, o_max
+
+
 def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -> tuple[LengthDist, LengthDist]:
     """The simulated (prompt, output) length distributions: lognormal around the job's means with
     ``sim.length_cv`` (fixed when 0), each clipped at ``LENGTH_CLIP`` x its mean and, for a model with a
@@ -238,10 +254,7 @@ def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -
     (7021, 1171, True)
     """
     P, O = s.prompt_tokens, s.output_tokens
-    p_max, o_max = LENGTH_CLIP * P, LENGTH_CLIP * O
-    if context:
-        p_max = min(p_max, int(context * P / (P + O)))
-        o_max = min(o_max, context - p_max)
+    p_max, o_max = length_caps(P, O, context)
     cp, co = _cvs(s, sim)
     return (LengthDist(length_kind(P, cp), P, cp, max=p_max), LengthDist(length_kind(O, co), O, co, max=o_max))
 
