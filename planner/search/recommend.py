@@ -26,7 +26,7 @@ from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import gpu_memory_key, memory_per_gpu, other_words
-from planner.model.moe import dispatcher_gpu_refusal, dispatcher_local_only
+from planner.model.moe import DISPATCHER_NEEDS, dispatcher_gpu_refusal, dispatcher_local_only, dispatcher_spans_nodes, fabric_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses
 from planner.model.stack_kernels import RECIPES
 from planner.model.step_time import LayerMemo, step_time
@@ -539,6 +539,9 @@ class SearchTally:
     # moe_dispatcher searched: (on no layout, why) -> (dispatchers, hardware names) where their libraries do not run
     # (_variants_off): the GPU (every layout) or the fabric (the layouts whose dispatcher group spans nodes)
     dispatchers_off: dict = dc_field(default_factory=dict)
+    # layouts of the job's own dispatcher left out because its group would leave a node on a fabric its library does
+    # not cross (``_tally_refusals``): the error where nothing else was left to evaluate (``_refuse_empty_search``)
+    dispatcher_cut: int = 0
 
     @classmethod
     def start(cls, live) -> "SearchTally":
@@ -716,7 +719,8 @@ def _off_platform(job: JobSpec, live, hw, tally: SearchTally, groups=()) -> bool
 def _groups_here(job: JobSpec, live, hw) -> tuple[list, tuple | None]:
     """The searched stack groups that run on ``hw``'s accelerator, and (error, what the GPU lacks) for the last one
     left out for a reason the GPU cannot help: the job's transformers ``attn_implementation`` whose kernel package has
-    no kernels for it (stack_kernels.attn_implementation_refusal: flash_attention_3 off compute capability 8.x / 9.0) or the
+    no kernels for it (stack_kernels.attn_implementation_refusal: flash_attention_3 off compute capability 8.x / 9.0), the
+    MoE dispatcher it names whose library does not run there (planner.model.moe ``DISPATCHER_NEEDS``), or the
     recipe's low-precision peak it lacks (physics.datasheet_peak) -- so that a search over several GPU types skips
     those rather than failing."""
     runs_here, no_peak = [], None
@@ -729,6 +733,11 @@ def _groups_here(job: JobSpec, live, hw) -> tuple[list, tuple | None]:
         if why:
             no_peak = (InputError("training.framework.attn_implementation", why),
                        ATTN_IMPLEMENTATION_KERNELS[attn].need(attn))
+            continue
+        why = dispatcher_gpu_refusal(stack.moe_dispatcher, hw.gpu) if job.model.moe is not None else None
+        if why:  # the MoE dispatcher the job names, where its library does not run (estimate refuses it there)
+            no_peak = (InputError("training.framework.moe_dispatcher", why),
+                       DISPATCHER_NEEDS[stack.moe_dispatcher].need(stack.moe_dispatcher))
             continue
         try:
             if job.training.precision == "fp8":  # NVFP4 on a part without FP4 tensor cores is refused here
@@ -817,7 +826,7 @@ class VariantsOff:
     def rows(self, v: int, c) -> np.ndarray | None:
         """The rows of ``c`` variant ``v`` may take here: its dispatcher group (the experts' TP x EP ranks, consecutive:
         Megatron-Core's expert grid) inside one node where it is ``local``; None: every row."""
-        return (c.etp * c.ep <= c.gpus_per_node) if v in self.local else None
+        return ~dispatcher_spans_nodes(c.etp, c.ep, c.gpus_per_node) if v in self.local else None
 
 
 #: the layouts per (nodes, EP) of one hardware option and stack group that ``_try_dispatchers`` tries the other MoE
@@ -886,13 +895,16 @@ def _dispatchers_off(grp, hw, tally: SearchTally) -> tuple[frozenset, frozenset]
     """(variants off, variants local-only) of ``grp`` on ``hw`` for their MoE dispatcher (``moe_dispatcher``
     searched, ``space.dispatcher_choices``): off where the GPU cannot run its library at all, local where the fabric
     cannot carry it between nodes (planner.model.moe ``DISPATCHER_NEEDS``), each tallied with the hardware
-    (``tally.dispatchers_off``)."""
-    if "moe_dispatcher" not in grp.variants[0].values:
+    (``tally.dispatchers_off``). A dispatcher the job names is held to the same: its GPU by ``_groups_here``, its
+    fabric here (the base variant's rows past a node: until moedisp47b DeepEP's EP 16 ran across two p5.48xlarge
+    nodes over EFA), a bare cluster's fabric said where it was assumed (``moe.fabric_words``)."""
+    if grp.job.model.moe is None:
         return frozenset(), frozenset()
     gone, local = set(), set()
     for d in dict.fromkeys(v.stack.moe_dispatcher for v in grp.variants):
         why = dispatcher_gpu_refusal(d, hw.gpu)
         span = None if why else dispatcher_local_only(d, hw.network_fabric)
+        span = span and "; ".join(filter(None, (span, fabric_words(hw))))
         if not (why or span):
             continue
         where = hw.gpu.name if why else hw.name  # a GPU refuses on every option of it, a fabric on its own
@@ -1006,6 +1018,9 @@ def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=
     # serve its rows too
     base_refused = variants[0].refusals(c)
     vrows = {0: _variant_rows(memo, variants[0], c, refused=base_refused)}
+    if (here := off.rows(0, c)) is not None:  # the dispatcher the job names, on a fabric it crosses no node of
+        tally.dispatcher_cut += int((vrows[0] & ~here).sum())
+        vrows[0] = vrows[0] & here
     for v, var in enumerate(variants[1:], 1):
         if not var.parents and v not in off:
             vrows[v] = _variant_rows(memo, var, c)
@@ -1212,7 +1227,8 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     frames = tally.frames
     if not frames:
         _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big,
-                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem)
+                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem,
+                             _dispatcher_cut_error(tally))
     # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
@@ -1638,11 +1654,22 @@ def _odd_node_hint(job: JobSpec, hw, field: str) -> str:
             f"divisible by {odd} (e.g. {near:,}) or {other}")
 
 
+def _dispatcher_cut_error(tally: SearchTally) -> InputError | None:
+    """Where the job's MoE dispatcher kept layouts inside a node (``SearchTally.dispatcher_cut``), the refusal that
+    says so, as estimate's (planner.model.moe ``dispatcher_refusal``): the fabrics and the hardware; else None."""
+    if not tally.dispatcher_cut:
+        return None
+    parts = [f"{', '.join(at)}: {why}" for (gone, why), (_, at) in tally.dispatchers_off.items() if not gone]
+    return InputError("training.framework.moe_dispatcher", f"{tally.dispatcher_cut:,} layouts left need its group "
+                      f"across nodes ({'; '.join(parts)}): keep expert TP x EP in a node or use alltoall")
+
+
 def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, regroup,
-                         evaluated: int, closest_mem) -> NoReturn:
+                         evaluated: int, closest_mem, cut: InputError | None = None) -> NoReturn:
     """Why the search ranked nothing, raised as the one error that says it, in this order: every GPU the job lists is
     left out (``listed_out``; ``listed_searched`` the listed ones searched); every option is outside the job's GPU
-    limits (``too_big``); each searched stack refuses every layout (``refused``, ``regroup``: recommend's counts); no
+    limits (``too_big``); the job's MoE dispatcher kept every layout left inside a node that none had (``cut``:
+    ``_dispatcher_cut_error``); each searched stack refuses every layout (``refused``, ``regroup``: recommend's counts); no
     layout was valid to evaluate (a rule none meets, else one option's reason); else nothing fits in memory, naming
     the nearest layout (``closest_mem``) and what would free memory."""
     if listed_out and not listed_searched:
@@ -1651,6 +1678,8 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     if too_big and len(too_big) == len(opts):
         _raise_outside_limits(job, too_big)
         raise too_big[0]
+    if not evaluated and cut is not None:
+        raise cut
     all_refused = [refusal_error(grp.variants[0].stack, refused[g], regroup=regroup[g]) for g, grp in live]
     if not evaluated and all_refused and all(e is not None for e in all_refused):
         raise all_refused[0]
@@ -1805,12 +1834,14 @@ def _dispatcher_notes(live, off: dict) -> list[str]:
     out = []
     for _, grp in live:
         base = grp.variants[0]
-        if "moe_dispatcher" not in base.values:
-            continue
         tried = list(dict.fromkeys(v.stack.moe_dispatcher for v in grp.variants))
-        left = dispatcher_choices(base.stack, base.model, base.training)[1]
         where = "; ".join(f"{', '.join(ds)} {'not' if gone else 'inside one node only'} on {', '.join(at)} ({why})"
                           for (gone, why), (ds, at) in off.items() if set(ds) & set(tried))
+        if "moe_dispatcher" not in base.values:  # the job names it: said where its fabric kept it inside a node
+            if where:
+                out.append(f"training.framework.moe_dispatcher {tried[0]} (the job's): {where}")
+            continue
+        left = dispatcher_choices(base.stack, base.model, base.training)[1]
         out.append(f"training.framework.moe_dispatcher open: {grp.name} tried {', '.join(tried)} ({tried[0]} its "
                    f"default; the others on the {DISPATCHER_TRIES} fastest layouts per node count and EP degree, "
                    "each priced by the step-time and memory model)" + (f" ({where})" if where else "")
