@@ -83,3 +83,48 @@ def test_a_bare_cluster_says_which_fabric_it_assumed(cli, tmp_path):
     assert assumed in line, line
     stated = {**bare, "cluster": {**bare["cluster"], "inter_node_gbps": 3200}}
     assert answered(cli("estimate", write_job(tmp_path, stated, "ib.yaml"), "--json"))["stack"]["moe_dispatcher"] == "deepep"
+
+
+def test_recommend_tries_the_a2a_overlap_on_the_best_layouts(cli, tmp_path):
+    """``moe_a2a_overlap`` left open is tried with the dispatchers on each option's best layouts
+    (``recommend._try_dispatchers``), listed under ``searched`` with an assumption line; the plan that runs it is one
+    Megatron-Core accepts (EP > 1, PP 1 or interleaved, no full recompute) and is faster than the same job with it
+    off. Before, it was never searched: Qwen3-30B-A3B on 4 p5.48xlarge nodes kept it off."""
+    job = {"model": {"preset": "qwen3-30b-a3b"}, "training": {"seq_len": 4096, "global_batch": 256, "tokens": 1.0e10},
+           "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}}
+    d = answered(cli("recommend", write_job(tmp_path, job), "--json"))
+    best = d["best"]
+    assert best["stack"]["moe_a2a_overlap"] is True and "moe_a2a_overlap" in best["stack"]["searched"], best["stack"]
+    c = best["config"]
+    assert c["ep"] > 1 and (c["pp"] == 1 or (c["vpp"] or 1) > 1) and c["recompute"] != "full", c
+    assert any(a.startswith("training.framework.moe_a2a_overlap open: megatron-core tried it off (its default)")
+               for a in d["assumptions"]), d["assumptions"]
+    off = {**job, "training": {**job["training"], "framework": {"name": "megatron-core", "moe_a2a_overlap": False}}}
+    fixed = answered(cli("recommend", write_job(tmp_path, off, "off.yaml"), "--json"))["best"]
+    assert fixed["stack"]["moe_a2a_overlap"] is False and "moe_a2a_overlap" not in fixed["stack"]["searched"]
+    assert best["step_time_s"] < fixed["step_time_s"], (best["step_time_s"], fixed["step_time_s"])
+
+
+def test_a2a_overlap_is_not_tried_where_the_job_rules_it_out():
+    """Tried on an MoE transformer only, and not where a job-wide Megatron rule refuses it (a hybrid Mamba model: no
+    combined-1F1B schedule plan; the shared-expert overlap the job sets), each with the rule's words."""
+    from planner.search.space import a2a_overlap_choices, stack_variants
+    from planner.spec import load_job_dict
+
+    def base(preset, **fw):
+        t = {"seq_len": 4096, "global_batch": 256, "tokens": 1e10}
+        if fw:
+            t["framework"] = {"name": "megatron-core", **fw}
+        job = load_job_dict({"model": {"preset": preset}, "training": t,
+                             "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}})
+        return job, stack_variants(job)[0]
+
+    job, b = base("qwen3-30b-a3b")
+    assert "moe_a2a_overlap" in b.values and a2a_overlap_choices(b.stack, job.model, job.training) == ((False, True), {})
+    for preset, fw, words in (("nemotron-3-super-120b-a12b", {}, "hybrid (Mamba) model"),
+                              ("deepseek-v3", {"moe_shared_expert_overlap": True}, "shared-expert overlap"),
+                              ("llama3-8b", {}, None)):
+        job, b = base(preset, **fw)
+        tried, left = a2a_overlap_choices(b.stack, job.model, job.training)
+        assert tried == (False,) and "moe_a2a_overlap" not in b.values, preset
+        assert (words is None and not left) or words in left[True], left

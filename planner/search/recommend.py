@@ -503,7 +503,9 @@ class SearchSetup:
     any_lists: bool
     partial_cols: bool  # the table has recompute_method / recompute_num_layers columns
     recipes: bool = False  # the job's fp8_recipe: auto: the table has an fp8_recipe column (space.recipe_choices)
-    dispatchers: bool = False  # moe_dispatcher searched: the table has a moe_dispatcher column (space.dispatcher_choices)
+    # the LATER_OPTIONS some group searched (moe_dispatcher: space.dispatcher_choices, moe_a2a_overlap:
+    # a2a_overlap_choices): the table has their columns
+    later: tuple = ()
 
 
 @dataclass
@@ -663,9 +665,9 @@ def _search_setup(job: JobSpec, catalog, profile, recipes: bool = False) -> Sear
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
     recipes = any("fp8_recipe" in grp.variants[0].values for _, grp in live)
-    dispatchers = any("moe_dispatcher" in grp.variants[0].values for _, grp in live)
+    later = tuple(o for o in LATER_OPTIONS if any(o in grp.variants[0].values for _, grp in live))
     return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols, recipes,
-                       dispatchers)
+                       later)
 
 
 def _check_fixed_spot_price(job: JobSpec, opts) -> None:
@@ -804,9 +806,19 @@ def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
     dispatcher's) variants differ from each other's only in it, so a variant left out leaves out no parent of one
     kept (``StackVariant.parents``)."""
     gone, local = _dispatchers_off(grp, hw, tally)
-    base = grp.variants[0].stack.moe_dispatcher
-    later = frozenset(v for v, var in enumerate(grp.variants) if var.stack.moe_dispatcher != base) - gone
+    base = _later_values(grp.variants[0].stack)
+    later = frozenset(v for v, var in enumerate(grp.variants) if _later_values(var.stack) != base) - gone
     return VariantsOff(_recipes_off(grp, hw.gpu, tally) | gone, local, later)
+
+
+#: the stack options a search tries only on each hardware option's best layouts under the stack's own values
+#: (``_try_dispatchers``): the MoE token dispatcher (moedisp47) and the combined-1F1B all-to-all overlap (moedisp47b)
+LATER_OPTIONS = ("moe_dispatcher", "moe_a2a_overlap")
+
+
+def _later_values(stack) -> tuple:
+    """``stack``'s values of ``LATER_OPTIONS``."""
+    return tuple(getattr(stack, o) for o in LATER_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -816,8 +828,8 @@ class VariantsOff:
     does not cross, planner.model.moe ``dispatcher_local_only``)."""
     off: frozenset = frozenset()
     local: frozenset = frozenset()
-    #: the variants of another MoE dispatcher than the stack's, left out of the chunks' pass and tried afterwards on
-    #: the option's best layouts only (``_try_dispatchers``)
+    #: the variants of another MoE dispatcher or all-to-all overlap than the stack's (``LATER_OPTIONS``), left out of
+    #: the chunks' pass and tried afterwards on the option's best layouts only (``_try_dispatchers``)
     later: frozenset = frozenset()
 
     def __contains__(self, v) -> bool:
@@ -864,17 +876,18 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
 
 
 def _dispatcher_twins(grp) -> dict[int, tuple[int, ...]]:
-    """Variant of the stack's own MoE dispatcher -> the variants with the same options under the others."""
-    base = grp.variants[0].stack.moe_dispatcher
-    key = {v: (tuple((n, x) for n, x in var.values.items() if n != "moe_dispatcher"), var.modules)
-           for v, var in enumerate(grp.variants)}
-    out = {}
+    """Variant of the stack's own MoE dispatcher and overlap (``LATER_OPTIONS``) -> the variants with the same other
+    options under the other values. One pass over the variants (a dispatcher x overlap search of DeepSeek-V3 has
+    hundreds: the pairwise scan was a third of Mixtral's search)."""
+    base = _later_values(grp.variants[0].stack)
+    own, twins = {}, {}
     for v, var in enumerate(grp.variants):
-        if var.stack.moe_dispatcher != base:
-            own = next(u for u, other in enumerate(grp.variants)
-                       if other.stack.moe_dispatcher == base and key[u] == key[v])
-            out.setdefault(own, []).append(v)
-    return {v: tuple(w) for v, w in out.items()}
+        key = (tuple((n, x) for n, x in var.values.items() if n not in LATER_OPTIONS), var.modules)
+        if _later_values(var.stack) == base:
+            own.setdefault(key, v)
+        else:
+            twins.setdefault(key, []).append(v)
+    return {own[k]: tuple(w) for k, w in twins.items()}
 
 
 def _fastest_rows(frames: list[dict]):
@@ -1196,7 +1209,7 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
         # the plan's stack options (the MoE dispatcher where a group searched it: the column says which rows ran which)
-        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED if o != "moe_dispatcher" or s.dispatchers},
+        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED if o not in LATER_OPTIONS or o in s.later},
         **({"fp8_recipe": var.stack.fp8_recipe} if s.recipes else {}),  # fp8_recipe auto: the row's recipe
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                  if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
@@ -1227,8 +1240,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     frames = tally.frames
     if not frames:
         _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big,
-                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem,
-                             _dispatcher_cut_error(tally))
+                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem, _dispatcher_cut_error(tally))
     # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
@@ -1830,13 +1842,16 @@ def _recipe_notes(live, off: dict, searched: set) -> list[str]:
 def _dispatcher_notes(live, off: dict) -> list[str]:
     """One line per stack whose MoE dispatcher the search chose (``moe_dispatcher`` open, ``space.dispatcher_choices``):
     the dispatchers tried, on which layouts (``_try_dispatchers``), those the job rules out, and the hardware each is
-    kept off (``off``: ``SearchTally.dispatchers_off``)."""
+    kept off (``off``: ``SearchTally.dispatchers_off``); one where it tried the all-to-all overlap
+    (``_a2a_overlap_note``); one where the dispatcher the job names was kept inside a node."""
     out = []
     for _, grp in live:
         base = grp.variants[0]
         tried = list(dict.fromkeys(v.stack.moe_dispatcher for v in grp.variants))
         where = "; ".join(f"{', '.join(ds)} {'not' if gone else 'inside one node only'} on {', '.join(at)} ({why})"
                           for (gone, why), (ds, at) in off.items() if set(ds) & set(tried))
+        if "moe_a2a_overlap" in base.values:
+            out.append(_a2a_overlap_note(grp.name))
         if "moe_dispatcher" not in base.values:  # the job names it: said where its fabric kept it inside a node
             if where:
                 out.append(f"training.framework.moe_dispatcher {tried[0]} (the job's): {where}")
@@ -1847,6 +1862,14 @@ def _dispatcher_notes(live, off: dict) -> list[str]:
                    "each priced by the step-time and memory model)" + (f" ({where})" if where else "")
                    + "".join(f"; not tried: {d} ({w})" for d, w in left.items()))
     return out
+
+
+def _a2a_overlap_note(stack: str) -> str:
+    """The assumption line of a search that tried the MoE all-to-all overlap (``space.a2a_overlap_choices``)."""
+    return (f"training.framework.moe_a2a_overlap open: {stack} tried it off (its default) everywhere and on over the "
+            f"{DISPATCHER_TRIES} fastest layouts per node count and EP degree, under each dispatcher tried, where "
+            "Megatron-Core runs it (EP > 1, PP 1 or interleaved, no full recompute, with MTP only at PP > 1: "
+            "planner.model.stack_rules a2a-overlap-*)")
 
 
 def _within_constraints(job: JobSpec, cols: dict, hcol: str, ccol: str, overhead, assumptions: list,
