@@ -20,7 +20,9 @@ def _job(dispatcher, preset="deepseek-v3", ep=64, pp=16, dp=128, nodes=256, gpu=
         "training: {seq_len: 4096, global_batch: 15360, micro_batch: 1, precision: bf16, tokens: 1e12,"
         f" recompute: selective, framework: {{name: megatron-core, moe_dispatcher: {dispatcher}}}}}\n"
         f"parallel: {{tp: {tp}, pp: {pp}, ep: {ep}, etp: 1, dp: {dp}, zero: 1}}\n"
-        f"cluster: {{gpu: {gpu}, gpus_per_node: {gpn}, nodes: {nodes}}}\n"))
+        # the network stated (400 Gb/s a GPU, the reference rows'): a bare cluster's is otherwise its reference
+        # instance's, EFA on H100 / B200, which no flex dispatcher crosses (moedisp47b: estimate refuses it there)
+        f"cluster: {{gpu: {gpu}, gpus_per_node: {gpn}, nodes: {nodes}, inter_node_gbps: {400 * gpn}}}\n"))
 
 
 def _r128(x):

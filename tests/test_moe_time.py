@@ -426,7 +426,9 @@ def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():
     assert f["--moe-grouped-gemm"] is True and f["--moe-token-dispatcher-type"] == "alltoall"
     assert "--expert-tensor-parallel-size" not in f and "--overlap-moe-expert-parallel-comm" not in f
     tr2 = dict(tr, framework={"name": "megatron-core", "moe_dispatcher": "deepep", "moe_a2a_overlap": True})
-    job, best = _plan({"tp": 2, "pp": 1, "ep": 16, "etp": 1, "zero": 1}, model={"preset": "qwen3-30b-a3b"}, training=tr2)
+    # (an InfiniBand cluster: DeepEP's EP 16 group leaves the node, which it cannot over p5's EFA, moedisp47b)
+    job, best = _plan({"tp": 2, "pp": 1, "ep": 16, "etp": 1, "zero": 1}, model={"preset": "qwen3-30b-a3b"}, training=tr2,
+                      cluster={"instance": "azure:Standard_ND96isr_H100_v5", "nodes": 16})
     f = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
     assert f["--moe-token-dispatcher-type"] == "flex" and f["--moe-flex-dispatcher-backend"] == "deepep"
     assert f["--overlap-moe-expert-parallel-comm"] is True and int(f["--expert-tensor-parallel-size"]) == 1

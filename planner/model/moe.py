@@ -130,10 +130,17 @@ class DispatcherNeeds:
         cc = cuda_compute_capability(gpu) if plat == "cuda" else None
         link = str(getattr(gpu, "intra_node_link", "") or "")
         if plat != "cuda" or (cc is not None and cc < self.cc_min):
-            return f"{self.package} ({name}) needs an NVIDIA GPU of compute capability {self.cc_min / 10:.1f} or up"
+            has = f"{gpu.name} is {cc / 10:.1f}" if cc is not None else f"{gpu.name} is not NVIDIA's"
+            return (f"{self.package} ({name}) needs an NVIDIA GPU of compute capability {self.cc_min / 10:.1f} or up; "
+                    f"{has}")
         if not link.startswith("NVLink") or link == "NVLink-bridge":
             return f"{self.package} ({name}) needs NVLink between every pair of a node's GPUs; {gpu.name} has {link}"
         return None
+
+    def need(self, name: str) -> str:
+        """What a GPU needs for it, as recommend's "left out" lines say ("GPU: <need>, which it lacks")."""
+        return (f"{self.package} ({name}: NVIDIA compute capability {self.cc_min / 10:.1f} and up, NVLink between "
+                "every pair of a node's GPUs)")
 
     def fabric_refusal(self, name: str, fabric: str | None) -> str | None:
         """Why a group of this dispatcher cannot span nodes over ``fabric``, or None."""
@@ -171,7 +178,7 @@ def dispatcher_gpu_refusal(dispatcher: str, gpu) -> str | None:
     >>> [dispatcher_gpu_refusal(d, h100) for d in ("alltoall", "deepep", "hybridep")]
     [None, None, None]
     >>> print(dispatcher_gpu_refusal("hybridep", G(name="A100-SXM-80GB", vendor="NVIDIA", intra_node_link="NVLink3")))
-    HybridEP (hybridep) needs an NVIDIA GPU of compute capability 9.0 or up
+    HybridEP (hybridep) needs an NVIDIA GPU of compute capability 9.0 or up; A100-SXM-80GB is 8.0
     """
     needs = DISPATCHER_NEEDS.get(dispatcher)
     return needs.gpu_refusal(dispatcher, gpu) if needs is not None else None
@@ -182,6 +189,38 @@ def dispatcher_local_only(dispatcher: str, fabric: str | None) -> str | None:
     nodes): the flex dispatchers' internode kernels need InfiniBand / RoCE RDMA (``DISPATCHER_NEEDS``)."""
     needs = DISPATCHER_NEEDS.get(dispatcher)
     return needs.fabric_refusal(dispatcher, fabric) if needs is not None else None
+
+
+def dispatcher_spans_nodes(etp, ep, gpus_per_node):
+    """Whether a dispatcher's group, the experts' TP x EP ranks (consecutive: Megatron-Core's expert grid,
+    ``ProcessGroupCollection`` ``expt_tp`` x ``ep``), leaves the node (scalars or arrays of a layout's columns)."""
+    return etp * ep > gpus_per_node
+
+
+def fabric_words(hw) -> str:
+    """Where hardware option ``hw``'s fabric comes from where the job did not state it: a bare GPU cluster without
+    ``cluster.inter_node_gbps`` takes its reference row's network (planner.hardware.options ``reference_network``),
+    and with it that row's fabric; the job states its own cluster's network with ``cluster.inter_node_gbps``, whose
+    fabric ``DISPATCHER_NEEDS`` takes as RDMA (None). "" where the fabric is the instance's own or the job's."""
+    if not getattr(hw, "network_reference", False):
+        return ""
+    return f"{hw.name}'s network assumed from {hw.reference.key}; state yours with cluster.inter_node_gbps"
+
+
+def dispatcher_refusal(dispatcher: str, hw, etp: int = 1, ep: int = 1) -> str | None:
+    """Why hardware option ``hw`` cannot run token dispatcher ``dispatcher`` on a layout of expert TP ``etp`` and EP
+    ``ep`` (``DISPATCHER_NEEDS``): its GPU (any layout), or its fabric where the group spans nodes
+    (``dispatcher_spans_nodes``; the fabric's source: ``fabric_words``); None where it runs. ``estimate`` /
+    ``simulate`` refuse a job that names such a dispatcher with it; the search keeps it off that hardware."""
+    why = dispatcher_gpu_refusal(dispatcher, hw.gpu)
+    if why or not dispatcher_spans_nodes(etp, ep, hw.gpus_per_node):
+        return why
+    span = dispatcher_local_only(dispatcher, hw.network_fabric)
+    if span is None:
+        return None
+    assumed = fabric_words(hw)
+    return (f"{dispatcher}'s group (expert TP {etp} x EP {ep}) spans nodes of {hw.gpus_per_node} GPUs; {span}"
+            + (f" ({assumed})" if assumed else "") + ": keep expert TP x EP in a node or use alltoall")
 
 #: Bytes per (token, expert) of the routing map a dispatcher all-gathers over the EP group before the
 #: first dispatch of a layer's forward: HybridEP builds every rank's dispatch metadata from the whole group's

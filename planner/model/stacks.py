@@ -2867,7 +2867,10 @@ def recompute_split(t, stack: Stack, model=None) -> tuple[str | None, int | None
 #: HybridEP send a token once per destination node where the all-to-all sends it once per expert, for their buffers'
 #: memory and only on the GPUs and fabrics their libraries run on (planner.model.moe ``DISPATCHER_NEEDS``): which wins
 #: depends on the layout and the hardware; until moedisp47 it stayed at the stack's all-to-all unless the job named
-#: one (DeepSeek-V3 on B200 at EP 64: 7.9% MFU, 12.3% with DeepEP, QA 81).
+#: one (DeepSeek-V3 on B200 at EP 64: 7.9% MFU, 12.3% with DeepEP, QA 81). The combined-1F1B all-to-all overlap
+#: (``moe_a2a_overlap``, moedisp47b): hides a micro-batch's dispatch / combine under another's compute where Megatron
+#: runs it (EP > 1, PP 1 or interleaved, no full recompute, one MTP layer at PP > 1: stack_rules ``a2a-overlap-*``),
+#: for a second micro-batch's activations in flight; tried with the dispatchers on the best layouts.
 def megatron_fsdp_low_zero(zero: int) -> str:
     """Why ``megatron_fsdp: true`` at ZeRO below 2 is refused (``estimate`` and ``recommend`` alike): Megatron-FSDP's
     strategies are optim_grads (ZeRO-2) and optim_grads_params (ZeRO-3); below them it changes nothing."""
@@ -2876,7 +2879,7 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 
 SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward", "megatron_fsdp", "pp_split",
-            "fused_cross_entropy", "cp_comm_type", "moe_dispatcher")
+            "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap")
 
 
 def open_options(t) -> tuple[str, ...]:

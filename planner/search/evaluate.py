@@ -251,17 +251,15 @@ def dispatcher_alternatives(job: JobSpec, row: Candidates, hw: HardwareOption, s
     option that took it to 12.3% (QA 81)."""
     from planner.errors import InputError
     from planner.model import stack_rules
-    from planner.model.moe import dispatcher_gpu_refusal, dispatcher_local_only
+    from planner.model.moe import dispatcher_refusal
 
     m = job.model
     if m.moe is None or not m.is_transformer:
         return ()
-    spans = bool(row.etp[0] * row.ep[0] > row.gpus_per_node[0])  # the group (experts' TP x EP) leaves the node
     limit, out = memory_limit(job, hw)[0], []
     base = float(step_time(m, job.training, row, hw, framework=stack)["step_time_s"][0])
     for d in stack.moe_dispatchers:
-        if d == stack.moe_dispatcher or dispatcher_gpu_refusal(d, hw.gpu) or (
-                spans and dispatcher_local_only(d, hw.network_fabric)):
+        if d == stack.moe_dispatcher or dispatcher_refusal(d, hw, int(row.etp[0]), int(row.ep[0])):
             continue
         try:  # the stack's refusals: its options, its rules, and those its model code raises (a CUDA-graph scope)
             alt = stack.with_options(moe_dispatcher=d)

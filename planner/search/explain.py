@@ -209,12 +209,13 @@ def searched_column(values: list, searched: bool) -> list | None:
 #: cross-entropy (``fused_cross_entropy``, searched where the eager loss's logits keep a plan from fitting); until QA 81
 #: no table said which rows ran it: Llama-3.1-8B's full fine-tune on Lambda / RunPod ranked 8 x A100 at 75/76 GiB
 #: with it beside an MI300X row without it, and the same layout without Liger needs 84.1 GiB. The dispatcher: the MoE
-#: token dispatcher where the search tried several (moedisp47)
+#: token dispatcher where the search tried several (moedisp47), and its all-to-all overlap (moedisp47b)
 SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_recipe", "fp8_recipe"),
                     "loss": ("fused_cross_entropy", "fused_cross_entropy"),
-                    "dispatcher": ("moe_dispatcher", "moe_dispatcher")}
+                    "dispatcher": ("moe_dispatcher", "moe_dispatcher"),
+                    "a2a overlap": ("moe_a2a_overlap", "moe_a2a_overlap")}
 #: the words of a searched column's boolean cells (the stack option's value -> the cell)
-SEARCHED_CELLS = {"loss": {True: "Liger fused", False: "eager"}}
+SEARCHED_CELLS = {"loss": {True: "Liger fused", False: "eager"}, "a2a overlap": {True: "on", False: "off"}}
 
 
 def _searched_cell(head: str, value) -> str:

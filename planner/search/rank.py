@@ -180,11 +180,11 @@ COMPARE_BY = Vocab("gpu", "cloud", "hardware", "framework")
 #: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD); "framework"
 #: only in a ``training.framework: auto`` search's table, "fp8_recipe" only in a ``fp8_recipe: auto`` one's
 #: (planner.search.recommend: the column its table and the CSV have then), "fused_cross_entropy" only on the rows
-#: of a stack with the option (hf-trainer's Liger loss; ``_rows`` drops it elsewhere), "moe_dispatcher" only in a search
-#: that tried several (moedisp47)
+#: of a stack with the option (hf-trainer's Liger loss; ``_rows`` drops it elsewhere), "moe_dispatcher" and
+#: "moe_a2a_overlap" only in a search that tried several (moedisp47, moedisp47b)
 VIEW_COLUMNS = ("framework", "fp8_recipe", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard",
                 "micro_batch", "recompute", "recompute_modules", "recompute_method", "recompute_num_layers",
-                "fused_cross_entropy", "moe_dispatcher", "step_time_s", "mfu", "hfu", "mem_gib", "train_hours", "cost")
+                "fused_cross_entropy", "moe_dispatcher", "moe_a2a_overlap", "step_time_s", "mfu", "hfu", "mem_gib", "train_hours", "cost")
 
 
 def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = None) -> list[dict]:

@@ -26,7 +26,7 @@ from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import gpu_memory_key, memory_per_gpu, other_words
-from planner.model.moe import dispatcher_gpu_refusal, dispatcher_local_only
+from planner.model.moe import DISPATCHER_NEEDS, dispatcher_gpu_refusal, dispatcher_local_only, dispatcher_spans_nodes, fabric_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses
 from planner.model.stack_kernels import RECIPES
 from planner.model.step_time import LayerMemo, step_time
@@ -503,7 +503,9 @@ class SearchSetup:
     any_lists: bool
     partial_cols: bool  # the table has recompute_method / recompute_num_layers columns
     recipes: bool = False  # the job's fp8_recipe: auto: the table has an fp8_recipe column (space.recipe_choices)
-    dispatchers: bool = False  # moe_dispatcher searched: the table has a moe_dispatcher column (space.dispatcher_choices)
+    # the LATER_OPTIONS some group searched (moe_dispatcher: space.dispatcher_choices, moe_a2a_overlap:
+    # a2a_overlap_choices): the table has their columns
+    later: tuple = ()
 
 
 @dataclass
@@ -539,6 +541,9 @@ class SearchTally:
     # moe_dispatcher searched: (on no layout, why) -> (dispatchers, hardware names) where their libraries do not run
     # (_variants_off): the GPU (every layout) or the fabric (the layouts whose dispatcher group spans nodes)
     dispatchers_off: dict = dc_field(default_factory=dict)
+    # layouts of the job's own dispatcher left out because its group would leave a node on a fabric its library does
+    # not cross (``_tally_refusals``): the error where nothing else was left to evaluate (``_refuse_empty_search``)
+    dispatcher_cut: int = 0
 
     @classmethod
     def start(cls, live) -> "SearchTally":
@@ -660,9 +665,9 @@ def _search_setup(job: JobSpec, catalog, profile, recipes: bool = False) -> Sear
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
     recipes = any("fp8_recipe" in grp.variants[0].values for _, grp in live)
-    dispatchers = any("moe_dispatcher" in grp.variants[0].values for _, grp in live)
+    later = tuple(o for o in LATER_OPTIONS if any(o in grp.variants[0].values for _, grp in live))
     return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols, recipes,
-                       dispatchers)
+                       later)
 
 
 def _check_fixed_spot_price(job: JobSpec, opts) -> None:
@@ -716,7 +721,8 @@ def _off_platform(job: JobSpec, live, hw, tally: SearchTally, groups=()) -> bool
 def _groups_here(job: JobSpec, live, hw) -> tuple[list, tuple | None]:
     """The searched stack groups that run on ``hw``'s accelerator, and (error, what the GPU lacks) for the last one
     left out for a reason the GPU cannot help: the job's transformers ``attn_implementation`` whose kernel package has
-    no kernels for it (stack_kernels.attn_implementation_refusal: flash_attention_3 off compute capability 8.x / 9.0) or the
+    no kernels for it (stack_kernels.attn_implementation_refusal: flash_attention_3 off compute capability 8.x / 9.0), the
+    MoE dispatcher it names whose library does not run there (planner.model.moe ``DISPATCHER_NEEDS``), or the
     recipe's low-precision peak it lacks (physics.datasheet_peak) -- so that a search over several GPU types skips
     those rather than failing."""
     runs_here, no_peak = [], None
@@ -729,6 +735,11 @@ def _groups_here(job: JobSpec, live, hw) -> tuple[list, tuple | None]:
         if why:
             no_peak = (InputError("training.framework.attn_implementation", why),
                        ATTN_IMPLEMENTATION_KERNELS[attn].need(attn))
+            continue
+        why = dispatcher_gpu_refusal(stack.moe_dispatcher, hw.gpu) if job.model.moe is not None else None
+        if why:  # the MoE dispatcher the job names, where its library does not run (estimate refuses it there)
+            no_peak = (InputError("training.framework.moe_dispatcher", why),
+                       DISPATCHER_NEEDS[stack.moe_dispatcher].need(stack.moe_dispatcher))
             continue
         try:
             if job.training.precision == "fp8":  # NVFP4 on a part without FP4 tensor cores is refused here
@@ -795,9 +806,19 @@ def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
     dispatcher's) variants differ from each other's only in it, so a variant left out leaves out no parent of one
     kept (``StackVariant.parents``)."""
     gone, local = _dispatchers_off(grp, hw, tally)
-    base = grp.variants[0].stack.moe_dispatcher
-    later = frozenset(v for v, var in enumerate(grp.variants) if var.stack.moe_dispatcher != base) - gone
+    base = _later_values(grp.variants[0].stack)
+    later = frozenset(v for v, var in enumerate(grp.variants) if _later_values(var.stack) != base) - gone
     return VariantsOff(_recipes_off(grp, hw.gpu, tally) | gone, local, later)
+
+
+#: the stack options a search tries only on each hardware option's best layouts under the stack's own values
+#: (``_try_dispatchers``): the MoE token dispatcher (moedisp47) and the combined-1F1B all-to-all overlap (moedisp47b)
+LATER_OPTIONS = ("moe_dispatcher", "moe_a2a_overlap")
+
+
+def _later_values(stack) -> tuple:
+    """``stack``'s values of ``LATER_OPTIONS``."""
+    return tuple(getattr(stack, o) for o in LATER_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -807,8 +828,8 @@ class VariantsOff:
     does not cross, planner.model.moe ``dispatcher_local_only``)."""
     off: frozenset = frozenset()
     local: frozenset = frozenset()
-    #: the variants of another MoE dispatcher than the stack's, left out of the chunks' pass and tried afterwards on
-    #: the option's best layouts only (``_try_dispatchers``)
+    #: the variants of another MoE dispatcher or all-to-all overlap than the stack's (``LATER_OPTIONS``), left out of
+    #: the chunks' pass and tried afterwards on the option's best layouts only (``_try_dispatchers``)
     later: frozenset = frozenset()
 
     def __contains__(self, v) -> bool:
@@ -817,7 +838,7 @@ class VariantsOff:
     def rows(self, v: int, c) -> np.ndarray | None:
         """The rows of ``c`` variant ``v`` may take here: its dispatcher group (the experts' TP x EP ranks, consecutive:
         Megatron-Core's expert grid) inside one node where it is ``local``; None: every row."""
-        return (c.etp * c.ep <= c.gpus_per_node) if v in self.local else None
+        return ~dispatcher_spans_nodes(c.etp, c.ep, c.gpus_per_node) if v in self.local else None
 
 
 #: the layouts per (nodes, EP) of one hardware option and stack group that ``_try_dispatchers`` tries the other MoE
@@ -855,17 +876,18 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
 
 
 def _dispatcher_twins(grp) -> dict[int, tuple[int, ...]]:
-    """Variant of the stack's own MoE dispatcher -> the variants with the same options under the others."""
-    base = grp.variants[0].stack.moe_dispatcher
-    key = {v: (tuple((n, x) for n, x in var.values.items() if n != "moe_dispatcher"), var.modules)
-           for v, var in enumerate(grp.variants)}
-    out = {}
+    """Variant of the stack's own MoE dispatcher and overlap (``LATER_OPTIONS``) -> the variants with the same other
+    options under the other values. One pass over the variants (a dispatcher x overlap search of DeepSeek-V3 has
+    hundreds: the pairwise scan was a third of Mixtral's search)."""
+    base = _later_values(grp.variants[0].stack)
+    own, twins = {}, {}
     for v, var in enumerate(grp.variants):
-        if var.stack.moe_dispatcher != base:
-            own = next(u for u, other in enumerate(grp.variants)
-                       if other.stack.moe_dispatcher == base and key[u] == key[v])
-            out.setdefault(own, []).append(v)
-    return {v: tuple(w) for v, w in out.items()}
+        key = (tuple((n, x) for n, x in var.values.items() if n not in LATER_OPTIONS), var.modules)
+        if _later_values(var.stack) == base:
+            own.setdefault(key, v)
+        else:
+            twins.setdefault(key, []).append(v)
+    return {own[k]: tuple(w) for k, w in twins.items()}
 
 
 def _fastest_rows(frames: list[dict]):
@@ -886,13 +908,16 @@ def _dispatchers_off(grp, hw, tally: SearchTally) -> tuple[frozenset, frozenset]
     """(variants off, variants local-only) of ``grp`` on ``hw`` for their MoE dispatcher (``moe_dispatcher``
     searched, ``space.dispatcher_choices``): off where the GPU cannot run its library at all, local where the fabric
     cannot carry it between nodes (planner.model.moe ``DISPATCHER_NEEDS``), each tallied with the hardware
-    (``tally.dispatchers_off``)."""
-    if "moe_dispatcher" not in grp.variants[0].values:
+    (``tally.dispatchers_off``). A dispatcher the job names is held to the same: its GPU by ``_groups_here``, its
+    fabric here (the base variant's rows past a node: until moedisp47b DeepEP's EP 16 ran across two p5.48xlarge
+    nodes over EFA), a bare cluster's fabric said where it was assumed (``moe.fabric_words``)."""
+    if grp.job.model.moe is None:
         return frozenset(), frozenset()
     gone, local = set(), set()
     for d in dict.fromkeys(v.stack.moe_dispatcher for v in grp.variants):
         why = dispatcher_gpu_refusal(d, hw.gpu)
         span = None if why else dispatcher_local_only(d, hw.network_fabric)
+        span = span and "; ".join(filter(None, (span, fabric_words(hw))))
         if not (why or span):
             continue
         where = hw.gpu.name if why else hw.name  # a GPU refuses on every option of it, a fabric on its own
@@ -1006,6 +1031,9 @@ def _tally_refusals(job: JobSpec, c, g: int, variants, tally: SearchTally, memo=
     # serve its rows too
     base_refused = variants[0].refusals(c)
     vrows = {0: _variant_rows(memo, variants[0], c, refused=base_refused)}
+    if (here := off.rows(0, c)) is not None:  # the dispatcher the job names, on a fabric it crosses no node of
+        tally.dispatcher_cut += int((vrows[0] & ~here).sum())
+        vrows[0] = vrows[0] & here
     for v, var in enumerate(variants[1:], 1):
         if not var.parents and v not in off:
             vrows[v] = _variant_rows(memo, var, c)
@@ -1181,7 +1209,7 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
         # the plan's stack options (the MoE dispatcher where a group searched it: the column says which rows ran which)
-        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED if o != "moe_dispatcher" or s.dispatchers},
+        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED if o not in LATER_OPTIONS or o in s.later},
         **({"fp8_recipe": var.stack.fp8_recipe} if s.recipes else {}),  # fp8_recipe auto: the row's recipe
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                  if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
@@ -1212,7 +1240,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     frames = tally.frames
     if not frames:
         _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big,
-                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem)
+                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem, _dispatcher_cut_error(tally))
     # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
@@ -1638,11 +1666,22 @@ def _odd_node_hint(job: JobSpec, hw, field: str) -> str:
             f"divisible by {odd} (e.g. {near:,}) or {other}")
 
 
+def _dispatcher_cut_error(tally: SearchTally) -> InputError | None:
+    """Where the job's MoE dispatcher kept layouts inside a node (``SearchTally.dispatcher_cut``), the refusal that
+    says so, as estimate's (planner.model.moe ``dispatcher_refusal``): the fabrics and the hardware; else None."""
+    if not tally.dispatcher_cut:
+        return None
+    parts = [f"{', '.join(at)}: {why}" for (gone, why), (_, at) in tally.dispatchers_off.items() if not gone]
+    return InputError("training.framework.moe_dispatcher", f"{tally.dispatcher_cut:,} layouts left need its group "
+                      f"across nodes ({'; '.join(parts)}): keep expert TP x EP in a node or use alltoall")
+
+
 def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, regroup,
-                         evaluated: int, closest_mem) -> NoReturn:
+                         evaluated: int, closest_mem, cut: InputError | None = None) -> NoReturn:
     """Why the search ranked nothing, raised as the one error that says it, in this order: every GPU the job lists is
     left out (``listed_out``; ``listed_searched`` the listed ones searched); every option is outside the job's GPU
-    limits (``too_big``); each searched stack refuses every layout (``refused``, ``regroup``: recommend's counts); no
+    limits (``too_big``); the job's MoE dispatcher kept every layout left inside a node that none had (``cut``:
+    ``_dispatcher_cut_error``); each searched stack refuses every layout (``refused``, ``regroup``: recommend's counts); no
     layout was valid to evaluate (a rule none meets, else one option's reason); else nothing fits in memory, naming
     the nearest layout (``closest_mem``) and what would free memory."""
     if listed_out and not listed_searched:
@@ -1651,6 +1690,8 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     if too_big and len(too_big) == len(opts):
         _raise_outside_limits(job, too_big)
         raise too_big[0]
+    if not evaluated and cut is not None:
+        raise cut
     all_refused = [refusal_error(grp.variants[0].stack, refused[g], regroup=regroup[g]) for g, grp in live]
     if not evaluated and all_refused and all(e is not None for e in all_refused):
         raise all_refused[0]
@@ -1801,21 +1842,34 @@ def _recipe_notes(live, off: dict, searched: set) -> list[str]:
 def _dispatcher_notes(live, off: dict) -> list[str]:
     """One line per stack whose MoE dispatcher the search chose (``moe_dispatcher`` open, ``space.dispatcher_choices``):
     the dispatchers tried, on which layouts (``_try_dispatchers``), those the job rules out, and the hardware each is
-    kept off (``off``: ``SearchTally.dispatchers_off``)."""
+    kept off (``off``: ``SearchTally.dispatchers_off``); one where it tried the all-to-all overlap
+    (``_a2a_overlap_note``); one where the dispatcher the job names was kept inside a node."""
     out = []
     for _, grp in live:
         base = grp.variants[0]
-        if "moe_dispatcher" not in base.values:
-            continue
         tried = list(dict.fromkeys(v.stack.moe_dispatcher for v in grp.variants))
-        left = dispatcher_choices(base.stack, base.model, base.training)[1]
         where = "; ".join(f"{', '.join(ds)} {'not' if gone else 'inside one node only'} on {', '.join(at)} ({why})"
                           for (gone, why), (ds, at) in off.items() if set(ds) & set(tried))
+        if "moe_a2a_overlap" in base.values:
+            out.append(_a2a_overlap_note(grp.name))
+        if "moe_dispatcher" not in base.values:  # the job names it: said where its fabric kept it inside a node
+            if where:
+                out.append(f"training.framework.moe_dispatcher {tried[0]} (the job's): {where}")
+            continue
+        left = dispatcher_choices(base.stack, base.model, base.training)[1]
         out.append(f"training.framework.moe_dispatcher open: {grp.name} tried {', '.join(tried)} ({tried[0]} its "
                    f"default; the others on the {DISPATCHER_TRIES} fastest layouts per node count and EP degree, "
                    "each priced by the step-time and memory model)" + (f" ({where})" if where else "")
                    + "".join(f"; not tried: {d} ({w})" for d, w in left.items()))
     return out
+
+
+def _a2a_overlap_note(stack: str) -> str:
+    """The assumption line of a search that tried the MoE all-to-all overlap (``space.a2a_overlap_choices``)."""
+    return (f"training.framework.moe_a2a_overlap open: {stack} tried it off (its default) everywhere and on over the "
+            f"{DISPATCHER_TRIES} fastest layouts per node count and EP degree, under each dispatcher tried, where "
+            "Megatron-Core runs it (EP > 1, PP 1 or interleaved, no full recompute, with MTP only at PP > 1: "
+            "planner.model.stack_rules a2a-overlap-*)")
 
 
 def _within_constraints(job: JobSpec, cols: dict, hcol: str, ccol: str, overhead, assumptions: list,

@@ -644,6 +644,10 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         tried = dispatcher_choices(base, m, t)[0]
         if len(tried) > 1:
             axes["moe_dispatcher"] = tried
+    if "moe_a2a_overlap" in open_ and holds(base, "moe_a2a_overlap"):  # the combined-1F1B overlap, as the dispatchers
+        tried = a2a_overlap_choices(base, m, t)[0]
+        if len(tried) > 1:
+            axes["moe_a2a_overlap"] = tried
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
     # layout search tries anyway when parallel.zero is open (on the stacks that have ZeRO-2; the
     # Megatron ones refuse it, stack_rules "megatron-zero2"): searched only when the job fixes zero: 3
@@ -794,6 +798,18 @@ def dispatcher_choices(base: Stack, m, t) -> tuple[tuple[str, ...], dict[str, st
         else:
             tried.append(d)
     return tuple(tried), left
+
+
+def a2a_overlap_choices(base: Stack, m, t) -> tuple[tuple[bool, ...], dict[bool, str]]:
+    """The values of the MoE all-to-all overlap (``moe_a2a_overlap``) a search tries on stack ``base`` where the job
+    leaves it open (off, the stack's default, first), and why on is left out for this job before any layout
+    (``_option_refusal``: fp32, a hybrid model, the shared-expert overlap the job sets; planner.model.stack_rules
+    ``a2a-overlap-*``). Its layout rules (EP > 1, PP 1 or interleaved, no full recompute, MTP at PP > 1) are the
+    variant's (``StackVariant.rows``). Off only for a model without MoE layers."""
+    if m.moe is None or not m.is_transformer or base.moe_a2a_overlap:
+        return (base.moe_a2a_overlap,), {}
+    why = _option_refusal(base, m, t, moe_a2a_overlap=True)
+    return ((False,), {True: why}) if why else ((False, True), {})
 
 
 def _option_refusal(base: Stack, m, t, **opts) -> str | None:

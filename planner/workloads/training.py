@@ -23,6 +23,7 @@ from planner.layout import SP_WITHOUT_TP, Candidates, check_layout, sequence_par
 from planner.model import accuracy, offload, physics, stack_rules
 from planner.model.cost import RATE_NAMES, cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
+from planner.model.moe import dispatcher_refusal
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
 from planner.model.stacks import from_training, megatron_fsdp_low_zero, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
@@ -361,6 +362,18 @@ def _as_written(fn):
     return run
 
 
+def _check_dispatcher(job: JobSpec, stack, hw, c) -> None:
+    """Refuse the MoE token dispatcher the job names where the plan's hardware cannot run its library
+    (planner.model.moe ``dispatcher_refusal``: HybridEP off SM90, a flex dispatcher's group across nodes over EFA),
+    as recommend keeps it off that hardware (``_groups_here``, ``_variants_off``). Until moedisp47b estimate priced
+    ``moe_dispatcher: hybridep`` on A100 and DeepEP's EP 16 across two p5.48xlarge nodes."""
+    if job.model.moe is None or not job.model.is_transformer:
+        return  # no token dispatcher is built (vocab MOE_ONLY_OPTIONS)
+    why = dispatcher_refusal(stack.moe_dispatcher, hw, int(c.etp[0]), int(c.ep[0]))
+    if why:
+        raise InputError("training.framework.moe_dispatcher", why)
+
+
 @_as_written
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
@@ -378,6 +391,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
         if not ok.all():
             raise InputError(f"training.framework.{option}", offload.WHY_REFUSED[option])
     stack_rules.check(stack, job.model, job.training, c)  # what the stack refuses to run (its rules)
+    _check_dispatcher(job, stack, hw, c)  # and where its MoE dispatcher's library runs (the search keeps it off)
     if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
     ev = evaluate(job, c, hw, **time_kw)
