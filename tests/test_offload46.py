@@ -10,7 +10,7 @@ from benchmarks.parts_data import load
 ROOT = Path(__file__).resolve().parents[1]
 #: the per-group figures the README states (median abs error, mean signed error), in percent
 README_STATES = {
-    "optimizer offload: DeepSpeed ZeRO-Offload (V100)": (10.5, -10.5),
+    "optimizer offload: DeepSpeed ZeRO-Offload (V100)": (4.5, 4.5),  # ds47: the fp32 copy out on the compute stream
     "optimizer offload: Megatron-Core HybridDeviceOptimizer (H100, added s)": (51.5, -51.5),
     "activation offload: Megatron-Bridge GB200 / GB300 (validation rows)": (6.9, -2.2),
     "activation offload: Together AI DGX B200 (validation rows)": (7.8, -7.8),
