@@ -104,3 +104,19 @@ def test_mla_names_are_refused_on_peft():
     m, t = _lora("deepseek-v3", "hf-trainer", ["linear_q_down_proj"])
     with pytest.raises(Exception, match="Megatron-Core module names"):
         F.check_targets(m, t, runtime="hf")
+
+
+def test_a_plans_stack_sizes_its_adapters_under_framework_auto():
+    """Under ``framework: auto`` the job names no stack: the checkpoint (adapters + their moments), the plan's FLOPs and
+    the advice line take the plan's stack's adapters. Until left47b's fix the checkpoint was sized from the job's
+    default stack, so a recommend that put a Llama-3-8B LoRA on the HF Trainer disagreed with the estimate of its
+    written-back job (usd_per_million_tokens, tests/test_plan_agreement.py's hypothesis example)."""
+    from planner.model.stacks import resolve
+    from planner.simulate.config import checkpoint_bytes
+    from planner.spec.load import load_job_dict
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
+        "seq_len": 2048, "global_batch": 32, "mode": "lora", "precision": "bf16", "tokens": 2e9, "framework": "auto"},
+        "constraints": {"max_gpus": 8}})
+    hf, mc = (checkpoint_bytes({}, job, resolve(s)) for s in ("hf-trainer", "megatron-core"))
+    assert hf / mc == pytest.approx(41_943_040 / 35_651_584, rel=1e-12)
