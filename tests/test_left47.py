@@ -142,4 +142,5 @@ def test_all_linear_leaves_the_router_on_megatron_only():
     assert "router" in _on(*named)
     without = F.adapter_params(*_lora("qwen3-30b-a3b", "megatron-bridge", ["linear_fc1", "linear_fc2"]))
     assert F.adapter_params(*named) - without == m.moe_layers * 32 * (m.hidden + m.moe.experts)
-    assert F.adapter_params(m, t) == 36569088
+    # 36,569,088 at left47; left47b fused q/k/v into linear_qkv's one adapter: 48 x 32 x 2 x 2048 fewer
+    assert F.adapter_params(m, t) == 36569088 - 48 * 32 * 2 * 2048 == 30277632

@@ -18,7 +18,8 @@ def test_a_missed_budget_says_what_meets_the_deadline(cli, tmp_path):
     the deadline: the budget both need."""
     line = _refusal(cli, tmp_path, 200, 1)
     assert line.startswith("error: constraints.budget_usd: no configuration meets"), line
-    assert "within the deadline the cheapest costs $280.80 (8 x aws:p5.48xlarge, 38.3 min)" in line, line
+    # left47b (Megatron-Core's fused linear_qkv / linear_fc1 adapters): $280.80, 38.3 min before
+    assert "within the deadline the cheapest costs $277.48 (8 x aws:p5.48xlarge, 37.8 min)" in line, line
 
 
 def test_a_missed_deadline_says_what_the_budget_buys(cli, tmp_path):
@@ -26,8 +27,9 @@ def test_a_missed_deadline_says_what_the_budget_buys(cli, tmp_path):
     The refusal now also gives the fastest plan within the budget (32 nodes, 11.8 min): the deadline both need."""
     line = _refusal(cli, tmp_path, 400, 0.1)
     assert line.startswith("error: constraints.deadline_hours: no configuration meets"), line
-    assert "fastest plan takes 8.4 min (64 x aws:p5.48xlarge, $492.82)" in line, line
-    assert "within budget the fastest takes 11.8 min (32 x aws:p5.48xlarge, $345.80)" in line, line
+    # left47b (fused adapters on megatron-core): 8.4 min / $492.82 and 11.8 min / $345.80 before
+    assert "fastest plan takes 7.9 min (64 x aws:p5.48xlarge, $465.75)" in line, line
+    assert "within budget the fastest takes 11.3 min (32 x aws:p5.48xlarge, $332.26)" in line, line
 
 
 def test_the_apps_budget_and_deadline_show_a_fine_tunes_figures():
@@ -118,9 +120,10 @@ def test_a_budget_or_deadline_that_moves_the_ranking_says_so(cli, tmp_path):
         return [c for c in json.loads(out)["caveats"] if " binds: " in c]
 
     assert caveats(1000, 1, "cost") == [
-        "constraints.deadline_hours binds: the cheapest plan without it, 1 x aws:p5.48xlarge (5.1 h, $279.88), is over "
-        "1 h; 3,888 configurations excluded by it"]  # 3,812 until acc45e ran the 1F1B fill at the lighter stages' pace
+        "constraints.deadline_hours binds: the cheapest plan without it, 1 x aws:p5.48xlarge (5.0 h, $276.68), is over "
+        "1 h; 4,255 configurations excluded by it"]  # 3,812 until acc45e ran the 1F1B fill at the lighter stages' pace;
+    # 5.1 h, $279.88, 3,888 until left47b fused megatron-core's q/k/v and gate/up adapters
     assert caveats(400, 100, "time") == [
-        "constraints.budget_usd binds: the fastest plan without it, 64 x aws:p5.48xlarge (8.4 min, $492.82), is over "
-        "$400.00; 7,824 configurations excluded by it"]  # 7,836 until acc45e
+        "constraints.budget_usd binds: the fastest plan without it, 64 x aws:p5.48xlarge (7.9 min, $465.75), is over "
+        "$400.00; 8,019 configurations excluded by it"]  # 7,836 until acc45e; 8.4 min, $492.82, 7,824 until left47b
     assert caveats(1000, 100, "cost") == []

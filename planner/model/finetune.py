@@ -118,6 +118,46 @@ PEFT_WRAP = {
 }
 
 
+#: Megatron-Core's transformer layer holds q, k, v in one ``linear_qkv`` and gate + up in one
+#: ``linear_fc1`` (megatron/core/transformer/attention.py ``SelfAttention``, mlp.py ``MLP``), for
+#: every model. LoRA on it adapts the fused module: one A (r x in) and one B (sum of the fan-outs
+#: x r) — NeMo 1.x ``LoraKQVAdapter`` on ``attention_qkv`` (nemo/collections/nlp/modules/common/
+#: megatron/adapters/parallel_adapters.py, a ``ParallelLinearAdapter``: linear_in in -> dim,
+#: linear_out dim -> out), NeMo 2 / Megatron-Bridge ``LoRA(target_modules=["linear_qkv", ...])``.
+#: The NeMo 1.x target names (megatron_gpt_finetuning_config.yaml ``lora_tuning.target_modules``:
+#: attention_qkv, attention_dense, mlp_fc1, mlp_fc2) name the same modules.
+MEGATRON_MODULES = {"linear_qkv": ("q_proj", "k_proj", "v_proj"), "linear_proj": ("o_proj",),
+                    "linear_fc1": ("gate_proj", "up_proj"), "linear_fc2": ("down_proj",)}
+NEMO1_TARGETS = {"attention_qkv": "linear_qkv", "attention_dense": "linear_proj", "mlp_fc1": "linear_fc1",
+                 "mlp_fc2": "linear_fc2"}
+#: Megatron-Core's MLA (megatron/core/transformer/multi_latent_attention.py ``MLASelfAttention``) keeps its
+#: projections apart, under its own names: ``linear_q_proj`` (no ``q_lora_rank``) or ``linear_q_down_proj`` /
+#: ``linear_q_up_proj``, ``linear_kv_down_proj`` (hidden -> kv_lora_rank + qk_pos_emb_head_dim) and
+#: ``linear_kv_up_proj``, then ``linear_proj``; there is no ``linear_qkv``. Each is a rename of the HF projection of
+#: the same shape (Megatron-Bridge's DeepSeek bridge maps q_a_proj <-> linear_q_down_proj, kv_a_proj_with_mqa <->
+#: linear_kv_down_proj, ...). The MLP's modules are the dense table's.
+MEGATRON_MLA_MODULES = {"linear_q_proj": ("q_proj",), "linear_q_down_proj": ("q_a_proj",),
+                        "linear_q_up_proj": ("q_b_proj",), "linear_kv_down_proj": ("kv_a_proj_with_mqa",),
+                        "linear_kv_up_proj": ("kv_b_proj",)} | {
+    k: v for k, v in MEGATRON_MODULES.items() if k != "linear_qkv"}
+#: Megatron-Bridge's ``LoRA`` / ``ModuleMatcher`` default ``target_modules`` (src/megatron/bridge/peft/lora.py,
+#: module_matcher.py), the list ``all-linear`` stands for on the Megatron-Core stacks. ``match`` takes a module whose
+#: own name equals an entry: on a dense model one adapter per fused module (A: r x h, B: (q + 2 kv) x r on
+#: ``linear_qkv``; B: 2 ffn x r on a gated ``linear_fc1``), on an MLA model only ``linear_proj`` of the attention
+#: (``linear_qkv`` names none of MLA's projections: "the all-linear default maps to dense-attention names that match
+#: none of its MLA projections", so DeepSeek fine-tuning scripts name linear_q_down_proj ... themselves; the current
+#: ``PEFT.__call__`` even raises "No modules matched the requested target_modules entries: linear_qkv" there).
+MEGATRON_DEFAULT_TARGETS = ("linear_qkv", "linear_proj", "linear_fc1", "linear_fc2")
+
+
+def _megatron_names(targets) -> list[str]:
+    """The entries of a target list that are Megatron-Core module names (``MEGATRON_MODULES``,
+    ``MEGATRON_MLA_MODULES``, NeMo 1.x ``NEMO1_TARGETS``)."""
+    if not isinstance(targets, list):
+        return []
+    return sorted(x for x in targets if x in MEGATRON_MODULES or x in MEGATRON_MLA_MODULES or x in NEMO1_TARGETS)
+
+
 @dataclass(frozen=True)
 class ExpertAdapters:
     """How a stack's LoRA code adapts a MoE layer's routed experts and router (``EXPERT_ADAPTERS``).
@@ -127,14 +167,19 @@ class ExpertAdapters:
     expert) beside the frozen base op, which keeps no weight gradient. ``shared``: one adapter (A: r x in,
     B: out x r) for all of a layer's experts instead of one per expert. ``router_name`` / ``expert_names``:
     the module names the stack's target list uses for them. ``source``: the words the finetune line prints.
-    ``all_linear_router``: ``targets: all-linear`` reaches the router (peft: every ``nn.Linear`` and, through its MoE
-    conversion, the router parameter); False where the stack's LoRA default list leaves it out."""
+    ``modules``: the fused-module table of the stack's model code, which its named target sets (``all-linear``,
+    ``qkvo``) adapt (None: the HF family's, ``HF_MODULES``; ``MEGATRON_MODULES``: Megatron-Core's ``linear_qkv`` /
+    ``linear_fc1``, one adapter each). ``all_linear``: the target list ``targets: all-linear`` stands for (None: every
+    linear of the blocks, peft's ``_maybe_include_all_linear_layers``, and through its MoE conversion the router
+    parameter; Megatron-Bridge: its default list, ``MEGATRON_DEFAULT_TARGETS``, which has no router and no MLA
+    projection but ``linear_proj``)."""
     wrap: str
     shared: bool
     source: str
     router_name: str = "gate"
     expert_names: tuple = ("experts.gate_up_proj", "experts.down_proj")
-    all_linear_router: bool = True
+    modules: dict | None = None
+    all_linear: tuple | None = None
 
 
 #: per runtime (planner.model.stack_rules ``RUNTIMES``; peft's for any other):
@@ -157,13 +202,16 @@ class ExpertAdapters:
 #:   "linear_fc1", "linear_fc2"]`` (``peft/module_matcher.py`` ``ModuleMatcher.target_modules``; ``match`` takes a
 #:   module whose own name equals a pattern): the routed experts' and the shared experts' (``mlp.shared_experts.
 #:   linear_fc1``, Megatron-Core's ``SharedExpertMLP``, an ``MLP``) ``linear_fc1`` / ``linear_fc2`` match, the
-#:   ``mlp.router`` does not (``all_linear_router`` False; until left47 adapted here).
+#:   ``mlp.router`` does not (``all_linear``; until left47 adapted here). Its ``linear_qkv`` / ``linear_fc1`` are fused
+#:   (``modules``): ``all-linear`` adapts them with one adapter each (until left47b as q/k/v and gate/up apart).
+#:   Megatron-Bridge's ``CanonicalLoRA`` (peft/canonical_lora.py: ``linear_q`` / ``linear_k`` / ``linear_v``,
+#:   ``linear_fc1_up`` / ``linear_fc1_gate`` adapters, the experts' fc1 kept whole) is not modelled.
 EXPERT_ADAPTERS = {
     "hf": ExpertAdapters("param", False, "peft's ParamWrapper runs them on W + delta"),
     "megatron": ExpertAdapters("linear", True, "Megatron-Bridge / NeMo 2 ParallelLinearAdapter: one adapter per "
                                "token and routed expert beside the frozen grouped GEMM, no weight gradient",
                                router_name="router", expert_names=("experts.linear_fc1", "experts.linear_fc2"),
-                               all_linear_router=False),
+                               modules=MEGATRON_MODULES, all_linear=MEGATRON_DEFAULT_TARGETS),
 }
 
 
@@ -232,33 +280,22 @@ HF_MODULES = {
 }
 
 
-#: Megatron-Core's transformer layer holds q, k, v in one ``linear_qkv`` and gate + up in one
-#: ``linear_fc1`` (megatron/core/transformer/attention.py ``SelfAttention``, mlp.py ``MLP``), for
-#: every model. LoRA on it adapts the fused module: one A (r x in) and one B (sum of the fan-outs
-#: x r) — NeMo 1.x ``LoraKQVAdapter`` on ``attention_qkv`` (nemo/collections/nlp/modules/common/
-#: megatron/adapters/parallel_adapters.py, a ``ParallelLinearAdapter``: linear_in in -> dim,
-#: linear_out dim -> out), NeMo 2 / Megatron-Bridge ``LoRA(target_modules=["linear_qkv", ...])``.
-#: The NeMo 1.x target names (megatron_gpt_finetuning_config.yaml ``lora_tuning.target_modules``:
-#: attention_qkv, attention_dense, mlp_fc1, mlp_fc2) name the same modules.
-MEGATRON_MODULES = {"linear_qkv": ("q_proj", "k_proj", "v_proj"), "linear_proj": ("o_proj",),
-                    "linear_fc1": ("gate_proj", "up_proj"), "linear_fc2": ("down_proj",)}
-NEMO1_TARGETS = {"attention_qkv": "linear_qkv", "attention_dense": "linear_proj", "mlp_fc1": "linear_fc1",
-                 "mlp_fc2": "linear_fc2"}
-
-
-def module_layout(t: TrainingSpec) -> dict | None:
+def module_layout(t: TrainingSpec, ea: ExpertAdapters | None = None) -> dict | None:
     """The fused-module table LoRA's targets name: Megatron-Core's (``MEGATRON_MODULES``) when the
-    targets are its module names (or NeMo 1.x's), else None (the HF family's, ``HF_MODULES``)."""
+    targets are its module names (or NeMo 1.x's), the stack's own (``ExpertAdapters.modules``) for a
+    named set (``all-linear``, ``qkvo``), else None (the HF family's, ``HF_MODULES``)."""
     targets = t.lora.targets if t.lora is not None else ()
-    if isinstance(targets, list) and any(x in MEGATRON_MODULES or x in NEMO1_TARGETS for x in targets):
+    if _megatron_names(targets):
         return MEGATRON_MODULES
-    return None
+    return (ea or expert_adapters(t)).modules if isinstance(targets, str) else None
 
 
 def _hf_modules(m: ModelSpec, lins: list[Linear], layout: dict | None = None) -> list[Linear]:
     """``lins`` with the fused modules (``layout``; default the HF family's ``HF_MODULES``) in
     place of their parts (a part the model lacks — gate_proj of an ungated MLP — is skipped)."""
     table = HF_MODULES.get(hf_model_type(m), {}) if layout is None else layout
+    if layout is MEGATRON_MODULES and m.mla is not None:
+        table = MEGATRON_MLA_MODULES  # MLA's projections stay apart (no linear_qkv)
     by_name = {L.name: L for L in lins}
     out, done = [], set()
     for L in lins:
@@ -363,16 +400,16 @@ def adapted(m: ModelSpec, t: TrainingSpec):
     """(is_moe, layer count, contains layer 0, linear, its adapter rank or 0) for every linear kind."""
     converts, lins = _block_linears(m, t)
     ea = expert_adapters(t)
+    targets = stack_targets(t.lora.targets, ea)
     for moe, n, first, L in lins:
-        on = _targeted(L, t.lora.targets, converts) and not _all_linear_leaves(L, t.lora.targets, ea)
+        on = _targeted(L, targets, converts)
         yield moe, n, first, L, (_rank(L, t.lora.rank) if on else 0)
 
 
-def _all_linear_leaves(L: Linear, targets, ea: ExpertAdapters) -> bool:
-    """Whether the stack's ``all-linear`` leaves this linear out: the router (a MoE block's one linear of a single
-    copy named as the HF code or the stack names it) where ``ExpertAdapters.all_linear_router`` is False
-    (Megatron-Bridge's default target list)."""
-    return targets == "all-linear" and not ea.all_linear_router and L.copies == 1 and L.name in ("gate", ea.router_name)
+def stack_targets(targets, ea: ExpertAdapters):
+    """``targets`` as the stack's LoRA code reads them: ``all-linear`` is the stack's default list where it has one
+    (``ExpertAdapters.all_linear``: Megatron-Bridge's, no router, MLA's ``linear_proj`` only)."""
+    return list(ea.all_linear) if targets == "all-linear" and ea.all_linear is not None else targets
 
 
 def _block_linears(m: ModelSpec, t: TrainingSpec) -> tuple[bool, list]:
@@ -381,7 +418,7 @@ def _block_linears(m: ModelSpec, t: TrainingSpec) -> tuple[bool, list]:
     (``PEFT_MOE``) is peft's: a stack that wraps the experts per token matches its own names."""
     ea = expert_adapters(t)
     converts = m.moe is not None and PEFT_MOE.get(hf_model_type(m), PeftMoE()).converts and ea.wrap == "param"
-    layout = module_layout(t)
+    layout = module_layout(t, ea)
     return converts, [(moe, n, first, _stack_wrap(L, ea, layout)) for moe, n, first in _layers(m) if n
                       for L in layer_linears(m, moe, layout)]
 
@@ -448,7 +485,7 @@ def check_targets(m: ModelSpec, t: TrainingSpec, runtime: str | None = None) -> 
         return
     targets = t.lora.targets
     field = "training.lora.targets"
-    megatron = sorted(x for x in targets if x in MEGATRON_MODULES or x in NEMO1_TARGETS) if isinstance(targets, list) else []
+    megatron = _megatron_names(targets)
     if runtime == "hf" and megatron:
         raise InputError(field, f"{', '.join(megatron)}: Megatron-Core module names, which the Hugging Face model code "
                                 "(peft) does not have; use q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, "
@@ -463,7 +500,8 @@ def check_targets(m: ModelSpec, t: TrainingSpec, runtime: str | None = None) -> 
                                 f"{t.lora.rank * (m.vocab + m.hidden):,} parameters here), which this planner does not "
                                 "model (it counts the adapters inside the blocks); leave them out of the targets")
     if adapter_params(m, t) == 0:
-        have = sorted({L.name.split(".")[-1] for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe)})
+        layout = module_layout(t) or expert_adapters(t).modules  # the names the stack's model code has
+        have = sorted({L.name.split(".")[-1] for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe, layout)})
         raise InputError(field, f"{clip(targets, 80)} adapt no linear of model {clip(m.name, 40)} (peft refuses it: target "
                                 f"modules not found); its linears: {', '.join(have)} (or qkvo, all-linear)")
 

@@ -12,7 +12,7 @@ from planner.layout import V_SPLIT, Candidates, split_vpp
 from planner.units import fmt_given
 from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval
-from planner.model.finetune import base_weights, training_step_flops
+from planner.model.finetune import base_weights, on_stack, training_step_flops
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.comm import hierarchical_cp_a2a
 from planner.model.moe import hf_ep_plan_note
@@ -103,8 +103,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                                  V_SPLIT if split_vpp(c)[i] == V_SPLIT else int(c.chunks[i]),
                                  stack.layer_sac_every if m.is_transformer else 0,
                                  split_runtime(stack, m) if m.is_transformer and m.layers else None)
+    t_on = on_stack(t, stack)  # a frozen base's adapters are the plan's stack's (finetune.expert_adapters)
     flops_at = lambda span: training_step_flops(  # noqa: E731
-        m, t, t.seq_len, t.global_batch, int(rc_hw), fused_attention(stack, m, t),
+        m, t_on, t.seq_len, t.global_batch, int(rc_hw), fused_attention(stack, m, t),
         micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
         attn_span=span, full_fraction=float(f_rc), **selective_kw(stack, t, m))
     fl = flops_at(attention_span(t, stack.doc_masking))

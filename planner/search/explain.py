@@ -370,7 +370,11 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     weights a token runs through; the total for a dense model): a MoE's step divided by its total read "1.2 FLOPs
     per parameter per token, 94% of the 1.2" for a LoRA of Qwen3-30B-A3B, 30.5B parameters of which 3.35B run a
     token, where the 6N / 4N a practitioner checks the line against are per active parameter (QA 81)."""
-    m, t = job.model, job.training
+    from planner.model.finetune import on_stack
+
+    # the plan's stack decides the adapters (finetune.expert_adapters: Megatron-Core's fused modules); under
+    # ``framework: auto`` the job names none (left47b: a dense LoRA's adapters differ by stack too)
+    m, t = job.model, on_stack(job.training, stack)
     if not (m.is_transformer and t.mode in ("lora", "qlora")):
         return []
     from planner import defaults as D

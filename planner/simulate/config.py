@@ -501,7 +501,7 @@ def checkpoint_bytes(detail: dict, job: Any, stack: Any = None) -> float:
     if "checkpoint_bytes" in detail:
         return float(detail["checkpoint_bytes"])
     try:
-        from planner.model.finetune import frozen_base, trainable_params
+        from planner.model.finetune import frozen_base, on_stack, trainable_params
 
         t = held_training(job.model, job.training, plan_stack(stack))  # HF Trainer's AMP: fp32 weights, no master
         # AutoModel's MoE models: 16-bit parameters and moments, no master (Stack.params_16bit)
@@ -510,7 +510,8 @@ def checkpoint_bytes(detail: dict, job: Any, stack: Any = None) -> float:
         w = stored_weight_bytes(t)  # not autocast's / TE's compute copies
         if frozen_base(job.model, job.training):  # fp32 adapters keep no master copy: weights + moments, as
             # memory_per_gpu holds them (defaults.ADAPTER_BYTES); 2 + 4 + 8 B sized a 70B QLoRA save at 14 B an adapter
-            return float(trainable_params(job.model, job.training)) * (D.ADAPTER_BYTES + opt)
+            # the adapters of the plan's stack (left47b: Megatron-Core's fused linear_qkv / linear_fc1 have fewer)
+            return float(trainable_params(job.model, on_stack(job.training, plan_stack(stack)))) * (D.ADAPTER_BYTES + opt)
         n = detail.get("params") or count_params(job.model).total
         return float(n) * (w + master + opt)
     except Exception:  # generic model without params: nothing to size the checkpoint from
