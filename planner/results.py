@@ -689,8 +689,9 @@ class ServingOption(Sparse):
     offline_price: Optional[str] = None  # "spot" | "on-demand" | "cluster.price_usd_hr" (``model.cost.RATE_NAMES``)
     offline_node_hours: Optional[float] = None
     offline_usd: Optional[float] = None
-    #: an offline job with a deadline or a GPU floor / cap (``ServingLimits``): the replicas it runs on and the hours
-    #: they take for its requests (analytic; the simulated backlog's are in ``simulated``)
+    #: an offline job of requests: the replicas it runs on (``ServingLimits.offline_replicas``: a deadline's or a GPU
+    #: floor / cap's, their nodes filled; one node's worth without a limit, offline47) and the hours they take
+    #: (analytic; the simulated backlog's are in ``simulated``)
     offline_replicas: Optional[int] = None
     offline_hours: Optional[float] = None
     precision: str  # weight precision

@@ -43,11 +43,11 @@ def test_offline_job_has_the_whole_jobs_cost_hours_and_range(batch_plan):
     ob, best = batch_plan["offline_budget"], batch_plan["best"]
     sim = best["simulated"]
     assert batch_plan["budget"] is None and ob["sized_by"] == "simulated" and ob["price"] == "spot"
-    # QA 84: the job's $ is its node as billed (1 TP1 replica of an 8-GPU node: 8x the replica's share, kept apart)
-    assert ob["share_usd"] == sim["usd"] and ob["usd"] == pytest.approx(8 * sim["usd"])
-    assert ob["usd_per_million_requests"] == pytest.approx(8 * sim["usd_per_million_requests"])
-    replica_usd_hr = best["price_spot_usd_hr"] * best["tp"] / best["gpus_per_node"]
-    assert ob["hours"] * ob["replicas"] * replica_usd_hr == pytest.approx(ob["share_usd"])
+    # QA 84: the job's $ is its node as billed; offline47: its 8 TP1 replicas fill the 8-GPU node, so the billed $ is
+    # the simulated backlog's, one figure (QA 84: 1 replica, $1.05k billed, 8x its $131.82 GPU share)
+    assert ob["share_usd"] is None and ob["usd"] == sim["usd"] and (ob["replicas"], ob["nodes"]) == (8, 1)
+    assert ob["usd_per_million_requests"] == pytest.approx(sim["usd_per_million_requests"])
+    assert ob["hours"] == sim["hours"]
     assert ob["hours"] * ob["nodes"] * best["price_spot_usd_hr"] == pytest.approx(ob["usd"])
     assert ob["replica_hours"] == pytest.approx(sim["replica_hours"])
     assert ob["usd_per_million_output_tokens"] == pytest.approx(ob["usd"] / (5e6 * 256) * 1e6)
@@ -88,19 +88,19 @@ def test_offline_budget_in_the_terminal_and_the_report(tmp_path):
     assert serve.returncode == 0, serve.stderr
     # QA 67: the backlog at its fastest token budget (2,048 here, 8,192 before: $146.79 for 10.6 d)
     # srv44: the prefill pairs count the diagonal ($123.6926 -> $123.6963, 9.0 d unchanged)
-    # QA 84: the node as billed, 8x the replica's GPU share ($123.70)
-    assert ("job cost: $989.57 for 5,000,000 requests (1 aws:g6e.48xlarge node for 9.0 d at $4.60/h, spot, billed "
-            "whole: 1 replica on 1 of its 8 GPUs)") in serve.stdout
+    # QA 84: the node as billed, 8x the replica's GPU share ($989.57 for 9.0 d, $123.70 the share); offline47: the
+    # node filled with 8 replicas, the same $ as the share in an eighth of the time
+    assert "job cost: $123.71 for 5,000,000 requests (8 replicas for 26.9 h at $4.60/h, spot)" in serve.stdout
     out = tmp_path / "r.md"
     rep = subprocess.run([sys.executable, "-m", "planner", "report", str(BATCH), "--no-simulate", "-o", str(out)],
                          cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert rep.returncode == 0, rep.stderr
     md = out.read_text()
-    assert "| job cost | $989.57 for 5,000,000 requests" in md
+    assert "| job cost | $123.71 for 5,000,000 requests" in md
     # srv44: the prefill pairs count the diagonal (the fast end $103.6743 -> $103.6774, 9.0 d unchanged)
-    # QA 84: x 8, the node billed ($103.68 to $174.01 at the replica's share)
-    assert "| likely range (model error) | 7.5 d to 12.6 d, $829.42 to $1.39k (Risks) |" in md
-    assert "- Spot: 0.12 reclaims expected over the 9.0 d run" in md
+    # QA 84: x 8, the node billed (7.5 d to 12.6 d, $829.42 to $1.39k); offline47: 8 replicas fill it
+    assert "| likely range (model error) | 22.5 h to 37.8 h, $103.69 to $174.04 (Risks) |" in md
+    assert "- Spot: 0.01 reclaims expected over the 26.9 h run" in md
     assert '"offline_budget": {' in md  # the summary JSON
 
 
@@ -203,13 +203,14 @@ def test_app_shows_an_offline_jobs_cost():
     ob = view["plan"]["offline_budget"]
     m = {x.label: x.value for x in at.metric}
     # QA 67: simulated at 2,048 tokens a step (8,192 before: $152.61 for 11.1 d)
-    # QA 84: the node as billed, 8x the replica's share ($131.82, $110.60 to $172.02)
-    assert m["$ for the job (spot)"] == "$1.05k" and m["finishes in (1 replica)"] == "9.6 d"
-    assert m["likely range, $ for the job"] == "$884.77 to $1.38k"
+    # QA 84: the node as billed, 8x the replica's share ($1.05k for 9.6 d, $884.77 to $1.38k); offline47: the node
+    # filled, 8 replicas ($131.82, $110.60 to $172.02, the share's figures, now billed)
+    assert m["$ for the job (spot)"] == "$131.82" and m["finishes in (8 replicas)"] == "28.7 h"
+    assert m["likely range, $ for the job"] == "$110.60 to $172.02"
     captions = [c.value for c in at.caption]
     assert ("job cost: " + offline_words(ob)).replace("$", "\\$") in captions
     shown = "\n".join(md.value for md in at.markdown)
-    assert "- Model accuracy: likely range 8.0 d to 12.5 d" in shown and "- Spot: 0.12 reclaims" in shown
+    assert "- Model accuracy: likely range 24.0 h to 37.4 h" in shown and "- Spot: 0.02 reclaims" in shown
 
 
 def test_terminal_table_says_what_set_each_options_replicas(chat_screen):

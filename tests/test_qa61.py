@@ -55,8 +55,10 @@ def test_serve_offline_names_the_jobs_rate(cli, tmp_path):
     assert "costs at the job's rate (cluster.price_usd_hr)" in flat, flat
     # QA 67: the backlog at its fastest token budget ($63.92 and $2.56k at 8,192)
     assert "$53.90 per million requests at the job's rate (cluster.price_usd_hr) (analytic)" in flat, flat
-    assert "at $3.75/h, the job's rate (cluster.price_usd_hr))" in flat, flat
-    assert "against $2.16k at the job's rate (cluster.price_usd_hr) for the same node-hours" in flat, flat
+    # QA 84 billed the node whole ($30.00/h, not a replica's $3.75/h; this pin was left failing on main); offline47
+    # fills it with 8 replicas: 9.0 h, $269.52 ($2.16k for 71.9 h on 1 replica before)
+    assert "(8 replicas for 9.0 h at $30.00/h, the job's rate (cluster.price_usd_hr))" in flat, flat
+    assert "against $269.52 at the job's rate (cluster.price_usd_hr) for the same node-hours" in flat, flat
     assert "on-demand" not in flat, flat
 
 

@@ -143,11 +143,13 @@ def test_offline_deadline_in_constraints_is_the_serving_deadline(cli, tmp_path):
     d1 = _plan(cli, tmp_path, _job(OFFLINE, deadline_hours=24))
     d2 = _plan(cli, tmp_path, _job(OFFLINE, {"deadline_hours": 24}))
     assert d1["options"] == d2["options"]
-    for o in d1["options"]:  # the fewest replicas that finish the job's requests within the deadline
+    for o in d1["options"]:  # the fewest replicas that finish the job's requests within the deadline, nodes filled
         r, rate = o["offline_replicas"], o["requests_per_s_offline"]  # rate: one replica's, at its share's batch
+        per_node = o["gpus_per_node"] // o["tp"]
         assert o["offline_hours"] == pytest.approx(math.ceil(5.0e6 / r) / rate / 3600) and o["offline_hours"] <= 24
-        # one replica fewer: a larger share at the same full batch, past the deadline (5M requests: many batches)
-        assert r == 1 or math.ceil(5.0e6 / (r - 1)) / rate / 3600 > 24
+        # offline47: whole nodes of replicas (billed whole, the same $/h finishes sooner); one node fewer: a larger
+        # share at the same full batch, past the deadline (5M requests: many batches)
+        assert r % per_node == 0 and (r == per_node or math.ceil(5.0e6 / (r - per_node)) / rate / 3600 > 24)
     assert d1["constraints"][-1].startswith("constraints.deadline_hours: the job's 5,000,000 requests within 24")
     assert d2["constraints"][-1].startswith("serving.deadline_hours: the job's 5,000,000 requests within 24")
 
@@ -176,7 +178,9 @@ def test_offline_max_gpus_that_breaks_the_deadline_says_how_long_the_cap_takes(c
 
 def test_offline_min_gpus_raises_the_replicas(cli, tmp_path):
     d = _plan(cli, tmp_path, _job(OFFLINE, min_gpus=4))
-    assert all(o["offline_replicas"] == math.ceil(4 / o["tp"]) for o in d["options"])
+    # the floor's replicas, their nodes filled (offline47): 4 on a 1-GPU g6 / g6e.xlarge, 8 TP1 on an 8-GPU node
+    fill = lambda o: -(-math.ceil(4 / o["tp"]) // (o["gpus_per_node"] // o["tp"])) * (o["gpus_per_node"] // o["tp"])  # noqa: E731
+    assert all(o["offline_replicas"] == fill(o) for o in d["options"])
     assert any(a.startswith("constraints.min_gpus (4) raised the replicas") for a in d["assumptions"])
 
 

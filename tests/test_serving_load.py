@@ -56,8 +56,11 @@ def test_an_offline_deadline_gets_the_replicas_and_batch_that_really_meet_it():
     assert (sim.hardware, sim.tp) == (an.hardware, an.tp) and d["replicas"] == an.offline_replicas
     assert d["hours"] == pytest.approx(an.offline_hours, rel=0.03) and d["hours"] * 3600 <= deadline_s
     assert d["usd"] == pytest.approx(an.offline_usd, rel=0.03)
-    # one TP1 replica at batch 64 misses the deadline in simulation (the old plan's choice)
-    one = _simulated(_offline(64))
+    # one TP1 replica at batch 64 misses the deadline in simulation (the old plan's choice); on a 1-GPU node, as an
+    # 8-GPU one is filled with 8 replicas since offline47 (and one TP8 replica, the node billed whole, is cheapest)
+    one = _simulated(load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {**H100, "gpus_per_node": 1},
+                                    "serving": {"mode": "batch", "max_batch": 256, "requests": 64,
+                                                "prompt_tokens": 512, "output_tokens": 256}}))
     tp1 = next(o for o in one.options if o.tp == 1)
     assert tp1.batch_offline == 64 and tp1.simulated["replica_hours"] * 3600 > deadline_s
 

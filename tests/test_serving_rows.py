@@ -17,8 +17,11 @@ def test_options_table_shows_the_replicas_its_cost_prices(cli, tmp_path):
     # half an hour (was the job's 1 h): since cap33 the analytic backlog's steady part is the step as the engine runs it
     # (``lumped_iteration``) and at 1 h every row's analytic fleet is the simulated one (TP2 4 -> 6 analytic, 6
     # simulated); at 0.5 h the simulation re-sizes TP2 12 -> 13
+    # offline47: a p5.48xlarge's 8 GPUs are filled with replicas, which leaves every row's simulated fleet inside the
+    # analytic one's deadline; on 2-GPU nodes a TP2 replica is its node (no fill): the simulation re-sizes 11 -> 12
     job = yaml.safe_load(OFFLINE_70B)
     job["serving"]["deadline_hours"] = 0.5
+    job["cluster"] = {"gpu": "H100-SXM-80GB", "gpus_per_node": 2, "price_usd_hr": 20.0, "nodes": 1}
     path = write_job(tmp_path, job)
     res = answered(cli("serve", path, "--json"))
     resized = [o for o in res["options"] if o.get("sized_by") == "simulated"

@@ -51,13 +51,14 @@ OPTION_LAYOUTS = {
     "llm simulated for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "analytic_replicas",
                                                                               "simulated", "sized_by", "bound_by",
                                                                               "price_dates", "price_basis"],
-    "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision", "sized_by",
-                                                       "price_dates", "price_basis"],
-    "llm offline simulated": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision",
+    # an offline job of requests: the replicas it runs on (its nodes filled, or a deadline / GPU floor / cap's;
+    # offline47: without a limit it had none, one replica) and the hours they take
+    "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "offline_replicas",
+                                                       "offline_hours", "precision", "sized_by", "price_dates",
+                                                       "price_basis"],
+    "llm offline simulated": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd",
+                                                                 "offline_replicas", "offline_hours", "precision",
                                                                  "simulated", "sized_by", "price_dates", "price_basis"],
-    # an offline job with a deadline or a GPU floor / cap: its replicas and the hours they take
-    "llm offline sized": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "offline_replicas",
-                                                            "offline_hours", "precision", "sized_by", "price_dates", "price_basis"],
     # meets the targets but breaks a job constraint (max_gpus, budget_usd): the constraint, then why
     "llm over a constraint": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "price_dates", "price_basis",
                                                                            "constraint_broken", "reason"],
@@ -141,7 +142,7 @@ def test_serving_json_keeps_its_keys_order_and_types(cli, example, layouts):
 @pytest.mark.parametrize("example, constraints, layouts", [
     ("serving-llama3-8b-chat", {"max_gpus": 2, "min_gpus": 2}, {"llm sized for the QPS", "llm over a constraint"}),
     ("serving-batch-llama3-8b", {"max_gpus": 4, "deadline_hours": 48},
-     {"llm offline sized", "llm offline over a constraint"}),
+     {"llm offline", "llm offline over a constraint"}),
 ])
 def test_a_constrained_serving_json_adds_its_limits_last(cli, tmp_path, example, constraints, layouts):
     """The job's limits the plan holds to close the plan (``constraints``, absent without any); an option over one

@@ -1417,9 +1417,13 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
             f"{sim.get('requests', 0):,} requests queued at once on one replica: {sim['throughput_rps']:,.3g} requests/s, "
             f"{sim.get('output_tokens_per_s') or 0:,.0f} output tokens/s per replica"
             + (f"; the job's requests take {fmt_run_time(sim['replica_hours'])} of replica time" if sim.get("replica_hours") else "")
-            + (f" ({fmt_usd(sim['usd'])})" if sim.get("usd") else "")
             + (f"; {sim['replicas']} replica{'s finish' if sim['replicas'] != 1 else ' finishes'} them in {fmt_run_time(sim['hours'])}"
-               if sim.get("hours") and sim.get("replicas") else "") + "."]))
+               if sim.get("hours") and sim.get("replicas") else "")
+            # the nodes held for that time, billed whole (``serving_budget.billed_usd``); until offline47 the $ stood
+            # beside the replica time at the replicas' GPU share (QA 84)
+            + (f", {fmt_usd(sim['usd'])} for {count_of(sim['nodes'], 'node')} billed whole"
+               if sim.get("usd") and sim.get("nodes") else "")
+            + "."]))
     # `planner serve`'s own table and the lines under it (``present.serving.options_table`` / ``options_notes``, the
     # app's too): until QA 84 the report had its own columns ("meets latency", no $/h, no nodes, no "set by" unless a
     # row had one) beside serve's for the same plan

@@ -90,7 +90,8 @@ from it), all at the token budget of the three that needs the fewest replicas (`
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
 batch (offline) inference has no latency target and runs on spot when the job allows it; a job of
 ``serving.requests`` is sized by the time they take (``offline_run``): each replica's share at min(the
-memory-limited batch, that share), the fewest replicas that meet the deadline. A serving-only job's constraints hold the plan (``ServingLimits``): ``max_gpus`` caps
+memory-limited batch, that share), the fewest replicas that meet the deadline, their nodes filled (a cloud bills whole
+instances: ``ServingLimits.fill``), priced and ranked as billed, nodes x hours x the node's $/h. A serving-only job's constraints hold the plan (``ServingLimits``): ``max_gpus`` caps
 replicas x GPUs per replica, ``min_gpus`` raises the replicas to a floor, and an offline job's
 ``budget_usd`` caps its total $ and ``deadline_hours`` is its deadline (``serving.deadline_hours``).
 
@@ -140,8 +141,8 @@ from planner.vocab import ON_DEMAND, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
                                               kv_layout, served_model, shared_prefix, weight_bytes)
 from planner.workloads.serving_iteration import COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
-from planner.workloads.serving_budget import (budget_accuracy, fleet_bound, offline_billed_usd, offline_budget, offline_range,
-                                              serving_budget)
+from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
+                                              offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, OfflineRun, ServeTarget,
                                               throughput_at, generic_option, llm_option, offline_run,
                                               offline_token_budget, replica_spec, screen_point)
@@ -219,14 +220,15 @@ class ServingLimits:
         return max(replicas, -(-self.min_gpus // tp)) if self.min_gpus else replicas
 
     def offline_replicas(self, tp: int, replica_hours: "float | Callable[[int], float]",
-                         requests: Optional[float] = None) -> Optional[int]:
-        """Replicas an offline job runs on: the fewest that finish within the deadline, else (no
-        deadline) the most ``max_gpus`` allows — the finishing time follows — never more than the job's ``requests``
-        (a replica with no request to serve does nothing: 5 requests under max_gpus 512 got "512 replicas"), then
-        raised to ``min_gpus`` (a floor the user set; ``serving_notes`` says what it raised); None when the job sets
-        none of them (it is then run on one replica, the cheapest). Not capped at ``max_gpus`` here: ``_hold`` says
-        when the deadline needs more than the cap. ``replica_hours``: the hours ``r`` replicas take, a function of
-        ``r`` (``offline_run``: each replica's share at its own batch), or one replica's hours split evenly."""
+                         requests: Optional[float] = None, per_node: int = 1) -> int:
+        """Replicas an offline job runs on: the fewest that finish within the deadline, else (no deadline) the most
+        ``max_gpus`` allows — the finishing time follows — never more than the job's ``requests`` (a replica with no
+        request to serve does nothing: 5 requests under max_gpus 512 got "512 replicas"), then raised to ``min_gpus``
+        (a floor the user set; ``serving_notes`` says what it raised), then the nodes they take filled
+        (``fill``: ``per_node`` replicas a node). With none of the limits: one node's worth, filled. Not capped at
+        ``max_gpus`` here: ``_hold`` says when the deadline needs more than the cap. ``replica_hours``: the hours
+        ``r`` replicas take, a function of ``r`` (``offline_run``: each replica's share at its own batch), or one
+        replica's hours split evenly."""
         hours = replica_hours if callable(replica_hours) else (lambda r: replica_hours / r)
         if self.deadline_hours:
             top = math.ceil(requests) if requests else math.ceil(hours(1) / self.deadline_hours)
@@ -239,13 +241,27 @@ class ServingLimits:
                     lo = mid
         elif self.max_gpus:
             need = self.cap(tp)
-        elif self.min_gpus:
-            need = 1
         else:
-            return None
+            need = 1
         if requests:
             need = min(need, math.ceil(requests))
-        return self.floor(tp, max(1, need))
+        return self.fill(tp, self.floor(tp, max(1, need)), per_node, requests)
+
+    def fill(self, tp: int, replicas: int, per_node: int, requests: Optional[float] = None) -> int:
+        """``replicas`` raised to fill the nodes they take (``per_node`` TP``tp`` replicas a node), unless
+        ``max_gpus`` or the job's ``requests`` hold them under it (then the last node runs with GPUs idle; never
+        below ``replicas``). A cloud bills whole instances (``serving_budget.billed_nodes``), so a node's idle GPUs
+        cost as much as busy ones: more replicas on the same nodes share the requests and finish sooner for the
+        same $/h, and the job's billed $ (nodes x hours x the node's $/h) is never more, as more replicas never take
+        longer (``offline_run``). Until offline47 a job with no limit ran on one replica: the batch example's TP1
+        replica on an 8-GPU aws:g6e.48xlarge took 9.6 d billed $1.05k, its node filled 1.2 d at about $132 (QA 84)."""
+        full = -(-replicas // per_node) * per_node
+        cap = self.cap(tp)
+        if cap is not None:
+            full = min(full, max(cap, replicas))
+        if requests:
+            full = min(full, max(math.ceil(requests), replicas))
+        return full
 
 
 def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
@@ -274,24 +290,38 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
             hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node
             new["offline_node_hours"] = hours
             new["offline_usd"] = hours * (off_price * row.gpus_per_node)
+    node_usd_hr = off_price * row.gpus_per_node if price_gpu is not None else None
     if s.requests and s.mode == "batch" and run is not None:
-        new.update(_offline_plan(row, s, lim, run, off_price * row.tp if price_gpu is not None else None))
+        new.update(_offline_plan(row, s, lim, run, node_usd_hr))
     elif s.requests and s.mode == "batch":
         replica_hours = s.requests / row.requests_per_s_offline / 3600
-        reps = lim.offline_replicas(row.tp, replica_hours, s.requests)
-        if reps:
-            new.update(offline_replicas=reps, offline_hours=_offline_hours(row, replica_hours, reps, s))
+        reps = lim.offline_replicas(row.tp, replica_hours, s.requests, per_node)
+        hours = _offline_hours(row, replica_hours, reps, s)
+        new.update(offline_replicas=reps, offline_hours=hours, **_offline_billed(row, s, reps, hours, node_usd_hr))
     return replace(row, **new)
 
 
+def _offline_billed(row: ServingOption, s: ServingSpec, replicas: int, hours: float,
+                    node_usd_hr: Optional[float]) -> dict:
+    """An offline fleet's node-hours and $ as billed (``serving_budget.billed_usd``: its nodes whole for ``hours``)
+    and the $ per million requests the options are ranked by (``rank_key``): one figure, the job's $ (offline47;
+    until then the table ranked by the replicas' GPU share of their nodes while the job was billed whole, QA 84)."""
+    if node_usd_hr is None:  # no price: nothing billed (serve43c)
+        return {}
+    usd = billed_usd(row, replicas, hours, node_usd_hr)
+    return dict(offline_node_hours=billed_nodes(row, replicas)[0] * hours, offline_usd=usd,
+                usd_per_million_requests_offline=usd / s.requests * 1e6)
+
+
 def _offline_plan(row: ServingOption, s: ServingSpec, lim: ServingLimits, run: Callable[[int], OfflineRun],
-                  replica_usd_hr: Optional[float]) -> dict:
+                  node_usd_hr: Optional[float]) -> dict:
     """An LLM offline job of ``s.requests`` sized by the time its requests really take (``offline_run``): r replicas
     each serve ceil(requests / r) at min(memory-limited batch, that share); the replicas are the fewest that meet
     the deadline (``ServingLimits.offline_replicas``: more replicas never take longer, and each one more runs
-    emptier batches, so the fewest is the cheapest), else one (no limit: the fullest batches) or the GPU cap / floor.
-    The fleet is held until its slowest replica finishes: $ = r x hours x a replica's $/h. The option's offline
-    batch, rate and $ per million are this plan's (they were the memory-limited batch's at full throughput)."""
+    emptier batches, so the fewest is the cheapest), else one or the GPU cap / floor, then their nodes filled
+    (``ServingLimits.fill``). The fleet is held until its slowest replica finishes and its nodes are billed whole:
+    $ = nodes x hours x the node's $/h (``_offline_billed``). The option's offline batch, rate and $ per million are
+    this plan's (they were the memory-limited batch's at full throughput)."""
     alone = one_request_s(row, s.output_tokens) or 0.0
 
     def share(r: int) -> OfflineRun:
@@ -300,20 +330,14 @@ def _offline_plan(row: ServingOption, s: ServingSpec, lim: ServingLimits, run: C
     def hours(r: int) -> float:  # never less than one request alone (TTFT + O - 1 decode steps at batch 1)
         return max(share(r).seconds, alone) / 3600
 
-    reps = lim.offline_replicas(row.tp, hours, s.requests)
-    r = reps or 1
+    r = lim.offline_replicas(row.tp, hours, s.requests, row.gpus_per_node // row.tp)
     x, h = share(r), hours(r)
     new = dict(batch_offline=x.batch, requests_per_s_offline=x.requests / (h * 3600),
-               tokens_per_s_offline=x.requests * s.output_tokens / (h * 3600))
-    if replica_usd_hr is not None:
-        usd = r * h * replica_usd_hr
-        new.update(usd_per_million_requests_offline=usd / s.requests * 1e6,
-                   offline_node_hours=r * h / (row.gpus_per_node // row.tp), offline_usd=usd)
-    if reps:
-        new.update(offline_replicas=reps, offline_hours=h)
-        cap = lim.cap(row.tp)
-        if cap and reps > cap:  # what the GPUs the cap holds would take (``_over_cap`` says it)
-            new["offline_hours_at_cap"] = hours(cap)
+               tokens_per_s_offline=x.requests * s.output_tokens / (h * 3600), offline_replicas=r, offline_hours=h,
+               **_offline_billed(row, s, r, h, node_usd_hr))
+    cap = lim.cap(row.tp)
+    if cap and r > cap:  # what the GPUs the cap holds would take (``_over_cap`` says it)
+        new["offline_hours_at_cap"] = hours(cap)
     return new
 
 
@@ -415,11 +439,12 @@ def _load_replicas(row: ServingOption, qps: float) -> int:
 def _offline_fleet(row: ServingOption) -> tuple[Optional[int], Optional[float], Optional[float]]:
     """(replicas, hours, $) of an offline option for the job's requests: the simulated backlog's where simulated,
     else the analytic ones; None where not worked out (no deadline or GPU limit: no replicas; no price: no $). The $
-    is its nodes as billed (``serving_budget.offline_billed_usd``: whole instances), what the budget is held to."""
+    is its nodes as billed (``_offline_billed``: whole instances), what the budget is held to and the options are
+    ranked by."""
     if row.refined:
         d = row.simulated or {}
-        return d.get("replicas"), d.get("hours"), offline_billed_usd(row, d.get("usd"))
-    return row.offline_replicas, row.offline_hours, offline_billed_usd(row, row.offline_usd)
+        return d.get("replicas"), d.get("hours"), d.get("usd")
+    return row.offline_replicas, row.offline_hours, row.offline_usd
 
 
 def _gpus(n: int) -> str:
@@ -598,7 +623,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
             if realtime:
                 return _load_replicas(r, qps)
             return bare.offline_replicas(r.tp, (_offline_fleet(r)[1] or 0.0) * (_offline_fleet(r)[0] or 0),
-                                      s.requests) or 1
+                                         s.requests, r.gpus_per_node // r.tp)
         raised = [r for r in options if (r.replicas if realtime else _offline_fleet(r)[0] or 0) > need(r)]
         if raised:
             notes.append(f"constraints.min_gpus ({lim.min_gpus:,}) raised the replicas of {len(raised)} of the "
@@ -630,25 +655,23 @@ def _nodes_note(job: JobSpec) -> list[str]:
 
 
 def _whole_node_note(job_cost: Optional[dict], realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
-    """Where an offline fleet leaves GPUs of its nodes idle, what the job's $ is and what the options table's is: the
-    job's $ is its nodes held for the run (``serving_budget.billed_nodes``: a cloud bills whole instances), the table
-    prices a replica at its GPUs' share of the node, which is what the same nodes cost where their idle GPUs run
-    replicas too (they share the requests and finish sooner), offered unless ``constraints.max_gpus`` forbids it.
-    Until QA 84 the job's $ was the share (1 TP1 replica on an 8-GPU aws:g6e.48xlarge: $131.82, the node held for
-    the run $1.05k in this line alone; QA 42 first said the whole node here)."""
+    """Where an offline fleet leaves GPUs of its nodes idle (``offline_budget``'s ``share_usd``), what the job's $
+    pays for and what holds the replicas under the nodes' GPUs: ``constraints.max_gpus``, or a job of fewer requests
+    than the nodes have replica slots. The job's $ is its nodes held for the run (``serving_budget.billed_usd``: a
+    cloud bills whole instances); the used GPUs' share of it is said beside it. A fleet fills its nodes otherwise
+    (``ServingLimits.fill``): until offline47 every job without a limit ran one replica, so this line stood under
+    the batch example's 1 TP1 replica on an 8-GPU aws:g6e.48xlarge ($1.05k billed, $131.82 the share; QA 84)."""
     if realtime or not job_cost or not job_cost.get("share_usd"):
         return []
     b, reps = job_cost, job_cost["replicas"]
-    line = (f"offline cost: the job's {fmt_usd(b['usd'])} is {count_of(b['nodes'], 'node')} of {b['hardware']} held "
+    slots = b["nodes"] * b["gpus_per_node"]
+    held = (f"constraints.max_gpus ({max_gpus:,}) holds the replicas under what fills "
+            f"{'it' if b['nodes'] == 1 else 'them'}" if max_gpus is not None and max_gpus < slots else
+            f"the job's {fmt_given(b['requests'])} requests give no more replicas work")
+    return [f"offline cost: the job's {fmt_usd(b['usd'])} is {count_of(b['nodes'], 'node')} of {b['hardware']} held "
             f"for the run, billed whole (a cloud rents whole instances), though {count_of(reps, 'replica')} "
-            f"use{'s' if reps == 1 else ''} {_gpus(b['gpus_used'])} of {b['nodes'] * b['gpus_per_node']:,}; the options "
-            f"table prices {'a replica' if reps == 1 else 'the replicas'} at the GPUs' share of the node price "
-            f"({fmt_usd(b['share_usd'])} for the job, {b['usd'] / b['share_usd']:.3g}x less)")
-    fill = b["nodes"] * b["gpus_per_node"] // (b["gpus_used"] // reps)
-    if max_gpus is None or fill * b["gpus_used"] // reps <= max_gpus:
-        line += (f", what the same {'node costs' if b['nodes'] == 1 else 'nodes cost'} if the idle GPUs run "
-                 f"replicas too ({count_of(fill, 'replica')} share the requests and finish sooner)")
-    return [line]
+            f"use{'s' if reps == 1 else ''} {_gpus(b['gpus_used'])} of {slots:,}: {held}; the used GPUs' share of "
+            f"the node price is {fmt_usd(b['share_usd'])}, the idle GPUs' {fmt_usd(b['usd'] - b['share_usd'])}"]
 
 
 def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
@@ -1118,8 +1141,8 @@ def _offline_draws_words(k: int, reps: int, share: int, rates: list[float], effe
 def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
                     lim: ServingLimits = ServingLimits(), im: Optional[IterationModel] = None,
                     runs: Optional[SimBudget] = None) -> ServingOption:
-    """Offline: one replica's share of the job (ceil(requests / replicas), the analytic plan's replicas, one without
-    a limit) queued at once on one simulated replica at the plan's batch gives the time the fleet takes (up to
+    """Offline: one replica's share of the job (ceil(requests / replicas), the analytic plan's replicas, their nodes
+    filled) queued at once on one simulated replica at the plan's batch gives the time the fleet takes (up to
     ``OFFLINE_SIM_REQUESTS`` requests; a larger share at that run's rate). ``OFFLINE_DRAWS`` shares are drawn (seeds
     ``sim.seed`` on); where the share runs whole each draw stands for one replica, and more are drawn, one per
     replica up to the whole fleet (at most ``OFFLINE_FLEET_RUNS``), while the next draw (at the draws' mean events)
@@ -1180,10 +1203,9 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
             break
         ratio = seconds / max(offline_run(im, s, share, batch).seconds, alone)
         need = lim.offline_replicas(row.tp, lambda r: ratio * max(
-            offline_run(im, s, math.ceil(s.requests / r), row.batch_memory_limit).seconds, alone) / 3600, s.requests)
-        if need <= reps:
-            need = reps + 1
-        reps = need
+            offline_run(im, s, math.ceil(s.requests / r), row.batch_memory_limit).seconds, alone) / 3600, s.requests,
+            per_node)
+        reps = need if need > reps else lim.fill(row.tp, reps + 1, per_node, s.requests)
         res, batch, share, seconds, info = simulate(reps)
     d = _sim_summary(res, 1, offline_token_budget(im, s, batch), batch)
     d["requests_per_s_per_replica"] = share / seconds if s.requests else res.throughput_rps
@@ -1191,12 +1213,10 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
     if s.requests:
         replica_hours = reps * seconds / 3600  # the fleet is held until its slowest replica finishes
         d["replica_hours"] = replica_hours
-        if row.offline_replicas:
-            d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=seconds / 3600)
-        rate = gpu_hour_rate(row.price_spot_usd_hr if row.offline_price == SPOT else row.price_usd_hr,
-                             row.gpus_per_node)
-        if rate is not None:
-            d["usd"] = replica_hours * rate * row.tp
+        d.update(replicas=reps, nodes=billed_nodes(row, reps)[0], hours=seconds / 3600)
+        rate = row.price_spot_usd_hr if row.offline_price == SPOT else row.price_usd_hr
+        if rate is not None:  # its nodes billed whole for the fleet's time (``_offline_billed``)
+            d["usd"] = billed_usd(row, reps, seconds / 3600, rate)
             d["usd_per_million_requests"] = d["usd"] / s.requests * 1e6
     return replace(row, refined=True, simulated=d)
 
@@ -1852,8 +1872,9 @@ def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
 
 
 def rank_key(realtime: bool, qps: bool) -> Callable[[ServingOption], tuple]:
-    """The order ``plan_serving`` ranks options in, cheapest first, in one place. Offline: $ per million requests,
-    then fewer GPUs per replica; real-time without a QPS: $ per million requests at full load, then TP. Real-time
+    """The order ``plan_serving`` ranks options in, cheapest first, in one place. Offline: $ per million requests as
+    billed (``_offline_billed``: the fleet's nodes whole; the replicas' GPU share until offline47), then fewer GPUs per
+    replica; real-time without a QPS: $ per million requests at full load, then TP. Real-time
     with a QPS: $/h for the QPS, then, at equal $/h (both meeting the targets: the same nodes bought either way),
     the one with more headroom first -- the higher rate the fleet carries (``headroom``: replicas x requests/s a
     replica, the simulated saturated rate where simulated), then the lower p99 TPOT -- and only then fewer GPUs and
@@ -1999,7 +2020,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
                   if b.usd_per_million_requests_offline is not None else
                   f"runs {b.requests_per_s_offline:.2f} req/s per replica (analytic; no price: a bare GPU has none, "
                   "set cluster.price_usd_hr)"))
-        if b.offline_replicas and not sim:  # a deadline or a GPU floor / cap set the replicas
+        if b.offline_replicas and not sim:  # the analytic fleet (its nodes filled, or a limit's)
             out += (f"; {b.offline_replicas} replica{'s finish' if b.offline_replicas != 1 else ' finishes'} "
                     f"in {fmt_run_time(b.offline_hours)} (analytic)")
         if sim:

@@ -288,38 +288,39 @@ def fleet_buy(best: ServingOption, nodes: int, catalog, job_onprem, hours: Optio
 
 
 def offline_fleet_replicas(row: ServingOption) -> int:
-    """The replicas an offline option runs its job on: the simulated backlog's, else the analytic plan's (a deadline or
-    a GPU floor / cap sets them), else one for an LLM (``serving._offline_plan``: no limit, the fullest batches) and one
-    node's for a generic model (``serving._costs`` prices its job in node-hours)."""
-    return ((row.simulated or {}).get("replicas") or row.offline_replicas
-            or (row.gpus_per_node // row.tp if row.generic else 1))
+    """The replicas an offline option runs its job on: the simulated backlog's, else the analytic plan's
+    (``serving.ServingLimits.offline_replicas``: a deadline or a GPU floor / cap, their nodes filled; one node's worth
+    without a limit), else one node's (an option sized without a job of requests)."""
+    return ((row.simulated or {}).get("replicas") or row.offline_replicas or max(row.gpus_per_node // row.tp, 1))
 
 
 def billed_nodes(row: ServingOption, replicas: int) -> tuple[int, float]:
     """(nodes rented, billed / used GPU-hours) for ``replicas`` TP``tp`` replicas of an offline option held until the
-    job ends. A cloud bills whole instances: the offline screen prices a replica at its GPUs' share of the node
-    (``serving._offline_plan``: r x hours x node $/h / replicas per node, which ranks the options), so one TP1
-    replica on an 8-GPU aws:g6e.48xlarge read $131.82 for the job while the node it rents is billed $1.05k (8x;
-    QA 82 / QA 84). The instance-hours billed are nodes x hours x the node's $/h: ``usd`` x the returned ratio (1.0
-    where the replicas fill their nodes, or run on a smaller instance of the same GPU: a g6e.xlarge is its own
-    option, its one GPU its whole node). Source: the per-instance-hour rates of the catalog (EC2 On-Demand / Spot
-    pricing, GCP and Azure VM pricing): no cloud in it bills a share of an instance."""
+    job ends. A cloud bills whole instances; the ratio is 1.0 where the replicas fill their nodes
+    (``serving.ServingLimits.fill`` fills them unless ``constraints.max_gpus`` or the job's requests hold them under)
+    or run on a smaller instance of the same GPU (a g6e.xlarge is its own option, its one GPU its whole node).
+    Source: the per-instance-hour rates of the catalog (EC2 On-Demand / Spot pricing, GCP and Azure VM pricing): no
+    cloud in it bills a share of an instance. Until QA 84 an offline job's $ was its replicas' GPU share (one TP1
+    replica on an 8-GPU aws:g6e.48xlarge read $131.82 for a node billed $1.05k)."""
     per_node = max(row.gpus_per_node // row.tp, 1)
     nodes = math.ceil(replicas / per_node)
     return nodes, nodes * per_node / replicas
 
 
-def offline_billed_usd(row: ServingOption, usd: Optional[float]) -> Optional[float]:
-    """An offline option's $ for the job as billed (``billed_nodes``) from its $ at the replicas' GPU share."""
-    return None if usd is None else usd * billed_nodes(row, offline_fleet_replicas(row))[1]
+def billed_usd(row: ServingOption, replicas: int, hours: float, node_usd_hr: float) -> float:
+    """An offline fleet's $ as billed: its nodes (``billed_nodes``) x ``hours`` held (until its slowest replica
+    finishes) x the node's $/h (``node_usd_hr``: on demand, or spot under ``constraints.spot``). The one $ figure of an
+    offline option: the options are ranked by it, the budget is held to it and ``offline_budget`` reports it."""
+    return billed_nodes(row, replicas)[0] * hours * node_usd_hr
 
 
 def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Optional[float],
                    local_attention: bool, catalog=None, job_onprem=None, gpu=None) -> Optional[dict]:
     """What an offline job (``serving.mode: batch``, ``serving.requests``) costs whole: it has no month, it ends. The
     fleet the plan runs it on (the simulated backlog's replicas and $ where simulated, else the analytic plan's), held
-    until its slowest replica finishes: ``usd`` for the job's requests, ``hours`` to finish on ``replicas``
-    (``usd`` / (replicas x a replica's $/h), the $/h at ``offline_price``: spot under ``constraints.spot``), $ per 1M
+    until its slowest replica finishes: ``usd`` for the job's requests as billed (``billed_usd``: its ``nodes`` whole,
+    at ``offline_price``: spot under ``constraints.spot``), ``hours`` to finish on ``replicas`` (the fleet's time; its
+    nodes filled unless a limit holds them under, then ``share_usd`` is the used GPUs' share of ``usd``), $ per 1M
     requests, per 1M output tokens and per 1M tokens processed (prompt + output), and the likely range: the same
     replicas finish in ``hours`` x (1 + e), e the serving model's signed throughput error on published runs
     (``THROUGHPUT_ERROR``; ``LOCAL_THROUGHPUT_ERROR`` with local attention layers), and the fleet is paid while it runs,
@@ -331,21 +332,18 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
     if sp.mode != "batch" or not sp.requests or not best.price_usd_hr:
         return None
     sim = best.simulated or {}
-    usd = sim.get("usd") if sim.get("usd") is not None else best.offline_usd
+    simulated = sim.get("usd") is not None
+    usd = sim["usd"] if simulated else best.offline_usd
     if usd is None:
         return None
-    per_node = best.gpus_per_node // best.tp
     spot = best.offline_price == SPOT
     node_usd_hr = best.price_spot_usd_hr if spot else best.price_usd_hr
-    replica_usd_hr = node_usd_hr / per_node
     replicas = offline_fleet_replicas(best)
-    hours = usd / (replicas * replica_usd_hr)
     nodes, billed = billed_nodes(best, replicas)
-    # the job's $ is its nodes held for the run (a cloud bills whole instances); the replicas' GPU share, the figure
-    # the options table ranks by, is kept where the two differ (serving._whole_node_note says both)
-    share = usd if billed > 1 else None
-    usd *= billed
-    simulated = bool(sim.get("usd") is not None)
+    hours = (sim.get("hours") if simulated else best.offline_hours) or usd / (nodes * node_usd_hr)
+    # the job's $ is its nodes held for the run, billed whole (``billed_usd``), the figure the options are ranked by;
+    # where a limit leaves GPUs of them idle, the used GPUs' share of it (serving._whole_node_note says both)
+    share = usd / billed if billed > 1 else None
     out = dict(requests=sp.requests, replicas=replicas, nodes=nodes, hours=hours, replica_hours=replicas * hours,
                price=best.offline_price, usd_per_hr=nodes * node_usd_hr, usd=usd, share_usd=share,
                gpus_used=replicas * best.tp, gpus_per_node=best.gpus_per_node, hardware=best.hardware,
