@@ -1448,6 +1448,18 @@ def hf_row_precisions(precision: str, fp32_keys) -> list[str]:
     return [hf_table_precision(precision, bool(f)) for f in np.asarray(fp32_keys).tolist()]
 
 
+def hf_row_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, precision: str, stack):
+    """The distinct keys the HF table and walk are computed at, shared by ``_hf_activation_arrays`` and
+    ``_hf_walk_arrays``: (the rows' HF EP / AutoTP ``plans``, the keys (micro-batch, recompute, tp, cp, sp, the HF
+    plan's code, ep where AutoEP's share depends on it -- code 3 --, an fp32 stream), ``inv`` back to the rows, each
+    key's table precision). The stream's dtype goes by the ZeRO stage (``hf_fp32_stream``: the bf16 table where FSDP
+    gathers bf16 weights under autocast, hffsdp47)."""
+    on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
+    keys, inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(on_ep, c.tp.shape),
+                              np.where(on_ep == 3, c.ep, 1), hf_fp32_stream(t, c, precision, stack).astype(int))
+    return plans, keys, inv, hf_row_precisions(precision, keys[-1])
+
+
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack=None):
     """Per-layer saves, recompute working set and the head's saves + logits/loss transients of
     the HF table (activations_hf.hf_activations) for each candidate. HF code has no selective
@@ -1467,14 +1479,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     from planner.model.activations_hf import hf_attn_impl, hf_rank_peak
 
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
-    on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
-    # (ep only where AutoEP's weight share depends on it, code 3, as _hf_walk_arrays; the stream's dtype by the
-    # ZeRO stage, hf_fp32_stream)
-    (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
-                                                                  np.broadcast_to(on_ep, c.tp.shape),
-                                                                  np.where(on_ep == 3, c.ep, 1),
-                                                                  hf_fp32_stream(t, c, precision, stack).astype(int))
-    precs = hf_row_precisions(precision, kfs)
+    plans, (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv, precs = hf_row_keys(m, t, c, precision, stack)
     rows = []
     # the loss as Liger's fused linear cross-entropy (Stack.fused_cross_entropy): a frozen head (LoRA's) gets no
     # weight gradient from it
@@ -1566,14 +1571,7 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     variants = [(False, True)] + [(True, True)] * bool(keep.any())
     if precision == "amp_bf16" and no_copies.any():
         variants.append((False, False))
-    on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
-    # ep only where AutoEP's gradients depend on it (code 3); the stream's dtype by the ZeRO stage (hf_fp32_stream:
-    # the bf16 table where FSDP gathers bf16 weights under autocast)
-    (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp,
-                                                                  np.broadcast_to(on_ep, c.tp.shape),
-                                                                  np.where(on_ep == 3, c.ep, 1),
-                                                                  hf_fp32_stream(t, c, precision, stack).astype(int))
-    precs = hf_row_precisions(precision, kfs)
+    plans, (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv, precs = hf_row_keys(m, t, c, precision, stack)
     rows = []
     shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl)
     for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
