@@ -74,9 +74,9 @@ def _serving_report(job_path):
     res = plan_serving(job, simulate=False)
     md = render_markdown(build_serving_report(job, res, "r"), "r_files")[0]
     opts = md[md.index("## Options"):].split("\n## ")[0]
-    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in opts.splitlines() if ln.startswith("| ") and
-            not ln.startswith("| hardware")]
-    return res, rows
+    table = [[c.strip() for c in ln.strip("|").split("|")] for ln in opts.splitlines() if ln.startswith("| ")]
+    # each row by its column names (the table is serve's own since qa84, its columns where serve puts them)
+    return res, [dict(zip(table[0], r)) for r in table[1:]]
 
 
 def test_serving_review_options_read_as_serve_writes_them():
@@ -88,9 +88,10 @@ def test_serving_review_options_read_as_serve_writes_them():
     assert rows and len(rows) <= len(res.options)
     for o, r in zip(res.options, rows):
         o = jsonable(o)
-        assert r[5] == tpot_cell(o["tpot_ms"]), (r, o["tpot_ms"])
-        assert r[6] == usd_per_million(o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full"))
-        assert r[6].startswith("$") and "." in r[5]
+        assert r["TPOT ms"] == tpot_cell(o["tpot_ms"]), (r, o["tpot_ms"])
+        assert r["$/1M req"] == usd_per_million(o.get("usd_per_million_requests") or
+                                                 o.get("usd_per_million_requests_full"))
+        assert r["$/1M req"].startswith("$") and "." in r["TPOT ms"]
 
 
 def _launch(job_dict):

@@ -19,7 +19,8 @@ from planner.workloads.training import estimate_job, recommend
 
 P5 = "aws:p5.48xlarge"
 # (and the MoE dispatcher fixed, searched since moedisp47: the only choice left is what to recompute)
-NO_OFFLOAD = {"name": "megatron-core", "optimizer_offload": False, "activation_offload": False, "moe_dispatcher": "alltoall"}
+NO_OFFLOAD = {"name": "megatron-core", "optimizer_offload": False, "activation_offload": False, "moe_dispatcher": "alltoall",
+              "moe_a2a_overlap": False}
 
 
 def _job(preset, parallel, seq=4096, micro_batch=1, framework=NO_OFFLOAD, **training):
