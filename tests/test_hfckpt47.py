@@ -16,33 +16,12 @@ import numpy as np
 import pytest
 
 from planner.errors import InputError
-from planner.hardware.options import HardwareOption, efficiency_for
-from planner.layout import Candidates
 from planner.model import stack_kernels, stack_rules, stacks
 from planner.model.layer_ops import layer_terms
 from planner.model.step_time import pass_amax_allreduces
-from planner.spec import ModelSpec, TrainingSpec
-from planner.vocab import RECOMPUTE, SCHEDULE
-
-DENSE = ModelSpec(name="d", layers=16, hidden=4096, heads=32, ffn_hidden=14336, vocab=32000)
-RULE = "te-fp8-torch-checkpoint"
-
-
-def _hw(catalog, gpu="H100-SXM-80GB"):
-    g = catalog.gpu(gpu)
-    return HardwareOption(name=g.name, gpu=g, gpus_per_node=8, inter_node_bw=400e9, intra_bw=g.intra_node_bw,
-                          eff=efficiency_for(g))
-
-
-def _cands(rc):
-    one = np.array([1])
-    return Candidates(tp=one, pp=one, dp=np.array([8]), cp=one, ep=one, vpp=one, zero=np.array([3]), mb=one,
-                      rc=np.array([RECOMPUTE.code[rc]]), sp=np.array([False]),
-                      schedule=np.array([SCHEDULE.code["1f1b"]]), gpus_per_node=np.array([8]), nodes=one)
-
-
-def _job(precision="fp8", recompute="full"):
-    return TrainingSpec(precision=precision, seq_len=2048, global_batch=64, recompute=recompute)
+from planner.vocab import RECOMPUTE
+# fp8rc46's dense layer, hardware, candidates and job: the refusal this file turns into a price is tested there
+from test_fp8rc46 import DENSE, RULE, _cands, _hw, _job
 
 
 def test_hf_trainer_defaults_to_transformers_5_non_reentrant():
