@@ -55,7 +55,8 @@ from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
 from planner.units import device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
-from planner.present.report import build_report, render_html, sweep_verdicts
+from planner.present.charts import sweep_verdicts
+from planner.present.report import build_report, render_html
 from planner.present.terminal import rate_name
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
@@ -748,7 +749,7 @@ def ranked_cost_column(rec: dict) -> str:
 
 def sensitivity_display(df: pd.DataFrame, label: str, rent: str = "on-demand $") -> pd.DataFrame:
     """The sensitivity frame in people's units; ``rent``: the rent column's header (``rent_column``). Its verdicts are
-    the report's (``report.sweep_verdicts``): "fits memory", and "meets deadline" / "within budget" where the job
+    the report's (``charts.sweep_verdicts``): "fits memory", and "meets deadline" / "within budget" where the job
     states them (QA 83: the column read "fits", llama3-70b's 64-node row "fits yes" at 309.4 d past its 90 days)."""
     dur, hours = _duration(df["hours"])
     return pd.DataFrame({

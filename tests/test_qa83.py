@@ -85,7 +85,7 @@ def test_the_serving_page_shows_serves_table_of_the_options_that_meet_the_target
 def test_the_sensitivity_verdicts_say_memory_and_the_jobs_deadline_and_budget(limited_sweep):
     """The sweep's "fits" column was memory alone: a row past the job's deadline or over its budget read "fits yes".
     The report's table and the app's say "fits memory" and, where the job states them, "meets deadline" and "within
-    budget", the same cells from one function (``report.sweep_verdicts``)."""
+    budget", the same cells from one function (``charts.sweep_verdicts``)."""
     from planner.present.report import _sensitivity_table
 
     job, rec, df = limited_sweep

@@ -45,7 +45,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.charts import SWEEP_VERDICTS, sweep_verdicts  # noqa: F401 (the app's import; moved in QA 84)
+from planner.present.charts import sweep_verdicts
 from planner.present.serving import (budget_rate, buy_words, offline_words, options_notes, options_table,
                                      trace_note, usd_per_million)
 from planner.present.tabular import range_words, rate_lines, workload_line
