@@ -33,7 +33,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   DeepSpeed-engine mechanisms found in its source are small (blocking, one-at-a-time sends:
   +2 points on MT-NLG but vtrain_multi 3.7% -> 4.4%, so not modelled). Re-measured 2026-12-03 as
   the engine runs them: a rendezvous replay of ``TrainSchedule`` against Megatron's batched 1F1B
-  exchanges (p 35, m 240, t_b = 3 t_f) gives both exactly (m + p - 1)(t_f + t_b) with free sends,
+  exchanges (p 35, m 240, t_b = 3 t_f) gives both exactly (m + p - 1)(t_f + t_b) with free sends (the engine's
+  whole command stream, its deferred activation send and a heavier last stage included: tests/test_production_sources.py),
   and with a blocking send of c DeepSpeed pays ~3.7c a slot where Megatron pays ~2c; pricing its 4
   sends a slot (2 more than the stacks' ``t_pp``) moves production 20.7 / 24.5 -> 20.2 / 24.4 but
   vtrain_multi 4.0 / 16.6 -> 4.8 / 15.3 (vtrain_single 5.5 -> 5.6): not modelled. The 2021 engine's

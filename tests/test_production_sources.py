@@ -2,29 +2,77 @@
 from planner.model.pipeline import pipeline_timing, stage_orders
 
 
+def _deepspeed_step(step: int, s: int, pp: int) -> tuple[str, int]:
+    """What stage ``s`` computes at step ``step`` of DeepSpeed's ``TrainSchedule`` (deepspeed/runtime/pipe/schedule.py
+    ``_step_to_micro_batch``): on even steps even stages run a forward and odd stages a backward, on odd steps the
+    reverse, with the micro-batch ids of ``_even_step_forward_id`` / ``_odd_step_forward_id`` /
+    ``_even_step_backward_id`` / ``_odd_step_backward_id`` (an id outside [0, m) computes nothing)."""
+    even_step, even_stage = step % 2 == 0, s % 2 == 0
+    if even_step and even_stage:
+        return "F", step // 2 - s // 2
+    if not even_step and not even_stage:
+        return "F", (step - 1) // 2 - s // 2
+    if even_step and not even_stage:
+        return "B", step // 2 - pp + (s + 1) // 2
+    return "B", (step - 1) // 2 - pp + 1 + s // 2
+
+
 def _deepspeed_train_schedule(pp: int, m: int) -> list[list[tuple[str, int, int]]]:
-    """Each stage's compute instructions in DeepSpeed's ``TrainSchedule.steps`` order
-    (deepspeed/runtime/pipe/schedule.py): ``2 (m + pp - 1)`` steps; on even steps even stages run
-    a forward and odd stages a backward, on odd steps the reverse, with the micro-batch ids of
-    ``_even_step_forward_id`` / ``_odd_step_forward_id`` / ``_even_step_backward_id`` /
-    ``_odd_step_backward_id``; steps whose id is outside [0, m) compute nothing."""
+    """Each stage's compute instructions in DeepSpeed's ``TrainSchedule.steps`` order: ``2 (m + pp - 1)`` steps of
+    ``_deepspeed_step``."""
     orders = []
     for s in range(pp):
-        ops = []
-        for step in range(2 * (m + pp - 1)):
-            even_step, even_stage = step % 2 == 0, s % 2 == 0
-            if even_step and even_stage:
-                kind, mb = "F", step // 2 - s // 2
-            elif not even_step and not even_stage:
-                kind, mb = "F", (step - 1) // 2 - s // 2
-            elif even_step and not even_stage:
-                kind, mb = "B", step // 2 - pp + (s + 1) // 2
-            else:
-                kind, mb = "B", (step - 1) // 2 - pp + 1 + s // 2
-            if 0 <= mb < m:
-                ops.append((kind, mb, 0))
-        orders.append(ops)
+        steps = (_deepspeed_step(step, s, pp) for step in range(2 * (m + pp - 1)))
+        orders.append([(kind, mb, 0) for kind, mb in steps if 0 <= mb < m])
     return orders
+
+
+def _deepspeed_train_commands(pp: int, m: int) -> list[list[tuple[str, int, int | None]]]:
+    """Each stage's whole instruction stream as ``TrainSchedule.steps`` yields it, exchanges included: a forward
+    step first sends the previous step's input gradient back (``SendGrad``) and then receives its activation
+    (``RecvActivation``); a backward step first receives its output gradient (``RecvGrad``) and only then sends the
+    activation the previous (forward) step produced (``SendActivation``, deferred by one step); then the compute.
+    Entries are (instruction, micro-batch, peer stage)."""
+    out = []
+    for s in range(pp):
+        ops, prev = [], -1
+        for step in range(2 * (m + pp - 1)):
+            kind, mb = _deepspeed_step(step, s, pp)
+            if kind == "F" and s > 0:
+                ops += [("SendGrad", prev, s - 1)] if 0 <= prev < m else []
+                ops += [("RecvActivation", mb, s - 1)] if 0 <= mb < m else []
+            if kind == "B" and s < pp - 1:
+                ops += [("RecvGrad", mb, s + 1)] if 0 <= mb < m else []
+                ops += [("SendActivation", prev, s + 1)] if 0 <= prev < m else []
+            ops += [(kind, mb, None)] if 0 <= mb < m else []
+            prev = mb
+        out.append(ops)
+    return out
+
+
+def _rendezvous_makespan(cmds, t_f, t_b) -> float:
+    """Replay of per-stage instruction streams where every send blocks until its peer posts the matching receive
+    (the 2021 engine's p2p: a NCCL broadcast in a two-rank group, stream-ordered on both sides) and costs nothing
+    else; ``t_f`` / ``t_b`` per stage."""
+    peer_of = {"SendGrad": "RecvGrad", "RecvGrad": "SendGrad",
+               "SendActivation": "RecvActivation", "RecvActivation": "SendActivation"}
+    pc, clock = [0] * len(cmds), [0.0] * len(cmds)
+    while any(pc[s] < len(cmds[s]) for s in range(len(cmds))):
+        moved = False
+        for s, ops in enumerate(cmds):
+            while pc[s] < len(ops):
+                op, mb, peer = ops[pc[s]]
+                if op in ("F", "B"):
+                    clock[s] += t_f[s] if op == "F" else t_b[s]
+                elif pc[peer] < len(cmds[peer]) and cmds[peer][pc[peer]] == (peer_of[op], mb, s):
+                    clock[s] = clock[peer] = max(clock[s], clock[peer])
+                    pc[peer] += 1
+                else:
+                    break
+                pc[s] += 1
+                moved = True
+        assert moved, "deadlock"
+    return max(clock)
 
 
 def test_deepspeed_train_schedule_is_1f1b():
@@ -36,6 +84,19 @@ def test_deepspeed_train_schedule_is_1f1b():
         assert _deepspeed_train_schedule(pp, m) == stage_orders("1f1b", pp, m)
     t = pipeline_timing(pp=35, m=240, t_f=1.0, t_b=3.0, schedule="1f1b").makespan
     assert abs(t - (240 + 34) * 4.0) < 1e-9
+
+
+def test_deepspeed_exchanges_add_no_bubble_with_a_heavier_last_stage():
+    """The megatron-deepspeed rows (MT-NLG at PP 35, BLOOM at PP 12) are timed as 1F1B with the last stage (the LM
+    head) pacing (``pipeline_timing``'s ``t_lighter``). DeepSpeed's engine exchanges differently from Megatron's
+    batched 1F1B: one blocking partner a command, the activation send deferred behind the next step's gradient
+    receive. Replayed as the engine issues them, the exchanges change nothing: the makespan is the 1F1B one."""
+    for pp, m in ((35, 160), (12, 128), (4, 8)):
+        t_f, t_b = [1.0] * pp, [3.0] * pp
+        t_f[-1], t_b[-1] = 1.15, 3.3  # the head's forward and backward on the last stage
+        got = _rendezvous_makespan(_deepspeed_train_commands(pp, m), t_f, t_b)
+        want = pipeline_timing(pp=pp, m=m, t_f=1.15, t_b=3.3, schedule="1f1b", t_lighter=0.45).makespan
+        assert abs(got - want) < 1e-6 * want
 
 
 def test_bloom_partition_as_its_launch_states():
