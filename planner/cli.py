@@ -535,8 +535,10 @@ PLAN_BOUND_HELP = (f"engine events all of the plan's simulations may run togethe
 def serve(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    as_csv: bool = typer.Option(False, "--csv", help="print the options table as CSV (the JSON options' names; "
+                                                     "the --top best)"),
     top: int = typer.Option(12, "--top", min=1, max=1000, help="options (per hardware, TP and precision) in the "
-                                                                "table and the JSON's options"),
+                                                                "table, the JSON's options and the CSV"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     # None when not given (the default is SimSettings.seed): a seed given with --no-simulate is said to be unused
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="simulation seed (same seed, same answer)"),
@@ -560,6 +562,7 @@ def serve(
     def go():
         from planner.workloads.serving_settings import settings_for
 
+        _csv_or_json(as_csv, as_json)  # before the plan: nothing runs for a refused pair
         arriving, wanted = _serve_flags(arrivals, precisions)
         trace_path = given_path(trace, "--trace")
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
@@ -575,6 +578,12 @@ def serve(
             if where is None:
                 raise
             raise InputError(where, e.message) from None
+        if as_csv:
+            from planner.present.serving import options_frame
+
+            _say_stale_prices(planned.result)  # on stderr, as _show says it: stdout is the CSV alone
+            _frame_out(lambda: options_frame(planned.result, top), True, False)
+            return
         _show(planned, as_json, top)
     _run(go)
 
@@ -718,12 +727,17 @@ app.add_typer(catalog_app, name="catalog")
 CatalogJsonOpt = typer.Option(False, "--json", help="JSON (one object per row; missing values null) instead of a table")
 
 
+def _csv_or_json(as_csv: bool, as_json: bool) -> None:
+    """--csv and --json together refused: each replaces the table."""
+    if as_csv and as_json:
+        raise InputError("--json", "--json and --csv each replace the table: choose one")
+
+
 def _frame_out(frame, as_csv: bool, as_json: bool, float_format: str | None = "%.10g") -> bool:
     """Write a catalog frame (``frame()``, built only then: a table needs no pandas) as CSV or as JSON records for
     scripts; False when neither was asked for. %.10g: A10G's 22.35 GiB, not its bytes round trip 22.34999999962747
     (JSON keeps 10 significant digits the same way)."""
-    if as_csv and as_json:
-        raise InputError("--json", "--json and --csv each replace the table: choose one")
+    _csv_or_json(as_csv, as_json)
     if not (as_csv or as_json):
         return False
     df = frame()
