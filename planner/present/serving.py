@@ -201,7 +201,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         ([f"TPOT p99 <= {fmt_given(t['tpot_ms'])} ms" if llm else f"request latency p99 <= {fmt_given(t['tpot_ms'])} ms"]
          if t.get("tpot_ms") is not None else [])
         + ([f"TTFT p99 <= {fmt_given(t['ttft_ms'])} ms"] if llm and t.get("ttft_ms") is not None else [])
-        + ([f"{fmt_given(t['qps'])} QPS"] if t.get("qps") is not None else ["no QPS given (costs at full load)"])
+        + ([f"{fmt_given(t['qps'])} QPS"] if t.get("qps") is not None else
+           [f"a fixed fleet of {count_of(t['replicas'], 'replica')} (serving.replicas): the highest QPS each option's "
+            "fleet carries"] if t.get("replicas") else ["no QPS given (costs at full load)"])
         + ([f"{fmt_given(t['prompt_tokens'])} prompt + {fmt_given(t['output_tokens'])} output tokens"] if llm else []))
         if realtime else
         # "1 requests" was plural; a generic model (a CNN) has no prompt or output tokens ("3 requests of 512 prompt
@@ -278,7 +280,8 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
     llm = res.get("kv_bytes_per_token") is not None
     multi = _precision_search(res)
     cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
-            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "set by", "nodes",
+            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "fleet QPS", "replicas", "set by",
+            "nodes",
             "$/h", "$/1M req", "$/1M req batch", "sized"]
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
@@ -287,7 +290,10 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
              # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``), or the simulated
              # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
              # beside the $ of the 6 the simulated backlog needed)
-             _rps(r['requests_per_s_per_replica']), str(_shown_replicas(r, realtime)),
+             _rps(r['requests_per_s_per_replica']),
+             # a fixed fleet's (serving.replicas) highest QPS within the targets; "-" elsewhere (the column is dropped)
+             fmt_rate(r["fleet_qps"]) if r.get("fleet_qps") is not None else "-",
+             str(_shown_replicas(r, realtime)),
              # what set the replicas: throughput, the TPOT or the TTFT target (serving_budget.fleet_bound), which
              # decides the likely range the budget states; "-" offline and without a QPS
              r.get("bound_by") or "-",
