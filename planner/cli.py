@@ -174,10 +174,15 @@ def _say_stale_prices(result, spot_whatif: bool = False) -> None:
             err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _show(planned, as_json: bool, top: int = 10) -> None:
-    """JSON (strict: no NaN) or tables."""
-    _say_stale_prices(planned.result)
-    if as_json:
+def _show(planned, as_json: bool, top: int = 10, options_csv: bool = False) -> None:
+    """JSON (strict: no NaN), tables, or (``options_csv``: ``serve --csv``) a serving plan's options table as CSV
+    (``present.serving.options_frame``, written as ``catalog --csv`` writes its frames)."""
+    _say_stale_prices(planned.result)  # on stderr: stdout is the JSON, the CSV or the tables alone
+    if options_csv:
+        from planner.present.serving import options_frame
+
+        _frame_out(lambda: options_frame(planned.result, top), True, False)
+    elif as_json:
         from planner.present.terminal import top_cut
 
         payload = top_cut(jsonable(planned.result), planned.workload, top)  # --top cuts the JSON as the table
@@ -509,12 +514,14 @@ def compare(
     _run(go)
 
 
-def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> tuple[Optional[str], Optional[list[str]]]:
+def _serve_flags(arrivals: Optional[str], precisions: Optional[str], as_csv: bool = False,
+                 as_json: bool = False) -> tuple[Optional[str], Optional[list[str]]]:
     """``serve``'s --arrivals checked against the vocabulary and --precisions split into the list searched
     (None: the job's serving.precision), each spelled as the vocabulary spells it (any case is taken, as in the job
-    file: ``Vocab.canonical``)."""
+    file: ``Vocab.canonical``); --csv with --json refused (before the plan: nothing runs for a refused pair)."""
     from planner.vocab import ARRIVALS, SERVE_PRECISION
 
+    _csv_or_json(as_csv, as_json)
     arrivals = ARRIVALS.canonical(arrivals)
     if arrivals is not None and arrivals not in ARRIVALS:
         raise InputError("--arrivals", one_of(ARRIVALS, arrivals, " (or give --trace)"))
@@ -525,6 +532,7 @@ def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> tuple[Op
     return arrivals, None if wanted is None else [SERVE_PRECISION.canonical(p) for p in wanted]
 
 
+ServeCsvOpt = typer.Option(False, "--csv", help="print the options table as CSV (the JSON options' names; the --top best)")
 #: ``serve --plan-event-bound``: taken as text and checked by ``settings_for`` against serving.plan_event_bound's bounds
 #: (the schema's, one place), so "1e6" is taken as in the job file and a bad value is refused in the same words
 PLAN_BOUND_HELP = (f"engine events all of the plan's simulations may run together, {PLAN_EVENT_BOUND_RANGE[0]:,} to "
@@ -534,9 +542,9 @@ PLAN_BOUND_HELP = (f"engine events all of the plan's simulations may run togethe
 @app.command()
 def serve(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"), as_csv: bool = ServeCsvOpt,
     top: int = typer.Option(12, "--top", min=1, max=1000, help="options (per hardware, TP and precision) in the "
-                                                                "table and the JSON's options"),
+                                                                "table, the JSON's options and the CSV"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     # None when not given (the default is SimSettings.seed): a seed given with --no-simulate is said to be unused
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="simulation seed (same seed, same answer)"),
@@ -560,7 +568,7 @@ def serve(
     def go():
         from planner.workloads.serving_settings import settings_for
 
-        arriving, wanted = _serve_flags(arrivals, precisions)
+        arriving, wanted = _serve_flags(arrivals, precisions, as_csv, as_json)
         trace_path = given_path(trace, "--trace")
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
         sim = settings_for(job, arrivals=arriving, trace=str(trace_path) if trace_path else None, seed=seed,
@@ -575,7 +583,7 @@ def serve(
             if where is None:
                 raise
             raise InputError(where, e.message) from None
-        _show(planned, as_json, top)
+        _show(planned, as_json, top, options_csv=as_csv)
     _run(go)
 
 
@@ -718,12 +726,17 @@ app.add_typer(catalog_app, name="catalog")
 CatalogJsonOpt = typer.Option(False, "--json", help="JSON (one object per row; missing values null) instead of a table")
 
 
+def _csv_or_json(as_csv: bool, as_json: bool) -> None:
+    """--csv and --json together refused: each replaces the table."""
+    if as_csv and as_json:
+        raise InputError("--json", "--json and --csv each replace the table: choose one")
+
+
 def _frame_out(frame, as_csv: bool, as_json: bool, float_format: str | None = "%.10g") -> bool:
     """Write a catalog frame (``frame()``, built only then: a table needs no pandas) as CSV or as JSON records for
     scripts; False when neither was asked for. %.10g: A10G's 22.35 GiB, not its bytes round trip 22.34999999962747
     (JSON keeps 10 significant digits the same way)."""
-    if as_csv and as_json:
-        raise InputError("--json", "--json and --csv each replace the table: choose one")
+    _csv_or_json(as_csv, as_json)
     if not (as_csv or as_json):
         return False
     df = frame()

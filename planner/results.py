@@ -676,6 +676,11 @@ class ServingOption(Sparse):
     #: what held a real-time LLM option's batch down (``llm_option``): "tpot" or "ttft" (the target's p99 at a larger
     #: batch is over it), else "memory" or "max_batch" (serving.max_batch); ``serving_budget.fleet_bound`` reads it
     batch_limit: Optional[str] = None
+    #: a fixed fleet (``serving.replicas``): the highest QPS its ``replicas`` carry within the p99 targets and how it
+    #: was found (``vocab.FLEET_QPS_BY``: the analytic screen's bisection, or confirmed in simulation); the row's $ per
+    #: million requests and utilisation are at that QPS. Absent otherwise
+    fleet_qps: Optional[float] = None
+    fleet_qps_by: Optional[str] = None
     # -- sized for the QPS (simulated size where simulated)
     replicas: Optional[int] = None
     nodes: Optional[int] = None
@@ -767,9 +772,12 @@ class ServingTargets(Record):
     #: an offline job's size (``serving.requests``), on which its "$ for the job's requests" and replica-hours
     #: rest; not in the JSON when None (a real-time job, or an offline one without it)
     requests: Optional[float] = None
+    #: a fixed fleet's replicas (``serving.replicas``), planned for the QPS it carries; not in the JSON when None
+    replicas: Optional[int] = None
 
     def keys(self) -> list[str]:
-        drop = {k for k, v in (("shared_prefix_tokens", self.shared_prefix_tokens), ("requests", self.requests)) if not v}
+        drop = {k for k, v in (("shared_prefix_tokens", self.shared_prefix_tokens), ("requests", self.requests),
+                               ("replicas", self.replicas)) if not v}
         return [k for k in super().keys() if k not in drop]
 
 

@@ -124,6 +124,8 @@ SERVE_ENGINE = Vocab("vllm", "sglang", "tensorrt-llm")
 SERVE_MODE = Vocab("realtime", "batch")
 #: simulated request arrivals: Poisson, or a two-state Markov-modulated Poisson process (bursts)
 ARRIVALS = Vocab("poisson", "mmpp")
+#: how a fixed fleet's QPS (``serving.replicas``) was found: the analytic screen's bisection, or confirmed in simulation
+FLEET_QPS_BY = Vocab("analytic", "simulated")
 #: input-pipeline storage and sample layout (planner.simulate.resources.STORAGE_PROFILES)
 STORAGE = Vocab("local_nvme", "network_fs", "object_store", "memory")
 DATA_FORMAT = Vocab("files", "shards")

@@ -4,13 +4,14 @@ definitions. The planning itself is planner/workloads/serving.py (no rich there)
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from typing import NamedTuple, Optional
 
 from rich.table import Table
 
 from hardware_catalog.tables import column_width, table_width
 
-from planner.results import ServingPlan
+from planner.results import ServingOption, ServingPlan, jsonable
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
 from planner.model.cost import RATE_NAMES, at_price_words, rate_after, region_clause
@@ -200,7 +201,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         ([f"TPOT p99 <= {fmt_given(t['tpot_ms'])} ms" if llm else f"request latency p99 <= {fmt_given(t['tpot_ms'])} ms"]
          if t.get("tpot_ms") is not None else [])
         + ([f"TTFT p99 <= {fmt_given(t['ttft_ms'])} ms"] if llm and t.get("ttft_ms") is not None else [])
-        + ([f"{fmt_given(t['qps'])} QPS"] if t.get("qps") is not None else ["no QPS given (costs at full load)"])
+        + ([f"{fmt_given(t['qps'])} QPS"] if t.get("qps") is not None else
+           [f"a fixed fleet of {count_of(t['replicas'], 'replica')} (serving.replicas): the highest QPS each option's "
+            "fleet carries"] if t.get("replicas") else ["no QPS given (costs at full load)"])
         + ([f"{fmt_given(t['prompt_tokens'])} prompt + {fmt_given(t['output_tokens'])} output tokens"] if llm else []))
         if realtime else
         # "1 requests" was plural; a generic model (a CNN) has no prompt or output tokens ("3 requests of 512 prompt
@@ -277,7 +280,8 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
     llm = res.get("kv_bytes_per_token") is not None
     multi = _precision_search(res)
     cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
-            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "set by", "nodes",
+            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "fleet QPS", "replicas", "set by",
+            "nodes",
             "$/h", "$/1M req", "$/1M req batch", "sized"]
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
@@ -286,7 +290,10 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
              # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``), or the simulated
              # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
              # beside the $ of the 6 the simulated backlog needed)
-             _rps(r['requests_per_s_per_replica']), str(_shown_replicas(r, realtime)),
+             _rps(r['requests_per_s_per_replica']),
+             # a fixed fleet's (serving.replicas) highest QPS within the targets; "-" elsewhere (the column is dropped)
+             fmt_rate(r["fleet_qps"]) if r.get("fleet_qps") is not None else "-",
+             str(_shown_replicas(r, realtime)),
              # what set the replicas: throughput, the TPOT or the TTFT target (serving_budget.fleet_bound), which
              # decides the likely range the budget states; "-" offline and without a QPS
              r.get("bound_by") or "-",
@@ -304,6 +311,42 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
     keep = filled_columns(cols, rows)
     return OptionsTable(f"serving options ({len(res['options'])} {verb[0]}, {len(res['rejected'])} {verb[1]})",
                         [cols[j] for j in keep], [[row[j] for j in keep] for row in rows])
+
+
+#: the simulated answer's scalars ``serve --csv`` gives each option (``ServingOption.simulated``), each column named by
+#: its JSON path ("simulated.ttft_ms.p99"); the timeline and event lists stay in the JSON
+SIMULATED_CSV = ("replicas", "max_num_batched_tokens", "max_num_seqs", "qps", "ttft_ms.p50", "ttft_ms.p90",
+                 "ttft_ms.p99", "tpot_ms.p50", "tpot_ms.p90", "tpot_ms.p99", "e2e_ms.p99", "goodput",
+                 "saturated_rps_per_replica", "utilisation")
+
+
+def options_csv_columns() -> list[str]:
+    """``serve --csv``'s columns, the same whatever the plan: every scalar field of a JSON option
+    (``ServingOption``, in its field order, under its JSON name; an LLM-only or a simulated-only field is an empty
+    cell where a row has none), then ``SIMULATED_CSV`` as "simulated.<path>". The nested ``price_dates`` record is
+    left to the JSON."""
+    nested = ("simulated", "price_dates")
+    return ([f.name for f in fields(ServingOption) if f.name not in ServingOption._not_json and f.name not in nested]
+            + [f"simulated.{k}" for k in SIMULATED_CSV])
+
+
+def _at_path(d: dict, path: str):
+    for k in path.split("."):
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def options_frame(res: ServingPlan, top: int = 12):
+    """The options that meet the targets (offline: that run), best first and cut to ``top`` as the table and the
+    JSON's ``options`` are, one row each in ``options_csv_columns``: numbers as numbers, a field the row lacks
+    empty (``serve --csv``)."""
+    import pandas as pd
+
+    cols = options_csv_columns()
+    rows = [{c: (_at_path(r.get("simulated") or {}, c.removeprefix("simulated."))
+                 if c.startswith("simulated.") else r.get(c)) for c in cols}
+            for r in jsonable(res["options"][:top])]  # as the JSON has them: an infinity or NaN empty
+    return pd.DataFrame(rows, columns=cols)
 
 
 def options_notes(res: ServingPlan, top: int = 12, dropped=()) -> list[str]:

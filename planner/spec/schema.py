@@ -1159,6 +1159,10 @@ class ArrivalsSpec(Strict):
         return self
 
 
+#: the most replicas ``serving.replicas`` takes: MAX_QPS's fleets are 10^4-10^6 replicas (README "Serving", bounds)
+MAX_FLEET_REPLICAS = 1 << 24
+
+
 class ServingSpec(Strict):
     """Inference targets (planner/workloads/serving.py). For LLMs ``p99_latency_ms`` is the p99 time per
     output token (TPOT) and ``ttft_ms`` the p99 time to first token; for generic models
@@ -1167,6 +1171,10 @@ class ServingSpec(Strict):
     p99_latency_ms: Optional[float] = Field(None, gt=0, le=1e7)
     ttft_ms: Optional[float] = Field(None, gt=0, le=1e7)
     qps: Optional[float] = Field(None, ge=MIN_RATE["qps"], le=MAX_QPS)
+    # a fixed fleet (replicas one already runs): ``planner serve`` answers the highest QPS each option's
+    # ``replicas`` replicas carry within the p99 targets, in place of sizing replicas for ``qps``
+    # (planner/workloads/serving.py ``fleet_row``); real-time only, and not with ``qps``
+    replicas: Optional[int] = Field(None, gt=0, le=MAX_FLEET_REPLICAS)
     max_batch: int = Field(64, gt=0, le=1 << 16)
     precision: V.SERVE_PRECISION.literal = "bf16"  # weights (and GEMM inputs)
     kv_precision: V.KV_PRECISION.literal = "bf16"  # KV-cache entries
@@ -1208,6 +1216,20 @@ class ServingSpec(Strict):
     def output_cv(self) -> float:
         """The output lengths' spread: ``output_length_cv``, else ``length_cv``."""
         return self.length_cv if self.output_length_cv is None else self.output_length_cv
+
+    @model_validator(mode="after")
+    def _fixed_fleet(self):
+        """``replicas`` asks what a fleet carries: a QPS beside it would be a second answer, and an offline job's
+        replicas follow its requests and deadline."""
+        if self.replicas is not None and self.qps is not None:
+            raise ValueError(f"serving.replicas: a fixed fleet of {self.replicas:,} replicas is planned for the highest "
+                             "QPS it carries within the targets; leave serving.qps out (or serving.replicas, to size "
+                             "replicas for the QPS)")
+        if self.replicas is not None and self.mode == "batch":
+            raise ValueError("serving.replicas: a fixed fleet is planned for the QPS it carries in real time; an "
+                             "offline job's replicas follow serving.requests and its deadline (constraints.max_gpus "
+                             "caps them)")
+        return self
 
     @model_validator(mode="after")
     def _prefix_within_prompt(self):

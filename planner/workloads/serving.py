@@ -137,7 +137,7 @@ from planner.simulate.serving import ArrivalSpec, EngineConfig, ServingSimConfig
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
 from hardware_catalog import load_catalog
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
-from planner.vocab import ON_DEMAND, SPOT
+from planner.vocab import FLEET_QPS_BY, ON_DEMAND, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
                                               kv_layout, served_model, shared_prefix, weight_bytes)
 from planner.workloads.serving_iteration import COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
@@ -436,6 +436,93 @@ def _load_replicas(row: ServingOption, qps: float) -> int:
             or max(1, math.ceil(qps / row.requests_per_s_per_replica), row.queue_replicas or 0))
 
 
+#: a fixed fleet's analytic QPS (``fleet_row``) is bisected until its bracket is this narrow (relative): each step is
+#: one screen of the option (~0.14 s for llama3-8b on one L40S), ~8 of them from the first bracket
+FLEET_QPS_TOLERANCE = 0.01
+#: the simulated QPS (``_confirm_fleet``) to this bracket: each step is a simulation run
+FLEET_SIM_TOLERANCE = 0.05
+#: the least QPS ``highest_rate`` halves down to, as a share of its start (the fleet's full-load rate): an option that
+#: carries none of it is reported as missing the targets rather than searched further
+FLEET_QPS_FLOOR = 1e-4
+
+
+def highest_rate(carries: Callable[[float], bool], start: float, tol: float,
+                 ceiling: float = MAX_QPS) -> Optional[float]:
+    """The highest QPS that ``carries`` takes, within ``tol`` (relative) under the true one: from ``start`` doubled
+    while carried (up to ``ceiling``) or halved while not (down to ``FLEET_QPS_FLOOR`` x ``start``), then bisected on
+    a log scale. ``carries`` is taken to hold at every QPS under one it holds at (more load never lowers a p99 or the
+    replicas it needs); None where not even the floor is carried.
+
+    >>> round(highest_rate(lambda q: q <= 37.0, 10.0, 0.01), 1)
+    36.8
+    >>> highest_rate(lambda q: q <= 37.0, 10.0, 0.01, ceiling=20.0), highest_rate(lambda q: False, 10.0, 0.01)
+    (20.0, None)
+    """
+    q = min(start, ceiling)
+    lo = hi = None
+    if carries(q):
+        lo = q
+        while hi is None and lo < ceiling:
+            nxt = min(ceiling, 2 * lo)
+            lo, hi = (nxt, None) if carries(nxt) else (lo, nxt)
+        if hi is None:
+            return lo
+    else:
+        hi = q
+        while lo is None:
+            if hi / 2 < max(MIN_RATE["qps"], FLEET_QPS_FLOOR * start):
+                return None
+            lo, hi = (hi / 2, hi) if carries(hi / 2) else (None, hi / 2)
+    while hi > lo * (1 + tol):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if carries(mid) else (lo, mid)
+    return lo
+
+
+def _target_at(target: ServeTarget, sim: SimSettings, qps: float) -> ServeTarget:
+    """``target`` at a mean of ``qps``, with the bursts of mmpp arrivals at that rate as ``plan_serving`` sets them."""
+    bursty = sim.arrivals == "mmpp" and not sim.trace
+    return replace(target, qps=qps, bursts=tuple((share, rate / qps, sojourn) for share, rate, sojourn
+                                                 in arrival_spec(sim, qps).states()) if bursty else ())
+
+
+def fleet_row(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: IterationModel, replicas: int,
+              sim: SimSettings, spot: bool, lim: ServingLimits) -> ServingOption:
+    """A fixed fleet (``serving.replicas``) of ``replicas`` TP``tp`` replicas on ``hw``: the highest QPS it carries
+    within the p99 targets by the analytic screen, bisected on the QPS (``highest_rate``): a QPS is carried where the
+    screen's option at it (``llm_option``: the batch, TTFT and TPOT at that load, each token budget) meets the targets
+    on at most ``replicas`` replicas (``_load_replicas``: its throughput's and its queue's count), the question
+    ``plan_serving`` answers the other way round for a ``serving.qps``. The row is that option at that QPS on the whole
+    fleet (``_sized``: its $/h, utilisation and $ per million requests at the QPS), ``fleet_qps_by`` "analytic";
+    ``_confirm_fleet`` checks it in simulation. A fleet over ``constraints.max_gpus`` breaks it."""
+    full = llm_option(m, s, hw, tp, target, im)  # no QPS: the latency-bound batch at full load
+    if not full.meets_latency:
+        return full
+    if lim.max_gpus and replicas * tp > lim.max_gpus:
+        return replace(full, constraint_broken="constraints.max_gpus",
+                       reason=f"the fleet's {_reps(replicas, tp)} take {_gpus(replicas * tp)}, over max_gpus "
+                              f"({lim.max_gpus:,})")
+    rows: dict = {}
+
+    def at(q: float) -> ServingOption:
+        if q not in rows:
+            rows[q] = llm_option(m, s, hw, tp, _target_at(target, sim, q), im)
+        return rows[q]
+
+    def carries(q: float) -> bool:
+        r = at(q)
+        return bool(r.meets_latency) and _load_replicas(r, q) <= replicas
+
+    q = highest_rate(carries, replicas * full.requests_per_s_per_replica, FLEET_QPS_TOLERANCE)
+    if q is None:
+        low = FLEET_QPS_FLOOR * replicas * full.requests_per_s_per_replica
+        return replace(full, meets_latency=False,
+                       reason=f"misses the targets on {_reps(replicas, tp)} even at {fmt_rate(low)} QPS: "
+                              + (at(min(rows)).reason or "its queue needs more replicas"))
+    row = _costs(at(q), s, q, spot, lim)
+    return replace(row, **_sized(row, replicas, q), fleet_qps=q, fleet_qps_by=FLEET_QPS_BY.names[0])
+
+
 def _offline_fleet(row: ServingOption) -> tuple[Optional[int], Optional[float], Optional[float]]:
     """(replicas, hours, $) of an offline option for the job's requests: the simulated backlog's where simulated,
     else the analytic ones; None where not worked out (no deadline or GPU limit: no replicas; no price: no $). The $
@@ -647,7 +734,8 @@ def _nodes_note(job: JobSpec) -> list[str]:
     if job.cluster.nodes is None:
         return []
     # an offline job's replicas follow its requests and deadline, not a QPS it does not have
-    sized = ("serving.qps (each option's nodes column)" if job.serving.mode != "batch" else
+    sized = ("serving.replicas, the fixed fleet (each option's nodes column)" if job.serving.replicas else
+             "serving.qps (each option's nodes column)" if job.serving.mode != "batch" else
              "the job's requests"
              + (" and its deadline" if offline_deadline(job, job.serving.deadline_hours) is not None else "")
              + " (each option's replicas column; constraints.max_gpus caps them)")
@@ -993,6 +1081,63 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     if not passed:
         row = replace(row, meets_latency=False, reason=f"simulated p99s miss the targets with {r_all} replicas")
     return _resize(row, qps_all, lim)
+
+
+def _confirm_fleet(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarget, sim: SimSettings,
+                   cache: dict, im: Optional[IterationModel], runs: SimBudget) -> ServingOption:
+    """A fixed fleet's analytic QPS (``fleet_row``) judged in simulation, as ``_refine_realtime`` judges a size: the
+    fleet (a slice of it past ``MAX_SIM_REPLICAS``, ``_fleet_slice``) at the row's batch and token budget, its p99 TTFT
+    and TPOT ``sim.margin`` under the targets and the QPS at most ``sim.max_utilisation`` of the fleet's simulated
+    saturated rate (``_capacity``). The highest QPS up to the analytic one that passes the search run is found by
+    ``highest_rate`` (``FLEET_SIM_TOLERANCE``), then confirmed on a new seed over the longer run, stepping down by that
+    tolerance while it misses (at most 3 times). The simulation never raises the analytic QPS: the answer is a QPS the
+    fleet is shown to carry. ``runs``: the plan's simulation budget (``PlanBoundReached`` once spent)."""
+    replicas = row.replicas
+    k = (row.token_budget or sim.token_budgets[0], row.batch)
+    mu = _cached_capacity(cache, m, s, hw, row.tp, k, sim, im, runs)
+    fleet = _fleet_slice(replicas)
+    r_sl = _slice_replicas(replicas, fleet)
+    ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
+    trials = 0
+    found: dict = {}
+
+    def passes(q: float, confirm: bool = False) -> bool:
+        nonlocal trials
+        trials += 1
+        seconds, cap, seed = ((sim.confirm_s, sim.confirm_requests, sim.seed + 1) if confirm else
+                              (sim.search_s, sim.search_requests, sim.seed))
+        wl = sim_workload(s, q / fleet, seconds, cap, sim, seed, m)
+        warm = min(60.0, wl.span_s / 10) if confirm else min(30.0, wl.span_s / 6)
+        cfg = _sim_config(m, s, hw, row.tp, k[1], k[0], r_sl, _target_at(target, sim, q), sim, warm, im)
+        miss = None if confirm else (None if ttft is None else ttft * (1 - sim.margin),
+                                     None if target.tpot_s is None else target.tpot_s * (1 - sim.margin))
+        res = runs.run(cfg, wl, miss=miss, monitor=confirm)
+        found[q, confirm] = res
+        return res.meets(ttft, target.tpot_s, sim.margin)
+
+    ceiling = min(row.fleet_qps, sim.max_utilisation * replicas * mu)
+    q = highest_rate(passes, ceiling, FLEET_SIM_TOLERANCE, ceiling=ceiling)
+    passed = False
+    for _ in range(3 if q is not None else 0):
+        passed = passes(q, confirm=True)
+        if passed:
+            break
+        q /= 1 + FLEET_SIM_TOLERANCE
+    if not passed:
+        return replace(row, refined=True, simulated=None, meets_latency=False,
+                       reason=f"simulated p99s miss the targets on {_reps(replicas, row.tp)} at every QPS tried "
+                              f"({trials} runs)")
+    d = _sim_summary(found[q, True], replicas, k[0], k[1])
+    d.update(qps=q, saturated_rps_per_replica=mu, utilisation=q / (replicas * mu), trials=trials, meets_targets=True)
+    if fleet > 1:
+        d["fleet_slice"] = dict(replicas=r_sl, qps=q / fleet, replicas_per_simulated=fleet)
+    # the screen's p99s re-stated at the QPS the simulation confirmed, beside the simulated ones (as ``_at_budget``)
+    conc, _, ttft_s, tpot = screen_point(m, s, hw, row.tp, _target_at(target, sim, q), row.batch, replicas,
+                                         row.requests_per_s_per_replica, im, k[0])
+    return replace(row, refined=True, analytic_replicas=replicas, simulated=d, fleet_qps=q,
+                   fleet_qps_by=FLEET_QPS_BY.names[1], token_budget_by=BUDGET_BY_SIMULATION, concurrency=conc,
+                   ttft_ms=ttft_s * 1e3 if math.isfinite(ttft_s) else None,
+                   tpot_ms=None if row.tpot_ms is None else tpot() * 1e3, **_sized(row, replicas, q))
 
 
 def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[SimSettings] = None,
@@ -1420,6 +1565,13 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                          ttft_s=s.ttft_ms / 1e3 if (realtime and s.ttft_ms) else None, qps=s.qps)
     precs = _serving_precisions(m, s, precisions)
     qps = s.qps
+    fleet = s.replicas if realtime else None  # a fixed fleet: the QPS it carries is the answer (``fleet_row``)
+    if fleet and not m.is_transformer:
+        raise InputError("serving.replicas", "a fixed fleet's QPS is planned for LLMs (decoder / MoE); size a generic "
+                                             "model's replicas for serving.qps")
+    if fleet and sim.trace:
+        raise InputError("serving.replicas", "a replayed trace brings its own rate, which a fixed fleet's QPS would "
+                                             "replace; leave the trace out to find the QPS the fleet carries")
     trace_lengths = {}  # a replayed trace's mean prompt and output lengths, which the analytic screen is sized at
     if sim.trace and not (realtime and simulate):
         # a trace the plan does not replay is still read and checked (QA 61: `--trace missing.csv --no-simulate`
@@ -1480,18 +1632,19 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
                     im = option_iteration(m, sp, hw, tp)  # once per option: every timing below and its simulations
-                    opt = llm_option(m, sp, hw, tp, target, im)
+                    opt = (fleet_row(m, sp, hw, tp, target, im, fleet, sim, job.constraints.spot, lim) if fleet else
+                           llm_option(m, sp, hw, tp, target, im))
                     run = None
                     if not realtime and s.requests and opt.fits:  # offline: each replica's share at its own batch
                         run = (lambda n, im=im, sp=sp, b=opt.batch_memory_limit: offline_run(im, sp, n, b))
                     rows.append(_hold(_costs(opt, sp, qps if realtime else None, job.constraints.spot, lim, run),
-                                      lim, qps, s.requests, sp.output_tokens))
+                                      lim, opt.fleet_qps or qps, s.requests, sp.output_tokens))
                     where.append((hw, sp, im))
             else:
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
                                          job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
                 where.append((hw, sp, None))
-    key = rank_key(realtime, bool(s.qps))
+    key = rank_key(realtime, bool(s.qps), bool(fleet))
     # indices into ``rows``: a simulated option replaces its analytic one there, so the error
     # messages and the rejected list below see the simulation's verdict
     usable = lambda r: r.meets_latency and not r.constraint_broken  # noqa: E731
@@ -1569,16 +1722,25 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # at its cost); the rest by cost alone — the simulated size's where simulated, else the
         # analytic one's, a simulated option first at equal cost. Each option says which it is
         # (``sized_by``) and the plan says the rule (``ranking``).
-        if realtime:
-            ok.sort(key=lambda i: (key(rows[i])[0], rows[i].simulated is None, *key(rows[i])[1:]))
-        else:
-            ok.sort(key=lambda i: ((rows[i].simulated or {}).get("usd_per_million_requests")
-                                   or rows[i].usd_per_million_requests_offline or math.inf,
-                                   rows[i].simulated is None, rows[i].tp))
-        first = next((i for i in ok if rows[i].simulated), None)
-        if first is not None:
-            ok.remove(first)
-            ok.insert(0, first)
+        ok = _confirmed_first(ok, rows, key, realtime)
+    if fleet and simulate and ok:
+        # a fixed fleet: the cheapest ``sim.candidates`` options' analytic QPS judged in simulation (``_confirm_fleet``)
+        runs, fleet_cache, n_cand = budget_for(sim, runs), {}, min(sim.candidates, len(ok))
+        for n_sim, i in enumerate(ok[:n_cand]):
+            hw, sp, im = where[i]
+            if progress:
+                progress(n_sim, n_cand, f"simulating option {n_sim + 1} of {n_cand}: {rows[i].hardware} TP{rows[i].tp} "
+                                        f"at {fmt_rate(rows[i].fleet_qps)} QPS; {runs.words()}")
+            try:
+                rows[i] = _confirm_fleet(rows[i], m, sp, hw, target, sim, fleet_cache, im, runs)
+            except PlanBoundReached:
+                runs.reached = (f"the plan's simulations reached their {runs.bound:,}-engine-event bound after "
+                                f"{runs.runs:,} runs, simulating option {n_sim + 1} of {n_cand} ({rows[i].hardware} "
+                                f"TP{rows[i].tp}): it and the rest keep the analytic QPS")
+                break
+        simulated = True
+        sim_rejected = [i for i in ok if rows[i].meets_latency is False]
+        ok = _confirmed_first([i for i in ok if usable(rows[i])], rows, key, realtime)
     if not ok and any(r.constraint_broken for r in rows):
         raise _nothing_within(rows, lim)
     if not ok:
@@ -1631,7 +1793,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         targets=ServingTargets(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
                                qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens,
                                shared_prefix_tokens=s.shared_prefix_tokens if m.is_transformer else 0,
-                               requests=None if realtime else s.requests),
+                               requests=None if realtime else s.requests, replicas=fleet),
         best=options[0], options=options, rejected=rejected, simulated=simulated, simulation=settings,
         definitions=("TPOT p99 = the p99 over requests of one request's time per output token at the load a replica "
                      "sees: its batch is itself + the requests in flight (Little's law: QPS per replica x request latency, "
@@ -1685,9 +1847,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               + ("; the simulation draws every request's one token too" if simulated and not sim.trace
                                  else "")]
                              if m.is_transformer and realtime and s.output_tokens == 1 and s.p99_latency_ms else [])),
-        why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
+        why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer) + _fleet_words(options[0]),
         compute_rate=_compute_rates([where[i] for i in ok]),
-        ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
+        ranking=_fleet_ranking(fleet, simulated, sim.candidates) if fleet else _ranking(
+                         options, realtime, bool(s.qps), simulated, sim.candidates,
                          why_not=("" if simulated or not simulate else
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
                                   "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
@@ -1702,6 +1865,25 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         offline_budget=job_cost,
         kv_bytes_per_sequence=None if lay is None else float(lay.seq_bytes(s.prompt_tokens + s.output_tokens, 0)),
     )
+
+
+def _confirmed_first(ok: list, rows: list, key, realtime: bool) -> list:
+    """The indices ``ok`` into ``rows`` in a simulated plan's order: #1 the cheapest option the simulation confirmed
+    (an analytic size is a lower bound the simulation usually raises, so an unsimulated option is not known to meet
+    the targets at its cost), the rest by cost alone -- the simulated size's where simulated, else the analytic
+    one's, a simulated option first at equal cost (real-time: ``key``; offline: the simulated backlog's $ per million
+    requests where simulated)."""
+    if realtime:
+        ok = sorted(ok, key=lambda i: (key(rows[i])[0], rows[i].simulated is None, *key(rows[i])[1:]))
+    else:
+        ok = sorted(ok, key=lambda i: ((rows[i].simulated or {}).get("usd_per_million_requests")
+                                       or rows[i].usd_per_million_requests_offline or math.inf,
+                                       rows[i].simulated is None, rows[i].tp))
+    first = next((i for i in ok if rows[i].simulated), None)
+    if first is not None:
+        ok.remove(first)
+        ok.insert(0, first)
+    return ok
 
 
 def _drawn_shape(s: ServingSpec, sim: SimSettings, trace_lengths: dict) -> dict:
@@ -1871,7 +2053,7 @@ def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
             f"catalog: {want} weights, GEMMs timed at the peak in brackets (weight-only)"]
 
 
-def rank_key(realtime: bool, qps: bool) -> Callable[[ServingOption], tuple]:
+def rank_key(realtime: bool, qps: bool, fleet: bool = False) -> Callable[[ServingOption], tuple]:
     """The order ``plan_serving`` ranks options in, cheapest first, in one place. Offline: $ per million requests as
     billed (``_offline_billed``: the fleet's nodes whole; the replicas' GPU share until offline47), then fewer GPUs per
     replica; real-time without a QPS: $ per million requests at full load, then TP. Real-time
@@ -1880,7 +2062,11 @@ def rank_key(realtime: bool, qps: bool) -> Callable[[ServingOption], tuple]:
     replica, the simulated saturated rate where simulated), then the lower p99 TPOT -- and only then fewer GPUs and
     TP. Until serve44 the tie went to fewer GPUs (QA 61: Llama-3-70B on two p5.48xlarge, TP2 x 5 replicas at a 57.5
     ms TPOT against a 60 ms target ranked over TP8 x 2 at 22.6 ms, $48/h each), which gave the same money's idle GPUs
-    no say. An unpriced option (a bare ``cluster.gpu``) keeps fewest GPUs first: without a cost there is no tie."""
+    no say. An unpriced option (a bare ``cluster.gpu``) keeps fewest GPUs first: without a cost there is no tie.
+    A fixed fleet (``fleet``, ``serving.replicas``): $ per million requests at the QPS the fleet carries, then the
+    higher QPS a GPU (the order an unpriced fleet is ranked in), then TP."""
+    if fleet:
+        return lambda r: (r.usd_per_million_requests or math.inf, -(r.fleet_qps or 0.0) / (r.gpus or 1), r.tp)
     if not realtime:
         return lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
     if not qps:
@@ -1994,6 +2180,24 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
                if realtime else "the simulated backlog usually runs slower")
             + f"); the cheapest analytic options are simulated, at most {candidates}"
             + (", stopping once the next cannot beat the best simulated cost even one replica smaller" if realtime else ""))
+
+
+def _fleet_ranking(replicas: int, simulated: bool, candidates: int) -> str:
+    """How a fixed fleet's options are ranked, one line (``ServingPlan.ranking``)."""
+    return (f"fixed fleet of {count_of(replicas, 'replica')} (serving.replicas): each option's QPS is the highest its "
+            "replicas carry within the p99 targets (fleet_qps); ranked by $/1M requests at that QPS, then QPS per GPU"
+            + (f"; #1 is the best confirmed in simulation (at most {candidates} simulated, each QPS up to the "
+               "analytic one; sized: sim), the rest at the analytic screen's QPS" if simulated else
+               " (analytic screen, not simulated)"))
+
+
+def _fleet_words(b: ServingOption) -> str:
+    """The recommendation's fixed-fleet clause: the QPS it carries and how that was found (empty for other plans)."""
+    if b.fleet_qps is None:
+        return ""
+    how = ("confirmed in simulation" if b.fleet_qps_by == FLEET_QPS_BY.names[1] else
+           "analytic screen, not simulated")
+    return f"; the fleet carries at most {fmt_rate(b.fleet_qps)} QPS within the targets ({how})"
 
 
 #: how ``_why`` names the way a row's token budget was chosen (``ServingOption.token_budget_by``)
