@@ -310,6 +310,16 @@ def assert_sane(plan):
             assert math.isfinite(v) and v >= 0, (k, v)
 
 
+def estimate_holds(job, keep=(), cwd=None) -> None:
+    """``planner estimate job --json`` ends as ``check_outcome`` requires, a plan it gives is sane, and nothing but the
+    job and ``keep`` is left in its folder."""
+    code, out, err = run_cli("estimate", job, "--json", cwd=cwd)
+    check_outcome(code, out, err)
+    if code == 0:
+        assert_sane(json.loads(out))
+    assert stray(job.parent, {job.name, *keep}) == []
+
+
 def answer_plans(res: dict) -> list:
     """The plans of a ``--json`` answer: ``estimate``'s one plan, ``recommend``'s best and ranked ones."""
     return [res["best"], *res["ranked"]] if "ranked" in res else [res]

@@ -12,6 +12,7 @@ from pathlib import Path
 from hardware_catalog.files import is_folder, is_regular_file
 from planner import vocab as V
 from planner.errors import InputError, clip, read_json_object, shown_path
+from planner.spec.schema import MAX_REASONABLE
 
 
 def hf_config_path(path: str | Path, field: str) -> Path:
@@ -63,7 +64,10 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
     _check_key_kinds(cfg, field)
     _check_layer_types(cfg, field)
     try:
-        out = mapper(cfg)
+        out = mapper(_Needed(cfg))
+    except _NullKey as e:
+        raise InputError(f"{field}.{e.args[0]}", f"is null, and model_type {clip(mtype)} needs a value here "
+                                                 "(transformers builds no model without one)") from None
     except KeyError as e:
         raise InputError(field, f"config.json lacks {e.args[0]!r} needed for model_type {clip(mtype)}") from None
     out.setdefault("name", cfg.get("_name_or_path") or mtype)
@@ -73,6 +77,24 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
     if ctx is not None and "context_length" not in out:
         out["context_length"] = ctx  # ModelSpec.context_length: what vLLM would serve as max_model_len
     return out
+
+
+class _NullKey(KeyError):
+    """A key a mapper needs (``cfg[key]``) holds JSON null."""
+
+
+class _Needed(dict):
+    """A config.json as the mappers read it: ``cfg[key]`` is a key the family needs, and a JSON null there is no
+    value -- transformers' config classes keep the None and the model's build fails on it (``hidden_size: null``
+    reached the mapper's ``hidden // heads`` as an internal TypeError until fuzz48); ``get`` reads null as
+    before, where it means the class default (``head_dim``, ``num_key_value_heads``, ``q_lora_rank``: Llama's
+    hidden / heads, MHA, DeepSeek-V2-Lite's unfactored q)."""
+
+    def __getitem__(self, key):
+        v = super().__getitem__(key)
+        if v is None:
+            raise _NullKey(key)
+        return v
 
 
 #: the config.json keys of the norms' epsilon, by family: Llama-like ``rms_norm_eps``, BERT ``layer_norm_eps``,
@@ -119,16 +141,16 @@ def _rope_and_eps(cfg: dict, out: dict, field: str) -> dict:
         params = params["full_attention"]
     theta = cfg.get("rope_theta", (params or {}).get("rope_theta"))
     if theta is not None:
-        if not (isinstance(theta, (int, float)) and not isinstance(theta, bool) and 1 < theta < math.inf):
-            raise InputError(f"{field}.rope_theta", f"must be a number above 1, got {clip(theta)}")
+        if not (_number(theta) and theta > 1):
+            raise InputError(f"{field}.rope_theta", f"must be a finite number above 1, got {clip(theta)}")
         fields["rope_theta"] = float(theta)
     local = cfg.get("rope_local_base_freq", sliding.get("rope_theta") if isinstance(sliding, dict) else None)
     if local is None:
         local = ROPE_LOCAL_DEFAULTS.get(cfg.get("model_type"))
     if local is not None and out.get("local_layers") and out.get("sliding_window"):
-        if not (isinstance(local, (int, float)) and not isinstance(local, bool) and 1 < local < math.inf):
+        if not (_number(local) and local > 1):
             key = "rope_local_base_freq" if "rope_local_base_freq" in cfg else "rope_parameters.sliding_attention.rope_theta"
-            raise InputError(f"{field}.{key}", f"must be a number above 1, got {clip(local)}")
+            raise InputError(f"{field}.{key}", f"must be a finite number above 1, got {clip(local)}")
         if local != theta:
             fields["rope_local_base_freq"] = float(local)
     scaling = cfg.get("rope_scaling") or params
@@ -140,15 +162,15 @@ def _rope_and_eps(cfg: dict, out: dict, field: str) -> dict:
     kind = scaling.get("rope_type", scaling.get("type", "default"))
     if kind == "default":
         return fields
-    if kind not in V.ROPE_SCALING.code:
+    if not isinstance(kind, str) or kind not in V.ROPE_SCALING.code:  # ([] was an internal "unhashable type")
         raise InputError(f"{field}.{key}.rope_type", f"{clip(kind)} is not a RoPE scaling the planner knows; one of "
                                                      f"default, {', '.join(V.ROPE_SCALING.names)}")
     factor = scaling.get("factor")
-    if factor is None and kind == "longrope" and scaling.get("original_max_position_embeddings") \
-            and cfg.get("max_position_embeddings"):
-        factor = cfg["max_position_embeddings"] / scaling["original_max_position_embeddings"]
-    if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor < math.inf):
-        raise InputError(f"{field}.{key}.factor", f"must be a positive number, got {clip(factor)}")
+    original = scaling.get("original_max_position_embeddings")
+    if factor is None and kind == "longrope" and _whole(original) and original > 0 and cfg.get("max_position_embeddings"):
+        factor = cfg["max_position_embeddings"] / original  # (a positive integer: _POSITIVE_INTS, bounded below)
+    if not (_number(factor) and factor > 0):
+        raise InputError(f"{field}.{key}.factor", f"must be a positive finite number, got {clip(factor)}")
     spec = {"type": kind, "factor": float(factor)}
     for name, k in _ROPE_SCALING_KEYS.items():
         if scaling.get(k) is not None:
@@ -207,6 +229,18 @@ def _whole(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _number(v) -> bool:
+    """A JSON number a float holds: not a bool, finite once read as one. A 30-digit integer passed ``v < math.inf``
+    and then overflowed in ``float(v)`` (``rope_theta: 1e29`` written as digits: an internal OverflowError until
+    fuzz48); Python's json reads ``NaN`` / ``Infinity``, which are no number here."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
 #: what the keys of each kind above must hold, in the order they are checked: (keys, accepts, "must be ...")
 _KEY_KINDS = (
     (_POSITIVE_INTS, lambda v: _whole(v) and v > 0, "a positive integer"),
@@ -215,9 +249,14 @@ _KEY_KINDS = (
     (_STRINGS, lambda v: isinstance(v, str), "a string"),
     (_INDEX_LISTS, lambda v: isinstance(v, list) and all(_whole(i) and i >= 0 for i in v),
      "a list of non-negative integers"),
-    (_NUMBERS, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf,
-     "a positive number"),
+    (_NUMBERS, lambda v: _number(v) and v > 0, "a positive finite number"),
 )
+#: the sizes a mapper acts on before ModelSpec bounds them, held to the schema's limits first: a layer count it loops
+#: over (Llama-4's MoE and no-RoPE layer lists, Qwen3 / Gemma's local layers: ``num_hidden_layers: 10000000`` took
+#: 18 s and 1.5 GB to reach model.layers' refusal, 10^9 ran out of memory) and the positions a longrope factor is
+#: divided from (a 400-digit count overflowed the float division) -- fuzz48
+_AT_MOST = {"num_hidden_layers": MAX_REASONABLE["layers"], "n_layer": MAX_REASONABLE["layers"],
+            "max_position_embeddings": MAX_REASONABLE["seq_len"], "n_positions": MAX_REASONABLE["seq_len"]}
 
 
 def _check_key_kinds(cfg: dict, field: str) -> None:
@@ -227,6 +266,9 @@ def _check_key_kinds(cfg: dict, field: str) -> None:
             v = cfg.get(key)
             if v is not None and not accepts(v):
                 raise InputError(f"{field}.{key}", f"must be {what}, got {clip(v)}")
+    for key, most in _AT_MOST.items():
+        if _whole(cfg.get(key)) and cfg[key] > most:
+            raise InputError(f"{field}.{key}", f"must be at most {most:,}, got {clip(cfg[key])}")
 
 
 def _llama_like(cfg: dict, qkv_bias: bool = False, head_dim: int | None = None, kv_heads: int | None = None) -> dict:

@@ -20,7 +20,7 @@ from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
 from planner.spec.hf import hf_config_notes, hf_config_path, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
-from planner.spec.schema import JobSpec, ModelSpec, has_local_rope, has_shared_experts, validate_section
+from planner.spec.schema import MAX_TOKENS, JobSpec, ModelSpec, has_local_rope, has_shared_experts, validate_section
 from planner.vocab import AUTO, FP8_RECIPE_CHOICE, MOE_ONLY_OPTIONS
 
 
@@ -234,6 +234,10 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
                              "training.steps, or training.epochs with training.dataset_samples")
         if m.is_transformer:
             n = count_params(m).total
+            if 20 * n > MAX_TOKENS:  # (assigned past the field's limit, pydantic raised: an internal error until fuzz48)
+                raise InputError("training.tokens", f"the default, Chinchilla's 20 tokens a parameter, is {20 * n:.3g} "
+                                 f"tokens for this {n:.3g}-parameter model, over the field's limit {MAX_TOKENS:.0e}: "
+                                 "give training.tokens or training.steps")
             t.tokens = float(20 * n)  # Chinchilla compute-optimal: ~20 tokens per parameter
             notes.append(
                 f"training.tokens defaulted to the Chinchilla compute-optimal 20 x params = {t.tokens:.3g}"

@@ -31,6 +31,8 @@ from planner.units import count_of, fmt_given
 # Registries: the vocabulary of the job file, kept as data.
 # --------------------------------------------------------------------------------------------
 
+#: training.tokens' ceiling (1e17: ~4,000x Llama 3's 15T): also what the Chinchilla default may reach (spec.load)
+MAX_TOKENS = 1e17
 MAX_REASONABLE = {  # bounds that catch typos ("layers: 3200000") without limiting real models
     "layers": 10_000,
     "hidden": 1 << 20,
@@ -161,17 +163,20 @@ class MoESpec(Strict):
     experts: int = Field(gt=0, le=4096)
     top_k: int = Field(gt=0, le=64)
     shared_experts: int = Field(0, ge=0, le=64)
-    shared_ffn_hidden: Optional[int] = Field(None, gt=0)  # width of the shared expert(s) (total)
+    #: width of the shared expert(s) (total): at most 64 shared experts at ffn_hidden's limit. The widths below had no
+    #: ceiling until fuzz48: a config.json's 2^63 reached the Chinchilla default as an internal error, 10^29 an
+    #: OverflowError in the parameter count
+    shared_ffn_hidden: Optional[int] = Field(None, gt=0, le=64 << 22)
     shared_expert_gate: bool = False  # Qwen2-MoE: sigmoid gate (h x 1) on the shared expert
-    layer_freq: int = Field(1, ge=1)  # every k-th layer is MoE (1 = all)
+    layer_freq: int = Field(1, ge=1, le=MAX_REASONABLE["layers"])  # every k-th layer is MoE (1 = all)
     capacity_factor: float = Field(1.0, gt=0, le=16)
     # --- current MoE families (planner/spec/hf.py maps them; counts in planner/spec/params.py)
-    first_dense: int = Field(0, ge=0)  # DeepSeek first_k_dense_replace: leading dense layers
+    first_dense: int = Field(0, ge=0, le=MAX_REASONABLE["layers"])  # DeepSeek first_k_dense_replace: leading dense layers
     dense_layers: list[int] = Field(default_factory=list)  # Qwen mlp_only_layers / Llama-4 non-MoE layers
     router_bias: bool = False  # gpt-oss: the router linear has a bias (E)
     norm_topk_prob: bool = True  # renormalise the top-k weights (no parameters, no FLOPs)
-    groups: int = Field(1, ge=1)  # DeepSeek n_group: group-limited routing (experts in groups)
-    topk_groups: int = Field(1, ge=1)  # DeepSeek topk_group: groups (nodes) a token may reach
+    groups: int = Field(1, ge=1, le=4096)  # DeepSeek n_group: group-limited routing (experts in groups; experts' limit)
+    topk_groups: int = Field(1, ge=1, le=4096)  # DeepSeek topk_group: groups (nodes) a token may reach
     imbalance: float = Field(1.0, ge=1.0, le=64)  # busiest expert's load / mean load (stated)
     #: how the token's k experts are spread (vocab.MOE_ROUTING): "round_robin" is NeMo AutoModel's benchmark gate
     #: (k consecutive experts per token, every expert the same load); it changes which ranks and nodes a token
@@ -196,7 +201,7 @@ class MoESpec(Strict):
     #: width l; the router and the shared experts stay at the full width (megatron/core/transformer/
     #: moe/moe_layer.py ``router_and_preprocess`` / ``combine``; both projections are TELinear
     #: ``parallel_mode="duplicated"``: not split over TP, each rank projects its sequence shard)
-    latent_size: Optional[int] = Field(None, gt=0)
+    latent_size: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["hidden"])
 
     @model_validator(mode="after")
     def _k_le_e(self):
@@ -227,11 +232,12 @@ class MLASpec(Strict):
     [c_kv, k_pe] = kv_a_proj_with_mqa(x), [k_nope, v] = kv_b(norm(c_kv)), heads of
     qk_nope+qk_rope dims for scores and v_head_dim for values."""
 
-    q_lora_rank: Optional[int] = Field(None, gt=0)
-    kv_lora_rank: int = Field(gt=0)
-    qk_nope_head_dim: int = Field(gt=0)
-    qk_rope_head_dim: int = Field(gt=0)
-    v_head_dim: int = Field(gt=0)
+    # the ranks at most the hidden width's limit, the head dims head_dim's (no ceiling until fuzz48: MoESpec)
+    q_lora_rank: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["hidden"])
+    kv_lora_rank: int = Field(gt=0, le=MAX_REASONABLE["hidden"])
+    qk_nope_head_dim: int = Field(gt=0, le=4096)
+    qk_rope_head_dim: int = Field(gt=0, le=4096)
+    v_head_dim: int = Field(gt=0, le=4096)
 
 
 class RopeScalingSpec(Strict):
@@ -681,7 +687,9 @@ class FrameworkSpec(Strict):
     #: (p2p, Megatron-Core's default, where the search is not run); a list: one type a decoder layer (Megatron's
     #: ``--cp-comm-type p2p p2p a2a ...``), as many as the model's layers, each layer priced at its own
     # p2p | all_gather | a2a | a2a+p2p, or one a layer
-    cp_comm_type: Optional[Union[V.CP_COMM_TYPE.literal, list[V.CP_COMM_TYPE.literal]]] = None
+    #: (an empty list is no type: Megatron's ``nargs='+'`` takes one at least; it was an internal error until fuzz48)
+    cp_comm_type: Optional[Union[V.CP_COMM_TYPE.literal,
+                                 typing.Annotated[list[V.CP_COMM_TYPE.literal], Field(min_length=1)]]] = None
     #: Megatron-Core stacks: Adam's state in Transformer Engine's FusedAdam at the dtypes below
     #: (--use-precision-aware-optimizer; planner.model.optimizers PrecisionAware); needs the distributed optimizer
     precision_aware_optimizer: Optional[bool] = None
@@ -822,7 +830,7 @@ class TrainingSpec(Strict):
     dropout: bool = False
     # None: planner.defaults.FRAMEWORK (or FRAMEWORK_BY_MODE); name "auto": recommend searches the stacks
     framework: Optional[FrameworkSpec] = None
-    tokens: Optional[float] = Field(None, gt=0, le=1e17)
+    tokens: Optional[float] = Field(None, gt=0, le=MAX_TOKENS)
     steps: Optional[int] = Field(None, gt=0, le=1 << 40)
     epochs: Optional[float] = Field(None, gt=0, le=1e6)
     dataset_samples: Optional[float] = Field(None, gt=0, le=1e15)
