@@ -28,10 +28,20 @@ Precisions: "fp32"; "bf16" = ``model.to(torch.bfloat16)`` (pure bf16); "amp_bf16
 and ``torch.autocast("cpu", dtype=torch.bfloat16)``. Attention "eager" and, where the family
 supports it, "sdpa" (CORE families first in the file). MoE experts run the per-expert eager loop;
 ``routing`` gives the tokens each expert got (the saved bytes of the experts follow it).
+
+``--details`` (hfmem48; seconds) rewrites only the file's ``details`` block: GPU autocast's precisions on
+llama (GQA, RMSNorm), gpt2 and bert (LayerNorm), eager and sdpa, shapes (1, 64) and (2, 128), no
+checkpointing -- "amp_bf16_cuda" (fp32 weights) and "amp_bf16_w16_cuda" (bf16 weights: FSDP's
+``MixedPrecision(param_dtype=bf16)`` under accelerate's autocast), both under CUDA autocast's op lists
+(make_hf_common.CudaAutocastPolicy), beside "bf16" and CPU-autocast "amp_bf16" -- with the saved tensors of
+block 0 by module (``block0``); and ``accelerate``: the HF Trainer's forward wrapped in accelerate's
+``convert_outputs_to_fp32`` (an fp32 copy of the logits output) or not, the output dropped before backward
+as the Trainer's ``compute_loss`` does.
 """
 from __future__ import annotations
 
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -99,5 +109,50 @@ def main() -> None:
     print("wrote", OUT)
 
 
+DETAIL_FAMILIES = ["llama", "gpt2", "bert"]
+DETAIL_PRECISIONS = ["bf16", "amp_bf16", "amp_bf16_cuda", "amp_bf16_w16_cuda"]
+DETAIL_SHAPES = [(1, 64), (2, 128)]
+
+
+def details() -> dict:
+    """The ``details`` block (module docstring)."""
+    from accelerate.utils import convert_outputs_to_fp32
+    import accelerate
+
+    cases = []
+    for fam in DETAIL_FAMILIES:
+        for attn in ("eager", "sdpa"):
+            for prec in DETAIL_PRECISIONS:
+                for b, s in DETAIL_SHAPES:
+                    res = training_step(build(fam, attn, seed=SEED), batch(fam, b, s, seed=SEED), prec, False,
+                                        keep_tensors=True)
+                    block0 = {}
+                    for mod, _, dtype, nb, _ in res.pop("tensors"):
+                        if mod.startswith(("model.layers.0.", "transformer.h.0.", "bert.encoder.layer.0.")):
+                            key = f"{mod}|{dtype}"
+                            block0[key] = block0.get(key, 0) + nb
+                    cases.append({"family": fam, "attn_implementation": attn, "precision": prec, "batch": b,
+                                  "seq": s, **res, "block0": dict(sorted(block0.items()))})
+    acc = []
+    for fam in ("llama", "gpt2"):
+        for wrapped in (False, True):
+            res = training_step(build(fam, "eager", seed=SEED), batch(fam, 2, 128, seed=SEED), "amp_bf16_cuda", False,
+                                output_held=False, wrap=convert_outputs_to_fp32 if wrapped else None)
+            acc.append({"family": fam, "attn_implementation": "eager", "precision": "amp_bf16_cuda", "batch": 2,
+                        "seq": 128, "convert_outputs_to_fp32": wrapped,
+                        **{k: res[k] for k in ("saved_bytes", "live_after_forward_bytes", "live_peak_forward_bytes",
+                                               "live_peak_fwd_bwd_bytes", "logits_bytes", "grad_bytes")}})
+    return {"accelerate_version": accelerate.__version__, "cases": cases, "accelerate": acc}
+
+
 if __name__ == "__main__":
-    main()
+    if "--details" in sys.argv[1:]:
+        warnings.filterwarnings("ignore")
+        transformers.logging.set_verbosity_error()
+        torch.set_num_threads(2)
+        data = json.loads(OUT.read_text())
+        data["details"] = details()
+        OUT.write_text(json.dumps(data, indent=1) + "\n")
+        print("wrote details:", len(data["details"]["cases"]), "cases to", OUT)
+    else:
+        main()

@@ -328,14 +328,78 @@ def _is_gc_layer(mod) -> bool:
     return any(c.__name__ == "GradientCheckpointingLayer" for c in type(mod).__mro__)
 
 
-def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: bool = False) -> dict:
+class CudaAutocastPolicy:
+    """CUDA autocast's op lists, applied to CPU autocast while this context is active.
+
+    CPU autocast (``torch.autocast("cpu")``) casts the matmuls to bf16 as CUDA's does, but its fp32 list lacks
+    most of CUDA's: on a GPU ``layer_norm``, ``pow``, ``rsqrt``, ``exp``, ``log`` ... run in fp32 (their 16-bit
+    inputs cast up, a copy autograd may save) and ``softmax`` / ``log_softmax`` / ``sum`` / ``cumsum`` without a
+    dtype return fp32. Source: pytorch aten/src/ATen/autocast_mode.cpp (``AT_FORALL_FP32``,
+    ``AT_FORALL_FP32_SET_OPT_DTYPE``; ``KERNEL_CUDA(..., fp32)`` / ``fp32_set_opt_dtype``). Each listed op gets a
+    Python kernel on the ``AutocastCPU`` dispatch key (torch.library) that does what CUDA's wrapper does --
+    ``fp32``: every bf16/fp16 tensor argument ``.float()``-ed (a recorded cast, as ``cached_cast`` to fp32, which
+    never caches); ``fp32_set_opt_dtype``: ``dtype=torch.float32`` where the call gives none -- then redispatches
+    with autocast excluded. Outside the context the kernels only redispatch (CPU behaviour unchanged).
+    """
+
+    FP32 = ("acos", "asin", "cosh", "erfinv", "exp", "expm1", "log", "log10", "log2", "log1p", "reciprocal",
+            "rsqrt", "sinh", "tan", "pow.Tensor_Scalar", "pow.Tensor_Tensor", "pow.Scalar", "softplus",
+            "layer_norm", "native_layer_norm", "group_norm", "cosine_similarity", "logsumexp")
+    SET_OPT_DTYPE = ("softmax.int", "log_softmax.int", "cumsum", "cumprod", "sum", "sum.dim_IntList")
+    _lib = None
+    active = False
+
+    def __enter__(self):
+        cls = type(self)
+        if cls._lib is None:
+            cls._lib = torch.library.Library("aten", "IMPL")
+            for name in self.FP32:
+                cls._lib.impl(name, self._kernel(name, set_dtype=False), "AutocastCPU")
+            for name in self.SET_OPT_DTYPE:
+                cls._lib.impl(name, self._kernel(name, set_dtype=True), "AutocastCPU")
+        cls.active = True
+        return self
+
+    def __exit__(self, *exc):
+        type(self).active = False
+
+    @classmethod
+    def _kernel(cls, name: str, set_dtype: bool):
+        base, _, overload = name.partition(".")
+        op = getattr(getattr(torch.ops.aten, base), overload or "default")
+        excl = torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastCPU)
+
+        def up(t):
+            return t.float() if isinstance(t, torch.Tensor) and t.dtype in (torch.bfloat16, torch.float16) else t
+
+        def kernel(*args, **kwargs):
+            if cls.active:
+                if not set_dtype:
+                    args, kwargs = torch.utils._pytree.tree_map(up, (args, kwargs))
+                else:
+                    positional = base in ("softmax", "log_softmax")  # (self, dim, dtype=None); the others kw-only
+                    given = args[2] if positional and len(args) > 2 else kwargs.get("dtype")
+                    if given is None and args[0].dtype in (torch.bfloat16, torch.float16):
+                        args = args[:2] if positional else args
+                        kwargs = dict(kwargs, dtype=torch.float32)
+            with torch._C._ExcludeDispatchKeyGuard(excl):
+                return op(*args, **kwargs)
+        return kernel
+
+
+def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: bool = False,
+                  output_held: bool = True, wrap=None) -> dict:
     """One training forward + backward of ``model`` measured three ways (see the classes above).
 
     ``precision``: "fp32" or "as_loaded" (the model as it is), "bf16" (``model.to(torch.bfloat16)``
     before the call: pure bf16), "amp_bf16" (the weights as they are, forward under
-    ``torch.autocast("cpu", dtype=torch.bfloat16)``).
+    ``torch.autocast("cpu", dtype=torch.bfloat16)``); "amp_bf16_cuda" (the same under CUDA autocast's op lists,
+    ``CudaAutocastPolicy``: what DDP + AMP runs on a GPU) and "amp_bf16_w16_cuda" (bf16 weights under that autocast:
+    accelerate's FSDP ``MixedPrecision(param_dtype=bf16)`` with its autocast forward). ``output_held`` False drops
+    the model output before ``backward`` (the HF Trainer's ``compute_loss`` returns the loss alone); ``wrap``
+    wraps ``model.forward`` (e.g. accelerate's ``convert_outputs_to_fp32``).
     """
-    if precision == "bf16":
+    if precision in ("bf16", "amp_bf16_w16_cuda"):
         model.to(torch.bfloat16)
     if gc:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -344,23 +408,28 @@ def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: b
     pre = {p.untyped_storage().data_ptr() for p in model.parameters()}
     pre |= {t.untyped_storage().data_ptr() for t in inputs.values() if isinstance(t, torch.Tensor)}
     live = LiveTensors(exclude=pre)
-    amp = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "amp_bf16"
+    amp = (torch.autocast("cpu", dtype=torch.bfloat16) if precision.startswith("amp_bf16")
            else contextlib.nullcontext())
+    policy = CudaAutocastPolicy() if precision.endswith("_cuda") else contextlib.nullcontext()
+    forward = wrap(model.forward) if wrap else model.forward
     with live:
-        with st.hooks(), amp:
-            out = model(**inputs)
+        with st.hooks(), policy, amp:
+            out = forward(**inputs)
         st.stop()
         res = st.summary()  # before backward frees the saved tensors
         tensors = st.tensors() if keep_tensors else None
         peak_fwd = live.peak
         retained = live.snapshot()
         loss = out.loss
+        logits_bytes = out.logits.untyped_storage().nbytes()
+        if not output_held:
+            out = None
         loss.backward()
     grads = sum(p.grad.untyped_storage().nbytes() for p in model.parameters() if p.grad is not None)
     res.update({"loss": round(float(loss.detach()), 5),
                 "live_after_forward_bytes": retained, "live_peak_forward_bytes": peak_fwd,
                 "live_peak_fwd_bwd_bytes": live.peak, "grad_bytes": grads,
-                "logits_bytes": out.logits.untyped_storage().nbytes()})
+                "logits_bytes": logits_bytes})
     if keep_tensors:
         res["tensors"] = tensors
     del out, loss

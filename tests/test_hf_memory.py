@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.model.activations_hf import hf_step_memory
+from planner.model.activations_hf import hf_step_memory, hf_table_precision
 from planner.spec import ModelSpec
 from planner.spec.hf import hf_config_to_fields
 
@@ -213,12 +213,15 @@ def test_estimate_on_hf_trainer_is_the_walked_peak(fam, precision, checkpointing
     assert len(cases) == 8  # 4 shapes x eager/sdpa
     for c in cases:
         mem = estimate_job(_tiny_job(fam, c, mp)).memory_per_gpu_bytes
-        walked, _ = _walked(fam, c, output_held=False)
+        # the plan's table: GPT-2 under a GPU's autocast lists (hfmem48), the recorded CPU-autocast one elsewhere
+        planned = dict(c, precision=hf_table_precision(precision, True, FLOPS[fam]["resolved_config"]["model_type"]))
+        walked, _ = _walked(fam, planned, output_held=False)
         harness, h = _walked(fam, c)
         got = mem.activations + mem.logits
         assert got == pytest.approx(walked, rel=1e-12)
         assert abs(harness / c["live_peak_fwd_bwd_bytes"] - 1) < 0.05, (c["seq"], c["batch"], c["attn_implementation"])
-        assert harness - h.logits - h.kv_cache <= got <= harness
+        if planned["precision"] == precision:  # (GPT-2's GPU table keeps more than the recorded CPU run)
+            assert harness - h.logits - h.kv_cache <= got <= harness
         assert mem.weights == pytest.approx(n * (4 if precision == "amp_bf16" else 2))
         assert mem.grads == 0.0  # one process: no DDP reducer buckets
         ddp = estimate_job(_tiny_job(fam, c, mp, dp=2)).memory_per_gpu_bytes

@@ -52,23 +52,40 @@ class HFPrecision:
     act: int        # bytes of a matmul output (the compute dtype)
     stream: int     # bytes of the residual stream, norm outputs, RoPE tables, 4-D masks
     autocast: bool  # torch.autocast: each linear saves its own bf16 copy of an fp32 input
+    #: CUDA autocast's fp32 op list applies (pytorch aten/src/ATen/autocast_mode.cpp ``AT_FORALL_FP32``:
+    #: ``layer_norm``, ``pow``, ...; ``AT_FORALL_FP32_SET_OPT_DTYPE``: ``softmax`` without a dtype returns fp32),
+    #: which CPU autocast (the recorded "amp_bf16") lacks; read by the LayerNorm families' table only (GPT-2 / BERT:
+    #: their LayerNorm, tanh-GELU ``torch.pow`` and dtype-less softmax; the RMSNorm decoders' tensors are the same
+    #: under both lists, tests/data/hf_activations.json ``details``)
+    cuda_ops: bool = False
+    param: int = 4  # bytes of the weights the forward reads (their gradients' dtype)
 
 
 PRECISIONS = {
     "fp32": HFPrecision(4, 4, False),
-    "bf16": HFPrecision(2, 2, False),       # model.to(torch.bfloat16): pure bf16
-    "amp_bf16": HFPrecision(2, 4, True),    # torch.autocast(bf16) over fp32 master weights
+    "bf16": HFPrecision(2, 2, False, param=2),  # model.to(torch.bfloat16): pure bf16
+    "amp_bf16": HFPrecision(2, 4, True),    # torch.autocast(bf16) over fp32 master weights (CPU autocast's lists)
+    # the same on a GPU (CUDA autocast's lists): DDP + AMP; and over bf16 weights, FSDP's MixedPrecision(param_dtype=
+    # bf16) under accelerate's autocast forward (the stream bf16)
+    "amp_bf16_cuda": HFPrecision(2, 4, True, cuda_ops=True),
+    "amp_bf16_w16_cuda": HFPrecision(2, 2, True, cuda_ops=True, param=2),
 }
 
 
-def hf_table_precision(precision: str, fp32_stream) -> str:
+def hf_table_precision(precision: str, fp32_stream, model_type: str = "") -> str:
     """The ``PRECISIONS`` key of a job whose HF-code precision is ``precision`` on a row whose stream is fp32 or not
     (``fp32_stream``: stacks ``Stack.fp32_stream``, by the ZeRO stage): "amp_bf16" -- autocast over fp32 weights --
     only on an fp32 stream. Where FSDP hands autocast bf16 weights (accelerate's ``MixedPrecision(param_dtype=bf16)``
     at ZeRO-2/3) the stream, the norms' outputs, the RoPE tables and q / k are bf16 and every linear's input is
     already bf16 (autocast's cast is a no-op, no own copy): the pure-bf16 table's tensors ("bf16"; hffsdp47). Not
-    modelled there: autocast's fp32 op list (``layer_norm``: GPT-2 / BERT's LayerNorm outputs fp32 and each linear
-    after it saves a bf16 cast; ``softmax`` without a dtype: gpt-oss / Llama 4 / BERT's eager softmax fp32)."""
+    modelled there for the RMSNorm decoders: autocast's fp32 op list on the ``softmax`` without a dtype of gpt-oss /
+    Llama 4. The LayerNorm families (``LAYERNORM_FAMILIES``: GPT-2, BERT) take CUDA autocast's lists, which change
+    their tensors: "amp_bf16_cuda" on the fp32 stream, "amp_bf16_w16_cuda" over FSDP's bf16 weights (hfmem48:
+    their LayerNorm runs fp32 on an fp32 copy of its input, GPT-2's tanh-GELU ``torch.pow`` casts up, the
+    dtype-less softmax returns fp32; on the tiny GPT-2 / BERT (2, 128) the bf16 table was 28% / 35% short of the
+    measured FSDP saves, the CPU-autocast one 15% / 25% short of the GPU's)."""
+    if model_type in LAYERNORM_FAMILIES and precision == "amp_bf16":
+        return "amp_bf16_cuda" if fp32_stream else "amp_bf16_w16_cuda"
     return "bf16" if precision == "amp_bf16" and not fp32_stream else precision
 
 #: how a family's RMSNorm multiplies its weight (module docstring): "cast" = weight * x.to(dtype)
@@ -507,8 +524,13 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     h, H = m.hidden, m.heads
     f = m.ffn_hidden
     d = m.head_dim
-    ln = r * (h + 2)
     bert = model_type == "bert"
+    # CUDA autocast (``P.cuda_ops``) runs layer_norm in fp32 on an fp32 copy of its input (fp32 statistics); BERT's
+    # stream is its LayerNorms' output, so fp32 there whatever the weights' dtype
+    ln_b = 4 if P.cuda_ops else r
+    ln = ln_b * (h + 2)
+    if bert:
+        r = ln_b
     logits = _logits(m, seq, batch)
 
     def lin(n: int, w: float) -> float:  # as in hf_saved_bytes: one copy per linear under autocast
@@ -517,7 +539,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     if bert:
         # the MLM head's LayerNorm reads the GELU's output (a), with fp32 statistics under
         # autocast; its loss's log-softmax is an fp32 op under autocast, else in the logits' dtype
-        head_ln = a * h + 2 * (4 if P.autocast else a)
+        head_ln = (4 * h + 8) if P.cuda_ops else a * h + 2 * (4 if P.autocast else a)
         lsm = _loss_saves(model_type, P)[0]
         outside = tok * (16 + ln + r * h) + 8 * (m.max_positions or 512)
         outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * tok + lsm
@@ -530,12 +552,17 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     if _sdpa(impl):  # dropout forces the math path, which computes in fp32
         attn = 4 * (3 * h + 3 * H * seq)
     elif bert:
-        attn = a * 3 * H * d + 3 * a * H * seq
+        # CUDA autocast: the dtype-less softmax returns fp32, its dropout mask follows (fp32), the AV matmul casts
+        attn = a * 3 * H * d + ((8 + a) if P.cuda_ops else 3 * a) * H * seq
     else:  # q is a view of c_attn's output: the bmm keeps all of it at batch 1, a copy above;
-        # torch.where with the fp32 mask_value promotes the scores (and softmax) to fp32 under autocast
-        sm = r if P.autocast else a
+        # torch.where with the fp32 mask_value promotes the scores (and softmax) to fp32 under autocast, as CUDA
+        # autocast's softmax does on a bf16 stream
+        sm = r if P.autocast and not P.cuda_ops else (4 if P.cuda_ops else a)
         attn = a * (2 * H * d + (3 * h if batch == 1 else H * d)) + sm * H * seq + 2 * a * H * seq
-    mlp = (a * f if bert else 4 * a * f) + a * f + a * h
+    # GPT-2's tanh-GELU (transformers ``NewGELUActivation``) keeps 4 f-wide tensors; under CUDA autocast its
+    # ``torch.pow(x, 3)`` casts x up, so the fp32 copy, the tanh and 1 + tanh are fp32 (0.5 x stays bf16)
+    gelu = (a * f + 12 * f) if P.cuda_ops else 4 * a * f
+    mlp = (a * f if bert else gelu) + a * f + a * h
     qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
     per_layer = 2 * ln + qkv_in + attn + a * h + a * h + lin(1, h) + mlp
     attn_part = ln + qkv_in + attn + a * h + a * h  # norm, q/k/v inputs, core, o input, dropout mask
@@ -727,7 +754,8 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     h, H, V, L = m.hidden, m.heads, m.vocab, m.layers
     bert = model_type == "bert"
     saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing)
-    cw = 1.0 if weight_casts else 0.0
+    # autocast copies fp32 weights only: over bf16 ones (``amp_bf16_w16_cuda``, FSDP's gathered bf16) it makes none
+    cw = 1.0 if weight_casts and P.param == 4 else 0.0
     casts = cw * hf_param_cast_bytes(m, model_type, checkpointing) if P.autocast else 0.0
     n_logits = _logits(m, seq, batch)
     logits = a * n_logits
@@ -761,7 +789,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     if fused:  # one chunk's logits in the forward; the backward scales the saved gradients in place
         loss_fwd, loss_bwd = fc.transient, 0.0
     pc = count_params(m)
-    gb = 2 if precision == "bf16" else 4  # gradients in the parameters' dtype
+    gb = P.param  # gradients in the parameters' dtype
     grads = pc.total * gb
     # the forward: what the blocks keep grows block by block; under checkpointing each block's
     # forward frees what it does not keep, so its peak is its own working set on top
