@@ -224,13 +224,15 @@ def format_onprem_table(cat: Catalog, width: int | None = None) -> Table:
 def format_links_table(cat: Catalog) -> Table:
     """The named interconnects (``data/interconnects.csv``): bandwidth per direction and the
     per-message latency assumed for them, with their sources."""
-    t = Table(title="interconnects (per GPU or per node, each direction)")
-    for c in ("link", "kind", "Gb/s", "GB/s", "latency µs", "source"):
+    t = Table(title="interconnects (per GPU, per NIC or per node, each direction)")
+    for c in ("link", "kind", "per", "Gb/s", "GB/s", "latency µs", "source"):
         t.add_column(c, justify="right" if c in ("Gb/s", "GB/s", "latency µs") else "left")
     for name, r in cat.interconnects.items():
-        # thousands separated as in the other catalog tables ("2400" beside the instances' "3,200")
-        t.add_row(name, r.get("kind", ""), _thousands(r.get("gbps_per_dir", "")), _thousands(r.get("gbytes_per_dir", "")),
-                  r.get("latency_us", ""), _clip(r.get("source") or "", SOURCE_CHARS))
+        # thousands separated as in the other catalog tables ("2400" beside the instances' "3,200"); per: what the
+        # rate is for (a GPU's link, one NIC, a node's aggregate), which cluster.fabric reads (options.stated_fabric)
+        t.add_row(name, r.get("kind", ""), r.get("per", ""), _thousands(r.get("gbps_per_dir", "")),
+                  _thousands(r.get("gbytes_per_dir", "")), r.get("latency_us", ""),
+                  _clip(r.get("source") or "", SOURCE_CHARS))
     return t
 
 

@@ -90,12 +90,18 @@ class HardwareOption:
     #: the provider rate of the reference system that prices a bare-GPU plan where the job gives no
     #: ``cluster.price_usd_hr`` (``system_rate``; gbprice42): its provider, date and source go with the plan's cost
     price_quote: Optional[SystemPrice] = None
+    #: the fabric family of the job's ``cluster.fabric`` link (``stated_fabric``), which replaces the instance's or
+    #: reference row's; None where the job names no link
+    fabric_stated: Optional[str] = None
 
     @property
     def network_fabric(self) -> Optional[str]:
         """The fabric the inter-node bandwidth was priced on (instances.csv / systems.csv ``fabric``: efa,
-        infiniband, roce, ethernet, ...): the instance's, or a bare GPU's reference row's where its network was
-        assumed from it; None where neither says (the job's own ``inter_node_gbps`` on a bare GPU, the default)."""
+        infiniband, roce, ethernet, ...): the job's ``cluster.fabric`` link's, else the instance's, or a bare GPU's
+        reference row's where its network was assumed from it; None where none says (the job's own
+        ``inter_node_gbps`` on a bare GPU, the default)."""
+        if self.fabric_stated is not None:
+            return self.fabric_stated
         if self.instance is not None:
             return self.instance.fabric or None
         return self.reference.fabric or None if self.network_reference else None
@@ -174,13 +180,48 @@ def check_profile_applies(profile, gpus: list[GPU]) -> None:
     raise InputError("--profile", f"profile was measured on {where}; this job runs on {names}")
 
 
+#: what one rate of an inter-node link row (interconnects.csv ``per``) is for: one NIC, which clusters built for
+#: multi-node training give every GPU (DGX H100 / B200: 8 x 400 Gb/s ConnectX-7; Azure ND H100 v5 "8x400 Gigabit
+#: NDR", the IB-NDR row's source), or a node's aggregate (EFA-v2-p5's 3,200 Gb/s, RoCE-3200's 8 x 400G)
+LINK_RATE_PER = {"nic": "per NIC, one per GPU", "node": "per node"}
+
+
+def stated_fabric(cluster: ClusterSpec, g: int, catalog: Catalog | None = None,
+                  replaces: str = "") -> tuple[float, str, str] | None:
+    """(inter-node bytes/s per node, fabric family, the assumption line) of the job's ``cluster.fabric``: an inter-node
+    link of ``planner catalog links`` (interconnects.csv, folded as catalog names are), its line rate per NIC times the
+    node's ``g`` GPUs or per node (``LINK_RATE_PER``), in place of the instance's or reference row's network
+    (``replaces``: what that was, in words). None where the job names none. The collectives' per-message latency stays
+    the comm model's (``Efficiency.inter_alpha_s``, a prior or measured), not the row's ``latency_us``, which
+    interconnects.csv states as an assumption and no other network of the planner is priced by."""
+    name = cluster.fabric
+    if not name:
+        return None
+    if cluster.inter_node_gbps:
+        raise InputError("cluster.fabric", "give cluster.fabric (a catalog link) or cluster.inter_node_gbps (Gb/s per "
+                                           "node), not both")
+    links = {k: r for k, r in (catalog or load_catalog()).interconnects.items() if r.get("kind") == "inter_node"}
+    key = next((k for k in links if k.casefold() == name.strip().casefold()), None)
+    if key is None:
+        raise InputError("cluster.fabric", f"{clip(name)} is not an inter-node link of the catalog; choices: "
+                         f"{', '.join(links)} (`planner catalog links`), or set cluster.inter_node_gbps")
+    r = links[key]
+    rate = float(r["gbps_per_dir"]) * 1e9 / 8
+    inter = rate * g if r["per"] == "nic" else rate
+    note = (f"cluster.fabric {key}: {float(r['gbps_per_dir']):,g} Gb/s {LINK_RATE_PER[r['per']]} "
+            f"({inter * 8 / 1e9:,g} Gb/s per {g}-GPU node, {r['fabric']}; source: {r['source']})"
+            + (f", in place of {replaces}" if replaces else "")
+            + f"; latency: the comm model's inter-node alpha, not the row's stated {r['latency_us']} µs")
+    return inter, r["fabric"], note
+
+
 def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, profile=None,
                         precision: str | None = None) -> HardwareOption:
     """The single hardware option a fully specified ``cluster`` section names."""
     cat = catalog or load_catalog()
     if cluster.instance:
         inst = cat.instance(cluster.instance)
-        return option_from_instance(inst, cluster, profile, precision)
+        return option_from_instance(inst, cluster, profile, precision, cat)
     if not cluster.gpu:
         raise InputError("cluster", "name a gpu or an instance (or use `planner recommend` to search)")
     gpu = cat.gpu(cluster.gpu)
@@ -201,6 +242,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         raise InputError("cluster.nodes", f"{cluster.nodes} x {g} {gpu.name} chips = {cluster.nodes * g:,} exceeds the "
                          f"largest {gpu.name} ICI slice ({system.max_chips:,} chips, {system.key}); "
                          + multislice_hint(cat, gpu))
+    stated = None
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
@@ -224,7 +266,11 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         else:
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
-        notes.append(note)
+        stated = stated_fabric(cluster, g, cat, replaces=(f"{ref[1].key}'s {ref[1].fabric or 'network'} "
+                                                          f"({inter * 8 / 1e9:,g} Gb/s a node)" if ref else ""))
+        if stated is not None:  # the job's link: nothing assumed
+            inter, note = stated[0], ""
+        notes.append(stated[2] if stated is not None else note)
     host = None
     if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE and (
             seg is None or g == system.gpu_count):  # (a smaller segment: segment_note says what its node is)
@@ -251,7 +297,8 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     return HardwareOption(
         name=name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=price, notes=notes,
-        network_assumed=not cluster.inter_node_gbps, network_note=note, reference=ref[1] if ref else None,
+        network_assumed=not (cluster.inter_node_gbps or stated), network_note=note, reference=ref[1] if ref else None,
+        fabric_stated=stated[1] if stated is not None else None,
         gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
         segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
@@ -495,7 +542,7 @@ def network_assumption(name: str) -> str:
 
 
 def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, profile=None,
-                         precision: str | None = None) -> HardwareOption:
+                         precision: str | None = None, catalog: Catalog | None = None) -> HardwareOption:
     if not inst.is_gpu:
         raise InputError("cluster.instance", f"{inst.key} has no GPU")
     cluster = cluster or ClusterSpec()
@@ -512,7 +559,13 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         assumed = inst.network_is_default
         if assumed and inst.cluster:
             note = network_assumption(inst.key)
-            notes.append(note)
+    stated = stated_fabric(cluster, g, catalog, replaces=f"{inst.key}'s {inst.fabric or 'network'} "
+                                                         f"({inst.network_bw_or_default * 8 / 1e9:,g} Gb/s a node)")
+    if stated is not None:  # the job's link: nothing assumed
+        inter, assumed, note = stated[0], False, ""
+        notes.append(stated[2])
+    elif note:
+        notes.append(note)
     if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
         notes.append(f"{inst.key}: a node is one {g}-chip ICI slice; slices exchange over the data-center network at "
                      f"{inst.network_bw / g * 8 / 1e9:g} Gb/s per chip ({inst.network_bw * 8 / 1e9:,.0f} Gb/s per slice; "
@@ -531,7 +584,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         eff=efficiency_for(gpu, profile, precision), instance=inst, price_ondemand=price,
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
         multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
-        power_limit_w=fixed_limit(cluster, gpu),
+        power_limit_w=fixed_limit(cluster, gpu), fabric_stated=stated[1] if stated is not None else None,
     )
 
 
@@ -893,11 +946,12 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
     check_profile_applies(profile, [i.gpu for i in insts])
     # the job's link speeds replace every searched instance's (intra_node_gbps was dropped here until QA 36: an
     # NVLink at 1 GB/s per GPU searched as the catalog's 450)
-    links = ClusterSpec(inter_node_gbps=cluster.inter_node_gbps, intra_node_gbps=cluster.intra_node_gbps)
+    links = ClusterSpec(inter_node_gbps=cluster.inter_node_gbps, intra_node_gbps=cluster.intra_node_gbps,
+                        fabric=cluster.fabric)
     insts, held = held_instances(cluster, insts)
     watts = {i.key: searched_limit(i.gpu, cluster.power_limit_w) for i in insts}  # each part's own (held_instances)
     opts = [option_from_instance(i, links.model_copy(update={"power_limit_w": watts[i.key]}),
-                                 profile if profile_matches(profile, i.gpu) else None, precision) for i in insts]
+                                 profile if profile_matches(profile, i.gpu) else None, precision, cat) for i in insts]
     for o in opts if held else ():
         o.notes.append(held)
     return opts

@@ -224,7 +224,7 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
         if layout_ok and all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values()):
             kept.append((field, value, alt))
     if not kept:
-        return dispatcher_alternatives(job, row, hw, stack, step)
+        return option_alternatives(job, row, hw, stack, step)
     # one batch: the plan's own row (the base the steps are scaled to) and every alternative the rules accept
     batch = row.take(np.zeros(len(kept) + 1, dtype=int))
     for f in ("rc", "mb"):  # new arrays: take fills a constant column read-only (layout.Candidates.take)
@@ -239,39 +239,45 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
     out = [dict(field=field, value=value, total=float(mem["total"][k]), limit=limit,
                 step_time_s=step * float(st[k]) / base if base > 0 else float(st[k]))
            for k, (field, value, _) in enumerate(kept, 1) if bool(fits[k])]
-    return tuple(out) + dispatcher_alternatives(job, row, hw, stack, step)
+    return tuple(out) + option_alternatives(job, row, hw, stack, step)
 
 
-def dispatcher_alternatives(job: JobSpec, row: Candidates, hw: HardwareOption, stack: Stack,
-                            step: float) -> tuple[dict, ...]:
-    """The one-row plan ``row`` under each other MoE token dispatcher its stack offers (``Stack.moe_dispatchers``),
-    as ``alternatives``' entries (field ``moe_dispatcher``): where the GPU runs its library and the fabric carries
-    its group between nodes (planner.model.moe ``DISPATCHER_NEEDS``), the stack takes it (``Stack.with_options``,
-    ``stack_rules``) and the plan still fits (the flex dispatchers' buffers). Until moedisp47 a DeepSeek-V3 plan at
-    EP 64 on B200 spent 69% of its step in the all-to-all at 7.9% MFU and the advice named the share but not the
-    option that took it to 12.3% (QA 81)."""
+def option_alternatives(job: JobSpec, row: Candidates, hw: HardwareOption, stack: Stack,
+                        step: float) -> tuple[dict, ...]:
+    """The one-row plan ``row`` with one option of its stack changed (``explain.STACK_ADVICE``: the values to try, an
+    option the stack has and the model uses), as ``alternatives``' entries (``field``: the option): the stack with it
+    (``Stack.with_options``) is re-evaluated by the same step-time and memory model, kept where the stack, its rules
+    (``stack_rules``) and its model code (a CUDA-graph scope) take it and the plan still fits, its step scaled to the
+    plan's own. Memory is evaluated only for a value that saves ``explain.STACK_MIN_SAVING`` of the step. The MoE token
+    dispatcher was the only one until advice48 (moedisp47: a DeepSeek-V3 plan at EP 64 on B200 spent 69% of its step
+    in the all-to-all at 7.9% MFU and the advice named the share but not the option that took it to 12.3%, QA 81)."""
     from planner.errors import InputError
     from planner.model import stack_rules
-    from planner.model.moe import dispatcher_refusal
+    from planner.model.stacks import OPTION_USES, holds
+    from planner.search.explain import STACK_ADVICE, STACK_MIN_SAVING
 
-    m = job.model
-    if m.moe is None or not m.is_transformer:
+    m, t = job.model, job.training
+    if not m.is_transformer:  # the options price a transformer's layers (a generic model's step has none of them)
+        return ()
+    tries = [(k, v) for k, (values, _) in STACK_ADVICE.items()
+             if holds(stack, k) and OPTION_USES.get(k, lambda m, t: True)(m, t) for v in values(stack, m, hw, row)]
+    if not tries:
         return ()
     limit, out = memory_limit(job, hw)[0], []
-    base = float(step_time(m, job.training, row, hw, framework=stack)["step_time_s"][0])
-    for d in stack.moe_dispatchers:
-        if d == stack.moe_dispatcher or dispatcher_refusal(d, hw, int(row.etp[0]), int(row.ep[0])):
-            continue
+    base = float(step_time(m, t, row, hw, framework=stack)["step_time_s"][0])
+    for option, value in tries:
         try:  # the stack's refusals: its options, its rules, and those its model code raises (a CUDA-graph scope)
-            alt = stack.with_options(moe_dispatcher=d)
-            stack_rules.check(alt, m, job.training, row)
-            mem = memory_per_gpu(m, job.training, row, stack=alt, gpu=hw.gpu.name)
-            st = float(step_time(m, job.training, row, hw, framework=alt)["step_time_s"][0])
+            alt = stack.with_options(**{option: value})
+            stack_rules.check(alt, m, t, row)
+            st = float(step_time(m, t, row, hw, framework=alt)["step_time_s"][0])
+            st = step * st / base if base > 0 else st
+            if st >= (1 - STACK_MIN_SAVING) * step:
+                continue
+            mem = memory_per_gpu(m, t, row, stack=alt, gpu=hw.gpu.name)
         except InputError:
             continue
         if bool(fits_memory(job, hw, mem, limit)[0]):
-            out.append(dict(field="moe_dispatcher", value=d, total=float(mem["total"][0]), limit=limit,
-                            step_time_s=step * st / base if base > 0 else st))
+            out.append(dict(field=option, value=value, total=float(mem["total"][0]), limit=limit, step_time_s=st))
     return tuple(out)
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 from math import gcd
 
 from planner.model.comm import ep_domain_members
-from planner.model.moe import dispatcher_domain
+from planner.model.moe import dispatcher_domain, dispatcher_refusal
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec import JobSpec
 from planner.units import device_of, fmt_count, fmt_pct, fmt_share, fmt_usd
+from planner.vocab import CUDA_GRAPH_IMPL
 
 LABELS = {
     "compute_gemm": "GEMM compute",
@@ -147,27 +148,94 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
 
 
 #: what another MoE token dispatcher changes, after its alternative line (planner.model.moe ``DISPATCHERS``)
-DISPATCHER_WHY = {d: f": {name} sends a token across the network once per destination node (the all-to-all once per "
+DISPATCHER_WHY = {d: f"{name} sends a token across the network once per destination node (the all-to-all once per "
                      "routed expert) and forwards it over NVLink" for d, name in (("deepep", "DeepEP"), ("hybridep", "HybridEP"))}
 
 
+def _turn_on(option: str):
+    """The values ``STACK_ADVICE`` tries for a switch: on, where the plan's stack runs it off."""
+    return lambda st, m, hw, row: () if getattr(st, option) else (True,)
+
+
+def _other_dispatchers(st, m, hw, row) -> tuple:
+    """The MoE token dispatchers of the plan's stack (``Stack.moe_dispatchers``) other than its own that the GPU runs
+    and whose group the fabric carries between nodes (planner.model.moe ``DISPATCHER_NEEDS``)."""
+    if m.moe is None or not m.is_transformer:
+        return ()
+    return tuple(d for d in st.moe_dispatchers if d != st.moe_dispatcher
+                 and not dispatcher_refusal(d, hw, int(row.etp[0]), int(row.ep[0])))
+
+
+def _tp_overlaps(st, m, hw, row) -> tuple:
+    """The TP overlaps the stack offers (``Stack.tp_overlaps``) where the plan runs none (the option's values, the
+    holder table's: ``stacks.OPTION_HOLDERS``)."""
+    return () if st.tp_overlap != "none" else tuple(v for v in st.tp_overlaps if v != "none")
+
+
+#: The stack options advice re-evaluates a plan with (``evaluate.option_alternatives``), one table: per option, the
+#: values to try on the plan's stack ``(stack, model, hardware option, one-row candidates) -> values``, each kept where
+#: the stack has the option (``stacks.holds``), the model uses it (``stacks.OPTION_USES``), the stack and its rules
+#: take it (``Stack.with_options``, ``stack_rules``) and the plan still fits; and, per value, what it changes. A line
+#: is said where the model's step with it is ``STACK_MIN_SAVING`` shorter (``alternative_lines``). Until advice48 only
+#: the dispatcher was tried (moedisp47): Qwen3-30B-A3B at EP 16 over two ND H100 v5 nodes spent 53% of its step in
+#: the all-to-all and estimate named neither the overlap that takes its 9.50 s step to 7.23 s nor that the option
+#: exists. CUDA graphs' own memory (static buffers, the capture's pool) is not modelled (``Stack.cuda_graph_impl``),
+#: so their line says that the fit is without it.
+STACK_ADVICE = {
+    "moe_dispatcher": (_other_dispatchers, DISPATCHER_WHY),
+    "moe_a2a_overlap": (_turn_on("moe_a2a_overlap"), {True: "Megatron-Core's combined 1F1B schedule "
+                        "(--overlap-moe-expert-parallel-comm) runs one micro-batch's all-to-all under another's compute"}),
+    "moe_shared_expert_overlap": (_turn_on("moe_shared_expert_overlap"), {True: "the shared experts run on a side "
+                                  "stream beside the token dispatch and combine"}),
+    "tp_overlap": (_tp_overlaps, {
+        "te": "Transformer Engine's userbuffers split the sequence-parallel all-gather / reduce-scatter into chunks "
+              "pipelined with the GEMM chunks (Megatron --tp-comm-overlap)",
+        "async_tp": "PyTorch's async TP pipelines the TP collectives with the GEMM chunks (symmetric memory; needs "
+                    "compile)"}),
+    "overlap_grad_reduce": (_turn_on("overlap_grad_reduce"), {True: "the gradient reduce runs in buckets under the "
+                                                                    "backward"}),
+    "overlap_param_gather": (_turn_on("overlap_param_gather"), {True: "the parameter all-gather runs under the next "
+                                                                      "step's forward"}),
+    "reshard_after_forward": (lambda st, m, hw, row: (False,) if st.reshard_after_forward and int(row.zero[0]) >= 3
+                              else (), {False: "each layer's gathered parameters stay from its forward to its backward: "
+                                               "one all-gather fewer per micro-batch"}),
+    "cuda_graph_impl": (lambda st, m, hw, row: CUDA_GRAPH_IMPL.names[1:] if st.cuda_graph_impl == "none" else (), {
+        v: "CUDA graphs replay the captured layers' kernels with one launch (their own memory is not modelled)"
+        for v in ("local", "transformer_engine")}),
+    "compile": (_turn_on("compile"), {True: "torch.compile fuses each block's elementwise chains into a few kernels"}),
+    "fused_cross_entropy": (_turn_on("fused_cross_entropy"), {True: "the fused linear cross-entropy never holds the "
+                                                                    "whole logits"}),
+}
+#: the shortest step saving a stack option must give for its line (the layout's recompute and micro-batch: 1%)
+STACK_MIN_SAVING = 0.02
+#: the layout settings ``evaluate.alternatives`` changes, and the least share of the step each must save
+LAYOUT_MIN_SAVING = {"recompute": 0.01, "micro_batch": 0.01}
+
+
+def option_value(value) -> str:
+    """A stack option's value as the job file spells it (YAML: ``true``, ``te``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> list[str]:
-    """Per setting (recompute, micro-batch), the fastest changed value that fits, in numbers: its memory and
-    step time against the plan's (``total`` bytes, ``step`` seconds); none when it would not save 1% of the
-    step."""
+    """Per setting (recompute, micro-batch, each ``STACK_ADVICE`` stack option), the fastest changed value that fits,
+    in numbers: its memory and step time against the plan's (``total`` bytes, ``step`` seconds); none when it would
+    not save its share of the step (``LAYOUT_MIN_SAVING``, ``STACK_MIN_SAVING``)."""
     out = []
-    for field in ("recompute", "micro_batch", "moe_dispatcher"):
+    for field in (*LAYOUT_MIN_SAVING, *STACK_ADVICE):
         alts = sorted((a for a in alternatives if a["field"] == field), key=lambda a: a["step_time_s"])
-        if not alts or alts[0]["step_time_s"] >= 0.99 * step:
+        if not alts or alts[0]["step_time_s"] >= (1 - LAYOUT_MIN_SAVING.get(field, STACK_MIN_SAVING)) * step:
             continue
         a, saved = alts[0], total - alts[0]["total"]
-        line = (f"{field}={a['value']} also fits ({a['total'] / 2**30:.1f} of {a['limit'] / 2**30:.1f} GiB allowed) "
-                f"and takes {a['step_time_s']:.4g} s per step instead of {step:.4g} s ({a['step_time_s'] / step - 1:+.0%})")
+        line = (f"{field}={option_value(a['value'])} also fits ({a['total'] / 2**30:.1f} of {a['limit'] / 2**30:.1f} "
+                f"GiB allowed) and takes {a['step_time_s']:.4g} s per step instead of {step:.4g} s "
+                f"({a['step_time_s'] / step - 1:+.0%})")
         if field == "recompute":
             line += (f": recompute={cfg['recompute']} "
                      f"{f'saves {-saved / 2**30:.1f} GiB per GPU' if saved < -0.05 * 2**30 else 'saves no memory'} here")
-        if field == "moe_dispatcher":  # evaluate.dispatcher_alternatives: another dispatcher the plan's stack offers
-            line = "training.framework." + line + DISPATCHER_WHY.get(a["value"], "")
+        if field in STACK_ADVICE:  # evaluate.option_alternatives: the plan's stack with this option set
+            why = STACK_ADVICE[field][1].get(a["value"])
+            line = "training.framework." + line + (f": {why}" if why else "")
         out.append(line)
     return out
 

@@ -947,6 +947,9 @@ class ClusterSpec(Strict):
     gpus_per_node: Optional[int] = Field(None, gt=0, le=1024)
     nodes: Optional[int] = Field(None, gt=0, le=1 << 17)
     inter_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)  # per node, Gb/s (overrides)
+    # the inter-node fabric by its catalog link (`planner catalog links`: IB-NDR, RoCE-400, ...), in place of the
+    # instance's or reference system's (planner.hardware.options ``stated_fabric``); not with inter_node_gbps
+    fabric: Optional[str] = Field(None, min_length=1, max_length=100)
     intra_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["GBps"], le=1e5)  # per GPU per direction, GB/s
     price_usd_hr: Optional[float] = Field(None, gt=0, le=1e5)  # per node, overrides the catalog
     # on a rack-scale NVLink system (GB200 / GB300 NVL72: 18 trays of 4 GPUs), the hosts (trays) of one Slurm
