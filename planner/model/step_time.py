@@ -1584,7 +1584,9 @@ def offload_contention(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardwar
 def param_fetch(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, s: StepInputs, dpt: DpStep):
     """Per candidate, seconds per ZeRO-3 gather pass DeepSpeed's parameter offload (``Stack.param_offload``) copies the
     rank's parameter partition (``local_all``: trainable and frozen alike) in before the all-gathers, at the bytes
-    the gathers move (16-bit), on their stream (planner.model.offload ``param_fetch_s``); None without the offload."""
+    the gathers move (16-bit), on their stream (planner.model.offload ``param_fetch_s``); None without the offload.
+    ``zero_exposure`` adds it to the gathers: in the collectives' time the compute hides, in the first layer's
+    gather, whole on the compute stream; its share of the exposed time is ``ZeroExposure.fetch_exposed_mb``."""
     if not getattr(s.fw, "param_offload", False):
         return None
     w_b = model_state_bytes_per_param(t, m.hidden or 4096)[0]
@@ -1602,12 +1604,7 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, f
     they were charged on top of the gathers: torchtitan ZeRO-2 (FSDP2, timed as ZeRO-3) with AMP weights,
     Llama-3-8B on 8 p4d nodes, 1.295 -> 1.227 s a step (comm_zero3 0.769 -> 0.701 s). The passes are zero on the
     other ZeRO-3 rows (ZeRO-3 accumulates into its partition and hands the forward 16-bit weights), so
-    ``benchmarks/validate.py`` is unchanged, every source's median and p90 to the digit.
-
-    ``fetch`` (``param_fetch``, seconds per gather pass per candidate): DeepSpeed's parameter offload copies the
-    partition in ahead of each gather pass on the gathers' stream, so it joins them -- in the collectives' time the
-    compute hides, in the first layer's gather, and whole on the compute stream; its share of the exposed time is
-    ``fetch_exposed_mb`` (stack48, 2026-12-06)."""
+    ``benchmarks/validate.py`` is unchanged, every source's median and p90 to the digit. ``fetch``: ``param_fetch``."""
     eff, D, dinv, nccl_sms, m_micro = s.eff, dpt.D, dpt.dinv, dpt.nccl_sms, s.m_micro
     t_stage = st.t_fwd_mb + st.t_bwd_mb
     raf, defer_rs, rep_mb = dpt.raf, dpt.defer_rs, dpt.rep_mb
@@ -1658,8 +1655,7 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, f
         return (mm - 1.0) / mm * (z2_exp + hidden)
 
     z2_exposed_mb = _on_rows((dpt.dz == 2)[dinv], z2_exposed)
-    return ZeroExposure(z3=z3, z3_exposed_mb=z3_exposed_mb, z2_exposed_mb=z2_exposed_mb, per_layer=per_layer,
-                        fetch_exposed_mb=fetch_exposed_mb)
+    return ZeroExposure(z3, z3_exposed_mb, z2_exposed_mb, per_layer, fetch_exposed_mb)
 
 
 def reduce_in_backward(fw, c: Candidates) -> np.ndarray:
