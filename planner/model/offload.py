@@ -418,7 +418,8 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
     ("TODO: copy_grad_stream is disabled because of race with reduce. This hurts perf": deepspeedai/DeepSpeed
     deepspeed/runtime/zero/stage_1_and_2.py; stage3.py's ``reduce_and_partition_stream`` is the default stream
     without ``overlap_comm``), and at ZeRO-1 always after the backward (planner.model.step_time
-    ``reduce_in_backward``). Until 2026-12-06 (ds47) it was taken as hidden everywhere."""
+    ``reduce_in_backward``). Until 2026-12-06 (ds47) it was taken as hidden everywhere. Under DeepSpeed's parameter
+    offload (``Stack.param_offload``) the 16-bit partition is the host's, updated there: no copy back (stack48)."""
     if not stack.optimizer_offload:
         return t_opt_gpu, np.zeros_like(t_opt_gpu)
     if getattr(stack, "param_offload", False):  # the 16-bit partition is the host's: no copy back (param_update_s)
