@@ -25,10 +25,12 @@ from test_fp8rc46 import DENSE, RULE, _cands, _hw, _job
 
 
 def test_hf_trainer_defaults_to_transformers_5_non_reentrant():
-    """hf-trainer holds the switch, off by default (transformers 5); no other stack checkpoints through
-    ``gradient_checkpointing_enable``, and setting it there is refused on its field."""
+    """hf-trainer holds the switch, off by default (transformers 5); of the other stacks only deepspeed (the HF model
+    code, checkpointed by transformers too: stack48) checkpoints through ``gradient_checkpointing_enable``, and
+    setting it elsewhere is refused on its field."""
     assert stacks.STACKS["hf-trainer"].use_reentrant is False
-    assert {k for k, s in stacks.STACKS.items() if s is not None and s.use_reentrant is not None} == {"hf-trainer"}
+    assert ({k for k, s in stacks.STACKS.items() if s is not None and s.use_reentrant is not None}
+            == {"hf-trainer", "deepspeed"})
     assert stacks.resolve("hf-trainer", use_reentrant=True).use_reentrant is True
     with pytest.raises(InputError) as e:
         stacks.resolve("megatron-core", use_reentrant=True)

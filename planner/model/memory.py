@@ -1073,6 +1073,21 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
     return StageStates(fw, lw, s.fg, s.lg, fo, lo, host_f, host_l, acc_f, acc_l)
 
 
+def param_offload(x: StateContext, s: StageStates) -> StageStates:
+    """DeepSpeed ZeRO-3's parameter offload (``Stack.param_offload``, ``offload_param: {device: cpu}``): the rank's
+    parameter partition (``ds_tensor``, the module's dtype: ``w_held`` bytes a parameter, trainable and frozen alike)
+    lives in a pinned host buffer (deepspeedai/DeepSpeed stage3.py ``_create_param_groups_fp16_flat_cpu_memory``;
+    planner.model.offload module docstring, "Parameter offload"): it leaves the weight term for the host on the
+    ZeRO-3 rows. The gathered window and the persistent parameters (``state_weights``) stay on the GPU."""
+    if not getattr(x.st, "param_offload", False):
+        return s
+    z3 = (x.kz >= 3) & ~_fsdp_held(x)[1]
+    shard_f, shard_l = (np.where(z3, (dense_rank(x, d) / x.dps + e / (x.ketp * x.kep) / x.edps) * x.w_held,
+                                 0.0)[x.sinv] for d, e in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
+    return dataclasses.replace(s, fw=s.fw - shard_f, lw=s.lw - shard_l, host_f=s.host_f + shard_f,
+                               host_l=s.host_l + shard_l)
+
+
 def fsdp2_offload_grads(x: StateContext, s: StageStates, c: Candidates, gb) -> StageStates:
     """FSDP2 ``CPUOffloadPolicy`` (``optimizer_offload`` on an FSDP2 stack, ``Stack.fsdp2_dp``) keeps the reduced
     gradient shard on the host: torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py ``foreach_reduce`` (pytorch/
@@ -1144,7 +1159,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
     """The first and last stage's model states as ``memory_per_gpu`` prices them: ``model_states``, the deferred
     FSDP gradient sync's one-micro-batch rows, ``autograd_grads``, a frozen base's ``adapter_states``,
-    ``optimizer_offload`` and FSDP2's offloaded gradient shard (``fsdp2_offload_grads``)."""
+    ``optimizer_offload``, FSDP2's offloaded gradient shard (``fsdp2_offload_grads``) and DeepSpeed's offloaded
+    parameter partition (``param_offload``)."""
     s = model_states(x)
     if getattr(x.st, "defer_fsdp_grad_sync", False):  # one micro-batch a step: its sync is the last one, nothing held
         one = gb / (c.mb * c.dp) <= 1.0
@@ -1154,7 +1170,7 @@ def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
     s = autograd_grads(x, s, c, walked, hf)
     if x.b.frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
         s = adapter_states(x, s, x.k_layers[x.sinv], c.tp.astype(np.float64))
-    return fsdp2_offload_grads(x, optimizer_offload(x, s), c, gb)
+    return param_offload(x, fsdp2_offload_grads(x, optimizer_offload(x, s), c, gb))
 
 
 def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch, stack, gpu, memo,

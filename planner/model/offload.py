@@ -101,6 +101,35 @@ modelled (the conservative side). GPU memory keeps ``CPU_CHECKPOINT_RESIDENT`` i
 counted). The partitioned input's clone, re-assembly and TP all-gather are planner.model.layer_ops'
 (``partitioned_checkpoint_bytes``); not priced: the pageable copies' rate below pinned ones (``PCIE_EFF`` for both).
 
+Parameter offload -- DeepSpeed ZeRO-3 ``zero_optimization.offload_param: {device: cpu}`` (ZeRO-Infinity, Rajbhandari
+et al. 2021, "ZeRO-Infinity: Breaking the GPU Memory Wall for Extreme Scale Deep Learning", SC21, arXiv 2104.07857;
+``Stack.param_offload``), read in deepspeedai/DeepSpeed deepspeed/runtime/zero (stored 2025-26 versions):
+
+* Where the parameters live: stage3.py ``_create_fp16_partitions_with_defragmentation`` keeps the partitions on the
+  GPU only ``if not self.offload_param``; otherwise ``_create_param_groups_fp16_flat_cpu_memory`` allocates one
+  pinned host buffer per parameter group (``get_accelerator().pin_memory(torch.empty(flat_buffer_size,
+  dtype=self.dtype))``) and ``_move_to_flat_buffer`` points every ``ds_tensor`` into it: the rank's 16-bit partition
+  leaves the GPU for host RAM, its bytes in the module's dtype (planner.model.memory ``param_offload``). The gathered
+  parameters in flight (``stage3_max_live_parameters``' window, memory.py ``ds_zero3_live_elems``) and the persistent
+  small ones (``stage3_param_persistence_threshold``) stay on the GPU as before.
+* The fetch: partition_parameters.py ``all_gather_coalesced`` hands the collective ``param_ds_tensor.to(
+  get_accelerator().current_device_name())``, a host-to-device copy of the rank's partition of the module's
+  parameters, issued by partitioned_param_coordinator.py ``__all_gather_params`` on the coordinator's all-gather
+  stream (parameter_offload.py ``__allgather_stream``: its own stream under ``overlap_comm``, the default one
+  without) ahead of the gather itself. So every ZeRO-3 gather pass (the forward's, the backward's: DeepSpeed
+  reshards after forward) copies the whole partition in once, serialised with the gathers on their stream and
+  prefetched as they are: ``param_fetch_s`` seconds a pass, added to the gathers' time by planner.model.step_time
+  ``zero_exposure`` (hidden under the compute with them, exposed with them beyond it). Releasing a module frees
+  its gathered copy without writing back (the parameters do not change within a step): no copy out.
+* The step: stage3.py ``_reassign_or_swap_out_partitioned_parameters`` copies each updated fp32 partition into the
+  16-bit one (``fp16_partitioned_groups_flat[i].data.copy_(fp32_partitioned_groups_flat[i].data)``). With the
+  optimizer offloaded too both are host tensors (a host copy, the link idle), so the 16-bit parameters' trip back
+  to the GPU that optimizer offload alone makes (``optimizer_terms``) is gone; with the optimizer on the GPU the
+  fp32 partition is copied out to the host buffer after the GPU step, exposed (``param_update_s``).
+* Not modelled: NVMe (``device: nvme``, the swapper and its ``buffer_count`` buffers), the H2D copies' share of a
+  PCIe link the NIC's GPUDirect traffic uses for the same gathers (``pcie_contention_mb`` prices it for activation
+  offload only), ``max_in_cpu``.
+
 MaxText's remat offload (``Stack.remat_policy``, planner.model.stacks ``MAXTEXT_REMAT_POLICIES``): the tensors a
 policy names ``offload`` leave the layer's ``jax.checkpoint`` for pinned host memory
 (``save_and_offload_only_these_names(..., offload_src="device", offload_dst="pinned_host")``, MaxText/layers/
@@ -212,6 +241,8 @@ WHY_REFUSED = {
                          "recompute full only (the layers deepspeed.checkpointing.checkpoint wraps)",
     "partition_activations": "DeepSpeed's partition_activations (--partition-activations) splits the checkpointed "
                              "layers' inputs: recompute full only (the layers deepspeed.checkpointing.checkpoint wraps)",
+    "param_offload": "DeepSpeed's offload_param moves the ZeRO-3 parameter partitions (deepspeed/runtime/zero/config.py "
+                     "offload_param: 'Valid only with stage 3'; stage3.py alone reads it): zero 3 only",
     "optimizer_offload": "an offloaded optimizer is a sharded one (Megatron --optimizer-cpu-offload needs "
                          "--use-distributed-optimizer; DeepSpeed offload_optimizer needs ZeRO stage >= 1): zero >= 1 "
                          "when there is more than one data-parallel replica, and on Megatron with one too",
@@ -231,6 +262,8 @@ def valid_masks(stack, c) -> dict:
         # (Stack.optimizer_offload_zero: Megatron's offload needs its distributed optimizer, ZeRO-1)
         one = int(getattr(stack, "optimizer_offload_zero", 0))
         out["optimizer_offload"] = (c.zero >= max(1, one)) | ((c.dp * c.cp == 1) & (c.zero >= one))
+    if getattr(stack, "param_offload", False):
+        out["param_offload"] = c.zero >= 3
     return out
 
 
@@ -385,9 +418,12 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
     ("TODO: copy_grad_stream is disabled because of race with reduce. This hurts perf": deepspeedai/DeepSpeed
     deepspeed/runtime/zero/stage_1_and_2.py; stage3.py's ``reduce_and_partition_stream`` is the default stream
     without ``overlap_comm``), and at ZeRO-1 always after the backward (planner.model.step_time
-    ``reduce_in_backward``). Until 2026-12-06 (ds47) it was taken as hidden everywhere."""
+    ``reduce_in_backward``). Until 2026-12-06 (ds47) it was taken as hidden everywhere. Under DeepSpeed's parameter
+    offload (``Stack.param_offload``) the 16-bit partition is the host's, updated there: no copy back (stack48)."""
     if not stack.optimizer_offload:
         return t_opt_gpu, np.zeros_like(t_opt_gpu)
+    if getattr(stack, "param_offload", False):  # the 16-bit partition is the host's: no copy back (param_update_s)
+        param_bytes = 0.0
     bw = host_link_bps(hw)
     cpu = local_params * hw.gpus_per_node / cpu_adam_params_per_s(hw)
     if getattr(stack, "fsdp2_dp", False):  # FSDP2 copies per gather and per reduce: fsdp2_copies_exposed
@@ -395,6 +431,24 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
     d2h = local_params * grad_bytes / bw
     h2d = local_params * param_bytes / bw
     return cpu, np.where(grad_out_hidden, np.maximum(d2h - t_bwd_mb, 0.0), d2h) + h2d
+
+
+def param_fetch_s(hw, local_params, param_bytes: float):
+    """Seconds per ZeRO-3 gather pass DeepSpeed's parameter offload (``Stack.param_offload``) copies the rank's
+    parameter partition in (``local_params`` parameters at ``param_bytes``, the module's 16-bit dtype) over the host
+    link before the all-gathers (module docstring, "Parameter offload"); 0 without it. Planner.model.step_time adds
+    it to the gathers' time, on whose stream it runs."""
+    return np.asarray(local_params, dtype=np.float64) * param_bytes / host_link_bps(hw)
+
+
+def param_update_s(stack, hw, local_params, param_bytes: float):
+    """Exposed seconds per step of DeepSpeed's parameter offload's write-back after a GPU optimizer step: the updated
+    partition copied out to the host 16-bit buffer (stage3.py ``_reassign_or_swap_out_partitioned_parameters``:
+    fp32 on the GPU into the pinned 16-bit one, ``param_bytes`` a parameter); 0 without parameter offload, and with
+    the optimizer offloaded too (a host-to-host copy: module docstring, "Parameter offload")."""
+    if not getattr(stack, "param_offload", False) or stack.optimizer_offload:
+        return np.zeros(np.shape(np.asarray(local_params)))
+    return param_fetch_s(hw, local_params, param_bytes)
 
 
 def partition_copies_exposed(hw, local_params, m_micro, t_bwd_mb, mb_bytes, side_stream, grad_bytes: float):

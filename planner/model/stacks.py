@@ -836,9 +836,16 @@ class Stack:
     #: ZeRO-Offload tutorial's 10B config sets 5e7 (DeepSpeedExamples Megatron-LM/scripts/
     #: ds_zero-offload_10B_config.json)
     reduce_bucket_size: float | None = None
+    #: DeepSpeed ZeRO-3's parameter offload (``zero_optimization.offload_param: {device: cpu}``, ZeRO-Infinity,
+    #: Rajbhandari et al. 2021): the rank's 16-bit parameter partition lives in pinned host memory and is copied to
+    #: the GPU before every ZeRO-3 all-gather (planner.model.offload module docstring "Parameter offload"; ZeRO-3
+    #: rows only, ``offload.valid_masks``)
+    param_offload: bool = False
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
     #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
-    #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``
+    #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``; "param" =
+    #: DeepSpeed ZeRO-3 ``offload_param`` (``param_offload``). Each kind's switch is the field ``<kind>_offload``
+    #: (``OFFLOAD_KINDS``)
     offloads: tuple[str, ...] = ("optimizer",)
     #: the least ZeRO stage its optimizer offload runs at with one data-parallel replica too (planner.model.offload
     #: ``valid_masks``; with more, every stack's needs ZeRO >= 1): 1 on the Megatron-Core stacks, whose
@@ -1473,6 +1480,8 @@ class Stack:
                 opts.append("ag_backward_pipelining=on")
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
+        if self.param_offload:
+            opts.append("param_offload=on")
         opts += [f"{k}=on" for k in DS_CHECKPOINT_OPTIONS if getattr(self, k)]
         if self.reduce_bucket_size is not None:
             opts.append(f"reduce_bucket_size={self.reduce_bucket_size:.0f}")
@@ -1541,6 +1550,9 @@ LAYER_SAC_FREQ = 2
 #: (the other two classes take no such argument)
 UPCAST_LOSS_FNS = ("masked_ce", "masked_ce_chunked")
 
+#: what a stack can offload to host memory (``Stack.offloads``' words), each switched by the field ``<kind>_offload``,
+#: in the order a plan's ``offload`` column joins them (planner.search.evaluate ``offload_label``)
+OFFLOAD_KINDS = ("optimizer", "activation", "param")
 #: DeepSpeed's activation-checkpoint options (``Stack.partition_activations``, ``Stack.cpu_checkpointing``), in the
 #: order the stack line lists them
 DS_CHECKPOINT_OPTIONS = ("partition_activations", "cpu_checkpointing")
@@ -1549,6 +1561,7 @@ CAST_PRECISIONS = ("bf16", "fp16")
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
+           "param_offload",
            "partition_activations", "cpu_checkpointing", "reduce_bucket_size",
            "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "use_reentrant", "megatron_fsdp",
@@ -1769,6 +1782,7 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "activation_offload_layers": (lambda st: "activation" in st.offloads,
                                   "activation offload (Megatron-Core's --cpu-offloading-num-layers)", None),
     "optimizer_offload": (lambda st: "optimizer" in st.offloads, "optimizer offload", None),
+    "param_offload": (lambda st: "param" in st.offloads, "parameter offload (DeepSpeed ZeRO-3 offload_param)", None),
     **{k: (lambda st: st.has_ds_checkpointing, f"DeepSpeed activation checkpointing ({w})", None)
        for k, w in (("partition_activations", "Megatron-DeepSpeed's --partition-activations"),
                     ("cpu_checkpointing", "Megatron-DeepSpeed's --checkpoint-in-cpu"))},
@@ -1895,7 +1909,9 @@ assert set(OPTION_USES) <= set(OPTIONS)
 #: DistributedDataParallelConfig has no reshard option, ``--torch-fsdp2-no-reshard-after-forward`` is the torch
 #: FSDP2 path's). Until qa65 a Megatron-Core plan at Megatron-FSDP ZeRO-2 read ``reshard_after_forward=True`` in
 #: ``recommend --csv`` and its JSON ``stack``.
-LAYOUT_USES = {"reshard_after_forward": lambda st, zero: (np.asarray(zero) >= 3) & (not st.megatron_fsdp)}
+LAYOUT_USES = {"reshard_after_forward": lambda st, zero: (np.asarray(zero) >= 3) & (not st.megatron_fsdp),
+               # DeepSpeed's offload_param is a ZeRO-3 option (planner.model.offload ``valid_masks``)
+               "param_offload": lambda st, zero: np.asarray(zero) >= 3}
 assert set(LAYOUT_USES) <= set(OPTIONS)
 
 
@@ -2382,6 +2398,13 @@ STACKS: dict[str, Stack] = {
         # Until QA 49 priced as Megatron-Core's overlapped p2p ring: no CP exchange in the step
         cp_exchange="a2a",
         eager_rope="transformers",  # the HF model code's apply_rotary_pos_emb (module in bf16: 24 B, as "rope")
+        offloads=("optimizer", "param"),  # offload_optimizer; ZeRO-3 offload_param (stack48)
+        # the layers are checkpointed by transformers' gradient_checkpointing_enable (torch.utils.checkpoint, as on
+        # hf-trainer: non-reentrant under transformers 5, early stop on), not by deepspeed.checkpointing: the DeepSpeed
+        # config's activation_checkpointing section reaches only code that calls deepspeed.checkpointing.checkpoint
+        # (Megatron-DeepSpeed's mpu.checkpoint), whose reentrant CheckpointFunction re-runs the whole layer. Until
+        # stack48 the deepspeed stack re-ran it whole too
+        torch_checkpoint=True, use_reentrant=False, recompute_early_stop=True,
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
@@ -2878,8 +2901,8 @@ def megatron_fsdp_low_zero(zero: int) -> str:
             "changes nothing: set parallel.zero to 2 or 3, or leave it out")
 
 
-SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward", "megatron_fsdp", "pp_split",
-            "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap")
+SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
+            "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap")
 
 
 def open_options(t) -> tuple[str, ...]:

@@ -1554,6 +1554,9 @@ class ZeroExposure:
     z3_exposed_mb: np.ndarray
     z2_exposed_mb: np.ndarray
     per_layer: np.ndarray
+    #: the part of ``z3_exposed_mb`` DeepSpeed's parameter offload adds (its host-to-device fetches on the gathers'
+    #: stream, ``param_fetch``): the breakdown shows it as ``offload``, not ``comm_zero3``; 0 without it
+    fetch_exposed_mb: np.ndarray | float = 0.0
 
 
 def offload_contention(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs,
@@ -1578,7 +1581,19 @@ def offload_contention(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardwar
     return np.where(z3, out, 0.0)
 
 
-def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -> ZeroExposure:
+def param_fetch(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, s: StepInputs, dpt: DpStep):
+    """Per candidate, seconds per ZeRO-3 gather pass DeepSpeed's parameter offload (``Stack.param_offload``) copies the
+    rank's parameter partition (``local_all``: trainable and frozen alike) in before the all-gathers, at the bytes
+    the gathers move (16-bit), on their stream (planner.model.offload ``param_fetch_s``); None without the offload.
+    ``zero_exposure`` adds it to the gathers: in the collectives' time the compute hides, in the first layer's
+    gather, whole on the compute stream; its share of the exposed time is ``ZeroExposure.fetch_exposed_mb``."""
+    if not getattr(s.fw, "param_offload", False):
+        return None
+    w_b = model_state_bytes_per_param(t, m.hidden or 4096)[0]
+    return offload.param_fetch_s(hw, dpt.D["local_all"][dpt.dinv], min(w_b, 2.0))
+
+
+def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, fetch=None) -> ZeroExposure:
     """ZeRO-3/FSDP's per-micro-batch gathers and reduce-scatters and ZeRO-2's per-micro-batch reduce-scatters,
     exposed beyond the compute they hide under, with NCCL's SM share (physics.nccl_overlap_slowdown,
     physics.nccl_slowdown_exposed; DeepSpeed #2252, PR #8203). ZeRO-3's collectives hide under the stage's forward
@@ -1589,7 +1604,7 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
     they were charged on top of the gathers: torchtitan ZeRO-2 (FSDP2, timed as ZeRO-3) with AMP weights,
     Llama-3-8B on 8 p4d nodes, 1.295 -> 1.227 s a step (comm_zero3 0.769 -> 0.701 s). The passes are zero on the
     other ZeRO-3 rows (ZeRO-3 accumulates into its partition and hands the forward 16-bit weights), so
-    ``benchmarks/validate.py`` is unchanged, every source's median and p90 to the digit."""
+    ``benchmarks/validate.py`` is unchanged, every source's median and p90 to the digit. ``fetch``: ``param_fetch``."""
     eff, D, dinv, nccl_sms, m_micro = s.eff, dpt.D, dpt.dinv, dpt.nccl_sms, s.m_micro
     t_stage = st.t_fwd_mb + st.t_bwd_mb
     raf, defer_rs, rep_mb = dpt.raf, dpt.defer_rs, dpt.rep_mb
@@ -1605,13 +1620,17 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
              + np.where(defer_rs, 0.0, D["rs3"]) + np.where(rep_mb, D["ar_rep"], 0.0))[dinv]
     z3_mb = z3_mb - np.where(dpt.rs_last, D["rs3"][dinv], 0.0)  # the reduce-scatter in the last backward (t_dp)
     per_layer = np.maximum(st.layers_max, 1)
+    passes = np.where(defer_rs, 1.0, np.where(raf, 2.0, 1.0))[dinv]  # gather passes per micro-batch
 
-    def z3_exposed(rows):
+    def z3_exposed(rows, fetched=True):
         """exposed per micro-batch on ``rows``; the hidden part still costs compute: NCCL's kernels hold SMs"""
         zk, ts, ag = z3_mb[rows], t_stage[rows], D["ag3"][dinv[rows]]
         if contention is not None:  # activation offload's copies on the GPU's PCIe link (offload_contention)
             zk = zk + contention[rows]
-        z3_slow = physics.nccl_overlap_slowdown(np.minimum(zk, ts), eff.sm_count, nccl_sms[rows])
+        nccl = zk  # the copy engines' fetches hold no SMs: NCCL's slowdown is its collectives' alone
+        if fetch is not None and fetched:  # parameter offload's copies in, ahead of each gather pass (param_fetch)
+            zk, ag = zk + passes[rows] * fetch[rows], ag + fetch[rows]
+        z3_slow = physics.nccl_overlap_slowdown(np.minimum(nccl, ts), eff.sm_count, nccl_sms[rows])
         # where the collectives outlast the compute, the slowed compute ends under them (physics.nccl_slowdown_exposed)
         beyond = np.maximum(0.0, zk - ts)
         # on the compute stream (``z3_on_compute_stream``: DeepSpeed without overlap_comm) nothing hides: all exposed
@@ -1619,6 +1638,8 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
         return np.where(s.z3_serial[rows], zk, hid)
 
     z3_exposed_mb = _on_rows(z3[dinv], z3_exposed)
+    fetch_exposed_mb = (z3_exposed_mb - _on_rows(z3[dinv], lambda rows: z3_exposed(rows, fetched=False))
+                        if fetch is not None else 0.0)
     # ZeRO-2 keeps only its 1/dp gradient partition (memory.zero_bytes_per_param), so there is no
     # full accumulator: every micro-batch's backward reduce-scatters its gradients, not only the
     # last (DeepSpeed maintainer, deepspeedai/DeepSpeed#2252: "For zero stage 2 (and 3), gradient
@@ -1634,7 +1655,7 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None) -
         return (mm - 1.0) / mm * (z2_exp + hidden)
 
     z2_exposed_mb = _on_rows((dpt.dz == 2)[dinv], z2_exposed)
-    return ZeroExposure(z3=z3, z3_exposed_mb=z3_exposed_mb, z2_exposed_mb=z2_exposed_mb, per_layer=per_layer)
+    return ZeroExposure(z3, z3_exposed_mb, z2_exposed_mb, per_layer, fetch_exposed_mb)
 
 
 def reduce_in_backward(fw, c: Candidates) -> np.ndarray:
@@ -1702,6 +1723,8 @@ def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOptio
     t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], dpt.t_opt, st.t_bwd_mb, g_b, min(w_b, 2.0),
                                               side)
     off_step = off_step + zero_offload_copies(fw, t, hw, c, D["local"][dinv], m_micro, st.t_bwd_mb, g_b, side)
+    # DeepSpeed's parameter offload after a GPU optimizer step: the updated partition written back to the host
+    off_step = off_step + offload.param_update_s(fw, hw, D["local"][dinv], min(w_b, 2.0))
     off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, s.act_b, st.layers_max, st.t_fwd_mb, st.t_bwd_mb)
     if fw.optimizer_offload and getattr(fw, "fsdp2_dp", False):  # FSDP2 CPUOffloadPolicy: copies per collective
         master_b = model_state_bytes_per_param(t, m.hidden or 4096)[2]
@@ -1899,11 +1922,11 @@ def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st:
     out = {k: m_micro * v for k, v in st.per_mb.items()}
     out.update({
         "comm_pp": m_micro * st.t_pp + sp.pp_fill,
-        "comm_zero3": m_micro * zx.z3_exposed_mb + sp.raf_fwd,
+        "comm_zero3": m_micro * (zx.z3_exposed_mb - zx.fetch_exposed_mb) + sp.raf_fwd,
         "comm_dp": sp.exposed_dp + m_micro * z2_exposed_mb,
         "bubble": sp.bubble,
         "optimizer": t_opt,
-        "offload": m_micro * off_mb + off_step,
+        "offload": m_micro * (off_mb + zx.fetch_exposed_mb) + off_step,
         "data_stall": np.zeros(n),
     })
     model_flops, hw_flops = _candidate_flops(m, t, s.fw, c, s.mb, s.span, causal_kernels)
@@ -1974,7 +1997,7 @@ def _step_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption,
         st = generic_stage(m, t, c, hw, s)
     dpt = dp_step_terms(m, t, c, hw, s, dp_grad_bytes, memo)
     st = microbatch_extras(m, t, c, hw, s, st, dpt)
-    zx = zero_exposure(s, st, dpt, offload_contention(m, t, c, hw, s, st, dpt))
+    zx = zero_exposure(s, st, dpt, offload_contention(m, t, c, hw, s, st, dpt), param_fetch(m, t, hw, s, dpt))
     t_opt, off_step, off_mb = offload_step(m, t, c, hw, s, st, dpt, zx)
     sp = compose_step(c, s, st, dpt, zx, t_opt, off_step, off_mb)
     return step_record(m, t, c, s, st, dpt, zx, t_opt, off_step, off_mb, sp, causal_kernels)

@@ -37,7 +37,7 @@ BREAKDOWN_COLORS = {
     "compute_gemm": "#4c78a8", "compute_attention": "#72b7b2", "compute_memory_bound": "#9ecae9",
     "comm_tp": "#f58518", "comm_cp": "#ffbf79", "comm_ep": "#e45756", "comm_pp": "#ff9d98",
     "comm_zero3": "#b279a2", "comm_dp": "#d6a5c9", "bubble": "#bab0ac", "optimizer": "#54a24b",
-    "data_stall": "#eeca3b",
+    "offload": "#9d755d", "data_stall": "#eeca3b",
 }
 WIDTH = 560
 #: pixels between a continuous scale's data and the plot's edge, so a point at the axis corner is drawn whole

@@ -65,7 +65,7 @@ from planner.model.comm import hierarchical_cp_a2a
 from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
-from planner.model.stacks import (DS_CHECKPOINT_OPTIONS, UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_parts,
+from planner.model.stacks import (DS_CHECKPOINT_OPTIONS, OFFLOAD_KINDS, UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_parts,
                                   from_training, has_shared_experts, remat_policy_run)
 from planner.model.stack_kernels import hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
@@ -1051,7 +1051,7 @@ def plan_stack(job: JobSpec, cfg: dict):
     """The stack the plan was timed with: the job's, with the offloads the search chose."""
     st = from_training(job.training, model=job.model)
     off = cfg.get("offload", "none") or "none"
-    st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
+    st = replace(st, **{f"{k}_offload": k in off.split("+") for k in OFFLOAD_KINDS})
     if cfg.get("cp_comm_type") and st.cp_comm_types:  # the CP exchange recommend chose (Stack.cp_comm_type)
         st = replace(st, cp_comm_type=cp_comm_layers(cfg["cp_comm_type"]))  # (a per-layer list read back: a tuple)
     if cfg.get("pp_split"):  # the stack's own pipeline split (Megatron's, torchtitan's), where the balanced one did not fit

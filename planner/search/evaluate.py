@@ -19,7 +19,8 @@ from planner.model.moe import hf_ep_plan_note
 from planner.model import offload, physics
 from planner.model.memory import PEAK_STAGES, memory_per_gpu, rank_memory
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
-from planner.model.stacks import CP_EXCHANGE_WORDS, Stack, cp_comm_mix, default_stack_mode, from_training
+from planner.model.stacks import (CP_EXCHANGE_WORDS, OFFLOAD_KINDS, Stack, cp_comm_mix, default_stack_mode,
+                                   from_training)
 from planner.model.stack_kernels import fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import MEMORY_PARTS, Hardware, Layout, Memory, Plan, StepBreakdown
@@ -283,7 +284,7 @@ def option_alternatives(job: JobSpec, row: Candidates, hw: HardwareOption, stack
 
 def offload_label(stack: Stack) -> str:
     """What ``stack`` offloads to host memory, for ``Layout.offload``."""
-    parts = [k for k in ("optimizer", "activation") if getattr(stack, f"{k}_offload")]
+    parts = [k for k in OFFLOAD_KINDS if getattr(stack, f"{k}_offload")]
     return "+".join(parts) or "none"
 
 

@@ -22,6 +22,8 @@ LABELS = {
     "comm_dp": "exposed data-parallel gradient reduce and parameter all-gather",
     "bubble": "pipeline bubble",
     "optimizer": "optimizer step",
+    # (until stack48 the table left this part out: an offloading plan's rows did not add up to its step)
+    "offload": "exposed copies to and from host memory (offload)",
     "data_stall": "data-loading stall",
 }
 COMM_LINK = {"comm_tp": "intra", "comm_cp": "intra", "comm_ep": "inter", "comm_pp": "inter",

@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
 
 from planner import defaults as D
 from planner.model.cost import ranked_basis, region_words
+from planner.model.stacks import OFFLOAD_KINDS
 from planner.results import ranked_hours, ranked_price
 from planner.units import fmt_pct, fmt_time, fmt_usd, hardware_str, power_words
 from planner.vocab import Vocab
@@ -198,7 +199,7 @@ def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = Non
     out = df[cols].assign(train_hours=df[hours], cost=df[cost]).to_dict(orient="records")
     # what the layout offloads, as the ranked plans' ``offload`` (evaluate.offload_label): the --by / --scaling
     # tables and the app's printed "TP1 PP1 DP2 z1 mb1" for the plan the ranked table showed "... off:optimizer"
-    parts = ("optimizer", "activation")  # evaluate.offload_label's order
+    parts = OFFLOAD_KINDS  # evaluate.offload_label's order
     eval_hours = df["eval_hours"].to_numpy() if "eval_hours" in df.columns else None
     flags = {k: (df[f"{k}_offload"].fillna(False).astype(bool).tolist() if f"{k}_offload" in df.columns
                  else [False] * len(df)) for k in parts}

@@ -546,7 +546,8 @@ class StackVariant:
         fused = self.stack.fused_cross_entropy
         frees = self.frees if self.frees is not None else tuple(
             k for k, on in (("optimizer", self.stack.optimizer_offload),
-                            ("activations", self.stack.activation_offload or fused), ("logits", fused)) if on)
+                            ("activations", self.stack.activation_offload or fused), ("logits", fused),
+                            ("weights", self.stack.param_offload)) if on)
         free = sum(root_mem[k] + (allocator_reserve(root_mem[k]) if k in ("activations", "logits") else 0.0)
                    for k in frees)
         return root_mem["total"] - free <= limit
@@ -662,6 +663,10 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         axes["megatron_fsdp"] = (base.megatron_fsdp, not base.megatron_fsdp)
     if "optimizer_offload" in open_ and "optimizer" in base.offloads:
         axes["optimizer_offload"] = (False, True)
+    # DeepSpeed's parameter offload: a fallback as the other offloads are (it only adds host-link time), on ZeRO-3 rows
+    # (StackVariant.min_zero; offload.valid_masks), where the job leaves ZeRO open or fixes 3
+    if "param_offload" in open_ and "param" in base.offloads and (p.zero is None or p.zero == 3):
+        axes["param_offload"] = (False, True)
     # the fused linear cross-entropy (HF Trainer's use_liger_kernel, off as the stack ships it): a fallback as the
     # offloads are, tried only where the eager loss's logits keep a plan from fitting (its time is the same GEMMs)
     if "fused_cross_entropy" in open_ and liger_patches(m) and not base.fused_cross_entropy:
@@ -706,7 +711,8 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
-                          2 * bool(values.get("megatron_fsdp", base.megatron_fsdp))])))
+                          2 * bool(values.get("megatron_fsdp", base.megatron_fsdp)),
+                          3 * bool(values.get("param_offload", base.param_offload))])))
     return _with_module_lists(out, recompute_module_lists(job))
 
 

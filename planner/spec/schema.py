@@ -627,6 +627,8 @@ class FrameworkSpec(Strict):
     #: Megatron-Core --cpu-offloading-num-layers (planner.model.stacks Stack.activation_offload_layers)
     activation_offload_layers: Optional[int] = Field(None, gt=0, le=1 << 16)
     optimizer_offload: Optional[bool] = None
+    #: deepspeed, ZeRO-3: zero_optimization.offload_param (device cpu), planner.model.stacks Stack.param_offload
+    param_offload: Optional[bool] = None
     #: megatron-deepspeed: DeepSpeed's activation checkpointing on the recompute: full rows (--deepspeed-activation-
     #: checkpointing): each checkpointed layer input split over the TP group (--partition-activations) and / or kept in
     #: host memory (--checkpoint-in-cpu); planner.model.stacks Stack.partition_activations, Stack.cpu_checkpointing
