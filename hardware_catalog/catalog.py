@@ -575,16 +575,16 @@ def one_line_name(text: str, colon_why: str) -> str:
     return text
 
 
-def gpu_name(text: str) -> str:
+def gpu_row_name(text: str) -> str:
     """A GPU row's name or one of its aliases (``one_line_name``): a ``KEY_SEPARATOR`` in it would read two ways, as
     ``gpu:count`` (SkyPilot's ``accelerators: H100:8``, which ``--emit skypilot`` writes from the GPU's name: a GPU
     ``H100:X`` was written ``H100:X:8``) and as an instance's ``cloud:name`` key (a serving plan's hardware is a
     catalog instance where its name holds one, planner.workloads.serving_budget). Until code48 an override row named
     ``H100:X`` was listed and planned as such.
 
-    >>> gpu_name("H100-SXM-80GB")
+    >>> gpu_row_name("H100-SXM-80GB")
     'H100-SXM-80GB'
-    >>> gpu_name("H100:X")
+    >>> gpu_row_name("H100:X")
     Traceback (most recent call last):
     ...
     ValueError: must not hold ':' (it splits gpu:count and an instance's key cloud:name)
@@ -638,14 +638,14 @@ class GpuRow(_Row):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return gpu_name(v)
+        return gpu_row_name(v)
 
     @field_validator("aliases")
     @classmethod
     def _aliases(cls, v: Optional[str]) -> Optional[str]:
         for a in _split_aliases(v):
             try:
-                gpu_name(a)
+                gpu_row_name(a)
             except ValueError as e:
                 raise ValueError(f"{a!r} {e}") from None
         return v

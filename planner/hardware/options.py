@@ -636,7 +636,7 @@ def ranked_basis(spot: bool, price_usd_hr=None) -> str:
     return SPOT if spot else rent_basis(price_usd_hr)
 
 
-def rate_words(spot: bool, price_usd_hr=None) -> str:
+def cap_rate_words(spot: bool, price_usd_hr=None) -> str:
     """The rate a price cap holds a plan to, in words (``ranked_basis``'s, ``vocab.RATE_NAMES``): "its on-demand
     rate", "its spot rate", or "the job's rate (cluster.price_usd_hr)"."""
     basis = ranked_basis(spot, price_usd_hr)
@@ -667,7 +667,7 @@ def _under_price_cap(con: ConstraintsSpec, insts: list[Instance], what: str) -> 
     rate = instance_gpu_hour_rate(cheapest, con.spot)
     raise InputError("constraints.max_price_per_gpu_hour",
                      f"every {what} the other constraints allow ({len(dear):,}) rents above "
-                     f"{con.max_price_per_gpu_hour:g} $/GPU-h at {rate_words(con.spot)}; the cheapest is "
+                     f"{con.max_price_per_gpu_hour:g} $/GPU-h at {cap_rate_words(con.spot)}; the cheapest is "
                      f"{cheapest.key} at {rate:.4g} $/GPU-h")
 
 
@@ -758,7 +758,7 @@ def _unsearched_why(cat: Catalog, con: ConstraintsSpec, g: str, precision: str, 
     if offered and len(over_price_cap(con, offered)) == len(offered):  # (cost42: it read "no bf16 peak")
         cheapest = min(instance_gpu_hour_rate(i, con.spot) for i in offered)
         return (f"constraints.max_price_per_gpu_hour: every instance of it rents above "
-                f"{con.max_price_per_gpu_hour:g} $/GPU-h at {rate_words(con.spot)} (the cheapest at {cheapest:.4g})")
+                f"{con.max_price_per_gpu_hour:g} $/GPU-h at {cap_rate_words(con.spot)} (the cheapest at {cheapest:.4g})")
     gpu = cat.gpu(g)
     held = None if power_limit_w is None else searched_error(gpu, power_limit_w)
     if held:
@@ -851,7 +851,7 @@ def price_cap_broken(con: ConstraintsSpec, hw: HardwareOption, nodes: int | None
     pays its whole rack, so the rack's rate over its 72 GPUs) at the plan's basis is above the cap, or it has no
     such rate to hold to the cap (a bare GPU without ``cluster.price_usd_hr``, as ``budget_usd`` is refused there);
     None when it holds. ``price_usd_hr``: the job's ``cluster.price_usd_hr``, which ``hw``'s on-demand price is and
-    the line names (``rate_words``)."""
+    the line names (``cap_rate_words``)."""
     cap = con.max_price_per_gpu_hour
     if cap is None:
         return None
@@ -864,7 +864,7 @@ def price_cap_broken(con: ConstraintsSpec, hw: HardwareOption, nodes: int | None
                 "constraints.clouds / instances to search priced catalog instances")
     if rate <= cap:
         return None
-    return (f"{hw.name} rents at {rate:.4g} $/GPU-h ({rate_words(con.spot, price_usd_hr)} per GPU billed), above "
+    return (f"{hw.name} rents at {rate:.4g} $/GPU-h ({cap_rate_words(con.spot, price_usd_hr)} per GPU billed), above "
             f"{cap:g} $/GPU-h")
 
 

@@ -1213,7 +1213,7 @@ def _fewest_plain(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:
     transformer_block.py ``_checkpointed_forward``), for the rows ``rows`` (a mask); the others 0. The chunk whose
     plain layers free the least before its first N are rebuilt is the one whose rebuild lands highest."""
     out, rn = np.zeros(len(c)), np.asarray(c.rn)
-    for idx, counts in _row_splits(m, c, runtime, rows):
+    for idx, counts in _launched_splits(m, c, runtime, rows):
         cs = np.asarray([x for x in counts if x > 0], dtype=np.float64)
         out[idx] = (cs[None, :] - np.minimum(rn[idx][:, None], cs[None, :])).min(axis=1)
     return out
@@ -1224,12 +1224,12 @@ def _largest_chunk(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:
     mask; the others 0): the largest group Megatron's uniform recompute rebuilds at once is min(g, this), each chunk
     grouping its own layers (transformer_block.py ``_checkpointed_forward``; ``pipeline.fullest_chunk``)."""
     out = np.zeros(len(c))
-    for idx, counts in _row_splits(m, c, runtime, rows):
+    for idx, counts in _launched_splits(m, c, runtime, rows):
         out[idx] = max(counts)
     return out
 
 
-def _row_splits(m: ModelSpec, c: Candidates, runtime, rows):
+def _launched_splits(m: ModelSpec, c: Candidates, runtime, rows):
     """(the candidate indices, the layers of each model chunk) per layer split the rows ``rows`` (a mask) launch
     (``split_per_row``: each row's PP, virtual stages and, where the runtime's split depends on it, TP): the one walk
     of ``_fewest_plain`` and ``_largest_chunk`` (code48: each wrote it)."""
