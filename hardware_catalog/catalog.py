@@ -559,6 +559,56 @@ def _rate(hi: float):
     return Field(default=None, ge=RATE_FLOOR, le=hi)
 
 
+#: the character that joins an instance's cloud and name into its key (``aws:p5.48xlarge``: ``Instance.key``)
+KEY_SEPARATOR = ":"
+
+
+def one_line_name(text: str, colon_why: str) -> str:
+    """``text``, a name a catalog row gives, as the CLI prints it and takes it back, else ValueError: no
+    ``KEY_SEPARATOR`` (``colon_why``: what the character splits where the name stands) and no character a terminal
+    does not show as text on one line (``breaks_line``: a line end, a tab, an escape, a right-to-left override)."""
+    if KEY_SEPARATOR in text:
+        raise ValueError(f"must not hold {KEY_SEPARATOR!r} ({colon_why})")
+    if breaks_line(text):
+        raise ValueError("must not hold a line end, tab or other control character (a name is printed and typed "
+                         "back on one line)")
+    return text
+
+
+def gpu_row_name(text: str) -> str:
+    """A GPU row's name or one of its aliases (``one_line_name``): a ``KEY_SEPARATOR`` in it would read two ways, as
+    ``gpu:count`` (SkyPilot's ``accelerators: H100:8``, which ``--emit skypilot`` writes from the GPU's name: a GPU
+    ``H100:X`` was written ``H100:X:8``) and as an instance's ``cloud:name`` key (a serving plan's hardware is a
+    catalog instance where its name holds one, planner.workloads.serving_budget). Until code48 an override row named
+    ``H100:X`` was listed and planned as such.
+
+    >>> gpu_row_name("H100-SXM-80GB")
+    'H100-SXM-80GB'
+    >>> gpu_row_name("H100:X")
+    Traceback (most recent call last):
+    ...
+    ValueError: must not hold ':' (it splits gpu:count and an instance's key cloud:name)
+    """
+    return one_line_name(text, "it splits gpu:count and an instance's key cloud:name")
+
+
+def instance_key_part(text: str) -> str:
+    """An instance row's cloud or name as its key ``cloud:name`` takes it, else ValueError: no ``KEY_SEPARATOR``, which
+    would make the key read two ways (``onprem:x8:y`` is cloud ``onprem``, name ``x8:y``; a bare ``x8:y`` is looked up
+    as a key and never found, ``Catalog.instance``), and no character a terminal does not show as text on one line
+    (``breaks_line``: a line end, a tab, an escape, a right-to-left override): a name with a line end printed as two
+    table rows, ``onprem:x8`` and ``y``, and could not be given back to ``cluster.instance`` on one line (fuzz47b).
+
+    >>> instance_key_part("p5.48xlarge")
+    'p5.48xlarge'
+    >>> instance_key_part("x8:y")
+    Traceback (most recent call last):
+    ...
+    ValueError: must not hold ':' (it joins the cloud and the name in the instance's key, cloud:name)
+    """
+    return one_line_name(text, "it joins the cloud and the name in the instance's key, cloud:name")
+
+
 class GpuRow(_Row):
     name: str = Field(min_length=1)
     aliases: Optional[str] = None
@@ -585,6 +635,21 @@ class GpuRow(_Row):
     source: str = Field(min_length=1)
     notes: Optional[str] = None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return gpu_row_name(v)
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, v: Optional[str]) -> Optional[str]:
+        for a in _split_aliases(v):
+            try:
+                gpu_row_name(a)
+            except ValueError as e:
+                raise ValueError(f"{a!r} {e}") from None
+        return v
+
     @model_validator(mode="after")
     def _pcie_within_its_generation(self) -> "GpuRow":
         # a row's PCIe figure is the host link of every PCIe-attached GPU (offload copies, ``GPU.host_bw``): a Gen4
@@ -598,33 +663,6 @@ class GpuRow(_Row):
 
 #: Older override files call the power column ``tdp_w``; it is read as ``power_limit_w``.
 _GPU_LEGACY_COLUMNS = {"tdp_w": "power_limit_w"}
-
-
-#: the character that joins an instance's cloud and name into its key (``aws:p5.48xlarge``: ``Instance.key``)
-KEY_SEPARATOR = ":"
-
-
-def instance_key_part(text: str) -> str:
-    """An instance row's cloud or name as its key ``cloud:name`` takes it, else ValueError: no ``KEY_SEPARATOR``, which
-    would make the key read two ways (``onprem:x8:y`` is cloud ``onprem``, name ``x8:y``; a bare ``x8:y`` is looked up
-    as a key and never found, ``Catalog.instance``), and no character a terminal does not show as text on one line
-    (``breaks_line``: a line end, a tab, an escape, a right-to-left override): a name with a line end printed as two
-    table rows, ``onprem:x8`` and ``y``, and could not be given back to ``cluster.instance`` on one line (fuzz47b).
-
-    >>> instance_key_part("p5.48xlarge")
-    'p5.48xlarge'
-    >>> instance_key_part("x8:y")
-    Traceback (most recent call last):
-    ...
-    ValueError: must not hold ':' (it joins the cloud and the name in the instance's key, cloud:name)
-    """
-    if KEY_SEPARATOR in text:
-        raise ValueError(f"must not hold {KEY_SEPARATOR!r} (it joins the cloud and the name in the instance's key, "
-                         "cloud:name)")
-    if breaks_line(text):
-        raise ValueError("must not hold a line end, tab or other control character (a name is printed and typed "
-                         "back on one line)")
-    return text
 
 
 class InstanceRow(_Row):
@@ -885,7 +923,7 @@ class GPU:
                  if getattr(r, col) is not None}
         pcie = r.pcie_gbps_per_dir * GB if r.pcie_gbps_per_dir else None
         intra = r.intra_node_gbps_per_dir * GB if r.intra_node_gbps_per_dir else pcie
-        aliases = tuple(a.strip() for a in (r.aliases or "").split(";") if a.strip())
+        aliases = tuple(_split_aliases(r.aliases))
         return cls(name=r.name, vendor=r.vendor, memory_bytes=int(round(r.memory_gib * GIB)),
                    hbm_bw=r.hbm_bw_tbps * TB, peak_flops=peaks, intra_node_bw=intra,
                    intra_node_link=r.intra_node_link or "PCIe", pcie_bw=pcie, tdp_w=r.power_limit_w,

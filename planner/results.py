@@ -297,7 +297,7 @@ class Cost(Record):
     #: labelled on-demand)
     price_basis: str = ON_DEMAND
     #: the rate ``usd_per_million_tokens`` (and recommend's ``cost.ranked``) is at, the figures the plan is ranked at:
-    #: "spot" on a spot job with a spot price, else ``price_basis`` (planner.model.cost.ranked_basis). Added beside
+    #: "spot" on a spot job with a spot price, else ``price_basis`` (planner.hardware.options.ranked_basis). Added beside
     #: ``price_basis`` in QA 75, which a spot search's rows read as the ranking's basis (the top level said "spot")
     ranked_price_basis: str = ON_DEMAND
     #: with the job's own rate: the catalog's on-demand rate of the instance (USD per node-hour), what the committed
@@ -691,7 +691,7 @@ class ServingOption(Sparse):
     # -- $ per million requests at full utilisation and offline; an offline job's node-hours and $
     usd_per_million_requests_full: Optional[float] = None
     usd_per_million_requests_offline: Optional[float] = None
-    offline_price: Optional[str] = None  # "spot" | "on-demand" | "cluster.price_usd_hr" (``model.cost.RATE_NAMES``)
+    offline_price: Optional[str] = None  # "spot" | "on-demand" | "cluster.price_usd_hr" (``vocab.RATE_NAMES``)
     offline_node_hours: Optional[float] = None
     offline_usd: Optional[float] = None
     #: an offline job of requests: the replicas it runs on (``ServingLimits.offline_replicas``: a deadline's or a GPU
@@ -714,7 +714,7 @@ class ServingOption(Sparse):
     #: an offline job's ``offline_price``), as compare's rows carry it; absent for a bare GPU (QA 55b: serve's
     #: options said no price's date, only the recommended one's budget did); a rejected option's too (prices39)
     price_dates: Optional[dict] = None
-    #: what ``price_usd_hr`` (and the on-demand side of every serving $) is at (``model.cost.rent_basis``): the
+    #: what ``price_usd_hr`` (and the on-demand side of every serving $) is at (``hardware.options.rent_basis``): the
     #: instance's "on-demand" rate, or "cluster.price_usd_hr", the job's own rate, which replaces it (QA 61: serve
     #: called a $30 reserved rate "on-demand" in its month, buy, accuracy and offline lines, as estimate did until QA
     #: 60); absent for an option with no price (a bare GPU)

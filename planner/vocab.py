@@ -92,12 +92,17 @@ OBJECTIVE = Vocab("cost", "time", "tokens_per_dollar")
 #: what a cost is priced at (``Cost.price_basis`` and ``ranked_price_basis``, a search's ``price_basis``, serve's
 #: ``offline_price``): the catalog's on-demand rate; its spot rate (``constraints.spot``: the expected cost with
 #: interruptions where they are modelled); or the job's own ``cluster.price_usd_hr``, which replaces the on-demand
-#: rate (planner.model.cost.rent_basis, ranked_basis). Reserved / committed rates and buying are never what a plan
+#: rate (planner.hardware.options.rent_basis, ranked_basis). Reserved / committed rates and buying are never what a plan
 #: is ranked at: each plan's ``cost.committed`` and ``cost.buy`` give the run at those. The code that picks or
 #: compares a basis reads the names below, never a literal (until code47 ``search.rank.PRICE_BASES`` listed them
 #: and no code read it)
 PRICE_BASIS = Vocab("on-demand", "spot", "cluster.price_usd_hr")
 ON_DEMAND, SPOT, JOB_RATE = PRICE_BASIS.names
+#: each price basis in words (``Cost.price_basis``'s, a price cap's): the job's ``cluster.price_usd_hr`` replaces the
+#: on-demand rate and is no on-demand price (QA 60: "$21.7k on-demand" at a $30 reserved rate, and "40% above
+#: on-demand's $21.7k"). Here since code48, beside the names, so that the hardware layer's price-cap lines word the
+#: basis as the cost lines do (it was planner.model.cost's, which that layer cannot import)
+RATE_NAMES = {ON_DEMAND: "on-demand", SPOT: "spot", JOB_RATE: "the job's rate (cluster.price_usd_hr)"}
 #: model families
 FAMILY = Vocab("decoder", "encoder", "moe", "generic")
 #: MLP block kinds (gated ones have two input projections); "relu2" is squared ReLU, not gated

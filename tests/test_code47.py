@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 from planner import vocab
-from planner.model.cost import RATE_NAMES
+from planner.vocab import RATE_NAMES
 from planner.present.terminal import PRICE_WORDS
 from planner.search import rank
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from planner import interactive as wi
-from conftest import EXAMPLES, ROOT, write_job
+from app_page import open_page, page_text, upload
+from conftest import EXAMPLES, write_job
 
 # 8 x p5.48xlarge, one layout, at the job's own $30 rate: buy and capacity-block prices, a short search (QA 60's job)
 RESERVED = """
@@ -24,22 +25,7 @@ cluster: {instance: aws:p5.48xlarge, nodes: 8, price_usd_hr: 30}
 @pytest.fixture(scope="module")
 def page():
     """One page: each test uploads its own job over the one before (a page per test first planned the preset)."""
-    AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _upload(at, name: str, data: bytes):
-    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
-    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
-    return at
-
-
-def _flat(text: str) -> str:
-    """Text as one line of single spaces, the app's markdown escape of $ undone."""
-    return " ".join(text.replace("\\$", "$").replace("│", " ").split())
+    return open_page()
 
 
 def _frame(at, *first: str):
@@ -82,7 +68,7 @@ def test_an_uploaded_job_that_names_no_gpu_is_planned_as_recommend_plans_it(page
     code, out, err = cli("recommend", path, "--json")
     assert code == 0, err
     best = json.loads(out)["best"]
-    at = _upload(page, path.name, path.read_bytes())
+    at = upload(page, path.name, path.read_bytes())
     assert at.session_state["w_gpus"] == []
     assert f"{best['hardware']['nodes']} x {best['hardware']['name']}" in at.success[0].value, at.success[0].value
     from planner.results import ranked_price
@@ -91,7 +77,7 @@ def test_an_uploaded_job_that_names_no_gpu_is_planned_as_recommend_plans_it(page
     assert metrics["cost (spot, expected)"] == fmt_usd(ranked_price(best["cost"], True)), metrics
     # recommend's spot line (expected interruptions and the range) under the metrics
     from planner.present.terminal import spot_line
-    assert [c for c in at.caption if _flat(c.value) == _flat(spot_line(best["cost"]["spot_risk"]))], \
+    assert [c for c in at.caption if page_text(c.value) == page_text(spot_line(best["cost"]["spot_risk"]))], \
         [c.value for c in at.caption]
     # the views' one cost column is the spot column the alternatives give for the same plan, and says so
     scaling, ranked = _frame(at, "nodes", "layout"), _frame(at, "#")
@@ -112,9 +98,9 @@ def test_the_page_gives_recommends_buy_and_committed_lines_and_names_the_jobs_ra
     job = write_job(tmp_path, RESERVED)
     code, out, err = cli("recommend", job)
     assert code == 0, err
-    said = _flat(out)
-    at = _upload(page, "reserved.yaml", RESERVED.encode())
-    lines = [_flat(c.value) for c in at.caption]
+    said = page_text(out)
+    at = upload(page, "reserved.yaml", RESERVED.encode())
+    lines = [page_text(c.value) for c in at.caption]
     for head in ("buy instead (not ranked on): ", "committed (not ranked on): "):
         mine = [c for c in lines if c.startswith(head)]
         assert len(mine) == 1, (head, lines)

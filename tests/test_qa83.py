@@ -6,53 +6,21 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
 
 from planner import interactive as wi
-from conftest import EXAMPLES, ROOT
-
-# 8 x p5.48xlarge at one layout (a short search): the nodes sweep's 1, 2 and 4 nodes run past the 60 h deadline
-# (361.6 h, 181.1 h, 90.9 h), its 32 and 64 nodes over the $20.5k budget ($20.99k, $22.14k)
-LIMITED = """
-model: {preset: llama3-8b}
-training: {seq_len: 8192, global_batch: 256, micro_batch: 1, precision: bf16, tokens: 1.0e11}
-parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}
-cluster: {instance: aws:p5.48xlarge, nodes: 8}
-constraints: {budget_usd: 20500, deadline_hours: 60}
-"""
+from app_page import limited_nodes_sweep, open_page, page_text, upload
+from conftest import EXAMPLES
 
 
 @pytest.fixture(scope="module")
 def page():
     """One page: each test uploads its own job over the one before."""
-    AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _upload(at, name: str, data: bytes):
-    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
-    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
-    return at
-
-
-def _flat(text: str) -> str:
-    """Text as one line of single spaces, the app's markdown escape of $ undone."""
-    return " ".join(text.replace("\\$", "$").replace("│", " ").replace("┃", " ").split())
+    return open_page()
 
 
 @pytest.fixture(scope="module")
 def limited_sweep():
-    from hardware_catalog import load_catalog
-    from planner.spec import load_job_dict
-    from planner.workloads.training import recommend
-
-    job = load_job_dict(yaml.safe_load(LIMITED))
-    cat = load_catalog()
-    rec = recommend(job, cat)
-    return job, rec, wi.sensitivity(job, rec["best"], "nodes", cat)
+    return limited_nodes_sweep()
 
 
 def test_the_serving_page_shows_serves_table_of_the_options_that_meet_the_targets(page, cli, monkeypatch):
@@ -65,8 +33,8 @@ def test_the_serving_page_shows_serves_table_of_the_options_that_meet_the_target
     monkeypatch.setattr(planner_cli.out, "width", 250)  # a terminal wide enough for the table's headers and names whole
     code, out, err = cli("serve", path)
     assert code == 0, err
-    said = _flat(out)
-    at = _upload(page, path.name, path.read_bytes())
+    said = page_text(out)
+    at = upload(page, path.name, path.read_bytes())
     titles = [h.value for h in at.subheader if h.value.startswith("serving options (")]
     assert titles == ["serving options (14 meet the targets, 0 do not)"], [h.value for h in at.subheader]
     assert titles[0] in said
@@ -76,7 +44,7 @@ def test_the_serving_page_shows_serves_table_of_the_options_that_meet_the_target
     for row in frame.itertuples(index=False):  # each row as the terminal prints it
         assert " ".join(map(str, row)) in said, row
     # the lines under serve's table, under the page's
-    captions = [_flat(c.value) for c in at.caption]
+    captions = [page_text(c.value) for c in at.caption]
     for head in ("ranked by $/h for the QPS", "$/1M req batch: the same option run offline", "prices dated: aws:g6.xlarge"):
         mine = [c for c in captions if c.startswith(head)]
         assert len(mine) == 1 and mine[0] in said, (head, captions)
@@ -141,7 +109,7 @@ def test_the_report_and_the_page_say_llama3_70bs_64_node_row_misses_the_deadline
     assert "| nodes | GPUs | step | time to train |" in md
     row = next(line for line in md.splitlines() if line.startswith("| 64 | 512 |"))
     assert re.search(r"\| 309\.4 d \|.*\| yes \| NO \|", row), row
-    at = _upload(page, path.name, path.read_bytes())
+    at = upload(page, path.name, path.read_bytes())
     assert at.radio(key="sens_input").value == "nodes"
     sweep = next(df.value for df in at.dataframe if "fits memory" in df.value.columns)
     r64 = sweep[sweep["nodes"] == "64"].iloc[0]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
-from conftest import EXAMPLES, ROOT
+from app_page import LIMITED, limited_nodes_sweep
+from conftest import EXAMPLES
 
 BATCH = EXAMPLES / "serving-batch-llama3-8b.yaml"
 
@@ -94,26 +94,9 @@ def test_the_report_options_table_is_serves(batch_plan):
         assert tab.caption.startswith(want.title) and options_notes(plan.to_json(), 10)[0] in tab.caption
 
 
-LIMITED = """
-model: {preset: llama3-8b}
-training: {seq_len: 8192, global_batch: 256, micro_batch: 1, precision: bf16, tokens: 1.0e11}
-parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}
-cluster: {instance: aws:p5.48xlarge, nodes: 8}
-constraints: {budget_usd: 20500, deadline_hours: 60}
-"""
-
-
 @pytest.fixture(scope="module")
 def limited_sweep():
-    from hardware_catalog import load_catalog
-    from planner import interactive as wi
-    from planner.spec import load_job_dict
-    from planner.workloads.training import recommend
-
-    job = load_job_dict(yaml.safe_load(LIMITED))
-    cat = load_catalog()
-    rec = recommend(job, cat)
-    return job, wi.sensitivity(job, rec["best"], "nodes", cat)
+    return limited_nodes_sweep()
 
 
 def test_the_sensitivity_chart_says_memory_and_marks_the_deadline_and_budget(limited_sweep):
@@ -121,7 +104,7 @@ def test_the_sensitivity_chart_says_memory_and_marks_the_deadline_and_budget(lim
     60 h deadline and $20.5k budget are now dashed rules, labelled, and each point's verdicts are in its tooltip."""
     from planner.present import charts
 
-    job, df = limited_sweep
+    job, _, df = limited_sweep
     assert charts.NO_FIT == "does not fit memory"
     spec = json.dumps(charts.sensitivity_chart(df, "nodes", False, None, job.constraints.deadline_hours,
                                                job.constraints.budget_usd).to_dict())

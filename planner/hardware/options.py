@@ -12,7 +12,7 @@ from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family
 from planner.errors import InputError, clip
 from planner.units import count_of, fmt_given
 from planner.spec import ClusterSpec, ConstraintsSpec
-from planner.vocab import ON_DEMAND, SPOT
+from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
@@ -670,9 +670,30 @@ def instance_gpu_hour_rate(inst: Instance, spot: bool) -> float | None:
     return gpu_hour_rate(inst.price_spot if spot else inst.price_ondemand, inst.gpu_count)
 
 
-def rate_basis(spot: bool) -> str:
-    """The rate a plan is priced at, in words: spot where ``constraints.spot``, else on-demand."""
-    return SPOT if spot else ON_DEMAND
+def rent_basis(price_usd_hr) -> str:
+    """What a plan's rent is at (a ``vocab.PRICE_BASIS`` name): the job's ``cluster.price_usd_hr`` where it gives one
+    (it replaces the instance's on-demand rate, ``option_from_instance``), else the catalog's "on-demand" rate. One
+    rule for a training plan's ``Cost.price_basis`` and a serving option's (QA 61)."""
+    return JOB_RATE if price_usd_hr is not None else ON_DEMAND
+
+
+def ranked_basis(spot: bool, price_usd_hr=None) -> str:
+    """What the figures a plan is ranked at are priced at (a ``vocab.PRICE_BASIS`` name): "spot" where the job asks
+    for spot and the spot rate prices it (``constraints.spot``), else its rent (``rent_basis``; a searched catalog
+    instance, ``price_usd_hr`` None, at its on-demand rate). The one rule of ``Cost.ranked_price_basis`` (the rate
+    of ``usd_per_million_tokens`` and of recommend's ``cost.ranked``), a search's ``Recommendation.price_basis`` and
+    the rate ``constraints.max_price_per_gpu_hour`` holds (``over_price_cap``, ``price_cap_broken``): until QA 75
+    a spot search's rows said only ``cost.price_basis: "on-demand"`` (the rent ``cost_ondemand_usd`` is at) beside
+    spot $ per million tokens; until code48 the price cap's lines took a second copy of it (``rate_basis``) that
+    named a job's own ``cluster.price_usd_hr`` "its on-demand rate"."""
+    return SPOT if spot else rent_basis(price_usd_hr)
+
+
+def cap_rate_words(spot: bool, price_usd_hr=None) -> str:
+    """The rate a price cap holds a plan to, in words (``ranked_basis``'s, ``vocab.RATE_NAMES``): "its on-demand
+    rate", "its spot rate", or "the job's rate (cluster.price_usd_hr)"."""
+    basis = ranked_basis(spot, price_usd_hr)
+    return RATE_NAMES[basis] if basis == JOB_RATE else f"its {RATE_NAMES[basis]} rate"
 
 
 def over_price_cap(con: ConstraintsSpec, insts: list[Instance]) -> list[Instance]:
@@ -699,7 +720,7 @@ def _under_price_cap(con: ConstraintsSpec, insts: list[Instance], what: str) -> 
     rate = instance_gpu_hour_rate(cheapest, con.spot)
     raise InputError("constraints.max_price_per_gpu_hour",
                      f"every {what} the other constraints allow ({len(dear):,}) rents above "
-                     f"{con.max_price_per_gpu_hour:g} $/GPU-h at its {rate_basis(con.spot)} rate; the cheapest is "
+                     f"{con.max_price_per_gpu_hour:g} $/GPU-h at {cap_rate_words(con.spot)}; the cheapest is "
                      f"{cheapest.key} at {rate:.4g} $/GPU-h")
 
 
@@ -721,7 +742,7 @@ def price_cap_left_out(cat: Catalog, con: ConstraintsSpec, gpu_names=None, shown
     many = len(gone) != 1
     return (f"constraints.max_price_per_gpu_hour: {len(gone)} instance{'s' if many else ''} the other constraints "
             f"allow rent{'' if many else 's'} above {con.max_price_per_gpu_hour:g} $/GPU-h at {'their' if many else 'its'} "
-            f"{rate_basis(con.spot)} rate and "
+            f"{RATE_NAMES[ranked_basis(con.spot)]} rate and "
             f"{'are' if many else 'is'} not ranked: " + ", ".join(f"{k} ({r:.4g})" for r, k in gone[:shown]) + more)
 
 
@@ -790,7 +811,7 @@ def _unsearched_why(cat: Catalog, con: ConstraintsSpec, g: str, precision: str, 
     if offered and len(over_price_cap(con, offered)) == len(offered):  # (cost42: it read "no bf16 peak")
         cheapest = min(instance_gpu_hour_rate(i, con.spot) for i in offered)
         return (f"constraints.max_price_per_gpu_hour: every instance of it rents above "
-                f"{con.max_price_per_gpu_hour:g} $/GPU-h at its {rate_basis(con.spot)} rate (the cheapest at {cheapest:.4g})")
+                f"{con.max_price_per_gpu_hour:g} $/GPU-h at {cap_rate_words(con.spot)} (the cheapest at {cheapest:.4g})")
     gpu = cat.gpu(g)
     held = None if power_limit_w is None else searched_error(gpu, power_limit_w)
     if held:
@@ -865,7 +886,7 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
                                                     f"not {', '.join(map(clip, con.regions))}")
     if con.gpus and hw.gpu.name not in {cat.gpu(g).name for g in con.gpus}:
         raise InputError("constraints.gpus", f"the cluster's {hw.gpu.name} is not one of them")
-    why = price_cap_broken(con, hw, cluster.nodes)
+    why = price_cap_broken(con, hw, cluster.nodes, cluster.price_usd_hr)
     if why:
         raise InputError("constraints.max_price_per_gpu_hour", why)
     if con.budget_usd and hw.instance is None and hw.price_ondemand is None:
@@ -876,12 +897,14 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
                          "constraints.clouds/instances to price cloud instances")
 
 
-def price_cap_broken(con: ConstraintsSpec, hw: HardwareOption, nodes: int | None = None) -> str | None:
+def price_cap_broken(con: ConstraintsSpec, hw: HardwareOption, nodes: int | None = None,
+                     price_usd_hr: float | None = None) -> str | None:
     """Why the fixed cluster ``hw`` (``nodes`` of it, where the job fixes them) breaks
     ``constraints.max_price_per_gpu_hour``: its rate per GPU billed (``HardwareOption.billed_gpus``: an NVL72 segment
     pays its whole rack, so the rack's rate over its 72 GPUs) at the plan's basis is above the cap, or it has no
     such rate to hold to the cap (a bare GPU without ``cluster.price_usd_hr``, as ``budget_usd`` is refused there);
-    None when it holds."""
+    None when it holds. ``price_usd_hr``: the job's ``cluster.price_usd_hr``, which ``hw``'s on-demand price is and
+    the line names (``cap_rate_words``)."""
     cap = con.max_price_per_gpu_hour
     if cap is None:
         return None
@@ -889,11 +912,13 @@ def price_cap_broken(con: ConstraintsSpec, hw: HardwareOption, nodes: int | None
     price = hw.price(con.spot)
     rate = gpu_hour_rate(None if price is None else price * n, hw.billed_gpus(n))
     if rate is None:
-        return (f"{hw.name} has no {rate_basis(con.spot)} rate to hold the cap to; set cluster.price_usd_hr, or "
+        return (f"{hw.name} has no {RATE_NAMES[ranked_basis(con.spot, price_usd_hr)]} rate to hold the cap to; "
+                "set cluster.price_usd_hr, or "
                 "constraints.clouds / instances to search priced catalog instances")
     if rate <= cap:
         return None
-    return f"{hw.name} rents at {rate:.4g} $/GPU-h (its {rate_basis(con.spot)} rate per GPU billed), above {cap:g} $/GPU-h"
+    return (f"{hw.name} rents at {rate:.4g} $/GPU-h ({cap_rate_words(con.spot, price_usd_hr)} per GPU billed), above "
+            f"{cap:g} $/GPU-h")
 
 
 def spot_above_rate(cluster: ClusterSpec, inst) -> list[str]:

@@ -27,7 +27,8 @@ from hardware_catalog.catalog import oldest_price
 from planner import defaults as D
 from planner.results import Cost
 from planner.units import HOURS_PER_MONTH, fmt_given
-from planner.vocab import JOB_RATE, ON_DEMAND, SPOT
+from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
+from planner.hardware.options import ranked_basis, rent_basis
 from planner.spec import JobSpec
 
 HOURS_PER_YEAR = 8760.0
@@ -393,7 +394,7 @@ def price_dates(catalog, instance_key: str | None, price_ondemand, price_spot, c
             out.append((quote["what"], quote.get("price_date") or ""))
         else:
             # the job's own rate (QA 60: it read "on-demand rate from the job", as if it were an on-demand price)
-            out.append(("the job's rate (cluster.price_usd_hr)" if what == ON_DEMAND
+            out.append((RATE_NAMES[JOB_RATE] if what == ON_DEMAND
                         else f"{what} rate from the job (cluster.price_usd_hr)", ""))
     if inst is not None and catalog_ondemand and committed:
         out.append((f"{inst.key} on-demand (what the committed prices are set against)", inst.rate_date(False) or ""))
@@ -481,11 +482,6 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
                                           getattr(job.cluster, "price_usd_hr", None)))
 
 
-#: what a plan's rent is at, in words (``Cost.price_basis``): the job's ``cluster.price_usd_hr`` replaces the on-demand
-#: rate and is no on-demand price (QA 60: "$21.7k on-demand" at a $30 reserved rate, and "40% above on-demand's $21.7k")
-RATE_NAMES = {ON_DEMAND: "on-demand", SPOT: "spot", JOB_RATE: "the job's rate (cluster.price_usd_hr)"}
-
-
 def rate_after(basis: str | None) -> str:
     """The rate a rent figure is at (a ``RATE_NAMES`` key), after the figure: "on-demand", or "at the job's rate
     (cluster.price_usd_hr)" (QA 60's estimate / report wording; serve's month and likely range since QA 61)."""
@@ -503,22 +499,6 @@ def at_price_words(basis: str | None) -> str:
     """
     name = RATE_NAMES.get(basis or ON_DEMAND, basis)
     return f"at {name}" if basis == JOB_RATE else f"at the {name} price"
-
-
-def rent_basis(price_usd_hr) -> str:
-    """What a plan's rent is at (a ``RATE_NAMES`` key): the job's ``cluster.price_usd_hr`` where it gives one (it
-    replaces the instance's on-demand rate, ``hardware.options.option_from_instance``), else the catalog's "on-demand"
-    rate. One rule for a training plan's ``Cost.price_basis`` and a serving option's (QA 61)."""
-    return JOB_RATE if price_usd_hr is not None else ON_DEMAND
-
-
-def ranked_basis(spot: bool, price_usd_hr) -> str:
-    """What the figures a plan is ranked at are priced at (a ``RATE_NAMES`` key): "spot" where the job asks for spot
-    and the spot rate prices it (``constraints.spot``), else its rent (``rent_basis``). ``Cost.ranked_price_basis``
-    (the rate of ``usd_per_million_tokens`` and of recommend's ``cost.ranked``) and a search's ``price_basis``
-    (``planner.search.rank.price_basis``) are this one rule: until QA 75 a spot search's rows said only
-    ``cost.price_basis: "on-demand"`` (the rent ``cost_ondemand_usd`` is at) beside spot $ per million tokens."""
-    return SPOT if spot else rent_basis(price_usd_hr)
 
 
 def price_region(constraints, catalog, instance_key: str | None, price_usd_hr=None) -> str | None:

@@ -1212,16 +1212,10 @@ def _fewest_plain(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:
     non-empty model chunk, c - min(N, c) over its virtual stages (each chunk its own TransformerBlock,
     transformer_block.py ``_checkpointed_forward``), for the rows ``rows`` (a mask); the others 0. The chunk whose
     plain layers free the least before its first N are rebuilt is the one whose rebuild lands highest."""
-    out = np.zeros(len(c))
-    if not rows.any():
-        return out
-    at = np.flatnonzero(rows)
-    rn = np.asarray(c.rn)[at]
-    vv = np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks)[at]
-    tp = np.asarray(c.tp)[at] if tp_dependent(runtime) else 1
-    for sel, _, counts in split_per_row(m.layers, np.asarray(c.pp)[at], vv, tp, runtime):
+    out, rn = np.zeros(len(c)), np.asarray(c.rn)
+    for idx, counts in _launched_splits(m, c, runtime, rows):
         cs = np.asarray([x for x in counts if x > 0], dtype=np.float64)
-        out[at[sel]] = (cs[None, :] - np.minimum(rn[sel][:, None], cs[None, :])).min(axis=1)
+        out[idx] = (cs[None, :] - np.minimum(rn[idx][:, None], cs[None, :])).min(axis=1)
     return out
 
 
@@ -1230,14 +1224,22 @@ def _largest_chunk(m: ModelSpec, c: Candidates, runtime, rows) -> np.ndarray:
     mask; the others 0): the largest group Megatron's uniform recompute rebuilds at once is min(g, this), each chunk
     grouping its own layers (transformer_block.py ``_checkpointed_forward``; ``pipeline.fullest_chunk``)."""
     out = np.zeros(len(c))
+    for idx, counts in _launched_splits(m, c, runtime, rows):
+        out[idx] = max(counts)
+    return out
+
+
+def _launched_splits(m: ModelSpec, c: Candidates, runtime, rows):
+    """(the candidate indices, the layers of each model chunk) per layer split the rows ``rows`` (a mask) launch
+    (``split_per_row``: each row's PP, virtual stages and, where the runtime's split depends on it, TP): the one walk
+    of ``_fewest_plain`` and ``_largest_chunk`` (code48: each wrote it)."""
     if not rows.any():
-        return out
+        return
     at = np.flatnonzero(rows)
     vv = np.where(split_vpp(c) == V_SPLIT, V_SPLIT, c.chunks)[at]
     tp = np.asarray(c.tp)[at] if tp_dependent(runtime) else 1
     for sel, _, counts in split_per_row(m.layers, np.asarray(c.pp)[at], vv, tp, runtime):
-        out[at[sel]] = max(counts)
-    return out
+        yield at[sel], counts
 
 
 def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed, every=0,

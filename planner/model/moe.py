@@ -1262,9 +1262,13 @@ class MoELayerTimes:
     host_ops: Any  # host-dispatched ops the MoE block adds to a layer forward
     sync_s: float = 0.0  # GPU idle per forward at the dispatcher's device-to-host sync (s)
     a2a_extra: Any = 0.0  # EP traffic beyond the four all-to-alls' token rows, forward + backward (s)
-    fwd_shared: Any = 0.0  # the shared experts' share of ``fwd_mlp`` (s)
-    bwd_shared: Any = 0.0  # the shared experts' share of ``bwd_mlp`` (s)
-    #: the shared experts' (fc1, fc2) forward and backward apart (their sums are ``fwd_shared`` / ``bwd_shared``)
+    #: the shared experts' share of ``fwd_mlp`` (s): what recomputing them re-runs (layer_ops ``_module_recompute``).
+    #: Their backward is in ``bwd_mlp``, as Megatron-Core runs it (megatron/core/transformer/moe/shared_experts.py:
+    #: ``SharedExpertMLP`` is an ``MLP``, its backward autograd's within the layer's); no step term reads that share
+    #: apart (code48 dropped a ``bwd_shared`` written and never read)
+    fwd_shared: Any = 0.0
+    #: the shared experts' (fc1, fc2) forward and backward apart, what their own stream hides the all-to-alls under
+    #: (``shared_stream_hidden``); the forward pair sums to ``fwd_shared``
     fwd_shared_fc: tuple = (0.0, 0.0)
     bwd_shared_fc: tuple = (0.0, 0.0)
     eager: EagerExpertOps = EagerExpertOps()  # TEGroupedMLP's eager activation / bias ops (eager_expert_ops)
@@ -1338,7 +1342,6 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         sdiv = np.where(np.asarray(ep) > 1, 1.0, tp) if getattr(stack, "moe_ep_shared_whole", False) else tp
         ex += [gemm(T, m.mlp_up_factor * sw / sdiv, h), gemm(T, h, sw / sdiv)]
         shared_fc = (ex[-2], ex[-1])
-    shared, shared_b = (shared_fc[0][i] + shared_fc[1][i] for i in (0, 1))
     # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places
     # etp innermost, so an EP group has min(ep, g / etp) members per node
     intra, inter, a_in, a_out = links
@@ -1385,7 +1388,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag, a2a_extra=extra,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
                          sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
-                         fwd_shared=shared, bwd_shared=shared_b, eager=eager, bwd_membound_bytes=fused.bwd_epilogue,
+                         fwd_shared=shared_fc[0][0] + shared_fc[1][0], eager=eager, bwd_membound_bytes=fused.bwd_epilogue,
                          fwd_shared_fc=(shared_fc[0][0], shared_fc[1][0]), bwd_shared_fc=(shared_fc[0][1], shared_fc[1][1]),
                          kernels=router_kernels(stack))
 

@@ -20,13 +20,13 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from planner.model.cost import RATE_NAMES, rate_after
+from planner.model.cost import rate_after
 from planner.results import MEMORY_PARTS
 from planner.search.explain import LABELS
 from planner.search.rank import cost_of, hours_of
 from planner.search.recommend import deadline_words
 from planner.units import config_str, fmt_usd
-from planner.vocab import ON_DEMAND
+from planner.vocab import ON_DEMAND, RATE_NAMES
 from planner.workloads.serving import NO_TPOT
 
 GiB = 2**30

@@ -14,9 +14,9 @@ from hardware_catalog.tables import column_width, table_width
 from planner.results import ServingOption, ServingPlan, jsonable
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
-from planner.model.cost import RATE_NAMES, at_price_words, rate_after, region_clause
+from planner.model.cost import at_price_words, rate_after, region_clause
 from planner.present.terminal import price_dates_words, view_price_dates_words
-from planner.vocab import ON_DEMAND, SPOT
+from planner.vocab import ON_DEMAND, RATE_NAMES, SPOT
 from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
 
 
@@ -85,13 +85,13 @@ def buy_words(b: dict) -> str:
 
 def budget_rate(b: dict) -> str:
     """The rate a real-time budget (``serving_budget``) is at, in words: "on-demand", or "the job's rate
-    (cluster.price_usd_hr)" (its ``price``, a ``model.cost.RATE_NAMES`` key): the report's rows and the app's
+    (cluster.price_usd_hr)" (its ``price``, a ``vocab.RATE_NAMES`` key): the report's rows and the app's
     metrics, which read "on-demand" at the job's own rate until QA 61."""
     return RATE_NAMES.get(b.get("price") or ON_DEMAND, "on-demand")
 
 
 def _rent_name(b: dict) -> str:
-    """The rent a fleet's buy figure is set against (its ``price_basis``, ``model.cost.RATE_NAMES``): "on-demand", or
+    """The rent a fleet's buy figure is set against (its ``price_basis``, ``vocab.RATE_NAMES``): "on-demand", or
     the job's rate (QA 61: "owning beats on-demand" at a $30 reserved rate)."""
     return RATE_NAMES.get(b.get("price_basis") or ON_DEMAND, "on-demand")
 

@@ -8,8 +8,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
-from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, RATE_NAMES, rate_after, region_clause
-from planner.vocab import JOB_RATE, ON_DEMAND, SPOT
+from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, rate_after, region_clause
+from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 from planner.present.safe import esc, print_marked
 from planner.search.explain import (LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, peak_rank_line, plan_searched_columns,
                                     stack_table_cells, view_searched_columns)

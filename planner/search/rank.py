@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a
     import pandas as pd
 
 from planner import defaults as D
-from planner.model.cost import ranked_basis, region_words
+from planner.model.cost import region_words
 from planner.model.stacks import OFFLOAD_KINDS
 from planner.results import ranked_hours, ranked_price
 from planner.units import fmt_pct, fmt_time, fmt_usd, hardware_str, power_words
@@ -75,14 +75,6 @@ def rank_order(keys) -> np.ndarray:
     moved every column into the order; this orders the key columns alone, and the table is built once, in
     that order (``recommend._table``). ``tests/test_rank_order.py`` holds it to ``sort_values``."""
     return np.lexsort(tuple(np.asarray(k, dtype=np.float64) for k in reversed(keys)))
-
-
-def price_basis(spot: bool, stated_price) -> str:
-    """The ``planner.vocab.PRICE_BASIS`` name a search's costs are at: spot when the job asks for spot (its rate
-    replaces any other: ``HardwareOption.price``), else the job's stated node price if it gives one,
-    else the catalog's on-demand rate (``model.cost.ranked_basis``, the rule each plan's ``cost.ranked_price_basis``
-    follows)."""
-    return ranked_basis(spot, stated_price)
 
 
 def cost_of(row: dict, spot: bool):

@@ -17,8 +17,8 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import (calibrate_hint, slice_hosts, options_for_search, price_cap_left_out, searches_catalog,
-                                      spot_left_out, unmatched_gpu_lines,
+from planner.hardware.options import (calibrate_hint, slice_hosts, options_for_search, price_cap_left_out, ranked_basis,
+                                      searches_catalog, spot_left_out, unmatched_gpu_lines,
                                       unmatched_gpus)
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
@@ -33,7 +33,7 @@ from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
-from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, rank_order, ranked_columns,
+from planner.search.rank import (cost_bucket, pareto_mask, rank_key, rank_order, ranked_columns,
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
@@ -1596,7 +1596,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
                                                                          best_layout(ranked[0])),),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, best_searched, best_layout(ranked[0])),
         kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan, nodes_cut=r.nodes_cut,
-        price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
+        price_basis=ranked_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
 
 

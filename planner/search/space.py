@@ -772,17 +772,9 @@ def recipe_choices(base: Stack, m, t) -> tuple[tuple[str, ...], dict[str, str]]:
     if t.precision != "fp8":
         return (), {}
     offered = fp8_recipes(base)
-    tried, left = [base.fp8_recipe], {}
-    for r in FP8_RECIPE.names:
-        if r == base.fp8_recipe:
-            continue
-        why = (f"not in {base.name}'s code, stack_rules FP8_RECIPES" if r not in offered else
-               "training.precision fp4's recipe" if r == "nvfp4" else _recipe_refusal(base, m, t, r))
-        if why:
-            left[r] = why
-        else:
-            tried.append(r)
-    return tuple(tried), left
+    return _tried_and_left(base.fp8_recipe, FP8_RECIPE.names, lambda r: (
+        f"not in {base.name}'s code, stack_rules FP8_RECIPES" if r not in offered else
+        "training.precision fp4's recipe" if r == "nvfp4" else _recipe_refusal(base, m, t, r)))
 
 
 def dispatcher_choices(base: Stack, m, t) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -794,16 +786,8 @@ def dispatcher_choices(base: Stack, m, t) -> tuple[tuple[str, ...], dict[str, st
     ``DISPATCHER_NEEDS``, applied per hardware option by planner.search.recommend."""
     if m.moe is None or not m.is_transformer:
         return (base.moe_dispatcher,), {}
-    tried, left = [base.moe_dispatcher], {}
-    for d in base.moe_dispatchers:
-        if d == base.moe_dispatcher:
-            continue
-        why = _option_refusal(base, m, t, moe_dispatcher=d)
-        if why:
-            left[d] = why
-        else:
-            tried.append(d)
-    return tuple(tried), left
+    return _tried_and_left(base.moe_dispatcher, base.moe_dispatchers,
+                           lambda d: _option_refusal(base, m, t, moe_dispatcher=d))
 
 
 def a2a_overlap_choices(base: Stack, m, t) -> tuple[tuple[bool, ...], dict[bool, str]]:
@@ -816,6 +800,22 @@ def a2a_overlap_choices(base: Stack, m, t) -> tuple[tuple[bool, ...], dict[bool,
         return (base.moe_a2a_overlap,), {}
     why = _option_refusal(base, m, t, moe_a2a_overlap=True)
     return ((False,), {True: why}) if why else ((False, True), {})
+
+
+def _tried_and_left(default, values, refusal) -> tuple[tuple, dict]:
+    """The values of one stack option a search tries, ``default`` first, and why each other one of ``values`` is left
+    out (``refusal(value)``: the reason, or None to try it): the one walk of ``recipe_choices`` and
+    ``dispatcher_choices`` (code48: each wrote it)."""
+    tried, left = [default], {}
+    for v in values:
+        if v == default:
+            continue
+        why = refusal(v)
+        if why:
+            left[v] = why
+        else:
+            tried.append(v)
+    return tuple(tried), left
 
 
 def _option_refusal(base: Stack, m, t, **opts) -> str | None:

@@ -122,10 +122,10 @@ from typing import Callable, Optional
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError, clip
-from planner.hardware.options import cluster_options, gpu_hour_rate, spot_above_rate, unmatched_gpus
+from planner.hardware.options import cluster_options, gpu_hour_rate, rent_basis, spot_above_rate, unmatched_gpus
 from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, platform_of
-from planner.model.cost import at_price_words, price_region, rate_price_dates, rent_basis
+from planner.model.cost import at_price_words, price_region, rate_price_dates
 from planner.model.serving_efficiency import engine_efficiency
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -1491,7 +1491,7 @@ def _profile_note(hws) -> list[str]:
 
 
 def _at_basis(row: ServingOption, basis: str, realtime: bool, cat) -> ServingOption:
-    """``row`` with the rate its costs are at: ``price_basis`` (``model.cost.rent_basis``: the job's
+    """``row`` with the rate its costs are at: ``price_basis`` (``hardware.options.rent_basis``: the job's
     ``cluster.price_usd_hr`` replaces the on-demand rate), its ``offline_price`` named so where it was the on-demand
     one (spot stays spot), and ``price_dates``, the date of that rate (``rate_price_dates``: real-time at the
     on-demand side, offline at ``offline_price``; none for the job's rate, which has no catalog date). Until QA 61 a

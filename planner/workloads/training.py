@@ -21,7 +21,7 @@ from planner.hardware.data_rates import with_measured_data
 from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster, slice_hosts
 from planner.layout import SP_WITHOUT_TP, Candidates, check_layout, sequence_parallel
 from planner.model import accuracy, offload, physics, stack_rules
-from planner.model.cost import RATE_NAMES, cost_summary, owned_at_wall_hours
+from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.moe import dispatcher_refusal
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
@@ -32,7 +32,7 @@ from planner.search.space import for_accelerator, is_auto, without_auto_recipe
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
-from planner.vocab import JOB_RATE
+from planner.vocab import JOB_RATE, RATE_NAMES
 from planner.spec import JobSpec
 from planner.spec.load import wrote_fp4
 from planner.spec.schema import INTERLEAVED_NEEDS_VPP
