@@ -81,6 +81,25 @@ def picks_uniform_recompute(job: JobSpec, stack) -> bool:
             and getattr(t, "recompute_method", None) in (None, "uniform"))
 
 
+def partial_recompute_note(job: JobSpec, stack) -> str | None:
+    """The assumption line of a job that sets ``recompute: full`` and leaves the layers open on a stack that runs
+    Megatron's partial full recompute (``picks_block_recompute`` / ``picks_uniform_recompute``): the search checkpoints
+    the fewest layers that fit, which ``rc:full(block N)`` shows but no line said (QA 86: Llama-3-70B, TP 4, mb 2,
+    recompute full on 16 a3-highgpu-8g nodes was planned at block 1, 16.00 s a step, where every layer checkpointed
+    takes 19.73 s, as ``estimate`` of the same job file runs it). None where the job leaves recompute open (the
+    searched recompute is the plan's own then) or fixes the method and N."""
+    if job.training.recompute != "full" or not (picks_block_recompute(job, stack) or picks_uniform_recompute(job, stack)):
+        return None
+    how = {"block": "block: each model chunk's first N layers, the smallest N that fits",
+           "uniform": "uniform: groups of N layers, the smallest N that fits"}
+    tried = [how[k] for k, picks in (("block", picks_block_recompute), ("uniform", picks_uniform_recompute))
+             if picks(job, stack)]
+    return (f"training.recompute full with training.recompute_method / recompute_num_layers open on {stack.name} "
+            f"plans: the layers checkpointed searched (Megatron-Core --recompute-method {'; else '.join(tried)}; "
+            "the plan's rc:full(method N)); set recompute_method: uniform and recompute_num_layers: 1 to checkpoint "
+            "every layer, as estimate does with them open")
+
+
 #: the most bytes of stack-variant rows a search keeps (``SearchMemo.variant_rows``: two bits a row)
 ROWS_HELD_BYTES = 1 << 25
 
@@ -1788,6 +1807,9 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     for g, grp in live:
         if lists[g]:
             assumptions.append(lists[g])
+        partial = partial_recompute_note(job, grp.variants[0].stack)
+        if partial:
+            assumptions.append(partial)
         note = refusal_note(grp.variants[0].stack, refused[g], refused_rows[g], regroup[g])
         if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
             assumptions.append(note)
