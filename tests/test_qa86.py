@@ -92,3 +92,23 @@ def test_recompute_full_with_the_layers_open_says_they_were_searched():
     assert rec.best.config["recompute_method"] == "block" and len(said) == 1
     assert "--recompute-method block" in said[0] and "recompute_num_layers: 1" in said[0]
     assert not lines(**{"training.recompute_method": "uniform", "training.recompute_num_layers": 1})[1]
+
+
+def test_the_tpus_a_stack_does_not_run_on_share_one_line(catalog):
+    """An llm-foundry / hf-trainer search over the whole catalog printed four "left out:" lines, the same words but
+    for the TPU's name; the reasons are now one line naming the four (a different reason keeps its own line)."""
+    from planner.errors import InputError
+    from planner.model.stacks import check_platform
+    from planner.search.recommend import off_platform_lines
+
+    tpus = ("TPU-v5e", "TPU-v6e", "TPU-v5p", "TPU-v4")
+    why = {}
+    for name in tpus:
+        with pytest.raises(InputError) as e:
+            check_platform("llm-foundry", catalog.gpu(name))
+        why[name] = e.value.message
+    lines = off_platform_lines({**why, "X1": "auto's stack on X1 refuses the job: no"})
+    assert len(lines) == 2
+    assert lines[0].startswith("llm-foundry runs on NVIDIA GPUs (CUDA), AMD GPUs (ROCm), not on "
+                               "TPU-v5e, TPU-v6e, TPU-v5p, TPU-v4 (Google TPUs (XLA)); stacks for it: maxtext")
+    assert lines[1] == "auto's stack on X1 refuses the job: no"

@@ -1769,6 +1769,16 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
                           + f", or a larger-memory {noun}")
 
 
+def off_platform_lines(off_platform: dict) -> list[str]:
+    """``off_platform``'s reasons (GPU name -> why no searched stack runs on it), one line for the accelerators whose
+    reasons differ only by their name: "llm-foundry runs on NVIDIA GPUs (CUDA), AMD GPUs (ROCm), not on TPU-v5e,
+    TPU-v6e, TPU-v5p, TPU-v4 (Google TPUs (XLA)); ..." (until QA 86 four lines, one a TPU, the same words)."""
+    named = {}  # the reason with its accelerator's name held out -> the accelerators
+    for gpu, why in off_platform.items():
+        named.setdefault(why.replace(gpu, "\0"), []).append(gpu)
+    return [why.replace("\0", ", ".join(gpus)) for why, gpus in named.items()]
+
+
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
                         refused: dict, refused_rows: dict, regroup: dict, sp_off: dict | None = None,
                         recipes_off: dict | None = None) -> list[str]:
@@ -1787,7 +1797,7 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     fixed = job.cluster.gpu or job.cluster.instance
     for line in [] if fixed else unmatched_gpus(cat, con, opts, job.training.precision, job.cluster.power_limit_w):
         assumptions.append(f"left out: {line}")
-    for msg in dict.fromkeys(off_platform.values()):  # accelerators none of the searched stacks runs on
+    for msg in off_platform_lines(off_platform):  # accelerators none of the searched stacks runs on
         assumptions.append(f"left out: {msg}")
     for _, grp in live:  # an open training.framework timed on a TPU / Trainium stack (space.open_stack)
         if job.training.framework is None and grp.name == D.FRAMEWORK_NON_TRANSFORMER and not job.model.is_transformer:
