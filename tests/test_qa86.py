@@ -112,3 +112,22 @@ def test_the_tpus_a_stack_does_not_run_on_share_one_line(catalog):
     assert lines[0].startswith("llm-foundry runs on NVIDIA GPUs (CUDA), AMD GPUs (ROCm), not on "
                                "TPU-v5e, TPU-v6e, TPU-v5p, TPU-v4 (Google TPUs (XLA)); stacks for it: maxtext")
     assert lines[1] == "auto's stack on X1 refuses the job: no"
+
+
+def test_a_plan_over_its_deadline_at_the_fast_end_says_so(catalog):
+    """estimate of a fixed plan that takes 75.8 d against a 10 d deadline and $61.7k against a $50k budget read
+    "at the slow end the run would be beyond the 10.0 d deadline ... and over the $50.0k budget", as if the predicted
+    run kept them; the whole likely range misses both, and the line says it of the fast end."""
+    from planner.present.terminal import accuracy_line
+
+    raw = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 8192, "global_batch": 512, "precision": "bf16", "tokens": 1e12},
+           "parallel": {"tp": 2, "pp": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2},
+           "constraints": {"budget_usd": 50000, "deadline_hours": 240}}
+    acc = estimate_job(load_job_dict(raw), catalog).to_json()["accuracy"]
+    assert acc["hours_range"][0] > 240 and acc["cost_usd_range"][0] > 50000
+    assert acc["fast_end_breaks"] == acc["slow_end_breaks"] and len(acc["fast_end_breaks"]) == 2
+    line = accuracy_line(acc)
+    assert "; even at the fast end the run would be beyond the 10.0 d deadline" in line and "slow end" not in line
+    roomy = estimate_job(load_job_dict({**raw, "constraints": {"budget_usd": 250000}}), catalog).to_json()["accuracy"]
+    assert roomy["fast_end_breaks"] == [] and "fast end" not in accuracy_line(roomy)
