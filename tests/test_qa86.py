@@ -131,3 +131,16 @@ def test_a_plan_over_its_deadline_at_the_fast_end_says_so(catalog):
     assert "; even at the fast end the run would be beyond the 10.0 d deadline" in line and "slow end" not in line
     roomy = estimate_job(load_job_dict({**raw, "constraints": {"budget_usd": 250000}}), catalog).to_json()["accuracy"]
     assert roomy["fast_end_breaks"] == [] and "fast end" not in accuracy_line(roomy)
+
+
+@pytest.mark.parametrize("nodes, said", [(1, False), (2, True)])
+def test_one_fixed_node_is_not_told_its_network_was_assumed(catalog, nodes, said):
+    """A bare A100 node of 6 GPUs (cluster.nodes: 1) read "inter-node network not stated — assumed 200 Gb/s per GPU
+    ... a cluster without them runs its inter-node collectives slower than planned": no collective leaves one node.
+    Two nodes keep the note."""
+    raw = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 4096, "global_batch": 240, "micro_batch": 1, "precision": "bf16", "tokens": 1e10},
+           "parallel": {"tp": 2, "pp": 1},
+           "cluster": {"gpu": "A100-SXM-80GB", "gpus_per_node": 6, "nodes": nodes}}
+    res = estimate_job(load_job_dict(raw), catalog).to_json()
+    assert any("inter-node network not stated" in a for a in res["assumptions"]) is said

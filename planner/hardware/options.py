@@ -224,7 +224,8 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         else:
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
-        notes.append(note)
+        if cluster.nodes != 1:  # one node fixed: no collective leaves it, so no figure reads the assumption (QA 86)
+            notes.append(note)
     host = None
     if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE and (
             seg is None or g == system.gpu_count):  # (a smaller segment: segment_note says what its node is)
@@ -512,7 +513,8 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         assumed = inst.network_is_default
         if assumed and inst.cluster:
             note = network_assumption(inst.key)
-            notes.append(note)
+            if cluster.nodes != 1:  # (as option_from_cluster: one node fixed reads no inter-node rate)
+                notes.append(note)
     if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
         notes.append(f"{inst.key}: a node is one {g}-chip ICI slice; slices exchange over the data-center network at "
                      f"{inst.network_bw / g * 8 / 1e9:g} Gb/s per chip ({inst.network_bw * 8 / 1e9:,.0f} Gb/s per slice; "
