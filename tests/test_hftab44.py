@@ -22,10 +22,11 @@ GPU = "H100-SXM-80GB"
 
 
 def _lora_job(fused: bool = True):
-    """Llama-3-8B LoRA under the HF Trainer (autocast over the fp32 model), 8,192 tokens, Liger's loss on or off."""
+    """Llama-3-8B LoRA under the HF Trainer (autocast over the fp32 model: ``base_weights: fp32``; since QA 86 a bf16
+    base, the default, streams bf16 and autocast has no head weight to cast), 8,192 tokens, Liger's loss on or off."""
     return load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
         "seq_len": 8192, "global_batch": 64, "tokens": 1e10, "precision": "bf16",
-        "mode": "lora", "lora": {"rank": 16, "targets": "all-linear"},
+        "mode": "lora", "base_weights": "fp32", "lora": {"rank": 16, "targets": "all-linear"},
         "framework": {"name": "hf-trainer", "fused_cross_entropy": fused}}})
 
 

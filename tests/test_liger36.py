@@ -199,8 +199,9 @@ def test_fused_ce_bytes_against_the_eager_head_at_llama_scale():
 
 
 def test_qa48_lora_at_32k_fits_with_the_fused_loss(cli, tmp_path):
-    """QA 48: 48.22 GiB of logits and loss (56.05 until hfloss37, which frees the logits before the Trainer's
-    backward), no fit on one H100; with ``fused_cross_entropy: true``
+    """QA 48: 47.97 GiB of logits and loss (56.05 until hfloss37, which frees the logits before the Trainer's
+    backward; 48.22 until QA 86, which gives a LoRA's bf16 frozen base a bf16 stream under DDP, so the final norm's
+    32k x 4,096 input is bf16, 0.25 GiB less), no fit on one H100; with ``fused_cross_entropy: true``
     the logits term is the chunk, the head's cast and the loss's saves (< 3 GiB) and the plan fits; the step time
     moves by the loss pass only (< 1%)."""
     code, out, err = cli("estimate", _job(tmp_path), "--json")
@@ -209,7 +210,7 @@ def test_qa48_lora_at_32k_fits_with_the_fused_loss(cli, tmp_path):
     code, out, err = cli("estimate", _job(tmp_path, "true", name="fused.yaml"), "--json")
     assert code == 0, err
     fused = json.loads(out)
-    assert eager["memory_per_gpu_bytes"]["logits"] / GIB == pytest.approx(48.22, abs=0.01)
+    assert eager["memory_per_gpu_bytes"]["logits"] / GIB == pytest.approx(47.97, abs=0.01)
     assert not eager["fits"] and fused["fits"]
     assert fused["memory_per_gpu_bytes"]["logits"] < 3 * GIB
     assert fused["memory_per_gpu_bytes"]["total"] < 0.45 * eager["memory_per_gpu_bytes"]["total"]

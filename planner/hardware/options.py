@@ -270,7 +270,9 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                                                           f"({inter * 8 / 1e9:,g} Gb/s a node)" if ref else ""))
         if stated is not None:  # the job's link: nothing assumed
             inter, note = stated[0], ""
-        notes.append(stated[2] if stated is not None else note)
+            notes.append(stated[2])
+        elif cluster.nodes != 1:  # one node fixed: no collective leaves it, so no figure reads the assumption (QA 86)
+            notes.append(note)
     host = None
     if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE and (
             seg is None or g == system.gpu_count):  # (a smaller segment: segment_note says what its node is)
@@ -564,7 +566,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if stated is not None:  # the job's link: nothing assumed
         inter, assumed, note = stated[0], False, ""
         notes.append(stated[2])
-    elif note:
+    elif note and cluster.nodes != 1:  # (as option_from_cluster: one node fixed reads no inter-node rate)
         notes.append(note)
     if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
         notes.append(f"{inst.key}: a node is one {g}-chip ICI slice; slices exchange over the data-center network at "

@@ -1366,8 +1366,18 @@ class Stack:
         llama ``LlamaRMSNorm``: ``self.weight * hidden_states.to(input_dtype)``, bf16 in and out;
         ``LlamaRotaryEmbedding``: ``cos.to(dtype=x.dtype)``). One rule for the step time (layer_ops
         ``LayerContext.fp32s``: the eager RoPE form, the eager softmax's passes) and the HF memory (activations_hf
-        ``hf_table_precision``: the amp table on an fp32 stream, the bf16 one on a bf16 stream; hffsdp47)."""
-        return np.asarray(self.autocasts(t)) & self.autocast_finds_fp32(zero)
+        ``hf_table_precision``: the amp table on an fp32 stream, the bf16 one on a bf16 stream; hffsdp47).
+        A LoRA over a 16-bit frozen base (``finetune.base_weights`` bf16, the default: the checkpoint loaded at
+        ``torch_dtype=bfloat16`` as peft fine-tunes run) has a bf16 stream at every ZeRO stage: its frozen embedding
+        is bf16, ``nn.Embedding`` is on no autocast list, so autocast hands bf16 on whatever wraps the model (the fp32
+        adapters, peft's ``autocast_adapter_dtype``, cast their own input: ``_cast_input_dtype``) -- the bf16 table its
+        memory reads (``finetune.HF_PRECISION``) and the no-casts rule its step reads (step_time: ``frozen_base``).
+        Until QA 86 the step priced it fp32 below FSDP: gpt-oss-20b LoRA on one H100 (eager attention), 117.2 s a
+        step at ZeRO-0 against 8.59 s on each of 8 at ZeRO-2 for the same micro-batch. A bitsandbytes base (QLoRA,
+        or LoRA over int8) keeps the fp32 stream: ``prepare_model_for_kbit_training`` casts the embedding to fp32."""
+        from planner.model.finetune import base_weights  # (finetune imports no stack)
+        frozen16 = getattr(t, "mode", None) in ("lora", "qlora") and base_weights(t) == "bf16"
+        return np.asarray(self.autocasts(t) and not frozen16) & self.autocast_finds_fp32(zero)
 
     def options(self, model=None, training=None, zero: int | None = None) -> dict:
         """The option values of this stack, for outputs: each option (``OPTIONS``) the stack has (``holds``) and, given

@@ -754,6 +754,8 @@ def accuracy_line(a: dict) -> str:
     def pct(x):
         return f"{abs(x):.0%} {'under' if x < 0 else 'over'}"
     st = a["step_time_s_range"]
+    fast = a.get("fast_end_breaks") or []
+    slow = [b for b in a.get("slow_end_breaks") or [] if b not in fast]
     # in the step time's own unit: "0.173 to 0.226 s per step" sat under "step time 189.1 ms"
     lo, hi = fmt_time_column([st[0], st[1]])
     cover = f"; {a['coverage']}" if a.get("coverage") else ""  # a band from other GPUs' runs: says none were this chip
@@ -766,9 +768,10 @@ def accuracy_line(a: dict) -> str:
                f"{a['data_stall_share']:.0%} of the step, "
                f"kept)" if a.get("data_stall_s") else "") + ", "
             f"{accuracy_range(a)}; {a['basis']}"
-            # the job's deadline / budget its slow end breaks (workloads.training.slow_end_breaks; QA 70)
-            + ("; at the slow end the run would be " + " and ".join(a["slow_end_breaks"])
-               if a.get("slow_end_breaks") else ""))
+            # the job's deadline / budget its slow end breaks (workloads.training.slow_end_breaks; QA 70), and those
+            # even its fast end breaks (QA 86)
+            + ("; even at the fast end the run would be " + " and ".join(fast) if fast else "")
+            + ("; at the slow end the run would be " + " and ".join(slow) if slow else ""))
 
 
 def accuracy_range(a: dict) -> str:

@@ -81,6 +81,25 @@ def picks_uniform_recompute(job: JobSpec, stack) -> bool:
             and getattr(t, "recompute_method", None) in (None, "uniform"))
 
 
+def partial_recompute_note(job: JobSpec, stack) -> str | None:
+    """The assumption line of a job that sets ``recompute: full`` and leaves the layers open on a stack that runs
+    Megatron's partial full recompute (``picks_block_recompute`` / ``picks_uniform_recompute``): the search checkpoints
+    the fewest layers that fit, which ``rc:full(block N)`` shows but no line said (QA 86: Llama-3-70B, TP 4, mb 2,
+    recompute full on 16 a3-highgpu-8g nodes was planned at block 1, 16.00 s a step, where every layer checkpointed
+    takes 19.73 s, as ``estimate`` of the same job file runs it). None where the job leaves recompute open (the
+    searched recompute is the plan's own then) or fixes the method and N."""
+    if job.training.recompute != "full" or not (picks_block_recompute(job, stack) or picks_uniform_recompute(job, stack)):
+        return None
+    how = {"block": "block: each model chunk's first N layers, the smallest N that fits",
+           "uniform": "uniform: groups of N layers, the smallest N that fits"}
+    tried = [how[k] for k, picks in (("block", picks_block_recompute), ("uniform", picks_uniform_recompute))
+             if picks(job, stack)]
+    return (f"training.recompute full with training.recompute_method / recompute_num_layers open on {stack.name} "
+            f"plans: the layers checkpointed searched (Megatron-Core --recompute-method {'; else '.join(tried)}; "
+            "the plan's rc:full(method N)); set recompute_method: uniform and recompute_num_layers: 1 to checkpoint "
+            "every layer, as estimate does with them open")
+
+
 #: the most bytes of stack-variant rows a search keeps (``SearchMemo.variant_rows``: two bits a row)
 ROWS_HELD_BYTES = 1 << 25
 
@@ -1750,6 +1769,16 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
                           + f", or a larger-memory {noun}")
 
 
+def off_platform_lines(off_platform: dict) -> list[str]:
+    """``off_platform``'s reasons (GPU name -> why no searched stack runs on it), one line for the accelerators whose
+    reasons differ only by their name: "llm-foundry runs on NVIDIA GPUs (CUDA), AMD GPUs (ROCm), not on TPU-v5e,
+    TPU-v6e, TPU-v5p, TPU-v4 (Google TPUs (XLA)); ..." (until QA 86 four lines, one a TPU, the same words)."""
+    named = {}  # the reason with its accelerator's name held out -> the accelerators
+    for gpu, why in off_platform.items():
+        named.setdefault(why.replace(gpu, "\0"), []).append(gpu)
+    return [why.replace("\0", ", ".join(gpus)) for why, gpus in named.items()]
+
+
 def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
                         refused: dict, refused_rows: dict, regroup: dict, sp_off: dict | None = None,
                         recipes_off: dict | None = None) -> list[str]:
@@ -1768,7 +1797,7 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     fixed = job.cluster.gpu or job.cluster.instance
     for line in [] if fixed else unmatched_gpus(cat, con, opts, job.training.precision, job.cluster.power_limit_w):
         assumptions.append(f"left out: {line}")
-    for msg in dict.fromkeys(off_platform.values()):  # accelerators none of the searched stacks runs on
+    for msg in off_platform_lines(off_platform):  # accelerators none of the searched stacks runs on
         assumptions.append(f"left out: {msg}")
     for _, grp in live:  # an open training.framework timed on a TPU / Trainium stack (space.open_stack)
         if job.training.framework is None and grp.name == D.FRAMEWORK_NON_TRANSFORMER and not job.model.is_transformer:
@@ -1788,6 +1817,9 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     for g, grp in live:
         if lists[g]:
             assumptions.append(lists[g])
+        partial = partial_recompute_note(job, grp.variants[0].stack)
+        if partial:
+            assumptions.append(partial)
         note = refusal_note(grp.variants[0].stack, refused[g], refused_rows[g], regroup[g])
         if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
             assumptions.append(note)
