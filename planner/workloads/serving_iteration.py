@@ -84,7 +84,7 @@ def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float
     token only to the ranks of its k experts and are not modelled. Vectorised over ``tokens``.
 
     >>> round(ep_exchange_time(64.0, 8, 8, 14336.0, 4.5e11) * 1e6, 2)  # 64 tokens of DeepSeek-V3 over 8 GPUs
-    25.17
+    25.18
     """
     if ranks <= 1:
         return 0.0 if ew.plain(tokens) else np.zeros_like(ew.f64(tokens))
