@@ -608,7 +608,11 @@ class ServingOption(Sparse):
 
     hardware: str
     gpu: str
-    tp: int  # GPUs per replica (tensor parallel)
+    tp: int  # GPUs per replica (tensor parallel; an expert-parallel replica's GPUs, ``ep``)
+    #: MoE LLMs: the expert-parallel ranks a replica's experts are spread over with data-parallel attention (= ``tp``,
+    #: its GPUs; planner/workloads/serving_memory.py ``ReplicaSplit``), 1 where tensor parallelism splits them; absent
+    #: for dense models
+    ep: Optional[int] = None
     gpus_per_node: int
     weights_gib_per_gpu: float
     #: LLMs: KV of one token with every layer keeping the whole context (``kv_bytes_per_token``)
@@ -731,6 +735,11 @@ class ServingOption(Sparse):
 
     _not_json = ("generic", "refined", "offline_hours_at_cap", "queue_replicas", "throughput_replicas", "replicas_raised_by",
                  "batch_limit")
+
+    @property
+    def layout(self) -> str:
+        """How a replica splits the model, as the plan's lines name it: "EP8" (expert parallel, ``ep``), else "TP8"."""
+        return f"EP{self.ep}" if (self.ep or 1) > 1 else f"TP{self.tp}"
 
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):

@@ -279,11 +279,12 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
     realtime = res["mode"] == "realtime"
     llm = res.get("kv_bytes_per_token") is not None
     multi = _precision_search(res)
-    cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
+    # EP: an MoE model's expert-parallel ranks (ServingOption.ep; 1 = tensor parallel), "-" for a dense model's rows
+    cols = ["#", "hardware", "TP", "EP"] + (["prec"] if multi else []) + [
             "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "fleet QPS", "replicas", "set by",
             "nodes",
             "$/h", "$/1M req", "$/1M req batch", "sized"]
-    rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
+    rows = [[str(i), r["hardware"], str(r["tp"]), str(r.get("ep") or "-"), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
              tpot_cell(r.get("tpot_ms")),  # one output token: no TPOT (NO_TPOT)
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
@@ -395,7 +396,7 @@ def rejected_words(res: ServingPlan) -> RejectedWords:
     multi = _precision_search(res)
     seen, said, lines = set(), [], []
     for r in res.get("rejected") or ():
-        key = (r["gpu"], r["tp"], r.get("precision") if multi else None)
+        key = (r["gpu"], r["tp"], r.get("ep"), r.get("precision") if multi else None)
         if key in seen:
             continue
         seen.add(key)
@@ -403,7 +404,7 @@ def rejected_words(res: ServingPlan) -> RejectedWords:
         # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them;
         # one that meets the targets but breaks a job limit names the limit
         broken = f" ({r['constraint_broken']})" if r.get("constraint_broken") else ""
-        lines.append(f"does not work{broken}: {r['gpu']} TP{r['tp']}"
+        lines.append(f"does not work{broken}: {r['gpu']} {r.layout}"
                      f"{' ' + r['precision'] if multi and r.get('precision') else ''}: {r.get('reason', '')}")
     dated = view_price_dates_words(said)
     return RejectedWords(lines, f"prices dated (options that do not work): {dated}" if dated else None)

@@ -1202,6 +1202,10 @@ class ServingSpec(Strict):
     # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36)
     requests: Optional[float] = Field(None, ge=1, le=1e15)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
+    # MoE models: a replica's experts spread over its GPUs with data-parallel attention (vLLM
+    # ``--data-parallel-size N --enable-expert-parallel``; planner/workloads/serving_memory.py ``ReplicaSplit``):
+    # None = searched beside tensor parallelism, true = expert-parallel options only, false = tensor-parallel only
+    expert_parallel: Optional[bool] = None
     # the simulation that confirms the size (planner/simulate/serving.py; CLI flags override these)
     arrivals: ArrivalsSpec = Field(default_factory=ArrivalsSpec)  # or a bare kind: poisson | mmpp
     trace: Optional[str] = None  # CSV of arrival_s,prompt_tokens,output_tokens (relative to the job file)

@@ -169,29 +169,57 @@ GENERIC_UNMODELLED = {
 #: given one is refused by name, not planned around unsaid
 LLM_ONLY_SERVING = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens", "kv_precision", "engine")
 #: the values of the other ``parallel`` fields a serving-only job may state, as they change nothing: a replica is
-#: ``tp`` GPUs on one node (vLLM's tensor_parallel_size); pipeline, context and expert parallel serving are not modelled
+#: ``tp`` GPUs on one node (vLLM's tensor_parallel_size) or, for an MoE model, ``ep`` GPUs of expert parallelism;
+#: pipeline and context parallel serving are not modelled
 SERVING_PARALLEL_TRIVIAL = {"pp": 1, "cp": 1, "ep": 1, "vpp": 1, "schedule": "1f1b"}
 
 
-def serving_tp_degrees(job: JobSpec) -> tuple[int, ...]:
-    """The TP degrees ``serve`` sizes: ``TP_DEGREES``, or the job's ``parallel.tp`` where a serving-only job fixes it.
-    A serving-only job's other ``parallel`` fields are refused by name (``SERVING_PARALLEL_TRIVIAL`` aside): the
-    replicas follow from the QPS, and a replica splits only over TP. On a job with a training section ``parallel`` is
-    the training's layout and serving searches every degree. Until QA 34 no serving code read the section:
-    ``parallel: {tp: 4}`` on Llama-3-70B recommended TP2, and ``pp: 2`` went unsaid."""
-    if "training" in job.model_fields_set:
-        return TP_DEGREES
-    p = job.parallel
-    for f in (f for f in type(p).model_fields if f in p.model_fields_set and f != "tp"):
-        v = getattr(p, f)
-        if v is None or SERVING_PARALLEL_TRIVIAL.get(f) == v:  # None: left open, as the app's forms write it
-            continue
-        why = ("the replicas follow from serving.qps (each option's replicas column)" if f in ("dp", "dp_shard") else
-               "serve splits a replica over tensor parallelism only (parallel.tp: its GPUs on one node, vLLM's "
-               "tensor_parallel_size); pipeline, context and expert parallel serving and training's sharding and "
-               "schedule are not modelled")
-        raise InputError(f"parallel.{f}", f"{why}: leave it out of a serving job")
-    return TP_DEGREES if p.tp is None else (p.tp,)
+def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
+    """The (GPUs per replica, expert parallel) layouts ``serve`` sizes (``serving_memory.ReplicaSplit``): each of
+    ``TP_DEGREES`` (or the job's ``parallel.tp`` where a serving-only job fixes it) tensor parallel and, for an MoE
+    model, expert parallel over the same GPUs (data-parallel attention; not at one GPU, where both are TP1).
+    ``serving.expert_parallel`` true / false keeps one of the two; a serving-only job's ``parallel.ep: n`` fixes
+    expert parallelism over n GPUs (``parallel.tp`` then 1, as vLLM's ``--data-parallel-size n
+    --enable-expert-parallel`` runs it, or n). Refused: expert parallelism for a dense model, and a serving-only job's
+    other ``parallel`` fields (``SERVING_PARALLEL_TRIVIAL`` aside): the replicas follow from the QPS. On a job with a
+    training section ``parallel`` is the training's layout and serving searches every degree. Until QA 34 no serving
+    code read the section: ``parallel: {tp: 4}`` on Llama-3-70B recommended TP2, and ``pp: 2`` went unsaid."""
+    s = job.serving
+    ep_asked = bool(s.expert_parallel)
+    ep = None
+    tps = TP_DEGREES
+    if "training" not in job.model_fields_set:
+        p = job.parallel
+        for f in (f for f in type(p).model_fields if f in p.model_fields_set and f not in ("tp", "ep")):
+            v = getattr(p, f)
+            if v is None or SERVING_PARALLEL_TRIVIAL.get(f) == v:  # None: left open, as the app's forms write it
+                continue
+            why = ("the replicas follow from serving.qps (each option's replicas column)" if f in ("dp", "dp_shard")
+                   else "serve splits a replica over tensor parallelism (parallel.tp: its GPUs on one node, vLLM's "
+                   "tensor_parallel_size) or an MoE model's experts (parallel.ep); pipeline and context parallel "
+                   "serving and training's sharding and schedule are not modelled")
+            raise InputError(f"parallel.{f}", f"{why}: leave it out of a serving job")
+        ep = p.ep if "ep" in p.model_fields_set and p.ep not in (None, 1) else None
+        tps = TP_DEGREES if p.tp is None else (p.tp,)
+        if ep is not None:
+            if p.tp is not None and p.tp not in (1, ep):
+                raise InputError("parallel.tp", f"an expert-parallel replica runs attention data-parallel at TP 1 over "
+                                                f"its ep = {ep} GPUs (vLLM --data-parallel-size {ep} "
+                                                f"--enable-expert-parallel): set tp 1 or leave it out")
+            if s.expert_parallel is False:
+                raise InputError("serving.expert_parallel", f"false contradicts parallel.ep: {ep}; leave one out")
+            tps, ep_asked = (ep,), True
+    if m.moe is None:
+        if ep_asked:
+            field = "parallel.ep" if ep is not None else "serving.expert_parallel"
+            raise InputError(field, f"expert parallelism spreads an MoE model's experts over a replica's GPUs; "
+                                    f"{m.name} is dense (no model.moe): leave it out")
+        return tuple((tp, False) for tp in tps)
+    if ep_asked and all(tp == 1 for tp in tps):
+        raise InputError("serving.expert_parallel", "expert parallelism spreads the experts over 2 or more GPUs; "
+                                                    "parallel.tp: 1 leaves one (it is TP1)")
+    modes = (False, True) if s.expert_parallel is None and ep is None else (ep_asked,)
+    return tuple((tp, e) for tp in tps for e in modes if not (e and tp == 1))
 
 
 @dataclass(frozen=True)
@@ -1614,10 +1642,12 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     # every option, and the (hardware, serving spec with its precision, iteration model or None) it ran on
     rows, where = [], []
     hws = _options(job, cat, profile)
-    tps = serving_tp_degrees(job)
+    splits = serving_splits(job, m)
+    tps = sorted({tp for tp, _ in splits})
     if m.is_transformer and len(tps) == 1 and hws and all(tps[0] > hw.gpus_per_node for hw in hws):
-        raise InputError("parallel.tp", f"tp={tps[0]} exceeds the GPUs of every option's node (at most "
-                                        f"{max(hw.gpus_per_node for hw in hws)}): a replica is one node's GPUs at most")
+        field = "parallel.ep" if all(e for _, e in splits) and job.parallel.ep not in (None, 1) else "parallel.tp"
+        raise InputError(field, f"{field.split('.')[1]}={tps[0]} exceeds the GPUs of every option's node (at most "
+                                f"{max(hw.gpus_per_node for hw in hws)}): a replica is one node's GPUs at most")
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision,
                                                                                     job.cluster.power_limit_w)
@@ -1628,9 +1658,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 if m.family == "encoder":
                     raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
                                      "describe an encoder as a generic model (params, fwd_flops_per_sample)")
-                for tp in tps:
-                    if tp > hw.gpus_per_node or m.heads % tp:
+                for tp, ep in splits:
+                    # TP splits the heads; EP spreads whole experts, attention data-parallel (every rank needs one)
+                    if tp > hw.gpus_per_node or (m.moe.experts < tp if ep else m.heads % tp):
                         continue
+                    sp = sp.model_copy(update={"expert_parallel": ep})  # the option's layout (replica_split)
                     im = option_iteration(m, sp, hw, tp)  # once per option: every timing below and its simulations
                     opt = (fleet_row(m, sp, hw, tp, target, im, fleet, sim, job.constraints.spot, lim) if fleet else
                            llm_option(m, sp, hw, tp, target, im))
@@ -1684,7 +1716,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             capacity = (lambda k, sp=sp, hw=hw, im=im: _cached_capacity(sim_cache, m, sp, hw, rows[i].tp, k, sim, im,
                                                                           runs))
             # the simulations are a plan's long part (10-40 s): the bar advances per option and names each run
-            label = f"simulating option {n_sim + 1} of {n_cand}: {rows[i].hardware} TP{rows[i].tp}"
+            label = f"simulating option {n_sim + 1} of {n_cand}: {rows[i].hardware} {rows[i].layout}"
             # the bar also says how much of the plan's simulation bound the runs have used (a long plan shows why)
             note = (lambda what, n=n_sim, label=label: progress(n, n_cand, f"{label}, {what}; {runs.words()}")
                     ) if progress else None
@@ -1709,7 +1741,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 left = n_cand - n_sim
                 runs.reached = (f"the plan's simulations reached their {runs.bound:,}-engine-event bound after "
                                 f"{runs.runs:,} runs, simulating option {n_sim + 1} of {n_cand} ({rows[i].hardware} "
-                                f"TP{rows[i].tp}): {'it keeps' if left == 1 else f'it and {left - 1} more keep'} "
+                                f"{rows[i].layout}): {'it keeps' if left == 1 else f'it and {left - 1} more keep'} "
                                 "the analytic size")
                 break
         if progress:
@@ -1729,14 +1761,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         for n_sim, i in enumerate(ok[:n_cand]):
             hw, sp, im = where[i]
             if progress:
-                progress(n_sim, n_cand, f"simulating option {n_sim + 1} of {n_cand}: {rows[i].hardware} TP{rows[i].tp} "
+                progress(n_sim, n_cand, f"simulating option {n_sim + 1} of {n_cand}: {rows[i].hardware} {rows[i].layout} "
                                         f"at {fmt_rate(rows[i].fleet_qps)} QPS; {runs.words()}")
             try:
                 rows[i] = _confirm_fleet(rows[i], m, sp, hw, target, sim, fleet_cache, im, runs)
             except PlanBoundReached:
                 runs.reached = (f"the plan's simulations reached their {runs.bound:,}-engine-event bound after "
                                 f"{runs.runs:,} runs, simulating option {n_sim + 1} of {n_cand} ({rows[i].hardware} "
-                                f"TP{rows[i].tp}): it and the rest keep the analytic QPS")
+                                f"{rows[i].layout}): it and the rest keep the analytic QPS")
                 break
         simulated = True
         sim_rejected = [i for i in ok if rows[i].meets_latency is False]
@@ -2219,7 +2251,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     if not realtime:
         # a bare GPU has no price: "$nan per million requests" was printed; a spot job's figures are spot prices
         price = f" {at_price_words(b.offline_price)}" if b.offline_price else ""
-        out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} "
+        out = (f"offline: {b.hardware} {b.layout} ({b.precision}) at batch {b.batch_offline} "
                + (f"costs {fmt_usd(b.usd_per_million_requests_offline)} per million requests{price} (analytic)"
                   if b.usd_per_million_requests_offline is not None else
                   f"runs {b.requests_per_s_offline:.2f} req/s per replica (analytic; no price: a bare GPU has none, "
@@ -2236,7 +2268,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
                     + (f" (simulated: {sim['draws']['what']})" if sim.get("draws") else "")
                     + (f" ({cut_words(sim['cut'])}; the backlog's time at that rate)" if sim.get("cut") else ""))
         return out
-    s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {tpot_words(b.tpot_ms)}"
+    s = (f"{b.hardware} with {b.layout} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {tpot_words(b.tpot_ms)}"
          + (f" / TTFT {b.ttft_ms:,.0f} ms" if b.ttft_ms else
             # ``llm_option`` states none where the analytic size is at a capacity (``llm_ttft``'s queues)
             " / TTFT unbounded (the analytic size is at its capacity: the queue grows)"
@@ -2251,9 +2283,9 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
               + (f" ({cut_words(sim['cut'])})" if sim.get("cut") else ""))
     if b.replicas:
         s += f"; {b.replicas} replica{'s' if b.replicas != 1 else ''} on {b.nodes} node{'s' if b.nodes != 1 else ''}"
-    smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp and r.precision == b.precision]
+    smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp and r.precision == b.precision and r.ep == b.ep]
     if smaller:
         r = max(smaller, key=lambda r: r.tp)
-        s += f"; TP{r.tp} does not work: {r.get('reason', '')}"
+        s += f"; {r.layout} does not work: {r.get('reason', '')}"
     return s
 

@@ -22,6 +22,7 @@ import numpy as np
 from planner.errors import InputError
 from planner.units import fmt_given
 from planner.model import ew
+from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
 from planner.model.physics import attention_head_dim_rel, datasheet_peak, derived_fp8_peak, reachable_peak
@@ -30,9 +31,9 @@ from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, 
 from planner.simulate.serving import request_tpot
 from planner.spec import ServingSpec
 from planner.spec.params import count_params
-from planner.workloads.serving_memory import (kv_bytes_per_token, mla_kv_b_params, mxfp4_expert_pad,
-                                              quantised_weight_bytes, routed_expert_params, shared_prefix,
-                                              tp_replicated_params, weight_bytes_per_gpu)
+from planner.workloads.serving_memory import (ReplicaSplit, kv_bytes_per_token, mla_kv_b_params, mxfp4_expert_pad,
+                                              quantised_weight_bytes, replica_split, routed_expert_params,
+                                              shared_prefix, tp_replicated_params, weight_bytes_per_gpu)
 
 #: tiles of slack in ``IterationModel.parts``' GEMM-row padding: a token count within this of a tile edge is on it. The
 #: screen's steps carry mean token counts, and where the budget binds a lumped step's B decodes and budget - B prompt
@@ -48,6 +49,10 @@ ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces 
 #: input norm, qkv proj, rotary, attention, o proj, all-reduce, post-attn norm, gate_up proj,
 #: SiluAndMul, down proj, all-reduce
 KERNELS_PER_LAYER = 11
+#: bytes a token's routing adds to an expert-parallel dispatch, per chosen expert: its expert id (int32) and
+#: weight (fp32), gathered beside the hidden state (vllm/distributed/device_communicators/all2all.py
+#: ``AgRsAll2AllManager.dispatch``: ``all_gatherv([hidden_states, topk_weights, topk_ids])``)
+ROUTING_BYTES_PER_CHOICE = 8.0
 
 
 def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
@@ -62,6 +67,30 @@ def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
     one = (tp - 1) * nbytes / bw + alpha
     two = 2 * (tp - 1) / tp * nbytes / bw + 2 * alpha
     return ew.minimum(one, two)
+
+
+def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float):
+    """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` data-parallel attention
+    ranks on one node (``serving_memory.ReplicaSplit``) carrying ``tokens`` tokens in all, as vLLM's default
+    ``--all2all-backend allgather_reducescatter`` runs it (vllm/distributed/device_communicators/all2all.py
+    ``AgRsAll2AllManager``): dispatch = an all-gather over the DP group (``all_gatherv``, NCCL) of every rank's hidden
+    states (``act_bytes`` a token) and top-k expert ids and weights (``ROUTING_BYTES_PER_CHOICE`` each), so every rank
+    runs its local experts on the tokens of the whole replica routed to them; combine = a reduce-scatter
+    (``reduce_scatterv``) of the experts' outputs back to each token's rank. Each a ring of n - 1 steps: NCCL's
+    latency for it over NVLink (planner.model.comm ``NCCL_LL_BASE_S`` + (n - 1) ``NCCL_LL_HOP_S``, NVIDIA/nccl
+    src/graph/tuning.cc: 10.8 us at n = 8; a decode step's messages are a few hundred KB, so latency is most of it)
+    + (n - 1) / n x N / B (the ring's bytes, planner.model.comm's module docstring; N = tokens x bytes a token). The
+    bytes do not grow with top-k (every rank gets every token once); the all-to-all backends (pplx, DeepEP) send each
+    token only to the ranks of its k experts and are not modelled. Vectorised over ``tokens``.
+
+    >>> round(ep_exchange_time(64.0, 8, 8, 14336.0, 4.5e11) * 1e6, 2)  # 64 tokens of DeepSeek-V3 over 8 GPUs
+    25.18
+    """
+    if ranks <= 1:
+        return 0.0 if ew.plain(tokens) else np.zeros_like(ew.f64(tokens))
+    latency = NCCL_LL_BASE_S["ring"] + (ranks - 1) * NCCL_LL_HOP_S["nvlink"]["ring"]
+    per_token = 2.0 * act_bytes + top_k * ROUTING_BYTES_PER_CHOICE  # gathered in, and combined back
+    return 2.0 * latency + (ranks - 1) / ranks * ew.f64(tokens) * per_token / bw
 
 
 def compute_peak(hw, precision: str) -> tuple[float, str]:
@@ -154,6 +183,15 @@ class IterationModel:
       E x (1 - (1 - k/E)^tokens) per MoE layer) + kv x (decode_ctx + prefill_tokens) — the decode
       sequences' KV read and the new prefill KV written.
 
+    An expert-parallel replica (``ep`` > 1: ``ep`` GPUs, data-parallel attention, ``serving_memory.ReplicaSplit``)
+    takes the same step keywords for the whole replica (its ``ep`` DP ranks' sequences together) and times one rank
+    with the replica's work spread evenly over them: FLOPs / ep (each rank's own tokens through the dense weights, its
+    E / ep experts on the tokens of every rank routed to them), the GEMM rows padded per rank (ceil(tokens / ep /
+    tile) tiles), ``dense_bytes`` the whole non-expert weights (every rank reads them), ``expert_bytes`` / ``kv_bytes``
+    a rank's mean share, no replicated linears (a rank multiplies only its own tokens) and, in place of the TP
+    all-reduces, one dispatch and one combine per MoE layer (``ep_exchange_time``). The DP ranks' batches are taken as
+    even; the busiest rank (uneven sequences, uneven expert load) is not modelled.
+
     Local (sliding-window / chunked) layers (``window`` set; ``attn_local`` of the attention FLOPs
     and ``kv_local`` of the KV bytes per token are theirs): a query there attends to at most w
     keys (``planner.model.flops.local_keys``, the rule training's ``attention_keys`` uses), so
@@ -202,10 +240,11 @@ class IterationModel:
     # the engine's max_model_len: the model's stated context (ModelSpec.context_length), which no request's prompt +
     # output exceeds (serving_settings.length_caps; the simulation draws within it); None: no stated context
     max_model_len: Optional[int] = None
+    ep: int = 1  # the expert-parallel ranks (data-parallel attention) of the replica; 1: a TP replica
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
-              eff: Optional[ServingEfficiency] = None) -> "IterationModel":
+              eff: Optional[ServingEfficiency] = None, ep: bool = False) -> "IterationModel":
         """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
         served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
         ``eff`` when given): GEMMs at the reachable bf16 peak (``compute_peak``: training's, at the sustained clock)
@@ -213,12 +252,14 @@ class IterationModel:
         the reachable bf16 peak x ``attn_fwd`` x the
         engine kernel's rate at the model's head dim relative to 128 (``ServingEfficiency.attn_kernel``,
         planner.model.physics.attention_head_dim_rel: 0.77 for FA3 at head dim 64 on H100/H200, 1 elsewhere);
-        HBM at the engine's achieved fraction."""
+        HBM at the engine's achieved fraction. ``ep``: the ``tp`` GPUs are an expert-parallel replica
+        (``serving_memory.ReplicaSplit``; MoE models only)."""
         se = eff or engine_efficiency(engine)
+        sp = ReplicaSplit(tp, ep)
         pc = count_params(m)
         wb = quantised_weight_bytes(precision, m.hidden)  # the experts are quantised linears
         # an MXFP4 expert as the engine's kernel stores and multiplies it (Marlin's padded dims; 1 elsewhere)
-        pad = mxfp4_expert_pad(m, precision, se, hw.gpu, tp)
+        pad = mxfp4_expert_pad(m, precision, se, hw.gpu, sp.expert_tp)
         peak, dtype = compute_peak(hw, precision)
         bf16 = compute_peak(hw, "bf16")[0]
         if dtype in ("fp8", "int8"):  # the engine's reachable speed-up, not the catalog's 2x
@@ -239,19 +280,20 @@ class IterationModel:
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
                    # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
                    attn_flops_decode=float(attention_flops_per_token(m, 1.0)) * decode_score_dim(m) / score_dim(m),
-                   dense_bytes=weight_bytes_per_gpu(m, precision, tp) - expert_total * wb / tp,
-                   lin_flops_replicated=2.0 * sum(tp_replicated_params(m)),
+                   dense_bytes=weight_bytes_per_gpu(m, precision, tp, ep=sp.ep) - expert_total * wb / tp,
+                   # data-parallel attention: a rank multiplies only its own tokens, through weights it holds whole
+                   lin_flops_replicated=0.0 if sp.ep else 2.0 * sum(tp_replicated_params(m)),
                    prior_flops=mla_context_upproj_flops(m),
                    expert_bytes=(pc.expert * wb * pad / tp) if e is not None else 0.0,
                    moe_layers=int(pc.n_moe_layers) if e is not None else 0,
                    experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
-                   kv_bytes=kv_bytes_per_token(m, kv_precision, tp), flops_rate=peak * hw.eff.gemm_max * se.compute,
+                   kv_bytes=kv_bytes_per_token(m, kv_precision, sp.attn_tp, sp.dp), flops_rate=peak * hw.eff.gemm_max * se.compute,
                    bytes_rate=hw.gpu.hbm_bw * se.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
                    layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
                    dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute * hd_rel,
                    tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s,
-                   max_model_len=getattr(m, "context_length", None), **local)
+                   max_model_len=getattr(m, "context_length", None), ep=sp.dp, **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -330,7 +372,8 @@ class IterationModel:
             kv_ctx = (1.0 - self.kv_local) * kv_ctx + self.kv_local * dec_local
         # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing. A step's tokens are whole; the
         # screen's are means whose float sum can land an ulp past a tile edge (``TILE_SLACK``)
-        rows = o.ceil(tokens / self.tile_rows - TILE_SLACK) * self.tile_rows
+        # (an expert-parallel replica: each of its ``ep`` ranks pads its own share)
+        rows = o.ceil(tokens / (self.ep * self.tile_rows) - TILE_SLACK) * self.tile_rows * self.ep
         dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
         attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
         lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
@@ -343,7 +386,10 @@ class IterationModel:
             weights = weights + self.moe_layers * self.expert_bytes * touched
         nbytes = weights + self.kv_bytes * (kv_ctx + prefill_tokens)
         t_memory = nbytes / self.bytes_rate
-        if self.tp > 1:
+        if self.ep > 1:  # data-parallel attention: no TP all-reduce; a dispatch and a combine per MoE layer
+            t_comm = self.moe_layers * ep_exchange_time(tokens, self.ep, self.top_k, self.act_bytes, self.ar_bw)
+            step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
+        elif self.tp > 1:
             t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
             step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         else:  # no all-reduce: the same sum without its zero term
@@ -363,7 +409,7 @@ def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
     and passes it to everything that times that option (``llm_option``, ``screen_concurrency``, ``offline_run``,
     the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
     below still build it themselves when called without it (tests, the app)."""
-    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
+    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, ep=replica_split(s, tp).ep)
 
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None,

@@ -108,9 +108,54 @@ KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 RESERVED_BYTES = 1.0 * GiB  # CUDA context, activation workspace, CUDA graphs (vLLM profiles ~1 GiB)
 
 
-def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
+@dataclass(frozen=True)
+class ReplicaSplit:
+    """How one serving replica's ``gpus`` GPUs (one node's at most) share an LLM.
+
+    * Tensor parallel (``ep`` False; vLLM ``--tensor-parallel-size gpus``): every linear, every MoE expert and the KV
+      heads split ``gpus`` ways; one scheduler and one KV cache for the replica's sequences.
+    * Expert parallel with data-parallel attention (``ep`` True, MoE models only; vLLM ``--data-parallel-size gpus
+      --enable-expert-parallel`` at TP 1, docs.vllm.ai "Expert Parallel Deployment" and "Data Parallel Deployment";
+      SGLang ``--tp gpus --ep-size gpus --enable-dp-attention``): each GPU keeps E / ``gpus`` of every MoE layer's
+      routed experts whole (vLLM ``FusedMoE``'s ``determine_expert_map``: ``local_num_experts = global // ep_size``)
+      and every other weight whole (attention, dense layers, shared experts, embeddings: TP 1), and is a DP rank with
+      its own scheduler, its own sequences and their KV cache (a token's KV lives on one GPU, whole: MLA's latent is
+      no longer kept on every GPU as under TP). The DP ranks step together ("forward passes must be aligned", the
+      DP deployment page) and exchange tokens at every MoE layer (``serving_iteration.ep_exchange_time``).
+
+    ``attn_tp``: the TP degree of attention and the dense weights; ``dp``: the attention DP ranks;
+    ``expert_tp``: the ways each expert's width is split (``mxfp4_expert_pad``).
+
+    >>> ReplicaSplit(8, ep=True).attn_tp, ReplicaSplit(8, ep=True).dp, ReplicaSplit(8).attn_tp
+    (1, 8, 8)
+    """
+    gpus: int
+    ep: bool = False
+
+    @property
+    def attn_tp(self) -> int:
+        return 1 if self.ep else self.gpus
+
+    @property
+    def dp(self) -> int:
+        return self.gpus if self.ep else 1
+
+    @property
+    def expert_tp(self) -> int:
+        return 1 if self.ep else self.gpus
+
+
+def replica_split(s: ServingSpec, tp: int) -> ReplicaSplit:
+    """The :class:`ReplicaSplit` of an option of ``tp`` GPUs a replica whose serving spec ``s`` the planner made for it
+    (``serving.expert_parallel`` set per option by the search: planner/workloads/serving.py ``_splits``)."""
+    return ReplicaSplit(tp, bool(s.expert_parallel) and tp > 1)
+
+
+def kv_bytes_per_token(m, kv_precision: str, tp: int = 1, dp: int = 1) -> float:
     """KV-cache bytes one token occupies on one GPU of a TP group: 2 x L x kv_heads/tp x d x bytes
-    (at least one KV head per GPU: vLLM replicates KV heads when tp > kv_heads).
+    (at least one KV head per GPU: vLLM replicates KV heads when tp > kv_heads). ``dp``: the data-parallel
+    attention ranks of an expert-parallel replica (:class:`ReplicaSplit`), each holding its own sequences' KV whole:
+    a token's KV is on one of the ``dp`` GPUs, so the replica's mean per GPU is the whole token's / dp.
 
     Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2: ``model.mla``) caches the compressed latent
     c_kv and the shared RoPE key, not per-head K and V: L x (kv_lora_rank + qk_rope_head_dim) x bytes
@@ -118,9 +163,9 @@ def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
     backends cache that one latent per layer, whole on every TP rank). Counting 128 heads of full K and V
     made DeepSeek-V3's cache 2,928 KiB a token instead of 34 KiB (fp8), ~85x."""
     if getattr(m, "mla", None) is not None:
-        return float(m.layers * (m.mla.kv_lora_rank + m.mla.qk_rope_head_dim) * KV_BYTES[kv_precision])
+        return float(m.layers * (m.mla.kv_lora_rank + m.mla.qk_rope_head_dim) * KV_BYTES[kv_precision]) / dp
     heads_per_gpu = max(m.kv_heads / tp, 1.0)
-    return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision]
+    return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision] / dp
 
 
 @dataclass(frozen=True)
@@ -237,37 +282,41 @@ def _vllm_group_slots(n_global: int, n_local: int) -> tuple[int, int]:
     return -(-n_global // g) * g, -(-n_local // g) * g
 
 
-def kv_layout(m, kv_precision: str, tp: int = 1, local_kv: Optional[LocalKV] = None) -> Optional[KVLayout]:
+def kv_layout(m, kv_precision: str, tp: int = 1, local_kv: Optional[LocalKV] = None,
+              dp: int = 1) -> Optional[KVLayout]:
     """The :class:`KVLayout` of a model with sliding-window / chunked layers (``local_layers`` with a
     ``sliding_window``), kept as ``local_kv`` says (default: vLLM's); None for a model without them and
-    for MLA models (their one latent per layer is kept whole: unchanged)."""
+    for MLA models (their one latent per layer is kept whole: unchanged). ``dp``: as ``kv_bytes_per_token``'s."""
     n_local = m.local_layers if getattr(m, "sliding_window", None) else 0
     if not n_local or getattr(m, "mla", None) is not None:
         return None
     rule = local_kv or engine_efficiency("vllm").local_kv
     n_global = m.layers - n_local
     gs, ls = _vllm_group_slots(n_global, n_local) if rule.pad_groups else (n_global, n_local)
-    return KVLayout(layer_bytes=kv_bytes_per_token(m, kv_precision, tp) / m.layers, global_layers=n_global,
+    return KVLayout(layer_bytes=kv_bytes_per_token(m, kv_precision, tp, dp) / m.layers, global_layers=n_global,
                     local_layers=n_local, global_slots=gs, local_slots=ls, window=int(m.sliding_window),
                     kind=m.local_attention, rule=rule)
 
 
 def kv_bytes_per_sequence(m, kv_precision: str, ctx, tp: int = 1, local_kv: Optional[LocalKV] = None,
-                          shared: int = 0):
+                          shared: int = 0, dp: int = 1):
     """KV bytes one sequence at context ``ctx`` keeps on one GPU of a TP group: ``kv_bytes_per_token``
     x ctx (every layer keeps the whole context), or for a model with local layers the global layers'
     ctx tokens and the local layers' window (:meth:`KVLayout.seq_bytes`). ``shared``: tokens of a
-    prefix held once per replica (``shared_prefix``, :func:`kv_prefix_bytes`), not by the sequence."""
-    lay = kv_layout(m, kv_precision, tp, local_kv)
+    prefix held once per replica (``shared_prefix``, :func:`kv_prefix_bytes`), not by the sequence. ``dp``: as
+    ``kv_bytes_per_token``'s (the replica's mean per GPU)."""
+    lay = kv_layout(m, kv_precision, tp, local_kv, dp)
     if lay is None:
-        return kv_bytes_per_token(m, kv_precision, tp) * (ctx - shared)
+        return kv_bytes_per_token(m, kv_precision, tp, dp) * (ctx - shared)
     return float(lay.seq_bytes(ctx, shared))
 
 
 def kv_prefix_bytes(m, kv_precision: str, shared: int, tp: int = 1, local_kv: Optional[LocalKV] = None) -> float:
     """KV bytes on one GPU of a TP group of a ``shared``-token prefix every sequence reuses, held once
     per replica: ``kv_bytes_per_token`` x shared, or the whole-context layers' share for a model with
-    local layers (:meth:`KVLayout.prefix_bytes`)."""
+    local layers (:meth:`KVLayout.prefix_bytes`). An expert-parallel replica's data-parallel attention ranks are
+    engines of their own, each with its own prefix cache (vLLM runs one "core engine" per DP rank): each holds the
+    prefix whole, so it takes ``tp`` = 1's bytes on every GPU, whatever ``dp``."""
     lay = kv_layout(m, kv_precision, tp, local_kv)
     if lay is None:
         return kv_bytes_per_token(m, kv_precision, tp) * shared
@@ -405,14 +454,28 @@ def tp_replicated_params(m) -> tuple[float, float]:
     return q, router
 
 
-def weight_bytes_per_gpu(m, precision: str, tp: int, pp: int = 1, expert_pad: float = 1.0) -> float:
+def expert_weight_bytes(m, precision: str, expert_pad: float = 1.0, pc=None) -> float:
+    """Bytes of the MoE routed experts (every expert of every MoE layer) as stored: their parameters x
+    ``quantised_weight_bytes`` (every format quantises them, ``quantised_params`` / ``expert_params``) x
+    ``expert_pad`` (``mxfp4_expert_pad``). 0 for a dense model."""
+    return routed_expert_params(m, pc) * quantised_weight_bytes(precision, m.hidden) * expert_pad
+
+
+def weight_bytes_per_gpu(m, precision: str, tp: int, pp: int = 1, expert_pad: float = 1.0, ep: bool = False) -> float:
     """Weight bytes on one GPU of a tp x pp replica: ``weight_bytes`` / (tp x pp), plus (1 - 1/tp) of the
     parameters every TP rank keeps whole (``tp_replicated_params``; quantised ones in ``precision`` when it
     quantises every linear, else 16-bit, as ``weight_bytes`` stores them) over the pp stages, plus an MLA
     model's 16-bit W_UK / W_UV copies beside a quantised kv_b_proj (``mla_absorbed_bytes``) / (tp x pp).
     What a GPU holds; the iteration model reads it all every step (a decode step reads the copies, not
     kv_b_proj, and a prefill the reverse: over by kv_b_proj's quantised bytes, 0.13 GB of DeepSeek-V3's
-    79 GB a GPU at TP8 in fp8)."""
+    79 GB a GPU at TP8 in fp8).
+
+    ``ep`` (an expert-parallel replica of ``tp`` GPUs, :class:`ReplicaSplit`): the routed experts / tp
+    (``expert_weight_bytes``), every other weight whole on every GPU (data-parallel attention at TP 1)."""
+    if ep:
+        experts = expert_weight_bytes(m, precision, expert_pad)
+        return (weight_bytes(m, precision, expert_pad) + mla_absorbed_bytes(m, precision) - experts
+                + experts / tp) / pp
     q, keep = tp_replicated_params(m)
     qb = quantised_weight_bytes(precision, m.hidden) if WEIGHT_FORMATS[precision].scope == "linear" else BYTES_16BIT
     return ((weight_bytes(m, precision, expert_pad) + mla_absorbed_bytes(m, precision)) / tp

@@ -33,7 +33,7 @@ from planner.spec import ServingSpec
 from planner.simulate.serving import BlockCost, ReplicaSpec
 from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB, kv_bytes_per_sequence,
                                               kv_bytes_per_token, kv_layout, kv_prefix_bytes, mxfp4_expert_pad,
-                                              shared_prefix, weight_bytes_per_gpu)
+                                              replica_split, shared_prefix, weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
                                                  lumped_iteration, option_iteration, prefill_pairs, steady_iteration)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
@@ -598,9 +598,11 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
 def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
     """HBM left for the KV cache on each GPU: ``gpu_memory_utilization`` x HBM - weights / (tp x pp)
     - RESERVED_BYTES (vLLM sizes its cache the same way: profile, then give the rest to blocks); the
-    weights as the engine's kernels store them (``mxfp4_expert_pad``)."""
-    pad = mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp)
-    return (hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes_per_gpu(m, s.precision, tp, pp, pad)
+    weights as the engine's kernels store them (``mxfp4_expert_pad``); an expert-parallel replica's
+    (``replica_split``) the experts / tp and the rest whole."""
+    sp = replica_split(s, tp)
+    pad = mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, sp.expert_tp)
+    return (hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes_per_gpu(m, s.precision, tp, pp, pad, sp.ep)
             - RESERVED_BYTES)
 
 
@@ -614,16 +616,19 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     block under vLLM) and a sequence's blocks by its context (``BlockCost``). ``shared_prefix``: the
     tokens of every prompt the prefix cache serves (the simulation counts whole blocks of them once
     per engine, planner.simulate.serving.Engine). ``im``: the option's iteration model (``option_iteration``)
-    where the caller has it built (with ``eff``'s efficiencies when ``eff`` is given)."""
+    where the caller has it built (with ``eff``'s efficiencies when ``eff`` is given). An expert-parallel replica
+    (``replica_split``) is simulated as one engine over its data-parallel ranks' pooled KV blocks (the replica's mean
+    per GPU, ``kv_bytes_per_token``'s ``dp``): its ranks' batches taken as even."""
     se = eff or engine_efficiency(s.engine)
-    lay = kv_layout(m, s.kv_precision, tp, se.local_kv)
+    sp = replica_split(s, tp)
+    lay = kv_layout(m, s.kv_precision, sp.attn_tp, se.local_kv, sp.dp)
     if lay is None:
-        cost, kv_gpu = BlockCost(), kv_bytes_per_token(m, s.kv_precision, tp) / pp
+        cost, kv_gpu = BlockCost(), kv_bytes_per_token(m, s.kv_precision, sp.attn_tp, sp.dp) / pp
     else:  # local layers: the pool's unit and a sequence's blocks as the engine keeps them (KVLayout.block_cost)
         cost, kv_gpu = lay.block_cost(pp)
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
-    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff)
+    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep)
     return ReplicaSpec(im, blocks, pp, p2p,
                        cost, None if lay is None else kv_gpu, shared_prefix=shared_prefix(s, se))
 
@@ -686,12 +691,13 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     simulation's 7 run budget 512, p99 44.6 ms, where 2,048 gives 66.5), g2-standard-96 TP4 81 -> 44 (7 -> 8
     simulated), TP2 12 -> 4 (102 replicas); 47 / 5 / 9 / 3."""
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
-    w_gpu = weight_bytes_per_gpu(m, s.precision, tp,
-                                 expert_pad=mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp))
-    kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
+    sp = replica_split(s, tp)  # tensor or expert parallel (data-parallel attention: a token's KV on one GPU, whole)
+    w_gpu = weight_bytes_per_gpu(m, s.precision, tp, expert_pad=mxfp4_expert_pad(
+        m, s.precision, engine_efficiency(s.engine), hw.gpu, sp.expert_tp), ep=sp.ep)
+    kv_tok = kv_bytes_per_token(m, s.kv_precision, sp.attn_tp, sp.dp)
     free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
-    lay = kv_layout(m, s.kv_precision, tp, engine_efficiency(s.engine).local_kv)
+    lay = kv_layout(m, s.kv_precision, sp.attn_tp, engine_efficiency(s.engine).local_kv, sp.dp)
     # one sequence at full context: every layer's KV of ctx_max tokens, or (local layers) the global
     # layers' ctx_max and the local layers' window; capacity in tokens: sequences at the job's context
     H = shared_prefix(s)
@@ -705,12 +711,13 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         # (kv_bytes_per_sequence / kv_prefix_bytes); capacity: sequences at the job's context, each
         # counting the prefix it reads
         local_kv = engine_efficiency(s.engine).local_kv
-        kv_seq = kv_bytes_per_sequence(m, s.kv_precision, ctx_max, tp, local_kv, H)
-        kv_pre = kv_prefix_bytes(m, s.kv_precision, H, tp, local_kv)
+        kv_seq = kv_bytes_per_sequence(m, s.kv_precision, ctx_max, sp.attn_tp, local_kv, H, sp.dp)
+        kv_pre = kv_prefix_bytes(m, s.kv_precision, H, sp.attn_tp, local_kv)
         b_mem = int(max(free - kv_pre, 0) // kv_seq)
         cap_tokens = max(free - kv_pre, 0) / kv_seq * ctx_max
         prefix = dict(prefix_cached_tokens=H, kv_mib_shared_prefix_per_gpu=kv_pre / 2**20)
-    base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
+    base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, ep=(sp.gpus if sp.ep else 1) if m.moe is not None else None,
+                gpus_per_node=hw.gpus_per_node,
                 power_limit_w=hw.power_limit_w,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
                 kv_capacity_tokens=math.floor(cap_tokens),  # whole tokens: a KV slot holds one token or none
