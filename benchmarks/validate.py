@@ -110,6 +110,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * fms_compile — the PyTorch blog "Maximizing Training Throughput Using PyTorch FSDP and Torch.compile" (IBM /
   Meta, 2024-05-21): MFU of IBM's fms-fsdp with torch.compile, Llama 2 7B-70B shapes on 128 A100 and 464 H100,
   converted at the team's earlier printed tokens/s-and-MFU pairs (``fms_compile``).
+* dlperf_megatron — OneFlow's DLPerf benchmark of NVIDIA Megatron-LM (early 2021, pytorch:20.12) GPT pre-training on
+  1-4 nodes of 8 x V100-SXM2-16GB with one 100 Gb/s EDR HCA a node: 18 cases of DP, TP (to 32 across nodes), DP x TP
+  and PP layouts, the step time as printed (``dlperf_megatron``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -160,6 +163,7 @@ GAUDI_CSV = DATA / "gaudi_runs.csv"  # built by data/parts/scripts/gaudi.py (``g
 OLMO_CORE_CSV = DATA / "olmo_core_runs.csv"  # built by data/parts/scripts/olmo_core.py (``olmo_core``)
 FMS_COMPILE_CSV = DATA / "fms_compile_runs.csv"  # built by data/parts/scripts/fms_compile.py (``fms_compile``)
 MAXTEXT_CSV = DATA / "maxtext_runs.csv"  # built by data/parts/scripts/maxtext.py (``maxtext``)
+DLPERF_MEGATRON_CSV = DATA / "dlperf_megatron_runs.csv"  # built by data/parts/scripts/dlperf_megatron.py (``dlperf_megatron``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -2919,6 +2923,41 @@ def fms_compile(cat) -> pd.DataFrame:
     return open_reports_table(cat, FMS_COMPILE_CSV, "fms_compile")
 
 
+def dlperf_megatron(cat) -> pd.DataFrame:
+    """OneFlow's DLPerf benchmark of NVIDIA Megatron-LM GPT pre-training (``DLPERF_MEGATRON_CSV``, builder
+    data/parts/scripts/dlperf_megatron.py; the README tables, launch scripts and every assumption per row; checks in
+    tests/test_dlperf_megatron_data.py): 18 cases on 1-32 V100-SXM2-16GB (4 nodes of 8, one 100 Gb/s EDR HCA a
+    node), GPT shapes 12 x 768 to 32 x 3072 at seq 2048 -- DP 1-32, TP 8-32 (16 and 32 across nodes), DP x TP, and PP
+    2-4 with 32 micro-batches -- the README's latency a step as the measured time.
+
+    The code is Megatron-LM @8aa4619f in the pytorch:20.12 container, the one ``nar21``'s Table 1 ran (SRUN.sh), so
+    the rows take nar21's mapping: ``nar21_training`` (``--fp16`` with fp16 gradients, full recompute from
+    ``--checkpoint-activations``, dropout on, no flash attention) on ``NAR21_STACK`` (the 2021 code's unfused
+    weight-gradient accumulation), Megatron's GPT (``gpt_model``: learned positions, tied embeddings) with the
+    GPT-2 vocabulary padded to 128 x TP, 1F1B without virtual stages, and Megatron's default ``--DDP-impl local``
+    (the scripts pass none): the gradients all-reduced after the whole backward, ``overlap_grad_reduce`` off. The
+    V100 takes its measured prior (efficiency.PRIORS["V100"]), the node the catalog's NVLink2 and the README's one
+    EDR HCA (100 Gb/s a node). Nothing in planner/ was changed or fitted for these rows (held out, as added: src48).
+
+    ``model`` is the shape and global batch (vTrain's convention): the 1536 x 16 model at batch 16 has six rows on
+    one node (DP 8, TP 8, DP 2 x TP 4, DP 4 x TP 2; DP 8 and TP 8 run twice, as the README's DP / MP and 2D groups),
+    the 2304 x 24 model at batch 512 three PP layouts on 32 GPUs: the within-model ranks."""
+    d = pd.read_csv(DLPERF_MEGATRON_CSV)
+    out = []
+    for r in d.itertuples():
+        hw = hw_option(cat, r.gpu, int(r.node_gpus), float(r.inter_node_gbps))
+        model = gpt_model(r.layers, r.hidden, r.heads, r.vocab_padded, r.seq_len)
+        tr = nar21_training(int(r.seq_len), int(r.global_batch_seqs))
+        row = pd.DataFrame([dict(tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), vpp=1, zero=0, mb=int(r.micro_batch), rc=2,
+                                 sp=False, schedule=SCHEDULE.code["1f1b"])])
+        p = predict_group(model, tr, row, hw, framework=NAR21_STACK, overlap_grad_reduce=False)[0]
+        out.append(dict(source="dlperf_megatron", model=f"{r.model}/gb{int(r.global_batch_seqs)}", id=r.id,
+                        **kind(model, hw), stack=NAR21_STACK.name, options="gradient_accumulation_fusion=off",
+                        gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
+                        measured_s=r.latency_ms / 1e3, predicted_s=float(p)))
+    return pd.DataFrame(out)
+
+
 def tech_reports(cat) -> pd.DataFrame:
     """Production pre-training runs from NVIDIA technical reports that print their layout
     (``TECH_REPORTS_CSV``, transcribed by hand; source, section/table, read date, notes and every
@@ -4161,6 +4200,7 @@ def run_all(cat=None) -> pd.DataFrame:
                       maxtext(cat),  # MaxText on TPU v6e, tpu-recipes README step lines (benchmarks/data/maxtext_runs.csv)
                       olmo_core(cat),  # Ai2 OLMo-core README throughput table, H100 (benchmarks/data/olmo_core_runs.csv)
                       fms_compile(cat),  # IBM fms-fsdp + torch.compile MFU, A100 / H100 (benchmarks/data/fms_compile_runs.csv)
+                      dlperf_megatron(cat),  # OneFlow DLPerf's Megatron-LM GPT runs on V100 (dlperf_megatron_runs.csv)
                       ], ignore_index=True)
 
 
