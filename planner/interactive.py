@@ -372,7 +372,45 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     _set(con, "budget_usd", w.budget_usd or None)
     _set(con, "deadline_hours", w.deadline_hours or None)
     con["objective"] = w.objective
+    return _load_as_defaulted(doc, (base.get("training") or {}))
+
+
+#: the training fields the loader fills in where a job leaves them out, each with its "defaulted" assumption line
+#: (``spec.load._fill_training_defaults``); the sidebar starts at those values and ``build_job`` writes them back
+DEFAULTED = ("seq_len", "global_batch", "tokens", "precision", "optimizer")
+
+
+def _load_as_defaulted(doc: dict, given: dict) -> JobSpec:
+    """``_load(doc)``, leaving out each ``DEFAULTED`` field the base job did not give (``given``: its training section)
+    while the loader's own default is still the sidebar's value: the page and its report then say what
+    `planner recommend` says of the same file. QA 87: the sidebar wrote every such value back, so a preset's page and
+    the report downloaded from it never said that its 161B tokens were the Chinchilla default, nor that gpt3-175b's
+    4,096-token sequence was "the default" past its 2,048-position table (`planner report` on the same model says
+    both). A field whose default moved (global_batch follows seq_len) or was changed stays written, as set."""
+    t = doc["training"]
+    omitted = {k: t[k] for k in DEFAULTED if k in t and k not in given}
+    while omitted:
+        trial = copy.deepcopy(doc)
+        for k in omitted:
+            del trial["training"][k]
+        try:
+            job = _load(trial)
+        except InputError:  # no default to fall back on (a fine-tune's length): the fields as written
+            break
+        moved = [k for k, v in omitted.items() if not _same_value(getattr(job.training, k), v)]
+        if not moved:
+            return job
+        for k in moved:
+            del omitted[k]
     return _load(doc)
+
+
+def _same_value(a, b) -> bool:
+    """Whether a loaded field equals the sidebar's value: the token count comes back through "billions" (x 1e9 of
+    x / 1e9), a float's last bit apart."""
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+    return a == b
 
 
 def job_key(job: JobSpec) -> str:
@@ -655,13 +693,17 @@ def _duration(hours) -> tuple[str, list]:
     h = pd.Series(hours, dtype=float)
     finite = h[np.isfinite(h)]  # a spot plan that never finishes (inf) does not set the column's unit
     scale, _, name = duration_unit(float(finite.max()) if len(finite) else 0.0)
-    return f"{name} to train", (h * scale).round(1 if name == "minutes" else 2).tolist()
+    # not rounded: ``table_style`` writes each cell in the terminal's decimals (``duration_cell``); rounded here first,
+    # a 0.0318-day row read "0.030" where the report and recommend say "0.032" (QA 87)
+    return f"{name} to train", (h * scale).tolist()
 
 
 def _dollars(x) -> list:
-    """Dollars to the cent under $100 (a $1.51 run is not "$2"), whole dollars above."""
-    x = pd.Series(x, dtype=float)
-    return x.round(2 if x.max(skipna=True) < 100 else 0).tolist()
+    """A $ column's values as they are: ``table_style`` writes each with ``fmt_usd``, the terminal's cents under $1k
+    and three figures above. QA 87: rounded here to whole dollars above a $100 column maximum, the sweep's current row
+    of the QLoRA example read "$114.00" (and its spot job "$183.00" / "$144.00") beside "$113.90" ("$182.67" /
+    "$143.62") for the same plan in the metric and the top alternatives."""
+    return pd.Series(x, dtype=float).tolist()
 
 
 #: the app's count columns (whole numbers, thousands separated, as the terminal's tables print them)
@@ -754,8 +796,10 @@ def sensitivity_display(df: pd.DataFrame, label: str, rent: str = "on-demand $")
     dur, hours = _duration(df["hours"])
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
-        # seconds, as the other tables' "step s": each row in its own unit read "99.13 s" above "3.3 min"
-        "step s": df["step_time_s"].round(3),
+        # seconds, as the other tables' "step s": each row in its own unit read "99.13 s" above "3.3 min"; as it is,
+        # written by ``table_style`` (``fmt_step_s``: three figures): rounded to the ms first, a 10.2 ms step read
+        # "0.0100" where recommend prints "0.0102" (QA 87)
+        "step s": df["step_time_s"],
         dur: hours,
         rent: _dollars(df["cost_ondemand_usd"]),
         "spot $": _dollars(df["cost_spot_usd"]),
@@ -784,7 +828,7 @@ def ranked_display(rec: dict) -> pd.DataFrame:
         # column held the uninterrupted cost beside the days with the job's checkpoint pauses and node failures
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
                      count_col: r["hardware"]["gpus"], "layout": config_str(r["config"]),
-                     **{k: v[i - 1] for k, v in searched.items()}, "step s": round(r["step_time_s"], 3), **{k: v[i - 1] for k, v in util.items()},
+                     **{k: v[i - 1] for k, v in searched.items()}, "step s": r["step_time_s"], **{k: v[i - 1] for k, v in util.items()},
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
                      rent: ranked_price(c, False), "spot $": ranked_price(c, True)})
     df = pd.DataFrame(rows)
@@ -1161,7 +1205,7 @@ def scaling_display(rec) -> pd.DataFrame:
     util = utilisation_columns(rows)
     searched = view_searched_columns(rows)  # each count's stack and fp8 recipe, where searched and they differ (qa77)
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), **{k: v[i] for k, v in searched.items()},
-                          "step s": round(r["step_time_s"], 3),
+                          "step s": r["step_time_s"],
                           **{k: v[i] for k, v in util.items()}, dur: h, cost: round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])
 
@@ -1187,6 +1231,6 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     searched = view_searched_columns(rows)  # each row's stack and fp8 recipe, where searched and they differ (qa77)
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
                           **{k: v[i] for k, v in searched.items() if k != by},
-                          "step s": round(r["step_time_s"], 3),  # as `planner compare` and the scaling table
+                          "step s": r["step_time_s"],  # as `planner compare` and the scaling table
                           **{k: v[i] for k, v in util.items()}, dur: h, cost: round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])

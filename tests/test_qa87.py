@@ -1,0 +1,73 @@
+"""QA pass 87: a finance reviewer's and an ML lead's pass over the what-if app and the budget-review report
+(docs/qa_log.md, "QA 87"). Each test fails on the code before."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from planner import interactive as wi
+from planner.units import duration_cell, fmt_step_s, fmt_usd
+
+
+def _page_job(base: dict, **changed):
+    """The job the page builds from ``base`` with its sidebar at the job's own values (``changed`` set over them),
+    the token count through the sidebar's "billions" as app.py passes it."""
+    w = wi.inputs_from_job(wi.build_job(base, None))
+    if w.tokens is not None:
+        w = w.replace(tokens=(w.tokens / 1e9) * 1e9)
+    return wi.build_job(base, w.replace(**changed))
+
+
+@pytest.mark.parametrize("preset", ["gpt3-175b", "llama3-8b"])
+def test_the_page_keeps_the_lines_that_say_which_training_fields_are_defaults(preset):
+    """`planner recommend` of a bare preset says "training.tokens defaulted to the Chinchilla compute-optimal 20 x
+    params", and for gpt3-175b that its 4,096-token sequence is "(the default)" past its 2,048-position table. The
+    page wrote each sidebar value back into the job, so neither its assumptions nor the report downloaded from it
+    said any of them were defaults (the caption read "1 defaults filled in" for gpt3-175b, 0 for llama3-8b)."""
+    base = wi.preset_base(preset)
+    cli = wi.build_job(base, None).assumptions
+    assert any("Chinchilla" in a for a in cli)
+    page = _page_job(base)
+    assert page.assumptions == cli
+    assert page.training == wi.build_job(base, None).training  # the same training, field for field
+
+
+def test_a_default_that_moved_or_a_value_changed_is_written_as_set():
+    """The loader's global batch follows the sequence length (~4M tokens a step): at 8,192 it would default to
+    512, so the sidebar's 1,024 stays written; the sequence length set is no default any more."""
+    page = _page_job(wi.preset_base("llama3-8b"), seq_len=8192)
+    assert (page.training.seq_len, page.training.global_batch) == (8192, 1024)
+    said = " ".join(page.assumptions)
+    assert "seq_len defaulted" not in said and "global_batch defaulted" not in said
+    assert "Chinchilla" in said and "precision defaulted to bf16" in said
+    fp8 = _page_job(wi.preset_base("llama3-8b"), precision="fp8")
+    assert fp8.training.precision == "fp8" and "precision defaulted" not in " ".join(fp8.assumptions)
+
+
+def _sweep(cost: float, spot: float, hours: float, step_s: float) -> pd.DataFrame:
+    return pd.DataFrame({"value": [1.0], "current": [True], "gpus": [1], "step_time_s": [step_s], "hours": [hours],
+                         "cost_ondemand_usd": [cost], "cost_spot_usd": [spot], "mfu": [0.316], "hfu": [0.467],
+                         "mem_gib": [74.0], "fits": [True], "meets_deadline": [None], "within_budget": [None],
+                         "note": [""]})
+
+
+def _shown(frame: pd.DataFrame) -> dict:
+    """The cells the page draws (``table_style``'s display values), by column, for row 0."""
+    styled, _ = wi.table_style(frame)
+    ctx = styled._translate(False, False)
+    names = [c.get("display_value") for c in ctx["head"][0]][1:]
+    return dict(zip(names, (c["display_value"] for c in ctx["body"][0][1:])))
+
+
+def test_the_tables_write_each_figure_as_the_terminal_does_not_rounded_first():
+    """The app's frames rounded before ``table_style`` wrote the terminal's format, so a cell's last digits were the
+    rounding's: the QLoRA example's sweep row read "$114.00" / spot "$144.00" beside "$113.90" / "$143.62" for the
+    same plan in the metric and the alternatives; a 0.0318-day run "0.030" where the report says "0.032 d"; a
+    10.2 ms step "0.0100" where recommend prints "0.0102"."""
+    cells = _shown(wi.sensitivity_display(_sweep(113.9, 143.62, 0.0318 * 24 * 10, 0.0102437), "nodes"))
+    assert cells["on-demand $"] == fmt_usd(113.9) == "$113.90"
+    assert cells["spot $"] == "$143.62"
+    assert cells["step s"] == fmt_step_s(0.0102437) == "0.0102"
+    hours = 0.0318 * 24
+    unit, shown = wi._duration([hours, 3.2 * 24])
+    assert unit == "days to train" and duration_cell(shown[0], "days") == "0.032"
