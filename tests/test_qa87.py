@@ -71,3 +71,20 @@ def test_the_tables_write_each_figure_as_the_terminal_does_not_rounded_first():
     hours = 0.0318 * 24
     unit, shown = wi._duration([hours, 3.2 * 24])
     assert unit == "days to train" and duration_cell(shown[0], "days") == "0.032"
+
+
+def test_the_buy_inputs_say_a_small_node_takes_its_share_of_the_8_gpu_server():
+    """The default preset's winner is a 2-GPU runpod node: the report's "buy-vs-rent inputs used" table read
+    "server_price_usd 37,500 | catalog server_price_hgx_a100_8gpu (assumption)" above the catalog table's
+    "server_price_hgx_a100_8gpu | 150000", nothing saying the 8-GPU server was scaled to 2 of its 8 GPUs."""
+    from hardware_catalog import load_catalog
+    from planner.model.cost import onprem_inputs
+
+    cat = load_catalog()
+    two, eight = onprem_inputs(cat, "A100-SXM-80GB", 2), onprem_inputs(cat, "A100-SXM-80GB", 8)
+    row = float(cat.onprem["server_price_hgx_a100_8gpu"]["value"])
+    assert eight["server_price_usd"] == (row, "catalog server_price_hgx_a100_8gpu (assumption)")
+    value, source = two["server_price_usd"]
+    assert value == row * 2 / 8
+    assert source == "catalog server_price_hgx_a100_8gpu (assumption) x 2/8: a 2-GPU node's share of the 8-GPU server"
+    assert two["server_power_kw"][1].endswith("x 2/8: a 2-GPU node's share of the 8-GPU server")
