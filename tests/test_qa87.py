@@ -88,3 +88,43 @@ def test_the_buy_inputs_say_a_small_node_takes_its_share_of_the_8_gpu_server():
     assert value == row * 2 / 8
     assert source == "catalog server_price_hgx_a100_8gpu (assumption) x 2/8: a 2-GPU node's share of the 8-GPU server"
     assert two["server_power_kw"][1].endswith("x 2/8: a 2-GPU node's share of the 8-GPU server")
+
+
+def _titles(spec) -> list[str]:
+    """Every axis title in a chart's Vega-Lite spec."""
+    out = []
+
+    def walk(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k in ("x", "y") and isinstance(v, dict) and isinstance(v.get("title"), str):
+                    out.append(v["title"])
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+    walk(spec)
+    return out
+
+
+def test_the_charts_give_time_to_train_in_the_unit_of_the_tables_beside_them():
+    """The cost-vs-time and sensitivity charts always drew "days to train": the 5.6-hour full fine-tune's report
+    charts ran 0.01 to 10 days and -0.04 to 0.26 days beside tables and metrics in hours ("5.6 h"). They take the
+    tables' unit (``units.duration_unit`` of the longest run): hours here, the deadline rule in it too."""
+    from planner.present import charts
+
+    kept = pd.DataFrame([dict(hardware=f"aws:p5.48xlarge", gpu="H100-SXM-80GB", nodes=n, gpus=8 * n, pareto=True,
+                              train_hours=5.56 / n, cost=177.5 * (1 + n / 50), tp=2, pp=1, dp=4 * n, cp=1, ep=1,
+                              vpp=1, zero=1, micro_batch=4, recompute="none", step_time_s=3.2 / n, mfu=0.53,
+                              mem_gib=73.8) for n in (1, 2, 4, 8)])
+    spec = charts.cost_time_chart(kept).to_dict()
+    assert "hours to train" in _titles(spec) and "days to train" not in _titles(spec)
+    points = next(d for d in spec["datasets"].values() if len(d) == 4)
+    assert sorted(round(p["time"], 3) for p in points) == [0.695, 1.39, 2.78, 5.56]
+    sweep = _sweep(177.5, 60.0, 5.56, 3.2)
+    sens = charts.sensitivity_chart(sweep, "nodes", deadline_hours=6.0).to_dict()
+    assert "hours to train" in _titles(sens) and "days to train" not in _titles(sens)
+    rule = [d for d in sens["datasets"].values() if d and "text" in d[0]]
+    assert rule and rule[0][0]["time"] == 6.0  # the deadline, in hours on the hours axis
+    long = charts.sensitivity_chart(_sweep(16381.0, float("nan"), 5151.0, 484.3), "nodes").to_dict()
+    assert "days to train" in _titles(long)  # 214.6 d: days, as before
