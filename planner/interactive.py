@@ -39,7 +39,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import RECOMPUTE, RECOMPUTE_METHOD
+from planner.vocab import FRAMEWORK_CHOICE, RECOMPUTE, RECOMPUTE_METHOD
 from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price
@@ -121,6 +121,13 @@ NUMBER_FORMAT = "%.4g"
 AUTO = "auto"
 #: the WhatIf fields the sidebar sets with a selectbox whose options include "auto"
 AUTO_SELECTBOXES = ("instance", "nodes", "recompute_method", "recompute_num_layers")
+#: the "training stack" selectbox's word for a job that leaves ``training.framework`` out (the loader's default stack
+#: for its model and mode, which the assumptions' stack line names); its "auto" is the field's own value,
+#: ``framework: auto``, recommend's search over the stacks
+STACK_DEFAULT = "default"
+STACK_CHOICES = (STACK_DEFAULT, *FRAMEWORK_CHOICE.names)
+#: each selectbox's word for a WhatIf None
+NONE_WORDS = {**dict.fromkeys(AUTO_SELECTBOXES, AUTO), "framework": STACK_DEFAULT}
 
 
 def auto_options(options) -> tuple:
@@ -130,13 +137,14 @@ def auto_options(options) -> tuple:
 
 def widget_value(field: str, value):
     """The sidebar widget's value for a WhatIf ``field``'s ``value``: ``AUTO`` for None where the field's widget is
-    one of the ``AUTO_SELECTBOXES``."""
-    return AUTO if value is None and field in AUTO_SELECTBOXES else value
+    one of the ``AUTO_SELECTBOXES`` (``STACK_DEFAULT`` for the training stack's: ``NONE_WORDS``)."""
+    return NONE_WORDS[field] if value is None and field in NONE_WORDS else value
 
 
-def field_value(value):
-    """The WhatIf value of a widget's ``value``: None (left to the search) for ``AUTO``."""
-    return None if value == AUTO else value
+def field_value(value, field: Optional[str] = None):
+    """The WhatIf value of a widget's ``value``: None for the field's ``NONE_WORDS`` word (``AUTO``, left to the search,
+    without a field)."""
+    return None if value == NONE_WORDS.get(field, AUTO) else value
 
 
 @dataclass
@@ -155,6 +163,8 @@ class WhatIf:
     recompute_method: Optional[str] = None
     recompute_num_layers: Optional[int] = None
     mode: str = "pretrain"  # planner.vocab.TRAINING_MODE (lora/qlora: frozen base + adapters)
+    #: training.framework's stack (``vocab.FRAMEWORK_CHOICE``, "auto" searched); None: left out, the default stack
+    framework: Optional[str] = None
     lora_rank: Optional[int] = None  # None: the job's own, else planner.defaults.LORA_RANK
     tokens: Optional[float] = None  # training duration; None keeps the job's steps/epochs
     tp: Optional[int] = None
@@ -268,7 +278,10 @@ def partial_recompute(base: dict) -> bool:
     job with ``fp8_recipe: auto`` under recompute full though its plan was ``rc:full(block N)`` (rec46b)."""
     from planner.model.stacks import from_training
     from planner.search.space import is_auto, without_auto_recipe
-    job = _load(copy.deepcopy(base))
+    try:  # a stack the job cannot run (the sidebar's choice): no such inputs; build_job names the field
+        job = _load(copy.deepcopy(base))
+    except InputError:
+        return False
     if not job.model.is_transformer or is_auto(job):
         return False
     try:
@@ -295,6 +308,7 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
         precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
         recompute_method=t.recompute_method, recompute_num_layers=t.recompute_num_layers,
         mode=t.mode, lora_rank=t.lora.rank if t.lora is not None else None,
+        framework=t.framework.name if t.framework is not None else None,
         tp=p.tp, pp=p.pp, cp=p.cp, zero=p.zero,
         gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
         max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
@@ -331,8 +345,9 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     t, p, cl, con = doc["training"], doc["parallel"], doc["cluster"], doc["constraints"]
     for k in ("seq_len", "global_batch", "micro_batch", "precision", "optimizer", "recompute"):
         _set(t, k, getattr(w, k))
+    _set(t, "framework", stack_section((base.get("training") or {}).get("framework"), w.framework))
     # which layers full recompute checkpoints: only where it can mean something (the controls are off elsewhere)
-    partial = w.recompute in (None, "full") and partial_recompute(base)
+    partial = w.recompute in (None, "full") and partial_recompute(with_stack(base, w.framework))
     for k in ("recompute_method", "recompute_num_layers"):
         _set(t, k, getattr(w, k) if partial else None)
     t["mode"] = w.mode
@@ -411,6 +426,32 @@ def _same_value(a, b) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return a is not None and b is not None and abs(a - b) <= 1e-9 * max(abs(a), abs(b))
     return a == b
+
+
+def stack_section(given, name: Optional[str]):
+    """``training.framework`` for the sidebar's training stack ``name`` (None: left out): the job's own section
+    ``given`` while it names that stack, its options kept; another stack by its bare name, at that stack's defaults (the
+    first stack's options may not apply; the assumptions' stack line lists what the plan runs). Until QA 87 the stack,
+    which moves the step time and memory of every plan (planner.model.stacks), could be set only by an upload."""
+    if name is None:
+        return None
+    own = given.get("name", "megatron-core") if isinstance(given, dict) else given  # FrameworkSpec's default name
+    try:
+        same = own is not None and FRAMEWORK_CHOICE.canonical(own) == name
+    except (TypeError, ValueError):
+        same = False
+    return copy.deepcopy(given) if same else name
+
+
+def with_stack(base: dict, name: Optional[str]) -> dict:
+    """``base`` with the sidebar's training stack ``name`` in place of its own (``stack_section``), for the questions
+    asked of the stack before the job is built (``partial_recompute``)."""
+    doc = copy.deepcopy(base)
+    training = dict(doc.get("training") or {})
+    _set(training, "framework", stack_section(training.get("framework"), name))
+    if training or "training" in doc:
+        doc["training"] = training
+    return doc
 
 
 def job_key(job: JobSpec) -> str:

@@ -128,3 +128,44 @@ def test_the_charts_give_time_to_train_in_the_unit_of_the_tables_beside_them():
     assert rule and rule[0][0]["time"] == 6.0  # the deadline, in hours on the hours axis
     long = charts.sensitivity_chart(_sweep(16381.0, float("nan"), 5151.0, 484.3), "nodes").to_dict()
     assert "days to train" in _titles(long)  # 214.6 d: days, as before
+
+
+TITAN = {"model": {"preset": "llama3.1-8b"},
+         "training": {"seq_len": 8192, "global_batch": 512, "tokens": 2.0e11,
+                      "framework": {"name": "TorchTitan", "compile": True}},
+         "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}}
+
+
+def test_the_sidebar_sets_the_training_stack():
+    """The stack moves every plan's step time and memory (planner.model.stacks), yet the page had no input for it:
+    an ML lead comparing Megatron-Core with torchtitan or the HF Trainer had to edit and upload a file. The sidebar's
+    "training stack" starts at the job's own (its options kept while it is chosen), "default" where the job leaves
+    it out, and "auto" is recommend's search over the stacks."""
+    w = wi.inputs_from_job(wi.build_job(TITAN, None))
+    assert w.framework == "torchtitan"
+    own = wi.build_job(TITAN, w).training.framework
+    assert (own.name, own.compile) == ("torchtitan", True)  # the job's section, its options kept
+    other = wi.build_job(TITAN, w.replace(framework="deepspeed")).training.framework
+    assert (other.name, other.compile) == ("deepspeed", None)  # another stack at its own defaults
+    assert wi.build_job(TITAN, w.replace(framework=None)).training.framework is None
+    assert wi.build_job(TITAN, w.replace(framework="auto")).training.framework.name == "auto"
+    preset = wi.preset_base("llama3-8b")
+    assert wi.inputs_from_job(wi.build_job(preset, None)).framework is None
+    # the widget's words: "default" is the field left out, "auto" the field's own value
+    assert wi.widget_value("framework", None) == wi.STACK_DEFAULT and "auto" in wi.STACK_CHOICES
+    assert wi.field_value(wi.STACK_DEFAULT, "framework") is None and wi.field_value("auto", "framework") == "auto"
+    assert wi.field_value("auto") is None  # the other selectboxes' auto is still "searched"
+
+
+def test_the_recompute_method_inputs_follow_the_chosen_stack():
+    """Megatron's --recompute-method / --recompute-num-layers are shown for a stack that runs them: the chosen one,
+    not the job's; a stack the job cannot run shows none (its error is the page's, from build_job)."""
+    preset = wi.preset_base("llama3-8b")
+    assert wi.partial_recompute(wi.with_stack(preset, None))  # the default stack, Megatron-Core
+    assert not wi.partial_recompute(wi.with_stack(preset, "torchtitan"))
+    assert wi.partial_recompute(wi.with_stack(TITAN, "megatron-core"))
+    assert not wi.partial_recompute(wi.with_stack(TITAN, "torchtitan"))
+    w = wi.inputs_from_job(wi.build_job(preset, None)).replace(recompute="full", recompute_method="uniform",
+                                                              recompute_num_layers=2)
+    assert wi.build_job(preset, w).training.recompute_method == "uniform"
+    assert wi.build_job(preset, w.replace(framework="torchtitan")).training.recompute_method is None
