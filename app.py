@@ -298,7 +298,7 @@ try:
 except InputError as e:
     error_box(e)
     st.stop()
-st.caption(f"{source_name}: {job.model.name}" + (f" · {len(job.assumptions)} defaults filled in (see 'assumptions and inputs' below)" if job.assumptions else ""))
+st.caption(wi.source_caption(source_name, job))
 
 bar = st.progress(0.0, text="searching…")
 try:

@@ -53,7 +53,7 @@ from planner.model import physics
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
+from planner.units import count_of, device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.charts import sweep_verdicts
 from planner.present.report import build_report, render_html
@@ -452,6 +452,16 @@ def with_stack(base: dict, name: Optional[str]) -> dict:
     if training or "training" in doc:
         doc["training"] = training
     return doc
+
+
+def source_caption(name: str, job: JobSpec) -> str:
+    """The line under the page's title: where the job came from, its model, and how many assumption lines the job
+    carries ("preset llama3-8b: llama3-8b · 5 assumptions (see 'assumptions and inputs' below)"). It read "1 defaults
+    filled in" for the QLoRA example, whose one line says its last step holds the dataset's remainder: a count of
+    every line the loader adds, defaults or not (QA 87)."""
+    n = len(job.assumptions or ())
+    said = f" · {count_of(n, 'assumption')} (see 'assumptions and inputs' below)" if n else ""
+    return f"{name}: {job.model.name}{said}"
 
 
 def job_key(job: JobSpec) -> str:

@@ -169,3 +169,21 @@ def test_the_recompute_method_inputs_follow_the_chosen_stack():
                                                               recompute_num_layers=2)
     assert wi.build_job(preset, w).training.recompute_method == "uniform"
     assert wi.build_job(preset, w.replace(framework="torchtitan")).training.recompute_method is None
+
+
+def test_the_caption_counts_assumption_lines_not_defaults():
+    """The caption under the title read "1 defaults filled in" for the QLoRA example, whose one line is not a default
+    (its last step holds the dataset's remainder), and "1 defaults" in the singular."""
+    import yaml
+
+    from conftest import EXAMPLES
+
+    base = wi.parse_upload("q.yaml", (EXAMPLES / "qlora-llama3.1-70b.yaml").read_bytes())
+    job = _page_job(base)
+    assert len(job.assumptions) == 1 and "defaulted" not in job.assumptions[0]
+    assert wi.source_caption("q.yaml", job) == "q.yaml: llama3.1-70b · 1 assumption (see 'assumptions and inputs' below)"
+    five = _page_job(wi.preset_base("llama3-8b"))
+    assert wi.source_caption("preset llama3-8b", five).endswith(" · 5 assumptions (see 'assumptions and inputs' below)")
+    bare = wi.build_job(yaml.safe_load("model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 512, "
+                                       "tokens: 1.0e9, precision: bf16, optimizer: adamw}"), None)
+    assert wi.source_caption("j.yaml", bare) == "j.yaml: llama3-8b"
