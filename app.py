@@ -219,10 +219,15 @@ c1, c2 = sb.columns(2)
 c1.selectbox("training mode", TRAINING_MODE.names, key="w_mode",
              help="pretrain / full_finetune train every weight; lora / qlora freeze the base (qlora: NF4)")
 c2.number_input("LoRA rank", min_value=1, max_value=4096, key="w_lora_rank_n", disabled=s["w_mode"] not in ("lora", "qlora"))
+# the job's own stack section while it is chosen; another stack at its defaults (wi.stack_section)
+sb.selectbox("training stack", wi.STACK_CHOICES, key="w_framework",
+             help="training.framework: default = the stack the planner picks for the model and mode (the assumptions "
+                  "name it); auto = recommend searches the stacks")
+stack = wi.field_value(s["w_framework"], "framework")
 sb.header("Parallelism (auto = searched)")
 sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)
 sb.select_slider("recompute", wi.RECOMPUTES, key="w_recompute", format_func=auto)
-if wi.partial_recompute(base):  # Megatron's --recompute-method / --recompute-num-layers (full recompute only)
+if wi.partial_recompute(wi.with_stack(base, stack)):  # Megatron's --recompute-method / -num-layers
     full_rc = s["w_recompute"] in (None, "full")
     off = None if full_rc else "only with recompute full (or auto)"
     c1, c2 = sb.columns(2)
@@ -275,7 +280,7 @@ w = wi.WhatIf(
     # (absent where the stack has no such inputs: Streamlit drops a widget's key when it is not drawn)
     recompute_method=wi.field_value(s.get("w_recompute_method")),
     recompute_num_layers=wi.field_value(s.get("w_recompute_num_layers")),
-    mode=s["w_mode"], lora_rank=int(s["w_lora_rank_n"]) if s["w_mode"] in ("lora", "qlora") else None,
+    mode=s["w_mode"], framework=stack, lora_rank=int(s["w_lora_rank_n"]) if s["w_mode"] in ("lora", "qlora") else None,
     tokens=s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None,
     tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"], gpus=s["w_gpus"], clouds=s["w_clouds"],
     instance=instance, nodes=wi.field_value(s["w_nodes"]), spot=s["w_spot"], max_gpus=s["w_max_gpus"],
@@ -293,7 +298,7 @@ try:
 except InputError as e:
     error_box(e)
     st.stop()
-st.caption(f"{source_name}: {job.model.name}" + (f" · {len(job.assumptions)} defaults filled in (see 'assumptions and inputs' below)" if job.assumptions else ""))
+st.caption(wi.source_caption(source_name, job))
 
 bar = st.progress(0.0, text="searching…")
 try:

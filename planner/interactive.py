@@ -39,7 +39,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import RECOMPUTE, RECOMPUTE_METHOD
+from planner.vocab import FRAMEWORK_CHOICE, RECOMPUTE, RECOMPUTE_METHOD
 from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price
@@ -53,7 +53,7 @@ from planner.model import physics
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
+from planner.units import count_of, device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.charts import sweep_verdicts
 from planner.present.report import build_report, render_html
@@ -121,6 +121,13 @@ NUMBER_FORMAT = "%.4g"
 AUTO = "auto"
 #: the WhatIf fields the sidebar sets with a selectbox whose options include "auto"
 AUTO_SELECTBOXES = ("instance", "nodes", "recompute_method", "recompute_num_layers")
+#: the "training stack" selectbox's word for a job that leaves ``training.framework`` out (the loader's default stack
+#: for its model and mode, which the assumptions' stack line names); its "auto" is the field's own value,
+#: ``framework: auto``, recommend's search over the stacks
+STACK_DEFAULT = "default"
+STACK_CHOICES = (STACK_DEFAULT, *FRAMEWORK_CHOICE.names)
+#: each selectbox's word for a WhatIf None
+NONE_WORDS = {**dict.fromkeys(AUTO_SELECTBOXES, AUTO), "framework": STACK_DEFAULT}
 
 
 def auto_options(options) -> tuple:
@@ -130,13 +137,14 @@ def auto_options(options) -> tuple:
 
 def widget_value(field: str, value):
     """The sidebar widget's value for a WhatIf ``field``'s ``value``: ``AUTO`` for None where the field's widget is
-    one of the ``AUTO_SELECTBOXES``."""
-    return AUTO if value is None and field in AUTO_SELECTBOXES else value
+    one of the ``AUTO_SELECTBOXES`` (``STACK_DEFAULT`` for the training stack's: ``NONE_WORDS``)."""
+    return NONE_WORDS[field] if value is None and field in NONE_WORDS else value
 
 
-def field_value(value):
-    """The WhatIf value of a widget's ``value``: None (left to the search) for ``AUTO``."""
-    return None if value == AUTO else value
+def field_value(value, field: Optional[str] = None):
+    """The WhatIf value of a widget's ``value``: None for the field's ``NONE_WORDS`` word (``AUTO``, left to the search,
+    without a field)."""
+    return None if value == NONE_WORDS.get(field, AUTO) else value
 
 
 @dataclass
@@ -155,6 +163,8 @@ class WhatIf:
     recompute_method: Optional[str] = None
     recompute_num_layers: Optional[int] = None
     mode: str = "pretrain"  # planner.vocab.TRAINING_MODE (lora/qlora: frozen base + adapters)
+    #: training.framework's stack (``vocab.FRAMEWORK_CHOICE``, "auto" searched); None: left out, the default stack
+    framework: Optional[str] = None
     lora_rank: Optional[int] = None  # None: the job's own, else planner.defaults.LORA_RANK
     tokens: Optional[float] = None  # training duration; None keeps the job's steps/epochs
     tp: Optional[int] = None
@@ -268,7 +278,10 @@ def partial_recompute(base: dict) -> bool:
     job with ``fp8_recipe: auto`` under recompute full though its plan was ``rc:full(block N)`` (rec46b)."""
     from planner.model.stacks import from_training
     from planner.search.space import is_auto, without_auto_recipe
-    job = _load(copy.deepcopy(base))
+    try:  # a stack the job cannot run (the sidebar's choice): no such inputs; build_job names the field
+        job = _load(copy.deepcopy(base))
+    except InputError:
+        return False
     if not job.model.is_transformer or is_auto(job):
         return False
     try:
@@ -295,6 +308,7 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
         precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
         recompute_method=t.recompute_method, recompute_num_layers=t.recompute_num_layers,
         mode=t.mode, lora_rank=t.lora.rank if t.lora is not None else None,
+        framework=t.framework.name if t.framework is not None else None,
         tp=p.tp, pp=p.pp, cp=p.cp, zero=p.zero,
         gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
         max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
@@ -331,8 +345,9 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     t, p, cl, con = doc["training"], doc["parallel"], doc["cluster"], doc["constraints"]
     for k in ("seq_len", "global_batch", "micro_batch", "precision", "optimizer", "recompute"):
         _set(t, k, getattr(w, k))
+    _set(t, "framework", stack_section((base.get("training") or {}).get("framework"), w.framework))
     # which layers full recompute checkpoints: only where it can mean something (the controls are off elsewhere)
-    partial = w.recompute in (None, "full") and partial_recompute(base)
+    partial = w.recompute in (None, "full") and partial_recompute(with_stack(base, w.framework))
     for k in ("recompute_method", "recompute_num_layers"):
         _set(t, k, getattr(w, k) if partial else None)
     t["mode"] = w.mode
@@ -372,7 +387,81 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     _set(con, "budget_usd", w.budget_usd or None)
     _set(con, "deadline_hours", w.deadline_hours or None)
     con["objective"] = w.objective
+    return _load_as_defaulted(doc, (base.get("training") or {}))
+
+
+#: the training fields the loader fills in where a job leaves them out, each with its "defaulted" assumption line
+#: (``spec.load._fill_training_defaults``); the sidebar starts at those values and ``build_job`` writes them back
+DEFAULTED = ("seq_len", "global_batch", "tokens", "precision", "optimizer")
+
+
+def _load_as_defaulted(doc: dict, given: dict) -> JobSpec:
+    """``_load(doc)``, leaving out each ``DEFAULTED`` field the base job did not give (``given``: its training section)
+    while the loader's own default is still the sidebar's value: the page and its report then say what
+    `planner recommend` says of the same file. QA 87: the sidebar wrote every such value back, so a preset's page and
+    the report downloaded from it never said that its 161B tokens were the Chinchilla default, nor that gpt3-175b's
+    4,096-token sequence was "the default" past its 2,048-position table (`planner report` on the same model says
+    both). A field whose default moved (global_batch follows seq_len) or was changed stays written, as set."""
+    t = doc["training"]
+    omitted = {k: t[k] for k in DEFAULTED if k in t and k not in given}
+    while omitted:
+        trial = copy.deepcopy(doc)
+        for k in omitted:
+            del trial["training"][k]
+        try:
+            job = _load(trial)
+        except InputError:  # no default to fall back on (a fine-tune's length): the fields as written
+            break
+        moved = [k for k, v in omitted.items() if not _same_value(getattr(job.training, k), v)]
+        if not moved:
+            return job
+        for k in moved:
+            del omitted[k]
     return _load(doc)
+
+
+def _same_value(a, b) -> bool:
+    """Whether a loaded field equals the sidebar's value: the token count comes back through "billions" (x 1e9 of
+    x / 1e9), a float's last bit apart."""
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+    return a == b
+
+
+def stack_section(given, name: Optional[str]):
+    """``training.framework`` for the sidebar's training stack ``name`` (None: left out): the job's own section
+    ``given`` while it names that stack, its options kept; another stack by its bare name, at that stack's defaults (the
+    first stack's options may not apply; the assumptions' stack line lists what the plan runs). Until QA 87 the stack,
+    which moves the step time and memory of every plan (planner.model.stacks), could be set only by an upload."""
+    if name is None:
+        return None
+    own = given.get("name", "megatron-core") if isinstance(given, dict) else given  # FrameworkSpec's default name
+    try:
+        same = own is not None and FRAMEWORK_CHOICE.canonical(own) == name
+    except (TypeError, ValueError):
+        same = False
+    return copy.deepcopy(given) if same else name
+
+
+def with_stack(base: dict, name: Optional[str]) -> dict:
+    """``base`` with the sidebar's training stack ``name`` in place of its own (``stack_section``), for the questions
+    asked of the stack before the job is built (``partial_recompute``)."""
+    doc = copy.deepcopy(base)
+    training = dict(doc.get("training") or {})
+    _set(training, "framework", stack_section(training.get("framework"), name))
+    if training or "training" in doc:
+        doc["training"] = training
+    return doc
+
+
+def source_caption(name: str, job: JobSpec) -> str:
+    """The line under the page's title: where the job came from, its model, and how many assumption lines the job
+    carries ("preset llama3-8b: llama3-8b · 5 assumptions (see 'assumptions and inputs' below)"). It read "1 defaults
+    filled in" for the QLoRA example, whose one line says its last step holds the dataset's remainder: a count of
+    every line the loader adds, defaults or not (QA 87)."""
+    n = len(job.assumptions or ())
+    said = f" · {count_of(n, 'assumption')} (see 'assumptions and inputs' below)" if n else ""
+    return f"{name}: {job.model.name}{said}"
 
 
 def job_key(job: JobSpec) -> str:
@@ -655,13 +744,17 @@ def _duration(hours) -> tuple[str, list]:
     h = pd.Series(hours, dtype=float)
     finite = h[np.isfinite(h)]  # a spot plan that never finishes (inf) does not set the column's unit
     scale, _, name = duration_unit(float(finite.max()) if len(finite) else 0.0)
-    return f"{name} to train", (h * scale).round(1 if name == "minutes" else 2).tolist()
+    # not rounded: ``table_style`` writes each cell in the terminal's decimals (``duration_cell``); rounded here first,
+    # a 0.0318-day row read "0.030" where the report and recommend say "0.032" (QA 87)
+    return f"{name} to train", (h * scale).tolist()
 
 
 def _dollars(x) -> list:
-    """Dollars to the cent under $100 (a $1.51 run is not "$2"), whole dollars above."""
-    x = pd.Series(x, dtype=float)
-    return x.round(2 if x.max(skipna=True) < 100 else 0).tolist()
+    """A $ column's values as they are: ``table_style`` writes each with ``fmt_usd``, the terminal's cents under $1k
+    and three figures above. QA 87: rounded here to whole dollars above a $100 column maximum, the sweep's current row
+    of the QLoRA example read "$114.00" (and its spot job "$183.00" / "$144.00") beside "$113.90" ("$182.67" /
+    "$143.62") for the same plan in the metric and the top alternatives."""
+    return pd.Series(x, dtype=float).tolist()
 
 
 #: the app's count columns (whole numbers, thousands separated, as the terminal's tables print them)
@@ -754,8 +847,10 @@ def sensitivity_display(df: pd.DataFrame, label: str, rent: str = "on-demand $")
     dur, hours = _duration(df["hours"])
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
-        # seconds, as the other tables' "step s": each row in its own unit read "99.13 s" above "3.3 min"
-        "step s": df["step_time_s"].round(3),
+        # seconds, as the other tables' "step s": each row in its own unit read "99.13 s" above "3.3 min"; as it is,
+        # written by ``table_style`` (``fmt_step_s``: three figures): rounded to the ms first, a 10.2 ms step read
+        # "0.0100" where recommend prints "0.0102" (QA 87)
+        "step s": df["step_time_s"],
         dur: hours,
         rent: _dollars(df["cost_ondemand_usd"]),
         "spot $": _dollars(df["cost_spot_usd"]),
@@ -784,7 +879,7 @@ def ranked_display(rec: dict) -> pd.DataFrame:
         # column held the uninterrupted cost beside the days with the job's checkpoint pauses and node failures
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
                      count_col: r["hardware"]["gpus"], "layout": config_str(r["config"]),
-                     **{k: v[i - 1] for k, v in searched.items()}, "step s": round(r["step_time_s"], 3), **{k: v[i - 1] for k, v in util.items()},
+                     **{k: v[i - 1] for k, v in searched.items()}, "step s": r["step_time_s"], **{k: v[i - 1] for k, v in util.items()},
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
                      rent: ranked_price(c, False), "spot $": ranked_price(c, True)})
     df = pd.DataFrame(rows)
@@ -1161,7 +1256,7 @@ def scaling_display(rec) -> pd.DataFrame:
     util = utilisation_columns(rows)
     searched = view_searched_columns(rows)  # each count's stack and fp8 recipe, where searched and they differ (qa77)
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), **{k: v[i] for k, v in searched.items()},
-                          "step s": round(r["step_time_s"], 3),
+                          "step s": r["step_time_s"],
                           **{k: v[i] for k, v in util.items()}, dur: h, cost: round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])
 
@@ -1187,6 +1282,6 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     searched = view_searched_columns(rows)  # each row's stack and fp8 recipe, where searched and they differ (qa77)
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
                           **{k: v[i] for k, v in searched.items() if k != by},
-                          "step s": round(r["step_time_s"], 3),  # as `planner compare` and the scaling table
+                          "step s": r["step_time_s"],  # as `planner compare` and the scaling table
                           **{k: v[i] for k, v in util.items()}, dur: h, cost: round(r["cost"], 2)}
                          for i, (r, h) in enumerate(zip(rows, hours))])

@@ -142,8 +142,11 @@ def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None, p
             out[field] = (float(given), "job onprem." + field)
         elif key in catalog.onprem:
             row = catalog.onprem[key]
-            v = float(row["value"]) * (gpus_per_node / 8.0 if per8 else 1.0)
-            out[field] = (v, f"catalog {key} ({row.get('basis') or 'stated'})")
+            share = gpus_per_node / 8.0 if per8 else 1.0
+            # the scaling said where it applies: a 2-GPU node's "37,500 from catalog server_price_hgx_a100_8gpu" sat
+            # above that row's 150000 in the report's own catalog table, with nothing to reconcile them (QA 87)
+            scaled = f" x {gpus_per_node}/8: a {gpus_per_node}-GPU node's share of the 8-GPU server" if share != 1 else ""
+            out[field] = (float(row["value"]) * share, f"catalog {key} ({row.get('basis') or 'stated'}){scaled}")
         elif field == "server_power_kw":
             out[field] = (D.ONPREM_KW_PER_GPU * gpus_per_node, "defaults.ONPREM_KW_PER_GPU (DGX H100 10.2 kW per 8 GPUs)")
         elif fallback is not None:

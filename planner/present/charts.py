@@ -25,7 +25,7 @@ from planner.results import MEMORY_PARTS
 from planner.search.explain import LABELS
 from planner.search.rank import cost_of, hours_of
 from planner.search.recommend import deadline_words
-from planner.units import config_str, fmt_usd
+from planner.units import config_str, duration_unit, fmt_usd
 from planner.vocab import ON_DEMAND, RATE_NAMES
 from planner.workloads.serving import NO_TPOT
 
@@ -122,7 +122,6 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
     pts = table.drop_duplicates(["hardware", "nodes"]).head(max_points)
     front = table[table["pareto"]]
     df = pd.concat([pts, front]).drop_duplicates().copy()
-    df["days"] = df["train_hours"] / 24
     df["layout"] = [config_str(dict(tp=r.tp, pp=r.pp, dp=r.dp, cp=r.cp, ep=r.ep, etp=getattr(r, "etp", None), vpp=r.vpp, schedule=getattr(r, "schedule", None), zero=r.zero,
                                     dp_shard=getattr(r, "dp_shard", None), micro_batch=r.micro_batch, recompute=r.recompute,
                                     recompute_modules=getattr(r, "recompute_modules", None),
@@ -132,6 +131,21 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
                                     pp_split=getattr(r, "pp_split", None)))
                     for r in df.itertuples()]
     return df
+
+
+#: a run time in a chart's tooltip: three figures in the chart's unit ("5.56" hours, "215" days)
+TIME_FORMAT = ",.3~g"
+
+
+def run_time_unit(hours) -> tuple[float, str]:
+    """(scale from hours, long unit) of a chart's time-to-train axis: the unit of its longest finite run
+    (``units.duration_unit``), as the tables beside it ("hours to train"). QA 87: the axes were always "days to
+    train", so the 5.6-hour full fine-tune's cost-vs-time chart ran 0.01 to 10 days and its sensitivity panel
+    -0.04 to 0.26 days under a "time to train 5.6 h" row, its tooltips "0.2" days."""
+    h = pd.Series(hours, dtype=float)
+    finite = h[np.isfinite(h)]
+    scale, _, name = duration_unit(float(finite.max()) if len(finite) else 0.0)
+    return scale, name
 
 
 #: a bold 11 px label's width per character, in px (Vega's default text size), for ``label_on_left``
@@ -156,17 +170,20 @@ def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = 
     recommended plan ringed. Hover a point for its hardware, layout, step time, MFU and memory."""
     df = candidates_frame(table)
     df = df[df["cost"].notna()]
+    scale, name = run_time_unit(list(df["train_hours"]) + ([hours_of(best, spot)] if best is not None else []))
+    df = df.assign(time=df["train_hours"] * scale)
+    when = [alt.Tooltip("time:Q", format=TIME_FORMAT, title=name), alt.Tooltip("cost:Q", format="$,.0f")]
     tooltip = [alt.Tooltip("hardware:N"), alt.Tooltip("nodes:Q"), alt.Tooltip("gpus:Q"),
                alt.Tooltip("layout:N"), alt.Tooltip("step_time_s:Q", format=".3f", title="step (s)"),
                alt.Tooltip("mfu:Q", format=".0%", title="MFU"), alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"),
-               alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]
-    x = alt.X("days:Q", title="days to train", scale=alt.Scale(type="log"))
+               *when]
+    x = alt.X("time:Q", title=f"{name} to train", scale=alt.Scale(type="log"))
     y = alt.Y("cost:Q", title=cost_title("expected spot" if spot else rate_after((best or {}).get("cost", {}).get("price_basis")),
                                          " (USD)"), scale=alt.Scale(type="log"),
               axis=alt.Axis(format="$~s"))
     pts = alt.Chart(df).mark_circle(size=45, opacity=0.55).encode(
         x=x, y=y, color=alt.Color("gpu:N", legend=alt.Legend(title="GPU", orient="right")), tooltip=tooltip)
-    front = alt.Chart(df[df["pareto"]].sort_values("days")).mark_line(
+    front = alt.Chart(df[df["pareto"]].sort_values("time")).mark_line(
         color="black", strokeDash=[5, 3], point=alt.OverlayMarkDef(color="black", size=30)).encode(
         x=x, y=y, tooltip=tooltip)
     layers = [pts, front]
@@ -174,15 +191,15 @@ def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = 
         # at the plan's point in the table: a spot plan's expected cost and time (the ring sat at the sticker price)
         cost = cost_of(best, spot)
         if cost:
-            b = pd.DataFrame([dict(days=hours_of(best, spot) / 24, cost=cost, hardware=best["hardware"]["name"],
+            b = pd.DataFrame([dict(time=hours_of(best, spot) * scale, cost=cost, hardware=best["hardware"]["name"],
                                    nodes=best["hardware"]["nodes"], label="recommended")])
             layers.append(alt.Chart(b).mark_point(shape="circle", size=320, strokeWidth=3, color="#d62728", filled=False)
                           .encode(x=x, y=y, tooltip=["label:N", "hardware:N", "nodes:Q",
-                                                     alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]))
+                                                     *when]))
             # the label on the side of the ring with room: to its right it ran past the plot into the GPU legend when
             # the plan is the slowest point (a data-bound job's simulated plan beside the compute-bound points, QA 44)
             # (to the left, lifted clear of the Pareto line that usually runs into the ring from there)
-            left = label_on_left(b["days"].iloc[0], df["days"], width)
+            left = label_on_left(b["time"].iloc[0], df["time"], width)
             layers.append(alt.Chart(b).mark_text(dx=-14 if left else 14, dy=-20 if left else -14, align="right" if left else "left",
                                                  color="#d62728", fontWeight="bold")
                           .encode(x=x, y=y, text="label:N"))
@@ -259,7 +276,8 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
     verdicts = sweep_verdicts(df)
     df = df.assign(**verdicts)
     ok = df[df["step_time_s"].notna()].copy()
-    ok["days"] = ok["hours"] / 24
+    scale, name = run_time_unit(ok["hours"])
+    ok["time"] = ok["hours"] * scale
     ok["cost"] = ok["cost_spot_usd"] if spot else ok["cost_ondemand_usd"]
     ok["fits_label"] = ok["fits"].map({True: "fits", False: NO_FIT})
     fit, nofit = ok[ok["fits"].astype(bool)], ok[~ok["fits"].astype(bool)].copy()
@@ -268,11 +286,11 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
     mid = (lv.min() + lv.max()) / 2
     nofit["left"] = [bool(np.log2(max(float(v), 1e-12)) > mid) for v in nofit["value"]]
     x = alt.X("value:Q", title=label, scale=alt.Scale(type="log", base=2, padding=PAD_PX))
-    common = [alt.Tooltip("value:Q", title=label), alt.Tooltip("days:Q", format=".2f"),
+    common = [alt.Tooltip("value:Q", title=label), alt.Tooltip("time:Q", format=TIME_FORMAT, title=name),
               alt.Tooltip("cost:Q", format="$,.0f"), alt.Tooltip("mfu:Q", format=".0%", title="MFU"),
               alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"), "fits_label:N",
               *(alt.Tooltip(f"{h}:N") for h in verdicts if h != "fits memory")]
-    limits = {"days": (deadline_hours / 24 if deadline_hours else None, "deadline",
+    limits = {"time": (deadline_hours * scale if deadline_hours else None, "deadline",
                        f"deadline {deadline_words(deadline_hours or 0)}"),
               "cost": (budget_usd, "budget", f"budget {fmt_usd(budget_usd)}")}
 
@@ -292,7 +310,7 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
         layers += _limit_rule(field, limits[field][0], limits[field][2])
         return alt.layer(*layers).properties(width=WIDTH, height=150)
 
-    return alt.vconcat(panel("days", "days to train", ",.3~g"),
+    return alt.vconcat(panel("time", f"{name} to train", ",.3~g"),
                        panel("cost", cost_title("spot" if spot else rate_after(basis)), "$~s")).properties(
         title=f"sensitivity to {label} (other inputs held; red ring = current"
               + (f"; cross = {NO_FIT}, off the line" if len(nofit) else "")
@@ -301,7 +319,7 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
 
 
 def _limit_rule(field: str, value: float | None, text: str) -> list:
-    """The job's deadline (days panel) or budget (cost panel) as a dashed horizontal rule labelled ``text``
+    """The job's deadline (time panel) or budget (cost panel) as a dashed horizontal rule labelled ``text``
     ("deadline 90.0 d"); none where the job states no such limit."""
     if not value:
         return []
