@@ -4,9 +4,9 @@
 
 The recording runs on CPU, whose dropout mask is in its input's dtype (aten Dropout.cpp ``_dropout_impl``); a GPU's
 ``native_dropout`` keeps a 1 B (bool) mask. The rule that turns the recording into the GPU's tensors (``gpu_saved``,
-``gpu_live``): each saved storage a dropout's ``bernoulli_`` filled -- identified op by op, listed by module in
+``live_gpu``): each saved storage a dropout's ``bernoulli_`` filled -- identified op by op, listed by module in
 ``dropout_masks.block0`` -- counts 1 B an element instead of its dtype's bytes; ``live_gpu`` is the step's live count
-under the same rule.
+under the same rule. Last, the step time's eager RMSNorm bytes on an fp32 stream, counted on torch ops.
 """
 import json
 from pathlib import Path
@@ -109,3 +109,93 @@ def test_dtypeless_softmax_under_cuda_lists(fam):
         assert p == pytest.approx(gpu_saved(c), rel=1e-3), (c["attn_implementation"], c["precision"], c["batch"])
         st = hf_step_memory(m, mt, c["seq"], c["batch"], prec, c["attn_implementation"], False)
         assert st.peak_step == pytest.approx(c["live_gpu"]["peak_fwd_bwd"], rel=0.01)
+
+
+def _rmsnorm_bytes(dtype) -> float:
+    """Forward HBM bytes an element of transformers' ``LlamaRMSNorm.forward`` (models/llama/modeling_llama.py, copied
+    op for op) on an input and weight of ``dtype``, counted on real torch ops: every non-view op's inputs and outputs
+    of at least half the input's elements (the per-token variance and the weight left out, as
+    ``stack_kernels.EAGER_FP32_BYTES`` counts)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    x = torch.randn(4, 32, 64, dtype=dtype)
+    weight = torch.ones(64, dtype=dtype)
+    total = [0]
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            ts = [t for t in tree_leaves((args, kwargs or {})) + tree_leaves(out) if isinstance(t, torch.Tensor)]
+            total[0] += sum(t.numel() * t.element_size() for t in ts if 2 * t.numel() >= x.numel())
+            return out
+
+    with Ops():
+        input_dtype = x.dtype
+        hidden = x.to(torch.float32)
+        variance = hidden.pow(2).mean(-1, keepdim=True)
+        hidden = hidden * torch.rsqrt(variance + 1e-6)
+        weight * hidden.to(input_dtype)
+    return total[0] / x.numel()
+
+
+def test_eager_rmsnorm_bytes_on_an_fp32_stream():
+    """The eager RMSNorm chain moves 36 B an element bf16 in and out and 28 B on autocast's fp32 stream (the upcast
+    and the cast back are no-ops, the weight product fp32): ``EAGER_FP32_BYTES`` "rmsnorm" / "rmsnorm_amp". Before
+    hfstep48 the fp32 stream paid the bf16 chain's 36 (no "rmsnorm_amp" key)."""
+    import torch
+
+    from planner.model.stack_kernels import EAGER_FP32_BYTES
+
+    assert _rmsnorm_bytes(torch.bfloat16) == EAGER_FP32_BYTES["rmsnorm"] == 36.0
+    assert _rmsnorm_bytes(torch.float32) == EAGER_FP32_BYTES["rmsnorm_amp"] == 28.0
+
+
+def _op_bytes(fn, min_numel: int) -> dict:
+    """Bytes each aten op (by name) reads and writes in ``fn()``, over tensors of at least ``min_numel`` elements."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    seen: dict = {}
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            ts = [t for t in tree_leaves((args, kwargs or {})) + tree_leaves(out) if isinstance(t, torch.Tensor)]
+            name = func.overloadpacket.__name__
+            seen[name] = seen.get(name, 0) + sum(t.numel() * t.element_size() for t in ts if t.numel() >= min_numel)
+            return out
+
+    with Ops():
+        fn()
+    return seen
+
+
+def test_fp32_stream_adds_and_autocast_input_casts_on_real_ops():
+    """On autocast's fp32 stream each residual add reads the fp32 stream and the bf16 branch and writes fp32 (10 B an
+    element: "residual_add_amp"), and each linear reading a norm's fp32 output casts its own bf16 copy (autocast
+    caches leaf weights only): three readers (q / k / v) pay three casts of 6 B (``AUTOCAST_CAST_BYTES``), the count
+    ``norm_readers`` gives the step time (Llama 3 / 2 readers, GPT-2's fused c_attn / c_fc 1 / 1, an MoE block its
+    router, shared gate / up and top-k). Before hfstep48 the step time priced the 16-bit adds (6 B) and no cast."""
+    import torch
+
+    from planner.model.activations_hf import norm_readers
+    from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES
+    from planner.spec import ModelSpec
+
+    tok, h = 256, 64
+    stream = torch.randn(tok, h)
+    branch = torch.randn(tok, h, dtype=torch.bfloat16)
+    assert _op_bytes(lambda: stream + branch, tok * h)["add"] / (tok * h) == EAGER_FP32_BYTES["residual_add_amp"]
+    q, k, v = (torch.nn.Linear(h, h) for _ in range(3))
+
+    def qkv():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return q(stream), k(stream), v(stream)
+    casts = _op_bytes(qkv, tok * h)["_to_copy"]  # the weights (h x h < tok x h) left out
+    assert casts / (tok * h) == 3 * AUTOCAST_CAST_BYTES
+    llama = ModelSpec(name="llama-like", layers=2, hidden=h, heads=4, kv_heads=2, ffn_hidden=128, vocab=256,
+                      mlp="swiglu", norm="rmsnorm", position="rope")
+    assert norm_readers(llama, "llama") == (3, 2) and norm_readers(llama, "phi3") == (1, 1)

@@ -225,6 +225,23 @@ def hf_rope_form(m: ModelSpec, fp32_stream: bool) -> str:
     return form + "_amp" if fp32_stream and form == "rope_rotate_half" else form
 
 
+#: transformers families whose attention reads its input through one fused q/k/v linear and whose MLP fuses gate and up
+#: (Phi-3 ``qkv_proj`` / ``gate_up_proj``; GPT-2's ``c_attn`` and ``c_fc`` Conv1D)
+FUSED_PROJECTIONS = {"phi3", "gpt2"}
+
+
+def norm_readers(m: ModelSpec, model_type: str) -> tuple[int, int]:
+    """(linears that read the attention's input norm output, those that read the MLP's): under autocast over an fp32
+    stream each casts its own bf16 copy of it (the saves' ``lin``; the step time's casts, layer_ops ``elementwise``).
+    q / k / v (MLA: the q and kv down-projections) or one fused q/k/v; gate and up, one fused, or one up; an MoE
+    block's router, its shared expert's gate and up, and each of the top-k experts' gathered input."""
+    fused = model_type in FUSED_PROJECTIONS
+    attn = 1 if fused else (2 if m.mla is not None else 3)
+    if m.moe is not None:
+        return attn, 1 + (2 if m.moe.shared_experts else 0) + m.moe.top_k
+    return attn, 1 if (fused or not m.gated) else 2
+
+
 def _logits(m: ModelSpec, seq: int, batch: int) -> float:
     """The logits of one micro-batch of ``batch`` x ``seq`` tokens over the whole vocabulary: the one count,
     ``activations.rank_logits``, on one rank (no TP or CP split of the HF code's head). Every vocabulary-wide
@@ -308,8 +325,7 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
     def attention(local: bool) -> float:
         t = 0.0
         pre = 0 if model_type == "olmo2" else _norm(h, r, style)  # OLMo 2 normalises after
-        n_in = 1 if model_type == "phi3" else (2 if m.mla is not None else 3)  # fused qkv; MLA a-projs
-        t += pre + lin(n_in, h)  # q/k/v input
+        t += pre + lin(norm_readers(m, model_type)[0], h)  # q/k/v input (fused qkv; MLA's a-projections)
         if gemma:
             t += 4 * h / seq / batch  # 1 + weight per layer (not per token)
         if m.mla is not None:
@@ -377,8 +393,7 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
         if model_type == "olmo2":
             t += _norm(h, r, style)
         if not moe:
-            n_in = 1 if model_type == "phi3" else 2  # fused gate_up; gate and up
-            return t + lin(n_in, h) + 4 * a * m.dense_width
+            return t + lin(norm_readers(m, model_type)[1], h) + 4 * a * m.dense_width  # fused gate_up; gate and up
         e = m.moe
         k, f, E = e.top_k, m.ffn_hidden, e.experts
         if e.shared_experts:
