@@ -1,6 +1,6 @@
 """A GPU's dropout masks, Llama 4's dtype-less softmax under FSDP's bf16 weights, GPT-2's DynamicCache under sdpa
 (hfstep48), against real ``transformers`` runs recorded in tests/data/hf_activations.json ``details``
-(tests/make_hf_activations.py ``--details``; make_hf_common ``DROPOUT_MASK_FILLS``). No torch or transformers here.
+(tests/make_hf_activations.py ``--details``; make_hf_common ``DROPOUT_MASK_FILLS``). No transformers needed here.
 
 The recording runs on CPU, whose dropout mask is in its input's dtype (aten Dropout.cpp ``_dropout_impl``); a GPU's
 ``native_dropout`` keeps a 1 B (bool) mask. The rule that turns the recording into the GPU's tensors (``gpu_saved``,
@@ -111,47 +111,6 @@ def test_dtypeless_softmax_under_cuda_lists(fam):
         assert st.peak_step == pytest.approx(c["live_gpu"]["peak_fwd_bwd"], rel=0.01)
 
 
-def _rmsnorm_bytes(dtype) -> float:
-    """Forward HBM bytes an element of transformers' ``LlamaRMSNorm.forward`` (models/llama/modeling_llama.py, copied
-    op for op) on an input and weight of ``dtype``, counted on real torch ops: every non-view op's inputs and outputs
-    of at least half the input's elements (the per-token variance and the weight left out, as
-    ``stack_kernels.EAGER_FP32_BYTES`` counts)."""
-    torch = pytest.importorskip("torch")
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves
-
-    x = torch.randn(4, 32, 64, dtype=dtype)
-    weight = torch.ones(64, dtype=dtype)
-    total = [0]
-
-    class Ops(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            ts = [t for t in tree_leaves((args, kwargs or {})) + tree_leaves(out) if isinstance(t, torch.Tensor)]
-            total[0] += sum(t.numel() * t.element_size() for t in ts if 2 * t.numel() >= x.numel())
-            return out
-
-    with Ops():
-        input_dtype = x.dtype
-        hidden = x.to(torch.float32)
-        variance = hidden.pow(2).mean(-1, keepdim=True)
-        hidden = hidden * torch.rsqrt(variance + 1e-6)
-        weight * hidden.to(input_dtype)
-    return total[0] / x.numel()
-
-
-def test_eager_rmsnorm_bytes_on_an_fp32_stream():
-    """The eager RMSNorm chain moves 36 B an element bf16 in and out and 28 B on autocast's fp32 stream (the upcast
-    and the cast back are no-ops, the weight product fp32): ``EAGER_FP32_BYTES`` "rmsnorm" / "rmsnorm_amp". Before
-    hfstep48 the fp32 stream paid the bf16 chain's 36 (no "rmsnorm_amp" key)."""
-    import torch
-
-    from planner.model.stack_kernels import EAGER_FP32_BYTES
-
-    assert _rmsnorm_bytes(torch.bfloat16) == EAGER_FP32_BYTES["rmsnorm"] == 36.0
-    assert _rmsnorm_bytes(torch.float32) == EAGER_FP32_BYTES["rmsnorm_amp"] == 28.0
-
-
 def _op_bytes(fn, min_numel: int) -> dict:
     """Bytes each aten op (by name) reads and writes in ``fn()``, over tensors of at least ``min_numel`` elements."""
     torch = pytest.importorskip("torch")
@@ -171,6 +130,35 @@ def _op_bytes(fn, min_numel: int) -> dict:
     with Ops():
         fn()
     return seen
+
+
+def _rmsnorm_bytes(dtype) -> float:
+    """Forward HBM bytes an element of transformers' ``LlamaRMSNorm.forward`` (models/llama/modeling_llama.py, copied
+    op for op) on an input and weight of ``dtype``, counted on real torch ops (``_op_bytes``: tensors of at least half
+    the input's elements, so the per-token variance and the weight are left out, as ``EAGER_FP32_BYTES`` counts)."""
+    torch = pytest.importorskip("torch")
+    x = torch.randn(4, 32, 64, dtype=dtype)
+    weight = torch.ones(64, dtype=dtype)
+
+    def norm():
+        input_dtype = x.dtype
+        hidden = x.to(torch.float32)
+        variance = hidden.pow(2).mean(-1, keepdim=True)
+        hidden = hidden * torch.rsqrt(variance + 1e-6)
+        return weight * hidden.to(input_dtype)
+    return sum(_op_bytes(norm, x.numel() // 2).values()) / x.numel()
+
+
+def test_eager_rmsnorm_bytes_on_an_fp32_stream():
+    """The eager RMSNorm chain moves 36 B an element bf16 in and out and 28 B on autocast's fp32 stream (the upcast
+    and the cast back are no-ops, the weight product fp32): ``EAGER_FP32_BYTES`` "rmsnorm" / "rmsnorm_amp". Before
+    hfstep48 the fp32 stream paid the bf16 chain's 36 (no "rmsnorm_amp" key)."""
+    import torch
+
+    from planner.model.stack_kernels import EAGER_FP32_BYTES
+
+    assert _rmsnorm_bytes(torch.bfloat16) == EAGER_FP32_BYTES["rmsnorm"] == 36.0
+    assert _rmsnorm_bytes(torch.float32) == EAGER_FP32_BYTES["rmsnorm_amp"] == 28.0
 
 
 def test_fp32_stream_adds_and_autocast_input_casts_on_real_ops():
