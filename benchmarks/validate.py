@@ -522,7 +522,9 @@ def resnet50(cat) -> pd.DataFrame:
 #: -> +5.2 / +2.6% (DLE's NVFuser may fuse some of them: stated, not modelled).
 #: With V100's own measured prior (efficiency.PRIORS["V100"], merged at the same stop) the V100 rows moved from
 #: +5.2 / +2.6% to -7.4 / -9.7%, so the residue is now common to both GPUs: A100 AMP rows -7.8..-10.3%, V100 -7.4 /
-#: -9.7% (source 9.5% / 10.1%). Work both GPUs run alike moves both by nearly the same share (one more byte per
+#: -9.7% (source 9.5% / 10.1%); later passes took the source to 7.0% / 7.7% (-6.7% signed) while the mapping left
+#: hf-trainer's default autocast on (``mixed_precision: amp``: weight casts a model.half() run does not make), and
+#: 10.0% / 10.9% (-9.9%) with it off (``BERT_DLE_OPTIONS``, hfstep48). Work both GPUs run alike moves both by nearly the same share (one more byte per
 #: hidden element per token and layer at the HBM rate: +0.114% of the A100 step, +0.099% of the V100 one; 1% more
 #: GEMM work: +0.67% / +0.70%), so a shared mechanism worth ~9% of the step is what is missing. The unscored A100
 #: TF32 row (317 seq/s, batch 128 x 64; GEMMs at the 156 TFLOP/s TF32 peak by hand) is predicted 25.86 s against
@@ -557,8 +559,11 @@ BERT_DLE_STACK = "hf-trainer"
 #: ``prepare_model_and_optimizer``), so the all-reduce starts only after the whole last backward: no
 #: overlap; ``--allreduce_post_accumulation_fp16`` (scripts/run_pretraining.sh default "true") makes the
 #: model ``model.half()`` with FusedLAMBAMP's fp32 master copy (``setup_fp32_params``): 16-bit weights
-#: and gradients, fp32 master (``weights="megatron"``, ``grad_dtype="same"``)
-BERT_DLE_OPTIONS = dict(overlap_grad_reduce=False)
+#: and gradients, fp32 master (``weights="megatron"``, ``grad_dtype="same"``), and no autocast: the stack's
+#: ``mixed_precision: bf16`` -- "the module cast to 16 bits" (``Stack.mixed_precision_label``: fp16 here) -- not the HF
+#: Trainer's default "amp", whose autocast over fp32 weights would put the stream in fp32 (``Stack.fp32_stream``: its
+#: fp32 norms, residual adds and autocast input casts, hfstep48) and cast weights the model does not hold in fp32
+BERT_DLE_OPTIONS = dict(overlap_grad_reduce=False, mixed_precision="bf16")
 #: DLE's attention is its own TorchScript-scripted BERT (fp16 softmax over ``attention_scores / sqrt(d) + mask``,
 #: NVFuser fusions), not transformers' per-family eager code the hf-trainer stack prices (activations_hf
 #: ``HF_EAGER_SOFTMAX``, stacks ``Stack.explicit_softmax`` "transformers"): its softmax is read as "unread", the fused

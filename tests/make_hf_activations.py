@@ -36,7 +36,10 @@ checkpointing -- "amp_bf16_cuda" (fp32 weights) and "amp_bf16_w16_cuda" (bf16 we
 (make_hf_common.CudaAutocastPolicy), beside "bf16" and CPU-autocast "amp_bf16" -- with the saved tensors of
 block 0 by module (``block0``); and ``accelerate``: the HF Trainer's forward wrapped in accelerate's
 ``convert_outputs_to_fp32`` (an fp32 copy of the logits output) or not, the output dropped before backward
-as the Trainer's ``compute_loss`` does.
+as the Trainer's ``compute_loss`` does. hfstep48 added gpt_oss (eager only) and llama4_text (their softmax without
+a dtype under CUDA's lists) and, per case, the dropout masks (make_hf_common ``DROPOUT_MASK_FILLS``):
+``dropout_masks`` (the saved masks' bytes in the CPU's dtype, their elements, block 0's by module) and ``live_gpu``
+(the ``live_*`` counts with each mask at a GPU's 1 B an element).
 """
 from __future__ import annotations
 
@@ -109,9 +112,12 @@ def main() -> None:
     print("wrote", OUT)
 
 
-DETAIL_FAMILIES = ["llama", "gpt2", "bert"]
+DETAIL_FAMILIES = ["llama", "gpt2", "bert", "gpt_oss", "llama4_text"]  # gpt-oss has no sdpa (attention sinks)
 DETAIL_PRECISIONS = ["bf16", "amp_bf16", "amp_bf16_cuda", "amp_bf16_w16_cuda"]
 DETAIL_SHAPES = [(1, 64), (2, 128)]
+
+
+BLOCK0 = ("model.layers.0.", "transformer.h.0.", "bert.encoder.layer.0.")  # the decoders', GPT-2's, BERT's block 0
 
 
 def details() -> dict:
@@ -122,26 +128,35 @@ def details() -> dict:
     cases = []
     for fam in DETAIL_FAMILIES:
         for attn in ("eager", "sdpa"):
+            try:
+                build(fam, attn, seed=SEED)
+            except (ValueError, NotImplementedError):
+                continue
             for prec in DETAIL_PRECISIONS:
                 for b, s in DETAIL_SHAPES:
                     res = training_step(build(fam, attn, seed=SEED), batch(fam, b, s, seed=SEED), prec, False,
-                                        keep_tensors=True)
-                    block0 = {}
+                                        keep_tensors=True, gpu_masks=True)
+                    block0, masks = {}, {}
                     for mod, _, dtype, nb, _ in res.pop("tensors"):
-                        if mod.startswith(("model.layers.0.", "transformer.h.0.", "bert.encoder.layer.0.")):
-                            key = f"{mod}|{dtype}"
-                            block0[key] = block0.get(key, 0) + nb
+                        if mod.startswith(BLOCK0):
+                            block0[f"{mod}|{dtype}"] = block0.get(f"{mod}|{dtype}", 0) + nb
+                    for mod, dtype, nb, _ in res["dropout_masks"]:
+                        if mod.startswith(BLOCK0):
+                            masks[f"{mod}|{dtype}"] = masks.get(f"{mod}|{dtype}", 0) + nb
+                    drop = res.pop("dropout_masks")
+                    res["dropout_masks"] = {"saved_bytes": sum(r[2] for r in drop), "elements": sum(r[3] for r in drop),
+                                            "block0": dict(sorted(masks.items()))}
                     cases.append({"family": fam, "attn_implementation": attn, "precision": prec, "batch": b,
                                   "seq": s, **res, "block0": dict(sorted(block0.items()))})
     acc = []
     for fam in ("llama", "gpt2"):
         for wrapped in (False, True):
             res = training_step(build(fam, "eager", seed=SEED), batch(fam, 2, 128, seed=SEED), "amp_bf16_cuda", False,
-                                output_held=False, wrap=convert_outputs_to_fp32 if wrapped else None)
+                                output_held=False, wrap=convert_outputs_to_fp32 if wrapped else None, gpu_masks=True)
             acc.append({"family": fam, "attn_implementation": "eager", "precision": "amp_bf16_cuda", "batch": 2,
                         "seq": 128, "convert_outputs_to_fp32": wrapped,
                         **{k: res[k] for k in ("saved_bytes", "live_after_forward_bytes", "live_peak_forward_bytes",
-                                               "live_peak_fwd_bwd_bytes", "logits_bytes", "grad_bytes")}})
+                                               "live_peak_fwd_bwd_bytes", "logits_bytes", "grad_bytes", "live_gpu")}})
     return {"accelerate_version": accelerate.__version__, "cases": cases, "accelerate": acc}
 
 

@@ -167,6 +167,17 @@ def _casts_a_param(t: torch.Tensor, param_ids: set) -> bool:
     return False
 
 
+#: the op that fills a dropout's mask on CPU, and only there in these models: ``at::dropout`` on a CPU tensor is not
+#: "fused-kernel acceptable" (pytorch aten/src/ATen/native/Dropout.cpp ``is_fused_kernel_acceptable``: CUDA, XPU,
+#: lazy or PrivateUse1 only), so ``_dropout_impl`` runs ``noise = at::empty_like(input); noise.bernoulli_(1 - p);
+#: noise.div_(1 - p); input * noise`` -- a mask in the input's dtype (2 or 4 B an element) that the product saves. A
+#: GPU runs ``native_dropout`` (aten/src/ATen/native/cuda/Dropout.cu ``dropout_cuda``: the mask ``empty_like(self,
+#: dtype=kBool)``, older releases' ``fused_dropout`` ``kByte``), whose backward saves that 1 B mask: same shape,
+#: same lifetime, same moment of creation (beside the output). ``LiveTensors``' ``*_gpu`` counts and
+#: ``SavedTensors``' ``dropout_masks`` price each such storage at 1 B an element: the GPU's tensors.
+DROPOUT_MASK_FILLS = {torch.ops.aten.bernoulli_}
+
+
 class LiveTensors(TorchDispatchMode):
     """Bytes of tensor storages created under this mode and still alive, and their peak.
 
@@ -183,11 +194,21 @@ class LiveTensors(TorchDispatchMode):
         self.refs: dict[int, tuple[StorageWeakRef, int]] = {}
         self.live = 0
         self.peak = 0
+        # the same count with every dropout mask at a GPU's 1 B an element (``is_mask``, ``DROPOUT_MASK_FILLS``)
+        self.gpu_less: dict[int, int] = {}  # mask storage -> its bytes over one a element
+        self.live_gpu = 0
+        self.peak_gpu = 0
+
+    def is_mask(self, ptr: int) -> bool:
+        """Whether the live storage at ``ptr`` was filled by a dropout's ``bernoulli_`` (its mask)."""
+        return ptr in self.gpu_less and not self.refs[ptr][0].expired()
 
     def _prune(self):
         dead = [k for k, (r, _) in self.refs.items() if r.expired()]
         for k in dead:
-            self.live -= self.refs.pop(k)[1]
+            nb = self.refs.pop(k)[1]
+            self.live -= nb
+            self.live_gpu -= nb - self.gpu_less.pop(k, 0)
 
     def _track(self, t):
         if not isinstance(t, torch.Tensor) or t.device.type != "cpu":
@@ -201,15 +222,24 @@ class LiveTensors(TorchDispatchMode):
             return
         if old is not None:
             self.live -= old[1]
+            self.live_gpu -= old[1] - self.gpu_less.pop(ptr, 0)
         self.refs[ptr] = (StorageWeakRef(s), nb)
         self.live += nb
+        self.live_gpu += nb
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         self._prune()
         for t in torch.utils._pytree.tree_leaves(out):
             self._track(t)
+        if func.overloadpacket in DROPOUT_MASK_FILLS and isinstance(out, torch.Tensor):
+            ptr = out.untyped_storage().data_ptr()
+            if ptr in self.refs and ptr not in self.gpu_less:
+                nb = self.refs[ptr][1]
+                self.gpu_less[ptr] = nb - nb // out.element_size()  # a GPU's mask: 1 B (bool) an element
+                self.live_gpu -= self.gpu_less[ptr]
         self.peak = max(self.peak, self.live)
+        self.peak_gpu = max(self.peak_gpu, self.live_gpu)
         return out
 
     def snapshot(self) -> int:
@@ -234,8 +264,9 @@ class SavedTensors:
     added as ``checkpoint_inputs`` of that block.
     """
 
-    def __init__(self, model, gc: bool):
+    def __init__(self, model, gc: bool, is_mask=None):
         self.model = model
+        self.is_mask = is_mask  # storage data_ptr -> whether a dropout mask (``LiveTensors.is_mask``), or None
         self.param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
         self.param_ids = {id(p) for p in model.parameters()}
         self.stack: list[str] = []
@@ -282,7 +313,8 @@ class SavedTensors:
             self.freed.append(self.seen.pop(ptr))  # freed since: its address is reused
         self.seen[ptr] = {"module": self.stack[-1] if self.stack else "", "nbytes": s.nbytes(),
                           "dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape), "kind": kind,
-                          "ref": StorageWeakRef(s)}
+                          "ref": StorageWeakRef(s), "itemsize": t.element_size(),
+                          "mask": bool(self.is_mask and kind == "saved" and self.is_mask(ptr))}
 
     def pack(self, t):
         if self.active:
@@ -322,6 +354,11 @@ class SavedTensors:
 
     def tensors(self) -> list:
         return [[r["module"], r["shape"], r["dtype"], r["nbytes"], r["kind"]] for r in self.seen.values()]
+
+    def dropout_masks(self) -> list:
+        """``[module, dtype, nbytes, elements]`` of each saved dropout mask still alive (``is_mask`` given)."""
+        return [[r["module"], r["dtype"], r["nbytes"], r["nbytes"] // r["itemsize"]] for r in self.seen.values()
+                if r["mask"]]
 
 
 def _is_gc_layer(mod) -> bool:
@@ -388,7 +425,7 @@ class CudaAutocastPolicy:
 
 
 def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: bool = False,
-                  output_held: bool = True, wrap=None) -> dict:
+                  output_held: bool = True, wrap=None, gpu_masks: bool = False) -> dict:
     """One training forward + backward of ``model`` measured three ways (see the classes above).
 
     ``precision``: "fp32" or "as_loaded" (the model as it is), "bf16" (``model.to(torch.bfloat16)``
@@ -397,17 +434,19 @@ def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: b
     ``CudaAutocastPolicy``: what DDP + AMP runs on a GPU) and "amp_bf16_w16_cuda" (bf16 weights under that autocast:
     accelerate's FSDP ``MixedPrecision(param_dtype=bf16)`` with its autocast forward). ``output_held`` False drops
     the model output before ``backward`` (the HF Trainer's ``compute_loss`` returns the loss alone); ``wrap``
-    wraps ``model.forward`` (e.g. accelerate's ``convert_outputs_to_fp32``).
+    wraps ``model.forward`` (e.g. accelerate's ``convert_outputs_to_fp32``). ``gpu_masks`` adds the dropout masks
+    (``DROPOUT_MASK_FILLS``): ``dropout_masks`` (the saved ones still alive after the forward, ``[module, dtype,
+    nbytes, elements]``) and ``live_gpu`` (``live_*`` with every mask at a GPU's 1 B an element).
     """
     if precision in ("bf16", "amp_bf16_w16_cuda"):
         model.to(torch.bfloat16)
     if gc:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.zero_grad(set_to_none=True)
-    st = SavedTensors(model, gc)
     pre = {p.untyped_storage().data_ptr() for p in model.parameters()}
     pre |= {t.untyped_storage().data_ptr() for t in inputs.values() if isinstance(t, torch.Tensor)}
     live = LiveTensors(exclude=pre)
+    st = SavedTensors(model, gc, is_mask=live.is_mask if gpu_masks else None)
     amp = (torch.autocast("cpu", dtype=torch.bfloat16) if precision.startswith("amp_bf16")
            else contextlib.nullcontext())
     policy = CudaAutocastPolicy() if precision.endswith("_cuda") else contextlib.nullcontext()
@@ -418,8 +457,10 @@ def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: b
         st.stop()
         res = st.summary()  # before backward frees the saved tensors
         tensors = st.tensors() if keep_tensors else None
+        masks = st.dropout_masks() if gpu_masks else None
         peak_fwd = live.peak
         retained = live.snapshot()
+        gpu = {"after_forward": live.live_gpu, "peak_forward": live.peak_gpu}
         loss = out.loss
         logits_bytes = out.logits.untyped_storage().nbytes()
         if not output_held:
@@ -432,5 +473,8 @@ def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: b
                 "logits_bytes": logits_bytes})
     if keep_tensors:
         res["tensors"] = tensors
+    if gpu_masks:
+        res["dropout_masks"] = masks
+        res["live_gpu"] = dict(gpu, peak_fwd_bwd=live.peak_gpu)
     del out, loss
     return res

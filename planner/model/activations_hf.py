@@ -59,6 +59,16 @@ class HFPrecision:
     #: under both lists, tests/data/hf_activations.json ``details``)
     cuda_ops: bool = False
     param: int = 4  # bytes of the weights the forward reads (their gradients' dtype)
+    #: bytes of a dropout mask's element: 0 = the dropout input's dtype (CPU: aten/src/ATen/native/Dropout.cpp
+    #: ``_dropout_impl``, ``at::empty_like(input).bernoulli_(1 - p)``, since ``is_fused_kernel_acceptable`` takes CUDA
+    #: / XPU / lazy / PrivateUse1 tensors only); 1 = a GPU's ``native_dropout`` (aten/src/ATen/native/cuda/Dropout.cu
+    #: ``dropout_cuda``: ``empty_like(self, dtype=kBool)``; ``fused_dropout``'s ``kByte`` before it). Read by the
+    #: LayerNorm families' tables (GPT-2 / BERT: dropout 0.1; the RMSNorm decoders' configs have none) and walk
+    mask: int = 0
+
+    def mask_bytes(self, src: float) -> float:
+        """Bytes an element of the mask of a dropout whose input has ``src`` bytes an element (``mask``)."""
+        return self.mask or src
 
 
 PRECISIONS = {
@@ -67,9 +77,21 @@ PRECISIONS = {
     "amp_bf16": HFPrecision(2, 4, True),    # torch.autocast(bf16) over fp32 master weights (CPU autocast's lists)
     # the same on a GPU (CUDA autocast's lists): DDP + AMP; and over bf16 weights, FSDP's MixedPrecision(param_dtype=
     # bf16) under accelerate's autocast forward (the stream bf16)
-    "amp_bf16_cuda": HFPrecision(2, 4, True, cuda_ops=True),
-    "amp_bf16_w16_cuda": HFPrecision(2, 2, True, cuda_ops=True, param=2),
+    "amp_bf16_cuda": HFPrecision(2, 4, True, cuda_ops=True, mask=1),
+    "amp_bf16_w16_cuda": HFPrecision(2, 2, True, cuda_ops=True, param=2, mask=1),
+    # pure bf16 on a GPU: "bf16" with the GPU's 1 B dropout masks (the LayerNorm families' plans, ``hf_table_precision``)
+    "bf16_cuda": HFPrecision(2, 2, False, param=2, mask=1),
+    # an RMSNorm decoder under CUDA autocast over FSDP's bf16 weights: "bf16"'s tensors (recorded: byte for byte on
+    # llama and gpt-oss) but for a softmax called without a dtype (``DTYPELESS_SOFTMAX``), which returns fp32 there
+    "bf16_autocast_cuda": HFPrecision(2, 2, False, cuda_ops=True, param=2),
 }
+
+#: RMSNorm decoders whose eager attention calls ``softmax`` with no dtype (Llama 4: models/llama4/modeling_llama4.py
+#: ``eager_attention_forward``, ``nn.functional.softmax(attn_weights, dim=-1)``), so CUDA autocast's
+#: ``fp32_set_opt_dtype`` returns it in fp32 even on a bf16 stream (4 B a score, and the AV matmul's bf16 cast);
+#: gpt-oss passes ``dtype=combined_logits.dtype`` and Llama's family ``dtype=torch.float32``: unchanged (recorded,
+#: tests/data/hf_activations.json ``details``, hfstep48)
+DTYPELESS_SOFTMAX = {"llama4_text"}
 
 
 def hf_table_precision(precision: str, fp32_stream, model_type: str = "") -> str:
@@ -78,15 +100,20 @@ def hf_table_precision(precision: str, fp32_stream, model_type: str = "") -> str
     only on an fp32 stream. Where FSDP hands autocast bf16 weights (accelerate's ``MixedPrecision(param_dtype=bf16)``
     at ZeRO-2/3) the stream, the norms' outputs, the RoPE tables and q / k are bf16 and every linear's input is
     already bf16 (autocast's cast is a no-op, no own copy): the pure-bf16 table's tensors ("bf16"; hffsdp47). Not
-    modelled there for the RMSNorm decoders: autocast's fp32 op list on the ``softmax`` without a dtype of gpt-oss /
-    Llama 4. The LayerNorm families (``LAYERNORM_FAMILIES``: GPT-2, BERT) take CUDA autocast's lists, which change
+    modelled there for the RMSNorm decoders: autocast's fp32 op list on the ``softmax`` without a dtype of Llama 4
+    (``DTYPELESS_SOFTMAX``: "bf16_autocast_cuda", hfstep48; gpt-oss passes a dtype). The LayerNorm families (``LAYERNORM_FAMILIES``: GPT-2, BERT) take CUDA autocast's lists, which change
     their tensors: "amp_bf16_cuda" on the fp32 stream, "amp_bf16_w16_cuda" over FSDP's bf16 weights (hfmem48:
     their LayerNorm runs fp32 on an fp32 copy of its input, GPT-2's tanh-GELU ``torch.pow`` casts up, the
     dtype-less softmax returns fp32; on the tiny GPT-2 / BERT (2, 128) the bf16 table was 28% / 35% short of the
-    measured FSDP saves, the CPU-autocast one 15% / 25% short of the GPU's)."""
+    measured FSDP saves, the CPU-autocast one 15% / 25% short of the GPU's). Their "bf16" is "bf16_cuda" (the same
+    with a GPU's 1 B dropout masks, ``HFPrecision.mask``; hfstep48)."""
     if model_type in LAYERNORM_FAMILIES and precision == "amp_bf16":
         return "amp_bf16_cuda" if fp32_stream else "amp_bf16_w16_cuda"
-    return "bf16" if precision == "amp_bf16" and not fp32_stream else precision
+    if model_type in LAYERNORM_FAMILIES and precision == "bf16":
+        return "bf16_cuda"  # the GPU's 1 B dropout masks (``HFPrecision.mask``; hfstep48)
+    if precision == "amp_bf16" and not fp32_stream:
+        return "bf16_autocast_cuda" if model_type in DTYPELESS_SOFTMAX else "bf16"
+    return precision
 
 #: how a family's RMSNorm multiplies its weight (module docstring): "cast" = weight * x.to(dtype)
 #: (Llama, Qwen, Mistral, Phi-3, DeepSeek, Llama 4); "fp32" = in fp32, then cast (OLMo 2, Gemma,
@@ -198,6 +225,23 @@ def hf_rope_form(m: ModelSpec, fp32_stream: bool) -> str:
     return form + "_amp" if fp32_stream and form == "rope_rotate_half" else form
 
 
+#: transformers families whose attention reads its input through one fused q/k/v linear and whose MLP fuses gate and up
+#: (Phi-3 ``qkv_proj`` / ``gate_up_proj``; GPT-2's ``c_attn`` and ``c_fc`` Conv1D)
+FUSED_PROJECTIONS = {"phi3", "gpt2"}
+
+
+def norm_readers(m: ModelSpec, model_type: str) -> tuple[int, int]:
+    """(linears that read the attention's input norm output, those that read the MLP's): under autocast over an fp32
+    stream each casts its own bf16 copy of it (the saves' ``lin``; the step time's casts, layer_ops ``elementwise``).
+    q / k / v (MLA: the q and kv down-projections) or one fused q/k/v; gate and up, one fused, or one up; an MoE
+    block's router, its shared expert's gate and up, and each of the top-k experts' gathered input."""
+    fused = model_type in FUSED_PROJECTIONS
+    attn = 1 if fused else (2 if m.mla is not None else 3)
+    if m.moe is not None:
+        return attn, 1 + (2 if m.moe.shared_experts else 0) + m.moe.top_k
+    return attn, 1 if (fused or not m.gated) else 2
+
+
 def _logits(m: ModelSpec, seq: int, batch: int) -> float:
     """The logits of one micro-batch of ``batch`` x ``seq`` tokens over the whole vocabulary: the one count,
     ``activations.rank_logits``, on one rank (no TP or CP split of the HF code's head). Every vocabulary-wide
@@ -281,8 +325,7 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
     def attention(local: bool) -> float:
         t = 0.0
         pre = 0 if model_type == "olmo2" else _norm(h, r, style)  # OLMo 2 normalises after
-        n_in = 1 if model_type == "phi3" else (2 if m.mla is not None else 3)  # fused qkv; MLA a-projs
-        t += pre + lin(n_in, h)  # q/k/v input
+        t += pre + lin(norm_readers(m, model_type)[0], h)  # q/k/v input (fused qkv; MLA's a-projections)
         if gemma:
             t += 4 * h / seq / batch  # 1 + weight per layer (not per token)
         if m.mla is not None:
@@ -328,7 +371,7 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
         elif not softmax.fp32_saved:
             # the softmax runs in the scores' dtype, which the fp32 mask (autocast: the stream
             # dtype) promotes to fp32 under autocast; the matmul with v then casts it back
-            sm = r if P.autocast else a
+            sm = 4 if P.cuda_ops and model_type in DTYPELESS_SOFTMAX else (r if P.autocast else a)
             cols = seq + 1 if model_type == "gpt_oss" else seq  # gpt-oss: the sink column
             t += a * (2 * H * dqk + H * dv) + sm * H * cols + (a * H * seq if sm != a else 0)
             if model_type == "gpt_oss":
@@ -350,8 +393,7 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
         if model_type == "olmo2":
             t += _norm(h, r, style)
         if not moe:
-            n_in = 1 if model_type == "phi3" else 2  # fused gate_up; gate and up
-            return t + lin(n_in, h) + 4 * a * m.dense_width
+            return t + lin(norm_readers(m, model_type)[1], h) + 4 * a * m.dense_width  # fused gate_up; gate and up
         e = m.moe
         k, f, E = e.top_k, m.ffn_hidden, e.experts
         if e.shared_experts:
@@ -503,7 +545,8 @@ def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: 
 def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                       impl: str, checkpointing: bool) -> tuple[float, float, list]:
     """GPT-2 (``modeling_gpt2.py``) and BERT (``modeling_bert.py``): LayerNorm, learned positions,
-    dropout 0.1 (each dropout keeps its mask in the activation dtype), bias linears (GPT-2's
+    dropout 0.1 (each dropout keeps its mask: in its input's dtype on CPU, 1 B on a GPU, ``HFPrecision.mask``;
+    mk below), bias linears (GPT-2's
     ``Conv1D`` is an addmm). Per token:
 
     * LayerNorm keeps its input and the mean and rstd (r*(w + 2): autocast runs it in fp32);
@@ -532,6 +575,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     if bert:
         r = ln_b
     logits = _logits(m, seq, batch)
+    mk = P.mask_bytes  # a dropout mask's bytes an element, by its input's
 
     def lin(n: int, w: float) -> float:  # as in hf_saved_bytes: one copy per linear under autocast
         return n * a * w if P.autocast else r * w
@@ -541,31 +585,33 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         # autocast; its loss's log-softmax is an fp32 op under autocast, else in the logits' dtype
         head_ln = (4 * h + 8) if P.cuda_ops else a * h + 2 * (4 if P.autocast else a)
         lsm = _loss_saves(model_type, P)[0]
-        outside = tok * (16 + ln + r * h) + 8 * (m.max_positions or 512)
+        outside = tok * (16 + ln + mk(r) * h) + 8 * (m.max_positions or 512)
         outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * tok + lsm
     else:
-        outside = tok * (8 + r * h + ln + a * h) + _loss_saves(model_type, P)[0] * logits + 8 * seq + 8 * (tok + 1) + 4
+        outside = tok * (8 + mk(r) * h + ln + a * h) + _loss_saves(model_type, P)[0] * logits + 8 * seq + 8 * (tok + 1) + 4
     if checkpointing:
         # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
         mask = batch * seq * seq * r if (not _sdpa(impl) and not bert) else 0
         return m.layers * tok * r * h + mask, outside, []
-    if _sdpa(impl):  # dropout forces the math path, which computes in fp32
-        attn = 4 * (3 * h + 3 * H * seq)
+    if _sdpa(impl):  # dropout forces the math path, which computes in fp32 (on CPU; open: a GPU's flash kernel)
+        attn = 4 * (3 * h + 2 * H * seq) + mk(4) * H * seq
     elif bert:
-        # CUDA autocast: the dtype-less softmax returns fp32, its dropout mask follows (fp32), the AV matmul casts
-        attn = a * 3 * H * d + ((8 + a) if P.cuda_ops else 3 * a) * H * seq
+        # CUDA autocast: the dtype-less softmax returns fp32, its dropout mask follows (fp32 on CPU), the AV matmul casts
+        sm = 4 if P.cuda_ops else a
+        attn = a * 3 * H * d + (sm + mk(sm) + a) * H * seq
     else:  # q is a view of c_attn's output: the bmm keeps all of it at batch 1, a copy above;
         # torch.where with the fp32 mask_value promotes the scores (and softmax) to fp32 under autocast, as CUDA
         # autocast's softmax does on a bf16 stream
+        # the probabilities are cast to v's dtype (``.type(value.dtype)``) before the dropout
         sm = r if P.autocast and not P.cuda_ops else (4 if P.cuda_ops else a)
-        attn = a * (2 * H * d + (3 * h if batch == 1 else H * d)) + sm * H * seq + 2 * a * H * seq
+        attn = a * (2 * H * d + (3 * h if batch == 1 else H * d)) + sm * H * seq + (mk(a) + a) * H * seq
     # GPT-2's tanh-GELU (transformers ``NewGELUActivation``) keeps 4 f-wide tensors; under CUDA autocast its
     # ``torch.pow(x, 3)`` casts x up, so the fp32 copy, the tanh and 1 + tanh are fp32 (0.5 x stays bf16)
     gelu = (a * f + 12 * f) if P.cuda_ops else 4 * a * f
-    mlp = (a * f if bert else gelu) + a * f + a * h
+    mlp = (a * f if bert else gelu) + a * f + mk(a) * h
     qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
-    per_layer = 2 * ln + qkv_in + attn + a * h + a * h + lin(1, h) + mlp
-    attn_part = ln + qkv_in + attn + a * h + a * h  # norm, q/k/v inputs, core, o input, dropout mask
+    per_layer = 2 * ln + qkv_in + attn + a * h + mk(a) * h + lin(1, h) + mlp
+    attn_part = ln + qkv_in + attn + a * h + mk(a) * h  # norm, q/k/v inputs, core, o input, dropout mask
     return m.layers * per_layer * tok, outside, [(attn_part, per_layer - attn_part)] * m.layers
 
 
@@ -772,6 +818,12 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
         # (OLMo 2 and Llama 4 cast q/k back to the activation dtype after RoPE: no fp32 k/v)
         back = model_type in ROPE_CASTS_BACK or m.mla is not None
         kv = (L if P.autocast and not back else expanded) * tok * (a if back else r) * kvh * (dqk + dv)
+    elif not checkpointing and model_type == "gpt2" and _sdpa(impl):
+        # GPT-2's DynamicCache keeps k and v (the cache's own copies) where sdpa's math path saves fp32 upcasts of them
+        # instead (eager saves the cached tensors themselves): recorded, tests/data/hf_activations.json ``details``
+        # gpt2 sdpa after the forward 2 a h a token and layer over the saves, the logits and the loss (hfstep48: the
+        # -2..-3% after-forward and the (1, 64) peak's -5% of hfmem48 were this)
+        kv = L * tok * a * 2 * h
     fused = fused_ce and model_type not in LAYERNORM_FAMILIES
     # the moments' vocabulary-wide saves (the log-softmax, the soft-cap tanh) and weight-sized tensors (autocast's
     # copies; Liger's saved head-weight gradient) alive from the forward to the head's backward
@@ -840,9 +892,9 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     # dropout mask, position/type ids) are freed last, with the embedding's backward
     pre = 0.0
     if model_type == "gpt2":
-        pre = r * h * tok + 8 * seq
+        pre = P.mask_bytes(r) * h * tok + 8 * seq
     elif bert:
-        pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
+        pre = tok * (16 + r * (h + 2) + P.mask_bytes(r) * h) + 8 * (m.max_positions or 512)
     w.level = held - outside + pre + labels - head_cast + g_head + r * h * tok
     # (whole on a TP rank from here on: the labels, the embeddings' saves and the gradient the head's backward hands
     # the final norm -- the colwise head's input gradient is all-reduced -- then the residual stream's)
@@ -1213,10 +1265,10 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
     S = batch * H * seq * seq
     bert = model_type == "bert"
     if bert:
-        before = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
+        before = tok * (16 + r * (h + 2) + P.mask_bytes(r) * h) + 8 * (m.max_positions or 512)
         attn = 3 * a * h * tok
     else:
-        before = r * h * tok + r * h * seq + r * h * tok  # wte, wpe outputs, dropout mask
+        before = r * h * tok + r * h * seq + P.mask_bytes(r) * h * tok  # wte, wpe outputs, dropout mask
         attn = r * h * tok + 3 * a * h * tok
     if impl == "eager":
         # (GPT-2's ``torch.where`` with an fp32 mask value promotes the scores under autocast;
@@ -1454,7 +1506,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         w.op(o_in + wgrad(H * dv * h), o_in + a * h * tok + (a * h * tok if amp else 0), wgrad(H * dv * h))
         wcast(H * dv * h)
         w.op(Sx + x * h * tok, o_in + x * h * tok + Sx)  # frees v, the dropped probabilities
-        w.op(Sx, 2 * Sx)  # frees the incoming gradient and the dropout's mask
+        w.op(Sx, Sx + P.mask_bytes(x) * Sx / x)  # frees the incoming gradient and the dropout's mask
         w.op(Sx, 2 * Sx)  # ... and the softmax's output
     else:
         w.op(o_in + wgrad(H * dv * h), (o_in if impl == "eager" else 0) + (a * h * tok if amp else 0),

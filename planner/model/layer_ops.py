@@ -81,11 +81,12 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES
 from planner.model.stacks import (ATTN_OPS_SHARE, Stack, cuda_graph_host_ops, cuda_graph_parts, recompute_modules,
                                   remat_saved)
-from planner.model.stack_kernels import (hf_attn_choice, EAGER_FP32_BYTES, core_attention_fallback,
+from planner.model.stack_kernels import (hf_attn_choice, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, core_attention_fallback,
                                          eager_sink_attention, explicit_softmax_extra, fused_attention, recipe_on,
                                          te_cast_bytes, te_recompute_runs)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
-from planner.model.activations_hf import hf_eager_softmax_extra, hf_rope_form, liger_chunk_tokens, liger_patches
+from planner.model.activations_hf import (hf_eager_softmax_extra, hf_model_type, hf_rope_form, liger_chunk_tokens,
+                                         liger_patches, norm_readers)
 from planner.model import moe as moe_mech
 from planner.model import physics, ssm
 from planner.spec import ModelSpec, TrainingSpec
@@ -812,12 +813,22 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: d
     # in planner.model.stack_kernels.EAGER_FP32_BYTES.
     unfused = fw.eager_fp32_ops and not fw.compile
     # only RMSNorm is an eager op chain in that code: LayerNorm models (HF GPT-2 / BERT, DeepLearningExamples'
-    # BERT modeling.py) call nn.LayerNorm, one ATen native_layer_norm kernel (read x, write y)
-    norm_b = EAGER_FP32_BYTES["rmsnorm"] if unfused and m.norm == "rmsnorm" else 2 * act_b
+    # BERT modeling.py) call nn.LayerNorm, one ATen native_layer_norm kernel (read x, write y). On an fp32 stream
+    # (autocast over fp32 weights, ``c.fp32s``) both run fp32 in and out: RMSNorm's chain "rmsnorm_amp", LayerNorm
+    # 4 + 4 (``layer_norm`` is on CUDA autocast's fp32 list; its input is fp32 already) -- hfstep48
+    if unfused and m.norm == "rmsnorm":
+        norm_b = by_stream(lambda s: (EAGER_FP32_BYTES["rmsnorm_amp" if s else "rmsnorm"],), c.fp32s)[0]
+    else:
+        norm_b = by_stream(lambda s: (2 * (4.0 if s else act_b),), c.fp32s)[0]
     if fw.elementwise_fused:
         full_b = act_b * (2 * 4 * h)
     else:
-        full_b = 2 * norm_b * h + act_b * 2 * 3 * h
+        # on an fp32 stream the residual adds read it and write it in fp32 ("residual_add_amp") and each linear reading
+        # a norm's fp32 output casts its own bf16 copy (AUTOCAST_CAST_BYTES a reader; hfstep48)
+        readers = sum(norm_readers(m, m.hf_model_type or hf_model_type(m)))  # (the memory reads the same key)
+        add_b, cast_b = by_stream(lambda s: ((EAGER_FP32_BYTES["residual_add_amp"], AUTOCAST_CAST_BYTES * readers / 2)
+                                             if s else (3 * act_b, 0.0)), c.fp32s)
+        full_b = 2 * norm_b * h + 2 * (add_b + cast_b) * h
     full_b = full_b + (2 * h if t.dropout else 0)
     act_fn_b = EAGER_FP32_BYTES["swiglu"] if unfused and m.gated else m.mlp_act_factor * act_b
     rope_b = (eager_rope_bytes(fw, m, t, c.fp32s) if unfused else 2 * act_b) if m.position == "rope" else 0

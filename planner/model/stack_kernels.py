@@ -760,8 +760,19 @@ def explicit_softmax_extra(fw, autocast: bool, act_b) -> tuple[float, float, flo
 #: (each table read once per element), on real torch ops forward and backward (tests/test_hf47.py: ex tables 20
 #: and 36 B forward, 28 and 54 B backward against the complex multiply's 20 / 20). Chosen per family by
 #: layer_ops ``eager_rope_bytes`` (``Stack.eager_rope`` "transformers", activations_hf ``HF_ROPE_FORMS``).
-EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "rope_rotation_matrix": 40.0, "rope_rotate_half": 24.0,
-                    "rope_rotate_half_amp": 44.0, "swiglu": 10.0}
+#: "rmsnorm_amp" (hfstep48): the same RMSNorm on an fp32 stream (autocast over fp32 weights, ``Stack.fp32_stream``;
+#: layer_ops ``LayerContext.fp32s``), fp32 in and out: transformers ``LlamaRMSNorm`` (``hidden_states.to(float32)``
+#: and ``.to(input_dtype)`` are no-ops on an fp32 input, ``self.weight`` fp32) and torchtitan's ``RMSNorm``
+#: (``x.float()``, ``type_as(x)`` no-ops): pow (4 + 4), mean (4), x * rsqrt (4 + 4), * weight (4 + 4) = 28. CUDA
+#: autocast's lists (aten autocast_mode.cpp ``AT_FORALL_FP32``: ``pow``, ``rsqrt``) cast nothing there (their inputs are
+#: fp32 already); 8 B under the bf16-stream chain's 36 (which pays the upcast, 2 + 4, and the cast back, 4 + 2, and
+#: reads / writes the weight product in bf16, 2 + 2, where the fp32 stream pays 4 + 4). The same stream costs elsewhere
+#: (layer_ops ``elementwise``): "residual_add_amp", each residual add reading the fp32 stream and the branch's bf16
+#: output and writing fp32 (4 + 2 + 4 = 10, against the 16-bit 6), and the bf16 copy each linear reading a norm's
+#: fp32 output makes under autocast (``AUTOCAST_CAST_BYTES`` an element a reader: aten autocast_mode.cpp
+#: ``cached_cast`` caches leaf weights only; activations_hf ``norm_readers``).
+EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rmsnorm_amp": 28.0, "rope": 24.0, "rope_rotation_matrix": 40.0,
+                    "rope_rotate_half": 24.0, "rope_rotate_half_amp": 44.0, "swiglu": 10.0, "residual_add_amp": 10.0}
 
 #: HBM bytes per autocast-eligible weight element of each AMP cast (``Stack.autocasts``): each linear
 #: casts its fp32 weight to 16 bits (aten ``_to_copy``: read 4 B, write 2 B) in every forward, and
