@@ -92,6 +92,22 @@ def test_the_figures_family_is_what_the_dispatcher_needs_read(cli, tmp_path):
     assert line.startswith("error: training.framework.moe_dispatcher: deepep's group") and "not ethernet" in line, line
 
 
+def test_a_bare_gpus_assumed_fabric_says_cluster_fabric_states_another():
+    """A bare B200 cluster takes p6-b200's EFA, on which DeepEP's group stays in a node: the refusal names
+    ``cluster.fabric`` (whose family it reads) beside ``inter_node_gbps``, and a link or figures of an RDMA family
+    run it."""
+    from planner.model.moe import dispatcher_refusal
+
+    def why(**cluster):
+        return dispatcher_refusal("deepep", option_from_cluster(ClusterSpec(gpu="B200-SXM-180GB", nodes=2, **cluster)),
+                                  1, 16)
+
+    assert why().endswith("not efa (B200-SXM-180GB's network assumed from aws:p6-b200.48xlarge; state yours with "
+                          "cluster.inter_node_gbps or cluster.fabric): keep expert TP x EP in a node or use alltoall")
+    assert why(fabric="IB-XDR") is None and why(fabric={"gbps_per_gpu": 400, "family": "roce"}) is None
+    assert "not ethernet: keep" in why(fabric={"gbps_per_node": 800, "family": "ethernet"})
+
+
 @pytest.mark.parametrize("fabric, says", [
     ({"gbps_per_gpu": 400}, "error: cluster.fabric.family: the network's fabric family, one of infiniband, roce, efa, "
                             "ethernet"),
