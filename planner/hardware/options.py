@@ -215,7 +215,8 @@ def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalo
     planner.model.comm), the one place a job's network sets it; the catalog rows' latencies are stated assumptions
     (interconnects.csv ``notes``: "end-to-end NCCL alpha incl. software"), said as such. A calibration profile's
     measured alpha is kept (a measurement of the cluster over the stated figure), and so is the prior where figures
-    give no latency. Plans without ``cluster.fabric`` keep the prior (15 µs), whatever their instance's fabric."""
+    give no latency. Plans without ``cluster.fabric`` keep the comm model's alpha (the 15 µs prior or a profile's),
+    whatever their instance's fabric (interconnects.csv's latencies were tried on none of the validation sources)."""
     spec = cluster.fabric
     if spec is None:
         return None
