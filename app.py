@@ -254,8 +254,13 @@ sb.selectbox("nodes", wi.auto_options(wi.with_value((None, 1, 2, 4, 8, 16, 32, 6
              key="w_nodes")
 sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s["w_max_gpus"]), key="w_max_gpus",
                  help=f"without a deadline or budget, plans over {D.HORIZON_HOURS / 24:.0f} days are left out")
+sb.selectbox("inter-node fabric", wi.fabric_choices(catalog, s.get("w_fabric")), key="w_fabric",
+             help="cluster.fabric: a catalog link (`planner catalog links`) in place of each instance's network, its "
+                  "rate per NIC (one per GPU) or per node and its latency; instance default: the catalog's")
+fabric = wi.fabric_field(s["w_fabric"], base)
 sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, step=100.0, key="w_inter_node_gbps",
-                format=wi.NUMBER_FORMAT, max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"))
+                format=wi.NUMBER_FORMAT, max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"),
+                disabled=fabric is not None, help=None if fabric is None else "the inter-node fabric sets it")
 power = wi.power_limit_choices(catalog, s["w_gpus"], instance, s.get("w_power_limit_w"))
 if power:  # the GPUs' own range (nvidia-smi -pl); none for TPUs alone
     sb.select_slider("power limit, W per GPU", power.options, key="w_power_limit_w",
@@ -285,7 +290,7 @@ w = wi.WhatIf(
     tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"], gpus=s["w_gpus"], clouds=s["w_clouds"],
     instance=instance, nodes=wi.field_value(s["w_nodes"]), spot=s["w_spot"], max_gpus=s["w_max_gpus"],
     budget_usd=s["w_budget_musd"] * 1e6 or None, deadline_hours=s["w_deadline_days"] * 24 or None,
-    objective=s["w_objective"], inter_node_gbps=s["w_inter_node_gbps"] or None,
+    objective=s["w_objective"], inter_node_gbps=s["w_inter_node_gbps"] or None, fabric=fabric,
     power_limit_w=s.get("w_power_limit_w") if power else None, segment=s.get("w_segment") if segments else None,
 )
 

@@ -137,8 +137,41 @@ def auto_options(options) -> tuple:
 
 def widget_value(field: str, value):
     """The sidebar widget's value for a WhatIf ``field``'s ``value``: ``AUTO`` for None where the field's widget is
-    one of the ``AUTO_SELECTBOXES`` (``STACK_DEFAULT`` for the training stack's: ``NONE_WORDS``)."""
+    one of the ``AUTO_SELECTBOXES`` (``STACK_DEFAULT`` for the training stack's: ``NONE_WORDS``); the fabric control's
+    word for a fabric (``fabric_widget``)."""
+    if field == "fabric":
+        return fabric_widget(value)
     return NONE_WORDS[field] if value is None and field in NONE_WORDS else value
+
+
+#: the fabric control's words for no ``cluster.fabric`` (each instance's own network, or inter_node_gbps where set)
+#: and for the job file's own figures (``cluster.fabric: {gbps_per_gpu: ..., family: ...}``, kept as the job has them)
+INSTANCE_FABRIC = "instance default"
+JOB_FABRIC = "the job file's figures"
+
+
+def fabric_widget(value) -> str:
+    """The fabric control's option for a WhatIf ``fabric``: a link's name as it is, ``INSTANCE_FABRIC`` for None,
+    ``JOB_FABRIC`` for the job's figures (a mapping)."""
+    return INSTANCE_FABRIC if value is None else JOB_FABRIC if isinstance(value, dict) else value
+
+
+def fabric_choices(catalog, value: Optional[str] = None) -> tuple:
+    """The fabric control's options: ``INSTANCE_FABRIC``, the catalog's inter-node links (``planner catalog links``:
+    planner.hardware.options ``inter_node_links``), and the control's ``value`` where it is none of them (the job's
+    figures, ``JOB_FABRIC``)."""
+    from planner.hardware.options import inter_node_links
+
+    opts = (INSTANCE_FABRIC, *inter_node_links(catalog))
+    return opts if value is None or value in opts else (*opts, value)
+
+
+def fabric_field(choice: str, base: dict):
+    """The WhatIf ``fabric`` of the control's ``choice``: None for ``INSTANCE_FABRIC``, the job document ``base``'s own
+    ``cluster.fabric`` for ``JOB_FABRIC``, else the link's name."""
+    if choice == INSTANCE_FABRIC:
+        return None
+    return (base.get("cluster") or {}).get("fabric") if choice == JOB_FABRIC else choice
 
 
 def field_value(value, field: Optional[str] = None):
@@ -181,6 +214,8 @@ class WhatIf:
     deadline_hours: Optional[float] = None
     objective: str = "cost"
     inter_node_gbps: Optional[float] = None  # None: the catalog's figure per instance
+    #: cluster.fabric: a catalog link's name, or the job's figures (a mapping); None: each instance's own network
+    fabric: Optional[str | dict] = None
     #: cluster.power_limit_w, W per GPU (``power_limit_choices``); None: each GPU at its rated limit
     power_limit_w: Optional[float] = None
     #: cluster.segment, trays of an NVL72 rack's Slurm --segment (``segment_choices``); None: searched (16 and 18)
@@ -313,8 +348,21 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
         gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
         max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
         deadline_hours=con.deadline_hours, objective=con.objective, inter_node_gbps=cl.inter_node_gbps,
-        power_limit_w=cl.power_limit_w, segment=cl.segment,
+        power_limit_w=cl.power_limit_w, segment=cl.segment, fabric=_job_fabric(cl.fabric, catalog),
     )
+
+
+def _job_fabric(fabric, catalog):
+    """A job's ``cluster.fabric`` as the WhatIf holds it: a link's name as the catalog spells it (the control's option;
+    the name as written where no link matches, for the planner to refuse), the figures as a mapping, or None."""
+    if fabric is None:
+        return None
+    if fabric.link is None:
+        return fabric.model_dump(exclude_none=True)
+    from planner.hardware.options import inter_node_links
+
+    links = inter_node_links(catalog) if catalog is not None else {}
+    return next((k for k in links if k.casefold() == fabric.link.strip().casefold()), fabric.link)
 
 
 def _instance_gpu(catalog, instance: str) -> list[str]:
@@ -368,7 +416,9 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     if w.tp is None or w.pp is None or w.cp is None or w.nodes is None:
         p.pop("dp", None)  # dp follows from the GPU count and the other degrees
     _set(cl, "nodes", w.nodes)
-    _set(cl, "inter_node_gbps", w.inter_node_gbps)
+    _set(cl, "fabric", w.fabric)
+    # a named fabric is the network: the job's Gb/s per node would be refused beside it (the app greys that input out)
+    _set(cl, "inter_node_gbps", None if w.fabric is not None else w.inter_node_gbps)
     _set(cl, "power_limit_w", w.power_limit_w)
     # an NVL72 segment only on the job's bare rack GPU: an instance replaces it (the control is shown only there)
     _set(cl, "segment", None if w.instance else w.segment)

@@ -191,6 +191,10 @@ CP_COMM_TYPE = Vocab("p2p", "all_gather", "a2a", "a2a+p2p")
 #: weights (--main-params-dtype) (planner.model.optimizers ``PrecisionAware``)
 ADAM_STATE_DTYPE = Vocab("fp32", "fp16", "bf16", "fp8")
 MAIN_PARAMS_DTYPE = Vocab("fp32", "fp16")
+#: the scale-out fabric families a cluster's inter-node network runs on (hardware_catalog interconnects.csv and
+#: instances.csv ``fabric``; the MoE dispatchers' needs read them: planner.model.moe ``DISPATCHER_NEEDS``), which the
+#: job's numeric ``cluster.fabric`` names in its ``family``
+NETWORK_FABRIC = Vocab("infiniband", "roce", "efa", "ethernet")
 #: MoE token dispatcher (planner.model.moe.DISPATCHERS): Megatron-Core all-to-all, or the flex
 #: dispatcher's DeepEP / HybridEP backends (one copy per destination node across the network)
 MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")

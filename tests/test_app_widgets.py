@@ -66,6 +66,8 @@ def test_every_widget_once_including_extremes():
         ("w_max_gpus", lambda: ss("w_max_gpus").set_value(1)),
         ("w_max_gpus max", lambda: ss("w_max_gpus").set_value(ss("w_max_gpus").options[-1])),
         ("w_inter_node_gbps", lambda: at.number_input(key="w_inter_node_gbps").set_value(0.001)),
+        # (a fabric names the network: the Gb/s figure beside it is off, not refused as "not both"; fabriclat48)
+        ("w_fabric", lambda: at.selectbox(key="w_fabric").set_value("Ethernet-100G")),
         ("w_spot", lambda: at.checkbox(key="w_spot").check()),
         ("w_budget_musd", lambda: at.number_input(key="w_budget_musd").set_value(1e-6)),
         ("w_budget_musd off", lambda: at.number_input(key="w_budget_musd").set_value(0.0)),

@@ -134,3 +134,32 @@ def test_estimate_says_its_fits_row_is_memory(cli, tmp_path):
     code, out, err = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml")
     assert code == 0, err
     assert re.search(r"fits memory\s+yes \(\d+\.\d GiB of", out), out
+
+
+#: LIMITED's job (tests/app_page.py) without its deadline and budget, on 8 x p5.48xlarge (EFA, 3,200 Gb/s a node)
+_FABRIC_JOB = """
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 256, micro_batch: 1, precision: bf16, tokens: 1.0e11}
+parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}
+cluster: {instance: aws:p5.48xlarge, nodes: 8, fabric: {gbps_per_gpu: 200, family: roce, latency_us: 8}}
+"""
+
+
+def test_the_sidebars_fabric_control_names_the_network(page):
+    """fabriclat48: the app had no ``cluster.fabric`` control (the job's own was planned, and nothing could change
+    it). An uploaded job's figures start it on "the job file's figures", said among the assumptions; a catalog link
+    chosen replaces them, and its Gb/s input is off while a fabric names the network ("instance default", the instance's
+    own EFA: tests/test_fabriclat48.py, a third page run saved)."""
+    def said(at):
+        text = page_text(" ".join(m.value for m in at.markdown))
+        return [s for s in ("cluster.fabric (the job's figures): 200 Gb/s per NIC", "cluster.fabric Ethernet-100G: "
+                            "100 Gb/s per node") if s in text]
+
+    at = upload(page, "fabric.yaml", _FABRIC_JOB.encode())
+    control = at.selectbox(key="w_fabric")
+    assert control.value == wi.JOB_FABRIC and control.options[:2] == [wi.INSTANCE_FABRIC, "IB-HDR"]
+    assert "Ethernet-100G" in control.options and at.number_input(key="w_inter_node_gbps").disabled
+    assert said(at) == ["cluster.fabric (the job's figures): 200 Gb/s per NIC"]
+    at = control.set_value("Ethernet-100G").run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert said(at) == ["cluster.fabric Ethernet-100G: 100 Gb/s per node"]

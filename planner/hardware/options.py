@@ -186,33 +186,73 @@ def check_profile_applies(profile, gpus: list[GPU]) -> None:
 LINK_RATE_PER = {"nic": "per NIC, one per GPU", "node": "per node"}
 
 
-def stated_fabric(cluster: ClusterSpec, g: int, catalog: Catalog | None = None,
-                  replaces: str = "") -> tuple[float, str, str] | None:
-    """(inter-node bytes/s per node, fabric family, the assumption line) of the job's ``cluster.fabric``: an inter-node
-    link of ``planner catalog links`` (interconnects.csv, folded as catalog names are), its line rate per NIC times the
-    node's ``g`` GPUs or per node (``LINK_RATE_PER``), in place of the instance's or reference row's network
-    (``replaces``: what that was, in words). None where the job names none. The collectives' per-message latency stays
-    the comm model's (``Efficiency.inter_alpha_s``, a prior or measured), not the row's ``latency_us``, which
-    interconnects.csv states as an assumption and no other network of the planner is priced by."""
-    name = cluster.fabric
-    if not name:
+def inter_node_links(catalog: Catalog | None = None) -> dict[str, dict]:
+    """The catalog's inter-node links (interconnects.csv rows of ``kind`` inter_node: IB-NDR, RoCE-400, EFA-v2-p5, ...)
+    by name, in the table's order: what ``cluster.fabric`` may name (``stated_fabric``; the app's fabric control)."""
+    return {k: r for k, r in (catalog or load_catalog()).interconnects.items() if r.get("kind") == "inter_node"}
+
+
+@dataclass(frozen=True)
+class StatedFabric:
+    """The job's ``cluster.fabric`` as the option it replaces the network of reads it (``stated_fabric``)."""
+
+    inter_node_bw: float  # bytes/s per node, line rate
+    family: str  # the fabric family (vocab NETWORK_FABRIC), which the MoE dispatchers' needs read
+    eff: Efficiency  # the option's efficiencies with the link's latency as the comm model's inter-node alpha
+    note: str  # the assumption line that says all of it
+
+
+def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalog | None = None,
+                  replaces: str = "") -> StatedFabric | None:
+    """The job's ``cluster.fabric`` on ``g``-GPU nodes whose efficiencies are ``eff``, in place of the instance's or
+    reference row's network (``replaces``: what that was, in words); None where the job names none.
+
+    Named, it is an inter-node link of ``planner catalog links`` (interconnects.csv, folded as catalog names are): its
+    line rate per NIC times the node's ``g`` GPUs or per node (``LINK_RATE_PER``), its ``fabric`` family and its
+    ``latency_us``. Given as figures (schema ``FabricSpec``), the same three: ``gbps_per_gpu`` or ``gbps_per_node``,
+    ``family``, ``latency_us``. The latency becomes the comm model's per-step inter-node alpha
+    (``Efficiency.inter_alpha_s``: the ``(k - 1) alpha`` of every collective across k nodes and each inter-node send,
+    planner.model.comm), the one place a job's network sets it; the catalog rows' latencies are stated assumptions
+    (interconnects.csv ``notes``: "end-to-end NCCL alpha incl. software"), said as such. A calibration profile's
+    measured alpha is kept (a measurement of the cluster over the stated figure), and so is the prior where figures
+    give no latency. Plans without ``cluster.fabric`` keep the comm model's alpha (the 15 µs prior or a profile's),
+    whatever their instance's fabric (interconnects.csv's latencies were tried on none of the validation sources)."""
+    spec = cluster.fabric
+    if spec is None:
         return None
     if cluster.inter_node_gbps:
-        raise InputError("cluster.fabric", "give cluster.fabric (a catalog link) or cluster.inter_node_gbps (Gb/s per "
-                                           "node), not both")
-    links = {k: r for k, r in (catalog or load_catalog()).interconnects.items() if r.get("kind") == "inter_node"}
-    key = next((k for k in links if k.casefold() == name.strip().casefold()), None)
-    if key is None:
-        raise InputError("cluster.fabric", f"{clip(name)} is not an inter-node link of the catalog; choices: "
-                         f"{', '.join(links)} (`planner catalog links`), or set cluster.inter_node_gbps")
-    r = links[key]
-    rate = float(r["gbps_per_dir"]) * 1e9 / 8
-    inter = rate * g if r["per"] == "nic" else rate
-    note = (f"cluster.fabric {key}: {float(r['gbps_per_dir']):,g} Gb/s {LINK_RATE_PER[r['per']]} "
-            f"({inter * 8 / 1e9:,g} Gb/s per {g}-GPU node, {r['fabric']}; source: {r['source']})"
-            + (f", in place of {replaces}" if replaces else "")
-            + f"; latency: the comm model's inter-node alpha, not the row's stated {r['latency_us']} µs")
-    return inter, r["fabric"], note
+        raise InputError("cluster.fabric", "give cluster.fabric or cluster.inter_node_gbps (Gb/s per node), not both")
+    if spec.link is not None:
+        links = inter_node_links(catalog)
+        key = next((k for k in links if k.casefold() == spec.link.strip().casefold()), None)
+        if key is None:
+            raise InputError("cluster.fabric", f"{clip(spec.link)} is not an inter-node link of the catalog; choices: "
+                             f"{', '.join(links)} (`planner catalog links`), or give the network's figures "
+                             "({gbps_per_gpu or gbps_per_node, family, latency_us}) or cluster.inter_node_gbps")
+        r = links[key]
+        gbps, per, family, latency_us = float(r["gbps_per_dir"]), r["per"], r["fabric"], float(r["latency_us"])
+        head, origin = f"cluster.fabric {key}", f"; source: {r['source']}"
+        said = f"the row's stated {latency_us:g} µs"
+    else:
+        per = "nic" if spec.gbps_per_gpu is not None else "node"
+        gbps = spec.gbps_per_gpu if per == "nic" else spec.gbps_per_node
+        family, latency_us, head, origin = spec.family, spec.latency_us, "cluster.fabric (the job's figures)", ""
+        said = f"the job's {latency_us:g} µs" if latency_us is not None else ""
+    rate = gbps * 1e9 / 8
+    inter = rate * g if per == "nic" else rate
+    measured = str(eff.sources.get("inter_alpha_s", "")).startswith("measured")
+    if measured:
+        latency = (f"the profile's measured inter-node alpha, {eff.inter_alpha_s * 1e6:g} µs"
+                   + (f", not {said}" if said else ""))
+    elif latency_us is None:
+        latency = f"the comm model's inter-node alpha, {eff.inter_alpha_s * 1e6:g} µs (prior; give latency_us)"
+    else:
+        latency = f"{said} as the comm model's inter-node alpha (its prior: {eff.inter_alpha_s * 1e6:g} µs)"
+        eff = eff.with_(inter_alpha_s=latency_us * 1e-6,
+                        sources={**eff.sources, "inter_alpha_s": f"stated: {head} latency {latency_us:g} µs"})
+    note = (f"{head}: {gbps:,g} Gb/s {LINK_RATE_PER[per]} ({inter * 8 / 1e9:,g} Gb/s per {g}-GPU node, {family}"
+            f"{origin})" + (f", in place of {replaces}" if replaces else "") + f"; latency: {latency}")
+    return StatedFabric(inter, family, eff, note)
 
 
 def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, profile=None,
@@ -243,6 +283,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                          f"largest {gpu.name} ICI slice ({system.max_chips:,} chips, {system.key}); "
                          + multislice_hint(cat, gpu))
     stated = None
+    eff = efficiency_for(gpu, profile, precision)
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
@@ -266,11 +307,11 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         else:
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
-        stated = stated_fabric(cluster, g, cat, replaces=(f"{ref[1].key}'s {ref[1].fabric or 'network'} "
-                                                          f"({inter * 8 / 1e9:,g} Gb/s a node)" if ref else ""))
+        stated = stated_fabric(cluster, g, eff, cat, replaces=(f"{ref[1].key}'s {ref[1].fabric or 'network'} "
+                                                               f"({inter * 8 / 1e9:,g} Gb/s a node)" if ref else ""))
         if stated is not None:  # the job's link: nothing assumed
-            inter, note = stated[0], ""
-            notes.append(stated[2])
+            inter, eff, note = stated.inter_node_bw, stated.eff, ""
+            notes.append(stated.note)
         elif cluster.nodes != 1:  # one node fixed: no collective leaves it, so no figure reads the assumption (QA 86)
             notes.append(note)
     host = None
@@ -298,9 +339,9 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         notes.append(f"{gpu.name}: no price: {system.no_price_why}; set cluster.price_usd_hr (per node)")
     return HardwareOption(
         name=name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
-        eff=efficiency_for(gpu, profile, precision), price_ondemand=price, notes=notes,
+        eff=eff, price_ondemand=price, notes=notes,
         network_assumed=not (cluster.inter_node_gbps or stated), network_note=note, reference=ref[1] if ref else None,
-        fabric_stated=stated[1] if stated is not None else None,
+        fabric_stated=stated.family if stated is not None else None,
         gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
         segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
@@ -561,11 +602,14 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         assumed = inst.network_is_default
         if assumed and inst.cluster:
             note = network_assumption(inst.key)
-    stated = stated_fabric(cluster, g, catalog, replaces=f"{inst.key}'s {inst.fabric or 'network'} "
-                                                         f"({inst.network_bw_or_default * 8 / 1e9:,g} Gb/s a node)")
+    gpu = inst.gpu
+    check_profile_applies(profile, [gpu])
+    eff = efficiency_for(gpu, profile, precision)
+    stated = stated_fabric(cluster, g, eff, catalog, replaces=f"{inst.key}'s {inst.fabric or 'network'} "
+                                                              f"({inst.network_bw_or_default * 8 / 1e9:,g} Gb/s a node)")
     if stated is not None:  # the job's link: nothing assumed
-        inter, assumed, note = stated[0], False, ""
-        notes.append(stated[2])
+        inter, eff, assumed, note = stated.inter_node_bw, stated.eff, False, ""
+        notes.append(stated.note)
     elif note and cluster.nodes != 1:  # (as option_from_cluster: one node fixed reads no inter-node rate)
         notes.append(note)
     if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
@@ -576,17 +620,15 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if not inst.cluster:
         notes.append(f"{inst.key}: single node only — the catalog gives it no multi-node cluster fabric "
                      f"(fabric {inst.fabric or 'not stated'}; a catalog override with cluster: true and network_gbps lifts this)")
-    gpu = inst.gpu
-    check_profile_applies(profile, [gpu])
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     price = cluster.price_usd_hr or inst.price_ondemand
     notes += spot_above_rate(cluster, inst)
     return HardwareOption(
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
-        eff=efficiency_for(gpu, profile, precision), instance=inst, price_ondemand=price,
+        eff=eff, instance=inst, price_ondemand=price,
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
         multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
-        power_limit_w=fixed_limit(cluster, gpu), fabric_stated=stated[1] if stated is not None else None,
+        power_limit_w=fixed_limit(cluster, gpu), fabric_stated=stated.family if stated is not None else None,
     )
 
 

@@ -112,8 +112,9 @@ class DispatcherNeeds:
     ``cc_min`` and up (x 10, planner.hardware.platform ``cuda_compute_capability``) on NVIDIA parts only, NVLink with
     peer access between every pair of a node's GPUs (``gpu.intra_node_link`` "NVLink<n>"; PCIe boxes and 2-GPU
     NVLink bridges are not), and, where its group (the experts' TP x EP ranks) spans nodes, a scale-out fabric in
-    ``fabrics`` (the catalog's ``fabric`` column; None: a bare GPU cluster whose network the job or the reference row
-    states without one, taken as the ConnectX RDMA NICs of the clusters built for multi-node training);
+    ``fabrics`` (the catalog's ``fabric`` column, or the family of the job's ``cluster.fabric``; None: a bare GPU
+    cluster whose network the job (``inter_node_gbps``) or the reference row states without one, taken as the ConnectX
+    RDMA NICs of the clusters built for multi-node training);
     ``source``: the library's own words for it."""
     package: str
     cc_min: int
@@ -199,12 +200,15 @@ def dispatcher_spans_nodes(etp, ep, gpus_per_node):
 
 def fabric_words(hw) -> str:
     """Where hardware option ``hw``'s fabric comes from where the job did not state it: a bare GPU cluster without
-    ``cluster.inter_node_gbps`` takes its reference row's network (planner.hardware.options ``reference_network``),
-    and with it that row's fabric; the job states its own cluster's network with ``cluster.inter_node_gbps``, whose
-    fabric ``DISPATCHER_NEEDS`` takes as RDMA (None). "" where the fabric is the instance's own or the job's."""
+    ``cluster.inter_node_gbps`` or ``cluster.fabric`` takes its reference row's network (planner.hardware.options
+    ``reference_network``), and with it that row's fabric; the job states its own cluster's network with
+    ``cluster.inter_node_gbps``, whose fabric ``DISPATCHER_NEEDS`` takes as RDMA (None), or with ``cluster.fabric``, a
+    catalog link or its figures, whose family it reads (``stated_fabric``). "" where the fabric is the instance's own
+    or the job's."""
     if not getattr(hw, "network_reference", False):
         return ""
-    return f"{hw.name}'s network assumed from {hw.reference.key}; state yours with cluster.inter_node_gbps"
+    return (f"{hw.name}'s network assumed from {hw.reference.key}; state yours with cluster.inter_node_gbps or "
+            "cluster.fabric")
 
 
 def dispatcher_refusal(dispatcher: str, hw, etp: int = 1, ep: int = 1) -> str | None:

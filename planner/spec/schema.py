@@ -943,15 +943,56 @@ class ParallelSpec(Strict):
         return self
 
 
+class FabricSpec(Strict):
+    """``cluster.fabric``: the cluster's inter-node network, in place of the instance's or reference system's
+    (planner.hardware.options ``stated_fabric``). Either a catalog link by name (``link``; the field given as text,
+    ``fabric: IB-NDR``, is that), or, for a network no catalog link describes, its figures: its line rate per
+    direction per GPU (one NIC each, as DGX-class nodes) or per node, its family, and the per-step latency its
+    collectives pay across nodes (the comm model's inter-node alpha; left out: the model's prior)."""
+    link: Optional[str] = Field(None, min_length=1, max_length=100)  # `planner catalog links`: IB-NDR, RoCE-400, ...
+    gbps_per_gpu: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e5)  # Gb/s per GPU (its NIC), per direction
+    gbps_per_node: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)  # Gb/s per node, all its NICs
+    family: Optional[V.NETWORK_FABRIC.literal] = None  # infiniband | roce | efa | ethernet
+    latency_us: Optional[float] = Field(None, gt=0, le=1e4)  # µs a step across nodes (end-to-end NCCL alpha)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data):
+        """``fabric: IB-NDR`` is ``fabric: {link: IB-NDR}``."""
+        if isinstance(data, str):
+            return {"link": data}
+        if not isinstance(data, (dict, FabricSpec)):
+            raise ValueError(f"a catalog link's name (`planner catalog links`) or the network's figures "
+                             "({gbps_per_gpu or gbps_per_node, family, latency_us})")  # (the input is quoted)
+        return data
+
+    @model_validator(mode="after")
+    def _link_or_figures(self):
+        figures = [k for k in ("gbps_per_gpu", "gbps_per_node", "family", "latency_us") if getattr(self, k) is not None]
+        if self.link is not None:
+            if figures:
+                raise ValueError(f"{figures[0]}: give a catalog link (cluster.fabric: {self.link}) or the network's "
+                                 "figures, not both")
+            return self
+        if (self.gbps_per_gpu is None) == (self.gbps_per_node is None):
+            raise ValueError("gbps_per_gpu: give the network's rate as gbps_per_gpu (Gb/s per GPU, one NIC each) or "
+                             "gbps_per_node (Gb/s per node), one of them (or name a catalog link: `planner catalog "
+                             "links`)")
+        if self.family is None:
+            raise ValueError(f"family: the network's fabric family, one of {', '.join(V.NETWORK_FABRIC)}")
+        return self
+
+
 class ClusterSpec(Strict):
     gpu: Optional[str] = None
     instance: Optional[str] = None  # "aws:p5.48xlarge"
     gpus_per_node: Optional[int] = Field(None, gt=0, le=1024)
     nodes: Optional[int] = Field(None, gt=0, le=1 << 17)
     inter_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["gbps"], le=1e6)  # per node, Gb/s (overrides)
-    # the inter-node fabric by its catalog link (`planner catalog links`: IB-NDR, RoCE-400, ...), in place of the
-    # instance's or reference system's (planner.hardware.options ``stated_fabric``); not with inter_node_gbps
-    fabric: Optional[str] = Field(None, min_length=1, max_length=100)
+    # the inter-node fabric, in place of the instance's or reference system's (planner.hardware.options
+    # ``stated_fabric``): a catalog link by name (`planner catalog links`: IB-NDR, RoCE-400, ...), or its figures
+    # (``FabricSpec``: {gbps_per_gpu: 400, family: roce, latency_us: 8}); not with inter_node_gbps
+    fabric: Optional[FabricSpec] = None
     intra_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["GBps"], le=1e5)  # per GPU per direction, GB/s
     price_usd_hr: Optional[float] = Field(None, gt=0, le=1e5)  # per node, overrides the catalog
     # on a rack-scale NVLink system (GB200 / GB300 NVL72: 18 trays of 4 GPUs), the hosts (trays) of one Slurm
