@@ -84,6 +84,12 @@ def traces(draw) -> str:
     return draw(st.sampled_from(["", "", "\ufeff"])) + end.join(lines) + end
 
 
+#: SERVE on one GPU type (L4: 1- to 8-GPU aws instances, so tensor parallelism still varies with the trace's rate): a
+#: trace's cells are read, and refused, before any hardware is sized, and a planned trace sizes the same way on one type
+#: as on aws's every type, at about a fifth of the CPU (0.19 s against 1.34 s a planned serve; suite48)
+SERVE_ONE_GPU = dict(SERVE, constraints={"clouds": ["aws"], "gpus": ["L4"]})
+
+
 @fuzz_settings(30)
 @given(text=traces(), simulate=st.integers(0, 3).map(bool))
 def test_fuzz_trace_contents(tmp_path_factory, text, simulate):
@@ -91,7 +97,7 @@ def test_fuzz_trace_contents(tmp_path_factory, text, simulate):
     / ``--trace``; never a traceback or a warning beside the line, nothing written next to the files."""
     d = tmp_path_factory.mktemp("trace")
     job, trace = d / "job.yaml", d / "t.csv"
-    job.write_text(yaml.safe_dump(SERVE))
+    job.write_text(yaml.safe_dump(SERVE_ONE_GPU))
     trace.write_text(text, encoding="utf-8", newline="")
     code, out, err = run_cli("serve", job, "--json", "--top", "1", "--trace", trace,
                              *(() if simulate else ("--no-simulate",)))

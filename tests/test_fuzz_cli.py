@@ -172,10 +172,12 @@ def jobs(draw, kind):
     elif kind == "serve":
         # a small simulated load (1 QPS of short requests: ~200 simulated requests a search run, not ~1,800 of
         # 512 + 256 tokens at 10 QPS): the same search, simulation and output path at a sixth of the time; the
-        # drawn fields (qps, max_batch, prompt_tokens, ...) still replace these
+        # drawn fields (qps, max_batch, prompt_tokens, ...) still replace these. One GPU type (L4: aws's 1- to
+        # 8-GPU g6 instances), as the search kind's one: the same sizing path at about a fifth of the CPU of aws's
+        # every type (suite48); a drawn constraints.gpus still replaces it
         job = {"model": {"preset": "llama3-8b"},
                "serving": {"qps": 1.0, "p99_latency_ms": 100.0, "prompt_tokens": 128, "output_tokens": 32},
-               "constraints": {"clouds": ["aws"]}}
+               "constraints": {"clouds": ["aws"], "gpus": ["L4"]}}
     elif kind == "tabular":
         job = {"tabular": {"rows": 2e6, "features": 50, "trees": 500, "depth": 8}, "constraints": {"clouds": ["aws"]}}
     for _ in range(draw(st.integers(1, 3))):

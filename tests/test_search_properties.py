@@ -41,7 +41,9 @@ jobs = st.builds(
     gb=st.sampled_from([64, 256, 512]),
     clouds=st.lists(st.sampled_from(["aws", "gcp", "azure", "lambda", "runpod"]), unique=True, max_size=3),
     gpus=st.lists(st.sampled_from(["L4", "A10G", "H100", "A100", "H200", "B200", "L40S"]), unique=True, max_size=3),
-    max_gpus=st.sampled_from([1, 2, 4, 8, 16, 64]),
+    # up to two 8-GPU nodes: multi-node plans and skipped options without 64-GPU searches of every cloud's every
+    # GPU (a mixtral draw at 64 was 6.4 s of the test's 27 s CPU; suite48)
+    max_gpus=st.sampled_from([1, 2, 4, 8, 16]),
     spot=st.booleans(),
     objective=st.sampled_from(["cost", "time", "tokens_per_dollar"]),
 )
