@@ -16,6 +16,7 @@ from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
+from planner.hardware.nvlink import DEFAULT_TOPOLOGY, topology_gpus
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -93,6 +94,11 @@ class HardwareOption:
     #: the fabric family of the job's ``cluster.fabric`` link (``stated_fabric``), which replaces the instance's or
     #: reference row's; None where the job names no link
     fabric_stated: Optional[str] = None
+    #: how the node's GPUs are wired (planner.hardware.nvlink ``NVLINK_TOPOLOGIES``): "switch" (every GPU at its full
+    #: NVLink rate to any other: NVSwitch, the default) or a point-to-point mesh whose groups have only the links
+    #: between their members ("hybrid-cube-mesh": DGX-1 V100, p3.16xlarge); the job's ``cluster.nvlink_topology``,
+    #: else the instance row's
+    nvlink_topology: str = DEFAULT_TOPOLOGY
 
     @property
     def network_fabric(self) -> Optional[str]:
@@ -305,6 +311,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
         segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
         segments_per_rack=seg[1] if seg else 1, power_limit_w=fixed_limit(cluster, gpu), price_quote=quote,
+        nvlink_topology=node_topology(cluster, None, g),
     )
 
 
@@ -587,7 +594,21 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
         multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
         power_limit_w=fixed_limit(cluster, gpu), fabric_stated=stated[1] if stated is not None else None,
+        nvlink_topology=node_topology(cluster, inst, g),
     )
+
+
+def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int) -> str:
+    """How a node's ``g`` GPUs are wired (``HardwareOption.nvlink_topology``): the job's ``cluster.nvlink_topology``,
+    else the instance row's, else a switch. A mesh joins a fixed number of GPUs (planner.hardware.nvlink
+    ``topology_gpus``: 8 on the DGX-1 V100's); a node of fewer holds the first ``g`` of them, a larger one is
+    refused."""
+    name = cluster.nvlink_topology or (inst.nvlink_topology if inst is not None else None) or DEFAULT_TOPOLOGY
+    most = topology_gpus(name)
+    if most is not None and g > most:
+        raise InputError("cluster.nvlink_topology", f"{name} joins {most} GPUs; this node has {g} "
+                                                    "(set cluster.gpus_per_node, or another topology)")
+    return name
 
 
 def fixed_limit(cluster: ClusterSpec, gpu: GPU) -> Optional[float]:
