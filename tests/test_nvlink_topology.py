@@ -96,3 +96,12 @@ def test_instance_row_carries_its_mesh(cli, tmp_path):
 def test_bad_topology_is_refused_in_one_line(cli, tmp_path, cluster, says):
     job = dict(JOB, parallel={"tp": 2, "pp": 1, "dp": 4}, cluster=dict(JOB["cluster"], **cluster))
     assert refused(cli("estimate", write_job(tmp_path, job), "--json")).startswith(says)
+
+
+def test_plan_says_the_mesh_and_the_tp_groups_rate(cli, tmp_path):
+    job = dict(JOB, parallel={"tp": 2, "pp": 1, "dp": 4}, cluster={"instance": "aws:p3.16xlarge", "nodes": 1})
+    code, out, err = cli("estimate", write_job(tmp_path, job))
+    text = " ".join((out + err).split())
+    assert code == 0
+    assert "(25 of 150 GB/s per GPU: the group's links on the hybrid-cube-mesh)" in text
+    assert "NVLink hybrid-cube-mesh: a TP / DP group rings only over the NVLinks between its members" in text

@@ -290,6 +290,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                      + "; cluster.nodes counts these domains, and cluster.price_usd_hr and inter_node_gbps are per "
                        "domain; set cluster.gpus_per_node for another node")
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
+    topology = node_topology(cluster, None, g)
     name = gpu.name
     price, quote = system_rate(cluster, system, g, seg)
     if seg is not None:
@@ -304,14 +305,14 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         notes.append(f"{gpu.name}: no price: {system.no_price_why}; set cluster.price_usd_hr (per node)")
     return HardwareOption(
         name=name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
-        eff=efficiency_for(gpu, profile, precision), price_ondemand=price, notes=notes,
+        eff=efficiency_for(gpu, profile, precision), price_ondemand=price, notes=notes + topology_notes(topology),
         network_assumed=not (cluster.inter_node_gbps or stated), network_note=note, reference=ref[1] if ref else None,
         fabric_stated=stated[1] if stated is not None else None,
         gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
         segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
         segments_per_rack=seg[1] if seg else 1, power_limit_w=fixed_limit(cluster, gpu), price_quote=quote,
-        nvlink_topology=node_topology(cluster, None, g),
+        nvlink_topology=topology,
     )
 
 
@@ -588,13 +589,14 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     price = cluster.price_usd_hr or inst.price_ondemand
     notes += spot_above_rate(cluster, inst)
+    topology = node_topology(cluster, inst, g)
     return HardwareOption(
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), instance=inst, price_ondemand=price,
-        price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
+        price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes + topology_notes(topology),
         multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
         power_limit_w=fixed_limit(cluster, gpu), fabric_stated=stated[1] if stated is not None else None,
-        nvlink_topology=node_topology(cluster, inst, g),
+        nvlink_topology=topology,
     )
 
 
@@ -609,6 +611,14 @@ def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int) -> str:
         raise InputError("cluster.nvlink_topology", f"{name} joins {most} GPUs; this node has {g} "
                                                     "(set cluster.gpus_per_node, or another topology)")
     return name
+
+
+def topology_notes(topology: str) -> list[str]:
+    """The line a plan on a node without NVSwitch prints (none on a switch): its groups ring on their own links."""
+    if topology_gpus(topology) is None:
+        return []
+    return [f"NVLink {topology}: a TP / DP group rings only over the NVLinks between its members (on a DGX-1 V100 a "
+            "TP-2 pair has 1-2 of a GPU's 6 links, a TP-4 quad 4, all 8 GPUs 6; planner.hardware.nvlink)"]
 
 
 def fixed_limit(cluster: ClusterSpec, gpu: GPU) -> Optional[float]:
