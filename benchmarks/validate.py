@@ -142,6 +142,7 @@ from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
 from planner.model.flops import narayanan_eq3  # noqa: E402
 from planner.hardware.efficiency import gpu_family, in_step_gemm_max  # noqa: E402
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
+from planner.hardware.nvlink import DEFAULT_TOPOLOGY  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
 from planner.model import accuracy, stacks  # noqa: E402
@@ -199,12 +200,13 @@ def _eff(gpu):
     return eff
 
 
-def hw_option(cat, gpu_name, gpus_per_node, inter_gbps, intra_gbps=None, power_limit_w=None):
+def hw_option(cat, gpu_name, gpus_per_node, inter_gbps, intra_gbps=None, power_limit_w=None,
+              nvlink_topology=DEFAULT_TOPOLOGY):
     gpu = cat.gpu(gpu_name)
     intra = intra_gbps * 1e9 if intra_gbps else gpu.intra_node_bw
     return HardwareOption(name=gpu.name, gpu=gpu, gpus_per_node=gpus_per_node,
                           inter_node_bw=inter_gbps * 1e9 / 8, intra_bw=intra, eff=_eff(gpu),
-                          power_limit_w=power_limit_w)
+                          power_limit_w=power_limit_w, nvlink_topology=nvlink_topology)
 
 
 #: the columns each row carries for the accuracy bands (planner.model.accuracy.run_kind)
@@ -215,6 +217,13 @@ def kind(model, hw) -> dict:
     """A row's GPU and kind of run (architecture class, GPU generation): what ``--bands`` cuts the
     error table by, and what ``planner.model.accuracy`` matches a user's plan on."""
     return {"gpu": hw.gpu.name, **accuracy.run_kind(model, hw.gpu.name)}
+
+
+def dle_topology(gpu_name: str) -> str:
+    """The NVLink wiring of the DGX a DeepLearningExamples table ran on: the V100 rows' DGX-1 (its hybrid cube-mesh,
+    planner.hardware.nvlink), the A100 rows' DGX A100 (NVSwitch). Their 1- and 8-GPU rows price the same either way
+    (eight GPUs ring on all six links)."""
+    return "hybrid-cube-mesh" if gpu_name.startswith("V100") else DEFAULT_TOPOLOGY
 
 
 def predict_group(model, training, df, hw, **kw):
@@ -486,7 +495,7 @@ def resnet50(cat) -> pd.DataFrame:
     model = ModelSpec(**PRESETS["resnet50"])
     rows = []
     for r in d.itertuples():
-        hw = hw_option(cat, r.gpu, 8, 200.0 * 8)
+        hw = hw_option(cat, r.gpu, 8, 200.0 * 8, nvlink_topology=dle_topology(r.gpu))
         gb = int(r.batch_per_gpu) * int(r.gpus)
         tr = TrainingSpec(seq_len=1, global_batch=gb, micro_batch=int(r.batch_per_gpu), precision=r.precision,
                           weights="amp", optimizer="sgd_momentum", recompute="none")
@@ -593,7 +602,8 @@ def bert_dle(cat) -> pd.DataFrame:
     stack = replace(stacks.resolve(BERT_DLE_STACK, **BERT_DLE_OPTIONS), explicit_softmax=BERT_DLE_SOFTMAX)
     rows = []
     for r in d.itertuples():
-        hw = hw_option(cat, r.gpu, 8, 8 * 200.0 if r.gpu.startswith("A100") else 4 * 100.0)
+        hw = hw_option(cat, r.gpu, 8, 8 * 200.0 if r.gpu.startswith("A100") else 4 * 100.0,
+                       nvlink_topology=dle_topology(r.gpu))
         mb, gpus, seq = int(r.batch_per_gpu), int(r.gpus), int(r.seq_len)
         gb = mb * int(r.accum_steps) * gpus
         tr = TrainingSpec(seq_len=seq, global_batch=gb, micro_batch=mb, precision=r.precision, **BERT_DLE_TRAINING,
@@ -2950,7 +2960,8 @@ def dlperf_megatron(cat) -> pd.DataFrame:
     d = pd.read_csv(DLPERF_MEGATRON_CSV)
     out = []
     for r in d.itertuples():
-        hw = hw_option(cat, r.gpu, int(r.node_gpus), float(r.inter_node_gbps))
+        # the node's NV1 / NV2 mesh as printed (`nvidia-smi topo -m`): the DGX-1 V100 wiring (planner.hardware.nvlink)
+        hw = hw_option(cat, r.gpu, int(r.node_gpus), float(r.inter_node_gbps), nvlink_topology="hybrid-cube-mesh")
         model = gpt_model(r.layers, r.hidden, r.heads, r.vocab_padded, r.seq_len)
         tr = nar21_training(int(r.seq_len), int(r.global_batch_seqs))
         row = pd.DataFrame([dict(tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), vpp=1, zero=0, mb=int(r.micro_batch), rc=2,

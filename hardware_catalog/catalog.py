@@ -687,6 +687,9 @@ class InstanceRow(_Row):
     price_spot_date: Optional[str] = None
     source: str = Field(min_length=1)
     notes: Optional[str] = None
+    #: how the node's GPUs are wired: planner.vocab ``NVLINK_TOPOLOGY`` (the same names; tests/test_nvlink_topology.py);
+    #: blank: through a switch (planner.hardware.nvlink)
+    nvlink_topology: Optional[Literal["switch", "hybrid-cube-mesh"]] = None
 
     @field_validator("cloud", "name")
     @classmethod
@@ -962,6 +965,8 @@ class Instance:
     #: a rate's own date where it is not ``price_date`` (``RATE_DATE_COLUMNS``; ``rate_date``)
     price_ondemand_date: str = ""
     price_spot_date: str = ""
+    #: how the node's GPUs are wired (``InstanceRow.nvlink_topology``); None: not stated, a switch
+    nvlink_topology: Optional[str] = None
 
     @property
     def key(self) -> str:
@@ -1092,7 +1097,8 @@ def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
         price_ondemand=r.price_ondemand_usd_hr, price_spot=r.price_spot_usd_hr,
         region=r.region or "", price_date=r.price_date or "", source=r.source, notes=r.notes or "",
         price_ondemand_date=r.price_ondemand_date or "", price_spot_date=r.price_spot_date or "",
-        fabric=r.fabric, cluster=bool(cluster), network_source=r.network_source or "")
+        fabric=r.fabric, cluster=bool(cluster), network_source=r.network_source or "",
+        nvlink_topology=r.nvlink_topology)
 
 
 @dataclass(frozen=True)
@@ -1373,7 +1379,8 @@ class Catalog:
                          "fabric": i.fabric, "cluster": i.cluster, "network_source": i.network_source,
                          "local_nvme_tb": i.local_nvme_bytes / TB if i.local_nvme_bytes is not None else None,
                          "price_ondemand_usd_hr": i.price_ondemand, "price_spot_usd_hr": i.price_spot,
-                         "region": i.region, "price_date": i.price_date, "source": i.source, "notes": i.notes})
+                         "region": i.region, "price_date": i.price_date, "source": i.source, "notes": i.notes,
+                         "nvlink_topology": i.nvlink_topology})
         return _counts(pd.DataFrame(rows))
 
 

@@ -62,6 +62,10 @@ class Vocab:
         return f"Vocab{self.names}"
 
 
+#: how a node's GPUs are wired to each other (planner.hardware.nvlink ``NVLINK_TOPOLOGIES``): through NVSwitch, or
+#: the DGX-1 V100's point-to-point hybrid cube-mesh
+NVLINK_TOPOLOGY = Vocab("switch", "hybrid-cube-mesh")
+
 #: activation recomputation (Korthikanti et al. 2022: none / selective attention core / full layer)
 RECOMPUTE = Vocab("none", "selective", "full")
 #: what ``recompute: selective`` re-runs on the Megatron-Core stacks (TransformerConfig

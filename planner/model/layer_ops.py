@@ -72,8 +72,8 @@ import dataclasses
 
 import numpy as np
 
-from planner.model.comm import (collective_time, hierarchical_cp_a2a, ring_hop_time, small_allreduce_time,
-                                torch_ring_columns)
+from planner.model.comm import (collective_time, group_intra_bw, hierarchical_cp_a2a, ring_hop_time,
+                                small_allreduce_time, torch_ring_columns)
 from planner.model.flops import (attention_core_flops, attention_keys, local_keys, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim)
 from planner.model.finetune import dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads
@@ -417,11 +417,19 @@ class LayerContext:
     #: per layer key, whether the residual stream is fp32 (``Stack.fp32_stream`` at the key's ZeRO stage: autocast
     #: over fp32 weights), which sets the HF code's eager RoPE form and softmax passes (hffsdp47)
     fp32s: object = False
+    #: the achieved NVLink bandwidth of the TP group's rings (comm ``group_intra_bw``: ``intra_bw`` on a switched
+    #: node, the links a TP group of consecutive GPUs has on a DGX-1 V100's mesh); None: ``intra_bw``
+    tp_bw: object = None
 
     @property
     def links(self):
         """(intra_bw, inter_bw, a_in, a_out): the link arguments of planner.model.comm's collectives."""
         return self.intra_bw, self.inter_bw, self.a_in, self.a_out
+
+    @property
+    def tp_links(self):
+        """``links`` of a collective over the TP group (``tp_bw``)."""
+        return (self.intra_bw if self.tp_bw is None else self.tp_bw), self.inter_bw, self.a_in, self.a_out
 
     def gemm(self, M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0),
              cast_kernels=0.0):
@@ -537,7 +545,8 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
                         xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64),
                         ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom),
-                        fp32s=np.asarray(fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream, dtype=bool))
+                        fp32s=np.asarray(fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream, dtype=bool),
+                        tp_bw=group_intra_bw(hw, tp, 1))
 
 
 def by_stream(fn, fp32s) -> tuple:
@@ -1018,7 +1027,7 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, ew: 
         pa_fwd = np.where(full, eff.memory_time(T * pa_f, hbm), 0.0)
         mb_bwd = mb_bwd + np.where(full, eff.memory_time(T * pa_b, hbm), 0.0)
         comm_b = FP32_COMM_BYTES if t.precision == "bf16" else act_b
-        pa_ag = np.where(full & (tp > 1), collective_time("all_gather", T * h * comm_b, tp, 1, g, *c.links), 0.0)
+        pa_ag = np.where(full & (tp > 1), collective_time("all_gather", T * h * comm_b, tp, 1, g, *c.tp_links), 0.0)
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
@@ -1090,7 +1099,7 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_com
     with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed); without,
     Megatron-Core's column linears still hide their backward collectives (physics.tp_exposed_async_bwd)."""
     eff, act_b, T, tp, sp, g, wgrad = c.eff, c.act_b, c.T, c.tp, c.sp, c.g, c.wgrad
-    intra_bw, inter_bw, a_in, a_out = c.links
+    intra_bw, inter_bw, a_in, a_out = c.tp_links
     h, q, kv = m.hidden, m.q_dim, m.kv_dim
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
@@ -1373,7 +1382,7 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
         # ``logits.float()`` precedes it unless chunked), which the loss waits on; its backward is a local slice
         gathered_b = 4.0 if code == "masked_ce" else float(act_b)
         ce_f = ce_f + np.where(tp > 1, collective_time("all_gather", lg.gathered * gathered_b, tp, 1, c.g,
-                                                       *c.links), 0.0)
+                                                       *c.tp_links), 0.0)
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
     head_host_b = BWD_HOST_FACTOR * head_host
     if fused:  # Liger's chunk loop: FLCE_OPS_PER_CHUNK launches per chunk (activations_hf.liger_chunk_tokens)

@@ -72,8 +72,8 @@ import numpy as np
 
 from planner.layout import V_SPLIT, Candidates, distinct_rows, in_blocks, split_vpp
 from planner.model.evaluation import spread_zero3
-from planner.model.comm import (collective_time, ep_domain_members, members_per_node, nic_bytes, p2p_time,
-                                small_allreduce_time)
+from planner.model.comm import (collective_time, ep_domain_members, group_intra_bw, members_per_node, nic_bytes,
+                                p2p_time, small_allreduce_time)
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.finetune import frozen_base, frozen_storage_bytes, on_stack, trainable_share, training_step_flops
 from planner.hardware.efficiency import Efficiency
@@ -413,7 +413,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     etp = tp if etp is None else etp
     eff = hw.eff
     g = float(hw.gpus_per_node)
-    intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
+    inter_bw = hw.inter_bw_per_gpu
     a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
     cc = Candidates.layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=int(g))
     cc.vpp = vpp
@@ -458,19 +458,19 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     # replica all-reduce, ``ar_rep`` below)
     share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
     per_rs = grad_bytes * share
+    # each group's rings at the links its members have (comm.group_intra_bw: intra_bw on a switched node)
+    ring_n, ring_s = np.stack(np.broadcast_arrays(dps, edps))[:, None], np.stack(np.broadcast_arrays(tpf, tpe))[:, None]
     ring = collective_time("all_gather", np.stack(np.broadcast_arrays(
         stage_p_dense * param16, stage_p_dense * per_rs, 0.0, stage_p_exp * param16, stage_p_exp * per_rs,
-        0.0)).reshape(2, 3, -1),
-        np.stack(np.broadcast_arrays(dps, edps))[:, None], np.stack(np.broadcast_arrays(tpf, tpe))[:, None], g,
-        intra_bw, inter_bw, a_in, a_out)
+        0.0)).reshape(2, 3, -1), ring_n, ring_s, g, group_intra_bw(hw, ring_n, ring_s), inter_bw, a_in, a_out)
     # the DP reduce's all-reduce (dense, expert) and HSDP's replica all-reduce (dense, expert)
     reps = (dp // np.maximum(dp_shard, 1)).astype(np.float64)
+    ar_n = np.stack(np.broadcast_arrays(dps, edps, reps, reps))
+    ar_s = np.stack(np.broadcast_arrays(tpf, tpe, tpf * dps, tpe * edps))
     ars = collective_time("all_reduce", np.stack(np.broadcast_arrays(
         stage_p_dense * per_rs, stage_p_exp * per_rs, stage_p_dense * grad_bytes * share / dps,
-        stage_p_exp * grad_bytes * share / edps)),
-        np.stack(np.broadcast_arrays(dps, edps, reps, reps)), np.stack(np.broadcast_arrays(tpf, tpe, tpf * dps,
-                                                                                             tpe * edps)),
-        g, intra_bw, inter_bw, a_in, a_out)
+        stage_p_exp * grad_bytes * share / edps)), ar_n, ar_s, g, group_intra_bw(hw, ar_n, ar_s), inter_bw, a_in,
+        a_out)
     ag = ring[0, 0] + np.where(has_exp, ring[1, 0], 0.0)
     ag_nic = nic("all_gather", stage_p_dense * param16, stage_p_exp * param16)
     # under Megatron-Core's --fp8-param-gather the FP8 parameters travel at the recipe's width (a per-tensor FP8
@@ -482,9 +482,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
                                 split.first_rank)
         dense_b, exp_b = fp8_param_gather_bytes(m, pp, (f_dense, f_exp, l_dense, l_exp), fw.recipe.param_gather_bytes,
                                                 param16, kept, split.first_rank)
-        ag_fp8 = (collective_time("all_gather", dense_b / tpf, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
-                  + np.where(has_exp, collective_time("all_gather", exp_b / tpe, edps, tpe, g, intra_bw, inter_bw,
-                                                      a_in, a_out), 0.0))
+        ag_fp8 = (collective_time("all_gather", dense_b / tpf, dps, tpf, g, group_intra_bw(hw, dps, tpf), inter_bw,
+                                  a_in, a_out)
+                  + np.where(has_exp, collective_time("all_gather", exp_b / tpe, edps, tpe, g,
+                                                      group_intra_bw(hw, edps, tpe), inter_bw, a_in, a_out), 0.0))
         ag_params = np.where(fp8_pg, ag_fp8, ag)
         ag_nic = np.where(fp8_pg, nic("all_gather", dense_b / tpf, exp_b / tpe), ag_nic)
     else:
@@ -1239,7 +1240,7 @@ def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKey
     pp_bytes = full_bytes / split
     bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
     alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
-    regather = collective_time("all_gather", full_bytes, stp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
+    regather = collective_time("all_gather", full_bytes, stp, 1, g, group_intra_bw(hw, stp, 1), hw.inter_bw_per_gpu,
                                eff.intra_alpha_s, eff.inter_alpha_s)
     regather = np.where(fw.pp_scatter_gather & ~ssp, regather, 0.0)
     # each of a stage's v model chunks sends its activation on and its gradient back: the

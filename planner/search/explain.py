@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from math import gcd
 
+from planner.hardware.nvlink import group_link_share, topology_gpus
 from planner.model.comm import ep_domain_members
 from planner.model.moe import dispatcher_domain, dispatcher_refusal
 from planner.model.offload import HOST_RAM_USABLE
@@ -29,6 +30,12 @@ LABELS = {
 COMM_LINK = {"comm_tp": "intra", "comm_cp": "intra", "comm_ep": "inter", "comm_pp": "inter",
              "comm_zero3": "inter", "comm_dp": "inter"}
 
+
+
+#: (group size, rank stride) of the collectives whose rings a mesh node prices on their members' links
+#: (planner.model.comm ``group_intra_bw``), read from a plan's layout
+MESH_GROUPS = {"comm_tp": lambda cfg: (cfg.get("tp", 1), 1),
+               "comm_dp": lambda cfg: (cfg.get("dp", 1), cfg.get("tp", 1) * cfg.get("cp", 1))}
 
 def expert_grid(cfg) -> int:
     """Ranks of one expert grid: etp x ep consecutive ranks (etp innermost), as planner.model.moe."""
@@ -70,6 +77,13 @@ def bottleneck_line(res: dict, hw) -> str:
                          f"for {hw.gpu.name}; set cluster.inter_node_gbps)")
         elif link == "intra":
             where = f" over {hw.gpu.intra_node_link} ({hw.intra_bw / 1e9:.0f} GB/s per {device_of(res['hardware'])})"
+            ring = MESH_GROUPS.get(top)
+            if ring is not None and topology_gpus(hw.nvlink_topology) is not None:  # a mesh: the group's own links
+                n, stride = ring(res["config"])
+                links = group_link_share(hw.nvlink_topology, min(n, max(hw.gpus_per_node // stride, 1)), stride,
+                                         hw.gpus_per_node)
+                where = (f" over {hw.gpu.intra_node_link} ({hw.intra_bw * links / 1e9:.0f} of {hw.intra_bw / 1e9:.0f} "
+                         f"GB/s per {device_of(res['hardware'])}: the group's links on the {hw.nvlink_topology})")
     cfg = res["config"]
     shard, dp = cfg.get("dp_shard"), cfg.get("dp", 1)
     if top in ("comm_zero3", "comm_dp") and shard and shard < dp and res["hardware"]["nodes"] > 1:
