@@ -121,3 +121,24 @@ def test_an_engine_runs_what_its_docs_say(engine, precision, gpus, runs, cli, tm
         assert code == 2 and err.strip() == ("error: serving.engine: it runs no option here: vllm runs fp8 from compute "
                                              "capability 8.0: T4-16GB (7.5) (another serving.engine or "
                                              "serving.precision, or other GPUs: constraints.gpus)"), err
+
+
+def _finetune(max_gpus: int) -> dict:
+    return {"model": {"preset": "qwen2.5-0.5b"},
+            "training": {"mode": "qlora", "lora": {"rank": 16, "alpha": 32, "targets": "all-linear"}, "seq_len": 1024,
+                         "global_batch": 8, "precision": "bf16", "optimizer": "adamw", "steps": 100},
+            "constraints": {"gpus": ["L4-24GB", "A10G-24GB"], "clouds": ["aws"], "max_gpus": max_gpus}}
+
+
+def test_single_node_notes_are_one_line_and_none_under_a_one_node_cap(catalog):
+    """Finding 3: a QLoRA on one GPU (max_gpus 1) printed "note: aws:g5.xlarge: single node only -- the catalog gives
+    it no multi-node cluster fabric" once per shown instance (8 lines for the QLoRA of Llama-3.1-8B over L4 / A10G),
+    though no plan under the cap could take a second node. Under the cap there is none; with room for more nodes the
+    instances share one line."""
+    from planner.workloads.training import recommend
+
+    capped = recommend(load_job_dict(_finetune(1)), catalog)
+    assert not [n for n in capped["notes"] if "single node only" in n]
+    wide = recommend(load_job_dict(_finetune(16)), catalog)
+    lines = [n for n in wide["notes"] if "single node only" in n]
+    assert len(lines) == 1 and "aws:g5.xlarge (fabric ethernet)" in lines[0] and "gives them" in lines[0], lines
