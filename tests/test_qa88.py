@@ -142,3 +142,21 @@ def test_single_node_notes_are_one_line_and_none_under_a_one_node_cap(catalog):
     wide = recommend(load_job_dict(_finetune(16)), catalog)
     lines = [n for n in wide["notes"] if "single node only" in n]
     assert len(lines) == 1 and "aws:g5.xlarge (fabric ethernet)" in lines[0] and "gives them" in lines[0], lines
+
+
+def test_the_report_reads_an_ep_replica_and_a_fixed_fleets_load(ep_plan):
+    """Finding 4: the serving review's headline table said "tensor parallel per replica 8" of an EP8 plan (it runs
+    no tensor parallelism) and "utilisation (analytic) at 30.6 requests/s (serving.qps)" of a fixed fleet
+    (``serving.replicas``), which has no serving.qps: the rate is the most the fleet carries."""
+    from planner.present.report import build_serving_report
+    from planner.workloads.serving import plan_serving
+
+    job, plan = ep_plan
+    text = repr(build_serving_report(job, plan, with_charts=False))
+    assert "expert parallel per replica" in text and "tensor parallel per replica" not in text
+    fleet = load_job_dict({"model": {"preset": "qwen2.5-0.5b"},
+                           "serving": {"p99_latency_ms": 50, "ttft_ms": 1000, "replicas": 2, "prompt_tokens": 800,
+                                       "output_tokens": 200},
+                           "cluster": {"instance": "aws:g6e.xlarge"}})
+    text = repr(build_serving_report(fleet, plan_serving(fleet, simulate=False), with_charts=False))
+    assert "(the most the fixed fleet carries within the targets)" in text and "(serving.qps)" not in text

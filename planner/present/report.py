@@ -1176,20 +1176,27 @@ GENERIC_LABELS = {"tpot_ms": "p99 latency ms (analytic)"}
 LLM_ONLY_TARGETS = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens")
 
 
-def _load_words(qps: Optional[float], trace: bool) -> str:
+def _load_words(qps: Optional[float], trace: bool, fleet: bool = False) -> str:
     """The load a serving figure (a utilisation) is at, named by its rate: a replayed trace's own (the plan is sized
-    for it, ``trace_note``) or serving.qps. Until QA 37b the report's "utilisation at the stated load" was at the
-    trace's rate (7.88 requests/s for examples/serving-trace.csv) beside a stated 2.
+    for it, ``trace_note``), a fixed fleet's (``serving.replicas``: the most it carries, ``fleet_qps``) or
+    serving.qps. Until QA 37b the report's "utilisation at the stated load" was at the trace's rate (7.88 requests/s
+    for examples/serving-trace.csv) beside a stated 2; until QA 88 a fixed fleet's read "(serving.qps)", which such a
+    job has none of.
 
     >>> _load_words(7.8797, True), _load_words(2, False), _load_words(None, False)
     ("7.88 requests/s (the trace's rate, not serving.qps)", '2.00 requests/s (serving.qps)', 'the stated load')
+    >>> _load_words(30.6, False, fleet=True)
+    '30.6 requests/s (the most the fixed fleet carries within the targets)'
     """
     if not qps:  # no rate to name (an offline job's backlog)
         return "the stated load"
-    return f"{fmt_rate(qps)} requests/s " + ("(the trace's rate, not serving.qps)" if trace else "(serving.qps)")
+    return f"{fmt_rate(qps)} requests/s " + ("(the trace's rate, not serving.qps)" if trace else
+                                             "(the most the fixed fleet carries within the targets)" if fleet else
+                                             "(serving.qps)")
 
 
-def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float], trace: bool = False) -> Section:
+def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float], trace: bool = False,
+                       fleet: bool = False) -> Section:
     """What the queueing simulation of the recommended size showed: the p50/p90/p99 latencies a
     user will see against the targets, and the load a replica really sustains (its simulated
     saturated throughput, below the analytic steady state when prefill bursts interrupt decode)."""
@@ -1212,7 +1219,7 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float], trace: boo
     kv = [["meets the targets", "yes" if sim.get("meets_targets") else "NO"],
           ["goodput (requests meeting both targets)", fmt_pct(sim.get("goodput"))],
           ["saturated requests/s per replica", f"{sim.get('saturated_rps_per_replica') or float('nan'):,.2f}"],
-          [f"utilisation at {_load_words(sim.get('qps'), trace)}", fmt_pct(sim.get("utilisation"))],
+          [f"utilisation at {_load_words(sim.get('qps'), trace, fleet)}", fmt_pct(sim.get("utilisation"))],
           ["KV cache used (max)", fmt_pct(sim.get("kv_used_max"))], ["queue (max requests waiting)", str(sim.get("queue_max", "-"))],
           ["preemptions", str(sim.get("preemptions", "-"))], ["unfinished requests", str(sim.get("unfinished", "-"))]]
     return Section("Simulated latency (queueing, continuous batching, KV cache)",
@@ -1355,8 +1362,13 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         # labelled the simulated row so; this one still read "utilisation (analytic)" beside a stated 2 QPS): the rate
         # back from its definition, QPS / (replicas x requests/s per replica) (serving._sized)
         rate = best["utilisation"] * best["replicas"] * best["requests_per_s_per_replica"]
-        rows = [[f"utilisation (analytic) at {_load_words(rate, bool(job.serving and job.serving.trace))}", v]
-                if label == "utilisation (analytic)" else [label, v] for label, v in rows]
+        at = _load_words(rate, bool(job.serving and job.serving.trace), best.get("fleet_qps") is not None)
+        rows = [[f"utilisation (analytic) at {at}", v] if label == "utilisation (analytic)" else [label, v]
+                for label, v in rows]
+    if (best.get("ep") or 1) > 1:  # an EP replica runs no tensor parallelism: "tensor parallel per replica 8" misread it
+        rows = [["expert parallel per replica", f"{best['ep']} ({replica_layout(best)}: each GPU holds 1/{best['ep']} of "
+                 "every MoE layer's experts and runs attention for its own sequences, data-parallel)"]
+                if label == "tensor parallel per replica" else [label, v] for label, v in rows]
     if not realtime:
         # an offline job's costs are per million requests (analytic and the simulated backlog's) and for the job's
         # requests: the table had no $ row at all (usd_per_hr and the real-time $/1M are not set offline)
@@ -1411,7 +1423,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
     replayed = bool(sim and (res.get("simulation") or {}).get("trace"))  # a simulated plan is sized for its trace
     if realtime and sim and sim.get("ttft_ms"):
-        secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin"), replayed))
+        secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin"), replayed,
+                                       best.get("fleet_qps") is not None))
     elif sim and sim.get("throughput_rps"):  # offline: a simulated backlog gives the throughput, not latencies
         secs.append(Section("Simulated throughput (a backlog, continuous batching, KV cache)", [
             f"{sim.get('requests', 0):,} requests queued at once on one replica: {sim['throughput_rps']:,.3g} requests/s, "
