@@ -594,6 +594,19 @@ class Sparse(Record):
         return getattr(self, key) if key in self.keys() else default
 
 
+def replica_layout(option) -> str:
+    """How a serving replica splits the model, as every line, table and page names it: "EP8" (expert parallel over 8
+    GPUs, ``ep``), else "TP8" -- of a ``ServingOption`` or its JSON (``serve --json``, the report and the app read the
+    JSON). Until QA 88 the report ("Serve 1 TP8 replica"), the app's hardware metric, the QPS-growth risk and the
+    errors wrote "TP{tp}" of an EP8 plan: ``tp`` is the replica's GPUs in both layouts.
+
+    >>> replica_layout({"tp": 8, "ep": 8}), replica_layout({"tp": 4, "ep": 1}), replica_layout({"tp": 2})
+    ('EP8', 'TP4', 'TP2')
+    """
+    ep = option.get("ep") or 1
+    return f"EP{ep}" if ep > 1 else f"TP{option.get('tp')}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServingOption(Sparse):
     """One way to serve the model: a (hardware, GPUs per replica, precision) option with its batch,
@@ -738,8 +751,8 @@ class ServingOption(Sparse):
 
     @property
     def layout(self) -> str:
-        """How a replica splits the model, as the plan's lines name it: "EP8" (expert parallel, ``ep``), else "TP8"."""
-        return f"EP{self.ep}" if (self.ep or 1) > 1 else f"TP{self.tp}"
+        """How a replica splits the model, as the plan's lines name it (``replica_layout``)."""
+        return replica_layout(self)
 
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):

@@ -592,6 +592,15 @@ def network_assumption(name: str) -> str:
             "(defaults.DEFAULT_NETWORK_GBPS; set cluster.inter_node_gbps)")
 
 
+def single_node_note(instances) -> str:
+    """The one line for instances the catalog gives no multi-node cluster fabric (``Instance.cluster`` false), each
+    named with its fabric: a search over nine such single-GPU instances printed nine lines (QA 88)."""
+    names = ", ".join(f"{i.key} (fabric {i.fabric or 'not stated'})" for i in instances)
+    them = "it" if len(instances) == 1 else "them"
+    return (f"{names}: single node only — the catalog gives {them} no multi-node cluster fabric (a catalog override "
+            "with cluster: true and network_gbps lifts this)")
+
+
 def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, profile=None,
                          precision: str | None = None, catalog: Catalog | None = None) -> HardwareOption:
     if not inst.is_gpu:
@@ -626,8 +635,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
                      "source: `planner catalog instances`), chips inside a slice over ICI; a parallel group that "
                      "spans slices (MaxText puts only data / FSDP parallelism there) crosses the slower network")
     if not inst.cluster:
-        notes.append(f"{inst.key}: single node only — the catalog gives it no multi-node cluster fabric "
-                     f"(fabric {inst.fabric or 'not stated'}; a catalog override with cluster: true and network_gbps lifts this)")
+        notes.append(single_node_note([inst]))
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     price = cluster.price_usd_hr or inst.price_ondemand
     notes += spot_above_rate(cluster, inst)

@@ -210,3 +210,72 @@ def engine_efficiency(engine: str) -> ServingEfficiency:
         return ENGINES[engine]
     except KeyError:
         raise KeyError(f"no serving efficiency for engine {engine!r}; one of {', '.join(ENGINES)}") from None
+
+
+@dataclass(frozen=True)
+class EngineHardware:
+    """What an engine's kernels run on: the accelerator platforms it is built for (planner.hardware.platform
+    ``PLATFORMS`` keys), and on NVIDIA GPUs the least CUDA compute capability (major x 10 + minor,
+    ``platform.CUDA_COMPUTE_CAPABILITY``) it supports at all (``min_cc``, None: not checked) and per weight precision
+    (``precision_cc``), each from ``source``."""
+    platforms: tuple[str, ...]
+    min_cc: int | None
+    precision_cc: dict
+    source: str
+
+
+#: FP8 weights on an NVIDIA GPU: W8A8 on FP8 tensor cores from SM89 (Ada, Hopper, Blackwell), else weight-only
+#: (W8A16) through Marlin's FP8 kernel, which needs SM80 (vLLM ``marlin_utils_fp8.is_fp8_marlin_supported``:
+#: ``has_device_capability(80)``); below SM80 no FP8 kernel runs (vLLM docs "Supported Hardware" for quantization,
+#: v0.9.2: "Marlin (GPTQ/AWQ/FP8)" and "FP8 (W8A8)" both unsupported on Volta / Turing)
+FP8_CUDA_CC = 80
+
+#: one entry per engine (planner.vocab.SERVE_ENGINE): ``plan_serving`` leaves out (and says so) every option whose
+#: accelerator or weight precision the engine does not run; until QA 88 TensorRT-LLM was planned on TPUs and V100s,
+#: and fp8 on A100s and T4s
+ENGINE_HARDWARE: dict[str, EngineHardware] = {
+    # docs.vllm.ai "GPU" installation: compute capability 7.0 or higher; its ROCm, TPU, Gaudi (vllm-gaudi) and
+    # Neuron back ends; quantization "Supported Hardware" (v0.9.2): INT8 W8A8 from Turing, FP8 as FP8_CUDA_CC
+    "vllm": EngineHardware(("cuda", "rocm", "tpu", "gaudi", "neuron"), 70, {"fp8": FP8_CUDA_CC, "int8": 75},
+                           "vLLM installation docs (compute capability >= 7.0) and its quantization Supported "
+                           "Hardware table (v0.9.2)"),
+    # sgl-project/sglang README: NVIDIA and AMD GPUs, Google TPUs (SGLang-Jax), Intel Xeon CPUs, Ascend NPUs; no
+    # least compute capability stated
+    "sglang": EngineHardware(("cuda", "rocm", "tpu"), None, {"fp8": FP8_CUDA_CC},
+                             "sgl-project/sglang README (supported hardware)"),
+    # TensorRT-LLM Support Matrix (0.18.2, "Hardware" / "Precision"): Blackwell, Hopper (SM90), Ada Lovelace (SM89),
+    # Ampere (SM80, SM86); FP8 on Hopper and Ada only ("Ampere - FP32, FP16, BF16, INT8, INT4"); NVIDIA GPUs only
+    "tensorrt-llm": EngineHardware(("cuda",), 80, {"fp8": 89},
+                                   "TensorRT-LLM Support Matrix (0.18.2): Ampere and newer, FP8 from Ada (SM89)"),
+}
+
+
+def engine_refusal(engine: str, gpu, precision: str) -> tuple[str, str] | None:
+    """Why ``engine`` (``ENGINE_HARDWARE``) does not serve ``precision`` weights on catalog accelerator ``gpu``: (the
+    rule, what ``gpu`` is) -- a caller names the GPUs one rule leaves out together -- or None where it does (or where
+    the catalog does not say: a device of no known platform, an NVIDIA part the compute-capability table does not name).
+
+    >>> from types import SimpleNamespace as G
+    >>> engine_refusal("tensorrt-llm", G(name="TPU-v5e", vendor="Google"), "bf16")
+    ('tensorrt-llm runs on NVIDIA GPUs (CUDA) only', 'TPU-v5e (Google TPUs (XLA))')
+    >>> engine_refusal("tensorrt-llm", G(name="A100-SXM-80GB", vendor="NVIDIA"), "fp8")
+    ('tensorrt-llm runs fp8 from compute capability 8.9', 'A100-SXM-80GB (8.0)')
+    >>> engine_refusal("vllm", G(name="A100-SXM-80GB", vendor="NVIDIA"), "fp8") is None
+    True
+    """
+    from planner.hardware.platform import PLATFORMS, cuda_compute_capability, platform_of
+
+    need = ENGINE_HARDWARE[engine]
+    plat = platform_of(gpu)
+    if plat is None:
+        return None
+    if plat not in need.platforms:
+        runs = ", ".join(PLATFORMS[p] for p in need.platforms)
+        return f"{engine} runs on {runs}{' only' if len(need.platforms) == 1 else ''}", f"{gpu.name} ({PLATFORMS[plat]})"
+    cc = cuda_compute_capability(gpu)
+    if cc is None:
+        return None
+    for what, least in (("", need.min_cc), (f" {precision}", need.precision_cc.get(precision))):
+        if least is not None and cc < least:
+            return f"{engine} runs{what} from compute capability {least / 10:.1f}", f"{gpu.name} ({cc / 10:.1f})"
+    return None

@@ -35,7 +35,7 @@ from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, rate_after
 from planner.results import (MEMORY_PARTS, CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line,
-                             jsonable, ranked_price)
+                             jsonable, ranked_price, replica_layout)
 from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 from planner.present.safe import clean
 from planner.search.explain import (LABELS, mfu_hfu, peak_rank_line, plan_searched_columns, stack_table_cells,
@@ -1176,20 +1176,27 @@ GENERIC_LABELS = {"tpot_ms": "p99 latency ms (analytic)"}
 LLM_ONLY_TARGETS = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens")
 
 
-def _load_words(qps: Optional[float], trace: bool) -> str:
+def _load_words(qps: Optional[float], trace: bool, fleet: bool = False) -> str:
     """The load a serving figure (a utilisation) is at, named by its rate: a replayed trace's own (the plan is sized
-    for it, ``trace_note``) or serving.qps. Until QA 37b the report's "utilisation at the stated load" was at the
-    trace's rate (7.88 requests/s for examples/serving-trace.csv) beside a stated 2.
+    for it, ``trace_note``), a fixed fleet's (``serving.replicas``: the most it carries, ``fleet_qps``) or
+    serving.qps. Until QA 37b the report's "utilisation at the stated load" was at the trace's rate (7.88 requests/s
+    for examples/serving-trace.csv) beside a stated 2; until QA 88 a fixed fleet's read "(serving.qps)", which such a
+    job has none of.
 
     >>> _load_words(7.8797, True), _load_words(2, False), _load_words(None, False)
     ("7.88 requests/s (the trace's rate, not serving.qps)", '2.00 requests/s (serving.qps)', 'the stated load')
+    >>> _load_words(30.6, False, fleet=True)
+    '30.6 requests/s (the most the fixed fleet carries within the targets)'
     """
     if not qps:  # no rate to name (an offline job's backlog)
         return "the stated load"
-    return f"{fmt_rate(qps)} requests/s " + ("(the trace's rate, not serving.qps)" if trace else "(serving.qps)")
+    return f"{fmt_rate(qps)} requests/s " + ("(the trace's rate, not serving.qps)" if trace else
+                                             "(the most the fixed fleet carries within the targets)" if fleet else
+                                             "(serving.qps)")
 
 
-def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float], trace: bool = False) -> Section:
+def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float], trace: bool = False,
+                       fleet: bool = False) -> Section:
     """What the queueing simulation of the recommended size showed: the p50/p90/p99 latencies a
     user will see against the targets, and the load a replica really sustains (its simulated
     saturated throughput, below the analytic steady state when prefill bursts interrupt decode)."""
@@ -1212,7 +1219,7 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float], trace: boo
     kv = [["meets the targets", "yes" if sim.get("meets_targets") else "NO"],
           ["goodput (requests meeting both targets)", fmt_pct(sim.get("goodput"))],
           ["saturated requests/s per replica", f"{sim.get('saturated_rps_per_replica') or float('nan'):,.2f}"],
-          [f"utilisation at {_load_words(sim.get('qps'), trace)}", fmt_pct(sim.get("utilisation"))],
+          [f"utilisation at {_load_words(sim.get('qps'), trace, fleet)}", fmt_pct(sim.get("utilisation"))],
           ["KV cache used (max)", fmt_pct(sim.get("kv_used_max"))], ["queue (max requests waiting)", str(sim.get("queue_max", "-"))],
           ["preemptions", str(sim.get("preemptions", "-"))], ["unfinished requests", str(sim.get("unfinished", "-"))]]
     return Section("Simulated latency (queueing, continuous batching, KV cache)",
@@ -1275,7 +1282,7 @@ def _replicas_month(r: dict, of: str = "") -> str:
 def serving_budget_risks(b: dict, best: dict) -> list[str]:
     """The serving review's risks with a number each (``serving_budget.serving_budget``): QPS growth, a longer prompt, spot
     (the app's serving view lists them under "risks", ``interactive.serving_budget``)."""
-    what = f"{best['hardware']} TP{best['tp']}"
+    what = f"{best['hardware']} {replica_layout(best)}"
     base = b.get("analytic_replicas")
     now = (f"; it sizes {count_of(base, 'replica')} at today's {fmt_rate(b['qps'])} requests/s"
            # simulated or not, said beside the what-ifs: they are the screen's, the plan's count may be the simulation's
@@ -1342,9 +1349,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     realtime = res.get("mode") != "batch"
     # an offline option is sized by node-hours, not replicas (it has replicas only when simulated to a deadline)
     # replicas and nodes are different counts (6 TP4 replicas fill 3 eight-GPU nodes): "6 x p4de replicas" read as 6 nodes
-    where = (f"Serve {best['replicas']} TP{best['tp']} replica{'s' if best['replicas'] != 1 else ''} on "
+    where = (f"Serve {best['replicas']} {replica_layout(best)} replica{'s' if best['replicas'] != 1 else ''} on "
              f"{best.get('nodes', '?')} x {best['hardware']}" if best.get("replicas") else
-             f"Run batch inference on {best['hardware']} replicas (TP{best['tp']}, batch {best.get('batch_offline')})")
+             f"Run batch inference on {best['hardware']} replicas ({replica_layout(best)}, batch {best.get('batch_offline')})")
     llm = res.get("kv_bytes_per_token") is not None
     # a generic model (a CNN) has one request latency, in the TPOT field, and no tokens: its review said
     # "TPOT ms" and listed the serving section's LLM defaults (512 prompt + 256 output tokens) as its targets
@@ -1355,8 +1362,13 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         # labelled the simulated row so; this one still read "utilisation (analytic)" beside a stated 2 QPS): the rate
         # back from its definition, QPS / (replicas x requests/s per replica) (serving._sized)
         rate = best["utilisation"] * best["replicas"] * best["requests_per_s_per_replica"]
-        rows = [[f"utilisation (analytic) at {_load_words(rate, bool(job.serving and job.serving.trace))}", v]
-                if label == "utilisation (analytic)" else [label, v] for label, v in rows]
+        at = _load_words(rate, bool(job.serving and job.serving.trace), best.get("fleet_qps") is not None)
+        rows = [[f"utilisation (analytic) at {at}", v] if label == "utilisation (analytic)" else [label, v]
+                for label, v in rows]
+    if (best.get("ep") or 1) > 1:  # an EP replica runs no tensor parallelism: "tensor parallel per replica 8" misread it
+        rows = [["expert parallel per replica", f"{best['ep']} ({replica_layout(best)}: each GPU holds 1/{best['ep']} of "
+                 "every MoE layer's experts and runs attention for its own sequences, data-parallel)"]
+                if label == "tensor parallel per replica" else [label, v] for label, v in rows]
     if not realtime:
         # an offline job's costs are per million requests (analytic and the simulated backlog's) and for the job's
         # requests: the table had no $ row at all (usd_per_hr and the real-time $/1M are not set offline)
@@ -1411,7 +1423,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
     replayed = bool(sim and (res.get("simulation") or {}).get("trace"))  # a simulated plan is sized for its trace
     if realtime and sim and sim.get("ttft_ms"):
-        secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin"), replayed))
+        secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin"), replayed,
+                                       best.get("fleet_qps") is not None))
     elif sim and sim.get("throughput_rps"):  # offline: a simulated backlog gives the throughput, not latencies
         secs.append(Section("Simulated throughput (a backlog, continuous batching, KV cache)", [
             f"{sim.get('requests', 0):,} requests queued at once on one replica: {sim['throughput_rps']:,.3g} requests/s, "

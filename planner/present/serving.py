@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hardware_catalog.tables import column_width, table_width
 
-from planner.results import ServingOption, ServingPlan, jsonable
+from planner.results import ServingOption, ServingPlan, jsonable, replica_layout
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
 from planner.model.cost import at_price_words, rate_after, region_clause
@@ -449,23 +449,25 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
              f"simulated offline backlog (seed {sim.get('seed', 0)})")
     # the replica time in the unit of its longest row (a 1,000-request backlog of 17 s read "replica-h 0.0")
     rep_unit, _, rep_cells = duration_column([r["simulated"].get("replica_hours") or float("nan") for r in rows])
-    cols = (["hardware", "TP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
+    # EP as the options table has it (an EP8 row read "TP 8" here until QA 88); "-" rows drop it (a dense model)
+    cols = (["hardware", "TP", "EP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
              "TPOT p50 ms", "TPOT p99 ms", "goodput", "KV max", "queue max", "preempt", "$/h", "$/1M req"]
             if realtime else
-            ["hardware", "TP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
+            ["hardware", "TP", "EP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
              f"replica-{rep_unit}", "replicas", "$/1M req"])
     cells = []
     for r, rep_cell in zip(rows, rep_cells):
         d = r["simulated"]
         if realtime:
-            cells.append([r["hardware"], str(r["tp"]), r["precision"], f"{d['replicas']} ({r['analytic_replicas']})",
+            cells.append([r["hardware"], str(r["tp"]), str(r.get("ep") or "-"), r["precision"],
+                          f"{d['replicas']} ({r['analytic_replicas']})",
                           str(d["max_num_batched_tokens"]), _ms(d["ttft_ms"]["p50"]), _ms(d["ttft_ms"]["p99"]),
                           _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
                           f"{100 * d['goodput']:.1f}%" if d.get("goodput") is not None else "-",
                           f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
                           fmt_usd(r.get("usd_per_hr")), usd_per_million(r.get("usd_per_million_requests"))])
         else:
-            cells.append([r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
+            cells.append([r["hardware"], str(r["tp"]), str(r.get("ep") or "-"), r["precision"], str(d["max_num_seqs"]),
                           _rps(d['requests_per_s_per_replica']), _ms(d["tpot_ms"]["p50"]),
                           f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
                           rep_cell,
@@ -479,9 +481,9 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
     for r in rows:  # beside the numbers: which rows rest on a run the event bound cut
         d = r["simulated"]
         if d.get("cut"):
-            con.print(f"[dim]{r['hardware']} TP{r['tp']}: simulated p99s {cut_words(d['cut'])}[/]")
+            con.print(f"[dim]{r['hardware']} {replica_layout(r)}: simulated p99s {cut_words(d['cut'])}[/]")
         if d.get("runs_cut"):
-            con.print(f"[dim]{r['hardware']} TP{r['tp']}: {d['runs_cut']} of its {d['trials']} runs reached the "
+            con.print(f"[dim]{r['hardware']} {replica_layout(r)}: {d['runs_cut']} of its {d['trials']} runs reached the "
                       f"engine-event bound (their p99s from the requests each simulated)[/]")
     if dropped:
         con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")

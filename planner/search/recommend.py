@@ -18,7 +18,7 @@ import numpy as np
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
 from planner.hardware.options import (calibrate_hint, slice_hosts, options_for_search, price_cap_left_out, ranked_basis,
-                                      searches_catalog, spot_left_out, unmatched_gpu_lines,
+                                      searches_catalog, single_node_note, spot_left_out, unmatched_gpu_lines,
                                       unmatched_gpus)
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
@@ -1455,6 +1455,17 @@ def _constraint_miss(job: JobSpec, cols: dict, hcol: str, ccol: str, opt_ids: li
     return f"none within constraints.budget_usd {fmt_usd(con.budget_usd)} finishes within {cap}"
 
 
+def _shown_notes(opts, shown_hw: set, con) -> tuple[str, ...]:
+    """The notes of the shown plans' hardware, a shared note once; the single-node notes in one line
+    (``options.single_node_note``), and none for an instance one node of which holds the job's ``max_gpus`` anyway
+    (QA 88: a QLoRA under max_gpus 1 printed "single node only" for each of 8 instances)."""
+    alone = [o for o in opts if o.name in shown_hw and o.instance is not None and not o.multi_node]
+    single = {single_node_note([o.instance]) for o in alone}
+    notes = tuple(dict.fromkeys(n for o in opts if o.name in shown_hw for n in o.notes if n not in single))
+    wide = [o.instance for o in alone if not (con.max_gpus and con.max_gpus <= o.gpus_per_node)]
+    return notes + ((single_node_note(wide),) if wide else ())
+
+
 #: the columns of a ranked row that say where it came from (``_assemble``'s ``plan_of`` reads them), not in the table
 HIDDEN = ("opt", "chunk", "group", "variant", "idx")
 
@@ -1584,7 +1595,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     pareto_rows = _first_per(df[df["pareto"]], ["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {p.hardware.name for p in ranked}
-    notes = tuple(dict.fromkeys(n for o in opts if o.name in shown_hw for n in o.notes))  # a shared note once
+    notes = _shown_notes(opts, shown_hw, con)
     # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
     lost = [("left out", names, x) for names, x in r.listed_out] + [("no plan", names, x) for names, x in r.no_plan]
     caveats = r.binding + ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(

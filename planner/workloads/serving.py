@@ -126,7 +126,7 @@ from planner.hardware.options import cluster_options, gpu_hour_rate, rent_basis,
 from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, platform_of
 from planner.model.cost import at_price_words, price_region, rate_price_dates
-from planner.model.serving_efficiency import engine_efficiency
+from planner.model.serving_efficiency import engine_efficiency, engine_refusal
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
@@ -528,7 +528,7 @@ def fleet_row(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iteration
         return full
     if lim.max_gpus and replicas * tp > lim.max_gpus:
         return replace(full, constraint_broken="constraints.max_gpus",
-                       reason=f"the fleet's {_reps(replicas, tp)} take {_gpus(replicas * tp)}, over max_gpus "
+                       reason=f"the fleet's {_reps(replicas, full.layout)} take {_gpus(replicas * tp)}, over max_gpus "
                               f"({lim.max_gpus:,})")
     rows: dict = {}
 
@@ -545,7 +545,7 @@ def fleet_row(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iteration
     if q is None:
         low = FLEET_QPS_FLOOR * replicas * full.requests_per_s_per_replica
         return replace(full, meets_latency=False,
-                       reason=f"misses the targets on {_reps(replicas, tp)} even at {fmt_rate(low)} QPS: "
+                       reason=f"misses the targets on {_reps(replicas, full.layout)} even at {fmt_rate(low)} QPS: "
                               + (at(min(rows)).reason or "its queue needs more replicas"))
     row = _costs(at(q), s, q, spot, lim)
     return replace(row, **_sized(row, replicas, q), fleet_qps=q, fleet_qps_by=FLEET_QPS_BY.names[0])
@@ -566,8 +566,9 @@ def _gpus(n: int) -> str:
     return count_of(n, "GPU")
 
 
-def _reps(n: int, tp: int) -> str:
-    return count_of(n, f"TP{tp} replica")
+def _reps(n: int, layout: str) -> str:
+    """"2 TP8 replicas", "1 EP8 replica": ``layout`` a ``ServingOption.layout``."""
+    return count_of(n, f"{layout} replica")
 
 
 def one_request_s(row: ServingOption, output_tokens: int) -> Optional[float]:
@@ -605,7 +606,7 @@ def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests
     hours = _offline_fleet(row)[1] if row.refined else None
     if hours is not None and lim.deadline_hours and hours > lim.deadline_hours:  # the simulation is the judge
         return replace(row, constraint_broken="serving.deadline_hours",
-                       reason=f"the simulated backlog of {_reps(_offline_fleet(row)[0], row.tp)} takes "
+                       reason=f"the simulated backlog of {_reps(_offline_fleet(row)[0], row.layout)} takes "
                               f"{fmt_run_time(hours)}, past the {fmt_run_time(lim.deadline_hours)} deadline")
     if lim.budget_usd is not None and requests:
         usd = _offline_fleet(row)[2]
@@ -632,7 +633,7 @@ def _over_deployment(row: ServingOption, lim: ServingLimits, qps: Optional[float
                                                                       f"{fmt_run_time(lim.deadline_hours)}")
     if gpus <= DEPLOYMENT_GPUS:
         return None
-    return field, (f"needs {_gpus(gpus)} ({_reps(gpus // row.tp, row.tp)}) {what}, over the {DEPLOYMENT_GPUS:,} GPUs "
+    return field, (f"needs {_gpus(gpus)} ({_reps(gpus // row.tp, row.layout)}) {what}, over the {DEPLOYMENT_GPUS:,} GPUs "
                    "one plan deploys")
 
 
@@ -641,11 +642,11 @@ def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requ
     QPS its GPUs serve; offline: the time the job takes on them), or None when it does not."""
     cap, tp = lim.cap(row.tp), row.tp
     if cap == 0:
-        return f"one TP{tp} replica needs {_gpus(tp)}, over max_gpus ({lim.max_gpus:,})"
+        return f"one {row.layout} replica needs {_gpus(tp)}, over max_gpus ({lim.max_gpus:,})"
     # what the cap holds, in whole replicas: "16 GPUs (max_gpus)", or fewer where TP does not divide it
     held = (f"{_gpus(lim.max_gpus)} (max_gpus)" if cap * tp == lim.max_gpus else
-            f"{_gpus(cap * tp)} ({_reps(cap, tp)}, the most within max_gpus {lim.max_gpus:,})")
-    floored = lambda reps: (f"min_gpus {lim.min_gpus:,} takes {_reps(reps, tp)} ({_gpus(reps * tp)}), "  # noqa: E731
+            f"{_gpus(cap * tp)} ({_reps(cap, row.layout)}, the most within max_gpus {lim.max_gpus:,})")
+    floored = lambda reps: (f"min_gpus {lim.min_gpus:,} takes {_reps(reps, row.layout)} ({_gpus(reps * tp)}), "  # noqa: E731
                             f"over max_gpus ({lim.max_gpus:,})")
     if row.replicas:  # real-time, sized for the QPS
         if row.gpus <= lim.max_gpus:
@@ -655,7 +656,7 @@ def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requ
         # the load a replica was sized at: the simulation's where simulated, else full load (Little's law)
         sim = row.simulated or {}
         per = qps / sim["replicas"] if sim.get("replicas") else row.requests_per_s_per_replica
-        return (f"needs {_gpus(row.gpus)} ({_reps(row.replicas, tp)}) for {fmt_rate(qps)} QPS; "
+        return (f"needs {_gpus(row.gpus)} ({_reps(row.replicas, row.layout)}) for {fmt_rate(qps)} QPS; "
                 f"{held} serve about {fmt_rate(cap * per)} QPS")
     reps, hours, _ = _offline_fleet(row)  # offline: the replicas the deadline (or the floor) needs
     if not (requests and reps and reps > cap):
@@ -663,7 +664,7 @@ def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requ
     # the hours the capped fleet takes: each replica's larger share at its batch (``_offline_plan``), else even split
     capped = row.offline_hours_at_cap if row.offline_hours_at_cap is not None else hours * reps / cap
     if lim.deadline_hours and capped > lim.deadline_hours:
-        return (f"needs {_gpus(reps * tp)} ({_reps(reps, tp)}) to finish {fmt_given(requests)} requests in "
+        return (f"needs {_gpus(reps * tp)} ({_reps(reps, row.layout)}) to finish {fmt_given(requests)} requests in "
                 f"{fmt_run_time(lim.deadline_hours)}; {held} take {fmt_run_time(capped)}")
     return floored(reps)
 
@@ -690,10 +691,10 @@ def _nothing_within(rows, lim: ServingLimits) -> InfeasibleError:
     field = lim.deadline_field if near.constraint_broken == "serving.deadline_hours" else near.constraint_broken
     if near.constraint_broken in PAST_DEPLOYMENT and "one plan deploys" in near.reason:  # past the deployment limit
         return InfeasibleError(field, f"no plan: even the option needing the fewest GPUs, "
-                               f"{near.hardware} TP{near.tp} ({near.precision}), {near.reason}; "
+                               f"{near.hardware} {near.layout} ({near.precision}), {near.reason}; "
                                + PAST_DEPLOYMENT[near.constraint_broken])
     return InfeasibleError(field, f"no option meets the constraints; nearest: {near.hardware} "
-                                                   f"TP{near.tp} ({near.precision}): {near.reason}")
+                                                   f"{near.layout} ({near.precision}): {near.reason}")
 
 
 def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, rejected, realtime: bool,
@@ -704,7 +705,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
     sized = len(options) + sum(1 for r in rejected if r.constraint_broken)  # the options that meet the targets
     over = lambda field: sum(1 for r in rejected if r.constraint_broken == field)  # noqa: E731
     reps, hours, usd = (b.replicas, None, None) if realtime else _offline_fleet(b)
-    fleet = (f"{_reps(reps, b.tp)} ({_gpus(reps * b.tp)})"
+    fleet = (f"{_reps(reps, b.layout)} ({_gpus(reps * b.tp)})"
              + (f" finish{'es' if reps == 1 else ''} in {fmt_run_time(hours)}" if hours else "")) if reps else ""
     def counted(n: int, verb: str, rest: str) -> str:
         """"no option that meets the targets needs more", "1 of 4 options that meet the targets needs more"; offline
@@ -743,7 +744,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
         if raised:
             notes.append(f"constraints.min_gpus ({lim.min_gpus:,}) raised the replicas of {len(raised)} of the "
                          f"{len(options)} options above what " + ("the load" if realtime else "the job")
-                         + " needs" + (f" (the recommended one from {need(b):,} to {_reps(reps, b.tp)})"
+                         + " needs" + (f" (the recommended one from {need(b):,} to {_reps(reps, b.layout)})"
                                        if b in raised else ""))
     if lim.budget_usd is not None:
         lines.append(f"constraints.budget_usd: the job's {fmt_given(s.requests)} requests within "
@@ -1153,7 +1154,7 @@ def _confirm_fleet(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarge
         q /= 1 + FLEET_SIM_TOLERANCE
     if not passed:
         return replace(row, refined=True, simulated=None, meets_latency=False,
-                       reason=f"simulated p99s miss the targets on {_reps(replicas, row.tp)} at every QPS tried "
+                       reason=f"simulated p99s miss the targets on {_reps(replicas, row.layout)} at every QPS tried "
                               f"({trials} runs)")
     d = _sim_summary(found[q, True], replicas, k[0], k[1])
     d.update(qps=q, saturated_rps_per_replica=mu, utilisation=q / (replicas * mu), trials=trials, meets_targets=True)
@@ -1458,10 +1459,10 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
             # the job's own memory share is what leaves no room (0.001 read "quantise, or allow larger GPUs": QA 39)
             return InfeasibleError("serving.gpu_memory_utilization", (
                 f"{spec.gpu_memory_utilization:g} of GPU memory leaves no option room for the model: {near.reason} "
-                f"(best: {near.hardware} TP{near.tp}); vLLM's default {default:g} would"
+                f"(best: {near.hardware} {near.layout}); vLLM's default {default:g} would"
                 " hold its weights there"))
         return InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
-                               f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision), or allow larger GPUs or "
+                               f"(best: {near.hardware} {near.layout}) — quantise (serving.precision), or allow larger GPUs or "
                                "nodes (constraints.gpus): a replica is one node's GPUs at most")
     # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
     # latency) when none meets it, else TTFT when none meets that; else each target is met by
@@ -1475,7 +1476,13 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
         field, what, near = "serving.ttft_ms", "the TTFT target", min(tpot_ok, key=lambda r: r.ttft_batch1_ms)
     else:
         field, what, near = "serving", "the latency targets", min(fit, key=lambda r: r.tpot_batch1_ms)
-    return InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
+    return InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} {near.layout}: {near.reason}")
+
+
+def _engine_words(off: dict[str, dict[str, None]]) -> list[str]:
+    """The GPUs ``serving.engine`` runs no option on (``engine_refusal``), one phrase per rule: "tensorrt-llm runs fp8
+    from compute capability 8.9: A10G-24GB (8.6), A100-SXM-80GB (8.0)"."""
+    return [f"{rule}: {', '.join(gpus)}" for rule, gpus in off.items()]
 
 
 def _unmeasured_platform_note(options, hws) -> list[str]:
@@ -1651,9 +1658,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision,
                                                                                     job.cluster.power_limit_w)
+    off_engine: dict[str, dict[str, None]] = {}  # why serving.engine runs no option on a GPU: rule -> the GPUs
     for hw in hws:
         for prec in precs:
             sp = s.model_copy(update={"precision": prec, **trace_lengths})
+            why = engine_refusal(s.engine, hw.gpu, prec) if m.is_transformer else None
+            if why:  # an option the engine does not serve is no option (QA 88: TensorRT-LLM on a TPU was ranked)
+                off_engine.setdefault(why[0], {})[why[1]] = None
+                continue
             if m.is_transformer:
                 if m.family == "encoder":
                     raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
@@ -1676,6 +1688,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
                                          job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
                 where.append((hw, sp, None))
+    if off_engine and not rows:
+        raise InputError("serving.engine", "it runs no option here: " + "; ".join(_engine_words(off_engine))
+                         + " (another serving.engine or serving.precision, or other GPUs: constraints.gpus)")
     key = rank_key(realtime, bool(s.qps), bool(fleet))
     # indices into ``rows``: a simulated option replaces its analytic one there, so the error
     # messages and the rejected list below see the simulation's verdict
@@ -1844,6 +1859,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # training defaults the loader filled in do not apply to serving
         assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
                           + [f"left out: {x}" for x in left_out]
+                          + [f"left out (serving.engine): {x}" for x in _engine_words(off_engine)]
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
                           + ([arrivals_words(qps, sim, simulated)] if bursty else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
