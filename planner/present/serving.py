@@ -53,10 +53,19 @@ def budget_words(b: dict) -> str:
     >>> budget_words(dict(usd_per_month=21900.0, usd_per_hr=30.0, hours_per_month=730.0, usd_per_year=262800.0,
     ...                   price="cluster.price_usd_hr"))
     "$21.9k ($30.00/h x 730 h, at the job's rate (cluster.price_usd_hr)), per year $262.8k"
+
+    A fixed fleet (``fixed_fleet``, serving.replicas) says what the month buys: the QPS it carries, a million requests'
+    $ at it (serve48b):
+
+    >>> budget_words(dict(usd_per_month=5431.2, usd_per_hr=7.44, hours_per_month=730.0, usd_per_year=65174.4,
+    ...                   fixed_fleet=True, qps=22.56, usd_per_million_requests=91.66))
+    '$5.43k ($7.44/h x 730 h, on-demand), per year $65.2k, carrying 22.6 QPS: $91.66 per 1M requests'
     """
     return (f"{fmt_usd(b['usd_per_month'])} ({fmt_usd(b['usd_per_hr'])}/h x {b['hours_per_month']:,.0f} h, "
             f"{rate_after(b.get('price'))}), "
             f"per year {fmt_usd(b['usd_per_year'])}"
+            + (f", carrying {fmt_rate(b['qps'])} QPS: {usd_per_million(b.get('usd_per_million_requests'))} per 1M "
+               "requests" if b.get("fixed_fleet") else "")
             # the region the rate is for, where the job restricted regions (``cost.price_region``; QA 61)
             + region_clause(b.get("price_region")))
 
@@ -324,11 +333,12 @@ SIMULATED_CSV = ("replicas", "max_num_batched_tokens", "max_num_seqs", "qps", "t
 def options_csv_columns() -> list[str]:
     """``serve --csv``'s columns, the same whatever the plan: every scalar field of a JSON option
     (``ServingOption``, in its field order, under its JSON name; an LLM-only or a simulated-only field is an empty
-    cell where a row has none), then ``SIMULATED_CSV`` as "simulated.<path>". The nested ``price_dates`` record is
-    left to the JSON."""
+    cell where a row has none), then ``SIMULATED_CSV`` as "simulated.<path>", then ``rejected``: why a row of the
+    JSON's ``rejected`` list is not an option (its reason; empty on an option, serve48b). The nested ``price_dates``
+    record is left to the JSON."""
     nested = ("simulated", "price_dates")
     return ([f.name for f in fields(ServingOption) if f.name not in ServingOption._not_json and f.name not in nested]
-            + [f"simulated.{k}" for k in SIMULATED_CSV])
+            + [f"simulated.{k}" for k in SIMULATED_CSV] + ["rejected"])
 
 
 def _at_path(d: dict, path: str):
@@ -339,14 +349,19 @@ def _at_path(d: dict, path: str):
 
 def options_frame(res: ServingPlan, top: int = 12):
     """The options that meet the targets (offline: that run), best first and cut to ``top`` as the table and the
-    JSON's ``options`` are, one row each in ``options_csv_columns``: numbers as numbers, a field the row lacks
-    empty (``serve --csv``)."""
+    JSON's ``options`` are, then every rejected one as the JSON's ``rejected`` lists them (their ``rejected`` cell
+    the reason; until serve48b the CSV left them out), one row each in ``options_csv_columns``: numbers as numbers,
+    a field the row lacks empty (``serve --csv``)."""
     import pandas as pd
 
     cols = options_csv_columns()
-    rows = [{c: (_at_path(r.get("simulated") or {}, c.removeprefix("simulated."))
-                 if c.startswith("simulated.") else r.get(c)) for c in cols}
-            for r in jsonable(res["options"][:top])]  # as the JSON has them: an infinity or NaN empty
+
+    def row(r: dict, rejected: Optional[str]) -> dict:
+        return {c: (rejected if c == "rejected" else _at_path(r.get("simulated") or {}, c.removeprefix("simulated."))
+                    if c.startswith("simulated.") else r.get(c)) for c in cols}
+    # as the JSON has them: an infinity or NaN empty
+    rows = ([row(r, None) for r in jsonable(res["options"][:top])]
+            + [row(r, r.get("reason") or r.get("constraint_broken") or "rejected") for r in jsonable(res["rejected"])])
     return pd.DataFrame(rows, columns=cols)
 
 

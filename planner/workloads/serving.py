@@ -879,13 +879,16 @@ def capacity_backlog(batch: int) -> int:
     return int(min(8000, max(40 * batch, 500)))
 
 
-def _engine_settings(row: ServingOption, sim: SimSettings) -> list[tuple[int, int]]:
+def _engine_settings(row: ServingOption, sim: SimSettings, first: Optional[int] = None) -> list[tuple[int, int]]:
     """The (token budget, max_num_seqs) settings ``_refine_realtime`` tries for a real-time option, in its order: each
     of ``sim.token_budgets`` at the analytic batch B, then the first budget at min(2B, the memory limit) where that is
-    over B (the analytic B assumes every slot full at mean context, a bound the simulation may beat)."""
-    out = [(budget, row.batch) for budget in sim.token_budgets]
+    over B (the analytic B assumes every slot full at mean context, a bound the simulation may beat). ``first``: the
+    budget to start from instead of ``sim.token_budgets[0]`` (a fixed fleet's, ``_confirm_fleet``: the screen's, the
+    one its analytic QPS is at)."""
+    first = sim.token_budgets[0] if first is None else first
+    out = [(budget, row.batch) for budget in (first, *(b for b in sim.token_budgets if b != first))]
     b2 = min(row.batch_memory_limit, 2 * row.batch)
-    return out + [(sim.token_budgets[0], b2)] if b2 > row.batch else out
+    return out + [(first, b2)] if b2 > row.batch else out
 
 
 def _cached_capacity(cache: dict, m, s, hw, tp: int, k: tuple[int, int], sim: SimSettings,
@@ -960,6 +963,24 @@ def _replica_cap(r_sl: int, sim: SimSettings) -> int:
 
 #: misses in a row after which ``_refine_realtime`` tries the replica cap once before growing further
 FAIL_FAST_AFTER = 2
+
+
+def pick_setting(settings: list, search: Callable, better: Callable) -> Optional[tuple]:
+    """The engine setting (token budget, max_num_seqs; ``_engine_settings``) a simulation keeps, and its answer, as
+    (answer, setting), None where no setting has one: the first setting is searched from the analytic size
+    (``search(k, None)``, None where it has no answer) and each later one only where one run says it beats the answer
+    in hand (``better(k, answer)``), then searched from there (``search(k, answer)``). One rule for both questions:
+    the fewest replicas for a QPS (``_refine_realtime``) and the highest QPS a fixed fleet carries
+    (``_confirm_fleet``, serve48b: until then a fleet was simulated at the screen's budget and batch alone)."""
+    best = None
+    for k in settings:
+        if best is None:
+            x = search(k, None)
+            if x is not None:
+                best = (x, k)
+        elif better(k, best[0]):
+            best = (search(k, best[0]), k)
+    return best
 
 
 def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float,
@@ -1063,16 +1084,11 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
                 lo = mid
         return hi
 
-    best = None  # (replicas, (budget, max_num_seqs))
-    for k in settings:
-        if best is None:
-            r = smallest(k)
-            if r is not None:
-                best = (r, k)
-        # saves at least one replica; at one replica there is none to save, and its capacity run (``stable``, ~2,300
-        # engine events at batch 64) is not needed (serve43: 3 of the 5 runs of each low-QPS option ran for this)
-        elif best[0] > 1 and best[0] > stable(k) and ok(best[0] - 1, k)[0]:
-            best = (smallest(k, best[0] - 1), k)
+    # (replicas, (budget, max_num_seqs)): another setting is searched where it saves at least one replica; at one
+    # replica there is none to save, and its capacity run (``stable``, ~2,300 engine events at batch 64) is not
+    # needed (serve43: 3 of the 5 runs of each low-QPS option ran for this)
+    best = pick_setting(settings, lambda k, r: smallest(k, None if r is None else r - 1),
+                        lambda k, r: r > 1 and r > stable(k) and ok(r - 1, k)[0])
     if best is None:
         return replace(row, refined=True, simulated=None, meets_latency=False,
                        reason=f"simulated p99s miss the targets even with {math.ceil(cap * fleet)} replicas ({trials} runs)")
@@ -1115,40 +1131,54 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
 def _confirm_fleet(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarget, sim: SimSettings,
                    cache: dict, im: Optional[IterationModel], runs: SimBudget) -> ServingOption:
     """A fixed fleet's analytic QPS (``fleet_row``) judged in simulation, as ``_refine_realtime`` judges a size: the
-    fleet (a slice of it past ``MAX_SIM_REPLICAS``, ``_fleet_slice``) at the row's batch and token budget, its p99 TTFT
-    and TPOT ``sim.margin`` under the targets and the QPS at most ``sim.max_utilisation`` of the fleet's simulated
-    saturated rate (``_capacity``). The highest QPS up to the analytic one that passes the search run is found by
-    ``highest_rate`` (``FLEET_SIM_TOLERANCE``), then confirmed on a new seed over the longer run, stepping down by that
-    tolerance while it misses (at most 3 times). The simulation never raises the analytic QPS: the answer is a QPS the
-    fleet is shown to carry. ``runs``: the plan's simulation budget (``PlanBoundReached`` once spent)."""
+    fleet (a slice of it past ``MAX_SIM_REPLICAS``, ``_fleet_slice``) at each engine setting ``_refine_realtime``
+    tries (``_engine_settings``: each token budget at the screen's batch B, then min(2B, the memory limit); chosen by
+    ``pick_setting``, the same rule), its p99 TTFT and TPOT ``sim.margin`` under the targets and the QPS at most
+    ``sim.max_utilisation`` of the fleet's simulated saturated rate at that setting (``_capacity``). The first setting
+    searches from the analytic QPS (``highest_rate``, ``FLEET_SIM_TOLERANCE``); another is searched only where one
+    run at the QPS in hand x (1 + that tolerance) passes, its capacity run only then. The winner is confirmed on a new
+    seed over the longer run, stepping down by that tolerance while it misses (at most 3 times). The answer is a QPS
+    the fleet is shown to carry; it may pass the analytic one where another setting carries more (as
+    ``_refine_realtime`` may size under the analytic count). ``runs``: the plan's simulation budget
+    (``PlanBoundReached`` once spent)."""
     replicas = row.replicas
-    k = (row.token_budget or sim.token_budgets[0], row.batch)
-    mu = _cached_capacity(cache, m, s, hw, row.tp, k, sim, im, runs)
     fleet = _fleet_slice(replicas)
     r_sl = _slice_replicas(replicas, fleet)
     ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
     trials = 0
     found: dict = {}
 
-    def passes(q: float, confirm: bool = False) -> bool:
-        nonlocal trials
-        trials += 1
-        seconds, cap, seed = ((sim.confirm_s, sim.confirm_requests, sim.seed + 1) if confirm else
-                              (sim.search_s, sim.search_requests, sim.seed))
-        wl = sim_workload(s, q / fleet, seconds, cap, sim, seed, m)
-        warm = min(60.0, wl.span_s / 10) if confirm else min(30.0, wl.span_s / 6)
-        cfg = _sim_config(m, s, hw, row.tp, k[1], k[0], r_sl, _target_at(target, sim, q), sim, warm, im)
-        miss = None if confirm else (None if ttft is None else ttft * (1 - sim.margin),
-                                     None if target.tpot_s is None else target.tpot_s * (1 - sim.margin))
-        res = runs.run(cfg, wl, miss=miss, monitor=confirm)
-        found[q, confirm] = res
-        return res.meets(ttft, target.tpot_s, sim.margin)
+    def ceiling(k) -> float:  # the fleet's QPS at ``sim.max_utilisation`` of its saturated rate at setting ``k``
+        return sim.max_utilisation * replicas * _cached_capacity(cache, m, s, hw, row.tp, k, sim, im, runs)
 
-    ceiling = min(row.fleet_qps, sim.max_utilisation * replicas * mu)
-    q = highest_rate(passes, ceiling, FLEET_SIM_TOLERANCE, ceiling=ceiling)
+    def passes(q: float, k, confirm: bool = False) -> bool:
+        nonlocal trials
+        if (q, k, confirm) not in found:
+            trials += 1
+            seconds, cap, seed = ((sim.confirm_s, sim.confirm_requests, sim.seed + 1) if confirm else
+                                  (sim.search_s, sim.search_requests, sim.seed))
+            wl = sim_workload(s, q / fleet, seconds, cap, sim, seed, m)
+            warm = min(60.0, wl.span_s / 10) if confirm else min(30.0, wl.span_s / 6)
+            cfg = _sim_config(m, s, hw, row.tp, k[1], k[0], r_sl, _target_at(target, sim, q), sim, warm, im)
+            miss = None if confirm else (None if ttft is None else ttft * (1 - sim.margin),
+                                         None if target.tpot_s is None else target.tpot_s * (1 - sim.margin))
+            found[q, k, confirm] = runs.run(cfg, wl, miss=miss, monitor=confirm)
+        return found[q, k, confirm].meets(ttft, target.tpot_s, sim.margin)
+
+    def search(k, q0: Optional[float]) -> Optional[float]:
+        top = ceiling(k)
+        start = min(row.fleet_qps, top) if q0 is None else q0 * (1 + FLEET_SIM_TOLERANCE)
+        return highest_rate(lambda q: passes(q, k), start, FLEET_SIM_TOLERANCE, ceiling=top)
+
+    def better(k, q0: float) -> bool:  # one search run first: the capacity run only for a setting that passes
+        q = q0 * (1 + FLEET_SIM_TOLERANCE)
+        return passes(q, k) and q <= ceiling(k)
+
+    best = pick_setting(_engine_settings(row, sim, row.token_budget or sim.token_budgets[0]), search, better)
     passed = False
+    q, k = best if best is not None else (None, None)
     for _ in range(3 if q is not None else 0):
-        passed = passes(q, confirm=True)
+        passed = passes(q, k, confirm=True)
         if passed:
             break
         q /= 1 + FLEET_SIM_TOLERANCE
@@ -1156,15 +1186,19 @@ def _confirm_fleet(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarge
         return replace(row, refined=True, simulated=None, meets_latency=False,
                        reason=f"simulated p99s miss the targets on {_reps(replicas, row.layout)} at every QPS tried "
                               f"({trials} runs)")
-    d = _sim_summary(found[q, True], replicas, k[0], k[1])
+    mu = _cached_capacity(cache, m, s, hw, row.tp, k, sim, im, runs)
+    d = _sim_summary(found[q, k, True], replicas, k[0], k[1])
     d.update(qps=q, saturated_rps_per_replica=mu, utilisation=q / (replicas * mu), trials=trials, meets_targets=True)
     if fleet > 1:
         d["fleet_slice"] = dict(replicas=r_sl, qps=q / fleet, replicas_per_simulated=fleet)
-    # the screen's p99s re-stated at the QPS the simulation confirmed, beside the simulated ones (as ``_at_budget``)
+    # the screen's figures re-stated at the budget and QPS the simulation kept, beside the simulated p99s (as
+    # ``_at_budget`` re-states a sized option's)
+    row = replace(throughput_at(row, s, im or option_iteration(m, s, hw, row.tp), k[0]),
+                  token_budget_by=BUDGET_BY_SIMULATION)
     conc, _, ttft_s, tpot = screen_point(m, s, hw, row.tp, _target_at(target, sim, q), row.batch, replicas,
                                          row.requests_per_s_per_replica, im, k[0])
     return replace(row, refined=True, analytic_replicas=replicas, simulated=d, fleet_qps=q,
-                   fleet_qps_by=FLEET_QPS_BY.names[1], token_budget_by=BUDGET_BY_SIMULATION, concurrency=conc,
+                   fleet_qps_by=FLEET_QPS_BY.names[1], concurrency=conc,
                    ttft_ms=ttft_s * 1e3 if math.isfinite(ttft_s) else None,
                    tpot_ms=None if row.tpot_ms is None else tpot() * 1e3, **_sized(row, replicas, q))
 
@@ -1822,9 +1856,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
     lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
     hw0, sp0, im0 = where[ok[0]]  # the recommended option's hardware, serving spec (its precision) and iteration model
-    budget = (serving_budget(m, options[0], sp0, target, lim, lay is not None,
-                             lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0),
-                             catalog=cat, job_onprem=job.onprem, gpu=hw0.gpu) if realtime else None)
+    # a fixed fleet's month at the QPS it carries (its bursts, under mmpp arrivals, drawn at that rate)
+    budget = (serving_budget(m, options[0], sp0, _target_at(target, sim, options[0].fleet_qps) if fleet else target,
+                             lim, lay is not None, lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0),
+                             catalog=cat, job_onprem=job.onprem, gpu=hw0.gpu, fixed_fleet=bool(fleet))
+              if realtime else None)
     region = price_region(job.constraints, cat, options[0].hardware, job.cluster.price_usd_hr)
     if budget is not None and region:  # the region its price is for, where the job restricted regions (QA 61: unsaid)
         budget["price_region"] = region
@@ -1861,7 +1897,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + [f"left out: {x}" for x in left_out]
                           + [f"left out (serving.engine): {x}" for x in _engine_words(off_engine)]
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
-                          + ([arrivals_words(qps, sim, simulated)] if bursty else [])
+                          + ([arrivals_words(qps, sim, simulated)] if bursty else
+                             # a fixed fleet's screen and simulation draw the bursts at each QPS they try: said at the
+                             # QPS the recommended fleet carries (until serve48b only a serving.qps job said them)
+                             [arrivals_words(options[0].fleet_qps, sim, simulated, fixed_fleet=True)]
+                             if fleet and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
@@ -1883,7 +1923,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           # (the arrival process is the screen's too where it has a QPS to draw them at: Poisson,
                           # or sized at an mmpp burst's rate, trace40)
                           + ([] if simulated else unused_sim_inputs(sim, skip=("arrivals",) if not realtime or (
-                              qps and not sim.trace) else (),
+                              (qps or fleet) and not sim.trace) else (),
                                                                     why=_analytic_why(simulate, m, realtime, qps)))
                           + ([] if realtime else backlog_arrivals(sim))
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "

@@ -158,7 +158,7 @@ def platform_coverage(gpu, runs: int = THROUGHPUT_ERROR_RUNS) -> str:
 
 def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_attention: bool,
                    size: Callable[[ServingSpec, object], ServingOption], catalog=None, job_onprem=None,
-                   gpu=None) -> Optional[dict]:
+                   gpu=None, fixed_fleet: bool = False) -> Optional[dict]:
     """What a real-time plan's fleet costs a month and a year (``HOURS_PER_MONTH`` = 730 h a month, 8,760 a year, the
     catalog's on-demand $/h: a real-time replica is not put on spot), the replica count's likely range
     (``replica_range``) and the monthly cost it implies, and what moves the answer: the analytic screen of the same
@@ -166,7 +166,10 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
     (``size(spec, target)``: serving.py's analytic screen and costs of the option, as the plan sized it; ``target`` a
     ``serving_screen.ServeTarget``, ``lim`` the plan's ``serving.ServingLimits``), and spot (the fleet's nodes at the
     spot rate before interruptions, and the reclaims a month at the catalog's interruption rate,
-    ``simulate.interruptions.rate_for``). None for an offline job, one without a QPS or an option without a price."""
+    ``simulate.interruptions.rate_for``). None for an offline job, one without a QPS or an option without a price.
+    ``fixed_fleet`` (``serving.replicas``, serve48b): ``target.qps`` is the QPS the fleet carries (``fleet_qps``) and
+    its replicas are the job's, so the month has no replica range: the model's error moves the QPS the fleet carries
+    (and its $ per million requests), not what it costs. Until serve48b a fleet had no month at all."""
     if sp.mode == "batch" or not target.qps or not best.usd_per_hr or not best.replicas:
         return None
     per_node = best.gpus_per_node // best.tp
@@ -176,7 +179,10 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
 
     simulated = bool(best.simulated)
     bound = (best.bound_by or fleet_bound(best, target.qps)) if m.is_transformer else None
-    if m.is_transformer:
+    if fixed_fleet:
+        rng, basis = None, (f"no range: a fixed fleet of {best.replicas:,} replicas (serving.replicas) costs the same whatever "
+                            "the model's error, which moves the QPS it carries and its $ per million requests")
+    elif m.is_transformer:
         lo, hi, basis = replica_range(best.replicas, simulated, local_attention, bound)
         # ``gpu``: the option's catalog GPU (its platform)
         basis += platform_coverage(gpu, LOCAL_THROUGHPUT_ERROR_RUNS if local_attention else THROUGHPUT_ERROR_RUNS)
@@ -220,6 +226,7 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
                 usd_per_month=_month(best.usd_per_hr), usd_per_year=best.usd_per_hr * HOURS_PER_MONTH * 12,
                 replicas=best.replicas, sized_by="simulated" if simulated else "analytic", bound_by=bound,
                 replicas_range=rng, usd_per_month_range=[month(r) for r in rng] if rng else None, range_basis=basis,
+                usd_per_million_requests=best.usd_per_million_requests, fixed_fleet=fixed_fleet,
                 analytic_replicas=base.get("replicas"), qps_growth=growth, prompt_growth=prompt, spot=spot,
                 **_priced(best, catalog, fleet_buy(best, nodes, catalog, job_onprem),
                           spot_used=best.offline_price == SPOT))

@@ -286,7 +286,7 @@ def arrival_spec(sim: SimSettings, qps: float, duration_s: float = 60.0) -> Arri
     return ArrivalSpec(sim.arrivals, rate=qps, duration_s=duration_s, burst_ratio=f, burst_share=share, burst_s=length)
 
 
-def arrivals_words(qps: float, sim: SimSettings, simulated: bool = True) -> str:
+def arrivals_words(qps: float, sim: SimSettings, simulated: bool = True, fixed_fleet: bool = False) -> str:
     """The bursty (``mmpp``) arrivals the simulation draws at a mean of ``qps``, in words, for the assumptions: the two
     rates, the share of time at the high one and the mean burst (``arrival_spec``: the job's ``serving.arrivals``
     burst_factor, burst_share, burst_s, planner.defaults.MMPP_BURST_* where not given; ``_mmpp`` holds the mean at
@@ -294,7 +294,8 @@ def arrivals_words(qps: float, sim: SimSettings, simulated: bool = True) -> str:
     Poisson arrivals at the same 40 QPS take 7 (the high rate is 2.29x the mean), and nothing said what bursts were
     drawn (QA 57); until trace40 they could not be set. The analytic screen's p99s mix the burst and the time between
     (``burst_parts``; until serve41 every request at the burst rate), so an analytic plan (``simulated`` False) says
-    them too, as the arrivals it was sized for."""
+    them too, as the arrivals it was sized for. ``fixed_fleet`` (``serving.replicas``): ``qps`` is the QPS the fleet
+    carries, found under bursts drawn at each QPS tried, so a steadier load lets the same replicas carry more."""
     a = arrival_spec(sim, qps)
     (hi_share, _, _), (_, low, _) = a.states()
     shape = ("the planner's default burst shape (planner.defaults.MMPP_BURST_*), not a measured one; set yours in "
@@ -303,10 +304,13 @@ def arrivals_words(qps: float, sim: SimSettings, simulated: bool = True) -> str:
              else "the job's burst shape (serving.arrivals)")
     return (f"{'simulated arrivals' if simulated else 'arrivals'}: mmpp (bursty), {fmt_rate(a.peak_rate)} QPS a {a.burst_share:.0%} share of "
             f"the time in bursts of {a.burst_s:g} s on average, {fmt_rate(low)} QPS between them (a {a.burst_ratio:g}x "
-            f"swing; mean {fmt_rate(qps)} QPS): {shape}; the replicas are sized for the bursts (the analytic screen's "
-            f"p99s over the {hi_share:.0%} of requests arriving in bursts and the rest, each at its own rate), so a "
-            "steadier load "
-            "needs fewer (--arrivals poisson) and a real one is best replayed (--trace)")
+            f"swing; mean {fmt_rate(qps)} QPS): {shape}; the "
+            + ("fleet's QPS is found under the bursts drawn at each QPS tried" if fixed_fleet else
+               "replicas are sized for the bursts")
+            + f" (the analytic screen's p99s over the {hi_share:.0%} of requests arriving in bursts and the rest, each "
+            "at its own rate), so a steadier load "
+            + ("lets the same replicas carry more (--arrivals poisson)" if fixed_fleet else
+               "needs fewer (--arrivals poisson) and a real one is best replayed (--trace)"))
 
 
 def length_kind(mean: float, cv: float) -> str:
