@@ -42,7 +42,7 @@ from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensit
 from planner.vocab import RECOMPUTE, RECOMPUTE_METHOD
 from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
-from planner.results import ranked_price
+from planner.results import ranked_price, replica_layout
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
 from planner.spec.hf import hf_config_notes
@@ -1013,7 +1013,7 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
 
     best = view["plan"]["best"]
     sim = best.get("simulated") or {}
-    hw = ("hardware", f"{best['hardware']} TP{best['tp']}")
+    hw = ("hardware", f"{best['hardware']} {replica_layout(best)}")
     if view["job"].serving.mode == "batch":
         rps = sim.get("requests_per_s_per_replica", best.get("requests_per_s_offline"))
         usd = sim.get("usd_per_million_requests", best.get("usd_per_million_requests_offline"))

@@ -594,6 +594,14 @@ class Sparse(Record):
         return getattr(self, key) if key in self.keys() else default
 
 
+def replica_layout(option) -> str:
+    """How a serving replica splits the model, as every line that names an option says it: "EP8" (expert parallel:
+    ``ep`` > 1), else "TP8". ``option``: a :class:`ServingOption` or its JSON (a report, a chart and the app read the
+    JSON), so the report, the charts, the app and the planner's own messages name an EP option alike (until serveep48b
+    they printed "TP8" for EP8)."""
+    return f"EP{option.get('ep')}" if (option.get("ep") or 1) > 1 else f"TP{option['tp']}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServingOption(Sparse):
     """One way to serve the model: a (hardware, GPUs per replica, precision) option with its batch,
@@ -738,8 +746,8 @@ class ServingOption(Sparse):
 
     @property
     def layout(self) -> str:
-        """How a replica splits the model, as the plan's lines name it: "EP8" (expert parallel, ``ep``), else "TP8"."""
-        return f"EP{self.ep}" if (self.ep or 1) > 1 else f"TP{self.tp}"
+        """How a replica splits the model, as the plan's lines name it (``replica_layout``)."""
+        return replica_layout(self)
 
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):

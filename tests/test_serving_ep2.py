@@ -8,6 +8,9 @@ import math
 
 import pytest
 
+from conftest import refused, write_job
+from planner.interactive import serving_metrics
+from planner.present.charts import serving_cost_frame
 from planner.hardware.options import option_from_cluster
 from planner.spec import ClusterSpec, load_job_dict
 from planner.workloads.serving_memory import kv_bytes_per_token
@@ -41,3 +44,20 @@ def test_ep_replica_pool_holds_the_shared_prefix_once_per_data_parallel_rank():
     # takes it (``kv_prefix_bytes``)
     per_block = kv_bytes_per_token(shared.model, "bf16", 1, 4) * 16
     assert (taken_ep + 4096 // 16) * per_block == pytest.approx(kv_bytes_per_token(shared.model, "bf16") * 4096)
+
+
+def test_an_ep_option_is_named_by_its_layout_in_refusals_charts_and_the_app(cli, tmp_path):
+    """An EP8 option was named "TP8" outside the options table: the refusal naming the nearest option and its reason,
+    the cost chart's bars and the app's hardware metric (and the report's "Serve ..." line) read ``replica_layout``."""
+    job = {"model": {"preset": "qwen3-30b-a3b"}, "cluster": {"instance": "aws:p5.48xlarge"}, "parallel": {"ep": 8},
+           "constraints": {"max_gpus": 4},
+           "serving": {"qps": 20, "p99_latency_ms": 50, "prompt_tokens": 1000, "output_tokens": 200}}
+    assert refused(cli("serve", write_job(tmp_path, job), "--no-simulate")) == (
+        "error: constraints.max_gpus: no option meets the constraints; nearest: aws:p5.48xlarge EP8 (bf16): one EP8 "
+        "replica needs 8 GPUs, over max_gpus (4)")
+    best = {"hardware": "aws:p5.48xlarge", "tp": 8, "ep": 8, "precision": "bf16", "replicas": 2, "usd_per_hr": 110.0,
+            "sized_by": "simulated", "nodes": 2}
+    frame = serving_cost_frame({"options": [best, {**best, "ep": 1}], "budget": {"hours_per_month": 730}})
+    assert list(frame["option"]) == ["aws:p5.48xlarge EP8 x2", "aws:p5.48xlarge TP8 x2"]
+    view = {"plan": {"best": best}, "job": load_job_dict({**job, "constraints": {}})}
+    assert serving_metrics(view)[0] == ("hardware", "aws:p5.48xlarge EP8")

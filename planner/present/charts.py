@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from planner.model.cost import rate_after
-from planner.results import MEMORY_PARTS
+from planner.results import MEMORY_PARTS, replica_layout
 from planner.search.explain import LABELS
 from planner.search.rank import cost_of, hours_of
 from planner.search.recommend import deadline_words
@@ -370,7 +370,7 @@ def serving_cost_frame(res: dict, top: int = 10, missed: int = 5) -> pd.DataFram
              sorted([r for r in res.get("rejected") or [] if r.get("usd_per_hr") and r.get("replicas")
                      and r["usd_per_hr"] < dearest], key=lambda r: r["usd_per_hr"])[:missed]]
     multi = len(tuple(res.get("precisions") or ())) > 1  # a precision search has one option per precision
-    return pd.DataFrame([dict(option=f"{o['hardware']} TP{o['tp']}{' ' + o['precision'] if multi else ''} x{o['replicas']}",
+    return pd.DataFrame([dict(option=f"{o['hardware']} {replica_layout(o)}{' ' + o['precision'] if multi else ''} x{o['replicas']}",
                               usd_per_month=o["usd_per_hr"] * hpm,
                               usd_per_hr=o["usd_per_hr"], replicas=o["replicas"], status=s)
                          for o, s in rows], columns=["option", "usd_per_month", "usd_per_hr", "replicas", "status"])

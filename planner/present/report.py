@@ -35,7 +35,7 @@ from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, rate_after
 from planner.results import (MEMORY_PARTS, CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line,
-                             jsonable, ranked_price)
+                             jsonable, ranked_price, replica_layout)
 from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 from planner.present.safe import clean
 from planner.search.explain import (LABELS, mfu_hfu, peak_rank_line, plan_searched_columns, stack_table_cells,
@@ -1275,7 +1275,7 @@ def _replicas_month(r: dict, of: str = "") -> str:
 def serving_budget_risks(b: dict, best: dict) -> list[str]:
     """The serving review's risks with a number each (``serving_budget.serving_budget``): QPS growth, a longer prompt, spot
     (the app's serving view lists them under "risks", ``interactive.serving_budget``)."""
-    what = f"{best['hardware']} TP{best['tp']}"
+    what = f"{best['hardware']} {replica_layout(best)}"
     base = b.get("analytic_replicas")
     now = (f"; it sizes {count_of(base, 'replica')} at today's {fmt_rate(b['qps'])} requests/s"
            # simulated or not, said beside the what-ifs: they are the screen's, the plan's count may be the simulation's
@@ -1342,9 +1342,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     realtime = res.get("mode") != "batch"
     # an offline option is sized by node-hours, not replicas (it has replicas only when simulated to a deadline)
     # replicas and nodes are different counts (6 TP4 replicas fill 3 eight-GPU nodes): "6 x p4de replicas" read as 6 nodes
-    where = (f"Serve {best['replicas']} TP{best['tp']} replica{'s' if best['replicas'] != 1 else ''} on "
+    where = (f"Serve {best['replicas']} {replica_layout(best)} replica{'s' if best['replicas'] != 1 else ''} on "
              f"{best.get('nodes', '?')} x {best['hardware']}" if best.get("replicas") else
-             f"Run batch inference on {best['hardware']} replicas (TP{best['tp']}, batch {best.get('batch_offline')})")
+             f"Run batch inference on {best['hardware']} replicas ({replica_layout(best)}, batch {best.get('batch_offline')})")
     llm = res.get("kv_bytes_per_token") is not None
     # a generic model (a CNN) has one request latency, in the TPOT field, and no tokens: its review said
     # "TPOT ms" and listed the serving section's LLM defaults (512 prompt + 256 output tokens) as its targets

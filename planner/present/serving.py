@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hardware_catalog.tables import column_width, table_width
 
-from planner.results import ServingOption, ServingPlan, jsonable
+from planner.results import ServingOption, ServingPlan, jsonable, replica_layout
 from planner.simulate.serving import cut_words
 from planner.present.safe import esc, print_marked
 from planner.model.cost import at_price_words, rate_after, region_clause
@@ -449,11 +449,15 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
              f"simulated offline backlog (seed {sim.get('seed', 0)})")
     # the replica time in the unit of its longest row (a 1,000-request backlog of 17 s read "replica-h 0.0")
     rep_unit, _, rep_cells = duration_column([r["simulated"].get("replica_hours") or float("nan") for r in rows])
+    # an MoE plan's rows say their EP degree, as the options table does (an EP8 row read "TP 8" here until serveep48b)
+    moe = any(r.get("ep") is not None for r in rows)
     cols = (["hardware", "TP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
              "TPOT p50 ms", "TPOT p99 ms", "goodput", "KV max", "queue max", "preempt", "$/h", "$/1M req"]
             if realtime else
             ["hardware", "TP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
              f"replica-{rep_unit}", "replicas", "$/1M req"])
+    if moe:
+        cols.insert(2, "EP")
     cells = []
     for r, rep_cell in zip(rows, rep_cells):
         d = r["simulated"]
@@ -470,6 +474,9 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
                           f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
                           rep_cell,
                           str(d.get("replicas", "-")), usd_per_million(d.get("usd_per_million_requests"))])
+    if moe:
+        for r, c in zip(rows, cells):
+            c.insert(2, str(r.get("ep") or "-"))
     tab, dropped = _table(con, title, cols, cells, optional=("queue max", "preempt", "budget", "KV max"))
     con.print(tab)
     if sim.get("event_bound"):  # the simulation's work bound, always stated; a run it cut says so below
@@ -479,9 +486,9 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
     for r in rows:  # beside the numbers: which rows rest on a run the event bound cut
         d = r["simulated"]
         if d.get("cut"):
-            con.print(f"[dim]{r['hardware']} TP{r['tp']}: simulated p99s {cut_words(d['cut'])}[/]")
+            con.print(f"[dim]{r['hardware']} {replica_layout(r)}: simulated p99s {cut_words(d['cut'])}[/]")
         if d.get("runs_cut"):
-            con.print(f"[dim]{r['hardware']} TP{r['tp']}: {d['runs_cut']} of its {d['trials']} runs reached the "
+            con.print(f"[dim]{r['hardware']} {replica_layout(r)}: {d['runs_cut']} of its {d['trials']} runs reached the "
                       f"engine-event bound (their p99s from the requests each simulated)[/]")
     if dropped:
         con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")

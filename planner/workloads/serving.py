@@ -528,7 +528,7 @@ def fleet_row(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iteration
         return full
     if lim.max_gpus and replicas * tp > lim.max_gpus:
         return replace(full, constraint_broken="constraints.max_gpus",
-                       reason=f"the fleet's {_reps(replicas, tp)} take {_gpus(replicas * tp)}, over max_gpus "
+                       reason=f"the fleet's {_reps(replicas, full)} take {_gpus(replicas * tp)}, over max_gpus "
                               f"({lim.max_gpus:,})")
     rows: dict = {}
 
@@ -545,7 +545,7 @@ def fleet_row(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iteration
     if q is None:
         low = FLEET_QPS_FLOOR * replicas * full.requests_per_s_per_replica
         return replace(full, meets_latency=False,
-                       reason=f"misses the targets on {_reps(replicas, tp)} even at {fmt_rate(low)} QPS: "
+                       reason=f"misses the targets on {_reps(replicas, full)} even at {fmt_rate(low)} QPS: "
                               + (at(min(rows)).reason or "its queue needs more replicas"))
     row = _costs(at(q), s, q, spot, lim)
     return replace(row, **_sized(row, replicas, q), fleet_qps=q, fleet_qps_by=FLEET_QPS_BY.names[0])
@@ -566,8 +566,8 @@ def _gpus(n: int) -> str:
     return count_of(n, "GPU")
 
 
-def _reps(n: int, tp: int) -> str:
-    return count_of(n, f"TP{tp} replica")
+def _reps(n: int, row: ServingOption) -> str:
+    return count_of(n, f"{row.layout} replica")
 
 
 def one_request_s(row: ServingOption, output_tokens: int) -> Optional[float]:
@@ -605,7 +605,7 @@ def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests
     hours = _offline_fleet(row)[1] if row.refined else None
     if hours is not None and lim.deadline_hours and hours > lim.deadline_hours:  # the simulation is the judge
         return replace(row, constraint_broken="serving.deadline_hours",
-                       reason=f"the simulated backlog of {_reps(_offline_fleet(row)[0], row.tp)} takes "
+                       reason=f"the simulated backlog of {_reps(_offline_fleet(row)[0], row)} takes "
                               f"{fmt_run_time(hours)}, past the {fmt_run_time(lim.deadline_hours)} deadline")
     if lim.budget_usd is not None and requests:
         usd = _offline_fleet(row)[2]
@@ -632,7 +632,7 @@ def _over_deployment(row: ServingOption, lim: ServingLimits, qps: Optional[float
                                                                       f"{fmt_run_time(lim.deadline_hours)}")
     if gpus <= DEPLOYMENT_GPUS:
         return None
-    return field, (f"needs {_gpus(gpus)} ({_reps(gpus // row.tp, row.tp)}) {what}, over the {DEPLOYMENT_GPUS:,} GPUs "
+    return field, (f"needs {_gpus(gpus)} ({_reps(gpus // row.tp, row)}) {what}, over the {DEPLOYMENT_GPUS:,} GPUs "
                    "one plan deploys")
 
 
@@ -641,11 +641,11 @@ def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requ
     QPS its GPUs serve; offline: the time the job takes on them), or None when it does not."""
     cap, tp = lim.cap(row.tp), row.tp
     if cap == 0:
-        return f"one TP{tp} replica needs {_gpus(tp)}, over max_gpus ({lim.max_gpus:,})"
+        return f"one {row.layout} replica needs {_gpus(tp)}, over max_gpus ({lim.max_gpus:,})"
     # what the cap holds, in whole replicas: "16 GPUs (max_gpus)", or fewer where TP does not divide it
     held = (f"{_gpus(lim.max_gpus)} (max_gpus)" if cap * tp == lim.max_gpus else
-            f"{_gpus(cap * tp)} ({_reps(cap, tp)}, the most within max_gpus {lim.max_gpus:,})")
-    floored = lambda reps: (f"min_gpus {lim.min_gpus:,} takes {_reps(reps, tp)} ({_gpus(reps * tp)}), "  # noqa: E731
+            f"{_gpus(cap * tp)} ({_reps(cap, row)}, the most within max_gpus {lim.max_gpus:,})")
+    floored = lambda reps: (f"min_gpus {lim.min_gpus:,} takes {_reps(reps, row)} ({_gpus(reps * tp)}), "  # noqa: E731
                             f"over max_gpus ({lim.max_gpus:,})")
     if row.replicas:  # real-time, sized for the QPS
         if row.gpus <= lim.max_gpus:
@@ -655,7 +655,7 @@ def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requ
         # the load a replica was sized at: the simulation's where simulated, else full load (Little's law)
         sim = row.simulated or {}
         per = qps / sim["replicas"] if sim.get("replicas") else row.requests_per_s_per_replica
-        return (f"needs {_gpus(row.gpus)} ({_reps(row.replicas, tp)}) for {fmt_rate(qps)} QPS; "
+        return (f"needs {_gpus(row.gpus)} ({_reps(row.replicas, row)}) for {fmt_rate(qps)} QPS; "
                 f"{held} serve about {fmt_rate(cap * per)} QPS")
     reps, hours, _ = _offline_fleet(row)  # offline: the replicas the deadline (or the floor) needs
     if not (requests and reps and reps > cap):
@@ -663,7 +663,7 @@ def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requ
     # the hours the capped fleet takes: each replica's larger share at its batch (``_offline_plan``), else even split
     capped = row.offline_hours_at_cap if row.offline_hours_at_cap is not None else hours * reps / cap
     if lim.deadline_hours and capped > lim.deadline_hours:
-        return (f"needs {_gpus(reps * tp)} ({_reps(reps, tp)}) to finish {fmt_given(requests)} requests in "
+        return (f"needs {_gpus(reps * tp)} ({_reps(reps, row)}) to finish {fmt_given(requests)} requests in "
                 f"{fmt_run_time(lim.deadline_hours)}; {held} take {fmt_run_time(capped)}")
     return floored(reps)
 
@@ -690,10 +690,10 @@ def _nothing_within(rows, lim: ServingLimits) -> InfeasibleError:
     field = lim.deadline_field if near.constraint_broken == "serving.deadline_hours" else near.constraint_broken
     if near.constraint_broken in PAST_DEPLOYMENT and "one plan deploys" in near.reason:  # past the deployment limit
         return InfeasibleError(field, f"no plan: even the option needing the fewest GPUs, "
-                               f"{near.hardware} TP{near.tp} ({near.precision}), {near.reason}; "
+                               f"{near.hardware} {near.layout} ({near.precision}), {near.reason}; "
                                + PAST_DEPLOYMENT[near.constraint_broken])
     return InfeasibleError(field, f"no option meets the constraints; nearest: {near.hardware} "
-                                                   f"TP{near.tp} ({near.precision}): {near.reason}")
+                                                   f"{near.layout} ({near.precision}): {near.reason}")
 
 
 def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, rejected, realtime: bool,
@@ -704,7 +704,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
     sized = len(options) + sum(1 for r in rejected if r.constraint_broken)  # the options that meet the targets
     over = lambda field: sum(1 for r in rejected if r.constraint_broken == field)  # noqa: E731
     reps, hours, usd = (b.replicas, None, None) if realtime else _offline_fleet(b)
-    fleet = (f"{_reps(reps, b.tp)} ({_gpus(reps * b.tp)})"
+    fleet = (f"{_reps(reps, b)} ({_gpus(reps * b.tp)})"
              + (f" finish{'es' if reps == 1 else ''} in {fmt_run_time(hours)}" if hours else "")) if reps else ""
     def counted(n: int, verb: str, rest: str) -> str:
         """"no option that meets the targets needs more", "1 of 4 options that meet the targets needs more"; offline
@@ -743,7 +743,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
         if raised:
             notes.append(f"constraints.min_gpus ({lim.min_gpus:,}) raised the replicas of {len(raised)} of the "
                          f"{len(options)} options above what " + ("the load" if realtime else "the job")
-                         + " needs" + (f" (the recommended one from {need(b):,} to {_reps(reps, b.tp)})"
+                         + " needs" + (f" (the recommended one from {need(b):,} to {_reps(reps, b)})"
                                        if b in raised else ""))
     if lim.budget_usd is not None:
         lines.append(f"constraints.budget_usd: the job's {fmt_given(s.requests)} requests within "
@@ -1153,7 +1153,7 @@ def _confirm_fleet(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarge
         q /= 1 + FLEET_SIM_TOLERANCE
     if not passed:
         return replace(row, refined=True, simulated=None, meets_latency=False,
-                       reason=f"simulated p99s miss the targets on {_reps(replicas, row.tp)} at every QPS tried "
+                       reason=f"simulated p99s miss the targets on {_reps(replicas, row)} at every QPS tried "
                               f"({trials} runs)")
     d = _sim_summary(found[q, True], replicas, k[0], k[1])
     d.update(qps=q, saturated_rps_per_replica=mu, utilisation=q / (replicas * mu), trials=trials, meets_targets=True)
@@ -1458,10 +1458,10 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
             # the job's own memory share is what leaves no room (0.001 read "quantise, or allow larger GPUs": QA 39)
             return InfeasibleError("serving.gpu_memory_utilization", (
                 f"{spec.gpu_memory_utilization:g} of GPU memory leaves no option room for the model: {near.reason} "
-                f"(best: {near.hardware} TP{near.tp}); vLLM's default {default:g} would"
+                f"(best: {near.hardware} {near.layout}); vLLM's default {default:g} would"
                 " hold its weights there"))
         return InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
-                               f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision), or allow larger GPUs or "
+                               f"(best: {near.hardware} {near.layout}) — quantise (serving.precision), or allow larger GPUs or "
                                "nodes (constraints.gpus): a replica is one node's GPUs at most")
     # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
     # latency) when none meets it, else TTFT when none meets that; else each target is met by
@@ -1475,7 +1475,7 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
         field, what, near = "serving.ttft_ms", "the TTFT target", min(tpot_ok, key=lambda r: r.ttft_batch1_ms)
     else:
         field, what, near = "serving", "the latency targets", min(fit, key=lambda r: r.tpot_batch1_ms)
-    return InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
+    return InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} {near.layout}: {near.reason}")
 
 
 def _unmeasured_platform_note(options, hws) -> list[str]:
