@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from conftest import refused, write_job
@@ -13,6 +14,7 @@ from planner.interactive import serving_metrics
 from planner.present.charts import serving_cost_frame
 from planner.hardware.options import option_from_cluster
 from planner.spec import ClusterSpec, load_job_dict
+from planner.workloads.serving_iteration import IterationModel, busiest_rank_experts, busiest_rank_pairs
 from planner.workloads.serving_memory import kv_bytes_per_token
 from planner.workloads.serving_screen import replica_spec
 
@@ -61,3 +63,37 @@ def test_an_ep_option_is_named_by_its_layout_in_refusals_charts_and_the_app(cli,
     assert list(frame["option"]) == ["aws:p5.48xlarge EP8 x2", "aws:p5.48xlarge TP8 x2"]
     view = {"plan": {"best": best}, "job": load_job_dict({**job, "constraints": {}})}
     assert serving_metrics(view)[0] == ("hardware", "aws:p5.48xlarge EP8")
+
+
+def test_busiest_rank_load_is_the_expected_max_of_a_seeded_random_routing():
+    """The normal approximation of the busiest rank's routed pairs and touched experts against 4,000 seeded uniform
+    routings (32 tokens, top-4 of 64 experts over 8 ranks): within 2% of the draws' mean maximum; 1 rank: the mean."""
+    rng = np.random.default_rng(7)
+    T, E, k, N = 32, 64, 4, 8
+    picks = np.argsort(rng.random((4000, T, E)), axis=2)[:, :, :k]  # k distinct experts a token
+    rank = picks // (E // N)
+    pairs = np.stack([(rank == r).sum(axis=(1, 2)) for r in range(N)], axis=1).max(axis=1).mean()
+    hit = np.zeros((4000, E), bool)
+    np.put_along_axis(hit, picks.reshape(4000, -1), True, axis=1)
+    touched = hit.reshape(4000, N, E // N).sum(axis=2).max(axis=1).mean()
+    assert float(busiest_rank_pairs(float(T), N, E, k)) == pytest.approx(pairs, rel=0.02)
+    assert float(busiest_rank_experts(float(T), N, E, k)) == pytest.approx(touched, rel=0.02)
+    assert float(busiest_rank_pairs(float(T), N, E, k)) > T * k / N  # over the mean rank's 16
+    assert busiest_rank_pairs(32.0, 1, E, k) == 128.0
+
+
+def test_an_ep_decode_step_waits_for_the_rank_with_the_most_sequences():
+    """5 decodes over EP4: vLLM's front end balances the DP engines' counts, so one rank holds 2 and the step reads 2
+    sequences' KV there, 8/5 of the mean rank's (the replica's 5 / 4): the memory term by hand."""
+    m, hw = _job().model, _hw()
+    ep = IterationModel.build(m, hw, 4, "bf16", "bf16", ep=True)
+    B, ctx = 5.0, 5 * 4000.0
+    parts = ep.parts(decode_seqs=B, decode_ctx=ctx)
+    touched = 4 * float(busiest_rank_experts(B, 4, 8, 2))
+    want = (ep.dense_bytes + 2 * ep.expert_bytes * touched + ep.kv_bytes * ctx * 8 / 5) / ep.bytes_rate
+    assert float(parts["memory"]) == pytest.approx(want, rel=1e-12)
+    # 8 decodes are even (2 a rank): the mean rank's KV read
+    even = ep.parts(decode_seqs=8.0, decode_ctx=8 * 4000.0)
+    touched8 = 4 * float(busiest_rank_experts(8.0, 4, 8, 2))
+    assert float(even["memory"]) == pytest.approx(
+        (ep.dense_bytes + 2 * ep.expert_bytes * touched8 + ep.kv_bytes * 8 * 4000.0) / ep.bytes_rate, rel=1e-12)
