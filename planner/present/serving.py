@@ -284,7 +284,7 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
             "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "fleet QPS", "replicas", "set by",
             "nodes",
             "$/h", "$/1M req", "$/1M req batch", "sized"]
-    rows = [[str(i), r["hardware"], str(r["tp"]), str(r.get("ep") or "-"), *([r["precision"]] if multi else []),
+    rows = [[str(i), r["hardware"], str(r["tp"]), _ep_cell(r), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
              tpot_cell(r.get("tpot_ms")),  # one output token: no TPOT (NO_TPOT)
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
@@ -396,7 +396,7 @@ def rejected_words(res: ServingPlan) -> RejectedWords:
     multi = _precision_search(res)
     seen, said, lines = set(), [], []
     for r in res.get("rejected") or ():
-        key = (r["gpu"], r["tp"], r.get("ep"), r.get("precision") if multi else None)
+        key = (r["gpu"], r["tp"], r.get("ep"), r.get("all2all"), r.get("precision") if multi else None)
         if key in seen:
             continue
         seen.add(key)
@@ -434,6 +434,14 @@ def _shown_replicas(r: dict, realtime: bool = True):
         if r.get(key) is not None:
             return r[key]
     return "-"
+
+
+def _ep_cell(r) -> str:
+    """An option's EP column: its expert-parallel ranks, with its token exchange where not vLLM's default
+    (``replica_layout``: "8 deepep_low_latency"); "-" for a dense model's rows."""
+    if r.get("ep") is None:
+        return "-"
+    return replica_layout(r)[2:] if (r.get("ep") or 1) > 1 else str(r["ep"])
 
 
 def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
@@ -476,7 +484,7 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
                           str(d.get("replicas", "-")), usd_per_million(d.get("usd_per_million_requests"))])
     if moe:
         for r, c in zip(rows, cells):
-            c.insert(2, str(r.get("ep") or "-"))
+            c.insert(2, _ep_cell(r))
     tab, dropped = _table(con, title, cols, cells, optional=("queue max", "preempt", "budget", "KV max"))
     con.print(tab)
     if sim.get("event_bound"):  # the simulation's work bound, always stated; a run it cut says so below

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from planner.errors import InputError
 from planner.units import fmt_given
 from planner.model import ew
 from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S
+from planner.model.moe import DispatcherNeeds
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
 from planner.model.physics import attention_head_dim_rel, datasheet_peak, derived_fp8_peak, reachable_peak
@@ -81,8 +82,8 @@ def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float
     latency for it over NVLink (planner.model.comm ``NCCL_LL_BASE_S`` + (n - 1) ``NCCL_LL_HOP_S``, NVIDIA/nccl
     src/graph/tuning.cc: 10.8 us at n = 8; a decode step's messages are a few hundred KB, so latency is most of it)
     + (n - 1) / n x N / B (the ring's bytes, planner.model.comm's module docstring; N = tokens x bytes a token). The
-    bytes do not grow with top-k (every rank gets every token once); the all-to-all backends (pplx, DeepEP) send each
-    token only to the ranks of its k experts and are not modelled. Vectorised over ``tokens``.
+    bytes do not grow with top-k (every rank gets every token once); DeepEP's low-latency all-to-all sends each
+    token only to its k experts' ranks (``deepep_ll_exchange_time``). Vectorised over ``tokens``.
 
     >>> round(ep_exchange_time(64.0, 8, 8, 14336.0, 4.5e11) * 1e6, 2)  # 64 tokens of DeepSeek-V3 over 8 GPUs
     25.18
@@ -154,6 +155,57 @@ def busiest_rank_experts(tokens, ranks: int, experts: int, top_k: int):
     q2 = ((experts - top_k) * (experts - top_k - 1.0) / (experts * (experts - 1.0))) ** tokens
     var = ew.maximum(g * q * (1.0 - q) + g * (g - 1.0) * (q2 - q * q), 0.0)
     return ew.minimum(mean + var ** 0.5 * expected_max_normal(ranks), g)
+
+
+def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float, combine_bytes: float,
+                            bw: float):
+    """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` GPUs on one node as vLLM's
+    ``--all2all-backend deepep_low_latency`` runs it (vllm/model_executor/layers/fused_moe/deepep_ll_prepare_finalize.py
+    ``DeepEPLLPrepareAndFinalize``: DeepEP's ``low_latency_dispatch`` then ``low_latency_combine``): each token is sent
+    to the rank of each of its top-k experts, one copy a (token, expert) pair (DeepEP's buffer holds a slot per local
+    expert; its README's low-latency table counts the bytes so: 128 tokens x 8 experts x 7,392 B at EP8 is 98 GB/s x 77
+    us), ``dispatch_bytes`` a copy (fp8 with a 4-byte scale per 128 channels where the model's weights are block fp8,
+    the kernel's ``use_fp8``; else 16-bit) and the experts' outputs back at ``combine_bytes`` (16-bit). The step waits
+    for the busiest rank: it receives ``busiest_rank_pairs`` copies, (n - 1) / n of them from its peers over NVLink,
+    in each of the two kernels; a kernel's fixed cost taken as one NCCL LL step over NVLink (planner.model.comm
+    ``NCCL_LL_BASE_S`` + one ``NCCL_LL_HOP_S``: 7.2 us; DeepEP publishes its low-latency kernels over RDMA only, where
+    they are bandwidth-bound). Unlike the all-gather the bytes grow with top-k and not with the replica's other
+    tokens. Vectorised over ``tokens``.
+
+    >>> round(float(deepep_ll_exchange_time(64.0, 8, 256, 8, 7168 + 7168 / 128 * 4, 2 * 7168, 4.5e11)) * 1e6, 2)
+    17.58
+    """
+    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"]
+    copies = busiest_rank_pairs(tokens, ranks, experts, top_k) * (ranks - 1) / ranks
+    return 2.0 * latency + copies * (dispatch_bytes + combine_bytes) / bw
+
+
+@dataclass(frozen=True)
+class All2All:
+    """One token exchange an expert-parallel replica can run (``EP_ALL2ALL``): what the hardware needs for it
+    (planner.model.moe ``DispatcherNeeds``, the training dispatchers' rule; None: NCCL, anywhere) and its seconds per
+    MoE layer for a step's tokens on an :class:`IterationModel`."""
+    needs: Optional[DispatcherNeeds]
+    seconds: Callable
+
+    def refusal(self, name: str, gpu) -> Optional[str]:
+        """Why ``gpu`` cannot run this exchange, or None."""
+        return self.needs.gpu_refusal(name, gpu) if self.needs is not None else None
+
+
+#: vLLM's ``--all2all-backend`` choices the planner sizes (docs.vllm.ai "Expert Parallel Deployment", backend
+#: selection guide), in ``vocab.SERVE_ALL2ALL``'s order: the default all-gather / reduce-scatter, anywhere; DeepEP's
+#: low-latency kernels, Hopper and later with NVLink (DeepEP's setup.py builds SM80 without NVSHMEM, which its
+#: low-latency kernels run on). pplx-kernels (vLLM's ``pplx``, single-node in the v0.12 guide) is not sized.
+EP_ALL2ALL = {
+    "allgather_reducescatter": All2All(None, lambda im, tokens: ep_exchange_time(
+        tokens, im.ep, im.top_k, im.act_bytes, im.ar_bw)),
+    "deepep_low_latency": All2All(
+        DispatcherNeeds("DeepEP", 90, (), "deepseek-ai/DeepEP README and setup.py: the low-latency kernels need "
+                                          "NVSHMEM, built for SM90"),
+        lambda im, tokens: deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes,
+                                                   im.act_bytes, im.ar_bw)),
+}
 
 
 def compute_peak(hw, precision: str) -> tuple[float, str]:
@@ -307,10 +359,13 @@ class IterationModel:
     max_model_len: Optional[int] = None
     ep: int = 1  # the expert-parallel ranks (data-parallel attention) of the replica; 1: a TP replica
     routed_flops: float = 0.0  # of lin_flops, FLOPs per token through the routed experts (whole model, not / tp)
+    all2all: str = "allgather_reducescatter"  # an EP replica's token exchange (``EP_ALL2ALL``)
+    dispatch_bytes: float = 0.0  # bytes of one (token, expert) copy an all-to-all dispatch sends (DeepEP low latency)
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
-              eff: Optional[ServingEfficiency] = None, ep: bool = False) -> "IterationModel":
+              eff: Optional[ServingEfficiency] = None, ep: bool = False,
+              all2all: Optional[str] = None) -> "IterationModel":
         """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
         served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
         ``eff`` when given): GEMMs at the reachable bf16 peak (``compute_peak``: training's, at the sustained clock)
@@ -319,7 +374,9 @@ class IterationModel:
         engine kernel's rate at the model's head dim relative to 128 (``ServingEfficiency.attn_kernel``,
         planner.model.physics.attention_head_dim_rel: 0.77 for FA3 at head dim 64 on H100/H200, 1 elsewhere);
         HBM at the engine's achieved fraction. ``ep``: the ``tp`` GPUs are an expert-parallel replica
-        (``serving_memory.ReplicaSplit``; MoE models only)."""
+        (``serving_memory.ReplicaSplit``; MoE models only) exchanging tokens by ``all2all`` (``EP_ALL2ALL``; None:
+        vLLM's default); a DeepEP dispatch copy is fp8 with a 4-byte scale per 128 channels where the weights are fp8
+        (vLLM's ``use_fp8_dispatch`` with block-fp8 weights), else 16-bit."""
         se = eff or engine_efficiency(engine)
         sp = ReplicaSplit(tp, ep)
         pc = count_params(m)
@@ -360,7 +417,9 @@ class IterationModel:
                    dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute * hd_rel,
                    tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s,
                    max_model_len=getattr(m, "context_length", None), ep=sp.dp, routed_flops=routed_flops * pad,
-                   **local)
+                   all2all=all2all or "allgather_reducescatter",
+                   dispatch_bytes=(m.hidden * (1.0 + 4.0 / 128) if precision == "fp8" else
+                                   m.hidden * ACTIVATION_BYTES_BF16), **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -458,7 +517,7 @@ class IterationModel:
         nbytes = weights + self.kv_bytes * (kv_ctx + prefill_tokens)
         t_memory = nbytes / self.bytes_rate
         if self.ep > 1:  # data-parallel attention: no TP all-reduce; a dispatch and a combine per MoE layer
-            t_comm = self.moe_layers * ep_exchange_time(tokens, self.ep, self.top_k, self.act_bytes, self.ar_bw)
+            t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens)
             step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         elif self.tp > 1:
             t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
@@ -502,7 +561,8 @@ def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
     and passes it to everything that times that option (``llm_option``, ``screen_concurrency``, ``offline_run``,
     the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
     below still build it themselves when called without it (tests, the app)."""
-    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, ep=replica_split(s, tp).ep)
+    sp = replica_split(s, tp)
+    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, ep=sp.ep, all2all=sp.all2all)
 
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None,

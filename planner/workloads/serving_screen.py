@@ -636,7 +636,7 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
         units = 1 if cost.per_block else cost.global_units
         blocks = max(blocks - (sp.dp - 1) * (H // block_size) * units, 0)
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
-    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep)
+    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep, sp.all2all)
     return ReplicaSpec(im, blocks, pp, p2p,
                        cost, None if lay is None else kv_gpu, shared_prefix=H)
 
@@ -724,7 +724,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         b_mem = int(max(free - kv_pre, 0) // kv_seq)
         cap_tokens = max(free - kv_pre, 0) / kv_seq * ctx_max
         prefix = dict(prefix_cached_tokens=H, kv_mib_shared_prefix_per_gpu=kv_pre / 2**20)
-    base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, ep=(sp.gpus if sp.ep else 1) if m.moe is not None else None,
+    base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, ep=(sp.gpus if sp.ep else 1) if m.moe is not None else None, all2all=sp.all2all,
                 gpus_per_node=hw.gpus_per_node,
                 power_limit_w=hw.power_limit_w,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
