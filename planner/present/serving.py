@@ -404,7 +404,7 @@ def rejected_words(res: ServingPlan) -> RejectedWords:
         # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them;
         # one that meets the targets but breaks a job limit names the limit
         broken = f" ({r['constraint_broken']})" if r.get("constraint_broken") else ""
-        lines.append(f"does not work{broken}: {r['gpu']} {r.layout}"
+        lines.append(f"does not work{broken}: {r['gpu']} {replica_layout(r)}"
                      f"{' ' + r['precision'] if multi and r.get('precision') else ''}: {r.get('reason', '')}")
     dated = view_price_dates_words(said)
     return RejectedWords(lines, f"prices dated (options that do not work): {dated}" if dated else None)
