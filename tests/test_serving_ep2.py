@@ -102,25 +102,26 @@ def test_an_ep_decode_step_waits_for_the_rank_with_the_most_sequences():
 def test_deepep_low_latency_exchange_is_the_busiest_ranks_copies_by_hand():
     """EP4 of the small MoE on H100s with DeepEP's low-latency kernels: per MoE layer two kernels of one NCCL LL step
     over NVLink (6.6 + 0.6 us) and the busiest rank's routed copies from its 3 peers (3/4), a 16-bit dispatch and
-    combine of 512 channels each; fp8 weights dispatch fp8 with a 4-byte scale per 128 channels."""
+    combine of 2,048 channels each (vLLM rounds the 512-wide hidden up to the kernels' smallest); fp8 weights dispatch
+    fp8 with a 4-byte scale per 128 channels."""
     m, hw = _job().model, _hw()
     ll = IterationModel.build(m, hw, 4, "bf16", "bf16", ep=True, all2all="deepep_low_latency")
     ag = IterationModel.build(m, hw, 4, "bf16", "bf16", ep=True)
-    assert ag.all2all == "allgather_reducescatter" and ll.dispatch_bytes == 1024.0
+    assert ag.all2all == "allgather_reducescatter" and ll.dispatch_bytes == ll.combine_bytes == 4096.0
     B = 16.0
     copies = float(busiest_rank_pairs(B, 4, 8, 2)) * 3 / 4
-    want = 2 * (2 * (6.6e-6 + 0.6e-6) + copies * (1024 + 1024) / hw.intra_bw_eff)
+    want = 2 * (2 * (6.6e-6 + 0.6e-6) + copies * (4096 + 4096) / hw.intra_bw_eff)
     assert float(ll.parts(decode_seqs=B, decode_ctx=B * 100)["comm"]) == pytest.approx(want, rel=1e-12)
     assert float(ll.parts(decode_seqs=B, decode_ctx=B * 100)["comm"]) != pytest.approx(
         float(ag.parts(decode_seqs=B, decode_ctx=B * 100)["comm"]))
     fp8 = IterationModel.build(m, hw, 4, "fp8", "bf16", ep=True, all2all="deepep_low_latency")
-    assert fp8.dispatch_bytes == 512 + 512 / 128 * 4
+    assert fp8.dispatch_bytes == 2048 + 2048 / 128 * 4
 
 
 def test_serve_searches_deepep_low_latency_on_hopper_and_refuses_it_elsewhere(cli, tmp_path):
     """On H100s every EP option comes twice, vLLM's default exchange and DeepEP's low-latency one (``all2all``); on
-    A100s (compute capability 8.0) only the default, and asking for DeepEP there is refused by name, as on a dense
-    model."""
+    A100s (compute capability 8.0) only the default, and asking for DeepEP there is refused by name, as on a model wider
+    than its kernels (9,216 > 8,192) and on a dense model."""
     def job(gpu, model=SMALL, **serving):
         return {"model": model, "cluster": {"gpu": gpu, "gpus_per_node": 8, "nodes": 1, "price_usd_hr": 10.0},
                 "serving": {"qps": 5, "p99_latency_ms": 100, "prompt_tokens": 100, "output_tokens": 20, **serving}}
@@ -134,6 +135,11 @@ def test_serve_searches_deepep_low_latency_on_hopper_and_refuses_it_elsewhere(cl
                        "--no-simulate")) == (
         "error: serving.all2all_backend: DeepEP (deepep_low_latency) needs an NVIDIA GPU of compute capability 9.0 or "
         "up; A100-SXM-80GB is 8.0; leave it out, or choose hardware that runs it")
+    wide = {**SMALL, "hidden": 9216, "heads": 72, "kv_heads": 8}
+    assert refused(cli("serve", write_job(tmp_path, job("H100-SXM-80GB", wide, all2all_backend="deepep_low_latency"),
+                                          "w.yaml"), "--no-simulate")) == (
+        "error: serving.all2all_backend: vLLM's deepep_low_latency kernels are built for hidden sizes up to 8,192; "
+        "custom has 9,216; leave it out, or choose hardware that runs it")
     assert refused(cli("serve", write_job(tmp_path, job("H100-SXM-80GB", {"preset": "llama3-8b"},
                                                         all2all_backend="deepep_low_latency"), "c.yaml"),
                        "--no-simulate")).startswith("error: serving.all2all_backend: it is an expert-parallel replica's")

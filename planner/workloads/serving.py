@@ -222,15 +222,15 @@ def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
     return tuple((tp, e) for tp in tps for e in modes if not (e and tp == 1))
 
 
-def all2all_backends(s: ServingSpec, hw) -> tuple[str, ...]:
-    """The token exchanges ``serve`` sizes an expert-parallel option of ``hw`` with: the job's
-    ``serving.all2all_backend`` where set, else each of ``vocab.SERVE_ALL2ALL`` that ``hw``'s GPU runs
-    (``serving_iteration.EP_ALL2ALL``: DeepEP's low-latency kernels on Hopper and later with NVLink)."""
+def all2all_backends(s: ServingSpec, hw, m) -> tuple[str, ...]:
+    """The token exchanges ``serve`` sizes an expert-parallel option of model ``m`` on ``hw`` with: the job's
+    ``serving.all2all_backend`` where set, else each of ``vocab.SERVE_ALL2ALL`` that ``hw``'s GPU runs for ``m``
+    (``serving_iteration.EP_ALL2ALL``: DeepEP's low-latency kernels on Hopper and later with NVLink, hidden <= 8,192)."""
     names = (s.all2all_backend,) if s.all2all_backend else SERVE_ALL2ALL.names
-    return tuple(n for n in names if EP_ALL2ALL[n].refusal(n, hw.gpu) is None)
+    return tuple(n for n in names if EP_ALL2ALL[n].refusal(n, hw.gpu, m) is None)
 
 
-def _check_all2all(s: ServingSpec, splits, hws) -> None:
+def _check_all2all(s: ServingSpec, splits, hws, m) -> None:
     """Refuse ``serving.all2all_backend`` where it cannot apply: no expert-parallel option is searched (a dense model,
     ``expert_parallel: false``), or no hardware option's GPU runs it (the first one's reason)."""
     b = s.all2all_backend
@@ -240,7 +240,7 @@ def _check_all2all(s: ServingSpec, splits, hws) -> None:
         raise InputError("serving.all2all_backend", "it is an expert-parallel replica's token exchange; this job "
                                                     "sizes no expert-parallel option (a dense model, or "
                                                     "serving.expert_parallel: false): leave it out")
-    why = [r for r in (EP_ALL2ALL[b].refusal(b, hw.gpu) for hw in hws) if r is not None]
+    why = [r for r in (EP_ALL2ALL[b].refusal(b, hw.gpu, m) for hw in hws) if r is not None]
     if hws and len(why) == len(hws):
         raise InputError("serving.all2all_backend", f"{why[0]}; leave it out, or choose hardware that runs it")
 
@@ -1666,7 +1666,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     rows, where = [], []
     hws = _options(job, cat, profile)
     splits = serving_splits(job, m)
-    _check_all2all(s, splits, hws)
+    _check_all2all(s, splits, hws, m)
     tps = sorted({tp for tp, _ in splits})
     if m.is_transformer and len(tps) == 1 and hws and all(tps[0] > hw.gpus_per_node for hw in hws):
         field = "parallel.ep" if all(e for _, e in splits) and job.parallel.ep not in (None, 1) else "parallel.tp"
@@ -1682,7 +1682,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 if m.family == "encoder":
                     raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
                                      "describe an encoder as a generic model (params, fwd_flops_per_sample)")
-                for tp, ep, backend in ((tp, ep, b) for tp, ep in splits for b in (all2all_backends(s, hw) if ep else (None,))):
+                # an EP layout once per token exchange the GPU runs (all2all_backends), a TP one once
+                layouts = ((tp, ep, b) for tp, ep in splits for b in (all2all_backends(s, hw, m) if ep else (None,)))
+                for tp, ep, backend in layouts:
                     # TP splits the heads; EP spreads whole experts, attention data-parallel (every rank needs one)
                     if tp > hw.gpus_per_node or (m.moe.experts < tp if ep else m.heads % tp):
                         continue

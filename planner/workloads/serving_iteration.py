@@ -180,16 +180,35 @@ def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispat
     return 2.0 * latency + copies * (dispatch_bytes + combine_bytes) / bw
 
 
+#: the hidden sizes vLLM's DeepEP low-latency kernels are compiled for; a model's is rounded up to the next
+#: (vllm/model_executor/layers/fused_moe/prepare_finalize/deepep_ll.py ``SUPPORTED_HIDDEN_SIZES`` and
+#: ``maybe_roundup_layer_hidden_size``), so a copy carries the rounded width and a wider model cannot run them
+DEEPEP_LL_HIDDEN = (2048, 2560, 3072, 4096, 5120, 6144, 7168, 8192)
+
+
+def deepep_ll_hidden(hidden: int) -> Optional[int]:
+    """The width a DeepEP low-latency copy of a ``hidden``-wide token carries (``DEEPEP_LL_HIDDEN``), None over them.
+
+    >>> deepep_ll_hidden(2048), deepep_ll_hidden(512), deepep_ll_hidden(2880), deepep_ll_hidden(12288)
+    (2048, 2048, 3072, None)
+    """
+    return next((h for h in DEEPEP_LL_HIDDEN if h >= hidden), None)
+
+
 @dataclass(frozen=True)
 class All2All:
     """One token exchange an expert-parallel replica can run (``EP_ALL2ALL``): what the hardware needs for it
-    (planner.model.moe ``DispatcherNeeds``, the training dispatchers' rule; None: NCCL, anywhere) and its seconds per
-    MoE layer for a step's tokens on an :class:`IterationModel`."""
+    (planner.model.moe ``DispatcherNeeds``, the training dispatchers' rule; None: NCCL, anywhere), the widest hidden
+    size its kernels take (None: any) and its seconds per MoE layer for a step's tokens on an :class:`IterationModel`."""
     needs: Optional[DispatcherNeeds]
     seconds: Callable
+    max_hidden: Optional[int] = None
 
-    def refusal(self, name: str, gpu) -> Optional[str]:
-        """Why ``gpu`` cannot run this exchange, or None."""
+    def refusal(self, name: str, gpu, m) -> Optional[str]:
+        """Why ``gpu`` cannot run this exchange for model ``m``, or None."""
+        if self.max_hidden is not None and m.hidden > self.max_hidden:
+            return (f"vLLM's {name} kernels are built for hidden sizes up to {self.max_hidden:,}; {m.name} has "
+                    f"{m.hidden:,}")
         return self.needs.gpu_refusal(name, gpu) if self.needs is not None else None
 
 
@@ -204,7 +223,7 @@ EP_ALL2ALL = {
         DispatcherNeeds("DeepEP", 90, (), "deepseek-ai/DeepEP README and setup.py: the low-latency kernels need "
                                           "NVSHMEM, built for SM90"),
         lambda im, tokens: deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes,
-                                                   im.act_bytes, im.ar_bw)),
+                                                   im.combine_bytes, im.ar_bw), max_hidden=DEEPEP_LL_HIDDEN[-1]),
 }
 
 
@@ -361,6 +380,7 @@ class IterationModel:
     routed_flops: float = 0.0  # of lin_flops, FLOPs per token through the routed experts (whole model, not / tp)
     all2all: str = "allgather_reducescatter"  # an EP replica's token exchange (``EP_ALL2ALL``)
     dispatch_bytes: float = 0.0  # bytes of one (token, expert) copy an all-to-all dispatch sends (DeepEP low latency)
+    combine_bytes: float = 0.0  # and of one copy its combine sends back
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
@@ -376,7 +396,8 @@ class IterationModel:
         HBM at the engine's achieved fraction. ``ep``: the ``tp`` GPUs are an expert-parallel replica
         (``serving_memory.ReplicaSplit``; MoE models only) exchanging tokens by ``all2all`` (``EP_ALL2ALL``; None:
         vLLM's default); a DeepEP dispatch copy is fp8 with a 4-byte scale per 128 channels where the weights are fp8
-        (vLLM's ``use_fp8_dispatch`` with block-fp8 weights), else 16-bit."""
+        (vLLM's ``use_fp8_dispatch`` with block-fp8 weights), else 16-bit, its combine 16-bit, both at the hidden
+        size rounded up to the kernels' (``deepep_ll_hidden``)."""
         se = eff or engine_efficiency(engine)
         sp = ReplicaSplit(tp, ep)
         pc = count_params(m)
@@ -399,6 +420,7 @@ class IterationModel:
                      attn_local=n_local / (m.attention_layers + m.mtp_layers),
                      kv_local=n_local / m.layers) if n_local else {}
         routed_flops = 2.0 * pc.n_moe_layers * e.top_k * pc.expert if e is not None else 0.0
+        ll_width = float(deepep_ll_hidden(m.hidden) or m.hidden)  # a DeepEP low-latency copy's channels
         return cls(lin_flops=float(sum(linear_flops_per_token(m).values())) + routed_flops * (pad - 1.0),
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
                    # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
@@ -418,8 +440,8 @@ class IterationModel:
                    tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s,
                    max_model_len=getattr(m, "context_length", None), ep=sp.dp, routed_flops=routed_flops * pad,
                    all2all=all2all or "allgather_reducescatter",
-                   dispatch_bytes=(m.hidden * (1.0 + 4.0 / 128) if precision == "fp8" else
-                                   m.hidden * ACTIVATION_BYTES_BF16), **local)
+                   dispatch_bytes=ll_width * (1.0 + 4.0 / 128) if precision == "fp8" else ll_width * ACTIVATION_BYTES_BF16,
+                   combine_bytes=ll_width * ACTIVATION_BYTES_BF16, **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
